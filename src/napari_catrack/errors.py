@@ -1,0 +1,13 @@
+"""Errors that mean "the user gave us something we cannot use".
+
+The CLI prints them as one line (no traceback); widgets show them as napari notifications.
+Anything else that escapes is a bug in napari-catrack and keeps its traceback.
+"""
+
+
+class CatrackError(Exception):
+    """Base class for user-facing errors: the message is the whole story."""
+
+
+class InputError(CatrackError, ValueError):
+    """The input file, table or parameter cannot be used as given."""
