@@ -1,0 +1,59 @@
+"""npe2 reader: TIFF/HDF5 recordings (lazy) and napari-catrack session files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from napari_catrack.errors import CatrackError
+from napari_catrack.io.hdf5 import is_hdf5_path
+from napari_catrack.io.tiff import is_tiff_path
+from napari_catrack.session import SESSION_SUFFIX
+
+
+def get_reader(path: str | list[str]) -> Callable | None:
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    spec = os.fspath(path)
+    if spec.lower().endswith(SESSION_SUFFIX):
+        return read_session
+    if is_tiff_path(spec) or is_hdf5_path(spec):
+        return read_recording
+    if os.path.isdir(spec) and any(is_tiff_path(p) for p in Path(spec).iterdir()):
+        return read_recording
+    return None
+
+
+def _notify_error(message: str) -> None:
+    from napari.utils.notifications import show_error
+
+    show_error(f"napari-catrack: {message}")
+
+
+def read_recording(path: str | list[str]) -> list:
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.layers import recording_layers
+
+    spec = path[0] if isinstance(path, list) else path
+    try:
+        rec = open_recording(spec)
+        return recording_layers(rec)
+    except CatrackError as exc:
+        _notify_error(str(exc))
+        return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
+
+
+def read_session(path: str | list[str]) -> list:
+    from napari_catrack.session import Session
+    from napari_catrack.session_layers import session_layers
+
+    spec = path[0] if isinstance(path, list) else path
+    try:
+        session = Session.load(spec)
+        return session_layers(session)
+    except CatrackError as exc:
+        _notify_error(str(exc))
+        return [(None,)]

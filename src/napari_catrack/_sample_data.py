@@ -1,0 +1,67 @@
+"""npe2 sample data: synthetic recordings with ground truth (small enough to make in seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.layers import GREEN_COLORMAP, RED_COLORMAP, contrast_from_frame, tracks_layer
+
+
+def moving_worm_sample(n_frames: int = 200, seed: int = 0) -> list:
+    """Two-channel freely-moving worm head, plus its ground-truth tracks (hidden layer)."""
+    from napari_catrack.synthetic import make_worm_recording
+
+    rec = make_worm_recording(n_frames=n_frames, seed=seed)
+    summary = {
+        "frames": n_frames,
+        "fps": rec.fps,
+        "pixel_size_um": rec.pixel_size_um,
+        "misalignment": rec.truth.misalignment,
+    }
+    layers = []
+    for role, data, cmap in (("green", rec.green, GREEN_COLORMAP), ("red", rec.red, RED_COLORMAP)):
+        meta = {
+            "name": f"worm {role}",
+            "colormap": cmap,
+            "blending": "additive",
+            "contrast_limits": contrast_from_frame(data[0]),
+            "metadata": {
+                "catrack": {"role": role, "sample": "moving_worm", "seed": seed, "summary": summary}
+            },
+        }
+        layers.append((data, meta, "image"))
+    pos = rec.truth.positions  # (T, N, 2)
+    t_idx, n_idx = np.meshgrid(np.arange(pos.shape[0]), np.arange(pos.shape[1]), indexing="ij")
+    truth = pd.DataFrame(
+        {
+            "neuron_id": np.asarray(rec.truth.neuron_ids)[n_idx.ravel()],
+            "frame": t_idx.ravel(),
+            "y": pos[..., 0].ravel(),
+            "x": pos[..., 1].ravel(),
+        }
+    )
+    layers.append(tracks_layer(truth, name="ground truth tracks", visible=False))
+    return layers
+
+
+def two_photon_sample(n_frames: int = 300, seed: int = 0) -> list:
+    """Head-fixed two-photon-like movie with ground-truth footprints (hidden Labels layer)."""
+    from napari_catrack.synthetic import make_two_photon_movie
+
+    mov = make_two_photon_movie(n_frames=n_frames, seed=seed)
+    fp = mov.truth.footprints
+    labels = np.where(fp.max(axis=0) > 0.2 * fp.max(), fp.argmax(axis=0) + 1, 0).astype(np.int32)
+    return [
+        (
+            mov.movie,
+            {
+                "name": "two-photon",
+                "colormap": "gray",
+                "contrast_limits": contrast_from_frame(mov.movie.mean(axis=0)),
+                "metadata": {"catrack": {"role": "green", "sample": "two_photon", "seed": seed}},
+            },
+            "image",
+        ),
+        (labels, {"name": "ground truth footprints", "visible": False, "opacity": 0.4}, "labels"),
+    ]

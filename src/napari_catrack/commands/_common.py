@@ -1,0 +1,86 @@
+"""Arguments and helpers shared by CLI commands, so every command reads recordings the same way."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.layouts import LAYOUTS
+
+SPLITS = ("left-right", "right-left", "top-bottom", "bottom-top")
+
+
+def add_recording_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    """REC plus the options that say how to find the green and red channels in it."""
+    if positional:
+        parser.add_argument("recording", metavar="REC", help="TIFF/HDF5 file, TIFF folder or glob")
+    group = parser.add_argument_group("channels")
+    group.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=None,
+        help="how green and red are stored (default: detect a channel axis, else single channel)",
+    )
+    group.add_argument(
+        "--split", choices=SPLITS, default=None, help="side-by-side halves (green first)"
+    )
+    group.add_argument("--green-channel", type=int, default=0, metavar="I")
+    group.add_argument("--red-channel", type=int, default=1, metavar="I")
+    group.add_argument("--dataset", default=None, help="HDF5 dataset path (when ambiguous)")
+    group.add_argument("--axes", default=None, help="override the file's axis letters, e.g. YXT")
+    group.add_argument(
+        "--z-projection",
+        default="max",
+        help="how to reduce a Z axis: max, mean, or a plane index (default: max)",
+    )
+
+
+def recording_from_args(args: argparse.Namespace):
+    """Open the recording named by `add_recording_arguments` options."""
+    from napari_catrack.io.recording import open_recording
+
+    if args.split and args.layout and args.layout != args.split:
+        raise InputError(f"--split {args.split} contradicts --layout {args.layout}; give one")
+    z = args.z_projection
+    z_projection: str | int = int(z) if str(z).lstrip("-").isdigit() else z
+    return open_recording(
+        args.recording,
+        layout=args.split or args.layout,
+        green_channel=args.green_channel,
+        red_channel=args.red_channel,
+        dataset=args.dataset,
+        axes=args.axes,
+        z_projection=z_projection,
+    )
+
+
+def read_table(path: str | os.PathLike, required: tuple[str, ...] = (), what: str = "table"):
+    """Read a CSV (or Excel) table and insist on the columns a command needs."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} file not found: {path}")
+    try:
+        if path.suffix.lower() in (".xlsx", ".xls"):
+            df = pd.read_excel(path)
+        else:
+            df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{what} {path} lacks column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}"
+        )
+    return df
+
+
+def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs) -> Path:
+    """Write CSV through a temp file + rename so a crash never leaves half a table."""
+    with atomic_write_path(path) as tmp:
+        df.to_csv(tmp, index=False, **to_csv_kwargs)
+    return Path(path)

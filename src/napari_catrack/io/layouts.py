@@ -1,0 +1,205 @@
+"""Turn a raw N-D array with named axes into green (activity) and red (structural) (T, Y, X) movies.
+
+Channel layouts seen in practice: a channel axis, side-by-side or stacked camera halves (dual-view
+splitters), and alternating frames (sequential excitation). Everything stays lazy (dask).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+
+from napari_catrack.errors import InputError
+
+#: Layout names accepted everywhere (CLI `--layout`, widget, session). Halves are named green first.
+LAYOUTS = (
+    "single",
+    "channel-axis",
+    "left-right",
+    "right-left",
+    "top-bottom",
+    "bottom-top",
+    "interleaved",
+)
+SPLIT_LAYOUTS = ("left-right", "right-left", "top-bottom", "bottom-top")
+_SYNONYMS = {"I": "T", "Q": "T", "S": "C", "E": "C", "R": "T"}  # tifffile letters for series/samples
+
+
+@dataclass
+class Channels:
+    green: da.Array
+    red: da.Array | None
+    layout: str
+    axes: str  # the normalised axes of the input, e.g. "TCYX"
+    notes: list[str]
+
+
+def normalise_axes(axes: str, shape: tuple[int, ...]) -> str:
+    """Map reader-specific axis letters onto T, Z, C, Y, X; refuse what cannot be interpreted."""
+    axes = axes.upper()
+    if len(axes) != len(shape):
+        raise InputError(f"axes {axes!r} do not match data shape {shape}")
+    out = [_SYNONYMS.get(letter, letter) for letter in axes]
+    for i, (letter, size) in enumerate(zip(out, shape)):
+        if size == 1 and (letter not in "TZCYX" or out.count(letter) > 1):
+            out[i] = "_"  # a length-1 axis that means nothing here
+    result = "".join(out)
+    for letter, size in zip(result, shape):
+        if letter not in "TZCYX_":
+            raise InputError(
+                f"cannot interpret axis {letter!r} of size {size} in axes {axes!r}; "
+                "expected time (T), depth (Z), channel (C), Y and X"
+            )
+    named = result.replace("_", "")
+    if len(set(named)) != len(named):
+        raise InputError(f"axes {axes!r} repeat an axis")
+    if "Y" not in result or "X" not in result:
+        raise InputError(f"axes {axes!r} have no Y and X image axes")
+    return result
+
+
+def guess_axes(shape: tuple[int, ...]) -> tuple[str, bool]:
+    """Axes for unlabelled data; returns (axes, guessed_time_last) so callers can tell the user."""
+    ndim = len(shape)
+    if ndim == 2:
+        return "YX", False
+    if ndim == 3:
+        # A (Y, X, T) stack (e.g. MATLAB/SIMA exports) has a short last axis next to two image axes.
+        if shape[2] * 4 <= min(shape[0], shape[1]):
+            return "YXT", True
+        return "TYX", False
+    if ndim == 4:
+        return ("TCYX", False) if shape[1] <= 4 else ("TZYX", False)
+    if ndim == 5:
+        return "TZCYX", False
+    raise InputError(f"cannot guess the axes of {ndim}-D data with shape {shape}; give the axes")
+
+
+def reduce_depth(data: da.Array, axes: str, z_projection: str | int = "max") -> tuple[da.Array, str]:
+    """Collapse a Z axis (volumes) so the pipeline sees one image per time point."""
+    if "Z" not in axes:
+        return data, axes
+    zi = axes.index("Z")
+    nz = data.shape[zi]
+    if isinstance(z_projection, int | np.integer):
+        if not -nz <= z_projection < nz:
+            raise InputError(f"z plane {z_projection} is outside the {nz} planes of this volume")
+        data = da.take(data, int(z_projection), axis=zi)
+    elif z_projection == "max":
+        data = data.max(axis=zi)
+    elif z_projection == "mean":
+        data = data.mean(axis=zi, dtype=np.float32)
+    else:
+        raise InputError(f"unknown z projection {z_projection!r}; use max, mean or a plane index")
+    return data, axes.replace("Z", "")
+
+
+def _to_tcyx(data: da.Array, axes: str) -> tuple[da.Array, bool]:
+    """Transpose to (T, C, Y, X), adding length-1 axes; returns whether a C axis existed."""
+    # Drop unnamed length-1 axes.
+    keep = [i for i, a in enumerate(axes) if a in "TCYX"]
+    drop = tuple(i for i, a in enumerate(axes) if a not in "TCYX")
+    if drop:
+        data = data.squeeze(axis=drop)
+        axes = "".join(axes[i] for i in keep)
+    has_c = "C" in axes
+    for letter in "TC":
+        if letter not in axes:
+            data = data[None]
+            axes = letter + axes
+    order = [axes.index(a) for a in "TCYX"]
+    return data.transpose(order), has_c
+
+
+def split_channels(
+    data: da.Array | np.ndarray,
+    axes: str,
+    layout: str | None = None,
+    *,
+    green_channel: int = 0,
+    red_channel: int = 1,
+    z_projection: str | int = "max",
+    require_movie: bool = True,
+) -> Channels:
+    """Apply a channel layout; `layout=None` means: a 2-channel axis if present, else single channel."""
+    if layout is not None and layout not in LAYOUTS:
+        raise InputError(f"unknown channel layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if not isinstance(data, da.Array):
+        data = da.from_array(data, chunks=_frame_chunks(data.shape, axes))
+    axes = normalise_axes(axes, data.shape)
+    data, axes = reduce_depth(data, axes, z_projection)
+    notes: list[str] = []
+    if require_movie and "T" not in axes:
+        shape = "x".join(map(str, data.shape))
+        raise InputError(
+            f"this is a single image ({axes}, {shape}), not a movie; a time series (T, Y, X) is required"
+        )
+    tcyx, has_c = _to_tcyx(data, axes)
+    n_channels = tcyx.shape[1]
+
+    if layout is None:
+        if n_channels == 1:
+            layout = "single"
+        elif n_channels == 2:
+            layout = "channel-axis"
+        else:
+            raise InputError(
+                f"{n_channels} channels found; say which are green and red "
+                "(layout channel-axis with green/red channel indices)"
+            )
+
+    def channel(i: int, role: str) -> da.Array:
+        if not -n_channels <= i < n_channels:
+            raise InputError(f"{role} channel {i} does not exist: the data has {n_channels} channel(s)")
+        return tcyx[:, i]
+
+    if layout == "single":
+        return Channels(channel(green_channel, "green"), None, layout, axes, notes)
+    if layout == "channel-axis":
+        if n_channels < 2:
+            raise InputError("layout channel-axis needs a channel axis with 2+ channels; found 1")
+        if green_channel == red_channel:
+            raise InputError("green and red channel indices must differ")
+        return Channels(
+            channel(green_channel, "green"), channel(red_channel, "red"), layout, axes, notes
+        )
+    if n_channels != 1:
+        raise InputError(
+            f"layout {layout} splits one image into halves, but the data already has "
+            f"{n_channels} channels; use layout channel-axis"
+        )
+    movie = tcyx[:, 0]
+    if layout == "interleaved":
+        n = movie.shape[0]
+        if n < 2:
+            raise InputError("interleaved layout needs at least two frames")
+        if n % 2:
+            notes.append(f"odd frame count {n}: the last frame was dropped")
+            movie = movie[: n - 1]
+        first, second = movie[0::2], movie[1::2]
+        green, red = (first, second) if green_channel <= red_channel else (second, first)
+        return Channels(green, red, layout, axes, notes)
+    axis = -1 if layout in ("left-right", "right-left") else -2
+    size = movie.shape[axis]
+    if size % 2:
+        dim = "width" if axis == -1 else "height"
+        raise InputError(f"{dim} {size} is odd: cannot split it into two equal halves ({layout})")
+    half = size // 2
+    a = movie[..., :half] if axis == -1 else movie[..., :half, :]
+    b = movie[..., half:] if axis == -1 else movie[..., half:, :]
+    green, red = (a, b) if layout in ("left-right", "top-bottom") else (b, a)
+    return Channels(green, red, layout, axes, notes)
+
+
+def check_same_shape(green: da.Array, red: da.Array | None) -> None:
+    if red is not None and green.shape != red.shape:
+        raise InputError(
+            f"green {tuple(green.shape)} and red {tuple(red.shape)} channels differ in shape"
+        )
+
+
+def _frame_chunks(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+    """One chunk per image plane: what napari and frame-wise processing read."""
+    return tuple(s if a in "YX" else 1 for a, s in zip(axes.upper(), shape))

@@ -1,0 +1,173 @@
+"""One entry point for every recording format: `open_recording` -> green/red lazy (T, Y, X) movies."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.hdf5 import is_hdf5_path, open_hdf5
+from napari_catrack.io.layouts import check_same_shape, split_channels
+from napari_catrack.io.tiff import RawStack, is_tiff_path, open_tiff, open_tiff_sequence
+
+
+@dataclass
+class Recording:
+    """A lazily opened recording: what every later step reads from.
+
+    `options` are the arguments that reopen exactly this view of the file (kept in sessions).
+    """
+
+    green: da.Array
+    red: da.Array | None
+    path: str
+    layout: str
+    axes: str
+    fps: float | None = None
+    pixel_size_um: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _closers: list = field(default_factory=list, repr=False)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.green.shape[0])
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        return int(self.green.shape[1]), int(self.green.shape[2])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.green.dtype
+
+    @property
+    def has_red(self) -> bool:
+        return self.red is not None
+
+    def summary(self) -> dict[str, Any]:
+        """What the loader widget and `catrack info` show a user."""
+        return {
+            "path": self.path,
+            "frames": self.n_frames,
+            "height": self.frame_shape[0],
+            "width": self.frame_shape[1],
+            "channels": 2 if self.has_red else 1,
+            "layout": self.layout,
+            "axes": self.axes,
+            "dtype": str(self.dtype),
+            "fps": self.fps,
+            "pixel_size_um": self.pixel_size_um,
+            "format": self.metadata.get("format"),
+        }
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+        self._closers.clear()
+
+
+def open_recording(
+    path: str | os.PathLike,
+    layout: str | None = None,
+    green_channel: int = 0,
+    red_channel: int = 1,
+    *,
+    dataset: str | None = None,
+    axes: str | None = None,
+    z_projection: str | int = "max",
+    fps: float | None = None,
+    pixel_size_um: float | None = None,
+) -> Recording:
+    """Open a TIFF/HDF5 file, a folder or a glob of TIFFs, lazily, as green (+ red) movies.
+
+    `axes` overrides the file's axis letters (T, Z, C, Y, X); `fps`/`pixel_size_um` override
+    metadata. Raises `InputError` with one clear line for anything a user can fix.
+    """
+    spec = os.fspath(path)
+    options = {
+        "layout": layout,
+        "green_channel": green_channel,
+        "red_channel": red_channel,
+        "dataset": dataset,
+        "axes": axes,
+        "z_projection": z_projection,
+        "fps": fps,
+        "pixel_size_um": pixel_size_um,
+    }
+    red_raw: RawStack | None = None
+    if os.path.isdir(spec) or any(ch in spec for ch in "*?["):
+        raw = open_tiff_sequence(spec)
+    elif is_tiff_path(spec):
+        raw = open_tiff(spec)
+    elif is_hdf5_path(spec):
+        raw, red_raw = open_hdf5(spec, dataset=dataset)
+    elif not os.path.exists(spec):
+        raise InputError(f"file not found: {spec}")
+    else:
+        raise InputError(
+            f"unsupported file type {Path(spec).suffix or '(none)'} for {spec}; "
+            "napari-catrack reads TIFF (.tif/.tiff, folders, globs) and HDF5 (.h5/.hdf5)"
+        )
+    try:
+        file_axes = axes.upper() if axes else raw.axes
+        if axes and len(axes) != raw.data.ndim:
+            raise InputError(
+                f"axes {axes!r} have {len(axes)} letters but the data has {raw.data.ndim} "
+                f"dimensions {tuple(raw.data.shape)}"
+            )
+        if red_raw is not None:  # separate /green and /red datasets
+            if layout not in (None, "channel-axis"):
+                raise InputError(f"layout {layout} does not apply to separate green/red datasets")
+            g = split_channels(raw.data, file_axes, "single", z_projection=z_projection)
+            r = split_channels(
+                red_raw.data, axes.upper() if axes else red_raw.axes, "single", z_projection=z_projection
+            )
+            check_same_shape(g.green, r.green)
+            green, red, used_layout, norm_axes, notes = (
+                g.green, r.green, "separate-datasets", g.axes, g.notes
+            )
+        else:
+            ch = split_channels(
+                raw.data,
+                file_axes,
+                layout,
+                green_channel=green_channel,
+                red_channel=red_channel,
+                z_projection=z_projection,
+            )
+            check_same_shape(ch.green, ch.red)
+            green, red, used_layout, norm_axes, notes = ch.green, ch.red, ch.layout, ch.axes, ch.notes
+        if fps is not None and fps <= 0:
+            raise InputError(f"frame rate must be positive, got {fps}")
+        if pixel_size_um is not None and pixel_size_um <= 0:
+            raise InputError(f"pixel size must be positive, got {pixel_size_um}")
+    except BaseException:
+        for close in raw.closers:
+            close()
+        raise
+    metadata = dict(raw.metadata)
+    if notes:
+        metadata["notes"] = notes
+    return Recording(
+        green=green,
+        red=red,
+        path=spec,
+        layout=used_layout,
+        axes=norm_axes,
+        fps=fps if fps is not None else raw.fps,
+        pixel_size_um=pixel_size_um if pixel_size_um is not None else raw.pixel_size_um,
+        options=options,
+        metadata=metadata,
+        _closers=list(raw.closers),
+    )
+
+
+def reopen(path: str, options: dict[str, Any]) -> Recording:
+    """Open a recording again with the options a session stored."""
+    return open_recording(path, **options)

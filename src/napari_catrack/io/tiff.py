@@ -1,0 +1,238 @@
+"""Lazy TIFF reading: multi-page stacks, ImageJ hyperstacks, OME-TIFF and folders/globs of frames.
+
+Nothing reads pixel data at open: contiguous files are memory-mapped, compressed ones are wrapped
+through tifffile's zarr store, and file sequences become one dask chunk per file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import tifffile
+from natsort import natsorted
+
+from napari_catrack.errors import InputError
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf", ".tf8")
+
+
+@dataclass
+class RawStack:
+    """A lazily readable N-D array with axis letters and whatever physical metadata the file had."""
+
+    data: da.Array
+    axes: str
+    fps: float | None = None
+    pixel_size_um: float | None = None
+    metadata: dict = field(default_factory=dict)
+    closers: list = field(default_factory=list)
+
+
+def is_tiff_path(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(TIFF_SUFFIXES)
+
+
+def open_tiff(path: str | os.PathLike) -> RawStack:
+    """Open one TIFF file lazily (memmap when contiguous, zarr store otherwise)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    try:
+        tif = tifffile.TiffFile(path)
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
+        raise InputError(f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}") from None
+    try:
+        series = tif.series[0]
+        shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
+        _check_complete(path, tif, series)
+        data = _lazy_series(path, tif, series)
+        fps, pixel_size = _physical_metadata(tif)
+    except InputError:
+        tif.close()
+        raise
+    except Exception as exc:  # tifffile raises many types for damaged files
+        tif.close()
+        raise InputError(f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}") from None
+    meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
+    meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
+    return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
+
+
+def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
+    """Catch truncated files at open rather than when a user scrolls to the end."""
+    if tif.is_imagej and tif.imagej_metadata:
+        expected = int(tif.imagej_metadata.get("images", 1))
+        planes = int(np.prod([n for a, n in zip(series.axes, series.shape) if a not in "YXS"]))
+        if expected > planes and _chain_is_cut(path, tif):
+            raise InputError(
+                f"{path.name} is truncated or damaged: its header announces {expected} images, "
+                f"only {planes} can be read"
+            )
+    offset = series.dataoffset
+    if offset is not None:
+        needed = offset + series.size * np.dtype(series.dtype).itemsize
+        actual = path.stat().st_size
+        if actual < needed:
+            raise InputError(
+                f"{path.name} is truncated: {actual} bytes on disk, {needed} needed for "
+                f"{'x'.join(map(str, series.shape))} {series.dtype}"
+            )
+        return
+    last = series.pages[-1] if len(series.pages) else None
+    if last is None:
+        raise InputError(f"{path.name} holds no image data")
+    last_page = last if hasattr(last, "dataoffsets") else last.keyframe
+    ends = [o + n for o, n in zip(last_page.dataoffsets, last_page.databytecounts)]
+    if ends and max(ends) > path.stat().st_size:
+        raise InputError(f"{path.name} is truncated: its last frame lies beyond the end of the file")
+
+
+def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
+    """True when the last page's next-IFD pointer leads past the end of the file (truncation).
+
+    A header that merely over-announces images (files cropped by some tools) ends its chain with 0.
+    """
+    import struct
+
+    t, fh = tif.tiff, tif.filehandle
+    last = tif.pages[len(tif.pages) - 1]
+    fh.seek(last.offset)
+    (n_tags,) = struct.unpack(t.tagnoformat, fh.read(t.tagnosize))
+    fh.seek(last.offset + t.tagnosize + n_tags * t.tagsize)
+    (next_offset,) = struct.unpack(t.offsetformat, fh.read(t.offsetsize))
+    return next_offset >= path.stat().st_size
+
+
+def _lazy_series(path: Path, tif: tifffile.TiffFile, series) -> da.Array:
+    chunks = tuple(s if a in "YXS" else 1 for a, s in zip(series.axes, series.shape))
+    if series.dataoffset is not None:
+        mm = np.memmap(
+            path, dtype=series.dtype, mode="r", offset=series.dataoffset, shape=tuple(series.shape)
+        )
+        return da.from_array(mm, chunks=chunks, asarray=False, name=f"tiff-memmap-{path}")
+    import zarr
+
+    store = series.aszarr()
+    z = zarr.open(store, mode="r")
+    if isinstance(z, zarr.Group):  # pyramidal files: level 0 is full resolution
+        z = z["0"]
+    frame_chunks = tuple(s if a in "YXS" else 1 for a, s in zip(series.axes, series.shape))
+    return da.from_zarr(z).rechunk(frame_chunks)  # strips -> whole planes, what viewers read
+
+
+def _physical_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | None]:
+    fps = pixel = None
+    if tif.is_imagej and tif.imagej_metadata:
+        ij = tif.imagej_metadata
+        if ij.get("finterval"):
+            fps = 1.0 / float(ij["finterval"])
+        elif ij.get("fps"):
+            fps = float(ij["fps"])
+        unit = str(ij.get("unit", "")).lower()
+        res = tif.pages.first.tags.get("XResolution")
+        if res is not None and unit in ("micron", "um", "µm", "\\u00B5m"):
+            num, den = res.value
+            if num:
+                pixel = den / num
+    elif tif.is_ome and tif.ome_metadata:
+        try:
+            root = ET.fromstring(tif.ome_metadata)
+            pix = next(el for el in root.iter() if el.tag.endswith("Pixels"))
+            if pix.get("PhysicalSizeX"):
+                pixel = float(pix.get("PhysicalSizeX"))
+            if pix.get("TimeIncrement"):
+                fps = 1.0 / float(pix.get("TimeIncrement"))
+        except (ET.ParseError, StopIteration, ValueError, ZeroDivisionError):
+            pass
+    return fps, pixel
+
+
+def expand_sequence(spec: str | os.PathLike) -> list[Path]:
+    """A folder or glob pattern -> its TIFF files in natural order (frame2 before frame10)."""
+    spec = str(spec)
+    if os.path.isdir(spec):
+        files = [p for p in Path(spec).iterdir() if is_tiff_path(p)]
+        where = f"folder {spec}"
+    else:
+        files = [Path(p) for p in glob.glob(spec) if is_tiff_path(p)]
+        where = f"pattern {spec}"
+    if not files:
+        raise InputError(f"no TIFF files in {where}")
+    return [Path(p) for p in natsorted(files, key=str)]
+
+
+def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
+    """A folder/glob of single-frame TIFFs as one lazy movie, one chunk per file."""
+    files = expand_sequence(spec)
+    first = open_tiff(files[0])
+    for closer in first.closers:
+        closer()
+    shape, dtype = first.data.shape, first.data.dtype
+    for f in files[1:]:  # header reads only: cheap, and catches a mixed folder up front
+        try:
+            with tifffile.TiffFile(f) as t:
+                s = t.series[0]
+                other = tuple(s.shape)
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
+            raise InputError(f"{f.name} in the sequence is not a readable TIFF: {exc}") from None
+        if other != tuple(shape):
+            raise InputError(
+                f"{f.name} has shape {other}, but {files[0].name} has {tuple(shape)}: "
+                "all frames of a sequence must match"
+            )
+
+    def read(fname: Path) -> np.ndarray:
+        return tifffile.imread(fname)
+
+    frames = [
+        da.from_delayed(dask.delayed(read)(f), shape=shape, dtype=dtype) for f in files
+    ]
+    data = da.stack(frames)
+    axes = "T" + first.axes
+    meta = {"format": "tiff-sequence", "files": len(files), "first_file": str(files[0])}
+    return RawStack(data, axes, first.fps, first.pixel_size_um, meta)
+
+
+def write_movie_tiff(
+    path: str | os.PathLike,
+    green: np.ndarray,
+    red: np.ndarray | None = None,
+    *,
+    fps: float | None = None,
+    pixel_size_um: float | None = None,
+) -> Path:
+    """Write (T, Y, X) green [+ red] as an ImageJ hyperstack (TCYX) that Fiji and this reader open.
+
+    Written to a temp file and renamed, so an existing file is never left half-overwritten.
+    """
+    from napari_catrack.io.atomic import atomic_write_path
+
+    green = np.asarray(green)
+    if green.ndim != 3:
+        raise InputError(f"a movie must be (T, Y, X); got shape {green.shape}")
+    if red is not None:
+        red = np.asarray(red)
+        if red.shape != green.shape:
+            raise InputError(f"green {green.shape} and red {red.shape} differ in shape")
+        data = np.stack([green, red], axis=1)
+        axes = "TCYX"
+    else:
+        data, axes = green, "TYX"
+    metadata: dict = {"axes": axes}
+    kwargs: dict = {}
+    if fps:
+        metadata["finterval"] = 1.0 / fps
+        metadata["fps"] = fps
+    if pixel_size_um:
+        metadata["unit"] = "um"
+        kwargs["resolution"] = (1.0 / pixel_size_um, 1.0 / pixel_size_um)
+    with atomic_write_path(path) as tmp:
+        tifffile.imwrite(tmp, data, imagej=True, metadata=metadata, **kwargs)
+    return Path(path)

@@ -1,0 +1,100 @@
+"""napari LayerData tuples built from core objects: shared by the reader, sample data, sessions and widgets.
+
+Qt-free (it only describes layers); the role of each image layer is kept in
+`metadata["catrack"]` so widgets can find the green and red channels the user is looking at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.io.recording import Recording
+
+LayerData = tuple[Any, dict, str]
+GREEN_COLORMAP = "green"
+RED_COLORMAP = "magenta"  # magenta + green stays readable for red-green colour-blind users
+
+
+def contrast_from_frame(frame: np.ndarray) -> tuple[float, float]:
+    """Display range from one frame's percentiles: cheap and robust to hot pixels."""
+    frame = np.asarray(frame, dtype=np.float32)
+    finite = frame[np.isfinite(frame)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, (0.5, 99.8))
+    if hi <= lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def recording_layers(rec: Recording, *, name: str | None = None) -> list[LayerData]:
+    """Green (and red) Image layers for a lazily opened recording."""
+    base = name or _stem(rec.path)
+    catrack = {
+        "path": rec.path,
+        "options": rec.options,
+        "summary": rec.summary(),
+    }
+    layers: list[LayerData] = []
+    channels = [("green", rec.green, GREEN_COLORMAP)]
+    if rec.red is not None:
+        channels.append(("red", rec.red, RED_COLORMAP))
+    for role, data, cmap in channels:
+        first = np.asarray(data[0])
+        meta = {
+            "name": f"{base} {role}" if rec.red is not None else base,
+            "colormap": cmap if rec.red is not None else "gray",
+            "blending": "additive",
+            "contrast_limits": contrast_from_frame(first),
+            "metadata": {"catrack": {**catrack, "role": role}},
+        }
+        layers.append((data, meta, "image"))
+    return layers
+
+
+def tracks_layer(tracks: pd.DataFrame, *, name: str = "tracks", **kwargs) -> LayerData:
+    """A Tracks layer from a `neuron_id,frame,y,x` table (track ids are integer codes of ids)."""
+    ids = pd.Categorical(tracks["neuron_id"].astype(str))
+    data = np.column_stack(
+        [ids.codes, tracks["frame"].to_numpy(), tracks["y"].to_numpy(), tracks["x"].to_numpy()]
+    ).astype(float)
+    features = pd.DataFrame({"neuron_id": np.asarray(ids.astype(str))})
+    meta = {"name": name, "features": features, "tail_length": 10, **kwargs}
+    return data, meta, "tracks"
+
+
+def neuron_points_layer(
+    points: pd.DataFrame, *, name: str = "neurons", frame_column: str | None = "frame", **kwargs
+) -> LayerData:
+    """A Points layer from `neuron_id,(frame,)y,x`; the user's editing surface for neurons."""
+    coords = ["y", "x"] if frame_column is None else [frame_column, "y", "x"]
+    data = points[coords].to_numpy(dtype=float)
+    features = pd.DataFrame(
+        {
+            "neuron_id": points["neuron_id"].astype(str).to_numpy(),
+            "source": points["source"].to_numpy() if "source" in points else "auto",
+        }
+    )
+    meta = {
+        "name": name,
+        "features": features,
+        "size": 7,
+        "face_color": "transparent",
+        "border_color": "yellow",
+        "text": {"string": "{neuron_id}", "size": 8, "color": "yellow", "translation": [0, -6]},
+        **kwargs,
+    }
+    return data, meta, "points"
+
+
+def _stem(path: str) -> str:
+    from pathlib import Path
+
+    name = Path(str(path).rstrip("/*")).name
+    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".hdf5", ".h5"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name or "recording"

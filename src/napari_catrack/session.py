@@ -1,0 +1,305 @@
+"""The one Session model: everything a user produced, saved as one versioned HDF5 file.
+
+A session is a recording reference plus named *steps* ("alignment", "neurons", "tracks",
+"traces", ...). Each step holds tables (pandas), arrays, JSON-able attributes, and the parameters
+and package version that produced it (provenance). Saving writes a temp file and renames it, so an
+interrupted save never damages the previous file. Autosave runs after each recorded step.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from napari_catrack import __version__
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path
+
+SCHEMA_VERSION = 1
+SESSION_SUFFIX = ".catrack.h5"
+_FORMAT_TAG = "napari-catrack session"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _to_jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+@dataclass
+class StepRecord:
+    """The result of one analysis step with its provenance."""
+
+    name: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    version: str = __version__
+    created: str = field(default_factory=_now)
+
+
+class Session:
+    """All results of one analysis; `record()` adds a step, `save()`/`load()` persist it."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, autosave: bool = True) -> None:
+        self.path: Path | None = Path(path) if path is not None else None
+        self.autosave = autosave
+        self.recording: dict[str, Any] = {}
+        self.steps: dict[str, StepRecord] = {}
+        self.layers: list[tuple[Any, dict, str]] = []  # saved user-editable layers (napari LayerData)
+        self.created = _now()
+
+    # --- content -----------------------------------------------------------------------------
+    def set_recording(self, path: str, options: dict[str, Any], summary: dict[str, Any]) -> None:
+        self.recording = {"path": str(path), "options": dict(options), "summary": dict(summary)}
+
+    def record(
+        self,
+        step: str,
+        *,
+        tables: dict[str, pd.DataFrame] | None = None,
+        arrays: dict[str, np.ndarray] | None = None,
+        attrs: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> StepRecord:
+        """Store (replace) a step's results; autosaves when the session has a path."""
+        if not step or "/" in step:
+            raise InputError(f"invalid step name {step!r}")
+        rec = StepRecord(
+            step,
+            tables={k: v.copy() for k, v in (tables or {}).items()},
+            arrays={k: np.asarray(v) for k, v in (arrays or {}).items()},
+            attrs=_to_jsonable(dict(attrs or {})),
+            params=_to_jsonable(dict(params or {})),
+        )
+        self.steps[step] = rec
+        if self.autosave and self.path is not None:
+            self.save()
+        return rec
+
+    def __contains__(self, step: str) -> bool:
+        return step in self.steps
+
+    def __getitem__(self, step: str) -> StepRecord:
+        try:
+            return self.steps[step]
+        except KeyError:
+            raise KeyError(f"session has no step {step!r}; steps: {sorted(self.steps)}") from None
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write atomically (temp file + rename); the previous file survives any interruption."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise InputError("no session file path: choose where to save the session")
+        with atomic_write_path(target) as tmp:
+            with h5py.File(tmp, "w") as f:
+                self._write(f)
+        self.path = target
+        return target
+
+    def _write(self, f: h5py.File) -> None:
+        f.attrs["format"] = _FORMAT_TAG
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["package_version"] = __version__
+        f.attrs["created"] = self.created
+        f.attrs["saved"] = _now()
+        f.attrs["recording"] = json.dumps(_to_jsonable(self.recording))
+        steps = f.create_group("steps")
+        for name, rec in self.steps.items():
+            g = steps.create_group(name)
+            g.attrs["attrs"] = json.dumps(rec.attrs)
+            g.attrs["params"] = json.dumps(rec.params)
+            g.attrs["version"] = rec.version
+            g.attrs["created"] = rec.created
+            tg = g.create_group("tables")
+            for tname, df in rec.tables.items():
+                write_table(tg.create_group(tname), df)
+            ag = g.create_group("arrays")
+            for aname, arr in rec.arrays.items():
+                ag.create_dataset(aname, data=arr, compression="gzip" if arr.size > 1024 else None)
+        lg = f.create_group("layers")
+        for i, (data, meta, kind) in enumerate(self.layers):
+            write_layer(lg.create_group(f"{i:03d}"), data, meta, kind)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Session:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"session file not found: {path}")
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise InputError(f"{path.name} is not a readable session file: {exc}") from None
+        with f:
+            if f.attrs.get("format") != _FORMAT_TAG:
+                raise InputError(f"{path.name} is an HDF5 file but not a napari-catrack session")
+            version = int(f.attrs.get("schema_version", -1))
+            if version > SCHEMA_VERSION:
+                raise InputError(
+                    f"{path.name} was written by a newer napari-catrack (schema {version}); "
+                    f"this version reads up to schema {SCHEMA_VERSION}: please upgrade"
+                )
+            session = cls(path)
+            session.created = str(f.attrs.get("created", _now()))
+            session.recording = json.loads(f.attrs.get("recording", "{}"))
+            for name, g in f["steps"].items():
+                session.steps[name] = StepRecord(
+                    name,
+                    tables={k: read_table(v) for k, v in g["tables"].items()},
+                    arrays={k: v[()] for k, v in g["arrays"].items()},
+                    attrs=json.loads(g.attrs["attrs"]),
+                    params=json.loads(g.attrs["params"]),
+                    version=str(g.attrs["version"]),
+                    created=str(g.attrs["created"]),
+                )
+            if "layers" in f:
+                session.layers = [read_layer(g) for _, g in sorted(f["layers"].items())]
+        return session
+
+    def provenance(self) -> dict[str, dict[str, Any]]:
+        """Parameters and versions per step: what a methods section needs."""
+        return {
+            n: {"version": r.version, "created": r.created, "params": r.params}
+            for n, r in self.steps.items()
+        }
+
+
+# --- tables and layers in HDF5 ---------------------------------------------------------------
+_STR = h5py.string_dtype("utf-8")
+
+
+def write_table(g: h5py.Group, df: pd.DataFrame) -> None:
+    """One dataset per column; strings as UTF-8, categories as strings, order kept."""
+    g.attrs["columns"] = json.dumps([str(c) for c in df.columns])
+    g.attrs["kinds"] = json.dumps([df[c].dtype.kind for c in df.columns])
+    for i, col in enumerate(df.columns):
+        values = df[col]
+        if values.dtype.kind in "biufcM" and not isinstance(values.dtype, pd.CategoricalDtype):
+            data = values.to_numpy()
+            if data.dtype.kind == "M":
+                data = data.astype("datetime64[ns]").astype(np.int64)
+            g.create_dataset(f"c{i}", data=data)
+        else:
+            strings = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+            g.create_dataset(f"c{i}", data=np.array(strings, dtype=object), dtype=_STR)
+
+
+def read_table(g: h5py.Group) -> pd.DataFrame:
+    columns = json.loads(g.attrs["columns"])
+    kinds = json.loads(g.attrs["kinds"])
+    data = {}
+    for i, (col, kind) in enumerate(zip(columns, kinds)):
+        values = g[f"c{i}"][()]
+        if kind == "M":
+            values = values.astype("datetime64[ns]")
+        elif kind == "O" or values.dtype.kind in "OS":
+            values = [v.decode() if isinstance(v, bytes) else v for v in values]
+        data[col] = values
+    return pd.DataFrame(data, columns=columns)
+
+
+def write_layer(g: h5py.Group, data: Any, meta: dict, kind: str) -> None:
+    """Store a napari LayerData tuple: data, JSON-able metadata, features as a table."""
+    g.attrs["kind"] = kind
+    meta = dict(meta)
+    features = meta.pop("features", None)
+    properties = meta.pop("properties", None)
+    if features is None and properties:
+        features = pd.DataFrame(properties)
+    if features is not None and len(features.columns):
+        write_table(g.create_group("features"), pd.DataFrame(features))
+    g.attrs["meta"] = json.dumps(_to_jsonable(_plain_meta(meta)))
+    if kind == "shapes":
+        sg = g.create_group("data")
+        for i, arr in enumerate(data):
+            sg.create_dataset(f"{i:06d}", data=np.asarray(arr))
+    else:
+        arr = np.asarray(data)
+        g.create_dataset("data", data=arr, compression="gzip" if arr.size > 4096 else None)
+
+
+def read_layer(g: h5py.Group) -> tuple[Any, dict, str]:
+    kind = str(g.attrs["kind"])
+    meta = json.loads(g.attrs["meta"])
+    if "features" in g:
+        meta["features"] = read_table(g["features"])
+    if kind == "shapes":
+        data = [v[()] for _, v in sorted(g["data"].items())]
+    else:
+        data = g["data"][()]
+    return data, meta, kind
+
+
+_LAYER_KEYS = (
+    "name", "scale", "translate", "affine", "rotate", "opacity", "blending", "visible", "colormap",
+    "contrast_limits", "size", "face_color", "border_color", "symbol", "shape_type", "edge_width",
+    "edge_color", "tail_length", "tail_width", "metadata", "ndim", "gamma",
+)  # fmt: skip
+
+
+def _plain_meta(meta: dict) -> dict:
+    """Keep the layer settings that are plain data (colours as strings/lists, no objects)."""
+    out = {}
+    for key in _LAYER_KEYS:
+        if key not in meta:
+            continue
+        value = _to_jsonable(meta[key])
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue
+        out[key] = value
+    return out
+
+
+# --- one session per napari viewer -----------------------------------------------------------
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def session_for_viewer(viewer: Any) -> Session:
+    """The Session that belongs to a viewer (created on first use), so widgets share results."""
+    session = _SESSIONS.get(viewer)
+    if session is None:
+        session = Session()
+        _SESSIONS[viewer] = session
+    return session
+
+
+def attach_session(viewer: Any, session: Session) -> None:
+    _SESSIONS[viewer] = session
+
+
+def default_session_path(recording_path: str | os.PathLike) -> Path:
+    """`movie.tif` -> `movie.catrack.h5` beside it (a folder's session goes inside the folder)."""
+    p = Path(recording_path)
+    if p.is_dir():
+        return p / ("session" + SESSION_SUFFIX)
+    name = p.name
+    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".hdf5", ".h5"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return p.with_name(name + SESSION_SUFFIX)

@@ -1,0 +1,82 @@
+"""Turn a Session back into napari layers (and layers into a Session): the round trip of the writer/reader.
+
+Image layers of the recording are *reopened lazily from the recording file* (never copied into the
+session); user-editable layers (points, tracks, shapes, labels) are stored in the session itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from napari_catrack.errors import CatrackError
+from napari_catrack.layers import LayerData, recording_layers, tracks_layer
+from napari_catrack.session import Session
+
+MAX_EMBEDDED_IMAGE_BYTES = 256 * 2**20  # images not backed by a recording file are embedded up to this
+
+
+def session_layers(session: Session) -> list[LayerData]:
+    layers: list[LayerData] = []
+    rec_info = session.recording
+    if rec_info.get("path"):
+        from napari_catrack.io.recording import reopen
+
+        try:
+            rec = reopen(rec_info["path"], rec_info.get("options", {}))
+        except CatrackError as exc:
+            warnings.warn(
+                f"session recording could not be reopened ({exc}); restoring results only",
+                stacklevel=2,
+            )
+        else:
+            layers.extend(recording_layers(rec))
+    if "alignment" in session and len(layers) == 2:
+        _apply_alignment(layers, session["alignment"].attrs)
+    saved_kinds = {kind for _, _, kind in session.layers}
+    if "tracks" in session and "tracks" not in saved_kinds:
+        table = session["tracks"].tables.get("tracks")
+        if table is not None and len(table):
+            layers.append(tracks_layer(table))
+    for data, meta, kind in session.layers:
+        meta = dict(meta)
+        meta.setdefault("metadata", {})
+        layers.append((data, meta, kind))
+    for _, meta, _ in layers:
+        meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
+    return layers
+
+
+def _apply_alignment(layers: list[LayerData], attrs: dict[str, Any]) -> None:
+    try:
+        from napari_catrack.core.alignment import AlignmentTransform
+    except ImportError:  # pragma: no cover - alignment module always ships
+        return
+    red_data, red_meta, _ = layers[1]
+    transform = AlignmentTransform.from_dict(attrs)
+    red_meta["affine"] = np.asarray(transform.napari_affine(tuple(red_data.shape[-2:]))).tolist()
+
+
+def layers_into_session(session: Session, layer_data: list[LayerData]) -> None:
+    """Store the user's layers in the session (recording images are referenced, not copied)."""
+    stored: list[LayerData] = []
+    for data, meta, kind in layer_data:
+        catrack = (meta.get("metadata") or {}).get("catrack") or {}
+        if kind == "image" and catrack.get("path"):
+            if not session.recording:
+                session.set_recording(catrack["path"], catrack.get("options", {}), catrack.get("summary", {}))
+            continue
+        if kind == "image":
+            nbytes = int(np.prod(np.shape(data))) * np.dtype(getattr(data, "dtype", float)).itemsize
+            if nbytes > MAX_EMBEDDED_IMAGE_BYTES:
+                warnings.warn(
+                    f"image layer {meta.get('name')!r} ({nbytes / 2**20:.0f} MB) is not backed by a "
+                    "recording file and too large to embed; it is not saved in the session",
+                    stacklevel=2,
+                )
+                continue
+            data = np.asarray(data)
+        stored.append((data, meta, kind))
+    session.layers = stored

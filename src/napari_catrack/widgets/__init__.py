@@ -1,0 +1,1 @@
+"""napari widgets: thin layers over the core (build UI, read/write layers, start workers)."""

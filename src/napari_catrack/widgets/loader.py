@@ -1,0 +1,110 @@
+"""Load-recording widget: channel layout options for files the reader cannot resolve alone."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+)
+
+from napari_catrack.errors import CatrackError
+from napari_catrack.io.layouts import LAYOUTS
+from napari_catrack.widgets._common import report_error, show_info
+
+if TYPE_CHECKING:
+    import napari
+
+AUTO = "auto"
+
+
+class LoaderWidget(Container):
+    """Open a recording with explicit layout options and show its metadata."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.path = FileEdit(label="recording", mode="r", filter="*.tif *.tiff *.h5 *.hdf5")
+        self.layout_choice = ComboBox(label="channel layout", choices=(AUTO, *LAYOUTS), value=AUTO)
+        self.green_channel = SpinBox(label="green channel", min=0, max=15, value=0)
+        self.red_channel = SpinBox(label="red channel", min=0, max=15, value=1)
+        self.dataset = LineEdit(label="HDF5 dataset", value="")
+        self.axes = LineEdit(label="axes (e.g. TCYX)", value="")
+        self.z_projection = ComboBox(label="Z projection", choices=("max", "mean"), value="max")
+        self.fps = FloatSpinBox(label="frame rate (Hz, 0=file)", min=0, max=10000, step=0.5)
+        self.pixel_size = FloatSpinBox(
+            label="pixel size (µm, 0=file)", min=0, max=1000, step=0.01, value=0
+        )
+        self.open_button = PushButton(text="Open")
+        self.info = Label(label="metadata", value="no recording opened")
+        self.extend(
+            [
+                self.path,
+                self.layout_choice,
+                self.green_channel,
+                self.red_channel,
+                self.dataset,
+                self.axes,
+                self.z_projection,
+                self.fps,
+                self.pixel_size,
+                self.open_button,
+                self.info,
+            ]
+        )
+        self.open_button.changed.connect(self.open_recording)
+        self.recording = None
+
+    def open_recording(self) -> list:
+        """Open with the chosen options, add the layers, show the metadata; returns the layers."""
+        from napari_catrack.io.recording import open_recording
+        from napari_catrack.layers import recording_layers
+        from napari_catrack.session import default_session_path, session_for_viewer
+
+        layout = self.layout_choice.value
+        try:
+            rec = open_recording(
+                str(self.path.value),
+                layout=None if layout == AUTO else layout,
+                green_channel=self.green_channel.value,
+                red_channel=self.red_channel.value,
+                dataset=self.dataset.value or None,
+                axes=self.axes.value or None,
+                z_projection=self.z_projection.value,
+                fps=self.fps.value or None,
+                pixel_size_um=self.pixel_size.value or None,
+            )
+        except CatrackError as exc:
+            report_error(exc)
+            self.info.value = f"error: {exc}"
+            return []
+        self.recording = rec
+        added = []
+        for data, meta, kind in recording_layers(rec):
+            added.append(self.viewer._add_layer_from_data(data, meta, kind)[0])
+        session = session_for_viewer(self.viewer)
+        session.set_recording(rec.path, rec.options, rec.summary())
+        if session.path is None:
+            session.path = default_session_path(rec.path)
+        self.info.value = format_summary(rec.summary())
+        show_info(f"napari-catrack: opened {rec.n_frames} frames ({rec.layout})")
+        return added
+
+
+def format_summary(summary: dict) -> str:
+    fps = summary.get("fps")
+    px = summary.get("pixel_size_um")
+    lines = [
+        f"{summary['frames']} frames, {summary['height']} x {summary['width']} px, {summary['dtype']}",
+        f"{summary['channels']} channel(s), layout {summary['layout']}, axes {summary['axes']}",
+        f"frame rate: {f'{fps:g} Hz' if fps else 'unknown'}",
+        f"pixel size: {f'{px:g} µm' if px else 'unknown'}",
+    ]
+    return "\n".join(lines)

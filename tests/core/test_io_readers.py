@@ -1,0 +1,245 @@
+"""Readers: formats, layouts, laziness, metadata and the bad-input messages (core, no Qt)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dask.array as da
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.recording import open_recording
+from napari_catrack.io.tiff import write_movie_tiff
+from tests.conftest import shared_data
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- real data --------------------------------------------------------------------------------
+def test_sima_tiff_and_hdf5_hold_the_same_movie():
+    tif = open_recording(shared_data("sima", "example.tif"))
+    h5 = open_recording(shared_data("sima", "example.h5"))
+    assert tif.green.shape == (20, 128, 256)
+    # The HDF5 copy is stored (y, x, t) without labels: the reader must find the time axis.
+    assert h5.green.shape == (20, 128, 256)
+    assert h5.metadata["axes_guessed"] is True
+    np.testing.assert_array_equal(np.asarray(tif.green[[0, 7, 19]]), np.asarray(h5.green[[0, 7, 19]]))
+    assert tif.red is None and tif.layout == "single"
+
+
+def test_sima_folder_and_glob_sequences_in_natural_order():
+    folder = shared_data("sima", "example-tiffs")
+    rec = open_recording(folder)
+    assert rec.green.shape == (3, 173, 173)
+    for i in range(3):
+        np.testing.assert_array_equal(
+            np.asarray(rec.green[i]), tifffile.imread(folder / f"{i}.tif")
+        )
+    globbed = open_recording(str(folder / "*.tif"))
+    np.testing.assert_array_equal(np.asarray(globbed.green), np.asarray(rec.green))
+
+
+def test_sima_volume_honours_dimension_labels_and_projects_z():
+    path = shared_data("sima", "example-volume.h5")
+    rec = open_recording(path)
+    with h5py.File(path) as f:
+        raw = f["imaging"][()]  # (t, z, y, x, c)
+    assert rec.layout == "channel-axis"
+    np.testing.assert_array_equal(np.asarray(rec.green), raw[..., 0].max(axis=1))
+    np.testing.assert_array_equal(np.asarray(rec.red), raw[..., 1].max(axis=1))
+    plane = open_recording(path, z_projection=2)
+    np.testing.assert_array_equal(np.asarray(plane.red), raw[:, 2, :, :, 1])
+    assert rec.pixel_size_um == pytest.approx(0.29386463, rel=1e-6)
+
+
+# --- layouts ----------------------------------------------------------------------------------
+def test_channel_axis_tiff_roundtrip_with_metadata(two_channel_tiff):
+    path, green, red = two_channel_tiff
+    rec = open_recording(path)
+    assert isinstance(rec.green, da.Array)
+    np.testing.assert_array_equal(np.asarray(rec.green), green)
+    np.testing.assert_array_equal(np.asarray(rec.red), red)
+    assert rec.fps == pytest.approx(5.0)
+    assert rec.pixel_size_um == pytest.approx(0.5)
+    swapped = open_recording(path, green_channel=1, red_channel=0)
+    np.testing.assert_array_equal(np.asarray(swapped.green), red)
+
+
+@pytest.mark.parametrize(
+    ("layout", "green_slice", "red_slice"),
+    [
+        ("left-right", np.s_[..., :10], np.s_[..., 10:]),
+        ("right-left", np.s_[..., 10:], np.s_[..., :10]),
+        ("top-bottom", np.s_[..., :8, :], np.s_[..., 8:, :]),
+        ("bottom-top", np.s_[..., 8:, :], np.s_[..., :8, :]),
+    ],
+)
+def test_split_halves(tmp_path, layout, green_slice, red_slice):
+    movie = np.arange(5 * 16 * 20, dtype=np.uint16).reshape(5, 16, 20)
+    path = write_movie_tiff(tmp_path / "split.tif", movie)
+    rec = open_recording(path, layout=layout)
+    np.testing.assert_array_equal(np.asarray(rec.green), movie[green_slice])
+    np.testing.assert_array_equal(np.asarray(rec.red), movie[red_slice])
+
+
+def test_interleaved_frames_and_odd_count_note(tmp_path):
+    movie = np.arange(7 * 4 * 4, dtype=np.uint16).reshape(7, 4, 4)
+    path = write_movie_tiff(tmp_path / "inter.tif", movie)
+    rec = open_recording(path, layout="interleaved")
+    np.testing.assert_array_equal(np.asarray(rec.green), movie[0:6:2])
+    np.testing.assert_array_equal(np.asarray(rec.red), movie[1:6:2])
+    assert "dropped" in rec.metadata["notes"][0]
+    red_first = open_recording(path, layout="interleaved", green_channel=1, red_channel=0)
+    np.testing.assert_array_equal(np.asarray(red_first.green), movie[1:6:2])
+
+
+def test_hdf5_green_red_datasets_and_axis_attribute(tmp_path):
+    green = np.random.default_rng(1).integers(0, 100, (4, 6, 8)).astype(np.uint16)
+    red = green + 1000
+    path = tmp_path / "pair.h5"
+    with h5py.File(path, "w") as f:
+        f["green"] = green.transpose(1, 2, 0)
+        f["green"].attrs["axes"] = "yxt"
+        f["red"] = red.transpose(1, 2, 0)
+        f["red"].attrs["axes"] = "yxt"
+        f.attrs["fps"] = 20.0
+    rec = open_recording(path)
+    assert rec.layout == "separate-datasets"
+    np.testing.assert_array_equal(np.asarray(rec.green), green)
+    np.testing.assert_array_equal(np.asarray(rec.red), red)
+    assert rec.fps == 20.0
+
+
+def test_ome_tiff_axes_and_physical_size(tmp_path):
+    data = np.random.default_rng(2).integers(0, 500, (3, 2, 8, 8), dtype=np.uint16)
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(
+        path, data, ome=True, metadata={"axes": "TCYX", "PhysicalSizeX": 0.25, "TimeIncrement": 0.1}
+    )
+    rec = open_recording(path)
+    np.testing.assert_array_equal(np.asarray(rec.red), data[:, 1])
+    assert rec.pixel_size_um == pytest.approx(0.25)
+    assert rec.fps == pytest.approx(10.0)
+
+
+def test_compressed_tiff_is_read_lazily_through_zarr(tmp_path):
+    data = np.random.default_rng(3).integers(0, 500, (5, 32, 32), dtype=np.uint16)
+    path = tmp_path / "zlib.tif"
+    tifffile.imwrite(path, data, compression="zlib", imagej=False, metadata={"axes": "TYX"})
+    rec = open_recording(path)
+    assert rec.green.chunks[0] == (1,) * 5  # one chunk per frame
+    np.testing.assert_array_equal(np.asarray(rec.green[3]), data[3])
+
+
+def test_open_reads_no_pixels(tmp_path, monkeypatch):
+    """Opening must not touch pixel data: reading happens when a frame is asked for."""
+    data = np.ones((50, 64, 64), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "big.tif", data)
+    calls = []
+    real_memmap = np.memmap
+
+    class CountingMemmap(real_memmap):
+        def __getitem__(self, item):
+            out = super().__getitem__(item)
+            calls.append(np.size(out))  # dask probes with empty slices: count elements read
+            return out
+
+    monkeypatch.setattr(np, "memmap", CountingMemmap)
+    rec = open_recording(path)
+    assert sum(calls) == 0
+    rec.green[10].compute()
+    assert 0 < sum(calls) <= 3 * 64 * 64, "reading one frame should read about one frame"
+
+
+# --- bad input --------------------------------------------------------------------------------
+def test_truncated_tiff_is_reported_and_left_untouched(tmp_path):
+    path = write_movie_tiff(tmp_path / "t.tif", np.ones((10, 32, 32), dtype=np.uint16))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    before = _digest(path)
+    with pytest.raises(InputError, match="truncated"):
+        open_recording(path)
+    assert _digest(path) == before
+
+
+def test_corrupt_tiff(tmp_path):
+    path = tmp_path / "bad.tif"
+    path.write_bytes(b"this is not a tiff at all" * 10)
+    with pytest.raises(InputError, match="not a readable TIFF"):
+        open_recording(path)
+
+
+def test_hdf5_without_image_dataset_lists_what_is_there(tmp_path):
+    path = tmp_path / "table.h5"
+    with h5py.File(path, "w") as f:
+        f["traces"] = np.zeros((10, 100))
+    with pytest.raises(InputError, match=r"no image dataset.*/traces \(10, 100\)"):
+        open_recording(path)
+
+
+def test_ambiguous_hdf5_names_the_datasets(tmp_path):
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as f:
+        f["a"] = np.zeros((3, 4, 4))
+        f["b"] = np.zeros((3, 4, 4))
+    with pytest.raises(InputError, match=r"several image datasets.*/a.*/b"):
+        open_recording(path)
+    assert open_recording(path, dataset="b").green.shape == (3, 4, 4)
+
+
+def test_single_2d_image_is_not_a_movie(tmp_path):
+    path = tmp_path / "still.tif"
+    tifffile.imwrite(path, np.zeros((32, 32), dtype=np.uint16))
+    with pytest.raises(InputError, match="single image.*not a movie"):
+        open_recording(path)
+
+
+def test_channels_of_different_shapes(tmp_path):
+    path = tmp_path / "mismatch.h5"
+    with h5py.File(path, "w") as f:
+        f["green"] = np.zeros((3, 8, 8))
+        f["red"] = np.zeros((3, 8, 6))
+    with pytest.raises(InputError, match="differ in shape"):
+        open_recording(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"layout": "diagonal"}, "unknown channel layout"),
+        ({"layout": "left-right"}, "already has 2 channels"),
+        ({"green_channel": 3}, "green channel 3 does not exist"),
+        ({"axes": "TYX"}, "3 letters but the data has 4"),
+        ({"fps": -1.0}, "frame rate must be positive"),
+    ],
+)
+def test_bad_options_have_specific_messages(two_channel_tiff, kwargs, message):
+    path, _, _ = two_channel_tiff
+    with pytest.raises(InputError, match=message):
+        open_recording(path, **kwargs)
+
+
+def test_odd_width_cannot_be_split(tmp_path):
+    path = write_movie_tiff(tmp_path / "odd.tif", np.zeros((3, 8, 9), dtype=np.uint16))
+    with pytest.raises(InputError, match="width 9 is odd"):
+        open_recording(path, layout="left-right")
+
+
+def test_mixed_sequence_is_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "f1.tif", np.zeros((8, 8), dtype=np.uint16))
+    tifffile.imwrite(tmp_path / "f2.tif", np.zeros((8, 9), dtype=np.uint16))
+    with pytest.raises(InputError, match="f2.tif has shape"):
+        open_recording(tmp_path)
+
+
+def test_unsupported_and_missing_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match="unsupported file type .txt"):
+        open_recording(tmp_path / "notes.txt")
+    with pytest.raises(InputError, match="not found"):
+        open_recording(tmp_path / "missing.tif")
