@@ -28,3 +28,10 @@ def two_channel_tiff(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     red = rng.integers(1000, 2000, size=(6, 16, 20), dtype=np.uint16)
     path = write_movie_tiff(tmp_path / "two.tif", green, red, fps=5.0, pixel_size_um=0.5)
     return path, green, red
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests under tests/gui are `gui`, everything else is `core` (select with -m)."""
+    for item in items:
+        marker = "gui" if "tests/gui/" in str(item.fspath).replace("\\", "/") else "core"
+        item.add_marker(getattr(pytest.mark, marker))

@@ -68,7 +68,9 @@ class Session:
         self.autosave = autosave
         self.recording: dict[str, Any] = {}
         self.steps: dict[str, StepRecord] = {}
-        self.layers: list[tuple[Any, dict, str]] = []  # saved user-editable layers (napari LayerData)
+        self.layers: list[
+            tuple[Any, dict, str]
+        ] = []  # saved user-editable layers (napari LayerData)
         self.created = _now()
 
     # --- content -----------------------------------------------------------------------------
@@ -203,7 +205,10 @@ def write_table(g: h5py.Group, df: pd.DataFrame) -> None:
                 data = data.astype("datetime64[ns]").astype(np.int64)
             g.create_dataset(f"c{i}", data=data)
         else:
-            strings = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+            strings = [
+                "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                for v in values
+            ]
             g.create_dataset(f"c{i}", data=np.array(strings, dtype=object), dtype=_STR)
 
 

@@ -15,7 +15,9 @@ from napari_catrack.errors import CatrackError
 from napari_catrack.layers import LayerData, recording_layers, tracks_layer
 from napari_catrack.session import Session
 
-MAX_EMBEDDED_IMAGE_BYTES = 256 * 2**20  # images not backed by a recording file are embedded up to this
+MAX_EMBEDDED_IMAGE_BYTES = (
+    256 * 2**20
+)  # images not backed by a recording file are embedded up to this
 
 
 def session_layers(session: Session) -> list[LayerData]:
@@ -66,7 +68,9 @@ def layers_into_session(session: Session, layer_data: list[LayerData]) -> None:
         catrack = (meta.get("metadata") or {}).get("catrack") or {}
         if kind == "image" and catrack.get("path"):
             if not session.recording:
-                session.set_recording(catrack["path"], catrack.get("options", {}), catrack.get("summary", {}))
+                session.set_recording(
+                    catrack["path"], catrack.get("options", {}), catrack.get("summary", {})
+                )
             continue
         if kind == "image":
             nbytes = int(np.prod(np.shape(data))) * np.dtype(getattr(data, "dtype", float)).itemsize

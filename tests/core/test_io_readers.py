@@ -28,7 +28,9 @@ def test_sima_tiff_and_hdf5_hold_the_same_movie():
     # The HDF5 copy is stored (y, x, t) without labels: the reader must find the time axis.
     assert h5.green.shape == (20, 128, 256)
     assert h5.metadata["axes_guessed"] is True
-    np.testing.assert_array_equal(np.asarray(tif.green[[0, 7, 19]]), np.asarray(h5.green[[0, 7, 19]]))
+    np.testing.assert_array_equal(
+        np.asarray(tif.green[[0, 7, 19]]), np.asarray(h5.green[[0, 7, 19]])
+    )
     assert tif.red is None and tif.layout == "single"
 
 

@@ -107,7 +107,9 @@ def open_hdf5(
         elif not candidates:
             shapes = []
             f.visititems(
-                lambda n, o: shapes.append(f"/{n} {o.shape}") if isinstance(o, h5py.Dataset) else None
+                lambda n, o: (
+                    shapes.append(f"/{n} {o.shape}") if isinstance(o, h5py.Dataset) else None
+                )
             )
             raise InputError(
                 f"{path.name} holds no image dataset (numeric, 3+ dimensions); "

@@ -24,7 +24,13 @@ LAYOUTS = (
     "interleaved",
 )
 SPLIT_LAYOUTS = ("left-right", "right-left", "top-bottom", "bottom-top")
-_SYNONYMS = {"I": "T", "Q": "T", "S": "C", "E": "C", "R": "T"}  # tifffile letters for series/samples
+_SYNONYMS = {
+    "I": "T",
+    "Q": "T",
+    "S": "C",
+    "E": "C",
+    "R": "T",
+}  # tifffile letters for series/samples
 
 
 @dataclass
@@ -77,7 +83,9 @@ def guess_axes(shape: tuple[int, ...]) -> tuple[str, bool]:
     raise InputError(f"cannot guess the axes of {ndim}-D data with shape {shape}; give the axes")
 
 
-def reduce_depth(data: da.Array, axes: str, z_projection: str | int = "max") -> tuple[da.Array, str]:
+def reduce_depth(
+    data: da.Array, axes: str, z_projection: str | int = "max"
+) -> tuple[da.Array, str]:
     """Collapse a Z axis (volumes) so the pipeline sees one image per time point."""
     if "Z" not in axes:
         return data, axes
@@ -136,7 +144,7 @@ def split_channels(
         raise InputError(
             f"this is a single image ({axes}, {shape}), not a movie; a time series (T, Y, X) is required"
         )
-    tcyx, has_c = _to_tcyx(data, axes)
+    tcyx, _has_c = _to_tcyx(data, axes)
     n_channels = tcyx.shape[1]
 
     if layout is None:
@@ -152,7 +160,9 @@ def split_channels(
 
     def channel(i: int, role: str) -> da.Array:
         if not -n_channels <= i < n_channels:
-            raise InputError(f"{role} channel {i} does not exist: the data has {n_channels} channel(s)")
+            raise InputError(
+                f"{role} channel {i} does not exist: the data has {n_channels} channel(s)"
+            )
         return tcyx[:, i]
 
     if layout == "single":

@@ -126,11 +126,18 @@ def open_recording(
                 raise InputError(f"layout {layout} does not apply to separate green/red datasets")
             g = split_channels(raw.data, file_axes, "single", z_projection=z_projection)
             r = split_channels(
-                red_raw.data, axes.upper() if axes else red_raw.axes, "single", z_projection=z_projection
+                red_raw.data,
+                axes.upper() if axes else red_raw.axes,
+                "single",
+                z_projection=z_projection,
             )
             check_same_shape(g.green, r.green)
             green, red, used_layout, norm_axes, notes = (
-                g.green, r.green, "separate-datasets", g.axes, g.notes
+                g.green,
+                r.green,
+                "separate-datasets",
+                g.axes,
+                g.notes,
             )
         else:
             ch = split_channels(
@@ -142,7 +149,13 @@ def open_recording(
                 z_projection=z_projection,
             )
             check_same_shape(ch.green, ch.red)
-            green, red, used_layout, norm_axes, notes = ch.green, ch.red, ch.layout, ch.axes, ch.notes
+            green, red, used_layout, norm_axes, notes = (
+                ch.green,
+                ch.red,
+                ch.layout,
+                ch.axes,
+                ch.notes,
+            )
         if fps is not None and fps <= 0:
             raise InputError(f"frame rate must be positive, got {fps}")
         if pixel_size_um is not None and pixel_size_um <= 0:

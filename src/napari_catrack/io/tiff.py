@@ -47,7 +47,9 @@ def open_tiff(path: str | os.PathLike) -> RawStack:
     try:
         tif = tifffile.TiffFile(path)
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
-        raise InputError(f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}") from None
+        raise InputError(
+            f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
+        ) from None
     try:
         series = tif.series[0]
         shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
@@ -59,7 +61,9 @@ def open_tiff(path: str | os.PathLike) -> RawStack:
         raise
     except Exception as exc:  # tifffile raises many types for damaged files
         tif.close()
-        raise InputError(f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}") from None
+        raise InputError(
+            f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
+        ) from None
     meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
     meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
@@ -91,7 +95,9 @@ def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
     last_page = last if hasattr(last, "dataoffsets") else last.keyframe
     ends = [o + n for o, n in zip(last_page.dataoffsets, last_page.databytecounts)]
     if ends and max(ends) > path.stat().st_size:
-        raise InputError(f"{path.name} is truncated: its last frame lies beyond the end of the file")
+        raise InputError(
+            f"{path.name} is truncated: its last frame lies beyond the end of the file"
+        )
 
 
 def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
@@ -191,9 +197,7 @@ def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
     def read(fname: Path) -> np.ndarray:
         return tifffile.imread(fname)
 
-    frames = [
-        da.from_delayed(dask.delayed(read)(f), shape=shape, dtype=dtype) for f in files
-    ]
+    frames = [da.from_delayed(dask.delayed(read)(f), shape=shape, dtype=dtype) for f in files]
     data = da.stack(frames)
     axes = "T" + first.axes
     meta = {"format": "tiff-sequence", "files": len(files), "first_file": str(files[0])}

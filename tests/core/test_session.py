@@ -1,0 +1,145 @@
+"""Session model: round trip, provenance, versioning, autosave and crash safety of saves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack import __version__
+from napari_catrack.errors import InputError
+from napari_catrack.session import SCHEMA_VERSION, Session, default_session_path
+
+
+def _tracks() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "neuron_id": ["AVA", "AVA", "n 2"],
+            "frame": np.array([0, 1, 0], dtype=np.int64),
+            "y": [1.5, 2.5, 10.0],
+            "x": [3.0, 4.0, np.nan],
+            "manual": [True, False, False],
+        }
+    )
+
+
+def test_round_trip_keeps_tables_arrays_attrs_params_and_layers(tmp_path):
+    s = Session(tmp_path / "a.catrack.h5")
+    s.set_recording("/data/movie.tif", {"layout": "left-right", "green_channel": 0}, {"frames": 9})
+    s.record(
+        "tracks",
+        tables={"tracks": _tracks()},
+        arrays={"confidence": np.linspace(0, 1, 6).reshape(2, 3)},
+        attrs={"n_neurons": np.int64(2)},
+        params={"radius": 3.5, "method": "model", "window": (1, 2)},
+    )
+    s.layers = [
+        (
+            np.array([[0, 1.0, 2.0], [1, 3.0, 4.0]]),
+            {"name": "neurons", "features": pd.DataFrame({"neuron_id": ["a", "b"]}), "size": 7},
+            "points",
+        ),
+        (
+            [np.array([[0, 0], [5, 5]]), np.array([[1, 1], [2, 2], [3, 1]])],
+            {"name": "roi"},
+            "shapes",
+        ),
+    ]
+    s.save()
+    loaded = Session.load(tmp_path / "a.catrack.h5")
+    assert loaded.recording["options"]["layout"] == "left-right"
+    pd.testing.assert_frame_equal(loaded["tracks"].tables["tracks"], _tracks())
+    np.testing.assert_array_equal(
+        loaded["tracks"].arrays["confidence"], s["tracks"].arrays["confidence"]
+    )
+    assert loaded["tracks"].attrs == {"n_neurons": 2}
+    assert loaded["tracks"].params == {"radius": 3.5, "method": "model", "window": [1, 2]}
+    assert loaded.provenance()["tracks"]["version"] == __version__
+    (_pts, pmeta, pkind), (shapes, _smeta, skind) = loaded.layers
+    assert pkind == "points" and skind == "shapes"
+    assert list(pmeta["features"]["neuron_id"]) == ["a", "b"]
+    np.testing.assert_array_equal(shapes[1], [[1, 1], [2, 2], [3, 1]])
+    with h5py.File(tmp_path / "a.catrack.h5") as f:
+        assert f.attrs["schema_version"] == SCHEMA_VERSION
+
+
+def test_autosave_after_each_step(tmp_path):
+    path = tmp_path / "auto.catrack.h5"
+    s = Session(path)
+    s.record("alignment", attrs={"dy": 1.0, "dx": -2.0, "rotation_deg": 0.5})
+    assert Session.load(path)["alignment"].attrs["dx"] == -2.0
+    s.record("neurons", tables={"neurons": _tracks()})
+    assert set(Session.load(path).steps) == {"alignment", "neurons"}
+
+
+def test_newer_schema_and_foreign_files_are_refused(tmp_path):
+    path = tmp_path / "new.catrack.h5"
+    Session(path).save()
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(InputError, match="newer napari-catrack"):
+        Session.load(path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    with pytest.raises(InputError, match="not a napari-catrack session"):
+        Session.load(other)
+
+
+def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path)
+    s.record("alignment", attrs={"dy": 1.0})
+
+    def explode(self, f):
+        f.attrs["format"] = "half written"
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Session, "_write", explode)
+    with pytest.raises(RuntimeError):
+        s.record("tracks", tables={"tracks": _tracks()})
+    monkeypatch.undo()
+    assert set(Session.load(path).steps) == {"alignment"}
+    assert not list(tmp_path.glob("*.partial")), "failed saves must clean up their temp file"
+
+
+def test_killed_process_during_save_leaves_previous_file_intact(tmp_path):
+    """SIGKILL a real process in the middle of a large save: the earlier file must still load."""
+    path = tmp_path / "killed.catrack.h5"
+    first = Session(path)
+    first.record("alignment", attrs={"dy": 3.0})
+    script = textwrap.dedent(
+        f"""
+        import sys, numpy as np
+        from napari_catrack.session import Session
+        s = Session.load({str(path)!r})
+        big = np.random.default_rng(0).random((6000, 6000))  # ~290 MB: seconds to compress
+        print("saving", flush=True)
+        s.record("big", arrays={{"noise": big}})
+        print("saved", flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "saving"
+    deadline = time.time() + 60
+    while not list(tmp_path.glob("*.partial")) and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert list(tmp_path.glob("*.partial")), "the kill should land while the temp file is written"
+    reloaded = Session.load(path)
+    assert set(reloaded.steps) == {"alignment"}
+    assert reloaded["alignment"].attrs["dy"] == 3.0
+
+
+def test_default_session_path(tmp_path):
+    assert default_session_path("/x/movie.ome.tif").name == "movie.catrack.h5"
+    assert default_session_path("/x/rec.h5").name == "rec.catrack.h5"
+    assert default_session_path(tmp_path).parent == tmp_path

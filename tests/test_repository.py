@@ -1,0 +1,63 @@
+"""Project hygiene that CI must enforce: lint, manifest, Qt-free core, README/CI agreement."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_test_command() -> str:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(?:bash|sh)\n(.*?)```", text, flags=re.S)
+    commands = [line.strip() for b in blocks for line in b.splitlines() if "pytest" in line]
+    assert len(commands) == 1, f"README must give exactly one test command, found {commands}"
+    return commands[0]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    command = _readme_test_command()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in ci_lines
+
+
+def test_ruff_lint_and_format_are_clean():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is a test dependency: pip install -e '.[testing]'")
+    lint = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([ruff, "format", "--check", str(ROOT)], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_npe2_manifest_validates_with_imports():
+    result = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "napari_catrack", "--imports"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_io_and_cli_do_not_import_qt():
+    code = (
+        "import sys, importlib, pkgutil, napari_catrack.core, napari_catrack.io\n"
+        "for pkg in (napari_catrack.core, napari_catrack.io):\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        importlib.import_module(m.name)\n"
+        "import napari_catrack.cli, napari_catrack.session, napari_catrack.synthetic\n"
+        "napari_catrack.cli.build_parser()\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'qtpy', 'napari', 'magicgui'))\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"Qt/napari imported by the core: {result.stdout}"
