@@ -1,0 +1,139 @@
+"""A real napari.Viewer (under Xvfb): sample data, reader, loader widget, session writer round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.io.tiff import write_movie_tiff
+from napari_catrack.session import Session, session_for_viewer
+
+PLUGIN = "napari-catrack"
+
+
+def _roles(viewer) -> dict[str, object]:
+    return {
+        layer.metadata["catrack"]["role"]: layer
+        for layer in viewer.layers
+        if "catrack" in layer.metadata and "role" in layer.metadata["catrack"]
+    }
+
+
+def _screenshot_is_not_blank(viewer) -> None:
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert shot.ndim == 3 and shot.shape[2] == 4
+    assert shot[..., :3].std() > 1.0, "the canvas rendered nothing"
+
+
+def test_moving_worm_sample_has_channels_and_ground_truth(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)  # a hidden canvas renders black under Xvfb
+    viewer.open_sample(PLUGIN, "moving_worm")
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["worm green", "worm red", "ground truth tracks"]
+    roles = _roles(viewer)
+    assert roles["green"].colormap.name == "green"
+    assert roles["red"].colormap.name == "magenta"
+    assert roles["green"].data.shape == roles["red"].data.shape
+    assert viewer.layers["ground truth tracks"].visible is False
+    assert viewer.dims.nsteps[0] == roles["green"].data.shape[0]
+    _screenshot_is_not_blank(viewer)
+
+
+def test_two_photon_sample(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "two_photon")
+    movie = viewer.layers["two-photon"]
+    labels = viewer.layers["ground truth footprints"]
+    assert movie.data.ndim == 3
+    assert labels.data.shape == movie.data.shape[1:]
+    assert labels.data.max() >= 10
+
+
+def test_reader_opens_two_channel_tiff_lazily(make_napari_viewer, two_channel_tiff):
+    path, green, red = two_channel_tiff
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    roles = _roles(viewer)
+    np.testing.assert_array_equal(np.asarray(roles["green"].data), green)
+    np.testing.assert_array_equal(np.asarray(roles["red"].data), red)
+    assert type(roles["green"].data).__module__.startswith("dask")
+
+
+def test_reader_reports_corrupt_file_without_adding_layers(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"not a tiff" * 50)
+    messages = []
+    monkeypatch.setattr("napari_catrack._reader._notify_error", messages.append)
+    viewer = make_napari_viewer()
+    viewer.open(str(bad), plugin=PLUGIN)
+    assert len(viewer.layers) == 0
+    assert len(messages) == 1 and "not a readable TIFF" in messages[0]
+    assert bad.read_bytes() == b"not a tiff" * 50
+
+
+def test_loader_widget_splits_halves_and_shows_metadata(make_napari_viewer, tmp_path):
+    movie = np.random.default_rng(0).integers(0, 4000, (8, 24, 40), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "halves.tif", movie, fps=12.5, pixel_size_um=0.4)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = path
+    widget.layout_choice.value = "right-left"
+    widget.open_button.clicked.emit()
+    roles = _roles(viewer)
+    np.testing.assert_array_equal(np.asarray(roles["green"].data), movie[..., 20:])
+    np.testing.assert_array_equal(np.asarray(roles["red"].data), movie[..., :20])
+    assert "8 frames, 24 x 20 px" in widget.info.value
+    assert "12.5 Hz" in widget.info.value and "0.4 µm" in widget.info.value
+    session = session_for_viewer(viewer)
+    assert session.recording["options"]["layout"] == "right-left"
+    assert session.path.name == "halves.catrack.h5"
+
+
+def test_loader_widget_error_is_one_line_and_adds_nothing(make_napari_viewer, tmp_path):
+    path = write_movie_tiff(tmp_path / "odd.tif", np.zeros((4, 8, 9), dtype=np.uint16))
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = path
+    widget.layout_choice.value = "left-right"
+    widget.open_button.clicked.emit()
+    assert len(viewer.layers) == 0
+    assert widget.info.value.startswith("error: width 9 is odd")
+
+
+def test_session_writer_and_reader_restore_layers(make_napari_viewer, two_channel_tiff, tmp_path):
+    path, green, _ = two_channel_tiff
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    session = session_for_viewer(viewer)
+    session.record("alignment", attrs={"dy": 1.5, "dx": -2.0, "rotation_deg": 0.0})
+    viewer.add_points(
+        np.array([[0, 3.0, 4.0], [2, 5.0, 6.0]]),
+        features=pd.DataFrame({"neuron_id": ["AVAL", "AVAR"]}),
+        name="neurons",
+    )
+    out = tmp_path / "saved.catrack.h5"
+    written = viewer.layers.save(str(out), plugin=PLUGIN)
+    assert written == [str(out)]
+    saved = Session.load(out)
+    assert saved.recording["path"] == str(path)
+    assert saved["alignment"].attrs["dy"] == 1.5
+
+    fresh = make_napari_viewer()
+    fresh.open(str(out), plugin=PLUGIN)
+    roles = _roles(fresh)
+    np.testing.assert_array_equal(np.asarray(roles["green"].data), green)
+    points = fresh.layers["neurons"]
+    np.testing.assert_allclose(points.data, [[0, 3.0, 4.0], [2, 5.0, 6.0]])
+    assert list(points.features["neuron_id"]) == ["AVAL", "AVAR"]
+
+
+@pytest.mark.parametrize("widget_name", ["Load recording"])
+def test_widgets_dock_and_render(make_napari_viewer, widget_name):
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
+    native = getattr(widget, "native", widget)
+    image = native.grab().toImage()
+    assert image.width() > 50 and image.height() > 50, "the widget rendered at no size"
