@@ -100,6 +100,17 @@ def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
         )
 
 
+class _SliceOnly:
+    """Expose only slicing of a memory map: dask copies array-likes that have `.copy()`."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, item):
+        return np.asarray(self._array[item])
+
+
 def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
     """True when the last page's next-IFD pointer leads past the end of the file (truncation).
 
@@ -122,7 +133,7 @@ def _lazy_series(path: Path, tif: tifffile.TiffFile, series) -> da.Array:
         mm = np.memmap(
             path, dtype=series.dtype, mode="r", offset=series.dataoffset, shape=tuple(series.shape)
         )
-        return da.from_array(mm, chunks=chunks, asarray=False, name=f"tiff-memmap-{path}")
+        return da.from_array(_SliceOnly(mm), chunks=chunks, asarray=True, name=f"tiff-mm-{path}")
     import zarr
 
     store = series.aszarr()
