@@ -21,6 +21,9 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(
+        tmp, _target_mode(path)
+    )  # mkstemp makes 0600; a result file should look like any other
     try:
         yield tmp
         with open(tmp, "rb+") as fh:  # make the bytes durable before they become visible
@@ -30,6 +33,16 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _target_mode(path: Path) -> int:
+    """Keep an existing file's permissions, else the usual umask-derived ones."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

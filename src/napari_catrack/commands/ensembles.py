@@ -1,0 +1,174 @@
+"""`catrack ensembles`: find neuronal ensembles in a transient table (or a wide raster).
+
+Writes DIR/ensemble_events.csv, DIR/ensemble_members.csv, DIR/event_neurons.csv,
+DIR/ensemble_similarity.csv, DIR/coactivity.csv, DIR/params.json and the figures (SVG + PNG), each
+atomically. Unusable input (no events, one neuron, a bin as long as the recording) is reported
+on stderr as a warning and still gives well-formed, empty tables (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.commands._common import read_table, write_table_atomic
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
+
+EVENTS_CSV_COLUMNS = ["event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "ensembles",
+        help="find neuronal ensembles (repeated significant coactivity) in a transient table",
+        description=(
+            "Coactivity per bin against a circular-shift null, ensemble events, Jaccard similarity "
+            "and hierarchical clustering into ensembles."
+        ),
+    )
+    p.add_argument("events", metavar="EVENTS.csv", help="transient table (long) or raster (wide)")
+    p.add_argument("--fps", type=float, required=True, help="frames per second")
+    p.add_argument("--bin-s", type=float, default=0.5, help="coactivity bin in seconds (0.5)")
+    p.add_argument("--shuffles", type=int, default=1000, help="circular-shift shuffles (1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the shuffles (0)")
+    p.add_argument("--percentile", type=float, default=99.0, help="null percentile (99)")
+    p.add_argument(
+        "--null",
+        choices=("pooled", "max"),
+        default="pooled",
+        help="pooled bins (per-bin rate) or per-shuffle maximum (family-wise)",
+    )
+    p.add_argument(
+        "--null-method",
+        choices=("shuffle", "analytic"),
+        default="shuffle",
+        help="shuffles, or the exact Poisson-binomial limit of the pooled null",
+    )
+    p.add_argument(
+        "--layout",
+        choices=("long", "wide"),
+        default="long",
+        help="long: one row per transient; wide: one row per neuron, one column per frame",
+    )
+    p.add_argument("--frame-column", default="start_frame", help="onset column (long layout)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="wide layout: a neuron is active where value >= threshold (0.5)",
+    )
+    p.add_argument(
+        "--n-frames",
+        type=int,
+        default=None,
+        help="recording length (long layout; default: last frame in the table + 1)",
+    )
+    p.add_argument(
+        "--member-fraction",
+        type=float,
+        default=0.5,
+        help="a member joins at least this share of its ensemble's events (0.5)",
+    )
+    p.add_argument("--n-ensembles", type=int, default=None, help="fix k instead of the silhouette")
+    p.add_argument("--no-merge", action="store_true", help="keep adjacent event bins separate")
+    p.add_argument(
+        "--positions", default=None, help="CSV neuron_id,y,x for the member maps (optional)"
+    )
+    p.add_argument("--no-figures", action="store_true", help="write the tables only")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=run)
+
+
+def load_trains(path: str, args: argparse.Namespace):
+    """Event trains from the CSV in the layout the user named."""
+    from napari_catrack.core.ensembles import (
+        trains_from_raster,
+        trains_from_table,
+        wide_table_to_raster,
+    )
+
+    if args.layout == "wide":
+        raster = wide_table_to_raster(read_table(path, what="raster table"))
+        return trains_from_raster(raster, threshold=args.threshold)
+    table = read_table(path, required=("neuron_id", args.frame_column), what="transient table")
+    return trains_from_table(table, frame_column=args.frame_column, n_frames=args.n_frames)
+
+
+def _save_figure(fig, path: Path, fmt: str) -> None:
+    with atomic_write_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=150)
+
+
+def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bool = True) -> None:
+    """All tables (and figures) of one run into `out`, each file atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_table_atomic(result.events[EVENTS_CSV_COLUMNS], out / "ensemble_events.csv")
+    write_table_atomic(result.members[["ensemble_id", "neuron_id"]], out / "ensemble_members.csv")
+    write_table_atomic(result.event_neurons, out / "event_neurons.csv")
+    ids = result.events["event_id"].to_numpy()
+    sim = pd.DataFrame(result.similarity, index=pd.Index(ids, name="event_id"), columns=ids)
+    write_table_atomic(sim.reset_index(), out / "ensemble_similarity.csv", float_format="%.4f")
+    width, fps = result.params["bin_frames"], result.params["fps"]
+    bins = np.arange(len(result.coactivity))
+    coact = pd.DataFrame(
+        {
+            "bin": bins,
+            "start_frame": bins * width,
+            "time_s": bins * width / fps,
+            "n_active": result.coactivity,
+        }
+    )
+    write_table_atomic(coact, out / "coactivity.csv")
+    params = {**result.params, "warnings": result.warnings}
+    write_text_atomic(out / "params.json", json.dumps(params, indent=2, default=_json_default))
+    if figures:
+        from napari_catrack.figures.ensembles import ensemble_figures
+
+        for name, fig in ensemble_figures(result, positions).items():
+            for fmt in ("svg", "png"):
+                _save_figure(fig, out / f"ensembles_{name}.{fmt}", fmt)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.core.ensembles import find_ensembles
+
+    if args.shuffles < 1:
+        raise InputError(f"--shuffles must be at least 1; got {args.shuffles}")
+    trains = load_trains(args.events, args)
+    positions = None
+    if args.positions:
+        positions = read_table(args.positions, required=("neuron_id", "y", "x"), what="positions")
+    result = find_ensembles(
+        trains,
+        args.fps,
+        bin_s=args.bin_s,
+        n_shuffles=args.shuffles,
+        seed=args.seed,
+        percentile=args.percentile,
+        null=args.null,
+        null_method=args.null_method,
+        merge_adjacent=not args.no_merge,
+        member_fraction=args.member_fraction,
+        n_ensembles=args.n_ensembles,
+    )
+    for msg in result.warnings:
+        print(f"catrack ensembles: warning: {msg}", file=sys.stderr)
+    out = Path(args.output)
+    write_outputs(result, out, positions, figures=not args.no_figures)
+    print(
+        f"{len(result.events)} ensemble events (threshold > {result.threshold} coactive neurons), "
+        f"{result.n_ensembles} ensembles -> {out}"
+    )
+    return 0

@@ -1,0 +1,285 @@
+"""Ensembles: coactivity, circular-shift null (vs a slow np.roll reference and the analytic
+Poisson-binomial), Jaccard, clustering of planted ensembles, bad input, CLI round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.ensembles import (
+    adjusted_rand_index,
+    analytic_null_pmf,
+    coactivity,
+    find_ensembles,
+    jaccard_similarity,
+    n_bins,
+    poisson_binomial_pmf,
+    shuffle_null,
+    silhouette_score,
+    threshold_from_pmf,
+    trains_from_raster,
+    trains_from_table,
+)
+from napari_catrack.errors import InputError
+from napari_catrack.synthetic.rasters import planted_ensembles
+
+
+def _random_raster(n=15, t=157, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, t)) < rng.uniform(0.02, 0.3, size=(n, 1))
+
+
+def _slow_null(raster, width, offsets):
+    """Reference: np.roll every neuron's dense row, then count active neurons per bin."""
+    n, t = raster.shape
+    nb = n_bins(t, width)
+    hist = np.zeros(n + 1, dtype=np.int64)
+    maxima = []
+    for off in offsets:
+        rolled = np.stack([np.roll(raster[i], off[i]) for i in range(n)])
+        counts = np.array(
+            [rolled[:, b * width : (b + 1) * width].any(axis=1).sum() for b in range(nb)]
+        )
+        hist += np.bincount(counts, minlength=n + 1)
+        maxima.append(counts.max())
+    return hist, np.array(maxima)
+
+
+def test_coactivity_counts_distinct_neurons_on_hand_made_raster():
+    raster = np.zeros((3, 10), dtype=bool)
+    raster[0, [0, 1]] = True  # twice in bin 0: counts once
+    raster[1, [1, 5]] = True
+    raster[2, [5, 9]] = True  # frame 9 is in the partial last bin (width 4: bins 0-3, 4-7, 8-9)
+    trains = trains_from_raster(raster)
+    np.testing.assert_array_equal(coactivity(trains, 4), [2, 2, 1])
+    np.testing.assert_array_equal(coactivity(trains, 1), raster.sum(axis=0))
+
+
+def test_table_and_raster_inputs_agree():
+    table = pd.DataFrame({"neuron_id": [7, 7, 3, 3], "start_frame": [2, 2, 0, 8]})
+    trains = trains_from_table(table, n_frames=10)
+    np.testing.assert_array_equal(trains.neuron_ids, [3, 7])
+    np.testing.assert_array_equal(trains.frame, [0, 8, 2])  # duplicates removed, sorted
+    raster = np.zeros((2, 10))
+    raster[0, [0, 8]] = raster[1, 2] = 1.0
+    np.testing.assert_array_equal(coactivity(trains, 3), coactivity(trains_from_raster(raster), 3))
+
+
+def test_shuffle_null_is_exactly_the_np_roll_reference():
+    raster = _random_raster(t=160)
+    trains = trains_from_raster(raster)
+    for width in (1, 3, 4, 7):  # 160 frames: 3 and 7 leave a partial last bin (the wrap path)
+        fast = shuffle_null(trains, width, n_shuffles=60, seed=5)
+        hist, maxima = _slow_null(raster, width, fast.offsets)
+        np.testing.assert_array_equal(fast.hist, hist)
+        np.testing.assert_array_equal(fast.maxima, maxima)
+
+
+def test_shuffle_null_reproducible_by_seed_and_threaded_equals_serial():
+    trains = trains_from_raster(_random_raster(seed=2))
+    a = shuffle_null(trains, 3, 200, seed=11, n_threads=1, chunk=7)
+    b = shuffle_null(trains, 3, 200, seed=11, n_threads=2, chunk=64)
+    c = shuffle_null(trains, 3, 200, seed=12)
+    np.testing.assert_array_equal(a.hist, b.hist)
+    np.testing.assert_array_equal(a.maxima, b.maxima)
+    assert not np.array_equal(a.hist, c.hist)
+
+
+def test_analytic_null_matches_shuffles():
+    raster = _random_raster(n=25, t=301, seed=3)
+    trains = trains_from_raster(raster, onsets=True)
+    for width in (2, 4):
+        sh = shuffle_null(trains, width, 3000, seed=0)
+        emp = sh.hist / sh.hist.sum()
+        exact = analytic_null_pmf(trains, width)
+        assert exact.sum() == pytest.approx(1.0)
+        assert 0.5 * np.abs(emp - exact).sum() < 0.02  # total variation distance
+        for q in (90, 99):
+            assert threshold_from_pmf(exact, q) == threshold_from_pmf(emp, q)
+
+
+def test_poisson_binomial_against_binomial():
+    from scipy.stats import binom
+
+    np.testing.assert_allclose(
+        poisson_binomial_pmf(np.full(12, 0.3)), binom.pmf(range(13), 12, 0.3)
+    )
+
+
+def test_jaccard_on_known_sets():
+    sets = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0]], dtype=bool)
+    sim = jaccard_similarity(sets)
+    assert sim[0, 1] == pytest.approx(1 / 3)
+    assert sim[0, 2] == 0.0
+    assert sim[0, 3] == 1.0
+    np.testing.assert_allclose(sim, sim.T)
+    np.testing.assert_allclose(np.diag(sim), 1.0)
+
+
+def test_ari_and_silhouette_basics():
+    assert adjusted_rand_index([0, 0, 1, 1], [5, 5, 2, 2]) == pytest.approx(1.0)
+    assert adjusted_rand_index([0, 0, 1, 1], [0, 1, 0, 1]) < 0
+    d = np.array([[0, 0.1, 1, 1], [0.1, 0, 1, 1], [1, 1, 0, 0.1], [1, 1, 0.1, 0]])
+    assert silhouette_score(d, [0, 0, 1, 1]) == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("jitter", [0, 1])
+def test_planted_ensembles_recovered(jitter):
+    pr = planted_ensembles(
+        n_neurons=120,
+        n_frames=4000,
+        n_ensembles=3,
+        ensemble_size=12,
+        n_activations=15,
+        jitter_frames=jitter,
+        seed=4,
+    )
+    trains = trains_from_table(pr.events, n_frames=pr.n_frames)
+    res = find_ensembles(trains, pr.fps, n_shuffles=300, seed=1)
+    ev = res.events
+    truth = pr.true_event_labels(ev["start_frame"].to_numpy(), ev["end_frame"].to_numpy())
+    found = ev["ensemble_id"].to_numpy()
+    assert res.n_ensembles == 3
+    assert adjusted_rand_index(truth, found) >= 0.9
+    detected = {e for e in truth if e >= 0}
+    assert detected == {0, 1, 2}
+    for ens in range(3):  # each found ensemble's members are (mostly) one planted ensemble
+        mem = set(res.members.loc[res.members["ensemble_id"] == ens, "neuron_id"])
+        best = max(len(mem & set(m)) / len(mem | set(m)) for m in pr.members)
+        assert best >= 0.8
+
+
+def test_no_planted_ensembles_few_flagged_bins():
+    pr = planted_ensembles(n_neurons=120, n_frames=6000, n_ensembles=0, seed=9)
+    trains = trains_from_table(pr.events, n_frames=pr.n_frames)
+    res = find_ensembles(trains, pr.fps, n_shuffles=300, seed=2, merge_adjacent=False)
+    flagged = len(res.events) / res.params["n_bins"]
+    assert flagged <= 0.015
+    strict = find_ensembles(trains, pr.fps, n_shuffles=300, seed=2, null="max")
+    assert strict.threshold >= res.threshold
+    assert len(strict.events) <= 2
+
+
+@pytest.mark.parametrize(
+    ("table", "n_frames", "bin_s"),
+    [
+        (pd.DataFrame({"neuron_id": [], "start_frame": []}), 100, 0.5),
+        (pd.DataFrame({"neuron_id": [1, 1, 1], "start_frame": [3, 10, 50]}), 100, 0.5),
+        (pd.DataFrame({"neuron_id": [1, 2, 2], "start_frame": [3, 10, 50]}), 100, 60.0),
+    ],
+    ids=["no-events", "single-neuron", "bin-longer-than-recording"],
+)
+def test_bad_input_gives_empty_well_formed_outputs(table, n_frames, bin_s):
+    trains = trains_from_table(table, n_frames=n_frames)
+    res = find_ensembles(trains, 4.8, bin_s=bin_s, n_shuffles=20)
+    assert res.warnings
+    assert list(res.events.columns) == [
+        "event_id",
+        "bin",
+        "start_frame",
+        "end_frame",
+        "n_active",
+        "ensemble_id",
+    ]
+    assert len(res.events) == 0 and len(res.members) == 0
+    assert res.n_ensembles == 0
+
+
+def test_input_errors_are_clear():
+    with pytest.raises(InputError, match="start_frame"):
+        trains_from_table(pd.DataFrame({"neuron_id": [1]}))
+    with pytest.raises(InputError, match="negative"):
+        trains_from_table(pd.DataFrame({"neuron_id": [1], "start_frame": [-2]}))
+    trains = trains_from_raster(_random_raster())
+    with pytest.raises(InputError, match="fps"):
+        find_ensembles(trains, 0)
+    with pytest.raises(InputError, match="analytic"):
+        find_ensembles(trains, 5, null="max", null_method="analytic")
+
+
+def test_cli_round_trip(tmp_path, capsys):
+    cli = pytest.importorskip("napari_catrack.cli")
+    pr = planted_ensembles(
+        n_neurons=60, n_frames=2000, n_ensembles=2, ensemble_size=10, n_activations=12, seed=6
+    )
+    src = tmp_path / "transients.csv"
+    pr.events.to_csv(src, index=False)
+    before = src.read_bytes()
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "ensembles",
+            str(src),
+            "--fps",
+            "4.8",
+            "--shuffles",
+            "200",
+            "--n-frames",
+            "2000",
+            "--no-figures",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert src.read_bytes() == before
+    events = pd.read_csv(out / "ensemble_events.csv")
+    members = pd.read_csv(out / "ensemble_members.csv")
+    assert list(events.columns) == [
+        "event_id",
+        "bin",
+        "start_frame",
+        "end_frame",
+        "n_active",
+        "ensemble_id",
+    ]
+    assert list(members.columns) == ["ensemble_id", "neuron_id"]
+    assert set(members["ensemble_id"]) == {0, 1}
+    sim = pd.read_csv(out / "ensemble_similarity.csv", index_col="event_id")
+    assert sim.shape == (len(events), len(events))
+    assert json.loads((out / "params.json").read_text())["n_shuffles"] == 200
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("neuron_id,start_frame\n")
+    code = cli.main(["ensembles", str(empty), "--fps", "4.8", "-o", str(tmp_path / "e")])
+    assert code == 0
+    assert "warning" in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "e" / "ensemble_events.csv").empty
+    assert (tmp_path / "e" / "ensembles_raster.svg").exists()
+
+    code = cli.main(["ensembles", str(tmp_path / "missing.csv"), "--fps", "4.8", "-o", str(out)])
+    assert code == 2
+
+
+def test_cli_wide_layout(tmp_path):
+    cli = pytest.importorskip("napari_catrack.cli")
+    pr = planted_ensembles(
+        n_neurons=40, n_frames=1500, n_ensembles=2, ensemble_size=8, n_activations=10, seed=8
+    )
+    raster = pd.DataFrame(pr.raster().astype(int), index=pd.Index(pr.neuron_ids, name="neuron_id"))
+    wide = tmp_path / "raster.csv"
+    raster.reset_index().to_csv(wide, index=False)
+    out = tmp_path / "out"
+    args = [
+        "ensembles",
+        str(wide),
+        "--layout",
+        "wide",
+        "--fps",
+        "4.8",
+        "--shuffles",
+        "100",
+        "--null-method",
+        "analytic",
+        "--no-figures",
+        "-o",
+        str(out),
+    ]
+    assert cli.main(args) == 0
+    members = pd.read_csv(out / "ensemble_members.csv")
+    found = [set(g) for _, g in members.groupby("ensemble_id")["neuron_id"]]
+    assert len(found) == 2
+    assert all(max(len(f & set(m)) / len(f | set(m)) for m in pr.members) >= 0.8 for f in found)

@@ -1,0 +1,100 @@
+"""Ensembles widget in a real napari.Viewer: find planted ensembles, colour the neurons, step
+through an ensemble's events on the time slider."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.synthetic.rasters import planted_ensembles
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def planted():
+    return planted_ensembles(
+        n_neurons=60, n_frames=2000, n_ensembles=2, ensemble_size=10, n_activations=12, seed=6
+    )
+
+
+def test_find_colour_and_step(make_napari_viewer, qtbot, planted, tmp_path):
+    from napari_catrack.widgets.ensembles import GREY, EnsemblesWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((planted.n_frames, 8, 8), dtype=np.uint8), name="movie")
+    pos = planted.positions
+    coords = np.c_[np.zeros(len(pos)), pos[["y", "x"]].to_numpy()]
+    viewer.add_points(coords, features={"neuron_id": pos["neuron_id"].to_numpy()}, name="neurons")
+    csv = tmp_path / "transients.csv"
+    planted.events.to_csv(csv, index=False)
+
+    widget = EnsemblesWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.points.currentText() == "neurons"
+    widget.path.setText(str(csv))
+    widget.shuffles.setValue(200)
+    worker = widget.find()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=30000)
+    qtbot.waitUntil(lambda: widget.find_button.isEnabled(), timeout=5000)
+
+    result = widget.result
+    assert result.n_ensembles == 2
+    assert widget.ensembles.count() == 2
+    layer = viewer.layers["neurons"]
+    ens = layer.features["ensemble"].to_numpy()
+    for e in range(2):  # the strongest membership of each planted member is one found ensemble
+        planted_rows = np.isin(layer.features["neuron_id"], planted.members[e])
+        found = ens[planted_rows]
+        assert (found >= 0).mean() >= 0.8
+        assert len(set(found[found >= 0])) == 1
+    assert (ens[~np.isin(layer.features["neuron_id"], np.concatenate(planted.members))] == -1).all()
+
+    # ensemble 0 is selected after the run: its members coloured, everyone else grey
+    members0 = set(result.members.loc[result.members["ensemble_id"] == 0, "neuron_id"])
+    is_member = layer.features["neuron_id"].isin(members0).to_numpy()
+    np.testing.assert_allclose(layer.face_color[~is_member], np.tile(GREY, ((~is_member).sum(), 1)))
+    assert not np.allclose(layer.face_color[is_member], GREY)
+
+    frames = result.events.loc[result.events["ensemble_id"] == 0, "start_frame"].to_numpy()
+    assert viewer.dims.current_step[0] == frames[0]
+    assert widget.step_event(1) == frames[1]
+    assert viewer.dims.current_step[0] == frames[1]
+    widget.next_button.click()
+    assert viewer.dims.current_step[0] == frames[2]
+    widget.prev_button.click()
+    assert viewer.dims.current_step[0] == frames[1]
+    assert worker is widget._worker
+
+
+def test_bad_table_reports_error(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    from napari_catrack.widgets import ensembles as mod
+
+    messages = []
+    monkeypatch.setattr(mod, "show_error", messages.append)
+    viewer = make_napari_viewer()
+    widget = mod.EnsemblesWidget(viewer)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("cell,onset\n1,2\n")
+    widget.path.setText(str(bad))
+    widget.find()
+    qtbot.waitUntil(lambda: bool(messages), timeout=10000)
+    assert "neuron_id" in messages[0]
+    assert widget.result is None
+
+
+def test_result_is_saved_in_the_session(make_napari_viewer, qtbot, planted):
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.ensembles import EnsemblesWidget
+
+    viewer = make_napari_viewer()
+    widget = EnsemblesWidget(viewer)
+    widget.set_table(planted.events)
+    widget.fps.setValue(planted.fps)
+    widget.shuffles.setValue(200)
+    widget.find()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=30000)
+    step = session_for_viewer(viewer)["ensembles"]
+    assert len(step.tables["events"]) == len(widget.result.events) > 0
+    assert set(step.tables["members"].columns) >= {"ensemble_id", "neuron_id"}
+    assert step.params["n_shuffles"] == 200
