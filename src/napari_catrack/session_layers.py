@@ -52,13 +52,12 @@ def session_layers(session: Session) -> list[LayerData]:
 
 
 def _apply_alignment(layers: list[LayerData], attrs: dict[str, Any]) -> None:
-    try:
-        from napari_catrack.core.alignment import AlignmentTransform
-    except ImportError:  # pragma: no cover - alignment module always ships
-        return
+    from napari_catrack.core.rigid import AlignmentTransform
+
     red_data, red_meta, _ = layers[1]
     transform = AlignmentTransform.from_dict(attrs)
-    red_meta["affine"] = np.asarray(transform.napari_affine(tuple(red_data.shape[-2:]))).tolist()
+    affine = transform.napari_affine(tuple(red_data.shape[-2:]), ndim=red_data.ndim)
+    red_meta["affine"] = np.asarray(affine).tolist()
 
 
 def layers_into_session(session: Session, layer_data: list[LayerData]) -> None:

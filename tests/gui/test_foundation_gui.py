@@ -125,6 +125,9 @@ def test_session_writer_and_reader_restore_layers(make_napari_viewer, two_channe
     fresh.open(str(out), plugin=PLUGIN)
     roles = _roles(fresh)
     np.testing.assert_array_equal(np.asarray(roles["green"].data), green)
+    # The accepted alignment comes back as the red layer's affine: red (0, 0) lands at (1.5, -2).
+    red_affine = roles["red"].affine.affine_matrix
+    np.testing.assert_allclose(red_affine[1:3, 3], [1.5, -2.0], atol=1e-9)
     points = fresh.layers["neurons"]
     np.testing.assert_allclose(points.data, [[0, 3.0, 4.0], [2, 5.0, 6.0]])
     assert list(points.features["neuron_id"]) == ["AVAL", "AVAR"]

@@ -1,0 +1,84 @@
+"""`catrack align REC -o align.json`: the red → green channel transform, headless.
+
+Writes {"dy", "dx", "rotation_deg", "scale", "source", "provenance"}: a red pixel p = (y, x) lands
+at scale·R·(p − c) + c + (dy, dx) in green (ARCHITECTURE.md, the CLI contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from napari_catrack import __version__
+from napari_catrack.commands._common import add_recording_arguments, recording_from_args
+from napari_catrack.core.alignment import PROJECTIONS, estimate_alignment
+from napari_catrack.errors import InputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "align",
+        help="estimate the transform that puts the red channel on the green one",
+        description=(
+            "Estimate dy, dx, rotation_deg (and optionally scale) mapping red onto green from "
+            "summary images and simultaneous frame pairs; writes JSON."
+        ),
+    )
+    add_recording_arguments(p)
+    p.add_argument(
+        "--frames", type=int, default=500, metavar="N", help="frames to use (default 500)"
+    )
+    p.add_argument(
+        "--projection",
+        choices=PROJECTIONS,
+        default="mean",
+        help="summary image for the initial guess (default mean)",
+    )
+    p.add_argument(
+        "--refine-frames",
+        type=int,
+        default=24,
+        metavar="K",
+        help="frame pairs for the final fit (0 = summaries only; default 24)",
+    )
+    p.add_argument("--scale", action="store_true", help="also estimate a scale factor")
+    p.add_argument("-o", "--output", required=True, metavar="JSON", help="output alignment file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.frames < 1:
+        raise InputError(f"--frames must be at least 1, got {args.frames}")
+    if args.refine_frames < 0:
+        raise InputError(f"--refine-frames must be 0 or more, got {args.refine_frames}")
+    rec = recording_from_args(args)
+    try:
+        if rec.red is None:
+            raise InputError(
+                f"{args.recording} has one channel; alignment needs green and red "
+                "(give --green-channel/--red-channel, --layout or --split)"
+            )
+        transform = estimate_alignment(
+            rec.green,
+            rec.red,
+            max_frames=args.frames,
+            projection=args.projection,
+            estimate_scale=args.scale,
+            refine_frames=args.refine_frames,
+        )
+        info = dict(transform.info)
+        info.update(
+            recording=str(args.recording),
+            recording_options=dict(getattr(rec, "options", {}) or {}),
+            package_version=__version__,
+        )
+        transform.replace(info=info).save_json(args.output)
+    finally:
+        rec.close()
+    print(
+        f"red -> green: dy={transform.dy:+.3f} dx={transform.dx:+.3f} "
+        f"rotation={transform.rotation_deg:+.4f} deg scale={transform.scale:.5f} "
+        f"(ncc {info.get('ncc')}) -> {args.output}",
+        file=sys.stderr,
+    )
+    return 0

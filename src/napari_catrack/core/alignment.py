@@ -1,0 +1,258 @@
+"""Estimate the rigid transform that puts the red (structural) channel exactly on green (activity).
+
+Why this shape: the two cameras (or the two halves of one chip) differ by a fixed calibration
+transform, while the animal, its brightness and its activity change from frame to frame.
+1. Summarise many frames per channel (mean/max/median/percentile), each frame divided by its own
+   mean so bleaching and different brightness cannot weight the summary; band-pass and robustly
+   z-score the summaries so only shared structure (neurons, body edge) remains.
+2. Rotation (and scale) from the log-polar phase correlation of the Fourier magnitudes, which
+   translation cannot disturb; then translation from upsampled phase correlation after undoing the
+   rotation (`skimage.registration.phase_cross_correlation`).
+3. Refine all parameters together by maximising the normalised cross-correlation (ECC's criterion,
+   `scipy.optimize.least_squares`) over a set of simultaneous frame pairs. A moving animal blurs the
+   summaries differently per channel (green brightness follows activity), which biases any
+   summary-only estimate by tenths of a pixel; each single frame pair has the exact geometry.
+The geometry convention lives in `rigid.py`, the image maths in `_registration.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from scipy import ndimage
+
+from napari_catrack.core import _registration as reg
+from napari_catrack.core.rigid import AlignmentTransform, sample_red_at
+from napari_catrack.errors import InputError
+
+__all__ = [
+    "PROJECTIONS",
+    "AlignmentTransform",
+    "estimate_alignment",
+    "iter_estimate_alignment",
+    "sample_red_at",
+    "summary_image",
+]
+
+PROJECTIONS = ("mean", "max", "median", "percentile")
+ProgressFn = Callable[[float, str], Any]
+_CHUNK = 32  # frames per work unit in summaries
+
+
+# -- summaries ------------------------------------------------------------------------------------
+def _as_stack(data: Any, name: str):
+    """numpy or dask, (T, Y, X) or (Y, X) → (T, Y, X) of the same kind; clear errors otherwise.
+
+    numpy stays numpy: `dask.array.from_array` would copy the whole stack first.
+    """
+    if data is None:
+        raise InputError(
+            f"the {name} channel is missing: alignment needs a two-channel recording "
+            "(give --green-channel/--red-channel or --split)"
+        )
+    arr = data if isinstance(data, da.Array) else np.asarray(data)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise InputError(f"the {name} channel must be (T, Y, X) or (Y, X), got shape {arr.shape}")
+    if min(arr.shape[1:]) < 16 or arr.shape[0] < 1:
+        raise InputError(f"the {name} channel is too small to align: shape {arr.shape}")
+    return arr
+
+
+def _take(stack: Any, idx: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
+    """Frames `idx` (cropped to `box`) as float32 numpy, reading only those from a lazy stack."""
+    ys, xs = box if box is not None else (slice(None), slice(None))
+    if isinstance(stack, da.Array):
+        return np.asarray(stack[idx][:, ys, xs].compute(), dtype=np.float32)
+    return np.asarray(stack[idx][:, ys, xs], dtype=np.float32)
+
+
+def summary_image(
+    stack: Any, max_frames: int = 500, projection: str = "mean", percentile: float = 90.0
+) -> np.ndarray:
+    """One robust 2-D image from up to `max_frames` evenly spaced frames.
+
+    Each frame is divided by its own mean first, so bleaching (or a brighter channel) changes
+    neither the weight of early frames nor the contrast of the result. Works chunk by chunk
+    (bounded memory; dask stacks in parallel).
+    """
+    if projection not in PROJECTIONS:
+        raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
+    arr = _as_stack(stack, "input")
+    n = arr.shape[0]
+    idx = _frame_indices(n, max_frames)
+    if projection in ("median", "percentile"):
+        q = 50.0 if projection == "median" else float(percentile)
+        if isinstance(arr, da.Array):
+            frames = arr[idx].map_blocks(_per_frame_normalised, dtype=np.float32)
+            frames = frames.rechunk({0: -1, 1: "auto", 2: -1})
+            out = frames.map_blocks(
+                lambda b: np.percentile(b, q, axis=0)[None],
+                dtype=np.float32,
+                chunks=(1, *frames.chunks[1:]),
+            )[0]
+            return np.asarray(out.compute(), dtype=np.float32)
+        # strips of rows keep memory at ~64 rows x frames, not a float copy of the whole stack
+        levels = np.array([arr[i].mean(dtype=np.float64) for i in idx], dtype=np.float32)
+        levels = np.where(levels > 0, levels, np.inf)[:, None, None]
+        out = np.empty(arr.shape[1:], np.float32)
+        for r0 in range(0, arr.shape[1], 64):
+            strip = arr[idx, r0 : r0 + 64].astype(np.float32) / levels
+            out[r0 : r0 + 64] = np.percentile(strip, q, axis=0)
+        return out
+    if isinstance(arr, da.Array):
+        frames = (arr[idx] if idx.size < n else arr).rechunk({0: _CHUNK, 1: -1, 2: -1})
+        partial = frames.map_blocks(
+            _normalised_reduce, projection, dtype=np.float32, chunks=(1, *frames.shape[1:])
+        )
+        out = partial.sum(axis=0) if projection == "mean" else partial.max(axis=0)
+        out = np.asarray(out.compute(), dtype=np.float32)
+    else:
+        chunks = [idx[i : i + _CHUNK] for i in range(0, idx.size, _CHUNK)]
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            parts = list(pool.map(lambda c: _normalised_reduce(arr[c], projection)[0], chunks))
+        out = np.sum(parts, axis=0) if projection == "mean" else np.max(parts, axis=0)
+    return out / idx.size if projection == "mean" else out
+
+
+def _per_frame_normalised(block: np.ndarray) -> np.ndarray:
+    """Each frame divided by its own mean (bleaching and gain drop out)."""
+    f = block.astype(np.float32)
+    level = f.mean(axis=(1, 2), keepdims=True)
+    f /= np.where(level > 0, level, np.inf)
+    return f
+
+
+def _normalised_reduce(block: np.ndarray, projection: str) -> np.ndarray:
+    f = _per_frame_normalised(block)
+    return (f.sum(axis=0) if projection == "mean" else f.max(axis=0))[None]
+
+
+def _bandpass(frame: np.ndarray) -> np.ndarray:
+    """Neuron-scale band-pass of one frame: drops the body glow, whose green/red contrast differs
+    from the neurons' and would otherwise pull the fit."""
+    # a 9-px box mean is a cheap stand-in for a sigma-4 Gaussian background (cost per pixel is flat)
+    return ndimage.gaussian_filter(frame, 1.0) - ndimage.uniform_filter(frame, 9)
+
+
+def _frame_indices(n: int, max_frames: int) -> np.ndarray:
+    """Up to `max_frames` frame indices spread evenly over `n` frames."""
+    return np.unique(np.linspace(0, n - 1, min(max(int(max_frames), 1), n)).round().astype(int))
+
+
+def _check_pair(green: Any, red: Any):
+    g_stack, r_stack = _as_stack(green, "green"), _as_stack(red, "red")
+    if g_stack.shape[1:] != r_stack.shape[1:]:
+        raise InputError(
+            f"green and red frames differ in size: {g_stack.shape[1:]} vs {r_stack.shape[1:]}"
+        )
+    if g_stack.shape[0] != r_stack.shape[0]:
+        raise InputError(
+            f"green and red differ in length: {g_stack.shape[0]} vs {r_stack.shape[0]} frames"
+        )
+    return g_stack, r_stack
+
+
+def iter_estimate_alignment(
+    green: Any,
+    red: Any,
+    *,
+    max_frames: int = 500,
+    projection: str = "mean",
+    estimate_scale: bool = False,
+    refine_frames: int = 24,
+) -> Generator[tuple[float, str], None, AlignmentTransform]:
+    """Generator form of `estimate_alignment`: yields (fraction, message), returns the transform.
+
+    Widgets run it in a `thread_worker` (progress and cancel at each yield); scripts call
+    `estimate_alignment`.
+    """
+    if projection not in PROJECTIONS:
+        raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
+    g_stack, r_stack = _check_pair(green, red)
+    idx = _frame_indices(g_stack.shape[0], max_frames)
+    yield 0.0, "summarising green"
+    g_sum = summary_image(g_stack, max_frames, projection)  # the same frames as idx
+    yield 0.25, "summarising red"
+    r_sum = summary_image(r_stack, max_frames, projection)
+    for name, img in (("green", g_sum), ("red", r_sum)):
+        if not np.isfinite(img).all() or float(img.max() - img.min()) <= 0:
+            raise InputError(f"the {name} channel is blank (all frames dark or constant)")
+    yield 0.45, "estimating rotation and translation"
+    params, ncc0, g_fine, r_fine = reg.initial_guess(g_sum, r_sum, estimate_scale)
+    if not (g_fine.any() and r_fine.any()):
+        raise InputError("a channel has no structure to align (blank or constant summary image)")
+    yield 0.65, "refining on frame pairs"
+    shape = tuple(int(n) for n in g_stack.shape[1:])
+    if g_stack.shape[0] > 1 and refine_frames > 0:
+        # crop to where the animal went: the cost follows the animal, not the field of view
+        box = reg.region_of_interest(g_fine, pad=16)
+        rbox = reg.red_box(box, params, shape, pad=8)
+        sub = idx[_frame_indices(len(idx), refine_frames)]
+        g_frames, r_frames = _take(g_stack, sub, box), _take(r_stack, sub, rbox)
+        g_at, r_at = (box[0].start, box[1].start), (rbox[0].start, rbox[1].start)
+        pairs = [
+            reg.Pair(_bandpass(g), _bandpass(r), g_at, r_at, margin=6)
+            for g, r in zip(g_frames, r_frames)
+        ]
+    else:
+        pairs = [reg.whole(g_fine, r_fine)]
+    params, score = reg.refine(pairs, params, estimate_scale, shape)
+    yield 1.0, "done"
+    dy, dx, rot, sc = (float(v) for v in params)
+    return AlignmentTransform(
+        dy,
+        dx,
+        rot,
+        sc if estimate_scale else 1.0,
+        "estimated",
+        info={
+            "method": "logpolar+phase_cross_correlation+ncc_least_squares",
+            "ncc": round(score, 4),
+            "ncc_summary_initial": round(float(ncc0), 4),
+            "n_frames": len(idx),
+            "n_refine_frames": len(pairs) if g_stack.shape[0] > 1 and refine_frames > 0 else 0,
+            "projection": projection,
+            "estimate_scale": bool(estimate_scale),
+            "shape": [int(n) for n in g_stack.shape[1:]],
+        },
+    )
+
+
+def estimate_alignment(
+    green: Any,
+    red: Any,
+    *,
+    max_frames: int = 500,
+    projection: str = "mean",
+    estimate_scale: bool = False,
+    refine_frames: int = 24,
+    progress: ProgressFn | None = None,
+) -> AlignmentTransform:
+    """Transform mapping red onto green, from (T, Y, X) stacks or 2-D images (numpy or dask).
+
+    `max_frames` evenly spaced frames form the summaries; `refine_frames` of them (simultaneous
+    green/red pairs) drive the final sub-pixel fit (0 = fit the summaries only, fine for a still
+    sample). `progress(fraction, message)` is called as steps finish.
+    """
+    gen = iter_estimate_alignment(
+        green,
+        red,
+        max_frames=max_frames,
+        projection=projection,
+        estimate_scale=estimate_scale,
+        refine_frames=refine_frames,
+    )
+    while True:
+        try:
+            fraction, message = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(fraction, message)

@@ -1,0 +1,179 @@
+"""Alignment widget in a real napari.Viewer: estimate, nudge with the keyboard, overlay, accept,
+and JSON load/save; the red layer's affine is what the user sees, so that is what we check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_catrack.core.alignment import AlignmentTransform
+
+pytestmark = pytest.mark.gui
+
+SHAPE = (96, 112)
+
+
+def _scene(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros(SHAPE, np.float32)
+    img[rng.integers(15, 81, 40), rng.integers(15, 97, 40)] = rng.uniform(0.5, 1.5, 40)
+    return ndimage.gaussian_filter(img, 1.8) * 20
+
+
+@pytest.fixture
+def viewer_and_widget(make_napari_viewer):
+    from napari_catrack.widgets.alignment import AlignmentWidget
+
+    viewer = make_napari_viewer()
+    scene = _scene()
+    truth = AlignmentTransform(2.4, -3.1, 1.5)
+    m = truth.matrix(SHAPE)
+    red = ndimage.affine_transform(scene, m[:2, :2], offset=m[:2, 2], order=3)
+    green_stack = np.stack([scene * (1 + 0.1 * i) for i in range(4)])
+    red_stack = np.stack([red * 3 + 50] * 4)
+    viewer.add_image(green_stack, name="rec green")
+    viewer.add_image(red_stack, name="rec red")
+    widget = AlignmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget, truth
+
+
+def _press(viewer, key: str) -> None:
+    """Press through napari's real key handling (the keymap the canvas dispatches to)."""
+    handler = viewer.window._qt_viewer.canvas._key_map_handler
+    assert handler.press_key(key), f"{key} is not bound"
+    handler.release_key(key)
+
+
+def _shown(viewer) -> AlignmentTransform:
+    """The transform the red layer's affine displays."""
+    return AlignmentTransform.from_matrix(viewer.layers["rec red"].affine.affine_matrix, SHAPE)
+
+
+def test_layers_are_found_and_estimate_sets_the_red_affine(viewer_and_widget, qtbot):
+    viewer, widget, truth = viewer_and_widget
+    assert widget.green_combo.currentText() == "rec green"
+    assert widget.red_combo.currentText() == "rec red"
+    worker = widget.estimate()
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.base is not None, timeout=30000)
+    qtbot.waitUntil(widget.estimate_button.isEnabled, timeout=5000)
+    est = widget.transform
+    assert est.source == "estimated"
+    assert abs(est.dy - truth.dy) < 0.1 and abs(est.dx - truth.dx) < 0.1
+    assert abs(est.rotation_deg - truth.rotation_deg) < 0.1
+    np.testing.assert_allclose(
+        viewer.layers["rec red"].affine.affine_matrix, est.napari_affine(SHAPE, ndim=3), atol=1e-9
+    )
+    assert widget.progress.value() == 100
+    # red drawn with that affine lands on green: a red blob's world position = its green position
+    assert widget.dy.value() == pytest.approx(est.dy, abs=1e-3)
+
+
+def test_keyboard_nudges_move_and_rotate_the_red_layer(viewer_and_widget):
+    viewer, widget, _ = viewer_and_widget
+    widget.activate_keys()
+    widget.step.setValue(0.5)
+    widget.angle_step.setValue(0.2)
+    _press(viewer, "W")  # up: dy -0.5
+    _press(viewer, "D")  # right: dx +0.5
+    _press(viewer, "D")
+    shown = _shown(viewer)
+    assert shown.dy == pytest.approx(-0.5) and shown.dx == pytest.approx(1.0)
+    _press(viewer, "Shift-S")  # down ×10
+    _press(viewer, "A")
+    assert _shown(viewer).dy == pytest.approx(4.5) and _shown(viewer).dx == pytest.approx(0.5)
+    _press(viewer, "Q")  # counter-clockwise = positive
+    _press(viewer, "Q")
+    _press(viewer, "E")
+    shown = _shown(viewer)
+    assert shown.rotation_deg == pytest.approx(0.2)
+    assert widget.rotation.value() == pytest.approx(0.2)
+    assert widget.transform.source == "manual"
+    # CCW on screen: a red point right of the centre is displayed slightly ABOVE it
+    c = (np.array(SHAPE) - 1) / 2
+    world = viewer.layers["rec red"].data_to_world([0, c[0], c[1] + 40])
+    centre_world = viewer.layers["rec red"].data_to_world([0, c[0], c[1]])
+    assert world[1] < centre_world[1]
+    _press(viewer, "R")  # no estimate yet: back to identity
+    np.testing.assert_allclose(viewer.layers["rec red"].affine.affine_matrix, np.eye(4), atol=1e-12)
+    widget.deactivate_keys()
+    handler = viewer.window._qt_viewer.canvas._key_map_handler
+    assert not handler.press_key("W")
+
+
+def test_readout_edit_overlay_accept_and_json(viewer_and_widget, tmp_path):
+    from napari_catrack.session import session_for_viewer
+
+    viewer, widget, _ = viewer_and_widget
+    widget.dx.setValue(2.25)  # typing a value applies it
+    assert _shown(viewer).dx == pytest.approx(2.25)
+
+    widget.overlay_check.setChecked(True)
+    assert viewer.layers["rec green"].colormap.name == "green"
+    assert viewer.layers["rec red"].colormap.name == "magenta"
+    assert viewer.layers["rec red"].blending == "additive"
+    widget.overlay_check.setChecked(False)
+    assert viewer.layers["rec red"].colormap.name == "gray"
+
+    accepted = widget.accept()
+    record = session_for_viewer(viewer)["alignment"]
+    assert record.attrs["dx"] == pytest.approx(2.25) and record.attrs["source"] == "manual"
+    assert record.params["red_layer"] == "rec red"
+    assert accepted.dx == pytest.approx(2.25)
+
+    path = widget.save_json(str(tmp_path / "align.json"))
+    assert json.loads(path.read_text())["dx"] == pytest.approx(2.25)
+    (tmp_path / "other.json").write_text(json.dumps({"dy": 1.0, "dx": -1.0, "rotation_deg": 0.5}))
+    loaded = widget.load_json(str(tmp_path / "other.json"))
+    assert loaded.source == "file"
+    assert _shown(viewer).rotation_deg == pytest.approx(0.5)
+    assert widget.load_json(str(tmp_path / "missing.json")) is None  # error shown, nothing changes
+    assert _shown(viewer).rotation_deg == pytest.approx(0.5)
+
+
+def test_scaled_layers_still_put_red_pixels_on_their_green_pixels(make_napari_viewer):
+    from napari_catrack.widgets.alignment import AlignmentWidget
+
+    viewer = make_napari_viewer()
+    scale = (1.0, 0.45, 0.45)  # (T, Y, X): pixel size from the reader
+    viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="g", scale=scale)
+    viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="r", scale=scale)
+    widget = AlignmentWidget(viewer)
+    widget.green_combo.setCurrentText("g")
+    widget.red_combo.setCurrentText("r")
+    t = AlignmentTransform(1.5, -2.0, 2.0)
+    widget.set_transform(t)
+    red_px = np.array([30.0, 80.0])
+    green_px = t.map_points(red_px, SHAPE)
+    red_world = viewer.layers["r"].data_to_world([0, *red_px])
+    green_world = viewer.layers["g"].data_to_world([0, *green_px])
+    np.testing.assert_allclose(red_world, green_world, atol=1e-9)
+    back = widget.read_layer_transform()
+    assert back.dy == pytest.approx(1.5) and back.rotation_deg == pytest.approx(2.0)
+
+
+def test_showing_the_dock_binds_real_keystrokes_and_removing_it_unbinds(make_napari_viewer, qtbot):
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.widgets.alignment import AlignmentWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="g green")
+    viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="r red")
+    widget = AlignmentWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget)
+    qtbot.waitUntil(widget.keys_check.isChecked, timeout=5000)  # bound on show
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key_D)  # a real key event through Qt and napari's canvas
+    qtbot.keyClick(canvas, Qt.Key_Q)
+    assert widget.transform.dx == pytest.approx(0.5)
+    assert widget.transform.rotation_deg == pytest.approx(0.1)
+    viewer.window.remove_dock_widget(dock)
+    qtbot.waitUntil(lambda: not widget.keys_check.isChecked(), timeout=5000)
+    handler = viewer.window._qt_viewer.canvas._key_map_handler
+    assert not handler.press_key("D")
