@@ -1,0 +1,444 @@
+"""Per-neuron fluorescence extraction along tracks, with local background and red sampling.
+
+For each tracked neuron and frame: the mean green (and red) intensity inside a disk (or a
+given footprint) around the tracked centre, minus a local background (a low percentile of an
+annulus), with saturated pixels and missing frames flagged rather than averaged away. Red is
+sampled through the alignment transform, so the ROI covers the same tissue in both channels.
+
+Stacks are read frame-chunk by frame-chunk, and from each chunk only the bounding box of that
+chunk's ROIs, so lazily opened (dask / memmap) recordings larger than RAM work.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.baselines import correct_bleaching, nan_quantile
+from napari_catrack.core.signal import baseline, delta_f_over_f, ratio
+from napari_catrack.errors import InputError
+
+__all__ = ["TRACE_COLUMNS", "extract_traces", "green_to_red_matrix", "traces_to_arrays"]
+
+TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "green", "red", "ratio", "dff"]
+"""The CLI contract's leading columns; flags and background columns follow them."""
+
+
+# ---------------------------------------------------------------- alignment
+def _transform_params(transform: Any) -> dict[str, float]:
+    if isinstance(transform, dict):
+        src = transform
+    else:
+        src = {
+            k: getattr(transform, k)
+            for k in ("dy", "dx", "rotation_deg", "scale")
+            if hasattr(transform, k)
+        }
+    missing = [k for k in ("dy", "dx", "rotation_deg") if k not in src]
+    if missing:
+        raise InputError(
+            f"alignment transform lacks {', '.join(missing)} (need dy, dx, rotation_deg)"
+        )
+    try:
+        return {
+            k: float(src.get(k, d))
+            for k, d in (("dy", 0), ("dx", 0), ("rotation_deg", 0), ("scale", 1.0))
+        }
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"alignment transform values must be numbers: {exc}") from None
+
+
+def green_to_red_matrix(transform: Any, shape: tuple[int, int]) -> np.ndarray:
+    """3x3 homogeneous matrix in (y, x) that maps a GREEN position q to the RED pixel p.
+
+    The project's transform maps red onto green: q = s·R(p - c) + c + d (ARCHITECTURE.md), so
+    sampling red at q needs the inverse: p = Rᵀ(q - c - d)/s + c. `transform` is an
+    AlignmentTransform, a dict with dy, dx, rotation_deg (and optionally scale), a 3x3
+    red -> green matrix in (y, x) (such as the red layer's affine), or None (identity).
+    """
+    if transform is None:
+        return np.eye(3)
+    if isinstance(transform, np.ndarray):  # a 3x3 red -> green matrix (e.g. a layer's affine)
+        if transform.shape != (3, 3) or not np.isfinite(transform).all():
+            raise InputError(
+                f"an alignment matrix must be a finite 3x3 array, got {transform.shape}"
+            )
+        if abs(np.linalg.det(transform[:2, :2])) < 1e-9:
+            raise InputError("the alignment matrix collapses the image (determinant 0)")
+        return np.linalg.inv(transform)
+    if (
+        not isinstance(transform, dict)
+        and not hasattr(transform, "dy")
+        and hasattr(transform, "inverse_matrix")
+    ):
+        return np.asarray(transform.inverse_matrix(shape), dtype=np.float64)
+    p = _transform_params(transform)
+    if p["scale"] <= 0:
+        raise InputError(f"alignment scale must be positive, got {p['scale']}")
+    th = np.deg2rad(p["rotation_deg"])
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    c = (np.asarray(shape[:2], dtype=np.float64) - 1) / 2
+    lin = rot.T / p["scale"]
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = c - lin @ (c + np.array([p["dy"], p["dx"]]))
+    return m
+
+
+# ---------------------------------------------------------------- tracks
+def _validate_tracks(tracks: pd.DataFrame, n_frames: int) -> pd.DataFrame:
+    if not isinstance(tracks, pd.DataFrame):
+        raise InputError("tracks must be a table with columns neuron_id, frame, y, x")
+    missing = [c for c in ("neuron_id", "frame", "y", "x") if c not in tracks.columns]
+    if missing:
+        raise InputError(
+            f"tracks table lacks column(s) {', '.join(missing)} (need neuron_id, frame, y, x)"
+        )
+    t = tracks[["neuron_id", "frame", "y", "x"]].copy()
+    for c in ("frame", "y", "x"):
+        t[c] = pd.to_numeric(t[c], errors="coerce")
+    bad_id = t["neuron_id"].isna()
+    bad_frame = ~np.isfinite(t["frame"]) | (t["frame"] != np.round(t["frame"]))
+    if bad_id.any() or bad_frame.any():
+        warnings.warn(
+            f"ignoring {int((bad_id | bad_frame).sum())} track rows without a neuron_id "
+            "or an integer frame",
+            UserWarning,
+            stacklevel=3,
+        )
+        t = t[~(bad_id | bad_frame)]
+    t["frame"] = t["frame"].astype(np.int64)
+    out = (t["frame"] < 0) | (t["frame"] >= n_frames)
+    if out.any():
+        warnings.warn(
+            f"ignoring {int(out.sum())} track rows with frames outside the recording "
+            f"(0..{n_frames - 1}), e.g. frame {int(t.loc[out, 'frame'].iloc[0])}",
+            UserWarning,
+            stacklevel=3,
+        )
+        t = t[~out]
+    if t.empty:
+        raise InputError(
+            f"no usable track rows: the tracks name no frame of this {n_frames}-frame recording"
+        )
+    t["neuron_id"] = t["neuron_id"].astype(str)
+    dup = t.duplicated(["neuron_id", "frame"])
+    if dup.any():
+        r = t[dup].iloc[0]
+        raise InputError(
+            f"tracks list neuron {r['neuron_id']!r} twice in frame {int(r['frame'])} "
+            f"({int(dup.sum())} duplicate rows)"
+        )
+    return t
+
+
+# ---------------------------------------------------------------- sampling
+def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat):
+    """ROI mean, background, saturation and coverage for rows whose centres are finite.
+
+    Around round(centre), each row reads the ROI's square sub-patch (broadcast indexing) and
+    the annulus' candidate pixels; ROI and annulus are then masks on the exact distances to
+    the sub-pixel centre (squared distances are separable: dy² + dx²).
+    """
+    k, kr, roi_r2, roi_patch, ring, bg_r2, sigma2 = geo
+    n = len(centres)
+    res = {"raw": np.full(n, np.nan), "bg": np.full(n, np.nan)}
+    res["saturated"] = np.zeros(n, bool)
+    res["npix"] = np.zeros(n, np.int64)
+    res["edge"] = np.zeros(n, bool)
+    if n == 0:
+        return res
+    h, w = stack.shape[1:]
+    y0 = int(np.clip(np.floor(centres[:, 0].min()) - k - 1, 0, h))
+    y1 = int(np.clip(np.ceil(centres[:, 0].max()) + k + 2, 0, h))
+    x0 = int(np.clip(np.floor(centres[:, 1].min()) - k - 1, 0, w))
+    x1 = int(np.clip(np.ceil(centres[:, 1].max()) + k + 2, 0, w))
+    if y1 <= y0 or x1 <= x0:
+        res["edge"][:] = True
+        return res
+    crop = stack[t0:t1, y0:y1, x0:x1]  # the only read: a frame chunk, cropped to the ROIs
+    # dask: one synchronous compute per chunk (the thread pool costs more than it gives here)
+    crop = crop.compute(scheduler="synchronous") if hasattr(crop, "compute") else crop
+    crop = np.ascontiguousarray(crop)  # fancy indexing on a strided view is much slower
+    ch, cw = crop.shape[1:]
+    base = np.round(centres).astype(np.intp)
+    frac = centres - base
+    ks = np.arange(-k, k + 1)
+    ly = base[:, 0:1] - y0 + ks
+    lx = base[:, 1:2] - x0 + ks
+    iny, inx = (ly >= 0) & (ly < ch), (lx >= 0) & (lx < cw)
+    ly, lx = np.clip(ly, 0, ch - 1), np.clip(lx, 0, cw - 1)
+    dy2, dx2 = (ks - frac[:, 0:1]) ** 2, (ks - frac[:, 1:2]) ** 2
+    tl = t_local[:, None, None]
+
+    sub = slice(k - kr, k + kr + 1)  # the ROI's part of the patch
+    vals = crop[tl, ly[:, sub, None], lx[:, None, sub]].astype(np.float32)
+    inside = iny[:, sub, None] & inx[:, None, sub]
+    valid = inside & np.isfinite(vals) if vals.dtype.kind == "f" else inside
+    if roi_patch is None:
+        roi = dy2[:, sub, None] + dx2[:, None, sub] <= roi_r2
+    else:
+        roi = np.broadcast_to(roi_patch, vals.shape)
+    use = roi & valid
+    res["npix"] = use.sum((1, 2))
+    res["edge"] = (roi & ~inside).any((1, 2))
+    v0 = np.where(use, vals, 0)
+    with np.errstate(invalid="ignore"):
+        if sigma2:  # Gaussian-weighted mean (separable weights): the centre carries most signal
+            wts = (
+                np.exp(-dy2[:, sub] / (2 * sigma2))[:, :, None]
+                * np.exp(-dx2[:, sub] / (2 * sigma2))[:, None, :]
+            )
+            wts = np.where(use, wts, 0.0)
+            res["raw"] = (wts * v0).sum((1, 2)) / np.where(res["npix"] > 0, wts.sum((1, 2)), np.nan)
+        else:
+            res["raw"] = v0.sum((1, 2), dtype=np.float64) / np.where(
+                res["npix"] > 0, res["npix"], np.nan
+            )
+    if sat is not None:
+        res["saturated"] = (use & (vals >= sat)).any((1, 2))
+    if bg_r2 is not None:
+        oy, ox = ring
+        bvals = crop[t_local[:, None], ly[:, oy], lx[:, ox]].astype(np.float32)
+        bd2 = dy2[:, oy] + dx2[:, ox]
+        keep = (bd2 >= bg_r2[0]) & (bd2 <= bg_r2[1]) & iny[:, oy] & inx[:, ox]
+        bvals[~keep] = np.nan
+        res["bg"] = nan_quantile(bvals, pct / 100.0)
+    else:
+        res["bg"] = np.zeros(n)
+    return res
+
+
+def _channel_geometry(stack, mat, radius, mask_off, background, r_in, r_out, sigma):
+    """Patch sizes, ROI (squared radius or mask), annulus candidates, scaled by the transform."""
+    sc = float(np.sqrt(abs(np.linalg.det(mat[:2, :2]))))  # green px -> this channel's px
+    kr = int(np.ceil(radius * sc)) + 1
+    roi_patch = None
+    if mask_off is not None:
+        kr = int(np.abs(mask_off).max())
+        roi_patch = np.zeros((2 * kr + 1, 2 * kr + 1), bool)
+        roi_patch[mask_off[:, 0] + kr, mask_off[:, 1] + kr] = True
+    k = max(kr, int(np.ceil(r_out * sc)) + 1 if background == "annulus" else 0)
+    ring, bg_r2 = None, None
+    if background == "annulus":
+        bg_r2 = ((r_in * sc) ** 2, (r_out * sc) ** 2)
+        yy, xx = np.mgrid[-k : k + 1, -k : k + 1]
+        r = np.hypot(yy, xx).ravel()
+        cand = (r >= r_in * sc - 0.75) & (r <= r_out * sc + 0.75)  # 0.75 > sqrt(2)/2
+        ring = (yy.ravel()[cand] + k, xx.ravel()[cand] + k)  # indices into the patch axes
+    sigma2 = 0.0 if (sigma is None or mask_off is not None) else (sigma * sc) ** 2
+    return stack, mat, (k, kr, (radius * sc) ** 2, roi_patch, ring, bg_r2, sigma2)
+
+
+def _saturation_level(stack, saturation):
+    if saturation == "auto":
+        dt = np.dtype(stack.dtype)
+        return float(np.iinfo(dt).max) if np.issubdtype(dt, np.integer) else None
+    return None if saturation is None else float(saturation)
+
+
+def extract_traces(
+    green,
+    tracks: pd.DataFrame,
+    red=None,
+    *,
+    transform: Any = None,
+    radius: float = 3.0,
+    mask: np.ndarray | None = None,
+    weighting: str = "gaussian",
+    sigma: float | None = None,
+    background: str = "annulus",
+    bg_inner: float | None = None,
+    bg_outer: float | None = None,
+    bg_percentile: float = 20.0,
+    saturation: float | str | None = "auto",
+    fps: float | None = None,
+    use_ratio: bool = True,
+    bleach: str | None = None,
+    min_red_fraction: float = 0.05,
+    dff_baseline: str = "percentile",
+    dff_params: dict[str, Any] | None = None,
+    chunk_frames: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Traces of every tracked neuron in every frame from its first to its last tracked frame.
+
+    green, red: (T, Y, X) arrays (numpy, memmap or dask; read lazily in chunks). tracks:
+    `neuron_id, frame, y, x` in green-frame pixels. ROI: pixels whose centres lie within
+    `radius` of the tracked (sub-pixel) centre, or the True pixels of `mask` (an odd-sized 2-D
+    footprint centred on the track). `weighting` "gaussian" (default) averages the disk with
+    weights exp(-d²/2σ²), σ = `sigma` or radius/2: it follows a neuron's blurred profile and
+    lowers the noise (see bench_signals: uniform vs Gaussian ROI); "uniform" is the plain mean
+    (masks are always uniform). Background ("annulus" or "none"): the `bg_percentile`
+    percentile of pixels between `bg_inner` (radius + 2) and `bg_outer` (radius + 6).
+    `saturation`: pixel value counted as saturated ("auto" = the integer dtype's maximum).
+    `min_red_fraction`: background-subtracted red below this fraction of the neuron's median red
+    counts as no red (ratio NaN, `red_invalid`), so a near-zero red never makes a huge ratio.
+    `bleach` ("exponential" or "running", needs fps): divide each channel's background-subtracted
+    trace by its photobleaching decay before the ratio (the green / red columns are corrected).
+
+    Returns one row per neuron and frame: TRACE_COLUMNS (green/red background-subtracted; dff is
+    dR/R0 when red is given and use_ratio, else green dF/F0), then dff_green, green_raw, green_bg,
+    red_raw, red_bg, saturated, red_invalid, missing, edge, roi_pixels. Frames without a track
+    position, or whose ROI has no finite pixel, are `missing` with NaN values.
+    """
+    if getattr(green, "ndim", 0) != 3:
+        raise InputError(
+            f"green must be a (T, Y, X) stack, got shape {getattr(green, 'shape', None)}"
+        )
+    if red is not None and tuple(red.shape) != tuple(green.shape):
+        raise InputError(
+            f"red {tuple(red.shape)} and green {tuple(green.shape)} stacks differ in shape"
+        )
+    if radius <= 0:
+        raise InputError(f"ROI radius must be positive, got {radius}")
+    if weighting not in ("gaussian", "uniform"):
+        raise InputError(f"unknown ROI weighting {weighting!r}: use 'gaussian' or 'uniform'")
+    if sigma is not None and not sigma > 0:
+        raise InputError(f"ROI sigma must be positive, got {sigma}")
+    roi_sigma = (sigma or radius / 2.0) if weighting == "gaussian" else None
+    if bleach not in (None, "exponential", "running"):
+        raise InputError(f"unknown bleaching correction {bleach!r}: use 'exponential' or 'running'")
+    if bleach is not None and not fps:
+        raise InputError("bleaching correction needs the frame rate (fps)")
+    if dff_baseline != "percentile" and not fps:
+        raise InputError(f"baseline {dff_baseline!r} needs the frame rate (fps)")
+    n_frames = int(green.shape[0])
+    t = _validate_tracks(tracks, n_frames)
+    ids = list(pd.unique(t["neuron_id"]))
+    frames = np.arange(t["frame"].min(), t["frame"].max() + 1)
+    ni, nf = len(ids), len(frames)
+    pos = np.full((ni, nf, 2), np.nan)
+    pos[
+        t["neuron_id"].map({k: i for i, k in enumerate(ids)}).to_numpy(),
+        t["frame"].to_numpy() - frames[0],
+    ] = t[["y", "x"]].to_numpy(dtype=np.float64)
+
+    r_in = radius + 2.0 if bg_inner is None else float(bg_inner)
+    r_out = radius + 6.0 if bg_outer is None else float(bg_outer)
+    if background == "annulus" and not 0 <= r_in < r_out:
+        raise InputError(f"background annulus needs 0 <= inner < outer, got {r_in}, {r_out}")
+    if background not in ("annulus", "none"):
+        raise InputError(f"unknown background {background!r}: use 'annulus' or 'none'")
+    mask_off = None
+    if mask is not None:
+        m = np.asarray(mask, bool)
+        if m.ndim != 2 or m.shape[0] % 2 == 0 or m.shape[1] % 2 == 0 or not m.any():
+            raise InputError("ROI mask must be a non-empty 2-D boolean array with odd sides")
+        mask_off = np.argwhere(m) - np.array(m.shape) // 2
+
+    chans = {
+        "green": _channel_geometry(
+            green, np.eye(3), radius, mask_off, background, r_in, r_out, roi_sigma
+        )
+    }
+    if red is not None:
+        m_red = green_to_red_matrix(transform, tuple(red.shape[1:]))
+        chans["red"] = _channel_geometry(
+            red, m_red, radius, mask_off, background, r_in, r_out, roi_sigma
+        )
+    out = {f"{c}_{k}": np.full((ni, nf), np.nan) for c in chans for k in ("raw", "bg")}
+    flags = {k: np.zeros((ni, nf), bool) for k in ("saturated", "edge", "nopix")}
+    npix = np.zeros((ni, nf), np.int64)
+
+    for c0 in range(0, nf, chunk_frames):
+        c1 = min(c0 + chunk_frames, nf)
+        p = pos[:, c0:c1]
+        nn, tt = np.nonzero(np.isfinite(p).all(-1))
+        for name, (stack, mat, geo) in chans.items():
+            cen = p[nn, tt] @ mat[:2, :2].T + mat[:2, 2]
+            res = _sample_channel(
+                stack,
+                frames[0] + c0,
+                frames[0] + c1,
+                tt,
+                cen,
+                geo,
+                bg_percentile,
+                _saturation_level(stack, saturation),
+            )
+            out[f"{name}_raw"][nn, c0 + tt] = res["raw"]
+            out[f"{name}_bg"][nn, c0 + tt] = res["bg"]
+            flags["saturated"][nn, c0 + tt] |= res["saturated"]
+            flags["edge"][nn, c0 + tt] |= res["edge"]
+            flags["nopix"][nn, c0 + tt] |= res["npix"] == 0
+            if name == "green":
+                npix[nn, c0 + tt] = res["npix"]
+        if progress is not None:
+            progress(c1, nf)
+
+    missing = ~np.isfinite(pos).all(-1) | flags["nopix"] | ~np.isfinite(out["green_raw"])
+    g = out["green_raw"] - out["green_bg"]
+    g[missing] = np.nan
+    if bleach is not None:
+        g = correct_bleaching(g, fps, method=bleach)[0]
+    cols: dict[str, np.ndarray] = {"green": g}
+    dff_params = dict(dff_params or {})
+    dff_g = delta_f_over_f(g, baseline(g, fps, method=dff_baseline, **dff_params))
+    if red is not None:
+        r = out["red_raw"] - out["red_bg"]
+        r[missing] = np.nan
+        if bleach is not None:
+            r = correct_bleaching(r, fps, method=bleach)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: no threshold
+            floor = min_red_fraction * np.nanmedian(r, axis=1, keepdims=True)
+        rat, red_invalid = ratio(g, r, min_red=np.nan_to_num(np.maximum(floor, 0.0)), warn=True)
+        red_invalid &= ~missing
+        dff_r = delta_f_over_f(rat, baseline(rat, fps, method=dff_baseline, **dff_params))
+    else:
+        r = rat = dff_r = np.full((ni, nf), np.nan)
+        red_invalid = np.zeros((ni, nf), bool)
+    cols.update(
+        red=r, ratio=rat, dff=dff_r if (red is not None and use_ratio) else dff_g, dff_green=dff_g
+    )
+    n_missing = int(missing.sum())
+    if n_missing:
+        warnings.warn(
+            f"{n_missing} of {missing.size} neuron-frames have no usable ROI "
+            "(untracked, off the image or NaN pixels): flagged 'missing'",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    df = pd.DataFrame(
+        {
+            "neuron_id": np.repeat(np.array(ids, dtype=object), nf),
+            "frame": np.tile(frames, ni),
+            "time_s": np.tile(frames / fps if fps else np.full(nf, np.nan), ni),
+        }
+    )
+    for k in ("green", "red", "ratio", "dff", "dff_green"):
+        df[k] = cols[k].ravel()
+    df["green_raw"] = out["green_raw"].ravel()
+    df["green_bg"] = out["green_bg"].ravel()
+    df["red_raw"] = out["red_raw"].ravel() if red is not None else np.nan
+    df["red_bg"] = out["red_bg"].ravel() if red is not None else np.nan
+    df["saturated"] = flags["saturated"].ravel()
+    df["red_invalid"] = red_invalid.ravel()
+    df["missing"] = missing.ravel()
+    df["edge"] = flags["edge"].ravel()
+    df["roi_pixels"] = npix.ravel()
+    return df
+
+
+def traces_to_arrays(
+    traces: pd.DataFrame, column: str = "dff"
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Long table -> ((N, T) array, neuron ids, frames) for the (N, T) signal functions.
+
+    Neurons keep their order of first appearance, frames are sorted; absent pairs are NaN.
+    """
+    for c in ("neuron_id", "frame", column):
+        if c not in traces.columns:
+            raise InputError(f"traces table lacks column {c!r}")
+    ids = pd.unique(traces["neuron_id"])
+    if traces.duplicated(["neuron_id", "frame"]).any():
+        raise InputError("traces table lists a neuron twice in the same frame")
+    wide = traces.set_index(["neuron_id", "frame"])[column].unstack("frame")
+    wide = wide.reindex(index=ids).sort_index(axis=1)
+    return wide.to_numpy(dtype=np.float64), [str(i) for i in ids], wide.columns.to_numpy()

@@ -1,0 +1,138 @@
+"""Trace figures: per-neuron channels / ratio / dF/F panels, and the cleaning-steps figure.
+
+Each function builds a `matplotlib.figure.Figure` (no pyplot, no GUI) and returns it; the
+caller saves it (`fig.savefig("x.svg")`). The trace viewer widget draws the same panels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from napari_catrack.errors import InputError
+
+PANELS = {
+    "green": ("green", "green (bg-sub.)", "tab:green"),
+    "red": ("red", "red (bg-sub.)", "tab:red"),
+    "ratio": ("ratio", "ratio G/R", "0.25"),
+    "dff": ("dff", "dF/F", "tab:blue"),
+    "dff_green": ("dff_green", "green dF/F", "tab:olive"),
+    "cleaned": ("dff_clean", "cleaned dF/F", "tab:purple"),
+}
+"""Panel name -> (table column, axis label, colour); the widget offers the same choices."""
+
+
+def _time(df: pd.DataFrame) -> tuple[np.ndarray, str]:
+    if "time_s" in df and df["time_s"].notna().all():
+        return df["time_s"].to_numpy(), "time (s)"
+    return df["frame"].to_numpy(), "frame"
+
+
+def draw_trace_panels(
+    axes: Sequence[Axes],
+    traces: pd.DataFrame,
+    neuron_ids: Sequence,
+    panels: Sequence[str],
+) -> str:
+    """Draw `panels` for `neuron_ids` into `axes` (one axis per panel); returns the x label.
+
+    Missing / saturated frames are marked so nobody mistakes a gap for a dip.
+    """
+    for ax, panel in zip(axes, panels):
+        col, label, colour = PANELS[panel]
+        multi = len(neuron_ids) > 1
+        for k, nid in enumerate(neuron_ids):
+            d = traces[traces["neuron_id"].astype(str) == str(nid)].sort_values("frame")
+            x, xlabel = _time(d)
+            if col not in d or d[col].isna().all():
+                continue
+            ax.plot(
+                x,
+                d[col].to_numpy(),
+                lw=0.8,
+                color=f"C{k % 10}" if multi else colour,
+                label=str(nid),
+            )
+            if "saturated" in d and d["saturated"].any():
+                s = d["saturated"].to_numpy(bool)
+                ax.plot(x[s], d[col].to_numpy()[s], "x", ms=4, color="k")
+            if "missing" in d and d["missing"].any():
+                for xm in x[d["missing"].to_numpy(bool)]:
+                    ax.axvspan(xm - 0.5 * _step(x), xm + 0.5 * _step(x), color="0.85", lw=0)
+        ax.set_ylabel(label)
+        if multi and ax is axes[0]:
+            ax.legend(fontsize="small", ncol=min(len(neuron_ids), 5), frameon=False)
+    return xlabel if len(neuron_ids) else "frame"
+
+
+def _step(x: np.ndarray) -> float:
+    return float(np.median(np.diff(x))) if len(x) > 1 else 1.0
+
+
+def trace_figure(
+    traces: pd.DataFrame,
+    neuron_ids: Sequence | None = None,
+    panels: Sequence[str] = ("green", "red", "ratio", "dff"),
+    *,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Stacked panels (raw green, red, ratio, dF/F, cleaned ...) for selected neurons.
+
+    `traces` is the table from `extract_traces` / `catrack traces` (a `dff_clean` column adds the
+    "cleaned" panel). Neurons default to the first one; grey bands are missing frames, crosses
+    saturated ones.
+    """
+    unknown = [p for p in panels if p not in PANELS]
+    if unknown:
+        raise InputError(f"unknown panel(s) {unknown}: choose from {list(PANELS)}")
+    ids = list(pd.unique(traces["neuron_id"].astype(str)))
+    chosen = [str(n) for n in (neuron_ids if neuron_ids is not None else ids[:1])]
+    absent = [n for n in chosen if n not in ids]
+    if absent:
+        raise InputError(f"neuron(s) {absent} not in the traces table")
+    fig = Figure(figsize=figsize or (9, 1.6 * len(panels) + 0.6), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    xlabel = draw_trace_panels(axes, traces, chosen, panels)
+    axes[-1].set_xlabel(xlabel)
+    fig.suptitle(", ".join(chosen) if len(chosen) <= 6 else f"{len(chosen)} neurons")
+    return fig
+
+
+def cleaning_steps_figure(
+    intermediates: dict[str, np.ndarray],
+    fps: float,
+    neuron: int = 0,
+    *,
+    neuron_label: str | None = None,
+    raw: np.ndarray | None = None,
+) -> Figure:
+    """One panel per cleaning stage (before, normalised, drift-removed, denoised ...).
+
+    `intermediates` is the third return of `clean_traces(..., return_intermediates=True)`;
+    `raw` (optional, (N, T)) adds the un-normalised fluorescence as the first panel. Each later
+    stage is drawn over the previous one in grey, so what a step removed is visible.
+    """
+    stages = ([("raw", np.asarray(raw))] if raw is not None else []) + list(intermediates.items())
+    if not stages:
+        raise InputError("no cleaning stages to draw")
+    fig = Figure(figsize=(9, 1.5 * len(stages) + 0.6), layout="constrained")
+    axes = fig.subplots(len(stages), 1, sharex=True, squeeze=False)[:, 0]
+    prev = None
+    for ax, (name, arr) in zip(axes, stages):
+        y = np.atleast_2d(arr)[neuron]
+        t = np.arange(y.size) / fps
+        if prev is not None and prev.shape == y.shape and name != "input":
+            ax.plot(t, prev, lw=0.6, color="0.7", label="before this step")
+        ax.plot(t, y, lw=0.8, color="tab:blue" if name != "raw" else "tab:green")
+        title = {"input": "before cleaning", "raw": "raw fluorescence"}.get(
+            name, name.split(":", 1)[-1]
+        )
+        ax.set_ylabel(title, fontsize="small")
+        prev = y if name != "raw" else None
+    axes[0].set_title(f"cleaning steps: {neuron_label or f'neuron {neuron}'}", fontsize="medium")
+    axes[-1].set_xlabel("time (s)")
+    return fig

@@ -1,0 +1,412 @@
+"""Trace extraction on constructed stacks whose answers are known exactly, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.traces import (
+    TRACE_COLUMNS,
+    extract_traces,
+    green_to_red_matrix,
+    traces_to_arrays,
+)
+from napari_catrack.errors import InputError
+
+T, H, W = 40, 48, 64
+
+
+def paint(stack: np.ndarray, centres: np.ndarray, value: float, radius: float) -> None:
+    """Set every pixel within `radius` of each (frame-wise) centre to `value`."""
+    yy, xx = np.mgrid[: stack.shape[1], : stack.shape[2]]
+    for t in range(stack.shape[0]):
+        c = centres[t] if centres.ndim == 2 else centres
+        stack[t][np.hypot(yy - c[0], xx - c[1]) <= radius] = value
+
+
+def tracks_for(centres: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = [
+        {"neuron_id": k, "frame": t, "y": c[t, 0], "x": c[t, 1]}
+        for k, c in centres.items()
+        for t in range(len(c))
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def scene():
+    """Two neurons moving on a flat background; green activity known per frame."""
+    t = np.arange(T)
+    a = np.stack([20 + 0.1 * t, 15 + 0.3 * t], axis=1)  # sub-pixel motion
+    b = np.stack([30 - 0.05 * t, 45 + 0.1 * t], axis=1)
+    act_a = np.where((t >= 10) & (t < 15), 1.0, 0.0)  # dF/F = 1 for five frames
+    green = np.full((T, H, W), 100.0)
+    red = np.full((T, H, W), 40.0)
+    for k in range(T):
+        paint(green[k : k + 1], a[k], 100 + 200 * (1 + act_a[k]), 5.0)
+        paint(green[k : k + 1], b[k], 100 + 300, 5.0)
+    paint(red, a, 40 + 150, 5.0)
+    paint(red, b, 40 + 80, 5.0)
+    return green, red, {"a": a, "b": b}, act_a
+
+
+def test_known_intensities_background_and_ratio(scene):
+    green, red, centres, act = scene
+    # the painted disks (5 px) cover the 3 px ROI; the annulus (9-13 px) sees only background
+    df = extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    assert list(df.columns[:7]) == TRACE_COLUMNS
+    a = df[df.neuron_id == "a"]
+    b = df[df.neuron_id == "b"]
+    np.testing.assert_allclose(a.green, 200 * (1 + act))
+    np.testing.assert_allclose(a.red, 150)
+    np.testing.assert_allclose(a.green_bg, 100)
+    np.testing.assert_allclose(a.red_bg, 40)
+    np.testing.assert_allclose(a.ratio, 200 * (1 + act) / 150)
+    np.testing.assert_allclose(a.dff, act, atol=1e-12)
+    np.testing.assert_allclose(b.green, 300)
+    np.testing.assert_allclose(b.dff, 0, atol=1e-12)
+    np.testing.assert_allclose(a.time_s, np.arange(T) / 5)
+    assert not df[["saturated", "missing", "edge", "red_invalid"]].any().any()
+    yy, xx = np.mgrid[:H, :W]
+    expected = [
+        int((np.hypot(yy - y, xx - x) <= 3).sum())
+        for y, x in np.concatenate(list(centres.values()))
+    ]
+    assert df.roi_pixels.tolist() == expected  # exactly the pixels within 3 px of the centre
+
+
+def test_roi_mean_is_exact_on_a_gradient():
+    # intensity = x: a symmetric ROI's mean equals the centre's x when the ROI is symmetric
+    stack = np.broadcast_to(np.arange(W, dtype=float), (3, H, W)).copy()
+    tr = pd.DataFrame({"neuron_id": "n", "frame": [0, 1, 2], "y": 20.0, "x": [10.0, 20.0, 30.0]})
+    df = extract_traces(stack, tr, background="none", radius=2.5)
+    np.testing.assert_allclose(df.green, [10, 20, 30])
+
+
+def test_gaussian_weighting_lowers_noise_on_a_blurred_neuron():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:H, :W]
+    spot = 400 * np.exp(-((yy - 24) ** 2 + (xx - 30) ** 2) / (2 * 1.7**2))
+    stack = 100 + spot[None] + rng.normal(0, 20, (200, H, W))
+    tr = pd.DataFrame({"neuron_id": "n", "frame": np.arange(200), "y": 24.0, "x": 30.0})
+    kw = dict(radius=3, background="none")
+    gauss = extract_traces(stack, tr, **kw)
+    flat = extract_traces(stack, tr, weighting="uniform", **kw)
+    # same expected value as the noise-free image gives, with less scatter
+    for df, w in ((gauss, "gaussian"), (flat, "uniform")):
+        clean = extract_traces(100 + spot[None].repeat(2, 0), tr.iloc[:2], weighting=w, **kw)
+        assert df.green.mean() == pytest.approx(clean.green.iloc[0], rel=0.01)
+    # noise relative to the neuron's signal above the known offset (100): ~9 % better in theory
+    rel = [df.green.std() / (df.green.mean() - 100) for df in (gauss, flat)]
+    assert rel[0] < 0.96 * rel[1]
+    with pytest.raises(InputError, match="weighting"):
+        extract_traces(stack, tr, weighting="box")
+
+
+def test_ratio_cancels_a_common_mode_dip(scene):
+    green, red, centres, act = scene
+    dip = np.ones(T)
+    dip[25:28] = 0.6  # defocus: everything dimmer in both channels
+    g, r = green * dip[:, None, None], red * dip[:, None, None]
+    df = extract_traces(g, tracks_for(centres), r, radius=3, bg_inner=9, bg_outer=13)
+    a = df[df.neuron_id == "a"]
+    np.testing.assert_allclose(a.dff, act, atol=1e-12)
+    assert a.dff_green.iloc[26] == pytest.approx(-0.4)
+
+
+def test_red_is_sampled_through_the_alignment(scene):
+    green, _, centres, _ = scene
+    align = {"dy": 2.5, "dx": -3.0, "rotation_deg": 4.0}
+    m = green_to_red_matrix(align, (H, W))
+    red = np.full((T, H, W), 40.0)
+    red_pos = {k: c @ m[:2, :2].T + m[:2, 2] for k, c in centres.items()}
+    for k, c in red_pos.items():
+        paint(red, c, 40 + (150 if k == "a" else 80), 5.0)
+    tr = tracks_for(centres)
+    good = extract_traces(green, tr, red, transform=align, radius=3, bg_inner=9, bg_outer=13)
+    np.testing.assert_allclose(good[good.neuron_id == "a"].red, 150)
+    np.testing.assert_allclose(good[good.neuron_id == "b"].red, 80)
+    naive = extract_traces(green, tr, red, radius=3, bg_inner=9, bg_outer=13)
+    assert naive[naive.neuron_id == "a"].red.mean() < 140  # misses part of the neuron
+
+
+def test_inverse_mapping_matches_the_forward_convention():
+    """ARCHITECTURE.md: red p lands at R(p - c) + c + d in green; our matrix must undo that."""
+    shape = (H, W)
+    c = np.array([(H - 1) / 2, (W - 1) / 2])
+    th = np.deg2rad(7.0)
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    p = np.array([[3.0, 5.0], [40.0, 10.0], [20.0, 60.0]])
+    q = (p - c) @ rot.T + c + np.array([1.5, -2.0])
+    m = green_to_red_matrix({"dy": 1.5, "dx": -2.0, "rotation_deg": 7.0}, shape)
+    np.testing.assert_allclose(q @ m[:2, :2].T + m[:2, 2], p, atol=1e-12)
+    # the project's own AlignmentTransform, where present, agrees
+    rigid = pytest.importorskip("napari_catrack.core.rigid")
+    t = rigid.AlignmentTransform(1.5, -2.0, 7.0, 1.2)
+    m2 = green_to_red_matrix(t, shape)
+    np.testing.assert_allclose(t.map_points(q, shape, inverse=True), q @ m2[:2, :2].T + m2[:2, 2])
+
+
+def test_lazy_dask_chunks_give_the_same_answer(scene):
+    da = pytest.importorskip("dask.array")
+    green, red, centres, _ = scene
+    tr = tracks_for(centres)
+    ref = extract_traces(green, tr, red, fps=5)
+    calls = []
+    lazy = extract_traces(
+        da.from_array(green, chunks=(4, H, W)),
+        tr,
+        da.from_array(red, chunks=(4, H, W)),
+        fps=5,
+        chunk_frames=7,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    pd.testing.assert_frame_equal(ref, lazy)
+    assert calls[-1] == (T, T) and len(calls) == 6
+
+
+def test_saturation_and_missing_frames_are_flagged(scene):
+    green, red, centres, _ = scene
+    g = green.astype(np.uint16)
+    y, x = np.round(centres["a"][5]).astype(int)
+    g[5, y, x] = 65535  # one saturated pixel in neuron a, frame 5
+    gf = green.copy()
+    gf[7] = np.nan  # a dropped frame
+    tr = tracks_for(centres)
+    tr = tr[~((tr.neuron_id == "b") & (tr.frame == 12))]  # a tracking gap
+    with pytest.warns(UserWarning, match="1 of 80"):
+        df = extract_traces(g, tr, red.astype(np.uint16))
+    sat = df[df.saturated]
+    assert list(zip(sat.neuron_id, sat.frame)) == [("a", 5)]
+    with pytest.warns(UserWarning, match="no usable ROI"):
+        df = extract_traces(gf, tr, red)
+    miss = df[df.missing]
+    assert sorted(zip(miss.neuron_id, miss.frame)) == [("a", 7), ("b", 7), ("b", 12)]
+    assert miss[["green", "red", "ratio", "dff"]].isna().all().all()
+    assert df[~df.missing][["green", "ratio", "dff"]].notna().all().all()
+
+
+def test_mask_roi_and_edges():
+    stack = np.zeros((2, H, W))
+    stack[:, 10, 10:13] = 6.0  # a horizontal bar
+    mask = np.zeros((3, 5), bool)
+    mask[1, 1:4] = True
+    tr = pd.DataFrame({"neuron_id": "n", "frame": [0, 1], "y": [10.0, 0.0], "x": [11.0, 0.0]})
+    df = extract_traces(stack, tr, mask=mask, background="none")
+    assert df.green.iloc[0] == 6.0 and df.roi_pixels.iloc[0] == 3
+    assert df.edge.iloc[1] and df.roi_pixels.iloc[1] == 2  # half the bar is off the image
+
+
+def test_bad_input(scene):
+    green, red, centres, _ = scene
+    tr = tracks_for(centres)
+    with pytest.raises(InputError, match="lacks column"):
+        extract_traces(green, tr.drop(columns="x"))
+    with pytest.raises(InputError, match="twice"):
+        extract_traces(green, pd.concat([tr, tr.iloc[:1]]))
+    with pytest.raises(InputError, match="no usable track rows"), pytest.warns(UserWarning):
+        extract_traces(green, tr.assign(frame=tr.frame + 1000))
+    with pytest.warns(UserWarning, match="outside the recording"):
+        df = extract_traces(green, pd.concat([tr, tr.iloc[:2].assign(frame=[T, T + 5])]))
+    assert df.frame.max() == T - 1
+    with pytest.raises(InputError, match="differ in shape"):
+        extract_traces(green, tr, red[:, :10])
+    with pytest.raises(InputError, match="radius"):
+        extract_traces(green, tr, radius=0)
+    with pytest.raises(InputError, match="rotation_deg"):
+        extract_traces(green, tr, red, transform={"dy": 1})
+    with pytest.raises(InputError, match="frame rate"):
+        extract_traces(green, tr, dff_baseline="running")
+
+
+def test_zero_red_gives_nan_ratio_and_flag_not_inf(scene):
+    green, red, centres, _ = scene
+    r = red.copy()
+    r[3] = 40.0  # red neuron vanishes: background-subtracted red = 0
+    with pytest.warns(RuntimeWarning, match="ratio set to NaN"):
+        df = extract_traces(green, tracks_for(centres), r, radius=3, bg_inner=9, bg_outer=13)
+    bad = df[df.red_invalid]
+    assert sorted(bad.frame.unique()) == [3] and len(bad) == 2
+    assert bad.ratio.isna().all() and bad.dff.isna().all()
+    assert np.isfinite(df.ratio[~df.red_invalid]).all()
+
+
+def test_bleaching_correction_before_the_ratio():
+    n, fps = 600, 10.0
+    t = np.arange(n) / fps
+    act = np.where((t > 20) & (t < 22), 1.0, 0.0)
+    centre = np.array([12.0, 12.0])
+    green = np.full((n, 24, 24), 100.0)
+    red = np.full((n, 24, 24), 40.0)
+    for k in range(n):
+        paint(green[k : k + 1], centre, 100 + 200 * (1 + act[k]) * np.exp(-t[k] / 40), 5.0)
+        paint(red[k : k + 1], centre, 40 + 150 * np.exp(-t[k] / 80), 5.0)
+    tr = pd.DataFrame({"neuron_id": "n", "frame": np.arange(n), "y": 12.0, "x": 12.0})
+    kw = dict(radius=3, bg_inner=6, bg_outer=9, fps=fps)
+    plain = extract_traces(green, tr, red, **kw)
+    fixed = extract_traces(green, tr, red, bleach="exponential", **kw)
+    quiet = act == 0
+    assert np.abs(plain.dff_green[quiet]).max() > 0.5  # bleaching looks like a huge decline
+    np.testing.assert_allclose(fixed.dff_green[quiet], 0, atol=0.05)
+    np.testing.assert_allclose(fixed.dff[quiet], 0, atol=0.05)
+    assert fixed.dff[~quiet].min() > 0.9
+    with pytest.raises(InputError, match="frame rate"):
+        extract_traces(green, tr, red, bleach="exponential")
+
+
+def test_traces_to_arrays_roundtrip(scene):
+    green, red, centres, act = scene
+    df = extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)
+    arr, ids, frames = traces_to_arrays(df.sample(frac=1, random_state=0), "dff")
+    assert arr.shape == (2, T) and list(frames) == list(range(T))
+    np.testing.assert_allclose(arr[ids.index("a")], act, atol=1e-12)
+
+
+# ------------------------------------------------------------------ CLI
+def _write_recording(tmp_path, green, red=None, fps=5.0):
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "rec.tif"
+    data = green[:, None] if red is None else np.stack([green, red], axis=1)
+    tifffile.imwrite(
+        path,
+        data.astype(np.uint16),
+        imagej=True,
+        metadata={"axes": "TCYX", "finterval": 1.0 / fps},
+    )
+    return path
+
+
+def _cli(argv):
+    cli = pytest.importorskip("napari_catrack.cli")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cli.main([str(a) for a in argv])
+
+
+def test_cli_roundtrip_two_channels(scene, tmp_path, capsys):
+    green, red, centres, act = scene
+    rec = _write_recording(tmp_path, green, red)
+    tracks = tmp_path / "tracks.csv"
+    tracks_for(centres).to_csv(tracks, index=False)
+    align = tmp_path / "align.json"
+    align.write_text(json.dumps({"dy": 0.0, "dx": 0.0, "rotation_deg": 0.0}))
+    out = tmp_path / "traces.csv"
+    args = ["traces", rec, "--tracks", tracks, "--align", align, "--fps", 5, "-o", out]
+    code = _cli([*args, "--radius", 3, "--bg-inner", 9, "--bg-outer", 13, "--clean"])
+    assert code == 0, capsys.readouterr().err
+    df = pd.read_csv(out)
+    assert list(df.columns[:7]) == TRACE_COLUMNS
+    a = df[df.neuron_id == "a"]
+    np.testing.assert_allclose(a.green, 200 * (1 + act))
+    np.testing.assert_allclose(a.dff, act, atol=1e-9)
+    np.testing.assert_allclose(a.time_s, np.arange(T) / 5)
+    assert "dff_clean" in df.columns
+
+    out2 = tmp_path / "green_only.csv"
+    assert _cli([*args[:-1], out2, "--no-ratio"]) == 0
+    assert "green dF/F0" in capsys.readouterr().err
+
+
+def test_cli_single_channel_and_errors(scene, tmp_path, capsys):
+    green, _, centres, act = scene
+    rec = _write_recording(tmp_path, green)
+    tracks = tmp_path / "tracks.csv"
+    tracks_for(centres).to_csv(tracks, index=False)
+    out = tmp_path / "t.csv"
+    code = _cli(["traces", rec, "--tracks", tracks, "--bg-inner", 9, "--bg-outer", 13, "-o", out])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "single-channel" in err
+    df = pd.read_csv(out)
+    assert df.red.isna().all() and df.ratio.isna().all()
+    np.testing.assert_allclose(df[df.neuron_id == "a"].dff, act, atol=1e-9)
+
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"neuron_id": ["a"], "frame": [0], "y": [1.0]}).to_csv(bad, index=False)
+    assert _cli(["traces", rec, "--tracks", bad, "-o", tmp_path / "x.csv"]) == 2
+    assert "lacks column" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+    assert (
+        _cli(["traces", rec, "--tracks", tracks, "--align", tmp_path / "no.json", "-o", out]) == 2
+    )
+    assert "alignment file not found" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ figures
+def test_trace_and_cleaning_figures(scene, tmp_path):
+    from napari_catrack.core.signal import clean_traces
+    from napari_catrack.figures.traces import cleaning_steps_figure, trace_figure
+
+    green, red, centres, act = scene
+    df = extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    df.loc[(df.neuron_id == "a") & (df.frame == 3), "missing"] = True
+    fig = trace_figure(df, ["a"], panels=("green", "red", "ratio", "dff"))
+    axes = fig.get_axes()
+    assert [ax.get_ylabel() for ax in axes] == [
+        "green (bg-sub.)",
+        "red (bg-sub.)",
+        "ratio G/R",
+        "dF/F",
+    ]
+    np.testing.assert_allclose(axes[3].lines[0].get_ydata(), act, atol=1e-12)
+    assert len(axes[0].patches) == 1  # the missing frame is shaded
+    fig.savefig(tmp_path / "t.svg")
+    assert (tmp_path / "t.svg").stat().st_size > 1000
+    two = trace_figure(df, ["a", "b"], panels=("dff",))
+    assert len(two.get_axes()[0].lines) == 2
+    with pytest.raises(InputError, match="not in the traces"):
+        trace_figure(df, ["zzz"])
+    with pytest.raises(InputError, match="unknown panel"):
+        trace_figure(df, ["a"], panels=("nope",))
+
+    arr, _, _ = traces_to_arrays(df, "dff")
+    _, _, inter = clean_traces(arr, 5.0, steps=["drift", "savgol"], return_intermediates=True)
+    fig2 = cleaning_steps_figure(inter, 5.0, neuron=0, raw=traces_to_arrays(df, "green")[0])
+    labels = [ax.get_ylabel() for ax in fig2.get_axes()]
+    assert labels == ["raw fluorescence", "before cleaning", "drift", "savgol"]
+    fig2.savefig(tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_real_worm_volumes_neurons_brighter_than_random_spots():
+    """Real two-channel head volumes of a moving worm (targettrack, two time points) with
+    annotated neurons: ROIs on annotated neurons are much brighter than ROIs at random places,
+    and unannotated neurons come out as missing, not as numbers."""
+    from pathlib import Path
+
+    base = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "worm"
+    ex = base / "targettrack" / "data_points" / "ex2"
+    if not ex.exists():
+        pytest.skip("not found: ../shared/data/worm/targettrack/data_points/ex2")
+    vols = [np.load(ex / f"frame_{k}.npy") for k in ("gt", "tar")]  # (C, X, Y, Z) uint8
+    stack = np.stack([v.max(axis=3).transpose(0, 2, 1) for v in vols], axis=1)  # (C, T, Y, X)
+    red, green = stack[0], stack[1]  # channel 0 = structural (red), 1 = activity (green)
+    pts = [np.load(ex / f"pts_{k}.npy").astype(float) for k in ("gt", "tar")]
+    tracks = pd.concat(
+        [
+            pd.DataFrame({"neuron_id": np.arange(len(p)), "frame": t, "y": p[:, 1], "x": p[:, 0]})
+            for t, p in enumerate(pts)
+        ]
+    )
+    with pytest.warns(UserWarning, match="no usable ROI"):
+        df = extract_traces(green, tracks, red, radius=2, background="none", saturation=None)
+    annotated = np.stack([np.isfinite(p).all(1) for p in pts], axis=1).ravel()  # neuron-major
+    assert (df.missing.to_numpy() == ~annotated).all()
+    rng = np.random.default_rng(0)
+    h, w = red.shape[1:]
+    rand = pd.DataFrame(
+        {
+            "neuron_id": np.repeat(np.arange(200), 2),
+            "frame": np.tile([0, 1], 200),
+            "y": np.repeat(rng.uniform(5, h - 5, 200), 2),
+            "x": np.repeat(rng.uniform(5, w - 5, 200), 2),
+        }
+    )
+    ref = extract_traces(green, rand, red, radius=2, background="none")
+    on = df[~df.missing]
+    assert on.red.median() > 5 * max(ref.red.median(), 1.0)
+    assert on.green.median() > ref.green.median()

@@ -1,0 +1,173 @@
+"""Trace viewer in a real napari.Viewer: cursor follows the slider, clicks move it, selection is
+shared with the neurons Points layer, export and cleaning work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.gui
+
+T, FPS = 60, 5.0
+
+
+@pytest.fixture
+def traces() -> pd.DataFrame:
+    t = np.arange(T)
+    rows = []
+    for k, nid in enumerate(["a", "b", "c"]):
+        dff = np.where((t >= 10 + 10 * k) & (t < 15 + 10 * k), 1.0, 0.0)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "neuron_id": nid,
+                    "frame": t,
+                    "time_s": t / FPS,
+                    "green": 100 * (1 + dff),
+                    "red": 50.0,
+                    "ratio": 2 * (1 + dff),
+                    "dff": dff,
+                    "missing": False,
+                    "saturated": False,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture
+def viewer_with_points(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((T, 32, 32), dtype=np.uint8), name="movie")
+    ids = np.repeat(["a", "b", "c"], T)
+    frames = np.tile(np.arange(T), 3)
+    coords = np.c_[frames, np.repeat([8.0, 16.0, 24.0], T), np.full(3 * T, 10.0)]
+    viewer.add_points(coords, features={"neuron_id": ids}, name="neurons")
+    return viewer
+
+
+def test_cursor_click_selection_export(viewer_with_points, traces, qtbot, tmp_path):
+    from matplotlib.backend_bases import MouseEvent
+
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = viewer_with_points
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.points.currentText() == "neurons"
+    widget.set_traces(traces)
+    assert widget.selected_ids() == ["a"]
+    assert [ax.get_ylabel() for ax in widget._axes] == [
+        "green (bg-sub.)",
+        "red (bg-sub.)",
+        "ratio G/R",
+        "dF/F",
+    ]
+    np.testing.assert_allclose(widget._axes[3].lines[0].get_ydata(), traces.dff[:T])
+
+    # the cursor follows the time slider (x in seconds)
+    viewer.dims.set_current_step(0, 20)
+    assert widget.cursor_x() == pytest.approx(20 / FPS)
+
+    # a click on the plot moves the slider
+    widget.canvas.draw()
+    ax = widget._axes[0]
+    px, py = ax.transData.transform((33 / FPS, ax.get_ylim()[0] * 0.5 + ax.get_ylim()[1] * 0.5))
+    MouseEvent("button_press_event", widget.canvas, px, py, button=1)._process()
+    assert viewer.dims.current_step[0] == 33
+    assert widget.cursor_x() == pytest.approx(33 / FPS)
+
+    # selecting a point selects its trace ...
+    layer = viewer.layers["neurons"]
+    layer.selected_data = {T + 5}  # a point of neuron "b"
+    assert widget.selected_ids() == ["b"]
+    # ... and selecting traces selects their points
+    widget.select(["a", "c"])
+    ids = layer.features["neuron_id"].to_numpy()
+    assert set(layer.selected_data) == set(np.flatnonzero(np.isin(ids, ["a", "c"])))
+    traces_drawn = [ln for ln in widget._axes[0].lines if ln not in widget._cursors]
+    assert len(traces_drawn) == 2
+
+    # panels can be switched; cleaned traces are computed on demand
+    widget.panel_boxes["red"].setChecked(False)
+    assert len(widget._axes) == 3
+    params = widget.compute_cleaned()
+    assert [s["name"] for s in params["steps"]] == ["drift", "wavelet"]
+    assert "dff_clean" in widget.traces and widget.panels()[-1] == "cleaned"
+    assert widget.traces["dff_clean"].notna().all()
+
+    for ext in ("svg", "png"):
+        widget.export(str(tmp_path / f"plot.{ext}"))
+        assert (tmp_path / f"plot.{ext}").stat().st_size > 1000
+
+
+def test_load_csv_and_screenshot(viewer_with_points, traces, tmp_path):
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    path = tmp_path / "traces.csv"
+    traces.to_csv(path, index=False)
+    widget = TraceViewerWidget(viewer_with_points)
+    viewer_with_points.window.add_dock_widget(widget)
+    widget.load_csv(str(path))
+    assert widget.neurons.count() == 3
+    widget.canvas.draw()
+    shot = np.asarray(widget.canvas.buffer_rgba())
+    assert shot[..., :3].std() > 5  # the plot rendered something
+
+
+def test_extract_from_layers_uses_red_affine(make_napari_viewer, qtbot):
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    n, size = 20, 40
+    yy, xx = np.mgrid[:size, :size]
+    green = np.full((n, size, size), 100.0)
+    green[:, np.hypot(yy - 20, xx - 20) <= 5] = 300.0
+    red = np.full((n, size, size), 40.0)
+    red[:, np.hypot(yy - 18, xx - 23) <= 5] = 190.0  # red pixel p lands at p + (2, -3) in green
+    affine = np.eye(4)
+    affine[1:3, 3] = [2.0, -3.0]
+    viewer = make_napari_viewer()
+    viewer.add_image(green, name="g", metadata={"catrack": {"role": "green", "fps": 4.0}})
+    viewer.add_image(red, name="r", affine=affine, metadata={"catrack": {"role": "red"}})
+    coords = np.c_[np.arange(n), np.full(n, 20.0), np.full(n, 20.0)]
+    viewer.add_points(coords, features={"neuron_id": ["n1"] * n}, name="neurons")
+
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    worker = widget.extract()
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.traces is not None, timeout=30000)
+    df = widget.traces
+    np.testing.assert_allclose(df.green, 200.0)
+    np.testing.assert_allclose(df.red, 150.0)  # sampled through the affine: the whole disk
+    np.testing.assert_allclose(df.time_s, np.arange(n) / 4.0)
+    assert widget.selected_ids() == ["n1"]
+    from napari_catrack.session import session_for_viewer
+
+    step = session_for_viewer(viewer)["traces"]
+    assert len(step.tables["traces"]) == len(df)
+    assert step.params["radius"] == widget.radius.value()
+
+
+def test_layer_alignment_reads_the_alignment_widgets_affine():
+    from napari.layers import Image
+
+    from napari_catrack.core.rigid import AlignmentTransform
+    from napari_catrack.core.traces import green_to_red_matrix
+    from napari_catrack.widgets.trace_viewer import layer_alignment
+
+    shape = (30, 40)
+    t = AlignmentTransform(1.5, -2.0, 3.0)
+    green = Image(np.zeros((2, *shape)), scale=(1, 0.5, 0.5))
+    red = Image(np.zeros((2, *shape)), scale=(1, 0.5, 0.5))
+    red.affine = (
+        green.affine.affine_matrix
+        @ np.diag([1, 0.5, 0.5, 1])
+        @ t.napari_affine(shape, ndim=3)
+        @ np.linalg.inv(np.diag([1, 0.5, 0.5, 1]))
+    )
+    m = layer_alignment(red, green)
+    np.testing.assert_allclose(m, t.matrix(shape), atol=1e-9)
+    np.testing.assert_allclose(green_to_red_matrix(m, shape), t.inverse_matrix(shape), atol=1e-9)
+    assert layer_alignment(green, green) is None
