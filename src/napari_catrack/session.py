@@ -85,8 +85,13 @@ class Session:
         arrays: dict[str, np.ndarray] | None = None,
         attrs: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        save: bool | None = None,
     ) -> StepRecord:
-        """Store (replace) a step's results; autosaves when the session has a path."""
+        """Store (replace) a step's results; autosaves when the session has a path.
+
+        `save=False` records without writing (a caller that debounces frequent edits);
+        `save=None` follows `self.autosave`.
+        """
         if not step or "/" in step:
             raise InputError(f"invalid step name {step!r}")
         rec = StepRecord(
@@ -97,7 +102,7 @@ class Session:
             params=_to_jsonable(dict(params or {})),
         )
         self.steps[step] = rec
-        if self.autosave and self.path is not None:
+        if (self.autosave if save is None else save) and self.path is not None:
             self.save()
         return rec
 
@@ -141,7 +146,7 @@ class Session:
                 write_table(tg.create_group(tname), df)
             ag = g.create_group("arrays")
             for aname, arr in rec.arrays.items():
-                ag.create_dataset(aname, data=arr, compression="gzip" if arr.size > 1024 else None)
+                ag.create_dataset(aname, data=arr, **_compression(arr.size))
         lg = f.create_group("layers")
         for i, (data, meta, kind) in enumerate(self.layers):
             write_layer(lg.create_group(f"{i:03d}"), data, meta, kind)
@@ -203,13 +208,23 @@ def write_table(g: h5py.Group, df: pd.DataFrame) -> None:
             data = values.to_numpy()
             if data.dtype.kind == "M":
                 data = data.astype("datetime64[ns]").astype(np.int64)
-            g.create_dataset(f"c{i}", data=data)
+            g.create_dataset(f"c{i}", data=data, **_compression(data.size))
         else:
             strings = [
                 "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                 for v in values
             ]
-            g.create_dataset(f"c{i}", data=np.array(strings, dtype=object), dtype=_STR)
+            g.create_dataset(
+                f"c{i}",
+                data=np.array(strings, dtype=object),
+                dtype=_STR,
+                **_compression(len(strings)),
+            )
+
+
+def _compression(n: int) -> dict:
+    """Compress long columns (traces of many cells x frames); tiny ones are faster raw."""
+    return {"compression": "gzip", "compression_opts": 4, "shuffle": True} if n > 4096 else {}
 
 
 def read_table(g: h5py.Group) -> pd.DataFrame:
@@ -243,7 +258,7 @@ def write_layer(g: h5py.Group, data: Any, meta: dict, kind: str) -> None:
             sg.create_dataset(f"{i:06d}", data=np.asarray(arr))
     else:
         arr = np.asarray(data)
-        g.create_dataset("data", data=arr, compression="gzip" if arr.size > 4096 else None)
+        g.create_dataset("data", data=arr, **_compression(arr.size))
 
 
 def read_layer(g: h5py.Group) -> tuple[Any, dict, str]:

@@ -1,0 +1,583 @@
+"""Transient curation widget: detect, add / delete / adjust transients, verify cells.
+
+Thin: traces come from the session's "traces" step or a CSV file; detection runs the core
+(`core.transients.detect_transients`) in a worker thread; every edit goes through the core edit
+functions (see `_curation.CurationState`, which keeps the undo stack) and is recorded in the
+session as the "transients" step, which is also where the widget restores itself from.
+Shortcuts are listed in `SHORTCUTS` and in docs/curation.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from napari.layers import Image
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QFileDialog, QListWidgetItem
+
+from napari_catrack.errors import CatrackError, InputError
+from napari_catrack.session import session_for_viewer
+from napari_catrack.widgets._common import channel_layer, show_error, show_info
+from napari_catrack.widgets._curation import CurationState, fps_from_time, matrix_from_long
+from napari_catrack.widgets._transients_io import (
+    export_figures,
+    export_tables,
+    follow_neuron,
+    polygon_from_layer,
+)
+from napari_catrack.widgets._transients_ui import SHORTCUTS, TransientsPanel
+
+if TYPE_CHECKING:
+    import napari
+
+STEP = "transients"
+
+
+@thread_worker
+def _detect_worker(dff, fps, method, ids, params):
+    from napari_catrack.core.transients import detect_transients
+
+    return detect_transients(dff, fps, method, ids, **params)
+
+
+@thread_worker
+def _roi_worker(green, red, polygon, transform, fps, neuron_id):
+    from napari_catrack.core.roi_traces import polygon_trace
+
+    return polygon_trace(green, red, polygon, transform, neuron_id=neuron_id, fps=fps)
+
+
+class TransientsWidget(TransientsPanel):
+    """Curate calcium transients and cells (see docs/curation.md)."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = session_for_viewer(napari_viewer)
+        self.state = CurationState()
+        self.roi_traces = pd.DataFrame()
+        self.traces_source = ""  # "session" or a file path
+        self.current: str | None = None
+        self.selected_tid = -1
+        self.add_mode = False
+        self.worker = None
+        self.last_params: dict = {}
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(1000)
+        self._save_timer.timeout.connect(self.flush_session)
+        self._connect()
+        self.canvas.span_drawn.connect(self._on_span)
+        self.canvas.edge_moved.connect(self._on_edge)
+        self.canvas.clicked.connect(self._on_click)
+        self.viewer.dims.events.current_step.connect(self._on_step)
+        if STEP in self.session:
+            self.restore()
+        elif "traces" in self.session:
+            self.load_session_traces()
+
+    # ------------------------------------------------------------ UI
+    def _connect(self) -> None:
+        self.session_button.clicked.connect(self.load_session_traces)
+        self.load_button.clicked.connect(self._ask_csv)
+        self.detect_button.clicked.connect(self.detect)
+        self.filter.currentTextChanged.connect(lambda _: self._refresh_cells())
+        self.cell_list.currentItemChanged.connect(self._list_changed)
+        self.prev_button.clicked.connect(lambda: self.step_cell(-1))
+        self.next_button.clicked.connect(lambda: self.step_cell(1))
+        self.accept_button.clicked.connect(self.accept_cell)
+        self.reject_button.clicked.connect(self.reject_cell)
+        self.roi_button.clicked.connect(self.add_polygon_cell)
+        self.add_button.toggled.connect(self.set_add_mode)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.undo_button.clicked.connect(self.undo)
+        self.redo_button.clicked.connect(self.redo)
+        self.transient_view.doubleClicked.connect(self._table_double_clicked)
+        self.csv_button.clicked.connect(lambda: self._ask_export("csv"))
+        self.xlsx_button.clicked.connect(lambda: self._ask_export("xlsx"))
+        self.figures_button.clicked.connect(self._ask_figures)
+
+    def _fps_changed(self, value: float) -> None:
+        self.state.fps = float(value)
+        self._redraw()
+
+    # ------------------------------------------------------------ traces
+    def load_session_traces(self) -> bool:
+        """Use the traces of the session's "traces" step (the signals widget's result)."""
+        if "traces" not in self.session or "traces" not in self.session["traces"].tables:
+            show_error("napari-catrack: the session has no traces yet: extract traces first")
+            return False
+        traces = self.session["traces"].tables["traces"]
+        try:
+            ids, frames, dff = matrix_from_long(traces)
+        except CatrackError as exc:
+            show_error(f"napari-catrack: {exc}")
+            return False
+        self._set_traces(ids, frames, dff, fps_from_time(traces), "session")
+        return True
+
+    def load_csv(self, path: str | Path, layout: str | None = None) -> bool:
+        """Traces from a CSV/Excel file: long (`neuron_id,frame,dff`) or wide (one row a cell)."""
+        from napari_catrack.core.transients import read_table, to_matrix
+
+        try:
+            df = read_table(path)
+            if layout in (None, "long") and {"neuron_id", "frame", "dff"} <= set(df.columns):
+                ids, frames, dff = matrix_from_long(df)
+                fps = fps_from_time(df)
+            else:
+                m = to_matrix(df, layout or "wide", where=str(path))
+                ids, frames, dff, fps = m.neuron_ids, m.frames, m.dff, None
+        except CatrackError as exc:
+            show_error(f"napari-catrack: {exc}")
+            return False
+        self._set_traces(ids, frames, dff, fps, str(path))
+        return True
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Traces table", "", "Tables (*.csv *.xlsx)")
+        if path:
+            self.load_csv(path)
+
+    def _set_traces(self, ids, frames, dff, fps, source: str) -> None:
+        if fps:
+            self.fps.blockSignals(True)
+            self.fps.setValue(float(fps))
+            self.fps.blockSignals(False)
+        self.state.set_traces(ids, frames, dff, self.fps.value())
+        self.traces_source = source
+        for nid in self.roi_traces.get("neuron_id", pd.Series(dtype=object)).unique():
+            roi = self.roi_traces[self.roi_traces["neuron_id"] == nid]
+            if str(nid) not in set(self.state.ids):
+                self.state.add_cell(str(nid), roi["frame"].to_numpy(), roi["dff"].to_numpy())
+        label = "session traces" if source == "session" else Path(source).name
+        self.source_label.setText(f"{len(self.state.ids)} cells x {len(frames)} frames ({label})")
+        self._refresh_all()
+
+    # ------------------------------------------------------------ detection
+    def detect_params(self) -> dict:
+        if self.method.currentText() == "rules":
+            return {
+                "peak_threshold": self.peak_threshold.value(),
+                "min_interval_s": self.min_interval.value(),
+                "snr_threshold": self.snr.value(),
+                "smooth_window_s": self.smooth.value(),
+            }
+        return {
+            "k": self.k.value(),
+            "abs_threshold": self.peak_threshold.value(),
+            "smooth_window_s": self.smooth.value(),
+        }
+
+    def detect(self):
+        """Run the chosen detector on all cells in a worker thread; returns the worker."""
+        if not self.state.ids.size:
+            show_error("napari-catrack: load traces first (session traces or a CSV file)")
+            return None
+        method, params = self.method.currentText(), self.detect_params()
+        self.detect_button.setEnabled(False)
+        self.worker = _detect_worker(self.state.dff, self.state.fps, method, self.state.ids, params)
+        self.worker.returned.connect(lambda table: self._on_detected(table, method, params))
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(lambda: self.detect_button.setEnabled(True))
+        self.worker.start()
+        return self.worker
+
+    def _on_detected(self, table: pd.DataFrame, method: str, params: dict) -> None:
+        self.state.smooth_window_s = params["smooth_window_s"]
+        self.last_params = {"method": method, **params}
+        self.state.set_table(table)
+        self.selected_tid = -1
+        self._changed()
+        show_info(f"napari-catrack: {len(table)} transients in {len(self.state.ids)} cells")
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.detect_button.setEnabled(True)
+        if isinstance(exc, CatrackError | ValueError):
+            show_error(f"napari-catrack: {exc}")
+        else:
+            show_error(f"napari-catrack: failed: {type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------ edits
+    def _edit(self, fn, *args) -> bool:
+        try:
+            fn(*args)
+        except CatrackError as exc:
+            show_error(f"napari-catrack: {exc}")
+            return False
+        self._changed()
+        return True
+
+    def add_span(self, start: int, end: int) -> bool:
+        """Manual transient on the current cell from start to end (trace indices)."""
+        if self.current is None:
+            return False
+        n = len(self.state.table)
+        ok = self._edit(self.state.add, self.current, start, end)
+        if ok and len(self.state.table) > n:
+            self.selected_tid = int(self.state.table["transient_id"].max())
+            self._redraw()
+        return ok
+
+    def add_at(self, idx: int) -> bool:
+        """Add mode: a transient at the highest dF/F within 0.25 s of the clicked index."""
+        if self.current is None:
+            return False
+        y = self.state.trace(self.current)
+        w = max(1, round(0.25 * self.state.fps))
+        lo, hi = max(0, idx - w), min(y.size, idx + w + 1)
+        peak = lo + int(np.nanargmax(y[lo:hi]))
+        return self._edit(self.state.add_peak, self.current, peak)
+
+    def adjust_edge(self, transient_id: int, which: str, idx: int) -> bool:
+        self.selected_tid = int(transient_id)
+        return self._edit(self.state.adjust, transient_id, which, idx)
+
+    def delete_selected(self) -> bool:
+        if self.selected_tid < 0:
+            return False
+        ok = self._edit(self.state.delete, self.selected_tid)
+        if ok:
+            self.selected_tid = -1
+            self._redraw()
+        return ok
+
+    def undo(self) -> bool:
+        ok = self.state.undo()
+        if ok:
+            self._changed()
+        return ok
+
+    def redo(self) -> bool:
+        ok = self.state.redo()
+        if ok:
+            self._changed()
+        return ok
+
+    def set_add_mode(self, on: bool) -> None:
+        self.add_mode = bool(on)
+        self.add_button.blockSignals(True)
+        self.add_button.setChecked(self.add_mode)
+        self.add_button.blockSignals(False)
+        self.mode_label.setText(
+            "ADD MODE: click a peak to add a transient (A or Esc to leave)" if on else ""
+        )
+
+    def select_transient(self, transient_id: int) -> None:
+        self.selected_tid = int(transient_id)
+        self._redraw()
+
+    def _on_span(self, start: int, end: int) -> None:
+        self.add_span(start, end)
+
+    def _on_edge(self, tid: int, which: str, idx: int) -> None:
+        self.adjust_edge(tid, which, idx)
+
+    def _on_click(self, idx: int, tid: int) -> None:
+        if self.add_mode:
+            self.add_at(idx)
+            return
+        self.select_transient(tid)
+        if self.viewer.dims.ndim >= 3:
+            self.viewer.dims.set_current_step(0, self.state.frame0 + idx)
+
+    def _table_double_clicked(self, index) -> None:
+        row = self.transient_model.dataframe.iloc[index.row()]
+        self.select_cell(str(row["neuron_id"]))
+        self.select_transient(int(row["transient_id"]))
+
+    # ------------------------------------------------------------ cells
+    def visible_cells(self) -> list[str]:
+        """Cell ids that pass the status filter, in trace order."""
+        wanted = self.filter.currentText()
+        ids = [str(i) for i in self.state.ids]
+        if wanted == "all":
+            return ids
+        verdicts = self.state.status_map()
+        return [i for i in ids if verdicts.get(i, ("unverified", ""))[0] == wanted]
+
+    def select_cell(self, neuron_id: str | None) -> None:
+        self.current = None if neuron_id is None else str(neuron_id)
+        self.selected_tid = -1
+        for i in range(self.cell_list.count()):
+            item = self.cell_list.item(i)
+            if item.data(Qt.UserRole) == self.current:
+                self.cell_list.blockSignals(True)
+                self.cell_list.setCurrentItem(item)
+                self.cell_list.blockSignals(False)
+                break
+        self._redraw()
+        if self.current is not None:
+            follow_neuron(self.viewer, self.current)
+
+    def step_cell(self, delta: int) -> str | None:
+        cells = self.visible_cells()
+        if not cells:
+            return None
+        i = cells.index(self.current) + delta if self.current in cells else 0
+        self.select_cell(cells[int(np.clip(i, 0, len(cells) - 1))])
+        return self.current
+
+    def _list_changed(self, item: QListWidgetItem | None, _prev=None) -> None:
+        if item is not None:
+            self.select_cell(item.data(Qt.UserRole))
+
+    def reason_value(self) -> str:
+        r = self.reason.currentText()
+        return (self.reason_text.text().strip() or "other") if r == "other" else r
+
+    def accept_cell(self) -> bool:
+        return self._verdict("accepted", "")
+
+    def reject_cell(self, reason: str | None = None) -> bool:
+        return self._verdict("rejected", self.reason_value() if reason is None else reason)
+
+    def _verdict(self, status: str, reason: str) -> bool:
+        if self.current is None:
+            return False
+        return self._edit(self.state.set_verdict, self.current, status, reason)
+
+    def add_polygon_cell(self):
+        """Trace of the selected (or last) polygon in a Shapes layer, added as a new cell."""
+        try:
+            green = channel_layer(self.viewer, "green") or next(
+                (x for x in self.viewer.layers if isinstance(x, Image) and x.ndim == 3), None
+            )
+            if green is None:
+                raise InputError("no (T, Y, X) image layer to measure the polygon in")
+            polygon = polygon_from_layer(self.viewer, green)
+            red = channel_layer(self.viewer, "red")
+        except CatrackError as exc:
+            show_error(f"napari-catrack: {exc}")
+            return None
+        transform = None
+        if red is not None and "alignment" in self.session:
+            from napari_catrack.core.rigid import AlignmentTransform
+
+            transform = AlignmentTransform.from_dict(self.session["alignment"].attrs)
+        taken = set(self.state.ids)
+        nid = next(f"roi-{k}" for k in range(1, len(taken) + 2) if f"roi-{k}" not in taken)
+        self.worker = _roi_worker(
+            green.data,
+            None if red is None else red.data,
+            polygon,
+            transform,
+            self.fps.value(),
+            nid,
+        )
+        self.worker.returned.connect(self._on_roi)
+        self.worker.errored.connect(self._on_error)
+        self.worker.start()
+        return self.worker
+
+    def _on_roi(self, trace: pd.DataFrame) -> None:
+        nid = str(trace["neuron_id"].iloc[0])
+        try:
+            self.state.add_cell(nid, trace["frame"].to_numpy(), trace["dff"].to_numpy())
+        except CatrackError as exc:
+            show_error(f"napari-catrack: {exc}")
+            return
+        self.roi_traces = pd.concat([self.roi_traces, trace], ignore_index=True)
+        self.source_label.setText(f"{len(self.state.ids)} cells (+ {nid} from a polygon)")
+        self._changed()
+        self.filter.setCurrentText("all")
+        self.select_cell(nid)
+
+    # ------------------------------------------------------------ refresh + session
+    def _changed(self) -> None:
+        self._refresh_all()
+        self.save_to_session()
+
+    def _refresh_all(self) -> None:
+        self.transient_model.set_dataframe(self.state.transients())
+        self.cell_model.set_dataframe(self.state.cells() if self.state.ids.size else pd.DataFrame())
+        self.undo_button.setEnabled(bool(self.state.undo_stack))
+        self.redo_button.setEnabled(bool(self.state.redo_stack))
+        self._refresh_cells()
+
+    def _refresh_cells(self) -> None:
+        cells = self.visible_cells()
+        self.cell_list.blockSignals(True)
+        self.cell_list.clear()
+        verdicts = self.state.status_map()
+        counts = self.state.table["neuron_id"].value_counts()
+        for nid in cells:
+            status, reason = verdicts.get(nid, ("unverified", ""))
+            n = int(counts.get(nid, 0))
+            text = f"{nid}  [{status}{': ' + reason if reason else ''}]  {n} transients"
+            item = QListWidgetItem(text)
+            item.setData(Qt.UserRole, nid)
+            self.cell_list.addItem(item)
+        self.cell_list.blockSignals(False)
+        if self.current in cells:
+            self.select_cell_quietly(self.current)
+        elif cells:
+            self.select_cell(cells[0])
+        else:
+            self.current = None
+            self._redraw()
+
+    def select_cell_quietly(self, nid: str) -> None:
+        """Re-select the current cell after a refresh without moving the viewer."""
+        for i in range(self.cell_list.count()):
+            if self.cell_list.item(i).data(Qt.UserRole) == nid:
+                self.cell_list.blockSignals(True)
+                self.cell_list.setCurrentRow(i)
+                self.cell_list.blockSignals(False)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        st = self.state
+        if self.current is None or self.current not in set(st.ids):
+            self.canvas.show_trace(None, self._spans(None), st.fps, st.frame0, "no cell selected")
+            return
+        status, reason = st.status(self.current)
+        spans = self._spans(self.current)
+        title = f"{self.current}: {status}{' (' + reason + ')' if reason else ''}, "
+        title += f"{len(spans)} transients"
+        self.canvas.show_trace(
+            st.trace(self.current), spans, st.fps, st.frame0, title, self.selected_tid
+        )
+        self._on_step()
+
+    def _spans(self, nid) -> pd.DataFrame:
+        t = self.state.table
+        t = t[t["neuron_id"] == nid]
+        return pd.DataFrame(
+            {
+                "transient_id": t["transient_id"].to_numpy(int),
+                "start": t["start_frame"].to_numpy(int),
+                "peak": t["peak_frame"].to_numpy(int),
+                "end": t["end_frame"].to_numpy(int),
+                "source": t["source"].to_numpy(object),
+            }
+        )
+
+    def _on_step(self, _event=None) -> None:
+        dims = self.viewer.dims
+        self.canvas.set_cursor(int(dims.current_step[0]) if dims.ndim >= 3 else 0)
+
+    def save_to_session(self) -> None:
+        """Record transients, cells and verdicts as the session's "transients" step."""
+        st = self.state
+        tables = {"transients": st.transients(), "cells": st.cells(), "verdicts": st.verdicts}
+        if len(self.roi_traces):
+            tables["roi_traces"] = self.roi_traces
+        attrs = {"fps": st.fps, "frame0": st.frame0, "traces_source": self.traces_source}
+        # The file is written by flush_session, debounced: fast keyboard curation never waits on it.
+        self.session.record(STEP, tables=tables, attrs=attrs, params=self.last_params, save=False)
+        if self.session.autosave and self.session.path is not None:
+            self._save_timer.start()
+
+    def flush_session(self) -> Path | None:
+        """Write the session file now (edits are recorded at once, written 1 s after the last)."""
+        self._save_timer.stop()
+        if self.session.path is None or not self.session.autosave:
+            return None
+        try:
+            return self.session.save()
+        except (OSError, CatrackError) as exc:
+            show_error(f"napari-catrack: could not save the session: {exc}")
+            return None
+
+    def hideEvent(self, event) -> None:
+        if self._save_timer.isActive():
+            self.flush_session()
+        super().hideEvent(event)
+
+    def restore(self) -> None:
+        """Load traces, transients, verdicts and polygon cells from the session."""
+        rec = self.session[STEP]
+        self.last_params = dict(rec.params)
+        self.roi_traces = rec.tables.get("roi_traces", pd.DataFrame())
+        if rec.attrs.get("fps"):
+            self.fps.setValue(float(rec.attrs["fps"]))
+        source = str(rec.attrs.get("traces_source", ""))
+        if source == "session" and "traces" in self.session:
+            self.load_session_traces()
+        elif source and Path(source).is_file():
+            self.load_csv(source)
+        elif len(self.roi_traces):
+            self._set_traces([], [], np.zeros((0, 0)), None, "session")
+        if "smooth_window_s" in self.last_params:
+            self.smooth.setValue(float(self.last_params["smooth_window_s"]))
+            self.state.smooth_window_s = self.smooth.value()
+        self.state.load_transients(rec.tables.get("transients", pd.DataFrame()))
+        verdicts = rec.tables.get("verdicts")
+        if verdicts is not None and len(verdicts):
+            self.state.verdicts = verdicts.assign(
+                neuron_id=verdicts["neuron_id"].astype(str), reason=verdicts["reason"].fillna("")
+            )
+        self._refresh_all()
+
+    # ------------------------------------------------------------ exports
+    def _ask_export(self, fmt: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Transient table", f"transients.{fmt}")
+        if path:
+            self.export(Path(path).with_suffix(f".{fmt}"))
+
+    def export(self, path: str | Path) -> list[Path]:
+        """Transients to `path`, cells to `<stem>_cells<suffix>` (CSV or XLSX)."""
+        try:
+            out = export_tables(self.state, Path(path))
+        except (OSError, CatrackError) as exc:
+            show_error(f"napari-catrack: export failed: {exc}")
+            return []
+        show_info(f"napari-catrack: wrote {', '.join(p.name for p in out)}")
+        return out
+
+    def _ask_figures(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the figures")
+        if folder:
+            self.export_figures(folder, self.figure_format.currentText())
+
+    def export_figures(self, folder: str | Path, fmt: str = "svg") -> list[Path]:
+        """The four transient figures (rejected cells left out) as SVG, PNG or PDF."""
+        try:
+            return export_figures(self.state, Path(folder), fmt)
+        except (OSError, CatrackError) as exc:
+            show_error(f"napari-catrack: figure export failed: {exc}")
+            return []
+
+    # ------------------------------------------------------------ keys
+    def handle_key(self, key: int, modifiers) -> bool:
+        """Curation shortcuts (see SHORTCUTS); returns whether the key was used."""
+        ctrl = bool(modifiers & Qt.ControlModifier)
+        shift = bool(modifiers & Qt.ShiftModifier)
+        if ctrl and key in (Qt.Key_Z, Qt.Key_Y):
+            if shift or key == Qt.Key_Y:
+                self.redo()
+            else:
+                self.undo()
+            return True
+        if ctrl or modifiers & Qt.AltModifier:
+            return False
+        actions = {
+            Qt.Key_A: lambda: self.set_add_mode(not self.add_mode),
+            Qt.Key_D: self.delete_selected,
+            Qt.Key_Delete: self.delete_selected,
+            Qt.Key_Backspace: self.delete_selected,
+            Qt.Key_N: lambda: self.step_cell(1),
+            Qt.Key_Down: lambda: self.step_cell(1),
+            Qt.Key_P: lambda: self.step_cell(-1),
+            Qt.Key_Up: lambda: self.step_cell(-1),
+            Qt.Key_Y: self.accept_cell,
+            Qt.Key_R: self.reject_cell,
+            Qt.Key_U: lambda: self._verdict("unverified", ""),
+            Qt.Key_Escape: self._escape,
+        }
+        if key not in actions:
+            return False
+        actions[key]()
+        return True
+
+    def _escape(self) -> None:
+        self.set_add_mode(False)
+        self.select_transient(-1)
+
+
+__all__ = ["SHORTCUTS", "TransientsWidget"]

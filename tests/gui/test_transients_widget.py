@@ -1,0 +1,312 @@
+"""Transient curation widget in a real napari.Viewer: detection on constructed traces, mouse and
+keyboard edits with undo/redo, cell verdicts, following the cell in the viewer, a polygon cell,
+exports, and the session round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from qtpy.QtCore import Qt
+
+pytestmark = pytest.mark.gui
+
+FPS, T, H, W = 10.0, 600, 32, 32
+TRUTH = {"a": [50, 200, 400], "b": [120, 300, 480], "c": [250]}
+ROI_PEAK = 350  # the polygon cell's one transient
+RECT = np.array([[9.5, 7.5], [9.5, 13.5], [15.5, 13.5], [15.5, 7.5]])  # rows 10..15, cols 8..13
+POS = {"a": (5.0, 5.0), "b": (20.0, 25.0), "c": (28.0, 12.0)}
+
+
+def _transient(peak: int) -> np.ndarray:
+    """Unit transient: 2-frame rise, exponential decay (tau 0.8 s)."""
+    k = np.arange(T) - peak
+    return np.where(k >= 0, np.exp(-np.clip(k, 0, None) / (0.8 * FPS)), 0.0) + np.where(
+        (k < 0) & (k >= -2), (3 + k) / 3.0, 0.0
+    )
+
+
+def _traces() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    frames = np.arange(T)
+    rows = [
+        pd.DataFrame(
+            {
+                "neuron_id": nid,
+                "frame": frames,
+                "time_s": frames / FPS,
+                "dff": sum(_transient(p) for p in peaks) + rng.normal(0, 0.02, T),
+            }
+        )
+        for nid, peaks in TRUTH.items()
+    ]
+    return pd.concat(rows, ignore_index=True)
+
+
+def _stack() -> np.ndarray:
+    """Green movie: 10 everywhere, the polygon cell at 100 * (1 + its dF/F)."""
+    stack = np.full((T, H, W), 10.0, np.float32)
+    stack[:, 10:16, 8:14] = (100 * (1 + _transient(ROI_PEAK)))[:, None, None]
+    return stack
+
+
+@pytest.fixture
+def viewer(make_napari_viewer, tmp_path):
+    from napari_catrack.session import session_for_viewer
+
+    viewer = make_napari_viewer()
+    viewer.add_image(_stack(), name="green")
+    ids = np.repeat(list(POS), T)
+    yx = np.repeat(np.array(list(POS.values())), T, axis=0)
+    coords = np.c_[np.tile(np.arange(T), len(POS)), yx]
+    viewer.add_points(coords, features={"neuron_id": ids}, name="neurons")
+    session = session_for_viewer(viewer)
+    session.path = tmp_path / "s.catrack.h5"
+    session.record("traces", tables={"traces": _traces()}, params={"fps": FPS})
+    return viewer
+
+
+def _widget(viewer, qtbot):
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    widget = TransientsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return widget
+
+
+def _detect(widget, qtbot):
+    widget.peak_threshold.setValue(0.3)  # noise is 0.02: only the true transients pass
+    widget.detect()
+    qtbot.waitUntil(lambda: len(widget.state.table) > 0, timeout=20000)
+    qtbot.waitUntil(widget.detect_button.isEnabled, timeout=5000)
+
+
+def _mouse(canvas, kind: str, t: float):
+    """A left-button mouse event at time t (s), mid-height of the plot."""
+    from matplotlib.backend_bases import MouseEvent
+
+    ax = canvas.ax
+    y = np.mean(ax.get_ylim())
+    px, py = ax.transData.transform((t, y))
+    MouseEvent(kind, canvas, px, py, button=1)._process()
+
+
+def _drag(canvas, t0: float, t1: float) -> None:
+    _mouse(canvas, "button_press_event", t0)
+    _mouse(canvas, "motion_notify_event", (t0 + t1) / 2)
+    _mouse(canvas, "motion_notify_event", t1)
+    _mouse(canvas, "button_release_event", t1)
+
+
+def test_detect_edit_undo_redo_keys(viewer, qtbot):
+    widget = _widget(viewer, qtbot)
+    assert list(widget.state.ids) == ["a", "b", "c"]
+    assert widget.fps.value() == pytest.approx(FPS)  # from the traces' time_s
+    _detect(widget, qtbot)
+    table = widget.state.transients()
+    for nid, peaks in TRUTH.items():
+        found = np.sort(table.loc[table["neuron_id"] == nid, "peak_frame"].to_numpy())
+        assert found.size == len(peaks), (nid, found)
+        assert np.abs(found - np.asarray(peaks)).max() <= 2
+    assert widget.transient_model.rowCount() == len(table)
+    assert widget.cell_model.rowCount() == 3
+    rec = viewer_session(viewer)["transients"]
+    assert set(rec.tables) >= {"transients", "cells", "verdicts"}
+    assert rec.params["method"] == "rules" and rec.params["peak_threshold"] == 0.3
+
+    # drag on cell c's plot adds a manual transient from start to end, peak = max inside
+    widget.select_cell("c")
+    canvas = widget.canvas
+    canvas.draw()
+    _drag(canvas, 540 / FPS, 570 / FPS)
+    new = widget.state.table[widget.state.table["source"] == "manual"]
+    assert len(new) == 1 and new["neuron_id"].item() == "c"
+    assert (new["start_frame"].item(), new["end_frame"].item()) == (540, 570)
+    y = widget.state.trace("c")
+    assert new["peak_frame"].item() == 540 + int(np.argmax(y[540:571]))
+    assert widget.selected_tid == int(new["transient_id"].item())
+    n = len(widget.state.table)
+    assert widget.undo() and len(widget.state.table) == n - 1
+    assert widget.redo() and len(widget.state.table) == n
+    pd.testing.assert_frame_equal(widget.state.table[widget.state.table["source"] == "manual"], new)
+
+    # click a detected transient of cell a: it is selected and the time slider jumps there
+    widget.select_cell("a")
+    canvas.draw()
+    row = widget.state.table[
+        (widget.state.table["neuron_id"] == "a") & (widget.state.table["peak_frame"] > 150)
+    ].iloc[0]
+    tid, end = int(row["transient_id"]), int(row["end_frame"])
+    _mouse(canvas, "button_press_event", row["peak_frame"] / FPS)
+    _mouse(canvas, "button_release_event", row["peak_frame"] / FPS)
+    assert widget.selected_tid == tid
+    assert viewer.dims.current_step[0] == row["peak_frame"]
+    assert canvas.cursor_time() == pytest.approx(row["peak_frame"] / FPS)
+
+    # drag its end edge 30 frames later: adjusted, manual, peak unchanged
+    _drag(canvas, end / FPS, (end + 30) / FPS)
+    adj = widget.state.table.set_index("transient_id").loc[tid]
+    assert adj["end_frame"] == end + 30 and adj["source"] == "manual"
+    assert adj["peak_frame"] == row["peak_frame"]
+
+    # keys: D deletes the selected transient, Ctrl+Z brings it back, Ctrl+Shift+Z removes again
+    qtbot.keyClick(canvas, Qt.Key_D)
+    assert tid not in set(widget.state.table["transient_id"])
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
+    assert tid in set(widget.state.table["transient_id"])
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert tid not in set(widget.state.table["transient_id"])
+    assert tid not in set(viewer_session(viewer)["transients"].tables["transients"]["transient_id"])
+
+    # add mode (A): a click adds a transient at the nearest peak (bounds by the walk-out rule)
+    qtbot.keyClick(canvas, Qt.Key_A)
+    assert widget.add_mode
+    _mouse(canvas, "button_press_event", 201 / FPS)
+    _mouse(canvas, "button_release_event", 201 / FPS)
+    again = widget.state.table[widget.state.table["neuron_id"] == "a"]
+    assert abs(int(again["peak_frame"].iloc[1]) - 200) <= 1
+    assert again["source"].iloc[1] == "manual"
+    qtbot.keyClick(canvas, Qt.Key_Escape)
+    assert not widget.add_mode
+
+
+def viewer_session(viewer):
+    from napari_catrack.session import session_for_viewer
+
+    return session_for_viewer(viewer)
+
+
+def test_verdicts_filter_keys_follow_polygon_export_restore(viewer, qtbot, tmp_path):
+    from napari_catrack.session import Session, attach_session
+
+    widget = _widget(viewer, qtbot)
+    _detect(widget, qtbot)
+    points = viewer.layers["neurons"]
+
+    # verdicts with reasons; the cells table and the session follow
+    widget.select_cell("a")
+    widget.accept_cell()
+    widget.select_cell("b")
+    widget.reason.setCurrentText("other")
+    widget.reason_text.setText("twin of a")
+    qtbot.keyClick(widget.cell_list, Qt.Key_R)
+    cells = widget.state.cells().set_index("neuron_id")
+    assert cells.loc["a", "status"] == "accepted" and bool(cells.loc["a", "verified"])
+    assert (cells.loc["b", "status"], cells.loc["b", "reason"]) == ("rejected", "twin of a")
+    assert cells.loc["c", "status"] == "unverified" and not cells.loc["c", "verified"]
+    saved = viewer_session(viewer)["transients"].tables["cells"].set_index("neuron_id")
+    assert saved.loc["b", "reason"] == "twin of a"
+    widget.filter.setCurrentText("rejected")
+    assert widget.visible_cells() == ["b"]
+    widget.filter.setCurrentText("unverified")
+    assert widget.visible_cells() == ["c"]
+    widget.filter.setCurrentText("all")
+
+    # stepping with keys; the viewer selects that neuron's point at the current frame
+    viewer.dims.set_current_step(0, 42)
+    widget.select_cell("a")
+    qtbot.keyClick(widget.cell_list, Qt.Key_N)
+    assert widget.current == "b"
+    assert points.selected_data == {T + 42}  # b's point in frame 42
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    assert tuple(camera.center[-2:]) == pytest.approx(POS["b"])
+    qtbot.keyClick(widget.canvas, Qt.Key_Down)
+    assert widget.current == "c"
+    qtbot.keyClick(widget.canvas, Qt.Key_P)
+    assert widget.current == "b"
+    widget.next_button.click()
+    assert widget.current == "c"
+
+    # undo / redo also cover verdicts
+    assert widget.undo() and widget.state.status("b") == ("unverified", "")
+    assert widget.redo() and widget.state.status("b") == ("rejected", "twin of a")
+
+    # a polygon drawn over the movie becomes cell roi-1 with its known trace; red is read
+    # through the session's alignment (red pixel p lands at p + (dy, dx) in green)
+    dy, dx = 2, -3
+    red = np.full((T, H, W), 5.0, np.float32)
+    red[:, 10 - dy : 16 - dy, 8 - dx : 14 - dx] = 50.0
+    viewer.add_image(red, name="red", metadata={"catrack": {"role": "red"}})
+    viewer_session(viewer).record("alignment", attrs={"dy": dy, "dx": dx, "rotation_deg": 0.0})
+    viewer.add_shapes([np.c_[np.full(4, 42.0), RECT]], shape_type="polygon", name="rois")
+    worker = widget.add_polygon_cell()
+    assert worker is not None
+    qtbot.waitUntil(lambda: "roi-1" in set(widget.state.ids), timeout=20000)
+    # ratio = 2 (1 + dF/F) with R0 = 2, so dR/R0 is the constructed transient exactly
+    np.testing.assert_allclose(widget.state.trace("roi-1"), _transient(ROI_PEAK), atol=1e-6)
+    roi = viewer_session(viewer)["transients"].tables["roi_traces"]
+    np.testing.assert_allclose(roi["red"], 50.0)
+    assert widget.current == "roi-1"
+    assert "roi-1" in set(widget.state.cells()["neuron_id"])
+    widget.add_span(ROI_PEAK - 3, ROI_PEAK + 20)
+    roi_rows = widget.state.table[widget.state.table["neuron_id"] == "roi-1"]
+    assert roi_rows["peak_frame"].tolist() == [ROI_PEAK]
+
+    # exports read back
+    csv = widget.export(tmp_path / "out" / "tr.csv")
+    xlsx = widget.export(tmp_path / "out" / "tr.xlsx")
+    assert [p.name for p in csv] == ["tr.csv", "tr_cells.csv"]
+    back = pd.read_csv(csv[0])
+    pd.testing.assert_series_equal(
+        back["peak_frame"], widget.state.transients()["peak_frame"], check_dtype=False
+    )
+    assert pd.read_csv(csv[1]).set_index("neuron_id").loc["b", "status"] == "rejected"
+    back_x = pd.read_excel(xlsx[0])
+    assert back_x["transient_id"].tolist() == widget.state.transients()["transient_id"].tolist()
+    figs = widget.export_figures(tmp_path / "figs", "svg")
+    assert len(figs) == 4 and all(p.stat().st_size > 1000 for p in figs)
+
+    # the autosaved session file (written 1 s after the last edit) restores a fresh widget
+    qtbot.waitUntil(lambda: not widget._save_timer.isActive(), timeout=5000)
+    loaded = Session.load(tmp_path / "s.catrack.h5")
+    assert "transients" in loaded
+    attach_session(viewer, loaded)
+    again = _widget(viewer, qtbot)
+    assert list(again.state.ids) == ["a", "b", "c", "roi-1"]
+    pd.testing.assert_frame_equal(
+        again.state.transients()[["transient_id", "neuron_id", "peak_frame", "source"]],
+        widget.state.transients()[["transient_id", "neuron_id", "peak_frame", "source"]],
+    )
+    assert again.state.status("b") == ("rejected", "twin of a")
+    np.testing.assert_allclose(again.state.trace("roi-1"), widget.state.trace("roi-1"))
+
+
+def test_csv_source_errors_and_render(make_napari_viewer, qtbot, tmp_path):
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    viewer = make_napari_viewer(show=True)
+    widget = TransientsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.detect() is None  # no traces: one-line error, no crash
+    # wide table (one row a cell), frames starting at 100: edits stay in recording frames
+    wide = _traces().pivot(index="neuron_id", columns="frame", values="dff")
+    wide.columns = wide.columns + 100
+    wide.reset_index().to_csv(tmp_path / "wide.csv", index=False)
+    assert widget.load_csv(tmp_path / "wide.csv")
+    widget.fps.setValue(FPS)
+    assert widget.state.frame0 == 100
+    widget.select_cell("c")
+    widget.add_span(10, 30)
+    row = widget.state.transients().iloc[0]
+    assert (row["start_frame"], row["end_frame"]) == (110, 130)
+    assert row["start_time_s"] == pytest.approx(11.0)
+    # k-sigma detection on the same traces: peaks in recording frames (offset 100)
+    widget.method.setCurrentText("ksigma")
+    assert not widget.snr.isEnabled() and widget.k.isEnabled()
+    widget.peak_threshold.setValue(0.3)  # abs_threshold: c is nearly silent (tiny sigma)
+    widget.detect()
+    qtbot.waitUntil(lambda: (widget.state.table["source"] == "ksigma").any(), timeout=20000)
+    found = widget.state.transients().groupby("neuron_id")["peak_frame"].apply(sorted)
+    for nid, peaks in TRUTH.items():
+        assert len(found[nid]) == len(peaks)
+        assert np.abs(np.asarray(found[nid]) - np.asarray(peaks) - 100).max() <= 2
+    (tmp_path / "bad.csv").write_text("neuron_id,frame,dff\na,0,x\n")
+    assert not widget.load_csv(tmp_path / "bad.csv")
+    assert list(widget.state.ids) == ["a", "b", "c"]  # the bad file changed nothing
+
+    assert widget.canvas.focusPolicy() & Qt.ClickFocus  # clicking the plot routes keys to it
+    widget.canvas.draw()
+    image = widget.grab().toImage()
+    assert image.width() > 100 and image.height() > 100
+    pixels = np.array([image.pixel(x, y) for x in range(0, image.width(), 7) for y in (50, 400)])
+    assert np.unique(pixels).size > 5  # something was drawn
