@@ -1,0 +1,102 @@
+"""Spike trains and the calcium (GCaMP) dF/F they produce, shared by the synthetic generators.
+
+Spikes come in events (a burst of one or more spikes over a few frames) drawn as a Poisson process
+whose rate differs per cell, so that a recording has silent, sparse and active cells, as real ones do.
+Each spike adds a double-exponential transient (fast rise, slow decay) of a fixed amplitude; a soft
+saturation keeps large bursts from growing without bound, like GCaMP binding does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+
+def draw_event_rates(
+    n_cells: int,
+    rng: np.random.Generator,
+    silent_fraction: float = 0.25,
+    rate_range_hz: tuple[float, float] = (0.03, 0.3),
+    silent_rate_hz: float = 0.003,
+) -> np.ndarray:
+    """Event rate (Hz) per cell: a fraction nearly silent, the rest log-uniform in `rate_range_hz`."""
+    lo, hi = rate_range_hz
+    rates = np.exp(rng.uniform(np.log(lo), np.log(hi), n_cells))
+    silent = rng.random(n_cells) < silent_fraction
+    rates[silent] = silent_rate_hz
+    return rates
+
+
+def simulate_spikes(
+    rates_hz: np.ndarray,
+    n_frames: int,
+    fps: float,
+    rng: np.random.Generator,
+    burst_mean_spikes: float = 2.0,
+    burst_frames: int = 3,
+) -> np.ndarray:
+    """Spike counts (N, T) from Poisson events; each event is 1 + Poisson(burst_mean - 1) spikes
+    spread over up to `burst_frames` frames (worm neurons and cortical cells both fire in bursts)."""
+    rates_hz = np.asarray(rates_hz, dtype=float)
+    n = rates_hz.size
+    p_event = 1.0 - np.exp(-rates_hz[:, None] / fps)
+    events = rng.random((n, n_frames)) < p_event
+    spikes = np.zeros((n, n_frames), dtype=np.int64)
+    cell, frame = np.nonzero(events)
+    n_spk = 1 + rng.poisson(max(burst_mean_spikes - 1.0, 0.0), cell.size)
+    # spread each event's spikes over the next few frames
+    for _ in range(int(n_spk.max(initial=0))):
+        live = n_spk > 0
+        offs = rng.integers(0, max(burst_frames, 1), live.sum())
+        f = frame[live] + offs
+        ok = f < n_frames
+        np.add.at(spikes, (cell[live][ok], f[ok]), 1)
+        n_spk = n_spk - 1
+    return spikes
+
+
+def spikes_to_dff(
+    spikes: np.ndarray,
+    fps: float,
+    tau_rise_s: float | np.ndarray = 0.07,
+    tau_decay_s: float | np.ndarray = 0.8,
+    amplitude: float | np.ndarray = 0.4,
+    dff_max: float | None = 4.0,
+) -> np.ndarray:
+    """dF/F (N, T) of spike counts convolved with a peak-normalised double exponential.
+
+    A spike counted in frame t is taken to occur half a frame before that frame's mid-exposure, so a
+    transient already shows in its own frame. `amplitude` is the peak dF/F of one isolated spike;
+    `dff_max` saturates the sum smoothly (x / (1 + x / dff_max)); None = linear.
+    Per-cell taus/amplitudes may be given as arrays of length N.
+    """
+    s = np.atleast_2d(np.asarray(spikes, dtype=float))
+    n = s.shape[0]
+    dt = 1.0 / fps
+    tr = np.broadcast_to(np.asarray(tau_rise_s, dtype=float), (n,))
+    td = np.broadcast_to(np.asarray(tau_decay_s, dtype=float), (n,))
+    amp = np.broadcast_to(np.asarray(amplitude, dtype=float), (n,))
+    out = np.empty_like(s)
+    for i in range(n):
+        td_i, tr_i = td[i], max(tr[i], 1e-4)
+        if abs(td_i - tr_i) < 1e-6:
+            tr_i = td_i * 0.999
+        # peak of exp(-t/td) - exp(-t/tr), for normalisation
+        t_peak = np.log(td_i / tr_i) * td_i * tr_i / (td_i - tr_i)
+        norm = np.exp(-t_peak / td_i) - np.exp(-t_peak / tr_i)
+        xd = lfilter([np.exp(-0.5 * dt / td_i)], [1.0, -np.exp(-dt / td_i)], s[i])
+        xr = lfilter([np.exp(-0.5 * dt / tr_i)], [1.0, -np.exp(-dt / tr_i)], s[i])
+        out[i] = amp[i] * (xd - xr) / norm
+    if dff_max is not None:
+        out = out / (1.0 + out / dff_max)
+    return out
+
+
+def calcium_kernel(
+    fps: float, tau_rise_s: float, tau_decay_s: float, n: int | None = None
+) -> np.ndarray:
+    """The one-spike dF/F response (peak 1) sampled at frames 0..n-1, for models and plots."""
+    n = n or int(np.ceil(6 * tau_decay_s * fps)) + 1
+    impulse = np.zeros((1, n))
+    impulse[0, 0] = 1
+    return spikes_to_dff(impulse, fps, tau_rise_s, tau_decay_s, 1.0, None)[0]
