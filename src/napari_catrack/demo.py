@@ -1,0 +1,229 @@
+"""The whole pipeline on the bundled synthetic recording, scored against its ground truth.
+
+`catrack demo -o DIR` calls `run_demo`: the same core functions as the widgets and the other
+commands, in order, recording each step in one session file. It is both the first thing a new user
+runs and an end-to-end check that the steps fit together.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.commands._common import write_table_atomic
+from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
+
+Log = Callable[[str], None]
+
+
+def _save_figure(fig, folder: Path, name: str) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext in ("svg", "png"):
+        with atomic_write_path(folder / f"{name}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
+        written.append(f"{name}.{ext}")
+    return written
+
+
+def _truth_tables(syn) -> dict[str, pd.DataFrame]:
+    pos = syn.truth.positions
+    t_idx, n_idx = np.meshgrid(np.arange(pos.shape[0]), np.arange(pos.shape[1]), indexing="ij")
+    ids = np.asarray(syn.truth.neuron_ids)
+    tracks = pd.DataFrame(
+        {
+            "neuron_id": ids[n_idx.ravel()],
+            "frame": t_idx.ravel(),
+            "y": pos[..., 0].ravel(),
+            "x": pos[..., 1].ravel(),
+        }
+    ).sort_values(["neuron_id", "frame"], ignore_index=True)
+    activity = pd.DataFrame(syn.truth.activity, index=ids)
+    activity.index.name = "neuron_id"
+    n = pos.shape[0]
+    stage = pd.DataFrame(
+        {
+            "frame": np.arange(n),
+            "time_s": np.arange(n) / syn.fps,
+            "stage_y_um": syn.truth.stage_um[:, 0],
+            "stage_x_um": syn.truth.stage_um[:, 1],
+        }
+    )
+    return {"tracks": tracks, "activity": activity.reset_index(), "stage": stage}
+
+
+def _match_to_truth(points_yx: np.ndarray, truth_yx: np.ndarray, max_px: float) -> np.ndarray:
+    """Index of the true neuron each point belongs to (-1 if none within max_px), one-to-one."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(points_yx) == 0:
+        return np.zeros(0, dtype=int)
+    d = np.linalg.norm(points_yx[:, None, :] - truth_yx[None, :, :], axis=2)
+    rows, cols = linear_sum_assignment(np.where(d <= max_px, d, 1e6))
+    out = np.full(len(points_yx), -1)
+    ok = d[rows, cols] <= max_px
+    out[rows[ok]] = cols[ok]
+    return out
+
+
+def run_demo(
+    output: str | Path, *, n_frames: int = 300, seed: int = 0, log: Log = print
+) -> dict[str, Any]:
+    """Make the sample recording, run every step, write session/tables/figures; returns the summary."""
+    from napari_catrack import __version__
+    from napari_catrack.core.alignment import estimate_alignment
+    from napari_catrack.core.detection import detect_candidates
+    from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.core.signal import clean_traces
+    from napari_catrack.core.traces import extract_traces, traces_to_arrays
+    from napari_catrack.core.tracking import track
+    from napari_catrack.core.transients import cell_table, detect_transients
+    from napari_catrack.figures import ensembles as ens_fig
+    from napari_catrack.figures import traces as trace_fig
+    from napari_catrack.figures import transients as tr_fig
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+    from napari_catrack.synthetic import make_worm_recording
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = out / "figures"
+    summary: dict[str, Any] = {"version": __version__, "frames": n_frames, "seed": seed}
+    clock = time.perf_counter()
+
+    def step_done(name: str, **facts: Any) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        summary[name] = {**facts, "seconds": round(now - clock, 2)}
+        clock = now
+        shown = ", ".join(f"{k} {v}" for k, v in facts.items())
+        log(f"[{name}] {shown} ({summary[name]['seconds']:.1f} s)")
+
+    # 0. The recording and its ground truth, written as a user would have them.
+    syn = make_worm_recording(n_frames=n_frames, seed=seed)
+    rec_path = write_movie_tiff(
+        out / "recording.tif", syn.green, syn.red, fps=syn.fps, pixel_size_um=syn.pixel_size_um
+    )
+    truth = _truth_tables(syn)
+    truth_dir = out / "ground_truth"
+    for name, table in truth.items():
+        write_table_atomic(table, truth_dir / f"{name}.csv")
+    write_text_atomic(truth_dir / "alignment.json", json.dumps(syn.truth.misalignment, indent=2))
+    rec = open_recording(rec_path)
+    shape = rec.frame_shape
+    session = Session(out / "demo.catrack.h5")
+    session.set_recording(str(rec_path), rec.options, rec.summary())
+    step_done("recording", path=rec_path.name, neurons=len(syn.truth.neuron_ids))
+
+    # 1. Alignment of red onto green.
+    align = estimate_alignment(rec.green, rec.red)
+    align.save_json(out / "align.json")
+    session.record("alignment", attrs=align.to_dict(), params={"max_frames": 500})
+    t = syn.truth.misalignment
+    step_done(
+        "alignment",
+        dy_error_px=round(abs(align.dy - t["dy"]), 3),
+        dx_error_px=round(abs(align.dx - t["dx"]), 3),
+        rotation_error_deg=round(abs(align.rotation_deg - t["rotation_deg"]), 3),
+    )
+
+    # 2. Candidate neurons on the red (structural) channel at frame 0, in green coordinates.
+    _, cand = detect_candidates(np.asarray(rec.red[0], dtype=np.float32))
+    cand_green = cand.copy()
+    cand_green[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), shape)
+    write_table_atomic(cand_green, out / "candidates.csv")
+    session.record(
+        "neurons", tables={"candidates": cand_green}, params={"frame": 0, "channel": "red"}
+    )
+    truth0 = syn.truth.positions[0]
+    match = _match_to_truth(cand_green[["y", "x"]].to_numpy(float), truth0, 3.0)
+    step_done(
+        "detection",
+        candidates=len(cand),
+        recall=round(float(np.isin(np.arange(len(truth0)), match).mean()), 3),
+        spurious=int((match < 0).sum()),
+    )
+
+    # 3. Tracking every candidate through the recording (red channel, reported in green pixels).
+    seeds = cand[["neuron_id", "y", "x"]]
+    tracks = track(rec.red, rec.green, seeds, 0, channel="red")
+    tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
+    write_table_atomic(tracks[["neuron_id", "frame", "y", "x", "confidence"]], out / "tracks.csv")
+    session.record("tracks", tables={"tracks": tracks}, params={"seed_frame": 0, "channel": "red"})
+    truth_of = dict(zip(cand_green["neuron_id"].astype(str), match))
+    errors = []
+    for nid, grp in tracks.groupby("neuron_id"):
+        k = truth_of.get(str(nid), -1)
+        if k >= 0:
+            true = syn.truth.positions[grp["frame"].to_numpy(), k]
+            errors.append(np.linalg.norm(grp[["y", "x"]].to_numpy() - true, axis=1))
+    err = np.concatenate(errors) if errors else np.array([np.nan])
+    step_done(
+        "tracking",
+        neurons=int(tracks["neuron_id"].nunique()),
+        within_2px=round(float(np.mean(err <= 2.0)), 4),
+        median_error_px=round(float(np.nanmedian(err)), 3),
+    )
+
+    # 4. Traces: green/red in a disk, red through the alignment, ratio dR/R0, cleaned.
+    traces = extract_traces(rec.green, tracks, rec.red, transform=align, fps=rec.fps)
+    dff, ids, frames = traces_to_arrays(traces, "dff")
+    cleaned, clean_params = clean_traces(dff, rec.fps, return_intermediates=False)
+    key = pd.MultiIndex.from_arrays([traces["neuron_id"].astype(str), traces["frame"]])
+    wide = pd.DataFrame(cleaned, index=[str(i) for i in ids], columns=frames).stack()
+    traces["dff_clean"] = wide.reindex(key).to_numpy()
+    write_table_atomic(traces, out / "traces.csv")
+    session.record(
+        "traces", tables={"traces": traces}, params={"radius": 3.0, "cleaning": clean_params}
+    )
+    rs = []
+    for row, nid in enumerate(ids):
+        k = truth_of.get(str(nid), -1)
+        if k >= 0 and np.nanstd(dff[row]) > 0 and syn.truth.activity[k].std() > 0:
+            ok = np.isfinite(dff[row])
+            rs.append(np.corrcoef(dff[row, ok], syn.truth.activity[k, frames[ok]])[0, 1])
+    step_done("traces", neurons=len(ids), median_r_vs_truth=round(float(np.median(rs)), 3))
+    _save_figure(trace_fig.trace_figure(traces, list(ids[:4])), figures, "traces")
+
+    # 5. Transients and per-cell statistics.
+    transients = detect_transients(cleaned, rec.fps, method="rules", neuron_ids=ids)
+    cells = cell_table(transients, ids, len(frames), rec.fps)
+    write_table_atomic(transients, out / "transients.csv")
+    write_table_atomic(cells, out / "cells.csv")
+    session.record(
+        "transients",
+        tables={"transients": transients, "cells": cells},
+        params={"method": "rules", "fps": rec.fps},
+    )
+    step_done("transients", transients=len(transients), cells=len(cells))
+    _save_figure(tr_fig.traces_figure(cleaned, rec.fps, transients, ids), figures, "transients")
+    _save_figure(tr_fig.raster_figure(transients, ids, rec.fps, len(frames)), figures, "raster")
+    if len(transients):
+        _save_figure(tr_fig.amplitude_figure(transients), figures, "amplitudes")
+
+    # 6. Ensembles.
+    trains = trains_from_table(transients, n_frames=len(frames), neuron_ids=ids)
+    result = find_ensembles(trains, rec.fps, n_shuffles=1000, seed=seed)
+    ens_dir = out / "ensembles"
+    write_table_atomic(result.events, ens_dir / "ensemble_events.csv")
+    write_table_atomic(result.members, ens_dir / "ensemble_members.csv")
+    session.record(
+        "ensembles",
+        tables={"events": result.events, "members": result.members},
+        params=result.params,
+    )
+    step_done("ensembles", events=len(result.events), ensembles=int(result.n_ensembles))
+    if len(result.events):
+        _save_figure(ens_fig.coactivity_figure(result), figures, "coactivity")
+
+    session.save()
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float))
+    log(f"session: {session.path}")
+    return summary

@@ -1,0 +1,48 @@
+"""End to end: `catrack demo` runs every step on the synthetic recording and scores it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from napari_catrack import cli
+from napari_catrack.session import Session
+
+
+def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "-o", str(out), "--frames", "80", "--seed", "3"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["alignment"]["dx_error_px"] < 0.2 and summary["alignment"]["dy_error_px"] < 0.2
+    assert summary["alignment"]["rotation_error_deg"] < 0.2
+    assert summary["detection"]["recall"] >= 0.9
+    assert summary["tracking"]["within_2px"] >= 0.9
+    assert summary["traces"]["median_r_vs_truth"] >= 0.8
+    for name in ("tracks.csv", "traces.csv", "transients.csv", "cells.csv", "align.json"):
+        assert (out / name).stat().st_size > 0, name
+    tracks = pd.read_csv(out / "tracks.csv")
+    assert list(tracks.columns[:4]) == ["neuron_id", "frame", "y", "x"]
+    assert (tracks.groupby("neuron_id")["frame"].count() == 80).all()
+    traces = pd.read_csv(out / "traces.csv")
+    assert list(traces.columns[:7]) == [
+        "neuron_id",
+        "frame",
+        "time_s",
+        "green",
+        "red",
+        "ratio",
+        "dff",
+    ]
+    assert (out / "figures" / "traces.svg").exists() and (out / "figures" / "raster.png").exists()
+    session = Session.load(out / "demo.catrack.h5")
+    assert {"alignment", "neurons", "tracks", "traces", "transients", "ensembles"} <= set(
+        session.steps
+    )
+    assert session["traces"].params["cleaning"]["steps"], "cleaning parameters are provenance"
+    assert "[tracking]" in capsys.readouterr().out
+
+
+def test_demo_rejects_tiny_recordings(tmp_path, capsys):
+    assert cli.main(["demo", "-o", str(tmp_path), "--frames", "5"]) == 2
+    assert "at least 20" in capsys.readouterr().err
