@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
-from pathlib import Path
 
 from napari_catrack.commands._common import (
     add_recording_arguments,
@@ -14,6 +12,7 @@ from napari_catrack.commands._common import (
     recording_from_args,
     write_table_atomic,
 )
+from napari_catrack.core.rigid import AlignmentTransform
 from napari_catrack.errors import InputError
 
 
@@ -71,19 +70,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _read_alignment(path: str) -> dict:
-    file = Path(path)
-    if not file.exists():
-        raise InputError(f"alignment file not found: {file}")
-    try:
-        data = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"alignment file {file} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not {"dy", "dx", "rotation_deg"} <= set(data):
-        raise InputError(f"alignment file {file} needs keys dy, dx, rotation_deg")
-    return data
-
-
 def _baseline_params(args: argparse.Namespace, fps: float | None) -> dict:
     if args.baseline == "percentile":
         return {"percentile": args.baseline_percentile}
@@ -102,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
     tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks")
-    transform = _read_alignment(args.align) if args.align else None
+    transform = AlignmentTransform.load_json(args.align) if args.align else None
     rec = recording_from_args(args)
     fps = args.fps or rec.fps
     if fps is None:
