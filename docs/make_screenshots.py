@@ -59,7 +59,55 @@ def shot_loader(tmp: Path) -> None:
     viewer.close()
 
 
-SHOTS = {"viewer": shot_viewer, "loader": shot_loader}
+def _truth_points(viewer: napari.Viewer):
+    """The sample's ground-truth tracks as an editable neurons Points layer (frame, y, x)."""
+    import numpy as np
+    import pandas as pd
+
+    tracks = viewer.layers["ground truth tracks"]
+    ids = tracks.features["neuron_id"].astype(str).to_numpy()
+    table = pd.DataFrame(tracks.data[:, 1:], columns=["frame", "y", "x"]).assign(neuron_id=ids)
+    viewer.layers["ground truth tracks"].visible = False
+    from napari_catrack.layers import neuron_points_layer
+
+    data, meta, _ = neuron_points_layer(table)
+    layer = viewer.add_points(data, **meta)
+    return layer, table.assign(frame=table["frame"].astype(int)), np
+
+
+def shot_alignment() -> None:
+    from napari_catrack.core.alignment import estimate_alignment
+
+    viewer = viewer_with_sample()
+    viewer.layers["ground truth tracks"].visible = False
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels (red → green)")
+    green, red = viewer.layers["worm green"].data, viewer.layers["worm red"].data
+    widget.set_transform(estimate_alignment(green, red))
+    widget.overlay_check.setChecked(True)
+    viewer.camera.zoom *= 2.2
+    _save(viewer, "alignment")
+    viewer.close()
+
+
+def shot_traces() -> None:
+    from napari_catrack.core.traces import extract_traces
+
+    viewer = viewer_with_sample()
+    _, table, _ = _truth_points(viewer)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
+    green, red = viewer.layers["worm green"].data, viewer.layers["worm red"].data
+    widget.set_traces(extract_traces(green, table, red, fps=10.0))
+    widget.select(["n03", "n07"])
+    _save(viewer, "traces")
+    viewer.close()
+
+
+SHOTS = {
+    "viewer": shot_viewer,
+    "loader": shot_loader,
+    "alignment": shot_alignment,
+    "traces": shot_traces,
+}
 
 
 def main(names: list[str]) -> None:

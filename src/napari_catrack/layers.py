@@ -84,7 +84,13 @@ def neuron_points_layer(
         "size": 7,
         "face_color": "transparent",
         "border_color": "yellow",
-        "text": {"string": "{neuron_id}", "size": 8, "color": "yellow", "translation": [0, -6]},
+        # label above each point; napari wants one translation entry per layer dimension
+        "text": {
+            "string": "{neuron_id}",
+            "size": 8,
+            "color": "yellow",
+            "translation": [0.0] * (data.shape[1] - 2) + [-6.0, 0.0],
+        },
         **kwargs,
     }
     return data, meta, "points"

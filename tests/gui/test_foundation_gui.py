@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,7 +135,16 @@ def test_session_writer_and_reader_restore_layers(make_napari_viewer, two_channe
     assert list(points.features["neuron_id"]) == ["AVAL", "AVAR"]
 
 
-@pytest.mark.parametrize("widget_name", ["Load recording"])
+def _manifest_widgets() -> list[str]:
+    import yaml
+
+    from napari_catrack import __file__ as package_init
+
+    manifest = yaml.safe_load((Path(package_init).parent / "napari.yaml").read_text())
+    return [w["display_name"] for w in manifest["contributions"]["widgets"]]
+
+
+@pytest.mark.parametrize("widget_name", _manifest_widgets())
 def test_widgets_dock_and_render(make_napari_viewer, widget_name):
     viewer = make_napari_viewer(show=True)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)

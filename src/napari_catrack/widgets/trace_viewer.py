@@ -74,9 +74,9 @@ def layer_alignment(red: Image, green: Image | None = None):
 class TraceViewerWidget(QWidget):
     """Docked trace plot synchronised with the time slider and a neurons Points layer."""
 
-    def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.viewer = viewer
+        self.viewer = viewer = napari_viewer
         self.traces: pd.DataFrame | None = None
         self._axes: list = []
         self._cursors: list = []
