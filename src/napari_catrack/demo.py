@@ -135,7 +135,10 @@ def run_demo(
     )
 
     # 2. Candidate neurons on the red (structural) channel at frame 0, in green coordinates.
-    _, cand = detect_candidates(np.asarray(rec.red[0], dtype=np.float32))
+    # The settings a user would reach with the sliders: bright, neuron-sized blobs only (the
+    # sample's gut granules are smaller and dimmer in red).
+    detect_params = {"sigma": 0.7, "min_distance": 2, "min_area": 10, "min_brightness": 300.0}
+    _, cand = detect_candidates(np.asarray(rec.red[0], dtype=np.float32), **detect_params)
     cand_green = cand.copy()
     cand_green[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), shape)
     write_table_atomic(cand_green, out / "candidates.csv")

@@ -1,0 +1,425 @@
+"""Follow user-picked neurons through a moving-worm recording, with anchors and confidence.
+
+Per frame: (1) global motion of the animal by phase correlation, (2) per-neuron local motion from
+patches around each neuron (a trained CNN, or classical patch correlation), (3) one Hungarian
+assignment of all tracks to local intensity maxima, so two tracks never take the same neuron, and
+(4) a sub-pixel peak fit. Known points (seeds, user corrections) are anchors: sweeps run forward
+and backward from them and the better-confidence estimate wins between anchors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+from napari_catrack.core.detection import robust_noise
+from napari_catrack.core.tracking.motion import (
+    downsample,
+    extract_patches,
+    local_maxima,
+    patch_shifts,
+    phase_shift,
+    quadratic_refine,
+    spectrum,
+)
+from napari_catrack.errors import CatrackError, InputError
+
+TRACK_COLUMNS = ["neuron_id", "frame", "y", "x", "confidence", "source"]
+Progress = Callable[[int, int], None]
+Cancel = Callable[[], bool]
+
+
+class TrackingCancelled(CatrackError):
+    """The user cancelled tracking; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """Knobs of the tracker (pixels unless said otherwise)."""
+
+    sigma: float = 1.0  # smoothing before peak finding
+    downsample: int = 2  # for the global phase correlation
+    patch: int = 32  # local patch side
+    gate: float = 5.0  # farthest a peak may lie from the predicted position
+    peak_snr: float = 3.0  # peaks must exceed the frame background by this many noise s.d.
+    chunk: int = 64  # frames read at once from a lazy array
+
+
+class _Frames:
+    """Chunked, cached reader of a (T, Y, X) numpy or dask array, returning smoothed frames."""
+
+    def __init__(self, stack, params: TrackerParams):
+        self.stack, self.p = stack, params
+        self.c0, self.buf = -1, None
+
+    def __call__(self, t: int) -> np.ndarray:
+        c = t // self.p.chunk
+        if c != self.c0:
+            sl = slice(c * self.p.chunk, min((c + 1) * self.p.chunk, self.stack.shape[0]))
+            self.buf, self.c0 = np.asarray(self.stack[sl], dtype=np.float32), c
+        img = self.buf[t - c * self.p.chunk]
+        return ndi.gaussian_filter(img, self.p.sigma, truncate=3.0) if self.p.sigma > 0 else img
+
+
+def classical_refiner(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local displacement by centre-weighted patch correlation (the fallback to the CNN)."""
+    return patch_shifts(prev, cur)
+
+
+def _sweep(
+    frames: _Frames,
+    order: np.ndarray,
+    known: np.ndarray,
+    known_conf: np.ndarray,
+    refiner,
+    params: TrackerParams,
+    tick: Callable[[], None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """One pass over frames `order`; neurons start at their first known point along the way."""
+    T, N, _ = known.shape
+    pos = np.full((T, N, 2), np.nan)
+    conf = np.full((T, N), np.nan)
+    cur_pos = np.full((N, 2), np.nan)
+    ref_amp = np.full(N, np.nan)
+    prev_img = prev_spec = None
+    noise = None
+    for t in order:
+        img = frames(int(t))
+        small = downsample(img, params.downsample)
+        spec = spectrum(small)
+        bg = float(np.median(small[::2, ::2]))
+        if noise is None:
+            noise = robust_noise(img)
+        kn = ~np.isnan(known[t, :, 0])
+        alive = ~np.isnan(cur_pos[:, 0])
+        if prev_img is not None and alive.any():
+            shift, _ = phase_shift(prev_spec, spec, small.shape)
+            shift = shift * max(params.downsample, 1)
+            idx = np.flatnonzero(alive)
+            p_prev = cur_pos[idx]
+            q = p_prev + shift
+            pp = extract_patches(prev_img, p_prev, params.patch)
+            cp = extract_patches(img, q, params.patch)
+            d, _ = refiner(pp, cp)
+            pred = np.rint(q) + d + (p_prev - np.rint(p_prev))
+            pred[kn[idx]] = known[t, idx[kn[idx]]]
+            new, c, amp = _assign(img, pred, bg, noise, ref_amp[idx], params)
+            cur_pos[idx] = new
+            conf[t, idx] = c
+            upd = np.isfinite(amp) & (c > 0.3)
+            ref_amp[idx[upd]] = np.where(
+                np.isnan(ref_amp[idx[upd]]), amp[upd], 0.9 * ref_amp[idx[upd]] + 0.1 * amp[upd]
+            )
+        cur_pos[kn] = known[t, kn]
+        conf[t, kn] = known_conf[t, kn]
+        new_ref = kn & np.isnan(ref_amp)
+        if new_ref.any():
+            yx = np.clip(np.rint(known[t, new_ref]).astype(int), 0, np.array(img.shape) - 1)
+            ref_amp[new_ref] = np.maximum(img[yx[:, 0], yx[:, 1]] - bg, 1e-3)
+        pos[t] = cur_pos
+        prev_img, prev_spec = img, spec
+        tick()
+    return pos, conf
+
+
+def _assign(img, pred, bg, noise, ref_amp, params: TrackerParams):
+    """Hungarian assignment of predicted positions to local maxima; returns pos, conf, amplitude."""
+    m = len(pred)
+    h, w = img.shape
+    pred = np.column_stack([np.clip(pred[:, 0], 0, h - 1), np.clip(pred[:, 1], 0, w - 1)])
+    snr_floor = bg + params.peak_snr * noise / max(1.0, 2.0 * np.sqrt(np.pi) * params.sigma)
+    lo = np.maximum(np.floor(pred.min(axis=0) - params.gate - 2), 0).astype(int)
+    hi = np.minimum(np.ceil(pred.max(axis=0) + params.gate + 3), [h, w]).astype(int)
+    cands = local_maxima(img[lo[0] : hi[0], lo[1] : hi[1]], snr_floor) + lo
+    out, conf, amp = pred.copy(), np.full(m, 0.1), np.full(m, np.nan)
+    if len(cands) == 0:
+        return out, conf, amp
+    dist = cdist(pred, cands)
+    near = dist.min(axis=0) <= params.gate
+    cands, dist = cands[near], dist[:, near]
+    if len(cands) == 0:
+        return out, conf, amp
+    big = 1e6
+    cost = np.where(dist <= params.gate, dist**2, big)
+    dummy = np.full((m, m), big)
+    np.fill_diagonal(dummy, params.gate**2)
+    rows, cols = linear_sum_assignment(np.hstack([cost, dummy]))
+    ok = cols < len(cands)
+    r, k = rows[ok], cols[ok]
+    out[r] = quadratic_refine(img, cands[k])
+    d = dist[r, k]
+    srt = np.sort(dist[r], axis=1)
+    second = srt[:, 1] if srt.shape[1] > 1 else np.full(len(r), np.inf)
+    a = img[cands[k, 0], cands[k, 1]] - bg
+    amp[r] = a
+    ratio = np.where(np.isnan(ref_amp[r]), 1.0, np.clip(a / np.maximum(ref_amp[r], 1e-6), 0, 1))
+    match = np.exp(-(d**2) / (2 * 2.0**2))
+    ambiguity = np.clip((second - d) / 3.0, 0, 1)
+    conf[r] = match * (0.4 + 0.6 * ratio) * (0.6 + 0.4 * ambiguity)
+    return out, conf, amp
+
+
+def _combine(fwd, fconf, bwd, bconf):
+    """Per neuron-frame: the estimate with the higher confidence; the mean where both agree."""
+    use_b = np.isnan(fconf) | (~np.isnan(bconf) & (bconf > fconf))
+    pos = np.where(use_b[..., None], bwd, fwd)
+    conf = np.where(use_b, bconf, fconf)
+    both = ~np.isnan(fconf) & ~np.isnan(bconf)
+    agree = both & (np.linalg.norm(fwd - bwd, axis=-1) < 1.0)
+    pos[agree] = 0.5 * (fwd[agree] + bwd[agree])
+    conf[agree] = np.maximum(fconf[agree], bconf[agree])
+    return pos, conf
+
+
+def _run(stack, known, known_conf, lo, hi, refiner, params, progress, cancel):
+    """Forward sweep from the first known frame, backward from the last, within [lo, hi]."""
+    has = ~np.isnan(known[..., 0]).all(axis=1)
+    kf = np.flatnonzero(has[lo : hi + 1]) + lo
+    fwd_order = np.arange(kf.min(), hi + 1)
+    bwd_order = np.arange(kf.max(), lo - 1, -1)
+    total, done = len(fwd_order) + len(bwd_order), [0]
+
+    def tick():
+        done[0] += 1
+        if cancel is not None and cancel():
+            raise TrackingCancelled("tracking cancelled; previous tracks kept")
+        if progress is not None and (done[0] % 10 == 0 or done[0] == total):
+            progress(done[0], total)
+
+    frames = _Frames(stack, params)
+    f, fc = _sweep(frames, fwd_order, known, known_conf, refiner, params, tick)
+    b, bc = _sweep(frames, bwd_order, known, known_conf, refiner, params, tick)
+    return _combine(f, fc, b, bc)
+
+
+def _resolve_refiner(model):
+    """model: "default" or "classical" (patch correlation: the recommended refiner today),
+    "cnn" (the shipped CNN; classical if its weights are missing), a TrackerNet, or a refiner
+    callable (prev, cur) -> (shifts, quality)."""
+    if model is None or (isinstance(model, str) and model in ("default", "classical")):
+        return classical_refiner
+    if isinstance(model, str) and model == "cnn":
+        from napari_catrack.core.tracking.model import default_model
+
+        net = default_model()
+        return classical_refiner if net is None else net.refiner()
+    if hasattr(model, "refiner"):
+        return model.refiner()
+    if callable(model):
+        return model
+    raise InputError(f"unknown tracking model {model!r}: use default, classical or cnn")
+
+
+def _check_stack(stack, name: str = "recording"):
+    if stack is None:
+        raise InputError(f"the {name} channel is missing from this recording")
+    if len(stack.shape) != 3:
+        raise InputError(f"{name} must be (T, Y, X); got shape {tuple(stack.shape)}")
+    return stack
+
+
+def validate_points(df: pd.DataFrame, shape, what: str, need_frame: bool) -> pd.DataFrame:
+    """Insist on neuron_id, (frame), y, x; finite; inside the image; no duplicates."""
+    cols = ["neuron_id", "frame", "y", "x"] if need_frame else ["neuron_id", "y", "x"]
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"{what} must be a table with columns {', '.join(cols)}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"{what} lack column(s) {', '.join(missing)}")
+    df = df[cols].copy()
+    try:
+        yx = df[["y", "x"]].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} y/x must be numbers") from None
+    if not np.isfinite(yx).all():
+        bad = df.neuron_id[~np.isfinite(yx).all(axis=1)].tolist()
+        raise InputError(f"{what} have missing (NaN) coordinates for neuron(s) {bad[:5]}")
+    t, h, w = shape
+    out = (yx[:, 0] < 0) | (yx[:, 0] > h - 1) | (yx[:, 1] < 0) | (yx[:, 1] > w - 1)
+    if out.any():
+        raise InputError(
+            f"{what} outside the {h}x{w} image: neuron(s) {df.neuron_id[out].tolist()[:5]}"
+        )
+    key = ["neuron_id", "frame"] if need_frame else ["neuron_id"]
+    dup = df.duplicated(key)
+    if dup.any():
+        raise InputError(
+            f"duplicate {what[:-1] if what.endswith('s') else what}: "
+            f"{df.loc[dup, key].to_dict('records')[:3]}"
+        )
+    if need_frame:
+        fr = pd.to_numeric(df.frame, errors="coerce")
+        if fr.isna().any() or (fr < 0).any() or (fr >= t).any() or (fr % 1 != 0).any():
+            raise InputError(f"{what} frames must be whole numbers in 0..{t - 1}")
+        df["frame"] = fr.astype(int)
+    df[["y", "x"]] = yx
+    return df
+
+
+def track(
+    recording_red,
+    recording_green=None,
+    seeds: pd.DataFrame | None = None,
+    seed_frame: int = 0,
+    *,
+    channel: str = "red",
+    anchors: pd.DataFrame | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    model="default",
+    params: TrackerParams | None = None,
+) -> pd.DataFrame:
+    """Track every seed neuron forward and backward through the whole recording.
+
+    `seeds` (`neuron_id,y,x`) are positions at `seed_frame`; `anchors` (`neuron_id,frame,y,x`)
+    are user-fixed points that the tracks must pass through. Coordinates are those of the tracked
+    channel. Returns `neuron_id,frame,y,x,confidence,source` (source seed|auto|manual), sorted by
+    neuron then frame. `progress(done, total)` is called as frames complete; `cancel()` is polled
+    each frame and `TrackingCancelled` is raised when it returns True.
+    """
+    params = params or TrackerParams()
+    if channel not in ("red", "green"):
+        raise InputError(f"channel must be 'red' or 'green', not {channel!r}")
+    stack = recording_red if channel == "red" else recording_green
+    if stack is None and channel == "red":
+        stack = recording_green  # single-channel data: track what there is
+    stack = _check_stack(stack, channel)
+    T = stack.shape[0]
+    if seeds is None or len(seeds) == 0:
+        raise InputError("no seed neurons given: pick at least one neuron to track")
+    if not isinstance(seed_frame, (int, np.integer)) or not 0 <= seed_frame < T:
+        raise InputError(f"seed frame {seed_frame} is outside the recording (0..{T - 1})")
+    seeds = validate_points(seeds, stack.shape, "seeds", need_frame=False)
+    ids = seeds.neuron_id.tolist()
+    index = {n: i for i, n in enumerate(ids)}
+    known = np.full((T, len(ids), 2), np.nan)
+    kconf = np.full((T, len(ids)), np.nan)
+    source = np.full((T, len(ids)), "auto", dtype=object)
+    known[seed_frame] = seeds[["y", "x"]].to_numpy()
+    kconf[seed_frame] = 1.0
+    source[seed_frame] = "seed"
+    if anchors is not None and len(anchors):
+        anchors = validate_points(anchors, stack.shape, "anchors", need_frame=True)
+        unknown = set(anchors.neuron_id) - set(ids)
+        if unknown:
+            raise InputError(
+                f"anchors name neuron(s) that are not seeds: {sorted(map(str, unknown))}"
+            )
+        ni = anchors.neuron_id.map(index).to_numpy()
+        fr = anchors.frame.to_numpy()
+        known[fr, ni] = anchors[["y", "x"]].to_numpy()
+        kconf[fr, ni] = 1.0
+        source[fr, ni] = "manual"
+    pos, conf = _run(
+        stack, known, kconf, 0, T - 1, _resolve_refiner(model), params, progress, cancel
+    )
+    return _table(ids, pos, conf, source)
+
+
+def _table(ids, pos, conf, source) -> pd.DataFrame:
+    T, N = conf.shape
+    return pd.DataFrame(
+        {
+            "neuron_id": np.repeat(np.asarray(ids, dtype=object), T),
+            "frame": np.tile(np.arange(T), N),
+            "y": pos[..., 0].T.ravel(),
+            "x": pos[..., 1].T.ravel(),
+            "confidence": np.round(conf.T.ravel(), 4),
+            "source": source.T.ravel(),
+        }
+    )
+
+
+def retrack(
+    tracks: pd.DataFrame,
+    corrections: pd.DataFrame,
+    recording,
+    *,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    model="default",
+    params: TrackerParams | None = None,
+) -> pd.DataFrame:
+    """Apply user corrections and recompute only the stretches between each neuron's anchors.
+
+    `recording` is the tracked channel (T, Y, X). Every `manual`/`seed` row of `tracks` and every
+    correction is an anchor; for a corrected neuron, frames between its neighbouring anchors are
+    re-tracked (other neurons held where they are), everything else is returned unchanged.
+    """
+    params = params or TrackerParams()
+    stack = _check_stack(recording)
+    T = stack.shape[0]
+    missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
+    if missing:
+        raise InputError(f"tracks lack column(s) {', '.join(missing)}")
+    corrections = validate_points(corrections, stack.shape, "corrections", need_frame=True)
+    ids = list(dict.fromkeys(tracks.neuron_id.tolist()))
+    unknown = set(corrections.neuron_id) - set(ids)
+    if unknown:
+        raise InputError(
+            f"corrections name neuron(s) not in the tracks: {sorted(map(str, unknown))}"
+        )
+    index = {n: i for i, n in enumerate(ids)}
+    N = len(ids)
+    pos = np.full((T, N, 2), np.nan)
+    conf = np.full((T, N), np.nan)
+    source = np.full((T, N), "auto", dtype=object)
+    ni = tracks.neuron_id.map(index).to_numpy()
+    fr = tracks.frame.to_numpy().astype(int)
+    pos[fr, ni] = tracks[["y", "x"]].to_numpy(dtype=float)
+    conf[fr, ni] = tracks.confidence.to_numpy(dtype=float)
+    source[fr, ni] = tracks.source.to_numpy()
+    anchor = np.isin(source, ["seed", "manual"])
+    cn = corrections.neuron_id.map(index).to_numpy()
+    cf = corrections.frame.to_numpy()
+    anchor[cf, cn] = True
+    free = np.zeros((T, N), bool)
+    for n in np.unique(cn):
+        af = np.flatnonzero(anchor[:, n])
+        for f in cf[cn == n]:
+            before, after = af[af < f], af[af > f]
+            a = before.max() + 1 if len(before) else 0
+            b = after.min() - 1 if len(after) else T - 1
+            free[a : b + 1, n] = True
+    pos[cf, cn] = corrections[["y", "x"]].to_numpy()
+    conf[cf, cn] = 1.0
+    source[cf, cn] = "manual"
+    free[cf, cn] = False
+    if not free.any():
+        return _table(ids, pos, conf, source)
+    rows = np.flatnonzero(free.any(axis=1))
+    lo, hi = max(rows.min() - 1, 0), min(rows.max() + 1, T - 1)
+    known = np.where(free[..., None], np.nan, pos)
+    kconf = np.where(free, np.nan, conf)
+    new_pos, new_conf = _run(
+        stack, known, kconf, lo, hi, _resolve_refiner(model), params, progress, cancel
+    )
+    pos = np.where(free[..., None], new_pos, pos)
+    conf = np.where(free, new_conf, conf)
+    source[free] = "auto"
+    return _table(ids, pos, conf, source)
+
+
+def low_confidence(
+    tracks: pd.DataFrame, threshold: float = 0.5, min_length: int = 1
+) -> pd.DataFrame:
+    """Stretches where a neuron's confidence stays below `threshold`: where to look and fix.
+
+    Returns `neuron_id,start_frame,end_frame,min_confidence` (frames inclusive).
+    """
+    out = []
+    for nid, g in tracks.sort_values(["neuron_id", "frame"]).groupby("neuron_id", sort=False):
+        low = (g.confidence.to_numpy() < threshold).astype(np.int8)
+        edges = np.diff(np.concatenate([[0], low, [0]]))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+        frames, c = g.frame.to_numpy(), g.confidence.to_numpy()
+        for s, e in zip(starts, ends):
+            if e - s + 1 >= min_length:
+                out.append((nid, int(frames[s]), int(frames[e]), float(c[s : e + 1].min())))
+    return pd.DataFrame(out, columns=["neuron_id", "start_frame", "end_frame", "min_confidence"])

@@ -1,0 +1,401 @@
+"""Candidates section of the tracking widget: live detection preview and picking the neurons.
+
+Detection runs on the current frame (or a mean/max projection around it) of the chosen channel,
+debounced 150 ms after the last parameter change or time-slider move. Candidates are a Points
+layer "candidates" (+ Labels "candidate masks"); the user selects some and presses
+"Use selected" (or "Use all") to copy them into the Points layer "neurons", the editable seed set.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from napari.utils.events import Event
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.core.detection import detect_candidates, project
+from napari_catrack.errors import InputError
+from napari_catrack.layers import neuron_points_layer
+from napari_catrack.widgets._common import report_error, show_info
+from napari_catrack.widgets._tracking_layers import (
+    channel_stack,
+    channel_transform,
+    next_ids,
+    points_table,
+    to_green,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+DEBOUNCE_MS = 150
+SOURCES = ("current frame", "mean of N frames", "max of N frames")
+
+
+def current_frame(viewer: napari.Viewer, stack) -> int:
+    """The time-slider position (axis 0), clipped to the stack."""
+    if len(stack.shape) < 3:
+        return 0
+    return int(np.clip(viewer.dims.current_step[0], 0, stack.shape[0] - 1))
+
+
+class CandidatesPanel(QWidget):
+    """Parameters, live preview, and the candidates -> neurons hand-over."""
+
+    def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.candidates: pd.DataFrame | None = None  # green-frame table of the last preview
+        self.last_params: dict[str, Any] = {}
+        self._syncing = False
+        self._watched = None
+        self._cache = np.zeros((0, 2))  # positions of "neurons" after the last edit we saw
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self._preview_safely)
+
+        self.source = QComboBox()
+        self.source.addItems(SOURCES)
+        self.n_frames = QSpinBox(minimum=2, maximum=100_000, value=10)
+        self.channel = QComboBox()
+        self.channel.addItems(["red", "green"])
+        self.sigma = self._dspin(0.0, 10.0, 1.0, 0.1)
+        self.block_size = QSpinBox(minimum=3, maximum=401, value=21, singleStep=2)
+        self.threshold = self._dspin(0.0, 100.0, 3.0, 0.25)
+        self.min_brightness = self._dspin(0.0, 1e7, 0.0, 10.0)
+        self.min_brightness.setSpecialValueText("off")
+        self.min_area = QSpinBox(minimum=1, maximum=100_000, value=4)
+        self.max_area = QSpinBox(minimum=1, maximum=100_000, value=400)
+        self.min_bbox = QSpinBox(minimum=1, maximum=10_000, value=2)
+        self.max_bbox = QSpinBox(minimum=1, maximum=10_000, value=30)
+        self.split = QCheckBox("split touching neurons")
+        self.split.setChecked(True)
+        self.min_distance = QSpinBox(minimum=1, maximum=100, value=2)
+        self.live = QCheckBox("live preview")
+        self.live.setChecked(True)
+        self.detect_button = QPushButton("Detect")
+        self.use_selected_button = QPushButton("Use selected")
+        self.use_all_button = QPushButton("Use all")
+        self.by_hand_button = QPushButton("Add by hand")
+        self.clear_button = QPushButton("Clear neurons")
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("new name for the selected neuron")
+        self.rename_button = QPushButton("Rename")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self._build()
+
+        for w in (self.source, self.channel):
+            w.currentIndexChanged.connect(self.schedule)
+        for w in (self.n_frames, self.sigma, self.block_size, self.threshold, self.min_brightness,
+                  self.min_area, self.max_area, self.min_bbox, self.max_bbox, self.min_distance):  # fmt: skip
+            w.valueChanged.connect(self.schedule)
+        self.split.toggled.connect(self.schedule)
+        self.live.toggled.connect(self.schedule)
+        self.detect_button.clicked.connect(self._preview_safely)
+        self.use_selected_button.clicked.connect(lambda: self._guard(self.use_selected))
+        self.use_all_button.clicked.connect(lambda: self._guard(self.use_all))
+        self.by_hand_button.clicked.connect(lambda: self._guard(self.add_by_hand))
+        self.clear_button.clicked.connect(lambda: self._guard(self.clear_neurons))
+        self.rename_button.clicked.connect(lambda: self._guard(self.rename_selected))
+        self.name_edit.returnPressed.connect(lambda: self._guard(self.rename_selected))
+        self.viewer.dims.events.current_step.connect(self._on_step)
+
+    @staticmethod
+    def _dspin(lo: float, hi: float, value: float, step: float) -> QDoubleSpinBox:
+        return QDoubleSpinBox(minimum=lo, maximum=hi, value=value, singleStep=step, decimals=2)
+
+    def _build(self) -> None:
+        form = QFormLayout()
+        src = QHBoxLayout()
+        src.addWidget(self.source)
+        src.addWidget(QLabel("N"))
+        src.addWidget(self.n_frames)
+        form.addRow("image", src)
+        form.addRow("channel", self.channel)
+        form.addRow("smoothing σ (px)", self.sigma)
+        form.addRow("block size (px)", self.block_size)
+        form.addRow("threshold (noise s.d.)", self.threshold)
+        form.addRow("brightness ≥", self.min_brightness)
+        for label, lo, hi in (("area (px)", self.min_area, self.max_area),
+                              ("box side (px)", self.min_bbox, self.max_bbox)):  # fmt: skip
+            row = QHBoxLayout()
+            row.addWidget(lo)
+            row.addWidget(QLabel("to"))
+            row.addWidget(hi)
+            form.addRow(label, row)
+        split = QHBoxLayout()
+        split.addWidget(self.split)
+        split.addWidget(QLabel("min distance"))
+        split.addWidget(self.min_distance)
+        form.addRow(split)
+        buttons = QGridLayout()
+        buttons.addWidget(self.live, 0, 0)
+        buttons.addWidget(self.detect_button, 0, 1)
+        buttons.addWidget(self.use_selected_button, 1, 0)
+        buttons.addWidget(self.use_all_button, 1, 1)
+        buttons.addWidget(self.by_hand_button, 2, 0)
+        buttons.addWidget(self.clear_button, 2, 1)
+        rename = QHBoxLayout()
+        rename.addWidget(self.name_edit)
+        rename.addWidget(self.rename_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addLayout(rename)
+        lay.addWidget(self.status)
+
+    # ---- detection -------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """Detection keyword arguments, exactly as passed to `detect_candidates`."""
+        bright = self.min_brightness.value()
+        return {
+            "sigma": self.sigma.value(),
+            "block_size": self.block_size.value(),
+            "threshold": self.threshold.value(),
+            "min_brightness": bright if bright > 0 else None,
+            "min_area": self.min_area.value(),
+            "max_area": self.max_area.value(),
+            "min_bbox": self.min_bbox.value(),
+            "max_bbox": self.max_bbox.value(),
+            "split_touching": self.split.isChecked(),
+            "min_distance": self.min_distance.value(),
+        }
+
+    def image(self) -> tuple[str, np.ndarray, dict[str, Any]]:
+        """(channel used, the 2-D image to detect on, how it was made)."""
+        channel, stack = channel_stack(self.viewer, self.channel.currentText())
+        frame = current_frame(self.viewer, stack)
+        how: dict[str, Any] = {"channel": channel, "frame": frame, "image": "frame"}
+        if len(stack.shape) == 2:
+            return channel, np.asarray(stack, np.float32), how
+        mode = self.source.currentIndex()
+        if mode == 0:
+            return channel, np.asarray(stack[frame], np.float32), how
+        n = self.n_frames.value()
+        start = int(np.clip(frame - n // 2, 0, max(stack.shape[0] - n, 0)))
+        frames = slice(start, min(start + n, stack.shape[0]))
+        method = "mean" if mode == 1 else "max"
+        how.update(image=method, frames=[frames.start, frames.stop - 1])
+        return channel, project(stack, frames, method), how
+
+    def schedule(self, *_: Any) -> None:
+        """Restart the debounce timer: the preview runs once the user pauses."""
+        if self.live.isChecked():
+            self._timer.start()
+
+    def _on_step(self, event: Event | None = None) -> None:
+        try:
+            if self.live.isChecked() and "candidates" in self.viewer.layers:
+                self._timer.start()
+        except RuntimeError:  # the widget was closed: stop listening to the viewer
+            self.viewer.dims.events.current_step.disconnect(self._on_step)
+
+    def _preview_safely(self) -> None:
+        self._guard(self.preview)
+
+    def _guard(self, fn) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # user mistakes as one line, real bugs re-raised
+            self.status.setText(str(exc))
+            report_error(exc)
+            return None
+
+    def preview(self) -> pd.DataFrame:
+        """Detect now and refresh the "candidate masks" and "candidates" layers."""
+        channel, img, how = self.image()
+        params = self.params()
+        labels, table = detect_candidates(img, **params)
+        transform = channel_transform(self.viewer, channel)
+        green = to_green(table, transform, img.shape)
+        self.candidates, self.last_params = green, {**params, **how}
+        affine = np.eye(3) if transform is None else transform.napari_affine(img.shape, ndim=2)
+        if "candidate masks" in self.viewer.layers:
+            masks = self.viewer.layers["candidate masks"]
+            masks.data, masks.affine = labels, affine
+        else:
+            self.viewer.add_labels(labels, name="candidate masks", opacity=0.35, affine=affine)
+        feats = green[["neuron_id", "area", "brightness"]].reset_index(drop=True)
+        data = green[["y", "x"]].to_numpy(float).reshape(-1, 2)
+        if "candidates" in self.viewer.layers:
+            layer = self.viewer.layers["candidates"]
+            layer.selected_data = set()
+            layer.data = data
+            layer.features = feats
+        else:
+            self.viewer.add_points(
+                data, name="candidates", features=feats, size=8, face_color="transparent",
+                border_color="orange", ndim=2,
+            )  # fmt: skip
+        what = how["image"] if how["image"] == "frame" else f"{how['image']} projection"
+        self.status.setText(
+            f"{len(green)} candidates on {channel}, {what} {how['frame']}; select some in "
+            "'candidates', then Use selected"
+        )
+        return green
+
+    # ---- neurons layer ---------------------------------------------------------------------
+    def neurons_layer(self, create: bool = True):
+        if "neurons" in self.viewer.layers:
+            layer = self.viewer.layers["neurons"]
+            if layer is not self._watched:  # e.g. restored from a session: watch its edits too
+                layer.events.data.connect(self._on_neurons_edited)
+                self._watched, self._cache = layer, np.asarray(layer.data, float).copy()
+            return layer
+        if not create:
+            return None
+        text = pd.Series(dtype=object)
+        empty = pd.DataFrame({"neuron_id": text, "y": [], "x": [], "source": text})
+        data, meta, _ = neuron_points_layer(empty, name="neurons", frame_column=None)
+        meta["features"] = empty[["neuron_id", "source"]]
+        meta.update(border_color="cyan", ndim=2, size=9)
+        meta["text"] = {**meta["text"], "color": "cyan"}
+        layer = self.viewer.add_points(data.reshape(-1, 2), **meta)
+        layer.feature_defaults = {"neuron_id": "", "source": "manual"}
+        layer.events.data.connect(self._on_neurons_edited)
+        self._watched, self._cache = layer, np.zeros((0, 2))
+        return layer
+
+    def neurons(self) -> pd.DataFrame:
+        """`neuron_id,y,x,source` (green pixels) of the "neurons" layer."""
+        layer = self.neurons_layer(create=False)
+        if layer is None or len(layer.data) == 0:
+            raise InputError("no neurons to track: pick candidates (Use selected) or add by hand")
+        table = points_table(layer)
+        return table[["neuron_id", "y", "x", "source"]]
+
+    def _append(self, rows: pd.DataFrame) -> int:
+        """Add candidate rows to "neurons", skipping any within 2 px of a neuron already there."""
+        layer = self.neurons_layer()
+        old = np.asarray(layer.data, float).reshape(-1, 2)
+        yx = rows[["y", "x"]].to_numpy(float)
+        if len(old):
+            d = np.linalg.norm(yx[:, None] - old[None, :, -2:], axis=-1).min(axis=1)
+            yx = yx[d > 2.0]
+        if not len(yx):
+            return 0
+        feats = layer.features.reset_index(drop=True)
+        new = pd.DataFrame(
+            {"neuron_id": next_ids(feats["neuron_id"], len(yx)), "source": ["auto"] * len(yx)}
+        )
+        self._syncing = True
+        try:
+            layer.data = np.vstack([old[:, -2:], yx])
+            layer.features = pd.concat([feats[["neuron_id", "source"]], new], ignore_index=True)
+        finally:
+            self._syncing = False
+        self._record()
+        return len(yx)
+
+    def use_selected(self) -> int:
+        layer = self.viewer.layers["candidates"] if "candidates" in self.viewer.layers else None
+        if layer is None or self.candidates is None:
+            raise InputError("no candidates yet: press Detect (or move a slider)")
+        picked = sorted(layer.selected_data)
+        if not picked:
+            raise InputError("select candidates first (select tool in the 'candidates' layer)")
+        rows = pd.DataFrame(np.asarray(layer.data)[picked][:, -2:], columns=["y", "x"])
+        n = self._append(rows)
+        self.status.setText(f"{n} neuron(s) added to 'neurons'")
+        return n
+
+    def use_all(self) -> int:
+        if self.candidates is None:
+            self.preview()
+        n = self._append(self.candidates)
+        self.status.setText(f"{n} neuron(s) added to 'neurons'")
+        return n
+
+    def add_by_hand(self) -> None:
+        layer = self.neurons_layer()
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add"
+        show_info("napari-catrack: click on the image to add neurons (press Escape/V to stop)")
+
+    def clear_neurons(self) -> None:
+        layer = self.neurons_layer(create=False)
+        if layer is not None:
+            self._syncing = True
+            try:
+                layer.data = np.zeros((0, 2))
+            finally:
+                self._syncing = False
+
+    def rename_selected(self, name: str | None = None) -> str:
+        """Give the one selected neuron a new (unique) name."""
+        name = (name if name is not None else self.name_edit.text()).strip()
+        layer = self.neurons_layer(create=False)
+        sel = sorted(layer.selected_data) if layer is not None else []
+        if len(sel) != 1:
+            raise InputError("select exactly one point in the 'neurons' layer to rename")
+        if not name:
+            raise InputError("type a name first")
+        feats = layer.features.copy()
+        if (feats["neuron_id"].astype(str) == name).drop(index=sel[0]).any():
+            raise InputError(f"a neuron is already called {name!r}")
+        old = str(feats.at[sel[0], "neuron_id"])
+        feats.loc[sel[0], "neuron_id"] = name
+        layer.features = feats
+        layer.refresh()
+        self.name_edit.clear()
+        self.status.setText(f"{old} renamed {name}")
+        self._record()
+        return old
+
+    def _on_neurons_edited(self, event: Event) -> None:
+        """New points get fresh ids and source "manual"; moved points become "manual" too."""
+        layer = event.source
+        action = getattr(event, "action", None)
+        data = np.asarray(layer.data, float)
+        if self._syncing or action not in ("added", "changed", "removed"):
+            if action in ("added", "changed", "removed"):
+                self._cache = data.copy()
+            return
+        n = len(data)
+        if action == "added":
+            idx = sorted({int(i) % n for i in event.data_indices}) if n else []
+        elif action == "changed" and self._cache.shape == data.shape:
+            idx = np.flatnonzero(np.abs(data - self._cache).max(axis=1) > 1e-9).tolist()
+        else:
+            idx = []
+        self._cache = data.copy()
+        if not idx:
+            return
+        feats = layer.features.copy()
+        if action == "added":
+            others = feats["neuron_id"].drop(index=idx)
+            feats.loc[idx, "neuron_id"] = next_ids(others, len(idx))
+        feats.loc[idx, "source"] = "manual"
+        self._syncing = True
+        try:
+            layer.features = feats
+            layer.refresh()
+        finally:
+            self._syncing = False
+
+    def _record(self) -> None:
+        from napari_catrack.session import session_for_viewer
+
+        tables = {"selected": self.neurons()}
+        if self.candidates is not None:
+            tables["candidates"] = self.candidates
+        session_for_viewer(self.viewer).record("neurons", tables=tables, params=self.last_params)

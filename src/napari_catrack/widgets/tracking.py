@@ -1,0 +1,408 @@
+"""Neuron candidates and human-in-the-loop tracking, in one docked widget.
+
+1. Candidates (`_tracking_candidates.CandidatesPanel`): live detection preview, then the user picks
+   the neurons to follow into the Points layer "neurons" (and adds, moves, renames by hand).
+2. Tracking: "Track" follows the neurons from the current frame forward and backward in a worker
+   thread (napari progress bar, Cancel). The result is a Tracks layer "tracks" and a per-frame Points
+   layer "tracked neurons" coloured by confidence (red = doubtful, green = sure, cyan = yours). Drag
+   a point to correct it; "Re-track" recomputes around your corrections, which stay fixed as anchors.
+   The list of low-confidence stretches jumps to each one. Tracks (green pixels) go to the session.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from napari.qt.threading import FunctionWorker, create_worker
+from napari.utils import progress
+from napari.utils.events import Event
+from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.core.tracking import (
+    TRACK_COLUMNS,
+    TrackingCancelled,
+    low_confidence,
+    retrack,
+    track,
+)
+from napari_catrack.errors import CatrackError, InputError
+from napari_catrack.layers import tracks_layer
+from napari_catrack.widgets._common import report_error, show_info
+from napari_catrack.widgets._tracking_candidates import CandidatesPanel, current_frame
+from napari_catrack.widgets._tracking_layers import (
+    channel_stack,
+    channel_transform,
+    confidence_colors,
+    set_or_add,
+    to_green,
+    to_native,
+    tracked_points,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+TRACKED = "tracked neurons"
+
+
+class _Relay(QObject):
+    """Carries progress from the worker thread to the GUI thread (queued signal)."""
+
+    progressed = Signal(int, int)
+
+
+class TrackingWidget(QWidget):
+    """Pick neurons from detected candidates, track them, correct and re-track."""
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.tracks: pd.DataFrame | None = None  # green-frame pixels, the stored result
+        self.run_info: dict[str, Any] = {}  # channel/seed frame/model of the current tracks
+        self.edited: set[tuple[str, int]] = set()  # (neuron_id, frame) the user moved
+        self.worker = None
+        self.last_outcome = ""
+        self._cancel = threading.Event()
+        self._pbar: progress | None = None
+        self._syncing = False
+        self._shown = np.zeros((0, 3))  # "tracked neurons" data as last written by us
+        self._relay = _Relay(self)
+        self._relay.progressed.connect(self._on_progress)
+
+        self.candidates = CandidatesPanel(self.viewer, self)
+        self.track_channel = QComboBox()
+        self.track_channel.addItems(["red", "green"])
+        self.model = QComboBox()
+        self.model.addItems(["default", "classical"])
+        self.track_button = QPushButton("Track from this frame")
+        self.retrack_button = QPushButton("Re-track with corrections")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar(minimum=0, maximum=100, value=0)
+        self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, value=0.5, singleStep=0.05)
+        self.low_list = QListWidget()
+        self.low_list.setMinimumHeight(90)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self._build()
+
+        self.track_button.clicked.connect(self.start_tracking)
+        self.retrack_button.clicked.connect(self.start_retracking)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.threshold.valueChanged.connect(lambda _: self.refresh_low_confidence())
+        self.low_list.itemClicked.connect(self._on_low_clicked)
+        self._restore()
+
+    def _restore(self) -> None:
+        """Show tracks already in the viewer's session (e.g. a reopened session file)."""
+        from napari_catrack.session import session_for_viewer
+
+        session = session_for_viewer(self.viewer)
+        if "tracks" not in session:
+            return
+        step = session["tracks"]
+        table = step.tables.get("tracks")
+        if table is None or not set(TRACK_COLUMNS) <= set(table.columns) or table.empty:
+            return
+        self.tracks = table.assign(neuron_id=table.neuron_id.astype(str)).reset_index(drop=True)
+        keys = ("channel", "seed_frame", "model", "alignment")
+        self.run_info = {k: step.params[k] for k in keys if k in step.params}
+        self.show_tracks()
+        self.status.setText("tracks restored from the session")
+
+    def _build(self) -> None:
+        cand = QGroupBox("1. Candidates")
+        QVBoxLayout(cand).addWidget(self.candidates)
+        box = QGroupBox("2. Tracking")
+        form = QFormLayout()
+        form.addRow("track channel", self.track_channel)
+        form.addRow("model", self.model)
+        row = QHBoxLayout()
+        row.addWidget(self.track_button)
+        row.addWidget(self.retrack_button)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.bar)
+        row2.addWidget(self.cancel_button)
+        lay = QVBoxLayout(box)
+        lay.addLayout(form)
+        lay.addLayout(row)
+        lay.addLayout(row2)
+        low = QFormLayout()
+        low.addRow("low confidence below", self.threshold)
+        lay.addLayout(low)
+        lay.addWidget(self.low_list)
+        lay.addWidget(self.status)
+        outer = QVBoxLayout(self)
+        outer.addWidget(cand)
+        outer.addWidget(box)
+        outer.addStretch(1)
+
+    # ---- running ---------------------------------------------------------------------------
+    def start_tracking(self) -> FunctionWorker | None:
+        """Track the "neurons" layer from the current frame; returns the worker (or None)."""
+        try:
+            seeds = self.candidates.neurons()
+            channel, stack = channel_stack(self.viewer, self.track_channel.currentText())
+            if len(stack.shape) != 3:
+                raise InputError("tracking needs a (T, Y, X) recording, not a single image")
+            frame = current_frame(self.viewer, stack)
+            transform = channel_transform(self.viewer, channel)
+            native = to_native(seeds, transform, stack.shape[-2:])
+            if seeds.neuron_id.duplicated().any():
+                dup = seeds.neuron_id[seeds.neuron_id.duplicated()].tolist()
+                raise InputError(f"two neurons share the name(s) {dup[:3]}: rename one")
+            self.candidates._record()
+        except Exception as exc:
+            report_error(exc)
+            return None
+        model = self.model.currentText()
+        info = {"channel": channel, "seed_frame": frame, "model": model,
+                "alignment": None if transform is None else transform.to_dict()}  # fmt: skip
+
+        def work():
+            out = track(stack, None, native[["neuron_id", "y", "x"]], frame, channel="red",
+                        progress=self._relay.progressed.emit, cancel=self._cancel.is_set,
+                        model=model)  # fmt: skip
+            return out
+
+        return self._launch(work, "track", info, stack.shape[-2:], transform)
+
+    def corrections(self) -> pd.DataFrame:
+        """`neuron_id,frame,y,x` (green pixels) of every point the user moved since the last run."""
+        if self.tracks is None or TRACKED not in self.viewer.layers:
+            return pd.DataFrame(columns=["neuron_id", "frame", "y", "x"])
+        self._scan_edits()
+        layer = self.viewer.layers[TRACKED]
+        feats = layer.features
+        data = np.asarray(layer.data, float)
+        keys = list(zip(feats["neuron_id"].astype(str), feats["frame"].astype(int)))
+        rows = [i for i, k in enumerate(keys) if k in self.edited]
+        out = pd.DataFrame(
+            {
+                "neuron_id": [keys[i][0] for i in rows],
+                "frame": [keys[i][1] for i in rows],
+                "y": data[rows, -2] if rows else [],
+                "x": data[rows, -1] if rows else [],
+            }
+        )
+        return out.drop_duplicates(["neuron_id", "frame"], keep="first").reset_index(drop=True)
+
+    def start_retracking(self) -> FunctionWorker | None:
+        """Re-track around the user's corrections (all manual points are kept as anchors)."""
+        try:
+            if self.tracks is None:
+                raise InputError("track first: there are no tracks to correct")
+            corr = self.corrections()
+            if corr.empty:
+                raise InputError(
+                    "no corrections: drag points in 'tracked neurons' to where the neuron is"
+                )
+            channel = self.run_info.get("channel", "red")
+            channel, stack = channel_stack(self.viewer, channel)
+            transform = channel_transform(self.viewer, channel)
+            shape = stack.shape[-2:]
+            tracks_n = to_native(self.tracks, transform, shape)
+            corr_n = to_native(corr, transform, shape)
+            # the tracks table keeps ids as strings (as shown in layers)
+            tracks_n["neuron_id"] = tracks_n["neuron_id"].astype(str)
+        except Exception as exc:
+            report_error(exc)
+            return None
+        model = self.run_info.get("model", self.model.currentText())
+        info = {**self.run_info, "corrections": len(corr)}
+
+        def work():
+            return retrack(tracks_n, corr_n, stack, progress=self._relay.progressed.emit,
+                           cancel=self._cancel.is_set, model=model)  # fmt: skip
+
+        return self._launch(work, "re-track", info, shape, transform)
+
+    def _launch(self, work, what: str, info: dict, shape, transform) -> FunctionWorker:
+        self._cancel.clear()
+        self._set_running(True)
+        self.bar.setValue(0)
+        self._pbar = progress(total=0, desc=f"napari-catrack: {what}")
+        self.status.setText(f"{what} running...")
+        worker = create_worker(work, _ignore_errors=True)
+        worker.returned.connect(lambda df: self._on_result(df, what, info, shape, transform))
+        worker.errored.connect(lambda exc: self._on_error(exc, what))
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running worker to stop; the previous tracks stay as they are."""
+        self._cancel.set()
+        self.status.setText("cancelling...")
+
+    def _set_running(self, running: bool) -> None:
+        for b in (self.track_button, self.retrack_button):
+            b.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.bar.setValue(int(100 * done / max(total, 1)))
+        if self._pbar is not None:
+            if self._pbar.total != total:
+                self._pbar.total = total
+            self._pbar.update(done - self._pbar.n)
+
+    def _on_finished(self) -> None:
+        self._set_running(False)
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        self.worker = None
+
+    def _on_error(self, exc: BaseException, what: str) -> None:
+        if isinstance(exc, TrackingCancelled):
+            kept = "previous tracks kept" if self.tracks is not None else "no tracks yet"
+            self.last_outcome = f"{what} cancelled; {kept}"
+            self.status.setText(self.last_outcome)
+            show_info(f"napari-catrack: {self.last_outcome}")
+            return
+        self.last_outcome = f"{what} failed: {exc}"
+        self.status.setText(self.last_outcome)
+        if isinstance(exc, CatrackError):
+            report_error(exc)
+        else:
+            report_error(CatrackError(f"{what} failed: {type(exc).__name__}: {exc}"))
+
+    def _on_result(self, native: pd.DataFrame, what: str, info: dict, shape, transform) -> None:
+        tracks = to_green(native, transform, shape)
+        tracks["neuron_id"] = tracks["neuron_id"].astype(str)
+        self.tracks = tracks.reset_index(drop=True)
+        self.run_info = {k: v for k, v in info.items() if k != "corrections"}
+        self.edited.clear()
+        self.show_tracks()
+        from napari_catrack.session import session_for_viewer
+
+        params = {**info, "step": what, "n_manual": int((tracks.source == "manual").sum())}
+        session_for_viewer(self.viewer).record("tracks", tables={"tracks": self.tracks},
+                                               params=params)  # fmt: skip
+        self.bar.setValue(100)
+        n_low = self.low_list.count()
+        self.last_outcome = (
+            f"{what} done: {tracks.neuron_id.nunique()} neurons x {tracks.frame.nunique()} "
+            f"frames; {n_low} low-confidence stretch(es)"
+        )
+        self.status.setText(self.last_outcome)
+
+    # ---- layers ----------------------------------------------------------------------------
+    def show_tracks(self) -> None:
+        """Refresh "tracks" and "tracked neurons" from `self.tracks`."""
+        tracks = self.tracks
+        set_or_add(self.viewer, tracks_layer(tracks, name="tracks", tail_length=15), "tracks")
+        data, feats, colors = tracked_points(tracks)
+        self._syncing = True
+        try:
+            if TRACKED in self.viewer.layers:
+                layer = self.viewer.layers[TRACKED]
+                layer.selected_data = set()
+                layer.data = data
+                layer.features = feats
+                layer.border_color = colors
+            else:
+                layer = self.viewer.add_points(
+                    data, name=TRACKED, features=feats, size=8, face_color="transparent",
+                    border_color=colors, border_width=0.2,
+                    text={"string": "{neuron_id}", "size": 8, "color": "white",
+                          "translation": [0, -6, 0]},
+                )  # fmt: skip
+                layer.events.data.connect(self._on_tracked_edited)
+            self._shown = data.copy()
+        finally:
+            self._syncing = False
+        self.refresh_low_confidence()
+
+    def _scan_edits(self) -> list[int]:
+        """Points whose position differs from the last result are corrections (marked manual)."""
+        layer = self.viewer.layers[TRACKED]
+        data = np.asarray(layer.data, float)
+        if data.shape != self._shown.shape:
+            return []
+        moved = np.flatnonzero(np.abs(data[:, 1:] - self._shown[:, 1:]).max(axis=1) > 1e-6)
+        feats = layer.features
+        for i in moved:
+            self.edited.add((str(feats.at[i, "neuron_id"]), int(feats.at[i, "frame"])))
+        return moved.tolist()
+
+    def _on_tracked_edited(self, event: Event) -> None:
+        action = getattr(event, "action", None)
+        if self._syncing or action not in ("changed", "added", "removed"):
+            return
+        if action != "changed":  # keep the reference aligned with the layer's rows
+            data = np.asarray(event.source.data, float)
+            if action == "removed":
+                self._shown = np.delete(self._shown, list(event.data_indices), axis=0)
+            else:
+                self._shown = np.vstack([self._shown, data[len(self._shown) :]])
+                self.status.setText("add neurons in the 'neurons' layer; here, drag points")
+            return
+        moved = self._scan_edits()
+        if not moved:
+            return
+        layer = event.source
+        feats = layer.features.copy()
+        feats.loc[moved, "source"] = "manual"
+        self._syncing = True
+        try:
+            layer.features = feats
+            layer.border_color = confidence_colors(feats.confidence, feats.source)
+        finally:
+            self._syncing = False
+        self.status.setText(f"{len(self.edited)} correction(s); press Re-track to use them")
+
+    def refresh_low_confidence(self) -> pd.DataFrame:
+        self.low_list.clear()
+        if self.tracks is None:
+            return pd.DataFrame()
+        low = low_confidence(self.tracks, threshold=self.threshold.value())
+        low = low.sort_values(["min_confidence", "start_frame"], kind="stable")  # worst first
+        for r in low.itertuples(index=False):
+            span = f"{r.start_frame}" if r.start_frame == r.end_frame else (
+                f"{r.start_frame}-{r.end_frame}")  # fmt: skip
+            item = QListWidgetItem(f"{r.neuron_id}: frame {span} (min {r.min_confidence:.2f})")
+            item.setData(Qt.ItemDataRole.UserRole, (str(r.neuron_id), int(r.start_frame)))
+            self.low_list.addItem(item)
+        return low
+
+    def _on_low_clicked(self, item: QListWidgetItem) -> None:
+        nid, frame = item.data(Qt.ItemDataRole.UserRole)
+        self.go_to(nid, frame)
+
+    def go_to(self, neuron_id: str, frame: int) -> None:
+        """Show `frame`, select that neuron's point there and centre the view on it."""
+        self.viewer.dims.set_current_step(0, frame)
+        if TRACKED not in self.viewer.layers:
+            return
+        layer = self.viewer.layers[TRACKED]
+        feats = layer.features
+        hit = np.flatnonzero((feats["neuron_id"].astype(str) == str(neuron_id))
+                             & (feats["frame"].to_numpy() == frame))  # fmt: skip
+        if len(hit):
+            self.viewer.layers.selection.active = layer
+            layer.mode = "select"
+            layer.selected_data = {int(hit[0])}
+            y, x = np.asarray(layer.data)[hit[0], -2:]
+            scene = getattr(self.viewer, "scene", None)  # napari >= 0.9 moved the camera there
+            camera = scene.camera if scene is not None else self.viewer.camera
+            camera.center = (float(y), float(x))

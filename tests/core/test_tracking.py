@@ -1,0 +1,223 @@
+"""Tracking through synthetic moving worms: accuracy vs truth, identities, anchors, cancel, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from napari_catrack.core.tracking import (
+    TrackingCancelled,
+    low_confidence,
+    retrack,
+    track,
+)
+from napari_catrack.core.tracking.model import TrackerNet, default_model, load_model, save_model
+from napari_catrack.errors import InputError
+from napari_catrack.synthetic import make_worm_recording
+
+T = 60
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return make_worm_recording(n_frames=T, shape=(128, 128), n_neurons=12, seed=7)
+
+
+def seeds_at(rec, frame):
+    p = rec.truth.red_positions[frame]
+    return pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": p[:, 0], "x": p[:, 1]})
+
+
+def as_array(df: pd.DataFrame, n_frames: int = T) -> np.ndarray:
+    df = df.sort_values(["neuron_id", "frame"])
+    return np.stack(
+        [df.y.to_numpy().reshape(-1, n_frames).T, df.x.to_numpy().reshape(-1, n_frames).T], -1
+    )
+
+
+@pytest.mark.parametrize("model", ["default", "cnn"])  # cnn = the shipped weights
+def test_forward_and_backward_from_middle_seed(rec, model):
+    df = track(rec.red, rec.green, seeds_at(rec, 30), 30, model=model)
+    assert list(df.columns) == ["neuron_id", "frame", "y", "x", "confidence", "source"]
+    assert len(df) == T * 12
+    err = np.linalg.norm(as_array(df) - rec.truth.red_positions, axis=-1)
+    assert (err <= 2).mean() >= 0.99
+    assert set(df.source[df.frame == 30]) == {"seed"}
+    assert set(df.source[df.frame != 30]) == {"auto"}
+    # identities: each track is nearest to its own true neuron in every frame
+    truth = rec.truth.red_positions
+    d = np.linalg.norm(as_array(df)[:, :, None] - truth[:, None], axis=-1)
+    assert (d.argmin(axis=2) == np.arange(12)).all()
+
+
+def test_two_close_neurons_keep_identities():
+    yy, xx = np.mgrid[:64, :64]
+    frames = []
+    truth = []
+    rng = np.random.default_rng(0)
+    for t in range(40):
+        c = np.array([32.0, 20 + 0.6 * t]) + rng.normal(0, 1.5, 2) * (t % 7 == 0) * 4
+        a, b = c + np.array([0, -3.2]), c + np.array([0, 3.2])  # 6.4 px apart
+        img = 100 + sum(400 * np.exp(-((yy - p[0]) ** 2 + (xx - p[1]) ** 2) / 4.5) for p in (a, b))
+        frames.append(rng.poisson(img))
+        truth.append([a, b])
+    stack, truth = np.array(frames, np.uint16), np.array(truth)
+    seeds = pd.DataFrame({"neuron_id": [1, 2], "y": truth[0, :, 0], "x": truth[0, :, 1]})
+    df = track(stack, None, seeds, 0, model="classical")
+    est = as_array(df, 40)
+    assert np.linalg.norm(est - truth, axis=-1).max() < 1.5
+    assert (est[:, 0, 1] < est[:, 1, 1]).all()
+
+
+def test_anchor_stays_neighbours_change_far_frames_unchanged(rec):
+    tracks = track(rec.red, rec.green, seeds_at(rec, 0), 0, model="classical")
+    nid = rec.truth.neuron_ids[3]
+    moved = tracks[(tracks.neuron_id == nid) & (tracks.frame == 40)][["y", "x"]].to_numpy()[0] + 4
+    corr = pd.DataFrame({"neuron_id": [nid], "frame": [40], "y": [moved[0]], "x": [moved[1]]})
+    before = tracks.copy()
+    new = retrack(tracks, corr, rec.red, model="classical")
+    pd.testing.assert_frame_equal(tracks, before)  # caller's data untouched
+    row = new[(new.neuron_id == nid) & (new.frame == 40)].iloc[0]
+    assert (row.y, row.x) == pytest.approx(tuple(moved))
+    assert row.source == "manual"
+    mine_old = tracks[tracks.neuron_id == nid].set_index("frame")
+    mine_new = new[new.neuron_id == nid].set_index("frame")
+    assert not np.allclose(mine_old.loc[41, ["y", "x"]], mine_new.loc[41, ["y", "x"]])
+    assert np.allclose(mine_old.loc[0, ["y", "x"]], mine_new.loc[0, ["y", "x"]])  # the seed
+    others_old = tracks[tracks.neuron_id != nid].reset_index(drop=True)
+    others_new = new[new.neuron_id != nid].reset_index(drop=True)
+    pd.testing.assert_frame_equal(others_old, others_new)
+    # a second anchor bounds the stretch: frames beyond it stay as they were
+    corr2 = pd.concat([corr.assign(frame=20, y=moved[0] - 1)])
+    new2 = retrack(new, corr2, rec.red, model="classical")
+    far = new2[(new2.neuron_id == nid) & (new2.frame > 40)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        far, new[(new.neuron_id == nid) & (new.frame > 40)].reset_index(drop=True)
+    )
+
+
+def test_cancel_raises_and_keeps_previous(rec):
+    seeds = seeds_at(rec, 0)
+    seen = []
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] > 15
+
+    with pytest.raises(TrackingCancelled):
+        track(
+            rec.red, rec.green, seeds, 0, cancel=cancel, progress=lambda d, t: seen.append((d, t))
+        )
+    assert seen and all(d <= t for d, t in seen)
+    assert list(seeds.columns) == ["neuron_id", "y", "x"] and len(seeds) == 12
+
+
+def test_progress_reaches_total(rec):
+    seen = []
+    track(rec.red[:20], None, seeds_at(rec, 0), 0, model="classical",
+          progress=lambda d, t: seen.append((d, t)))  # fmt: skip
+    assert seen[-1][0] == seen[-1][1]
+
+
+def test_bad_input(rec):
+    good = seeds_at(rec, 0)
+    with pytest.raises(InputError, match="outside"):
+        track(rec.red, None, good.assign(y=500.0), 0)
+    with pytest.raises(InputError, match="duplicate"):
+        track(rec.red, None, pd.concat([good, good.iloc[:1]]), 0)
+    with pytest.raises(InputError, match="NaN"):
+        track(rec.red, None, good.assign(x=np.nan), 0)
+    with pytest.raises(InputError, match="seed frame"):
+        track(rec.red, None, good, T + 5)
+    with pytest.raises(InputError, match="column"):
+        track(rec.red, None, good.drop(columns="x"), 0)
+    with pytest.raises(InputError, match="unknown tracking model"):
+        track(rec.red, None, good, 0, model="nonsense")
+
+
+def test_low_confidence_stretches():
+    df = pd.DataFrame({"neuron_id": ["a"] * 6, "frame": range(6),
+                       "confidence": [0.9, 0.2, 0.1, 0.9, 0.3, 0.9]})  # fmt: skip
+    out = low_confidence(df, 0.5)
+    assert out[["start_frame", "end_frame"]].values.tolist() == [[1, 2], [4, 4]]
+    assert out.min_confidence.tolist() == [0.1, 0.3]
+
+
+def test_model_round_trip_weights_only(tmp_path):
+    net = TrackerNet(patch=24, seed=3)
+    save_model(net, tmp_path)
+    state = torch.load(tmp_path / "tracker.pt", weights_only=True)
+    assert isinstance(state, dict)
+    back = load_model(tmp_path)
+    x = torch.randn(3, 2, 24, 24)
+    assert torch.allclose(net(x), back(x))
+    assert back.meta["seed"] == 3
+    with pytest.raises(InputError):
+        load_model(tmp_path / "nowhere")
+
+
+def test_shipped_model_exists_and_is_small():
+    net = default_model()
+    assert net is not None
+    assert net.meta.get("command", "").startswith("catrack train-tracker")
+
+
+def write_tcyx(path, rec, n=None):
+    import tifffile
+
+    n = n or rec.red.shape[0]
+    data = np.stack([rec.green[:n], rec.red[:n]], axis=1)
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TCYX"})
+
+
+def test_cli_track_round_trip(rec, tmp_path):
+    from napari_catrack.cli import main
+
+    write_tcyx(tmp_path / "rec.tif", rec, 30)
+    al = tmp_path / "align.json"
+    al.write_text(pd.Series(rec.truth.misalignment).to_json())
+    g = rec.truth.positions[5]
+    seeds = pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": g[:, 0], "x": g[:, 1]})
+    seeds.to_csv(tmp_path / "seeds.csv", index=False)
+    out = tmp_path / "tracks.csv"
+    args = [
+        "track", str(tmp_path / "rec.tif"), "--seeds", str(tmp_path / "seeds.csv"),
+        "--seed-frame", "5", "--align", str(al), "-o", str(out),
+    ]  # fmt: skip
+    assert main(args) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns[:4]) == ["neuron_id", "frame", "y", "x"]
+    assert len(df) == 30 * 12 and set(df.frame) == set(range(30))
+    est = as_array(df, 30)
+    err = np.linalg.norm(est - rec.truth.positions[:30], axis=-1)  # green-frame truth
+    assert (err <= 2).mean() >= 0.99
+    assert main([*args[:-2], "--seed-frame", "99", "-o", str(out)]) == 2
+
+
+def test_cli_train_tracker_and_fine_tune(rec, tmp_path):
+    from napari_catrack.cli import main
+    from napari_catrack.core.tracking.training import fine_tune
+
+    assert main(["train-tracker", "-o", str(tmp_path), "--recordings", "1", "--epochs", "1",
+                 "--frames", "6"]) == 0  # fmt: skip
+    net = load_model(tmp_path)
+    assert net.meta["seed"] == 0 and "--epochs 1" in net.meta["command"]
+    tracks = track(rec.red[:10], None, seeds_at(rec, 0), 0, model="classical")
+    tuned = fine_tune(net, rec.red[:10], tracks, epochs=1)
+    assert tuned.meta["fine_tuned"] is True
+    assert not torch.equal(tuned.head[-1].weight, net.head[-1].weight)  # it learned; original kept
+    df = track(rec.red[:10], None, seeds_at(rec, 0), 0, model=tuned)
+    assert df.confidence.notna().all()
+
+
+def test_lazy_dask_input_matches_numpy(rec):
+    import dask.array as da
+
+    seeds = seeds_at(rec, 10)
+    eager = track(rec.red[:30], None, seeds, 10, model="classical")
+    lazy = track(da.from_array(rec.red[:30], chunks=(7, 128, 128)), None, seeds, 10,
+                 model="classical")  # fmt: skip
+    pd.testing.assert_frame_equal(eager, lazy)

@@ -1,0 +1,240 @@
+"""Tracking widget in a real napari.Viewer: live candidate preview, picking neurons, tracking in a
+worker, correcting one point and re-tracking, cancelling, session storage; checked against truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.synthetic import make_worm_recording
+
+pytestmark = pytest.mark.gui
+
+T = 30
+DETECT = dict(sigma=0.7, min_distance=2, min_area=10, min_brightness=300)
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return make_worm_recording(
+        n_frames=T, shape=(128, 128), n_neurons=8, seed=3,
+        misalignment=dict(dy=0.0, dx=0.0, rotation_deg=0.0),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def setup(make_napari_viewer, rec):
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(rec.green, name="worm green", metadata={"catrack": {"role": "green"}})
+    viewer.add_image(rec.red, name="worm red", metadata={"catrack": {"role": "red"}})
+    widget = TrackingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    panel = widget.candidates
+    panel.live.setChecked(False)  # tests drive the preview explicitly (and once via the timer)
+    panel.sigma.setValue(DETECT["sigma"])
+    panel.min_distance.setValue(DETECT["min_distance"])
+    panel.min_area.setValue(DETECT["min_area"])
+    panel.min_brightness.setValue(DETECT["min_brightness"])
+    return viewer, widget
+
+
+def _nearest(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(points[:, None] - truth[None], axis=-1).min(axis=1)
+
+
+def _track(widget, qtbot, start):
+    worker = start()
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=5000)
+
+
+def _as_array(tracks: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """(T, N, 2) positions in the order of `ids`."""
+    t = tracks.set_index(["neuron_id", "frame"]).sort_index()
+    return np.stack([t.loc[n][["y", "x"]].to_numpy() for n in ids], axis=1)
+
+
+def test_live_preview_pick_track_correct_retrack(setup, rec, qtbot):
+    from napari_catrack.session import session_for_viewer
+
+    viewer, widget = setup
+    panel = widget.candidates
+    viewer.dims.set_current_step(0, 0)
+    # the live preview: a parameter change starts the debounce timer, which runs the detection
+    panel.live.setChecked(True)
+    panel.threshold.setValue(3.5)
+    qtbot.waitUntil(lambda: "candidates" in viewer.layers, timeout=5000)
+    cand = viewer.layers["candidates"]
+    assert "candidate masks" in viewer.layers
+    assert viewer.layers["candidate masks"].data.max() == len(cand.data)
+    truth0 = rec.truth.positions[0]
+    found = _nearest(truth0, np.asarray(cand.data)) < 2
+    assert found.sum() >= 7  # most of the 8 neurons
+    assert len(cand.data) <= 10  # and few spurious blobs
+    # moving the time slider re-detects on the new frame (debounced), then back to frame 0
+    for frame in (5, 0):
+        viewer.dims.set_current_step(0, frame)
+        qtbot.waitUntil(lambda f=frame: panel.last_params.get("frame") == f, timeout=5000)
+    assert panel.last_params["threshold"] == 3.5
+    panel.live.setChecked(False)
+
+    # pick the candidates that are true neurons (what a user would click)
+    good = np.flatnonzero(_nearest(np.asarray(cand.data), truth0) < 2)
+    cand.selected_data = set(good.tolist())
+    assert panel.use_selected() == len(good)
+    neurons = viewer.layers["neurons"]
+    feats = neurons.features
+    assert list(feats.neuron_id) == [f"n{k}" for k in range(1, len(good) + 1)]
+    assert set(feats.source) == {"auto"}
+    # a hand-added point gets a fresh id and source manual; renaming works
+    neurons.add([5.0, 5.0])
+    assert neurons.features.neuron_id.iloc[-1] == f"n{len(good) + 1}"
+    assert neurons.features.source.iloc[-1] == "manual"
+    neurons.remove([len(neurons.data) - 1])
+    neurons.selected_data = {1}  # moving a picked neuron by hand makes it manual
+    neurons._set_drag_start({1}, neurons.data[1])
+    neurons._move({1}, neurons.data[1] + 0.5)
+    assert list(neurons.features.source[:3]) == ["auto", "manual", "auto"]
+    neurons.selected_data = {0}
+    panel.rename_selected("AVA")
+    assert neurons.features.neuron_id.iloc[0] == "AVA"
+    assert "neurons" in session_for_viewer(viewer)
+
+    _track(widget, qtbot, widget.start_tracking)
+    tracks = widget.tracks
+    assert tracks is not None and tracks.neuron_id.nunique() == len(good)
+    assert "tracks" in viewer.layers and "tracked neurons" in viewer.layers
+    # tracks vs truth (green pixels): match each track to its true neuron at the seed frame
+    seeds = neurons.features.assign(y=neurons.data[:, 0], x=neurons.data[:, 1])
+    true_idx = [int(np.argmin(np.linalg.norm(truth0 - p, axis=1))) for p in neurons.data]
+    est = _as_array(tracks, list(seeds.neuron_id))
+    err = np.linalg.norm(est - rec.truth.positions[:, true_idx], axis=-1)
+    assert (err <= 2).mean() >= 0.95
+    session = session_for_viewer(viewer)
+    assert "tracks" in session and len(session["tracks"].tables["tracks"]) == len(tracks)
+
+    # correct one neuron at a middle frame by dragging its point (napari's own move)
+    layer = viewer.layers["tracked neurons"]
+    nid, frame = str(seeds.neuron_id.iloc[1]), 15
+    i = int(np.flatnonzero((layer.features.neuron_id == nid) & (layer.features.frame == frame))[0])
+    target = np.add(layer.data[i], [0.0, 3.0, -2.0])
+    viewer.dims.set_current_step(0, frame)
+    layer.selected_data = {i}
+    layer._set_drag_start({i}, layer.data[i])
+    layer._move({i}, target)
+    assert layer.features.source.iloc[i] == "manual"
+    corr = widget.corrections()
+    assert len(corr) == 1 and corr.neuron_id[0] == nid and corr.frame[0] == frame
+    far = tracks[(tracks.neuron_id != nid)].reset_index(drop=True)
+
+    _track(widget, qtbot, widget.start_retracking)
+    new = widget.tracks
+    row = new[(new.neuron_id == nid) & (new.frame == frame)].iloc[0]
+    assert row.source == "manual"  # an anchor from now on
+    np.testing.assert_allclose([row.y, row.x], target[1:], atol=1e-6)
+    # other neurons are untouched by a correction of this one
+    pd.testing.assert_frame_equal(
+        new[new.neuron_id != nid].reset_index(drop=True)[["neuron_id", "frame", "y", "x"]],
+        far[["neuron_id", "frame", "y", "x"]], atol=1e-6,
+    )  # fmt: skip
+    stored = session_for_viewer(viewer)["tracks"].tables["tracks"]
+    assert (stored.source == "manual").sum() == 1
+    assert widget.corrections().empty  # consumed; the anchor now lives in the tracks table
+
+    # a second correction of the same neuron, later: the first one stays fixed as an anchor
+    j = int(np.flatnonzero((layer.features.neuron_id == nid) & (layer.features.frame == 25))[0])
+    second = np.add(layer.data[j], [0.0, -2.0, 2.0])
+    viewer.dims.set_current_step(0, 25)
+    layer.selected_data = {j}
+    layer._set_drag_start({j}, layer.data[j])
+    layer._move({j}, second)
+    _track(widget, qtbot, widget.start_retracking)
+    again = widget.tracks.set_index(["neuron_id", "frame"])
+    np.testing.assert_allclose(again.loc[(nid, frame), ["y", "x"]], target[1:], atol=1e-6)
+    np.testing.assert_allclose(again.loc[(nid, 25), ["y", "x"]], second[1:], atol=1e-6)
+    assert (widget.tracks.source == "manual").sum() == 2
+
+
+def test_cancel_keeps_previous_tracks_and_low_confidence_jumps(setup, rec, qtbot):
+    viewer, widget = setup
+    viewer.dims.set_current_step(0, 0)
+    assert widget.start_tracking() is None  # no neurons picked yet: one-line error, no worker
+    assert widget.start_retracking() is None
+    widget.candidates.preview()
+    assert widget.candidates.use_all() >= 7
+    widget.model.setCurrentText("classical")
+    _track(widget, qtbot, widget.start_tracking)
+    before = widget.tracks.copy()
+
+    worker = widget.start_tracking()
+    widget.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=5000)
+    assert "cancelled" in widget.last_outcome and "previous tracks kept" in widget.last_outcome
+    pd.testing.assert_frame_equal(widget.tracks, before)
+
+    # low-confidence list: clicking an item jumps to that frame and selects the neuron
+    widget.threshold.setValue(1.0)  # everything below 1 counts, so the list is not empty
+    assert widget.low_list.count() > 0
+    item = widget.low_list.item(0)
+    nid, frame = item.data(256)
+    widget.low_list.itemClicked.emit(item)
+    assert viewer.dims.current_step[0] == frame
+    layer = viewer.layers["tracked neurons"]
+    (sel,) = layer.selected_data
+    assert layer.features.neuron_id.iloc[sel] == nid and layer.features.frame.iloc[sel] == frame
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    np.testing.assert_allclose(camera.center[-2:], layer.data[sel][-2:], atol=1e-6)
+
+    # a widget opened later on the same viewer picks the tracks up from the session
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    again = TrackingWidget(viewer)
+    pd.testing.assert_frame_equal(again.tracks, before)
+    assert again.run_info["model"] == "classical"
+
+    img = widget.grab().toImage()
+    assert img.width() > 100 and img.height() > 100
+    arr = np.frombuffer(img.constBits().asstring(img.sizeInBytes()), np.uint8)
+    assert arr.std() > 0  # something was drawn, not a blank rectangle
+
+
+def test_red_detection_and_tracks_come_out_in_green_pixels(make_napari_viewer, qtbot):
+    """With a session alignment, red-channel candidates and tracks are mapped to green pixels."""
+    from napari_catrack.core.rigid import AlignmentTransform
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    shift = dict(dy=2.5, dx=-3.0, rotation_deg=1.5)
+    rec = make_worm_recording(n_frames=12, shape=(128, 128), n_neurons=8, seed=5,
+                              misalignment=shift)  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.add_image(rec.green, name="g", metadata={"catrack": {"role": "green"}})
+    viewer.add_image(rec.red, name="r", metadata={"catrack": {"role": "red"}})
+    session_for_viewer(viewer).record("alignment", attrs=AlignmentTransform(**shift).to_dict())
+    widget = TrackingWidget(viewer)
+    panel = widget.candidates
+    panel.live.setChecked(False)
+    for name, value in DETECT.items():
+        getattr(panel, name).setValue(value)
+    viewer.dims.set_current_step(0, 6)
+    green = panel.preview()
+    err = _nearest(rec.truth.positions[6], green[["y", "x"]].to_numpy())
+    assert (err < 1.5).sum() >= 7  # in green pixels, not the red ones 3-4 px away
+    assert panel.use_all() == len(green)
+    widget.model.setCurrentText("classical")
+    _track(widget, qtbot, widget.start_tracking)
+    tracks = widget.tracks
+    assert set(tracks.source[tracks.frame == 6]) == {"seed"}
+    for nid, g in tracks.groupby("neuron_id"):
+        seed = g[g.frame == 6][["y", "x"]].to_numpy()[0]
+        k = int(np.argmin(np.linalg.norm(rec.truth.positions[6] - seed, axis=1)))
+        d = np.linalg.norm(g.sort_values("frame")[["y", "x"]].to_numpy()
+                           - rec.truth.positions[:, k], axis=1)  # fmt: skip
+        assert np.median(d) < 1.5, nid
