@@ -86,9 +86,12 @@ class LoaderWidget(Container):
             self.info.value = f"error: {exc}"
             return []
         self.recording = rec
-        added = []
-        for data, meta, kind in recording_layers(rec):
-            added.append(self.viewer._add_layer_from_data(data, meta, kind)[0])
+        from napari.layers import Layer
+
+        added = [
+            self.viewer.add_layer(Layer.create(data, meta, kind))
+            for data, meta, kind in recording_layers(rec)
+        ]
         session = session_for_viewer(self.viewer)
         session.set_recording(rec.path, rec.options, rec.summary())
         if session.path is None:

@@ -249,10 +249,8 @@ def validate_points(df: pd.DataFrame, shape, what: str, need_frame: bool) -> pd.
     key = ["neuron_id", "frame"] if need_frame else ["neuron_id"]
     dup = df.duplicated(key)
     if dup.any():
-        raise InputError(
-            f"duplicate {what[:-1] if what.endswith('s') else what}: "
-            f"{df.loc[dup, key].to_dict('records')[:3]}"
-        )
+        rows = df.loc[dup, key].astype(str).agg(" at frame ".join, axis=1).tolist()[:3]
+        raise InputError(f"duplicate neuron_id in {what}: {', '.join(rows)} (ids must be unique)")
     if need_frame:
         fr = pd.to_numeric(df.frame, errors="coerce")
         if fr.isna().any() or (fr < 0).any() or (fr >= t).any() or (fr % 1 != 0).any():
