@@ -225,3 +225,32 @@ def test_manual_add_on_empty_table_keeps_id_type():
     assert tab["start_frame"].iloc[0] < tab["peak_frame"].iloc[0] < tab["end_frame"].iloc[0]
     # 0.2 s smoothing rounds this sharp (0.2 s rise) peak off by ~10 %
     assert tab["peak_amplitude"].iloc[0] == pytest.approx(1.0, rel=0.15)
+
+
+def test_auto_smoothing_finds_fast_indicator_transients_at_high_frame_rate():
+    # jGCaMP8f-like: 10 ms rise, 50 ms decay, at 122 Hz. A fixed 0.2 s window is 25 frames
+    # here: it flattens these transients and most are missed; "auto" caps it at 13 frames.
+    fps = 122.0
+    t = np.arange(int(40 * fps)) / fps
+    onsets = np.arange(2.0, 38.0, 1.5)
+    y = sum(transient(t, o, 0.6, 0.01, 0.05) for o in onsets)
+    y = y + np.random.default_rng(0).normal(0, 0.1, t.size)
+    new = detect_rules(y, fps, features=False)
+    old = detect_rules(y, fps, smooth_window_s=0.2, features=False)
+    peaks = new["peak_frame"].to_numpy() / fps
+    assert len(new) == len(onsets)
+    assert np.all(np.abs(peaks - (onsets + 0.01)) < 0.05)
+    assert len(old) < 0.7 * len(onsets)
+
+
+def test_auto_smoothing_is_the_fixed_window_at_ordinary_frame_rates():
+    y = make_trace(ONSETS)
+    auto = detect_rules(y, FPS)
+    pd.testing.assert_frame_equal(auto, detect_rules(y, FPS, smooth_window_s=0.2))
+    pd.testing.assert_frame_equal(
+        detect_ksigma(y, FPS, smooth_window_s="auto"), detect_ksigma(y, FPS)
+    )
+    with pytest.raises(InputError, match="auto"):
+        detect_rules(y, FPS, smooth_window_s="fast")
+    with pytest.raises(InputError, match=">= 0"):
+        detect_rules(y, FPS, smooth_window_s=-1.0)

@@ -194,3 +194,17 @@ def test_figures_are_figures(traces):
     assert len(raster.axes[0].collections) == 2
     assert isinstance(amplitude_figure(tab), Figure) and isinstance(iti_figure(tab), Figure)
     assert isinstance(iti_figure(tab.iloc[:0]), Figure)  # empty tables still draw
+
+
+def test_smooth_window_option_accepts_auto_and_seconds(tmp_path):
+    """The CLI default is the adaptive window; an explicit number still reaches the detector."""
+    from napari_catrack import cli
+    from napari_catrack.commands.transients import _params, _window
+
+    assert _window("auto") == "auto" and _window(" AUTO ") == "auto"
+    assert _window("0.075") == 0.075
+    parser = cli.build_parser()
+    base = ["transients", "x.csv", "--fps", "100", "-o", str(tmp_path / "o.csv")]
+    assert "smooth_window_s" not in _params(parser.parse_args(base))
+    explicit = _params(parser.parse_args([*base, "--smooth-window", "0.1"]))
+    assert explicit["smooth_window_s"] == 0.1

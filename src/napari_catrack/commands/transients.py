@@ -12,6 +12,16 @@ from napari_catrack.errors import InputError
 FIGURE_FORMATS = ("svg", "png", "pdf")
 
 
+def _window(value: str) -> float | str:
+    """`auto` or seconds: the rules detector picks the window from the frame rate when auto."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'auto', got {value!r}") from None
+
+
 def register(subparsers) -> None:
     """Add the `transients` sub-command."""
     p = subparsers.add_parser(
@@ -37,7 +47,11 @@ def register(subparsers) -> None:
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
     g = p.add_argument_group("both methods")
     g.add_argument(
-        "--smooth-window", type=float, default=0.2, metavar="S", help="Savitzky-Golay window (s)"
+        "--smooth-window",
+        type=_window,
+        default="auto",
+        metavar="S|auto",
+        help="Savitzky-Golay window in s; auto = 0.2 s but at most 13 frames (default)",
     )
     g.add_argument("--baseline-window", type=float, default=30.0, metavar="S")
     r = p.add_argument_group("rules method")
@@ -67,7 +81,9 @@ def register(subparsers) -> None:
 
 
 def _params(args: argparse.Namespace) -> dict:
-    common = {"smooth_window_s": args.smooth_window, "baseline_window_s": args.baseline_window}
+    common: dict = {"baseline_window_s": args.baseline_window}
+    if args.smooth_window != "auto":  # auto: each method's own default (rules adapts to fps)
+        common["smooth_window_s"] = args.smooth_window
     if args.method == "rules":
         return common | {
             "peak_threshold": args.peak_threshold,

@@ -10,7 +10,31 @@ import numpy as np
 from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import savgol_filter
 
+from napari_catrack.errors import InputError
+
 MAD_TO_SD = 1.4826
+# "auto" smoothing: 0.2 s, but never more than 13 frames. The SNR below is measured in units
+# of the residual (raw - smoothed), and how white noise splits between residual and smoothed
+# trace depends only on the Savitzky-Golay length in FRAMES: the thresholds were tuned at 13
+# frames (0.2 s at 60 Hz, GCaMP6f/6s). A fixed 0.2 s is 25 frames at 122 Hz, which both
+# flattens fast (jGCaMP8) transients and silently raises the effective threshold.
+AUTO_WINDOW_S = 0.2
+AUTO_MAX_FRAMES = 13
+SmoothWindow = float | str
+
+
+def smooth_window_seconds(window_s: SmoothWindow, fps: float) -> float:
+    """Resolve a smoothing window in seconds, or "auto" (see above); 0 = the 5-frame minimum."""
+    if isinstance(window_s, str):
+        if window_s.strip().lower() != "auto":
+            raise InputError(
+                f"smoothing window must be a number of seconds or 'auto', got {window_s!r}"
+            )
+        return min(AUTO_WINDOW_S, AUTO_MAX_FRAMES / fps)
+    w = float(window_s)
+    if not np.isfinite(w) or w < 0:
+        raise InputError(f"smoothing window must be a number of seconds >= 0, got {window_s!r}")
+    return w
 
 
 def odd_window(seconds: float, fps: float, minimum: int = 5) -> int:
@@ -32,9 +56,11 @@ def fill_nan(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def smooth(x: np.ndarray, fps: float, window_s: float = 0.2, order: int = 2) -> np.ndarray:
+def smooth(
+    x: np.ndarray, fps: float, window_s: SmoothWindow = "auto", order: int = 2
+) -> np.ndarray:
     """Savitzky-Golay smoothing along time: keeps peak height and timing better than a box."""
-    w = odd_window(window_s, fps, minimum=max(5, order + 2))
+    w = odd_window(smooth_window_seconds(window_s, fps), fps, minimum=max(5, order + 2))
     if w > x.shape[-1]:
         return x.copy()
     return savgol_filter(x, w, order, axis=-1, mode="interp")
@@ -98,7 +124,7 @@ def rolling_noise(x: np.ndarray, smoothed: np.ndarray, fps: float, window_s: flo
 def snr(
     dff: np.ndarray,
     fps: float,
-    smooth_window_s: float = 0.2,
+    smooth_window_s: SmoothWindow = "auto",
     noise_window_s: float | None = 10.0,
     baseline_window_s: float = 30.0,
 ) -> np.ndarray:

@@ -76,12 +76,16 @@ def as_matrix(dff: np.ndarray) -> np.ndarray:
 def prepare(
     dff: np.ndarray,
     fps: float,
-    smooth_window_s: float = 0.2,
+    smooth_window_s: float | str = "auto",
     noise_window_s: float | None = 10.0,
     baseline_window_s: float = 30.0,
     baseline_percentile: float = 20.0,
 ) -> Prepared:
-    """Smooth, baseline and noise once; detection and features reuse them."""
+    """Smooth, baseline and noise once; detection and features reuse them.
+
+    `smooth_window_s` is in seconds, or "auto": 0.2 s but at most 13 frames, so the SNR
+    thresholds keep the meaning they were tuned with at high frame rates (see `_signal`).
+    """
     fps = check_fps(fps)
     raw = sig.fill_nan(as_matrix(dff))
     s = sig.smooth(raw, fps, smooth_window_s)
@@ -234,7 +238,7 @@ def detect_rules(
     min_interval_s: float = 0.3,
     snr_threshold: float = 3.0,
     prominence_snr: float = 3.0,
-    smooth_window_s: float = 0.2,
+    smooth_window_s: float | str = "auto",
     noise_window_s: float | None = 10.0,
     baseline_window_s: float = 30.0,
     onset_fraction: float = 0.1,
@@ -247,7 +251,8 @@ def detect_rules(
     (dF/F) and its SNR (smoothed dF/F over residual noise) at least `snr_threshold`, it is
     at least `min_interval_s` from a higher kept peak, and it stands `prominence_snr` noise
     units above the valleys around it (so noise ripples on a transient are not split off).
-    `prepared` reuses smoothing/baseline/noise already computed with `prepare`.
+    `prepared` reuses smoothing/baseline/noise already computed with `prepare`;
+    `smooth_window_s` takes seconds or "auto" (0.2 s, at most 13 frames).
     """
     prep = prepared or prepare(dff, fps, smooth_window_s, noise_window_s, baseline_window_s)
     ids = _ids(neuron_ids, prep.raw.shape[0])
@@ -270,7 +275,7 @@ def detect_ksigma(
     abs_threshold: float = 0.0,
     split_k: float = 3.0,
     min_duration_s: float = 0.1,
-    smooth_window_s: float = 0.2,
+    smooth_window_s: float | str = 0.2,
     baseline_window_s: float = 30.0,
     baseline_percentile: float = 50.0,
     onset_fraction: float = 0.1,
@@ -282,7 +287,9 @@ def detect_ksigma(
     removal); sigma is its MAD-based SD. `abs_threshold` (dF/F) adds a floor so a nearly
     silent neuron's tiny sigma does not turn noise into events. An event must stay above
     threshold for `min_duration_s`; peaks inside one event that are separated by a valley
-    deeper than `split_k` sigma are kept as separate (compound) transients.
+    deeper than `split_k` sigma are kept as separate (compound) transients. Its sigma is
+    measured on the smoothed trace itself, so the fixed 0.2 s window stays the default here
+    ("auto", which serves the residual-noise SNR of `detect_rules`, is accepted too).
     """
     prep = prepare(dff, fps, smooth_window_s, None, baseline_window_s, baseline_percentile)
     ids = _ids(neuron_ids, prep.raw.shape[0])

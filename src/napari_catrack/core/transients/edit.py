@@ -37,7 +37,7 @@ def _check_bounds(start: int, peak: int, end: int, n_frames: int) -> None:
 
 
 def _refeature(
-    table: pd.DataFrame, neuron_id, trace: np.ndarray, fps: float, smooth_window_s: float
+    table: pd.DataFrame, neuron_id, trace: np.ndarray, fps: float, smooth_window_s: float | str
 ):
     """Recompute features for one neuron's rows (ITIs depend on its neighbours)."""
     mine = table["neuron_id"] == neuron_id
@@ -59,7 +59,7 @@ def add_transient(
     peak_frame: int,
     start_frame: int | None = None,
     end_frame: int | None = None,
-    smooth_window_s: float = 0.2,
+    smooth_window_s: float | str = "auto",
 ) -> pd.DataFrame:
     """Add a manual transient on `trace` (that neuron's dF/F); missing bounds are found
     by the same walk-out rule the detectors use."""
@@ -103,7 +103,7 @@ def adjust_transient(
     start_frame: int | None = None,
     peak_frame: int | None = None,
     end_frame: int | None = None,
-    smooth_window_s: float = 0.2,
+    smooth_window_s: float | str = "auto",
 ) -> pd.DataFrame:
     """Move the bounds of one transient; it becomes `manual` and its features are redone."""
     hit = np.flatnonzero(table["transient_id"].to_numpy() == transient_id)

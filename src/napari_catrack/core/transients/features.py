@@ -157,7 +157,7 @@ def transient_features(
     dff: np.ndarray,
     fps: float,
     neuron_ids: np.ndarray | None = None,
-    smooth_window_s: float = 0.2,
+    smooth_window_s: float | str = "auto",
 ) -> pd.DataFrame:
     """Features for a table of (neuron_id, start/peak/end frames), e.g. after manual edits."""
     prep = prepare(dff, fps, smooth_window_s)
