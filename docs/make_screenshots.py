@@ -17,6 +17,10 @@ PLUGIN = "napari-catrack"
 
 
 def _save(viewer: napari.Viewer, name: str) -> None:
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()  # e.g. the PyQt5 deprecation notice would cover the canvas
     QApplication.processEvents()
     viewer.screenshot(str(IMAGES / f"{name}.png"), canvas_only=False, flash=False)
     print("wrote", IMAGES / f"{name}.png")
@@ -102,11 +106,118 @@ def shot_traces() -> None:
     viewer.close()
 
 
+def _wait(worker) -> None:
+    """Let the GUI run until a napari worker has finished (its results are delivered)."""
+    import time
+
+    done = []
+    worker.finished.connect(lambda: done.append(True))
+    while not done:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    QApplication.processEvents()
+
+
+def shot_tracking() -> None:
+    import numpy as np
+
+    viewer = viewer_with_sample()
+    truth = viewer.layers["ground truth tracks"]
+    truth.visible = False
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Track neurons (candidates, tracking, corrections)"
+    )
+    panel = widget.candidates
+    panel.live.setChecked(False)
+    panel.min_brightness.setValue(300)  # leaves out most of the dim gut granules
+    cand = panel.preview()
+    # the user picks the head neurons and leaves the remaining granules (here: those far from
+    # every true neuron of the sample)
+    now = truth.data[truth.data[:, 1] == 40][:, 2:]
+    yx = cand[["y", "x"]].to_numpy()
+    near = np.linalg.norm(yx[:, None] - now[None], axis=-1).min(axis=1) < 2
+    viewer.layers["candidates"].selected_data = set(np.flatnonzero(near).tolist())
+    panel.use_selected()
+    _wait(widget.start_tracking())
+    # one correction: drag n4's point at frame 70 by two pixels, then re-track around it
+    tracked = viewer.layers["tracked neurons"]
+    feats = tracked.features
+    i = int(np.flatnonzero((feats["neuron_id"] == "n4") & (feats["frame"] == 70))[0])
+    data = np.asarray(tracked.data).copy()
+    data[i, 1:] += (2.0, 0.0)
+    tracked.data = data
+    _wait(widget.start_retracking())
+    for name in ("candidates", "candidate masks", "neurons"):
+        viewer.layers[name].visible = False
+    viewer.layers.selection.active = viewer.layers["tracked neurons"]
+    viewer.dims.set_current_step(0, 70)
+    centre = widget.tracks.query("frame == 70")[["y", "x"]].mean().to_numpy()
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.zoom *= 2.2
+    camera.center = tuple(float(c) for c in centre)
+    _save(viewer, "tracking")
+    viewer.close()
+
+
+def _planted_movie(planted, shape=(256, 256), sigma=4.0):
+    """A lazy (T, Y, X) movie: every neuron a dim blob that lights up during its transients."""
+    import dask.array as da
+    import numpy as np
+
+    pos = planted.positions.set_index(planted.positions["neuron_id"].astype(str))
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    blobs = np.stack([np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
+                      for y, x in pos[["y", "x"]].to_numpy()])  # fmt: skip
+    ev = planted.events
+    ids = pos.index.get_indexer(ev["neuron_id"].astype(str))
+    active = np.zeros((planted.n_frames, len(pos)), np.float32)
+    for k, start, end in zip(ids, ev["start_frame"], ev["end_frame"]):
+        active[start : end + 1, k] = 1.0
+
+    def frame(block, block_info=None):
+        t = block_info[None]["array-location"][0][0]
+        img = np.tensordot(0.15 + active[t], blobs, axes=1)
+        return img[None].astype(np.float32)
+
+    template = da.zeros((planted.n_frames, *shape), chunks=(1, *shape), dtype=np.float32)
+    return template.map_blocks(frame, dtype=np.float32)
+
+
+def shot_ensembles() -> None:
+    from napari_catrack.synthetic.rasters import planted_ensembles
+
+    planted = planted_ensembles(n_neurons=60, n_frames=2000, n_ensembles=3, ensemble_size=10,
+                                n_activations=15, seed=6)  # fmt: skip
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    viewer.add_image(_planted_movie(planted), name="field of view", colormap="gray",
+                     contrast_limits=(0, 1.2))  # fmt: skip
+    pos = planted.positions
+    viewer.add_points(pos[["y", "x"]].to_numpy(float), name="neurons", size=6, opacity=0.8,
+                      features={"neuron_id": pos["neuron_id"].astype(str).to_numpy()},
+                      border_color="white", text={"string": "{neuron_id}", "size": 7,
+                                                  "color": "white", "translation": [-8, 0]})  # fmt: skip
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Neuronal ensembles")
+    table = planted.events.drop(columns="ensemble").assign(
+        neuron_id=planted.events["neuron_id"].astype(str)
+    )
+    widget.set_table(table)
+    widget.fps.setValue(planted.fps)
+    widget.shuffles.setValue(300)
+    _wait(widget.find())  # selects ensemble 0 and shows its first event
+    widget.color_points()  # every neuron in its ensemble's colour, not only ensemble 0's
+    viewer.reset_view()
+    _save(viewer, "ensembles")
+    viewer.close()
+
+
 SHOTS = {
     "viewer": shot_viewer,
     "loader": shot_loader,
     "alignment": shot_alignment,
     "traces": shot_traces,
+    "tracking": shot_tracking,
+    "ensembles": shot_ensembles,
 }
 
 

@@ -6,6 +6,7 @@ session); user-editable layers (points, tracks, shapes, labels) are stored in th
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.layers import LayerData, recording_layers, tracks_layer
-from napari_catrack.session import Session
+from napari_catrack.session import Session, attach_session
 
 MAX_EMBEDDED_IMAGE_BYTES = (
     256 * 2**20
@@ -48,7 +49,20 @@ def session_layers(session: Session) -> list[LayerData]:
         layers.append((data, meta, kind))
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
+    _attach_to_current_viewer(session)
     return layers
+
+
+def _attach_to_current_viewer(session: Session) -> None:
+    """Make a reopened session the current viewer's one, so widgets and the writer see its steps.
+
+    The npe2 reader is not told which viewer it reads into; like the writer, use the current
+    one. Only when napari is already running (this module stays importable without it).
+    """
+    napari = sys.modules.get("napari")
+    viewer = napari.current_viewer() if napari is not None else None
+    if viewer is not None:
+        attach_session(viewer, session)
 
 
 def _apply_alignment(layers: list[LayerData], attrs: dict[str, Any]) -> None:

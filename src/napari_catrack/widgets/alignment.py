@@ -161,10 +161,25 @@ class AlignmentWidget(QWidget):
             combo.blockSignals(True)
             combo.clear()
             combo.addItems(names)
-            guess = current if current in names else self._guess(role, names)
+            guess = current if self._keeps(current, role, names) else self._guess(role, names)
             if guess:
                 combo.setCurrentText(guess)
             combo.blockSignals(False)
+        self.sync_from_layer()
+
+    def _keeps(self, current: str, role: str, names: list[str]) -> bool:
+        """Keep the shown choice unless it is the other channel and this one has arrived.
+
+        (Docked before the recording opened, the red combo first shows the green layer.)
+        """
+        if current not in names:
+            return False
+        tagged = {
+            layer.name: layer.metadata.get("catrack", {}).get("role")
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and isinstance(layer.metadata, dict)
+        }
+        return tagged.get(current) in (None, role) or role not in tagged.values()
 
     def _guess(self, role: str, names: list[str]) -> str | None:
         for layer in reversed(list(self.viewer.layers)):
@@ -219,6 +234,11 @@ class AlignmentWidget(QWidget):
     # ---- transform state ------------------------------------------------------------------------
     def set_transform(self, transform: AlignmentTransform) -> None:
         """Show a transform in the readout and on the red layer."""
+        self._show(transform)
+        self.apply()
+
+    def _show(self, transform: AlignmentTransform) -> None:
+        """Make `transform` the current one in the readout only (the red layer is left as is)."""
         self.transform = transform
         for spin, value in ((self.dy, transform.dy), (self.dx, transform.dx)):
             spin.blockSignals(True)
@@ -229,10 +249,32 @@ class AlignmentWidget(QWidget):
         self.rotation.blockSignals(False)
         self.scale_label.setText(f"{transform.scale:.5f}")
         self.source_label.setText(transform.source)
-        self.apply()
+
+    def sync_from_layer(self) -> None:
+        """Start from what the red layer shows (a reopened session's alignment, napari's tools).
+
+        Without this, the readout said 0 and the first nudge threw a restored alignment away.
+        """
+        try:
+            shown = self.read_layer_transform()
+            shape = tuple(_frame_data(self.layer("red")).shape[-2:])
+        except InputError:
+            return
+        if shown is self.transform:
+            return
+        from napari_catrack.session import session_for_viewer
+
+        session = session_for_viewer(self.viewer)
+        if "alignment" in session:
+            accepted = AlignmentTransform.from_dict(dict(session["alignment"].attrs))
+            if np.allclose(accepted.matrix(shape), shown.matrix(shape), atol=1e-6):
+                shown = accepted
+                self.base = self.base or accepted
+        self._show(shown)
 
     def nudge(self, dy: float = 0.0, dx: float = 0.0, rotation: float = 0.0) -> None:
         """Move/rotate red by an increment (pixels, degrees CCW); the result is "manual"."""
+        self.sync_from_layer()
         t = self.transform
         self.set_transform(
             t.replace(

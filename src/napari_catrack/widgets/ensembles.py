@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.session import session_for_viewer
+from napari_catrack.widgets._common import preferred_neuron_layer
 
 if TYPE_CHECKING:
     import napari
@@ -117,9 +118,12 @@ class EnsemblesWidget(QWidget):
         layout.addLayout(steps)
         layout.addWidget(self.event_label)
 
-        session = session_for_viewer(self.viewer)
-        if "transients" in session and "transients" in session["transients"].tables:
-            self.set_table(session["transients"].tables["transients"])
+        self._from_session = False
+        self._fps_by_user = False  # a frame rate the user typed wins over the session's
+        self.fps.valueChanged.connect(lambda _: setattr(self, "_fps_by_user", True))
+        self._chosen = ""  # the Points layer the user picked (kept while it exists)
+        self.points.activated.connect(lambda _: setattr(self, "_chosen", self.points.currentText()))
+        self.load_session_transients()
         self.viewer.layers.events.inserted.connect(self._refresh_points)
         self.viewer.layers.events.removed.connect(self._refresh_points)
         self._refresh_points()
@@ -128,8 +132,36 @@ class EnsemblesWidget(QWidget):
     def set_table(self, table: pd.DataFrame | None) -> None:
         """Use this transient table (e.g. from the session) instead of a CSV file."""
         self._table = table
+        self._from_session = False
+        self._fps_by_user = False  # a frame rate the user typed wins over the session's
+        self.fps.valueChanged.connect(lambda _: setattr(self, "_fps_by_user", True))
         if table is not None:
-            self.path.setPlaceholderText(f"table from session ({len(table)} transients)")
+            self.path.setPlaceholderText(f"table handed over ({len(table)} transients)")
+
+    def load_session_transients(self) -> bool:
+        """The session's curated transients (rejected cells left out) and their frame rate.
+
+        Called on opening and again by Find, so curation done after docking is used.
+        """
+        session = session_for_viewer(self.viewer)
+        if "transients" not in session or "transients" not in session["transients"].tables:
+            return False
+        step = session["transients"]
+        table = step.tables["transients"]
+        verdicts = step.tables.get("verdicts")
+        rejected: set[str] = set()
+        if verdicts is not None and len(verdicts):
+            rejected = set(verdicts.loc[verdicts["status"] == "rejected", "neuron_id"].astype(str))
+        table = table[~table["neuron_id"].astype(str).isin(rejected)]
+        self.set_table(table.reset_index(drop=True))
+        self._from_session = True
+        if step.attrs.get("fps") and not self._fps_by_user:
+            self.fps.blockSignals(True)
+            self.fps.setValue(float(step.attrs["fps"]))
+            self.fps.blockSignals(False)
+        left_out = f", {len(rejected)} rejected cell(s) left out" if rejected else ""
+        self.path.setPlaceholderText(f"table from session ({len(table)} transients{left_out})")
+        return True
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Transient table", "", "CSV (*.csv);;All (*)")
@@ -138,12 +170,15 @@ class EnsemblesWidget(QWidget):
             self._table = None
 
     def _refresh_points(self, event=None) -> None:
-        current = self.points.currentText()
+        """List Points layers; keep the user's pick, else offer the likeliest neurons layer."""
         names = [layer.name for layer in self.viewer.layers if isinstance(layer, Points)]
         self.points.clear()
         self.points.addItems(names)
-        if current in names:
-            self.points.setCurrentText(current)
+        choice = (
+            self._chosen if self._chosen in names else preferred_neuron_layer(self.viewer, names)
+        )
+        if choice:
+            self.points.setCurrentText(choice)
 
     def _n_frames(self) -> int | None:
         """Recording length from the tallest time-lapse image, if one is open."""
@@ -167,6 +202,8 @@ class EnsemblesWidget(QWidget):
     # ---- running ------------------------------------------------------------------------------
     def find(self):
         """Start the worker; returns it (tests can wait on it)."""
+        if not self.path.text() and (self._table is None or self._from_session):
+            self.load_session_transients()
         table = self._table if not self.path.text() else None
         run = thread_worker(run_ensembles, ignore_errors=True)  # errors go to _on_error
         worker = run(table, self.path.text(), self.params(), self._n_frames())

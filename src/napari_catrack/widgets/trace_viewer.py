@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from napari.layers import Image, Points, Tracks
 from napari.qt.threading import thread_worker
 from napari.utils import progress
+from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -37,7 +38,12 @@ from qtpy.QtWidgets import (
 from napari_catrack.errors import InputError
 from napari_catrack.figures.traces import PANELS, draw_trace_panels
 from napari_catrack.session import session_for_viewer
-from napari_catrack.widgets._common import channel_layer, report_error, show_info
+from napari_catrack.widgets._common import (
+    channel_layer,
+    preferred_neuron_layer,
+    report_error,
+    show_info,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -71,6 +77,12 @@ def layer_alignment(red: Image, green: Image | None = None):
     return None if np.allclose(out, np.eye(3)) else out
 
 
+class _Relay(QObject):
+    """Carries extraction progress from the worker thread to the GUI thread (queued signal)."""
+
+    progressed = Signal(int, int)
+
+
 class TraceViewerWidget(QWidget):
     """Docked trace plot synchronised with the time slider and a neurons Points layer."""
 
@@ -81,6 +93,9 @@ class TraceViewerWidget(QWidget):
         self._axes: list = []
         self._cursors: list = []
         self._syncing = False
+        self._pbar: progress | None = None
+        self._relay = _Relay(self)
+        self._relay.progressed.connect(self._on_progress)
 
         self.extract_button = QPushButton("Extract")
         self.radius = QDoubleSpinBox()
@@ -126,11 +141,13 @@ class TraceViewerWidget(QWidget):
         self.export_button.clicked.connect(self._ask_export)
         self.neurons.itemSelectionChanged.connect(self._list_selection_changed)
         self.points.currentIndexChanged.connect(self._connect_points)
+        self.points.activated.connect(lambda _: setattr(self, "_chosen", self.points.currentText()))
         self.canvas.mpl_connect("button_press_event", self._on_click)
         viewer.dims.events.current_step.connect(self._update_cursor)
         viewer.layers.events.inserted.connect(self._refresh_points)
         viewer.layers.events.removed.connect(self._refresh_points)
         self._points_layer: Points | None = None
+        self._chosen = ""  # the layer the user picked in the combo (kept while it exists)
         self._refresh_points()
         session = session_for_viewer(viewer)
         if "traces" in session and "traces" in session["traces"].tables:
@@ -200,21 +217,22 @@ class TraceViewerWidget(QWidget):
         if inputs["transform"] is not None:
             params["red_to_green_matrix"] = np.asarray(inputs["transform"]).tolist()
 
+        # the napari progress bar lives in the GUI thread; the worker reports through a signal
+        self._pbar = progress(total=int(inputs["green"].shape[0]), desc="extracting traces")
+
         @thread_worker
         def work():
             from napari_catrack.core.traces import extract_traces
 
-            n_frames = int(inputs["green"].shape[0])
-            with progress(total=n_frames, desc="extracting traces") as bar:
-                return extract_traces(
-                    inputs["green"],
-                    inputs["tracks"],
-                    inputs["red"],
-                    transform=inputs["transform"],
-                    fps=inputs["fps"],
-                    radius=radius,
-                    progress=lambda done, total: bar.update(done - bar.n),
-                )
+            return extract_traces(
+                inputs["green"],
+                inputs["tracks"],
+                inputs["red"],
+                transform=inputs["transform"],
+                fps=inputs["fps"],
+                radius=radius,
+                progress=self._relay.progressed.emit,
+            )
 
         def finished(table: pd.DataFrame) -> None:
             session_for_viewer(self.viewer).record(
@@ -225,9 +243,20 @@ class TraceViewerWidget(QWidget):
         worker = work()
         worker.returned.connect(finished)
         worker.errored.connect(report_error)
-        worker.finished.connect(lambda: self.extract_button.setEnabled(True))
+        worker.finished.connect(self._extraction_finished)
         worker.start()
         return worker
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if self._pbar is not None:
+            self._pbar.total = total
+            self._pbar.update(done - self._pbar.n)
+
+    def _extraction_finished(self) -> None:
+        self.extract_button.setEnabled(True)
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
 
     def load_csv(self, path: str) -> None:
         from napari_catrack.commands._common import read_table
@@ -307,7 +336,7 @@ class TraceViewerWidget(QWidget):
             self._syncing = False
 
     def _refresh_points(self, event=None) -> None:
-        current = self.points.currentText()
+        """List the neuron layers; keep the user's pick, else offer the likeliest one."""
         names = [
             lay.name
             for lay in self.viewer.layers
@@ -316,8 +345,11 @@ class TraceViewerWidget(QWidget):
         self.points.blockSignals(True)
         self.points.clear()
         self.points.addItems(names)
-        if current in names:
-            self.points.setCurrentText(current)
+        choice = (
+            self._chosen if self._chosen in names else preferred_neuron_layer(self.viewer, names)
+        )
+        if choice:
+            self.points.setCurrentText(choice)
         self.points.blockSignals(False)
         self._connect_points()
 

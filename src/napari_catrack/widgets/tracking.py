@@ -83,6 +83,7 @@ class TrackingWidget(QWidget):
         self._pbar: progress | None = None
         self._syncing = False
         self._shown = np.zeros((0, 3))  # "tracked neurons" data as last written by us
+        self._watched = None  # the "tracked neurons" layer whose edits we follow
         self._relay = _Relay(self)
         self._relay.progressed.connect(self._on_progress)
 
@@ -320,6 +321,8 @@ class TrackingWidget(QWidget):
                 layer.data = data
                 layer.features = feats
                 layer.border_color = colors
+                if layer is not self._watched:  # e.g. restored from a session file
+                    layer.events.data.connect(self._on_tracked_edited)
             else:
                 layer = self.viewer.add_points(
                     data, name=TRACKED, features=feats, size=8, face_color="transparent",
@@ -328,6 +331,7 @@ class TrackingWidget(QWidget):
                           "translation": [0, -6, 0]},
                 )  # fmt: skip
                 layer.events.data.connect(self._on_tracked_edited)
+            self._watched = layer
             self._shown = data.copy()
         finally:
             self._syncing = False

@@ -57,7 +57,6 @@ class TransientsWidget(TransientsPanel):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.session = session_for_viewer(napari_viewer)
         self.state = CurationState()
         self.roi_traces = pd.DataFrame()
         self.traces_source = ""  # "session" or a file path
@@ -80,6 +79,11 @@ class TransientsWidget(TransientsPanel):
         elif "traces" in self.session:
             self.load_session_traces()
 
+    @property
+    def session(self):
+        """The viewer's session now (a session file opened later replaces the first one)."""
+        return session_for_viewer(self.viewer)
+
     # ------------------------------------------------------------ UI
     def _connect(self) -> None:
         self.session_button.clicked.connect(self.load_session_traces)
@@ -90,7 +94,8 @@ class TransientsWidget(TransientsPanel):
         self.prev_button.clicked.connect(lambda: self.step_cell(-1))
         self.next_button.clicked.connect(lambda: self.step_cell(1))
         self.accept_button.clicked.connect(self.accept_cell)
-        self.reject_button.clicked.connect(self.reject_cell)
+        # not connect(self.reject_cell): clicked(bool) would pass False as the reason
+        self.reject_button.clicked.connect(lambda: self.reject_cell())
         self.roi_button.clicked.connect(self.add_polygon_cell)
         self.add_button.toggled.connect(self.set_add_mode)
         self.delete_button.clicked.connect(self.delete_selected)
