@@ -310,3 +310,15 @@ def test_csv_source_errors_and_render(make_napari_viewer, qtbot, tmp_path):
     assert image.width() > 100 and image.height() > 100
     pixels = np.array([image.pixel(x, y) for x in range(0, image.width(), 7) for y in (50, 400)])
     assert np.unique(pixels).size > 5  # something was drawn
+
+
+def test_smoothing_defaults_to_the_adaptive_window(make_napari_viewer):
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    widget = TransientsWidget(make_napari_viewer())
+    assert widget.smooth.text() == "auto"
+    assert widget.detect_params()["smooth_window_s"] == "auto"
+    widget.method.setCurrentText("ksigma")
+    assert "smooth_window_s" not in widget.detect_params()  # k-sigma keeps its fixed 0.2 s
+    widget.smooth.setValue(0.1)
+    assert widget.detect_params()["smooth_window_s"] == 0.1

@@ -89,7 +89,7 @@ class CurationState:
     frames: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     dff: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     fps: float = 1.0
-    smooth_window_s: float = 0.2
+    smooth_window_s: float | str = "auto"
     table: pd.DataFrame = field(default_factory=empty_table)
     verdicts: pd.DataFrame = field(default_factory=empty_verdicts)
     undo_stack: list = field(default_factory=list)

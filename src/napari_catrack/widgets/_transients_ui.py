@@ -70,7 +70,10 @@ class TransientsPanel(QWidget):
         self.min_interval = _spin(0.3, 0.0, 3600.0, 0.1, "minimum time between peaks (s)")
         self.snr = _spin(3.0, 0.0, 1000.0, 0.5, "minimum SNR at the peak (rules)")
         self.k = _spin(2.5, 0.1, 100.0, 0.5, "threshold in robust SDs (ksigma)")
-        self.smooth = _spin(0.2, 0.0, 10.0, 0.05, "Savitzky-Golay window (s); also used by edits")
+        self.smooth = _spin(
+            0.0, 0.0, 10.0, 0.05, "Savitzky-Golay window (s); auto = 0.2 s, at most 13 frames"
+        )
+        self.smooth.setSpecialValueText("auto")  # 0 means: let the detector adapt to the fps
         self.detect_button = QPushButton("Detect")
         self.method.currentTextChanged.connect(self._method_changed)
         self._method_changed("rules")

@@ -164,19 +164,22 @@ class TransientsWidget(TransientsPanel):
         self._refresh_all()
 
     # ------------------------------------------------------------ detection
+    def smooth_window(self) -> float | str:
+        """The smoothing box: 0 shows "auto" (the detector adapts the window to the frame rate)."""
+        return self.smooth.value() or "auto"
+
     def detect_params(self) -> dict:
         if self.method.currentText() == "rules":
             return {
                 "peak_threshold": self.peak_threshold.value(),
                 "min_interval_s": self.min_interval.value(),
                 "snr_threshold": self.snr.value(),
-                "smooth_window_s": self.smooth.value(),
+                "smooth_window_s": self.smooth_window(),
             }
-        return {
-            "k": self.k.value(),
-            "abs_threshold": self.peak_threshold.value(),
-            "smooth_window_s": self.smooth.value(),
-        }
+        params = {"k": self.k.value(), "abs_threshold": self.peak_threshold.value()}
+        if self.smooth_window() != "auto":  # k-sigma keeps its own fixed default otherwise
+            params["smooth_window_s"] = self.smooth_window()
+        return params
 
     def detect(self):
         """Run the chosen detector on all cells in a worker thread; returns the worker."""
@@ -193,7 +196,7 @@ class TransientsWidget(TransientsPanel):
         return self.worker
 
     def _on_detected(self, table: pd.DataFrame, method: str, params: dict) -> None:
-        self.state.smooth_window_s = params["smooth_window_s"]
+        self.state.smooth_window_s = params.get("smooth_window_s", 0.2)
         self.last_params = {"method": method, **params}
         self.state.set_table(table)
         self.selected_tid = -1
@@ -509,8 +512,9 @@ class TransientsWidget(TransientsPanel):
         elif len(self.roi_traces):
             self._set_traces([], [], np.zeros((0, 0)), None, "session")
         if "smooth_window_s" in self.last_params:
-            self.smooth.setValue(float(self.last_params["smooth_window_s"]))
-            self.state.smooth_window_s = self.smooth.value()
+            window = self.last_params["smooth_window_s"]
+            self.smooth.setValue(0.0 if window == "auto" else float(window))
+            self.state.smooth_window_s = window
         self.state.load_transients(rec.tables.get("transients", pd.DataFrame()))
         verdicts = rec.tables.get("verdicts")
         if verdicts is not None and len(verdicts):
