@@ -9,7 +9,12 @@ from pathlib import Path
 from napari_catrack.errors import CatrackError
 from napari_catrack.io.hdf5 import is_hdf5_path
 from napari_catrack.io.tiff import is_tiff_path
-from napari_catrack.session import SESSION_SUFFIX
+from napari_catrack.session import (
+    SESSION_SUFFIX,
+    current_viewer,
+    note_recording,
+    session_for_viewer,
+)
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
@@ -40,10 +45,14 @@ def read_recording(path: str | list[str]) -> list:
     spec = path[0] if isinstance(path, list) else path
     try:
         rec = open_recording(spec)
-        return recording_layers(rec)
+        layers = recording_layers(rec)
     except CatrackError as exc:
         _notify_error(str(exc))
         return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
+    viewer = current_viewer()
+    if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
+        note_recording(session_for_viewer(viewer), rec)
+    return layers
 
 
 def read_session(path: str | list[str]) -> list:

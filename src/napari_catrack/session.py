@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import sys
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,6 +311,20 @@ def session_for_viewer(viewer: Any) -> Session:
 
 def attach_session(viewer: Any, session: Session) -> None:
     _SESSIONS[viewer] = session
+
+
+def current_viewer() -> Any | None:
+    """napari's current viewer if napari is running (npe2 readers/writers are not told which)."""
+    napari = sys.modules.get("napari")
+    return napari.current_viewer() if napari is not None else None
+
+
+def note_recording(session: Session, recording: Any) -> None:
+    """A session's first recording becomes its reference, and autosave goes beside it."""
+    if not session.recording:
+        session.set_recording(recording.path, recording.options, recording.summary())
+    if session.path is None:
+        session.path = default_session_path(recording.path)
 
 
 def default_session_path(recording_path: str | os.PathLike) -> Path:

@@ -6,7 +6,6 @@ session); user-editable layers (points, tracks, shapes, labels) are stored in th
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.layers import LayerData, recording_layers, tracks_layer
-from napari_catrack.session import Session, attach_session
+from napari_catrack.session import Session, attach_session, current_viewer
 
 MAX_EMBEDDED_IMAGE_BYTES = (
     256 * 2**20
@@ -59,8 +58,7 @@ def _attach_to_current_viewer(session: Session) -> None:
     The npe2 reader is not told which viewer it reads into; like the writer, use the current
     one. Only when napari is already running (this module stays importable without it).
     """
-    napari = sys.modules.get("napari")
-    viewer = napari.current_viewer() if napari is not None else None
+    viewer = current_viewer()
     if viewer is not None:
         attach_session(viewer, session)
 

@@ -60,6 +60,10 @@ def test_reader_opens_two_channel_tiff_lazily(make_napari_viewer, two_channel_ti
     np.testing.assert_array_equal(np.asarray(roles["green"].data), green)
     np.testing.assert_array_equal(np.asarray(roles["red"].data), red)
     assert type(roles["green"].data).__module__.startswith("dask")
+    # File > Open makes this the session's recording, autosaving beside it like the loader does.
+    session = session_for_viewer(viewer)
+    assert session.recording["path"] == str(path)
+    assert session.path == path.with_name("two.catrack.h5")
 
 
 def test_reader_reports_corrupt_file_without_adding_layers(

@@ -66,7 +66,7 @@ class LoaderWidget(Container):
         """Open with the chosen options, add the layers, show the metadata; returns the layers."""
         from napari_catrack.io.recording import open_recording
         from napari_catrack.layers import recording_layers
-        from napari_catrack.session import default_session_path, session_for_viewer
+        from napari_catrack.session import note_recording, session_for_viewer
 
         layout = self.layout_choice.value
         try:
@@ -92,10 +92,7 @@ class LoaderWidget(Container):
             self.viewer.add_layer(Layer.create(data, meta, kind))
             for data, meta, kind in recording_layers(rec)
         ]
-        session = session_for_viewer(self.viewer)
-        session.set_recording(rec.path, rec.options, rec.summary())
-        if session.path is None:
-            session.path = default_session_path(rec.path)
+        note_recording(session_for_viewer(self.viewer), rec)
         self.info.value = format_summary(rec.summary())
         show_info(f"napari-catrack: opened {rec.n_frames} frames ({rec.layout})")
         return added
