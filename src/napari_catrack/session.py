@@ -309,8 +309,29 @@ def session_for_viewer(viewer: Any) -> Session:
     return session
 
 
+_WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def watch_session(viewer: Any, callback: Any) -> None:
+    """Call the bound method `callback(session)` whenever another session is attached to the viewer.
+
+    Widgets docked before a session file is opened use it to show the reopened results. Only a
+    weak reference is kept, so a closed widget is simply forgotten.
+    """
+    _WATCHERS.setdefault(viewer, []).append(weakref.WeakMethod(callback))
+
+
 def attach_session(viewer: Any, session: Session) -> None:
     _SESSIONS[viewer] = session
+    alive = []
+    for ref in _WATCHERS.get(viewer, []):
+        callback = ref()
+        if callback is None:
+            continue
+        alive.append(ref)
+        callback(session)
+    if viewer in _WATCHERS:
+        _WATCHERS[viewer] = alive
 
 
 def current_viewer() -> Any | None:

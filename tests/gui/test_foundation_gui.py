@@ -155,3 +155,36 @@ def test_widgets_dock_and_render(make_napari_viewer, widget_name):
     native = getattr(widget, "native", widget)
     image = native.grab().toImage()
     assert image.width() > 50 and image.height() > 50, "the widget rendered at no size"
+
+
+def test_widgets_docked_before_opening_a_session_show_its_results(
+    make_napari_viewer, qtbot, two_channel_tiff, tmp_path
+):
+    path, _, _ = two_channel_tiff
+    tracks = pd.DataFrame(
+        {
+            "neuron_id": ["a"] * 6,
+            "frame": np.arange(6),
+            "y": np.linspace(4, 9, 6),
+            "x": np.full(6, 7.0),
+            "confidence": np.ones(6),
+            "source": ["auto"] * 6,
+        }
+    )
+    traces = tracks[["neuron_id", "frame"]].assign(dff=np.linspace(0, 1, 6))
+    saved = Session(tmp_path / "old.catrack.h5")
+    saved.set_recording(str(path), {}, {})
+    saved.record("tracks", tables={"tracks": tracks})
+    saved.record("traces", tables={"traces": traces})
+
+    viewer = make_napari_viewer()
+    _, tracking = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Track neurons (candidates, tracking, corrections)"
+    )
+    _, trace_view = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
+    assert tracking.tracks is None and trace_view.traces is None
+    viewer.open(str(saved.path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: tracking.tracks is not None, timeout=5000)
+    assert len(tracking.tracks) == 6
+    assert trace_view.traces is not None and list(trace_view.traces["neuron_id"].unique()) == ["a"]
+    assert session_for_viewer(viewer).path == saved.path

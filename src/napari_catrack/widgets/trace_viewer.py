@@ -37,7 +37,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.errors import InputError
 from napari_catrack.figures.traces import PANELS, draw_trace_panels
-from napari_catrack.session import session_for_viewer
+from napari_catrack.session import session_for_viewer, watch_session
 from napari_catrack.widgets._common import (
     channel_layer,
     preferred_neuron_layer,
@@ -149,7 +149,11 @@ class TraceViewerWidget(QWidget):
         self._points_layer: Points | None = None
         self._chosen = ""  # the layer the user picked in the combo (kept while it exists)
         self._refresh_points()
-        session = session_for_viewer(viewer)
+        self._show_session_traces(session_for_viewer(viewer))
+        watch_session(viewer, self._show_session_traces)
+
+    def _show_session_traces(self, session) -> None:
+        """Show the traces a session already holds (on docking, or when a session file is opened)."""
         if "traces" in session and "traces" in session["traces"].tables:
             self.set_traces(session["traces"].tables["traces"])
 

@@ -19,7 +19,7 @@ import pandas as pd
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress
 from napari.utils.events import Event
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -110,6 +110,13 @@ class TrackingWidget(QWidget):
         self.threshold.valueChanged.connect(lambda _: self.refresh_low_confidence())
         self.low_list.itemClicked.connect(self._on_low_clicked)
         self._restore()
+        from napari_catrack.session import watch_session
+
+        watch_session(self.viewer, self._on_session_replaced)
+
+    def _on_session_replaced(self, _session) -> None:
+        # after the reader has added the session's layers, so existing layers are reused
+        QTimer.singleShot(0, self._restore)
 
     def _restore(self) -> None:
         """Show tracks already in the viewer's session (e.g. a reopened session file)."""

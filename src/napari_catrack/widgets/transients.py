@@ -20,7 +20,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.session import session_for_viewer
+from napari_catrack.session import session_for_viewer, watch_session
 from napari_catrack.widgets._common import channel_layer, show_error, show_info
 from napari_catrack.widgets._curation import CurationState, fps_from_time, matrix_from_long
 from napari_catrack.widgets._transients_io import (
@@ -78,6 +78,7 @@ class TransientsWidget(TransientsPanel):
             self.restore()
         elif "traces" in self.session:
             self.load_session_traces()
+        watch_session(self.viewer, self._on_session_replaced)
 
     @property
     def session(self):
@@ -496,6 +497,10 @@ class TransientsWidget(TransientsPanel):
         if self._save_timer.isActive():
             self.flush_session()
         super().hideEvent(event)
+
+    def _on_session_replaced(self, session) -> None:
+        if STEP in session:
+            self.restore()
 
     def restore(self) -> None:
         """Load traces, transients, verdicts and polygon cells from the session."""
