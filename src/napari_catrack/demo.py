@@ -17,19 +17,15 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.commands._common import write_table_atomic
-from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
+from napari_catrack.figures import save_figure
+from napari_catrack.io.atomic import write_text_atomic
 
 Log = Callable[[str], None]
 
 
-def _save_figure(fig, folder: Path, name: str) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
+def _save_figure(fig, folder: Path, name: str) -> None:
     for ext in ("svg", "png"):
-        with atomic_write_path(folder / f"{name}.{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
-        written.append(f"{name}.{ext}")
-    return written
+        save_figure(fig, folder / f"{name}.{ext}", dpi=120, bbox_inches="tight")
 
 
 def _truth_tables(syn) -> dict[str, pd.DataFrame]:

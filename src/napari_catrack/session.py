@@ -202,9 +202,14 @@ _STR = h5py.string_dtype("utf-8")
 def write_table(g: h5py.Group, df: pd.DataFrame) -> None:
     """One dataset per column; strings as UTF-8, categories as strings, order kept."""
     g.attrs["columns"] = json.dumps([str(c) for c in df.columns])
-    g.attrs["kinds"] = json.dumps([df[c].dtype.kind for c in df.columns])
+    g.attrs["kinds"] = json.dumps([_kind(df[c]) for c in df.columns])
     for i, col in enumerate(df.columns):
         values = df[col]
+        if (
+            isinstance(values.dtype, pd.api.extensions.ExtensionDtype)
+            and values.dtype.kind in "biuf"
+        ):
+            values = values.astype("float64")  # nullable Int64/boolean: missing values become NaN
         if values.dtype.kind in "biufcM" and not isinstance(values.dtype, pd.CategoricalDtype):
             data = values.to_numpy()
             if data.dtype.kind == "M":
@@ -221,6 +226,13 @@ def write_table(g: h5py.Group, df: pd.DataFrame) -> None:
                 dtype=_STR,
                 **_compression(len(strings)),
             )
+
+
+def _kind(values: pd.Series) -> str:
+    kind = values.dtype.kind
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and kind in "biuf":
+        return "f"
+    return kind
 
 
 def _compression(n: int) -> dict:
@@ -353,6 +365,8 @@ def default_session_path(recording_path: str | os.PathLike) -> Path:
     p = Path(recording_path)
     if p.is_dir():
         return p / ("session" + SESSION_SUFFIX)
+    if any(ch in p.name for ch in "*?["):  # a glob of frames: the session goes in their folder
+        return p.parent / ("session" + SESSION_SUFFIX)
     name = p.name
     for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".hdf5", ".h5"):
         if name.lower().endswith(suffix):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from napari_catrack import cli
 from napari_catrack.session import Session
@@ -46,3 +47,28 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
 def test_demo_rejects_tiny_recordings(tmp_path, capsys):
     assert cli.main(["demo", "-o", str(tmp_path), "--frames", "5"]) == 2
     assert "at least 20" in capsys.readouterr().err
+
+
+def test_cli_refuses_bad_options_and_paths_in_one_line(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "-o", str(out), "--frames", "20"]) == 0
+    rec, tracks = str(out / "recording.tif"), str(out / "tracks.csv")
+    capsys.readouterr()
+    cases = [
+        (
+            ["traces", rec, "--tracks", tracks, "--radius", "500", "-o", str(tmp_path / "t.csv")],
+            "does not fit",
+        ),
+        (["track", rec, "--seeds", str(tmp_path), "-o", str(tmp_path / "t.csv")], "is a folder"),
+        (["align", rec, "-o", str(tmp_path)], "is a folder"),
+        (["align", rec, "-o", str(out / "tracks.csv" / "a.json")], "cannot write"),
+    ]
+    for argv, message in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("catrack: error:") and message in err, (argv, err)
+        assert "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:  # argparse rejects the value before any work
+        cli.main(["demo", "-o", str(tmp_path / "d2"), "--seed", "-1"])
+    assert exc.value.code == 2
+    assert "expected an integer >= 0" in capsys.readouterr().err

@@ -245,3 +245,31 @@ def test_unsupported_and_missing_files(tmp_path):
         open_recording(tmp_path / "notes.txt")
     with pytest.raises(InputError, match="not found"):
         open_recording(tmp_path / "missing.tif")
+
+
+def test_negative_channel_indices_cannot_alias(two_channel_tiff):
+    path, _green, red = two_channel_tiff
+    last = open_recording(path, green_channel=0, red_channel=-1)
+    np.testing.assert_array_equal(np.asarray(last.red), red)
+    with pytest.raises(InputError, match="name the same channel"):
+        open_recording(path, green_channel=-1, red_channel=1)
+
+
+def test_interleaved_channels_run_at_half_the_file_frame_rate(tmp_path):
+    movie = np.zeros((8, 4, 4), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "inter.tif", movie, fps=20.0)
+    rec = open_recording(path, layout="interleaved")
+    assert rec.n_frames == 4 and rec.fps == pytest.approx(10.0)
+    assert open_recording(path, layout="interleaved", fps=7.0).fps == 7.0  # an override wins
+
+
+def test_unwritable_outputs_are_one_line_errors(tmp_path):
+    from napari_catrack.io.atomic import write_text_atomic
+
+    with pytest.raises(InputError, match="is a folder"):
+        write_text_atomic(tmp_path, "x")
+    blocker = tmp_path / "file"
+    blocker.write_text("I am a file")
+    with pytest.raises(InputError, match="cannot write"):
+        write_text_atomic(blocker / "out.json", "x")
+    assert blocker.read_text() == "I am a file"

@@ -143,3 +143,17 @@ def test_default_session_path(tmp_path):
     assert default_session_path("/x/movie.ome.tif").name == "movie.catrack.h5"
     assert default_session_path("/x/rec.h5").name == "rec.catrack.h5"
     assert default_session_path(tmp_path).parent == tmp_path
+
+
+def test_nullable_columns_save_and_glob_recordings_get_a_real_session_name(tmp_path):
+    s = Session(tmp_path / "n.catrack.h5")
+    table = pd.DataFrame(
+        {"count": pd.array([1, None, 3], dtype="Int64"), "flag": pd.array([True, None, False])}
+    )
+    s.record("cells", tables={"cells": table})
+    back = Session.load(tmp_path / "n.catrack.h5")["cells"].tables["cells"]
+    np.testing.assert_array_equal(back["count"].to_numpy(), [1.0, np.nan, 3.0])
+    assert (
+        default_session_path("/data/frames/*.tif")
+        == default_session_path("/data/frames/x").parent / "session.catrack.h5"
+    )

@@ -62,14 +62,21 @@ def recording_from_args(args: argparse.Namespace):
 def read_table(path: str | os.PathLike, required: tuple[str, ...] = (), what: str = "table"):
     """Read a CSV (or Excel) table and insist on the columns a command needs."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{what} file not found: {path}")
+    if not path.is_file():
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"{what} file {problem}: {path}")
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             df = pd.read_excel(path)
         else:
             df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        ValueError,
+        OSError,
+    ) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
@@ -84,3 +91,28 @@ def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwarg
     with atomic_write_path(path) as tmp:
         df.to_csv(tmp, index=False, **to_csv_kwargs)
     return Path(path)
+
+
+def _number(kind, test, what: str):
+    """An argparse type that also checks the range, so bad options fail before any work."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
+
+
+non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: _finite(v) and v > 0, "a finite number > 0")
+non_negative_float = _number(float, lambda v: _finite(v) and v >= 0, "a finite number >= 0")
+percentile = _number(float, lambda v: _finite(v) and 0 <= v <= 100, "a percentile in 0-100")

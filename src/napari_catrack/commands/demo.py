@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_catrack.commands._common import non_negative_int
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -15,7 +17,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--frames", type=int, default=300, help="recording length (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the recording")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the recording")
     p.set_defaults(func=run)
 
 

@@ -18,7 +18,8 @@ import pandas as pd
 
 from napari_catrack.commands._common import read_table, write_table_atomic
 from napari_catrack.errors import InputError
-from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
+from napari_catrack.figures import save_figure
+from napari_catrack.io.atomic import write_text_atomic
 
 EVENTS_CSV_COLUMNS = ["event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id"]
 
@@ -101,8 +102,7 @@ def load_trains(path: str, args: argparse.Namespace):
 
 
 def _save_figure(fig, path: Path, fmt: str) -> None:
-    with atomic_write_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=150)
+    save_figure(fig, path, format=fmt, dpi=150)
 
 
 def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bool = True) -> None:

@@ -8,6 +8,8 @@ import warnings
 
 from napari_catrack.commands._common import (
     add_recording_arguments,
+    percentile,
+    positive_float,
     read_table,
     recording_from_args,
     write_table_atomic,
@@ -32,7 +34,9 @@ def register(subparsers) -> None:
         "--align", default=None, help="alignment JSON from `catrack align` (dy, dx, ...)"
     )
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: from the file)")
-    p.add_argument("--radius", type=float, default=3.0, help="ROI disk radius in pixels (3)")
+    p.add_argument(
+        "--radius", type=positive_float, default=3.0, help="ROI disk radius in pixels (3)"
+    )
     p.add_argument(
         "--weighting",
         choices=("gaussian", "uniform"),
@@ -51,7 +55,9 @@ def register(subparsers) -> None:
     bg.add_argument("--no-background", action="store_true", help="do not subtract a background")
     bg.add_argument("--bg-inner", type=float, default=None, help="annulus inner radius (radius+2)")
     bg.add_argument("--bg-outer", type=float, default=None, help="annulus outer radius (radius+6)")
-    bg.add_argument("--bg-percentile", type=float, default=20.0, help="annulus percentile (20)")
+    bg.add_argument(
+        "--bg-percentile", type=percentile, default=20.0, help="annulus percentile (20)"
+    )
     f0 = p.add_argument_group("baseline")
     f0.add_argument(
         "--baseline",
@@ -59,8 +65,10 @@ def register(subparsers) -> None:
         default="percentile",
         help="F0: constant low percentile, running percentile, or CaImAn-style (needs fps)",
     )
-    f0.add_argument("--baseline-percentile", type=float, default=10.0, help="percentile (10)")
-    f0.add_argument("--baseline-window", type=float, default=30.0, help="running window, s (30)")
+    f0.add_argument("--baseline-percentile", type=percentile, default=10.0, help="percentile (10)")
+    f0.add_argument(
+        "--baseline-window", type=positive_float, default=30.0, help="running window, s (30)"
+    )
     p.add_argument(
         "--clean",
         action="store_true",
@@ -90,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks")
     transform = AlignmentTransform.load_json(args.align) if args.align else None
     rec = recording_from_args(args)
+    if 2 * args.radius >= min(rec.frame_shape):
+        raise InputError(
+            f"--radius {args.radius:g} px does not fit in {rec.frame_shape[0]}x{rec.frame_shape[1]} frames"
+        )
     fps = args.fps or rec.fps
     if fps is None:
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from napari_catrack.commands._common import (
     add_recording_arguments,
@@ -50,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if stack is None:
         raise InputError(f"the recording has no {channel} channel")
     align = AlignmentTransform.load_json(args.align) if args.align and channel == "red" else None
+    if channel == "red" and align is None and rec.green is not None:
+        print(
+            "catrack: warning: tracking red without --align: seeds and tracks are taken as RED-frame "
+            "pixels (run `catrack align` and pass --align to work in green pixels)",
+            file=sys.stderr,
+        )
     shape = stack.shape[-2:]
     if align is not None:
         for tab in (seeds, anchors):

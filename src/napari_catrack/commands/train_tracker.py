@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from napari_catrack.commands._common import non_negative_int
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -13,7 +15,7 @@ def register(subparsers) -> None:
         description="Train the tracker CNN on synthetic recordings; writes DIR/tracker.pt + .json.",
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--recordings", type=int, default=4, help="synthetic recordings (default 4)")
     p.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
     p.add_argument("--frames", type=int, default=120, help="frames per recording (default 120)")

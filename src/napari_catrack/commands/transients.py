@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_catrack.commands._common import non_negative_float, positive_float
 from napari_catrack.errors import InputError
+from napari_catrack.figures import save_figure
 
 FIGURE_FORMATS = ("svg", "png", "pdf")
 
@@ -53,15 +55,19 @@ def register(subparsers) -> None:
         metavar="S|auto",
         help="Savitzky-Golay window in s; auto = 0.2 s but at most 13 frames (default)",
     )
-    g.add_argument("--baseline-window", type=float, default=30.0, metavar="S")
+    g.add_argument("--baseline-window", type=positive_float, default=30.0, metavar="S")
     r = p.add_argument_group("rules method")
     r.add_argument(
         "--peak-threshold", type=float, default=0.0, metavar="DFF", help="min peak above baseline"
     )
     r.add_argument(
-        "--min-interval", type=float, default=0.3, metavar="S", help="min time between peaks"
+        "--min-interval",
+        type=non_negative_float,
+        default=0.3,
+        metavar="S",
+        help="min time between peaks",
     )
-    r.add_argument("--snr-threshold", type=float, default=3.0, metavar="X")
+    r.add_argument("--snr-threshold", type=non_negative_float, default=3.0, metavar="X")
     r.add_argument(
         "--prominence-snr",
         type=float,
@@ -70,13 +76,17 @@ def register(subparsers) -> None:
         help="min prominence in noise units",
     )
     r.add_argument(
-        "--noise-window", type=float, default=10.0, metavar="S", help="rolling noise window (s)"
+        "--noise-window",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="rolling noise window (s)",
     )
     k = p.add_argument_group("ksigma method")
-    k.add_argument("--k", type=float, default=2.5, help="threshold in robust SDs (MAD)")
+    k.add_argument("--k", type=positive_float, default=2.5, help="threshold in robust SDs (MAD)")
     k.add_argument("--abs-threshold", type=float, default=0.0, metavar="DFF", help="absolute floor")
     k.add_argument("--split-k", type=float, default=3.0, help="valley depth (SDs) splitting peaks")
-    k.add_argument("--min-duration", type=float, default=0.1, metavar="S")
+    k.add_argument("--min-duration", type=non_negative_float, default=0.1, metavar="S")
     p.set_defaults(func=run)
 
 
@@ -133,8 +143,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float) -> None:
-    import os
-    import tempfile
 
     from napari_catrack.figures.transients import (
         amplitude_figure,
@@ -143,7 +151,6 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float) -> None:
         traces_figure,
     )
 
-    out.mkdir(parents=True, exist_ok=True)
     local = table.copy()
     for c in ("start", "peak", "end"):  # figures index the matrix, not the table's frames
         local[f"{c}_frame"] = local[f"{c}_frame"] - tm.frames[0]
@@ -154,9 +161,5 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float) -> None:
         "transients_iti": iti_figure(local),
     }
     for name, fig in figs.items():
-        dest = out / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{fmt}", dir=out)
-        os.close(fd)
-        fig.savefig(tmp, format=fmt)
-        os.replace(tmp, dest)
+        save_figure(fig, out / f"{name}.{fmt}")
     print(f"{len(figs)} figures -> {out}")

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from napari_catrack.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -17,21 +19,26 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     POSIX and Windows). On any error the temp file is removed and the previous `path` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(
-        tmp, _target_mode(path)
-    )  # mkstemp makes 0600; a result file should look like any other
+    os.chmod(tmp, _target_mode(path))  # mkstemp makes 0600; a result should look like any file
     try:
         yield tmp
         with open(tmp, "rb+") as fh:  # make the bytes durable before they become visible
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 

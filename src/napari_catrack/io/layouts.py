@@ -159,26 +159,26 @@ def split_channels(
             )
 
     def channel(i: int, role: str) -> da.Array:
-        if not -n_channels <= i < n_channels:
-            raise InputError(
-                f"{role} channel {i} does not exist: the data has {n_channels} channel(s)"
-            )
-        return tcyx[:, i]
+        return tcyx[:, _channel_index(i, n_channels, role)]
 
     if layout == "single":
         return Channels(channel(green_channel, "green"), None, layout, axes, notes)
     if layout == "channel-axis":
         if n_channels < 2:
             raise InputError("layout channel-axis needs a channel axis with 2+ channels; found 1")
-        if green_channel == red_channel:
-            raise InputError("green and red channel indices must differ")
+        green_i = _channel_index(green_channel, n_channels, "green")
+        if green_i == _channel_index(red_channel, n_channels, "red"):
+            raise InputError(
+                f"green and red channel indices ({green_channel}, {red_channel}) name the same channel"
+            )
         return Channels(
             channel(green_channel, "green"), channel(red_channel, "red"), layout, axes, notes
         )
     if n_channels != 1:
+        what = "alternates frames" if layout == "interleaved" else "splits one image into halves"
         raise InputError(
-            f"layout {layout} splits one image into halves, but the data already has "
-            f"{n_channels} channels; use layout channel-axis"
+            f"layout {layout} {what}, but the data already has {n_channels} channels; "
+            "use layout channel-axis"
         )
     movie = tcyx[:, 0]
     if layout == "interleaved":
@@ -188,6 +188,7 @@ def split_channels(
         if n % 2:
             notes.append(f"odd frame count {n}: the last frame was dropped")
             movie = movie[: n - 1]
+        notes.append("interleaved: each channel has half the file's frame rate")
         first, second = movie[0::2], movie[1::2]
         green, red = (first, second) if green_channel <= red_channel else (second, first)
         return Channels(green, red, layout, axes, notes)
@@ -201,6 +202,13 @@ def split_channels(
     b = movie[..., half:] if axis == -1 else movie[..., half:, :]
     green, red = (a, b) if layout in ("left-right", "top-bottom") else (b, a)
     return Channels(green, red, layout, axes, notes)
+
+
+def _channel_index(i: int, n_channels: int, role: str) -> int:
+    """-1 means the last channel, as in numpy; normalised so equal channels are caught."""
+    if not -n_channels <= i < n_channels:
+        raise InputError(f"{role} channel {i} does not exist: the data has {n_channels} channel(s)")
+    return i % n_channels
 
 
 def check_same_shape(green: da.Array, red: da.Array | None) -> None:

@@ -164,6 +164,9 @@ def open_recording(
         for close in raw.closers:
             close()
         raise
+    file_fps = raw.fps
+    if file_fps is not None and used_layout == "interleaved":
+        file_fps = file_fps / 2  # the file's rate counts both channels' frames
     metadata = dict(raw.metadata)
     if notes:
         metadata["notes"] = notes
@@ -173,7 +176,7 @@ def open_recording(
         path=spec,
         layout=used_layout,
         axes=norm_axes,
-        fps=fps if fps is not None else raw.fps,
+        fps=fps if fps is not None else file_fps,
         pixel_size_um=pixel_size_um if pixel_size_um is not None else raw.pixel_size_um,
         options=options,
         metadata=metadata,

@@ -3,8 +3,6 @@ layer (follow the selected cell), and the polygon the user drew in a Shapes laye
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,20 +50,9 @@ def export_figures(state: CurationState, folder: Path, fmt: str = "svg") -> list
         "transients_amplitudes": amplitude_figure(table),
         "transients_iti": iti_figure(table),
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name, fig in figs.items():
-        dest = folder / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{fmt}", dir=folder)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        out.append(dest)
-    return out
+    from napari_catrack.figures import save_figure
+
+    return [save_figure(fig, Path(folder) / f"{name}.{fmt}") for name, fig in figs.items()]
 
 
 def neurons_layer(viewer: napari.Viewer) -> Points | None:

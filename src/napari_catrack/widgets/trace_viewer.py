@@ -421,7 +421,9 @@ class TraceViewerWidget(QWidget):
         """Save the current plot; the format follows the extension (.svg, .png, .pdf)."""
         if not self._axes:
             raise InputError("nothing to export: select a neuron first")
-        self.figure.savefig(path)
+        from napari_catrack.figures import save_figure
+
+        save_figure(self.figure, path)
 
     def _ask_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Traces table", "", "Tables (*.csv *.xlsx)")

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_CONFIG = {"patch": 24, "channels": [8, 16, 32], "hidden": 32}
@@ -80,13 +81,10 @@ class TrackerNet(nn.Module):
 def save_model(model: TrackerNet, directory: str | os.PathLike, name: str = "tracker") -> Path:
     """Write `<name>.pt` (state_dict only) and `<name>.json` (config + provenance) atomically."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
     pt, js = d / f"{name}.pt", d / f"{name}.json"
-    torch.save(model.state_dict(), pt.with_suffix(".pt.tmp"))
-    os.replace(pt.with_suffix(".pt.tmp"), pt)
-    tmp = js.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({**model.config, "meta": model.meta}, indent=2))
-    os.replace(tmp, js)
+    with atomic_write_path(pt) as tmp:
+        torch.save(model.state_dict(), tmp)
+    write_text_atomic(js, json.dumps({**model.config, "meta": model.meta}, indent=2))
     return pt
 
 

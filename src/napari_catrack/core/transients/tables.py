@@ -8,7 +8,6 @@ column per frame. Both become a (neurons, frames) matrix; missing frames become 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path
 
 LONG_COLUMNS = ("neuron_id", "frame", "dff")
 
@@ -129,19 +129,10 @@ def read_traces(path: str | os.PathLike, layout: str | None = None) -> TraceMatr
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write CSV (or Excel for .xlsx) to a temp file beside `path`, then os.replace it in."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    excel = p.suffix.lower() == ".xlsx"
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=p.parent)
-    os.close(fd)
-    try:
-        if excel:
+    """Write CSV (or Excel for .xlsx) atomically: temp file beside `path`, then rename."""
+    with atomic_write_path(path) as tmp:
+        if Path(path).suffix.lower() == ".xlsx":
             df.to_excel(tmp, index=False, engine="openpyxl")
         else:
             df.to_csv(tmp, index=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return Path(path)
