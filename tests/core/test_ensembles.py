@@ -283,3 +283,17 @@ def test_cli_wide_layout(tmp_path):
     found = [set(g) for _, g in members.groupby("ensemble_id")["neuron_id"]]
     assert len(found) == 2
     assert all(max(len(f & set(m)) / len(f | set(m)) for m in pr.members) >= 0.8 for f in found)
+
+
+def test_wide_raster_with_an_id_column_of_any_name():
+    import pandas as pd
+
+    from napari_catrack.core.ensembles import wide_table_to_raster
+
+    table = pd.DataFrame({"cell": ["a", "b"], "0": [1, 0], "1": [0, 1], "2": [1, 1]})
+    raster = wide_table_to_raster(table)
+    assert list(raster.index) == ["a", "b"] and raster.shape == (2, 3)
+    numbered = pd.DataFrame({"cell": [7, 8], "0": [1, 0], "1": [0, 1]})
+    assert list(wide_table_to_raster(numbered).index) == [7, 8]
+    plain = pd.DataFrame({"0": [1, 0], "1": [0, 1]})
+    assert wide_table_to_raster(plain).shape == (2, 2)

@@ -208,3 +208,19 @@ def test_smooth_window_option_accepts_auto_and_seconds(tmp_path):
     assert "smooth_window_s" not in _params(parser.parse_args(base))
     explicit = _params(parser.parse_args([*base, "--smooth-window", "0.1"]))
     assert explicit["smooth_window_s"] == 0.1
+
+
+def test_wide_headers_in_seconds_do_not_collapse_onto_frames():
+    from napari_catrack.core.transients import to_matrix
+
+    times = pd.DataFrame([[1, 0.0, 0.5, 1.0, 0.2]], columns=["cell", "0.0", "0.1", "0.2", "0.3"])
+    np.testing.assert_array_equal(to_matrix(times, "wide").frames, [0, 1, 2, 3])
+    frames = pd.DataFrame([[1, 0.0, 0.5]], columns=["cell", "10", "11"])
+    np.testing.assert_array_equal(to_matrix(frames, "wide").frames, [10, 11])
+
+
+def test_long_table_without_dff_names_the_missing_column():
+    from napari_catrack.core.transients import to_matrix
+
+    with pytest.raises(InputError, match="needs column"):
+        to_matrix(pd.DataFrame({"neuron_id": [1, 1], "frame": [0, 1], "ratio": [1.0, 2.0]}))

@@ -155,10 +155,17 @@ def trains_from_raster(
 def wide_table_to_raster(table: pd.DataFrame) -> pd.DataFrame:
     """A wide table (one row per neuron, one column per frame) as a raster indexed by neuron_id.
 
-    A `neuron_id` column becomes the index; otherwise rows are numbered 0..N-1.
+    A `neuron_id` column, or a first column that is not numeric, becomes the index (as
+    `catrack transients --layout wide` reads it); otherwise rows are numbered 0..N-1.
     """
+    first = table.columns[0] if len(table.columns) else None
     if "neuron_id" in table.columns:
         table = table.set_index("neuron_id")
+    elif first is not None and (
+        pd.to_numeric(table[first], errors="coerce").isna().any()
+        or pd.to_numeric(pd.Series([str(first)]), errors="coerce").isna().all()
+    ):
+        table = table.set_index(first)  # an id column under another name ("cell", "roi", ...)
     values = table.apply(pd.to_numeric, errors="coerce")
     if values.shape[1] == 0:
         raise InputError("the wide table has no frame columns")

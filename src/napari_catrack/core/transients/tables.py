@@ -104,17 +104,30 @@ def wide_to_matrix(df: pd.DataFrame, where: str = "traces") -> TraceMatrix:
         raise InputError(
             f"{where}: cell at row {r}, column {vals.columns[c]!r} is not a number: {vals.iat[r, c]!r}"
         )
-    try:
-        frames = np.asarray([int(float(c)) for c in vals.columns])
-    except ValueError:
-        frames = np.arange(vals.shape[1])
+    frames = _frame_numbers(vals.columns)
     m = TraceMatrix(ids, frames, num.to_numpy(np.float64))
     return _check_rows(m, where)
+
+
+def _frame_numbers(columns) -> np.ndarray:
+    """Column headers as frame numbers only when they are whole, distinct and increasing.
+
+    Headers such as times in seconds (0.0, 0.1, ...) would truncate onto the same frames, so
+    anything else numbers the columns 0..n-1.
+    """
+    values = pd.to_numeric(pd.Index(columns).astype(str), errors="coerce").to_numpy(float)
+    whole = np.isfinite(values).all() and np.all(values == np.round(values))
+    if whole and (len(values) < 2 or np.all(np.diff(values) > 0)):
+        return values.astype(np.int64)
+    return np.arange(len(columns))
 
 
 def to_matrix(df: pd.DataFrame, layout: str | None = None, where: str = "traces") -> TraceMatrix:
     """Long or wide table to a matrix; `layout=None` picks long when its columns are present."""
     if layout is None:
+        if {"neuron_id", "frame"} <= set(df.columns) and not set(LONG_COLUMNS) <= set(df.columns):
+            missing = sorted(set(LONG_COLUMNS) - set(df.columns))
+            raise InputError(f"{where}: a long traces table needs column(s) {', '.join(missing)}")
         layout = "long" if set(LONG_COLUMNS) <= set(df.columns) else "wide"
     if layout == "long":
         return long_to_matrix(df, where)
