@@ -221,3 +221,30 @@ def test_lazy_dask_input_matches_numpy(rec):
     lazy = track(da.from_array(rec.red[:30], chunks=(7, 128, 128)), None, seeds, 10,
                  model="classical")  # fmt: skip
     pd.testing.assert_frame_equal(eager, lazy)
+
+
+def test_a_dropped_nan_frame_is_bridged_and_flagged():
+    from napari_catrack.core.tracking import low_confidence, track
+    from napari_catrack.synthetic import make_worm_recording
+
+    rec = make_worm_recording(
+        n_frames=40, shape=(128, 128), n_neurons=8, seed=2,
+        misalignment=dict(dy=0.0, dx=0.0, rotation_deg=0.0),
+    )  # fmt: skip
+    red = rec.red.astype(np.float32)
+    red[5] = np.nan  # a dropped frame, as some acquisition software writes it
+    truth = rec.truth.positions
+    seeds = pd.DataFrame(
+        {"neuron_id": rec.truth.neuron_ids, "y": truth[0, :, 0], "x": truth[0, :, 1]}
+    )
+    tracks = track(red, None, seeds, 0, channel="red")
+    order = {n: i for i, n in enumerate(rec.truth.neuron_ids)}
+    err = np.linalg.norm(
+        tracks[["y", "x"]].to_numpy()
+        - truth[tracks["frame"].to_numpy(), tracks["neuron_id"].map(order).to_numpy()],
+        axis=1,
+    )
+    assert (err[tracks["frame"].to_numpy() != 5] <= 2.0).all()
+    assert (tracks.loc[tracks["frame"] == 5, "confidence"] == 0).all()
+    stretches = low_confidence(tracks)
+    assert ((stretches["start_frame"] <= 5) & (stretches["end_frame"] >= 5)).sum() == 8

@@ -182,7 +182,11 @@ def iter_estimate_alignment(
     yield 0.25, "summarising red"
     r_sum = summary_image(r_stack, max_frames, projection)
     for name, img in (("green", g_sum), ("red", r_sum)):
-        if not np.isfinite(img).all() or float(img.max() - img.min()) <= 0:
+        if not np.isfinite(img).all():
+            raise InputError(
+                f"the {name} channel has NaN or infinite pixels; alignment needs finite images"
+            )
+        if float(img.max() - img.min()) <= 0:
             raise InputError(f"the {name} channel is blank (all frames dark or constant)")
     yield 0.45, "estimating rotation and translation"
     params, ncc0, g_fine, r_fine = reg.initial_guess(g_sum, r_sum, estimate_scale)

@@ -58,12 +58,18 @@ class _Frames:
         self.stack, self.p = stack, params
         self.c0, self.buf = -1, None
 
-    def __call__(self, t: int) -> np.ndarray:
+    def __call__(self, t: int) -> np.ndarray | None:
+        """Frame t smoothed; None for a dropped frame (mostly NaN), which the sweep bridges."""
         c = t // self.p.chunk
         if c != self.c0:
             sl = slice(c * self.p.chunk, min((c + 1) * self.p.chunk, self.stack.shape[0]))
             self.buf, self.c0 = np.asarray(self.stack[sl], dtype=np.float32), c
         img = self.buf[t - c * self.p.chunk]
+        finite = np.isfinite(img)
+        if not finite.all():  # a few bad pixels get a neutral fill; a dropped frame is skipped
+            if finite.mean() < 0.5:
+                return None
+            img = np.where(finite, img, np.median(img[finite]))
         return ndi.gaussian_filter(img, self.p.sigma, truncate=3.0) if self.p.sigma > 0 else img
 
 
@@ -91,6 +97,14 @@ def _sweep(
     noise = None
     for t in order:
         img = frames(int(t))
+        if img is None:  # dropped frame: hold positions at zero confidence, match across it
+            kn = ~np.isnan(known[t, :, 0])
+            cur_pos[kn] = known[t, kn]
+            pos[t] = cur_pos
+            conf[t] = np.where(np.isnan(cur_pos[:, 0]), np.nan, 0.0)
+            conf[t, kn] = known_conf[t, kn]
+            tick()
+            continue
         small = downsample(img, params.downsample)
         spec = spectrum(small)
         bg = float(np.median(small[::2, ::2]))
