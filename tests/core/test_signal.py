@@ -251,3 +251,14 @@ def test_clean_real_worm_traces():
     den, _ = S.clean_traces(noisy, fps, steps=["wavelet"])
     rms = lambda y: np.sqrt(np.nanmean((y - x) ** 2))  # noqa: E731
     assert rms(den) < 0.75 * rms(noisy)
+
+
+def test_exponential_bleaching_fit_ignores_frames_before_tracking_started():
+    from napari_catrack.core.baselines import correct_bleaching
+
+    t = np.arange(6000) / 10.0
+    trace = 100.0 * np.exp(-t / 200.0)
+    trace[:2000] = np.nan  # a neuron tracked only from frame 2000 on
+    corrected, _ = correct_bleaching(trace, 10.0, method="exponential")
+    finite = corrected[np.isfinite(corrected)]
+    assert finite.max() / finite.min() < 1.02  # flat once bleaching is divided out

@@ -232,7 +232,9 @@ def correct_bleaching(
     env = _lower_envelope(a, window_frames(window_s, fps), percentile / 100.0)
     if method == "exponential":
         t = np.arange(a.shape[1]) / fps
-        ok = np.isfinite(env) & (env > 0)
+        # only where the trace itself was measured: the envelope fills NaN gaps (a neuron
+        # tracked late) with constants that would flatten the fitted decay
+        ok = np.isfinite(env) & (env > 0) & np.isfinite(a)
         logv = np.where(ok, np.log(np.where(ok, env, 1.0)), 0.0)
         wsum = ok.sum(-1)
         tm = (ok * t).sum(-1) / np.maximum(wsum, 1)
