@@ -410,3 +410,13 @@ def test_real_worm_volumes_neurons_brighter_than_random_spots():
     on = df[~df.missing]
     assert on.red.median() > 5 * max(ref.red.median(), 1.0)
     assert on.green.median() > ref.green.median()
+
+
+def test_integer_ids_stay_integers_when_a_row_lacks_its_id():
+    green = np.full((4, 20, 20), 100.0)
+    tracks = pd.DataFrame(
+        {"neuron_id": [1, 1, np.nan, 2], "frame": [0, 1, 0, 0], "y": 10.0, "x": 10.0}
+    )
+    with pytest.warns(UserWarning, match="without a neuron_id"):
+        out = extract_traces(green, tracks)
+    assert sorted(out["neuron_id"].astype(str).unique()) == ["1", "2"]

@@ -111,6 +111,10 @@ def _validate_tracks(tracks: pd.DataFrame, n_frames: int) -> pd.DataFrame:
             stacklevel=3,
         )
         t = t[~(bad_id | bad_frame)]
+    ids = t["neuron_id"]
+    if ids.dtype.kind == "f" and (ids == np.round(ids)).all():
+        ids = ids.astype(np.int64)  # a NaN made pandas read integer ids as floats: "1", not "1.0"
+    t["neuron_id"] = ids
     t["frame"] = t["frame"].astype(np.int64)
     out = (t["frame"] < 0) | (t["frame"] >= n_frames)
     if out.any():
