@@ -73,6 +73,19 @@ def test_layers_are_found_and_estimate_sets_the_red_affine(viewer_and_widget, qt
     assert widget.dy.value() == pytest.approx(est.dy, abs=1e-3)
 
 
+def test_cancelled_estimate_leaves_the_red_layer_alone(viewer_and_widget, qtbot):
+    viewer, widget, _ = viewer_and_widget
+    before = viewer.layers["rec red"].affine.affine_matrix.copy()
+    worker = widget.estimate()
+    assert widget.cancel_button.isEnabled()
+    widget.cancel_estimate()
+    qtbot.waitUntil(widget.estimate_button.isEnabled, timeout=30000)
+    assert widget.base is None and not worker.is_running
+    np.testing.assert_array_equal(viewer.layers["rec red"].affine.affine_matrix, before)
+    assert "cancelled" in widget.status.text()
+    assert not widget.cancel_button.isEnabled()
+
+
 def test_keyboard_nudges_move_and_rotate_the_red_layer(viewer_and_widget):
     viewer, widget, _ = viewer_and_widget
     widget.activate_keys()

@@ -82,6 +82,8 @@ class AlignmentWidget(QWidget):
         self.projection.addItems(PROJECTIONS)
         self.scale_check = QCheckBox("estimate scale too")
         self.estimate_button = QPushButton("Estimate")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
         self.progress = QProgressBar(minimum=0, maximum=100, value=0)
         self.dy, self.dx, self.rotation = (
             self._spin(-1000, 1000, 3, " px"),
@@ -100,6 +102,7 @@ class AlignmentWidget(QWidget):
         self._build_layout()
 
         self.estimate_button.clicked.connect(self.estimate)
+        self.cancel_button.clicked.connect(self.cancel_estimate)
         for spin in (self.dy, self.dx, self.rotation):
             spin.valueChanged.connect(self._on_readout_edited)
         self.keys_check.toggled.connect(self._on_keys_toggled)
@@ -129,6 +132,7 @@ class AlignmentWidget(QWidget):
         form.addRow("summary", self.projection)
         form.addRow("", self.scale_check)
         form.addRow(self.estimate_button, self.progress)
+        form.addRow("", self.cancel_button)
         form.addRow("dy (down)", self.dy)
         form.addRow("dx (right)", self.dx)
         form.addRow("rotation (CCW +)", self.rotation)
@@ -394,13 +398,26 @@ class AlignmentWidget(QWidget):
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_estimated)
         worker.errored.connect(self._on_error)
-        worker.finished.connect(lambda: self.estimate_button.setEnabled(True))
+        worker.finished.connect(self._on_finished)
+        worker.aborted.connect(
+            lambda: self.status.setText("estimate cancelled; alignment unchanged")
+        )
         self.estimate_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
         self.status.setText("estimating…")
         self._worker = worker
         worker.start()
         return worker
+
+    def cancel_estimate(self) -> None:
+        """Stop the estimate at its next step; the red layer keeps its current transform."""
+        if self._worker is not None:
+            self._worker.quit()
+
+    def _on_finished(self) -> None:
+        self.estimate_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
 
     def _on_progress(self, update: tuple[float, str]) -> None:
         fraction, message = update
