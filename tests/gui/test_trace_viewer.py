@@ -114,6 +114,12 @@ def test_load_csv_and_screenshot(viewer_with_points, traces, tmp_path):
     widget.canvas.draw()
     shot = np.asarray(widget.canvas.buffer_rgba())
     assert shot[..., :3].std() > 5  # the plot rendered something
+    chosen = widget.selected_ids()
+    written = widget.export_cleaning_steps(tmp_path / "steps")
+    assert sorted(p.name for p in written) == sorted(
+        f"cleaning_{n}.{ext}" for n in chosen for ext in ("svg", "png")
+    )
+    assert all(p.stat().st_size > 1000 for p in written)
 
 
 def test_extract_from_layers_uses_red_affine(make_napari_viewer, qtbot):

@@ -11,6 +11,7 @@ select a trace -> its points). Traces come from a CSV written by `catrack traces
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -106,6 +107,10 @@ class TraceViewerWidget(QWidget):
         self.load_button = QPushButton("Load traces CSV…")
         self.clean_button = QPushButton("Compute cleaned")
         self.export_button = QPushButton("Export SVG/PNG…")
+        self.steps_button = QPushButton("Cleaning steps figure…")
+        self.steps_button.setToolTip(
+            "before / drift-removed / denoised panels of the selected cells"
+        )
         self.points = QComboBox()
         self.neurons = QListWidget()
         self.neurons.setSelectionMode(QAbstractItemView.ExtendedSelection)
@@ -122,7 +127,7 @@ class TraceViewerWidget(QWidget):
         for b in (self.extract_button, self.radius, self.load_button):
             buttons.addWidget(b)
         buttons2 = QHBoxLayout()
-        for b in (self.clean_button, self.export_button):
+        for b in (self.clean_button, self.export_button, self.steps_button):
             buttons2.addWidget(b)
         grid = QGridLayout()
         for i, box in enumerate(self.panel_boxes.values()):
@@ -139,6 +144,7 @@ class TraceViewerWidget(QWidget):
         self.load_button.clicked.connect(self._ask_load)
         self.clean_button.clicked.connect(self._clean_clicked)
         self.export_button.clicked.connect(self._ask_export)
+        self.steps_button.clicked.connect(self._ask_cleaning_steps)
         self.neurons.itemSelectionChanged.connect(self._list_selection_changed)
         self.points.currentIndexChanged.connect(self._connect_points)
         self.points.activated.connect(lambda _: setattr(self, "_chosen", self.points.currentText()))
@@ -424,6 +430,37 @@ class TraceViewerWidget(QWidget):
         from napari_catrack.figures import save_figure
 
         save_figure(self.figure, path)
+
+    def export_cleaning_steps(self, folder: str | Path) -> list[Path]:
+        """One "cleaning steps" figure (SVG + PNG) per selected cell, from the default cleaning."""
+        from napari_catrack.core.signal import clean_traces
+        from napari_catrack.core.traces import traces_to_arrays
+        from napari_catrack.figures import save_figure
+        from napari_catrack.figures.traces import cleaning_steps_figure
+
+        if self.traces is None or not self.selected_ids():
+            raise InputError("select at least one neuron with traces first")
+        fps = self._fps()
+        if fps is None:
+            raise InputError("the traces have no time_s column: the frame rate is unknown")
+        arr, ids, _ = traces_to_arrays(self.traces, "dff")
+        _, _, steps = clean_traces(arr, fps, return_intermediates=True)
+        written = []
+        for nid in self.selected_ids():
+            row = int(np.flatnonzero(np.asarray(ids).astype(str) == nid)[0])
+            fig = cleaning_steps_figure(steps, fps, row, neuron_label=nid)
+            for ext in ("svg", "png"):
+                written.append(save_figure(fig, Path(folder) / f"cleaning_{nid}.{ext}"))
+        return written
+
+    def _ask_cleaning_steps(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the cleaning-steps figures")
+        if folder:
+            try:
+                written = self.export_cleaning_steps(folder)
+                show_info(f"napari-catrack: {len(written)} figure files in {folder}")
+            except Exception as exc:
+                report_error(exc)
 
     def _ask_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Traces table", "", "Tables (*.csv *.xlsx)")
