@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.io as sio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -29,6 +28,7 @@ from napari_catrack.core.transients.scoring import (  # noqa: E402
     match_events,
     precision_recall_f1,
 )
+from napari_catrack.io.cascade import read_cascade_file  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BURST_GAP_S = 0.3
@@ -43,26 +43,13 @@ FIXED_SMOOTH_S = 0.2
 FAST_SMOOTH_S = 0.075
 
 
-def _unwrap(x):
-    while isinstance(x, np.ndarray) and x.dtype == object and x.size == 1:
-        x = x.flat[0]
-    return x
-
-
 def load_dataset(folder: Path):
     """(file index, time_s, dff, spike_times_s) per recording, as the Cascade README says."""
-    recs = []
-    for fi, f in enumerate(sorted(folder.glob("*.mat"))):
-        cells = sio.loadmat(f)["CAttached"]
-        for k in range(cells.shape[1]):
-            s = _unwrap(cells[0, k])
-            t = np.asarray(_unwrap(s["fluo_time"]), float).ravel()
-            y = np.asarray(_unwrap(s["fluo_mean"]), float).ravel()
-            ap = np.asarray(_unwrap(s["events_AP"]), float).ravel() / 1e4
-            ok = np.isfinite(t)
-            t, y = t[ok], y[ok]
-            recs.append((fi, t, y, ap[(ap >= t[0]) & (ap <= t[-1])]))
-    return recs
+    return [
+        (fi, t, y, ap)
+        for fi, f in enumerate(sorted(folder.glob("*.mat")))
+        for t, y, ap in read_cascade_file(f)
+    ]
 
 
 def rise_weighted(prep, tab, t):

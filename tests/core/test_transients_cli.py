@@ -12,6 +12,7 @@ import pytest
 from napari_catrack.core.transients import detect_rules, read_traces, write_table
 from napari_catrack.core.transients.scoring import match_events, precision_recall_f1
 from napari_catrack.errors import InputError
+from napari_catrack.io.cascade import read_cascade_file
 
 from .test_transients import FPS, ONSETS, make_trace
 
@@ -123,32 +124,13 @@ def test_cli_errors(tmp_path, traces, capsys):
     assert not Path(out).exists()
 
 
-def _load_cascade(path: Path):
-    import scipy.io as sio
-
-    def unwrap(x):
-        while isinstance(x, np.ndarray) and x.dtype == object and x.size == 1:
-            x = x.flat[0]
-        return x
-
-    cells = sio.loadmat(path)["CAttached"]
-    for k in range(cells.shape[1]):
-        s = unwrap(cells[0, k])
-        t = np.asarray(unwrap(s["fluo_time"]), float).ravel()
-        y = np.asarray(unwrap(s["fluo_mean"]), float).ravel()
-        ap = np.asarray(unwrap(s["events_AP"]), float).ravel() / 1e4
-        ok = np.isfinite(t)
-        yield t[ok], y[ok], ap
-
-
 def test_real_cascade_gcamp6f_detection():
     files = sorted(glob.glob(str(DATA / "cascade" / "DS09-GCaMP6f-m-V1" / "*cell1_mini.mat")))
     if not files:
         pytest.skip("Cascade data not found: ../shared/data/cascade/DS09-GCaMP6f-m-V1")
     total = None
-    for t, y, ap in _load_cascade(Path(files[0])):
+    for t, y, ap in read_cascade_file(files[0]):
         tab = detect_rules(y, 1 / np.mean(np.diff(t)), features=False)
-        ap = ap[(ap >= t[0]) & (ap <= t[-1])]
         r = match_events(t[tab["start_frame"]], t[tab["peak_frame"]], ap, 0.3, 0.15)
         total = r if total is None else total + r
     m = precision_recall_f1(total)
