@@ -107,6 +107,12 @@ class Session:
             self.save()
         return rec
 
+    def remove(self, step: str, save: bool | None = None) -> None:
+        """Forget a step (no error if absent); autosaves like `record`."""
+        if self.steps.pop(step, None) is not None:
+            if (self.autosave if save is None else save) and self.path is not None:
+                self.save()
+
     def __contains__(self, step: str) -> bool:
         return step in self.steps
 

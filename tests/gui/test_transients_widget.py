@@ -322,3 +322,50 @@ def test_smoothing_defaults_to_the_adaptive_window(make_napari_viewer):
     assert "smooth_window_s" not in widget.detect_params()  # k-sigma keeps its fixed 0.2 s
     widget.smooth.setValue(0.1)
     assert widget.detect_params()["smooth_window_s"] == 0.1
+
+
+def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
+    from napari_catrack.core.transients.learned import detector_from_bytes
+    from napari_catrack.session import Session
+    from napari_catrack.widgets._transients_model import STEP as DETECTOR_STEP
+
+    widget = _widget(viewer, qtbot)
+    _detect(widget, qtbot)
+    widget.state.set_verdict("a", "accepted")
+    widget.state.set_verdict("b", "accepted")
+    panel = widget.detector_panel
+    assert panel.current() is None and "shipped" in panel.name_label.text()
+    panel.hidden.setValue(8)
+    panel.epochs.setValue(3)
+    worker = panel.train()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    det = panel.current()
+    assert det is not None and det.meta["cells"] == ["a", "b"]  # accepted cells only
+    assert det.config.hidden == 8 and "2 cells" in panel.name_label.text()
+    assert panel.bar.value() == 100 and panel.train_button.isEnabled()
+
+    # a cancelled training keeps the detector we had
+    panel.epochs.setValue(200)
+    worker = panel.train()
+    panel.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    assert panel.current() is det and "cancelled" in panel.last_outcome
+
+    widget.method.setCurrentText("model")
+    assert not widget.k.isEnabled() and not widget.smooth.isEnabled()
+    worker = widget.detect()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    assert widget.last_params == {"method": "model", "model": "gru"}
+
+    # the detector travels in the session file, weights intact
+    widget.flush_session()
+    back = Session.load(widget.session.path)[DETECTOR_STEP]
+    again = detector_from_bytes(back.arrays["weights"].tobytes())
+    y = widget.state.dff
+    np.testing.assert_allclose(again.probability(y, FPS), det.probability(y, FPS))
+
+    panel.shipped_button.click()
+    assert panel.current() is None and DETECTOR_STEP not in widget.session

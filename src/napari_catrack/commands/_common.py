@@ -113,6 +113,8 @@ def _finite(x: float) -> bool:
 
 
 non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
+probability = _number(float, lambda v: 0 < v < 1, "a probability between 0 and 1 (exclusive)")
 positive_float = _number(float, lambda v: _finite(v) and v > 0, "a finite number > 0")
 non_negative_float = _number(float, lambda v: _finite(v) and v >= 0, "a finite number >= 0")
 percentile = _number(float, lambda v: _finite(v) and 0 <= v <= 100, "a percentile in 0-100")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_catrack.commands._common import non_negative_float, positive_float
+from napari_catrack.commands._common import non_negative_float, positive_float, probability
 from napari_catrack.errors import InputError
 from napari_catrack.figures import save_figure
 
@@ -30,7 +30,8 @@ def register(subparsers) -> None:
         "transients",
         help="detect calcium transients in a traces table",
         description="Detect transients per neuron (rules: CalTrig-style peak/interval/SNR; "
-        "ksigma: k robust SDs over baseline) and write one row per transient.",
+        "ksigma: k robust SDs over baseline; model: a trained GRU/LSTM/Transformer detector, "
+        "the shipped one or yours from `catrack train-detector`) and write one row per transient.",
     )
     p.add_argument(
         "traces", metavar="TRACES", help="traces CSV/XLSX (long: neuron_id,frame,dff; or wide)"
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--fps", type=float, default=None, help="frame rate in frames per second (required)"
     )
-    p.add_argument("--method", choices=("rules", "ksigma"), default="rules")
+    p.add_argument("--method", choices=("rules", "ksigma", "model"), default="rules")
     p.add_argument("--layout", choices=("long", "wide"), default=None, help="default: detect")
     p.add_argument("-o", "--output", required=True, help="transients table (.csv or .xlsx)")
     p.add_argument("--cells", default=None, help="also write a per-cell summary table here")
@@ -87,10 +88,30 @@ def register(subparsers) -> None:
     k.add_argument("--abs-threshold", type=float, default=0.0, metavar="DFF", help="absolute floor")
     k.add_argument("--split-k", type=float, default=3.0, help="valley depth (SDs) splitting peaks")
     k.add_argument("--min-duration", type=non_negative_float, default=0.1, metavar="S")
+    m = p.add_argument_group("model method")
+    m.add_argument(
+        "--model", default=None, metavar="FILE",
+        help="detector file from `catrack train-detector` (default: the shipped detector, "
+        "trained on the Cascade ground truth)",
+    )  # fmt: skip
+    m.add_argument(
+        "--threshold", type=probability, default=None, metavar="P",
+        help="probability threshold (default: the detector's own, 0.5)",
+    )  # fmt: skip
+    m.add_argument(
+        "--min-gap", type=non_negative_float, default=None, metavar="S",
+        help="rises closer than this are one transient (default: the detector's own, 0.1 s)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
 def _params(args: argparse.Namespace) -> dict:
+    if args.method == "model":
+        return {
+            "model": args.model,
+            "threshold": args.threshold,
+            "min_gap_s": args.min_gap,
+        }
     common: dict = {"baseline_window_s": args.baseline_window}
     if args.smooth_window != "auto":  # auto: each method's own default (rules adapts to fps)
         common["smooth_window_s"] = args.smooth_window

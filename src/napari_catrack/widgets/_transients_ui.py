@@ -63,7 +63,7 @@ class TransientsPanel(QWidget):
         self.fps = _spin(10.0, 0.001, 100000.0, 1.0, "frame rate of the traces (Hz)")
         self.fps.valueChanged.connect(self._fps_changed)
         self.method = QComboBox()
-        self.method.addItems(["rules", "ksigma"])
+        self.method.addItems(["rules", "ksigma", "model"])
         self.peak_threshold = _spin(
             0.0, 0.0, 1000.0, 0.05, "minimum height above baseline (dF/F; k-sigma: abs_threshold)"
         )
@@ -163,7 +163,9 @@ class TransientsPanel(QWidget):
         rules = method == "rules"
         for w in (self.min_interval, self.snr):  # the peak threshold serves both methods
             w.setEnabled(rules)
-        self.k.setEnabled(not rules)
+        self.k.setEnabled(method == "ksigma")
+        for w in (self.peak_threshold, self.smooth):  # a trained detector has its own
+            w.setEnabled(method != "model")
 
     def handle_key(self, key: int, modifiers) -> bool:  # pragma: no cover - overridden
         return False

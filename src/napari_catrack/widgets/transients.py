@@ -29,6 +29,7 @@ from napari_catrack.widgets._transients_io import (
     follow_neuron,
     polygon_from_layer,
 )
+from napari_catrack.widgets._transients_model import DetectorPanel
 from napari_catrack.widgets._transients_ui import SHORTCUTS, TransientsPanel
 
 if TYPE_CHECKING:
@@ -69,11 +70,14 @@ class TransientsWidget(TransientsPanel):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(1000)
         self._save_timer.timeout.connect(self.flush_session)
+        self.detector_panel = DetectorPanel(self.training_source, lambda: self.session, self)
+        self.layout().insertWidget(1, self.detector_panel)
         self._connect()
         self.canvas.span_drawn.connect(self._on_span)
         self.canvas.edge_moved.connect(self._on_edge)
         self.canvas.clicked.connect(self._on_click)
         self.viewer.dims.events.current_step.connect(self._on_step)
+        self.detector_panel.restore()
         if STEP in self.session:
             self.restore()
         elif "traces" in self.session:
@@ -169,7 +173,17 @@ class TransientsWidget(TransientsPanel):
         """The smoothing box: 0 shows "auto" (the detector adapts the window to the frame rate)."""
         return self.smooth.value() or "auto"
 
+    def training_source(self):
+        """What the detector panel trains on: the traces, the curated table, the verdicts."""
+        st = self.state
+        if not st.ids.size:
+            raise InputError("load traces first (session traces or a CSV file)")
+        statuses = {k: v[0] for k, v in st.status_map().items()}
+        return st.dff, list(st.ids), st.table, st.fps, statuses
+
     def detect_params(self) -> dict:
+        if self.method.currentText() == "model":
+            return {"model": self.detector_panel.current()}
         if self.method.currentText() == "rules":
             return {
                 "peak_threshold": self.peak_threshold.value(),
@@ -197,7 +211,11 @@ class TransientsWidget(TransientsPanel):
         return self.worker
 
     def _on_detected(self, table: pd.DataFrame, method: str, params: dict) -> None:
-        self.state.smooth_window_s = params.get("smooth_window_s", 0.2)
+        default_window = "auto" if method == "model" else 0.2  # each detector's own default
+        self.state.smooth_window_s = params.get("smooth_window_s", default_window)
+        if method == "model":  # the session keeps the detector itself (its own step)
+            det = params.get("model")
+            params = {"model": "shipped" if det is None else det.config.arch}
         self.last_params = {"method": method, **params}
         self.state.set_table(table)
         self.selected_tid = -1
@@ -499,6 +517,7 @@ class TransientsWidget(TransientsPanel):
         super().hideEvent(event)
 
     def _on_session_replaced(self, session) -> None:
+        self.detector_panel.restore()
         if STEP in session:
             self.restore()
 

@@ -27,7 +27,8 @@ CORE_COLUMNS = [
     "snr",
     "source",
 ]
-SOURCES = ("rules", "ksigma", "manual")
+SOURCES = ("rules", "ksigma", "model", "manual")
+METHODS = ("rules", "ksigma", "model")
 
 
 @dataclass
@@ -203,15 +204,31 @@ def _table(
     idx = np.concatenate([np.full(p.size, i, np.int64) for i, p in enumerate(peaks)])
     peak = np.concatenate(peaks).astype(np.int64)
     start, end = bounds_flat(prep.smooth, idx, peak, prep.fps, onset_fraction)
+    return _table_from_bounds(prep, neuron_ids, idx, start, peak, end, source, features)
+
+
+def _table_from_bounds(
+    prep: Prepared,
+    neuron_ids: np.ndarray,
+    rows: np.ndarray,
+    start: np.ndarray,
+    peak: np.ndarray,
+    end: np.ndarray,
+    source: str,
+    features: bool,
+) -> pd.DataFrame:
+    """The shared transient table of every detector, from (row, start, peak, end) arrays."""
+    rows = np.asarray(rows, np.int64)
+    peak = np.asarray(peak, np.int64)
     table = pd.DataFrame(
         {
-            "transient_id": np.arange(idx.size, dtype=np.int64),
-            "neuron_id": neuron_ids[idx],
-            "start_frame": start,
+            "transient_id": np.arange(rows.size, dtype=np.int64),
+            "neuron_id": neuron_ids[rows],
+            "start_frame": np.asarray(start, np.int64),
             "peak_frame": peak,
-            "end_frame": end,
-            "peak_amplitude": prep.smooth[idx, peak] - prep.base[idx, peak],
-            "snr": prep.snr_at(idx, peak),
+            "end_frame": np.asarray(end, np.int64),
+            "peak_amplitude": prep.smooth[rows, peak] - prep.base[rows, peak],
+            "snr": prep.snr_at(rows, peak),
             "source": source,
         }
     )
@@ -312,9 +329,17 @@ def detect_ksigma(
 def detect_transients(
     dff: np.ndarray, fps: float, method: str = "rules", neuron_ids=None, **params
 ) -> pd.DataFrame:
-    """Dispatch by method name ("rules" or "ksigma")."""
+    """Dispatch by method name: "rules", "ksigma", or "model" (a trained detector: pass
+    `model=` a `TransientDetector` or a path, or nothing for the shipped one)."""
     if method == "rules":
         return detect_rules(dff, fps, neuron_ids, **params)
     if method == "ksigma":
         return detect_ksigma(dff, fps, neuron_ids, **params)
-    raise InputError(f"unknown transient method {method!r}; choose 'rules' or 'ksigma'")
+    if method == "model":
+        from .learned import resolve_detector
+
+        detector = resolve_detector(params.pop("model", None))
+        return detector.detect(dff, fps, neuron_ids, **params)
+    raise InputError(
+        f"unknown transient method {method!r}; choose {', '.join(repr(m) for m in METHODS)}"
+    )

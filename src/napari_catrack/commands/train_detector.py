@@ -1,0 +1,102 @@
+"""`catrack train-detector`: train a GRU/LSTM/Transformer transient detector on curated cells."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from napari_catrack.commands._common import non_negative_int, positive_float, positive_int
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train-detector",
+        help="train a transient detector (GRU, LSTM or Transformer) on curated transients",
+        description="Learn transient detection from your own curated transients (CPU, minutes). "
+        "Each transient's start-to-peak frames are the rise the network learns to find. With "
+        "--verdicts, only accepted cells are used when there are any (else all but rejected). "
+        "Use the result with `catrack transients --method model --model FILE`.",
+    )
+    p.add_argument(
+        "traces", metavar="TRACES", help="traces CSV/XLSX (long or wide), as for transients"
+    )
+    p.add_argument("transients", metavar="TRANSIENTS", help="curated transient table (CSV/XLSX)")
+    p.add_argument("--fps", type=positive_float, required=True, help="frame rate (frames/s)")
+    p.add_argument("--layout", choices=("long", "wide"), default=None, help="default: detect")
+    p.add_argument("--verdicts", default=None, help="neuron_id,status[,reason] table")
+    p.add_argument("-o", "--output", required=True, help="detector file to write (.pt)")
+    p.add_argument("--arch", choices=("gru", "lstm", "transformer"), default="gru")
+    p.add_argument("--hidden", type=positive_int, default=32, help="hidden units (default 32)")
+    p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
+    p.add_argument("--epochs", type=positive_int, default=20, help="passes over the data (20)")
+    p.add_argument(
+        "--sample-rate", type=positive_float, default=30.0, metavar="HZ",
+        help="rate the detector works at; traces are resampled to it (default 30 Hz)",
+    )  # fmt: skip
+    p.add_argument("--batch-size", type=positive_int, default=32, help="crops per step (32)")
+    p.add_argument(
+        "--learning-rate", type=positive_float, default=3e-3, metavar="LR", help="peak rate (3e-3)"
+    )
+    p.add_argument("--init", default=None, metavar="FILE", help="fine-tune this detector instead")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.core.transients import read_table, read_traces
+    from napari_catrack.core.transients.learned import (
+        DetectorConfig,
+        load_detector,
+        save_detector,
+        train_detector,
+        training_data,
+    )
+    from napari_catrack.errors import InputError
+
+    tm = read_traces(args.traces, args.layout)
+    table = read_table(args.transients).copy()
+    for c in ("start_frame", "peak_frame"):
+        if c not in table.columns:
+            raise InputError(f"{args.transients} has no {c!r} column")
+        frames = table[c].to_numpy()
+        idx = np.searchsorted(tm.frames, frames)
+        if (idx >= tm.frames.size).any() or (
+            tm.frames[np.minimum(idx, tm.frames.size - 1)] != frames
+        ).any():
+            raise InputError(f"{args.transients}: some {c} values are not frames of {args.traces}")
+        table[c] = idx
+    statuses = None
+    if args.verdicts:
+        v = read_table(args.verdicts)
+        if not {"neuron_id", "status"} <= set(v.columns):
+            raise InputError(f"{args.verdicts} needs columns neuron_id and status")
+        statuses = dict(zip(v["neuron_id"].astype(str), v["status"].astype(str)))
+    traces, intervals, used = training_data(tm.dff, tm.neuron_ids, table, args.fps, statuses)
+    init = load_detector(args.init) if args.init else None
+    cfg = DetectorConfig(
+        arch=args.arch, hidden=args.hidden, layers=args.layers, sample_rate_hz=args.sample_rate
+    )
+    last = [-1]
+
+    def progress(step: int, total: int, message: str) -> None:
+        pct = 100 * step // total
+        if pct // 10 != last[0]:
+            last[0] = pct // 10
+            print(f"{pct:3d}% {message}", file=sys.stderr)
+
+    det = train_detector(
+        traces, args.fps, intervals, cfg, epochs=args.epochs, seed=args.seed, init=init,
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        progress=progress,
+        meta={"trained_on": str(args.traces), "labels": str(args.transients),
+              "cells": [str(i) for i in used], "seed": args.seed},
+    )  # fmt: skip
+    save_detector(det, args.output)
+    m = det.meta
+    print(
+        f"trained {det.config.arch} on {len(used)} cells, {m['n_labelled_transients']} transients "
+        f"({m['train_seconds']} s, final loss {m['final_loss']}) -> {args.output}"
+    )
+    return 0

@@ -1,0 +1,267 @@
+"""Trainable transient detectors: tiny networks trained here on traces with known transients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.transients import detect_transients
+from napari_catrack.core.transients.learned import (
+    DEFAULT_MODEL,
+    DetectorConfig,
+    build_detector,
+    default_detector,
+    detector_from_bytes,
+    intervals_from_spikes,
+    intervals_from_table,
+    load_detector,
+    resample,
+    save_detector,
+    train_detector,
+    training_data,
+)
+from napari_catrack.core.transients.scoring import match_events
+from napari_catrack.errors import InputError
+
+RISE_S, TAU_S = 0.15, 0.6
+
+
+def planted(fps: float, dur_s: float, seed: int, noise: float = 0.05, amp=(0.4, 1.2)):
+    """A trace with transients at random onsets (at least 2 s apart) and its onsets (s)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(dur_s * fps)) / fps
+    onsets = np.cumsum(rng.uniform(2.0, 6.0, int(dur_s / 2)))
+    onsets = onsets[onsets < dur_s - 2]
+    y = np.zeros_like(t)
+    for o in onsets:
+        a = rng.uniform(*amp)
+        rise = (t >= o) & (t < o + RISE_S)
+        y[rise] += a * (t[rise] - o) / RISE_S
+        after = t >= o + RISE_S
+        y[after] += a * np.exp(-(t[after] - o - RISE_S) / TAU_S)
+    return y + rng.normal(0, noise, t.size), onsets
+
+
+def training_set(n: int, fps: float, seed0: int = 0):
+    traces, intervals = [], []
+    for k in range(n):
+        y, on = planted(fps, 60.0, seed0 + k)
+        traces.append(y)
+        intervals.append(np.stack([on, on + RISE_S], axis=1))
+    return traces, intervals
+
+
+def f1_on_new_traces(det, fps: float, seeds=(100, 101, 102)) -> float:
+    tp = n_det = n_true = 0
+    for s in seeds:
+        y, on = planted(fps, 60.0, s)
+        tab = det.detect(y, fps, features=False)
+        r = match_events(
+            tab["start_frame"] / fps, tab["peak_frame"] / fps, on, burst_gap_s=0.3, tolerance_s=0.15
+        )
+        tp, n_det, n_true = tp + r.n_matched, n_det + r.n_detected, n_true + r.n_bursts
+    return 2 * tp / (n_det + n_true)
+
+
+# small enough to train in seconds on a CI core: 15 Hz model rate, 10 s crops
+TINY = {"hidden": 8, "layers": 1, "sample_rate_hz": 15.0, "window_s": 10.0, "margin_s": 1.0}
+FIT = {"epochs": 30, "batch_size": 16, "learning_rate": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def trained_gru():
+    traces, intervals = training_set(10, 30.0)
+    return train_detector(traces, 30.0, intervals, DetectorConfig(**TINY), seed=0, **FIT)
+
+
+def test_tiny_gru_learns_transients_that_an_untrained_one_misses(trained_gru):
+    untrained = build_detector(DetectorConfig(**TINY), seed=0)
+    assert f1_on_new_traces(untrained, 30.0) < 0.5
+    assert f1_on_new_traces(trained_gru, 30.0) >= 0.9
+    tab = trained_gru.detect(planted(30.0, 60.0, 100)[0], 30.0)
+    assert set(tab["source"]) == {"model"}
+    assert {"rise_time_s", "decay_time_s", "snr"} <= set(tab.columns)
+    assert (tab["start_frame"] <= tab["peak_frame"]).all()
+    assert (tab["peak_frame"] <= tab["end_frame"]).all()
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_other_architectures_train(arch):
+    traces, intervals = training_set(10, 30.0)
+    det = train_detector(traces, 30.0, intervals, DetectorConfig(arch=arch, **TINY), **FIT)
+    assert det.meta["final_loss"] < 0.25  # the label fraction alone gives ~0.2 at chance
+    assert f1_on_new_traces(det, 30.0) >= 0.8
+
+
+def test_detector_runs_at_other_frame_rates(trained_gru):
+    # trained at 30 Hz; a 90 Hz recording is resampled and the answer mapped back to its frames
+    y, on = planted(90.0, 60.0, 100)
+    tab = trained_gru.detect(y, 90.0, features=False)
+    r = match_events(tab["start_frame"] / 90.0, tab["peak_frame"] / 90.0, on, 0.3, 0.15)
+    assert r.n_matched >= 0.9 * on.size
+    assert r.n_detected <= on.size + 1
+    peak_err = np.abs(tab["peak_frame"].to_numpy()[:, None] / 90.0 - (on + RISE_S)[None]).min(1)
+    assert np.median(peak_err) < 0.05
+
+
+def test_windows_cover_long_traces_exactly(trained_gru):
+    for n in (5, 149, 150, 151, 1234, 5000):
+        wins = trained_gru._windows(n)
+        kept = np.concatenate([np.arange(a, b) for _, _, a, b in wins])
+        np.testing.assert_array_equal(kept, np.arange(n))
+        assert all(0 <= s <= a <= b <= e <= max(n, e) for s, e, a, b in wins)
+    p = trained_gru.probability(planted(30.0, 200.0, 7)[0], 30.0)
+    assert p.shape == (1, 6000)  # native frames, though the model ran at 15 Hz
+    assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
+
+
+def test_resample_keeps_time_axis():
+    x = np.sin(np.arange(1000) / 50.0)[None]
+    y = resample(x, 100.0, 30.0)
+    assert y.shape == (1, 300)
+    np.testing.assert_allclose(y[0, 30], x[0, 100], atol=0.01)
+    assert resample(x, 30.0, 30.0) is x
+
+
+def test_save_load_round_trip(tmp_path, trained_gru):
+    path = save_detector(trained_gru, tmp_path / "det.pt")
+    back = load_detector(path)
+    y = planted(30.0, 60.0, 5)[0]
+    np.testing.assert_allclose(back.probability(y, 30.0), trained_gru.probability(y, 30.0))
+    assert back.config == trained_gru.config and back.meta == trained_gru.meta
+    again = detector_from_bytes(trained_gru.to_bytes())
+    np.testing.assert_allclose(again.probability(y, 30.0), trained_gru.probability(y, 30.0))
+
+
+def test_bad_detector_files(tmp_path, trained_gru):
+    import torch
+
+    with pytest.raises(InputError, match="no detector file"):
+        load_detector(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="could not be read"):
+        load_detector(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(InputError, match="not a napari-catrack transient detector"):
+        load_detector(other)
+    state = trained_gru.state()
+    state["config"] = {**state["config"], "hidden": 16}
+    torch.save(state, other)
+    with pytest.raises(InputError, match="do not fit"):
+        load_detector(other)
+    state = {**trained_gru.state(), "format_version": 99}
+    torch.save(state, other)
+    with pytest.raises(InputError, match="newer napari-catrack"):
+        load_detector(other)
+
+
+def test_bad_training_input():
+    traces, intervals = training_set(2, 30.0)
+    with pytest.raises(InputError, match="one interval list per trace"):
+        train_detector(traces, 30.0, intervals[:1])
+    with pytest.raises(InputError, match="no labelled transients"):
+        train_detector(traces, 30.0, [np.zeros((0, 2))] * 2)
+    with pytest.raises(InputError, match="frame rate"):
+        train_detector(traces, 0.0, intervals)
+    with pytest.raises(InputError, match="all NaN"):
+        train_detector([np.full(100, np.nan)], 30.0, intervals[:1])
+    with pytest.raises(InputError, match="architecture"):
+        DetectorConfig(arch="cnn").check()
+    with pytest.raises(InputError, match="threshold"):
+        DetectorConfig(threshold=1.5).check()
+
+
+def test_training_can_be_stopped():
+    traces, intervals = training_set(2, 30.0)
+    calls = []
+    det = train_detector(
+        traces, 30.0, intervals, DetectorConfig(**TINY), epochs=50,
+        should_stop=lambda: len(calls) >= 3, progress=lambda *a: calls.append(a),
+    )  # fmt: skip
+    assert det.meta["stopped_early"] and len(calls) == 3
+
+
+def test_training_data_follows_verdicts():
+    dff = np.random.default_rng(0).normal(size=(3, 300))
+    table = pd.DataFrame(
+        {"neuron_id": ["a", "b", "c"], "start_frame": [10, 20, 30], "peak_frame": [15, 25, 35]}
+    )
+    ids = ["a", "b", "c"]
+    _, iv, used = training_data(dff, ids, table, 30.0, {"b": "accepted", "c": "rejected"})
+    assert used == ["b"]
+    np.testing.assert_allclose(iv[0], [[20 / 30, 25 / 30]])
+    _, _, used = training_data(dff, ids, table, 30.0, {"c": "rejected"})
+    assert used == ["a", "b"]
+    with pytest.raises(InputError, match="every cell is rejected"):
+        training_data(dff, ids, table, 30.0, dict.fromkeys(ids, "rejected"))
+    with pytest.raises(InputError, match="no 'peak_frame'"):
+        intervals_from_table(table.drop(columns="peak_frame"), ids, 30.0)
+
+
+def test_intervals_from_spikes_groups_bursts():
+    iv = intervals_from_spikes(np.array([10.0, 10.1, 10.2, 20.0]), t0_s=5.0)
+    np.testing.assert_allclose(iv, [[4.95, 5.35], [14.95, 15.15]])
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped detector not built")
+def test_shipped_detector_finds_planted_transients():
+    det = default_detector()
+    assert det.meta.get("trained_on", "").startswith("Cascade")
+    y, on = planted(30.0, 60.0, 3, noise=0.05)
+    tab = detect_transients(y, 30.0, "model")
+    r = match_events(tab["start_frame"] / 30.0, tab["peak_frame"] / 30.0, on, 0.3, 0.15)
+    assert r.n_matched >= 0.9 * on.size and r.n_detected <= on.size + 1
+
+
+def test_unknown_method_lists_model():
+    with pytest.raises(InputError, match="'model'"):
+        detect_transients(np.zeros(100), 30.0, "cnn")
+
+
+def test_cli_train_then_detect(tmp_path, capsys):
+    """`catrack train-detector` on a curated table, then `catrack transients --method model`;
+    frame numbers that start at 100 map onto the right trace columns both ways."""
+    cli = pytest.importorskip("napari_catrack.cli")
+    fps, first = 30.0, 100
+    rows, truth = [], []
+    for k in range(4):
+        y, on = planted(fps, 60.0, 10 + k)
+        rows.append(pd.DataFrame({"neuron_id": k, "frame": first + np.arange(y.size), "dff": y}))
+        start = first + np.round(on * fps).astype(int)
+        truth.append(pd.DataFrame({"neuron_id": k, "start_frame": start,
+                                   "peak_frame": start + round(RISE_S * fps)}))  # fmt: skip
+    traces, labels = tmp_path / "traces.csv", tmp_path / "curated.csv"
+    pd.concat(rows).to_csv(traces, index=False)
+    pd.concat(truth).to_csv(labels, index=False)
+    verdicts = tmp_path / "verdicts.csv"
+    pd.DataFrame({"neuron_id": [0, 1, 2, 3], "status": ["accepted"] * 3 + ["rejected"]}).to_csv(
+        verdicts, index=False
+    )
+    model = tmp_path / "det.pt"
+    argv = ["train-detector", str(traces), str(labels), "--fps", "30", "-o", str(model)]
+    argv += ["--verdicts", str(verdicts), "--hidden", "8", "--layers", "1", "--epochs", "60"]
+    argv += ["--sample-rate", "15", "--batch-size", "4", "--learning-rate", "1e-2"]
+    assert cli.main(argv) == 0
+    det = load_detector(model)
+    assert det.meta["cells"] == ["0", "1", "2"]  # accepted cells only
+    out = tmp_path / "found.csv"
+    argv = ["transients", str(traces), "--fps", "30", "--method", "model", "--model", str(model)]
+    assert cli.main([*argv, "-o", str(out)]) == 0
+    found = pd.read_csv(out)
+    assert set(found["source"]) == {"model"}
+    assert found["start_frame"].min() >= first
+    r = match_events(found.loc[found.neuron_id == 3, "start_frame"] / fps,
+                     found.loc[found.neuron_id == 3, "peak_frame"] / fps,
+                     truth[3]["start_frame"] / fps, 0.3, 0.15)  # fmt: skip
+    assert r.n_matched >= 0.8 * r.n_bursts  # the rejected cell, never trained on
+    bad = tmp_path / "bad.csv"
+    pd.concat(truth).assign(start_frame=5).to_csv(bad, index=False)
+    argv = ["train-detector", str(traces), str(bad), "--fps", "30", "-o", str(model)]
+    assert cli.main(argv) == 2
+    assert "not frames of" in capsys.readouterr().err
+    assert cli.main(["transients", str(traces), "--fps", "30", "--method", "model",
+                     "--model", str(bad), "-o", str(out)]) == 2  # fmt: skip
+    assert "could not be read" in capsys.readouterr().err
