@@ -49,28 +49,38 @@ F1_TARGET = 0.85
 THRESHOLDS = (0.4, 0.5, 0.6)
 
 
-def training_split(data: dict, fold: int | None):
-    """Traces, frame rates and labels of the training neurons (fold None: every neuron)."""
-    traces, rates, labels = [], [], []
+def training_split(data: dict, fold: int | None, balance: bool):
+    """Traces, frame rates, labels and sampling weights of the training neurons (fold None:
+    every neuron). Balanced: each dataset gets the same share of the training crops."""
+    traces, rates, labels, weights = [], [], [], []
     for recs in data.values():
-        for fi, t, y, ap in recs:
-            if fold is None or fi % 2 == fold:
-                traces.append(y)
-                rates.append(1.0 / np.mean(np.diff(t)))
-                labels.append(intervals_from_spikes(ap, t[0], BURST_GAP_S))
-    return traces, rates, labels
+        mine = [r for r in recs if fold is None or r[0] % 2 == fold]
+        total = sum(y.size for _, _, y, _ in mine)
+        for _, t, y, ap in mine:
+            traces.append(y)
+            rates.append(1.0 / np.mean(np.diff(t)))
+            labels.append(intervals_from_spikes(ap, t[0], BURST_GAP_S))
+            weights.append(y.size / total)
+    # unbalanced: None, i.e. train_detector's default (crops in proportion to trace length)
+    return traces, rates, labels, (weights if balance else None)
 
 
 def get_model(data, fold, args, model_dir: Path):
     cfg = DetectorConfig(arch=args.arch, hidden=args.hidden)
     recipe = {"fold": fold, "epochs": args.epochs, "seed": args.seed, **cfg.__dict__}
-    path = model_dir / f"{args.arch}_h{args.hidden}_e{args.epochs}_fold{fold}.pt"
+    tag = ""
+    if args.balance:
+        recipe["balance_datasets"] = True
+        tag = "_balanced"
+    path = model_dir / f"{args.arch}_h{args.hidden}_e{args.epochs}{tag}_fold{fold}.pt"
     if path.is_file():
         det = load_detector(path)
         if det.meta.get("recipe") == recipe:
             print(f"reusing {path}")
             return det
-    traces, rates, labels = training_split(data, None if fold == "all" else fold)
+    traces, rates, labels, weights = training_split(
+        data, None if fold == "all" else fold, args.balance
+    )
     t0 = time.perf_counter()
 
     def progress(step, total, msg):
@@ -79,6 +89,7 @@ def get_model(data, fold, args, model_dir: Path):
 
     det = train_detector(
         traces, rates, labels, cfg, epochs=args.epochs, seed=args.seed, progress=progress,
+        trace_weights=weights,
         meta={"recipe": recipe,
               "trained_on": "Cascade ground truth (DS01 OGB-1, DS09 GCaMP6f, DS14 GCaMP6s, "
                             f"DS30 jGCaMP8f), {'all' if fold == 'all' else f'fold {fold}'} neurons",
@@ -127,6 +138,33 @@ def rounded(m: dict) -> dict:
     return {k: round(float(v), 4) for k, v in m.items()}
 
 
+def caltrig_frame_f1() -> dict:
+    """CalTrig's published frame-level results (Fig. 6: 10 tests per model, its own labels):
+    F1 from the pooled TP/FP/FN counts, beside the mean and range over tests."""
+    import pandas as pd
+
+    path = DATA.parent / "caltrig" / "caltrig_TN_TP_FN_FP_raw_data.xlsx"
+    if not path.is_file():
+        return {}
+    x = pd.read_excel(path, sheet_name="4 ML models (Fig.6)")
+    model = x.iloc[:, 0].ffill()
+    tests = [c for c in x.columns if str(c).startswith("Test")]
+    out = {}
+    for name in model.dropna().unique():
+        sub = x[model == name].set_index(x.columns[2])
+        tp, fp, fn = (
+            sub.loc[k, tests].astype(float).to_numpy()
+            for k in ("TP_Transient", "FP_Transient", "FN_Transient")
+        )
+        f1 = 2 * tp / (2 * tp + fp + fn)
+        out[str(name).strip()] = {
+            "pooled_f1": round(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum()), 4),
+            "per_test_mean": round(float(f1.mean()), 4),
+            "per_test_range": [round(float(f1.min()), 4), round(float(f1.max()), 4)],
+        }
+    return out
+
+
 def speed(det, n=324, t=3000, fps=30.0):
     x = np.random.default_rng(0).normal(0, 0.05, (n, t))
     t0 = time.perf_counter()
@@ -142,6 +180,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, nargs="*", default=[0, 1])
+    ap.add_argument("--balance", action="store_true", help="equal share of crops per dataset")
     ap.add_argument("--ship", action="store_true", help="train on all neurons, write the model")
     ap.add_argument("--model-dir", type=Path, default=Path("/tmp/catrack-bench-models"))
     args = ap.parse_args()
@@ -210,8 +249,12 @@ def main() -> int:
         save_detector(det, DEFAULT_MODEL)
         out["shipped"] = {"path": str(DEFAULT_MODEL.relative_to(ROOT)), "meta": det.meta}
         print(f"wrote {DEFAULT_MODEL}")
+    out["caltrig_published_frame_f1"] = caltrig_frame_f1()
+    print("CalTrig published frame-level F1 (its own data and labels):",
+          {k: v["pooled_f1"] for k, v in out["caltrig_published_frame_f1"].items()})  # fmt: skip
     out["machine_note"] = "2 CPU cores shared with other jobs: timings are noisy"
-    path = ROOT / "benchmarks" / "results" / f"transients_learned_{args.arch}.json"
+    name = f"transients_learned_{args.arch}{'_balanced' if args.balance else ''}.json"
+    path = ROOT / "benchmarks" / "results" / name
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=2, default=str))
     tmp.replace(path)

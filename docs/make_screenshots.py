@@ -211,6 +211,26 @@ def shot_ensembles() -> None:
     viewer.close()
 
 
+def shot_curation() -> None:
+    """The curation widget after detection with the shipped trained detector (method model)."""
+    from napari_catrack.core.traces import extract_traces
+    from napari_catrack.session import session_for_viewer
+
+    viewer = viewer_with_sample()
+    viewer.window._qt_window.resize(1400, 900)
+    _, table, _ = _truth_points(viewer)
+    green, red = viewer.layers["worm green"].data, viewer.layers["worm red"].data
+    traces = extract_traces(green, table, red, fps=10.0)
+    session_for_viewer(viewer).record("traces", tables={"traces": traces}, params={"fps": 10.0})
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Transients curation")
+    widget.load_session_traces()
+    widget.method.setCurrentText("model")
+    _wait(widget.detect())
+    widget.select_cell(widget.state.ids[3])
+    _save(viewer, "curation")
+    viewer.close()
+
+
 SHOTS = {
     "viewer": shot_viewer,
     "loader": shot_loader,
@@ -218,6 +238,7 @@ SHOTS = {
     "traces": shot_traces,
     "tracking": shot_tracking,
     "ensembles": shot_ensembles,
+    "curation": shot_curation,
 }
 
 

@@ -168,6 +168,10 @@ def test_bad_training_input():
         train_detector(traces, 0.0, intervals)
     with pytest.raises(InputError, match="all NaN"):
         train_detector([np.full(100, np.nan)], 30.0, intervals[:1])
+    with pytest.raises(InputError, match="trace weights"):
+        train_detector(traces, 30.0, intervals, trace_weights=[1.0])
+    with pytest.raises(InputError, match="trace weights"):
+        train_detector(traces, 30.0, intervals, trace_weights=[0.0, 0.0])
     with pytest.raises(InputError, match="architecture"):
         DetectorConfig(arch="cnn").check()
     with pytest.raises(InputError, match="threshold"):

@@ -388,13 +388,16 @@ def train_detector(
     seed: int = 0,
     augment: bool = True,
     init: TransientDetector | None = None,
+    trace_weights: Sequence[float] | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     meta: dict | None = None,
 ) -> TransientDetector:
     """Train (or fine-tune `init`) on traces with rising-phase intervals (seconds per trace).
 
-    Each epoch draws random `window_s` crops covering the training frames about once.
+    Each epoch draws random `window_s` crops covering the training frames about once; a crop
+    comes from a trace with probability proportional to its length, or to `trace_weights`
+    (e.g. to give every dataset the same share when they differ in size).
     `should_stop` (checked every batch) ends training early and returns the model so far.
     """
     torch = _torch()
@@ -413,10 +416,16 @@ def train_detector(
     n_labels = sum(len(np.asarray(iv).reshape(-1, 2)) for iv in intervals_s)
     if n_labels == 0:
         raise InputError("no labelled transients to train on: mark or accept some first")
-    xs, ys = [], []
-    for tr, r, iv in zip(traces, rates, intervals_s):
+    if trace_weights is not None and len(trace_weights) != len(traces):
+        raise InputError(f"got {len(trace_weights)} trace weights for {len(traces)} traces")
+    weights = np.ones(len(traces)) if trace_weights is None else np.asarray(trace_weights, float)
+    if not (np.isfinite(weights).all() and (weights >= 0).all() and weights.sum() > 0):
+        raise InputError("trace weights must be finite, >= 0 and not all 0")
+    xs, ys, kept = [], [], []
+    for i, (tr, r, iv) in enumerate(zip(traces, rates, intervals_s)):
         if tr.size < 8 or not np.isfinite(tr).any():
             continue
+        kept.append(i)
         f = model_inputs(tr[None], r, cfg)[0]
         xs.append(f)
         ys.append(_label_grid(iv, f.shape[1], cfg.sample_rate_hz))
@@ -430,6 +439,10 @@ def train_detector(
     ]
     ys = [np.pad(y, (0, max(0, w - y.size))) for y in ys]
     lengths = np.array([x.shape[1] for x in xs])
+    if trace_weights is None:
+        pick = lengths / lengths.sum()
+    else:
+        pick = weights[kept] / max(weights[kept].sum(), np.finfo(float).tiny)
     total = int(sum(y.size for y in ys))
     per_epoch = max(1, int(np.ceil(total / w / batch_size)))
     rng = np.random.default_rng(seed)
@@ -448,7 +461,7 @@ def train_detector(
             if should_stop is not None and should_stop():
                 stopped = True
                 break
-            k = rng.choice(len(xs), size=batch_size, p=lengths / lengths.sum())
+            k = rng.choice(len(xs), size=batch_size, p=pick)
             s = (rng.random(batch_size) * (lengths[k] - w + 1)).astype(int)
             xb = np.stack([xs[i][:, a : a + w] for i, a in zip(k, s)])
             yb = np.stack([ys[i][a : a + w] for i, a in zip(k, s)])
