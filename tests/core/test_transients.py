@@ -254,3 +254,14 @@ def test_auto_smoothing_is_the_fixed_window_at_ordinary_frame_rates():
         detect_rules(y, FPS, smooth_window_s="fast")
     with pytest.raises(InputError, match=">= 0"):
         detect_rules(y, FPS, smooth_window_s=-1.0)
+
+
+@pytest.mark.parametrize("method", ["rules", "ksigma"])
+def test_mostly_missing_trace_is_not_all_events(method):
+    # 60 % of the frames missing: the flat interpolated gap must not shrink the noise to ~0
+    y = make_trace(ONSETS)
+    gappy = y.copy()
+    gappy[: int(0.6 * y.size)] = np.nan
+    tab = detect_transients(gappy, FPS, method)
+    kept = [o for o in ONSETS if o > 0.6 * 60.0 + 0.5]
+    assert len(kept) <= len(tab) <= len(kept) + 1

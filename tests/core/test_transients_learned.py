@@ -152,10 +152,40 @@ def test_bad_detector_files(tmp_path, trained_gru):
     torch.save(state, other)
     with pytest.raises(InputError, match="do not fit"):
         load_detector(other)
+    state = {k: v for k, v in trained_gru.state().items() if k != "config"}
+    torch.save(state, other)
+    with pytest.raises(InputError, match="no usable config"):
+        load_detector(other)
     state = {**trained_gru.state(), "format_version": 99}
     torch.save(state, other)
     with pytest.raises(InputError, match="newer napari-catrack"):
         load_detector(other)
+
+
+def test_near_model_rate_does_not_drift(trained_gru):
+    # 14.98 Hz against the model's 15 Hz: without resampling, 30 min would drift by 2 s
+    fps = 14.98
+    y, on = planted(fps, 1800.0, 21)
+    tab = trained_gru.detect(y, fps, features=False)
+    late = on > 1500
+    r = match_events(tab["start_frame"] / fps, tab["peak_frame"] / fps, on[late], 0.3, 0.15)
+    assert r.n_matched >= 0.9 * late.sum()
+
+
+def test_mostly_missing_trace_keeps_its_noise_level(trained_gru):
+    y, on = planted(30.0, 120.0, 4)
+    gappy = y.copy()
+    gappy[: int(0.6 * y.size)] = np.nan  # 60 % missing: filled flat, which is not "no noise"
+    found = trained_gru.detect(gappy, 30.0, features=False)
+    kept = on[on > 0.6 * 120.0 + 1]
+    assert len(found) <= kept.size + 2
+
+
+def test_init_is_not_changed_by_fine_tuning(trained_gru):
+    traces, intervals = training_set(2, 30.0)
+    before = trained_gru.to_bytes()
+    tuned = train_detector(traces, 30.0, intervals, init=trained_gru, epochs=1, batch_size=4)
+    assert tuned is not trained_gru and trained_gru.to_bytes() == before
 
 
 def test_bad_training_input():
@@ -176,6 +206,8 @@ def test_bad_training_input():
         DetectorConfig(arch="cnn").check()
     with pytest.raises(InputError, match="threshold"):
         DetectorConfig(threshold=1.5).check()
+    with pytest.raises(InputError, match="margin"):  # rounds to a window of 10, margins 5
+        DetectorConfig(sample_rate_hz=30.0, window_s=10 / 30, margin_s=4.6 / 30).check()
 
 
 def test_training_can_be_stopped():

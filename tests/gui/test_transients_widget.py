@@ -367,5 +367,16 @@ def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
     y = widget.state.dff
     np.testing.assert_allclose(again.probability(y, FPS), det.probability(y, FPS))
 
+    # going back to the shipped detector asks before dropping an unsaved trained one
+    panel._confirm_discard = lambda: False
+    panel.shipped_button.click()
+    assert panel.current() is det and DETECTOR_STEP in widget.session
+    panel._confirm_discard = lambda: True
     panel.shipped_button.click()
     assert panel.current() is None and DETECTOR_STEP not in widget.session
+
+    # a session without a detector brings back the shipped one
+    panel.set_detector(det)
+    widget.session.remove(DETECTOR_STEP)
+    panel.restore()
+    assert panel.current() is None

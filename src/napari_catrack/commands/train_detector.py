@@ -75,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
         statuses = dict(zip(v["neuron_id"].astype(str), v["status"].astype(str)))
     traces, intervals, used = training_data(tm.dff, tm.neuron_ids, table, args.fps, statuses)
     init = load_detector(args.init) if args.init else None
+    if init is not None:
+        chosen = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers,
+                  "sample_rate_hz": args.sample_rate}  # fmt: skip
+        differ = [k for k, v in chosen.items() if getattr(init.config, k) != v]
+        if differ:
+            print(f"catrack: note: fine-tuning keeps the network of {args.init}; "
+                  f"ignoring {', '.join(differ)}", file=sys.stderr)  # fmt: skip
     cfg = DetectorConfig(
         arch=args.arch, hidden=args.hidden, layers=args.layers, sample_rate_hz=args.sample_rate
     )

@@ -111,6 +111,8 @@ def _params(args: argparse.Namespace) -> dict:
             "model": args.model,
             "threshold": args.threshold,
             "min_gap_s": args.min_gap,
+            "smooth_window_s": args.smooth_window,
+            "baseline_window_s": args.baseline_window,
         }
     common: dict = {"baseline_window_s": args.baseline_window}
     if args.smooth_window != "auto":  # auto: each method's own default (rules adapts to fps)

@@ -51,6 +51,7 @@ class DetectorPanel(QGroupBox):
         self._training_source = training_source
         self._session = session
         self.detector = None  # None: the shipped detector
+        self._saved = False  # whether the current trained detector is also in a file
         self.worker = None
         self.last_outcome = ""
         self._cancel = threading.Event()
@@ -96,15 +97,35 @@ class DetectorPanel(QGroupBox):
         self.cancel_button.clicked.connect(self.cancel)
         self.load_button.clicked.connect(self._ask_load)
         self.save_button.clicked.connect(self._ask_save)
-        self.shipped_button.clicked.connect(lambda: self.set_detector(None))
+        self.shipped_button.clicked.connect(self.use_shipped)
 
     # ------------------------------------------------------------ which detector
     def current(self):
         """The detector for `detect_transients(..., model=...)`: None means the shipped one."""
         return self.detector
 
+    def use_shipped(self) -> bool:
+        """Back to the shipped detector; a trained one that was never saved to a file is
+        removed from the session only after the user agrees."""
+        if self.detector is not None and not self._saved and not self._confirm_discard():
+            return False
+        self.set_detector(None)
+        return True
+
+    def _confirm_discard(self) -> bool:
+        from qtpy.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self,
+            "Discard the trained detector?",
+            "The detector trained here has not been saved to a file; going back to the shipped "
+            "one removes it from the session. Discard it?",
+        )
+        return answer == QMessageBox.Yes
+
     def set_detector(self, detector, label: str | None = None, record: bool = True) -> None:
         self.detector = detector
+        self._saved = False
         if detector is None:
             self.name_label.setText("shipped (trained on Cascade ground truth)")
             if record and STEP in self._session():
@@ -129,7 +150,8 @@ class DetectorPanel(QGroupBox):
         from napari_catrack.core.transients.learned import detector_from_bytes
 
         session = self._session()
-        if STEP not in session:
+        if STEP not in session:  # a session without one: back to the shipped detector
+            self.set_detector(None, record=False)
             return
         rec = session[STEP]
         try:
@@ -148,13 +170,16 @@ class DetectorPanel(QGroupBox):
             show_error(f"napari-catrack: {exc}")
             return False
         self.set_detector(det, f"{det.config.arch} from {Path(path).name}")
+        self._saved = True
         return True
 
     def save(self, path: str | Path) -> Path | None:
         from napari_catrack.core.transients.learned import default_detector, save_detector
 
         try:
-            return save_detector(self.detector or default_detector(), path)
+            out = save_detector(self.detector or default_detector(), path)
+            self._saved = self.detector is not None
+            return out
         except CatrackError as exc:
             show_error(f"napari-catrack: {exc}")
             return None
@@ -210,6 +235,8 @@ class DetectorPanel(QGroupBox):
 
     def _on_trained(self, det) -> None:
         if det.meta.get("stopped_early"):
+            self.bar.setValue(0)
+            self.bar.setFormat("%p%")
             self.last_outcome = "training cancelled; the previous detector is kept"
             show_info(f"napari-catrack: {self.last_outcome}")
             return
@@ -233,7 +260,9 @@ class DetectorPanel(QGroupBox):
             self._pbar.update(done - self._pbar.n)
 
     def _set_running(self, running: bool) -> None:
-        self.train_button.setEnabled(not running)
+        # no other detector may be chosen while one trains: the result would replace it
+        for b in (self.train_button, self.load_button, self.save_button, self.shipped_button):
+            b.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
     def _on_finished(self) -> None:

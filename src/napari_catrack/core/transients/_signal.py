@@ -101,22 +101,39 @@ def robust_sd(r: np.ndarray, max_samples: int = 4000) -> np.ndarray:
     return MAD_TO_SD * np.median(np.abs(r - med), axis=-1)
 
 
-def rolling_noise(x: np.ndarray, smoothed: np.ndarray, fps: float, window_s: float | None = 10.0):
+def rolling_noise(
+    x: np.ndarray,
+    smoothed: np.ndarray,
+    fps: float,
+    window_s: float | None = 10.0,
+    measured: np.ndarray | None = None,
+):
     """Residual noise (raw - smoothed) per frame: rolling RMS of the winsorised residual.
 
     Winsorising at 4 robust SDs keeps the sharp transient rises (large residuals) from
     inflating the noise estimate; `window_s=None` gives one global value per neuron.
-    Returns (noise per frame (N, T), robust noise SD per neuron (N,)).
+    `measured` (bool, like x) marks real frames: gaps filled by interpolation are smooth and
+    would otherwise read as no noise. Returns (noise per frame (N, T), robust SD per neuron).
     """
     r = x - smoothed
-    sd = robust_sd(r)
+    if measured is None or measured.all():
+        sd = robust_sd(r)
+    else:  # per row, from the measured frames only
+        sd = np.array([robust_sd(ri[m])[()] if m.any() else 0.0 for ri, m in zip(r, measured)])
     sd = np.where(sd > 0, sd, np.finfo(float).eps)
     if window_s is None:
         return np.broadcast_to(sd[:, None], x.shape), sd
     np.clip(r, -4 * sd[:, None], 4 * sd[:, None], out=r)  # in place: this runs on (N, T)
     np.square(r, out=r)
     w = max(3, round(window_s * fps))
-    uniform_filter1d(r, w, axis=-1, mode="nearest", output=r)
+    if measured is not None and not measured.all():
+        # mean square over the measured frames of each window; windows with none get the SD
+        r[~measured] = 0.0
+        count = uniform_filter1d(measured.astype(float), w, axis=-1, mode="nearest")
+        uniform_filter1d(r, w, axis=-1, mode="nearest", output=r)
+        r = np.where(count > 0.1, r / np.maximum(count, 1e-12), sd[:, None] ** 2)
+    else:
+        uniform_filter1d(r, w, axis=-1, mode="nearest", output=r)
     np.maximum(r, sd[:, None] ** 2 * 1e-4, out=r)
     return np.sqrt(r, out=r), sd
 
@@ -132,5 +149,6 @@ def snr(
     x = fill_nan(dff)
     s = smooth(x, fps, smooth_window_s)
     b = rolling_baseline(s, fps, baseline_window_s)
-    out = (s - b) / rolling_noise(x, s, fps, noise_window_s)[0]
+    measured = np.isfinite(np.array(dff, dtype=float, ndmin=2))
+    out = (s - b) / rolling_noise(x, s, fps, noise_window_s, measured)[0]
     return out if np.ndim(dff) == 2 else out[0]

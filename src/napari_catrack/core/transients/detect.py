@@ -41,6 +41,7 @@ class Prepared:
     noise: np.ndarray  # rolling residual noise (raw - smoothed)
     fps: float
     noise_level: np.ndarray  # one robust residual-noise SD per neuron
+    measured: np.ndarray | None = None  # bool (N, T): frames that were not NaN (None: all)
 
     @property
     def snr(self) -> np.ndarray:
@@ -88,11 +89,13 @@ def prepare(
     thresholds keep the meaning they were tuned with at high frame rates (see `_signal`).
     """
     fps = check_fps(fps)
-    raw = sig.fill_nan(as_matrix(dff))
+    given = as_matrix(dff)
+    raw = sig.fill_nan(given)
     s = sig.smooth(raw, fps, smooth_window_s)
     base = sig.rolling_baseline(s, fps, baseline_window_s, baseline_percentile)
-    noise, level = sig.rolling_noise(raw, s, fps, noise_window_s)
-    return Prepared(raw, s, base, noise, fps, level)
+    noise, level = sig.rolling_noise(raw, s, fps, noise_window_s, np.isfinite(given))
+    measured = np.isfinite(given)
+    return Prepared(raw, s, base, noise, fps, level, None if measured.all() else measured)
 
 
 def _walk(
@@ -311,7 +314,13 @@ def detect_ksigma(
     prep = prepare(dff, fps, smooth_window_s, None, baseline_window_s, baseline_percentile)
     ids = _ids(neuron_ids, prep.raw.shape[0])
     r = prep.smooth - prep.base
-    sd = np.maximum(sig.robust_sd(r), np.finfo(float).eps)
+    if prep.measured is None:
+        sd = sig.robust_sd(r)
+    else:  # the interpolated gaps are flat: they would shrink sigma towards 0
+        sd = np.array(
+            [sig.robust_sd(ri[m])[()] if m.any() else 0.0 for ri, m in zip(r, prep.measured)]
+        )
+    sd = np.maximum(sd, np.finfo(float).eps)
     thr = np.maximum(k * sd, abs_threshold)
     above = r > thr[:, None]
     min_len = max(1, round(min_duration_s * prep.fps))

@@ -74,7 +74,12 @@ class DetectorConfig:
             raise InputError(f"hidden size {self.hidden} must be divisible by heads {self.heads}")
         if not 1.0 <= self.sample_rate_hz <= 1000.0:
             raise InputError(f"detector sample rate must be 1-1000 Hz, got {self.sample_rate_hz}")
-        if not self.window_s > 2 * self.margin_s > 0:
+        w = round(self.window_s * self.sample_rate_hz)
+        if not (
+            self.window_s > 0
+            and self.margin_s > 0
+            and w - 2 * round(self.margin_s * self.sample_rate_hz) >= 1
+        ):
             raise InputError("detector window must be longer than twice its margin")
         if not 0.0 < self.threshold < 1.0:
             raise InputError(f"probability threshold must be in (0, 1), got {self.threshold}")
@@ -154,7 +159,7 @@ def _net_class():
 def resample(x: np.ndarray, fps: float, rate: float) -> np.ndarray:
     """(N, T) traces at `fps` onto a `rate` grid starting at frame 0 (box-averaged when
     downsampling, so the noise drops as it would with a slower camera)."""
-    if abs(fps - rate) <= 1e-3 * rate:
+    if fps == rate:  # exactly: a near-equal rate still drifts over a long recording
         return x
     t = x.shape[-1]
     if fps > rate:
@@ -170,9 +175,15 @@ def resample(x: np.ndarray, fps: float, rate: float) -> np.ndarray:
 def model_inputs(dff: np.ndarray, fps: float, cfg: DetectorConfig) -> np.ndarray:
     """(N, 2, T') float32 network input: trace in noise units above a slow baseline, and a
     compressed copy so large transients keep their shape without saturating the net."""
-    x = sig.fill_nan(np.asarray(dff, float))
-    # frame-to-frame noise at the native rate; box averaging divides it by sqrt(frames)
-    noise = sig.robust_sd(np.diff(x, axis=-1)) / np.sqrt(2.0)
+    raw = np.asarray(dff, float)
+    raw = raw[None] if raw.ndim == 1 else raw
+    x = sig.fill_nan(raw)
+    # frame-to-frame noise at the native rate, from measured neighbours only (the filled gaps
+    # are flat and would read as no noise); box averaging divides it by sqrt(frames)
+    d = np.diff(raw, axis=-1)
+    noise = np.array(
+        [sig.robust_sd(r[np.isfinite(r)])[()] if np.isfinite(r).sum() > 1 else 0.0 for r in d]
+    ) / np.sqrt(2.0)
     noise = noise / np.sqrt(max(1.0, fps / cfg.sample_rate_hz))
     noise = np.where(noise > 0, noise, np.finfo(float).eps)
     y = resample(x, fps, cfg.sample_rate_hz)
@@ -298,20 +309,27 @@ class TransientDetector:
         min_gap_s: float | None = None,
         min_duration_s: float | None = None,
         onset_fraction: float = 0.1,
+        smooth_window_s: float | str = "auto",
+        baseline_window_s: float = 30.0,
         features: bool = True,
         prepared: Prepared | None = None,
         probability: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        """Transient table: one row per run of frames with probability >= `threshold`."""
+        """Transient table: one row per run of frames with probability >= `threshold`.
+
+        The smoothing and baseline windows shape only the peak search, amplitudes and
+        features (as for the other detectors); the network sees its own normalised input."""
         from .detect import _table_from_bounds
 
         cfg = self.config
         thr = cfg.threshold if threshold is None else float(threshold)
         if not 0.0 < thr < 1.0:
             raise InputError(f"probability threshold must be in (0, 1), got {thr}")
-        prep = prepared or prepare(dff, fps)
+        prep = prepared or prepare(dff, fps, smooth_window_s, baseline_window_s=baseline_window_s)
         ids = _ids(neuron_ids, prep.raw.shape[0])
-        p = self.probability(prep.raw, prep.fps) if probability is None else probability
+        if probability is None:  # the unfilled traces when we have them (noise of real frames)
+            probability = self.probability(prep.raw if dff is None else dff, prep.fps)
+        p = probability
         gap = max(0, round((cfg.min_gap_s if min_gap_s is None else min_gap_s) * prep.fps))
         dur = max(
             1, round((cfg.min_duration_s if min_duration_s is None else min_duration_s) * prep.fps)
@@ -401,7 +419,8 @@ def train_detector(
     `should_stop` (checked every batch) ends training early and returns the model so far.
     """
     torch = _torch()
-    det = init if init is not None else build_detector(config, seed)
+    # a copy: never change the caller's (or the cached shipped) detector in place
+    det = detector_from_bytes(init.to_bytes()) if init is not None else build_detector(config, seed)
     cfg = det.config
     traces = [np.asarray(t, float).ravel() for t in traces]
     if not traces or len(traces) != len(intervals_s):
@@ -562,7 +581,11 @@ def detector_from_state(state: dict, where: str = "detector") -> TransientDetect
     if int(state.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(f"{where} was written by a newer napari-catrack; please upgrade")
     known = DetectorConfig.__dataclass_fields__
-    cfg = DetectorConfig(**{k: v for k, v in state["config"].items() if k in known}).check()
+    try:
+        cfg = DetectorConfig(**{k: v for k, v in dict(state["config"]).items() if k in known})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where} has no usable config: {exc}") from None
+    cfg.check()
     det = TransientDetector(_net_class()(cfg), cfg, dict(state.get("meta", {})))
     try:
         det.net.load_state_dict(state["state_dict"])
