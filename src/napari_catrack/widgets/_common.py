@@ -49,3 +49,52 @@ def report_error(exc: BaseException) -> None:
 
 
 __all__ = ["channel_layer", "preferred_neuron_layer", "report_error", "show_error", "show_info"]
+
+
+def _qt_progress_classes():
+    from qtpy.QtCore import QObject, Signal
+
+    class ProgressRelay(QObject):
+        """Progress of a worker thread shown in a widget's bar and in napari's activity dock.
+
+        `report(done, total, message="")` may be called from any thread (it emits a queued
+        signal); `start(what)` and `finish()` run in the GUI thread around the worker.
+        """
+
+        progressed = Signal(int, int, str)
+
+        def __init__(self, bar, parent=None) -> None:
+            super().__init__(parent)
+            self.bar = bar
+            self._pbar = None
+            self.progressed.connect(self._show)
+
+        def report(self, done: int, total: int, message: str = "") -> None:
+            self.progressed.emit(int(done), int(total), str(message))
+
+        def start(self, what: str) -> None:
+            from napari.utils import progress
+
+            self.bar.setValue(0)
+            self.bar.setFormat("%p%")
+            self._pbar = progress(total=0, desc=f"napari-catrack: {what}")
+
+        def _show(self, done: int, total: int, message: str) -> None:
+            self.bar.setValue(int(100 * done / max(total, 1)))
+            self.bar.setFormat(f"%p%  {message}" if message else "%p%")
+            if self._pbar is not None:
+                if self._pbar.total != total:
+                    self._pbar.total = total
+                self._pbar.update(done - self._pbar.n)
+
+        def finish(self) -> None:
+            if self._pbar is not None:
+                self._pbar.close()
+                self._pbar = None
+
+    return ProgressRelay
+
+
+def progress_relay(bar, parent=None):
+    """A `ProgressRelay` (see above) for a QProgressBar; Qt is imported only when called."""
+    return _qt_progress_classes()(bar, parent)

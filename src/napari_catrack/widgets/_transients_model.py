@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from napari.qt.threading import create_worker
-from napari.utils import progress
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -28,15 +26,9 @@ from qtpy.QtWidgets import (
 )
 
 from napari_catrack.errors import CatrackError
-from napari_catrack.widgets._common import show_error, show_info
+from napari_catrack.widgets._common import progress_relay, show_error, show_info
 
 STEP = "transient_detector"
-
-
-class _Relay(QObject):
-    """Carries training progress from the worker thread to the GUI thread."""
-
-    progressed = Signal(int, int, str)
 
 
 class DetectorPanel(QGroupBox):
@@ -55,9 +47,6 @@ class DetectorPanel(QGroupBox):
         self.worker = None
         self.last_outcome = ""
         self._cancel = threading.Event()
-        self._pbar: progress | None = None
-        self._relay = _Relay(self)
-        self._relay.progressed.connect(self._on_progress)
 
         self.name_label = QLabel("shipped (trained on Cascade ground truth)")
         self.name_label.setWordWrap(True)
@@ -74,6 +63,7 @@ class DetectorPanel(QGroupBox):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar(minimum=0, maximum=100, value=0)
+        self._progress = progress_relay(self.bar, self)
         self.load_button = QPushButton("Load…")
         self.save_button = QPushButton("Save…")
         self.shipped_button = QPushButton("Use shipped")
@@ -215,13 +205,12 @@ class DetectorPanel(QGroupBox):
 
         def work():
             return train_detector(traces, fps, intervals, cfg, epochs=epochs, meta=meta,
-                                  progress=self._relay.progressed.emit,
+                                  progress=self._progress.report,
                                   should_stop=self._cancel.is_set)  # fmt: skip
 
         self._cancel.clear()
         self._set_running(True)
-        self.bar.setValue(0)
-        self._pbar = progress(total=0, desc="napari-catrack: training detector")
+        self._progress.start("training detector")
         worker = create_worker(work, _ignore_errors=True)
         worker.returned.connect(self._on_trained)
         worker.errored.connect(self._on_error)
@@ -251,14 +240,6 @@ class DetectorPanel(QGroupBox):
         self.last_outcome = f"training failed: {exc}"
         show_error(f"napari-catrack: {self.last_outcome}")
 
-    def _on_progress(self, done: int, total: int, message: str) -> None:
-        self.bar.setValue(int(100 * done / max(total, 1)))
-        self.bar.setFormat(f"%p%  {message}")
-        if self._pbar is not None:
-            if self._pbar.total != total:
-                self._pbar.total = total
-            self._pbar.update(done - self._pbar.n)
-
     def _set_running(self, running: bool) -> None:
         # no other detector may be chosen while one trains: the result would replace it
         for b in (self.train_button, self.load_button, self.save_button, self.shipped_button):
@@ -267,7 +248,5 @@ class DetectorPanel(QGroupBox):
 
     def _on_finished(self) -> None:
         self._set_running(False)
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self._progress.finish()
         self.worker = None

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from napari.qt.threading import FunctionWorker, create_worker
-from napari.utils import progress
 from napari.utils.events import Event
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -44,7 +43,7 @@ from napari_catrack.core.tracking import (
 )
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.layers import tracks_layer
-from napari_catrack.widgets._common import report_error, show_info
+from napari_catrack.widgets._common import progress_relay, report_error, show_info
 from napari_catrack.widgets._tracking_candidates import CandidatesPanel, current_frame
 from napari_catrack.widgets._tracking_layers import (
     channel_stack,
@@ -62,12 +61,6 @@ if TYPE_CHECKING:
 TRACKED = "tracked neurons"
 
 
-class _Relay(QObject):
-    """Carries progress from the worker thread to the GUI thread (queued signal)."""
-
-    progressed = Signal(int, int)
-
-
 class TrackingWidget(QWidget):
     """Pick neurons from detected candidates, track them, correct and re-track."""
 
@@ -80,12 +73,9 @@ class TrackingWidget(QWidget):
         self.worker = None
         self.last_outcome = ""
         self._cancel = threading.Event()
-        self._pbar: progress | None = None
         self._syncing = False
         self._shown = np.zeros((0, 3))  # "tracked neurons" data as last written by us
         self._watched = None  # the "tracked neurons" layer whose edits we follow
-        self._relay = _Relay(self)
-        self._relay.progressed.connect(self._on_progress)
 
         self.candidates = CandidatesPanel(self.viewer, self)
         self.track_channel = QComboBox()
@@ -97,6 +87,7 @@ class TrackingWidget(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar(minimum=0, maximum=100, value=0)
+        self._progress = progress_relay(self.bar, self)
         self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, value=0.5, singleStep=0.05)
         self.low_list = QListWidget()
         self.low_list.setMinimumHeight(90)
@@ -186,7 +177,7 @@ class TrackingWidget(QWidget):
 
         def work():
             out = track(stack, None, native[["neuron_id", "y", "x"]], frame, channel="red",
-                        progress=self._relay.progressed.emit, cancel=self._cancel.is_set,
+                        progress=self._progress.report, cancel=self._cancel.is_set,
                         model=model)  # fmt: skip
             return out
 
@@ -237,7 +228,7 @@ class TrackingWidget(QWidget):
         info = {**self.run_info, "corrections": len(corr)}
 
         def work():
-            return retrack(tracks_n, corr_n, stack, progress=self._relay.progressed.emit,
+            return retrack(tracks_n, corr_n, stack, progress=self._progress.report,
                            cancel=self._cancel.is_set, model=model)  # fmt: skip
 
         return self._launch(work, "re-track", info, shape, transform)
@@ -245,8 +236,7 @@ class TrackingWidget(QWidget):
     def _launch(self, work, what: str, info: dict, shape, transform) -> FunctionWorker:
         self._cancel.clear()
         self._set_running(True)
-        self.bar.setValue(0)
-        self._pbar = progress(total=0, desc=f"napari-catrack: {what}")
+        self._progress.start(what)
         self.status.setText(f"{what} running...")
         worker = create_worker(work, _ignore_errors=True)
         worker.returned.connect(lambda df: self._on_result(df, what, info, shape, transform))
@@ -266,18 +256,9 @@ class TrackingWidget(QWidget):
             b.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
-    def _on_progress(self, done: int, total: int) -> None:
-        self.bar.setValue(int(100 * done / max(total, 1)))
-        if self._pbar is not None:
-            if self._pbar.total != total:
-                self._pbar.total = total
-            self._pbar.update(done - self._pbar.n)
-
     def _on_finished(self) -> None:
         self._set_running(False)
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self._progress.finish()
         self.worker = None
 
     def _on_error(self, exc: BaseException, what: str) -> None:
