@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error, show_info
@@ -51,6 +52,7 @@ def report_error(exc: BaseException) -> None:
 __all__ = ["channel_layer", "preferred_neuron_layer", "report_error", "show_error", "show_info"]
 
 
+@functools.cache
 def _qt_progress_classes():
     from qtpy.QtCore import QObject, Signal
 

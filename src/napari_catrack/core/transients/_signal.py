@@ -6,6 +6,8 @@ vectorised over neurons (rows) and free of per-frame Python loops so detection s
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import savgol_filter
@@ -94,11 +96,19 @@ def robust_sd(r: np.ndarray, max_samples: int = 4000) -> np.ndarray:
 
     Long rows are subsampled to about `max_samples` evenly spaced frames: the MAD of a
     few thousand samples is as precise as we need and keeps this linear and cheap.
+    NaN marks a missing frame and is ignored; a row with no finite value gives 0.
     """
     step = max(1, r.shape[-1] // max_samples)
     r = r[..., ::step]
-    med = np.median(r, axis=-1, keepdims=True)
-    return MAD_TO_SD * np.median(np.abs(r - med), axis=-1)
+    if np.isfinite(r).all():
+        med = np.median(r, axis=-1, keepdims=True)
+        return MAD_TO_SD * np.median(np.abs(r - med), axis=-1)
+    r = np.where(np.isfinite(r), r, np.nan)
+    with warnings.catch_warnings():  # all-NaN rows: handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(r, axis=-1, keepdims=True)
+        sd = MAD_TO_SD * np.nanmedian(np.abs(r - med), axis=-1)
+    return np.nan_to_num(sd, nan=0.0)
 
 
 def rolling_noise(
@@ -116,10 +126,7 @@ def rolling_noise(
     would otherwise read as no noise. Returns (noise per frame (N, T), robust SD per neuron).
     """
     r = x - smoothed
-    if measured is None or measured.all():
-        sd = robust_sd(r)
-    else:  # per row, from the measured frames only
-        sd = np.array([robust_sd(ri[m])[()] if m.any() else 0.0 for ri, m in zip(r, measured)])
+    sd = robust_sd(r if measured is None else np.where(measured, r, np.nan))
     sd = np.where(sd > 0, sd, np.finfo(float).eps)
     if window_s is None:
         return np.broadcast_to(sd[:, None], x.shape), sd

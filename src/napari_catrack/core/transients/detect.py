@@ -314,13 +314,9 @@ def detect_ksigma(
     prep = prepare(dff, fps, smooth_window_s, None, baseline_window_s, baseline_percentile)
     ids = _ids(neuron_ids, prep.raw.shape[0])
     r = prep.smooth - prep.base
-    if prep.measured is None:
-        sd = sig.robust_sd(r)
-    else:  # the interpolated gaps are flat: they would shrink sigma towards 0
-        sd = np.array(
-            [sig.robust_sd(ri[m])[()] if m.any() else 0.0 for ri, m in zip(r, prep.measured)]
-        )
-    sd = np.maximum(sd, np.finfo(float).eps)
+    # sigma from recorded frames only: interpolated gaps are flat and would shrink it
+    recorded = r if prep.measured is None else np.where(prep.measured, r, np.nan)
+    sd = np.maximum(sig.robust_sd(recorded), np.finfo(float).eps)
     thr = np.maximum(k * sd, abs_threshold)
     above = r > thr[:, None]
     min_len = max(1, round(min_duration_s * prep.fps))

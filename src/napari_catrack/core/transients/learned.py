@@ -180,10 +180,7 @@ def model_inputs(dff: np.ndarray, fps: float, cfg: DetectorConfig) -> np.ndarray
     x = sig.fill_nan(raw)
     # frame-to-frame noise at the native rate, from measured neighbours only (the filled gaps
     # are flat and would read as no noise); box averaging divides it by sqrt(frames)
-    d = np.diff(raw, axis=-1)
-    noise = np.array(
-        [sig.robust_sd(r[np.isfinite(r)])[()] if np.isfinite(r).sum() > 1 else 0.0 for r in d]
-    ) / np.sqrt(2.0)
+    noise = sig.robust_sd(np.diff(raw, axis=-1)) / np.sqrt(2.0)  # NaN differences ignored
     noise = noise / np.sqrt(max(1.0, fps / cfg.sample_rate_hz))
     noise = np.where(noise > 0, noise, np.finfo(float).eps)
     y = resample(x, fps, cfg.sample_rate_hz)
