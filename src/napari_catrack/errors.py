@@ -11,3 +11,13 @@ class CatrackError(Exception):
 
 class InputError(CatrackError, ValueError):
     """The input file, table or parameter cannot be used as given."""
+
+
+class Cancelled(CatrackError):
+    """The user cancelled a running step; whatever the step was replacing is kept unchanged."""
+
+
+def check_cancelled(cancel, what: str = "step") -> None:
+    """Raise `Cancelled` when the `cancel()` callback (or None) says so: call it between chunks."""
+    if cancel is not None and cancel():
+        raise Cancelled(f"{what} cancelled; the previous result is kept")

@@ -77,13 +77,15 @@ def _qt_progress_classes():
         def start(self, what: str) -> None:
             from napari.utils import progress
 
-            self.bar.setValue(0)
-            self.bar.setFormat("%p%")
+            if self.bar is not None:
+                self.bar.setValue(0)
+                self.bar.setFormat("%p%")
             self._pbar = progress(total=0, desc=f"napari-catrack: {what}")
 
         def _show(self, done: int, total: int, message: str) -> None:
-            self.bar.setValue(int(100 * done / max(total, 1)))
-            self.bar.setFormat(f"%p%  {message}" if message else "%p%")
+            if self.bar is not None:
+                self.bar.setValue(int(100 * done / max(total, 1)))
+                self.bar.setFormat(f"%p%  {message}" if message else "%p%")
             if self._pbar is not None:
                 if self._pbar.total != total:
                     self._pbar.total = total
@@ -98,5 +100,5 @@ def _qt_progress_classes():
 
 
 def progress_relay(bar, parent=None):
-    """A `ProgressRelay` (see above) for a QProgressBar; Qt is imported only when called."""
+    """A `ProgressRelay` (see above) for a QProgressBar (or None: the activity dock only)."""
     return _qt_progress_classes()(bar, parent)

@@ -28,14 +28,14 @@ from napari_catrack.core.tracking.motion import (
     quadratic_refine,
     spectrum,
 )
-from napari_catrack.errors import CatrackError, InputError
+from napari_catrack.errors import Cancelled, InputError
 
 TRACK_COLUMNS = ["neuron_id", "frame", "y", "x", "confidence", "source"]
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
 
 
-class TrackingCancelled(CatrackError):
+class TrackingCancelled(Cancelled):
     """The user cancelled tracking; nothing was changed."""
 
 

@@ -1,0 +1,325 @@
+"""One place for every step's defaults: a frozen parameter dataclass per analysis step.
+
+The core function of a step takes its `StepParams` subclass; the CLI builds its options from the
+same fields (`add_arguments` / `from_args`), the widget builds its labelled controls from them
+(`widgets._params_form.ParamsForm`), and the session stores `to_dict()` as provenance and rebuilds
+the object with `from_dict()`. A default therefore exists once, in the dataclass.
+
+    @dataclass(frozen=True)
+    class DetectParams(StepParams):
+        step: ClassVar[str] = "neurons"
+        sigma: float = param(1.0, "Gaussian smoothing before thresholding (px)", minimum=0)
+        method: Literal["local", "otsu"] = param("local", "threshold method")
+
+Field metadata (all optional, set through `param`): `help`, `label` (widget), `minimum`,
+`maximum`, `step` (widget increment), `choices` (else taken from a `Literal` type), `cli`
+(the option name, or False to keep a field off the command line), `gui` (False keeps it out of
+the widget), `advanced` (shown folded in the widget), `parse` (str -> value, for option text
+such as "auto"), `unit` (shown in help and labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+from napari_catrack.errors import InputError
+
+P = TypeVar("P", bound="StepParams")
+
+_REGISTRY: dict[str, type[StepParams]] = {}
+
+
+def param(
+    default: Any,
+    help: str = "",
+    *,
+    label: str | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    step: float | None = None,
+    choices: tuple | None = None,
+    cli: str | bool = True,
+    gui: bool = True,
+    advanced: bool = False,
+    parse: typing.Callable[[str], Any] | None = None,
+    unit: str = "",
+) -> Any:
+    """A dataclass field with the metadata the CLI, the widget and the validation read."""
+    meta = {
+        "help": help,
+        "label": label,
+        "minimum": minimum,
+        "maximum": maximum,
+        "step": step,
+        "choices": tuple(choices) if choices is not None else None,
+        "cli": cli,
+        "gui": gui,
+        "advanced": advanced,
+        "parse": parse,
+        "unit": unit,
+    }
+    if isinstance(default, list | dict | set):
+        raise TypeError("use a tuple (immutable) as a parameter default, not a list/dict/set")
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What a form or an argument parser needs to know about one parameter."""
+
+    name: str
+    kind: type  # int, float, bool, str or tuple
+    default: Any
+    optional: bool  # None is allowed
+    choices: tuple | None
+    meta: dict
+
+    @property
+    def label(self) -> str:
+        text = self.meta.get("label") or self.name.replace("_", " ")
+        unit = self.meta.get("unit")
+        return f"{text} ({unit})" if unit else text
+
+    @property
+    def option(self) -> str | None:
+        cli = self.meta.get("cli", True)
+        if cli is False:
+            return None
+        return cli if isinstance(cli, str) else "--" + self.name.replace("_", "-")
+
+
+def _resolve(tp: Any) -> tuple[type, bool, tuple | None]:
+    """(base kind, None allowed, Literal choices) of an annotation."""
+    optional = False
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        if len(args) == 1:
+            tp = args[0]
+            origin = typing.get_origin(tp)
+        else:  # e.g. float | str ("auto"): parsed by the field's `parse`
+            return str, optional, None
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        return type(choices[0]), optional, choices
+    if origin is tuple:
+        return tuple, optional, None
+    if tp in (int, float, bool, str):
+        return tp, optional, None
+    return str, optional, None
+
+
+class StepParams:
+    """Base class of the per-step parameter dataclasses (subclasses are frozen dataclasses).
+
+    Subclasses set `step` (the session step name they belong to) and may override `check()` to
+    reject combinations of values; single-value ranges come from the field metadata.
+    """
+
+    step: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("step"):
+            _REGISTRY.setdefault(cls.__dict__["step"], cls)
+
+    def __post_init__(self) -> None:
+        for info in self.fields():
+            value = getattr(self, info.name)
+            if value is None and info.optional:
+                continue
+            if (
+                info.kind is float
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+            ):
+                object.__setattr__(self, info.name, float(value))
+                value = float(value)
+            if info.kind is int and isinstance(value, float) and value.is_integer():
+                object.__setattr__(self, info.name, int(value))
+                value = int(value)
+            if info.kind is tuple and isinstance(value, list):
+                object.__setattr__(self, info.name, tuple(value))
+            self._check_value(info, value)
+        self.check()
+
+    def _check_value(self, info: FieldInfo, value: Any) -> None:
+        name = info.option or info.name
+        if info.choices is not None and value not in info.choices:
+            raise InputError(
+                f"{name} must be one of {', '.join(map(str, info.choices))}; got {value!r}"
+            )
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value != value:
+                raise InputError(f"{name} must be a number, got NaN")
+            lo, hi = info.meta.get("minimum"), info.meta.get("maximum")
+            if lo is not None and value < lo:
+                raise InputError(f"{name} must be >= {lo}; got {value}")
+            if hi is not None and value > hi:
+                raise InputError(f"{name} must be <= {hi}; got {value}")
+
+    def check(self) -> None:
+        """Reject inconsistent combinations (override); raise `InputError` with one line."""
+
+    # --- introspection ----------------------------------------------------------------------
+    @classmethod
+    def fields(cls) -> list[FieldInfo]:
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            kind, optional, choices = _resolve(hints[f.name])
+            meta = dict(f.metadata) if f.metadata else {}
+            choices = meta.get("choices") or choices
+            out.append(FieldInfo(f.name, kind, f.default, optional, choices, meta))
+        return out
+
+    @classmethod
+    def defaults(cls: type[P]) -> P:
+        return cls()
+
+    # --- provenance -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able values (tuples become lists), the form stored in sessions."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        }
+
+    @classmethod
+    def from_dict(cls: type[P], values: dict[str, Any] | None, *, strict: bool = False) -> P:
+        """Rebuild from stored values; unknown keys are an error only when `strict`.
+
+        Sessions written by older versions may lack new fields (they take the default) or carry
+        fields since removed (ignored unless strict).
+        """
+        values = dict(values or {})
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - names)
+        if unknown and strict:
+            raise InputError(
+                f"unknown {cls.__name__} parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(names))}"
+            )
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def replace(self: P, **changes: Any) -> P:
+        """A copy with some values changed (validated like a new object)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def changed(self) -> dict[str, Any]:
+        """The values that differ from the defaults (for short log lines)."""
+        base = type(self)()
+        return {k: v for k, v in self.to_dict().items() if v != getattr(base, k) and not (
+            isinstance(v, list) and tuple(v) == getattr(base, k))}  # fmt: skip
+
+    # --- command line -----------------------------------------------------------------------
+    @classmethod
+    def add_arguments(
+        cls,
+        parser: argparse.ArgumentParser,
+        *,
+        exclude: tuple[str, ...] = (),
+        title: str | None = None,
+    ) -> None:
+        """Add one option per field (defaults stay in the dataclass: parsed default is None)."""
+        group = parser.add_argument_group(title or f"{cls.step or cls.__name__} parameters")
+        for info in cls.fields():
+            if info.name in exclude or info.option is None:
+                continue
+            help_text = info.meta.get("help", "")
+            unit = info.meta.get("unit")
+            shown = info.default if not isinstance(info.default, tuple) else ",".join(
+                map(str, info.default))  # fmt: skip
+            help_text = f"{help_text}{' (' + unit + ')' if unit else ''} [default: {shown}]"
+            dest = info.name
+            if info.kind is bool:
+                group.add_argument(
+                    info.option,
+                    dest=dest,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=help_text,
+                )
+                continue
+            group.add_argument(
+                info.option,
+                dest=dest,
+                type=_cli_parser(info),
+                default=None,
+                choices=None,  # checked in _cli_parser so messages name the option
+                metavar=_metavar(info),
+                help=help_text,
+            )
+
+    @classmethod
+    def from_args(cls: type[P], args: argparse.Namespace, **overrides: Any) -> P:
+        """The dataclass from parsed options: fields the user gave, else `overrides`, else defaults."""
+        values: dict[str, Any] = dict(overrides)
+        for info in cls.fields():
+            given = getattr(args, info.name, None)
+            if given is not None and info.option is not None:
+                values[info.name] = given
+        return cls(**values)
+
+
+def _metavar(info: FieldInfo) -> str:
+    if info.choices:
+        return "{" + ",".join(map(str, info.choices)) + "}"
+    return {int: "N", float: "X", tuple: "A,B"}.get(info.kind, "TEXT")
+
+
+def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
+    """str -> value with range/choice checks, so bad options fail before any work starts."""
+    custom = info.meta.get("parse")
+
+    def parse(text: str) -> Any:
+        try:
+            if custom is not None:
+                value = custom(text)
+            elif info.optional and text.lower() in ("none", ""):
+                return None
+            elif info.kind is int:
+                value = int(text)
+            elif info.kind is float:
+                value = float(text)
+            elif info.kind is tuple:
+                value = tuple(float(t) for t in text.split(","))
+            elif info.choices and isinstance(info.choices[0], int):
+                value = int(text)
+            else:
+                value = text
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {info.kind.__name__} for {info.option}, got {text!r}"
+            ) from None
+        if info.choices is not None and value not in info.choices:
+            raise argparse.ArgumentTypeError(
+                f"{info.option} must be one of {', '.join(map(str, info.choices))}, got {text!r}"
+            )
+        lo, hi = info.meta.get("minimum"), info.meta.get("maximum")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+                bounds = " and ".join(
+                    s for s in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if s
+                )  # fmt: skip
+                raise argparse.ArgumentTypeError(f"{info.option} must be {bounds}, got {text!r}")
+        return value
+
+    parse.__name__ = info.option or info.name  # argparse names the type in its messages
+    return parse
+
+
+def params_class(step: str) -> type[StepParams] | None:
+    """The parameter class registered for a session step name (None when it has none)."""
+    return _REGISTRY.get(step)
+
+
+def auto_or_float(text: str) -> float | str:
+    """Option text "auto" stays "auto"; anything else must be a number."""
+    return "auto" if text.strip().lower() == "auto" else float(text)

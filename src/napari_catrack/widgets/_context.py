@@ -1,0 +1,244 @@
+"""One viewer context shared by every widget: the channels, the alignment in force, the frame rate
+and the session, each found one way.
+
+    ctx = ViewerContext.of(viewer)
+    green = ctx.channel_data("green")           # (T, Y, X) array, or InputError naming the fix
+    align = ctx.alignment()                     # AlignmentInForce: transform + where it came from
+    fps = ctx.fps()                             # float or None
+    ctx.events.fps.connect(...)                 # also: alignment, channels, session
+
+The rule for "the alignment" (used by tracking, traces and every red <-> green mapping):
+1. an alignment the user accepted (session step ``alignment``) is in force;
+2. otherwise the red layer's own transform (an estimate or nudges not yet accepted) is in force
+   and reported as "not accepted";
+3. otherwise none (identity), reported as such.
+When the red layer shows something else than the transform in force (nudged after Accept),
+`AlignmentInForce.differs_from_layer` says so, so widgets can show it.
+
+The frame rate in force: a rate the user set in any widget (stored in the session, so it survives
+the widget and is shared by all), else the recording's, else None.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from napari_catrack.core.rigid import AlignmentTransform
+from napari_catrack.errors import InputError
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_catrack.session import Session
+
+ROLES = ("green", "red")
+SETTINGS_STEP = "settings"  # session step holding viewer-wide choices (frame rate set by the user)
+
+
+@dataclass(frozen=True)
+class AlignmentInForce:
+    """The red -> green transform every step uses, and where it came from."""
+
+    transform: AlignmentTransform | None  # None = identity
+    source: str  # "accepted", "not accepted", "none", "no red channel"
+    differs_from_layer: bool = False  # the red layer shows another transform
+
+    @property
+    def description(self) -> str:
+        if self.transform is None:
+            text = {"none": "alignment: none (red used as is)",
+                    "no red channel": "alignment: no red channel"}.get(self.source, self.source)  # fmt: skip
+        else:
+            t = self.transform
+            text = (
+                f"alignment {self.source}: dy {t.dy:+.2f} px, dx {t.dx:+.2f} px, "
+                f"rotation {t.rotation_deg:+.2f} deg"
+            )
+        if self.differs_from_layer:
+            text += " (the red layer shows unaccepted changes: Accept to use them)"
+        return text
+
+
+_CONTEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class ViewerContext:
+    """What widgets need to know about one viewer; one instance per viewer (`ViewerContext.of`)."""
+
+    def __init__(self, viewer: napari.Viewer) -> None:
+        from napari.utils.events import EmitterGroup
+
+        self._viewer_ref = weakref.ref(viewer)
+        self.events = EmitterGroup(
+            source=self, alignment=None, fps=None, channels=None, session=None
+        )
+        viewer.layers.events.inserted.connect(self._on_layers_changed)
+        viewer.layers.events.removed.connect(self._on_layers_changed)
+        from napari_catrack.session import watch_session
+
+        watch_session(viewer, self._on_session_replaced)
+
+    @classmethod
+    def of(cls, viewer: napari.Viewer) -> ViewerContext:
+        ctx = _CONTEXTS.get(viewer)
+        if ctx is None:
+            ctx = cls(viewer)
+            _CONTEXTS[viewer] = ctx
+        return ctx
+
+    @property
+    def viewer(self) -> napari.Viewer:
+        viewer = self._viewer_ref()
+        if viewer is None:  # pragma: no cover - widgets die with their viewer
+            raise RuntimeError("the viewer of this napari-catrack context was closed")
+        return viewer
+
+    # --- session ----------------------------------------------------------------------------
+    @property
+    def session(self) -> Session:
+        from napari_catrack.session import session_for_viewer
+
+        return session_for_viewer(self.viewer)
+
+    def _on_session_replaced(self, _session: Any) -> None:
+        self.events.session()
+        self.events.fps()
+        self.events.alignment()
+
+    # --- channels ---------------------------------------------------------------------------
+    def channel_layer(self, role: str):
+        """The newest Image layer with this napari-catrack role ("green"/"red"), or None."""
+        from napari.layers import Image
+
+        for layer in reversed(list(self.viewer.layers)):
+            if isinstance(layer, Image) and layer.metadata.get("catrack", {}).get("role") == role:
+                return layer
+        return None
+
+    def channel_data(self, role: str, *, fallback_to_green: bool = False):
+        """The (T, Y, X) (or (Y, X)) data of a channel; InputError naming the fix when absent."""
+        layer = self.channel_layer(role)
+        if layer is None and fallback_to_green and role == "red":
+            layer = self.channel_layer("green")
+        if layer is None:
+            raise InputError(
+                f"no {role} channel: open a recording with napari-catrack (Load recording), or "
+                f"choose a role for an image layer with 'Use layer as channel'"
+            )
+        return layer.data[0] if layer.multiscale else layer.data
+
+    def has_red(self) -> bool:
+        return self.channel_layer("red") is not None
+
+    def candidate_layers(self) -> list:
+        """Image layers without a role (e.g. opened by napari's builtin reader) that could be adopted."""
+        from napari.layers import Image
+
+        return [
+            lay
+            for lay in self.viewer.layers
+            if isinstance(lay, Image) and not lay.metadata.get("catrack", {}).get("role")
+        ]
+
+    def adopt(self, layer, role: str) -> None:
+        """Give any image layer a channel role, so every widget uses it (e.g. builtin-reader TIFFs)."""
+        if role not in ROLES:
+            raise InputError(f"a channel role is one of {', '.join(ROLES)}, not {role!r}")
+        previous = self.channel_layer(role)
+        if previous is not None and previous is not layer:
+            meta = dict(previous.metadata.get("catrack", {}))
+            meta.pop("role", None)
+            previous.metadata = {**previous.metadata, "catrack": meta}
+        meta = dict(layer.metadata.get("catrack", {}))
+        meta["role"] = role
+        layer.metadata = {**layer.metadata, "catrack": meta}
+        self.events.channels()
+        if role == "red":
+            self.events.alignment()
+
+    def _on_layers_changed(self, event: Any) -> None:
+        from napari.layers import Image
+
+        layer = getattr(event, "value", None)
+        if isinstance(layer, Image) and layer.metadata.get("catrack", {}).get("role"):
+            self.events.channels()
+
+    # --- alignment --------------------------------------------------------------------------
+    def alignment(self) -> AlignmentInForce:
+        """The red -> green transform in force (see the module docstring for the rule)."""
+        red = self.channel_layer("red")
+        if red is None:
+            return AlignmentInForce(None, "no red channel")
+        shown = _layer_alignment(red)
+        session = self.session
+        if "alignment" in session:
+            accepted = AlignmentTransform.from_dict(dict(session["alignment"].attrs))
+            differs = not _same(accepted, shown)
+            return AlignmentInForce(None if accepted.is_identity else accepted, "accepted", differs)
+        if shown is not None and not shown.is_identity:
+            return AlignmentInForce(shown, "not accepted")
+        return AlignmentInForce(None, "none")
+
+    def alignment_changed(self) -> None:
+        """Tell widgets the alignment in force may have changed (after Accept or nudges)."""
+        self.events.alignment()
+
+    # --- frame rate -------------------------------------------------------------------------
+    def fps(self) -> float | None:
+        """The frame rate in force: the user's (any widget), else the recording's, else None."""
+        session = self.session
+        if SETTINGS_STEP in session:
+            value = session[SETTINGS_STEP].attrs.get("fps")
+            if value:
+                return float(value)
+        summary = (session.recording or {}).get("summary") or {}
+        if summary.get("fps"):
+            return float(summary["fps"])
+        for role in ROLES:
+            layer = self.channel_layer(role)
+            if layer is not None:
+                meta = layer.metadata.get("catrack", {})
+                fps = (meta.get("summary") or {}).get("fps") or meta.get("fps")
+                if fps:
+                    return float(fps)
+        return None
+
+    def fps_source(self) -> str:
+        session = self.session
+        if SETTINGS_STEP in session and session[SETTINGS_STEP].attrs.get("fps"):
+            return "set by you"
+        return "from the recording" if self.fps() else "unknown"
+
+    def set_fps(self, fps: float) -> None:
+        """A frame rate the user typed: stored in the session, shared by every widget."""
+        if not (fps > 0 and np.isfinite(fps)):
+            raise InputError(f"the frame rate must be a positive number, got {fps}")
+        if fps == self.fps() and self.fps_source() == "set by you":
+            return
+        session = self.session
+        attrs = dict(session[SETTINGS_STEP].attrs) if SETTINGS_STEP in session else {}
+        attrs["fps"] = float(fps)
+        session.record(SETTINGS_STEP, attrs=attrs)
+        self.events.fps()
+
+
+def _layer_alignment(red) -> AlignmentTransform | None:
+    """The transform the alignment widget wrote on the red layer (metadata), if any."""
+    stored = red.metadata.get("catrack", {}).get("alignment")
+    return AlignmentTransform.from_dict(dict(stored)) if stored else None
+
+
+def _same(a: AlignmentTransform | None, b: AlignmentTransform | None, tol: float = 1e-6) -> bool:
+    a_id = a is None or a.is_identity
+    b_id = b is None or b.is_identity
+    if a_id or b_id:
+        return a_id and b_id
+    return (
+        abs(a.dy - b.dy) < tol
+        and abs(a.dx - b.dx) < tol
+        and abs(a.rotation_deg - b.rotation_deg) < tol
+    )

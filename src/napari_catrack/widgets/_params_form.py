@@ -1,0 +1,187 @@
+"""A labelled form built from a step's parameter dataclass (btrack's "one config synced with the
+widget"): the widget shows the dataclass defaults, `params()` returns the dataclass the core and the
+session get, and `set_params()` shows restored provenance. No default is written in a widget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.errors import InputError
+from napari_catrack.params import FieldInfo, StepParams
+
+_NONE_TEXT = "none"
+
+
+class ParamsForm(QWidget):
+    """Controls for the fields of a `StepParams` class (those with `gui=True`).
+
+    `exclude` hides fields the widget sets itself (e.g. the frame rate from the viewer context);
+    `advanced` fields go into a folded "More options" box.
+    """
+
+    changed = Signal()
+
+    def __init__(
+        self,
+        params_class: type[StepParams],
+        parent: QWidget | None = None,
+        *,
+        exclude: tuple[str, ...] = (),
+        initial: StepParams | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.params_class = params_class
+        self._base = initial or params_class()
+        self.controls: dict[str, QWidget] = {}
+        self._infos = {
+            f.name: f
+            for f in params_class.fields()
+            if f.meta.get("gui", True) and f.name not in exclude
+        }
+        main = QFormLayout()
+        more = QFormLayout()
+        for info in self._infos.values():
+            control = _control(info, getattr(self._base, info.name))
+            control.setToolTip(info.meta.get("help", ""))
+            _connect(control, self.changed.emit)
+            self.controls[info.name] = control
+            (more if info.meta.get("advanced") else main).addRow(info.label, control)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(main)
+        if more.rowCount():
+            self.more_box = QGroupBox("More options")
+            self.more_box.setCheckable(True)
+            self.more_box.setChecked(False)
+            inner = QWidget()
+            inner.setLayout(more)
+            box_layout = QVBoxLayout(self.more_box)
+            box_layout.addWidget(inner)
+            inner.setVisible(False)
+            self.more_box.toggled.connect(inner.setVisible)
+            outer.addWidget(self.more_box)
+
+    def params(self, **overrides: Any) -> StepParams:
+        """The dataclass for the values shown (fields not shown keep the initial values)."""
+        values = self._base.to_dict()
+        for name, control in self.controls.items():
+            values[name] = _read(self._infos[name], control)
+        values.update(overrides)
+        return self.params_class.from_dict(values)
+
+    def set_params(self, params: StepParams | dict) -> None:
+        """Show stored values (e.g. restored from a session) without emitting `changed` per field."""
+        if isinstance(params, dict):
+            params = self.params_class.from_dict(params)
+        self._base = params
+        self.blockSignals(True)
+        try:
+            for name, control in self.controls.items():
+                _write(self._infos[name], control, getattr(params, name))
+        finally:
+            self.blockSignals(False)
+        self.changed.emit()
+
+    def control(self, name: str) -> QWidget:
+        return self.controls[name]
+
+
+def _control(info: FieldInfo, value: Any) -> QWidget:
+    lo, hi = info.meta.get("minimum"), info.meta.get("maximum")
+    if info.kind is bool:
+        w: QWidget = QCheckBox()
+    elif info.choices:
+        w = QComboBox()
+        w.addItems([str(c) for c in info.choices])
+    elif info.kind is int and not info.optional:
+        w = QSpinBox()
+        w.setRange(
+            int(lo) if lo is not None else -(2**31), int(hi) if hi is not None else 2**31 - 1
+        )
+        if info.meta.get("step"):
+            w.setSingleStep(int(info.meta["step"]))
+    elif info.kind is float and not info.optional:
+        w = QDoubleSpinBox()
+        w.setDecimals(_decimals(info))
+        w.setRange(float(lo) if lo is not None else -1e9, float(hi) if hi is not None else 1e9)
+        w.setSingleStep(float(info.meta.get("step") or _default_step(info)))
+    else:  # optional numbers, "auto"-or-number, tuples, free text
+        w = QLineEdit()
+    _write(info, w, value)
+    return w
+
+
+def _decimals(info: FieldInfo) -> int:
+    step = info.meta.get("step") or _default_step(info)
+    return max(1, min(6, -math.floor(math.log10(step)) + 1)) if step < 1 else 2
+
+
+def _default_step(info: FieldInfo) -> float:
+    d = abs(float(info.default or 1.0))
+    return 10 ** math.floor(math.log10(d)) / 10 if d > 0 else 0.1
+
+
+def _connect(w: QWidget, slot) -> None:
+    if isinstance(w, QCheckBox):
+        w.toggled.connect(lambda *_: slot())
+    elif isinstance(w, QComboBox):
+        w.currentIndexChanged.connect(lambda *_: slot())
+    elif isinstance(w, QSpinBox | QDoubleSpinBox):
+        w.valueChanged.connect(lambda *_: slot())
+    else:
+        w.editingFinished.connect(slot)
+
+
+def _write(info: FieldInfo, w: QWidget, value: Any) -> None:
+    if isinstance(w, QCheckBox):
+        w.setChecked(bool(value))
+    elif isinstance(w, QComboBox):
+        w.setCurrentIndex(max(0, [str(c) for c in info.choices].index(str(value))))
+    elif isinstance(w, QSpinBox | QDoubleSpinBox):
+        w.setValue(value)
+    else:
+        if value is None:
+            text = _NONE_TEXT
+        elif isinstance(value, tuple | list):
+            text = ", ".join(map(str, value))
+        else:
+            text = str(value)
+        w.setText(text)
+
+
+def _read(info: FieldInfo, w: QWidget) -> Any:
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    if isinstance(w, QComboBox):
+        return info.choices[w.currentIndex()]
+    if isinstance(w, QSpinBox | QDoubleSpinBox):
+        return w.value()
+    text = w.text().strip()
+    if info.optional and text.lower() in ("", _NONE_TEXT):
+        return None
+    parse = info.meta.get("parse")
+    try:
+        if parse is not None:
+            return parse(text)
+        if info.kind is tuple:
+            return tuple(float(t) for t in text.replace(";", ",").split(",") if t.strip())
+        if info.kind in (int, float):
+            return info.kind(text)
+    except ValueError:
+        raise InputError(f"{info.label}: cannot read {text!r}") from None
+    return text

@@ -1,0 +1,155 @@
+"""One way for every widget to run heavy work: a background thread with progress, Cancel and one
+error policy.
+
+    job = start_job(self, lambda job: track(..., progress=job.progress, cancel=job.cancelled),
+                    what="tracking", on_done=self._show, bar=self.bar,
+                    buttons=[self.track_button], cancel_button=self.cancel_button,
+                    status=self.status)
+
+Error policy (the only one): `Cancelled` -> an info line, the previous result is kept;
+`CatrackError` (a user mistake) -> one-line error notification; anything else is a bug -> an
+error notification naming the exception, with the traceback kept in napari's log. A `ValueError`
+that is not a `CatrackError` is a bug too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from napari_catrack.errors import Cancelled, CatrackError
+
+logger = logging.getLogger("napari_catrack")
+
+
+class Job:
+    """A running background step: `progress()` and `cancelled()` are safe to call from the worker."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._cancel = threading.Event()
+        self._relay = None  # a ProgressRelay living in the GUI thread
+        self.worker = None
+        self.outcome = ""  # "done" / "cancelled" / the error line, once finished
+        self.finished = threading.Event()
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        if self._relay is not None:
+            self._relay.report(done, total, message)
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def running(self) -> bool:
+        return not self.finished.is_set()
+
+
+def user_message(exc: BaseException, what: str) -> str:
+    """The one line shown for an exception raised by a step (see the module's policy)."""
+    if isinstance(exc, Cancelled):
+        return str(exc) or f"{what} cancelled; the previous result is kept"
+    if isinstance(exc, CatrackError):
+        return str(exc)
+    return f"{what} failed: {type(exc).__name__}: {exc}"
+
+
+def report_exception(exc: BaseException, what: str) -> str:
+    """Show an exception the napari way according to the policy; returns the line shown."""
+    from napari.utils.notifications import show_error, show_info
+
+    line = user_message(exc, what)
+    if isinstance(exc, Cancelled):
+        show_info(f"napari-catrack: {line}")
+    elif isinstance(exc, CatrackError):
+        show_error(f"napari-catrack: {line}")
+    else:
+        logger.error("napari-catrack: %s", line, exc_info=(type(exc), exc, exc.__traceback__))
+        show_error(f"napari-catrack: {line} (a bug: the traceback is in the log)")
+    return line
+
+
+def start_job(
+    owner: Any,
+    work: Callable[[Job], Any],
+    *,
+    what: str,
+    on_done: Callable[[Any], None] | None = None,
+    on_failed: Callable[[BaseException], None] | None = None,
+    bar: Any = None,
+    buttons: Sequence[Any] = (),
+    cancel_button: Any = None,
+    status: Any = None,
+) -> Job:
+    """Run `work(job)` in a napari worker thread; call from the GUI thread.
+
+    While it runs the `buttons` are disabled and `cancel_button` (if given) is enabled and wired
+    to `job.cancel`; progress goes to `bar` (a QProgressBar) and to napari's activity dock;
+    `status` (a QLabel) shows what happened. `on_done(result)` runs in the GUI thread on success,
+    `on_failed(exc)` after the error was reported (cancellation included).
+    """
+    from napari.qt.threading import create_worker
+
+    from napari_catrack.widgets._common import progress_relay
+
+    job = Job(what)
+    job._relay = progress_relay(bar, owner)
+    job._relay.start(what)
+    for b in buttons:
+        b.setEnabled(False)
+    cancel_slot = None
+    if cancel_button is not None:
+        cancel_button.setEnabled(True)
+
+        def cancel_slot(*_):
+            job.cancel()
+            if status is not None:
+                status.setText(f"cancelling {what}...")
+
+        cancel_button.clicked.connect(cancel_slot)
+    if status is not None:
+        status.setText(f"{what} running...")
+
+    def returned(result: Any) -> None:
+        job.outcome = "done"
+        if bar is not None:
+            bar.setValue(100)
+        if on_done is not None:
+            try:
+                on_done(result)
+            except Exception as exc:  # a failure while showing the result follows the policy
+                failed(exc)
+
+    def failed(exc: BaseException) -> None:
+        line = report_exception(exc, what)
+        job.outcome = "cancelled" if isinstance(exc, Cancelled) else line
+        if status is not None:
+            status.setText(line)
+        if on_failed is not None:
+            on_failed(exc)
+
+    def finished() -> None:
+        for b in buttons:
+            b.setEnabled(True)
+        if cancel_button is not None:
+            cancel_button.setEnabled(False)
+            try:
+                cancel_button.clicked.disconnect(cancel_slot)
+            except (TypeError, RuntimeError):
+                pass
+        job._relay.finish()
+        job.worker = None
+        job.finished.set()
+
+    worker = create_worker(work, job, _ignore_errors=True)
+    worker.returned.connect(returned)
+    worker.errored.connect(failed)
+    worker.finished.connect(finished)
+    job.worker = worker
+    worker.start()
+    return job
