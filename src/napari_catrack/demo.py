@@ -79,6 +79,7 @@ def run_demo(
     from napari_catrack.core.signal import clean_traces
     from napari_catrack.core.traces import extract_traces, traces_to_arrays
     from napari_catrack.core.tracking import track
+    from napari_catrack.core.tracking.params import DetectParams, TrackParams
     from napari_catrack.core.transients import cell_table, detect_transients
     from napari_catrack.figures import ensembles as ens_fig
     from napari_catrack.figures import traces as trace_fig
@@ -130,16 +131,17 @@ def run_demo(
         rotation_error_deg=round(abs(align.rotation_deg - t["rotation_deg"]), 3),
     )
 
-    # 2. Candidate neurons on the red (structural) channel at frame 0, in green coordinates.
-    # The settings a user would reach with the sliders: bright, neuron-sized blobs only (the
-    # sample's gut granules are smaller and dimmer in red).
-    detect_params = {"sigma": 0.7, "min_distance": 2, "min_area": 10, "min_brightness": 300.0}
-    _, cand = detect_candidates(np.asarray(rec.red[0], dtype=np.float32), **detect_params)
+    # 2. Candidate neurons on the red (structural) channel at frame 0, in green coordinates,
+    # with the default detection parameters (the same a new user gets in the widget).
+    detect_params = DetectParams()
+    _, cand = detect_candidates(np.asarray(rec.red[0], dtype=np.float32), detect_params)
     cand_green = cand.copy()
     cand_green[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), shape)
     write_table_atomic(cand_green, out / "candidates.csv")
     session.record(
-        "neurons", tables={"candidates": cand_green}, params={"frame": 0, "channel": "red"}
+        "neurons",
+        tables={"candidates": cand_green},
+        params={**detect_params.to_dict(), "frame": 0, "channel": "red"},
     )
     truth0 = syn.truth.positions[0]
     match = _match_to_truth(cand_green[["y", "x"]].to_numpy(float), truth0, 3.0)
@@ -152,10 +154,13 @@ def run_demo(
 
     # 3. Tracking every candidate through the recording (red channel, reported in green pixels).
     seeds = cand[["neuron_id", "y", "x"]]
-    tracks = track(rec.red, rec.green, seeds, 0, channel="red")
+    track_params = TrackParams()
+    tracks = track(rec.red, rec.green, seeds, 0, params=track_params)
     tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
     write_table_atomic(tracks[["neuron_id", "frame", "y", "x", "confidence"]], out / "tracks.csv")
-    session.record("tracks", tables={"tracks": tracks}, params={"seed_frame": 0, "channel": "red"})
+    session.record(
+        "tracks", tables={"tracks": tracks}, params={**track_params.to_dict(), "seed_frame": 0}
+    )
     truth_of = dict(zip(cand_green["neuron_id"].astype(str), match))
     errors = []
     for nid, grp in tracks.groupby("neuron_id"):

@@ -180,18 +180,32 @@ class Session:
             session.created = str(f.attrs.get("created", _now()))
             session.recording = json.loads(f.attrs.get("recording", "{}"))
             for name, g in f["steps"].items():
-                session.steps[name] = StepRecord(
-                    name,
-                    tables={k: read_table(v) for k, v in g["tables"].items()},
-                    arrays={k: v[()] for k, v in g["arrays"].items()},
-                    attrs=json.loads(g.attrs["attrs"]),
-                    params=json.loads(g.attrs["params"]),
-                    version=str(g.attrs["version"]),
-                    created=str(g.attrs["created"]),
-                )
+                session.steps[name] = _read_step(name, g)
             if "layers" in f:
                 session.layers = [read_layer(g) for _, g in sorted(f["layers"].items())]
         return session
+
+    @staticmethod
+    def read_step(path: str | os.PathLike, step: str) -> StepRecord | None:
+        """One step of a session file without loading the rest (None when absent).
+
+        What a command needs from a recording's session (the accepted alignment) costs a few
+        attributes, not every table of the file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            return None
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise InputError(f"{path.name} is not a readable session file: {exc}") from None
+        with f:
+            if f.attrs.get("format") != _FORMAT_TAG:
+                raise InputError(f"{path.name} is an HDF5 file but not a napari-catrack session")
+            g = f.get(f"steps/{step}")
+            if g is None:
+                return None
+            return _read_step(step, g)
 
     def provenance(self) -> dict[str, dict[str, Any]]:
         """Parameters and versions per step: what a methods section needs."""
@@ -203,6 +217,18 @@ class Session:
 
 # --- tables and layers in HDF5 ---------------------------------------------------------------
 _STR = h5py.string_dtype("utf-8")
+
+
+def _read_step(name: str, g: h5py.Group) -> StepRecord:
+    return StepRecord(
+        name,
+        tables={k: read_table(v) for k, v in g["tables"].items()},
+        arrays={k: v[()] for k, v in g["arrays"].items()},
+        attrs=json.loads(g.attrs["attrs"]),
+        params=json.loads(g.attrs["params"]),
+        version=str(g.attrs["version"]),
+        created=str(g.attrs["created"]),
+    )
 
 
 def write_table(g: h5py.Group, df: pd.DataFrame) -> None:

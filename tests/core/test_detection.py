@@ -83,3 +83,52 @@ def test_cli_detect_round_trip(rec, tmp_path):
     d, _ = cKDTree(df[["y", "x"]].to_numpy()).query(rec.truth.red_positions[2])
     assert (d < 3).mean() >= 0.9
     assert main(["detect", str(tmp_path / "rec.tif"), "--frame", "50", "-o", str(out)]) == 2
+
+
+def _match(table, truth, radius=3.0):
+    """(found, spurious) with one-to-one matching within `radius` px."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(table) == 0:
+        return 0, 0
+    d = np.linalg.norm(table[["y", "x"]].to_numpy()[:, None] - truth[None], axis=2)
+    r, c = linear_sum_assignment(np.where(d <= radius, d, 1e6))
+    hit = int((d[r, c] <= radius).sum())
+    return hit, len(table) - hit
+
+
+@pytest.mark.parametrize("seed", [11, 13])
+def test_default_params_find_neurons_not_specks(seed):
+    rec = make_worm_recording(n_frames=3, shape=(128, 128), n_neurons=15, seed=seed)
+    truth = rec.truth.red_positions[0][rec.truth.in_view[0]]
+    _, table = detect_candidates(rec.red[0])
+    found, spurious = _match(table, truth)
+    assert found >= 0.9 * len(truth) and spurious <= 1
+    assert (table.snr >= 15).all()
+    _, loose = detect_candidates(rec.red[0], min_peak_snr=0, min_area=4)  # the old defaults
+    assert _match(loose, truth)[1] > spurious
+
+
+@pytest.mark.slow
+def test_defaults_on_the_bundled_sample():
+    """File > Open Sample > Moving worm, frame 0: every neuron, few gut granules (was 89+)."""
+    rec = make_worm_recording(n_frames=200, seed=0)  # exactly the sample
+    _, table = detect_candidates(rec.red[0])
+    found, spurious = _match(table, rec.truth.red_positions[0])
+    assert found == 15 and spurious <= 8
+
+
+def test_defaults_stay_sensible_on_real_worm_volumes():
+    """Max projections of real (DoG-filtered) head volumes: few false candidates, most neurons
+    that a 2-D projection leaves separable are found."""
+    from tests.conftest import shared_data
+
+    folder = shared_data("worm", "targettrack", "data_points")
+    for ex, min_found, max_spurious in (("ex2", 36, 2), ("ex4", 34, 2)):
+        vol = np.load(folder / ex / "frame_gt.npy")[0].astype(np.float32)  # (X, Y, Z)
+        image = vol.max(axis=2).T  # (Y, X)
+        pts = np.load(folder / ex / "pts_gt.npy")
+        truth = pts[np.isfinite(pts).all(axis=1)][:, [1, 0]]
+        _, table = detect_candidates(image)
+        found, spurious = _match(table, truth)
+        assert found >= min_found and spurious <= max_spurious, (ex, found, spurious)

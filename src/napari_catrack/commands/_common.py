@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +58,32 @@ def recording_from_args(args: argparse.Namespace):
         axes=args.axes,
         z_projection=z_projection,
     )
+
+
+def add_alignment_arguments(parser: argparse.ArgumentParser) -> None:
+    """--align FILE / --no-align: how a command that maps red <-> green finds the alignment."""
+    group = parser.add_argument_group(
+        "alignment",
+        "red->green alignment: --align FILE, else the one accepted in the recording's session "
+        "file, else an estimate (what is used is printed on stderr)",
+    )
+    group.add_argument("--align", default=None, metavar="JSON",
+                       help="alignment file from `catrack align` (dy, dx, rotation_deg)")  # fmt: skip
+    group.add_argument("--no-align", action="store_true",
+                       help="use red as it is (identity): opt out of alignment")  # fmt: skip
+
+
+def alignment_from_args(args: argparse.Namespace, recording, command: str):
+    """The alignment in force for this command (core rule), reported on stderr; None = identity."""
+    from napari_catrack.core.alignment_rule import alignment_for_recording
+
+    found = alignment_for_recording(
+        recording,
+        align_file=args.align,
+        no_align=args.no_align,
+        log=lambda line: print(f"catrack {command}: {line}", file=sys.stderr),
+    )
+    return found.transform
 
 
 def read_table(path: str | os.PathLike, required: tuple[str, ...] = (), what: str = "table"):

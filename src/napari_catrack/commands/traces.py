@@ -7,14 +7,15 @@ import sys
 import warnings
 
 from napari_catrack.commands._common import (
+    add_alignment_arguments,
     add_recording_arguments,
+    alignment_from_args,
     percentile,
     positive_float,
     read_table,
     recording_from_args,
     write_table_atomic,
 )
-from napari_catrack.core.rigid import AlignmentTransform
 from napari_catrack.errors import InputError
 
 
@@ -30,9 +31,7 @@ def register(subparsers) -> None:
     )
     add_recording_arguments(p)
     p.add_argument("--tracks", required=True, help="tracks CSV: neuron_id,frame,y,x (green pixels)")
-    p.add_argument(
-        "--align", default=None, help="alignment JSON from `catrack align` (dy, dx, ...)"
-    )
+    add_alignment_arguments(p)
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: from the file)")
     p.add_argument(
         "--radius", type=positive_float, default=3.0, help="ROI disk radius in pixels (3)"
@@ -96,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
     tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks")
-    transform = AlignmentTransform.load_json(args.align) if args.align else None
     rec = recording_from_args(args)
     if 2 * args.radius >= min(rec.frame_shape):
         raise InputError(
@@ -113,10 +111,7 @@ def run(args: argparse.Namespace) -> int:
             "catrack traces: single-channel recording: red and ratio are NaN, dff is green dF/F0",
             file=sys.stderr,
         )
-    elif transform is None:
-        print(
-            "catrack traces: no --align given: red sampled at the green positions", file=sys.stderr
-        )
+    transform = alignment_from_args(args, rec, "traces")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df = extract_traces(

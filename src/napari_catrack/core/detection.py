@@ -9,7 +9,7 @@ and fast enough (a few ms on 256 x 256) to re-run on every slider move in a widg
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -17,9 +17,12 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
+from napari_catrack.core.tracking.params import DetectParams
 from napari_catrack.errors import InputError
 
-CANDIDATE_COLUMNS = ["neuron_id", "y", "x", "area", "brightness", "bbox_h", "bbox_w", "peak"]
+CANDIDATE_COLUMNS = [
+    "neuron_id", "y", "x", "area", "brightness", "bbox_h", "bbox_w", "peak", "snr"
+]  # fmt: skip
 
 
 def project(
@@ -42,61 +45,59 @@ def robust_noise(image: np.ndarray) -> float:
 
 
 def detect_candidates(
-    image: np.ndarray,
-    *,
-    sigma: float = 1.0,
-    block_size: int = 21,
-    threshold: float = 3.0,
-    min_brightness: float | None = None,
-    min_area: int = 4,
-    max_area: int = 400,
-    min_bbox: int = 2,
-    max_bbox: int = 30,
-    split_touching: bool = True,
-    min_distance: int = 2,
+    image: np.ndarray, params: DetectParams | None = None, **changes: Any
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Segment candidate neurons in a 2-D image.
+    """Segment candidate neurons in a 2-D image with `params` (a `DetectParams`; keyword
+    `changes` override single values, e.g. ``detect_candidates(img, threshold=4)``).
 
-    `threshold` is in units of the image noise s.d. above the local (Gaussian-weighted, `block_size`)
-    background, so the same value works for dim and bright recordings. Regions then pass the filters:
-    mean `brightness` (raw image units) >= `min_brightness`, `min_area <= area <= max_area` pixels,
+    Hysteresis thresholding: pixels more than `threshold` smoothed-noise s.d. above the local
+    (Gaussian-weighted, `block_size`) background form regions, and a region is kept only when its
+    peak stands `min_peak_snr` pixel-noise s.d. above that background, so the same values work
+    for dim and bright recordings. Regions then pass the filters: mean `brightness` (raw image
+    units) >= `min_brightness`, `min_area <= area <= max_area` pixels,
     `min_bbox <= bbox side <= max_bbox`. Returns `(labels, table)`; the table has
-    `neuron_id,y,x,area,brightness,bbox_h,bbox_w,peak` with `neuron_id` equal to the label value and
-    (y, x) the intensity-weighted centroid.
+    `neuron_id,y,x,area,brightness,bbox_h,bbox_w,peak,snr` with `neuron_id` equal to the label
+    value, (y, x) the intensity-weighted centroid and `snr` the peak's contrast in noise s.d.
     """
+    p = (params or DetectParams()).replace(**changes) if changes else (params or DetectParams())
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 2:
         raise InputError(f"detection needs one 2-D frame, got an array of shape {img.shape}")
     if not np.isfinite(img).all():
         img = np.nan_to_num(img, nan=float(np.nanmin(img)) if np.isfinite(img).any() else 0.0)
-    if block_size < 3:
-        raise InputError(f"block size must be at least 3 pixels, got {block_size}")
-    if min_area > max_area or min_bbox > max_bbox:
-        raise InputError("minimum area/box size is larger than the maximum")
-    smooth = ndi.gaussian_filter(img, sigma) if sigma > 0 else img
+    smooth = ndi.gaussian_filter(img, p.sigma) if p.sigma > 0 else img
     # Local background: a wide Gaussian, as skimage.filters.threshold_local(method="gaussian") does,
     # but computed once here so the noise estimate can reuse it.
-    background = ndi.gaussian_filter(smooth, (block_size - 1) / 6.0)
-    noise = robust_noise(img) / max(1.0, 2.0 * np.sqrt(np.pi) * sigma)  # noise left after smoothing
-    mask = smooth > background + threshold * noise
+    background = ndi.gaussian_filter(smooth, (p.block_size - 1) / 6.0)
+    pixel_noise = robust_noise(img)
+    noise = pixel_noise / max(1.0, 2.0 * np.sqrt(np.pi) * p.sigma)  # noise left after smoothing
+    contrast = smooth - background
+    mask = contrast > p.threshold * noise
     labels, n = ndi.label(mask)
-    if n and split_touching:
+    if n and p.split_touching:
         # one pass over the masked image (per-label peak search is slow with many noise specks)
         masked = np.where(mask, smooth, float(smooth.min()))
-        peaks = peak_local_max(masked, min_distance=max(1, int(min_distance)), exclude_border=False)
+        peaks = peak_local_max(
+            masked, min_distance=max(1, int(p.min_distance)), exclude_border=False
+        )
         peaks = peaks[mask[tuple(peaks.T)]]
         markers = np.zeros(img.shape, dtype=np.int32)
         markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
         labels = watershed(-smooth, markers, mask=mask)
     table = _measure(labels, img)
+    snr = np.zeros(int(labels.max()) + 1)
+    if len(table):
+        np.maximum.at(snr, labels[mask].ravel(), contrast[mask].ravel() / pixel_noise)
+    table["snr"] = snr[table.neuron_id.to_numpy()]
     keep = (
-        (table.area >= min_area)
-        & (table.area <= max_area)
-        & (table[["bbox_h", "bbox_w"]].min(axis=1) >= min_bbox)
-        & (table[["bbox_h", "bbox_w"]].max(axis=1) <= max_bbox)
+        (table.area >= p.min_area)
+        & (table.area <= p.max_area)
+        & (table[["bbox_h", "bbox_w"]].min(axis=1) >= p.min_bbox)
+        & (table[["bbox_h", "bbox_w"]].max(axis=1) <= p.max_bbox)
+        & (table.snr >= p.min_peak_snr)
     )
-    if min_brightness is not None:
-        keep &= table.brightness >= min_brightness
+    if p.min_brightness is not None:
+        keep &= table.brightness >= p.min_brightness
     table = table[keep.to_numpy()]
     lut = np.zeros(int(labels.max()) + 1, dtype=np.int32)
     lut[table.neuron_id.to_numpy()] = np.arange(1, len(table) + 1)
@@ -109,7 +110,7 @@ def _measure(labels: np.ndarray, img: np.ndarray) -> pd.DataFrame:
     """Per-label area, weighted centroid, mean brightness, peak and bounding box, vectorised."""
     n = int(labels.max())
     if n == 0:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in CANDIDATE_COLUMNS}).astype(
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in CANDIDATE_COLUMNS[:-1]}).astype(
             {"neuron_id": int, "area": int, "bbox_h": int, "bbox_w": int}
         )
     flat = labels.ravel()

@@ -22,11 +22,11 @@ the widget and is shared by all), else the recording's, else None.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_catrack.core.alignment_rule import AlignmentInForce
 from napari_catrack.core.rigid import AlignmentTransform
 from napari_catrack.errors import InputError
 
@@ -37,30 +37,6 @@ if TYPE_CHECKING:
 
 ROLES = ("green", "red")
 SETTINGS_STEP = "settings"  # session step holding viewer-wide choices (frame rate set by the user)
-
-
-@dataclass(frozen=True)
-class AlignmentInForce:
-    """The red -> green transform every step uses, and where it came from."""
-
-    transform: AlignmentTransform | None  # None = identity
-    source: str  # "accepted", "not accepted", "none", "no red channel"
-    differs_from_layer: bool = False  # the red layer shows another transform
-
-    @property
-    def description(self) -> str:
-        if self.transform is None:
-            text = {"none": "alignment: none (red used as is)",
-                    "no red channel": "alignment: no red channel"}.get(self.source, self.source)  # fmt: skip
-        else:
-            t = self.transform
-            text = (
-                f"alignment {self.source}: dy {t.dy:+.2f} px, dx {t.dx:+.2f} px, "
-                f"rotation {t.rotation_deg:+.2f} deg"
-            )
-        if self.differs_from_layer:
-            text += " (the red layer shows unaccepted changes: Accept to use them)"
-        return text
 
 
 _CONTEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -9,8 +9,9 @@ and backward from them and the better-confidence estimate wins between anchors.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from napari_catrack.core.tracking.motion import (
     quadratic_refine,
     spectrum,
 )
+from napari_catrack.core.tracking.params import TrackParams
 from napari_catrack.errors import Cancelled, InputError
 
 TRACK_COLUMNS = ["neuron_id", "frame", "y", "x", "confidence", "source"]
@@ -39,22 +41,10 @@ class TrackingCancelled(Cancelled):
     """The user cancelled tracking; nothing was changed."""
 
 
-@dataclass(frozen=True)
-class TrackerParams:
-    """Knobs of the tracker (pixels unless said otherwise)."""
-
-    sigma: float = 1.0  # smoothing before peak finding
-    downsample: int = 2  # for the global phase correlation
-    patch: int = 32  # local patch side
-    gate: float = 5.0  # farthest a peak may lie from the predicted position
-    peak_snr: float = 3.0  # peaks must exceed the frame background by this many noise s.d.
-    chunk: int = 64  # frames read at once from a lazy array
-
-
 class _Frames:
     """Chunked, cached reader of a (T, Y, X) numpy or dask array, returning smoothed frames."""
 
-    def __init__(self, stack, params: TrackerParams):
+    def __init__(self, stack, params: TrackParams):
         self.stack, self.p = stack, params
         self.c0, self.buf = -1, None
 
@@ -84,7 +74,7 @@ def _sweep(
     known: np.ndarray,
     known_conf: np.ndarray,
     refiner,
-    params: TrackerParams,
+    params: TrackParams,
     tick: Callable[[], None],
 ) -> tuple[np.ndarray, np.ndarray]:
     """One pass over frames `order`; neurons start at their first known point along the way."""
@@ -142,7 +132,7 @@ def _sweep(
     return pos, conf
 
 
-def _assign(img, pred, bg, noise, ref_amp, params: TrackerParams):
+def _assign(img, pred, bg, noise, ref_amp, params: TrackParams):
     """Hungarian assignment of predicted positions to local maxima; returns pos, conf, amplitude."""
     m = len(pred)
     h, w = img.shape
@@ -214,8 +204,8 @@ def _run(stack, known, known_conf, lo, hi, refiner, params, progress, cancel):
 
 def _resolve_refiner(model):
     """model: "default" or "classical" (patch correlation: the recommended refiner today),
-    "cnn" (the shipped CNN; classical if its weights are missing), a TrackerNet, or a refiner
-    callable (prev, cur) -> (shifts, quality)."""
+    "cnn" (the shipped CNN; classical if its weights are missing), a folder with tracker.pt +
+    tracker.json, a TrackerNet, or a refiner callable (prev, cur) -> (shifts, quality)."""
     if model is None or (isinstance(model, str) and model in ("default", "classical")):
         return classical_refiner
     if isinstance(model, str) and model == "cnn":
@@ -223,11 +213,17 @@ def _resolve_refiner(model):
 
         net = default_model()
         return classical_refiner if net is None else net.refiner()
+    if isinstance(model, str | os.PathLike) and Path(model).is_dir():
+        from napari_catrack.core.tracking.model import load_model
+
+        return load_model(model).refiner()
     if hasattr(model, "refiner"):
         return model.refiner()
     if callable(model):
         return model
-    raise InputError(f"unknown tracking model {model!r}: use default, classical or cnn")
+    raise InputError(
+        f"unknown tracking model {model!r}: use default, classical, cnn or a folder with tracker.pt"
+    )
 
 
 def _check_stack(stack, name: str = "recording"):
@@ -280,12 +276,12 @@ def track(
     seeds: pd.DataFrame | None = None,
     seed_frame: int = 0,
     *,
-    channel: str = "red",
+    channel: str | None = None,
     anchors: pd.DataFrame | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
-    model="default",
-    params: TrackerParams | None = None,
+    model=None,
+    params: TrackParams | None = None,
 ) -> pd.DataFrame:
     """Track every seed neuron forward and backward through the whole recording.
 
@@ -293,9 +289,12 @@ def track(
     are user-fixed points that the tracks must pass through. Coordinates are those of the tracked
     channel. Returns `neuron_id,frame,y,x,confidence,source` (source seed|auto|manual), sorted by
     neuron then frame. `progress(done, total)` is called as frames complete; `cancel()` is polled
-    each frame and `TrackingCancelled` is raised when it returns True.
+    each frame and `TrackingCancelled` is raised when it returns True. `channel` and `model`
+    default to those of `params` (a `TrackParams`); `model` may also be a TrackerNet or a refiner.
     """
-    params = params or TrackerParams()
+    params = params or TrackParams()
+    channel = params.channel if channel is None else channel
+    model = params.model if model is None else model
     if channel not in ("red", "green"):
         raise InputError(f"channel must be 'red' or 'green', not {channel!r}")
     stack = recording_red if channel == "red" else recording_green
@@ -355,8 +354,8 @@ def retrack(
     *,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
-    model="default",
-    params: TrackerParams | None = None,
+    model=None,
+    params: TrackParams | None = None,
 ) -> pd.DataFrame:
     """Apply user corrections and recompute only the stretches between each neuron's anchors.
 
@@ -364,7 +363,8 @@ def retrack(
     correction is an anchor; for a corrected neuron, frames between its neighbouring anchors are
     re-tracked (other neurons held where they are), everything else is returned unchanged.
     """
-    params = params or TrackerParams()
+    params = params or TrackParams()
+    model = params.model if model is None else model
     stack = _check_stack(recording)
     T = stack.shape[0]
     missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
@@ -416,22 +416,3 @@ def retrack(
     conf = np.where(free, new_conf, conf)
     source[free] = "auto"
     return _table(ids, pos, conf, source)
-
-
-def low_confidence(
-    tracks: pd.DataFrame, threshold: float = 0.5, min_length: int = 1
-) -> pd.DataFrame:
-    """Stretches where a neuron's confidence stays below `threshold`: where to look and fix.
-
-    Returns `neuron_id,start_frame,end_frame,min_confidence` (frames inclusive).
-    """
-    out = []
-    for nid, g in tracks.sort_values(["neuron_id", "frame"]).groupby("neuron_id", sort=False):
-        low = (g.confidence.to_numpy() < threshold).astype(np.int8)
-        edges = np.diff(np.concatenate([[0], low, [0]]))
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-        frames, c = g.frame.to_numpy(), g.confidence.to_numpy()
-        for s, e in zip(starts, ends):
-            if e - s + 1 >= min_length:
-                out.append((nid, int(frames[s]), int(frames[e]), float(c[s : e + 1].min())))
-    return pd.DataFrame(out, columns=["neuron_id", "start_frame", "end_frame", "min_confidence"])

@@ -17,6 +17,7 @@ from scipy import ndimage as ndi
 
 from napari_catrack.core.tracking.model import DEFAULT_CONFIG, TrackerNet
 from napari_catrack.core.tracking.motion import extract_patches
+from napari_catrack.core.tracking.params import TrainTrackerParams
 from napari_catrack.errors import InputError
 
 
@@ -84,12 +85,13 @@ def fit(
 
 
 def train_on_synthetic(
-    *, seed: int = 0, recordings: int = 4, epochs: int = 4, n_frames: int = 120,
-    log: Callable[[str], None] | None = None,
-) -> TrackerNet:  # fmt: skip
+    params: TrainTrackerParams | None = None, *, log: Callable[[str], None] | None = None
+) -> TrackerNet:
     """Train a fresh TrackerNet on `recordings` synthetic moving worms (seeds seed*1000 + i)."""
     from napari_catrack.synthetic import make_worm_recording
 
+    p = params or TrainTrackerParams()
+    seed, recordings, epochs, n_frames = p.seed, p.recordings, p.epochs, p.frames
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     patch = DEFAULT_CONFIG["patch"]
@@ -112,7 +114,9 @@ def train_on_synthetic(
         command=f"catrack train-tracker -o DIR --seed {seed} --recordings {recordings} "
         f"--epochs {epochs}",
     )  # fmt: skip
-    losses = fit(model, np.concatenate(xs), np.concatenate(ys), epochs=epochs, seed=seed, log=log)
+    losses = fit(
+        model, np.concatenate(xs), np.concatenate(ys), epochs=epochs, lr=p.lr, seed=seed, log=log
+    )
     model.meta.update(
         final_loss=round(losses[-1], 5), train_seconds=round(time.perf_counter() - t0)
     )

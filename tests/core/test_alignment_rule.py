@@ -1,0 +1,111 @@
+"""The one alignment rule of the CLI: --align, else the session's accepted one, else an estimate.
+
+A recording whose red is 3 px / 1.2 deg off green: tracking and traces WITHOUT --align must land on
+the truth (before the rule, `track` treated red pixels as green: 0.25 % within 2 px).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.cli import main
+from napari_catrack.core.alignment_rule import alignment_for_recording
+from napari_catrack.core.rigid import AlignmentTransform
+from napari_catrack.io.recording import open_recording
+from napari_catrack.io.tiff import write_movie_tiff
+from napari_catrack.session import Session, default_session_path
+from napari_catrack.synthetic import make_worm_recording
+
+OFF = {"dy": 2.4, "dx": -1.8, "rotation_deg": 1.2}  # 3.0 px and 1.2 deg
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    rec = make_worm_recording(n_frames=40, shape=(128, 128), n_neurons=8, seed=5, misalignment=OFF)
+    folder = tmp_path_factory.mktemp("rule")
+    path = write_movie_tiff(folder / "rec.tif", rec.green, rec.red, fps=rec.fps)
+    pos = rec.truth.positions[0]
+    seeds = pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": pos[:, 0], "x": pos[:, 1]})
+    seeds.to_csv(folder / "seeds.csv", index=False)
+    return rec, path, folder
+
+
+def _within_2px(rec, tracks_csv) -> float:
+    df = pd.read_csv(tracks_csv).sort_values(["neuron_id", "frame"])
+    ids = {n: i for i, n in enumerate(rec.truth.neuron_ids)}
+    truth = rec.truth.positions[df.frame.to_numpy(), df.neuron_id.map(ids).to_numpy()]
+    return float((np.linalg.norm(df[["y", "x"]].to_numpy() - truth, axis=1) <= 2).mean())
+
+
+def test_track_without_align_estimates_and_says_so(movie, capsys):
+    rec, path, folder = movie
+    out = folder / "tracks.csv"
+    assert main(["track", str(path), "--seeds", str(folder / "seeds.csv"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "alignment estimated" in err and "dy +2.4" in err and "rotation +1.2" in err
+    assert _within_2px(rec, out) >= 0.99
+    # opting out is explicit, said, and visibly wrong on this recording
+    out2 = folder / "tracks_noalign.csv"
+    argv = ["track", str(path), "--seeds", str(folder / "seeds.csv"), "--no-align", "-o", str(out2)]
+    assert main(argv) == 0
+    assert "--no-align" in capsys.readouterr().err
+    assert _within_2px(rec, out2) < 0.5
+
+
+def test_session_alignment_wins_over_estimate_and_file_wins_over_session(movie, capsys):
+    rec, path, folder = movie
+    session = Session(default_session_path(path))
+    session.record("alignment", attrs=AlignmentTransform(**OFF, source="manual").to_dict())
+    try:
+        r = open_recording(path)
+        used = alignment_for_recording(r, log=print)
+        assert used.source == "accepted" and used.transform.dy == pytest.approx(2.4)
+        assert "accepted" in capsys.readouterr().out
+        f = folder / "align.json"
+        f.write_text(json.dumps({"dy": 0.5, "dx": 0.0, "rotation_deg": 0.0}))
+        used = alignment_for_recording(r, align_file=f)
+        assert used.source == "file" and used.transform.dy == 0.5
+        out = folder / "tracks_session.csv"
+        argv = ["track", str(path), "--seeds", str(folder / "seeds.csv"), "-o", str(out)]
+        assert main(argv) == 0
+        assert "alignment accepted" in capsys.readouterr().err
+        assert _within_2px(rec, out) >= 0.99
+    finally:
+        session.path.unlink()
+
+
+def test_traces_without_align_sample_red_on_the_neurons(movie, capsys):
+    rec, path, folder = movie
+    truth_tracks = folder / "truth_tracks.csv"
+    pos = rec.truth.positions
+    t, n = np.meshgrid(np.arange(pos.shape[0]), np.arange(pos.shape[1]), indexing="ij")
+    pd.DataFrame({"neuron_id": np.asarray(rec.truth.neuron_ids)[n.ravel()], "frame": t.ravel(),
+                  "y": pos[..., 0].ravel(), "x": pos[..., 1].ravel()}).to_csv(truth_tracks, index=False)  # fmt: skip
+    true_align = folder / "true_align.json"
+    true_align.write_text(json.dumps(OFF))
+    reds = {}
+    for name, extra in (("default", []), ("file", ["--align", str(true_align)]),
+                        ("none", ["--no-align"])):  # fmt: skip
+        out = folder / f"traces_{name}.csv"
+        argv = ["traces", str(path), "--tracks", str(truth_tracks), *extra, "-o", str(out)]
+        assert main(argv) == 0
+        reds[name] = pd.read_csv(out).red.to_numpy()
+    assert "alignment estimated" in capsys.readouterr().err
+    rel = np.abs(reds["default"] - reds["file"]) / np.abs(reds["file"])
+    assert np.median(rel) < 0.02  # the estimate samples red where the true alignment does
+    assert np.median(reds["none"]) < 0.8 * np.median(reds["file"])  # identity misses the neurons
+
+
+def test_contradictory_options_and_single_channel(tmp_path, movie):
+    rec, path, folder = movie
+    r = open_recording(path)
+    from napari_catrack.errors import InputError
+
+    with pytest.raises(InputError, match="contradict"):
+        alignment_for_recording(r, align_file=folder / "x.json", no_align=True)
+    single = write_movie_tiff(tmp_path / "one.tif", rec.green[:3])
+    assert alignment_for_recording(open_recording(single)).source == "no red channel"
