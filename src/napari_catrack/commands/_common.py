@@ -145,3 +145,31 @@ probability = _number(float, lambda v: 0 < v < 1, "a probability between 0 and 1
 positive_float = _number(float, lambda v: _finite(v) and v > 0, "a finite number > 0")
 non_negative_float = _number(float, lambda v: _finite(v) and v >= 0, "a finite number >= 0")
 percentile = _number(float, lambda v: _finite(v) and 0 <= v <= 100, "a percentile in 0-100")
+
+
+def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
+    """REC for single-channel (two-photon) steps, plus how to find the movie in the file."""
+    parser.add_argument(
+        "recording", metavar="REC", help="TIFF/HDF5/zarr movie, TIFF folder or glob"
+    )
+    group = parser.add_argument_group("movie")
+    group.add_argument("--channel", type=int, default=None, metavar="I",
+                       help="channel index when the file has a channel axis (default 0)")  # fmt: skip
+    group.add_argument("--dataset", default=None, help="HDF5 dataset path (when ambiguous)")
+    group.add_argument("--axes", default=None, help="override the file's axis letters, e.g. YXT")
+    group.add_argument("--fps", type=positive_float, default=None, metavar="F",
+                       help="frame rate (default: from the file)")  # fmt: skip
+
+
+def frames_from_args(args: argparse.Namespace):
+    """A `FrameSource` for the movie named by `add_movie_arguments` options."""
+    from napari_catrack.io.frames import open_frames
+
+    options = {}
+    if args.channel is not None:
+        options.update(layout="channel-axis", green_channel=args.channel)
+    if args.dataset is not None:
+        options["dataset"] = args.dataset
+    if args.axes is not None:
+        options["axes"] = args.axes
+    return open_frames(args.recording, fps=args.fps, **options)

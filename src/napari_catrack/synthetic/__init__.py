@@ -7,6 +7,7 @@ from napari_catrack.synthetic.calcium import (
     spikes_to_dff,
 )
 from napari_catrack.synthetic.two_photon import (
+    TWO_PHOTON_VARIANTS,
     TwoPhotonMovie,
     TwoPhotonTruth,
     make_two_photon_movie,
@@ -20,6 +21,7 @@ from napari_catrack.synthetic.worm import (
 )
 
 __all__ = [
+    "TWO_PHOTON_VARIANTS",
     "TwoPhotonMovie",
     "TwoPhotonTruth",
     "WormRecording",

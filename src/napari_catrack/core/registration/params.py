@@ -1,0 +1,71 @@
+"""Parameters of motion correction (one place for every default: core, CLI, widget, session)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from napari_catrack.errors import InputError
+from napari_catrack.params import StepParams, param
+
+
+@dataclass(frozen=True)
+class RegisterParams(StepParams):
+    step: ClassVar[str] = "registration"
+
+    mode: Literal["rigid", "piecewise"] = param(
+        "piecewise", "rigid: one shift per frame; piecewise: NoRMCorre-style patches"
+    )
+    max_shift_px: float = param(20.0, "largest whole-frame motion searched", minimum=1, unit="px")
+    template_frames: int = param(
+        300, "frames sampled (spread over the movie) to build the template", minimum=2
+    )
+    template_iterations: int = param(
+        4, "template refinements (register the sample, average the best)", minimum=0, maximum=20
+    )
+    smooth_sigma_px: float = param(
+        1.15,
+        "Gaussian smoothing of the phase correlation (larger for noisier data)",
+        minimum=0.3,
+        maximum=5,
+        unit="px",
+        advanced=True,
+    )
+    highpass_px: float = param(
+        0.0,
+        "subtract a Gaussian blur of this size before matching (0 = off; helps low-SNR data "
+        "with uneven background)",
+        minimum=0,
+        unit="px",
+        advanced=True,
+    )
+    bidirectional: bool = param(
+        False, "estimate and correct the odd/even line offset of a resonant (bidirectional) scan"
+    )
+    patch_px: int = param(96, "patch size (piecewise mode)", minimum=16, unit="px")
+    patch_overlap_px: int = param(32, "overlap of neighbouring patches", minimum=0, unit="px")
+    max_deviation_px: float = param(
+        3.0, "largest patch shift away from the rigid shift", minimum=0, unit="px"
+    )
+    patch_min_psr: float = param(
+        1.3,
+        "patches whose correlation peak is weaker than this (peak-to-sidelobe) follow the rigid "
+        "shift",
+        minimum=1,
+        advanced=True,
+    )
+    chunk_frames: int = param(
+        200, "frames processed at a time (bounds memory)", minimum=1, advanced=True
+    )
+    bad_frames: Literal["error", "keep"] = param(
+        "error",
+        "frames that are constant or contain NaN: stop with an error, or keep them unshifted",
+        advanced=True,
+    )
+
+    def check(self) -> None:
+        if self.patch_overlap_px >= self.patch_px:
+            raise InputError(
+                f"--patch-overlap-px ({self.patch_overlap_px}) must be smaller than --patch-px "
+                f"({self.patch_px})"
+            )

@@ -1,0 +1,251 @@
+"""Frame-chunk reading and streaming writing of single-channel movies, with bounded memory.
+
+Steps that walk a whole movie (registration, summary images, source extraction) read it in frame
+chunks through `open_frames` and write results through `MovieWriter`, so a movie larger than RAM
+is processed with memory bounded by the chunk size.
+
+Why not simply the memory-mapped dask array of `open_recording`: pages of a memory-mapped file
+that were read stay resident and count in the process's RSS until the kernel needs the memory,
+so walking a 10 GB memmap grows RSS towards 10 GB. For the common case (one contiguous,
+uncompressed TIFF series) `open_frames` therefore reads chunks with plain file reads; any other
+input goes through `open_recording` (lazy dask, chunk by chunk).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path
+
+ZARR_SUFFIXES = (".zarr",)
+
+
+@dataclass
+class FrameSource:
+    """A (T, Y, X) movie read in frame chunks: `read(t0, t1)` returns an in-memory array."""
+
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    read: Callable[[int, int], np.ndarray]
+    fps: float | None = None
+    pixel_size_um: float | None = None
+    path: str | None = None
+    _closers: list = field(default_factory=list)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.shape[0])
+
+    def chunks(self, chunk_frames: int, start: int = 0, stop: int | None = None) -> Iterator:
+        """(t0, t1) ranges of at most `chunk_frames` frames."""
+        stop = self.n_frames if stop is None else stop
+        for t0 in range(start, stop, max(1, int(chunk_frames))):
+            yield t0, min(stop, t0 + max(1, int(chunk_frames)))
+
+    def sample(self, n: int) -> np.ndarray:
+        """Up to `n` frames spread evenly over the movie, read in a few contiguous blocks."""
+        n = min(n, self.n_frames)
+        blocks = min(n, 10)
+        size = int(np.ceil(n / blocks))
+        starts = np.linspace(0, self.n_frames - size, blocks).astype(int)
+        parts = [self.read(int(s), int(s) + size) for s in np.unique(starts)]
+        return np.concatenate(parts)[:n]
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+        self._closers.clear()
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_movie_shape(shape: tuple, what: str) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise InputError(f"{what} must be a single-channel movie (T, Y, X); got shape {shape}")
+    return tuple(int(s) for s in shape)  # type: ignore[return-value]
+
+
+def open_frames(movie, *, fps: float | None = None, **recording_options) -> FrameSource:
+    """A `FrameSource` for an array (numpy or dask) or a file (TIFF, HDF5, folder/glob).
+
+    Files are opened with `open_recording` options (layout, channel, dataset, axes); the green
+    (or only) channel is the movie.
+    """
+    if not isinstance(movie, str | os.PathLike):
+        shape = _check_movie_shape(tuple(movie.shape), "the movie")
+
+        def read_array(t0: int, t1: int) -> np.ndarray:
+            return np.asarray(movie[t0:t1])
+
+        return FrameSource(shape, np.dtype(movie.dtype), read_array, fps)
+    path = Path(movie)
+    if str(path).lower().endswith(ZARR_SUFFIXES) and path.is_dir():
+        return _open_zarr(path, fps)
+    if path.is_file() and path.suffix.lower() in (".tif", ".tiff") and not recording_options:
+        fast = _open_contiguous_tiff(path, fps)
+        if fast is not None:
+            return fast
+    from napari_catrack.io.recording import open_recording
+
+    rec = open_recording(path, **recording_options)
+    green = rec.green
+    shape = _check_movie_shape(tuple(green.shape), f"{path.name}")
+
+    def read_lazy(t0: int, t1: int) -> np.ndarray:
+        return np.asarray(green[t0:t1])
+
+    return FrameSource(
+        shape,
+        np.dtype(green.dtype),
+        read_lazy,
+        fps or rec.fps,
+        rec.pixel_size_um,
+        str(path),
+        [rec.close],
+    )
+
+
+def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
+    """Plain file reads of one contiguous uncompressed (T, Y, X) series; None when not that."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            offset = series.dataoffset
+            shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
+            if tif.is_imagej:
+                meta = tif.imagej_metadata or {}
+                file_fps = meta.get("fps") or (
+                    1 / meta["finterval"] if meta.get("finterval") else None
+                )
+            else:
+                file_fps = None
+    except Exception:  # anything odd: let open_recording explain it
+        return None
+    if offset is None or len(shape) != 3 or axes[1:] not in ("YX",) or dtype.byteorder == ">":
+        return None
+    frame_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+    fh = open(path, "rb")
+
+    def read(t0: int, t1: int) -> np.ndarray:
+        t0, t1 = max(0, t0), min(shape[0], t1)
+        fh.seek(offset + t0 * frame_bytes)
+        buf = np.fromfile(fh, dtype=dtype, count=(t1 - t0) * frame_bytes // dtype.itemsize)
+        if hasattr(os, "posix_fadvise"):  # do not keep a huge movie in the page cache
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fh.fileno(), offset + t0 * frame_bytes, (t1 - t0) * frame_bytes,
+                                 os.POSIX_FADV_DONTNEED)  # fmt: skip
+        return buf.reshape((t1 - t0, *shape[1:]))
+
+    return FrameSource(shape, dtype, read, fps or file_fps, None, str(path), [fh.close])  # type: ignore[arg-type]
+
+
+def _open_zarr(path: Path, fps: float | None) -> FrameSource:
+    import zarr
+
+    try:
+        arr = zarr.open_array(str(path), mode="r")
+    except Exception as exc:
+        raise InputError(f"{path.name} is not a readable zarr array: {exc}") from None
+    shape = _check_movie_shape(tuple(arr.shape), path.name)
+    fps = fps or arr.attrs.get("fps")
+
+    def read(t0: int, t1: int) -> np.ndarray:
+        return np.asarray(arr[t0:t1])
+
+    return FrameSource(shape, np.dtype(arr.dtype), read, fps, None, str(path))
+
+
+class MovieWriter:
+    """Write a (T, Y, X) movie chunk by chunk to TIFF (BigTIFF) or zarr; atomic as a whole.
+
+    The movie appears under its name only when `close()` succeeds after all frames were
+    written; an error or cancel leaves no partial file (and an existing file untouched).
+    """
+
+    def __init__(self, path: str | os.PathLike, shape, dtype, *, fps: float | None = None) -> None:
+        self.path = Path(path)
+        self.shape = _check_movie_shape(tuple(shape), "the output")
+        self.dtype = np.dtype(dtype)
+        self.written = 0
+        self.is_zarr = str(self.path).lower().endswith(ZARR_SUFFIXES)
+        if not self.is_zarr and self.path.suffix.lower() not in (".tif", ".tiff"):
+            raise InputError(f"write the movie as .tif/.tiff or .zarr, not {self.path.name}")
+        if self.is_zarr:
+            import zarr
+
+            self._tmp = self.path.with_name(f".{self.path.name}.partial")
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                chunks = (
+                    max(1, min(self.shape[0], (1 << 22) // max(1, self.shape[1] * self.shape[2]))),
+                    *self.shape[1:],
+                )
+                self._zarr = zarr.open_array(str(self._tmp), mode="w", shape=self.shape, chunks=chunks, dtype=self.dtype)  # fmt: skip
+            except OSError as exc:
+                raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            if fps:
+                self._zarr.attrs["fps"] = float(fps)
+        else:
+            self._ctx = atomic_write_path(self.path)
+            self._tmp = self._ctx.__enter__()
+            bigtiff = int(np.prod(self.shape)) * self.dtype.itemsize > 2**31
+            self._tif = tifffile.TiffWriter(self._tmp, bigtiff=bigtiff)
+            self._meta = {"axes": "TYX", **({"fps": float(fps)} if fps else {})}
+
+    def write(self, frames: np.ndarray) -> None:
+        frames = np.asarray(frames, dtype=self.dtype)
+        n = len(frames)
+        if self.written + n > self.shape[0]:
+            raise InputError("more frames written than the movie holds")
+        if self.is_zarr:
+            self._zarr[self.written : self.written + n] = frames
+        else:
+            for frame in frames:
+                self._tif.write(frame, contiguous=True, metadata=self._meta)
+        self.written += n
+
+    def close(self) -> Path:
+        if self.written != self.shape[0]:
+            self.abort()
+            raise InputError(f"only {self.written} of {self.shape[0]} frames were written")
+        if self.is_zarr:
+            if self.path.exists():
+                shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
+            os.replace(self._tmp, self.path)
+        else:
+            self._tif.close()
+            self._ctx.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop everything written so far (the target keeps whatever it held before)."""
+        if self.is_zarr:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(Exception):
+                self._tif.close()
+            with contextlib.suppress(BaseException):
+                self._ctx.__exit__(InputError, InputError("aborted"), None)
+
+    def __enter__(self) -> MovieWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,146 @@
+"""Motion correction: shifts against known motion, conventions, chunking, outputs, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_catrack.cli import main
+from napari_catrack.core.registration import RegisterParams, register_movie, shift_error
+from napari_catrack.core.registration.metrics import patch_shift_error
+from napari_catrack.core.registration.rigid import correct_bidi, estimate_bidi_offset
+from napari_catrack.errors import InputError
+from napari_catrack.synthetic import make_two_photon_movie
+
+
+@pytest.fixture(scope="module")
+def moving():
+    """A small movie with drift, jumps and a non-rigid warp (known per-pixel motion)."""
+    return make_two_photon_movie(
+        60, (96, 96), n_cells=14, seed=4, cell_brightness=(60, 120), drift_px_per_sqrt_s=0.5,
+        jump_rate_hz=1.0, jump_px=3.0, nonrigid_px=2.0, nonrigid_tau_s=0.2,
+    )  # fmt: skip
+
+
+def _mean_truth(m):
+    return np.array([m.truth.displacement(t).mean(axis=(1, 2)) for t in range(len(m.movie))])
+
+
+def test_rigid_recovers_known_motion_with_the_contract_sign(moving):
+    res = register_movie(moving.movie, RegisterParams(mode="rigid"))
+    err = shift_error(res.shifts, _mean_truth(moving))
+    assert err["median_px"] < 0.1
+    # sign: content displaced by +d gets shift +d (a correlation near +1, not -1)
+    assert np.corrcoef(res.shifts[:, 1], moving.truth.shifts[:, 1])[0, 1] > 0.99
+
+
+def test_piecewise_follows_the_non_rigid_field_better_than_rigid(moving):
+    p = RegisterParams(mode="piecewise", patch_px=48, patch_overlap_px=24)
+    res = register_movie(moving.movie, p)
+    table = res.patch_table()
+    assert list(table.columns) == ["frame", "patch", "y", "x", "dy", "dx"]
+    assert len(table) == len(moving.movie) * len(res.patch_centres)
+    iy = np.rint(res.patch_centres).astype(int)
+    truth = np.stack([moving.truth.displacement(t)[:, iy[:, 0], iy[:, 1]].T for t in range(60)])
+    patch_err = patch_shift_error(res.patch_shifts, truth)["median_px"]
+    rigid = register_movie(moving.movie, RegisterParams(mode="rigid"))
+    rigid_err = patch_shift_error(np.repeat(rigid.shifts[:, None], len(iy), 1), truth)["median_px"]
+    assert patch_err < 0.3 and patch_err < 0.5 * rigid_err, (patch_err, rigid_err)
+    # dy, dx in piecewise mode = rigid part + mean patch deviation
+    np.testing.assert_allclose(res.shifts, res.patch_shifts.mean(axis=1), atol=1e-5)
+    assert res.metrics["crispness_registered"] > res.metrics["crispness_raw"]
+
+
+def test_registered_movie_undoes_a_pure_translation():
+    rng = np.random.default_rng(0)
+    from scipy.ndimage import gaussian_filter, shift
+
+    scene = gaussian_filter(rng.random((80, 80)), 1.0) * 1000
+    truth = np.array([[0, 0], [2, -1], [-1.5, 3], [0.5, 0.25], [3, 3]] * 2, float)
+    movie = np.stack([shift(scene, d, order=3, mode="nearest") for d in truth]).astype(np.float32)
+    res = register_movie(movie, RegisterParams(mode="rigid"), keep_in_memory=True)
+    assert shift_error(res.shifts, truth)["max_px"] < 0.1
+    reg = res.movie[:, 10:-10, 10:-10]
+    spread = reg.std(axis=0).mean() / movie[:, 10:-10, 10:-10].std(axis=0).mean()
+    assert spread < 0.1  # frames now agree; before they did not
+
+
+def test_chunking_does_not_change_the_result(moving):
+    a = register_movie(moving.movie, RegisterParams(mode="rigid", chunk_frames=200))
+    b = register_movie(moving.movie, RegisterParams(mode="rigid", chunk_frames=7))
+    np.testing.assert_allclose(a.shifts, b.shifts, atol=1e-6)
+
+
+def test_bidirectional_offset_is_found_and_corrected():
+    rng = np.random.default_rng(1)
+    from scipy.ndimage import gaussian_filter
+
+    img = gaussian_filter(rng.random((128, 128)), 2.0).astype(np.float32)
+    scanned = correct_bidi(img, -1.5)  # odd lines displaced by +1.5 px
+    offset = estimate_bidi_offset(scanned)
+    assert abs(offset - 1.5) < 0.15
+    fixed = correct_bidi(scanned, offset)
+    assert np.abs(fixed - img)[:, 8:-8].mean() < 0.3 * np.abs(scanned - img)[:, 8:-8].mean()
+
+
+def test_outputs_tiff_and_zarr_with_input_shape_and_dtype(tmp_path, moving):
+    from napari_catrack.io.frames import open_frames
+
+    res = register_movie(moving.movie, RegisterParams(mode="rigid"), output=tmp_path / "r.tif",
+                         keep_in_memory=True)  # fmt: skip
+    back = tifffile.imread(tmp_path / "r.tif")
+    assert back.shape == moving.movie.shape and back.dtype == moving.movie.dtype
+    np.testing.assert_array_equal(back, res.movie)
+    register_movie(moving.movie, RegisterParams(mode="rigid"), output=tmp_path / "r.zarr")
+    with open_frames(tmp_path / "r.zarr") as src:
+        np.testing.assert_array_equal(src.read(0, 60), back)
+    with open_frames(tmp_path / "r.tif") as src:  # the plain-read path of big TIFFs
+        np.testing.assert_array_equal(src.read(5, 9), back[5:9])
+
+
+@pytest.mark.parametrize(
+    "movie, params, message",
+    [
+        (np.ones((2, 32, 32)), RegisterParams(mode="rigid"), "too short"),
+        (np.zeros((10, 32, 32)), RegisterParams(mode="rigid"), "constant"),
+        (None, RegisterParams(mode="rigid"), "frame 4 contains"),
+        (None, RegisterParams(mode="piecewise", patch_px=128), "do not fit"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, moving, movie, params, message):
+    if movie is None:
+        movie = moving.movie[:20].astype(np.float32)
+        movie[4, 3, 3] = np.nan
+    out = tmp_path / "out.tif"
+    with pytest.raises(InputError, match=message):
+        register_movie(movie, params, output=out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_constant_frame_inside_a_movie_named_and_keepable(moving):
+    movie = moving.movie[:30].copy()
+    movie[12] = 7
+    with pytest.raises(InputError, match="frame 12 is constant"):
+        register_movie(movie, RegisterParams(mode="rigid"))
+    res = register_movie(movie, RegisterParams(mode="rigid", bad_frames="keep"))
+    assert list(res.bad_frames) == [12] and np.all(res.shifts[12] == 0)
+
+
+def test_cli_register_writes_the_contract_files(tmp_path, moving, capsys):
+    rec = tmp_path / "movie.tif"
+    tifffile.imwrite(rec, moving.movie)
+    code = main(["register", str(rec), "--mode", "piecewise", "--patch-px", "48",
+                 "-o", str(tmp_path / "reg.tif"), "--shifts", str(tmp_path / "shifts.csv"),
+                 "--patch-shifts", str(tmp_path / "patches.csv")])  # fmt: skip
+    assert code == 0
+    shifts = pd.read_csv(tmp_path / "shifts.csv")
+    assert list(shifts.columns) == ["frame", "dy", "dx"] and len(shifts) == 60
+    assert shift_error(shifts[["dy", "dx"]].to_numpy(), _mean_truth(moving))["median_px"] < 0.3
+    assert list(pd.read_csv(tmp_path / "patches.csv").columns)[:2] == ["frame", "patch"]
+    code = main(["register", str(rec), "--patch-px", "500", "-o", str(tmp_path / "x.tif"),
+                 "--shifts", str(tmp_path / "x.csv")])  # fmt: skip
+    assert code == 2
+    assert "do not fit" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists() and not (tmp_path / "x.csv").exists()
