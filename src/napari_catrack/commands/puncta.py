@@ -1,0 +1,117 @@
+"""`catrack puncta REC --puncta-channel 0 --calcium-channel 1 --pixel-size-nm NM -o DIR`:
+localise puncta, link them into tracks and call calcium at each punctum in each frame."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from napari_catrack.commands._common import write_table_atomic
+from napari_catrack.core.puncta.params import PunctaParams
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import write_text_atomic
+from napari_catrack.io.layouts import LAYOUTS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "puncta",
+        help="localise puncta (sub-pixel), track them and call calcium signals at each punctum",
+        description=(
+            "Writes DIR/localizations.csv (ThunderSTORM format: frames 1-based, nm, photons), "
+            "DIR/tracks.csv (track_id,frame,x_nm,y_nm; frames 0-based), DIR/calcium.csv "
+            "(track_id,frame,probability,event), DIR/events.csv (per-track calcium events) and "
+            "DIR/summary.json (co-localisation statistics, parameters, camera)."
+        ),
+    )
+    p.add_argument("recording", metavar="REC", help="TIFF/HDF5 file, TIFF folder or glob")
+    p.add_argument("--puncta-channel", type=int, default=0, metavar="I",
+                   help="channel index of the puncta (HaloTag) [default: 0]")  # fmt: skip
+    p.add_argument("--calcium-channel", type=int, default=1, metavar="I",
+                   help="channel index of the calcium dye [default: 1]")  # fmt: skip
+    p.add_argument("--layout", choices=LAYOUTS, default=None,
+                   help="how the two channels are stored (default: a channel axis)")  # fmt: skip
+    p.add_argument("--dataset", default=None, help="HDF5 dataset path (when ambiguous)")
+    p.add_argument("--axes", default=None, help="override the file's axis letters, e.g. TCYX")
+    p.add_argument("--pixel-size-nm", type=float, default=None, metavar="NM",
+                   help="pixel size in the sample (default: from the file, if it has one)")  # fmt: skip
+    p.add_argument("--camera", default=None, metavar="JSON",
+                   help="camera.json: offset_adu, e_per_adu, em_gain, quantum_efficiency "
+                   "[, read_noise_e] (default: offset 100 ADU, 1 e-/ADU, no EM gain)")  # fmt: skip
+    p.add_argument("--model", default=None, metavar="JSON",
+                   help="network model (.json beside its .pt) for --method network "
+                   "(default: the shipped model)")  # fmt: skip
+    PunctaParams.add_arguments(p, title="puncta parameters")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.core.puncta.camera import CameraModel
+    from napari_catrack.core.puncta.pipeline import analyse_puncta
+    from napari_catrack.io.camera import read_camera
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.thunderstorm import write_thunderstorm
+
+    if args.puncta_channel == args.calcium_channel:
+        raise InputError("--puncta-channel and --calcium-channel must differ")
+    if min(args.puncta_channel, args.calcium_channel) < 0:
+        raise InputError("channel indices must be >= 0")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out} is a file; give a folder")
+    rec = open_recording(
+        args.recording,
+        layout=args.layout,
+        green_channel=args.puncta_channel,
+        red_channel=args.calcium_channel,
+        dataset=args.dataset,
+        axes=args.axes,
+    )
+    if rec.red is None:
+        raise InputError(
+            f"{args.recording} has one channel, but puncta analysis needs two (puncta + calcium); "
+            "give a two-channel recording, or --layout for side-by-side/interleaved channels"
+        )
+    pixel = args.pixel_size_nm
+    if pixel is None:
+        if not rec.pixel_size_um:
+            raise InputError("the file has no pixel size: give --pixel-size-nm")
+        pixel = rec.pixel_size_um * 1000.0
+    if not pixel > 0:
+        raise InputError(f"--pixel-size-nm must be > 0, got {pixel}")
+    if args.camera:
+        camera = read_camera(args.camera)
+    else:
+        camera = CameraModel()
+        print("catrack: warning: no --camera file: assuming offset 100 ADU, 1 e-/ADU, no EM gain; "
+              "photon counts and uncertainties are only right with your camera's values",
+              file=sys.stderr)  # fmt: skip
+    params = PunctaParams.from_args(args, pixel_size_nm=pixel)
+    model = None
+    if params.method == "network" and args.model:
+        from napari_catrack.core.puncta.network import load_model
+
+        model = load_model(args.model)
+    result = analyse_puncta(rec.green, rec.red, camera, params, model=model)
+    out.mkdir(parents=True, exist_ok=True)
+    write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
+    write_table_atomic(result.tracks_csv(), out / "tracks.csv", float_format="%.3f")
+    write_table_atomic(result.calcium_csv(), out / "calcium.csv", float_format="%.4f")
+    write_table_atomic(result.events, out / "events.csv", float_format="%.4f")
+    summary = {
+        "recording": str(args.recording),
+        "stats": result.stats,
+        "params": params.to_dict(),
+        "camera": camera.to_dict(),
+        "model": result.model_info,
+    }
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    s = result.stats
+    print(
+        f"{s['localizations']} localisations in {result.n_frames} frames, {s['tracks']} tracks, "
+        f"{s['calcium_events']} calcium events -> {out}"
+    )
+    return 0

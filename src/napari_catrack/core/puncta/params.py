@@ -1,0 +1,107 @@
+"""Parameters of the puncta step and of training its network: the one place for their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from napari_catrack.errors import InputError
+from napari_catrack.params import StepParams, param
+
+
+@dataclass(frozen=True)
+class PunctaParams(StepParams):
+    """Localisation (classical MLE or network), linking and the calcium call at each punctum."""
+
+    step: ClassVar[str] = "puncta"
+    pixel_size_nm: float = param(
+        108.0, "camera pixel size in the sample", minimum=1, maximum=10000, unit="nm", cli=False
+    )
+    method: Literal["mle", "network"] = param(
+        "mle", "localiser: classical detection + MLE fit, or the shipped/trained network"
+    )
+    psf_sigma_nm: float = param(
+        130.0, "expected PSF width (starting value of the fit)", minimum=20, maximum=2000, unit="nm"
+    )
+    detection_filter: Literal["wavelet", "dog"] = param(
+        "wavelet",
+        "band-pass before finding maxima (ThunderSTORM's wavelet or a DoG)",
+        advanced=True,
+    )
+    threshold: float = param(
+        2.0, "detection threshold in noise standard deviations of the first wavelet level",
+        minimum=0.1, maximum=100,
+    )  # fmt: skip
+    fit_radius: int = param(3, "half-width of the fitted box", minimum=2, maximum=10, unit="px",
+                            advanced=True)  # fmt: skip
+    fit_sigma: bool = param(True, "fit the PSF width per spot (else keep it fixed)", advanced=True)
+    neighbour_passes: int = param(
+        1, "refits with the other puncta's fitted models subtracted (0 = off)", minimum=0,
+        maximum=5, advanced=True,
+    )  # fmt: skip
+    pair_test: float = param(
+        30.0, "split a wide spot into two puncta when 2 x the log-likelihood gain exceeds this "
+        "(0 = never)", minimum=0, advanced=True,
+    )  # fmt: skip
+    likelihood: Literal["auto", "poisson", "scmos"] = param(
+        "auto",
+        "likelihood: Poisson, or sCMOS-corrected (read noise); auto picks from the camera",
+        advanced=True,
+    )
+    min_photons: float = param(50.0, "drop localisations with fewer photons", minimum=0,
+                               unit="photon")  # fmt: skip
+    detection_probability: float = param(
+        0.5, "network: minimum detection probability", minimum=0.01, maximum=0.99, advanced=True
+    )
+    device: Literal["auto", "cpu", "cuda"] = param(
+        "auto", "network: where to run it (auto = GPU when present)", advanced=True
+    )
+    link_distance_nm: float = param(
+        400.0, "tracks: largest displacement between frames", minimum=1, unit="nm"
+    )
+    gap_frames: int = param(3, "tracks: frames a punctum may vanish (blinking) and be re-joined",
+                            minimum=0, maximum=50)  # fmt: skip
+    min_track_length: int = param(3, "tracks: keep tracks with at least this many localisations",
+                                  minimum=1)  # fmt: skip
+    calcium_radius_nm: float = param(
+        250.0, "calcium: radius of the disk at the punctum (an annulus beyond it is the local "
+        "background)", minimum=20, unit="nm",
+    )  # fmt: skip
+    calcium_threshold: float = param(
+        4.0, "calcium: local excess (in noise standard deviations) at which the call is 50 %",
+        minimum=0.5, maximum=50,
+    )  # fmt: skip
+    chunk_frames: int = param(64, "frames processed at once", minimum=1, maximum=10000,
+                              advanced=True, gui=False)  # fmt: skip
+
+    @property
+    def psf_sigma_px(self) -> float:
+        return self.psf_sigma_nm / self.pixel_size_nm
+
+    def check(self) -> None:
+        if self.psf_sigma_px > 2 * self.fit_radius:
+            raise InputError(
+                f"the PSF ({self.psf_sigma_nm:g} nm = {self.psf_sigma_px:.1f} px) is too wide for a "
+                f"fit radius of {self.fit_radius} px; raise --fit-radius"
+            )
+
+
+@dataclass(frozen=True)
+class TrainPunctaParams(StepParams):
+    """Training the shared-encoder puncta network on the simulator (phased, reproducible)."""
+
+    step: ClassVar[str] = "puncta_model"
+    seed: int = param(0, "random seed (training is reproducible from it)", minimum=0)
+    patch: int = param(48, "training patch size", minimum=16, maximum=256, unit="px")
+    batch_size: int = param(12, "patches per step", minimum=1, maximum=512)
+    steps_localization: int = param(1500, "phase 1: encoder + localisation head", minimum=0)
+    steps_calcium: int = param(500, "phase 2: calcium head on the frozen encoder", minimum=0)
+    steps_joint: int = param(1000, "phase 3: everything, Kendall-weighted", minimum=0)
+    learning_rate: float = param(2e-3, "peak learning rate (one-cycle)", minimum=1e-6, maximum=1)
+    base_channels: int = param(16, "U-Net base channels", minimum=4, maximum=64)
+    pixel_size_nm: float = param(108.0, "simulated pixel size", minimum=1, unit="nm")
+    psf_sigma_nm: float = param(130.0, "simulated PSF width (varied +-20 %)", minimum=20,
+                                unit="nm")  # fmt: skip
+    labels: str | None = param(
+        None, "optional ThunderSTORM CSV of bootstrapped labels for --labels-movie", cli="--labels"
+    )

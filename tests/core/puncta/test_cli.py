@@ -1,0 +1,72 @@
+"""`catrack puncta` end to end, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from napari_catrack.cli import main
+from napari_catrack.io.camera import write_camera
+from napari_catrack.io.tiff import write_movie_tiff
+from napari_catrack.synthetic.puncta import make_puncta_recording
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("puncta")
+    rec = make_puncta_recording(shape=(48, 48), n_frames=25, seed=4)
+    write_movie_tiff(tmp / "rec.tif", rec.puncta, rec.calcium)
+    write_movie_tiff(tmp / "single.tif", rec.puncta)
+    write_camera(rec.camera, tmp / "camera.json")
+    return tmp, rec
+
+
+def test_cli_writes_the_contract_files(files, capsys):
+    tmp, _ = files
+    out = tmp / "out"
+    code = main(["puncta", str(tmp / "rec.tif"), "--puncta-channel", "0", "--calcium-channel",
+                 "1", "--pixel-size-nm", "108", "--camera", str(tmp / "camera.json"),
+                 "-o", str(out)])  # fmt: skip
+    assert code == 0
+    header = (out / "localizations.csv").read_text().splitlines()[0]
+    assert header.startswith('"id","frame","x [nm]","y [nm]","sigma [nm]"')
+    locs = pd.read_csv(out / "localizations.csv")
+    assert locs.frame.min() >= 1 and locs.frame.max() <= 25
+    assert locs["x [nm]"].between(0, 48 * 108).all()
+    tracks = pd.read_csv(out / "tracks.csv")
+    assert list(tracks.columns) == ["track_id", "frame", "x_nm", "y_nm"]
+    calcium = pd.read_csv(out / "calcium.csv")
+    assert list(calcium.columns) == ["track_id", "frame", "probability", "event"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["params"]["pixel_size_nm"] == 108 and summary["camera"]["offset_adu"] == 100
+    assert "tracks" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--camera", "missing.json"], "camera file not found"),
+        (["--camera", "partial.json"], "lacks key(s) e_per_adu"),
+        (["--calcium-channel", "0"], "must differ"),
+    ],
+)
+def test_cli_errors(files, capsys, extra, message):
+    tmp, _ = files
+    (tmp / "partial.json").write_text(json.dumps({"offset_adu": 100, "em_gain": 1,
+                                                  "quantum_efficiency": 0.9}))  # fmt: skip
+    extra = [str(tmp / e) if e.endswith(".json") else e for e in extra]
+    code = main(["puncta", str(tmp / "rec.tif"), "--pixel-size-nm", "108", *extra,
+                 "-o", str(tmp / "err")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("catrack: error:") and message in err[-1]
+
+
+def test_cli_single_channel_is_refused(files, capsys):
+    tmp, _ = files
+    code = main(["puncta", str(tmp / "single.tif"), "--pixel-size-nm", "108", "-o",
+                 str(tmp / "err2")])  # fmt: skip
+    assert code == 2
+    assert "needs two (puncta + calcium)" in capsys.readouterr().err
