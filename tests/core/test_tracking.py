@@ -248,3 +248,18 @@ def test_a_dropped_nan_frame_is_bridged_and_flagged():
     assert (tracks.loc[tracks["frame"] == 5, "confidence"] == 0).all()
     stretches = low_confidence(tracks)
     assert ((stretches["start_frame"] <= 5) & (stretches["end_frame"] >= 5)).sum() == 8
+
+
+def test_local_maxima_near_equals_the_full_frame_search_in_its_boxes():
+    from scipy import ndimage as ndi
+
+    from napari_catrack.core.tracking.motion import local_maxima, local_maxima_near
+
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        img = ndi.gaussian_filter(rng.random((60, 70)).astype(np.float32), 1.5)
+        centres = np.clip(rng.uniform(-3, 72, (5, 2)), 0, [59, 69])  # some on the edges
+        full = local_maxima(img, 0.5)
+        in_box = (np.abs(full[:, None] - np.rint(centres)[None]).max(axis=2) <= 6).any(axis=1)
+        near = local_maxima_near(img, centres, 6, 0.5)
+        assert sorted(map(tuple, full[in_box])) == sorted(map(tuple, near))
