@@ -263,3 +263,34 @@ def test_local_maxima_near_equals_the_full_frame_search_in_its_boxes():
         in_box = (np.abs(full[:, None] - np.rint(centres)[None]).max(axis=2) <= 6).any(axis=1)
         near = local_maxima_near(img, centres, 6, 0.5)
         assert sorted(map(tuple, full[in_box])) == sorted(map(tuple, near))
+
+
+def test_retrack_recomputes_only_the_corrected_stretch(rec):
+    """A tracker mistake (frames 20-34 on the wrong spot) fixed by one correction at frame 20:
+    the stretch lands on the truth, the pass stops once it rejoins the old track, far frames and
+    other neurons are untouched, and far fewer frames are processed than a full track."""
+    tracks = track(rec.red, rec.green, seeds_at(rec, 0), 0, model="classical")
+    nid, k = rec.truth.neuron_ids[5], 5
+    wrong = tracks.copy()
+    bad = (wrong.neuron_id == nid) & wrong.frame.between(20, 34)
+    wrong.loc[bad, "x"] += 6.0
+    wrong.loc[bad, "confidence"] = 0.2
+    truth20 = rec.truth.red_positions[20, k]
+    corr = pd.DataFrame({"neuron_id": [nid], "frame": [20], "y": [truth20[0]], "x": [truth20[1]]})
+    frames_seen = []
+    new = retrack(wrong, corr, rec.red, model="classical",
+                  cancel=lambda: frames_seen.append(1) and False)  # fmt: skip
+    mine = new[new.neuron_id == nid].set_index("frame")
+    err = np.linalg.norm(mine.loc[20:34, ["y", "x"]].to_numpy() - rec.truth.red_positions[20:35, k],
+                         axis=1)  # fmt: skip
+    before = np.linalg.norm(
+        wrong[bad][["y", "x"]].to_numpy() - rec.truth.red_positions[20:35, k], axis=1
+    )
+    assert (err <= 2).all() and (before > 2).all()  # the corrected stretch improves
+    old_mine = wrong[wrong.neuron_id == nid].set_index("frame")
+    pd.testing.assert_frame_equal(mine.loc[:19], old_mine.loc[:19])  # before the correction
+    pd.testing.assert_frame_equal(mine.loc[40:], old_mine.loc[40:])  # far after it
+    others = new[new.neuron_id != nid].reset_index(drop=True)
+    pd.testing.assert_frame_equal(others, wrong[wrong.neuron_id != nid].reset_index(drop=True))
+    assert mine.loc[20, "source"] == "manual"
+    assert len(frames_seen) <= 25  # 15 wrong frames + the rejoin run, not the 60-frame track

@@ -13,7 +13,7 @@ _EXPORTS = {
     "TRACK_COLUMNS": "tracker",
     "TrackingCancelled": "tracker",
     "track": "tracker",
-    "retrack": "tracker",
+    "retrack": "correct",
     "low_confidence": "review",
     "review_stretches": "review",
     "DetectParams": "params",

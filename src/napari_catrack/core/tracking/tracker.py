@@ -90,8 +90,14 @@ def _sweep(
     refiner,
     params: TrackParams,
     tick: Callable[[], None],
+    stop: Callable[[int, np.ndarray], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One pass over frames `order`; neurons start at their first known point along the way."""
+    """One pass over frames `order`; neurons start at their first known point along the way.
+
+    Known points are held (they still take part in the assignment, so no other track can take
+    their neuron); only the free neurons are refined and assigned. `stop(t, positions)` may end
+    the pass early (re-tracking stops once a corrected track rejoins the old one).
+    """
     T, N, _ = known.shape
     pos = np.full((T, N, 2), np.nan)
     conf = np.full((T, N), np.nan)
@@ -116,17 +122,18 @@ def _sweep(
             noise = robust_noise(img)
         kn = ~np.isnan(known[t, :, 0])
         alive = ~np.isnan(cur_pos[:, 0])
-        if prev_img is not None and alive.any():
+        if prev_img is not None and (alive & ~kn).any():
             shift, _ = phase_shift(prev_spec, spec, small.shape)
             shift = shift * max(params.downsample, 1)
             idx = np.flatnonzero(alive)
-            p_prev = cur_pos[idx]
+            free = ~kn[idx]
+            pred = known[t, idx].copy()
+            p_prev = cur_pos[idx[free]]
             q = p_prev + shift
             pp = extract_patches(prev_img, p_prev, params.patch)
             cp = extract_patches(img, q, params.patch)
             d, _ = refiner(pp, cp)
-            pred = np.rint(q) + d + (p_prev - np.rint(p_prev))
-            pred[kn[idx]] = known[t, idx[kn[idx]]]
+            pred[free] = np.rint(q) + d + (p_prev - np.rint(p_prev))
             new, c, amp = _assign(img, pred, bg, noise, ref_amp[idx], params)
             cur_pos[idx] = new
             conf[t, idx] = c
@@ -143,6 +150,8 @@ def _sweep(
         pos[t] = cur_pos
         prev_img, prev_spec = img, spec
         tick()
+        if stop is not None and stop(int(t), cur_pos):
+            break
     return pos, conf
 
 
@@ -357,74 +366,3 @@ def _table(ids, pos, conf, source) -> pd.DataFrame:
             "source": source.T.ravel(),
         }
     )
-
-
-def retrack(
-    tracks: pd.DataFrame,
-    corrections: pd.DataFrame,
-    recording,
-    *,
-    progress: Progress | None = None,
-    cancel: Cancel | None = None,
-    model=None,
-    params: TrackParams | None = None,
-) -> pd.DataFrame:
-    """Apply user corrections and recompute only the stretches between each neuron's anchors.
-
-    `recording` is the tracked channel (T, Y, X). Every `manual`/`seed` row of `tracks` and every
-    correction is an anchor; for a corrected neuron, frames between its neighbouring anchors are
-    re-tracked (other neurons held where they are), everything else is returned unchanged.
-    """
-    params = params or TrackParams()
-    model = params.model if model is None else model
-    stack = _check_stack(recording)
-    T = stack.shape[0]
-    missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
-    if missing:
-        raise InputError(f"tracks lack column(s) {', '.join(missing)}")
-    corrections = validate_points(corrections, stack.shape, "corrections", need_frame=True)
-    ids = list(dict.fromkeys(tracks.neuron_id.tolist()))
-    unknown = set(corrections.neuron_id) - set(ids)
-    if unknown:
-        raise InputError(
-            f"corrections name neuron(s) not in the tracks: {sorted(map(str, unknown))}"
-        )
-    index = {n: i for i, n in enumerate(ids)}
-    N = len(ids)
-    pos = np.full((T, N, 2), np.nan)
-    conf = np.full((T, N), np.nan)
-    source = np.full((T, N), "auto", dtype=object)
-    ni = tracks.neuron_id.map(index).to_numpy()
-    fr = tracks.frame.to_numpy().astype(int)
-    pos[fr, ni] = tracks[["y", "x"]].to_numpy(dtype=float)
-    conf[fr, ni] = tracks.confidence.to_numpy(dtype=float)
-    source[fr, ni] = tracks.source.to_numpy()
-    anchor = np.isin(source, ["seed", "manual"])
-    cn = corrections.neuron_id.map(index).to_numpy()
-    cf = corrections.frame.to_numpy()
-    anchor[cf, cn] = True
-    free = np.zeros((T, N), bool)
-    for n in np.unique(cn):
-        af = np.flatnonzero(anchor[:, n])
-        for f in cf[cn == n]:
-            before, after = af[af < f], af[af > f]
-            a = before.max() + 1 if len(before) else 0
-            b = after.min() - 1 if len(after) else T - 1
-            free[a : b + 1, n] = True
-    pos[cf, cn] = corrections[["y", "x"]].to_numpy()
-    conf[cf, cn] = 1.0
-    source[cf, cn] = "manual"
-    free[cf, cn] = False
-    if not free.any():
-        return _table(ids, pos, conf, source)
-    rows = np.flatnonzero(free.any(axis=1))
-    lo, hi = max(rows.min() - 1, 0), min(rows.max() + 1, T - 1)
-    known = np.where(free[..., None], np.nan, pos)
-    kconf = np.where(free, np.nan, conf)
-    new_pos, new_conf = _run(
-        stack, known, kconf, lo, hi, _resolve_refiner(model), params, progress, cancel
-    )
-    pos = np.where(free[..., None], new_pos, pos)
-    conf = np.where(free, new_conf, conf)
-    source[free] = "auto"
-    return _table(ids, pos, conf, source)
