@@ -294,3 +294,49 @@ def test_retrack_recomputes_only_the_corrected_stretch(rec):
     pd.testing.assert_frame_equal(others, wrong[wrong.neuron_id != nid].reset_index(drop=True))
     assert mine.loc[20, "source"] == "manual"
     assert len(frames_seen) <= 25  # 15 wrong frames + the rejoin run, not the 60-frame track
+
+
+def _hard_case(seed, n_frames, shape, n_neurons):
+    """A crowded worm with big stage jumps and deep focus dips: the tracker makes mistakes."""
+    hard = make_worm_recording(n_frames=n_frames, seed=seed, shape=shape, n_neurons=n_neurons,
+                               min_spacing_px=5.0, max_jump_px=20, focus_dip_rate_hz=0.1,
+                               focus_dip_depth=(0.5, 0.9))  # fmt: skip
+    truth = hard.truth.red_positions
+    df = track(hard.red, None, pd.DataFrame({"neuron_id": hard.truth.neuron_ids,
+               "y": truth[0, :, 0], "x": truth[0, :, 1]}), 0)  # fmt: skip
+    ids = {n: i for i, n in enumerate(hard.truth.neuron_ids)}
+    true_yx = truth[df.frame.to_numpy(), df.neuron_id.map(ids).to_numpy()]
+    wrong = df[np.linalg.norm(df[["y", "x"]].to_numpy() - true_yx, axis=1) > 2]
+    return df, wrong
+
+
+def _ranks_of_errors(review, wrong):
+    hit = [((wrong.neuron_id == r.neuron_id) & wrong.frame.between(r.start_frame, r.end_frame)).any()
+           for r in review.itertuples()]  # fmt: skip
+    covered = all(((review.neuron_id == w.neuron_id) & (review.start_frame <= w.frame)
+                   & (review.end_frame >= w.frame)).any() for w in wrong.itertuples())  # fmt: skip
+    return list(np.flatnonzero(hit) + 1), covered
+
+
+def test_review_groups_and_ranks_real_tracker_errors_first():
+    from napari_catrack.core.tracking.review import review_stretches
+
+    df, wrong = _hard_case(6, 120, (128, 128), 20)
+    review = review_stretches(df)
+    assert list(review["rank"]) == list(range(1, len(review) + 1))
+    assert review.severity.is_monotonic_decreasing
+    assert len(review) < len(low_confidence(df))  # grouped: fewer places to look
+    ranks, covered = _ranks_of_errors(review, wrong)
+    assert len(wrong) and covered  # every wrong frame lies in a listed stretch
+    assert ranks == [1]  # ... and the one mistake is at the top of the list
+
+
+@pytest.mark.slow
+def test_review_ranks_errors_on_a_harder_worm():
+    from napari_catrack.core.tracking.review import review_stretches
+
+    df, wrong = _hard_case(4, 200, (160, 160), 25)
+    review = review_stretches(df)
+    ranks, covered = _ranks_of_errors(review, wrong)
+    assert covered and len(ranks) >= 3
+    assert max(ranks) <= 2 * len(ranks) and sum(r <= len(ranks) for r in ranks) >= len(ranks) - 1

@@ -88,6 +88,8 @@ class TrackParams(StepParams):
                        advanced=True, gui=False)  # fmt: skip
     low_confidence: float = param(0.5, "confidence below which a frame is listed for review",
                                   minimum=0.0, maximum=1.0, step=0.05)  # fmt: skip
+    review_gap: int = param(10, "low-confidence runs of one neuron this close (frames) are one "
+                            "place to review", minimum=0, maximum=100000, advanced=True)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -23,3 +23,73 @@ def low_confidence(
             if e - s + 1 >= min_length:
                 out.append((nid, int(frames[s]), int(frames[e]), float(c[s : e + 1].min())))
     return pd.DataFrame(out, columns=["neuron_id", "start_frame", "end_frame", "min_confidence"])
+
+
+REVIEW_COLUMNS = [
+    "rank", "neuron_id", "start_frame", "end_frame", "low_frames", "min_confidence",
+    "worst_frame", "jump_px", "severity",
+]  # fmt: skip
+
+
+def _positions(tracks: pd.DataFrame) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, frames, positions (T, N, 2), confidence (T, N)) on the union of frames."""
+    wide = tracks.pivot_table(index="frame", columns="neuron_id", values=["y", "x", "confidence"],
+                              aggfunc="first", dropna=False, sort=True)  # fmt: skip
+    ids = list(wide["confidence"].columns)
+    pos = np.stack([wide["y"][ids].to_numpy(float), wide["x"][ids].to_numpy(float)], axis=-1)
+    return ids, wide.index.to_numpy(), pos, wide["confidence"][ids].to_numpy(float)
+
+
+def _jumps(pos: np.ndarray) -> np.ndarray:
+    """(T, N) px a neuron moved between frames beyond the median motion of all neurons.
+
+    The animal moves every neuron together; a track that jumps against that common motion has
+    most likely hopped onto another blob. Frame 0 gets 0.
+    """
+    step = np.diff(pos, axis=0)
+    if pos.shape[1] > 1:
+        common = np.nanmedian(step, axis=1, keepdims=True)
+        step = step - np.nan_to_num(common)
+    jump = np.nan_to_num(np.linalg.norm(step, axis=-1))
+    return np.vstack([np.zeros((1, pos.shape[1])), jump])
+
+
+def review_stretches(
+    tracks: pd.DataFrame, threshold: float = 0.5, merge_gap: int = 10
+) -> pd.DataFrame:
+    """Low-confidence stretches grouped per neuron and ranked worst first: what to check first.
+
+    Frames below `threshold` form runs; runs of one neuron separated by at most `merge_gap`
+    confident frames are one group (a focus dip flickering around the threshold is one place to
+    look, not twenty). Each group's `severity` = the confidence it lacks, summed over its low
+    frames (a frame at confidence 0 counts 1, at the threshold 0), times (1 + `jump_px` / 2),
+    where `jump_px` is the largest frame-to-frame move of the track against the common motion of
+    all tracks within the group (hopping onto another blob). Returns REVIEW_COLUMNS sorted by
+    severity (rank 1 = worst); a widget shows the first rows and counts the rest.
+    """
+    if not 0 < threshold <= 1:
+        from napari_catrack.errors import InputError
+
+        raise InputError(f"the confidence threshold must be in (0, 1], got {threshold}")
+    if len(tracks) == 0:
+        return pd.DataFrame(columns=REVIEW_COLUMNS)
+    ids, frames, pos, conf = _positions(tracks)
+    jump = _jumps(pos)
+    rows = []
+    for n, nid in enumerate(ids):
+        c = conf[:, n]
+        low = np.flatnonzero(np.nan_to_num(c, nan=1.0) < threshold)
+        if len(low) == 0:
+            continue
+        breaks = np.flatnonzero(np.diff(low) > merge_gap + 1)
+        for grp in np.split(low, breaks + 1):
+            s, e = grp[0], grp[-1]
+            deficit = float(np.sum(1.0 - c[grp] / threshold))
+            j = float(jump[max(s - 1, 0) : e + 2, n].max())
+            worst = grp[np.argmin(c[grp])]
+            rows.append((nid, int(frames[s]), int(frames[e]), len(grp), float(c[grp].min()),
+                         int(frames[worst]), round(j, 2), round(deficit * (1 + j / 2), 3)))  # fmt: skip
+    out = pd.DataFrame(rows, columns=REVIEW_COLUMNS[1:])
+    out = out.sort_values(["severity", "start_frame"], ascending=[False, True], kind="stable")
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
