@@ -1,0 +1,45 @@
+"""`catrack sources REC [--fps F] -o DIR`: CNMF-style source extraction and evaluation.
+
+The movie as given (pass the registered movie). Writes DIR/footprints.h5 (dataset `footprints`,
+(K, Y, X) float32; row k = the k-th row of components.csv), DIR/components.csv
+(`neuron_id,y,x,area,snr,r_value,accepted,reason`; y, x = footprint centroids) and DIR/traces.csv
+(`neuron_id,frame,time_s,raw,denoised,spikes,dff`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from napari_catrack.commands._common import add_movie_arguments, frames_from_args
+from napari_catrack.core.sources import EvaluationParams, SourcesParams, extract_sources
+from napari_catrack.io.sources import write_sources
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sources",
+        help="find cells (footprints + traces) in a head-fixed movie and evaluate them",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    add_movie_arguments(p)
+    SourcesParams.add_arguments(p, title="source extraction")
+    EvaluationParams.add_arguments(p, title="component evaluation")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = SourcesParams.from_args(args)
+    evaluation = EvaluationParams.from_args(args)
+    with frames_from_args(args) as source:
+        result = extract_sources(source, params, evaluation, fps=args.fps or source.fps)
+    attrs = {"params": json.dumps(params.to_dict()), "evaluation": json.dumps(evaluation.to_dict()),
+             "source": str(args.recording), "fps": result.fps}  # fmt: skip
+    write_sources(args.output, result.footprints, result.components, result.traces_table(), attrs)
+    n_acc = int(result.components["accepted"].sum())
+    print(
+        f"{len(result.components)} components, {n_acc} accepted -> {args.output}", file=sys.stderr
+    )
+    return 0

@@ -1,0 +1,46 @@
+"""`catrack summary REC -o DIR`: summary images of a movie, as given (pass the registered movie).
+
+Writes DIR/mean.tif, DIR/max.tif and DIR/correlation.tif (local correlation image, CaImAn's
+definition), plus DIR/std.tif and DIR/pnr.tif (peak-to-noise), all float32 (Y, X).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import tifffile
+
+from napari_catrack.commands._common import add_movie_arguments, frames_from_args
+from napari_catrack.core.summary import SummaryParams, summary_images
+from napari_catrack.io.atomic import atomic_write_path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "summary",
+        help="mean, max, std, local correlation and peak-to-noise images of a movie",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    add_movie_arguments(p)
+    SummaryParams.add_arguments(p, title="summary images")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=run)
+
+
+def write_image(path: Path, image) -> Path:
+    with atomic_write_path(path) as tmp:
+        tifffile.imwrite(tmp, image)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    params = SummaryParams.from_args(args)
+    with frames_from_args(args) as source:
+        images = summary_images(source, params)
+    out = Path(args.output)
+    for name, image in images.as_dict().items():
+        write_image(out / f"{name}.tif", image)
+    print(f"summary images ({', '.join(images.as_dict())}) -> {out}", file=sys.stderr)
+    return 0

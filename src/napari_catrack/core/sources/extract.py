@@ -1,0 +1,302 @@
+"""CNMF-style source extraction over independent patches, merged: the sources step's core.
+
+    result = extract_sources("registered.tif", SourcesParams(), fps=30)
+    result.components      # neuron_id, y, x, area, snr, r_value, accepted, reason
+    result.traces_table()  # neuron_id, frame, time_s, raw, denoised, spikes, dff
+    result.footprints      # (K, Y, X) float32, row k = component k
+
+Per patch (CaImAn's recipe, kept practical on 2 cores): seeds and greedy footprints from the
+correlation x PNR image (init.py), HALS with a low-rank background (hals.py), merging of
+overlapping components whose traces correlate, r-values. Patches overlap; a cell found in two
+patches is kept once, from the patch where it sits most centrally. Then every trace is
+deconvolved (OASIS), evaluated (evaluation.py), and turned into dF/F relative to the cell's
+baseline plus the background under it (CaImAn's `detrend_df_f` idea).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from napari_catrack.core.baselines import baseline_running_percentile
+from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
+from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
+from napari_catrack.core.sources.hals import component_support, factorise
+from napari_catrack.core.sources.init import filtered, find_seeds, greedy_footprints
+from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
+from napari_catrack.errors import InputError, check_cancelled
+from napari_catrack.io.frames import FrameSource, open_frames
+
+IN_MEMORY_BYTES = 1.5e9  # movies up to this (as float32) are read once; larger: per patch
+
+
+@dataclass
+class SourcesResult:
+    footprints: np.ndarray  # (K, Y, X) float32, peak 1
+    components: pd.DataFrame
+    raw: np.ndarray  # (K, T) fluorescence at the footprint peak, background removed
+    denoised: np.ndarray
+    spikes: np.ndarray
+    dff: np.ndarray
+    fps: float
+    params: SourcesParams = field(default_factory=SourcesParams)
+    evaluation: EvaluationParams = field(default_factory=EvaluationParams)
+
+    def traces_table(self) -> pd.DataFrame:
+        k, t = self.raw.shape
+        return pd.DataFrame(
+            {
+                "neuron_id": np.repeat(self.components["neuron_id"].to_numpy(), t),
+                "frame": np.tile(np.arange(t), k),
+                "time_s": np.tile(np.arange(t) / self.fps, k),
+                "raw": self.raw.ravel(),
+                "denoised": self.denoised.ravel(),
+                "spikes": self.spikes.ravel(),
+                "dff": self.dff.ravel(),
+            }
+        )
+
+    def reevaluate(self, evaluation: EvaluationParams) -> SourcesResult:
+        """The same components judged with other thresholds (nothing recomputed)."""
+        return replace(self, components=evaluate(self.components, evaluation), evaluation=evaluation)  # fmt: skip
+
+
+def _grid(n: int, patch: int, overlap: int) -> list[tuple[int, int]]:
+    if patch <= 0 or patch >= n:
+        return [(0, n)]
+    stride = patch - overlap
+    starts = list(range(0, n - patch + 1, stride))
+    if starts[-1] != n - patch:
+        starts.append(n - patch)
+    return [(s, s + patch) for s in starts]
+
+
+def _merge_in_patch(A: np.ndarray, C: np.ndarray, thr: float) -> np.ndarray | None:
+    """Merged footprints (P, K') when overlapping components' traces correlate > thr; else None."""
+    k = A.shape[1]
+    if k < 2:
+        return None
+    overlap = (A.T @ A) > 0
+    cc = np.corrcoef(C) if C.shape[1] > 1 else np.eye(k)
+    pair = overlap & (np.nan_to_num(cc) > thr)
+    np.fill_diagonal(pair, False)
+    if not pair.any():
+        return None
+    from scipy.sparse.csgraph import connected_components
+
+    n, lab = connected_components(pair, directed=False)
+    scale = C.max(axis=1)
+    return np.stack([(A[:, lab == g] * scale[lab == g]).sum(axis=1) for g in range(n)], axis=1)
+
+
+def _fit_patch(Y: np.ndarray, p: SourcesParams) -> dict | None:
+    """Components of one patch movie (T, h, w): footprints, traces, r-values, background under."""
+    t, h, w = Y.shape
+    yf = filtered(Y, p.cell_radius_px)
+    seeds, _, _ = find_seeds(yf, p.cell_radius_px, p.min_corr, p.min_pnr, p.max_per_patch)
+    A0 = greedy_footprints(yf, seeds, p.cell_radius_px)
+    del yf
+    if len(A0) == 0:
+        return None
+    Ym = Y.reshape(t, -1).T
+    support = component_support(A0, p.cell_radius_px)
+    smooth = dict(shape=(h, w), background_smooth_px=2 * p.cell_radius_px)
+    fac = factorise(Ym, A0.reshape(len(A0), -1).T, support, background_rank=p.background_rank,
+                    iterations=p.iterations, **smooth)  # fmt: skip
+    merged = _merge_in_patch(fac.A, fac.C, p.merge_threshold)
+    if merged is not None:
+        fp = (merged.T / merged.max(axis=0)[:, None]).reshape(-1, h, w)
+        support = component_support(fp, p.cell_radius_px)
+        fac = factorise(Ym, merged / merged.max(axis=0), support,
+                        background_rank=p.background_rank, iterations=p.iterations, **smooth)  # fmt: skip
+    support = support[:, fac.kept]
+    k = fac.A.shape[1]
+    if k == 0:
+        return None
+    norm = (fac.A * fac.A).sum(axis=0)
+    bg = (fac.A.T @ fac.b @ fac.f) / norm[:, None]
+    support = np.asarray(fac.A > 0) | support
+    return {
+        "A": fac.A.T.reshape(k, h, w),
+        "raw": fac.C + fac.YrA,
+        "bg": bg,
+        "r": r_values(Ym, fac.A, fac.C, support),
+    }
+
+
+def _place(fit: dict, ys: tuple[int, int], xs: tuple[int, int], shape: tuple[int, int], patch: int) -> list:  # fmt: skip
+    """Patch components in frame coordinates, each with its distance to the patch's inner edge
+    (frame edges do not count), which decides between duplicates from overlapping patches."""
+    h, w = shape
+    cen = _centroids(fit["A"])
+    ph, pw = ys[1] - ys[0], xs[1] - xs[0]
+    big = 1e6
+    edge = np.min(
+        [
+            cen[:, 0] + (ys[0] == 0) * big,
+            ph - 1 - cen[:, 0] + (ys[1] == h) * big,
+            cen[:, 1] + (xs[0] == 0) * big,
+            pw - 1 - cen[:, 1] + (xs[1] == w) * big,
+        ],
+        axis=0,
+    )
+    out = []
+    for k in range(len(cen)):
+        full = np.zeros((h, w), np.float32)
+        full[ys[0] : ys[1], xs[0] : xs[1]] = fit["A"][k]
+        out.append((full, fit["raw"][k], fit["bg"][k], fit["r"][k], edge[k], cen[k] + (ys[0], xs[0]), patch))  # fmt: skip
+    return out
+
+
+def _centroids(fp: np.ndarray) -> np.ndarray:
+    k, h, w = fp.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    s = fp.reshape(k, -1).sum(axis=1)
+    return np.stack([(fp * yy).reshape(k, -1).sum(1) / s, (fp * xx).reshape(k, -1).sum(1) / s], 1)
+
+
+def extract_sources(
+    movie,
+    params: SourcesParams | None = None,
+    evaluation: EvaluationParams | None = None,
+    *,
+    fps: float | None = None,
+    progress=None,
+    cancel=None,
+) -> SourcesResult:
+    """Footprints, traces (raw, denoised, spikes, dF/F) and evaluated components of a movie."""
+    p = params or SourcesParams()
+    source = movie if isinstance(movie, FrameSource) else open_frames(movie, fps=fps)
+    try:
+        return _extract(source, p, evaluation or EvaluationParams(), fps or source.fps, progress, cancel)  # fmt: skip
+    finally:
+        if not isinstance(movie, FrameSource):
+            source.close()
+
+
+def _read_patch(source: FrameSource, whole, ys, xs) -> np.ndarray:
+    if whole is not None:
+        return whole[:, ys[0] : ys[1], xs[0] : xs[1]]
+    parts = [source.read(t0, t1)[:, ys[0] : ys[1], xs[0] : xs[1]] for t0, t1 in source.chunks(500)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, progress, cancel):
+    n, h, w = source.shape
+    if n < 8:
+        raise InputError(f"source extraction needs at least 8 frames; the movie has {n}")
+    if fps is None:
+        raise InputError("the frame rate is unknown: give it (--fps)")
+    whole = None
+    if n * h * w * 4 <= IN_MEMORY_BYTES:
+        whole = np.concatenate([source.read(a, b) for a, b in source.chunks(500)]).astype(
+            np.float32
+        )
+        if not np.isfinite(whole).all():
+            raise InputError("the movie contains NaN/infinite pixels; register it with --bad-frames error to find them")  # fmt: skip
+    patches = [(ys, xs) for ys in _grid(h, p.patch_px, p.patch_overlap_px)
+               for xs in _grid(w, p.patch_px, p.patch_overlap_px)]  # fmt: skip
+    found = []
+
+    def work(i: int):
+        ys, xs = patches[i]
+        return _fit_patch(_read_patch(source, whole, ys, xs), p)
+
+    # patches are independent: one per core, each with single-threaded BLAS (no oversubscription)
+    workers = max(1, min(len(patches), os.cpu_count() or 1)) if whole is not None else 1
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(work, i) for i in range(len(patches))]
+        for i, fut in enumerate(futures):
+            try:
+                while True:
+                    try:
+                        fit = fut.result(timeout=0.5)
+                        break
+                    except FuturesTimeout:
+                        check_cancelled(cancel, "source extraction")
+            except BaseException:
+                for other in futures:
+                    other.cancel()
+                raise
+            ys, xs = patches[i]
+            if fit is not None:
+                found.extend(_place(fit, ys, xs, (h, w), i))
+            if progress:
+                progress(i + 1, len(patches) + 1, "source extraction: patches")
+    keep = _dedupe(found, p)
+    found = [found[i] for i in keep]
+    check_cancelled(cancel, "source extraction")
+    if not found:
+        fp = np.zeros((0, h, w), np.float32)
+        raw = bg = np.zeros((0, n))
+        r = np.zeros(0)
+    else:
+        fp = np.stack([f[0] for f in found])
+        raw = np.stack([f[1] for f in found]).astype(np.float64)
+        bg = np.stack([f[2] for f in found]).astype(np.float64)
+        r = np.array([f[3] for f in found])
+    den, spk = deconvolve_traces(raw, p.deconvolution) if len(raw) else (raw, raw)
+    noise = trace_noise(raw) if len(raw) else np.zeros(0)
+    snr = peak_snr(raw, den, noise) if len(raw) else np.zeros(0)
+    dff = _dff(raw, bg, fps, p.baseline_window_s)
+    cen = _centroids(fp) if len(fp) else np.zeros((0, 2))
+    comps = pd.DataFrame(
+        {
+            "neuron_id": np.arange(1, len(fp) + 1),
+            "y": cen[:, 0],
+            "x": cen[:, 1],
+            "area": area(fp) if len(fp) else np.zeros(0, int),
+            "snr": snr,
+            "r_value": r,
+        }
+    )
+    if progress:
+        progress(len(patches) + 1, len(patches) + 1, "source extraction: done")
+    return SourcesResult(fp, evaluate(comps, ev), raw, den, spk, dff, float(fps), p, ev)
+
+
+def _dff(raw: np.ndarray, bg: np.ndarray, fps: float, window_s: float) -> np.ndarray:
+    """(raw - F0) / (F0 + background under the footprint), F0 a running 10th percentile."""
+    if not len(raw):
+        return raw
+    f0 = baseline_running_percentile(raw, fps, window_s=window_s)
+    b0 = baseline_running_percentile(bg, fps, window_s=window_s)
+    den = f0 + b0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (raw - f0) / den, np.nan)
+
+
+def _dedupe(found: list, p: SourcesParams) -> list[int]:
+    """Indices to keep: a cell seen twice (in two overlapping patches) appears as two
+    components whose footprints overlap strongly (cosine > 0.6), or overlap and whose traces
+    correlate (cosine > 0.2 and r > 0.6); the one farther from its patch's inner edge stays."""
+    k = len(found)
+    if k < 2:
+        return list(range(k))
+    cen = np.array([f[5] for f in found])
+    d = np.hypot(*(cen[:, None, :] - cen[None, :, :]).transpose(2, 0, 1))
+    close = d < 2.5 * p.cell_radius_px
+    np.fill_diagonal(close, False)
+    norms = [float(np.linalg.norm(f[0])) for f in found]
+    drop = set()
+    # most central first; beyond 3 radii from the edge a cell is whole, then the stronger wins
+    key = [(-min(f[4], 3 * p.cell_radius_px), -float(np.ptp(f[1]))) for f in found]
+    for i in sorted(range(k), key=lambda i: key[i]):
+        if i in drop:
+            continue
+        for j in np.flatnonzero(close[i]):
+            if j in drop or j == i or found[i][6] == found[j][6]:
+                continue  # within a patch, merging already decided
+            cos = float((found[i][0] * found[j][0]).sum()) / max(norms[i] * norms[j], 1e-12)
+            if cos <= 0.2:
+                continue
+            cc = np.nan_to_num(np.corrcoef(found[i][1], found[j][1])[0, 1])
+            if cos > 0.6 or cc > 0.6:
+                drop.add(int(j))
+    return [i for i in range(k) if i not in drop]

@@ -1,0 +1,85 @@
+"""The sources files (the CLI contract): footprints.h5, components.csv, traces.csv.
+
+`catrack sources` and `catrack import` both write them; the widget and tests read them back.
+
+- footprints.h5: dataset `footprints`, (K, Y, X) float32, gzip-compressed; row k is the neuron of
+  the k-th row of components.csv;
+- components.csv: `neuron_id,y,x,area,snr,r_value,accepted` (+ `reason` when rejected);
+- traces.csv: `neuron_id,frame,time_s,raw,denoised,spikes,dff` (long: one row per neuron and frame).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path
+
+COMPONENT_COLUMNS = ["neuron_id", "y", "x", "area", "snr", "r_value", "accepted"]
+TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "raw", "denoised", "spikes", "dff"]
+
+
+@dataclass
+class SourcesFiles:
+    footprints: np.ndarray
+    components: pd.DataFrame
+    traces: pd.DataFrame
+
+
+def write_sources(
+    folder: str | os.PathLike,
+    footprints: np.ndarray,
+    components: pd.DataFrame,
+    traces: pd.DataFrame,
+    attrs: dict | None = None,
+) -> list[Path]:
+    """Write the three files atomically (each appears whole or not at all)."""
+    folder = Path(folder)
+    fp = np.asarray(footprints, np.float32)
+    if fp.ndim != 3 or len(fp) != len(components):
+        raise InputError(f"{len(fp)} footprints for {len(components)} components")
+    missing = [c for c in COMPONENT_COLUMNS if c not in components.columns]
+    missing += [c for c in TRACE_COLUMNS if c not in traces.columns]
+    if missing:
+        raise InputError(f"sources tables lack column(s) {', '.join(missing)}")
+    cols = COMPONENT_COLUMNS + [c for c in components.columns if c not in COMPONENT_COLUMNS]
+    out = []
+    path = folder / "footprints.h5"
+    with atomic_write_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset(
+                "footprints", data=fp, compression="gzip", compression_opts=4,
+                chunks=(1, *fp.shape[1:]) if len(fp) else None,
+            )  # fmt: skip
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+    out.append(path)
+    for name, table, columns in (
+        ("components.csv", components, cols),
+        ("traces.csv", traces, TRACE_COLUMNS),
+    ):
+        path = folder / name
+        with atomic_write_path(path) as tmp:
+            table[columns].to_csv(tmp, index=False)
+        out.append(path)
+    return out
+
+
+def read_sources(folder: str | os.PathLike) -> SourcesFiles:
+    folder = Path(folder)
+    for name in ("footprints.h5", "components.csv", "traces.csv"):
+        if not (folder / name).is_file():
+            raise InputError(
+                f"{folder} has no {name}: not a sources folder (catrack sources/import)"
+            )
+    with h5py.File(folder / "footprints.h5", "r") as f:
+        fp = f["footprints"][()]
+    return SourcesFiles(
+        fp, pd.read_csv(folder / "components.csv"), pd.read_csv(folder / "traces.csv")
+    )

@@ -1,0 +1,82 @@
+"""Source extraction: cells found where the truth has them, traces that follow the activity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from scipy.optimize import linear_sum_assignment
+
+from napari_catrack.cli import main
+from napari_catrack.core.sources import EvaluationParams, SourcesParams, evaluate, extract_sources
+from napari_catrack.errors import InputError
+from napari_catrack.io.sources import TRACE_COLUMNS, read_sources
+from napari_catrack.synthetic import make_two_photon_movie
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return make_two_photon_movie(
+        400, (64, 64), n_cells=6, seed=11, motion_px=0, silent_fraction=0,
+        cell_brightness=(60, 120), event_rate_hz=(0.3, 0.8),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def result(movie):
+    return extract_sources(movie.movie, SourcesParams(patch_px=0), fps=movie.fps)
+
+
+def _match(est, tru, tol=4.0):
+    d = np.hypot(*(est[:, None] - tru[None]).transpose(2, 0, 1))
+    d[d > tol] = 1e6
+    i, j = linear_sum_assignment(d)
+    ok = d[i, j] <= tol
+    return i[ok], j[ok]
+
+
+def test_cells_are_found_and_traces_follow_the_truth(movie, result):
+    acc = result.components[result.components["accepted"]]
+    i, j = _match(acc[["y", "x"]].to_numpy(), movie.truth.centres)
+    assert len(j) >= 5 and len(acc) - len(i) <= 1  # recall >= 5/6, at most one false cell
+    rows = acc.index.to_numpy()[i]
+    r = [np.corrcoef(result.denoised[a], movie.truth.traces[b])[0, 1] for a, b in zip(rows, j, strict=True)]  # fmt: skip
+    assert np.median(r) > 0.9
+    assert result.footprints.shape == (len(result.components), 64, 64)
+    assert np.all(result.spikes[rows] >= 0) and np.isfinite(result.dff[rows]).all()
+
+
+def test_patches_give_the_same_cells(movie, result):
+    patched = extract_sources(movie.movie, SourcesParams(patch_px=40, patch_overlap_px=12), fps=movie.fps)  # fmt: skip
+    a = result.components.query("accepted")[["y", "x"]].to_numpy()
+    b = patched.components.query("accepted")[["y", "x"]].to_numpy()
+    i, _ = _match(a, b)
+    assert len(i) >= len(a) - 1 and len(b) <= len(a) + 1  # duplicates across patches removed
+
+
+def test_evaluation_thresholds_and_reasons(result):
+    strict = evaluate(result.components, EvaluationParams(min_snr=1e6))
+    assert not strict["accepted"].any() and strict["reason"].str.contains("SNR").all()
+    loose = evaluate(result.components, EvaluationParams(min_snr=0, min_r=-1, min_area_px=0))
+    assert loose["accepted"].sum() == (result.components["area"] <= 800).sum()
+    with pytest.raises(InputError):
+        EvaluationParams(min_area_px=10, max_area_px=5)
+
+
+def test_cli_sources_files_and_bad_input(tmp_path, movie, capsys):
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, movie.movie[:200])
+    assert main(["sources", str(rec), "--fps", "30", "--patch-px", "0", "-o", str(tmp_path / "s")]) == 0  # fmt: skip
+    files = read_sources(tmp_path / "s")
+    assert list(files.components.columns[:7]) == ["neuron_id", "y", "x", "area", "snr", "r_value", "accepted"]  # fmt: skip
+    assert list(files.traces.columns) == TRACE_COLUMNS
+    assert len(files.footprints) == len(files.components)
+    assert len(files.traces) == 200 * len(files.components)
+    tifffile.imwrite(tmp_path / "short.tif", movie.movie[:5])
+    assert main(["sources", str(tmp_path / "short.tif"), "--fps", "30", "-o", str(tmp_path / "x")]) == 2  # fmt: skip
+    assert "at least 8 frames" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(InputError, match="frame rate"):
+        extract_sources(movie.movie[:50], fps=None)
+    assert pd.read_csv(tmp_path / "s" / "components.csv")["neuron_id"].is_unique

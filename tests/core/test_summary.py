@@ -1,0 +1,67 @@
+"""Summary images: the local correlation image equals CaImAn's definition; chunking is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from scipy.ndimage import convolve
+
+from napari_catrack.cli import main
+from napari_catrack.core.summary import SummaryParams, noise_fft, summary_images
+from napari_catrack.errors import InputError
+from napari_catrack.synthetic import make_two_photon_movie
+
+
+def caiman_local_correlations(y: np.ndarray) -> np.ndarray:
+    """CaImAn's `local_correlations(eight_neighbours=True)`, written out directly."""
+    y = y.astype(np.float64)
+    z = (y - y.mean(axis=0)) / y.std(axis=0)
+    k = np.ones((3, 3))
+    k[1, 1] = 0
+    num = np.stack([convolve(f, k, mode="constant") for f in z])
+    count = convolve(np.ones(y.shape[1:]), k, mode="constant")
+    return (z * num).mean(axis=0) / count
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return make_two_photon_movie(80, (40, 48), n_cells=5, seed=3, motion_px=0).movie
+
+
+def test_images_match_direct_definitions_and_chunking(movie):
+    a = summary_images(movie, SummaryParams(chunk_frames=1000))
+    b = summary_images(movie, SummaryParams(chunk_frames=7))
+    np.testing.assert_allclose(a.correlation, caiman_local_correlations(movie), atol=1e-5)
+    np.testing.assert_allclose(a.mean, movie.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(a.std, movie.std(axis=0), rtol=1e-4)
+    np.testing.assert_array_equal(a.max, movie.max(axis=0))
+    for name, img in a.as_dict().items():
+        np.testing.assert_allclose(img, getattr(b, name), rtol=1e-5, atol=1e-5)
+
+
+def test_noise_fft_recovers_white_noise_level():
+    rng = np.random.default_rng(0)
+    assert abs(float(noise_fft(rng.normal(0, 3.0, (4000, 1))[:, 0])) - 3.0) < 0.15
+
+
+def test_pnr_and_correlation_are_high_on_cells():
+    m = make_two_photon_movie(
+        300, (48, 48), n_cells=4, seed=5, motion_px=0, silent_fraction=0, cell_brightness=(150, 300)
+    )
+    img = summary_images(m.movie)
+    cells = m.truth.footprints.max(axis=0) > 0.5
+    assert img.pnr[cells].mean() > 1.25 * img.pnr[~cells].mean()
+    assert img.correlation[cells].mean() > img.correlation[~cells].mean() + 0.1
+
+
+def test_cli_summary_and_bad_input(tmp_path, movie, capsys):
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, movie)
+    assert main(["summary", str(rec), "-o", str(tmp_path / "out")]) == 0
+    for name in ("mean", "max", "correlation", "std", "pnr"):
+        assert tifffile.imread(tmp_path / "out" / f"{name}.tif").shape == movie.shape[1:]
+    bad = movie[:10].astype(np.float32)
+    bad[3, 0, 0] = np.nan
+    with pytest.raises(InputError, match="frame 3"):
+        summary_images(bad)
