@@ -60,7 +60,7 @@ def find_seeds(
     score = corr * pnr
     ok = (corr >= min_corr) & (pnr >= min_pnr)
     peaks = peak_local_max(
-        np.where(ok, score, 0), min_distance=max(1, int(round(radius * 0.6))), exclude_border=False
+        np.where(ok, score, 0), min_distance=max(1, round(radius * 0.6)), exclude_border=False
     )
     if len(peaks) == 0:
         return np.zeros((0, 2), int), corr, pnr
