@@ -65,3 +65,49 @@ def two_photon_sample(n_frames: int = 300, seed: int = 0) -> list:
         ),
         (labels, {"name": "ground truth footprints", "visible": False, "opacity": 0.4}, "labels"),
     ]
+
+
+def puncta_sample(n_frames: int = 100, seed: int = 0) -> list:
+    """TIRF-like PIEZO1 puncta (HaloTag) + calcium dye, with ground-truth puncta (hidden)."""
+    from napari_catrack.synthetic.puncta import make_puncta_recording
+
+    rec = make_puncta_recording(shape=(96, 96), n_frames=n_frames, seed=seed)
+    cfg = rec.config
+    summary = {
+        "frames": n_frames,
+        "fps": 1.0 / cfg.frame_interval_s,
+        "pixel_size_um": cfg.pixel_size_nm / 1000.0,
+    }
+    layers = []
+    for role, name, data, cmap in (
+        ("green", "puncta (HaloTag)", rec.puncta, "gray"),
+        ("red", "calcium", rec.calcium, "magma"),
+    ):
+        meta = {
+            "name": name,
+            "colormap": cmap,
+            "blending": "additive",
+            "contrast_limits": contrast_from_frame(data[0]),
+            "visible": role == "green",
+            "metadata": {
+                "catrack": {
+                    "role": role,
+                    "sample": "puncta",
+                    "seed": seed,
+                    "summary": summary,
+                    "camera": rec.camera.to_dict(),
+                }
+            },
+        }
+        layers.append((data, meta, "image"))
+    em = rec.truth.emitters
+    truth = {
+        "name": "ground truth puncta",
+        "visible": False,
+        "size": 3,
+        "face_color": "transparent",
+        "border_color": "yellow",
+        "features": em[["punctum_id", "photons", "calcium"]].reset_index(drop=True),
+    }
+    layers.append((em[["frame", "y", "x"]].to_numpy(float), truth, "points"))
+    return layers

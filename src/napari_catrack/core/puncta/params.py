@@ -92,11 +92,11 @@ class TrainPunctaParams(StepParams):
 
     step: ClassVar[str] = "puncta_model"
     seed: int = param(0, "random seed (training is reproducible from it)", minimum=0)
-    patch: int = param(48, "training patch size", minimum=16, maximum=256, unit="px")
+    patch: int = param(32, "training patch size", minimum=16, maximum=256, unit="px")
     batch_size: int = param(12, "patches per step", minimum=1, maximum=512)
-    steps_localization: int = param(1500, "phase 1: encoder + localisation head", minimum=0)
-    steps_calcium: int = param(500, "phase 2: calcium head on the frozen encoder", minimum=0)
-    steps_joint: int = param(1000, "phase 3: everything, Kendall-weighted", minimum=0)
+    steps_localization: int = param(900, "phase 1: encoder + localisation head", minimum=0)
+    steps_calcium: int = param(250, "phase 2: calcium head on the frozen encoder", minimum=0)
+    steps_joint: int = param(450, "phase 3: everything, Kendall-weighted", minimum=0)
     learning_rate: float = param(2e-3, "peak learning rate (one-cycle)", minimum=1e-6, maximum=1)
     base_channels: int = param(16, "U-Net base channels", minimum=4, maximum=64)
     pixel_size_nm: float = param(108.0, "simulated pixel size", minimum=1, unit="nm")

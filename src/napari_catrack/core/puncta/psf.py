@@ -37,7 +37,7 @@ def integrated_gaussian_1d(
 
 
 def airy_patch(
-    dy: np.ndarray, dx: np.ndarray, sigma: np.ndarray, supersample: int = 5
+    dy: np.ndarray, dx: np.ndarray, sigma: np.ndarray, supersample: int = 3
 ) -> np.ndarray:
     """Pixel-integrated Airy disk of unit total energy, for offsets (n, w) of pixel centres from
     each emitter, returned as (n, w_y, w_x); `sigma` (n,) is the width of the Gaussian that best

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import uniform_filter1d
 
+from napari_catrack.core.optim import AdamW as _AdamW
+from napari_catrack.core.optim import one_cycle as _one_cycle
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
 
@@ -515,48 +517,6 @@ def train_detector(
         "train_seconds": round(time.perf_counter() - t0, 1),
     }
     return det
-
-
-class _AdamW:
-    """AdamW (decoupled weight decay), written out because `torch.optim` imports torch._dynamo
-    and with it triton, whose bundled LLVM crashes a process that already has Mesa's (napari
-    on a software OpenGL renderer): training must work inside napari."""
-
-    def __init__(self, params, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        torch = _torch()
-        self.params, self.betas, self.eps, self.wd = params, betas, eps, weight_decay
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        self.t = 0
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self, lr: float) -> None:
-        torch = _torch()
-        self.t += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1**self.t, 1 - b2**self.t
-        with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                if p.grad is None:
-                    continue
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-                p.mul_(1 - lr * self.wd)
-                p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-lr / c1)
-
-
-def _one_cycle(step: int, total: int, peak: float, warmup: float = 0.3) -> float:
-    """Learning rate at `step`: cosine warm-up from peak/25 over the first 30 %, then cosine
-    annealing to peak/1e4 (the shape of PyTorch's OneCycleLR)."""
-    up = max(1, round(warmup * total))
-    if step < up:
-        a, b, f = peak / 25, peak, step / up
-    else:
-        a, b, f = peak, peak / 1e4, (step - up) / max(1, total - up)
-    return b + (a - b) * (1 + math.cos(math.pi * f)) / 2
 
 
 def _augment(xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:

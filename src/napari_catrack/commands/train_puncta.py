@@ -1,0 +1,80 @@
+"""`catrack train-puncta -o MODEL.json`: train the shared-encoder puncta network on the simulator
+(phased: localisation, calcium, joint with Kendall weighting), optionally with bootstrapped labels
+from a real movie's ThunderSTORM table. The shipped model is reproduced by the command in
+docs/puncta.md (it is also recorded in the model's JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from napari_catrack.core.puncta.params import TrainPunctaParams
+from napari_catrack.errors import InputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train-puncta",
+        help="train the puncta network (localisation + calcium heads) on simulated puncta",
+        description="Writes MODEL.json (config + provenance) and MODEL.pt (state_dict) beside it.",
+    )
+    TrainPunctaParams.add_arguments(p, title="training")
+    p.add_argument("--labels-movie", default=None, metavar="REC",
+                   help="the two-channel movie the --labels table was made from")  # fmt: skip
+    p.add_argument("--puncta-channel", type=int, default=0, metavar="I")
+    p.add_argument("--calcium-channel", type=int, default=1, metavar="I")
+    p.add_argument("--camera", default=None, metavar="JSON", help="camera.json of --labels-movie")
+    p.add_argument("--threads", type=int, default=2, metavar="N",
+                   help="torch CPU threads (the result is reproducible for a given count)")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.json")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from napari_catrack.core.puncta.network import save_model
+    from napari_catrack.core.puncta.training import bootstrap_samples, train_network
+
+    tp = TrainPunctaParams.from_args(args)
+    if args.threads < 1:
+        raise InputError("--threads must be >= 1")
+    torch.set_num_threads(args.threads)
+    bootstrap = None
+    if tp.labels:
+        if not args.labels_movie:
+            raise InputError("--labels needs --labels-movie (the movie the table was made from)")
+        from napari_catrack.core.puncta.camera import CameraModel
+        from napari_catrack.io.camera import read_camera
+        from napari_catrack.io.recording import open_recording
+        from napari_catrack.io.thunderstorm import from_thunderstorm, read_thunderstorm
+
+        rec = open_recording(args.labels_movie, green_channel=args.puncta_channel,
+                             red_channel=args.calcium_channel)  # fmt: skip
+        camera = read_camera(args.camera) if args.camera else CameraModel()
+        locs = from_thunderstorm(read_thunderstorm(tp.labels), tp.pixel_size_nm)
+        bootstrap = bootstrap_samples(
+            rec.green, rec.red, camera, locs, tp.patch, np.random.default_rng(tp.seed + 1),
+            n=512, photon_scale=100.0,
+        )  # fmt: skip
+    command = "catrack " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    last = [-1]
+
+    def progress(done: int, total: int, message: str) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct != last[0]:
+            last[0] = pct
+            print(f"[{pct:3d}%] {message}", file=sys.stderr, flush=True)
+
+    net = train_network(
+        tp, bootstrap=bootstrap, progress=progress,
+        meta={"command": command, "threads": args.threads},
+    )  # fmt: skip
+    path = save_model(net, args.output)
+    size = path.with_suffix(".pt").stat().st_size
+    print(
+        f"puncta network ({net.describe()['parameters']} parameters, {size / 1024:.0f} kB) -> {path}"
+    )
+    return 0

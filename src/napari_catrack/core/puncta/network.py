@@ -1,0 +1,188 @@
+"""The puncta network: a shared U-Net encoder (16 base channels) with a DECODE-style
+localisation head and a calcium head.
+
+Input, per frame t (5 channels, normalised as in `inputs.py`): puncta t-1, t, t+1 (DECODE's
+temporal context, which helps dim puncta), calcium t, and calcium's local baseline (the median
+of the surrounding frames), so a local rise is visible to the calcium head.
+
+Localisation head, per pixel (DECODE, Speiser et al. 2021, Nat. Methods 18:1082): detection
+logit; sub-pixel offsets dx, dy; photons; PSF width; background; and the standard deviations of
+x, y and photons (the uncertainties DECODE's Gaussian-mixture loss trains). Calcium head: per
+pixel logit of "a calcium signal at a punctum here", read at each localisation.
+
+Models are data: `state_dict` (.pt, loaded with weights_only=True) + a JSON config beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
+
+FORMAT = "napari-catrack puncta network"
+FORMAT_VERSION = 1
+IN_CHANNELS = 5
+LOC_CHANNELS = 9  # logit, dx, dy, photons, sigma, bg, sd_x, sd_y, sd_photons
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "puncta_net.json"
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    base_channels: int = 16
+    depth: int = 2  # poolings in the encoder
+    photon_scale: float = 100.0  # network photons x this = photons in normalised units
+    meta: dict = field(default_factory=dict)  # training provenance (command, seed, losses)
+
+    def check(self) -> None:
+        if not (4 <= self.base_channels <= 128 and 1 <= self.depth <= 4):
+            raise InputError(f"unusable puncta network config: {self}")
+
+
+@functools.cache
+def _torch():
+    import torch
+
+    return torch
+
+
+def _build_classes():
+    torch = _torch()
+    nn = torch.nn
+
+    def block(cin: int, cout: int):
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1), nn.ELU(),
+            nn.Conv2d(cout, cout, 3, padding=1), nn.ELU(),
+        )  # fmt: skip
+
+    class UNet(nn.Module):
+        """Encoder-decoder with skip connections; output has `base` channels at full size."""
+
+        def __init__(self, cin: int, base: int, depth: int) -> None:
+            super().__init__()
+            widths = [base * 2**i for i in range(depth + 1)]
+            self.down = nn.ModuleList([block(cin, widths[0])])
+            self.down.extend(block(widths[i], widths[i + 1]) for i in range(depth))
+            self.up = nn.ModuleList(
+                nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                for i in reversed(range(depth))
+            )
+            self.merge = nn.ModuleList(
+                block(2 * widths[i], widths[i]) for i in reversed(range(depth))
+            )
+
+        def forward(self, x):
+            skips = []
+            for i, layer in enumerate(self.down):
+                if i:
+                    x = torch.nn.functional.max_pool2d(x, 2)
+                x = layer(x)
+                skips.append(x)
+            for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1])):
+                x = merge(torch.cat([up(x), skip], dim=1))
+            return x
+
+    class PunctaNet(nn.Module):
+        def __init__(self, config: NetConfig) -> None:
+            super().__init__()
+            config.check()
+            self.config = config
+            b = config.base_channels
+            self.encoder = UNet(IN_CHANNELS, b, config.depth)  # shared by both heads
+            self.loc_head = nn.Sequential(
+                nn.Conv2d(b, b, 3, padding=1), nn.ELU(), nn.Conv2d(b, LOC_CHANNELS, 1)
+            )
+            self.calcium_head = nn.Sequential(
+                nn.Conv2d(b, b, 3, padding=1), nn.ELU(), nn.Conv2d(b, 1, 1)
+            )
+
+        def forward(self, x):
+            """x (B, 5, H, W), H and W divisible by 2**depth -> dict of (B, H, W) maps."""
+            f = self.encoder(x)
+            o = self.loc_head(f)
+            sp = torch.nn.functional.softplus
+            return {
+                "logit": o[:, 0],
+                "dx": torch.tanh(o[:, 1]),  # px, relative to the pixel centre
+                "dy": torch.tanh(o[:, 2]),
+                "photons": sp(o[:, 3]),  # normalised photons / photon_scale
+                "sigma": sp(o[:, 4]) + 0.3,  # px
+                "background": o[:, 5],  # normalised
+                "sd_x": sp(o[:, 6]) + 1e-3,
+                "sd_y": sp(o[:, 7]) + 1e-3,
+                "sd_photons": sp(o[:, 8]) + 1e-3,
+                "calcium_logit": self.calcium_head(f)[:, 0],
+            }
+
+        def describe(self) -> dict:
+            n = sum(p.numel() for p in self.parameters())
+            return {"parameters": int(n), **asdict(self.config)}
+
+    return PunctaNet
+
+
+def make_network(config: NetConfig | None = None):
+    """A new (untrained) network."""
+    return _build_classes()(config or NetConfig())
+
+
+def save_model(net, path: str | os.PathLike) -> Path:
+    """Write `path` (.json config + provenance) and its `.pt` state_dict beside it, atomically."""
+    torch = _torch()
+    path = Path(path).with_suffix(".json")
+    weights = path.with_suffix(".pt")
+    with atomic_write_path(weights) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp)
+    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "weights": weights.name,
+           "config": asdict(net.config)}  # fmt: skip
+    write_text_atomic(path, json.dumps(doc, indent=2, default=float) + "\n")
+    return path
+
+
+def load_model(path: str | os.PathLike):
+    """Load a network written by `save_model` (weights read with weights_only=True)."""
+    torch = _torch()
+    path = Path(path)
+    if path.suffix == ".pt":
+        path = path.with_suffix(".json")
+    if not path.is_file():
+        raise InputError(f"no puncta network at {path} (expected a .json beside its .pt)")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not a puncta network file: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(f"{path} is not a napari-catrack puncta network")
+    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+        raise InputError(f"{path} was written by a newer napari-catrack; please upgrade")
+    try:
+        config = NetConfig(**doc["config"])
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{path} has no usable config: {exc}") from None
+    weights = path.parent / doc.get("weights", path.with_suffix(".pt").name)
+    if not weights.is_file():
+        raise InputError(f"the weights of {path} are missing: {weights}")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise InputError(f"cannot read {weights}: {exc}") from None
+    net = make_network(config)
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError) as exc:
+        raise InputError(f"{weights} does not fit its config: {exc}") from None
+    net.eval()
+    return net
+
+
+@functools.cache
+def shipped_model():
+    """The network shipped with the package (trained on the simulator; see docs/puncta.md)."""
+    if not SHIPPED.is_file():
+        raise InputError(f"the shipped puncta network is missing: {SHIPPED}")
+    return load_model(SHIPPED)

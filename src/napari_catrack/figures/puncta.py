@@ -1,0 +1,53 @@
+"""Figures of the puncta step: precision and photon histograms, the calcium raster per punctum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def precision_photons_figure(locs: pd.DataFrame, pixel_size_nm: float) -> Figure:
+    """Histograms of the localisation precision (nm) and of the photons per localisation."""
+    fig = Figure(figsize=(7.5, 3.0), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    unc = locs["uncertainty"].to_numpy(float) * pixel_size_nm if len(locs) else np.zeros(0)
+    unc = unc[np.isfinite(unc)]
+    ax1.hist(unc, bins=40, color="tab:blue")
+    if unc.size:
+        ax1.axvline(np.median(unc), color="k", lw=1, ls="--")
+        ax1.set_title(f"precision: median {np.median(unc):.1f} nm", fontsize=9)
+    ax1.set_xlabel("uncertainty (nm, 1 sigma per axis)")
+    ax1.set_ylabel("localisations")
+    photons = locs["photons"].to_numpy(float) if len(locs) else np.zeros(0)
+    photons = photons[np.isfinite(photons) & (photons > 0)]
+    bins = np.geomspace(max(photons.min(), 1), photons.max() * 1.01, 40) if photons.size > 1 else 10
+    ax2.hist(photons, bins=bins, color="tab:orange")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("photons per localisation")
+    if photons.size:
+        ax2.set_title(f"photons: median {np.median(photons):.0f}", fontsize=9)
+    return fig
+
+
+def calcium_raster_figure(locs: pd.DataFrame, n_frames: int, fps: float | None = None) -> Figure:
+    """One row per track: grey where the punctum is localised, red where calcium is called."""
+    fig = Figure(figsize=(7.5, 3.5), layout="constrained")
+    ax = fig.subplots()
+    linked = locs[locs["track_id"] >= 0] if len(locs) else locs
+    tracks = np.sort(linked["track_id"].unique()) if len(linked) else np.zeros(0, int)
+    img = np.zeros((max(len(tracks), 1), max(n_frames, 1)), np.int8)
+    if len(tracks):
+        row = np.searchsorted(tracks, linked["track_id"].to_numpy())
+        img[row, linked["frame"].to_numpy(int)] = 1 + linked["calcium"].to_numpy(int)
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap(["white", "0.8", "tab:red"])
+    scale = 1.0 / fps if fps else 1.0
+    ax.imshow(img, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=2,
+              extent=(0, n_frames * scale, len(tracks) - 0.5, -0.5))  # fmt: skip
+    ax.set_xlabel("time (s)" if fps else "frame")
+    ax.set_ylabel("punctum (track)")
+    n_events = int(linked["calcium"].sum()) if len(linked) else 0
+    ax.set_title(f"calcium at puncta: {n_events} punctum-frames with a signal (red)", fontsize=9)
+    return fig

@@ -1,0 +1,387 @@
+"""Puncta widget: localise puncta (classical MLE or the network), link them into tracks, call
+calcium at each punctum in each frame, and show it all as layers, tables and figures.
+
+Thin: the work is `core.puncta.analyse_puncta` in a `start_job` worker (progress, Cancel, the
+one error policy). Results go where a user sees them: a Points layer of localisations (features
+photons, sigma, uncertainty, calcium probability; coloured by calcium state), a Tracks layer, a
+super-resolution Image layer, the per-track table and figures, and the session step `puncta`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.core.puncta.camera import CameraModel
+from napari_catrack.core.puncta.params import PunctaParams
+from napari_catrack.errors import InputError
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._table_model import DataFrameModel
+from napari_catrack.widgets._worker import start_job
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_catrack.core.puncta.pipeline import PunctaResult
+
+STEP = "puncta"
+EVENT_COLOR = np.array([1.0, 0.15, 0.35, 1.0])  # a calcium signal at the punctum in this frame
+QUIET_COLOR = np.array([0.2, 0.85, 1.0, 1.0])
+RENDER_NM = 10.0
+
+
+def localization_points(locs: pd.DataFrame, pixel_size_nm: float) -> tuple:
+    """LayerData of the localisations: (frame, y, x) points with the features a user filters on."""
+    features = pd.DataFrame(
+        {
+            "frame": locs["frame"].to_numpy(int),
+            "track_id": locs["track_id"].to_numpy(int),
+            "photons": locs["photons"].to_numpy(float),
+            "sigma_nm": locs["sigma"].to_numpy(float) * pixel_size_nm,
+            "uncertainty_nm": locs["uncertainty"].to_numpy(float) * pixel_size_nm,
+            "calcium_probability": locs["calcium_probability"].to_numpy(float),
+            "calcium": locs["calcium"].to_numpy(int),
+        }
+    )
+    colors = np.where(features["calcium"].to_numpy()[:, None] == 1, EVENT_COLOR, QUIET_COLOR)
+    meta = {
+        "name": "localizations",
+        "features": features,
+        "size": 3,
+        "face_color": "transparent",
+        "border_color": colors,
+        "border_width": 0.25,
+        "metadata": {"catrack": {"role": "puncta_localizations"}},
+    }
+    return locs[["frame", "y", "x"]].to_numpy(float), meta, "points"
+
+
+class PunctaWidget(QWidget):
+    """Localise, track and call calcium at PIEZO1-HaloTag puncta."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.result: PunctaResult | None = None
+        self.job = None
+
+        self.puncta_layer = QComboBox()
+        self.calcium_layer = QComboBox()
+        self.camera_text = QLabel()
+        self.camera_text.setWordWrap(True)
+        camera_button = QPushButton("Camera file…")
+        camera_button.clicked.connect(self._choose_camera)
+        camera_row = QHBoxLayout()
+        camera_row.addWidget(self.camera_text, 1)
+        camera_row.addWidget(camera_button)
+        self.model_path = QLineEdit()
+        self.model_path.setPlaceholderText("shipped network (or choose a .json)")
+        model_button = QPushButton("Model…")
+        model_button.clicked.connect(self._choose_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_path, 1)
+        model_row.addWidget(model_button)
+        self._camera: CameraModel | None = None
+
+        source = QFormLayout()
+        source.addRow("puncta channel", self.puncta_layer)
+        source.addRow("calcium channel", self.calcium_layer)
+        source.addRow("camera", camera_row)
+        source.addRow("network model", model_row)
+        self.form = ParamsForm(PunctaParams)
+
+        self.run_button = QPushButton("Localise, track and call calcium")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button, 1)
+        buttons.addWidget(self.cancel_button)
+        self.bar = QProgressBar()
+        self.status = QLabel("choose the channels and run")
+        self.status.setWordWrap(True)
+
+        self.tabs = QTabWidget()
+        self.track_view = QTableView()
+        self.track_view.setSortingEnabled(True)
+        self.track_model = DataFrameModel()
+        self.track_view.setModel(self.track_model)
+        self.stats_text = QLabel("")
+        self.stats_text.setWordWrap(True)
+        stats_page = QWidget()
+        QVBoxLayout(stats_page).addWidget(self.stats_text)
+        self.precision_canvas = FigureCanvasQTAgg()
+        self.raster_canvas = FigureCanvasQTAgg()
+        for canvas in (self.precision_canvas, self.raster_canvas):
+            canvas.setMinimumHeight(260)
+        self.tabs.addTab(self.track_view, "tracks")
+        self.tabs.addTab(stats_page, "statistics")
+        self.tabs.addTab(self.precision_canvas, "precision + photons")
+        self.tabs.addTab(self.raster_canvas, "calcium raster")
+        self.tabs.setMinimumHeight(300)
+        export = QPushButton("Save tables and figures…")
+        export.clicked.connect(self._export)
+
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        layout.addLayout(source)
+        layout.addWidget(self.form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.tabs)
+        layout.addWidget(export)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.ctx.events.session.connect(self._restore)
+        self._refresh_layers()
+        self._restore()
+
+    # --- inputs -----------------------------------------------------------------------------
+    def _image_layers(self) -> list:
+        from napari.layers import Image
+
+        return [lay for lay in self.viewer.layers if isinstance(lay, Image) and lay.ndim == 3]
+
+    def _refresh_layers(self, *_) -> None:
+        names = [lay.name for lay in self._image_layers()]
+        for combo, role in ((self.puncta_layer, "green"), (self.calcium_layer, "red")):
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names if combo is self.puncta_layer else ["(none)", *names])
+            layer = self.ctx.channel_layer(role)
+            pick = current if current in names else (layer.name if layer is not None else "")
+            if pick:
+                combo.setCurrentText(pick)
+            combo.blockSignals(False)
+        layer = self._layer(self.puncta_layer.currentText())
+        meta = layer.metadata.get("catrack", {}) if layer is not None else {}
+        pixel_um = (meta.get("summary") or {}).get("pixel_size_um")
+        if pixel_um and self.result is None:
+            self.form.set_params(self.form.params(pixel_size_nm=float(pixel_um) * 1000))
+        self._show_camera()
+
+    def _layer(self, name: str):
+        return next((lay for lay in self._image_layers() if lay.name == name), None)
+
+    def camera(self) -> CameraModel:
+        """The camera in force: a chosen file, else the layer's own (samples), else defaults."""
+        if self._camera is not None:
+            return self._camera
+        layer = self._layer(self.puncta_layer.currentText())
+        stored = layer.metadata.get("catrack", {}).get("camera") if layer is not None else None
+        if stored:
+            from napari_catrack.io.camera import camera_from_dict
+
+            return camera_from_dict(dict(stored), "the layer's camera")
+        return CameraModel()
+
+    def _show_camera(self) -> None:
+        try:
+            cam = self.camera()
+        except InputError as exc:
+            self.camera_text.setText(str(exc))
+            return
+        kind = "EMCCD" if cam.is_emccd else "sCMOS/CCD"
+        self.camera_text.setText(
+            f"{kind}: offset {cam.offset_adu:g} ADU, {cam.e_per_adu:g} e-/ADU, "
+            f"EM gain {cam.em_gain:g}, QE {cam.quantum_efficiency:g}, read noise "
+            f"{cam.read_noise_e:g} e-"
+        )
+
+    def _choose_camera(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Camera file", "", "camera.json (*.json)")
+        if path:
+            self.set_camera_file(path)
+
+    def set_camera_file(self, path: str) -> None:
+        from napari_catrack.io.camera import read_camera
+        from napari_catrack.widgets._worker import report_exception
+
+        try:
+            self._camera = read_camera(path)
+        except InputError as exc:
+            report_exception(exc, "camera file")
+            self.status.setText(str(exc))
+            return
+        self._show_camera()
+
+    def _choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Puncta network", "", "network (*.json)")
+        if path:
+            self.model_path.setText(path)
+
+    # --- running ----------------------------------------------------------------------------
+    def run(self):
+        """Start the analysis in the background; returns the job."""
+        from napari_catrack.core.puncta.pipeline import analyse_puncta
+        from napari_catrack.widgets._worker import report_exception
+
+        try:
+            params = self.form.params()
+            puncta = self._layer(self.puncta_layer.currentText())
+            if puncta is None:
+                raise InputError("choose the puncta channel (an image layer with frames)")
+            calcium = self._layer(self.calcium_layer.currentText())
+            if calcium is puncta:
+                raise InputError("the puncta and calcium channels are the same layer")
+            camera = self.camera()
+        except InputError as exc:
+            report_exception(exc, "puncta")
+            self.status.setText(str(exc))
+            return None
+        model = self.model_path.text().strip() or None
+        p_data, c_data = puncta.data, calcium.data if calcium is not None else None
+
+        def work(job):
+            return analyse_puncta(p_data, c_data, camera, params, model=model,
+                                  progress=job.progress, cancel=job.cancelled)  # fmt: skip
+
+        self.job = start_job(
+            self, work, what="puncta analysis", on_done=self._show, bar=self.bar,
+            buttons=[self.run_button], cancel_button=self.cancel_button, status=self.status,
+        )  # fmt: skip
+        return self.job
+
+    def _show(self, result: PunctaResult) -> None:
+        self.result = result
+        self._update_layers(result)
+        self._update_views(result)
+        self.ctx.session.record(
+            STEP,
+            tables={
+                "localizations": result.localizations,
+                "events": result.events,
+                "tracks": result.tracks,
+            },
+            attrs={
+                "stats": result.stats,
+                "camera": result.camera.to_dict(),
+                "model": result.model_info,
+                "frame_shape": list(result.frame_shape),
+                "n_frames": result.n_frames,
+            },
+            params=result.params.to_dict(),
+        )
+        s = result.stats
+        self.status.setText(
+            f"{s['localizations']} localisations, {s['tracks']} tracks, "
+            f"{s['calcium_events']} calcium events (median precision "
+            f"{s['median_uncertainty_nm']:.1f} nm)"
+        )
+
+    def _replace_layer(self, name: str, data, meta: dict, kind: str):
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        add = getattr(self.viewer, f"add_{kind}")
+        return add(data, **{**meta, "name": name})
+
+    def _update_layers(self, result: PunctaResult) -> None:
+        from napari_catrack.core.puncta.render import render_localizations
+
+        px = result.params.pixel_size_nm
+        locs = result.localizations
+        image, step = render_localizations(locs, result.frame_shape, px, RENDER_NM)
+        self._replace_layer(
+            "super-resolution", image,
+            {"scale": (step, step), "translate": (-0.5 + step / 2, -0.5 + step / 2),
+             "colormap": "inferno", "blending": "additive",
+             "contrast_limits": (0.0, float(max(np.percentile(image, 99.9), 1e-6)))},
+            "image",
+        )  # fmt: skip
+        linked = locs[locs["track_id"] >= 0]
+        if len(linked):
+            data = linked[["track_id", "frame", "y", "x"]].to_numpy(float)
+            self._replace_layer("puncta tracks", data, {"tail_length": 10,
+                                "features": pd.DataFrame({"calcium": linked["calcium"].to_numpy()})},
+                                "tracks")  # fmt: skip
+        elif "puncta tracks" in self.viewer.layers:
+            self.viewer.layers.remove("puncta tracks")
+        data, meta, _ = localization_points(locs, px)
+        self._replace_layer("localizations", data, meta, "points")
+
+    def _update_views(self, result: PunctaResult) -> None:
+        from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
+
+        self.track_model.set_dataframe(result.tracks)
+        lines = [f"{k.replace('_', ' ')}: {v:.4g}" if isinstance(v, float) else
+                 f"{k.replace('_', ' ')}: {v}" for k, v in result.stats.items()]  # fmt: skip
+        self.stats_text.setText("\n".join(lines))
+        fps = self.ctx.fps()
+        for canvas, fig in (
+            (self.precision_canvas,
+             precision_photons_figure(result.localizations, result.params.pixel_size_nm)),
+            (self.raster_canvas, calcium_raster_figure(result.localizations, result.n_frames, fps)),
+        ):  # fmt: skip
+            canvas.figure = fig
+            fig.set_canvas(canvas)
+            canvas.draw_idle()
+
+    def _restore(self, *_) -> None:
+        """Show a stored result (a reopened session): tables, statistics, parameters."""
+        session = self.ctx.session
+        if STEP not in session or self.result is not None:
+            return
+        record = session[STEP]
+        self.form.set_params(PunctaParams.from_dict(record.params))
+        if "tracks" in record.tables:
+            self.track_model.set_dataframe(record.tables["tracks"])
+        stats = record.attrs.get("stats") or {}
+        self.stats_text.setText("\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()))
+        self.status.setText("restored the puncta result of the session")
+
+    # --- export -----------------------------------------------------------------------------
+    def _export(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save puncta tables and figures")
+        if folder:
+            self.export(folder)
+
+    def export(self, folder: str) -> None:
+        """The CLI's files (localizations.csv, tracks.csv, calcium.csv, events.csv) + figures."""
+        from pathlib import Path
+
+        from napari_catrack.commands._common import write_table_atomic
+        from napari_catrack.figures import save_figure
+        from napari_catrack.io.thunderstorm import write_thunderstorm
+
+        if self.result is None:
+            self.status.setText("nothing to save yet: run the analysis first")
+            return
+        out = Path(folder)
+        res = self.result
+        write_thunderstorm(res.localizations, out / "localizations.csv", res.params.pixel_size_nm)
+        write_table_atomic(res.tracks_csv(), out / "tracks.csv", float_format="%.3f")
+        write_table_atomic(res.calcium_csv(), out / "calcium.csv", float_format="%.4f")
+        write_table_atomic(res.events, out / "events.csv", float_format="%.4f")
+        write_table_atomic(res.tracks, out / "track_summary.csv", float_format="%.4f")
+        save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
+        save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
+        self.status.setText(f"saved tables and figures to {out}")

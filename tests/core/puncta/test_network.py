@@ -1,0 +1,107 @@
+"""The puncta network: save/load, losses, a short phased training, inference on a movie."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_catrack.core.puncta.inference import localize_network  # noqa: E402
+from napari_catrack.core.puncta.loss import (  # noqa: E402
+    calcium_loss,
+    localization_loss,
+    make_kendall,
+    pad_targets,
+)
+from napari_catrack.core.puncta.network import (  # noqa: E402
+    NetConfig,
+    load_model,
+    make_network,
+    save_model,
+)
+from napari_catrack.core.puncta.params import PunctaParams, TrainPunctaParams  # noqa: E402
+from napari_catrack.core.puncta.pipeline import analyse_puncta  # noqa: E402
+from napari_catrack.core.puncta.training import train_network  # noqa: E402
+from napari_catrack.errors import InputError  # noqa: E402
+from napari_catrack.synthetic.puncta import make_puncta_recording  # noqa: E402
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path):
+    net = make_network(NetConfig(base_channels=4, meta={"seed": 3}))
+    path = save_model(net, tmp_path / "net.json")
+    assert path.with_suffix(".pt").is_file()
+    again = load_model(path)
+    assert again.config.meta == {"seed": 3}
+    x = torch.randn(1, 5, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(net(x)["logit"], again(x)["logit"])
+    (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(InputError, match="not a napari-catrack puncta network"):
+        load_model(tmp_path / "other.json")
+    path.with_suffix(".pt").write_bytes(b"not torch")
+    with pytest.raises(InputError, match="cannot read"):
+        load_model(path)
+    with pytest.raises(InputError, match="no puncta network"):
+        load_model(tmp_path / "absent.json")
+
+
+def _out(logit, dx=0.0, sd=0.1, photons=1.0):
+    full = torch.full_like(logit, 1.0)
+    return {"logit": logit, "dx": full * dx, "dy": full * 0, "photons": full * photons,
+            "sd_x": full * sd, "sd_y": full * sd, "sd_photons": full * sd,
+            "calcium_logit": torch.zeros_like(logit)}  # fmt: skip
+
+
+def test_decode_loss_rewards_the_right_answer():
+    emitters, mask = pad_targets([np.array([[5.2, 7.0, 1.0, 1.2, 1.0]], np.float32)])
+    right = torch.full((1, 12, 12), -8.0)
+    right[0, 7, 5] = 8.0
+    wrong = torch.full((1, 12, 12), -8.0)
+    wrong[0, 2, 2] = 8.0
+    good = localization_loss(_out(right, dx=0.2), emitters, mask)
+    assert good < localization_loss(_out(wrong, dx=0.2), emitters, mask)
+    assert good < localization_loss(_out(right, dx=-0.4), emitters, mask)
+    two = torch.full((1, 12, 12), -8.0)
+    two[0, 7, 5] = two[0, 2, 9] = 8.0  # one true emitter, two detections: the count loss
+    assert good < localization_loss(_out(two, dx=0.2), emitters, mask)
+
+
+def test_calcium_loss_skips_unknown_labels_and_kendall_weights():
+    em, mask = pad_targets([np.array([[3, 3, 1, 1.2, -1.0]], np.float32)])
+    out = _out(torch.zeros(1, 8, 8))
+    assert float(calcium_loss(out, em, mask)) == 0.0
+    em[..., 4] = 1.0
+    assert float(calcium_loss(out, em, mask)) == pytest.approx(np.log(2), rel=1e-4)
+    kendall = make_kendall(("a", "b"))
+    total = kendall({"a": torch.tensor(2.0), "b": torch.tensor(1.0)})
+    assert float(total.detach()) == pytest.approx(3.0)
+    assert kendall.weights() == {"a": 1.0, "b": 1.0}
+
+
+@pytest.mark.slow
+def test_short_phased_training_is_reproducible_and_runs_in_the_pipeline(tmp_path):
+    torch.set_num_threads(1)
+    tp = TrainPunctaParams(patch=16, batch_size=2, steps_localization=3, steps_calcium=2,
+                           steps_joint=2, base_channels=4)  # fmt: skip
+    seen = []
+    net = train_network(tp, progress=lambda d, t, m="": seen.append(m))
+    again = train_network(tp)
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    phases = [h["phase"] for h in net.config.meta["history"]]
+    assert phases == ["localization", "calcium", "joint"]
+    assert "kendall_weights" in net.config.meta["history"][-1]
+    assert any(m.startswith("calcium") for m in seen)
+    rec = make_puncta_recording(shape=(20, 22), n_frames=5, seed=1)  # sizes not divisible by 4
+    locs = localize_network(net, rec.puncta, rec.calcium, rec.camera,
+                            PunctaParams(detection_probability=0.01, min_photons=0))  # fmt: skip
+    assert {"calcium_probability", "uncertainty", "photons"} <= set(locs.columns)
+    assert locs.frame.between(0, 4).all()
+    path = save_model(net, tmp_path / "tiny.json")
+    res = analyse_puncta(rec.puncta, rec.calcium, rec.camera,
+                         PunctaParams(method="network", detection_probability=0.01), model=path)  # fmt: skip
+    assert res.model_info["base_channels"] == 4
+    assert res.localizations.calcium_probability.between(0, 1).all()

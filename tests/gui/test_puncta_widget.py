@@ -1,0 +1,57 @@
+"""The puncta widget on the puncta sample: layers, tables, figures, session, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+def _open_sample(viewer, n_frames=20):
+    from napari_catrack._sample_data import puncta_sample
+
+    for data, meta, kind in puncta_sample(n_frames=n_frames):
+        getattr(viewer, f"add_{kind}")(data, **meta)
+
+
+def test_puncta_widget_runs_and_fills_layers_and_session(make_napari_viewer, qtbot, tmp_path):
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    viewer = make_napari_viewer()
+    _open_sample(viewer)
+    widget = PunctaWidget(viewer)
+    assert widget.puncta_layer.currentText() == "puncta (HaloTag)"
+    assert widget.calcium_layer.currentText() == "calcium"
+    assert widget.form.params().pixel_size_nm == pytest.approx(108)  # from the sample
+    assert "sCMOS" in widget.camera_text.text() and "read noise 1.5" in widget.camera_text.text()
+    job = widget.run()
+    qtbot.waitUntil(lambda: not job.running, timeout=60000)
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    locs = viewer.layers["localizations"]
+    assert len(locs.data) == len(widget.result.localizations) > 50
+    assert {"photons", "uncertainty_nm", "calcium_probability", "sigma_nm"} <= set(locs.features)
+    calcium = locs.features["calcium"].to_numpy() == 1
+    assert calcium.any() and not calcium.all()
+    assert np.allclose(locs.border_color[calcium][0], [1.0, 0.15, 0.35, 1.0])
+    assert "puncta tracks" in viewer.layers and "super-resolution" in viewer.layers
+    assert viewer.layers["super-resolution"].data.shape[0] > 96 * 5  # finer than the camera
+    assert widget.track_model.rowCount() == widget.result.stats["tracks"] > 0
+    assert "puncta" in widget.ctx.session
+    assert widget.ctx.session["puncta"].params["pixel_size_nm"] == pytest.approx(108)
+    widget.export(str(tmp_path))
+    for name in ("localizations.csv", "tracks.csv", "calcium.csv", "calcium_raster.png"):
+        assert (tmp_path / name).is_file()
+
+
+def test_puncta_widget_bad_camera_file_is_one_line(make_napari_viewer, tmp_path):
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    viewer = make_napari_viewer()
+    _open_sample(viewer, n_frames=5)
+    widget = PunctaWidget(viewer)
+    (tmp_path / "cam.json").write_text('{"offset_adu": 100}')
+    widget.set_camera_file(str(tmp_path / "cam.json"))
+    assert "lacks key(s) e_per_adu" in widget.status.text()
+    widget.puncta_layer.setCurrentText("calcium")
+    assert widget.run() is None and "same layer" in widget.status.text()
