@@ -23,7 +23,13 @@ from napari_catrack.core.sources.params import EvaluationParams
 AREA_LEVEL = 0.2
 
 
-def peak_snr(raw: np.ndarray, denoised: np.ndarray, noise: np.ndarray) -> np.ndarray:
+def peak_snr(raw: np.ndarray, denoised: np.ndarray | None, noise: np.ndarray) -> np.ndarray:
+    """Peak of the denoised trace (or, without one, of the raw trace smoothed over 3 frames)
+    above the raw trace's median, in noise s.d."""
+    if denoised is None or not np.isfinite(denoised).any():
+        from scipy.ndimage import uniform_filter1d
+
+        denoised = uniform_filter1d(raw, 3, axis=1)
     base = np.median(raw, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(noise > 0, (denoised.max(axis=1) - base) / noise, 0.0)

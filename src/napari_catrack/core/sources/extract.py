@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from napari_catrack.core.baselines import baseline_running_percentile
 from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
+from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
 from napari_catrack.core.sources.hals import component_support, factorise
 from napari_catrack.core.sources.init import filtered, find_seeds, greedy_footprints
@@ -134,7 +134,7 @@ def _place(fit: dict, ys: tuple[int, int], xs: tuple[int, int], shape: tuple[int
     """Patch components in frame coordinates, each with its distance to the patch's inner edge
     (frame edges do not count), which decides between duplicates from overlapping patches."""
     h, w = shape
-    cen = _centroids(fit["A"])
+    cen = centroids(fit["A"])
     ph, pw = ys[1] - ys[0], xs[1] - xs[0]
     big = 1e6
     edge = np.min(
@@ -154,7 +154,7 @@ def _place(fit: dict, ys: tuple[int, int], xs: tuple[int, int], shape: tuple[int
     return out
 
 
-def _centroids(fp: np.ndarray) -> np.ndarray:
+def centroids(fp: np.ndarray) -> np.ndarray:
     k, h, w = fp.shape
     yy, xx = np.mgrid[0:h, 0:w]
     s = fp.reshape(k, -1).sum(axis=1)
@@ -244,8 +244,8 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     den, spk = deconvolve_traces(raw, p.deconvolution) if len(raw) else (raw, raw)
     noise = trace_noise(raw) if len(raw) else np.zeros(0)
     snr = peak_snr(raw, den, noise) if len(raw) else np.zeros(0)
-    dff = _dff(raw, bg, fps, p.baseline_window_s)
-    cen = _centroids(fp) if len(fp) else np.zeros((0, 2))
+    dff = dff_with_background(raw, bg, fps, p.baseline_window_s) if len(raw) else raw
+    cen = centroids(fp) if len(fp) else np.zeros((0, 2))
     comps = pd.DataFrame(
         {
             "neuron_id": np.arange(1, len(fp) + 1),
@@ -259,17 +259,6 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     if progress:
         progress(len(patches) + 1, len(patches) + 1, "source extraction: done")
     return SourcesResult(fp, evaluate(comps, ev), raw, den, spk, dff, float(fps), p, ev)
-
-
-def _dff(raw: np.ndarray, bg: np.ndarray, fps: float, window_s: float) -> np.ndarray:
-    """(raw - F0) / (F0 + background under the footprint), F0 a running 10th percentile."""
-    if not len(raw):
-        return raw
-    f0 = baseline_running_percentile(raw, fps, window_s=window_s)
-    b0 = baseline_running_percentile(bg, fps, window_s=window_s)
-    den = f0 + b0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (raw - f0) / den, np.nan)
 
 
 def _dedupe(found: list, p: SourcesParams) -> list[int]:

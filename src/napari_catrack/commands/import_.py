@@ -1,0 +1,39 @@
+"""`catrack import suite2p|caiman|minian PATH -o DIR`: another tool's sources as our files.
+
+Writes the same DIR/footprints.h5, DIR/components.csv and DIR/traces.csv as `catrack sources`
+(suite2p: the output folder or its plane folder; CaImAn: the results .hdf5 file; Minian: the
+output folder of `save_minian` zarr arrays, or a netCDF file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from napari_catrack.commands._common import positive_float
+from napari_catrack.io.sources import write_sources
+from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "import",
+        help="convert suite2p / CaImAn / Minian results into sources files",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument("tool", choices=TOOLS)
+    p.add_argument("path", metavar="PATH", help="the tool's output folder or file")
+    p.add_argument("--fps", type=positive_float, default=None, metavar="F",
+                   help="frame rate (needed when the output does not store it, e.g. Minian)")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = read_tool_output(args.tool, args.path, args.fps)
+    write_sources(args.output, result.footprints, result.components, result.traces_table(),
+                  {"source": str(args.path), "tool": args.tool, "fps": result.fps})  # fmt: skip
+    n_acc = int(result.components["accepted"].sum())
+    print(f"{len(result.components)} {args.tool} components ({n_acc} accepted) -> {args.output}",
+          file=sys.stderr)  # fmt: skip
+    return 0

@@ -1,0 +1,65 @@
+"""Sources from another tool's output, in the same form as our own extraction.
+
+The readers in `io/suite2p.py`, `io/caiman.py` and `io/minian.py` only parse files; this builds
+the `SourcesResult` (components table, dF/F) the same way for all of them, so imported cells flow
+into the same files, session step and widgets as extracted ones. The tool's own verdict (suite2p
+`iscell`, CaImAn `idx_components`) becomes `accepted`, with the reason "rejected by <tool>";
+`neuron_id` keeps the tool's own index (suite2p ROI index, CaImAn component index, Minian unit_id).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.sources.deconv import trace_noise
+from napari_catrack.core.sources.dff import dff_with_background
+from napari_catrack.core.sources.evaluation import area, peak_snr
+from napari_catrack.core.sources.extract import SourcesResult, centroids
+from napari_catrack.errors import InputError
+
+
+def imported_result(
+    tool: str,
+    footprints: np.ndarray,
+    raw: np.ndarray,
+    *,
+    fps: float,
+    ids=None,
+    denoised: np.ndarray | None = None,
+    spikes: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+    accepted: np.ndarray | None = None,
+    r_value: np.ndarray | None = None,
+) -> SourcesResult:
+    fp = np.asarray(footprints, np.float32)
+    raw = np.atleast_2d(np.asarray(raw, np.float64))
+    k, t = raw.shape
+    if len(fp) != k:
+        raise InputError(f"the {tool} output has {len(fp)} footprints but {k} traces")
+    peak = fp.reshape(k, -1).max(axis=1) if k else np.zeros(0)
+    fp = fp / np.where(peak > 0, peak, 1)[:, None, None]
+    nan = np.full((k, t), np.nan)
+    den = nan if denoised is None else np.asarray(denoised, np.float64)
+    spk = nan if spikes is None else np.asarray(spikes, np.float64)
+    for name, arr in (("denoised", den), ("spikes", spk)):
+        if arr.shape != (k, t):
+            raise InputError(f"the {tool} {name} traces are {arr.shape}, expected {(k, t)}")
+    cen = centroids(fp) if k else np.zeros((0, 2))
+    acc = np.ones(k, bool) if accepted is None else np.asarray(accepted, bool)
+    comps = pd.DataFrame(
+        {
+            "neuron_id": np.arange(k) if ids is None else np.asarray(ids),
+            "y": cen[:, 0],
+            "x": cen[:, 1],
+            "area": area(fp) if k else np.zeros(0, int),
+            "snr": peak_snr(raw, None if denoised is None else den, trace_noise(raw))
+            if k
+            else np.zeros(0),
+            "r_value": np.full(k, np.nan) if r_value is None else np.asarray(r_value, float),
+            "accepted": acc,
+            "reason": np.where(acc, "", f"rejected by {tool}"),
+        }
+    )
+    dff = dff_with_background(raw, background, fps) if k else raw
+    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps))

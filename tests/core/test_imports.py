@@ -1,0 +1,131 @@
+"""Imports of suite2p, CaImAn and Minian results, each tested on files in the real format.
+
+- suite2p: outputs made by suite2p itself (tests/data/suite2p/make_suite2p_output.py names the
+  version) from a synthetic movie whose cells we know;
+- CaImAn: HDF5 files written here exactly as CaImAn's `save_dict_to_hdf5` writes a CNMF object
+  (CaImAn does not install from PyPI), including one filled with CaImAn's own regression output
+  (../shared/data/caiman);
+- Minian: zarr folders and a netCDF file written by xarray as Minian's `save_minian` does
+  (tests/data/minian/make_minian_output.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.ndimage import label
+
+from napari_catrack.cli import main
+from napari_catrack.core.sources.scoring import match_centres
+from napari_catrack.errors import InputError
+from napari_catrack.io.caiman import read_caiman
+from napari_catrack.io.minian import read_minian
+from napari_catrack.io.sources import read_sources
+from napari_catrack.io.suite2p import read_suite2p
+from napari_catrack.synthetic import make_two_photon_movie
+from tests.conftest import shared_data
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.mark.parametrize("layout", ["1.x", "old"])
+def test_suite2p_outputs_made_by_suite2p(layout):
+    folder = DATA / "suite2p" / layout
+    if not folder.exists():
+        pytest.skip(f"no suite2p {layout} output in tests/data (see make_suite2p_output.py)")
+    res = read_suite2p(folder)
+    plane = folder / "plane0"
+    stat = np.load(plane / "stat.npy", allow_pickle=True)
+    F, Fneu = np.load(plane / "F.npy"), np.load(plane / "Fneu.npy")
+    iscell = np.load(plane / "iscell.npy")
+    assert res.footprints.shape == (len(stat), 64, 64)
+    s = stat[0]
+    assert np.all(res.footprints[0][s["ypix"], s["xpix"]] > 0)
+    np.testing.assert_allclose(res.raw, F - 0.7 * Fneu, rtol=1e-5)
+    assert list(res.components["accepted"]) == list(iscell[:, 0] > 0.5)
+    assert res.fps == 30.0
+    # the movie suite2p ran on (seed 5): its accepted ROIs sit on our true cells
+    truth = make_two_photon_movie(300, (64, 64), n_cells=6, seed=5, silent_fraction=0,
+                                  cell_brightness=(80, 150), event_rate_hz=(0.3, 0.8)).truth  # fmt: skip
+    acc = res.components[res.components["accepted"]]
+    i, _ = match_centres(acc[["y", "x"]].to_numpy(), truth.centres, 4.0)
+    assert len(i) >= 4
+
+
+def _write_caiman(path: Path, A: sparse.spmatrix, C, dims, idx=None, fr=30.0, yra=None):
+    """A CNMF result as CaImAn's save_dict_to_hdf5 writes it (caiman/utils/utils.py)."""
+    A = A.tocsc()
+    with h5py.File(path, "w") as f:
+        est = f.create_group("estimates")
+        for key, val in (("data", A.data), ("indptr", A.indptr), ("indices", A.indices),
+                         ("shape", A.shape)):  # fmt: skip
+            f[f"/estimates/A/{key}"] = val
+        est["C"] = C
+        est["S"] = np.maximum(np.diff(C, axis=1, prepend=C[:, :1]), 0)
+        est["YrA"] = yra if yra is not None else np.zeros_like(C)
+        est["dims"] = np.array(dims)
+        est["idx_components"] = "NoneType" if idx is None else np.asarray(idx)
+        est["F_dff"] = "NoneType"
+        f["/params/data/fr"] = fr
+        f["dims"] = np.array(dims)
+
+
+def test_caiman_fortran_order_and_verdicts(tmp_path):
+    dims = (20, 30)
+    fp = np.zeros((2, *dims))
+    fp[0, 2:5, 3:20] = 1.0  # a horizontal bar: F order matters
+    fp[1, 10:18, 25:27] = 2.0
+    A = sparse.csc_matrix(np.stack([f.ravel(order="F") for f in fp], axis=1))
+    C = np.abs(np.random.default_rng(0).normal(size=(2, 40))) + 1
+    _write_caiman(tmp_path / "r.hdf5", A, C, dims, idx=[1])
+    res = read_caiman(tmp_path / "r.hdf5")
+    np.testing.assert_allclose(res.footprints[0], fp[0])
+    np.testing.assert_allclose(res.footprints[1], fp[1] / 2)
+    assert list(res.components["accepted"]) == [False, True]
+    assert res.components["reason"].iloc[0] == "rejected by CaImAn"
+    np.testing.assert_allclose(res.denoised, C)
+
+
+def test_caiman_regression_output_reads_as_compact_cells(tmp_path):
+    npz = shared_data("caiman", "groundtruth_demoMovie.npz")
+    d = np.load(npz, allow_pickle=True, encoding="latin1")
+    A, C = d["A_full"].item(), d["C_full"]
+    _write_caiman(tmp_path / "demo.hdf5", A, C, (60, 80))
+    res = read_caiman(tmp_path / "demo.hdf5")
+    assert res.footprints.shape == (16, 60, 80)
+    pieces = [label(f > 0.2 * f.max())[1] for f in res.footprints]
+    assert np.median(pieces) == 1  # read in CaImAn's (Fortran) order, footprints are blobs
+
+
+@pytest.mark.parametrize("form", ["zarr", "minian.nc"])
+def test_minian_zarr_and_netcdf(form):
+    res = read_minian(DATA / "minian" / form, fps=20)
+    assert list(res.components["neuron_id"]) == [3, 5, 8, 13]
+    np.testing.assert_allclose(res.denoised, np.load(DATA / "minian" / "truth_C.npy"))
+    assert res.footprints.shape == (4, 24, 32)
+    assert np.allclose(res.components[["y", "x"]].round().to_numpy(), [[6, 6], [6, 24], [17, 10], [18, 25]])  # fmt: skip
+
+
+def test_cli_import_and_folders_that_are_not_what_they_claim(tmp_path, capsys):
+    assert main(["import", "minian", str(DATA / "minian" / "zarr"), "--fps", "20", "-o", str(tmp_path / "m")]) == 0  # fmt: skip
+    files = read_sources(tmp_path / "m")
+    assert len(files.components) == 4 and len(files.traces) == 4 * 50
+    (tmp_path / "empty").mkdir()
+    for tool, path, msg in (
+        ("suite2p", tmp_path / "empty", "not a suite2p output folder"),
+        ("caiman", DATA / "minian" / "truth_C.npy", "not an HDF5 file"),
+        ("minian", tmp_path / "empty", "not a Minian result"),
+        ("minian", DATA / "minian" / "zarr", "frame rate"),
+    ):
+        out = tmp_path / f"out_{tool}"
+        code = main(["import", tool, str(path), "-o", str(out)])
+        assert code == 2 and msg in capsys.readouterr().err
+        assert not out.exists()
+    with pytest.raises(InputError, match="no /estimates/A"):
+        with h5py.File(tmp_path / "x.hdf5", "w") as f:
+            f["a"] = 1
+        read_caiman(tmp_path / "x.hdf5")
