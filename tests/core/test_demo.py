@@ -72,3 +72,17 @@ def test_cli_refuses_bad_options_and_paths_in_one_line(tmp_path, capsys):
         cli.main(["demo", "-o", str(tmp_path / "d2"), "--seed", "-1"])
     assert exc.value.code == 2
     assert "expected an integer >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_last_step_finds_the_planted_ensembles(tmp_path):
+    """The walkthrough's last step shows a result: both planted groups of the sample recording,
+    through detection, tracking, traces and transients (not 0 ensembles)."""
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ensembles"]["ensembles"] >= 2
+    assert summary["ensembles"]["planted_found"] == summary["ensembles"]["planted"] == 2
+    planted = pd.read_csv(out / "ground_truth" / "ensembles.csv")
+    assert (planted.jaccard >= 0.6).all()
+    assert summary["detection"]["recall"] == 1.0 and summary["detection"]["spurious"] <= 8

@@ -226,3 +226,21 @@ def test_bad_input_is_an_input_error():
         make_worm_recording(5, (64, 64), misalignment={"dy": 1.0})
     with pytest.raises(InputError):
         make_two_photon_movie(5, (20, 20), n_cells=200)
+
+
+def test_worm_ground_truth_has_coactive_groups():
+    from napari_catrack.synthetic import make_worm_recording
+
+    rec = make_worm_recording(n_frames=300, shape=(48, 48), n_neurons=15, seed=2)
+    groups = rec.truth.ensemble_members
+    assert len(groups) == 2 and all(len(g) == 5 for g in groups)
+    assert not set(groups[0]) & set(groups[1])  # disjoint
+    ids = {n: i for i, n in enumerate(rec.truth.neuron_ids)}
+    for members, frames in zip(groups, rec.truth.ensemble_events):
+        assert len(frames) >= 3
+        rows = [ids[m] for m in members]
+        assert (
+            rec.truth.spikes[np.ix_(rows, frames)] > 0
+        ).all()  # every member fires at each event
+    none = make_worm_recording(n_frames=30, shape=(48, 48), n_neurons=4, seed=2, ensembles=0)
+    assert none.truth.ensemble_members == []

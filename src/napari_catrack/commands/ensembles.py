@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--bin-s", type=float, default=0.5, help="coactivity bin in seconds (0.5)")
     p.add_argument("--shuffles", type=int, default=1000, help="circular-shift shuffles (1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the shuffles (0)")
-    p.add_argument("--percentile", type=float, default=99.0, help="null percentile (99)")
+    p.add_argument("--percentile", type=float, default=95.0, help="null percentile (95)")
     p.add_argument(
         "--null",
         choices=("pooled", "max"),

@@ -81,6 +81,8 @@ def alignment_for_recording(
     if align_file is not None and no_align:
         raise InputError("--align and --no-align contradict each other; give one")
     if getattr(recording, "red", None) is None or getattr(recording, "green", None) is None:
+        if align_file is not None:
+            AlignmentTransform.load_json(align_file)  # a named file must still exist and parse
         return AlignmentInForce(None, "no red channel")
     if no_align:
         result = AlignmentInForce(None, "none")

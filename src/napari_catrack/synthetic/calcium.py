@@ -100,3 +100,40 @@ def calcium_kernel(
     impulse = np.zeros((1, n))
     impulse[0, 0] = 1
     return spikes_to_dff(impulse, fps, tau_rise_s, tau_decay_s, 1.0, None)[0]
+
+
+def choose_groups(n_cells: int, n_groups: int, size: int, rng: np.random.Generator):
+    """Disjoint random groups of `size` cell indices (fewer groups when cells run out)."""
+    n_groups = min(int(n_groups), n_cells // max(int(size), 1))
+    cells = rng.permutation(n_cells)
+    return [np.sort(cells[g * size : (g + 1) * size]) for g in range(max(n_groups, 0))]
+
+
+def group_spikes(
+    members: list[np.ndarray],
+    n_cells: int,
+    n_frames: int,
+    fps: float,
+    rng: np.random.Generator,
+    rate_hz: float = 0.3,
+    jitter_frames: int = 1,
+    burst_mean_spikes: float = 2.0,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Spikes (N, T) of co-active groups and the frames of each group's events.
+
+    Each group fires as a Poisson process at `rate_hz`; at an event every member bursts (1 +
+    Poisson(`burst_mean_spikes` - 1) spikes) within `jitter_frames` frames of it. Added to the
+    cells' own events, this is what ensemble analysis should recover.
+    """
+    extra = np.zeros((n_cells, n_frames), dtype=np.int64)
+    p_event = 1.0 - np.exp(-max(rate_hz, 0.0) / fps)
+    events = []
+    for group in members:
+        frames = np.flatnonzero(rng.random(n_frames) < p_event)
+        events.append(frames)
+        for f in frames:
+            spikes = 1 + rng.poisson(max(burst_mean_spikes - 1.0, 0.0), len(group))
+            t = np.clip(f + rng.integers(-jitter_frames, jitter_frames + 1, len(group)), 0,
+                        n_frames - 1)  # fmt: skip
+            np.add.at(extra, (group, t), spikes)
+    return extra, events

@@ -29,7 +29,13 @@ from napari_catrack.synthetic._render import (
     splat_gaussians,
     upsample2,
 )
-from napari_catrack.synthetic.calcium import draw_event_rates, simulate_spikes, spikes_to_dff
+from napari_catrack.synthetic.calcium import (
+    choose_groups,
+    draw_event_rates,
+    group_spikes,
+    simulate_spikes,
+    spikes_to_dff,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class WormTruth:
     centerline: np.ndarray  # (T, K, 2) nose→tail centerline in green pixels
     head_angle_deg: np.ndarray  # (T,) head swing angle about the neck
     sigma_px: np.ndarray  # (N, 2) blob sigmas (major, minor)
+    ensemble_members: list[list[str]] = field(default_factory=list)  # neuron ids per planted group
+    ensemble_events: list[np.ndarray] = field(default_factory=list)  # frames of each group's events
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,11 @@ def make_worm_recording(
     tau_decay_s: tuple[float, float] = (0.5, 1.0),
     spike_amplitude: float = 0.5,
     dff_max: float | None = 3.0,
+    ensembles: int = 2,
+    ensemble_size: int = 5,
+    ensemble_rate_hz: float = 0.3,
+    ensemble_own_rate: float = 0.25,
+    ensemble_jitter_frames: int = 0,
     camera_offset: float = 100.0,
     gain_adu_per_photon: float = 2.0,
     read_noise_adu: float = 3.0,
@@ -202,7 +215,10 @@ def make_worm_recording(
     (spacing, blob size/brightness, body and gut granules), posture (swing, bend, body wave,
     deformation, jitter, crawl, turns), stage (max_jump_px, trigger, lag, smoothing), channel
     misalignment (dict dy, dx, rotation_deg mapping RED onto GREEN, or None = random draw),
-    bleaching, focus dips, activity (calcium model) and camera. docs/synthetic.md has each one.
+    bleaching, focus dips, activity (calcium model, with `ensembles` co-active groups of
+    `ensemble_size` neurons firing together at `ensemble_rate_hz`, their own events scaled by
+    `ensemble_own_rate`) and camera.
+    docs/synthetic.md has each one.
     """
     params = {k: v for k, v in locals().items()}
     h, w = check_shape(shape)
@@ -216,7 +232,7 @@ def make_worm_recording(
             raise InputError(
                 f"misalignment needs keys dy, dx, rotation_deg (missing {sorted(missing)})"
             )
-    r_geo, r_mot, r_act, r_foc, r_noise = child_rngs(seed, 5)
+    r_geo, r_mot, r_act, r_foc, r_noise, r_ens = child_rngs(seed, 6)  # r_ens: added last
     dt, px = 1.0 / fps, pixel_size_um
     T, N = n_frames, n_neurons
     t_s = np.arange(T) * dt
@@ -359,7 +375,14 @@ def make_worm_recording(
 
     # --- intensities
     rates = draw_event_rates(N, r_act, silent_fraction, event_rate_hz)
+    groups = choose_groups(N, ensembles, ensemble_size, r_ens)
+    for g in groups:  # members fire mostly with their group
+        rates[g] *= ensemble_own_rate
     spikes = simulate_spikes(rates, T, fps, r_act, burst_mean_spikes)
+    extra, group_events = group_spikes(
+        groups, N, T, fps, r_ens, ensemble_rate_hz, ensemble_jitter_frames, burst_mean_spikes
+    )
+    spikes = spikes + extra
     activity = spikes_to_dff(
         spikes, fps, r_act.uniform(*tau_rise_s, N), r_act.uniform(*tau_decay_s, N),
         spike_amplitude, dff_max,
@@ -432,6 +455,8 @@ def make_worm_recording(
         centerline=cl_g[:, k_sub],
         head_angle_deg=np.rad2deg(swing),
         sigma_px=np.stack([sig_major, sig_minor], axis=1),
+        ensemble_members=[[f"n{i:02d}" for i in g] for g in groups],
+        ensemble_events=group_events,
     )
     return WormRecording(green, red, float(fps), float(pixel_size_um), truth, params)
 

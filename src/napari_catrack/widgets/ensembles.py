@@ -80,7 +80,7 @@ class EnsemblesWidget(QWidget):
         self.bin_s.setSingleStep(0.1)
         self.shuffles = QSpinBox(minimum=1, maximum=100000, value=1000)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.percentile = QDoubleSpinBox(minimum=50.0, maximum=99.999, value=99.0, decimals=3)
+        self.percentile = QDoubleSpinBox(minimum=50.0, maximum=99.999, value=95.0, decimals=3)
         self.null = QComboBox()
         self.null.addItems(["pooled", "max"])
         self.points = QComboBox()

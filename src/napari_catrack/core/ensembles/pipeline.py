@@ -82,7 +82,7 @@ def find_ensembles(
     bin_s: float = 0.5,
     n_shuffles: int = 1000,
     seed: int | None = 0,
-    percentile: float = 99.0,
+    percentile: float = 95.0,
     null: str = "pooled",
     null_method: str = "shuffle",
     min_neurons: int = 2,
@@ -92,7 +92,7 @@ def find_ensembles(
     n_ensembles: int | None = None,
     max_k: int = 20,
     min_silhouette: float = 0.1,
-    min_similarity: float = 0.2,
+    min_similarity: float = 0.4,
     min_events: int = 3,
 ) -> EnsembleResult:
     """Find significant coactivity events and group them into ensembles.
