@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from napari_catrack import __version__  # noqa: E402
-from napari_catrack.core.signal import clean_traces  # noqa: E402
-from napari_catrack.core.traces import extract_traces, traces_to_arrays  # noqa: E402
+from napari_catrack.core.signals.cleaning import clean_traces  # noqa: E402
+from napari_catrack.core.signals.extraction import extract_traces, traces_to_arrays  # noqa: E402
 from napari_catrack.synthetic import make_worm_recording  # noqa: E402
 
 ARTEFACTS = {"focus_dip_rate_hz": 0.1, "global_dip_rate_hz": 0.05}

@@ -96,11 +96,11 @@ def score(recs, method: str, half: int | None):
 
 
 def caltrig_reference(recs, thresholds=(3.0, 5.0, 8.0)):
-    """CalTrig's own SNR (core.denoise.snr_caltrig: smoothed dF/F over a 10-frame rolling mean
+    """CalTrig's own SNR (core.signals.noise.snr_caltrig: smoothed dF/F over a 10-frame rolling mean
     of |residual|, no baseline) with find_peaks(height = thr * noise, distance 0.3 s) and our
     onset/end rule: what the published SNR definition alone achieves on these data."""
     try:
-        from napari_catrack.core.denoise import snr_caltrig
+        from napari_catrack.core.signals.noise import snr_caltrig
     except ImportError:
         return {}
     from scipy.signal import find_peaks

@@ -94,7 +94,7 @@ def shot_alignment() -> None:
 
 
 def shot_traces() -> None:
-    from napari_catrack.core.traces import extract_traces
+    from napari_catrack.core.signals.extraction import extract_traces
 
     viewer = viewer_with_sample()
     _, table, _ = _truth_points(viewer)
@@ -213,7 +213,7 @@ def shot_ensembles() -> None:
 
 def shot_curation() -> None:
     """The curation widget after detection with the shipped trained detector (method model)."""
-    from napari_catrack.core.traces import extract_traces
+    from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.session import session_for_viewer
 
     viewer = viewer_with_sample()

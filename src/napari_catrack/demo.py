@@ -94,8 +94,8 @@ def run_demo(
     from napari_catrack.core.alignment import estimate_alignment
     from napari_catrack.core.detection import detect_candidates
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
-    from napari_catrack.core.signal import clean_traces
-    from napari_catrack.core.traces import extract_traces, traces_to_arrays
+    from napari_catrack.core.signals.cleaning import clean_traces
+    from napari_catrack.core.signals.extraction import extract_traces, traces_to_arrays
     from napari_catrack.core.tracking import track
     from napari_catrack.core.tracking.params import DetectParams, TrackParams
     from napari_catrack.core.transients import cell_table, detect_transients

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from napari_catrack.core.rigid import AlignmentTransform
-from napari_catrack.core.roi_traces import polygon_mask, polygon_trace
+from napari_catrack.core.signals.roi import polygon_mask, polygon_trace
 from napari_catrack.errors import InputError
 
 T, H, W = 12, 40, 48

@@ -8,7 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_catrack.core import signal as S
+from napari_catrack.core.signals.baselines import (
+    baseline_caiman,
+    baseline_percentile,
+    baseline_running_percentile,
+    delta_f_over_f,
+)
+from napari_catrack.core.signals.cleaning import clean_traces
+from napari_catrack.core.signals.denoise import denoise_savgol, denoise_wavelet
+from napari_catrack.core.signals.drift import correct_bleaching, remove_drift
+from napari_catrack.core.signals.nan import nan_quantile
+from napari_catrack.core.signals.noise import snr_caltrig
+from napari_catrack.core.signals.ratio import ratio as green_red_ratio
 from napari_catrack.errors import InputError
 
 FPS = 10.0
@@ -34,9 +45,9 @@ def test_ratio_removes_common_mode_dip():
     act = transient(t, 20, 1.0)
     dip = 1 - 0.4 * np.exp(-(((t - 40) / 0.5) ** 2))  # focus change dims both channels
     green, red = 200 * (1 + act) * dip, 100 * dip
-    ratio, invalid = S.ratio(green, red)
-    dr = S.delta_f_over_f(ratio)
-    dg = S.delta_f_over_f(green)
+    ratio, invalid = green_red_ratio(green, red)
+    dr = delta_f_over_f(ratio)
+    dg = delta_f_over_f(green)
     assert not invalid.any()
     np.testing.assert_allclose(dr, act, atol=1e-9)  # R0 = 2 exactly: the dip cancels
     assert dg[t == 40][0] < -0.35  # the green-only trace shows the fake dip
@@ -47,7 +58,7 @@ def test_ratio_guards_zero_and_negative_red():
     g = np.array([[10.0, 10, 10, 10]])
     r = np.array([[5.0, 0.0, -2.0, np.nan]])
     with pytest.warns(RuntimeWarning, match="ratio set to NaN"):
-        out, invalid = S.ratio(g, r)
+        out, invalid = green_red_ratio(g, r)
     assert out[0, 0] == 2.0
     assert np.isnan(out[0, 1:]).all() and not np.isinf(out).any()
     assert invalid.tolist() == [[False, True, True, True]]
@@ -55,23 +66,23 @@ def test_ratio_guards_zero_and_negative_red():
 
 def test_dff_nonpositive_baseline_is_nan_not_inf():
     with pytest.warns(RuntimeWarning, match="F0 <= 0"):
-        out = S.delta_f_over_f(np.array([1.0, 2, 3]), np.array([0.0, 1, -1]))
+        out = delta_f_over_f(np.array([1.0, 2, 3]), np.array([0.0, 1, -1]))
     assert np.isnan(out[0]) and out[1] == 1.0 and np.isnan(out[2])
 
 
 # ------------------------------------------------------------ baselines
 def test_percentile_baselines_on_constructed_trace():
     x = np.concatenate([np.full(80, 10.0), np.full(20, 30.0)])  # 80 % at rest, 20 % active
-    assert np.allclose(S.baseline_percentile(x, 10), 10)
-    assert np.allclose(S.baseline_percentile(x, 25), 10)  # lower quartile still at rest
-    assert np.allclose(S.baseline_percentile(x, 90), 30)
+    assert np.allclose(baseline_percentile(x, 10), 10)
+    assert np.allclose(baseline_percentile(x, 25), 10)  # lower quartile still at rest
+    assert np.allclose(baseline_percentile(x, 90), 30)
 
 
 def test_running_percentile_follows_a_slow_step_but_not_transients():
     t = np.arange(3000) / FPS
     rest = np.where(t < 150, 100.0, 150.0)
     x = rest * (1 + activity(3000, 1, n_events=20))
-    f0 = S.baseline_running_percentile(x, FPS, window_s=20, percentile=10)
+    f0 = baseline_running_percentile(x, FPS, window_s=20, percentile=10)
     assert np.allclose(f0[t < 130], 100, rtol=0.02)
     assert np.allclose(f0[t > 170], 150, rtol=0.02)
 
@@ -80,10 +91,10 @@ def test_caiman_baseline_picks_the_mode_percentile():
     rng = np.random.default_rng(0)
     t = np.arange(4000) / FPS
     x = 100 + rng.normal(0, 2, t.size) + 100 * activity(4000, 3, n_events=25)
-    f0, pct = S.baseline_caiman(x, FPS, window_s=60)
+    f0, pct = baseline_caiman(x, FPS, window_s=60)
     assert 10 < pct[0] < 60  # the resting level sits below the median of an active trace
     assert np.median(np.abs(f0 - 100)) < 2.0
-    f0_fixed, pct_fixed = S.baseline_caiman(np.vstack([x, x]), FPS, window_s=60, percentile=8)
+    f0_fixed, pct_fixed = baseline_caiman(np.vstack([x, x]), FPS, window_s=60, percentile=8)
     assert pct_fixed.tolist() == [8, 8] and f0_fixed.shape == (2, 4000)
 
 
@@ -91,12 +102,12 @@ def test_bleaching_exponential_is_removed():
     t = np.arange(3000) / FPS
     act = activity(3000, 2)
     x = 500 * np.exp(-t / 120) * (1 + act)
-    out, decay = S.correct_bleaching(x, FPS, method="exponential")
+    out, decay = correct_bleaching(x, FPS, method="exponential")
     assert decay[0] == pytest.approx(1.0)
     np.testing.assert_allclose(decay, np.exp(-t / 120), rtol=0.03)
     rest = act < 1e-3
     assert np.std(out[rest]) / np.mean(out[rest]) < 0.02  # flat after correction
-    out2, _ = S.correct_bleaching(x, FPS, method="running")
+    out2, _ = correct_bleaching(x, FPS, method="running")
     assert np.std(out2[rest]) / np.mean(out2[rest]) < 0.03
 
 
@@ -106,7 +117,7 @@ def test_drift_removal_keeps_fast_transient(method):
     t = np.arange(6000) / FPS
     fast = transient(t, 300, 1.0, tau_s=0.8)
     ramp = 0.5 * t / t[-1] + 0.3 * np.sin(2 * np.pi * t / 200)  # slow drift, periods > 20 s
-    clean, _ = S.remove_drift(fast + ramp, FPS, cutoff_s=20, method=method)
+    clean, _ = remove_drift(fast + ramp, FPS, cutoff_s=20, method=method)
     assert np.max(np.abs(clean[np.abs(t - 300) > 30])) < 0.08  # the ramp is gone
     peak = clean[np.abs(t - 300) < 5].max()
     assert peak == pytest.approx(fast.max(), rel=0.12 if method == "envelope" else 0.25)
@@ -115,7 +126,7 @@ def test_drift_removal_keeps_fast_transient(method):
 def test_drift_envelope_divide_mode_gives_ratio_to_trend():
     t = np.arange(3000) / FPS
     x = 100 + t  # pure slow ramp
-    out, trend = S.remove_drift(x, FPS, cutoff_s=20, mode="divide")
+    out, trend = remove_drift(x, FPS, cutoff_s=20, mode="divide")
     assert np.allclose(out[300:-300], 1.0, atol=0.05)
     np.testing.assert_allclose(trend, x, rtol=0.05)  # a pure ramp is all trend, edges included
 
@@ -126,7 +137,7 @@ def test_wavelet_denoising_reduces_error(method):
     rng = np.random.default_rng(4)
     clean = np.vstack([activity(2048, s) for s in range(5)])
     noisy = clean + rng.normal(0, 0.1, clean.shape)
-    den = S.denoise_wavelet(noisy, method=method)
+    den = denoise_wavelet(noisy, method=method)
     err0 = np.sqrt(np.mean((noisy - clean) ** 2))
     assert np.sqrt(np.mean((den - clean) ** 2)) < 0.6 * err0
 
@@ -136,7 +147,7 @@ def test_wavelet_matches_skimage_on_one_trace():
     rng = np.random.default_rng(5)
     x = 0.3 * activity(1024, 7) + rng.normal(0, 0.05, 1024)
     for method in ("BayesShrink", "VisuShrink"):
-        ours = S.denoise_wavelet(x, wavelet="db2", method=method)
+        ours = denoise_wavelet(x, wavelet="db2", method=method)
         ref = skr.denoise_wavelet(x, wavelet="db2", method=method, mode="soft", rescale_sigma=False)
         np.testing.assert_allclose(ours, ref, atol=1e-6)
 
@@ -146,7 +157,7 @@ def test_savgol_reduces_error_and_keeps_nan():
     clean = activity(1000, 8)
     noisy = clean + rng.normal(0, 0.1, clean.size)
     noisy[100] = np.nan
-    den = S.denoise_savgol(noisy, window_s=0.7, fps=FPS, polyorder=2)
+    den = denoise_savgol(noisy, window_s=0.7, fps=FPS, polyorder=2)
     ok = np.isfinite(noisy)
     assert np.isnan(den[100])
     assert np.sqrt(np.mean((den[ok] - clean[ok]) ** 2)) < 0.7 * np.sqrt(
@@ -158,13 +169,13 @@ def test_snr_high_on_transient_low_on_noise():
     rng = np.random.default_rng(9)
     t = np.arange(1200) / FPS
     x = transient(t, 60, 1.0, tau_s=2.0) + rng.normal(0, 0.02, t.size)
-    snr, smooth, noise = S.snr_caltrig(x)
+    snr, smooth, noise = snr_caltrig(x)
     assert snr[(t > 60.5) & (t < 62)].min() > 10
     assert np.median(snr[t < 50]) < 3
     assert noise.min() >= 0.01  # CalTrig's floor
-    scaled, _, _ = S.snr_caltrig(x, rescale=True)
+    scaled, _, _ = snr_caltrig(x, rescale=True)
     assert np.nanmax(scaled) == pytest.approx(np.nanmax(smooth))
-    med, _, _ = S.snr_caltrig(x, noise_stat="median")
+    med, _, _ = snr_caltrig(x, noise_stat="median")
     assert med[(t > 60.5) & (t < 62)].min() > 10
 
 
@@ -174,7 +185,7 @@ def test_clean_traces_records_parameters_and_improves_error():
     t = np.arange(3000) / FPS
     clean = np.vstack([activity(3000, s) for s in range(4)])
     noisy = clean + 0.3 * np.sin(2 * np.pi * t / 150) + rng.normal(0, 0.1, clean.shape)
-    out, params, inter = S.clean_traces(
+    out, params, inter = clean_traces(
         noisy,
         FPS,
         steps=["drift", ("wavelet", {"method": "VisuShrink"})],
@@ -185,7 +196,7 @@ def test_clean_traces_records_parameters_and_improves_error():
     assert params["steps"][1]["params"]["method"] == "VisuShrink"
     assert params["steps"][0]["params"]["cutoff_s"] == 20.0  # defaults are recorded too
     assert list(inter) == ["input", "0:drift", "1:wavelet"]
-    rerun, _ = S.clean_traces(noisy, FPS, steps=[(s["name"], s["params"]) for s in params["steps"]])
+    rerun, _ = clean_traces(noisy, FPS, steps=[(s["name"], s["params"]) for s in params["steps"]])
     np.testing.assert_array_equal(rerun, out)
     err = lambda y: np.sqrt(np.mean((y - clean - np.median(y - clean, axis=1, keepdims=True)) ** 2))  # noqa: E731
     assert err(out) < 0.5 * err(noisy)
@@ -193,11 +204,11 @@ def test_clean_traces_records_parameters_and_improves_error():
 
 def test_clean_traces_bad_input():
     with pytest.raises(InputError, match="unknown cleaning step"):
-        S.clean_traces(np.zeros((2, 100)), FPS, steps=["nope"])
+        clean_traces(np.zeros((2, 100)), FPS, steps=["nope"])
     with pytest.raises(InputError, match="frame rate"):
-        S.clean_traces(np.zeros((2, 100)), 0)
+        clean_traces(np.zeros((2, 100)), 0)
     with pytest.raises(InputError, match="1-D"):
-        S.clean_traces(np.zeros((2, 3, 100)), FPS)
+        clean_traces(np.zeros((2, 3, 100)), FPS)
 
 
 def test_nan_frames_stay_nan_and_do_not_spread():
@@ -207,7 +218,7 @@ def test_nan_frames_stay_nan_and_do_not_spread():
     x[2, :] = np.nan  # a neuron never seen
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning from all-NaN slices
-        out, _ = S.clean_traces(x, FPS, steps=["bleach", "dff", "drift", "wavelet", "savgol"])
+        out, _ = clean_traces(x, FPS, steps=["bleach", "dff", "drift", "wavelet", "savgol"])
     assert np.isnan(out[0, 500:510]).all()
     assert np.isfinite(out[0, :500]).all() and np.isfinite(out[1]).all()
     assert np.isnan(out[2]).all()
@@ -217,7 +228,7 @@ def test_nan_quantile_matches_numpy():
     rng = np.random.default_rng(12)
     a = rng.normal(size=(50, 30))
     a[rng.random(a.shape) < 0.2] = np.nan
-    np.testing.assert_allclose(S.nan_quantile(a, 0.2), np.nanquantile(a, 0.2, axis=1))
+    np.testing.assert_allclose(nan_quantile(a, 0.2), np.nanquantile(a, 0.2, axis=1))
 
 
 def test_clean_real_worm_traces():
@@ -237,24 +248,23 @@ def test_clean_real_worm_traces():
         x = np.stack([acq[f"Activity_{i:04d}/data"][:] for i in range(62)])
         t = acq["Activity_0000/timestamps"][:]
     fps = 1.0 / np.median(np.diff(t))
-    full, _ = S.clean_traces(x, fps, steps=["drift", "wavelet"])
+    full, _ = clean_traces(x, fps, steps=["drift", "wavelet"])
     assert full.shape == x.shape
     np.testing.assert_array_equal(np.isnan(full), np.isnan(x))
     # these published traces are already smooth: the adaptive denoiser leaves them alone ...
-    out, params = S.clean_traces(x, fps, steps=["wavelet"])
+    out, params = clean_traces(x, fps, steps=["wavelet"])
     ok = np.isfinite(x).all(axis=1)
     r = [np.corrcoef(out[i], x[i])[0, 1] for i in np.flatnonzero(ok)]
     assert np.median(r) > 0.99
     assert params["fps"] == pytest.approx(fps)
     # ... and recovers them when noise is added (real activity as the ground truth)
     noisy = x + np.random.default_rng(0).normal(0, 0.3, x.shape)
-    den, _ = S.clean_traces(noisy, fps, steps=["wavelet"])
+    den, _ = clean_traces(noisy, fps, steps=["wavelet"])
     rms = lambda y: np.sqrt(np.nanmean((y - x) ** 2))  # noqa: E731
     assert rms(den) < 0.75 * rms(noisy)
 
 
 def test_exponential_bleaching_fit_ignores_frames_before_tracking_started():
-    from napari_catrack.core.baselines import correct_bleaching
 
     t = np.arange(6000) / 10.0
     trace = 100.0 * np.exp(-t / 200.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_catrack.core.traces import (
+from napari_catrack.core.signals.extraction import (
     TRACE_COLUMNS,
     extract_traces,
     green_to_red_matrix,
@@ -338,7 +338,7 @@ def test_cli_single_channel_and_errors(scene, tmp_path, capsys):
 
 # ------------------------------------------------------------------ figures
 def test_trace_and_cleaning_figures(scene, tmp_path):
-    from napari_catrack.core.signal import clean_traces
+    from napari_catrack.core.signals.cleaning import clean_traces
     from napari_catrack.figures.traces import cleaning_steps_figure, trace_figure
 
     green, red, centres, act = scene

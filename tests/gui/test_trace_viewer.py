@@ -160,7 +160,7 @@ def test_layer_alignment_reads_the_alignment_widgets_affine():
     from napari.layers import Image
 
     from napari_catrack.core.rigid import AlignmentTransform
-    from napari_catrack.core.traces import green_to_red_matrix
+    from napari_catrack.core.signals.extraction import green_to_red_matrix
     from napari_catrack.widgets.trace_viewer import layer_alignment
 
     shape = (30, 40)

@@ -89,8 +89,8 @@ def _baseline_params(args: argparse.Namespace, fps: float | None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Extract traces and write the table atomically; notes go to stderr."""
-    from napari_catrack.core.signal import clean_traces
-    from napari_catrack.core.traces import extract_traces, traces_to_arrays
+    from napari_catrack.core.signals.cleaning import clean_traces
+    from napari_catrack.core.signals.extraction import extract_traces, traces_to_arrays
 
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")

@@ -19,6 +19,7 @@ from skimage.registration import phase_cross_correlation
 from skimage.transform import warp_polar
 
 from napari_catrack.core.rigid import AlignmentTransform
+from napari_catrack.core.signals.noise import MAD_TO_SD
 
 N_ANGLES = 720  # log-polar angular samples over a full turn: 0.5° bins, refined by upsampling
 
@@ -45,7 +46,7 @@ def normalise(image: np.ndarray, sigma: float, background: float) -> np.ndarray:
         img, background, truncate=2.5
     )
     med = np.median(img)
-    mad = float(np.median(np.abs(img - med))) * 1.4826
+    mad = float(np.median(np.abs(img - med))) * MAD_TO_SD
     spread = mad if mad > 0 else float(img.std())
     if not spread > 0:
         return np.zeros_like(img)

@@ -17,6 +17,7 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
+from napari_catrack.core.signals.noise import MAD_TO_SD
 from napari_catrack.core.tracking.params import DetectParams
 from napari_catrack.errors import InputError
 
@@ -41,7 +42,7 @@ def project(
 def robust_noise(image: np.ndarray) -> float:
     """Noise s.d. from the median absolute pixel-to-pixel difference (blobs barely affect it)."""
     d = np.diff(np.asarray(image, dtype=np.float32), axis=1)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)) or 1.0
+    return float(MAD_TO_SD * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)) or 1.0
 
 
 def detect_candidates(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from napari_catrack.core.traces import traces_to_arrays
+from napari_catrack.core.signals.extraction import traces_to_arrays
 from napari_catrack.core.transients import (
     STATUSES,
     add_transient,

@@ -1,7 +1,7 @@
 """Trace viewer: the selected neurons' green, red, ratio, dF/F and cleaned traces, docked.
 
 Thin: it draws `figures.traces.draw_trace_panels` on a matplotlib canvas, and "Extract" runs
-`core.traces.extract_traces` in a worker thread on the green / red image layers at the positions
+`core.signals.extraction.extract_traces` in a worker thread on the green / red image layers at the positions
 of the chosen Points or Tracks layer (red sampled through the red layer's affine). A vertical cursor
 follows the time slider, a click on the plot moves the slider there, and the selection is
 shared with a Points layer whose `features` hold `neuron_id` (select a point -> its trace;
@@ -232,7 +232,7 @@ class TraceViewerWidget(QWidget):
 
         @thread_worker
         def work():
-            from napari_catrack.core.traces import extract_traces
+            from napari_catrack.core.signals.extraction import extract_traces
 
             return extract_traces(
                 inputs["green"],
@@ -275,8 +275,8 @@ class TraceViewerWidget(QWidget):
 
     def compute_cleaned(self, fps: float | None = None) -> dict:
         """Add a `dff_clean` column with the default `clean_traces` steps; returns the params."""
-        from napari_catrack.core.signal import clean_traces
-        from napari_catrack.core.traces import traces_to_arrays
+        from napari_catrack.core.signals.cleaning import clean_traces
+        from napari_catrack.core.signals.extraction import traces_to_arrays
 
         if self.traces is None:
             raise InputError("load traces first")
@@ -433,8 +433,8 @@ class TraceViewerWidget(QWidget):
 
     def export_cleaning_steps(self, folder: str | Path) -> list[Path]:
         """One "cleaning steps" figure (SVG + PNG) per selected cell, from the default cleaning."""
-        from napari_catrack.core.signal import clean_traces
-        from napari_catrack.core.traces import traces_to_arrays
+        from napari_catrack.core.signals.cleaning import clean_traces
+        from napari_catrack.core.signals.extraction import traces_to_arrays
         from napari_catrack.figures import save_figure
         from napari_catrack.figures.traces import cleaning_steps_figure
 

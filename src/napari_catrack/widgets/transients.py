@@ -47,7 +47,7 @@ def _detect_worker(dff, fps, method, ids, params):
 
 @thread_worker
 def _roi_worker(green, red, polygon, transform, fps, neuron_id):
-    from napari_catrack.core.roi_traces import polygon_trace
+    from napari_catrack.core.signals.roi import polygon_trace
 
     return polygon_trace(green, red, polygon, transform, neuron_id=neuron_id, fps=fps)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_catrack.core.signals.noise import MAD_TO_SD
+
 _K1 = np.array([1, 4, 6, 4, 1], float) / 16.0
 _K2 = np.array([1, 0, 4, 0, 6, 0, 4, 0, 1], float) / 16.0
 
@@ -23,9 +25,9 @@ def _separable(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def robust_sd(x: np.ndarray, axis=(-2, -1)) -> np.ndarray:
-    """1.4826 x the median absolute deviation: a noise estimate that ignores a few bright spots."""
+    """MAD_TO_SD x the median absolute deviation: a noise estimate that ignores a few bright spots."""
     med = np.median(x, axis=axis, keepdims=True)
-    return 1.4826 * np.median(np.abs(x - med), axis=axis, keepdims=True)
+    return MAD_TO_SD * np.median(np.abs(x - med), axis=axis, keepdims=True)
 
 
 def band_pass(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_catrack.core.signals.noise import MAD_TO_SD
+
 BASELINE_HALF = 6  # calcium baseline: median of frames t-6..t+6 without t-1..t+1
 
 
@@ -15,7 +17,7 @@ def normalisation(photons: np.ndarray) -> tuple[float, float]:
     if sample.size > 2_000_000:
         sample = sample[:: sample.size // 1_000_000]
     med = float(np.median(sample))
-    spread = 1.4826 * float(np.median(np.abs(sample - med)))
+    spread = MAD_TO_SD * float(np.median(np.abs(sample - med)))
     return med, max(spread, 1.0)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_catrack.core.baselines import baseline_running_percentile
+from napari_catrack.core.signals.baselines import baseline_running_percentile
 
 
 def dff_with_background(raw: np.ndarray, bg: np.ndarray | None, fps: float, window_s: float = 30.0) -> np.ndarray:  # fmt: skip

@@ -14,6 +14,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, label
 from skimage.feature import peak_local_max
 
+from napari_catrack.core.signals.noise import MAD_TO_SD
+
 
 def filtered(movie: np.ndarray, radius: float) -> np.ndarray:
     """(T, h, w) float32 "centred-PSF" movie: cell-sized structure only, temporal median removed.
@@ -55,7 +57,7 @@ def find_seeds(
     """(n, 2) seed pixels, best first, plus the correlation and PNR images."""
     corr = local_correlation(yf)
     sub = yf[:: max(1, len(yf) // 300)]
-    noise = 1.4826 * np.median(np.abs(sub), axis=0)  # robust: activity does not inflate it
+    noise = MAD_TO_SD * np.median(np.abs(sub), axis=0)  # robust: activity does not inflate it
     pnr = np.where(noise > 0, yf.max(axis=0) / np.maximum(noise, 1e-9), 0).astype(np.float32)
     score = corr * pnr
     ok = (corr >= min_corr) & (pnr >= min_pnr)

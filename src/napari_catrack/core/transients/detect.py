@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 from scipy.signal import find_peaks
 
+from napari_catrack.core.signals.baselines import rolling_baseline
+from napari_catrack.core.signals.denoise import smooth
+from napari_catrack.core.signals.nan import fill_nan
+from napari_catrack.core.signals.noise import robust_sd, rolling_noise
 from napari_catrack.errors import InputError
-
-from . import _signal as sig
 
 CORE_COLUMNS = [
     "transient_id",
@@ -86,14 +88,15 @@ def prepare(
     """Smooth, baseline and noise once; detection and features reuse them.
 
     `smooth_window_s` is in seconds, or "auto": 0.2 s but at most 13 frames, so the SNR
-    thresholds keep the meaning they were tuned with at high frame rates (see `_signal`).
+    thresholds keep the meaning they were tuned with at high frame rates (see
+    `core.signals.denoise`).
     """
     fps = check_fps(fps)
     given = as_matrix(dff)
-    raw = sig.fill_nan(given)
-    s = sig.smooth(raw, fps, smooth_window_s)
-    base = sig.rolling_baseline(s, fps, baseline_window_s, baseline_percentile)
-    noise, level = sig.rolling_noise(raw, s, fps, noise_window_s, np.isfinite(given))
+    raw = fill_nan(given)
+    s = smooth(raw, fps, smooth_window_s)
+    base = rolling_baseline(s, fps, baseline_window_s, baseline_percentile)
+    noise, level = rolling_noise(raw, s, fps, noise_window_s, np.isfinite(given))
     measured = np.isfinite(given)
     return Prepared(raw, s, base, noise, fps, level, None if measured.all() else measured)
 
@@ -316,7 +319,7 @@ def detect_ksigma(
     r = prep.smooth - prep.base
     # sigma from recorded frames only: interpolated gaps are flat and would shrink it
     recorded = r if prep.measured is None else np.where(prep.measured, r, np.nan)
-    sd = np.maximum(sig.robust_sd(recorded), np.finfo(float).eps)
+    sd = np.maximum(robust_sd(recorded), np.finfo(float).eps)
     thr = np.maximum(k * sd, abs_threshold)
     above = r > thr[:, None]
     min_len = max(1, round(min_duration_s * prep.fps))

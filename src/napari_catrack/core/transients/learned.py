@@ -34,10 +34,13 @@ from scipy.ndimage import uniform_filter1d
 
 from napari_catrack.core.optim import AdamW as _AdamW
 from napari_catrack.core.optim import one_cycle as _one_cycle
+from napari_catrack.core.signals.baselines import rolling_baseline
+from napari_catrack.core.signals.denoise import smooth
+from napari_catrack.core.signals.nan import fill_nan
+from napari_catrack.core.signals.noise import robust_sd
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
 
-from . import _signal as sig
 from .detect import Prepared, _ids, bounds_flat, check_fps, prepare
 
 ARCHITECTURES = ("gru", "lstm", "transformer")
@@ -179,15 +182,15 @@ def model_inputs(dff: np.ndarray, fps: float, cfg: DetectorConfig) -> np.ndarray
     compressed copy so large transients keep their shape without saturating the net."""
     raw = np.asarray(dff, float)
     raw = raw[None] if raw.ndim == 1 else raw
-    x = sig.fill_nan(raw)
+    x = fill_nan(raw)
     # frame-to-frame noise at the native rate, from measured neighbours only (the filled gaps
     # are flat and would read as no noise); box averaging divides it by sqrt(frames)
-    noise = sig.robust_sd(np.diff(raw, axis=-1)) / np.sqrt(2.0)  # NaN differences ignored
+    noise = robust_sd(np.diff(raw, axis=-1)) / np.sqrt(2.0)  # NaN differences ignored
     noise = noise / np.sqrt(max(1.0, fps / cfg.sample_rate_hz))
     noise = np.where(noise > 0, noise, np.finfo(float).eps)
     y = resample(x, fps, cfg.sample_rate_hz)
-    base = sig.rolling_baseline(
-        sig.smooth(y, cfg.sample_rate_hz, 0.2), cfg.sample_rate_hz, cfg.baseline_window_s
+    base = rolling_baseline(
+        smooth(y, cfg.sample_rate_hz, 0.2), cfg.sample_rate_hz, cfg.baseline_window_s
     )
     z = (y - base) / noise[:, None]
     return np.stack([np.clip(z, -10, 40) / 5.0, np.arcsinh(z / 3.0)], axis=1).astype(np.float32)

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_catrack.core.baselines import correct_bleaching, nan_quantile
-from napari_catrack.core.signal import baseline, delta_f_over_f, ratio
+from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
+from napari_catrack.core.signals.drift import correct_bleaching
+from napari_catrack.core.signals.nan import nan_quantile
+from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError
 
 __all__ = ["TRACE_COLUMNS", "extract_traces", "green_to_red_matrix", "traces_to_arrays"]

@@ -1,20 +1,41 @@
-"""Denoising (wavelet shrinkage, Savitzky-Golay) and CalTrig's SNR on (N, T) traces.
+"""Denoising on (N, T) traces: wavelet shrinkage and Savitzky-Golay smoothing.
 
-All functions work along the last axis, keep NaN samples NaN, and take explicit parameters.
+All functions work along the last axis and take explicit parameters. `denoise_wavelet` and
+`denoise_savgol` are cleaning steps (NaN samples stay NaN); `smooth` is the transient
+detectors' smoothing, whose "auto" window is tied to the frame counts their thresholds were
+tuned at.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pywt
-from scipy.ndimage import uniform_filter1d
 from scipy.signal import savgol_filter
 
-from napari_catrack.core.baselines import _like, as_traces, fill_nan
+from napari_catrack.core.signals.arrays import as_traces, like
+from napari_catrack.core.signals.nan import fill_nan
+from napari_catrack.core.signals.noise import MAD_TO_SD
+from napari_catrack.core.signals.windows import odd_frames, odd_window
 from napari_catrack.errors import InputError
 
-__all__ = ["denoise_savgol", "denoise_wavelet", "snr_caltrig"]
+__all__ = [
+    "AUTO_MAX_FRAMES",
+    "AUTO_WINDOW_S",
+    "SmoothWindow",
+    "denoise_savgol",
+    "denoise_wavelet",
+    "smooth",
+    "smooth_window_seconds",
+]
+
+# "auto" smoothing: 0.2 s, but never more than 13 frames. The SNR below is measured in units
+# of the residual (raw - smoothed), and how white noise splits between residual and smoothed
+# trace depends only on the Savitzky-Golay length in FRAMES: the thresholds were tuned at 13
+# frames (0.2 s at 60 Hz, GCaMP6f/6s). A fixed 0.2 s is 25 frames at 122 Hz, which both
+# flattens fast (jGCaMP8) transients and silently raises the effective threshold.
+AUTO_WINDOW_S = 0.2
+AUTO_MAX_FRAMES = 13
+SmoothWindow = float | str
 
 
 def denoise_wavelet(
@@ -43,7 +64,7 @@ def denoise_wavelet(
     lev = max(max_level - 3, 1) if levels is None else int(np.clip(levels, 1, max_level))
     coeffs = pywt.wavedec(filled, w, level=lev, axis=-1)
     if sigma is None:
-        sig = np.median(np.abs(coeffs[-1]), axis=-1) / 0.6744897501960817
+        sig = MAD_TO_SD * np.median(np.abs(coeffs[-1]), axis=-1)
     else:
         sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (a.shape[0],))
     sig = sig[:, None]
@@ -67,18 +88,7 @@ def denoise_wavelet(
     out_coeffs = [coeffs[0], *shrunk]
     out = pywt.waverec(out_coeffs, w, axis=-1)[:, : a.shape[1]]
     out[bad] = np.nan
-    return _like(out, x)
-
-
-def _odd_window(window: int, n: int, polyorder: int) -> int:
-    w = int(window) + 1 - int(window) % 2
-    w = min(w, n if n % 2 else n - 1)
-    if w <= polyorder:
-        raise InputError(
-            f"Savitzky-Golay window ({window} frames) must exceed polyorder ({polyorder})"
-            f" and fit in the trace ({n} frames)"
-        )
-    return w
+    return like(out, x)
 
 
 def denoise_savgol(
@@ -96,52 +106,36 @@ def denoise_savgol(
         if not fps:
             raise InputError("window_s needs the frame rate (fps)")
         window = round(window_s * fps)
-    w = _odd_window(window, a.shape[1], polyorder)
+    w = odd_frames(window, maximum=a.shape[1])
+    if w <= polyorder:
+        raise InputError(
+            f"Savitzky-Golay window ({window} frames) must exceed polyorder ({polyorder})"
+            f" and fit in the trace ({a.shape[1]} frames)"
+        )
     out = savgol_filter(fill_nan(a), w, polyorder, axis=-1, mode="interp")
     out[~np.isfinite(a)] = np.nan
-    return _like(out, x)
+    return like(out, x)
 
 
-def snr_caltrig(
-    dff: np.ndarray,
-    *,
-    window: int = 10,
-    polyorder: int = 2,
-    noise_window: int = 10,
-    noise_stat: str = "mean",
-    cap: float = 0.01,
-    rescale: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frame-wise SNR as CalTrig defines it (Lange et al. 2025 eNeuro; repository
-    cci-MaLab/Calcium-Transient-Analysis, DataInstance.get_savgol / get_noise / get_SNR): the
-    Savitzky-Golay-smoothed dF/F divided by a rolling estimate (mean, median or max over
-    `noise_window` frames) of |dF/F - smoothed|, the noise floored at `cap`. CalTrig's defaults:
-    window 10, polyorder 2, noise mean over 10 frames, cap 0.01.
+def smooth_window_seconds(window_s: SmoothWindow, fps: float) -> float:
+    """Resolve a smoothing window in seconds, or "auto" (see above); 0 = the 5-frame minimum."""
+    if isinstance(window_s, str):
+        if window_s.strip().lower() != "auto":
+            raise InputError(
+                f"smoothing window must be a number of seconds or 'auto', got {window_s!r}"
+            )
+        return min(AUTO_WINDOW_S, AUTO_MAX_FRAMES / fps)
+    w = float(window_s)
+    if not np.isfinite(w) or w < 0:
+        raise InputError(f"smoothing window must be a number of seconds >= 0, got {window_s!r}")
+    return w
 
-    Returns (snr, smoothed, noise). CalTrig then rescales the SNR so its maximum equals the
-    smoothed trace's maximum (for display on the same axis); `rescale=True` does the same.
-    """
-    a = as_traces(dff)
-    n = a.shape[1]
-    w = min(int(window), n)
-    if w <= polyorder:
-        raise InputError(f"SNR window ({window}) must exceed polyorder ({polyorder})")
-    filled = fill_nan(a)
-    smooth = savgol_filter(filled, w, polyorder, axis=-1, mode="interp")
-    resid = np.abs(filled - smooth)
-    if noise_stat == "mean":
-        noise = uniform_filter1d(resid, noise_window, axis=-1, mode="constant")
-    elif noise_stat in ("median", "max"):
-        roll = pd.DataFrame(resid.T).rolling(noise_window, center=True, min_periods=1)
-        noise = getattr(roll, noise_stat)().to_numpy().T
-    else:
-        raise InputError(f"unknown noise statistic {noise_stat!r}: use 'mean', 'median' or 'max'")
-    noise = np.maximum(noise, cap)
-    snr = np.abs(smooth) / noise
-    if rescale:
-        peak = np.nanmax(snr, axis=-1, keepdims=True)
-        snr = snr / np.where(peak > 0, peak, 1.0) * np.nanmax(smooth, axis=-1, keepdims=True)
-    bad = ~np.isfinite(a)
-    for arr in (snr, smooth, noise):
-        arr[bad] = np.nan
-    return _like(snr, dff), _like(smooth, dff), _like(noise, dff)
+
+def smooth(
+    x: np.ndarray, fps: float, window_s: SmoothWindow = "auto", order: int = 2
+) -> np.ndarray:
+    """Savitzky-Golay smoothing along time: keeps peak height and timing better than a box."""
+    w = odd_window(smooth_window_seconds(window_s, fps), fps, minimum=max(5, order + 2))
+    if w > x.shape[-1]:
+        return x.copy()
+    return savgol_filter(x, w, order, axis=-1, mode="interp")

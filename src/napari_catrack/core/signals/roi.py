@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from skimage.draw import polygon2mask
 
-from napari_catrack.core.signal import baseline, delta_f_over_f, ratio
-from napari_catrack.core.traces import TRACE_COLUMNS, green_to_red_matrix
+from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
+from napari_catrack.core.signals.extraction import TRACE_COLUMNS, green_to_red_matrix
+from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError
 
 __all__ = ["polygon_mask", "polygon_trace"]

@@ -1,0 +1,108 @@
+"""The `clean_traces` pipeline: named cleaning steps run in order, with what ran recorded.
+
+Each step is one function of the signals package (bleaching, dF/F, z-score, drift removal,
+wavelet or Savitzky-Golay denoising); the recorded parameters let a session store and rerun it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from napari_catrack.core.signals.arrays import as_traces, like
+from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
+from napari_catrack.core.signals.denoise import denoise_savgol, denoise_wavelet
+from napari_catrack.core.signals.drift import correct_bleaching, remove_drift
+from napari_catrack.core.signals.noise import MAD_TO_SD
+from napari_catrack.errors import InputError
+
+__all__ = ["CLEANING_STEPS", "DEFAULT_STEPS", "STEP_DEFAULTS", "clean_traces"]
+
+
+def _step_bleach(x, fps, **p):
+    return correct_bleaching(x, fps, **p)[0]
+
+
+def _step_dff(x, fps, *, method: str = "percentile", **p):
+    return delta_f_over_f(x, baseline(x, fps, method=method, **p))
+
+
+def _step_zscore(x, fps):
+    mu = np.nanmedian(x, axis=-1, keepdims=True)
+    mad = np.nanmedian(np.abs(x - mu), axis=-1, keepdims=True) * MAD_TO_SD
+    return (x - mu) / np.where(mad > 0, mad, 1.0)
+
+
+def _step_drift(x, fps, **p):
+    return remove_drift(x, fps, **p)[0]
+
+
+def _step_wavelet(x, fps, **p):
+    return denoise_wavelet(x, **p)
+
+
+def _step_savgol(x, fps, **p):
+    if p.get("window") is not None:
+        p.pop("window_s", None)
+    return denoise_savgol(x, fps=fps, **p)
+
+
+CLEANING_STEPS = {
+    "bleach": _step_bleach,
+    "dff": _step_dff,
+    "zscore": _step_zscore,
+    "drift": _step_drift,
+    "wavelet": _step_wavelet,
+    "savgol": _step_savgol,
+}
+"""Step names accepted by `clean_traces`; each maps (traces, fps, **params) -> traces."""
+
+STEP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "bleach": {"method": "exponential", "window_s": 30.0, "percentile": 10.0},
+    "dff": {"method": "percentile"},
+    "zscore": {},
+    "drift": {"cutoff_s": 20.0, "method": "envelope", "percentile": 10.0, "mode": "subtract"},
+    "wavelet": {"wavelet": "sym4", "method": "BayesShrink", "mode": "soft", "levels": None},
+    "savgol": {"window_s": 0.5, "polyorder": 2},
+}
+"""Parameters each step runs with unless given: merged in and recorded by `clean_traces`."""
+
+DEFAULT_STEPS: tuple = (("drift", {"cutoff_s": 20.0}), ("wavelet", {"method": "BayesShrink"}))
+
+
+def clean_traces(
+    dff: np.ndarray,
+    fps: float,
+    *,
+    steps: Sequence[str | tuple[str, dict[str, Any]]] = DEFAULT_STEPS,
+    return_intermediates: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]] | tuple[np.ndarray, dict[str, Any], dict[str, np.ndarray]]:
+    """Run cleaning steps in order on (N, T) or (T,) traces; returns (cleaned, params).
+
+    `steps` items are a step name (see CLEANING_STEPS) or (name, params). `params` records
+    exactly what ran, e.g. {"fps": 10, "steps": [{"name": "drift", "params": {...}}, ...]},
+    so that a session can store it and rerun it. With return_intermediates, a third item maps
+    "input" and each "<i>:<name>" to the traces after that step (for the cleaning figure).
+    """
+    if fps is None or not np.isfinite(fps) or fps <= 0:
+        raise InputError(f"frame rate must be a positive number, got {fps!r}")
+    x = as_traces(dff)
+    record: list[dict[str, Any]] = []
+    inter: dict[str, np.ndarray] = {"input": like(x, dff)}
+    for i, step in enumerate(steps):
+        name, given = (step, {}) if isinstance(step, str) else (step[0], dict(step[1]))
+        if name not in CLEANING_STEPS:
+            raise InputError(
+                f"unknown cleaning step {name!r}: choose from {sorted(CLEANING_STEPS)}"
+            )
+        p = {**STEP_DEFAULTS[name], **given}
+        if name == "savgol" and given.get("window") is not None:
+            p.pop("window_s", None)
+        x = as_traces(CLEANING_STEPS[name](x, float(fps), **dict(p)))
+        record.append({"name": name, "params": p})
+        inter[f"{i}:{name}"] = like(x, dff)
+    params = {"fps": float(fps), "steps": record}
+    out = like(x, dff)
+    return (out, params, inter) if return_intermediates else (out, params)
