@@ -80,3 +80,52 @@ def test_cli_sources_files_and_bad_input(tmp_path, movie, capsys):
     with pytest.raises(InputError, match="frame rate"):
         extract_sources(movie.movie[:50], fps=None)
     assert pd.read_csv(tmp_path / "s" / "components.csv")["neuron_id"].is_unique
+
+
+def test_drawn_cell_gets_a_footprint_and_a_demixed_trace(movie, result):
+    from napari_catrack.core.sources.refit import masks_from_labels, refit_components
+    from napari_catrack.core.sources.session import labels_from_footprints
+
+    # forget the best-found cell, then draw it back by hand as a disk
+    k = int(result.components["snr"].idxmax())
+    keep = [i for i in range(len(result.components)) if i != k]
+    from dataclasses import replace
+
+    fewer = replace(result, footprints=result.footprints[keep], components=result.components.iloc[keep],
+                    raw=result.raw[keep], denoised=result.denoised[keep], spikes=result.spikes[keep],
+                    dff=result.dff[keep])  # fmt: skip
+    cy, cx = result.components.loc[k, ["y", "x"]]
+    yy, xx = np.mgrid[0:64, 0:64]
+    labels = labels_from_footprints(fewer.footprints, fewer.components["neuron_id"])
+    labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= 25] = 99
+    masks = masks_from_labels(labels, fewer.footprints, fewer.components["neuron_id"])
+    assert 99 in masks  # (a neighbour the disk painted over counts as edited too)
+    out = refit_components(movie.movie, fewer, masks)
+    row = out.components[out.components["neuron_id"] == 99].iloc[0]
+    assert row["accepted"] and np.hypot(row["y"] - cy, row["x"] - cx) < 1.5
+    new = out.denoised[-1]
+    assert np.corrcoef(new, result.denoised[k])[0, 1] > 0.9
+
+
+def test_session_records_traces_and_shares_verdicts(result):
+    from napari_catrack.core.sources.session import (
+        read_verdicts,
+        record_sources,
+        set_verdict,
+        sources_from_session,
+        status_of,
+    )  # fmt: skip
+    from napari_catrack.session import Session
+    from napari_catrack.widgets._curation import matrix_from_long
+
+    s = Session(autosave=False)
+    record_sources(s, result)
+    ids, _frames, dff = matrix_from_long(s["traces"].tables["traces"])  # what the curation reads
+    assert len(ids) == len(result.components) and dff.shape[1] == result.raw.shape[1]
+    rejected = result.components.loc[~result.components["accepted"], "neuron_id"].astype(str)
+    assert set(read_verdicts(s)["neuron_id"]) == set(rejected)
+    first = result.components["neuron_id"].iloc[0]
+    set_verdict(s, first, "rejected", "suspicious footprint")
+    assert status_of(s, [first]) == [("rejected", "suspicious footprint")]
+    back = sources_from_session(s)
+    np.testing.assert_allclose(back.raw, result.raw)

@@ -1,0 +1,124 @@
+"""Footprints the user drew or edited: fit them in their neighbourhood with the other cells.
+
+A mask (a cell painted in the Labels layer, a polygon, an edited label) becomes the support of
+a component; in a window around it the same factorisation as extraction runs (HALS with the
+low-rank background) together with every existing component that reaches into the window, so
+the new trace is demixed from its neighbours rather than being a plain mask average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
+from napari_catrack.core.sources.dff import dff_with_background
+from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
+from napari_catrack.core.sources.extract import SourcesResult, centroids
+from napari_catrack.core.sources.hals import factorise
+from napari_catrack.errors import InputError, check_cancelled
+from napari_catrack.io.frames import FrameSource, open_frames
+
+
+def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (slice(max(0, ys.min() - margin), min(h, ys.max() + margin + 1)),
+            slice(max(0, xs.min() - margin), min(w, xs.max() + margin + 1)))  # fmt: skip
+
+
+def refit_components(movie, result: SourcesResult, masks: dict, *, progress=None, cancel=None) -> SourcesResult:  # fmt: skip
+    """`masks` maps a neuron id (an existing one: its new support; a new id: a new cell) to a
+    (Y, X) boolean mask. Returns the result with those components refitted or added."""
+    source = movie if isinstance(movie, FrameSource) else open_frames(movie)
+    try:
+        return _refit(source, result, masks, progress, cancel)
+    finally:
+        if not isinstance(movie, FrameSource):
+            source.close()
+
+
+def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, cancel) -> SourcesResult:  # fmt: skip
+    n, h, w = source.shape
+    if result.footprints.shape[1:] != (h, w) or result.raw.shape[1] != n:
+        raise InputError(f"the sources were found on a {result.footprints.shape[1:]} x {result.raw.shape[1]}-frame movie, not this {h}x{w} x {n} one")  # fmt: skip
+    p = result.params
+    fp = result.footprints.copy()
+    comps = result.components.reset_index(drop=True).copy()
+    ids = [int(i) for i in comps["neuron_id"]]
+    raw, den, spk, dff = (
+        a.copy() for a in (result.raw, result.denoised, result.spikes, result.dff)
+    )
+    margin = int(np.ceil(2 * p.cell_radius_px))
+    for step, (nid, mask) in enumerate(masks.items()):
+        check_cancelled(cancel, "fitting the drawn cell")
+        mask = np.asarray(mask, bool)
+        if mask.shape != (h, w) or mask.sum() < 3:
+            raise InputError(f"the mask of cell {nid} must be a {h}x{w} region of at least 3 pixels")  # fmt: skip
+        wy, wx = _window(mask, margin)
+        Y = np.concatenate([source.read(a, b)[:, wy, wx] for a, b in source.chunks(500)]).astype(np.float32)  # fmt: skip
+        t, ph, pw = Y.shape
+        nid = int(nid)
+        others = [k for k, i in enumerate(ids) if i != nid and fp[k][wy, wx].max() > 0]
+        old = ids.index(nid) if nid in ids else None
+        start = mask[wy, wx] * (fp[old][wy, wx] if old is not None and (fp[old][wy, wx] * mask[wy, wx]).max() > 0 else 1.0)  # fmt: skip
+        A0 = np.stack([fp[k][wy, wx] for k in others] + [start]).reshape(len(others) + 1, -1).T
+        support = np.stack([fp[k][wy, wx] > 0 for k in others] + [mask[wy, wx]]).reshape(len(others) + 1, -1).T  # fmt: skip
+        fac = factorise(Y.reshape(t, -1).T, A0, support, background_rank=p.background_rank,
+                        iterations=p.iterations, shape=(ph, pw), background_smooth_px=2 * p.cell_radius_px)  # fmt: skip
+        if len(others) not in fac.kept:
+            raise InputError(f"cell {nid}: nothing in the drawn region varies like a cell")
+        j = list(fac.kept).index(len(others))
+        full = np.zeros((h, w), np.float32)
+        full[wy, wx] = fac.A[:, j].reshape(ph, pw)
+        r_trace = (fac.C[j] + fac.YrA[j])[None]
+        bg = (fac.A[:, j] @ fac.b @ fac.f)[None] / max(float(fac.A[:, j] @ fac.A[:, j]), 1e-12)
+        d, s = deconvolve_traces(r_trace, p.deconvolution)
+        sup = (fac.A[:, [j]] > 0) | support[:, [len(others)]]
+        row = {
+            "neuron_id": nid,
+            "y": centroids(full[None])[0, 0],
+            "x": centroids(full[None])[0, 1],
+            "area": int(area(full[None])[0]),
+            "snr": float(peak_snr(r_trace, d, trace_noise(r_trace))[0]),
+            "r_value": float(r_values(Y.reshape(t, -1).T, fac.A[:, [j]], fac.C[[j]], sup)[0]),
+        }
+        new_dff = dff_with_background(r_trace, bg, result.fps, p.baseline_window_s)
+        if old is None:
+            ids.append(nid)
+            fp = np.concatenate([fp, full[None]])
+            raw, den, spk, dff = (np.vstack([a, b]) for a, b in ((raw, r_trace), (den, d), (spk, s), (dff, new_dff)))  # fmt: skip
+            comps = pd.concat([comps, pd.DataFrame([row])], ignore_index=True)
+        else:
+            fp[old], raw[old], den[old], spk[old], dff[old] = (
+                full,
+                r_trace[0],
+                d[0],
+                s[0],
+                new_dff[0],
+            )
+            for key, val in row.items():
+                comps.at[old, key] = val
+        if progress:
+            progress(step + 1, len(masks), "fitting drawn cells")
+    comps = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), result.evaluation)
+    return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff)  # fmt: skip
+
+
+def masks_from_labels(labels: np.ndarray, footprints: np.ndarray, ids, level: float = 0.2) -> dict:
+    """Edited or new labels of a Labels layer: {id: mask} for every label whose region differs
+    from the footprint it was drawn from (new ids included), so only those are refitted."""
+    from napari_catrack.core.sources.session import labels_from_footprints
+
+    labels = np.asarray(labels)
+    before = labels_from_footprints(footprints, ids, level)
+    out = {}
+    for lab in np.unique(labels):
+        if lab == 0:
+            continue
+        now = labels == lab
+        if not np.array_equal(now, before == lab):
+            out[int(lab)] = now
+    return out

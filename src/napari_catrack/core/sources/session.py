@@ -1,0 +1,146 @@
+"""Sources in the session: components + footprints, the traces every later step reads, verdicts.
+
+- step "sources": table `components`, array `footprints` (K, Y, X), the parameters;
+- step "traces": table `traces` (neuron_id, frame, time_s, raw, denoised, spikes, dff, and
+  `green` = raw, the column the trace viewer plots), so transients, curation, ensembles and
+  exports work on extracted or imported cells unchanged;
+- cell verdicts live where the transients curation keeps them (step "transients", table
+  `verdicts`: neuron_id, status, reason): accepting or rejecting a component here is the same
+  verdict the curation shows, and the reverse. Components the evaluation rejected start out
+  "rejected" with the evaluation's reason prefixed "auto: "; new thresholds replace those
+  automatic verdicts and never a user's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.sources.extract import SourcesResult
+from napari_catrack.errors import InputError
+
+SOURCES_STEP = "sources"
+TRACES_STEP = "traces"
+VERDICT_STEP = "transients"
+VERDICT_COLUMNS = ["neuron_id", "status", "reason"]
+AUTO = "auto: "  # reason prefix of verdicts the evaluation made (new thresholds replace them)
+
+
+def traces_for_session(result: SourcesResult) -> pd.DataFrame:
+    table = result.traces_table()
+    table["green"] = table["raw"]
+    return table
+
+
+def record_sources(session, result: SourcesResult, *, origin: str = "extracted", save=None) -> None:
+    """Store components, footprints, traces and the evaluation's verdicts in the session."""
+    comps = result.components.reset_index(drop=True)
+    session.record(
+        SOURCES_STEP,
+        tables={"components": comps},
+        arrays={"footprints": np.asarray(result.footprints, np.float32)},
+        attrs={"origin": origin, "fps": result.fps, "n_components": len(comps)},
+        params={"sources": result.params.to_dict(), "evaluation": result.evaluation.to_dict()},
+        save=False,
+    )
+    session.record(
+        TRACES_STEP,
+        tables={"traces": traces_for_session(result)},
+        attrs={"source": SOURCES_STEP, "origin": origin, "fps": result.fps},
+        params={"sources": result.params.to_dict()},
+        save=False,
+    )
+    auto = comps.loc[~comps["accepted"].astype(bool), ["neuron_id", "reason"]]
+    verdicts = pd.DataFrame(
+        {
+            "neuron_id": auto["neuron_id"].astype(str),
+            "status": "rejected",
+            "reason": AUTO + auto["reason"].astype(str),
+        }
+    )
+    mine = read_verdicts(session)
+    mine = mine[~mine["reason"].str.startswith(AUTO) & mine["neuron_id"].isin(comps["neuron_id"].astype(str))]  # fmt: skip
+    verdicts = verdicts[~verdicts["neuron_id"].isin(mine["neuron_id"])]
+    verdicts = pd.concat([mine, verdicts], ignore_index=True) if len(mine) else verdicts
+    write_verdicts(session, verdicts, fps=result.fps, save=save)
+
+
+def read_verdicts(session) -> pd.DataFrame:
+    if VERDICT_STEP in session and "verdicts" in session[VERDICT_STEP].tables:
+        v = session[VERDICT_STEP].tables["verdicts"]
+        if len(v):
+            return v.assign(neuron_id=v["neuron_id"].astype(str), reason=v["reason"].fillna("").astype(str))  # fmt: skip
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in VERDICT_COLUMNS})
+
+
+def write_verdicts(session, verdicts: pd.DataFrame, *, fps: float | None = None, save=None) -> None:
+    """Replace the verdicts table of the curation step, keeping everything else it holds."""
+    from napari_catrack.core.transients import empty_table
+
+    if VERDICT_STEP in session:
+        rec = session[VERDICT_STEP]
+        tables, attrs, params = dict(rec.tables), dict(rec.attrs), dict(rec.params)
+    else:
+        tables, attrs, params = {"transients": empty_table()}, {"traces_source": "session"}, {}
+    if fps and not attrs.get("fps"):
+        attrs["fps"] = float(fps)
+    tables["verdicts"] = verdicts[VERDICT_COLUMNS].reset_index(drop=True)
+    session.record(VERDICT_STEP, tables=tables, attrs=attrs, params=params, save=save)
+
+
+def set_verdict(session, neuron_id, status: str, reason: str = "") -> None:
+    """Accept / reject / reset (status "unverified") one cell, as the curation does."""
+    if status not in ("accepted", "rejected", "unverified"):
+        raise InputError(f"a verdict is accepted, rejected or unverified, not {status!r}")
+    v = read_verdicts(session)
+    v = v[v["neuron_id"] != str(neuron_id)]
+    if status != "unverified":
+        row = pd.DataFrame([{"neuron_id": str(neuron_id), "status": status, "reason": reason}])
+        v = pd.concat([v, row], ignore_index=True) if len(v) else row
+    write_verdicts(session, v)
+
+
+def status_of(session, ids) -> list[tuple[str, str]]:
+    """(status, reason) per neuron id; "unverified" when the cell has no verdict."""
+    v = read_verdicts(session).drop_duplicates("neuron_id", keep="last").set_index("neuron_id")
+    return [
+        (str(v.at[str(i), "status"]), str(v.at[str(i), "reason"]))
+        if str(i) in v.index
+        else ("unverified", "")
+        for i in ids
+    ]
+
+
+def labels_from_footprints(footprints: np.ndarray, ids, level: float = 0.2) -> np.ndarray:
+    """(Y, X) int32 label image: each pixel takes the id of the footprint strongest there,
+    where that footprint exceeds `level` of its peak (0 = background)."""
+    fp = np.asarray(footprints, np.float32)
+    if not len(fp):
+        return np.zeros(fp.shape[1:], np.int32)
+    rel = fp / np.maximum(fp.reshape(len(fp), -1).max(axis=1), 1e-12)[:, None, None]
+    best = rel.argmax(axis=0)
+    ids = np.asarray(ids, np.int64)
+    return np.where(rel.max(axis=0) > level, ids[best], 0).astype(np.int32)
+
+
+def sources_from_session(session) -> SourcesResult:
+    """The SourcesResult the session holds (components, footprints, traces)."""
+    if SOURCES_STEP not in session or TRACES_STEP not in session:
+        raise InputError("the session has no sources yet: extract or import them first")
+    rec = session[SOURCES_STEP]
+    comps = rec.tables["components"]
+    traces = session[TRACES_STEP].tables["traces"]
+    ids = comps["neuron_id"].to_numpy()
+    t = int(traces["frame"].max()) + 1 if len(traces) else 0
+    mats = {}
+    for col in ("raw", "denoised", "spikes", "dff"):
+        wide = traces.pivot(index="neuron_id", columns="frame", values=col)
+        mats[col] = wide.reindex(index=ids, columns=range(t)).to_numpy(float)
+    from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
+
+    p = rec.params or {}
+    return SourcesResult(
+        rec.arrays["footprints"], comps, mats["raw"], mats["denoised"], mats["spikes"],
+        mats["dff"], float(rec.attrs.get("fps") or 1.0),
+        SourcesParams.from_dict(p.get("sources")), EvaluationParams.from_dict(p.get("evaluation")),
+    )  # fmt: skip

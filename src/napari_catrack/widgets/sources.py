@@ -1,0 +1,311 @@
+"""Sources widget: summary images, CNMF-style extraction or an import, evaluation, curation.
+
+Thin: the work is `core.summary.summary_images`, `core.sources.extract_sources`,
+`io.tool_outputs.read_tool_output` and `core.sources.refit.refit_components`, each in a
+`start_job` worker. What the user sees and edits are layers and the session:
+- summary images (mean, max, std, correlation, PNR) as image layers;
+- footprints as an editable Labels layer ("footprints": paint a missing cell with a new label,
+  or reshape one, then "Fit drawn/edited cells") plus a contour Labels layer;
+- evaluation thresholds with a live count of accepted components;
+- Accept / Reject of the selected component write the same cell verdicts the transients
+  curation uses (session step "transients", table "verdicts");
+- the traces become the session's "traces" step, so transients, curation, ensembles and
+  exports work on them unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.core.sources import EvaluationParams, SourcesParams, evaluate, extract_sources
+from napari_catrack.core.sources.session import (
+    labels_from_footprints,
+    record_sources,
+    set_verdict,
+    sources_from_session,
+    status_of,
+)
+from napari_catrack.errors import InputError
+from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
+from napari_catrack.session import attach_session
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import start_job
+from napari_catrack.widgets.registration import ROLE, movie_layers
+
+if TYPE_CHECKING:
+    import napari
+
+FOOTPRINTS = "footprints"
+CONTOURS = "footprint contours"
+SUMMARY_COLORMAPS = {"mean": "gray", "max": "gray", "std": "magma", "correlation": "viridis", "pnr": "inferno"}  # fmt: skip
+
+
+class SourcesWidget(QWidget):
+    """Find (or import) cells in a head-fixed movie, judge them, and hand their traces on."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.job = None
+
+        self.movie = QComboBox()
+        self.summary_button = QPushButton("Summary images")
+        self.summary_button.clicked.connect(self.run_summary)
+        self.form = ParamsForm(SourcesParams)
+        self.extract_button = QPushButton("Extract sources")
+        self.extract_button.clicked.connect(self.run_extract)
+        self.tool = QComboBox()
+        self.tool.addItems(TOOLS)
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("suite2p output folder, CaImAn results .hdf5, Minian folder or .nc")  # fmt: skip
+        self.import_button.clicked.connect(self._ask_import)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar()
+        self.status = QLabel("choose the (registered) movie")
+        self.status.setWordWrap(True)
+        self.evaluation = ParamsForm(EvaluationParams)
+        self.evaluation.changed.connect(self.reevaluate)
+        self.count = QLabel("no components yet")
+        self.cells = QListWidget()
+        self.cells.currentItemChanged.connect(self._cell_selected)
+        self.accept_button = QPushButton("Accept")
+        self.reject_button = QPushButton("Reject")
+        self.accept_button.clicked.connect(lambda: self.verdict("accepted"))
+        self.reject_button.clicked.connect(lambda: self.verdict("rejected"))
+        self.refit_button = QPushButton("Fit drawn/edited cells")
+        self.refit_button.setToolTip("paint a missing cell with a new label (or reshape one) in the 'footprints' layer, then fit")  # fmt: skip
+        self.refit_button.clicked.connect(self.run_refit)
+
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
+        lay.addWidget(QLabel("movie (pass the registered one)"))
+        lay.addWidget(self.movie)
+        lay.addWidget(self.summary_button)
+        lay.addWidget(self.form)
+        lay.addWidget(self.extract_button)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("or import from"))
+        row.addWidget(self.tool)
+        row.addWidget(self.import_button)
+        lay.addLayout(row)
+        lay.addWidget(self.cancel_button)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.status)
+        lay.addWidget(QLabel("component evaluation"))
+        lay.addWidget(self.evaluation)
+        lay.addWidget(self.count)
+        lay.addWidget(self.cells)
+        verdicts = QHBoxLayout()
+        verdicts.addWidget(self.accept_button)
+        verdicts.addWidget(self.reject_button)
+        lay.addLayout(verdicts)
+        lay.addWidget(self.refit_button)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        QVBoxLayout(self).addWidget(scroll)
+        self._buttons = [self.summary_button, self.extract_button, self.import_button, self.refit_button]  # fmt: skip
+
+        self._refresh_layers()
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        if "sources" in self.ctx.session:
+            self._show(sources_from_session(self.ctx.session), record=False)
+
+    # ------------------------------------------------------------ inputs
+    def _refresh_layers(self, event=None):
+        current = self.movie.currentText()
+        new = getattr(event, "value", None)
+        if new is not None and new.metadata.get("catrack", {}).get("role") == ROLE:
+            current = new.name  # a freshly registered movie is what sources should use
+        layers = movie_layers(self.viewer)
+        names = [x.name for x in layers]
+        self.movie.blockSignals(True)
+        self.movie.clear()
+        self.movie.addItems(names)
+        registered = [x.name for x in layers if x.metadata.get("catrack", {}).get("role") == ROLE]
+        pick = current if current in names else (registered[-1] if registered else (names[0] if names else None))  # fmt: skip
+        if pick:
+            self.movie.setCurrentText(pick)
+        self.movie.blockSignals(False)
+
+    def movie_data(self):
+        name = self.movie.currentText()
+        if not name or name not in self.viewer.layers:
+            raise InputError("no movie layer: open or register a (T, Y, X) movie first")
+        layer = self.viewer.layers[name]
+        return layer.data[0] if layer.multiscale else layer.data
+
+    def _start(self, work, what, on_done):
+        self.job = start_job(self, work, what=what, on_done=on_done, bar=self.bar, buttons=self._buttons,
+                             cancel_button=self.cancel_button, status=self.status)  # fmt: skip
+        return self.job
+
+    # ------------------------------------------------------------ actions
+    def run_summary(self):
+        from napari_catrack.core.summary import summary_images
+
+        data = self.movie_data()
+        return self._start(lambda job: summary_images(data, progress=job.progress, cancel=job.cancelled),
+                           "summary images", self._show_summary)  # fmt: skip
+
+    def _show_summary(self, images) -> None:
+        for name, img in images.as_dict().items():
+            title = f"{name} image"
+            if title in self.viewer.layers:
+                self.viewer.layers[title].data = img
+            else:
+                self.viewer.add_image(img, name=title, colormap=SUMMARY_COLORMAPS[name], visible=name == "correlation")  # fmt: skip
+        self.ctx.session.record("summary", arrays=images.as_dict())
+        self.status.setText("summary images added as layers (mean, max, std, correlation, pnr)")
+
+    def run_extract(self):
+        data = self.movie_data()
+        params, evaluation = self.form.params(), self.evaluation.params()
+        fps = self.ctx.fps()
+        if not fps:
+            raise InputError("the frame rate is unknown: set it in the loader or the traces widget")
+        return self._start(
+            lambda job: extract_sources(
+                data, params, evaluation, fps=fps, progress=job.progress, cancel=job.cancelled
+            ),
+            "source extraction",
+            self._show,
+        )
+
+    def _ask_import(self) -> None:
+        tool = self.tool.currentText()
+        if tool == "caiman" or tool == "minian":
+            path, _ = QFileDialog.getOpenFileName(self, f"{tool} results", "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
+            if not path and tool == "minian":
+                path = QFileDialog.getExistingDirectory(self, "Minian output folder")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "suite2p output folder")
+        if path:
+            self.run_import(tool, path)
+
+    def run_import(self, tool: str, path):
+        fps = self.ctx.fps()
+        return self._start(lambda job: read_tool_output(tool, path, fps), f"{tool} import",
+                           lambda r: self._show(r, origin=tool))  # fmt: skip
+
+    def run_refit(self):
+        from napari_catrack.core.sources.refit import masks_from_labels, refit_components
+
+        if FOOTPRINTS not in self.viewer.layers:
+            raise InputError("no footprints yet: extract or import sources first")
+        result = sources_from_session(self.ctx.session)
+        masks = masks_from_labels(self.viewer.layers[FOOTPRINTS].data, result.footprints, result.components["neuron_id"])  # fmt: skip
+        if not masks:
+            self.status.setText(
+                "no drawn or edited cells: paint with a new label in 'footprints' first"
+            )
+            return None
+        data = self.movie_data()
+        return self._start(
+            lambda job: refit_components(
+                data, result, masks, progress=job.progress, cancel=job.cancelled
+            ),
+            "fitting drawn cells",
+            lambda r: self._show(r, origin="edited"),
+        )
+
+    # ------------------------------------------------------------ results
+    def _show(self, result, origin: str = "extracted", record: bool = True) -> None:
+        session = self.ctx.session
+        if record:
+            record_sources(session, result, origin=origin)
+            attach_session(self.viewer, session)  # other widgets (traces, curation) reload it
+        ids = result.components["neuron_id"].to_numpy()
+        labels = labels_from_footprints(result.footprints, ids)
+        for name, contour, opacity in ((FOOTPRINTS, 0, 0.35), (CONTOURS, 1, 0.9)):
+            if name in self.viewer.layers:
+                self.viewer.layers[name].data = labels.copy()
+            else:
+                self.viewer.add_labels(labels.copy(), name=name, opacity=opacity,
+                                       metadata={"catrack": {"role": name}})  # fmt: skip
+                self.viewer.layers[name].contour = contour
+        self.viewer.layers[CONTOURS].editable = False
+        self._fill_list()
+        self.status.setText(f"{len(ids)} components ({origin})")
+
+    def _fill_list(self) -> None:
+        session = self.ctx.session
+        if "sources" not in session:
+            return
+        comps = session["sources"].tables["components"]
+        statuses = status_of(session, comps["neuron_id"])
+        current = self.current_id()
+        self.cells.blockSignals(True)
+        self.cells.clear()
+        for (nid, snr, r, a), (status, reason) in zip(comps[["neuron_id", "snr", "r_value", "area"]].itertuples(index=False), statuses, strict=True):  # fmt: skip
+            text = f"{nid}: {status}  SNR {snr:.1f}  r {r:.2f}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
+            item = QListWidgetItem(text)
+            item.setData(256, str(nid))
+            self.cells.addItem(item)
+            if str(nid) == current:
+                self.cells.setCurrentItem(item)
+        self.cells.blockSignals(False)
+        n_acc = sum(s == "accepted" or (s == "unverified") for s, _ in statuses)
+        self.count.setText(f"{n_acc} of {len(comps)} components accepted")
+
+    def current_id(self) -> str | None:
+        item = self.cells.currentItem()
+        return item.data(256) if item is not None else None
+
+    def _cell_selected(self, item, _prev=None) -> None:
+        if item is None or FOOTPRINTS not in self.viewer.layers:
+            return
+        layer = self.viewer.layers[FOOTPRINTS]
+        layer.selected_label = int(item.data(256))
+        comps = self.ctx.session["sources"].tables["components"]
+        row = comps[comps["neuron_id"].astype(str) == item.data(256)]
+        if len(row):
+            self.viewer.camera.center = (float(row["y"].iloc[0]), float(row["x"].iloc[0]))
+
+    def verdict(self, status: str) -> None:
+        nid = self.current_id()
+        if nid is None:
+            raise InputError("select a component in the list first")
+        set_verdict(self.ctx.session, nid, status, "" if status == "accepted" else "rejected in the sources widget")  # fmt: skip
+        attach_session(self.viewer, self.ctx.session)
+        self._fill_list()
+
+    def reevaluate(self) -> None:
+        """Thresholds changed: re-judge every component (live count), verdicts follow."""
+        session = self.ctx.session
+        if "sources" not in session:
+            return
+        try:
+            evaluation = self.evaluation.params()
+        except InputError as exc:
+            self.count.setText(str(exc))
+            return
+        result = sources_from_session(session)
+        comps = evaluate(result.components, evaluation)
+        from dataclasses import replace
+
+        record_sources(session, replace(result, components=comps, evaluation=evaluation), origin="re-evaluated")  # fmt: skip
+        self._fill_list()
+
+    def accepted_count(self) -> int:
+        return int(np.sum([s == "accepted" or s == "unverified" for s, _ in status_of(self.ctx.session, self.ctx.session["sources"].tables["components"]["neuron_id"])]))  # fmt: skip

@@ -1,0 +1,90 @@
+"""The two-photon path through its widgets: register, summary images, sources, verdicts, and the
+traces handed on to the transients curation and the ensembles (the existing steps, unchanged)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.core.sources.session import read_verdicts
+from napari_catrack.session import session_for_viewer
+from napari_catrack.synthetic import make_two_photon_movie
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+
+
+@pytest.fixture(scope="module")
+def mov():
+    return make_two_photon_movie(
+        240, (64, 64), n_cells=6, seed=11, silent_fraction=0, cell_brightness=(60, 120),
+        event_rate_hz=(0.4, 0.8), drift_px_per_sqrt_s=0.3,
+    )  # fmt: skip
+
+
+def _finish(qtbot, job, timeout=120000):
+    assert job is not None
+    qtbot.waitUntil(job.finished.is_set, timeout=timeout)
+    assert job.outcome == "done", job.outcome
+
+
+def test_two_photon_path_through_the_widgets(make_napari_viewer, qtbot, mov):
+    viewer = make_napari_viewer()
+    raw = viewer.add_image(mov.movie, name="two-photon", metadata={"catrack": {"role": "green", "fps": mov.fps}})  # fmt: skip
+    _, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)")  # fmt: skip
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    session = session_for_viewer(viewer)
+
+    # 1. registration: a registered layer, shifts in the session, raw/registered toggle
+    reg.form.control("patch_px").setValue(32)
+    reg.form.control("patch_overlap_px").setValue(16)
+    _finish(qtbot, reg.run())
+    registered = reg.registered_layer()
+    assert registered is not None and registered.data.shape == mov.movie.shape
+    shifts = session["registration"].tables["shifts"]
+    assert list(shifts.columns) == ["frame", "dy", "dx"] and len(shifts) == 240
+    assert np.corrcoef(shifts["dx"], mov.truth.shifts[:, 1])[0, 1] > 0.95
+    reg.show_registered.setChecked(False)
+    assert raw.visible and not registered.visible
+    reg.show_registered.setChecked(True)
+    viewer.dims.set_current_step(0, 100)
+    assert reg._cursor.get_xdata()[0] == 100  # the shifts plot follows the time slider
+
+    # 2. summary images as layers; 3. sources on the registered movie
+    assert src.movie.currentText() == registered.name
+    _finish(qtbot, src.run_summary())
+    assert {"mean image", "correlation image", "pnr image"} <= {x.name for x in viewer.layers}
+    src.form.control("patch_px").setValue(0)
+    _finish(qtbot, src.run_extract())
+    comps = session["sources"].tables["components"]
+    labels = viewer.layers["footprints"].data
+    assert labels.shape == (64, 64) and set(np.unique(labels)) - {0} <= set(comps["neuron_id"])
+    assert "traces" in session and "dff" in session["traces"].tables["traces"]
+    n_acc = int(comps["accepted"].sum())
+    assert f"{n_acc} of {len(comps)}" in src.count.text()
+
+    # live count: a strict SNR threshold rejects everything; verdicts follow
+    src.evaluation.control("min_snr").setValue(1000)
+    assert src.count.text().startswith("0 of")
+    src.evaluation.control("min_snr").setValue(3)
+    assert src.count.text().startswith(f"{n_acc} of")
+
+    # 4. accept/reject writes the curation's verdicts
+    src.cells.setCurrentRow(0)
+    first = src.current_id()
+    src.reject_button.click()
+    v = read_verdicts(session).set_index("neuron_id")
+    assert v.loc[first, "status"] == "rejected"
+
+    # 5. the transients curation and ensembles work on these traces unchanged
+    _, transients = viewer.window.add_plugin_dock_widget(PLUGIN, "Transients curation")
+    transients.session_button.click()
+    assert set(transients.state.ids) == set(comps["neuron_id"].astype(str))
+    assert transients.state.status(first)[0] == "rejected"  # the verdict is shared
+    job = transients.detect()
+    qtbot.waitUntil(lambda: "transients" in session and len(session["transients"].tables["transients"]) > 0, timeout=60000)  # fmt: skip
+    assert job is not None
+    _, ens = viewer.window.add_plugin_dock_widget(PLUGIN, "Neuronal ensembles")
+    ens.shuffles.setValue(50)
+    ens.find()
+    qtbot.waitUntil(lambda: "ensembles" in session, timeout=60000)
