@@ -16,8 +16,19 @@ def register(subparsers) -> None:
         "session file demo.catrack.h5 into DIR, and scores each step against the ground truth.",
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
-    p.add_argument("--frames", type=int, default=300, help="recording length (default 300)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="recording length (default 300; 600 with --two-photon)",
+    )
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the recording")
+    p.add_argument(
+        "--two-photon",
+        action="store_true",
+        help="instead: the head-fixed two-photon path (register, summary images, sources, "
+        "transients, ensembles) on the synthetic two-photon movie (default 600 frames)",
+    )
     p.set_defaults(func=run)
 
 
@@ -25,7 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.demo import run_demo
     from napari_catrack.errors import InputError
 
-    if args.frames < 20:
+    if args.frames is not None and args.frames < 20:
         raise InputError("--frames must be at least 20")
-    run_demo(args.output, n_frames=args.frames, seed=args.seed)
+    if args.two_photon:
+        from napari_catrack.demo_two_photon import run_two_photon_demo
+
+        run_two_photon_demo(args.output, n_frames=args.frames or 600, seed=args.seed)
+        return 0
+    run_demo(args.output, n_frames=args.frames or 300, seed=args.seed)
     return 0

@@ -1,0 +1,19 @@
+"""`catrack demo --two-photon` runs the whole head-fixed path and scores it."""
+
+from __future__ import annotations
+
+import json
+
+from napari_catrack.cli import main
+from napari_catrack.io.sources import read_sources
+from napari_catrack.session import Session
+
+
+def test_two_photon_demo_runs_every_step(tmp_path):
+    assert main(["demo", "--two-photon", "--frames", "150", "-o", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["registration"]["median_error_px"] < 0.1
+    assert summary["sources"]["f1"] > 0.6
+    assert len(read_sources(tmp_path / "sources").components) > 0
+    session = Session.load(tmp_path / "two_photon.catrack.h5")
+    assert {"registration", "summary", "sources", "traces", "transients", "ensembles"} <= set(session.steps)  # fmt: skip
