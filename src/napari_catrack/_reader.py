@@ -1,4 +1,4 @@
-"""npe2 reader: TIFF/HDF5 recordings (lazy) and napari-catrack session files."""
+"""npe2 reader: TIFF/HDF5 recordings and behaviour videos (lazy), and napari-catrack sessions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from napari_catrack.errors import CatrackError
 from napari_catrack.io.hdf5 import is_hdf5_path
 from napari_catrack.io.tiff import is_tiff_path
+from napari_catrack.io.video import is_video_path
 from napari_catrack.session import (
     SESSION_SUFFIX,
     current_viewer,
@@ -25,7 +26,7 @@ def get_reader(path: str | list[str]) -> Callable | None:
     spec = os.fspath(path)
     if spec.lower().endswith(SESSION_SUFFIX):
         return read_session
-    if is_tiff_path(spec) or is_hdf5_path(spec):
+    if is_tiff_path(spec) or is_hdf5_path(spec) or is_video_path(spec):
         return read_recording
     if os.path.isdir(spec) and any(is_tiff_path(p) for p in Path(spec).iterdir()):
         return read_recording

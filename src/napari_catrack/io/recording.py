@@ -14,6 +14,7 @@ from napari_catrack.errors import InputError
 from napari_catrack.io.hdf5 import is_hdf5_path, open_hdf5
 from napari_catrack.io.layouts import check_same_shape, split_channels
 from napari_catrack.io.tiff import RawStack, is_tiff_path, open_tiff, open_tiff_sequence
+from napari_catrack.io.video import is_video_path, open_video
 
 
 @dataclass
@@ -84,7 +85,7 @@ def open_recording(
     fps: float | None = None,
     pixel_size_um: float | None = None,
 ) -> Recording:
-    """Open a TIFF/HDF5 file, a folder or a glob of TIFFs, lazily, as green (+ red) movies.
+    """Open a TIFF/HDF5 file, a folder or a glob of TIFFs, or a video, lazily, as green (+ red) movies.
 
     `axes` overrides the file's axis letters (T, Z, C, Y, X); `fps`/`pixel_size_um` override
     metadata. Raises `InputError` with one clear line for anything a user can fix.
@@ -107,12 +108,15 @@ def open_recording(
         raw = open_tiff(spec)
     elif is_hdf5_path(spec):
         raw, red_raw = open_hdf5(spec, dataset=dataset)
+    elif is_video_path(spec):
+        raw = open_video(spec)  # behaviour videos: AVI/MP4/..., single channel
     elif not os.path.exists(spec):
         raise InputError(f"file not found: {spec}")
     else:
         raise InputError(
             f"unsupported file type {Path(spec).suffix or '(none)'} for {spec}; "
-            "napari-catrack reads TIFF (.tif/.tiff, folders, globs) and HDF5 (.h5/.hdf5)"
+            "napari-catrack reads TIFF (.tif/.tiff, folders, globs), HDF5 (.h5/.hdf5) and "
+            "videos (.avi/.mp4/.mov/.mkv)"
         )
     try:
         file_axes = axes.upper() if axes else raw.axes

@@ -1,0 +1,101 @@
+"""Options and helpers shared by the behaviour commands (segment, centerline, velocity)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from napari_catrack.errors import InputError
+
+
+def point(text: str) -> tuple[float, float]:
+    """argparse type for 'y,x' pixel coordinates."""
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        y, x = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected y,x (two numbers), got {text!r}") from None
+    if not (np.isfinite(y) and np.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"expected finite y,x, got {text!r}")
+    return y, x
+
+
+def size(text: str) -> tuple[int, int]:
+    """argparse type for 'H,W' image sizes."""
+    try:
+        h, w = (int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W (two integers), got {text!r}") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"expected positive H,W, got {text!r}")
+    return h, w
+
+
+def add_prompt_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
+    g = p.add_argument_group("prompt")
+    g.add_argument(
+        "--prompt",
+        type=point,
+        action="append",
+        required=required,
+        metavar="Y,X",
+        help="a point on the worm (repeat for more points on the same frame)",
+    )
+    g.add_argument(
+        "--negative",
+        type=point,
+        action="append",
+        default=[],
+        metavar="Y,X",
+        help="a point that is NOT worm (repeatable)",
+    )
+    g.add_argument(
+        "--prompt-frame",
+        type=int,
+        default=0,
+        metavar="F",
+        help="frame of the prompt points (default 0)",
+    )
+    g.add_argument("--channel", choices=("green", "red"), default="green",
+                   help="which channel of a two-channel recording shows the worm")  # fmt: skip
+
+
+def behaviour_frames(args: argparse.Namespace):
+    """The single-channel (T, Y, X) video the user named, and the recording it came from."""
+    from napari_catrack.commands._common import recording_from_args
+
+    rec = recording_from_args(args)
+    frames = rec.red if getattr(args, "channel", "green") == "red" else rec.green
+    if frames is None:
+        raise InputError("the recording has no red channel")
+    if frames.ndim != 3:
+        raise InputError(f"a behaviour video must be (T, Y, X), got shape {frames.shape}")
+    return frames, rec
+
+
+def anchor_from_args(args: argparse.Namespace):
+    from napari_catrack.core.behaviour import Anchor
+
+    pos = list(args.prompt or [])
+    neg = list(args.negative or [])
+    return Anchor(args.prompt_frame, pos + neg, [1] * len(pos) + [0] * len(neg))
+
+
+def warn(message: str) -> None:
+    print(f"catrack: warning: {message}", file=sys.stderr)
+
+
+def run_segmentation(frames, args, params, log=print):
+    """Segment the video from the prompt in args; returns (result, quality table)."""
+    from napari_catrack.core.behaviour import frame_quality, segment_video
+    from napari_catrack.core.behaviour.sam import make_segmenter
+
+    segmenter = make_segmenter(params, log=lambda m: warn(m))
+    result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter)
+    quality = frame_quality(result.masks, result.score, low_score=params.low_score,
+                            area_jump=params.area_jump)  # fmt: skip
+    n_low = int(quality["low_confidence"].sum())
+    log(f"{result.method}: {result.n_frames} frames segmented, {n_low} listed as doubtful")
+    return result, quality

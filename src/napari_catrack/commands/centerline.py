@@ -1,0 +1,99 @@
+"""`catrack centerline (REC --prompt y,x | --masks masks.tif) -o centerline.csv`."""
+
+from __future__ import annotations
+
+import argparse
+
+from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames, warn
+from napari_catrack.commands._common import add_recording_arguments, write_table_atomic
+from napari_catrack.errors import InputError
+
+
+def register(subparsers) -> None:
+    from napari_catrack.core.behaviour import CenterlineParams, SegmentParams
+
+    p = subparsers.add_parser(
+        "centerline",
+        help="the worm's centerline in every frame, head first (from a video or masks)",
+        description="Writes frame,point,y,x: --points points per frame evenly spaced from the "
+        "head tip (point 0) to the tail tip, the same end in every frame. From REC + --prompt "
+        "the worm is segmented first (as `catrack segment`); with --masks only, the head is "
+        "found from shape and motion.",
+    )
+    add_recording_arguments(p, positional=False)
+    p.add_argument("recording", metavar="REC", nargs="?", default=None,
+                   help="behaviour video (TIFF/HDF5/AVI/MP4), with --prompt")  # fmt: skip
+    p.add_argument("--masks", default=None, help="masks TIFF from `catrack segment`")
+    add_prompt_arguments(p, required=False)
+    CenterlineParams.add_arguments(p, title="centerline")
+    SegmentParams.add_arguments(p, title="segmentation (with REC --prompt)")
+    g = p.add_argument_group("posture")
+    g.add_argument(
+        "--posture",
+        default=None,
+        metavar="CSV",
+        help="also write per-frame posture: length, curvature, eigenworm amplitudes",
+    )
+    g.add_argument(
+        "--eigenworms",
+        default=None,
+        metavar="FILE|n2",
+        help="eigenworm basis for --posture (.mat/.npy/.csv, or n2 to download the "
+        "standard N2 basis once)",
+    )
+    g.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="UM",
+        help="pixel size in µm (posture lengths in µm)",
+    )
+    g.add_argument(
+        "--frames-report",
+        default=None,
+        metavar="CSV",
+        help="also write per-frame status (ok/coiled/filled) and head confidence",
+    )
+    p.add_argument("-o", "--output", required=True, help="output CSV")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.commands._behaviour import run_segmentation
+    from napari_catrack.core.behaviour import (
+        CenterlineParams,
+        SegmentParams,
+        compute_centerlines,
+        load_eigenworms,
+        posture_table,
+    )
+    from napari_catrack.io.masks import read_masks
+
+    if args.masks and args.recording:
+        raise InputError("give either REC --prompt y,x or --masks masks.tif, not both")
+    if args.masks:
+        masks = read_masks(args.masks)
+    elif args.recording:
+        if not args.prompt:
+            raise InputError("with REC, give --prompt y,x on the worm (or use --masks)")
+        frames, _ = behaviour_frames(args)
+        masks = run_segmentation(frames, args, SegmentParams.from_args(args))[0].masks
+    else:
+        raise InputError("give a behaviour video REC with --prompt y,x, or --masks masks.tif")
+    params = CenterlineParams.from_args(args)
+    result = compute_centerlines(masks, params)
+    write_table_atomic(result.table(), args.output, float_format="%.3f")
+    counts = {s: int((result.status == s).sum()) for s in ("ok", "coiled", "filled")}
+    if counts["filled"]:
+        warn(f"{counts['filled']} frame(s) had no usable mask and were filled from neighbours")
+    if args.frames_report:
+        write_table_atomic(result.frames_table(), args.frames_report, float_format="%.4f")
+    if args.posture:
+        basis = load_eigenworms(args.eigenworms) if args.eigenworms else None
+        table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis)
+        write_table_atomic(table.assign(status=result.status), args.posture, float_format="%.5g")
+    print(
+        f"{result.n_frames} frames x {params.points} points ({counts['ok']} ok, "
+        f"{counts['coiled']} coiled, {counts['filled']} filled) -> {args.output}"
+    )
+    return 0

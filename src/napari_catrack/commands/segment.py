@@ -1,0 +1,43 @@
+"""`catrack segment REC --prompt y,x -o masks.tif`: the worm's mask in every frame."""
+
+from __future__ import annotations
+
+import argparse
+
+from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
+from napari_catrack.commands._common import add_recording_arguments, write_table_atomic
+
+
+def register(subparsers) -> None:
+    from napari_catrack.core.behaviour import SegmentParams
+
+    p = subparsers.add_parser(
+        "segment",
+        help="segment the worm in a behaviour video from one prompt point (SAM or classical)",
+        description="Writes masks.tif: uint8 (T, Y, X), 1 = worm, 0 = background, every frame. "
+        "REC may be a TIFF stack/folder, HDF5 or a video (AVI/MP4). With --method auto, Segment "
+        "Anything is used when a checkpoint is given (or was downloaded before), else the "
+        "classical method.",
+    )
+    add_recording_arguments(p)
+    add_prompt_arguments(p, required=True)
+    SegmentParams.add_arguments(p, title="segmentation")
+    p.add_argument("--report", default=None, metavar="CSV",
+                   help="also write the per-frame quality (score, area, doubtful frames)")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, help="output masks TIFF")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.commands._behaviour import run_segmentation
+    from napari_catrack.core.behaviour import SegmentParams
+    from napari_catrack.io.masks import write_masks
+
+    params = SegmentParams.from_args(args)
+    frames, _ = behaviour_frames(args)
+    result, quality = run_segmentation(frames, args, params)
+    write_masks(args.output, result.masks)
+    if args.report:
+        write_table_atomic(quality, args.report, float_format="%.4f")
+    print(f"masks ({result.n_frames} x {frames.shape[1]} x {frames.shape[2]}) -> {args.output}")
+    return 0

@@ -1,0 +1,134 @@
+"""`catrack velocity --stage stage.csv --centerline centerline.csv --pixel-size UM -o velocity.csv`."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from napari_catrack.commands._behaviour import size, warn
+from napari_catrack.commands._common import read_table, write_table_atomic
+from napari_catrack.errors import InputError
+
+
+def register(subparsers) -> None:
+    from napari_catrack.core.behaviour import VelocityParams
+
+    p = subparsers.add_parser(
+        "velocity",
+        help="the worm's velocity on the plate from its image position and the stage",
+        description="Writes frame,time_s,x_um,y_um,vy_um_s,vx_um_s,speed_um_s,signed_speed_um_s,"
+        "direction. World position = stage + (pixel - image centre) x pixel size; position = "
+        "centroid of the centerline (or of the tracked neurons with --tracks); direction +1 "
+        "forward (towards the head), -1 backward, 0 still; velocities are Savitzky-Golay "
+        "derivatives over --smooth seconds.",
+    )
+    p.add_argument("--stage", required=True, help="stage log: CSV/Excel/HDF5")
+    p.add_argument("--centerline", default=None, help="centerline CSV (frame,point,y,x)")
+    p.add_argument("--tracks", default=None,
+                   help="tracks CSV (neuron_id,frame,y,x): position = their centroid; the "
+                   "direction then comes from --centerline when given (same frames)")  # fmt: skip
+    VelocityParams.add_arguments(p, title="velocity")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (frame times = frame/fps)")
+    p.add_argument(
+        "--frame-times",
+        default=None,
+        metavar="CSV",
+        help="frame timestamps (time_s per frame) when the camera rate is uneven",
+    )
+    p.add_argument(
+        "--image-size",
+        type=size,
+        default=None,
+        metavar="H,W",
+        help="image size (for the image centre); else from --recording",
+    )
+    p.add_argument(
+        "--recording",
+        default=None,
+        metavar="REC",
+        help="the video, to read the image size and frame rate from",
+    )
+    g = p.add_argument_group("stage log columns")
+    g.add_argument(
+        "--stage-columns",
+        default=None,
+        metavar="MAP",
+        help="map columns, e.g. time=Time,y=StageY,x=StageX (keys frame,time,y,x)",
+    )
+    g.add_argument(
+        "--stage-scale",
+        type=float,
+        default=1.0,
+        metavar="UM",
+        help="µm per stage unit (1000 for mm) [default: 1]",
+    )
+    g.add_argument("--stage-time-scale", type=float, default=1.0, metavar="S",
+                   help="seconds per stage time unit (0.001 for ms) [default: 1]")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, help="output CSV")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.core.behaviour import VelocityParams, compute_velocity
+    from napari_catrack.core.behaviour.velocity import tracks_positions
+    from napari_catrack.core.behaviour.video_centerline import points_from_table
+    from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
+
+    params = VelocityParams.from_args(args)
+    if not params.pixel_size_um:
+        raise InputError("give the pixel size in µm with --pixel-size")
+    if not (args.centerline or args.tracks):
+        raise InputError("give --centerline centerline.csv or --tracks tracks.csv")
+    body = None
+    if args.centerline:
+        body = points_from_table(read_table(args.centerline, ("frame", "point", "y", "x"),
+                                            "centerline"))  # fmt: skip
+    if args.tracks:
+        tracks = read_table(args.tracks, ("frame", "y", "x"), "tracks")
+        frames, position = tracks_positions(tracks)
+        if body is not None and len(body) != int(frames.max()) + 1:
+            warn("--tracks and --centerline have different frame counts: no direction")
+            body = None
+        elif body is not None:
+            body = body[frames]
+    else:
+        frames, position = np.arange(len(body)), body.mean(axis=1)
+    shape, fps = args.image_size, args.fps
+    if args.recording:
+        from napari_catrack.io.recording import open_recording
+
+        rec = open_recording(args.recording)
+        shape = shape or rec.frame_shape
+        fps = fps or rec.fps
+        rec.close()
+    stage = read_stage(args.stage, columns=args.stage_columns, scale_um=args.stage_scale,
+                       time_scale_s=args.stage_time_scale)  # fmt: skip
+    n = int(frames.max()) + 1
+    if args.frame_times:
+        times = read_frame_times(args.frame_times, None)
+        if len(times) < n:
+            raise InputError(f"{len(times)} frame times for {n} frames")
+        times = times[frames]
+    elif fps:
+        times = frames / fps
+    elif stage.time_s is not None and stage.frame is not None:
+        lookup = dict(zip(stage.frame.tolist(), stage.time_s.tolist()))
+        if not all(int(f) in lookup for f in frames):
+            raise InputError("the stage log lacks some frames: give --fps or --frame-times")
+        times = np.array([lookup[int(f)] for f in frames])
+    else:
+        raise InputError("give --fps (or --frame-times) to know when each frame was taken")
+    stage_um = stage_at(stage, frames, times if stage.time_s is not None else None,
+                        tolerance_s=0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 0)  # fmt: skip
+    if shape is None:
+        warn("no --image-size (or --recording): positions are relative to pixel (0, 0) "
+             "instead of the image centre; velocities are unaffected")  # fmt: skip
+    if body is None:
+        warn("no centerline for the head: direction is 0 and signed speed empty")
+    table = compute_velocity(position, times, stage_um, shape, params, body_px=body,
+                             frames=frames)  # fmt: skip
+    write_table_atomic(table, args.output, float_format="%.4f")
+    moving = int((table["direction"] != 0).sum())
+    print(f"{len(table)} frames ({moving} moving) -> {args.output}")
+    return 0

@@ -1,0 +1,237 @@
+"""The worm's centerline in one frame: skeleton -> longest path -> tips -> smoothed spline.
+
+`mask_centerline` does one mask: the skeleton (scikit-image), its longest path (two Dijkstra
+sweeps over the pixel graph, scipy.sparse.csgraph, so spurs never win), the path extended along
+its end tangents to the real tips of the mask (a skeleton stops half a body width short of each
+tip), a smoothing spline through it and N points evenly spaced along the whole body.
+
+A worm that touches or crosses itself has no skeleton that follows its body: `fit_to_mask`
+then deforms a neighbouring frame's centerline onto the mask (an active contour climbing the
+mask's distance map, keeping the body length and smoothness), which follows coils.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.interpolate import splev, splprep
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+_OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+
+
+@dataclass
+class RawCenterline:
+    """A centerline from one mask, before head/tail orientation."""
+
+    points: np.ndarray  # (M, 2) dense path, ~1 px spacing, tip to tip (y, x)
+    length: float  # px along the smoothed curve
+    loop: bool  # the mask encloses background (a coil's loop)
+    width: float  # body width (px): twice the median distance-map value along the path
+    widths: np.ndarray  # (M,) body width at each point (twice the distance map)
+
+
+def resample(points: np.ndarray, n: int) -> np.ndarray:
+    """n points evenly spaced by arc length along a polyline (first and last kept)."""
+    points = np.asarray(points, dtype=float)
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    if arc[-1] <= 0:
+        return np.repeat(points[:1], n, axis=0)
+    a = np.linspace(0.0, arc[-1], n)
+    return np.stack([np.interp(a, arc, points[:, 0]), np.interp(a, arc, points[:, 1])], axis=1)
+
+
+def curve_length(points: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(np.asarray(points, float), axis=0), axis=1).sum())
+
+
+def mask_centerline(mask: np.ndarray, *, smooth: float = 0.15) -> RawCenterline | None:
+    """Centerline of a worm mask (None for an empty or dot-sized mask).
+
+    `smooth` scales the spline's smoothing with the body width: the curve may deviate from the
+    skeleton by about `smooth` x width / 4 px, which removes the staircase of pixel skeletons
+    without cutting bends.
+    """
+    from skimage.morphology import skeletonize
+
+    mask = np.asarray(mask, bool)
+    if mask.sum() < 9:
+        return None
+    ys, xs = np.nonzero(mask)
+    y0, x0 = max(ys.min() - 2, 0), max(xs.min() - 2, 0)
+    crop = mask[y0 : ys.max() + 3, x0 : xs.max() + 3]
+    dist = ndi.distance_transform_edt(crop)
+    skel = skeletonize(crop)
+    path = _longest_path(skel)
+    if path is None or len(path) < 2:
+        return None
+    holes = ndi.binary_fill_holes(crop) & ~crop
+    loop = bool(holes.sum() > 4)  # skeletons keep topology: a cycle <=> a hole
+    width = 2.0 * float(np.median(dist[path[:, 0], path[:, 1]]))
+    dense = _extend_to_tips(path.astype(float), dist)
+    curve = _smooth_spline(dense, smooth * width / 4.0)
+    widths = 2 * ndi.map_coordinates(dist, curve.T, order=1, mode="nearest")
+    curve += (y0, x0)
+    return RawCenterline(curve, curve_length(curve), loop, width, widths)
+
+
+def _longest_path(skel: np.ndarray) -> np.ndarray | None:
+    """The longest shortest path through the skeleton's largest piece (pixel (y, x) rows)."""
+    ys, xs = np.nonzero(skel)
+    n = len(ys)
+    if n == 0:
+        return None
+    if n == 1:
+        return np.array([[ys[0], xs[0]]])
+    index = -np.ones(skel.shape, np.int64)
+    index[ys, xs] = np.arange(n)
+    rows, cols, weights = [], [], []
+    h, w = skel.shape
+    for dy, dx in _OFFSETS:
+        ny, nx = ys + dy, xs + dx
+        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        nb = np.full(n, -1)
+        nb[ok] = index[ny[ok], nx[ok]]
+        good = nb >= 0
+        rows.append(np.nonzero(good)[0])
+        cols.append(nb[good])
+        weights.append(np.full(good.sum(), np.hypot(dy, dx)))
+    r, c, wt = np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
+    graph = coo_matrix((wt, (r, c)), shape=(n, n)).tocsr()
+    # start in the largest connected piece (from its pixel nearest the centroid)
+    _, comp = connected_components(graph, directed=False)
+    biggest = int(np.argmax(np.bincount(comp)))
+    members = np.nonzero(comp == biggest)[0]
+    start = int(members[0])
+    d0 = dijkstra(graph, indices=start)
+    a = int(members[np.argmax(d0[members])])
+    da, pred = dijkstra(graph, indices=a, return_predecessors=True)
+    b = int(members[np.argmax(da[members])])
+    order = [b]
+    while order[-1] != a:
+        order.append(int(pred[order[-1]]))
+    return np.stack([ys[order], xs[order]], axis=1)
+
+
+def _extend_to_tips(path: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Continue both ends along their tangent until the mask ends (sub-pixel, 0.25 px steps)."""
+    soft = ndi.map_coordinates
+    inside = (dist > 0).astype(np.float32)
+    pts = resample(path, max(int(curve_length(path)), 2) + 1)
+
+    def tip(end: np.ndarray, before: np.ndarray) -> np.ndarray:
+        direction = end - before
+        norm = np.linalg.norm(direction)
+        if norm == 0:
+            return np.zeros((0, 2))
+        n_steps = int(dist.max() * 2 + 8) * 4
+        steps = end + 0.25 * np.arange(1, n_steps + 1)[:, None] * (direction / norm)
+        vals = soft(inside, steps.T, order=1, mode="constant")
+        out = np.nonzero(vals < 0.5)[0]
+        return steps[: out[0] if len(out) else n_steps]
+
+    k = min(len(pts) - 1, max(2, round(dist.max())))
+    head = tip(pts[0].copy(), pts[k].copy())[::-1]
+    tail = tip(pts[-1].copy(), pts[-1 - k].copy())
+    return np.concatenate([head, pts, tail])
+
+
+def _smooth_spline(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """A cubic smoothing spline through the points, sampled every ~0.5 px."""
+    pts = resample(points, max(int(curve_length(points)), 3) + 1)
+    if len(pts) < 5:
+        return pts
+    keep = np.concatenate([[True], np.linalg.norm(np.diff(pts, axis=0), axis=1) > 1e-6])
+    pts = pts[keep]
+    try:
+        tck, _ = splprep([pts[:, 0], pts[:, 1]], s=len(pts) * tolerance**2, k=3)
+    except (ValueError, TypeError):  # degenerate (straight, very short) paths
+        return pts
+    u = np.linspace(0.0, 1.0, max(2 * len(pts), 10))
+    y, x = splev(u, tck)
+    return np.stack([y, x], axis=1)
+
+
+def fit_to_mask(
+    start: np.ndarray,
+    mask: np.ndarray,
+    *,
+    length: float,
+    previous_mask: np.ndarray | None = None,
+    iterations: int = 60,
+) -> tuple[np.ndarray, float]:
+    """Deform a centerline (a neighbouring frame's) onto a mask; returns (points, residual).
+
+    An active contour: each iteration moves the points up the mask's smoothed distance map
+    (towards the medial axis), pulls the two ends towards the nearest tips of the mask's
+    skeleton, relaxes the points towards their neighbours (smoothness) and restores equal
+    spacing at the given body length. The whole curve first follows the shift of the mask
+    between the two frames. The residual is the mean distance (px) of the points from the
+    mask's medial axis, large when the worm cannot be followed.
+    """
+    mask = np.asarray(mask, bool)
+    n = len(start)
+    pts = np.asarray(start, dtype=float).copy()
+    if not mask.any():
+        return pts, np.inf
+    if previous_mask is not None and previous_mask.any():
+        pts += np.array(ndi.center_of_mass(mask)) - np.array(ndi.center_of_mass(previous_mask))
+    # work on a crop around the mask and the curve
+    ys, xs = np.nonzero(mask)
+    pad = 6
+    y0 = int(max(min(ys.min(), pts[:, 0].min()) - pad, 0))
+    x0 = int(max(min(xs.min(), pts[:, 1].min()) - pad, 0))
+    y1 = int(max(ys.max(), pts[:, 0].max()) + pad + 1)
+    x1 = int(max(xs.max(), pts[:, 1].max()) + pad + 1)
+    fitted, res = _fit_crop(pts - (y0, x0), mask[y0:y1, x0:x1], length, n, iterations)
+    return fitted + np.array([y0, x0], float), res
+
+
+def _fit_crop(pts, mask, length, n, iterations):
+    from skimage.morphology import skeletonize
+
+    inside = ndi.distance_transform_edt(mask).astype(np.float32)
+    outside = ndi.distance_transform_edt(~mask).astype(np.float32)
+    field_ = ndi.gaussian_filter(inside - outside, 1.0)
+    gy, gx = np.gradient(field_)
+    skel = skeletonize(mask)
+    tips = _skeleton_tips(skel)
+    seg = length / (n - 1)
+    for _ in range(iterations):
+        coords = pts.T
+        g = np.stack(
+            [
+                ndi.map_coordinates(gy, coords, order=1, mode="nearest"),
+                ndi.map_coordinates(gx, coords, order=1, mode="nearest"),
+            ],
+            axis=1,
+        )
+        pts += 0.4 * g
+        if len(tips):
+            for end in (0, -1):
+                d = np.linalg.norm(tips - pts[end], axis=1)
+                k = int(np.argmin(d))
+                if d[k] < 0.25 * length:
+                    pts[end] += 0.3 * (tips[k] - pts[end])
+        lap = np.zeros_like(pts)
+        lap[1:-1] = pts[:-2] + pts[2:] - 2 * pts[1:-1]
+        pts += 0.15 * lap
+        for _ in range(5):  # spacing constraint (position-based dynamics)
+            d = np.diff(pts, axis=0)
+            norm = np.linalg.norm(d, axis=1, keepdims=True) + 1e-9
+            corr = 0.5 * (norm - seg) * d / norm
+            pts[:-1] += corr
+            pts[1:] -= corr
+    ridge = ndi.distance_transform_edt(~skel).astype(np.float32)
+    res = ndi.map_coordinates(ridge, pts.T, order=1, mode="nearest")
+    return pts, float(np.mean(res))
+
+
+def _skeleton_tips(skel: np.ndarray) -> np.ndarray:
+    """(y, x) of skeleton pixels with exactly one neighbour (the ends of the body's branches)."""
+    nb = ndi.convolve(skel.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant")
+    return np.argwhere(skel & (nb == 2)).astype(float)

@@ -1,0 +1,160 @@
+"""Which end is the head, consistently through the whole video.
+
+A two-state chain per frame (the centerline as given, or reversed), solved exactly with the
+Viterbi algorithm over:
+- continuity: consecutive centerlines (centroids aligned, so stage jumps do not matter) must
+  match point for point; keeping or swapping the ends costs their mismatch;
+- the crawling wave: during forward crawling the body wave travels from head to tail, and
+  worms crawl forwards most of the time, so within a stretch of frames the end where the waves
+  start is the head (the lag between consecutive curvature profiles; stage-independent);
+- the tail taper: the tail ends in a point, the head is blunt (a weaker cue);
+- the user's word: frames where the user set the head are fixed states, and continuity carries
+  them to the neighbours (as anchors do for tracking).
+The per-frame margin (difference of the min-marginals of the two states) says how sure the
+choice is; small margins are listed as doubtful frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Orientation:
+    """Result of `orient`: reverse[t] means point 0 of the given curve is the tail."""
+
+    reverse: np.ndarray  # (T,) bool
+    margin: np.ndarray  # (T,) >= 0, larger = surer; NaN for frames without a curve
+
+
+def _centred(c: np.ndarray) -> np.ndarray:
+    return c - c.mean(axis=0)
+
+
+def _curvature(c: np.ndarray) -> np.ndarray:
+    d = np.diff(c, axis=0)
+    ang = np.unwrap(np.arctan2(d[:, 0], d[:, 1]))
+    return np.diff(ang)
+
+
+def wave_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
+    """Lag (points, + = towards the end of the curve) by which b's bends follow a's.
+
+    Positive when the curvature pattern moved from the first point towards the last between
+    the two frames: crawling forwards if point 0 is the head.
+    """
+    ka, kb = _curvature(a), _curvature(b)
+    ka, kb = ka - ka.mean(), kb - kb.mean()
+    n = len(ka)
+    best, score = 0, -np.inf
+    scores = {}
+    for lag in range(-max_lag, max_lag + 1):
+        if lag >= 0:
+            x, y = ka[: n - lag], kb[lag:]
+        else:
+            x, y = ka[-lag:], kb[: n + lag]
+        denom = np.sqrt((x * x).sum() * (y * y).sum())
+        s = float((x * y).sum() / denom) if denom > 0 else 0.0
+        scores[lag] = s
+        if s > score:
+            best, score = lag, s
+    if score < 0.3:
+        return 0.0
+    # parabolic sub-point refinement
+    if -max_lag < best < max_lag:
+        s0, s1, s2 = scores[best - 1], scores[best], scores[best + 1]
+        den = s0 - 2 * s1 + s2
+        if den < 0:
+            return best + 0.5 * (s0 - s2) / den
+    return float(best)
+
+
+def taper(widths: np.ndarray) -> float:
+    """(width near point 0 - width near the last point) / max width: > 0 if point 0 is blunter."""
+    w = np.asarray(widths, float)
+    if not np.isfinite(w).all() or w.max() <= 0:
+        return 0.0
+    k = max(2, len(w) // 10)
+    return float((w[1 : k + 1].mean() - w[-k - 1 : -1].mean()) / w.max())
+
+
+def orient(
+    curves: np.ndarray,
+    *,
+    widths: np.ndarray | None = None,
+    motion_weight: float = 1.0,
+    shape_weight: float = 0.3,
+    fixed: dict[int, bool] | None = None,
+) -> Orientation:
+    """Choose per frame whether to reverse each curve so point 0 is the head throughout.
+
+    curves: (T, N, 2), rows of NaN for frames without a centerline. widths: (T, N) body widths
+    (optional, for the taper cue). fixed: {frame: reverse} set by the user.
+    """
+    curves = np.asarray(curves, float)
+    T, N, _ = curves.shape
+    valid = np.isfinite(curves).all(axis=(1, 2))
+    idx = np.nonzero(valid)[0]
+    reverse = np.zeros(T, bool)
+    margin = np.full(T, np.nan)
+    if len(idx) == 0:
+        return Orientation(reverse, margin)
+    fixed = fixed or {}
+    big = 1e9
+    # unary costs (state 0 = as given, 1 = reversed)
+    unary = np.zeros((len(idx), 2))
+    # pairwise mismatch between consecutive valid frames
+    same = np.zeros(len(idx))
+    swap = np.zeros(len(idx))
+    max_lag = max(1, N // 8)
+    lags = np.zeros(len(idx))
+    for j in range(1, len(idx)):
+        a = _centred(curves[idx[j - 1]])
+        b = _centred(curves[idx[j]])
+        same[j] = np.sqrt(np.mean(np.sum((b - a) ** 2, axis=1)))
+        swap[j] = np.sqrt(np.mean(np.sum((b[::-1] - a) ** 2, axis=1)))
+        b_al = b if same[j] <= swap[j] else b[::-1]
+        if idx[j] - idx[j - 1] == 1:
+            lags[j - 1] = wave_lag(a, b_al, max_lag)
+    scale = max(1.5, float(np.median(np.minimum(same[1:], swap[1:]))) if len(idx) > 1 else 1.5)
+    gaps = np.diff(idx, prepend=idx[0])
+    # motion: a lag of a few points in one frame is strong evidence; clip single frames
+    evidence = np.clip(lags / max(1.0, N / 50), -3, 3)
+    unary[:, 0] -= motion_weight * evidence
+    unary[:, 1] += motion_weight * evidence
+    if widths is not None:
+        for j, t in enumerate(idx):
+            e = taper(widths[t])
+            unary[j, 0] -= shape_weight * 3 * e
+            unary[j, 1] += shape_weight * 3 * e
+    for j, t in enumerate(idx):
+        if t in fixed:
+            unary[j, 0 if fixed[t] else 1] += big
+    pair = np.zeros((len(idx), 2, 2))  # pair[j, s_prev, s]
+    for j in range(1, len(idx)):
+        sc = scale * np.sqrt(max(gaps[j], 1))
+        c_same, c_swap = (same[j] / sc) ** 2, (swap[j] / sc) ** 2
+        pair[j] = [[c_same, c_swap], [c_swap, c_same]]
+    # Viterbi (min-sum) forward and backward for min-marginals
+    n = len(idx)
+    fwd = np.zeros((n, 2))
+    back = np.zeros((n, 2), int)
+    fwd[0] = unary[0]
+    for j in range(1, n):
+        tot = fwd[j - 1][:, None] + pair[j]
+        back[j] = np.argmin(tot, axis=0)
+        fwd[j] = tot[back[j], [0, 1]] + unary[j]
+    bwd = np.zeros((n, 2))
+    for j in range(n - 2, -1, -1):
+        tot = pair[j + 1] + (unary[j + 1] + bwd[j + 1])[None, :]
+        bwd[j] = tot.min(axis=1)
+    states = np.zeros(n, int)
+    states[-1] = int(np.argmin(fwd[-1]))
+    for j in range(n - 1, 0, -1):
+        states[j - 1] = back[j, states[j]]
+    marg = fwd + bwd
+    reverse[idx] = states.astype(bool)
+    margin[idx] = np.minimum(np.abs(marg[:, 1] - marg[:, 0]), big / 10)
+    return Orientation(reverse, margin)

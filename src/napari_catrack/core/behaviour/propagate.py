@@ -1,0 +1,225 @@
+"""Segment a whole video from a few prompts: anchors, then frame-to-frame propagation.
+
+Each anchor (a frame with prompt points, or a mask the user painted) governs the frames up to
+half-way to its neighbouring anchors, as anchors do in neuron tracking. From an anchor the
+segmenter walks forwards and backwards; every next frame is prompted from the previous mask
+(SAM gets `prompts.prompt_from_mask`: box, points along the body, background points around
+it; the classical method searches around the previous mask), so a drifting or coiling worm is
+followed. Re-propagating after the user adds an anchor recomputes
+only the frames whose governing anchor changed; the rest is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+from napari_catrack.core.behaviour.classical import ClassicalSegmenter, FrameResult
+from napari_catrack.core.behaviour.prompts import Anchor, Prompt, check_anchors
+from napari_catrack.errors import InputError, check_cancelled
+from napari_catrack.params import StepParams, param
+
+
+@dataclass(frozen=True)
+class SegmentParams(StepParams):
+    """Worm segmentation settings (session step "segmentation")."""
+
+    step: ClassVar[str] = "segmentation"
+    method: Literal["auto", "sam", "classical"] = param(
+        "auto", "auto: Segment Anything when a checkpoint is given or cached, else classical"
+    )
+    checkpoint: str | None = param(None, "SAM checkpoint file (.pth) for method sam/auto",
+                                   gui=False)  # fmt: skip
+    model_type: Literal["auto", "vit_b", "vit_l", "vit_h"] = param(
+        "auto", "SAM architecture (auto: read from the checkpoint)"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = param(
+        "auto", "where SAM runs (auto: CUDA when available, else CPU)"
+    )
+    polarity: Literal["auto", "dark", "bright"] = param(
+        "auto",
+        "classical: dark worm on light (bright-field) or bright worm on dark; auto "
+        "decides from the prompt point",
+    )
+    edge_fraction: float = param(0.2, "classical: body edge as a fraction of the worm's "
+                                 "contrast", minimum=0.02, maximum=0.9, advanced=True)  # fmt: skip
+    smooth_px: float = param(0.8, "classical: smoothing before the threshold", minimum=0.0,
+                             maximum=5.0, advanced=True, unit="px")  # fmt: skip
+    search_px: float = param(40.0, "classical: how far the worm may move between frames",
+                             minimum=2.0, advanced=True, unit="px")  # fmt: skip
+    low_score: float = param(0.75, "frames scoring below this (SAM: predicted IoU; "
+                             "classical: shape overlap with the previous frame) are listed",
+                             minimum=0.0, maximum=1.0)  # fmt: skip
+    area_jump: float = param(0.25, "an area change larger than this fraction of the recent "
+                             "median is listed", minimum=0.0, advanced=True)  # fmt: skip
+    embedding_cache: str | None = param(None, "folder for cached SAM image embeddings "
+                                        "(default: the user cache folder)", advanced=True,
+                                        gui=False)  # fmt: skip
+
+
+class FrameSegmenter(Protocol):
+    name: str
+
+    def segment(self, frame: np.ndarray, prompt: Prompt) -> FrameResult: ...
+
+
+@dataclass
+class SegmentationResult:
+    """Masks for every frame and where each came from."""
+
+    masks: np.ndarray  # (T, Y, X) bool
+    score: np.ndarray  # (T,) 0..1
+    source: np.ndarray  # (T,) "anchor" / "painted" / "propagated"
+    anchor_frame: np.ndarray  # (T,) frame of the governing anchor
+    method: str
+    anchors: list[Anchor] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.masks.shape[0])
+
+
+def governing_anchor(anchor_frames: Sequence[int], n_frames: int) -> np.ndarray:
+    """For every frame, the index of the anchor that governs it (the nearer; ties go back)."""
+    frames = np.asarray(sorted(anchor_frames))
+    t = np.arange(n_frames)
+    right = np.clip(np.searchsorted(frames, t), 0, len(frames) - 1)
+    left = np.clip(right - 1, 0, len(frames) - 1)
+    d_left, d_right = np.abs(t - frames[left]), np.abs(frames[right] - t)
+    return np.where(d_right < d_left, right, left)
+
+
+def _same_anchor(a: Anchor, b: Anchor) -> bool:
+    if a.frame != b.frame or (a.mask is None) != (b.mask is None):
+        return False
+    if a.mask is not None and not np.array_equal(a.mask, b.mask):
+        return False
+    return np.array_equal(a.points, b.points) and np.array_equal(a.labels, b.labels)
+
+
+def segment_video(
+    frames,
+    anchors: Anchor | Sequence[Anchor],
+    params: SegmentParams | None = None,
+    *,
+    segmenter: FrameSegmenter | None = None,
+    previous: SegmentationResult | None = None,
+    progress: Callable[..., None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> SegmentationResult:
+    """Masks for every frame of `frames` (T, Y, X) from the anchors (see the module docstring).
+
+    `previous`: an earlier result whose frames are kept where their governing anchor is
+    unchanged (re-propagation after a correction). `segmenter` overrides the one the params
+    describe (tests, or a SAM model already loaded by the widget).
+    """
+    params = params or SegmentParams()
+    if isinstance(anchors, Anchor):
+        anchors = [anchors]
+    shape = tuple(frames.shape)
+    if len(shape) != 3:
+        raise InputError(f"a behaviour video must be (T, Y, X); got shape {shape}")
+    T, h, w = shape
+    anchors = check_anchors(list(anchors), T, (h, w))
+    if segmenter is None:
+        from napari_catrack.core.behaviour.sam import make_segmenter
+
+        segmenter = make_segmenter(params)
+    gov = governing_anchor([a.frame for a in anchors], T)
+    masks = np.zeros((T, h, w), bool)
+    score = np.zeros(T)
+    source = np.full(T, "propagated", dtype=object)
+    todo = np.ones(T, bool)
+    if previous is not None and previous.masks.shape == masks.shape and previous.anchors:
+        old_gov = governing_anchor([a.frame for a in previous.anchors], T)
+        for t in range(T):
+            new_a, old_a = anchors[gov[t]], previous.anchors[old_gov[t]]
+            if _same_anchor(new_a, old_a):
+                masks[t], score[t], source[t] = (
+                    previous.masks[t],
+                    previous.score[t],
+                    previous.source[t],
+                )
+                todo[t] = False
+    total = int(todo.sum())
+    done = 0
+    for i, anchor in enumerate(anchors):
+        mine = np.nonzero((gov == i) & todo)[0]
+        if len(mine) == 0:
+            continue
+        state = _start(segmenter, frames, anchor, params)
+        masks[anchor.frame], score[anchor.frame] = state.mask, state.score
+        source[anchor.frame] = "painted" if anchor.mask is not None else "anchor"
+        snapshot = _snapshot(segmenter)
+        for direction in (+1, -1):
+            _restore(segmenter, snapshot)
+            prev = state.mask
+            t = anchor.frame + direction
+            while 0 <= t < T and gov[t] == i:
+                if todo[t]:
+                    check_cancelled(cancel, "segmentation")
+                    res = segmenter.segment(_frame(frames, t), Prompt(previous=prev))
+                    masks[t], score[t] = res.mask, res.score
+                    done += 1
+                    if progress is not None and done % 5 == 0:
+                        progress(done, total, f"frame {t}")
+                if masks[t].any():
+                    prev = masks[t]
+                t += direction
+        done += 1
+    if progress is not None:
+        progress(total, total, "done")
+    info = {"polarity": getattr(segmenter, "polarity", None)}
+    info.update(getattr(segmenter, "info", {}) or {})
+    return SegmentationResult(
+        masks, score, source.astype(str), np.asarray([anchors[g].frame for g in gov]),
+        segmenter.name, list(anchors), info,
+    )  # fmt: skip
+
+
+def _frame(frames, t: int) -> np.ndarray:
+    return np.asarray(frames[t])
+
+
+def _start(segmenter, frames, anchor: Anchor, params: SegmentParams) -> FrameResult:
+    frame = _frame(frames, anchor.frame)
+    if anchor.mask is not None:
+        mask = np.asarray(anchor.mask, bool)
+        if not mask.any():
+            raise InputError(f"the painted mask of frame {anchor.frame} is empty")
+        calibrate = getattr(segmenter, "calibrate", None)
+        if calibrate is not None:
+            calibrate(frame, mask)
+        return FrameResult(mask, 1.0)
+    res = segmenter.segment(frame, anchor.prompt())
+    if not res.mask.any():
+        y, x = anchor.points[anchor.labels > 0][0]
+        raise InputError(
+            f"the prompt at ({y:g}, {x:g}) on frame {anchor.frame} gave an empty mask: click "
+            "on the worm's body"
+        )
+    return res
+
+
+def _snapshot(segmenter) -> Any:
+    snap = getattr(segmenter, "snapshot", None)
+    return snap() if snap is not None else None
+
+
+def _restore(segmenter, state: Any) -> None:
+    restore = getattr(segmenter, "restore", None)
+    if restore is not None and state is not None:
+        restore(state)
+
+
+def make_classical(params: SegmentParams) -> ClassicalSegmenter:
+    return ClassicalSegmenter(
+        polarity=params.polarity,
+        edge_fraction=params.edge_fraction,
+        smooth_px=params.smooth_px,
+        search_px=params.search_px,
+    )

@@ -1,0 +1,116 @@
+"""Behaviour results in the session file: one place that writes and reads them.
+
+Steps (the session's HDF5 compresses the arrays):
+- "segmentation": arrays `masks` (T, Y, X) uint8 and `painted_<frame>` for painted anchors,
+  table `frames` (quality per frame), attrs `anchors`, `method`, `info`; params SegmentParams.
+- "centerline": tables `centerline` (frame,point,y,x), `frames` (status, length, head
+  confidence), `posture`; attrs `head_points` (frames where the user set the head); params.
+- "velocity": table `velocity` (the CLI columns); attrs `source`, `stage`; params.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.behaviour.prompts import Anchor
+from napari_catrack.core.behaviour.propagate import SegmentationResult
+from napari_catrack.core.behaviour.video_centerline import CenterlineResult
+
+SEGMENTATION, CENTERLINE, VELOCITY = "segmentation", "centerline", "velocity"
+
+
+def record_segmentation(
+    session, result: SegmentationResult, params: dict, quality: pd.DataFrame, save=None
+) -> None:
+    arrays = {"masks": result.masks.astype(np.uint8)}
+    for a in result.anchors:
+        if a.mask is not None:
+            arrays[f"painted_{a.frame}"] = np.asarray(a.mask, np.uint8)
+    table = quality.assign(source=result.source, anchor_frame=result.anchor_frame)
+    session.record(
+        SEGMENTATION,
+        tables={"frames": table},
+        arrays=arrays,
+        attrs={
+            "anchors": [a.to_dict() for a in result.anchors],
+            "method": result.method,
+            "info": result.info,
+        },
+        params=params,
+        save=save,
+    )
+
+
+def segmentation_from_session(session) -> SegmentationResult | None:
+    if SEGMENTATION not in session:
+        return None
+    step = session[SEGMENTATION]
+    masks = step.arrays.get("masks")
+    if masks is None:
+        return None
+    frames = step.tables.get("frames")
+    T = len(masks)
+    anchors = []
+    for a in step.attrs.get("anchors", []):
+        mask = step.arrays.get(f"painted_{a['frame']}") if a.get("painted") else None
+        anchors.append(
+            Anchor(
+                a["frame"],
+                a.get("points", []),
+                a.get("labels", []),
+                None if mask is None else mask.astype(bool),
+            )
+        )
+    score = frames["score"].to_numpy(float) if frames is not None else np.ones(T)
+    source = frames["source"].astype(str).to_numpy() if frames is not None else np.full(T, "")
+    anchor_frame = frames["anchor_frame"].to_numpy(int) if frames is not None else np.zeros(T, int)
+    return SegmentationResult(
+        masks.astype(bool), score, source, anchor_frame, str(step.attrs.get("method", "")),
+        anchors, dict(step.attrs.get("info", {})),
+    )  # fmt: skip
+
+
+def record_centerline(
+    session,
+    result: CenterlineResult,
+    params: dict,
+    *,
+    posture: pd.DataFrame | None = None,
+    head_points: dict[int, tuple[float, float]] | None = None,
+    save=None,
+) -> None:
+    tables = {"centerline": result.table(), "frames": result.frames_table()}
+    if posture is not None:
+        tables["posture"] = posture
+    session.record(
+        CENTERLINE,
+        tables=tables,
+        attrs={"head_points": {str(k): list(v) for k, v in (head_points or {}).items()}},
+        params=params,
+        save=save,
+    )
+
+
+def centerline_from_session(session) -> tuple[CenterlineResult, dict[int, Any]] | None:
+    if CENTERLINE not in session:
+        return None
+    step = session[CENTERLINE]
+    table = step.tables.get("centerline")
+    if table is None or table.empty:
+        return None
+    result = CenterlineResult.from_tables(table, step.tables.get("frames"))
+    heads = {int(k): tuple(v) for k, v in step.attrs.get("head_points", {}).items()}
+    return result, heads
+
+
+def record_velocity(session, table: pd.DataFrame, params: dict, attrs: dict, save=None) -> None:
+    session.record(VELOCITY, tables={"velocity": table}, attrs=attrs, params=params, save=save)
+
+
+def velocity_from_session(session) -> pd.DataFrame | None:
+    if VELOCITY not in session:
+        return None
+    return session[VELOCITY].tables.get("velocity")

@@ -1,0 +1,259 @@
+"""Centerlines for every frame of a video, head first, with no frame missing.
+
+1. Each mask's centerline (`centerline.mask_centerline`).
+2. Frames where the worm touches itself (the mask encloses a loop, or the skeleton is much
+   shorter than the body) cannot be read from the skeleton: the nearest good neighbour's
+   centerline is fitted onto the mask (`centerline.fit_to_mask`), frame after frame, from both
+   sides; the better fit wins. Such frames are flagged "coiled".
+3. Frames still without a centerline (an empty mask, a fit that does not stick) are filled by
+   interpolating their neighbours, flagged "filled".
+4. Head and tail are chosen for the whole video at once (`headtail.orient`), with the user's
+   fixed frames (`head_points`: where the user put the head) as constraints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.behaviour.centerline import (
+    curve_length,
+    fit_to_mask,
+    mask_centerline,
+    resample,
+)
+from napari_catrack.core.behaviour.headtail import orient
+from napari_catrack.errors import InputError, check_cancelled
+from napari_catrack.params import StepParams, param
+
+DENSE = 100  # working resolution along the body before the final resampling
+
+
+@dataclass(frozen=True)
+class CenterlineParams(StepParams):
+    """Centerline, head/tail and posture settings (session step "centerline")."""
+
+    step: ClassVar[str] = "centerline"
+    points: int = param(50, "points per frame, from the head tip (0) to the tail tip",
+                        minimum=5, maximum=1000)  # fmt: skip
+    smooth: float = param(0.15, "spline smoothing, as a fraction of the body width",
+                          minimum=0.0, maximum=2.0, advanced=True)  # fmt: skip
+    min_length: float = param(0.85, "a skeleton shorter than this fraction of the median "
+                              "body length means the worm touches itself", minimum=0.1,
+                              maximum=1.0, advanced=True)  # fmt: skip
+    motion_weight: float = param(1.0, "weight of the crawling-wave cue for the head",
+                                 minimum=0.0, advanced=True)  # fmt: skip
+    shape_weight: float = param(0.3, "weight of the tail-taper cue for the head",
+                                minimum=0.0, advanced=True)  # fmt: skip
+    max_fit_residual: float = param(1.5, "a fitted coil further than this from the mask "
+                                    "(px, mean) is filled from neighbours instead",
+                                    minimum=0.0, advanced=True, unit="px")  # fmt: skip
+
+
+STATUSES = ("ok", "coiled", "filled")
+
+
+@dataclass
+class CenterlineResult:
+    """Per-frame centerlines (head first) and what is known about each frame."""
+
+    points: np.ndarray  # (T, N, 2) y, x pixels
+    status: np.ndarray  # (T,) "ok" / "coiled" / "filled"
+    length_px: np.ndarray  # (T,)
+    width_px: np.ndarray  # (T,) body width from the mask (NaN when unknown)
+    head_margin: np.ndarray  # (T,) confidence in the head/tail choice (larger = surer)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.points.shape[0])
+
+    def table(self) -> pd.DataFrame:
+        """`frame,point,y,x` (the CLI contract), head tip = point 0."""
+        T, N, _ = self.points.shape
+        frame, point = np.meshgrid(np.arange(T), np.arange(N), indexing="ij")
+        return pd.DataFrame(
+            {
+                "frame": frame.ravel(),
+                "point": point.ravel(),
+                "y": self.points[..., 0].ravel(),
+                "x": self.points[..., 1].ravel(),
+            }
+        )
+
+    def frames_table(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "frame": np.arange(self.n_frames),
+                "status": self.status,
+                "length_px": self.length_px,
+                "width_px": self.width_px,
+                "head_confidence": self.head_margin,
+            }
+        )
+
+    @classmethod
+    def from_tables(cls, table: pd.DataFrame, frames: pd.DataFrame | None = None):
+        """Rebuild from `frame,point,y,x` (+ the per-frame table), e.g. from a session or CSV."""
+        points = points_from_table(table)
+        T = len(points)
+        if frames is not None and len(frames) == T:
+            status = frames["status"].astype(str).to_numpy()
+            width = frames["width_px"].to_numpy(float)
+            margin = frames["head_confidence"].to_numpy(float)
+        else:
+            status, width, margin = np.full(T, "ok"), np.full(T, np.nan), np.full(T, np.nan)
+        length = np.array([curve_length(p) for p in points])
+        return cls(points, status, length, width, margin)
+
+
+def points_from_table(table: pd.DataFrame) -> np.ndarray:
+    """(T, N, 2) from a `frame,point,y,x` table; every frame needs the same points."""
+    missing = [c for c in ("frame", "point", "y", "x") if c not in table.columns]
+    if missing:
+        raise InputError(f"a centerline table needs columns frame,point,y,x; missing {missing}")
+    table = table.sort_values(["frame", "point"])
+    frames = table["frame"].to_numpy(int)
+    T = int(frames.max()) + 1 if len(frames) else 0
+    counts = np.bincount(frames, minlength=T)
+    if len(frames) == 0 or (counts != counts[0]).any() or counts[0] < 2:
+        raise InputError(
+            "the centerline table must give the same number (>= 2) of points for every frame "
+            "0..last"
+        )
+    return table[["y", "x"]].to_numpy(float).reshape(T, counts[0], 2)
+
+
+def compute_centerlines(
+    masks,
+    params: CenterlineParams | None = None,
+    *,
+    head_points: dict[int, tuple[float, float]] | None = None,
+    progress: Callable[..., None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> CenterlineResult:
+    """Centerlines of every frame of `masks` (T, Y, X), head first; see the module docstring.
+
+    head_points: {frame: (y, x)} where the user says the head is (fixed for head/tail).
+    """
+    params = params or CenterlineParams()
+    T = len(masks)
+    if T == 0:
+        raise InputError("no frames: the mask video is empty")
+    dense = np.full((T, DENSE, 2), np.nan)
+    widths = np.full((T, DENSE), np.nan)
+    width = np.full(T, np.nan)
+    length = np.full(T, np.nan)
+    loop = np.zeros(T, bool)
+    mask_list = []
+    for t in range(T):
+        m = np.asarray(masks[t]).astype(bool)
+        mask_list.append(m)
+        raw = mask_centerline(m, smooth=params.smooth)
+        if raw is not None:
+            dense[t] = resample(raw.points, DENSE)
+            length[t], width[t], loop[t] = raw.length, raw.width, raw.loop
+            widths[t] = np.interp(
+                np.linspace(0, 1, DENSE), np.linspace(0, 1, len(raw.widths)), raw.widths
+            )
+        if t % 25 == 0:
+            check_cancelled(cancel, "centerline")
+            if progress is not None:
+                progress(t, 2 * T, "centerlines")
+    valid = np.isfinite(length)
+    if not valid.any():
+        raise InputError("every mask is empty: there is no worm to draw a centerline on")
+    good = valid & ~loop
+    all_touching = not good.any()
+    if all_touching:  # the worm touches itself throughout: use its skeletons, flagged
+        good = valid.copy()
+    ref = float(np.median(length[good]))
+    good &= (length >= params.min_length * ref) & (length <= 1.25 * ref)
+    status = np.where(good, "coiled" if all_touching else "ok", "filled").astype(object)
+    widths[~good] = np.nan
+    # orient the good frames first, so fits and fills start from consistent neighbours
+    curves = np.where(good[:, None, None], dense, np.nan)
+    fixed = _fixed_states(curves, head_points)
+    o = orient(curves, widths=widths, motion_weight=params.motion_weight,
+               shape_weight=params.shape_weight, fixed=fixed)  # fmt: skip
+    curves[o.reverse] = curves[o.reverse, ::-1]
+    widths[o.reverse] = widths[o.reverse, ::-1]
+    _fit_runs(curves, status, mask_list, good, ref, params.max_fit_residual)
+    check_cancelled(cancel, "centerline")
+    _fill_runs(curves, status)
+    # final orientation over everything (fits and fills carry their neighbours' orientation)
+    fixed = _fixed_states(curves, head_points)
+    o = orient(curves, widths=widths, motion_weight=params.motion_weight,
+               shape_weight=params.shape_weight, fixed=fixed)  # fmt: skip
+    curves[o.reverse] = curves[o.reverse, ::-1]
+    points = np.stack([resample(c, params.points) for c in curves])
+    lengths = np.array([curve_length(c) for c in points])
+    if progress is not None:
+        progress(2 * T, 2 * T, "centerlines")
+    return CenterlineResult(points, status.astype(str), lengths, width, o.margin,
+                            params=params.to_dict())  # fmt: skip
+
+
+def _fixed_states(curves: np.ndarray, head_points) -> dict[int, bool]:
+    """Frames where the user placed the head: reverse if the head is nearer the last point."""
+    fixed: dict[int, bool] = {}
+    for t, (y, x) in (head_points or {}).items():
+        t = int(t)
+        if 0 <= t < len(curves) and np.isfinite(curves[t]).all():
+            c = curves[t]
+            fixed[t] = bool(np.hypot(*(c[-1] - (y, x))) < np.hypot(*(c[0] - (y, x))))
+    return fixed
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of the runs of True in a boolean array."""
+    d = np.diff(np.concatenate([[0], flags.astype(int), [0]]))
+    return list(zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]))
+
+
+def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> None:
+    """Fit each run of bad frames from both neighbours, frame by frame; keep the better fit."""
+    T = len(curves)
+    for a, b in _runs(~good):
+        fits = {}
+        for start, frames in ((a - 1, range(a, b)), (b, range(b - 1, a - 1, -1))):
+            if not (0 <= start < T and good[start]):
+                continue
+            prev, prev_mask = curves[start], masks[start]
+            for t in frames:
+                if not masks[t].any():
+                    break
+                fitted, res = fit_to_mask(
+                    prev, masks[t], length=curve_length(prev), previous_mask=prev_mask
+                )
+                if res > max_residual:
+                    break
+                if t not in fits or res < fits[t][1]:
+                    fits[t] = (fitted, res)
+                prev, prev_mask = fitted, masks[t]
+        for t, (fitted, _) in fits.items():
+            curves[t] = fitted
+            status[t] = "coiled"
+
+
+def _fill_runs(curves, status) -> None:
+    """Interpolate (or hold) the frames that still have no centerline."""
+    missing = ~np.isfinite(curves).all(axis=(1, 2))
+    T = len(curves)
+    for a, b in _runs(missing):
+        left = curves[a - 1] if a > 0 else None
+        right = curves[b] if b < T else None
+        if right is not None and left is not None:
+            if np.abs(right[::-1] - left).sum() < np.abs(right - left).sum():
+                right = right[::-1]
+        for t in range(a, b):
+            if left is not None and right is not None:
+                w = (t - a + 1) / (b - a + 1)
+                curves[t] = (1 - w) * left + w * right
+            else:
+                curves[t] = left if left is not None else right
+            status[t] = "filled"

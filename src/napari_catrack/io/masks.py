@@ -1,0 +1,48 @@
+"""Worm masks as a TIFF stack: uint8 (T, Y, X), 1 = worm, 0 = background (the CLI contract).
+
+Written zlib-compressed with ImageJ metadata (Fiji opens it as a stack) through a temp file
+and rename; read back with a check that it is a stack of 0/1 (or 0/255) masks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path
+
+
+def write_masks(path: str | os.PathLike, masks: np.ndarray) -> Path:
+    masks = np.asarray(masks)
+    if masks.ndim != 3:
+        raise InputError(f"masks must be (T, Y, X); got shape {masks.shape}")
+    data = (masks > 0).astype(np.uint8)
+    with atomic_write_path(path) as tmp:
+        tifffile.imwrite(tmp, data, imagej=True, metadata={"axes": "TYX"}, compression="zlib")
+    return Path(path)
+
+
+def read_masks(path: str | os.PathLike) -> np.ndarray:
+    """(T, Y, X) bool masks from a TIFF stack (a single 2-D mask becomes one frame)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"mask file not found: {path}")
+    try:
+        data = tifffile.imread(path)
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise InputError(f"{path.name} is not a readable TIFF: {exc}") from None
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise InputError(f"{path.name}: masks must be a (T, Y, X) stack, got shape {data.shape}")
+    values = np.unique(data[: min(len(data), 20)])
+    if len(values) > 2 and not np.array_equal(values, np.arange(len(values))):
+        raise InputError(
+            f"{path.name} does not look like masks (values {values[:6]}...): expected 0/1"
+        )
+    return data > 0

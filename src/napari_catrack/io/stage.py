@@ -1,0 +1,208 @@
+"""Stage positions of a tracking microscope, and frame timestamps.
+
+A stage log is a CSV (or Excel) table or an HDF5 file with a position per row and a time
+and/or a frame number. The contract's columns are `frame,time_s,stage_y_um,stage_x_um`; other
+rigs name them differently (a Zhen-lab style log, for example, writes time, x and y in stage
+units), so columns are found by common names (case-insensitive) or mapped explicitly
+(`columns="time=Time,y=Y,x=X"`), with `scale_um` (µm per stage unit, e.g. 1000 for mm) and
+`time_scale_s` (seconds per time unit, e.g. 0.001 for ms). In HDF5 the same names are looked up
+as datasets (one 1-D dataset per column), or a 2-D dataset `stage` of (y, x) rows.
+
+`stage_at(log, frame_times)` gives the stage position at each video frame: interpolated in
+time when both have times (behaviour camera and stage log at different rates), matched by
+frame number otherwise, and never silently extrapolated.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.errors import InputError
+
+ALIASES = {
+    "frame": ("frame", "frame_index", "frame_number", "frameno", "index"),
+    "time": ("time_s", "time", "t", "timestamp", "seconds", "time_sec"),
+    "y": ("stage_y_um", "y_um", "stage_y", "stagey", "y", "pos_y", "ypos"),
+    "x": ("stage_x_um", "x_um", "stage_x", "stagex", "x", "pos_x", "xpos"),
+}
+
+
+@dataclass
+class StageLog:
+    """Stage (y, x) in µm per row, with the row's time (s) and/or frame number."""
+
+    yx_um: np.ndarray  # (n, 2)
+    time_s: np.ndarray | None
+    frame: np.ndarray | None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.yx_um)
+
+
+def parse_columns(spec: str | dict | None) -> dict[str, str]:
+    """'time=Time,y=Y,x=X' -> {'time': 'Time', 'y': 'Y', 'x': 'X'} (keys: frame, time, y, x)."""
+    if not spec:
+        return {}
+    if isinstance(spec, dict):
+        items = spec.items()
+    else:
+        items = []
+        for part in str(spec).split(","):
+            if "=" not in part:
+                raise InputError(f"stage column mapping {part!r} must look like key=Column")
+            k, v = part.split("=", 1)
+            items.append((k.strip().lower(), v.strip()))
+    out = {}
+    for k, v in items:
+        if k not in ALIASES:
+            raise InputError(f"stage column key {k!r} must be one of {', '.join(ALIASES)}")
+        out[k] = v
+    return out
+
+
+def _pick(available: list[str], key: str, mapping: dict[str, str]) -> str | None:
+    if key in mapping:
+        if mapping[key] not in available:
+            raise InputError(
+                f"the stage log has no column {mapping[key]!r}; it has {', '.join(available)}"
+            )
+        return mapping[key]
+    lower = {a.lower().strip(): a for a in available}
+    for alias in ALIASES[key]:
+        if alias in lower:
+            return lower[alias]
+    return None
+
+
+def read_stage(
+    path: str | os.PathLike,
+    *,
+    columns: str | dict | None = None,
+    scale_um: float = 1.0,
+    time_scale_s: float = 1.0,
+) -> StageLog:
+    """Read a stage log (CSV/Excel/HDF5); see the module docstring for names and units."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"stage file not found: {path}")
+    mapping = parse_columns(columns)
+    table = _read_hdf5(path) if path.suffix.lower() in (".h5", ".hdf5") else _read_table(path)
+    if isinstance(table, np.ndarray):  # a 2-D `stage` dataset
+        return StageLog(table[:, :2] * scale_um, None, None, str(path))
+    names = [str(c) for c in table.columns]
+    ycol, xcol = _pick(names, "y", mapping), _pick(names, "x", mapping)
+    if ycol is None or xcol is None:
+        raise InputError(
+            f"{path.name}: no stage y/x columns found (looked for stage_y_um/stage_x_um, y/x, ...); "
+            f"it has {', '.join(names)}; map them with e.g. --stage-columns y=StageY,x=StageX"
+        )
+    tcol, fcol = _pick(names, "time", mapping), _pick(names, "frame", mapping)
+    try:
+        yx = table[[ycol, xcol]].to_numpy(float) * scale_um
+        time = table[tcol].to_numpy(float) * time_scale_s if tcol else None
+        frame = table[fcol].to_numpy(float) if fcol else None
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{path.name}: stage columns must be numbers ({exc})") from None
+    if len(yx) < 2:
+        raise InputError(f"{path.name}: the stage log needs at least 2 rows")
+    if time is not None and not (np.diff(time[np.isfinite(time)]) > 0).all():
+        raise InputError(f"{path.name}: stage times must increase row by row")
+    if frame is not None:
+        if not np.allclose(frame, np.round(frame)):
+            raise InputError(f"{path.name}: stage frame numbers must be whole numbers")
+        frame = frame.astype(np.int64)
+    return StageLog(yx, time, frame, str(path))
+
+
+def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
+    """A CSV/TSV/Excel table; parse errors become one clear line."""
+    try:
+        if path.suffix.lower() in (".xlsx", ".xls"):
+            return pd.read_excel(path)
+        return pd.read_csv(path, sep=None, engine="python")  # comma, tab or semicolon
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
+            OSError) as exc:  # fmt: skip
+        raise InputError(f"cannot read the {what} {path.name}: {exc}") from None
+
+
+def _read_hdf5(path: Path):
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path.name} is not a readable HDF5 file: {exc}") from None
+    with f:
+        found: dict[str, np.ndarray] = {}
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.ndim in (1, 2):
+                found[name] = obj[()]
+
+        f.visititems(visit)
+    one_d = {Path(k).name: v for k, v in found.items() if np.ndim(v) == 1}
+    if one_d and len({len(v) for v in one_d.values()}) == 1:
+        return pd.DataFrame(one_d)
+    for name, arr in found.items():
+        if Path(name).name.lower() == "stage" and np.ndim(arr) == 2 and arr.shape[1] >= 2:
+            return np.asarray(arr, float)
+    raise InputError(
+        f"{path.name}: no stage positions found (datasets stage_y_um/stage_x_um/time_s of one "
+        "length, or a 2-D 'stage' dataset of (y, x) rows)"
+    )
+
+
+def read_frame_times(path: str | os.PathLike, n_frames: int | None = None) -> np.ndarray:
+    """Frame timestamps (s) from a CSV with `time_s` (and optionally `frame`) columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"frame times file not found: {path}")
+    table = _read_table(path, "frame times")
+    tcol = _pick([str(c) for c in table.columns], "time", {})
+    if tcol is None:
+        raise InputError(f"{Path(path).name}: no time column (time_s) in the frame times")
+    fcol = _pick([str(c) for c in table.columns], "frame", {})
+    times = table[tcol].to_numpy(float)
+    if fcol is not None:
+        order = np.argsort(table[fcol].to_numpy())
+        times = times[order]
+    if n_frames is not None and len(times) != n_frames:
+        raise InputError(f"{Path(path).name} gives {len(times)} frame times for {n_frames} frames")
+    return times
+
+
+def stage_at(
+    log: StageLog, frames: np.ndarray, times: np.ndarray | None, *, tolerance_s: float = 0.0
+) -> np.ndarray:
+    """(T, 2) stage positions (µm) at the given frames/times (see the module docstring)."""
+    frames = np.asarray(frames)
+    if log.time_s is not None and times is not None:
+        t = np.asarray(times, float)
+        lo, hi = log.time_s[0] - tolerance_s, log.time_s[-1] + tolerance_s
+        if t.min() < lo - 1e-9 or t.max() > hi + 1e-9:
+            raise InputError(
+                f"the stage log covers {log.time_s[0]:.3f}-{log.time_s[-1]:.3f} s but the "
+                f"frames span {t.min():.3f}-{t.max():.3f} s: check --fps / frame times"
+            )
+        return np.stack([np.interp(t, log.time_s, log.yx_um[:, i]) for i in range(2)], axis=1)
+    if log.frame is not None:
+        index = {int(f): i for i, f in enumerate(log.frame)}
+        missing = [int(f) for f in frames if int(f) not in index]
+        if missing:
+            raise InputError(
+                f"the stage log has no row for frame(s) {missing[:5]} (it has {len(log)} rows, "
+                f"frames {log.frame.min()}-{log.frame.max()}); give times to interpolate"
+            )
+        return log.yx_um[[index[int(f)] for f in frames]]
+    if len(log) != len(frames):
+        raise InputError(
+            f"the stage log has {len(log)} rows but there are {len(frames)} frames, and "
+            "neither gives times or frame numbers to match them"
+        )
+    return log.yx_um.copy()

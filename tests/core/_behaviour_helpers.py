@@ -1,0 +1,47 @@
+"""Small synthetic behaviour videos shared by the behaviour tests (cached per session)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+
+@functools.cache
+def small_video(seed: int = 5, n_frames: int = 30, polarity: str = "dark", **kw):
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    return make_behaviour_video(
+        n_frames, shape=(160, 160), seed=seed, pixel_size_um=10.0, polarity=polarity, **kw
+    )
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def mid_prompt(video, frame: int = 0):
+    from napari_catrack.core.behaviour import Anchor
+
+    return Anchor(frame, [video.truth.centerline[frame, 50]], [1])
+
+
+def tiny_sam_architecture() -> dict:
+    """A Segment Anything small enough for tests (random weights, 128 px input)."""
+    return dict(
+        img_size=128, patch_size=16, embed_dim=64, depth=2, num_heads=2, mlp_ratio=2.0,
+        use_rel_pos=True, window_size=4, global_attn_indexes=[1], out_chans=32, prompt_dim=32,
+        mask_in_chans=8, decoder_dim=32, decoder_depth=1, decoder_mlp=64, decoder_downsample=2,
+        decoder_heads=8, multimask=3, iou_hidden=32, iou_depth=3,
+    )  # fmt: skip
+
+
+def save_tiny_sam(path, seed: int = 0):
+    import torch
+
+    from napari_catrack.core.behaviour.sam import build_sam
+
+    torch.manual_seed(seed)
+    model = build_sam(tiny_sam_architecture())
+    torch.save(model.state_dict(), path)
+    return path

@@ -1,0 +1,89 @@
+"""`catrack segment | centerline | velocity` on a Motion-JPEG AVI, and their error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.cli import main
+from napari_catrack.core.behaviour.centerline import resample
+from napari_catrack.io.masks import read_masks
+from napari_catrack.io.video import write_video
+from tests.core._behaviour_helpers import iou, small_video
+
+
+@pytest.fixture
+def avi(tmp_path):
+    v = small_video()
+    path = write_video(tmp_path / "worm.avi", v.frames[:15], fps=v.fps)
+    v.stage_table().iloc[:15].to_csv(tmp_path / "stage.csv", index=False)
+    return v, path
+
+
+def _prompt(v, frame=0):
+    y, x = v.truth.centerline[frame, 50]
+    return f"{y:.1f},{x:.1f}"
+
+
+def test_segment_centerline_velocity_chain(avi, tmp_path, capsys):
+    v, path = avi
+    masks_path, cl, vel = tmp_path / "m.tif", tmp_path / "cl.csv", tmp_path / "v.csv"
+    assert main(["segment", str(path), "--prompt", _prompt(v), "--method", "classical",
+                 "-o", str(masks_path), "--report", str(tmp_path / "q.csv")]) == 0  # fmt: skip
+    masks = read_masks(masks_path)
+    assert masks.shape == (15, 160, 160) and masks.dtype == bool
+    assert np.median([iou(a, b) for a, b in zip(masks, v.truth.masks[:15])]) > 0.85
+    assert main(["centerline", "--masks", str(masks_path), "--points", "30", "-o", str(cl),
+                 "--posture", str(tmp_path / "p.csv"), "--pixel-size", "10"]) == 0  # fmt: skip
+    table = pd.read_csv(cl)
+    assert list(table.columns) == ["frame", "point", "y", "x"] and len(table) == 15 * 30
+    pts = table[["y", "x"]].to_numpy().reshape(15, 30, 2)
+    truth = np.stack([resample(c, 30) for c in v.truth.centerline[:15]])
+    assert np.median(np.linalg.norm(pts - truth, axis=2).mean(axis=1)) < 2.0  # head first
+    assert main(["velocity", "--stage", str(tmp_path / "stage.csv"), "--centerline", str(cl),
+                 "--pixel-size", "10", "--fps", str(v.fps), "--image-size", "160,160",
+                 "-o", str(vel)]) == 0  # fmt: skip
+    out = pd.read_csv(vel)
+    assert list(out.columns) == ["frame", "time_s", "x_um", "y_um", "vy_um_s", "vx_um_s",
+                                 "speed_um_s", "signed_speed_um_s", "direction"]  # fmt: skip
+    moving = v.truth.direction[:15] != 0
+    assert np.mean(out.direction.to_numpy()[moving] == v.truth.direction[:15][moving]) > 0.9
+    # from the video directly (segment + centerline in one command)
+    assert main(["centerline", str(path), "--prompt", _prompt(v), "--method", "classical",
+                 "-o", str(tmp_path / "cl2.csv")]) == 0  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["segment", "{avi}", "--prompt", "3,3", "-o", "{out}"], "on background"),
+        (["segment", "{avi}", "--prompt", "900,3", "-o", "{out}"], "outside the 160 x 160"),
+        (["segment", "{bad}", "--prompt", "3,3", "-o", "{out}"], "cannot be decoded"),
+        (["segment", "{avi}", "--prompt", "{p}", "--method", "sam", "--checkpoint", "{stage}",
+          "-o", "{out}"], "not a PyTorch checkpoint"),
+        (["velocity", "--stage", "{short}", "--centerline", "{cl}", "--pixel-size", "10",
+          "--fps", "15", "-o", "{out}"], "rows but there are 15 frames"),
+        (["centerline", "--masks", "{empty}", "-o", "{out}"], "every mask is empty"),
+    ],
+)  # fmt: skip
+def test_errors_are_one_line_and_write_nothing(avi, tmp_path, capsys, args, message):
+    v, path = avi
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"RIFF" + bytes(200))
+    pd.DataFrame({"stage_y_um": [0.0] * 4, "stage_x_um": 0.0}).to_csv(tmp_path / "short.csv")
+    cl = tmp_path / "cl.csv"
+    pts = np.stack([resample(c, 10) for c in v.truth.centerline[:15]])
+    pd.DataFrame({"frame": np.repeat(np.arange(15), 10), "point": np.tile(np.arange(10), 15),
+                  "y": pts[..., 0].ravel(), "x": pts[..., 1].ravel()}).to_csv(cl, index=False)  # fmt: skip
+    from napari_catrack.io.masks import write_masks
+
+    write_masks(tmp_path / "empty.tif", np.zeros((3, 20, 20), bool))
+    out = tmp_path / "out.file"
+    names = {"avi": path, "out": out, "bad": bad, "p": _prompt(v), "stage": tmp_path / "stage.csv",
+             "short": tmp_path / "short.csv", "cl": cl, "empty": tmp_path / "empty.tif"}  # fmt: skip
+    assert main([a.format(**names) for a in args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("catrack: error: ") and message in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert not out.exists() and not list(tmp_path.glob(".out.file*"))

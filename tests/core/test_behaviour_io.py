@@ -1,0 +1,58 @@
+"""Behaviour videos: Motion-JPEG AVI and MP4 read lazily through PyAV; masks TIFFs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.masks import read_masks, write_masks
+from napari_catrack.io.recording import open_recording
+from napari_catrack.io.video import VideoReader, write_video
+from tests.core._behaviour_helpers import small_video
+
+
+@pytest.mark.parametrize(("name", "codec"), [("b.avi", "mjpeg"), ("b.mp4", "libx264")])
+def test_videos_read_back_frame_by_frame(tmp_path, name, codec):
+    v = small_video()
+    frames = v.frames[:12]
+    path = write_video(tmp_path / name, frames, fps=15.0, codec=codec)
+    reader = VideoReader(path)
+    assert reader.shape == frames.shape and reader.dtype == np.uint8
+    assert reader.fps == pytest.approx(15.0)
+    for i in (0, 1, 2, 11, 4, 5):  # sequential reads and jumps backward/forward
+        assert np.abs(reader.frame(i).astype(int) - frames[i]).mean() < 3.0
+    reader.close()
+
+
+def test_open_recording_reads_an_avi_lazily(tmp_path):
+    v = small_video()
+    path = write_video(tmp_path / "cam.avi", v.frames[:8], fps=30.0)
+    rec = open_recording(path)
+    assert rec.green.shape == (8, 160, 160) and rec.red is None
+    assert type(rec.green).__module__.startswith("dask") and rec.fps == pytest.approx(30.0)
+    assert rec.summary()["format"] == "video (mjpeg)"
+    assert np.abs(np.asarray(rec.green[5]).astype(int) - v.frames[5]).mean() < 3.0
+    rec.close()
+
+
+def test_undecodable_video_is_one_clear_error(tmp_path):
+    bad = tmp_path / "broken.avi"
+    bad.write_bytes(b"RIFF" + bytes(300))
+    with pytest.raises(InputError, match="cannot be decoded"):
+        VideoReader(bad)
+    with pytest.raises(InputError, match="cannot be decoded"):
+        open_recording(bad)
+    assert bad.read_bytes() == b"RIFF" + bytes(300)
+
+
+def test_masks_round_trip_and_bad_masks(tmp_path):
+    masks = small_video().truth.masks[:4]
+    path = write_masks(tmp_path / "m.tif", masks)
+    np.testing.assert_array_equal(read_masks(path), masks)
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(tmp_path / "img.tif", rng.integers(100, 4000, (4, 9, 9), dtype=np.uint16))
+    with pytest.raises(InputError, match="does not look like masks"):
+        read_masks(tmp_path / "img.tif")

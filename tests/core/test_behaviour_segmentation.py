@@ -1,0 +1,105 @@
+"""Classical worm segmentation through a video: accuracy, prompts, anchors, quality flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.core.behaviour import (
+    Anchor,
+    SegmentParams,
+    frame_quality,
+    prompt_from_mask,
+    segment_video,
+)
+from napari_catrack.core.behaviour.classical import ClassicalSegmenter
+from napari_catrack.errors import InputError
+from tests.core._behaviour_helpers import iou, mid_prompt, small_video
+
+CLASSICAL = SegmentParams(method="classical")
+
+
+@pytest.mark.parametrize("polarity", ["dark", "bright"])
+def test_classical_follows_the_worm_in_both_polarities(polarity):
+    v = small_video(polarity=polarity)
+    r = segment_video(v.frames, mid_prompt(v, 10), CLASSICAL)
+    scores = [iou(a, b) for a, b in zip(r.masks, v.truth.masks)]
+    assert np.median(scores) > 0.88 and min(scores) > 0.8
+    assert r.info["polarity"] == polarity
+    assert r.source[10] == "anchor" and (r.source != "anchor").sum() == len(r.masks) - 1
+    assert (r.anchor_frame == 10).all()
+
+
+def test_prompt_on_background_or_outside_is_a_clear_error():
+    v = small_video()
+    with pytest.raises(InputError, match="background"):
+        segment_video(v.frames, Anchor(0, [[4, 4]], [1]), CLASSICAL)
+    with pytest.raises(InputError, match="outside"):
+        segment_video(v.frames, Anchor(0, [[400, 4]], [1]), CLASSICAL)
+    with pytest.raises(InputError, match="outside the video"):
+        segment_video(v.frames, Anchor(99, [[40, 40]], [1]), CLASSICAL)
+    with pytest.raises(InputError, match="positive"):
+        Anchor(0, [[40, 40]], [0])
+
+
+def test_negative_point_cuts_off_what_is_not_worm():
+    v = small_video()
+    f = 0
+    mask = segment_video(v.frames[:1], mid_prompt(v, f), CLASSICAL).masks[0]
+    tail = v.truth.centerline[f, -3]
+    cut = segment_video(
+        v.frames[:1], Anchor(f, [v.truth.centerline[f, 30], tail], [1, 0]), CLASSICAL
+    ).masks[0]
+    ty, tx = np.rint(tail).astype(int)
+    assert mask[ty, tx] and not cut[ty, tx]
+    assert 0.5 * mask.sum() < cut.sum() < mask.sum()
+
+
+def test_anchors_govern_half_way_and_repropagation_keeps_the_rest():
+    v = small_video()
+    first = segment_video(v.frames, mid_prompt(v, 0), CLASSICAL)
+    # a painted anchor at frame 20 (the true mask) takes over frames 11..29
+    painted = Anchor(20, mask=v.truth.masks[20])
+    second = segment_video(v.frames, [mid_prompt(v, 0), painted], CLASSICAL, previous=first)
+    assert (second.anchor_frame[:11] == 0).all() and (second.anchor_frame[11:] == 20).all()
+    np.testing.assert_array_equal(second.masks[:11], first.masks[:11])
+    np.testing.assert_array_equal(second.masks[20], v.truth.masks[20])
+    assert second.source[20] == "painted"
+    with pytest.raises(InputError, match="empty"):
+        segment_video(v.frames, Anchor(3, mask=np.zeros((160, 160), bool)), CLASSICAL)
+
+
+def test_quality_lists_doubtful_frames_with_reasons():
+    v = small_video()
+    masks = v.truth.masks.copy()
+    masks[5] = False
+    masks[12] |= np.roll(masks[12], 15, axis=1)  # area jump
+    masks[20, 0, :] = True  # touches the border
+    score = np.ones(len(masks))
+    score[25] = 0.2
+    q = frame_quality(masks, score)
+    flagged = dict(zip(q.frame[q.low_confidence], q.reason[q.low_confidence]))
+    assert set(flagged) == {5, 12, 20, 25}
+    assert flagged[5] == "empty mask" and "area" in flagged[12]
+    assert "border" in flagged[20] and "low score" in flagged[25]
+
+
+def test_prompt_from_mask_spreads_points_on_the_body_and_background():
+    v = small_video()
+    m = v.truth.masks[0]
+    p = prompt_from_mask(m)
+    pos, neg = p.positive.astype(int), p.negative.astype(int)
+    assert len(pos) == 5 and len(neg) == 6
+    assert m[pos[:, 0], pos[:, 1]].all() and not m[neg[:, 0], neg[:, 1]].any()
+    ys = np.nonzero(m)[0]
+    assert p.box[0] <= ys.min() and p.box[2] >= ys.max()
+
+
+def test_classical_state_is_restored_between_directions():
+    seg = ClassicalSegmenter()
+    v = small_video()
+    seg.segment(v.frames[0], mid_prompt(v, 0).prompt())
+    state = seg.snapshot()
+    seg.contrast = 1.0
+    seg.restore(state)
+    assert seg.snapshot() == state and seg.polarity == "dark"

@@ -1,0 +1,111 @@
+"""Velocity against the stage: accuracy on synthetic truth, axis conventions, stage logs."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.behaviour import VelocityParams, compute_velocity
+from napari_catrack.core.behaviour.centerline import resample
+from napari_catrack.core.behaviour.velocity import COLUMNS, derivative, tracks_positions
+from napari_catrack.errors import InputError
+from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
+from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+
+def test_signed_speed_and_direction_match_the_truth():
+    v = make_behaviour_video(150, shape=(192, 192), seed=3, pixel_size_um=10.0,
+                             forward_s=(2.0, 3.0), reverse_s=(1.0, 1.5))  # fmt: skip
+    pts = np.stack([resample(c, 50) for c in v.truth.centerline])
+    t = np.arange(150) / v.fps
+    table = compute_velocity(pts.mean(axis=1), t, v.truth.stage_um, (192, 192),
+                             VelocityParams(pixel_size_um=10.0), body_px=pts)  # fmt: skip
+    assert list(table.columns) == list(COLUMNS)
+    r = np.corrcoef(table.signed_speed_um_s, v.truth.signed_speed_um_s)[0, 1]
+    assert r > 0.95
+    moving = v.truth.direction != 0
+    assert np.mean(table.direction.to_numpy()[moving] == v.truth.direction[moving]) > 0.95
+    np.testing.assert_allclose(table[["y_um", "x_um"]], v.truth.centroid_um, atol=3.0)
+
+
+def test_axis_flips_and_swap_follow_the_convention():
+    pos = np.array([[10.0, 20.0]] * 5)
+    stage = np.zeros((5, 2))
+    t = np.arange(5.0)
+    base = VelocityParams(pixel_size_um=2.0)
+    out = compute_velocity(pos, t, stage, (21, 41), base)
+    np.testing.assert_allclose(out[["y_um", "x_um"]].iloc[0], [0.0, 0.0])  # image centre
+    out = compute_velocity(
+        pos + np.array([2.0, 0.0]), t, stage, (21, 41), base.replace(flip_y=True)
+    )
+    assert out.y_um[0] == pytest.approx(-4.0) and out.x_um[0] == pytest.approx(0.0)
+    out = compute_velocity(
+        pos + np.array([2.0, 0.0]), t, stage, (21, 41), base.replace(swap_axes=True)
+    )
+    assert out.x_um[0] == pytest.approx(4.0) and out.y_um[0] == pytest.approx(0.0)
+    # a stage that moves at 3 µm/s in y with the worm fixed in the image
+    moving = np.stack([3.0 * t, np.zeros(5)], axis=1)
+    out = compute_velocity(pos, t, moving, (21, 41), base)
+    np.testing.assert_allclose(out.vy_um_s, 3.0, atol=1e-9)
+    assert (out.direction == 0).all() and out.signed_speed_um_s.isna().all()  # no head known
+
+
+def test_uneven_frame_times_are_differentiated_correctly():
+    rng = np.random.default_rng(1)
+    t = np.cumsum(rng.uniform(0.05, 0.15, 60))
+    x = 5.0 * t**2
+    d = derivative(np.stack([x, x], 1), t, 0.5, 2)
+    np.testing.assert_allclose(d[5:-5, 0], 10.0 * t[5:-5], rtol=0.03)
+
+
+def test_stage_logs_csv_aliases_mapping_and_hdf5(tmp_path):
+    t = np.arange(10) * 0.1
+    pd.DataFrame({"frame": range(10), "time_s": t, "stage_y_um": t * 10,
+                  "stage_x_um": -t}).to_csv(tmp_path / "a.csv", index=False)  # fmt: skip
+    log = read_stage(tmp_path / "a.csv")
+    np.testing.assert_allclose(stage_at(log, np.arange(3), np.array([0, 0.05, 0.1]))[:, 0],
+                               [0, 0.5, 1.0])  # fmt: skip
+    # a rig's own names and units: milliseconds and millimetres, tab separated
+    pd.DataFrame({"Time": t * 1000, "StageX": -t / 1000, "StageY": t / 100}).to_csv(
+        tmp_path / "rig.tsv", sep="\t", index=False)  # fmt: skip
+    rig = read_stage(tmp_path / "rig.tsv", columns="time=Time,y=StageY,x=StageX",
+                     scale_um=1000, time_scale_s=0.001)  # fmt: skip
+    np.testing.assert_allclose(rig.yx_um, log.yx_um)
+    np.testing.assert_allclose(rig.time_s, t)
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["time_s"], f["stage_y_um"], f["stage_x_um"] = t, t * 10, -t
+    np.testing.assert_allclose(read_stage(tmp_path / "s.h5").yx_um, log.yx_um)
+    with h5py.File(tmp_path / "s2.h5", "w") as f:
+        f["stage"] = np.stack([t * 10, -t], 1)
+    np.testing.assert_allclose(read_stage(tmp_path / "s2.h5").yx_um, log.yx_um)
+
+
+def test_stage_and_video_mismatches_are_clear(tmp_path):
+    pd.DataFrame({"stage_y_um": [0, 1, 2], "stage_x_um": [0, 0, 0]}).to_csv(
+        tmp_path / "short.csv", index=False)  # fmt: skip
+    log = read_stage(tmp_path / "short.csv")
+    with pytest.raises(InputError, match="3 rows but there are 5 frames"):
+        stage_at(log, np.arange(5), None)
+    pd.DataFrame({"time_s": [0, 0.1, 0.2], "stage_y_um": [0, 1, 2], "stage_x_um": 0}).to_csv(
+        tmp_path / "timed.csv", index=False)  # fmt: skip
+    with pytest.raises(InputError, match="covers"):
+        stage_at(read_stage(tmp_path / "timed.csv"), np.arange(5), np.arange(5) * 0.1)
+    pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "cols.csv", index=False)
+    with pytest.raises(InputError, match="no stage y/x columns"):
+        read_stage(tmp_path / "cols.csv")
+    with pytest.raises(InputError, match="no column"):
+        read_stage(tmp_path / "timed.csv", columns="y=Nope,x=stage_x_um")
+    pd.DataFrame({"frame": [0, 1], "time_s": [0.0, 0.2]}).to_csv(tmp_path / "ft.csv", index=False)
+    np.testing.assert_allclose(read_frame_times(tmp_path / "ft.csv", 2), [0, 0.2])
+    with pytest.raises(InputError, match="2 frame times for 3 frames"):
+        read_frame_times(tmp_path / "ft.csv", 3)
+
+
+def test_tracks_centroid_positions():
+    tracks = pd.DataFrame({"neuron_id": ["a", "b", "a", "b"], "frame": [0, 0, 1, 1],
+                           "y": [0.0, 2.0, 1.0, 3.0], "x": [0.0, 0.0, 4.0, 4.0]})  # fmt: skip
+    frames, pos = tracks_positions(tracks)
+    np.testing.assert_allclose(pos, [[1.0, 0.0], [2.0, 4.0]])
+    assert list(frames) == [0, 1]
