@@ -66,8 +66,17 @@ def run_two_photon_demo(
     truth_shifts = np.array([syn.truth.displacement(t).mean(axis=(1, 2)) for t in range(n_frames)])
     gt = out / "ground_truth"
     _csv(pd.DataFrame({"frame": np.arange(n_frames), "dy": truth_shifts[:, 0], "dx": truth_shifts[:, 1]}), gt / "shifts.csv")  # fmt: skip
-    _csv(pd.DataFrame({"neuron": np.arange(len(syn.truth.centres)), "y": syn.truth.centres[:, 0], "x": syn.truth.centres[:, 1],
-                       "spikes": syn.truth.spikes.sum(axis=1)}), gt / "cells.csv")
+    _csv(
+        pd.DataFrame(
+            {
+                "neuron": np.arange(len(syn.truth.centres)),
+                "y": syn.truth.centres[:, 0],
+                "x": syn.truth.centres[:, 1],
+                "spikes": syn.truth.spikes.sum(axis=1),
+            }
+        ),
+        gt / "cells.csv",
+    )
     session = Session(out / "two_photon.catrack.h5", autosave=False)
     session.set_recording(str(movie_path), {}, {"frames": n_frames, "fps": syn.fps})
     done("movie", path=movie_path.name, cells=len(syn.truth.centres))
