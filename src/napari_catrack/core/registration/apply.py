@@ -43,6 +43,7 @@ from napari_catrack.core.registration.template import (
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource, MovieWriter, open_frames
 
+CHUNK_PIXELS = 1 << 24  # at most ~16 M pixels per chunk (~64 MB per float32 copy)
 RESIDUAL_EVERY = 10  # residual motion is re-measured on every 10th registered frame
 
 
@@ -183,7 +184,8 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
     writer = MovieWriter(output, (n, h, w), out_dtype, fps=source.fps) if output else None
     kept = np.empty((n, h, w), out_dtype) if keep_in_memory else None
     try:
-        for t0, t1 in source.chunks(p.chunk_frames):
+        chunk = min(p.chunk_frames, max(1, CHUNK_PIXELS // (h * w)))  # big frames: fewer per chunk
+        for t0, t1 in source.chunks(chunk):
             check_cancelled(cancel, "registration")
             raw = source.read(t0, t1)
             frames = correct_bidi(raw, bidi) if bidi else raw.astype(np.float32)

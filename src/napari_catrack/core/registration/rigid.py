@@ -134,9 +134,15 @@ def peak_shifts(maps: np.ndarray, max_shift: float | tuple[float, float], centre
     return shifts, c0.reshape(lead), psr.reshape(lead)
 
 
+BATCH_PIXELS = 1 << 23  # frames per FFT batch: ~8 M pixels (bounded temporaries)
+
+
 def estimate_rigid(frames: np.ndarray, ref: Reference, max_shift: float):
     """(n, 2) sub-pixel shifts, peak heights and peak-to-sidelobe ratios of frames vs `ref`."""
-    return peak_shifts(correlation_maps(frames, ref), max_shift)
+    n = len(frames)
+    step = max(1, BATCH_PIXELS // max(1, int(np.prod(ref.shape))))
+    parts = [peak_shifts(correlation_maps(frames[i : i + step], ref), max_shift) for i in range(0, n, step)]  # fmt: skip
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
 
 
 def shift_frames(frames: np.ndarray, shifts: np.ndarray, out_dtype=np.float32) -> np.ndarray:
