@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _one_torch_thread() -> None:
+    """One intra-op and one inter-op torch thread: on a busy 2-core machine torch's default
+    (a thread per core, spinning) made the suite stall for tens of minutes. Skipped when torch is
+    absent; torch is imported here only if it is installed (it is a dependency)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or inter-op work already started: keep what is there
+        pass
+
+
+_one_torch_thread()
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for CLI runs in subprocesses
 
 
 def shared_data(*parts: str) -> Path:
