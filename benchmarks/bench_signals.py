@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from napari_catrack import __version__  # noqa: E402
 from napari_catrack.core.signals.cleaning import clean_traces  # noqa: E402
-from napari_catrack.core.signals.extraction import extract_traces, traces_to_arrays  # noqa: E402
+from napari_catrack.core.signals.extraction import extract_traces  # noqa: E402
+from napari_catrack.io.tables import long_to_matrix  # noqa: E402
 from napari_catrack.synthetic import make_worm_recording  # noqa: E402
 
 ARTEFACTS = {"focus_dip_rate_hz": 0.1, "global_dip_rate_hz": 0.05}
@@ -79,8 +80,8 @@ def accuracy(seeds: list[int], n_frames: int) -> list[dict]:
         ids = [str(i) for i in rec.truth.neuron_ids]
         arrays = {}
         for col in ("dff", "dff_green"):
-            arr, got, _ = traces_to_arrays(df, col)
-            arrays[col] = arr[[got.index(i) for i in ids]]
+            m = long_to_matrix(df, col)
+            arrays[col] = m.dff[[list(m.neuron_ids).index(i) for i in ids]]
         truth = rec.truth.activity
         res = {
             "seed": seed,
@@ -97,8 +98,9 @@ def accuracy(seeds: list[int], n_frames: int) -> list[dict]:
             res[f"r_{name}_clean"], per = _median_r(cleaned, truth)
             if name == "ratio":
                 res["r_ratio_clean_per_neuron"] = [round(v, 4) for v in per]
-        arr, got, _ = traces_to_arrays(flat, "dff")
-        res["r_ratio_raw_uniform_roi"], _ = _median_r(arr[[got.index(i) for i in ids]], truth)
+        m = long_to_matrix(flat, "dff")
+        rows_of = [list(m.neuron_ids).index(i) for i in ids]
+        res["r_ratio_raw_uniform_roi"], _ = _median_r(m.dff[rows_of], truth)
         res["cleaning"] = params
         rows.append(res)
         print(

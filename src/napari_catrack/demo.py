@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_catrack.commands._common import write_table_atomic
 from napari_catrack.figures import save_figure
 from napari_catrack.io.atomic import write_text_atomic
+from napari_catrack.io.tables import long_to_matrix, write_table
 
 Log = Callable[[str], None]
 
@@ -94,8 +94,8 @@ def run_demo(
     from napari_catrack.core.alignment import estimate_alignment
     from napari_catrack.core.detection import detect_candidates
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
-    from napari_catrack.core.signals.cleaning import clean_traces
-    from napari_catrack.core.signals.extraction import extract_traces, traces_to_arrays
+    from napari_catrack.core.signals.cleaning import clean_table_column
+    from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.core.tracking import track
     from napari_catrack.core.tracking.params import DetectParams, TrackParams
     from napari_catrack.core.transients import cell_table, detect_transients
@@ -129,7 +129,7 @@ def run_demo(
     truth = _truth_tables(syn)
     truth_dir = out / "ground_truth"
     for name, table in truth.items():
-        write_table_atomic(table, truth_dir / f"{name}.csv")
+        write_table(table, truth_dir / f"{name}.csv")
     write_text_atomic(truth_dir / "alignment.json", json.dumps(syn.truth.misalignment, indent=2))
     rec = open_recording(rec_path)
     shape = rec.frame_shape
@@ -155,7 +155,7 @@ def run_demo(
     _, cand = detect_candidates(np.asarray(rec.red[0], dtype=np.float32), detect_params)
     cand_green = cand.copy()
     cand_green[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), shape)
-    write_table_atomic(cand_green, out / "candidates.csv")
+    write_table(cand_green, out / "candidates.csv")
     session.record(
         "neurons",
         tables={"candidates": cand_green},
@@ -175,7 +175,7 @@ def run_demo(
     track_params = TrackParams()
     tracks = track(rec.red, rec.green, seeds, 0, params=track_params)
     tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
-    write_table_atomic(tracks[["neuron_id", "frame", "y", "x", "confidence"]], out / "tracks.csv")
+    write_table(tracks[["neuron_id", "frame", "y", "x", "confidence"]], out / "tracks.csv")
     session.record(
         "tracks", tables={"tracks": tracks}, params={**track_params.to_dict(), "seed_frame": 0}
     )
@@ -196,12 +196,10 @@ def run_demo(
 
     # 4. Traces: green/red in a disk, red through the alignment, ratio dR/R0, cleaned.
     traces = extract_traces(rec.green, tracks, rec.red, transform=align, fps=rec.fps)
-    dff, ids, frames = traces_to_arrays(traces, "dff")
-    cleaned, clean_params = clean_traces(dff, rec.fps, return_intermediates=False)
-    key = pd.MultiIndex.from_arrays([traces["neuron_id"].astype(str), traces["frame"]])
-    wide = pd.DataFrame(cleaned, index=[str(i) for i in ids], columns=frames).stack()
-    traces["dff_clean"] = wide.reindex(key).to_numpy()
-    write_table_atomic(traces, out / "traces.csv")
+    m = long_to_matrix(traces, "dff", sort_ids=False)
+    dff, ids, frames = m.dff, m.neuron_ids, m.frames
+    traces["dff_clean"], clean_params = clean_table_column(traces, rec.fps)
+    write_table(traces, out / "traces.csv")
     session.record(
         "traces", tables={"traces": traces}, params={"radius": 3.0, "cleaning": clean_params}
     )
@@ -219,8 +217,8 @@ def run_demo(
     # noise ripples transients: 500 instead of ~100 here).
     transients = detect_transients(dff, rec.fps, method="rules", neuron_ids=ids)
     cells = cell_table(transients, ids, len(frames), rec.fps)
-    write_table_atomic(transients, out / "transients.csv")
-    write_table_atomic(cells, out / "cells.csv")
+    write_table(transients, out / "transients.csv")
+    write_table(cells, out / "cells.csv")
     session.record(
         "transients",
         tables={"transients": transients, "cells": cells},
@@ -236,15 +234,15 @@ def run_demo(
     trains = trains_from_table(transients, n_frames=len(frames), neuron_ids=ids)
     result = find_ensembles(trains, rec.fps, n_shuffles=1000, seed=seed)
     ens_dir = out / "ensembles"
-    write_table_atomic(result.events, ens_dir / "ensemble_events.csv")
-    write_table_atomic(result.members, ens_dir / "ensemble_members.csv")
+    write_table(result.events, ens_dir / "ensemble_events.csv")
+    write_table(result.members, ens_dir / "ensemble_members.csv")
     session.record(
         "ensembles",
         tables={"events": result.events, "members": result.members},
         params=result.params,
     )
     planted = _planted_vs_found(syn, result, truth_of)
-    write_table_atomic(planted, truth_dir / "ensembles.csv")
+    write_table(planted, truth_dir / "ensembles.csv")
     step_done(
         "ensembles",
         events=len(result.events),

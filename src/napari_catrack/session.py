@@ -150,7 +150,7 @@ class Session:
             g.attrs["created"] = rec.created
             tg = g.create_group("tables")
             for tname, df in rec.tables.items():
-                write_table(tg.create_group(tname), df)
+                write_h5_table(tg.create_group(tname), df)
             ag = g.create_group("arrays")
             for aname, arr in rec.arrays.items():
                 ag.create_dataset(aname, data=arr, **_compression(arr.size))
@@ -222,7 +222,7 @@ _STR = h5py.string_dtype("utf-8")
 def _read_step(name: str, g: h5py.Group) -> StepRecord:
     return StepRecord(
         name,
-        tables={k: read_table(v) for k, v in g["tables"].items()},
+        tables={k: read_h5_table(v) for k, v in g["tables"].items()},
         arrays={k: v[()] for k, v in g["arrays"].items()},
         attrs=json.loads(g.attrs["attrs"]),
         params=json.loads(g.attrs["params"]),
@@ -231,7 +231,7 @@ def _read_step(name: str, g: h5py.Group) -> StepRecord:
     )
 
 
-def write_table(g: h5py.Group, df: pd.DataFrame) -> None:
+def write_h5_table(g: h5py.Group, df: pd.DataFrame) -> None:
     """One dataset per column; strings as UTF-8, categories as strings, order kept."""
     g.attrs["columns"] = json.dumps([str(c) for c in df.columns])
     g.attrs["kinds"] = json.dumps([_kind(df[c]) for c in df.columns])
@@ -272,7 +272,7 @@ def _compression(n: int) -> dict:
     return {"compression": "gzip", "compression_opts": 4, "shuffle": True} if n > 4096 else {}
 
 
-def read_table(g: h5py.Group) -> pd.DataFrame:
+def read_h5_table(g: h5py.Group) -> pd.DataFrame:
     columns = json.loads(g.attrs["columns"])
     kinds = json.loads(g.attrs["kinds"])
     data = {}
@@ -295,7 +295,7 @@ def write_layer(g: h5py.Group, data: Any, meta: dict, kind: str) -> None:
     if features is None and properties:
         features = pd.DataFrame(properties)
     if features is not None and len(features.columns):
-        write_table(g.create_group("features"), pd.DataFrame(features))
+        write_h5_table(g.create_group("features"), pd.DataFrame(features))
     g.attrs["meta"] = json.dumps(_to_jsonable(_plain_meta(meta)))
     if kind == "shapes":
         sg = g.create_group("data")
@@ -310,7 +310,7 @@ def read_layer(g: h5py.Group) -> tuple[Any, dict, str]:
     kind = str(g.attrs["kind"])
     meta = json.loads(g.attrs["meta"])
     if "features" in g:
-        meta["features"] = read_table(g["features"])
+        meta["features"] = read_h5_table(g["features"])
     if kind == "shapes":
         data = [v[()] for _, v in sorted(g["data"].items())]
     else:

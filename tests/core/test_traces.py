@@ -13,9 +13,9 @@ from napari_catrack.core.signals.extraction import (
     TRACE_COLUMNS,
     extract_traces,
     green_to_red_matrix,
-    traces_to_arrays,
 )
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import long_to_matrix
 
 T, H, W = 40, 48, 64
 
@@ -258,12 +258,12 @@ def test_bleaching_correction_before_the_ratio():
         extract_traces(green, tr, red, bleach="exponential")
 
 
-def test_traces_to_arrays_roundtrip(scene):
+def test_traces_to_matrix_roundtrip(scene):
     green, red, centres, act = scene
     df = extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)
-    arr, ids, frames = traces_to_arrays(df.sample(frac=1, random_state=0), "dff")
-    assert arr.shape == (2, T) and list(frames) == list(range(T))
-    np.testing.assert_allclose(arr[ids.index("a")], act, atol=1e-12)
+    m = long_to_matrix(df.sample(frac=1, random_state=0), "dff")
+    assert m.dff.shape == (2, T) and list(m.frames) == list(range(T))
+    np.testing.assert_allclose(m.dff[list(m.neuron_ids).index("a")], act, atol=1e-12)
 
 
 # ------------------------------------------------------------------ CLI
@@ -363,9 +363,10 @@ def test_trace_and_cleaning_figures(scene, tmp_path):
     with pytest.raises(InputError, match="unknown panel"):
         trace_figure(df, ["a"], panels=("nope",))
 
-    arr, _, _ = traces_to_arrays(df, "dff")
+    arr = long_to_matrix(df, "dff", sort_ids=False).dff
     _, _, inter = clean_traces(arr, 5.0, steps=["drift", "savgol"], return_intermediates=True)
-    fig2 = cleaning_steps_figure(inter, 5.0, neuron=0, raw=traces_to_arrays(df, "green")[0])
+    raw = long_to_matrix(df, "green", sort_ids=False).dff
+    fig2 = cleaning_steps_figure(inter, 5.0, neuron=0, raw=raw)
     labels = [ax.get_ylabel() for ax in fig2.get_axes()]
     assert labels == ["raw fluorescence", "before cleaning", "drift", "savgol"]
     fig2.savefig(tmp_path / "c.png")

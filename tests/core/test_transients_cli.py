@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_catrack.core.transients import detect_rules, read_traces, write_table
+from napari_catrack.core.transients import detect_rules
 from napari_catrack.core.transients.scoring import match_events, precision_recall_f1
 from napari_catrack.errors import InputError
 from napari_catrack.io.cascade import read_cascade_file
+from napari_catrack.io.tables import read_traces, write_table
 
 from .test_transients import FPS, ONSETS, make_trace
 
@@ -193,7 +194,7 @@ def test_smooth_window_option_accepts_auto_and_seconds(tmp_path):
 
 
 def test_wide_headers_in_seconds_do_not_collapse_onto_frames():
-    from napari_catrack.core.transients import to_matrix
+    from napari_catrack.io.tables import to_matrix
 
     times = pd.DataFrame([[1, 0.0, 0.5, 1.0, 0.2]], columns=["cell", "0.0", "0.1", "0.2", "0.3"])
     np.testing.assert_array_equal(to_matrix(times, "wide").frames, [0, 1, 2, 3])
@@ -202,7 +203,7 @@ def test_wide_headers_in_seconds_do_not_collapse_onto_frames():
 
 
 def test_long_table_without_dff_names_the_missing_column():
-    from napari_catrack.core.transients import to_matrix
+    from napari_catrack.io.tables import to_matrix
 
     with pytest.raises(InputError, match="needs column"):
         to_matrix(pd.DataFrame({"neuron_id": [1, 1], "frame": [0, 1], "ratio": [1.0, 2.0]}))

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
-
-import pandas as pd
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.atomic import atomic_write_path
 from napari_catrack.io.layouts import LAYOUTS
 
 SPLITS = ("left-right", "right-left", "top-bottom", "bottom-top")
@@ -84,40 +79,6 @@ def alignment_from_args(args: argparse.Namespace, recording, command: str):
         log=lambda line: print(f"catrack {command}: {line}", file=sys.stderr),
     )
     return found.transform
-
-
-def read_table(path: str | os.PathLike, required: tuple[str, ...] = (), what: str = "table"):
-    """Read a CSV (or Excel) table and insist on the columns a command needs."""
-    path = Path(path)
-    if not path.is_file():
-        problem = "is a folder, not a file" if path.is_dir() else "not found"
-        raise InputError(f"{what} file {problem}: {path}")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xls"):
-            df = pd.read_excel(path)
-        else:
-            df = pd.read_csv(path)
-    except (
-        pd.errors.ParserError,
-        pd.errors.EmptyDataError,
-        UnicodeDecodeError,
-        ValueError,
-        OSError,
-    ) as exc:
-        raise InputError(f"cannot read {what} {path}: {exc}") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{what} {path} lacks column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}"
-        )
-    return df
-
-
-def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs) -> Path:
-    """Write CSV through a temp file + rename so a crash never leaves half a table."""
-    with atomic_write_path(path) as tmp:
-        df.to_csv(tmp, index=False, **to_csv_kwargs)
-    return Path(path)
 
 
 def _number(kind, test, what: str):

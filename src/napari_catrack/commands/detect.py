@@ -10,10 +10,10 @@ from napari_catrack.commands._common import (
     alignment_from_args,
     non_negative_int,
     recording_from_args,
-    write_table_atomic,
 )
 from napari_catrack.core.tracking.params import DetectParams
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -58,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
     align = alignment_from_args(args, rec, "detect") if channel == "red" else None
     if align is not None and len(table):
         table[["y", "x"]] = align.map_points(table[["y", "x"]].to_numpy(float), image.shape)
-    write_table_atomic(table, args.output)
+    write_table(table, args.output)
     print(f"{len(table)} candidates -> {args.output}")
     return 0

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_catrack.commands._common import read_table, write_table_atomic
 from napari_catrack.errors import InputError
 from napari_catrack.figures import save_figure
 from napari_catrack.io.atomic import write_text_atomic
+from napari_catrack.io.tables import read_table, write_table
 
 EVENTS_CSV_COLUMNS = ["event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id"]
 
@@ -108,12 +108,12 @@ def _save_figure(fig, path: Path, fmt: str) -> None:
 def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bool = True) -> None:
     """All tables (and figures) of one run into `out`, each file atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    write_table_atomic(result.events[EVENTS_CSV_COLUMNS], out / "ensemble_events.csv")
-    write_table_atomic(result.members[["ensemble_id", "neuron_id"]], out / "ensemble_members.csv")
-    write_table_atomic(result.event_neurons, out / "event_neurons.csv")
+    write_table(result.events[EVENTS_CSV_COLUMNS], out / "ensemble_events.csv")
+    write_table(result.members[["ensemble_id", "neuron_id"]], out / "ensemble_members.csv")
+    write_table(result.event_neurons, out / "event_neurons.csv")
     ids = result.events["event_id"].to_numpy()
     sim = pd.DataFrame(result.similarity, index=pd.Index(ids, name="event_id"), columns=ids)
-    write_table_atomic(sim.reset_index(), out / "ensemble_similarity.csv", float_format="%.4f")
+    write_table(sim.reset_index(), out / "ensemble_similarity.csv", float_format="%.4f")
     width, fps = result.params["bin_frames"], result.params["fps"]
     bins = np.arange(len(result.coactivity))
     coact = pd.DataFrame(
@@ -124,7 +124,7 @@ def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bo
             "n_active": result.coactivity,
         }
     )
-    write_table_atomic(coact, out / "coactivity.csv")
+    write_table(coact, out / "coactivity.csv")
     params = {**result.params, "warnings": result.warnings}
     write_text_atomic(out / "params.json", json.dumps(params, indent=2, default=_json_default))
     if figures:

@@ -8,11 +8,11 @@ import json
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import write_table_atomic
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import write_text_atomic
 from napari_catrack.io.layouts import LAYOUTS
+from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
     result = analyse_puncta(rec.green, rec.red, camera, params, model=model)
     out.mkdir(parents=True, exist_ok=True)
     write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
-    write_table_atomic(result.tracks_csv(), out / "tracks.csv", float_format="%.3f")
-    write_table_atomic(result.calcium_csv(), out / "calcium.csv", float_format="%.4f")
-    write_table_atomic(result.events, out / "events.csv", float_format="%.4f")
+    write_table(result.tracks_csv(), out / "tracks.csv", float_format="%.3f")
+    write_table(result.calcium_csv(), out / "calcium.csv", float_format="%.4f")
+    write_table(result.events, out / "events.csv", float_format="%.4f")
     summary = {
         "recording": str(args.recording),
         "stats": result.stats,

@@ -13,13 +13,10 @@ import argparse
 import json
 import sys
 
-from napari_catrack.commands._common import (
-    add_movie_arguments,
-    frames_from_args,
-    write_table_atomic,
-)
+from napari_catrack.commands._common import add_movie_arguments, frames_from_args
 from napari_catrack.core.registration import RegisterParams, register_movie
 from napari_catrack.io.atomic import write_text_atomic
+from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -44,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     params = RegisterParams.from_args(args)
     with frames_from_args(args) as source:
         result = register_movie(source, params, output=args.output)
-    write_table_atomic(result.shifts_table(), args.shifts)
+    write_table(result.shifts_table(), args.shifts)
     if args.patch_shifts:
-        write_table_atomic(result.patch_table(), args.patch_shifts)
+        write_table(result.patch_table(), args.patch_shifts)
     attrs = result.attrs()
     if args.metrics:
         write_text_atomic(args.metrics, json.dumps({"params": params.to_dict(), **attrs}, indent=2))

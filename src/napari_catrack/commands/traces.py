@@ -12,11 +12,10 @@ from napari_catrack.commands._common import (
     alignment_from_args,
     percentile,
     positive_float,
-    read_table,
     recording_from_args,
-    write_table_atomic,
 )
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import read_table, write_table
 
 
 def register(subparsers) -> None:
@@ -89,8 +88,8 @@ def _baseline_params(args: argparse.Namespace, fps: float | None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Extract traces and write the table atomically; notes go to stderr."""
-    from napari_catrack.core.signals.cleaning import clean_traces
-    from napari_catrack.core.signals.extraction import extract_traces, traces_to_arrays
+    from napari_catrack.core.signals.cleaning import clean_table_column
+    from napari_catrack.core.signals.extraction import extract_traces
 
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
@@ -135,11 +134,10 @@ def run(args: argparse.Namespace) -> int:
         if args.clean:
             if fps is None:
                 raise InputError("--clean needs a frame rate: pass --fps")
-            dff, _, _ = traces_to_arrays(df, "dff")
-            df["dff_clean"] = clean_traces(dff, fps)[0].ravel()
+            df["dff_clean"] = clean_table_column(df, fps)[0]
     for w in caught:
         print(f"catrack traces: warning: {w.message}", file=sys.stderr)
-    write_table_atomic(df, args.output)
+    write_table(df, args.output)
     n = df["neuron_id"].nunique()
     print(
         f"catrack traces: {n} neurons x {len(df) // max(n, 1)} frames -> {args.output} "

@@ -9,12 +9,11 @@ from napari_catrack.commands._common import (
     add_recording_arguments,
     alignment_from_args,
     non_negative_int,
-    read_table,
     recording_from_args,
-    write_table_atomic,
 )
 from napari_catrack.core.tracking.params import TrackParams
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import read_table, write_table
 
 
 def register(subparsers) -> None:
@@ -64,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if align is not None:
         tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
-    write_table_atomic(tracks, args.output, float_format="%.3f")
+    write_table(tracks, args.output, float_format="%.3f")
     n = tracks.neuron_id.nunique()
     print(f"{n} neurons x {stack.shape[0]} frames -> {args.output}")
     return 0

@@ -45,7 +45,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.core.transients import read_table, read_traces
     from napari_catrack.core.transients.learned import (
         DetectorConfig,
         load_detector,
@@ -54,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         training_data,
     )
     from napari_catrack.errors import InputError
+    from napari_catrack.io.tables import read_table, read_traces
 
     tm = read_traces(args.traces, args.layout)
     table = read_table(args.transients).copy()

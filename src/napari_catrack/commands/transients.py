@@ -135,14 +135,8 @@ def _params(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Read traces, detect, write the transient (and optional cell) tables and figures."""
-    from napari_catrack.core.transients import (
-        cell_table,
-        check_fps,
-        detect_transients,
-        read_table,
-        read_traces,
-        write_table,
-    )
+    from napari_catrack.core.transients import cell_table, check_fps, detect_transients
+    from napari_catrack.io.tables import read_table, read_traces, write_table
 
     if args.fps is None:
         raise InputError("--fps is required: the frame rate of the traces in frames per second")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.tables import read_table, write_table
 
 COMPONENT_COLUMNS = ["neuron_id", "y", "x", "area", "snr", "r_value", "accepted"]
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "raw", "denoised", "spikes", "dff"]
@@ -64,10 +65,7 @@ def write_sources(
         ("components.csv", components, cols),
         ("traces.csv", traces, TRACE_COLUMNS),
     ):
-        path = folder / name
-        with atomic_write_path(path) as tmp:
-            table[columns].to_csv(tmp, index=False)
-        out.append(path)
+        out.append(write_table(table[columns], folder / name))
     return out
 
 
@@ -81,5 +79,7 @@ def read_sources(folder: str | os.PathLike) -> SourcesFiles:
     with h5py.File(folder / "footprints.h5", "r") as f:
         fp = f["footprints"][()]
     return SourcesFiles(
-        fp, pd.read_csv(folder / "components.csv"), pd.read_csv(folder / "traces.csv")
+        fp,
+        read_table(folder / "components.csv", what="components"),
+        read_table(folder / "traces.csv", what="traces"),
     )

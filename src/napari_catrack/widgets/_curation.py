@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from napari_catrack.core.signals.extraction import traces_to_arrays
 from napari_catrack.core.transients import (
     STATUSES,
     add_transient,
@@ -23,6 +22,7 @@ from napari_catrack.core.transients import (
     empty_table,
 )
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import long_to_matrix
 
 FRAME_COLS = ("start_frame", "peak_frame", "end_frame")
 TIME_COLS = ("start_time_s", "peak_time_s", "end_time_s")
@@ -36,28 +36,12 @@ def empty_verdicts() -> pd.DataFrame:
 
 
 def matrix_from_long(traces: pd.DataFrame, column: str = "dff"):
-    """Long traces -> (ids as str, contiguous frames, (N, T) dff); all-NaN neurons dropped."""
-    for c in ("frame", column):
-        if c not in traces.columns:
-            raise InputError(f"the traces table lacks column {c!r}")
-        num = pd.to_numeric(traces[c], errors="coerce")
-        text = num.isna() & traces[c].notna()
-        if text.any():
-            i = int(np.argmax(text.to_numpy()))
-            raise InputError(f"{c} is not a number in row {i}: {traces[c].iloc[i]!r}")
-    traces = traces.assign(frame=pd.to_numeric(traces["frame"]).astype(np.int64))
-    dff, ids, frames = traces_to_arrays(traces, column)
-    if frames.size == 0:
-        raise InputError("the traces table has no frames")
-    full = np.arange(int(frames.min()), int(frames.max()) + 1)
-    if full.size != frames.size:
-        padded = np.full((dff.shape[0], full.size), np.nan)
-        padded[:, np.searchsorted(full, frames)] = dff
-        dff = padded
-    keep = np.isfinite(dff).any(axis=1)
+    """Long traces -> (ids as str, contiguous frames, (N, T) values); all-NaN neurons dropped."""
+    m = long_to_matrix(traces, column, "the traces table", sort_ids=False)
+    keep = np.isfinite(m.dff).any(axis=1)
     if not keep.any():
-        raise InputError("every neuron's dF/F in the traces is NaN")
-    return np.asarray(ids, dtype=object)[keep], full, dff[keep]
+        raise InputError(f"every neuron's {column} in the traces is NaN")
+    return np.asarray(m.neuron_ids).astype(str).astype(object)[keep], m.frames, m.dff[keep]
 
 
 def fps_from_time(traces: pd.DataFrame) -> float | None:

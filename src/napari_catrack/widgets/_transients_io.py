@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from napari.layers import Points, Shapes
 
-from napari_catrack.core.transients import write_table
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import write_table
 
 if TYPE_CHECKING:
     import napari

@@ -44,8 +44,8 @@ GREY = np.array([0.6, 0.6, 0.6, 1.0])
 
 def run_ensembles(table: pd.DataFrame | None, path: str, params: dict, n_frames: int | None):
     """Worker body (no Qt): read the table if needed and run the core."""
-    from napari_catrack.commands._common import read_table
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.io.tables import read_table
 
     if table is None:
         if not path:

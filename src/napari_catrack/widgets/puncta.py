@@ -368,8 +368,8 @@ class PunctaWidget(QWidget):
         """The CLI's files (localizations.csv, tracks.csv, calcium.csv, events.csv) + figures."""
         from pathlib import Path
 
-        from napari_catrack.commands._common import write_table_atomic
         from napari_catrack.figures import save_figure
+        from napari_catrack.io.tables import write_table
         from napari_catrack.io.thunderstorm import write_thunderstorm
 
         if self.result is None:
@@ -378,10 +378,10 @@ class PunctaWidget(QWidget):
         out = Path(folder)
         res = self.result
         write_thunderstorm(res.localizations, out / "localizations.csv", res.params.pixel_size_nm)
-        write_table_atomic(res.tracks_csv(), out / "tracks.csv", float_format="%.3f")
-        write_table_atomic(res.calcium_csv(), out / "calcium.csv", float_format="%.4f")
-        write_table_atomic(res.events, out / "events.csv", float_format="%.4f")
-        write_table_atomic(res.tracks, out / "track_summary.csv", float_format="%.4f")
+        write_table(res.tracks_csv(), out / "tracks.csv", float_format="%.3f")
+        write_table(res.calcium_csv(), out / "calcium.csv", float_format="%.4f")
+        write_table(res.events, out / "events.csv", float_format="%.4f")
+        write_table(res.tracks, out / "track_summary.csv", float_format="%.4f")
         save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
         save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
         self.status.setText(f"saved tables and figures to {out}")

@@ -269,25 +269,20 @@ class TraceViewerWidget(QWidget):
             self._pbar = None
 
     def load_csv(self, path: str) -> None:
-        from napari_catrack.commands._common import read_table
+        from napari_catrack.io.tables import read_table
 
         self.set_traces(read_table(path, ("neuron_id", "frame"), what="traces"))
 
     def compute_cleaned(self, fps: float | None = None) -> dict:
         """Add a `dff_clean` column with the default `clean_traces` steps; returns the params."""
-        from napari_catrack.core.signals.cleaning import clean_traces
-        from napari_catrack.core.signals.extraction import traces_to_arrays
+        from napari_catrack.core.signals.cleaning import clean_table_column
 
         if self.traces is None:
             raise InputError("load traces first")
         fps = fps or self._fps()
         if fps is None:
             raise InputError("the traces have no time_s column: the frame rate is unknown")
-        arr, ids, frames = traces_to_arrays(self.traces, "dff")
-        cleaned, params = clean_traces(arr, fps)
-        wide = pd.DataFrame(cleaned, index=ids, columns=frames).stack(future_stack=True)
-        key = pd.MultiIndex.from_arrays([self.traces["neuron_id"], self.traces["frame"]])
-        self.traces["dff_clean"] = wide.reindex(key).to_numpy()
+        self.traces["dff_clean"], params = clean_table_column(self.traces, fps)
         session = session_for_viewer(self.viewer)
         if "traces" in session:
             previous = session["traces"].params
@@ -434,20 +429,20 @@ class TraceViewerWidget(QWidget):
     def export_cleaning_steps(self, folder: str | Path) -> list[Path]:
         """One "cleaning steps" figure (SVG + PNG) per selected cell, from the default cleaning."""
         from napari_catrack.core.signals.cleaning import clean_traces
-        from napari_catrack.core.signals.extraction import traces_to_arrays
         from napari_catrack.figures import save_figure
         from napari_catrack.figures.traces import cleaning_steps_figure
+        from napari_catrack.io.tables import long_to_matrix
 
         if self.traces is None or not self.selected_ids():
             raise InputError("select at least one neuron with traces first")
         fps = self._fps()
         if fps is None:
             raise InputError("the traces have no time_s column: the frame rate is unknown")
-        arr, ids, _ = traces_to_arrays(self.traces, "dff")
-        _, _, steps = clean_traces(arr, fps, return_intermediates=True)
+        m = long_to_matrix(self.traces, "dff", sort_ids=False)
+        _, _, steps = clean_traces(m.dff, fps, return_intermediates=True)
         written = []
         for nid in self.selected_ids():
-            row = int(np.flatnonzero(np.asarray(ids).astype(str) == nid)[0])
+            row = int(np.flatnonzero(np.asarray(m.neuron_ids).astype(str) == nid)[0])
             fig = cleaning_steps_figure(steps, fps, row, neuron_label=nid)
             for ext in ("svg", "png"):
                 written.append(save_figure(fig, Path(folder) / f"cleaning_{nid}.{ext}"))

@@ -132,7 +132,7 @@ class TransientsWidget(TransientsPanel):
 
     def load_csv(self, path: str | Path, layout: str | None = None) -> bool:
         """Traces from a CSV/Excel file: long (`neuron_id,frame,dff`) or wide (one row a cell)."""
-        from napari_catrack.core.transients import read_table, to_matrix
+        from napari_catrack.io.tables import read_table, to_matrix
 
         try:
             df = read_table(path)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import wide_to_matrix
 
 
 @dataclass(frozen=True)
@@ -153,22 +154,13 @@ def trains_from_raster(
 
 
 def wide_table_to_raster(table: pd.DataFrame) -> pd.DataFrame:
-    """A wide table (one row per neuron, one column per frame) as a raster indexed by neuron_id.
+    """A wide table (one row per neuron, one column per frame) as a raster indexed by neuron id.
 
-    A `neuron_id` column, or a first column that is not numeric, becomes the index (as
-    `catrack transients --layout wide` reads it); otherwise rows are numbered 0..N-1.
+    The id column is found as every wide table's is (`io.tables.wide_to_matrix`: `neuron_id`,
+    else a first column that is not a frame, else rows numbered 0..N-1); every cell must hold a
+    number, since the event trains have no notion of a missing frame.
     """
-    first = table.columns[0] if len(table.columns) else None
-    if "neuron_id" in table.columns:
-        table = table.set_index("neuron_id")
-    elif first is not None and (
-        pd.to_numeric(table[first], errors="coerce").isna().any()
-        or pd.to_numeric(pd.Series([str(first)]), errors="coerce").isna().all()
-    ):
-        table = table.set_index(first)  # an id column under another name ("cell", "roi", ...)
-    values = table.apply(pd.to_numeric, errors="coerce")
-    if values.shape[1] == 0:
-        raise InputError("the wide table has no frame columns")
-    if values.isna().to_numpy().any():
+    m = wide_to_matrix(table, "the wide table")
+    if np.isnan(m.dff).any():
         raise InputError("the wide table has empty or non-numeric cells")
-    return values
+    return pd.DataFrame(m.dff, index=pd.Index(m.neuron_ids, name="neuron_id"), columns=m.frames)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from napari_catrack.core.signals.arrays import as_traces, like
 from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
@@ -17,8 +18,9 @@ from napari_catrack.core.signals.denoise import denoise_savgol, denoise_wavelet
 from napari_catrack.core.signals.drift import correct_bleaching, remove_drift
 from napari_catrack.core.signals.noise import MAD_TO_SD
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import long_to_matrix, matrix_values_at
 
-__all__ = ["CLEANING_STEPS", "DEFAULT_STEPS", "STEP_DEFAULTS", "clean_traces"]
+__all__ = ["CLEANING_STEPS", "DEFAULT_STEPS", "STEP_DEFAULTS", "clean_table_column", "clean_traces"]
 
 
 def _step_bleach(x, fps, **p):
@@ -106,3 +108,20 @@ def clean_traces(
     params = {"fps": float(fps), "steps": record}
     out = like(x, dff)
     return (out, params, inter) if return_intermediates else (out, params)
+
+
+def clean_table_column(
+    traces: pd.DataFrame,
+    fps: float,
+    column: str = "dff",
+    *,
+    steps: Sequence[str | tuple[str, dict[str, Any]]] = DEFAULT_STEPS,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """`clean_traces` on one column of a long traces table (`neuron_id, frame, <column>`).
+
+    Returns the cleaned values row by row, aligned with `traces` (ready to become a
+    `dff_clean` column), and the parameters that ran.
+    """
+    m = long_to_matrix(traces, column, sort_ids=False)
+    cleaned, params = clean_traces(m.dff, fps, steps=steps)
+    return matrix_values_at(traces, m, cleaned), params

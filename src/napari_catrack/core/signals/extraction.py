@@ -24,7 +24,7 @@ from napari_catrack.core.signals.nan import nan_quantile
 from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError
 
-__all__ = ["TRACE_COLUMNS", "extract_traces", "green_to_red_matrix", "traces_to_arrays"]
+__all__ = ["TRACE_COLUMNS", "extract_traces", "green_to_red_matrix"]
 
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "green", "red", "ratio", "dff"]
 """The CLI contract's leading columns; flags and background columns follow them."""
@@ -430,21 +430,3 @@ def extract_traces(
     df["edge"] = flags["edge"].ravel()
     df["roi_pixels"] = npix.ravel()
     return df
-
-
-def traces_to_arrays(
-    traces: pd.DataFrame, column: str = "dff"
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Long table -> ((N, T) array, neuron ids, frames) for the (N, T) signal functions.
-
-    Neurons keep their order of first appearance, frames are sorted; absent pairs are NaN.
-    """
-    for c in ("neuron_id", "frame", column):
-        if c not in traces.columns:
-            raise InputError(f"traces table lacks column {c!r}")
-    ids = pd.unique(traces["neuron_id"])
-    if traces.duplicated(["neuron_id", "frame"]).any():
-        raise InputError("traces table lists a neuron twice in the same frame")
-    wide = traces.set_index(["neuron_id", "frame"])[column].unstack("frame")
-    wide = wide.reindex(index=ids).sort_index(axis=1)
-    return wide.to_numpy(dtype=np.float64), [str(i) for i in ids], wide.columns.to_numpy()

@@ -1,4 +1,7 @@
-"""Calcium transients: detection (rules, k-sigma), features, manual edits, tables, scoring."""
+"""Calcium transients: detection (rules, k-sigma, trained models), features, manual edits, scoring.
+
+Reading and writing trace and transient tables is `napari_catrack.io.tables`.
+"""
 
 from .detect import (
     CORE_COLUMNS,
@@ -21,15 +24,6 @@ from .features import (
     cell_table,
     transient_features,
 )
-from .tables import (
-    TraceMatrix,
-    long_to_matrix,
-    read_table,
-    read_traces,
-    to_matrix,
-    wide_to_matrix,
-    write_table,
-)
 
 __all__ = [
     "CELL_COLUMNS",
@@ -38,7 +32,6 @@ __all__ = [
     "STATUSES",
     "TRANSIENT_COLUMNS",
     "Prepared",
-    "TraceMatrix",
     "add_features",
     "add_transient",
     "adjust_transient",
@@ -51,12 +44,6 @@ __all__ = [
     "detect_rules",
     "detect_transients",
     "empty_table",
-    "long_to_matrix",
     "prepare",
-    "read_table",
-    "read_traces",
-    "to_matrix",
     "transient_features",
-    "wide_to_matrix",
-    "write_table",
 ]

@@ -1,0 +1,248 @@
+"""Tables: reading CSV/Excel files, writing them atomically, and traces as long tables, wide
+tables or (neurons, frames) matrices.
+
+A *long* table has one row per neuron and frame (`neuron_id, frame, <value>`, as `catrack traces`
+writes); a *wide* table one row per neuron (an id column, then one column per frame). Both become a
+`TraceMatrix` over the full frame range (frames without a row are NaN). Every reader turns a bad
+file into one `InputError` line naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.errors import InputError
+from napari_catrack.io.atomic import atomic_write_path
+
+__all__ = [
+    "EXCEL_SUFFIXES",
+    "LONG_COLUMNS",
+    "TraceMatrix",
+    "long_to_matrix",
+    "matrix_to_long",
+    "matrix_values_at",
+    "read_table",
+    "read_traces",
+    "to_matrix",
+    "wide_to_matrix",
+    "write_table",
+]
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+LONG_COLUMNS = ("neuron_id", "frame", "dff")
+
+
+# ---------------------------------------------------------------- files
+def read_table(
+    path: str | os.PathLike, required: tuple[str, ...] = (), what: str = "table"
+) -> pd.DataFrame:
+    """Read a CSV (or Excel) table and insist on the columns the caller needs."""
+    path = Path(path)
+    if not path.is_file():
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"{what} file {problem}: {path}")
+    try:
+        if path.suffix.lower() in EXCEL_SUFFIXES:
+            df = pd.read_excel(path)
+        else:
+            df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{what} file {path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{what} {path} lacks column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, df.columns))}"
+        )
+    return df
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs) -> Path:
+    """Write CSV (or Excel for .xlsx) through a temp file + rename, so a crash never leaves half
+    a table; `to_csv_kwargs` (e.g. float_format) go to `DataFrame.to_csv`."""
+    with atomic_write_path(path) as tmp:
+        if Path(path).suffix.lower() == ".xlsx":
+            df.to_excel(tmp, index=False, engine="openpyxl")
+        else:
+            df.to_csv(tmp, index=False, **to_csv_kwargs)
+    return Path(path)
+
+
+# ---------------------------------------------------------------- traces as matrices
+@dataclass
+class TraceMatrix:
+    """Traces as a matrix: row i is neuron `neuron_ids[i]`, column j is frame `frames[j]`."""
+
+    neuron_ids: np.ndarray
+    frames: np.ndarray
+    dff: np.ndarray  # (neurons, frames) values of the chosen column (dF/F by default)
+
+
+def _check_rows(m: TraceMatrix, where: str) -> TraceMatrix:
+    if m.dff.size == 0:
+        raise InputError(f"{where} holds no trace values")
+    dead = ~np.isfinite(m.dff).any(axis=1)
+    if dead.all():
+        raise InputError(f"{where}: every neuron's dF/F is empty or NaN")
+    if dead.any():
+        ids = ", ".join(map(str, m.neuron_ids[dead][:5]))
+        raise InputError(
+            f"{where}: {int(dead.sum())} neuron(s) have only NaN dF/F (neuron_id {ids})"
+        )
+    return m
+
+
+def long_to_matrix(
+    df: pd.DataFrame,
+    column: str = "dff",
+    where: str = "traces",
+    *,
+    sort_ids: bool = True,
+    require_values: bool = False,
+) -> TraceMatrix:
+    """Pivot `neuron_id, frame, <column>` rows into a matrix over the full frame range.
+
+    Neurons are sorted by id (`sort_ids`), or keep the order of their first row (a table's own
+    neuron order, e.g. the tracks'). `require_values` rejects neurons whose values are all NaN.
+    """
+    missing = [c for c in ("neuron_id", "frame", column) if c not in df.columns]
+    if missing:
+        raise InputError(f"{where} lacks column(s) {', '.join(missing)} (long layout)")
+    if df.empty:
+        raise InputError(f"{where} has no rows")
+    frame = pd.to_numeric(df["frame"], errors="coerce")
+    values = pd.to_numeric(df[column], errors="coerce")
+    bad = frame.isna() | (frame % 1 != 0) | (frame < 0)
+    if bad.any():
+        raise InputError(
+            f"{where}: frame must be a non-negative integer (row {int(np.argmax(bad))})"
+        )
+    text = values.isna() & df[column].notna()
+    if text.any():
+        i = int(np.argmax(text))
+        raise InputError(f"{where}: {column} is not a number in row {i}: {df[column].iloc[i]!r}")
+    ids = df["neuron_id"].to_numpy()
+    order = pd.unique(ids)
+    if sort_ids:
+        try:
+            order = np.sort(order)
+        except TypeError:  # ids of mixed types: keep the table's order
+            pass
+    row = pd.Index(order).get_indexer(ids)
+    f = frame.to_numpy(np.int64)
+    frames = np.arange(f.min(), f.max() + 1)
+    flat = row * frames.size + (f - frames[0])
+    seen, counts = np.unique(flat, return_counts=True)
+    if (counts > 1).any():
+        k = seen[np.argmax(counts > 1)]
+        raise InputError(
+            f"{where}: neuron {order[k // frames.size]} has frame "
+            f"{frames[k % frames.size]} more than once"
+        )
+    out = np.full((len(order), frames.size), np.nan)
+    out.ravel()[flat] = values.to_numpy(np.float64)
+    m = TraceMatrix(np.asarray(order), frames, out)
+    return _check_rows(m, where) if require_values else m
+
+
+def matrix_values_at(table: pd.DataFrame, m: TraceMatrix, values: np.ndarray) -> np.ndarray:
+    """For every row of a long table, the (N, T) `values` (laid out like `m`) at its
+    (neuron_id, frame); NaN where the matrix has no such neuron or frame."""
+    row = pd.Index(m.neuron_ids).get_indexer(table["neuron_id"].to_numpy())
+    col = pd.to_numeric(table["frame"], errors="coerce").to_numpy(np.float64) - m.frames[0]
+    ok = (row >= 0) & np.isfinite(col) & (col >= 0) & (col < m.frames.size)
+    out = np.full(len(table), np.nan)
+    out[ok] = np.asarray(values, np.float64)[row[ok], col[ok].astype(np.intp)]
+    return out
+
+
+def matrix_to_long(m: TraceMatrix, column: str = "dff") -> pd.DataFrame:
+    """The long table `neuron_id, frame, <column>` of a matrix (neuron-major, every frame)."""
+    n, t = m.dff.shape
+    return pd.DataFrame(
+        {
+            "neuron_id": np.repeat(np.asarray(m.neuron_ids, dtype=object), t),
+            "frame": np.tile(np.asarray(m.frames, np.int64), n),
+            column: m.dff.ravel(),
+        }
+    )
+
+
+def _wide_id_column(df: pd.DataFrame):
+    """The id column of a wide table: `neuron_id`, else a first column that is not a frame (a
+    non-numeric header or non-numeric cells, e.g. "cell" or "roi"), else None (rows are
+    numbered 0..N-1)."""
+    if "neuron_id" in df.columns:
+        return "neuron_id"
+    first = df.columns[0]
+    header_is_number = pd.to_numeric(pd.Series([str(first)]), errors="coerce").notna().all()
+    cells_are_numbers = pd.to_numeric(df[first], errors="coerce").notna().all()
+    return None if header_is_number and cells_are_numbers else first
+
+
+def wide_to_matrix(df: pd.DataFrame, where: str = "traces") -> TraceMatrix:
+    """One row per neuron: an id column (see `_wide_id_column`), then one column per frame
+    (numeric cells only; empty cells are NaN). Headers that are whole, increasing numbers
+    name the frames; anything else (e.g. times in seconds) numbers them 0..n-1."""
+    if df.shape[0] == 0 or df.shape[1] < 1:
+        raise InputError(f"{where} needs a neuron-id column and at least one frame column")
+    id_col = _wide_id_column(df)
+    if id_col is None:
+        ids, vals = np.arange(len(df)), df
+    else:
+        ids, vals = df[id_col].to_numpy(), df.drop(columns=[id_col])
+    if vals.shape[1] == 0:
+        raise InputError(f"{where} needs a neuron-id column and at least one frame column")
+    if pd.Series(ids).duplicated().any():
+        raise InputError(
+            f"{where}: neuron id {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]} appears twice"
+        )
+    num = vals.apply(pd.to_numeric, errors="coerce")
+    text = num.isna() & vals.notna()
+    if text.to_numpy().any():
+        r, c = np.argwhere(text.to_numpy())[0]
+        raise InputError(
+            f"{where}: cell at row {r}, column {vals.columns[c]!r} is not a number: "
+            f"{vals.iat[r, c]!r}"
+        )
+    return TraceMatrix(ids, _frame_numbers(vals.columns), num.to_numpy(np.float64))
+
+
+def _frame_numbers(columns) -> np.ndarray:
+    """Column headers as frame numbers only when they are whole, distinct and increasing.
+
+    Headers such as times in seconds (0.0, 0.1, ...) would truncate onto the same frames, so
+    anything else numbers the columns 0..n-1.
+    """
+    values = pd.to_numeric(pd.Index(columns).astype(str), errors="coerce").to_numpy(float)
+    whole = np.isfinite(values).all() and np.all(values == np.round(values))
+    if whole and (len(values) < 2 or np.all(np.diff(values) > 0)):
+        return values.astype(np.int64)
+    return np.arange(len(columns))
+
+
+def to_matrix(df: pd.DataFrame, layout: str | None = None, where: str = "traces") -> TraceMatrix:
+    """Long or wide dF/F table to a matrix (every neuron must have a value); `layout=None`
+    picks long when its columns are present."""
+    if layout is None:
+        if {"neuron_id", "frame"} <= set(df.columns) and not set(LONG_COLUMNS) <= set(df.columns):
+            missing = sorted(set(LONG_COLUMNS) - set(df.columns))
+            raise InputError(f"{where}: a long traces table needs column(s) {', '.join(missing)}")
+        layout = "long" if set(LONG_COLUMNS) <= set(df.columns) else "wide"
+    if layout == "long":
+        return long_to_matrix(df, "dff", where, require_values=True)
+    if layout == "wide":
+        return _check_rows(wide_to_matrix(df, where), where)
+    raise InputError(f"layout must be 'long' or 'wide', got {layout!r}")
+
+
+def read_traces(path: str | os.PathLike, layout: str | None = None) -> TraceMatrix:
+    """Read a traces CSV/Excel file (long or wide) into a matrix."""
+    return to_matrix(read_table(path, what="traces"), layout, where=str(path))
