@@ -105,7 +105,7 @@ def caltrig_reference(recs, thresholds=(3.0, 5.0, 8.0)):
         return {}
     from scipy.signal import find_peaks
 
-    from napari_catrack.core.transients.detect import bounds_flat
+    from napari_catrack.core.transients.bounds import bounds_flat
 
     out = {}
     for thr in thresholds:

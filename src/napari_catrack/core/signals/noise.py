@@ -2,7 +2,7 @@
 
 `MAD_TO_SD` is the one copy of the constant that turns a median absolute deviation into the
 standard deviation of Gaussian noise (1 / the normal distribution's 75th percentile). The
-transient detectors' SNR (`transients.detect.Prepared.snr`: baseline-subtracted smoothed dF/F
+transient detectors' SNR (`transients.prepare.Prepared.snr`: baseline-subtracted smoothed dF/F
 over the winsorised rolling noise) scored better on the Cascade ground truth than CalTrig's
 definition (`snr_caltrig`, kept for fidelity and comparison).
 """

@@ -3,17 +3,8 @@
 Reading and writing trace and transient tables is `napari_catrack.io.tables`.
 """
 
-from .detect import (
-    CORE_COLUMNS,
-    SOURCES,
-    Prepared,
-    bounds_from_peaks,
-    check_fps,
-    detect_ksigma,
-    detect_rules,
-    detect_transients,
-    prepare,
-)
+from .bounds import bounds_from_peaks
+from .detect import detect_ksigma, detect_rules, detect_transients
 from .edit import add_transient, adjust_transient, delete_transient, empty_table
 from .features import (
     CELL_COLUMNS,
@@ -24,6 +15,7 @@ from .features import (
     cell_table,
     transient_features,
 )
+from .prepare import CORE_COLUMNS, SOURCES, Prepared, check_fps, prepare
 
 __all__ = [
     "CELL_COLUMNS",

@@ -11,8 +11,9 @@ import pandas as pd
 
 from napari_catrack.errors import InputError
 
-from .detect import bounds_from_peaks, prepare
+from .bounds import bounds_from_peaks
 from .features import TRANSIENT_COLUMNS, add_features
+from .prepare import prepare
 
 
 def empty_table() -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from napari_catrack.errors import InputError
 
-from .detect import CORE_COLUMNS, Prepared, prepare
+from .prepare import CORE_COLUMNS, Prepared, prepare
 
 TRANSIENT_COLUMNS = [
     "neuron_id",

@@ -41,7 +41,10 @@ from napari_catrack.core.signals.noise import robust_sd
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
 
-from .detect import Prepared, _ids, bounds_flat, check_fps, prepare
+from .bounds import bounds_flat
+from .prepare import Prepared, check_fps, neuron_ids_for, prepare
+from .results import table_from_bounds
+from .scoring import burst_spans
 
 ARCHITECTURES = ("gru", "lstm", "transformer")
 FORMAT = "napari-catrack transient detector"
@@ -217,7 +220,6 @@ def intervals_from_spikes(
     """Rising-phase intervals (seconds from the first frame) from ground-truth spike times:
     one per burst (spikes closer than `burst_gap_s`), from first spike - `pre_s` to last
     spike + `post_s`."""
-    from .scoring import burst_spans
 
     first, last, _ = burst_spans(np.asarray(spike_times_s, float) - t0_s, burst_gap_s)
     return np.stack([first - pre_s, last + post_s], axis=1) if first.size else np.zeros((0, 2))
@@ -321,14 +323,12 @@ class TransientDetector:
 
         The smoothing and baseline windows shape only the peak search, amplitudes and
         features (as for the other detectors); the network sees its own normalised input."""
-        from .detect import _table_from_bounds
-
         cfg = self.config
         thr = cfg.threshold if threshold is None else float(threshold)
         if not 0.0 < thr < 1.0:
             raise InputError(f"probability threshold must be in (0, 1), got {thr}")
         prep = prepared or prepare(dff, fps, smooth_window_s, baseline_window_s=baseline_window_s)
-        ids = _ids(neuron_ids, prep.raw.shape[0])
+        ids = neuron_ids_for(neuron_ids, prep.raw.shape[0])
         if probability is None:  # the unfilled traces when we have them (noise of real frames)
             probability = self.probability(prep.raw if dff is None else dff, prep.fps)
         p = probability
@@ -338,7 +338,7 @@ class TransientDetector:
         )
         rows, starts, peaks = runs_to_peaks(p >= thr, prep.smooth, gap, dur, prep.fps)
         _, ends = bounds_flat(prep.smooth, rows, peaks, prep.fps, onset_fraction)
-        return _table_from_bounds(prep, ids, rows, starts, peaks, ends, "model", features)
+        return table_from_bounds(prep, ids, rows, starts, peaks, ends, "model", features)
 
     # ---- persistence
     def state(self) -> dict:

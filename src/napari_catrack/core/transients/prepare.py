@@ -1,0 +1,104 @@
+"""What every transient detector starts from: checked traces, smoothed once, with a baseline and
+a noise estimate (`prepare` -> `Prepared`), and the columns every detector's table shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_catrack.core.signals.baselines import rolling_baseline
+from napari_catrack.core.signals.denoise import smooth
+from napari_catrack.core.signals.nan import fill_nan
+from napari_catrack.core.signals.noise import rolling_noise
+from napari_catrack.errors import InputError
+
+CORE_COLUMNS = [
+    "transient_id",
+    "neuron_id",
+    "start_frame",
+    "peak_frame",
+    "end_frame",
+    "peak_amplitude",
+    "snr",
+    "source",
+]
+SOURCES = ("rules", "ksigma", "model", "manual")
+METHODS = ("rules", "ksigma", "model")
+
+
+@dataclass
+class Prepared:
+    """Per-neuron arrays (N, T) shared by detection and features."""
+
+    raw: np.ndarray  # NaN-filled dF/F
+    smooth: np.ndarray  # Savitzky-Golay smoothed dF/F
+    base: np.ndarray  # slow baseline of the smoothed trace
+    noise: np.ndarray  # rolling residual noise (raw - smoothed)
+    fps: float
+    noise_level: np.ndarray  # one robust residual-noise SD per neuron
+    measured: np.ndarray | None = None  # bool (N, T): frames that were not NaN (None: all)
+
+    @property
+    def snr(self) -> np.ndarray:
+        """SNR per frame (N, T)."""
+        return (self.smooth - self.base) / self.noise
+
+    def snr_at(self, rows: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """SNR at given (row, frame) pairs without building the full matrix."""
+        return (self.smooth[rows, frames] - self.base[rows, frames]) / self.noise[rows, frames]
+
+
+def check_fps(fps: float | None) -> float:
+    """Every duration parameter is in seconds, so a usable frame rate is mandatory."""
+    if fps is None or not np.isfinite(fps) or fps <= 0:
+        raise InputError(f"frame rate must be a positive number of frames per second, got {fps!r}")
+    return float(fps)
+
+
+def as_matrix(dff: np.ndarray) -> np.ndarray:
+    """(T,) or (N, T) float array with at least one finite value per neuron."""
+    x = np.asarray(dff, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputError(f"traces must be a non-empty (neurons, frames) array, got shape {x.shape}")
+    dead = ~np.isfinite(x).any(axis=1)
+    if dead.any():
+        raise InputError(
+            f"{int(dead.sum())} neuron(s) have no finite dF/F values (rows {np.nonzero(dead)[0][:5].tolist()})"
+        )
+    return x
+
+
+def prepare(
+    dff: np.ndarray,
+    fps: float,
+    smooth_window_s: float | str = "auto",
+    noise_window_s: float | None = 10.0,
+    baseline_window_s: float = 30.0,
+    baseline_percentile: float = 20.0,
+) -> Prepared:
+    """Smooth, baseline and noise once; detection and features reuse them.
+
+    `smooth_window_s` is in seconds, or "auto": 0.2 s but at most 13 frames, so the SNR
+    thresholds keep the meaning they were tuned with at high frame rates (see
+    `core.signals.denoise`).
+    """
+    fps = check_fps(fps)
+    given = as_matrix(dff)
+    raw = fill_nan(given)
+    s = smooth(raw, fps, smooth_window_s)
+    base = rolling_baseline(s, fps, baseline_window_s, baseline_percentile)
+    noise, level = rolling_noise(raw, s, fps, noise_window_s, np.isfinite(given))
+    measured = np.isfinite(given)
+    return Prepared(raw, s, base, noise, fps, level, None if measured.all() else measured)
+
+
+def neuron_ids_for(neuron_ids, n: int) -> np.ndarray:
+    """The ids of n traces: the given ones (checked against n), else 0..n-1."""
+    ids = np.arange(n) if neuron_ids is None else np.asarray(neuron_ids)
+    if ids.shape != (n,):
+        raise InputError(f"got {ids.size} neuron ids for {n} traces")
+    return ids
