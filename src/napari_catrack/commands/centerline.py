@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames, warn
-from napari_catrack.commands._common import add_recording_arguments, write_table_atomic
+from napari_catrack.commands._common import add_recording_arguments
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -82,16 +83,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give a behaviour video REC with --prompt y,x, or --masks masks.tif")
     params = CenterlineParams.from_args(args)
     result = compute_centerlines(masks, params)
-    write_table_atomic(result.table(), args.output, float_format="%.3f")
+    write_table(result.table(), args.output, float_format="%.3f")
     counts = {s: int((result.status == s).sum()) for s in ("ok", "coiled", "filled")}
     if counts["filled"]:
         warn(f"{counts['filled']} frame(s) had no usable mask and were filled from neighbours")
     if args.frames_report:
-        write_table_atomic(result.frames_table(), args.frames_report, float_format="%.4f")
+        write_table(result.frames_table(), args.frames_report, float_format="%.4f")
     if args.posture:
         basis = load_eigenworms(args.eigenworms) if args.eigenworms else None
         table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis)
-        write_table_atomic(table.assign(status=result.status), args.posture, float_format="%.5g")
+        write_table(table.assign(status=result.status), args.posture, float_format="%.5g")
     print(
         f"{result.n_frames} frames x {params.points} points ({counts['ok']} ok, "
         f"{counts['coiled']} coiled, {counts['filled']} filled) -> {args.output}"

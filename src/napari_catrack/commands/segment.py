@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
-from napari_catrack.commands._common import add_recording_arguments, write_table_atomic
+from napari_catrack.commands._common import add_recording_arguments
+from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -38,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
     result, quality = run_segmentation(frames, args, params)
     write_masks(args.output, result.masks)
     if args.report:
-        write_table_atomic(quality, args.report, float_format="%.4f")
+        write_table(quality, args.report, float_format="%.4f")
     print(f"masks ({result.n_frames} x {frames.shape[1]} x {frames.shape[2]}) -> {args.output}")
     return 0

@@ -7,8 +7,8 @@ import argparse
 import numpy as np
 
 from napari_catrack.commands._behaviour import size, warn
-from napari_catrack.commands._common import read_table, write_table_atomic
 from napari_catrack.errors import InputError
+from napari_catrack.io.tables import read_table, write_table
 
 
 def register(subparsers) -> None:
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         warn("no centerline for the head: direction is 0 and signed speed empty")
     table = compute_velocity(position, times, stage_um, shape, params, body_px=body,
                              frames=frames)  # fmt: skip
-    write_table_atomic(table, args.output, float_format="%.4f")
+    write_table(table, args.output, float_format="%.4f")
     moving = int((table["direction"] != 0).sum())
     print(f"{len(table)} frames ({moving} moving) -> {args.output}")
     return 0

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_catrack.core.behaviour.prompts import Prompt
+from napari_catrack.core.signals.noise import MAD_TO_SD
 from napari_catrack.errors import InputError
 
 
@@ -112,7 +113,7 @@ class ClassicalSegmenter:
             : x.shape[0], : x.shape[1]
         ]
         resid = x - local
-        spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) + 1e-6
+        spread = MAD_TO_SD * float(np.median(np.abs(resid - np.median(resid)))) + 1e-6
         rough = resid > 4 * spread
         bg = _background(x, ndi.binary_dilation(rough, iterations=3))
         c = _smooth(x - bg, self.smooth_px)
@@ -322,7 +323,7 @@ def _noise_sd(c: np.ndarray, exclude: np.ndarray) -> float:
     if vals.size < 20:
         vals = c.ravel()[::3]
     med = np.median(vals)
-    return float(1.4826 * np.median(np.abs(vals - med))) + 1e-6
+    return float(MAD_TO_SD * np.median(np.abs(vals - med))) + 1e-6
 
 
 def _local_max(c: np.ndarray, p: np.ndarray, r: int) -> float:
@@ -366,3 +367,13 @@ def shifted_iou(mask: np.ndarray, previous: np.ndarray) -> float:
     inter = int(previous[ys[ok], xs[ok]].sum())
     union = int(mask.sum() + previous.sum() - inter)
     return inter / union if union else 0.0
+
+
+def make_classical(params) -> ClassicalSegmenter:
+    """The classical segmenter with a `SegmentParams`' values (polarity, edge, smoothing, search)."""
+    return ClassicalSegmenter(
+        polarity=params.polarity,
+        edge_fraction=params.edge_fraction,
+        smooth_px=params.smooth_px,
+        search_px=params.search_px,
+    )

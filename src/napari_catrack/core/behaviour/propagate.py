@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
-from napari_catrack.core.behaviour.classical import ClassicalSegmenter, FrameResult
+from napari_catrack.core.behaviour.classical import FrameResult
 from napari_catrack.core.behaviour.prompts import Anchor, Prompt, check_anchors
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.params import StepParams, param
@@ -214,12 +214,3 @@ def _restore(segmenter, state: Any) -> None:
     restore = getattr(segmenter, "restore", None)
     if restore is not None and state is not None:
         restore(state)
-
-
-def make_classical(params: SegmentParams) -> ClassicalSegmenter:
-    return ClassicalSegmenter(
-        polarity=params.polarity,
-        edge_fraction=params.edge_fraction,
-        smooth_px=params.smooth_px,
-        search_px=params.search_px,
-    )

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_catrack.core.behaviour.classical import FrameResult
+from napari_catrack.core.behaviour.classical import FrameResult, make_classical
 from napari_catrack.core.behaviour.embeddings import EmbeddingCache, default_cache_dir, frame_key
 from napari_catrack.core.behaviour.prompts import Prompt, prompt_from_mask
 from napari_catrack.errors import InputError
@@ -504,8 +504,6 @@ def make_segmenter(params, *, loaded: LoadedSam | None = None, log=None):
     (said once through `log`). sam: a given checkpoint, else the cached official one, else a
     download; offline that is an error naming the alternatives.
     """
-    from napari_catrack.core.behaviour.propagate import make_classical
-
     method = params.method
     if method == "classical":
         return make_classical(params)
