@@ -231,6 +231,54 @@ def shot_curation() -> None:
     viewer.close()
 
 
+def _wait_job(job) -> None:
+    """Let the GUI run until a widget job (widgets._worker.Job) has finished."""
+    import time
+
+    while not job.finished.is_set():
+        QApplication.processEvents()
+        time.sleep(0.02)
+    QApplication.processEvents()
+
+
+def _two_photon_viewer(tmp: Path):
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.synthetic import TWO_PHOTON_VARIANTS, make_two_photon_movie
+
+    mov = make_two_photon_movie(300, (160, 160), n_cells=25, seed=0, **TWO_PHOTON_VARIANTS["easy"])
+    path = write_movie_tiff(tmp / "two_photon.tif", mov.movie, fps=mov.fps)
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    viewer.open(str(path), plugin=PLUGIN)
+    return viewer
+
+
+def shot_registration(tmp: Path) -> None:
+    viewer = _two_photon_viewer(tmp)
+    _, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)")  # fmt: skip
+    _wait_job(reg.run())
+    viewer.dims.set_current_step(0, 150)
+    viewer.reset_view()
+    _save(viewer, "registration")
+    viewer.close()
+
+
+def shot_sources(tmp: Path) -> None:
+    viewer = _two_photon_viewer(tmp)
+    dock, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)")  # fmt: skip
+    _wait_job(reg.run())
+    viewer.window.remove_dock_widget(dock)
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    _wait_job(src.run_summary())
+    _wait_job(src.run_extract())
+    for layer in viewer.layers:
+        layer.visible = layer.name in ("correlation image", "footprints", "footprint contours")
+    src.cells.setCurrentRow(0)
+    viewer.reset_view()
+    _save(viewer, "sources")
+    viewer.close()
+
+
 SHOTS = {
     "viewer": shot_viewer,
     "loader": shot_loader,
@@ -239,6 +287,8 @@ SHOTS = {
     "tracking": shot_tracking,
     "ensembles": shot_ensembles,
     "curation": shot_curation,
+    "registration": shot_registration,
+    "sources": shot_sources,
 }
 
 

@@ -258,7 +258,10 @@ class SourcesWidget(QWidget):
         self.cells.blockSignals(True)
         self.cells.clear()
         for (nid, snr, r, a), (status, reason) in zip(comps[["neuron_id", "snr", "r_value", "area"]].itertuples(index=False), statuses, strict=True):  # fmt: skip
-            text = f"{nid}: {status}  SNR {snr:.1f}  r {r:.2f}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
+            shown = (
+                "accepted" if status == "unverified" else status
+            )  # not judged by hand: the evaluation's
+            text = f"{nid}: {shown}  SNR {snr:.1f}  r {r:.2f}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
             item = QListWidgetItem(text)
             item.setData(256, str(nid))
             self.cells.addItem(item)

@@ -16,7 +16,9 @@ class RegisterParams(StepParams):
     mode: Literal["rigid", "piecewise"] = param(
         "piecewise", "rigid: one shift per frame; piecewise: NoRMCorre-style patches"
     )
-    max_shift_px: float = param(20.0, "largest whole-frame motion searched", minimum=1, unit="px")
+    max_shift_px: float = param(
+        20.0, "largest whole-frame motion searched", minimum=1, unit="px", label="max shift"
+    )
     template_frames: int = param(
         300, "frames sampled (spread over the movie) to build the template", minimum=2
     )
@@ -29,6 +31,7 @@ class RegisterParams(StepParams):
         minimum=0.3,
         maximum=5,
         unit="px",
+        label="smooth sigma",
         advanced=True,
     )
     highpass_px: float = param(
@@ -37,15 +40,24 @@ class RegisterParams(StepParams):
         "with uneven background)",
         minimum=0,
         unit="px",
+        label="highpass",
         advanced=True,
     )
     bidirectional: bool = param(
         False, "estimate and correct the odd/even line offset of a resonant (bidirectional) scan"
     )
-    patch_px: int = param(96, "patch size (piecewise mode)", minimum=16, unit="px")
-    patch_overlap_px: int = param(32, "overlap of neighbouring patches", minimum=0, unit="px")
+    patch_px: int = param(
+        96, "patch size (piecewise mode)", minimum=16, unit="px", label="patch size"
+    )
+    patch_overlap_px: int = param(
+        32, "overlap of neighbouring patches", minimum=0, unit="px", label="patch overlap"
+    )
     max_deviation_px: float = param(
-        3.0, "largest patch shift away from the rigid shift", minimum=0, unit="px"
+        3.0,
+        "largest patch shift away from the rigid shift",
+        minimum=0,
+        unit="px",
+        label="max deviation",
     )
     patch_min_psr: float = param(
         1.3,

@@ -22,8 +22,12 @@ class EvaluationParams(StepParams):
         0.7, "accept components whose footprint matches the movie (r-value) this well",
         minimum=-1, maximum=1, label="min r-value",
     )  # fmt: skip
-    min_area_px: int = param(20, "smallest footprint accepted", minimum=0, unit="px")
-    max_area_px: int = param(800, "largest footprint accepted", minimum=1, unit="px")
+    min_area_px: int = param(
+        20, "smallest footprint accepted", minimum=0, unit="px", label="min area"
+    )
+    max_area_px: int = param(
+        800, "largest footprint accepted", minimum=1, unit="px", label="max area"
+    )
 
     def check(self) -> None:
         if self.min_area_px > self.max_area_px:
@@ -40,12 +44,23 @@ class SourcesParams(StepParams):
     step: ClassVar[str] = "sources"
 
     cell_radius_px: float = param(
-        5.0, "typical cell radius (CaImAn's gSig)", minimum=1, maximum=50, unit="px"
+        5.0,
+        "typical cell radius (CaImAn's gSig)",
+        minimum=1,
+        maximum=50,
+        unit="px",
+        label="cell radius",
     )
     patch_px: int = param(
-        64, "patches processed independently, then merged (0 = whole frame)", minimum=0, unit="px"
+        64,
+        "patches processed independently, then merged (0 = whole frame)",
+        minimum=0,
+        unit="px",
+        label="patch size",
     )
-    patch_overlap_px: int = param(16, "overlap of neighbouring patches", minimum=0, unit="px")
+    patch_overlap_px: int = param(
+        16, "overlap of neighbouring patches", minimum=0, unit="px", label="patch overlap"
+    )
     min_corr: float = param(
         0.2, "seeds need this local correlation (filtered movie)", minimum=0, maximum=1
     )
