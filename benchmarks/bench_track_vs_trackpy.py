@@ -31,11 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import cdist
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from napari_catrack.io.tiff import write_movie_tiff  # noqa: E402
 from napari_catrack.synthetic import make_worm_recording  # noqa: E402
@@ -95,19 +94,10 @@ def ours_accuracy(csv: Path, rec) -> float:
 
 
 def trackpy_accuracy(csv: Path, rec) -> float:
-    links = pd.read_csv(csv)
+    from bench_tracking import trackpy_tracks
+
     truth = rec.truth.red_positions
-    T, N, _ = truth.shape
-    est = np.full((T, N, 2), np.nan)
-    f0 = links[links.frame == 0]
-    if len(f0):
-        d = cdist(truth[0], f0[["y", "x"]].to_numpy())
-        r, c = linear_sum_assignment(d)
-        for i, j in zip(r, c):
-            if d[i, j] <= 3 and f0.particle.iloc[j] >= 0:
-                p = links[links.particle == f0.particle.iloc[j]]
-                est[p.frame.to_numpy(), i] = p[["y", "x"]].to_numpy()
-    return within_2px(est, truth)
+    return within_2px(trackpy_tracks(pd.read_csv(csv), truth), truth)
 
 
 def median_run(make_argv, repeats: int, score, env=None) -> dict:

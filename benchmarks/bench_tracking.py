@@ -122,6 +122,22 @@ def detection(rec) -> dict:
     }
 
 
+def trackpy_tracks(links: pd.DataFrame, truth: np.ndarray) -> np.ndarray:
+    """(T, N, 2) positions of the trackpy particles that start on each true neuron at frame 0
+    (one-to-one within 3 px); NaN where the particle is lost."""
+    T, N, _ = truth.shape
+    est = np.full((T, N, 2), np.nan)
+    f0 = links[links.frame == 0]
+    if len(f0):
+        d = cdist(truth[0], f0[["y", "x"]].to_numpy())
+        r, c = linear_sum_assignment(d)
+        for i, j in zip(r, c):
+            if d[i, j] <= 3 and f0.particle.iloc[j] >= 0:
+                p = links[links.particle == f0.particle.iloc[j]]
+                est[p.frame.to_numpy(), i] = p[["y", "x"]].to_numpy()
+    return est
+
+
 def run_trackpy(red: np.ndarray, truth: np.ndarray) -> dict:
     if not TRACKPY_PY.exists():
         msg = f"trackpy skipped: {TRACKPY_PY} not found (see the docstring for the venv command)"
@@ -143,20 +159,10 @@ def run_trackpy(red: np.ndarray, truth: np.ndarray) -> dict:
             return {"error": res.stderr.strip().splitlines()[-1:]}
         t_loc, t_link, status = res.stdout.split()[-3], res.stdout.split()[-2], res.stdout
         links = pd.read_csv(out)
-    T, N, _ = truth.shape
-    est = np.full((T, N, 2), np.nan)
-    f0 = links[links.frame == 0]
-    if len(f0):
-        d = cdist(truth[0], f0[["y", "x"]].to_numpy())
-        r, c = linear_sum_assignment(d)
-        for i, j in zip(r, c):
-            if d[i, j] <= 3 and f0.particle.iloc[j] >= 0:
-                p = links[links.particle == f0.particle.iloc[j]]
-                est[p.frame.to_numpy(), i] = p[["y", "x"]].to_numpy()
-    acc = accuracy(est, truth)
+    acc = accuracy(trackpy_tracks(links, truth), truth)
     acc.update(
         locate_s=float(t_loc), link_s=float(t_link), wall_s=wall,
-        frames_per_s=T / (float(t_loc) + float(t_link)),
+        frames_per_s=truth.shape[0] / (float(t_loc) + float(t_link)),
         status=status.split(maxsplit=2)[-1].strip(),
     )  # fmt: skip
     return acc

@@ -163,19 +163,7 @@ class Session:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"session file not found: {path}")
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise InputError(f"{path.name} is not a readable session file: {exc}") from None
-        with f:
-            if f.attrs.get("format") != _FORMAT_TAG:
-                raise InputError(f"{path.name} is an HDF5 file but not a napari-catrack session")
-            version = int(f.attrs.get("schema_version", -1))
-            if version > SCHEMA_VERSION:
-                raise InputError(
-                    f"{path.name} was written by a newer napari-catrack (schema {version}); "
-                    f"this version reads up to schema {SCHEMA_VERSION}: please upgrade"
-                )
+        with _open_session_file(path) as f:
             session = cls(path)
             session.created = str(f.attrs.get("created", _now()))
             session.recording = json.loads(f.attrs.get("recording", "{}"))
@@ -195,13 +183,7 @@ class Session:
         path = Path(path)
         if not path.is_file():
             return None
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise InputError(f"{path.name} is not a readable session file: {exc}") from None
-        with f:
-            if f.attrs.get("format") != _FORMAT_TAG:
-                raise InputError(f"{path.name} is an HDF5 file but not a napari-catrack session")
+        with _open_session_file(path) as f:
             g = f.get(f"steps/{step}")
             if g is None:
                 return None
@@ -217,6 +199,25 @@ class Session:
 
 # --- tables and layers in HDF5 ---------------------------------------------------------------
 _STR = h5py.string_dtype("utf-8")
+
+
+def _open_session_file(path: Path) -> h5py.File:
+    """Open a session file read-only, or say in one line why it is not one we can read."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path.name} is not a readable session file: {exc}") from None
+    if f.attrs.get("format") != _FORMAT_TAG:
+        f.close()
+        raise InputError(f"{path.name} is an HDF5 file but not a napari-catrack session")
+    version = int(f.attrs.get("schema_version", -1))
+    if version > SCHEMA_VERSION:
+        f.close()
+        raise InputError(
+            f"{path.name} was written by a newer napari-catrack (schema {version}); "
+            f"this version reads up to schema {SCHEMA_VERSION}: please upgrade"
+        )
+    return f
 
 
 def _read_step(name: str, g: h5py.Group) -> StepRecord:
