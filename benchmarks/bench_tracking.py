@@ -19,7 +19,7 @@ TrackerNet weights); the summary's headline numbers are the default tracker's.
 
 Peer: trackpy (locate + link), installed in a SEPARATE venv so it never touches this project's
 environment:
-    python -m venv /tmp/trackpy-venv && /tmp/trackpy-venv/bin/pip install trackpy tifffile
+    python -m venv /work/venvs/trackpy && /work/venvs/trackpy/bin/pip install trackpy numba tifffile
 It runs as a subprocess on the same red recording written to a temp TIFF; the benchmark skips it
 with a message when the venv is absent. Timings are wall-clock on a shared machine: noisy.
 """
@@ -48,7 +48,7 @@ from napari_catrack.core.tracking import track  # noqa: E402
 from napari_catrack.synthetic import make_worm_recording  # noqa: E402
 
 SWAP_FRAMES = 3
-TRACKPY_PY = Path(os.environ.get("TRACKPY_VENV", "/tmp/trackpy-venv")) / "bin" / "python"
+TRACKPY_PY = Path(os.environ.get("TRACKPY_VENV", "/work/venvs/trackpy")) / "bin" / "python"
 DETECT = dict(sigma=0.7, min_distance=2, min_area=10, min_brightness=300.0)  # slider settings
 
 TRACKPY_SCRIPT = r"""
