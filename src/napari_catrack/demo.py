@@ -92,13 +92,17 @@ def run_demo(
     """Make the sample recording, run every step, write session/tables/figures; returns the summary."""
     from napari_catrack import __version__
     from napari_catrack.core.alignment import estimate_alignment
+    from napari_catrack.core.alignment_params import AlignParams
     from napari_catrack.core.detection import detect_candidates
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.core.ensembles.params import EnsembleParams
     from napari_catrack.core.signals.cleaning import clean_table_column
     from napari_catrack.core.signals.extraction import extract_traces
+    from napari_catrack.core.signals.params import CleaningParams, TracesParams
     from napari_catrack.core.tracking import track
     from napari_catrack.core.tracking.params import DetectParams, TrackParams
     from napari_catrack.core.transients import cell_table, detect_transients
+    from napari_catrack.core.transients.params import TransientParams
     from napari_catrack.figures import ensembles as ens_fig
     from napari_catrack.figures import traces as trace_fig
     from napari_catrack.figures import transients as tr_fig
@@ -138,9 +142,10 @@ def run_demo(
     step_done("recording", path=rec_path.name, neurons=len(syn.truth.neuron_ids))
 
     # 1. Alignment of red onto green.
-    align = estimate_alignment(rec.green, rec.red)
+    align_params = AlignParams()
+    align = estimate_alignment(rec.green, rec.red, align_params)
     align.save_json(out / "align.json")
-    session.record("alignment", attrs=align.to_dict(), params={"max_frames": 500})
+    session.record("alignment", attrs=align.to_dict(), params=align_params.to_dict())
     t = syn.truth.misalignment
     step_done(
         "alignment",
@@ -195,13 +200,16 @@ def run_demo(
     )
 
     # 4. Traces: green/red in a disk, red through the alignment, ratio dR/R0, cleaned.
-    traces = extract_traces(rec.green, tracks, rec.red, transform=align, fps=rec.fps)
+    traces_params, cleaning_params = TracesParams(), CleaningParams()
+    traces = extract_traces(rec.green, tracks, rec.red, traces_params, transform=align, fps=rec.fps)
     m = long_to_matrix(traces, "dff", sort_ids=False)
     dff, ids, frames = m.dff, m.neuron_ids, m.frames
-    traces["dff_clean"], clean_params = clean_table_column(traces, rec.fps)
+    traces["dff_clean"], clean_record = clean_table_column(traces, rec.fps, cleaning_params)
     write_table(traces, out / "traces.csv")
     session.record(
-        "traces", tables={"traces": traces}, params={"radius": 3.0, "cleaning": clean_params}
+        "traces",
+        tables={"traces": traces},
+        params={**traces_params.to_dict(), "fps": rec.fps, "cleaning": clean_record},
     )
     rs = []
     for row, nid in enumerate(ids):
@@ -215,14 +223,15 @@ def run_demo(
     # 5. Transients and per-cell statistics, on the extracted dF/F: the detector estimates the
     # noise itself and expects unsmoothed input (on the wavelet-cleaned traces the rules call
     # noise ripples transients: 500 instead of ~100 here).
-    transients = detect_transients(dff, rec.fps, method="rules", neuron_ids=ids)
+    transient_params = TransientParams(method="rules")
+    transients = detect_transients(dff, rec.fps, None, ids, transient_params)
     cells = cell_table(transients, ids, len(frames), rec.fps)
     write_table(transients, out / "transients.csv")
     write_table(cells, out / "cells.csv")
     session.record(
         "transients",
         tables={"transients": transients, "cells": cells},
-        params={"method": "rules", "fps": rec.fps},
+        params={**transient_params.to_dict(), "fps": rec.fps},
     )
     step_done("transients", transients=len(transients), cells=len(cells))
     _save_figure(tr_fig.traces_figure(dff, rec.fps, transients, ids), figures, "transients")
@@ -232,7 +241,7 @@ def run_demo(
 
     # 6. Ensembles.
     trains = trains_from_table(transients, n_frames=len(frames), neuron_ids=ids)
-    result = find_ensembles(trains, rec.fps, n_shuffles=1000, seed=seed)
+    result = find_ensembles(trains, rec.fps, EnsembleParams(seed=seed))
     ens_dir = out / "ensembles"
     write_table(result.events, ens_dir / "ensemble_events.csv")
     write_table(result.members, ens_dir / "ensemble_members.csv")

@@ -208,6 +208,15 @@ class StepParams:
             )
         return cls(**{k: v for k, v in values.items() if k in names})
 
+    @classmethod
+    def resolve(cls: type[P], params: P | None = None, **changes: Any) -> P:
+        """`params` (default: the dataclass defaults) with single values changed: the one way a
+        core function turns its `params=None, **changes` arguments into the values it runs with."""
+        base = cls() if params is None else params
+        if not isinstance(base, cls):
+            raise TypeError(f"expected {cls.__name__}, got {type(base).__name__}")
+        return base.replace(**changes) if changes else base
+
     def replace(self: P, **changes: Any) -> P:
         """A copy with some values changed (validated like a new object)."""
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]

@@ -182,15 +182,17 @@ def test_figures_are_figures(traces):
 def test_smooth_window_option_accepts_auto_and_seconds(tmp_path):
     """The CLI default is the adaptive window; an explicit number still reaches the detector."""
     from napari_catrack import cli
-    from napari_catrack.commands.transients import _params, _window
+    from napari_catrack.core.transients.params import TransientParams
 
-    assert _window("auto") == "auto" and _window(" AUTO ") == "auto"
-    assert _window("0.075") == 0.075
     parser = cli.build_parser()
     base = ["transients", "x.csv", "--fps", "100", "-o", str(tmp_path / "o.csv")]
-    assert "smooth_window_s" not in _params(parser.parse_args(base))
-    explicit = _params(parser.parse_args([*base, "--smooth-window", "0.1"]))
-    assert explicit["smooth_window_s"] == 0.1
+    assert TransientParams.from_args(parser.parse_args(base)).smooth_window_s == "auto"
+    for text in ("auto", " AUTO "):
+        args = parser.parse_args([*base, "--smooth-window", text])
+        assert TransientParams.from_args(args).smooth_window_s == "auto"
+    explicit = TransientParams.from_args(parser.parse_args([*base, "--smooth-window", "0.1"]))
+    assert explicit.smooth_window_s == 0.1
+    assert TransientParams(method="ksigma").ksigma_smooth_window_s() == 0.2  # k-sigma's "auto"
 
 
 def test_wide_headers_in_seconds_do_not_collapse_onto_frames():

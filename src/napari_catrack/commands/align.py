@@ -11,6 +11,7 @@ import sys
 
 from napari_catrack import __version__
 from napari_catrack.commands._common import add_recording_arguments, recording_from_args
+from napari_catrack.core.alignment_params import AlignParams
 from napari_catrack.errors import InputError
 
 
@@ -24,23 +25,7 @@ def register(subparsers) -> None:
         ),
     )
     add_recording_arguments(p)
-    p.add_argument(
-        "--frames", type=int, default=500, metavar="N", help="frames to use (default 500)"
-    )
-    p.add_argument(
-        "--projection",
-        choices=("mean", "max", "median", "percentile"),  # core.alignment.PROJECTIONS
-        default="mean",
-        help="summary image for the initial guess (default mean)",
-    )
-    p.add_argument(
-        "--refine-frames",
-        type=int,
-        default=24,
-        metavar="K",
-        help="frame pairs for the final fit (0 = summaries only; default 24)",
-    )
-    p.add_argument("--scale", action="store_true", help="also estimate a scale factor")
+    AlignParams.add_arguments(p, title="estimate")
     p.add_argument("-o", "--output", required=True, metavar="JSON", help="output alignment file")
     p.set_defaults(func=run)
 
@@ -48,10 +33,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.alignment import estimate_alignment
 
-    if args.frames < 1:
-        raise InputError(f"--frames must be at least 1, got {args.frames}")
-    if args.refine_frames < 0:
-        raise InputError(f"--refine-frames must be 0 or more, got {args.refine_frames}")
+    params = AlignParams.from_args(args)
     rec = recording_from_args(args)
     try:
         if rec.red is None:
@@ -59,16 +41,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.recording} has one channel; alignment needs green and red "
                 "(give --green-channel/--red-channel, --layout or --split)"
             )
-        transform = estimate_alignment(
-            rec.green,
-            rec.red,
-            max_frames=args.frames,
-            projection=args.projection,
-            estimate_scale=args.scale,
-            refine_frames=args.refine_frames,
-        )
+        transform = estimate_alignment(rec.green, rec.red, params)
         info = dict(transform.info)
         info.update(
+            params=params.to_dict(),
             recording=str(args.recording),
             recording_options=dict(getattr(rec, "options", {}) or {}),
             package_version=__version__,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_catrack.errors import InputError
+from napari_catrack.core.ensembles.params import EnsembleParams
 from napari_catrack.figures import save_figure
 from napari_catrack.io.atomic import write_text_atomic
 from napari_catrack.io.tables import read_table, write_table
@@ -35,49 +35,27 @@ def register(subparsers) -> None:
     )
     p.add_argument("events", metavar="EVENTS.csv", help="transient table (long) or raster (wide)")
     p.add_argument("--fps", type=float, required=True, help="frames per second")
-    p.add_argument("--bin-s", type=float, default=0.5, help="coactivity bin in seconds (0.5)")
-    p.add_argument("--shuffles", type=int, default=1000, help="circular-shift shuffles (1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the shuffles (0)")
-    p.add_argument("--percentile", type=float, default=95.0, help="null percentile (95)")
-    p.add_argument(
-        "--null",
-        choices=("pooled", "max"),
-        default="pooled",
-        help="pooled bins (per-bin rate) or per-shuffle maximum (family-wise)",
-    )
-    p.add_argument(
-        "--null-method",
-        choices=("shuffle", "analytic"),
-        default="shuffle",
-        help="shuffles, or the exact Poisson-binomial limit of the pooled null",
-    )
-    p.add_argument(
+    EnsembleParams.add_arguments(p, title="ensembles")
+    g = p.add_argument_group("input")
+    g.add_argument(
         "--layout",
         choices=("long", "wide"),
         default="long",
         help="long: one row per transient; wide: one row per neuron, one column per frame",
     )
-    p.add_argument("--frame-column", default="start_frame", help="onset column (long layout)")
-    p.add_argument(
+    g.add_argument("--frame-column", default="start_frame", help="onset column (long layout)")
+    g.add_argument(
         "--threshold",
         type=float,
         default=0.5,
         help="wide layout: a neuron is active where value >= threshold (0.5)",
     )
-    p.add_argument(
+    g.add_argument(
         "--n-frames",
         type=int,
         default=None,
         help="recording length (long layout; default: last frame in the table + 1)",
     )
-    p.add_argument(
-        "--member-fraction",
-        type=float,
-        default=0.5,
-        help="a member joins at least this share of its ensemble's events (0.5)",
-    )
-    p.add_argument("--n-ensembles", type=int, default=None, help="fix k instead of the silhouette")
-    p.add_argument("--no-merge", action="store_true", help="keep adjacent event bins separate")
     p.add_argument(
         "--positions", default=None, help="CSV neuron_id,y,x for the member maps (optional)"
     )
@@ -144,25 +122,12 @@ def _json_default(obj):
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.ensembles import find_ensembles
 
-    if args.shuffles < 1:
-        raise InputError(f"--shuffles must be at least 1; got {args.shuffles}")
+    params = EnsembleParams.from_args(args)
     trains = load_trains(args.events, args)
     positions = None
     if args.positions:
         positions = read_table(args.positions, required=("neuron_id", "y", "x"), what="positions")
-    result = find_ensembles(
-        trains,
-        args.fps,
-        bin_s=args.bin_s,
-        n_shuffles=args.shuffles,
-        seed=args.seed,
-        percentile=args.percentile,
-        null=args.null,
-        null_method=args.null_method,
-        merge_adjacent=not args.no_merge,
-        member_fraction=args.member_fraction,
-        n_ensembles=args.n_ensembles,
-    )
+    result = find_ensembles(trains, args.fps, params)
     for msg in result.warnings:
         print(f"catrack ensembles: warning: {msg}", file=sys.stderr)
     out = Path(args.output)

@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from napari_catrack.commands._common import non_negative_int, positive_float, positive_int
+from napari_catrack.commands._common import positive_float
+from napari_catrack.core.transients.params import TrainDetectorParams
 
 
 def register(subparsers) -> None:
@@ -27,26 +28,13 @@ def register(subparsers) -> None:
     p.add_argument("--layout", choices=("long", "wide"), default=None, help="default: detect")
     p.add_argument("--verdicts", default=None, help="neuron_id,status[,reason] table")
     p.add_argument("-o", "--output", required=True, help="detector file to write (.pt)")
-    p.add_argument("--arch", choices=("gru", "lstm", "transformer"), default="gru")
-    p.add_argument("--hidden", type=positive_int, default=32, help="hidden units (default 32)")
-    p.add_argument("--layers", type=positive_int, default=2, help="layers (default 2)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="passes over the data (20)")
-    p.add_argument(
-        "--sample-rate", type=positive_float, default=30.0, metavar="HZ",
-        help="rate the detector works at; traces are resampled to it (default 30 Hz)",
-    )  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=32, help="crops per step (32)")
-    p.add_argument(
-        "--learning-rate", type=positive_float, default=3e-3, metavar="LR", help="peak rate (3e-3)"
-    )
+    TrainDetectorParams.add_arguments(p, title="training")
     p.add_argument("--init", default=None, metavar="FILE", help="fine-tune this detector instead")
-    p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.transients.learned import (
-        DetectorConfig,
         load_detector,
         save_detector,
         train_detector,
@@ -74,17 +62,14 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{args.verdicts} needs columns neuron_id and status")
         statuses = dict(zip(v["neuron_id"].astype(str), v["status"].astype(str)))
     traces, intervals, used = training_data(tm.dff, tm.neuron_ids, table, args.fps, statuses)
+    params = TrainDetectorParams.from_args(args)
     init = load_detector(args.init) if args.init else None
     if init is not None:
-        chosen = {"arch": args.arch, "hidden": args.hidden, "layers": args.layers,
-                  "sample_rate_hz": args.sample_rate}  # fmt: skip
+        chosen = params.network()
         differ = [k for k, v in chosen.items() if getattr(init.config, k) != v]
         if differ:
             print(f"catrack: note: fine-tuning keeps the network of {args.init}; "
                   f"ignoring {', '.join(differ)}", file=sys.stderr)  # fmt: skip
-    cfg = DetectorConfig(
-        arch=args.arch, hidden=args.hidden, layers=args.layers, sample_rate_hz=args.sample_rate
-    )
     last = [-1]
 
     def progress(step: int, total: int, message: str) -> None:
@@ -94,11 +79,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{pct:3d}% {message}", file=sys.stderr)
 
     det = train_detector(
-        traces, args.fps, intervals, cfg, epochs=args.epochs, seed=args.seed, init=init,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        progress=progress,
+        traces, args.fps, intervals, None, params, init=init, progress=progress,
         meta={"trained_on": str(args.traces), "labels": str(args.transients),
-              "cells": [str(i) for i in used], "seed": args.seed},
+              "cells": [str(i) for i in used], "seed": params.seed,
+              "params": params.to_dict()},
     )  # fmt: skip
     save_detector(det, args.output)
     m = det.meta

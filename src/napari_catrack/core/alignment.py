@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_catrack.core import _registration as reg
+from napari_catrack.core.alignment_params import PROJECTIONS, AlignParams
 from napari_catrack.core.rigid import AlignmentTransform, sample_red_at
 from napari_catrack.errors import InputError
 
@@ -39,7 +40,6 @@ __all__ = [
     "summary_image",
 ]
 
-PROJECTIONS = ("mean", "max", "median", "percentile")
 ProgressFn = Callable[[float, str], Any]
 _CHUNK = 32  # frames per work unit in summaries
 
@@ -160,21 +160,16 @@ def _check_pair(green: Any, red: Any):
 
 
 def iter_estimate_alignment(
-    green: Any,
-    red: Any,
-    *,
-    max_frames: int = 500,
-    projection: str = "mean",
-    estimate_scale: bool = False,
-    refine_frames: int = 24,
+    green: Any, red: Any, params: AlignParams | None = None, **changes: Any
 ) -> Generator[tuple[float, str], None, AlignmentTransform]:
     """Generator form of `estimate_alignment`: yields (fraction, message), returns the transform.
 
     Widgets run it in a `thread_worker` (progress and cancel at each yield); scripts call
     `estimate_alignment`.
     """
-    if projection not in PROJECTIONS:
-        raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
+    p = AlignParams.resolve(params, **changes)
+    max_frames, projection = p.max_frames, p.projection
+    estimate_scale, refine_frames = p.estimate_scale, p.refine_frames
     g_stack, r_stack = _check_pair(green, red)
     idx = _frame_indices(g_stack.shape[0], max_frames)
     yield 0.0, "summarising green"
@@ -232,27 +227,18 @@ def iter_estimate_alignment(
 def estimate_alignment(
     green: Any,
     red: Any,
+    params: AlignParams | None = None,
     *,
-    max_frames: int = 500,
-    projection: str = "mean",
-    estimate_scale: bool = False,
-    refine_frames: int = 24,
     progress: ProgressFn | None = None,
+    **changes: Any,
 ) -> AlignmentTransform:
     """Transform mapping red onto green, from (T, Y, X) stacks or 2-D images (numpy or dask).
 
-    `max_frames` evenly spaced frames form the summaries; `refine_frames` of them (simultaneous
-    green/red pairs) drive the final sub-pixel fit (0 = fit the summaries only, fine for a still
-    sample). `progress(fraction, message)` is called as steps finish.
+    `params` (an `AlignParams`; keyword `changes` override single values): `max_frames` evenly
+    spaced frames form the summaries; `refine_frames` of them (simultaneous green/red pairs) drive
+    the final sub-pixel fit (0 = fit the summaries only, fine for a still sample). `progress(fraction, message)` is called as steps finish.
     """
-    gen = iter_estimate_alignment(
-        green,
-        red,
-        max_frames=max_frames,
-        projection=projection,
-        estimate_scale=estimate_scale,
-        refine_frames=refine_frames,
-    )
+    gen = iter_estimate_alignment(green, red, params, **changes)
     while True:
         try:
             fraction, message = next(gen)

@@ -10,6 +10,7 @@ every supra-threshold bin is its own event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,8 +30,8 @@ from napari_catrack.core.ensembles.null import (
     shuffle_null,
     threshold_from_pmf,
 )
+from napari_catrack.core.ensembles.params import EnsembleParams
 from napari_catrack.core.ensembles.trains import EventTrains
-from napari_catrack.errors import InputError
 
 EVENT_COLUMNS = ("event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id")
 MEMBER_COLUMNS = ("ensemble_id", "neuron_id", "fraction")
@@ -76,78 +77,53 @@ def empty_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 def find_ensembles(
-    trains: EventTrains,
-    fps: float,
-    *,
-    bin_s: float = 0.5,
-    n_shuffles: int = 1000,
-    seed: int | None = 0,
-    percentile: float = 95.0,
-    null: str = "pooled",
-    null_method: str = "shuffle",
-    min_neurons: int = 2,
-    merge_adjacent: bool = True,
-    member_fraction: float = 0.5,
-    linkage_method: str = "average",
-    n_ensembles: int | None = None,
-    max_k: int = 20,
-    min_silhouette: float = 0.1,
-    min_similarity: float = 0.4,
-    min_events: int = 3,
+    trains: EventTrains, fps: float, params: EnsembleParams | None = None, **changes: Any
 ) -> EnsembleResult:
     """Find significant coactivity events and group them into ensembles.
 
-    `null`: "pooled" thresholds at the percentile of all shuffled bins (per-bin false-positive
-    rate 1 - percentile/100); "max" at the percentile of each shuffle's largest bin (family-wise:
+    `params`: an `EnsembleParams` (keyword `changes` override single values). `null`: "pooled"
+    thresholds at the percentile of all shuffled bins (per-bin false-positive rate
+    1 - percentile/100); "max" at the percentile of each shuffle's largest bin (family-wise:
     chance of any false event in the recording). `null_method="analytic"` replaces the pooled
     shuffles by the exact Poisson-binomial limit. Clusters with fewer than `min_events` events are
     not ensembles (their events get ensemble_id -1). Unusable input (no events, one neuron, one
     bin) gives empty, well-formed tables and a message in `result.warnings`.
     """
-    if null not in ("pooled", "max"):
-        raise InputError(f"null must be 'pooled' or 'max'; got {null!r}")
-    if null_method not in ("shuffle", "analytic"):
-        raise InputError(f"null_method must be 'shuffle' or 'analytic'; got {null_method!r}")
-    if null == "max" and null_method == "analytic":
-        raise InputError("the analytic null exists for pooled bins only; use shuffles with 'max'")
-    if not 0 < percentile < 100:
-        raise InputError(f"the percentile must be between 0 and 100; got {percentile}")
-    if not 0 < member_fraction <= 1:
-        raise InputError(f"member_fraction must be in (0, 1]; got {member_fraction}")
-    width = bin_frames(bin_s, fps)
+    p = EnsembleParams.resolve(params, **changes)
+    width = bin_frames(p.bin_s, fps)
     nb = n_bins(trains.n_frames, width)
     params = {
         "fps": float(fps),
-        "bin_s": float(bin_s),
+        "bin_s": float(p.bin_s),
         "bin_frames": int(width),
         "n_bins": int(nb),
         "n_frames": int(trains.n_frames),
         "n_neurons": int(trains.n_neurons),
         "n_input_events": int(trains.n_events),
-        "n_shuffles": int(n_shuffles),
-        "seed": seed,
-        "percentile": float(percentile),
-        "null": null,
-        "null_method": null_method,
-        "min_neurons": int(min_neurons),
-        "merge_adjacent": bool(merge_adjacent),
-        "member_fraction": float(member_fraction),
-        "linkage_method": linkage_method,
-        "n_ensembles": n_ensembles,
-        "max_k": int(max_k),
-        "min_silhouette": float(min_silhouette),
-        "min_similarity": float(min_similarity),
-        "min_events": int(min_events),
-        "cut_rule": "fixed k" if n_ensembles else "best mean silhouette over k",
+        "n_shuffles": int(p.n_shuffles),
+        "seed": p.seed,
+        "percentile": float(p.percentile),
+        "null": p.null,
+        "null_method": p.null_method,
+        "min_neurons": int(p.min_neurons),
+        "merge_adjacent": bool(p.merge_adjacent),
+        "member_fraction": float(p.member_fraction),
+        "linkage_method": p.linkage_method,
+        "n_ensembles": p.n_ensembles,
+        "max_k": int(p.max_k),
+        "min_silhouette": float(p.min_silhouette),
+        "min_similarity": float(p.min_similarity),
+        "min_events": int(p.min_events),
+        "cut_rule": "fixed k" if p.n_ensembles else "best mean silhouette over k",
         "version": __version__,
     }
     coact = coactivity(trains, width)
     problem = None
     if trains.n_events == 0:
         problem = "no events at all: nothing can be coactive"
-    elif trains.n_neurons < max(2, min_neurons):
+    elif trains.n_neurons < max(2, p.min_neurons):
         problem = (
-            f"only {trains.n_neurons} neuron(s): an ensemble needs at least {max(2, min_neurons)}"
+            f"only {trains.n_neurons} neuron(s): an ensemble needs at least {max(2, p.min_neurons)}"
         )
     elif nb < 2:
         problem = (
@@ -174,21 +150,21 @@ def find_ensembles(
         )
 
     maxima = None
-    if null_method == "analytic":
+    if p.null_method == "analytic":
         pmf = analytic_null_pmf(trains, width)
     else:
-        sh = shuffle_null(trains, width, n_shuffles, seed)
+        sh = shuffle_null(trains, width, p.n_shuffles, p.seed)
         pmf = sh.hist / sh.hist.sum()
         maxima = sh.maxima
-    if null == "max":
-        threshold = int(np.percentile(maxima, percentile, method="inverted_cdf"))
+    if p.null == "max":
+        threshold = int(np.percentile(maxima, p.percentile, method="inverted_cdf"))
     else:
-        threshold = threshold_from_pmf(pmf, percentile)
+        threshold = threshold_from_pmf(pmf, p.percentile)
     params["threshold"] = threshold
 
-    sig = np.flatnonzero((coact > threshold) & (coact >= min_neurons))
+    sig = np.flatnonzero((coact > threshold) & (coact >= p.min_neurons))
     part = participation(trains, width, sig)
-    if merge_adjacent and len(sig):
+    if p.merge_adjacent and len(sig):
         run_start = np.r_[True, np.diff(sig) > 1]
         starts = np.flatnonzero(run_start)
         first_bin, last_bin = sig[starts], sig[np.r_[starts[1:] - 1, len(sig) - 1]]
@@ -200,14 +176,14 @@ def find_ensembles(
     similarity = jaccard_similarity(part)
     ensemble_id, cut = cluster_events(
         similarity,
-        method=linkage_method,
-        n_clusters=n_ensembles,
-        max_k=max_k,
-        min_silhouette=min_silhouette,
-        min_similarity=min_similarity,
-        min_events=min_events,
+        method=p.linkage_method,
+        n_clusters=p.n_ensembles,
+        max_k=p.max_k,
+        min_silhouette=p.min_silhouette,
+        min_similarity=p.min_similarity,
+        min_events=p.min_events,
     )
-    z = event_linkage(similarity, linkage_method)
+    z = event_linkage(similarity, p.linkage_method)
     params["cut"] = {
         "k": cut["k"],
         "n_singular": cut.get("n_singular", 0),
@@ -236,7 +212,7 @@ def find_ensembles(
     assigned = ensemble_id >= 0
     onehot[np.flatnonzero(assigned), ensemble_id[assigned]] = 1.0
     frac = (onehot.T @ part) / np.maximum(onehot.sum(axis=0), 1)[:, None]  # (k, n_neurons)
-    ens, neu = np.nonzero(frac >= member_fraction)
+    ens, neu = np.nonzero(frac >= p.member_fraction)
     members = pd.DataFrame(
         {
             "ensemble_id": ens.astype(np.int64),

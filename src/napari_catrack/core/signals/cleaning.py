@@ -17,10 +17,11 @@ from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
 from napari_catrack.core.signals.denoise import denoise_savgol, denoise_wavelet
 from napari_catrack.core.signals.drift import correct_bleaching, remove_drift
 from napari_catrack.core.signals.noise import MAD_TO_SD
+from napari_catrack.core.signals.params import CleaningParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.tables import long_to_matrix, matrix_values_at
 
-__all__ = ["CLEANING_STEPS", "DEFAULT_STEPS", "STEP_DEFAULTS", "clean_table_column", "clean_traces"]
+__all__ = ["CLEANING_STEPS", "clean_table_column", "clean_traces"]
 
 
 def _step_bleach(x, fps, **p):
@@ -61,35 +62,29 @@ CLEANING_STEPS = {
 }
 """Step names accepted by `clean_traces`; each maps (traces, fps, **params) -> traces."""
 
-STEP_DEFAULTS: dict[str, dict[str, Any]] = {
-    "bleach": {"method": "exponential", "window_s": 30.0, "percentile": 10.0},
-    "dff": {"method": "percentile"},
-    "zscore": {},
-    "drift": {"cutoff_s": 20.0, "method": "envelope", "percentile": 10.0, "mode": "subtract"},
-    "wavelet": {"wavelet": "sym4", "method": "BayesShrink", "mode": "soft", "levels": None},
-    "savgol": {"window_s": 0.5, "polyorder": 2},
-}
-"""Parameters each step runs with unless given: merged in and recorded by `clean_traces`."""
-
-DEFAULT_STEPS: tuple = (("drift", {"cutoff_s": 20.0}), ("wavelet", {"method": "BayesShrink"}))
-
 
 def clean_traces(
     dff: np.ndarray,
     fps: float,
+    params: CleaningParams | None = None,
     *,
-    steps: Sequence[str | tuple[str, dict[str, Any]]] = DEFAULT_STEPS,
+    steps: Sequence[str | tuple[str, dict[str, Any]]] | None = None,
     return_intermediates: bool = False,
+    **changes: Any,
 ) -> tuple[np.ndarray, dict[str, Any]] | tuple[np.ndarray, dict[str, Any], dict[str, np.ndarray]]:
     """Run cleaning steps in order on (N, T) or (T,) traces; returns (cleaned, params).
 
-    `steps` items are a step name (see CLEANING_STEPS) or (name, params). `params` records
-    exactly what ran, e.g. {"fps": 10, "steps": [{"name": "drift", "params": {...}}, ...]},
-    so that a session can store it and rerun it. With return_intermediates, a third item maps
+    `params` (a `CleaningParams`; keyword `changes` override single values) names the steps
+    (`params.steps`) and each step's values (`params.step_params(name)`). `steps` overrides the
+    list: items are a step name (see CLEANING_STEPS) or (name, values merged over the params').
+    The second item returned records exactly what ran, e.g. {"fps": 10, "steps": [{"name":
+    "drift", "params": {...}}, ...]}, so that a session can store it and rerun it. With return_intermediates, a third item maps
     "input" and each "<i>:<name>" to the traces after that step (for the cleaning figure).
     """
     if fps is None or not np.isfinite(fps) or fps <= 0:
         raise InputError(f"frame rate must be a positive number, got {fps!r}")
+    cp = CleaningParams.resolve(params, **changes)
+    steps = cp.steps if steps is None else steps
     x = as_traces(dff)
     record: list[dict[str, Any]] = []
     inter: dict[str, np.ndarray] = {"input": like(x, dff)}
@@ -99,7 +94,7 @@ def clean_traces(
             raise InputError(
                 f"unknown cleaning step {name!r}: choose from {sorted(CLEANING_STEPS)}"
             )
-        p = {**STEP_DEFAULTS[name], **given}
+        p = {**cp.step_params(name), **given}
         if name == "savgol" and given.get("window") is not None:
             p.pop("window_s", None)
         x = as_traces(CLEANING_STEPS[name](x, float(fps), **dict(p)))
@@ -113,15 +108,14 @@ def clean_traces(
 def clean_table_column(
     traces: pd.DataFrame,
     fps: float,
+    params: CleaningParams | None = None,
     column: str = "dff",
-    *,
-    steps: Sequence[str | tuple[str, dict[str, Any]]] = DEFAULT_STEPS,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """`clean_traces` on one column of a long traces table (`neuron_id, frame, <column>`).
 
     Returns the cleaned values row by row, aligned with `traces` (ready to become a
-    `dff_clean` column), and the parameters that ran.
+    `dff_clean` column), and the record of what ran.
     """
     m = long_to_matrix(traces, column, sort_ids=False)
-    cleaned, params = clean_traces(m.dff, fps, steps=steps)
-    return matrix_values_at(traces, m, cleaned), params
+    cleaned, record = clean_traces(m.dff, fps, params)
+    return matrix_values_at(traces, m, cleaned), record

@@ -21,6 +21,7 @@ import pandas as pd
 from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
 from napari_catrack.core.signals.drift import correct_bleaching
 from napari_catrack.core.signals.nan import nan_quantile
+from napari_catrack.core.signals.params import TracesParams
 from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError
 
@@ -251,31 +252,20 @@ def extract_traces(
     green,
     tracks: pd.DataFrame,
     red=None,
+    params: TracesParams | None = None,
     *,
     transform: Any = None,
-    radius: float = 3.0,
     mask: np.ndarray | None = None,
-    weighting: str = "gaussian",
-    sigma: float | None = None,
-    background: str = "annulus",
-    bg_inner: float | None = None,
-    bg_outer: float | None = None,
-    bg_percentile: float = 20.0,
-    saturation: float | str | None = "auto",
     fps: float | None = None,
-    use_ratio: bool = True,
-    bleach: str | None = None,
-    min_red_fraction: float = 0.05,
-    dff_baseline: str = "percentile",
-    dff_params: dict[str, Any] | None = None,
-    chunk_frames: int = 256,
     progress: Callable[[int, int], None] | None = None,
+    **changes: Any,
 ) -> pd.DataFrame:
     """Traces of every tracked neuron in every frame from its first to its last tracked frame.
 
     green, red: (T, Y, X) arrays (numpy, memmap or dask; read lazily in chunks). tracks:
-    `neuron_id, frame, y, x` in green-frame pixels. ROI: pixels whose centres lie within
-    `radius` of the tracked (sub-pixel) centre, or the True pixels of `mask` (an odd-sized 2-D
+    `neuron_id, frame, y, x` in green-frame pixels. `params`: a `TracesParams` (keyword `changes`
+    override single values, e.g. ``extract_traces(g, t, radius=2)``). `fps` gives time_s and the
+    running baselines. ROI: pixels whose centres lie within `radius` of the tracked (sub-pixel) centre, or the True pixels of `mask` (an odd-sized 2-D
     footprint centred on the track). `weighting` "gaussian" (default) averages the disk with
     weights exp(-d²/2σ²), σ = `sigma` or radius/2: it follows a neuron's blurred profile and
     lowers the noise (see bench_signals: uniform vs Gaussian ROI); "uniform" is the plain mean
@@ -292,6 +282,15 @@ def extract_traces(
     red_raw, red_bg, saturated, red_invalid, missing, edge, roi_pixels. Frames without a track
     position, or whose ROI has no finite pixel, are `missing` with NaN values.
     """
+    tp = TracesParams.resolve(params, **changes)
+    radius, bg_percentile, saturation, bleach = (
+        tp.radius,
+        tp.bg_percentile,
+        tp.saturation,
+        tp.bleach,
+    )
+    background, bg_inner, bg_outer = tp.background, tp.bg_inner, tp.bg_outer
+    dff_baseline, chunk_frames = tp.dff_baseline, tp.chunk_frames
     if getattr(green, "ndim", 0) != 3:
         raise InputError(
             f"green must be a (T, Y, X) stack, got shape {getattr(green, 'shape', None)}"
@@ -300,15 +299,7 @@ def extract_traces(
         raise InputError(
             f"red {tuple(red.shape)} and green {tuple(green.shape)} stacks differ in shape"
         )
-    if radius <= 0:
-        raise InputError(f"ROI radius must be positive, got {radius}")
-    if weighting not in ("gaussian", "uniform"):
-        raise InputError(f"unknown ROI weighting {weighting!r}: use 'gaussian' or 'uniform'")
-    if sigma is not None and not sigma > 0:
-        raise InputError(f"ROI sigma must be positive, got {sigma}")
-    roi_sigma = (sigma or radius / 2.0) if weighting == "gaussian" else None
-    if bleach not in (None, "exponential", "running"):
-        raise InputError(f"unknown bleaching correction {bleach!r}: use 'exponential' or 'running'")
+    roi_sigma = (tp.sigma or radius / 2.0) if tp.weighting == "gaussian" else None
     if bleach is not None and not fps:
         raise InputError("bleaching correction needs the frame rate (fps)")
     if dff_baseline != "percentile" and not fps:
@@ -383,7 +374,7 @@ def extract_traces(
     if bleach is not None:
         g = correct_bleaching(g, fps, method=bleach)[0]
     cols: dict[str, np.ndarray] = {"green": g}
-    dff_params = dict(dff_params or {})
+    dff_params = tp.baseline_kwargs()
     dff_g = delta_f_over_f(g, baseline(g, fps, method=dff_baseline, **dff_params))
     if red is not None:
         r = out["red_raw"] - out["red_bg"]
@@ -392,7 +383,7 @@ def extract_traces(
             r = correct_bleaching(r, fps, method=bleach)[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: no threshold
-            floor = min_red_fraction * np.nanmedian(r, axis=1, keepdims=True)
+            floor = tp.min_red_fraction * np.nanmedian(r, axis=1, keepdims=True)
         rat, red_invalid = ratio(g, r, min_red=np.nan_to_num(np.maximum(floor, 0.0)), warn=True)
         red_invalid &= ~missing
         dff_r = delta_f_over_f(rat, baseline(rat, fps, method=dff_baseline, **dff_params))
@@ -400,7 +391,10 @@ def extract_traces(
         r = rat = dff_r = np.full((ni, nf), np.nan)
         red_invalid = np.zeros((ni, nf), bool)
     cols.update(
-        red=r, ratio=rat, dff=dff_r if (red is not None and use_ratio) else dff_g, dff_green=dff_g
+        red=r,
+        ratio=rat,
+        dff=dff_r if (red is not None and tp.use_ratio) else dff_g,
+        dff_green=dff_g,
     )
     n_missing = int(missing.sum())
     if n_missing:

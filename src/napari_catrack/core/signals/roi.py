@@ -19,6 +19,7 @@ from skimage.draw import polygon2mask
 
 from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
 from napari_catrack.core.signals.extraction import TRACE_COLUMNS, green_to_red_matrix
+from napari_catrack.core.signals.params import TracesParams
 from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError
 
@@ -69,13 +70,12 @@ def polygon_trace(
     red,
     polygon_yx: np.ndarray,
     transform: Any = None,
-    chunk_frames: int = 256,
+    params: TracesParams | None = None,
     *,
     neuron_id: str = "roi-1",
     fps: float | None = None,
-    dff_baseline: str = "percentile",
-    dff_params: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **changes: Any,
 ) -> pd.DataFrame:
     """Trace of the pixels inside a polygon (green-frame (y, x) vertices) in every frame.
 
@@ -83,7 +83,8 @@ def polygon_trace(
     onto green (an AlignmentTransform, a dict with dy, dx, rotation_deg, a 3x3 red -> green
     matrix, or None); the polygon is mapped to red coordinates with its inverse. dF/F is dR/R0
     of the ratio when red is given, else dF/F0 of green, with the same baseline functions as
-    `extract_traces` (no local background: the polygon is the user's chosen footprint).
+    `extract_traces` and its `params` (a `TracesParams`: the dF/F baseline and `chunk_frames`;
+    no local background: the polygon is the user's chosen footprint).
     Returns `neuron_id, frame, time_s, green, red, ratio, dff` (time_s NaN without fps).
     """
     if getattr(green, "ndim", 0) != 3:
@@ -94,8 +95,8 @@ def polygon_trace(
         raise InputError(
             f"red {tuple(red.shape)} and green {tuple(green.shape)} stacks differ in shape"
         )
-    if int(chunk_frames) < 1:
-        raise InputError(f"chunk_frames must be at least 1, got {chunk_frames}")
+    p = TracesParams.resolve(params, **changes)
+    chunk_frames = p.chunk_frames
     poly = _check_polygon(polygon_yx)
     shape = tuple(int(s) for s in green.shape[1:])
     g_mask = polygon2mask(shape, poly)
@@ -115,7 +116,7 @@ def polygon_trace(
     else:
         r = rat = np.full(n, np.nan)
         sig = g
-    dff = delta_f_over_f(sig, baseline(sig, fps, method=dff_baseline, **dict(dff_params or {})))
+    dff = delta_f_over_f(sig, baseline(sig, fps, method=p.dff_baseline, **p.baseline_kwargs()))
     frames = np.arange(n)
     df = pd.DataFrame(
         {

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
 
 from .bounds import bounds_flat
+from .params import TrainDetectorParams
 from .prepare import Prepared, check_fps, neuron_ids_for, prepare
 from .results import table_from_bounds
 from .scoring import burst_spans
@@ -57,12 +59,12 @@ Progress = Callable[[int, int, str], None]
 class DetectorConfig:
     """Everything needed to rebuild a detector (stored in its file)."""
 
-    arch: str = "gru"
-    hidden: int = 32
-    layers: int = 2
+    arch: str = TrainDetectorParams.arch  # the network defaults are the training defaults
+    hidden: int = TrainDetectorParams.hidden
+    layers: int = TrainDetectorParams.layers
     heads: int = 4
     attention_window_s: float = 4.0  # transformer: attend to +- this much ("local transformer")
-    sample_rate_hz: float = 30.0
+    sample_rate_hz: float = TrainDetectorParams.sample_rate_hz
     window_s: float = 30.0  # training crop and inference window
     margin_s: float = 3.0  # inference: this much context on each side is discarded
     baseline_window_s: float = 30.0
@@ -401,25 +403,30 @@ def train_detector(
     fps: float | Sequence[float],
     intervals_s: Sequence[np.ndarray],
     config: DetectorConfig | None = None,
+    params: TrainDetectorParams | None = None,
     *,
-    epochs: int = 20,
-    batch_size: int = 32,
-    learning_rate: float = 3e-3,
-    seed: int = 0,
     augment: bool = True,
     init: TransientDetector | None = None,
     trace_weights: Sequence[float] | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     meta: dict | None = None,
+    **changes: Any,
 ) -> TransientDetector:
     """Train (or fine-tune `init`) on traces with rising-phase intervals (seconds per trace).
+
+    `params` (a `TrainDetectorParams`; keyword `changes` override single values) gives the
+    training values (epochs, batch size, learning rate, seed) and, without `config`, the network.
 
     Each epoch draws random `window_s` crops covering the training frames about once; a crop
     comes from a trace with probability proportional to its length, or to `trace_weights`
     (e.g. to give every dataset the same share when they differ in size).
     `should_stop` (checked every batch) ends training early and returns the model so far.
     """
+    tp = TrainDetectorParams.resolve(params, **changes)
+    epochs, batch_size, learning_rate, seed = tp.epochs, tp.batch_size, tp.learning_rate, tp.seed
+    if config is None:
+        config = DetectorConfig(**tp.network())
     torch = _torch()
     # a copy: never change the caller's (or the cached shipped) detector in place
     det = detector_from_bytes(init.to_bytes()) if init is not None else build_detector(config, seed)

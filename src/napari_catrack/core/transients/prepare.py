@@ -25,7 +25,6 @@ CORE_COLUMNS = [
     "source",
 ]
 SOURCES = ("rules", "ksigma", "model", "manual")
-METHODS = ("rules", "ksigma", "model")
 
 
 @dataclass

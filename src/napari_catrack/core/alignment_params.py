@@ -1,0 +1,35 @@
+"""Parameters of the alignment estimate (red -> green): the one source of its defaults.
+
+Kept apart from `core/alignment.py` (scikit-image, scipy) so that building the command line
+imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from napari_catrack.params import StepParams, param
+
+
+@dataclass(frozen=True)
+class AlignParams(StepParams):
+    """Estimating the rigid transform that puts the red channel on the green one."""
+
+    step: ClassVar[str] = "alignment"
+
+    max_frames: int = param(500, "evenly spaced frames summarised for the initial guess",
+                            minimum=1, cli="--frames", label="frames")  # fmt: skip
+    projection: Literal["mean", "max", "median", "percentile"] = param(
+        "mean", "summary image for the initial guess"
+    )
+    refine_frames: int = param(24, "simultaneous frame pairs for the final sub-pixel fit "
+                               "(0 = summaries only, fine for a still sample)", minimum=0)  # fmt: skip
+    estimate_scale: bool = param(False, "also estimate a scale factor", cli="--scale",
+                                 label="estimate scale")  # fmt: skip
+
+
+PROJECTIONS: tuple[str, ...] = next(
+    f.choices for f in AlignParams.fields() if f.name == "projection"
+)
+"""The summary images an alignment estimate can start from."""
