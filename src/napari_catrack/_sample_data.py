@@ -111,3 +111,20 @@ def puncta_sample(n_frames: int = 100, seed: int = 0) -> list:
     }
     layers.append((em[["frame", "y", "x"]].to_numpy(float), truth, "points"))
     return layers
+
+
+def behaviour_sample(n_frames: int = 150, seed: int = 0) -> list:
+    """A behaviour-camera video of a crawling worm, with its true masks (hidden Labels layer)."""
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    video = make_behaviour_video(n_frames, seed=seed)
+    summary = {"frames": n_frames, "fps": video.fps, "pixel_size_um": video.pixel_size_um}
+    meta = {
+        "name": "worm behaviour",
+        "colormap": "gray",
+        "contrast_limits": (0, 255),
+        "metadata": {"catrack": {"role": "behaviour", "sample": "behaviour", "seed": seed,
+                                 "summary": summary}},
+    }  # fmt: skip
+    truth = {"name": "ground truth masks", "visible": False, "opacity": 0.3}
+    return [(video.frames, meta, "image"), (video.truth.masks.astype(np.uint8), truth, "labels")]

@@ -102,11 +102,12 @@ class CenterlineResult:
         points = points_from_table(table)
         T = len(points)
         if frames is not None and len(frames) == T:
-            status = frames["status"].astype(str).to_numpy()
-            width = frames["width_px"].to_numpy(float)
-            margin = frames["head_confidence"].to_numpy(float)
+            status = np.array(frames["status"].astype(str).to_numpy(), dtype=object)
+            width = np.array(frames["width_px"].to_numpy(float))
+            margin = np.array(frames["head_confidence"].to_numpy(float))
         else:
-            status, width, margin = np.full(T, "ok"), np.full(T, np.nan), np.full(T, np.nan)
+            status = np.full(T, "ok", dtype=object)
+            width, margin = np.full(T, np.nan), np.full(T, np.nan)
         length = np.array([curve_length(p) for p in points])
         return cls(points, status, length, width, margin)
 
@@ -125,7 +126,7 @@ def points_from_table(table: pd.DataFrame) -> np.ndarray:
             "the centerline table must give the same number (>= 2) of points for every frame "
             "0..last"
         )
-    return table[["y", "x"]].to_numpy(float).reshape(T, counts[0], 2)
+    return np.array(table[["y", "x"]].to_numpy(float).reshape(T, counts[0], 2))  # writable
 
 
 def compute_centerlines(

@@ -1,0 +1,147 @@
+"""The behaviour widgets' editing surfaces: prompt points, mask labels, centerline paths.
+
+- "worm prompts": a Points layer (frame, y, x) with feature `label` = worm / background
+  (green / red); every frame with points is an anchor.
+- "worm masks": a Labels layer (T, Y, X); a frame the user paints differs from the stored
+  segmentation and becomes a painted anchor.
+- "centerline": a Shapes layer of paths, one per frame (feature `frame`), coloured by status;
+  the user may drag its vertices, and edited paths are kept. "worm head" marks point 0.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from napari.layers import Image, Labels, Points, Shapes
+
+from napari_catrack.core.behaviour import Anchor
+from napari_catrack.errors import InputError
+
+if TYPE_CHECKING:
+    import napari
+
+PROMPTS, MASKS, CENTERLINE, HEAD = "worm prompts", "worm masks", "centerline", "worm head"
+WORM, BACKGROUND = "worm", "background"
+STATUS_COLORS = {"ok": "yellow", "coiled": "orange", "filled": "red", "edited": "cyan"}
+
+
+def video_layers(viewer: napari.Viewer) -> list:
+    """(T, Y, X) grayscale Image layers that can be a behaviour video."""
+    return [
+        lay for lay in viewer.layers if isinstance(lay, Image) and lay.ndim == 3 and not lay.rgb
+    ]
+
+
+def layer_frames(layer):
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def prompt_layer(viewer: napari.Viewer, create: bool = True) -> Points | None:
+    if PROMPTS in viewer.layers and isinstance(viewer.layers[PROMPTS], Points):
+        return viewer.layers[PROMPTS]
+    if not create:
+        return None
+    layer = viewer.add_points(
+        np.zeros((0, 3)),
+        ndim=3,
+        name=PROMPTS,
+        features=pd.DataFrame({"label": pd.Series([], dtype=str)}),
+        size=6,
+        border_color="white",
+        face_color="lime",
+        out_of_slice_display=False,
+    )
+    layer.feature_defaults = {"label": WORM}
+    layer.events.data.connect(lambda _e: color_prompts(layer))
+    return layer
+
+
+def color_prompts(layer: Points) -> None:
+    labels = layer.features["label"].astype(str).to_numpy() if len(layer.data) else []
+    colors = np.array([[0.2, 1.0, 0.2, 1.0] if lab != BACKGROUND else [1.0, 0.2, 0.2, 1.0]
+                       for lab in labels]).reshape(-1, 4)  # fmt: skip
+    if len(colors):
+        layer.face_color = colors
+
+
+def anchors_from_layers(prompts: Points | None, painted: dict[int, np.ndarray]) -> list[Anchor]:
+    """Anchors: one per frame with prompt points, plus painted frames (paint wins)."""
+    anchors: dict[int, Anchor] = {}
+    if prompts is not None and len(prompts.data):
+        data = np.asarray(prompts.data, float)
+        labels = prompts.features["label"].astype(str).to_numpy()
+        frames = np.rint(data[:, 0]).astype(int)
+        for f in np.unique(frames):
+            sel = frames == f
+            lab = (labels[sel] != BACKGROUND).astype(int)
+            if lab.any():
+                anchors[int(f)] = Anchor(int(f), data[sel, 1:], lab)
+            else:
+                raise InputError(f"frame {f} has only background points: add one on the worm")
+    for f, mask in painted.items():
+        anchors[int(f)] = Anchor(int(f), mask=mask)
+    return [anchors[f] for f in sorted(anchors)]
+
+
+def painted_frames(labels: Labels | None, stored: np.ndarray | None) -> dict[int, np.ndarray]:
+    """Frames of the masks layer that differ from the stored segmentation (the user painted)."""
+    if labels is None or stored is None:
+        return {}
+    data = np.asarray(labels.data)
+    if data.shape != stored.shape:
+        return {}
+    changed = np.nonzero(((data > 0) != stored).reshape(len(data), -1).any(axis=1))[0]
+    return {int(t): data[t] > 0 for t in changed}
+
+
+def set_masks(viewer: napari.Viewer, masks: np.ndarray, translate=None) -> Labels:
+    data = np.asarray(masks).astype(np.uint8)
+    if MASKS in viewer.layers and isinstance(viewer.layers[MASKS], Labels):
+        layer = viewer.layers[MASKS]
+        layer.data = data
+    else:
+        layer = viewer.add_labels(data, name=MASKS, opacity=0.35)
+    return layer
+
+
+def centerline_shapes(points: np.ndarray, status: np.ndarray) -> tuple[list, pd.DataFrame, list]:
+    """Paths (frame, y, x) for a Shapes layer, their features and edge colours."""
+    T = len(points)
+    paths = [np.column_stack([np.full(len(points[t]), t, float), points[t]]) for t in range(T)]
+    features = pd.DataFrame({"frame": np.arange(T), "status": np.asarray(status, str)})
+    colors = [STATUS_COLORS.get(s, "yellow") for s in features["status"]]
+    return paths, features, colors
+
+
+def set_centerline(viewer: napari.Viewer, points: np.ndarray, status: np.ndarray) -> Shapes:
+    paths, features, colors = centerline_shapes(points, status)
+    if CENTERLINE in viewer.layers:
+        viewer.layers.remove(CENTERLINE)
+    layer = viewer.add_shapes(
+        paths, shape_type="path", name=CENTERLINE, edge_color=colors, edge_width=1.0,
+        features=features,
+    )  # fmt: skip
+    heads = np.column_stack([np.arange(len(points), dtype=float), points[:, 0]])
+    if HEAD in viewer.layers:
+        viewer.layers[HEAD].data = heads
+    else:
+        viewer.add_points(heads, name=HEAD, size=5, face_color="magenta", border_width=0,
+                          out_of_slice_display=False)  # fmt: skip
+    return layer
+
+
+def edited_paths(layer: Shapes, points: np.ndarray, tol: float = 0.05) -> dict[int, np.ndarray]:
+    """{frame: (N, 2)} of paths the user changed, resampled to the stored point count."""
+    from napari_catrack.core.behaviour.centerline import resample
+
+    out: dict[int, np.ndarray] = {}
+    frames = layer.features["frame"].to_numpy(int) if "frame" in layer.features else []
+    for shape, f in zip(layer.data, frames):
+        if not 0 <= f < len(points):
+            continue
+        yx = np.asarray(shape, float)[:, -2:]
+        if len(yx) != len(points[f]) or np.abs(yx - points[f]).max() > tol:
+            out[int(f)] = resample(yx, points.shape[1])
+    return out

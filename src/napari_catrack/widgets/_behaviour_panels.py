@@ -1,0 +1,251 @@
+"""The centerline and velocity parts of the behaviour widget (see widgets/behaviour.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from napari_catrack.core.behaviour import CenterlineParams, VelocityParams
+from napari_catrack.core.behaviour.records import (
+    centerline_from_session,
+    record_centerline,
+    record_velocity,
+    segmentation_from_session,
+)
+from napari_catrack.errors import InputError
+from napari_catrack.widgets._behaviour_layers import (
+    CENTERLINE,
+    MASKS,
+    edited_paths,
+    set_centerline,
+)
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import start_job
+from napari_catrack.widgets.behaviour_plot import refresh_plots
+
+
+def _file_row(edit: QLineEdit, title: str, filters: str) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    browse = QPushButton("…")
+    browse.setToolTip(f"choose the {title}")
+
+    def pick():
+        path, _ = QFileDialog.getOpenFileName(edit, title, "", filters)
+        if path:
+            edit.setText(path)
+
+    browse.clicked.connect(pick)
+    row.addWidget(browse)
+    return row
+
+
+class CenterlinePanel(QGroupBox):
+    """Centerlines from the masks, editable paths, head/tail flips, posture."""
+
+    def __init__(self, owner) -> None:
+        super().__init__("2. Centerline and posture")
+        self.owner = owner
+        self.form = ParamsForm(CenterlineParams)
+        self.eigenworms = QLineEdit()
+        self.eigenworms.setPlaceholderText("optional: .mat/.npy/.csv basis, or n2")
+        self.run_button = QPushButton("Compute centerlines")  # wired by the owner
+        self.flip_from, self.flip_to = QSpinBox(), QSpinBox()
+        for box in (self.flip_from, self.flip_to):
+            box.setRange(0, 10**7)
+        self.flip_button = QPushButton("Flip head/tail")
+        self.flip_button.setToolTip("swap head and tail in frames from..to (inclusive)")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self._edit_timer = QTimer(self)
+        self._edit_timer.setSingleShot(True)
+        self._edit_timer.setInterval(800)
+        self._edit_timer.timeout.connect(self.keep_edits)
+        self._watched = None
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.form)
+        form = QFormLayout()
+        form.addRow("eigenworm basis", _file_row(self.eigenworms, "eigenworm basis",
+                                                 "Eigenworms (*.mat *.npy *.csv)"))  # fmt: skip
+        lay.addLayout(form)
+        lay.addWidget(self.run_button)
+        flip = QHBoxLayout()
+        flip.addWidget(QLabel("frames"))
+        flip.addWidget(self.flip_from)
+        flip.addWidget(QLabel("to"))
+        flip.addWidget(self.flip_to)
+        flip.addWidget(self.flip_button)
+        lay.addLayout(flip)
+        lay.addWidget(self.status)
+
+    # --- running --------------------------------------------------------------------------
+    def run(self):
+        from napari_catrack.core.behaviour import compute_centerlines
+
+        owner = self.owner
+        seg = segmentation_from_session(owner.ctx.session)
+        if seg is None:
+            raise InputError("segment the worm first (step 1)")
+        masks = np.asarray(owner.viewer.layers[MASKS].data) > 0 if MASKS in owner.viewer.layers else seg.masks  # fmt: skip
+        params = self.form.params()
+        previous = centerline_from_session(owner.ctx.session)
+        heads = previous[1] if previous is not None else {}
+        kept = {}
+        if previous is not None and len(previous[0].points) == len(masks):
+            old = previous[0]
+            kept = {t: old.points[t] for t in np.nonzero(old.status == "edited")[0]}
+
+        def work(job):
+            res = compute_centerlines(masks, params, head_points=heads, progress=job.progress,
+                                      cancel=job.cancelled)  # fmt: skip
+            for t, pts in kept.items():  # the user's edited paths stay as they were
+                from napari_catrack.core.behaviour.centerline import resample
+
+                res.points[t] = resample(pts, params.points)
+                res.status[t] = "edited"
+            return res
+
+        return start_job(owner, work, what="centerlines", on_done=lambda r: self._done(r, heads),
+                         bar=owner.bar, buttons=owner.buttons(), cancel_button=owner.cancel_button,
+                         status=self.status)  # fmt: skip
+
+    def _done(self, result, heads) -> None:
+        self.show(result)
+        self._record(result, heads)
+        counts = {s: int((result.status == s).sum()) for s in ("ok", "coiled", "filled", "edited")}
+        self.status.setText(
+            f"{result.n_frames} centerlines: {counts['ok']} ok, {counts['coiled']} coiled "
+            f"(fitted from neighbours), {counts['filled']} filled, {counts['edited']} edited"
+        )
+
+    def _record(self, result, heads) -> None:
+        from napari_catrack.core.behaviour import load_eigenworms, posture_table
+
+        basis_text = self.eigenworms.text().strip()
+        basis = load_eigenworms(basis_text) if basis_text else None
+        posture = posture_table(result.points, basis=basis).assign(status=result.status)
+        record_centerline(self.owner.ctx.session, result, self.form.params().to_dict(),
+                          posture=posture, head_points=heads)  # fmt: skip
+        refresh_plots(self.owner.viewer)
+
+    def show(self, result) -> None:
+        layer = set_centerline(self.owner.viewer, result.points, result.status)
+        self._watched = layer
+        layer.events.data.connect(lambda _e: self._edit_timer.start())
+        self.flip_to.setValue(result.n_frames - 1)
+
+    # --- human in the loop ----------------------------------------------------------------
+    def keep_edits(self) -> None:
+        """Paths the user dragged become the centerline of their frame (status "edited")."""
+        stored = centerline_from_session(self.owner.ctx.session)
+        if stored is None or self._watched is None or CENTERLINE not in self.owner.viewer.layers:
+            return
+        result, heads = stored
+        edits = edited_paths(self.owner.viewer.layers[CENTERLINE], result.points)
+        if not edits:
+            return
+        for t, pts in edits.items():
+            result.points[t] = pts
+            result.status[t] = "edited"
+        self._record(result, heads)
+        self.status.setText(f"kept your edits of frame(s) {sorted(edits)[:8]}")
+
+    def flip(self) -> None:
+        stored = centerline_from_session(self.owner.ctx.session)
+        if stored is None:
+            raise InputError("compute centerlines first")
+        result, heads = stored
+        a, b = sorted((self.flip_from.value(), self.flip_to.value()))
+        b = min(b, result.n_frames - 1)
+        result.points[a : b + 1] = result.points[a : b + 1, ::-1]
+        for t in range(a, b + 1):
+            heads[t] = tuple(float(v) for v in result.points[t, 0])
+        self.show(result)
+        self._record(result, heads)
+        self.status.setText(f"head and tail swapped in frames {a}-{b} (kept on recompute)")
+
+
+class VelocityPanel(QGroupBox):
+    """Velocity against the stage log."""
+
+    def __init__(self, owner) -> None:
+        super().__init__("3. Velocity")
+        self.owner = owner
+        self.stage = QLineEdit()
+        self.stage.setPlaceholderText("stage log: CSV/Excel/HDF5")
+        self.columns = QLineEdit()
+        self.columns.setPlaceholderText("optional mapping, e.g. time=Time,y=Y,x=X")
+        self.scale = QDoubleSpinBox(minimum=1e-6, maximum=1e9, value=1.0, decimals=6)
+        self.scale.setToolTip("µm per stage unit (1000 for mm)")
+        self.pixel = QDoubleSpinBox(minimum=0.0, maximum=1e6, value=0.0, decimals=4)
+        self.pixel.setToolTip("image pixel size in µm")
+        self.fps = QDoubleSpinBox(minimum=0.0, maximum=1e6, value=0.0, decimals=3)
+        self.fps.setToolTip("frame rate of the behaviour video (shared by every widget)")
+        self.form = ParamsForm(VelocityParams, exclude=("pixel_size_um",))
+        self.run_button = QPushButton("Compute velocity")  # wired by the owner
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        form.addRow("stage log", _file_row(self.stage, "stage log",
+                                           "Tables (*.csv *.tsv *.txt *.xlsx *.h5 *.hdf5)"))  # fmt: skip
+        form.addRow("stage columns", self.columns)
+        form.addRow("µm per stage unit", self.scale)
+        form.addRow("pixel size (µm)", self.pixel)
+        form.addRow("frame rate (Hz)", self.fps)
+        lay.addLayout(form)
+        lay.addWidget(self.form)
+        lay.addWidget(self.run_button)
+        lay.addWidget(self.status)
+        fps = owner.ctx.fps()
+        if fps:
+            self.fps.setValue(fps)
+
+    def run(self):
+        from napari_catrack.core.behaviour import compute_velocity
+        from napari_catrack.io.stage import read_stage, stage_at
+
+        owner = self.owner
+        stored = centerline_from_session(owner.ctx.session)
+        if stored is None:
+            raise InputError("compute centerlines first (step 2)")
+        if not self.stage.text().strip():
+            raise InputError("choose the stage log")
+        if self.pixel.value() <= 0:
+            raise InputError("give the pixel size in µm")
+        if self.fps.value() <= 0:
+            raise InputError("give the frame rate")
+        owner.ctx.set_fps(self.fps.value())
+        params = self.form.params(pixel_size_um=self.pixel.value())
+        body = stored[0].points
+        shape = owner.video_shape()
+        log = read_stage(self.stage.text().strip(), columns=self.columns.text().strip() or None,
+                         scale_um=self.scale.value())  # fmt: skip
+        frames = np.arange(len(body))
+        times = frames / self.fps.value()
+        stage_um = stage_at(log, frames, times if log.time_s is not None else None,
+                            tolerance_s=0.5 / self.fps.value())  # fmt: skip
+        table = compute_velocity(body.mean(axis=1), times, stage_um, shape, params, body_px=body)
+        record_velocity(owner.ctx.session, table, params.to_dict(),
+                        {"stage": self.stage.text().strip(), "source": "centerline"})  # fmt: skip
+        refresh_plots(owner.viewer)
+        moving = int((table["direction"] != 0).sum())
+        fwd = int((table["direction"] > 0).sum())
+        self.status.setText(
+            f"{len(table)} frames: {moving} moving ({fwd} forward), median speed "
+            f"{np.nanmedian(table['speed_um_s']):.0f} µm/s"
+        )
+        return table

@@ -1,0 +1,315 @@
+"""Worm behaviour: Segment Anything from one prompt point, centerline, posture, velocity.
+
+1. Segmentation. Click on the worm in any frame (the "worm prompts" Points layer; the combo
+   sets whether new points are worm or background), pick Segment Anything (a checkpoint file,
+   or Download the official one) or the classical method, and Segment: the mask is propagated
+   through the video in a background job (progress, Cancel) into the "worm masks" Labels layer.
+   Correct any frame by adding points or painting the masks: that frame becomes an anchor, and
+   Re-propagate redoes only the frames it governs. Doubtful frames (low score, area jump,
+   touching the border) are listed; a click jumps the viewer there.
+2. Centerline and posture (`_behaviour_panels.CenterlinePanel`): editable paths, head/tail flips.
+3. Velocity against the stage log (`_behaviour_panels.VelocityPanel`), plotted with the
+   curvature kymograph in the docked "Behaviour plot" that follows the time slider.
+Everything is recorded in the session (masks compressed); nothing lives only in the widget.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.core.behaviour import SegmentParams, frame_quality, segment_video
+from napari_catrack.core.behaviour.records import record_segmentation, segmentation_from_session
+from napari_catrack.errors import InputError
+from napari_catrack.widgets._behaviour_layers import (
+    BACKGROUND,
+    MASKS,
+    WORM,
+    anchors_from_layers,
+    layer_frames,
+    painted_frames,
+    prompt_layer,
+    set_centerline,
+    set_masks,
+    video_layers,
+)
+from napari_catrack.widgets._behaviour_panels import CenterlinePanel, VelocityPanel, _file_row
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import report_exception, start_job
+
+if TYPE_CHECKING:
+    import napari
+
+
+def _reported(method):
+    """Run a button's action; a failure is shown the one way (widgets/_worker policy)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self.last_error = report_exception(exc, method.__name__.strip("_").replace("_", " "))
+            return None
+
+    return wrapper
+
+
+class BehaviourWidget(QWidget):
+    """SAM prompt segmentation, centerline, posture and velocity of a crawling worm."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.job = None
+        self.last_error = ""
+        self._sam = None  # (params key, LoadedSam): a loaded model is reused, not reloaded
+
+        self.video = QComboBox()
+        self.video.setToolTip("the behaviour video (a (T, Y, X) image layer)")
+        self.form = ParamsForm(SegmentParams)
+        self.checkpoint = QLineEdit()
+        self.checkpoint.setPlaceholderText("SAM checkpoint .pth (empty: classical, or cached)")
+        self.download_button = QPushButton("Download official checkpoint")
+        self.download_button.setToolTip("fetch the chosen SAM model (vit_b if auto) once, "
+                                        "SHA256-checked, into the user cache folder")  # fmt: skip
+        self.point_kind = QComboBox()
+        self.point_kind.addItems(["worm (positive)", "background (negative)"])
+        self.prompt_button = QPushButton("Add prompt points")
+        self.segment_button = QPushButton("Segment video")
+        self.repropagate_button = QPushButton("Re-propagate from anchors")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar()
+        self.anchors_label = QLabel("anchors: none yet")
+        self.anchors_label.setWordWrap(True)
+        self.low_list = QListWidget()
+        self.low_list.setMinimumHeight(80)
+        self.status = QLabel("click 'Add prompt points', then on the worm, then Segment")
+        self.status.setWordWrap(True)
+        self.centerline = CenterlinePanel(self)
+        self.velocity = VelocityPanel(self)
+        self.plot_button = QPushButton("Show velocity and curvature plot")
+
+        self.prompt_button.clicked.connect(self.add_prompts)
+        self.point_kind.currentIndexChanged.connect(self._point_kind)
+        self.segment_button.clicked.connect(lambda: self.segment(reuse=False))
+        self.repropagate_button.clicked.connect(lambda: self.segment(reuse=True))
+        self.download_button.clicked.connect(self.download)
+        self.low_list.itemClicked.connect(self._jump)
+        self.plot_button.clicked.connect(self.show_plot)
+        for button, panel, name in (
+            (self.centerline.run_button, self.centerline, "run"),
+            (self.centerline.flip_button, self.centerline, "flip"),
+            (self.velocity.run_button, self.velocity, "run"),
+        ):
+            button.clicked.connect(functools.partial(self._panel_action, panel, name))
+        self._build()
+        self._refresh_videos()
+        self.viewer.layers.events.inserted.connect(self._refresh_videos)
+        self.viewer.layers.events.removed.connect(self._refresh_videos)
+        self.ctx.events.session.connect(lambda *_: self._restore())
+        self._restore()
+
+    def _build(self) -> None:
+        seg = QGroupBox("1. Segmentation (Segment Anything or classical)")
+        form = QFormLayout()
+        form.addRow("video", self.video)
+        form.addRow("checkpoint", _file_row(self.checkpoint, "SAM checkpoint", "PyTorch (*.pth *.pt)"))  # fmt: skip
+        form.addRow("", self.download_button)
+        form.addRow("new points are", self.point_kind)
+        lay = QVBoxLayout(seg)
+        lay.addLayout(form)
+        lay.addWidget(self.form)
+        lay.addWidget(self.prompt_button)
+        row = QHBoxLayout()
+        row.addWidget(self.segment_button)
+        row.addWidget(self.repropagate_button)
+        lay.addLayout(row)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.bar, 1)
+        row2.addWidget(self.cancel_button)
+        lay.addLayout(row2)
+        lay.addWidget(self.anchors_label)
+        lay.addWidget(QLabel("doubtful frames (click to go there):"))
+        lay.addWidget(self.low_list)
+        lay.addWidget(self.status)
+        inner = QWidget()
+        outer = QVBoxLayout(inner)
+        outer.addWidget(seg)
+        outer.addWidget(self.centerline)
+        outer.addWidget(self.velocity)
+        outer.addWidget(self.plot_button)
+        outer.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        QVBoxLayout(self).addWidget(scroll)
+
+    def buttons(self) -> list:
+        return [self.segment_button, self.repropagate_button, self.centerline.run_button,
+                self.download_button]  # fmt: skip
+
+    @_reported
+    def _panel_action(self, panel, name, *_):
+        return getattr(panel, name)()
+
+    # --- layers -----------------------------------------------------------------------------
+    def _refresh_videos(self, *_) -> None:
+        current = self.video.currentText()
+        names = [lay.name for lay in video_layers(self.viewer)]
+        self.video.blockSignals(True)
+        self.video.clear()
+        self.video.addItems(names)
+        preferred = [n for n in names if self.viewer.layers[n].metadata.get("catrack", {}).get("role") == "behaviour"]  # fmt: skip
+        green = self.ctx.channel_layer("green")
+        pick = current if current in names else (preferred or [green.name if green is not None and green.name in names else None])[0]  # fmt: skip
+        if pick:
+            self.video.setCurrentText(pick)
+        self.video.blockSignals(False)
+
+    def video_layer(self):
+        name = self.video.currentText()
+        if not name or name not in self.viewer.layers:
+            raise InputError("no behaviour video: open a (T, Y, X) video or TIFF stack first")
+        return self.viewer.layers[name]
+
+    def video_shape(self) -> tuple[int, int]:
+        return tuple(int(s) for s in layer_frames(self.video_layer()).shape[-2:])
+
+    @_reported
+    def add_prompts(self, *_):
+        layer = prompt_layer(self.viewer)
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add"
+        self._point_kind()
+        return layer
+
+    def _point_kind(self, *_) -> None:
+        layer = prompt_layer(self.viewer, create=False)
+        if layer is not None:
+            layer.feature_defaults = {"label": WORM if self.point_kind.currentIndex() == 0 else BACKGROUND}  # fmt: skip
+
+    # --- segmentation -----------------------------------------------------------------------
+    @_reported
+    def segment(self, reuse: bool = False):
+        """Segment (or re-propagate) from every anchor; returns the job."""
+        layer = self.video_layer()
+        frames = layer_frames(layer)
+        if frames.ndim != 3:
+            raise InputError("the behaviour video must be (T, Y, X)")
+        stored = segmentation_from_session(self.ctx.session)
+        labels = self.viewer.layers[MASKS] if MASKS in self.viewer.layers else None
+        painted = painted_frames(labels, stored.masks if stored is not None else None)
+        anchors = anchors_from_layers(prompt_layer(self.viewer, create=False), painted)
+        if not anchors:
+            raise InputError("add a prompt point on the worm (Add prompt points) first")
+        checkpoint = self.checkpoint.text().strip() or None
+        params = self.form.params(checkpoint=checkpoint)
+        previous = stored if reuse else None
+        key = (params.checkpoint, params.model_type, params.device)
+        loaded = self._sam[1] if self._sam is not None and self._sam[0] == key else None
+
+        def work(job):
+            from napari_catrack.core.behaviour.sam import make_segmenter
+
+            notes = []
+            seg = make_segmenter(params, loaded=loaded, log=notes.append)
+            res = segment_video(frames, anchors, params, segmenter=seg, previous=previous,
+                                progress=job.progress, cancel=job.cancelled)  # fmt: skip
+            quality = frame_quality(res.masks, res.score, low_score=params.low_score,
+                                    area_jump=params.area_jump)  # fmt: skip
+            return res, quality, getattr(seg, "loaded", None), notes
+
+        self.job = start_job(self, work, what="segmentation",
+                             on_done=lambda out: self._segmented(out, params, key),
+                             bar=self.bar, buttons=self.buttons(), cancel_button=self.cancel_button,
+                             status=self.status)  # fmt: skip
+        return self.job
+
+    def _segmented(self, out, params, key) -> None:
+        result, quality, loaded, notes = out
+        if loaded is not None:
+            self._sam = (key, loaded)
+        set_masks(self.viewer, result.masks)
+        record_segmentation(self.ctx.session, result, params.to_dict(), quality)
+        self._show_quality(quality)
+        self._show_anchors(result)
+        low = int(quality["low_confidence"].sum())
+        text = f"{result.method}: {result.n_frames} frames, {low} doubtful"
+        self.status.setText("; ".join([*notes, text]))
+
+    def _show_quality(self, quality) -> None:
+        self.low_list.clear()
+        for _, row in quality[quality["low_confidence"]].iterrows():
+            item = QListWidgetItem(f"frame {int(row.frame)}: {row.reason}")
+            item.setData(256, int(row.frame))
+            self.low_list.addItem(item)
+
+    def _show_anchors(self, result) -> None:
+        kinds = [f"{a.frame} ({'painted' if a.mask is not None else 'points'})" for a in result.anchors]  # fmt: skip
+        self.anchors_label.setText("anchors: frame " + ", ".join(kinds))
+
+    def _jump(self, item) -> None:
+        self.viewer.dims.set_current_step(0, int(item.data(256)))
+
+    @_reported
+    def download(self, *_):
+        from napari_catrack.core.behaviour.sam import download_checkpoint
+
+        model = self.form.params().model_type
+        model = "vit_b" if model == "auto" else model
+        return start_job(self, lambda job: download_checkpoint(model), what=f"download of SAM {model}",
+                         on_done=lambda p: self.checkpoint.setText(str(p)), bar=self.bar,
+                         buttons=self.buttons(), status=self.status)  # fmt: skip
+
+    @_reported
+    def show_plot(self, *_):
+        from napari_catrack.widgets.behaviour_plot import BehaviourPlotWidget
+
+        plot = BehaviourPlotWidget(self.viewer)
+        self.viewer.window.add_dock_widget(plot, name="Behaviour plot", area="bottom")
+        return plot
+
+    # --- session ----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        """Show the behaviour results a (reopened) session holds."""
+        from napari_catrack.core.behaviour.records import centerline_from_session
+
+        session = self.ctx.session
+        stored = segmentation_from_session(session)
+        if stored is not None and MASKS not in self.viewer.layers:
+            set_masks(self.viewer, stored.masks)
+            step = session["segmentation"]
+            frames = step.tables.get("frames")
+            if frames is not None and "low_confidence" in frames:
+                self._show_quality(frames)
+            self._show_anchors(stored)
+            self.status.setText("segmentation restored from the session")
+        cl = centerline_from_session(session)
+        if cl is not None and "centerline" not in self.viewer.layers:
+            set_centerline(self.viewer, cl[0].points, cl[0].status)
+            self.centerline.flip_to.setValue(cl[0].n_frames - 1)
+
+    def closeEvent(self, event) -> None:  # pragma: no cover - Qt teardown
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+        super().closeEvent(event)

@@ -1,0 +1,136 @@
+"""Docked plot of the worm's signed speed and its curvature kymograph, synced to the time slider.
+
+Top: signed speed (forward +, backward -) and speed, in µm/s; bottom: curvature along the body
+(head at the top) over time, red/blue for the two bending directions. A vertical line follows
+the time slider; clicking either plot moves the viewer to that frame. The data come from the
+session (steps "velocity" and "centerline"), so the plot shows whatever the behaviour widget or
+a reopened session file holds; `refresh_plots(viewer)` redraws every open plot after a step.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_catrack.widgets._context import ViewerContext
+
+if TYPE_CHECKING:
+    import napari
+
+_PLOTS: weakref.WeakSet = weakref.WeakSet()
+
+
+def refresh_plots(viewer) -> None:
+    """Redraw every behaviour plot docked in this viewer (after a step changed the session)."""
+    for plot in list(_PLOTS):
+        if plot.viewer is viewer:
+            plot.refresh()
+
+
+class BehaviourPlotWidget(QWidget):
+    """Signed speed + curvature kymograph with a cursor on the current frame."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.figure = Figure(figsize=(4.5, 3.6), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(260)
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.canvas)
+        lay.addWidget(self.info)
+        lay.addWidget(refresh)
+        self.times: np.ndarray | None = None  # time of each frame on the x axis
+        self._cursors: list = []
+        self.canvas.mpl_connect("button_press_event", self._clicked)
+        self.viewer.dims.events.current_step.connect(self._move_cursor)
+        self.ctx.events.session.connect(lambda *_: self.refresh())
+        _PLOTS.add(self)
+        self.refresh()
+
+    def _data(self):
+        from napari_catrack.core.behaviour.posture import curvature
+        from napari_catrack.core.behaviour.records import (
+            centerline_from_session,
+            velocity_from_session,
+        )
+
+        session = self.ctx.session
+        vel = velocity_from_session(session)
+        cl = centerline_from_session(session)
+        kymo = curvature(cl[0].points) if cl is not None else None
+        return vel, kymo
+
+    def refresh(self) -> None:
+        vel, kymo = self._data()
+        self.figure.clear()
+        self._cursors = []
+        if vel is None and kymo is None:
+            self.info.setText("no velocity or centerline yet: run the behaviour steps")
+            self.canvas.draw_idle()
+            return
+        fps = self.ctx.fps()
+        n = len(kymo) if kymo is not None else len(vel)
+        if vel is not None and "time_s" in vel:
+            t = vel["time_s"].to_numpy(float)
+            frames = vel["frame"].to_numpy(int)
+            times = np.interp(np.arange(n), frames, t) if len(frames) > 1 else np.arange(n) * 1.0
+            unit = "s"
+        else:
+            times = np.arange(n) / fps if fps else np.arange(n, dtype=float)
+            unit = "s" if fps else "frame"
+        self.times = times
+        axes = self.figure.subplots(2, 1, sharex=True) if kymo is not None and vel is not None else [self.figure.add_subplot(111)]  # fmt: skip
+        ax_v = axes[0] if vel is not None else None
+        ax_k = axes[-1] if kymo is not None else None
+        if ax_v is not None:
+            ax_v.axhline(0, color="0.7", lw=0.6)
+            ax_v.plot(vel["time_s"], vel["speed_um_s"], color="0.6", lw=0.8, label="speed")
+            ax_v.plot(vel["time_s"], vel["signed_speed_um_s"], color="C0", lw=1.0,
+                      label="signed speed")  # fmt: skip
+            ax_v.set_ylabel("µm/s")
+            ax_v.legend(loc="upper right", fontsize=7, frameon=False)
+        if ax_k is not None:
+            lim = float(np.nanpercentile(np.abs(kymo), 99)) or 1.0
+            ax_k.imshow(kymo.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                        extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
+            ax_k.set_ylabel("body (head 0 → tail 1)")
+            ax_k.set_xlabel(f"time ({unit})")
+        elif ax_v is not None:
+            ax_v.set_xlabel(f"time ({unit})")
+        for ax in axes:
+            self._cursors.append(ax.axvline(times[0], color="k", lw=0.8))
+        moving = int((vel["direction"] != 0).sum()) if vel is not None else 0
+        self.info.setText(
+            f"{n} frames" + (f"; {moving} moving, median speed "
+                             f"{np.nanmedian(vel['speed_um_s']):.0f} µm/s" if vel is not None else "")
+        )  # fmt: skip
+        self._move_cursor()
+        self.canvas.draw_idle()
+
+    def frame_at(self, time: float) -> int:
+        return int(np.argmin(np.abs(self.times - time))) if self.times is not None else 0
+
+    def _clicked(self, event) -> None:
+        if event.xdata is None or self.times is None:
+            return
+        self.viewer.dims.set_current_step(0, self.frame_at(event.xdata))
+
+    def _move_cursor(self, *_) -> None:
+        if self.times is None or not self._cursors:
+            return
+        frame = int(self.viewer.dims.current_step[0]) if self.viewer.dims.ndim else 0
+        t = self.times[min(max(frame, 0), len(self.times) - 1)]
+        for line in self._cursors:
+            line.set_xdata([t, t])
+        self.canvas.draw_idle()

@@ -1,0 +1,130 @@
+"""Behaviour widget in a real napari.Viewer: prompt -> segment (worker) -> correct by painting ->
+re-propagate -> centerlines (edit a path, flip head/tail) -> velocity -> plot follows the slider."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.core.behaviour.records import (
+    centerline_from_session,
+    segmentation_from_session,
+    velocity_from_session,
+)
+from napari_catrack.session import session_for_viewer
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+
+
+@pytest.fixture(scope="module")
+def video():
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    return make_behaviour_video(24, shape=(160, 160), seed=5, pixel_size_um=10.0)
+
+
+def _wait(qtbot, job, timeout=60000):
+    assert job is not None
+    qtbot.waitUntil(lambda: not job.running, timeout=timeout)
+
+
+def _iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_behaviour_widget_end_to_end(make_napari_viewer, qtbot, video, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_image(video.frames, name="behaviour cam",
+                     metadata={"catrack": {"role": "behaviour"}})  # fmt: skip
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    assert widget.video.currentText() == "behaviour cam"
+    layer = widget.add_prompts()
+    y, x = video.truth.centerline[0, 50]
+    layer.add([[0, y, x]])
+    assert layer.features["label"].tolist() == ["worm"]
+    widget.form.control("method").setCurrentText("classical")
+    _wait(qtbot, widget.segment())
+    assert widget.job.outcome == "done", widget.status.text()
+    masks = np.asarray(viewer.layers["worm masks"].data) > 0
+    assert np.median([_iou(a, b) for a, b in zip(masks, video.truth.masks)]) > 0.85
+    session = session_for_viewer(viewer)
+    stored = segmentation_from_session(session)
+    assert stored is not None and stored.masks.shape == video.frames.shape
+
+    # correct frame 20 by painting it as the truth: it becomes an anchor and re-propagates
+    labels = viewer.layers["worm masks"]
+    labels.data[20] = video.truth.masks[20].astype(labels.data.dtype)
+    labels.refresh()
+    _wait(qtbot, widget.segment(reuse=True))
+    stored = segmentation_from_session(session)
+    assert [a.frame for a in stored.anchors] == [0, 20] and stored.anchors[1].mask is not None
+    np.testing.assert_array_equal(stored.masks[20], video.truth.masks[20])
+    assert "20 (painted)" in widget.anchors_label.text()
+
+    # doubtful frames list jumps the viewer
+    if widget.low_list.count():
+        item = widget.low_list.item(0)
+        widget._jump(item)
+        assert viewer.dims.current_step[0] == item.data(256)
+
+    # centerlines -> Shapes paths, head points; then edit one path and flip a range
+    _wait(qtbot, widget._panel_action(widget.centerline, "run"))
+    result, _ = centerline_from_session(session)
+    assert result.points.shape == (24, 50, 2)
+    shapes = viewer.layers["centerline"]
+    assert len(shapes.data) == 24 and "worm head" in viewer.layers
+    moved = np.asarray(shapes.data[3]).copy()
+    moved[:, 1] += 1.0  # the user drags the whole path of frame 3 down by a pixel
+    shapes.data = [moved if i == 3 else d for i, d in enumerate(shapes.data)]
+    widget.centerline.keep_edits()
+    result, _ = centerline_from_session(session)
+    assert result.status[3] == "edited"
+    np.testing.assert_allclose(result.points[3], moved[:, 1:], atol=0.2)  # resampled evenly
+    before = result.points[5:8].copy()
+    widget.centerline.flip_from.setValue(5)
+    widget.centerline.flip_to.setValue(7)
+    widget._panel_action(widget.centerline, "flip")
+    result, heads = centerline_from_session(session)
+    np.testing.assert_allclose(result.points[5:8], before[:, ::-1])
+    assert set(heads) == {5, 6, 7}
+
+    # velocity from a stage log, then the plot follows the slider
+    stage = tmp_path / "stage.csv"
+    video.stage_table().to_csv(stage, index=False)
+    widget.velocity.stage.setText(str(stage))
+    widget.velocity.pixel.setValue(10.0)
+    widget.velocity.fps.setValue(video.fps)
+    table = widget._panel_action(widget.velocity, "run")
+    assert table is not None, widget.last_error
+    assert velocity_from_session(session) is not None
+    plot = widget.show_plot()
+    assert plot.times is not None and len(plot.times) == 24
+    viewer.dims.set_current_step(0, 10)
+    assert plot._cursors[0].get_xdata()[0] == pytest.approx(plot.times[10])
+
+
+def test_errors_are_shown_not_raised(make_napari_viewer, qtbot, video):
+    viewer = make_napari_viewer()
+    viewer.add_image(video.frames, name="cam")
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    widget = BehaviourWidget(viewer)
+    assert widget.segment() is None and "prompt point" in widget.last_error
+    layer = widget.add_prompts()
+    layer.add([[0, 3, 3]])
+    widget.form.control("method").setCurrentText("classical")
+    job = widget.segment()
+    _wait(qtbot, job)
+    assert "background" in job.outcome and "worm masks" not in viewer.layers
+    assert widget._panel_action(widget.velocity, "run") is None
+    assert "centerlines first" in widget.last_error
+
+
+def test_behaviour_sample_opens(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "behaviour")
+    assert viewer.layers["worm behaviour"].data.ndim == 3
+    assert viewer.layers["ground truth masks"].visible is False
