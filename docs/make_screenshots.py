@@ -231,6 +231,37 @@ def shot_curation() -> None:
     viewer.close()
 
 
+def shot_behaviour(tmp: Path) -> None:
+    """The behaviour widget after a one-click segmentation, centerlines, velocity and the plot."""
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    video = make_behaviour_video(150, seed=0)
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    viewer.add_image(video.frames, name="worm behaviour",
+                     metadata={"catrack": {"role": "behaviour"}})  # fmt: skip
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    y, x = video.truth.centerline[0, 50]
+    widget.add_prompts().add([[0, y, x]])
+    widget.form.control("method").setCurrentText("classical")
+    _wait_job(widget.segment())
+    _wait_job(widget._panel_action(widget.centerline, "run"))
+    stage = tmp / "stage.csv"
+    video.stage_table().to_csv(stage, index=False)
+    widget.velocity.stage.setText(str(stage))
+    widget.velocity.pixel.setValue(video.pixel_size_um)
+    widget.velocity.fps.setValue(video.fps)
+    widget._panel_action(widget.velocity, "run")
+    widget.show_plot()
+    viewer.layers["worm prompts"].visible = True
+    viewer.dims.set_current_step(0, 60)
+    viewer.reset_view()
+    _save(viewer, "behaviour")
+    viewer.close()
+
+
 def _wait_job(job) -> None:
     """Let the GUI run until a widget job (widgets._worker.Job) has finished."""
     import time
@@ -289,6 +320,7 @@ SHOTS = {
     "curation": shot_curation,
     "registration": shot_registration,
     "sources": shot_sources,
+    "behaviour": shot_behaviour,
 }
 
 

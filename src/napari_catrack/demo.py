@@ -86,6 +86,14 @@ def _planted_vs_found(syn, result, truth_of: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["group", "members", "events", "best_ensemble_id", "jaccard"])
 
 
+def _behaviour_part(out: Path, n_frames: int, seed: int, session, log: Log) -> dict[str, Any]:
+    """The behaviour camera's video through segment/centerline/velocity (demo_behaviour.py)."""
+    from napari_catrack.demo_behaviour import run_behaviour_demo
+
+    return run_behaviour_demo(out / "behaviour", n_frames=n_frames, seed=seed, session=session,
+                              log=log)  # fmt: skip
+
+
 def run_demo(
     output: str | Path, *, n_frames: int = 300, seed: int = 0, log: Log = print
 ) -> dict[str, Any]:
@@ -261,6 +269,8 @@ def run_demo(
     )
     if len(result.events):
         _save_figure(ens_fig.coactivity_figure(result), figures, "coactivity")
+
+    summary["behaviour"] = _behaviour_part(out, n_frames, seed, session, log)
 
     session.save()
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float))

@@ -178,12 +178,22 @@ def read_frame_times(path: str | os.PathLike, n_frames: int | None = None) -> np
 
 
 def stage_at(
-    log: StageLog, frames: np.ndarray, times: np.ndarray | None, *, tolerance_s: float = 0.0
+    log: StageLog,
+    frames: np.ndarray,
+    times: np.ndarray | None,
+    *,
+    tolerance_s: float | None = None,
 ) -> np.ndarray:
-    """(T, 2) stage positions (µm) at the given frames/times (see the module docstring)."""
+    """(T, 2) stage positions (µm) at the given frames/times (see the module docstring).
+
+    Frame times may lie up to `tolerance_s` (default: half the stage log's sampling interval,
+    e.g. rounding in a CSV) outside the log; they take the end value, never an extrapolation.
+    """
     frames = np.asarray(frames)
     if log.time_s is not None and times is not None:
         t = np.asarray(times, float)
+        if tolerance_s is None:
+            tolerance_s = 0.5 * float(np.median(np.diff(log.time_s)))
         lo, hi = log.time_s[0] - tolerance_s, log.time_s[-1] + tolerance_s
         if t.min() < lo - 1e-9 or t.max() > hi + 1e-9:
             raise InputError(

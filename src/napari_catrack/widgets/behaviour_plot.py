@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_catrack.widgets._context import ViewerContext
@@ -99,6 +100,7 @@ class BehaviourPlotWidget(QWidget):
             ax_v.plot(vel["time_s"], vel["signed_speed_um_s"], color="C0", lw=1.0,
                       label="signed speed")  # fmt: skip
             ax_v.set_ylabel("µm/s")
+            ax_v.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))  # ASCII minus
             ax_v.legend(loc="upper right", fontsize=7, frameon=False)
         if ax_k is not None:
             lim = float(np.nanpercentile(np.abs(kymo), 99)) or 1.0

@@ -51,7 +51,8 @@ class SegmentParams(StepParams):
     search_px: float = param(40.0, "classical: how far the worm may move between frames",
                              minimum=2.0, advanced=True, unit="px")  # fmt: skip
     low_score: float = param(0.75, "frames scoring below this (SAM: predicted IoU; "
-                             "classical: shape overlap with the previous frame) are listed",
+                             "classical: shape overlap with the previous frame relative to "
+                             "the usual overlap) are listed",
                              minimum=0.0, maximum=1.0)  # fmt: skip
     area_jump: float = param(0.25, "an area change larger than this fraction of the recent "
                              "median is listed", minimum=0.0, advanced=True)  # fmt: skip
@@ -173,12 +174,29 @@ def segment_video(
         done += 1
     if progress is not None:
         progress(total, total, "done")
+    if segmenter.name == "classical":
+        score = _relative_score(score, source)
     info = {"polarity": getattr(segmenter, "polarity", None)}
     info.update(getattr(segmenter, "info", {}) or {})
     return SegmentationResult(
         masks, score, source.astype(str), np.asarray([anchors[g].frame for g in gov]),
         segmenter.name, list(anchors), info,
     )  # fmt: skip
+
+
+def _relative_score(score: np.ndarray, source: np.ndarray, window: int = 15) -> np.ndarray:
+    """Classical scores relative to their recent median (1 = as consistent as usual).
+
+    A crawling worm changes shape between frames, so even perfect masks overlap their
+    neighbour's by only ~0.8 after aligning centroids; what marks a doubtful frame is a drop
+    below the usual overlap, not the overlap itself. Anchors keep their score of 1.
+    """
+    import pandas as pd
+
+    s = pd.Series(np.where(source == "propagated", score, np.nan))
+    ref = s.rolling(2 * window + 1, center=True, min_periods=3).median().to_numpy()
+    rel = np.clip(score / np.where(np.isfinite(ref) & (ref > 0), ref, 1.0), 0.0, 1.0)
+    return np.where(source == "propagated", rel, score)
 
 
 def _frame(frames, t: int) -> np.ndarray:

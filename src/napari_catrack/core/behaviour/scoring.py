@@ -1,0 +1,51 @@
+"""Scores against ground truth, shared by the demo, the benchmarks and the tests.
+
+- mask IoU per frame;
+- centerline error per frame: mean distance between corresponding points after resampling both
+  curves to the same number of points evenly along their length (head first), in px; a frame
+  whose reversed curve is closer counts as a head/tail flip (its error is the reversed one);
+- curve distance: the mean distance from each true point to the nearest point of ours, which
+  ignores where along the body a point sits (used when the reference does not reach the tips);
+- velocity: Pearson r of the signed speed with the true one, and the fraction of moving frames
+  whose direction is right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_catrack.core.behaviour.centerline import resample
+
+
+def mask_iou(masks: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    m, t = np.asarray(masks, bool), np.asarray(truth, bool)
+    inter = (m & t).reshape(len(m), -1).sum(axis=1)
+    union = (m | t).reshape(len(m), -1).sum(axis=1)
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def centerline_errors(points: np.ndarray, truth) -> tuple[np.ndarray, np.ndarray]:
+    """(error px, flipped bool) per frame; `truth` is (T, K, 2) or a list of curves."""
+    pts = np.asarray(points, float)
+    n = pts.shape[1]
+    tru = np.stack([resample(c, n) for c in truth])
+    same = np.linalg.norm(pts - tru, axis=2).mean(axis=1)
+    rev = np.linalg.norm(pts[:, ::-1] - tru, axis=2).mean(axis=1)
+    flipped = rev < same
+    return np.where(flipped, rev, same), flipped
+
+
+def curve_distance(points: np.ndarray, reference: np.ndarray) -> float:
+    """Mean distance (px) from each reference point to the nearest point of a dense curve."""
+    dense = resample(points, max(200, 4 * len(points)))
+    d = np.linalg.norm(np.asarray(reference)[:, None] - dense[None], axis=2)
+    return float(d.min(axis=1).mean())
+
+
+def velocity_scores(signed: np.ndarray, direction: np.ndarray, true_signed, true_direction):
+    """(r with the true signed speed, fraction of moving frames with the right direction)."""
+    s = np.nan_to_num(np.asarray(signed, float))
+    r = float(np.corrcoef(s, np.asarray(true_signed, float))[0, 1])
+    moving = np.asarray(true_direction) != 0
+    right = float(np.mean(np.asarray(direction)[moving] == np.asarray(true_direction)[moving]))
+    return r, right

@@ -1,0 +1,143 @@
+"""The behaviour part of `catrack demo`: a synthetic behaviour video through every step.
+
+A crawling worm (forward runs, reversals, omega coils, a stage that follows it) is written as a
+Motion-JPEG AVI with its stage log, then segmented from one prompt point (classical method: no
+weights are downloaded), its centerlines, posture and velocity computed with the same core
+functions as the widget and `catrack segment|centerline|velocity`, recorded in the session and
+scored against the ground truth.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.figures import save_figure
+
+
+def run_behaviour_demo(
+    output: str | Path,
+    *,
+    n_frames: int = 300,
+    seed: int = 0,
+    session=None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Write `output/` (video, stage, masks, centerline, posture, velocity, figures); scores."""
+    from napari_catrack.commands._common import write_table_atomic
+    from napari_catrack.core.behaviour import (
+        Anchor,
+        CenterlineParams,
+        SegmentParams,
+        VelocityParams,
+        compute_centerlines,
+        compute_velocity,
+        curvature,
+        frame_quality,
+        posture_table,
+        segment_video,
+    )
+    from napari_catrack.core.behaviour.records import (
+        record_centerline,
+        record_segmentation,
+        record_velocity,
+    )
+    from napari_catrack.core.behaviour.scoring import (
+        centerline_errors,
+        mask_iou,
+        velocity_scores,
+    )
+    from napari_catrack.figures import behaviour as fig
+    from napari_catrack.io.masks import write_masks
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.stage import read_stage, stage_at
+    from napari_catrack.io.video import write_video
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    clock = time.perf_counter()
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    video = make_behaviour_video(n_frames, seed=seed)
+    truth = video.truth
+    avi = write_video(out / "behaviour.avi", video.frames, video.fps)
+    write_table_atomic(video.stage_table(), out / "stage.csv", float_format="%.3f")
+    gt = out / "ground_truth"
+    T, K = truth.centerline.shape[:2]
+    write_table_atomic(
+        pd.DataFrame({"frame": np.repeat(np.arange(T), K), "point": np.tile(np.arange(K), T),
+                      "y": truth.centerline[..., 0].ravel(), "x": truth.centerline[..., 1].ravel()}),
+        gt / "centerline.csv", float_format="%.3f",
+    )  # fmt: skip
+    write_table_atomic(
+        pd.DataFrame({"frame": np.arange(T), "time_s": np.arange(T) / video.fps,
+                      "signed_speed_um_s": truth.signed_speed_um_s, "direction": truth.direction,
+                      "state": truth.state, "coiled": truth.coiled}),
+        gt / "behaviour.csv", float_format="%.3f",
+    )  # fmt: skip
+    write_masks(gt / "masks.tif", truth.masks)
+
+    # the video as a user has it: a Motion-JPEG AVI read lazily
+    rec = open_recording(avi)
+    prompt = truth.centerline[0, K // 2]
+    params = SegmentParams(method="classical")
+    seg = segment_video(rec.green, Anchor(0, [prompt], [1]), params)
+    quality = frame_quality(seg.masks, seg.score, low_score=params.low_score)
+    write_masks(out / "masks.tif", seg.masks)
+    iou = mask_iou(seg.masks, truth.masks)
+
+    cl_params = CenterlineParams()
+    cl = compute_centerlines(seg.masks, cl_params)
+    write_table_atomic(cl.table(), out / "centerline.csv", float_format="%.3f")
+    err, flipped = centerline_errors(cl.points, truth.centerline)
+    posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um).assign(status=cl.status)
+    write_table_atomic(posture, out / "posture.csv", float_format="%.5g")
+
+    v_params = VelocityParams(pixel_size_um=video.pixel_size_um)
+    times = np.arange(T) / video.fps
+    log_stage = read_stage(out / "stage.csv")
+    stage_um = stage_at(log_stage, np.arange(T), times)
+    velocity = compute_velocity(cl.points.mean(axis=1), times, stage_um, rec.frame_shape,
+                                v_params, body_px=cl.points)  # fmt: skip
+    write_table_atomic(velocity, out / "velocity.csv", float_format="%.4f")
+    r, right = velocity_scores(velocity.signed_speed_um_s, velocity.direction,
+                               truth.signed_speed_um_s, truth.direction)  # fmt: skip
+    rec.close()
+
+    if session is not None:
+        record_segmentation(session, seg, params.to_dict(), quality, save=False)
+        record_centerline(session, cl, cl_params.to_dict(), posture=posture, save=False)
+        record_velocity(session, velocity, v_params.to_dict(),
+                        {"stage": "stage.csv", "source": "centerline"}, save=False)  # fmt: skip
+
+    figures = out / "figures"
+    kymo = curvature(cl.points, pixel_size=video.pixel_size_um)
+    picks = np.linspace(0, T - 1, 6).round().astype(int)
+    coils = np.nonzero(truth.coiled)[0]
+    if len(coils):
+        picks[-2] = coils[len(coils) // 2]
+    for name, f in (
+        ("speed", fig.speed_figure(velocity, truth.signed_speed_um_s)),
+        ("kymograph", fig.kymograph_figure(kymo, times)),
+        ("frames", fig.frames_figure(video.frames, seg.masks, cl.points, sorted(picks), cl.status)),
+    ):
+        for ext in ("svg", "png"):
+            save_figure(f, figures / f"behaviour_{name}.{ext}", dpi=120, bbox_inches="tight")
+    summary = {
+        "frames": T,
+        "mask_iou_median": round(float(np.median(iou)), 4),
+        "centerline_error_median_px": round(float(np.median(err)), 3),
+        "head_tail_flips": int(flipped.sum()),
+        "velocity_r": round(r, 4),
+        "direction_right_moving": round(right, 4),
+        "doubtful_frames": int(quality["low_confidence"].sum()),
+        "coiled_frames": int((cl.status == "coiled").sum()),
+        "seconds": round(time.perf_counter() - clock, 2),
+    }
+    log("[behaviour] " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "seconds")
+        + f" ({summary['seconds']:.1f} s)")  # fmt: skip
+    return summary

@@ -1,0 +1,85 @@
+"""Behaviour figures: signed speed, curvature kymograph, frames with centerlines, eigenworms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+_ASCII = FuncFormatter(lambda v, _p: f"{v:g}")  # plain minus signs in every font
+
+
+def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Figure:
+    """Signed speed over time (forward +, backward -), with the true one when known."""
+    fig = Figure(figsize=(7, 2.6), tight_layout=True)
+    ax = fig.add_subplot(111)
+    t = velocity["time_s"].to_numpy(float)
+    ax.axhline(0, color="0.8", lw=0.6)
+    if truth is not None:
+        ax.plot(t, truth, color="0.55", lw=2.2, alpha=0.6, label="true")
+    ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=1.0, label="measured")
+    back = velocity["direction"].to_numpy() < 0
+    if back.any():
+        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
+                        alpha=0.08, lw=0, label="backward")  # fmt: skip
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("signed speed (µm/s)")
+    ax.yaxis.set_major_formatter(_ASCII)
+    ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
+    return fig
+
+
+def kymograph_figure(curvature: np.ndarray, times: np.ndarray, unit: str = "1/µm") -> Figure:
+    """Curvature along the body (head at the top) over time: waves travel down when forward."""
+    fig = Figure(figsize=(7, 2.6), tight_layout=True)
+    ax = fig.add_subplot(111)
+    lim = float(np.nanpercentile(np.abs(curvature), 99)) or 1.0
+    im = ax.imshow(curvature.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                   extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("body (head 0 → tail 1)")
+    cb = fig.colorbar(im, ax=ax, pad=0.01)
+    cb.set_label(f"curvature ({unit})")
+    cb.ax.yaxis.set_major_formatter(_ASCII)
+    return fig
+
+
+def frames_figure(
+    frames: np.ndarray, masks: np.ndarray, points: np.ndarray, indices, status=None
+) -> Figure:
+    """A row of frames, each cropped around the worm: mask outline, centerline, head (magenta)."""
+    indices = list(indices)
+    fig = Figure(figsize=(2.0 * len(indices), 2.3), tight_layout=True)
+    for k, t in enumerate(indices):
+        ax = fig.add_subplot(1, len(indices), k + 1)
+        ys, xs = np.nonzero(masks[t]) if masks[t].any() else (np.array([0]), np.array([0]))
+        pad = 12
+        y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad, frames.shape[1] - 1)
+        x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad, frames.shape[2] - 1)
+        ax.imshow(frames[t], cmap="gray", interpolation="nearest")
+        ax.contour(masks[t].astype(float), [0.5], colors="gold", linewidths=0.6)
+        ax.plot(points[t, :, 1], points[t, :, 0], color="cyan", lw=1.0)
+        ax.plot(points[t, 0, 1], points[t, 0, 0], "o", color="magenta", ms=4)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y1, y0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label = f"frame {t}" + (
+            f" ({status[t]})" if status is not None and status[t] != "ok" else ""
+        )
+        ax.set_title(label, fontsize=8)
+    return fig
+
+
+def eigenworms_figure(amplitudes: np.ndarray, times: np.ndarray, n: int = 3) -> Figure:
+    """The first eigenworm amplitudes over time (a1/a2 rotate during crawling)."""
+    fig = Figure(figsize=(7, 2.4), tight_layout=True)
+    ax = fig.add_subplot(111)
+    for k in range(min(n, amplitudes.shape[1])):
+        ax.plot(times, amplitudes[:, k], lw=0.9, label=f"a{k + 1}")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("eigenworm amplitude")
+    ax.yaxis.set_major_formatter(_ASCII)
+    ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=n)
+    return fig
