@@ -69,48 +69,76 @@ def mask_centerline(mask: np.ndarray, *, smooth: float = 0.15) -> RawCenterline 
     path = _longest_path(skel)
     if path is None or len(path) < 2:
         return None
+    return _finish(path, crop, dist, (y0, x0), smooth)
+
+
+def _finish(path, crop, dist, origin, smooth) -> RawCenterline:
+    """A pixel path through a mask crop -> tips, spline, widths, in frame coordinates."""
     holes = ndi.binary_fill_holes(crop) & ~crop
     loop = bool(holes.sum() > 4)  # skeletons keep topology: a cycle <=> a hole
-    width = 2.0 * float(np.median(dist[path[:, 0], path[:, 1]]))
+    ip = np.rint(path).astype(int)
+    width = 2.0 * float(np.median(dist[ip[:, 0], ip[:, 1]]))
     dense = _extend_to_tips(path.astype(float), dist)
     curve = _smooth_spline(dense, smooth * width / 4.0)
     widths = 2 * ndi.map_coordinates(dist, curve.T, order=1, mode="nearest")
-    curve += (y0, x0)
+    curve += origin
     return RawCenterline(curve, curve_length(curve), loop, width, widths)
 
 
+def crossing_centerline(mask: np.ndarray, width: float, *, smooth: float = 0.15):
+    """Centerline of a worm crossing itself (`crossing.crossing_path`), or None."""
+    from napari_catrack.core.behaviour.crossing import crossing_path
+
+    mask = np.asarray(mask, bool)
+    if mask.sum() < 9:
+        return None
+    ys, xs = np.nonzero(mask)
+    y0, x0 = max(ys.min() - 2, 0), max(xs.min() - 2, 0)
+    crop = mask[y0 : ys.max() + 3, x0 : xs.max() + 3]
+    path = crossing_path(crop, width)
+    if path is None or len(path) < 2:
+        return None
+    return _finish(path, crop, ndi.distance_transform_edt(crop), (y0, x0), smooth)
+
+
 def _longest_path(skel: np.ndarray) -> np.ndarray | None:
-    """The longest shortest path through the skeleton's largest piece (pixel (y, x) rows)."""
+    """The longest shortest path through the skeleton's largest piece (pixel (y, x) rows).
+
+    Two Dijkstra sweeps on the 8-connected pixel graph (the farthest pixel from any pixel is
+    one end of the longest path; the farthest from that end is the other), so side spurs never
+    win. Each undirected edge is entered once (half of the 8 offsets).
+    """
     ys, xs = np.nonzero(skel)
     n = len(ys)
     if n == 0:
         return None
     if n == 1:
         return np.array([[ys[0], xs[0]]])
-    index = -np.ones(skel.shape, np.int64)
+    index = np.full(skel.shape, -1, np.int64)
     index[ys, xs] = np.arange(n)
-    rows, cols, weights = [], [], []
     h, w = skel.shape
-    for dy, dx in _OFFSETS:
+    rows, cols, weights = [], [], []
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
         ny, nx = ys + dy, xs + dx
-        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        ok = (ny < h) & (nx >= 0) & (nx < w)
         nb = np.full(n, -1)
         nb[ok] = index[ny[ok], nx[ok]]
         good = nb >= 0
-        rows.append(np.nonzero(good)[0])
+        rows.append(np.flatnonzero(good))
         cols.append(nb[good])
-        weights.append(np.full(good.sum(), np.hypot(dy, dx)))
+        weights.append(np.full(int(good.sum()), np.hypot(dy, dx)))
     r, c, wt = np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
     graph = coo_matrix((wt, (r, c)), shape=(n, n)).tocsr()
-    # start in the largest connected piece (from its pixel nearest the centroid)
-    _, comp = connected_components(graph, directed=False)
-    biggest = int(np.argmax(np.bincount(comp)))
-    members = np.nonzero(comp == biggest)[0]
-    start = int(members[0])
-    d0 = dijkstra(graph, indices=start)
-    a = int(members[np.argmax(d0[members])])
-    da, pred = dijkstra(graph, indices=a, return_predecessors=True)
-    b = int(members[np.argmax(da[members])])
+    d0 = dijkstra(graph, directed=False, indices=0)
+    reach = np.isfinite(d0)
+    if reach.sum() < 0.5 * n:  # pixel 0 sits on a small piece: start in the largest one
+        _, comp = connected_components(graph, directed=False)
+        biggest = np.flatnonzero(comp == np.argmax(np.bincount(comp)))
+        d0 = dijkstra(graph, directed=False, indices=int(biggest[0]))
+        reach = np.isfinite(d0)
+    a = int(np.argmax(np.where(reach, d0, -1)))
+    da, pred = dijkstra(graph, directed=False, indices=a, return_predecessors=True)
+    b = int(np.argmax(np.where(np.isfinite(da), da, -1)))
     order = [b]
     while order[-1] != a:
         order.append(int(pred[order[-1]]))
@@ -162,7 +190,7 @@ def fit_to_mask(
     *,
     length: float,
     previous_mask: np.ndarray | None = None,
-    iterations: int = 60,
+    iterations: int = 40,
 ) -> tuple[np.ndarray, float]:
     """Deform a centerline (a neighbouring frame's) onto a mask; returns (points, residual).
 
@@ -219,8 +247,8 @@ def _fit_crop(pts, mask, length, n, iterations):
                     pts[end] += 0.3 * (tips[k] - pts[end])
         lap = np.zeros_like(pts)
         lap[1:-1] = pts[:-2] + pts[2:] - 2 * pts[1:-1]
-        pts += 0.15 * lap
-        for _ in range(5):  # spacing constraint (position-based dynamics)
+        pts += 0.1 * lap
+        for _ in range(10):  # spacing constraint (position-based dynamics)
             d = np.diff(pts, axis=0)
             norm = np.linalg.norm(d, axis=1, keepdims=True) + 1e-9
             corr = 0.5 * (norm - seg) * d / norm

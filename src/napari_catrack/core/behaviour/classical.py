@@ -22,6 +22,7 @@ and the previous mask at each stage, and the whole chain must stay under ~10 ms 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,10 +159,10 @@ class ClassicalSegmenter:
     def _follow(self, frame: np.ndarray, prompt: Prompt) -> FrameResult:
         prev = prompt.previous
         h, w = frame.shape
-        ys, xs = np.nonzero(prev)
+        py0, py1, px0, px1 = bbox(prev)
         m = int(self.search_px)
-        y0, y1 = max(ys.min() - m, 0), min(ys.max() + m + 1, h)
-        x0, x1 = max(xs.min() - m, 0), min(xs.max() + m + 1, w)
+        y0, y1 = max(py0 - m, 0), min(py1 + m + 1, h)
+        x0, x1 = max(px0 - m, 0), min(px1 + m + 1, w)
         sub = frame[y0:y1, x0:x1].astype(np.float32)
         x = -sub if self.polarity == "dark" else sub
         prev_sub = prev[y0:y1, x0:x1]
@@ -241,10 +242,10 @@ class ClassicalSegmenter:
         """Fill small holes, keep a coil's loop, remove thin attachments (debris, noise)."""
         if not mask.any():
             return mask
-        ys, xs = np.nonzero(mask)
+        by0, by1, bx0, bx1 = bbox(mask)
         pad = 3
-        y0, x0 = max(ys.min() - pad, 0), max(xs.min() - pad, 0)
-        y1, x1 = ys.max() + pad + 1, xs.max() + pad + 1
+        y0, x0 = max(by0 - pad, 0), max(bx0 - pad, 0)
+        y1, x1 = by1 + pad + 1, bx1 + pad + 1
         out = np.zeros_like(mask)
         out[y0:y1, x0:x1] = self._clean_crop(mask[y0:y1, x0:x1])
         return out
@@ -299,8 +300,32 @@ def _background(x: np.ndarray, exclude: np.ndarray, block: int = 8, sigma: float
     grid = s / np.maximum(n, 1e-3)
     if not np.isfinite(grid).all() or (n <= 1e-3).all():
         return np.full_like(x, np.median(x))
-    up = ndi.zoom(grid, block, order=1, mode="nearest", grid_mode=True)
-    return up[:h, :w].astype(np.float32)
+    return _upsampler(h, hb, block) @ grid.astype(np.float32) @ _upsampler(w, wb, block).T
+
+
+@functools.lru_cache(maxsize=64)
+def _upsampler(n: int, nb: int, block: int) -> np.ndarray:
+    """(n, nb) linear interpolation from block centres to pixel centres (edges held)."""
+    centres = (np.arange(nb) + 0.5) * block - 0.5
+    pos = np.clip(np.arange(n, dtype=float), centres[0], centres[-1])
+    i = np.clip(np.searchsorted(centres, pos) - 1, 0, max(nb - 2, 0))
+    w = np.zeros((n, nb), np.float32)
+    if nb == 1:
+        w[:, 0] = 1
+        return w
+    frac = (pos - centres[i]) / block
+    w[np.arange(n), i] = 1 - frac
+    w[np.arange(n), i + 1] = frac
+    return w
+
+
+def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) inclusive bounds of a mask's pixels (row/column projections: fast)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
 def _grow(mask: np.ndarray, radius: float, block: int = 4) -> np.ndarray:

@@ -43,32 +43,32 @@ def wave_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
     """Lag (points, + = towards the end of the curve) by which b's bends follow a's.
 
     Positive when the curvature pattern moved from the first point towards the last between
-    the two frames: crawling forwards if point 0 is the head.
+    the two frames: crawling forwards if point 0 is the head. Normalised cross-correlation over
+    the overlap at every lag (one `np.correlate` plus running sums), refined to a fraction of a
+    point by a parabola through the peak; 0 when nothing correlates (r < 0.3).
     """
     ka, kb = _curvature(a), _curvature(b)
     ka, kb = ka - ka.mean(), kb - kb.mean()
     n = len(ka)
-    best, score = 0, -np.inf
-    scores = {}
-    for lag in range(-max_lag, max_lag + 1):
-        if lag >= 0:
-            x, y = ka[: n - lag], kb[lag:]
-        else:
-            x, y = ka[-lag:], kb[: n + lag]
-        denom = np.sqrt((x * x).sum() * (y * y).sum())
-        s = float((x * y).sum() / denom) if denom > 0 else 0.0
-        scores[lag] = s
-        if s > score:
-            best, score = lag, s
-    if score < 0.3:
+    max_lag = min(max_lag, n - 2)
+    full = np.correlate(kb, ka, mode="full")  # index n - 1 + lag: sum ka[i] kb[i + lag]
+    lags = np.arange(-max_lag, max_lag + 1)
+    num = full[n - 1 + lags]
+    ca, cb = np.concatenate([[0], np.cumsum(ka * ka)]), np.concatenate([[0], np.cumsum(kb * kb)])
+    # overlap: lag >= 0 uses ka[0:n-lag], kb[lag:n]; lag < 0 uses ka[-lag:n], kb[0:n+lag]
+    sa = np.where(lags >= 0, ca[n - np.maximum(lags, 0)], ca[n] - ca[np.maximum(-lags, 0)])
+    sb = np.where(lags >= 0, cb[n] - cb[np.maximum(lags, 0)], cb[n + np.minimum(lags, 0)])
+    scores = num / np.maximum(np.sqrt(sa * sb), 1e-12)
+    k = int(np.argmax(scores))
+    if scores[k] < 0.3:
         return 0.0
-    # parabolic sub-point refinement
-    if -max_lag < best < max_lag:
-        s0, s1, s2 = scores[best - 1], scores[best], scores[best + 1]
+    best = float(lags[k])
+    if 0 < k < len(lags) - 1:
+        s0, s1, s2 = scores[k - 1], scores[k], scores[k + 1]
         den = s0 - 2 * s1 + s2
         if den < 0:
-            return best + 0.5 * (s0 - s2) / den
-    return float(best)
+            best += 0.5 * (s0 - s2) / den
+    return best
 
 
 def taper(widths: np.ndarray) -> float:
@@ -87,11 +87,14 @@ def orient(
     motion_weight: float = 1.0,
     shape_weight: float = 0.3,
     fixed: dict[int, bool] | None = None,
+    reliable: np.ndarray | None = None,
 ) -> Orientation:
     """Choose per frame whether to reverse each curve so point 0 is the head throughout.
 
     curves: (T, N, 2), rows of NaN for frames without a centerline. widths: (T, N) body widths
-    (optional, for the taper cue). fixed: {frame: reverse} set by the user.
+    (optional, for the taper cue). fixed: {frame: reverse} set by the user. reliable: (T,) the
+    frames whose shape is trusted for the crawling-wave cue (fitted coils are not: their
+    bends come from the fit); continuity still links every frame.
     """
     curves = np.asarray(curves, float)
     T, N, _ = curves.shape
@@ -116,7 +119,8 @@ def orient(
         same[j] = np.sqrt(np.mean(np.sum((b - a) ** 2, axis=1)))
         swap[j] = np.sqrt(np.mean(np.sum((b[::-1] - a) ** 2, axis=1)))
         b_al = b if same[j] <= swap[j] else b[::-1]
-        if idx[j] - idx[j - 1] == 1:
+        trusted = reliable is None or (reliable[idx[j]] and reliable[idx[j - 1]])
+        if idx[j] - idx[j - 1] == 1 and trusted:
             lags[j - 1] = wave_lag(a, b_al, max_lag)
     scale = max(1.5, float(np.median(np.minimum(same[1:], swap[1:]))) if len(idx) > 1 else 1.5)
     gaps = np.diff(idx, prepend=idx[0])
@@ -135,6 +139,8 @@ def orient(
     pair = np.zeros((len(idx), 2, 2))  # pair[j, s_prev, s]
     for j in range(1, len(idx)):
         sc = scale * np.sqrt(max(gaps[j], 1))
+        if reliable is not None and not (reliable[idx[j]] and reliable[idx[j - 1]]):
+            sc *= 4.0  # a fitted coil links its neighbours only loosely
         c_same, c_swap = (same[j] / sc) ** 2, (swap[j] / sc) ** 2
         pair[j] = [[c_same, c_swap], [c_swap, c_same]]
     # Viterbi (min-sum) forward and backward for min-marginals

@@ -109,6 +109,7 @@ def segment_video(
     *,
     segmenter: FrameSegmenter | None = None,
     previous: SegmentationResult | None = None,
+    on_mask: Callable[[int, np.ndarray], None] | None = None,
     progress: Callable[..., None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> SegmentationResult:
@@ -116,7 +117,8 @@ def segment_video(
 
     `previous`: an earlier result whose frames are kept where their governing anchor is
     unchanged (re-propagation after a correction). `segmenter` overrides the one the params
-    describe (tests, or a SAM model already loaded by the widget).
+    describe (tests, or a SAM model already loaded by the widget). `on_mask(t, mask)` is called
+    as soon as frame t has its final mask (e.g. to start its centerline in another thread).
     """
     params = params or SegmentParams()
     if isinstance(anchors, Anchor):
@@ -146,6 +148,9 @@ def segment_video(
                     previous.source[t],
                 )
                 todo[t] = False
+    if on_mask is not None:
+        for t in np.nonzero(~todo)[0]:
+            on_mask(int(t), masks[t])
     total = int(todo.sum())
     done = 0
     for i, anchor in enumerate(anchors):
@@ -155,6 +160,8 @@ def segment_video(
         state = _start(segmenter, frames, anchor, params)
         masks[anchor.frame], score[anchor.frame] = state.mask, state.score
         source[anchor.frame] = "painted" if anchor.mask is not None else "anchor"
+        if on_mask is not None:
+            on_mask(anchor.frame, masks[anchor.frame])
         snapshot = _snapshot(segmenter)
         for direction in (+1, -1):
             _restore(segmenter, snapshot)
@@ -165,6 +172,8 @@ def segment_video(
                     check_cancelled(cancel, "segmentation")
                     res = segmenter.segment(_frame(frames, t), Prompt(previous=prev))
                     masks[t], score[t] = res.mask, res.score
+                    if on_mask is not None:
+                        on_mask(t, masks[t])
                     done += 1
                     if progress is not None and done % 5 == 0:
                         progress(done, total, f"frame {t}")

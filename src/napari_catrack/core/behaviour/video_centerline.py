@@ -2,7 +2,8 @@
 
 1. Each mask's centerline (`centerline.mask_centerline`).
 2. Frames where the worm touches itself (the mask encloses a loop, or the skeleton is much
-   shorter than the body) cannot be read from the skeleton: the nearest good neighbour's
+   shorter than the body) cannot be read from the skeleton's longest path. A body crossing
+   itself is walked through the crossing (`crossing`); otherwise the nearest good neighbour's
    centerline is fitted onto the mask (`centerline.fit_to_mask`), frame after frame, from both
    sides; the better fit wins. Such frames are flagged "coiled".
 3. Frames still without a centerline (an empty mask, a fit that does not stick) are filled by
@@ -129,17 +130,29 @@ def points_from_table(table: pd.DataFrame) -> np.ndarray:
     return np.array(table[["y", "x"]].to_numpy(float).reshape(T, counts[0], 2))  # writable
 
 
+def frame_centerline(mask: np.ndarray, smooth: float) -> tuple | None:
+    """One frame's raw centerline as (dense points, widths, length, width, loop), or None."""
+    raw = mask_centerline(np.asarray(mask).astype(bool), smooth=smooth)
+    if raw is None:
+        return None
+    widths = np.interp(np.linspace(0, 1, DENSE), np.linspace(0, 1, len(raw.widths)), raw.widths)
+    return resample(raw.points, DENSE), widths, raw.length, raw.width, raw.loop
+
+
 def compute_centerlines(
     masks,
     params: CenterlineParams | None = None,
     *,
     head_points: dict[int, tuple[float, float]] | None = None,
+    raw: list | None = None,
     progress: Callable[..., None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> CenterlineResult:
     """Centerlines of every frame of `masks` (T, Y, X), head first; see the module docstring.
 
     head_points: {frame: (y, x)} where the user says the head is (fixed for head/tail).
+    raw: the per-frame `frame_centerline` results when already computed (e.g. in parallel
+    with the segmentation, `pipeline.segment_and_centerline`).
     """
     params = params or CenterlineParams()
     T = len(masks)
@@ -150,17 +163,11 @@ def compute_centerlines(
     width = np.full(T, np.nan)
     length = np.full(T, np.nan)
     loop = np.zeros(T, bool)
-    mask_list = []
+    mask_list = [np.asarray(masks[t]).astype(bool) for t in range(T)]
     for t in range(T):
-        m = np.asarray(masks[t]).astype(bool)
-        mask_list.append(m)
-        raw = mask_centerline(m, smooth=params.smooth)
-        if raw is not None:
-            dense[t] = resample(raw.points, DENSE)
-            length[t], width[t], loop[t] = raw.length, raw.width, raw.loop
-            widths[t] = np.interp(
-                np.linspace(0, 1, DENSE), np.linspace(0, 1, len(raw.widths)), raw.widths
-            )
+        r = raw[t] if raw is not None else frame_centerline(mask_list[t], params.smooth)
+        if r is not None:
+            dense[t], widths[t], length[t], width[t], loop[t] = r
         if t % 25 == 0:
             check_cancelled(cancel, "centerline")
             if progress is not None:
@@ -183,13 +190,16 @@ def compute_centerlines(
                shape_weight=params.shape_weight, fixed=fixed)  # fmt: skip
     curves[o.reverse] = curves[o.reverse, ::-1]
     widths[o.reverse] = widths[o.reverse, ::-1]
-    _fit_runs(curves, status, mask_list, good, ref, params.max_fit_residual)
+    _crossings(curves, status, mask_list, good, ref, np.nanmedian(width[good]), params.smooth)
+    _fit_runs(curves, status, mask_list, np.isfinite(curves).all(axis=(1, 2)), ref,
+              params.max_fit_residual)  # fmt: skip
     check_cancelled(cancel, "centerline")
     _fill_runs(curves, status)
-    # final orientation over everything (fits and fills carry their neighbours' orientation)
+    # final orientation over everything (fits and fills carry their neighbours' orientation;
+    # only frames read straight from their skeleton feed the crawling-wave cue)
     fixed = _fixed_states(curves, head_points)
     o = orient(curves, widths=widths, motion_weight=params.motion_weight,
-               shape_weight=params.shape_weight, fixed=fixed)  # fmt: skip
+               shape_weight=params.shape_weight, fixed=fixed, reliable=status == "ok")  # fmt: skip
     curves[o.reverse] = curves[o.reverse, ::-1]
     points = np.stack([resample(c, params.points) for c in curves])
     lengths = np.array([curve_length(c) for c in points])
@@ -216,28 +226,54 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]))
 
 
+def _crossings(curves, status, masks, good, ref_length, width, smooth) -> None:
+    """Frames where the body crosses itself: the skeleton walked through its crossing."""
+    from napari_catrack.core.behaviour.centerline import crossing_centerline
+
+    for t in np.flatnonzero(~good):
+        if not masks[t].any():
+            continue
+        raw = crossing_centerline(masks[t], width, smooth=smooth)
+        if raw is not None and 0.85 * ref_length <= raw.length <= 1.15 * ref_length:
+            curves[t] = resample(raw.points, DENSE)
+            status[t] = "coiled"
+
+
 def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> None:
-    """Fit each run of bad frames from both neighbours, frame by frame; keep the better fit."""
+    """Fit each run of bad frames from both neighbours, frame by frame; keep the better fit.
+
+    The two passes meet inside the run: where both fitted the same frame, their point orders
+    are compared, and the backward pass is reversed if it runs the other way, so the chain of
+    fitted frames never swaps head and tail where the two passes hand over.
+    """
     T = len(curves)
     for a, b in _runs(~good):
-        fits = {}
+        passes = []
         for start, frames in ((a - 1, range(a, b)), (b, range(b - 1, a - 1, -1))):
-            if not (0 <= start < T and good[start]):
-                continue
-            prev, prev_mask = curves[start], masks[start]
-            for t in frames:
-                if not masks[t].any():
-                    break
-                fitted, res = fit_to_mask(
-                    prev, masks[t], length=curve_length(prev), previous_mask=prev_mask
-                )
-                if res > max_residual:
-                    break
-                if t not in fits or res < fits[t][1]:
+            fits: dict[int, tuple[np.ndarray, float]] = {}
+            if 0 <= start < T and good[start]:
+                prev, prev_mask = curves[start], masks[start]
+                for t in frames:
+                    if not masks[t].any():
+                        break
+                    fitted, res = fit_to_mask(
+                        prev, masks[t], length=ref_length, previous_mask=prev_mask
+                    )
+                    if res > max_residual:
+                        break
                     fits[t] = (fitted, res)
-                prev, prev_mask = fitted, masks[t]
-        for t, (fitted, _) in fits.items():
-            curves[t] = fitted
+                    prev, prev_mask = fitted, masks[t]
+            passes.append(fits)
+        forward, backward = passes
+        both = sorted(set(forward) & set(backward))
+        if both:
+            same = np.mean([np.abs(forward[t][0] - backward[t][0]).mean() for t in both])
+            swap = np.mean([np.abs(forward[t][0] - backward[t][0][::-1]).mean() for t in both])
+            if swap < same:
+                backward = {t: (c[::-1], r) for t, (c, r) in backward.items()}
+        for t in set(forward) | set(backward):
+            options = [f[t] for f in (forward, backward) if t in f]
+            curves[t] = min(options, key=lambda o: o[1])[0]
             status[t] = "coiled"
 
 
