@@ -29,7 +29,6 @@ def run_behaviour_demo(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Write `output/` (video, stage, masks, centerline, posture, velocity, figures); scores."""
-    from napari_catrack.commands._common import write_table_atomic
     from napari_catrack.core.behaviour import (
         Anchor,
         CenterlineParams,
@@ -56,6 +55,7 @@ def run_behaviour_demo(
     from napari_catrack.io.masks import write_masks
     from napari_catrack.io.recording import open_recording
     from napari_catrack.io.stage import read_stage, stage_at
+    from napari_catrack.io.tables import write_table
     from napari_catrack.io.video import write_video
     from napari_catrack.synthetic.behaviour import make_behaviour_video
 
@@ -65,15 +65,15 @@ def run_behaviour_demo(
     video = make_behaviour_video(n_frames, seed=seed)
     truth = video.truth
     avi = write_video(out / "behaviour.avi", video.frames, video.fps)
-    write_table_atomic(video.stage_table(), out / "stage.csv", float_format="%.3f")
+    write_table(video.stage_table(), out / "stage.csv", float_format="%.3f")
     gt = out / "ground_truth"
     T, K = truth.centerline.shape[:2]
-    write_table_atomic(
+    write_table(
         pd.DataFrame({"frame": np.repeat(np.arange(T), K), "point": np.tile(np.arange(K), T),
                       "y": truth.centerline[..., 0].ravel(), "x": truth.centerline[..., 1].ravel()}),
         gt / "centerline.csv", float_format="%.3f",
     )  # fmt: skip
-    write_table_atomic(
+    write_table(
         pd.DataFrame({"frame": np.arange(T), "time_s": np.arange(T) / video.fps,
                       "signed_speed_um_s": truth.signed_speed_um_s, "direction": truth.direction,
                       "state": truth.state, "coiled": truth.coiled}),
@@ -92,10 +92,10 @@ def run_behaviour_demo(
 
     cl_params = CenterlineParams()
     cl = compute_centerlines(seg.masks, cl_params)
-    write_table_atomic(cl.table(), out / "centerline.csv", float_format="%.3f")
+    write_table(cl.table(), out / "centerline.csv", float_format="%.3f")
     err, flipped = centerline_errors(cl.points, truth.centerline)
     posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um).assign(status=cl.status)
-    write_table_atomic(posture, out / "posture.csv", float_format="%.5g")
+    write_table(posture, out / "posture.csv", float_format="%.5g")
 
     v_params = VelocityParams(pixel_size_um=video.pixel_size_um)
     times = np.arange(T) / video.fps
@@ -103,7 +103,7 @@ def run_behaviour_demo(
     stage_um = stage_at(log_stage, np.arange(T), times)
     velocity = compute_velocity(cl.points.mean(axis=1), times, stage_um, rec.frame_shape,
                                 v_params, body_px=cl.points)  # fmt: skip
-    write_table_atomic(velocity, out / "velocity.csv", float_format="%.4f")
+    write_table(velocity, out / "velocity.csv", float_format="%.4f")
     r, right = velocity_scores(velocity.signed_speed_um_s, velocity.direction,
                                truth.signed_speed_um_s, truth.direction)  # fmt: skip
     rec.close()

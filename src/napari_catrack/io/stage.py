@@ -121,7 +121,11 @@ def read_stage(
 
 
 def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
-    """A CSV/TSV/Excel table; parse errors become one clear line."""
+    """A CSV/TSV/Excel table; parse errors become one clear line.
+
+    Not `io.tables.read_table`: rig logs are as often tab- or semicolon-separated as comma-
+    separated, so the separator is sniffed.
+    """
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             return pd.read_excel(path)
