@@ -53,6 +53,7 @@ def test_core_io_and_cli_do_not_import_qt():
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
         "import napari_catrack.cli, napari_catrack.session, napari_catrack.synthetic\n"
+        "import napari_catrack.export, napari_catrack.export.write, napari_catrack.io.nwb\n"
         "napari_catrack.cli.build_parser()\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'qtpy', 'napari', 'magicgui'))\n"

@@ -189,6 +189,35 @@ class Session:
                 return None
             return _read_step(step, g)
 
+    def save_copy(self, path: str | os.PathLike) -> Path:
+        """Write the session to another file (atomically) without making it the autosave target."""
+        with atomic_write_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                self._write(f)
+        return Path(path)
+
+    def frame_rate(self) -> float | None:
+        """The frame rate the session's results use (None when nothing says).
+
+        In order: the rate a user set in a widget (step ``settings``), the recording's, the one a
+        step recorded (transients, traces, sources), else the spacing of the traces' ``time_s``.
+        """
+        candidates = [self.steps["settings"].attrs.get("fps")] if "settings" in self.steps else []
+        candidates.append((self.recording.get("summary") or {}).get("fps"))
+        candidates += [self.steps[s].attrs.get("fps") for s in ("transients", "traces", "sources")
+                       if s in self.steps]  # fmt: skip
+        for value in candidates:
+            if value and float(value) > 0:
+                return float(value)
+        traces = self.steps["traces"].tables.get("traces") if "traces" in self.steps else None
+        if traces is not None and {"frame", "time_s"} <= set(traces.columns):
+            one = traces.drop_duplicates("frame").sort_values("frame")
+            dt = np.diff(one["time_s"].to_numpy(float)) / np.diff(one["frame"].to_numpy(float))
+            dt = dt[np.isfinite(dt) & (dt > 0)]
+            if dt.size:
+                return float(1.0 / np.median(dt))
+        return None
+
     def provenance(self) -> dict[str, dict[str, Any]]:
         """Parameters and versions per step: what a methods section needs."""
         return {

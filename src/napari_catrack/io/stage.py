@@ -129,10 +129,21 @@ def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             return pd.read_excel(path)
-        return pd.read_csv(path, sep=None, engine="python")  # comma, tab or semicolon
+        return pd.read_csv(path, sep=_delimiter(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
             OSError) as exc:  # fmt: skip
         raise InputError(f"cannot read the {what} {path.name}: {exc}") from None
+
+
+def _delimiter(path: Path) -> str:
+    """Comma, tab or semicolon, whichever the header line has most of (comma if none).
+
+    pandas' sniffer (`sep=None`) guesses any character: on a one-column file `time_s` it split
+    the header at the "t".
+    """
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        header = fh.readline()
+    return max((",", "\t", ";"), key=header.count) if any(c in header for c in ",\t;") else ","
 
 
 def _read_hdf5(path: Path):

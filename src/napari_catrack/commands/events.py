@@ -1,0 +1,139 @@
+"""`catrack events (TRACES.csv | SESSION.catrack.h5) --events events.csv -o DIR`: behaviour events
+on the imaging clock and event-triggered averages with a circular-shift significance test."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from napari_catrack.commands._common import positive_float
+from napari_catrack.core.events.params import EtaParams, EventAlignParams
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "events",
+        help="line behaviour events up with the imaging and compute event-triggered averages",
+        description="Put behaviour events (time or behaviour-video frame per row) on the imaging "
+        "clock (frame rate or recorded frame times, a start offset, dropped frames), then average "
+        "every neuron's trace around each kind of event and test the response against circular "
+        "shifts of the trace. Writes DIR/events.csv, DIR/eta.csv, DIR/eta_significance.csv and "
+        "DIR/figures/eta.svg; with a session file, also records the steps in it (docs/events.md).",
+    )
+    p.add_argument(
+        "traces",
+        metavar="TRACES",
+        help="traces table (long: neuron_id,frame,dff) or a session file",
+    )
+    p.add_argument("--events", required=True, metavar="CSV", help="event file (docs/events.md)")
+    p.add_argument("--fps", type=positive_float, default=None, help="imaging frame rate")
+    p.add_argument(
+        "--frame-times",
+        default=None,
+        metavar="CSV",
+        help="imaging frame timestamps (time_s per recorded frame; gaps = dropped)",
+    )
+    p.add_argument(
+        "--video",
+        default=None,
+        metavar="FILE",
+        help="behaviour video (for its frame count and rate; events given as frames)",
+    )
+    p.add_argument(
+        "--video-times",
+        default=None,
+        metavar="CSV",
+        help="behaviour video frame timestamps on the imaging clock",
+    )
+    EventAlignParams.add_arguments(p, title="event alignment")
+    EtaParams.add_arguments(p, title="event-triggered averages")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.set_defaults(func=run)
+
+
+def _video_clock(args, params: EventAlignParams):
+    from napari_catrack.core.events.clock import Clock
+    from napari_catrack.io.stage import read_frame_times
+
+    if args.video_times:
+        return Clock(read_frame_times(args.video_times))
+    if args.video is None and params.video_fps is None:
+        return None
+    n, fps = None, params.video_fps
+    if args.video is not None:
+        from napari_catrack.io.video import open_video
+
+        video = open_video(args.video)
+        n, fps = int(video.data.shape[0]), fps or video.fps
+        for close in video.closers:
+            close()
+    if not fps:
+        from napari_catrack.errors import InputError
+
+        raise InputError("the behaviour video's frame rate is unknown: give --video-fps")
+    if n is None:
+        n = 10**7  # frames are timed by the rate alone; any frame number is valid
+    return Clock.regular(n, fps, params.video_start_s)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.core.events.align import align_events, summarise
+    from napari_catrack.core.events.clock import Clock
+    from napari_catrack.core.events.eta import event_triggered_averages
+    from napari_catrack.core.events.session import (
+        imaging_clock,
+        record_eta,
+        record_events,
+        traces_for_eta,
+    )
+    from napari_catrack.errors import InputError
+    from napari_catrack.figures import save_figure
+    from napari_catrack.figures.events import eta_figure
+    from napari_catrack.io.events import read_events
+    from napari_catrack.io.stage import read_frame_times
+    from napari_catrack.io.tables import read_table, write_table
+    from napari_catrack.session import SESSION_SUFFIX, Session
+
+    align_params = EventAlignParams.from_args(args)
+    eta_params = EtaParams.from_args(args)
+    events = read_events(args.events)
+    out = Path(args.output)
+    session = None
+    if str(args.traces).endswith(SESSION_SUFFIX):
+        session = Session.load(args.traces)
+        if args.fps is not None or args.frame_times is not None:
+            session.remove("events", save=False)
+    else:
+        session = Session(autosave=False)
+        traces = read_table(args.traces, ("neuron_id", "frame"), "traces")
+        session.record("traces", tables={"traces": traces}, save=False)
+        if args.fps:
+            session.record("settings", attrs={"fps": args.fps}, save=False)
+    if args.frame_times:
+        imaging = Clock(read_frame_times(args.frame_times))
+    else:
+        if session.frame_rate() is None and args.fps is None:
+            raise InputError(
+                "give the imaging frame rate (--fps) or its frame times (--frame-times)"
+            )
+        imaging = imaging_clock(session, fps=args.fps)
+    aligned = align_events(events, imaging, align_params, video=_video_clock(args, align_params))
+    record_events(session, aligned, imaging, align_params, source=str(args.events), save=False)
+    values, times, ids = traces_for_eta(session, eta_params.signal)
+    result = event_triggered_averages(values, times, ids, aligned, eta_params)
+    record_eta(session, result, save=False)
+    write_table(aligned, out / "events.csv")
+    write_table(result.eta, out / "eta.csv")
+    write_table(result.significance, out / "eta_significance.csv")
+    save_figure(eta_figure(result.eta, result.significance), out / "figures" / "eta.svg")
+    if session.path is not None:
+        session.save()
+    for row in summarise(aligned).itertuples():
+        n_sig = int(result.significance.query("event == @row.event")["significant"].sum())
+        print(
+            f"catrack events: {row.event}: {row.events} events ({row.in_recording} in the "
+            f"recording), {n_sig} responsive neurons",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,58 @@
+"""`catrack export SESSION -o DIR`: everything a session holds, in the export layout (docs/export.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from napari_catrack.export.layout import FIGURE_FORMATS, TABLE_FORMATS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write a session's tables, figures, masks, NWB and the session itself to a folder",
+        description="Write what a session holds into DIR in the layout `catrack batch` uses per "
+        "recording (docs/export.md). --list shows the items and their files.",
+    )
+    p.add_argument("session", metavar="SESSION", help="session file (*.catrack.h5)")
+    p.add_argument("-o", "--output", metavar="DIR", help="folder to write into")
+    p.add_argument(
+        "--items",
+        default=None,
+        metavar="KEY,KEY",
+        help="only these items (keys from --list; default: all)",
+    )
+    p.add_argument("--table-format", choices=TABLE_FORMATS, default="csv")
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
+    p.add_argument("--metadata", default=None, metavar="YAML", help="NWB metadata (docs/nwb.md)")
+    p.add_argument("--list", action="store_true", help="list the items and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.errors import InputError
+    from napari_catrack.export import available_items, export_session
+    from napari_catrack.io.nwb import read_metadata
+    from napari_catrack.session import Session
+
+    session = Session.load(args.session)
+    if args.list:
+        for item in available_items(session):
+            print(f"{item.key:32s} {item.relative_path():45s} {item.label}")
+        return 0
+    if not args.output:
+        raise InputError("give the folder to write into with -o DIR (or --list)")
+    keys = [k.strip() for k in args.items.split(",") if k.strip()] if args.items else None
+    result = export_session(
+        session,
+        args.output,
+        keys,
+        table_format=args.table_format,
+        figure_format=args.figure_format,
+        nwb_metadata=read_metadata(args.metadata) if args.metadata else None,
+    )
+    for path in result.written:
+        print(path)
+    print(f"catrack export: {result.summary()}", file=sys.stderr)
+    return 1 if result.failed else 0

@@ -1,0 +1,74 @@
+"""`catrack export-nwb SESSION.catrack.h5 -o FILE.nwb [--metadata meta.yaml]`: the session as NWB."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+PROMPTS = (
+    ("subject_id", "subject id (e.g. worm1)"),
+    ("species", "species (e.g. Caenorhabditis elegans)"),
+    ("session_start_time", "session start time, ISO (e.g. 2024-05-01T10:30:00+02:00)"),
+    ("experimenter", "experimenter (Last, First)"),
+)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export-nwb",
+        help="write a session as an NWB file (Neurodata Without Borders)",
+        description="Write the session's imaging (as an external link to the recording), ROIs, "
+        "neuron positions, traces, dF/F, transients with curation status, behaviour and events "
+        "as an NWB file (docs/nwb.md). Subject and session metadata come from --metadata, or are "
+        "asked for on an interactive terminal.",
+    )
+    p.add_argument("session", metavar="SESSION", help="session file (*.catrack.h5)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.nwb", help="NWB file to write")
+    p.add_argument(
+        "--metadata",
+        default=None,
+        metavar="YAML",
+        help="subject/session metadata (keys: docs/nwb.md)",
+    )
+    p.add_argument(
+        "--embed-imaging",
+        action="store_true",
+        help="copy the imaging into the NWB file (default: link to the recording)",
+    )
+    p.add_argument(
+        "--no-prompt", action="store_true", help="never ask for metadata, even on a terminal"
+    )
+    p.set_defaults(func=run)
+
+
+def prompt_metadata(ask: Callable[[str], str] = input) -> dict:
+    """The few metadata fields NWB readers look for first, asked one by one (Enter skips)."""
+    meta: dict = {}
+    for key, text in PROMPTS:
+        answer = ask(f"{text}: ").strip()
+        if not answer:
+            continue
+        if key in ("subject_id", "species"):
+            meta.setdefault("subject", {})[key] = answer
+        elif key == "experimenter":
+            meta[key] = [answer]
+        else:
+            meta[key] = answer
+    return meta
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.io.nwb import check_metadata, read_metadata, write_nwb
+    from napari_catrack.session import Session
+
+    session = Session.load(args.session)
+    if args.metadata:
+        meta = read_metadata(args.metadata)
+    elif not args.no_prompt and sys.stdin.isatty():
+        meta = check_metadata(prompt_metadata(), where="your answers")
+    else:
+        meta = {}
+    path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging)
+    print(f"catrack export-nwb: {args.session} -> {path}", file=sys.stderr)
+    return 0

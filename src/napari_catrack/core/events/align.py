@@ -1,0 +1,68 @@
+"""Behaviour events onto the imaging clock and its frames.
+
+An event is given by a time on the event file's clock (moved by `events_start_s`) or by a
+behaviour-video frame (timed by the video clock). Each gets its imaging-clock time and the
+nearest recorded imaging frame (-1 when no recorded frame is near: outside the recording or in a
+gap of dropped frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.events.clock import Clock
+from napari_catrack.core.events.params import EventAlignParams
+from napari_catrack.errors import InputError
+
+EVENT_COLUMNS = ["event", "time_s", "frame", "in_recording", "source_time_s", "source_frame"]
+
+
+def align_events(
+    events: pd.DataFrame,
+    imaging: Clock,
+    params: EventAlignParams | None = None,
+    *,
+    video: Clock | None = None,
+) -> pd.DataFrame:
+    """`events` (columns `event` and `time_s` and/or `frame`, as `io.events.read_events` gives)
+    with `time_s` on the imaging clock and `frame` the nearest imaging frame (EVENT_COLUMNS)."""
+    p = params or EventAlignParams()
+    n = len(events)
+    source_time = events["time_s"].to_numpy(float) if "time_s" in events else np.full(n, np.nan)
+    source_frame = events["frame"].to_numpy(float) if "frame" in events else np.full(n, np.nan)
+    by_time = np.isfinite(source_time)
+    by_frame = ~by_time & np.isfinite(source_frame)
+    if not (by_time | by_frame).all():
+        raise InputError("every event needs a time_s or a frame (a behaviour-video frame)")
+    time = p.events_start_s + source_time
+    if by_frame.any():
+        if video is None:
+            raise InputError(
+                "some events are given as behaviour-video frames: give the video frame rate "
+                "(--video-fps) or the video's frame times so they can be timed"
+            )
+        f = source_frame[by_frame]
+        if np.any(f < 0) or np.any(f >= len(video)) or not np.allclose(f, np.round(f)):
+            raise InputError(
+                f"event frames must be whole numbers within the video's {len(video)} frames"
+            )
+        time[by_frame] = video.times[f.astype(np.int64)]
+    frame = imaging.nearest(time, p.max_distance_frames)
+    out = pd.DataFrame(
+        {
+            "event": events["event"].astype(str).to_numpy(),
+            "time_s": time,
+            "frame": frame,
+            "in_recording": frame >= 0,
+            "source_time_s": source_time,
+            "source_frame": source_frame,
+        }
+    )
+    return out.sort_values(["time_s", "event"], kind="stable", ignore_index=True)
+
+
+def summarise(aligned: pd.DataFrame) -> pd.DataFrame:
+    """Per event kind: how many, and how many landed on a recorded imaging frame."""
+    g = aligned.groupby("event", sort=True)
+    return pd.DataFrame({"events": g.size(), "in_recording": g["in_recording"].sum()}).reset_index()

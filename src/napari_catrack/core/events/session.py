@@ -1,0 +1,110 @@
+"""Events in the session: the steps this package writes and reads.
+
+- "events": table `events` (align.EVENT_COLUMNS), table `frame_times` (frame, time_s: the
+  imaging clock every export uses), attrs `source`, `dropped_frames`; params EventAlignParams;
+- "behaviour_video": attrs `path`, `fps`, `n_frames`; table `frame_times` (the video's frames on
+  the imaging clock) and table `imaging_to_video` (frame, video_frame, covered);
+- "eta": tables `eta` and `significance` (eta.ETA_COLUMNS / SIGNIFICANCE_COLUMNS); params EtaParams.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.events.clock import Clock
+from napari_catrack.core.events.eta import EtaResult
+from napari_catrack.core.events.params import EtaParams, EventAlignParams
+from napari_catrack.errors import InputError
+
+EVENTS, VIDEO, ETA = "events", "behaviour_video", "eta"
+
+
+def imaging_clock(session, n_frames: int | None = None, fps: float | None = None) -> Clock:
+    """The imaging clock: the session's recorded frame times, else frames at the frame rate."""
+    if EVENTS in session and "frame_times" in session[EVENTS].tables:
+        ft = session[EVENTS].tables["frame_times"].sort_values("frame")
+        return Clock(ft["time_s"].to_numpy(float))
+    fps = fps or session.frame_rate()
+    if not fps:
+        raise InputError("the frame rate is unknown: set it before lining up events")
+    n = n_frames or int((session.recording.get("summary") or {}).get("frames") or 0)
+    if not n and "traces" in session:
+        n = int(session["traces"].tables["traces"]["frame"].max()) + 1
+    if not n:
+        raise InputError("the number of imaging frames is unknown: open the recording first")
+    return Clock.regular(n, fps)
+
+
+def record_events(
+    session,
+    aligned: pd.DataFrame,
+    imaging: Clock,
+    params: EventAlignParams,
+    source: str = "",
+    save=None,
+) -> None:
+    _first, missing = imaging.dropped()
+    session.record(
+        EVENTS,
+        tables={
+            "events": aligned,
+            "frame_times": pd.DataFrame(
+                {"frame": np.arange(len(imaging)), "time_s": imaging.times}
+            ),
+        },
+        attrs={"source": source, "dropped_frames": int(missing.sum()), "fps": imaging.fps},
+        params=params.to_dict(),
+        save=save,
+    )
+
+
+def record_video(session, path: str, video: Clock, imaging: Clock, save=None) -> None:
+    from napari_catrack.core.events.sync import video_frame_for_imaging
+
+    index, covered = video_frame_for_imaging(imaging, video)
+    session.record(
+        VIDEO,
+        tables={
+            "frame_times": pd.DataFrame({"frame": np.arange(len(video)), "time_s": video.times}),
+            "imaging_to_video": pd.DataFrame(
+                {"frame": np.arange(len(imaging)), "video_frame": index, "covered": covered}
+            ),
+        },
+        attrs={"path": str(path), "fps": video.fps, "n_frames": len(video)},
+        save=save,
+    )
+
+
+def record_eta(session, result: EtaResult, save=None) -> None:
+    session.record(
+        ETA,
+        tables={"eta": result.eta, "significance": result.significance},
+        params=result.params.to_dict(),
+        save=save,
+    )
+
+
+def traces_for_eta(session, signal: str = "dff") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values (N, T), frame times (T,), neuron ids) of the session's traces on the imaging clock."""
+    from napari_catrack.io.tables import long_to_matrix
+
+    if "traces" not in session or "traces" not in session["traces"].tables:
+        raise InputError("the session has no traces yet: extract them first")
+    traces = session["traces"].tables["traces"]
+    if signal not in traces:
+        raise InputError(
+            f"the traces have no {signal!r} column; they have {', '.join(traces.columns)}"
+        )
+    m = long_to_matrix(traces, signal, sort_ids=False)
+    clock = imaging_clock(session, n_frames=int(m.frames.max()) + 1)
+    if m.frames.max() >= len(clock):
+        raise InputError(
+            f"the traces reach frame {int(m.frames.max())} but the imaging clock "
+            f"has {len(clock)} frames"
+        )
+    return m.dff, clock.times[m.frames], m.neuron_ids
+
+
+def eta_params_from_session(session) -> EtaParams:
+    return EtaParams.from_dict(session[ETA].params) if ETA in session else EtaParams()

@@ -1,0 +1,142 @@
+"""The figures an export can draw from a session alone (no viewer, no widget state).
+
+Each entry names the steps it needs and builds a matplotlib Figure from the session's tables with
+the same builders the widgets and commands use (`napari_catrack.figures`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from napari_catrack.errors import InputError
+from napari_catrack.export.layout import FIGURE_FORMATS, ExportItem
+
+MAX_TRACE_NEURONS = 8
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    label: str
+    needs: tuple[str, ...]  # session steps (and tables "step.table")
+    build: Callable[[Any], Any]
+
+
+def _dff_matrix(session):
+    from napari_catrack.io.tables import long_to_matrix
+
+    traces = session["traces"].tables["traces"]
+    column = "dff" if "dff" in traces.columns else "green"
+    return long_to_matrix(traces, column, sort_ids=False)
+
+
+def _fps(session) -> float:
+    fps = session.frame_rate()
+    if not fps:
+        raise InputError("the session has no frame rate: set one before drawing time axes")
+    return fps
+
+
+def _local_transients(session, frames: np.ndarray):
+    """Transients with frames counted from the matrix's first column (the figures index it)."""
+    table = session["transients"].tables["transients"].copy()
+    for c in ("start", "peak", "end"):
+        table[f"{c}_frame"] = table[f"{c}_frame"].to_numpy(np.int64) - int(frames[0])
+    return table
+
+
+def _traces(session):
+    from napari_catrack.figures.traces import PANELS, trace_figure
+
+    traces = session["traces"].tables["traces"]
+    ids = list(dict.fromkeys(traces["neuron_id"].astype(str)))[:MAX_TRACE_NEURONS]
+    panels = [p for p, (col, *_) in PANELS.items() if col in traces and traces[col].notna().any()]
+    return trace_figure(traces, ids, panels or ["dff"])
+
+
+def _transient_traces(session):
+    from napari_catrack.figures.transients import traces_figure
+
+    m = _dff_matrix(session)
+    return traces_figure(m.dff, _fps(session), _local_transients(session, m.frames), m.neuron_ids)
+
+
+def _raster(session):
+    from napari_catrack.figures.transients import raster_figure
+
+    m = _dff_matrix(session)
+    local = _local_transients(session, m.frames)
+    return raster_figure(local, m.neuron_ids, _fps(session), m.dff.shape[1])
+
+
+def _amplitudes(session):
+    from napari_catrack.figures.transients import amplitude_figure
+
+    return amplitude_figure(session["transients"].tables["transients"])
+
+
+def _iti(session):
+    from napari_catrack.figures.transients import iti_figure
+
+    return iti_figure(session["transients"].tables["transients"])
+
+
+def _eta(session):
+    from napari_catrack.figures.events import eta_figure
+
+    step = session["eta"]
+    return eta_figure(step.tables["eta"], step.tables["significance"])
+
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("traces", "Traces of the first neurons", ("traces.traces",), _traces),
+    FigureSpec(
+        "transients_traces",
+        "Transients on the dF/F traces",
+        ("traces.traces", "transients.transients"),
+        _transient_traces,
+    ),
+    FigureSpec(
+        "transients_raster", "Transient raster", ("traces.traces", "transients.transients"), _raster
+    ),
+    FigureSpec(
+        "transients_amplitudes", "Transient amplitudes", ("transients.transients",), _amplitudes
+    ),
+    FigureSpec("transients_iti", "Inter-transient intervals", ("transients.transients",), _iti),
+    FigureSpec("eta", "Event-triggered averages", ("eta.eta", "eta.significance"), _eta),
+)
+
+
+def _has(session, need: str) -> bool:
+    step, _, table = need.partition(".")
+    if step not in session:
+        return False
+    if not table:
+        return True
+    df = session[step].tables.get(table)
+    return df is not None and len(df) > 0
+
+
+def available_figures(session) -> list[ExportItem]:
+    return [
+        ExportItem(
+            f"figure:{f.name}", f.label, "figure", f"figures/{f.name}", FIGURE_FORMATS, name=f.name
+        )
+        for f in FIGURES
+        if all(_has(session, n) for n in f.needs)
+    ]
+
+
+def build_figure(session, name: str):
+    """The named figure of `session` (an InputError when it cannot be drawn)."""
+    for spec in FIGURES:
+        if spec.name == name:
+            missing = [n for n in spec.needs if not _has(session, n)]
+            if missing:
+                raise InputError(f"figure {name} needs {', '.join(missing)} in the session")
+            return spec.build(session)
+    raise InputError(f"unknown figure {name!r}; known: {', '.join(f.name for f in FIGURES)}")

@@ -1,0 +1,82 @@
+"""What a session holds that can be exported: one `ExportItem` per table, array, figure, the
+session file and the NWB file, placed by the layout (`export.layout`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from napari_catrack.export.figures import available_figures
+from napari_catrack.export.layout import (
+    ARRAYS,
+    INTERNAL_STEPS,
+    NWB_FILE,
+    SESSION_FILE,
+    TABLE_FORMATS,
+    TABLES,
+    ExportItem,
+)
+
+_SKIPPED_ARRAY_PREFIXES = ("painted_",)
+
+
+def _table_item(step: str, name: str) -> ExportItem:
+    path, label = TABLES.get((step, name), (f"{step}/{name}", f"{step}: {name}"))
+    key = path.replace("/", ":") if (step, name) in TABLES else f"{step}:{name}"
+    return ExportItem(key, label, "table", path, TABLE_FORMATS, step, name)
+
+
+def _array_item(step: str, name: str, array: np.ndarray) -> ExportItem | None:
+    if name.startswith(_SKIPPED_ARRAY_PREFIXES):
+        return None
+    spec = ARRAYS.get((step, name)) or ARRAYS.get((step, "*"))
+    if spec is not None:
+        path, label, fmt = (s.format(name=name) for s in spec)
+    elif array.dtype.kind in "biuf" and array.ndim in (2, 3):
+        path, label, fmt = f"{step}/{name}", f"{step}: {name}", "tif"
+    else:  # bytes (a stored model) and other arrays: kept in the session file only
+        return None
+    kind = "h5" if fmt == "h5" else "image"
+    return ExportItem(path.replace("/", ":"), label, kind, path, (fmt,), step, name)
+
+
+def available_items(session: Any) -> list[ExportItem]:
+    """Everything `session` holds that can be exported, in the order of an analysis."""
+    items: list[ExportItem] = [
+        ExportItem(
+            "session",
+            "Session file (restores everything)",
+            "session",
+            SESSION_FILE,
+            ("catrack.h5",),
+        )
+    ]
+    if "alignment" in session:
+        items.append(
+            ExportItem(
+                "alignment", "Alignment (red → green)", "json", "align.json", ("json",), "alignment"
+            )
+        )
+    for step, rec in session.steps.items():
+        if step in INTERNAL_STEPS:
+            continue
+        for name, table in rec.tables.items():
+            if len(table.columns):
+                items.append(_table_item(step, name))
+        for name, array in rec.arrays.items():
+            item = _array_item(step, name, np.asarray(array))
+            if item is not None:
+                items.append(item)
+    items.extend(available_figures(session))
+    if any(s in session for s in ("traces", "tracks", "sources", "velocity", "events")):
+        items.append(
+            ExportItem("nwb", "NWB file (Neurodata Without Borders)", "nwb", NWB_FILE, ("nwb",))
+        )
+    order = {t: i for i, t in enumerate(TABLES)}
+
+    def rank(item: ExportItem) -> tuple:
+        kinds = ("session", "json", "table", "image", "h5", "figure", "nwb")
+        return (kinds.index(item.kind), order.get((item.step, item.name), len(order)), item.path)
+
+    return sorted(items, key=rank)

@@ -1,0 +1,159 @@
+"""Write a session's items to a folder in the export layout, each file atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_catrack.errors import CatrackError, InputError, check_cancelled
+from napari_catrack.export.items import available_items
+from napari_catrack.export.layout import ExportItem
+from napari_catrack.io.atomic import atomic_write_path
+
+Selection = Mapping[str, str | None] | Iterable[str] | None
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote (relative to its folder) and what it could not write, and why."""
+
+    folder: Path
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (item label, reason)
+
+    def summary(self) -> str:
+        text = f"{len(self.written)} file(s) written to {self.folder}"
+        if self.failed:
+            text += "; not written: " + "; ".join(f"{k} ({why})" for k, why in self.failed)
+        return text
+
+
+def _chosen(items: list[ExportItem], selection: Selection) -> list[tuple[ExportItem, str | None]]:
+    by_key = {i.key: i for i in items}
+    if selection is None:
+        return [(i, None) for i in items]
+    pairs = selection.items() if isinstance(selection, Mapping) else ((k, None) for k in selection)
+    out = []
+    for key, fmt in pairs:
+        if key not in by_key:
+            raise InputError(
+                f"the session holds no {key!r} to export; it holds: {', '.join(by_key)}"
+            )
+        out.append((by_key[key], fmt))
+    return out
+
+
+def export_session(
+    session: Any,
+    folder: str | os.PathLike,
+    selection: Selection = None,
+    *,
+    table_format: str = "csv",
+    figure_format: str = "svg",
+    nwb_metadata: Mapping[str, Any] | None = None,
+    progress: Callable[..., Any] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ExportResult:
+    """Write the chosen items (default: everything) of `session` into `folder`.
+
+    `selection` is a list of item keys (each in the default format for its kind:
+    `table_format`, `figure_format`) or a mapping key -> format. An item that fails (a figure
+    that cannot be drawn, an unwritable file) is reported in `failed`; the others are written.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cannot export into {folder}: it is a file, not a folder")
+    chosen = _chosen(available_items(session), selection)
+    result = ExportResult(folder)
+    for done, (item, fmt) in enumerate(chosen):
+        check_cancelled(cancel, "export")
+        if fmt is None:
+            fmt = {"table": table_format, "figure": figure_format}.get(item.kind)
+            if fmt not in item.formats:
+                fmt = item.default_format
+        target = folder / item.relative_path(fmt)
+        if progress is not None:
+            progress(done, len(chosen), item.label)
+        try:
+            _write_item(session, item, fmt, target, nwb_metadata)
+        except CatrackError as exc:
+            result.failed.append((item.label, str(exc)))
+            continue
+        result.written.append(target.relative_to(folder))
+    if progress is not None:
+        progress(len(chosen), len(chosen), "done")
+    return result
+
+
+def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata) -> None:
+    if item.kind == "session":
+        if session.path is not None and Path(session.path).resolve() == target.resolve():
+            session.save()
+        else:
+            session.save_copy(target)
+    elif item.kind == "json":
+        from napari_catrack.io.atomic import write_text_atomic
+
+        write_text_atomic(target, json.dumps(session[item.step].attrs, indent=2, default=float))
+    elif item.kind == "table":
+        write_table_as(session[item.step].tables[item.name], target, fmt)
+    elif item.kind == "image":
+        _write_tif(np.asarray(session[item.step].arrays[item.name]), target, item)
+    elif item.kind == "h5":
+        _write_array_h5(np.asarray(session[item.step].arrays[item.name]), target, item.name)
+    elif item.kind == "figure":
+        from napari_catrack.export.figures import build_figure
+        from napari_catrack.figures import save_figure
+
+        save_figure(build_figure(session, item.name), target, dpi=150, bbox_inches="tight")
+    elif item.kind == "nwb":
+        from napari_catrack.io.nwb import write_nwb
+
+        write_nwb(session, target, metadata=nwb_metadata)
+    else:  # pragma: no cover - layout and writer are kept together
+        raise InputError(f"no writer for {item.kind} items")
+
+
+def write_table_as(table, target: Path, fmt: str) -> Path:
+    """A table as CSV, Excel or HDF5 (one dataset per column, as in the session file)."""
+    from napari_catrack.io.tables import write_table
+
+    if fmt in ("csv", "xlsx"):
+        return write_table(table, target)
+    import h5py
+
+    from napari_catrack.session import write_h5_table
+
+    with atomic_write_path(target) as tmp:
+        with h5py.File(tmp, "w") as f:
+            write_h5_table(f.create_group(target.stem), table)
+    return target
+
+
+def _write_tif(array: np.ndarray, target: Path, item: ExportItem) -> None:
+    if item.step == "segmentation" and item.name == "masks":
+        from napari_catrack.io.masks import write_masks
+
+        write_masks(target, array)
+        return
+    import tifffile
+
+    with atomic_write_path(target) as tmp:
+        tifffile.imwrite(tmp, array, compression="zlib")
+
+
+def _write_array_h5(array: np.ndarray, target: Path, name: str) -> None:
+    import h5py
+
+    with atomic_write_path(target) as tmp:
+        with h5py.File(tmp, "w") as f:
+            chunks = (1, *array.shape[1:]) if array.ndim == 3 and len(array) else None
+            f.create_dataset(
+                name, data=array, compression="gzip", compression_opts=4, chunks=chunks
+            )

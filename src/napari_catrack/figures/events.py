@@ -1,0 +1,60 @@
+"""Event-triggered average figures: per event kind, a heat map of every neuron's average
+(sorted by response, significant neurons marked) over the mean curves of the significant ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame) -> Figure:
+    kinds = sorted(eta["event"].astype(str).unique())
+    fig = Figure(figsize=(4.0 * max(len(kinds), 1), 6.5), layout="constrained")
+    axes = fig.subplots(2, max(len(kinds), 1), squeeze=False, height_ratios=(3, 2))
+    for col, kind in enumerate(kinds):
+        mine = eta[eta["event"].astype(str) == kind]
+        wide = mine.pivot_table(index="neuron_id", columns="lag_s", values="mean", sort=False)
+        sig = significance[significance["event"].astype(str) == kind].set_index("neuron_id")
+        order = sig.reindex(wide.index)["response"].fillna(0).sort_values(ascending=False).index
+        wide = wide.reindex(order)
+        lags = wide.columns.to_numpy(float)
+        lim = float(np.nanpercentile(np.abs(wide.to_numpy()), 98)) if wide.size else 1.0
+        ax = axes[0, col]
+        im = ax.imshow(
+            wide.to_numpy(),
+            aspect="auto",
+            cmap="RdBu_r",
+            vmin=-lim,
+            vmax=lim,
+            extent=(lags[0], lags[-1], len(wide) - 0.5, -0.5),
+            interpolation="nearest",
+        )
+        ax.axvline(0, color="k", lw=0.8)
+        flagged = sig.reindex(wide.index)["significant"].fillna(False).to_numpy(bool)
+        ax.plot(
+            np.full(flagged.sum(), lags[0]),
+            np.flatnonzero(flagged),
+            ">",
+            color="k",
+            ms=4,
+            clip_on=False,
+        )
+        ax.set_title(f"{kind}: {int(flagged.sum())} of {len(wide)} neurons respond")
+        ax.set_ylabel("neuron (by response)")
+        fig.colorbar(im, ax=ax, label="ΔF/F", shrink=0.8)
+        ax = axes[1, col]
+        for direction, colour in (("excited", "C3"), ("inhibited", "C0")):
+            ids = sig.index[sig["significant"].astype(bool) & (sig["direction"] == direction)]
+            if len(ids):
+                curves = wide.reindex(ids).to_numpy(float)
+                m = np.nanmean(curves, axis=0)
+                s = np.nanstd(curves, axis=0) / np.sqrt(len(ids))
+                ax.plot(lags, m, color=colour, label=f"{direction} ({len(ids)})")
+                ax.fill_between(lags, m - s, m + s, color=colour, alpha=0.25, lw=0)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlabel(f"time from {kind} (s)")
+        ax.set_ylabel("ΔF/F")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(frameon=False, fontsize="small")
+    return fig

@@ -1,0 +1,214 @@
+"""NWB export of a session (pynwb): `catrack export-nwb`, the Export widget and `catrack batch`.
+
+What goes where (docs/nwb.md):
+- acquisition: the imaging as an **external link** to the recording (never copied unless
+  `embed_imaging=True`), one series per channel (`OnePhotonSeries`, or `TwoPhotonSeries` for the
+  two-photon path), and the behaviour video as an external `ImageSeries`;
+- processing/ophys: `ImageSegmentation` (`PlaneSegmentation`: footprints as image masks for
+  extracted sources, else the tracking ROI disk at each neuron's first tracked position),
+  `NeuronPositions` (one `SpatialSeries` per neuron: where it was in every frame of a moving
+  animal), `Fluorescence` (green, red, ratio; raw/denoised/spikes of sources) and `DfOverF`;
+- intervals/transients: one row per transient with the cell's curation status;
+- processing/behavior: centroid `Position`, velocity/speed `TimeSeries`, the centerline (T, P, 2),
+  posture series and the stage position, when the session has them;
+- events: behaviour events (`EventsTable`) aligned to the imaging clock; analysis: the
+  event-triggered averages and their significance table.
+
+Times are seconds on the imaging clock: frame k is at the recorded frame time when the session
+holds frame timestamps (step ``events``), else k / fps.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import uuid
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from napari_catrack.errors import InputError
+
+METADATA_KEYS = (
+    "session_description",
+    "identifier",
+    "session_start_time",
+    "experimenter",
+    "lab",
+    "institution",
+    "experiment_description",
+    "session_id",
+    "keywords",
+    "related_publications",
+    "subject",
+    "device",
+    "imaging",
+)
+SUBJECT_KEYS = (
+    "subject_id",
+    "species",
+    "sex",
+    "age",
+    "description",
+    "genotype",
+    "strain",
+    "date_of_birth",
+    "weight",
+)
+DEVICE_KEYS = ("name", "description", "manufacturer")
+IMAGING_KEYS = (
+    "method",
+    "indicator",
+    "red_indicator",
+    "location",
+    "excitation_lambda",
+    "green_emission_lambda",
+    "red_emission_lambda",
+    "description",
+)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """Subject/session metadata from a YAML file (keys in `METADATA_KEYS`), checked."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"metadata file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path.name} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{path.name} must be a mapping of metadata keys, not {type(data).__name__}"
+        )
+    return check_metadata(data, where=path.name)
+
+
+def check_metadata(data: Mapping[str, Any], where: str = "metadata") -> dict[str, Any]:
+    """Reject unknown keys (typos would silently drop metadata) with one line."""
+    data = dict(data)
+    for key, known in (
+        ("", METADATA_KEYS),
+        ("subject", SUBJECT_KEYS),
+        ("device", DEVICE_KEYS),
+        ("imaging", IMAGING_KEYS),
+    ):
+        part = data if not key else data.get(key) or {}
+        if not isinstance(part, Mapping):
+            raise InputError(f"{where}: {key} must be a mapping")
+        unknown = sorted(set(part) - set(known))
+        if unknown:
+            raise InputError(
+                f"{where}: unknown {key + ' ' if key else ''}key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(known)}"
+            )
+    if "session_start_time" in data:
+        data["session_start_time"] = parse_time(data["session_start_time"], where)
+    if data.get("imaging", {}).get("method") not in (None, "one-photon", "two-photon"):
+        raise InputError(f"{where}: imaging method must be one-photon or two-photon")
+    return data
+
+
+def parse_time(value: Any, where: str = "metadata") -> _dt.datetime:
+    """An ISO time (date or date-time); a time without zone is taken as local time."""
+    if isinstance(value, _dt.datetime):
+        t = value
+    elif isinstance(value, _dt.date):
+        t = _dt.datetime(value.year, value.month, value.day)
+    else:
+        try:
+            t = _dt.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise InputError(
+                f"{where}: session_start_time {value!r} is not an ISO time (e.g. 2024-05-01T10:30:00+02:00)"
+            ) from None
+    return t if t.tzinfo is not None else t.astimezone()
+
+
+def build_nwbfile(
+    session: Any,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    nwb_path: str | os.PathLike | None = None,
+    embed_imaging: bool = False,
+):
+    """The in-memory `NWBFile` of `session` (written by `write_nwb`)."""
+    import json
+
+    from pynwb import NWBFile
+    from pynwb.file import Subject
+
+    from napari_catrack import __version__
+    from napari_catrack.io.nwb_behaviour import add_behaviour, add_events
+    from napari_catrack.io.nwb_common import ImagingClock
+    from napari_catrack.io.nwb_ophys import add_ophys
+
+    meta = check_metadata(metadata or {})
+    rec_path = (session.recording or {}).get("path", "")
+    start = meta.get("session_start_time") or parse_time(session.created)
+    subject = meta.get("subject")
+    nwb = NWBFile(
+        session_description=meta.get("session_description")
+        or f"napari-catrack analysis of {Path(rec_path).name or 'a recording'}",
+        identifier=str(meta.get("identifier") or uuid.uuid4()),
+        session_start_time=start,
+        experimenter=_list(meta.get("experimenter")),
+        lab=meta.get("lab"),
+        institution=meta.get("institution"),
+        experiment_description=meta.get("experiment_description"),
+        session_id=meta.get("session_id"),
+        keywords=_list(meta.get("keywords")),
+        related_publications=_list(meta.get("related_publications")),
+        subject=Subject(**_subject(subject)) if subject else None,
+        source_script=f"napari-catrack {__version__}",
+        source_script_file_name="napari_catrack",
+        notes=json.dumps(
+            {"recording": session.recording, "provenance": session.provenance()}, default=str
+        ),
+    )
+    clock = ImagingClock.of(session)
+    add_ophys(nwb, session, meta, clock, nwb_path=nwb_path, embed_imaging=embed_imaging)
+    add_behaviour(nwb, session, clock, nwb_path=nwb_path)
+    add_events(nwb, session, clock, nwb_path=nwb_path)
+    return nwb
+
+
+def write_nwb(
+    session: Any,
+    path: str | os.PathLike,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    embed_imaging: bool = False,
+) -> Path:
+    """Write `session` as an NWB file (atomically: temp file + rename)."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.atomic import atomic_write_path
+
+    path = Path(path)
+    nwb = build_nwbfile(session, metadata, nwb_path=path, embed_imaging=embed_imaging)
+    with atomic_write_path(path) as tmp, warnings.catch_warnings():
+        # the temporary name (renamed to `path` once written) does not end in .nwb
+        warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
+        with NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwb)
+    return path
+
+
+def _list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def _subject(subject: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        k: (str(v) if k != "date_of_birth" else parse_time(v))
+        for k, v in subject.items()
+        if v is not None
+    }
+    out.setdefault("subject_id", "unknown")
+    return out

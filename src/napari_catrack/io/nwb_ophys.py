@@ -1,0 +1,366 @@
+"""NWB optical physiology of a session: imaging links, ROIs, positions, traces, transients."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.io.nwb_common import (
+    IMAGING_DEFAULTS,
+    ImagingClock,
+    compressed,
+    plain_column,
+    relative_to,
+)
+
+FLUORESCENCE = {  # traces column -> (series name, description)
+    "green": ("green", "green (calcium) channel, mean in the ROI minus local background"),
+    "red": ("red", "red (structural) channel in the same ROI, through the alignment"),
+    "ratio": ("ratio", "ratio green / red"),
+    "raw": ("raw", "source trace (CNMF-style extraction)"),
+    "denoised": ("denoised", "OASIS-denoised source trace"),
+    "spikes": ("deconvolved", "OASIS deconvolved activity (spike inference, a.u.)"),
+}
+DFF = {
+    "dff": ("dff", "dF/F (ratio-based dR/R0 for two-channel recordings)"),
+    "dff_clean": ("dff_clean", "dF/F after drift removal and denoising"),
+    "dff_green": ("dff_green", "dF/F of the green channel alone"),
+}
+TRANSIENT_SKIP = {"transient_id", "neuron_id", "start_frame", "peak_frame", "end_frame"}
+
+
+def neuron_order(session: Any) -> list[str]:
+    """Neuron ids (as strings) in the order every table of the export uses."""
+    ids: list[str] = []
+    if "sources" in session and "components" in session["sources"].tables:
+        ids += session["sources"].tables["components"]["neuron_id"].astype(str).tolist()
+    for step, table in (("traces", "traces"), ("tracks", "tracks")):
+        if step in session and table in session[step].tables:
+            ids += session[step].tables[table]["neuron_id"].astype(str).tolist()
+    return list(dict.fromkeys(ids))
+
+
+def add_ophys(
+    nwb, session, meta: dict, clock: ImagingClock, *, nwb_path=None, embed_imaging: bool = False
+) -> None:
+    ids = neuron_order(session)
+    summary = (session.recording or {}).get("summary") or {}
+    if not ids and not (session.recording or {}).get("path"):
+        return
+    imaging = {**IMAGING_DEFAULTS, **(meta.get("imaging") or {})}
+    two_photon = imaging.get("method") == "two-photon" or (
+        imaging.get("method") is None and ("sources" in session or "registration" in session)
+    )
+    plane = _imaging_plane(nwb, meta, imaging, summary, clock, two_photon)
+    _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed_imaging)
+    if not ids:
+        return
+    ophys = nwb.create_processing_module("ophys", "optical physiology processed by napari-catrack")
+    seg = _segmentation(ophys, session, plane, ids, summary)
+    _positions(ophys, session, ids, summary, clock)
+    _responses(ophys, session, seg, ids, clock)
+    _transients(nwb, session, seg, ids, clock)
+
+
+def _imaging_plane(nwb, meta, imaging, summary, clock, two_photon):
+    from pynwb.ophys import OpticalChannel
+
+    dev = meta.get("device") or {}
+    name = str(dev.get("name", "microscope"))
+    model = None
+    if dev.get("manufacturer"):
+        model = nwb.create_device_model(name=f"{name} model", manufacturer=str(dev["manufacturer"]))
+    device = nwb.create_device(
+        name=name,
+        description=str(
+            dev.get("description", "two-photon microscope" if two_photon else "microscope")
+        ),
+        model=model,
+    )
+    channels = [
+        OpticalChannel(
+            name="green",
+            description=f"calcium indicator ({imaging['indicator']})",
+            emission_lambda=float(imaging["green_emission_lambda"]),
+        )
+    ]
+    if int(summary.get("channels") or 1) > 1:
+        channels.append(
+            OpticalChannel(
+                name="red",
+                description=str(imaging["red_indicator"]),
+                emission_lambda=float(imaging["red_emission_lambda"]),
+            )
+        )
+    px = summary.get("pixel_size_um")
+    extra = {"grid_spacing": [px * 1e-6, px * 1e-6], "grid_spacing_unit": "meters"} if px else {}
+    return nwb.create_imaging_plane(
+        name="ImagingPlane",
+        optical_channel=channels,
+        description=imaging.get("description") or "imaging plane of the recording",
+        device=device,
+        excitation_lambda=float(imaging["excitation_lambda"]),
+        indicator=str(imaging["indicator"]),
+        location=str(imaging["location"]),
+        imaging_rate=float(clock.fps) if clock.fps else None,
+        **extra,
+    )
+
+
+def _external_files(path: str) -> tuple[list[str], list[int]]:
+    """The file(s) of a recording and the frame each starts at (folders/globs: one per file)."""
+    p = Path(path)
+    if p.is_file():
+        return [str(p)], [0]
+    from napari_catrack.io.tiff import expand_sequence
+
+    files = [str(f) for f in expand_sequence(path)]
+    return files, list(range(len(files)))
+
+
+def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed) -> None:
+    from pynwb.ophys import OnePhotonSeries, TwoPhotonSeries
+
+    rec = session.recording or {}
+    path = rec.get("path")
+    n = int(summary.get("frames") or 0)
+    if not path or not n:
+        return
+    try:
+        files, starts = _external_files(path)
+    except Exception:  # any reason the recording cannot be found
+        files, starts = [], []
+    if not files or not all(Path(f).exists() for f in files):
+        warnings.warn(
+            f"NWB export: the recording {path} is not on disk; imaging not linked", stacklevel=2
+        )
+        return
+    cls = TwoPhotonSeries if two_photon else OnePhotonSeries
+    options = rec.get("options") or {}
+    layout = summary.get("layout") or options.get("layout") or "single"
+    roles = ("green", "red") if int(summary.get("channels") or 1) > 1 else ("green",)
+    for role in roles:
+        kwargs: dict[str, Any] = dict(
+            name=f"Imaging{role.capitalize()}" if len(roles) > 1 else "Imaging",
+            imaging_plane=plane,
+            unit="n.a.",
+            description=f"{role} channel of {Path(path).name} (channel layout {layout}, "
+            f"open options {options})",
+            dimension=[int(summary.get("width") or 0), int(summary.get("height") or 0)],
+            **clock.series_timing(n),
+        )
+        if embed:
+            kwargs["data"] = _frames_iterator(path, options, role)
+        else:
+            kwargs.update(
+                external_file=[relative_to(f, nwb_path) for f in files],
+                starting_frame=starts,
+                format="external",
+                num_samples=n,
+            )
+        nwb.add_acquisition(cls(**kwargs))
+
+
+def _frames_iterator(path: str, options: dict, role: str):
+    """Frames read one at a time into a compressed dataset (bounded memory)."""
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
+    from hdmf.data_utils import DataChunkIterator
+
+    from napari_catrack.io.recording import open_recording
+
+    rec = open_recording(path, **{k: v for k, v in options.items() if v is not None})
+    stack = rec.green if role == "green" else rec.red
+
+    def frames():
+        for t in range(stack.shape[0]):
+            yield np.asarray(stack[t])
+
+    it = DataChunkIterator(
+        data=frames(), maxshape=(None, *stack.shape[1:]), dtype=stack.dtype, buffer_size=1
+    )
+    return H5DataIO(it, compression="gzip", compression_opts=4)
+
+
+def _status(session, ids: list[str]) -> tuple[list[str], list[str]]:
+    from napari_catrack.core.sources.session import status_of
+
+    pairs = status_of(session, ids)
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _first_positions(session, ids: list[str]) -> dict[str, tuple[float, float]]:
+    if "tracks" not in session:
+        return {}
+    t = session["tracks"].tables["tracks"]
+    t = t[np.isfinite(t["y"].to_numpy(float)) & np.isfinite(t["x"].to_numpy(float))]
+    first = t.sort_values("frame").drop_duplicates("neuron_id")
+    return {str(r.neuron_id): (float(r.y), float(r.x)) for r in first.itertuples()}
+
+
+def _disk(y: float, x: float, radius: float, shape) -> list[tuple[int, int, float]]:
+    r = int(np.ceil(radius))
+    out = []
+    for yy in range(round(y) - r, round(y) + r + 1):
+        for xx in range(round(x) - r, round(x) + r + 1):
+            inside = (yy - y) ** 2 + (xx - x) ** 2 <= radius**2
+            if inside and 0 <= yy < shape[0] and 0 <= xx < shape[1]:
+                out.append((xx, yy, 1.0))
+    return out or [(round(x), round(y), 1.0)]
+
+
+def _segmentation(ophys, session, plane, ids: list[str], summary):
+    from pynwb.ophys import ImageSegmentation
+
+    shape = (int(summary.get("height") or 0), int(summary.get("width") or 0))
+    seg = ImageSegmentation()
+    ophys.add(seg)
+    status, reason = _status(session, ids)
+    footprints = None
+    if "sources" in session and "footprints" in session["sources"].arrays:
+        comps = session["sources"].tables["components"]
+        fp = np.asarray(session["sources"].arrays["footprints"], np.float32)
+        row = {str(n): i for i, n in enumerate(comps["neuron_id"].astype(str))}
+        if all(i in row for i in ids):
+            footprints = fp[[row[i] for i in ids]]
+            shape = fp.shape[1:]
+    if footprints is not None:
+        description = "source footprints (image_mask rows are (y, x) images of the recording)"
+    else:
+        description = (
+            "tracked neurons: each ROI is the trace disk at the neuron's first tracked "
+            "position; the neuron moves with the animal, see NeuronPositions"
+        )
+    ps = seg.create_plane_segmentation(
+        description=description, imaging_plane=plane, name="PlaneSegmentation"
+    )
+    ps.add_column("neuron_id", "neuron id used by every napari-catrack table")
+    ps.add_column("status", "curation verdict of the cell: accepted, rejected or unverified")
+    ps.add_column("status_reason", "reason given with the verdict")
+    first = _first_positions(session, ids)
+    radius = (
+        float((session["traces"].params or {}).get("radius", 3.0)) if "traces" in session else 3.0
+    )
+    for k, nid in enumerate(ids):
+        extra = {"neuron_id": nid, "status": status[k], "status_reason": reason[k]}
+        if footprints is not None:
+            ps.add_roi(image_mask=footprints[k], **extra)
+        elif nid in first and all(shape):
+            ps.add_roi(pixel_mask=_disk(*first[nid], radius, shape), **extra)
+        else:  # a neuron known only from a traces table: no position
+            ps.add_roi(pixel_mask=[(0, 0, 0.0)], **extra)
+    return ps
+
+
+def _pixel_unit(summary) -> dict[str, Any]:
+    px = summary.get("pixel_size_um")
+    return {"unit": "meters", "conversion": float(px) * 1e-6} if px else {"unit": "pixels"}
+
+
+def _positions(ophys, session, ids: list[str], summary, clock: ImagingClock) -> None:
+    if "tracks" not in session:
+        return
+    from pynwb.behavior import Position
+
+    t = session["tracks"].tables["tracks"]
+    frames = np.arange(int(t["frame"].min()), int(t["frame"].max()) + 1)
+    pos = Position(name="NeuronPositions")
+    for nid in ids:
+        mine = t[t["neuron_id"].astype(str) == nid]
+        if not len(mine):
+            continue
+        xy = mine.set_index("frame")[["x", "y"]].reindex(frames).to_numpy(float)
+        pos.create_spatial_series(
+            name=f"neuron_{nid}",
+            data=compressed(xy),
+            reference_frame="image pixels of the green channel (x = column, y = row), origin at "
+            "the centre of the top-left pixel",
+            description=f"position of neuron {nid} in every frame (NaN: not tracked)",
+            **_pixel_unit(summary),
+            **clock.series_timing(len(frames), int(frames[0])),
+        )
+    ophys.add(pos)
+
+
+def _matrix(traces: pd.DataFrame, column: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(T, N) values of a long traces table, frames first..last, neurons in `ids` order."""
+    keyed = traces.assign(neuron_id=traces["neuron_id"].astype(str))
+    wide = keyed.pivot_table(index="frame", columns="neuron_id", values=column, dropna=False)
+    frames = np.arange(int(keyed["frame"].min()), int(keyed["frame"].max()) + 1)
+    return wide.reindex(index=frames, columns=ids).to_numpy(float), frames
+
+
+def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None:
+    from pynwb.ophys import DfOverF, Fluorescence
+
+    if "traces" not in session or "traces" not in session["traces"].tables:
+        return
+    traces = session["traces"].tables["traces"]
+    for container_cls, columns in ((Fluorescence, FLUORESCENCE), (DfOverF, DFF)):
+        present = [c for c in columns if c in traces and traces[c].notna().any()]
+        if not present:
+            continue
+        container = container_cls()
+        ophys.add(container)  # first, so the ROI regions share an ancestor with their table
+        for col in present:
+            name, description = columns[col]
+            data, frames = _matrix(traces, col, ids)
+            container.create_roi_response_series(
+                name=name,
+                data=compressed(data),
+                rois=seg.create_roi_table_region(
+                    description=f"the neurons of {name}", region=list(range(len(ids)))
+                ),
+                unit="a.u." if container_cls is Fluorescence else "n.a.",
+                description=description,
+                **clock.series_timing(len(frames), int(frames[0])),
+            )
+
+
+def _transients(nwb, session, seg, ids: list[str], clock: ImagingClock) -> None:
+    from pynwb.epoch import TimeIntervals
+
+    if "transients" not in session:
+        return
+    table = session["transients"].tables.get("transients")
+    if table is None or not len(table):
+        return
+    table = table.assign(neuron_id=table["neuron_id"].astype(str))
+    table = table[table["neuron_id"].isin(ids)].sort_values(["start_frame", "neuron_id"])
+    status, reason = _status(session, ids)
+    row_of = {n: i for i, n in enumerate(ids)}
+    start = clock.times(table["start_frame"].to_numpy())
+    stop = clock.times(table["end_frame"].to_numpy())
+    intervals = TimeIntervals(
+        name="transients",
+        description="calcium transients, one row each, with the curation verdict of their cell",
+    )
+    intervals.add_column("peak_time", "time of the peak (s)")
+    intervals.add_column("neuron_id", "neuron id")
+    intervals.add_column("roi", "the neuron's row of the PlaneSegmentation", table=seg)
+    intervals.add_column("cell_status", "curation verdict of the cell")
+    intervals.add_column("cell_status_reason", "reason given with the verdict")
+    extra = {
+        c: plain_column(table[c])
+        for c in table.columns
+        if c not in TRANSIENT_SKIP and not c.endswith("_time_s")
+    }
+    for c in extra:
+        intervals.add_column(c, f"{c} (napari-catrack transient table)")
+    peak = clock.times(table["peak_frame"].to_numpy())
+    for k, nid in enumerate(table["neuron_id"]):
+        i = row_of[nid]
+        intervals.add_row(
+            start_time=float(start[k]),
+            stop_time=float(stop[k]),
+            peak_time=float(peak[k]),
+            neuron_id=nid,
+            roi=i,
+            cell_status=status[i],
+            cell_status_reason=reason[i],
+            **{c: v[k] for c, v in extra.items()},
+        )
+    nwb.add_time_intervals(intervals)

@@ -1,0 +1,115 @@
+"""The export layout: what a session lists, and the files one action writes (docs/export.md)."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_catrack.cli import main
+from napari_catrack.errors import InputError
+from napari_catrack.export import available_items, export_session
+
+from ._session_helpers import two_photon_session, worm_session
+
+
+@pytest.fixture(scope="module")
+def worm(tmp_path_factory):
+    session, _ = worm_session(tmp_path_factory.mktemp("export_worm"), video=False)
+    session.record("alignment", attrs={"dy": 1.5, "dx": -0.5, "rotation_deg": 0.2}, save=False)
+    session.record("settings", attrs={"fps": 10.0}, save=False)
+    return session
+
+
+def test_items_follow_the_documented_layout(worm):
+    paths = {i.key: i.relative_path() for i in available_items(worm)}
+    assert paths["session"] == "session.catrack.h5"
+    assert paths["alignment"] == "align.json"
+    for key in ("tracks", "traces", "transients", "cells", "verdicts"):
+        assert paths[key] == f"{key}.csv"
+    assert paths["behaviour:velocity"] == "behaviour/velocity.csv"
+    assert paths["events:eta_significance"] == "events/eta_significance.csv"
+    assert paths["figure:eta"] == "figures/eta.svg"
+    assert paths["velocity:stage"] == "velocity/stage.csv"  # a table without an entry is listed too
+    assert paths["nwb"] == "session.nwb"
+    assert not any(k.startswith("settings") for k in paths)
+
+
+def test_export_writes_everything_in_one_action(worm, tmp_path):
+    result = export_session(worm, tmp_path / "out", nwb_metadata={"subject": {"subject_id": "w"}})
+    assert result.failed == []
+    written = {str(p) for p in result.written}
+    assert {
+        "session.catrack.h5",
+        "align.json",
+        "tracks.csv",
+        "figures/eta.svg",
+        "session.nwb",
+    } <= written
+    out = tmp_path / "out"
+    assert all((out / p).is_file() for p in written)
+    tracks = pd.read_csv(out / "tracks.csv")
+    pd.testing.assert_frame_equal(tracks, worm["tracks"].tables["tracks"], check_dtype=False)
+    assert json.loads((out / "align.json").read_text())["dy"] == 1.5
+    from napari_catrack.session import Session
+
+    copy = Session.load(out / "session.catrack.h5")
+    assert set(copy.steps) == set(worm.steps) and worm.path != out / "session.catrack.h5"
+    assert "1 file" not in result.summary() and "written to" in result.summary()
+
+
+def test_formats_and_selection(worm, tmp_path):
+    result = export_session(
+        worm, tmp_path, {"traces": "xlsx", "cells": "h5", "figure:traces": "pdf"}
+    )
+    assert sorted(map(str, result.written)) == ["cells.h5", "figures/traces.pdf", "traces.xlsx"]
+    back = pd.read_excel(tmp_path / "traces.xlsx")
+    np.testing.assert_allclose(back["dff"], worm["traces"].tables["traces"]["dff"])
+    with h5py.File(tmp_path / "cells.h5") as f:
+        assert "cells" in f
+    assert (tmp_path / "figures" / "traces.pdf").read_bytes()[:4] == b"%PDF"
+    with pytest.raises(InputError, match="holds no 'ensembles"):
+        export_session(worm, tmp_path, ["ensembles:ensemble_events"])
+    with pytest.raises(InputError, match="format 'png' is not one of"):
+        export_session(worm, tmp_path, {"tracks": "png"})
+
+
+def test_a_failing_item_is_reported_not_fatal(worm, tmp_path):
+    blocker = tmp_path / "figures"
+    blocker.write_text("a file where the figures folder should be")
+    result = export_session(worm, tmp_path, ["tracks", "figure:traces"])
+    assert [str(p) for p in result.written] == ["tracks.csv"]
+    assert result.failed and result.failed[0][0] == "Traces of the first neurons"
+
+
+def test_two_photon_arrays(tmp_path):
+    session, footprints = two_photon_session(tmp_path / "s")
+    session.record("summary", arrays={"mean": np.ones((4, 5), np.float32)}, save=False)
+    session.record("segmentation", arrays={"masks": np.ones((3, 4, 5), np.uint8),
+                                           "painted_2": np.ones((4, 5), np.uint8)}, save=False)  # fmt: skip
+    keys = {i.key for i in available_items(session)}
+    assert {"sources:footprints", "two_photon:summary:mean", "behaviour:masks"} <= keys
+    assert not any("painted" in k for k in keys)
+    export_session(
+        session,
+        tmp_path / "o",
+        ["sources:footprints", "two_photon:summary:mean", "behaviour:masks"],
+    )
+    with h5py.File(tmp_path / "o" / "sources" / "footprints.h5") as f:
+        np.testing.assert_allclose(f["footprints"][()], footprints, rtol=1e-6)
+    assert tifffile.imread(tmp_path / "o" / "two_photon" / "summary" / "mean.tif").shape == (4, 5)
+    assert tifffile.imread(tmp_path / "o" / "behaviour" / "masks.tif").shape == (3, 4, 5)
+
+
+def test_export_command(worm, tmp_path, capsys):
+    worm.save(tmp_path / "s.catrack.h5")
+    assert main(["export", str(tmp_path / "s.catrack.h5"), "--list"]) == 0
+    assert "tracks.csv" in capsys.readouterr().out
+    rc = main(["export", str(tmp_path / "s.catrack.h5"), "-o", str(tmp_path / "o"),
+               "--items", "tracks,cells", "--table-format", "xlsx"])  # fmt: skip
+    assert rc == 0 and (tmp_path / "o" / "cells.xlsx").is_file()
+    assert main(["export", str(tmp_path / "s.catrack.h5")]) == 2

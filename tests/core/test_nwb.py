@@ -1,0 +1,165 @@
+"""NWB export: nwbinspector finds nothing critical, and pynwb reads back the session's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.cli import main
+from napari_catrack.errors import InputError
+
+from ._session_helpers import FPS, two_photon_session, worm_session
+
+META = {
+    "session_start_time": "2024-05-01T10:00:00+02:00",
+    "experimenter": ["Doe, Jane"],
+    "institution": "Test institute",
+    "experiment_description": "synthetic test session",
+    "keywords": ["calcium imaging"],
+    "subject": {"subject_id": "worm1", "species": "Caenorhabditis elegans", "sex": "XX",
+                "age": "P3D", "description": "young adult"},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def worm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("nwb_worm")
+    session, syn = worm_session(folder)
+    from napari_catrack.io.nwb import write_nwb
+
+    return session, syn, write_nwb(session, folder / "out" / "worm.nwb", metadata=META)
+
+
+def _problems(path) -> list[str]:
+    nwbinspector = pytest.importorskip("nwbinspector")
+    bad = {"CRITICAL", "ERROR", "PYNWB_VALIDATION"}
+    return [f"{m.importance.name} {m.check_function_name} {m.location}: {m.message}"
+            for m in nwbinspector.inspect_nwbfile(nwbfile_path=str(path))
+            if m.importance.name in bad]  # fmt: skip
+
+
+def test_worm_session_passes_nwbinspector(worm):
+    assert _problems(worm[2]) == []
+
+
+def test_worm_session_reads_back_to_the_same_numbers(worm):
+    from pynwb import NWBHDF5IO
+
+    session, syn, path = worm
+    traces = session["traces"].tables["traces"]
+    ids = list(dict.fromkeys(traces["neuron_id"].astype(str)))
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        ophys = nwb.processing["ophys"]
+        dff = ophys["DfOverF"]["dff"]
+        np.testing.assert_allclose(dff.data[:], syn.dff.T)
+        assert dff.rate == FPS and dff.starting_time == 0.0
+        np.testing.assert_allclose(ophys["Fluorescence"]["green"].data[:], 100 * (1 + syn.dff.T))
+        assert list(ophys["Fluorescence"].roi_response_series) == ["green", "ratio", "red"]
+        seg = ophys["ImageSegmentation"]["PlaneSegmentation"].to_dataframe()
+        assert seg["neuron_id"].tolist() == ids
+        assert seg["status"].tolist()[:3] == ["accepted", "rejected", "unverified"]
+        assert seg["status_reason"].iloc[1] == "out of focus"
+        tracks = session["tracks"].tables["tracks"]
+        first = tracks[tracks.neuron_id.astype(str) == ids[2]]
+        pos = ophys["NeuronPositions"][f"neuron_{ids[2]}"]
+        np.testing.assert_allclose(pos.data[:], first[["x", "y"]].to_numpy())
+        assert pos.unit == "meters" and pos.conversion == pytest.approx(0.5e-6)
+        mask = seg["pixel_mask"].iloc[2]
+        xs, ys = np.array([p[0] for p in mask]), np.array([p[1] for p in mask])
+        assert abs(xs.mean() - first.x.iloc[0]) < 1 and abs(ys.mean() - first.y.iloc[0]) < 1
+        # transients with their cell's verdict
+        tr = nwb.intervals["transients"].to_dataframe()
+        table = session["transients"].tables["transients"]
+        assert len(tr) == len(table)
+        np.testing.assert_allclose(np.sort(tr.start_time), np.sort(table.start_frame / FPS))
+        rejected = tr[tr.neuron_id == ids[1]]
+        assert len(rejected) and (rejected.cell_status == "rejected").all()
+        # imaging linked, not copied
+        green = nwb.acquisition["ImagingGreen"]
+        assert green.external_file[0] == "../rec.tif" and green.num_samples == len(syn.frame_times)
+        assert nwb.acquisition["BehaviorVideo"].external_file[0] == "../behaviour.avi"
+        # behaviour
+        beh = nwb.processing["behavior"]
+        vel = session["velocity"].tables["velocity"]
+        np.testing.assert_allclose(beh["Velocity"]["speed"].data[:], vel.speed_um_s)
+        np.testing.assert_allclose(beh["BodyPosition"]["centroid"].data[:, 0], vel.x_um)
+        np.testing.assert_allclose(beh["BodyPosition"]["stage"].data[:, 1],
+                                   session["velocity"].tables["stage"].stage_y_um)  # fmt: skip
+        assert beh["centerline"].data.shape == (len(syn.frame_times), 5, 2)
+        assert "curvature" in beh["Posture"].time_series
+        # events on the imaging clock and the ETA statistics
+        ev = nwb.get_events_table("behavior_events").to_dataframe()
+        aligned = session["events"].tables["events"]
+        np.testing.assert_allclose(np.sort(ev.timestamp), np.sort(aligned.time_s))
+        for kind, times in syn.event_times.items():
+            np.testing.assert_allclose(np.sort(ev[ev.event == kind].timestamp), times, atol=1e-9)
+        sig = nwb.analysis["eta_significance"].to_dataframe()
+        np.testing.assert_allclose(sig.p_value, session["eta"].tables["significance"].p_value)
+        eta = nwb.analysis["event_triggered_averages"].to_dataframe()
+        assert eta["mean"].iloc[0].shape == eta["lags_s"].iloc[0].shape
+
+
+def test_two_photon_footprints_round_trip(tmp_path):
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, footprints = two_photon_session(tmp_path)
+    path = write_nwb(session, tmp_path / "tp.nwb", metadata=META)
+    assert _problems(path) == []
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        assert type(nwb.acquisition["Imaging"]).__name__ == "TwoPhotonSeries"
+        ophys = nwb.processing["ophys"]
+        seg = ophys["ImageSegmentation"]["PlaneSegmentation"].to_dataframe()
+        np.testing.assert_allclose(np.stack(seg["image_mask"].to_list()), footprints, rtol=1e-6)
+        assert seg["status"].tolist() == ["unverified", "unverified", "rejected", "unverified"]
+        raw = (
+            session["traces"]
+            .tables["traces"]
+            .pivot(index="frame", columns="neuron_id", values="raw")
+        )
+        np.testing.assert_allclose(ophys["Fluorescence"]["raw"].data[:], raw.to_numpy())
+        assert "deconvolved" in ophys["Fluorescence"].roi_response_series
+
+
+def test_metadata_is_checked(tmp_path):
+    from napari_catrack.io.nwb import check_metadata, read_metadata
+
+    (tmp_path / "m.yaml").write_text("subject:\n  subject_id: w\n  specis: worm\n")
+    with pytest.raises(InputError, match="unknown subject key.*specis"):
+        read_metadata(tmp_path / "m.yaml")
+    with pytest.raises(InputError, match="not an ISO time"):
+        check_metadata({"session_start_time": "yesterday"})
+    t = check_metadata({"session_start_time": "2024-05-01 10:00"})["session_start_time"]
+    assert t.tzinfo is not None and t.hour == 10
+
+
+def test_export_nwb_command(tmp_path, capsys):
+    session, _ = two_photon_session(tmp_path)
+    (tmp_path / "meta.yaml").write_text(
+        "session_start_time: 2024-05-01T10:00:00+00:00\nsubject: {subject_id: m1, species: Mus musculus}\n"
+    )
+    out = tmp_path / "x.nwb"
+    rc = main(
+        ["export-nwb", str(session.path), "-o", str(out), "--metadata", str(tmp_path / "meta.yaml")]
+    )
+    assert rc == 0 and out.is_file()
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert nwb.subject.species == "Mus musculus"
+        assert nwb.session_start_time.year == 2024
+    assert main(["export-nwb", str(tmp_path / "none.catrack.h5"), "-o", str(out)]) == 2
+    assert "session file not found" in capsys.readouterr().err
+
+
+def test_prompted_metadata():
+    from napari_catrack.commands.export_nwb import prompt_metadata
+
+    answers = iter(["w7", "Caenorhabditis elegans", "", "Doe, J"])
+    meta = prompt_metadata(lambda _: next(answers))
+    assert meta == {"subject": {"subject_id": "w7", "species": "Caenorhabditis elegans"},
+                    "experimenter": ["Doe, J"]}  # fmt: skip
