@@ -54,6 +54,7 @@ def test_core_io_and_cli_do_not_import_qt():
         "        importlib.import_module(m.name)\n"
         "import napari_catrack.cli, napari_catrack.session, napari_catrack.synthetic\n"
         "import napari_catrack.export, napari_catrack.export.write, napari_catrack.io.nwb\n"
+        "import napari_catrack.batch.runner, napari_catrack.batch.manifest\n"
         "napari_catrack.cli.build_parser()\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'qtpy', 'napari', 'magicgui'))\n"

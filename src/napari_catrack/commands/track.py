@@ -12,7 +12,6 @@ from napari_catrack.commands._common import (
     recording_from_args,
 )
 from napari_catrack.core.tracking.params import TrackParams
-from napari_catrack.errors import InputError
 from napari_catrack.io.tables import read_table, write_table
 
 
@@ -35,7 +34,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.core.tracking.tracker import track
+    from napari_catrack.core.tracking.in_green import track_in_green
 
     params = TrackParams.from_args(args)
     seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")
@@ -43,27 +42,10 @@ def run(args: argparse.Namespace) -> int:
         args.anchors
     ) else None  # fmt: skip
     rec = recording_from_args(args)
-    channel = params.channel
-    if channel == "red" and rec.red is None:
-        channel = "green"
-    stack = rec.red if channel == "red" else rec.green
-    if stack is None:
-        raise InputError(f"the recording has no {channel} channel")
-    align = alignment_from_args(args, rec, "track") if channel == "red" else None
-    shape = stack.shape[-2:]
-    if align is not None:
-        for tab in (seeds, anchors):
-            if tab is not None:
-                tab[["y", "x"]] = align.map_points(
-                    tab[["y", "x"]].to_numpy(float), shape, inverse=True
-                )
-    tracks = track(
-        stack, None, seeds, args.seed_frame, channel="red", anchors=anchors,
-        params=params.replace(channel=channel),
-    )  # fmt: skip
-    if align is not None:
-        tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
+    uses_red = params.channel == "red" and rec.red is not None
+    align = alignment_from_args(args, rec, "track") if uses_red else None
+    tracks = track_in_green(rec, seeds, args.seed_frame, align, params, anchors=anchors)
     write_table(tracks, args.output, float_format="%.3f")
     n = tracks.neuron_id.nunique()
-    print(f"{n} neurons x {stack.shape[0]} frames -> {args.output}")
+    print(f"{n} neurons x {rec.n_frames} frames -> {args.output}")
     return 0

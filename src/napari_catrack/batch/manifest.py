@@ -1,0 +1,257 @@
+"""Batch manifests (YAML, TOML or CSV): the recordings, their options, the steps and parameters.
+
+```yaml
+defaults: {steps: [align, track, traces, transients], fps: 10,
+           params: {transients: {snr_threshold: 3.5}}}
+recordings:
+  - {name: day1, path: rec1.tif, seeds: seeds1.csv}
+  - {path: day2/rec.tif, seeds: seeds2.csv, fps: 20, params: {track: {gate: 6}}}
+```
+
+Relative paths are relative to the manifest. A recording's keys override the defaults; its
+`params` override the default parameters key by key. Names: the manifest's `name`, else the file
+stem, made unique when stems collide (`day2_rec`, `day3_rec`: the parent folder is prefixed,
+then `-2`, `-3`). Everything is checked before any work starts: unknown keys, steps and parameter
+names, missing files, and parameter values (`StepParams.from_dict(strict=True)`).
+
+A CSV manifest has one row per recording with the same keys as columns; `steps` is written
+`align;track;traces`, a parameter is a column `<step>.<parameter>` (e.g. `transients.k`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from napari_catrack.errors import InputError
+
+OPEN_KEYS = (
+    "layout",
+    "split",
+    "green_channel",
+    "red_channel",
+    "dataset",
+    "axes",
+    "z_projection",
+    "fps",
+    "pixel_size_um",
+)
+FILE_KEYS = ("seeds", "align", "events", "frame_times", "video", "video_times")
+OTHER_KEYS = ("name", "path", "steps", "params", "seed_frame", "no_align", "export")
+RECORDING_KEYS = OPEN_KEYS + FILE_KEYS + OTHER_KEYS
+EXPORTS = ("tables", "figures", "nwb")
+
+
+@dataclass(frozen=True)
+class RecordingSpec:
+    """One recording of a batch: where it is, how to open it, what to run with which values."""
+
+    name: str
+    path: Path
+    steps: tuple[str, ...]
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> values given
+    options: dict[str, Any] = field(default_factory=dict)  # open_recording keyword arguments
+    files: dict[str, Path] = field(default_factory=dict)  # seeds, align, events, ...
+    seed_frame: int = 0
+    no_align: bool = False
+    export: tuple[str, ...] = ("tables",)
+
+    def step_params(self, step: str):
+        """The step's parameter object (defaults + the manifest's values), or None."""
+        from napari_catrack.batch.steps import STEPS
+
+        cls = STEPS[step].params
+        return None if cls is None else cls.from_dict(self.params.get(step), strict=True)
+
+    def open(self):
+        from napari_catrack.io.recording import open_recording
+
+        options = dict(self.options)
+        split = options.pop("split", None)
+        if split:
+            options["layout"] = split
+        return open_recording(self.path, **options)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    source: Path
+    recordings: list[RecordingSpec]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path.name} is not valid YAML: {exc}") from None
+    elif suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path.name} is not valid TOML: {exc}") from None
+    elif suffix == ".csv":
+        data = _from_csv(path)
+    else:
+        raise InputError(f"a manifest is .yaml, .toml or .csv, not {path.suffix or 'no extension'}")
+    if not isinstance(data, dict) or not isinstance(data.get("recordings"), list):
+        raise InputError(f"{path.name} must have a list of `recordings` (and optional `defaults`)")
+    return data
+
+
+def _from_csv(path: Path) -> dict[str, Any]:
+    from napari_catrack.io.tables import read_table
+
+    table = read_table(path, ("path",), "manifest")
+    recordings = []
+    for row in table.to_dict("records"):
+        rec: dict[str, Any] = {}
+        for key, value in row.items():
+            if value is None or (isinstance(value, float) and value != value) or value == "":
+                continue
+            key = str(key).strip()
+            if "." in key:
+                step, name = key.split(".", 1)
+                rec.setdefault("params", {}).setdefault(step, {})[name] = value
+            elif key == "steps":
+                rec["steps"] = [s.strip() for s in str(value).split(";") if s.strip()]
+            else:
+                rec[key] = value
+        recordings.append(rec)
+    return {"recordings": recordings}
+
+
+def _merge(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    out = {**defaults, **own}
+    params = {s: dict(v or {}) for s, v in (defaults.get("params") or {}).items()}
+    for step, values in (own.get("params") or {}).items():
+        params.setdefault(step, {}).update(values or {})
+    out["params"] = params
+    return out
+
+
+def _unique_names(entries: list[dict[str, Any]], paths: list[Path]) -> list[str]:
+    explicit = [str(e["name"]) for e in entries if e.get("name")]
+    dup = sorted({n for n in explicit if explicit.count(n) > 1})
+    if dup:
+        raise InputError(f"recording name(s) used twice in the manifest: {', '.join(dup)}")
+    stems = [_stem(p) for p in paths]
+    names = []
+    for entry, path, stem in zip(entries, paths, stems):
+        if entry.get("name"):
+            names.append(str(entry["name"]))
+        elif stems.count(stem) > 1:
+            names.append(f"{path.parent.name}_{stem}" if path.parent.name else stem)
+        else:
+            names.append(stem)
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    for name in out:
+        if not name or any(c in name for c in '/\\:*?"<>|'):
+            raise InputError(f"recording name {name!r} cannot be a folder name")
+    return out
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem if path.suffix else name
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """Parse and check a manifest; every problem is one `InputError` line naming the recording."""
+    from napari_catrack.batch.steps import STEPS
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"manifest not found: {path}")
+    data = _load(path)
+    unknown = sorted(set(data) - {"defaults", "recordings"})
+    if unknown:
+        raise InputError(
+            f"{path.name}: unknown section(s) {', '.join(unknown)}; use defaults, recordings"
+        )
+    defaults = data.get("defaults") or {}
+    base = path.parent
+    entries, paths = [], []
+    for i, raw in enumerate(data["recordings"]):
+        if not isinstance(raw, dict) or not raw.get("path"):
+            raise InputError(f"{path.name}: recording {i + 1} needs a path")
+        entry = _merge(defaults, raw)
+        bad = sorted(set(entry) - set(RECORDING_KEYS))
+        if bad:
+            raise InputError(
+                f"{path.name}: recording {i + 1}: unknown key(s) {', '.join(bad)}; "
+                f"known: {', '.join(RECORDING_KEYS)}"
+            )
+        entries.append(entry)
+        paths.append(_resolve(base, entry["path"]))
+    specs = []
+    for entry, rec_path, name in zip(entries, paths, _unique_names(entries, paths)):
+        where = f"{path.name}: {name}"
+        if not rec_path.exists() and not any(c in str(rec_path) for c in "*?["):
+            raise InputError(f"{where}: recording not found: {rec_path}")
+        steps = entry.get("steps") or []
+        if isinstance(steps, str):
+            steps = [s.strip() for s in steps.replace(";", ",").split(",") if s.strip()]
+        if not steps:
+            raise InputError(
+                f"{where}: no steps to run (give `steps` in defaults or the recording)"
+            )
+        wrong = [s for s in steps if s not in STEPS]
+        if wrong:
+            raise InputError(
+                f"{where}: unknown step(s) {', '.join(wrong)}; known: {', '.join(STEPS)}"
+            )
+        params = entry.get("params") or {}
+        stray = sorted(set(params) - set(steps))
+        if stray:
+            raise InputError(f"{where}: parameters for step(s) not run: {', '.join(stray)}")
+        files = {k: _resolve(base, entry[k]) for k in FILE_KEYS if entry.get(k)}
+        for key, file in files.items():
+            if not file.exists():
+                raise InputError(f"{where}: {key} file not found: {file}")
+        export = entry.get("export") or ["tables"]
+        export = [export] if isinstance(export, str) else list(export)
+        if set(export) - set(EXPORTS):
+            raise InputError(f"{where}: export must list of {', '.join(EXPORTS)}")
+        spec = RecordingSpec(
+            name=name,
+            path=rec_path,
+            steps=tuple(steps),
+            params={s: dict(v or {}) for s, v in params.items()},
+            options={k: entry[k] for k in OPEN_KEYS if entry.get(k) is not None},
+            files=files,
+            seed_frame=int(entry.get("seed_frame") or 0),
+            no_align=bool(entry.get("no_align")),
+            export=tuple(export),
+        )
+        for step in spec.steps:  # parameter names and values, now rather than mid-batch
+            try:
+                spec.step_params(step)
+            except (InputError, TypeError) as exc:
+                raise InputError(f"{where}: {step} parameters: {exc}") from None
+        specs.append(spec)
+    if not specs:
+        raise InputError(f"{path.name} lists no recordings")
+    return Manifest(path, specs)
+
+
+def _resolve(base: Path, value: Any) -> Path:
+    p = Path(str(value)).expanduser()
+    return p if p.is_absolute() else base / p

@@ -1,0 +1,186 @@
+"""`catrack batch`: every recording of a manifest as one task on dask.distributed.
+
+A recording is the unit of work and of failure: its task runs all of its steps
+(`recording.run_recording`), so a crashed or killed worker costs only the recording it was
+running (that task is not retried by default: a recording that kills its worker, by running out
+of memory for example, would kill the next one too); every other recording goes on. A failure is
+a row of `DIR/report.csv`, never the end of the batch, and a rerun does only what is missing.
+
+By default a `LocalCluster` of worker processes on this machine (one thread each: the steps'
+array work is single-threaded per worker so N workers use N cores without oversubscription);
+`scheduler="tcp://host:8786"` uses a running cluster instead (dask-jobqueue for SLURM/PBS,
+dask-kubernetes: docs/batch.md). The worker memory limit makes dask pause, then restart, a worker
+that exceeds it; the steps read recordings frame chunk by frame chunk, so it bounds memory without
+bounding recording size.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from napari_catrack.batch.manifest import Manifest
+from napari_catrack.batch.recording import REPORT_COLUMNS, run_recording
+from napari_catrack.errors import InputError
+
+POOLED = {"cells": "cells.csv", "transients": "transients.csv"}
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@dataclass
+class BatchResult:
+    output: Path
+    report: pd.DataFrame
+    pooled: dict[str, Path] = field(default_factory=dict)
+    dashboard: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        """Recordings with a failed step (or whose worker died)."""
+        bad = self.report[self.report["status"] == "failed"]
+        return list(dict.fromkeys(bad["recording"]))
+
+    def summary(self) -> str:
+        counts = self.report.groupby("status").size().to_dict()
+        n = self.report["recording"].nunique()
+        parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        return f"{n} recordings, steps: {parts}; {len(self.failed)} recording(s) with failures"
+
+
+def _client(scheduler: str | None, workers: int | None, memory_limit: str | None, retries: int):
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except OSError as exc:
+            raise InputError(f"cannot reach the dask scheduler {scheduler}: {exc}") from None
+    n = workers or min(4, os.cpu_count() or 1)
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit or "auto",
+            env=WORKER_ENV,
+            dashboard_address=":0",
+        )
+    return Client(cluster), cluster
+
+
+def _worker_lost(spec: Any, exc: BaseException) -> list[dict[str, Any]]:
+    message = f"the worker running this recording died ({type(exc).__name__}: {exc}); rerun the batch to redo it"
+    return [
+        {
+            "recording": spec.name,
+            "step": spec.steps[0],
+            "status": "failed",
+            "seconds": 0.0,
+            "message": message,
+        }
+    ]
+
+
+def run_batch(
+    manifest: Manifest,
+    output: str | os.PathLike,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    memory_limit: str | None = None,
+    retries: int = 0,
+    progress: Callable[[int, int, str], Any] | None = None,
+    log: Callable[[str], None] = print,
+    on_client: Callable[[Any], Any] | None = None,
+) -> BatchResult:
+    """Run every recording of `manifest` into `output/<name>/`, then the pooled tables and
+    `output/report.csv`. `on_client(client)` is called once the cluster is up (monitors, tests)."""
+    from distributed import as_completed
+
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"cannot write the batch into {out}: it is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    client, cluster = _client(scheduler, workers, memory_limit, retries)
+    rows: list[dict[str, Any]] = []
+    try:
+        dashboard = client.dashboard_link
+        log(f"dask dashboard: {dashboard}")
+        if on_client is not None:
+            on_client(client)
+        pending = list(manifest.recordings)
+        running: dict[Any, Any] = {}
+        queue = as_completed()
+
+        def submit_while_threads_are_free() -> None:
+            # One recording per worker thread at a time, never queued on a worker in advance:
+            # a worker that dies then takes only the recording it was running with it.
+            slots = max(1, sum(client.nthreads().values()))
+            while pending and len(running) < slots:
+                spec = pending.pop(0)
+                future = client.submit(
+                    run_recording,
+                    spec,
+                    str(out.resolve()),
+                    pure=False,
+                    key=f"catrack-{spec.name}-{time.time_ns()}",
+                    retries=retries,
+                )
+                running[future] = spec
+                queue.add(future)
+
+        total = len(manifest.recordings)
+        if progress is not None:
+            progress(0, total, "")
+        submit_while_threads_are_free()
+        for done, future in enumerate(queue, start=1):
+            spec = running.pop(future)
+            try:
+                rows.extend(future.result())
+            except Exception as exc:  # KilledWorker, CommClosedError, CancelledError ...
+                rows.extend(_worker_lost(spec, exc))
+            if progress is not None:
+                progress(done, total, spec.name)
+            submit_while_threads_are_free()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    order = {s.name: i for i, s in enumerate(manifest.recordings)}
+    report = report.sort_values(
+        "recording", key=lambda c: c.map(order), kind="stable", ignore_index=True
+    )
+    from napari_catrack.io.tables import write_table
+
+    write_table(report, out / "report.csv")
+    pooled = pool_tables(manifest, out)
+    return BatchResult(out, report, pooled, dashboard, time.perf_counter() - start)
+
+
+def pool_tables(manifest: Manifest, out: Path) -> dict[str, Path]:
+    """`out/pooled/cells.csv` and `transients.csv`: every recording's table with a `recording`
+    column first (recordings without the table are left out)."""
+    from napari_catrack.io.tables import write_table
+
+    written = {}
+    for key, name in POOLED.items():
+        parts = []
+        for spec in manifest.recordings:
+            path = out / spec.name / name
+            if path.is_file():
+                table = pd.read_csv(path)
+                table.insert(0, "recording", spec.name)
+                parts.append(table)
+        if parts:
+            written[key] = write_table(pd.concat(parts, ignore_index=True), out / "pooled" / name)
+    return written

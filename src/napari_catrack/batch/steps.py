@@ -1,0 +1,341 @@
+"""The steps a batch can run on one recording: each calls the same core function as its command
+and widget and records its result in the recording's session.
+
+`StepContext` holds what the steps of one recording share (the recording opened once, the
+session, the alignment in force, the frame rate). A step that does not apply to a recording
+(aligning a single-channel movie) raises `NotApplicable`: reported as "skipped", not a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_catrack.core.alignment_params import AlignParams
+from napari_catrack.core.ensembles.params import EnsembleParams
+from napari_catrack.core.events.params import EtaParams, EventAlignParams
+from napari_catrack.core.registration.params import RegisterParams
+from napari_catrack.core.signals.params import TracesParams
+from napari_catrack.core.sources.params import SourcesParams
+from napari_catrack.core.summary import SummaryParams
+from napari_catrack.core.tracking.params import DetectParams, TrackParams
+from napari_catrack.core.transients.params import TransientParams
+from napari_catrack.errors import CatrackError, InputError
+
+REGISTERED = "registered.tif"
+
+
+class NotApplicable(CatrackError):
+    """The step has nothing to do for this recording (reported as skipped, with the reason)."""
+
+
+class StepContext:
+    """What the steps of one recording share; the recording is opened once, lazily."""
+
+    def __init__(self, spec: Any, session: Any, folder: Path, log: Callable[[str], None]) -> None:
+        self.spec, self.session, self.folder, self.log = spec, session, folder, log
+
+    @functools.cached_property
+    def recording(self):
+        return self.spec.open()
+
+    def close(self) -> None:
+        if "recording" in self.__dict__:
+            self.recording.close()
+
+    def fps(self) -> float:
+        fps = self.spec.options.get("fps") or self.session.frame_rate()
+        if not fps and self.spec.path.exists():
+            fps = self.recording.fps
+        if not fps:
+            raise InputError("the frame rate is unknown: give `fps` in the manifest")
+        return float(fps)
+
+    def alignment(self):
+        """The red -> green transform in force: none (`no_align`), this session's `alignment`
+        step, the manifest's `align` file, else the project's rule (an estimate, said in the log)."""
+        from napari_catrack.core.alignment_rule import alignment_for_recording
+        from napari_catrack.core.rigid import AlignmentTransform
+
+        rec = self.recording
+        if self.spec.no_align or rec.red is None:
+            return None
+        if "alignment" in self.session:
+            return AlignmentTransform.from_dict(dict(self.session["alignment"].attrs))
+        found = alignment_for_recording(
+            rec,
+            align_file=self.spec.files.get("align"),
+            session_path=self.session.path,
+            log=self.log,
+        )
+        return found.transform
+
+    def table(self, step: str, name: str, needed_by: str):
+        if step not in self.session or name not in self.session[step].tables:
+            raise InputError(f"{needed_by} needs the {step} step's {name} (run it first)")
+        return self.session[step].tables[name]
+
+    def movie(self):
+        """The two-photon movie steps read: the registered one when there is one."""
+        registered = self.folder / REGISTERED
+        return registered if registered.is_file() else self.spec.path
+
+
+@dataclass(frozen=True)
+class BatchStep:
+    name: str  # as written in manifests
+    session_step: str  # the session step it records
+    params: type | None
+    upstream: tuple[str, ...] = ()  # batch steps whose results it reads (their keys chain)
+    files: tuple[str, ...] = ()  # manifest files it reads
+    reads_recording: bool = True
+    run: Callable[[StepContext, Any], str] | None = None  # returns a short summary
+
+
+def _align(ctx: StepContext, p: AlignParams) -> str:
+    from napari_catrack.core.alignment import estimate_alignment
+    from napari_catrack.core.rigid import AlignmentTransform
+
+    rec = ctx.recording
+    if rec.red is None:
+        raise NotApplicable("single-channel recording: nothing to align")
+    if "align" in ctx.spec.files:
+        t = AlignmentTransform.load_json(ctx.spec.files["align"])
+        params = {"file": str(ctx.spec.files["align"])}
+    else:
+        t, params = estimate_alignment(rec.green, rec.red, p), p.to_dict()
+    ctx.session.record("alignment", attrs=t.to_dict(), params=params, save=False)
+    return f"dy {t.dy:+.2f} dx {t.dx:+.2f} rotation {t.rotation_deg:+.2f}"
+
+
+def _detect(ctx: StepContext, p: DetectParams) -> str:
+    from napari_catrack.core.detection import detect_candidates
+
+    rec, frame = ctx.recording, ctx.spec.seed_frame
+    channel = "red" if rec.red is not None else "green"
+    stack = rec.red if channel == "red" else rec.green
+    _, cand = detect_candidates(np.asarray(stack[frame], dtype=np.float32), p)
+    align = ctx.alignment() if channel == "red" else None
+    if align is not None and len(cand):
+        cand[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), stack.shape[-2:])
+    ctx.session.record(
+        "neurons",
+        tables={"candidates": cand},
+        params={**p.to_dict(), "frame": frame, "channel": channel},
+        save=False,
+    )
+    return f"{len(cand)} candidates"
+
+
+def _track(ctx: StepContext, p: TrackParams) -> str:
+    from napari_catrack.core.tracking.in_green import track_in_green
+    from napari_catrack.io.tables import read_table
+
+    if "seeds" in ctx.spec.files:
+        seeds = read_table(ctx.spec.files["seeds"], ("neuron_id", "y", "x"), "seeds")
+    else:
+        seeds = ctx.table("neurons", "candidates", "track (without a seeds file)")
+    rec = ctx.recording
+    align = ctx.alignment() if p.channel == "red" and rec.red is not None else None
+    tracks = track_in_green(rec, seeds[["neuron_id", "y", "x"]], ctx.spec.seed_frame, align, p)
+    ctx.session.record(
+        "tracks",
+        tables={"tracks": tracks},
+        params={**p.to_dict(), "seed_frame": ctx.spec.seed_frame},
+        save=False,
+    )
+    return f"{tracks.neuron_id.nunique()} neurons x {rec.n_frames} frames"
+
+
+def _traces(ctx: StepContext, p: TracesParams) -> str:
+    from napari_catrack.core.signals.extraction import extract_traces
+
+    tracks = ctx.table("tracks", "tracks", "traces")
+    rec, fps = ctx.recording, ctx.fps()
+    traces = extract_traces(rec.green, tracks, rec.red, p, transform=ctx.alignment(), fps=fps)
+    ctx.session.record(
+        "traces", tables={"traces": traces}, attrs={"fps": fps}, params=p.to_dict(), save=False
+    )
+    return f"{traces.neuron_id.nunique()} neurons"
+
+
+def _transients(ctx: StepContext, p: TransientParams) -> str:
+    from napari_catrack.core.transients import cell_table, detect_transients
+    from napari_catrack.io.tables import long_to_matrix
+
+    traces, fps = ctx.table("traces", "traces", "transients"), ctx.fps()
+    m = long_to_matrix(traces, "dff", sort_ids=False)
+    table = detect_transients(m.dff, fps, neuron_ids=m.neuron_ids, params=p)
+    for c in ("start", "peak", "end"):  # matrix columns back to the recording's frame numbers
+        table[f"{c}_frame"] = m.frames[table[f"{c}_frame"].to_numpy()]
+        table[f"{c}_time_s"] = table[f"{c}_frame"] / fps
+    cells = cell_table(table, m.neuron_ids, np.isfinite(m.dff).sum(axis=1), fps)
+    tables = {"transients": table, "cells": cells}
+    if "transients" in ctx.session and "verdicts" in ctx.session["transients"].tables:
+        tables["verdicts"] = ctx.session["transients"].tables["verdicts"]  # a user's curation
+    ctx.session.record(
+        "transients", tables=tables, attrs={"fps": fps}, params=p.to_dict(), save=False
+    )
+    return f"{len(table)} transients in {table.neuron_id.nunique()}/{len(m.neuron_ids)} neurons"
+
+
+def _ensembles(ctx: StepContext, p: EnsembleParams) -> str:
+    from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+
+    transients = ctx.table("transients", "transients", "ensembles")
+    cells = ctx.table("transients", "cells", "ensembles")
+    n_frames = int(ctx.table("traces", "traces", "ensembles")["frame"].max()) + 1
+    trains = trains_from_table(
+        transients, n_frames=n_frames, neuron_ids=cells["neuron_id"].to_numpy()
+    )
+    result = find_ensembles(trains, ctx.fps(), p)
+    ctx.session.record(
+        "ensembles",
+        tables={"events": result.events, "members": result.members},
+        params=result.params,
+        save=False,
+    )
+    return f"{len(result.events)} events, {result.n_ensembles} ensembles"
+
+
+def _register(ctx: StepContext, p: RegisterParams) -> str:
+    from napari_catrack.core.registration import register_movie
+
+    fps = ctx.spec.options.get("fps")
+    result = register_movie(ctx.spec.path, p, output=ctx.folder / REGISTERED, fps=fps)
+    ctx.session.record(
+        "registration",
+        tables={"shifts": result.shifts_table()},
+        attrs={**result.attrs(), "output": REGISTERED},
+        params=p.to_dict(),
+        save=False,
+    )
+    return f"residual motion {result.metrics.get('residual_motion_median_px', float('nan')):.3f} px"
+
+
+def _summary(ctx: StepContext, p: SummaryParams) -> str:
+    from napari_catrack.core.summary import summary_images
+
+    images = summary_images(ctx.movie(), p)
+    ctx.session.record("summary", arrays=images.as_dict(), params=p.to_dict(), save=False)
+    return f"{len(images.as_dict())} images"
+
+
+def _sources(ctx: StepContext, p: SourcesParams) -> str:
+    from napari_catrack.core.sources import extract_sources
+    from napari_catrack.core.sources.session import record_sources
+
+    result = extract_sources(ctx.movie(), p, fps=ctx.fps())
+    record_sources(ctx.session, result, save=False)
+    return f"{len(result.components)} components, {int(result.components.accepted.sum())} accepted"
+
+
+def _events(ctx: StepContext, p: EventAlignParams) -> str:
+    from napari_catrack.core.events.align import align_events
+    from napari_catrack.core.events.clock import Clock
+    from napari_catrack.core.events.session import imaging_clock, record_events, record_video
+    from napari_catrack.io.events import read_events
+    from napari_catrack.io.stage import read_frame_times
+
+    files = ctx.spec.files
+    if "events" not in files:
+        raise InputError("the events step needs an `events` file in the manifest")
+    if "frame_times" in files:
+        imaging = Clock(read_frame_times(files["frame_times"]))
+    else:
+        ctx.session.remove("events", save=False)  # a new rate or recording: not the old clock
+        imaging = imaging_clock(ctx.session, n_frames=ctx.recording.n_frames, fps=ctx.fps())
+    video = None
+    if "video_times" in files:
+        video = Clock(read_frame_times(files["video_times"]))
+    elif "video" in files or p.video_fps:
+        n_video, fps = _video_length(files.get("video"), p.video_fps)
+        video = Clock.regular(n_video, fps, p.video_start_s)
+    aligned = align_events(read_events(files["events"]), imaging, p, video=video)
+    record_events(ctx.session, aligned, imaging, p, source=str(files["events"]), save=False)
+    if "video" in files and video is not None:
+        record_video(ctx.session, str(files["video"]), video, imaging, save=False)
+    return f"{int(aligned.in_recording.sum())}/{len(aligned)} events in the recording"
+
+
+def _video_length(path: Path | None, fps: float | None) -> tuple[int, float]:
+    if path is None:
+        return 10**7, float(fps)  # events as frames of a video not given: timed by the rate
+    from napari_catrack.io.video import open_video
+
+    raw = open_video(path)
+    try:
+        fps = fps or raw.fps
+        if not fps:
+            raise InputError(
+                f"the frame rate of {path.name} is unknown: give params.events.video_fps"
+            )
+        return int(raw.data.shape[0]), float(fps)
+    finally:
+        for close in raw.closers:
+            close()
+
+
+def _eta(ctx: StepContext, p: EtaParams) -> str:
+    from napari_catrack.core.events.eta import event_triggered_averages
+    from napari_catrack.core.events.session import record_eta, traces_for_eta
+
+    values, times, ids = traces_for_eta(ctx.session, p.signal)
+    events = ctx.table("events", "events", "eta")
+    result = event_triggered_averages(values, times, ids, events, p)
+    record_eta(ctx.session, result, save=False)
+    return f"{int(result.significance.significant.sum())} responsive neuron-event pairs"
+
+
+STEPS: dict[str, BatchStep] = {
+    s.name: s
+    for s in (
+        BatchStep("align", "alignment", AlignParams, files=("align",), run=_align),
+        BatchStep("detect", "neurons", DetectParams, ("align",), run=_detect),
+        BatchStep(
+            "track", "tracks", TrackParams, ("align", "detect"), ("seeds", "align"), run=_track
+        ),
+        BatchStep("traces", "traces", TracesParams, ("align", "track"), ("align",), run=_traces),
+        BatchStep(
+            "transients",
+            "transients",
+            TransientParams,
+            ("traces", "sources"),
+            reads_recording=False,
+            run=_transients,
+        ),
+        BatchStep(
+            "ensembles",
+            "ensembles",
+            EnsembleParams,
+            ("transients",),
+            reads_recording=False,
+            run=_ensembles,
+        ),
+        BatchStep("register", "registration", RegisterParams, run=_register),
+        BatchStep("summary", "summary", SummaryParams, ("register",), run=_summary),
+        BatchStep("sources", "sources", SourcesParams, ("register",), run=_sources),
+        BatchStep(
+            "events",
+            "events",
+            EventAlignParams,
+            (),
+            ("events", "frame_times", "video", "video_times"),
+            run=_events,
+        ),
+        BatchStep(
+            "eta",
+            "eta",
+            EtaParams,
+            ("traces", "sources", "events"),
+            reads_recording=False,
+            run=_eta,
+        ),
+    )
+}
+"""Every step a manifest can name, in the order an analysis runs them."""

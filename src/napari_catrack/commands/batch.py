@@ -1,0 +1,94 @@
+"""`catrack batch MANIFEST -o DIR [--scheduler ADDRESS | --workers N]`: many recordings on dask."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from napari_catrack.commands._common import positive_int
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "batch",
+        help="run steps over many recordings on dask.distributed (resumable)",
+        description="Run the manifest's steps on every recording, each recording on a dask worker "
+        "(a local cluster of processes by default). Writes DIR/<name>/ (session.catrack.h5 and the "
+        "step tables), DIR/pooled/cells.csv and transients.csv, DIR/report.csv. Rerunning skips "
+        "every step already done with the same parameters and inputs (docs/batch.md).",
+    )
+    p.add_argument("manifest", metavar="MANIFEST", help="manifest (.yaml, .toml or .csv)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a running dask scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    where.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes of the local cluster (default: min(4, cores))",
+    )
+    p.add_argument(
+        "--memory-limit",
+        default=None,
+        metavar="SIZE",
+        help="per local worker, e.g. 2GB (default: the machine's memory / workers)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="times a recording whose worker died is retried (default 0)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_catrack.batch.manifest import read_manifest
+    from napari_catrack.batch.runner import run_batch
+
+    manifest = read_manifest(args.manifest)
+    say = lambda line: print(f"catrack batch: {line}", file=sys.stderr)  # noqa: E731
+    say(f"{len(manifest.recordings)} recordings from {args.manifest} -> {args.output}")
+    if args.no_progress or not sys.stderr.isatty():
+        result = run_batch(
+            manifest,
+            args.output,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            memory_limit=args.memory_limit,
+            retries=args.retries,
+            log=say,
+            progress=lambda d, t, n: n and say(f"[{d}/{t}] {n} finished"),
+        )
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task("recordings", total=len(manifest.recordings))
+            result = run_batch(
+                manifest,
+                args.output,
+                scheduler=args.scheduler,
+                workers=args.workers,
+                memory_limit=args.memory_limit,
+                retries=args.retries,
+                log=bar.console.print,
+                progress=lambda d, t, n: bar.update(
+                    task, completed=d, description=n or "recordings"
+                ),
+            )
+    say(result.summary() + f" ({result.seconds:.1f} s) -> {result.output / 'report.csv'}")
+    for name in result.failed:
+        bad = result.report[(result.report.recording == name) & (result.report.status == "failed")]
+        for r in bad.itertuples():
+            say(f"{name}: {r.step} failed: {r.message}")
+    return 1 if result.failed else 0

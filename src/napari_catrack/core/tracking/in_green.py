@@ -1,0 +1,61 @@
+"""Tracking with every table in green-frame pixels: seeds and anchors are mapped into the tracked
+channel through the alignment, the tracks back. `catrack track` and `catrack batch` call it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from napari_catrack.core.tracking.params import TrackParams
+from napari_catrack.errors import InputError
+
+
+def track_in_green(
+    recording: Any,
+    seeds: pd.DataFrame,
+    seed_frame: int = 0,
+    align: Any = None,
+    params: TrackParams | None = None,
+    *,
+    anchors: pd.DataFrame | None = None,
+    progress=None,
+    cancel=None,
+) -> pd.DataFrame:
+    """Tracks (green pixels) of `seeds` (green pixels at `seed_frame`) through `recording`.
+
+    The channel is `params.channel` (red by default, green when the recording has no red);
+    `align` is the red -> green transform in force (None = identity), used only for red.
+    """
+    from napari_catrack.core.tracking.tracker import track
+
+    params = params or TrackParams()
+    channel = params.channel
+    if channel == "red" and recording.red is None:
+        channel = "green"
+    stack = recording.red if channel == "red" else recording.green
+    if stack is None:
+        raise InputError(f"the recording has no {channel} channel")
+    align = align if channel == "red" else None
+    shape = stack.shape[-2:]
+    seeds = seeds.copy()
+    anchors = None if anchors is None else anchors.copy()
+    if align is not None:
+        for table in (seeds, anchors):
+            if table is not None:
+                yx = table[["y", "x"]].to_numpy(float)
+                table[["y", "x"]] = align.map_points(yx, shape, inverse=True)
+    tracks = track(
+        stack,
+        None,
+        seeds,
+        seed_frame,
+        channel="red",
+        anchors=anchors,
+        params=params.replace(channel=channel),
+        progress=progress,
+        cancel=cancel,
+    )
+    if align is not None:
+        tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
+    return tracks

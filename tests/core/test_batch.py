@@ -1,0 +1,156 @@
+"""`catrack batch`: manifests, resumable per-recording runs, and a LocalCluster of worker
+processes that loses only the recording of a killed worker (docs/batch.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from napari_catrack.batch.manifest import read_manifest
+from napari_catrack.batch.recording import run_recording
+from napari_catrack.cli import main
+from napari_catrack.errors import InputError
+from napari_catrack.synthetic.batch import write_batch_folder
+
+STEPS = ("track", "traces", "transients")
+TABLES = ("tracks.csv", "traces.csv", "transients.csv", "cells.csv")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch")
+    write_batch_folder(folder, 3, n_frames=40, shape=(72, 72), n_neurons=4, steps=STEPS,
+                       extra={"no_align": True})  # fmt: skip
+    return folder
+
+
+def test_manifest_defaults_names_and_checks(tmp_path, folder):
+    m = read_manifest(folder / "manifest.yaml")
+    assert [r.name for r in m.recordings] == ["rec00", "rec01", "rec02"]
+    assert m.recordings[0].steps == STEPS and m.recordings[0].options == {"fps": 10.0}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for sub in ("a", "b"):
+        (tmp_path / sub / "rec.tif").write_bytes((folder / "rec00.tif").read_bytes())
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: [align, transients], params: {transients: {k: 3.0}}}\n"
+        "recordings:\n  - {path: a/rec.tif}\n  - {path: b/rec.tif, params: {transients: {method: ksigma}}}\n"
+        "  - {path: a/rec.tif, name: again}\n"
+    )
+    m = read_manifest(tmp_path / "m.yaml")
+    assert [r.name for r in m.recordings] == ["a_rec", "b_rec", "again"]
+    p = m.recordings[1].step_params("transients")
+    assert (p.method, p.k) == ("ksigma", 3.0)
+    assert m.recordings[0].path == tmp_path / "a" / "rec.tif"
+    for text, error in (
+        ("recordings:\n  - {path: a/rec.tif, steps: [align], colour: red}\n", "unknown key.*colour"),
+        ("recordings:\n  - {path: a/rec.tif, steps: [allign]}\n", "unknown step.*allign"),
+        ("recordings:\n  - {path: a/rec.tif, steps: [transients], params: {transients: {kk: 1}}}\n", "unknown TransientParams"),
+        ("recordings:\n  - {path: a/rec.tif, steps: [transients], params: {transients: {k: -1}}}\n", "k must be >= 0"),
+        ("recordings:\n  - {path: a/missing.tif, steps: [align]}\n", "recording not found"),
+        ("recordings:\n  - {path: a/rec.tif, steps: [track], seeds: none.csv}\n", "seeds file not found"),
+        ("recordings:\n  - {path: a/rec.tif}\n", "no steps"),
+        ("recordings:\n  - {path: a/rec.tif, steps: [align]}\n  - {path: b/rec.tif, name: x, steps: [align]}\n"
+         "  - {path: b/rec.tif, name: x, steps: [align]}\n", "used twice"),
+    ):  # fmt: skip
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(InputError, match=error):
+            read_manifest(tmp_path / "bad.yaml")
+
+
+def test_csv_and_toml_manifests(tmp_path, folder):
+    (tmp_path / "m.csv").write_text(
+        f"name,path,steps,fps,transients.k\nx,{folder / 'rec00.tif'},align;transients,20,4\n"
+    )
+    r = read_manifest(tmp_path / "m.csv").recordings[0]
+    assert r.steps == ("align", "transients") and r.options["fps"] == 20
+    assert r.step_params("transients").k == 4.0
+    (tmp_path / "m.toml").write_text(
+        f'[defaults]\nsteps = ["align"]\n[[recordings]]\npath = "{folder / "rec01.tif"}"\n'
+    )
+    assert read_manifest(tmp_path / "m.toml").recordings[0].name == "rec01"
+
+
+def test_a_recording_is_resumable_and_reruns_only_what_changed(tmp_path, folder):
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    first = run_recording(spec, tmp_path)
+    assert [(r["step"], r["status"]) for r in first] == [(s, "done") for s in (*STEPS, "export")]
+    assert all((tmp_path / "rec00" / t).is_file() for t in TABLES)
+    again = run_recording(spec, tmp_path)
+    assert [r["status"] for r in again[:3]] == ["up to date"] * 3
+    changed = type(spec)(**{**spec.__dict__, "params": {"transients": {"snr_threshold": 5.0}}})
+    third = run_recording(changed, tmp_path)
+    assert [r["status"] for r in third[:3]] == ["up to date", "up to date", "done"]
+    (tmp_path / "rec00" / "tracks.csv").unlink()  # a lost table comes back from the session
+    run_recording(spec, tmp_path)
+    assert (tmp_path / "rec00" / "tracks.csv").is_file()
+
+
+def test_a_failing_step_is_reported_and_later_steps_are_not_run(tmp_path, folder):
+    spec = read_manifest(folder / "manifest.yaml").recordings[1]
+    broken = type(spec)(**{**spec.__dict__, "files": {}})  # no seeds and no detect step
+    rows = run_recording(broken, tmp_path)
+    assert rows[0]["status"] == "failed" and "track" in rows[0]["message"]
+    assert [r["status"] for r in rows[1:3]] == ["not run", "not run"]
+
+
+@pytest.mark.slow
+def test_local_cluster_matches_single_runs_and_survives_a_killed_worker(tmp_path, folder):
+    """3 recordings on 2 worker processes; one worker is killed while it runs a recording.
+    Only that recording is lost; a rerun completes it alone; every recording's tables equal
+    those of running it by itself."""
+    from napari_catrack.batch.runner import run_batch
+
+    manifest = read_manifest(folder / "manifest.yaml")
+    killed: dict[str, str] = {}
+
+    def kill_a_busy_worker(client):
+        pids = client.run(os.getpid)
+
+        def killer():
+            deadline = time.time() + 120
+            while time.time() < deadline and not killed:
+                busy = {w: t for w, t in client.processing().items() if t}
+                if busy:
+                    worker, tasks = next(iter(busy.items()))
+                    time.sleep(0.3)
+                    killed["task"] = str(tasks[0])
+                    os.kill(pids[worker], signal.SIGKILL)
+                time.sleep(0.05)
+
+        threading.Thread(target=killer, daemon=True).start()
+
+    out = tmp_path / "out"
+    first = run_batch(manifest, out, workers=2, on_client=kill_a_busy_worker, log=lambda _: None)
+    assert killed, "no worker was killed"
+    lost = [r for r in manifest.recordings if f"catrack-{r.name}-" in killed["task"]]
+    assert len(lost) == 1 and first.failed == [lost[0].name]
+    assert "worker" in first.report.query("status == 'failed'").message.iloc[0]
+    finished = [r.name for r in manifest.recordings if r.name != lost[0].name]
+    done = first.report[first.report.recording.isin(finished)]
+    assert (done.status == "done").all() and len(done) == len(finished) * (len(STEPS) + 1)
+    second = run_batch(manifest, out, workers=2, log=lambda _: None)
+    assert second.failed == []
+    steps = second.report[second.report.step != "export"]
+    assert (steps[steps.recording.isin(finished)].status == "up to date").all()
+    assert (steps[steps.recording == lost[0].name].status == "done").any()
+    pooled = pd.read_csv(out / "pooled" / "cells.csv")
+    assert sorted(pooled.recording.unique()) == [r.name for r in manifest.recordings]
+    report = pd.read_csv(out / "report.csv")
+    assert list(report.columns) == ["recording", "step", "status", "seconds", "message"]
+    for spec in manifest.recordings:  # the same results as each recording run by itself
+        run_recording(spec, tmp_path / "alone")
+        for table in TABLES:
+            pd.testing.assert_frame_equal(pd.read_csv(out / spec.name / table),
+                                          pd.read_csv(tmp_path / "alone" / spec.name / table))  # fmt: skip
+
+
+def test_batch_command_errors(tmp_path, capsys):
+    (tmp_path / "m.yaml").write_text("recordings: []\n")
+    assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "o")]) == 2
+    assert "lists no recordings" in capsys.readouterr().err
