@@ -54,6 +54,24 @@ def layer_path(layer) -> Path | None:
     return Path(path) if path and Path(path).is_file() else None
 
 
+def scrolled_column(owner: QWidget, items: list) -> None:
+    """Fill `owner` with a scroll area holding `items` in one column (text becomes a label)."""
+    inner = QWidget()
+    lay = QVBoxLayout(inner)
+    for item in items:
+        if isinstance(item, str):
+            lay.addWidget(QLabel(item))
+        elif isinstance(item, QWidget):
+            lay.addWidget(item)
+        else:
+            lay.addLayout(item)
+    lay.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(inner)
+    QVBoxLayout(owner).addWidget(scroll)
+
+
 class RegistrationWidget(QWidget):
     """Rigid or piecewise-rigid motion correction of the chosen movie layer."""
 
@@ -86,22 +104,10 @@ class RegistrationWidget(QWidget):
         self.canvas.setMinimumHeight(200)
         self._cursor = None
 
-        inner = QWidget()
-        lay = QVBoxLayout(inner)
-        lay.addWidget(QLabel("movie"))
-        lay.addWidget(self.movie)
-        lay.addWidget(self.form)
-        lay.addLayout(row)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.status)
-        lay.addWidget(self.show_registered)
-        lay.addWidget(QLabel("shifts (px): the line follows the time slider"))
-        lay.addWidget(self.canvas)
-        lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
-        QVBoxLayout(self).addWidget(scroll)
+        scrolled_column(self, [
+            "movie", self.movie, self.form, row, self.bar, self.status, self.show_registered,
+            "shifts (px): the line follows the time slider", self.canvas,
+        ])  # fmt: skip
 
         self._refresh_layers()
         self.viewer.layers.events.inserted.connect(self._refresh_layers)

@@ -27,8 +27,6 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -46,7 +44,7 @@ from napari_catrack.session import attach_session
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import start_job
-from napari_catrack.widgets.registration import ROLE, movie_layers
+from napari_catrack.widgets.registration import ROLE, movie_layers, scrolled_column
 
 if TYPE_CHECKING:
     import napari
@@ -94,35 +92,18 @@ class SourcesWidget(QWidget):
         self.refit_button.setToolTip("paint a missing cell with a new label (or reshape one) in the 'footprints' layer, then fit")  # fmt: skip
         self.refit_button.clicked.connect(self.run_refit)
 
-        inner = QWidget()
-        lay = QVBoxLayout(inner)
-        lay.addWidget(QLabel("movie (pass the registered one)"))
-        lay.addWidget(self.movie)
-        lay.addWidget(self.summary_button)
-        lay.addWidget(self.form)
-        lay.addWidget(self.extract_button)
         row = QHBoxLayout()
-        row.addWidget(QLabel("or import from"))
-        row.addWidget(self.tool)
-        row.addWidget(self.import_button)
-        lay.addLayout(row)
-        lay.addWidget(self.cancel_button)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.status)
-        lay.addWidget(QLabel("component evaluation"))
-        lay.addWidget(self.evaluation)
-        lay.addWidget(self.count)
-        lay.addWidget(self.cells)
+        for w in (QLabel("or import from"), self.tool, self.import_button):
+            row.addWidget(w)
         verdicts = QHBoxLayout()
         verdicts.addWidget(self.accept_button)
         verdicts.addWidget(self.reject_button)
-        lay.addLayout(verdicts)
-        lay.addWidget(self.refit_button)
-        lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
-        QVBoxLayout(self).addWidget(scroll)
+        scrolled_column(self, [
+            "movie (pass the registered one)", self.movie, self.summary_button, self.form,
+            self.extract_button, row, self.cancel_button, self.bar, self.status,
+            "component evaluation", self.evaluation, self.count, self.cells, verdicts,
+            self.refit_button,
+        ])  # fmt: skip
         self._buttons = [self.summary_button, self.extract_button, self.import_button, self.refit_button]  # fmt: skip
 
         self._refresh_layers()
