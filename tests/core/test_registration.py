@@ -36,6 +36,7 @@ def test_rigid_recovers_known_motion_with_the_contract_sign(moving):
     assert np.corrcoef(res.shifts[:, 1], moving.truth.shifts[:, 1])[0, 1] > 0.99
 
 
+@pytest.mark.slow
 def test_piecewise_follows_the_non_rigid_field_better_than_rigid(moving):
     p = RegisterParams(mode="piecewise", patch_px=48, patch_overlap_px=24)
     res = register_movie(moving.movie, p)

@@ -47,6 +47,7 @@ def test_cells_are_found_and_traces_follow_the_truth(movie, result):
     assert np.all(result.spikes[rows] >= 0) and np.isfinite(result.dff[rows]).all()
 
 
+@pytest.mark.slow
 def test_patches_give_the_same_cells(movie, result):
     patched = extract_sources(movie.movie, SourcesParams(patch_px=40, patch_overlap_px=12), fps=movie.fps)  # fmt: skip
     a = result.components.query("accepted")[["y", "x"]].to_numpy()
@@ -82,6 +83,7 @@ def test_cli_sources_files_and_bad_input(tmp_path, movie, capsys):
     assert pd.read_csv(tmp_path / "s" / "components.csv")["neuron_id"].is_unique
 
 
+@pytest.mark.slow
 def test_drawn_cell_gets_a_footprint_and_a_demixed_trace(movie, result):
     from napari_catrack.core.sources.refit import masks_from_labels, refit_components
     from napari_catrack.core.sources.session import labels_from_footprints

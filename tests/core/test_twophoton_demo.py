@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from napari_catrack.cli import main
 from napari_catrack.io.sources import read_sources
 from napari_catrack.session import Session
 
 
+@pytest.mark.slow
 def test_two_photon_demo_runs_every_step(tmp_path):
     assert main(["demo", "--two-photon", "--frames", "150", "-o", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -8,6 +8,7 @@ compare with them (20 frames hold too little activity for a good match).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_catrack.cli import main
 from napari_catrack.core.registration import RegisterParams, register_movie
@@ -16,6 +17,7 @@ from napari_catrack.io.sources import read_sources
 from tests.conftest import shared_data
 
 
+@pytest.mark.slow
 def test_sima_movie_registers_and_yields_components(tmp_path):
     movie = shared_data("sima", "example.tif")
     res = register_movie(movie, RegisterParams(mode="piecewise", patch_px=64), output=tmp_path / "reg.tif")  # fmt: skip

@@ -28,6 +28,7 @@ def _finish(qtbot, job, timeout=120000):
     assert job.outcome == "done", job.outcome
 
 
+@pytest.mark.slow
 def test_two_photon_path_through_the_widgets(make_napari_viewer, qtbot, mov):
     viewer = make_napari_viewer()
     raw = viewer.add_image(mov.movie, name="two-photon", metadata={"catrack": {"role": "green", "fps": mov.fps}})  # fmt: skip

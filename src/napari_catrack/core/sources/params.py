@@ -19,11 +19,11 @@ class EvaluationParams(StepParams):
         3.0, "accept components whose peak SNR reaches this", minimum=0, label="min SNR"
     )
     min_r: float = param(
-        0.7, "accept components whose footprint matches the movie (r-value) this well",
+        0.5, "accept components whose footprint matches the movie (r-value) this well",
         minimum=-1, maximum=1, label="min r-value",
     )  # fmt: skip
     min_area_px: int = param(
-        20, "smallest footprint accepted", minimum=0, unit="px", label="min area"
+        30, "smallest footprint accepted", minimum=0, unit="px", label="min area"
     )
     max_area_px: int = param(
         800, "largest footprint accepted", minimum=1, unit="px", label="max area"
