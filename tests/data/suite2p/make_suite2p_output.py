@@ -10,7 +10,7 @@ small result files of plane0 into tests/data/suite2p/<layout>/plane0 (binary mov
 kept). The suite2p version used is written to VERSION.txt beside them.
 
 Made with: suite2p 1.1.0 (layout "1.x": stat, F, Fneu, spks, iscell, ops, db, settings,
-reg_outputs, detect_outputs) and suite2p 0.14.4 (layout "old": stat, F, Fneu, spks, iscell,
+reg_outputs, detect_outputs) and suite2p 0.14.6 with numpy < 2 (layout "old": stat, F, Fneu, spks, iscell,
 ops).
 """
 
