@@ -69,6 +69,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--variants", default="easy,hard")
+    ap.add_argument("--reuse-suite2p", default=None, metavar="JSON",
+                    help="take suite2p's rows from an earlier run on the same movies (same seed, "
+                    "frames and size) instead of running it again (it takes ~10 min per run here)")  # fmt: skip
     args = ap.parse_args()
     out = {"benchmark": "twophoton_registration", "command": " ".join(sys.argv), "variants": {},
            "targets": {"median_error_px": ERROR_TARGET_PX, "speed_vs_suite2p": SPEED_TARGET},
@@ -93,10 +96,16 @@ def main() -> None:
                 tp = np.stack([m.truth.displacement(t)[:, iy[:, 0], iy[:, 1]].T for t in range(n)])
                 entry["patch_error"] = patch_shift_error(res.patch_shifts, tp)
             row[f"ours_{mode}"] = entry
+        reused = json.loads(Path(args.reuse_suite2p).read_text()).get(variant, {}) if args.reuse_suite2p else None  # fmt: skip
+        if reused is not None:
+            for key in ("suite2p_rigid", "suite2p_nonrigid"):
+                if key in reused:
+                    row[key] = {**reused[key], "measured": "in an earlier run (--reuse-suite2p)",
+                                "load_then": reused.get("load_after")}  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
             npy = Path(tmp) / "movie.npy"
             np.save(npy, m.movie)
-            for rigid in (True, False):
+            for rigid in (True, False) if reused is None else ():
                 d = suite2p_register(npy, rigid, args.repeats)
                 if d is None:
                     row["suite2p"] = "not installed"
@@ -115,6 +124,7 @@ def main() -> None:
             row["speed_ratio_piecewise_vs_suite2p_nonrigid"] = row["ours_piecewise"]["frames_per_s"] / row["suite2p_nonrigid"]["frames_per_s"]  # fmt: skip
             row["speed_ratio_rigid_vs_suite2p_rigid"] = row["ours_rigid"]["frames_per_s"] / row["suite2p_rigid"]["frames_per_s"]  # fmt: skip
             row["cpu_speed_ratio_piecewise_vs_suite2p_nonrigid"] = row["ours_piecewise"]["frames_per_cpu_s"] / row["suite2p_nonrigid"]["frames_per_cpu_s"]  # fmt: skip
+            row["cpu_speed_ratio_rigid_vs_suite2p_nonrigid"] = row["ours_rigid"]["frames_per_cpu_s"] / row["suite2p_nonrigid"]["frames_per_cpu_s"]  # fmt: skip
         out["variants"][variant] = row
         print(variant, json.dumps(row, indent=1, default=float), flush=True)
     RESULTS.parent.mkdir(exist_ok=True)

@@ -50,7 +50,11 @@ def test_piecewise_follows_the_non_rigid_field_better_than_rigid(moving):
     rigid_err = patch_shift_error(np.repeat(rigid.shifts[:, None], len(iy), 1), truth)["median_px"]
     assert patch_err < 0.3 and patch_err < 0.5 * rigid_err, (patch_err, rigid_err)
     # dy, dx in piecewise mode = rigid part + mean patch deviation
-    np.testing.assert_allclose(res.shifts, res.patch_shifts.mean(axis=1), atol=1e-5)
+    from napari_catrack.core.registration.piecewise import FieldWarper, patch_grid
+
+    warper = FieldWarper(patch_grid((96, 96), 48, 24))
+    field_mean = np.stack([warper.field(ps).mean(axis=(1, 2)) for ps in res.patch_shifts])
+    np.testing.assert_allclose(res.shifts, field_mean, atol=1e-4)
     assert res.metrics["crispness_registered"] > res.metrics["crispness_raw"]
 
 

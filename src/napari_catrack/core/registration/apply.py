@@ -204,7 +204,7 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
                     )  # fmt: skip
                     reg[g] = warper.warp(frames[g], ps)
                     patch_shifts[t0 + g] = ps
-                    s = ps.mean(axis=1)  # the contract: rigid part + mean patch deviation
+                    s = warper.frame_mean(ps)  # rigid part + mean patch deviation over the frame
                 else:
                     s, pk, _ = estimate_rigid(frames[g], ref, max_shift)
                     reg[g] = shift_frames(frames[g], s)

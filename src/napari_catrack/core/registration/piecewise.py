@@ -148,6 +148,13 @@ class FieldWarper:
         self.grid_shape = grid.grid_shape
         h, w = grid.shape
         self.yy, self.xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        # the field is bilinear in the patch shifts: its mean over the frame weighs each patch by
+        # the share of the frame it covers
+        self.mean_weights = np.outer(self.wy.sum(axis=0), self.wx.sum(axis=0)).ravel() / (h * w)
+
+    def frame_mean(self, patch_shifts: np.ndarray) -> np.ndarray:
+        """(n, 2) mean displacement over the frame of (n, P, 2) patch shifts."""
+        return np.einsum("npc,p->nc", patch_shifts, self.mean_weights)
 
     def field(self, patch_shifts: np.ndarray) -> np.ndarray:
         """(2, H, W) displacement of one frame from its (P, 2) patch shifts."""
