@@ -264,7 +264,10 @@ class SourcesWidget(QWidget):
         comps = self.ctx.session["sources"].tables["components"]
         row = comps[comps["neuron_id"].astype(str) == item.data(256)]
         if len(row):
-            self.viewer.camera.center = (float(row["y"].iloc[0]), float(row["x"].iloc[0]))
+            camera = (
+                self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
+            )
+            camera.center = (float(row["y"].iloc[0]), float(row["x"].iloc[0]))
 
     def verdict(self, status: str) -> None:
         nid = self.current_id()
