@@ -1,0 +1,260 @@
+"""The Export widget: everything the session holds, with checkboxes and formats, written to a
+folder in one action, in the layout `catrack batch` uses per recording (docs/export.md).
+
+Thin: the list is `export.available_items(session)` and the writing is `export.export_session`
+in a `start_job` worker; the result (every file written, and what could not be written and why)
+is shown below. NWB subject/session metadata come from a YAML file or the two boxes here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.errors import InputError
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._worker import start_job
+
+if TYPE_CHECKING:
+    import napari
+
+
+class ExportWidget(QWidget):
+    """Check what to export, pick formats and a folder, press Export."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.items: list = []
+        self.last_result = None
+        self.job = None
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["export", "format", "file"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setToolTip("Everything the session holds; tick what to write")
+        all_button, none_button = QPushButton("All"), QPushButton("None")
+        refresh = QPushButton("Refresh")
+        all_button.clicked.connect(lambda: self.check_all(True))
+        none_button.clicked.connect(lambda: self.check_all(False))
+        refresh.clicked.connect(self.refresh)
+        row = QHBoxLayout()
+        for b in (all_button, none_button, refresh):
+            row.addWidget(b)
+
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("folder to write into")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._choose_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder)
+        folder_row.addWidget(browse)
+
+        self.metadata = QLineEdit()
+        self.metadata.setPlaceholderText("optional: NWB metadata YAML (docs/nwb.md)")
+        self.subject = QLineEdit()
+        self.subject.setPlaceholderText("e.g. worm7")
+        self.species = QLineEdit()
+        self.species.setPlaceholderText("e.g. Caenorhabditis elegans")
+        form = QFormLayout()
+        form.addRow("NWB metadata file", self.metadata)
+        form.addRow("subject id", self.subject)
+        form.addRow("species", self.species)
+
+        self.export_button = QPushButton("Export")
+        self.export_button.clicked.connect(self.export)
+        self.nwb_button = QPushButton("Export NWB file…")
+        self.nwb_button.clicked.connect(self._ask_nwb)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        for b in (self.export_button, self.nwb_button, self.cancel_button):
+            buttons.addWidget(b)
+        self.bar = QProgressBar()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.written = QPlainTextEdit()
+        self.written.setReadOnly(True)
+        self.written.setMaximumHeight(140)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("What the session holds"))
+        layout.addWidget(self.table)
+        layout.addLayout(row)
+        layout.addWidget(QLabel("Folder"))
+        layout.addLayout(folder_row)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.written)
+        self.ctx.events.session.connect(lambda *_: self.refresh())
+        self.refresh()
+
+    # --- the list -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """List what the session holds now (keeping the user's ticks and formats)."""
+        from napari_catrack.export import available_items
+
+        keep = {k: (on, fmt) for k, on, fmt in self._rows()}
+        self.items = available_items(self.ctx.session)
+        self.table.setRowCount(len(self.items))
+        for r, item in enumerate(self.items):
+            check = QTableWidgetItem(item.label)
+            check.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
+            on, fmt = keep.get(item.key, (True, item.default_format))
+            check.setCheckState(Qt.Checked if on else Qt.Unchecked)
+            check.setData(Qt.UserRole, item.key)
+            self.table.setItem(r, 0, check)
+            combo = QComboBox()
+            combo.addItems(list(item.formats))
+            combo.setCurrentText(fmt if fmt in item.formats else item.default_format)
+            combo.currentTextChanged.connect(lambda _t, r=r: self._show_path(r))
+            self.table.setCellWidget(r, 1, combo)
+            self.table.setItem(r, 2, QTableWidgetItem(""))
+            self._show_path(r)
+        if not self.items:
+            self.status.setText("the session holds nothing to export yet")
+
+    def _show_path(self, r: int) -> None:
+        item, combo = self.items[r], self.table.cellWidget(r, 1)
+        cell = QTableWidgetItem(item.relative_path(combo.currentText()))
+        cell.setFlags(Qt.ItemIsEnabled)
+        self.table.setItem(r, 2, cell)
+
+    def _rows(self) -> list[tuple[str, bool, str]]:
+        out = []
+        for r in range(self.table.rowCount()):
+            cell, combo = self.table.item(r, 0), self.table.cellWidget(r, 1)
+            if cell is not None and combo is not None:
+                out.append(
+                    (cell.data(Qt.UserRole), cell.checkState() == Qt.Checked, combo.currentText())
+                )
+        return out
+
+    def check_all(self, on: bool) -> None:
+        for r in range(self.table.rowCount()):
+            self.table.item(r, 0).setCheckState(Qt.Checked if on else Qt.Unchecked)
+
+    def select(self, keys, formats: dict[str, str] | None = None) -> None:
+        """Tick exactly `keys` (and set their formats): what a script or a test would click."""
+        wanted = set(keys)
+        for r, item in enumerate(self.items):
+            self.table.item(r, 0).setCheckState(Qt.Checked if item.key in wanted else Qt.Unchecked)
+            if formats and item.key in formats:
+                self.table.cellWidget(r, 1).setCurrentText(formats[item.key])
+
+    def selection(self) -> dict[str, str]:
+        return {key: fmt for key, on, fmt in self._rows() if on}
+
+    # --- writing --------------------------------------------------------------------------
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder")
+        if folder:
+            self.folder.setText(folder)
+
+    def nwb_metadata(self) -> dict[str, Any]:
+        from napari_catrack.io.nwb import check_metadata, read_metadata
+
+        path = self.metadata.text().strip()
+        meta = read_metadata(path) if path else {}
+        subject = dict(meta.get("subject") or {})
+        if self.subject.text().strip():
+            subject["subject_id"] = self.subject.text().strip()
+        if self.species.text().strip():
+            subject["species"] = self.species.text().strip()
+        if subject:
+            meta["subject"] = subject
+        return check_metadata(meta, where="NWB metadata")
+
+    def export(self):
+        """Write the ticked items into the folder (a background job); returns the job."""
+        from napari_catrack.export import export_session
+
+        try:
+            folder = self.folder.text().strip()
+            if not folder:
+                raise InputError("choose the folder to export into")
+            selection = self.selection()
+            if not selection:
+                raise InputError("tick at least one thing to export")
+            meta = self.nwb_metadata() if "nwb" in selection else None
+        except InputError as exc:
+            self.status.setText(str(exc))
+            return None
+        session = self.ctx.session
+
+        def work(job):
+            return export_session(
+                session,
+                folder,
+                selection,
+                nwb_metadata=meta,
+                progress=job.progress,
+                cancel=job.cancelled,
+            )
+
+        self.job = start_job(
+            self,
+            work,
+            what="export",
+            on_done=self._done,
+            bar=self.bar,
+            buttons=[self.export_button, self.nwb_button],
+            cancel_button=self.cancel_button,
+            status=self.status,
+        )
+        return self.job
+
+    def _done(self, result) -> None:
+        self.last_result = result
+        self.status.setText(result.summary())
+        lines = [str(p) for p in result.written]
+        lines += [f"NOT WRITTEN {label}: {why}" for label, why in result.failed]
+        self.written.setPlainText("\n".join(lines))
+
+    def _ask_nwb(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "NWB file", "session.nwb", "NWB (*.nwb)")
+        if path:
+            self.export_nwb(path)
+
+    def export_nwb(self, path: str | Path):
+        """The NWB file alone, to a path of the user's choice (a shortcut to the NWB item)."""
+        from napari_catrack.io.nwb import write_nwb
+
+        try:
+            meta = self.nwb_metadata()
+        except InputError as exc:
+            self.status.setText(str(exc))
+            return None
+        session = self.ctx.session
+        self.job = start_job(
+            self,
+            lambda job: write_nwb(session, path, metadata=meta),
+            what="NWB export",
+            on_done=lambda p: self.status.setText(f"NWB file written: {p}"),
+            bar=self.bar,
+            buttons=[self.export_button, self.nwb_button],
+            status=self.status,
+        )
+        return self.job

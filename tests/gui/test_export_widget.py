@@ -1,0 +1,62 @@
+"""The Export widget lists what the session holds and writes the ticked items in one action, in
+the layout catrack batch uses; its NWB button writes the NWB file alone."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from napari_catrack.session import attach_session
+
+from ..core._session_helpers import worm_session
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+TITLE = "Export (tables, figures, masks, session, NWB)"
+
+
+def _finish(qtbot, job, timeout=120000):
+    assert job is not None
+    qtbot.waitUntil(job.finished.is_set, timeout=timeout)
+    assert job.outcome == "done", job.outcome
+
+
+def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    assert widget.items and widget.items[0].key == "session"  # an empty session: itself only
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)  # a session opened later: the list follows it
+    keys = [i.key for i in widget.items]
+    assert {
+        "tracks",
+        "traces",
+        "transients",
+        "events:eta_significance",
+        "figure:eta",
+        "nwb",
+    } <= set(keys)
+    files = {widget.table.item(r, 2).text() for r in range(widget.table.rowCount())}
+    assert {"tracks.csv", "behaviour/velocity.csv", "session.nwb"} <= files
+    assert widget.export() is None and "choose the folder" in widget.status.text()
+    widget.folder.setText(str(tmp_path / "out"))
+    widget.select(["tracks", "cells", "figure:eta", "nwb"], {"cells": "xlsx", "figure:eta": "png"})
+    widget.subject.setText("worm7")
+    _finish(qtbot, widget.export())
+    out = tmp_path / "out"
+    assert sorted(map(str, widget.last_result.written)) == [
+        "cells.xlsx",
+        "figures/eta.png",
+        "session.nwb",
+        "tracks.csv",
+    ]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "tracks.csv"), session["tracks"].tables["tracks"], check_dtype=False
+    )
+    assert "4 file(s) written" in widget.status.text()
+    assert "session.nwb" in widget.written.toPlainText()
+    _finish(qtbot, widget.export_nwb(tmp_path / "alone.nwb"))
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(tmp_path / "alone.nwb"), "r") as io:
+        assert io.read().subject.subject_id == "worm7"
