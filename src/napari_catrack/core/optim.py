@@ -1,4 +1,4 @@
-"""The optimiser every trained model in napari-catrack uses: AdamW and a one-cycle schedule.
+"""The optimiser every trained model in napari-catrack uses: AdamW and its learning-rate schedules.
 
 Written out because `torch.optim` imports torch._dynamo and with it triton, whose bundled LLVM
 crashes a process that already has Mesa's (napari on a software OpenGL renderer): training must
@@ -50,3 +50,9 @@ def one_cycle(step: int, total: int, peak: float, warmup: float = 0.3) -> float:
     else:
         a, b, f = peak, peak / 1e4, (step - up) / max(1, total - up)
     return b + (a - b) * (1 + math.cos(math.pi * f)) / 2
+
+
+def cosine_annealing(step: int, total: int, peak: float, minimum: float = 0.0) -> float:
+    """Learning rate at `step` of `total`: cosine annealing from `peak` to `minimum` (the closed
+    form of PyTorch's CosineAnnealingLR with T_max = total, stepped once per batch)."""
+    return minimum + (peak - minimum) * (1 + math.cos(math.pi * step / max(1, total))) / 2

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from scipy import ndimage as ndi
 
+from napari_catrack.core.optim import AdamW, cosine_annealing
 from napari_catrack.core.tracking.model import DEFAULT_CONFIG, TrackerNet
 from napari_catrack.core.tracking.motion import extract_patches
 from napari_catrack.core.tracking.params import TrainTrackerParams
@@ -57,12 +58,15 @@ def fit(
     model: TrackerNet, x: np.ndarray, y: np.ndarray, *, epochs: int = 4, lr: float = 2e-3,
     batch: int = 256, seed: int = 0, log: Callable[[str], None] | None = None,
 ) -> list[float]:  # fmt: skip
-    """Adam + smooth-L1 on (x, y); returns the per-epoch mean loss."""
+    """Adam (the project's AdamW without weight decay) + smooth-L1 on (x, y), cosine-annealed
+    learning rate; returns the per-epoch mean loss. Never torch.optim: it imports triton, which
+    crashes napari under Mesa, and fine-tuning runs inside napari."""
     torch.manual_seed(seed)
     xt = TrackerNet.prepare(x[:, 0], x[:, 1], model.config["patch"])
     yt = torch.from_numpy(y)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * (len(xt) // batch + 1)))
+    opt = AdamW(model.parameters(), weight_decay=0.0)
+    total = max(1, epochs * (len(xt) // batch + 1))
+    step = 0
     gen = torch.Generator().manual_seed(seed)
     losses = []
     model.train()
@@ -74,8 +78,8 @@ def fit(
             loss = torch.nn.functional.smooth_l1_loss(model(xt[j]), yt[j])
             opt.zero_grad()
             loss.backward()
-            opt.step()
-            sched.step()
+            opt.step(cosine_annealing(step, total, lr))
+            step += 1
             tot += loss.item() * len(j)
         losses.append(tot / len(xt))
         if log:
