@@ -1,45 +1,99 @@
 """The `catrack` command: every analysis step, headless, for scripts and batch runs.
 
-Each sub-command lives in `napari_catrack.commands.<name>` and calls the same core functions as the
-widgets. User mistakes (`CatrackError`) become one line on stderr and a non-zero exit, never a traceback.
+Each sub-command lives in `napari_catrack.commands.<name>` (`register(subparsers)` + `run(args)`)
+and calls the same core functions as the widgets. Commands are discovered without importing
+them: the name and one-line help of each are read from its module's source, and only the command
+being run is imported, so `catrack --help` and a light step start fast whatever the other
+commands import. User mistakes (`CatrackError`) become one line on stderr and a non-zero exit,
+never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 
 from napari_catrack import __version__, commands
 from napari_catrack.errors import CatrackError
 
 EXIT_USER_ERROR = 2
+ALL = "*"
 
 
-def _command_modules() -> list[str]:
-    return sorted(
-        name for _, name, _ in pkgutil.iter_modules(commands.__path__) if not name.startswith("_")
-    )
+def _declared(path: Path) -> tuple[str, str] | None:
+    """(name, help) of the `add_parser("name", help="...")` call in a command module's source,
+    or None when they are not plain string literals (the module is then imported to learn)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "add_parser"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            help_text = next(
+                (
+                    k.value.value
+                    for k in node.keywords
+                    if k.arg == "help"
+                    and isinstance(k.value, ast.Constant)
+                    and isinstance(k.value.value, str)
+                ),
+                "",
+            )
+            return node.args[0].value, help_text
+    return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+@lru_cache(maxsize=1)
+def _commands() -> dict[str, tuple[str, str | None]]:
+    """Command name -> (module, help; None when the module must be imported to register it)."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = f"{commands.__name__}.{info.name}"
+        declared = _declared(Path(commands.__path__[0]) / f"{info.name}.py")
+        if declared is None:
+            found[f"?{info.name}"] = (module, None)
+        else:
+            found[declared[0]] = (module, declared[1])
+    return found
+
+
+def build_parser(only: str | None = ALL) -> argparse.ArgumentParser:
+    """The `catrack` parser. `only`: the command whose module is imported and registered (ALL:
+    every command, as tests and documentation tools need; None: none, for the top-level help);
+    the others are listed with their help and registered only when run."""
     parser = argparse.ArgumentParser(
         prog="catrack",
         description="napari-catrack: calcium-imaging video analysis from the command line.",
     )
     parser.add_argument("--version", action="version", version=f"napari-catrack {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _command_modules():
-        module = importlib.import_module(f"napari_catrack.commands.{name}")
-        module.register(subparsers)
+    for name, (module, help_text) in _commands().items():
+        if only == ALL or name == only or help_text is None:
+            importlib.import_module(module).register(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (so tests can call it in-process)."""
-    parser = build_parser()
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=command if command in _commands() else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

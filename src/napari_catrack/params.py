@@ -246,6 +246,7 @@ class StepParams:
             shown = info.default if not isinstance(info.default, tuple) else ",".join(
                 map(str, info.default))  # fmt: skip
             help_text = f"{help_text}{' (' + unit + ')' if unit else ''} [default: {shown}]"
+            help_text = help_text.replace("%", "%%")  # argparse formats help with %
             dest = info.name
             if info.kind is bool:
                 group.add_argument(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-
-import numpy as np
 
 from napari_catrack.errors import InputError
 
@@ -17,7 +16,7 @@ def point(text: str) -> tuple[float, float]:
         y, x = (float(p) for p in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected y,x (two numbers), got {text!r}") from None
-    if not (np.isfinite(y) and np.isfinite(x)):
+    if not (math.isfinite(y) and math.isfinite(x)):
         raise argparse.ArgumentTypeError(f"expected finite y,x, got {text!r}")
     return y, x
 

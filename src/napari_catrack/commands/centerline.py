@@ -7,7 +7,6 @@ import argparse
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames, warn
 from napari_catrack.commands._common import add_recording_arguments
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -69,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         posture_table,
     )
     from napari_catrack.io.masks import read_masks
+    from napari_catrack.io.tables import write_table
 
     if args.masks and args.recording:
         raise InputError("give either REC --prompt y,x or --masks masks.tif, not both")

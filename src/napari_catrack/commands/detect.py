@@ -13,7 +13,6 @@ from napari_catrack.commands._common import (
 )
 from napari_catrack.core.tracking.params import DetectParams
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -39,6 +38,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.detection import detect_candidates, project
+    from napari_catrack.io.tables import write_table
 
     params = DetectParams.from_args(args)
     rec = recording_from_args(args)

@@ -12,14 +12,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from napari_catrack.core.ensembles.params import EnsembleParams
-from napari_catrack.figures import save_figure
-from napari_catrack.io.atomic import write_text_atomic
-from napari_catrack.io.tables import read_table, write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EVENTS_CSV_COLUMNS = ["event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id"]
 
@@ -71,6 +69,7 @@ def load_trains(path: str, args: argparse.Namespace):
         trains_from_table,
         wide_table_to_raster,
     )
+    from napari_catrack.io.tables import read_table
 
     if args.layout == "wide":
         raster = wide_table_to_raster(read_table(path, what="raster table"))
@@ -80,11 +79,19 @@ def load_trains(path: str, args: argparse.Namespace):
 
 
 def _save_figure(fig, path: Path, fmt: str) -> None:
+    from napari_catrack.figures import save_figure
+
     save_figure(fig, path, format=fmt, dpi=150)
 
 
 def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bool = True) -> None:
     """All tables (and figures) of one run into `out`, each file atomically."""
+    import numpy as np
+    import pandas as pd
+
+    from napari_catrack.io.atomic import write_text_atomic
+    from napari_catrack.io.tables import write_table
+
     out.mkdir(parents=True, exist_ok=True)
     write_table(result.events[EVENTS_CSV_COLUMNS], out / "ensemble_events.csv")
     write_table(result.members[["ensemble_id", "neuron_id"]], out / "ensemble_members.csv")
@@ -114,6 +121,8 @@ def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bo
 
 
 def _json_default(obj):
+    import numpy as np
+
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
@@ -121,6 +130,7 @@ def _json_default(obj):
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.ensembles import find_ensembles
+    from napari_catrack.io.tables import read_table
 
     params = EnsembleParams.from_args(args)
     trains = load_trains(args.events, args)

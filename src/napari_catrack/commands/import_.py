@@ -11,7 +11,6 @@ import argparse
 import sys
 
 from napari_catrack.commands._common import positive_float
-from napari_catrack.io.sources import write_sources
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 
 
@@ -30,6 +29,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from napari_catrack.io.sources import write_sources
+
     result = read_tool_output(args.tool, args.path, args.fps)
     write_sources(args.output, result.footprints, result.components, result.traces_table(),
                   {"source": str(args.path), "tool": args.tool, "fps": result.fps})  # fmt: skip

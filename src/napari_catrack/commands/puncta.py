@@ -10,9 +10,7 @@ from pathlib import Path
 
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
-from napari_catrack.io.atomic import write_text_atomic
 from napari_catrack.io.layouts import LAYOUTS
-from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -51,8 +49,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.camera import CameraModel
     from napari_catrack.core.puncta.pipeline import analyse_puncta
+    from napari_catrack.io.atomic import write_text_atomic
     from napari_catrack.io.camera import read_camera
     from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tables import write_table
     from napari_catrack.io.thunderstorm import write_thunderstorm
 
     if args.puncta_channel == args.calcium_channel:

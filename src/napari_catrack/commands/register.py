@@ -14,9 +14,7 @@ import json
 import sys
 
 from napari_catrack.commands._common import add_movie_arguments, frames_from_args
-from napari_catrack.core.registration import RegisterParams, register_movie
-from napari_catrack.io.atomic import write_text_atomic
-from napari_catrack.io.tables import write_table
+from napari_catrack.core.registration.params import RegisterParams
 
 
 def register(subparsers) -> None:
@@ -38,6 +36,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from napari_catrack.core.registration.apply import register_movie
+    from napari_catrack.io.atomic import write_text_atomic
+    from napari_catrack.io.tables import write_table
+
     params = RegisterParams.from_args(args)
     with frames_from_args(args) as source:
         result = register_movie(source, params, output=args.output)

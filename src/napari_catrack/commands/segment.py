@@ -6,7 +6,6 @@ import argparse
 
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
 from napari_catrack.commands._common import add_recording_arguments
-from napari_catrack.io.tables import write_table
 
 
 def register(subparsers) -> None:
@@ -33,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.commands._behaviour import run_segmentation
     from napari_catrack.core.behaviour import SegmentParams
     from napari_catrack.io.masks import write_masks
+    from napari_catrack.io.tables import write_table
 
     params = SegmentParams.from_args(args)
     frames, _ = behaviour_frames(args)

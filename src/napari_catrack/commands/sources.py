@@ -13,8 +13,7 @@ import json
 import sys
 
 from napari_catrack.commands._common import add_movie_arguments, frames_from_args
-from napari_catrack.core.sources import EvaluationParams, SourcesParams, extract_sources
-from napari_catrack.io.sources import write_sources
+from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
 
 
 def register(subparsers) -> None:
@@ -31,6 +30,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from napari_catrack.core.sources.extract import extract_sources
+    from napari_catrack.io.sources import write_sources
+
     params = SourcesParams.from_args(args)
     evaluation = EvaluationParams.from_args(args)
     with frames_from_args(args) as source:

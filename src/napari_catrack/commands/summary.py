@@ -10,8 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import tifffile
-
 from napari_catrack.commands._common import add_movie_arguments, frames_from_args
 from napari_catrack.core.summary import SummaryParams, summary_images
 from napari_catrack.io.atomic import atomic_write_path
@@ -30,6 +28,8 @@ def register(subparsers) -> None:
 
 
 def write_image(path: Path, image) -> Path:
+    import tifffile
+
     with atomic_write_path(path) as tmp:
         tifffile.imwrite(tmp, image)
     return path

@@ -14,7 +14,6 @@ from napari_catrack.commands._common import (
 )
 from napari_catrack.core.signals.params import CleaningParams, TracesParams
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import read_table, write_table
 
 
 def register(subparsers) -> None:
@@ -49,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     """Extract traces and write the table atomically; notes go to stderr."""
     from napari_catrack.core.signals.cleaning import clean_table_column
     from napari_catrack.core.signals.extraction import extract_traces
+    from napari_catrack.io.tables import read_table, write_table
 
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")

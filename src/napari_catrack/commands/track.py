@@ -12,7 +12,6 @@ from napari_catrack.commands._common import (
     recording_from_args,
 )
 from napari_catrack.core.tracking.params import TrackParams
-from napari_catrack.io.tables import read_table, write_table
 
 
 def register(subparsers) -> None:
@@ -35,6 +34,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.tracking.in_green import track_in_green
+    from napari_catrack.io.tables import read_table, write_table
 
     params = TrackParams.from_args(args)
     seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from napari_catrack.commands._common import positive_float
 from napari_catrack.core.transients.params import TrainDetectorParams
 
@@ -34,6 +32,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from napari_catrack.core.transients.learned import (
         load_detector,
         save_detector,

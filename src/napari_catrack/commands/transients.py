@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import InputError
-from napari_catrack.figures import save_figure
 
 FIGURE_FORMATS = ("svg", "png", "pdf")
 
@@ -43,6 +40,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read traces, detect, write the transient (and optional cell) tables and figures."""
+    import numpy as np
+
     from napari_catrack.core.transients import cell_table, check_fps, detect_transients
     from napari_catrack.io.tables import read_table, read_traces, write_table
 
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float) -> None:
-
+    from napari_catrack.figures import save_figure
     from napari_catrack.figures.transients import (
         amplitude_figure,
         iti_figure,

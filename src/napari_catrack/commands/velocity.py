@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from napari_catrack.commands._behaviour import size, warn
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import read_table, write_table
 
 
 def register(subparsers) -> None:
@@ -70,10 +67,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from napari_catrack.core.behaviour import VelocityParams, compute_velocity
     from napari_catrack.core.behaviour.velocity import tracks_positions
     from napari_catrack.core.behaviour.video_centerline import points_from_table
     from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
+    from napari_catrack.io.tables import read_table, write_table
 
     params = VelocityParams.from_args(args)
     if not params.pixel_size_um:

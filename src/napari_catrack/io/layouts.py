@@ -7,11 +7,14 @@ splitters), and alternating frames (sequential excitation). Everything stays laz
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import dask.array as da
 import numpy as np
 
 from napari_catrack.errors import InputError
+
+if TYPE_CHECKING:  # dask is imported where it is used: the CLI reads LAYOUTS at start-up
+    import dask.array as da
 
 #: Layout names accepted everywhere (CLI `--layout`, widget, session). Halves are named green first.
 LAYOUTS = (
@@ -94,6 +97,8 @@ def reduce_depth(
     if isinstance(z_projection, int | np.integer):
         if not -nz <= z_projection < nz:
             raise InputError(f"z plane {z_projection} is outside the {nz} planes of this volume")
+        import dask.array as da
+
         data = da.take(data, int(z_projection), axis=zi)
     elif z_projection == "max":
         data = data.max(axis=zi)
@@ -134,6 +139,8 @@ def split_channels(
     """Apply a channel layout; `layout=None` means: a 2-channel axis if present, else single channel."""
     if layout is not None and layout not in LAYOUTS:
         raise InputError(f"unknown channel layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    import dask.array as da
+
     if not isinstance(data, da.Array):
         data = da.from_array(data, chunks=_frame_chunks(data.shape, axes))
     axes = normalise_axes(axes, data.shape)

@@ -15,48 +15,24 @@ One idea per module:
 - `records`: the results in the session file.
 """
 
-from napari_catrack.core.behaviour.posture import (
-    curvature,
-    eigen_amplitudes,
-    fit_eigenworms,
-    load_eigenworms,
-    posture_table,
-)
-from napari_catrack.core.behaviour.prompts import Anchor, Prompt, prompt_from_mask
-from napari_catrack.core.behaviour.propagate import (
-    SegmentationResult,
-    SegmentParams,
-    segment_video,
-)
-from napari_catrack.core.behaviour.quality import frame_quality
-from napari_catrack.core.behaviour.velocity import (
-    VelocityParams,
-    centerline_positions,
-    compute_velocity,
-)
-from napari_catrack.core.behaviour.video_centerline import (
-    CenterlineParams,
-    CenterlineResult,
-    compute_centerlines,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "Anchor",
-    "CenterlineParams",
-    "CenterlineResult",
-    "Prompt",
-    "SegmentParams",
-    "SegmentationResult",
-    "VelocityParams",
-    "centerline_positions",
-    "compute_centerlines",
-    "compute_velocity",
-    "curvature",
-    "eigen_amplitudes",
-    "fit_eigenworms",
-    "frame_quality",
-    "load_eigenworms",
-    "posture_table",
-    "prompt_from_mask",
-    "segment_video",
-]
+# Names load on first use, so importing a light module of this package (its parameters,
+# for the command line) does not import the heavy ones.
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "posture": [
+            "curvature",
+            "eigen_amplitudes",
+            "fit_eigenworms",
+            "load_eigenworms",
+            "posture_table",
+        ],
+        "prompts": ["Anchor", "Prompt", "prompt_from_mask"],
+        "propagate": ["SegmentParams", "SegmentationResult", "segment_video"],
+        "quality": ["frame_quality"],
+        "velocity": ["VelocityParams", "centerline_positions", "compute_velocity"],
+        "video_centerline": ["CenterlineParams", "CenterlineResult", "compute_centerlines"],
+    },
+)

@@ -5,58 +5,43 @@ supra-threshold bins as ensemble events -> Jaccard similarity and hierarchical c
 (`clustering`) -> ensembles with member neurons and activation times (`pipeline`).
 """
 
-from napari_catrack.core.ensembles.clustering import (
-    adjusted_rand_index,
-    cluster_events,
-    jaccard_similarity,
-    silhouette_score,
-)
-from napari_catrack.core.ensembles.null import (
-    activity_probability,
-    analytic_null_pmf,
-    bin_frames,
-    coactivity,
-    n_bins,
-    participation,
-    poisson_binomial_pmf,
-    shuffle_null,
-    threshold_from_pmf,
-)
-from napari_catrack.core.ensembles.pipeline import (
-    EVENT_COLUMNS,
-    MEMBER_COLUMNS,
-    EnsembleResult,
-    empty_tables,
-    find_ensembles,
-)
-from napari_catrack.core.ensembles.trains import (
-    EventTrains,
-    trains_from_raster,
-    trains_from_table,
-    wide_table_to_raster,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "EVENT_COLUMNS",
-    "MEMBER_COLUMNS",
-    "EnsembleResult",
-    "EventTrains",
-    "activity_probability",
-    "adjusted_rand_index",
-    "analytic_null_pmf",
-    "bin_frames",
-    "cluster_events",
-    "coactivity",
-    "empty_tables",
-    "find_ensembles",
-    "jaccard_similarity",
-    "n_bins",
-    "participation",
-    "poisson_binomial_pmf",
-    "shuffle_null",
-    "silhouette_score",
-    "threshold_from_pmf",
-    "trains_from_raster",
-    "trains_from_table",
-    "wide_table_to_raster",
-]
+# Names load on first use, so importing a light module of this package (its parameters,
+# for the command line) does not import the heavy ones.
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "clustering": [
+            "adjusted_rand_index",
+            "cluster_events",
+            "jaccard_similarity",
+            "silhouette_score",
+        ],
+        "null": [
+            "activity_probability",
+            "analytic_null_pmf",
+            "bin_frames",
+            "coactivity",
+            "n_bins",
+            "participation",
+            "poisson_binomial_pmf",
+            "shuffle_null",
+            "threshold_from_pmf",
+        ],
+        "pipeline": [
+            "EVENT_COLUMNS",
+            "EnsembleResult",
+            "MEMBER_COLUMNS",
+            "empty_tables",
+            "find_ensembles",
+        ],
+        "trains": [
+            "EventTrains",
+            "trains_from_raster",
+            "trains_from_table",
+            "wide_table_to_raster",
+        ],
+        "params": ["EnsembleParams"],
+    },
+)

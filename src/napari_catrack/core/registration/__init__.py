@@ -3,15 +3,15 @@
 `register_movie` (apply.py) is the step's core function; `RegisterParams` its defaults.
 """
 
-from napari_catrack.core.registration.apply import RegistrationResult, register_movie
-from napari_catrack.core.registration.metrics import crispness, frame_correlations, shift_error
-from napari_catrack.core.registration.params import RegisterParams
+import lazy_loader as _lazy
 
-__all__ = [
-    "RegisterParams",
-    "RegistrationResult",
-    "crispness",
-    "frame_correlations",
-    "register_movie",
-    "shift_error",
-]
+# Names load on first use, so importing a light module of this package (its parameters,
+# for the command line) does not import the heavy ones.
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "apply": ["RegistrationResult", "register_movie"],
+        "metrics": ["crispness", "frame_correlations", "shift_error"],
+        "params": ["RegisterParams"],
+    },
+)

@@ -4,8 +4,15 @@
 `EvaluationParams` hold its defaults; `evaluate` re-judges components with new thresholds.
 """
 
-from napari_catrack.core.sources.evaluation import evaluate
-from napari_catrack.core.sources.extract import SourcesResult, extract_sources
-from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
+import lazy_loader as _lazy
 
-__all__ = ["EvaluationParams", "SourcesParams", "SourcesResult", "evaluate", "extract_sources"]
+# Names load on first use, so importing a light module of this package (its parameters,
+# for the command line) does not import the heavy ones.
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "evaluation": ["evaluate"],
+        "extract": ["SourcesResult", "extract_sources"],
+        "params": ["EvaluationParams", "SourcesParams"],
+    },
+)

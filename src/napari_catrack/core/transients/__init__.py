@@ -3,39 +3,26 @@
 Reading and writing trace and transient tables is `napari_catrack.io.tables`.
 """
 
-from .bounds import bounds_from_peaks
-from .detect import detect_ksigma, detect_rules, detect_transients
-from .edit import add_transient, adjust_transient, delete_transient, empty_table
-from .features import (
-    CELL_COLUMNS,
-    STATUSES,
-    TRANSIENT_COLUMNS,
-    add_features,
-    apply_verdicts,
-    cell_table,
-    transient_features,
-)
-from .prepare import CORE_COLUMNS, SOURCES, Prepared, check_fps, prepare
+import lazy_loader as _lazy
 
-__all__ = [
-    "CELL_COLUMNS",
-    "CORE_COLUMNS",
-    "SOURCES",
-    "STATUSES",
-    "TRANSIENT_COLUMNS",
-    "Prepared",
-    "add_features",
-    "add_transient",
-    "adjust_transient",
-    "apply_verdicts",
-    "bounds_from_peaks",
-    "cell_table",
-    "check_fps",
-    "delete_transient",
-    "detect_ksigma",
-    "detect_rules",
-    "detect_transients",
-    "empty_table",
-    "prepare",
-    "transient_features",
-]
+# Names load on first use, so importing a light module of this package (its parameters,
+# for the command line) does not import the heavy ones.
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "bounds": ["bounds_from_peaks"],
+        "detect": ["detect_ksigma", "detect_rules", "detect_transients"],
+        "edit": ["add_transient", "adjust_transient", "delete_transient", "empty_table"],
+        "features": [
+            "CELL_COLUMNS",
+            "STATUSES",
+            "TRANSIENT_COLUMNS",
+            "add_features",
+            "apply_verdicts",
+            "cell_table",
+            "transient_features",
+        ],
+        "prepare": ["CORE_COLUMNS", "Prepared", "SOURCES", "check_fps", "prepare"],
+        "params": ["TrainDetectorParams", "TransientParams"],
+    },
+)

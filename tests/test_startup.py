@@ -1,0 +1,68 @@
+"""Start-up stays light: `catrack --help` and building any command's options import no heavy
+library (torch, napari, Qt, scikit-image, matplotlib, dask). No timing: what is imported is what
+costs, and it does not depend on how busy the machine is (benchmarks/bench_startup.py times it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+HEAVY = ("torch", "napari", "PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy", "skimage",
+         "matplotlib", "dask")  # fmt: skip
+NEVER_FOR_OPTIONS = ("torch", "napari", "PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy",
+                     "matplotlib")  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def _imported(*args: str) -> set[str]:
+    """Top-level packages a Python run imports, from its `-X importtime` report."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, env=_env()
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)", result.stderr, re.M)
+    assert names, "no -X importtime report"
+    return {n.split(".")[0] for n in names}
+
+
+def test_catrack_help_imports_nothing_heavy():
+    imported = _imported("-m", "napari_catrack.cli", "--help")
+    assert "napari_catrack" in imported
+    assert not sorted(set(HEAVY) & imported), (
+        f"`catrack --help` imports {sorted(set(HEAVY) & imported)}"
+    )
+
+
+def test_building_every_command_keeps_gui_and_training_stacks_out():
+    """Each command's options (what `catrack CMD --help` needs) without torch, napari, Qt or
+    matplotlib: those belong in `run`."""
+    code = (
+        "import sys\n"
+        "from napari_catrack import cli\n"
+        "names = [n for n in cli._commands() if not n.startswith('?')]\n"
+        "for name in names:\n"
+        "    cli.build_parser(only=name).format_help()\n"
+        "print(len(names))\n"
+    )
+    imported = _imported("-c", code)
+    bad = sorted(set(NEVER_FOR_OPTIONS) & imported)
+    assert not bad, f"building the commands' options imports {bad}"
+
+
+def test_commands_are_discovered_without_importing_them():
+    from napari_catrack import cli
+
+    found = cli._commands()
+    assert {"align", "traces", "transients", "ensembles", "info", "train-detector"} <= set(found)
+    assert all(help_text for _, help_text in found.values()), "every command declares a help"
+    parser = cli.build_parser(only=None)
+    action = next(a for a in parser._actions if a.dest == "command")
+    assert set(action.choices) >= {"align", "traces"}  # listed for --help, registered lazily
