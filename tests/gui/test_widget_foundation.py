@@ -22,11 +22,13 @@ def _wait(qtbot, job, timeout=10000):
 
 
 def test_job_reports_progress_and_result(make_napari_viewer, qtbot):
-    from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton
+    from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton, QWidget
 
     from napari_catrack.widgets._worker import start_job
 
-    viewer = make_napari_viewer()
+    make_napari_viewer()  # napari's activity dock shows the job
+    owner = QWidget()  # any widget owns the job: no private napari window needed
+    qtbot.addWidget(owner)
     bar, button, status = QProgressBar(), QPushButton(), QLabel()
     got = []
 
@@ -35,7 +37,7 @@ def test_job_reports_progress_and_result(make_napari_viewer, qtbot):
             job.progress(i + 1, 5, "step")
         return 42
 
-    job = start_job(viewer.window._qt_window, work, what="demo", on_done=got.append, bar=bar,
+    job = start_job(owner, work, what="demo", on_done=got.append, bar=bar,
                     buttons=[button], status=status)  # fmt: skip
     assert not button.isEnabled()
     _wait(qtbot, job)
@@ -44,11 +46,13 @@ def test_job_reports_progress_and_result(make_napari_viewer, qtbot):
 
 
 def test_job_cancel_keeps_previous_and_says_so(make_napari_viewer, qtbot):
-    from qtpy.QtWidgets import QLabel, QPushButton
+    from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
     from napari_catrack.widgets._worker import start_job
 
-    viewer = make_napari_viewer()
+    make_napari_viewer()
+    owner = QWidget()
+    qtbot.addWidget(owner)
     cancel, status = QPushButton(), QLabel()
     done, failed = [], []
 
@@ -58,7 +62,7 @@ def test_job_cancel_keeps_previous_and_says_so(make_napari_viewer, qtbot):
             time.sleep(0.01)
         return "finished"
 
-    job = start_job(viewer.window._qt_window, work, what="demo", on_done=done.append,
+    job = start_job(owner, work, what="demo", on_done=done.append,
                     on_failed=failed.append, cancel_button=cancel, status=status)  # fmt: skip
     assert cancel.isEnabled()
     cancel.click()
@@ -75,17 +79,19 @@ def test_job_cancel_keeps_previous_and_says_so(make_napari_viewer, qtbot):
 )  # fmt: skip
 def test_one_error_policy(make_napari_viewer, qtbot, exc, expect):
     """Only CatrackError is a user mistake; a bare ValueError is reported as a failure (a bug)."""
-    from qtpy.QtWidgets import QLabel
+    from qtpy.QtWidgets import QLabel, QWidget
 
     from napari_catrack.widgets._worker import start_job
 
-    viewer = make_napari_viewer()
+    make_napari_viewer()
+    owner = QWidget()
+    qtbot.addWidget(owner)
     status = QLabel()
 
     def work(job):
         raise exc
 
-    job = start_job(viewer.window._qt_window, work, what="demo", status=status)
+    job = start_job(owner, work, what="demo", status=status)
     _wait(qtbot, job)
     qtbot.waitUntil(lambda: status.text() != "demo running...")
     assert status.text().startswith(expect)
