@@ -3,7 +3,8 @@
 Target: `catrack --help` and a step that needs no torch (`catrack info` on a small TIFF) start and
 finish in under 1 s. Each case runs as a fresh `python -m napari_catrack.cli ...` process (what a
 user's shell does), `--runs` times; the median wall time is reported with the modules imported and
-the machine load, because on a shared machine the load moves wall times more than anything else.
+the machine load and the median CPU time (user + system), because on a shared machine the load
+moves wall times more than anything else while CPU time stays what the command itself costs.
 `--before SRC` times an older source tree (e.g. a worktree of the commit before the change) in the
 same run, interleaved with the current one so both see the same load.
 
@@ -18,6 +19,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,13 +48,18 @@ def _run(src: Path, args: list[str]) -> tuple[float, set[str]]:
     return wall, {n.split(".")[0] for n in names} | {"#" + str(len(names))}
 
 
-def _plain_wall(src: Path, args: list[str]) -> float:
-    """Wall time without -X importtime (its report costs a little)."""
+def _plain_wall(src: Path, args: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds without -X importtime (its report costs a little). CPU time (user +
+    system of the child) is what the command costs; on a busy machine wall time adds waiting."""
     env = {**os.environ, "PYTHONPATH": str(src)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "napari_catrack.cli", *args], capture_output=True,
                    env=env, check=True)  # fmt: skip
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:
@@ -76,11 +83,14 @@ def main() -> None:
         for args in cases.values():
             _plain_wall(src, args)
     walls = {(t, c): [] for t in trees for c in cases}
+    cpus = {(t, c): [] for t in trees for c in cases}
     modules = {}
     for _ in range(a.runs):
         for t, src in trees.items():
             for c, args in cases.items():
-                walls[(t, c)].append(_plain_wall(src, args))
+                wall, cpu = _plain_wall(src, args)
+                walls[(t, c)].append(wall)
+                cpus[(t, c)].append(cpu)
     for t, src in trees.items():
         for c, args in cases.items():
             _, mods = _run(src, args)
@@ -94,6 +104,7 @@ def main() -> None:
                 "median_s": round(statistics.median(walls[(t, c)]), 3),
                 "min_s": round(min(walls[(t, c)]), 3),
                 "runs_s": [round(w, 3) for w in walls[(t, c)]],
+                "median_cpu_s": round(statistics.median(cpus[(t, c)]), 3),
                 "modules_imported": n,
                 "heavy_imported": sorted(h for h in HEAVY if h in mods),
             }
@@ -119,7 +130,8 @@ def main() -> None:
     for t in trees:
         for c in cases:
             r = results[t][c]
-            print(f"{t:6s} {c:5s} median {r['median_s']:.3f} s (min {r['min_s']:.3f}), "
+            print(f"{t:6s} {c:5s} median {r['median_s']:.3f} s (min {r['min_s']:.3f}, "
+                  f"CPU {r['median_cpu_s']:.3f} s), "
                   f"{r['modules_imported']} modules, heavy: {', '.join(r['heavy_imported'])}")  # fmt: skip
     print(f"load {load_before[0]:.1f} -> {load_after[0]:.1f}; wrote {out}")
 
