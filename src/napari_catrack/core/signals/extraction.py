@@ -25,7 +25,7 @@ from napari_catrack.core.signals.params import TracesParams
 from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError
 
-__all__ = ["TRACE_COLUMNS", "extract_traces", "green_to_red_matrix"]
+__all__ = ["TRACE_COLUMNS", "check_stacks", "extract_traces", "green_to_red_matrix"]
 
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "green", "red", "ratio", "dff"]
 """The CLI contract's leading columns; flags and background columns follow them."""
@@ -90,6 +90,19 @@ def green_to_red_matrix(transform: Any, shape: tuple[int, int]) -> np.ndarray:
     m[:2, :2] = lin
     m[:2, 2] = c - lin @ (c + np.array([p["dy"], p["dx"]]))
     return m
+
+
+# ---------------------------------------------------------------- stacks
+def check_stacks(green, red=None) -> None:
+    """Green must be a (T, Y, X) stack and red, when given, the same shape."""
+    if getattr(green, "ndim", 0) != 3:
+        raise InputError(
+            f"green must be a (T, Y, X) stack, got shape {getattr(green, 'shape', None)}"
+        )
+    if red is not None and tuple(red.shape) != tuple(green.shape):
+        raise InputError(
+            f"red {tuple(red.shape)} and green {tuple(green.shape)} stacks differ in shape"
+        )
 
 
 # ---------------------------------------------------------------- tracks
@@ -283,27 +296,13 @@ def extract_traces(
     position, or whose ROI has no finite pixel, are `missing` with NaN values.
     """
     tp = TracesParams.resolve(params, **changes)
-    radius, bg_percentile, saturation, bleach = (
-        tp.radius,
-        tp.bg_percentile,
-        tp.saturation,
-        tp.bleach,
-    )
-    background, bg_inner, bg_outer = tp.background, tp.bg_inner, tp.bg_outer
-    dff_baseline, chunk_frames = tp.dff_baseline, tp.chunk_frames
-    if getattr(green, "ndim", 0) != 3:
-        raise InputError(
-            f"green must be a (T, Y, X) stack, got shape {getattr(green, 'shape', None)}"
-        )
-    if red is not None and tuple(red.shape) != tuple(green.shape):
-        raise InputError(
-            f"red {tuple(red.shape)} and green {tuple(green.shape)} stacks differ in shape"
-        )
+    radius, bleach, background = tp.radius, tp.bleach, tp.background
+    check_stacks(green, red)
     roi_sigma = (tp.sigma or radius / 2.0) if tp.weighting == "gaussian" else None
     if bleach is not None and not fps:
         raise InputError("bleaching correction needs the frame rate (fps)")
-    if dff_baseline != "percentile" and not fps:
-        raise InputError(f"baseline {dff_baseline!r} needs the frame rate (fps)")
+    if tp.dff_baseline != "percentile" and not fps:
+        raise InputError(f"baseline {tp.dff_baseline!r} needs the frame rate (fps)")
     n_frames = int(green.shape[0])
     t = _validate_tracks(tracks, n_frames)
     ids = list(pd.unique(t["neuron_id"]))
@@ -315,8 +314,8 @@ def extract_traces(
         t["frame"].to_numpy() - frames[0],
     ] = t[["y", "x"]].to_numpy(dtype=np.float64)
 
-    r_in = radius + 2.0 if bg_inner is None else float(bg_inner)
-    r_out = radius + 6.0 if bg_outer is None else float(bg_outer)
+    r_in = radius + 2.0 if tp.bg_inner is None else float(tp.bg_inner)
+    r_out = radius + 6.0 if tp.bg_outer is None else float(tp.bg_outer)
     if background == "annulus" and not 0 <= r_in < r_out:
         raise InputError(f"background annulus needs 0 <= inner < outer, got {r_in}, {r_out}")
     if background not in ("annulus", "none"):
@@ -342,8 +341,8 @@ def extract_traces(
     flags = {k: np.zeros((ni, nf), bool) for k in ("saturated", "edge", "nopix")}
     npix = np.zeros((ni, nf), np.int64)
 
-    for c0 in range(0, nf, chunk_frames):
-        c1 = min(c0 + chunk_frames, nf)
+    for c0 in range(0, nf, tp.chunk_frames):
+        c1 = min(c0 + tp.chunk_frames, nf)
         p = pos[:, c0:c1]
         nn, tt = np.nonzero(np.isfinite(p).all(-1))
         for name, (stack, mat, geo) in chans.items():
@@ -355,8 +354,8 @@ def extract_traces(
                 tt,
                 cen,
                 geo,
-                bg_percentile,
-                _saturation_level(stack, saturation),
+                tp.bg_percentile,
+                _saturation_level(stack, tp.saturation),
             )
             out[f"{name}_raw"][nn, c0 + tt] = res["raw"]
             out[f"{name}_bg"][nn, c0 + tt] = res["bg"]
@@ -375,7 +374,7 @@ def extract_traces(
         g = correct_bleaching(g, fps, method=bleach)[0]
     cols: dict[str, np.ndarray] = {"green": g}
     dff_params = tp.baseline_kwargs()
-    dff_g = delta_f_over_f(g, baseline(g, fps, method=dff_baseline, **dff_params))
+    dff_g = delta_f_over_f(g, baseline(g, fps, method=tp.dff_baseline, **dff_params))
     if red is not None:
         r = out["red_raw"] - out["red_bg"]
         r[missing] = np.nan
@@ -386,7 +385,7 @@ def extract_traces(
             floor = tp.min_red_fraction * np.nanmedian(r, axis=1, keepdims=True)
         rat, red_invalid = ratio(g, r, min_red=np.nan_to_num(np.maximum(floor, 0.0)), warn=True)
         red_invalid &= ~missing
-        dff_r = delta_f_over_f(rat, baseline(rat, fps, method=dff_baseline, **dff_params))
+        dff_r = delta_f_over_f(rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params))
     else:
         r = rat = dff_r = np.full((ni, nf), np.nan)
         red_invalid = np.zeros((ni, nf), bool)

@@ -18,7 +18,11 @@ import pandas as pd
 from skimage.draw import polygon2mask
 
 from napari_catrack.core.signals.baselines import baseline, delta_f_over_f
-from napari_catrack.core.signals.extraction import TRACE_COLUMNS, green_to_red_matrix
+from napari_catrack.core.signals.extraction import (
+    TRACE_COLUMNS,
+    check_stacks,
+    green_to_red_matrix,
+)
 from napari_catrack.core.signals.params import TracesParams
 from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError
@@ -87,14 +91,7 @@ def polygon_trace(
     no local background: the polygon is the user's chosen footprint).
     Returns `neuron_id, frame, time_s, green, red, ratio, dff` (time_s NaN without fps).
     """
-    if getattr(green, "ndim", 0) != 3:
-        raise InputError(
-            f"green must be a (T, Y, X) stack, got shape {getattr(green, 'shape', None)}"
-        )
-    if red is not None and tuple(red.shape) != tuple(green.shape):
-        raise InputError(
-            f"red {tuple(red.shape)} and green {tuple(green.shape)} stacks differ in shape"
-        )
+    check_stacks(green, red)
     p = TracesParams.resolve(params, **changes)
     chunk_frames = p.chunk_frames
     poly = _check_polygon(polygon_yx)
