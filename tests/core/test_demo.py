@@ -11,6 +11,7 @@ from napari_catrack import cli
 from napari_catrack.session import Session
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "-o", str(out), "--frames", "80", "--seed", "3"]) == 0
@@ -49,6 +50,7 @@ def test_demo_rejects_tiny_recordings(tmp_path, capsys):
     assert "at least 20" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_options_and_paths_in_one_line(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "-o", str(out), "--frames", "20"]) == 0

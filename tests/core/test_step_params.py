@@ -134,6 +134,7 @@ def demo_session(tmp_path_factory):
     return Session.load(out / "demo.catrack.h5"), out
 
 
+@pytest.mark.slow
 def test_stored_provenance_is_the_dataclass(demo_session):
     """What the demo stores in the session is each step's dataclass, field for field."""
     session, _ = demo_session
@@ -149,6 +150,7 @@ def test_stored_provenance_is_the_dataclass(demo_session):
     assert EnsembleParams.from_dict(session["ensembles"].params) == EnsembleParams(seed=2)
 
 
+@pytest.mark.slow
 def test_align_command_stores_its_parameters(demo_session, tmp_path):
     from napari_catrack import cli
 

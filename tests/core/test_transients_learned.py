@@ -75,6 +75,7 @@ def trained_gru():
     return train_detector(traces, 30.0, intervals, DetectorConfig(**TINY), seed=0, **FIT)
 
 
+@pytest.mark.slow
 def test_tiny_gru_learns_transients_that_an_untrained_one_misses(trained_gru):
     untrained = build_detector(DetectorConfig(**TINY), seed=0)
     assert f1_on_new_traces(untrained, 30.0) < 0.5
@@ -86,7 +87,7 @@ def test_tiny_gru_learns_transients_that_an_untrained_one_misses(trained_gru):
     assert (tab["peak_frame"] <= tab["end_frame"]).all()
 
 
-@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+@pytest.mark.parametrize("arch", ["lstm", pytest.param("transformer", marks=pytest.mark.slow)])
 def test_other_architectures_train(arch):
     traces, intervals = training_set(10, 30.0)
     det = train_detector(traces, 30.0, intervals, DetectorConfig(arch=arch, **TINY), **FIT)
@@ -257,6 +258,7 @@ def test_unknown_method_lists_model():
         detect_transients(np.zeros(100), 30.0, "cnn")
 
 
+@pytest.mark.slow
 def test_cli_train_then_detect(tmp_path, capsys):
     """`catrack train-detector` on a curated table, then `catrack transients --method model`;
     frame numbers that start at 100 map onto the right trace columns both ways."""

@@ -28,6 +28,7 @@ def _screenshot_is_not_blank(viewer) -> None:
     assert shot[..., :3].std() > 1.0, "the canvas rendered nothing"
 
 
+@pytest.mark.slow
 def test_moving_worm_sample_has_channels_and_ground_truth(make_napari_viewer):
     viewer = make_napari_viewer(show=True)  # a hidden canvas renders black under Xvfb
     viewer.open_sample(PLUGIN, "moving_worm")

@@ -49,6 +49,7 @@ def _match_truth(tracks: pd.DataFrame, truth: np.ndarray, frame: int) -> dict[st
     return out
 
 
+@pytest.mark.slow
 def test_whole_analysis_through_the_widgets(make_napari_viewer, qtbot, rec, tmp_path):
     viewer = make_napari_viewer()
     loader = _dock(viewer, "Load recording")
