@@ -62,6 +62,13 @@ def _plain_wall(src: Path, args: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def _commit(src: Path) -> str | None:
+    """The git commit a source folder is checked out at (None outside git)."""
+    out = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True)  # fmt: skip
+    return out.stdout.strip() or None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
@@ -121,6 +128,8 @@ def main() -> None:
             "load_avg_1_5_15_after": [round(x, 2) for x in load_after],
         },
         "before_src": str(a.before) if a.before else None,
+        "before_commit": _commit(a.before) if a.before else None,
+        "after_commit": _commit(SRC),
         "results": results,
         "small_tiff": {"frames": 20, "channels": 2, "shape": [64, 64]},
     }
