@@ -9,8 +9,15 @@ from matplotlib.figure import Figure
 
 
 def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame) -> Figure:
+    kinds = eta["event"].astype(str).nunique()
+    fig = Figure(figsize=(4.0 * max(kinds, 1), 6.5), layout="constrained")
+    draw_eta(fig, eta, significance)
+    return fig
+
+
+def draw_eta(fig: Figure, eta: pd.DataFrame, significance: pd.DataFrame) -> None:
+    """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure)."""
     kinds = sorted(eta["event"].astype(str).unique())
-    fig = Figure(figsize=(4.0 * max(len(kinds), 1), 6.5), layout="constrained")
     axes = fig.subplots(2, max(len(kinds), 1), squeeze=False, height_ratios=(3, 2))
     for col, kind in enumerate(kinds):
         mine = eta[eta["event"].astype(str) == kind]
@@ -57,4 +64,17 @@ def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame) -> Figure:
         ax.set_ylabel("ΔF/F")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize="small")
-    return fig
+
+
+def draw_event_ticks(axes, events: pd.DataFrame, to_x) -> None:
+    """Behaviour events as vertical ticks (one colour per kind) on trace axes; `to_x(frame)` is
+    the axes' x of an imaging frame (time or frame, as the traces are drawn)."""
+    inside = events[events["frame"].to_numpy() >= 0]
+    for k, (kind, group) in enumerate(inside.groupby("event", sort=True)):
+        xs = [to_x(int(f)) for f in group["frame"]]
+        for ax in axes:
+            for x in xs:
+                ax.axvline(x, color=f"C{(k + 4) % 10}", lw=0.7, alpha=0.5, ls="--")
+        axes[0].plot([], [], color=f"C{(k + 4) % 10}", ls="--", label=str(kind))
+    if len(inside):
+        axes[0].legend(fontsize="x-small", loc="upper right", frameon=False)

@@ -385,11 +385,20 @@ class TraceViewerWidget(QWidget):
             return
         axes = self.figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         xlabel = draw_trace_panels(axes, self.traces, ids, panels)
+        self._draw_event_ticks(axes)
         axes[-1].set_xlabel(xlabel)
         self._axes = list(axes)
         x = self._frame_to_x(self.viewer.dims.current_step[0])
         self._cursors = [ax.axvline(x, color="k", lw=0.8, alpha=0.6) for ax in axes]
         self.canvas.draw_idle()
+
+    def _draw_event_ticks(self, axes) -> None:
+        """Behaviour events of the session (Behaviour events widget) as ticks on every panel."""
+        session = session_for_viewer(self.viewer)
+        if "events" in session and "events" in session["events"].tables:
+            from napari_catrack.figures.events import draw_event_ticks
+
+            draw_event_ticks(axes, session["events"].tables["events"], self._frame_to_x)
 
     def _frame_to_x(self, frame: int) -> float:
         fps = self._fps()

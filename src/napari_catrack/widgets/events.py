@@ -1,0 +1,314 @@
+"""Behaviour events widget: events and a behaviour video on the imaging clock, the video in step
+with the calcium movie, event ticks in the trace viewer, event-triggered averages.
+
+Thin: `core.events` does the work (`align_events`, `video_frame_for_imaging`,
+`event_triggered_averages`, in a `start_job` worker); results go to the session (steps
+`events`, `behaviour_video`, `eta`) and to layers. The video layer shows, at each imaging frame,
+the video frame nearest in time (a lazy view of the video file: nothing is decoded until shown).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.core.events.params import EtaParams, EventAlignParams
+from napari_catrack.errors import InputError
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import start_job
+
+if TYPE_CHECKING:
+    import napari
+
+VIDEO_LAYER = "behaviour video"
+
+
+def _file_row(edit: QLineEdit, title: str, filters: str, owner: QWidget) -> QHBoxLayout:
+    button = QPushButton("…")
+    button.setMaximumWidth(32)
+
+    def choose() -> None:
+        path, _ = QFileDialog.getOpenFileName(owner, title, "", filters)
+        if path:
+            edit.setText(path)
+
+    button.clicked.connect(choose)
+    row = QHBoxLayout()
+    row.addWidget(edit)
+    row.addWidget(button)
+    return row
+
+
+def _seconds(minimum: float = -1e6) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(minimum, 1e6)
+    box.setDecimals(3)
+    box.setSuffix(" s")
+    return box
+
+
+class EventsWidget(QWidget):
+    """Load events and a behaviour video, line them up, compute event-triggered averages."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.job = None
+        self.result = None
+
+        self.events_file = QLineEdit()
+        self.events_file.setPlaceholderText("CSV: event name + time_s or video frame")
+        self.frame_times = QLineEdit()
+        self.frame_times.setPlaceholderText("optional: imaging frame timestamps (time_s)")
+        self.video_file = QLineEdit()
+        self.video_file.setPlaceholderText("optional: behaviour video (AVI, MP4, ...)")
+        self.events_start = _seconds()
+        self.events_start.setToolTip("imaging-clock time at which the event file's clock reads 0")
+        self.video_start = _seconds()
+        self.video_start.setToolTip("imaging-clock time of the video's first frame")
+        self.video_fps = QDoubleSpinBox()
+        self.video_fps.setRange(0, 10000)
+        self.video_fps.setSpecialValueText("from the video")
+        self.video_fps.setSuffix(" Hz")
+        form = QFormLayout()
+        form.addRow(
+            "event file", _file_row(self.events_file, "Events", "Tables (*.csv *.xlsx)", self)
+        )
+        form.addRow("event clock starts at", self.events_start)
+        form.addRow(
+            "imaging frame times", _file_row(self.frame_times, "Frame times", "CSV (*.csv)", self)
+        )
+        form.addRow(
+            "behaviour video",
+            _file_row(self.video_file, "Behaviour video", "Videos (*.avi *.mp4 *.mov *.mkv)", self),
+        )
+        form.addRow("video frame rate", self.video_fps)
+        form.addRow("video starts at", self.video_start)
+        self.align_button = QPushButton("Line up events (and video)")
+        self.align_button.clicked.connect(self.line_up)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+
+        self.form = ParamsForm(EtaParams)
+        self.eta_button = QPushButton("Event-triggered averages")
+        self.eta_button.clicked.connect(self.compute)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["neuron", "event", "response", "p", "q", "direction"])
+        self.figure = Figure(figsize=(5, 4), layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(320)
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addLayout(form)
+        layout.addWidget(self.align_button)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.form)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.eta_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("Responsive neurons (q < alpha)"))
+        layout.addWidget(self.table)
+        layout.addWidget(self.canvas)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.addWidget(scroll)
+        if "eta" in self.ctx.session:
+            self._show(self.ctx.session["eta"])
+
+    # --- events and video -------------------------------------------------------------------
+    def align_params(self) -> EventAlignParams:
+        return EventAlignParams(
+            events_start_s=self.events_start.value(),
+            video_fps=self.video_fps.value() or None,
+            video_start_s=self.video_start.value(),
+        )
+
+    def line_up(self) -> None:
+        """Events (and the video) onto the imaging clock, into the session and the viewer."""
+        from napari_catrack.core.events.align import align_events, summarise
+        from napari_catrack.core.events.clock import Clock
+        from napari_catrack.core.events.session import imaging_clock, record_events, record_video
+        from napari_catrack.io.events import read_events
+        from napari_catrack.io.stage import read_frame_times
+        from napari_catrack.widgets._worker import report_exception
+
+        try:
+            if not self.events_file.text().strip():
+                raise InputError("choose an event file first")
+            params = self.align_params()
+            session = self.ctx.session
+            if self.frame_times.text().strip():
+                imaging = Clock(read_frame_times(self.frame_times.text().strip()))
+            else:
+                session.remove("events", save=False)
+                imaging = imaging_clock(session, n_frames=self._n_frames(), fps=self.ctx.fps())
+            video, raw = self._video(params)
+            aligned = align_events(
+                read_events(self.events_file.text().strip()), imaging, params, video=video
+            )
+            record_events(
+                session,
+                aligned,
+                imaging,
+                params,
+                source=self.events_file.text().strip(),
+                save=False,
+            )
+            if raw is not None:
+                record_video(session, self.video_file.text().strip(), video, imaging, save=False)
+                self._show_video(raw, session["behaviour_video"].tables["imaging_to_video"])
+            if session.path is not None:
+                session.save()
+        except Exception as exc:  # the one error policy, without a background job
+            self.summary.setText(report_exception(exc, "lining up events"))
+            return
+        counts = summarise(aligned)
+        self.summary.setText(
+            "; ".join(
+                f"{r.event}: {r.events} ({r.in_recording} in the recording)"
+                for r in counts.itertuples()
+            )
+        )
+        self._redraw_trace_viewers()
+
+    def _n_frames(self) -> int | None:
+        layer = self.ctx.channel_layer("green")
+        return int(layer.data.shape[0]) if layer is not None else None
+
+    def _video(self, params: EventAlignParams):
+        from napari_catrack.core.events.clock import Clock
+
+        path = self.video_file.text().strip()
+        if not path:
+            return (
+                (Clock.regular(10**7, params.video_fps, params.video_start_s), None)
+                if params.video_fps
+                else (None, None)
+            )
+        from napari_catrack.io.video import open_video
+
+        raw = open_video(path)
+        fps = params.video_fps or raw.fps
+        if not fps:
+            raise InputError(
+                f"the frame rate of {Path(path).name} is unknown: set the video frame rate"
+            )
+        return Clock.regular(int(raw.data.shape[0]), fps, params.video_start_s), raw
+
+    def _show_video(self, raw, index_table) -> None:
+        """The video as a layer that follows the imaging time slider (nearest frame in time)."""
+        index = index_table.sort_values("frame")["video_frame"].to_numpy(np.int64)
+        data = raw.data[index]
+        green = self.ctx.channel_layer("green")
+        offset = float(green.data.shape[-1]) + 10.0 if green is not None else 0.0
+        meta = {"catrack": {"role": "behaviour_video", "path": self.video_file.text().strip()}}
+        if VIDEO_LAYER in self.viewer.layers:
+            layer = self.viewer.layers[VIDEO_LAYER]
+            layer.data, layer.metadata = data, meta
+        else:
+            self.viewer.add_image(
+                data, name=VIDEO_LAYER, colormap="gray", translate=(0, 0, offset), metadata=meta
+            )
+
+    def _redraw_trace_viewers(self) -> None:
+        from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+        for widget in getattr(self.viewer.window, "dock_widgets", {}).values():
+            inner = (
+                widget.findChildren(TraceViewerWidget) if hasattr(widget, "findChildren") else []
+            )
+            for viewer_widget in ([widget] if isinstance(widget, TraceViewerWidget) else []) + list(
+                inner
+            ):
+                viewer_widget.redraw()
+
+    # --- event-triggered averages -----------------------------------------------------------
+    def compute(self):
+        from napari_catrack.core.events.eta import event_triggered_averages
+        from napari_catrack.core.events.session import record_eta, traces_for_eta
+
+        session = self.ctx.session
+        try:
+            params = self.form.params()
+            if "events" not in session:
+                raise InputError("line up the events first")
+            values, times, ids = traces_for_eta(session, params.signal)
+        except InputError as exc:
+            self.status.setText(str(exc))
+            return None
+        events = session["events"].tables["events"]
+
+        def work(job):
+            return event_triggered_averages(
+                values, times, ids, events, params, progress=job.progress, cancel=job.cancelled
+            )
+
+        def done(result) -> None:
+            record_eta(session, result)
+            self._show(session["eta"])
+
+        self.job = start_job(
+            self,
+            work,
+            what="event-triggered averages",
+            on_done=done,
+            bar=self.bar,
+            buttons=[self.eta_button],
+            cancel_button=self.cancel_button,
+            status=self.status,
+        )
+        return self.job
+
+    def _show(self, step) -> None:
+        from napari_catrack.figures.events import draw_eta
+
+        sig, eta = step.tables["significance"], step.tables["eta"]
+        hits = sig[sig["significant"].astype(bool)].sort_values("q_value")
+        self.table.setRowCount(len(hits))
+        for r, row in enumerate(hits.itertuples()):
+            values = (
+                row.neuron_id,
+                row.event,
+                f"{row.response:.3f}",
+                f"{row.p_value:.3g}",
+                f"{row.q_value:.3g}",
+                row.direction,
+            )
+            for c, v in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(str(v)))
+        self.figure.clear()
+        draw_eta(self.figure, eta, sig)
+        self.canvas.draw_idle()
+        self.status.setText(f"{len(hits)} responsive neuron-event pairs of {len(sig)}")

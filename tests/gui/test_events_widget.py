@@ -1,0 +1,85 @@
+"""The Behaviour events widget: events and a behaviour video lined up with the imaging, the video
+following the time slider, ticks in the trace viewer, event-triggered averages in the session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.session import attach_session
+from napari_catrack.synthetic.events import make_event_session
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+
+
+def _finish(qtbot, job, timeout=120000):
+    assert job is not None
+    qtbot.waitUntil(job.finished.is_set, timeout=timeout)
+    assert job.outcome == "done", job.outcome
+
+
+def test_events_widget(make_napari_viewer, qtbot, tmp_path):
+    from napari_catrack.io.video import write_video
+    from napari_catrack.session import Session
+
+    syn = make_event_session(
+        seed=1, n_neurons=8, duration_s=120.0, drop_fraction=0.0, video_fps=15.0
+    )
+    n = len(syn.frame_times)
+    ids = syn.neuron_ids
+    session = Session(autosave=False)
+    session.record(
+        "traces",
+        tables={
+            "traces": pd.DataFrame(
+                {
+                    "neuron_id": np.repeat(ids, n),
+                    "frame": np.tile(np.arange(n), len(ids)),
+                    "time_s": np.tile(np.arange(n) / syn.fps, len(ids)),
+                    "dff": syn.dff.ravel(),
+                }
+            )
+        },
+        attrs={"fps": syn.fps},
+    )
+    syn.events.to_csv(tmp_path / "events.csv", index=False)
+    frames = (np.arange(syn.n_video_frames) % 250).astype(np.uint8)[:, None, None] * np.ones(
+        (1, 8, 8), np.uint8
+    )
+    write_video(tmp_path / "behaviour.avi", frames, fps=syn.video_fps)
+    viewer = make_napari_viewer()
+    viewer.add_image(
+        np.zeros((n, 16, 16), np.uint16),
+        name="green",
+        metadata={"catrack": {"role": "green", "fps": syn.fps}},
+    )
+    attach_session(viewer, session)
+    _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
+    )
+    widget.events_file.setText(str(tmp_path / "events.csv"))
+    widget.events_start.setValue(syn.events_start_s)
+    widget.video_file.setText(str(tmp_path / "behaviour.avi"))
+    widget.video_start.setValue(syn.video_start_s)
+    widget.line_up()
+    aligned = session["events"].tables["events"]
+    for kind, times in syn.event_times.items():
+        assert np.sort(aligned[aligned.event == kind].time_s) == pytest.approx(times, abs=1e-3)
+    assert "lever" in widget.summary.text()
+    video = viewer.layers["behaviour video"]
+    assert video.data.shape[0] == n and video.translate[-1] == 26
+    index = session["behaviour_video"].tables["imaging_to_video"]["video_frame"].to_numpy()
+    t = 500
+    assert index[t] == round((t / syn.fps - syn.video_start_s) * syn.video_fps)
+    assert abs(int(np.asarray(video.data[t])[0, 0]) - index[t] % 250) <= 3  # MJPEG rounding
+    traces.select([ids[0]])  # event ticks on the trace panels
+    assert any(line.get_linestyle() == "--" for line in traces.figure.axes[0].lines)
+    widget.form.control("n_shuffles").setValue(200)
+    _finish(qtbot, widget.compute())
+    sig = session["eta"].tables["significance"]
+    m = sig.merge(syn.truth, on=["neuron_id", "event"])
+    assert m[m.kind == "excited"].significant.all()
+    assert widget.table.rowCount() == int(sig.significant.sum()) > 0
