@@ -100,9 +100,11 @@ def run_batch(
     progress: Callable[[int, int, str], Any] | None = None,
     log: Callable[[str], None] = print,
     on_client: Callable[[Any], Any] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> BatchResult:
     """Run every recording of `manifest` into `output/<name>/`, then the pooled tables and
-    `output/report.csv`. `on_client(client)` is called once the cluster is up (monitors, tests)."""
+    `output/report.csv`. `on_client(client)` is called once the cluster is up (monitors, tests);
+    `cancel()` returning True stops handing out recordings (the running ones are cancelled)."""
     from distributed import as_completed
 
     out = Path(output)
@@ -150,6 +152,14 @@ def run_batch(
                 rows.extend(_worker_lost(spec, exc))
             if progress is not None:
                 progress(done, total, spec.name)
+            if cancel is not None and cancel():  # finished recordings stay; the rest waits
+                client.cancel(list(running))
+                from napari_catrack.errors import Cancelled
+
+                raise Cancelled(
+                    f"batch cancelled after {done} of {total} recordings; finished recordings "
+                    "are kept and a rerun completes the others"
+                )
             submit_while_threads_are_free()
     finally:
         client.close()

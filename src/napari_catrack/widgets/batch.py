@@ -1,0 +1,271 @@
+"""Batch widget: a manifest built from the recordings open in napari (and any added files), run
+with `catrack batch`'s runner in the background, the report shown as recordings finish.
+
+Thin: the manifest is the documented one (docs/batch.md; "Save manifest…" writes it for the
+command line), the run is `batch.runner.run_batch` in a `start_job` worker, the parameters are
+those the session used (each step's recorded parameters that differ from the defaults) unless
+unticked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_catrack.batch.steps import STEPS
+from napari_catrack.errors import InputError
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._worker import start_job
+
+if TYPE_CHECKING:
+    import napari
+
+DEFAULT_STEPS = ("align", "detect", "track", "traces", "transients")
+OPEN_OPTION_KEYS = ("layout", "green_channel", "red_channel", "dataset", "axes", "z_projection")
+
+
+def session_params(session, steps) -> dict[str, dict[str, Any]]:
+    """Per batch step, the values this session ran it with that differ from the defaults."""
+    out = {}
+    for name in steps:
+        info = STEPS[name]
+        if info.params is None or info.session_step not in session:
+            continue
+        recorded = info.params.from_dict(session[info.session_step].params)
+        changed = recorded.changed()
+        if changed:
+            out[name] = changed
+    return out
+
+
+class BatchWidget(QWidget):
+    """Recordings, steps, output folder, workers: Run."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.job = None
+        self.result = None
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["name", "recording", "seeds (optional)"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        add_open, add_files, remove = (
+            QPushButton("Add open recordings"),
+            QPushButton("Add files…"),
+            QPushButton("Remove"),
+        )
+        add_open.clicked.connect(self.add_open_recordings)
+        add_files.clicked.connect(self._ask_files)
+        remove.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()))
+        rows = QHBoxLayout()
+        for b in (add_open, add_files, remove):
+            rows.addWidget(b)
+        self.step_boxes: dict[str, QCheckBox] = {}
+        grid = QGridLayout()
+        for i, name in enumerate(STEPS):
+            box = QCheckBox(name)
+            box.setChecked(name in DEFAULT_STEPS)
+            self.step_boxes[name] = box
+            grid.addWidget(box, i // 4, i % 4)
+        self.use_session = QCheckBox("use this session's parameters")
+        self.use_session.setChecked(True)
+        self.output = QLineEdit()
+        self.output.setPlaceholderText("output folder")
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self._ask_output)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.output)
+        out_row.addWidget(choose)
+        self.workers = QSpinBox()
+        self.workers.setRange(1, 64)
+        self.workers.setValue(2)
+        self.workers.setPrefix("workers: ")
+        self.save_button = QPushButton("Save manifest…")
+        self.save_button.clicked.connect(self._ask_save)
+        self.run_button = QPushButton("Run batch")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        for w in (self.workers, self.save_button, self.run_button, self.cancel_button):
+            buttons.addWidget(w)
+        self.bar = QProgressBar()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.report = QTableWidget(0, 5)
+        self.report.setHorizontalHeaderLabels(["recording", "step", "status", "seconds", "message"])
+        self.report.horizontalHeader().setStretchLastSection(True)
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(QLabel("Recordings"))
+        layout.addWidget(self.table)
+        layout.addLayout(rows)
+        layout.addWidget(QLabel("Steps"))
+        layout.addLayout(grid)
+        layout.addWidget(self.use_session)
+        layout.addLayout(out_row)
+        layout.addLayout(buttons)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.report)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        QVBoxLayout(self).addWidget(scroll)
+        self.add_open_recordings()
+
+    # --- recordings ---------------------------------------------------------------------------
+    def _add(self, path: str, name: str = "", seeds: str = "", options: dict | None = None) -> None:
+        if any(self.table.item(r, 1).text() == str(path) for r in range(self.table.rowCount())):
+            return
+        r = self.table.rowCount()
+        self.table.insertRow(r)
+        for c, text in enumerate((name, str(path), seeds)):
+            self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.item(r, 1).setData(Qt.UserRole, dict(options or {}))
+
+    def add_open_recordings(self) -> None:
+        """The recordings behind the viewer's image layers (each once, with its open options)."""
+        for layer in self.viewer.layers:
+            meta = layer.metadata.get("catrack", {}) if hasattr(layer, "metadata") else {}
+            if (
+                meta.get("role") in ("green", "red")
+                and meta.get("path")
+                and Path(meta["path"]).exists()
+            ):
+                self._add(meta["path"], options=meta.get("options"))
+
+    def _ask_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Recordings", "", "Recordings (*.tif *.tiff *.h5 *.hdf5)"
+        )
+        for p in paths:
+            self._add(p)
+
+    def _ask_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Batch output folder")
+        if folder:
+            self.output.setText(folder)
+
+    # --- the manifest -------------------------------------------------------------------------
+    def steps(self) -> list[str]:
+        return [name for name, box in self.step_boxes.items() if box.isChecked()]
+
+    def manifest_dict(self) -> dict[str, Any]:
+        """The manifest these controls describe (docs/batch.md)."""
+        steps = self.steps()
+        if not steps:
+            raise InputError("tick at least one step")
+        if not self.table.rowCount():
+            raise InputError("add at least one recording")
+        defaults: dict[str, Any] = {"steps": steps}
+        fps = self.ctx.fps()
+        if fps:
+            defaults["fps"] = fps
+        if self.use_session.isChecked():
+            params = session_params(self.ctx.session, steps)
+            if params:
+                defaults["params"] = params
+        recordings = []
+        for r in range(self.table.rowCount()):
+            entry: dict[str, Any] = {"path": self.table.item(r, 1).text()}
+            options = self.table.item(r, 1).data(Qt.UserRole) or {}
+            entry.update(
+                {k: v for k, v in options.items() if k in OPEN_OPTION_KEYS and v is not None}
+            )
+            for c, key in ((0, "name"), (2, "seeds")):
+                text = self.table.item(r, c).text().strip() if self.table.item(r, c) else ""
+                if text:
+                    entry[key] = text
+            recordings.append(entry)
+        return {"defaults": defaults, "recordings": recordings}
+
+    def write_manifest(self, path: str | Path) -> Path:
+        import yaml
+
+        from napari_catrack.io.atomic import write_text_atomic
+
+        return write_text_atomic(path, yaml.safe_dump(self.manifest_dict(), sort_keys=False))
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Manifest", "manifest.yaml", "YAML (*.yaml)")
+        if path:
+            try:
+                self.status.setText(f"manifest written: {self.write_manifest(path)}")
+            except InputError as exc:
+                self.status.setText(str(exc))
+
+    # --- running --------------------------------------------------------------------------------
+    def run(self):
+        """Write DIR/manifest.yaml and run it on a local cluster in the background."""
+        from napari_catrack.batch.manifest import read_manifest
+        from napari_catrack.batch.runner import run_batch
+
+        try:
+            out = self.output.text().strip()
+            if not out:
+                raise InputError("choose an output folder")
+            manifest = read_manifest(self.write_manifest(Path(out) / "manifest.yaml"))
+        except InputError as exc:
+            self.status.setText(str(exc))
+            return None
+        workers = self.workers.value()
+
+        def work(job):
+            lines = []
+
+            def log(line: str) -> None:
+                lines.append(line)
+                job.progress(0, len(manifest.recordings), line)
+
+            return run_batch(
+                manifest,
+                out,
+                workers=workers,
+                log=log,
+                cancel=job.cancelled,
+                progress=lambda d, t, n: job.progress(d, t, f"{n} finished" if n else ""),
+            )
+
+        self.job = start_job(
+            self,
+            work,
+            what="batch",
+            on_done=self._show,
+            bar=self.bar,
+            buttons=[self.run_button, self.save_button],
+            cancel_button=self.cancel_button,
+            status=self.status,
+        )
+        return self.job
+
+    def _show(self, result) -> None:
+        self.result = result
+        report = result.report
+        self.report.setRowCount(len(report))
+        for r, row in enumerate(report.itertuples(index=False)):
+            for c, value in enumerate(row):
+                self.report.setItem(r, c, QTableWidgetItem(str(value)))
+        self.status.setText(f"{result.summary()} -> {result.output}")

@@ -1,0 +1,46 @@
+"""The Batch widget builds the manifest from the open recordings and the session's parameters,
+runs it on a local cluster in the background and shows the report."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from napari_catrack.session import session_for_viewer
+from napari_catrack.synthetic.batch import write_batch_folder
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+
+
+@pytest.mark.slow
+def test_batch_widget_runs_the_open_recording(make_napari_viewer, qtbot, tmp_path):
+    from napari_catrack.core.transients.params import TransientParams
+
+    write_batch_folder(tmp_path, 2, n_frames=30, shape=(64, 64), n_neurons=3)
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "rec00.tif"), plugin=PLUGIN)
+    session_for_viewer(viewer).record(
+        "transients", params=TransientParams(snr_threshold=4.0).to_dict(), save=False
+    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    assert widget.table.rowCount() == 1  # the open recording, once (green and red layers)
+    widget._add(str(tmp_path / "rec01.tif"), seeds=str(tmp_path / "seeds01.csv"))
+    widget.table.item(0, 2).setText(str(tmp_path / "seeds00.csv"))
+    for name, box in widget.step_boxes.items():
+        box.setChecked(name in ("track", "traces", "transients"))
+    manifest = widget.manifest_dict()
+    assert manifest["defaults"]["params"] == {"transients": {"snr_threshold": 4.0}}
+    assert manifest["defaults"]["fps"] == 10.0
+    widget.workers.setValue(1)
+    widget.output.setText(str(tmp_path / "out"))
+    job = widget.run()
+    qtbot.waitUntil(job.finished.is_set, timeout=300000)
+    assert job.outcome == "done", job.outcome
+    assert yaml.safe_load((tmp_path / "out" / "manifest.yaml").read_text())["recordings"][1][
+        "path"
+    ].endswith("rec01.tif")
+    report = pd.read_csv(tmp_path / "out" / "report.csv")
+    assert (report.status == "done").all() and widget.report.rowCount() == len(report)
+    assert (tmp_path / "out" / "rec01" / "transients.csv").is_file()
