@@ -129,7 +129,6 @@ def shot_tracking() -> None:
     )
     panel = widget.candidates
     panel.live.setChecked(False)
-    panel.min_brightness.setValue(300)  # leaves out most of the dim gut granules
     cand = panel.preview()
     # the user picks the head neurons and leaves the remaining granules (here: those far from
     # every true neuron of the sample)

@@ -50,6 +50,14 @@ def two_channel_tiff(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     return path, green, red
 
 
+def pytest_configure(config):
+    """Generated samples are cached in a folder of this test session, not the user's cache."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("NAPARI_CATRACK_CACHE", tempfile.mkdtemp(prefix="catrack-cache-"))
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests under tests/gui are `gui`, everything else is `core` (select with -m)."""
     for item in items:

@@ -1,4 +1,6 @@
-"""npe2 sample data: synthetic recordings with ground truth (small enough to make in seconds)."""
+"""npe2 sample data: synthetic recordings with ground truth, cached on disk after the first time
+(`synthetic.cache`: napari calls these in the GUI thread, so the window would freeze for the
+seconds generation takes)."""
 
 from __future__ import annotations
 
@@ -8,19 +10,47 @@ import pandas as pd
 from napari_catrack.layers import GREEN_COLORMAP, RED_COLORMAP, contrast_from_frame, tracks_layer
 
 
-def moving_worm_sample(n_frames: int = 200, seed: int = 0) -> list:
-    """Two-channel freely-moving worm head, plus its ground-truth tracks (hidden layer)."""
+def _make_worm(n_frames: int, seed: int) -> dict:
     from napari_catrack.synthetic import make_worm_recording
 
     rec = make_worm_recording(n_frames=n_frames, seed=seed)
+    return {
+        "green": rec.green,
+        "red": rec.red,
+        "positions": np.asarray(rec.truth.positions, dtype=np.float64),
+        "neuron_ids": [str(n) for n in rec.truth.neuron_ids],
+        "fps": float(rec.fps),
+        "pixel_size_um": float(rec.pixel_size_um),
+        "misalignment": _plain(rec.truth.misalignment),
+    }
+
+
+def _plain(value):
+    """JSON-able copy (the misalignment is a dict of numbers or a small dataclass)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def moving_worm_sample(n_frames: int = 200, seed: int = 0) -> list:
+    """Two-channel freely-moving worm head, plus its ground-truth tracks (hidden layer)."""
+    from napari_catrack.synthetic.cache import cached
+
+    rec, _ = cached("moving_worm", {"n_frames": n_frames, "seed": seed},
+                    lambda: _make_worm(n_frames, seed))  # fmt: skip
     summary = {
         "frames": n_frames,
-        "fps": rec.fps,
-        "pixel_size_um": rec.pixel_size_um,
-        "misalignment": rec.truth.misalignment,
+        "fps": rec["fps"],
+        "pixel_size_um": rec["pixel_size_um"],
+        "misalignment": rec["misalignment"],
     }
     layers = []
-    for role, data, cmap in (("green", rec.green, GREEN_COLORMAP), ("red", rec.red, RED_COLORMAP)):
+    for role, cmap in (("green", GREEN_COLORMAP), ("red", RED_COLORMAP)):
+        data = rec[role]
         meta = {
             "name": f"worm {role}",
             "colormap": cmap,
@@ -31,11 +61,11 @@ def moving_worm_sample(n_frames: int = 200, seed: int = 0) -> list:
             },
         }
         layers.append((data, meta, "image"))
-    pos = rec.truth.positions  # (T, N, 2)
+    pos = rec["positions"]  # (T, N, 2)
     t_idx, n_idx = np.meshgrid(np.arange(pos.shape[0]), np.arange(pos.shape[1]), indexing="ij")
     truth = pd.DataFrame(
         {
-            "neuron_id": np.asarray(rec.truth.neuron_ids)[n_idx.ravel()],
+            "neuron_id": np.asarray(rec["neuron_ids"])[n_idx.ravel()],
             "frame": t_idx.ravel(),
             "y": pos[..., 0].ravel(),
             "x": pos[..., 1].ravel(),

@@ -70,6 +70,9 @@ def _apply_alignment(layers: list[LayerData], attrs: dict[str, Any]) -> None:
     transform = AlignmentTransform.from_dict(attrs)
     affine = transform.napari_affine(tuple(red_data.shape[-2:]), ndim=red_data.ndim)
     red_meta["affine"] = np.asarray(affine).tolist()
+    # the red layer shows the accepted alignment (and says where it came from)
+    catrack = red_meta.setdefault("metadata", {}).setdefault("catrack", {})
+    catrack["alignment"] = transform.to_dict()
 
 
 def layers_into_session(session: Session, layer_data: list[LayerData]) -> None:

@@ -117,8 +117,8 @@ def test_session_records_traces_and_shares_verdicts(result):
         sources_from_session,
         status_of,
     )  # fmt: skip
+    from napari_catrack.core.transients.curation import matrix_from_long
     from napari_catrack.session import Session
-    from napari_catrack.widgets._curation import matrix_from_long
 
     s = Session(autosave=False)
     record_sources(s, result)

@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from napari_catrack.core.alignment import AlignmentTransform
+from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 
@@ -34,8 +35,8 @@ def viewer_and_widget(make_napari_viewer):
     red = ndimage.affine_transform(scene, m[:2, :2], offset=m[:2, 2], order=3)
     green_stack = np.stack([scene * (1 + 0.1 * i) for i in range(4)])
     red_stack = np.stack([red * 3 + 50] * 4)
-    viewer.add_image(green_stack, name="rec green")
-    viewer.add_image(red_stack, name="rec red")
+    viewer.add_image(green_stack, name="rec green", metadata={"catrack": {"role": "green"}})
+    viewer.add_image(red_stack, name="rec red", metadata={"catrack": {"role": "red"}})
     widget = AlignmentWidget(viewer)
     viewer.window.add_dock_widget(widget)
     return viewer, widget, truth
@@ -57,10 +58,8 @@ def test_layers_are_found_and_estimate_sets_the_red_affine(viewer_and_widget, qt
     viewer, widget, truth = viewer_and_widget
     assert widget.green_combo.currentText() == "rec green"
     assert widget.red_combo.currentText() == "rec red"
-    worker = widget.estimate()
-    assert worker is not None
-    qtbot.waitUntil(lambda: widget.base is not None, timeout=30000)
-    qtbot.waitUntil(widget.estimate_button.isEnabled, timeout=5000)
+    wait_job(qtbot, widget.estimate(), timeout=30000)
+    assert widget.base is not None and widget.estimate_button.isEnabled()
     est = widget.transform
     assert est.source == "estimated"
     assert abs(est.dy - truth.dy) < 0.1 and abs(est.dx - truth.dx) < 0.1
@@ -76,11 +75,11 @@ def test_layers_are_found_and_estimate_sets_the_red_affine(viewer_and_widget, qt
 def test_cancelled_estimate_leaves_the_red_layer_alone(viewer_and_widget, qtbot):
     viewer, widget, _ = viewer_and_widget
     before = viewer.layers["rec red"].affine.affine_matrix.copy()
-    worker = widget.estimate()
+    job = widget.estimate()
     assert widget.cancel_button.isEnabled()
     widget.cancel_estimate()
-    qtbot.waitUntil(widget.estimate_button.isEnabled, timeout=30000)
-    assert widget.base is None and not worker.is_running
+    wait_job(qtbot, job, timeout=30000)
+    assert widget.base is None and widget.estimate_button.isEnabled()
     np.testing.assert_array_equal(viewer.layers["rec red"].affine.affine_matrix, before)
     assert "cancelled" in widget.status.text()
     assert not widget.cancel_button.isEnabled()
@@ -88,7 +87,8 @@ def test_cancelled_estimate_leaves_the_red_layer_alone(viewer_and_widget, qtbot)
 
 def test_keyboard_nudges_move_and_rotate_the_red_layer(viewer_and_widget):
     viewer, widget, _ = viewer_and_widget
-    widget.activate_keys()
+    assert not widget.keys_active()  # nothing is bound until the user asks for it
+    assert widget.activate_keys()
     widget.step.setValue(0.5)
     widget.angle_step.setValue(0.2)
     _press(viewer, "W")  # up: dy -0.5
@@ -156,8 +156,8 @@ def test_scaled_layers_still_put_red_pixels_on_their_green_pixels(make_napari_vi
     viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="g", scale=scale)
     viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="r", scale=scale)
     widget = AlignmentWidget(viewer)
-    widget.green_combo.setCurrentText("g")
-    widget.red_combo.setCurrentText("r")
+    widget.channels.choose("green", "g")  # layers of another reader: the user gives them roles
+    widget.channels.choose("red", "r")
     t = AlignmentTransform(1.5, -2.0, 2.0)
     widget.set_transform(t)
     red_px = np.array([30.0, 80.0])
@@ -169,24 +169,33 @@ def test_scaled_layers_still_put_red_pixels_on_their_green_pixels(make_napari_vi
     assert back.dy == pytest.approx(1.5) and back.rotation_deg == pytest.approx(2.0)
 
 
-def test_showing_the_dock_binds_real_keystrokes_and_removing_it_unbinds(make_napari_viewer, qtbot):
+def test_nudge_keys_bound_only_while_ticked_and_accept_frees_them(make_napari_viewer, qtbot):
+    """Issue 11: the nudge keys stayed bound after Accept and moved red while curating."""
     from qtpy.QtCore import Qt
 
     from napari_catrack.widgets.alignment import AlignmentWidget
 
     viewer = make_napari_viewer(show=True)
-    viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="g green")
-    viewer.add_image(np.zeros((2, *SHAPE), np.float32), name="r red")
+    for name, role in (("g green", "green"), ("r red", "red")):
+        viewer.add_image(np.zeros((2, *SHAPE), np.float32), name=name,
+                         metadata={"catrack": {"role": role}})  # fmt: skip
     widget = AlignmentWidget(viewer)
     dock = viewer.window.add_dock_widget(widget)
-    qtbot.waitUntil(widget.keys_check.isChecked, timeout=5000)  # bound on show
+    qtbot.waitUntil(widget.isVisible, timeout=5000)
+    handler = viewer.window._qt_viewer.canvas._key_map_handler
+    assert not widget.keys_check.isChecked() and not handler.press_key("D")  # off when shown
+    widget.keys_check.setChecked(True)  # the user turns nudging on
     canvas = viewer.window._qt_viewer.canvas.native
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key_D)  # a real key event through Qt and napari's canvas
     qtbot.keyClick(canvas, Qt.Key_Q)
     assert widget.transform.dx == pytest.approx(0.5)
     assert widget.transform.rotation_deg == pytest.approx(0.1)
-    viewer.window.remove_dock_widget(dock)
+    widget.accept()  # Accept turns nudging off: A/D/R are free for curation
+    assert not widget.keys_check.isChecked() and not handler.press_key("D")
+    qtbot.keyClick(canvas, Qt.Key_A)
+    assert widget.transform.dx == pytest.approx(0.5)  # did not move
+    widget.keys_check.setChecked(True)
+    viewer.window.remove_dock_widget(dock)  # a closed dock gives its keys back too
     qtbot.waitUntil(lambda: not widget.keys_check.isChecked(), timeout=5000)
-    handler = viewer.window._qt_viewer.canvas._key_map_handler
     assert not handler.press_key("D")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from napari_catrack.synthetic.rasters import planted_ensembles
+from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 
@@ -34,9 +35,10 @@ def test_find_colour_and_step(make_napari_viewer, qtbot, planted, tmp_path):
     assert widget.points.currentText() == "neurons"
     widget.path.setText(str(csv))
     widget.shuffles.setValue(200)
-    worker = widget.find()
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=30000)
-    qtbot.waitUntil(lambda: widget.find_button.isEnabled(), timeout=5000)
+    widget.fps.setValue(planted.fps)
+    job = widget.find()
+    wait_job(qtbot, job, timeout=30000)
+    assert widget.result is not None and widget.find_button.isEnabled()
 
     result = widget.result
     assert result.n_ensembles == 2
@@ -64,22 +66,20 @@ def test_find_colour_and_step(make_napari_viewer, qtbot, planted, tmp_path):
     assert viewer.dims.current_step[0] == frames[2]
     widget.prev_button.click()
     assert viewer.dims.current_step[0] == frames[1]
-    assert worker is widget._worker
+    assert job is widget.job
 
 
-def test_bad_table_reports_error(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+def test_bad_table_reports_error(make_napari_viewer, qtbot, tmp_path):
     from napari_catrack.widgets import ensembles as mod
 
-    messages = []
-    monkeypatch.setattr(mod, "show_error", messages.append)
     viewer = make_napari_viewer()
     widget = mod.EnsemblesWidget(viewer)
+    widget.fps.setValue(10.0)
     bad = tmp_path / "bad.csv"
     bad.write_text("cell,onset\n1,2\n")
     widget.path.setText(str(bad))
-    widget.find()
-    qtbot.waitUntil(lambda: bool(messages), timeout=10000)
-    assert "neuron_id" in messages[0]
+    wait_job(qtbot, widget.find(), timeout=10000)
+    assert "neuron_id" in widget.status.text()  # one line naming the missing column
     assert widget.result is None
 
 
@@ -92,8 +92,7 @@ def test_result_is_saved_in_the_session(make_napari_viewer, qtbot, planted):
     widget.set_table(planted.events)
     widget.fps.setValue(planted.fps)
     widget.shuffles.setValue(200)
-    widget.find()
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=30000)
+    wait_job(qtbot, widget.find(), timeout=30000)
     step = session_for_viewer(viewer)["ensembles"]
     assert len(step.tables["events"]) == len(widget.result.events) > 0
     assert set(step.tables["members"].columns) >= {"ensemble_id", "neuron_id"}

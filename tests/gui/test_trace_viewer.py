@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.gui.helpers import wait_job
+
 pytestmark = pytest.mark.gui
 
 T, FPS = 60, 5.0
@@ -64,7 +66,8 @@ def test_cursor_click_selection_export(viewer_with_points, traces, qtbot, tmp_pa
         "ratio G/R",
         "dF/F",
     ]
-    np.testing.assert_allclose(widget._axes[3].lines[0].get_ydata(), traces.dff[:T])
+    data_lines = [ln for ln in widget._axes[3].lines if ln not in widget._cursors]
+    np.testing.assert_allclose(data_lines[0].get_ydata(), traces.dff[:T])
 
     # the cursor follows the time slider (x in seconds)
     viewer.dims.set_current_step(0, 20)
@@ -141,9 +144,7 @@ def test_extract_from_layers_uses_red_affine(make_napari_viewer, qtbot):
 
     widget = TraceViewerWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    worker = widget.extract()
-    assert worker is not None
-    qtbot.waitUntil(lambda: widget.traces is not None, timeout=30000)
+    wait_job(qtbot, widget.extract(), timeout=30000)
     df = widget.traces
     np.testing.assert_allclose(df.green, 200.0)
     np.testing.assert_allclose(df.red, 150.0)  # sampled through the affine: the whole disk
@@ -154,6 +155,8 @@ def test_extract_from_layers_uses_red_affine(make_napari_viewer, qtbot):
     step = session_for_viewer(viewer)["traces"]
     assert len(step.tables["traces"]) == len(df)
     assert step.params["radius"] == widget.radius.value()
+    assert step.params["alignment"]["dy"] == pytest.approx(2.0)  # the alignment in force
+    assert step.params["alignment_source"] == "not accepted"
 
 
 def test_layer_alignment_reads_the_alignment_widgets_affine():

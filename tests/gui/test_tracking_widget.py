@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from napari_catrack.synthetic import make_worm_recording
+from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 
@@ -34,10 +35,7 @@ def setup(make_napari_viewer, rec):
     viewer.window.add_dock_widget(widget)
     panel = widget.candidates
     panel.live.setChecked(False)  # tests drive the preview explicitly (and once via the timer)
-    panel.sigma.setValue(DETECT["sigma"])
-    panel.min_distance.setValue(DETECT["min_distance"])
-    panel.min_area.setValue(DETECT["min_area"])
-    panel.min_brightness.setValue(DETECT["min_brightness"])
+    panel.set_params(**DETECT)
     return viewer, widget
 
 
@@ -46,11 +44,8 @@ def _nearest(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def _track(widget, qtbot, start):
-    worker = start()
-    assert worker is not None
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=5000)
+    wait_job(qtbot, start())
+    assert widget.worker is None
 
 
 def _as_array(tracks: pd.DataFrame, ids: list[str]) -> np.ndarray:
@@ -67,7 +62,7 @@ def test_live_preview_pick_track_correct_retrack(setup, rec, qtbot):
     viewer.dims.set_current_step(0, 0)
     # the live preview: a parameter change starts the debounce timer, which runs the detection
     panel.live.setChecked(True)
-    panel.threshold.setValue(3.5)
+    panel.form.control("threshold").setValue(3.5)  # typing a value starts the live preview
     qtbot.waitUntil(lambda: "candidates" in viewer.layers, timeout=5000)
     cand = viewer.layers["candidates"]
     assert "candidate masks" in viewer.layers
@@ -171,11 +166,9 @@ def test_cancel_keeps_previous_tracks_and_low_confidence_jumps(setup, rec, qtbot
     _track(widget, qtbot, widget.start_tracking)
     before = widget.tracks.copy()
 
-    worker = widget.start_tracking()
+    job = widget.start_tracking()
     widget.cancel()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=5000)
+    wait_job(qtbot, job)
     assert "cancelled" in widget.last_outcome and "previous tracks kept" in widget.last_outcome
     pd.testing.assert_frame_equal(widget.tracks, before)
 
@@ -221,8 +214,7 @@ def test_red_detection_and_tracks_come_out_in_green_pixels(make_napari_viewer, q
     widget = TrackingWidget(viewer)
     panel = widget.candidates
     panel.live.setChecked(False)
-    for name, value in DETECT.items():
-        getattr(panel, name).setValue(value)
+    panel.set_params(**DETECT)
     viewer.dims.set_current_step(0, 6)
     green = panel.preview()
     err = _nearest(rec.truth.positions[6], green[["y", "x"]].to_numpy())

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from qtpy.QtCore import Qt
 
+from tests.gui.helpers import wait_job
+
 pytestmark = pytest.mark.gui
 
 FPS, T, H, W = 10.0, 600, 32, 32
@@ -204,12 +206,18 @@ def test_verdicts_filter_keys_follow_polygon_export_restore(viewer, qtbot, tmp_p
 
     # stepping with keys; the viewer selects that neuron's point at the current frame
     viewer.dims.set_current_step(0, 42)
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.zoom *= 20  # zoomed in on a corner: b is out of view ...
+    camera.center = (0.0, 0.0)
     widget.select_cell("a")
     qtbot.keyClick(widget.cell_list, Qt.Key_N)
     assert widget.current == "b"
     assert points.selected_data == {T + 42}  # b's point in frame 42
-    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    assert tuple(camera.center[-2:]) == pytest.approx(POS["b"])
+    assert tuple(camera.center[-2:]) == pytest.approx(POS["b"])  # ... so the view moves to it
+    camera.zoom = 1.0  # zoomed out, everything in view: stepping leaves the view alone
+    qtbot.keyClick(widget.cell_list, Qt.Key_P)
+    assert widget.current == "a" and tuple(camera.center[-2:]) == pytest.approx(POS["b"])
+    qtbot.keyClick(widget.cell_list, Qt.Key_N)
     qtbot.keyClick(widget.canvas, Qt.Key_Down)
     assert widget.current == "c"
     qtbot.keyClick(widget.canvas, Qt.Key_P)
@@ -229,8 +237,8 @@ def test_verdicts_filter_keys_follow_polygon_export_restore(viewer, qtbot, tmp_p
     viewer.add_image(red, name="red", metadata={"catrack": {"role": "red"}})
     viewer_session(viewer).record("alignment", attrs={"dy": dy, "dx": dx, "rotation_deg": 0.0})
     viewer.add_shapes([np.c_[np.full(4, 42.0), RECT]], shape_type="polygon", name="rois")
-    worker = widget.add_polygon_cell()
-    assert worker is not None
+    job = widget.add_polygon_cell()
+    assert job is not None
     qtbot.waitUntil(lambda: "roi-1" in set(widget.state.ids), timeout=20000)
     # ratio = 2 (1 + dF/F) with R0 = 2, so dR/R0 is the constructed transient exactly
     np.testing.assert_allclose(widget.state.trace("roi-1"), _transient(ROI_PEAK), atol=1e-6)
@@ -282,8 +290,10 @@ def test_csv_source_errors_and_render(make_napari_viewer, qtbot, tmp_path):
     wide = _traces().pivot(index="neuron_id", columns="frame", values="dff")
     wide.columns = wide.columns + 100
     wide.reset_index().to_csv(tmp_path / "wide.csv", index=False)
+    assert not widget.load_csv(tmp_path / "wide.csv")  # no time column, no frame rate yet
+    assert "frame rate is unknown" in widget.status.text()
+    widget.fps.setValue(FPS)  # typed once, for every widget
     assert widget.load_csv(tmp_path / "wide.csv")
-    widget.fps.setValue(FPS)
     assert widget.state.frame0 == 100
     widget.select_cell("c")
     widget.add_span(10, 30)
@@ -293,7 +303,7 @@ def test_csv_source_errors_and_render(make_napari_viewer, qtbot, tmp_path):
     # k-sigma detection on the same traces: peaks in recording frames (offset 100)
     widget.method.setCurrentText("ksigma")
     assert not widget.snr.isEnabled() and widget.k.isEnabled()
-    widget.peak_threshold.setValue(0.3)  # abs_threshold: c is nearly silent (tiny sigma)
+    widget.abs_threshold.setValue(0.3)  # c is nearly silent (tiny sigma)
     widget.detect()
     qtbot.waitUntil(lambda: (widget.state.table["source"] == "ksigma").any(), timeout=20000)
     found = widget.state.transients().groupby("neuron_id")["peak_frame"].apply(sorted)
@@ -313,15 +323,16 @@ def test_csv_source_errors_and_render(make_napari_viewer, qtbot, tmp_path):
 
 
 def test_smoothing_defaults_to_the_adaptive_window(make_napari_viewer):
+    from napari_catrack.core.transients.params import TransientParams
     from napari_catrack.widgets.transients import TransientsWidget
 
     widget = TransientsWidget(make_napari_viewer())
     assert widget.smooth.text() == "auto"
-    assert widget.detect_params()["smooth_window_s"] == "auto"
+    assert widget.detect_params() == TransientParams()  # the defaults, from one place
     widget.method.setCurrentText("ksigma")
-    assert "smooth_window_s" not in widget.detect_params()  # k-sigma keeps its fixed 0.2 s
-    widget.smooth.setValue(0.1)
-    assert widget.detect_params()["smooth_window_s"] == 0.1
+    assert widget.detect_params().ksigma_smooth_window_s() == 0.2  # k-sigma's fixed 0.2 s
+    widget.smooth.setText("0.1")
+    assert widget.detect_params().smooth_window_s == 0.1
 
 
 def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
@@ -337,9 +348,7 @@ def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
     assert panel.current() is None and "shipped" in panel.name_label.text()
     panel.hidden.setValue(8)
     panel.epochs.setValue(3)
-    worker = panel.train()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
+    wait_job(qtbot, panel.train())
     det = panel.current()
     assert det is not None and det.meta["cells"] == ["a", "b"]  # accepted cells only
     assert det.config.hidden == 8 and "2 cells" in panel.name_label.text()
@@ -347,18 +356,15 @@ def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
 
     # a cancelled training keeps the detector we had
     panel.epochs.setValue(200)
-    worker = panel.train()
+    job = panel.train()
     panel.cancel()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
+    wait_job(qtbot, job)
     assert panel.current() is det and "cancelled" in panel.last_outcome
 
     widget.method.setCurrentText("model")
     assert not widget.k.isEnabled() and not widget.smooth.isEnabled()
-    worker = widget.detect()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        pass
-    assert widget.last_params == {"method": "model", "model": "gru"}
+    wait_job(qtbot, widget.detect())
+    assert widget.last_params["method"] == "model" and widget.last_params["model"] == "gru"
 
     # the detector travels in the session file, weights intact
     widget.flush_session()

@@ -197,6 +197,12 @@ def split_channels(
             movie = movie[: n - 1]
         notes.append("interleaved: each channel has half the file's frame rate")
         first, second = movie[0::2], movie[1::2]
+        one, why = looks_like_one_channel(first, second)
+        if one:
+            notes.append(
+                f"WARNING: the even and odd frames look like ONE channel ({why}); if this is a "
+                "one-channel movie, open it with layout single"
+            )
         green, red = (first, second) if green_channel <= red_channel else (second, first)
         return Channels(green, red, layout, axes, notes)
     axis = -1 if layout in ("left-right", "right-left") else -2
@@ -209,6 +215,39 @@ def split_channels(
     b = movie[..., half:] if axis == -1 else movie[..., half:, :]
     green, red = (a, b) if layout in ("left-right", "top-bottom") else (b, a)
     return Channels(green, red, layout, axes, notes)
+
+
+def looks_like_one_channel(first, second, n_pairs: int = 6) -> tuple[bool, str]:
+    """Whether alternate frames (`first` = even, `second` = odd) are one channel split in two.
+
+    Reads `2 * n_pairs + 1`-ish frames. Two true channels differ in brightness or structure, so
+    an even frame correlates better with the next even frame (same channel, two frames later)
+    than with the odd frame beside it. One channel split in two has the same brightness in both
+    halves and its neighbouring frames correlate at least as well: both must hold to say so.
+    Returns (verdict, the numbers behind it).
+    """
+    n = min(first.shape[0], second.shape[0]) - 1
+    if n < 1:
+        return False, "too few frames to tell"
+    idx = np.unique(np.linspace(0, n - 1, min(n_pairs, n)).round().astype(int))
+    across, along, ratio = [], [], []
+    for i in idx:
+        a = np.asarray(first[i], np.float64).ravel()
+        b = np.asarray(second[i], np.float64).ravel()
+        c = np.asarray(first[i + 1], np.float64).ravel()
+        if a.std() == 0 or b.std() == 0 or c.std() == 0:
+            continue
+        across.append(np.corrcoef(a, b)[0, 1])
+        along.append(np.corrcoef(a, c)[0, 1])
+        ratio.append(b.mean() / a.mean() if a.mean() else np.inf)
+    if not across:
+        return False, "blank frames"
+    r_ab, r_ac, bright = float(np.median(across)), float(np.median(along)), float(np.median(ratio))
+    one = r_ab >= r_ac - 0.02 and 0.9 <= bright <= 1.1
+    why = (
+        f"even-odd correlation {r_ab:.2f} vs even-even {r_ac:.2f}, odd/even brightness {bright:.2f}"
+    )
+    return one, why
 
 
 def _channel_index(i: int, n_channels: int, role: str) -> int:

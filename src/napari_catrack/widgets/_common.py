@@ -1,4 +1,8 @@
-"""Small helpers shared by widgets: find channel layers, report errors the napari way."""
+"""Small helpers shared by widgets: the likeliest neurons layer, progress relayed from workers.
+
+Channels, the alignment and the frame rate come from `_context.ViewerContext`; errors are
+reported by `_worker.report_exception` (the one error policy).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,8 @@ from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error, show_info
 
-from napari_catrack.errors import CatrackError
-
 if TYPE_CHECKING:
     import napari
-
-
-def channel_layer(viewer: napari.Viewer, role: str):
-    """The most recently added Image layer whose napari-catrack role is `role` ("green"/"red")."""
-    from napari.layers import Image
-
-    for layer in reversed(list(viewer.layers)):
-        if isinstance(layer, Image) and layer.metadata.get("catrack", {}).get("role") == role:
-            return layer
-    return None
 
 
 def preferred_neuron_layer(viewer: napari.Viewer, names: list[str]) -> str | None:
@@ -41,15 +33,7 @@ def preferred_neuron_layer(viewer: napari.Viewer, names: list[str]) -> str | Non
     return max(ranked)[1] if ranked else None
 
 
-def report_error(exc: BaseException) -> None:
-    """User mistakes as one line; anything else keeps napari's traceback notification."""
-    if isinstance(exc, CatrackError):
-        show_error(f"napari-catrack: {exc}")
-    else:
-        raise exc
-
-
-__all__ = ["channel_layer", "preferred_neuron_layer", "report_error", "show_error", "show_info"]
+__all__ = ["preferred_neuron_layer", "progress_relay", "show_error", "show_info"]
 
 
 @functools.cache
@@ -84,8 +68,11 @@ def _qt_progress_classes():
 
         def _show(self, done: int, total: int, message: str) -> None:
             if self.bar is not None:
-                self.bar.setValue(int(100 * done / max(total, 1)))
-                self.bar.setFormat(f"%p%  {message}" if message else "%p%")
+                try:
+                    self.bar.setValue(int(100 * done / max(total, 1)))
+                    self.bar.setFormat(f"%p%  {message}" if message else "%p%")
+                except RuntimeError:  # the widget holding the bar was closed
+                    self.bar = None
             if self._pbar is not None:
                 if self._pbar.total != total:
                     self._pbar.total = total

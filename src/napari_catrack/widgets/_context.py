@@ -52,8 +52,11 @@ class ViewerContext:
         self.events = EmitterGroup(
             source=self, alignment=None, fps=None, channels=None, session=None
         )
+        self._watched_red: set[int] = set()  # ids of red layers whose affine we follow
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.events.channels.connect(self._watch_red)
+        self._watch_red()
         from napari_catrack.session import watch_session
 
         watch_session(viewer, self._on_session_replaced)
@@ -136,6 +139,22 @@ class ViewerContext:
         if role == "red":
             self.events.alignment()
 
+    def release_role(self, role: str) -> None:
+        """No layer has this role any more (e.g. the red picker set to "none")."""
+        layer = self.channel_layer(role)
+        while layer is not None:
+            meta = dict(layer.metadata.get("catrack", {}))
+            meta.pop("role", None)
+            layer.metadata = {**layer.metadata, "catrack": meta}
+            layer = self.channel_layer(role)
+        self.events.channels()
+        if role == "red":
+            self.events.alignment()
+
+    def roles(self) -> list[str]:
+        """The channel roles present, green first."""
+        return [role for role in ROLES if self.channel_layer(role) is not None]
+
     def _on_layers_changed(self, event: Any) -> None:
         from napari.layers import Image
 
@@ -143,13 +162,23 @@ class ViewerContext:
         if isinstance(layer, Image) and layer.metadata.get("catrack", {}).get("role"):
             self.events.channels()
 
+    def _watch_red(self, _event: Any = None) -> None:
+        """Follow the red layer's affine: nudges, napari's transform tools, restored sessions."""
+        red = self.channel_layer("red")
+        if red is not None and id(red) not in self._watched_red:
+            self._watched_red.add(id(red))
+            red.events.affine.connect(self._on_red_affine)
+
+    def _on_red_affine(self, _event: Any = None) -> None:
+        self.events.alignment()
+
     # --- alignment --------------------------------------------------------------------------
     def alignment(self) -> AlignmentInForce:
         """The red -> green transform in force (see the module docstring for the rule)."""
         red = self.channel_layer("red")
         if red is None:
             return AlignmentInForce(None, "no red channel")
-        shown = _layer_alignment(red)
+        shown = _layer_alignment(red, self.channel_layer("green"))
         session = self.session
         if "alignment" in session:
             accepted = AlignmentTransform.from_dict(dict(session["alignment"].attrs))
@@ -184,28 +213,74 @@ class ViewerContext:
         return None
 
     def fps_source(self) -> str:
+        """Where the frame rate in force came from ("set by you", "from the recording", ...)."""
         session = self.session
         if SETTINGS_STEP in session and session[SETTINGS_STEP].attrs.get("fps"):
-            return "set by you"
+            return str(session[SETTINGS_STEP].attrs.get("fps_source") or "set by you")
         return "from the recording" if self.fps() else "unknown"
 
-    def set_fps(self, fps: float) -> None:
-        """A frame rate the user typed: stored in the session, shared by every widget."""
+    def require_fps(self) -> float:
+        """The frame rate in force, or an InputError saying where to set it."""
+        fps = self.fps()
+        if not fps:
+            raise InputError(
+                "the frame rate is unknown: type it in a 'frame rate' box (it is shared by every "
+                "widget and kept in the session)"
+            )
+        return fps
+
+    def set_fps(self, fps: float, source: str = "set by you") -> None:
+        """A frame rate the user typed (or a table implied): stored in the session, shared by all."""
         if not (fps > 0 and np.isfinite(fps)):
             raise InputError(f"the frame rate must be a positive number, got {fps}")
-        if fps == self.fps() and self.fps_source() == "set by you":
+        if fps == self.fps() and self.fps_source() == source:
             return
         session = self.session
         attrs = dict(session[SETTINGS_STEP].attrs) if SETTINGS_STEP in session else {}
         attrs["fps"] = float(fps)
+        attrs["fps_source"] = source
         session.record(SETTINGS_STEP, attrs=attrs)
         self.events.fps()
 
 
-def _layer_alignment(red) -> AlignmentTransform | None:
-    """The transform the alignment widget wrote on the red layer (metadata), if any."""
-    stored = red.metadata.get("catrack", {}).get("alignment")
-    return AlignmentTransform.from_dict(dict(stored)) if stored else None
+def _world(layer) -> np.ndarray:
+    """A layer's data -> world matrix: affine · (scale / rotate / shear / translate)."""
+    from napari.utils.transforms import Affine
+
+    physical = Affine(
+        scale=layer.scale, translate=layer.translate, rotate=layer.rotate, shear=layer.shear
+    ).affine_matrix
+    return np.asarray(layer.affine.affine_matrix) @ physical
+
+
+def layer_matrix(red, green=None) -> np.ndarray | None:
+    """Red data -> green data as a 3x3 (y, x) matrix as the viewer draws it, None if identity.
+
+    The alignment widget (and napari's own tools) keep the alignment in the red layer's affine,
+    so this reads what the user sees: inverse(green world) · red world.
+    """
+    nd = red.ndim
+    m = _world(red)
+    if green is not None and green.ndim == nd:
+        m = np.linalg.inv(_world(green)) @ m
+    out = np.eye(3)
+    out[:2, :2] = m[nd - 2 : nd, nd - 2 : nd]
+    out[:2, 2] = m[nd - 2 : nd, nd]
+    return None if np.allclose(out, np.eye(3)) else out
+
+
+def _layer_alignment(red, green=None) -> AlignmentTransform | None:
+    """The red -> green transform the red layer shows (its affine), None for identity."""
+    m = layer_matrix(red, green)
+    if m is None:
+        return None
+    data = red.data[0] if red.multiscale else red.data
+    stored = red.metadata.get("catrack", {}).get("alignment") or {}
+    try:
+        return AlignmentTransform.from_matrix(m, tuple(data.shape[-2:]),
+                                              source=str(stored.get("source") or "manual"))  # fmt: skip
+    except InputError:  # a flip or shear napari's tools allow: not an alignment we can use
+        return None
 
 
 def _same(a: AlignmentTransform | None, b: AlignmentTransform | None, tol: float = 1e-6) -> bool:

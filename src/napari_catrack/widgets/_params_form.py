@@ -107,7 +107,7 @@ def _control(info: FieldInfo, value: Any) -> QWidget:
         w: QWidget = QCheckBox()
     elif info.choices:
         w = QComboBox()
-        w.addItems([str(c) for c in info.choices])
+        w.addItems(_choice_texts(info))
     elif info.kind is int and not info.optional:
         w = QSpinBox()
         w.setRange(
@@ -124,6 +124,12 @@ def _control(info: FieldInfo, value: Any) -> QWidget:
         w = QLineEdit()
     _write(info, w, value)
     return w
+
+
+def _choice_texts(info: FieldInfo) -> list[str]:
+    """The items of a choice box; an optional choice offers "none" first."""
+    texts = [str(c) for c in info.choices]
+    return [_NONE_TEXT, *texts] if info.optional else texts
 
 
 def _decimals(info: FieldInfo) -> int:
@@ -151,7 +157,9 @@ def _write(info: FieldInfo, w: QWidget, value: Any) -> None:
     if isinstance(w, QCheckBox):
         w.setChecked(bool(value))
     elif isinstance(w, QComboBox):
-        w.setCurrentIndex(max(0, [str(c) for c in info.choices].index(str(value))))
+        texts = _choice_texts(info)
+        text = _NONE_TEXT if value is None else str(value)
+        w.setCurrentIndex(texts.index(text) if text in texts else 0)
     elif isinstance(w, QSpinBox | QDoubleSpinBox):
         w.setValue(value)
     else:
@@ -168,7 +176,9 @@ def _read(info: FieldInfo, w: QWidget) -> Any:
     if isinstance(w, QCheckBox):
         return w.isChecked()
     if isinstance(w, QComboBox):
-        return info.choices[w.currentIndex()]
+        if info.optional and w.currentIndex() == 0:
+            return None
+        return info.choices[w.currentIndex() - (1 if info.optional else 0)]
     if isinstance(w, QSpinBox | QDoubleSpinBox):
         return w.value()
     text = w.text().strip()

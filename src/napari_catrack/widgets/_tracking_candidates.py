@@ -1,7 +1,9 @@
 """Candidates section of the tracking widget: live detection preview and picking the neurons.
 
 Detection runs on the current frame (or a mean/max projection around it) of the chosen channel,
-debounced 150 ms after the last parameter change or time-slider move. Candidates are a Points
+debounced 150 ms after the last parameter change or time-slider move, in a background job (the
+first detection pays for imports and reading frames; the viewer stays responsive). A change made
+while a detection runs starts one more when it ends, so the layers always show the latest settings. Candidates are a Points
 layer "candidates" (+ Labels "candidate masks"); the user selects some and presses
 "Use selected" (or "Use all") to copy them into the Points layer "neurons", the editable seed set.
 """
@@ -17,7 +19,6 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -29,17 +30,20 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_catrack.core.detection import detect_candidates, project
-from napari_catrack.errors import InputError
+from napari_catrack.core.detection import DetectParams, detect_candidates, project
+from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.layers import neuron_points_layer
-from napari_catrack.widgets._common import report_error, show_info
+from napari_catrack.widgets._common import show_info
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._tracking_layers import (
     channel_stack,
-    channel_transform,
+    fill_channel_combo,
     next_ids,
     points_table,
     to_green,
 )
+from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
@@ -61,6 +65,9 @@ class CandidatesPanel(QWidget):
     def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = viewer
+        self.ctx = ViewerContext.of(viewer)
+        self.job = None
+        self._again = False  # settings changed while a detection ran: detect once more
         self.candidates: pd.DataFrame | None = None  # green-frame table of the last preview
         self.last_params: dict[str, Any] = {}
         self._syncing = False
@@ -69,25 +76,15 @@ class CandidatesPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self._preview_safely)
+        self._timer.timeout.connect(self.request_preview)
 
         self.source = QComboBox()
         self.source.addItems(SOURCES)
         self.n_frames = QSpinBox(minimum=2, maximum=100_000, value=10)
         self.channel = QComboBox()
-        self.channel.addItems(["red", "green"])
-        self.sigma = self._dspin(0.0, 10.0, 1.0, 0.1)
-        self.block_size = QSpinBox(minimum=3, maximum=401, value=21, singleStep=2)
-        self.threshold = self._dspin(0.0, 100.0, 3.0, 0.25)
-        self.min_brightness = self._dspin(0.0, 1e7, 0.0, 10.0)
-        self.min_brightness.setSpecialValueText("off")
-        self.min_area = QSpinBox(minimum=1, maximum=100_000, value=4)
-        self.max_area = QSpinBox(minimum=1, maximum=100_000, value=400)
-        self.min_bbox = QSpinBox(minimum=1, maximum=10_000, value=2)
-        self.max_bbox = QSpinBox(minimum=1, maximum=10_000, value=30)
-        self.split = QCheckBox("split touching neurons")
-        self.split.setChecked(True)
-        self.min_distance = QSpinBox(minimum=1, maximum=100, value=2)
+        fill_channel_combo(self.channel, self.ctx)
+        self.ctx.events.channels.connect(self._on_channels)
+        self.form = ParamsForm(DetectParams)  # every detection setting, defaults in one place
         self.live = QCheckBox("live preview")
         self.live.setChecked(True)
         self.detect_button = QPushButton("Detect")
@@ -104,12 +101,10 @@ class CandidatesPanel(QWidget):
 
         for w in (self.source, self.channel):
             w.currentIndexChanged.connect(self.schedule)
-        for w in (self.n_frames, self.sigma, self.block_size, self.threshold, self.min_brightness,
-                  self.min_area, self.max_area, self.min_bbox, self.max_bbox, self.min_distance):  # fmt: skip
-            w.valueChanged.connect(self.schedule)
-        self.split.toggled.connect(self.schedule)
+        self.n_frames.valueChanged.connect(self.schedule)
+        self.form.changed.connect(self.schedule)
         self.live.toggled.connect(self.schedule)
-        self.detect_button.clicked.connect(self._preview_safely)
+        self.detect_button.clicked.connect(self.request_preview)
         self.use_selected_button.clicked.connect(lambda: self._guard(self.use_selected))
         self.use_all_button.clicked.connect(lambda: self._guard(self.use_all))
         self.by_hand_button.clicked.connect(lambda: self._guard(self.add_by_hand))
@@ -118,34 +113,14 @@ class CandidatesPanel(QWidget):
         self.name_edit.returnPressed.connect(lambda: self._guard(self.rename_selected))
         self.viewer.dims.events.current_step.connect(self._on_step)
 
-    @staticmethod
-    def _dspin(lo: float, hi: float, value: float, step: float) -> QDoubleSpinBox:
-        return QDoubleSpinBox(minimum=lo, maximum=hi, value=value, singleStep=step, decimals=2)
-
     def _build(self) -> None:
         form = QFormLayout()
         src = QHBoxLayout()
         src.addWidget(self.source)
-        src.addWidget(QLabel("N"))
+        src.addWidget(QLabel("N frames"))
         src.addWidget(self.n_frames)
         form.addRow("image", src)
         form.addRow("channel", self.channel)
-        form.addRow("smoothing σ (px)", self.sigma)
-        form.addRow("block size (px)", self.block_size)
-        form.addRow("threshold (noise s.d.)", self.threshold)
-        form.addRow("brightness ≥", self.min_brightness)
-        for label, lo, hi in (("area (px)", self.min_area, self.max_area),
-                              ("box side (px)", self.min_bbox, self.max_bbox)):  # fmt: skip
-            row = QHBoxLayout()
-            row.addWidget(lo)
-            row.addWidget(QLabel("to"))
-            row.addWidget(hi)
-            form.addRow(label, row)
-        split = QHBoxLayout()
-        split.addWidget(self.split)
-        split.addWidget(QLabel("min distance"))
-        split.addWidget(self.min_distance)
-        form.addRow(split)
         buttons = QGridLayout()
         buttons.addWidget(self.live, 0, 0)
         buttons.addWidget(self.detect_button, 0, 1)
@@ -159,43 +134,58 @@ class CandidatesPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
+        lay.addWidget(self.form)
         lay.addLayout(buttons)
         lay.addLayout(rename)
         lay.addWidget(self.status)
 
     # ---- detection -------------------------------------------------------------------------
-    def params(self) -> dict[str, Any]:
-        """Detection keyword arguments, exactly as passed to `detect_candidates`."""
-        bright = self.min_brightness.value()
-        return {
-            "sigma": self.sigma.value(),
-            "block_size": self.block_size.value(),
-            "threshold": self.threshold.value(),
-            "min_brightness": bright if bright > 0 else None,
-            "min_area": self.min_area.value(),
-            "max_area": self.max_area.value(),
-            "min_bbox": self.min_bbox.value(),
-            "max_bbox": self.max_bbox.value(),
-            "split_touching": self.split.isChecked(),
-            "min_distance": self.min_distance.value(),
-        }
+    def params(self) -> DetectParams:
+        """The detection settings shown (a `DetectParams`, exactly what the core gets)."""
+        return self.form.params()
 
-    def image(self) -> tuple[str, np.ndarray, dict[str, Any]]:
-        """(channel used, the 2-D image to detect on, how it was made)."""
-        channel, stack = channel_stack(self.viewer, self.channel.currentText())
+    def set_params(self, **values: Any) -> None:
+        """Change some settings as if typed (the live preview follows)."""
+        self.form.set_params(self.form.params(**values))
+
+    def show_params(self, params: dict) -> None:
+        """Show stored detection settings (a reopened session's "neurons" step)."""
+        for w in (self.form, self.source, self.channel):
+            w.blockSignals(True)
+        try:
+            self.form.set_params(DetectParams.from_dict(params))
+            image = params.get("image")
+            if image in ("frame", "mean", "max"):
+                self.source.setCurrentIndex(("frame", "mean", "max").index(image))
+            if params.get("channel") in [
+                self.channel.itemText(i) for i in range(self.channel.count())
+            ]:
+                self.channel.setCurrentText(params["channel"])
+        finally:
+            for w in (self.form, self.source, self.channel):
+                w.blockSignals(False)
+        self.last_params = dict(params)
+
+    def _image_job(self):
+        """Read the settings here (GUI thread); the returned function reads the pixels and may run
+        in a worker: it returns (channel, image, how, transform)."""
+        channel, stack, transform = channel_stack(self.ctx, self.channel.currentText())
         frame = current_frame(self.viewer, stack)
-        how: dict[str, Any] = {"channel": channel, "frame": frame, "image": "frame"}
-        if len(stack.shape) == 2:
-            return channel, np.asarray(stack, np.float32), how
-        mode = self.source.currentIndex()
-        if mode == 0:
-            return channel, np.asarray(stack[frame], np.float32), how
-        n = self.n_frames.value()
-        start = int(np.clip(frame - n // 2, 0, max(stack.shape[0] - n, 0)))
-        frames = slice(start, min(start + n, stack.shape[0]))
-        method = "mean" if mode == 1 else "max"
-        how.update(image=method, frames=[frames.start, frames.stop - 1])
-        return channel, project(stack, frames, method), how
+        mode, n = self.source.currentIndex(), self.n_frames.value()
+
+        def make():
+            how: dict[str, Any] = {"channel": channel, "frame": frame, "image": "frame"}
+            if len(stack.shape) == 2:
+                return channel, np.asarray(stack, np.float32), how, transform
+            if mode == 0:
+                return channel, np.asarray(stack[frame], np.float32), how, transform
+            start = int(np.clip(frame - n // 2, 0, max(stack.shape[0] - n, 0)))
+            frames = slice(start, min(start + n, stack.shape[0]))
+            method = "mean" if mode == 1 else "max"
+            how.update(image=method, frames=[frames.start, frames.stop - 1])
+            return channel, project(stack, frames, method), how, transform
+
+        return make
 
     def schedule(self, *_: Any) -> None:
         """Restart the debounce timer: the preview runs once the user pauses."""
@@ -209,26 +199,66 @@ class CandidatesPanel(QWidget):
         except RuntimeError:  # the widget was closed: stop listening to the viewer
             self.viewer.dims.events.current_step.disconnect(self._on_step)
 
-    def _preview_safely(self) -> None:
-        self._guard(self.preview)
+    def _on_channels(self, _event: Any = None) -> None:
+        try:
+            fill_channel_combo(self.channel, self.ctx)
+        except RuntimeError:  # closed
+            self.ctx.events.channels.disconnect(self._on_channels)
 
     def _guard(self, fn) -> Any:
         try:
             return fn()
-        except Exception as exc:  # user mistakes as one line, real bugs re-raised
+        except CatrackError as exc:  # a user mistake: one line; anything else is a bug
             self.status.setText(str(exc))
-            report_error(exc)
+            report_exception(exc, "candidates")
             return None
 
+    def detect_job(self):
+        """Settings read now; the returned function detects (safe in a worker thread) and returns
+        what `show_candidates` takes."""
+        make, params = self._image_job(), self.params()
+
+        def run():
+            _channel, img, how, transform = make()
+            labels, table = detect_candidates(img, params)
+            return table, labels, {**params.to_dict(), **how}, transform, img.shape
+
+        return run
+
+    def request_preview(self, *_: Any):
+        """Detect in the background and show the result; returns the job (None if one runs)."""
+        if self.job is not None and self.job.running:
+            self._again = True
+            return None
+        self._again = False
+
+        def finished(_exc=None) -> None:
+            if self._again:
+                self._timer.start()
+
+        def done(result) -> None:
+            self.show_candidates(*result)
+            finished()
+
+        try:
+            run = self.detect_job()
+        except CatrackError as exc:
+            self.status.setText(str(exc))
+            report_exception(exc, "candidate detection")
+            return None
+        self.job = start_job(self, lambda job: run(), what="candidate detection",
+                             on_done=done, on_failed=finished, status=self.status)  # fmt: skip
+        return self.job
+
     def preview(self) -> pd.DataFrame:
-        """Detect now and refresh the "candidate masks" and "candidates" layers."""
-        channel, img, how = self.image()
-        params = self.params()
-        labels, table = detect_candidates(img, **params)
-        transform = channel_transform(self.viewer, channel)
-        green = to_green(table, transform, img.shape)
-        self.candidates, self.last_params = green, {**params, **how}
-        affine = np.eye(3) if transform is None else transform.napari_affine(img.shape, ndim=2)
+        """Detect now (in this thread) and refresh the "candidate masks" and "candidates" layers."""
+        return self.show_candidates(*self.detect_job()())
+
+    def show_candidates(self, table, labels, params, transform, shape) -> pd.DataFrame:
+        """Put a detection result in the "candidate masks" and "candidates" layers."""
+        green = to_green(table, transform, shape)
+        self.candidates, self.last_params = green, params
+        affine = np.eye(3) if transform is None else transform.napari_affine(shape, ndim=2)
         if "candidate masks" in self.viewer.layers:
             masks = self.viewer.layers["candidate masks"]
             masks.data, masks.affine = labels, affine
@@ -246,10 +276,10 @@ class CandidatesPanel(QWidget):
                 data, name="candidates", features=feats, size=8, face_color="transparent",
                 border_color="orange", ndim=2,
             )  # fmt: skip
-        what = how["image"] if how["image"] == "frame" else f"{how['image']} projection"
+        what = params["image"] if params["image"] == "frame" else f"{params['image']} projection"
         self.status.setText(
-            f"{len(green)} candidates on {channel}, {what} {how['frame']}; select some in "
-            "'candidates', then Use selected"
+            f"{len(green)} candidates on {params['channel']}, {what} {params['frame']}; select "
+            "some in 'candidates', then Use selected"
         )
         return green
 

@@ -1,8 +1,8 @@
 """Tables <-> napari layers for the tracking widget, and the red <-> green point mapping.
 
 Every table the widget keeps or stores is in GREEN-frame pixels (the project's convention); the
-core detects and tracks in the chosen channel's own pixels, so points cross `channel_transform`
-on the way in and out. Points shown in the viewer are in world = green coordinates, which is where
+core detects and tracks in the chosen channel's own pixels, so points cross the alignment in force
+(`channel_stack`) on the way in and out. Points shown in the viewer are in world = green coordinates, which is where
 the red layer's affine (set by the alignment widget) puts the red image too.
 """
 
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from qtpy.QtWidgets import QComboBox
 
 from napari_catrack.core.rigid import AlignmentTransform
-from napari_catrack.errors import InputError
-from napari_catrack.widgets._common import channel_layer
+from napari_catrack.widgets._context import ViewerContext
 
 if TYPE_CHECKING:
     import napari
@@ -24,38 +24,36 @@ if TYPE_CHECKING:
 MANUAL_COLOR = np.array([0.0, 0.9, 1.0, 1.0])  # user-placed / corrected points: cyan
 
 
-def channel_stack(viewer: napari.Viewer, channel: str):
-    """(channel actually used, its (T, Y, X) or (Y, X) data); red falls back to green."""
-    layer = channel_layer(viewer, channel)
-    if layer is None and channel == "red":
-        channel, layer = "green", channel_layer(viewer, "green")
-    if layer is None:
-        raise InputError(
-            "no green/red image layer: open a recording with napari-catrack (Load recording)"
-        )
-    data = layer.data[0] if layer.multiscale else layer.data
-    return channel, data
+def channel_stack(ctx: ViewerContext, channel: str):
+    """(channel used, its (T, Y, X) or (Y, X) data, its -> green transform or None).
 
-
-def channel_transform(viewer: napari.Viewer, channel: str) -> AlignmentTransform | None:
-    """The red -> green transform for `channel` (None for green or when nothing is aligned).
-
-    The accepted session alignment wins; else the one the alignment widget wrote on the red layer.
+    The transform is the alignment in force (`ViewerContext.alignment`: accepted, else the red
+    layer's), the same one every other widget uses. Without a red layer, green is used.
     """
-    if channel != "red":
-        return None
-    from napari_catrack.session import session_for_viewer
+    if channel == "red" and not ctx.has_red():
+        channel = "green"
+    data = ctx.channel_data(channel)
+    transform = ctx.alignment().transform if channel == "red" else None
+    return channel, data, transform
 
-    session = session_for_viewer(viewer)
-    if "alignment" in session:
-        transform = AlignmentTransform.from_dict(dict(session["alignment"].attrs))
-    else:
-        red = channel_layer(viewer, "red")
-        stored = red.metadata.get("catrack", {}).get("alignment") if red is not None else None
-        if not stored:
-            return None
-        transform = AlignmentTransform.from_dict(dict(stored))
-    return None if transform.is_identity else transform
+
+def fill_channel_combo(combo: QComboBox, ctx: ViewerContext) -> None:
+    """Offer the channels that exist (red first: the structural marker tracks best); a channel
+    the user picked stays picked while it exists."""
+    if not combo.property("catrack_watched"):
+        combo.setProperty("catrack_watched", True)
+        combo.activated.connect(lambda _i: combo.setProperty("catrack_chosen", combo.currentText()))
+    roles = [r for r in ("red", "green") if ctx.channel_layer(r) is not None] or ["green"]
+    chosen = combo.property("catrack_chosen")
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(roles)
+    combo.setCurrentText(chosen if chosen in roles else roles[0])
+    combo.blockSignals(False)
+    combo.setToolTip(
+        "the channels of the recording" if len(roles) > 1
+        else "one channel: the recording has no red (structural) channel"
+    )  # fmt: skip
 
 
 def to_green(df: pd.DataFrame, transform: AlignmentTransform | None, shape) -> pd.DataFrame:

@@ -5,24 +5,30 @@ Mouse grammar (left button), all in the plot of the selected cell:
 - drag a transient's start/end edge -> `edge_moved(transient_id, "start"|"end", frame)`,
 - click (no drag)                   -> `clicked(frame, transient_id or -1)` (select / move slider).
 Frames in the signals are indices into the shown trace; the x axis is time in seconds.
+
+Showing another cell updates the artists in place (no `ax.clear()`, the layout frozen, the time
+cursor blitted: `_canvas.FastCanvas`), which keeps a key press in curation well under 100 ms.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import blended_transform_factory
 from qtpy.QtCore import Qt, Signal
+
+from napari_catrack.widgets._canvas import FastCanvas
 
 DRAG_PX = 5  # a press that moves less than this is a click
 EDGE_PX = 6  # how close to a span edge a press must be to grab it
 COLORS = {"manual": "C2", "selected": "C3"}
 
 
-class TransientCanvas(FigureCanvasQTAgg):
+class TransientCanvas(FastCanvas):
     """Matplotlib canvas showing one trace; emits edit requests, never edits data itself."""
 
     span_drawn = Signal(int, int)
@@ -33,6 +39,17 @@ class TransientCanvas(FigureCanvasQTAgg):
         self.figure = Figure(figsize=(5, 2.6), layout="constrained")
         super().__init__(self.figure)
         self.ax = self.figure.add_subplot()
+        self.ax.set_xlabel("time (s)")
+        self.ax.set_ylabel("dF/F")
+        self._line = self.ax.plot([], [], color="0.25", lw=0.8)[0]
+        # the transients of the cell shown: three artists updated in place (one artist per
+        # transient made showing a cell with 20 transients cost 20+ ms of artist creation)
+        blend = blended_transform_factory(self.ax.transData, self.ax.transAxes)
+        self._spans_art = PolyCollection([], transform=blend, linewidths=0, zorder=1)
+        self.ax.add_collection(self._spans_art, autolim=False)
+        self._peaks_art = self.ax.scatter([], [], marker="v", zorder=3)
+        self._edges_art = LineCollection([], transform=blend, linewidths=1.5, zorder=2)
+        self.ax.add_collection(self._edges_art, autolim=False)
         self.setMinimumHeight(200)
         self.setFocusPolicy(Qt.StrongFocus)  # a click gives the plot the curation keys
         self.fps = 1.0
@@ -74,33 +91,60 @@ class TransientCanvas(FigureCanvasQTAgg):
         self.y = np.zeros(0) if y is None else np.asarray(y, dtype=float)
         self.spans, self.fps, self.frame0, self.selected = spans, float(fps), int(frame0), selected
         ax = self.ax
-        ax.clear()
-        self._preview = None
+        if self._preview is not None:
+            self._preview.remove()
+            self._preview = None
+        t = self.time(np.arange(self.y.size))
+        self._line.set_data(t, self.y)
+        self._show_spans(t, spans, selected)
         if self.y.size:
-            t = self.time(np.arange(self.y.size))
-            ax.plot(t, self.y, color="0.25", lw=0.8)
-            for tid, s, p, e, src in spans.itertuples(index=False):
-                sel = int(tid) == selected
-                color = COLORS["selected"] if sel else COLORS.get(src, "C1")
-                ax.axvspan(t[s], t[e], color=color, alpha=0.35 if sel else 0.2, lw=0)
-                ax.plot(t[p], self.y[p], "v", color=color, ms=7 if sel else 5)
-                if sel:
-                    for edge in (t[s], t[e]):
-                        ax.axvline(edge, color=color, lw=1.5)
-            ax.set_xlim(t[0], t[-1])
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("dF/F")
+            ax.set_xlim(t[0], t[-1] if t[-1] > t[0] else t[0] + 1)
+            finite = self.y[np.isfinite(self.y)]
+            if finite.size:
+                lo, hi = float(finite.min()), float(finite.max())
+                pad = 0.05 * (hi - lo) or 0.1
+                ax.set_ylim(lo - pad, hi + pad)
         ax.set_title(title, fontsize=9)
-        self._cursor = ax.axvline(self.time(self._cursor_frame - self.frame0), color="C0", lw=1)
-        self.draw_idle()
+        if self._cursor is None:
+            self._cursor = ax.axvline(0.0, color="C0", lw=1)
+            self.set_animated([self._cursor])
+        x = self.time(self._cursor_frame - self.frame0)
+        self._cursor.set_xdata([x, x])
+        self.draw_now()  # now: its repaint joins the viewer's (one window update per key)
+
+    def _show_spans(self, t: np.ndarray, spans: pd.DataFrame, selected: int) -> None:
+        """Shaded spans, peak markers and the selected transient's edges."""
+        if not len(spans) or not t.size:
+            self._spans_art.set_verts([])
+            self._peaks_art.set_offsets(np.zeros((0, 2)))
+            self._edges_art.set_segments([])
+            return
+        tid = spans["transient_id"].to_numpy(int)
+        s, p, e = (np.clip(spans[c].to_numpy(int), 0, t.size - 1) for c in ("start", "peak", "end"))
+        sel = tid == selected
+        colors = np.array([to_rgba(COLORS["selected"] if on else COLORS.get(src, "C1"))
+                           for on, src in zip(sel, spans["source"])])  # fmt: skip
+        face = colors.copy()
+        face[:, 3] = np.where(sel, 0.35, 0.2)
+        self._spans_art.set_verts([[(t[a], 0), (t[a], 1), (t[b], 1), (t[b], 0)]
+                                   for a, b in zip(s, e)])  # fmt: skip
+        self._spans_art.set_facecolors(face)
+        self._peaks_art.set_offsets(np.c_[t[p], self.y[p]])
+        self._peaks_art.set_facecolors(colors)
+        self._peaks_art.set_edgecolors(colors)
+        self._peaks_art.set_sizes(np.where(sel, 49.0, 25.0))
+        edges = [[(t[i], 0), (t[i], 1)] for i in (*s[sel], *e[sel])]
+        self._edges_art.set_segments(edges)
+        self._edges_art.set_color(to_rgba(COLORS["selected"]))
 
     def set_cursor(self, frame: int) -> None:
         """Vertical line at a recording frame (napari's time slider)."""
         self._cursor_frame = int(frame)
         if self._cursor is not None:
             x = float(frame) / self.fps
-            self._cursor.set_xdata([x, x])
-            self.draw_idle()
+            if self._cursor.get_xdata()[0] != x:
+                self._cursor.set_xdata([x, x])
+                self.move_animated()
 
     def cursor_time(self) -> float:
         return float(self._cursor.get_xdata()[0]) if self._cursor is not None else np.nan

@@ -15,7 +15,7 @@ from napari_catrack.io.tables import write_table
 if TYPE_CHECKING:
     import napari
 
-    from napari_catrack.widgets._curation import CurationState
+    from napari_catrack.core.transients.curation import CurationState
 
 FIGURE_FORMATS = ("svg", "png", "pdf")
 
@@ -101,8 +101,18 @@ def follow_neuron(viewer: napari.Viewer, neuron_id: str) -> int | None:
     layer.selected_data = {idx}
     world = np.asarray(layer.data_to_world(data[idx]), dtype=float)
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    camera.center = tuple(world[-2:])
+    if not _in_view(viewer, camera, world[-2:]):  # moving the view only when needed is calmer
+        camera.center = tuple(world[-2:])  # (and saves a redraw of every layer per key press)
     return idx
+
+
+def _in_view(viewer: napari.Viewer, camera, yx: np.ndarray, margin: float = 0.1) -> bool:
+    """Whether a world (y, x) point lies in the view, away from its edges by `margin` of it."""
+    size = getattr(getattr(viewer, "canvas", None), "size", None)
+    if size is None or not camera.zoom:
+        return False
+    half = np.asarray(size[-2:], float) / camera.zoom / 2 * (1 - 2 * margin)
+    return bool(np.all(np.abs(np.asarray(yx, float) - np.asarray(camera.center[-2:])) <= half))
 
 
 def polygon_from_layer(viewer: napari.Viewer, green=None) -> np.ndarray:

@@ -7,14 +7,11 @@ and Cancel (the previous detector is kept); the trained detector is stored in th
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from napari.qt.threading import create_worker
 from qtpy.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -22,11 +19,13 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
 )
 
+from napari_catrack.core.transients.params import TrainDetectorParams
 from napari_catrack.errors import CatrackError
-from napari_catrack.widgets._common import progress_relay, show_error, show_info
+from napari_catrack.widgets._common import show_info
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import report_exception, start_job
 
 STEP = "transient_detector"
 
@@ -44,18 +43,16 @@ class DetectorPanel(QGroupBox):
         self._session = session
         self.detector = None  # None: the shipped detector
         self._saved = False  # whether the current trained detector is also in a file
-        self.worker = None
+        self.job = None
         self.last_outcome = ""
-        self._cancel = threading.Event()
 
         self.name_label = QLabel("shipped (trained on Cascade ground truth)")
         self.name_label.setWordWrap(True)
-        self.arch = QComboBox()
-        self.arch.addItems(["gru", "lstm", "transformer"])
-        self.hidden = QSpinBox(minimum=4, maximum=256, value=32)
-        self.hidden.setToolTip("hidden units per layer: more learns more, trains slower")
-        self.epochs = QSpinBox(minimum=1, maximum=500, value=20)
-        self.epochs.setToolTip("passes over the curated traces")
+        # the training settings, defaults in one place (TrainDetectorParams)
+        self.form = ParamsForm(TrainDetectorParams)
+        self.arch = self.form.control("arch")
+        self.hidden = self.form.control("hidden")
+        self.epochs = self.form.control("epochs")
         self.train_button = QPushButton("Train on curated cells")
         self.train_button.setToolTip(
             "learn from the transients of accepted cells (all but rejected if none is accepted)"
@@ -63,7 +60,6 @@ class DetectorPanel(QGroupBox):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar(minimum=0, maximum=100, value=0)
-        self._progress = progress_relay(self.bar, self)
         self.load_button = QPushButton("Load…")
         self.save_button = QPushButton("Save…")
         self.shipped_button = QPushButton("Use shipped")
@@ -77,9 +73,7 @@ class DetectorPanel(QGroupBox):
         form = QFormLayout(self)
         form.addRow(self.name_label)
         form.addRow(files)
-        form.addRow("architecture", self.arch)
-        form.addRow("hidden units", self.hidden)
-        form.addRow("epochs", self.epochs)
+        form.addRow(self.form)
         form.addRow(train)
         form.addRow(self.bar)
 
@@ -146,8 +140,11 @@ class DetectorPanel(QGroupBox):
         rec = session[STEP]
         try:
             det = detector_from_bytes(rec.arrays["weights"].tobytes())
-        except (CatrackError, KeyError) as exc:
-            show_error(f"napari-catrack: the session's detector could not be read: {exc}")
+        except KeyError:
+            report_exception(CatrackError("the session's detector has no weights"), "detector")
+            return
+        except CatrackError as exc:
+            report_exception(exc, "reading the session's detector")
             return
         self.set_detector(det, str(rec.attrs.get("label", "")) or None, record=False)
 
@@ -157,7 +154,7 @@ class DetectorPanel(QGroupBox):
         try:
             det = load_detector(path)
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            report_exception(exc, "loading a detector")
             return False
         self.set_detector(det, f"{det.config.arch} from {Path(path).name}")
         self._saved = True
@@ -171,7 +168,7 @@ class DetectorPanel(QGroupBox):
             self._saved = self.detector is not None
             return out
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            report_exception(exc, "saving the detector")
             return None
 
     def _ask_load(self) -> None:
@@ -196,31 +193,32 @@ class DetectorPanel(QGroupBox):
         try:
             dff, ids, table, fps, statuses = self._training_source()
             traces, intervals, used = training_data(dff, ids, table, fps, statuses)
-            cfg = DetectorConfig(arch=self.arch.currentText(), hidden=self.hidden.value()).check()
+            settings = self.form.params()
+            cfg = DetectorConfig(**settings.network()).check()
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            report_exception(exc, "training")
             return None
-        epochs = self.epochs.value()
         meta = {"cells": [str(i) for i in used], "trained_on": "curated in napari"}
 
-        def work():
-            return train_detector(traces, fps, intervals, cfg, epochs=epochs, meta=meta,
-                                  progress=self._progress.report,
-                                  should_stop=self._cancel.is_set)  # fmt: skip
+        def work(job):
+            return train_detector(traces, fps, intervals, cfg, settings, meta=meta,
+                                  progress=job.progress, should_stop=job.cancelled)  # fmt: skip
 
-        self._cancel.clear()
-        self._set_running(True)
-        self._progress.start("training detector")
-        worker = create_worker(work, _ignore_errors=True)
-        worker.returned.connect(self._on_trained)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        worker.start()
-        return worker
+        # no other detector may be chosen while one trains: the result would replace it
+        buttons = [self.train_button, self.load_button, self.save_button, self.shipped_button]
+        self.job = start_job(self, work, what="training detector", on_done=self._on_trained,
+                             on_failed=self._on_error, bar=self.bar, buttons=buttons,
+                             cancel_button=self.cancel_button)  # fmt: skip
+        return self.job
+
+    @property
+    def worker(self):
+        """The running job (None when idle)."""
+        return self.job if self.job is not None and self.job.running else None
 
     def cancel(self) -> None:
-        self._cancel.set()
+        if self.job is not None:
+            self.job.cancel()
 
     def _on_trained(self, det) -> None:
         if det.meta.get("stopped_early"):
@@ -238,15 +236,3 @@ class DetectorPanel(QGroupBox):
 
     def _on_error(self, exc: BaseException) -> None:
         self.last_outcome = f"training failed: {exc}"
-        show_error(f"napari-catrack: {self.last_outcome}")
-
-    def _set_running(self, running: bool) -> None:
-        # no other detector may be chosen while one trains: the result would replace it
-        for b in (self.train_button, self.load_button, self.save_button, self.shipped_button):
-            b.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-
-    def _on_finished(self) -> None:
-        self._set_running(False)
-        self._progress.finish()
-        self.worker = None

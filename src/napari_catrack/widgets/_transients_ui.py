@@ -7,21 +7,25 @@ from __future__ import annotations
 from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
+    QProgressBar,
     QPushButton,
     QTableView,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
-from napari_catrack.widgets._curation import REASONS
+from napari_catrack.core.transients.curation import REASONS
+from napari_catrack.core.transients.params import TransientParams
+from napari_catrack.widgets._context_controls import FrameRateControl
+from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._table_model import DataFrameModel
 from napari_catrack.widgets._transient_canvas import TransientCanvas
 
@@ -40,43 +44,44 @@ SHORTCUTS = {
 }
 
 
-def _spin(value: float, lo: float, hi: float, step: float, tip: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox(minimum=lo, maximum=hi, value=value, decimals=3, singleStep=step)
-    box.setToolTip(tip)
-    return box
-
-
 class TransientsPanel(QWidget):
     """The widget's controls; subclasses implement `handle_key` and the actions."""
 
-    def __init__(self) -> None:
+    def __init__(self, viewer) -> None:
         super().__init__()
-        self._build()
+        self._build(viewer)
         for w in (self, self.canvas, self.cell_list, self.transient_view, self.cell_view):
             w.installEventFilter(self)
 
-    def _build(self) -> None:
+    def _build(self, viewer) -> None:
         self.source_label = QLabel("no traces loaded")
         self.source_label.setWordWrap(True)
         self.session_button = QPushButton("Use session traces")
         self.load_button = QPushButton("Load traces CSV…")
-        self.fps = _spin(10.0, 0.001, 100000.0, 1.0, "frame rate of the traces (Hz)")
-        self.fps.valueChanged.connect(self._fps_changed)
-        self.method = QComboBox()
-        self.method.addItems(["rules", "ksigma", "model"])
-        self.peak_threshold = _spin(
-            0.0, 0.0, 1000.0, 0.05, "minimum height above baseline (dF/F; k-sigma: abs_threshold)"
-        )
-        self.min_interval = _spin(0.3, 0.0, 3600.0, 0.1, "minimum time between peaks (s)")
-        self.snr = _spin(3.0, 0.0, 1000.0, 0.5, "minimum SNR at the peak (rules)")
-        self.k = _spin(2.5, 0.1, 100.0, 0.5, "threshold in robust SDs (ksigma)")
-        self.smooth = _spin(
-            0.0, 0.0, 10.0, 0.05, "Savitzky-Golay window (s); auto = 0.2 s, at most 13 frames"
-        )
-        self.smooth.setSpecialValueText("auto")  # 0 means: let the detector adapt to the fps
+        self.fps = FrameRateControl(viewer)
+        # every detection setting of the three methods, defaults in one place (TransientParams)
+        self.form = ParamsForm(TransientParams)
+        self.method = self.form.control("method")
+        self.peak_threshold = self.form.control("peak_threshold")
+        self.min_interval = self.form.control("min_interval_s")
+        self.snr = self.form.control("snr_threshold")
+        self.k = self.form.control("k")
+        self.abs_threshold = self.form.control("abs_threshold")
+        self.smooth = self.form.control("smooth_window_s")
         self.detect_button = QPushButton("Detect")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar(minimum=0, maximum=100, value=0)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.viewer_keys = QCheckBox("curation keys on the image too")
+        self.viewer_keys.setChecked(True)
+        self.viewer_keys.setToolTip(
+            "N/P/Y/R/U/A/D also work when the image has the focus (while this widget is shown); "
+            "refused while another widget (e.g. alignment nudging) holds one of these keys"
+        )
         self.method.currentTextChanged.connect(self._method_changed)
-        self._method_changed("rules")
+        self._method_changed(self.method.currentText())
 
         src = QHBoxLayout()
         src.addWidget(self.session_button)
@@ -84,14 +89,14 @@ class TransientsPanel(QWidget):
         form = QFormLayout()
         form.addRow(self.source_label)
         form.addRow(src)
-        form.addRow("frame rate (Hz)", self.fps)
-        form.addRow("method", self.method)
-        form.addRow("peak threshold (dF/F)", self.peak_threshold)
-        form.addRow("min interval (s)", self.min_interval)
-        form.addRow("SNR threshold", self.snr)
-        form.addRow("k (sigma)", self.k)
-        form.addRow("smoothing (s)", self.smooth)
-        form.addRow(self.detect_button)
+        form.addRow("frame rate", self.fps)
+        form.addRow(self.form)
+        run = QHBoxLayout()
+        run.addWidget(self.detect_button)
+        run.addWidget(self.cancel_button)
+        form.addRow(run)
+        form.addRow(self.bar)
+        form.addRow(self.status)
 
         self.filter = QComboBox()
         self.filter.addItems(FILTERS)
@@ -111,10 +116,11 @@ class TransientsPanel(QWidget):
         self.roi_button = QPushButton("Add cell from polygon")
         self.roi_button.setToolTip("mean green/red inside the selected (or last) Shapes polygon")
         nav = QHBoxLayout()
-        for w in (self.prev_button, self.next_button, self.filter):
+        for w in (self.prev_button, self.next_button, QLabel("show"), self.filter):
             nav.addWidget(w)
         verdict = QHBoxLayout()
-        for w in (self.accept_button, self.reject_button, self.reason, self.reason_text):
+        for w in (self.accept_button, self.reject_button, QLabel("reason"), self.reason,
+                  self.reason_text):  # fmt: skip
             verdict.addWidget(w)
 
         self.mode_label = QLabel("")
@@ -144,28 +150,36 @@ class TransientsPanel(QWidget):
         self.figure_format.addItems(["svg", "png", "pdf"])
         self.figures_button = QPushButton("Export figures…")
         export = QHBoxLayout()
-        for w in (self.csv_button, self.xlsx_button, self.figure_format, self.figures_button):
+        for w in (self.csv_button, self.xlsx_button, QLabel("figures as"), self.figure_format,
+                  self.figures_button):  # fmt: skip
             export.addWidget(w)
 
-        layout = QVBoxLayout(self)
+        self.body_layout = layout = scroll_body(self)
         layout.addLayout(form)
+        layout.addWidget(QLabel("Cells (N/P to step, Y accept, R reject, U unverified):"))
         layout.addLayout(nav)
         layout.addWidget(self.cell_list)
         layout.addLayout(verdict)
         layout.addWidget(self.roi_button)
         layout.addLayout(edit)
         layout.addWidget(self.mode_label)
+        layout.addWidget(self.viewer_keys)
         layout.addWidget(self.canvas, stretch=2)
         layout.addWidget(self.tabs, stretch=1)
         layout.addLayout(export)
 
     def _method_changed(self, method: str) -> None:
-        rules = method == "rules"
-        for w in (self.min_interval, self.snr):  # the peak threshold serves both methods
-            w.setEnabled(rules)
-        self.k.setEnabled(method == "ksigma")
-        for w in (self.peak_threshold, self.smooth):  # a trained detector has its own
-            w.setEnabled(method != "model")
+        """Enable only the chosen method's own settings (their help starts with its name)."""
+        owner = {"rules": "rules:", "ksigma": "k-sigma:", "model": "model:"}
+        for info in TransientParams.fields():
+            if info.name not in self.form.controls:
+                continue
+            prefix = next(
+                (p for p in owner.values() if info.meta.get("help", "").startswith(p)), ""
+            )
+            self.form.control(info.name).setEnabled(not prefix or prefix == owner[method])
+        # a trained detector brings its own smoothing of the input
+        self.smooth.setEnabled(method != "model")
 
     def handle_key(self, key: int, modifiers) -> bool:  # pragma: no cover - overridden
         return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,7 +38,10 @@ class Job:
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         if self._relay is not None:
-            self._relay.report(done, total, message)
+            try:
+                self._relay.report(done, total, message)
+            except RuntimeError:  # Qt is shutting down (viewer closed): nobody is watching
+                self._relay = None
 
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -74,6 +78,17 @@ def report_exception(exc: BaseException, what: str) -> str:
     return line
 
 
+def _alive(widget: Any) -> bool:
+    """False once Qt has deleted the widget (its Python wrapper may outlive it)."""
+    if widget is None:
+        return True
+    try:
+        widget.objectName()
+    except RuntimeError:
+        return False
+    return True
+
+
 def start_job(
     owner: Any,
     work: Callable[[Job], Any],
@@ -98,7 +113,16 @@ def start_job(
     from napari_catrack.widgets._common import progress_relay
 
     job = Job(what)
-    job._relay = progress_relay(bar, owner)
+    job._relay = progress_relay(bar, owner)  # (Job.progress copes with a closed owner)
+    owner_ref = weakref.ref(owner) if owner is not None else None
+
+    def owner_gone() -> bool:
+        """The widget was closed while the job ran (held weakly: a job never keeps it alive)."""
+        if owner_ref is None:
+            return False
+        widget = owner_ref()
+        return widget is None or not _alive(widget)
+
     job._relay.start(what)
     for b in buttons:
         b.setEnabled(False)
@@ -117,6 +141,8 @@ def start_job(
 
     def returned(result: Any) -> None:
         job.outcome = "done"
+        if owner_gone():  # nothing left to show the result in
+            return
         if bar is not None:
             bar.setValue(100)
         if on_done is not None:
@@ -126,6 +152,10 @@ def start_job(
                 failed(exc)
 
     def failed(exc: BaseException) -> None:
+        if owner_gone():
+            job.outcome = user_message(exc, what)
+            logger.info("napari-catrack: %s (after its widget closed)", job.outcome)
+            return
         line = report_exception(exc, what)
         job.outcome = "cancelled" if isinstance(exc, Cancelled) else line
         if status is not None:
@@ -134,6 +164,11 @@ def start_job(
             on_failed(exc)
 
     def finished() -> None:
+        if owner_gone():
+            job._relay.finish()
+            job.worker = None
+            job.finished.set()
+            return
         for b in buttons:
             b.setEnabled(True)
         if cancel_button is not None:

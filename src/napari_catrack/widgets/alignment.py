@@ -4,9 +4,11 @@ Thin by design: all maths is in `napari_catrack.core.alignment`. The transform t
 red Image layer's affine (so napari's own tools may edit it too); this widget writes it, and reads
 it back before saving or accepting.
 
-Keys (bound on the viewer while the widget is shown): W/A/S/D move red up/left/down/right by the
-step (Shift ×10); Q rotates red counter-clockwise, E clockwise, by the angle step (Shift ×10);
-R resets to the last estimate (or loaded file).
+Keys (bound on the viewer only while "Nudge with keys" is ticked; Accept unticks it, so the
+curation keys A/D/R never move the red channel): W/A/S/D move red up/left/down/right by the step
+(Shift ×10); Q rotates red counter-clockwise, E clockwise, by the angle step (Shift ×10); R resets
+to the last estimate (or loaded file). The keys are claimed through the one catrack key registry
+(`_keys.KeyRegistry`), which refuses them while another widget holds any of them.
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image
-from napari.qt.threading import thread_worker
-from napari.utils.key_bindings import coerce_keybinding
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 from napari.utils.transforms import Affine
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -30,17 +30,23 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
-from napari_catrack.core.alignment import PROJECTIONS, AlignmentTransform, iter_estimate_alignment
-from napari_catrack.errors import CatrackError, InputError
+from napari_catrack.core.alignment import AlignmentTransform, iter_estimate_alignment
+from napari_catrack.core.alignment_params import AlignParams
+from napari_catrack.errors import CatrackError, InputError, check_cancelled
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._context_controls import AlignmentLine, ChannelPicker
+from napari_catrack.widgets._dock import dock_of, scroll_body
+from napari_catrack.widgets._keys import KeyRegistry
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
 
+OWNER = "Align channels"  # the key registry's name for this widget
 # key -> (dy, dx, rotation) in units of the step / angle step; Shift multiplies by 10
 NUDGES = {
     "W": (-1.0, 0.0, 0.0),
@@ -70,17 +76,20 @@ class AlignmentWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.keys = KeyRegistry.of(napari_viewer)
         self.transform = AlignmentTransform(source="manual")
         self.base: AlignmentTransform | None = None  # last estimate or loaded file (R resets here)
-        self._worker = None
-        self._bound: dict[str, Any] = {}
+        self.job = None
         self._overlay_saved: dict[str, tuple] = {}
 
-        self.green_combo, self.red_combo = QComboBox(), QComboBox()
-        self.frames = QSpinBox(minimum=1, maximum=100_000, value=500)
-        self.projection = QComboBox()
-        self.projection.addItems(PROJECTIONS)
-        self.scale_check = QCheckBox("estimate scale too")
+        self.channels = ChannelPicker(napari_viewer)
+        self.green_combo, self.red_combo = self.channels.green_combo, self.channels.red_combo
+        self.in_force = AlignmentLine(napari_viewer)
+        self.form = ParamsForm(AlignParams)  # the estimate's settings, defaults in one place
+        self.frames = self.form.control("max_frames")
+        self.projection = self.form.control("projection")
+        self.scale_check = self.form.control("estimate_scale")
         self.estimate_button = QPushButton("Estimate")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -93,7 +102,11 @@ class AlignmentWidget(QWidget):
         self.scale_label, self.source_label = QLabel("1.00000"), QLabel("manual")
         self.step = self._spin(0.001, 100, 3, " px", value=0.5)
         self.angle_step = self._spin(0.001, 45, 3, " °", value=0.1)
-        self.keys_check = QCheckBox("keyboard nudging (W/A/S/D, Q/E, R; Shift ×10)")
+        self.keys_check = QCheckBox("Nudge with keys (W/A/S/D, Q/E, R; Shift ×10)")
+        self.keys_check.setToolTip(
+            "binds W/A/S/D/Q/E/R on the viewer while ticked; Accept unticks it so these keys "
+            "are free for curation"
+        )
         self.overlay_check = QCheckBox("overlay: green + magenta, additive")
         self.reset_button, self.accept_button = QPushButton("Reset (R)"), QPushButton("Accept")
         self.load_button, self.save_button = QPushButton("Load JSON…"), QPushButton("Save JSON…")
@@ -102,7 +115,6 @@ class AlignmentWidget(QWidget):
         self._build_layout()
 
         self.estimate_button.clicked.connect(self.estimate)
-        self.cancel_button.clicked.connect(self.cancel_estimate)
         for spin in (self.dy, self.dx, self.rotation):
             spin.valueChanged.connect(self._on_readout_edited)
         self.keys_check.toggled.connect(self._on_keys_toggled)
@@ -111,10 +123,11 @@ class AlignmentWidget(QWidget):
         self.accept_button.clicked.connect(self.accept)
         self.load_button.clicked.connect(lambda: self.load_json())
         self.save_button.clicked.connect(lambda: self.save_json())
-        self.red_combo.currentTextChanged.connect(lambda _: self.apply())
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
+        self.channels.changed.connect(self._on_channels_chosen)
+        self.ctx.events.channels.connect(self._on_context_channels)
+        self.ctx.events.session.connect(self._on_session)
+        self._on_session()
+        self.sync_from_layer()
 
     # ---- construction ---------------------------------------------------------------------------
     @staticmethod
@@ -126,11 +139,9 @@ class AlignmentWidget(QWidget):
 
     def _build_layout(self) -> None:
         form = QFormLayout()
-        form.addRow("green layer", self.green_combo)
-        form.addRow("red layer", self.red_combo)
-        form.addRow("frames to use", self.frames)
-        form.addRow("summary", self.projection)
-        form.addRow("", self.scale_check)
+        form.addRow(self.channels)
+        form.addRow(self.in_force)
+        form.addRow(self.form)
         form.addRow(self.estimate_button, self.progress)
         form.addRow("", self.cancel_button)
         form.addRow("dy (down)", self.dy)
@@ -145,63 +156,44 @@ class AlignmentWidget(QWidget):
         buttons.addWidget(self.accept_button)
         files.addWidget(self.load_button)
         files.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
+        layout = scroll_body(self)
         layout.addLayout(form)
         layout.addWidget(self.keys_check)
         layout.addWidget(self.overlay_check)
         layout.addLayout(buttons)
         layout.addLayout(files)
-        layout.addWidget(
-            QLabel("W/A/S/D: move red up/left/down/right · Q: rotate CCW · E: rotate CW · R: reset")
+        keys = QLabel(
+            "W/A/S/D: move red up/left/down/right · Q: rotate CCW · E: rotate CW · R: reset"
         )
+        keys.setWordWrap(True)
+        layout.addWidget(keys)
         layout.addWidget(self.status)
         layout.addStretch()
 
-    def _refresh_layers(self, event: Any = None) -> None:
-        """Fill the layer choices; prefer layers tagged green/red by the reader, then by name."""
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
-        for combo, role in ((self.green_combo, "green"), (self.red_combo, "red")):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            guess = current if self._keeps(current, role, names) else self._guess(role, names)
-            if guess:
-                combo.setCurrentText(guess)
-            combo.blockSignals(False)
+    def _on_channels_chosen(self) -> None:
         self.sync_from_layer()
+        self.apply()
 
-    def _keeps(self, current: str, role: str, names: list[str]) -> bool:
-        """Keep the shown choice unless it is the other channel and this one has arrived.
+    def _on_session(self, _event: Any = None) -> None:
+        """Show the settings an accepted alignment was estimated with (a reopened session)."""
+        try:
+            if "alignment" in self.ctx.session:
+                self.form.set_params(AlignParams.from_dict(self.ctx.session["alignment"].params))
+        except RuntimeError:  # the widget was closed
+            self.ctx.events.session.disconnect(self._on_session)
 
-        (Docked before the recording opened, the red combo first shows the green layer.)
-        """
-        if current not in names:
-            return False
-        tagged = {
-            layer.name: layer.metadata.get("catrack", {}).get("role")
-            for layer in self.viewer.layers
-            if isinstance(layer, Image) and isinstance(layer.metadata, dict)
-        }
-        return tagged.get(current) in (None, role) or role not in tagged.values()
-
-    def _guess(self, role: str, names: list[str]) -> str | None:
-        for layer in reversed(list(self.viewer.layers)):
-            meta = layer.metadata.get("catrack", {}) if isinstance(layer.metadata, dict) else {}
-            if isinstance(layer, Image) and meta.get("role") == role:
-                return layer.name
-        for name in reversed(names):
-            if role in name.lower():
-                return name
-        index = 0 if role == "green" else 1
-        return names[index] if len(names) > index else None
+    def _on_context_channels(self, _event: Any = None) -> None:
+        try:
+            self.sync_from_layer()
+        except RuntimeError:  # the widget was closed
+            self.ctx.events.channels.disconnect(self._on_context_channels)
 
     # ---- layers ---------------------------------------------------------------------------------
     def layer(self, role: str) -> Image:
-        name = (self.green_combo if role == "green" else self.red_combo).currentText()
-        if not name or name not in self.viewer.layers:
-            raise InputError(f"choose a {role} Image layer first")
-        return self.viewer.layers[name]
+        layer = self.ctx.channel_layer(role)
+        if layer is None:
+            raise InputError(f"choose a {role} layer first (the '{role} layer' box)")
+        return layer
 
     def _green_world(self, red: Image) -> np.ndarray:
         """Green's data → world matrix, sized for the red layer (identity if no green layer)."""
@@ -225,6 +217,7 @@ class AlignmentWidget(QWidget):
         catrack = dict(red.metadata.get("catrack", {}))
         catrack["alignment"] = self.transform.to_dict()
         red.metadata = {**red.metadata, "catrack": catrack}
+        self.ctx.alignment_changed()
 
     def read_layer_transform(self) -> AlignmentTransform:
         """The transform as the red layer shows it now (napari tools may have changed it)."""
@@ -266,9 +259,7 @@ class AlignmentWidget(QWidget):
             return
         if shown is self.transform:
             return
-        from napari_catrack.session import session_for_viewer
-
-        session = session_for_viewer(self.viewer)
+        session = self.ctx.session
         if "alignment" in session:
             accepted = AlignmentTransform.from_dict(dict(session["alignment"].attrs))
             if np.allclose(accepted.matrix(shape), shown.matrix(shape), atol=1e-6):
@@ -318,35 +309,34 @@ class AlignmentWidget(QWidget):
         callbacks["R"] = lambda viewer: self.reset()
         return callbacks
 
-    def activate_keys(self) -> None:
-        """Bind W/A/S/D/Q/E/R (and Shift-) on the viewer, remembering what they replaced."""
-        if self._bound:
-            return
-        for key, callback in self._key_callbacks().items():
-            previous = self.viewer.keymap.get(coerce_keybinding(key))
-            self.viewer.bind_key(key, callback, overwrite=True)
-            self._bound[key] = previous
-        self.keys_check.blockSignals(True)
-        self.keys_check.setChecked(True)
-        self.keys_check.blockSignals(False)
+    def activate_keys(self) -> bool:
+        """Claim W/A/S/D/Q/E/R (and Shift-) on the viewer; False (and a message) if another
+        napari-catrack widget holds one of them."""
+        try:
+            self.keys.claim(OWNER, self._key_callbacks())
+        except CatrackError as exc:
+            self._set_keys_check(False)
+            self.status.setText(str(exc))
+            report_exception(exc, "nudging")
+            return False
+        self._set_keys_check(True)
+        return True
 
     def deactivate_keys(self) -> None:
-        """Unbind our keys and give back any binding they had replaced."""
-        for key, previous in self._bound.items():
-            self.viewer.bind_key(key, None)
-            if previous is not None:
-                self.viewer.bind_key(key, previous, overwrite=True)
-        self._bound = {}
+        """Give the keys back (to whatever they did before)."""
+        self.keys.release(OWNER)
+        self._set_keys_check(False)
+
+    def keys_active(self) -> bool:
+        return bool(self.keys.held(OWNER))
+
+    def _set_keys_check(self, on: bool) -> None:
         self.keys_check.blockSignals(True)
-        self.keys_check.setChecked(False)
+        self.keys_check.setChecked(on)
         self.keys_check.blockSignals(False)
 
     def _on_keys_toggled(self, on: bool) -> None:
         self.activate_keys() if on else self.deactivate_keys()
-
-    def showEvent(self, event: Any) -> None:
-        super().showEvent(event)
-        self.activate_keys()
 
     def hideEvent(self, event: Any) -> None:
         self.deactivate_keys()
@@ -356,13 +346,21 @@ class AlignmentWidget(QWidget):
         self.deactivate_keys()
         super().closeEvent(event)
 
+    def event(self, event: Any) -> bool:
+        if event.type() == QEvent.ParentChange and dock_of(self) is None:
+            self.deactivate_keys()  # taken out of its dock (napari's remove_dock_widget)
+        return super().event(event)
+
     # ---- overlay --------------------------------------------------------------------------------
     def set_overlay(self, on: bool) -> None:
         """Green in green, red in magenta, additive: aligned structures turn white."""
         try:
             layers = {"green": self.layer("green"), "red": self.layer("red")}
         except InputError as exc:
-            show_error(f"napari-catrack: {exc}")
+            report_exception(exc, "overlay")
+            self.overlay_check.blockSignals(True)
+            self.overlay_check.setChecked(False)
+            self.overlay_check.blockSignals(False)
             return
         if on:
             for role, layer in layers.items():
@@ -377,90 +375,73 @@ class AlignmentWidget(QWidget):
             self._overlay_saved = {}
 
     # ---- estimate -------------------------------------------------------------------------------
-    def params(self) -> dict[str, Any]:
-        return {
-            "max_frames": self.frames.value(),
-            "projection": self.projection.currentText(),
-            "estimate_scale": self.scale_check.isChecked(),
-        }
+    def params(self) -> AlignParams:
+        """The estimate's settings shown (an `AlignParams`, exactly what the core gets)."""
+        return self.form.params()
 
     def estimate(self):
-        """Run the estimate in a worker thread; returns the worker (tests can wait on it)."""
+        """Run the estimate in the background (progress, Cancel); returns the job (or None)."""
         try:
             green, red = _frame_data(self.layer("green")), _frame_data(self.layer("red"))
-            if self.green_combo.currentText() == self.red_combo.currentText():
+            if self.layer("green") is self.layer("red"):
                 raise InputError("green and red must be two different layers")
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            self.status.setText(str(exc))
+            report_exception(exc, "alignment")
             return None
-        run = thread_worker(iter_estimate_alignment, ignore_errors=True)  # errors -> _on_error
-        worker = run(green, red, **self.params())
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_estimated)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        worker.aborted.connect(
-            lambda: self.status.setText("estimate cancelled; alignment unchanged")
-        )
-        self.estimate_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress.setValue(0)
-        self.status.setText("estimating…")
-        self._worker = worker
-        worker.start()
-        return worker
+        params = self.params()
+
+        def work(job):
+            gen = iter_estimate_alignment(green, red, params)
+            while True:
+                check_cancelled(job.cancelled, "alignment estimate")
+                try:
+                    fraction, message = next(gen)
+                except StopIteration as stop:
+                    return stop.value
+                job.progress(round(100 * fraction), 100, message)
+
+        self.job = start_job(
+            self, work, what="alignment estimate", on_done=self._on_estimated, bar=self.progress,
+            buttons=[self.estimate_button], cancel_button=self.cancel_button, status=self.status,
+        )  # fmt: skip
+        return self.job
 
     def cancel_estimate(self) -> None:
         """Stop the estimate at its next step; the red layer keeps its current transform."""
-        if self._worker is not None:
-            self._worker.quit()
-
-    def _on_finished(self) -> None:
-        self.estimate_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-
-    def _on_progress(self, update: tuple[float, str]) -> None:
-        fraction, message = update
-        self.progress.setValue(round(100 * fraction))
-        self.status.setText(message)
+        if self.job is not None:
+            self.job.cancel()
 
     def _on_estimated(self, transform: AlignmentTransform) -> None:
         self.base = transform
         self.set_transform(transform)
         self.status.setText(
-            f"estimated (NCC {transform.info.get('ncc')}); nudge with W/A/S/D, Q/E, then Accept"
+            f"estimated (NCC {transform.info.get('ncc')}); tick 'Nudge with keys' to adjust with "
+            "W/A/S/D, Q/E, then Accept"
         )
-
-    def _on_error(self, exc: BaseException) -> None:
-        self.status.setText(f"failed: {exc}")
-        if isinstance(exc, CatrackError | ValueError):
-            show_error(f"napari-catrack: {exc}")
-        else:
-            show_error(f"napari-catrack: alignment failed: {type(exc).__name__}: {exc}")
 
     # ---- persistence ----------------------------------------------------------------------------
     def accept(self) -> AlignmentTransform | None:
-        """Store the transform shown on the red layer in the viewer's session, with provenance."""
+        """Store the transform shown on the red layer in the session: from now on it is the
+        alignment every step uses. Nudging with keys stops (the keys are free again)."""
         try:
             transform = self.read_layer_transform()
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            report_exception(exc, "accepting the alignment")
             return None
         self.set_transform(transform)
-        from napari_catrack.session import session_for_viewer
-
         params = {
-            **self.params(),
+            **self.params().to_dict(),
             "green_layer": self.green_combo.currentText(),
             "red_layer": self.red_combo.currentText(),
             "estimate": self.base.to_dict() if self.base is not None else None,
             "estimate_info": dict(self.base.info) if self.base is not None else None,
         }
-        session_for_viewer(self.viewer).record(
-            "alignment", attrs=transform.to_dict(), params=params
-        )
-        self.status.setText("alignment stored in the session")
-        show_info("napari-catrack: alignment stored in the session")
+        self.ctx.session.record("alignment", attrs=transform.to_dict(), params=params)
+        self.deactivate_keys()
+        self.ctx.alignment_changed()
+        self.status.setText("alignment accepted: tracking, traces and detection on red use it")
+        show_info("napari-catrack: alignment accepted and stored in the session")
         return transform
 
     def save_json(self, path: str | None = None) -> Path | None:
@@ -470,8 +451,8 @@ class AlignmentWidget(QWidget):
                 return None
         try:
             return self.read_layer_transform().save_json(path)
-        except (CatrackError, OSError) as exc:
-            show_error(f"napari-catrack: cannot save alignment: {exc}")
+        except CatrackError as exc:
+            report_exception(exc, "saving the alignment")
             return None
 
     def load_json(self, path: str | None = None) -> AlignmentTransform | None:
@@ -482,7 +463,7 @@ class AlignmentWidget(QWidget):
         try:
             transform = AlignmentTransform.load_json(path)
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            report_exception(exc, "loading the alignment")
             return None
         self.base = transform
         self.set_transform(transform)

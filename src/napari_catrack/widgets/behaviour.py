@@ -51,6 +51,7 @@ from napari_catrack.widgets._behaviour_layers import (
 )
 from napari_catrack.widgets._behaviour_panels import CenterlinePanel, VelocityPanel, _file_row
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import mark_catrack_dock
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import report_exception, start_job
 
@@ -163,6 +164,7 @@ class BehaviourWidget(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
         QVBoxLayout(self).addWidget(scroll)
+        mark_catrack_dock(self)  # tabbed with the other catrack docks: the window fits a screen
 
     def buttons(self) -> list:
         return [self.segment_button, self.repropagate_button, self.centerline.run_button,

@@ -16,9 +16,10 @@ import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
-from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import scroll_body
 
 if TYPE_CHECKING:
     import napari
@@ -47,7 +48,7 @@ class BehaviourPlotWidget(QWidget):
         self.info.setWordWrap(True)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
-        lay = QVBoxLayout(self)
+        lay = scroll_body(self)  # scrolls and tabs with the other catrack docks
         lay.addWidget(self.canvas)
         lay.addWidget(self.info)
         lay.addWidget(refresh)

@@ -1,58 +1,82 @@
 """Ensembles widget: find ensembles in a transient table, colour neurons by ensemble, step
 through an ensemble's activations on the time slider.
 
-Thin: it reads the table (CSV file, or one handed over with `set_table`), runs
-`core.ensembles.find_ensembles` in a worker thread, and writes the result back where the user can
-see and edit it: an `ensemble` feature column and face colours on the chosen Points layer.
+Thin: it reads the table (the session's curated transients, a CSV file, or one handed over with
+`set_table`), runs `core.ensembles.find_ensembles` in a background job (progress, Cancel) at the
+frame rate in force (shared by every widget: typing it here sets it everywhere), and writes the
+result where the user can see and edit it: an `ensemble` feature column and face colours on the
+chosen Points layer, and the session step "ensembles", from which a reopened session restores it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from napari.layers import Image, Points
-from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
+    QProgressBar,
     QPushButton,
-    QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
-from napari_catrack.errors import CatrackError
-from napari_catrack.session import session_for_viewer
+from napari_catrack.core.ensembles.params import EnsembleParams
+from napari_catrack.errors import CatrackError, InputError
+from napari_catrack.session import watch_session
 from napari_catrack.widgets._common import preferred_neuron_layer
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._context_controls import FrameRateControl
+from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
 
-    from napari_catrack.core.ensembles import EnsembleResult
-
 GREY = np.array([0.6, 0.6, 0.6, 1.0])
+STEP = "ensembles"
 
 
-def run_ensembles(table: pd.DataFrame | None, path: str, params: dict, n_frames: int | None):
+@dataclass
+class ShownEnsembles:
+    """What the widget shows of a result: the session's tables (a fresh run or a reopened one)."""
+
+    events: pd.DataFrame
+    members: pd.DataFrame
+    threshold: Any
+    params: dict
+    warnings: list = field(default_factory=list)
+
+    @property
+    def n_ensembles(self) -> int:
+        ids = self.events["ensemble_id"].to_numpy() if len(self.events) else np.zeros(0)
+        return int(ids.max() + 1) if len(ids) and ids.max() >= 0 else 0
+
+
+def run_ensembles(
+    table: pd.DataFrame | None, path: str, fps: float, params: EnsembleParams, n_frames: int | None
+):
     """Worker body (no Qt): read the table if needed and run the core."""
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.io.tables import read_table
 
     if table is None:
         if not path:
-            raise CatrackError("choose a transient table (CSV) first")
+            raise InputError("choose a transient table (CSV) first")
         table = read_table(path, required=("neuron_id", "start_frame"), what="transient table")
     trains = trains_from_table(table, n_frames=n_frames)
-    return find_ensembles(trains, **params)
+    return find_ensembles(trains, fps, params)
 
 
 class EnsemblesWidget(QWidget):
@@ -61,9 +85,10 @@ class EnsemblesWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.result: EnsembleResult | None = None
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.result: ShownEnsembles | None = None
         self._table: pd.DataFrame | None = None
-        self._worker = None
+        self.job = None
         self._event_frames: np.ndarray = np.zeros(0, dtype=np.int64)
         self._event_index = -1
 
@@ -75,28 +100,29 @@ class EnsemblesWidget(QWidget):
         source.addWidget(self.path)
         source.addWidget(browse)
 
-        self.fps = QDoubleSpinBox(minimum=0.01, maximum=10000.0, value=4.8, decimals=3)
-        self.bin_s = QDoubleSpinBox(minimum=0.001, maximum=3600.0, value=0.5, decimals=3)
-        self.bin_s.setSingleStep(0.1)
-        self.shuffles = QSpinBox(minimum=1, maximum=100000, value=1000)
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.percentile = QDoubleSpinBox(minimum=50.0, maximum=99.999, value=95.0, decimals=3)
-        self.null = QComboBox()
-        self.null.addItems(["pooled", "max"])
+        self.fps = FrameRateControl(napari_viewer)
+        self.form = ParamsForm(EnsembleParams)  # every setting, defaults in one place
+        self.bin_s = self.form.control("bin_s")
+        self.shuffles = self.form.control("n_shuffles")
+        self.percentile = self.form.control("percentile")
+        self.null = self.form.control("null")
         self.points = QComboBox()
+        self.points.setToolTip("the neurons (Points layer with neuron_id) coloured by ensemble")
 
         form = QFormLayout()
         form.addRow("transients", source)
-        form.addRow("frame rate (Hz)", self.fps)
-        form.addRow("bin (s)", self.bin_s)
-        form.addRow("shuffles", self.shuffles)
-        form.addRow("seed", self.seed)
-        form.addRow("null percentile", self.percentile)
-        form.addRow("null", self.null)
+        form.addRow("frame rate", self.fps)
+        form.addRow(self.form)
         form.addRow("neurons (Points)", self.points)
 
         self.find_button = QPushButton("Find ensembles")
         self.find_button.clicked.connect(self.find)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar(minimum=0, maximum=100, value=0)
+        run = QHBoxLayout()
+        run.addWidget(self.find_button)
+        run.addWidget(self.cancel_button)
         self.status = QLabel("no ensembles yet")
         self.status.setWordWrap(True)
         self.ensembles = QListWidget()
@@ -110,40 +136,45 @@ class EnsemblesWidget(QWidget):
         steps.addWidget(self.next_button)
         self.event_label = QLabel("")
 
-        layout = QVBoxLayout(self)
+        layout = scroll_body(self)
         layout.addLayout(form)
-        layout.addWidget(self.find_button)
+        layout.addLayout(run)
+        layout.addWidget(self.bar)
         layout.addWidget(self.status)
+        layout.addWidget(QLabel("ensembles (select one to browse its events):"))
         layout.addWidget(self.ensembles)
         layout.addLayout(steps)
         layout.addWidget(self.event_label)
+        layout.addStretch(1)
 
         self._from_session = False
-        self._fps_by_user = False  # a frame rate the user typed wins over the session's
-        self.fps.valueChanged.connect(lambda _: setattr(self, "_fps_by_user", True))
         self._chosen = ""  # the Points layer the user picked (kept while it exists)
         self.points.activated.connect(lambda _: setattr(self, "_chosen", self.points.currentText()))
         self.load_session_transients()
         self.viewer.layers.events.inserted.connect(self._refresh_points)
         self.viewer.layers.events.removed.connect(self._refresh_points)
         self._refresh_points()
+        self.restore(self.ctx.session)
+        watch_session(self.viewer, self._on_session_replaced)
+
+    @property
+    def _worker(self):
+        return self.job
 
     # ---- inputs -------------------------------------------------------------------------------
     def set_table(self, table: pd.DataFrame | None) -> None:
         """Use this transient table (e.g. from the session) instead of a CSV file."""
         self._table = table
         self._from_session = False
-        self._fps_by_user = False  # a frame rate the user typed wins over the session's
-        self.fps.valueChanged.connect(lambda _: setattr(self, "_fps_by_user", True))
         if table is not None:
             self.path.setPlaceholderText(f"table handed over ({len(table)} transients)")
 
     def load_session_transients(self) -> bool:
-        """The session's curated transients (rejected cells left out) and their frame rate.
+        """The session's curated transients (rejected cells left out).
 
         Called on opening and again by Find, so curation done after docking is used.
         """
-        session = session_for_viewer(self.viewer)
+        session = self.ctx.session
         if "transients" not in session or "transients" not in session["transients"].tables:
             return False
         step = session["transients"]
@@ -155,10 +186,8 @@ class EnsemblesWidget(QWidget):
         table = table[~table["neuron_id"].astype(str).isin(rejected)]
         self.set_table(table.reset_index(drop=True))
         self._from_session = True
-        if step.attrs.get("fps") and not self._fps_by_user:
-            self.fps.blockSignals(True)
-            self.fps.setValue(float(step.attrs["fps"]))
-            self.fps.blockSignals(False)
+        if step.attrs.get("fps") and not self.ctx.fps():
+            self.ctx.set_fps(float(step.attrs["fps"]), source="from the transients step")
         left_out = f", {len(rejected)} rejected cell(s) left out" if rejected else ""
         self.path.setPlaceholderText(f"table from session ({len(table)} transients{left_out})")
         return True
@@ -189,70 +218,99 @@ class EnsemblesWidget(QWidget):
         ]
         return int(max(frames)) if frames else None
 
-    def params(self) -> dict:
-        return {
-            "fps": self.fps.value(),
-            "bin_s": self.bin_s.value(),
-            "n_shuffles": self.shuffles.value(),
-            "seed": self.seed.value(),
-            "percentile": self.percentile.value(),
-            "null": self.null.currentText(),
-        }
+    def params(self) -> EnsembleParams:
+        """The settings shown (an `EnsembleParams`, exactly what the core gets)."""
+        return self.form.params()
+
+    def show_params(self, params: dict) -> None:
+        """Show the settings of a run (e.g. restored from a session)."""
+        self.form.set_params(EnsembleParams.from_dict(params))
 
     # ---- running ------------------------------------------------------------------------------
     def find(self):
-        """Start the worker; returns it (tests can wait on it)."""
+        """Start the background job; returns it (or None when the inputs are not usable)."""
         if not self.path.text() and (self._table is None or self._from_session):
             self.load_session_transients()
         table = self._table if not self.path.text() else None
-        run = thread_worker(run_ensembles, ignore_errors=True)  # errors go to _on_error
-        worker = run(table, self.path.text(), self.params(), self._n_frames())
-        worker.returned.connect(self._on_result)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(lambda: self.find_button.setEnabled(True))
-        self.find_button.setEnabled(False)
-        self.status.setText("finding ensembles…")
-        self._worker = worker
-        worker.start()
-        return worker
+        try:
+            params, fps = self.params(), self.ctx.require_fps()
+            if table is None and not self.path.text():
+                raise InputError(
+                    "no transients: curate transients first, or choose a transient table (CSV)"
+                )
+        except CatrackError as exc:
+            self.status.setText(str(exc))
+            report_exception(exc, "ensembles")
+            return None
+        path, n_frames = self.path.text(), self._n_frames()
 
-    def _on_error(self, exc: BaseException) -> None:
-        self.status.setText(f"failed: {exc}")
-        if isinstance(exc, CatrackError | ValueError):
-            show_error(f"napari-catrack: {exc}")
-        else:
-            show_error(f"napari-catrack: ensembles failed: {type(exc).__name__}: {exc}")
+        def work(job):
+            job.progress(0, 1, "shuffling")
+            return run_ensembles(table, path, fps, params, n_frames)
 
-    def _on_result(self, result: EnsembleResult) -> None:
-        self.result = result
-        session_for_viewer(self.viewer).record(
-            "ensembles",
+        self.job = start_job(self, work, what="ensembles", on_done=self._on_result, bar=self.bar,
+                             buttons=[self.find_button], cancel_button=self.cancel_button,
+                             status=self.status)  # fmt: skip
+        return self.job
+
+    def _on_result(self, result) -> None:
+        self.ctx.session.record(
+            STEP,
             tables={
                 "events": result.events,
                 "members": result.members,
                 "event_neurons": result.event_neurons,
             },
             arrays={"similarity": np.asarray(result.similarity, dtype=float)},
+            attrs={"threshold": result.threshold, "warnings": list(result.warnings)},
             params=result.params,
         )
         for msg in result.warnings:
             show_warning(f"napari-catrack: {msg}")
+        self.show_result(ShownEnsembles(result.events, result.members, result.threshold,
+                                        dict(result.params), list(result.warnings)))  # fmt: skip
+        if not self.result.n_ensembles:
+            show_info("napari-catrack: no ensembles found")
+
+    def show_result(self, shown: ShownEnsembles) -> None:
+        """List the ensembles, colour the neurons, select the first ensemble."""
+        self.result = shown
         self.status.setText(
-            f"{len(result.events)} ensemble events (coactivity > {result.threshold}), "
-            f"{result.n_ensembles} ensembles"
+            f"{len(shown.events)} ensemble events (coactivity > {shown.threshold}), "
+            f"{shown.n_ensembles} ensembles"
         )
         self.ensembles.blockSignals(True)
         self.ensembles.clear()
-        for e in range(result.n_ensembles):
-            n_mem = int((result.members["ensemble_id"] == e).sum())
-            n_ev = int((result.events["ensemble_id"] == e).sum())
+        for e in range(shown.n_ensembles):
+            n_mem = int((shown.members["ensemble_id"] == e).sum())
+            n_ev = int((shown.events["ensemble_id"] == e).sum())
             self.ensembles.addItem(f"ensemble {e}: {n_mem} neurons, {n_ev} events")
         self.ensembles.blockSignals(False)
         self.color_points()
-        if result.n_ensembles:
+        if shown.n_ensembles:
             self.ensembles.setCurrentRow(0)
-        else:
-            show_info("napari-catrack: no ensembles found")
+
+    def restore(self, session) -> bool:
+        """Show the ensembles a session holds (docking, or a session file opened later)."""
+        if STEP not in session or "events" not in session[STEP].tables:
+            return False
+        step = session[STEP]
+        self.show_params(step.params)
+        self.show_result(ShownEnsembles(step.tables["events"], step.tables["members"],
+                                        step.attrs.get("threshold"), dict(step.params),
+                                        list(step.attrs.get("warnings", []))))  # fmt: skip
+        return True
+
+    def _on_session_replaced(self, _session) -> None:
+        # after the reader has added the session's layers (the points to colour)
+        QTimer.singleShot(0, self._restore_current)
+
+    def _restore_current(self) -> None:
+        try:
+            self.load_session_transients()
+            self.restore(self.ctx.session)
+        except RuntimeError:  # the widget was closed
+            pass
 
     # ---- layers -------------------------------------------------------------------------------
     def points_layer(self) -> Points | None:

@@ -1,4 +1,8 @@
-"""Load-recording widget: channel layout options for files the reader cannot resolve alone."""
+"""Load-recording widget: channel layout options for files the reader cannot resolve alone.
+
+Interleaved frames are checked for being one channel split in two (`io.layouts`): the widget
+then warns in its metadata box and in a notification instead of silently showing two channels.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ from magicgui.widgets import (
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.io.layouts import LAYOUTS
-from napari_catrack.widgets._common import report_error, show_info
+from napari_catrack.widgets._common import show_info
+from napari_catrack.widgets._dock import MINIMUM_HEIGHT, mark_catrack_dock
+from napari_catrack.widgets._worker import report_exception
 
 if TYPE_CHECKING:
     import napari
@@ -29,7 +35,9 @@ class LoaderWidget(Container):
     """Open a recording with explicit layout options and show its metadata."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__(labels=True, scrollable=True)
+        self.native.setMinimumHeight(MINIMUM_HEIGHT)  # the rest scrolls: docks fit a screen
+        mark_catrack_dock(self.native)
         self.viewer = napari_viewer
         self.path = FileEdit(label="recording", mode="r", filter="*.tif *.tiff *.h5 *.hdf5")
         self.layout_choice = ComboBox(label="channel layout", choices=(AUTO, *LAYOUTS), value=AUTO)
@@ -82,7 +90,7 @@ class LoaderWidget(Container):
                 pixel_size_um=self.pixel_size.value or None,
             )
         except CatrackError as exc:
-            report_error(exc)
+            report_exception(exc, "opening the recording")
             self.info.value = f"error: {exc}"
             return []
         self.recording = rec
@@ -93,8 +101,15 @@ class LoaderWidget(Container):
             for data, meta, kind in recording_layers(rec)
         ]
         note_recording(session_for_viewer(self.viewer), rec)
-        self.info.value = format_summary(rec.summary())
-        show_info(f"napari-catrack: opened {rec.n_frames} frames ({rec.layout})")
+        warnings = [n for n in rec.metadata.get("notes", []) if n.startswith("WARNING")]
+        self.info.value = "\n".join([format_summary(rec.summary()), *warnings])
+        if warnings:
+            from napari.utils.notifications import show_warning
+
+            for line in warnings:
+                show_warning(f"napari-catrack: {line}")
+        else:
+            show_info(f"napari-catrack: opened {rec.n_frames} frames ({rec.layout})")
         return added
 
 

@@ -34,6 +34,7 @@ from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import mark_catrack_dock
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._table_model import DataFrameModel
 from napari_catrack.widgets._worker import start_job
@@ -157,6 +158,7 @@ class PunctaWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+        mark_catrack_dock(self)  # tabbed with the other catrack docks: the window fits a screen
 
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)

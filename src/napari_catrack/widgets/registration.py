@@ -23,14 +23,13 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from napari_catrack.core.registration import RegisterParams, register_movie
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import start_job
 
@@ -55,9 +54,9 @@ def layer_path(layer) -> Path | None:
 
 
 def scrolled_column(owner: QWidget, items: list) -> None:
-    """Fill `owner` with a scroll area holding `items` in one column (text becomes a label)."""
-    inner = QWidget()
-    lay = QVBoxLayout(inner)
+    """Fill `owner` with a scroll area holding `items` in one column (text becomes a label); the
+    dock scrolls and tabs with the other catrack docks (`_dock.scroll_body`)."""
+    lay = scroll_body(owner)
     for item in items:
         if isinstance(item, str):
             lay.addWidget(QLabel(item))
@@ -66,10 +65,6 @@ def scrolled_column(owner: QWidget, items: list) -> None:
         else:
             lay.addLayout(item)
     lay.addStretch(1)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setWidget(inner)
-    QVBoxLayout(owner).addWidget(scroll)
 
 
 class RegistrationWidget(QWidget):

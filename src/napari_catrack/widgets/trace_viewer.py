@@ -1,12 +1,15 @@
 """Trace viewer: the selected neurons' green, red, ratio, dF/F and cleaned traces, docked.
 
 Thin: it draws `figures.traces.draw_trace_panels` on a matplotlib canvas, and "Extract" runs
-`core.signals.extraction.extract_traces` in a worker thread on the green / red image layers at the positions
-of the chosen Points or Tracks layer (red sampled through the red layer's affine). A vertical cursor
-follows the time slider, a click on the plot moves the slider there, and the selection is
+`core.signals.extraction.extract_traces` in a background job on the viewer's green / red channels at the
+positions of the chosen Points or Tracks layer, with red sampled through the alignment in force
+(`ViewerContext.alignment`, the rule every widget uses; the line above Extract says which) and
+the shared frame rate. A vertical cursor follows the time slider (blitted, so playing the movie
+does not redraw the plot), a click on the plot moves the slider there, and the selection is
 shared with a Points layer whose `features` hold `neuron_id` (select a point -> its trace;
-select a trace -> its points). Traces come from a CSV written by `catrack traces` or from
-`set_traces(table)` (session, other widgets).
+select a trace -> its points). Traces come from the session, a CSV written by `catrack traces`,
+or `set_traces(table)`. Panels whose column the table lacks (red and ratio of a one-channel
+recording) are unticked and disabled.
 """
 
 from __future__ import annotations
@@ -16,72 +19,49 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from napari.layers import Image, Points, Tracks
-from napari.qt.threading import thread_worker
-from napari.utils import progress
-from qtpy.QtCore import QObject, Signal
+from napari.layers import Points, Tracks
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
+    QFormLayout,
     QGridLayout,
+    QGroupBox,
     QHBoxLayout,
+    QLabel,
     QListWidget,
+    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from napari_catrack.errors import InputError
+from napari_catrack.core.signals.params import CleaningParams, TracesParams
+from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.figures.traces import PANELS, draw_trace_panels
-from napari_catrack.session import session_for_viewer, watch_session
-from napari_catrack.widgets._common import (
-    channel_layer,
-    preferred_neuron_layer,
-    report_error,
-    show_info,
-)
+from napari_catrack.session import watch_session
+from napari_catrack.widgets._canvas import FastCanvas
+from napari_catrack.widgets._common import preferred_neuron_layer, show_info
+from napari_catrack.widgets._context import ViewerContext, layer_matrix
+from napari_catrack.widgets._context_controls import AlignmentLine, FrameRateControl
+from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
 
 DEFAULT_PANELS = ("green", "red", "ratio", "dff")
+PANEL_MIN_PX = 110  # a panel never gets less than this (labels stop overlapping)
+FOLLOW_MS = 250  # a selection made in the viewer is drawn once the stepping pauses this long
 
 
-def _world(layer: Image) -> np.ndarray:
-    """A layer's data -> world matrix: affine · (scale / rotate / shear / translate)."""
-    from napari.utils.transforms import Affine
-
-    physical = Affine(
-        scale=layer.scale, translate=layer.translate, rotate=layer.rotate, shear=layer.shear
-    ).affine_matrix
-    return np.asarray(layer.affine.affine_matrix) @ physical
-
-
-def layer_alignment(red: Image, green: Image | None = None):
-    """Red data -> green data as a 3x3 (y, x) matrix, or None when it is the identity.
-
-    The alignment widget (and napari's own tools) keep the alignment in the red layer's
-    affine, so this reads what the user sees: inverse(green world) · red world.
-    """
-    nd = red.ndim
-    m = _world(red)
-    if green is not None and green.ndim == nd:
-        m = np.linalg.inv(_world(green)) @ m
-    out = np.eye(3)
-    out[:2, :2] = m[nd - 2 : nd, nd - 2 : nd]
-    out[:2, 2] = m[nd - 2 : nd, nd]
-    return None if np.allclose(out, np.eye(3)) else out
-
-
-class _Relay(QObject):
-    """Carries extraction progress from the worker thread to the GUI thread (queued signal)."""
-
-    progressed = Signal(int, int)
+def layer_alignment(red, green=None):
+    """Red data -> green data as a 3x3 (y, x) matrix as drawn, or None (see `_context`)."""
+    return layer_matrix(red, green)
 
 
 class TraceViewerWidget(QWidget):
@@ -90,20 +70,35 @@ class TraceViewerWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = viewer = napari_viewer
+        self.ctx = ViewerContext.of(viewer)
         self.traces: pd.DataFrame | None = None
+        self.job = None
         self._axes: list = []
         self._cursors: list = []
+        self._drawn: tuple = ()  # (ids, panels) of the plot as drawn
         self._syncing = False
-        self._pbar: progress | None = None
-        self._relay = _Relay(self)
-        self._relay.progressed.connect(self._on_progress)
+        self._follow = QTimer(self)
+        self._follow.setSingleShot(True)
+        self._follow.setInterval(FOLLOW_MS)
+        self._follow.timeout.connect(self._follow_selection)
 
+        self.in_force = AlignmentLine(viewer)
+        self.fps = FrameRateControl(viewer)
         self.extract_button = QPushButton("Extract")
-        self.radius = QDoubleSpinBox()
-        self.radius.setRange(0.5, 50.0)
-        self.radius.setValue(3.0)
-        self.radius.setSuffix(" px")
-        self.radius.setToolTip("ROI disk radius (background: annulus radius+2 .. radius+6)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar(minimum=0, maximum=100, value=0)
+        # every extraction and cleaning setting, defaults in one place (TracesParams,
+        # CleaningParams); the session records all of them with the traces
+        self.form = ParamsForm(TracesParams)
+        self.radius = self.form.control("radius")
+        self.cleaning = ParamsForm(CleaningParams)
+        self.cleaning_box = QGroupBox("Cleaning (Compute cleaned)")
+        self.cleaning_box.setCheckable(True)
+        self.cleaning_box.setChecked(False)
+        QVBoxLayout(self.cleaning_box).addWidget(self.cleaning)
+        self.cleaning.setVisible(False)
+        self.cleaning_box.toggled.connect(self.cleaning.setVisible)
         self.load_button = QPushButton("Load traces CSV…")
         self.clean_button = QPushButton("Compute cleaned")
         self.export_button = QPushButton("Export SVG/PNG…")
@@ -112,6 +107,7 @@ class TraceViewerWidget(QWidget):
             "before / drift-removed / denoised panels of the selected cells"
         )
         self.points = QComboBox()
+        self.points.setToolTip("the Points or Tracks layer (with a neuron_id feature) to measure")
         self.neurons = QListWidget()
         self.neurons.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.neurons.setMaximumHeight(110)
@@ -120,25 +116,11 @@ class TraceViewerWidget(QWidget):
             box.setChecked(name in DEFAULT_PANELS)
             box.toggled.connect(self.redraw)
         self.figure = Figure(figsize=(5, 4), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(280)
-
-        buttons = QHBoxLayout()
-        for b in (self.extract_button, self.radius, self.load_button):
-            buttons.addWidget(b)
-        buttons2 = QHBoxLayout()
-        for b in (self.clean_button, self.export_button, self.steps_button):
-            buttons2.addWidget(b)
-        grid = QGridLayout()
-        for i, box in enumerate(self.panel_boxes.values()):
-            grid.addWidget(box, i // 3, i % 3)
-        layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
-        layout.addLayout(buttons2)
-        layout.addWidget(self.points)
-        layout.addWidget(self.neurons)
-        layout.addLayout(grid)
-        layout.addWidget(self.canvas, stretch=1)
+        self.canvas = FastCanvas(self.figure)
+        self.canvas.setMinimumHeight(2 * PANEL_MIN_PX)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self._build()
 
         self.extract_button.clicked.connect(self.extract)
         self.load_button.clicked.connect(self._ask_load)
@@ -155,13 +137,46 @@ class TraceViewerWidget(QWidget):
         self._points_layer: Points | None = None
         self._chosen = ""  # the layer the user picked in the combo (kept while it exists)
         self._refresh_points()
-        self._show_session_traces(session_for_viewer(viewer))
+        self._show_session_traces(self.ctx.session)
         watch_session(viewer, self._show_session_traces)
 
+    def _build(self) -> None:
+        form = QFormLayout()
+        form.addRow(self.in_force)
+        form.addRow("neurons layer", self.points)
+        form.addRow(self.form)
+        form.addRow("frame rate", self.fps)
+        run = QHBoxLayout()
+        for w in (self.extract_button, self.cancel_button, self.load_button):
+            run.addWidget(w)
+        buttons2 = QHBoxLayout()
+        for b in (self.clean_button, self.export_button, self.steps_button):
+            buttons2.addWidget(b)
+        grid = QGridLayout()
+        for i, box in enumerate(self.panel_boxes.values()):
+            grid.addWidget(box, i // 3, i % 3)
+        layout = scroll_body(self)
+        layout.addLayout(form)
+        layout.addLayout(run)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("neurons (select to plot; shared with the neurons layer):"))
+        layout.addWidget(self.neurons)
+        layout.addWidget(QLabel("panels:"))
+        layout.addLayout(grid)
+        layout.addWidget(self.canvas, stretch=1)
+        layout.addWidget(self.cleaning_box)
+        layout.addLayout(buttons2)
+
     def _show_session_traces(self, session) -> None:
-        """Show the traces a session already holds (on docking, or when a session file is opened)."""
+        """Show the traces a session already holds (on docking, or when a session file is opened)
+        and the settings they were extracted and cleaned with."""
         if "traces" in session and "traces" in session["traces"].tables:
-            self.set_traces(session["traces"].tables["traces"])
+            step = session["traces"]
+            self.form.set_params(TracesParams.from_dict(step.params))
+            if isinstance(step.params.get("cleaning_params"), dict):
+                self.cleaning.set_params(CleaningParams.from_dict(step.params["cleaning_params"]))
+            self.set_traces(step.tables["traces"])
 
     # ------------------------------------------------------------ data
     def set_traces(self, traces: pd.DataFrame) -> None:
@@ -169,6 +184,10 @@ class TraceViewerWidget(QWidget):
         if not {"neuron_id", "frame"} <= set(traces.columns):
             raise InputError("a traces table needs columns neuron_id and frame")
         self.traces = traces.assign(neuron_id=traces["neuron_id"].astype(str))
+        implied = self._fps()
+        if implied and not self.ctx.fps():
+            self.ctx.set_fps(implied, source="from the traces' time_s")
+        self._offer_panels()
         self.neurons.blockSignals(True)
         self.neurons.clear()
         self.neurons.addItems(list(pd.unique(self.traces["neuron_id"])))
@@ -177,15 +196,33 @@ class TraceViewerWidget(QWidget):
             self.neurons.item(0).setSelected(True)
         self.redraw()
 
+    def _offer_panels(self) -> None:
+        """Untick and disable panels whose column the traces lack (e.g. red of one channel)."""
+        for name, box in self.panel_boxes.items():
+            col = PANELS[name][0]
+            has = bool(col in self.traces.columns and self.traces[col].notna().any())
+            if name == "cleaned":  # computed on demand from dff
+                has = "dff" in self.traces.columns
+            box.blockSignals(True)
+            if not has:
+                box.setChecked(False)
+            elif name in DEFAULT_PANELS and not box.isEnabled():
+                box.setChecked(True)
+            box.setEnabled(has)
+            box.setToolTip("" if has else f"the traces have no {col} values")
+            box.blockSignals(False)
+
     def extraction_inputs(self) -> dict:
-        """Green/red stacks, tracks table, alignment and fps read from the viewer's layers."""
-        green = channel_layer(self.viewer, "green")
+        """Green/red stacks, tracks table, alignment in force and frame rate, from the context."""
+        green = self.ctx.channel_layer("green")
         if green is None:
-            images = [lay for lay in self.viewer.layers if isinstance(lay, Image)]
-            green = images[0] if images else None
-        if green is None or green.ndim != 3:
-            raise InputError("no (T, Y, X) green image layer to extract from")
-        red = channel_layer(self.viewer, "red")
+            raise InputError(
+                "no green channel: open a recording with napari-catrack, or pick the green "
+                "layer in Align channels / Track neurons ('green layer')"
+            )
+        if green.ndim != 3:
+            raise InputError(f"the green layer {green.name!r} is not a (T, Y, X) movie")
+        red = self.ctx.channel_layer("red")
         name = self.points.currentText()
         if not name:
             raise InputError("no Points or Tracks layer with a neuron_id feature")
@@ -203,70 +240,54 @@ class TraceViewerWidget(QWidget):
                 "x": data[:, 2],
             }
         )
-        meta = green.metadata.get("catrack", {})
-        fps = (meta.get("summary") or {}).get("fps") or meta.get("fps")
         return {
             "green": green.data,
             "red": None if red is None else red.data,
             "tracks": tracks,
-            "transform": None if red is None else layer_alignment(red, green),
-            "fps": fps,
+            "transform": self.ctx.alignment().transform if red is not None else None,
+            "fps": self.ctx.fps(),
         }
 
     def extract(self):
-        """Run the extraction in a worker thread; the table appears when it is done."""
+        """Run the extraction in the background (progress, Cancel); returns the job (or None)."""
         try:
             inputs = self.extraction_inputs()
-        except Exception as exc:
-            report_error(exc)
+        except CatrackError as exc:
+            self.status.setText(str(exc))
+            report_exception(exc, "trace extraction")
             return None
-        radius = self.radius.value()
-        self.extract_button.setEnabled(False)
+        try:
+            settings = self.form.params()
+        except CatrackError as exc:
+            report_exception(exc, "trace extraction")
+            return None
+        transform = inputs["transform"]
+        params = {
+            **settings.to_dict(),
+            "fps": inputs["fps"],
+            "alignment": None if transform is None else transform.to_dict(),
+            "alignment_source": self.ctx.alignment().source,
+            "points_layer": self.points.currentText(),
+        }
 
-        params = {"radius": radius, "fps": inputs["fps"]}
-        if inputs["transform"] is not None:
-            params["red_to_green_matrix"] = np.asarray(inputs["transform"]).tolist()
-
-        # the napari progress bar lives in the GUI thread; the worker reports through a signal
-        self._pbar = progress(total=int(inputs["green"].shape[0]), desc="extracting traces")
-
-        @thread_worker
-        def work():
+        def work(job):
             from napari_catrack.core.signals.extraction import extract_traces
 
-            return extract_traces(
-                inputs["green"],
-                inputs["tracks"],
-                inputs["red"],
-                transform=inputs["transform"],
-                fps=inputs["fps"],
-                radius=radius,
-                progress=self._relay.progressed.emit,
-            )
+            return extract_traces(inputs["green"], inputs["tracks"], inputs["red"], settings,
+                                  transform=transform, fps=inputs["fps"],
+                                  progress=job.progress)  # fmt: skip
 
-        def finished(table: pd.DataFrame) -> None:
-            session_for_viewer(self.viewer).record(
-                "traces", tables={"traces": table}, params=params
-            )
+        def done(table: pd.DataFrame) -> None:
+            self.ctx.session.record("traces", tables={"traces": table}, params=params)
             self.set_traces(table)
+            self.status.setText(
+                f"{table.neuron_id.nunique()} neurons x {table.frame.nunique()} frames"
+            )
 
-        worker = work()
-        worker.returned.connect(finished)
-        worker.errored.connect(report_error)
-        worker.finished.connect(self._extraction_finished)
-        worker.start()
-        return worker
-
-    def _on_progress(self, done: int, total: int) -> None:
-        if self._pbar is not None:
-            self._pbar.total = total
-            self._pbar.update(done - self._pbar.n)
-
-    def _extraction_finished(self) -> None:
-        self.extract_button.setEnabled(True)
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self.job = start_job(self, work, what="trace extraction", on_done=done, bar=self.bar,
+                             buttons=[self.extract_button], cancel_button=self.cancel_button,
+                             status=self.status)  # fmt: skip
+        return self.job
 
     def load_csv(self, path: str) -> None:
         from napari_catrack.io.tables import read_table
@@ -274,26 +295,29 @@ class TraceViewerWidget(QWidget):
         self.set_traces(read_table(path, ("neuron_id", "frame"), what="traces"))
 
     def compute_cleaned(self, fps: float | None = None) -> dict:
-        """Add a `dff_clean` column with the default `clean_traces` steps; returns the params."""
+        """Add a `dff_clean` column cleaned with the settings shown; returns what ran."""
         from napari_catrack.core.signals.cleaning import clean_table_column
 
         if self.traces is None:
             raise InputError("load traces first")
-        fps = fps or self._fps()
+        fps = fps or self.ctx.fps() or self._fps()
         if fps is None:
-            raise InputError("the traces have no time_s column: the frame rate is unknown")
-        self.traces["dff_clean"], params = clean_table_column(self.traces, fps)
-        session = session_for_viewer(self.viewer)
+            raise InputError("the frame rate is unknown: type it in 'frame rate'")
+        settings = self.cleaning.params()
+        self.traces["dff_clean"], params = clean_table_column(self.traces, fps, settings)
+        session = self.ctx.session
         if "traces" in session:
             previous = session["traces"].params
-            session.record(
-                "traces", tables={"traces": self.traces}, params={**previous, "cleaning": params}
-            )
+            session.record("traces", tables={"traces": self.traces},
+                           params={**previous, "cleaning": params,
+                                   "cleaning_params": settings.to_dict()})  # fmt: skip
+        self._offer_panels()
         self.panel_boxes["cleaned"].setChecked(True)
         self.redraw()
         return params
 
     def _fps(self) -> float | None:
+        """The frame rate the table's time_s column was computed with (the plot's x axis)."""
         d = self.traces
         if d is None or "time_s" not in d or d["time_s"].isna().all():
             return None
@@ -304,18 +328,27 @@ class TraceViewerWidget(QWidget):
     def selected_ids(self) -> list[str]:
         return [item.text() for item in self.neurons.selectedItems()]
 
-    def select(self, neuron_ids) -> None:
-        """Select these neurons in the list (and so in the Points layer)."""
+    def select(self, neuron_ids, *, draw: bool = True) -> None:
+        """Select these neurons in the list (and so in the Points layer).
+
+        `draw=False` leaves the plot to a short timer (selections made in the viewer, e.g. by
+        stepping through cells in curation, are drawn once the stepping pauses).
+        """
         wanted = {str(n) for n in neuron_ids}
+        if wanted == set(self.selected_ids()):
+            return
         self.neurons.blockSignals(True)
         for i in range(self.neurons.count()):
             item = self.neurons.item(i)
             item.setSelected(item.text() in wanted)
         self.neurons.blockSignals(False)
-        self._list_selection_changed()
+        self._list_selection_changed(draw=draw)
 
-    def _list_selection_changed(self) -> None:
-        self.redraw()
+    def _list_selection_changed(self, draw: bool = True) -> None:
+        if draw:
+            self.redraw()
+        else:
+            self._follow.start()
         layer = self._points_layer
         if layer is None or self._syncing or "neuron_id" not in layer.features:
             return
@@ -336,7 +369,7 @@ class TraceViewerWidget(QWidget):
         ids = layer.features["neuron_id"].astype(str).to_numpy()[rows]
         self._syncing = True
         try:
-            self.select(pd.unique(ids))
+            self.select(pd.unique(ids), draw=False)
         finally:
             self._syncing = False
 
@@ -376,25 +409,55 @@ class TraceViewerWidget(QWidget):
     def panels(self) -> list[str]:
         return [name for name, box in self.panel_boxes.items() if box.isChecked()]
 
+    def _follow_selection(self) -> None:
+        """A selection made in the viewer: plot it now if the plot is seen, else when it is."""
+        if self.canvas.on_screen():
+            self.redraw()
+        else:
+            self.canvas.put_off(self.redraw)
+
     def redraw(self, *_args) -> None:
-        self.figure.clear()
-        self._axes, self._cursors = [], []
+        """Draw the selected neurons' panels (axes are reused while the panels stay the same)."""
+        self._follow.stop()
         ids, panels = self.selected_ids(), self.panels()
         if self.traces is None or not ids or not panels:
+            self.figure.clear()
+            self._axes, self._cursors, self._drawn = [], [], ()
             self.canvas.draw_idle()
             return
-        axes = self.figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-        xlabel = draw_trace_panels(axes, self.traces, ids, panels)
-        self._draw_event_ticks(axes)
-        axes[-1].set_xlabel(xlabel)
-        self._axes = list(axes)
         x = self._frame_to_x(self.viewer.dims.current_step[0])
-        self._cursors = [ax.axvline(x, color="k", lw=0.8, alpha=0.6) for ax in axes]
+        if len(self._axes) != len(panels) or self._drawn[1:] != (tuple(panels),):
+            self.figure.clear()
+            axes = self.figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+            self._axes = list(axes)
+            self._cursors = [ax.axvline(x, color="k", lw=0.8, alpha=0.6) for ax in axes]
+            self.canvas.set_animated(self._cursors)
+            self.canvas.setMinimumHeight(max(2, len(panels)) * PANEL_MIN_PX)
+            self.canvas.relayout()
+        else:  # same panels: only the data changes (no new axes, cursors or layout)
+            for ax in self._axes:
+                for artist in [*ax.lines, *ax.collections, *ax.patches]:
+                    if artist not in self._cursors:
+                        artist.remove()
+                if ax.get_legend() is not None:
+                    ax.get_legend().remove()
+        xlabel = draw_trace_panels(self._axes, self.traces, ids, panels)
+        self._draw_event_ticks(self._axes)
+        for line in self._cursors:  # the cursor must not stretch the axis to its frame
+            line.set_visible(False)
+        for ax in self._axes:
+            ax.relim(visible_only=True)
+            ax.autoscale_view()
+        for line in self._cursors:
+            line.set_visible(True)
+        self._axes[-1].set_xlabel(xlabel)
+        self._drawn = (tuple(ids), tuple(panels))
+        self._update_cursor(draw=False)
         self.canvas.draw_idle()
 
     def _draw_event_ticks(self, axes) -> None:
         """Behaviour events of the session (Behaviour events widget) as ticks on every panel."""
-        session = session_for_viewer(self.viewer)
+        session = self.ctx.session
         if "events" in session and "events" in session["events"].tables:
             from napari_catrack.figures.events import draw_event_ticks
 
@@ -408,12 +471,12 @@ class TraceViewerWidget(QWidget):
         fps = self._fps()
         return round(x * fps if fps else x)
 
-    def _update_cursor(self, event=None) -> None:
+    def _update_cursor(self, event=None, draw: bool = True) -> None:
         x = self._frame_to_x(self.viewer.dims.current_step[0])
         for line in self._cursors:
             line.set_xdata([x, x])
-        if self._cursors:
-            self.canvas.draw_idle()
+        if self._cursors and draw:
+            self.canvas.move_animated()
 
     def cursor_x(self) -> float | None:
         return float(self._cursors[0].get_xdata()[0]) if self._cursors else None
@@ -444,11 +507,11 @@ class TraceViewerWidget(QWidget):
 
         if self.traces is None or not self.selected_ids():
             raise InputError("select at least one neuron with traces first")
-        fps = self._fps()
+        fps = self.ctx.fps() or self._fps()
         if fps is None:
-            raise InputError("the traces have no time_s column: the frame rate is unknown")
+            raise InputError("the frame rate is unknown: type it in 'frame rate'")
         m = long_to_matrix(self.traces, "dff", sort_ids=False)
-        _, _, steps = clean_traces(m.dff, fps, return_intermediates=True)
+        _, _, steps = clean_traces(m.dff, fps, self.cleaning.params(), return_intermediates=True)
         written = []
         for nid in self.selected_ids():
             row = int(np.flatnonzero(np.asarray(m.neuron_ids).astype(str) == nid)[0])
@@ -463,23 +526,23 @@ class TraceViewerWidget(QWidget):
             try:
                 written = self.export_cleaning_steps(folder)
                 show_info(f"napari-catrack: {len(written)} figure files in {folder}")
-            except Exception as exc:
-                report_error(exc)
+            except CatrackError as exc:
+                report_exception(exc, "cleaning-steps figure")
 
     def _ask_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Traces table", "", "Tables (*.csv *.xlsx)")
         if path:
             try:
                 self.load_csv(path)
-            except Exception as exc:
-                report_error(exc)
+            except CatrackError as exc:
+                report_exception(exc, "loading traces")
 
     def _clean_clicked(self) -> None:
         try:
             params = self.compute_cleaned()
             show_info(f"cleaned with {[s['name'] for s in params['steps']]}")
-        except Exception as exc:
-            report_error(exc)
+        except CatrackError as exc:
+            report_exception(exc, "cleaning")
 
     def _ask_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -488,5 +551,5 @@ class TraceViewerWidget(QWidget):
         if path:
             try:
                 self.export(path)
-            except Exception as exc:
-                report_error(exc)
+            except CatrackError as exc:
+                report_exception(exc, "export")

@@ -11,17 +11,14 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils.events import Event
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -36,29 +33,35 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.tracking import (
     TRACK_COLUMNS,
-    TrackingCancelled,
-    low_confidence,
+    TrackParams,
     retrack,
+    review_stretches,
     track,
 )
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.layers import tracks_layer
-from napari_catrack.widgets._common import progress_relay, report_error, show_info
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._context_controls import AlignmentLine, ChannelPicker
+from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._tracking_candidates import CandidatesPanel, current_frame
 from napari_catrack.widgets._tracking_layers import (
     channel_stack,
-    channel_transform,
     confidence_colors,
+    fill_channel_combo,
     set_or_add,
     to_green,
     to_native,
     tracked_points,
 )
+from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
 
 TRACKED = "tracked neurons"
+REVIEW_SHOWN = 20  # places to review listed, worst first; the rest are counted
+MODELS = ("default", "classical", "cnn")
 
 
 class TrackingWidget(QWidget):
@@ -67,43 +70,68 @@ class TrackingWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
         self.tracks: pd.DataFrame | None = None  # green-frame pixels, the stored result
         self.run_info: dict[str, Any] = {}  # channel/seed frame/model of the current tracks
         self.edited: set[tuple[str, int]] = set()  # (neuron_id, frame) the user moved
-        self.worker = None
+        self.job = None
         self.last_outcome = ""
-        self._cancel = threading.Event()
         self._syncing = False
         self._shown = np.zeros((0, 3))  # "tracked neurons" data as last written by us
         self._watched = None  # the "tracked neurons" layer whose edits we follow
+        self._n_low = 0
 
+        self.channels = ChannelPicker(napari_viewer)  # any image layer can be a channel
         self.candidates = CandidatesPanel(self.viewer, self)
+        self.in_force = AlignmentLine(napari_viewer)
         self.track_channel = QComboBox()
-        self.track_channel.addItems(["red", "green"])
+        self.track_channel.setToolTip("the channel whose images the tracker follows")
+        defaults = TrackParams()
         self.model = QComboBox()
-        self.model.addItems(["default", "classical"])
+        self.model.addItems(MODELS)
+        self.model.setCurrentText(defaults.model)
+        self.model.setToolTip(
+            next(f for f in TrackParams.fields() if f.name == "model").meta["help"]
+        )
+        # every other tracking setting, defaults in one place (channel/model: the combos above)
+        self.form = ParamsForm(TrackParams, exclude=("channel", "model"))
         self.track_button = QPushButton("Track from this frame")
         self.retrack_button = QPushButton("Re-track with corrections")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar(minimum=0, maximum=100, value=0)
-        self._progress = progress_relay(self.bar, self)
-        self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, value=0.5, singleStep=0.05)
+        self.threshold = self.form.control("low_confidence")
         self.low_list = QListWidget()
         self.low_list.setMinimumHeight(90)
+        self.low_more = QLabel("")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self._build()
+        self._fill_channels()
 
         self.track_button.clicked.connect(self.start_tracking)
         self.retrack_button.clicked.connect(self.start_retracking)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.threshold.valueChanged.connect(lambda _: self.refresh_low_confidence())
+        self.form.changed.connect(self.refresh_low_confidence)
         self.low_list.itemClicked.connect(self._on_low_clicked)
+        self.ctx.events.channels.connect(self._on_channels)
         self._restore()
         from napari_catrack.session import watch_session
 
         watch_session(self.viewer, self._on_session_replaced)
+
+    @property
+    def worker(self):
+        """The running job (None when idle)."""
+        return self.job if self.job is not None and self.job.running else None
+
+    def _fill_channels(self) -> None:
+        fill_channel_combo(self.track_channel, self.ctx)
+
+    def _on_channels(self, _event: Any = None) -> None:
+        try:
+            self._fill_channels()
+        except RuntimeError:  # closed
+            self.ctx.events.channels.disconnect(self._on_channels)
 
     def _on_session_replaced(self, _session) -> None:
         # after the reader has added the session's layers, so existing layers are reused
@@ -111,9 +139,9 @@ class TrackingWidget(QWidget):
 
     def _restore(self) -> None:
         """Show tracks already in the viewer's session (e.g. a reopened session file)."""
-        from napari_catrack.session import session_for_viewer
-
-        session = session_for_viewer(self.viewer)
+        session = self.ctx.session
+        if "neurons" in session:  # the detection settings the seeds were picked with
+            self.candidates.show_params(session["neurons"].params)
         if "tracks" not in session:
             return
         step = session["tracks"]
@@ -123,6 +151,9 @@ class TrackingWidget(QWidget):
         self.tracks = table.assign(neuron_id=table.neuron_id.astype(str)).reset_index(drop=True)
         keys = ("channel", "seed_frame", "model", "alignment")
         self.run_info = {k: step.params[k] for k in keys if k in step.params}
+        self.form.set_params(TrackParams.from_dict(step.params))
+        if self.run_info.get("model") in MODELS:
+            self.model.setCurrentText(self.run_info["model"])
         self.show_tracks()
         self.status.setText("tracks restored from the session")
 
@@ -131,8 +162,10 @@ class TrackingWidget(QWidget):
         QVBoxLayout(cand).addWidget(self.candidates)
         box = QGroupBox("2. Tracking")
         form = QFormLayout()
+        form.addRow(self.in_force)
         form.addRow("track channel", self.track_channel)
         form.addRow("model", self.model)
+        form.addRow(self.form)
         row = QHBoxLayout()
         row.addWidget(self.track_button)
         row.addWidget(self.retrack_button)
@@ -143,45 +176,44 @@ class TrackingWidget(QWidget):
         lay.addLayout(form)
         lay.addLayout(row)
         lay.addLayout(row2)
-        low = QFormLayout()
-        low.addRow("low confidence below", self.threshold)
-        lay.addLayout(low)
+        lay.addWidget(QLabel("Places to review, worst first (click: go to the worst frame):"))
         lay.addWidget(self.low_list)
+        lay.addWidget(self.low_more)
         lay.addWidget(self.status)
-        outer = QVBoxLayout(self)
+        outer = scroll_body(self)
+        outer.addWidget(self.channels)
         outer.addWidget(cand)
         outer.addWidget(box)
         outer.addStretch(1)
 
     # ---- running ---------------------------------------------------------------------------
-    def start_tracking(self) -> FunctionWorker | None:
-        """Track the "neurons" layer from the current frame; returns the worker (or None)."""
+    def start_tracking(self):
+        """Track the "neurons" layer from the current frame; returns the job (or None)."""
         try:
             seeds = self.candidates.neurons()
-            channel, stack = channel_stack(self.viewer, self.track_channel.currentText())
+            channel, stack, transform = channel_stack(self.ctx, self.track_channel.currentText())
             if len(stack.shape) != 3:
                 raise InputError("tracking needs a (T, Y, X) recording, not a single image")
             frame = current_frame(self.viewer, stack)
-            transform = channel_transform(self.viewer, channel)
             native = to_native(seeds, transform, stack.shape[-2:])
             if seeds.neuron_id.duplicated().any():
                 dup = seeds.neuron_id[seeds.neuron_id.duplicated()].tolist()
                 raise InputError(f"two neurons share the name(s) {dup[:3]}: rename one")
             self.candidates._record()
-        except Exception as exc:
-            report_error(exc)
+        except CatrackError as exc:
+            self.status.setText(str(exc))
+            report_exception(exc, "tracking")
             return None
-        model = self.model.currentText()
-        info = {"channel": channel, "seed_frame": frame, "model": model,
+        params = self.track_params(channel)
+        info = {**params.to_dict(), "seed_frame": frame,
                 "alignment": None if transform is None else transform.to_dict()}  # fmt: skip
 
-        def work():
-            out = track(stack, None, native[["neuron_id", "y", "x"]], frame, channel="red",
-                        progress=self._progress.report, cancel=self._cancel.is_set,
-                        model=model)  # fmt: skip
-            return out
+        def work(job):
+            # the stack is the chosen channel's own pixels: track it as given
+            return track(stack, None, native[["neuron_id", "y", "x"]], frame, channel="red",
+                         progress=job.progress, cancel=job.cancelled, params=params)  # fmt: skip
 
-        return self._launch(work, "track", info, stack.shape[-2:], transform)
+        return self._launch(work, f"tracking on {channel}", info, stack.shape[-2:], transform)
 
     def corrections(self) -> pd.DataFrame:
         """`neuron_id,frame,y,x` (green pixels) of every point the user moved since the last run."""
@@ -203,7 +235,7 @@ class TrackingWidget(QWidget):
         )
         return out.drop_duplicates(["neuron_id", "frame"], keep="first").reset_index(drop=True)
 
-    def start_retracking(self) -> FunctionWorker | None:
+    def start_retracking(self):
         """Re-track around the user's corrections (all manual points are kept as anchors)."""
         try:
             if self.tracks is None:
@@ -213,67 +245,52 @@ class TrackingWidget(QWidget):
                 raise InputError(
                     "no corrections: drag points in 'tracked neurons' to where the neuron is"
                 )
-            channel = self.run_info.get("channel", "red")
-            channel, stack = channel_stack(self.viewer, channel)
-            transform = channel_transform(self.viewer, channel)
+            channel, stack, transform = channel_stack(self.ctx, self.run_info.get("channel", "red"))
             shape = stack.shape[-2:]
             tracks_n = to_native(self.tracks, transform, shape)
             corr_n = to_native(corr, transform, shape)
             # the tracks table keeps ids as strings (as shown in layers)
             tracks_n["neuron_id"] = tracks_n["neuron_id"].astype(str)
-        except Exception as exc:
-            report_error(exc)
+        except CatrackError as exc:
+            self.status.setText(str(exc))
+            report_exception(exc, "re-tracking")
             return None
-        model = self.run_info.get("model", self.model.currentText())
-        info = {**self.run_info, "corrections": len(corr)}
+        params = TrackParams.from_dict({**self.track_params(channel).to_dict(), **{
+            k: v for k, v in self.run_info.items() if k == "model"}})  # fmt: skip
+        info = {**self.run_info, **params.to_dict(), "corrections": len(corr),
+                "alignment": None if transform is None else transform.to_dict()}  # fmt: skip
 
-        def work():
-            return retrack(tracks_n, corr_n, stack, progress=self._progress.report,
-                           cancel=self._cancel.is_set, model=model)  # fmt: skip
+        def work(job):
+            return retrack(tracks_n, corr_n, stack, progress=job.progress,
+                           cancel=job.cancelled, params=params)  # fmt: skip
 
-        return self._launch(work, "re-track", info, shape, transform)
+        return self._launch(work, f"re-tracking on {channel}", info, shape, transform)
 
-    def _launch(self, work, what: str, info: dict, shape, transform) -> FunctionWorker:
-        self._cancel.clear()
-        self._set_running(True)
-        self._progress.start(what)
-        self.status.setText(f"{what} running...")
-        worker = create_worker(work, _ignore_errors=True)
-        worker.returned.connect(lambda df: self._on_result(df, what, info, shape, transform))
-        worker.errored.connect(lambda exc: self._on_error(exc, what))
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        worker.start()
-        return worker
+    def track_params(self, channel: str | None = None) -> TrackParams:
+        """The tracking settings shown (a `TrackParams`, exactly what the core gets)."""
+        return self.form.params(channel=channel or self.track_channel.currentText(),
+                                model=self.model.currentText())  # fmt: skip
+
+    def _launch(self, work, what: str, info: dict, shape, transform):
+        def failed(exc: BaseException) -> None:
+            kept = "previous tracks kept" if self.tracks is not None else "no tracks yet"
+            line = self.status.text()
+            self.last_outcome = f"{what} cancelled; {kept}" if "cancelled" in line else line
+            self.status.setText(self.last_outcome)
+
+        self.job = start_job(
+            self, work, what=what,
+            on_done=lambda df: self._on_result(df, what, info, shape, transform),
+            on_failed=failed, bar=self.bar, buttons=[self.track_button, self.retrack_button],
+            cancel_button=self.cancel_button, status=self.status,
+        )  # fmt: skip
+        return self.job
 
     def cancel(self) -> None:
-        """Ask the running worker to stop; the previous tracks stay as they are."""
-        self._cancel.set()
-        self.status.setText("cancelling...")
-
-    def _set_running(self, running: bool) -> None:
-        for b in (self.track_button, self.retrack_button):
-            b.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-
-    def _on_finished(self) -> None:
-        self._set_running(False)
-        self._progress.finish()
-        self.worker = None
-
-    def _on_error(self, exc: BaseException, what: str) -> None:
-        if isinstance(exc, TrackingCancelled):
-            kept = "previous tracks kept" if self.tracks is not None else "no tracks yet"
-            self.last_outcome = f"{what} cancelled; {kept}"
-            self.status.setText(self.last_outcome)
-            show_info(f"napari-catrack: {self.last_outcome}")
-            return
-        self.last_outcome = f"{what} failed: {exc}"
-        self.status.setText(self.last_outcome)
-        if isinstance(exc, CatrackError):
-            report_error(exc)
-        else:
-            report_error(CatrackError(f"{what} failed: {type(exc).__name__}: {exc}"))
+        """Ask the running job to stop; the previous tracks stay as they are."""
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("cancelling...")
 
     def _on_result(self, native: pd.DataFrame, what: str, info: dict, shape, transform) -> None:
         tracks = to_green(native, transform, shape)
@@ -282,16 +299,13 @@ class TrackingWidget(QWidget):
         self.run_info = {k: v for k, v in info.items() if k != "corrections"}
         self.edited.clear()
         self.show_tracks()
-        from napari_catrack.session import session_for_viewer
-
-        params = {**info, "step": what, "n_manual": int((tracks.source == "manual").sum())}
-        session_for_viewer(self.viewer).record("tracks", tables={"tracks": self.tracks},
-                                               params=params)  # fmt: skip
+        step = "re-track" if what.startswith("re-") else "track"
+        params = {**info, "step": step, "n_manual": int((tracks.source == "manual").sum())}
+        self.ctx.session.record("tracks", tables={"tracks": self.tracks}, params=params)
         self.bar.setValue(100)
-        n_low = self.low_list.count()
         self.last_outcome = (
             f"{what} done: {tracks.neuron_id.nunique()} neurons x {tracks.frame.nunique()} "
-            f"frames; {n_low} low-confidence stretch(es)"
+            f"frames; {self._n_low} place(s) to review"
         )
         self.status.setText(self.last_outcome)
 
@@ -364,18 +378,36 @@ class TrackingWidget(QWidget):
         self.status.setText(f"{len(self.edited)} correction(s); press Re-track to use them")
 
     def refresh_low_confidence(self) -> pd.DataFrame:
+        """List the REVIEW_SHOWN worst places to review (`review_stretches`); count the rest."""
         self.low_list.clear()
+        self._n_low = 0
+        self.low_more.setText("")
         if self.tracks is None:
             return pd.DataFrame()
-        low = low_confidence(self.tracks, threshold=self.threshold.value())
-        low = low.sort_values(["min_confidence", "start_frame"], kind="stable")  # worst first
-        for r in low.itertuples(index=False):
+        try:
+            p = self.form.params()
+        except CatrackError as exc:
+            report_exception(exc, "review list")
+            return pd.DataFrame()
+        review = review_stretches(self.tracks, threshold=p.low_confidence, merge_gap=p.review_gap)
+        self._n_low = len(review)
+        for r in review.head(REVIEW_SHOWN).itertuples(index=False):
             span = f"{r.start_frame}" if r.start_frame == r.end_frame else (
                 f"{r.start_frame}-{r.end_frame}")  # fmt: skip
-            item = QListWidgetItem(f"{r.neuron_id}: frame {span} (min {r.min_confidence:.2f})")
-            item.setData(Qt.ItemDataRole.UserRole, (str(r.neuron_id), int(r.start_frame)))
+            jump = f", jumps {r.jump_px:.1f} px" if r.jump_px >= 2 else ""
+            item = QListWidgetItem(
+                f"{r.rank}. {r.neuron_id}: frames {span} ({r.low_frames} low, min "
+                f"{r.min_confidence:.2f}{jump})"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, (str(r.neuron_id), int(r.worst_frame)))
             self.low_list.addItem(item)
-        return low
+        rest = len(review) - self.low_list.count()
+        self.low_more.setText(
+            f"... and {rest} more places (fix these, re-track, and the list shrinks)"
+            if rest
+            else ""
+        )
+        return review
 
     def _on_low_clicked(self, item: QListWidgetItem) -> None:
         nid, frame = item.data(Qt.ItemDataRole.UserRole)

@@ -2,7 +2,7 @@
 
 Thin: traces come from the session's "traces" step or a CSV file; detection runs the core
 (`core.transients.detect_transients`) in a worker thread; every edit goes through the core edit
-functions (see `_curation.CurationState`, which keeps the undo stack) and is recorded in the
+functions (see `core.transients.curation.CurationState`, which keeps the undo stack) and is recorded in the
 session as the "transients" step, which is also where the widget restores itself from.
 Shortcuts are listed in `SHORTCUTS` and in docs/curation.md.
 """
@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
+from napari_catrack.core.transients.curation import CurationState, fps_from_time, matrix_from_long
+from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.session import session_for_viewer, watch_session
-from napari_catrack.widgets._common import channel_layer, show_error, show_info
-from napari_catrack.widgets._curation import CurationState, fps_from_time, matrix_from_long
+from napari_catrack.session import watch_session
+from napari_catrack.widgets._common import show_info
+from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._keys import KeyRegistry
 from napari_catrack.widgets._transients_io import (
     export_figures,
     export_tables,
@@ -31,52 +33,47 @@ from napari_catrack.widgets._transients_io import (
 )
 from napari_catrack.widgets._transients_model import DetectorPanel
 from napari_catrack.widgets._transients_ui import SHORTCUTS, TransientsPanel
+from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
 
 STEP = "transients"
-
-
-@thread_worker
-def _detect_worker(dff, fps, method, ids, params):
-    from napari_catrack.core.transients import detect_transients
-
-    return detect_transients(dff, fps, method, ids, **params)
-
-
-@thread_worker
-def _roi_worker(green, red, polygon, transform, fps, neuron_id):
-    from napari_catrack.core.signals.roi import polygon_trace
-
-    return polygon_trace(green, red, polygon, transform, neuron_id=neuron_id, fps=fps)
+OWNER = "Curate transients"  # the key registry's name for this widget
+VIEWER_KEYS = {"N": Qt.Key_N, "P": Qt.Key_P, "Y": Qt.Key_Y, "R": Qt.Key_R, "U": Qt.Key_U,
+               "A": Qt.Key_A, "D": Qt.Key_D}  # fmt: skip
 
 
 class TransientsWidget(TransientsPanel):
     """Curate calcium transients and cells (see docs/curation.md)."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
+        super().__init__(napari_viewer)
         self.viewer = napari_viewer
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.keys = KeyRegistry.of(napari_viewer)
         self.state = CurationState()
         self.roi_traces = pd.DataFrame()
         self.traces_source = ""  # "session" or a file path
         self.current: str | None = None
         self.selected_tid = -1
         self.add_mode = False
-        self.worker = None
+        self.job = None
         self.last_params: dict = {}
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(1000)
         self._save_timer.timeout.connect(self.flush_session)
         self.detector_panel = DetectorPanel(self.training_source, lambda: self.session, self)
-        self.layout().insertWidget(1, self.detector_panel)
+        self.body_layout.insertWidget(1, self.detector_panel)
         self._connect()
         self.canvas.span_drawn.connect(self._on_span)
         self.canvas.edge_moved.connect(self._on_edge)
         self.canvas.clicked.connect(self._on_click)
         self.viewer.dims.events.current_step.connect(self._on_step)
+        self.ctx.events.fps.connect(self._fps_changed)
+        self.viewer_keys.toggled.connect(self._viewer_keys_toggled)
+        self.keys.connect(self._retry_keys)
         self.detector_panel.restore()
         if STEP in self.session:
             self.restore()
@@ -87,7 +84,12 @@ class TransientsWidget(TransientsPanel):
     @property
     def session(self):
         """The viewer's session now (a session file opened later replaces the first one)."""
-        return session_for_viewer(self.viewer)
+        return self.ctx.session
+
+    @property
+    def worker(self):
+        """The running job (None when idle)."""
+        return self.job if self.job is not None and self.job.running else None
 
     # ------------------------------------------------------------ UI
     def _connect(self) -> None:
@@ -111,23 +113,29 @@ class TransientsWidget(TransientsPanel):
         self.xlsx_button.clicked.connect(lambda: self._ask_export("xlsx"))
         self.figures_button.clicked.connect(self._ask_figures)
 
-    def _fps_changed(self, value: float) -> None:
-        self.state.fps = float(value)
-        self._redraw()
+    def _fps_changed(self, _event=None) -> None:
+        """The frame rate in force changed (here or in another widget)."""
+        try:
+            fps = self.ctx.fps()
+        except RuntimeError:  # closed
+            self.ctx.events.fps.disconnect(self._fps_changed)
+            return
+        if fps and fps != self.state.fps:
+            self.state.fps = float(fps)
+            self._redraw()
 
     # ------------------------------------------------------------ traces
     def load_session_traces(self) -> bool:
         """Use the traces of the session's "traces" step (the signals widget's result)."""
-        if "traces" not in self.session or "traces" not in self.session["traces"].tables:
-            show_error("napari-catrack: the session has no traces yet: extract traces first")
-            return False
-        traces = self.session["traces"].tables["traces"]
         try:
+            if "traces" not in self.session or "traces" not in self.session["traces"].tables:
+                raise InputError("the session has no traces yet: extract traces first")
+            traces = self.session["traces"].tables["traces"]
             ids, frames, dff = matrix_from_long(traces)
+            self._set_traces(ids, frames, dff, fps_from_time(traces), "session")
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            self._fail(exc, "loading the session's traces")
             return False
-        self._set_traces(ids, frames, dff, fps_from_time(traces), "session")
         return True
 
     def load_csv(self, path: str | Path, layout: str | None = None) -> bool:
@@ -142,11 +150,15 @@ class TransientsWidget(TransientsPanel):
             else:
                 m = to_matrix(df, layout or "wide", where=str(path))
                 ids, frames, dff, fps = m.neuron_ids, m.frames, m.dff, None
+            self._set_traces(ids, frames, dff, fps, str(path))
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            self._fail(exc, "loading traces")
             return False
-        self._set_traces(ids, frames, dff, fps, str(path))
         return True
+
+    def _fail(self, exc: BaseException, what: str) -> None:
+        self.status.setText(str(exc))
+        report_exception(exc, what)
 
     def _ask_csv(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Traces table", "", "Tables (*.csv *.xlsx)")
@@ -154,25 +166,28 @@ class TransientsWidget(TransientsPanel):
             self.load_csv(path)
 
     def _set_traces(self, ids, frames, dff, fps, source: str) -> None:
-        if fps:
-            self.fps.blockSignals(True)
-            self.fps.setValue(float(fps))
-            self.fps.blockSignals(False)
-        self.state.set_traces(ids, frames, dff, self.fps.value())
+        """Show these traces; `fps` is the rate their time column implies (None if none)."""
+        note = ""
+        if fps and not self.ctx.fps():
+            self.ctx.set_fps(float(fps), source="from the traces' time_s")
+        elif fps and abs(fps - self.ctx.fps()) > 1e-3 * fps:
+            note = (
+                f"; their time_s implies {fps:g} Hz but {self.ctx.fps():g} Hz is in force "
+                "(change 'frame rate' if that is wrong)"
+            )
+        self.state.set_traces(ids, frames, dff, self.ctx.require_fps())
         self.traces_source = source
         for nid in self.roi_traces.get("neuron_id", pd.Series(dtype=object)).unique():
             roi = self.roi_traces[self.roi_traces["neuron_id"] == nid]
             if str(nid) not in set(self.state.ids):
                 self.state.add_cell(str(nid), roi["frame"].to_numpy(), roi["dff"].to_numpy())
         label = "session traces" if source == "session" else Path(source).name
-        self.source_label.setText(f"{len(self.state.ids)} cells x {len(frames)} frames ({label})")
+        self.source_label.setText(
+            f"{len(self.state.ids)} cells x {len(frames)} frames ({label}){note}"
+        )
         self._refresh_all()
 
     # ------------------------------------------------------------ detection
-    def smooth_window(self) -> float | str:
-        """The smoothing box: 0 shows "auto" (the detector adapts the window to the frame rate)."""
-        return self.smooth.value() or "auto"
-
     def training_source(self):
         """What the detector panel trains on: the traces, the curated table, the verdicts."""
         st = self.state
@@ -181,60 +196,70 @@ class TransientsWidget(TransientsPanel):
         statuses = {k: v[0] for k, v in st.status_map().items()}
         return st.dff, list(st.ids), st.table, st.fps, statuses
 
-    def detect_params(self) -> dict:
-        if self.method.currentText() == "model":
-            return {"model": self.detector_panel.current()}
-        if self.method.currentText() == "rules":
-            return {
-                "peak_threshold": self.peak_threshold.value(),
-                "min_interval_s": self.min_interval.value(),
-                "snr_threshold": self.snr.value(),
-                "smooth_window_s": self.smooth_window(),
-            }
-        params = {"k": self.k.value(), "abs_threshold": self.peak_threshold.value()}
-        if self.smooth_window() != "auto":  # k-sigma keeps its own fixed default otherwise
-            params["smooth_window_s"] = self.smooth_window()
-        return params
+    def detect_params(self) -> TransientParams:
+        """The detection settings shown (a `TransientParams`); "model" uses the panel's detector
+        (None: the shipped one)."""
+        params = self.form.params()
+        if params.method == "model":
+            return params.replace(model=self.detector_panel.current())
+        return params.replace(model=None)
+
+    def show_detect_params(self, params: dict) -> None:
+        """Show the method and settings of a detection (e.g. restored from a session)."""
+        stored = {k: v for k, v in params.items() if k != "model"}  # the detector: its own step
+        shown = TransientParams.from_dict(stored)
+        self.form.set_params(shown)
+        self.state.smooth_window_s = shown.smooth_window_s
 
     def detect(self):
-        """Run the chosen detector on all cells in a worker thread; returns the worker."""
-        if not self.state.ids.size:
-            show_error("napari-catrack: load traces first (session traces or a CSV file)")
+        """Run the chosen detector on all cells in the background (progress, Cancel); returns
+        the job (or None)."""
+        try:
+            if not self.state.ids.size:
+                raise InputError("load traces first (session traces or a CSV file)")
+            params = self.detect_params()
+        except CatrackError as exc:
+            self._fail(exc, "transient detection")
             return None
-        method, params = self.method.currentText(), self.detect_params()
-        self.detect_button.setEnabled(False)
-        self.worker = _detect_worker(self.state.dff, self.state.fps, method, self.state.ids, params)
-        self.worker.returned.connect(lambda table: self._on_detected(table, method, params))
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(lambda: self.detect_button.setEnabled(True))
-        self.worker.start()
-        return self.worker
+        dff, fps, ids, method = self.state.dff, self.state.fps, self.state.ids, params.method
 
-    def _on_detected(self, table: pd.DataFrame, method: str, params: dict) -> None:
-        default_window = "auto" if method == "model" else 0.2  # each detector's own default
-        self.state.smooth_window_s = params.get("smooth_window_s", default_window)
+        def work(job):
+            from napari_catrack.core.transients import detect_transients
+
+            return detect_transients(dff, fps, neuron_ids=ids, params=params,
+                                     progress=job.progress, cancel=job.cancelled)  # fmt: skip
+
+        self.job = start_job(
+            self, work, what=f"transient detection ({method})",
+            on_done=lambda table: self._on_detected(table, params), bar=self.bar,
+            buttons=[self.detect_button], cancel_button=self.cancel_button, status=self.status,
+        )  # fmt: skip
+        return self.job
+
+    def _on_detected(self, table: pd.DataFrame, params: TransientParams) -> None:
+        method = params.method
+        # manual edits use the detector's smoothing ("auto" of k-sigma is its fixed window)
+        self.state.smooth_window_s = (
+            params.ksigma_smooth_window_s() if method == "ksigma" else params.smooth_window_s
+        )
+        stored = params.to_dict()
         if method == "model":  # the session keeps the detector itself (its own step)
-            det = params.get("model")
-            params = {"model": "shipped" if det is None else det.config.arch}
-        self.last_params = {"method": method, **params}
+            det = params.model
+            stored["model"] = "shipped" if det is None else det.config.arch
+        self.last_params = stored
         self.state.set_table(table)
         self.selected_tid = -1
         self._changed()
-        show_info(f"napari-catrack: {len(table)} transients in {len(self.state.ids)} cells")
-
-    def _on_error(self, exc: BaseException) -> None:
-        self.detect_button.setEnabled(True)
-        if isinstance(exc, CatrackError | ValueError):
-            show_error(f"napari-catrack: {exc}")
-        else:
-            show_error(f"napari-catrack: failed: {type(exc).__name__}: {exc}")
+        line = f"{len(table)} transients in {len(self.state.ids)} cells ({method})"
+        self.status.setText(line)
+        show_info(f"napari-catrack: {line}")
 
     # ------------------------------------------------------------ edits
     def _edit(self, fn, *args) -> bool:
         try:
             fn(*args)
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            self._fail(exc, "editing")
             return False
         self._changed()
         return True
@@ -369,44 +394,41 @@ class TransientsWidget(TransientsPanel):
         return self._edit(self.state.set_verdict, self.current, status, reason)
 
     def add_polygon_cell(self):
-        """Trace of the selected (or last) polygon in a Shapes layer, added as a new cell."""
+        """Trace of the selected (or last) polygon in a Shapes layer, added as a new cell.
+
+        Red is read through the alignment in force (the same rule as every other widget)."""
+        from napari_catrack.core.signals.roi import polygon_trace
+
         try:
-            green = channel_layer(self.viewer, "green") or next(
+            green = self.ctx.channel_layer("green") or next(
                 (x for x in self.viewer.layers if isinstance(x, Image) and x.ndim == 3), None
             )
             if green is None:
                 raise InputError("no (T, Y, X) image layer to measure the polygon in")
             polygon = polygon_from_layer(self.viewer, green)
-            red = channel_layer(self.viewer, "red")
+            red = self.ctx.channel_layer("red")
+            fps = self.ctx.require_fps()
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            self._fail(exc, "polygon cell")
             return None
-        transform = None
-        if red is not None and "alignment" in self.session:
-            from napari_catrack.core.rigid import AlignmentTransform
-
-            transform = AlignmentTransform.from_dict(self.session["alignment"].attrs)
+        transform = self.ctx.alignment().transform if red is not None else None
         taken = set(self.state.ids)
         nid = next(f"roi-{k}" for k in range(1, len(taken) + 2) if f"roi-{k}" not in taken)
-        self.worker = _roi_worker(
-            green.data,
-            None if red is None else red.data,
-            polygon,
-            transform,
-            self.fps.value(),
-            nid,
-        )
-        self.worker.returned.connect(self._on_roi)
-        self.worker.errored.connect(self._on_error)
-        self.worker.start()
-        return self.worker
+        g_data, r_data = green.data, None if red is None else red.data
+
+        def work(job):
+            return polygon_trace(g_data, r_data, polygon, transform, neuron_id=nid, fps=fps)
+
+        self.job = start_job(self, work, what="polygon trace", on_done=self._on_roi,
+                             bar=self.bar, status=self.status)  # fmt: skip
+        return self.job
 
     def _on_roi(self, trace: pd.DataFrame) -> None:
         nid = str(trace["neuron_id"].iloc[0])
         try:
             self.state.add_cell(nid, trace["frame"].to_numpy(), trace["dff"].to_numpy())
         except CatrackError as exc:
-            show_error(f"napari-catrack: {exc}")
+            self._fail(exc, "polygon cell")
             return
         self.roi_traces = pd.concat([self.roi_traces, trace], ignore_index=True)
         self.source_label.setText(f"{len(self.state.ids)} cells (+ {nid} from a polygon)")
@@ -472,17 +494,24 @@ class TransientsWidget(TransientsPanel):
         self._on_step()
 
     def _spans(self, nid) -> pd.DataFrame:
+        """The transients of one cell, from a per-table index (stepping cells does no filtering)."""
         t = self.state.table
-        t = t[t["neuron_id"] == nid]
-        return pd.DataFrame(
-            {
-                "transient_id": t["transient_id"].to_numpy(int),
-                "start": t["start_frame"].to_numpy(int),
-                "peak": t["peak_frame"].to_numpy(int),
-                "end": t["end_frame"].to_numpy(int),
-                "source": t["source"].to_numpy(object),
-            }
-        )
+        cached = getattr(self, "_spans_index", None)
+        if cached is None or cached[0] is not t:
+            spans = pd.DataFrame(
+                {
+                    "transient_id": t["transient_id"].to_numpy(int),
+                    "start": t["start_frame"].to_numpy(int),
+                    "peak": t["peak_frame"].to_numpy(int),
+                    "end": t["end_frame"].to_numpy(int),
+                    "source": t["source"].to_numpy(object),
+                }
+            )
+            groups = spans.groupby(t["neuron_id"].astype(str).to_numpy(), sort=False).indices
+            cached = self._spans_index = (t, spans, groups)
+        _, spans, groups = cached
+        rows = groups.get(str(nid))
+        return spans.iloc[rows] if rows is not None else spans.iloc[:0]
 
     def _on_step(self, _event=None) -> None:
         dims = self.viewer.dims
@@ -507,14 +536,55 @@ class TransientsWidget(TransientsPanel):
             return None
         try:
             return self.session.save()
-        except (OSError, CatrackError) as exc:
-            show_error(f"napari-catrack: could not save the session: {exc}")
+        except CatrackError as exc:
+            self._fail(exc, "saving the session")
             return None
 
     def hideEvent(self, event) -> None:
         if self._save_timer.isActive():
             self.flush_session()
+        self.keys.release(OWNER)
         super().hideEvent(event)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.viewer_keys.isChecked():
+            self.claim_viewer_keys(quiet=True)
+
+    def closeEvent(self, event) -> None:
+        self.keys.release(OWNER)
+        self.keys.disconnect(self._retry_keys)
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------ keys on the viewer
+    def claim_viewer_keys(self, quiet: bool = False) -> bool:
+        """Bind N/P/Y/R/U/A/D on the viewer too (all or none: see `_keys.KeyRegistry`)."""
+
+        def make(qt_key):
+            return lambda viewer: self.handle_key(qt_key, Qt.NoModifier)
+
+        try:
+            self.keys.claim(OWNER, {k: make(q) for k, q in VIEWER_KEYS.items()})
+        except CatrackError as exc:
+            self.mode_label.setText(f"curation keys work in this widget only: {exc}")
+            if not quiet:
+                report_exception(exc, "curation keys")
+            return False
+        if self.mode_label.text().startswith("curation keys"):
+            self.mode_label.setText("")
+        return True
+
+    def _viewer_keys_toggled(self, on: bool) -> None:
+        if on and self.isVisible():
+            self.claim_viewer_keys()
+        elif not on:
+            self.keys.release(OWNER)
+
+    def _retry_keys(self) -> None:
+        """Another widget gave keys back: take ours if we wanted them."""
+        if self.viewer_keys.isChecked() and self.isVisible() and not self.keys.held(OWNER):
+            if not self.keys.conflicts(OWNER, VIEWER_KEYS):
+                self.claim_viewer_keys(quiet=True)
 
     def _on_session_replaced(self, session) -> None:
         self.detector_panel.restore()
@@ -526,8 +596,8 @@ class TransientsWidget(TransientsPanel):
         rec = self.session[STEP]
         self.last_params = dict(rec.params)
         self.roi_traces = rec.tables.get("roi_traces", pd.DataFrame())
-        if rec.attrs.get("fps"):
-            self.fps.setValue(float(rec.attrs["fps"]))
+        if rec.attrs.get("fps") and not self.ctx.fps():
+            self.ctx.set_fps(float(rec.attrs["fps"]), source="from the session")
         source = str(rec.attrs.get("traces_source", ""))
         if source == "session" and "traces" in self.session:
             self.load_session_traces()
@@ -535,10 +605,7 @@ class TransientsWidget(TransientsPanel):
             self.load_csv(source)
         elif len(self.roi_traces):
             self._set_traces([], [], np.zeros((0, 0)), None, "session")
-        if "smooth_window_s" in self.last_params:
-            window = self.last_params["smooth_window_s"]
-            self.smooth.setValue(0.0 if window == "auto" else float(window))
-            self.state.smooth_window_s = window
+        self.show_detect_params(self.last_params)
         self.state.load_transients(rec.tables.get("transients", pd.DataFrame()))
         verdicts = rec.tables.get("verdicts")
         if verdicts is not None and len(verdicts):
@@ -557,8 +624,8 @@ class TransientsWidget(TransientsPanel):
         """Transients to `path`, cells to `<stem>_cells<suffix>` (CSV or XLSX)."""
         try:
             out = export_tables(self.state, Path(path))
-        except (OSError, CatrackError) as exc:
-            show_error(f"napari-catrack: export failed: {exc}")
+        except CatrackError as exc:
+            self._fail(exc, "export")
             return []
         show_info(f"napari-catrack: wrote {', '.join(p.name for p in out)}")
         return out
@@ -572,8 +639,8 @@ class TransientsWidget(TransientsPanel):
         """The four transient figures (rejected cells left out) as SVG, PNG or PDF."""
         try:
             return export_figures(self.state, Path(folder), fmt)
-        except (OSError, CatrackError) as exc:
-            show_error(f"napari-catrack: figure export failed: {exc}")
+        except CatrackError as exc:
+            self._fail(exc, "figure export")
             return []
 
     # ------------------------------------------------------------ keys

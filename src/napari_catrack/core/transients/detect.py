@@ -104,10 +104,18 @@ def detect_transients(
     params: TransientParams | None = None,
     *,
     features: bool = True,
+    progress=None,
+    cancel=None,
+    chunk_rows: int = 16,
     **changes: Any,
 ) -> pd.DataFrame:
     """Dispatch by method (`method`, else `params.method`): "rules", "ksigma", or "model" (a
-    trained detector: `model` a `TransientDetector` or a file, or None for the shipped one)."""
+    trained detector: `model` a `TransientDetector` or a file, or None for the shipped one).
+
+    With `progress(done, total, message)` or `cancel()` the cells are detected `chunk_rows` at
+    a time (every detector treats each cell on its own, so the table is the same), reporting
+    after each chunk and raising `errors.Cancelled` between chunks when `cancel()` is True.
+    """
     if method is not None and method not in METHODS:
         raise InputError(
             f"unknown transient method {method!r}; choose {', '.join(repr(m) for m in METHODS)}"
@@ -115,11 +123,37 @@ def detect_transients(
     if method is not None:
         changes["method"] = method
     p = TransientParams.resolve(params, **changes)
+    if progress is None and cancel is None:
+        return _detect_all(dff, fps, neuron_ids, p, features)
+    from napari_catrack.errors import check_cancelled
+
+    dff = np.atleast_2d(np.asarray(dff, dtype=float))
+    ids = np.arange(dff.shape[0]) if neuron_ids is None else np.asarray(neuron_ids)
+    detector = resolve_detector(p.model) if p.method == "model" else None  # loaded once
+    parts, n = [], dff.shape[0]
+    for start in range(0, max(n, 1), max(1, int(chunk_rows))):
+        check_cancelled(cancel, "transient detection")
+        stop = min(start + chunk_rows, n)
+        parts.append(_detect_all(dff[start:stop], fps, ids[start:stop], p, features, detector))
+        if progress is not None:
+            progress(stop, n, f"{stop} of {n} cells")
+    offset = 0
+    for part in parts:  # ids in row order over all cells, as one call numbers them
+        part["transient_id"] = part["transient_id"].to_numpy(np.int64) + offset
+        offset += len(part)
+    kept = [part for part in parts if len(part)] or parts[:1]
+    table = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+    if features:  # the feature table's order (see features.add_features)
+        table = table.sort_values(["neuron_id", "peak_frame"], kind="stable")
+    return table.reset_index(drop=True)
+
+
+def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool, detector=None):
     if p.method == "rules":
         return detect_rules(dff, fps, neuron_ids, p, features=features)
     if p.method == "ksigma":
         return detect_ksigma(dff, fps, neuron_ids, p, features=features)
-    detector = resolve_detector(p.model)
+    detector = detector or resolve_detector(p.model)
     return detector.detect(
         dff,
         fps,

@@ -1,4 +1,6 @@
-"""The curation state behind the transients widget (Qt-free): traces, tables, verdicts, undo.
+"""The curation model (Qt-free): the traces under curation, their transient table, the cell
+verdicts and the undo/redo stack. The transients widget is a view of it; scripts and tests can
+curate without napari.
 
 Transient rows are kept in *trace-index* frames (column j of `dff`), which is what the core edit
 functions take; tables leave this object (session, exports) in the recording's frame numbers

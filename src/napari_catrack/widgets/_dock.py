@@ -1,0 +1,157 @@
+"""Docked widgets that fit a screen: every napari-catrack widget scrolls inside its dock, and the
+napari-catrack docks of one dock area are tabbed together.
+
+Without this, each dock asked for its whole content height: two docks made napari's window
+1,488 px tall and all of them 3,666-4,021 px, taller than any screen. Now a dock's minimum
+height is a few lines (the rest scrolls), and a newly docked catrack widget joins the tabs of
+the catrack docks already shown in its area (drag a tab out to see two side by side).
+
+    class MyWidget(QWidget):
+        def __init__(self, viewer):
+            super().__init__()
+            layout = scroll_body(self)      # the layout inside the scroll area
+            layout.addWidget(...)
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from qtpy.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: Tab a newly docked catrack widget with the catrack docks already in its area. Benchmarks
+#: turn this off to measure every dock visible at once.
+AUTO_TABIFY = True
+
+_MARK = "_catrack_dock"
+
+
+def scroll_body(owner: QWidget) -> QVBoxLayout:
+    """Fill `owner` with a scroll area and return the layout of the scrolled body.
+
+    `owner.body` is the scrolled widget and `owner.scroll_area` the area. The owner expands
+    vertically, so napari adds no stretch under it and the scroll area gets the dock's height.
+    """
+    outer = QVBoxLayout(owner)
+    outer.setContentsMargins(0, 0, 0, 0)
+    area = _BodyScroll(owner)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    body = QWidget()
+    area.setWidget(body)
+    outer.addWidget(area)
+    owner.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
+    owner.body = body
+    owner.scroll_area = area
+    mark_catrack_dock(owner)
+    return QVBoxLayout(body)
+
+
+def mark_catrack_dock(widget: QWidget) -> None:
+    """Tab this widget's dock with the other catrack docks when it is first shown docked (for a
+    widget that makes its own scroll area; `scroll_body` does this itself)."""
+    if widget.sizePolicy().verticalPolicy() not in (QSizePolicy.Expanding, QSizePolicy.Ignored):
+        widget.setSizePolicy(widget.sizePolicy().horizontalPolicy(), QSizePolicy.Expanding)
+    setattr(widget, _MARK, True)
+    widget.installEventFilter(_TabifyOnShow(widget))
+
+
+#: the height a dock asks for at most (it may be dragged taller; the rest of the body scrolls)
+PREFERRED_HEIGHT = 700
+#: the least height a dock needs: a few rows, so many docks fit on one screen
+MINIMUM_HEIGHT = 80
+
+
+class _BodyScroll(QScrollArea):
+    """A vertical scroll area as wide as its body (no sideways scrolling), short when asked."""
+
+    def _extra_width(self) -> int:
+        return self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+
+    def sizeHint(self) -> QSize:
+        body = self.widget()
+        if body is None:
+            return super().sizeHint()
+        hint = body.sizeHint()
+        return QSize(hint.width() + self._extra_width(), min(hint.height(), PREFERRED_HEIGHT))
+
+    def minimumSizeHint(self) -> QSize:
+        body = self.widget()
+        if body is None:
+            return super().minimumSizeHint()
+        width = body.minimumSizeHint().width() + self._extra_width()
+        return QSize(width, min(body.minimumSizeHint().height(), MINIMUM_HEIGHT))
+
+
+def is_catrack_dock(dock: QDockWidget) -> bool:
+    inner = dock.widget()
+    if inner is None:
+        return False
+    if getattr(inner, _MARK, False):
+        return True
+    return any(getattr(w, _MARK, False) for w in inner.findChildren(QWidget))
+
+
+def dock_of(widget: QWidget) -> QDockWidget | None:
+    """The QDockWidget holding `widget`, if it is docked."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent
+
+
+def tabify_with_catrack_docks(widget: QWidget) -> bool:
+    """Put the dock of `widget` in the tabs of the catrack docks shown in its area; True if moved."""
+    dock = dock_of(widget)
+    if dock is None or dock.isFloating():
+        return False
+    main = dock.parentWidget()
+    if not isinstance(main, QMainWindow):
+        return False
+    area = main.dockWidgetArea(dock)
+    already = set(main.tabifiedDockWidgets(dock))
+    others = [
+        d
+        for d in main.findChildren(QDockWidget)
+        if d is not dock
+        and not d.isFloating()
+        and d.isVisible()
+        and main.dockWidgetArea(d) == area
+        and is_catrack_dock(d)
+    ]
+    if not others or any(d in already for d in others):
+        return False
+    main.tabifyDockWidget(others[0], dock)
+    dock.show()
+    dock.raise_()
+    return True
+
+
+class _TabifyOnShow(QObject):
+    """Tabs the owner's dock once, the first time it is shown docked."""
+
+    def __init__(self, owner: QWidget) -> None:
+        super().__init__(owner)
+        self._owner = owner
+        self._done = False
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if not self._done and event.type() == QEvent.Show and dock_of(self._owner) is not None:
+            self._done = True
+            if AUTO_TABIFY:
+                QTimer.singleShot(0, self._tabify)
+        return False
+
+    def _tabify(self) -> None:
+        try:
+            tabify_with_catrack_docks(self._owner)
+        except RuntimeError:  # the widget was closed before the event loop came back
+            pass

@@ -1,0 +1,144 @@
+"""Issue 11, "correct by default" in the GUI: one frame rate, one alignment rule, any image layer
+as a channel, and one-channel recordings shown as what they are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.rigid import AlignmentTransform
+from napari_catrack.session import session_for_viewer
+from tests.gui.helpers import wait_job
+
+pytestmark = pytest.mark.gui
+
+SHAPE = (48, 56)
+
+
+def _transients_table() -> pd.DataFrame:
+    from napari_catrack.core.transients import detect_transients
+
+    rng = np.random.default_rng(0)
+    dff = rng.normal(0, 0.02, (8, 400))
+    for row in dff:
+        for peak in rng.choice(380, 5, replace=False):
+            row[peak : peak + 20] += np.exp(-np.arange(20) / 4.0)
+    return detect_transients(dff, 20.0, "rules", [f"n{k}" for k in range(8)])
+
+
+def test_a_typed_frame_rate_is_the_one_every_widget_uses(make_napari_viewer, qtbot):
+    """Before: typed 7.0 in the ensembles widget -> analysed at the session's 20.0 Hz."""
+    from napari_catrack.widgets.ensembles import EnsemblesWidget
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    viewer = make_napari_viewer()
+    session = session_for_viewer(viewer)
+    session.set_recording("rec.tif", {}, {"fps": 20.0})
+    session.record("transients", tables={"transients": _transients_table()}, attrs={"fps": 20.0})
+    ensembles = EnsemblesWidget(viewer)
+    curation = TransientsWidget(viewer)
+    assert ensembles.fps.spin.value() == curation.fps.spin.value() == 20.0  # one default
+    assert ensembles.fps.source.text() == "from the recording"
+
+    ensembles.fps.spin.setValue(7.0)  # the user types 7
+    ensembles.set_table(_transients_table())  # (used to reset the user's rate)
+    ensembles.load_session_transients()  # (used to put the session's 20 Hz back)
+    assert ensembles.fps.spin.value() == 7.0 and ensembles.fps.source.text() == "set by you"
+    assert curation.fps.spin.value() == 7.0  # shown the same way everywhere
+    ensembles.shuffles.setValue(20)
+    wait_job(qtbot, ensembles.find(), timeout=30000)
+    assert session["ensembles"].params["fps"] == 7.0  # analysed at the typed rate
+    assert session["settings"].attrs["fps"] == 7.0  # kept in the session: survives the widgets
+
+
+def _two_channels(viewer):
+    rng = np.random.default_rng(1)
+    stack = rng.uniform(0, 100, (6, *SHAPE)).astype(np.float32)
+    viewer.add_image(stack, name="g", metadata={"catrack": {"role": "green"}})
+    viewer.add_image(stack.copy(), name="r", metadata={"catrack": {"role": "red"}})
+
+
+def test_tracking_and_traces_use_the_one_alignment_in_force(make_napari_viewer):
+    """Before: tracking used the accepted alignment, extraction the red layer's current affine."""
+    from napari_catrack.widgets._tracking_layers import channel_stack
+    from napari_catrack.widgets.alignment import AlignmentWidget
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    viewer = make_napari_viewer()
+    _two_channels(viewer)
+    align, tracking, traces = (AlignmentWidget(viewer), TrackingWidget(viewer),
+                               TraceViewerWidget(viewer))  # fmt: skip
+    assert "none" in tracking.in_force.text()
+    align.set_transform(AlignmentTransform(1.5, -2.0, 1.0, source="estimated"))
+    assert "not accepted" in traces.in_force.text()  # an estimate is in force, and says so
+    accepted = align.accept()
+    align.nudge(dx=1.0)  # a nudge after Accept: shown, but not what the steps use
+    for widget in (align, tracking, traces):
+        assert "accepted" in widget.in_force.text() and "unaccepted" in widget.in_force.text()
+    _, _, used = channel_stack(tracking.ctx, "red")
+    assert used.dx == pytest.approx(accepted.dx)  # tracking ...
+    viewer.add_points(np.array([[0, 20.0, 20.0], [5, 21.0, 20.0]]),
+                      features={"neuron_id": ["a", "a"]}, name="tracked")  # fmt: skip
+    inputs = traces.extraction_inputs()
+    assert inputs["transform"].dx == pytest.approx(accepted.dx)  # ... and extraction agree
+    align.accept()  # accepting the nudge makes it the one in force, for both
+    assert "unaccepted" not in traces.in_force.text()
+    assert traces.extraction_inputs()["transform"].dx == pytest.approx(accepted.dx + 1.0)
+
+
+def test_any_image_layer_can_be_a_channel(make_napari_viewer):
+    """Before: a TIFF opened by napari's builtin reader was invisible to the widgets."""
+    from napari_catrack.synthetic import make_worm_recording
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    rec = make_worm_recording(n_frames=4, shape=(96, 96), n_neurons=5, seed=2)
+    viewer = make_napari_viewer()
+    viewer.add_image(rec.red, name="movie")  # no napari-catrack metadata at all
+    widget = TrackingWidget(viewer)
+    assert widget.ctx.channel_layer("green") is None
+    picker = widget.channels
+    assert [picker.green_combo.itemText(i) for i in range(picker.green_combo.count())] == [
+        "(none)", "movie"]  # fmt: skip
+    picker.choose("green", "movie")  # "use layer as channel", asked for its role
+    assert widget.ctx.channel_layer("green") is viewer.layers["movie"]
+    assert [widget.track_channel.itemText(i) for i in range(widget.track_channel.count())] == [
+        "green"]  # fmt: skip
+    found = widget.candidates.preview()
+    d = np.linalg.norm(
+        found[["y", "x"]].to_numpy()[:, None] - rec.truth.positions[0][None], axis=-1
+    )
+    assert (d.min(axis=0) < 2).sum() >= 4
+
+
+def test_one_channel_is_shown_as_one_channel(make_napari_viewer, tmp_path):
+    """Before: a one-channel movie opened as interleaved became a fake two-channel recording,
+    tracking said "on green" while the picker showed "red", and traces showed empty red/ratio."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.synthetic import make_worm_recording
+    from napari_catrack.widgets.loader import LoaderWidget
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    rec = make_worm_recording(n_frames=24, shape=(64, 64), n_neurons=5, seed=4)
+    path = write_movie_tiff(tmp_path / "one.tif", rec.green, fps=10.0)
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.path.value = path
+    loader.layout_choice.value = "interleaved"
+    loader.open_recording()
+    assert "WARNING" in loader.info.value and "ONE channel" in loader.info.value
+
+    viewer2 = make_napari_viewer()
+    viewer2.add_image(rec.green, name="one", metadata={"catrack": {"role": "green"}})
+    tracking = TrackingWidget(viewer2)
+    options = [tracking.track_channel.itemText(i) for i in range(tracking.track_channel.count())]
+    assert options == ["green"] and tracking.candidates.channel.currentText() == "green"
+    traces = TraceViewerWidget(viewer2)
+    t = np.arange(24)
+    traces.set_traces(pd.DataFrame({"neuron_id": "a", "frame": t, "green": 1.0 + t,
+                                    "red": np.nan, "ratio": np.nan, "dff": 0.1 * t}))  # fmt: skip
+    for name in ("red", "ratio"):
+        assert not traces.panel_boxes[name].isChecked() and not traces.panel_boxes[name].isEnabled()
+    assert traces.panels() == ["green", "dff"]

@@ -1,0 +1,110 @@
+"""Issue 11, "the GUI fits a screen": every catrack widget docked at once keeps napari's window
+within a normal screen, and two widgets never hold the same key at the same time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytestmark = pytest.mark.gui
+
+PLUGIN = "napari-catrack"
+SCREEN_HEIGHT = 1080
+
+
+def _manifest_widgets() -> list[str]:
+    from napari_catrack import __file__ as package_init
+
+    manifest = yaml.safe_load((Path(package_init).parent / "napari.yaml").read_text())
+    return [w["display_name"] for w in manifest["contributions"]["widgets"]]
+
+
+@pytest.mark.parametrize("tabbed", [True, False], ids=["tabbed", "side-by-side"])
+def test_all_widgets_docked_fit_a_screen(make_napari_viewer, qtbot, monkeypatch, tabbed):
+    """Before: two docks made the window 1,488 px tall, all of them 4,021 px."""
+    from qtpy.QtWidgets import QDockWidget
+
+    from napari_catrack.widgets import _dock
+
+    monkeypatch.setattr(_dock, "AUTO_TABIFY", tabbed)
+    viewer = make_napari_viewer(show=True)
+    docks = []
+    for name in _manifest_widgets():  # one after the other from the Plugins menu, as a user does
+        docks.append(viewer.window.add_plugin_dock_widget(PLUGIN, name)[0])
+        qtbot.wait(20)
+    window = docks[0].window()
+    catrack_docks = [d for d in window.findChildren(QDockWidget) if _dock.is_catrack_dock(d)]
+    assert len(catrack_docks) == len(docks)  # every widget of the suite scrolls and tabs
+    if tabbed:  # the default: one tab group, each widget gets the whole height
+        first = catrack_docks[0]
+        qtbot.waitUntil(lambda: set(window.tabifiedDockWidgets(first)) >= set(catrack_docks[1:]))
+        qtbot.wait(50)
+        assert window.minimumSizeHint().height() <= SCREEN_HEIGHT
+        assert window.height() <= SCREEN_HEIGHT, window.height()
+    else:  # dragged side by side: each dock still needs only a few rows (the rest scrolls)
+        qtbot.wait(50)
+        for dock in catrack_docks:
+            assert dock.minimumSizeHint().height() <= 150, dock.windowTitle()
+
+
+def test_plots_give_every_panel_room(make_napari_viewer):
+    """Before: five trace panels were squeezed into ~30 px each, their labels overlapping."""
+    import pandas as pd
+
+    from napari_catrack.widgets.trace_viewer import PANEL_MIN_PX, TraceViewerWidget
+
+    viewer = make_napari_viewer()
+    widget = TraceViewerWidget(viewer)
+    t = np.arange(50)
+    widget.set_traces(pd.DataFrame({"neuron_id": "a", "frame": t, "green": 1.0 + t, "red": 2.0,
+                                    "ratio": 0.5, "dff": 0.1 * t, "dff_green": 0.2}))  # fmt: skip
+    for name in ("green", "red", "ratio", "dff", "dff_green"):
+        widget.panel_boxes[name].setChecked(True)
+    assert len(widget._axes) == 5
+    assert widget.canvas.minimumHeight() >= 5 * PANEL_MIN_PX
+
+
+def _layers(viewer):
+    for name, role in (("g", "green"), ("r", "red")):
+        viewer.add_image(np.zeros((3, 32, 32), np.float32), name=name,
+                         metadata={"catrack": {"role": role}})  # fmt: skip
+
+
+def test_one_key_registry_for_alignment_and_curation(make_napari_viewer, qtbot):
+    """Before: W/A/S/D/Q/E/R stayed bound after Accept; A/D/R in curation moved red."""
+    from napari_catrack.widgets._keys import KeyConflict, KeyRegistry
+    from napari_catrack.widgets.alignment import AlignmentWidget
+    from napari_catrack.widgets.transients import OWNER, TransientsWidget
+
+    viewer = make_napari_viewer(show=True)
+    _layers(viewer)
+    align = AlignmentWidget(viewer)
+    viewer.window.add_dock_widget(align)
+    curation = TransientsWidget(viewer)
+    viewer.window.add_dock_widget(curation, tabify=False)
+    qtbot.waitUntil(curation.isVisible, timeout=5000)
+    keys = KeyRegistry.of(viewer)
+    assert keys.holder("A") == OWNER  # curation keys work on the image while it is shown
+
+    align.keys_check.setChecked(True)  # nudging wants A and D too: refused, and said why
+    assert not align.keys_check.isChecked() and keys.holder("W") is None
+    assert OWNER in align.status.text()
+
+    curation.viewer_keys.setChecked(False)  # the user gives the curation keys up ...
+    assert keys.holder("A") is None
+    align.keys_check.setChecked(True)  # ... then nudging gets them
+    assert keys.holder("A") == "Align channels" and keys.holder("Shift-Q") == "Align channels"
+    with pytest.raises(KeyConflict, match="held by Align channels"):
+        keys.claim("someone else", {"D": lambda v: None})
+    assert not curation.claim_viewer_keys(quiet=True)  # the curation keys wait their turn
+    curation.viewer_keys.setChecked(True)
+    assert keys.holder("A") == "Align channels"
+
+    align.accept()  # Accept ends nudging: its keys are released and curation takes its own back
+    assert keys.holder("W") is None
+    assert keys.holder("A") == OWNER and keys.holder("D") == OWNER
+    curation.hide()  # hidden (e.g. another tab): keys given back
+    assert keys.holder("A") is None

@@ -1,0 +1,105 @@
+"""Issue 11, "keeps the user's work": napari's Save Selected Layers (Ctrl+S) with one layer
+selected saves the whole session, and reopening it brings every widget back where it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.rigid import AlignmentTransform
+from napari_catrack.session import Session, session_for_viewer
+from napari_catrack.synthetic.rasters import planted_ensembles
+from tests.gui.helpers import wait_job
+
+pytestmark = pytest.mark.gui
+
+PLUGIN = "napari-catrack"
+FPS = 10.0
+
+
+def _traces(n_frames: int) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    t = np.arange(n_frames)
+    rows = []
+    for k in range(3):
+        dff = rng.normal(0, 0.02, n_frames)
+        for peak in (20 + 15 * k, 70):
+            dff[peak : peak + 10] += np.exp(-np.arange(10) / 3.0)
+        rows.append(pd.DataFrame({"neuron_id": f"c{k}", "frame": t, "time_s": t / FPS, "dff": dff}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _dock(viewer, name):
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+
+
+def test_save_with_one_layer_selected_then_reopen_restores_everything(
+    make_napari_viewer, qtbot, tmp_path
+):
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    planted = planted_ensembles(n_neurons=30, n_frames=1500, n_ensembles=2, ensemble_size=8,
+                                n_activations=12, seed=6)  # fmt: skip
+    rng = np.random.default_rng(0)
+    movie = rng.integers(0, 1000, size=(planted.n_frames, 16, 20), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "rec.tif", movie, movie[:, ::-1], fps=FPS)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    session = session_for_viewer(viewer)
+    align = _dock(viewer, "Align channels (red → green)")
+    tracking = _dock(viewer, "Track neurons (candidates, tracking, corrections)")
+    curation = _dock(viewer, "Transients curation")
+    ensembles = _dock(viewer, "Neuronal ensembles")
+
+    align.set_transform(AlignmentTransform(0.5, -0.25, 0.0, source="manual"))
+    align.accept()
+    panel = tracking.candidates
+    panel.live.setChecked(False)
+    panel.set_params(threshold=4.5, min_area=2)  # the user's detection settings
+    panel.preview()
+    panel._append(pd.DataFrame({"y": [5.0], "x": [6.0]}))  # one neuron picked
+    viewer.add_shapes([np.array([[2.0, 2.0], [2.0, 8.0], [8.0, 8.0]])], shape_type="polygon",
+                      name="rois")  # fmt: skip
+    session.record("traces", tables={"traces": _traces(120)}, params={"fps": FPS})
+    curation.load_session_traces()
+    curation.method.setCurrentText("ksigma")
+    wait_job(qtbot, curation.detect())
+    ensembles.set_table(planted.events)
+    ensembles.fps.setValue(planted.fps)
+    ensembles.shuffles.setValue(100)
+    wait_job(qtbot, ensembles.find(), timeout=30000)
+    assert ensembles.result is not None, ensembles.status.text()
+    n_ensembles = ensembles.result.n_ensembles
+    assert n_ensembles >= 1
+
+    # File > Save Selected Layers... (Ctrl+S) with ONE layer selected
+    viewer.layers.selection = {viewer.layers["rois"]}
+    out = tmp_path / "work.catrack.h5"
+    assert viewer.layers.save(str(out), selected=True, plugin=PLUGIN) == [str(out)]
+    saved = Session.load(out)
+    kinds = sorted(kind for _, _, kind in saved.layers)
+    assert {"points", "shapes"} <= set(kinds)  # neurons and the polygon, not only "rois"
+    assert saved.recording["path"] == str(path)  # red and green come back from the recording
+    assert {"alignment", "neurons", "transients", "ensembles", "settings"} <= set(saved.steps)
+
+    fresh = make_napari_viewer()
+    widgets = {name: _dock(fresh, name) for name in (
+        "Align channels (red → green)", "Track neurons (candidates, tracking, corrections)",
+        "Transients curation", "Neuronal ensembles")}  # fmt: skip
+    fresh.open(str(out), plugin=PLUGIN)
+    roles = {lay.metadata.get("catrack", {}).get("role") for lay in fresh.layers}
+    assert {"green", "red"} <= roles and "neurons" in fresh.layers and "rois" in fresh.layers
+    align2 = widgets["Align channels (red → green)"]
+    assert "accepted" in align2.in_force.text() and "unaccepted" not in align2.in_force.text()
+    tracking2 = widgets["Track neurons (candidates, tracking, corrections)"]
+    qtbot.waitUntil(lambda: tracking2.candidates.params().threshold == 4.5, timeout=5000)
+    assert tracking2.candidates.params().min_area == 2
+    curation2 = widgets["Transients curation"]
+    assert curation2.method.currentText() == "ksigma"  # the method last used
+    assert len(curation2.state.transients()) == len(curation.state.transients())
+    ensembles2 = widgets["Neuronal ensembles"]
+    qtbot.waitUntil(lambda: ensembles2.result is not None, timeout=5000)
+    assert ensembles2.result.n_ensembles == n_ensembles
+    assert ensembles2.ensembles.count() == n_ensembles and ensembles2.shuffles.value() == 100
+    assert ensembles2.fps.value() == pytest.approx(planted.fps)  # the frame rate typed
