@@ -34,6 +34,7 @@ from qtpy.QtWidgets import (
 from napari_catrack.core.events.params import EtaParams, EventAlignParams
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import mark_catrack_dock
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import start_job
 
@@ -144,6 +145,7 @@ class EventsWidget(QWidget):
         scroll.setWidget(body)
         outer = QVBoxLayout(self)
         outer.addWidget(scroll)
+        mark_catrack_dock(self)  # tabbed with the other catrack docks: the window fits a screen
         if "eta" in self.ctx.session:
             self._show(self.ctx.session["eta"])
 

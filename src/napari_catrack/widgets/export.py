@@ -25,12 +25,12 @@ from qtpy.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._worker import start_job
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class ExportWidget(QWidget):
         self.written.setReadOnly(True)
         self.written.setMaximumHeight(140)
 
-        layout = QVBoxLayout(self)
+        layout = scroll_body(self)  # scrolls and tabs with the other catrack docks
         layout.addWidget(QLabel("What the session holds"))
         layout.addWidget(self.table)
         layout.addLayout(row)
