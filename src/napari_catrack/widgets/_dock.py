@@ -92,12 +92,15 @@ class _BodyScroll(QScrollArea):
 
 
 def is_catrack_dock(dock: QDockWidget) -> bool:
+    """A dock holding a napari-catrack widget (marked, or defined in this package)."""
     inner = dock.widget()
     if inner is None:
         return False
-    if getattr(inner, _MARK, False):
-        return True
-    return any(getattr(w, _MARK, False) for w in inner.findChildren(QWidget))
+    candidates = [inner, *inner.findChildren(QWidget, options=Qt.FindDirectChildrenOnly)]
+    return any(
+        getattr(w, _MARK, False) or type(w).__module__.startswith("napari_catrack.")
+        for w in candidates
+    )
 
 
 def dock_of(widget: QWidget) -> QDockWidget | None:
@@ -111,7 +114,12 @@ def dock_of(widget: QWidget) -> QDockWidget | None:
 def tabify_with_catrack_docks(widget: QWidget) -> bool:
     """Put the dock of `widget` in the tabs of the catrack docks shown in its area; True if moved."""
     dock = dock_of(widget)
-    if dock is None or dock.isFloating():
+    return dock is not None and tabify_dock(dock)
+
+
+def tabify_dock(dock: QDockWidget) -> bool:
+    """Put `dock` in the tabs of the other catrack docks shown in its area; True if moved."""
+    if dock.isFloating():
         return False
     main = dock.parentWidget()
     if not isinstance(main, QMainWindow):
@@ -135,6 +143,32 @@ def tabify_with_catrack_docks(widget: QWidget) -> bool:
     return True
 
 
+class _MainWindowWatcher(QObject):
+    """Tabs every napari-catrack dock added to napari's window later on, including widgets that
+    do not mark themselves (any widget class defined in this package)."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.ChildAdded and isinstance(event.child(), QDockWidget):
+            dock = event.child()
+            QTimer.singleShot(0, lambda: self._added(dock))
+        return False
+
+    @staticmethod
+    def _added(dock: QDockWidget) -> None:
+        try:
+            if AUTO_TABIFY and is_catrack_dock(dock):
+                tabify_dock(dock)
+        except RuntimeError:  # the dock was closed before the event loop came back
+            pass
+
+
+def _watch_main_window(dock: QDockWidget) -> None:
+    main = dock.parentWidget()
+    if isinstance(main, QMainWindow) and not main.property("catrack_watched"):
+        main.setProperty("catrack_watched", True)
+        main.installEventFilter(_MainWindowWatcher(main))
+
+
 class _TabifyOnShow(QObject):
     """Tabs the owner's dock once, the first time it is shown docked."""
 
@@ -148,10 +182,15 @@ class _TabifyOnShow(QObject):
             self._done = True
             if AUTO_TABIFY:
                 QTimer.singleShot(0, self._tabify)
+            else:
+                _watch_main_window(dock_of(self._owner))
         return False
 
     def _tabify(self) -> None:
         try:
-            tabify_with_catrack_docks(self._owner)
+            dock = dock_of(self._owner)
+            if dock is not None:
+                _watch_main_window(dock)
+                tabify_dock(dock)
         except RuntimeError:  # the widget was closed before the event loop came back
             pass
