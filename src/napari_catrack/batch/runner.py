@@ -56,6 +56,10 @@ class BatchResult:
 
 def _client(scheduler: str | None, workers: int | None, memory_limit: str | None, retries: int):
     import dask
+
+    from napari_catrack.optional import require
+
+    require("distributed", "catrack batch")
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -105,14 +109,14 @@ def run_batch(
     """Run every recording of `manifest` into `output/<name>/`, then the pooled tables and
     `output/report.csv`. `on_client(client)` is called once the cluster is up (monitors, tests);
     `cancel()` returning True stops handing out recordings (the running ones are cancelled)."""
-    from distributed import as_completed
-
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise InputError(f"cannot write the batch into {out}: it is a file")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     client, cluster = _client(scheduler, workers, memory_limit, retries)
+    from distributed import as_completed
+
     rows: list[dict[str, Any]] = []
     try:
         dashboard = client.dashboard_link

@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.manifest)
     say = lambda line: print(f"catrack batch: {line}", file=sys.stderr)  # noqa: E731
     say(f"{len(manifest.recordings)} recordings from {args.manifest} -> {args.output}")
+    try:
+        import rich  # noqa: F401  (the progress bar; plain lines without it)
+    except ImportError:
+        args.no_progress = True
     if args.no_progress or not sys.stderr.isatty():
         result = run_batch(
             manifest,

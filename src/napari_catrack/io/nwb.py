@@ -138,6 +138,10 @@ def build_nwbfile(
     """The in-memory `NWBFile` of `session` (written by `write_nwb`)."""
     import json
 
+    from napari_catrack.optional import require
+
+    require("pynwb", "NWB export")
+
     from pynwb import NWBFile
     from pynwb.file import Subject
 

@@ -28,7 +28,9 @@ class VideoReader:
     """Grayscale frames of one video file, decoded on demand (thread-safe)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        import av
+        from napari_catrack.optional import require
+
+        av = require("av", "reading behaviour videos")
 
         self.path = Path(path)
         if not self.path.is_file():

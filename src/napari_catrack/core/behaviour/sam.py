@@ -518,6 +518,9 @@ def make_segmenter(params, *, loaded: LoadedSam | None = None, log=None):
             if log is not None:
                 log("no SAM checkpoint given or cached: using the classical method")
             return make_classical(params)
+        from napari_catrack.optional import require
+
+        require("torch", "Segment Anything")
         loaded = load_sam(path, params.model_type, params.device)
     cache = EmbeddingCache(params.embedding_cache, loaded.key)
     return SamSegmenter(loaded, cache)

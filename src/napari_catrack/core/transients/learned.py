@@ -100,11 +100,9 @@ class DetectorConfig:
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is a dependency
-        raise InputError(f"the learned detectors need PyTorch: {exc}") from None
-    return torch
+    from napari_catrack.optional import require
+
+    return require("torch", "a learned transient detector")
 
 
 @functools.cache
