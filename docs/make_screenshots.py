@@ -306,6 +306,33 @@ def shot_sources(tmp: Path) -> None:
     src.cells.setCurrentRow(0)
     viewer.reset_view()
     _save(viewer, "sources")
+
+
+def shot_puncta() -> None:
+    import time
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    viewer.open_sample(PLUGIN, "puncta")
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Puncta and calcium (localise, track, calcium at puncta)"
+    )
+    job = widget.run()
+    while job.running or widget.result is None:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    widget.tabs.setCurrentIndex(3)  # the calcium raster
+    viewer.layers["calcium"].visible = True
+    viewer.layers["calcium"].opacity = 0.5
+    viewer.layers["super-resolution"].visible = False
+    viewer.dims.set_current_step(0, 45)
+    viewer.reset_view()
+    _save(viewer, "puncta")
+    viewer.layers["super-resolution"].visible = True
+    for name in ("puncta (HaloTag)", "calcium", "localizations", "puncta tracks"):
+        viewer.layers[name].visible = False
+    widget.tabs.setCurrentIndex(2)  # precision and photons
+    _save(viewer, "puncta_superres")
     viewer.close()
 
 
@@ -320,6 +347,7 @@ SHOTS = {
     "registration": shot_registration,
     "sources": shot_sources,
     "behaviour": shot_behaviour,
+    "puncta": shot_puncta,
 }
 
 

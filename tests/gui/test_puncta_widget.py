@@ -24,7 +24,7 @@ def test_puncta_widget_runs_and_fills_layers_and_session(make_napari_viewer, qtb
     assert widget.puncta_layer.currentText() == "puncta (HaloTag)"
     assert widget.calcium_layer.currentText() == "calcium"
     assert widget.form.params().pixel_size_nm == pytest.approx(108)  # from the sample
-    assert "sCMOS" in widget.camera_text.text() and "read noise 1.5" in widget.camera_text.text()
+    assert "sCMOS" in widget.camera_text.text() and "read noise 1.5 e-" in widget.camera_text.text()
     job = widget.run()
     qtbot.waitUntil(lambda: not job.running, timeout=60000)
     qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)

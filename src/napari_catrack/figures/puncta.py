@@ -9,11 +9,12 @@ from matplotlib.figure import Figure
 
 def precision_photons_figure(locs: pd.DataFrame, pixel_size_nm: float) -> Figure:
     """Histograms of the localisation precision (nm) and of the photons per localisation."""
-    fig = Figure(figsize=(7.5, 3.0), layout="constrained")
+    fig = Figure(figsize=(7.0, 2.6), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     unc = locs["uncertainty"].to_numpy(float) * pixel_size_nm if len(locs) else np.zeros(0)
     unc = unc[np.isfinite(unc)]
-    ax1.hist(unc, bins=40, color="tab:blue")
+    top = np.percentile(unc, 99) if unc.size else 1.0  # a few failed fits would squash the rest
+    ax1.hist(unc, bins=40, range=(0, top), color="tab:blue")
     if unc.size:
         ax1.axvline(np.median(unc), color="k", lw=1, ls="--")
         ax1.set_title(f"precision: median {np.median(unc):.1f} nm", fontsize=9)
@@ -32,7 +33,7 @@ def precision_photons_figure(locs: pd.DataFrame, pixel_size_nm: float) -> Figure
 
 def calcium_raster_figure(locs: pd.DataFrame, n_frames: int, fps: float | None = None) -> Figure:
     """One row per track: grey where the punctum is localised, red where calcium is called."""
-    fig = Figure(figsize=(7.5, 3.5), layout="constrained")
+    fig = Figure(figsize=(7.0, 3.0), layout="constrained")
     ax = fig.subplots()
     linked = locs[locs["track_id"] >= 0] if len(locs) else locs
     tracks = np.sort(linked["track_id"].unique()) if len(linked) else np.zeros(0, int)

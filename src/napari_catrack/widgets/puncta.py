@@ -134,7 +134,7 @@ class PunctaWidget(QWidget):
         self.precision_canvas = FigureCanvasQTAgg()
         self.raster_canvas = FigureCanvasQTAgg()
         for canvas in (self.precision_canvas, self.raster_canvas):
-            canvas.setMinimumHeight(260)
+            canvas.setMinimumHeight(320)
         self.tabs.addTab(self.track_view, "tracks")
         self.tabs.addTab(stats_page, "statistics")
         self.tabs.addTab(self.precision_canvas, "precision + photons")
@@ -212,11 +212,10 @@ class PunctaWidget(QWidget):
         except InputError as exc:
             self.camera_text.setText(str(exc))
             return
-        kind = "EMCCD" if cam.is_emccd else "sCMOS/CCD"
+        kind = f"EMCCD (gain {cam.em_gain:g})" if cam.is_emccd else "sCMOS/CCD"
         self.camera_text.setText(
-            f"{kind}: offset {cam.offset_adu:g} ADU, {cam.e_per_adu:g} e-/ADU, "
-            f"EM gain {cam.em_gain:g}, QE {cam.quantum_efficiency:g}, read noise "
-            f"{cam.read_noise_e:g} e-"
+            f"{kind}, offset {cam.offset_adu:g} ADU, {cam.e_per_adu:g} e-/ADU, "
+            f"QE {cam.quantum_efficiency:g}, read noise {cam.read_noise_e:g} e-"
         )
 
     def _choose_camera(self) -> None:
@@ -316,7 +315,8 @@ class PunctaWidget(QWidget):
             "super-resolution", image,
             {"scale": (step, step), "translate": (-0.5 + step / 2, -0.5 + step / 2),
              "colormap": "inferno", "blending": "additive",
-             "contrast_limits": (0.0, float(max(np.percentile(image, 99.9), 1e-6)))},
+             "contrast_limits": (0.0, float(max(np.percentile(image[image > 0], 99.5)
+                                                if (image > 0).any() else 1.0, 1e-6)))},
             "image",
         )  # fmt: skip
         linked = locs[locs["track_id"] >= 0]

@@ -15,13 +15,24 @@ class PunctaParams(StepParams):
 
     step: ClassVar[str] = "puncta"
     pixel_size_nm: float = param(
-        108.0, "camera pixel size in the sample", minimum=1, maximum=10000, unit="nm", cli=False
+        108.0,
+        "camera pixel size in the sample",
+        minimum=1,
+        maximum=10000,
+        unit="nm",
+        cli=False,
+        label="pixel size",
     )
     method: Literal["mle", "network"] = param(
         "mle", "localiser: classical detection + MLE fit, or the shipped/trained network"
     )
     psf_sigma_nm: float = param(
-        130.0, "expected PSF width (starting value of the fit)", minimum=20, maximum=2000, unit="nm"
+        130.0,
+        "expected PSF width (starting value of the fit)",
+        minimum=20,
+        maximum=2000,
+        unit="nm",
+        label="PSF sigma",
     )
     detection_filter: Literal["wavelet", "dog"] = param(
         "wavelet",
@@ -57,7 +68,11 @@ class PunctaParams(StepParams):
         "auto", "network: where to run it (auto = GPU when present)", advanced=True
     )
     link_distance_nm: float = param(
-        400.0, "tracks: largest displacement between frames", minimum=1, unit="nm"
+        400.0,
+        "tracks: largest displacement between frames",
+        minimum=1,
+        unit="nm",
+        label="link distance",
     )
     gap_frames: int = param(3, "tracks: frames a punctum may vanish (blinking) and be re-joined",
                             minimum=0, maximum=50)  # fmt: skip
@@ -65,7 +80,7 @@ class PunctaParams(StepParams):
                                   minimum=1)  # fmt: skip
     calcium_radius_nm: float = param(
         250.0, "calcium: radius of the disk at the punctum (an annulus beyond it is the local "
-        "background)", minimum=20, unit="nm",
+        "background)", minimum=20, unit="nm", label="calcium radius",
     )  # fmt: skip
     calcium_threshold: float = param(
         4.0, "calcium: local excess (in noise standard deviations) at which the call is 50 %",

@@ -36,7 +36,6 @@ def render_localizations(
         np.add.at(img, (gy[ok], gx[ok]), 1.0)
         if blur_nm is None:
             blur_nm = float(np.nanmedian(locs["uncertainty"])) * pixel_size_nm
-    blur = (blur_nm or render_nm) / render_nm
-    if blur > 0:
-        img = gaussian_filter(img, blur)
+    blur = max((blur_nm or render_nm) / render_nm, 1.0)  # at least one render pixel
+    img = gaussian_filter(img, blur)
     return img, step
