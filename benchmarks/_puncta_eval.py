@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
+
+from napari_catrack.synthetic.puncta import match_to_truth as match
 
 PICASSO_PYTHON = Path("/work/venvs/picasso/bin/python")
 PEER = Path(__file__).resolve().parent / "peers" / "picasso_localize.py"
@@ -20,22 +21,6 @@ PEER = Path(__file__).resolve().parent / "peers" / "picasso_localize.py"
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def match(truth: pd.DataFrame, locs: pd.DataFrame, max_px: float):
-    """Per-frame optimal one-to-one matching within max_px: (truth index, loc index) arrays."""
-    ti, li = [], []
-    by_frame = {f: g for f, g in locs.groupby("frame")}
-    for f, a in truth.groupby("frame"):
-        b = by_frame.get(f)
-        if b is None or b.empty:
-            continue
-        d = np.hypot(a.x.values[:, None] - b.x.values, a.y.values[:, None] - b.y.values)
-        i, j = linear_sum_assignment(np.where(d <= max_px, d, 1e6))
-        ok = d[i, j] <= max_px
-        ti += list(a.index[i[ok]])
-        li += list(b.index[j[ok]])
-    return np.array(ti, int), np.array(li, int)
 
 
 def score_localizations(truth, locs, pixel_nm: float, tolerance_nm: float = 250.0) -> dict:

@@ -42,6 +42,8 @@ def test_puncta_widget_runs_and_fills_layers_and_session(make_napari_viewer, qtb
     widget.export(str(tmp_path))
     for name in ("localizations.csv", "tracks.csv", "calcium.csv", "calcium_raster.png"):
         assert (tmp_path / name).is_file()
+    shown = widget.show_thunderstorm(str(tmp_path / "localizations.csv"))
+    assert np.allclose(shown.data, locs.data, atol=1e-6)  # ThunderSTORM nm back to pixels
 
 
 def test_puncta_widget_bad_camera_file_is_one_line(make_napari_viewer, tmp_path):
@@ -53,5 +55,8 @@ def test_puncta_widget_bad_camera_file_is_one_line(make_napari_viewer, tmp_path)
     (tmp_path / "cam.json").write_text('{"offset_adu": 100}')
     widget.set_camera_file(str(tmp_path / "cam.json"))
     assert "lacks key(s) e_per_adu" in widget.status.text()
+    (tmp_path / "bad.csv").write_text('"id","frame"\n1,1\n')
+    assert widget.show_thunderstorm(str(tmp_path / "bad.csv")) is None
+    assert "lacks column(s) x [nm], y [nm]" in widget.status.text()
     widget.puncta_layer.setCurrentText("calcium")
     assert widget.run() is None and "same layer" in widget.status.text()

@@ -241,3 +241,23 @@ def snr(photons, sigma_px, background) -> np.ndarray:
     benchmarks use for "SNR > 5" (ThunderSTORM's and Picasso's users quote the same ratio)."""
     peak = np.asarray(photons, float) / (2 * np.pi * np.asarray(sigma_px, float) ** 2)
     return peak / np.sqrt(max(float(background), 1e-9))
+
+
+def match_to_truth(truth: pd.DataFrame, locs: pd.DataFrame, max_px: float):
+    """Per-frame optimal one-to-one matching of localisations to true puncta within `max_px`
+    (both tables with frame, x, y): the (truth index, localisation index) arrays of the pairs.
+    The scoring rule of the benchmarks and tests (SMLM-challenge style)."""
+    from scipy.optimize import linear_sum_assignment
+
+    ti, li = [], []
+    by_frame = {f: g for f, g in locs.groupby("frame")}
+    for f, a in truth.groupby("frame"):
+        b = by_frame.get(f)
+        if b is None or b.empty:
+            continue
+        d = np.hypot(a.x.values[:, None] - b.x.values, a.y.values[:, None] - b.y.values)
+        i, j = linear_sum_assignment(np.where(d <= max_px, d, 1e6))
+        ok = d[i, j] <= max_px
+        ti += list(a.index[i[ok]])
+        li += list(b.index[j[ok]])
+    return np.array(ti, int), np.array(li, int)

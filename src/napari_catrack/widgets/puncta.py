@@ -142,6 +142,9 @@ class PunctaWidget(QWidget):
         self.tabs.setMinimumHeight(300)
         export = QPushButton("Save tables and figures…")
         export.clicked.connect(self._export)
+        import_button = QPushButton("Show a ThunderSTORM table…")
+        import_button.setToolTip("a localizations.csv from ThunderSTORM (or this tool) as points")
+        import_button.clicked.connect(self._choose_thunderstorm)
 
         inner = QWidget()
         layout = QVBoxLayout(inner)
@@ -152,6 +155,7 @@ class PunctaWidget(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.tabs)
         layout.addWidget(export)
+        layout.addWidget(import_button)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
@@ -359,6 +363,32 @@ class PunctaWidget(QWidget):
         stats = record.attrs.get("stats") or {}
         self.stats_text.setText("\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()))
         self.status.setText("restored the puncta result of the session")
+
+    # --- ThunderSTORM tables ---------------------------------------------------------------
+    def _choose_thunderstorm(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "ThunderSTORM table", "", "CSV (*.csv)")
+        if path:
+            self.show_thunderstorm(path)
+
+    def show_thunderstorm(self, path: str):
+        """Add a ThunderSTORM CSV as a Points layer (in this widget's pixel size); None on error."""
+        from napari_catrack.io.thunderstorm import from_thunderstorm, read_thunderstorm
+        from napari_catrack.widgets._worker import report_exception
+
+        try:
+            px = self.form.params().pixel_size_nm
+            locs = from_thunderstorm(read_thunderstorm(path), px)
+        except InputError as exc:
+            report_exception(exc, "ThunderSTORM table")
+            self.status.setText(str(exc))
+            return None
+        locs = locs.assign(track_id=-1, calcium_probability=np.nan, calcium=0)
+        data, meta, _ = localization_points(locs, px)
+        from pathlib import Path
+
+        name = f"ThunderSTORM {Path(path).stem}"
+        meta["metadata"] = {"catrack": {"role": "thunderstorm", "path": str(path)}}
+        return self._replace_layer(name, data, meta, "points")
 
     # --- export -----------------------------------------------------------------------------
     def _export(self) -> None:

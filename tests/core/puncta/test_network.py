@@ -105,3 +105,45 @@ def test_short_phased_training_is_reproducible_and_runs_in_the_pipeline(tmp_path
                          PunctaParams(method="network", detection_probability=0.01), model=path)  # fmt: skip
     assert res.model_info["base_channels"] == 4
     assert res.localizations.calcium_probability.between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_train_puncta_cli_with_bootstrapped_thunderstorm_labels(tmp_path, capsys):
+    from napari_catrack.cli import main
+    from napari_catrack.io.camera import write_camera
+    from napari_catrack.io.thunderstorm import write_thunderstorm
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    rec = make_puncta_recording(shape=(32, 32), n_frames=6, seed=2, density_per_um2=1.0)
+    assert len(rec.truth.emitters) > 5
+    write_movie_tiff(tmp_path / "rec.tif", rec.puncta, rec.calcium)
+    write_camera(rec.camera, tmp_path / "camera.json")
+    truth = rec.truth.emitters.assign(background=20.0, bkgstd=4.0, uncertainty=0.05)
+    write_thunderstorm(truth, tmp_path / "labels.csv", 108.0)
+    args = ["train-puncta", "--patch", "16", "--batch-size", "4", "--steps-localization", "2",
+            "--steps-calcium", "1", "--steps-joint", "1", "--base-channels", "4", "--seed", "5",
+            "--threads", "1", "--labels", str(tmp_path / "labels.csv"),
+            "--labels-movie", str(tmp_path / "rec.tif"), "--camera", str(tmp_path / "camera.json"),
+            "-o", str(tmp_path / "net.json")]  # fmt: skip
+    assert main(args) == 0
+    meta = load_model(tmp_path / "net.json").config.meta
+    assert meta["bootstrapped_samples"] > 0 and meta["train_params"]["seed"] == 5
+    assert "parameters" in capsys.readouterr().out
+    code = main(["train-puncta", "--labels", str(tmp_path / "labels.csv"), "-o",
+                 str(tmp_path / "x.json")])  # fmt: skip
+    assert code == 2 and "--labels needs --labels-movie" in capsys.readouterr().err
+
+
+def test_shipped_network_loads_and_localises():
+    from napari_catrack.core.puncta.network import SHIPPED, shipped_model
+    from napari_catrack.synthetic.puncta import match_to_truth
+
+    assert SHIPPED.with_suffix(".pt").stat().st_size < 1_000_000
+    net = shipped_model()
+    assert net.config.base_channels == 16
+    assert net.config.meta["command"].startswith("catrack train-puncta")
+    rec = make_puncta_recording(shape=(48, 48), n_frames=12, seed=4, photons=400.0)
+    locs = localize_network(net, rec.puncta, rec.calcium, rec.camera, PunctaParams())
+    ti, _ = match_to_truth(rec.truth.emitters, locs, 250 / 108)
+    jaccard = len(ti) / (len(rec.truth.emitters) + len(locs) - len(ti))
+    assert jaccard > 0.75

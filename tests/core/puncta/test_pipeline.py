@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.link import link_localizations
@@ -13,21 +12,7 @@ from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.core.puncta.pipeline import analyse_puncta
 from napari_catrack.errors import Cancelled, InputError
 from napari_catrack.synthetic.puncta import make_puncta_recording
-
-
-def match(truth: pd.DataFrame, locs: pd.DataFrame, max_px: float):
-    """Per-frame optimal matching: (truth rows, loc rows) of pairs within max_px."""
-    ti, li = [], []
-    for f, a in truth.groupby("frame"):
-        b = locs[locs.frame == f]
-        if b.empty:
-            continue
-        d = np.hypot(a.x.values[:, None] - b.x.values, a.y.values[:, None] - b.y.values)
-        i, j = linear_sum_assignment(np.where(d <= max_px, d, 1e6))
-        ok = d[i, j] <= max_px
-        ti += list(a.index[i[ok]])
-        li += list(b.index[j[ok]])
-    return np.array(ti, int), np.array(li, int)
+from napari_catrack.synthetic.puncta import match_to_truth as match
 
 
 @pytest.fixture(scope="module")

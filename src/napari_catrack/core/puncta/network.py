@@ -8,7 +8,9 @@ of the surrounding frames), so a local rise is visible to the calcium head.
 Localisation head, per pixel (DECODE, Speiser et al. 2021, Nat. Methods 18:1082): detection
 logit; sub-pixel offsets dx, dy; photons; PSF width; background; and the standard deviations of
 x, y and photons (the uncertainties DECODE's Gaussian-mixture loss trains). Calcium head: per
-pixel logit of "a calcium signal at a punctum here", read at each localisation.
+pixel logit of "a calcium signal at a punctum here", read at each localisation; it takes the
+shared features plus the calcium change (frame minus baseline), so it can learn the local
+excess even from an encoder pre-trained for localisation only (phase 2 trains it alone).
 
 Models are data: `state_dict` (.pt, loaded with weights_only=True) + a JSON config beside it.
 """
@@ -97,9 +99,14 @@ def _build_classes():
             self.loc_head = nn.Sequential(
                 nn.Conv2d(b, b, 3, padding=1), nn.ELU(), nn.Conv2d(b, LOC_CHANNELS, 1)
             )
+            # the calcium head also sees the calcium change (frame - baseline) directly, through
+            # dilated convolutions (receptive field 15 px: a spot and the ring around it)
             self.calcium_head = nn.Sequential(
-                nn.Conv2d(b, b, 3, padding=1), nn.ELU(), nn.Conv2d(b, 1, 1)
-            )
+                nn.Conv2d(b + 1, b, 3, padding=1), nn.ELU(),
+                nn.Conv2d(b, b, 3, padding=2, dilation=2), nn.ELU(),
+                nn.Conv2d(b, b, 3, padding=4, dilation=4), nn.ELU(),
+                nn.Conv2d(b, 1, 1),
+            )  # fmt: skip
 
         def forward(self, x):
             """x (B, 5, H, W), H and W divisible by 2**depth -> dict of (B, H, W) maps."""
@@ -116,7 +123,7 @@ def _build_classes():
                 "sd_x": sp(o[:, 6]) + 1e-3,
                 "sd_y": sp(o[:, 7]) + 1e-3,
                 "sd_photons": sp(o[:, 8]) + 1e-3,
-                "calcium_logit": self.calcium_head(f)[:, 0],
+                "calcium_logit": self.calcium_head(torch.cat([f, x[:, 3:4] - x[:, 4:5]], 1))[:, 0],
             }
 
         def describe(self) -> dict:

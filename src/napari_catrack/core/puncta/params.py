@@ -40,7 +40,8 @@ class PunctaParams(StepParams):
         advanced=True,
     )
     threshold: float = param(
-        2.0, "detection threshold in noise standard deviations of the first wavelet level",
+        1.5, "detection threshold in noise standard deviations of the first wavelet level "
+        "(ThunderSTORM's default 1.5 x std(Wave.F1))",
         minimum=0.1, maximum=100,
     )  # fmt: skip
     fit_radius: int = param(3, "half-width of the fitted box", minimum=2, maximum=10, unit="px",
@@ -107,11 +108,13 @@ class TrainPunctaParams(StepParams):
 
     step: ClassVar[str] = "puncta_model"
     seed: int = param(0, "random seed (training is reproducible from it)", minimum=0)
-    patch: int = param(32, "training patch size", minimum=16, maximum=256, unit="px")
-    batch_size: int = param(12, "patches per step", minimum=1, maximum=512)
-    steps_localization: int = param(900, "phase 1: encoder + localisation head", minimum=0)
-    steps_calcium: int = param(250, "phase 2: calcium head on the frozen encoder", minimum=0)
-    steps_joint: int = param(450, "phase 3: everything, Kendall-weighted", minimum=0)
+    patch: int = param(
+        24, "training patch size (a multiple of 4)", minimum=16, maximum=256, unit="px"
+    )
+    batch_size: int = param(8, "patches per step", minimum=1, maximum=512)
+    steps_localization: int = param(600, "phase 1: encoder + localisation head", minimum=0)
+    steps_calcium: int = param(300, "phase 2: calcium head on the frozen encoder", minimum=0)
+    steps_joint: int = param(300, "phase 3: everything, Kendall-weighted", minimum=0)
     learning_rate: float = param(2e-3, "peak learning rate (one-cycle)", minimum=1e-6, maximum=1)
     base_channels: int = param(16, "U-Net base channels", minimum=4, maximum=64)
     pixel_size_nm: float = param(108.0, "simulated pixel size", minimum=1, unit="nm")
@@ -120,3 +123,9 @@ class TrainPunctaParams(StepParams):
     labels: str | None = param(
         None, "optional ThunderSTORM CSV of bootstrapped labels for --labels-movie", cli="--labels"
     )
+
+    def check(self) -> None:
+        if self.patch % 4:
+            raise InputError(
+                f"--patch must be a multiple of 4 (the network pools twice); got {self.patch}"
+            )

@@ -30,7 +30,7 @@ from napari_catrack.errors import InputError, check_cancelled
 
 REFRESH = 100  # steps between fresh simulated pools
 CLIP_FRAMES = 2 * BASELINE_HALF + 8  # frames per simulated clip; the middle 8 are used
-POOL_CLIPS = 48
+POOL_CLIPS = 24  # at most; small batches (tests) use fewer
 
 
 @dataclass
@@ -187,7 +187,8 @@ def train_network(
         for step in range(n_steps):
             check_cancelled(cancel, "training")
             if pool is None or done % REFRESH == 0:
-                pool = simulate_samples(rng, POOL_CLIPS, tp, config.photon_scale)
+                clips = min(POOL_CLIPS, 3 * tp.batch_size)
+                pool = simulate_samples(rng, clips, tp, config.photon_scale)
             batch = _batch(pool, bootstrap if phase != "calcium" else None, tp.batch_size, rng)
             out = net(torch.from_numpy(batch.inputs))
             emitters, mask = pad_targets(batch.emitters)
