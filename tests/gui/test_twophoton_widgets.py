@@ -89,3 +89,4 @@ def test_two_photon_path_through_the_widgets(make_napari_viewer, qtbot, mov):
     ens.shuffles.setValue(50)
     ens.find()
     qtbot.waitUntil(lambda: "ensembles" in session, timeout=60000)
+    qtbot.waitUntil(ens.find_button.isEnabled, timeout=60000)  # the worker has finished
