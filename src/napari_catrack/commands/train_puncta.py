@@ -33,15 +33,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
-    from napari_catrack.core.puncta.network import save_model
+    from napari_catrack.core.puncta.network import _torch, save_model
     from napari_catrack.core.puncta.training import bootstrap_samples, train_network
 
     tp = TrainPunctaParams.from_args(args)
     if args.threads < 1:
         raise InputError("--threads must be >= 1")
-    torch.set_num_threads(args.threads)
+    _torch().set_num_threads(args.threads)
     bootstrap = None
     if tp.labels:
         if not args.labels_movie:

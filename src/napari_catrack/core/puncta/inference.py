@@ -36,7 +36,9 @@ def resolve_model(model=None):
 
 
 def pick_device(choice: str = "auto"):
-    import torch
+    from napari_catrack.core.puncta.network import _torch
+
+    torch = _torch()
 
     if choice == "cuda" and not torch.cuda.is_available():
         raise InputError("device cuda was asked for, but torch sees no GPU")
@@ -61,7 +63,9 @@ def localize_network(
     cancel: Callable | None = None,
 ) -> pd.DataFrame:
     """Localisations (internal table + `calcium_probability`) of a (T, H, W) ADU movie."""
-    import torch
+    from napari_catrack.core.puncta.network import _torch
+
+    torch = _torch()
 
     params = params or PunctaParams()
     device = pick_device(params.device)

@@ -20,9 +20,9 @@ TASKS = ("localization", "background", "sigma", "calcium")
 
 
 def _torch():
-    import torch
+    from napari_catrack.core.puncta.network import _torch as torch_module
 
-    return torch
+    return torch_module()
 
 
 def pad_targets(targets: list, device=None):

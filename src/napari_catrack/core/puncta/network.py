@@ -47,9 +47,9 @@ class NetConfig:
 
 @functools.cache
 def _torch():
-    import torch
+    from napari_catrack.optional import require
 
-    return torch
+    return require("torch", "the puncta network")
 
 
 def _build_classes():

@@ -152,7 +152,9 @@ def train_network(
     cancel: Callable | None = None,
 ):
     """Train a new network (see the module docstring); returns it with provenance in its config."""
-    import torch
+    from napari_catrack.core.puncta.network import _torch
+
+    torch = _torch()
 
     tp = tp or TrainPunctaParams()
     rng = np.random.default_rng(tp.seed)
