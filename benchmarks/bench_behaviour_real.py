@@ -57,7 +57,11 @@ from napari_catrack.core.behaviour import (  # noqa: E402
     segment_video,
 )
 from napari_catrack.core.behaviour.centerline import mask_centerline  # noqa: E402
-from napari_catrack.core.behaviour.scoring import curve_distance, mask_iou  # noqa: E402
+from napari_catrack.core.behaviour.scoring import (  # noqa: E402
+    curve_distance,
+    derived_mask,
+    mask_iou,
+)
 
 DATA = ROOT.parent / "shared" / "data" / "worm" / "wormpose" / "sample_data"
 CANVAS = 128
@@ -72,20 +76,6 @@ def load():
     frames = [np.asarray(Image.open(DATA / f"{i:05d}.png")) for i in range(len(skel))]
     labelled = np.isfinite(skel).all(axis=(1, 2))
     return frames, skel[..., ::-1], width, labelled  # centerlines as (y, x)
-
-
-def derived_mask(cl_yx, width, shape, shift=(0.0, 0.0)) -> np.ndarray:
-    yx = cl_yx + np.asarray(shift)
-    seg = np.linalg.norm(np.diff(yx, axis=0), axis=1)
-    arc = np.concatenate([[0], np.cumsum(seg)])
-    a = np.linspace(0, arc[-1], int(arc[-1] * 4) + 2)
-    pts = np.stack([np.interp(a, arc, yx[:, 0]), np.interp(a, arc, yx[:, 1])], 1)
-    rad = np.interp(a, arc, width) / 2
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    from scipy.spatial import cKDTree
-
-    d, k = cKDTree(pts).query(np.stack([yy.ravel(), xx.ravel()], 1))
-    return (d <= rad[k]).reshape(shape)
 
 
 def register(img: np.ndarray, mask: np.ndarray, reach: float = 1.0, step: float = 0.125):

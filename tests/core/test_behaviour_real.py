@@ -13,24 +13,11 @@ import numpy as np
 
 from napari_catrack.core.behaviour import Anchor, SegmentParams, segment_video
 from napari_catrack.core.behaviour.centerline import mask_centerline
+from napari_catrack.core.behaviour.scoring import derived_mask
 from tests.conftest import shared_data
 from tests.core._behaviour_helpers import iou
 
 FRAMES = (160, 257, 300, 357, 528, 560, 628, 700, 828, 990)
-
-
-def _derived_mask(skeleton_xy, width, shape, shift=(0.5, 0.5)):
-    yx = skeleton_xy[:, ::-1] + shift
-    seg = np.linalg.norm(np.diff(yx, axis=0), axis=1)
-    arc = np.concatenate([[0], np.cumsum(seg)])
-    a = np.linspace(0, arc[-1], int(arc[-1] * 4) + 2)
-    pts = np.stack([np.interp(a, arc, yx[:, 0]), np.interp(a, arc, yx[:, 1])], 1)
-    rad = np.interp(a, arc, width) / 2
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    mask = np.zeros(shape, bool)
-    for (py, px), r in zip(pts, rad):
-        mask |= (yy - py) ** 2 + (xx - px) ** 2 <= r * r
-    return mask
 
 
 def test_classical_on_real_wormpose_frames():
@@ -44,7 +31,7 @@ def test_classical_on_real_wormpose_frames():
     for i in FRAMES:
         img = np.asarray(Image.open(folder / f"{i:05d}.png"))
         assert np.isfinite(skel[i]).all()
-        truth = _derived_mask(skel[i], width[i], img.shape)
+        truth = derived_mask(skel[i][:, ::-1], width[i], img.shape, shift=(0.5, 0.5))
         prompt = skel[i][26][::-1] + 0.5
         r = segment_video(img[None], Anchor(0, [prompt], [1]), SegmentParams(method="classical"))
         scores.append(iou(r.masks[0], truth))

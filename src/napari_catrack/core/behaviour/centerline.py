@@ -58,18 +58,26 @@ def mask_centerline(mask: np.ndarray, *, smooth: float = 0.15) -> RawCenterline 
     """
     from skimage.morphology import skeletonize
 
-    mask = np.asarray(mask, bool)
-    if mask.sum() < 9:
+    cropped = _crop(mask)
+    if cropped is None:
         return None
-    ys, xs = np.nonzero(mask)
-    y0, x0 = max(ys.min() - 2, 0), max(xs.min() - 2, 0)
-    crop = mask[y0 : ys.max() + 3, x0 : xs.max() + 3]
+    crop, (y0, x0) = cropped
     dist = ndi.distance_transform_edt(crop)
     skel = skeletonize(crop)
     path = _longest_path(skel)
     if path is None or len(path) < 2:
         return None
     return _finish(path, crop, dist, (y0, x0), smooth)
+
+
+def _crop(mask: np.ndarray, pad: int = 2):
+    """(the mask cut to its pixels + a margin, (y0, x0) of the cut), or None for < 9 pixels."""
+    mask = np.asarray(mask, bool)
+    if mask.sum() < 9:
+        return None
+    ys, xs = np.nonzero(mask)
+    y0, x0 = max(ys.min() - pad, 0), max(xs.min() - pad, 0)
+    return mask[y0 : ys.max() + pad + 1, x0 : xs.max() + pad + 1], (y0, x0)
 
 
 def _finish(path, crop, dist, origin, smooth) -> RawCenterline:
@@ -89,12 +97,10 @@ def crossing_centerline(mask: np.ndarray, width: float, *, smooth: float = 0.15)
     """Centerline of a worm crossing itself (`crossing.crossing_path`), or None."""
     from napari_catrack.core.behaviour.crossing import crossing_path
 
-    mask = np.asarray(mask, bool)
-    if mask.sum() < 9:
+    cropped = _crop(mask)
+    if cropped is None:
         return None
-    ys, xs = np.nonzero(mask)
-    y0, x0 = max(ys.min() - 2, 0), max(xs.min() - 2, 0)
-    crop = mask[y0 : ys.max() + 3, x0 : xs.max() + 3]
+    crop, (y0, x0) = cropped
     path = crossing_path(crop, width)
     if path is None or len(path) < 2:
         return None

@@ -231,12 +231,7 @@ class ClassicalSegmenter:
             d_pos = np.full(len(pts), 2.0 * (self.width or 10.0))
         out = mask.copy()
         out[ys[d_neg < d_pos], xs[d_neg < d_pos]] = False
-        labels, n = ndi.label(out, _EIGHT)
-        if n > 1:
-            sizes = np.bincount(labels.ravel())
-            sizes[0] = 0
-            out = labels == int(np.argmax(sizes))
-        return out
+        return _largest(out)
 
     def _clean(self, mask: np.ndarray) -> np.ndarray:
         """Fill small holes, keep a coil's loop, remove thin attachments (debris, noise)."""
@@ -264,20 +259,21 @@ class ClassicalSegmenter:
             disk = _disk(r)
             opened = ndi.binary_opening(filled, disk)
             if opened.any():
-                labels, n = ndi.label(opened, _EIGHT)
-                sizes = np.bincount(labels.ravel())
-                sizes[0] = 0
-                core = labels == int(np.argmax(sizes))
-                filled &= ndi.binary_dilation(core, disk)
-        labels, n = ndi.label(filled, _EIGHT)
-        if n > 1:
-            sizes = np.bincount(labels.ravel())
-            sizes[0] = 0
-            filled = labels == int(np.argmax(sizes))
-        return filled
+                filled &= ndi.binary_dilation(_largest(opened), disk)
+        return _largest(filled)
 
 
 # --- helpers -------------------------------------------------------------------------------
+def _largest(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected piece of a mask (the mask itself when it is one piece)."""
+    labels, n = ndi.label(mask, _EIGHT)
+    if n <= 1:
+        return mask.astype(bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
 def _polarity_at(img: np.ndarray, points: np.ndarray) -> str:
     """'dark' when the prompt sits on something darker than its surroundings, else 'bright'."""
     sm = ndi.gaussian_filter(img, 1.5)

@@ -17,6 +17,27 @@ import numpy as np
 from napari_catrack.core.behaviour.centerline import resample
 
 
+def derived_mask(
+    centerline_yx: np.ndarray, widths: np.ndarray, shape: tuple[int, int], shift=(0.0, 0.0)
+) -> np.ndarray:
+    """A worm mask from a labelled centerline and body widths (WormPose-style labels).
+
+    The union of discs of diameter `width` centred on the centerline interpolated every 0.25 px,
+    rasterised at pixel centres (a k-d tree gives each pixel its nearest centerline point).
+    """
+    from scipy.spatial import cKDTree
+
+    yx = np.asarray(centerline_yx, float) + np.asarray(shift, float)
+    seg = np.linalg.norm(np.diff(yx, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    a = np.linspace(0, arc[-1], int(arc[-1] * 4) + 2)
+    pts = np.stack([np.interp(a, arc, yx[:, 0]), np.interp(a, arc, yx[:, 1])], axis=1)
+    rad = np.interp(a, arc, np.asarray(widths, float)) / 2
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    d, k = cKDTree(pts).query(np.stack([yy.ravel(), xx.ravel()], axis=1))
+    return (d <= rad[k]).reshape(shape)
+
+
 def mask_iou(masks: np.ndarray, truth: np.ndarray) -> np.ndarray:
     m, t = np.asarray(masks, bool), np.asarray(truth, bool)
     inter = (m & t).reshape(len(m), -1).sum(axis=1)
