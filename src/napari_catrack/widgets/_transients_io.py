@@ -10,22 +10,28 @@ import numpy as np
 from napari.layers import Points, Shapes
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import write_table
+from napari_catrack.export.layout import FIGURE_FORMATS, TABLE_FORMATS
+from napari_catrack.export.write import write_table_as
 
 if TYPE_CHECKING:
     import napari
 
     from napari_catrack.core.transients.curation import CurationState
 
-FIGURE_FORMATS = ("svg", "png", "pdf")
-
 
 def export_tables(state: CurationState, path: Path) -> list[Path]:
-    """Transients to `path`, the per-cell table beside it as `<stem>_cells<suffix>`."""
-    if path.suffix.lower() not in (".csv", ".xlsx"):
-        raise InputError(f"export to .csv or .xlsx, not {path.suffix or 'no extension'}")
+    """Transients to `path`, the per-cell table beside it as `<stem>_cells<suffix>`: a shortcut
+    to the Export widget's table writer (`export.write.write_table_as`, CSV, Excel or HDF5)."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in TABLE_FORMATS:
+        raise InputError(
+            f"export to .{', .'.join(TABLE_FORMATS)}, not {path.suffix or 'no extension'}"
+        )
     cells = path.with_name(f"{path.stem}_cells{path.suffix}")
-    return [write_table(state.transients(), path), write_table(state.cells(), cells)]
+    return [
+        write_table_as(state.transients(), path, fmt),
+        write_table_as(state.cells(), cells, fmt),
+    ]
 
 
 def export_figures(state: CurationState, folder: Path, fmt: str = "svg") -> list[Path]:
