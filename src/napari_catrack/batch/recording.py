@@ -204,10 +204,17 @@ def _export(spec: Any, session: Any, folder: Path, row: Callable) -> None:
 
 @contextlib.contextmanager
 def _single_threaded():
-    """One BLAS/OpenMP (and torch) thread per worker process: the cluster gives the parallelism;
-    nested thread pools on top of it oversubscribe the cores (5x slower measured on 2 cores)."""
+    """All of a recording's work in its own worker process, on one thread.
+
+    Dask arrays (the lazily read recording) are computed with the synchronous scheduler: inside a
+    distributed worker dask would otherwise send their chunks to the whole cluster, so a dying
+    worker would take other recordings' chunks with it (measured: 3 recordings lost for 1 killed
+    worker) and frames would travel between processes. One BLAS/OpenMP (and torch) thread: the
+    cluster gives the parallelism; nested thread pools oversubscribe the cores (5x slower
+    measured on 2 cores)."""
     import sys
 
+    import dask
     from threadpoolctl import threadpool_limits
 
     torch = sys.modules.get("torch")
@@ -215,7 +222,7 @@ def _single_threaded():
     if torch is not None:
         torch.set_num_threads(1)
     try:
-        with threadpool_limits(1):
+        with threadpool_limits(1), dask.config.set(scheduler="synchronous"):
             yield
     finally:
         if torch is not None and before:
