@@ -128,3 +128,37 @@ def test_behaviour_sample_opens(make_napari_viewer):
     viewer.open_sample(PLUGIN, "behaviour")
     assert viewer.layers["worm behaviour"].data.ndim == 3
     assert viewer.layers["ground truth masks"].visible is False
+
+
+def test_worm_velocity_beside_the_neuron_traces(make_napari_viewer):
+    """The trace viewer draws the session's worm velocity on the traces' time axis."""
+    import pandas as pd
+
+    from napari_catrack.core.behaviour.records import record_velocity
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = make_napari_viewer()
+    fps, n = 5.0, 40
+    frames = np.arange(n)
+    traces = pd.DataFrame({"neuron_id": "AVA", "frame": frames, "time_s": frames / fps,
+                           "green": 1.0, "red": 1.0, "ratio": 1.0, "dff": np.sin(frames / 5)})  # fmt: skip
+    # the behaviour camera runs at 15 Hz: three velocity samples per imaging frame
+    t = np.arange(3 * n) / 15.0
+    velocity = pd.DataFrame({"frame": np.arange(3 * n), "time_s": t, "x_um": 0.0, "y_um": 0.0,
+                             "vy_um_s": 0.0, "vx_um_s": 0.0, "speed_um_s": 200.0,
+                             "signed_speed_um_s": np.where(t < 4, 200.0, -200.0),
+                             "direction": np.where(t < 4, 1, -1)})  # fmt: skip
+    record_velocity(session_for_viewer(viewer), velocity, {}, {})
+    widget = TraceViewerWidget(viewer)
+    widget.set_traces(traces)
+    widget.select(["AVA"])
+    n_trace_panels = len(widget.panels())
+    widget.velocity_box.setChecked(True)
+    assert widget.panels()[-1] == "velocity"
+    assert len(widget._axes) == n_trace_panels + 1
+    line = widget._axes[-1].lines[-1]
+    np.testing.assert_allclose(line.get_xdata(), t)  # seconds, like the traces' axis
+    np.testing.assert_allclose(line.get_ydata(), velocity.signed_speed_um_s)
+    dff_axis = widget._axes[widget.panels().index("dff")]
+    dff_x = next(ln.get_xdata() for ln in dff_axis.lines if len(ln.get_xdata()) == n)
+    assert np.max(dff_x) == pytest.approx((n - 1) / fps)

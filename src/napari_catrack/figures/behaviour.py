@@ -30,6 +30,20 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     return fig
 
 
+def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
+    """Signed speed (µm/s) against time (s) into `ax`, beside neuron traces on the same time axis
+    (the behaviour camera's frame times; the traces' x axis is seconds of the imaging)."""
+    t = velocity["time_s"].to_numpy(float)
+    ax.axhline(0, color="0.8", lw=0.6)
+    ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=0.9)
+    back = velocity["direction"].to_numpy() < 0
+    if back.any():
+        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
+                        alpha=0.08, lw=0)  # fmt: skip
+    ax.set_ylabel("signed speed\n(µm/s)")
+    ax.yaxis.set_major_formatter(_ASCII)
+
+
 def kymograph_figure(curvature: np.ndarray, times: np.ndarray, unit: str = "1/µm") -> Figure:
     """Curvature along the body (head at the top) over time: waves travel down when forward."""
     fig = Figure(figsize=(7, 2.6), tight_layout=True)

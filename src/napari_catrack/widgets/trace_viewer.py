@@ -115,6 +115,10 @@ class TraceViewerWidget(QWidget):
         for name, box in self.panel_boxes.items():
             box.setChecked(name in DEFAULT_PANELS)
             box.toggled.connect(self.redraw)
+        self.velocity_box = QCheckBox("worm velocity")  # from the session's behaviour step
+        self.velocity_box.setToolTip("the worm's signed speed (Worm behaviour widget), on the "
+                                     "traces' time axis; needs the frame rate")  # fmt: skip
+        self.velocity_box.toggled.connect(self.redraw)
         self.figure = Figure(figsize=(5, 4), layout="constrained")
         self.canvas = FastCanvas(self.figure)
         self.canvas.setMinimumHeight(2 * PANEL_MIN_PX)
@@ -153,7 +157,7 @@ class TraceViewerWidget(QWidget):
         for b in (self.clean_button, self.export_button, self.steps_button):
             buttons2.addWidget(b)
         grid = QGridLayout()
-        for i, box in enumerate(self.panel_boxes.values()):
+        for i, box in enumerate([*self.panel_boxes.values(), self.velocity_box]):
             grid.addWidget(box, i // 3, i % 3)
         layout = scroll_body(self)
         layout.addLayout(form)
@@ -407,7 +411,17 @@ class TraceViewerWidget(QWidget):
 
     # ------------------------------------------------------------ drawing
     def panels(self) -> list[str]:
-        return [name for name, box in self.panel_boxes.items() if box.isChecked()]
+        names = [name for name, box in self.panel_boxes.items() if box.isChecked()]
+        if self.velocity_box.isChecked() and self._velocity() is not None:
+            names.append("velocity")
+        return names
+
+    def _velocity(self):
+        """The session's worm velocity table when it can share the traces' time axis."""
+        from napari_catrack.core.behaviour.records import velocity_from_session
+
+        table = velocity_from_session(self.ctx.session)
+        return table if table is not None and self._fps() else None
 
     def _follow_selection(self) -> None:
         """A selection made in the viewer: plot it now if the plot is seen, else when it is."""
@@ -441,7 +455,12 @@ class TraceViewerWidget(QWidget):
                         artist.remove()
                 if ax.get_legend() is not None:
                     ax.get_legend().remove()
-        xlabel = draw_trace_panels(self._axes, self.traces, ids, panels)
+        trace_panels = [p for p in panels if p != "velocity"]
+        xlabel = draw_trace_panels(self._axes[: len(trace_panels)], self.traces, ids, trace_panels)
+        if "velocity" in panels:
+            from napari_catrack.figures.behaviour import draw_velocity_panel
+
+            draw_velocity_panel(self._axes[-1], self._velocity())
         self._draw_event_ticks(self._axes)
         for line in self._cursors:  # the cursor must not stretch the axis to its frame
             line.set_visible(False)
