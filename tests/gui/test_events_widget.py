@@ -10,14 +10,10 @@ import pytest
 from napari_catrack.session import attach_session
 from napari_catrack.synthetic.events import make_event_session
 
+from .helpers import wait_job
+
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-
-
-def _finish(qtbot, job, timeout=120000):
-    assert job is not None
-    qtbot.waitUntil(job.finished.is_set, timeout=timeout)
-    assert job.outcome == "done", job.outcome
 
 
 def test_events_widget(make_napari_viewer, qtbot, tmp_path):
@@ -78,7 +74,7 @@ def test_events_widget(make_napari_viewer, qtbot, tmp_path):
     traces.select([ids[0]])  # event ticks on the trace panels
     assert any(line.get_linestyle() == "--" for line in traces.figure.axes[0].lines)
     widget.form.control("n_shuffles").setValue(200)
-    _finish(qtbot, widget.compute())
+    wait_job(qtbot, widget.compute(), timeout=120000)
     sig = session["eta"].tables["significance"]
     m = sig.merge(syn.truth, on=["neuron_id", "event"])
     assert m[m.kind == "excited"].significant.all()

@@ -9,16 +9,11 @@ import pytest
 from napari_catrack.session import attach_session
 
 from ..core._session_helpers import worm_session
+from .helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
 TITLE = "Export (tables, figures, masks, session, NWB)"
-
-
-def _finish(qtbot, job, timeout=120000):
-    assert job is not None
-    qtbot.waitUntil(job.finished.is_set, timeout=timeout)
-    assert job.outcome == "done", job.outcome
 
 
 def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
@@ -42,7 +37,7 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
     widget.folder.setText(str(tmp_path / "out"))
     widget.select(["tracks", "cells", "figure:eta", "nwb"], {"cells": "xlsx", "figure:eta": "png"})
     widget.subject.setText("worm7")
-    _finish(qtbot, widget.export())
+    wait_job(qtbot, widget.export(), timeout=120000)
     out = tmp_path / "out"
     assert sorted(map(str, widget.last_result.written)) == [
         "cells.xlsx",
@@ -55,7 +50,7 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
     )
     assert "4 file(s) written" in widget.status.text()
     assert "session.nwb" in widget.written.toPlainText()
-    _finish(qtbot, widget.export_nwb(tmp_path / "alone.nwb"))
+    wait_job(qtbot, widget.export_nwb(tmp_path / "alone.nwb"), timeout=120000)
     from pynwb import NWBHDF5IO
 
     with NWBHDF5IO(str(tmp_path / "alone.nwb"), "r") as io:

@@ -61,34 +61,27 @@ def run(args: argparse.Namespace) -> int:
         import rich  # noqa: F401  (the progress bar; plain lines without it)
     except ImportError:
         args.no_progress = True
+    where = dict(
+        scheduler=args.scheduler,
+        workers=args.workers,
+        memory_limit=args.memory_limit,
+        retries=args.retries,
+    )
     if args.no_progress or not sys.stderr.isatty():
-        result = run_batch(
-            manifest,
-            args.output,
-            scheduler=args.scheduler,
-            workers=args.workers,
-            memory_limit=args.memory_limit,
-            retries=args.retries,
-            log=say,
-            progress=lambda d, t, n: n and say(f"[{d}/{t}] {n} finished"),
-        )
+        progress = lambda d, t, n: n and say(f"[{d}/{t}] {n} finished")  # noqa: E731
+        result = run_batch(manifest, args.output, log=say, progress=progress, **where)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, transient=False) as bar:
             task = bar.add_task("recordings", total=len(manifest.recordings))
+
+            def progress(done: int, total: int, name: str) -> None:
+                bar.update(task, completed=done, description=name or "recordings")
+
             result = run_batch(
-                manifest,
-                args.output,
-                scheduler=args.scheduler,
-                workers=args.workers,
-                memory_limit=args.memory_limit,
-                retries=args.retries,
-                log=bar.console.print,
-                progress=lambda d, t, n: bar.update(
-                    task, completed=d, description=n or "recordings"
-                ),
+                manifest, args.output, log=bar.console.print, progress=progress, **where
             )
     say(result.summary() + f" ({result.seconds:.1f} s) -> {result.output / 'report.csv'}")
     for name in result.failed:
