@@ -50,8 +50,9 @@ def shot_loader(tmp: Path) -> None:
     import numpy as np
 
     side_by_side = np.concatenate([rec.green, rec.red], axis=2)
-    path = write_movie_tiff(tmp / "side-by-side.tif", side_by_side, fps=rec.fps,
-                            pixel_size_um=rec.pixel_size_um)  # fmt: skip
+    path = write_movie_tiff(
+        tmp / "side-by-side.tif", side_by_side, fps=rec.fps, pixel_size_um=rec.pixel_size_um
+    )
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1300, 800)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
@@ -165,8 +166,12 @@ def _planted_movie(planted, shape=(256, 256), sigma=4.0):
 
     pos = planted.positions.set_index(planted.positions["neuron_id"].astype(str))
     yy, xx = np.mgrid[: shape[0], : shape[1]]
-    blobs = np.stack([np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
-                      for y, x in pos[["y", "x"]].to_numpy()])  # fmt: skip
+    blobs = np.stack(
+        [
+            np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
+            for y, x in pos[["y", "x"]].to_numpy()
+        ]
+    )
     ev = planted.events
     ids = pos.index.get_indexer(ev["neuron_id"].astype(str))
     active = np.zeros((planted.n_frames, len(pos)), np.float32)
@@ -185,17 +190,24 @@ def _planted_movie(planted, shape=(256, 256), sigma=4.0):
 def shot_ensembles() -> None:
     from napari_catrack.synthetic.rasters import planted_ensembles
 
-    planted = planted_ensembles(n_neurons=60, n_frames=2000, n_ensembles=3, ensemble_size=10,
-                                n_activations=15, seed=6)  # fmt: skip
+    planted = planted_ensembles(
+        n_neurons=60, n_frames=2000, n_ensembles=3, ensemble_size=10, n_activations=15, seed=6
+    )
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1300, 800)
-    viewer.add_image(_planted_movie(planted), name="field of view", colormap="gray",
-                     contrast_limits=(0, 1.2))  # fmt: skip
+    viewer.add_image(
+        _planted_movie(planted), name="field of view", colormap="gray", contrast_limits=(0, 1.2)
+    )
     pos = planted.positions
-    viewer.add_points(pos[["y", "x"]].to_numpy(float), name="neurons", size=6, opacity=0.8,
-                      features={"neuron_id": pos["neuron_id"].astype(str).to_numpy()},
-                      border_color="white", text={"string": "{neuron_id}", "size": 7,
-                                                  "color": "white", "translation": [-8, 0]})  # fmt: skip
+    viewer.add_points(
+        pos[["y", "x"]].to_numpy(float),
+        name="neurons",
+        size=6,
+        opacity=0.8,
+        features={"neuron_id": pos["neuron_id"].astype(str).to_numpy()},
+        border_color="white",
+        text={"string": "{neuron_id}", "size": 7, "color": "white", "translation": [-8, 0]},
+    )
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Neuronal ensembles")
     table = planted.events.drop(columns="ensemble").assign(
         neuron_id=planted.events["neuron_id"].astype(str)
@@ -237,8 +249,9 @@ def shot_behaviour(tmp: Path) -> None:
     video = make_behaviour_video(150, seed=0)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
-    viewer.add_image(video.frames, name="worm behaviour",
-                     metadata={"catrack": {"role": "behaviour"}})  # fmt: skip
+    viewer.add_image(
+        video.frames, name="worm behaviour", metadata={"catrack": {"role": "behaviour"}}
+    )
     _, widget = viewer.window.add_plugin_dock_widget(
         PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
     )
@@ -285,7 +298,9 @@ def _two_photon_viewer(tmp: Path):
 
 def shot_registration(tmp: Path) -> None:
     viewer = _two_photon_viewer(tmp)
-    _, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)")  # fmt: skip
+    _, reg = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
+    )
     _wait_job(reg.run())
     viewer.dims.set_current_step(0, 150)
     viewer.reset_view()
@@ -295,10 +310,14 @@ def shot_registration(tmp: Path) -> None:
 
 def shot_sources(tmp: Path) -> None:
     viewer = _two_photon_viewer(tmp)
-    dock, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)")  # fmt: skip
+    dock, reg = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
+    )
     _wait_job(reg.run())
     viewer.window.remove_dock_widget(dock)
-    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    _, src = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)"
+    )
     _wait_job(src.run_summary())
     _wait_job(src.run_extract())
     for layer in viewer.layers:
@@ -336,6 +355,82 @@ def shot_puncta() -> None:
     viewer.close()
 
 
+def shot_events(tmp: Path) -> None:
+    """Behaviour events: the video beside the calcium movie, ticks on the traces, the ETAs."""
+    import numpy as np
+    import pandas as pd
+
+    from napari_catrack.io.video import write_video
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+    from napari_catrack.synthetic.events import make_event_session
+
+    syn = make_event_session(
+        n_neurons=12,
+        duration_s=120.0,
+        event_rate_hz=0.15,
+        seed=2,
+        drop_fraction=0.0,
+        video_fps=15.0,
+    )
+    n = len(syn.frame_times)
+    ids = syn.neuron_ids
+    centres = np.array([[40 + 40 * (i // 4), 40 + 40 * (i % 4)] for i in range(len(ids))], float)
+    yy, xx = np.mgrid[:160, :200]
+    blobs = np.exp(
+        -((yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2) / 30.0
+    )
+    movie = (200 + 600 * np.tensordot(np.clip(syn.dff.T, 0, None) + 0.2, blobs, 1)).astype(
+        np.uint16
+    )
+    behaviour = make_behaviour_video(syn.n_video_frames, shape=(160, 160), seed=1)
+    write_video(tmp / "behaviour.avi", behaviour.frames, fps=syn.video_fps)
+    syn.events.to_csv(tmp / "events.csv", index=False)
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1500, 950)
+    viewer.add_image(
+        movie,
+        name="calcium",
+        colormap="green",
+        metadata={"catrack": {"role": "green", "fps": syn.fps}},
+    )
+    session = session_for_viewer(viewer)
+    session.record(
+        "traces",
+        tables={
+            "traces": pd.DataFrame(
+                {
+                    "neuron_id": np.repeat(ids, n),
+                    "frame": np.tile(np.arange(n), len(ids)),
+                    "time_s": np.tile(np.arange(n) / syn.fps, len(ids)),
+                    "dff": syn.dff.ravel(),
+                }
+            )
+        },
+        attrs={"fps": syn.fps},
+    )
+    viewer.layers["calcium"].contrast_limits = (200, 900)
+    _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
+    traces._show_session_traces(session)
+    events_dock, events = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
+    )
+    events.events_file.setText(str(tmp / "events.csv"))
+    events.events_start.setValue(syn.events_start_s)
+    events.video_file.setText(str(tmp / "behaviour.avi"))
+    events.video_start.setValue(syn.video_start_s)
+    events.line_up()
+    _wait_job(events.compute())
+    responsive = session["eta"].tables["significance"].query("significant").neuron_id
+    traces.select([responsive.iloc[0]])
+    viewer.dims.set_current_step(0, 600)
+    viewer.reset_view()
+    _save(viewer, "events_traces")  # event ticks on the traces, the video beside the movie
+    events_dock.raise_()
+    _save(viewer, "events")  # the responsive neurons and their event-triggered averages
+    viewer.close()
+
+
 SHOTS = {
     "viewer": shot_viewer,
     "loader": shot_loader,
@@ -348,6 +443,7 @@ SHOTS = {
     "sources": shot_sources,
     "behaviour": shot_behaviour,
     "puncta": shot_puncta,
+    "events": shot_events,
 }
 
 
