@@ -103,20 +103,17 @@ def shot_traces() -> None:
     green, red = viewer.layers["worm green"].data, viewer.layers["worm red"].data
     widget.set_traces(extract_traces(green, table, red, fps=10.0))
     widget.select(["n03", "n07"])
+    viewer.window._qt_window.resize(1400, 900)
+    QApplication.processEvents()
+    widget.scroll_area.ensureWidgetVisible(widget.canvas)  # the plot in view
+    QApplication.processEvents()
     _save(viewer, "traces")
     viewer.close()
 
 
-def _wait(worker) -> None:
-    """Let the GUI run until a napari worker has finished (its results are delivered)."""
-    import time
-
-    done = []
-    worker.finished.connect(lambda: done.append(True))
-    while not done:
-        QApplication.processEvents()
-        time.sleep(0.02)
-    QApplication.processEvents()
+def _wait(job) -> None:
+    """Let the GUI run until a widget job has finished (its result is delivered)."""
+    _wait_job(job)
 
 
 def shot_tracking() -> None:
@@ -155,6 +152,10 @@ def shot_tracking() -> None:
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     camera.zoom *= 2.2
     camera.center = tuple(float(c) for c in centre)
+    viewer.window._qt_window.resize(1400, 900)
+    QApplication.processEvents()
+    widget.scroll_area.ensureWidgetVisible(widget.low_more)  # tracking and the review list
+    QApplication.processEvents()
     _save(viewer, "tracking")
     viewer.close()
 
@@ -238,6 +239,8 @@ def shot_curation() -> None:
     widget.method.setCurrentText("model")
     _wait(widget.detect())
     widget.select_cell(widget.state.ids[3])
+    widget.scroll_area.ensureWidgetVisible(widget.tabs)  # the plot and the cell list in view
+    QApplication.processEvents()
     _save(viewer, "curation")
     viewer.close()
 
@@ -282,6 +285,26 @@ def _wait_job(job) -> None:
         QApplication.processEvents()
         time.sleep(0.02)
     QApplication.processEvents()
+
+
+def shot_docks() -> None:
+    """Every napari-catrack widget docked: one tabbed panel that fits the screen."""
+    import yaml
+
+    import napari_catrack
+
+    viewer = viewer_with_sample()
+    viewer.layers["ground truth tracks"].visible = False
+    manifest = yaml.safe_load((Path(napari_catrack.__file__).parent / "napari.yaml").read_text())
+    for entry in manifest["contributions"]["widgets"]:
+        viewer.window.add_plugin_dock_widget(PLUGIN, entry["display_name"])
+        QApplication.processEvents()
+    dock, _ = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Track neurons (candidates, tracking, corrections)"
+    )
+    dock.raise_()  # the tracking tab in front
+    _save(viewer, "docks")
+    viewer.close()
 
 
 def _two_photon_viewer(tmp: Path):
@@ -439,6 +462,7 @@ SHOTS = {
     "tracking": shot_tracking,
     "ensembles": shot_ensembles,
     "curation": shot_curation,
+    "docks": shot_docks,
     "registration": shot_registration,
     "sources": shot_sources,
     "behaviour": shot_behaviour,

@@ -68,6 +68,9 @@ def param(
     return field(default=default, metadata=meta)
 
 
+_ACRONYMS = {"snr": "SNR", "fps": "fps", "roi": "ROI", "dff": "dF/F", "bg": "background"}
+
+
 @dataclass(frozen=True)
 class FieldInfo:
     """What a form or an argument parser needs to know about one parameter."""
@@ -81,8 +84,15 @@ class FieldInfo:
 
     @property
     def label(self) -> str:
-        text = self.meta.get("label") or self.name.replace("_", " ")
+        """The widget label: the name in words, a unit suffix of the name dropped for the unit
+        ("baseline_window_s", unit s -> "baseline window (s)"), acronyms spelled as such."""
         unit = self.meta.get("unit")
+        text = self.meta.get("label")
+        if not text:
+            words = self.name.split("_")
+            if unit and len(words) > 1 and words[-1].lower() == unit.lower():
+                words = words[:-1]
+            text = " ".join(_ACRONYMS.get(w, w) for w in words)
         return f"{text} ({unit})" if unit else text
 
     @property

@@ -68,6 +68,7 @@ class ParamsForm(QWidget):
             self.more_box = QGroupBox("More options")
             self.more_box.setCheckable(True)
             self.more_box.setChecked(False)
+            self.more_box.setFlat(True)  # folded: a title line, no empty frame
             inner = QWidget()
             inner.setLayout(more)
             box_layout = QVBoxLayout(self.more_box)

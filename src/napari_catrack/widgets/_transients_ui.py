@@ -172,7 +172,7 @@ class TransientsPanel(QWidget):
         """Enable only the chosen method's own settings (their help starts with its name)."""
         owner = {"rules": "rules:", "ksigma": "k-sigma:", "model": "model:"}
         for info in TransientParams.fields():
-            if info.name not in self.form.controls:
+            if info.name not in self.form.controls or info.name == "method":
                 continue
             prefix = next(
                 (p for p in owner.values() if info.meta.get("help", "").startswith(p)), ""

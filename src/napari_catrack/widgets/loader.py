@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import (
     ComboBox,
-    Container,
     FileEdit,
     FloatSpinBox,
     Label,
@@ -18,11 +17,12 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from qtpy.QtWidgets import QFormLayout, QWidget
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.io.layouts import LAYOUTS
 from napari_catrack.widgets._common import show_info
-from napari_catrack.widgets._dock import MINIMUM_HEIGHT, mark_catrack_dock
+from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._worker import report_exception
 
 if TYPE_CHECKING:
@@ -31,13 +31,16 @@ if TYPE_CHECKING:
 AUTO = "auto"
 
 
-class LoaderWidget(Container):
-    """Open a recording with explicit layout options and show its metadata."""
+class LoaderWidget(QWidget):
+    """Open a recording with explicit layout options and show its metadata.
+
+    The controls are magicgui widgets (file picker, ...) in a labelled form inside the catrack
+    scroll area (napari docks a magicgui container's inner widget, so magicgui's own scrolling
+    would be lost in a dock).
+    """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__(labels=True, scrollable=True)
-        self.native.setMinimumHeight(MINIMUM_HEIGHT)  # the rest scrolls: docks fit a screen
-        mark_catrack_dock(self.native)
+        super().__init__()
         self.viewer = napari_viewer
         self.path = FileEdit(label="recording", mode="r", filter="*.tif *.tiff *.h5 *.hdf5")
         self.layout_choice = ComboBox(label="channel layout", choices=(AUTO, *LAYOUTS), value=AUTO)
@@ -52,21 +55,16 @@ class LoaderWidget(Container):
         )
         self.open_button = PushButton(text="Open")
         self.info = Label(label="metadata", value="no recording opened")
-        self.extend(
-            [
-                self.path,
-                self.layout_choice,
-                self.green_channel,
-                self.red_channel,
-                self.dataset,
-                self.axes,
-                self.z_projection,
-                self.fps,
-                self.pixel_size,
-                self.open_button,
-                self.info,
-            ]
-        )
+        self.info.native.setWordWrap(True)
+        form = QFormLayout()
+        for w in (self.path, self.layout_choice, self.green_channel, self.red_channel,
+                  self.dataset, self.axes, self.z_projection, self.fps, self.pixel_size):  # fmt: skip
+            form.addRow(w.label, w.native)
+        form.addRow(self.open_button.native)
+        form.addRow(self.info.label, self.info.native)
+        layout = scroll_body(self)
+        layout.addLayout(form)
+        layout.addStretch(1)
         self.open_button.changed.connect(self.open_recording)
         self.recording = None
 
