@@ -13,6 +13,7 @@ Measured twice: with the catrack docks tabbed (the default: the curation tab in 
 by side (every widget visible at once, so the trace viewer redraws on each press). Also reported:
 the main window's height with all widgets docked (the issue's "fits a screen").
 Run: xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/bench_curation_keys.py
+     [--before old.json]   (this benchmark's result on the code before issue 11, kept beside)
 Writes benchmarks/results/curation_keys.json.
 """
 
@@ -193,6 +194,9 @@ def main() -> int:
     ap.add_argument("--cells", type=int, default=63)
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a result of this benchmark run on the code before issue 11 (e.g. a "
+                    "worktree at 5bb4e38), stored beside the new numbers")  # fmt: skip
     args = ap.parse_args()
     import napari
 
@@ -209,6 +213,10 @@ def main() -> int:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "napari": napari.__version__,
     }
+    if args.before is not None:
+        before = json.loads(args.before.read_text())
+        result["before_issue_11"] = {k: before[k] for k in ("tabbed", "side_by_side", "command",
+                                     "load_average_before", "load_average_after") if k in before}  # fmt: skip
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
