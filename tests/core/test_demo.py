@@ -43,6 +43,9 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
     )
     assert session["traces"].params["cleaning"]["steps"], "cleaning parameters are provenance"
     assert "[tracking]" in capsys.readouterr().out
+    from ._session_helpers import nwb_problems
+
+    assert nwb_problems(session, tmp_path / "demo.nwb") == []  # the NWB export of the demo
 
 
 def test_demo_rejects_tiny_recordings(tmp_path, capsys):

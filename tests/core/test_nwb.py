@@ -8,7 +8,7 @@ import pytest
 from napari_catrack.cli import main
 from napari_catrack.errors import InputError
 
-from ._session_helpers import FPS, two_photon_session, worm_session
+from ._session_helpers import FPS, inspect_problems, two_photon_session, worm_session
 
 META = {
     "session_start_time": "2024-05-01T10:00:00+02:00",
@@ -30,16 +30,8 @@ def worm(tmp_path_factory):
     return session, syn, write_nwb(session, folder / "out" / "worm.nwb", metadata=META)
 
 
-def _problems(path) -> list[str]:
-    nwbinspector = pytest.importorskip("nwbinspector")
-    bad = {"CRITICAL", "ERROR", "PYNWB_VALIDATION"}
-    return [f"{m.importance.name} {m.check_function_name} {m.location}: {m.message}"
-            for m in nwbinspector.inspect_nwbfile(nwbfile_path=str(path))
-            if m.importance.name in bad]  # fmt: skip
-
-
 def test_worm_session_passes_nwbinspector(worm):
-    assert _problems(worm[2]) == []
+    assert inspect_problems(worm[2]) == []
 
 
 def test_worm_session_reads_back_to_the_same_numbers(worm):
@@ -107,7 +99,7 @@ def test_two_photon_footprints_round_trip(tmp_path):
 
     session, footprints = two_photon_session(tmp_path)
     path = write_nwb(session, tmp_path / "tp.nwb", metadata=META)
-    assert _problems(path) == []
+    assert inspect_problems(path) == []
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         assert type(nwb.acquisition["Imaging"]).__name__ == "TwoPhotonSeries"

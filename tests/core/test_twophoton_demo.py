@@ -20,3 +20,6 @@ def test_two_photon_demo_runs_every_step(tmp_path):
     assert len(read_sources(tmp_path / "sources").components) > 0
     session = Session.load(tmp_path / "two_photon.catrack.h5")
     assert {"registration", "summary", "sources", "traces", "transients", "ensembles"} <= set(session.steps)  # fmt: skip
+    from ._session_helpers import nwb_problems
+
+    assert nwb_problems(session, tmp_path / "two_photon.nwb") == []  # its NWB export
