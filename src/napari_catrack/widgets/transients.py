@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import napari
 
 STEP = "transients"
+FOLLOW_DELAY_MS = 120  # the viewer follows the current cell this long after the last key press
 OWNER = "Curate transients"  # the key registry's name for this widget
 VIEWER_KEYS = {"N": Qt.Key_N, "P": Qt.Key_P, "Y": Qt.Key_Y, "R": Qt.Key_R, "U": Qt.Key_U,
                "A": Qt.Key_A, "D": Qt.Key_D}  # fmt: skip
@@ -64,6 +65,12 @@ class TransientsWidget(TransientsPanel):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(1000)
         self._save_timer.timeout.connect(self.flush_session)
+        # The viewer follows the current cell once the keys rest: selecting the neuron's point
+        # repaints the whole napari canvas (tens of ms in software OpenGL), too slow per press.
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.setInterval(FOLLOW_DELAY_MS)
+        self._follow_timer.timeout.connect(self.follow_current)
         self.detector_panel = DetectorPanel(self.training_source, lambda: self.session, self)
         self.body_layout.insertWidget(1, self.detector_panel)
         self._connect()
@@ -363,6 +370,12 @@ class TransientsWidget(TransientsPanel):
                 self.cell_list.blockSignals(False)
                 break
         self._redraw()
+        if self.current is not None:
+            self._follow_timer.start()  # restarted by each press: one follow after the last
+
+    def follow_current(self) -> None:
+        """Select the current cell's point in the viewer and bring it into view."""
+        self._follow_timer.stop()
         if self.current is not None:
             follow_neuron(self.viewer, self.current)
 
