@@ -43,7 +43,11 @@ def viewer_and_widget(make_napari_viewer):
 
 
 def _press(viewer, key: str) -> None:
-    """Press through napari's real key handling (the keymap the canvas dispatches to)."""
+    """Press through napari's real key handling (the keymap the canvas dispatches to).
+
+    Private napari API on purpose: napari has no public way to deliver a key press to its
+    canvas, and what is tested is exactly napari's dispatch (which binding wins, none after
+    Accept), which calling `viewer.keymap[key]` directly would bypass."""
     handler = viewer.window._qt_viewer.canvas._key_map_handler
     assert handler.press_key(key), f"{key} is not bound"
     handler.release_key(key)

@@ -92,6 +92,8 @@ def test_live_preview_pick_track_correct_retrack(setup, rec, qtbot):
     assert neurons.features.source.iloc[-1] == "manual"
     neurons.remove([len(neurons.data) - 1])
     neurons.selected_data = {1}  # moving a picked neuron by hand makes it manual
+    # a drag as napari's select tool performs it (private: napari has no public "drag a point"
+    # call, and setting `data` directly would not emit the drag's events that the widget follows)
     neurons._set_drag_start({1}, neurons.data[1])
     neurons._move({1}, neurons.data[1] + 0.5)
     assert list(neurons.features.source[:3]) == ["auto", "manual", "auto"]
