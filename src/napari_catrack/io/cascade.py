@@ -28,7 +28,12 @@ def read_cascade_file(
     path: str | os.PathLike,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield (time_s, dff, spike_times_s) per recording; frames without a time are dropped and
-    spikes are kept only within the imaged time span."""
+    spikes are kept only within the imaged time span.
+
+    As Cascade's own loader does: recordings (structs) without `fluo_time`/`fluo_mean` are
+    skipped (some DS03 trials hold only ephys), and a `fluo_mean` longer than its `fluo_time`
+    (one DS04 and one DS05 trial) is cut to the frames that have a time.
+    """
     import scipy.io as sio
 
     try:
@@ -37,9 +42,17 @@ def read_cascade_file(
         raise InputError(f"{path} is not a Cascade ground-truth file: {exc}") from None
     for k in range(cells.shape[1]):
         s = _unwrap(cells[0, k])
+        names = s.dtype.names or ()
+        if not {"fluo_time", "fluo_mean", "events_AP"} <= set(names):
+            continue
         t = np.asarray(_unwrap(s["fluo_time"]), float).ravel()
         y = np.asarray(_unwrap(s["fluo_mean"]), float).ravel()
         ap = np.asarray(_unwrap(s["events_AP"]), float).ravel() / EPHYS_RATE_HZ
+        n = min(t.size, y.size)
+        t, y = t[:n], y[:n]
         ok = np.isfinite(t)
         t, y = t[ok], y[ok]
+        if t.size < 2:
+            continue
+        ap = ap[np.isfinite(ap)]
         yield t, y, ap[(ap >= t[0]) & (ap <= t[-1])]
