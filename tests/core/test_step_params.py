@@ -48,7 +48,7 @@ def _core_functions():
     from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.core.signals.roi import polygon_trace
     from napari_catrack.core.transients import detect_ksigma, detect_rules, detect_transients
-    from napari_catrack.core.transients.learned import train_detector
+    from napari_catrack.core.transients.training import train_detector
 
     return [
         (estimate_alignment, AlignParams),

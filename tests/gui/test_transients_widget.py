@@ -77,6 +77,7 @@ def _widget(viewer, qtbot):
 
 
 def _detect(widget, qtbot):
+    widget.method.setCurrentText("rules")  # the default is the trained detector
     widget.peak_threshold.setValue(0.3)  # noise is 0.02: only the true transients pass
     widget.detect()
     qtbot.waitUntil(lambda: len(widget.state.table) > 0, timeout=20000)
@@ -367,7 +368,7 @@ def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
     widget.method.setCurrentText("model")
     assert not widget.k.isEnabled() and not widget.smooth.isEnabled()
     wait_job(qtbot, widget.detect())
-    assert widget.last_params["method"] == "model" and widget.last_params["model"] == "gru"
+    assert widget.last_params["method"] == "model" and widget.last_params["model"] == "tcn"
 
     # the detector travels in the session file, weights intact
     widget.flush_session()

@@ -1,4 +1,4 @@
-"""`catrack train-detector`: train a GRU/LSTM/Transformer transient detector on curated cells."""
+"""`catrack train-detector`: train a transient detector (TCN, GRU, LSTM, Transformer) on curated cells."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from napari_catrack.core.transients.params import TrainDetectorParams
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train-detector",
-        help="train a transient detector (GRU, LSTM or Transformer) on curated transients",
+        help="train a transient detector (TCN, GRU, LSTM or Transformer) on curated transients",
         description="Learn transient detection from your own curated transients (CPU, minutes). "
         "Each transient's start-to-peak frames are the rise the network learns to find. With "
         "--verdicts, only accepted cells are used when there are any (else all but rejected). "
@@ -34,12 +34,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from napari_catrack.core.transients.learned import (
-        load_detector,
-        save_detector,
-        train_detector,
-        training_data,
-    )
+    from napari_catrack.core.transients.learned import load_detector, save_detector
+    from napari_catrack.core.transients.training import train_detector, training_data
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table, read_traces
 

@@ -1,6 +1,6 @@
 """The "model" detector controls of the transients widget: choose, train, save a detector.
 
-Training runs `core.transients.learned.train_detector` in a worker thread with a progress bar
+Training runs `core.transients.training.train_detector` in a worker thread with a progress bar
 and Cancel (the previous detector is kept); the trained detector is stored in the session
 (step "transient_detector", weights as bytes) so it comes back with the session file.
 """
@@ -184,11 +184,8 @@ class DetectorPanel(QGroupBox):
     # ------------------------------------------------------------ training
     def train(self):
         """Train a new detector on the curated cells in a worker; returns the worker."""
-        from napari_catrack.core.transients.learned import (
-            DetectorConfig,
-            train_detector,
-            training_data,
-        )
+        from napari_catrack.core.transients.learned import DetectorConfig
+        from napari_catrack.core.transients.training import train_detector, training_data
 
         try:
             dff, ids, table, fps, statuses = self._training_source()

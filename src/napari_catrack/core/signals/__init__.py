@@ -6,7 +6,8 @@
 - `baselines`: F0 (constant, running, CaImAn-style, block) and dF/F.
 - `drift`: photobleaching correction and slow-drift removal.
 - `denoise`: wavelet shrinkage and Savitzky-Golay smoothing.
-- `noise`: robust noise (the MAD -> SD constant), rolling residual noise and SNR.
+- `noise`: robust noise (the MAD -> SD constant), Cascade's standardised noise, noise at a
+  lag (the same on raw and pre-smoothed traces), rolling residual noise and SNR.
 - `cleaning`: the `clean_traces` pipeline (named steps with recorded parameters).
 - `arrays`, `nan`, `windows`: shape, missing-sample and time-window helpers shared by all.
 

@@ -1,4 +1,14 @@
-"""Noise and SNR: robust SD (median absolute deviation), rolling residual noise, CalTrig's SNR.
+"""Noise and SNR: robust SD (median absolute deviation), noise that smoothing cannot hide,
+rolling residual noise, CalTrig's SNR.
+
+Noise that means the same on raw, denoised or deconvolved traces (issue 12): a trace smoothed
+before it reaches a detector has almost no frame-to-frame noise left, so any SNR measured against
+that noise calls every ripple a transient. `standardized_noise` is Cascade's noise level nu
+(median absolute first difference / sqrt(frame rate)), the quantity ground-truth datasets and
+trained detectors are described by; `lag_noise` measures the noise from differences `lag`
+frames apart, which stays the SD of the trace's fluctuations at that time scale however the
+trace was smoothed before (for white noise every lag gives the same value). Both use recorded
+frames only and are robust (medians) to the transients themselves.
 
 `MAD_TO_SD` is the one copy of the constant that turns a median absolute deviation into the
 standard deviation of Gaussian noise (1 / the normal distribution's 75th percentile). The
@@ -20,7 +30,14 @@ from napari_catrack.core.signals.arrays import as_traces, like
 from napari_catrack.core.signals.nan import fill_nan
 from napari_catrack.errors import InputError
 
-__all__ = ["MAD_TO_SD", "robust_sd", "rolling_noise", "snr_caltrig"]
+__all__ = [
+    "MAD_TO_SD",
+    "lag_noise",
+    "robust_sd",
+    "rolling_noise",
+    "snr_caltrig",
+    "standardized_noise",
+]
 
 MAD_TO_SD = 1.0 / 0.6744897501960817
 """Median absolute deviation -> standard deviation of Gaussian noise: 1 / Phi^-1(3/4) = 1.4826
@@ -46,6 +63,49 @@ def robust_sd(r: np.ndarray, max_samples: int = 4000) -> np.ndarray:
         med = np.nanmedian(r, axis=-1, keepdims=True)
         sd = MAD_TO_SD * np.nanmedian(np.abs(r - med), axis=-1)
     return np.nan_to_num(sd, nan=0.0)
+
+
+def standardized_noise(x: np.ndarray, fps: float) -> np.ndarray:
+    """Cascade's noise level nu per trace, in % Hz^-1/2: 100 x median |x[t+1] - x[t]| / sqrt(fps).
+
+    For white noise of SD s, nu = 95.4 s / sqrt(fps): the same at any frame rate, so recordings
+    at 7.5 and 120 Hz compare (Rupprecht et al. 2021). Pairs with a missing (NaN) frame are
+    skipped; a trace without a recorded pair gives NaN."""
+    a = as_traces(x)
+    d = np.abs(np.diff(a, axis=-1))
+    if d.shape[-1] == 0:
+        return like(np.full(a.shape[0], np.nan), x) if np.ndim(x) == 2 else np.nan
+    if np.isfinite(d).all():
+        med = np.median(d, axis=-1)
+    else:
+        with warnings.catch_warnings():  # all-NaN rows give NaN, as documented
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(np.where(np.isfinite(d), d, np.nan), axis=-1)
+    nu = 100.0 * med / np.sqrt(fps)
+    return nu if np.ndim(x) == 2 else nu[0]
+
+
+def lag_noise(x: np.ndarray, lag: int = 1, measured: np.ndarray | None = None) -> np.ndarray:
+    """Noise SD per row from differences `lag` frames apart: robust SD of x[t+lag] - x[t] / sqrt(2).
+
+    For white noise this is its SD at any lag. For a trace that was smoothed over fewer than
+    `lag` frames it is still the SD of what is left, where the first difference (lag 1) would
+    report almost nothing; for pink (1/f) noise it grows with the lag, as the wander a detector
+    working at that time scale sees does. `measured` (bool, like x) excludes pairs that touch an
+    unrecorded frame. A row without a usable pair gives 0."""
+    a = np.asarray(x, dtype=np.float64)
+    a = a[None] if a.ndim == 1 else a
+    lag = int(lag)
+    if lag < 1:
+        raise InputError(f"noise lag must be >= 1 frame, got {lag}")
+    if a.shape[-1] <= lag:
+        return np.zeros(a.shape[0])
+    d = a[:, lag:] - a[:, :-lag]
+    if measured is not None:
+        m = np.asarray(measured, bool)
+        m = m[None] if m.ndim == 1 else m
+        d = np.where(m[:, lag:] & m[:, :-lag], d, np.nan)
+    return robust_sd(d) / np.sqrt(2.0)
 
 
 def rolling_noise(

@@ -2,15 +2,20 @@
 dispatch by method name (trained detectors live in `learned.py`).
 
 Every method returns the same table (`results.py`). Peaks come from one `scipy.signal.find_peaks`
-call per neuron; everything else is vectorised over neurons.
+call per neuron; everything else is vectorised over neurons. The rules' SNR is in units of the
+smoothed trace's own noise (`prepare.py`), so it means the same on raw and denoised traces, and a
+transient must RISE: climb `rise_snr` noise units within `rise_window_s` before its peak, which
+slow wander (pink noise, a drifting baseline, the slow residue of wavelet shrinkage) does not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import minimum_filter1d
 from scipy.signal import find_peaks
 
 from napari_catrack.core.signals.noise import robust_sd
@@ -36,9 +41,10 @@ def detect_rules(
 
     `params`: a `TransientParams` (keyword `changes` override single values). A candidate peak
     is kept when its height above baseline is at least `peak_threshold` (dF/F) and its SNR
-    (smoothed dF/F over residual noise) at least `snr_threshold`, it is at least
-    `min_interval_s` from a higher kept peak, and it stands `prominence_snr` noise units above
-    the valleys around it (so noise ripples on a transient are not split off). `prepared` reuses
+    (smoothed dF/F over the smoothed trace's noise) at least `snr_threshold`, it is at least
+    `min_interval_s` from a higher kept peak, it stands `prominence_snr` noise units above the
+    valleys around it (so noise ripples on a transient are not split off), and the trace rose
+    `rise_snr` noise units within `rise_window_s` before it. `prepared` reuses
     smoothing/baseline/noise already computed with `prepare`; `smooth_window_s` takes seconds or
     "auto" (0.2 s, at most 13 frames).
     """
@@ -48,10 +54,13 @@ def detect_rules(
     dist = max(1, round(p.min_interval_s * prep.fps))
     height = prep.base + np.maximum(p.peak_threshold, p.snr_threshold * prep.noise)
     prom = p.prominence_snr * prep.noise_level
-    peaks = [
-        find_peaks(prep.smooth[i], height=height[i], distance=dist, prominence=prom[i])[0]
-        for i in range(prep.raw.shape[0])
-    ]
+    w = max(1, round(p.rise_window_s * prep.fps))
+    # lowest point of the `w` frames before each frame (and the frame itself)
+    low = minimum_filter1d(prep.smooth, w + 1, axis=1, origin=w // 2, mode="nearest")
+    peaks = []
+    for i in range(prep.raw.shape[0]):
+        pk = find_peaks(prep.smooth[i], height=height[i], distance=dist, prominence=prom[i])[0]
+        peaks.append(pk[prep.smooth[i, pk] - low[i, pk] >= p.rise_snr * prep.noise[i, pk]])
     return table_from_peaks(prep, ids, peaks, "rules", features, p.onset_fraction)
 
 
@@ -104,17 +113,19 @@ def detect_transients(
     params: TransientParams | None = None,
     *,
     features: bool = True,
-    progress=None,
-    cancel=None,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
     chunk_rows: int = 16,
     **changes: Any,
 ) -> pd.DataFrame:
     """Dispatch by method (`method`, else `params.method`): "rules", "ksigma", or "model" (a
     trained detector: `model` a `TransientDetector` or a file, or None for the shipped one).
 
-    With `progress(done, total, message)` or `cancel()` the cells are detected `chunk_rows` at
-    a time (every detector treats each cell on its own, so the table is the same), reporting
-    after each chunk and raising `errors.Cancelled` between chunks when `cancel()` is True.
+    The trained detector takes `progress(done, total, message)` and `cancel()` itself (it
+    batches windows of all cells together). For the rules and k-sigma detectors, with
+    `progress` or `cancel` the cells are detected `chunk_rows` at a time (each cell is treated
+    on its own, so the table is the same), reporting after each chunk and raising
+    `errors.Cancelled` between chunks when `cancel()` is True.
     """
     if method is not None and method not in METHODS:
         raise InputError(
@@ -123,18 +134,19 @@ def detect_transients(
     if method is not None:
         changes["method"] = method
     p = TransientParams.resolve(params, **changes)
+    if p.method == "model":
+        return _detect_model(dff, fps, neuron_ids, p, features, progress, cancel)
     if progress is None and cancel is None:
         return _detect_all(dff, fps, neuron_ids, p, features)
     from napari_catrack.errors import check_cancelled
 
     dff = np.atleast_2d(np.asarray(dff, dtype=float))
     ids = np.arange(dff.shape[0]) if neuron_ids is None else np.asarray(neuron_ids)
-    detector = resolve_detector(p.model) if p.method == "model" else None  # loaded once
     parts, n = [], dff.shape[0]
     for start in range(0, max(n, 1), max(1, int(chunk_rows))):
         check_cancelled(cancel, "transient detection")
         stop = min(start + chunk_rows, n)
-        parts.append(_detect_all(dff[start:stop], fps, ids[start:stop], p, features, detector))
+        parts.append(_detect_all(dff[start:stop], fps, ids[start:stop], p, features))
         if progress is not None:
             progress(stop, n, f"{stop} of {n} cells")
     offset = 0
@@ -148,12 +160,14 @@ def detect_transients(
     return table.reset_index(drop=True)
 
 
-def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool, detector=None):
+def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool) -> pd.DataFrame:
     if p.method == "rules":
         return detect_rules(dff, fps, neuron_ids, p, features=features)
-    if p.method == "ksigma":
-        return detect_ksigma(dff, fps, neuron_ids, p, features=features)
-    detector = detector or resolve_detector(p.model)
+    return detect_ksigma(dff, fps, neuron_ids, p, features=features)
+
+
+def _detect_model(dff, fps, neuron_ids, p: TransientParams, features, progress, cancel):
+    detector = resolve_detector(p.model)
     return detector.detect(
         dff,
         fps,
@@ -164,4 +178,6 @@ def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool, detect
         smooth_window_s=p.smooth_window_s,
         baseline_window_s=p.baseline_window_s,
         features=features,
+        progress=progress,
+        cancel=cancel,
     )

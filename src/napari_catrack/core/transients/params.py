@@ -27,9 +27,10 @@ class TransientParams(StepParams):
 
     step: ClassVar[str] = "transients"
 
-    method: Literal["rules", "ksigma", "model"] = param(
-        "rules", "rules: CalTrig-style peak/interval/SNR; ksigma: k robust SDs over baseline; "
-        "model: a trained GRU/LSTM/Transformer detector",
+    method: Literal["model", "rules", "ksigma"] = param(
+        "model", "model: the trained detector (shipped: trained across 30 ground-truth "
+        "datasets; robust to noise level, frame rate and prior smoothing); rules: CalTrig-style "
+        "peak/interval/SNR; ksigma: k robust SDs over baseline",
     )  # fmt: skip
     smooth_window_s: float | str = param(
         "auto", "Savitzky-Golay window; auto = 0.2 s but at most 13 frames (k-sigma: 0.2 s)",
@@ -43,9 +44,14 @@ class TransientParams(StepParams):
     peak_threshold: float = param(0.0, "rules: minimum peak height above baseline", unit="dF/F")
     min_interval_s: float = param(0.3, "rules: minimum time between peaks", minimum=0.0,
                                   unit="s", cli="--min-interval")  # fmt: skip
-    snr_threshold: float = param(3.0, "rules: minimum SNR at the peak", minimum=0.0)
-    prominence_snr: float = param(3.0, "rules: minimum prominence in noise units", minimum=0.0,
+    snr_threshold: float = param(5.0, "rules: minimum SNR at the peak (noise of the smoothed "
+                                 "trace)", minimum=0.0)  # fmt: skip
+    prominence_snr: float = param(5.0, "rules: minimum prominence in noise units", minimum=0.0,
                                   advanced=True)  # fmt: skip
+    rise_snr: float = param(5.0, "rules: minimum rise within the rise window before the peak, "
+                            "in noise units", minimum=0.0, advanced=True)  # fmt: skip
+    rise_window_s: float = param(0.5, "rules: time a transient may take to rise", minimum=0.0,
+                                 unit="s", cli="--rise-window", advanced=True)  # fmt: skip
     noise_window_s: float | None = param(10.0, "rules: rolling noise window (none = one value "
                                          "per neuron)", minimum=0.0, unit="s",
                                          cli="--noise-window", advanced=True)  # fmt: skip
@@ -92,13 +98,16 @@ METHODS: tuple[str, ...] = next(f.choices for f in TransientParams.fields() if f
 
 @dataclass(frozen=True)
 class TrainDetectorParams(StepParams):
-    """Training a transient detector (GRU, LSTM or local Transformer) on curated transients."""
+    """Training a transient detector (TCN, GRU, LSTM or local Transformer) on curated transients."""
 
     step: ClassVar[str] = "transient_detector"
 
-    arch: Literal["gru", "lstm", "transformer"] = param("gru", "network architecture")
-    hidden: int = param(32, "hidden units", minimum=1, maximum=4096)
-    layers: int = param(2, "layers", minimum=1, maximum=16)
+    arch: Literal["tcn", "gru", "lstm", "transformer"] = param(
+        "tcn", "network: tcn (fast temporal convolutions, the shipped detector's), gru, lstm, "
+        "transformer",
+    )  # fmt: skip
+    hidden: int = param(24, "channels (tcn) or hidden units", minimum=1, maximum=4096)
+    layers: int = param(2, "layers (gru, lstm, transformer)", minimum=1, maximum=16)
     sample_rate_hz: float = param(30.0, "rate the detector works at (traces are resampled to "
                                   "it)", minimum=1.0, maximum=1000.0, unit="Hz",
                                   cli="--sample-rate")  # fmt: skip

@@ -1,5 +1,13 @@
 """What every transient detector starts from: checked traces, smoothed once, with a baseline and
 a noise estimate (`prepare` -> `Prepared`), and the columns every detector's table shares.
+
+Noise that smoothing cannot hide (issue 12). The SNR is in units of the noise of the SMOOTHED
+trace, measured from differences one smoothing window apart (`signals.noise.lag_noise`, rolling
+and winsorised as `signals.noise.rolling_noise`). A trace that was already smoothed,
+wavelet-denoised or deconvolved has almost no frame-to-frame (residual) noise left, so the former
+residual-noise SNR (raw - smoothed) called every ripple of it a transient; the lag noise is the
+same whether the smoothing was ours or the user's, so an SNR threshold means the same on raw and
+denoised input.
 """
 
 from __future__ import annotations
@@ -9,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_catrack.core.signals.baselines import rolling_baseline
-from napari_catrack.core.signals.denoise import smooth
+from napari_catrack.core.signals.denoise import smooth, smooth_window_seconds
 from napari_catrack.core.signals.nan import fill_nan
 from napari_catrack.core.signals.noise import rolling_noise
+from napari_catrack.core.signals.windows import odd_window
 from napari_catrack.errors import InputError
 
 CORE_COLUMNS = [
@@ -34,9 +43,9 @@ class Prepared:
     raw: np.ndarray  # NaN-filled dF/F
     smooth: np.ndarray  # Savitzky-Golay smoothed dF/F
     base: np.ndarray  # slow baseline of the smoothed trace
-    noise: np.ndarray  # rolling residual noise (raw - smoothed)
+    noise: np.ndarray  # rolling noise of the smoothed trace (lag noise, see the module doc)
     fps: float
-    noise_level: np.ndarray  # one robust residual-noise SD per neuron
+    noise_level: np.ndarray  # one robust noise SD of the smoothed trace per neuron
     measured: np.ndarray | None = None  # bool (N, T): frames that were not NaN (None: all)
 
     @property
@@ -71,6 +80,31 @@ def as_matrix(dff: np.ndarray) -> np.ndarray:
     return x
 
 
+def smoothed_noise(
+    s: np.ndarray,
+    fps: float,
+    lag: int,
+    window_s: float | None = 10.0,
+    measured: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noise of the smoothed traces `s` from differences `lag` frames apart: (per frame (N, T),
+    per neuron). Rolling RMS over `window_s` of the winsorised differences / sqrt(2)
+    (`signals.noise.rolling_noise` on s[t + lag] - s[t]); `window_s=None`: one robust value."""
+    n_frames = s.shape[1]
+    lag = max(1, min(int(lag), n_frames // 2))
+    if n_frames < 2:
+        eps = np.finfo(float).eps
+        return np.full(s.shape, eps), np.full(s.shape[0], eps)
+    # s[t + lag]; the last `lag` frames continue the trend of the lag before them
+    tail = s[:, -lag:] + (s[:, -lag:] - s[:, -2 * lag : -lag])
+    ahead = np.concatenate([s[:, lag:], tail], axis=1)
+    pairs = None
+    if measured is not None:
+        pairs = measured & np.concatenate([measured[:, lag:], measured[:, -lag:]], axis=1)
+    noise, level = rolling_noise(ahead, s, fps, window_s, pairs)
+    return noise / np.sqrt(2.0), level / np.sqrt(2.0)
+
+
 def prepare(
     dff: np.ndarray,
     fps: float,
@@ -81,18 +115,20 @@ def prepare(
 ) -> Prepared:
     """Smooth, baseline and noise once; detection and features reuse them.
 
-    `smooth_window_s` is in seconds, or "auto": 0.2 s but at most 13 frames, so the SNR
-    thresholds keep the meaning they were tuned with at high frame rates (see
-    `core.signals.denoise`).
+    `smooth_window_s` is in seconds, or "auto": 0.2 s but at most 13 frames (see
+    `core.signals.denoise`). The noise is that of the smoothed trace at a lag of one smoothing
+    window (`smoothed_noise`), measured on recorded frames only.
     """
     fps = check_fps(fps)
     given = as_matrix(dff)
     raw = fill_nan(given)
     s = smooth(raw, fps, smooth_window_s)
     base = rolling_baseline(s, fps, baseline_window_s, baseline_percentile)
-    noise, level = rolling_noise(raw, s, fps, noise_window_s, np.isfinite(given))
     measured = np.isfinite(given)
-    return Prepared(raw, s, base, noise, fps, level, None if measured.all() else measured)
+    kept = None if measured.all() else measured
+    lag = odd_window(smooth_window_seconds(smooth_window_s, fps), fps, minimum=5)
+    noise, level = smoothed_noise(s, fps, lag, noise_window_s, kept)
+    return Prepared(raw, s, base, noise, fps, level, kept)
 
 
 def neuron_ids_for(neuron_ids, n: int) -> np.ndarray:
