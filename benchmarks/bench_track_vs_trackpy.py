@@ -4,18 +4,26 @@ Run: `python benchmarks/bench_track_vs_trackpy.py` (writes benchmarks/results/tr
 
 Data: `make_worm_recording(400 frames, 192 x 192, 14 neurons, seed 1)`, both channels written to
 one ImageJ TIFF (TCYX uint16) as a user would have it; seeds are the true green positions at
-frame 0. Both tools run as separate processes on that file, side by side in one run, so imports,
-reading, alignment mapping and refinement all count:
-- ours: `python -m napari_catrack.cli track REC --seeds seeds.csv --align align.json -o tracks.csv`
-  (and once more without --align, where the command estimates the alignment itself);
-- trackpy 0.7 with numba (`tp.batch(..., engine="numba")` + `tp.link(..., link_strategy="numba")`)
-  on the red channel, in a separate venv (/work/venvs/trackpy, or $TRACKPY_VENV):
+frame 0. Every tool runs as a separate process on that file, side by side in one run, so imports,
+reading, alignment and refinement all count. The variants:
+- `ours_align`: `catrack track REC --seeds seeds.csv --align align.json -o tracks.csv`;
+- `ours_estimating`: the same without --align and with no session file beside the recording:
+  the command must estimate the alignment itself (the session file it leaves is deleted before
+  every repeat, so each repeat is a first command);
+- `ours_cached`: a second command without --align, which finds the first one's estimate cached
+  in the recording's session file;
+- `trackpy`: trackpy 0.7 with numba (`tp.batch(..., engine="numba")` +
+  `tp.link(..., link_strategy="numba")`) on the red channel, in a separate venv
+  (/work/venvs/trackpy, or $TRACKPY_VENV):
       python -m venv /work/venvs/trackpy && /work/venvs/trackpy/bin/pip install trackpy numba tifffile
   trackpy particles are matched to the true neurons at frame 0 (nearest within 3 px).
-CPU time = user + system time of the child process (`os.wait4` resource usage), peak memory =
-its maximum resident set size; accuracy = fraction of neuron-frames within 2 px of the truth
-(trackpy in red pixels against the red truth, ours in green pixels against the green truth).
-Each tool runs `--repeats` times; the median is reported.
+The variants run round-robin (one of each per repeat), so a change in the machine's load hits all
+of them alike. CPU time = user + system time of the child process (`os.wait4` resource usage),
+peak memory = its maximum resident set size (read by a small launcher process, so that this
+benchmark's own size does not leak into it); accuracy = fraction of neuron-frames within 2 px of the
+truth (trackpy in red pixels against the red truth, ours in green pixels against the green
+truth). The median of `--repeats` runs is reported. `--before-src DIR` adds the same two
+commands (with and without --align) run from an older checkout's src/.
 """
 
 from __future__ import annotations
@@ -26,7 +34,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from napari_catrack.io.tiff import write_movie_tiff  # noqa: E402
+from napari_catrack.session import default_session_path  # noqa: E402
 from napari_catrack.synthetic import make_worm_recording  # noqa: E402
 
 TRACKPY_PY = Path(os.environ.get("TRACKPY_VENV", "/work/venvs/trackpy")) / "bin" / "python"
@@ -58,26 +66,41 @@ print(status)
 """
 
 
+# A small launcher process runs each command and reads its resource usage. Launching directly from
+# this (large) benchmark process would not do: Linux carries the parent's peak RSS into a vforked
+# child's ru_maxrss at exec, so every command would report at least this process's size.
+LAUNCHER = r"""
+import json, os, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, u = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - t0
+with open(sys.argv[1], "w") as f:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "cpu_s": u.ru_utime + u.ru_stime,
+               "maxrss_kb": u.ru_maxrss, "wall_s": wall}, f)
+"""
+
+
 def run_child(argv: list[str], env: dict | None = None) -> dict:
-    """Run a command; its CPU time (user + sys), peak RSS and wall time from os.wait4."""
-    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=fo, stderr=fe, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        fo.seek(0)
-        fe.seek(0)
-        out, err = fo.read(), fe.read()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{argv[:4]} failed ({code}): {err.decode()[-2000:]}")
+    """Run a command; its own CPU time (user + sys), peak RSS and wall time (see LAUNCHER)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        usage_file = Path(tmp) / "usage.json"
+        out_file, err_file = Path(tmp) / "out", Path(tmp) / "err"
+        with out_file.open("wb") as fo, err_file.open("wb") as fe:
+            subprocess.run(
+                [sys.executable, "-S", "-c", LAUNCHER, str(usage_file), *argv],
+                stdout=fo, stderr=fe, env=env, check=False,
+            )  # fmt: skip
+        out, err = out_file.read_text(), err_file.read_text()
+        usage = json.loads(usage_file.read_text())
+    if usage["code"] != 0:
+        raise RuntimeError(f"{argv[:4]} failed ({usage['code']}): {err[-2000:]}")
     return {
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
-        "wall_s": wall,
-        "stdout": out.decode(),
-        "stderr": err.decode(),
+        "cpu_s": usage["cpu_s"],
+        "peak_rss_mb": usage["maxrss_kb"] / 1024,
+        "wall_s": usage["wall_s"],
+        "stdout": out,
+        "stderr": err,
     }
 
 
@@ -100,13 +123,7 @@ def trackpy_accuracy(csv: Path, rec) -> float:
     return within_2px(trackpy_tracks(pd.read_csv(csv), truth), truth)
 
 
-def median_run(make_argv, repeats: int, score, env=None) -> dict:
-    runs = []
-    for i in range(repeats):
-        out = Path(tempfile.mkdtemp()) / f"out{i}.csv"
-        res = run_child(make_argv(out), env)
-        res["within_2px"] = score(out)
-        runs.append(res)
+def summarise(runs: list[dict]) -> dict:
     keys = ("cpu_s", "peak_rss_mb", "wall_s", "within_2px")
     summary = {k: float(np.median([r[k] for r in runs])) for k in keys}
     summary["runs"] = [{k: round(r[k], 4) for k in keys} for r in runs]
@@ -124,6 +141,7 @@ def main() -> None:
     rec = make_worm_recording(n_frames=400, shape=(192, 192), n_neurons=14, seed=1)
     work = Path(tempfile.mkdtemp(prefix="bench_track_"))
     tif = write_movie_tiff(work / "rec.tif", rec.green, rec.red, fps=rec.fps)
+    session = default_session_path(tif)
     p0 = rec.truth.positions[0]
     seeds = work / "seeds.csv"
     pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": p0[:, 0], "x": p0[:, 1]}).to_csv(
@@ -134,45 +152,78 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     ours_cmd = [sys.executable, "-m", "napari_catrack.cli", "track", str(tif), "--seeds",
                 str(seeds)]  # fmt: skip
-    results: dict = {
-        "data": "make_worm_recording(n_frames=400, shape=(192, 192), n_neurons=14, seed=1), "
-        "TCYX uint16 TIFF",
-        "load_before": os.getloadavg(),
-        "commands": {
-            "ours": " ".join(ours_cmd[1:]) + " --align align.json -o tracks.csv",
-            "ours_estimating_alignment": " ".join(ours_cmd[1:]) + " -o tracks.csv",
-            "trackpy": f"tp.batch(red, diameter=7, minmass={args.minmass:g}, engine='numba') + "
-            "tp.link(search_range=16, memory=3, adaptive_stop=2, link_strategy='numba')",
-        },
+    with_align = ["--align", str(align)]
+
+    def ours(extra: list[str], fresh: bool, environ: dict):
+        def run(out: Path) -> dict:
+            if fresh:
+                session.unlink(missing_ok=True)  # no cached estimate: a first command
+            res = run_child([*ours_cmd, *extra, "-o", str(out)], environ)
+            res["within_2px"] = ours_accuracy(out, rec)
+            return res
+
+        return run
+
+    variants = {
+        "ours_align": ours(with_align, False, env),
+        "ours_estimating": ours([], True, env),
+        "ours_cached": ours([], False, env),  # runs right after ours_estimating left its cache
     }
-    results["ours"] = median_run(
-        lambda out: [*ours_cmd, "--align", str(align), "-o", str(out)], args.repeats,
-        lambda out: ours_accuracy(out, rec), env,
-    )  # fmt: skip
-    results["ours_estimating_alignment"] = median_run(
-        lambda out: [*ours_cmd, "-o", str(out)], 1, lambda out: ours_accuracy(out, rec), env
-    )
     if args.before_src:
         old_env = {**os.environ, "PYTHONPATH": str(Path(args.before_src).resolve())}
-        results["before"] = median_run(
-            lambda out: [*ours_cmd, "--align", str(align), "-o", str(out)], args.repeats,
-            lambda out: ours_accuracy(out, rec), old_env,
-        )  # fmt: skip
-        results["before"]["src"] = args.before_src
+        variants["before_align"] = ours(with_align, False, old_env)
+        variants["before_estimating"] = ours([], True, old_env)
     if TRACKPY_PY.exists():
         script = work / "tp.py"
         script.write_text(TRACKPY_SCRIPT)
-        results["trackpy"] = median_run(
-            lambda out: [str(TRACKPY_PY), str(script), str(tif), str(out), str(args.minmass)],
-            args.repeats, lambda out: trackpy_accuracy(out, rec),
-        )  # fmt: skip
-        tp_, ours = results["trackpy"], results["ours"]
+
+        def trackpy(out: Path) -> dict:
+            res = run_child([str(TRACKPY_PY), str(script), str(tif), str(out), str(args.minmass)])
+            res["within_2px"] = trackpy_accuracy(out, rec)
+            return res
+
+        variants["trackpy"] = trackpy
+    results: dict = {
+        "data": "make_worm_recording(n_frames=400, shape=(192, 192), n_neurons=14, seed=1), "
+        "TCYX uint16 TIFF",
+        "machine": f"{os.cpu_count()} CPUs, shared with other jobs",
+        "load_before": os.getloadavg(),
+        "commands": {
+            "ours_align": "catrack track rec.tif --seeds seeds.csv --align align.json -o tracks.csv",
+            "ours_estimating": "catrack track rec.tif --seeds seeds.csv -o tracks.csv "
+            "(no rec.catrack.h5 beside the recording)",
+            "ours_cached": "catrack track rec.tif --seeds seeds.csv -o tracks.csv "
+            "(again: the estimate is cached in rec.catrack.h5)",
+            "trackpy": f"tp.batch(red, diameter=7, minmass={args.minmass:g}, engine='numba') + "
+            "tp.link(search_range=16, memory=3, adaptive_stop=2, link_strategy='numba')",
+            "run": "python benchmarks/bench_track_vs_trackpy.py " + " ".join(sys.argv[1:]),
+        },
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for i in range(args.repeats):
+        for name, run in variants.items():
+            runs[name].append(run(work / f"{name}_{i}.csv"))
+            print(f"repeat {i}: {name}: {runs[name][-1]['cpu_s']:.2f} s CPU", flush=True)
+    for name in variants:
+        results[name] = summarise(runs[name])
+    if args.before_src:
+        results["before_src"] = args.before_src
+    if "trackpy" in results:
+        tp_ = results["trackpy"]
         results["summary"] = {
-            "cpu_speedup_vs_trackpy": tp_["cpu_s"] / ours["cpu_s"],
-            "peak_rss_ratio_ours_over_trackpy": ours["peak_rss_mb"] / tp_["peak_rss_mb"],
-            "within_2px_ours": ours["within_2px"],
-            "within_2px_trackpy": tp_["within_2px"],
-            "target_2x_cpu": tp_["cpu_s"] / ours["cpu_s"] >= 2.0,
+            "cpu_speedup_vs_trackpy": {
+                name: tp_["cpu_s"] / results[name]["cpu_s"]
+                for name in variants
+                if name != "trackpy"
+            },
+            "peak_rss_ratio_ours_over_trackpy": {
+                name: results[name]["peak_rss_mb"] / tp_["peak_rss_mb"]
+                for name in variants
+                if name != "trackpy"
+            },
+            "within_2px": {name: results[name]["within_2px"] for name in variants},
+            "target_2x_cpu_with_align": tp_["cpu_s"] / results["ours_align"]["cpu_s"] >= 2.0,
+            "target_2x_cpu_estimating": tp_["cpu_s"] / results["ours_estimating"]["cpu_s"] >= 2.0,
         }
     else:
         results["trackpy"] = {"skipped": f"{TRACKPY_PY} not found (see the docstring)"}
@@ -182,8 +233,7 @@ def main() -> None:
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, default=float))
     os.replace(tmp, out)
-    print(json.dumps({k: v for k, v in results.items() if k != "commands"}, indent=2,
-                     default=float))  # fmt: skip
+    print(json.dumps(results.get("summary", {}), indent=2, default=float))
     print(f"wrote {out}")
 
 

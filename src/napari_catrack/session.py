@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shutil
 import sys
 import weakref
 from dataclasses import dataclass, field
@@ -143,17 +144,7 @@ class Session:
         f.attrs["recording"] = json.dumps(_to_jsonable(self.recording))
         steps = f.create_group("steps")
         for name, rec in self.steps.items():
-            g = steps.create_group(name)
-            g.attrs["attrs"] = json.dumps(rec.attrs)
-            g.attrs["params"] = json.dumps(rec.params)
-            g.attrs["version"] = rec.version
-            g.attrs["created"] = rec.created
-            tg = g.create_group("tables")
-            for tname, df in rec.tables.items():
-                write_h5_table(tg.create_group(tname), df)
-            ag = g.create_group("arrays")
-            for aname, arr in rec.arrays.items():
-                ag.create_dataset(aname, data=arr, **_compression(arr.size))
+            _write_step(steps.create_group(name), rec)
         lg = f.create_group("layers")
         for i, (data, meta, kind) in enumerate(self.layers):
             write_layer(lg.create_group(f"{i:03d}"), data, meta, kind)
@@ -218,12 +209,82 @@ class Session:
                 return float(1.0 / np.median(dt))
         return None
 
+    @staticmethod
+    def write_step(
+        path: str | os.PathLike,
+        step: str,
+        *,
+        attrs: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        recording: Any = None,
+    ) -> bool:
+        """Add or replace ONE small step of a session file without loading or rewriting the rest.
+
+        For what a command leaves for the next one (the cached alignment estimate): the file is
+        copied beside itself, the step replaced in the copy and the copy renamed over the
+        original (atomic). If the file changed meanwhile (the GUI saved it), the copy is dropped
+        and False returned: nobody's work is overwritten. A missing file becomes a new session of
+        `recording` (an opened `Recording`).
+        """
+        path = Path(path)
+        if not step or "/" in step:
+            raise InputError(f"invalid step name {step!r}")
+        rec = StepRecord(step, attrs=_to_jsonable(dict(attrs or {})),
+                         params=_to_jsonable(dict(params or {})))  # fmt: skip
+        existed = path.is_file()
+        stamp = _stamp(path) if existed else None
+        if existed:
+            _open_session_file(path).close()  # only ever touch a session file
+        try:
+            with atomic_write_path(path) as tmp:
+                if existed:
+                    shutil.copyfile(path, tmp)
+                    with h5py.File(tmp, "r+") as f:
+                        steps = f.require_group("steps")
+                        if step in steps:
+                            del steps[step]
+                        _write_step(steps.create_group(step), rec)
+                else:
+                    session = Session(path, autosave=False)
+                    if recording is not None:
+                        note_recording(session, recording)
+                    session.steps[step] = rec
+                    with h5py.File(tmp, "w") as f:
+                        session._write(f)
+                if (_stamp(path) if path.exists() else None) != stamp:
+                    raise _ChangedMeanwhile
+        except _ChangedMeanwhile:
+            return False
+        return True
+
     def provenance(self) -> dict[str, dict[str, Any]]:
         """Parameters and versions per step: what a methods section needs."""
         return {
             n: {"version": r.version, "created": r.created, "params": r.params}
             for n, r in self.steps.items()
         }
+
+
+class _ChangedMeanwhile(Exception):
+    """The session file changed while a step was being written into a copy of it."""
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _write_step(g: h5py.Group, rec: StepRecord) -> None:
+    g.attrs["attrs"] = json.dumps(rec.attrs)
+    g.attrs["params"] = json.dumps(rec.params)
+    g.attrs["version"] = rec.version
+    g.attrs["created"] = rec.created
+    tg = g.create_group("tables")
+    for tname, df in rec.tables.items():
+        write_h5_table(tg.create_group(tname), df)
+    ag = g.create_group("arrays")
+    for aname, arr in rec.arrays.items():
+        ag.create_dataset(aname, data=arr, **_compression(arr.size))
 
 
 # --- tables and layers in HDF5 ---------------------------------------------------------------

@@ -373,3 +373,14 @@ def test_warp_stack_of_a_numpy_stack_reads_lazily_per_chunk():
     assert reads == [] and lazy.chunks[0] == (4, 4, 2)
     np.testing.assert_array_equal(lazy[9].compute(), t.warp_frame(plain[9]))
     assert reads == [slice(8, 10)]
+
+
+def test_hann_window_is_scikit_images_radial_hann():
+    """`_registration.hann` is written out (skimage's `window` imports scipy.signal, 0.4 s per
+    command); it must stay the same radially symmetric window."""
+    from skimage.filters import window
+
+    from napari_catrack.core._registration import hann
+
+    for shape in [(192, 192), (128, 256), (169, 192), (31, 17)]:
+        np.testing.assert_allclose(hann(shape), window("hann", shape), atol=1e-6)

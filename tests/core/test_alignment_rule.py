@@ -113,3 +113,74 @@ def test_contradictory_options_and_single_channel(tmp_path, movie):
         alignment_for_recording(r, align_file=folder / "x.json", no_align=True)
     single = write_movie_tiff(tmp_path / "one.tif", rec.green[:3])
     assert alignment_for_recording(open_recording(single)).source == "no red channel"
+
+
+def test_an_estimate_is_cached_for_the_next_command_until_the_file_changes(
+    tmp_path, movie, monkeypatch
+):
+    """The first command without --align estimates and caches the estimate in the recording's
+    session file; the next one reuses it (and says so) instead of estimating again; an accepted
+    alignment still wins; a changed file is estimated again."""
+    import shutil
+
+    import napari_catrack.core.alignment as alignment
+
+    _, path, _ = movie
+    copy = tmp_path / "rec.tif"
+    shutil.copyfile(path, copy)
+    lines: list[str] = []
+    first = alignment_for_recording(open_recording(copy), log=lines.append)
+    assert first.source == "estimated" and "cached in rec.catrack.h5 for the next" in lines[-1]
+    session_file = default_session_path(copy)
+    assert Session.read_step(session_file, "alignment_estimate") is not None
+    assert Session.load(session_file).recording["path"] == str(copy)
+
+    calls = []
+    real = alignment.estimate_alignment
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(alignment, "estimate_alignment", counting)
+    second = alignment_for_recording(open_recording(copy), log=lines.append)
+    assert calls == [] and second.transform == first.transform
+    assert "estimated by an earlier command, cached in rec.catrack.h5" in lines[-1]
+    assert alignment_for_recording(open_recording(copy), cache=False).source == "estimated"
+    assert len(calls) == 1  # cache=False neither reads nor writes the cache
+
+    session = Session.load(session_file)
+    session.record("alignment", attrs=AlignmentTransform(**OFF, source="manual").to_dict())
+    assert alignment_for_recording(open_recording(copy)).source == "accepted"
+    session.remove("alignment")
+
+    other = make_worm_recording(n_frames=12, shape=(128, 128), n_neurons=8, seed=9,
+                                misalignment=OFF)  # fmt: skip
+    write_movie_tiff(copy, other.green, other.red, fps=other.fps)  # same name, new content
+    alignment_for_recording(open_recording(copy), log=lines.append)
+    assert len(calls) == 2 and "for the next command" in lines[-1]
+
+
+def test_write_step_adds_one_step_and_keeps_the_rest(tmp_path):
+    """Session.write_step touches one step of an existing session file; the rest (steps, tables,
+    layers) is kept as it was, and the file is only ever replaced whole (temp + rename)."""
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path)
+    session.layers = [(np.arange(6.0).reshape(3, 2), {"name": "pts"}, "points")]
+    session.record("tracks", tables={"tracks": pd.DataFrame({"frame": [0, 1], "y": [1.0, 2.0]})})
+    assert Session.write_step(path, "cache", attrs={"a": 1}, params={"p": 2})
+    assert Session.write_step(path, "cache", attrs={"a": 3})  # replaced, not duplicated
+    loaded = Session.load(path)
+    assert loaded["cache"].attrs == {"a": 3}
+    assert loaded["tracks"].tables["tracks"]["y"].tolist() == [1.0, 2.0]
+    np.testing.assert_array_equal(loaded.layers[0][0], np.arange(6.0).reshape(3, 2))
+    assert [p.name for p in tmp_path.iterdir()] == ["s.catrack.h5"]  # no temp file left
+    not_a_session = tmp_path / "other.h5"
+    import h5py
+
+    with h5py.File(not_a_session, "w"):
+        pass
+    from napari_catrack.errors import InputError
+
+    with pytest.raises(InputError, match="not a napari-catrack session"):
+        Session.write_step(not_a_session, "cache", attrs={})

@@ -340,3 +340,17 @@ def test_review_ranks_errors_on_a_harder_worm():
     ranks, covered = _ranks_of_errors(review, wrong)
     assert covered and len(ranks) >= 3
     assert max(ranks) <= 2 * len(ranks) and sum(r <= len(ranks) for r in ranks) >= len(ranks) - 1
+
+
+def test_in_memory_reads_a_small_lazy_stack_once_and_leaves_a_big_one_lazy():
+    import dask.array as da
+
+    from napari_catrack.core.tracking.tracker import in_memory
+
+    data = np.arange(4 * 8 * 8, dtype=np.uint16).reshape(4, 8, 8)
+    lazy = da.from_array(data, chunks=(1, 8, 8))
+    small = in_memory(lazy)
+    assert isinstance(small, np.ndarray) and small.dtype == np.uint16  # its own dtype, not float
+    np.testing.assert_array_equal(small, data)
+    assert in_memory(lazy, max_bytes=data.nbytes - 1) is lazy
+    assert in_memory(data) is data

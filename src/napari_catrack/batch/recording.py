@@ -24,27 +24,12 @@ from typing import Any
 
 from napari_catrack.batch.steps import STEPS, NotApplicable, StepContext
 from napari_catrack.errors import CatrackError
+from napari_catrack.io.fingerprint import file_fingerprint
 
 BATCH_STEP = "batch"
 SESSION_NAME = "session.catrack.h5"
 REPORT_COLUMNS = ["recording", "step", "status", "seconds", "message"]
 STATUSES = ("done", "up to date", "skipped", "failed", "not run")
-
-
-def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """What identifies an input file's content cheaply: resolved path, size, modification time
-    (ns); a folder or glob of frames: the same for each file (hashed)."""
-    p = Path(path)
-    if p.is_file():
-        st = p.stat()
-        return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    if p.is_dir() or any(c in str(p) for c in "*?["):
-        from napari_catrack.io.tiff import expand_sequence
-
-        parts = [file_fingerprint(f) for f in expand_sequence(p)]
-        digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-        return {"path": str(p), "files": len(parts), "sha256": digest}
-    return {"path": str(p), "missing": True}
 
 
 def step_key(spec: Any, step: str, upstream_keys: dict[str, str]) -> str:

@@ -72,6 +72,7 @@ class StepContext:
             align_file=self.spec.files.get("align"),
             session_path=self.session.path,
             log=self.log,
+            cache=False,  # batch writes its own session (with step keys): no cache beside it
         )
         return found.transform
 

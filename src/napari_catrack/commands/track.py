@@ -33,7 +33,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from napari_catrack.core.tracking.in_green import track_in_green
+    from napari_catrack.core.tracking.tracker import in_memory
     from napari_catrack.io.tables import read_table, write_table
 
     params = TrackParams.from_args(args)
@@ -43,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     ) else None  # fmt: skip
     rec = recording_from_args(args)
     uses_red = params.channel == "red" and rec.red is not None
+    if uses_red:
+        # the tracker reads every red frame: read them once (when they fit) and let an alignment
+        # estimate take its red frames from the same read
+        rec = dataclasses.replace(rec, red=in_memory(rec.red))
     align = alignment_from_args(args, rec, "track") if uses_red else None
     tracks = track_in_green(rec, seeds, args.seed_frame, align, params, anchors=anchors)
     write_table(tracks, args.output, float_format="%.3f")

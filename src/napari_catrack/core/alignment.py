@@ -30,6 +30,7 @@ from napari_catrack.core import _registration as reg
 from napari_catrack.core.alignment_params import PROJECTIONS, AlignParams
 from napari_catrack.core.rigid import AlignmentTransform, sample_red_at
 from napari_catrack.errors import InputError
+from napari_catrack.io.lazy import compute_here
 
 __all__ = [
     "PROJECTIONS",
@@ -42,6 +43,7 @@ __all__ = [
 
 ProgressFn = Callable[[float, str], Any]
 _CHUNK = 32  # frames per work unit in summaries
+_THREADED_PIXELS = 1 << 24  # summarise in threads from this many pixels per channel on
 
 
 # -- summaries ------------------------------------------------------------------------------------
@@ -66,11 +68,48 @@ def _as_stack(data: Any, name: str):
 
 
 def _take(stack: Any, idx: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
-    """Frames `idx` (cropped to `box`) as float32 numpy, reading only those from a lazy stack."""
+    """Frames `idx` (cropped to `box`) as float32 numpy, reading only those from a lazy stack.
+
+    A lazy stack is read in this thread: the callers already work in parallel chunks, and dask's
+    thread pool only adds scheduling cost to a few small reads.
+    """
     ys, xs = box if box is not None else (slice(None), slice(None))
-    if isinstance(stack, da.Array):
-        return np.asarray(stack[idx][:, ys, xs].compute(), dtype=np.float32)
-    return np.asarray(stack[idx][:, ys, xs], dtype=np.float32)
+    return np.asarray(compute_here(stack[idx][:, ys, xs]), dtype=np.float32)
+
+
+def _summaries_and_pairs(
+    g_stack: Any, r_stack: Any, idx: np.ndarray, keep: np.ndarray, projection: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean/max summaries of frames `idx` of both channels in ONE read, keeping frames `keep`.
+
+    The refinement's frame pairs are a subset of the summarised frames, so they are kept from the
+    same read instead of being read again (the read is most of the cost on a lazy file).
+    Returns (green summary, red summary, kept green frames, kept red frames).
+    """
+    chunks = [idx[i : i + _CHUNK] for i in range(0, idx.size, _CHUNK)]
+
+    def work(c: np.ndarray):
+        g, r = _take(g_stack, c), _take(r_stack, c)
+        mine = np.isin(c, keep)
+        return (
+            _normalised_reduce(g, projection)[0],
+            _normalised_reduce(r, projection)[0],
+            (g[mine], r[mine]),
+        )
+
+    pixels = idx.size * int(np.prod(g_stack.shape[1:]))
+    if pixels < _THREADED_PIXELS:  # small reads: threads would only add switching
+        parts = [work(c) for c in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1, len(chunks))) as pool:
+            parts = list(pool.map(work, chunks))
+    reduce = np.sum if projection == "mean" else np.max
+    g_sum, r_sum = (reduce([p[i] for p in parts], axis=0) for i in (0, 1))
+    if projection == "mean":
+        g_sum, r_sum = g_sum / idx.size, r_sum / idx.size
+    g_kept = np.concatenate([p[2][0] for p in parts])
+    r_kept = np.concatenate([p[2][1] for p in parts])
+    return g_sum, r_sum, g_kept, r_kept
 
 
 def summary_image(
@@ -172,10 +211,17 @@ def iter_estimate_alignment(
     estimate_scale, refine_frames = p.estimate_scale, p.refine_frames
     g_stack, r_stack = _check_pair(green, red)
     idx = _frame_indices(g_stack.shape[0], max_frames)
-    yield 0.0, "summarising green"
-    g_sum = summary_image(g_stack, max_frames, projection)  # the same frames as idx
-    yield 0.25, "summarising red"
-    r_sum = summary_image(r_stack, max_frames, projection)
+    refine = g_stack.shape[0] > 1 and refine_frames > 0
+    sub = idx[_frame_indices(len(idx), refine_frames)] if refine else idx[:0]
+    kept = None
+    if projection in ("mean", "max"):
+        yield 0.0, "reading frames and summarising both channels"
+        g_sum, r_sum, *kept = _summaries_and_pairs(g_stack, r_stack, idx, sub, projection)
+    else:
+        yield 0.0, "summarising green"
+        g_sum = summary_image(g_stack, max_frames, projection)  # the same frames as idx
+        yield 0.25, "summarising red"
+        r_sum = summary_image(r_stack, max_frames, projection)
     for name, img in (("green", g_sum), ("red", r_sum)):
         if not np.isfinite(img).all():
             raise InputError(
@@ -189,12 +235,14 @@ def iter_estimate_alignment(
         raise InputError("a channel has no structure to align (blank or constant summary image)")
     yield 0.65, "refining on frame pairs"
     shape = tuple(int(n) for n in g_stack.shape[1:])
-    if g_stack.shape[0] > 1 and refine_frames > 0:
+    if refine:
         # crop to where the animal went: the cost follows the animal, not the field of view
         box = reg.region_of_interest(g_fine, pad=16)
         rbox = reg.red_box(box, params, shape, pad=8)
-        sub = idx[_frame_indices(len(idx), refine_frames)]
-        g_frames, r_frames = _take(g_stack, sub, box), _take(r_stack, sub, rbox)
+        if kept is not None:  # the frame pairs came with the summaries' read
+            g_frames, r_frames = kept[0][:, box[0], box[1]], kept[1][:, rbox[0], rbox[1]]
+        else:
+            g_frames, r_frames = _take(g_stack, sub, box), _take(r_stack, sub, rbox)
         g_at, r_at = (box[0].start, box[1].start), (rbox[0].start, rbox[1].start)
         pairs = [
             reg.Pair(_bandpass(g), _bandpass(r), g_at, r_at, margin=6)
@@ -216,7 +264,7 @@ def iter_estimate_alignment(
             "ncc": round(score, 4),
             "ncc_summary_initial": round(float(ncc0), 4),
             "n_frames": len(idx),
-            "n_refine_frames": len(pairs) if g_stack.shape[0] > 1 and refine_frames > 0 else 0,
+            "n_refine_frames": len(pairs) if refine else 0,
             "projection": projection,
             "estimate_scale": bool(estimate_scale),
             "shape": [int(n) for n in g_stack.shape[1:]],

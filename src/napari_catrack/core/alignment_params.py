@@ -18,12 +18,13 @@ class AlignParams(StepParams):
 
     step: ClassVar[str] = "alignment"
 
-    max_frames: int = param(500, "evenly spaced frames summarised for the initial guess",
-                            minimum=1, cli="--frames", label="frames")  # fmt: skip
+    max_frames: int = param(64, "evenly spaced frames summarised for the initial guess (the "
+                            "frame pairs of the final fit come from the same read)", minimum=1,
+                            cli="--frames", label="frames")  # fmt: skip
     projection: Literal["mean", "max", "median", "percentile"] = param(
         "mean", "summary image for the initial guess"
     )
-    refine_frames: int = param(24, "simultaneous frame pairs for the final sub-pixel fit "
+    refine_frames: int = param(12, "simultaneous frame pairs for the final sub-pixel fit "
                                "(0 = summaries only, fine for a still sample)", minimum=0)  # fmt: skip
     estimate_scale: bool = param(False, "also estimate a scale factor", cli="--scale",
                                  label="estimate scale")  # fmt: skip

@@ -6,10 +6,15 @@ Commands (`track`, `traces`, `detect` on red, and any later one) and the demo ca
 1. an explicit alignment file (`--align FILE`) is used as given;
 2. otherwise the alignment accepted in the recording's session file (step ``alignment`` of
    `session.default_session_path(recording)`), where there is one;
-3. otherwise it is estimated from the recording (`core.alignment.estimate_alignment`);
+3. otherwise it is estimated from the recording (`core.alignment.estimate_alignment`), once:
+   the estimate is cached in the same session file (step ``alignment_estimate``, with the
+   recording's size/mtime (`io.fingerprint`), the opening options and the estimator's
+   parameters and version), so the next command on the same, unchanged recording reuses it and
+   says so;
 4. `--no-align` opts out explicitly (identity).
 Identity is never assumed silently on a two-channel recording: whatever was used is reported
 (source and dy/dx/rotation) through `log`, so a mismatch shows on the terminal, not in the data.
+A cached estimate is never an accepted alignment: accepting one (GUI) or naming a file wins.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from napari_catrack.core.rigid import AlignmentTransform
 
 SOURCES = ("file", "accepted", "estimated", "not accepted", "none", "no red channel")
+CACHE_STEP = "alignment_estimate"
 
 
 @dataclass(frozen=True)
@@ -70,11 +76,13 @@ def alignment_for_recording(
     session_path: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
     progress: Callable[[float, str], Any] | None = None,
+    cache: bool = True,
 ) -> AlignmentInForce:
     """The alignment in force for an opened `Recording` (rule in the module docstring).
 
     `session_path` defaults to the recording's own session file. `log` receives one line saying
     what is used (not called for a single-channel recording, where there is nothing to align).
+    `cache=False` neither reads nor writes a cached estimate.
     """
     from napari_catrack.errors import InputError
 
@@ -104,16 +112,86 @@ def alignment_for_recording(
             result = AlignmentInForce(accepted, "accepted", origin=Path(session_path).name)
             _say(log, result.description)
             return result
+    from napari_catrack.core.alignment_params import AlignParams
+
+    params = AlignParams()
+    key = _cache_key(recording, params) if cache and session_path is not None else None
+    advice = "save it with `catrack align` or opt out with --no-align"
+    cached = _cached_estimate(session_path, key) if key is not None else None
+    if cached is not None:
+        result = AlignmentInForce(cached, "estimated")
+        _say(
+            log,
+            f"{result.description} (estimated by an earlier command, cached in "
+            f"{Path(session_path).name}; no --align and no accepted alignment; {advice})",
+        )
+        return result
     from napari_catrack.core.alignment import estimate_alignment
 
-    estimate = estimate_alignment(recording.green, recording.red, progress=progress)
+    estimate = estimate_alignment(recording.green, recording.red, params, progress=progress)
     result = AlignmentInForce(estimate, "estimated")
+    kept = ""
+    if key is not None:
+        kept = _store_estimate(session_path, key, estimate, recording)
     _say(
         log,
-        result.description + " (no --align and no accepted alignment in the session; "
-        "save it with `catrack align` or opt out with --no-align)",
+        f"{result.description} (no --align and no accepted alignment in the session{kept}; "
+        f"{advice})",
     )
     return result
+
+
+def _cache_key(recording: Any, params: Any) -> dict[str, Any] | None:
+    """What a cached estimate must match: the file(s) (size, mtime), how they were opened, the
+    estimator. None for recordings that are not on disk (nothing to check them by)."""
+    import json
+
+    from napari_catrack import __version__
+    from napari_catrack.io.fingerprint import file_fingerprint
+
+    source = file_fingerprint(getattr(recording, "path", "") or "")
+    if source.get("missing"):
+        return None
+    key = {
+        "recording": source,
+        "options": getattr(recording, "options", {}),
+        "shape": [int(n) for n in recording.red.shape],
+        "estimator": {"version": __version__, "params": params.to_dict()},
+    }
+    return json.loads(json.dumps(key, default=str))  # as it reads back from the file
+
+
+def _cached_estimate(session_path: str | os.PathLike, key: dict[str, Any]):
+    """The cached estimate for exactly this file and estimator, or None."""
+    from napari_catrack.errors import CatrackError
+    from napari_catrack.session import Session
+
+    try:
+        step = Session.read_step(session_path, CACHE_STEP)
+    except CatrackError:
+        return None
+    if step is None or step.attrs.get("key") != key:
+        return None
+    return AlignmentTransform.from_dict(step.attrs["transform"])
+
+
+def _store_estimate(session_path, key, estimate: AlignmentTransform, recording: Any) -> str:
+    """Cache an estimate in the session file; the clause the log line adds about it."""
+    from napari_catrack.errors import CatrackError
+    from napari_catrack.session import Session
+
+    name = Path(session_path).name
+    try:
+        stored = Session.write_step(
+            session_path,
+            CACHE_STEP,
+            attrs={"transform": estimate.to_dict(), "key": key, "info": estimate.info},
+            params=key["estimator"]["params"],
+            recording=recording,
+        )
+    except (CatrackError, OSError) as exc:
+        return f"; not cached: {exc}"
+    return f"; cached in {name} for the next command" if stored else ""
 
 
 def _say(log: Callable[[str], None] | None, text: str) -> None:

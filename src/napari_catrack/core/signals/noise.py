@@ -24,7 +24,6 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import savgol_filter
 
 from napari_catrack.core.signals.arrays import as_traces, like
 from napari_catrack.core.signals.nan import fill_nan
@@ -166,6 +165,9 @@ def snr_caltrig(
     w = min(int(window), n)
     if w <= polyorder:
         raise InputError(f"SNR window ({window}) must exceed polyorder ({polyorder})")
+    from scipy.signal import savgol_filter  # here: scipy.signal costs 0.4 s to import, and
+    # every user of MAD_TO_SD (detection, tracking, alignment) would pay it
+
     filled = fill_nan(a)
     smooth = savgol_filter(filled, w, polyorder, axis=-1, mode="interp")
     resid = np.abs(filled - smooth)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy import fft
 from scipy import ndimage as ndi
 
 
@@ -54,28 +55,34 @@ def spectrum(img: np.ndarray) -> np.ndarray:
     """Windowed, mean-removed FFT of a 2-D image (or a stack of patches on the last two axes)."""
     a = np.asarray(img, dtype=np.float32)
     a = a - a.mean(axis=(-2, -1), keepdims=True)
-    return np.fft.rfft2(a * _hann(a.shape[-2:]))
+    return fft.rfft2(a * _hann(a.shape[-2:]))
+
+
+_NEIGHBOURS = (np.array([0, -1, 1, 0, 0]), np.array([0, 0, 0, -1, 1]))  # centre, y-1, y+1, x-1, x+1
+
+
+def _clamp(a: np.ndarray, lo, hi) -> np.ndarray:
+    """`np.clip` without its per-call overhead (it looks up integer limits on every call; these
+    helpers run a dozen times per frame)."""
+    return np.minimum(np.maximum(a, lo), hi)
 
 
 def _peak_subpixel(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Argmax of each correlation surface (..., H, W) with a parabolic sub-pixel step, FFT-wrapped."""
     h, w = corr.shape[-2:]
-    flat = corr.reshape(-1, h * w)
-    idx = flat.argmax(axis=1)
-    py, px = np.divmod(idx, w)
-    rows = np.arange(flat.shape[0])
     c3 = corr.reshape(-1, h, w)
-
-    def at(dy, dx):
-        return c3[rows, (py + dy) % h, (px + dx) % w]
-
-    c0 = at(0, 0)
-    den_y = at(-1, 0) - 2 * c0 + at(1, 0)
-    den_x = at(0, -1) - 2 * c0 + at(0, 1)
+    idx = c3.reshape(len(c3), h * w).argmax(axis=1)
+    py, px = np.divmod(idx, w)
+    rows = np.arange(len(c3))[:, None]
+    # the maximum and its four neighbours in one gather
+    v = c3[rows, (py[:, None] + _NEIGHBOURS[0]) % h, (px[:, None] + _NEIGHBOURS[1]) % w]
+    c0, ym, yp, xm, xp = v.T
+    den_y = ym - 2 * c0 + yp
+    den_x = xm - 2 * c0 + xp
     with np.errstate(divide="ignore", invalid="ignore"):
-        oy = np.where(den_y < 0, 0.5 * (at(-1, 0) - at(1, 0)) / den_y, 0.0)
-        ox = np.where(den_x < 0, 0.5 * (at(0, -1) - at(0, 1)) / den_x, 0.0)
-    oy, ox = np.clip(np.nan_to_num(oy), -0.5, 0.5), np.clip(np.nan_to_num(ox), -0.5, 0.5)
+        oy = np.where(den_y < 0, 0.5 * (ym - yp) / den_y, 0.0)
+        ox = np.where(den_x < 0, 0.5 * (xm - xp) / den_x, 0.0)
+    oy, ox = _clamp(np.nan_to_num(oy), -0.5, 0.5), _clamp(np.nan_to_num(ox), -0.5, 0.5)
     dy = np.where(py > h // 2, py - h, py) + oy
     dx = np.where(px > w // 2, px - w, px) + ox
     return np.stack([dy, dx], axis=-1).reshape((*corr.shape[:-2], 2)), c0.reshape(corr.shape[:-2])
@@ -92,7 +99,7 @@ def phase_shift(
     cross = spec_mov * np.conj(spec_ref)
     mag = np.abs(cross)
     cross /= mag + eps * (mag.max() + 1e-12)
-    corr = np.fft.irfft2(cross, s=shape)
+    corr = fft.irfft2(cross, s=shape)
     shift, peak = _peak_subpixel(corr)
     return shift, float(peak)
 
@@ -108,8 +115,8 @@ def extract_patches(image: np.ndarray, centers: np.ndarray, size: int) -> np.nda
     """(N, size, size) patches centred on the rounded `centers` (N, 2); edges repeat outwards."""
     c = np.rint(np.asarray(centers, dtype=np.float64)).astype(np.int64)
     r = np.arange(size) - size // 2
-    ys = np.clip(c[:, 0, None] + r, 0, image.shape[0] - 1)[:, :, None]
-    xs = np.clip(c[:, 1, None] + r, 0, image.shape[1] - 1)[:, None, :]
+    ys = _clamp(c[:, 0, None] + r, 0, image.shape[0] - 1)[:, :, None]
+    xs = _clamp(c[:, 1, None] + r, 0, image.shape[1] - 1)[:, None, :]
     return image[ys, xs]
 
 
@@ -127,11 +134,11 @@ def patch_shifts(
     b = cur_patches.astype(np.float32)
     a = (a - a.mean(axis=(1, 2), keepdims=True)) * win
     b = (b - b.mean(axis=(1, 2), keepdims=True)) * _hann((s, s))
-    fa, fb = np.fft.rfft2(a), np.fft.rfft2(b)
-    corr = np.fft.irfft2(fb * np.conj(fa), s=(s, s))
+    fa, fb = fft.rfft2(a), fft.rfft2(b)
+    corr = fft.irfft2(fb * np.conj(fa), s=(s, s))
     norm = np.sqrt((a**2).sum(axis=(1, 2)) * (b**2).sum(axis=(1, 2))) + 1e-9
     shifts, peak = _peak_subpixel(corr)
-    return shifts, np.clip(peak / norm, 0.0, 1.0)
+    return shifts, _clamp(peak / norm, 0.0, 1.0)
 
 
 def local_maxima(smooth: np.ndarray, floor: float, size: int = 3) -> np.ndarray:
@@ -151,7 +158,7 @@ def local_maxima_near(smooth: np.ndarray, centres: np.ndarray, radius: float, fl
     c = np.rint(np.asarray(centres, dtype=np.float64)).astype(np.int64)
     off = np.arange(-r - 1, r + 2)
     y0, x0 = c[:, 0, None] + off, c[:, 1, None] + off  # (N, 2r+3): one pixel of margin
-    ys, xs = np.clip(y0, 0, h - 1), np.clip(x0, 0, w - 1)
+    ys, xs = _clamp(y0, 0, h - 1), _clamp(x0, 0, w - 1)
     win = smooth[ys[:, :, None], xs[:, None, :]]
     mx = ndi.maximum_filter(win, size=(1, 3, 3), mode="nearest")
     # clipped rows/columns repeat the image edge (as mode="nearest" does for the frame): they
@@ -173,14 +180,14 @@ def quadratic_refine(smooth: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     if len(peaks) == 0:
         return peaks.astype(np.float64)
     h, w = smooth.shape
-    y = np.clip(peaks[:, 0], 1, h - 2)
-    x = np.clip(peaks[:, 1], 1, w - 2)
+    y = _clamp(peaks[:, 0], 1, h - 2)
+    x = _clamp(peaks[:, 1], 1, w - 2)
     c = smooth[y, x]
     ym, yp = smooth[y - 1, x], smooth[y + 1, x]
     xm, xp = smooth[y, x - 1], smooth[y, x + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         dy = np.where(ym - 2 * c + yp < 0, 0.5 * (ym - yp) / (ym - 2 * c + yp), 0.0)
         dx = np.where(xm - 2 * c + xp < 0, 0.5 * (xm - xp) / (xm - 2 * c + xp), 0.0)
-    dy = np.clip(np.nan_to_num(dy), -0.5, 0.5)
-    dx = np.clip(np.nan_to_num(dx), -0.5, 0.5)
+    dy = _clamp(np.nan_to_num(dy), -0.5, 0.5)
+    dx = _clamp(np.nan_to_num(dx), -0.5, 0.5)
     return np.stack([y + dy, x + dx], axis=1).astype(np.float64)
