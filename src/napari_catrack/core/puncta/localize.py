@@ -12,15 +12,27 @@ from scipy.spatial import cKDTree
 
 from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.detect import detect_candidates
+from napari_catrack.core.puncta.emitters import (
+    Emitters,
+    drop_twins,
+    render_model,
+    reset_wanderers,
+    residual_chi2,
+    subtract_others,
+)
 from napari_catrack.core.puncta.fit import (
-    crlb,
+    FitOptions,
     extract_boxes,
-    fit_spots,
     localize_boxes,
-    pair_guess,
+    resolve_workers,
+)
+from napari_catrack.core.puncta.multi import (
+    MAX_MOVE_PX,
+    add_residual_candidates,
+    refine_groups,
+    split_pairs,
 )
 from napari_catrack.core.puncta.params import PunctaParams
-from napari_catrack.core.puncta.psf import render_spots
 from napari_catrack.errors import InputError, check_cancelled
 
 LOC_COLUMNS = (
@@ -60,220 +72,91 @@ def likelihood_variance(camera: CameraModel, params: PunctaParams) -> float:
     return camera.read_noise_photons**2 if use == "scmos" else 0.0
 
 
+def fit_options(camera: CameraModel, params: PunctaParams) -> FitOptions:
+    return FitOptions(scale=camera.likelihood_scale, variance=likelihood_variance(camera, params),
+                      fit_sigma=params.fit_sigma, workers=resolve_workers(params.threads))  # fmt: skip
+
+
 def fit_frames(
     photons: np.ndarray, params: PunctaParams, camera: CameraModel, frame_offset: int = 0
 ) -> pd.DataFrame:
     """Detect and fit every punctum in a (T, H, W) photon array.
 
     1. one-emitter MLE fits of every candidate; 2. `neighbour_passes` refits with the other
-    puncta's fitted models subtracted; 3. spots wider than the PSF are refitted as two emitters
-    and split when the likelihood-ratio test says so (ThunderSTORM's multi-emitter analysis,
-    limited to pairs).
+    puncta's fitted models subtracted; 3. model selection, one emitter or two, for every bright
+    enough spot (`pair_test`); 4. `group_passes` joint fits of each punctum with the neighbours
+    in its box (`multi.py`); 5. quality filters and duplicates.
     """
     sigma0 = params.psf_sigma_px
     t, r, c, _ = detect_candidates(photons, params.threshold, params.detection_filter, sigma0)
     if len(t) == 0:
         return empty_localizations()
+    fit = fit_options(camera, params)
     boxes, r0, c0 = extract_boxes(photons, t, r, c, params.fit_radius)
-    fit = dict(scale=camera.likelihood_scale, variance=likelihood_variance(camera, params),
-               fit_sigma=params.fit_sigma)  # fmt: skip
-    res = localize_boxes(boxes, r0, c0, sigma0, **fit)
+    single = dict(scale=fit.scale, variance=fit.variance, fit_sigma=fit.fit_sigma,
+                  workers=fit.workers)  # fmt: skip
+    em = Emitters.from_fit(t, localize_boxes(boxes, r0, c0, sigma0, **single), c, r)
+    em = reset_wanderers(em, boxes, r0, c0, sigma0, MAX_MOVE_PX)
+    everyone = np.arange(len(em))
     for _ in range(params.neighbour_passes):
-        model = _render(photons.shape, t, res)
-        res = localize_boxes(subtract_others(model, boxes, t, r0, c0, res), r0, c0, sigma0, **fit)
-    table = _table(t + frame_offset, res, c, r, params)
-    _fit_close_pairs(photons, t, r, c, res, table, params, fit)
+        model = render_model(photons.shape, em, sigma0)
+        cleaned = subtract_others(model, boxes, t, r0, c0, sigma0, everyone, em)
+        res = localize_boxes(cleaned, r0, c0, sigma0, **single)
+        em = reset_wanderers(Emitters.from_fit(t, res, c, r), boxes, r0, c0, sigma0, MAX_MOVE_PX)
+    em = drop_twins(em, 0.5 * sigma0)
+    if params.group_passes > 0:
+        em = add_residual_candidates(photons, em, params, fit)
     if params.pair_test > 0:
-        table = pd.concat(
-            [table, *_split_pairs(photons, t, res, table, params, fit, frame_offset)],
-            ignore_index=True,
-        )
+        em = split_pairs(photons, em, params, fit)
+    for _ in range(params.group_passes):
+        em = refine_groups(photons, em, params, fit)
+    chi2 = residual_chi2(photons, em, sigma0, params.fit_radius, fit)
+    table = _table(em, frame_offset, params, chi2)
     h, w = photons.shape[1:]
     inside = table.x.between(-0.5, w - 0.5) & table.y.between(-0.5, h - 0.5)
     table = table[table.pop("_keep").to_numpy(bool) & inside.to_numpy()]
     return drop_duplicates(table, 0.5 * sigma0)
 
 
-def _table(frames, res, c, r, params: PunctaParams) -> pd.DataFrame:
+def _table(em: Emitters, frame_offset: int, params: PunctaParams, chi2) -> pd.DataFrame:
+    """The localisation table. Uncertainty: the Cramér-Rao variance plus the model-selection
+    variance (`multi.pair_spread`), scaled by the residual chi-square where the model leaves
+    light unexplained (above 1 only; noise alone leaves the bound as it is)."""
     sigma0 = params.psf_sigma_px
-    unc = np.sqrt((res.crlb_x**2 + res.crlb_y**2) / 2)
-    keep = (
-        res.converged
-        & np.isfinite(unc)
-        & (res.photons >= max(params.min_photons, 1e-9))
-        & (res.sigma > 0.4 * sigma0)
-        & (res.sigma < 2.5 * sigma0)
-        & (np.abs(res.x - c) <= 1.5)
-        & (np.abs(res.y - r) <= 1.5)
-    )
+    # a reduced chi-square of n pixels scatters by sqrt(2 / n) from noise alone: only an
+    # excess beyond 2 of those scatters counts as misfit
+    allowance = 2 * np.sqrt(2 / (2 * params.fit_radius + 1) ** 2)
+    misfit = np.sqrt(np.clip(np.nan_to_num(chi2, nan=1.0) - allowance, 1.0, None))
+    ux = np.sqrt(em.crlb_x**2 + em.spread_x) * misfit
+    uy = np.sqrt(em.crlb_y**2 + em.spread_y) * misfit
+    unc = np.sqrt((ux**2 + uy**2) / 2)
+    with np.errstate(invalid="ignore"):
+        keep = (
+            em.converged
+            & np.isfinite(unc)
+            & (unc <= sigma0)  # localises nothing better than the PSF: a degenerate fit
+            & (em.photons >= max(params.min_photons, 1e-9))
+            & (em.sigma > 0.4 * sigma0)
+            & (em.sigma < 2.5 * sigma0)
+            & (np.abs(em.x - em.anchor_x) <= MAX_MOVE_PX)
+            & (np.abs(em.y - em.anchor_y) <= MAX_MOVE_PX)
+        )
     return pd.DataFrame(
         {
-            "frame": np.asarray(frames, int),
-            "x": res.x,
-            "y": res.y,
-            "sigma": res.sigma,
-            "photons": res.photons,
-            "background": res.background,
-            "bkgstd": res.bkgstd,
+            "frame": em.frame + frame_offset,
+            "x": em.x,
+            "y": em.y,
+            "sigma": em.sigma,
+            "photons": em.photons,
+            "background": em.background,
+            "bkgstd": em.bkgstd,
             "uncertainty": unc,
-            "uncertainty_x": res.crlb_x,
-            "uncertainty_y": res.crlb_y,
-            "log_likelihood": res.log_likelihood,
+            "uncertainty_x": ux,
+            "uncertainty_y": uy,
+            "log_likelihood": em.log_likelihood,
             "_keep": keep,
         }
     )
-
-
-def _render(shape, frames, res) -> np.ndarray:
-    ok = np.isfinite(res.x) & np.isfinite(res.photons) & (res.photons > 0)
-    return render_spots(
-        shape, frames[ok], res.y[ok], res.x[ok], res.photons[ok], res.sigma[ok], "gaussian"
-    )
-
-
-def subtract_others(model, boxes, frames, r0, c0, *owns) -> np.ndarray:
-    """Boxes with every *other* fitted punctum's model removed (`model`: all fits rendered):
-    the neighbour subtraction that lets a single-emitter fit work at moderate density, where
-    the tails of nearby puncta otherwise pull the fit."""
-    size = boxes.shape[1]
-    off = np.arange(size)
-    rr = r0[:, None, None] + off[None, :, None]
-    cc = c0[:, None, None] + off[None, None, :]
-    others = model[frames[:, None, None], rr, cc]
-    for res in owns:  # the spots the box is about are not subtracted
-        ok = np.isfinite(res.x) & np.isfinite(res.photons) & (res.photons > 0)
-        others = others - render_spots(
-            (len(frames), size, size), np.arange(len(frames))[ok], res.y[ok] - r0[ok],
-            res.x[ok] - c0[ok], res.photons[ok], res.sigma[ok], "gaussian",
-        )  # fmt: skip
-    return boxes - others
-
-
-def _split_pairs(photons, t, res, table, params: PunctaParams, fit: dict, frame_offset: int):
-    """Refit spots wider than the PSF as two emitters; where the likelihood-ratio statistic
-    2 (logL2 - logL1) exceeds `pair_test` and both halves are real puncta, the one localisation
-    becomes two (the original row is marked not kept)."""
-    sigma0 = params.psf_sigma_px
-    flagged = np.nonzero(table["_keep"].to_numpy() & (res.sigma > 1.1 * sigma0))[0]
-    if flagged.size == 0:
-        return []
-    radius = params.fit_radius + 1
-    model = _render(photons.shape, t, res)
-    ft = t[flagged]
-    row = np.round(res.y[flagged]).astype(int)
-    col = np.round(res.x[flagged]).astype(int)
-    boxes, r0, c0 = extract_boxes(photons, ft, row, col, radius)
-    sub = _Subset(res, flagged)
-    cleaned = subtract_others(model, boxes, ft, r0, c0, sub) / fit["scale"]
-    var = fit["variance"] / fit["scale"] ** 2
-    one, _, ll1, _, ok1 = fit_spots(cleaned, sigma0, variance=var, fit_sigma=fit["fit_sigma"])
-    two, fisher2, ll2, _, ok2 = fit_spots(
-        cleaned, sigma0, variance=var, fit_sigma=fit["fit_sigma"],
-        theta0=pair_guess(cleaned, one, sigma0),
-    )  # fmt: skip
-    size = boxes.shape[1]
-    amps = two[:, [2, 5]] * fit["scale"]
-    inside = ((two[:, [0, 1, 3, 4]] > -0.5) & (two[:, [0, 1, 3, 4]] < size - 0.5)).all(axis=1)
-    accept = (
-        ok2 & ok1 & inside
-        & (2 * (ll2 - ll1) > params.pair_test)
-        & (amps.min(axis=1) >= max(params.min_photons, 1e-9))
-        & (two[:, -1] > 0.4 * sigma0) & (two[:, -1] < 2.5 * sigma0)
-    )  # fmt: skip
-    if not accept.any():
-        return []
-    bound = crlb(fisher2[accept])
-    idx = np.nonzero(accept)[0]
-    rows = []
-    for j in (0, 1):
-        ux, uy = bound[:, 3 * j], bound[:, 3 * j + 1]
-        rows.append(pd.DataFrame({
-            "frame": ft[idx] + frame_offset,
-            "x": two[idx, 3 * j] + c0[idx],
-            "y": two[idx, 3 * j + 1] + r0[idx],
-            "sigma": two[idx, -1],
-            "photons": amps[idx, j],
-            "background": two[idx, -2] * fit["scale"],
-            "bkgstd": table["bkgstd"].to_numpy()[flagged[idx]],
-            "uncertainty": np.sqrt((ux**2 + uy**2) / 2),
-            "uncertainty_x": ux,
-            "uncertainty_y": uy,
-            "log_likelihood": ll2[idx],
-            "_keep": np.isfinite(ux) & np.isfinite(uy),
-        }))  # fmt: skip
-    table.loc[flagged[idx], "_keep"] = False
-    return rows
-
-
-def _fit_close_pairs(photons, t, r, c, res, table, params: PunctaParams, fit: dict) -> None:
-    """Two candidates closer than ~4 PSF widths are fitted together as one two-emitter model
-    (in place in `table`): subtracting each other's one-emitter fits alone oscillates, because
-    each first fit has taken some of its neighbour's light."""
-    sigma0 = params.psf_sigma_px
-    keep = table["_keep"].to_numpy()
-    good = np.nonzero(keep)[0]
-    if good.size < 2:
-        return
-    pts = np.column_stack([t[good] * 1e6, r[good], c[good]]).astype(float)  # candidates: the
-    # separate fits of a close pair push each other apart, so they cannot say which are close
-    pairs = cKDTree(pts).query_pairs(max(4 * sigma0, 2.5), output_type="ndarray")
-    if len(pairs) == 0:
-        return
-    dist = np.hypot(*(pts[pairs[:, 0], 1:] - pts[pairs[:, 1], 1:]).T)
-    used = np.zeros(len(good), bool)
-    chosen = []
-    for a, b in pairs[np.argsort(dist)]:  # greedy: closest pairs first, each spot once
-        if not used[a] and not used[b]:
-            used[a] = used[b] = True
-            chosen.append((good[a], good[b]))
-    ia, ib = np.array(chosen).T
-    model = _render(photons.shape, t, res)
-    row = (r[ia] + r[ib]) // 2
-    col = (c[ia] + c[ib]) // 2
-    boxes, r0, c0 = extract_boxes(photons, t[ia], row, col, params.fit_radius + 1)
-    cleaned = subtract_others(model, boxes, t[ia], r0, c0, _Subset(res, ia), _Subset(res, ib))
-    scale = fit["scale"]
-    theta0 = np.column_stack([
-        c[ia] - c0, r[ia] - r0, res.photons[ia] / scale,
-        c[ib] - c0, r[ib] - r0, res.photons[ib] / scale,
-        (res.background[ia] + res.background[ib]) / (2 * scale), np.full(len(ia), sigma0),
-    ])  # fmt: skip
-    two, fisher, ll, _, ok = fit_spots(
-        cleaned / scale, sigma0, variance=fit["variance"] / scale**2,
-        fit_sigma=fit["fit_sigma"], theta0=theta0,
-    )  # fmt: skip
-    size = boxes.shape[1]
-    inside = ((two[:, [0, 1, 3, 4]] > -0.5) & (two[:, [0, 1, 3, 4]] < size - 0.5)).all(axis=1)
-    amps = two[:, [2, 5]] * scale
-    good_fit = ok & inside & (amps.min(axis=1) > 0) & (two[:, -1] > 0.4 * sigma0)
-    bound = crlb(fisher)
-    for j, rows in ((0, ia), (1, ib)):
-        ux, uy = bound[:, 3 * j], bound[:, 3 * j + 1]
-        sel = good_fit & np.isfinite(ux) & np.isfinite(uy)
-        idx = table.index[rows[sel]]
-        table.loc[idx, "x"] = two[sel, 3 * j] + c0[sel]
-        table.loc[idx, "y"] = two[sel, 3 * j + 1] + r0[sel]
-        table.loc[idx, "photons"] = amps[sel, j]
-        table.loc[idx, "sigma"] = two[sel, -1]
-        table.loc[idx, "background"] = two[sel, -2] * scale
-        table.loc[idx, "uncertainty_x"] = ux[sel]
-        table.loc[idx, "uncertainty_y"] = uy[sel]
-        table.loc[idx, "uncertainty"] = np.sqrt((ux[sel] ** 2 + uy[sel] ** 2) / 2)
-        table.loc[idx, "log_likelihood"] = ll[sel]
-        table.loc[idx, "_keep"] = amps[sel, j] >= max(params.min_photons, 1e-9)
-        # keep res in step so later steps subtract the joint fit
-        res.x[rows[sel]] = table.loc[idx, "x"].to_numpy()
-        res.y[rows[sel]] = table.loc[idx, "y"].to_numpy()
-        res.photons[rows[sel]] = amps[sel, j]
-        res.sigma[rows[sel]] = two[sel, -1]
-
-
-class _Subset:
-    """The fields `subtract_others` reads, for a subset of a FitResult."""
-
-    def __init__(self, res, idx) -> None:
-        for name in ("x", "y", "photons", "sigma"):
-            setattr(self, name, getattr(res, name)[idx])
 
 
 def drop_duplicates(table: pd.DataFrame, radius_px: float) -> pd.DataFrame:

@@ -52,9 +52,15 @@ class PunctaParams(StepParams):
         maximum=5, advanced=True,
     )  # fmt: skip
     pair_test: float = param(
-        30.0, "split a wide spot into two puncta when 2 x the log-likelihood gain exceeds this "
-        "(0 = never)", minimum=0, advanced=True,
+        60.0, "split a spot into two puncta when 2 x the log-likelihood gain of a two-emitter "
+        "fit exceeds this (0 = never)", minimum=0, advanced=True,
     )  # fmt: skip
+    group_passes: int = param(
+        2, "joint fits of each punctum with the neighbours in its box (0 = off)", minimum=0,
+        maximum=5, advanced=True,
+    )  # fmt: skip
+    threads: int = param(0, "CPU threads for fitting (0 = all cores)", minimum=0, maximum=256,
+                         advanced=True)  # fmt: skip
     likelihood: Literal["auto", "poisson", "scmos"] = param(
         "auto",
         "likelihood: Poisson, or sCMOS-corrected (read noise); auto picks from the camera",
@@ -109,12 +115,24 @@ class TrainPunctaParams(StepParams):
     step: ClassVar[str] = "puncta_model"
     seed: int = param(0, "random seed (training is reproducible from it)", minimum=0)
     patch: int = param(
-        24, "training patch size (a multiple of 4)", minimum=16, maximum=256, unit="px"
+        32, "training patch size (a multiple of 4)", minimum=16, maximum=256, unit="px"
     )
-    batch_size: int = param(8, "patches per step", minimum=1, maximum=512)
-    steps_localization: int = param(600, "phase 1: encoder + localisation head", minimum=0)
-    steps_calcium: int = param(300, "phase 2: calcium head on the frozen encoder", minimum=0)
-    steps_joint: int = param(300, "phase 3: everything, Kendall-weighted", minimum=0)
+    batch_size: int = param(16, "patches per step", minimum=1, maximum=512)
+    steps_localization: int = param(10000, "phase 1: encoder + localisation head", minimum=0)
+    steps_calcium: int = param(2000, "phase 2: calcium head on the frozen encoder", minimum=0)
+    steps_joint: int = param(3000, "phase 3: everything, Kendall-weighted", minimum=0)
+    max_density: float = param(
+        3.0, "curriculum: densest simulated scenes (reached halfway through phase 1)",
+        minimum=0.1, maximum=10, unit="1/um^2",
+    )  # fmt: skip
+    min_photons: float = param(
+        100.0, "curriculum: dimmest mean photons per punctum (half the scenes are below 800)",
+        minimum=10, maximum=5000, unit="photon",
+    )  # fmt: skip
+    calibration_clips: int = param(
+        48, "held-out simulated clips for the post-hoc uncertainty calibration (0 = none)",
+        minimum=0,
+    )  # fmt: skip
     learning_rate: float = param(2e-3, "peak learning rate (one-cycle)", minimum=1e-6, maximum=1)
     base_channels: int = param(16, "U-Net base channels", minimum=4, maximum=64)
     pixel_size_nm: float = param(108.0, "simulated pixel size", minimum=1, unit="nm")
