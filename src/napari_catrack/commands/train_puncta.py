@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         locs = from_thunderstorm(read_thunderstorm(tp.labels), tp.pixel_size_nm)
         bootstrap = bootstrap_samples(
             rec.green, rec.red, camera, locs, tp.patch, np.random.default_rng(tp.seed + 1),
-            n=min(512, 32 * tp.batch_size), photon_scale=100.0,
+            n=min(512, 32 * tp.batch_size),
         )  # fmt: skip
     command = "catrack " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     last = [-1]

@@ -35,9 +35,20 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     assert path.with_suffix(".pt").is_file()
     again = load_model(path)
     assert again.config.meta == {"seed": 3}
-    x = torch.randn(1, 5, 16, 16)
+    x = torch.randn(1, 6, 16, 16)
     with torch.no_grad():
         assert torch.allclose(net(x)["logit"], again(x)["logit"])
+    # a format-1 model (5 input channels, no calibration in its config) still loads and runs
+    old = make_network(NetConfig(base_channels=4, in_channels=5))
+    path5 = save_model(old, tmp_path / "old.json")
+    doc = json.loads(path5.read_text())
+    for key in ("in_channels", "excess_radius_px", "uncertainty_scale", "uncertainty_floor_px"):
+        doc["config"].pop(key)
+    doc["format_version"] = 1
+    path5.write_text(json.dumps(doc))
+    assert load_model(path5).config.in_channels == 5
+    with torch.no_grad():
+        assert load_model(path5)(x[:, :5])["logit"].shape == (1, 16, 16)
     (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(InputError, match="not a napari-catrack puncta network"):
         load_model(tmp_path / "other.json")
@@ -46,6 +57,19 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
         load_model(path)
     with pytest.raises(InputError, match="no puncta network"):
         load_model(tmp_path / "absent.json")
+
+
+def test_variance_scaling_recovers_a_known_miscalibration():
+    from napari_catrack.core.puncta.calibrate import fit_variance_scaling
+    from napari_catrack.core.puncta.inference import calibrated_sd
+
+    rng = np.random.default_rng(0)
+    sd = rng.uniform(0.05, 0.4, 20000)  # reported; the true errors are 1.6x larger + 0.1 px
+    errors = rng.normal(0, np.hypot(1.6 * sd, 0.1))
+    a, b = fit_variance_scaling(errors, sd)
+    assert a == pytest.approx(1.6, rel=0.05) and b == pytest.approx(0.1, abs=0.02)
+    cal = calibrated_sd(sd, NetConfig(uncertainty_scale=a, uncertainty_floor_px=b))
+    assert np.sqrt(np.mean((errors / cal) ** 2)) == pytest.approx(1.0, abs=0.03)
 
 
 def _out(logit, dx=0.0, sd=0.1, photons=1.0):
@@ -85,7 +109,7 @@ def test_calcium_loss_skips_unknown_labels_and_kendall_weights():
 def test_short_phased_training_is_reproducible_and_runs_in_the_pipeline(tmp_path):
     torch.set_num_threads(1)
     tp = TrainPunctaParams(patch=16, batch_size=2, steps_localization=3, steps_calcium=2,
-                           steps_joint=2, base_channels=4)  # fmt: skip
+                           steps_joint=2, base_channels=4, calibration_clips=2)  # fmt: skip
     seen = []
     net = train_network(tp, progress=lambda d, t, m="": seen.append(m))
     again = train_network(tp)
@@ -95,6 +119,9 @@ def test_short_phased_training_is_reproducible_and_runs_in_the_pipeline(tmp_path
     assert phases == ["localization", "calcium", "joint"]
     assert "kendall_weights" in net.config.meta["history"][-1]
     assert any(m.startswith("calcium") for m in seen)
+    calibration = net.config.meta["calibration"]
+    assert calibration["clips"] == 2 and calibration["a"] > 0
+    assert net.config.uncertainty_scale == calibration["a"]
     rec = make_puncta_recording(shape=(20, 22), n_frames=5, seed=1)  # sizes not divisible by 4
     locs = localize_network(net, rec.puncta, rec.calcium, rec.camera,
                             PunctaParams(detection_probability=0.01, min_photons=0))  # fmt: skip
@@ -122,6 +149,7 @@ def test_train_puncta_cli_with_bootstrapped_thunderstorm_labels(tmp_path, capsys
     write_thunderstorm(truth, tmp_path / "labels.csv", 108.0)
     args = ["train-puncta", "--patch", "16", "--batch-size", "4", "--steps-localization", "2",
             "--steps-calcium", "1", "--steps-joint", "1", "--base-channels", "4", "--seed", "5",
+            "--calibration-clips", "0",
             "--threads", "1", "--labels", str(tmp_path / "labels.csv"),
             "--labels-movie", str(tmp_path / "rec.tif"), "--camera", str(tmp_path / "camera.json"),
             "-o", str(tmp_path / "net.json")]  # fmt: skip

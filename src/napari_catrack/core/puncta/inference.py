@@ -3,7 +3,8 @@
 Frames are processed in chunks (with the neighbours the inputs need), padded to a multiple of
 the network's stride, and turned into localisations with DECODE's post-processing: local maxima
 of the detection probability, whose probability summed over the 3 x 3 neighbourhood (one punctum
-can be shared by two pixels) must reach `detection_probability`.
+can be shared by two pixels) must reach `detection_probability`. The position uncertainties are
+the network's standard deviations through the calibration stored with the model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from napari_catrack.core.puncta.camera import CameraModel
-from napari_catrack.core.puncta.inputs import BASELINE_HALF, network_input, normalisation
+from napari_catrack.core.puncta.inputs import (
+    BASELINE_HALF,
+    input_options,
+    network_input,
+    normalisation,
+)
 from napari_catrack.core.puncta.localize import LOC_COLUMNS, check_has_photons, empty_localizations
 from napari_catrack.core.puncta.network import load_model, shipped_model
 from napari_catrack.core.puncta.params import PunctaParams
@@ -89,13 +95,13 @@ def localize_network(
         c_ph = camera.to_photons(np.asarray(calcium[lo:hi])) if calcium is not None else None
         for b0 in range(start, stop, BATCH):
             frames = np.arange(b0, min(stop, b0 + BATCH))
-            x = network_input(p_ph, c_ph, frames - lo, pn, cn)
+            x = network_input(p_ph, c_ph, frames - lo, pn, cn, **input_options(net.config, camera))
             if ph or pw:
                 x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
             with torch.no_grad():
                 out = net(torch.from_numpy(x).to(device))
             maps = {k: v[:, :h, :w].float().cpu().numpy() for k, v in out.items()}
-            parts.append(_detections(maps, frames, params, pn, scale, camera))
+            parts.append(_detections(maps, frames, params, pn, scale, camera, net.config))
         if progress is not None:
             progress(stop, n, f"network frames {stop}/{n}")
     parts = [p for p in parts if len(p)]
@@ -104,13 +110,20 @@ def localize_network(
     return pd.concat(parts, ignore_index=True)
 
 
-def _detections(maps: dict, frames, params: PunctaParams, pn, scale: float, camera) -> pd.DataFrame:
+def calibrated_sd(sd: np.ndarray, config) -> np.ndarray:
+    """The head's standard deviation (px) through the model's post-hoc calibration."""
+    return np.hypot(config.uncertainty_scale * sd, config.uncertainty_floor_px)
+
+
+def _detections(maps: dict, frames, params: PunctaParams, pn, scale: float, camera,
+                config) -> pd.DataFrame:  # fmt: skip
     p = 1.0 / (1.0 + np.exp(-maps["logit"]))
     kept = np.where(p > RAW_THRESHOLD, p, 0.0)
     summed = ndi.uniform_filter(kept, size=(1, 3, 3), mode="constant") * 9
     peak = ndi.maximum_filter(p, size=(1, 3, 3), mode="constant")
     t, r, c = np.nonzero((p == peak) & (summed >= params.detection_probability))
-    sd_x, sd_y = maps["sd_x"][t, r, c], maps["sd_y"][t, r, c]
+    sd_x = calibrated_sd(maps["sd_x"][t, r, c], config)
+    sd_y = calibrated_sd(maps["sd_y"][t, r, c], config)
     background = maps["background"][t, r, c] * pn[1] + pn[0]
     table = pd.DataFrame(
         {

@@ -91,16 +91,14 @@ def background_loss(out: dict, background):
 def calcium_loss(out: dict, emitters, mask):
     """Cross-entropy of the calcium call at each true punctum's pixel and its 4 neighbours;
     emitters whose calcium label is negative (unknown, e.g. bootstrapped labels) are skipped.
-    Signals are rare (a few % of punctum-frames): positives are weighted by the batch's
-    negative/positive ratio (at most 10) so the head cannot settle on "never"."""
+    Unweighted, so the probability stays a probability: the first network weighted the rare
+    positives up and paid for it in false calls (specificity 0.93-0.97); the training scenes now
+    carry signals at 10-20 % of punctum-frames, enough for plain cross-entropy."""
     torch = _torch()
     b, h, w = out["calcium_logit"].shape
     logits = out["calcium_logit"].reshape(b, -1)
     label = emitters[..., 4]
     known = mask & (label >= 0)
-    positives = float((known & (label > 0.5)).sum())
-    negatives = float((known & (label <= 0.5)).sum())
-    pos_weight = logits.new_tensor(min(10.0, max(1.0, negatives / max(positives, 1.0))))
     total, count = logits.new_zeros(()), 0
     for dy, dx in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)):
         shifted = emitters.clone()
@@ -109,7 +107,7 @@ def calcium_loss(out: dict, emitters, mask):
         idx = _owner_index(shifted, h, w)
         pred = torch.gather(logits, 1, idx)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(
-            pred, label.clamp(min=0), reduction="none", pos_weight=pos_weight
+            pred, label.clamp(min=0), reduction="none"
         )
         total = total + (bce * known).sum()
         count += int(known.sum())

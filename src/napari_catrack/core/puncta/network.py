@@ -1,16 +1,21 @@
 """The puncta network: a shared U-Net encoder (16 base channels) with a DECODE-style
 localisation head and a calcium head.
 
-Input, per frame t (5 channels, normalised as in `inputs.py`): puncta t-1, t, t+1 (DECODE's
-temporal context, which helps dim puncta), calcium t, and calcium's local baseline (the median
-of the surrounding frames), so a local rise is visible to the calcium head.
+Input, per frame t (6 channels, normalised as in `inputs.py`): puncta t-1, t, t+1 (DECODE's
+temporal context, which helps dim puncta), calcium t, calcium's local baseline (the median of the
+surrounding frames) and the local excess of the calcium change (disk minus ring, in noise units),
+so a local rise is visible to the calcium head and a diffuse one is not. (Models of format 1 had
+the first 5 channels; they still load and run.)
 
 Localisation head, per pixel (DECODE, Speiser et al. 2021, Nat. Methods 18:1082): detection
 logit; sub-pixel offsets dx, dy; photons; PSF width; background; and the standard deviations of
 x, y and photons (the uncertainties DECODE's Gaussian-mixture loss trains). Calcium head: per
 pixel logit of "a calcium signal at a punctum here", read at each localisation; it takes the
-shared features plus the calcium change (frame minus baseline), so it can learn the local
-excess even from an encoder pre-trained for localisation only (phase 2 trains it alone).
+shared features plus the calcium change (frame minus baseline) and its local excess, so it can
+learn the call even from an encoder pre-trained for localisation only (phase 2 trains it alone).
+
+The reported position uncertainty is the head's standard deviation recalibrated after training
+on held-out simulated movies (`calibrate.py`): sd' = sqrt((a sd)^2 + b^2), a and b in the config.
 
 Models are data: `state_dict` (.pt, loaded with weights_only=True) + a JSON config beside it.
 """
@@ -27,8 +32,7 @@ from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
 
 FORMAT = "napari-catrack puncta network"
-FORMAT_VERSION = 1
-IN_CHANNELS = 5
+FORMAT_VERSION = 2
 LOC_CHANNELS = 9  # logit, dx, dy, photons, sigma, bg, sd_x, sd_y, sd_photons
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "puncta_net.json"
 
@@ -38,10 +42,16 @@ class NetConfig:
     base_channels: int = 16
     depth: int = 2  # poolings in the encoder
     photon_scale: float = 100.0  # network photons x this = photons in normalised units
+    in_channels: int = 6  # 5: format-1 models (no calcium-excess channel)
+    excess_radius_px: float = 2.3  # disk radius of the calcium-excess channel
+    uncertainty_scale: float = 1.0  # a: calibrated sd = sqrt((a sd)^2 + b^2)
+    uncertainty_floor_px: float = 0.0  # b
     meta: dict = field(default_factory=dict)  # training provenance (command, seed, losses)
 
     def check(self) -> None:
-        if not (4 <= self.base_channels <= 128 and 1 <= self.depth <= 4):
+        if not (
+            4 <= self.base_channels <= 128 and 1 <= self.depth <= 4
+        ) or self.in_channels not in (5, 6):
             raise InputError(f"unusable puncta network config: {self}")
 
 
@@ -95,21 +105,22 @@ def _build_classes():
             config.check()
             self.config = config
             b = config.base_channels
-            self.encoder = UNet(IN_CHANNELS, b, config.depth)  # shared by both heads
+            self.encoder = UNet(config.in_channels, b, config.depth)  # shared by both heads
             self.loc_head = nn.Sequential(
                 nn.Conv2d(b, b, 3, padding=1), nn.ELU(), nn.Conv2d(b, LOC_CHANNELS, 1)
             )
             # the calcium head also sees the calcium change (frame - baseline) directly, through
             # dilated convolutions (receptive field 15 px: a spot and the ring around it)
+            extra = config.in_channels - 4  # the change, and the excess when given
             self.calcium_head = nn.Sequential(
-                nn.Conv2d(b + 1, b, 3, padding=1), nn.ELU(),
+                nn.Conv2d(b + extra, b, 3, padding=1), nn.ELU(),
                 nn.Conv2d(b, b, 3, padding=2, dilation=2), nn.ELU(),
                 nn.Conv2d(b, b, 3, padding=4, dilation=4), nn.ELU(),
                 nn.Conv2d(b, 1, 1),
             )  # fmt: skip
 
         def forward(self, x):
-            """x (B, 5, H, W), H and W divisible by 2**depth -> dict of (B, H, W) maps."""
+            """x (B, C, H, W), H and W divisible by 2**depth -> dict of (B, H, W) maps."""
             f = self.encoder(x)
             o = self.loc_head(f)
             sp = torch.nn.functional.softplus
@@ -123,7 +134,9 @@ def _build_classes():
                 "sd_x": sp(o[:, 6]) + 1e-3,
                 "sd_y": sp(o[:, 7]) + 1e-3,
                 "sd_photons": sp(o[:, 8]) + 1e-3,
-                "calcium_logit": self.calcium_head(torch.cat([f, x[:, 3:4] - x[:, 4:5]], 1))[:, 0],
+                "calcium_logit": self.calcium_head(
+                    torch.cat([f, x[:, 3:4] - x[:, 4:5], x[:, 5:]], 1)
+                )[:, 0],
             }
 
         def describe(self) -> dict:
@@ -168,7 +181,7 @@ def load_model(path: str | os.PathLike):
     if int(doc.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(f"{path} was written by a newer napari-catrack; please upgrade")
     try:
-        config = NetConfig(**doc["config"])
+        config = NetConfig(**{"in_channels": 5, **doc["config"]})  # format 1 had 5 inputs
     except (KeyError, TypeError) as exc:
         raise InputError(f"{path} has no usable config: {exc}") from None
     weights = path.parent / doc.get("weights", path.with_suffix(".pt").name)

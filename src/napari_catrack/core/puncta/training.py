@@ -6,10 +6,15 @@ weight, the four task losses weighted by Kendall's learned uncertainties. Each p
 one-cycle schedule with the project's AdamW (`core/optim.py`, never torch.optim).
 
 Data: fresh simulated clips (`synthetic/puncta.py`) every `REFRESH` steps, each with its own
-density, brightness, background, PSF (Gaussian or Airy, width +-20 %), camera (sCMOS or EMCCD)
-and calcium signals, so the network sees the range it will meet. Bootstrapped labels (e.g. a
-ThunderSTORM table of a real movie) join phases 1 and 3 as crops whose calcium is unknown.
-Reproducible: the same seed and parameters give the same weights (single-threaded torch).
+density, brightness, background, PSF (Gaussian or Airy, width +-20 %), camera (sCMOS or EMCCD),
+calcium signals and diffuse calcium events, so the network sees the range it will meet. A
+curriculum makes the scenes denser as phase 1 goes on (up to `max_density` halfway through it);
+half the scenes are dim (`min_photons`..800 photons), because dense and dim is where a network
+should beat the classical fitter; most frames carry a diffuse calcium event (the negatives the
+calcium head must learn to ignore). Bootstrapped labels (e.g. a ThunderSTORM table of a real
+movie) join phases 1 and 3 as crops whose calcium is unknown. After training, the position
+uncertainties are calibrated on held-out clips (`calibrate.py`). Reproducible: the same seed and
+parameters give the same weights (single-threaded torch).
 """
 
 from __future__ import annotations
@@ -22,7 +27,12 @@ import numpy as np
 
 from napari_catrack.core.optim import AdamW, one_cycle
 from napari_catrack.core.puncta.camera import CameraModel
-from napari_catrack.core.puncta.inputs import BASELINE_HALF, network_input, normalisation
+from napari_catrack.core.puncta.inputs import (
+    BASELINE_HALF,
+    input_options,
+    network_input,
+    normalisation,
+)
 from napari_catrack.core.puncta.loss import make_kendall, pad_targets, task_losses
 from napari_catrack.core.puncta.network import NetConfig, make_network
 from napari_catrack.core.puncta.params import TrainPunctaParams
@@ -30,7 +40,8 @@ from napari_catrack.errors import InputError, check_cancelled
 
 REFRESH = 100  # steps between fresh simulated pools
 CLIP_FRAMES = 2 * BASELINE_HALF + 8  # frames per simulated clip; the middle 8 are used
-POOL_CLIPS = 24  # at most; small batches (tests) use fewer
+POOL_CLIPS = 48  # at most; small batches (tests) use fewer
+JOINT_LR = 0.25  # phase 3 fine-tunes a trained network: a quarter of the peak learning rate
 
 
 @dataclass
@@ -38,7 +49,7 @@ class Samples:
     """Network inputs with their targets (emitters: x, y, photons (network units), sigma,
     calcium (1/0, -1 unknown)) and normalised background."""
 
-    inputs: np.ndarray  # (N, 5, P, P) float32
+    inputs: np.ndarray  # (N, C, P, P) float32
     emitters: list = field(default_factory=list)
     background: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
@@ -46,21 +57,28 @@ class Samples:
         return len(self.inputs)
 
 
-def random_scene(rng: np.random.Generator, tp: TrainPunctaParams):
-    """A scene configuration drawn from the range the network should handle."""
+def random_scene(rng: np.random.Generator, tp: TrainPunctaParams, hardness: float = 1.0,
+                 shape: tuple[int, int] | None = None):  # fmt: skip
+    """A scene configuration drawn from the range the network should handle; `hardness` (0-1)
+    is the curriculum: the densest scenes grow from 1 puncta/um^2 to `tp.max_density`."""
     from napari_catrack.synthetic.puncta import EMCCD, SCMOS, PunctaSceneConfig
 
     def loguniform(lo, hi):
         return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
+    densest = 1.0 + (tp.max_density - 1.0) * float(np.clip(hardness, 0, 1))
+    dense = rng.random() < 0.7
+    density = rng.uniform(0.5, max(densest, 0.6)) if dense else loguniform(0.05, 0.5)
+    dim = rng.random() < 0.5
+    photons = loguniform(min(tp.min_photons, 790), 800) if dim else loguniform(800, 5000)
     return PunctaSceneConfig(
-        shape=(tp.patch, tp.patch),
+        shape=shape or (tp.patch, tp.patch),
         n_frames=CLIP_FRAMES,
         pixel_size_nm=tp.pixel_size_nm,
-        density_per_um2=loguniform(0.05, 2.5),
+        density_per_um2=density,
         psf="airy" if rng.random() < 0.3 else "gaussian",
         psf_sigma_nm=tp.psf_sigma_nm * rng.uniform(0.8, 1.2),
-        photons=loguniform(150, 5000),
+        photons=photons,
         background=loguniform(5, 80),
         immobile_fraction=rng.uniform(0.2, 0.8),
         diffusion_um2_s=loguniform(0.005, 0.2),
@@ -68,42 +86,46 @@ def random_scene(rng: np.random.Generator, tp: TrainPunctaParams):
         calcium_rate=0.12,
         calcium_photons=loguniform(300, 3000),
         calcium_background=loguniform(10, 80),
-        diffuse_rate=0.1,
-        diffuse_peak=loguniform(5, 60),
+        diffuse_rate=0.3,
+        diffuse_peak=loguniform(5, 150),
         camera=EMCCD if rng.random() < 0.3 else SCMOS,
     )
 
 
 def simulate_samples(
-    rng: np.random.Generator, n_clips: int, tp: TrainPunctaParams, photon_scale: float
+    rng: np.random.Generator, n_clips: int, tp: TrainPunctaParams, config, hardness: float = 1.0
 ) -> Samples:
-    """Training samples from `n_clips` fresh simulated clips."""
+    """Training samples from `n_clips` fresh simulated clips (`config`: the network's)."""
     from napari_catrack.synthetic.puncta import make_puncta_recording
 
     inputs, emitters, background = [], [], []
     frames = np.arange(BASELINE_HALF, CLIP_FRAMES - BASELINE_HALF)
     for _ in range(n_clips):
-        cfg = random_scene(rng, tp)
+        cfg = random_scene(rng, tp, hardness)
         rec = make_puncta_recording(cfg, seed=int(rng.integers(2**31)))
         puncta = cfg.camera.to_photons(rec.puncta)
         calcium = cfg.camera.to_photons(rec.calcium)
         pn, cn = normalisation(puncta), normalisation(calcium)
-        inputs.append(network_input(puncta, calcium, frames, pn, cn))
+        inputs.append(network_input(puncta, calcium, frames, pn, cn,
+                                    **input_options(config, cfg.camera)))  # fmt: skip
         em = rec.truth.emitters
         for t in frames:
             e = em[em.frame == t]
             emitters.append(np.column_stack([
-                e.x, e.y, e.photons / pn[1] / photon_scale, e.sigma, e.calcium,
+                e.x, e.y, e.photons / pn[1] / config.photon_scale, e.sigma, e.calcium,
             ]).astype(np.float32))  # fmt: skip
             background.append((cfg.background - pn[0]) / pn[1])
     return Samples(np.concatenate(inputs), emitters, np.asarray(background, np.float32))
 
 
 def bootstrap_samples(
-    puncta_adu, calcium_adu, camera: CameraModel, locs, patch: int, rng, n: int, photon_scale: float
+    puncta_adu, calcium_adu, camera: CameraModel, locs, patch: int, rng, n: int, config=None
 ) -> Samples:
     """Crops of a real movie with localisations (internal table, e.g. from a ThunderSTORM CSV)
-    as labels: positions, photons and widths are trusted, calcium is unknown (-1)."""
+    as labels: positions, photons and widths are trusted, calcium is unknown (-1). `config`:
+    the network's (default: a new one's)."""
+    config = config or NetConfig()
+    photon_scale = config.photon_scale
     puncta = camera.to_photons(np.asarray(puncta_adu))
     calcium = None if calcium_adu is None else camera.to_photons(np.asarray(calcium_adu))
     t_n, h, w = puncta.shape
@@ -120,7 +142,7 @@ def bootstrap_samples(
     for _ in range(n):
         t = int(rng.choice(labelled))
         r0, c0 = int(rng.integers(0, h - patch + 1)), int(rng.integers(0, w - patch + 1))
-        x = network_input(puncta, calcium, np.array([t]), pn, cn)[
+        x = network_input(puncta, calcium, np.array([t]), pn, cn, **input_options(config, camera))[
             :, :, r0 : r0 + patch, c0 : c0 + patch
         ]
         inputs.append(x)
@@ -190,7 +212,8 @@ def train_network(
             check_cancelled(cancel, "training")
             if pool is None or done % REFRESH == 0:
                 clips = min(POOL_CLIPS, 3 * tp.batch_size)
-                pool = simulate_samples(rng, clips, tp, config.photon_scale)
+                hardness = done / max(0.5 * tp.steps_localization, 1)
+                pool = simulate_samples(rng, clips, tp, config, hardness)
             batch = _batch(pool, bootstrap if phase != "calcium" else None, tp.batch_size, rng)
             out = net(torch.from_numpy(batch.inputs))
             emitters, mask = pad_targets(batch.emitters)
@@ -204,7 +227,8 @@ def train_network(
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step(one_cycle(step, n_steps, tp.learning_rate))
+            peak = tp.learning_rate * (JOINT_LR if phase == "joint" else 1.0)
+            opt.step(one_cycle(step, n_steps, peak))
             for t in tasks:
                 running[t].append(float(losses[t].detach()))
             done += 1
@@ -220,6 +244,18 @@ def train_network(
     for p in net.parameters():
         p.requires_grad_(True)
     net.eval()
+    calibration = {}
+    if tp.calibration_clips > 0:
+        from napari_catrack.core.puncta.calibrate import calibrate_uncertainty
+
+        check_cancelled(cancel, "training")
+        if progress is not None:
+            progress(total, total, f"calibrating on {tp.calibration_clips} held-out clips")
+        calibration = calibrate_uncertainty(
+            net, tp, np.random.default_rng([tp.seed, 1]), tp.calibration_clips
+        )
+        net.config = NetConfig(**{**net.config.__dict__, "uncertainty_scale": calibration["a"],
+                                  "uncertainty_floor_px": calibration["b_px"]})  # fmt: skip
     info = {
         **(meta or {}),
         "train_params": tp.to_dict(),
@@ -228,6 +264,7 @@ def train_network(
         "train_seconds": round(time.perf_counter() - t0, 1),
         "torch": torch.__version__,
         "bootstrapped_samples": len(bootstrap) if bootstrap is not None else 0,
+        "calibration": calibration,
     }
     net.config = NetConfig(**{**net.config.__dict__, "meta": info})
     return net
@@ -245,10 +282,19 @@ def _batch(pool: Samples, extra: Samples | None, size: int, rng) -> Samples:
         inputs.append(extra.inputs[j])
         emitters += [extra.emitters[i] for i in j]
         background.append(extra.background[j])
-    flip = rng.random() < 0.5  # mirror the whole batch: the physics has no handedness
     x = np.concatenate(inputs)
-    if flip:
-        x = x[..., ::-1].copy()
-        w = x.shape[-1]
-        emitters = [np.column_stack([w - 1 - e[:, 0], e[:, 1:]]) if len(e) else e for e in emitters]
-    return Samples(x, emitters, np.concatenate(background))
+    for axis in (0, 1):  # mirror the whole batch in x and/or y: the physics has no handedness
+        if rng.random() < 0.5:
+            x = np.flip(x, axis=-1 - axis)
+            size = x.shape[-1 - axis]
+            emitters = [_mirror(e, axis, size) for e in emitters]
+    return Samples(np.ascontiguousarray(x), emitters, np.concatenate(background))
+
+
+def _mirror(e: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """Emitters (x, y, ...) mirrored along x (axis 0) or y (axis 1) of a `size`-px patch."""
+    if not len(e):
+        return e
+    e = e.copy()
+    e[:, axis] = size - 1 - e[:, axis]
+    return e
