@@ -80,14 +80,17 @@ def test_cli_refuses_bad_options_and_paths_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_last_step_finds_the_planted_ensembles(tmp_path):
+@pytest.mark.parametrize("frames", [300, 200], ids=["demo-300", "napari-sample-200"])
+def test_demo_last_step_finds_the_planted_ensembles(tmp_path, frames):
     """The walkthrough's last step shows a result: both planted groups of the sample recording,
-    through detection, tracking, traces and transients (not 0 ensembles)."""
+    through detection, tracking, traces and transients (not 0 ensembles). 300 frames is
+    `catrack demo`; 200 frames (seed 0) is the recording File > Open Sample > Moving worm gives."""
     out = tmp_path / "demo"
-    assert cli.main(["demo", "-o", str(out)]) == 0
+    assert cli.main(["demo", "-o", str(out), "--frames", str(frames)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ensembles"]["ensembles"] >= 2
     assert summary["ensembles"]["planted_found"] == summary["ensembles"]["planted"] == 2
     planted = pd.read_csv(out / "ground_truth" / "ensembles.csv")
     assert (planted.jaccard >= 0.6).all()
-    assert summary["detection"]["recall"] == 1.0 and summary["detection"]["spurious"] <= 8
+    if frames == 300:
+        assert summary["detection"]["recall"] == 1.0 and summary["detection"]["spurious"] <= 8

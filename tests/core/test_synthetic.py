@@ -242,5 +242,12 @@ def test_worm_ground_truth_has_coactive_groups():
         assert (
             rec.truth.spikes[np.ix_(rows, frames)] > 0
         ).all()  # every member fires at each event
+    # activations a transient apart within a group, and never on top of the other group's
+    for frames in rec.truth.ensemble_events:
+        assert (np.diff(frames) >= 2.0 * rec.fps - 1).all()  # 2 s refractory (frame rounding)
+    both = np.sort(np.concatenate(rec.truth.ensemble_events))
+    assert (np.diff(both) >= 1.0 * rec.fps - 1).all()  # 1 s separation
+    rate = sum(map(len, rec.truth.ensemble_events)) / 2 / (300 / rec.fps)
+    assert 0.15 <= rate <= 0.45  # about ensemble_rate_hz = 0.3
     none = make_worm_recording(n_frames=30, shape=(48, 48), n_neurons=4, seed=2, ensembles=0)
     assert none.truth.ensemble_members == []

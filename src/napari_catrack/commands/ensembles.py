@@ -99,13 +99,12 @@ def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bo
     ids = result.events["event_id"].to_numpy()
     sim = pd.DataFrame(result.similarity, index=pd.Index(ids, name="event_id"), columns=ids)
     write_table(sim.reset_index(), out / "ensemble_similarity.csv", float_format="%.4f")
-    width, fps = result.params["bin_frames"], result.params["fps"]
-    bins = np.arange(len(result.coactivity))
+    starts = result.coactivity_frames
     coact = pd.DataFrame(
         {
-            "bin": bins,
-            "start_frame": bins * width,
-            "time_s": bins * width / fps,
+            "bin": np.arange(len(starts)),  # window (= its start frame) or bin index
+            "start_frame": starts,
+            "time_s": starts / result.params["fps"],
             "n_active": result.coactivity,
         }
     )

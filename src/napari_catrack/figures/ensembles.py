@@ -23,10 +23,11 @@ def ensemble_colors(n: int) -> np.ndarray:
 
 
 def coactivity_figure(result: EnsembleResult) -> Figure:
-    """Distinct active neurons per bin over time, the null threshold and the ensemble events."""
+    """Distinct active neurons per window (or bin) over time, the null threshold and the
+    ensemble events."""
     p = result.params
     width, fps = p["bin_frames"], p["fps"]
-    t = np.arange(len(result.coactivity)) * width / fps
+    t = result.coactivity_frames / fps
     fig = Figure(figsize=(10, 3), layout="constrained")
     ax = fig.add_subplot()
     ax.step(t, result.coactivity, where="post", color="0.3", lw=0.7, label="coactivity")
@@ -45,7 +46,8 @@ def coactivity_figure(result: EnsembleResult) -> Figure:
         color = colors[ens_id] if ens_id >= 0 else (0.5, 0.5, 0.5, 1)
         ax.plot(start / fps, n_active, "v", color=color, ms=4)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel(f"active neurons per {width / fps:.2g} s bin")
+    kind = "window" if p.get("coactivity") == "window" else "bin"
+    ax.set_ylabel(f"active neurons per {width / fps:.2g} s {kind}")
     ax.set_xlim(0, max(t[-1] if len(t) else 0, 1 / fps))
     ax.legend(loc="upper right", fontsize="small")
     ax.set_title(f"Coactivity: {len(result.events)} events, {result.n_ensembles} ensembles")

@@ -109,6 +109,46 @@ def choose_groups(n_cells: int, n_groups: int, size: int, rng: np.random.Generat
     return [np.sort(cells[g * size : (g + 1) * size]) for g in range(max(n_groups, 0))]
 
 
+def group_activations(
+    n_groups: int,
+    n_frames: int,
+    fps: float,
+    rng: np.random.Generator,
+    rate_hz: float = 0.3,
+    refractory_s: float = 2.0,
+    separation_s: float = 1.0,
+) -> list[np.ndarray]:
+    """Activation frames of each co-active group, as told-apart activations can be.
+
+    Each group is a renewal process with mean rate `rate_hz` and a dead time of `refractory_s`
+    after each activation (a member's transient must decay before a new one can be seen as
+    new: two activations 0.3 s apart are one transient), and no group starts within
+    `separation_s` of another group's activation (two ensembles firing in the same instant are
+    one mixed event to any method). Groups take turns in time order; a start that would
+    collide with another group's is delayed to the earliest allowed time.
+    """
+    if n_groups <= 0 or n_frames <= 0 or not rate_hz > 0:
+        return [np.zeros(0, dtype=np.int64) for _ in range(max(n_groups, 0))]
+    duration = n_frames / fps
+    mean_gap = 1.0 / rate_hz
+    extra = max(mean_gap - refractory_s, 0.1 * mean_gap)  # exponential part of each interval
+    nxt = rng.uniform(0.0, mean_gap, n_groups)  # stationary start of each renewal process
+    times: list[list[float]] = [[] for _ in range(n_groups)]
+    last_any = -np.inf
+    while True:
+        g = int(np.argmin(nxt))
+        t = max(float(nxt[g]), last_any + separation_s)
+        if t >= duration:
+            break
+        times[g].append(t)
+        last_any = t
+        nxt[g] = t + refractory_s + rng.exponential(extra)
+    return [
+        np.unique(np.minimum(np.round(np.asarray(ts) * fps), n_frames - 1)).astype(np.int64)
+        for ts in times
+    ]
+
+
 def group_spikes(
     members: list[np.ndarray],
     n_cells: int,
@@ -118,19 +158,21 @@ def group_spikes(
     rate_hz: float = 0.3,
     jitter_frames: int = 1,
     burst_mean_spikes: float = 2.0,
+    refractory_s: float = 2.0,
+    separation_s: float = 1.0,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Spikes (N, T) of co-active groups and the frames of each group's events.
 
-    Each group fires as a Poisson process at `rate_hz`; at an event every member bursts (1 +
-    Poisson(`burst_mean_spikes` - 1) spikes) within `jitter_frames` frames of it. Added to the
-    cells' own events, this is what ensemble analysis should recover.
+    Groups activate as `group_activations` draws (mean `rate_hz`, refractory and separated); at
+    an activation every member bursts (1 + Poisson(`burst_mean_spikes` - 1) spikes) within
+    `jitter_frames` frames of it. Added to the cells' own events, this is what ensemble analysis
+    should recover.
     """
     extra = np.zeros((n_cells, n_frames), dtype=np.int64)
-    p_event = 1.0 - np.exp(-max(rate_hz, 0.0) / fps)
-    events = []
-    for group in members:
-        frames = np.flatnonzero(rng.random(n_frames) < p_event)
-        events.append(frames)
+    events = group_activations(
+        len(members), n_frames, fps, rng, rate_hz, refractory_s, separation_s
+    )
+    for group, frames in zip(members, events):
         for f in frames:
             spikes = 1 + rng.poisson(max(burst_mean_spikes - 1.0, 0.0), len(group))
             t = np.clip(f + rng.integers(-jitter_frames, jitter_frames + 1, len(group)), 0,

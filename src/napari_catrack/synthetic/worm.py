@@ -203,6 +203,8 @@ def make_worm_recording(
     ensemble_rate_hz: float = 0.3,
     ensemble_own_rate: float = 0.25,
     ensemble_jitter_frames: int = 0,
+    ensemble_refractory_s: float = 2.0,
+    ensemble_separation_s: float = 1.0,
     camera_offset: float = 100.0,
     gain_adu_per_photon: float = 2.0,
     read_noise_adu: float = 3.0,
@@ -216,8 +218,9 @@ def make_worm_recording(
     deformation, jitter, crawl, turns), stage (max_jump_px, trigger, lag, smoothing), channel
     misalignment (dict dy, dx, rotation_deg mapping RED onto GREEN, or None = random draw),
     bleaching, focus dips, activity (calcium model, with `ensembles` co-active groups of
-    `ensemble_size` neurons firing together at `ensemble_rate_hz`, their own events scaled by
-    `ensemble_own_rate`) and camera.
+    `ensemble_size` neurons firing together at `ensemble_rate_hz`, at least
+    `ensemble_refractory_s` apart and `ensemble_separation_s` from another group's activation,
+    their own events scaled by `ensemble_own_rate`) and camera.
     docs/synthetic.md has each one.
     """
     params = {k: v for k, v in locals().items()}
@@ -380,8 +383,9 @@ def make_worm_recording(
         rates[g] *= ensemble_own_rate
     spikes = simulate_spikes(rates, T, fps, r_act, burst_mean_spikes)
     extra, group_events = group_spikes(
-        groups, N, T, fps, r_ens, ensemble_rate_hz, ensemble_jitter_frames, burst_mean_spikes
-    )
+        groups, N, T, fps, r_ens, ensemble_rate_hz, ensemble_jitter_frames, burst_mean_spikes,
+        ensemble_refractory_s, ensemble_separation_s,
+    )  # fmt: skip
     spikes = spikes + extra
     activity = spikes_to_dff(
         spikes, fps, r_act.uniform(*tau_rise_s, N), r_act.uniform(*tau_decay_s, N),

@@ -1,8 +1,10 @@
 """Neuronal ensembles: groups of neurons that fire together, repeatedly.
 
-Pipeline: event trains (`trains`) -> coactivity per bin and its circular-shift null (`null`) ->
-supra-threshold bins as ensemble events -> Jaccard similarity and hierarchical clustering
-(`clustering`) -> ensembles with member neurons and activation times (`pipeline`).
+Pipeline: event trains (`trains`) -> coactivity in a sliding window (`windows`; or per fixed bin,
+`null`) and its circular-shift null -> coactivity peaks (bins) above the null as ensemble events
+-> Jaccard similarity and hierarchical clustering (`clustering`) -> a co-activation test of each
+cluster's members (`significance`) -> ensembles with member neurons and activation times
+(`pipeline`).
 """
 
 import lazy_loader as _lazy
@@ -43,5 +45,15 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "wide_table_to_raster",
         ],
         "params": ["EnsembleParams"],
+        "significance": ["MemberTest", "member_test"],
+        "windows": [
+            "WindowNull",
+            "coactivity_peaks",
+            "n_windows",
+            "window_coactivity",
+            "window_events",
+            "window_frames",
+            "window_null",
+        ],
     },
 )

@@ -83,6 +83,19 @@ class ShuffleNull:
     offsets: np.ndarray  # (n_shuffles, n_neurons) the circular shifts used (frames)
 
 
+def shift_offsets(trains: EventTrains, n_shuffles: int, seed: int | None) -> np.ndarray:
+    """The circular shifts of the null, (n_shuffles, n_neurons) frames uniform in [0, T).
+
+    One function for the bin null, the window null and the member test, so that with one seed
+    they all see the same shuffles."""
+    if n_shuffles < 1:
+        raise InputError(f"the number of shuffles must be at least 1; got {n_shuffles}")
+    rng = np.random.default_rng(seed)
+    return rng.integers(
+        0, max(trains.n_frames, 1), size=(n_shuffles, trains.n_neurons), dtype=np.int64
+    )
+
+
 def shuffle_null(
     trains: EventTrains,
     width: int,
@@ -94,10 +107,7 @@ def shuffle_null(
 ) -> ShuffleNull:
     """Coactivity of `n_shuffles` independent circular shifts, counted from event indices."""
     n_frames, n = trains.n_frames, trains.n_neurons
-    if n_shuffles < 1:
-        raise InputError(f"the number of shuffles must be at least 1; got {n_shuffles}")
-    rng = np.random.default_rng(seed)
-    offsets = rng.integers(0, max(n_frames, 1), size=(n_shuffles, n), dtype=np.int64)
+    offsets = shift_offsets(trains, n_shuffles, seed)
     nb = n_bins(n_frames, width)
     hist = np.zeros(n + 1, dtype=np.int64)
     maxima = np.zeros(n_shuffles, dtype=np.int64)

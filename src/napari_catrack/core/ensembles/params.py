@@ -14,20 +14,32 @@ from napari_catrack.params import StepParams, param
 
 @dataclass(frozen=True)
 class EnsembleParams(StepParams):
-    """Coactivity against a circular-shift null, ensemble events, clustering into ensembles."""
+    """Coactivity (sliding window) against a circular-shift null, ensemble events, clustering
+    into ensembles, and a co-activation test of each ensemble's members."""
 
     step: ClassVar[str] = "ensembles"
 
-    bin_s: float = param(0.5, "coactivity bin", minimum=0.0, unit="s", label="bin")
+    coactivity: Literal["window", "bins"] = param(
+        "window", "window: neurons whose onsets fall in one sliding window of `bin_s` are "
+        "coactive, events are the coactivity peaks; bins: fixed consecutive bins (the classic "
+        "raster binning: a co-activation that straddles a bin edge is split)",
+    )  # fmt: skip
+    bin_s: float = param(0.3, "coactivity window (or bin) length; a window is at least "
+                         "`min_window_frames` long", minimum=0.0, unit="s",
+                         label="window")  # fmt: skip
+    min_window_frames: int = param(3, "shortest window in frames (onsets are known to about a "
+                                   "frame: 3 frames tolerate +-1)", minimum=1, maximum=1000,
+                                   advanced=True)  # fmt: skip
     n_shuffles: int = param(1000, "circular-shift shuffles of the null", minimum=1,
                             maximum=1_000_000, cli="--shuffles", label="shuffles")  # fmt: skip
     seed: int | None = param(0, "random seed of the shuffles (none = fresh each run)",
                              minimum=0, advanced=True)  # fmt: skip
-    percentile: float = param(95.0, "null percentile a bin's coactivity must exceed (95: p < 0.05)",
-                              minimum=0.0, maximum=100.0, label="null percentile")  # fmt: skip
+    percentile: float = param(95.0, "null percentile an event's coactivity must exceed (95: "
+                              "p < 0.05)", minimum=0.0, maximum=100.0,
+                              label="null percentile")  # fmt: skip
     null: Literal["pooled", "max"] = param(
-        "pooled", "pooled: percentile of all shuffled bins (per-bin rate); max: of each "
-        "shuffle's largest bin (family-wise)",
+        "pooled", "pooled: chance events (shuffled peaks, or bins) at the rate 1 - percentile/100 "
+        "per window (bin); max: percentile of each shuffle's largest count (family-wise)",
     )  # fmt: skip
     null_method: Literal["shuffle", "analytic"] = param(
         "shuffle", "shuffles, or the exact Poisson-binomial limit of the pooled null",
@@ -35,7 +47,8 @@ class EnsembleParams(StepParams):
     )  # fmt: skip
     min_neurons: int = param(2, "fewest coactive neurons in an ensemble event (at least 2)", minimum=1,
                              advanced=True)  # fmt: skip
-    merge_adjacent: bool = param(True, "merge adjacent event bins into one event", cli="--merge")
+    merge_adjacent: bool = param(True, "(bins) merge adjacent event bins into one event",
+                                 cli="--merge")  # fmt: skip
     member_fraction: float = param(0.5, "a member joins at least this share of its ensemble's "
                                    "events", minimum=0.0, maximum=1.0)  # fmt: skip
     linkage_method: Literal[
@@ -54,6 +67,9 @@ class EnsembleParams(StepParams):
                                   "aside", minimum=0.0, maximum=1.0, advanced=True)  # fmt: skip
     min_events: int = param(3, "fewest events a cluster needs to be an ensemble", minimum=1,
                             advanced=True)  # fmt: skip
+    test_members: bool = param(True, "keep a cluster only if its members co-activate more often "
+                               "than in the circular shifts (p < 1 - percentile/100)",
+                               advanced=True)  # fmt: skip
 
     def check(self) -> None:
         if not self.bin_s > 0:
@@ -62,7 +78,8 @@ class EnsembleParams(StepParams):
             raise InputError(f"the percentile must be between 0 and 100; got {self.percentile}")
         if not 0 < self.member_fraction <= 1:
             raise InputError(f"member_fraction must be in (0, 1]; got {self.member_fraction}")
-        if self.null == "max" and self.null_method == "analytic":
+        if self.null_method == "analytic" and (self.null == "max" or self.coactivity != "bins"):
             raise InputError(
-                "the analytic null exists for pooled bins only; use shuffles with 'max'"
+                "the analytic null exists for pooled fixed bins only (--coactivity bins, "
+                "--null pooled); use shuffles otherwise"
             )

@@ -1,10 +1,11 @@
-"""From event trains to ensembles: threshold coactivity, collect events, cluster, find members.
+"""From event trains to ensembles: coactivity events, clustering, member test, members.
 
-Adjacent supra-threshold bins are merged (default): a run of consecutive bins whose coactivity
-exceeds the null threshold is one ensemble event, its contributing neurons the union over the run.
-Activations jittered across a bin edge would otherwise split into two events with disjoint
-neurons (each neuron fires once), which look unrelated to Jaccard. With `merge_adjacent=False`
-every supra-threshold bin is its own event.
+Coactivity is counted in a sliding window by default (`windows.py`: events are coactivity peaks,
+each onset in one event at most), or in fixed bins (`null.py`; adjacent supra-threshold bins
+are merged by default, since a co-activation jittered across a bin edge would otherwise split
+into two events with disjoint neurons). Events are clustered on their Jaccard similarity
+(`clustering.py`), and a cluster is kept as an ensemble when its members co-activate more often
+than in the circular shifts (`significance.py`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,19 @@ from napari_catrack.core.ensembles.null import (
     coactivity,
     n_bins,
     participation,
+    shift_offsets,
     shuffle_null,
     threshold_from_pmf,
 )
 from napari_catrack.core.ensembles.params import EnsembleParams
+from napari_catrack.core.ensembles.significance import member_test
 from napari_catrack.core.ensembles.trains import EventTrains
+from napari_catrack.core.ensembles.windows import (
+    n_windows,
+    window_events,
+    window_frames,
+    window_null,
+)
 
 EVENT_COLUMNS = ("event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id")
 MEMBER_COLUMNS = ("ensemble_id", "neuron_id", "fraction")
@@ -46,13 +55,19 @@ class EnsembleResult:
     event_neurons: pd.DataFrame  # event_id, neuron_id: the contributing neurons of each event
     similarity: np.ndarray  # (n_events, n_events) Jaccard, in events-table order
     linkage: np.ndarray | None  # scipy linkage matrix on 1 - similarity (None: < 2 events)
-    coactivity: np.ndarray  # distinct active neurons per bin
-    threshold: int  # a bin is an event when its coactivity > threshold (and >= min_neurons)
-    null_pmf: np.ndarray  # pooled null distribution of coactivity (index = neuron count)
+    coactivity: np.ndarray  # distinct active neurons per window (start frame) or per bin
+    threshold: int  # an event's coactivity is > threshold (and >= min_neurons)
+    null_pmf: np.ndarray  # null distribution (index = neuron count): shuffled peaks, or bins
     null_maxima: np.ndarray | None  # per-shuffle maxima (shuffle method only)
     trains: EventTrains
     params: dict
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def coactivity_frames(self) -> np.ndarray:
+        """First frame of each `coactivity` value (every frame for windows, bin starts)."""
+        step = 1 if self.params.get("coactivity") == "window" else self.params["bin_frames"]
+        return np.arange(len(self.coactivity), dtype=np.int64) * step
 
     @property
     def n_ensembles(self) -> int:
@@ -81,21 +96,31 @@ def find_ensembles(
 ) -> EnsembleResult:
     """Find significant coactivity events and group them into ensembles.
 
-    `params`: an `EnsembleParams` (keyword `changes` override single values). `null`: "pooled"
-    thresholds at the percentile of all shuffled bins (per-bin false-positive rate
-    1 - percentile/100); "max" at the percentile of each shuffle's largest bin (family-wise:
-    chance of any false event in the recording). `null_method="analytic"` replaces the pooled
-    shuffles by the exact Poisson-binomial limit. Clusters with fewer than `min_events` events are
-    not ensembles (their events get ensemble_id -1). Unusable input (no events, one neuron, one
-    bin) gives empty, well-formed tables and a message in `result.warnings`.
+    `params`: an `EnsembleParams` (keyword `changes` override single values). `coactivity`:
+    "window" counts neurons in a sliding window of `bin_s` (at least `min_window_frames`) and
+    takes coactivity peaks as events; "bins" uses fixed bins. `null`: "pooled" allows chance
+    events at the rate 1 - percentile/100 per window (per bin); "max" thresholds at the
+    percentile of each shuffle's largest count (family-wise: chance of any false event in the
+    recording). `null_method="analytic"` (pooled bins only) replaces the shuffles by the exact
+    Poisson-binomial limit. Clusters with fewer than `min_events` events, or (`test_members`)
+    whose members co-activate no more often than in the shuffles, are not ensembles (their
+    events get ensemble_id -1). Unusable input (no events, one neuron, a window as long as the
+    recording) gives empty, well-formed tables and a message in `result.warnings`.
     """
     p = EnsembleParams.resolve(params, **changes)
-    width = bin_frames(p.bin_s, fps)
-    nb = n_bins(trains.n_frames, width)
+    windowed = p.coactivity == "window"
+    if windowed:
+        width = window_frames(p.bin_s, fps, p.min_window_frames)
+        nb = n_windows(trains.n_frames, width)
+    else:
+        width = bin_frames(p.bin_s, fps)
+        nb = n_bins(trains.n_frames, width)
     params = {
         "fps": float(fps),
+        "coactivity": p.coactivity,
         "bin_s": float(p.bin_s),
         "bin_frames": int(width),
+        "min_window_frames": int(p.min_window_frames),
         "n_bins": int(nb),
         "n_frames": int(trains.n_frames),
         "n_neurons": int(trains.n_neurons),
@@ -114,10 +139,10 @@ def find_ensembles(
         "min_silhouette": float(p.min_silhouette),
         "min_similarity": float(p.min_similarity),
         "min_events": int(p.min_events),
+        "test_members": bool(p.test_members),
         "cut_rule": "fixed k" if p.n_ensembles else "best mean silhouette over k",
         "version": __version__,
     }
-    coact = coactivity(trains, width)
     problem = None
     if trains.n_events == 0:
         problem = "no events at all: nothing can be coactive"
@@ -126,11 +151,13 @@ def find_ensembles(
             f"only {trains.n_neurons} neuron(s): an ensemble needs at least {max(2, p.min_neurons)}"
         )
     elif nb < 2:
+        kind = "window" if windowed else "bin"
         problem = (
-            f"the bin ({width} frames) is as long as the recording ({trains.n_frames} frames): "
-            "one bin leaves nothing to compare"
+            f"the {kind} ({width} frames) is as long as the recording ({trains.n_frames} frames): "
+            "one position leaves nothing to compare"
         )
     if problem:
+        coact = np.zeros(max(nb, 0), dtype=np.int64) if windowed else coactivity(trains, width)
         pmf = np.zeros(trains.n_neurons + 1)
         pmf[0] = 1.0
         events, members, event_neurons = empty_tables()
@@ -149,28 +176,25 @@ def find_ensembles(
             warnings=[problem],
         )
 
-    maxima = None
-    if p.null_method == "analytic":
-        pmf = analytic_null_pmf(trains, width)
+    maxima = offsets = None
+    if windowed:
+        wn = window_null(trains, width, p.n_shuffles, p.seed)
+        threshold, pmf, maxima, offsets = (
+            wn.threshold(p.percentile, p.null),
+            wn.pmf(),
+            wn.maxima,
+            wn.offsets,
+        )
+        first_bin, coact, part = window_events(trains, width, threshold, p.min_neurons)
+        last_bin = first_bin
+        start_frame, end_frame = first_bin, first_bin + width - 1
     else:
-        sh = shuffle_null(trains, width, p.n_shuffles, p.seed)
-        pmf = sh.hist / sh.hist.sum()
-        maxima = sh.maxima
-    if p.null == "max":
-        threshold = int(np.percentile(maxima, p.percentile, method="inverted_cdf"))
-    else:
-        threshold = threshold_from_pmf(pmf, p.percentile)
+        threshold, pmf, maxima, offsets = _bin_threshold(trains, width, p)
+        coact = coactivity(trains, width)
+        first_bin, last_bin, part = _bin_events(trains, width, threshold, coact, p)
+        start_frame = first_bin * width
+        end_frame = np.minimum((last_bin + 1) * width, trains.n_frames) - 1
     params["threshold"] = threshold
-
-    sig = np.flatnonzero((coact > threshold) & (coact >= p.min_neurons))
-    part = participation(trains, width, sig)
-    if p.merge_adjacent and len(sig):
-        run_start = np.r_[True, np.diff(sig) > 1]
-        starts = np.flatnonzero(run_start)
-        first_bin, last_bin = sig[starts], sig[np.r_[starts[1:] - 1, len(sig) - 1]]
-        part = np.logical_or.reduceat(part, starts, axis=0)
-    else:
-        first_bin = last_bin = sig
     n_active = part.sum(axis=1)
 
     similarity = jaccard_similarity(part)
@@ -183,21 +207,46 @@ def find_ensembles(
         min_similarity=p.min_similarity,
         min_events=p.min_events,
     )
+    frac = _member_fractions(ensemble_id, part)
+    notes = []
+    tests = []
+    if p.test_members and len(frac):
+        if offsets is None:  # the analytic null drew no shifts: draw them as the shuffles would
+            offsets = shift_offsets(trains, p.n_shuffles, p.seed)
+        mode = "window" if windowed else "bins"
+        alpha = 1.0 - p.percentile / 100.0
+        keep = []
+        for e in range(len(frac)):
+            test = member_test(trains, np.flatnonzero(frac[e] >= p.member_fraction), offsets,
+                               width, mode, p.member_fraction, alpha=alpha)  # fmt: skip
+            tests.append({"cluster": e, **test.as_dict(), "kept": test.p_value < alpha})
+            keep.append(test.p_value < alpha)
+        dropped = [t for t in tests if not t["kept"]]
+        if dropped:
+            ensemble_id = _keep_clusters(ensemble_id, np.asarray(keep))
+            frac = _member_fractions(ensemble_id, part)
+            notes.append(
+                f"{len(dropped)} cluster(s) of events set aside: their members co-activate no "
+                f"more often than in the shuffles (p = "
+                + ", ".join(f"{t['p']:.3g}" for t in dropped)
+                + ")"
+            )
     z = event_linkage(similarity, p.linkage_method)
     params["cut"] = {
-        "k": cut["k"],
+        "k": len(frac),
         "n_singular": cut.get("n_singular", 0),
         "silhouette": {
             int(k): float(v) if np.isfinite(v) else None for k, v in cut["scores"].items()
         },
+        "member_tests": tests,
     }
 
     events = pd.DataFrame(
         {
             "event_id": np.arange(len(first_bin), dtype=np.int64),
             "bin": first_bin.astype(np.int64),
-            "start_frame": (first_bin * width).astype(np.int64),
-            "end_frame": np.minimum((last_bin + 1) * width, trains.n_frames).astype(np.int64) - 1,
+            "start_frame": np.asarray(start_frame, dtype=np.int64),
+            "end_frame": np.asarray(end_frame, dtype=np.int64),
             "n_active": n_active.astype(np.int64),
             "ensemble_id": ensemble_id.astype(np.int64),
         }
@@ -206,12 +255,6 @@ def find_ensembles(
     event_neurons = pd.DataFrame(
         {"event_id": ev.astype(np.int64), "neuron_id": trains.neuron_ids[nu]}
     )
-
-    k = cut["k"]
-    onehot = np.zeros((len(ensemble_id), k))
-    assigned = ensemble_id >= 0
-    onehot[np.flatnonzero(assigned), ensemble_id[assigned]] = 1.0
-    frac = (onehot.T @ part) / np.maximum(onehot.sum(axis=0), 1)[:, None]  # (k, n_neurons)
     ens, neu = np.nonzero(frac >= p.member_fraction)
     members = pd.DataFrame(
         {
@@ -220,9 +263,8 @@ def find_ensembles(
             "fraction": frac[ens, neu],
         }
     )
-    notes = []
-    if len(sig) == 0:
-        notes.append(f"no bin exceeds the null threshold ({threshold} coactive neurons)")
+    if len(first_bin) == 0:
+        notes.append(f"no coactivity exceeds the null threshold ({threshold} coactive neurons)")
     return EnsembleResult(
         events=events,
         members=members,
@@ -237,3 +279,49 @@ def find_ensembles(
         params=params,
         warnings=notes,
     )
+
+
+def _bin_threshold(trains: EventTrains, width: int, p: EnsembleParams):
+    """(threshold, pmf, maxima, offsets) of the fixed-bin null."""
+    maxima = offsets = None
+    if p.null_method == "analytic":
+        pmf = analytic_null_pmf(trains, width)
+    else:
+        sh = shuffle_null(trains, width, p.n_shuffles, p.seed)
+        pmf, maxima, offsets = sh.hist / sh.hist.sum(), sh.maxima, sh.offsets
+    if p.null == "max":
+        threshold = int(np.percentile(maxima, p.percentile, method="inverted_cdf"))
+    else:
+        threshold = threshold_from_pmf(pmf, p.percentile)
+    return threshold, pmf, maxima, offsets
+
+
+def _bin_events(trains: EventTrains, width: int, threshold: int, coact: np.ndarray, p):
+    """Supra-threshold bins (runs of adjacent ones merged): first bin, last bin, participation."""
+    sig = np.flatnonzero((coact > threshold) & (coact >= p.min_neurons))
+    part = participation(trains, width, sig)
+    if p.merge_adjacent and len(sig):
+        run_start = np.r_[True, np.diff(sig) > 1]
+        starts = np.flatnonzero(run_start)
+        first_bin, last_bin = sig[starts], sig[np.r_[starts[1:] - 1, len(sig) - 1]]
+        part = np.logical_or.reduceat(part, starts, axis=0)
+    else:
+        first_bin = last_bin = sig
+    return first_bin, last_bin, part
+
+
+def _member_fractions(ensemble_id: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """(k, n_neurons): the share of each ensemble's events that each neuron joins."""
+    k = int(ensemble_id.max(initial=-1) + 1)
+    onehot = np.zeros((len(ensemble_id), k))
+    assigned = ensemble_id >= 0
+    onehot[np.flatnonzero(assigned), ensemble_id[assigned]] = 1.0
+    return (onehot.T @ part) / np.maximum(onehot.sum(axis=0), 1)[:, None]
+
+
+def _keep_clusters(ensemble_id: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Drop the clusters not kept (their events become -1) and number the rest 0, 1, ... in
+    their previous order (largest first)."""
+    new = np.full(len(keep) + 1, -1, dtype=np.int64)
+    new[:-1][keep] = np.arange(int(keep.sum()))
+    return new[ensemble_id]  # index -1 reads the last entry: -1

@@ -1,0 +1,109 @@
+"""Is a cluster of events an ensemble? Its members must co-activate more often than chance.
+
+Clustering groups events whose neuron sets resemble each other; in chance data a few high-rate
+neurons meet often enough to make such clusters (two neurons firing 0.1 Hz share a 0.6 s window
+about five times in 20 min). A group of neurons is an ensemble when its members fire *together*
+more often than their own trains allow. The statistic: the number of coactivity events (window
+peaks, or bins) in which at least q of the m members are active, q = max(2, ceil(member_fraction
+x m)); the null: the same count when each member's train is circularly shifted (the shifts of
+the main null, so rates and autocorrelation are kept). p = (1 + #shuffles at least as high) /
+(1 + #shuffles). The members were chosen from these data, which makes the test lenient rather
+than strict; it still rejects what chance pairings of busy neurons produce (the chance-raster
+tests and benchmarks/bench_ensembles.py measure it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_catrack.core.ensembles.null import n_bins
+from napari_catrack.core.ensembles.trains import EventTrains
+from napari_catrack.core.ensembles.windows import _counts, _cover_lengths, coactivity_peaks
+
+
+@dataclass(frozen=True)
+class MemberTest:
+    """Co-activations of one candidate ensemble's members, observed and under the null."""
+
+    n_members: int
+    min_active: int  # q: members that must be active together
+    observed: int  # events with >= q members active
+    null_mean: float
+    p_value: float
+
+    def as_dict(self) -> dict:
+        return {
+            "members": self.n_members,
+            "min_active": self.min_active,
+            "coactivations": self.observed,
+            "null_mean": round(self.null_mean, 3),
+            "p": round(self.p_value, 4),
+        }
+
+
+def subset_trains(trains: EventTrains, neurons: np.ndarray) -> EventTrains:
+    """The trains of `neurons` (indices into trains.neuron_ids) only, in that order."""
+    neurons = np.asarray(neurons, dtype=np.int64)
+    remap = np.full(trains.n_neurons, -1, dtype=np.int64)
+    remap[neurons] = np.arange(len(neurons))
+    keep = remap[trains.neuron] >= 0
+    new = remap[trains.neuron[keep]]
+    order = np.lexsort((trains.frame[keep], new))
+    return EventTrains(
+        trains.neuron_ids[neurons], new[order], trains.frame[keep][order], trains.n_frames
+    )
+
+
+def _coactivations(
+    trains: EventTrains, offsets: np.ndarray, width: int, mode: str, q: int
+) -> np.ndarray:
+    """Per copy (rows of `offsets`, shifts per neuron): events with at least q neurons active."""
+    n_frames = trains.n_frames
+    x = np.repeat(offsets, trains.counts(), axis=1) + trains.frame
+    x -= (x >= n_frames) * n_frames
+    if mode == "window":
+        counts = _counts(x, _cover_lengths(trains, width), n_frames, width)
+        return ((counts >= q) & coactivity_peaks(counts, width)).sum(axis=1)
+    nb = n_bins(n_frames, width)
+    rows = np.arange(len(offsets), dtype=np.int64)[:, None]
+    keys = (rows * nb + x // width) * trains.n_neurons + trains.neuron  # one per neuron and bin
+    bins = np.unique(keys.ravel()) // trains.n_neurons
+    per_bin = np.bincount(bins, minlength=len(offsets) * nb).reshape(len(offsets), nb)
+    return (per_bin >= q).sum(axis=1)
+
+
+def member_test(
+    trains: EventTrains,
+    members: np.ndarray,
+    offsets: np.ndarray,
+    width: int,
+    mode: str = "window",
+    member_fraction: float = 0.5,
+    chunk: int = 64,
+    alpha: float = 0.05,
+) -> MemberTest:
+    """Co-activation test of the neurons `members` (indices) against the circular shifts
+    `offsets` (n_shuffles, n_neurons) of the main null (module docstring).
+
+    Only the first ceil(20 / alpha) shifts are used (400 at alpha 0.05): enough to resolve p
+    around alpha, at a fraction of the cost of all of them.
+    """
+    members = np.sort(np.asarray(members, dtype=np.int64))
+    m = len(members)
+    q = max(2, math.ceil(member_fraction * m - 1e-9))
+    sub = subset_trains(trains, members)
+    if m < 2 or sub.n_events == 0:
+        return MemberTest(m, q, 0, 0.0, 1.0)
+    observed = int(_coactivations(sub, np.zeros((1, m), dtype=np.int64), width, mode, q)[0])
+    shifts = offsets[: max(math.ceil(20.0 / max(alpha, 1e-6)), 1), members]
+    null = np.concatenate(
+        [
+            _coactivations(sub, shifts[s : s + chunk], width, mode, q)
+            for s in range(0, len(shifts), chunk)
+        ]
+    )
+    p = (1.0 + float((null >= observed).sum())) / (1.0 + len(null))
+    return MemberTest(m, q, observed, float(null.mean()) if len(null) else 0.0, p)
