@@ -60,3 +60,43 @@ def test_puncta_widget_bad_camera_file_is_one_line(make_napari_viewer, tmp_path)
     assert "lacks column(s) x [nm], y [nm]" in widget.status.text()
     widget.puncta_layer.setCurrentText("calcium")
     assert widget.run() is None and "same layer" in widget.status.text()
+
+
+def test_reopened_session_rebuilds_the_puncta_layers(make_napari_viewer, qtbot, tmp_path):
+    """Run, save the session with only the localisations layer in it, reopen it in a fresh
+    viewer: the widget shows the result and rebuilds the tracks and super-resolution layers;
+    the saved layer is not added twice."""
+    from napari_catrack.session import Session, session_for_viewer
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    viewer = make_napari_viewer()
+    _open_sample(viewer, n_frames=12)
+    widget = PunctaWidget(viewer)
+    job = widget.run()
+    qtbot.waitUntil(lambda: not job.running, timeout=60000)
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    n_locs = len(widget.result.localizations)
+    session = session_for_viewer(viewer)
+    out = tmp_path / "puncta.catrack.h5"
+    data, meta, kind = viewer.layers["localizations"].as_layer_data_tuple()
+    session.layers = [(data, {"name": meta["name"]}, kind)]  # the other puncta layers not saved
+    session.save(out)
+    assert "puncta" in Session.load(out).steps
+
+    fresh = make_napari_viewer()
+    widget2 = PunctaWidget(fresh)
+    fresh.open(str(out), plugin="napari-catrack")
+    qtbot.waitUntil(lambda: widget2.result is not None, timeout=5000)
+    qtbot.waitUntil(lambda: "localizations" in fresh.layers, timeout=5000)
+    names = [layer.name for layer in fresh.layers]
+    for name in ("localizations", "puncta tracks", "super-resolution"):
+        assert names.count(name) == 1, names
+    locs = fresh.layers["localizations"]
+    assert len(locs.data) == n_locs
+    assert np.allclose(locs.data, viewer.layers["localizations"].data)
+    assert (fresh.layers["puncta tracks"].features["calcium"].to_numpy() == 1).any()
+    assert (
+        fresh.layers["super-resolution"].data.shape == viewer.layers["super-resolution"].data.shape
+    )
+    assert widget2.track_model.rowCount() == widget.track_model.rowCount() > 0
+    assert widget2.form.params() == widget.form.params()

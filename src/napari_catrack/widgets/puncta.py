@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -74,6 +75,22 @@ def localization_points(locs: pd.DataFrame, pixel_size_nm: float) -> tuple:
         "metadata": {"catrack": {"role": "puncta_localizations"}},
     }
     return locs[["frame", "y", "x"]].to_numpy(float), meta, "points"
+
+
+def stored_result(record, params: PunctaParams) -> PunctaResult | None:
+    """The result a session step `puncta` holds, or None when its tables are missing."""
+    from napari_catrack.core.puncta.pipeline import PunctaResult
+
+    tables, attrs = record.tables, record.attrs
+    if "localizations" not in tables or "frame_shape" not in attrs:
+        return None
+    return PunctaResult(
+        localizations=tables["localizations"], events=tables.get("events", pd.DataFrame()),
+        tracks=tables.get("tracks", pd.DataFrame()), stats=dict(attrs.get("stats") or {}),
+        params=params, camera=CameraModel(**attrs["camera"]),
+        frame_shape=tuple(int(v) for v in attrs["frame_shape"]),
+        n_frames=int(attrs.get("n_frames", 0)), model_info=dict(attrs.get("model") or {}),
+    )  # fmt: skip
 
 
 class PunctaWidget(QWidget):
@@ -309,11 +326,29 @@ class PunctaWidget(QWidget):
         add = getattr(self.viewer, f"add_{kind}")
         return add(data, **{**meta, "name": name})
 
-    def _update_layers(self, result: PunctaResult) -> None:
-        from napari_catrack.core.puncta.render import render_localizations
-
+    def _update_layers(self, result: PunctaResult, only_missing: bool = False) -> None:
+        """The super-resolution, tracks and localisation layers (`only_missing`: only those
+        the viewer lacks, e.g. a reopened session whose file held some of them)."""
+        have = {layer.name for layer in self.viewer.layers} if only_missing else set()
         px = result.params.pixel_size_nm
         locs = result.localizations
+        if "super-resolution" not in have:
+            self._add_render(result, locs, px)
+        linked = locs[locs["track_id"] >= 0]
+        if len(linked) and "puncta tracks" not in have:
+            data = linked[["track_id", "frame", "y", "x"]].to_numpy(float)
+            self._replace_layer("puncta tracks", data, {"tail_length": 10,
+                                "features": pd.DataFrame({"calcium": linked["calcium"].to_numpy()})},
+                                "tracks")  # fmt: skip
+        elif not len(linked) and "puncta tracks" in self.viewer.layers:
+            self.viewer.layers.remove("puncta tracks")
+        if "localizations" not in have:
+            data, meta, _ = localization_points(locs, px)
+            self._replace_layer("localizations", data, meta, "points")
+
+    def _add_render(self, result: PunctaResult, locs: pd.DataFrame, px: float) -> None:
+        from napari_catrack.core.puncta.render import render_localizations
+
         image, step = render_localizations(locs, result.frame_shape, px, RENDER_NM)
         self._replace_layer(
             "super-resolution", image,
@@ -323,16 +358,6 @@ class PunctaWidget(QWidget):
                                                 if (image > 0).any() else 1.0, 1e-6)))},
             "image",
         )  # fmt: skip
-        linked = locs[locs["track_id"] >= 0]
-        if len(linked):
-            data = linked[["track_id", "frame", "y", "x"]].to_numpy(float)
-            self._replace_layer("puncta tracks", data, {"tail_length": 10,
-                                "features": pd.DataFrame({"calcium": linked["calcium"].to_numpy()})},
-                                "tracks")  # fmt: skip
-        elif "puncta tracks" in self.viewer.layers:
-            self.viewer.layers.remove("puncta tracks")
-        data, meta, _ = localization_points(locs, px)
-        self._replace_layer("localizations", data, meta, "points")
 
     def _update_views(self, result: PunctaResult) -> None:
         from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
@@ -352,16 +377,28 @@ class PunctaWidget(QWidget):
             canvas.draw_idle()
 
     def _restore(self, *_) -> None:
-        """Show a stored result (a reopened session): tables, statistics, parameters."""
+        """Show a stored result (a reopened session): tables, statistics, parameters, and the
+        localisation, track and super-resolution layers the session's file did not hold."""
         session = self.ctx.session
         if STEP not in session or self.result is not None:
             return
         record = session[STEP]
-        self.form.set_params(PunctaParams.from_dict(record.params))
-        if "tracks" in record.tables:
-            self.track_model.set_dataframe(record.tables["tracks"])
-        stats = record.attrs.get("stats") or {}
-        self.stats_text.setText("\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()))
+        params = PunctaParams.from_dict(record.params)
+        self.form.set_params(params)
+        result = stored_result(record, params)
+        if result is None:  # an older session without the tables: what there is
+            if "tracks" in record.tables:
+                self.track_model.set_dataframe(record.tables["tracks"])
+            stats = record.attrs.get("stats") or {}
+            self.stats_text.setText(
+                "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items())
+            )
+        else:
+            self.result = result
+            self._update_views(result)
+            # after the reader has added the session's own layers (the same event loop turn
+            # would see none of them, and the saved ones would come back twice)
+            QTimer.singleShot(0, lambda: self._update_layers(result, only_missing=True))
         self.status.setText("restored the puncta result of the session")
 
     # --- ThunderSTORM tables ---------------------------------------------------------------
