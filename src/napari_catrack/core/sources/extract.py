@@ -7,8 +7,8 @@
 
 Per patch (CaImAn's recipe, kept practical on 2 cores): seeds and greedy footprints from the
 correlation x PNR image (init.py), HALS with a low-rank background (hals.py), merging of
-overlapping components whose traces correlate, r-values. Patches overlap; a cell found in two
-patches is kept once, from the patch where it sits most centrally. Then every trace is
+overlapping components whose traces correlate, r-values. Patches overlap; a cell is kept once,
+from the patch that owns it (patches.py). Then every trace is
 deconvolved (OASIS), evaluated (evaluation.py), and turned into dF/F relative to the cell's
 baseline plus the background under it (CaImAn's `detrend_df_f` idea).
 """
@@ -27,9 +27,16 @@ from threadpoolctl import threadpool_limits
 from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
 from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
-from napari_catrack.core.sources.hals import component_support, factorise
-from napari_catrack.core.sources.init import filtered, find_seeds, greedy_footprints
+from napari_catrack.core.sources.hals import component_support, factorise, temporal_full
+from napari_catrack.core.sources.init import (
+    bin_frames,
+    filtered,
+    find_seeds,
+    greedy_footprints,
+    remove_shared,
+)
 from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
+from napari_catrack.core.sources.patches import Found, centroids, dedupe, owned, tile
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource, open_frames
 
@@ -67,16 +74,6 @@ class SourcesResult:
         return replace(self, components=evaluate(self.components, evaluation), evaluation=evaluation)  # fmt: skip
 
 
-def _grid(n: int, patch: int, overlap: int) -> list[tuple[int, int]]:
-    if patch <= 0 or patch >= n:
-        return [(0, n)]
-    stride = patch - overlap
-    starts = list(range(0, n - patch + 1, stride))
-    if starts[-1] != n - patch:
-        starts.append(n - patch)
-    return [(s, s + patch) for s in starts]
-
-
 def _merge_in_patch(A: np.ndarray, C: np.ndarray, thr: float) -> np.ndarray | None:
     """Merged footprints (P, K') when overlapping components' traces correlate > thr; else None."""
     k = A.shape[1]
@@ -95,70 +92,48 @@ def _merge_in_patch(A: np.ndarray, C: np.ndarray, thr: float) -> np.ndarray | No
     return np.stack([(A[:, lab == g] * scale[lab == g]).sum(axis=1) for g in range(n)], axis=1)
 
 
-def _fit_patch(Y: np.ndarray, p: SourcesParams) -> dict | None:
-    """Components of one patch movie (T, h, w): footprints, traces, r-values, background under."""
+def _fit_patch(Y: np.ndarray, p: SourcesParams, bin_k: int) -> dict | None:
+    """Components of one patch movie (T, h, w): footprints, traces, r-values, background under.
+
+    Seeds, footprints and r-values come from the movie binned by `bin_k` frames; the traces
+    are then fitted at the full frame rate with the footprints fixed (hals.temporal_full).
+    """
     t, h, w = Y.shape
-    yf = filtered(Y, p.cell_radius_px)
-    seeds, _, _ = find_seeds(yf, p.cell_radius_px, p.min_corr, p.min_pnr, p.max_per_patch)
-    A0 = greedy_footprints(yf, seeds, p.cell_radius_px)
+    Yb = bin_frames(Y, bin_k)
+    tb = len(Yb)
+    yf = filtered(remove_shared(Yb), p.cell_radius_px, temporal_sigma=0.0 if bin_k > 1 else 1.0)
+    thresholds = dict(min_corr=p.min_corr, min_pnr=p.min_pnr, min_activity=p.min_activity)
+    seeds, images = find_seeds(yf, p.cell_radius_px, max_n=p.max_per_patch, **thresholds)
+    A0 = greedy_footprints(yf, seeds, p.cell_radius_px, images["noise"], max_n=p.max_per_patch, **thresholds)  # fmt: skip
     del yf
     if len(A0) == 0:
         return None
-    Ym = Y.reshape(t, -1).T
+    Ym = Yb.reshape(tb, -1).T
     support = component_support(A0, p.cell_radius_px)
-    smooth = dict(shape=(h, w), background_smooth_px=2 * p.cell_radius_px)
-    fac = factorise(Ym, A0.reshape(len(A0), -1).T, support, background_rank=p.background_rank,
-                    iterations=p.iterations, **smooth)  # fmt: skip
+    opts = dict(background_rank=p.background_rank, iterations=p.iterations, shape=(h, w),
+                background_grid_px=2 * p.cell_radius_px)  # fmt: skip
+    fac = factorise(Ym, A0.reshape(len(A0), -1).T, support, **opts)
     merged = _merge_in_patch(fac.A, fac.C, p.merge_threshold)
     if merged is not None:
         fp = (merged.T / merged.max(axis=0)[:, None]).reshape(-1, h, w)
         support = component_support(fp, p.cell_radius_px)
-        fac = factorise(Ym, merged / merged.max(axis=0), support,
-                        background_rank=p.background_rank, iterations=p.iterations, **smooth)  # fmt: skip
+        fac = factorise(Ym, merged / merged.max(axis=0), support, **opts)
     support = support[:, fac.kept]
     k = fac.A.shape[1]
     if k == 0:
         return None
-    norm = (fac.A * fac.A).sum(axis=0)
-    bg = (fac.A.T @ fac.b @ fac.f) / norm[:, None]
     support = np.asarray(fac.A > 0) | support
-    return {
-        "A": fac.A.T.reshape(k, h, w),
-        "raw": fac.C + fac.YrA,
-        "bg": bg,
-        "r": r_values(Ym, fac.A, fac.C, support),
-    }
+    r = r_values(Ym, fac.A, fac.C, support)
+    full = temporal_full(Y.reshape(t, -1).T, fac, bin_k)
+    norm = (full.A * full.A).sum(axis=0)
+    bg = ((full.A.T @ full.b) @ full.f) / norm[:, None]
+    return {"A": full.A.T.reshape(k, h, w), "raw": full.C + full.YrA, "bg": bg, "r": r}
 
 
-def _place(fit: dict, ys: tuple[int, int], xs: tuple[int, int], shape: tuple[int, int], patch: int) -> list:  # fmt: skip
-    """Patch components in frame coordinates, each with its distance to the patch's inner edge
-    (frame edges do not count), which decides between duplicates from overlapping patches."""
-    h, w = shape
-    cen = centroids(fit["A"])
-    ph, pw = ys[1] - ys[0], xs[1] - xs[0]
-    big = 1e6
-    edge = np.min(
-        [
-            cen[:, 0] + (ys[0] == 0) * big,
-            ph - 1 - cen[:, 0] + (ys[1] == h) * big,
-            cen[:, 1] + (xs[0] == 0) * big,
-            pw - 1 - cen[:, 1] + (xs[1] == w) * big,
-        ],
-        axis=0,
-    )
-    out = []
-    for k in range(len(cen)):
-        full = np.zeros((h, w), np.float32)
-        full[ys[0] : ys[1], xs[0] : xs[1]] = fit["A"][k]
-        out.append((full, fit["raw"][k], fit["bg"][k], fit["r"][k], edge[k], cen[k] + (ys[0], xs[0]), patch))  # fmt: skip
-    return out
-
-
-def centroids(fp: np.ndarray) -> np.ndarray:
-    k, h, w = fp.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    s = fp.reshape(k, -1).sum(axis=1)
-    return np.stack([(fp * yy).reshape(k, -1).sum(1) / s, (fp * xx).reshape(k, -1).sum(1) / s], 1)
+def time_bin(p: SourcesParams, fps: float, n_frames: int) -> int:
+    """Frames per bin of the initialisation/footprint movie: `time_bin_s` at `fps`, keeping at
+    least 100 bins."""
+    return int(max(1, min(round(p.time_bin_s * fps), n_frames // 100)))
 
 
 def extract_sources(
@@ -200,13 +175,12 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
         )
         if not np.isfinite(whole).all():
             raise InputError("the movie contains NaN/infinite pixels; register it with --bad-frames error to find them")  # fmt: skip
-    patches = [(ys, xs) for ys in _grid(h, p.patch_px, p.patch_overlap_px)
-               for xs in _grid(w, p.patch_px, p.patch_overlap_px)]  # fmt: skip
-    found = []
+    patches = tile((h, w), p.patch_px, p.patch_overlap_px)
+    found: list[Found] = []
+    bin_k = time_bin(p, fps, n)
 
     def work(i: int):
-        ys, xs = patches[i]
-        return _fit_patch(_read_patch(source, whole, ys, xs), p)
+        return _fit_patch(_read_patch(source, whole, patches[i].ys, patches[i].xs), p, bin_k)
 
     # patches are independent: one per core, each with single-threaded BLAS (no oversubscription)
     workers = max(1, min(len(patches), os.cpu_count() or 1)) if whole is not None else 1
@@ -224,23 +198,21 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
                 for other in futures:
                     other.cancel()
                 raise
-            ys, xs = patches[i]
             if fit is not None:
-                found.extend(_place(fit, ys, xs, (h, w), i))
+                found.extend(owned(fit, patches[i], i))
             if progress:
                 progress(i + 1, len(patches) + 1, "source extraction: patches")
-    keep = _dedupe(found, p)
-    found = [found[i] for i in keep]
+    found = dedupe(found, p.cell_radius_px)
     check_cancelled(cancel, "source extraction")
     if not found:
         fp = np.zeros((0, h, w), np.float32)
         raw = bg = np.zeros((0, n))
         r = np.zeros(0)
     else:
-        fp = np.stack([f[0] for f in found])
-        raw = np.stack([f[1] for f in found]).astype(np.float64)
-        bg = np.stack([f[2] for f in found]).astype(np.float64)
-        r = np.array([f[3] for f in found])
+        fp = np.stack([f.full((h, w)) for f in found])
+        raw = np.stack([f.raw for f in found]).astype(np.float64)
+        bg = np.stack([f.bg for f in found]).astype(np.float64)
+        r = np.array([f.r_value for f in found])
     den, spk = deconvolve_traces(raw, p.deconvolution) if len(raw) else (raw, raw)
     noise = trace_noise(raw) if len(raw) else np.zeros(0)
     snr = peak_snr(raw, den, noise) if len(raw) else np.zeros(0)
@@ -259,33 +231,3 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     if progress:
         progress(len(patches) + 1, len(patches) + 1, "source extraction: done")
     return SourcesResult(fp, evaluate(comps, ev), raw, den, spk, dff, float(fps), p, ev)
-
-
-def _dedupe(found: list, p: SourcesParams) -> list[int]:
-    """Indices to keep: a cell seen twice (in two overlapping patches) appears as two
-    components whose footprints overlap strongly (cosine > 0.6), or overlap and whose traces
-    correlate (cosine > 0.2 and r > 0.6); the one farther from its patch's inner edge stays."""
-    k = len(found)
-    if k < 2:
-        return list(range(k))
-    cen = np.array([f[5] for f in found])
-    d = np.hypot(*(cen[:, None, :] - cen[None, :, :]).transpose(2, 0, 1))
-    close = d < 2.5 * p.cell_radius_px
-    np.fill_diagonal(close, False)
-    norms = [float(np.linalg.norm(f[0])) for f in found]
-    drop = set()
-    # most central first; beyond 3 radii from the edge a cell is whole, then the stronger wins
-    key = [(-min(f[4], 3 * p.cell_radius_px), -float(np.ptp(f[1]))) for f in found]
-    for i in sorted(range(k), key=lambda i: key[i]):
-        if i in drop:
-            continue
-        for j in np.flatnonzero(close[i]):
-            if j in drop or j == i or found[i][6] == found[j][6]:
-                continue  # within a patch, merging already decided
-            cos = float((found[i][0] * found[j][0]).sum()) / max(norms[i] * norms[j], 1e-12)
-            if cos <= 0.2:
-                continue
-            cc = np.nan_to_num(np.corrcoef(found[i][1], found[j][1])[0, 1])
-            if cos > 0.6 or cc > 0.6:
-                drop.add(int(j))
-    return [i for i in range(k) if i not in drop]

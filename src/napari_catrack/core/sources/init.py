@@ -1,6 +1,10 @@
 """Where the cells are: seeds from the correlation x peak-to-noise image, greedy footprints.
 
-As CNMF-E initialises (Zhou et al. 2018; CaImAn `greedyROI_corr`): the patch movie is filtered
+The patch movie is first binned in time (`bin_frames`; transients last many frames) and the
+activity every pixel shares with the patch's median pixel (the neuropil's time course) is
+regressed out of each pixel (`remove_shared`): otherwise the neuropil's spatial texture, which
+fluctuates as a whole, looks like a field of correlated, high peak-to-noise "cells".
+Then, as CNMF-E initialises (Zhou et al. 2018; CaImAn `greedyROI_corr`): the movie is filtered
 to cell-sized structure (see `filtered`) and its temporal median removed; a pixel is a seed
 when it is a local maximum of local-correlation x peak-to-noise and passes both thresholds. Each
 seed's footprint is the (non-negative) regression of the pixels around it on the seed's trace,
@@ -17,17 +21,44 @@ from skimage.feature import peak_local_max
 from napari_catrack.core.signals.noise import MAD_TO_SD
 
 
-def filtered(movie: np.ndarray, radius: float) -> np.ndarray:
+def bin_frames(movie: np.ndarray, k: int) -> np.ndarray:
+    """(T // k, ...) float32 means of k consecutive frames (a last partial bin is dropped)."""
+    y = np.asarray(movie, np.float32)
+    if k <= 1:
+        return y
+    n = len(y) // k
+    return y[: n * k].reshape(n, k, *y.shape[1:]).mean(axis=1)
+
+
+def remove_shared(movie: np.ndarray) -> np.ndarray:
+    """(T, h, w) movie minus, at each pixel, its regression on the median pixel's time course.
+
+    The median over a patch's pixels follows the neuropil (most pixels are not inside an
+    active cell at any moment); a cell keeps what its activity does not share with it.
+    """
+    y = np.asarray(movie, np.float32)
+    t = len(y)
+    flat = y.reshape(t, -1)
+    g = np.median(flat[:, :: max(1, flat.shape[1] // 2000)], axis=1)
+    g = (g - g.mean()).astype(np.float32)
+    gg = float(g @ g)
+    if gg <= 0:
+        return y
+    beta = (g @ flat) / gg
+    return (flat - np.outer(g, beta)).reshape(y.shape)
+
+
+def filtered(movie: np.ndarray, radius: float, temporal_sigma: float = 1.0) -> np.ndarray:
     """(T, h, w) float32 "centred-PSF" movie: cell-sized structure only, temporal median removed.
 
     A difference of Gaussians (radius/2 minus 2 radii, CNMF-E's `center_psf`) keeps cell-sized
     blobs and removes the smooth neuropil, which otherwise lights up every pixel's peak-to-noise
-    ratio; a 1-frame temporal Gaussian lifts calcium transients (many frames long) above
-    frame-to-frame shot noise.
+    ratio; a `temporal_sigma`-frame temporal Gaussian lifts calcium transients (many frames long)
+    above frame-to-frame shot noise (0 on a binned movie, whose bins already average).
     """
     y = np.asarray(movie, np.float32)
-    y = gaussian_filter(y, (1.0, radius / 2, radius / 2)) - gaussian_filter(
-        y, (1.0, 2 * radius, 2 * radius), truncate=2.5
+    y = gaussian_filter(y, (temporal_sigma, radius / 2, radius / 2)) - gaussian_filter(
+        y, (temporal_sigma, 2 * radius, 2 * radius), truncate=2.5
     )
     y -= np.median(y[:: max(1, len(y) // 300)], axis=0)  # a subsample gives the same median
     return y
@@ -51,32 +82,89 @@ def local_correlation(y: np.ndarray) -> np.ndarray:
     return (acc / np.maximum(cnt, 1)).astype(np.float32)
 
 
-def find_seeds(
-    yf: np.ndarray, radius: float, min_corr: float, min_pnr: float, max_n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n, 2) seed pixels, best first, plus the correlation and PNR images."""
-    corr = local_correlation(yf)
+def activity_score(yf: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Positive skew of each pixel's trace in units of its null spread: mean(z |z|) * sqrt(T/3)
+    with z = trace / noise.
+
+    Calcium transients are rare, positive excursions; noise (and whatever the filtering leaves of
+    the neuropil) is symmetric, so z |z| averages to 0 +- sqrt(3 / T) without a cell and grows
+    with every transient of a cell, however dim each one is. Unlike the peak-to-noise ratio,
+    which sees only the largest transient, it adds up the evidence of all of them.
+    """
+    z = yf / np.maximum(noise, 1e-9)
+    return (np.mean(z * np.abs(z), axis=0) * np.sqrt(len(yf) / 3.0)).astype(np.float32)
+
+
+def seed_images(yf: np.ndarray) -> dict[str, np.ndarray]:
+    """Noise s.d., local correlation, peak-to-noise ratio and activity score images of a
+    filtered movie."""
     sub = yf[:: max(1, len(yf) // 300)]
     noise = MAD_TO_SD * np.median(np.abs(sub), axis=0)  # robust: activity does not inflate it
     pnr = np.where(noise > 0, yf.max(axis=0) / np.maximum(noise, 1e-9), 0).astype(np.float32)
-    score = corr * pnr
-    ok = (corr >= min_corr) & (pnr >= min_pnr)
+    return {"noise": noise, "corr": local_correlation(yf), "pnr": pnr, "activity": activity_score(yf, noise)}  # fmt: skip
+
+
+def find_seeds(
+    yf: np.ndarray, radius: float, min_corr: float, min_pnr: float, min_activity: float,
+    max_n: int,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+    """(n, 2) candidate seed pixels, best first, plus the images of `seed_images`.
+
+    Candidates are the local maxima of the activity score that pass every threshold, at least a
+    third of a cell radius apart: close enough for two overlapping cells; `greedy_footprints`
+    then drops candidates that the cells found before them explain.
+    """
+    images = seed_images(yf)
+    score = images["activity"]
+    ok = (images["corr"] >= min_corr) & (images["pnr"] >= min_pnr) & (score >= min_activity)
     peaks = peak_local_max(
-        np.where(ok, score, 0), min_distance=max(1, round(radius * 0.6)), exclude_border=False
+        np.where(ok, score, 0), min_distance=max(1, round(radius / 3)), exclude_border=False
     )
     if len(peaks) == 0:
-        return np.zeros((0, 2), int), corr, pnr
+        return np.zeros((0, 2), int), images
     order = np.argsort(score[peaks[:, 0], peaks[:, 1]])[::-1]
-    return peaks[order][:max_n], corr, pnr
+    return peaks[order][: 3 * max_n], images
 
 
-def greedy_footprints(yf: np.ndarray, seeds: np.ndarray, radius: float) -> np.ndarray:
-    """(K, h, w) initial footprints (peak 1), found one seed at a time (greedy deflation)."""
+def _still_a_seed(res: np.ndarray, sy: int, sx: int, noise: float, min_corr: float, min_pnr: float, min_activity: float) -> bool:  # fmt: skip
+    """Does the seed pixel still pass every threshold in the residual movie?"""
+    t = len(res)
+    y = res[:, sy, sx]
+    if noise <= 0 or y.max() / noise < min_pnr:
+        return False
+    if activity_score(y[:, None], np.array([noise]))[0] < min_activity:
+        return False
+    if min_corr <= 0:
+        return True
+    z = y - y.mean()
+    nz = float(np.linalg.norm(z))
+    if nz == 0:
+        return False
+    nb = res[:, max(0, sy - 1) : sy + 2, max(0, sx - 1) : sx + 2].reshape(t, -1)
+    nb = nb - nb.mean(axis=0)
+    r = (z @ nb) / (nz * np.linalg.norm(nb, axis=0) + 1e-9)
+    return float((r.sum() - 1.0) / max(nb.shape[1] - 1, 1)) >= min_corr  # without itself
+
+
+def greedy_footprints(
+    yf: np.ndarray, seeds: np.ndarray, radius: float, noise: np.ndarray, *, min_corr: float = 0.0,
+    min_pnr: float = 0.0, min_activity: float = -np.inf, max_n: int | None = None,
+) -> np.ndarray:  # fmt: skip
+    """(K, h, w) initial footprints (peak 1), found one seed at a time (greedy deflation).
+
+    As CNMF-E does, each candidate is checked again on the residual (the movie minus the cells
+    found so far) and skipped when it no longer passes `min_corr` / `min_pnr`: a second seed on
+    a cell already found would otherwise become a duplicate fed by the first one's remainder.
+    """
     t, h, w = yf.shape
     res = yf.copy()
     half = int(np.ceil(2 * radius))
     out = []
     for sy, sx in seeds:
+        if max_n is not None and len(out) >= max_n:
+            break
+        if out and not _still_a_seed(res, sy, sx, float(noise[sy, sx]), min_corr, min_pnr, min_activity):  # fmt: skip
+            continue
         y0, y1 = max(0, sy - half), min(h, sy + half + 1)
         x0, x1 = max(0, sx - half), min(w, sx + half + 1)
         win = res[:, y0:y1, x0:x1]

@@ -64,7 +64,11 @@ class SourcesParams(StepParams):
     min_corr: float = param(
         0.2, "seeds need this local correlation (filtered movie)", minimum=0, maximum=1
     )
-    min_pnr: float = param(5.0, "seeds need this peak-to-noise ratio", minimum=0)
+    min_pnr: float = param(3.0, "seeds need this peak-to-noise ratio", minimum=0)
+    min_activity: float = param(
+        5.0, "seeds need this activity score (positive skew of the filtered trace in units of "
+        "its spread without a cell: noise scores 0 +- 1)", minimum=0,
+    )  # fmt: skip
     max_per_patch: int = param(40, "most components initialised in one patch", minimum=1)
     background_rank: int = param(
         2, "components of the low-rank background (neuropil)", minimum=0, maximum=10
@@ -72,6 +76,10 @@ class SourcesParams(StepParams):
     iterations: int = param(
         8, "alternating spatial/temporal (HALS) updates", minimum=1, maximum=100, advanced=True
     )
+    time_bin_s: float = param(
+        0.1, "seeds and footprints are found on the movie binned to this time step (traces "
+        "stay at the full frame rate)", minimum=0, maximum=5, unit="s", advanced=True,
+    )  # fmt: skip
     merge_threshold: float = param(
         0.8, "merge overlapping components whose traces correlate this much",
         minimum=0, maximum=1, advanced=True,

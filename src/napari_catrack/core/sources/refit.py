@@ -67,7 +67,7 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
         A0 = np.stack([fp[k][wy, wx] for k in others] + [start]).reshape(len(others) + 1, -1).T
         support = np.stack([fp[k][wy, wx] > 0 for k in others] + [mask[wy, wx]]).reshape(len(others) + 1, -1).T  # fmt: skip
         fac = factorise(Y.reshape(t, -1).T, A0, support, background_rank=p.background_rank,
-                        iterations=p.iterations, shape=(ph, pw), background_smooth_px=2 * p.cell_radius_px)  # fmt: skip
+                        iterations=p.iterations, shape=(ph, pw), background_grid_px=2 * p.cell_radius_px)  # fmt: skip
         if len(others) not in fac.kept:
             raise InputError(f"cell {nid}: nothing in the drawn region varies like a cell")
         j = list(fac.kept).index(len(others))
