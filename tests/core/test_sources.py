@@ -131,3 +131,36 @@ def test_session_records_traces_and_shares_verdicts(result):
     assert status_of(s, [first]) == [("rejected", "suspicious footprint")]
     back = sources_from_session(s)
     np.testing.assert_allclose(back.raw, result.raw)
+
+
+def test_erased_labels_are_rejected_and_come_back_with_their_evaluation(result):
+    from dataclasses import replace
+
+    from napari_catrack.core.sources.session import (
+        AUTO,
+        DELETED,
+        record_sources,
+        set_verdict,
+        status_of,
+        sync_deleted_labels,
+    )
+    from napari_catrack.session import Session
+
+    session = Session()
+    comps = result.components.assign(accepted=True, reason="")
+    comps.loc[0, ["accepted", "reason"]] = [False, "SNR 1 < 3"]
+    record_sources(session, replace(result, components=comps))
+    ids = comps["neuron_id"].astype(str).tolist()
+    set_verdict(session, ids[2], "accepted")
+    deleted, restored = sync_deleted_labels(session, ids, ids[3:])
+    assert deleted == ids[:3] and restored == []
+    assert [s for s in status_of(session, ids[:3])] == [("rejected", DELETED)] * 3
+    assert sync_deleted_labels(session, ids, ids[3:]) == ([], [])  # nothing new
+    assert sync_deleted_labels(session, ids, ids) == ([], ids[:3])
+    back = status_of(session, ids[:3])
+    assert back[0] == ("rejected", AUTO + "SNR 1 < 3") and back[1] == ("unverified", "")
+    assert back[2] == ("unverified", "")  # a verdict given before the deletion is not remembered
+    assert sync_deleted_labels(session, ids[:2], []) == (
+        ids[:2],
+        [],
+    )  # labels never shown: untouched

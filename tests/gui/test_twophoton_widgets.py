@@ -90,3 +90,57 @@ def test_two_photon_path_through_the_widgets(make_napari_viewer, qtbot, mov):
     ens.find()
     qtbot.waitUntil(lambda: "ensembles" in session, timeout=60000)
     qtbot.waitUntil(ens.find_button.isEnabled, timeout=60000)  # the worker has finished
+
+
+def test_deleting_a_footprint_label_rejects_it_and_other_widgets_follow(
+    make_napari_viewer, qtbot, mov
+):
+    """Erasing a whole label rejects that component; the layer's undo brings it back; verdicts
+    reach the docked curation through ViewerContext.verdicts_changed (no session re-attach)."""
+    from napari_catrack.core.sources import SourcesParams, extract_sources
+    from napari_catrack.core.sources.session import DELETED, record_sources, status_of
+    from napari_catrack.session import watch_session
+
+    viewer = make_napari_viewer()
+    session = session_for_viewer(viewer)
+    record_sources(
+        session, extract_sources(mov.movie[:160], SourcesParams(patch_px=0), fps=mov.fps)
+    )
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    _, transients = viewer.window.add_plugin_dock_widget(PLUGIN, "Transients curation")
+    transients.session_button.click()
+    reattached = []
+
+    class Watcher:
+        def seen(self, s):
+            reattached.append(s)
+
+    watcher = Watcher()
+    watch_session(viewer, watcher.seen)
+    layer = viewer.layers["footprints"]
+    layer.contiguous = False  # the bucket then erases every piece of a label
+    ids = [int(i) for i in np.unique(layer.data) if i]
+    assert len(ids) >= 2
+    gone = ids[0]
+    y, x = np.argwhere(layer.data == gone)[0]
+    layer.fill((int(y), int(x)), 0)  # the bucket with label 0: the whole cell erased
+    assert not (layer.data == gone).any()
+    assert status_of(session, [gone])[0] == ("rejected", DELETED)
+    assert transients.state.status(str(gone))[0] == "rejected"  # told through the event
+    assert str(gone) in src.status.text() and "deleted" in src.status.text()
+    assert status_of(session, [ids[1]])[0][1] != DELETED  # only the erased one
+    layer.undo()
+    assert (layer.data == gone).any()
+    assert status_of(session, [gone])[0][1] != DELETED
+    assert transients.state.status(str(gone))[0] == status_of(session, [gone])[0][0]
+    # a verdict in the curation reaches the sources list, and Accept in sources the curation
+    transients.select_cell(str(ids[1]))
+    transients.reject_cell("dim")
+    assert any(it.startswith(f"{ids[1]}: rejected") for it in (src.cells.item(i).text() for i in range(src.cells.count())))  # fmt: skip
+    layer.fill(tuple(int(v) for v in np.argwhere(layer.data == gone)[0]), 0)
+    row = next(i for i in range(src.cells.count()) if src.cells.item(i).data(256) == str(gone))
+    src.cells.setCurrentRow(row)
+    src.accept_button.click()
+    assert status_of(session, [gone])[0][0] == "accepted" and (layer.data == gone).any()
+    assert transients.state.status(str(gone))[0] == "accepted"
+    assert reattached == []  # verdicts never re-attached the session

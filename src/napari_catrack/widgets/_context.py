@@ -5,7 +5,8 @@ and the session, each found one way.
     green = ctx.channel_data("green")           # (T, Y, X) array, or InputError naming the fix
     align = ctx.alignment()                     # AlignmentInForce: transform + where it came from
     fps = ctx.fps()                             # float or None
-    ctx.events.fps.connect(...)                 # also: alignment, channels, session
+    ctx.events.fps.connect(...)                 # also: alignment, channels, session, verdicts
+    ctx.verdicts_changed(sender=self)           # cell verdicts edited: lists reload them only
 
 The rule for "the alignment" (used by tracking, traces and every red <-> green mapping):
 1. an alignment the user accepted (session step ``alignment``) is in force;
@@ -50,7 +51,7 @@ class ViewerContext:
 
         self._viewer_ref = weakref.ref(viewer)
         self.events = EmitterGroup(
-            source=self, alignment=None, fps=None, channels=None, session=None
+            source=self, alignment=None, fps=None, channels=None, session=None, verdicts=None
         )
         self._watched_red: set[int] = set()  # ids of red layers whose affine we follow
         viewer.layers.events.inserted.connect(self._on_layers_changed)
@@ -82,6 +83,12 @@ class ViewerContext:
         from napari_catrack.session import session_for_viewer
 
         return session_for_viewer(self.viewer)
+
+    def verdicts_changed(self, sender: Any = None) -> None:
+        """Cell verdicts (session step "transients", table "verdicts") were edited: widgets that
+        show them reload just the verdicts (`event.sender` is the widget that edited, which can
+        skip its own change) instead of the whole session."""
+        self.events.verdicts(sender=sender)
 
     def _on_session_replaced(self, _session: Any) -> None:
         self.events.session()

@@ -156,6 +156,7 @@ class EnsemblesWidget(QWidget):
         self._refresh_points()
         self.restore(self.ctx.session)
         watch_session(self.viewer, self._on_session_replaced)
+        self.ctx.events.verdicts.connect(self._on_verdicts)
 
     @property
     def _worker(self):
@@ -300,6 +301,11 @@ class EnsemblesWidget(QWidget):
                                         step.attrs.get("threshold"), dict(step.params),
                                         list(step.attrs.get("warnings", []))))  # fmt: skip
         return True
+
+    def _on_verdicts(self, _event=None) -> None:
+        """Cells accepted/rejected elsewhere: the session's table is read again (rejected left out)."""
+        if self._from_session:
+            self.load_session_transients()
 
     def _on_session_replaced(self, _session) -> None:
         # after the reader has added the session's layers (the points to colour)

@@ -8,7 +8,10 @@ Thin: the work is `core.summary.summary_images`, `core.sources.extract_sources`,
   or reshape one, then "Fit drawn/edited cells") plus a contour Labels layer;
 - evaluation thresholds with a live count of accepted components;
 - Accept / Reject of the selected component write the same cell verdicts the transients
-  curation uses (session step "transients", table "verdicts");
+  curation uses (session step "transients", table "verdicts"); erasing a component's whole
+  label in "footprints" rejects it (reason "deleted in the footprints layer"; the layer's undo,
+  or Accept, brings it back). Verdict edits are announced with `ViewerContext.verdicts_changed`,
+  so other widgets reload the verdicts only;
 - the traces become the session's "traces" step, so transients, curation, ensembles and
   exports work on them unchanged.
 """
@@ -32,11 +35,13 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.sources import EvaluationParams, SourcesParams, evaluate, extract_sources
 from napari_catrack.core.sources.session import (
+    DELETED,
     labels_from_footprints,
     record_sources,
     set_verdict,
     sources_from_session,
     status_of,
+    sync_deleted_labels,
 )
 from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
@@ -109,6 +114,7 @@ class SourcesWidget(QWidget):
         self._refresh_layers()
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.ctx.events.verdicts.connect(self._on_verdicts)
         if "sources" in self.ctx.session:
             self._show(sources_from_session(self.ctx.session), record=False)
 
@@ -215,19 +221,54 @@ class SourcesWidget(QWidget):
         session = self.ctx.session
         if record:
             record_sources(session, result, origin=origin)
-            attach_session(self.viewer, session)  # other widgets (traces, curation) reload it
+            attach_session(
+                self.viewer, session
+            )  # new traces: other widgets (traces, curation) reload
         ids = result.components["neuron_id"].to_numpy()
+        deleted = {nid for nid, (_, why) in zip(ids, status_of(session, ids), strict=True) if why == DELETED}  # fmt: skip
         labels = labels_from_footprints(result.footprints, ids)
+        if deleted:  # a component erased from the layer stays erased when the layer is rebuilt
+            labels[np.isin(labels, np.array(sorted(deleted), dtype=labels.dtype))] = 0
+        shown = [int(i) for i in np.unique(labels) if i]
         for name, contour, opacity in ((FOOTPRINTS, 0, 0.35), (CONTOURS, 1, 0.9)):
+            meta = {"catrack": {"role": name, "shown_ids": shown}}
             if name in self.viewer.layers:
-                self.viewer.layers[name].data = labels.copy()
+                layer = self.viewer.layers[name]
+                layer.metadata = {**layer.metadata, **meta}
+                self._setting_labels = True
+                try:
+                    layer.data = labels.copy()
+                finally:
+                    self._setting_labels = False
             else:
-                self.viewer.add_labels(labels.copy(), name=name, opacity=opacity,
-                                       metadata={"catrack": {"role": name}})  # fmt: skip
-                self.viewer.layers[name].contour = contour
+                layer = self.viewer.add_labels(labels.copy(), name=name, opacity=opacity, metadata=meta)  # fmt: skip
+                layer.contour = contour
+                if name == FOOTPRINTS:
+                    layer.events.paint.connect(self._footprints_edited)
+                    layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
         self.viewer.layers[CONTOURS].editable = False
         self._fill_list()
         self.status.setText(f"{len(ids)} components ({origin})")
+
+    _setting_labels = False
+
+    def _footprints_edited(self, _event=None) -> None:
+        """Whole labels erased (or put back by undo) in 'footprints': reject (or restore) them."""
+        if self._setting_labels or FOOTPRINTS not in self.viewer.layers or "sources" not in self.ctx.session:  # fmt: skip
+            return
+        layer = self.viewer.layers[FOOTPRINTS]
+        shown = layer.metadata.get("catrack", {}).get("shown_ids", [])
+        deleted, restored = sync_deleted_labels(self.ctx.session, shown, np.unique(layer.data))
+        if not deleted and not restored:
+            return
+        self.ctx.verdicts_changed(sender=self)
+        self._fill_list()
+        said = []
+        if deleted:
+            said.append(f"deleted (rejected): {', '.join(deleted)}; undo in the layer (Ctrl+Z) or Accept brings a cell back")  # fmt: skip
+        if restored:
+            said.append(f"back from deletion: {', '.join(restored)}")
+        self.status.setText("; ".join(said))
 
     def _fill_list(self) -> None:
         session = self.ctx.session
@@ -273,9 +314,31 @@ class SourcesWidget(QWidget):
         nid = self.current_id()
         if nid is None:
             raise InputError("select a component in the list first")
+        was_deleted = status_of(self.ctx.session, [nid])[0][1] == DELETED
         set_verdict(self.ctx.session, nid, status, "" if status == "accepted" else "rejected in the sources widget")  # fmt: skip
-        attach_session(self.viewer, self.ctx.session)
+        if was_deleted and status == "accepted":
+            self._put_back(nid)
+        self.ctx.verdicts_changed(sender=self)
         self._fill_list()
+
+    def _put_back(self, nid: str) -> None:
+        """Paint a deleted component's label again where nothing else is painted."""
+        if FOOTPRINTS not in self.viewer.layers:
+            return
+        result = sources_from_session(self.ctx.session)
+        full = labels_from_footprints(result.footprints, result.components["neuron_id"].to_numpy())
+        layer = self.viewer.layers[FOOTPRINTS]
+        data = np.asarray(layer.data).copy()
+        data[(full == int(nid)) & (data == 0)] = int(nid)
+        self._setting_labels = True
+        try:
+            layer.data = data
+        finally:
+            self._setting_labels = False
+
+    def _on_verdicts(self, event) -> None:
+        if getattr(event, "sender", None) is not self:
+            self._fill_list()
 
     def reevaluate(self) -> None:
         """Thresholds changed: re-judge every component (live count), verdicts follow."""
@@ -292,6 +355,7 @@ class SourcesWidget(QWidget):
         from dataclasses import replace
 
         record_sources(session, replace(result, components=comps, evaluation=evaluation), origin="re-evaluated")  # fmt: skip
+        self.ctx.verdicts_changed(sender=self)
         self._fill_list()
 
     def accepted_count(self) -> int:

@@ -79,6 +79,7 @@ class TransientsWidget(TransientsPanel):
         self.canvas.clicked.connect(self._on_click)
         self.viewer.dims.events.current_step.connect(self._on_step)
         self.ctx.events.fps.connect(self._fps_changed)
+        self.ctx.events.verdicts.connect(self._on_verdicts)
         self.viewer_keys.toggled.connect(self._viewer_keys_toggled)
         self.keys.connect(self._retry_keys)
         self.detector_panel.restore()
@@ -404,7 +405,23 @@ class TransientsWidget(TransientsPanel):
     def _verdict(self, status: str, reason: str) -> bool:
         if self.current is None:
             return False
-        return self._edit(self.state.set_verdict, self.current, status, reason)
+        ok = self._edit(self.state.set_verdict, self.current, status, reason)
+        if ok:
+            self.ctx.verdicts_changed(sender=self)
+        return ok
+
+    def _on_verdicts(self, event) -> None:
+        """Another widget (sources) edited the verdicts in the session: take them, keep the rest."""
+        if getattr(event, "sender", None) is self or STEP not in self.session:
+            return
+        verdicts = self.session[STEP].tables.get("verdicts")
+        if verdicts is None:
+            return
+        self.state.verdicts = verdicts.assign(
+            neuron_id=verdicts["neuron_id"].astype(str),
+            reason=verdicts["reason"].fillna("").astype(str),
+        )
+        self._refresh_cells()
 
     def add_polygon_cell(self):
         """Trace of the selected (or last) polygon in a Shapes layer, added as a new cell.

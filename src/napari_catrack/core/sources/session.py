@@ -24,6 +24,7 @@ TRACES_STEP = "traces"
 VERDICT_STEP = "transients"
 VERDICT_COLUMNS = ["neuron_id", "status", "reason"]
 AUTO = "auto: "  # reason prefix of verdicts the evaluation made (new thresholds replace them)
+DELETED = "deleted in the footprints layer"  # reason of a verdict made by erasing a whole label
 
 
 def traces_for_session(result: SourcesResult) -> pd.DataFrame:
@@ -98,6 +99,43 @@ def set_verdict(session, neuron_id, status: str, reason: str = "") -> None:
         row = pd.DataFrame([{"neuron_id": str(neuron_id), "status": status, "reason": reason}])
         v = pd.concat([v, row], ignore_index=True) if len(v) else row
     write_verdicts(session, v)
+
+
+def _evaluation_verdict(comps: pd.DataFrame, neuron_id: str) -> tuple[str, str]:
+    row = comps[comps["neuron_id"].astype(str) == neuron_id]
+    if len(row) and not bool(row["accepted"].iloc[0]):
+        return "rejected", AUTO + str(row["reason"].iloc[0])
+    return "unverified", ""
+
+
+def sync_deleted_labels(session, shown_ids, present_ids) -> tuple[list[str], list[str]]:
+    """Verdicts after labels were erased from (or, by the layer's undo, put back into) the
+    footprints layer: (deleted, restored) neuron ids.
+
+    A component whose label was shown (`shown_ids`) and is now absent from the layer
+    (`present_ids`) is rejected with the reason DELETED; one with that reason whose label is
+    back gets the evaluation's verdict again. Deleting is a verdict, not a loss: the component
+    stays in the table (Accept brings it back) and later steps leave it out like any rejected cell.
+    """
+    shown, present = {str(i) for i in shown_ids}, {str(i) for i in present_ids}
+    v = read_verdicts(session)
+    reason = dict(zip(v["neuron_id"], v["reason"], strict=True))
+    deleted = sorted((i for i in shown - present if reason.get(i) != DELETED), key=_id_key)
+    restored = sorted((i for i in shown & present if reason.get(i) == DELETED), key=_id_key)
+    if not deleted and not restored:
+        return [], []
+    comps = session[SOURCES_STEP].tables["components"]
+    v = v[~v["neuron_id"].isin(deleted + restored)]
+    rows = [("rejected", DELETED, i) for i in deleted]
+    rows += [(*_evaluation_verdict(comps, i), i) for i in restored]
+    new = pd.DataFrame([{"neuron_id": i, "status": st, "reason": r} for st, r, i in rows if st != "unverified"],
+                       columns=VERDICT_COLUMNS)  # fmt: skip
+    write_verdicts(session, pd.concat([v, new], ignore_index=True) if len(v) else new)
+    return deleted, restored
+
+
+def _id_key(i: str):
+    return (0, int(i), "") if i.isdigit() else (1, 0, i)
 
 
 def status_of(session, ids) -> list[tuple[str, str]]:
