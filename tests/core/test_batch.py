@@ -83,7 +83,10 @@ def test_a_recording_is_resumable_and_reruns_only_what_changed(tmp_path, folder)
     assert all((tmp_path / "rec00" / t).is_file() for t in TABLES)
     again = run_recording(spec, tmp_path)
     assert [r["status"] for r in again[:3]] == ["up to date"] * 3
-    changed = type(spec)(**{**spec.__dict__, "params": {"transients": {"snr_threshold": 5.0}}})
+    from napari_catrack.core.transients.params import TransientParams
+
+    other = TransientParams().snr_threshold + 1.0  # not the default, whatever the default is
+    changed = type(spec)(**{**spec.__dict__, "params": {"transients": {"snr_threshold": other}}})
     third = run_recording(changed, tmp_path)
     assert [r["status"] for r in third[:3]] == ["up to date", "up to date", "done"]
     (tmp_path / "rec00" / "tracks.csv").unlink()  # a lost table comes back from the session
