@@ -66,3 +66,24 @@ def test_commands_are_discovered_without_importing_them():
     parser = cli.build_parser(only=None)
     action = next(a for a in parser._actions if a.dest == "command")
     assert set(action.choices) >= {"align", "traces"}  # listed for --help, registered lazily
+
+
+NUMPY_HEAVY = ("pandas", "scipy", "skimage", "h5py", "tifffile", "av", "dask", "torch", "sklearn",
+               "matplotlib", "pooch")  # fmt: skip
+
+
+def test_behaviour_commands_help_import_nothing_beyond_numpy():
+    """`catrack segment/centerline/velocity --help`: the parameter classes live in the light
+    core/behaviour/params.py, so the options need no pandas/scipy (those load in `run`)."""
+    for command in ("segment", "centerline", "velocity"):
+        imported = _imported("-m", "napari_catrack.cli", command, "--help")
+        bad = sorted(set(NUMPY_HEAVY) & imported)
+        assert not bad, f"`catrack {command} --help` imports {bad}"
+
+
+def test_behaviour_params_keep_their_old_homes():
+    from napari_catrack.core.behaviour import params, propagate, velocity, video_centerline
+
+    assert propagate.SegmentParams is params.SegmentParams
+    assert velocity.VelocityParams is params.VelocityParams
+    assert video_centerline.CenterlineParams is params.CenterlineParams

@@ -10,7 +10,7 @@ from napari_catrack.errors import InputError
 
 
 def register(subparsers) -> None:
-    from napari_catrack.core.behaviour import CenterlineParams, SegmentParams
+    from napari_catrack.core.behaviour.params import CenterlineParams, SegmentParams
 
     p = subparsers.add_parser(
         "centerline",

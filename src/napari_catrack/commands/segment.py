@@ -9,7 +9,7 @@ from napari_catrack.commands._common import add_recording_arguments
 
 
 def register(subparsers) -> None:
-    from napari_catrack.core.behaviour import SegmentParams
+    from napari_catrack.core.behaviour.params import SegmentParams
 
     p = subparsers.add_parser(
         "segment",
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.commands._behaviour import run_segmentation
-    from napari_catrack.core.behaviour import SegmentParams
+    from napari_catrack.core.behaviour.params import SegmentParams
     from napari_catrack.io.masks import write_masks
     from napari_catrack.io.tables import write_table
 

@@ -9,7 +9,7 @@ from napari_catrack.errors import InputError
 
 
 def register(subparsers) -> None:
-    from napari_catrack.core.behaviour import VelocityParams
+    from napari_catrack.core.behaviour.params import VelocityParams
 
     p = subparsers.add_parser(
         "velocity",

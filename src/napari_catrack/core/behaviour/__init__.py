@@ -5,13 +5,14 @@ One idea per module:
 - `classical`: threshold segmentation that needs no weights (the default without a checkpoint);
 - `sam`: Segment Anything checkpoints (download, loading, device) and its segmenter;
 - `embeddings`: per-frame image embeddings cached on disk;
-- `propagate`: anchors + frame-to-frame propagation through the video (SegmentParams);
+- `params`: the steps' parameters (SegmentParams, CenterlineParams, VelocityParams), light;
+- `propagate`: anchors + frame-to-frame propagation through the video;
 - `quality`: the low-confidence frames;
 - `centerline`: one mask -> a smoothed centerline; fitting a coiled frame;
-- `video_centerline`: centerlines for every frame, head first (CenterlineParams);
+- `video_centerline`: centerlines for every frame, head first;
 - `headtail`: which end is the head, consistently;
 - `posture`: angles, curvature, length, eigenworms;
-- `velocity`: world position from the stage, velocity, direction (VelocityParams);
+- `velocity`: world position from the stage, velocity, direction;
 - `records`: the results in the session file.
 """
 
@@ -30,9 +31,10 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "posture_table",
         ],
         "prompts": ["Anchor", "Prompt", "prompt_from_mask"],
-        "propagate": ["SegmentParams", "SegmentationResult", "segment_video"],
+        "params": ["CenterlineParams", "SegmentParams", "VelocityParams"],
+        "propagate": ["SegmentationResult", "segment_video"],
         "quality": ["frame_quality"],
-        "velocity": ["VelocityParams", "centerline_positions", "compute_velocity"],
-        "video_centerline": ["CenterlineParams", "CenterlineResult", "compute_centerlines"],
+        "velocity": ["centerline_positions", "compute_velocity"],
+        "video_centerline": ["CenterlineResult", "compute_centerlines"],
     },
 )

@@ -13,52 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from napari_catrack.core.behaviour.classical import FrameResult
+from napari_catrack.core.behaviour.params import SegmentParams
 from napari_catrack.core.behaviour.prompts import Anchor, Prompt, check_anchors
 from napari_catrack.errors import InputError, check_cancelled
-from napari_catrack.params import StepParams, param
-
-
-@dataclass(frozen=True)
-class SegmentParams(StepParams):
-    """Worm segmentation settings (session step "segmentation")."""
-
-    step: ClassVar[str] = "segmentation"
-    method: Literal["auto", "sam", "classical"] = param(
-        "auto", "auto: Segment Anything when a checkpoint is given or cached, else classical"
-    )
-    checkpoint: str | None = param(None, "SAM checkpoint file (.pth) for method sam/auto",
-                                   gui=False)  # fmt: skip
-    model_type: Literal["auto", "vit_b", "vit_l", "vit_h"] = param(
-        "auto", "SAM architecture (auto: read from the checkpoint)"
-    )
-    device: Literal["auto", "cpu", "cuda", "mps"] = param(
-        "auto", "where SAM runs (auto: CUDA when available, else CPU)"
-    )
-    polarity: Literal["auto", "dark", "bright"] = param(
-        "auto",
-        "classical: dark worm on light (bright-field) or bright worm on dark; auto "
-        "decides from the prompt point",
-    )
-    edge_fraction: float = param(0.2, "classical: body edge as a fraction of the worm's "
-                                 "contrast", minimum=0.02, maximum=0.9, advanced=True)  # fmt: skip
-    smooth_px: float = param(0.8, "classical: smoothing before the threshold", minimum=0.0,
-                             maximum=5.0, advanced=True, unit="px")  # fmt: skip
-    search_px: float = param(40.0, "classical: how far the worm may move between frames",
-                             minimum=2.0, advanced=True, unit="px")  # fmt: skip
-    low_score: float = param(0.75, "frames scoring below this (SAM: predicted IoU; "
-                             "classical: shape overlap with the previous frame relative to "
-                             "the usual overlap) are listed",
-                             minimum=0.0, maximum=1.0)  # fmt: skip
-    area_jump: float = param(0.25, "an area change larger than this fraction of the recent "
-                             "median is listed", minimum=0.0, advanced=True)  # fmt: skip
-    embedding_cache: str | None = param(None, "folder for cached SAM image embeddings "
-                                        "(default: the user cache folder)", advanced=True,
-                                        gui=False)  # fmt: skip
 
 
 class FrameSegmenter(Protocol):

@@ -16,41 +16,17 @@ used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 import numpy as np
 import pandas as pd
 from scipy.signal import savgol_filter
 
+from napari_catrack.core.behaviour.params import VelocityParams
 from napari_catrack.errors import InputError
-from napari_catrack.params import StepParams, param
 
 COLUMNS = (
     "frame", "time_s", "x_um", "y_um", "vy_um_s", "vx_um_s", "speed_um_s",
     "signed_speed_um_s", "direction",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class VelocityParams(StepParams):
-    """Velocity settings (session step "velocity")."""
-
-    step: ClassVar[str] = "velocity"
-    pixel_size_um: float | None = param(None, "image pixel size", cli="--pixel-size",
-                                        minimum=0.0, unit="µm")  # fmt: skip
-    smooth_s: float = param(0.5, "Savitzky-Golay window for the derivative", cli="--smooth",
-                            minimum=0.0, unit="s")  # fmt: skip
-    polyorder: int = param(2, "Savitzky-Golay polynomial order", minimum=1, maximum=5,
-                           advanced=True)  # fmt: skip
-    flip_y: bool = param(False, "the stage's y axis points the other way than the image's")
-    flip_x: bool = param(False, "the stage's x axis points the other way than the image's")
-    swap_axes: bool = param(False, "the stage's (y, x) are the image's (x, y)")
-    still_um_s: float = param(20.0, "below this speed the direction is 0 (still)",
-                              minimum=0.0, unit="µm/s")  # fmt: skip
-    head_fraction: float = param(0.15, "part of the body (from the head) whose direction "
-                                 "gives forward", minimum=0.01, maximum=0.5,
-                                 advanced=True)  # fmt: skip
 
 
 def image_to_stage(offset_px: np.ndarray, params: VelocityParams) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -28,31 +27,10 @@ from napari_catrack.core.behaviour.centerline import (
     resample,
 )
 from napari_catrack.core.behaviour.headtail import orient
+from napari_catrack.core.behaviour.params import CenterlineParams
 from napari_catrack.errors import InputError, check_cancelled
-from napari_catrack.params import StepParams, param
 
 DENSE = 100  # working resolution along the body before the final resampling
-
-
-@dataclass(frozen=True)
-class CenterlineParams(StepParams):
-    """Centerline, head/tail and posture settings (session step "centerline")."""
-
-    step: ClassVar[str] = "centerline"
-    points: int = param(50, "points per frame, from the head tip (0) to the tail tip",
-                        minimum=5, maximum=1000)  # fmt: skip
-    smooth: float = param(0.15, "spline smoothing, as a fraction of the body width",
-                          minimum=0.0, maximum=2.0, advanced=True)  # fmt: skip
-    min_length: float = param(0.85, "a skeleton shorter than this fraction of the median "
-                              "body length means the worm touches itself", minimum=0.1,
-                              maximum=1.0, advanced=True)  # fmt: skip
-    motion_weight: float = param(1.0, "weight of the crawling-wave cue for the head",
-                                 minimum=0.0, advanced=True)  # fmt: skip
-    shape_weight: float = param(0.3, "weight of the tail-taper cue for the head",
-                                minimum=0.0, advanced=True)  # fmt: skip
-    max_fit_residual: float = param(1.5, "a fitted coil further than this from the mask "
-                                    "(px, mean) is filled from neighbours instead",
-                                    minimum=0.0, advanced=True, unit="px")  # fmt: skip
 
 
 STATUSES = ("ok", "coiled", "filled")
