@@ -109,3 +109,34 @@ def test_tracks_centroid_positions():
     frames, pos = tracks_positions(tracks)
     np.testing.assert_allclose(pos, [[1.0, 0.0], [2.0, 4.0]])
     assert list(frames) == [0, 1]
+
+
+def test_velocity_moves_onto_the_imaging_axis_with_the_video_offset():
+    """Session step "behaviour_video" (events helper): the video's frames on the imaging clock.
+    The velocity then sits where the video really was, dropped imaging frames included."""
+    from napari_catrack.core.behaviour.records import velocity_on_imaging_axis
+    from napari_catrack.core.events.clock import Clock
+    from napari_catrack.core.events.session import record_video
+    from napari_catrack.session import Session
+
+    fps = 5.0
+    velocity = pd.DataFrame({"frame": np.arange(30), "time_s": np.arange(30) / 15.0,
+                             "signed_speed_um_s": 1.0})  # fmt: skip
+    session = Session(autosave=False)
+    # no alignment known: the two start together (unchanged)
+    same = velocity_on_imaging_axis(session, velocity, fps)
+    np.testing.assert_allclose(same["time_s"], velocity["time_s"])
+    # imaging clock: recorded times from 100 s with frame 10 dropped (frames keep their times)
+    times = 100.0 + np.delete(np.arange(41), 10) / fps
+    session.record("events", tables={"frame_times": pd.DataFrame(
+        {"frame": np.arange(len(times)), "time_s": times})})  # fmt: skip
+    video = Clock.regular(30, 15.0, start_s=101.0)  # the camera started 1 s after the imaging
+    record_video(session, "worm.avi", video, Clock(times))
+    moved = velocity_on_imaging_axis(session, velocity, fps)
+    # video frame 0 at 101 s = imaging frame 5 -> 1.0 s on the traces' axis
+    assert moved["time_s"].iloc[0] == pytest.approx(1.0)
+    # video frame 29 at 101 + 29/15 s = 102.933 s: after the dropped frame the imaging frame
+    # index lags the time by one frame (0.2 s)
+    assert moved["time_s"].iloc[29] == pytest.approx(1.0 + 29 / 15.0 - 0.2)
+    np.testing.assert_array_equal(moved["signed_speed_um_s"], velocity["signed_speed_um_s"])
+    assert velocity["time_s"].iloc[0] == 0.0  # the input is not changed

@@ -162,3 +162,12 @@ def test_worm_velocity_beside_the_neuron_traces(make_napari_viewer):
     dff_axis = widget._axes[widget.panels().index("dff")]
     dff_x = next(ln.get_xdata() for ln in dff_axis.lines if len(ln.get_xdata()) == n)
     assert np.max(dff_x) == pytest.approx((n - 1) / fps)
+    # the Behaviour events widget found the camera started 2 s after the imaging
+    from napari_catrack.core.events.clock import Clock
+    from napari_catrack.core.events.session import record_video
+
+    record_video(session_for_viewer(viewer), "worm.avi", Clock.regular(3 * n, 15.0, start_s=2.0),
+                 Clock.regular(n, fps))  # fmt: skip
+    widget.select(["AVA"])
+    widget.redraw()
+    np.testing.assert_allclose(widget._axes[-1].lines[-1].get_xdata(), t + 2.0)

@@ -418,10 +418,15 @@ class TraceViewerWidget(QWidget):
 
     def _velocity(self):
         """The session's worm velocity table when it can share the traces' time axis."""
-        from napari_catrack.core.behaviour.records import velocity_from_session
+        from napari_catrack.core.behaviour.records import (
+            velocity_from_session,
+            velocity_on_imaging_axis,
+        )
 
-        table = velocity_from_session(self.ctx.session)
-        return table if table is not None and self._fps() else None
+        table, fps = velocity_from_session(self.ctx.session), self._fps()
+        if table is None or not fps:
+            return None
+        return velocity_on_imaging_axis(self.ctx.session, table, fps)
 
     def _follow_selection(self) -> None:
         """A selection made in the viewer: plot it now if the plot is seen, else when it is."""

@@ -114,3 +114,41 @@ def velocity_from_session(session) -> pd.DataFrame | None:
     if VELOCITY not in session:
         return None
     return session[VELOCITY].tables.get("velocity")
+
+
+def velocity_on_imaging_axis(session, velocity: pd.DataFrame, fps: float) -> pd.DataFrame:
+    """The velocity with `time_s` moved onto the traces' axis (imaging frame / fps, seconds).
+
+    Without more, the behaviour camera's first frame is taken to start with the imaging. When
+    the Behaviour events widget lined the video up with the imaging (session step
+    "behaviour_video": the video's frame times on the imaging clock), each velocity row's video
+    frame takes that time, which becomes a fractional imaging frame on the imaging clock
+    (recorded frame times, with their dropped frames) and so a time on the traces' axis.
+    """
+    from napari_catrack.core.events.session import EVENTS, VIDEO
+
+    if VIDEO not in session or "frame_times" not in session[VIDEO].tables:
+        return velocity
+    ft = session[VIDEO].tables["frame_times"].sort_values("frame")
+    vf, vt = ft["frame"].to_numpy(float), ft["time_s"].to_numpy(float)
+    frames = velocity["frame"].to_numpy(float)
+    slope = (vt[-1] - vt[0]) / max(vf[-1] - vf[0], 1.0)  # beyond the table: its mean rate
+    t = np.interp(frames, vf, vt)
+    t = np.where(frames < vf[0], vt[0] + (frames - vf[0]) * slope, t)
+    t = np.where(frames > vf[-1], vt[-1] + (frames - vf[-1]) * slope, t)
+    imaging = None
+    if EVENTS in session and "frame_times" in session[EVENTS].tables:
+        it = session[EVENTS].tables["frame_times"].sort_values("frame")
+        imaging = it["time_s"].to_numpy(float), it["frame"].to_numpy(float)
+    if imaging is None:  # a regular imaging clock starting at 0: its time is the axis
+        x = t
+    else:
+        times, index = imaging
+        rate = (index[-1] - index[0]) / max(times[-1] - times[0], 1e-12)
+        k = np.interp(t, times, index)
+        k = np.where(t < times[0], index[0] + (t - times[0]) * rate, k)
+        k = np.where(t > times[-1], index[-1] + (t - times[-1]) * rate, k)
+        x = k / float(fps)
+    out = velocity.copy()
+    out["time_s"] = x
+    return out
