@@ -140,3 +140,25 @@ def test_velocity_moves_onto_the_imaging_axis_with_the_video_offset():
     assert moved["time_s"].iloc[29] == pytest.approx(1.0 + 29 / 15.0 - 0.2)
     np.testing.assert_array_equal(moved["signed_speed_um_s"], velocity["signed_speed_um_s"])
     assert velocity["time_s"].iloc[0] == 0.0  # the input is not changed
+
+
+def test_reads_a_zhen_lab_trackstim_stage_log(tmp_path):
+    """TrackStim (github.com/zhenlab-ltri/TrackStim, Imager.saveStagePosDataToFile) writes
+    `stage-pos.txt`: per frame `frame, x, y, z` in µm, no header, a blank line after each row
+    (each row already ends in a line separator before println adds one)."""
+    xs, ys = [1000.0, 1012.5, 1025.25], [-52.0, -50.5, -49.0]
+    text = "".join(f"{i}, {x!r}, {y!r}, 3125.0\n\n" for i, (x, y) in enumerate(zip(xs, ys)))
+    path = tmp_path / "stage-pos.txt"
+    path.write_text(text)
+    log = read_stage(path)
+    np.testing.assert_allclose(log.yx_um, np.stack([ys, xs], axis=1))
+    np.testing.assert_array_equal(log.frame, [0, 1, 2])
+    assert log.time_s is None  # TrackStim takes frames at a fixed rate: no times
+    np.testing.assert_allclose(
+        stage_at(log, np.array([2, 0]), None), [[ys[2], xs[2]], [ys[0], xs[0]]]
+    )
+    # any other header-less table is refused with one line, not guessed
+    bad = tmp_path / "three.csv"
+    bad.write_text("0, 1.0, 2.0\n1, 1.5, 2.5\n")
+    with pytest.raises(InputError, match="no header line and 3 columns"):
+        read_stage(bad)

@@ -2,11 +2,13 @@
 
 A stage log is a CSV (or Excel) table or an HDF5 file with a position per row and a time
 and/or a frame number. The contract's columns are `frame,time_s,stage_y_um,stage_x_um`; other
-rigs name them differently (a Zhen-lab style log, for example, writes time, x and y in stage
-units), so columns are found by common names (case-insensitive) or mapped explicitly
+rigs name them differently, so columns are found by common names (case-insensitive) or mapped
+explicitly
 (`columns="time=Time,y=Y,x=X"`), with `scale_um` (µm per stage unit, e.g. 1000 for mm) and
 `time_scale_s` (seconds per time unit, e.g. 0.001 for ms). In HDF5 the same names are looked up
 as datasets (one 1-D dataset per column), or a 2-D dataset `stage` of (y, x) rows.
+The Zhen lab's tracker TrackStim writes `stage-pos.txt` without a header (`frame, x, y, z`
+in µm per line); such a file is read as it is (`_trackstim`).
 
 `stage_at(log, frame_times)` gives the stage position at each video frame: interpolated in
 time when both have times (behaviour camera and stage log at different rates), matched by
@@ -129,10 +131,45 @@ def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             return pd.read_excel(path)
-        return pd.read_csv(path, sep=_delimiter(path))
+        sep = _delimiter(path)
+        if what == "stage log" and _headerless(path, sep):
+            return _trackstim(path, sep)
+        return pd.read_csv(path, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
             OSError) as exc:  # fmt: skip
         raise InputError(f"cannot read the {what} {path.name}: {exc}") from None
+
+
+TRACKSTIM = ("frame", "stage_x_um", "stage_y_um", "stage_z_um")
+
+
+def _headerless(path: Path, sep: str) -> bool:
+    """True when the first non-blank line is all numbers (no column names)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        line = next((ln for ln in fh if ln.strip()), "")
+    try:
+        [float(v) for v in line.split(sep)]
+    except ValueError:
+        return False
+    return bool(line.strip())
+
+
+def _trackstim(path: Path, sep: str) -> pd.DataFrame:
+    """The Zhen lab's TrackStim log (github.com/zhenlab-ltri/TrackStim, `stage-pos.txt`).
+
+    Its Imager writes one line per frame, `frame, x, y, z` with the micro-manager stage
+    position in µm, no header, a blank line after each row, no times (frames are taken at a
+    fixed rate: give --fps). Any other table without a header is refused: its columns would
+    be guesses.
+    """
+    table = pd.read_csv(path, sep=sep, header=None, skipinitialspace=True, skip_blank_lines=True)
+    if table.shape[1] != len(TRACKSTIM):
+        raise InputError(
+            f"{path.name} has no header line and {table.shape[1]} columns; a log without a "
+            "header is read as TrackStim's frame, x, y, z (µm); add column names otherwise"
+        )
+    table.columns = list(TRACKSTIM)
+    return table
 
 
 def _delimiter(path: Path) -> str:
