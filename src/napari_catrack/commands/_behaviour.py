@@ -86,15 +86,29 @@ def warn(message: str) -> None:
     print(f"catrack: warning: {message}", file=sys.stderr)
 
 
-def run_segmentation(frames, args, params, log=print):
-    """Segment the video from the prompt in args; returns (result, quality table)."""
+def run_segmentation(frames, args, params, log=print, *, centerlines=None):
+    """Segment the video from the prompt in args; returns (result, quality table, centerlines).
+
+    With `centerlines` (CenterlineParams) the centerlines are computed during the segmentation
+    in a worker process (`pipeline.segment_and_centerline`), else the third item is None.
+    """
+    import os
+
     from napari_catrack.core.behaviour import frame_quality, segment_video
+    from napari_catrack.core.behaviour.pipeline import segment_and_centerline
     from napari_catrack.core.behaviour.sam import make_segmenter
 
     segmenter = make_segmenter(params, log=lambda m: warn(m))
-    result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter)
+    cl = None
+    if centerlines is None:
+        result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter)
+    else:
+        result, cl = segment_and_centerline(
+            frames, anchor_from_args(args), params, centerlines, segmenter=segmenter,
+            processes=1 if (os.cpu_count() or 1) > 1 else 0,
+        )  # fmt: skip
     quality = frame_quality(result.masks, result.score, low_score=params.low_score,
                             area_jump=params.area_jump)  # fmt: skip
     n_low = int(quality["low_confidence"].sum())
     log(f"{result.method}: {result.n_frames} frames segmented, {n_low} listed as doubtful")
-    return result, quality
+    return result, quality, cl

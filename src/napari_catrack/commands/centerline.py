@@ -72,17 +72,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.masks and args.recording:
         raise InputError("give either REC --prompt y,x or --masks masks.tif, not both")
+    params = CenterlineParams.from_args(args)
     if args.masks:
-        masks = read_masks(args.masks)
+        result = compute_centerlines(read_masks(args.masks), params)
     elif args.recording:
         if not args.prompt:
             raise InputError("with REC, give --prompt y,x on the worm (or use --masks)")
         frames, _ = behaviour_frames(args)
-        masks = run_segmentation(frames, args, SegmentParams.from_args(args))[0].masks
+        # segmentation here, per-frame centerlines in a worker process at the same time
+        result = run_segmentation(frames, args, SegmentParams.from_args(args),
+                                  centerlines=params)[2]  # fmt: skip
     else:
         raise InputError("give a behaviour video REC with --prompt y,x, or --masks masks.tif")
-    params = CenterlineParams.from_args(args)
-    result = compute_centerlines(masks, params)
     write_table(result.table(), args.output, float_format="%.3f")
     counts = {s: int((result.status == s).sum()) for s in ("ok", "coiled", "filled")}
     if counts["filled"]:

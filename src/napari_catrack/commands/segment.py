@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     params = SegmentParams.from_args(args)
     frames, _ = behaviour_frames(args)
-    result, quality = run_segmentation(frames, args, params)
+    result, quality, _ = run_segmentation(frames, args, params)
     write_masks(args.output, result.masks)
     if args.report:
         write_table(quality, args.report, float_format="%.4f")

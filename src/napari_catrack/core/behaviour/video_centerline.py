@@ -218,11 +218,18 @@ def _crossings(curves, status, masks, good, ref_length, width, smooth) -> None:
 
 
 def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> None:
-    """Fit each run of bad frames from both neighbours, frame by frame; keep the better fit.
+    """Fit each run of bad frames from both neighbours, frame by frame.
 
-    The two passes meet inside the run: where both fitted the same frame, their point orders
-    are compared, and the backward pass is reversed if it runs the other way, so the chain of
-    fitted frames never swaps head and tail where the two passes hand over.
+    The forward pass fits frame a from a - 1, a + 1 from a, ...; the backward pass starts at
+    the run's right neighbour. The run is split at ONE hand-over frame (forward before it,
+    backward after it) chosen for the smallest total residual, so a pass is never interrupted
+    by the other. Neither pass is reversed here: which end is the head is decided once, over
+    the whole video, by `orient`. (This used to keep the better fit frame by frame and reverse
+    the backward pass when its fits ran the other way than the forward pass's; where a fit
+    had slid along a coil that comparison was wrong and reversed a whole stretch, the cause of
+    most head/tail flips on the synthetic benchmark.) The fits are not treated as keeping
+    their start's point order either: `fit_to_mask` pulls the ends to the nearest skeleton
+    tips, which in a tight coil can be the other end's.
     """
     T = len(curves)
     for a, b in _runs(~good):
@@ -243,16 +250,33 @@ def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> None:
                     prev, prev_mask = fitted, masks[t]
             passes.append(fits)
         forward, backward = passes
-        both = sorted(set(forward) & set(backward))
-        if both:
-            same = np.mean([np.abs(forward[t][0] - backward[t][0]).mean() for t in both])
-            swap = np.mean([np.abs(forward[t][0] - backward[t][0][::-1]).mean() for t in both])
-            if swap < same:
-                backward = {t: (c[::-1], r) for t, (c, r) in backward.items()}
-        for t in set(forward) | set(backward):
-            options = [f[t] for f in (forward, backward) if t in f]
-            curves[t] = min(options, key=lambda o: o[1])[0]
+        k = _hand_over(a, b, forward, backward)
+        for t in range(a, b):
+            chosen = forward.get(t) if t < k else backward.get(t)
+            if chosen is None:
+                continue
+            curves[t] = chosen[0]
             status[t] = "coiled"
+
+
+def _hand_over(a: int, b: int, forward: dict, backward: dict) -> int:
+    """First frame of the backward pass: frames a..k-1 forward, k..b-1 backward.
+
+    Over the splits both passes can cover, the one with the smallest summed residual; where
+    the passes do not meet, each keeps what it fitted (the gap is filled later).
+    """
+    f_end = a + len(forward)  # forward covers [a, f_end)
+    b_start = b - len(backward)  # backward covers [b_start, b)
+    if f_end < b_start:
+        return f_end if forward else b_start
+    res_f = np.cumsum([0.0] + [forward[t][1] for t in range(a, f_end)])
+    res_b = np.cumsum([0.0] + [backward[t][1] for t in range(b - 1, b_start - 1, -1)])
+    best, best_cost = b_start, np.inf
+    for k in range(b_start, f_end + 1):
+        cost = res_f[k - a] + res_b[b - k]
+        if cost < best_cost:
+            best, best_cost = k, cost
+    return best
 
 
 def _fill_runs(curves, status) -> None:
