@@ -63,14 +63,32 @@ def test_coiled_frames_are_fitted_from_neighbours_and_flagged():
 def test_coil_runs_do_not_swap_head_and_tail_where_the_fits_meet():
     """Seed 4 has a 15-frame coil whose fit from the left fails early: the backward fits carry
     it. Fits from the two sides used to be compared and the backward pass reversed to match,
-    which swapped head and tail over a stretch (3 of 200 frames here, 2.7 % of a benchmark
+    which swapped head and tail over a stretch (3 of 200 frames here, 16 of 600 on a benchmark
     video); now head and tail are left to the video-wide choice."""
     v = make_behaviour_video(200, shape=(192, 192), seed=4, pixel_size_um=10.0,
                              forward_s=(2.0, 3.0), reverse_s=(1.0, 1.5))  # fmt: skip
     res = compute_centerlines(v.truth.masks)
     _, flipped = _errors(res.points, v.truth.centerline)
     assert v.truth.coiled.sum() >= 30
-    assert flipped.sum() <= 1
+    assert flipped.sum() <= 2
+
+
+def test_orient_trusts_the_point_order_of_the_first_fits_of_a_coil():
+    s = np.linspace(0, 1, 60)
+    curves = []
+    for t in range(30):
+        ang = 0.6 * np.sin(2 * np.pi * (s / 0.65 - 0.05 * t))
+        d = np.stack([np.sin(ang), np.cos(ang)], axis=1)
+        curves.append(np.cumsum(d, axis=0) * 2.0)
+    curves = np.array(curves)
+    given = curves.copy()
+    given[10:13] = given[10:13, ::-1]  # the shapes say: these three are reversed
+    steps = np.zeros(30, int)
+    steps[10:13] = [1, 2, 3]  # ... but they were fitted one from the other, from frame 9
+    o = orient(given, fit_steps=steps, trusted_fits=3, link_cost=1e6)
+    assert len(set(o.reverse[9:13])) == 1  # the fits' point order wins over the shapes
+    o = orient(given, fit_steps=steps, trusted_fits=0)  # fits not trusted: the shapes decide
+    assert o.reverse[10:13].all() and not o.reverse[:10].any() and not o.reverse[13:].any()
 
 
 def test_empty_masks_are_filled_and_every_frame_has_a_centerline():

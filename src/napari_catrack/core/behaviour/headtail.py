@@ -88,13 +88,22 @@ def orient(
     shape_weight: float = 0.3,
     fixed: dict[int, bool] | None = None,
     reliable: np.ndarray | None = None,
+    fit_steps: np.ndarray | None = None,
+    trusted_fits: int = 10,
+    link_cost: float = 25.0,
 ) -> Orientation:
     """Choose per frame whether to reverse each curve so point 0 is the head throughout.
 
     curves: (T, N, 2), rows of NaN for frames without a centerline. widths: (T, N) body widths
     (optional, for the taper cue). fixed: {frame: reverse} set by the user. reliable: (T,) the
     frames whose shape is trusted for the crawling-wave cue (fitted coils are not: their
-    bends come from the fit); continuity still links every frame.
+    bends come from the fit); continuity still links every frame. fit_steps: (T,) > 0 where
+    frame t's curve and frame t - 1's were fitted one from the other (a coil followed by
+    `centerline.fit_to_mask`), counting fits from the last frame read from its own skeleton.
+    A fit keeps its start's point order, so for the first `trusted_fits` fits swapping the
+    ends costs `link_cost` (about eight frames of strong crawling-wave evidence) whatever the
+    shapes say (a coil makes the shape comparison ambiguous). Further on the fit may have slid
+    along the coil (its ends are pulled to the nearest skeleton tips), so the shapes decide.
     """
     curves = np.asarray(curves, float)
     T, N, _ = curves.shape
@@ -142,6 +151,8 @@ def orient(
         if reliable is not None and not (reliable[idx[j]] and reliable[idx[j - 1]]):
             sc *= 4.0  # a fitted coil links its neighbours only loosely
         c_same, c_swap = (same[j] / sc) ** 2, (swap[j] / sc) ** 2
+        if fit_steps is not None and 0 < fit_steps[idx[j]] <= trusted_fits and gaps[j] == 1:
+            c_same, c_swap = 0.0, link_cost
         pair[j] = [[c_same, c_swap], [c_swap, c_same]]
     # Viterbi (min-sum) forward and backward for min-marginals
     n = len(idx)

@@ -169,15 +169,16 @@ def compute_centerlines(
     curves[o.reverse] = curves[o.reverse, ::-1]
     widths[o.reverse] = widths[o.reverse, ::-1]
     _crossings(curves, status, mask_list, good, ref, np.nanmedian(width[good]), params.smooth)
-    _fit_runs(curves, status, mask_list, np.isfinite(curves).all(axis=(1, 2)), ref,
-              params.max_fit_residual)  # fmt: skip
+    steps = _fit_runs(curves, status, mask_list, np.isfinite(curves).all(axis=(1, 2)), ref,
+                      params.max_fit_residual)  # fmt: skip
     check_cancelled(cancel, "centerline")
     _fill_runs(curves, status)
     # final orientation over everything (fits and fills carry their neighbours' orientation;
     # only frames read straight from their skeleton feed the crawling-wave cue)
     fixed = _fixed_states(curves, head_points)
     o = orient(curves, widths=widths, motion_weight=params.motion_weight,
-               shape_weight=params.shape_weight, fixed=fixed, reliable=status == "ok")  # fmt: skip
+               shape_weight=params.shape_weight, fixed=fixed, reliable=status == "ok",
+               fit_steps=steps)  # fmt: skip
     curves[o.reverse] = curves[o.reverse, ::-1]
     points = np.stack([resample(c, params.points) for c in curves])
     lengths = np.array([curve_length(c) for c in points])
@@ -217,8 +218,8 @@ def _crossings(curves, status, masks, good, ref_length, width, smooth) -> None:
             status[t] = "coiled"
 
 
-def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> None:
-    """Fit each run of bad frames from both neighbours, frame by frame.
+def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> np.ndarray:
+    """Fit each run of bad frames from both neighbours, frame by frame; returns the fit steps.
 
     The forward pass fits frame a from a - 1, a + 1 from a, ...; the backward pass starts at
     the run's right neighbour. The run is split at ONE hand-over frame (forward before it,
@@ -227,11 +228,12 @@ def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> None:
     the whole video, by `orient`. (This used to keep the better fit frame by frame and reverse
     the backward pass when its fits ran the other way than the forward pass's; where a fit
     had slid along a coil that comparison was wrong and reversed a whole stretch, the cause of
-    most head/tail flips on the synthetic benchmark.) The fits are not treated as keeping
-    their start's point order either: `fit_to_mask` pulls the ends to the nearest skeleton
-    tips, which in a tight coil can be the other end's.
+    most head/tail flips on the synthetic benchmark.)
+    Returns steps (T,): steps[t] = n > 0 when frames t and t - 1 were fitted one from the other,
+    n fits away from the pass's start (`orient` trusts the point order of the first few).
     """
     T = len(curves)
+    steps = np.zeros(T, int)
     for a, b in _runs(~good):
         passes = []
         for start, frames in ((a - 1, range(a, b)), (b, range(b - 1, a - 1, -1))):
@@ -257,6 +259,11 @@ def _fit_runs(curves, status, masks, good, ref_length, max_residual) -> None:
                 continue
             curves[t] = chosen[0]
             status[t] = "coiled"
+            if t < k:  # fitted from t - 1
+                steps[t] = t - a + 1
+            elif t + 1 < T:  # fitted from t + 1
+                steps[t + 1] = b - t
+    return steps
 
 
 def _hand_over(a: int, b: int, forward: dict, backward: dict) -> int:
