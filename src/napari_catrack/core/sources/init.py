@@ -14,8 +14,10 @@ before the next seed (greedy), so overlapping cells are not found twice.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
-from scipy.ndimage import gaussian_filter, label
+from scipy.ndimage import gaussian_filter1d, label
 from skimage.feature import peak_local_max
 
 from napari_catrack.core.signals.noise import MAD_TO_SD
@@ -48,6 +50,30 @@ def remove_shared(movie: np.ndarray) -> np.ndarray:
     return (flat - np.outer(g, beta)).reshape(y.shape)
 
 
+@lru_cache(maxsize=64)
+def _gauss_matrix(n: int, sigma: float, truncate: float) -> np.ndarray:
+    """(n, n) float32 matrix G with G @ v == gaussian_filter1d(v, sigma, truncate=truncate)."""
+    return gaussian_filter1d(np.eye(n, dtype=np.float64), sigma, axis=0, truncate=truncate).astype(np.float32)  # fmt: skip
+
+
+def _spatial_gauss(y: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """Each frame of (T, h, w) blurred by a spatial Gaussian, as two batched matrix products.
+
+    The same numbers as `gaussian_filter` (same kernel, same "reflect" edges) at a fraction of
+    the cost on patch-sized frames: BLAS does G_y @ frame @ G_x^T far faster than a 41-tap
+    sliding kernel for the 2-radius Gaussian.
+    """
+    _, h, w = y.shape
+    return _gauss_matrix(h, sigma, truncate) @ y @ _gauss_matrix(w, sigma, truncate).T
+
+
+def median_time(y: np.ndarray) -> np.ndarray:
+    """Median over axis 0 of (T, ...) — on the transposed, contiguous copy (partitions in cache)."""
+    t = len(y)
+    flat = np.ascontiguousarray(y.reshape(t, -1).T)
+    return np.median(flat, axis=1).reshape(y.shape[1:])
+
+
 def filtered(movie: np.ndarray, radius: float, temporal_sigma: float = 1.0) -> np.ndarray:
     """(T, h, w) float32 "centred-PSF" movie: cell-sized structure only, temporal median removed.
 
@@ -57,10 +83,10 @@ def filtered(movie: np.ndarray, radius: float, temporal_sigma: float = 1.0) -> n
     above frame-to-frame shot noise (0 on a binned movie, whose bins already average).
     """
     y = np.asarray(movie, np.float32)
-    y = gaussian_filter(y, (temporal_sigma, radius / 2, radius / 2)) - gaussian_filter(
-        y, (temporal_sigma, 2 * radius, 2 * radius), truncate=2.5
-    )
-    y -= np.median(y[:: max(1, len(y) // 300)], axis=0)  # a subsample gives the same median
+    if temporal_sigma > 0:
+        y = gaussian_filter1d(y, temporal_sigma, axis=0)
+    y = _spatial_gauss(y, radius / 2) - _spatial_gauss(y, 2 * radius, truncate=2.5)
+    y -= median_time(y[:: max(1, len(y) // 300)])  # a subsample gives the same median
     return y
 
 
@@ -99,7 +125,7 @@ def seed_images(yf: np.ndarray) -> dict[str, np.ndarray]:
     """Noise s.d., local correlation, peak-to-noise ratio and activity score images of a
     filtered movie."""
     sub = yf[:: max(1, len(yf) // 300)]
-    noise = MAD_TO_SD * np.median(np.abs(sub), axis=0)  # robust: activity does not inflate it
+    noise = MAD_TO_SD * median_time(np.abs(sub))  # robust: activity does not inflate it
     pnr = np.where(noise > 0, yf.max(axis=0) / np.maximum(noise, 1e-9), 0).astype(np.float32)
     return {"noise": noise, "corr": local_correlation(yf), "pnr": pnr, "activity": activity_score(yf, noise)}  # fmt: skip
 

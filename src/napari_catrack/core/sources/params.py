@@ -77,7 +77,7 @@ class SourcesParams(StepParams):
         8, "alternating spatial/temporal (HALS) updates", minimum=1, maximum=100, advanced=True
     )
     time_bin_s: float = param(
-        0.1, "seeds and footprints are found on the movie binned to this time step (traces "
+        0.3, "seeds and footprints are found on the movie binned to this time step (traces "
         "stay at the full frame rate)", minimum=0, maximum=5, unit="s", advanced=True,
     )  # fmt: skip
     merge_threshold: float = param(
