@@ -121,11 +121,10 @@ def detect_transients(
     """Dispatch by method (`method`, else `params.method`): "rules", "ksigma", or "model" (a
     trained detector: `model` a `TransientDetector` or a file, or None for the shipped one).
 
-    The trained detector takes `progress(done, total, message)` and `cancel()` itself (it
-    batches windows of all cells together). For the rules and k-sigma detectors, with
-    `progress` or `cancel` the cells are detected `chunk_rows` at a time (each cell is treated
-    on its own, so the table is the same), reporting after each chunk and raising
-    `errors.Cancelled` between chunks when `cancel()` is True.
+    With `progress(done, total, message)` or `cancel()` the cells are detected `chunk_rows` at
+    a time (every detector treats each cell on its own, so the table is the same), reporting
+    after each chunk and raising `errors.Cancelled` between chunks when `cancel()` is True. The
+    trained detector is loaded once and batches the windows of a chunk's cells together.
     """
     if method is not None and method not in METHODS:
         raise InputError(
@@ -134,10 +133,9 @@ def detect_transients(
     if method is not None:
         changes["method"] = method
     p = TransientParams.resolve(params, **changes)
-    if p.method == "model":
-        return _detect_model(dff, fps, neuron_ids, p, features, progress, cancel)
+    detector = resolve_detector(p.model) if p.method == "model" else None  # loaded once
     if progress is None and cancel is None:
-        return _detect_all(dff, fps, neuron_ids, p, features)
+        return _detect_all(dff, fps, neuron_ids, p, features, detector)
     from napari_catrack.errors import check_cancelled
 
     dff = np.atleast_2d(np.asarray(dff, dtype=float))
@@ -146,7 +144,7 @@ def detect_transients(
     for start in range(0, max(n, 1), max(1, int(chunk_rows))):
         check_cancelled(cancel, "transient detection")
         stop = min(start + chunk_rows, n)
-        parts.append(_detect_all(dff[start:stop], fps, ids[start:stop], p, features))
+        parts.append(_detect_all(dff[start:stop], fps, ids[start:stop], p, features, detector))
         if progress is not None:
             progress(stop, n, f"{stop} of {n} cells")
     offset = 0
@@ -160,14 +158,11 @@ def detect_transients(
     return table.reset_index(drop=True)
 
 
-def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool) -> pd.DataFrame:
+def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool, detector=None):
     if p.method == "rules":
         return detect_rules(dff, fps, neuron_ids, p, features=features)
-    return detect_ksigma(dff, fps, neuron_ids, p, features=features)
-
-
-def _detect_model(dff, fps, neuron_ids, p: TransientParams, features, progress, cancel):
-    detector = resolve_detector(p.model)
+    if p.method == "ksigma":
+        return detect_ksigma(dff, fps, neuron_ids, p, features=features)
     return detector.detect(
         dff,
         fps,
@@ -178,6 +173,4 @@ def _detect_model(dff, fps, neuron_ids, p: TransientParams, features, progress, 
         smooth_window_s=p.smooth_window_s,
         baseline_window_s=p.baseline_window_s,
         features=features,
-        progress=progress,
-        cancel=cancel,
     )

@@ -27,7 +27,7 @@ def torch_module():
     """torch, imported on first use (importing the transients package must stay light)."""
     from napari_catrack.optional import require
 
-    return require("torch", "a trained transient detector")
+    return require("torch", "a learned transient detector")
 
 
 @functools.cache
