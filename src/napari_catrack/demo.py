@@ -265,7 +265,7 @@ def run_demo(
 
     # 5. Transients and per-cell statistics with the default (trained) detector on the extracted
     # dF/F. It measures the noise on its own (median absolute first difference, measured frames
-    # only), so on the wavelet-cleaned traces it finds nearly the same transients (79 vs 83) and keeps
+    # only), so on the wavelet-cleaned traces it finds nearly the same transients and keeps
     # the silent neurons quiet; scored against the planted spikes.
     transient_params = TransientParams()
     transients = detect_transients(dff, rec.fps, None, ids, transient_params)

@@ -92,5 +92,9 @@ def test_demo_last_step_finds_the_planted_ensembles(tmp_path, frames):
     assert summary["ensembles"]["planted_found"] == summary["ensembles"]["planted"] == 2
     planted = pd.read_csv(out / "ground_truth" / "ensembles.csv")
     assert (planted.jaccard >= 0.6).all()
+    # the default (trained) detector against the planted spikes (one transient per burst)
+    tr = summary["transients"]
+    assert tr["planted_bursts"] > 50
+    assert tr["precision_vs_truth"] >= 0.9 and tr["recall_vs_truth"] >= 0.8
     if frames == 300:
         assert summary["detection"]["recall"] == 1.0 and summary["detection"]["spurious"] <= 8
