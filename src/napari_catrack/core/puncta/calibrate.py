@@ -41,7 +41,7 @@ def calibrate_uncertainty(net, tp: TrainPunctaParams, rng: np.random.Generator, 
     """Localise `n_clips` held-out simulated clips with `net` (uncalibrated), fit (a, b) and
     return them with what was measured (Jaccard, matched errors, z before and after)."""
     from napari_catrack.core.puncta.inference import localize_network
-    from napari_catrack.core.puncta.training import random_scene
+    from napari_catrack.core.puncta.scenes import random_scene
     from napari_catrack.synthetic.puncta import make_puncta_recording, match_to_truth
 
     calibrated = net.config

@@ -36,10 +36,10 @@ from napari_catrack.core.puncta.inputs import (
 from napari_catrack.core.puncta.loss import make_kendall, pad_targets, task_losses
 from napari_catrack.core.puncta.network import NetConfig, make_network
 from napari_catrack.core.puncta.params import TrainPunctaParams
+from napari_catrack.core.puncta.scenes import CLIP_FRAMES, random_scene
 from napari_catrack.errors import InputError, check_cancelled
 
 REFRESH = 100  # steps between fresh simulated pools
-CLIP_FRAMES = 2 * BASELINE_HALF + 8  # frames per simulated clip; the middle 8 are used
 POOL_CLIPS = 48  # at most; small batches (tests) use fewer
 JOINT_LR = 0.25  # phase 3 fine-tunes a trained network: a quarter of the peak learning rate
 
@@ -55,41 +55,6 @@ class Samples:
 
     def __len__(self) -> int:
         return len(self.inputs)
-
-
-def random_scene(rng: np.random.Generator, tp: TrainPunctaParams, hardness: float = 1.0,
-                 shape: tuple[int, int] | None = None):  # fmt: skip
-    """A scene configuration drawn from the range the network should handle; `hardness` (0-1)
-    is the curriculum: the densest scenes grow from 1 puncta/um^2 to `tp.max_density`."""
-    from napari_catrack.synthetic.puncta import EMCCD, SCMOS, PunctaSceneConfig
-
-    def loguniform(lo, hi):
-        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-
-    densest = 1.0 + (tp.max_density - 1.0) * float(np.clip(hardness, 0, 1))
-    dense = rng.random() < 0.7
-    density = rng.uniform(0.5, max(densest, 0.6)) if dense else loguniform(0.05, 0.5)
-    dim = rng.random() < 0.5
-    photons = loguniform(min(tp.min_photons, 790), 800) if dim else loguniform(800, 5000)
-    return PunctaSceneConfig(
-        shape=shape or (tp.patch, tp.patch),
-        n_frames=CLIP_FRAMES,
-        pixel_size_nm=tp.pixel_size_nm,
-        density_per_um2=density,
-        psf="airy" if rng.random() < 0.3 else "gaussian",
-        psf_sigma_nm=tp.psf_sigma_nm * rng.uniform(0.8, 1.2),
-        photons=photons,
-        background=loguniform(5, 80),
-        immobile_fraction=rng.uniform(0.2, 0.8),
-        diffusion_um2_s=loguniform(0.005, 0.2),
-        calcium_fraction=0.6,
-        calcium_rate=0.12,
-        calcium_photons=loguniform(300, 3000),
-        calcium_background=loguniform(10, 80),
-        diffuse_rate=0.3,
-        diffuse_peak=loguniform(5, 150),
-        camera=EMCCD if rng.random() < 0.3 else SCMOS,
-    )
 
 
 def simulate_samples(
