@@ -164,3 +164,17 @@ def test_erased_labels_are_rejected_and_come_back_with_their_evaluation(result):
         ids[:2],
         [],
     )  # labels never shown: untouched
+
+
+@pytest.mark.parametrize("shape", [(12, 40, 56), (3, 140, 130)])
+def test_centred_psf_filter_is_the_difference_of_gaussians(shape):
+    """The batched-matrix Gaussians (patch-sized frames) and the kernel (large frames) give
+    scipy's difference of Gaussians, temporal median removed."""
+    from scipy.ndimage import gaussian_filter
+
+    from napari_catrack.core.sources.init import filtered
+
+    y = np.random.default_rng(0).random(shape).astype(np.float32)
+    ref = gaussian_filter(y, (1, 2, 2)) - gaussian_filter(y, (1, 8, 8), truncate=2.5)
+    ref -= np.median(ref, axis=0)
+    assert np.allclose(filtered(y, 4.0), ref, atol=1e-4)
