@@ -83,6 +83,9 @@ def fit_speed(n: int = 60_000) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no run
     out: dict = {"load_start": load(), "frames": FRAMES, "shape": [128, 128], "pixel_nm": PX}
     out["fit_speed"] = fit_speed()
     scenarios = {}

@@ -29,6 +29,9 @@ def timed(fn, **kw) -> dict:
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no run
     runs = {
         "worm_1000x256": timed(make_worm_recording, n_frames=1000, shape=(256, 256), seed=0),
         "worm_500x512": timed(make_worm_recording, n_frames=500, shape=(512, 512), seed=0),

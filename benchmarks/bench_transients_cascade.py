@@ -160,6 +160,9 @@ def leaderboard():
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no run
     cascade = DATA / "cascade"
     if not cascade.is_dir():
         print(f"Cascade data not found: {cascade}")

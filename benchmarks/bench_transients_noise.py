@@ -41,6 +41,9 @@ PREPROCESSING = {
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no run
     import torch
 
     torch.set_num_threads(1)

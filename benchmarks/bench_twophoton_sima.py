@@ -25,6 +25,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "twophoton_sima.json"
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no run
     reg = register_movie(DATA / "example.tif", RegisterParams(mode="piecewise", patch_px=64), keep_in_memory=True)  # fmt: skip
     src = extract_sources(reg.movie, SourcesParams(patch_px=0), fps=2.0)
     rows = []

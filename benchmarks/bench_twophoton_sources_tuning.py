@@ -30,6 +30,9 @@ GRID = {"min_snr": [2, 3, 4, 5], "min_r": [0.3, 0.5, 0.7, 0.8], "min_area_px": [
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no run
     scores: dict[tuple, list[float]] = {}
     load = [os.getloadavg()[0]]
     for variant in ("easy", "hard"):
