@@ -49,7 +49,9 @@ def coactivity_figure(result: EnsembleResult) -> Figure:
     kind = "window" if p.get("coactivity") == "window" else "bin"
     ax.set_ylabel(f"active neurons per {width / fps:.2g} s {kind}")
     ax.set_xlim(0, max(t[-1] if len(t) else 0, 1 / fps))
-    ax.legend(loc="upper right", fontsize="small")
+    top = max(float(np.max(result.coactivity)) if len(result.coactivity) else 0.0, 1.0)
+    ax.set_ylim(0, top * 1.35)  # headroom: the legend never covers the event markers
+    ax.legend(loc="upper right", fontsize="small", ncol=2, frameon=False)
     ax.set_title(f"Coactivity: {len(result.events)} events, {result.n_ensembles} ensembles")
     return fig
 
