@@ -157,3 +157,16 @@ def test_batch_command_errors(tmp_path, capsys):
     (tmp_path / "m.yaml").write_text("recordings: []\n")
     assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "o")]) == 2
     assert "lists no recordings" in capsys.readouterr().err
+
+
+def test_session_params_are_the_values_that_differ_from_the_defaults(tmp_path):
+    """The batch widget's manifest takes each step's recorded parameters that are not defaults."""
+    from napari_catrack.batch.steps import session_params
+    from napari_catrack.core.signals.params import TracesParams
+    from napari_catrack.core.transients.params import TransientParams
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "rec.catrack.h5", autosave=False)
+    session.record("traces", params=TracesParams(radius=4.5).to_dict())
+    session.record("transients", params=TransientParams().to_dict())
+    assert session_params(session, ["traces", "transients", "track"]) == {"traces": {"radius": 4.5}}

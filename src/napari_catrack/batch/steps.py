@@ -9,7 +9,7 @@ session, the alignment in force, the frame rate). A step that does not apply to 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -340,3 +340,17 @@ STEPS: dict[str, BatchStep] = {
     )
 }
 """Every step a manifest can name, in the order an analysis runs them."""
+
+
+def session_params(session, steps: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Per batch step, the values this session ran it with that differ from the defaults."""
+    out = {}
+    for name in steps:
+        info = STEPS[name]
+        if info.params is None or info.session_step not in session:
+            continue
+        recorded = info.params.from_dict(session[info.session_step].params)
+        changed = recorded.changed()
+        if changed:
+            out[name] = changed
+    return out

@@ -30,7 +30,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_catrack.batch.steps import STEPS
+from napari_catrack.batch.steps import STEPS, session_params
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._worker import start_job
@@ -40,20 +40,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STEPS = ("align", "detect", "track", "traces", "transients")
 OPEN_OPTION_KEYS = ("layout", "green_channel", "red_channel", "dataset", "axes", "z_projection")
-
-
-def session_params(session, steps) -> dict[str, dict[str, Any]]:
-    """Per batch step, the values this session ran it with that differ from the defaults."""
-    out = {}
-    for name in steps:
-        info = STEPS[name]
-        if info.params is None or info.session_step not in session:
-            continue
-        recorded = info.params.from_dict(session[info.session_step].params)
-        changed = recorded.changed()
-        if changed:
-            out[name] = changed
-    return out
 
 
 class BatchWidget(QWidget):
