@@ -87,3 +87,34 @@ def test_behaviour_params_keep_their_old_homes():
     assert propagate.SegmentParams is params.SegmentParams
     assert velocity.VelocityParams is params.VelocityParams
     assert video_centerline.CenterlineParams is params.CenterlineParams
+
+
+def test_track_on_a_contiguous_tiff_runs_without_dask(tmp_path):
+    """`catrack track` reads a contiguous TIFF through numpy views of its memory map: neither
+    dask (0.3 s of imports) nor its per-frame tasks, on the path that estimates the alignment
+    (and caches it) as on the one given a file. Both give the same tracks."""
+    import json
+
+    import pandas as pd
+
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.synthetic import make_worm_recording
+
+    rec = make_worm_recording(n_frames=12, shape=(64, 64), n_neurons=3, seed=2)
+    tif = write_movie_tiff(tmp_path / "rec.tif", rec.green, rec.red)
+    p0 = rec.truth.positions[0]
+    seeds = tmp_path / "seeds.csv"
+    pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": p0[:, 0], "x": p0[:, 1]}).to_csv(
+        seeds, index=False
+    )
+    align = tmp_path / "align.json"
+    align.write_text(json.dumps(rec.truth.misalignment))
+    command = ["-m", "napari_catrack.cli", "track", str(tif), "--seeds", str(seeds)]
+    for extra, out in ((["--align", str(align)], "given.csv"), ([], "estimated.csv")):
+        imported = _imported(*command, *extra, "-o", str(tmp_path / out))
+        assert "dask" not in imported, f"catrack track {' '.join(extra)} imported dask"
+    assert (tmp_path / "rec.catrack.h5").is_file()  # the estimate was cached as before
+    given, estimated = (pd.read_csv(tmp_path / name) for name in ("given.csv", "estimated.csv"))
+    assert len(given) == 3 * 12
+    err = (given[["y", "x"]] - estimated[["y", "x"]]).abs().to_numpy().max()
+    assert err < 0.5, "an estimated alignment close to the true one gives nearly the same tracks"

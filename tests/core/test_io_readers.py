@@ -159,6 +159,44 @@ def test_open_reads_no_pixels(tmp_path, monkeypatch):
 
 
 # --- bad input --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("layout", "channels"),
+    [(None, 2), ("left-right", 1), ("bottom-top", 1), ("interleaved", 1), ("single", 1)],
+)
+def test_memmap_views_hold_what_the_dask_arrays_hold(tmp_path, layout, channels):
+    """open_recording(memmap=True): the same pixels, as read-only numpy views of the file's
+    memory map (no copy: nothing read at open); the options (what a session stores) unchanged."""
+    rng = np.random.default_rng(4)
+    movie = rng.integers(0, 4000, (7, channels, 12, 16), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "m.tif", *(movie[:, c] for c in range(channels)))
+    lazy = open_recording(path, layout=layout)
+    direct = open_recording(path, layout=layout, memmap=True)
+    assert direct.options == lazy.options and direct.layout == lazy.layout
+    for a, b in ((direct.green, lazy.green), (direct.red, lazy.red)):
+        assert (a is None) == (b is None)
+        if a is None:
+            continue
+        assert type(a) is np.ndarray and not a.flags.owndata and not a.flags.writeable
+        np.testing.assert_array_equal(a, b.compute())
+    assert direct.summary() == lazy.summary()
+
+
+def test_memmap_falls_back_to_dask_where_a_view_cannot_do(tmp_path):
+    """Compressed files (no memory map) and volumes (a Z projection reads everything) stay dask."""
+    data = np.random.default_rng(5).integers(0, 500, (4, 3, 16, 16), dtype=np.uint16)
+    zlib = tmp_path / "zlib.tif"
+    tifffile.imwrite(
+        zlib, data[:, 0], compression="zlib", photometric="minisblack", metadata={"axes": "TYX"}
+    )
+    rec = open_recording(zlib, memmap=True)
+    assert isinstance(rec.green, da.Array)
+    np.testing.assert_array_equal(rec.green.compute(), data[:, 0])
+    tifffile.imwrite(tmp_path / "vol.tif", data, imagej=True, metadata={"axes": "TZYX"})
+    rec = open_recording(tmp_path / "vol.tif", memmap=True)
+    assert isinstance(rec.green, da.Array)
+    np.testing.assert_array_equal(rec.green.compute(), data.max(axis=1))
+
+
 def test_truncated_tiff_is_reported_and_left_untouched(tmp_path):
     path = write_movie_tiff(tmp_path / "t.tif", np.ones((10, 32, 32), dtype=np.uint16))
     raw = path.read_bytes()

@@ -36,8 +36,11 @@ def add_recording_arguments(parser: argparse.ArgumentParser, *, positional: bool
     )
 
 
-def recording_from_args(args: argparse.Namespace):
-    """Open the recording named by `add_recording_arguments` options."""
+def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
+    """Open the recording named by `add_recording_arguments` options.
+
+    `memmap=True` for commands that read frames straight through (see `open_recording`).
+    """
     from napari_catrack.io.recording import open_recording
 
     if args.split and args.layout and args.layout != args.split:
@@ -52,6 +55,7 @@ def recording_from_args(args: argparse.Namespace):
         dataset=args.dataset,
         axes=args.axes,
         z_projection=z_projection,
+        memmap=memmap,
     )
 
 

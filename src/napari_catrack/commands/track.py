@@ -44,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     anchors = read_table(args.anchors, ("neuron_id", "frame", "y", "x"), "anchors") if (
         args.anchors
     ) else None  # fmt: skip
-    rec = recording_from_args(args)
+    # tracking reads every frame straight through: numpy views of a memory-mapped file where it
+    # allows (no dask tasks, no dask import), dask otherwise
+    rec = recording_from_args(args, memmap=True)
     uses_red = params.channel == "red" and rec.red is not None
     if uses_red:
-        # the tracker reads every red frame: read them once (when they fit) and let an alignment
-        # estimate take its red frames from the same read
+        # the tracker reads every red frame: read a lazy (dask) stack once (when it fits) and let
+        # an alignment estimate take its red frames from the same read
         rec = dataclasses.replace(rec, red=in_memory(rec.red))
     align = alignment_from_args(args, rec, "track") if uses_red else None
     tracks = track_in_green(rec, seeds, args.seed_frame, align, params, anchors=anchors)

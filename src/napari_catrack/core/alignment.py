@@ -22,7 +22,6 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import dask.array as da
 import numpy as np
 from scipy import ndimage
 
@@ -30,7 +29,7 @@ from napari_catrack.core import _registration as reg
 from napari_catrack.core.alignment_params import PROJECTIONS, AlignParams
 from napari_catrack.core.rigid import AlignmentTransform, sample_red_at
 from napari_catrack.errors import InputError
-from napari_catrack.io.lazy import compute_here
+from napari_catrack.io.lazy import compute_here, is_dask
 
 __all__ = [
     "PROJECTIONS",
@@ -57,7 +56,7 @@ def _as_stack(data: Any, name: str):
             f"the {name} channel is missing: alignment needs a two-channel recording "
             "(give --green-channel/--red-channel or --split)"
         )
-    arr = data if isinstance(data, da.Array) else np.asarray(data)
+    arr = data if is_dask(data) else np.asarray(data)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
@@ -128,7 +127,7 @@ def summary_image(
     idx = _frame_indices(n, max_frames)
     if projection in ("median", "percentile"):
         q = 50.0 if projection == "median" else float(percentile)
-        if isinstance(arr, da.Array):
+        if is_dask(arr):
             frames = arr[idx].map_blocks(_per_frame_normalised, dtype=np.float32)
             frames = frames.rechunk({0: -1, 1: "auto", 2: -1})
             out = frames.map_blocks(
@@ -145,7 +144,7 @@ def summary_image(
             strip = arr[idx, r0 : r0 + 64].astype(np.float32) / levels
             out[r0 : r0 + 64] = np.percentile(strip, q, axis=0)
         return out
-    if isinstance(arr, da.Array):
+    if is_dask(arr):
         frames = (arr[idx] if idx.size < n else arr).rechunk({0: _CHUNK, 1: -1, 2: -1})
         partial = frames.map_blocks(
             _normalised_reduce, projection, dtype=np.float32, chunks=(1, *frames.shape[1:])

@@ -16,13 +16,16 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 from scipy import ndimage
 
 from napari_catrack.errors import InputError
+from napari_catrack.io.lazy import is_dask
+
+if TYPE_CHECKING:  # dask is imported where a warp is built: commands mapping points never need it
+    import dask.array as da
 
 SOURCES = ("estimated", "manual", "file")
 
@@ -178,7 +181,9 @@ class AlignmentTransform:
                 out[i] = self.warp_frame(block[i], cval=cval)
             return out
 
-        if isinstance(red_stack, da.Array):
+        import dask.array as da
+
+        if is_dask(red_stack):
             t_chunk = frames_per_chunk or red_stack.chunks[0][0]
             arr = red_stack.rechunk({0: t_chunk, 1: -1, 2: -1})
             return arr.map_blocks(warp_block, dtype=np.float32)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dask.array as da
 import h5py
 import numpy as np
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.tiff import RawStack
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 _AXIS_ATTRS = ("axes", "axis_labels", "dimension_labels", "DIMENSION_LABELS", "dims")
@@ -70,6 +73,8 @@ def _float_attr(objs, names) -> float | None:
 
 
 def _lazy(ds: h5py.Dataset, axes: str) -> da.Array:
+    import dask.array as da
+
     chunks = tuple(s if a in "YX" else 1 for a, s in zip(axes, ds.shape))
     return da.from_array(ds, chunks=chunks, name=f"h5-{ds.file.filename}-{ds.name}")
 

@@ -38,8 +38,8 @@ _SYNONYMS = {
 
 @dataclass
 class Channels:
-    green: da.Array
-    red: da.Array | None
+    green: da.Array | np.ndarray  # numpy only with split_channels(keep_numpy=True)
+    red: da.Array | np.ndarray | None
     layout: str
     axes: str  # the normalised axes of the input, e.g. "TCYX"
     notes: list[str]
@@ -135,13 +135,23 @@ def split_channels(
     red_channel: int = 1,
     z_projection: str | int = "max",
     require_movie: bool = True,
+    keep_numpy: bool = False,
 ) -> Channels:
-    """Apply a channel layout; `layout=None` means: a 2-channel axis if present, else single channel."""
+    """Apply a channel layout; `layout=None` means: a 2-channel axis if present, else single channel.
+
+    numpy input becomes dask (one chunk per plane), unless `keep_numpy`: then every step is a
+    numpy view (transpose, channel index, halves, alternate frames), so a memory-mapped file
+    stays unread. A Z axis still goes through dask (its projection would read the whole file).
+    """
     if layout is not None and layout not in LAYOUTS:
         raise InputError(f"unknown channel layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    import dask.array as da
+    from napari_catrack.io.lazy import is_dask
 
-    if not isinstance(data, da.Array):
+    if not is_dask(data) and not (
+        keep_numpy and isinstance(data, np.ndarray) and "Z" not in normalise_axes(axes, data.shape)
+    ):
+        import dask.array as da
+
         data = da.from_array(data, chunks=_frame_chunks(data.shape, axes))
     axes = normalise_axes(axes, data.shape)
     data, axes = reduce_depth(data, axes, z_projection)

@@ -1,7 +1,9 @@
 """Lazy TIFF reading: multi-page stacks, ImageJ hyperstacks, OME-TIFF and folders/globs of frames.
 
 Nothing reads pixel data at open: contiguous files are memory-mapped, compressed ones are wrapped
-through tifffile's zarr store, and file sequences become one dask chunk per file.
+through tifffile's zarr store, and file sequences become one dask chunk per file. The memory map
+of a contiguous file can also be handed out as it is (`open_tiff(memmap=True)`): a numpy view is
+just as lazy, and a command that reads every frame once skips dask's per-frame tasks.
 """
 
 from __future__ import annotations
@@ -11,23 +13,29 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dask
-import dask.array as da
 import numpy as np
 import tifffile
 from natsort import natsorted
 
 from napari_catrack.errors import InputError
 
+if TYPE_CHECKING:  # dask is imported where a lazy array is built (memmap=True never needs it)
+    import dask.array as da
+
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf", ".tf8")
 
 
 @dataclass
 class RawStack:
-    """A lazily readable N-D array with axis letters and whatever physical metadata the file had."""
+    """A lazily readable N-D array with axis letters and whatever physical metadata the file had.
 
-    data: da.Array
+    `data` is a dask array, or with `open_tiff(memmap=True)` a numpy view of the memory-mapped
+    file (read only; pixels are read when indexed).
+    """
+
+    data: da.Array | np.ndarray
     axes: str
     fps: float | None = None
     pixel_size_um: float | None = None
@@ -39,8 +47,13 @@ def is_tiff_path(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(TIFF_SUFFIXES)
 
 
-def open_tiff(path: str | os.PathLike) -> RawStack:
-    """Open one TIFF file lazily (memmap when contiguous, zarr store otherwise)."""
+def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
+    """Open one TIFF file lazily (memmap when contiguous, zarr store otherwise).
+
+    The data is a dask array of one chunk per image plane (what viewers slice), or with
+    `memmap=True` and an uncompressed, contiguous file the read-only memory map itself as a numpy
+    array (for commands that read frames straight through; compressed files stay dask).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
@@ -54,7 +67,7 @@ def open_tiff(path: str | os.PathLike) -> RawStack:
         series = tif.series[0]
         shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
         _check_complete(path, tif, series)
-        data = _lazy_series(path, tif, series)
+        data = _lazy_series(path, tif, series, memmap)
         fps, pixel_size = _physical_metadata(tif)
     except InputError:
         tif.close()
@@ -127,13 +140,20 @@ def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
     return next_offset >= path.stat().st_size
 
 
-def _lazy_series(path: Path, tif: tifffile.TiffFile, series) -> da.Array:
+def _lazy_series(
+    path: Path, tif: tifffile.TiffFile, series, memmap: bool = False
+) -> da.Array | np.ndarray:
     chunks = tuple(s if a in "YXS" else 1 for a, s in zip(series.axes, series.shape))
     if series.dataoffset is not None:
         mm = np.memmap(
             path, dtype=series.dtype, mode="r", offset=series.dataoffset, shape=tuple(series.shape)
         )
+        if memmap:  # a plain ndarray view of the map: no copy, no memmap-subclass surprises
+            return np.asarray(mm)
+        import dask.array as da
+
         return da.from_array(_SliceOnly(mm), chunks=chunks, asarray=True, name=f"tiff-mm-{path}")
+    import dask.array as da
     import zarr
 
     store = series.aszarr()
@@ -204,6 +224,9 @@ def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
                 f"{f.name} has shape {other}, but {files[0].name} has {tuple(shape)}: "
                 "all frames of a sequence must match"
             )
+
+    import dask
+    import dask.array as da
 
     def read(fname: Path) -> np.ndarray:
         return tifffile.imread(fname)
