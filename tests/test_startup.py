@@ -89,10 +89,8 @@ def test_behaviour_params_keep_their_old_homes():
     assert video_centerline.CenterlineParams is params.CenterlineParams
 
 
-def test_track_on_a_contiguous_tiff_runs_without_dask(tmp_path):
-    """`catrack track` reads a contiguous TIFF through numpy views of its memory map: neither
-    dask (0.3 s of imports) nor its per-frame tasks, on the path that estimates the alignment
-    (and caches it) as on the one given a file. Both give the same tracks."""
+def _tiny_two_channel_tiff(tmp_path: Path):
+    """A 12-frame two-channel ImageJ TIFF, its seeds CSV and its true alignment JSON."""
     import json
 
     import pandas as pd
@@ -109,6 +107,16 @@ def test_track_on_a_contiguous_tiff_runs_without_dask(tmp_path):
     )
     align = tmp_path / "align.json"
     align.write_text(json.dumps(rec.truth.misalignment))
+    return tif, seeds, align
+
+
+def test_track_on_a_contiguous_tiff_runs_without_dask(tmp_path):
+    """`catrack track` reads a contiguous TIFF through numpy views of its memory map: neither
+    dask (0.3 s of imports) nor its per-frame tasks, on the path that estimates the alignment
+    (and caches it) as on the one given a file. Both give the same tracks."""
+    import pandas as pd
+
+    tif, seeds, align = _tiny_two_channel_tiff(tmp_path)
     command = ["-m", "napari_catrack.cli", "track", str(tif), "--seeds", str(seeds)]
     for extra, out in ((["--align", str(align)], "given.csv"), ([], "estimated.csv")):
         imported = _imported(*command, *extra, "-o", str(tmp_path / out))
@@ -118,3 +126,15 @@ def test_track_on_a_contiguous_tiff_runs_without_dask(tmp_path):
     assert len(given) == 3 * 12
     err = (given[["y", "x"]] - estimated[["y", "x"]]).abs().to_numpy().max()
     assert err < 0.5, "an estimated alignment close to the true one gives nearly the same tracks"
+
+
+def test_info_align_and_detect_on_a_contiguous_tiff_run_without_dask(tmp_path):
+    tif, _, _ = _tiny_two_channel_tiff(tmp_path)
+    for args in (
+        ["info", str(tif)],
+        ["align", str(tif), "-o", str(tmp_path / "a.json")],
+        ["detect", str(tif), "--channel", "red", "--no-align", "-o", str(tmp_path / "c.csv")],
+    ):
+        imported = _imported("-m", "napari_catrack.cli", *args)
+        assert "dask" not in imported, f"catrack {args[0]} imported dask"
+    assert (tmp_path / "a.json").is_file() and (tmp_path / "c.csv").is_file()

@@ -39,7 +39,7 @@ def add_recording_arguments(parser: argparse.ArgumentParser, *, positional: bool
 def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
     """Open the recording named by `add_recording_arguments` options.
 
-    `memmap=True` for commands that read frames straight through (see `open_recording`).
+    `memmap=True` for commands that read frames with plain numpy (see `open_recording`).
     """
     from napari_catrack.io.recording import open_recording
 

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.alignment import estimate_alignment
 
     params = AlignParams.from_args(args)
-    rec = recording_from_args(args)
+    rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     try:
         if rec.red is None:
             raise InputError(

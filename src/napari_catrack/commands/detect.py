@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import write_table
 
     params = DetectParams.from_args(args)
-    rec = recording_from_args(args)
+    rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     channel = args.channel
     stack = rec.red if channel == "red" else rec.green
     if stack is None:

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rec = recording_from_args(args)
+    rec = recording_from_args(args, memmap=True)  # reads no pixels: numpy views will do
     try:
         print(json.dumps(rec.summary(), indent=2))
     finally:
