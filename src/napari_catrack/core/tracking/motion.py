@@ -67,6 +67,12 @@ def _clamp(a: np.ndarray, lo, hi) -> np.ndarray:
     return np.minimum(np.maximum(a, lo), hi)
 
 
+def _clamp_step(a: np.ndarray) -> np.ndarray:
+    """A sub-pixel step limited to +-0.5 px, NaN (flat or broken peak) as 0: what
+    `_clamp(np.nan_to_num(a), -0.5, 0.5)` gives, for a fifth of `nan_to_num`'s overhead."""
+    return _clamp(np.where(np.isnan(a), 0.0, a), -0.5, 0.5)
+
+
 def _peak_subpixel(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Argmax of each correlation surface (..., H, W) with a parabolic sub-pixel step, FFT-wrapped."""
     h, w = corr.shape[-2:]
@@ -82,7 +88,7 @@ def _peak_subpixel(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         oy = np.where(den_y < 0, 0.5 * (ym - yp) / den_y, 0.0)
         ox = np.where(den_x < 0, 0.5 * (xm - xp) / den_x, 0.0)
-    oy, ox = _clamp(np.nan_to_num(oy), -0.5, 0.5), _clamp(np.nan_to_num(ox), -0.5, 0.5)
+    oy, ox = _clamp_step(oy), _clamp_step(ox)
     dy = np.where(py > h // 2, py - h, py) + oy
     dx = np.where(px > w // 2, px - w, px) + ox
     return np.stack([dy, dx], axis=-1).reshape((*corr.shape[:-2], 2)), c0.reshape(corr.shape[:-2])
@@ -169,10 +175,10 @@ def local_maxima_near(smooth: np.ndarray, centres: np.ndarray, radius: float, fl
     n, iy, ix = np.nonzero(peak)
     if len(n) == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    pts = np.stack([ys[n, iy], xs[n, ix]], axis=1)
-    # windows overlap: each maximum once
-    pts = np.unique(pts, axis=0)
-    return pts
+    # windows overlap: each maximum once, in (y, x) order (a 1-D unique of the flat index: the
+    # same result as `np.unique(pts, axis=0)` for a fraction of its cost)
+    flat = np.unique(ys[n, iy] * w + xs[n, ix])
+    return np.stack(np.divmod(flat, w), axis=1)
 
 
 def quadratic_refine(smooth: np.ndarray, peaks: np.ndarray) -> np.ndarray:
@@ -188,6 +194,5 @@ def quadratic_refine(smooth: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         dy = np.where(ym - 2 * c + yp < 0, 0.5 * (ym - yp) / (ym - 2 * c + yp), 0.0)
         dx = np.where(xm - 2 * c + xp < 0, 0.5 * (xm - xp) / (xm - 2 * c + xp), 0.0)
-    dy = _clamp(np.nan_to_num(dy), -0.5, 0.5)
-    dx = _clamp(np.nan_to_num(dx), -0.5, 0.5)
+    dy, dx = _clamp_step(dy), _clamp_step(dx)
     return np.stack([y + dy, x + dx], axis=1).astype(np.float64)
