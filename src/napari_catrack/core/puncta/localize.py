@@ -33,6 +33,7 @@ from napari_catrack.core.puncta.multi import (
     split_pairs,
 )
 from napari_catrack.core.puncta.params import PunctaParams
+from napari_catrack.core.puncta.unresolved import add_unresolved_variance
 from napari_catrack.errors import InputError, check_cancelled
 
 LOC_COLUMNS = (
@@ -181,7 +182,9 @@ def localize_classical(
     progress: Callable | None = None,
     cancel: Callable | None = None,
 ) -> pd.DataFrame:
-    """Localise every punctum in a (T, H, W) ADU movie (numpy or dask) with the classical path."""
+    """Localise every punctum in a (T, H, W) ADU movie (numpy or dask) with the classical path.
+    Uncertainty: the Cramér-Rao bound plus the model-selection and misfit terms of `_table`,
+    plus the variance of a possibly unresolved pair (`unresolved.add_unresolved_variance`)."""
     params = params or PunctaParams()
     n = int(stack.shape[0])
     parts = []
@@ -197,4 +200,10 @@ def localize_classical(
         if progress is not None:
             progress(stop, n, f"localised frames {stop}/{n}")
     parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else empty_localizations()
+    if not parts:
+        return empty_localizations()
+    # the chance that a spot is two unresolved puncta needs the whole movie's density,
+    # brightness and widths (`unresolved.py`)
+    table = pd.concat(parts, ignore_index=True)
+    area = float(stack.shape[1]) * float(stack.shape[2])
+    return add_unresolved_variance(table, n, area, params.psf_sigma_px)
