@@ -42,11 +42,18 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     old = make_network(NetConfig(base_channels=4, in_channels=5))
     path5 = save_model(old, tmp_path / "old.json")
     doc = json.loads(path5.read_text())
-    for key in ("in_channels", "excess_radius_px", "uncertainty_scale", "uncertainty_floor_px"):
+    for key in (
+        "in_channels",
+        "excess_radius_px",
+        "uncertainty_scale",
+        "uncertainty_floor_px",
+        "uncertainty_crowding_px",
+    ):
         doc["config"].pop(key)
     doc["format_version"] = 1
     path5.write_text(json.dumps(doc))
     assert load_model(path5).config.in_channels == 5
+    assert load_model(path5).config.uncertainty_crowding_px == 0.0  # calibrated without crowding
     with torch.no_grad():
         assert load_model(path5)(x[:, :5])["logit"].shape == (1, 16, 16)
     (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
@@ -66,10 +73,35 @@ def test_variance_scaling_recovers_a_known_miscalibration():
     rng = np.random.default_rng(0)
     sd = rng.uniform(0.05, 0.4, 20000)  # reported; the true errors are 1.6x larger + 0.1 px
     errors = rng.normal(0, np.hypot(1.6 * sd, 0.1))
-    a, b = fit_variance_scaling(errors, sd)
-    assert a == pytest.approx(1.6, rel=0.05) and b == pytest.approx(0.1, abs=0.02)
+    a, b, c = fit_variance_scaling(errors, sd)
+    assert a == pytest.approx(1.6, rel=0.05) and b == pytest.approx(0.1, abs=0.02) and c == 0
     cal = calibrated_sd(sd, NetConfig(uncertainty_scale=a, uncertainty_floor_px=b))
     assert np.sqrt(np.mean((errors / cal) ** 2)) == pytest.approx(1.0, abs=0.03)
+
+
+def test_crowding_calibration_is_right_in_sparse_and_dense_movies():
+    """Errors that grow with the movie's density (as the shipped network's do): one scale for
+    all over-reports sparse movies and under-reports dense ones; the crowding term fits both."""
+    from napari_catrack.core.puncta.calibrate import fit_variance_scaling
+    from napari_catrack.core.puncta.inference import calibrated_sd
+
+    rng = np.random.default_rng(1)
+    n = 20000
+    rho = np.repeat([0.0005, 0.003, 0.01, 0.02], n // 4)  # localisations / px / frame
+    sd = rng.uniform(0.04, 0.3, n)
+    errors = rng.normal(0, 1.2 * sd * np.sqrt(1 + 20 * np.sqrt(rho)))
+    a, b, c = fit_variance_scaling(errors, sd, rho)
+    assert a == pytest.approx(1.2, rel=0.1) and c == pytest.approx(20, rel=0.25)
+    one = fit_variance_scaling(errors, sd)
+    for density in np.unique(rho):
+        sel = rho == density
+        with_c = calibrated_sd(sd[sel], NetConfig(uncertainty_scale=a, uncertainty_floor_px=b,
+                                                   uncertainty_crowding_px=c), density)  # fmt: skip
+        without = calibrated_sd(sd[sel], NetConfig(uncertainty_scale=one[0],
+                                                    uncertainty_floor_px=one[1]))  # fmt: skip
+        assert np.sqrt(np.mean((errors[sel] / with_c) ** 2)) == pytest.approx(1.0, abs=0.05)
+        if density in (rho.min(), rho.max()):
+            assert abs(np.sqrt(np.mean((errors[sel] / without) ** 2)) - 1) > 0.1
 
 
 def _out(logit, dx=0.0, sd=0.1, photons=1.0):
@@ -122,12 +154,24 @@ def test_short_phased_training_is_reproducible_and_runs_in_the_pipeline(tmp_path
     calibration = net.config.meta["calibration"]
     assert calibration["clips"] == 2 and calibration["a"] > 0
     assert net.config.uncertainty_scale == calibration["a"]
+    assert net.config.uncertainty_crowding_px == calibration["c_px"]
     rec = make_puncta_recording(shape=(20, 22), n_frames=5, seed=1)  # sizes not divisible by 4
     locs = localize_network(net, rec.puncta, rec.calcium, rec.camera,
                             PunctaParams(detection_probability=0.01, min_photons=0))  # fmt: skip
     assert {"calcium_probability", "uncertainty", "photons"} <= set(locs.columns)
     assert locs.frame.between(0, 4).all()
     path = save_model(net, tmp_path / "tiny.json")
+    from napari_catrack.cli import main
+
+    # --recalibrate keeps the weights and records the old calibration beside the new one
+    assert main(["train-puncta", "--recalibrate", "--calibration-clips", "1", "--threads", "1",
+                 "-o", str(path)]) == 0  # fmt: skip
+    again = load_model(path)
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    (entry,) = again.config.meta["recalibrations"]
+    assert entry["before"] == calibration and entry["after"]["clips"] == 1
+    assert again.config.meta["calibration"] == entry["after"]
     res = analyse_puncta(rec.puncta, rec.calcium, rec.camera,
                          PunctaParams(method="network", detection_probability=0.01), model=path)  # fmt: skip
     assert res.model_info["base_channels"] == 4

@@ -4,7 +4,9 @@ Frames are processed in chunks (with the neighbours the inputs need), padded to 
 the network's stride, and turned into localisations with DECODE's post-processing: local maxima
 of the detection probability, whose probability summed over the 3 x 3 neighbourhood (one punctum
 can be shared by two pixels) must reach `detection_probability`. The position uncertainties are
-the network's standard deviations through the calibration stored with the model.
+the network's standard deviations through the calibration stored with the model, which depends
+on how crowded the whole movie is (its localisations per pixel and frame), so it is applied once
+every frame has been localised.
 """
 
 from __future__ import annotations
@@ -101,29 +103,36 @@ def localize_network(
             with torch.no_grad():
                 out = net(torch.from_numpy(x).to(device))
             maps = {k: v[:, :h, :w].float().cpu().numpy() for k, v in out.items()}
-            parts.append(_detections(maps, frames, params, pn, scale, camera, net.config))
+            parts.append(_detections(maps, frames, params, pn, scale, camera))
         if progress is not None:
             progress(stop, n, f"network frames {stop}/{n}")
     parts = [p for p in parts if len(p)]
     if not parts:
         return empty_localizations().assign(calcium_probability=pd.Series(dtype=float))
-    return pd.concat(parts, ignore_index=True)
+    table = pd.concat(parts, ignore_index=True)
+    density = len(table) / (n * h * w)
+    ux = calibrated_sd(table.uncertainty_x.to_numpy(), net.config, density)
+    uy = calibrated_sd(table.uncertainty_y.to_numpy(), net.config, density)
+    table["uncertainty_x"], table["uncertainty_y"] = ux, uy
+    table["uncertainty"] = np.sqrt((ux**2 + uy**2) / 2)
+    return table
 
 
-def calibrated_sd(sd: np.ndarray, config) -> np.ndarray:
-    """The head's standard deviation (px) through the model's post-hoc calibration."""
-    return np.hypot(config.uncertainty_scale * sd, config.uncertainty_floor_px)
+def calibrated_sd(sd: np.ndarray, config, density: float = 0.0) -> np.ndarray:
+    """The head's standard deviation (px) through the model's post-hoc calibration, for a movie
+    with `density` localisations per pixel and frame (`calibrate.py`)."""
+    crowd = 1.0 + config.uncertainty_crowding_px * np.sqrt(max(density, 0.0))
+    return np.hypot(config.uncertainty_scale * sd * np.sqrt(crowd), config.uncertainty_floor_px)
 
 
-def _detections(maps: dict, frames, params: PunctaParams, pn, scale: float, camera,
-                config) -> pd.DataFrame:  # fmt: skip
+def _detections(maps: dict, frames, params: PunctaParams, pn, scale: float,
+                camera) -> pd.DataFrame:  # fmt: skip
     p = 1.0 / (1.0 + np.exp(-maps["logit"]))
     kept = np.where(p > RAW_THRESHOLD, p, 0.0)
     summed = ndi.uniform_filter(kept, size=(1, 3, 3), mode="constant") * 9
     peak = ndi.maximum_filter(p, size=(1, 3, 3), mode="constant")
     t, r, c = np.nonzero((p == peak) & (summed >= params.detection_probability))
-    sd_x = calibrated_sd(maps["sd_x"][t, r, c], config)
-    sd_y = calibrated_sd(maps["sd_y"][t, r, c], config)
+    sd_x, sd_y = maps["sd_x"][t, r, c], maps["sd_y"][t, r, c]  # calibrated by the caller
     background = maps["background"][t, r, c] * pn[1] + pn[0]
     table = pd.DataFrame(
         {

@@ -15,7 +15,9 @@ shared features plus the calcium change (frame minus baseline) and its local exc
 learn the call even from an encoder pre-trained for localisation only (phase 2 trains it alone).
 
 The reported position uncertainty is the head's standard deviation recalibrated after training
-on held-out simulated movies (`calibrate.py`): sd' = sqrt((a sd)^2 + b^2), a and b in the config.
+on held-out simulated movies (`calibrate.py`): sd' = sqrt(a^2 sd^2 (1 + c sqrt(rho)) + b^2), with
+rho the movie's localisations per pixel and frame; a, b and c in the config (models calibrated
+before c existed load with c = 0).
 
 Models are data: `state_dict` (.pt, loaded with weights_only=True) + a JSON config beside it.
 """
@@ -44,8 +46,9 @@ class NetConfig:
     photon_scale: float = 100.0  # network photons x this = photons in normalised units
     in_channels: int = 6  # 5: format-1 models (no calcium-excess channel)
     excess_radius_px: float = 2.3  # disk radius of the calcium-excess channel
-    uncertainty_scale: float = 1.0  # a: calibrated sd = sqrt((a sd)^2 + b^2)
+    uncertainty_scale: float = 1.0  # a: calibrated sd = sqrt(a^2 sd^2 (1 + c sqrt(rho)) + b^2)
     uncertainty_floor_px: float = 0.0  # b
+    uncertainty_crowding_px: float = 0.0  # c (px: sqrt(rho) is 1 / the puncta's mean spacing)
     meta: dict = field(default_factory=dict)  # training provenance (command, seed, losses)
 
     def check(self) -> None:
@@ -151,14 +154,15 @@ def make_network(config: NetConfig | None = None):
     return _build_classes()(config or NetConfig())
 
 
-def save_model(net, path: str | os.PathLike) -> Path:
-    """Write `path` (.json config + provenance) and its `.pt` state_dict beside it, atomically."""
+def save_model(net, path: str | os.PathLike, weights: bool = True) -> Path:
+    """Write `path` (.json config + provenance) and its `.pt` state_dict beside it, atomically
+    (`weights=False`: the config only, for a model whose weights are already there)."""
     torch = _torch()
     path = Path(path).with_suffix(".json")
-    weights = path.with_suffix(".pt")
-    with atomic_write_path(weights) as tmp:
-        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp)
-    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "weights": weights.name,
+    if weights:
+        with atomic_write_path(path.with_suffix(".pt")) as tmp:
+            torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp)
+    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "weights": path.with_suffix(".pt").name,
            "config": asdict(net.config)}  # fmt: skip
     write_text_atomic(path, json.dumps(doc, indent=2, default=float) + "\n")
     return path

@@ -211,7 +211,7 @@ def train_network(
     net.eval()
     calibration = {}
     if tp.calibration_clips > 0:
-        from napari_catrack.core.puncta.calibrate import calibrate_uncertainty
+        from napari_catrack.core.puncta.calibrate import apply_calibration, calibrate_uncertainty
 
         check_cancelled(cancel, "training")
         if progress is not None:
@@ -219,8 +219,7 @@ def train_network(
         calibration = calibrate_uncertainty(
             net, tp, np.random.default_rng([tp.seed, 1]), tp.calibration_clips
         )
-        net.config = NetConfig(**{**net.config.__dict__, "uncertainty_scale": calibration["a"],
-                                  "uncertainty_floor_px": calibration["b_px"]})  # fmt: skip
+        apply_calibration(net, calibration)
     info = {
         **(meta or {}),
         "train_params": tp.to_dict(),
