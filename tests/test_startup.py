@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("torch", "napari", "PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy", "skimage",
          "matplotlib", "dask")  # fmt: skip
@@ -110,6 +112,7 @@ def _tiny_two_channel_tiff(tmp_path: Path):
     return tif, seeds, align
 
 
+@pytest.mark.slow  # fresh processes that read a movie: a few seconds
 def test_track_on_a_contiguous_tiff_runs_without_dask(tmp_path):
     """`catrack track` reads a contiguous TIFF through numpy views of its memory map: neither
     dask (0.3 s of imports) nor its per-frame tasks, on the path that estimates the alignment
@@ -128,6 +131,7 @@ def test_track_on_a_contiguous_tiff_runs_without_dask(tmp_path):
     assert err < 0.5, "an estimated alignment close to the true one gives nearly the same tracks"
 
 
+@pytest.mark.slow  # fresh processes that read a movie: a few seconds
 def test_info_align_and_detect_on_a_contiguous_tiff_run_without_dask(tmp_path):
     tif, _, _ = _tiny_two_channel_tiff(tmp_path)
     for args in (
