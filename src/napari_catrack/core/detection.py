@@ -14,8 +14,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
-from skimage.segmentation import watershed
 
 from napari_catrack.core.signals.noise import MAD_TO_SD
 from napari_catrack.core.tracking.params import DetectParams
@@ -76,6 +74,10 @@ def detect_candidates(
     mask = contrast > p.threshold * noise
     labels, n = ndi.label(mask)
     if n and p.split_touching:
+        # imported here: the tracker uses this module's `robust_noise` on every `catrack track`
+        from skimage.feature import peak_local_max
+        from skimage.segmentation import watershed
+
         # one pass over the masked image (per-label peak search is slow with many noise specks)
         masked = np.where(mask, smooth, float(smooth.min()))
         peaks = peak_local_max(
