@@ -96,6 +96,21 @@ def test_crop_sampler_and_pool_give_masked_windows():
     xb, cb, yb, mb = pool.batch(40)
     assert xb.dtype == np.float32 and xb.shape == (40, N_CHANNELS, 900)
     assert cb.shape == (40, N_COND) and yb.shape == mb.shape == (40, 900)
+    quiet = CropPool.draw(CropSampler(traces, 30.0, 900, Augmentation(noise_only=1.0)), 4)
+    assert not quiet.y.any()  # pure-noise crops carry no label
+
+
+def test_crop_pool_shares_fix_each_pools_fraction_of_a_batch():
+    def const(v, n):  # a pool whose crops are all v (to tell them apart in a batch)
+        return CropPool(np.full((n, 1, 4), v, np.float16), np.zeros((n, 1), np.float32),
+                        np.zeros((n, 4), bool), np.ones((n, 4), bool))  # fmt: skip
+
+    equal = CropPool.concat([const(0, 50), const(1, 5)], seed=1)
+    assert 0.4 < equal.batch(4000)[0].mean() < 0.6  # equal shares, whatever the sizes
+    mixed = CropPool.concat([const(0, 50), const(1, 5)], seed=1, shares=[1, 3])
+    assert 0.72 < mixed.batch(4000)[0].mean() < 0.78
+    with pytest.raises(InputError, match="share"):
+        CropPool.concat([const(0, 2), const(1, 2)], shares=[1.0])
     with pytest.raises(InputError, match="no usable traces"):
         CropSampler([TrainingTrace(np.zeros(3), 30.0, np.zeros((0, 2)))], 30.0, 900)
 

@@ -9,6 +9,7 @@ from napari_catrack.core.signals.denoise import denoise_savgol, denoise_wavelet
 from napari_catrack.core.signals.noise import lag_noise, standardized_noise
 from napari_catrack.core.transients import detect_rules, detect_transients, prepare
 from napari_catrack.core.transients.learned import DEFAULT_MODEL
+from napari_catrack.core.transients.prepare import noise_colour
 from napari_catrack.synthetic.noise import noise_traces, white_sd_for_nu
 
 FPS = 30.0
@@ -73,12 +74,31 @@ def test_rules_snr_means_the_same_on_raw_and_denoised_traces():
     assert 0.6 < level_sg / level_raw < 1.2
 
 
+@pytest.mark.parametrize("kind", ["white", "pink"])
 @pytest.mark.parametrize("pre", ["raw", "savgol", "wavelet"])
-def test_rules_stay_quiet_on_white_noise_raw_or_denoised(pre):
-    x = noise_traces(6, TEN_MIN, FPS, 1.0, "white", seed=4)
+def test_rules_stay_quiet_on_noise_raw_or_denoised(pre, kind):
+    x = noise_traces(6, TEN_MIN, FPS, 1.0, kind, seed=4)
     x = {"raw": x, "savgol": denoise_savgol(x, window=11), "wavelet": denoise_wavelet(x)}[pre]
     per_10_min = len(detect_rules(x, FPS, features=False)) / 6
     assert per_10_min <= 1.0
+    if kind == "pink" and pre == "raw":  # without the colour factor, 1/f wander passes
+        assert len(detect_rules(x, FPS, features=False, colour_max=1.0)) / 6 > 1.0
+
+
+def test_noise_colour_is_one_for_white_noise_and_larger_for_slow_noise():
+    white = noise_traces(4, TEN_MIN, FPS, 1.0, "white", seed=6)
+    pink = noise_traces(4, TEN_MIN, FPS, 1.0, "pink", seed=6)
+    np.testing.assert_allclose(noise_colour(prepare(white, FPS)), 1.0, atol=0.1)
+    np.testing.assert_allclose(
+        noise_colour(prepare(denoise_savgol(white, window=11), FPS)), 1.0, atol=0.15
+    )
+    assert (noise_colour(prepare(pink, FPS)) > 1.3).all()
+    # transients (positive) do not raise it: the spread comes from the lower percentiles
+    spikes = np.zeros(white.shape[1])
+    spikes[::300] = 20 * white.std()  # a transient every 10 s, decaying over 1 s
+    kernel = np.exp(-np.arange(int(5 * FPS)) / FPS)
+    active = white + np.convolve(spikes, kernel)[: white.shape[1]]
+    assert (noise_colour(prepare(active, FPS)) < 1.1).all()
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from napari_catrack.errors import InputError
 
 from .learned import resolve_detector
 from .params import METHODS, TransientParams
-from .prepare import Prepared, neuron_ids_for, prepare
+from .prepare import Prepared, neuron_ids_for, noise_colour, prepare
 from .results import table_from_peaks
 
 
@@ -41,7 +41,8 @@ def detect_rules(
 
     `params`: a `TransientParams` (keyword `changes` override single values). A candidate peak
     is kept when its height above baseline is at least `peak_threshold` (dF/F) and its SNR
-    (smoothed dF/F over the smoothed trace's noise) at least `snr_threshold`, it is at least
+    (smoothed dF/F over the smoothed trace's noise) at least `snr_threshold` times the trace's
+    noise colour (`prepare.noise_colour`, 1 for white noise, capped at `colour_max`), it is at least
     `min_interval_s` from a higher kept peak, it stands `prominence_snr` noise units above the
     valleys around it (so noise ripples on a transient are not split off), and the trace rose
     `rise_snr` noise units within `rise_window_s` before it. `prepared` reuses
@@ -52,7 +53,9 @@ def detect_rules(
     prep = prepared or prepare(dff, fps, p.smooth_window_s, p.noise_window_s, p.baseline_window_s)
     ids = neuron_ids_for(neuron_ids, prep.raw.shape[0])
     dist = max(1, round(p.min_interval_s * prep.fps))
-    height = prep.base + np.maximum(p.peak_threshold, p.snr_threshold * prep.noise)
+    # slow (pink) noise: the SNR threshold scales with the trace's noise colour (>= 1)
+    colour = np.clip(noise_colour(prep), 1.0, p.colour_max)[:, None]
+    height = prep.base + np.maximum(p.peak_threshold, p.snr_threshold * colour * prep.noise)
     prom = p.prominence_snr * prep.noise_level
     w = max(1, round(p.rise_window_s * prep.fps))
     # lowest point of the `w` frames before each frame (and the frame itself)

@@ -52,6 +52,9 @@ class TransientParams(StepParams):
                             "in noise units", minimum=0.0, advanced=True)  # fmt: skip
     rise_window_s: float = param(0.5, "rules: time a transient may take to rise", minimum=0.0,
                                  unit="s", cli="--rise-window", advanced=True)  # fmt: skip
+    colour_max: float = param(6.0, "rules: the peak SNR threshold is raised by the trace's "
+                              "noise colour (slow / lag noise, 1 for white noise), at most this "
+                              "factor; 1 = off", minimum=1.0, advanced=True)  # fmt: skip
     noise_window_s: float | None = param(10.0, "rules: rolling noise window (none = one value "
                                          "per neuron)", minimum=0.0, unit="s",
                                          cli="--noise-window", advanced=True)  # fmt: skip

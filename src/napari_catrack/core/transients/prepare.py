@@ -34,6 +34,7 @@ CORE_COLUMNS = [
     "source",
 ]
 SOURCES = ("rules", "ksigma", "model", "manual")
+_TINY = np.finfo(np.float64).tiny
 
 
 @dataclass
@@ -129,6 +130,30 @@ def prepare(
     lag = odd_window(smooth_window_seconds(smooth_window_s, fps), fps, minimum=5)
     noise, level = smoothed_noise(s, fps, lag, noise_window_s, kept)
     return Prepared(raw, s, base, noise, fps, level, kept)
+
+
+_COLOUR_Q = (10.0, 30.0)  # percentiles of the lower side: transients rarely reach below them
+_COLOUR_Z = 0.7576  # Phi^-1(0.30) - Phi^-1(0.10): their distance for Gaussian noise, in SDs
+_COLOUR_FRAMES = 4000  # a strided sample is enough for two percentiles
+
+
+def noise_colour(prep: Prepared) -> np.ndarray:
+    """Per neuron: the spread of the baseline-subtracted smoothed trace over its lag noise.
+
+    About 1 for white noise, raw or smoothed; larger when the noise is slower than the
+    smoothing window, as pink (1/f) noise, neuropil wander or a wavelet-denoised trace are:
+    their slow excursions are many lag-noise units high and pass an SNR test although nothing
+    happened. The spread comes from the 10th-30th percentiles (the lower side, which
+    transients hardly touch, so an active neuron is not penalised), on recorded frames only.
+    """
+    step = max(1, prep.smooth.shape[1] // _COLOUR_FRAMES)
+    r = prep.smooth[:, ::step] - prep.base[:, ::step]
+    if prep.measured is None:
+        lo, hi = np.percentile(r, _COLOUR_Q, axis=1)
+    else:
+        lo, hi = np.nanpercentile(np.where(prep.measured[:, ::step], r, np.nan), _COLOUR_Q, axis=1)
+    level = np.median(prep.noise[:, ::step], axis=1)
+    return np.where(level > 0, (hi - lo) / _COLOUR_Z / np.maximum(level, _TINY), 1.0)
 
 
 def neuron_ids_for(neuron_ids, n: int) -> np.ndarray:

@@ -203,6 +203,7 @@ class CropPool:
     ):
         self.x, self.cond, self.y, self.mask = x, cond, y, mask
         self.groups = np.zeros(len(x), np.int64)
+        self.shares: np.ndarray | None = None  # None: every group an equal share
         self.rng = np.random.default_rng(seed)
 
     @classmethod
@@ -211,18 +212,29 @@ class CropPool:
         return cls(x.astype(np.float16), cond, y.astype(bool), mask.astype(bool))
 
     @classmethod
-    def concat(cls, pools: Sequence[CropPool], seed: int = 0) -> CropPool:
-        """One pool whose batches take an equal share from each of `pools` (datasets)."""
+    def concat(
+        cls, pools: Sequence[CropPool], seed: int = 0, shares: Sequence[float] | None = None
+    ) -> CropPool:
+        """One pool whose batches take an equal share from each of `pools` (datasets), or the
+        given `shares` (e.g. a pure-noise pool given a fixed fraction of every batch)."""
         out = cls(
             *(np.concatenate([getattr(p, k) for p in pools]) for k in ("x", "cond", "y", "mask")),
             seed=seed,
         )
         out.groups = np.concatenate([np.full(len(p.x), i) for i, p in enumerate(pools)])
+        if shares is not None:
+            w = np.asarray(shares, float)
+            if w.shape != (len(pools),) or (w < 0).any() or not w.sum() > 0:
+                raise InputError(f"need one non-negative share per pool, got {list(shares)}")
+            out.shares = w / w.sum()
         return out
 
     def batch(self, n: int) -> tuple[np.ndarray, ...]:
         starts = np.r_[0, np.cumsum(np.bincount(self.groups))]
-        g = self.rng.integers(len(starts) - 1, size=n)
+        if self.shares is None:
+            g = self.rng.integers(len(starts) - 1, size=n)
+        else:
+            g = self.rng.choice(len(starts) - 1, size=n, p=self.shares)
         idx = starts[g] + (self.rng.random(n) * (starts[g + 1] - starts[g])).astype(np.int64)
         return (
             self.x[idx].astype(np.float32),
