@@ -69,6 +69,15 @@ from napari_catrack.core.behaviour.scoring import (  # noqa: E402
     curve_distance,
     derived_mask,
     mask_iou,
+    wormpose_mask,
+)
+from wormpose_labels import (  # noqa: E402
+    bend,
+    edge_level,
+    lateral_offsets,
+    normalised_contrast,
+    split_halves,
+    tip_overshoot,
 )
 
 DATA = ROOT.parent / "shared" / "data" / "worm" / "wormpose" / "sample_data"
@@ -115,6 +124,68 @@ def oracle_iou(img: np.ndarray, truth: np.ndarray, point) -> float:
     return best
 
 
+def label_audit(frames, cl, width, frames_idx, half) -> dict:
+    """Where the labels sit on their own frames (`wormpose_labels`), on the tuning half only."""
+    offs, kaps, levels, tips = [], [], [], []
+    for i in frames_idx:
+        yx = cl[i] + half
+        truth = derived_mask(cl[i], width[i], frames[i].shape, half)
+        c = normalised_contrast(frames[i], truth)
+        o, k = lateral_offsets(c, yx)
+        offs.append(o)
+        kaps.append(k)
+        levels.append(edge_level(c, truth))
+    level = float(np.median(levels))
+    for i in frames_idx:
+        truth = derived_mask(cl[i], width[i], frames[i].shape, half)
+        tips += tip_overshoot(normalised_contrast(frames[i], truth), cl[i] + half, width[i], level)
+    off, kap = np.concatenate(offs), np.concatenate(kaps)
+    gain, intercept = np.polyfit(kap, off, 1)
+    return {
+        "frames": len(frames_idx),
+        "mid_body_points": len(off),
+        "lateral_offset_sd_px": round(float(off.std()), 3),
+        "lateral_offset_mean_px": round(float(off.mean()), 3),
+        "lateral_offset_vs_label_curvature_r": round(float(np.corrcoef(kap, off)[0, 1]), 3),
+        "bend_gain_px2": round(float(gain), 2),
+        "lateral_offset_sd_after_bend_px": round(float((off - gain * kap - intercept).std()), 3),
+        "edge_level_on_derived_boundary": round(level, 3),
+        "tip_past_derived_cap_px_quartiles": np.percentile(tips, [25, 50, 75]).round(2).tolist(),
+    }
+
+
+def summarise(rows: list, views: tuple) -> dict:
+    """Medians per view, the oracle ceiling and the tip step's effect for a set of frames."""
+    ours = np.array([r["ours"] for r in rows])
+    otsu = np.array([r["otsu"] for r in rows])
+    oracle = np.array([r["oracle"] for r in rows])
+    shifts = np.array([r["shift"] for r in rows])
+    half = ours[:, 1]
+    worst = half <= np.percentile(half, 10)
+    curves = [r["ours_curve_px"] for r in rows if r["ours_curve_px"] is not None]
+    return {
+        "frames": len(rows),
+        "ours_iou_median": dict(zip(views, np.median(ours, axis=0).round(4).tolist())),
+        "otsu_iou_median": dict(zip(views, np.median(otsu, axis=0).round(4).tolist())),
+        "ours_iou_quartiles_half_pixel": np.percentile(half, [25, 75]).round(4).tolist(),
+        "ours_without_tip_step_iou_median_half_pixel": round(
+            float(np.median([r["ours_no_tips"] for r in rows])), 4
+        ),
+        "oracle_threshold_iou_median_half_pixel": round(float(np.median(oracle)), 4),
+        "oracle_threshold_frames_at_or_above_0.92_pct": round(
+            100.0 * float((oracle >= 0.92).mean()), 1
+        ),
+        "ours_at_or_above_oracle_minus_0.01_pct": round(
+            100.0 * float((half >= oracle - 0.01).mean()), 1
+        ),
+        "ours_worst_tenth_iou_median": round(float(np.median(half[worst])), 4),
+        "worst_tenth_frames": [int(r["frame"]) for r, w in zip(rows, worst) if w][:20],
+        "ours_centerline_curve_distance_median_px": round(float(np.median(curves)), 3),
+        "registration_shift_mean_px": shifts.mean(axis=0).round(3).tolist(),
+        "registration_shift_sd_px": shifts.std(axis=0).round(3).tolist(),
+    }
+
+
 def paste(frame: np.ndarray):
     """The crop at the centre of a canvas filled with its border median; returns (canvas, offset)."""
     h, w = frame.shape
@@ -135,58 +206,57 @@ def main() -> None:
     per_frame_idx = idx[::10] if args.quick else idx
     half = np.array([0.5, 0.5])
 
-    # --- derived masks (three views) and per-frame segmentation
+    # --- the labels audited against their frames; the bend gain is fitted on the tuning half
+    tune, report = split_halves(idx)
+    tune_set = set(tune.tolist())
+    audit = label_audit(frames, cl, width, tune, half)
+    gain = audit["bend_gain_px2"]
+
+    # --- derived masks (several views) and per-frame segmentation
     rows = []
     t0 = time.perf_counter()
     for i in per_frame_idx:
         img = frames[i]
         m_given = derived_mask(cl[i], width[i], img.shape)
         m_half = derived_mask(cl[i], width[i], img.shape, half)
+        m_wp = wormpose_mask(cl[i], width[i], img.shape, half)
         dy, dx = register(img, m_half)
         m_reg = derived_mask(cl[i], width[i], img.shape, half + np.array([dy, dx]))
-        seg = segment_video(img[None], Anchor(0, [cl[i][26] + half], [1]),
-                            SegmentParams(method="classical")).masks[0]  # fmt: skip
+        m_bent = derived_mask(bend(cl[i] + half, gain), width[i], img.shape)
+        views_i = (m_given, m_half, m_reg, m_wp, m_bent)
+        prompt = Anchor(0, [cl[i][26] + half], [1])
+        seg = segment_video(img[None], prompt, SegmentParams(method="classical")).masks[0]
+        before = segment_video(img[None], prompt,
+                               SegmentParams(method="classical", tip_fraction=0.0)).masks[0]  # fmt: skip
         base = otsu_baseline(img[None], dark=True)[0][0]
         ours_cl = mask_centerline(seg)
         rows.append({
-            "frame": int(i), "shift": [dy, dx],
-            "ours": [float(mask_iou(seg[None], m[None])[0]) for m in (m_given, m_half, m_reg)],
-            "otsu": [float(mask_iou(base[None], m[None])[0]) for m in (m_given, m_half, m_reg)],
+            "frame": int(i), "half": "tuning" if int(i) in tune_set else "reported",
+            "shift": [dy, dx],
+            "ours": [float(mask_iou(seg[None], m[None])[0]) for m in views_i],
+            "ours_no_tips": float(mask_iou(before[None], m_half[None])[0]),
+            "otsu": [float(mask_iou(base[None], m[None])[0]) for m in views_i],
             "ours_curve_px": curve_distance(ours_cl.points, cl[i] + half) if ours_cl else None,
             "oracle": oracle_iou(img, m_half, cl[i][26] + half),
         })  # fmt: skip
     t_frames = time.perf_counter() - t0
-    ours = np.array([r["ours"] for r in rows])
-    otsu = np.array([r["otsu"] for r in rows])
-    shifts = np.array([r["shift"] for r in rows])
-    oracle = np.array([r["oracle"] for r in rows])
-    worst = ours[:, 1] <= np.percentile(ours[:, 1], 10)
-    views = ("as_given", "half_pixel", "registered")
+    views = ("as_given", "half_pixel", "registered", "wormpose_drawing", "bend_corrected")
     per_frame = {
-        "frames": len(rows),
-        "ours_iou_median": dict(zip(views, np.median(ours, axis=0).round(4).tolist())),
-        "otsu_iou_median": dict(zip(views, np.median(otsu, axis=0).round(4).tolist())),
-        "ours_iou_quartiles_half_pixel": np.percentile(ours[:, 1], [25, 75]).round(4).tolist(),
-        "oracle_threshold_iou_median_half_pixel": round(float(np.median(oracle)), 4),
-        "oracle_threshold_iou_quartiles_half_pixel": np.percentile(oracle, [25, 75])
-        .round(4)
-        .tolist(),
-        "oracle_threshold_frames_at_or_above_0.92_pct": round(
-            100.0 * float((oracle >= 0.92).mean()), 1
-        ),
-        "ours_within_0.01_of_oracle_pct": round(
-            100.0 * float((ours[:, 1] >= oracle - 0.01).mean()), 1
-        ),
-        "ours_worst_tenth_iou_median": round(float(np.median(ours[worst, 1])), 4),
-        "oracle_on_our_worst_tenth_median": round(float(np.median(oracle[worst])), 4),
-        "worst_tenth_frames": [int(r["frame"]) for r, w in zip(rows, worst) if w][:20],
-        "ours_centerline_curve_distance_median_px": float(
-            np.median([r["ours_curve_px"] for r in rows if r["ours_curve_px"] is not None])
-        ),
-        "registration_shift_mean_px": shifts.mean(axis=0).round(3).tolist(),
-        "registration_shift_sd_px": shifts.std(axis=0).round(3).tolist(),
+        "headline": "half_pixel view, reported half (frames not used to choose any constant)",
+        "views": {
+            "as_given": "union of discs of the published widths, label coordinates as they are",
+            "half_pixel": "the same shifted +0.5 px in y and x (HEADLINE)",
+            "registered": "half_pixel, then each frame moved by its best translation (<= 1 px)",
+            "wormpose_drawing": "WormPose's own drawing geometry (quads + end discs), half-pixel",
+            "bend_corrected": "half_pixel labels moved along their normal by gain x curvature, "
+            "gain fitted on the tuning half (evidence of the labels' smoothing, not a target)",
+        },
         "seconds": round(t_frames, 1),
     }
+    for name in ("reported", "tuning", "all"):
+        part = [r for r in rows if name == "all" or r["half"] == name]
+        if part:
+            per_frame[name] = summarise(part, views)
     print(json.dumps(per_frame, indent=2))
 
     # --- as a video: one prompt, propagation, centerlines with head/tail
@@ -255,14 +325,15 @@ def main() -> None:
             "load_before": load_before,
             "load_after": os.getloadavg(),
         },
+        "label_audit_tuning_half": audit,
         "per_frame": per_frame,
         "video": video_mode,
         "targets": {
-            "mask IoU >= 0.92 (half-pixel labels, per frame)": bool(
-                per_frame["ours_iou_median"]["half_pixel"] >= 0.92
+            "mask IoU >= 0.92 (half-pixel labels, per frame, reported half)": bool(
+                per_frame["reported"]["ours_iou_median"]["half_pixel"] >= 0.92
             ),
-            "mask IoU >= 0.92 (registered labels, per frame)": bool(
-                per_frame["ours_iou_median"]["registered"] >= 0.92
+            "mask IoU >= 0.92 (WormPose drawing, per frame, reported half)": bool(
+                per_frame["reported"]["ours_iou_median"]["wormpose_drawing"] >= 0.92
             ),
             "centerline <= 1.5 px (curve distance, video)": bool(
                 video_mode["ours_centerline_curve_distance_median_px"] <= 1.5

@@ -103,3 +103,24 @@ def test_classical_state_is_restored_between_directions():
     seg.contrast = 1.0
     seg.restore(state)
     assert seg.snapshot() == state and seg.polarity == "dark"
+
+
+def test_tips_grow_at_the_ends_only():
+    from napari_catrack.core.behaviour.tips import extend_tips, skeleton_ends
+
+    mask = np.zeros((30, 60), bool)
+    mask[13:18, 10:41] = True  # a body 5 px wide, x 10-40
+    contrast = np.zeros(mask.shape)
+    contrast[12:19, 5:46] = 0.5  # fainter edge all round, 1 px wider and 5 px longer each end
+    contrast[mask] = 1.0
+    ends = skeleton_ends(mask)
+    assert len(ends) == 2 and set(ends[:, 1]) <= set(range(9, 42))
+    out = extend_tips(mask, contrast, level=0.3, reach=6, steps=3)
+    cols = np.flatnonzero(out.any(axis=0))
+    assert cols[0] == 7 and cols[-1] == 43  # three 1-px steps at each end, no more
+    assert (out[:, 20:31] == mask[:, 20:31]).all()  # the sides away from the tips unchanged
+    assert not extend_tips(mask, contrast, level=0.6).sum() > mask.sum()  # nothing above level
+    ring = np.zeros((30, 30), bool)
+    ring[5:25, 5:25] = True
+    ring[9:21, 9:21] = False  # a closed loop (a coil) has no ends: unchanged
+    assert (extend_tips(ring, np.ones(ring.shape), level=0.1) == ring).all()

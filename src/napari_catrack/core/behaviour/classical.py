@@ -11,9 +11,11 @@ Per frame, inside a search window around the previous mask:
    where the body starts, not at half the core darkness as Otsu would (which cuts the body
    thin);
 4. the connected component that holds the prompt (first frame) or overlaps the previous mask;
-5. clean-up: small holes filled (big ones, a coiled worm's loop, kept), thin attachments such
+5. tips: near the ends of the mask's skeleton the mask grows into pixels above a lower level
+   (`tip_fraction`), because a tapering tip is fainter than the body's sides (`tips.py`);
+6. clean-up: small holes filled (big ones, a coiled worm's loop, kept), thin attachments such
    as debris touching the body removed by an opening that leaves the body tips intact;
-6. temporal consistency: the worm contrast carries over from frame to frame, and the score is
+7. temporal consistency: the worm contrast carries over from frame to frame, and the score is
    the overlap with the previous mask (centroids aligned), which flags doubtful frames.
 
 Hand-written on scipy.ndimage rather than a library pipeline because the steps need the prompt
@@ -30,6 +32,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_catrack.core.behaviour.prompts import Prompt
+from napari_catrack.core.behaviour.tips import extend_tips
 from napari_catrack.core.signals.noise import MAD_TO_SD
 from napari_catrack.errors import InputError
 
@@ -56,6 +59,7 @@ class ClassicalSegmenter:
         *,
         polarity: str = "auto",
         edge_fraction: float = 0.2,
+        tip_fraction: float = 0.13,
         smooth_px: float = 0.8,
         noise_sd: float = 4.0,
         search_px: float = 40.0,
@@ -63,6 +67,7 @@ class ClassicalSegmenter:
     ) -> None:
         self.polarity = polarity
         self.edge_fraction = edge_fraction
+        self.tip_fraction = tip_fraction
         self.smooth_px = smooth_px
         self.noise_k = noise_sd
         self.search_px = search_px
@@ -136,10 +141,18 @@ class ClassicalSegmenter:
         self.contrast = float(np.percentile(c[mask], 90))
         mask = self._threshold_component(c, sd, seeds=pos, previous=None)
         mask = self._apply_negative(mask, prompt)
+        mask = self._tips(mask, c, sd)
         self._check_object(x, mask, sd, pos[0])
         self.width = 2.0 * float(ndi.distance_transform_edt(mask).max())
         mask = self._clean(mask)
         return FrameResult(mask, 1.0, {"polarity": self.polarity, "noise_sd": sd})
+
+    def _tips(self, mask: np.ndarray, c: np.ndarray, sd: float) -> np.ndarray:
+        """The mask's tips extended to `tip_fraction` of the contrast (`tips.extend_tips`)."""
+        if self.tip_fraction <= 0 or self.tip_fraction >= self.edge_fraction or not mask.any():
+            return mask
+        level = max(self.tip_fraction * (self.contrast or 0.0), self.noise_k * sd)
+        return extend_tips(mask, c, level)
 
     def _check_object(self, x: np.ndarray, mask: np.ndarray, sd: float, p) -> None:
         """A prompt on background finds only shading: no edge against its own surroundings."""
@@ -173,6 +186,7 @@ class ClassicalSegmenter:
         seeds = prompt.positive
         seeds = seeds - (y0, x0) if len(seeds) else seeds
         comp = self._threshold_component(c, sd, seeds=seeds, previous=prev_sub)
+        comp = self._tips(comp, c, sd)
         mask = np.zeros((h, w), bool)
         mask[y0:y1, x0:x1] = comp
         mask = self._apply_negative(mask, prompt)
@@ -395,6 +409,7 @@ def make_classical(params) -> ClassicalSegmenter:
     return ClassicalSegmenter(
         polarity=params.polarity,
         edge_fraction=params.edge_fraction,
+        tip_fraction=params.tip_fraction,
         smooth_px=params.smooth_px,
         search_px=params.search_px,
     )

@@ -36,6 +36,9 @@ class SegmentParams(StepParams):
     )
     edge_fraction: float = param(0.2, "classical: body edge as a fraction of the worm's "
                                  "contrast", minimum=0.02, maximum=0.9, advanced=True)  # fmt: skip
+    tip_fraction: float = param(0.13, "classical: near the body's tips the mask grows to this "
+                                "lower fraction of the contrast (a tapering tip is fainter); "
+                                "0 = off", minimum=0.0, maximum=0.9, advanced=True)  # fmt: skip
     smooth_px: float = param(0.8, "classical: smoothing before the threshold", minimum=0.0,
                              maximum=5.0, advanced=True, unit="px")  # fmt: skip
     search_px: float = param(40.0, "classical: how far the worm may move between frames",

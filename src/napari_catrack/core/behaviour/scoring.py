@@ -38,6 +38,35 @@ def derived_mask(
     return (d <= rad[k]).reshape(shape)
 
 
+def wormpose_mask(
+    centerline_yx: np.ndarray, widths: np.ndarray, shape: tuple[int, int], shift=(0.0, 0.0)
+) -> np.ndarray:
+    """A worm mask drawn with WormPose's own geometry (its `worm_drawing.make_draw_worm_body`).
+
+    WormPose renders a body from its labels as quadrilaterals between consecutive centerline
+    points, each point offset by half its `width` (a full width, in px) along the local normal
+    (from the neighbouring points), plus a disc of radius width / 2 at each end. Here the
+    corners stay at their float positions and pixels count when their centres fall inside
+    (WormPose rounds the corners to whole pixels for its uint8 canvas, a shift of up to 1 px
+    that is a drawing artefact, not part of the label).
+    """
+    from skimage.draw import disk, polygon
+
+    yx = np.asarray(centerline_yx, float) + np.asarray(shift, float)
+    half = np.asarray(widths, float) / 2
+    tangent = np.gradient(yx, axis=0)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    left, right = yx + half[:, None] * normal, yx - half[:, None] * normal
+    out = np.zeros(shape, bool)
+    for i in range(len(yx) - 1):
+        quad = np.stack([left[i], left[i + 1], right[i + 1], right[i]])
+        out[polygon(quad[:, 0], quad[:, 1], shape)] = True
+    for k in (0, -1):
+        out[disk(tuple(yx[k]), half[k], shape=shape)] = True
+    return out
+
+
 def mask_iou(masks: np.ndarray, truth: np.ndarray) -> np.ndarray:
     m, t = np.asarray(masks, bool), np.asarray(truth, bool)
     inter = (m & t).reshape(len(m), -1).sum(axis=1)
