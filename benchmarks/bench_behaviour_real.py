@@ -207,7 +207,7 @@ def main() -> None:
     half = np.array([0.5, 0.5])
 
     # --- the labels audited against their frames; the bend gain is fitted on the tuning half
-    tune, report = split_halves(idx)
+    tune, _reported = split_halves(idx)
     tune_set = set(tune.tolist())
     audit = label_audit(frames, cl, width, tune, half)
     gain = audit["bend_gain_px2"]
