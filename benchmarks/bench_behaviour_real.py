@@ -267,7 +267,7 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     seg = segment_video(video, Anchor(0, [cl[start][26] + half + offsets[0]], [1]),
                         SegmentParams(method="classical"))  # fmt: skip
-    res = compute_centerlines(seg.masks, CenterlineParams(points=50))
+    res = compute_centerlines(seg.masks, CenterlineParams(points=50), frames=video)
     t_video, c_video = time.perf_counter() - t0, time.process_time() - c0
     b_masks, b_points = otsu_baseline(video, dark=True)
     ious, ious_b, curve, curve_b, agree, agree_b, statuses = [], [], [], [], [], [], []

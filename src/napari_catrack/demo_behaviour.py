@@ -91,7 +91,7 @@ def run_behaviour_demo(
     iou = mask_iou(seg.masks, truth.masks)
 
     cl_params = CenterlineParams()
-    cl = compute_centerlines(seg.masks, cl_params)
+    cl = compute_centerlines(seg.masks, cl_params, frames=rec.green)
     write_table(cl.table(), out / "centerline.csv", float_format="%.3f")
     err, flipped = centerline_errors(cl.points, truth.centerline)
     posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um).assign(status=cl.status)

@@ -158,3 +158,57 @@ def test_segmentation_and_centerlines_in_a_worker_process_match_one_after_the_ot
     np.testing.assert_array_equal(cl.status, ref.status)
     _, cl0 = segment_and_centerline(v.frames, mid_prompt(v), params, processes=0)
     np.testing.assert_array_equal(cl0.points, ref.points)
+
+
+def test_end_difference_measures_the_ends_whatever_the_illumination():
+    from napari_catrack.core.behaviour.appearance import end_difference
+
+    yy, xx = np.mgrid[:100, :120].astype(float)
+    mask = (np.abs(yy - 49.5) < 5) & (xx >= 20) & (xx < 100)
+    absorb = np.where(xx < 36, 0.3, 0.5) * mask  # the head end (x < 36) absorbs less
+    curve = np.stack([np.full(50, 49.5), np.linspace(21, 98, 50)], axis=1)
+    for light in (150 - 0.8 * xx, 60 + 0.8 * xx):  # strong vignetting either way
+        img = light * (1 - absorb)
+        d = end_difference(img, mask, curve)
+        assert d == pytest.approx(-0.2, abs=0.04)  # absorbed fraction 0.3 against 0.5
+        assert end_difference(img, mask, curve[::-1]) == pytest.approx(-d, abs=1e-5)
+    assert np.isnan(end_difference(img, np.zeros_like(mask), curve))
+
+
+def test_appearance_evidence_is_learnt_from_the_video_and_only_when_consistent():
+    from napari_catrack.core.behaviour.appearance import appearance_evidence
+
+    rng = np.random.default_rng(0)
+    diffs = -0.1 + 0.03 * rng.standard_normal(100)  # point 0 lighter on (nearly) every frame
+    diffs[40:50] *= -1  # a stretch read the other way round
+    ev = appearance_evidence(diffs, np.ones(100, bool))
+    assert (ev[:40] > 0).all() and (ev[40:50] < 0).all() and np.abs(ev).max() <= 2
+    # which look the head has is learnt, not assumed: the evidence is the same either way
+    np.testing.assert_allclose(appearance_evidence(-diffs, np.ones(100, bool)), ev)
+    noisy = 0.1 * rng.standard_normal(100)  # no consistent look: no evidence at all
+    assert not appearance_evidence(noisy, np.ones(100, bool)).any()
+    assert not appearance_evidence(diffs, np.arange(100) < 10).any()  # too few frames
+
+
+def test_orient_follows_the_look_of_the_ends_and_the_user_overrides_it():
+    # two stretches of a still body far apart in time (continuity links them only loosely):
+    # the second one looks reversed, so it is turned round
+    line = np.stack([np.full(30, 50.0), np.linspace(20, 80, 30)], axis=1)
+    curves = np.full((1100, 30, 2), np.nan)
+    curves[:20] = line
+    curves[1000:1015] = line
+    look = np.zeros(1100)
+    look[:20], look[1000:1015] = 1.0, -1.0
+    o = orient(curves, appearance=look, appearance_weight=1.0)
+    assert not o.reverse[:20].any() and o.reverse[1000:1015].all()
+    assert not orient(curves, appearance=look, fixed={1005: False}).reverse.any()
+    assert not orient(curves, appearance=look, appearance_weight=0.0).reverse.any()
+
+
+def test_video_centerlines_take_the_frames_for_the_head_cue():
+    v = make_behaviour_video(60, shape=(160, 160), seed=2, pixel_size_um=10.0)
+    res = compute_centerlines(v.truth.masks, CenterlineParams(points=30), frames=v.frames)
+    _, flipped = _errors(res.points, v.truth.centerline)
+    assert flipped.sum() <= 1
+    with pytest.raises(InputError, match="video frames for"):
+        compute_centerlines(v.truth.masks, CenterlineParams(), frames=v.frames[:10])

@@ -108,9 +108,11 @@ class CenterlinePanel(QGroupBox):
             old = previous[0]
             kept = {t: old.points[t] for t in np.nonzero(old.status == "edited")[0]}
 
+        frames = owner.matching_frames(len(masks))  # for the head cue from the ends' look
+
         def work(job):
-            res = compute_centerlines(masks, params, head_points=heads, progress=job.progress,
-                                      cancel=job.cancelled)  # fmt: skip
+            res = compute_centerlines(masks, params, head_points=heads, frames=frames,
+                                      progress=job.progress, cancel=job.cancelled)  # fmt: skip
             for t, pts in kept.items():  # the user's edited paths stay as they were
                 from napari_catrack.core.behaviour.centerline import resample
 

@@ -194,6 +194,14 @@ class BehaviourWidget(QWidget):
             raise InputError("no behaviour video: open a (T, Y, X) video or TIFF stack first")
         return self.viewer.layers[name]
 
+    def matching_frames(self, n_frames: int):
+        """The picked video's frames when it has `n_frames` frames, else None (no error)."""
+        name = self.video.currentText()
+        if not name or name not in self.viewer.layers:
+            return None
+        frames = layer_frames(self.viewer.layers[name])
+        return frames if frames.ndim == 3 and len(frames) == n_frames else None
+
     def video_shape(self) -> tuple[int, int]:
         return tuple(int(s) for s in layer_frames(self.video_layer()).shape[-2:])
 

@@ -8,6 +8,8 @@ Viterbi algorithm over:
   worms crawl forwards most of the time, so within a stretch of frames the end where the waves
   start is the head (the lag between consecutive curvature profiles; stage-independent);
 - the tail taper: the tail ends in a point, the head is blunt (a weaker cue);
+- the ends' look in the image (`appearance`): which end is lighter, learnt from the video,
+  when the frames are at hand;
 - the user's word: frames where the user set the head are fixed states, and continuity carries
   them to the neighbours (as anchors do for tracking).
 The per-frame margin (difference of the min-marginals of the two states) says how sure the
@@ -91,6 +93,8 @@ def orient(
     fit_steps: np.ndarray | None = None,
     trusted_fits: int = 10,
     link_cost: float = 25.0,
+    appearance: np.ndarray | None = None,
+    appearance_weight: float = 1.0,
 ) -> Orientation:
     """Choose per frame whether to reverse each curve so point 0 is the head throughout.
 
@@ -104,6 +108,8 @@ def orient(
     ends costs `link_cost` (about eight frames of strong crawling-wave evidence) whatever the
     shapes say (a coil makes the shape comparison ambiguous). Further on the fit may have slid
     along the coil (its ends are pulled to the nearest skeleton tips), so the shapes decide.
+    appearance: (T,) evidence that the curve's point 0 is the head as given
+    (`appearance.appearance_evidence`), times `appearance_weight`.
     """
     curves = np.asarray(curves, float)
     T, N, _ = curves.shape
@@ -142,6 +148,10 @@ def orient(
             e = taper(widths[t])
             unary[j, 0] -= shape_weight * 3 * e
             unary[j, 1] += shape_weight * 3 * e
+    if appearance is not None:
+        ev = appearance_weight * np.nan_to_num(np.asarray(appearance, float)[idx])
+        unary[:, 0] -= ev
+        unary[:, 1] += ev
     for j, t in enumerate(idx):
         if t in fixed:
             unary[j, 0 if fixed[t] else 1] += big

@@ -70,6 +70,10 @@ class CenterlineParams(StepParams):
                                  minimum=0.0, advanced=True)  # fmt: skip
     shape_weight: float = param(0.3, "weight of the tail-taper cue for the head",
                                 minimum=0.0, advanced=True)  # fmt: skip
+    appearance_weight: float = param(1.0, "weight of the head cue from the look of the two "
+                                     "ends (lighter/darker, learnt from the video; needs "
+                                     "the video frames)", minimum=0.0,
+                                     advanced=True)  # fmt: skip
     max_fit_residual: float = param(1.5, "a fitted coil further than this from the mask "
                                     "(px, mean) is filled from neighbours instead",
                                     minimum=0.0, advanced=True, unit="px")  # fmt: skip

@@ -61,7 +61,7 @@ def segment_and_centerline(
     if processes <= 0:
         seg = segment_video(frames, anchors, seg_params, segmenter=segmenter,
                             progress=progress, cancel=cancel)  # fmt: skip
-        return seg, compute_centerlines(seg.masks, cl_params, cancel=cancel)
+        return seg, compute_centerlines(seg.masks, cl_params, frames=frames, cancel=cancel)
     futures: list[Future] = []
     pending: dict[int, np.ndarray] = {}
     width = int(np.shape(frames[0])[-1])
@@ -98,5 +98,5 @@ def segment_and_centerline(
     for t in range(seg.n_frames):  # segment_video reports every frame once; to be safe
         if raw[t] is missing:
             raw[t] = frame_centerline(seg.masks[t], cl_params.smooth)
-    cl = compute_centerlines(seg.masks, cl_params, raw=raw, cancel=cancel)
+    cl = compute_centerlines(seg.masks, cl_params, raw=raw, frames=frames, cancel=cancel)
     return seg, cl

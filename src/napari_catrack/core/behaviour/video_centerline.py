@@ -9,7 +9,8 @@
 3. Frames still without a centerline (an empty mask, a fit that does not stick) are filled by
    interpolating their neighbours, flagged "filled".
 4. Head and tail are chosen for the whole video at once (`headtail.orient`), with the user's
-   fixed frames (`head_points`: where the user put the head) as constraints.
+   fixed frames (`head_points`: where the user put the head) as constraints and, when the
+   video's frames are given, the look of the two ends (`appearance`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from napari_catrack.core.behaviour.appearance import appearance_evidence, end_difference
 from napari_catrack.core.behaviour.centerline import (
     curve_length,
     fit_to_mask,
@@ -123,6 +125,7 @@ def compute_centerlines(
     *,
     head_points: dict[int, tuple[float, float]] | None = None,
     raw: list | None = None,
+    frames=None,
     progress: Callable[..., None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> CenterlineResult:
@@ -130,7 +133,8 @@ def compute_centerlines(
 
     head_points: {frame: (y, x)} where the user says the head is (fixed for head/tail).
     raw: the per-frame `frame_centerline` results when already computed (e.g. in parallel
-    with the segmentation, `pipeline.segment_and_centerline`).
+    with the segmentation, `pipeline.segment_and_centerline`). frames: the video (T, Y, X),
+    optional, for the head/tail cue from the look of the two ends.
     """
     params = params or CenterlineParams()
     T = len(masks)
@@ -176,9 +180,11 @@ def compute_centerlines(
     # final orientation over everything (fits and fills carry their neighbours' orientation;
     # only frames read straight from their skeleton feed the crawling-wave cue)
     fixed = _fixed_states(curves, head_points)
+    look = _appearance(frames, mask_list, curves, status == "ok", params, cancel)
     o = orient(curves, widths=widths, motion_weight=params.motion_weight,
                shape_weight=params.shape_weight, fixed=fixed, reliable=status == "ok",
-               fit_steps=steps)  # fmt: skip
+               fit_steps=steps, appearance=look,
+               appearance_weight=params.appearance_weight)  # fmt: skip
     curves[o.reverse] = curves[o.reverse, ::-1]
     points = np.stack([resample(c, params.points) for c in curves])
     lengths = np.array([curve_length(c) for c in points])
@@ -186,6 +192,21 @@ def compute_centerlines(
         progress(2 * T, 2 * T, "centerlines")
     return CenterlineResult(points, status.astype(str), lengths, width, o.margin,
                             params=params.to_dict())  # fmt: skip
+
+
+def _appearance(frames, masks, curves, usable, params, cancel) -> np.ndarray | None:
+    """Per-frame head evidence from the look of the ends (None without frames or weight)."""
+    if frames is None or params.appearance_weight <= 0:
+        return None
+    if len(frames) != len(masks):
+        raise InputError(f"{len(frames)} video frames for {len(masks)} masks: give the video "
+                         "the masks were made from")  # fmt: skip
+    diffs = np.full(len(masks), np.nan)
+    for t in np.flatnonzero(usable):
+        diffs[t] = end_difference(frames[t], masks[t], curves[t])
+        if t % 50 == 0:
+            check_cancelled(cancel, "centerline")
+    return appearance_evidence(diffs, usable)
 
 
 def _fixed_states(curves: np.ndarray, head_points) -> dict[int, bool]:
