@@ -18,12 +18,31 @@ Ground-truth masks, derived from the labels (no image information unless stated)
   sub-pixel positions (the per-frame shifts found scatter with SD 0.23-0.30 px, as rounding to
   the nearest pixel would); shape and widths stay the labels'. Reported as a second view.
 
+- "wormpose_drawing": WormPose's own drawing of a worm from its labels
+  (`worm_drawing.make_draw_worm_body`: quadrilaterals between consecutive points offset by
+  half the width along the normal, plus a disc of radius width / 2 at each end; the width is a
+  FULL width in px; x = column, y = row), half-pixel shift, corners kept at float positions;
+  the same mask as the union of discs to IoU 0.999;
+- "bend_corrected": evidence, not a target. The labels are less bent than the worm on the
+  frames (the body's centre at half its contrast lies outside the label's bends by gain x
+  curvature, `wormpose_labels.py`): the labels moved along their normal by that gain, which is
+  fitted on the tuning half only.
+
+Tuning / reported halves: alternate blocks of 24 consecutive labelled frames
+(`wormpose_labels.split_halves`); every constant chosen on real frames (the tip level
+`tip_fraction` 0.13, the bend gain) was chosen on the tuning half; the headline is the reported
+half. The label audit ("label_audit_tuning_half" in the JSON) runs on the tuning half.
+
 Two ways to segment:
 - per frame: each labelled frame alone, prompted at the middle of its own label (segmentation
   quality without propagation); Otsu + largest component on the same frames;
 - as a video: every frame from the first labelled one (152) pasted at the centre of a
   128 x 128 canvas (the crops are centred on the worm), segmented from ONE prompt on frame
   152 and propagated; centerlines with head/tail through the whole sequence.
+
+Per frame, the segmentation is also run without the tip step (`tip_fraction` 0) for a
+before/after on the same frames; in video mode the head/tail is also chosen without the cue
+from the ends' look (`appearance_weight` 0).
 
 Ceiling of any threshold segmentation against these masks ("oracle"): for every labelled
 frame, the best IoU over 48 thresholds of the image (raw and smoothed with sigma 0.8 px, the
@@ -269,8 +288,11 @@ def main() -> None:
                         SegmentParams(method="classical"))  # fmt: skip
     res = compute_centerlines(seg.masks, CenterlineParams(points=50), frames=video)
     t_video, c_video = time.perf_counter() - t0, time.process_time() - c0
+    # the same without the head cue from the ends' look (before/after in one run)
+    no_look = compute_centerlines(seg.masks, CenterlineParams(points=50, appearance_weight=0.0))
     b_masks, b_points = otsu_baseline(video, dark=True)
     ious, ious_b, curve, curve_b, agree, agree_b, statuses = [], [], [], [], [], [], []
+    agree_no_look = []
     for k, i in enumerate(seq):
         if not labelled[i]:
             continue
@@ -281,6 +303,8 @@ def main() -> None:
         curve.append(curve_distance(res.points[k], theirs))
         head = res.points[k, 0]
         agree.append(np.linalg.norm(head - theirs[0]) < np.linalg.norm(head - theirs[-1]))
+        h0 = no_look.points[k, 0]
+        agree_no_look.append(np.linalg.norm(h0 - theirs[0]) < np.linalg.norm(h0 - theirs[-1]))
         statuses.append(res.status[k])
         if np.isfinite(b_points[k]).all():
             curve_b.append(curve_distance(b_points[k], theirs))
@@ -305,6 +329,9 @@ def main() -> None:
         "ours_centerline_curve_distance_median_px": round(float(np.median(curve)), 3),
         "otsu_centerline_curve_distance_median_px": round(float(np.median(curve_b)), 3),
         "ours_head_tail_agreement_pct": round(100.0 * float(agree.mean()), 2),
+        "ours_head_tail_agreement_pct_without_look_cue": round(
+            100.0 * float(np.mean(agree_no_look)), 2
+        ),
         "ours_head_tail_flips_pct": round(flips, 2),
         "head_tail_agreement_by_labelled_stretch": segments,
         "otsu_head_tail_agreement_pct": round(100.0 * float(np.mean(agree_b)), 2),

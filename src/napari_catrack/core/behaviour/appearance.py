@@ -30,17 +30,19 @@ def end_difference(frame: np.ndarray, mask: np.ndarray, curve: np.ndarray) -> fl
     curve = np.asarray(curve, float)
     if not mask.any() or not np.isfinite(curve).all():
         return float("nan")
-    ys, xs = np.nonzero(mask)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     pad = 10
-    y0, x0 = max(ys.min() - pad, 0), max(xs.min() - pad, 0)
-    y1, x1 = ys.max() + pad + 1, xs.max() + pad + 1
+    y0, x0 = max(rows[0] - pad, 0), max(cols[0] - pad, 0)
+    y1, x1 = rows[-1] + pad + 1, cols[-1] + pad + 1
     img = np.asarray(frame[y0:y1, x0:x1], np.float32)
     m = mask[y0:y1, x0:x1]
-    ring = ndi.binary_dilation(m, iterations=6) & ~ndi.binary_dilation(m, iterations=2)
+    dist = ndi.distance_transform_edt(~m)
+    ring = (dist > 2) & (dist <= 6)  # background 2-6 px from the body
     if ring.sum() < 10:
         return float("nan")
-    weight = ndi.gaussian_filter(ring.astype(np.float32), 6.0)
-    bg = ndi.gaussian_filter(np.where(ring, img, 0), 6.0) / np.maximum(weight, 1e-6)
+    weight = ndi.gaussian_filter(ring.astype(np.float32), 6.0, truncate=2.5)
+    bg = ndi.gaussian_filter(np.where(ring, img, 0), 6.0, truncate=2.5)
+    bg /= np.maximum(weight, 1e-6)
     sign = 1.0 if np.median(img[m]) > np.median(img[ring]) else -1.0
     rel = sign * (ndi.gaussian_filter(img, 1.0) - bg) / np.maximum(np.abs(bg), 1e-6)
     n = len(curve)
