@@ -10,8 +10,15 @@ also reports the numbers without any shift).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from napari_catrack.core.behaviour import Anchor, SegmentParams, segment_video
+from napari_catrack.core.behaviour import (
+    Anchor,
+    CenterlineParams,
+    SegmentParams,
+    compute_centerlines,
+    segment_video,
+)
 from napari_catrack.core.behaviour.centerline import mask_centerline
 from napari_catrack.core.behaviour.scoring import derived_mask, wormpose_mask
 from tests.conftest import shared_data
@@ -52,3 +59,39 @@ def test_classical_on_real_wormpose_frames():
     assert min(drawn) > 0.99, drawn
     assert np.median(errors) < 1.5, errors
     assert r.info["polarity"] == "dark"
+
+
+@pytest.mark.slow
+def test_real_video_keeps_the_head_through_a_reversal_between_two_coils():
+    """The WormPose frames 152-999 as one video from one prompt: the labelled stretch 879-954
+    (a worm crawling backwards between two coils) used to come out reversed; the cue from the
+    ends' look, learnt from the video, keeps the head on the labelled end throughout."""
+    import h5py
+    from PIL import Image
+
+    folder = shared_data("worm", "wormpose", "sample_data")
+    with h5py.File(folder / "features.h5") as f:
+        skel = f["skeletons"][:]
+    labelled = np.isfinite(skel).all(axis=(1, 2))
+    first = int(np.flatnonzero(labelled)[0])
+    video, offsets = [], []
+    for i in range(first, len(skel)):  # each crop pasted at the centre of a 128 x 128 canvas
+        img = np.asarray(Image.open(folder / f"{i:05d}.png"))
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+        canvas = np.full((128, 128), np.median(border), img.dtype)
+        oy, ox = (128 - img.shape[0]) // 2, (128 - img.shape[1]) // 2
+        canvas[oy : oy + img.shape[0], ox : ox + img.shape[1]] = img
+        video.append(canvas)
+        offsets.append((oy + 0.5, ox + 0.5))
+    video = np.stack(video)
+    prompt = skel[first][26][::-1] + offsets[0]
+    seg = segment_video(video, Anchor(0, [prompt], [1]), SegmentParams(method="classical"))
+    res = compute_centerlines(seg.masks, CenterlineParams(points=50), frames=video)
+    assert np.isfinite(res.points).all()
+    agree = []
+    for k, i in enumerate(range(first, len(skel))):
+        if labelled[i]:
+            theirs = skel[i][:, ::-1] + offsets[k]
+            head = res.points[k, 0]
+            agree.append(np.hypot(*(head - theirs[0])) < np.hypot(*(head - theirs[-1])))
+    assert len(agree) == 720 and np.mean(agree) >= 0.99
