@@ -210,5 +210,5 @@ def test_video_centerlines_take_the_frames_for_the_head_cue():
     res = compute_centerlines(v.truth.masks, CenterlineParams(points=30), frames=v.frames)
     _, flipped = _errors(res.points, v.truth.centerline)
     assert flipped.sum() <= 1
-    with pytest.raises(InputError, match="video frames for"):
+    with pytest.raises(InputError, match="does not match the masks"):
         compute_centerlines(v.truth.masks, CenterlineParams(), frames=v.frames[:10])

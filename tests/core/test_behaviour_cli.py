@@ -49,6 +49,11 @@ def test_segment_centerline_velocity_chain(avi, tmp_path, capsys):
                                  "speed_um_s", "signed_speed_um_s", "direction"]  # fmt: skip
     moving = v.truth.direction[:15] != 0
     assert np.mean(out.direction.to_numpy()[moving] == v.truth.direction[:15][moving]) > 0.9
+    # masks + the video they came from: the head cue from the ends' look is used too
+    assert main(["centerline", str(path), "--masks", str(masks_path), "--points", "30",
+                 "-o", str(tmp_path / "cl3.csv")]) == 0  # fmt: skip
+    pts3 = pd.read_csv(tmp_path / "cl3.csv")[["y", "x"]].to_numpy().reshape(15, 30, 2)
+    assert np.median(np.linalg.norm(pts3 - truth, axis=2).mean(axis=1)) < 2.0
     # from the video directly (segment + centerline in one command)
     assert main(["centerline", str(path), "--prompt", _prompt(v), "--method", "classical",
                  "-o", str(tmp_path / "cl2.csv")]) == 0  # fmt: skip
@@ -65,6 +70,8 @@ def test_segment_centerline_velocity_chain(avi, tmp_path, capsys):
         (["velocity", "--stage", "{short}", "--centerline", "{cl}", "--pixel-size", "10",
           "--fps", "15", "-o", "{out}"], "rows but there are 15 frames"),
         (["centerline", "--masks", "{empty}", "-o", "{out}"], "every mask is empty"),
+        (["centerline", "{avi}", "--masks", "{empty}", "--prompt", "{p}", "-o", "{out}"],
+         "not both"),
     ],
 )  # fmt: skip
 def test_errors_are_one_line_and_write_nothing(avi, tmp_path, capsys, args, message):

@@ -1,4 +1,4 @@
-"""`catrack centerline (REC --prompt y,x | --masks masks.tif) -o centerline.csv`."""
+"""`catrack centerline (REC --prompt y,x | --masks masks.tif [REC]) -o centerline.csv`."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ def register(subparsers) -> None:
         help="the worm's centerline in every frame, head first (from a video or masks)",
         description="Writes frame,point,y,x: --points points per frame evenly spaced from the "
         "head tip (point 0) to the tail tip, the same end in every frame. From REC + --prompt "
-        "the worm is segmented first (as `catrack segment`); with --masks only, the head is "
-        "found from shape and motion.",
+        "the worm is segmented first (as `catrack segment`); with --masks the head is found "
+        "from shape and motion, and also from the look of the two ends when the video REC "
+        "the masks were made from is given too.",
     )
     add_recording_arguments(p, positional=False)
     p.add_argument("recording", metavar="REC", nargs="?", default=None,
-                   help="behaviour video (TIFF/HDF5/AVI/MP4), with --prompt")  # fmt: skip
+                   help="behaviour video (TIFF/HDF5/AVI/MP4): segmented from --prompt, or, "
+                   "with --masks, read for the head cue from the ends' look")  # fmt: skip
     p.add_argument("--masks", default=None, help="masks TIFF from `catrack segment`")
     add_prompt_arguments(p, required=False)
     CenterlineParams.add_arguments(p, title="centerline")
@@ -70,11 +72,12 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.masks import read_masks
     from napari_catrack.io.tables import write_table
 
-    if args.masks and args.recording:
+    if args.masks and args.prompt:
         raise InputError("give either REC --prompt y,x or --masks masks.tif, not both")
     params = CenterlineParams.from_args(args)
     if args.masks:
-        result = compute_centerlines(read_masks(args.masks), params)
+        frames = behaviour_frames(args)[0] if args.recording else None
+        result = compute_centerlines(read_masks(args.masks), params, frames=frames)
     elif args.recording:
         if not args.prompt:
             raise InputError("with REC, give --prompt y,x on the worm (or use --masks)")

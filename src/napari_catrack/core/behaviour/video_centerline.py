@@ -198,9 +198,10 @@ def _appearance(frames, masks, curves, usable, params, cancel) -> np.ndarray | N
     """Per-frame head evidence from the look of the ends (None without frames or weight)."""
     if frames is None or params.appearance_weight <= 0:
         return None
-    if len(frames) != len(masks):
-        raise InputError(f"{len(frames)} video frames for {len(masks)} masks: give the video "
-                         "the masks were made from")  # fmt: skip
+    if len(frames) != len(masks) or tuple(np.shape(frames[0])) != masks[0].shape:
+        raise InputError(f"the video ({len(frames)} frames of {tuple(np.shape(frames[0]))}) "
+                         f"does not match the masks ({len(masks)} of {masks[0].shape}): give "
+                         "the video the masks were made from")  # fmt: skip
     diffs = np.full(len(masks), np.nan)
     for t in np.flatnonzero(usable):
         diffs[t] = end_difference(frames[t], masks[t], curves[t])
