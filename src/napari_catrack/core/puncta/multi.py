@@ -24,7 +24,11 @@ fit is the Bayesian model average over "one emitter" and "two emitters": the Cra
 plus w2 x the light-weighted spread of the two-emitter halves around the single position, with
 w2 the posterior weight of two emitters from a BIC-style comparison (Schwarz 1978, with a
 doubled penalty; ThunderSTORM selects its models by the same likelihoods). An isolated punctum has w2 ~ 0 (or a second half with no light) and
-keeps its bound.
+keeps its bound. A fit whose two-emitter half sits on another fitted punctum, or further out than
+the split's reach, gets no spread: that half explained a neighbour's light, not a hidden second
+punctum (with it, the 3 % of spots with a neighbour 300-450 nm away carried two thirds of the
+reported variance at 0.25 puncta/um^2, over-reporting their error about 1.8x; seeds 21-25).
+Unresolved pairs the likelihood cannot see are `unresolved.py`'s business.
 """
 
 from __future__ import annotations
@@ -125,10 +129,11 @@ def split_pairs(photons, em: Emitters, params: PunctaParams, fit: FitOptions) ->
         & (two[:, -1] > 0.4 * sigma0) & (two[:, -1] < 2.5 * sigma0)
         & np.isfinite(bound[:, [0, 1, 3, 4]]).all(axis=1)
     )  # fmt: skip
-    accept &= ~_lands_on_others(em, idx, two[:, [0, 1, 3, 4]] + np.c_[c0, r0, c0, r0], sigma0)
+    lands = _lands_on_others(em, idx, two[:, [0, 1, 3, 4]] + np.c_[c0, r0, c0, r0], sigma0)
+    accept &= ~lands
     em = em.take(np.arange(len(em)))  # a copy: the spreads are written into it
     spread = pair_spread(one, two, ll1, ll2, boxes.shape[1] ** 2, SPREAD_REACH * sigma0)
-    tested = ok1 & ok2 & ~accept
+    tested = ok1 & ok2 & ~accept & ~lands & (reach <= SPLIT_REACH * sigma0)
     em.spread_x[idx[tested]], em.spread_y[idx[tested]] = spread[tested, 0], spread[tested, 1]
     if not accept.any():
         return em
