@@ -81,7 +81,7 @@ def main() -> None:
         t_nn = time.perf_counter() - t0
         nn["calcium"] = (nn["calcium_probability"] >= 0.5).astype(int)
         results[name] = {
-            "scene": changes,
+            "scene": {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in changes.items()},
             "truth_per_frame": len(rec.truth.emitters) / FRAMES,
             "mle": {
                 **score_localizations(rec.truth.emitters, mle, PX),
