@@ -219,45 +219,52 @@ def train(pools: dict, names: list[str], rec: dict, steps: int, path: Path, log)
     return det
 
 
-def model_results(det, recs, thresholds=THRESHOLDS) -> dict:
-    """MatchResult per threshold, summed over the recordings."""
-    res = {t: empty_result() for t in thresholds}
+def operating_points(durations=(None,)) -> list[tuple]:
+    """(threshold, minimum run in s or None for the detector's own) pairs to choose among."""
+    return [(t, d) for d in durations for t in THRESHOLDS]
+
+
+def model_results(det, recs, points) -> dict:
+    """MatchResult per operating point (threshold, minimum run), summed over the recordings."""
+    res = {pt: empty_result() for pt in points}
     for rec in recs:
         prep = prepare(rec.dff, rec.fps)
         p = det.probability(rec.dff, rec.fps)
         t = np.arange(rec.dff.size) / rec.fps
-        for thr in thresholds:
-            tab = det.detect(
-                None, rec.fps, threshold=thr, features=False, prepared=prep, probability=p
-            )
+        for pt in points:
+            tab = det.detect(None, rec.fps, threshold=pt[0], min_duration_s=pt[1],
+                             features=False, prepared=prep, probability=p)  # fmt: skip
             on, pk = t[tab["start_frame"].to_numpy()], t[tab["peak_frame"].to_numpy()]
-            res[thr] = res[thr] + match_events(on, pk, rec.spikes_s, BURST_GAP_S, TOLERANCE_S)
+            res[pt] = res[pt] + match_events(on, pk, rec.spikes_s, BURST_GAP_S, TOLERANCE_S)
     return res
 
 
-def noise_rates(det, thresholds=THRESHOLDS, n: int = 8) -> dict:
+def noise_rates(det, points, n: int = 8) -> dict:
     """Worst false transients per neuron per 10 min over pure white and pink noise, raw,
     Savitzky-Golay-smoothed and wavelet-denoised (synthetic: no ground-truth data involved)."""
     from napari_catrack.core.signals.denoise import denoise_savgol, denoise_wavelet
     from napari_catrack.synthetic.noise import noise_traces
 
-    worst = dict.fromkeys(thresholds, 0.0)
+    worst = dict.fromkeys(points, 0.0)
     for kind in ("white", "pink"):
         x = noise_traces(n, 18_000, 30.0, 1.0, kind, seed=7)
         for y in (x, denoise_savgol(x, window=11), denoise_wavelet(x)):
             prep = prepare(y, 30.0)
             p = det.probability(y, 30.0)
-            for thr in thresholds:
-                tab = det.detect(
-                    None, 30.0, threshold=thr, features=False, prepared=prep, probability=p
-                )
-                worst[thr] = max(worst[thr], len(tab) / n)
+            for pt in points:
+                tab = det.detect(None, 30.0, threshold=pt[0], min_duration_s=pt[1],
+                                 features=False, prepared=prep, probability=p)  # fmt: skip
+                worst[pt] = max(worst[pt], len(tab) / n)
     return worst
 
 
-def choose_threshold(per_dataset: dict[str, dict], noise: dict | None = None) -> float:
-    """The operating point over the given datasets' results {thr: MatchResult}: among the
-    thresholds whose median burst precision is >= PRECISION_FLOOR (and, with `noise`, whose
+def point_label(pt: tuple) -> str:
+    return str(pt[0]) if pt[1] is None else f"{pt[0]}@{pt[1]}s"
+
+
+def choose_threshold(per_dataset: dict[str, dict], noise: dict | None = None):
+    """The operating point over the given datasets' results {point: MatchResult}: among the
+    points (threshold, minimum run) whose median burst precision is >= PRECISION_FLOOR (and, with `noise`, whose
     worst pure-noise rate is <= 1 per neuron per 10 min), the one with the best median burst F1."""
     thresholds = sorted(next(iter(per_dataset.values())))
     scores = {}
@@ -377,6 +384,11 @@ def main() -> int:
     )  # fmt: skip
     ap.add_argument("--train-only", action="store_true", help="train the fold models, no scoring")
     ap.add_argument(
+        "--durations", nargs="+", type=float, metavar="S",
+        help="also choose the minimum run (s) among these with the threshold (default: the "
+        "detector's own, 0.05 s)",
+    )  # fmt: skip
+    ap.add_argument(
         "--only", nargs="+", type=int, metavar="K",
         help="with --train-only: train only folds K (1-based), e.g. to train folds in parallel",
     )  # fmt: skip
@@ -417,6 +429,7 @@ def main() -> int:
         )
         folds = {n: [n] for n in chosen}
     rec = recipe(args)
+    points = operating_points(tuple(args.durations) if args.durations else (None,))
     tag = hashlib.sha1(json.dumps(rec, sort_keys=True).encode()).hexdigest()[:10]
     model_dir = args.cache / "lodo" / tag
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -438,20 +451,25 @@ def main() -> int:
     if args.ship:
         log("shipped detector: training on all datasets")
         det = train(pools, names, rec, args.final_steps, model_dir / "ALL.pt", log)
-        own = {n: model_results(det, gt[n]) for n in names}
-        noise = noise_rates(det)
-        thr = choose_threshold(own, noise)
+        own = {n: model_results(det, gt[n], points) for n in names}
+        noise = noise_rates(det, points)
+        best = choose_threshold(own, noise)
+        thr = best[0]
         det.config.threshold = float(thr)
+        if best[1] is not None:
+            det.config.min_duration_s = float(best[1])
         det.meta["operating_point"] = (
-            f"threshold {thr}: best median burst F1 with median burst precision >= "
+            f"threshold {thr}, minimum run {det.config.min_duration_s} s: best median burst F1 with median burst precision >= "
             f"{PRECISION_FLOOR} on the training datasets and <= 1 false transient per neuron "
             f"per 10 min on pure (white/pink, raw/smoothed) noise"
         )
         det.meta["in_sample_median_burst_f1"] = round(float(np.nanmedian(
-            [precision_recall_f1(own[n][thr])["burst_f1"] for n in names])), 4)  # fmt: skip
-        det.meta["command"] = "python benchmarks/bench_transients_lodo.py --ship"
+            [precision_recall_f1(own[n][best])["burst_f1"] for n in names])), 4)  # fmt: skip
+        det.meta["command"] = "python " + " ".join(
+            ["benchmarks/bench_transients_lodo.py", *sys.argv[1:]]
+        )
         save_detector(det, DEFAULT_MODEL)
-        log(f"wrote {DEFAULT_MODEL} (threshold {thr})")
+        log(f"wrote {DEFAULT_MODEL} (threshold {thr}, minimum run {det.config.min_duration_s} s)")
     if args.train_only:
         return 0
 
@@ -470,9 +488,9 @@ def main() -> int:
         det = fold_models[label]
         others = [n for n in names if n not in held_out]
         pick = {n: selection(n) for n in others}
-        train_res = {n: model_results(det, [gt[n][i] for i in pick[n]]) for n in others}
-        thr = choose_threshold(train_res, noise_rates(det))
-        thr_p = choose_threshold(train_res)  # precision only: no pure-noise constraint
+        train_res = {n: model_results(det, [gt[n][i] for i in pick[n]], points) for n in others}
+        best = choose_threshold(train_res, noise_rates(det, points))
+        best_p = choose_threshold(train_res)  # precision only: no pure-noise constraint
         if spikes:
             o_train = {
                 n: oasis_results([gt[n][i] for i in pick[n]], [spikes[n][i] for i in pick[n]])
@@ -480,18 +498,20 @@ def main() -> int:
             }
             o_thr = choose_threshold(o_train)
         for name in held_out:
-            test_res = model_results(det, gt[name])
+            test_res = model_results(det, gt[name], points)
             r = results[name] = {
                 "fold": label,
                 "n_neurons": len({x.neuron for x in gt[name]}),
                 "n_recordings": len(gt[name]),
                 "fps": round(float(np.median([x.fps for x in gt[name]])), 2),
-                "model_threshold": thr,
-                "model": rounded(precision_recall_f1(test_res[thr])),
-                "model_precision_only_threshold": thr_p,
-                "model_precision_only": rounded(precision_recall_f1(test_res[thr_p])),
+                "model_threshold": best[0],
+                "model_min_duration_s": best[1] or det.config.min_duration_s,
+                "model": rounded(precision_recall_f1(test_res[best])),
+                "model_precision_only_threshold": best_p[0],
+                "model_precision_only_min_duration_s": best_p[1] or det.config.min_duration_s,
+                "model_precision_only": rounded(precision_recall_f1(test_res[best_p])),
                 "model_by_threshold": {
-                    str(t): rounded(precision_recall_f1(v)) for t, v in test_res.items()
+                    point_label(pt): rounded(precision_recall_f1(v)) for pt, v in test_res.items()
                 },
                 "rules": rounded(precision_recall_f1(rules_result(gt[name]))),
             }
@@ -501,7 +521,7 @@ def main() -> int:
                     precision_recall_f1(oasis_results(gt[name], spikes[name])[o_thr])
                 )
             log(
-                f"{name:38s} model(thr {thr}) bF1 {r['model']['burst_f1']:.3f} bP "
+                f"{name:38s} model({point_label(best)}) bF1 {r['model']['burst_f1']:.3f} bP "
                 f"{r['model']['burst_precision']:.3f} sR {r['model']['single_spike_recall']:.2f}"
                 f" | oasis bF1 {r.get('oasis', {}).get('burst_f1', float('nan')):.3f} | rules "
                 f"bF1 {r['rules']['burst_f1']:.3f}"
