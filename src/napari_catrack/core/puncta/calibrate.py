@@ -3,9 +3,10 @@
 DECODE's loss trains the standard deviations, but a small network trained for a few thousand
 steps on a CPU reports them too small (the first shipped model by 1.1-2.2x), and its errors
 include what no per-pixel Gaussian knows about (a neighbour mistaken for the punctum at high
-density). So after training, the network localises clips it has never seen, drawn from the same
-range as training, its errors against the truth are measured, and the reported standard
-deviation becomes sd' = sqrt(a^2 sd^2 (1 + c sqrt(rho)) + b^2), with a, b and c maximising the
+density). So after training, the network localises clips it has never seen
+(`scenes.calibration_scene`: the simulator's default optics and camera, with density, brightness
+and background spread over the training range), its errors against the truth are measured, and
+the reported standard deviation becomes sd' = sqrt(a^2 sd^2 (1 + c sqrt(rho)) + b^2), with a, b and c maximising the
 Gaussian likelihood of the errors (a variance-scaling recalibration, Levi et al. 2022
 "Evaluating and calibrating uncertainty prediction in regression tasks", with one covariate).
 a, b and c are stored in the model's JSON.
@@ -16,8 +17,8 @@ even for puncta with no other within 8 px (the receptive field sees further, and
 normalisation shifts); one scale for all (the model shipped before) over-reported sparse and dim
 movies by 1.4-1.7x. The error variance grew like the square root of the movie's density rho
 (localisations per pixel and frame; sqrt(rho) is one over the puncta's mean spacing), which
-one extra constant c captures (chosen by the form that fitted best, sqrt vs linear, on clips of
-seeds 41-42; the constants themselves are fitted here, on the training range).
+one extra constant c captures (the form, sqrt vs linear, chosen on movies of seeds 41-42; the
+constants themselves are fitted here, on the calibration clips).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def fit_variance_scaling(
 
 def calibrate_uncertainty(net, tp: TrainPunctaParams, rng: np.random.Generator, n_clips: int,
                           shape: tuple[int, int] = CLIP_SHAPE) -> dict:  # fmt: skip
-    """Localise `n_clips` held-out simulated clips with `net` (uncalibrated), fit (a, b) and
+    """Localise `n_clips` held-out simulated clips with `net` (uncalibrated), fit (a, b, c) and
     return them with what was measured (Jaccard, matched errors, z before and after)."""
     from napari_catrack.core.puncta.inference import localize_network
     from napari_catrack.core.puncta.scenes import calibration_scene
