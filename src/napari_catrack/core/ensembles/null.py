@@ -128,6 +128,14 @@ def shuffle_null(
             trains.frame, per_neuron, offsets, width, nb, n, close, close_pred, n_frames
         )
 
+    run_in_chunks(run, hist, maxima, chunk, n_threads)
+    return ShuffleNull(hist, maxima, offsets)
+
+
+def run_in_chunks(run, hist: np.ndarray, maxima: np.ndarray, chunk: int, n_threads: int | None):
+    """Run `run(s0, s1) -> (peak histogram, maxima)` over chunks of the shuffles, on threads
+    (numpy releases the GIL in the counting), adding into `hist` and filling `maxima` in place."""
+    n_shuffles = maxima.size
     bounds = [(s, min(s + chunk, n_shuffles)) for s in range(0, n_shuffles, chunk)]
     workers = n_threads or min(len(bounds), os.cpu_count() or 1, 4)
     if workers > 1:
@@ -138,7 +146,6 @@ def shuffle_null(
     for (s0, s1), (h, m) in zip(bounds, results):
         hist += h
         maxima[s0:s1] = m
-    return ShuffleNull(hist, maxima, offsets)
 
 
 def _fold_runner(frame, per_neuron, offsets, width, nb, n, close, close_pred):

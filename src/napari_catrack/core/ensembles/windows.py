@@ -28,13 +28,11 @@ corrections are known before shuffling. Windows that would wrap past the end of 
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from napari_catrack.core.ensembles.null import _predecessors, shift_offsets
+from napari_catrack.core.ensembles.null import _predecessors, run_in_chunks, shift_offsets
 from napari_catrack.core.ensembles.trains import EventTrains
 from napari_catrack.errors import InputError
 
@@ -175,16 +173,7 @@ def window_null(
         peaks = coactivity_peaks(counts, width)
         return np.bincount(counts[peaks], minlength=n + 1), counts.max(axis=1)
 
-    bounds = [(s, min(s + chunk, n_shuffles)) for s in range(0, n_shuffles, chunk)]
-    workers = n_threads or min(len(bounds), os.cpu_count() or 1, 4)
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda b: run(*b), bounds))
-    else:
-        results = [run(*b) for b in bounds]
-    for (s0, s1), (h, m) in zip(bounds, results):
-        hist += h
-        maxima[s0:s1] = m
+    run_in_chunks(run, hist, maxima, chunk, n_threads)
     return WindowNull(hist, maxima, offsets, width, n_frames)
 
 
