@@ -188,33 +188,62 @@ def noise_pool(rec: dict, cache: Path, log) -> CropPool | None:
     return cached_pool(path, sampler, rec["noise_crops"], "pure-noise crops", log)
 
 
-def train(pools: dict, names: list[str], rec: dict, steps: int, path: Path, log) -> object:
-    """A detector trained on the named datasets' crops (cached at `path` when its recipe matches)."""
+def steps_dir(cache: Path, tag: str, steps: int, cycles: int) -> Path:
+    """Where the models of one training length live (the recipe's tag leaves the length out,
+    so the crop pools stay shared; models of different lengths never overwrite each other)."""
+    return cache / "lodo" / tag / (f"steps{steps}" if cycles == 1 else f"steps{steps}x{cycles}")
+
+
+def train(
+    pools: dict, names: list[str], rec: dict, steps: int, path: Path, log, cycles: int = 1
+) -> object:
+    """A detector trained on the named datasets' crops (cached at `path` when its recipe matches).
+
+    With `cycles` > 1, warm restarts (SGDR, Loshchilov & Hutter 2017): the model of `cycles - 1`
+    one-cycle schedules (itself cached beside, in its own folder) trains one more schedule of
+    `steps`, with a fresh optimiser and its own batch order."""
+    recipe_done = {**rec, "steps": steps, **({"cycles": cycles} if cycles > 1 else {})}
     if path.is_file():
         det = load_detector(path)
-        if det.meta.get("recipe") == {**rec, "steps": steps} and det.meta.get("datasets") == names:
+        if det.meta.get("recipe") == recipe_done and det.meta.get("datasets") == names:
             return det
-    det = build_detector(_config(rec), seed=rec["seed"])
+    earlier = []
+    if cycles > 1:
+        prev_path = path.parents[1] / path.parent.name.replace(
+            f"x{cycles}", "" if cycles == 2 else f"x{cycles - 1}"
+        ) / path.name
+        prev_path.parent.mkdir(parents=True, exist_ok=True)
+        det = train(pools, names, rec, steps, prev_path, log, cycles - 1)
+        earlier = det.meta["training"].get("cycles", [det.meta["training"]])
+    else:
+        det = build_detector(_config(rec), seed=rec["seed"])
+    seed = rec["seed"] + 7919 * (cycles - 1)  # cycle 1 keeps the single-cycle recipe's order
     noise = pools.get(NOISE)
     if noise is None:
-        pool = CropPool.concat([pools[n] for n in names], seed=rec["seed"])
+        pool = CropPool.concat([pools[n] for n in names], seed=seed)
     else:  # the pure-noise pool gets a fixed share of every batch, the datasets the rest
         share = rec["noise_share"]
         pool = CropPool.concat(
-            [pools[n] for n in names] + [noise], seed=rec["seed"],
+            [pools[n] for n in names] + [noise], seed=seed,
             shares=[(1 - share) / len(names)] * len(names) + [share],
         )  # fmt: skip
     t0 = time.perf_counter()
 
     def progress(step, total, msg):
         if step % 250 == 0 or step == total:
-            log(f"    {path.stem}: {msg} ({time.perf_counter() - t0:.0f} s)")
+            log(f"    {path.parent.name}/{path.stem}: {msg} ({time.perf_counter() - t0:.0f} s)")
 
     summary = fit(
         det.net, pool, steps, batch_size=rec["batch_size"],
-        learning_rate=rec["learning_rate"], seed=rec["seed"], progress=progress,
+        learning_rate=rec["learning_rate"], seed=seed, progress=progress,
     )  # fmt: skip
-    det.meta = {"recipe": {**rec, "steps": steps}, "datasets": names, "training": summary}
+    if earlier:  # the stored training record covers every cycle
+        summary = {
+            "cycles": [*earlier, summary],
+            "steps": steps * cycles,
+            "train_seconds": round(sum(c["train_seconds"] for c in [*earlier, summary]), 1),
+        }
+    det.meta = {"recipe": recipe_done, "datasets": names, "training": summary}
     save_detector(det, path)
     return det
 
@@ -362,7 +391,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folds", nargs="*", default=None, help="dataset name prefixes (default: all)")
     ap.add_argument("--steps", type=int, default=1200, help="training steps per fold")
-    ap.add_argument("--final-steps", type=int, default=8000, help="steps of the shipped model")
+    ap.add_argument("--final-steps", type=int, default=16000, help="steps of the shipped model")
+    ap.add_argument(
+        "--cycles", type=int, default=1,
+        help="warm restarts: train C one-cycle schedules of --steps (and --final-steps) one "
+        "after the other, each from the last one's weights (cost C x steps; cached per cycle)",
+    )  # fmt: skip
     ap.add_argument("--hidden", type=int, default=24)
     ap.add_argument("--pool", type=int, default=POOL_CROPS, help="augmented crops per dataset")
     ap.add_argument("--batch-size", type=int, default=32)
@@ -436,7 +470,7 @@ def main() -> int:
     rec = recipe(args)
     points = operating_points(tuple(args.durations) if args.durations else (None,))
     tag = hashlib.sha1(json.dumps(rec, sort_keys=True).encode()).hexdigest()[:10]
-    model_dir = args.cache / "lodo" / tag
+    model_dir = steps_dir(args.cache, tag, args.steps, args.cycles)
     model_dir.mkdir(parents=True, exist_ok=True)
     log(f"recipe {tag}: {len(folds)} folds, {args.steps} steps each; models in {model_dir}")
     t_start = time.perf_counter()
@@ -449,13 +483,17 @@ def main() -> int:
         others = [n for n in names if n not in held_out]
         log(f"fold {label}: testing on {len(held_out)}, training on {len(others)} datasets")
         t0 = time.perf_counter()
-        fold_models[label] = train(pools, others, rec, args.steps, model_dir / f"{label}.pt", log)
+        fold_models[label] = train(
+            pools, others, rec, args.steps, model_dir / f"{label}.pt", log, args.cycles
+        )
         # the training time stored with the model (also when it came from the cache)
         stored = fold_models[label].meta.get("training", {}).get("train_seconds")
         fold_seconds[label] = stored if stored is not None else round(time.perf_counter() - t0, 1)
     if args.ship:
         log("shipped detector: training on all datasets")
-        det = train(pools, names, rec, args.final_steps, model_dir / "ALL.pt", log)
+        ship_dir = steps_dir(args.cache, tag, args.final_steps, args.cycles)
+        ship_dir.mkdir(parents=True, exist_ok=True)
+        det = train(pools, names, rec, args.final_steps, ship_dir / "ALL.pt", log, args.cycles)
         own = {n: model_results(det, gt[n], points) for n in names}
         noise = noise_rates(det, points)
         best = choose_threshold(own, noise)
@@ -541,7 +579,8 @@ def main() -> int:
         "command": "nice -n 10 python "
         + " ".join(["benchmarks/bench_transients_lodo.py", *sys.argv[1:]]),
         "folds": {k: v for k, v in folds.items()},
-        "steps_per_fold": args.steps,
+        "steps_per_fold": args.steps * args.cycles,
+        "warm_restart_cycles": args.cycles,
         "train_seconds_per_fold": fold_seconds,
         "operating_point_recordings_per_dataset": args.select_recordings or "all",
         "recipe": rec,
