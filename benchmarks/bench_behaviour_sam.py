@@ -73,7 +73,8 @@ def main() -> None:
         assert seg2.cache.misses == 0
     n = args.frames
     result = {
-        "command": f"python benchmarks/bench_behaviour_sam.py --frames {n} --device {args.device}",
+        "command": f"python benchmarks/bench_behaviour_sam.py --frames {n} --device {args.device} "
+        f"--threads {args.threads}",
         "model": "vit_b architecture (official hyper-parameters), RANDOM weights: timing only",
         "device": loaded.device,
         "torch_threads": args.threads,
