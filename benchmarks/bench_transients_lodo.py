@@ -209,9 +209,11 @@ def train(
             return det
     earlier = []
     if cycles > 1:
-        prev_path = path.parents[1] / path.parent.name.replace(
-            f"x{cycles}", "" if cycles == 2 else f"x{cycles - 1}"
-        ) / path.name
+        prev_path = (
+            path.parents[1]
+            / path.parent.name.replace(f"x{cycles}", "" if cycles == 2 else f"x{cycles - 1}")
+            / path.name
+        )
         prev_path.parent.mkdir(parents=True, exist_ok=True)
         det = train(pools, names, rec, steps, prev_path, log, cycles - 1)
         earlier = det.meta["training"].get("cycles", [det.meta["training"]])
