@@ -191,7 +191,11 @@ def noise_pool(rec: dict, cache: Path, log) -> CropPool | None:
 def steps_dir(cache: Path, tag: str, steps: int, cycles: int) -> Path:
     """Where the models of one training length live (the recipe's tag leaves the length out,
     so the crop pools stay shared; models of different lengths never overwrite each other)."""
-    return cache / "lodo" / tag / (f"steps{steps}" if cycles == 1 else f"steps{steps}x{cycles}")
+    return cache / "lodo" / tag / _steps_name(steps, cycles)
+
+
+def _steps_name(steps: int, cycles: int) -> str:
+    return f"steps{steps}" if cycles == 1 else f"steps{steps}x{cycles}"
 
 
 def train(
@@ -209,11 +213,7 @@ def train(
             return det
     earlier = []
     if cycles > 1:
-        prev_path = (
-            path.parents[1]
-            / path.parent.name.replace(f"x{cycles}", "" if cycles == 2 else f"x{cycles - 1}")
-            / path.name
-        )
+        prev_path = path.parents[1] / _steps_name(steps, cycles - 1) / path.name
         prev_path.parent.mkdir(parents=True, exist_ok=True)
         det = train(pools, names, rec, steps, prev_path, log, cycles - 1)
         earlier = det.meta["training"].get("cycles", [det.meta["training"]])

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_catrack.core.behaviour.masks import padded_box
+
 
 def end_difference(frame: np.ndarray, mask: np.ndarray, curve: np.ndarray) -> float:
     """Relative contrast near point 0 minus near the last point (0 = no difference).
@@ -28,14 +30,11 @@ def end_difference(frame: np.ndarray, mask: np.ndarray, curve: np.ndarray) -> fl
     """
     mask = np.asarray(mask, bool)
     curve = np.asarray(curve, float)
-    if not mask.any() or not np.isfinite(curve).all():
+    box = padded_box(mask, 10)
+    if box is None or not np.isfinite(curve).all():
         return float("nan")
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    pad = 10
-    y0, x0 = max(rows[0] - pad, 0), max(cols[0] - pad, 0)
-    y1, x1 = rows[-1] + pad + 1, cols[-1] + pad + 1
-    img = np.asarray(frame[y0:y1, x0:x1], np.float32)
-    m = mask[y0:y1, x0:x1]
+    img = np.asarray(frame[box], np.float32)
+    m = mask[box]
     dist = ndi.distance_transform_edt(~m)
     ring = (dist > 2) & (dist <= 6)  # background 2-6 px from the body
     if ring.sum() < 10:
@@ -46,7 +45,9 @@ def end_difference(frame: np.ndarray, mask: np.ndarray, curve: np.ndarray) -> fl
     sign = 1.0 if np.median(img[m]) > np.median(img[ring]) else -1.0
     rel = sign * (ndi.gaussian_filter(img, 1.0) - bg) / np.maximum(np.abs(bg), 1e-6)
     n = len(curve)
-    along = ndi.map_coordinates(rel, (curve - (y0, x0)).T, order=1, mode="nearest")
+    along = ndi.map_coordinates(
+        rel, (curve - (box[0].start, box[1].start)).T, order=1, mode="nearest"
+    )
     i0 = int(0.05 * n)
     i1 = max(int(0.2 * n), i0 + 1)
     return float(along[i0:i1].mean() - along[n - i1 : n - i0].mean())  # mirror-image spans

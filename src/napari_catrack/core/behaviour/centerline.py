@@ -20,6 +20,8 @@ from scipy.interpolate import splev, splprep
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
+from napari_catrack.core.behaviour.masks import skeleton_tips
+
 _OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
 
@@ -233,7 +235,7 @@ def _fit_crop(pts, mask, length, n, iterations):
     field_ = ndi.gaussian_filter(inside - outside, 1.0)
     gy, gx = np.gradient(field_)
     skel = skeletonize(mask)
-    tips = _skeleton_tips(skel)
+    tips = skeleton_tips(skel).astype(float)
     seg = length / (n - 1)
     for _ in range(iterations):
         coords = pts.T
@@ -263,9 +265,3 @@ def _fit_crop(pts, mask, length, n, iterations):
     ridge = ndi.distance_transform_edt(~skel).astype(np.float32)
     res = ndi.map_coordinates(ridge, pts.T, order=1, mode="nearest")
     return pts, float(np.mean(res))
-
-
-def _skeleton_tips(skel: np.ndarray) -> np.ndarray:
-    """(y, x) of skeleton pixels with exactly one neighbour (the ends of the body's branches)."""
-    nb = ndi.convolve(skel.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant")
-    return np.argwhere(skel & (nb == 2)).astype(float)

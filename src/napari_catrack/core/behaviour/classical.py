@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_catrack.core.behaviour.masks import padded_box
 from napari_catrack.core.behaviour.prompts import Prompt
 from napari_catrack.core.behaviour.tips import extend_tips
 from napari_catrack.core.signals.noise import MAD_TO_SD
@@ -172,13 +173,12 @@ class ClassicalSegmenter:
     def _follow(self, frame: np.ndarray, prompt: Prompt) -> FrameResult:
         prev = prompt.previous
         h, w = frame.shape
-        py0, py1, px0, px1 = bbox(prev)
         m = int(self.search_px)
-        y0, y1 = max(py0 - m, 0), min(py1 + m + 1, h)
-        x0, x1 = max(px0 - m, 0), min(px1 + m + 1, w)
-        sub = frame[y0:y1, x0:x1].astype(np.float32)
+        box = padded_box(prev, m)
+        y0, x0 = box[0].start, box[1].start
+        sub = frame[box].astype(np.float32)
         x = -sub if self.polarity == "dark" else sub
-        prev_sub = prev[y0:y1, x0:x1]
+        prev_sub = prev[box]
         exclude = _grow(prev_sub, max(3.0, m / 3))
         bg = _background(x, exclude)
         c = _smooth(x - bg, self.smooth_px)
@@ -188,11 +188,11 @@ class ClassicalSegmenter:
         comp = self._threshold_component(c, sd, seeds=seeds, previous=prev_sub)
         comp = self._tips(comp, c, sd)
         mask = np.zeros((h, w), bool)
-        mask[y0:y1, x0:x1] = comp
+        mask[box] = comp
         mask = self._apply_negative(mask, prompt)
         mask = self._clean(mask)
         if mask.any():
-            new_c = float(np.percentile(c[mask[y0:y1, x0:x1]], 90))
+            new_c = float(np.percentile(c[mask[box]], 90))
             if self.contrast is not None and 0.5 * self.contrast < new_c < 2 * self.contrast:
                 self.contrast = 0.8 * self.contrast + 0.2 * new_c
         score = shifted_iou(mask, prev)
@@ -249,14 +249,11 @@ class ClassicalSegmenter:
 
     def _clean(self, mask: np.ndarray) -> np.ndarray:
         """Fill small holes, keep a coil's loop, remove thin attachments (debris, noise)."""
-        if not mask.any():
+        box = padded_box(mask, 3)
+        if box is None:
             return mask
-        by0, by1, bx0, bx1 = bbox(mask)
-        pad = 3
-        y0, x0 = max(by0 - pad, 0), max(bx0 - pad, 0)
-        y1, x1 = by1 + pad + 1, bx1 + pad + 1
         out = np.zeros_like(mask)
-        out[y0:y1, x0:x1] = self._clean_crop(mask[y0:y1, x0:x1])
+        out[box] = self._clean_crop(mask[box])
         return out
 
     def _clean_crop(self, mask: np.ndarray) -> np.ndarray:
@@ -327,15 +324,6 @@ def _upsampler(n: int, nb: int, block: int) -> np.ndarray:
     w[np.arange(n), i] = 1 - frac
     w[np.arange(n), i + 1] = frac
     return w
-
-
-def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1) inclusive bounds of a mask's pixels (row/column projections: fast)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if len(rows) == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
 def _grow(mask: np.ndarray, radius: float, block: int = 4) -> np.ndarray:

@@ -15,16 +15,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-_EIGHT = np.ones((3, 3), bool)
+from napari_catrack.core.behaviour.masks import padded_box, skeleton_tips
 
 
 def skeleton_ends(mask: np.ndarray) -> np.ndarray:
     """(K, 2) pixel (y, x) of the skeleton's end points (none for a closed loop)."""
     from skimage.morphology import skeletonize
 
-    sk = skeletonize(mask)
-    neighbours = ndi.convolve(sk.astype(np.uint8), _EIGHT.astype(np.uint8), mode="constant")
-    return np.argwhere(sk & (neighbours == 2))  # itself + one neighbour
+    return skeleton_tips(skeletonize(mask))
 
 
 def extend_tips(
@@ -36,14 +34,10 @@ def extend_tips(
     `steps` one-pixel dilations, so a tip can lengthen by at most `steps` px and nothing
     elsewhere (debris next to the body, a neighbouring body part) is reached.
     """
-    if not mask.any():
+    box = padded_box(mask, reach + steps)
+    if box is None:
         return mask
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    pad = reach + steps
-    y0, x0 = max(rows[0] - pad, 0), max(cols[0] - pad, 0)
-    y1, x1 = rows[-1] + pad + 1, cols[-1] + pad + 1
-    crop = mask[y0:y1, x0:x1]
+    crop = mask[box]
     ends = skeleton_ends(crop)
     if len(ends) == 0:
         return mask
@@ -51,10 +45,10 @@ def extend_tips(
     near = np.zeros(crop.shape, bool)
     for y, x in ends:
         near |= (yy - y) ** 2 + (xx - x) ** 2 <= reach * reach
-    allowed = near & (contrast[y0:y1, x0:x1] > level)
+    allowed = near & (contrast[box] > level)
     grown = crop.copy()
     for _ in range(steps):
         grown |= ndi.binary_dilation(grown) & allowed
     out = mask.copy()
-    out[y0:y1, x0:x1] = grown
+    out[box] = grown
     return out

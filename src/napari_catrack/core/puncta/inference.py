@@ -144,7 +144,7 @@ def _detections(maps: dict, frames, params: PunctaParams, pn, scale: float,
             "background": background,
             # the expected background noise (the network does not fit a box to measure it)
             "bkgstd": np.sqrt(np.clip(background, 0, None) + camera.read_noise_photons**2),
-            "uncertainty": np.sqrt((sd_x**2 + sd_y**2) / 2),
+            "uncertainty": np.nan,  # with x and y, once they are calibrated (caller)
             "uncertainty_x": sd_x,
             "uncertainty_y": sd_y,
             "log_likelihood": np.nan,

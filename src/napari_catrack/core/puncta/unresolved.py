@@ -35,6 +35,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from napari_catrack.core.signals.noise import MAD_TO_SD
+
 REACH = 1.25  # PSF widths: pairs closer than this are fitted as one spot
 SHARE_FACTOR = 0.05  # x r^2: the variance per axis a merged pair adds to its single fit
 MIN_LOCALIZATIONS = 20  # fewer than this: no brightness or width distribution to compare with
@@ -43,7 +45,7 @@ MIN_LOCALIZATIONS = 20  # fewer than this: no brightness or width distribution t
 def _robust(values: np.ndarray, floor: float) -> tuple[float, float]:
     """Median and MAD-based standard deviation (at least `floor`)."""
     mid = float(np.median(values))
-    return mid, max(1.4826 * float(np.median(np.abs(values - mid))), floor)
+    return mid, max(MAD_TO_SD * float(np.median(np.abs(values - mid))), floor)
 
 
 def _log_normal_ratio(x, mu_a, var_a, mu_b, var_b) -> np.ndarray:
