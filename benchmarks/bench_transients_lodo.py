@@ -96,14 +96,26 @@ def load_ground_truth(cache: Path) -> dict:
     return gt
 
 
-def training_traces(gt: dict, names: list[str], cfg: DetectorConfig) -> list[TrainingTrace]:
-    """Every recording of the named datasets at each of its rate variants, labelled by burst."""
+SINGLE_IGNORE_POST_S = 0.3  # with --singles ignore: a lone spike's first 0.3 s leave the loss
+
+
+def training_traces(
+    gt: dict, names: list[str], cfg: DetectorConfig, singles: str = "event"
+) -> list[TrainingTrace]:
+    """Every recording of the named datasets at each of its rate variants, labelled by burst.
+    `singles="ignore"`: lone spikes are not events, and their rise is left out of the loss."""
     out = []
     for name in names:
         for rec in gt[name]:
-            iv = burst_intervals(rec.spikes_s, BURST_GAP_S)
+            if singles == "ignore":
+                iv = burst_intervals(rec.spikes_s, BURST_GAP_S, min_spikes=2)
+                ig = burst_intervals(
+                    rec.spikes_s, BURST_GAP_S, post_s=SINGLE_IGNORE_POST_S, max_spikes=1
+                )
+            else:
+                iv, ig = burst_intervals(rec.spikes_s, BURST_GAP_S), None
             for v in rate_variants(rec, model_rate=cfg.sample_rate_hz):
-                out.append(TrainingTrace(v.dff, v.fps, iv, name))
+                out.append(TrainingTrace(v.dff, v.fps, iv, name, ig))
     return out
 
 
@@ -117,7 +129,9 @@ def recipe(args) -> dict:
         "learning_rate": args.learning_rate,
         "seed": args.seed,
         "network_revision": NETWORK_REVISION,
-        "labels": f"per burst (spikes < {BURST_GAP_S} s apart): first spike - 0.05 s .. last + 0.15 s",
+        "labels": f"per burst (spikes < {BURST_GAP_S} s apart): first spike - 0.05 s .. last + 0.15 s"
+        + (f"; lone spikes not events, their first {SINGLE_IGNORE_POST_S} s out of the loss"
+           if args.singles == "ignore" else ""),
         # only when used, so the recipes (and cached models) without it keep their tag
         **({"noise_share": args.noise_share, "noise_crops": args.noise_crops}
            if args.noise_share > 0 else {}),
@@ -149,13 +163,15 @@ def _tag(blob: dict) -> str:
 
 def dataset_pool(gt: dict, name: str, rec: dict, cache: Path, log) -> CropPool:
     """The dataset's augmented training crops, drawn once and cached (npz)."""
-    tag = _tag({k: rec[k] for k in ("config", "augmentation", "crops_per_dataset", "seed")})
+    keys = ("config", "augmentation", "crops_per_dataset", "seed")
+    ignore = "lone spikes" in rec["labels"]
+    tag = _tag({**{k: rec[k] for k in keys}, **({"labels": rec["labels"]} if ignore else {})})
     cfg = _config(rec)
     seed = rec["seed"] * 1000 + int(hashlib.sha1(name.encode()).hexdigest()[:6], 16)
 
     def sampler() -> CropSampler:
         return CropSampler(
-            training_traces(gt, [name], cfg), cfg.sample_rate_hz,
+            training_traces(gt, [name], cfg, "ignore" if ignore else "event"), cfg.sample_rate_hz,
             round(cfg.window_s * cfg.sample_rate_hz), Augmentation(), seed,
         )  # fmt: skip
 
@@ -400,6 +416,10 @@ def main() -> int:
         "after the other, each from the last one's weights (cost C x steps; cached per cycle)",
     )  # fmt: skip
     ap.add_argument("--hidden", type=int, default=24)
+    ap.add_argument(
+        "--singles", choices=("event", "ignore"), default="event",
+        help="lone spikes: events to find (default), or left out of training (burst detector)",
+    )  # fmt: skip
     ap.add_argument("--pool", type=int, default=POOL_CROPS, help="augmented crops per dataset")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--learning-rate", type=float, default=3e-3)

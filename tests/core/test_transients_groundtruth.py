@@ -100,6 +100,20 @@ def test_crop_sampler_and_pool_give_masked_windows():
     assert not quiet.y.any()  # pure-noise crops carry no label
 
 
+def test_ignored_stretches_leave_the_loss_but_events_stay_in_it():
+    t = trace(30.0, 40.0, 3)
+    events = np.array([[5.0, 5.3]])
+    ignored = np.array([[10.0, 10.3], [5.1, 5.2]])  # the second overlaps an event: stays in
+    crop = CropSampler(
+        [TrainingTrace(t.dff, t.fps, events, "a", ignored)], 30.0, 1200, Augmentation.none(),
+        crop_s=40.0,
+    ).crop()  # fmt: skip
+    lab, mask = crop[2], crop[3]
+    assert lab[150:159].all() and mask[150:159].all()
+    assert not mask[300:309].any() and not lab[300:309].any()
+    assert mask[:150].all() and mask[310:].all() and mask.sum() == 1200 - 10
+
+
 def test_crop_pool_shares_fix_each_pools_fraction_of_a_batch():
     def const(v, n):  # a pool whose crops are all v (to tell them apart in a batch)
         return CropPool(np.full((n, 1, 4), v, np.float16), np.zeros((n, 1), np.float32),

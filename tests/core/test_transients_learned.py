@@ -289,6 +289,11 @@ def test_training_data_follows_verdicts():
 def test_burst_intervals_group_spikes():
     iv = burst_intervals(np.array([10.0, 10.1, 10.2, 20.0]) - 5.0)
     np.testing.assert_allclose(iv, [[4.95, 5.35], [14.95, 15.15]])
+    spikes = np.array([10.0, 10.1, 10.2, 20.0, 30.0, 30.2])
+    np.testing.assert_allclose(
+        burst_intervals(spikes, min_spikes=2), [[9.95, 10.35], [29.95, 30.35]]
+    )
+    np.testing.assert_allclose(burst_intervals(spikes, post_s=0.3, max_spikes=1), [[19.95, 20.3]])
 
 
 def test_first_version_detector_files_still_load(tmp_path):

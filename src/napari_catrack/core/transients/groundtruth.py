@@ -128,9 +128,19 @@ def add_noise_to_level(
 
 
 def burst_intervals(
-    spikes_s: np.ndarray, burst_gap_s: float = 0.3, pre_s: float = 0.05, post_s: float = 0.15
+    spikes_s: np.ndarray,
+    burst_gap_s: float = 0.3,
+    pre_s: float = 0.05,
+    post_s: float = 0.15,
+    min_spikes: int = 1,
+    max_spikes: int | None = None,
 ) -> np.ndarray:
     """(n, 2) rising-phase intervals in seconds: one per burst of spikes closer than
-    `burst_gap_s`, from its first spike - `pre_s` to its last spike + `post_s`."""
-    first, last, _ = burst_spans(np.asarray(spikes_s, float), burst_gap_s)
+    `burst_gap_s` (with `min_spikes`..`max_spikes` spikes), from its first spike - `pre_s` to
+    its last spike + `post_s`."""
+    first, last, count = burst_spans(np.asarray(spikes_s, float), burst_gap_s)
+    keep = count >= min_spikes
+    if max_spikes is not None:
+        keep &= count <= max_spikes
+    first, last = first[keep], last[keep]
     return np.stack([first - pre_s, last + post_s], axis=1) if first.size else np.zeros((0, 2))

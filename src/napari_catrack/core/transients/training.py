@@ -40,12 +40,17 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass(frozen=True)
 class TrainingTrace:
-    """A labelled trace: dF/F at `fps`, rising-phase intervals in seconds, and its group."""
+    """A labelled trace: dF/F at `fps`, rising-phase intervals in seconds, and its group.
+
+    `ignore_s`: intervals (s) left out of the loss, neither event nor background (e.g. isolated
+    single spikes when a detector is trained for bursts: firing there is neither rewarded nor
+    punished)."""
 
     dff: np.ndarray
     fps: float
     intervals_s: np.ndarray
     group: str = ""
+    ignore_s: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,10 @@ class CropSampler:
         y = np.asarray(tr.dff[a : a + n], dtype=np.float64)
         y = np.where(np.isfinite(y), y, np.nanmedian(y))
         iv = np.asarray(tr.intervals_s, float).reshape(-1, 2) - a / fps
+        ig = np.zeros((0, 2)) if tr.ignore_s is None else np.asarray(tr.ignore_s, float)
+        ig = ig.reshape(-1, 2) - a / fps
         if noise_only:
-            y, iv = self._pure_noise(y.size, fps), np.zeros((0, 2))
+            y, iv, ig = self._pure_noise(y.size, fps), np.zeros((0, 2)), np.zeros((0, 2))
         else:
             nu = float(standardized_noise(y[None], fps)[0])
             if rng.random() < aug.add_noise and aug.max_nu > nu > 0:
@@ -152,11 +159,13 @@ class CropSampler:
         keep = max(8, round(self.crop_s * fps))
         if y.size > keep:  # the long wavelet crop: keep a crop_s stretch of it
             b0 = int(rng.integers(0, y.size - keep + 1))
-            y, iv = y[b0 : b0 + keep], iv - b0 / fps
+            y, iv, ig = y[b0 : b0 + keep], iv - b0 / fps, ig - b0 / fps
         x, cond = model_inputs(y[None], fps, self.rate, self.baseline_window_s)
         x, cond = x[0], cond[0]
         lab = label_grid(iv, x.shape[1], self.rate)
         mask = np.ones(x.shape[1], np.float32)
+        if ig.size:  # ignored stretches leave the loss, unless they are also labelled events
+            mask[(label_grid(ig, x.shape[1], self.rate) > 0) & (lab == 0)] = 0.0
         w = self.window
         if x.shape[1] < w:  # short trace: pad, and keep the padding out of the loss
             pad = w - x.shape[1]
