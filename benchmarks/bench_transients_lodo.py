@@ -120,7 +120,7 @@ def training_traces(
 
 
 def recipe(args) -> dict:
-    cfg = DetectorConfig(hidden=args.hidden)
+    cfg = DetectorConfig(hidden=args.hidden, dilations=tuple(args.dilations))
     return {
         "config": {**asdict(cfg), "dilations": list(cfg.dilations)},
         "augmentation": asdict(Augmentation()),
@@ -416,6 +416,10 @@ def main() -> int:
         "after the other, each from the last one's weights (cost C x steps; cached per cycle)",
     )  # fmt: skip
     ap.add_argument("--hidden", type=int, default=24)
+    ap.add_argument(
+        "--dilations", type=int, nargs="+", default=list(DetectorConfig().dilations),
+        help="the TCN's dilations at 10 Hz (default 1 2 4 8 16: about +-6 s of context)",
+    )  # fmt: skip
     ap.add_argument(
         "--singles", choices=("event", "ignore"), default="event",
         help="lone spikes: events to find (default), or left out of training (burst detector)",
