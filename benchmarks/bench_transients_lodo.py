@@ -123,7 +123,7 @@ def recipe(args) -> dict:
     cfg = DetectorConfig(hidden=args.hidden, dilations=tuple(args.dilations))
     return {
         "config": {**asdict(cfg), "dilations": list(cfg.dilations)},
-        "augmentation": asdict(Augmentation()),
+        "augmentation": asdict(Augmentation(add_noise=args.add_noise)),
         "crops_per_dataset": args.pool,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
@@ -172,7 +172,7 @@ def dataset_pool(gt: dict, name: str, rec: dict, cache: Path, log) -> CropPool:
     def sampler() -> CropSampler:
         return CropSampler(
             training_traces(gt, [name], cfg, "ignore" if ignore else "event"), cfg.sample_rate_hz,
-            round(cfg.window_s * cfg.sample_rate_hz), Augmentation(), seed,
+            round(cfg.window_s * cfg.sample_rate_hz), Augmentation(**rec["augmentation"]), seed,
         )  # fmt: skip
 
     path = cache / "pools" / tag / f"{name}.npz"
@@ -423,6 +423,10 @@ def main() -> int:
     ap.add_argument(
         "--singles", choices=("event", "ignore"), default="event",
         help="lone spikes: events to find (default), or left out of training (burst detector)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--add-noise", type=float, default=Augmentation().add_noise,
+        help="fraction of crops made noisier (Cascade's resampling to a higher noise level)",
     )  # fmt: skip
     ap.add_argument("--pool", type=int, default=POOL_CROPS, help="augmented crops per dataset")
     ap.add_argument("--batch-size", type=int, default=32)
