@@ -129,10 +129,10 @@ def recipe(args) -> dict:
         "learning_rate": args.learning_rate,
         "seed": args.seed,
         "network_revision": NETWORK_REVISION,
-        "labels": f"per burst (spikes < {BURST_GAP_S} s apart): first spike - 0.05 s .. last + 0.15 s"
-        + (f"; lone spikes not events, their first {SINGLE_IGNORE_POST_S} s out of the loss"
-           if args.singles == "ignore" else ""),
-        # only when used, so the recipes (and cached models) without it keep their tag
+        "labels": f"per burst (spikes < {BURST_GAP_S} s apart): first spike - 0.05 s .. last + 0.15 s",
+        # only when used, so the recipes (and cached models) without them keep their tag
+        **({"singles": f"ignored: not events, their first {SINGLE_IGNORE_POST_S} s out of the loss"}
+           if args.singles == "ignore" else {}),
         **({"noise_share": args.noise_share, "noise_crops": args.noise_crops}
            if args.noise_share > 0 else {}),
     }  # fmt: skip
@@ -163,9 +163,9 @@ def _tag(blob: dict) -> str:
 
 def dataset_pool(gt: dict, name: str, rec: dict, cache: Path, log) -> CropPool:
     """The dataset's augmented training crops, drawn once and cached (npz)."""
-    keys = ("config", "augmentation", "crops_per_dataset", "seed")
-    ignore = "lone spikes" in rec["labels"]
-    tag = _tag({**{k: rec[k] for k in keys}, **({"labels": rec["labels"]} if ignore else {})})
+    keys = ("config", "augmentation", "crops_per_dataset", "seed", "singles")
+    ignore = "singles" in rec  # only present when lone spikes are left out
+    tag = _tag({k: rec[k] for k in keys if k in rec})
     cfg = _config(rec)
     seed = rec["seed"] * 1000 + int(hashlib.sha1(name.encode()).hexdigest()[:6], 16)
 
