@@ -71,7 +71,13 @@ def moving_worm_sample(n_frames: int = 200, seed: int = 0) -> list:
             "x": pos[..., 1].ravel(),
         }
     )
-    layers.append(tracks_layer(truth, name="ground truth tracks", visible=False))
+    # marked as ground truth: no widget picks it for the user (it is there to compare with)
+    layers.append(
+        tracks_layer(
+            truth, name="ground truth tracks", visible=False,
+            metadata={"catrack": {"ground_truth": True}},
+        )
+    )  # fmt: skip
     return layers
 
 
@@ -89,7 +95,18 @@ def two_photon_sample(n_frames: int = 300, seed: int = 0) -> list:
                 "name": "two-photon",
                 "colormap": "gray",
                 "contrast_limits": contrast_from_frame(mov.movie.mean(axis=0)),
-                "metadata": {"catrack": {"role": "green", "sample": "two_photon", "seed": seed}},
+                "metadata": {
+                    "catrack": {
+                        "role": "green",
+                        "sample": "two_photon",
+                        "seed": seed,
+                        "summary": {
+                            "frames": n_frames,
+                            "fps": mov.fps,
+                            "pixel_size_um": mov.pixel_size_um,
+                        },
+                    }
+                },
             },
             "image",
         ),

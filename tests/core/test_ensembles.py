@@ -434,3 +434,25 @@ def test_default_parameters_recover_the_worm_samples_planted_groups():
             found.append(max((len(set(group) & m) / len(set(group) | m) for m in members),
                              default=0.0))  # fmt: skip
     assert sum(j >= 0.6 for j in found) >= 11 and np.median(found) == 1.0
+
+
+@pytest.mark.parametrize("coactivity_mode", ["window", "bins"])
+def test_find_ensembles_reports_progress_and_stops_on_cancel(coactivity_mode):
+    """Before: Cancel in the widget did nothing; the shuffles ran to the end."""
+    from napari_catrack.errors import Cancelled
+
+    trains = trains_from_raster(_random_raster(seed=3))
+    seen = []
+    find_ensembles(trains, 10.0, coactivity=coactivity_mode, n_shuffles=200,
+                   progress=lambda d, t, m: seen.append((d, t)))  # fmt: skip
+    assert seen[-1] == (200, 200) and len(seen) >= 2
+    calls = []
+
+    def cancel_after_two_chunks() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(Cancelled, match="cancelled"):
+        find_ensembles(trains, 10.0, coactivity=coactivity_mode, n_shuffles=10_000,
+                       cancel=cancel_after_two_chunks)  # fmt: skip
+    assert len(calls) == 3  # it stopped at the first check that said so

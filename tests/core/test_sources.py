@@ -178,3 +178,10 @@ def test_centred_psf_filter_is_the_difference_of_gaussians(shape):
     ref = gaussian_filter(y, (1, 2, 2)) - gaussian_filter(y, (1, 8, 8), truncate=2.5)
     ref -= np.median(ref, axis=0)
     assert np.allclose(filtered(y, 4.0), ref, atol=1e-4)
+
+
+def test_a_short_movie_is_flagged(movie, result):
+    """Before: 20 frames gave 164 speckle 'cells' with no word of warning (the GUI review)."""
+    assert result.warnings == []  # 400 frames: nothing to say
+    short = extract_sources(movie.movie[:20], SourcesParams(patch_px=0), fps=movie.fps)
+    assert len(short.warnings) == 1 and "only 20 frames" in short.warnings[0]

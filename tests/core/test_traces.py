@@ -347,8 +347,8 @@ def test_trace_and_cleaning_figures(scene, tmp_path):
     fig = trace_figure(df, ["a"], panels=("green", "red", "ratio", "dff"))
     axes = fig.get_axes()
     assert [ax.get_ylabel() for ax in axes] == [
-        "green (bg-sub.)",
-        "red (bg-sub.)",
+        "green\n(bg-sub.)",
+        "red\n(bg-sub.)",
         "ratio G/R",
         "dF/F",
     ]
@@ -421,3 +421,18 @@ def test_integer_ids_stay_integers_when_a_row_lacks_its_id():
     with pytest.warns(UserWarning, match="without a neuron_id"):
         out = extract_traces(green, tracks)
     assert sorted(out["neuron_id"].astype(str).unique()) == ["1", "2"]
+
+
+def test_extraction_stops_on_cancel_and_reports_progress(scene):
+    from napari_catrack.errors import Cancelled
+
+    green, red, centres, _ = scene
+    seen = []
+    extract_traces(green, tracks_for(centres), red, chunk_frames=8,
+                   progress=lambda d, t: seen.append((d, t)))  # fmt: skip
+    assert seen == [(8, T), (16, T), (24, T), (32, T), (40, T)]
+    with pytest.raises(Cancelled, match="trace extraction cancelled"):
+        extract_traces(green, tracks_for(centres), red, chunk_frames=8,
+                       cancel=lambda: len(seen) > 6,
+                       progress=lambda d, t: seen.append((d, t)))  # fmt: skip
+    assert len(seen) == 7  # two chunks ran, then it stopped

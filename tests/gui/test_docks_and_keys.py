@@ -108,3 +108,33 @@ def test_one_key_registry_for_alignment_and_curation(make_napari_viewer, qtbot):
     assert keys.holder("A") == OWNER and keys.holder("D") == OWNER
     curation.hide()  # hidden (e.g. another tab): keys given back
     assert keys.holder("A") is None
+
+
+def test_curation_keys_only_while_its_tab_is_in_front(make_napari_viewer, qtbot):
+    """Before: Qt keeps a dock behind another tab "visible", so the curation keys stayed bound:
+    R on the image rejected a cell nobody could see, and nudging was refused."""
+    from napari_catrack.widgets._dock import dock_of
+    from napari_catrack.widgets._keys import KeyRegistry
+    from napari_catrack.widgets.alignment import AlignmentWidget
+    from napari_catrack.widgets.transients import OWNER, TransientsWidget
+
+    viewer = make_napari_viewer(show=True)
+    _layers(viewer)
+    curation = TransientsWidget(viewer)
+    viewer.window.add_dock_widget(curation, tabify=False)
+    align = AlignmentWidget(viewer)
+    viewer.window.add_dock_widget(align, tabify=True)
+    qtbot.waitUntil(lambda: dock_of(align) is not None and dock_of(curation) is not None)
+    window = dock_of(curation).window()
+    qtbot.waitUntil(lambda: dock_of(align) in window.tabifiedDockWidgets(dock_of(curation)))
+    keys = KeyRegistry.of(viewer)
+
+    dock_of(align).raise_()  # the Align tab in front, curation behind it (still "visible")
+    qtbot.waitUntil(lambda: keys.holder("R") is None, timeout=3000)
+    assert curation.isVisible()  # what Qt says: hideEvent alone could not catch this
+    align.keys_check.setChecked(True)  # nudging is no longer refused
+    assert keys.holder("A") == "Align channels"
+
+    dock_of(curation).raise_()  # curation in front: align behind gives its keys back ...
+    qtbot.waitUntil(lambda: keys.holder("R") == OWNER, timeout=3000)  # ... curation takes its own
+    assert not align.keys_check.isChecked()

@@ -61,8 +61,8 @@ def test_cursor_click_selection_export(viewer_with_points, traces, qtbot, tmp_pa
     widget.set_traces(traces)
     assert widget.selected_ids() == ["a"]
     assert [ax.get_ylabel() for ax in widget._axes] == [
-        "green (bg-sub.)",
-        "red (bg-sub.)",
+        "green\n(bg-sub.)",
+        "red\n(bg-sub.)",
         "ratio G/R",
         "dF/F",
     ]

@@ -232,3 +232,65 @@ def test_red_detection_and_tracks_come_out_in_green_pixels(make_napari_viewer, q
         d = np.linalg.norm(g.sort_values("frame")[["y", "x"]].to_numpy()
                            - rec.truth.positions[:, k], axis=1)  # fmt: skip
         assert np.median(d) < 1.5, nid
+
+
+def _drag(layer, i, offset):
+    layer.selected_data = {i}
+    layer._set_drag_start({i}, layer.data[i])
+    layer._move({i}, np.add(layer.data[i], offset))
+
+
+def test_corrections_survive_a_renamed_layer_and_a_closed_widget(make_napari_viewer, qtbot):
+    """Before: renaming 'tracked neurons' made every drag raise KeyError (the correction was
+    lost), and a point dragged while the widget was closed was put back when it reopened."""
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 32, 32), np.float32), name="g", metadata={"catrack": {"role": "green"}})  # fmt: skip
+    frames, ids = np.repeat(np.arange(4), 2), np.tile(["n1", "n2"], 4)
+    table = pd.DataFrame({"neuron_id": ids, "frame": frames, "y": 10.0 + frames,
+                          "x": np.where(ids == "n1", 8.0, 20.0), "confidence": 0.9,
+                          "source": "auto"})  # fmt: skip
+    session_for_viewer(viewer).record(
+        "tracks", tables={"tracks": table}, params={"channel": "green"}
+    )
+
+    widget = TrackingWidget(viewer)  # restores the session's tracks into 'tracked neurons'
+    layer = viewer.layers["tracked neurons"]
+    layer.name = "my neurons"
+    _drag(layer, 2, [0.0, 1.5, 0.0])  # n1 at frame 1
+    corr = widget.corrections()
+    assert list(zip(corr.neuron_id, corr.frame)) == [("n1", 1)]
+    assert layer.features.source.iloc[2] == "manual"
+
+    widget.close()
+    widget.deleteLater()
+    qtbot.wait(10)
+    _drag(layer, 5, [0.0, 0.0, -2.0])  # n2 at frame 2, moved while the widget is closed
+    moved = np.asarray(layer.data)[5].copy()
+    reopened = TrackingWidget(viewer)
+    np.testing.assert_allclose(np.asarray(viewer.layers["my neurons"].data)[5], moved)
+    corr = reopened.corrections()
+    assert ("n2", 2) in set(zip(corr.neuron_id, corr.frame))
+    assert "kept as corrections" in reopened.status.text()
+
+
+def test_traces_widget_never_picks_the_ground_truth_and_follows_renames(make_napari_viewer):
+    """Before: on the fresh sample, Extract measured the hidden ground-truth tracks; after a
+    rename its box kept the old name and Extract raised a KeyError."""
+    from napari_catrack._sample_data import moving_worm_sample
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = make_napari_viewer()
+    for data, meta, kind in moving_worm_sample(n_frames=5):
+        getattr(viewer, f"add_{kind}")(data, **meta)
+    widget = TraceViewerWidget(viewer)
+    assert widget.points.currentText() == ""  # only the ground truth holds neuron ids
+    widget.extract()
+    assert "track neurons first" in widget.status.text()
+    viewer.add_points(np.array([[0, 5.0, 5.0]]), name="tracked neurons",
+                      features=pd.DataFrame({"neuron_id": ["n1"]}))  # fmt: skip
+    assert widget.points.currentText() == "tracked neurons"
+    viewer.layers["tracked neurons"].name = "mine"
+    assert widget.points.currentText() == "mine"

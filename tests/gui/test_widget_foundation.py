@@ -72,6 +72,33 @@ def test_job_cancel_keeps_previous_and_says_so(make_napari_viewer, qtbot):
     assert "cancelled" in status.text() and not cancel.isEnabled()
 
 
+def test_cancel_keeps_previous_even_when_the_work_ignores_it(make_napari_viewer, qtbot):
+    """Before: a step that never looked at Cancel (trace extraction, ensembles) ran to the end
+    and its result replaced the previous one although the status said "cancelling"."""
+    from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton, QWidget
+
+    from napari_catrack.widgets._worker import start_job
+
+    make_napari_viewer()
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    cancel, status, bar = QPushButton(), QLabel(), QProgressBar()
+    done, failed = [], []
+
+    def work(job):
+        job.progress(1, 2, "shuffling")
+        time.sleep(0.5)  # never checks job.cancelled
+        return "new result"
+
+    job = start_job(owner, work, what="demo", on_done=done.append, on_failed=failed.append,
+                    cancel_button=cancel, status=status, bar=bar)  # fmt: skip
+    cancel.click()
+    _wait(qtbot, job)
+    qtbot.waitUntil(lambda: bool(failed))
+    assert done == [] and job.outcome == "cancelled" and "previous result is kept" in status.text()
+    assert "shuffling" not in bar.format()  # the running text does not outlive the job
+
+
 @pytest.mark.parametrize(
     ("exc", "expect"),
     [(InputError("frame rate missing"), "frame rate missing"),

@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
              "source": str(args.recording), "fps": result.fps}  # fmt: skip
     write_sources(args.output, result.footprints, result.components, result.traces_table(), attrs)
     n_acc = int(result.components["accepted"].sum())
+    for note in result.warnings:
+        print(f"catrack sources: warning: {note}", file=sys.stderr)
     print(
         f"{len(result.components)} components, {n_acc} accepted -> {args.output}", file=sys.stderr
     )

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from napari_catrack.errors import InputError
 
 PANELS = {
-    "green": ("green", "green (bg-sub.)", "tab:green"),
-    "red": ("red", "red (bg-sub.)", "tab:red"),
+    "green": ("green", "green\n(bg-sub.)", "tab:green"),
+    "red": ("red", "red\n(bg-sub.)", "tab:red"),
     "ratio": ("ratio", "ratio G/R", "0.25"),
     "dff": ("dff", "dF/F", "tab:blue"),
     "dff_green": ("dff_green", "green dF/F", "tab:olive"),

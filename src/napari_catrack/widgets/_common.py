@@ -18,11 +18,18 @@ if TYPE_CHECKING:
 def preferred_neuron_layer(viewer: napari.Viewer, names: list[str]) -> str | None:
     """Of these layer names, the neurons layer a user most likely means.
 
-    Per-frame positions (a time axis) before seeds or candidates, visible before hidden (the
-    sample's ground truth is hidden), layers with a `neuron_id` feature first, Points before
-    Tracks, the newest first: after tracking this is "tracked neurons".
+    Per-frame positions (a time axis) before seeds or candidates, visible before hidden, layers
+    with a `neuron_id` feature first, Points before Tracks, the newest first: after tracking this
+    is "tracked neurons". A layer marked as ground truth (the sample's true tracks) is never
+    offered on its own: the user chooses it by hand if that is what they mean.
     """
     from napari.layers import Points, Tracks
+
+    names = [
+        n for n in names
+        if n in viewer.layers
+        and not viewer.layers[n].metadata.get("catrack", {}).get("ground_truth")
+    ]  # fmt: skip
 
     def rank(i: int, layer) -> tuple:
         timed = isinstance(layer, Tracks) or (isinstance(layer, Points) and layer.ndim >= 3)
@@ -79,6 +86,11 @@ def _qt_progress_classes():
                 self._pbar.update(done - self._pbar.n)
 
         def finish(self) -> None:
+            if self.bar is not None:  # the step's running text ("shuffling") ends with it
+                try:
+                    self.bar.setFormat("%p%")
+                except RuntimeError:
+                    self.bar = None
             if self._pbar is not None:
                 self._pbar.close()
                 self._pbar = None

@@ -51,16 +51,27 @@ class ViewerContext:
 
         self._viewer_ref = weakref.ref(viewer)
         self.events = EmitterGroup(
-            source=self, alignment=None, fps=None, channels=None, session=None, verdicts=None
-        )
+            source=self, alignment=None, fps=None, channels=None, session=None, verdicts=None,
+            layer_names=None,
+        )  # fmt: skip
         self._watched_red: set[int] = set()  # ids of red layers whose affine we follow
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layers_changed)
+        # a renamed layer: widgets that list layers by name refresh their boxes
+        viewer.layers.events.inserted.connect(self._watch_name)
+        for layer in viewer.layers:
+            layer.events.name.connect(self._on_layer_renamed)
         self.events.channels.connect(self._watch_red)
         self._watch_red()
         from napari_catrack.session import watch_session
 
         watch_session(viewer, self._on_session_replaced)
+
+    def _watch_name(self, event: Any) -> None:
+        event.value.events.name.connect(self._on_layer_renamed)
+
+    def _on_layer_renamed(self, _event: Any = None) -> None:
+        self.events.layer_names()
 
     @classmethod
     def of(cls, viewer: napari.Viewer) -> ViewerContext:
@@ -113,7 +124,7 @@ class ViewerContext:
         if layer is None:
             raise InputError(
                 f"no {role} channel: open a recording with napari-catrack (Load recording), or "
-                f"choose a role for an image layer with 'Use layer as channel'"
+                f"pick any image layer as '{role} layer' in Align channels or Track neurons"
             )
         return layer.data[0] if layer.multiscale else layer.data
 

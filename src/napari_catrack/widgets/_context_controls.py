@@ -150,6 +150,7 @@ class ChannelPicker(QWidget):
         viewer.layers.events.inserted.connect(self._on_layers)
         viewer.layers.events.removed.connect(self._on_layers)
         self.ctx.events.channels.connect(self._on_layers)
+        self.ctx.events.layer_names.connect(self._on_layers)
 
     def combo(self, role: str) -> QComboBox:
         return self.green_combo if role == "green" else self.red_combo
@@ -186,7 +187,7 @@ class ChannelPicker(QWidget):
     def _on_layers(self, _event: Any = None) -> None:
         if not _alive(self):
             for emitter in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
-                            self.ctx.events.channels):  # fmt: skip
+                            self.ctx.events.channels, self.ctx.events.layer_names):  # fmt: skip
                 emitter.disconnect(self._on_layers)
             return
         self.refresh()

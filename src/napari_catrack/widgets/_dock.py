@@ -15,6 +15,8 @@ the catrack docks already shown in its area (drag a tab out to see two side by s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QDockWidget,
@@ -44,7 +46,8 @@ def scroll_body(owner: QWidget) -> QVBoxLayout:
     area = _BodyScroll(owner)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    # as wide as its body when the window allows; a narrow window scrolls instead of clipping
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
     body = QWidget()
     area.setWidget(body)
     outer.addWidget(area)
@@ -71,7 +74,8 @@ MINIMUM_HEIGHT = 80
 
 
 class _BodyScroll(QScrollArea):
-    """A vertical scroll area as wide as its body (no sideways scrolling), short when asked."""
+    """A vertical scroll area as wide as its body, short when asked (it scrolls sideways only
+    when the window cannot give the dock that width, rather than cutting controls off)."""
 
     def _extra_width(self) -> int:
         return self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
@@ -194,3 +198,45 @@ class _TabifyOnShow(QObject):
                 tabify_dock(dock)
         except RuntimeError:  # the widget was closed before the event loop came back
             pass
+
+
+class TabFront(QObject):
+    """Whether a docked widget can be seen: its dock is shown *and* its tab is in front.
+
+    Qt keeps a dock that sits behind another tab "visible" (`isVisible()` stays True and no
+    hideEvent comes), so a widget that binds viewer keys while shown must also listen to its
+    dock's `visibilityChanged`, which Qt emits when the tab comes to the front or goes behind.
+    `changed(shown)` is called on each change; `shown()` says where things stand now."""
+
+    def __init__(self, owner: QWidget, changed: Callable[[bool], None]) -> None:
+        super().__init__(owner)
+        self._owner = owner
+        self._changed = changed
+        self._dock: QDockWidget | None = None
+        self._front = True
+        owner.installEventFilter(self)
+
+    def shown(self) -> bool:
+        return self._owner.isVisible() and (self._dock is None or self._front)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Show, QEvent.ParentChange):
+            dock = dock_of(self._owner)
+            if dock is not self._dock:
+                if self._dock is not None:
+                    try:
+                        self._dock.visibilityChanged.disconnect(self._on_visibility)
+                    except (RuntimeError, TypeError):  # the old dock is gone already
+                        pass
+                self._dock, self._front = dock, True
+                if dock is not None:
+                    dock.visibilityChanged.connect(self._on_visibility)
+        return False
+
+    def _on_visibility(self, visible: bool) -> None:
+        if bool(visible) != self._front:
+            self._front = bool(visible)
+            try:
+                self._changed(self._front)
+            except RuntimeError:  # the owner was deleted
+                pass

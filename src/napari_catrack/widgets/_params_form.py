@@ -8,15 +8,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QGroupBox,
     QLineEdit,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -65,17 +65,27 @@ class ParamsForm(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(main)
         if more.rowCount():
-            self.more_box = QGroupBox("More options")
+            # a disclosure button over a plain panel: a folded group box still draws an empty
+            # frame under napari's style sheet
+            self.more_box = QToolButton()
+            self.more_box.setText("More options")
             self.more_box.setCheckable(True)
             self.more_box.setChecked(False)
-            self.more_box.setFlat(True)  # folded: a title line, no empty frame
+            self.more_box.setAutoRaise(True)
+            self.more_box.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+            self.more_box.setArrowType(Qt.RightArrow)
             inner = QWidget()
             inner.setLayout(more)
-            box_layout = QVBoxLayout(self.more_box)
-            box_layout.addWidget(inner)
             inner.setVisible(False)
-            self.more_box.toggled.connect(inner.setVisible)
+            self.more_panel = inner
+
+            def unfold(on: bool) -> None:
+                inner.setVisible(on)
+                self.more_box.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+
+            self.more_box.toggled.connect(unfold)
             outer.addWidget(self.more_box)
+            outer.addWidget(inner)
 
     def params(self, **overrides: Any) -> StepParams:
         """The dataclass for the values shown (fields not shown keep the initial values)."""

@@ -285,6 +285,10 @@ class CandidatesPanel(QWidget):
 
     # ---- neurons layer ---------------------------------------------------------------------
     def neurons_layer(self, create: bool = True):
+        """The seeds layer: the one this panel made or watched (also after the user renamed
+        it), else a layer named "neurons" (e.g. from a session file), else a new one."""
+        if self._watched is not None and self._watched in self.viewer.layers:
+            return self._watched
         if "neurons" in self.viewer.layers:
             layer = self.viewer.layers["neurons"]
             if layer is not self._watched:  # e.g. restored from a session: watch its edits too

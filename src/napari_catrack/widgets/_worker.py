@@ -14,6 +14,7 @@ that is not a `CatrackError` is a bug too.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
@@ -78,6 +79,28 @@ def report_exception(exc: BaseException, what: str) -> str:
     return line
 
 
+def reports_errors(what: str) -> Callable:
+    """For a widget's button handler: an exception it raises (e.g. a missing input) is reported
+    by the one policy and shown in the widget's `status` label, instead of escaping to Qt as a
+    traceback; the handler then returns None."""
+
+    def wrap(handler: Callable) -> Callable:
+        @functools.wraps(handler)
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(self, *args, **kwargs)
+            except Exception as exc:  # the policy decides how each kind is shown
+                line = report_exception(exc, what)
+                status = getattr(self, "status", None)
+                if status is not None:
+                    status.setText(line)
+                return None
+
+        return run
+
+    return wrap
+
+
 def _alive(widget: Any) -> bool:
     """False once Qt has deleted the widget (its Python wrapper may outlive it)."""
     if widget is None:
@@ -140,6 +163,9 @@ def start_job(
         status.setText(f"{what} running...")
 
     def returned(result: Any) -> None:
+        if job.cancelled():  # it ran to the end anyway: Cancel still keeps the previous result
+            failed(Cancelled(f"{what} cancelled; the previous result is kept"))
+            return
         job.outcome = "done"
         if owner_gone():  # nothing left to show the result in
             return

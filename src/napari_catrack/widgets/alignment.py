@@ -38,7 +38,7 @@ from napari_catrack.core.alignment_params import AlignParams
 from napari_catrack.errors import CatrackError, InputError, check_cancelled
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import AlignmentLine, ChannelPicker
-from napari_catrack.widgets._dock import dock_of, scroll_body
+from napari_catrack.widgets._dock import TabFront, dock_of, scroll_body
 from napari_catrack.widgets._keys import KeyRegistry
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import report_exception, start_job
@@ -118,6 +118,8 @@ class AlignmentWidget(QWidget):
         for spin in (self.dy, self.dx, self.rotation):
             spin.valueChanged.connect(self._on_readout_edited)
         self.keys_check.toggled.connect(self._on_keys_toggled)
+        # a tab behind another one is still "visible" to Qt: give the keys back there too
+        self.tab_front = TabFront(self, lambda front: front or self.deactivate_keys())
         self.overlay_check.toggled.connect(self.set_overlay)
         self.reset_button.clicked.connect(self.reset)
         self.accept_button.clicked.connect(self.accept)

@@ -127,6 +127,7 @@ class BehaviourWidget(QWidget):
         self._refresh_videos()
         self.viewer.layers.events.inserted.connect(self._refresh_videos)
         self.viewer.layers.events.removed.connect(self._refresh_videos)
+        self.ctx.events.layer_names.connect(self._refresh_videos)  # a layer renamed
         self.ctx.events.session.connect(lambda *_: self._restore())
         self._restore()
 

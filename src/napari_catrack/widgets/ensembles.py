@@ -65,9 +65,15 @@ class ShownEnsembles:
 
 
 def run_ensembles(
-    table: pd.DataFrame | None, path: str, fps: float, params: EnsembleParams, n_frames: int | None
+    table: pd.DataFrame | None,
+    path: str,
+    fps: float,
+    params: EnsembleParams,
+    n_frames: int | None,
+    progress=None,
+    cancel=None,
 ):
-    """Worker body (no Qt): read the table if needed and run the core."""
+    """Worker body (no Qt): read the table if needed and run the core (progress, cancel)."""
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.io.tables import read_table
 
@@ -76,7 +82,7 @@ def run_ensembles(
             raise InputError("choose a transient table (CSV) first")
         table = read_table(path, required=("neuron_id", "start_frame"), what="transient table")
     trains = trains_from_table(table, n_frames=n_frames)
-    return find_ensembles(trains, fps, params)
+    return find_ensembles(trains, fps, params, progress=progress, cancel=cancel)
 
 
 class EnsemblesWidget(QWidget):
@@ -153,6 +159,7 @@ class EnsemblesWidget(QWidget):
         self.load_session_transients()
         self.viewer.layers.events.inserted.connect(self._refresh_points)
         self.viewer.layers.events.removed.connect(self._refresh_points)
+        self.ctx.events.layer_names.connect(self._refresh_points)  # a layer renamed
         self._refresh_points()
         self.restore(self.ctx.session)
         watch_session(self.viewer, self._on_session_replaced)
@@ -209,6 +216,8 @@ class EnsemblesWidget(QWidget):
         )
         if choice:
             self.points.setCurrentText(choice)
+        else:
+            self.points.setCurrentIndex(-1)
 
     def _n_frames(self) -> int | None:
         """Recording length from the tallest time-lapse image, if one is open."""
@@ -247,7 +256,7 @@ class EnsemblesWidget(QWidget):
 
         def work(job):
             job.progress(0, 1, "shuffling")
-            return run_ensembles(table, path, fps, params, n_frames)
+            return run_ensembles(table, path, fps, params, n_frames, job.progress, job.cancelled)
 
         self.job = start_job(self, work, what="ensembles", on_done=self._on_result, bar=self.bar,
                              buttons=[self.find_button], cancel_button=self.cancel_button,

@@ -183,6 +183,7 @@ class PunctaWidget(QWidget):
 
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.ctx.events.layer_names.connect(self._refresh_layers)  # a layer renamed
         self.ctx.events.session.connect(self._restore)
         self._refresh_layers()
         self._restore()

@@ -31,7 +31,7 @@ from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
-from napari_catrack.widgets._worker import start_job
+from napari_catrack.widgets._worker import reports_errors, start_job
 
 if TYPE_CHECKING:
     import napari
@@ -107,6 +107,7 @@ class RegistrationWidget(QWidget):
         self._refresh_layers()
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.ctx.events.layer_names.connect(self._refresh_layers)  # a layer renamed
         self.viewer.dims.events.current_step.connect(self._move_cursor)
         self._restore()
 
@@ -133,6 +134,7 @@ class RegistrationWidget(QWidget):
         return next((x for x in self.viewer.layers if x.metadata.get("catrack", {}).get("role") == ROLE), None)  # fmt: skip
 
     # ------------------------------------------------------------ run
+    @reports_errors("registration")
     def run(self):
         layer = self.movie_layer()
         params = self.form.params()

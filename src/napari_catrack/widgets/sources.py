@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -47,8 +48,9 @@ from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 from napari_catrack.session import attach_session
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._context_controls import FrameRateControl
 from napari_catrack.widgets._params_form import ParamsForm
-from napari_catrack.widgets._worker import start_job
+from napari_catrack.widgets._worker import reports_errors, start_job
 from napari_catrack.widgets.registration import ROLE, movie_layers, scrolled_column
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class SourcesWidget(QWidget):
         self.summary_button = QPushButton("Summary images")
         self.summary_button.clicked.connect(self.run_summary)
         self.form = ParamsForm(SourcesParams)
+        self.fps = FrameRateControl(napari_viewer)  # shared with every widget and the session
         self.extract_button = QPushButton("Extract sources")
         self.extract_button.clicked.connect(self.run_extract)
         self.tool = QComboBox()
@@ -104,7 +107,8 @@ class SourcesWidget(QWidget):
         verdicts.addWidget(self.accept_button)
         verdicts.addWidget(self.reject_button)
         scrolled_column(self, [
-            "movie (pass the registered one)", self.movie, self.summary_button, self.form,
+            "movie (pass the registered one)", self.movie, "frame rate", self.fps,
+            self.summary_button, self.form,
             self.extract_button, row, self.cancel_button, self.bar, self.status,
             "component evaluation", self.evaluation, self.count, self.cells, verdicts,
             self.refit_button,
@@ -114,6 +118,7 @@ class SourcesWidget(QWidget):
         self._refresh_layers()
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.ctx.events.layer_names.connect(self._refresh_layers)  # a layer renamed
         self.ctx.events.verdicts.connect(self._on_verdicts)
         if "sources" in self.ctx.session:
             self._show(sources_from_session(self.ctx.session), record=False)
@@ -148,6 +153,7 @@ class SourcesWidget(QWidget):
         return self.job
 
     # ------------------------------------------------------------ actions
+    @reports_errors("summary images")
     def run_summary(self):
         from napari_catrack.core.summary import summary_images
 
@@ -165,12 +171,13 @@ class SourcesWidget(QWidget):
         self.ctx.session.record("summary", arrays=images.as_dict())
         self.status.setText("summary images added as layers (mean, max, std, correlation, pnr)")
 
+    @reports_errors("source extraction")
     def run_extract(self):
         data = self.movie_data()
         params, evaluation = self.form.params(), self.evaluation.params()
         fps = self.ctx.fps()
         if not fps:
-            raise InputError("the frame rate is unknown: set it in the loader or the traces widget")
+            raise InputError("the frame rate is unknown: type it in 'frame rate' above")
         return self._start(
             lambda job: extract_sources(
                 data, params, evaluation, fps=fps, progress=job.progress, cancel=job.cancelled
@@ -190,11 +197,13 @@ class SourcesWidget(QWidget):
         if path:
             self.run_import(tool, path)
 
+    @reports_errors("import")
     def run_import(self, tool: str, path):
         fps = self.ctx.fps()
         return self._start(lambda job: read_tool_output(tool, path, fps), f"{tool} import",
                            lambda r: self._show(r, origin=tool))  # fmt: skip
 
+    @reports_errors("fitting drawn cells")
     def run_refit(self):
         from napari_catrack.core.sources.refit import masks_from_labels, refit_components
 
@@ -248,7 +257,12 @@ class SourcesWidget(QWidget):
                     layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
         self.viewer.layers[CONTOURS].editable = False
         self._fill_list()
-        self.status.setText(f"{len(ids)} components ({origin})")
+        warned = "; ".join(getattr(result, "warnings", []))
+        self.status.setText(
+            f"{len(ids)} components ({origin})" + (f". Warning: {warned}" if warned else "")
+        )
+        if warned:
+            show_warning(f"napari-catrack: {warned}")
 
     _setting_labels = False
 

@@ -138,6 +138,7 @@ class TraceViewerWidget(QWidget):
         viewer.dims.events.current_step.connect(self._update_cursor)
         viewer.layers.events.inserted.connect(self._refresh_points)
         viewer.layers.events.removed.connect(self._refresh_points)
+        self.ctx.events.layer_names.connect(self._refresh_points)  # a layer renamed
         self._points_layer: Points | None = None
         self._chosen = ""  # the layer the user picked in the combo (kept while it exists)
         self._refresh_points()
@@ -229,7 +230,14 @@ class TraceViewerWidget(QWidget):
         red = self.ctx.channel_layer("red")
         name = self.points.currentText()
         if not name:
-            raise InputError("no Points or Tracks layer with a neuron_id feature")
+            raise InputError(
+                "no neurons to measure: track neurons first (Track neurons), or choose a Points "
+                "or Tracks layer with a neuron_id feature in 'neurons layer'"
+            )
+        if name not in self.viewer.layers:
+            raise InputError(
+                f"the neurons layer {name!r} is no longer in the viewer: choose one in 'neurons layer'"
+            )
         layer = self.viewer.layers[name]
         data = np.asarray(layer.data, dtype=float)
         if isinstance(layer, Tracks):
@@ -279,7 +287,7 @@ class TraceViewerWidget(QWidget):
 
             return extract_traces(inputs["green"], inputs["tracks"], inputs["red"], settings,
                                   transform=transform, fps=inputs["fps"],
-                                  progress=job.progress)  # fmt: skip
+                                  progress=job.progress, cancel=job.cancelled)  # fmt: skip
 
         def done(table: pd.DataFrame) -> None:
             self.ctx.session.record("traces", tables={"traces": table}, params=params)
@@ -384,6 +392,10 @@ class TraceViewerWidget(QWidget):
             for lay in self.viewer.layers
             if isinstance(lay, (Points, Tracks)) and "neuron_id" in lay.features
         ]
+        shown = self._points_layer  # the layer picked before (it may just have been renamed)
+        if shown is not None and shown in self.viewer.layers and shown.name in names:
+            if self._chosen and self._chosen not in names:
+                self._chosen = shown.name
         self.points.blockSignals(True)
         self.points.clear()
         self.points.addItems(names)
@@ -392,6 +404,8 @@ class TraceViewerWidget(QWidget):
         )
         if choice:
             self.points.setCurrentText(choice)
+        else:  # nothing to measure yet (e.g. only the sample's ground truth): pick nothing
+            self.points.setCurrentIndex(-1)
         self.points.blockSignals(False)
         self._connect_points()
 

@@ -154,8 +154,16 @@ class TrackingWidget(QWidget):
         self.form.set_params(TrackParams.from_dict(step.params))
         if self.run_info.get("model") in MODELS:
             self.model.setCurrentText(self.run_info["model"])
-        self.show_tracks()
-        self.status.setText("tracks restored from the session")
+        self.show_tracks(keep_layer_edits=True)
+        n = len(self.edited)
+        self.status.setText(
+            "tracks restored from the session"
+            + (
+                f"; {n} point(s) moved in the layer kept as corrections (Re-track uses them)"
+                if n
+                else ""
+            )
+        )
 
     def _build(self) -> None:
         cand = QGroupBox("1. Candidates")
@@ -217,10 +225,10 @@ class TrackingWidget(QWidget):
 
     def corrections(self) -> pd.DataFrame:
         """`neuron_id,frame,y,x` (green pixels) of every point the user moved since the last run."""
-        if self.tracks is None or TRACKED not in self.viewer.layers:
+        layer = self._tracked_layer()
+        if self.tracks is None or layer is None:
             return pd.DataFrame(columns=["neuron_id", "frame", "y", "x"])
         self._scan_edits()
-        layer = self.viewer.layers[TRACKED]
         feats = layer.features
         data = np.asarray(layer.data, float)
         keys = list(zip(feats["neuron_id"].astype(str), feats["frame"].astype(int)))
@@ -242,8 +250,12 @@ class TrackingWidget(QWidget):
                 raise InputError("track first: there are no tracks to correct")
             corr = self.corrections()
             if corr.empty:
+                layer = self._tracked_layer()
                 raise InputError(
-                    "no corrections: drag points in 'tracked neurons' to where the neuron is"
+                    f"no corrections: drag points in {layer.name!r} to where the neuron is"
+                    if layer is not None
+                    else "no corrections: the tracked-neurons layer was deleted; press 'Track "
+                    "from this frame' to track again (or reopen the session)"
                 )
             channel, stack, transform = channel_stack(self.ctx, self.run_info.get("channel", "red"))
             shape = stack.shape[-2:]
@@ -310,15 +322,57 @@ class TrackingWidget(QWidget):
         self.status.setText(self.last_outcome)
 
     # ---- layers ----------------------------------------------------------------------------
-    def show_tracks(self) -> None:
-        """Refresh "tracks" and "tracked neurons" from `self.tracks`."""
+    def _tracked_layer(self):
+        """The points layer whose edits are corrections: the one this widget wrote (also after
+        the user renamed it), else a layer named "tracked neurons" (e.g. from a session file)."""
+        if self._watched is not None and self._watched in self.viewer.layers:
+            return self._watched
+        marked = [
+            lay for lay in self.viewer.layers
+            if lay.metadata.get("catrack", {}).get("role") == TRACKED
+        ]  # fmt: skip
+        if marked:  # ours, whatever the user renamed it to
+            return marked[-1]
+        return self.viewer.layers[TRACKED] if TRACKED in self.viewer.layers else None
+
+    def _adopt_layer_edits(self, layer, data: np.ndarray, feats: pd.DataFrame) -> bool:
+        """When the widget is (re)opened over a tracked-neurons layer holding the same points as
+        the stored tracks, the points the user dragged meanwhile stay where they are and count as
+        corrections (the layer is what the user sees; the widget must not undo it)."""
+        old = layer.features
+        if len(layer.data) != len(data) or not {"neuron_id", "frame"} <= set(old.columns):
+            return False
+        same = (old["neuron_id"].astype(str).to_numpy() == feats["neuron_id"].astype(str).to_numpy()
+                ) & (old["frame"].to_numpy() == feats["frame"].to_numpy())  # fmt: skip
+        if not same.all():
+            return False
+        self._watched, self._shown = layer, data.copy()
+        layer.events.data.connect(self._on_tracked_edited)
+        moved = self._scan_edits()
+        if moved:
+            marked = old.copy()
+            marked.loc[moved, "source"] = "manual"
+            layer.features = marked
+            layer.border_color = confidence_colors(marked.confidence, marked.source)
+        return True
+
+    def show_tracks(self, keep_layer_edits: bool = False) -> None:
+        """Refresh "tracks" and "tracked neurons" from `self.tracks` (`keep_layer_edits`: on
+        restoring, points dragged in an existing layer are kept as corrections)."""
         tracks = self.tracks
         set_or_add(self.viewer, tracks_layer(tracks, name="tracks", tail_length=15), "tracks")
         data, feats, colors = tracked_points(tracks)
         self._syncing = True
         try:
-            if TRACKED in self.viewer.layers:
-                layer = self.viewer.layers[TRACKED]
+            layer = self._tracked_layer()
+            if (
+                keep_layer_edits
+                and layer is not None
+                and layer is not self._watched
+                and self._adopt_layer_edits(layer, data, feats)
+            ):
+                return
+            if layer is not None:
                 layer.selected_data = set()
                 layer.data = data
                 layer.features = feats
@@ -328,6 +382,7 @@ class TrackingWidget(QWidget):
             else:
                 layer = self.viewer.add_points(
                     data, name=TRACKED, features=feats, size=8, face_color="transparent",
+                    metadata={"catrack": {"role": TRACKED}},
                     border_color=colors, border_width=0.2,
                     text={"string": "{neuron_id}", "size": 8, "color": "white",
                           "translation": [0, -6, 0]},
@@ -337,11 +392,13 @@ class TrackingWidget(QWidget):
             self._shown = data.copy()
         finally:
             self._syncing = False
-        self.refresh_low_confidence()
+            self.refresh_low_confidence()
 
     def _scan_edits(self) -> list[int]:
         """Points whose position differs from the last result are corrections (marked manual)."""
-        layer = self.viewer.layers[TRACKED]
+        layer = self._tracked_layer()
+        if layer is None:
+            return []
         data = np.asarray(layer.data, float)
         if data.shape != self._shown.shape:
             return []
@@ -416,9 +473,9 @@ class TrackingWidget(QWidget):
     def go_to(self, neuron_id: str, frame: int) -> None:
         """Show `frame`, select that neuron's point there and centre the view on it."""
         self.viewer.dims.set_current_step(0, frame)
-        if TRACKED not in self.viewer.layers:
+        layer = self._tracked_layer()
+        if layer is None:
             return
-        layer = self.viewer.layers[TRACKED]
         feats = layer.features
         hit = np.flatnonzero((feats["neuron_id"].astype(str) == str(neuron_id))
                              & (feats["frame"].to_numpy() == frame))  # fmt: skip

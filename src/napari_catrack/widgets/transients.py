@@ -24,6 +24,7 @@ from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.session import watch_session
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import TabFront
 from napari_catrack.widgets._keys import KeyRegistry
 from napari_catrack.widgets._transients_io import (
     export_figures,
@@ -82,6 +83,8 @@ class TransientsWidget(TransientsPanel):
         self.ctx.events.verdicts.connect(self._on_verdicts)
         self.viewer_keys.toggled.connect(self._viewer_keys_toggled)
         self.keys.connect(self._retry_keys)
+        # a tab behind another one is still "visible" to Qt: give the keys back there too
+        self.tab_front = TabFront(self, self._tab_front_changed)
         self.detector_panel.restore()
         if STEP in self.session:
             self.restore()
@@ -578,7 +581,13 @@ class TransientsWidget(TransientsPanel):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self.viewer_keys.isChecked():
+        if self.viewer_keys.isChecked() and self.tab_front.shown():
+            self.claim_viewer_keys(quiet=True)
+
+    def _tab_front_changed(self, front: bool) -> None:
+        if not front:
+            self.keys.release(OWNER)
+        elif self.viewer_keys.isChecked() and self.isVisible():
             self.claim_viewer_keys(quiet=True)
 
     def closeEvent(self, event) -> None:
@@ -605,14 +614,14 @@ class TransientsWidget(TransientsPanel):
         return True
 
     def _viewer_keys_toggled(self, on: bool) -> None:
-        if on and self.isVisible():
+        if on and self.tab_front.shown():
             self.claim_viewer_keys()
         elif not on:
             self.keys.release(OWNER)
 
     def _retry_keys(self) -> None:
         """Another widget gave keys back: take ours if we wanted them."""
-        if self.viewer_keys.isChecked() and self.isVisible() and not self.keys.held(OWNER):
+        if self.viewer_keys.isChecked() and self.tab_front.shown() and not self.keys.held(OWNER):
             if not self.keys.conflicts(OWNER, VIEWER_KEYS):
                 self.claim_viewer_keys(quiet=True)
 

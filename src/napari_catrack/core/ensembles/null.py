@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_catrack.core.ensembles.trains import EventTrains
-from napari_catrack.errors import InputError
+from napari_catrack.errors import InputError, check_cancelled
 
 
 def bin_frames(bin_s: float, fps: float) -> int:
@@ -104,6 +104,8 @@ def shuffle_null(
     *,
     chunk: int = 16,
     n_threads: int | None = None,
+    progress=None,
+    cancel=None,
 ) -> ShuffleNull:
     """Coactivity of `n_shuffles` independent circular shifts, counted from event indices."""
     n_frames, n = trains.n_frames, trains.n_neurons
@@ -128,21 +130,41 @@ def shuffle_null(
             trains.frame, per_neuron, offsets, width, nb, n, close, close_pred, n_frames
         )
 
-    run_in_chunks(run, hist, maxima, chunk, n_threads)
+    run_in_chunks(run, hist, maxima, chunk, n_threads, progress, cancel)
     return ShuffleNull(hist, maxima, offsets)
 
 
-def run_in_chunks(run, hist: np.ndarray, maxima: np.ndarray, chunk: int, n_threads: int | None):
+def run_in_chunks(
+    run,
+    hist: np.ndarray,
+    maxima: np.ndarray,
+    chunk: int,
+    n_threads: int | None,
+    progress=None,
+    cancel=None,
+):
     """Run `run(s0, s1) -> (peak histogram, maxima)` over chunks of the shuffles, on threads
-    (numpy releases the GIL in the counting), adding into `hist` and filling `maxima` in place."""
+    (numpy releases the GIL in the counting), adding into `hist` and filling `maxima` in place.
+    `progress(done, total, message)` after each chunk; `cancel()` is checked between chunks
+    (raises `errors.Cancelled`; nothing is added for the chunks not run)."""
     n_shuffles = maxima.size
     bounds = [(s, min(s + chunk, n_shuffles)) for s in range(0, n_shuffles, chunk)]
     workers = n_threads or min(len(bounds), os.cpu_count() or 1, 4)
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda b: run(*b), bounds))
-    else:
-        results = [run(*b) for b in bounds]
+    results = []
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        pending = [pool.submit(run, *b) for b in bounds] if pool is not None else None
+        for i, b in enumerate(bounds):
+            if cancel is not None and cancel():
+                for f in pending[i:] if pending is not None else ():
+                    f.cancel()
+                check_cancelled(lambda: True, "shuffles")
+            results.append(pending[i].result() if pending is not None else run(*b))
+            if progress is not None:
+                progress(b[1], n_shuffles, f"shuffles {b[1]}/{n_shuffles}")
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     for (s0, s1), (h, m) in zip(bounds, results):
         hist += h
         maxima[s0:s1] = m

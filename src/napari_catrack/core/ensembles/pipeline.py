@@ -10,6 +10,7 @@ than in the circular shifts (`significance.py`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from napari_catrack.core.ensembles.windows import (
     window_frames,
     window_null,
 )
+from napari_catrack.errors import check_cancelled
 
 EVENT_COLUMNS = ("event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id")
 MEMBER_COLUMNS = ("ensemble_id", "neuron_id", "fraction")
@@ -92,7 +94,13 @@ def empty_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 def find_ensembles(
-    trains: EventTrains, fps: float, params: EnsembleParams | None = None, **changes: Any
+    trains: EventTrains,
+    fps: float,
+    params: EnsembleParams | None = None,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    **changes: Any,
 ) -> EnsembleResult:
     """Find significant coactivity events and group them into ensembles.
 
@@ -106,6 +114,8 @@ def find_ensembles(
     whose members co-activate no more often than in the shuffles, are not ensembles (their
     events get ensemble_id -1). Unusable input (no events, one neuron, a window as long as the
     recording) gives empty, well-formed tables and a message in `result.warnings`.
+    `progress(done, total, message)` follows the shuffles; `cancel()` is checked between chunks
+    of shuffles and between member tests (raises `errors.Cancelled`).
     """
     p = EnsembleParams.resolve(params, **changes)
     windowed = p.coactivity == "window"
@@ -178,7 +188,7 @@ def find_ensembles(
 
     maxima = offsets = None
     if windowed:
-        wn = window_null(trains, width, p.n_shuffles, p.seed)
+        wn = window_null(trains, width, p.n_shuffles, p.seed, progress=progress, cancel=cancel)
         threshold, pmf, maxima, offsets = (
             wn.threshold(p.percentile, p.null),
             wn.pmf(),
@@ -189,7 +199,7 @@ def find_ensembles(
         last_bin = first_bin
         start_frame, end_frame = first_bin, first_bin + width - 1
     else:
-        threshold, pmf, maxima, offsets = _bin_threshold(trains, width, p)
+        threshold, pmf, maxima, offsets = _bin_threshold(trains, width, p, progress, cancel)
         coact = coactivity(trains, width)
         first_bin, last_bin, part = _bin_events(trains, width, threshold, coact, p)
         start_frame = first_bin * width
@@ -217,6 +227,7 @@ def find_ensembles(
         alpha = 1.0 - p.percentile / 100.0
         keep = []
         for e in range(len(frac)):
+            check_cancelled(cancel, "ensembles")
             test = member_test(trains, np.flatnonzero(frac[e] >= p.member_fraction), offsets,
                                width, mode, p.member_fraction, alpha=alpha)  # fmt: skip
             tests.append({"cluster": e, **test.as_dict(), "kept": test.p_value < alpha})
@@ -281,13 +292,13 @@ def find_ensembles(
     )
 
 
-def _bin_threshold(trains: EventTrains, width: int, p: EnsembleParams):
+def _bin_threshold(trains: EventTrains, width: int, p: EnsembleParams, progress=None, cancel=None):
     """(threshold, pmf, maxima, offsets) of the fixed-bin null."""
     maxima = offsets = None
     if p.null_method == "analytic":
         pmf = analytic_null_pmf(trains, width)
     else:
-        sh = shuffle_null(trains, width, p.n_shuffles, p.seed)
+        sh = shuffle_null(trains, width, p.n_shuffles, p.seed, progress=progress, cancel=cancel)
         pmf, maxima, offsets = sh.hist / sh.hist.sum(), sh.maxima, sh.offsets
     if p.null == "max":
         threshold = int(np.percentile(maxima, p.percentile, method="inverted_cdf"))

@@ -154,6 +154,8 @@ def window_null(
     *,
     chunk: int = 16,
     n_threads: int | None = None,
+    progress=None,
+    cancel=None,
 ) -> WindowNull:
     """Peaks and maxima of window coactivity in `n_shuffles` circular shifts of the trains."""
     n_frames, n = trains.n_frames, trains.n_neurons
@@ -173,7 +175,7 @@ def window_null(
         peaks = coactivity_peaks(counts, width)
         return np.bincount(counts[peaks], minlength=n + 1), counts.max(axis=1)
 
-    run_in_chunks(run, hist, maxima, chunk, n_threads)
+    run_in_chunks(run, hist, maxima, chunk, n_threads, progress, cancel)
     return WindowNull(hist, maxima, offsets, width, n_frames)
 
 

@@ -23,7 +23,7 @@ from napari_catrack.core.signals.drift import correct_bleaching
 from napari_catrack.core.signals.nan import nan_quantile
 from napari_catrack.core.signals.params import TracesParams
 from napari_catrack.core.signals.ratio import ratio
-from napari_catrack.errors import InputError
+from napari_catrack.errors import InputError, check_cancelled
 
 __all__ = ["TRACE_COLUMNS", "check_stacks", "extract_traces", "green_to_red_matrix"]
 
@@ -271,6 +271,7 @@ def extract_traces(
     mask: np.ndarray | None = None,
     fps: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
     **changes: Any,
 ) -> pd.DataFrame:
     """Traces of every tracked neuron in every frame from its first to its last tracked frame.
@@ -289,6 +290,8 @@ def extract_traces(
     counts as no red (ratio NaN, `red_invalid`), so a near-zero red never makes a huge ratio.
     `bleach` ("exponential" or "running", needs fps): divide each channel's background-subtracted
     trace by its photobleaching decay before the ratio (the green / red columns are corrected).
+    `progress(done, total)` after each chunk of frames; `cancel()` is checked before each chunk
+    (raises `errors.Cancelled`).
 
     Returns one row per neuron and frame: TRACE_COLUMNS (green/red background-subtracted; dff is
     dR/R0 when red is given and use_ratio, else green dF/F0), then dff_green, green_raw, green_bg,
@@ -342,6 +345,7 @@ def extract_traces(
     npix = np.zeros((ni, nf), np.int64)
 
     for c0 in range(0, nf, tp.chunk_frames):
+        check_cancelled(cancel, "trace extraction")
         c1 = min(c0 + tp.chunk_frames, nf)
         p = pos[:, c0:c1]
         nn, tt = np.nonzero(np.isfinite(p).all(-1))

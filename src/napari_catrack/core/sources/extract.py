@@ -41,6 +41,9 @@ from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource, open_frames
 
 IN_MEMORY_BYTES = 1.5e9  # movies up to this (as float32) are read once; larger: per patch
+#: fewer frames than this: cells are told from noise by how their pixels co-vary over time, and a
+#: short movie holds too few transients for that (the footprints are then mostly speckle)
+FEW_FRAMES = 100
 
 
 @dataclass
@@ -54,6 +57,7 @@ class SourcesResult:
     fps: float
     params: SourcesParams = field(default_factory=SourcesParams)
     evaluation: EvaluationParams = field(default_factory=EvaluationParams)
+    warnings: list[str] = field(default_factory=list)  # what the user should know about the run
 
     def traces_table(self) -> pd.DataFrame:
         k, t = self.raw.shape
@@ -230,4 +234,11 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     )
     if progress:
         progress(len(patches) + 1, len(patches) + 1, "source extraction: done")
-    return SourcesResult(fp, evaluate(comps, ev), raw, den, spk, dff, float(fps), p, ev)
+    notes = []
+    if n < FEW_FRAMES:
+        notes.append(
+            f"only {n} frames: cells are found by how their pixels vary together over time, and "
+            f"this is too short to tell cells from noise (use at least {FEW_FRAMES} frames, with "
+            "several transients per cell); treat these components with suspicion"
+        )
+    return SourcesResult(fp, evaluate(comps, ev), raw, den, spk, dff, float(fps), p, ev, notes)
