@@ -109,3 +109,23 @@ def test_shipped_detector_stays_quiet_on_noise_raw_or_denoised(kind):
     for y in (x, denoise_savgol(x, window=11), denoise_wavelet(x)):
         per_10_min = len(detect_transients(y, FPS, "model", features=False)) / 4
         assert per_10_min <= 1.5  # the benchmark (50 traces per condition) holds it to <= 1
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped detector not built")
+@pytest.mark.parametrize("method", ["model", "rules", "ksigma"])
+def test_flat_and_clipped_traces_have_no_transients(method):
+    """Before: the model called 42 zero-amplitude transients on a constant 1,000-frame trace
+    (its noise was 0, so float rounding read as billions of noise units)."""
+    flat = np.full((3, 1000), 0.1)
+    flat[1] = 250.0  # raw counts: larger rounding, same answer
+    flat[2] = 4095.0  # a ROI clipped at a 12-bit camera's maximum
+    assert len(detect_transients(flat, FPS, method, features=False)) == 0
+
+
+@pytest.mark.parametrize("method", ["model", "rules", "ksigma"])
+def test_too_short_traces_get_one_clear_message(method):
+    """Before: 1-4 frames ended in torch/IndexError tracebacks or SNRs of 1e14."""
+    from napari_catrack.errors import InputError
+
+    with pytest.raises(InputError, match="at least 10 frames"):
+        detect_transients(np.array([[0.1, 0.2, 0.1]]), FPS, method)

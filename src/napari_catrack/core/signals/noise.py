@@ -107,6 +107,17 @@ def lag_noise(x: np.ndarray, lag: int = 1, measured: np.ndarray | None = None) -
     return robust_sd(d) / np.sqrt(2.0)
 
 
+def noise_floor(x: np.ndarray, relative: float = 1e-9) -> np.ndarray:
+    """The least noise a trace can be said to have, per row: `relative` times its largest
+    magnitude. float64 rounding leaves ~1e-16 of that, so without a floor a constant (or
+    noiseless, or clipped) trace reads as a rounding ripple billions of noise units high."""
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    with warnings.catch_warnings():  # all-NaN rows: no scale at all
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mag = np.nanmax(a, axis=-1) if a.size else np.zeros(a.shape[:-1])
+    return np.maximum(relative * np.nan_to_num(mag), np.finfo(np.float64).tiny)
+
+
 def rolling_noise(
     x: np.ndarray,
     smoothed: np.ndarray,
@@ -123,7 +134,7 @@ def rolling_noise(
     """
     r = x - smoothed
     sd = robust_sd(r if measured is None else np.where(measured, r, np.nan))
-    sd = np.where(sd > 0, sd, np.finfo(float).eps)
+    sd = np.maximum(sd, noise_floor(x))  # a flat trace has no noise to divide by
     if window_s is None:
         return np.broadcast_to(sd[:, None], x.shape), sd
     np.clip(r, -4 * sd[:, None], 4 * sd[:, None], out=r)  # in place: this runs on (N, T)

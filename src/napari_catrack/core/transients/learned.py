@@ -37,7 +37,7 @@ from .bounds import bounds_flat
 from .model_input import INPUTS_VERSION, N_CHANNELS, N_COND, legacy_inputs, model_inputs
 from .networks import ARCHITECTURES, build_network, receptive_frames, torch_module
 from .params import TrainDetectorParams
-from .prepare import Prepared, check_fps, neuron_ids_for, prepare
+from .prepare import Prepared, check_fps, check_length, neuron_ids_for, prepare
 from .resampling import to_native
 from .results import table_from_bounds
 
@@ -165,6 +165,7 @@ class TransientDetector:
         fps = check_fps(fps)
         x = np.asarray(dff, float)
         x = x[None] if x.ndim == 1 else x
+        check_length(x.shape[1])
         feats, cond = self.inputs(x, fps)
         n_rows, _, n = feats.shape
         wins = self._windows(n)

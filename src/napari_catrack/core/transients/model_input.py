@@ -28,7 +28,7 @@ from scipy.ndimage import uniform_filter1d
 from napari_catrack.core.signals.baselines import rolling_baseline
 from napari_catrack.core.signals.denoise import smooth
 from napari_catrack.core.signals.nan import fill_nan
-from napari_catrack.core.signals.noise import lag_noise, robust_sd
+from napari_catrack.core.signals.noise import lag_noise, noise_floor, robust_sd
 
 from .resampling import resample_rate
 
@@ -36,7 +36,6 @@ INPUTS_VERSION = 2
 N_CHANNELS = 3
 N_COND = 4
 LAGS_S = (0.1, 1.0 / 3.0, 1.0)  # the conditioning's noise lags; the second one scales channel 3
-_TINY = np.finfo(np.float64).tiny
 
 
 def _measured_on_grid(measured: np.ndarray, fps: float, rate: float, n: int) -> np.ndarray | None:
@@ -70,7 +69,7 @@ def model_inputs(
     measured = _measured_on_grid(np.isfinite(raw), fps, rate, y.shape[1])
     lags = [1] + [max(1, round(s * rate)) for s in LAGS_S]
     noise = _lag_noises(y, lags, measured)
-    s1 = np.maximum(noise[0], _TINY)
+    s1 = np.maximum(noise[0], noise_floor(y))  # a flat trace: no transients, not rounding noise
     sk = [np.maximum(v, s1) for v in noise[1:]]
     # the baseline of a lightly box-smoothed trace (0.2 s): only its percentile matters
     box = max(1, round(0.2 * rate))

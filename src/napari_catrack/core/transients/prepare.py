@@ -34,6 +34,9 @@ CORE_COLUMNS = [
     "source",
 ]
 SOURCES = ("rules", "ksigma", "model", "manual")
+#: the fewest frames a trace can have for transient detection: a baseline, a noise level and a
+#: rise need a handful of frames each (shorter traces used to end in tracebacks or absurd SNRs)
+MIN_FRAMES = 10
 _TINY = np.finfo(np.float64).tiny
 
 
@@ -122,6 +125,7 @@ def prepare(
     """
     fps = check_fps(fps)
     given = as_matrix(dff)
+    check_length(given.shape[1])
     raw = fill_nan(given)
     s = smooth(raw, fps, smooth_window_s)
     base = rolling_baseline(s, fps, baseline_window_s, baseline_percentile)
@@ -154,6 +158,15 @@ def noise_colour(prep: Prepared) -> np.ndarray:
         lo, hi = np.nanpercentile(np.where(prep.measured[:, ::step], r, np.nan), _COLOUR_Q, axis=1)
     level = np.median(prep.noise[:, ::step], axis=1)
     return np.where(level > 0, (hi - lo) / _COLOUR_Z / np.maximum(level, _TINY), 1.0)
+
+
+def check_length(n_frames: int) -> None:
+    """InputError when traces are too short to detect transients in (`MIN_FRAMES`)."""
+    if n_frames < MIN_FRAMES:
+        raise InputError(
+            f"transient detection needs at least {MIN_FRAMES} frames per trace; these traces "
+            f"have {n_frames}"
+        )
 
 
 def neuron_ids_for(neuron_ids, n: int) -> np.ndarray:
