@@ -27,6 +27,27 @@ from napari_catrack.params import FieldInfo, StepParams
 _NONE_TEXT = "none"
 
 
+def fold_button(title: str, content: QWidget) -> QToolButton:
+    """A "▸ title" button that shows or hides `content` (folded at first); add both to the
+    layout. A checkable QGroupBox would do the same but draws an empty frame under napari's
+    style sheet when folded. The button has `setChecked`/`isChecked`/`toggled` like the box."""
+    button = QToolButton()
+    button.setText(title)
+    button.setCheckable(True)
+    button.setChecked(False)
+    button.setAutoRaise(True)
+    button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+    button.setArrowType(Qt.RightArrow)
+    content.setVisible(False)
+
+    def unfold(on: bool) -> None:
+        content.setVisible(on)
+        button.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+
+    button.toggled.connect(unfold)
+    return button
+
+
 class ParamsForm(QWidget):
     """Controls for the fields of a `StepParams` class (those with `gui=True`).
 
@@ -65,25 +86,10 @@ class ParamsForm(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(main)
         if more.rowCount():
-            # a disclosure button over a plain panel: a folded group box still draws an empty
-            # frame under napari's style sheet
-            self.more_box = QToolButton()
-            self.more_box.setText("More options")
-            self.more_box.setCheckable(True)
-            self.more_box.setChecked(False)
-            self.more_box.setAutoRaise(True)
-            self.more_box.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-            self.more_box.setArrowType(Qt.RightArrow)
             inner = QWidget()
             inner.setLayout(more)
-            inner.setVisible(False)
+            self.more_box = fold_button("More options", inner)
             self.more_panel = inner
-
-            def unfold(on: bool) -> None:
-                inner.setVisible(on)
-                self.more_box.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
-
-            self.more_box.toggled.connect(unfold)
             outer.addWidget(self.more_box)
             outer.addWidget(inner)
 

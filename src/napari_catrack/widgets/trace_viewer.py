@@ -29,13 +29,11 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QProgressBar,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -48,7 +46,7 @@ from napari_catrack.widgets._common import preferred_neuron_layer, show_info
 from napari_catrack.widgets._context import ViewerContext, layer_matrix
 from napari_catrack.widgets._context_controls import AlignmentLine, FrameRateControl
 from napari_catrack.widgets._dock import scroll_body
-from napari_catrack.widgets._params_form import ParamsForm
+from napari_catrack.widgets._params_form import ParamsForm, fold_button
 from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
@@ -93,12 +91,7 @@ class TraceViewerWidget(QWidget):
         self.form = ParamsForm(TracesParams)
         self.radius = self.form.control("radius")
         self.cleaning = ParamsForm(CleaningParams)
-        self.cleaning_box = QGroupBox("Cleaning (Compute cleaned)")
-        self.cleaning_box.setCheckable(True)
-        self.cleaning_box.setChecked(False)
-        QVBoxLayout(self.cleaning_box).addWidget(self.cleaning)
-        self.cleaning.setVisible(False)
-        self.cleaning_box.toggled.connect(self.cleaning.setVisible)
+        self.cleaning_box = fold_button("Cleaning settings (Compute cleaned)", self.cleaning)
         self.load_button = QPushButton("Load traces CSV…")
         self.clean_button = QPushButton("Compute cleaned")
         self.export_button = QPushButton("Export SVG/PNG…")
@@ -111,7 +104,7 @@ class TraceViewerWidget(QWidget):
         self.neurons = QListWidget()
         self.neurons.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.neurons.setMaximumHeight(110)
-        self.panel_boxes = {name: QCheckBox(PANELS[name][1]) for name in PANELS}
+        self.panel_boxes = {name: QCheckBox(PANELS[name][1].replace("\n", " ")) for name in PANELS}
         for name, box in self.panel_boxes.items():
             box.setChecked(name in DEFAULT_PANELS)
             box.toggled.connect(self.redraw)
@@ -171,6 +164,7 @@ class TraceViewerWidget(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.canvas, stretch=1)
         layout.addWidget(self.cleaning_box)
+        layout.addWidget(self.cleaning)
         layout.addLayout(buttons2)
 
     def _show_session_traces(self, session) -> None:
