@@ -15,15 +15,75 @@ from napari_catrack.cli import main
 from napari_catrack.errors import InputError
 from napari_catrack.io.frames import MovieWriter, open_frames
 from napari_catrack.io.recording import open_recording
+from napari_catrack.io.tables import long_to_matrix, read_traces
 from napari_catrack.io.tiff import write_movie_tiff
 from napari_catrack.synthetic import make_worm_recording
 from tests.conftest import shared_data
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
 
 
 def _cut(src: Path, dst: Path, fraction: float = 0.5) -> Path:
     raw = src.read_bytes()
     dst.write_bytes(raw[: int(len(raw) * fraction)])
     return dst
+
+
+# --- traces tables ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("frame,dy,dx\n0,0.1,0.2\n1,0.3,0.1\n", "frame, dy, dx"),  # register's shifts
+        ("neuron_id,y,x,area\n1,5,5,30\n2,9,9,28\n", "neuron_id, y, x, area"),  # candidates
+        ("roi,frame,dff\n1,0,0.1\n2,0,0.2\n", "roi, frame, dff"),
+        ("cell,t,value\n1,0,0.1\n1,1,0.2\n", "cell, t, value"),
+        ("neuron,frame,dff\n1,0,0.1\n1,1,0.2\n", "neuron, frame, dff"),
+        ("neuron_id,time_s,dff\n1,0,0.1\n1,0.1,0.2\n", "neuron_id, time_s, dff"),
+    ],
+)
+def test_tables_that_are_not_traces_name_the_columns(tmp_path, capsys, text, found):
+    path = _csv(tmp_path / "t.csv", text)
+    with pytest.raises(InputError, match=f"not a traces table.*neuron_id, frame, dff.*found {found}$"):  # fmt: skip
+        read_traces(path)
+    out = tmp_path / "o.csv"
+    assert main(["transients", str(path), "--fps", "10", "--method", "rules", "-o", str(out)]) == 2
+    assert "not a traces table" in capsys.readouterr().err and not out.exists()
+
+
+def test_wide_layout_forced_on_a_long_table_says_what_a_wide_one_is(tmp_path):
+    path = _csv(tmp_path / "long.csv", "neuron_id,frame,dff\n1,0,0.1\n1,1,0.2\n")
+    with pytest.raises(InputError, match="not a wide table.*found neuron_id, frame, dff"):
+        read_traces(path, "wide")
+    with pytest.raises(InputError, match="needs neuron_id, frame, dff; found cell, t, value"):
+        read_traces(_csv(tmp_path / "c.csv", "cell,t,value\n1,0,0.1\n"), "long")
+    wide = _csv(tmp_path / "wide.csv", "neuron_id,0,1,2\n7,0.1,0.2,0.3\n")
+    assert read_traces(wide).neuron_ids.tolist() == [7]  # the documented wide table still reads
+
+
+def test_a_typo_in_the_frame_column_is_refused_before_any_big_allocation(tmp_path, capsys):
+    table = pd.DataFrame({"neuron_id": [1, 1, 1], "frame": [0, 1, 20_000_000], "dff": [0.1] * 3})
+    with pytest.raises(InputError, match=r"0 to 20000000 .*3 rows; check frame\(s\) 20000000$"):
+        long_to_matrix(table)
+    path = tmp_path / "huge.csv"
+    table.to_csv(path, index=False)
+    assert main(["transients", str(path), "--fps", "10", "-o", str(tmp_path / "o.csv")]) == 2
+    assert "check frame(s) 20000000" in capsys.readouterr().err
+
+
+def test_mostly_missing_frames_are_a_warning_the_cli_prints(tmp_path, capsys):
+    frames = np.arange(0, 1001, 10)  # 101 of 1,001 frames
+    table = pd.DataFrame({"neuron_id": 1, "frame": frames, "dff": np.sin(frames / 30.0) + 1.0})
+    path = tmp_path / "sparse.csv"
+    table.to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="900 of the 1,001 frames from 0 to 1000 have no row"):
+        read_traces(path)
+    out = tmp_path / "o.csv"
+    assert main(["transients", str(path), "--fps", "10", "--method", "rules", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "catrack transients: warning: " in err and "900 of the 1,001 frames" in err
 
 
 # --- truncated TIFFs --------------------------------------------------------------------------
