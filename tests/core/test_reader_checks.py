@@ -4,6 +4,7 @@ the `.zarr` movie `catrack register` writes, which every command opens."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,15 @@ import tifffile
 from napari_catrack.cli import main
 from napari_catrack.errors import InputError
 from napari_catrack.io.frames import MovieWriter, open_frames
+from napari_catrack.io.minian import read_minian
 from napari_catrack.io.recording import open_recording
+from napari_catrack.io.suite2p import read_suite2p
 from napari_catrack.io.tables import long_to_matrix, read_traces
 from napari_catrack.io.tiff import write_movie_tiff
 from napari_catrack.synthetic import make_worm_recording
 from tests.conftest import shared_data
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _csv(path: Path, text: str) -> Path:
@@ -153,3 +158,23 @@ def test_info_and_traces_print_the_interleaved_notes(tmp_path, capsys):
     assert "catrack traces: warning: the even and odd frames look like ONE channel" in (
         capsys.readouterr().err
     )
+
+
+# --- damaged imports --------------------------------------------------------------------------
+def test_damaged_suite2p_and_minian_files_are_one_line_errors(tmp_path, capsys):
+    src = DATA / "suite2p" / "1.x"
+    if not src.exists():
+        pytest.skip("no suite2p 1.x output in tests/data (see make_suite2p_output.py)")
+    folder = shutil.copytree(src, tmp_path / "s2p")
+    stat = folder / "plane0" / "stat.npy"
+    stat.write_text("garbage\n")
+    out = tmp_path / "out"
+    assert main(["import", "suite2p", str(folder), "-o", str(out)]) == 2
+    assert "stat.npy is not a NumPy .npy file" in capsys.readouterr().err and not out.exists()
+    np.save(stat, np.arange(3))
+    with pytest.raises(InputError, match="stat.npy is not suite2p's list of ROIs"):
+        read_suite2p(folder)
+    minian = shutil.copytree(DATA / "minian" / "zarr", tmp_path / "minian")
+    (minian / "A.zarr" / "A" / "0.0.0").write_bytes(b"garbage")  # a damaged chunk
+    with pytest.raises(InputError, match="cannot read .*A.zarr"):
+        read_minian(minian, fps=20)
