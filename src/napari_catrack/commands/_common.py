@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
@@ -14,7 +16,9 @@ SPLITS = ("left-right", "right-left", "top-bottom", "bottom-top")
 def add_recording_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
     """REC plus the options that say how to find the green and red channels in it."""
     if positional:
-        parser.add_argument("recording", metavar="REC", help="TIFF/HDF5 file, TIFF folder or glob")
+        parser.add_argument(
+            "recording", metavar="REC", help="TIFF/HDF5/zarr movie, TIFF folder or glob"
+        )
     group = parser.add_argument_group("channels")
     group.add_argument(
         "--layout",
@@ -36,8 +40,26 @@ def add_recording_arguments(parser: argparse.ArgumentParser, *, positional: bool
     )
 
 
+def warn(command: str, message: str) -> None:
+    """One warning line on stderr: how every command tells the user what to check."""
+    print(f"catrack {command}: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def warnings_to_stderr(command: str):
+    """Show the Python warnings raised inside the block as `warn` lines (no file:line)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                warn(command, str(w.message))
+
+
 def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
-    """Open the recording named by `add_recording_arguments` options.
+    """Open the recording named by `add_recording_arguments` options; its reader notes (e.g.
+    "the even and odd frames look like ONE channel") are printed as warnings.
 
     `memmap=True` for commands that read frames with plain numpy (see `open_recording`).
     """
@@ -47,7 +69,7 @@ def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
         raise InputError(f"--split {args.split} contradicts --layout {args.layout}; give one")
     z = args.z_projection
     z_projection: str | int = int(z) if str(z).lstrip("-").isdigit() else z
-    return open_recording(
+    rec = open_recording(
         args.recording,
         layout=args.split or args.layout,
         green_channel=args.green_channel,
@@ -57,6 +79,9 @@ def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
         z_projection=z_projection,
         memmap=memmap,
     )
+    for note in rec.metadata.get("notes", []):
+        warn(getattr(args, "command", None) or "", note.removeprefix("WARNING: "))
+    return rec
 
 
 def add_alignment_arguments(parser: argparse.ArgumentParser) -> None:

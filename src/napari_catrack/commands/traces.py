@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 from napari_catrack.commands._common import (
     add_alignment_arguments,
     add_recording_arguments,
     alignment_from_args,
     recording_from_args,
+    warnings_to_stderr,
 )
 from napari_catrack.core.signals.params import CleaningParams, TracesParams
 from napari_catrack.errors import InputError
@@ -72,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     transform = alignment_from_args(args, rec, "traces")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr("traces"):
         if params.dff_baseline != "percentile" and fps is None:
             raise InputError(f"--baseline {params.dff_baseline} needs a frame rate: pass --fps")
         df = extract_traces(rec.green, tracks, rec.red, params, transform=transform, fps=fps)
@@ -81,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
             if fps is None:
                 raise InputError("--clean needs a frame rate: pass --fps")
             df["dff_clean"] = clean_table_column(df, fps, cleaning)[0]
-    for w in caught:
-        print(f"catrack traces: warning: {w.message}", file=sys.stderr)
     write_table(df, args.output)
     n = df["neuron_id"].nunique()
     print(

@@ -34,12 +34,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from napari_catrack.commands._common import warnings_to_stderr
     from napari_catrack.core.transients.learned import load_detector, save_detector
     from napari_catrack.core.transients.training import train_detector, training_data
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table, read_traces
 
-    tm = read_traces(args.traces, args.layout)
+    with warnings_to_stderr("train-detector"):
+        tm = read_traces(args.traces, args.layout)
     table = read_table(args.transients).copy()
     for c in ("start_frame", "peak_frame"):
         if c not in table.columns:

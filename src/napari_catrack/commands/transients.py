@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Read traces, detect, write the transient (and optional cell) tables and figures."""
     import numpy as np
 
+    from napari_catrack.commands._common import warnings_to_stderr
     from napari_catrack.core.transients import cell_table, check_fps, detect_transients
     from napari_catrack.io.tables import read_table, read_traces, write_table
 
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--fps is required: the frame rate of the traces in frames per second")
     fps = check_fps(args.fps)
     params = TransientParams.from_args(args)
-    tm = read_traces(args.traces, args.layout)
+    with warnings_to_stderr("transients"):
+        tm = read_traces(args.traces, args.layout)
     progress = _progress_printer("trained detector") if params.method == "model" else None
     table = detect_transients(tm.dff, fps, None, tm.neuron_ids, params, progress=progress)
     for c in ("start", "peak", "end"):  # matrix columns back to the table's frame numbers

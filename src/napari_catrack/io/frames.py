@@ -92,7 +92,7 @@ def open_frames(movie, *, fps: float | None = None, **recording_options) -> Fram
 
         return FrameSource(shape, np.dtype(movie.dtype), read_array, fps)
     path = Path(movie)
-    if str(path).lower().endswith(ZARR_SUFFIXES) and path.is_dir():
+    if is_zarr_path(path):
         return _open_zarr(path, fps)
     if path.is_file() and path.suffix.lower() in (".tif", ".tiff") and not recording_options:
         fast = _open_contiguous_tiff(path, fps)
@@ -120,9 +120,12 @@ def open_frames(movie, *, fps: float | None = None, **recording_options) -> Fram
 
 def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
     """Plain file reads of one contiguous uncompressed (T, Y, X) series; None when not that."""
+    from napari_catrack.io.tiff import _check_complete
+
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
+            _check_complete(path, tif, series)  # a truncated file: open_recording says so
             offset = series.dataoffset
             shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
             if tif.is_imagej:
@@ -152,13 +155,23 @@ def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
     return FrameSource(shape, dtype, read, fps or file_fps, None, str(path), [fh.close])  # type: ignore[arg-type]
 
 
-def _open_zarr(path: Path, fps: float | None) -> FrameSource:
+def is_zarr_path(path: str | os.PathLike) -> bool:
+    """A `.zarr` folder (what `MovieWriter` and `catrack register -o X.zarr` write)."""
+    return str(path).rstrip("/\\").lower().endswith(ZARR_SUFFIXES) and os.path.isdir(path)
+
+
+def open_zarr_array(path: str | os.PathLike):
+    """The zarr array in a `.zarr` folder, read only; one `InputError` line when it is not one."""
     import zarr
 
     try:
-        arr = zarr.open_array(str(path), mode="r")
-    except Exception as exc:
-        raise InputError(f"{path.name} is not a readable zarr array: {exc}") from None
+        return zarr.open_array(str(path), mode="r")
+    except Exception as exc:  # zarr raises many types for what is not an array
+        raise InputError(f"{Path(path).name} is not a readable zarr array: {exc}") from None
+
+
+def _open_zarr(path: Path, fps: float | None) -> FrameSource:
+    arr = open_zarr_array(path)
     shape = _check_movie_shape(tuple(arr.shape), path.name)
     fps = fps or arr.attrs.get("fps")
 

@@ -153,14 +153,16 @@ def split_channels(
         import dask.array as da
 
         data = da.from_array(data, chunks=_frame_chunks(data.shape, axes))
+    given, shape = axes.upper(), data.shape
     axes = normalise_axes(axes, data.shape)
+    if require_movie and "T" not in axes:
+        raise InputError(
+            f"this is a single image ({axes.replace('_', '')}, "
+            f"{'x'.join(str(n) for n, a in zip(shape, axes) if a != '_')}), not a movie; a time "
+            f"series (T, Y, X) is required{_movie_axes_hint(given, axes, shape)}"
+        )
     data, axes = reduce_depth(data, axes, z_projection)
     notes: list[str] = []
-    if require_movie and "T" not in axes:
-        shape = "x".join(map(str, data.shape))
-        raise InputError(
-            f"this is a single image ({axes}, {shape}), not a movie; a time series (T, Y, X) is required"
-        )
     tcyx, _has_c = _to_tcyx(data, axes)
     n_channels = tcyx.shape[1]
 
@@ -225,6 +227,18 @@ def split_channels(
     b = movie[..., half:] if axis == -1 else movie[..., half:, :]
     green, red = (a, b) if layout in ("left-right", "top-bottom") else (b, a)
     return Channels(green, red, layout, axes, notes)
+
+
+def _movie_axes_hint(given: str, axes: str, shape: tuple[int, ...]) -> str:
+    """For a stack without a time axis: the axes that read its longest channel or depth axis
+    as time (ImageJ files saved without frame information often label their frames C or Z)."""
+    stacked = [i for i, a in enumerate(axes) if a in "CZ"]
+    if not stacked:
+        return ""
+    i = max(stacked, key=lambda k: shape[k])
+    what = "channels" if axes[i] == "C" else "planes"
+    movie = f"{given[:i]}T{given[i + 1 :]}"
+    return f"; if its {shape[i]} {what} are frames, open it with axes {movie} (--axes {movie})"
 
 
 def looks_like_one_channel(first, second, n_pairs: int = 6) -> tuple[bool, str]:

@@ -43,6 +43,8 @@ def _read_zarr(folder: Path, name: str):
         ids = np.asarray(group["unit_id"][...]) if "unit_id" in group else None
     except KeyError as exc:
         raise InputError(f"{store} is not a Minian result ({exc} missing)") from None
+    except (ValueError, RuntimeError, OSError) as exc:  # damaged metadata (JSON) or chunks
+        raise InputError(f"cannot read {store}: {exc}") from None
     return data, ids
 
 

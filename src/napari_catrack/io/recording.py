@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_catrack.errors import InputError
+from napari_catrack.io.frames import is_zarr_path, open_zarr_array
 from napari_catrack.io.hdf5 import is_hdf5_path, open_hdf5
-from napari_catrack.io.layouts import check_same_shape, split_channels
+from napari_catrack.io.layouts import check_same_shape, guess_axes, split_channels
 from napari_catrack.io.tiff import RawStack, is_tiff_path, open_tiff, open_tiff_sequence
 from napari_catrack.io.video import is_video_path, open_video
 
@@ -90,7 +91,8 @@ def open_recording(
     pixel_size_um: float | None = None,
     memmap: bool = False,
 ) -> Recording:
-    """Open a TIFF/HDF5 file, a folder or a glob of TIFFs, or a video, lazily, as green (+ red) movies.
+    """Open a TIFF/HDF5 file, a zarr movie, a folder or a glob of TIFFs, or a video, lazily, as
+    green (+ red) movies.
 
     `axes` overrides the file's axis letters (T, Z, C, Y, X); `fps`/`pixel_size_um` override
     metadata. Raises `InputError` with one clear line for anything a user can fix.
@@ -114,7 +116,9 @@ def open_recording(
         "pixel_size_um": pixel_size_um,
     }
     red_raw: RawStack | None = None
-    if os.path.isdir(spec) or any(ch in spec for ch in "*?["):
+    if is_zarr_path(spec):
+        raw = _open_zarr(spec)
+    elif os.path.isdir(spec) or any(ch in spec for ch in "*?["):
         raw = open_tiff_sequence(spec)
     elif is_tiff_path(spec):
         raw = open_tiff(spec, memmap=memmap)
@@ -127,8 +131,8 @@ def open_recording(
     else:
         raise InputError(
             f"unsupported file type {Path(spec).suffix or '(none)'} for {spec}; "
-            "napari-catrack reads TIFF (.tif/.tiff, folders, globs), HDF5 (.h5/.hdf5) and "
-            "videos (.avi/.mp4/.mov/.mkv)"
+            "napari-catrack reads TIFF (.tif/.tiff, folders, globs), HDF5 (.h5/.hdf5), zarr "
+            "(.zarr folders) and videos (.avi/.mp4/.mov/.mkv)"
         )
     try:
         file_axes = axes.upper() if axes else raw.axes
@@ -199,6 +203,17 @@ def open_recording(
         metadata=metadata,
         _closers=list(raw.closers),
     )
+
+
+def _open_zarr(spec: str) -> RawStack:
+    """A `.zarr` movie as `catrack register -o X.zarr` writes it: (T, Y, X), fps in its attributes."""
+    import dask.array as da
+
+    arr = open_zarr_array(spec)
+    axes = str(arr.attrs.get("axes") or ("TYX" if arr.ndim == 3 else guess_axes(arr.shape)[0]))
+    fps = arr.attrs.get("fps")
+    meta = {"format": "zarr", "shape": tuple(arr.shape), "dtype": str(arr.dtype), "file_axes": axes}
+    return RawStack(da.from_zarr(arr), axes, float(fps) if fps else None, None, meta)
 
 
 def reopen(path: str, options: dict[str, Any]) -> Recording:

@@ -14,6 +14,7 @@ ROI's baseline plus the subtracted neuropil.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,15 @@ def find_plane(path: str | os.PathLike, plane: int = 0) -> Path:
 
 
 def _load(folder: Path, name: str, pickled: bool = False):
+    path = folder / name
     try:
-        return np.load(folder / name, allow_pickle=pickled)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot read {folder / name}: {exc}") from None
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic == b"\x93NUMPY":
+            return np.load(path, allow_pickle=pickled)
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, ImportError, AttributeError) as exc:  # fmt: skip
+        raise InputError(f"cannot read {path}: {exc}") from None
+    raise InputError(f"{path} is not a NumPy .npy file: damaged, or not written by suite2p?")
 
 
 def _options(folder: Path) -> dict:
@@ -69,6 +75,8 @@ def read_suite2p(path: str | os.PathLike, *, plane: int = 0, fps: float | None =
     if missing:
         raise InputError(f"{folder} lacks {', '.join(missing)}: an incomplete suite2p output")
     stat = _load(folder, "stat.npy", pickled=True)
+    if np.ndim(stat) != 1 or not all(isinstance(s, dict) for s in stat):
+        raise InputError(f"{folder}/stat.npy is not suite2p's list of ROIs (one dict per ROI)")
     F = np.atleast_2d(_load(folder, "F.npy"))
     iscell = np.atleast_2d(_load(folder, "iscell.npy"))
     k = len(stat)

@@ -2,14 +2,16 @@
 tables or (neurons, frames) matrices.
 
 A *long* table has one row per neuron and frame (`neuron_id, frame, <value>`, as `catrack traces`
-writes); a *wide* table one row per neuron (an id column, then one column per frame). Both become a
-`TraceMatrix` over the full frame range (frames without a row are NaN). Every reader turns a bad
-file into one `InputError` line naming the file and the problem.
+writes); a *wide* table one row per neuron (an id column, then one column per frame, headed by its
+number or time). Both become a `TraceMatrix` over the full frame range (frames without a row are
+NaN; a range that is mostly empty warns, a huge one is refused). Every reader turns a bad file into
+one `InputError` line naming the file and the problem.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +116,10 @@ def long_to_matrix(
     """
     missing = [c for c in ("neuron_id", "frame", column) if c not in df.columns]
     if missing:
-        raise InputError(f"{where} lacks column(s) {', '.join(missing)} (long layout)")
+        raise InputError(
+            f"{where} lacks column(s) {', '.join(missing)}: a long table needs neuron_id, "
+            f"frame, {column}; found {_names(df.columns)}"
+        )
     if df.empty:
         raise InputError(f"{where} has no rows")
     frame = pd.to_numeric(df["frame"], errors="coerce")
@@ -137,6 +142,7 @@ def long_to_matrix(
             pass
     row = pd.Index(order).get_indexer(ids)
     f = frame.to_numpy(np.int64)
+    _check_frame_range(f, len(order), where)
     frames = np.arange(f.min(), f.max() + 1)
     flat = row * frames.size + (f - frames[0])
     seen, counts = np.unique(flat, return_counts=True)
@@ -150,6 +156,30 @@ def long_to_matrix(
     out.ravel()[flat] = values.to_numpy(np.float64)
     m = TraceMatrix(np.asarray(order), frames, out)
     return _check_rows(m, where) if require_values else m
+
+
+def _check_frame_range(f: np.ndarray, n_neurons: int, where: str) -> None:
+    """Refuse frame numbers that would make the (neurons, frames) matrix mostly empty and huge
+    (a typo such as frame 100000000), and warn when most frames of the range have no row."""
+    used = np.unique(f)
+    span = int(used[-1] - used[0] + 1)
+    if n_neurons * span > 100 * f.size + 1_000_000:
+        cut = int(np.argmax(np.diff(used)))  # the largest jump between frame numbers
+        below, above = used[: cut + 1], used[cut + 1 :]
+        odd = below if below.size < above.size else above
+        raise InputError(
+            f"{where}: frame numbers run from {used[0]} to {used[-1]} ({span:,} frames) for only "
+            f"{f.size:,} rows; check frame(s) {', '.join(map(str, odd[:3]))}"
+            + (" ..." if odd.size > 3 else "")
+        )
+    missing = span - used.size
+    if 2 * missing > span:
+        warnings.warn(
+            f"{where}: {missing:,} of the {span:,} frames from {used[0]} to {used[-1]} have no "
+            "row and are left empty (NaN); check the frame column",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def matrix_values_at(table: pd.DataFrame, m: TraceMatrix, values: np.ndarray) -> np.ndarray:
@@ -175,6 +205,25 @@ def matrix_to_long(m: TraceMatrix, column: str = "dff") -> pd.DataFrame:
     )
 
 
+WIDE_FORMAT = "an id column and one column per frame number (neuron_id,0,1,2,...)"
+
+
+def _names(columns) -> str:
+    """Column names for a message: the first eight, then how many there are."""
+    names = [str(c) for c in columns]
+    return ", ".join(names[:8]) + (f", ... ({len(names)} columns)" if len(names) > 8 else "")
+
+
+def _is_wide(df: pd.DataFrame) -> bool:
+    """Whether every column but the id column is headed by a number (a frame or a time)."""
+    if df.shape[1] == 0:
+        return False
+    id_col = _wide_id_column(df)
+    heads = [c for c in df.columns if c != id_col]
+    numbers = pd.to_numeric(pd.Series([str(c) for c in heads], dtype=object), errors="coerce")
+    return bool(heads) and bool(numbers.notna().all())
+
+
 def _wide_id_column(df: pd.DataFrame):
     """The id column of a wide table: `neuron_id`, else a first column that is not a frame (a
     non-numeric header or non-numeric cells, e.g. "cell" or "roi"), else None (rows are
@@ -198,8 +247,10 @@ def wide_to_matrix(df: pd.DataFrame, where: str = "traces") -> TraceMatrix:
         ids, vals = np.arange(len(df)), df
     else:
         ids, vals = df[id_col].to_numpy(), df.drop(columns=[id_col])
-    if vals.shape[1] == 0:
-        raise InputError(f"{where} needs a neuron-id column and at least one frame column")
+    if vals.shape[1] == 0 or not _is_wide(df):
+        raise InputError(
+            f"{where} is not a wide table: expected {WIDE_FORMAT}; found {_names(df.columns)}"
+        )
     if pd.Series(ids).duplicated().any():
         raise InputError(
             f"{where}: neuron id {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]} appears twice"
@@ -234,8 +285,19 @@ def to_matrix(df: pd.DataFrame, layout: str | None = None, where: str = "traces"
     if layout is None:
         if {"neuron_id", "frame"} <= set(df.columns) and not set(LONG_COLUMNS) <= set(df.columns):
             missing = sorted(set(LONG_COLUMNS) - set(df.columns))
-            raise InputError(f"{where}: a long traces table needs column(s) {', '.join(missing)}")
-        layout = "long" if set(LONG_COLUMNS) <= set(df.columns) else "wide"
+            raise InputError(
+                f"{where}: a long traces table needs column(s) {', '.join(missing)}; found "
+                f"{_names(df.columns)}"
+            )
+        if set(LONG_COLUMNS) <= set(df.columns):
+            layout = "long"
+        elif _is_wide(df):
+            layout = "wide"
+        else:
+            raise InputError(
+                f"{where} is not a traces table: expected columns neuron_id, frame, dff (long) "
+                f"or {WIDE_FORMAT} (wide); found {_names(df.columns)}"
+            )
     if layout == "long":
         return long_to_matrix(df, "dff", where, require_values=True)
     if layout == "wide":
