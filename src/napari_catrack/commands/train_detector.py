@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import positive_float
+from napari_catrack.commands._common import check_outputs, positive_float
 from napari_catrack.core.transients.params import TrainDetectorParams
 
 
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table, read_traces
 
+    check_outputs({"-o": args.output}, {"TRACES": args.traces, "TRANSIENTS": args.transients,
+                  "--verdicts": args.verdicts, "--init": args.init})  # fmt: skip
     tm = read_traces(args.traces, args.layout)
     table = read_table(args.transients).copy()
     for c in ("start_frame", "peak_frame"):
