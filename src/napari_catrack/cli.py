@@ -5,7 +5,8 @@ and calls the same core functions as the widgets. Commands are discovered withou
 them: the name and one-line help of each are read from its module's source, and only the command
 being run is imported, so `catrack --help` and a light step start fast whatever the other
 commands import. User mistakes (`CatrackError`) become one line on stderr and a non-zero exit,
-never a traceback.
+never a traceback; Python warnings become one line each (`catrack <command>: warning: ...`); a
+closed pipe (`catrack export S --list | head`) ends the command quietly, like any Unix tool.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -20,9 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from napari_catrack import __version__, commands
-from napari_catrack.errors import CatrackError
+from napari_catrack.errors import CatrackError, warnings_as_lines
 
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 ALL = "*"
 
 
@@ -99,13 +102,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
     try:
-        return int(args.func(args) or 0)
+        with warnings_as_lines(f"catrack {args.command}"):
+            code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
+        return code
     except CatrackError as exc:
         print(f"catrack: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("catrack: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush of a closed pipe says nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (
+        AttributeError,
+        OSError,
+        ValueError,
+    ):  # stdout replaced by one without a file descriptor (tests)
+        pass
 
 
 def console_main() -> None:  # pragma: no cover - thin wrapper for the console script

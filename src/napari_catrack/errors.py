@@ -4,6 +4,10 @@ The CLI prints them as one line (no traceback); widgets show them as napari noti
 Anything else that escapes is a bug in napari-catrack and keeps its traceback.
 """
 
+import contextlib
+import sys
+import warnings
+
 
 class CatrackError(Exception):
     """Base class for user-facing errors: the message is the whole story."""
@@ -21,3 +25,16 @@ def check_cancelled(cancel, what: str = "step") -> None:
     """Raise `Cancelled` when the `cancel()` callback (or None) says so: call it between chunks."""
     if cancel is not None and cancel():
         raise Cancelled(f"{what} cancelled; the previous result is kept")
+
+
+@contextlib.contextmanager
+def warnings_as_lines(prefix: str):
+    """Show the Python warnings raised inside as one line each on stderr,
+    `<prefix>: warning: <message>`, without the file name, line number and source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prefix}: warning: {message}", file=file or sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield

@@ -170,3 +170,29 @@ def test_session_params_are_the_values_that_differ_from_the_defaults(tmp_path):
     session.record("traces", params=TracesParams(radius=4.5).to_dict())
     session.record("transients", params=TransientParams().to_dict())
     assert session_params(session, ["traces", "transients", "track"]) == {"traces": {"radius": 4.5}}
+
+
+def test_manifest_numbers_and_inputs_are_checked_before_anything_runs(tmp_path, folder, capsys):
+    rec = folder / "rec00.tif"
+    for line, error in (
+        (f"{{path: {rec}, steps: [align], fps: 0}}", "fps must be a positive number, got 0"),
+        (f"{{path: {rec}, steps: [align], fps: -3}}", "fps must be a positive number"),
+        (f"{{path: {rec}, steps: [align], pixel_size_um: 0}}", "pixel_size_um must be a positive"),
+        (f"{{path: {rec}, steps: [align], green_channel: 1.5}}", "green_channel must be a whole"),
+        (f"{{path: {rec}, steps: [align], seed_frame: -1}}", "seed_frame must be a whole"),
+    ):
+        (tmp_path / "bad.yaml").write_text(f"recordings:\n  - {line}\n")
+        with pytest.raises(InputError, match=error):
+            read_manifest(tmp_path / "bad.yaml")
+    (tmp_path / "bad.csv").write_text(f"path,steps,fps\n{rec},align,0\n")
+    with pytest.raises(InputError, match="fps must be a positive number"):
+        read_manifest(tmp_path / "bad.csv")
+    inside = tmp_path / "out" / "mine"
+    inside.mkdir(parents=True)
+    (inside / "rec.tif").write_bytes(rec.read_bytes())
+    (tmp_path / "m.yaml").write_text(
+        f"recordings:\n  - {{path: {inside / 'rec.tif'}, name: mine, steps: [align]}}\n"
+    )
+    assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")]) == 2
+    assert "holds the input recording mine" in capsys.readouterr().err
+    assert sorted(p.name for p in inside.iterdir()) == ["rec.tif"]

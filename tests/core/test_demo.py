@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -42,7 +43,16 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
         session.steps
     )
     assert session["traces"].params["cleaning"]["steps"], "cleaning parameters are provenance"
-    assert "[tracking]" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "[tracking]" in captured.out
+    assert "Warning:" not in captured.err  # warnings are one line each: "catrack demo: warning:"
+    # the --items example of docs/export.md works on the demo's session
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
+    example = next(x for x in doc.splitlines() if x.startswith("catrack export") and "--items" in x)
+    argv = example.split()[1:]
+    argv[argv.index("demo.catrack.h5")] = str(out / "demo.catrack.h5")
+    argv[argv.index("-o") + 1] = str(tmp_path / "results")
+    assert cli.main(argv) == 0, capsys.readouterr().err
     from ._session_helpers import nwb_problems
 
     assert nwb_problems(session, tmp_path / "demo.nwb") == []  # the NWB export of the demo

@@ -113,3 +113,18 @@ def test_export_command(worm, tmp_path, capsys):
                "--items", "tracks,cells", "--table-format", "xlsx"])  # fmt: skip
     assert rc == 0 and (tmp_path / "o" / "cells.xlsx").is_file()
     assert main(["export", str(tmp_path / "s.catrack.h5")]) == 2
+
+
+def test_export_command_never_writes_over_its_session(worm, tmp_path, capsys):
+    out = tmp_path / "o"
+    worm.save(out / "tracks.h5")  # the session, named like an exported table
+    before = (out / "tracks.h5").read_bytes()
+    rc = main(["export", str(out / "tracks.h5"), "-o", str(out), "--items", "tracks,cells",
+               "--table-format", "h5"])  # fmt: skip
+    assert rc == 2
+    assert "would write tracks.h5 over the input SESSION" in capsys.readouterr().err
+    assert (out / "tracks.h5").read_bytes() == before and not (out / "cells.h5").exists()
+    worm.save(out / "session.catrack.h5")  # where the export puts it: saved in place
+    for _ in range(2):  # and exporting again updates the folder
+        assert main(["export", str(out / "session.catrack.h5"), "-o", str(out)]) == 0
+    assert (out / "traces.csv").is_file()

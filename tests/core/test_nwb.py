@@ -155,3 +155,56 @@ def test_prompted_metadata():
     meta = prompt_metadata(lambda _: next(answers))
     assert meta == {"subject": {"subject_id": "w7", "species": "Caenorhabditis elegans"},
                     "experimenter": ["Doe, J"]}  # fmt: skip
+
+
+def test_metadata_values_are_checked(tmp_path):
+    from napari_catrack.io.nwb import check_metadata
+
+    for meta, message in (
+        ({"imaging": {"excitation_lambda": "blue"}}, "imaging excitation_lambda must be a positive"),
+        ({"imaging": {"green_emission_lambda": -488}}, "green_emission_lambda must be a positive"),
+        ({"identifier": ["a", "b"]}, "identifier must be a text or a number"),
+        ({"experimenter": 5}, "experimenter must be a text or a list of texts"),
+        ({"keywords": 7}, "keywords must be a text or a list"),
+        ({"lab": {"name": "x"}}, "lab must be a text"),
+        ({"subject": {"species": 3}}, "subject species must be a text"),
+        ({"subject": {"date_of_birth": "soon"}}, "subject date_of_birth 'soon' is not an ISO time"),
+    ):  # fmt: skip
+        with pytest.raises(InputError, match=message):
+            check_metadata(meta, where="m.yaml")
+    ok = check_metadata({"session_id": 7, "subject": {"subject_id": 12, "weight": 0.02},
+                         "imaging": {"excitation_lambda": 488}, "keywords": ["a", "b"]})  # fmt: skip
+    assert ok["session_id"] == "7" and ok["subject"]["subject_id"] == "12"
+    assert ok["imaging"]["excitation_lambda"] == 488.0
+    session, _ = two_photon_session(tmp_path)
+    (tmp_path / "m.yaml").write_text("imaging: {excitation_lambda: blue}\n")
+    out = tmp_path / "b.nwb"
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata",
+                 str(tmp_path / "m.yaml")]) == 2  # fmt: skip
+    assert not out.exists()
+
+
+def test_export_nwb_never_writes_over_the_session_recording_or_other_files(tmp_path, capsys):
+    session, _ = two_photon_session(tmp_path)
+    recording = session.recording["path"]
+    protected = {p: open(p, "rb").read() for p in (session.path, recording)}
+    for target, message in (
+        (session.path, "ends in .nwb"),
+        (recording, "ends in .nwb"),
+        (tmp_path / "x.h5", "ends in .nwb"),
+    ):
+        assert main(["export-nwb", str(session.path), "-o", str(target), "--no-prompt"]) == 2
+        assert message in capsys.readouterr().err
+    other = tmp_path / "theirs.nwb"
+    other.write_text("not ours\n")
+    assert main(["export-nwb", str(session.path), "-o", str(other), "--no-prompt"]) == 2
+    assert "not an NWB file written by napari-catrack" in capsys.readouterr().err
+    assert other.read_text() == "not ours\n"
+    from napari_catrack.commands._common import check_outputs, session_inputs
+
+    with pytest.raises(InputError, match="would overwrite the input recording of SESSION"):
+        check_outputs({"-o": recording}, session_inputs(session))
+    assert all(open(p, "rb").read() == data for p, data in protected.items())
+    ours = tmp_path / "ours.nwb"
+    for _ in range(2):  # an NWB file it wrote is replaced
+        assert main(["export-nwb", str(session.path), "-o", str(ours), "--no-prompt"]) == 0

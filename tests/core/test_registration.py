@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -149,3 +151,18 @@ def test_cli_register_writes_the_contract_files(tmp_path, moving, capsys):
     assert code == 2
     assert "do not fit" in capsys.readouterr().err
     assert not (tmp_path / "x.tif").exists() and not (tmp_path / "x.csv").exists()
+
+
+def test_cli_register_never_writes_over_its_input(tmp_path, capsys):
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, make_two_photon_movie(12, (32, 32), n_cells=3, seed=1).movie)
+    before = rec.read_bytes()
+    for outputs, message in (
+        (["-o", str(tmp_path / "r.tif"), "--shifts", str(rec)], "--shifts .* overwrite the input REC"),
+        (["-o", str(rec), "--shifts", str(tmp_path / "s.csv")], "-o .* overwrite the input REC"),
+        (["-o", str(tmp_path / "r3.tif"), "--shifts", str(tmp_path / "r3.tif")], "the same file"),
+    ):  # fmt: skip
+        assert main(["register", str(rec), *outputs]) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert rec.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]

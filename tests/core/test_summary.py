@@ -65,3 +65,19 @@ def test_cli_summary_and_bad_input(tmp_path, movie, capsys):
     bad[3, 0, 0] = np.nan
     with pytest.raises(InputError, match="frame 3"):
         summary_images(bad)
+
+
+def test_cli_summary_protects_its_input_and_wants_a_folder(tmp_path, movie, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    tifffile.imwrite(out / "mean.tif", movie)  # the user's movie, named like an output
+    before = (out / "mean.tif").read_bytes()
+    assert main(["summary", str(out / "mean.tif"), "-o", str(out)]) == 2
+    assert "would write mean.tif over the input REC" in capsys.readouterr().err
+    assert (out / "mean.tif").read_bytes() == before and len(list(out.iterdir())) == 1
+    assert main(["summary", str(out / "mean.tif"), "-o", str(tmp_path / "bad_sum.tif")]) == 2
+    assert "named like a file" in capsys.readouterr().err
+    assert not (tmp_path / "bad_sum.tif").exists()
+    for _ in range(2):  # rerunning into the same folder replaces its own images
+        assert main(["summary", str(out / "mean.tif"), "-o", str(tmp_path / "s")]) == 0
+    assert len(list((tmp_path / "s").iterdir())) == 5

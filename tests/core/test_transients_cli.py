@@ -209,3 +209,32 @@ def test_long_table_without_dff_names_the_missing_column():
 
     with pytest.raises(InputError, match="needs column"):
         to_matrix(pd.DataFrame({"neuron_id": [1, 1], "frame": [0, 1], "ratio": [1.0, 2.0]}))
+
+
+def test_cli_checks_every_input_before_writing(tmp_path, traces, capsys):
+    cli = pytest.importorskip("napari_catrack.cli")
+    src = tmp_path / "t.csv"
+    long_table(traces, [3, 5]).to_csv(src, index=False)
+    before = src.read_bytes()
+    run = ["transients", str(src), "--fps", str(FPS), "--method", "rules"]
+    assert cli.main([*run, "-o", str(src)]) == 2
+    assert "-o" in (err := capsys.readouterr().err) and "overwrite the input TRACES" in err
+    assert src.read_bytes() == before
+    keep, cells = tmp_path / "keep.csv", tmp_path / "kc.csv"
+    keep.write_text("the previous table\n")
+    bad = tmp_path / "vbad.csv"
+    pd.DataFrame({"neuron_id": [3], "status": ["acepted"]}).to_csv(bad, index=False)
+    assert cli.main([*run, "-o", str(keep), "--cells", str(cells), "--verdicts", str(bad)]) == 2
+    assert "verdict status must be" in capsys.readouterr().err
+    assert keep.read_text() == "the previous table\n" and not cells.exists()
+    for verdicts in (bad, tmp_path / "none.csv"):  # never silently ignored
+        assert cli.main([*run, "-o", str(keep), "--verdicts", str(verdicts)]) == 2
+        assert "--verdicts only applies with --cells" in capsys.readouterr().err
+    assert keep.read_text() == "the previous table\n"
+    stray = tmp_path / "v.csv"
+    pd.DataFrame({"neuron_id": [3, 99], "status": ["accepted", "rejected"]}).to_csv(
+        stray, index=False
+    )
+    assert cli.main([*run, "-o", str(keep), "--cells", str(cells), "--verdicts", str(stray)]) == 0
+    assert "1 neuron(s) not in" in capsys.readouterr().err
+    assert pd.read_csv(cells).set_index("neuron_id").loc[3, "status"] == "accepted"

@@ -204,6 +204,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     specs = []
     for entry, rec_path, name in zip(entries, paths, _unique_names(entries, paths)):
         where = f"{path.name}: {name}"
+        _check_numbers(entry, where)
         if not rec_path.exists() and not any(c in str(rec_path) for c in "*?["):
             raise InputError(f"{where}: recording not found: {rec_path}")
         steps = entry.get("steps") or []
@@ -250,6 +251,28 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     if not specs:
         raise InputError(f"{path.name} lists no recordings")
     return Manifest(path, specs)
+
+
+def _check_numbers(entry: dict[str, Any], where: str) -> None:
+    """Frame rate and pixel size positive, channel and frame indices whole numbers >= 0 (checked
+    only: the values stay as given, so the step keys of earlier runs still match)."""
+    for key in ("fps", "pixel_size_um"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        try:
+            number = float("nan") if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not (0 < number < float("inf")):
+            raise InputError(f"{where}: {key} must be a positive number, got {value!r}")
+    for key in ("green_channel", "red_channel", "seed_frame"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        whole = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (whole and float(value).is_integer() and value >= 0):
+            raise InputError(f"{where}: {key} must be a whole number >= 0, got {value!r}")
 
 
 def _resolve(base: Path, value: Any) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_catrack.batch.steps import STEPS, NotApplicable, StepContext
-from napari_catrack.errors import CatrackError
+from napari_catrack.errors import CatrackError, warnings_as_lines
 from napari_catrack.io.fingerprint import file_fingerprint
 
 BATCH_STEP = "batch"
@@ -135,8 +135,9 @@ def run_recording(
                     row(step, "up to date", 0.0, done[step].get("message", ""))
                     continue
                 start = time.perf_counter()
-                try:
-                    message, status = info.run(ctx, spec.step_params(step)), "done"
+                try:  # a worker's warnings: one line each, naming the recording and step
+                    with warnings_as_lines(f"catrack batch: {spec.name}: {step}"):
+                        message, status = info.run(ctx, spec.step_params(step)), "done"
                 except NotApplicable as exc:
                     message, status = str(exc), "skipped"
                 except CatrackError as exc:
@@ -163,7 +164,8 @@ def run_recording(
                 session.record(BATCH_STEP, attrs=done, save=False)
                 session.save()  # a killed worker loses at most the step that was running
                 row(step, status, seconds, message)
-        _export(spec, session, folder, row)
+        with warnings_as_lines(f"catrack batch: {spec.name}: export"):
+            _export(spec, session, folder, row)
     finally:
         ctx.close()
     return rows

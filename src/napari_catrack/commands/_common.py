@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
+import glob
+import os
 import sys
-import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
@@ -43,18 +47,6 @@ def add_recording_arguments(parser: argparse.ArgumentParser, *, positional: bool
 def warn(command: str, message: str) -> None:
     """One warning line on stderr: how every command tells the user what to check."""
     print(f"catrack {command}: warning: {message}", file=sys.stderr)
-
-
-@contextlib.contextmanager
-def warnings_to_stderr(command: str):
-    """Show the Python warnings raised inside the block as `warn` lines (no file:line)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        finally:
-            for w in caught:
-                warn(command, str(w.message))
 
 
 def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
@@ -163,3 +155,123 @@ def frames_from_args(args: argparse.Namespace):
     if args.axes is not None:
         options["axes"] = args.axes
     return open_frames(args.recording, fps=args.fps, **options)
+
+
+# ---- outputs never overwrite inputs -----------------------------------------------------------
+
+# Names that are files, never folders: an output folder named like this is a typo for a file.
+FILE_SUFFIXES = (".tif", ".tiff", ".h5", ".hdf5", ".nwb", ".zarr", ".csv", ".xlsx", ".json",
+                 ".yaml", ".toml", ".png", ".svg", ".pdf", ".pt", ".npy", ".avi", ".mp4")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    """An output folder and the files (relative paths) a command writes in it.
+
+    `owned`: the command may write anything in it (a batch recording's folder), so no input may
+    lie inside it."""
+
+    path: str | os.PathLike
+    files: tuple[str, ...] = ()
+    owned: bool = False
+
+
+def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+    """Refuse, before any work, outputs that would overwrite an input or each other.
+
+    `outputs` and `inputs` map an option name (as the user typed it: "-o", "--shifts", "REC") to
+    a path, an `OutputFolder` (outputs), a list of them, or None (not given). An input folder or
+    glob also stands for the TIFF files in it (a TIFF-sequence recording). Paths are compared as
+    files where they exist (device and inode, as `os.path.samefile`: links, `..`), else as resolved
+    paths. An output folder must not be a file, nor be named like one (`-o summary.tif`).
+    Rewriting a command's own earlier outputs is allowed: only inputs are protected.
+    """
+    given = [(opt, Path(p)) for opt, value in inputs.items() for p in _input_files(value)]
+    taken = {_file_key(p): (opt, p) for opt, p in reversed(given)}
+    written: dict[tuple, tuple[str, str]] = {}  # file key -> (option, how the user named it)
+    folders: list[tuple[str, OutputFolder]] = []
+    for opt, value in outputs.items():
+        for out in _as_list(value):
+            if isinstance(out, OutputFolder):
+                _check_folder(opt, out)
+                folders.append((opt, out))
+                targets = [(Path(out.path) / name, f"{opt} {out.path}", f" would write {name} over")
+                           for name in out.files]  # fmt: skip
+            else:
+                targets = [(Path(out), f"{opt} {out}", " would overwrite")]
+            for path, shown, verb in targets:
+                key = _file_key(path)
+                if key in taken:
+                    in_opt, in_path = taken[key]
+                    raise InputError(f"{shown}{verb} the input {in_opt} {in_path}; "
+                                     "write the output somewhere else")  # fmt: skip
+                if key in written:
+                    raise InputError(f"{written[key][1]} and {shown} would write the same file "
+                                     f"{path}; give each output its own path")  # fmt: skip
+                written[key] = (opt, shown)
+    for opt, out in folders:
+        key = _file_key(Path(out.path))
+        if key in written:
+            raise InputError(f"{written[key][1]} is also the output folder {opt} {out.path}; "
+                             "give each output its own path")  # fmt: skip
+        inside = [(o, p) for o, p in given if out.owned and _is_inside(p, Path(out.path))]
+        if inside:
+            raise InputError(f"{opt} {out.path} is an output folder, but it holds the input "
+                             f"{inside[0][0]} {inside[0][1]}; write the output somewhere else")  # fmt: skip
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str | os.PathLike | OutputFolder):
+        return [value]
+    return [v for v in value if v is not None]
+
+
+def _input_files(value: Any) -> Iterator[str]:
+    """An input path, and for a folder or glob its TIFF files (a TIFF-sequence recording)."""
+    for p in map(str, _as_list(value)):
+        yield p
+        if os.path.isdir(p):
+            names = [os.path.join(p, n) for n in os.listdir(p)]
+        elif not os.path.exists(p) and any(c in p for c in "*?["):
+            names = glob.glob(p)
+        else:
+            continue
+        yield from (n for n in names if n.lower().endswith((".tif", ".tiff")))
+
+
+def _file_key(path: Path) -> tuple:
+    """Equal for two names of one file: (device, inode) where it exists, else the resolved path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ("path", os.path.normcase(os.path.realpath(path)))
+    return ("file", st.st_dev, st.st_ino)
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    p, f = os.path.realpath(path), os.path.realpath(folder)
+    return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
+
+
+def _check_folder(opt: str, out: OutputFolder) -> None:
+    folder = Path(out.path)
+    what = f" (it receives {', '.join(out.files[:3])}{', ...' if len(out.files) > 3 else ''})"
+    what = what if out.files else ""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{opt} {folder} is a file, but {opt} is a folder{what}; give a folder")
+    if not out.owned and not folder.exists() and folder.suffix.lower() in FILE_SUFFIXES:
+        raise InputError(
+            f"{opt} {folder} is named like a file, but {opt} is a folder{what}; give a folder "
+            f"name such as {folder.with_suffix('')}"
+        )
+
+
+def session_inputs(session, label: str = "SESSION") -> dict[str, Any]:
+    """The files an opened session stands on: itself, its recording and its behaviour video."""
+    linked = {label: session.path}
+    linked[f"recording of {label}"] = (session.recording or {}).get("path")
+    if "behaviour_video" in session:
+        linked[f"behaviour video of {label}"] = session["behaviour_video"].attrs.get("path")
+    return linked

@@ -10,7 +10,11 @@ import argparse
 import sys
 
 from napari_catrack import __version__
-from napari_catrack.commands._common import add_recording_arguments, recording_from_args
+from napari_catrack.commands._common import (
+    add_recording_arguments,
+    check_outputs,
+    recording_from_args,
+)
 from napari_catrack.core.alignment_params import AlignParams
 from napari_catrack.errors import InputError
 
@@ -33,6 +37,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.alignment import estimate_alignment
 
+    check_outputs({"-o": args.output}, {"REC": args.recording})
     params = AlignParams.from_args(args)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     try:

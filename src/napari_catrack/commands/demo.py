@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from napari_catrack.commands._common import non_negative_int
+from napari_catrack.commands._common import OutputFolder, check_outputs, non_negative_int
 
 
 def register(subparsers) -> None:
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.demo import run_demo
     from napari_catrack.errors import InputError
 
+    check_outputs({"-o": OutputFolder(args.output)}, {})
     if args.frames is not None and args.frames < 20:
         raise InputError("--frames must be at least 20")
     if args.two_photon:

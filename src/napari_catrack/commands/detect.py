@@ -8,6 +8,7 @@ from napari_catrack.commands._common import (
     add_alignment_arguments,
     add_recording_arguments,
     alignment_from_args,
+    check_outputs,
     non_negative_int,
     recording_from_args,
 )
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.detection import detect_candidates, project
     from napari_catrack.io.tables import write_table
 
+    check_outputs({"-o": args.output}, {"REC": args.recording, "--align": args.align})
     params = DetectParams.from_args(args)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     channel = args.channel

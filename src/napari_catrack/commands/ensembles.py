@@ -14,12 +14,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from napari_catrack.commands._common import OutputFolder, check_outputs
 from napari_catrack.core.ensembles.params import EnsembleParams
 
 if TYPE_CHECKING:
     import pandas as pd
 
 EVENTS_CSV_COLUMNS = ["event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id"]
+TABLE_FILES = ("ensemble_events.csv", "ensemble_members.csv", "event_neurons.csv",
+               "ensemble_similarity.csv", "coactivity.csv", "params.json")  # fmt: skip
+FIGURE_FILES = tuple(f"ensembles_{name}.{fmt}" for name in ("coactivity", "raster", "similarity",
+                     "members") for fmt in ("svg", "png"))  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -131,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.ensembles import find_ensembles
     from napari_catrack.io.tables import read_table
 
+    files = TABLE_FILES + (() if args.no_figures else FIGURE_FILES)
+    check_outputs({"-o": OutputFolder(args.output, files)},
+                  {"EVENTS.csv": args.events, "--positions": args.positions})  # fmt: skip
     params = EnsembleParams.from_args(args)
     trains = load_trains(args.events, args)
     positions = None

@@ -7,8 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import positive_float
+from napari_catrack.commands._common import OutputFolder, check_outputs, positive_float
 from napari_catrack.core.events.params import EtaParams, EventAlignParams
+
+EVENTS_FILES = ("events.csv", "eta.csv", "eta_significance.csv", "figures/eta.svg")
 
 
 def register(subparsers) -> None:
@@ -95,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import read_table, write_table
     from napari_catrack.session import SESSION_SUFFIX, Session
 
+    check_outputs({"-o": OutputFolder(args.output, EVENTS_FILES)},
+                  {"TRACES": args.traces, "--events": args.events, "--frame-times": args.frame_times,
+                   "--video": args.video, "--video-times": args.video_times})  # fmt: skip
     align_params = EventAlignParams.from_args(args)
     eta_params = EtaParams.from_args(args)
     events = read_events(args.events)

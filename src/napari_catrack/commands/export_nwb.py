@@ -24,7 +24,9 @@ def register(subparsers) -> None:
         "asked for on an interactive terminal.",
     )
     p.add_argument("session", metavar="SESSION", help="session file (*.catrack.h5)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.nwb", help="NWB file to write")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.nwb",
+                   help="NWB file to write (.nwb); an existing file is replaced only when it is "
+                   "an NWB file napari-catrack wrote")  # fmt: skip
     p.add_argument(
         "--metadata",
         default=None,
@@ -59,10 +61,21 @@ def prompt_metadata(ask: Callable[[str], str] = input) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.io.nwb import check_metadata, read_metadata, write_nwb
+    from pathlib import Path
+
+    from napari_catrack.commands._common import check_outputs, session_inputs
+    from napari_catrack.errors import InputError
+    from napari_catrack.io.nwb import check_metadata, check_nwb_target, read_metadata, write_nwb
     from napari_catrack.session import Session
 
+    out = Path(args.output)
+    if out.suffix.lower() != ".nwb":
+        raise InputError(
+            f"-o {out}: an NWB file name ends in .nwb (e.g. -o {out.with_suffix('.nwb')})"
+        )
     session = Session.load(args.session)
+    check_outputs({"-o": out}, {**session_inputs(session), "--metadata": args.metadata})
+    check_nwb_target(out)
     if args.metadata:
         meta = read_metadata(args.metadata)
     elif not args.no_prompt and sys.stdin.isatty():

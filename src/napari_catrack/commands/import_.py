@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import positive_float
+from napari_catrack.commands._common import OutputFolder, check_outputs, positive_float
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 
 
@@ -29,8 +29,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.io.sources import write_sources
+    from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
+    check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES)}, {"PATH": args.path})
     result = read_tool_output(args.tool, args.path, args.fps)
     write_sources(args.output, result.footprints, result.components, result.traces_table(),
                   {"source": str(args.path), "tool": args.tool, "fps": result.fps})  # fmt: skip

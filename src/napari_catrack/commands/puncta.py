@@ -8,9 +8,12 @@ import json
 import sys
 from pathlib import Path
 
+from napari_catrack.commands._common import OutputFolder, check_outputs
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
+
+PUNCTA_FILES = ("localizations.csv", "tracks.csv", "calcium.csv", "events.csv", "summary.json")
 
 
 def register(subparsers) -> None:
@@ -60,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if min(args.puncta_channel, args.calcium_channel) < 0:
         raise InputError("channel indices must be >= 0")
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out} is a file; give a folder")
+    check_outputs({"-o": OutputFolder(out, PUNCTA_FILES)},
+                  {"REC": args.recording, "--camera": args.camera, "--model": args.model})  # fmt: skip
     rec = open_recording(
         args.recording,
         layout=args.layout,

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from napari_catrack.commands._common import add_movie_arguments, frames_from_args
+from napari_catrack.commands._common import add_movie_arguments, check_outputs, frames_from_args
 from napari_catrack.core.registration.params import RegisterParams
 
 
@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.atomic import write_text_atomic
     from napari_catrack.io.tables import write_table
 
+    check_outputs({"-o": args.output, "--shifts": args.shifts, "--patch-shifts": args.patch_shifts,
+                   "--metrics": args.metrics}, {"REC": args.recording})  # fmt: skip
     params = RegisterParams.from_args(args)
     with frames_from_args(args) as source:
         result = register_movie(source, params, output=args.output)

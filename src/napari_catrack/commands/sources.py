@@ -12,7 +12,12 @@ import argparse
 import json
 import sys
 
-from napari_catrack.commands._common import add_movie_arguments, frames_from_args
+from napari_catrack.commands._common import (
+    OutputFolder,
+    add_movie_arguments,
+    check_outputs,
+    frames_from_args,
+)
 from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
 
 
@@ -31,8 +36,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.sources.extract import extract_sources
-    from napari_catrack.io.sources import write_sources
+    from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
+    check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES)}, {"REC": args.recording})
     params = SourcesParams.from_args(args)
     evaluation = EvaluationParams.from_args(args)
     with frames_from_args(args) as source:

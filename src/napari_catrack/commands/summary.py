@@ -7,11 +7,17 @@ definition), plus DIR/std.tif and DIR/pnr.tif (peak-to-noise), all float32 (Y, X
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import add_movie_arguments, frames_from_args
-from napari_catrack.core.summary import SummaryParams, summary_images
+from napari_catrack.commands._common import (
+    OutputFolder,
+    add_movie_arguments,
+    check_outputs,
+    frames_from_args,
+)
+from napari_catrack.core.summary import SummaryImages, SummaryParams, summary_images
 from napari_catrack.io.atomic import atomic_write_path
 
 
@@ -36,6 +42,8 @@ def write_image(path: Path, image) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    names = tuple(f"{f.name}.tif" for f in dataclasses.fields(SummaryImages))
+    check_outputs({"-o": OutputFolder(args.output, names)}, {"REC": args.recording})
     params = SummaryParams.from_args(args)
     with frames_from_args(args) as source:
         images = summary_images(source, params)

@@ -9,8 +9,8 @@ from napari_catrack.commands._common import (
     add_alignment_arguments,
     add_recording_arguments,
     alignment_from_args,
+    check_outputs,
     recording_from_args,
-    warnings_to_stderr,
 )
 from napari_catrack.core.signals.params import CleaningParams, TracesParams
 from napari_catrack.errors import InputError
@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.io.tables import read_table, write_table
 
+    check_outputs({"-o": args.output},
+                  {"REC": args.recording, "--tracks": args.tracks, "--align": args.align})  # fmt: skip
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
     params = TracesParams.from_args(args)
@@ -72,14 +74,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     transform = alignment_from_args(args, rec, "traces")
-    with warnings_to_stderr("traces"):
-        if params.dff_baseline != "percentile" and fps is None:
-            raise InputError(f"--baseline {params.dff_baseline} needs a frame rate: pass --fps")
-        df = extract_traces(rec.green, tracks, rec.red, params, transform=transform, fps=fps)
-        if args.clean:
-            if fps is None:
-                raise InputError("--clean needs a frame rate: pass --fps")
-            df["dff_clean"] = clean_table_column(df, fps, cleaning)[0]
+    if params.dff_baseline != "percentile" and fps is None:
+        raise InputError(f"--baseline {params.dff_baseline} needs a frame rate: pass --fps")
+    if args.clean and fps is None:
+        raise InputError("--clean needs a frame rate: pass --fps")
+    # warnings (red too dim, ...) are shown as one line each by `catrack` (cli.main)
+    df = extract_traces(rec.green, tracks, rec.red, params, transform=transform, fps=fps)
+    if args.clean:
+        df["dff_clean"] = clean_table_column(df, fps, cleaning)[0]
     write_table(df, args.output)
     n = df["neuron_id"].nunique()
     print(

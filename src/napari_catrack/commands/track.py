@@ -8,6 +8,7 @@ from napari_catrack.commands._common import (
     add_alignment_arguments,
     add_recording_arguments,
     alignment_from_args,
+    check_outputs,
     non_negative_int,
     recording_from_args,
 )
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.tracking.tracker import in_memory
     from napari_catrack.io.tables import read_table, write_table
 
+    check_outputs({"-o": args.output}, {"REC": args.recording, "--seeds": args.seeds,
+                  "--anchors": args.anchors, "--align": args.align})  # fmt: skip
     params = TrackParams.from_args(args)
     seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")
     anchors = read_table(args.anchors, ("neuron_id", "frame", "y", "x"), "anchors") if (

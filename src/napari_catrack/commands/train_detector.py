@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import positive_float
+from napari_catrack.commands._common import check_outputs, positive_float
 from napari_catrack.core.transients.params import TrainDetectorParams
 
 
@@ -34,14 +34,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from napari_catrack.commands._common import warnings_to_stderr
     from napari_catrack.core.transients.learned import load_detector, save_detector
     from napari_catrack.core.transients.training import train_detector, training_data
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table, read_traces
 
-    with warnings_to_stderr("train-detector"):
-        tm = read_traces(args.traces, args.layout)
+    check_outputs({"-o": args.output}, {"TRACES": args.traces, "TRANSIENTS": args.transients,
+                  "--verdicts": args.verdicts, "--init": args.init})  # fmt: skip
+    tm = read_traces(args.traces, args.layout)
     table = read_table(args.transients).copy()
     for c in ("start_frame", "peak_frame"):
         if c not in table.columns:

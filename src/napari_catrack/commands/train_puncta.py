@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
+from napari_catrack.commands._common import check_outputs
 from napari_catrack.core.puncta.params import TrainPunctaParams
 from napari_catrack.errors import InputError
 
@@ -68,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.network import _torch, save_model
     from napari_catrack.core.puncta.training import bootstrap_samples, train_network
 
+    model = Path(args.output).with_suffix(".json")  # and its weights beside it (.pt)
+    outputs = [model] if args.recalibrate else [model, model.with_suffix(".pt")]
+    check_outputs({"-o": outputs}, {"--labels": args.labels, "--labels-movie": args.labels_movie,
+                  "--camera": args.camera})  # fmt: skip
     tp = TrainPunctaParams.from_args(args)
     if args.threads < 1:
         raise InputError("--threads must be >= 1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from napari_catrack.commands._common import OutputFolder, check_outputs
 from napari_catrack.core.tracking.params import TrainTrackerParams
 
 
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.tracking.model import save_model
     from napari_catrack.core.tracking.training import train_on_synthetic
 
+    check_outputs({"-o": OutputFolder(args.output, ("tracker.pt", "tracker.json"))}, {})
     model = train_on_synthetic(
         TrainTrackerParams.from_args(args), log=lambda m: print(m, file=sys.stderr)
     )

@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from napari_catrack.commands._common import OutputFolder, check_outputs
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import InputError
 
 FIGURE_FORMATS = ("svg", "png", "pdf")
+FIGURES = ("transients_traces", "transients_raster", "transients_amplitudes", "transients_iti")
 
 
 def register(subparsers) -> None:
@@ -32,7 +34,10 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="transients table (.csv or .xlsx)")
     p.add_argument("--cells", default=None, help="also write a per-cell summary table here")
     p.add_argument(
-        "--verdicts", default=None, help="neuron_id,status[,reason] table of cell verdicts"
+        "--verdicts",
+        default=None,
+        help="neuron_id,status[,reason] table of cell verdicts, copied into the --cells table "
+        "(only with --cells)",
     )
     p.add_argument("--figures", default=None, metavar="DIR", help="write figures into DIR")
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
@@ -57,28 +62,45 @@ def run(args: argparse.Namespace) -> int:
     """Read traces, detect, write the transient (and optional cell) tables and figures."""
     import numpy as np
 
-    from napari_catrack.commands._common import warnings_to_stderr
     from napari_catrack.core.transients import cell_table, check_fps, detect_transients
+    from napari_catrack.core.transients.features import check_verdicts
     from napari_catrack.io.tables import read_table, read_traces, write_table
 
+    figures = None
+    if args.figures:
+        figures = OutputFolder(args.figures, tuple(f"{n}.{args.figure_format}" for n in FIGURES))
+    check_outputs({"-o": args.output, "--cells": args.cells, "--figures": figures},
+                  {"TRACES": args.traces, "--verdicts": args.verdicts, "--model": args.model})  # fmt: skip
+    if args.verdicts and not args.cells:
+        raise InputError("--verdicts only applies with --cells (it sets the status column of the "
+                         "per-cell table); give --cells FILE too")  # fmt: skip
     if args.fps is None:
         raise InputError("--fps is required: the frame rate of the traces in frames per second")
     fps = check_fps(args.fps)
     params = TransientParams.from_args(args)
-    with warnings_to_stderr("transients"):
-        tm = read_traces(args.traces, args.layout)
+    tm = read_traces(args.traces, args.layout)
+    verdicts = None
+    if args.verdicts:  # every input is checked before anything is written
+        verdicts = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)
+        stray = sorted(set(verdicts["neuron_id"].astype(str)) - set(map(str, tm.neuron_ids)))
+        if stray:
+            print(f"catrack transients: warning: {args.verdicts}: {len(stray)} neuron(s) not in "
+                  f"{args.traces} ignored: {', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''}",
+                  file=sys.stderr)  # fmt: skip
     progress = _progress_printer("trained detector") if params.method == "model" else None
     table = detect_transients(tm.dff, fps, None, tm.neuron_ids, params, progress=progress)
     for c in ("start", "peak", "end"):  # matrix columns back to the table's frame numbers
         table[f"{c}_frame"] = tm.frames[table[f"{c}_frame"].to_numpy()]
         table[f"{c}_time_s"] = table[f"{c}_frame"] / fps
+    cells = None
+    if args.cells:
+        n_frames = np.isfinite(tm.dff).sum(axis=1)
+        cells = cell_table(table, tm.neuron_ids, n_frames, fps, verdicts)
     write_table(table, args.output)
     n_cells = int(table["neuron_id"].nunique())
     print(f"{len(table)} transients in {n_cells}/{len(tm.neuron_ids)} neurons -> {args.output}")
-    if args.cells:
-        verdicts = read_table(args.verdicts) if args.verdicts else None
-        n_frames = np.isfinite(tm.dff).sum(axis=1)
-        write_table(cell_table(table, tm.neuron_ids, n_frames, fps, verdicts), args.cells)
+    if cells is not None:
+        write_table(cells, args.cells)
         print(f"cell table -> {args.cells}")
     if args.figures:
         _write_figures(Path(args.figures), args.figure_format, tm, table, fps)
@@ -97,12 +119,12 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float) -> None:
     local = table.copy()
     for c in ("start", "peak", "end"):  # figures index the matrix, not the table's frames
         local[f"{c}_frame"] = local[f"{c}_frame"] - tm.frames[0]
-    figs = {
-        "transients_traces": traces_figure(tm.dff, fps, local, tm.neuron_ids),
-        "transients_raster": raster_figure(local, tm.neuron_ids, fps, tm.dff.shape[1]),
-        "transients_amplitudes": amplitude_figure(local),
-        "transients_iti": iti_figure(local),
-    }
+    figs = dict(zip(FIGURES, (
+        traces_figure(tm.dff, fps, local, tm.neuron_ids),
+        raster_figure(local, tm.neuron_ids, fps, tm.dff.shape[1]),
+        amplitude_figure(local),
+        iti_figure(local),
+    )))  # fmt: skip
     for name, fig in figs.items():
         save_figure(fig, out / f"{name}.{fmt}")
     print(f"{len(figs)} figures -> {out}")

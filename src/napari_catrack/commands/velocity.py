@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import size, warn
+from napari_catrack.commands._common import check_outputs
 from napari_catrack.errors import InputError
 
 
@@ -75,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
     from napari_catrack.io.tables import read_table, write_table
 
+    check_outputs({"-o": args.output}, {"--stage": args.stage, "--centerline": args.centerline,
+                  "--tracks": args.tracks, "--frame-times": args.frame_times,
+                  "--recording": args.recording})  # fmt: skip
     params = VelocityParams.from_args(args)
     if not params.pixel_size_um:
         raise InputError("give the pixel size in µm with --pixel-size")

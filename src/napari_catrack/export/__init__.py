@@ -7,7 +7,7 @@ every route gives the same files under the same names.
 
 from napari_catrack.export.items import available_items
 from napari_catrack.export.layout import FIGURE_FORMATS, TABLE_FORMATS, ExportItem
-from napari_catrack.export.write import ExportResult, export_session
+from napari_catrack.export.write import ExportResult, export_session, export_targets
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -16,4 +16,5 @@ __all__ = [
     "ExportResult",
     "available_items",
     "export_session",
+    "export_targets",
 ]

@@ -49,6 +49,28 @@ def _chosen(items: list[ExportItem], selection: Selection) -> list[tuple[ExportI
     return out
 
 
+def export_targets(
+    session: Any,
+    folder: str | os.PathLike,
+    selection: Selection = None,
+    *,
+    table_format: str = "csv",
+    figure_format: str = "svg",
+) -> list[tuple[ExportItem, str, Path]]:
+    """(item, format, file) for each chosen item: what `export_session` writes, before it does.
+
+    An unknown key in `selection` is an `InputError` (nothing is written then)."""
+    folder = Path(folder)
+    out = []
+    for item, fmt in _chosen(available_items(session), selection):
+        if fmt is None:
+            fmt = {"table": table_format, "figure": figure_format}.get(item.kind)
+            if fmt not in item.formats:
+                fmt = item.default_format
+        out.append((item, fmt, folder / item.relative_path(fmt)))
+    return out
+
+
 def export_session(
     session: Any,
     folder: str | os.PathLike,
@@ -69,15 +91,12 @@ def export_session(
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"cannot export into {folder}: it is a file, not a folder")
-    chosen = _chosen(available_items(session), selection)
+    chosen = export_targets(
+        session, folder, selection, table_format=table_format, figure_format=figure_format
+    )
     result = ExportResult(folder)
-    for done, (item, fmt) in enumerate(chosen):
+    for done, (item, fmt, target) in enumerate(chosen):
         check_cancelled(cancel, "export")
-        if fmt is None:
-            fmt = {"table": table_format, "figure": figure_format}.get(item.kind)
-            if fmt not in item.formats:
-                fmt = item.default_format
-        target = folder / item.relative_path(fmt)
         if progress is not None:
             progress(done, len(chosen), item.label)
         try:

@@ -67,6 +67,19 @@ IMAGING_KEYS = (
     "red_emission_lambda",
     "description",
 )
+# What each value must be: text; label (text, or a number taken as text: ids, weight); texts (a
+# text or a list of them); nm (a positive wavelength); time (ISO date or date-time).
+TEXT, LABEL, TEXTS, NM, TIME = "text", "label", "texts", "nm", "time"
+VALUE_KINDS: dict[str, dict[str, str]] = {
+    "": {"session_description": TEXT, "identifier": LABEL, "session_start_time": TIME,
+         "experimenter": TEXTS, "lab": TEXT, "institution": TEXT, "experiment_description": TEXT,
+         "session_id": LABEL, "keywords": TEXTS, "related_publications": TEXTS},
+    "subject": {**dict.fromkeys(SUBJECT_KEYS, TEXT), "subject_id": LABEL, "weight": LABEL,
+                "date_of_birth": TIME},
+    "device": dict.fromkeys(DEVICE_KEYS, TEXT),
+    "imaging": {**dict.fromkeys(IMAGING_KEYS, TEXT), "excitation_lambda": NM,
+                "green_emission_lambda": NM, "red_emission_lambda": NM},
+}  # fmt: skip
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -88,7 +101,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def check_metadata(data: Mapping[str, Any], where: str = "metadata") -> dict[str, Any]:
-    """Reject unknown keys (typos would silently drop metadata) with one line."""
+    """Reject unknown keys (typos would silently drop metadata) and values of the wrong kind
+    (`VALUE_KINDS`) with one line; returns a copy with times parsed and numbers as floats."""
     data = dict(data)
     for key, known in (
         ("", METADATA_KEYS),
@@ -105,14 +119,43 @@ def check_metadata(data: Mapping[str, Any], where: str = "metadata") -> dict[str
                 f"{where}: unknown {key + ' ' if key else ''}key(s) {', '.join(unknown)}; "
                 f"known: {', '.join(known)}"
             )
-    if "session_start_time" in data:
-        data["session_start_time"] = parse_time(data["session_start_time"], where)
+        part = dict(part)
+        for name, value in part.items():
+            if value is not None and name in VALUE_KINDS[key]:
+                part[name] = _value(value, VALUE_KINDS[key][name], f"{key} {name}".strip(), where)
+        if key:
+            data[key] = part
+        else:
+            data.update(part)
     if data.get("imaging", {}).get("method") not in (None, "one-photon", "two-photon"):
         raise InputError(f"{where}: imaging method must be one-photon or two-photon")
     return data
 
 
-def parse_time(value: Any, where: str = "metadata") -> _dt.datetime:
+def _value(value: Any, kind: str, name: str, where: str) -> Any:
+    """`value` checked (and converted) for its kind; a wrong one is one `InputError` line."""
+    if kind == TIME:
+        return parse_time(value, where, name)
+    if kind == NM:
+        try:
+            number = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not (number > 0 and number != float("inf")):
+            raise InputError(f"{where}: {name} must be a positive wavelength in nm, got {value!r}")
+        return number
+    items = list(value) if kind == TEXTS and isinstance(value, list | tuple) else [value]
+    for v in items:
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        if not (isinstance(v, str) or (kind == LABEL and number)):
+            what = {TEXT: "a text", LABEL: "a text or a number", TEXTS: "a text or a list of texts"}
+            raise InputError(f"{where}: {name} must be {what[kind]}, got {value!r}")
+    return str(value) if kind == LABEL else value
+
+
+def parse_time(
+    value: Any, where: str = "metadata", name: str = "session_start_time"
+) -> _dt.datetime:
     """An ISO time (date or date-time); a time without zone is taken as local time."""
     if isinstance(value, _dt.datetime):
         t = value
@@ -123,7 +166,7 @@ def parse_time(value: Any, where: str = "metadata") -> _dt.datetime:
             t = _dt.datetime.fromisoformat(str(value).strip())
         except ValueError:
             raise InputError(
-                f"{where}: session_start_time {value!r} is not an ISO time (e.g. 2024-05-01T10:30:00+02:00)"
+                f"{where}: {name} {value!r} is not an ISO time (e.g. 2024-05-01T10:30:00+02:00)"
             ) from None
     return t if t.tzinfo is not None else t.astimezone()
 
@@ -193,6 +236,7 @@ def write_nwb(
     from napari_catrack.io.atomic import atomic_write_path
 
     path = Path(path)
+    check_nwb_target(path)
     nwb = build_nwbfile(session, metadata, nwb_path=path, embed_imaging=embed_imaging)
     with atomic_write_path(path) as tmp, warnings.catch_warnings():
         # the temporary name (renamed to `path` once written) does not end in .nwb
@@ -200,6 +244,33 @@ def write_nwb(
         with NWBHDF5IO(str(tmp), "w") as io:
             io.write(nwb)
     return path
+
+
+def check_nwb_target(path: str | os.PathLike) -> None:
+    """Refuse to replace an existing file that is not an NWB file napari-catrack wrote (HDF5 with
+    an `nwb_version` attribute and our `source_script`): it may be the user's data."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the NWB file to write")
+    if not path.exists():
+        return
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            script = f["general/source_script"][()] if "general/source_script" in f else b""
+            ours = "nwb_version" in f.attrs and _text(script).startswith("napari-catrack")
+    except OSError:
+        ours = False
+    if not ours:
+        raise InputError(
+            f"{path} exists and is not an NWB file written by napari-catrack; it is left "
+            "untouched: delete it or choose another file name"
+        )
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _list(value: Any) -> list[str] | None:

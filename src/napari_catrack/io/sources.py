@@ -24,6 +24,7 @@ from napari_catrack.io.tables import read_table, write_table
 
 COMPONENT_COLUMNS = ["neuron_id", "y", "x", "area", "snr", "r_value", "accepted"]
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "raw", "denoised", "spikes", "dff"]
+SOURCES_FILES = ("footprints.h5", "components.csv", "traces.csv")
 
 
 @dataclass
@@ -71,7 +72,7 @@ def write_sources(
 
 def read_sources(folder: str | os.PathLike) -> SourcesFiles:
     folder = Path(folder)
-    for name in ("footprints.h5", "components.csv", "traces.csv"):
+    for name in SOURCES_FILES:
         if not (folder / name).is_file():
             raise InputError(
                 f"{folder} has no {name}: not a sources folder (catrack sources/import)"

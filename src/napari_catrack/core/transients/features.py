@@ -209,16 +209,22 @@ def cell_table(
     return out[CELL_COLUMNS]
 
 
-def apply_verdicts(cells: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Copy curation verdicts (status, reason) onto a per-cell table; returns a new table."""
+def check_verdicts(verdicts: pd.DataFrame, where: str = "verdicts table") -> pd.DataFrame:
+    """`verdicts` when it has columns neuron_id and status, with known statuses; else one line."""
     if "neuron_id" not in verdicts.columns or "status" not in verdicts.columns:
-        raise InputError("verdicts table needs columns neuron_id and status")
+        raise InputError(f"{where} needs columns neuron_id and status")
     bad = sorted(set(verdicts["status"].astype(str)) - set(STATUSES))
     if bad:
         raise InputError(
-            f"verdict status must be one of {', '.join(STATUSES)}; got {', '.join(bad)}"
+            f"{where}: verdict status must be one of {', '.join(STATUSES)}; got {', '.join(bad)}"
         )
-    v = verdicts.drop_duplicates("neuron_id", keep="last").set_index("neuron_id")
+    return verdicts
+
+
+def apply_verdicts(cells: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Copy curation verdicts (status, reason) onto a per-cell table; returns a new table."""
+    v = check_verdicts(verdicts)
+    v = v.drop_duplicates("neuron_id", keep="last").set_index("neuron_id")
     out = cells.copy()
     status = out["neuron_id"].map(v["status"].astype(str))
     out["status"] = status.fillna("unverified")

@@ -1,0 +1,109 @@
+"""What every `catrack` command shares: outputs never overwrite an input (`check_outputs`),
+Python warnings are one line, and a closed pipe ends a command quietly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from napari_catrack.cli import main
+from napari_catrack.commands._common import OutputFolder, check_outputs
+from napari_catrack.errors import InputError, warnings_as_lines
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def test_an_output_may_not_be_an_input_whatever_its_name(tmp_path):
+    movie = tmp_path / "m.tif"
+    movie.write_bytes(b"movie")
+    (tmp_path / "sub").mkdir()
+    for name in (movie, tmp_path / "sub" / ".." / "m.tif", str(movie)):
+        with pytest.raises(InputError, match=r"--shifts .*m\.tif would overwrite the input REC"):
+            check_outputs({"-o": tmp_path / "r.tif", "--shifts": name}, {"REC": movie})
+    os.link(movie, tmp_path / "hard.tif")
+    os.symlink(movie, tmp_path / "soft.tif")
+    for other in ("hard.tif", "soft.tif"):
+        with pytest.raises(InputError, match="would overwrite the input REC"):
+            check_outputs({"-o": tmp_path / other}, {"REC": movie})
+    assert movie.read_bytes() == b"movie"
+
+
+def test_two_outputs_may_not_be_one_file(tmp_path):
+    with pytest.raises(
+        InputError, match=r"-o .*r3\.tif and --shifts .*r3\.tif would write the same"
+    ):
+        check_outputs({"-o": tmp_path / "r3.tif", "--shifts": tmp_path / "r3.tif"}, {})
+    figures = OutputFolder(tmp_path / "figs", ("a.svg",))
+    with pytest.raises(InputError, match="is also the output folder --figures"):
+        check_outputs({"-o": tmp_path / "figs", "--figures": figures}, {})
+    with pytest.raises(InputError, match="would write the same file"):
+        check_outputs({"-o": tmp_path / "figs" / "a.svg", "--figures": figures}, {})
+
+
+def test_output_folders(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mean.tif").write_bytes(b"the user's movie")
+    folder = OutputFolder(tmp_path / "out", ("mean.tif", "max.tif"))
+    with pytest.raises(InputError, match=r"-o .*out would write mean\.tif over the input REC"):
+        check_outputs({"-o": folder}, {"REC": tmp_path / "out" / "mean.tif"})
+    check_outputs({"-o": folder}, {"REC": tmp_path / "movie.tif"})  # its own files: rewritten
+    with pytest.raises(InputError, match=r"bad_sum\.tif is named like a file.*such as .*bad_sum"):
+        check_outputs({"-o": OutputFolder(tmp_path / "bad_sum.tif", ("mean.tif",))}, {})
+    (tmp_path / "x.csv").write_text("a\n")
+    with pytest.raises(InputError, match=r"x\.csv is a file, but -o is a folder"):
+        check_outputs({"-o": OutputFolder(tmp_path / "x.csv")}, {})
+    (tmp_path / "old.tif").mkdir()  # a folder the user already has: used as it is
+    check_outputs({"-o": OutputFolder(tmp_path / "old.tif", ("mean.tif",))}, {})
+    owned = OutputFolder(tmp_path / "out", owned=True)  # a batch recording's folder
+    with pytest.raises(InputError, match="is an output folder, but it holds the input seeds"):
+        check_outputs({"-o": owned}, {"seeds": tmp_path / "out" / "seeds.csv"})
+    assert not (tmp_path / "bad_sum.tif").exists()
+
+
+def test_a_tiff_folder_or_glob_stands_for_its_files(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        (frames / f"f{i}.tif").write_bytes(b"frame")
+    for rec in (frames, str(frames / "f*.tif")):
+        with pytest.raises(InputError, match=r"f1\.tif would overwrite the input REC"):
+            check_outputs({"-o": frames / "f1.tif"}, {"REC": rec})
+    check_outputs({"-o": frames / "registered.tif"}, {"REC": frames})
+
+
+def test_warnings_are_one_line(monkeypatch, capsys):
+    with warnings_as_lines("catrack x"):
+        warnings.warn("red intensity too low in 32 samples", RuntimeWarning, stacklevel=1)
+    assert capsys.readouterr().err == "catrack x: warning: red intensity too low in 32 samples\n"
+    from napari_catrack.commands import info
+
+    def noisy(args):
+        warnings.warn("something odd", RuntimeWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(info, "run", noisy)
+    assert main(["info", "whatever.tif"]) == 0
+    assert capsys.readouterr().err == "catrack info: warning: something odd\n"
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    code = (
+        "import sys; from napari_catrack.cli import main\n"
+        "from napari_catrack.commands import info\n"
+        "info.run = lambda args: print('row\\n' * 100000) or 0\n"
+        "sys.exit(main(['info', 'x.tif']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)  # fmt: skip
+    proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
