@@ -25,8 +25,7 @@ import tifffile
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
-
-ZARR_SUFFIXES = (".zarr",)
+from napari_catrack.io.zarr_movie import ZARR_SUFFIXES, is_zarr_path, open_zarr_array
 
 
 @dataclass
@@ -153,21 +152,6 @@ def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
         return buf.reshape((t1 - t0, *shape[1:]))
 
     return FrameSource(shape, dtype, read, fps or file_fps, None, str(path), [fh.close])  # type: ignore[arg-type]
-
-
-def is_zarr_path(path: str | os.PathLike) -> bool:
-    """A `.zarr` folder (what `MovieWriter` and `catrack register -o X.zarr` write)."""
-    return str(path).rstrip("/\\").lower().endswith(ZARR_SUFFIXES) and os.path.isdir(path)
-
-
-def open_zarr_array(path: str | os.PathLike):
-    """The zarr array in a `.zarr` folder, read only; one `InputError` line when it is not one."""
-    import zarr
-
-    try:
-        return zarr.open_array(str(path), mode="r")
-    except Exception as exc:  # zarr raises many types for what is not an array
-        raise InputError(f"{Path(path).name} is not a readable zarr array: {exc}") from None
 
 
 def _open_zarr(path: Path, fps: float | None) -> FrameSource:

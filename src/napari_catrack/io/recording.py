@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.frames import is_zarr_path, open_zarr_array
 from napari_catrack.io.hdf5 import is_hdf5_path, open_hdf5
 from napari_catrack.io.layouts import check_same_shape, guess_axes, split_channels
 from napari_catrack.io.tiff import RawStack, is_tiff_path, open_tiff, open_tiff_sequence
 from napari_catrack.io.video import is_video_path, open_video
+from napari_catrack.io.zarr_movie import is_zarr_path, open_zarr_array
 
 if TYPE_CHECKING:  # dask is imported where lazy arrays are built (memmap=True may never need it)
     import dask.array as da
