@@ -53,6 +53,11 @@ def read_recording(path: str | list[str]) -> list:
     viewer = current_viewer()
     if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
         note_recording(session_for_viewer(viewer), rec)
+    if rec.warnings:  # a damaged video: how many frames could be read, which are blank
+        from napari.utils.notifications import show_warning
+
+        for line in rec.warnings:
+            show_warning(f"napari-catrack: {line}")
     return layers
 
 

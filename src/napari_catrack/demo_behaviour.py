@@ -36,11 +36,11 @@ def run_behaviour_demo(
         VelocityParams,
         compute_centerlines,
         compute_velocity,
-        curvature,
         frame_quality,
         posture_table,
         segment_video,
     )
+    from napari_catrack.core.behaviour.posture import kymograph
     from napari_catrack.core.behaviour.records import (
         record_centerline,
         record_segmentation,
@@ -86,7 +86,7 @@ def run_behaviour_demo(
     prompt = truth.centerline[0, K // 2]
     params = SegmentParams(method="classical")
     seg = segment_video(rec.green, Anchor(0, [prompt], [1]), params)
-    quality = frame_quality(seg.masks, seg.score, low_score=params.low_score)
+    quality = frame_quality(seg.masks, seg.score, low_score=params.low_score, source=seg.source)
     write_masks(out / "masks.tif", seg.masks)
     iou = mask_iou(seg.masks, truth.masks)
 
@@ -94,7 +94,8 @@ def run_behaviour_demo(
     cl = compute_centerlines(seg.masks, cl_params, frames=rec.green)
     write_table(cl.table(), out / "centerline.csv", float_format="%.3f")
     err, flipped = centerline_errors(cl.points, truth.centerline)
-    posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um).assign(status=cl.status)
+    posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um,
+                            usable=cl.posture_ok).assign(status=cl.status)  # fmt: skip
     write_table(posture, out / "posture.csv", float_format="%.5g")
 
     v_params = VelocityParams(pixel_size_um=video.pixel_size_um)
@@ -115,14 +116,14 @@ def run_behaviour_demo(
                         {"stage": "stage.csv", "source": "centerline"}, save=False)  # fmt: skip
 
     figures = out / "figures"
-    kymo = curvature(cl.points, pixel_size=video.pixel_size_um)
+    kymo = kymograph(cl.points, cl.posture_ok, pixel_size=video.pixel_size_um)
     picks = np.linspace(0, T - 1, 6).round().astype(int)
     coils = np.nonzero(truth.coiled)[0]
     if len(coils):
         picks[-2] = coils[len(coils) // 2]
     for name, f in (
         ("speed", fig.speed_figure(velocity, truth.signed_speed_um_s)),
-        ("kymograph", fig.kymograph_figure(kymo, times)),
+        ("kymograph", fig.kymograph_figure(kymo, times, good=cl.reliable)),
         ("frames", fig.frames_figure(video.frames, seg.masks, cl.points, sorted(picks), cl.status)),
     ):
         for ext in ("svg", "png"):

@@ -94,3 +94,67 @@ def test_errors_are_one_line_and_write_nothing(avi, tmp_path, capsys, args, mess
     assert err[-1].startswith("catrack: error: ") and message in err[-1]
     assert "Traceback" not in "\n".join(err)
     assert not out.exists() and not list(tmp_path.glob(".out.file*"))
+
+
+@pytest.mark.parametrize("basis", ["{stage}", "{missing}", "{text}"])
+def test_a_bad_eigenworm_basis_stops_before_any_work_or_writing(avi, tmp_path, capsys, basis):
+    """`--eigenworms` was read only after the centerlines were computed and their CSV written:
+    a bad basis left centerline.csv behind (exit 2) after all the work."""
+    v, path = avi
+    from napari_catrack.io.masks import write_masks
+
+    masks = write_masks(tmp_path / "m.tif", v.truth.masks[:15])
+    (tmp_path / "notes.txt").write_text("not a basis\n")
+    names = {"stage": tmp_path / "stage.csv", "missing": tmp_path / "nope.mat",
+             "text": tmp_path / "notes.txt"}  # fmt: skip
+    out, post = tmp_path / "cl.csv", tmp_path / "post.csv"
+    for source in (["--masks", str(masks)], [str(path), "--prompt", _prompt(v)]):
+        args = ["centerline", *source, "-o", str(out), "--posture", str(post),
+                "--eigenworms", basis.format(**names)]  # fmt: skip
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("catrack: error: ") and "eigenworm" in err[-1]
+        assert not any("segmented" in line for line in err)  # stopped before segmenting
+        assert not out.exists() and not post.exists()
+
+
+def test_damaged_videos_are_read_as_far_as_they_go_and_say_so(tmp_path, capsys):
+    """A truncated AVI gave exit 0 with fewer frames than its header declares and a half-grey
+    last frame; an undecodable frame in the middle stopped the whole segmentation."""
+    v = small_video(n_frames=30)
+    path = write_video(tmp_path / "worm.avi", v.frames, fps=v.fps)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "m.tif"
+    assert main(["segment", str(cut), "--prompt", _prompt(v), "--method", "classical",
+                 "-o", str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "of the 30 the file declares" in err and "cut off" in err
+    n = len(read_masks(out))
+    assert 5 < n < 15  # the frames that are whole, no half-decoded one
+    # a damaged stretch in the middle: the later frames keep their numbers, the lost ones
+    # are blank, listed, and the segmentation goes on
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pos = [p.pos for p in container.demux(stream) if p.size > 0]
+    broken = bytearray(data)
+    a, b = pos[12] + 100, pos[15] - 8  # frame 12's data and frames 13-14 are lost
+    broken[a:b] = bytes(b - a)
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(bytes(broken))
+    report = tmp_path / "q.csv"
+    assert main(["segment", str(bad), "--prompt", _prompt(v), "--method", "classical",
+                 "-o", str(out), "--report", str(report)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    masks = read_masks(out)
+    assert len(masks) == 30
+    blank = [t for t in range(30) if not masks[t].any()]
+    assert set(blank) >= {13, 14} and set(blank) <= {12, 13, 14}
+    assert "blank" in err and "13" in err
+    quality = pd.read_csv(report)
+    assert quality.set_index("frame").loc[blank, "low_confidence"].all()
+    later = [t for t in range(16, 30)]
+    assert np.median([iou(masks[t], v.truth.masks[t]) for t in later]) > 0.8  # not shifted

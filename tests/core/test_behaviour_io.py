@@ -56,3 +56,37 @@ def test_masks_round_trip_and_bad_masks(tmp_path):
     tifffile.imwrite(tmp_path / "img.tif", rng.integers(100, 4000, (4, 9, 9), dtype=np.uint16))
     with pytest.raises(InputError, match="does not look like masks"):
         read_masks(tmp_path / "img.tif")
+
+
+def test_a_damaged_video_never_raises_on_a_frame_and_reports_itself(tmp_path):
+    """Stepping napari's slider onto an undecodable frame raised InputError, and a truncated
+    file's count (fewer than declared) was reported nowhere."""
+    import av
+
+    v = small_video()
+    path = write_video(tmp_path / "w.avi", v.frames[:20], fps=15.0)
+    data = path.read_bytes()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pos = [p.pos for p in container.demux(stream) if p.size > 0]
+    broken = bytearray(data)
+    broken[pos[8] + 100 : pos[10] - 8] = bytes(pos[10] - 8 - pos[8] - 100)  # 8 cut, 9 lost
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(bytes(broken))
+    rec = open_recording(bad)
+    assert rec.n_frames == 20 and any("lost and shown blank" in w for w in rec.warnings)
+    frames = [np.asarray(rec.green[t]) for t in (0, 8, 9, 8, 19, 7)]  # jumps, back and forth
+    assert all(f.shape == (160, 160) for f in frames)
+    reader = VideoReader(bad)
+    blank = [t for t in range(20) if not reader.frame(t).any()]
+    assert set(blank) == reader.undecodable and {9} <= set(blank) <= {8, 9}
+    for t in (7, 10, 19):  # the later frames keep their numbers
+        assert np.abs(reader.frame(t).astype(int) - v.frames[t]).mean() < 3.0
+    reader.close()
+    rec.close()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    rec = open_recording(cut)
+    assert rec.n_frames < 12 and any("of the 20 the file declares" in w for w in rec.warnings)
+    assert "warnings" in rec.summary()
+    rec.close()

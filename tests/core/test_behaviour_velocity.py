@@ -65,7 +65,11 @@ def test_stage_logs_csv_aliases_mapping_and_hdf5(tmp_path):
     pd.DataFrame({"frame": range(10), "time_s": t, "stage_y_um": t * 10,
                   "stage_x_um": -t}).to_csv(tmp_path / "a.csv", index=False)  # fmt: skip
     log = read_stage(tmp_path / "a.csv")
-    np.testing.assert_allclose(stage_at(log, np.arange(3), np.array([0, 0.05, 0.1]))[:, 0],
+    # a log with times only (the stage's own clock, 10 Hz): interpolated at the frame times
+    pd.DataFrame({"time_s": t, "stage_y_um": t * 10, "stage_x_um": -t}).to_csv(
+        tmp_path / "timed.csv", index=False)  # fmt: skip
+    timed = read_stage(tmp_path / "timed.csv")
+    np.testing.assert_allclose(stage_at(timed, np.arange(3), np.array([0, 0.05, 0.1]))[:, 0],
                                [0, 0.5, 1.0])  # fmt: skip
     # a rig's own names and units: milliseconds and millimetres, tab separated
     pd.DataFrame({"Time": t * 1000, "StageX": -t / 1000, "StageY": t / 100}).to_csv(
@@ -162,3 +166,63 @@ def test_reads_a_zhen_lab_trackstim_stage_log(tmp_path):
     bad.write_text("0, 1.0, 2.0\n1, 1.5, 2.5\n")
     with pytest.raises(InputError, match="no header line and 3 columns"):
         read_stage(bad)
+
+
+def test_stage_frame_numbers_win_over_a_contradicting_frame_rate(tmp_path):
+    """A 15 Hz log with frame numbers and times read with --fps 30 used to be interpolated in
+    time: frame 299 took row ~149 (1 mm off), silently. A time_s column in ms read as seconds
+    put every frame at the log's first rows."""
+    n = 300
+    t = np.arange(n) / 15.0
+    table = pd.DataFrame({"frame": range(n), "time_s": t, "stage_y_um": 1000 + 50 * t,
+                          "stage_x_um": 2000 + 100 * t})  # fmt: skip
+    table.to_csv(tmp_path / "stage.csv", index=False)
+    log = read_stage(tmp_path / "stage.csv")
+    frames = np.arange(n)
+    notes: list[str] = []
+    pos = stage_at(log, frames, frames / 30.0, notes=notes)  # the wrong --fps
+    np.testing.assert_allclose(pos, log.yx_um)  # matched by the log's frame numbers
+    assert len(notes) == 1 and "15 frames/s" in notes[0] and "30 Hz" in notes[0]
+    assert "--fps" in notes[0]
+    notes.clear()
+    pos = stage_at(log, frames, frames / 15.0, notes=notes)  # agreeing: nothing to say
+    np.testing.assert_allclose(pos, log.yx_um)
+    assert not notes
+    table.assign(time_s=t * 1000).to_csv(tmp_path / "ms.csv", index=False)
+    ms = read_stage(tmp_path / "ms.csv")
+    pos = stage_at(ms, frames, frames / 15.0, notes=notes)
+    np.testing.assert_allclose(pos, log.yx_um)
+    assert "milliseconds" in notes[0] and "--stage-time-scale 0.001" in notes[0]
+    gui = {"fps": "the frame rate box", "time_scale": None}
+    notes.clear()
+    stage_at(log, frames, frames / 30.0, notes=notes, names=gui)
+    assert "the frame rate box" in notes[0] and "--" not in notes[0]
+
+
+def test_stage_rows_without_a_position_are_filled_or_named(tmp_path):
+    """NaN rows gave NaN velocities (x only: y was still filled in) and a raw numpy
+    RuntimeWarning ('Mean of empty slice')."""
+    import warnings
+
+    n = 120
+    t = np.arange(n) / 15.0
+    x = 2000 + 100 * t
+    x[50:56] = np.nan  # six rows the stage did not report
+    pd.DataFrame({"frame": range(n), "time_s": t, "stage_y_um": 1000 + 50 * t,
+                  "stage_x_um": x}).to_csv(tmp_path / "nan.csv", index=False)  # fmt: skip
+    log = read_stage(tmp_path / "nan.csv")
+    assert np.isfinite(log.yx_um).all()
+    np.testing.assert_allclose(log.yx_um[50:56, 1], 2000 + 100 * t[50:56])
+    assert len(log.notes) == 1 and "6 row(s)" in log.notes[0]
+    x[20:60] = np.nan  # too long to interpolate: named, and no velocity there, no warning
+    pd.DataFrame({"frame": range(n), "time_s": t, "stage_y_um": 1000 + 50 * t,
+                  "stage_x_um": x}).to_csv(tmp_path / "gap.csv", index=False)  # fmt: skip
+    log = read_stage(tmp_path / "gap.csv")
+    assert "rows 20-59" in log.notes[0] and "no position or velocity" in log.notes[0]
+    body = np.zeros((n, 10, 2)) + np.linspace(0, 9, 10)[None, :, None] + 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = compute_velocity(body.mean(axis=1), t, stage_at(log, np.arange(n), t), (128, 128),
+                                 VelocityParams(pixel_size_um=8.0), body_px=body)  # fmt: skip
+    assert table["x_um"][20:60].isna().all() and table["y_um"][20:60].isna().all()
+    assert table["speed_um_s"][70:110].notna().all()

@@ -171,3 +171,84 @@ def test_worm_velocity_beside_the_neuron_traces(make_napari_viewer):
     widget.select(["AVA"])
     widget.redraw()
     np.testing.assert_allclose(widget._axes[-1].lines[-1].get_xdata(), t + 2.0)
+
+
+def test_velocity_panel_shows_this_runs_outcome_in_the_widgets_words(
+    make_napari_viewer, video, tmp_path
+):
+    """After a failed run the panel still showed the earlier result's status, and the wrong-
+    columns error told a GUI user to use the command line's --stage-columns."""
+    from napari_catrack.core.behaviour import CenterlineResult
+    from napari_catrack.core.behaviour.centerline import resample
+    from napari_catrack.core.behaviour.records import record_centerline
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(video.frames, name="cam")
+    widget = BehaviourWidget(viewer)
+    pts = np.stack([resample(c, 50) for c in video.truth.centerline])
+    T = len(pts)
+    result = CenterlineResult(pts, np.full(T, "ok", dtype=object), np.full(T, 100.0),
+                              np.full(T, 8.0), np.full(T, 10.0))  # fmt: skip
+    record_centerline(session_for_viewer(viewer), result, {})
+    stage = tmp_path / "stage.csv"
+    video.stage_table().to_csv(stage, index=False)
+    panel = widget.velocity
+    panel.stage.setText(str(stage))
+    panel.pixel.setValue(10.0)
+    panel.fps.setValue(video.fps)
+    assert widget._panel_action(panel, "run") is not None
+    assert "median speed" in panel.status.text()
+    panel.stage.setText(str(tmp_path / "missing.csv"))
+    assert widget._panel_action(panel, "run") is None
+    text = panel.status.text()
+    assert "median speed" not in text and "not found" in text and "previous velocity" in text
+    bad = tmp_path / "cols.csv"
+    video.stage_table().rename(columns={"stage_y_um": "Motor1", "stage_x_um": "Motor2"}).to_csv(
+        bad, index=False
+    )
+    panel.stage.setText(str(bad))
+    assert widget._panel_action(panel, "run") is None
+    assert "--stage-columns" not in widget.last_error
+    assert "'stage columns' field" in widget.last_error and "failed" in panel.status.text()
+    # a frame rate the log's own frame numbers and times contradict: said, in the GUI's words
+    panel.stage.setText(str(stage))
+    panel.fps.setValue(2 * video.fps)
+    assert widget._panel_action(panel, "run") is not None
+    assert "frame rate (Hz)' box" in panel.status.text()
+
+
+def test_flagged_centerlines_are_listed_and_do_not_set_the_kymograph_colours(
+    make_napari_viewer, video
+):
+    """Coiled frames' garbage set the plot's 99th-percentile colour limit and washed the rest
+    out, and the doubtful list never showed them."""
+    from napari_catrack.core.behaviour import CenterlineResult
+    from napari_catrack.core.behaviour.centerline import resample
+    from napari_catrack.core.behaviour.posture import curvature
+    from napari_catrack.core.behaviour.records import record_centerline
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+    from napari_catrack.widgets.behaviour_plot import BehaviourPlotWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(video.frames, name="cam")
+    widget = BehaviourWidget(viewer)
+    pts = np.stack([resample(c, 50) for c in video.truth.centerline])
+    T = len(pts)
+    status = np.full(T, "ok", dtype=object)
+    status[5:8] = "coiled"
+    status[10:20] = "failed"
+    rng = np.random.default_rng(0)
+    pts[5:8] += rng.normal(0, 2.0, pts[5:8].shape)  # zig-zags: huge curvature
+    result = CenterlineResult(pts, status, np.full(T, 100.0), np.full(T, 8.0), np.full(T, 10.0))
+    record_centerline(session_for_viewer(viewer), result, {})
+    widget.show_doubtful(status=result.status)
+    listed = {widget.low_list.item(i).data(256): widget.low_list.item(i).text()
+              for i in range(widget.low_list.count())}  # fmt: skip
+    assert set(listed) == {5, 6, 7, *range(10, 20)}
+    assert "coiled" in listed[6] and "posture NaN" in listed[12]
+    plot = BehaviourPlotWidget(viewer)
+    image = plot.figure.axes[-1].images[0]
+    k = np.abs(curvature(pts[status == "ok"]))
+    assert image.get_clim()[1] == pytest.approx(np.percentile(k, 99))
+    assert np.isnan(np.asarray(image.get_array(), float)[:, 12]).all()  # failed: blank

@@ -66,6 +66,8 @@ def behaviour_frames(args: argparse.Namespace):
     from napari_catrack.commands._common import recording_from_args
 
     rec = recording_from_args(args)
+    for note in rec.warnings:  # a damaged video: frames lost or cut off
+        warn(note)
     frames = rec.red if getattr(args, "channel", "green") == "red" else rec.green
     if frames is None:
         raise InputError("the recording has no red channel")
@@ -94,8 +96,11 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
     """
     import os
 
+    import numpy as np
+
     from napari_catrack.core.behaviour import frame_quality, segment_video
     from napari_catrack.core.behaviour.pipeline import segment_and_centerline
+    from napari_catrack.core.behaviour.quality import LOOP, frame_ranges
     from napari_catrack.core.behaviour.sam import make_segmenter
 
     segmenter = make_segmenter(params, log=lambda m: warn(m))
@@ -108,7 +113,15 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
             processes=1 if (os.cpu_count() or 1) > 1 else 0,
         )  # fmt: skip
     quality = frame_quality(result.masks, result.score, low_score=params.low_score,
-                            area_jump=params.area_jump)  # fmt: skip
+                            area_jump=params.area_jump, source=result.source)  # fmt: skip
     n_low = int(quality["low_confidence"].sum())
     log(f"{result.method}: {result.n_frames} frames segmented, {n_low} listed as doubtful")
+    blank = np.flatnonzero(result.source == "blank")
+    if len(blank):
+        warn(f"{len(blank)} blank frame(s) (lost or not decodable in the video) have no mask: "
+             f"{frame_ranges(blank)}")  # fmt: skip
+    loops = quality["reason"].str.contains(LOOP, regex=False).to_numpy()
+    if loops.any():
+        warn(f"{int(loops.sum())} frame(s) where the worm touches itself (loop): "
+             f"{frame_ranges(np.flatnonzero(loops))}")  # fmt: skip
     return result, quality, cl

@@ -54,7 +54,7 @@ def register(subparsers) -> None:
         "--frames-report",
         default=None,
         metavar="CSV",
-        help="also write per-frame status (ok/coiled/filled) and head confidence",
+        help="also write per-frame status (ok/coiled/filled/failed) and head confidence",
     )
     p.add_argument("-o", "--output", required=True, help="output CSV")
     p.set_defaults(func=run)
@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         load_eigenworms,
         posture_table,
     )
+    from napari_catrack.core.behaviour.quality import status_warnings
+    from napari_catrack.core.behaviour.video_centerline import STATUSES
     from napari_catrack.io.masks import read_masks
     from napari_catrack.io.tables import write_table
 
@@ -80,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
     if args.masks and args.prompt:
         raise InputError("give either REC --prompt y,x or --masks masks.tif, not both")
     params = CenterlineParams.from_args(args)
+    # every input is checked before any work or writing: a bad basis must not leave a
+    # centerline CSV behind after minutes of segmentation
+    if args.eigenworms and not args.posture:
+        warn("--eigenworms is used only with --posture: ignored")
+    basis = load_eigenworms(args.eigenworms) if args.eigenworms and args.posture else None
     if args.masks:
         frames = behaviour_frames(args)[0] if args.recording else None
         result = compute_centerlines(read_masks(args.masks), params, frames=frames)
@@ -93,17 +100,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise InputError("give a behaviour video REC with --prompt y,x, or --masks masks.tif")
     write_table(result.table(), args.output, float_format="%.3f")
-    counts = {s: int((result.status == s).sum()) for s in ("ok", "coiled", "filled")}
-    if counts["filled"]:
-        warn(f"{counts['filled']} frame(s) had no usable mask and were filled from neighbours")
+    counts = {s: int((result.status == s).sum()) for s in STATUSES}
+    for line in status_warnings(result.status):
+        warn(line)
     if args.frames_report:
         write_table(result.frames_table(), args.frames_report, float_format="%.4f")
     if args.posture:
-        basis = load_eigenworms(args.eigenworms) if args.eigenworms else None
-        table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis)
+        table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis,
+                              usable=result.posture_ok)  # fmt: skip
         write_table(table.assign(status=result.status), args.posture, float_format="%.5g")
     print(
         f"{result.n_frames} frames x {params.points} points ({counts['ok']} ok, "
-        f"{counts['coiled']} coiled, {counts['filled']} filled) -> {args.output}"
+        f"{counts['coiled']} coiled, {counts['filled']} filled, {counts['failed']} failed) "
+        f"-> {args.output}"
     )
     return 0

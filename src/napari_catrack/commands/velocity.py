@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         rec.close()
     stage = read_stage(args.stage, columns=args.stage_columns, scale_um=args.stage_scale,
                        time_scale_s=args.stage_time_scale)  # fmt: skip
+    for note in stage.notes:  # rows without a position: filled or left empty
+        warn(note)
     n = int(frames.max()) + 1
     if args.frame_times:
         times = read_frame_times(args.frame_times, None)
@@ -123,8 +125,15 @@ def run(args: argparse.Namespace) -> int:
         times = np.array([lookup[int(f)] for f in frames])
     else:
         raise InputError("give --fps (or --frame-times) to know when each frame was taken")
+    notes: list[str] = []
     stage_um = stage_at(stage, frames, times if stage.time_s is not None else None,
-                        tolerance_s=0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 0)  # fmt: skip
+                        tolerance_s=0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 0,
+                        notes=notes)  # fmt: skip
+    for note in notes:  # --fps contradicting the log's own frame numbers and times
+        warn(note)
+    no_stage = ~np.isfinite(stage_um).all(axis=1)
+    if no_stage.any():
+        warn(f"{int(no_stage.sum())} frame(s) have no stage position: no velocity there")
     if shape is None:
         warn("no --image-size (or --recording): positions are relative to pixel (0, 0) "
              "instead of the image centre; velocities are unaffected")  # fmt: skip

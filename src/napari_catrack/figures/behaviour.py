@@ -44,11 +44,18 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     ax.yaxis.set_major_formatter(_ASCII)
 
 
-def kymograph_figure(curvature: np.ndarray, times: np.ndarray, unit: str = "1/µm") -> Figure:
-    """Curvature along the body (head at the top) over time: waves travel down when forward."""
+def kymograph_figure(
+    curvature: np.ndarray, times: np.ndarray, unit: str = "1/µm", good: np.ndarray | None = None
+) -> Figure:
+    """Curvature along the body (head at the top) over time: waves travel down when forward.
+
+    good: (T,) the frames whose curvature sets the colour scale (`CenterlineResult.reliable`);
+    rows of NaN (frames without usable posture) are left blank."""
+    from napari_catrack.core.behaviour.posture import colour_limit
+
     fig = Figure(figsize=(7, 2.6), tight_layout=True)
     ax = fig.add_subplot(111)
-    lim = float(np.nanpercentile(np.abs(curvature), 99)) or 1.0
+    lim = colour_limit(curvature, good)
     im = ax.imshow(curvature.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
                    extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
     ax.set_xlabel("time (s)")

@@ -56,8 +56,15 @@ class Recording:
     def has_red(self) -> bool:
         return self.red is not None
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a user must know about this file (a damaged video's lost frames, ...)."""
+        return [n.removeprefix("WARNING: ") for n in self.metadata.get("notes", [])
+                if str(n).startswith("WARNING")]  # fmt: skip
+
     def summary(self) -> dict[str, Any]:
         """What the loader widget and `catrack info` show a user."""
+        extra = {"warnings": self.warnings} if self.warnings else {}
         return {
             "path": self.path,
             "frames": self.n_frames,
@@ -70,6 +77,7 @@ class Recording:
             "fps": self.fps,
             "pixel_size_um": self.pixel_size_um,
             "format": self.metadata.get("format"),
+            **extra,
         }
 
     def close(self) -> None:
@@ -190,7 +198,7 @@ def open_recording(
         file_fps = file_fps / 2  # the file's rate counts both channels' frames
     metadata = dict(raw.metadata)
     if notes:
-        metadata["notes"] = notes
+        metadata["notes"] = [*metadata.get("notes", []), *notes]
     return Recording(
         green=green,
         red=red,

@@ -10,15 +10,22 @@ as datasets (one 1-D dataset per column), or a 2-D dataset `stage` of (y, x) row
 The Zhen lab's tracker TrackStim writes `stage-pos.txt` without a header (`frame, x, y, z`
 in µm per line); such a file is read as it is (`_trackstim`).
 
-`stage_at(log, frame_times)` gives the stage position at each video frame: interpolated in
-time when both have times (behaviour camera and stage log at different rates), matched by
-frame number otherwise, and never silently extrapolated.
+`stage_at(log, frame_times)` gives the stage position at each video frame: matched by the
+log's frame numbers when it has every frame (the `frame` column numbers the video's frames),
+else interpolated in time when both have times (behaviour camera and stage log at different
+rates), and never silently extrapolated. A log with both frame numbers and times states the
+camera's frame rate itself; when the frame rate given for the video contradicts it (a wrong
+`--fps`, or times in ms read as seconds), `stage_at` says so, naming both rates.
+
+Rows without a position (NaN, a stage that did not report) are interpolated from their
+neighbours when the gap is short (`MAX_GAP_ROWS`), and `StageLog.notes` says how many; longer
+gaps stay empty, and the frames there get no position or velocity (also said).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +41,13 @@ ALIASES = {
 }
 
 
+MAX_GAP_ROWS = 15  # runs of rows without a position up to this long are interpolated
+RATE_TOLERANCE = 0.05  # relative disagreement of two frame rates that is reported
+# how the user names each setting: the command line's flags (the widget passes its own)
+CLI_NAMES = {"columns": "--stage-columns", "fps": "--fps",
+             "time_scale": "--stage-time-scale 0.001"}  # fmt: skip
+
+
 @dataclass
 class StageLog:
     """Stage (y, x) in µm per row, with the row's time (s) and/or frame number."""
@@ -42,6 +56,7 @@ class StageLog:
     time_s: np.ndarray | None
     frame: np.ndarray | None
     source: str = ""
+    notes: list[str] = field(default_factory=list)  # what a user should know (filled rows)
 
     def __len__(self) -> int:
         return len(self.yx_um)
@@ -88,8 +103,13 @@ def read_stage(
     columns: str | dict | None = None,
     scale_um: float = 1.0,
     time_scale_s: float = 1.0,
+    names: dict[str, str | None] | None = None,
 ) -> StageLog:
-    """Read a stage log (CSV/Excel/HDF5); see the module docstring for names and units."""
+    """Read a stage log (CSV/Excel/HDF5); see the module docstring for names and units.
+
+    names: how the user sets the column mapping etc. in messages (`CLI_NAMES` by default; the
+    widget gives its own controls' names)."""
+    names = {**CLI_NAMES, **(names or {})}
     path = Path(path)
     if not path.is_file():
         raise InputError(f"stage file not found: {path}")
@@ -97,12 +117,13 @@ def read_stage(
     table = _read_hdf5(path) if path.suffix.lower() in (".h5", ".hdf5") else _read_table(path)
     if isinstance(table, np.ndarray):  # a 2-D `stage` dataset
         return StageLog(table[:, :2] * scale_um, None, None, str(path))
-    names = [str(c) for c in table.columns]
+    ui, names = names, [str(c) for c in table.columns]
     ycol, xcol = _pick(names, "y", mapping), _pick(names, "x", mapping)
     if ycol is None or xcol is None:
         raise InputError(
             f"{path.name}: no stage y/x columns found (looked for stage_y_um/stage_x_um, y/x, ...); "
-            f"it has {', '.join(names)}; map them with e.g. --stage-columns y=StageY,x=StageX"
+            f"it has {', '.join(names)}; map them with {ui['columns']}, e.g. "
+            "y=StageY,x=StageX"
         )
     tcol, fcol = _pick(names, "time", mapping), _pick(names, "frame", mapping)
     try:
@@ -111,15 +132,57 @@ def read_stage(
         frame = table[fcol].to_numpy(float) if fcol else None
     except (ValueError, TypeError) as exc:
         raise InputError(f"{path.name}: stage columns must be numbers ({exc})") from None
+    notes: list[str] = []
+    keep = np.ones(len(yx), bool)
+    for what, values in (("time", time), ("frame number", frame)):
+        if values is not None and not np.isfinite(values).all():
+            bad = ~np.isfinite(values)
+            notes.append(f"{path.name}: {int(bad.sum())} row(s) without a {what} left out")
+            keep &= ~bad
+    yx = yx[keep]
+    time = time[keep] if time is not None else None
+    frame = frame[keep] if frame is not None else None
     if len(yx) < 2:
         raise InputError(f"{path.name}: the stage log needs at least 2 rows")
-    if time is not None and not (np.diff(time[np.isfinite(time)]) > 0).all():
+    if time is not None and not (np.diff(time) > 0).all():
         raise InputError(f"{path.name}: stage times must increase row by row")
     if frame is not None:
         if not np.allclose(frame, np.round(frame)):
             raise InputError(f"{path.name}: stage frame numbers must be whole numbers")
         frame = frame.astype(np.int64)
-    return StageLog(yx, time, frame, str(path))
+    yx = _fill_gaps(yx, time if time is not None else frame, path.name, notes)
+    return StageLog(yx, time, frame, str(path), notes)
+
+
+def _fill_gaps(yx: np.ndarray, along: np.ndarray | None, name: str, notes: list[str]):
+    """Rows without a position: interpolated (along time, frame or row) in short gaps."""
+    missing = ~np.isfinite(yx).all(axis=1)
+    if not missing.any():
+        return yx
+    if missing.all():
+        raise InputError(f"{name}: no row of the stage log has a position")
+    x = np.arange(len(yx), dtype=float) if along is None else np.asarray(along, float)
+    d = np.diff(np.concatenate([[0], missing.astype(int), [0]]))
+    runs = list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+    out = yx.copy()
+    out[missing] = np.nan
+    filled, left = 0, []
+    for a, b in runs:
+        if a > 0 and b < len(yx) and b - a <= MAX_GAP_ROWS:
+            for i in range(2):
+                out[a:b, i] = np.interp(x[a:b], x[[a - 1, b]], out[[a - 1, b], i])
+            filled += b - a
+        else:
+            left.append((a, b))
+    if filled:
+        notes.append(f"{name}: {filled} row(s) without a stage position interpolated from "
+                     f"their neighbours (gaps of at most {MAX_GAP_ROWS} rows)")  # fmt: skip
+    if left:
+        rows = ", ".join(f"{a}-{b - 1}" if b - a > 1 else f"{a}" for a, b in left[:5])
+        notes.append(f"{name}: rows {rows}{' ...' if len(left) > 5 else ''} have no stage "
+                     "position (too long a gap, or at an end): the frames there get no "
+                     "position or velocity")  # fmt: skip
+    return out
 
 
 def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
@@ -235,13 +298,25 @@ def stage_at(
     times: np.ndarray | None,
     *,
     tolerance_s: float | None = None,
+    notes: list[str] | None = None,
+    names: dict[str, str | None] | None = None,
 ) -> np.ndarray:
     """(T, 2) stage positions (µm) at the given frames/times (see the module docstring).
 
     Frame times may lie up to `tolerance_s` (default: half the stage log's sampling interval,
     e.g. rounding in a CSV) outside the log; they take the end value, never an extrapolation.
+    notes: a list the warnings are appended to (a frame rate that contradicts the log's own);
+    names: how the user sets the frame rate in messages (`CLI_NAMES` by default).
     """
     frames = np.asarray(frames)
+    if log.frame is not None and np.isin(frames, log.frame).all():
+        index = {int(f): i for i, f in enumerate(log.frame)}
+        rows = np.array([index[int(f)] for f in frames], int)
+        if log.time_s is not None and times is not None:
+            note = rate_contradiction(log, frames, np.asarray(times, float), names)
+            if note and notes is not None:
+                notes.append(note)
+        return log.yx_um[rows]
     if log.time_s is not None and times is not None:
         t = np.asarray(times, float)
         if tolerance_s is None:
@@ -268,3 +343,35 @@ def stage_at(
             "neither gives times or frame numbers to match them"
         )
     return log.yx_um.copy()
+
+
+def rate_contradiction(log: StageLog, frames: np.ndarray, times: np.ndarray, names=None) -> str:
+    """A warning when the log's frame numbers and times give another frame rate than the
+    video's frame times do ("" when they agree within `RATE_TOLERANCE`)."""
+    names = {**CLI_NAMES, **(names or {})}
+    if log.frame is None or log.time_s is None or len(log.frame) < 2 or len(frames) < 2:
+        return ""
+    span = float(log.time_s[-1] - log.time_s[0])
+    log_rate = float(log.frame[-1] - log.frame[0]) / span if span > 0 else np.nan
+    t_span = float(np.max(times) - np.min(times))
+    f_span = float(np.max(frames) - np.min(frames))
+    rate = f_span / t_span if t_span > 0 else np.nan
+    if not (np.isfinite(log_rate) and np.isfinite(rate) and log_rate > 0 and rate > 0):
+        return ""
+    if abs(log_rate / rate - 1) <= RATE_TOLERANCE:
+        return ""
+    name = Path(log.source).name or "the stage log"
+    if abs(log_rate * 1000 / rate - 1) <= RATE_TOLERANCE:  # a time column in ms
+        scale = f" ({names['time_scale']})" if names.get("time_scale") else ""
+        return (
+            f"{name}: its times look like milliseconds, not seconds: with its frame numbers "
+            f"they give {log_rate:.4g} frames/s against the video's {rate:.4g} Hz "
+            f"({names['fps']}); positions are matched by the log's frame numbers, so they are "
+            f"right; read its times in ms{scale} to silence this"
+        )
+    return (
+        f"{name}: its frame numbers and times give {log_rate:.4g} frames/s, but the video's "
+        f"frame rate is {rate:.4g} Hz ({names['fps']}): positions are matched by the log's "
+        f"frame numbers; the velocities use {rate:.4g} Hz, so if {log_rate:.4g} Hz is the "
+        f"camera's real rate they are {rate / log_rate:.3g} times too large"
+    )

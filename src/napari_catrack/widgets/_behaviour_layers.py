@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 PROMPTS, MASKS, CENTERLINE, HEAD = "worm prompts", "worm masks", "centerline", "worm head"
 WORM, BACKGROUND = "worm", "background"
-STATUS_COLORS = {"ok": "yellow", "coiled": "orange", "filled": "red", "edited": "cyan"}
+STATUS_COLORS = {"ok": "yellow", "coiled": "orange", "filled": "red", "failed": "magenta",
+                 "edited": "cyan"}  # fmt: skip
 
 
 def video_layers(viewer: napari.Viewer) -> list:

@@ -19,6 +19,10 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.behaviour import CenterlineParams, VelocityParams
 from napari_catrack.core.behaviour.records import (
+    CENTERLINE as CENTERLINE_STEP,
+)
+from napari_catrack.core.behaviour.records import (
+    VELOCITY,
     centerline_from_session,
     record_centerline,
     record_velocity,
@@ -34,6 +38,10 @@ from napari_catrack.widgets._behaviour_layers import (
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import start_job
 from napari_catrack.widgets.behaviour_plot import refresh_plots
+
+# the widget's own controls, named in the stage log's messages (instead of the CLI's flags)
+GUI_NAMES = {"columns": "the 'stage columns' field", "fps": "the 'frame rate (Hz)' box",
+             "time_scale": None}  # fmt: skip
 
 
 def _file_row(edit: QLineEdit, title: str, filters: str) -> QHBoxLayout:
@@ -124,13 +132,23 @@ class CenterlinePanel(QGroupBox):
                          bar=owner.bar, buttons=owner.buttons(), cancel_button=owner.cancel_button,
                          status=self.status)  # fmt: skip
 
+    def kept(self) -> str:
+        """What a failed run leaves in place (said beside its error)."""
+        return (
+            "the previous centerlines are kept" if CENTERLINE_STEP in self.owner.ctx.session else ""
+        )
+
     def _done(self, result, heads) -> None:
         self.show(result)
         self._record(result, heads)
-        counts = {s: int((result.status == s).sum()) for s in ("ok", "coiled", "filled", "edited")}
+        self.owner.show_doubtful(status=result.status)
+        counts = {s: int((result.status == s).sum())
+                  for s in ("ok", "coiled", "filled", "failed", "edited")}  # fmt: skip
         self.status.setText(
             f"{result.n_frames} centerlines: {counts['ok']} ok, {counts['coiled']} coiled "
-            f"(fitted from neighbours), {counts['filled']} filled, {counts['edited']} edited"
+            f"(walked through the crossing or fitted), {counts['filled']} filled, "
+            f"{counts['failed']} failed (posture NaN), {counts['edited']} edited; see the "
+            "doubtful frames"
         )
 
     def _record(self, result, heads) -> None:
@@ -138,7 +156,8 @@ class CenterlinePanel(QGroupBox):
 
         basis_text = self.eigenworms.text().strip()
         basis = load_eigenworms(basis_text) if basis_text else None
-        posture = posture_table(result.points, basis=basis).assign(status=result.status)
+        posture = posture_table(result.points, basis=basis,
+                                usable=result.posture_ok).assign(status=result.status)  # fmt: skip
         record_centerline(self.owner.ctx.session, result, self.form.params().to_dict(),
                           posture=posture, head_points=heads)  # fmt: skip
         refresh_plots(self.owner.viewer)
@@ -235,19 +254,32 @@ class VelocityPanel(QGroupBox):
         body = stored[0].points
         shape = owner.video_shape()
         log = read_stage(self.stage.text().strip(), columns=self.columns.text().strip() or None,
-                         scale_um=self.scale.value())  # fmt: skip
+                         scale_um=self.scale.value(), names=GUI_NAMES)  # fmt: skip
         frames = np.arange(len(body))
         times = frames / self.fps.value()
+        notes = list(log.notes)  # rows filled, a frame rate the log contradicts
         stage_um = stage_at(log, frames, times if log.time_s is not None else None,
-                            tolerance_s=0.5 / self.fps.value())  # fmt: skip
+                            tolerance_s=0.5 / self.fps.value(), notes=notes,
+                            names=GUI_NAMES)  # fmt: skip
+        no_stage = int((~np.isfinite(stage_um).all(axis=1)).sum())
+        if no_stage:
+            notes.append(f"{no_stage} frame(s) have no stage position: no velocity there")
         table = compute_velocity(body.mean(axis=1), times, stage_um, shape, params, body_px=body)
         record_velocity(owner.ctx.session, table, params.to_dict(),
                         {"stage": self.stage.text().strip(), "source": "centerline"})  # fmt: skip
         refresh_plots(owner.viewer)
         moving = int((table["direction"] != 0).sum())
         fwd = int((table["direction"] > 0).sum())
-        self.status.setText(
+        if notes:
+            from napari.utils.notifications import show_warning
+
+            for note in notes:
+                show_warning(f"napari-catrack: {note}")
+        self.status.setText("\n".join([
             f"{len(table)} frames: {moving} moving ({fwd} forward), median speed "
-            f"{np.nanmedian(table['speed_um_s']):.0f} µm/s"
-        )
+            f"{np.nanmedian(table['speed_um_s']):.0f} µm/s", *notes]))  # fmt: skip
         return table
+
+    def kept(self) -> str:
+        """What a failed run leaves in place (said beside its error)."""
+        return "the plot shows the previous velocity" if VELOCITY in self.owner.ctx.session else ""

@@ -6,7 +6,8 @@
    through the video in a background job (progress, Cancel) into the "worm masks" Labels layer.
    Correct any frame by adding points or painting the masks: that frame becomes an anchor, and
    Re-propagate redoes only the frames it governs. Doubtful frames (low score, area jump,
-   touching the border) are listed; a click jumps the viewer there.
+   touching the border, a loop; after step 2 also coiled, filled and failed centerlines) are
+   listed; a click jumps the viewer there.
 2. Centerline and posture (`_behaviour_panels.CenterlinePanel`): editable paths, head/tail flips.
 3. Velocity against the stage log (`_behaviour_panels.VelocityPanel`), plotted with the
    curvature kymograph in the docked "Behaviour plot" that follows the time slider.
@@ -171,9 +172,17 @@ class BehaviourWidget(QWidget):
         return [self.segment_button, self.repropagate_button, self.centerline.run_button,
                 self.download_button]  # fmt: skip
 
-    @_reported
     def _panel_action(self, panel, name, *_):
-        return getattr(panel, name)()
+        """Run a panel's step (button); its status shows this run's outcome, never the last
+        one's: cleared first, the error (and what is kept) when it fails."""
+        panel.status.setText("")
+        try:
+            return getattr(panel, name)()
+        except Exception as exc:
+            self.last_error = report_exception(exc, f"{panel.title().split('. ')[-1]} ({name})")
+            kept = getattr(panel, "kept", lambda: "")()
+            panel.status.setText(f"failed: {self.last_error}" + (f" ({kept})" if kept else ""))
+            return None
 
     # --- layers -----------------------------------------------------------------------------
     def _refresh_videos(self, *_) -> None:
@@ -247,7 +256,7 @@ class BehaviourWidget(QWidget):
             res = segment_video(frames, anchors, params, segmenter=seg, previous=previous,
                                 progress=job.progress, cancel=job.cancelled)  # fmt: skip
             quality = frame_quality(res.masks, res.score, low_score=params.low_score,
-                                    area_jump=params.area_jump)  # fmt: skip
+                                    area_jump=params.area_jump, source=res.source)  # fmt: skip
             return res, quality, getattr(seg, "loaded", None), notes
 
         self.job = start_job(self, work, what="segmentation",
@@ -262,17 +271,25 @@ class BehaviourWidget(QWidget):
             self._sam = (key, loaded)
         set_masks(self.viewer, result.masks)
         record_segmentation(self.ctx.session, result, params.to_dict(), quality)
-        self._show_quality(quality)
+        self.show_doubtful(quality)
         self._show_anchors(result)
         low = int(quality["low_confidence"].sum())
         text = f"{result.method}: {result.n_frames} frames, {low} doubtful"
         self.status.setText("; ".join([*notes, text]))
 
-    def _show_quality(self, quality) -> None:
+    def show_doubtful(self, quality=None, status=None) -> None:
+        """List the segmentation's doubtful frames (`quality`, the `frame_quality` table;
+        default: the session's) and the frames whose centerline `status` is not ok."""
+        from napari_catrack.core.behaviour.quality import doubtful_frames
+
+        if quality is None and "segmentation" in self.ctx.session:
+            quality = self.ctx.session["segmentation"].tables.get("frames")
+        if quality is not None and "low_confidence" not in quality:
+            quality = None
         self.low_list.clear()
-        for _, row in quality[quality["low_confidence"]].iterrows():
-            item = QListWidgetItem(f"frame {int(row.frame)}: {row.reason}")
-            item.setData(256, int(row.frame))
+        for frame, reason in doubtful_frames(quality, status).itertuples(index=False):
+            item = QListWidgetItem(f"frame {int(frame)}: {reason}")
+            item.setData(256, int(frame))
             self.low_list.addItem(item)
 
     def _show_anchors(self, result) -> None:
@@ -309,16 +326,14 @@ class BehaviourWidget(QWidget):
         stored = segmentation_from_session(session)
         if stored is not None and MASKS not in self.viewer.layers:
             set_masks(self.viewer, stored.masks)
-            step = session["segmentation"]
-            frames = step.tables.get("frames")
-            if frames is not None and "low_confidence" in frames:
-                self._show_quality(frames)
+            self.show_doubtful()
             self._show_anchors(stored)
             self.status.setText("segmentation restored from the session")
         cl = centerline_from_session(session)
         if cl is not None and "centerline" not in self.viewer.layers:
             set_centerline(self.viewer, cl[0].points, cl[0].status)
             self.centerline.flip_to.setValue(cl[0].n_frames - 1)
+            self.show_doubtful(status=cl[0].status)
 
     def closeEvent(self, event) -> None:  # pragma: no cover - Qt teardown
         if self.job is not None and self.job.running:

@@ -61,7 +61,7 @@ class BehaviourPlotWidget(QWidget):
         self.refresh()
 
     def _data(self):
-        from napari_catrack.core.behaviour.posture import curvature
+        from napari_catrack.core.behaviour.posture import kymograph
         from napari_catrack.core.behaviour.records import (
             centerline_from_session,
             velocity_from_session,
@@ -70,11 +70,14 @@ class BehaviourPlotWidget(QWidget):
         session = self.ctx.session
         vel = velocity_from_session(session)
         cl = centerline_from_session(session)
-        kymo = curvature(cl[0].points) if cl is not None else None
-        return vel, kymo
+        if cl is None:
+            return vel, None, None
+        return vel, kymograph(cl[0].points, cl[0].posture_ok), cl[0].reliable
 
     def refresh(self) -> None:
-        vel, kymo = self._data()
+        from napari_catrack.core.behaviour.posture import colour_limit
+
+        vel, kymo, good = self._data()
         self.figure.clear()
         self._cursors = []
         if vel is None and kymo is None:
@@ -104,7 +107,7 @@ class BehaviourPlotWidget(QWidget):
             ax_v.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))  # ASCII minus
             ax_v.legend(loc="upper right", fontsize=7, frameon=False)
         if ax_k is not None:
-            lim = float(np.nanpercentile(np.abs(kymo), 99)) or 1.0
+            lim = colour_limit(kymo, good)  # from the good frames: coils do not set it
             ax_k.imshow(kymo.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
                         extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
             ax_k.set_ylabel("body (head 0 → tail 1)")

@@ -7,11 +7,14 @@ One idea per module:
 - `embeddings`: per-frame image embeddings cached on disk;
 - `params`: the steps' parameters (SegmentParams, CenterlineParams, VelocityParams), light;
 - `propagate`: anchors + frame-to-frame propagation through the video;
-- `quality`: the low-confidence frames;
+- `quality`: the low-confidence (doubtful) frames;
+- `masks`: small mask geometry (crops, skeleton tips, which holes are a coil's loop);
 - `centerline`: one mask -> a smoothed centerline; fitting a coiled frame;
-- `video_centerline`: centerlines for every frame, head first;
+- `crossing`: a coiled frame's centerline walked through its crossing or round its loop;
+- `shape_check`: whether a centerline looks like a worm's body (no fold-backs, its length);
+- `video_centerline`: centerlines for every frame, head first, with their status;
 - `headtail`: which end is the head, consistently;
-- `posture`: angles, curvature, length, eigenworms;
+- `posture`: angles, curvature, length, eigenworms, the kymograph and its colour scale;
 - `velocity`: world position from the stage, velocity, direction;
 - `records`: the results in the session file.
 """

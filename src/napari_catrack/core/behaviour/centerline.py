@@ -82,13 +82,16 @@ def _crop(mask: np.ndarray, pad: int = 2):
     return mask[y0 : ys.max() + pad + 1, x0 : xs.max() + pad + 1], (y0, x0)
 
 
-def _finish(path, crop, dist, origin, smooth) -> RawCenterline:
-    """A pixel path through a mask crop -> tips, spline, widths, in frame coordinates."""
+def _finish(path, crop, dist, origin, smooth, *, extend_last: bool = True) -> RawCenterline:
+    """A pixel path through a mask crop -> tips, spline, widths, in frame coordinates.
+
+    extend_last False: the path's last end is not a free tip (a tip pressed against the body,
+    `crossing`), so it is not extended to the mask's edge."""
     holes = ndi.binary_fill_holes(crop) & ~crop
     loop = bool(holes.sum() > 4)  # skeletons keep topology: a cycle <=> a hole
     ip = np.rint(path).astype(int)
     width = 2.0 * float(np.median(dist[ip[:, 0], ip[:, 1]]))
-    dense = _extend_to_tips(path.astype(float), dist)
+    dense = _extend_to_tips(path.astype(float), dist, extend_last=extend_last)
     curve = _smooth_spline(dense, smooth * width / 4.0)
     widths = 2 * ndi.map_coordinates(dist, curve.T, order=1, mode="nearest")
     curve += origin
@@ -103,10 +106,12 @@ def crossing_centerline(mask: np.ndarray, width: float, *, smooth: float = 0.15)
     if cropped is None:
         return None
     crop, (y0, x0) = cropped
-    path = crossing_path(crop, width)
-    if path is None or len(path) < 2:
+    found = crossing_path(crop, width)
+    if found is None or len(found[0]) < 2:
         return None
-    return _finish(path, crop, ndi.distance_transform_edt(crop), (y0, x0), smooth)
+    path, pressed = found
+    return _finish(path, crop, ndi.distance_transform_edt(crop), (y0, x0), smooth,
+                   extend_last=not pressed)  # fmt: skip
 
 
 def _longest_path(skel: np.ndarray) -> np.ndarray | None:
@@ -153,8 +158,9 @@ def _longest_path(skel: np.ndarray) -> np.ndarray | None:
     return np.stack([ys[order], xs[order]], axis=1)
 
 
-def _extend_to_tips(path: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """Continue both ends along their tangent until the mask ends (sub-pixel, 0.25 px steps)."""
+def _extend_to_tips(path: np.ndarray, dist: np.ndarray, *, extend_last: bool = True):
+    """Continue both ends (the first only, without `extend_last`) along their tangent until
+    the mask ends (sub-pixel, 0.25 px steps)."""
     soft = ndi.map_coordinates
     inside = (dist > 0).astype(np.float32)
     pts = resample(path, max(int(curve_length(path)), 2) + 1)
@@ -172,7 +178,7 @@ def _extend_to_tips(path: np.ndarray, dist: np.ndarray) -> np.ndarray:
 
     k = min(len(pts) - 1, max(2, round(dist.max())))
     head = tip(pts[0].copy(), pts[k].copy())[::-1]
-    tail = tip(pts[-1].copy(), pts[-1 - k].copy())
+    tail = tip(pts[-1].copy(), pts[-1 - k].copy()) if extend_last else np.zeros((0, 2))
     return np.concatenate([head, pts, tail])
 
 

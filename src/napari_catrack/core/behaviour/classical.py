@@ -13,7 +13,7 @@ Per frame, inside a search window around the previous mask:
 4. the connected component that holds the prompt (first frame) or overlaps the previous mask;
 5. tips: near the ends of the mask's skeleton the mask grows into pixels above a lower level
    (`tip_fraction`), because a tapering tip is fainter than the body's sides (`tips.py`);
-6. clean-up: small holes filled (big ones, a coiled worm's loop, kept), thin attachments such
+6. clean-up: small holes filled (`fill_small_holes`: a coiled worm's loop is kept open), thin attachments such
    as debris touching the body removed by an opening that leaves the body tips intact;
 7. temporal consistency: the worm contrast carries over from frame to frame, and the score is
    the overlap with the previous mask (centroids aligned), which flags doubtful frames.
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_catrack.core.behaviour.masks import padded_box
+from napari_catrack.core.behaviour.masks import fill_small_holes, padded_box
 from napari_catrack.core.behaviour.prompts import Prompt
 from napari_catrack.core.behaviour.tips import extend_tips
 from napari_catrack.core.signals.noise import MAD_TO_SD
@@ -258,13 +258,7 @@ class ClassicalSegmenter:
 
     def _clean_crop(self, mask: np.ndarray) -> np.ndarray:
         width = self.width or 2.0 * float(ndi.distance_transform_edt(mask).max())
-        filled = ndi.binary_fill_holes(mask)
-        holes, n = ndi.label(filled & ~mask)
-        if n:
-            sizes = np.bincount(holes.ravel())
-            big = sizes > (0.8 * width) ** 2
-            big[0] = False
-            filled &= ~big[holes]
+        filled = fill_small_holes(mask, width)
         r = round(self.open_fraction * width)
         if r >= 1:
             disk = _disk(r)

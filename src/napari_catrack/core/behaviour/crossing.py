@@ -5,9 +5,14 @@ skeleton is a small graph: two ends (head and tail), a junction where the body c
 branches between them. The centerline uses every branch exactly once (an Euler trail from one
 end to the other), going as straight as possible through each junction, the way a body passes
 over itself. Spurs shorter than half a body width are pruned first, and two junctions closer
-than a body width (an X skeletonises as two Ts) count as one crossing. When the skeleton does not
-form such a graph (the worm merely presses against itself, three or more ends), None is
-returned and the caller falls back to fitting a neighbouring frame's centerline.
+than a body width (an X skeletonises as two Ts) count as one crossing.
+
+A worm whose head (or tail) presses against its own body closes a loop without crossing: the
+skeleton is a "P", one free end, a stem, and a loop back to the junction where the tip touches
+the body. Its centerline is the same walk from the free end, through every branch once, ending
+at that junction (the tip is hidden in the contact; the path is not extended past it). When the
+skeleton forms neither graph (three or more ends, no junction), None is returned and the caller
+falls back to fitting a neighbouring frame's centerline.
 """
 
 from __future__ import annotations
@@ -42,8 +47,11 @@ def _order_branch(pixels: np.ndarray) -> np.ndarray:
     return pixels[order]
 
 
-def crossing_path(mask: np.ndarray, width: float) -> np.ndarray | None:
-    """(M, 2) pixel path head-or-tail to the other end through every branch, or None."""
+def crossing_path(mask: np.ndarray, width: float) -> tuple[np.ndarray, bool] | None:
+    """((M, 2) pixel path from one end through every branch, pressed), or None.
+
+    pressed: the path's last end is a junction where a tip presses against the body (the "P"
+    of the module docstring), not a free tip."""
     from skimage.morphology import skeletonize
 
     skel = skeletonize(mask)
@@ -91,8 +99,9 @@ def crossing_path(mask: np.ndarray, width: float) -> np.ndarray | None:
         if n_free > 2 and len(e[0]) < 0.5 * width and e[1].count(-1) == 1:
             edges = [x for x in edges if x is not e]
     ends = [(i, k) for i, (_, nodes) in enumerate(edges) for k in (0, 1) if nodes[k] == -1]
-    if len(ends) != 2:
+    if len(ends) not in (1, 2):
         return None
+    pressed = len(ends) == 1  # the trail ends at a junction: a tip touching the body
 
     def direction(pix, at_start: bool) -> np.ndarray:
         k = max(2, min(len(pix) - 1, int(width)))
@@ -105,7 +114,7 @@ def crossing_path(mask: np.ndarray, width: float) -> np.ndarray | None:
     def walk(node, used, trail, cost, incoming):
         nonlocal best
         if len(used) == len(edges):
-            if node == -1 and (best is None or cost < best[0]):
+            if (node == -1 or pressed) and (best is None or cost < best[0]):
                 best = (cost, list(trail))
             return
         if node == -1 and trail:
@@ -132,7 +141,4 @@ def crossing_path(mask: np.ndarray, width: float) -> np.ndarray | None:
     walk(nodes[1 - start_k], {start_edge}, [seq], 0.0, direction(pix, at_start=(start_k == 1)))
     if best is None:
         return None
-    parts = []
-    for seq in best[1]:
-        parts.append(seq.astype(float))
-    return np.concatenate(parts)
+    return np.concatenate([seq.astype(float) for seq in best[1]]), pressed

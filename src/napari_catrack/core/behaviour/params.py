@@ -77,6 +77,10 @@ class CenterlineParams(StepParams):
     max_fit_residual: float = param(1.5, "a fitted coil further than this from the mask "
                                     "(px, mean) is filled from neighbours instead",
                                     minimum=0.0, advanced=True, unit="px")  # fmt: skip
+    max_fill: int = param(5, "gaps of at most this many frames without a usable centerline "
+                          "are interpolated from their neighbours (\"filled\"); longer ones "
+                          "are \"failed\": position only, posture NaN", minimum=0,
+                          advanced=True)  # fmt: skip
 
 
 @dataclass(frozen=True)

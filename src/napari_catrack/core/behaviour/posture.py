@@ -6,6 +6,10 @@ amplitudes describe almost all crawling postures. The standard N2 basis (Yemini 
 OpenWorm's `master_eigen_worms_N2.mat`, MIT licence) is read from a file the user gives, or
 fetched once through pooch with its SHA256 (`eigenworms="n2"`). `fit_eigenworms` computes a
 basis from the user's own centerlines instead.
+
+Frames without a trustworthy centerline ("failed", `CenterlineResult.posture_ok`) get NaN
+posture, and the curvature kymograph's colour scale comes from the good frames only
+(`kymograph`, `colour_limit`), so a few coils never set it.
 """
 
 from __future__ import annotations
@@ -139,13 +143,24 @@ def fit_eigenworms(points: np.ndarray, k: int = 6, n_angles: int = 48) -> np.nda
 
 
 def posture_table(
-    points: np.ndarray, *, pixel_size_um: float | None = None, basis: np.ndarray | None = None
+    points: np.ndarray,
+    *,
+    pixel_size_um: float | None = None,
+    basis: np.ndarray | None = None,
+    usable: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Per frame: body length, mean |curvature|, and eigenworm amplitudes a1..ak (if a basis)."""
-    pts = np.asarray(points, float)
+    """Per frame: body length, mean |curvature|, and eigenworm amplitudes a1..ak (if a basis).
+
+    usable: (T,) False for frames without a trustworthy centerline (`CenterlineResult.
+    posture_ok`): their length, curvature and amplitudes are NaN, not the stand-in's.
+    """
+    pts = np.asarray(points, float).copy()
+    if usable is not None:
+        pts[~np.asarray(usable, bool)] = np.nan
     table = pd.DataFrame({"frame": np.arange(len(pts)), "length_px": body_length(pts)})
     k = curvature(pts)
-    table["mean_abs_curvature_per_px"] = np.nanmean(np.abs(k), axis=1)
+    with np.errstate(invalid="ignore"):
+        table["mean_abs_curvature_per_px"] = np.abs(k).mean(axis=1)
     if pixel_size_um:
         table["length_um"] = table["length_px"] * pixel_size_um
     if basis is not None:
@@ -153,3 +168,26 @@ def posture_table(
         for i in range(amps.shape[1]):
             table[f"a{i + 1}"] = amps[:, i]
     return table
+
+
+def kymograph(
+    points: np.ndarray, usable: np.ndarray | None = None, pixel_size: float = 1.0
+) -> np.ndarray:
+    """(T, N) curvature along the body per frame, NaN for frames without usable posture."""
+    k = curvature(points, pixel_size)
+    if usable is not None:
+        k = k.copy()
+        k[~np.asarray(usable, bool)] = np.nan
+    return k
+
+
+def colour_limit(kymo: np.ndarray, good: np.ndarray | None = None, percentile: float = 99.0):
+    """Symmetric colour limit of a curvature kymograph: a high percentile of |curvature| over
+    the good frames only (`CenterlineResult.reliable`), so a few coils or failed fits do not
+    set the scale and wash the rest out. Falls back to every finite value, then to 1."""
+    vals = np.abs(np.asarray(kymo, float))
+    if good is not None and np.isfinite(vals[np.asarray(good, bool)]).any():
+        vals = vals[np.asarray(good, bool)]
+    vals = vals[np.isfinite(vals)]
+    lim = float(np.percentile(vals, percentile)) if vals.size else 0.0
+    return lim if lim > 0 else 1.0

@@ -35,7 +35,7 @@ class SegmentationResult:
 
     masks: np.ndarray  # (T, Y, X) bool
     score: np.ndarray  # (T,) 0..1
-    source: np.ndarray  # (T,) "anchor" / "painted" / "propagated"
+    source: np.ndarray  # (T,) "anchor" / "painted" / "propagated" / "blank" (no image)
     anchor_frame: np.ndarray  # (T,) frame of the governing anchor
     method: str
     anchors: list[Anchor] = field(default_factory=list)
@@ -132,8 +132,12 @@ def segment_video(
             while 0 <= t < T and gov[t] == i:
                 if todo[t]:
                     check_cancelled(cancel, "segmentation")
-                    res = segmenter.segment(_frame(frames, t), Prompt(previous=prev))
-                    masks[t], score[t] = res.mask, res.score
+                    frame = _frame(frames, t)
+                    if is_blank(frame):  # lost or undecodable (io.video): no mask, listed
+                        source[t] = "blank"
+                    else:
+                        res = segmenter.segment(frame, Prompt(previous=prev))
+                        masks[t], score[t] = res.mask, res.score
                     if on_mask is not None:
                         on_mask(t, masks[t])
                     done += 1
@@ -174,8 +178,18 @@ def _frame(frames, t: int) -> np.ndarray:
     return np.asarray(frames[t])
 
 
+def is_blank(frame: np.ndarray) -> bool:
+    """A frame of one value holds no image: a video frame that could not be decoded
+    (`io.video` gives those as zeros) or a gap in the recording."""
+    frame = np.asarray(frame)
+    return frame.size == 0 or bool(frame.min() == frame.max())
+
+
 def _start(segmenter, frames, anchor: Anchor, params: SegmentParams) -> FrameResult:
     frame = _frame(frames, anchor.frame)
+    if is_blank(frame) and anchor.mask is None:
+        raise InputError(f"frame {anchor.frame} is blank (it could not be decoded): put the "
+                         "prompt on another frame")  # fmt: skip
     if anchor.mask is not None:
         mask = np.asarray(anchor.mask, bool)
         if not mask.any():

@@ -143,7 +143,10 @@ def _along_body(body, stage, times, params, ok) -> np.ndarray:
     tang[:, 0] = world[:, 0] - world[:, 1]
     tang[:, -1] = world[:, -2] - world[:, -1]
     tang /= np.maximum(np.linalg.norm(tang, axis=2, keepdims=True), 1e-12)
-    return np.nanmean(np.einsum("tnk,tnk->tn", vel, tang), axis=1)
+    along = np.einsum("tnk,tnk->tn", vel, tang)
+    finite = np.isfinite(along)
+    n = finite.sum(axis=1)  # frames without a position (or a body) have none: NaN, no warning
+    return np.where(n > 0, np.where(finite, along, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
 
 
 def centerline_positions(points: np.ndarray, head_fraction: float = 0.15):

@@ -6,9 +6,13 @@
    itself is walked through the crossing (`crossing`); otherwise the nearest good neighbour's
    centerline is fitted onto the mask (`centerline.fit_to_mask`), frame after frame, from both
    sides; the better fit wins. Such frames are flagged "coiled".
-3. Frames still without a centerline (an empty mask, a fit that does not stick) are filled by
-   interpolating their neighbours, flagged "filled".
-4. Head and tail are chosen for the whole video at once (`headtail.orient`), with the user's
+3. Every centerline must look like a worm's body (`shape_check`: about the video's median
+   body length, no fold-backs); one that does not (a fit that slid or bunched up) is dropped.
+4. Frames still without a centerline (an empty mask, a fit that does not stick, a dropped
+   curve) are interpolated between their neighbours: flagged "filled" when the gap is at most
+   `max_fill` frames, else "failed": the points then only stand in for the worm's position
+   (velocity), and its posture (curvature, eigenworms) is NaN.
+5. Head and tail are chosen for the whole video at once (`headtail.orient`), with the user's
    fixed frames (`head_points`: where the user put the head) as constraints and, when the
    video's frames are given, the look of the two ends (`appearance`).
 """
@@ -35,7 +39,8 @@ from napari_catrack.errors import InputError, check_cancelled
 DENSE = 100  # working resolution along the body before the final resampling
 
 
-STATUSES = ("ok", "coiled", "filled")
+STATUSES = ("ok", "coiled", "filled", "failed")
+RELIABLE = ("ok", "edited")  # read from the frame's own skeleton, or drawn by the user
 
 
 @dataclass
@@ -52,6 +57,16 @@ class CenterlineResult:
     @property
     def n_frames(self) -> int:
         return int(self.points.shape[0])
+
+    @property
+    def posture_ok(self) -> np.ndarray:
+        """(T,) frames whose shape can be measured (curvature, eigenworms): not "failed"."""
+        return posture_usable(self.status)
+
+    @property
+    def reliable(self) -> np.ndarray:
+        """(T,) frames read from their own skeleton or drawn by the user (colour scales)."""
+        return np.isin(np.asarray(self.status, str), RELIABLE)
 
     def table(self) -> pd.DataFrame:
         """`frame,point,y,x` (the CLI contract), head tip = point 0."""
@@ -108,6 +123,11 @@ def points_from_table(table: pd.DataFrame) -> np.ndarray:
             "0..last"
         )
     return np.array(table[["y", "x"]].to_numpy(float).reshape(T, counts[0], 2))  # writable
+
+
+def posture_usable(status) -> np.ndarray:
+    """(T,) True where a frame's centerline may give posture (every status but "failed")."""
+    return np.asarray(status, str) != "failed"
 
 
 def frame_centerline(mask: np.ndarray, smooth: float) -> tuple | None:
@@ -176,7 +196,8 @@ def compute_centerlines(
     steps = _fit_runs(curves, status, mask_list, np.isfinite(curves).all(axis=(1, 2)), ref,
                       params.max_fit_residual)  # fmt: skip
     check_cancelled(cancel, "centerline")
-    _fill_runs(curves, status)
+    _drop_implausible(curves, status, steps, ref)
+    _fill_runs(curves, status, params.max_fill, ref)
     # final orientation over everything (fits and fills carry their neighbours' orientation;
     # only frames read straight from their skeleton feed the crawling-wave cue)
     fixed = _fixed_states(curves, head_points)
@@ -308,8 +329,32 @@ def _hand_over(a: int, b: int, forward: dict, backward: dict) -> int:
     return best
 
 
-def _fill_runs(curves, status) -> None:
-    """Interpolate (or hold) the frames that still have no centerline."""
+def _drop_implausible(curves, status, steps, ref_length) -> None:
+    """Curves that are not a worm's body (`shape_check.implausible`) are removed (NaN), to be
+    filled; their fit links (`steps`) go with them. When no frame would be left, the curves
+    stay and every frame is marked "failed"."""
+    from napari_catrack.core.behaviour.shape_check import implausible
+
+    has = np.isfinite(curves).all(axis=(1, 2))
+    bad = np.array([bool(h and implausible(c, ref_length)) for c, h in zip(curves, has)])
+    if not bad.any():
+        return
+    if not (has & ~bad).any():
+        status[bad] = "failed"
+        return
+    for t in np.flatnonzero(bad):
+        curves[t] = np.nan
+        steps[t] = 0
+        if t + 1 < len(steps):
+            steps[t + 1] = 0
+
+
+def _fill_runs(curves, status, max_fill: int, ref_length: float) -> None:
+    """Interpolate (or hold) the frames that still have no centerline: "filled" for runs of
+    at most `max_fill` frames whose interpolation still looks like a body, else "failed" (a
+    stand-in for the position only)."""
+    from napari_catrack.core.behaviour.shape_check import implausible
+
     missing = ~np.isfinite(curves).all(axis=(1, 2))
     T = len(curves)
     for a, b in _runs(missing):
@@ -324,4 +369,5 @@ def _fill_runs(curves, status) -> None:
                 curves[t] = (1 - w) * left + w * right
             else:
                 curves[t] = left if left is not None else right
-            status[t] = "filled"
+            short = b - a <= max_fill and not implausible(curves[t], ref_length)
+            status[t] = "filled" if short else "failed"
