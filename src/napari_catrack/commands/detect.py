@@ -11,6 +11,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     non_negative_int,
     recording_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.tracking.params import DetectParams
 from napari_catrack.errors import InputError
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.detection import detect_candidates, project
     from napari_catrack.io.tables import write_table
 
-    check_outputs({"-o": args.output}, {"REC": args.recording, "--align": args.align})
+    check_outputs({"-o": args.output}, {**recording_inputs(args.recording), "--align": args.align})
     params = DetectParams.from_args(args)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     channel = args.channel

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import OutputFolder, check_outputs
+from napari_catrack.commands._common import OutputFolder, check_outputs, recording_inputs
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("channel indices must be >= 0")
     out = Path(args.output)
     check_outputs({"-o": OutputFolder(out, PUNCTA_FILES)},
-                  {"REC": args.recording, "--camera": args.camera, "--model": args.model})  # fmt: skip
+                  {**recording_inputs(args.recording), "--camera": args.camera,
+                   "--model": args.model})  # fmt: skip
     rec = open_recording(
         args.recording,
         layout=args.layout,

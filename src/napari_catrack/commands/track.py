@@ -11,6 +11,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     non_negative_int,
     recording_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.tracking.params import TrackParams
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.tracking.tracker import in_memory
     from napari_catrack.io.tables import read_table, write_table
 
-    check_outputs({"-o": args.output}, {"REC": args.recording, "--seeds": args.seeds,
+    check_outputs({"-o": args.output}, {**recording_inputs(args.recording), "--seeds": args.seeds,
                   "--anchors": args.anchors, "--align": args.align})  # fmt: skip
     params = TrackParams.from_args(args)
     seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")
