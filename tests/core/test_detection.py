@@ -80,6 +80,7 @@ def test_cli_detect_round_trip(rec, tmp_path):
     assert main(["detect", str(tmp_path / "rec.tif"), "--frame", "2", "-o", str(out)]) == 0
     df = pd.read_csv(out)
     assert list(df.columns[:5]) == ["neuron_id", "y", "x", "area", "brightness"]
+    assert set(df.frame) == {2}  # so `catrack track --seeds` starts them on frame 2
     d, _ = cKDTree(df[["y", "x"]].to_numpy()).query(rec.truth.red_positions[2])
     assert (d < 3).mean() >= 0.9
     assert main(["detect", str(tmp_path / "rec.tif"), "--frame", "50", "-o", str(out)]) == 2

@@ -197,6 +197,61 @@ def test_cli_track_round_trip(rec, tmp_path):
     assert main([*args[:-2], "--seed-frame", "99", "-o", str(out)]) == 2
 
 
+def test_cli_seeds_start_on_their_frame_column(rec, tmp_path, capsys):
+    """Seeds picked on frame F (`catrack detect --frame F` writes `frame`) start on F, not 0;
+    a --seed-frame that disagrees, or seeds on several frames, is refused."""
+    from napari_catrack.cli import main
+
+    write_tcyx(tmp_path / "rec.tif", rec, 30)
+    al = tmp_path / "align.json"
+    al.write_text(pd.Series(rec.truth.misalignment).to_json())
+    g = rec.truth.positions[5]
+    seeds = pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": g[:, 0], "x": g[:, 1],
+                          "frame": 5})  # fmt: skip
+    seeds.to_csv(tmp_path / "seeds.csv", index=False)
+    out = tmp_path / "tracks.csv"
+    args = ["track", tmp_path / "rec.tif", "--seeds", tmp_path / "seeds.csv", "--align", al]
+    for extra in ([], ["--seed-frame", "5"]):
+        assert main([*map(str, args), *extra, "-o", str(out)]) == 0
+        df = pd.read_csv(out)
+        assert set(df[df.source == "seed"].frame) == {5}
+        err = np.linalg.norm(as_array(df, 30) - rec.truth.positions[:30], axis=-1)
+        assert (err <= 2).mean() >= 0.99
+    capsys.readouterr()
+    assert main([*map(str, args), "--seed-frame", "3", "-o", str(out)]) == 2
+    assert "are on frame 5 (their frame column), but the seed frame given is 3" in (
+        capsys.readouterr().err
+    )
+    seeds.assign(frame=[5] * 11 + [6]).to_csv(tmp_path / "seeds.csv", index=False)
+    assert main([*map(str, args), "-o", str(out)]) == 2
+    assert "are on 2 frames (5..6)" in capsys.readouterr().err
+
+
+def test_cli_text_in_a_seed_or_anchor_is_one_line(rec, tmp_path, capsys):
+    from napari_catrack.cli import main
+
+    write_tcyx(tmp_path / "rec.tif", rec, 10)
+    al = tmp_path / "align.json"
+    al.write_text(pd.Series(rec.truth.misalignment).to_json())
+    (tmp_path / "bad.csv").write_text("neuron_id,y,x\n1,abc,10\n")
+    (tmp_path / "good.csv").write_text("neuron_id,y,x\n1,40,40\n")
+    (tmp_path / "anchors.csv").write_text("neuron_id,frame,y,x\n1,3,40,abc\n")
+    rec_tif, out = str(tmp_path / "rec.tif"), str(tmp_path / "t.csv")
+    for extra, what in ((["--seeds", "bad.csv"], "seeds y/x must be numbers (neuron 1)"),
+                        (["--seeds", "good.csv", "--anchors", "anchors.csv"],
+                         "anchors y/x must be numbers (neuron 1)")):  # fmt: skip
+        extra = [str(tmp_path / e) if e.endswith(".csv") else e for e in extra]
+        assert main(["track", rec_tif, *extra, "--align", str(al), "-o", out]) == 2
+        assert capsys.readouterr().err.endswith(f"\ncatrack: error: {what}\n")
+
+
+def test_a_tracker_json_that_is_not_json(tmp_path):
+    save_model(TrackerNet(patch=24), tmp_path)
+    (tmp_path / "tracker.json").write_text("not json {")
+    with pytest.raises(InputError, match=r"tracker\.json is not a tracker config"):
+        load_model(tmp_path)
+
+
 def test_cli_train_tracker_and_fine_tune(rec, tmp_path):
     from napari_catrack.cli import main
     from napari_catrack.core.tracking.training import fine_tune

@@ -21,8 +21,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "detect",
         help="find candidate neurons on one frame (adaptive threshold + watershed)",
-        description="Candidate neurons on one frame; writes neuron_id,y,x,area,brightness,... "
-        "in green-frame pixels (detecting on red maps through the alignment in force).",
+        description="Candidate neurons on one frame; writes neuron_id,y,x,area,brightness,...,"
+        "frame in green-frame pixels (detecting on red maps through the alignment in force); "
+        "`catrack track --seeds` starts them on that frame.",
     )
     add_recording_arguments(p)
     p.add_argument("--frame", type=non_negative_int, default=0,
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     align = alignment_from_args(args, rec, "detect") if channel == "red" else None
     if align is not None and len(table):
         table[["y", "x"]] = align.map_points(table[["y", "x"]].to_numpy(float), image.shape)
+    table["frame"] = args.frame  # `catrack track --seeds` starts these seeds on this frame
     write_table(table, args.output)
     print(f"{len(table)} candidates -> {args.output}")
     return 0

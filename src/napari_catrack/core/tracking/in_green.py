@@ -27,7 +27,7 @@ def track_in_green(
     The channel is `params.channel` (red by default, green when the recording has no red);
     `align` is the red -> green transform in force (None = identity), used only for red.
     """
-    from napari_catrack.core.tracking.tracker import track
+    from napari_catrack.core.tracking.tracker import point_coordinates, track
 
     params = params or TrackParams()
     channel = params.channel
@@ -41,9 +41,9 @@ def track_in_green(
     seeds = seeds.copy()
     anchors = None if anchors is None else anchors.copy()
     if align is not None:
-        for table in (seeds, anchors):
+        for table, what in ((seeds, "seeds"), (anchors, "anchors")):
             if table is not None:
-                yx = table[["y", "x"]].to_numpy(float)
+                yx = point_coordinates(table, what)
                 table[["y", "x"]] = align.map_points(yx, shape, inverse=True)
     tracks = track(
         stack,

@@ -94,8 +94,11 @@ def load_model(directory: str | os.PathLike, name: str = "tracker") -> TrackerNe
     pt, js = d / f"{name}.pt", d / f"{name}.json"
     if not pt.exists() or not js.exists():
         raise InputError(f"no tracker model in {d} (need {name}.json and {name}.pt)")
-    cfg = json.loads(js.read_text())
-    meta = cfg.pop("meta", {})
+    try:
+        cfg = json.loads(js.read_text())
+        meta = cfg.pop("meta", {})
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+        raise InputError(f"{js} is not a tracker config ({name}.json): {exc}") from None
     try:
         net = TrackerNet(**cfg, **meta)
         net.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
