@@ -252,6 +252,21 @@ def test_a_tracker_json_that_is_not_json(tmp_path):
         load_model(tmp_path)
 
 
+def test_a_tracker_pt_that_is_not_its_weights(tmp_path):
+    """A junk file or another network's weights: one line with a reason, not an unpickler
+    opcode number or dozens of state_dict key names."""
+    save_model(TrackerNet(patch=24), tmp_path)
+    (tmp_path / "tracker.pt").write_text("junk\n")
+    with pytest.raises(InputError, match=r"tracker\.pt is not a tracker model's weights: it is not "
+                                         "a PyTorch weights file"):  # fmt: skip
+        load_model(tmp_path)
+    torch.save(torch.nn.Linear(3, 2).state_dict(), tmp_path / "tracker.pt")
+    with pytest.raises(InputError) as err:
+        load_model(tmp_path)
+    assert "do not fit its config (10 missing, 2 unexpected of 10 tensors)" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_cli_train_tracker_and_fine_tune(rec, tmp_path):
     from napari_catrack.cli import main
     from napari_catrack.core.tracking.training import fine_tune
