@@ -86,6 +86,17 @@ def test_cli_detect_round_trip(rec, tmp_path):
     assert main(["detect", str(tmp_path / "rec.tif"), "--frame", "50", "-o", str(out)]) == 2
 
 
+def test_cli_detect_red_on_a_one_channel_movie_says_it_uses_green(rec, tmp_path, capsys):
+    import tifffile
+
+    from napari_catrack.cli import main
+
+    tifffile.imwrite(tmp_path / "one.tif", rec.green[:4], imagej=True, metadata={"axes": "TYX"})
+    argv = ["detect", str(tmp_path / "one.tif"), "-o", str(tmp_path / "c.csv")]
+    assert main(argv) == 0  # --channel red is the default
+    assert "warning: the recording has no red channel" in capsys.readouterr().err
+
+
 def _match(table, truth, radius=3.0):
     """(found, spurious) with one-to-one matching within `radius` px."""
     from scipy.optimize import linear_sum_assignment

@@ -245,6 +245,22 @@ def test_cli_text_in_a_seed_or_anchor_is_one_line(rec, tmp_path, capsys):
         assert capsys.readouterr().err.endswith(f"\ncatrack: error: {what}\n")
 
 
+def test_cli_red_on_a_one_channel_movie_says_it_uses_green(rec, tmp_path, capsys):
+    import tifffile
+
+    from napari_catrack.cli import main
+
+    tifffile.imwrite(tmp_path / "one.tif", rec.green[:8], imagej=True, metadata={"axes": "TYX"})
+    seeds_at(rec, 0).to_csv(tmp_path / "seeds.csv", index=False)
+    args = ["track", tmp_path / "one.tif", "--seeds", tmp_path / "seeds.csv", "-o",
+            tmp_path / "t.csv"]  # fmt: skip
+    warning = "warning: the recording has no red channel: using its only channel (green)"
+    assert main([*map(str, args), "--channel", "red"]) == 0
+    assert warning in capsys.readouterr().err
+    assert main([*map(str, args), "--channel", "green"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_a_tracker_json_that_is_not_json(tmp_path):
     save_model(TrackerNet(patch=24), tmp_path)
     (tmp_path / "tracker.json").write_text("not json {")

@@ -41,18 +41,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.detection import detect_candidates, project
+    from napari_catrack.core.tracking.in_green import channel_stack
     from napari_catrack.io.tables import write_table
 
     check_outputs({"-o": args.output}, {**recording_inputs(args.recording), "--align": args.align})
     params = DetectParams.from_args(args)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
-    channel = args.channel
-    stack = rec.red if channel == "red" else rec.green
-    if stack is None:
-        if channel == "red" and rec.green is not None:
-            stack, channel = rec.green, "green"
-        else:
-            raise InputError(f"the recording has no {channel} channel")
+    channel, stack = channel_stack(rec, args.channel)
     T = stack.shape[0]
     if not 0 <= args.frame < T:
         raise InputError(f"--frame {args.frame} is outside the recording (0..{T - 1})")
