@@ -291,6 +291,18 @@ def test_cli_train_tracker_and_fine_tune(rec, tmp_path):
                  "--frames", "6"]) == 0  # fmt: skip
     net = load_model(tmp_path)
     assert net.meta["seed"] == 0 and "--epochs 1" in net.meta["command"]
+    # the recorded command gives every training value back (--frames and --lr included)
+    import shlex
+
+    from napari_catrack.cli import build_parser
+    from napari_catrack.core.tracking.params import TrainTrackerParams
+
+    again = build_parser().parse_args(shlex.split(net.meta["command"])[1:])
+    assert TrainTrackerParams.from_args(again) == TrainTrackerParams(recordings=1, epochs=1,
+                                                                     frames=6)  # fmt: skip
+    assert net.meta["params"] == TrainTrackerParams.from_args(again).to_dict()
+    assert main(["train-tracker", "-o", str(tmp_path / "b"), "--lr", "0"]) == 2  # trains nothing
+    assert not (tmp_path / "b").exists()
     tracks = track(rec.red[:10], None, seeds_at(rec, 0), 0, model="classical")
     tuned = fine_tune(net, rec.red[:10], tracks, epochs=1)
     assert tuned.meta["fine_tuned"] is True
