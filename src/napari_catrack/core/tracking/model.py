@@ -99,7 +99,7 @@ def load_model(directory: str | os.PathLike, name: str = "tracker") -> TrackerNe
         cfg = json.loads(js.read_text())
         meta = cfg.pop("meta", {})
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
-        raise InputError(f"{js} is not a tracker config ({name}.json): {exc}") from None
+        raise InputError(f"{js} is not a tracker config (JSON): {exc}") from None
     try:
         net = TrackerNet(**cfg, **meta)
     except (RuntimeError, TypeError, KeyError, ValueError) as exc:
