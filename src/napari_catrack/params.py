@@ -201,6 +201,23 @@ class StepParams:
             for f in dataclasses.fields(self)  # type: ignore[arg-type]
         }
 
+    def cli_options(self) -> list[str]:
+        """Every value as the command-line options that give it (fields without an option left
+        out), so a recorded command reproduces these parameters exactly."""
+        out: list[str] = []
+        for info in self.fields():
+            value = getattr(self, info.name)
+            if info.option is None:
+                continue
+            if info.kind is bool:
+                out.append(info.option if value else "--no-" + info.option[2:])
+            elif value is None:
+                out += [info.option, "none"]
+            else:
+                text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+                out += [info.option, text]
+        return out
+
     @classmethod
     def from_dict(cls: type[P], values: dict[str, Any] | None, *, strict: bool = False) -> P:
         """Rebuild from stored values; unknown keys are an error only when `strict`.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from napari_catrack.cli import main
-from napari_catrack.commands._common import OutputFolder, check_outputs
+from napari_catrack.commands._common import OutputFolder, check_outputs, recording_inputs
 from napari_catrack.errors import InputError, warnings_as_lines
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -107,3 +107,19 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_a_recordings_session_file_is_an_input(tmp_path, capsys):
+    """`align rec.tif -o rec.catrack.h5` would replace the user's session (accepted alignment,
+    cached estimate) beside the recording: refused before anything runs, file there or not."""
+    movie = tmp_path / "rec.tif"
+    movie.write_bytes(b"movie")
+    session = tmp_path / "rec.catrack.h5"
+    for args in (["align", movie], ["track", movie, "--seeds", movie], ["detect", movie],
+                 ["traces", movie, "--tracks", movie]):  # fmt: skip
+        assert main([*map(str, args), "-o", str(session)]) == 2
+        assert "would overwrite the input session file of REC" in capsys.readouterr().err
+    session.write_bytes(b"the user's session")
+    with pytest.raises(InputError, match="session file of REC"):
+        check_outputs({"-o": session}, recording_inputs(movie))
+    assert session.read_bytes() == b"the user's session"

@@ -80,9 +80,21 @@ def test_cli_detect_round_trip(rec, tmp_path):
     assert main(["detect", str(tmp_path / "rec.tif"), "--frame", "2", "-o", str(out)]) == 0
     df = pd.read_csv(out)
     assert list(df.columns[:5]) == ["neuron_id", "y", "x", "area", "brightness"]
+    assert set(df.frame) == {2}  # so `catrack track --seeds` starts them on frame 2
     d, _ = cKDTree(df[["y", "x"]].to_numpy()).query(rec.truth.red_positions[2])
     assert (d < 3).mean() >= 0.9
     assert main(["detect", str(tmp_path / "rec.tif"), "--frame", "50", "-o", str(out)]) == 2
+
+
+def test_cli_detect_red_on_a_one_channel_movie_says_it_uses_green(rec, tmp_path, capsys):
+    import tifffile
+
+    from napari_catrack.cli import main
+
+    tifffile.imwrite(tmp_path / "one.tif", rec.green[:4], imagej=True, metadata={"axes": "TYX"})
+    argv = ["detect", str(tmp_path / "one.tif"), "-o", str(tmp_path / "c.csv")]
+    assert main(argv) == 0  # --channel red is the default
+    assert "warning: the recording has no red channel" in capsys.readouterr().err
 
 
 def _match(table, truth, radius=3.0):

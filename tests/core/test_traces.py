@@ -336,6 +336,24 @@ def test_cli_single_channel_and_errors(scene, tmp_path, capsys):
     assert "alignment file not found" in capsys.readouterr().err
 
 
+def test_cli_refuses_bad_values_before_extracting(scene, tmp_path, capsys, monkeypatch):
+    """A non-positive --saturation (every pixel "saturated") and an unknown --wavelet are one
+    line before any frame is read, not a traceback after the whole extraction."""
+    from napari_catrack.core.signals import extraction
+
+    green, _, centres, _ = scene
+    rec = _write_recording(tmp_path, green)
+    tracks = tmp_path / "tracks.csv"
+    tracks_for(centres).to_csv(tracks, index=False)
+    monkeypatch.setattr(extraction, "extract_traces", lambda *a, **k: pytest.fail("extracted"))
+    args = ["traces", rec, "--tracks", tracks, "--fps", 5, "-o", tmp_path / "t.csv"]
+    for extra, message in ((["--saturation", "-5"], "--saturation must be a positive pixel value"),
+                           (["--saturation", "0"], "got 0.0"),
+                           (["--clean", "--wavelet", "nonexist"], "unknown wavelet 'nonexist'")):  # fmt: skip
+        assert _cli([*args, *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ figures
 def test_trace_and_cleaning_figures(scene, tmp_path):
     from napari_catrack.core.signals.cleaning import clean_traces

@@ -197,6 +197,92 @@ def test_cli_track_round_trip(rec, tmp_path):
     assert main([*args[:-2], "--seed-frame", "99", "-o", str(out)]) == 2
 
 
+def test_cli_seeds_start_on_their_frame_column(rec, tmp_path, capsys):
+    """Seeds picked on frame F (`catrack detect --frame F` writes `frame`) start on F, not 0;
+    a --seed-frame that disagrees, or seeds on several frames, is refused."""
+    from napari_catrack.cli import main
+
+    write_tcyx(tmp_path / "rec.tif", rec, 30)
+    al = tmp_path / "align.json"
+    al.write_text(pd.Series(rec.truth.misalignment).to_json())
+    g = rec.truth.positions[5]
+    seeds = pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": g[:, 0], "x": g[:, 1],
+                          "frame": 5})  # fmt: skip
+    seeds.to_csv(tmp_path / "seeds.csv", index=False)
+    out = tmp_path / "tracks.csv"
+    args = ["track", tmp_path / "rec.tif", "--seeds", tmp_path / "seeds.csv", "--align", al]
+    for extra in ([], ["--seed-frame", "5"]):
+        assert main([*map(str, args), *extra, "-o", str(out)]) == 0
+        df = pd.read_csv(out)
+        assert set(df[df.source == "seed"].frame) == {5}
+        err = np.linalg.norm(as_array(df, 30) - rec.truth.positions[:30], axis=-1)
+        assert (err <= 2).mean() >= 0.99
+    capsys.readouterr()
+    assert main([*map(str, args), "--seed-frame", "3", "-o", str(out)]) == 2
+    assert "are on frame 5 (their frame column), but the seed frame given is 3" in (
+        capsys.readouterr().err
+    )
+    seeds.assign(frame=[5] * 11 + [6]).to_csv(tmp_path / "seeds.csv", index=False)
+    assert main([*map(str, args), "-o", str(out)]) == 2
+    assert "are on 2 frames (5..6)" in capsys.readouterr().err
+
+
+def test_cli_text_in_a_seed_or_anchor_is_one_line(rec, tmp_path, capsys):
+    from napari_catrack.cli import main
+
+    write_tcyx(tmp_path / "rec.tif", rec, 10)
+    al = tmp_path / "align.json"
+    al.write_text(pd.Series(rec.truth.misalignment).to_json())
+    (tmp_path / "bad.csv").write_text("neuron_id,y,x\n1,abc,10\n")
+    (tmp_path / "good.csv").write_text("neuron_id,y,x\n1,40,40\n")
+    (tmp_path / "anchors.csv").write_text("neuron_id,frame,y,x\n1,3,40,abc\n")
+    rec_tif, out = str(tmp_path / "rec.tif"), str(tmp_path / "t.csv")
+    for extra, what in ((["--seeds", "bad.csv"], "seeds y/x must be numbers (neuron 1)"),
+                        (["--seeds", "good.csv", "--anchors", "anchors.csv"],
+                         "anchors y/x must be numbers (neuron 1)")):  # fmt: skip
+        extra = [str(tmp_path / e) if e.endswith(".csv") else e for e in extra]
+        assert main(["track", rec_tif, *extra, "--align", str(al), "-o", out]) == 2
+        assert capsys.readouterr().err.endswith(f"\ncatrack: error: {what}\n")
+
+
+def test_cli_red_on_a_one_channel_movie_says_it_uses_green(rec, tmp_path, capsys):
+    import tifffile
+
+    from napari_catrack.cli import main
+
+    tifffile.imwrite(tmp_path / "one.tif", rec.green[:8], imagej=True, metadata={"axes": "TYX"})
+    seeds_at(rec, 0).to_csv(tmp_path / "seeds.csv", index=False)
+    args = ["track", tmp_path / "one.tif", "--seeds", tmp_path / "seeds.csv", "-o",
+            tmp_path / "t.csv"]  # fmt: skip
+    warning = "warning: the recording has no red channel: using its only channel (green)"
+    assert main([*map(str, args), "--channel", "red"]) == 0
+    assert warning in capsys.readouterr().err
+    assert main([*map(str, args), "--channel", "green"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_tracker_json_that_is_not_json(tmp_path):
+    save_model(TrackerNet(patch=24), tmp_path)
+    (tmp_path / "tracker.json").write_text("not json {")
+    with pytest.raises(InputError, match=r"tracker\.json is not a tracker config"):
+        load_model(tmp_path)
+
+
+def test_a_tracker_pt_that_is_not_its_weights(tmp_path):
+    """A junk file or another network's weights: one line with a reason, not an unpickler
+    opcode number or dozens of state_dict key names."""
+    save_model(TrackerNet(patch=24), tmp_path)
+    (tmp_path / "tracker.pt").write_text("junk\n")
+    with pytest.raises(InputError, match=r"tracker\.pt is not a tracker model's weights: it is not "
+                                         "a PyTorch weights file"):  # fmt: skip
+        load_model(tmp_path)
+    torch.save(torch.nn.Linear(3, 2).state_dict(), tmp_path / "tracker.pt")
+    with pytest.raises(InputError) as err:
+        load_model(tmp_path)
+    assert "do not fit its config (10 missing, 2 unexpected of 10 tensors)" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_cli_train_tracker_and_fine_tune(rec, tmp_path):
     from napari_catrack.cli import main
     from napari_catrack.core.tracking.training import fine_tune
@@ -205,6 +291,18 @@ def test_cli_train_tracker_and_fine_tune(rec, tmp_path):
                  "--frames", "6"]) == 0  # fmt: skip
     net = load_model(tmp_path)
     assert net.meta["seed"] == 0 and "--epochs 1" in net.meta["command"]
+    # the recorded command gives every training value back (--frames and --lr included)
+    import shlex
+
+    from napari_catrack.cli import build_parser
+    from napari_catrack.core.tracking.params import TrainTrackerParams
+
+    again = build_parser().parse_args(shlex.split(net.meta["command"])[1:])
+    assert TrainTrackerParams.from_args(again) == TrainTrackerParams(recordings=1, epochs=1,
+                                                                     frames=6)  # fmt: skip
+    assert net.meta["params"] == TrainTrackerParams.from_args(again).to_dict()
+    assert main(["train-tracker", "-o", str(tmp_path / "b"), "--lr", "0"]) == 2  # trains nothing
+    assert not (tmp_path / "b").exists()
     tracks = track(rec.red[:10], None, seeds_at(rec, 0), 0, model="classical")
     tuned = fine_tune(net, rec.red[:10], tracks, epochs=1)
     assert tuned.meta["fine_tuned"] is True

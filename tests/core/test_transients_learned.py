@@ -192,7 +192,17 @@ def test_bad_detector_files(tmp_path, trained_gru):
         load_detector(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
-    with pytest.raises(InputError, match="could not be read"):
+    with pytest.raises(InputError, match="is not a napari-catrack transient detector: it is not "
+                                         "a PyTorch weights file"):  # fmt: skip
+        load_detector(junk)
+    csv = tmp_path / "traces.csv"
+    pd.DataFrame({"neuron_id": [1, 1], "frame": [0, 1], "dff": [0.1, 0.2]}).to_csv(csv)
+    with pytest.raises(InputError) as err:
+        load_detector(csv)
+    assert "not a PyTorch weights file" in str(err.value)
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+    torch.save({"config": object()}, junk)  # a pickle of Python objects: never loaded
+    with pytest.raises(InputError, match="holds Python objects besides weights"):
         load_detector(junk)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, other)
@@ -376,4 +386,32 @@ def test_cli_train_then_detect(tmp_path, capsys):
     assert "not frames of" in capsys.readouterr().err
     assert cli.main(["transients", str(traces), "--fps", "30", "--method", "model",
                      "--model", str(bad), "-o", str(out)]) == 2  # fmt: skip
-    assert "could not be read" in capsys.readouterr().err
+    assert "is not a napari-catrack transient detector" in capsys.readouterr().err
+
+
+def test_cli_train_detector_refuses_bad_transients(tmp_path, capsys):
+    """A text frame and a transient that starts after its peak: one line each, before training;
+    --arch given with --init is said to be ignored."""
+    from napari_catrack import cli
+
+    y = planted(30.0, 20.0, 3)[0]
+    traces = tmp_path / "traces.csv"
+    pd.DataFrame({"neuron_id": 1, "frame": np.arange(y.size), "dff": y}).to_csv(traces, index=False)
+    model = tmp_path / "det.pt"
+    cases = (("1,a,7", "start_frame must be frame numbers; row 1 has 'a'"),
+             ("1,9,5", "1 transient(s) start after their peak (neuron 1, first)"))  # fmt: skip
+    for row, message in cases:
+        (tmp_path / "t.csv").write_text(f"neuron_id,start_frame,peak_frame\n{row}\n")
+        argv = ["train-detector", traces, tmp_path / "t.csv", "--fps", "30", "-o", model]
+        assert cli.main([str(a) for a in argv]) == 2
+        assert message in capsys.readouterr().err
+        assert not model.exists()
+    (tmp_path / "t.csv").write_text("neuron_id,start_frame,peak_frame\n1,100,103\n")
+    argv = ["train-detector", str(traces), str(tmp_path / "t.csv"), "--fps", "30", "--epochs",
+            "1", "--hidden", "4", "--batch-size", "2"]  # fmt: skip
+    assert cli.main([*argv, "-o", str(model)]) == 0
+    tuned = str(tmp_path / "tuned.pt")
+    assert cli.main([*argv, "--init", str(model), "--arch", "gru", "-o", tuned]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: --init {model} keeps its own network (tcn); ignoring --arch gru" in err
+    assert "--hidden" not in err.split("ignoring")[-1]  # given, and the same as the model's

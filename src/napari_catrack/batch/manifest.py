@@ -54,7 +54,7 @@ class RecordingSpec:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> values given
     options: dict[str, Any] = field(default_factory=dict)  # open_recording keyword arguments
     files: dict[str, Path] = field(default_factory=dict)  # seeds, align, events, ...
-    seed_frame: int = 0
+    seed_frame: int | None = None  # None: the seeds file's frame column, else 0
     no_align: bool = False
     export: tuple[str, ...] = ("tables",)
 
@@ -238,7 +238,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             params={s: dict(v or {}) for s, v in params.items()},
             options={k: entry[k] for k in OPEN_KEYS if entry.get(k) is not None},
             files=files,
-            seed_frame=int(entry.get("seed_frame") or 0),
+            seed_frame=None if entry.get("seed_frame") is None else int(entry["seed_frame"]),
             no_align=bool(entry.get("no_align")),
             export=tuple(export),
         )

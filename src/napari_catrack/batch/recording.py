@@ -46,7 +46,7 @@ def step_key(spec: Any, step: str, upstream_keys: dict[str, str]) -> str:
         parts["recording"] = file_fingerprint(spec.path)
         parts["options"] = {
             **spec.options,
-            "seed_frame": spec.seed_frame,
+            "seed_frame": spec.seed_frame or 0,
             "no_align": spec.no_align,
         }
     elif step in ("transients", "ensembles", "eta"):

@@ -117,13 +117,14 @@ def _align(ctx: StepContext, p: AlignParams) -> str:
 def _detect(ctx: StepContext, p: DetectParams) -> str:
     from napari_catrack.core.detection import detect_candidates
 
-    rec, frame = ctx.recording, ctx.spec.seed_frame
+    rec, frame = ctx.recording, ctx.spec.seed_frame or 0
     channel = "red" if rec.red is not None else "green"
     stack = rec.red if channel == "red" else rec.green
     _, cand = detect_candidates(np.asarray(stack[frame], dtype=np.float32), p)
     align = ctx.alignment() if channel == "red" else None
     if align is not None and len(cand):
         cand[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), stack.shape[-2:])
+    cand["frame"] = frame
     ctx.session.record(
         "neurons",
         tables={"candidates": cand},
@@ -135,19 +136,21 @@ def _detect(ctx: StepContext, p: DetectParams) -> str:
 
 def _track(ctx: StepContext, p: TrackParams) -> str:
     from napari_catrack.core.tracking.in_green import track_in_green
+    from napari_catrack.core.tracking.tracker import seeds_frame
     from napari_catrack.io.tables import read_table
 
     if "seeds" in ctx.spec.files:
         seeds = read_table(ctx.spec.files["seeds"], ("neuron_id", "y", "x"), "seeds")
     else:
         seeds = ctx.table("neurons", "candidates", "track (without a seeds file)")
+    frame = seeds_frame(seeds, ctx.spec.seed_frame)
     rec = ctx.recording
     align = ctx.alignment() if p.channel == "red" and rec.red is not None else None
-    tracks = track_in_green(rec, seeds[["neuron_id", "y", "x"]], ctx.spec.seed_frame, align, p)
+    tracks = track_in_green(rec, seeds[["neuron_id", "y", "x"]], frame, align, p)
     ctx.session.record(
         "tracks",
         tables={"tracks": tracks},
-        params={**p.to_dict(), "seed_frame": ctx.spec.seed_frame},
+        params={**p.to_dict(), "seed_frame": frame},
         save=False,
     )
     return f"{tracks.neuron_id.nunique()} neurons x {rec.n_frames} frames"

@@ -268,6 +268,16 @@ def _check_folder(opt: str, out: OutputFolder) -> None:
         )
 
 
+def recording_inputs(recording: Any, label: str = "REC") -> dict[str, Any]:
+    """A recording and its session file beside it (`movie.catrack.h5`: the user's accepted
+    alignment and cached estimate, read by every command that maps red <-> green)."""
+    from napari_catrack.session import default_session_path
+
+    if recording is None:
+        return {}
+    return {label: recording, f"session file of {label}": default_session_path(recording)}
+
+
 def session_inputs(session, label: str = "SESSION") -> dict[str, Any]:
     """The files an opened session stands on: itself, its recording and its behaviour video."""
     linked = {label: session.path}

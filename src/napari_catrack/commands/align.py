@@ -14,6 +14,7 @@ from napari_catrack.commands._common import (
     add_recording_arguments,
     check_outputs,
     recording_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.alignment_params import AlignParams
 from napari_catrack.errors import InputError
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.alignment import estimate_alignment
 
-    check_outputs({"-o": args.output}, {"REC": args.recording})
+    check_outputs({"-o": args.output}, recording_inputs(args.recording))
     params = AlignParams.from_args(args)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames, warn
-from napari_catrack.commands._common import add_recording_arguments, check_outputs
+from napari_catrack.commands._common import add_recording_arguments, check_outputs, recording_inputs
 from napari_catrack.errors import InputError
 
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(
         {"-o": args.output, "--posture": args.posture, "--frames-report": args.frames_report},
-        {"REC": args.recording, "--masks": args.masks, "--checkpoint": args.checkpoint,
+        {**recording_inputs(args.recording), "--masks": args.masks, "--checkpoint": args.checkpoint,
          "--eigenworms": None if str(args.eigenworms).lower() == "n2" else args.eigenworms},
     )  # fmt: skip
     if args.masks and args.prompt:

@@ -11,6 +11,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     non_negative_int,
     recording_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.tracking.params import DetectParams
 from napari_catrack.errors import InputError
@@ -20,8 +21,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "detect",
         help="find candidate neurons on one frame (adaptive threshold + watershed)",
-        description="Candidate neurons on one frame; writes neuron_id,y,x,area,brightness,... "
-        "in green-frame pixels (detecting on red maps through the alignment in force).",
+        description="Candidate neurons on one frame; writes neuron_id,y,x,area,brightness,...,"
+        "frame in green-frame pixels (detecting on red maps through the alignment in force); "
+        "`catrack track --seeds` starts them on that frame.",
     )
     add_recording_arguments(p)
     p.add_argument("--frame", type=non_negative_int, default=0,
@@ -39,18 +41,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.detection import detect_candidates, project
+    from napari_catrack.core.tracking.in_green import channel_stack
     from napari_catrack.io.tables import write_table
 
-    check_outputs({"-o": args.output}, {"REC": args.recording, "--align": args.align})
+    check_outputs({"-o": args.output}, {**recording_inputs(args.recording), "--align": args.align})
     params = DetectParams.from_args(args)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
-    channel = args.channel
-    stack = rec.red if channel == "red" else rec.green
-    if stack is None:
-        if channel == "red" and rec.green is not None:
-            stack, channel = rec.green, "green"
-        else:
-            raise InputError(f"the recording has no {channel} channel")
+    channel, stack = channel_stack(rec, args.channel)
     T = stack.shape[0]
     if not 0 <= args.frame < T:
         raise InputError(f"--frame {args.frame} is outside the recording (0..{T - 1})")
@@ -60,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     align = alignment_from_args(args, rec, "detect") if channel == "red" else None
     if align is not None and len(table):
         table[["y", "x"]] = align.map_points(table[["y", "x"]].to_numpy(float), image.shape)
+    table["frame"] = args.frame  # `catrack track --seeds` starts these seeds on this frame
     write_table(table, args.output)
     print(f"{len(table)} candidates -> {args.output}")
     return 0

@@ -8,11 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import OutputFolder, check_outputs
+from napari_catrack.commands._common import OutputFolder, check_outputs, recording_inputs
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
 
+# the reader's words for its channels -> the options that chose them
+PUNCTA_WORDS = {"green and red channel indices": "--puncta-channel and --calcium-channel",
+                "green channel": "--puncta-channel", "red channel": "--calcium-channel"}  # fmt: skip
 PUNCTA_FILES = ("localizations.csv", "tracks.csv", "calcium.csv", "events.csv", "summary.json")
 
 
@@ -49,12 +52,37 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def open_puncta_recording(path, puncta_channel: int, calcium_channel: int, layout=None, **options):
+    """The movie as green = puncta, red = calcium, every message in the words of the puncta
+    options (the reader speaks of green and red channels)."""
+    from napari_catrack.io.recording import open_recording
+
+    try:
+        rec = open_recording(path, layout=layout, green_channel=puncta_channel,
+                             red_channel=calcium_channel, **options)  # fmt: skip
+    except InputError as exc:
+        text = str(exc)
+        for reader, ours in PUNCTA_WORDS.items():
+            text = text.replace(reader, ours)
+        raise InputError(text) from None
+    if rec.red is None:
+        rec.close()
+        if layout == "single":
+            raise InputError(f"--layout single opens one channel of {path}, but puncta analysis "
+                             "needs two (puncta + calcium): leave --layout out for a file with a "
+                             "channel axis, or give the layout that holds both")  # fmt: skip
+        raise InputError(
+            f"{path} has one channel, but puncta analysis needs two (puncta + calcium); "
+            "give a two-channel recording, or --layout for side-by-side/interleaved channels"
+        )
+    return rec
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.camera import CameraModel
     from napari_catrack.core.puncta.pipeline import analyse_puncta
     from napari_catrack.io.atomic import write_text_atomic
     from napari_catrack.io.camera import read_camera
-    from napari_catrack.io.recording import open_recording
     from napari_catrack.io.tables import write_table
     from napari_catrack.io.thunderstorm import write_thunderstorm
 
@@ -64,20 +92,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("channel indices must be >= 0")
     out = Path(args.output)
     check_outputs({"-o": OutputFolder(out, PUNCTA_FILES)},
-                  {"REC": args.recording, "--camera": args.camera, "--model": args.model})  # fmt: skip
-    rec = open_recording(
-        args.recording,
-        layout=args.layout,
-        green_channel=args.puncta_channel,
-        red_channel=args.calcium_channel,
-        dataset=args.dataset,
-        axes=args.axes,
-    )
-    if rec.red is None:
-        raise InputError(
-            f"{args.recording} has one channel, but puncta analysis needs two (puncta + calcium); "
-            "give a two-channel recording, or --layout for side-by-side/interleaved channels"
-        )
+                  {**recording_inputs(args.recording), "--camera": args.camera,
+                   "--model": args.model})  # fmt: skip
+    rec = open_puncta_recording(args.recording, args.puncta_channel, args.calcium_channel,
+                                args.layout, dataset=args.dataset, axes=args.axes)  # fmt: skip
     pixel = args.pixel_size_nm
     if pixel is None:
         if not rec.pixel_size_um:

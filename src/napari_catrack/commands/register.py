@@ -13,7 +13,12 @@ import argparse
 import json
 import sys
 
-from napari_catrack.commands._common import add_movie_arguments, check_outputs, frames_from_args
+from napari_catrack.commands._common import (
+    add_movie_arguments,
+    check_outputs,
+    frames_from_args,
+    recording_inputs,
+)
 from napari_catrack.core.registration.params import RegisterParams
 
 
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import write_table
 
     check_outputs({"-o": args.output, "--shifts": args.shifts, "--patch-shifts": args.patch_shifts,
-                   "--metrics": args.metrics}, {"REC": args.recording})  # fmt: skip
+                   "--metrics": args.metrics}, recording_inputs(args.recording))  # fmt: skip
     params = RegisterParams.from_args(args)
     with frames_from_args(args) as source:
         result = register_movie(source, params, output=args.output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
-from napari_catrack.commands._common import add_recording_arguments, check_outputs
+from napari_catrack.commands._common import add_recording_arguments, check_outputs, recording_inputs
 
 
 def register(subparsers) -> None:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import write_table
 
     check_outputs({"-o": args.output, "--report": args.report},
-                  {"REC": args.recording, "--checkpoint": args.checkpoint})  # fmt: skip
+                  {**recording_inputs(args.recording), "--checkpoint": args.checkpoint})  # fmt: skip
     params = SegmentParams.from_args(args)
     frames, _ = behaviour_frames(args)
     result, quality, _ = run_segmentation(frames, args, params)

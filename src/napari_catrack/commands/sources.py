@@ -17,6 +17,7 @@ from napari_catrack.commands._common import (
     add_movie_arguments,
     check_outputs,
     frames_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
 
@@ -38,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.sources.extract import extract_sources
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
-    check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES)}, {"REC": args.recording})
+    check_outputs(
+        {"-o": OutputFolder(args.output, SOURCES_FILES)}, recording_inputs(args.recording)
+    )
     params = SourcesParams.from_args(args)
     evaluation = EvaluationParams.from_args(args)
     with frames_from_args(args) as source:

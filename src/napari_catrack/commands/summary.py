@@ -16,6 +16,7 @@ from napari_catrack.commands._common import (
     add_movie_arguments,
     check_outputs,
     frames_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.summary import SummaryImages, SummaryParams, summary_images
 from napari_catrack.io.atomic import atomic_write_path
@@ -43,7 +44,7 @@ def write_image(path: Path, image) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     names = tuple(f"{f.name}.tif" for f in dataclasses.fields(SummaryImages))
-    check_outputs({"-o": OutputFolder(args.output, names)}, {"REC": args.recording})
+    check_outputs({"-o": OutputFolder(args.output, names)}, recording_inputs(args.recording))
     params = SummaryParams.from_args(args)
     with frames_from_args(args) as source:
         images = summary_images(source, params)

@@ -11,6 +11,7 @@ from napari_catrack.commands._common import (
     alignment_from_args,
     check_outputs,
     recording_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.signals.params import CleaningParams, TracesParams
 from napari_catrack.errors import InputError
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import read_table, write_table
 
     check_outputs({"-o": args.output},
-                  {"REC": args.recording, "--tracks": args.tracks, "--align": args.align})  # fmt: skip
+                  {**recording_inputs(args.recording), "--tracks": args.tracks, "--align": args.align})  # fmt: skip
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
     params = TracesParams.from_args(args)

@@ -11,6 +11,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     non_negative_int,
     recording_from_args,
+    recording_inputs,
 )
 from napari_catrack.core.tracking.params import TrackParams
 
@@ -24,8 +25,10 @@ def register(subparsers) -> None:
         "through the alignment in force (see the alignment options).",
     )
     add_recording_arguments(p)
-    p.add_argument("--seeds", required=True, help="CSV with neuron_id,y,x at --seed-frame")
-    p.add_argument("--seed-frame", type=non_negative_int, default=0)
+    p.add_argument("--seeds", required=True,
+                   help="CSV with neuron_id,y,x (and frame, as `catrack detect` writes it)")  # fmt: skip
+    p.add_argument("--seed-frame", type=non_negative_int, default=None, metavar="F",
+                   help="frame the seeds are on (default: their frame column, else 0)")  # fmt: skip
     p.add_argument("--anchors", default=None, help="CSV neuron_id,frame,y,x of fixed points")
     add_alignment_arguments(p)
     TrackParams.add_arguments(p, title="tracking parameters")
@@ -37,13 +40,14 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from napari_catrack.core.tracking.in_green import track_in_green
-    from napari_catrack.core.tracking.tracker import in_memory
+    from napari_catrack.core.tracking.tracker import in_memory, seeds_frame
     from napari_catrack.io.tables import read_table, write_table
 
-    check_outputs({"-o": args.output}, {"REC": args.recording, "--seeds": args.seeds,
+    check_outputs({"-o": args.output}, {**recording_inputs(args.recording), "--seeds": args.seeds,
                   "--anchors": args.anchors, "--align": args.align})  # fmt: skip
     params = TrackParams.from_args(args)
     seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")
+    seed_frame = seeds_frame(seeds, args.seed_frame, f"the seeds in {args.seeds}")
     anchors = read_table(args.anchors, ("neuron_id", "frame", "y", "x"), "anchors") if (
         args.anchors
     ) else None  # fmt: skip
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         # an alignment estimate take its red frames from the same read
         rec = dataclasses.replace(rec, red=in_memory(rec.red))
     align = alignment_from_args(args, rec, "track") if uses_red else None
-    tracks = track_in_green(rec, seeds, args.seed_frame, align, params, anchors=anchors)
+    tracks = track_in_green(rec, seeds, seed_frame, align, params, anchors=anchors)
     write_table(tracks, args.output, float_format="%.3f")
     n = tracks.neuron_id.nunique()
     print(f"{n} neurons x {rec.n_frames} frames -> {args.output}")

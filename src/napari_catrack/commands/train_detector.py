@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import check_outputs, positive_float
+from napari_catrack.commands._common import check_outputs, positive_float, warn
 from napari_catrack.core.transients.params import TrainDetectorParams
 
 
@@ -33,6 +33,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+    import pandas as pd
 
     from napari_catrack.core.transients.learned import load_detector, save_detector
     from napari_catrack.core.transients.training import train_detector, training_data
@@ -46,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
     for c in ("start_frame", "peak_frame"):
         if c not in table.columns:
             raise InputError(f"{args.transients} has no {c!r} column")
-        frames = table[c].to_numpy()
+        frames = pd.to_numeric(table[c], errors="coerce").to_numpy()
+        if np.isnan(frames).any():
+            i = int(np.isnan(frames).nonzero()[0][0])
+            raise InputError(f"{args.transients}: {c} must be frame numbers; row {i + 1} has "
+                             f"{table[c].iloc[i]!r}")  # fmt: skip
         idx = np.searchsorted(tm.frames, frames)
         if (idx >= tm.frames.size).any() or (
             tm.frames[np.minimum(idx, tm.frames.size - 1)] != frames
@@ -63,11 +68,12 @@ def run(args: argparse.Namespace) -> int:
     params = TrainDetectorParams.from_args(args)
     init = load_detector(args.init) if args.init else None
     if init is not None:
-        chosen = params.network()
-        differ = [k for k, v in chosen.items() if getattr(init.config, k) != v]
+        given = {k: v for k, v in params.network().items() if getattr(args, k, None) is not None}
+        differ = [f"--{k.replace('_', '-')} {v}" for k, v in given.items()
+                  if getattr(init.config, k) != v]  # fmt: skip
         if differ:
-            print(f"catrack: note: fine-tuning keeps the network of {args.init}; "
-                  f"ignoring {', '.join(differ)}", file=sys.stderr)  # fmt: skip
+            warn("train-detector", f"--init {args.init} keeps its own network "
+                 f"({init.config.arch}); ignoring {', '.join(differ)}")  # fmt: skip
     last = [-1]
 
     def progress(step: int, total: int, message: str) -> None:

@@ -44,7 +44,11 @@ def recalibrate(path: str, clips: int, command: str) -> int:
 
     import numpy as np
 
-    from napari_catrack.core.puncta.calibrate import apply_calibration, calibrate_uncertainty
+    from napari_catrack.core.puncta.calibrate import (
+        MIN_MATCHED,
+        apply_calibration,
+        calibrate_uncertainty,
+    )
     from napari_catrack.core.puncta.network import load_model, save_model
 
     if clips < 1:
@@ -53,6 +57,13 @@ def recalibrate(path: str, clips: int, command: str) -> int:
     meta = dict(net.config.meta)
     tp = TrainPunctaParams.from_dict(meta.get("train_params")).replace(calibration_clips=clips)
     result = calibrate_uncertainty(net, tp, np.random.default_rng([tp.seed, 1]), clips)
+    if result["matched"] < MIN_MATCHED:  # nothing to fit: a, b, c would be placeholders
+        raise InputError(
+            f"cannot recalibrate {path}: on {clips} held-out clip(s) it matched {result['matched']}"
+            f" of {result['truth']} simulated puncta ({result['localizations']} found), and at "
+            f"least {MIN_MATCHED} are needed; the model is unchanged (give more "
+            "--calibration-clips, or train it longer)"
+        )
     apply_calibration(net, result)
     history = [*meta.get("recalibrations", []), {"command": command, "before": meta.get(
         "calibration", {}), "after": result}]  # fmt: skip
@@ -60,7 +71,7 @@ def recalibrate(path: str, clips: int, command: str) -> int:
                                            "recalibrations": history})  # fmt: skip
     out = save_model(net, path, weights=False)  # the weights are unchanged
     print(f"recalibrated {out}: a={result['a']}, b={result['b_px']} px, c={result['c_px']} px "
-          f"(error/reported {result.get('z_rms_after', float('nan')):.3f} on {clips} clips)")  # fmt: skip
+          f"(error/reported {result['z_rms_after']:.3f} on {clips} clips)")  # fmt: skip
     return 0
 
 
@@ -82,16 +93,18 @@ def run(args: argparse.Namespace) -> int:
     if args.recalibrate:
         return recalibrate(args.output, tp.calibration_clips, command)
     bootstrap = None
+    if args.labels_movie and not tp.labels:
+        raise InputError("--labels-movie only applies with --labels (the ThunderSTORM table "
+                         "made from it)")  # fmt: skip
     if tp.labels:
         if not args.labels_movie:
             raise InputError("--labels needs --labels-movie (the movie the table was made from)")
+        from napari_catrack.commands.puncta import open_puncta_recording
         from napari_catrack.core.puncta.camera import CameraModel
         from napari_catrack.io.camera import read_camera
-        from napari_catrack.io.recording import open_recording
         from napari_catrack.io.thunderstorm import from_thunderstorm, read_thunderstorm
 
-        rec = open_recording(args.labels_movie, green_channel=args.puncta_channel,
-                             red_channel=args.calcium_channel)  # fmt: skip
+        rec = open_puncta_recording(args.labels_movie, args.puncta_channel, args.calcium_channel)
         camera = read_camera(args.camera) if args.camera else CameraModel()
         locs = from_thunderstorm(read_thunderstorm(tp.labels), tp.pixel_size_nm)
         bootstrap = bootstrap_samples(

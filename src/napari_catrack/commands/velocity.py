@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import size, warn
-from napari_catrack.commands._common import check_outputs
+from napari_catrack.commands._common import check_outputs, recording_inputs
 from napari_catrack.errors import InputError
 
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs({"-o": args.output}, {"--stage": args.stage, "--centerline": args.centerline,
                   "--tracks": args.tracks, "--frame-times": args.frame_times,
-                  "--recording": args.recording})  # fmt: skip
+                  **recording_inputs(args.recording, "--recording")})  # fmt: skip
     params = VelocityParams.from_args(args)
     if not params.pixel_size_um:
         raise InputError("give the pixel size in µm with --pixel-size")

@@ -50,6 +50,8 @@ def test_cli_writes_the_contract_files(files, capsys):
         (["--camera", "missing.json"], "camera file not found"),
         (["--camera", "partial.json"], "lacks key(s) e_per_adu"),
         (["--calcium-channel", "0"], "must differ"),
+        (["--puncta-channel", "5"], "--puncta-channel 5 does not exist: the data has 2 channel"),
+        (["--layout", "single"], "--layout single opens one channel of"),
     ],
 )
 def test_cli_errors(files, capsys, extra, message):
@@ -70,3 +72,22 @@ def test_cli_single_channel_is_refused(files, capsys):
                  str(tmp / "err2")])  # fmt: skip
     assert code == 2
     assert "needs two (puncta + calcium)" in capsys.readouterr().err
+
+
+def test_cli_warns_when_the_offset_is_already_subtracted(files, tmp_path, capsys):
+    """ADU - offset analysed with the camera's offset: photons ~0.5x and uncertainties ~4x,
+    so the step says the offset looks subtracted (and a correct movie gets no such warning)."""
+    import numpy as np
+
+    tmp, rec = files
+    subtracted = tmp_path / "subtracted.tif"
+    write_movie_tiff(subtracted, rec.puncta.astype(np.float32) - rec.camera.offset_adu,
+                     rec.calcium.astype(np.float32) - rec.camera.offset_adu)  # fmt: skip
+    for movie, warned in ((tmp / "rec.tif", False), (subtracted, True)):
+        code = main(["puncta", str(movie), "--pixel-size-nm", "108", "--camera",
+                     str(tmp / "camera.json"), "-o", str(tmp_path / movie.stem)])  # fmt: skip
+        assert code == 0
+        err = capsys.readouterr().err
+        assert ("puncta channel pixels are below the camera offset" in err) is warned, err
+        if warned:
+            assert "already subtracted? Then give a camera file with offset_adu 0" in err

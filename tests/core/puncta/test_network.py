@@ -60,7 +60,8 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     with pytest.raises(InputError, match="not a napari-catrack puncta network"):
         load_model(tmp_path / "other.json")
     path.with_suffix(".pt").write_bytes(b"not torch")
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match=r"net\.pt is not the weights of a puncta network: it is "
+                                         "not a PyTorch weights file"):  # fmt: skip
         load_model(path)
     with pytest.raises(InputError, match="no puncta network"):
         load_model(tmp_path / "absent.json")
@@ -176,6 +177,39 @@ def test_short_phased_training_is_reproducible_and_runs_in_the_pipeline(tmp_path
                          PunctaParams(method="network", detection_probability=0.01), model=path)  # fmt: skip
     assert res.model_info["base_channels"] == 4
     assert res.localizations.calcium_probability.between(0, 1).all()
+
+
+def test_recalibrate_that_matches_too_few_puncta_fails_and_keeps_the_model(tmp_path, capsys):
+    """A network that finds (almost) nothing: refused in one line, the file unchanged,
+    instead of "recalibrated ... (error/reported nan)" and a calibration that changes nothing."""
+    from napari_catrack.cli import main
+
+    net = make_network(NetConfig(base_channels=4))
+    with torch.no_grad():
+        net.loc_head[-1].bias[0] = -30.0  # detection logit: finds nothing
+    path = save_model(net, tmp_path / "blind.json")
+    before = path.read_bytes()
+    assert main(["train-puncta", "--recalibrate", "--calibration-clips", "1", "--threads", "1",
+                 "-o", str(path)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"cannot recalibrate {path}: on 1 held-out clip(s) it matched" in err
+    assert "the model is unchanged" in err and "nan" not in err
+    assert path.read_bytes() == before
+
+
+def test_train_puncta_refuses_a_labels_movie_it_cannot_use(tmp_path, capsys):
+    from napari_catrack.cli import main
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    rec = make_puncta_recording(shape=(16, 16), n_frames=3, seed=2)
+    write_movie_tiff(tmp_path / "one.tif", rec.puncta)
+    (tmp_path / "labels.csv").write_text('"id","frame","x [nm]","y [nm]"\n')
+    args = ["train-puncta", "--labels-movie", str(tmp_path / "one.tif"), "-o",
+            str(tmp_path / "net.json")]  # fmt: skip
+    assert main(args) == 2
+    assert "--labels-movie only applies with --labels" in capsys.readouterr().err
+    assert main([*args, "--labels", str(tmp_path / "labels.csv")]) == 2
+    assert "one.tif has one channel, but puncta analysis needs two" in capsys.readouterr().err
 
 
 @pytest.mark.slow

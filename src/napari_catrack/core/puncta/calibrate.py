@@ -32,6 +32,7 @@ from napari_catrack.core.puncta.params import PunctaParams, TrainPunctaParams
 
 CLIP_SHAPE = (96, 96)  # larger than training patches: fewer puncta at the edges
 MATCH_NM = 250.0  # the benchmarks' matching radius
+MIN_MATCHED = 20  # fewer matched localisations: too few to calibrate, the head's own values kept
 
 
 def fit_variance_scaling(
@@ -90,7 +91,7 @@ def calibrate_uncertainty(net, tp: TrainPunctaParams, rng: np.random.Generator, 
         net.config = calibrated
     report = {"clips": n_clips, "truth": truths, "localizations": found, "matched": matched,
               "jaccard": matched / max(truths + found - matched, 1)}  # fmt: skip
-    if matched < 20:  # too few to calibrate: keep the head's own values
+    if matched < MIN_MATCHED:  # too few to calibrate: keep the head's own values
         return {**report, "a": 1.0, "b_px": 0.0, "c_px": 0.0}
     e, s, rho = np.concatenate(errors), np.concatenate(sds), np.concatenate(densities)
     a, b, c = fit_variance_scaling(e, s, rho)

@@ -4,6 +4,7 @@ cancel. Returns the internal localisation table (pixels, 0-based frames)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -54,6 +55,10 @@ def photons_chunk(stack, start: int, stop: int, camera: CameraModel) -> np.ndarr
     return camera.to_photons(chunk)
 
 
+OFFSET_ABOVE_DATA = 0.75
+"""More pixels than this below the camera offset: the offset is above the data (warned)."""
+
+
 def check_has_photons(photons: np.ndarray, camera: CameraModel, where: str = "movie") -> None:
     """Zero photons (a blank stack, or an offset above the data) is a user error, said plainly."""
     if not np.isfinite(photons).all():
@@ -62,6 +67,16 @@ def check_has_photons(photons: np.ndarray, camera: CameraModel, where: str = "mo
         raise InputError(
             f"the {where} has no photons above the camera offset ({camera.offset_adu:g} ADU): "
             "check offset_adu in the camera file, or that the right channel was chosen"
+        )
+    below = float((photons < 0).mean())
+    if below > OFFSET_ABOVE_DATA:  # read noise alone puts about half the pixels below the offset
+        median = float(camera.to_adu(np.median(photons)))
+        warnings.warn(
+            f"{below:.0%} of the {where} pixels are below the camera offset (median {median:.4g} "
+            f"ADU, offset_adu {camera.offset_adu:g}): is the offset already subtracted? Then give "
+            "a camera file with offset_adu 0; else check offset_adu. Photons and uncertainties "
+            "are wrong with an offset above the data",
+            stacklevel=2,
         )
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
+from napari_catrack.io.weights import fit_weights, read_weights
 
 FORMAT = "napari-catrack puncta network"
 FORMAT_VERSION = 2
@@ -170,7 +171,7 @@ def save_model(net, path: str | os.PathLike, weights: bool = True) -> Path:
 
 def load_model(path: str | os.PathLike):
     """Load a network written by `save_model` (weights read with weights_only=True)."""
-    torch = _torch()
+    _torch()  # torch installed, or one line saying how to install it
     path = Path(path)
     if path.suffix == ".pt":
         path = path.with_suffix(".json")
@@ -191,15 +192,9 @@ def load_model(path: str | os.PathLike):
     weights = path.parent / doc.get("weights", path.with_suffix(".pt").name)
     if not weights.is_file():
         raise InputError(f"the weights of {path} are missing: {weights}")
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise InputError(f"cannot read {weights}: {exc}") from None
+    state = read_weights(weights, str(weights), "the weights of a puncta network")
     net = make_network(config)
-    try:
-        net.load_state_dict(state)
-    except (RuntimeError, KeyError) as exc:
-        raise InputError(f"{weights} does not fit its config: {exc}") from None
+    fit_weights(net, state, str(weights))
     net.eval()
     return net
 

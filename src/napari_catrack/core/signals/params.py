@@ -77,9 +77,12 @@ class TracesParams(StepParams):
             raise InputError(f"ROI sigma must be positive, got {self.sigma}")
         if not self.baseline_window_s > 0:
             raise InputError(f"--baseline-window must be positive, got {self.baseline_window_s}")
-        if isinstance(self.saturation, str) and self.saturation != "auto":
+        sat = self.saturation
+        if (isinstance(sat, str) and sat != "auto") or (
+            isinstance(sat, int | float) and not sat > 0
+        ):
             raise InputError(
-                f"--saturation must be a number, auto or none; got {self.saturation!r}"
+                f"--saturation must be a positive pixel value, auto or none; got {sat!r}"
             )
 
     def baseline_kwargs(self) -> dict[str, Any]:
@@ -144,6 +147,14 @@ class CleaningParams(StepParams):
         for name in ("drift_cutoff_s", "savgol_window_s", "bleach_window_s"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        if "wavelet" in self.steps:
+            import pywt  # what the wavelet step runs with (denoise.py)
+
+            if self.wavelet not in pywt.wavelist(kind="discrete"):
+                raise InputError(
+                    f"unknown wavelet {self.wavelet!r}: choose a discrete PyWavelets wavelet "
+                    "such as sym4, db4, coif2, haar (pywt.wavelist(kind='discrete'))"
+                )
 
     def step_params(self, name: str) -> dict[str, Any]:
         """The keyword arguments cleaning step `name` runs with (what `clean_traces` records)."""

@@ -3,12 +3,29 @@ channel through the alignment, the tracks back. `catrack track` and `catrack bat
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pandas as pd
 
 from napari_catrack.core.tracking.params import TrackParams
 from napari_catrack.errors import InputError
+
+
+def channel_stack(recording: Any, channel: str) -> tuple[str, Any]:
+    """(channel, frames) to track or detect on: `channel`, or the only channel (green) of a
+    one-channel recording, with a warning, since the user asked for red."""
+    if channel == "red" and recording.red is None and recording.green is not None:
+        warnings.warn(
+            "the recording has no red channel: using its only channel (green) instead; "
+            "give --channel green to say so",
+            stacklevel=2,
+        )
+        channel = "green"
+    stack = recording.red if channel == "red" else recording.green
+    if stack is None:
+        raise InputError(f"the recording has no {channel} channel")
+    return channel, stack
 
 
 def track_in_green(
@@ -27,23 +44,18 @@ def track_in_green(
     The channel is `params.channel` (red by default, green when the recording has no red);
     `align` is the red -> green transform in force (None = identity), used only for red.
     """
-    from napari_catrack.core.tracking.tracker import track
+    from napari_catrack.core.tracking.tracker import point_coordinates, track
 
     params = params or TrackParams()
-    channel = params.channel
-    if channel == "red" and recording.red is None:
-        channel = "green"
-    stack = recording.red if channel == "red" else recording.green
-    if stack is None:
-        raise InputError(f"the recording has no {channel} channel")
+    channel, stack = channel_stack(recording, params.channel)
     align = align if channel == "red" else None
     shape = stack.shape[-2:]
     seeds = seeds.copy()
     anchors = None if anchors is None else anchors.copy()
     if align is not None:
-        for table in (seeds, anchors):
+        for table, what in ((seeds, "seeds"), (anchors, "anchors")):
             if table is not None:
-                yx = table[["y", "x"]].to_numpy(float)
+                yx = point_coordinates(table, what)
                 table[["y", "x"]] = align.map_points(yx, shape, inverse=True)
     tracks = track(
         stack,

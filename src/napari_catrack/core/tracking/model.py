@@ -19,6 +19,7 @@ from torch import nn
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path, write_text_atomic
+from napari_catrack.io.weights import fit_weights, read_weights
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_CONFIG = {"patch": 24, "channels": [8, 16, 32], "hidden": 32}
@@ -94,13 +95,16 @@ def load_model(directory: str | os.PathLike, name: str = "tracker") -> TrackerNe
     pt, js = d / f"{name}.pt", d / f"{name}.json"
     if not pt.exists() or not js.exists():
         raise InputError(f"no tracker model in {d} (need {name}.json and {name}.pt)")
-    cfg = json.loads(js.read_text())
-    meta = cfg.pop("meta", {})
+    try:
+        cfg = json.loads(js.read_text())
+        meta = cfg.pop("meta", {})
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+        raise InputError(f"{js} is not a tracker config (JSON): {exc}") from None
     try:
         net = TrackerNet(**cfg, **meta)
-        net.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
-    except (RuntimeError, TypeError, KeyError) as exc:
-        raise InputError(f"tracker model in {d} does not match its config: {exc}") from None
+    except (RuntimeError, TypeError, KeyError, ValueError) as exc:
+        raise InputError(f"{js} is not a usable tracker config: {exc}") from None
+    fit_weights(net, read_weights(pt, str(pt), "a tracker model's weights"), str(pt))
     net.eval()
     return net
 

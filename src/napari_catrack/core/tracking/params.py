@@ -103,3 +103,7 @@ class TrainTrackerParams(StepParams):
     epochs: int = param(4, "training epochs", minimum=1, maximum=1000)
     frames: int = param(120, "frames per synthetic recording", minimum=2, maximum=100000)
     lr: float = param(2e-3, "learning rate", minimum=0.0, maximum=1.0, advanced=True)
+
+    def check(self) -> None:
+        if not self.lr > 0:  # 0 trains nothing
+            raise InputError(f"--lr must be positive, got {self.lr}")

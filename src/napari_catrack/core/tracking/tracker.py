@@ -290,10 +290,7 @@ def validate_points(df: pd.DataFrame, shape, what: str, need_frame: bool) -> pd.
     if missing:
         raise InputError(f"{what} lack column(s) {', '.join(missing)}")
     df = df[cols].copy()
-    try:
-        yx = df[["y", "x"]].to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} y/x must be numbers") from None
+    yx = point_coordinates(df, what)
     if not np.isfinite(yx).all():
         bad = df.neuron_id[~np.isfinite(yx).all(axis=1)].tolist()
         raise InputError(f"{what} have missing (NaN) coordinates for neuron(s) {bad[:5]}")
@@ -315,6 +312,43 @@ def validate_points(df: pd.DataFrame, shape, what: str, need_frame: bool) -> pd.
         df["frame"] = fr.astype(int)
     df[["y", "x"]] = yx
     return df
+
+
+def point_coordinates(df: pd.DataFrame, what: str) -> np.ndarray:
+    """The (N, 2) y, x of a points table as numbers, or one clear line naming the first bad row."""
+    try:
+        return df[["y", "x"]].to_numpy(dtype=float)
+    except KeyError:
+        raise InputError(f"{what} lack column(s) y, x") from None
+    except (TypeError, ValueError):
+        yx = df[["y", "x"]].apply(pd.to_numeric, errors="coerce")
+        row = yx.isna().any(axis=1) & df[["y", "x"]].notna().all(axis=1)
+        i = row.to_numpy().nonzero()[0][:1]
+        where = f" (neuron {df.neuron_id.iloc[i[0]]})" if len(i) and "neuron_id" in df else ""
+        raise InputError(f"{what} y/x must be numbers{where}") from None
+
+
+def seeds_frame(seeds: pd.DataFrame, seed_frame: int | None = None, what: str = "seeds") -> int:
+    """The frame `seeds` are on: their `frame` column (one frame for every seed, as `catrack detect`
+    writes it), else `seed_frame`, else 0. A `frame` column and a different `seed_frame` disagree:
+    refused rather than guessed, since seeds started on the wrong frame track nothing."""
+    if "frame" not in seeds.columns or not len(seeds):
+        return 0 if seed_frame is None else int(seed_frame)
+    fr = pd.to_numeric(seeds["frame"], errors="coerce")
+    if fr.isna().any() or (fr < 0).any() or (fr % 1 != 0).any():
+        raise InputError(f"{what}: the frame column must hold whole numbers >= 0")
+    frames = sorted(set(fr.astype(int)))
+    if len(frames) > 1:
+        raise InputError(
+            f"{what} are on {len(frames)} frames ({frames[0]}..{frames[-1]}): seeds are one row "
+            "per neuron, all on one frame (a table of tracks or fixed points goes to --anchors)"
+        )
+    if seed_frame is not None and int(seed_frame) != frames[0]:
+        raise InputError(
+            f"{what} are on frame {frames[0]} (their frame column), but the seed frame given is "
+            f"{seed_frame}: give one of them, or make them agree"
+        )
+    return frames[0]
 
 
 def track(

@@ -7,6 +7,7 @@ the previous patch sits on the neuron, the current patch on a position perturbed
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 
@@ -114,9 +115,8 @@ def train_on_synthetic(
     model = TrackerNet(
         **DEFAULT_CONFIG,
         trained_on="synthetic make_worm_recording (red channel)",
-        seed=seed, recordings=recordings, epochs=epochs, n_frames=n_frames,
-        command=f"catrack train-tracker -o DIR --seed {seed} --recordings {recordings} "
-        f"--epochs {epochs}",
+        seed=seed, recordings=recordings, epochs=epochs, n_frames=n_frames, params=p.to_dict(),
+        command=shlex.join(["catrack", "train-tracker", "-o", "DIR", *p.cli_options()]),
     )  # fmt: skip
     losses = fit(
         model, np.concatenate(xs), np.concatenate(ys), epochs=epochs, lr=p.lr, seed=seed, log=log

@@ -32,6 +32,7 @@ import pandas as pd
 
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.weights import fit_weights, read_weights
 
 from .bounds import bounds_flat
 from .model_input import INPUTS_VERSION, N_CHANNELS, N_COND, legacy_inputs, model_inputs
@@ -336,20 +337,13 @@ def detector_from_state(state: dict, where: str = "detector") -> TransientDetect
         raise InputError(f"{where} has no usable config: {exc}") from None
     cfg.check()
     det = TransientDetector(build_network(cfg, *cfg.n_inputs), cfg, dict(state.get("meta", {})))
-    try:
-        det.net.load_state_dict(state["state_dict"])
-    except (RuntimeError, KeyError) as exc:
-        raise InputError(f"{where} has weights that do not fit its config: {exc}") from None
+    fit_weights(det.net, state.get("state_dict"), where)
     det.net.eval()
     return det
 
 
 def detector_from_bytes(data: bytes, where: str = "session detector") -> TransientDetector:
-    torch = torch_module()
-    try:
-        state = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise InputError(f"{where} could not be read: {exc}") from None
+    state = read_weights(bytes(data), where, "a napari-catrack transient detector")
     return detector_from_state(state, where)
 
 

@@ -324,6 +324,13 @@ def intervals_from_table(table: pd.DataFrame, neuron_ids: Sequence, fps: float) 
     for col in ("neuron_id", "start_frame", "peak_frame"):
         if col not in table.columns:
             raise InputError(f"transient table has no {col!r} column")
+    backwards = table[table["start_frame"] > table["peak_frame"]]
+    if len(backwards):
+        raise InputError(
+            f"{len(backwards)} transient(s) start after their peak (neuron "
+            f"{backwards['neuron_id'].iloc[0]}, first): a transient rises from start_frame to "
+            "peak_frame; fix the table"
+        )
     by_id = {str(k): g for k, g in table.groupby(table["neuron_id"].astype(str))}
     out = []
     for nid in neuron_ids:
