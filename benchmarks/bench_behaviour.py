@@ -124,7 +124,9 @@ def run_video(seed: int, polarity: str, n_frames: int) -> dict:
         else None,
         "head_tail_flips_pct": 100.0 * float(flipped.mean()),
         "frames_without_centerline": int((~np.isfinite(cl.points).all(axis=(1, 2))).sum()),
-        "status_counts": {s: int((cl.status == s).sum()) for s in ("ok", "coiled", "filled", "failed")},
+        "status_counts": {
+            s: int((cl.status == s).sum()) for s in ("ok", "coiled", "filled", "failed")
+        },
         "velocity_r": r,
         "direction_right_moving_pct": 100.0 * right,
         "segmentation_frames_per_s": T / t_seg,

@@ -336,7 +336,9 @@ def main() -> None:
         "head_tail_agreement_by_labelled_stretch": segments,
         "otsu_head_tail_agreement_pct": round(100.0 * float(np.mean(agree_b)), 2),
         "frames_without_centerline": int((~np.isfinite(res.points).all(axis=(1, 2))).sum()),
-        "status_counts": {s: int((res.status == s).sum()) for s in ("ok", "coiled", "filled", "failed")},
+        "status_counts": {
+            s: int((res.status == s).sum()) for s in ("ok", "coiled", "filled", "failed")
+        },
         "ours_curve_distance_median_px_ok_frames": round(
             float(np.median([c for c, s in zip(curve, statuses) if s == "ok"])), 3
         ),

@@ -15,7 +15,9 @@ from napari_catrack.errors import InputError
 def read_weights(source: str | os.PathLike | bytes, where: str, what: str) -> Any:
     """What `torch.save` wrote in `source` (a path or the file's bytes), tensors and plain data
     only; `where` names the file and `what` the kind of file expected ("a tracker model")."""
-    import torch
+    from napari_catrack.optional import require
+
+    torch = require("torch", f"reading {what}")
 
     data = io.BytesIO(bytes(source)) if isinstance(source, bytes | bytearray) else source
     try:

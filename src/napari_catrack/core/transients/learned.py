@@ -343,6 +343,7 @@ def detector_from_state(state: dict, where: str = "detector") -> TransientDetect
 
 
 def detector_from_bytes(data: bytes, where: str = "session detector") -> TransientDetector:
+    torch_module()  # without torch: the message names the feature ("a learned transient detector")
     state = read_weights(bytes(data), where, "a napari-catrack transient detector")
     return detector_from_state(state, where)
 
