@@ -45,3 +45,21 @@ def save_tiny_sam(path, seed: int = 0):
     model = build_sam(tiny_sam_architecture())
     torch.save(model.state_dict(), path)
     return path
+
+
+def wormpose_on_canvas(folder, frames, size: int = 128):
+    """WormPose's bright-field crops (`folder`/NNNNN.png) for `frames`, each pasted at the centre
+    of a `size` x `size` canvas of its own border's median: (video (T, size, size), per-frame
+    (y, x) offsets to add to a skeleton point (x, y)[::-1] to land on the canvas)."""
+    from PIL import Image
+
+    video, offsets = [], []
+    for i in frames:
+        img = np.asarray(Image.open(folder / f"{i:05d}.png"))
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+        canvas = np.full((size, size), np.median(border), img.dtype)
+        oy, ox = (size - img.shape[0]) // 2, (size - img.shape[1]) // 2
+        canvas[oy : oy + img.shape[0], ox : ox + img.shape[1]] = img
+        video.append(canvas)
+        offsets.append((oy + 0.5, ox + 0.5))
+    return np.stack(video), np.asarray(offsets)

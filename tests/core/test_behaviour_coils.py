@@ -25,6 +25,7 @@ from napari_catrack.core.behaviour.quality import LOOP, doubtful_frames
 from napari_catrack.core.behaviour.shape_check import implausible, max_turn_deg
 from napari_catrack.synthetic.behaviour import make_behaviour_video
 from tests.conftest import shared_data
+from tests.core._behaviour_helpers import wormpose_on_canvas
 
 
 def _p_shape(shape=(96, 96), width=9.0, hole=4.5):
@@ -139,22 +140,12 @@ def test_kymograph_colours_come_from_the_good_frames():
 def _wormpose_omega_turn():
     """WormPose frames 340-410 (the omega turn is 361-387) pasted on a 128 x 128 canvas."""
     import h5py
-    from PIL import Image
 
     folder = shared_data("worm", "wormpose", "sample_data")
     with h5py.File(folder / "features.h5") as f:
         skel = f["skeletons"][:]
-    frames = []
-    for i in range(340, 411):
-        img = np.asarray(Image.open(folder / f"{i:05d}.png"))
-        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-        canvas = np.full((128, 128), np.median(border), np.uint8)
-        oy, ox = (128 - img.shape[0]) // 2, (128 - img.shape[1]) // 2
-        canvas[oy : oy + img.shape[0], ox : ox + img.shape[1]] = img
-        frames.append(canvas)
-        if i == 340:
-            prompt = skel[i][26][::-1] + np.array([oy + 0.5, ox + 0.5])
-    return np.stack(frames), prompt
+    video, offsets = wormpose_on_canvas(folder, range(340, 411))
+    return video, skel[340][26][::-1] + offsets[0]
 
 
 def test_real_omega_turn_is_followed_and_flagged():

@@ -22,7 +22,7 @@ from napari_catrack.core.behaviour import (
 from napari_catrack.core.behaviour.centerline import mask_centerline
 from napari_catrack.core.behaviour.scoring import derived_mask, wormpose_mask
 from tests.conftest import shared_data
-from tests.core._behaviour_helpers import iou
+from tests.core._behaviour_helpers import iou, wormpose_on_canvas
 
 FRAMES = (160, 257, 300, 357, 528, 560, 628, 700, 828, 990)
 
@@ -67,23 +67,14 @@ def test_real_video_keeps_the_head_through_a_reversal_between_two_coils():
     (a worm crawling backwards between two coils) used to come out reversed; the cue from the
     ends' look, learnt from the video, keeps the head on the labelled end throughout."""
     import h5py
-    from PIL import Image
 
     folder = shared_data("worm", "wormpose", "sample_data")
     with h5py.File(folder / "features.h5") as f:
         skel = f["skeletons"][:]
     labelled = np.isfinite(skel).all(axis=(1, 2))
     first = int(np.flatnonzero(labelled)[0])
-    video, offsets = [], []
-    for i in range(first, len(skel)):  # each crop pasted at the centre of a 128 x 128 canvas
-        img = np.asarray(Image.open(folder / f"{i:05d}.png"))
-        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-        canvas = np.full((128, 128), np.median(border), img.dtype)
-        oy, ox = (128 - img.shape[0]) // 2, (128 - img.shape[1]) // 2
-        canvas[oy : oy + img.shape[0], ox : ox + img.shape[1]] = img
-        video.append(canvas)
-        offsets.append((oy + 0.5, ox + 0.5))
-    video = np.stack(video)
+    # each crop pasted at the centre of a 128 x 128 canvas
+    video, offsets = wormpose_on_canvas(folder, range(first, len(skel)))
     prompt = skel[first][26][::-1] + offsets[0]
     seg = segment_video(video, Anchor(0, [prompt], [1]), SegmentParams(method="classical"))
     res = compute_centerlines(seg.masks, CenterlineParams(points=50), frames=video)

@@ -100,8 +100,9 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
 
     from napari_catrack.core.behaviour import frame_quality, segment_video
     from napari_catrack.core.behaviour.pipeline import segment_and_centerline
-    from napari_catrack.core.behaviour.quality import LOOP, frame_ranges
+    from napari_catrack.core.behaviour.quality import LOOP
     from napari_catrack.core.behaviour.sam import make_segmenter
+    from napari_catrack.text import frame_ranges
 
     segmenter = make_segmenter(params, log=lambda m: warn(m))
     cl = None

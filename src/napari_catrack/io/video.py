@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_catrack.errors import InputError
+from napari_catrack.text import frame_ranges
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg", ".webm")
 GAP_BYTES = 256  # more bytes than this (and half a frame's) between two packets: data skipped
@@ -166,7 +167,7 @@ class VideoReader:
         self.undecodable.update(where)
         self.notes.append(
             f"WARNING: {self.path.name}: a damaged stretch of the file was skipped: frames "
-            f"{_ranges(where)} are lost and shown blank, so the later frames keep their "
+            f"{frame_ranges(where, limit=None)} are lost and shown blank, so the later frames keep their "
             "numbers and times"
         )
         return slots
@@ -303,17 +304,6 @@ class VideoReader:
 
 class _Skipped(Exception):
     """The decoder gave no picture for a frame (its data cannot be decoded)."""
-
-
-def _ranges(frames) -> str:
-    frames = sorted(frames)
-    runs: list[list[int]] = []
-    for f in frames:
-        if runs and f == runs[-1][1] + 1:
-            runs[-1][1] = f
-        else:
-            runs.append([f, f])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def open_video(path: str | os.PathLike):

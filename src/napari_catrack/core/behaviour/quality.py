@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.core.behaviour.masks import encloses_loop
+from napari_catrack.text import frame_ranges
 
 LOOP = "worm touches itself (loop)"
 BLANK = "blank frame (could not be decoded): no mask"
@@ -104,19 +105,6 @@ def doubtful_frames(quality: pd.DataFrame | None, status=None) -> pd.DataFrame:
     return pd.DataFrame(
         {"frame": np.asarray(frames, int), "reason": [", ".join(reasons[f]) for f in frames]}
     )
-
-
-def frame_ranges(frames) -> str:
-    """'3, 7-9, 20' for frames [3, 7, 8, 9, 20] (at most 8 ranges, then '...')."""
-    frames = sorted(int(f) for f in frames)
-    runs: list[list[int]] = []
-    for f in frames:
-        if runs and f == runs[-1][1] + 1:
-            runs[-1][1] = f
-        else:
-            runs.append([f, f])
-    text = [str(a) if a == b else f"{a}-{b}" for a, b in runs[:8]]
-    return ", ".join(text) + (", ..." if len(runs) > 8 else "")
 
 
 def status_warnings(status) -> list[str]:
