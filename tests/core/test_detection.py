@@ -84,6 +84,9 @@ def test_cli_detect_round_trip(rec, tmp_path):
     d, _ = cKDTree(df[["y", "x"]].to_numpy()).query(rec.truth.red_positions[2])
     assert (d < 3).mean() >= 0.9
     assert main(["detect", str(tmp_path / "rec.tif"), "--frame", "50", "-o", str(out)]) == 2
+    n = rec.green.shape[0]  # a projection past the last frame: refused, not silently shorter
+    last = ["--frame", str(n - 1), "--project", "5"]
+    assert main(["detect", str(tmp_path / "rec.tif"), *last, "-o", str(out)]) == 2
 
 
 def test_cli_detect_red_on_a_one_channel_movie_says_it_uses_green(rec, tmp_path, capsys):

@@ -407,6 +407,11 @@ def test_cli_train_detector_refuses_bad_transients(tmp_path, capsys):
         assert message in capsys.readouterr().err
         assert not model.exists()
     (tmp_path / "t.csv").write_text("neuron_id,start_frame,peak_frame\n1,100,103\n")
+    (tmp_path / "v.csv").write_text("neuron_id,status\n1,maybe\n")  # not a verdict
+    argv = ["train-detector", traces, tmp_path / "t.csv", "--fps", "30", "--verdicts",
+            tmp_path / "v.csv", "-o", model]  # fmt: skip
+    assert cli.main([str(a) for a in argv]) == 2
+    assert "verdict status must be one of" in capsys.readouterr().err and not model.exists()
     argv = ["train-detector", str(traces), str(tmp_path / "t.csv"), "--fps", "30", "--epochs",
             "1", "--hidden", "4", "--batch-size", "2"]  # fmt: skip
     assert cli.main([*argv, "-o", str(model)]) == 0

@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.frame < T:
         raise InputError(f"--frame {args.frame} is outside the recording (0..{T - 1})")
     k = max(1, args.project)
-    image = project(stack, slice(args.frame, min(T, args.frame + k)), "mean")
+    if args.frame + k > T:
+        raise InputError(
+            f"--project {k} from --frame {args.frame} runs past the recording's last frame "
+            f"({T - 1}): at most --project {T - args.frame} from that frame"
+        )
+    image = project(stack, slice(args.frame, args.frame + k), "mean")
     _, table = detect_candidates(image, params)
     align = alignment_from_args(args, rec, "detect") if channel == "red" else None
     if align is not None and len(table):

@@ -112,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
     params = PunctaParams.from_args(args, pixel_size_nm=pixel)
     model = None
+    if args.model and params.method != "network":
+        raise InputError(
+            f"--model is for --method network; with --method {params.method} it would be "
+            "ignored (add --method network, or leave --model out)"
+        )
     if params.method == "network" and args.model:
         from napari_catrack.core.puncta.network import load_model
 

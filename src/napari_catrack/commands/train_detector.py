@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
         table[c] = idx
     statuses = None
     if args.verdicts:
-        v = read_table(args.verdicts)
-        if not {"neuron_id", "status"} <= set(v.columns):
-            raise InputError(f"{args.verdicts} needs columns neuron_id and status")
+        from napari_catrack.core.transients.features import check_verdicts
+
+        v = check_verdicts(read_table(args.verdicts), args.verdicts)  # the one verdicts check
         statuses = dict(zip(v["neuron_id"].astype(str), v["status"].astype(str)))
     traces, intervals, used = training_data(tm.dff, tm.neuron_ids, table, args.fps, statuses)
     params = TrainDetectorParams.from_args(args)

@@ -52,6 +52,7 @@ def test_cli_writes_the_contract_files(files, capsys):
         (["--calcium-channel", "0"], "must differ"),
         (["--puncta-channel", "5"], "--puncta-channel 5 does not exist: the data has 2 channel"),
         (["--layout", "single"], "--layout single opens one channel of"),
+        (["--model", "missing.json"], "--model is for --method network"),
     ],
 )
 def test_cli_errors(files, capsys, extra, message):
