@@ -332,6 +332,10 @@ def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
             else:
                 value = text
         except ValueError:
+            if custom is not None:  # its own grammar (e.g. "auto", "none" or a number): say it
+                raise argparse.ArgumentTypeError(
+                    f"{info.option} cannot be {text!r}: {info.meta.get('help', '')}"
+                ) from None
             raise argparse.ArgumentTypeError(
                 f"expected {info.kind.__name__} for {info.option}, got {text!r}"
             ) from None

@@ -80,6 +80,9 @@ def test_cli_rejects_out_of_range_values_before_work():
         _parse(["--count", "0"])
     with pytest.raises(argparse.ArgumentError, match="one of rules, model"):
         _parse(["--method", "gru"])
+    # an option with its own grammar says it (before: "expected str for --window, got 'x'")
+    with pytest.raises(argparse.ArgumentError, match="--window cannot be 'x': smoothing window"):
+        _parse(["--window", "x"])
 
 
 def test_mutable_defaults_are_refused():

@@ -407,6 +407,11 @@ def test_cli_train_detector_refuses_bad_transients(tmp_path, capsys):
         assert message in capsys.readouterr().err
         assert not model.exists()
     (tmp_path / "t.csv").write_text("neuron_id,start_frame,peak_frame\n1,100,103\n")
+    (tmp_path / "t2.csv").write_text("neuron_id,start_frame,peak_frame\n1,100,103\n7,200,203\n")
+    argv = ["train-detector", str(traces), str(tmp_path / "t2.csv"), "--fps", "30", "--epochs",
+            "1", "--hidden", "4", "--batch-size", "2", "-o", str(tmp_path / "m2.pt")]  # fmt: skip
+    assert cli.main(argv) == 0  # neuron 7 is not in the traces: said, not silently dropped
+    assert "1 transient(s) of neuron(s) 7 not in" in capsys.readouterr().err
     (tmp_path / "v.csv").write_text("neuron_id,status\n1,maybe\n")  # not a verdict
     argv = ["train-detector", traces, tmp_path / "t.csv", "--fps", "30", "--verdicts",
             tmp_path / "v.csv", "-o", model]  # fmt: skip

@@ -44,6 +44,15 @@ def run(args: argparse.Namespace) -> int:
                   "--verdicts": args.verdicts, "--init": args.init})  # fmt: skip
     tm = read_traces(args.traces, args.layout)
     table = read_table(args.transients).copy()
+    if "neuron_id" not in table.columns:
+        raise InputError(f"{args.transients} has no 'neuron_id' column")
+    known = set(map(str, tm.neuron_ids))
+    stray = table["neuron_id"].astype(str).map(lambda n: n not in known)
+    if stray.any():  # said, not silently dropped: a wrong id column or the wrong traces file
+        names = sorted(set(table.loc[stray, "neuron_id"].astype(str)))
+        warn("train-detector", f"{int(stray.sum())} transient(s) of neuron(s) "
+             f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''} not in {args.traces}: "
+             "left out")  # fmt: skip
     for c in ("start_frame", "peak_frame"):
         if c not in table.columns:
             raise InputError(f"{args.transients} has no {c!r} column")
