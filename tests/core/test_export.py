@@ -11,7 +11,7 @@ import pytest
 import tifffile
 
 from napari_catrack.cli import main
-from napari_catrack.errors import InputError
+from napari_catrack.errors import Cancelled, InputError
 from napari_catrack.export import available_items, export_session
 
 from ._session_helpers import two_photon_session, worm_session
@@ -84,6 +84,19 @@ def test_a_failing_item_is_reported_not_fatal(worm, tmp_path):
     result = export_session(worm, tmp_path, ["tracks", "figure:traces"])
     assert [str(p) for p in result.written] == ["tracks.csv"]
     assert result.failed and result.failed[0][0] == "Traces of the first neurons"
+
+
+def test_a_cancelled_export_says_what_it_wrote(worm, tmp_path):
+    asks = iter([False, False, True])  # cancel before the third file
+    with pytest.raises(Cancelled) as info:
+        export_session(worm, tmp_path, ["tracks", "traces", "cells"], cancel=lambda: next(asks))
+    assert "after 2 of 3 file(s) were written" in str(info.value)
+    assert "partial export" in str(info.value)
+    assert "previous result is kept" not in str(info.value)
+    assert sorted(map(str, info.value.result.written)) == ["traces.csv", "tracks.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["traces.csv", "tracks.csv"]
+    with pytest.raises(Cancelled, match="before any file was written"):
+        export_session(worm, tmp_path / "none", ["tracks"], cancel=lambda: True)
 
 
 def test_two_photon_arrays(tmp_path):

@@ -50,8 +50,34 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
     )
     assert "4 file(s) written" in widget.status.text()
     assert "session.nwb" in widget.written.toPlainText()
-    wait_job(qtbot, widget.export_nwb(tmp_path / "alone.nwb"), timeout=120000)
+    widget.folder.setText(str(tmp_path / "out" / "tracks.csv"))  # a file as the folder: fails
+    wait_job(qtbot, widget.export(), timeout=120000)
+    assert "not a folder" in widget.status.text()
+    assert widget.written.toPlainText() == "nothing written by this export"  # not the old list
+    wait_job(qtbot, widget.export_nwb(tmp_path / "alone.txt"), timeout=120000)
+    assert not (tmp_path / "alone.txt").exists()  # docs/nwb.md: the name ends in .nwb
     from pynwb import NWBHDF5IO
 
-    with NWBHDF5IO(str(tmp_path / "alone.nwb"), "r") as io:
+    with NWBHDF5IO(str(tmp_path / "alone.txt.nwb"), "r") as io:
         assert io.read().subject.subject_id == "worm7"
+
+
+def test_export_widget_cancel_lists_what_this_run_wrote(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    widget.written.setPlainText("old.csv")  # a previous export's list
+    widget.folder.setText(str(tmp_path / "out"))
+    widget.select(["tracks", "traces"])
+    job = widget.export()
+    job.cancel()  # before or during the writing: the message says how many files it wrote
+    wait_job(qtbot, job, timeout=120000)
+    assert "export cancelled" in widget.status.text()
+    assert "previous result is kept" not in widget.status.text()
+    assert "old.csv" not in widget.written.toPlainText()
+    written = (
+        sorted(p.name for p in (tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else []
+    )
+    for name in written:
+        assert name in widget.written.toPlainText()

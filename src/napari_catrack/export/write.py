@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_catrack.errors import CatrackError, InputError, check_cancelled
+from napari_catrack.errors import Cancelled, CatrackError, InputError
 from napari_catrack.export.items import available_items
 from napari_catrack.export.layout import ExportItem
 from napari_catrack.io.atomic import atomic_write_path
@@ -96,7 +96,8 @@ def export_session(
     )
     result = ExportResult(folder)
     for done, (item, fmt, target) in enumerate(chosen):
-        check_cancelled(cancel, "export")
+        if cancel is not None and cancel():
+            raise partial_export_cancelled(result, len(chosen))
         if progress is not None:
             progress(done, len(chosen), item.label)
         try:
@@ -108,6 +109,22 @@ def export_session(
     if progress is not None:
         progress(len(chosen), len(chosen), "done")
     return result
+
+
+def partial_export_cancelled(result: ExportResult, total: int) -> Cancelled:
+    """The `Cancelled` raised when an export stops early: it says how many files were written
+    before it stopped (those are kept, each complete) and carries them as `.result`."""
+    n = len(result.written)
+    if n:
+        text = (
+            f"export cancelled after {n} of {total} file(s) were written; "
+            f"{result.folder} may hold a partial export"
+        )
+    else:
+        text = f"export cancelled before any file was written to {result.folder}"
+    exc = Cancelled(text)
+    exc.result = result
+    return exc
 
 
 def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata) -> None:

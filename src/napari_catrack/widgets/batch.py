@@ -85,7 +85,12 @@ class BatchWidget(QWidget):
         self.workers = QSpinBox()
         self.workers.setRange(1, 64)
         self.workers.setValue(2)
-        self.workers.setPrefix("workers: ")
+        self.workers.setToolTip("recordings processed at the same time")
+        # its own labelled row: as a prefix inside a narrow box it showed "workers: :"
+        workers_row = QHBoxLayout()
+        workers_row.addWidget(QLabel("workers"))
+        workers_row.addWidget(self.workers)
+        workers_row.addStretch(1)
         self.save_button = QPushButton("Save manifest…")
         self.save_button.clicked.connect(self._ask_save)
         self.run_button = QPushButton("Run batch")
@@ -93,7 +98,7 @@ class BatchWidget(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         buttons = QHBoxLayout()
-        for w in (self.workers, self.save_button, self.run_button, self.cancel_button):
+        for w in (self.save_button, self.run_button, self.cancel_button):
             buttons.addWidget(w)
         self.bar = QProgressBar()
         self.status = QLabel("")
@@ -112,6 +117,7 @@ class BatchWidget(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.use_session)
         layout.addLayout(out_row)
+        layout.addLayout(workers_row)
         layout.addLayout(buttons)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)

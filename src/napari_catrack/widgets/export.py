@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_catrack.errors import InputError
+from napari_catrack.errors import Cancelled, InputError
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._worker import start_job
@@ -50,7 +50,17 @@ class ExportWidget(QWidget):
 
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["export", "format", "file"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        # full item names: they wrap (rows grow to fit) rather than being cut to "Ensem…";
+        # a file path too long for its column loses its middle, never its end
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.Interactive)
+        self.table.setColumnWidth(1, 95)  # the names get the width, format and file are narrow
+        self.table.setColumnWidth(2, 90)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.ElideMiddle)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
         self.table.setToolTip("Everything the session holds; tick what to write")
         all_button, none_button = QPushButton("All"), QPushButton("None")
@@ -125,6 +135,7 @@ class ExportWidget(QWidget):
             on, fmt = keep.get(item.key, (True, item.default_format))
             check.setCheckState(Qt.Checked if on else Qt.Unchecked)
             check.setData(Qt.UserRole, item.key)
+            check.setToolTip(item.label)
             self.table.setItem(r, 0, check)
             combo = QComboBox()
             combo.addItems(list(item.formats))
@@ -138,8 +149,10 @@ class ExportWidget(QWidget):
 
     def _show_path(self, r: int) -> None:
         item, combo = self.items[r], self.table.cellWidget(r, 1)
-        cell = QTableWidgetItem(item.relative_path(combo.currentText()))
+        path = item.relative_path(combo.currentText())
+        cell = QTableWidgetItem(path)
         cell.setFlags(Qt.ItemIsEnabled)
+        cell.setToolTip(path)
         self.table.setItem(r, 2, cell)
 
     def _rows(self) -> list[tuple[str, bool, str]]:
@@ -190,6 +203,7 @@ class ExportWidget(QWidget):
     def export(self):
         """Write the ticked items into the folder (a background job); returns the job."""
         from napari_catrack.export import export_session
+        from napari_catrack.export.write import partial_export_cancelled
 
         try:
             folder = self.folder.text().strip()
@@ -203,9 +217,10 @@ class ExportWidget(QWidget):
             self.status.setText(str(exc))
             return None
         session = self.ctx.session
+        self.written.setPlainText("")  # the list shows what this run writes, nothing older
 
         def work(job):
-            return export_session(
+            result = export_session(
                 session,
                 folder,
                 selection,
@@ -213,12 +228,16 @@ class ExportWidget(QWidget):
                 progress=job.progress,
                 cancel=job.cancelled,
             )
+            if job.cancelled():  # cancelled after the last file: everything was written
+                raise partial_export_cancelled(result, len(result.written) + len(result.failed))
+            return result
 
         self.job = start_job(
             self,
             work,
             what="export",
             on_done=self._done,
+            on_failed=self._failed,
             bar=self.bar,
             buttons=[self.export_button, self.nwb_button],
             cancel_button=self.cancel_button,
@@ -233,6 +252,24 @@ class ExportWidget(QWidget):
         lines += [f"NOT WRITTEN {label}: {why}" for label, why in result.failed]
         self.written.setPlainText("\n".join(lines))
 
+    def _failed(self, exc: BaseException) -> None:
+        """A cancelled or failed export: list what this run wrote before it stopped (its files
+        are kept), not the previous export's files."""
+        result = getattr(exc, "result", None)
+        if result is None and not isinstance(exc, (Cancelled, InputError)):
+            folder = self.folder.text().strip()
+            self.written.setPlainText(
+                f"the export stopped with an error; {folder} may hold files it wrote before"
+            )
+            return
+        if result is None or not result.written:
+            self.written.setPlainText("nothing written by this export")
+            return
+        lines = [f"written before it stopped ({len(result.written)} file(s)):"]
+        lines += [str(p) for p in result.written]
+        lines += [f"NOT WRITTEN {label}: {why}" for label, why in result.failed]
+        self.written.setPlainText("\n".join(lines))
+
     def _ask_nwb(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "NWB file", "session.nwb", "NWB (*.nwb)")
         if path:
@@ -242,6 +279,9 @@ class ExportWidget(QWidget):
         """The NWB file alone, to a path of the user's choice (a shortcut to the NWB item)."""
         from napari_catrack.io.nwb import write_nwb
 
+        path = Path(path)
+        if path.suffix.lower() != ".nwb":  # docs/nwb.md: the output name ends in .nwb
+            path = path.with_name(path.name + ".nwb")
         try:
             meta = self.nwb_metadata()
         except InputError as exc:

@@ -17,7 +17,7 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtWidgets import QFormLayout, QWidget
+from qtpy.QtWidgets import QFormLayout, QLabel, QSizePolicy, QWidget
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.io.layouts import LAYOUTS
@@ -56,12 +56,19 @@ class LoaderWidget(QWidget):
         self.open_button = PushButton(text="Open")
         self.info = Label(label="metadata", value="no recording opened")
         self.info.native.setWordWrap(True)
+        # fits the default dock width: a field that does not fit beside its label goes below it,
+        # the file picker's button is short and the metadata/error text wraps under its label
+        self.path.choose_btn.text = "Choose…"
+        self.path.choose_btn.tooltip = "select the recording file"
+        self.info.native.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         for w in (self.path, self.layout_choice, self.green_channel, self.red_channel,
                   self.dataset, self.axes, self.z_projection, self.fps, self.pixel_size):  # fmt: skip
             form.addRow(w.label, w.native)
         form.addRow(self.open_button.native)
-        form.addRow(self.info.label, self.info.native)
+        form.addRow(QLabel(self.info.label))
+        form.addRow(self.info.native)
         layout = scroll_body(self)
         layout.addLayout(form)
         layout.addStretch(1)
