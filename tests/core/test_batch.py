@@ -196,3 +196,34 @@ def test_manifest_numbers_and_inputs_are_checked_before_anything_runs(tmp_path, 
     assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")]) == 2
     assert "holds the input recording mine" in capsys.readouterr().err
     assert sorted(p.name for p in inside.iterdir()) == ["rec.tif"]
+
+
+def test_an_output_folder_holding_the_recordings_or_the_manifest_is_refused(tmp_path, capsys):
+    """The batch writes report.csv and pooled/ (the widget manifest.yaml) in -o: never over the
+    user's own files beside the recordings (GUI review 2, item 1)."""
+    from dataclasses import replace
+
+    from napari_catrack.batch.runner import check_batch_output, run_batch
+
+    folder = tmp_path / "bin"
+    write_batch_folder(folder, 1, n_frames=8, shape=(32, 32), n_neurons=2,
+                                steps=("align",))  # fmt: skip
+    (folder / "report.csv").write_text("my own report\n")
+    mine = (folder / "manifest.yaml").read_text()
+    manifest = read_manifest(folder / "manifest.yaml")
+    assert main(["batch", str(folder / "manifest.yaml"), "-o", str(folder)]) == 2
+    assert "write the batch results to a folder of their own" in capsys.readouterr().err
+    with pytest.raises(InputError, match="holds the recording rec00 .*folder of their own"):
+        run_batch(replace(manifest, source=None), folder, workers=1, log=lambda _: None)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "m.yaml").write_text(
+        f"recordings:\n  - {{path: {folder / 'rec00.tif'}, steps: [align]}}\n"
+    )
+    elsewhere = read_manifest(tmp_path / "m" / "m.yaml")
+    with pytest.raises(InputError, match="holds the manifest .*folder of their own"):
+        check_batch_output(elsewhere, tmp_path / "m")
+    assert (folder / "report.csv").read_text() == "my own report\n"
+    assert (folder / "manifest.yaml").read_text() == mine
+    with pytest.raises(InputError, match="is a file, but -o is a folder"):
+        check_batch_output(manifest, folder / "rec00.tif")
+    check_batch_output(manifest, tmp_path / "results")  # a folder of its own is fine

@@ -44,3 +44,37 @@ def test_batch_widget_runs_the_open_recording(make_napari_viewer, qtbot, tmp_pat
     report = pd.read_csv(tmp_path / "out" / "report.csv")
     assert (report.status == "done").all() and widget.report.rowCount() == len(report)
     assert (tmp_path / "out" / "rec01" / "transients.csv").is_file()
+
+
+def test_batch_widget_checks_before_writing_anything(make_napari_viewer, tmp_path):
+    """GUI review 2, items 1-2: the recordings' folder is refused (the user's own manifest.yaml
+    and report.csv there stay), a bad manifest writes no folder, a file is not a folder."""
+    write_batch_folder(tmp_path, 1, n_frames=8, shape=(32, 32), n_neurons=2)
+    mine = (tmp_path / "manifest.yaml").read_text()
+    (tmp_path / "report.csv").write_text("my own report\n")
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    widget._add(str(tmp_path / "rec00.tif"), seeds=str(tmp_path / "seeds00.csv"))
+    widget.output.setText(str(tmp_path))
+    assert widget.run() is None
+    assert "write the batch results to a folder of their own" in widget.status.text()
+    assert (tmp_path / "manifest.yaml").read_text() == mine
+    assert (tmp_path / "report.csv").read_text() == "my own report\n"
+
+    widget.table.item(0, 2).setText(str(tmp_path / "nope.csv"))
+    widget.output.setText(str(tmp_path / "bout_bad"))
+    assert widget.run() is None
+    assert "seeds file not found" in widget.status.text()
+    assert not (tmp_path / "bout_bad").exists()
+
+    widget.output.setText(str(tmp_path / "rec00.tif"))
+    assert widget.run() is None
+    assert "is a file, not a folder" in widget.status.text()
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "manifest.yaml").write_text("# my own hand-written manifest\n")
+    widget.table.item(0, 2).setText(str(tmp_path / "seeds00.csv"))
+    widget.output.setText(str(tmp_path / "other"))
+    assert widget.run() is None
+    assert "not a manifest this widget wrote" in widget.status.text()
+    assert (tmp_path / "other" / "manifest.yaml").read_text() == "# my own hand-written manifest\n"

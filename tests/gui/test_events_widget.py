@@ -79,3 +79,47 @@ def test_events_widget(make_napari_viewer, qtbot, tmp_path):
     m = sig.merge(syn.truth, on=["neuron_id", "event"])
     assert m[m.kind == "excited"].significant.all()
     assert widget.table.rowCount() == int(sig.significant.sum()) > 0
+
+
+def test_a_failed_line_up_keeps_the_last_good_events(make_napari_viewer, tmp_path):
+    """GUI review 2, items 3-4: a bad event file, or frame times that do not match the recording
+    (too few rows, no time_s column), is refused and the last good events stay; a new line-up
+    drops the averages of the events it replaces."""
+    from napari_catrack.session import Session
+
+    n = 300
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": np.arange(n), "dff": np.zeros(n)})}, attrs={"fps": 10.0})  # fmt: skip
+    pd.DataFrame({"event": ["lever"] * 3, "time_s": [1.0, 5.0, 9.0]}).to_csv(
+        tmp_path / "events.csv", index=False
+    )
+    (tmp_path / "nocols.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "frametimes_bad.csv").write_text("time_s\n1\n2\n")
+    (tmp_path / "frametimes_wrong.csv").write_text("t\n" + "".join(f"{i / 10}\n" for i in range(n)))
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
+    )
+    widget.events_file.setText(str(tmp_path / "events.csv"))
+    widget.line_up()
+    good = session["events"].tables["events"].copy()
+    session.record("eta", tables={"eta": pd.DataFrame()}, save=False)
+    for events, times, error in (
+        ("nocols.csv", "", ""),
+        ("events.csv", "frametimes_bad.csv", "has 2 frame times (rows) but the recording has 300"),
+        ("events.csv", "frametimes_wrong.csv", "no time_s column"),
+    ):
+        widget.events_file.setText(str(tmp_path / events))
+        widget.frame_times.setText(str(tmp_path / times) if times else "")
+        widget.line_up()
+        assert error in widget.summary.text()
+        assert "events" in session and "eta" in session, events
+        pd.testing.assert_frame_equal(session["events"].tables["events"], good)
+    widget.events_file.setText(str(tmp_path / "events.csv"))
+    widget.frame_times.setText("")
+    widget.line_up()
+    assert "events" in session and "eta" not in session

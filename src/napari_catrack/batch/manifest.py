@@ -77,7 +77,7 @@ class RecordingSpec:
 
 @dataclass(frozen=True)
 class Manifest:
-    source: Path
+    source: Path | None  # None: built in memory (the Batch widget), not read from a file
     recordings: list[RecordingSpec]
 
 
@@ -175,19 +175,29 @@ def _stem(path: Path) -> str:
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
     """Parse and check a manifest; every problem is one `InputError` line naming the recording."""
-    from napari_catrack.batch.steps import STEPS
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
-    data = _load(path)
+    return parse_manifest(_load(path), path.parent, path.name, source=path)
+
+
+def parse_manifest(
+    data: Any, base: str | os.PathLike, label: str = "manifest", source: Path | None = None
+) -> Manifest:
+    """Check a manifest given as a dict (the parsed file); relative paths are relative to `base`,
+    messages start with `label` (the file's name). Nothing is written."""
+    from napari_catrack.batch.steps import STEPS
+
+    if not isinstance(data, dict) or not isinstance(data.get("recordings"), list):
+        raise InputError(f"{label} must have a list of `recordings` (and optional `defaults`)")
+    path = Path(label)
     unknown = sorted(set(data) - {"defaults", "recordings"})
     if unknown:
         raise InputError(
             f"{path.name}: unknown section(s) {', '.join(unknown)}; use defaults, recordings"
         )
     defaults = data.get("defaults") or {}
-    base = path.parent
+    base = Path(base)
     entries, paths = [], []
     for i, raw in enumerate(data["recordings"]):
         if not isinstance(raw, dict) or not raw.get("path"):
@@ -250,7 +260,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         specs.append(spec)
     if not specs:
         raise InputError(f"{path.name} lists no recordings")
-    return Manifest(path, specs)
+    return Manifest(source, specs)
 
 
 def _check_numbers(entry: dict[str, Any], where: str) -> None:

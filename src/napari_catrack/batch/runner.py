@@ -93,6 +93,41 @@ def _worker_lost(spec: Any, exc: BaseException) -> list[dict[str, Any]]:
     ]
 
 
+def check_batch_output(manifest: Manifest, output: str | os.PathLike, label: str = "-o") -> None:
+    """Refuse, before anything is written, an output folder that is a file, that would overwrite
+    an input (`commands._common.check_outputs`), or that directly holds one of the batch's
+    recordings or its manifest: the batch writes `report.csv`, `pooled/` (and the Batch widget
+    `manifest.yaml`) there, over the user's own files of those names."""
+    from napari_catrack.commands._common import OutputFolder, check_outputs
+
+    out = Path(output)
+    outputs = [OutputFolder(out, ("report.csv", *(f"pooled/{n}" for n in POOLED.values())))]
+    inputs: dict[str, Any] = {"MANIFEST": manifest.source}
+    for r in manifest.recordings:  # each recording's folder is the batch's: no input in it
+        outputs.append(OutputFolder(out / r.name, owned=True))
+        inputs[f"recording {r.name}"] = r.path
+        inputs.update({f"{key} file of {r.name}": p for key, p in r.files.items()})
+    check_outputs({label: outputs}, inputs)
+    if not out.is_dir():
+        return
+    held = [("the manifest", manifest.source)] if manifest.source is not None else []
+    held += [(f"the recording {r.name}", r.path) for r in manifest.recordings]
+    for what, path in held:
+        path = Path(path)
+        if any(_same_folder(p, out) for p in (path, path.parent)):
+            raise InputError(
+                f"the output folder {out} holds {what} ({path}); write the batch results to a "
+                "folder of their own"
+            )
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.is_dir() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def run_batch(
     manifest: Manifest,
     output: str | os.PathLike,
@@ -110,8 +145,7 @@ def run_batch(
     `output/report.csv`. `on_client(client)` is called once the cluster is up (monitors, tests);
     `cancel()` returning True stops handing out recordings (the running ones are cancelled)."""
     out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"cannot write the batch into {out}: it is a file")
+    check_batch_output(manifest, out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     client, cluster = _client(scheduler, workers, memory_limit, retries)

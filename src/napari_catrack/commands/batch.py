@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from napari_catrack.commands._common import OutputFolder, check_outputs, positive_int
+from napari_catrack.commands._common import positive_int
 
 
 def register(subparsers) -> None:
@@ -53,17 +52,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.batch.manifest import read_manifest
-    from napari_catrack.batch.runner import POOLED, run_batch
+    from napari_catrack.batch.runner import check_batch_output, run_batch
 
     manifest = read_manifest(args.manifest)
-    out = Path(args.output)
-    outputs = [OutputFolder(out, ("report.csv", *(f"pooled/{n}" for n in POOLED.values())))]
-    inputs = {"MANIFEST": args.manifest}
-    for r in manifest.recordings:  # each recording's folder is the batch's: no input in it
-        outputs.append(OutputFolder(out / r.name, owned=True))
-        inputs[f"recording {r.name}"] = r.path
-        inputs.update({f"{key} file of {r.name}": p for key, p in r.files.items()})
-    check_outputs({"-o": outputs}, inputs)
+    check_batch_output(manifest, args.output)
     say = lambda line: print(f"catrack batch: {line}", file=sys.stderr)  # noqa: E731
     say(f"{len(manifest.recordings)} recordings from {args.manifest} -> {args.output}")
     try:

@@ -81,19 +81,19 @@ def _video_clock(args, params: EventAlignParams):
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.events.align import align_events, summarise
-    from napari_catrack.core.events.clock import Clock
     from napari_catrack.core.events.eta import event_triggered_averages
     from napari_catrack.core.events.session import (
         imaging_clock,
+        read_imaging_frame_times,
         record_eta,
         record_events,
+        recording_frames,
         traces_for_eta,
     )
     from napari_catrack.errors import InputError
     from napari_catrack.figures import save_figure
     from napari_catrack.figures.events import eta_figure
     from napari_catrack.io.events import read_events
-    from napari_catrack.io.stage import read_frame_times
     from napari_catrack.io.tables import read_table, write_table
     from napari_catrack.session import SESSION_SUFFIX, Session
 
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if args.fps:
             session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:
-        imaging = Clock(read_frame_times(args.frame_times))
+        imaging = read_imaging_frame_times(args.frame_times, recording_frames(session))
     else:
         if session.frame_rate() is None and args.fps is None:
             raise InputError(

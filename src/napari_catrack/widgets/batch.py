@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import napari
 
 DEFAULT_STEPS = ("align", "detect", "track", "traces", "transients")
+HEADER = "# napari-catrack batch manifest (written by the Batch widget)\n"
 OPEN_OPTION_KEYS = ("layout", "green_channel", "red_channel", "dataset", "axes", "z_projection")
 
 
@@ -194,12 +195,13 @@ class BatchWidget(QWidget):
             recordings.append(entry)
         return {"defaults": defaults, "recordings": recordings}
 
-    def write_manifest(self, path: str | Path) -> Path:
+    def write_manifest(self, path: str | Path, data: dict[str, Any] | None = None) -> Path:
         import yaml
 
         from napari_catrack.io.atomic import write_text_atomic
 
-        return write_text_atomic(path, yaml.safe_dump(self.manifest_dict(), sort_keys=False))
+        data = self.manifest_dict() if data is None else data
+        return write_text_atomic(path, HEADER + yaml.safe_dump(data, sort_keys=False))
 
     def _ask_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Manifest", "manifest.yaml", "YAML (*.yaml)")
@@ -211,15 +213,27 @@ class BatchWidget(QWidget):
 
     # --- running --------------------------------------------------------------------------------
     def run(self):
-        """Write DIR/manifest.yaml and run it on a local cluster in the background."""
-        from napari_catrack.batch.manifest import read_manifest
-        from napari_catrack.batch.runner import run_batch
+        """Check, write DIR/manifest.yaml and run it on a local cluster in the background."""
+        from napari_catrack.batch.manifest import parse_manifest
+        from napari_catrack.batch.runner import check_batch_output, run_batch
 
-        try:
+        try:  # everything is checked before DIR/manifest.yaml is written
             out = self.output.text().strip()
             if not out:
                 raise InputError("choose an output folder")
-            manifest = read_manifest(self.write_manifest(Path(out) / "manifest.yaml"))
+            folder = Path(out)
+            if folder.exists() and not folder.is_dir():
+                raise InputError(f"{folder} is a file, not a folder; choose a folder for the batch")
+            data = self.manifest_dict()
+            manifest = parse_manifest(data, folder, "manifest.yaml")
+            check_batch_output(manifest, folder, label="output folder")
+            target = folder / "manifest.yaml"
+            if target.exists() and not _ours(target):
+                raise InputError(
+                    f"{target} is not a manifest this widget wrote; write the batch results to a "
+                    "folder of their own"
+                )
+            self.write_manifest(target, data)
         except InputError as exc:
             self.status.setText(str(exc))
             return None
@@ -261,3 +275,11 @@ class BatchWidget(QWidget):
             for c, value in enumerate(row):
                 self.report.setItem(r, c, QTableWidgetItem(str(value)))
         self.status.setText(f"{result.summary()} -> {result.output}")
+
+
+def _ours(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline() == HEADER
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -160,22 +160,31 @@ class EventsWidget(QWidget):
     def line_up(self) -> None:
         """Events (and the video) onto the imaging clock, into the session and the viewer."""
         from napari_catrack.core.events.align import align_events, summarise
-        from napari_catrack.core.events.clock import Clock
-        from napari_catrack.core.events.session import imaging_clock, record_events, record_video
+        from napari_catrack.core.events.session import (
+            ETA,
+            imaging_clock,
+            read_imaging_frame_times,
+            record_events,
+            record_video,
+            recording_frames,
+        )
         from napari_catrack.io.events import read_events
-        from napari_catrack.io.stage import read_frame_times
         from napari_catrack.widgets._worker import report_exception
 
-        try:
+        try:  # every input is read and checked before the session's events are replaced
             if not self.events_file.text().strip():
                 raise InputError("choose an event file first")
             params = self.align_params()
             session = self.ctx.session
+            n_frames = self._n_frames()
             if self.frame_times.text().strip():
-                imaging = Clock(read_frame_times(self.frame_times.text().strip()))
+                imaging = read_imaging_frame_times(
+                    self.frame_times.text().strip(), n_frames or recording_frames(session)
+                )
             else:
-                session.remove("events", save=False)
-                imaging = imaging_clock(session, n_frames=self._n_frames(), fps=self.ctx.fps())
+                imaging = imaging_clock(
+                    session, n_frames=n_frames, fps=self.ctx.fps(), recorded=False
+                )
             video, raw = self._video(params)
             aligned = align_events(
                 read_events(self.events_file.text().strip()), imaging, params, video=video
@@ -188,6 +197,8 @@ class EventsWidget(QWidget):
                 source=self.events_file.text().strip(),
                 save=False,
             )
+            if ETA in session:  # averaged around the events just replaced
+                session.remove(ETA, save=False)
             if raw is not None:
                 record_video(session, self.video_file.text().strip(), video, imaging, save=False)
                 self._show_video(raw, session["behaviour_video"].tables["imaging_to_video"])

@@ -20,20 +20,56 @@ from napari_catrack.errors import InputError
 EVENTS, VIDEO, ETA = "events", "behaviour_video", "eta"
 
 
-def imaging_clock(session, n_frames: int | None = None, fps: float | None = None) -> Clock:
-    """The imaging clock: the session's recorded frame times, else frames at the frame rate."""
-    if EVENTS in session and "frame_times" in session[EVENTS].tables:
+def imaging_clock(
+    session, n_frames: int | None = None, fps: float | None = None, recorded: bool = True
+) -> Clock:
+    """The imaging clock: the session's recorded frame times (unless `recorded` is False: a new
+    line-up at the frame rate), else frames at the frame rate."""
+    if recorded and EVENTS in session and "frame_times" in session[EVENTS].tables:
         ft = session[EVENTS].tables["frame_times"].sort_values("frame")
         return Clock(ft["time_s"].to_numpy(float))
     fps = fps or session.frame_rate()
     if not fps:
         raise InputError("the frame rate is unknown: set it before lining up events")
-    n = n_frames or int((session.recording.get("summary") or {}).get("frames") or 0)
-    if not n and "traces" in session:
-        n = int(session["traces"].tables["traces"]["frame"].max()) + 1
+    n = n_frames or recording_frames(session)
     if not n:
         raise InputError("the number of imaging frames is unknown: open the recording first")
     return Clock.regular(n, fps)
+
+
+def recording_frames(session) -> int | None:
+    """The recording's frame count as the session knows it (its summary, else the traces)."""
+    n = int((session.recording.get("summary") or {}).get("frames") or 0)
+    if not n and "traces" in session and "traces" in session["traces"].tables:
+        n = int(session["traces"].tables["traces"]["frame"].max()) + 1
+    return n or None
+
+
+def read_imaging_frame_times(path, n_frames: int | None = None) -> Clock:
+    """The imaging clock from a frame-times file: a `time_s` column (and optionally `frame`) with
+    one row per recorded frame; refused when it has no `time_s` or not `n_frames` rows."""
+    from pathlib import Path
+
+    from napari_catrack.io.tables import read_table
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"frame times file not found: {path}")
+    table = read_table(path, (), "frame times")
+    if "time_s" not in table.columns:
+        raise InputError(
+            f"{path.name}: no time_s column (the time, s, of each recorded imaging frame); "
+            f"it has {', '.join(map(str, table.columns)) or 'no columns'}"
+        )
+    times = table["time_s"].to_numpy(float)
+    if "frame" in table.columns:
+        times = times[np.argsort(table["frame"].to_numpy(), kind="stable")]
+    if n_frames and len(times) != n_frames:
+        raise InputError(
+            f"{path.name} has {len(times)} frame times (rows) but the recording has {n_frames} "
+            "frames; give one time_s per recorded frame"
+        )
+    return Clock(times)
 
 
 def record_events(
