@@ -79,6 +79,17 @@ def test_events_widget(make_napari_viewer, qtbot, tmp_path):
     m = sig.merge(syn.truth, on=["neuron_id", "event"])
     assert m[m.kind == "excited"].significant.all()
     assert widget.table.rowCount() == int(sig.significant.sum()) > 0
+    # each event kind under the other, tall enough (before: side by side in a narrow dock,
+    # titles on top of each other and constrained layout collapsing the axes)
+    kinds = sig.event.nunique()
+    assert kinds >= 2 and len(widget.figure.axes) >= 2 * kinds
+    assert widget.canvas.minimumHeight() >= 300 * kinds
+    widget.canvas.draw()
+    boxes = [ax.get_position() for ax in widget.figure.axes if ax.get_title()]
+    assert len(boxes) == kinds and all(b.height > 0.05 for b in boxes)
+    lows = sorted(b.y0 for b in boxes)
+    highs = sorted(b.y1 for b in boxes)
+    assert all(h0 <= l1 for h0, l1 in zip(highs[:-1], lows[1:]))  # one above the other
 
 
 def test_a_failed_line_up_keeps_the_last_good_events(make_napari_viewer, tmp_path):

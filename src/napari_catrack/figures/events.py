@@ -15,10 +15,19 @@ def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame) -> Figure:
     return fig
 
 
-def draw_eta(fig: Figure, eta: pd.DataFrame, significance: pd.DataFrame) -> None:
-    """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure)."""
+def draw_eta(
+    fig: Figure, eta: pd.DataFrame, significance: pd.DataFrame, *, stacked: bool = False
+) -> None:
+    """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure): per
+    event kind a heat map over its mean curves, side by side, or one kind under the other
+    (`stacked`, for a narrow dock, where side-by-side titles ran into each other)."""
     kinds = sorted(eta["event"].astype(str).unique())
-    axes = fig.subplots(2, max(len(kinds), 1), squeeze=False, height_ratios=(3, 2))
+    n = max(len(kinds), 1)
+    if stacked:
+        grid = fig.subplots(2 * n, 1, squeeze=False, height_ratios=(3, 2) * n)[:, 0]
+        axes = np.stack([grid[0::2], grid[1::2]])  # axes[row, kind] as side by side
+    else:
+        axes = fig.subplots(2, n, squeeze=False, height_ratios=(3, 2))
     for col, kind in enumerate(kinds):
         mine = eta[eta["event"].astype(str) == kind]
         wide = mine.pivot_table(index="neuron_id", columns="lag_s", values="mean", sort=False)

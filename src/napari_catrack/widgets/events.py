@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import napari
 
 VIDEO_LAYER = "behaviour video"
+ETA_PX_PER_KIND = 360  # heat map + mean curves of one event kind: titles and labels stay apart
 
 
 def _file_row(edit: QLineEdit, title: str, filters: str, owner: QWidget) -> QHBoxLayout:
@@ -322,6 +323,8 @@ class EventsWidget(QWidget):
             for c, v in enumerate(values):
                 self.table.setItem(r, c, QTableWidgetItem(str(v)))
         self.figure.clear()
-        draw_eta(self.figure, eta, sig)
+        kinds = max(1, eta["event"].astype(str).nunique())
+        self.canvas.setMinimumHeight(ETA_PX_PER_KIND * kinds)  # one kind under the other
+        draw_eta(self.figure, eta, sig, stacked=True)
         self.canvas.draw_idle()
         self.status.setText(f"{len(hits)} responsive neuron-event pairs of {len(sig)}")
