@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
+from napari_catrack.commands._common import warn
 from napari_catrack.errors import InputError
 
 
@@ -61,13 +61,17 @@ def add_prompt_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
                    help="which channel of a two-channel recording shows the worm")  # fmt: skip
 
 
+def _command(args: argparse.Namespace) -> str:
+    return getattr(args, "command", None) or "segment"
+
+
 def behaviour_frames(args: argparse.Namespace):
     """The single-channel (T, Y, X) video the user named, and the recording it came from."""
     from napari_catrack.commands._common import recording_from_args
 
     rec = recording_from_args(args)
     for note in rec.warnings:  # a damaged video: frames lost or cut off
-        warn(note)
+        warn(_command(args), note)
     frames = rec.red if getattr(args, "channel", "green") == "red" else rec.green
     if frames is None:
         raise InputError("the recording has no red channel")
@@ -82,10 +86,6 @@ def anchor_from_args(args: argparse.Namespace):
     pos = list(args.prompt or [])
     neg = list(args.negative or [])
     return Anchor(args.prompt_frame, pos + neg, [1] * len(pos) + [0] * len(neg))
-
-
-def warn(message: str) -> None:
-    print(f"catrack: warning: {message}", file=sys.stderr)
 
 
 def run_segmentation(frames, args, params, log=print, *, centerlines=None):
@@ -104,7 +104,7 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
     from napari_catrack.core.behaviour.sam import make_segmenter
     from napari_catrack.text import frame_ranges
 
-    segmenter = make_segmenter(params, log=lambda m: warn(m))
+    segmenter = make_segmenter(params, log=lambda m: warn(_command(args), m))
     cl = None
     if centerlines is None:
         result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter)
@@ -119,10 +119,10 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
     log(f"{result.method}: {result.n_frames} frames segmented, {n_low} listed as doubtful")
     blank = np.flatnonzero(result.source == "blank")
     if len(blank):
-        warn(f"{len(blank)} blank frame(s) (lost or not decodable in the video) have no mask: "
+        warn(_command(args), f"{len(blank)} blank frame(s) (lost or not decodable in the video) have no mask: "
              f"{frame_ranges(blank)}")  # fmt: skip
     loops = quality["reason"].str.contains(LOOP, regex=False).to_numpy()
     if loops.any():
-        warn(f"{int(loops.sum())} frame(s) where the worm touches itself (loop): "
+        warn(_command(args), f"{int(loops.sum())} frame(s) where the worm touches itself (loop): "
              f"{frame_ranges(np.flatnonzero(loops))}")  # fmt: skip
     return result, quality, cl

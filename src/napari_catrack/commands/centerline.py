@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames, warn
-from napari_catrack.commands._common import add_recording_arguments, check_outputs, recording_inputs
+from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
+from napari_catrack.commands._common import (
+    add_recording_arguments,
+    check_outputs,
+    recording_inputs,
+    warn,
+)
 from napari_catrack.errors import InputError
 
 
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     # every input is checked before any work or writing: a bad basis must not leave a
     # centerline CSV behind after minutes of segmentation
     if args.eigenworms and not args.posture:
-        warn("--eigenworms is used only with --posture: ignored")
+        warn("centerline", "--eigenworms is used only with --posture: ignored")
     basis = load_eigenworms(args.eigenworms) if args.eigenworms and args.posture else None
     if args.masks:
         frames = behaviour_frames(args)[0] if args.recording else None
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     write_table(result.table(), args.output, float_format="%.3f")
     counts = {s: int((result.status == s).sum()) for s in STATUSES}
     for line in status_warnings(result.status):
-        warn(line)
+        warn("centerline", line)
     if args.frames_report:
         write_table(result.frames_table(), args.frames_report, float_format="%.4f")
     if args.posture:

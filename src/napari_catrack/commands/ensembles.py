@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from napari_catrack.commands._common import OutputFolder, check_outputs
+from napari_catrack.commands._common import OutputFolder, check_outputs, warn
 from napari_catrack.core.ensembles.params import EnsembleParams
 
 if TYPE_CHECKING:
@@ -146,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         positions = read_table(args.positions, required=("neuron_id", "y", "x"), what="positions")
     result = find_ensembles(trains, args.fps, params)
     for msg in result.warnings:
-        print(f"catrack ensembles: warning: {msg}", file=sys.stderr)
+        warn("ensembles", msg)
     out = Path(args.output)
     write_outputs(result, out, positions, figures=not args.no_figures)
     print(

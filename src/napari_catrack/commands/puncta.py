@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import OutputFolder, check_outputs, recording_inputs
+from napari_catrack.commands._common import OutputFolder, check_outputs, recording_inputs, warn
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
@@ -107,9 +106,8 @@ def run(args: argparse.Namespace) -> int:
         camera = read_camera(args.camera)
     else:
         camera = CameraModel()
-        print("catrack: warning: no --camera file: assuming offset 100 ADU, 1 e-/ADU, no EM gain; "
-              "photon counts and uncertainties are only right with your camera's values",
-              file=sys.stderr)  # fmt: skip
+        warn("puncta", "no --camera file: assuming offset 100 ADU, 1 e-/ADU, no EM gain; "
+             "photon counts and uncertainties are only right with your camera's values")  # fmt: skip
     params = PunctaParams.from_args(args, pixel_size_nm=pixel)
     model = None
     if args.model and params.method != "network":

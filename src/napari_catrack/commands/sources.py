@@ -18,6 +18,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     frames_from_args,
     recording_inputs,
+    warn,
 )
 from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     write_sources(args.output, result.footprints, result.components, result.traces_table(), attrs)
     n_acc = int(result.components["accepted"].sum())
     for note in result.warnings:
-        print(f"catrack sources: warning: {note}", file=sys.stderr)
+        warn("sources", note)
     print(
         f"{len(result.components)} components, {n_acc} accepted -> {args.output}", file=sys.stderr
     )

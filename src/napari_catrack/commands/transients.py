@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import OutputFolder, check_outputs
+from napari_catrack.commands._common import OutputFolder, check_outputs, warn
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import InputError
 
@@ -84,9 +84,8 @@ def run(args: argparse.Namespace) -> int:
         verdicts = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)
         stray = sorted(set(verdicts["neuron_id"].astype(str)) - set(map(str, tm.neuron_ids)))
         if stray:
-            print(f"catrack transients: warning: {args.verdicts}: {len(stray)} neuron(s) not in "
-                  f"{args.traces} ignored: {', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''}",
-                  file=sys.stderr)  # fmt: skip
+            warn("transients", f"{args.verdicts}: {len(stray)} neuron(s) not in {args.traces} "
+                 f"ignored: {', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''}")  # fmt: skip
     progress = _progress_printer("trained detector") if params.method == "model" else None
     table = detect_transients(tm.dff, fps, None, tm.neuron_ids, params, progress=progress)
     for c in ("start", "peak", "end"):  # matrix columns back to the table's frame numbers

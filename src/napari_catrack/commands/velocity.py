@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from napari_catrack.commands._behaviour import size, warn
-from napari_catrack.commands._common import check_outputs, recording_inputs
+from napari_catrack.commands._behaviour import size
+from napari_catrack.commands._common import check_outputs, recording_inputs, warn
 from napari_catrack.errors import InputError
 
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         tracks = read_table(args.tracks, ("frame", "y", "x"), "tracks")
         frames, position = tracks_positions(tracks)
         if body is not None and len(body) != int(frames.max()) + 1:
-            warn("--tracks and --centerline have different frame counts: no direction")
+            warn("velocity", "--tracks and --centerline have different frame counts: no direction")
             body = None
         elif body is not None:
             body = body[frames]
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     stage = read_stage(args.stage, columns=args.stage_columns, scale_um=args.stage_scale,
                        time_scale_s=args.stage_time_scale)  # fmt: skip
     for note in stage.notes:  # rows without a position: filled or left empty
-        warn(note)
+        warn("velocity", note)
     n = int(frames.max()) + 1
     if args.frame_times:
         times = read_frame_times(args.frame_times, None)
@@ -130,15 +130,17 @@ def run(args: argparse.Namespace) -> int:
                         tolerance_s=0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 0,
                         notes=notes)  # fmt: skip
     for note in notes:  # --fps contradicting the log's own frame numbers and times
-        warn(note)
+        warn("velocity", note)
     no_stage = ~np.isfinite(stage_um).all(axis=1)
     if no_stage.any():
-        warn(f"{int(no_stage.sum())} frame(s) have no stage position: no velocity there")
+        warn(
+            "velocity", f"{int(no_stage.sum())} frame(s) have no stage position: no velocity there"
+        )
     if shape is None:
-        warn("no --image-size (or --recording): positions are relative to pixel (0, 0) "
+        warn("velocity", "no --image-size (or --recording): positions are relative to pixel (0, 0) "
              "instead of the image centre; velocities are unaffected")  # fmt: skip
     if body is None:
-        warn("no centerline for the head: direction is 0 and signed speed empty")
+        warn("velocity", "no centerline for the head: direction is 0 and signed speed empty")
     table = compute_velocity(position, times, stage_um, shape, params, body_px=body,
                              frames=frames)  # fmt: skip
     write_table(table, args.output, float_format="%.4f")
