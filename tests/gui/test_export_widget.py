@@ -81,3 +81,61 @@ def test_export_widget_cancel_lists_what_this_run_wrote(make_napari_viewer, qtbo
     )
     for name in written:
         assert name in widget.written.toPlainText()
+
+
+def test_nwb_alone_can_be_cancelled_and_leaves_no_file(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """GUI review 6, item 9: the NWB-only export had no Cancel. Cancelled while its temporary
+    file is being written, it leaves no file (partial or whole) at the target and a previous
+    file there unchanged, and says so."""
+    import hashlib
+    import threading
+
+    from pynwb import NWBHDF5IO
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    out = tmp_path / "out"
+    target = out / "alone.nwb"
+
+    written, gate = threading.Event(), threading.Event()
+    real_write = NWBHDF5IO.write
+
+    def slow_write(io, *args, **kwargs):  # the temporary file is written, not yet renamed
+        real_write(io, *args, **kwargs)
+        written.set()
+        gate.wait(60)
+
+    monkeypatch.setattr(NWBHDF5IO, "write", slow_write)
+    for earlier_file in (False, True):
+        written.clear()
+        gate.clear()
+        if earlier_file:  # an earlier export of ours at the target: it must survive
+            monkeypatch.setattr(NWBHDF5IO, "write", real_write)
+            wait_job(qtbot, widget.export_nwb(target), timeout=120000)
+            monkeypatch.setattr(NWBHDF5IO, "write", slow_write)
+            before = hashlib.md5(target.read_bytes()).hexdigest()
+        job = widget.export_nwb(target)
+        assert job is not None
+        if not widget.cancel_button.isEnabled():  # let the worker finish before failing
+            gate.set()
+            wait_job(qtbot, job, timeout=120000)
+            pytest.fail("the NWB-only export started without an enabled Cancel button")
+        qtbot.waitUntil(written.is_set, timeout=120000)
+        assert list(out.glob(".alone.nwb.*.partial"))  # really stopped in the middle
+        widget.cancel_button.click()
+        gate.set()
+        wait_job(qtbot, job, timeout=120000)
+        assert job.outcome == "cancelled"
+        assert not widget.cancel_button.isEnabled() and widget.nwb_button.isEnabled()
+        text = widget.status.text()
+        assert f"NWB export cancelled: nothing was written to {target}" in text
+        assert not list(out.glob("*.partial"))
+        if not earlier_file:
+            assert not target.exists()
+        else:
+            assert "the file already there is kept unchanged" in text
+            assert hashlib.md5(target.read_bytes()).hexdigest() == before

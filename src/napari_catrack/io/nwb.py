@@ -24,11 +24,11 @@ import datetime as _dt
 import os
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from napari_catrack.errors import InputError
+from napari_catrack.errors import Cancelled, InputError
 
 METADATA_KEYS = (
     "session_description",
@@ -229,21 +229,47 @@ def write_nwb(
     *,
     metadata: Mapping[str, Any] | None = None,
     embed_imaging: bool = False,
+    progress: Callable[..., Any] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> Path:
-    """Write `session` as an NWB file (atomically: temp file + rename)."""
+    """Write `session` as an NWB file (atomically: temp file + rename).
+
+    `cancel()` is asked before building, before writing and once the temporary file is written,
+    before it replaces `path`: a cancelled export leaves no file (partial or whole) at `path`
+    and a previous file there untouched (pynwb's write itself cannot be interrupted).
+    """
     from pynwb import NWBHDF5IO
 
     from napari_catrack.io.atomic import atomic_write_path
 
     path = Path(path)
     check_nwb_target(path)
+    stages = ("building the NWB file", "writing the NWB file", "done")
+
+    def stage(done: int) -> None:
+        if cancel is not None and cancel():
+            raise nwb_cancelled(path)
+        if progress is not None:
+            progress(done, len(stages) - 1, stages[done])
+
+    stage(0)
     nwb = build_nwbfile(session, metadata, nwb_path=path, embed_imaging=embed_imaging)
+    stage(1)
     with atomic_write_path(path) as tmp, warnings.catch_warnings():
         # the temporary name (renamed to `path` once written) does not end in .nwb
         warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
         with NWBHDF5IO(str(tmp), "w") as io:
             io.write(nwb)
+        stage(2)  # still the temporary file: cancelled now, it is removed, not renamed
     return path
+
+
+def nwb_cancelled(path: str | os.PathLike) -> Cancelled:
+    """The `Cancelled` of an NWB export stopped before its file replaced `path`: it says that
+    nothing was written there and whether a previous file there was kept."""
+    path = Path(path)
+    kept = "; the file already there is kept unchanged" if path.exists() else ""
+    return Cancelled(f"NWB export cancelled: nothing was written to {path}{kept}")
 
 
 def check_nwb_target(path: str | os.PathLike) -> None:

@@ -276,7 +276,11 @@ class ExportWidget(QWidget):
             self.export_nwb(path)
 
     def export_nwb(self, path: str | Path):
-        """The NWB file alone, to a path of the user's choice (a shortcut to the NWB item)."""
+        """The NWB file alone, to a path of the user's choice (a shortcut to the NWB item).
+
+        Cancel works as for the folder export: the file is written under a temporary name and
+        renamed only when complete, so a cancelled export leaves no file at `path` and a
+        previous one there unchanged."""
         from napari_catrack.io.nwb import write_nwb
 
         path = Path(path)
@@ -288,13 +292,29 @@ class ExportWidget(QWidget):
             self.status.setText(str(exc))
             return None
         session = self.ctx.session
+        placed: list[Path] = []  # the file, once it replaced `path` (Cancel cannot undo that)
+
+        def work(job) -> Path:
+            placed.append(
+                write_nwb(session, path, metadata=meta, progress=job.progress, cancel=job.cancelled)
+            )
+            return placed[-1]
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, Cancelled) and placed:  # pressed after the file was in place
+                self.status.setText(
+                    f"Cancel came too late: the NWB file was already written, complete: {path}"
+                )
+
         self.job = start_job(
             self,
-            lambda job: write_nwb(session, path, metadata=meta),
+            work,
             what="NWB export",
             on_done=lambda p: self.status.setText(f"NWB file written: {p}"),
+            on_failed=failed,
             bar=self.bar,
             buttons=[self.export_button, self.nwb_button],
+            cancel_button=self.cancel_button,  # the same Cancel as the folder export
             status=self.status,
         )
         return self.job
