@@ -134,3 +134,47 @@ def test_a_failed_line_up_keeps_the_last_good_events(make_napari_viewer, tmp_pat
     widget.frame_times.setText("")
     widget.line_up()
     assert "events" in session and "eta" not in session
+
+
+def test_reopened_widget_shows_the_events_the_session_holds(make_napari_viewer, qtbot, tmp_path):
+    """GUI review 6, item 10: after closing and reopening the widget, the event file, the frame
+    times, the clock settings and the event counts come back from the session's `events` step
+    (they were empty); a missing event file is "event file not found" (was "file file")."""
+    from napari_catrack.session import Session
+
+    n = 300
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": np.arange(n), "dff": np.zeros(n)})}, attrs={"fps": 10.0})  # fmt: skip
+    events = tmp_path / "events.csv"
+    pd.DataFrame({"event": ["lever"] * 3 + ["tone"], "time_s": [1.0, 5.0, 9.0, 99.0]}).to_csv(
+        events, index=False
+    )
+    frame_times = tmp_path / "frame_times.csv"
+    frame_times.write_text("time_s\n" + "".join(f"{i / 10}\n" for i in range(n)))
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    title = "Behaviour events (events, behaviour video, event-triggered averages)"
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+    widget.events_file.setText(str(tmp_path / "missing.csv"))
+    widget.line_up()
+    assert "event file not found" in widget.summary.text()
+    assert "file file" not in widget.summary.text()
+    widget.events_file.setText(str(events))
+    widget.frame_times.setText(str(frame_times))
+    widget.events_start.setValue(0.5)
+    widget.line_up()
+    summary = widget.summary.text()
+    assert "lever: 3 (3 in the recording)" in summary and "tone: 1 (0 in the recording)" in summary
+
+    viewer.window.remove_dock_widget(dock)
+    qtbot.wait(10)
+    _, reopened = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+    assert reopened is not widget
+    assert reopened.events_file.text() == str(events)
+    assert reopened.frame_times.text() == str(frame_times)
+    assert reopened.events_start.value() == pytest.approx(0.5)
+    assert reopened.video_file.text() == ""
+    assert reopened.summary.text() == summary

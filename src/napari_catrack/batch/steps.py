@@ -261,7 +261,16 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
         n_video, fps = _video_length(files.get("video"), p.video_fps)
         video = Clock.regular(n_video, fps, p.video_start_s)
     aligned = align_events(read_events(files["events"]), imaging, p, video=video)
-    record_events(ctx.session, aligned, imaging, p, source=str(files["events"]), save=False)
+    record_events(
+        ctx.session,
+        aligned,
+        imaging,
+        p,
+        source=str(files["events"]),
+        save=False,
+        frame_times_source=str(files.get("frame_times") or ""),
+        video_source=str(files.get("video") or ""),
+    )
     if "video" in files and video is not None:
         record_video(ctx.session, str(files["video"]), video, imaging, save=False)
     return f"{int(aligned.in_recording.sum())}/{len(aligned)} events in the recording"

@@ -124,7 +124,16 @@ def run(args: argparse.Namespace) -> int:
             )
         imaging = imaging_clock(session, fps=args.fps)
     aligned = align_events(events, imaging, align_params, video=_video_clock(args, align_params))
-    record_events(session, aligned, imaging, align_params, source=str(args.events), save=False)
+    record_events(
+        session,
+        aligned,
+        imaging,
+        align_params,
+        source=str(args.events),
+        save=False,
+        frame_times_source=str(args.frame_times or ""),
+        video_source=str(args.video or ""),
+    )
     values, times, ids = traces_for_eta(session, eta_params.signal)
     result = event_triggered_averages(values, times, ids, aligned, eta_params)
     record_eta(session, result, save=False)

@@ -45,16 +45,18 @@ def read_table(
 ) -> pd.DataFrame:
     """Read a CSV (or Excel) table and insist on the columns the caller needs."""
     path = Path(path)
+    # `what` may already say "file" ("event file"): never "event file file not found"
+    the_file = what if what.endswith("file") else f"{what} file"
     if not path.is_file():
         problem = "is a folder, not a file" if path.is_dir() else "not found"
-        raise InputError(f"{what} file {problem}: {path}")
+        raise InputError(f"{the_file} {problem}: {path}")
     try:
         if path.suffix.lower() in EXCEL_SUFFIXES:
             df = pd.read_excel(path)
         else:
             df = pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        raise InputError(f"{what} file {path} is empty") from None
+        raise InputError(f"{the_file} {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
     missing = [c for c in required if c not in df.columns]

@@ -10,7 +10,7 @@ the video frame nearest in time (a lazy view of the video file: nothing is decod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -147,8 +147,35 @@ class EventsWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.addWidget(scroll)
         mark_catrack_dock(self)  # tabbed with the other catrack docks: the window fits a screen
-        if "eta" in self.ctx.session:
-            self._show(self.ctx.session["eta"])
+        self.ctx.events.session.connect(self._restore)
+        self._restore()
+
+    def _restore(self, _event: Any = None) -> None:
+        """Show what the session holds (a reopened widget or session): the lined-up events with
+        the files and clock settings they came from, their counts, and the averages. The widget
+        keeps nothing of its own that would die with it."""
+        from napari_catrack.core.events.session import ETA, EVENTS
+
+        try:
+            session = self.ctx.session
+            if EVENTS in session:
+                step = session[EVENTS]
+                params = EventAlignParams.from_dict(step.params)
+                self.events_file.setText(str(step.attrs.get("source") or ""))
+                self.frame_times.setText(str(step.attrs.get("frame_times_source") or ""))
+                self.video_file.setText(str(step.attrs.get("video_source") or ""))
+                self.events_start.setValue(params.events_start_s)
+                self.video_fps.setValue(params.video_fps or 0.0)
+                self.video_start.setValue(params.video_start_s)
+                self._show_counts(step.tables["events"])
+            else:
+                self.summary.setText("")
+            if ETA in session:
+                self._show(session[ETA])
+            else:  # not the averages of another session
+                self._clear_eta()
+        except RuntimeError:  # the widget was closed
+            self.ctx.events.session.disconnect(self._restore)
 
     # --- events and video -------------------------------------------------------------------
     def align_params(self) -> EventAlignParams:
@@ -160,7 +187,7 @@ class EventsWidget(QWidget):
 
     def line_up(self) -> None:
         """Events (and the video) onto the imaging clock, into the session and the viewer."""
-        from napari_catrack.core.events.align import align_events, summarise
+        from napari_catrack.core.events.align import align_events
         from napari_catrack.core.events.session import (
             ETA,
             imaging_clock,
@@ -197,9 +224,12 @@ class EventsWidget(QWidget):
                 params,
                 source=self.events_file.text().strip(),
                 save=False,
+                frame_times_source=self.frame_times.text().strip(),
+                video_source=self.video_file.text().strip(),
             )
             if ETA in session:  # averaged around the events just replaced
                 session.remove(ETA, save=False)
+                self._clear_eta()
             if raw is not None:
                 record_video(session, self.video_file.text().strip(), video, imaging, save=False)
                 self._show_video(raw, session["behaviour_video"].tables["imaging_to_video"])
@@ -208,6 +238,13 @@ class EventsWidget(QWidget):
         except Exception as exc:  # the one error policy, without a background job
             self.summary.setText(report_exception(exc, "lining up events"))
             return
+        self._show_counts(aligned)
+        self._redraw_trace_viewers()
+
+    def _show_counts(self, aligned) -> None:
+        """Events per kind, and how many landed in the recording (after a line-up or restored)."""
+        from napari_catrack.core.events.align import summarise
+
         counts = summarise(aligned)
         self.summary.setText(
             "; ".join(
@@ -215,7 +252,6 @@ class EventsWidget(QWidget):
                 for r in counts.itertuples()
             )
         )
-        self._redraw_trace_viewers()
 
     def _n_frames(self) -> int | None:
         layer = self.ctx.channel_layer("green")
@@ -304,6 +340,12 @@ class EventsWidget(QWidget):
             status=self.status,
         )
         return self.job
+
+    def _clear_eta(self) -> None:
+        """No averages in the session: show none (not those of replaced events)."""
+        self.table.setRowCount(0)
+        self.figure.clear()
+        self.canvas.draw_idle()
 
     def _show(self, step) -> None:
         from napari_catrack.figures.events import draw_eta

@@ -1,7 +1,9 @@
 """Events in the session: the steps this package writes and reads.
 
 - "events": table `events` (align.EVENT_COLUMNS), table `frame_times` (frame, time_s: the
-  imaging clock every export uses), attrs `source`, `dropped_frames`; params EventAlignParams;
+  imaging clock every export uses), attrs `source` (the event file), `frame_times_source` and
+  `video_source` (the files lined up with it, "" when none), `dropped_frames`, `fps`; params
+  EventAlignParams;
 - "behaviour_video": attrs `path`, `fps`, `n_frames`; table `frame_times` (the video's frames on
   the imaging clock) and table `imaging_to_video` (frame, video_frame, covered);
 - "eta": tables `eta` and `significance` (eta.ETA_COLUMNS / SIGNIFICANCE_COLUMNS); params EtaParams.
@@ -79,7 +81,12 @@ def record_events(
     params: EventAlignParams,
     source: str = "",
     save=None,
+    *,
+    frame_times_source: str = "",
+    video_source: str = "",
 ) -> None:
+    """Store lined-up events with the files they came from, so that a reopened widget or
+    session shows what was lined up (the event file, frame times and video paths)."""
     _first, missing = imaging.dropped()
     session.record(
         EVENTS,
@@ -89,7 +96,13 @@ def record_events(
                 {"frame": np.arange(len(imaging)), "time_s": imaging.times}
             ),
         },
-        attrs={"source": source, "dropped_frames": int(missing.sum()), "fps": imaging.fps},
+        attrs={
+            "source": source,
+            "frame_times_source": frame_times_source,
+            "video_source": video_source,
+            "dropped_frames": int(missing.sum()),
+            "fps": imaging.fps,
+        },
         params=params.to_dict(),
         save=save,
     )
