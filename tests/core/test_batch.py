@@ -227,3 +227,30 @@ def test_an_output_folder_holding_the_recordings_or_the_manifest_is_refused(tmp_
     with pytest.raises(InputError, match="is a file, but -o is a folder"):
         check_batch_output(manifest, folder / "rec00.tif")
     check_batch_output(manifest, tmp_path / "results")  # a folder of its own is fine
+
+
+def test_events_step_lines_up_events_and_keeps_the_files_it_used(tmp_path, folder):
+    """The batch events step stores the lined-up events with the event and frame-times files it
+    read, so the Events widget opened on the batch's session shows them (docs/events.md)."""
+    from napari_catrack.batch.recording import SESSION_NAME
+    from napari_catrack.session import Session
+
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    n_frames = 40
+    times = pd.DataFrame({"frame": range(n_frames), "time_s": [0.1 * i for i in range(n_frames)]})
+    times.to_csv(tmp_path / "frames.csv", index=False)
+    pd.DataFrame({"time_s": [0.55, 2.05, 9.0], "event": ["tap", "tap", "late"]}).to_csv(
+        tmp_path / "events.csv", index=False
+    )
+    files = {"events": tmp_path / "events.csv", "frame_times": tmp_path / "frames.csv"}
+    with_events = type(spec)(**{**spec.__dict__, "steps": ("events",), "files": files})
+    out = tmp_path / "out"
+    rows = run_recording(with_events, out)
+    assert (rows[0]["step"], rows[0]["status"]) == ("events", "done"), rows
+    assert rows[0]["message"].startswith("2/3 events in the recording")
+    record = Session.load(out / "rec00" / SESSION_NAME)["events"]
+    assert record.attrs["source"] == str(tmp_path / "events.csv")
+    assert record.attrs["frame_times_source"] == str(tmp_path / "frames.csv")
+    assert record.attrs["video_source"] == ""
+    events = record.tables["events"]
+    assert events["in_recording"].tolist() == [True, True, False]
