@@ -73,7 +73,47 @@ def test_a_tiff_folder_or_glob_stands_for_its_files(tmp_path):
     for rec in (frames, str(frames / "f*.tif")):
         with pytest.raises(InputError, match=r"f1\.tif would overwrite the input REC"):
             check_outputs({"-o": frames / "f1.tif"}, {"REC": rec})
-    check_outputs({"-o": frames / "registered.tif"}, {"REC": frames})
+    check_outputs({"-o": frames / "registered.csv"}, {"REC": frames})  # not read as a frame
+    check_outputs({"-o": tmp_path / "registered.tif"}, {"REC": frames})  # beside the folder
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_an_output_tiff_may_not_join_a_tiff_folder_recording(tmp_path, capsys):
+    """A TIFF written into a folder (or glob) of TIFFs read as one recording would be one more
+    frame file: even the first run, when the output does not exist yet, is refused, and the
+    folder is left as it was."""
+    import numpy as np
+    import tifffile
+
+    frames = tmp_path / "rec"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        tifffile.imwrite(frames / f"f{i}.tif", rng.integers(0, 999, (16, 16), dtype=np.uint16))
+    before = _snapshot(frames)
+    for rec, out in [(frames, frames / "registered.tif"), (frames, frames / "REG.TIFF"),
+                     (str(frames / "f*.tif"), frames / "f_registered.tif"),
+                     (frames, frames / "sub" / ".." / "registered.btf")]:  # fmt: skip
+        code = main(["register", str(rec), "-o", str(out), "--shifts", str(tmp_path / "s.csv")])
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("catrack: error: -o ")
+        assert f"would put the TIFF file {out.name} into the input REC" in err[0]
+        assert _snapshot(frames) == before and not (tmp_path / "s.csv").exists()
+    # an artefact of an output folder, and the folder itself
+    with pytest.raises(InputError, match=r"-o \S+ would put the TIFF file mean\.tif into"):
+        check_outputs({"-o": OutputFolder(tmp_path, ("rec/mean.tif",))}, {"REC": frames})
+    with pytest.raises(InputError, match=r"-o .*rec is the input REC, a folder whose TIFF files"):
+        check_outputs({"-o": OutputFolder(frames, ("summary.csv",))}, {"REC": frames})
+    # a glob that would not list the output, and a folder of no TIFFs, are not concerned
+    check_outputs({"-o": frames / "g_registered.tif"}, {"REC": str(frames / "f*.tif")})
+    other = tmp_path / "suite2p"
+    other.mkdir()
+    check_outputs({"-o": OutputFolder(other, ("mean.tif",))}, {"IN": other})
+    assert _snapshot(frames) == before
 
 
 def test_warnings_are_one_line(monkeypatch, capsys):

@@ -141,3 +141,25 @@ def test_export_command_never_writes_over_its_session(worm, tmp_path, capsys):
     for _ in range(2):  # and exporting again updates the folder
         assert main(["export", str(out / "session.catrack.h5"), "-o", str(out)]) == 0
     assert (out / "traces.csv").is_file()
+
+
+def test_export_never_writes_into_a_tiff_folder_recording(tmp_path, capsys):
+    """The recording is a folder of TIFFs read as one movie: exporting into it is refused before
+    anything is written, by the CLI and by the check the Export widget shares with it."""
+    from napari_catrack.export import check_export_outputs
+    from napari_catrack.session import Session
+
+    frames = tmp_path / "rec"
+    frames.mkdir()
+    for i in range(3):
+        tifffile.imwrite(frames / f"f{i}.tif", np.full((8, 8), i, dtype=np.uint16))
+    before = {p.name: p.read_bytes() for p in frames.iterdir()}
+    session = Session(tmp_path / "s.catrack.h5")
+    session.set_recording(str(frames), {}, {})
+    session.save()
+    assert main(["export", str(session.path), "-o", str(frames)]) == 2
+    err = capsys.readouterr().err
+    assert "is the input recording of SESSION, a folder whose TIFF files" in err
+    with pytest.raises(InputError, match="export folder .* is the input recording of SESSION"):
+        check_export_outputs(session, frames, label="export folder")
+    assert {p.name: p.read_bytes() for p in frames.iterdir()} == before

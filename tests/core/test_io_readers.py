@@ -293,6 +293,37 @@ def test_negative_channel_indices_cannot_alias(two_channel_tiff):
         open_recording(path, green_channel=-1, red_channel=1)
 
 
+def _three_channel_tiff(tmp_path):
+    """A tiny TCYX TIFF whose channel c holds the value c + 1 (which channel came out shows)."""
+    movie = np.ones((4, 3, 6, 5), dtype=np.uint16) * np.arange(1, 4, dtype=np.uint16)[:, None, None]
+    path = tmp_path / "tcyx3.tif"
+    tifffile.imwrite(path, movie, imagej=True, metadata={"axes": "TCYX"})
+    return path
+
+
+def test_three_channels_auto_layout_takes_the_channel_indices(tmp_path):
+    """Auto layout with 3+ channels: the green/red indices say which two (the loader's boxes
+    and the CLI's --green-channel/--red-channel go through here alike)."""
+    path = _three_channel_tiff(tmp_path)
+    rec = open_recording(path, green_channel=2, red_channel=0)
+    assert rec.layout == "channel-axis" and rec.green.shape == (4, 6, 5)
+    assert np.asarray(rec.green).max() == 3 and np.asarray(rec.red).max() == 1
+    with pytest.raises(
+        InputError, match=r"^red channel 7 does not exist: .*3 channel.*numbered 0-2$"
+    ):
+        open_recording(path, green_channel=2, red_channel=7)
+    with pytest.raises(
+        InputError, match=r"3 channels found \(numbered 0-2\).*set the green and red"
+    ):
+        open_recording(path)  # the defaults 0 and 1 are no choice
+    both = open_recording(path, layout="channel-axis")  # ... unless the layout is chosen
+    assert np.asarray(both.green).max() == 1 and np.asarray(both.red).max() == 2
+    from napari_catrack.cli import main
+
+    assert main(["info", str(path), "--green-channel", "2", "--red-channel", "0"]) == 0
+    assert main(["info", str(path), "--green-channel", "2", "--red-channel", "7"]) == 2
+
+
 def test_interleaved_channels_run_at_half_the_file_frame_rate(tmp_path):
     movie = np.zeros((8, 4, 4), dtype=np.uint16)
     path = write_movie_tiff(tmp_path / "inter.tif", movie, fps=20.0)

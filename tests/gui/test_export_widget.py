@@ -50,9 +50,9 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
     )
     assert "4 file(s) written" in widget.status.text()
     assert "session.nwb" in widget.written.toPlainText()
-    widget.folder.setText(str(tmp_path / "out" / "tracks.csv"))  # a file as the folder: fails
-    wait_job(qtbot, widget.export(), timeout=120000)
-    assert "not a folder" in widget.status.text()
+    widget.folder.setText(str(tmp_path / "out" / "tracks.csv"))  # a file as the folder: refused
+    assert widget.export() is None
+    assert "tracks.csv is a file, but export folder is a folder" in widget.status.text()
     assert widget.written.toPlainText() == "nothing written by this export"  # not the old list
     wait_job(qtbot, widget.export_nwb(tmp_path / "alone.txt"), timeout=120000)
     assert not (tmp_path / "alone.txt").exists()  # docs/nwb.md: the name ends in .nwb
@@ -60,6 +60,29 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
 
     with NWBHDF5IO(str(tmp_path / "alone.txt.nwb"), "r") as io:
         assert io.read().subject.subject_id == "worm7"
+
+
+def test_export_widget_refuses_the_tiff_folder_recording(make_napari_viewer, tmp_path):
+    """The CLI's output check: exporting into the recording's TIFF folder would add files to
+    the recording, so nothing is written and the status says why."""
+    import numpy as np
+    import tifffile
+
+    from napari_catrack.session import session_for_viewer
+
+    frames = tmp_path / "rec"
+    frames.mkdir()
+    for i in range(3):
+        tifffile.imwrite(frames / f"f{i}.tif", np.full((8, 8), i, dtype=np.uint16))
+    before = {p.name: p.read_bytes() for p in frames.iterdir()}
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session_for_viewer(viewer).set_recording(str(frames), {}, {})
+    widget.folder.setText(str(frames))
+    assert widget.export() is None
+    assert "is the input recording of SESSION, a folder whose TIFF files" in widget.status.text()
+    assert widget.written.toPlainText() == "nothing written by this export"
+    assert {p.name: p.read_bytes() for p in frames.iterdir()} == before
 
 
 def test_export_widget_cancel_lists_what_this_run_wrote(make_napari_viewer, qtbot, tmp_path):

@@ -110,6 +110,33 @@ def test_loader_widget_error_is_one_line_and_adds_nothing(make_napari_viewer, tm
     assert widget.info.value.startswith("error: width 9 is odd")
 
 
+def test_loader_widget_channel_boxes_pick_two_of_three_channels(make_napari_viewer, tmp_path):
+    """Layout auto with a 3-channel file: the green/red boxes say which channels to show."""
+    import tifffile
+
+    movie = np.ones((4, 3, 6, 5), dtype=np.uint16) * np.arange(1, 4, dtype=np.uint16)[:, None, None]
+    path = tmp_path / "tcyx3.tif"
+    tifffile.imwrite(path, movie, imagej=True, metadata={"axes": "TCYX"})
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = path
+    widget.open_button.clicked.emit()  # boxes at their defaults: the user is asked to set them
+    assert len(viewer.layers) == 0
+    assert widget.info.value.startswith("error: 3 channels found (numbered 0-2)")
+    assert "set the green and red channel" in widget.info.value
+    widget.green_channel.value, widget.red_channel.value = 0, 7
+    widget.open_button.clicked.emit()
+    assert len(viewer.layers) == 0
+    assert widget.info.value == (
+        "error: red channel 7 does not exist: the data has 3 channel(s), numbered 0-2"
+    )
+    widget.green_channel.value, widget.red_channel.value = 2, 0
+    widget.open_button.clicked.emit()
+    roles = _roles(viewer)
+    assert np.asarray(roles["green"].data).max() == 3 and np.asarray(roles["red"].data).max() == 1
+    assert "layout channel-axis" in widget.info.value
+
+
 def test_session_writer_and_reader_restore_layers(make_napari_viewer, two_channel_tiff, tmp_path):
     path, green, _ = two_channel_tiff
     viewer = make_napari_viewer()

@@ -181,12 +181,17 @@ def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None
 
     `outputs` and `inputs` map an option name (as the user typed it: "-o", "--shifts", "REC") to
     a path, an `OutputFolder` (outputs), a list of them, or None (not given). An input folder or
-    glob also stands for the TIFF files in it (a TIFF-sequence recording). Paths are compared as
+    glob also stands for the TIFF files in it (a TIFF-sequence recording), and for the TIFF
+    files it would hold: an output TIFF it would read as a frame, or an output folder that is it,
+    is refused even when the output does not exist yet (the recording would change, and with it
+    every later run). Paths are compared as
     files where they exist (device and inode, as `os.path.samefile`: links, `..`), else as resolved
     paths. An output folder must not be a file, nor be named like one (`-o summary.tif`).
     Rewriting a command's own earlier outputs is allowed: only inputs are protected.
     """
     given = [(opt, Path(p)) for opt, value in inputs.items() for p in _input_files(value)]
+    sequences = [(opt, p) for opt, value in inputs.items() for p in map(str, _as_list(value))
+                 if _is_tiff_sequence(p)]  # fmt: skip
     taken = {_file_key(p): (opt, p) for opt, p in reversed(given)}
     written: dict[tuple, tuple[str, str]] = {}  # file key -> (option, how the user named it)
     folders: list[tuple[str, OutputFolder]] = []
@@ -194,6 +199,7 @@ def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None
         for out in _as_list(value):
             if isinstance(out, OutputFolder):
                 _check_folder(opt, out)
+                _check_not_a_sequence(f"{opt} {out.path}", Path(out.path), sequences)
                 folders.append((opt, out))
                 targets = [(Path(out.path) / name, f"{opt} {out.path}", f" would write {name} over")
                            for name in out.files]  # fmt: skip
@@ -205,6 +211,7 @@ def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None
                     in_opt, in_path = taken[key]
                     raise InputError(f"{shown}{verb} the input {in_opt} {in_path}; "
                                      "write the output somewhere else")  # fmt: skip
+                _check_not_a_frame(shown, path, sequences)
                 if key in written:
                     raise InputError(f"{written[key][1]} and {shown} would write the same file "
                                      f"{path}; give each output its own path")  # fmt: skip
@@ -230,15 +237,73 @@ def _as_list(value: Any) -> list:
 
 def _input_files(value: Any) -> Iterator[str]:
     """An input path, and for a folder or glob its TIFF files (a TIFF-sequence recording)."""
+    from napari_catrack.io.tiff import is_tiff_path
+
     for p in map(str, _as_list(value)):
         yield p
         if os.path.isdir(p):
             names = [os.path.join(p, n) for n in os.listdir(p)]
-        elif not os.path.exists(p) and any(c in p for c in "*?["):
+        elif _is_pattern(p):
             names = glob.glob(p)
         else:
             continue
-        yield from (n for n in names if n.lower().endswith((".tif", ".tiff")))
+        yield from (n for n in names if is_tiff_path(n))
+
+
+def _is_pattern(p: str) -> bool:
+    return not os.path.exists(p) and any(c in p for c in "*?[")
+
+
+def _is_tiff_sequence(p: str) -> bool:
+    """An input the readers take as one movie made of TIFF files: a glob pattern, or a folder
+    (not a .zarr movie) that holds TIFF files. A TIFF written into it would join the recording.
+    Other input folders (a suite2p or batch folder) are not recordings of TIFF files."""
+    from napari_catrack.io.tiff import is_tiff_path
+    from napari_catrack.io.zarr_movie import is_zarr_path
+
+    if _is_pattern(p):
+        return True
+    return os.path.isdir(p) and not is_zarr_path(p) and any(map(is_tiff_path, os.listdir(p)))
+
+
+def _check_not_a_frame(shown: str, path: Path, sequences: list[tuple[str, str]]) -> None:
+    """Refuse an output TIFF that a folder/glob input would read as one more frame file: the
+    first run would change the recording (and every later run would read another movie)."""
+    from napari_catrack.io.tiff import is_tiff_path
+
+    if not is_tiff_path(path):
+        return
+    for opt, spec in sequences:
+        if _is_pattern(spec):
+            inside = _matches_pattern(path, spec)
+        else:
+            inside = _file_key(Path(os.path.realpath(path.parent))) == _file_key(Path(spec))
+        if inside:
+            raise InputError(
+                f"{shown} would put the TIFF file {path.name} into the input {opt} {spec}, whose "
+                "TIFF files are read as one recording: the output would change the recording; "
+                "write it outside that folder"
+            )
+
+
+def _check_not_a_sequence(shown: str, folder: Path, sequences: list[tuple[str, str]]) -> None:
+    """Refuse an output folder that is a folder input read as one recording."""
+    for opt, spec in sequences:
+        if not _is_pattern(spec) and _file_key(folder) == _file_key(Path(spec)):
+            raise InputError(
+                f"{shown} is the input {opt}, a folder whose TIFF files are read as one "
+                "recording; write the outputs to a folder of their own"
+            )
+
+
+def _matches_pattern(path: Path, pattern: str) -> bool:
+    """Whether `glob.glob(pattern)` would list `path` once it exists (component by component,
+    as glob matches: `*` never crosses a folder)."""
+    import fnmatch
+
+    parts = Path(os.path.abspath(path)).parts
+    wanted = Path(os.path.abspath(pattern)).parts
+    return len(parts) == len(wanted) and all(map(fnmatch.fnmatch, parts, wanted))
 
 
 def _file_key(path: Path) -> tuple:

@@ -31,11 +31,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from napari_catrack.commands._common import OutputFolder, check_outputs, session_inputs
     from napari_catrack.errors import InputError
-    from napari_catrack.export import available_items, export_session, export_targets
+    from napari_catrack.export import available_items, check_export_outputs, export_session
     from napari_catrack.io.nwb import read_metadata
     from napari_catrack.session import Session
 
@@ -48,15 +45,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give the folder to write into with -o DIR (or --list)")
     keys = [k.strip() for k in args.items.split(",") if k.strip()] if args.items else None
     formats = dict(table_format=args.table_format, figure_format=args.figure_format)
-    folder = Path(args.output)
-    files = tuple(
-        str(target.relative_to(folder))
-        for item, _, target in export_targets(session, folder, keys, **formats)
-        # the session item saves the session in place when it is already there
-        if not (item.kind == "session" and Path(session.path).resolve() == target.resolve())
+    check_export_outputs(
+        session, args.output, keys, **formats, inputs={"--metadata": args.metadata}
     )
-    check_outputs({"-o": OutputFolder(folder, files)},
-                  {**session_inputs(session), "--metadata": args.metadata})  # fmt: skip
     result = export_session(
         session,
         args.output,

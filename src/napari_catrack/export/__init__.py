@@ -7,7 +7,12 @@ every route gives the same files under the same names.
 
 from napari_catrack.export.items import available_items
 from napari_catrack.export.layout import FIGURE_FORMATS, TABLE_FORMATS, ExportItem
-from napari_catrack.export.write import ExportResult, export_session, export_targets
+from napari_catrack.export.write import (
+    ExportResult,
+    check_export_outputs,
+    export_session,
+    export_targets,
+)
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -15,6 +20,7 @@ __all__ = [
     "ExportItem",
     "ExportResult",
     "available_items",
+    "check_export_outputs",
     "export_session",
     "export_targets",
 ]

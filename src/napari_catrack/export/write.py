@@ -71,6 +71,40 @@ def export_targets(
     return out
 
 
+def check_export_outputs(
+    session: Any,
+    folder: str | os.PathLike,
+    selection: Selection = None,
+    *,
+    table_format: str = "csv",
+    figure_format: str = "svg",
+    label: str = "-o",
+    inputs: Mapping[str, Any] | None = None,
+) -> None:
+    """Refuse, before anything is written, an export that would overwrite one of the session's
+    inputs or land in its TIFF-folder recording (`commands._common.check_outputs`): the one
+    check of the CLI and the Export widget. `inputs` adds the caller's own (--metadata)."""
+    from napari_catrack.commands._common import OutputFolder, check_outputs, session_inputs
+
+    folder = Path(folder)
+    targets = export_targets(
+        session, folder, selection, table_format=table_format, figure_format=figure_format
+    )
+    files = tuple(
+        str(target.relative_to(folder))
+        for item, _, target in targets
+        # the session item saves the session in place when it is already there
+        if not (
+            item.kind == "session"
+            and session.path is not None
+            and Path(session.path).resolve() == target.resolve()
+        )
+    )
+    check_outputs(
+        {label: OutputFolder(folder, files)}, {**session_inputs(session), **(inputs or {})}
+    )
+
+
 def export_session(
     session: Any,
     folder: str | os.PathLike,

@@ -137,7 +137,9 @@ def split_channels(
     require_movie: bool = True,
     keep_numpy: bool = False,
 ) -> Channels:
-    """Apply a channel layout; `layout=None` means: a 2-channel axis if present, else single channel.
+    """Apply a channel layout; `layout=None` means: a 2-channel axis if present, else single
+    channel, and with 3+ channels the green/red indices pick two (left at their defaults 0 and 1
+    they are no choice: the user is asked to set them).
 
     numpy input becomes dask (one chunk per plane), unless `keep_numpy`: then every step is a
     numpy view (transpose, channel index, halves, alternate frames), so a memory-mapped file
@@ -169,12 +171,15 @@ def split_channels(
     if layout is None:
         if n_channels == 1:
             layout = "single"
-        elif n_channels == 2:
+        elif n_channels == 2 or (green_channel, red_channel) != (0, 1):
+            # 3+ channels: channel indices other than the defaults say which (widget boxes and
+            # CLI options alike); the defaults 0 and 1 are no choice
             layout = "channel-axis"
         else:
             raise InputError(
-                f"{n_channels} channels found; say which are green and red "
-                "(layout channel-axis with green/red channel indices)"
+                f"{n_channels} channels found (numbered {_channel_range(n_channels)}); say which are "
+                "green and red: set the green and red channel indices (e.g. green "
+                f"{n_channels - 1}, red 0), or choose layout channel-axis to use channels 0 and 1"
             )
 
     def channel(i: int, role: str) -> da.Array:
@@ -277,8 +282,16 @@ def looks_like_one_channel(first, second, n_pairs: int = 6) -> tuple[bool, str]:
 def _channel_index(i: int, n_channels: int, role: str) -> int:
     """-1 means the last channel, as in numpy; normalised so equal channels are caught."""
     if not -n_channels <= i < n_channels:
-        raise InputError(f"{role} channel {i} does not exist: the data has {n_channels} channel(s)")
+        raise InputError(
+            f"{role} channel {i} does not exist: the data has {n_channels} channel(s), "
+            f"numbered {_channel_range(n_channels)}"
+        )
     return i % n_channels
+
+
+def _channel_range(n_channels: int) -> str:
+    """The valid indices in words, for messages that ask for a channel."""
+    return "0" if n_channels == 1 else f"0-{n_channels - 1}"
 
 
 def check_same_shape(green: da.Array, red: da.Array | None) -> None:

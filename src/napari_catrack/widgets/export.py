@@ -202,9 +202,10 @@ class ExportWidget(QWidget):
 
     def export(self):
         """Write the ticked items into the folder (a background job); returns the job."""
-        from napari_catrack.export import export_session
+        from napari_catrack.export import check_export_outputs, export_session
         from napari_catrack.export.write import partial_export_cancelled
 
+        session = self.ctx.session
         try:
             folder = self.folder.text().strip()
             if not folder:
@@ -213,10 +214,12 @@ class ExportWidget(QWidget):
             if not selection:
                 raise InputError("tick at least one thing to export")
             meta = self.nwb_metadata() if "nwb" in selection else None
+            # the CLI's check: never over an input, never into the TIFF-folder recording
+            check_export_outputs(session, folder, selection, label="export folder")
         except InputError as exc:
             self.status.setText(str(exc))
+            self.written.setPlainText("nothing written by this export")
             return None
-        session = self.ctx.session
         self.written.setPlainText("")  # the list shows what this run writes, nothing older
 
         def work(job):

@@ -46,6 +46,9 @@ class LoaderWidget(QWidget):
         self.layout_choice = ComboBox(label="channel layout", choices=(AUTO, *LAYOUTS), value=AUTO)
         self.green_channel = SpinBox(label="green channel", min=0, max=15, value=0)
         self.red_channel = SpinBox(label="red channel", min=0, max=15, value=1)
+        for box, colour in ((self.green_channel, "green"), (self.red_channel, "red")):
+            box.tooltip = (f"the {colour} channel's index; with 3+ channels and layout auto "
+                           "these boxes pick the two channels")  # fmt: skip
         self.dataset = LineEdit(label="HDF5 dataset", value="")
         self.axes = LineEdit(label="axes (e.g. TCYX)", value="")
         self.z_projection = ComboBox(label="Z projection", choices=("max", "mean"), value="max")
