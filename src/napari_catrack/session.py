@@ -9,6 +9,7 @@ interrupted save never damages the previous file. Autosave runs after each recor
 from __future__ import annotations
 
 import datetime as _dt
+import glob
 import json
 import os
 import shutil
@@ -77,7 +78,22 @@ class Session:
 
     # --- content -----------------------------------------------------------------------------
     def set_recording(self, path: str, options: dict[str, Any], summary: dict[str, Any]) -> None:
+        """`path` as this process opens it; the file stores it relative to the session's folder."""
         self.recording = {"path": str(path), "options": dict(options), "summary": dict(summary)}
+
+    def resolve_stored_path(self, stored: str | None) -> str | None:
+        """A path the session file stored, as this process opens it.
+
+        A relative path is relative to the session file's folder, so a session opens from any
+        working folder. Sessions written before that stored it relative to the folder the command
+        ran in: that one is taken when only it is on disk.
+        """
+        if not stored or os.path.isabs(stored) or self.path is None:
+            return stored
+        beside = os.path.normpath(os.path.join(self.path.parent, stored))
+        if _on_disk(beside) or not _on_disk(stored):
+            return beside
+        return stored
 
     def record(
         self,
@@ -131,17 +147,20 @@ class Session:
             raise InputError("no session file path: choose where to save the session")
         with atomic_write_path(target) as tmp:
             with h5py.File(tmp, "w") as f:
-                self._write(f)
+                self._write(f, target)
         self.path = target
         return target
 
-    def _write(self, f: h5py.File) -> None:
+    def _write(self, f: h5py.File, target: Path) -> None:
         f.attrs["format"] = _FORMAT_TAG
         f.attrs["schema_version"] = SCHEMA_VERSION
         f.attrs["package_version"] = __version__
         f.attrs["created"] = self.created
         f.attrs["saved"] = _now()
-        f.attrs["recording"] = json.dumps(_to_jsonable(self.recording))
+        recording = dict(self.recording)
+        if recording.get("path"):
+            recording["path"] = _stored_path(str(recording["path"]), target)
+        f.attrs["recording"] = json.dumps(_to_jsonable(recording))
         steps = f.create_group("steps")
         for name, rec in self.steps.items():
             _write_step(steps.create_group(name), rec)
@@ -158,6 +177,8 @@ class Session:
             session = cls(path)
             session.created = str(f.attrs.get("created", _now()))
             session.recording = json.loads(f.attrs.get("recording", "{}"))
+            if session.recording.get("path"):
+                session.recording["path"] = session.resolve_stored_path(session.recording["path"])
             for name, g in f["steps"].items():
                 session.steps[name] = _read_step(name, g)
             if "layers" in f:
@@ -184,7 +205,7 @@ class Session:
         """Write the session to another file (atomically) without making it the autosave target."""
         with atomic_write_path(path) as tmp:
             with h5py.File(tmp, "w") as f:
-                self._write(f)
+                self._write(f, Path(path))
         return Path(path)
 
     def frame_rate(self) -> float | None:
@@ -250,7 +271,7 @@ class Session:
                         note_recording(session, recording)
                     session.steps[step] = rec
                     with h5py.File(tmp, "w") as f:
-                        session._write(f)
+                        session._write(f, path)
                 if (_stamp(path) if path.exists() else None) != stamp:
                     raise _ChangedMeanwhile
         except _ChangedMeanwhile:
@@ -263,6 +284,25 @@ class Session:
             n: {"version": r.version, "created": r.created, "params": r.params}
             for n, r in self.steps.items()
         }
+
+
+def _stored_path(path: str, session_file: Path) -> str:
+    """A recording inside the session's folder is stored relative to it (the two move together,
+    and the session opens from any working folder); one elsewhere is stored absolute."""
+    folder = os.path.abspath(session_file.parent)
+    full = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(full, folder)
+    except ValueError:  # another drive (Windows)
+        return full
+    return full if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
+
+
+def _on_disk(path: str) -> bool:
+    """A file, a folder, or a glob of frames that matches at least one file."""
+    if any(ch in os.path.basename(path) for ch in "*?["):
+        return bool(glob.glob(path))
+    return os.path.exists(path)
 
 
 class _ChangedMeanwhile(Exception):

@@ -208,3 +208,27 @@ def test_export_nwb_never_writes_over_the_session_recording_or_other_files(tmp_p
     ours = tmp_path / "ours.nwb"
     for _ in range(2):  # an NWB file it wrote is replaced
         assert main(["export-nwb", str(session.path), "-o", str(ours), "--no-prompt"]) == 0
+
+
+def test_export_nwb_links_the_recording_from_any_working_folder(tmp_path, monkeypatch, capsys):
+    """A session made with working-folder paths (`catrack demo -o sub`) links its imaging when
+    exported from inside its folder or from elsewhere (docs review 7, item 1)."""
+    from pathlib import Path
+
+    from pynwb import NWBHDF5IO
+
+    monkeypatch.chdir(tmp_path)
+    session, _ = two_photon_session(Path("sub"))
+    assert session.recording["path"] == str(Path("sub") / "movie.tif")
+    (tmp_path / "elsewhere").mkdir()
+    for folder, session_file in (
+        ("sub", "movie.catrack.h5"),
+        ("elsewhere", str(tmp_path / "sub" / "movie.catrack.h5")),
+    ):
+        monkeypatch.chdir(tmp_path / folder)
+        assert main(["export-nwb", session_file, "-o", "x.nwb", "--no-prompt"]) == 0
+        assert "imaging not linked" not in capsys.readouterr().err
+        with NWBHDF5IO("x.nwb", "r") as io:
+            imaging = io.read().acquisition["Imaging"]
+            linked = (tmp_path / folder / imaging.external_file[0]).resolve()
+            assert linked == (tmp_path / "sub" / "movie.tif").resolve()

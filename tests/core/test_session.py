@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -97,7 +98,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
     s = Session(path)
     s.record("alignment", attrs={"dy": 1.0})
 
-    def explode(self, f):
+    def explode(self, f, target):
         f.attrs["format"] = "half written"
         raise RuntimeError("disk full")
 
@@ -157,3 +158,36 @@ def test_nullable_columns_save_and_glob_recordings_get_a_real_session_name(tmp_p
         default_session_path("/data/frames/*.tif")
         == default_session_path("/data/frames/x").parent / "session.catrack.h5"
     )
+
+
+def test_recording_path_is_found_from_any_working_folder(tmp_path, monkeypatch):
+    """`catrack demo -o sub` names the recording `sub/recording.tif`; the session file must not
+    keep that working-folder path, or it opens without its recording from inside `sub`
+    (docs review 7, item 1). Old files that kept it are still read from their folder."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "recording.tif").write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    s = Session("sub/demo.catrack.h5")
+    s.set_recording("sub/recording.tif", {}, {"frames": 1})
+    s.record("alignment", attrs={"dy": 1.0})
+    with h5py.File(tmp_path / "sub" / "demo.catrack.h5", "r") as f:
+        assert json.loads(f.attrs["recording"])["path"] == "recording.tif"
+    assert Session.load("sub/demo.catrack.h5").recording["path"] == "sub/recording.tif"
+    monkeypatch.chdir(tmp_path / "sub")
+    assert Session.load("demo.catrack.h5").recording["path"] == "recording.tif"
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    found = Session.load(tmp_path / "sub" / "demo.catrack.h5").recording["path"]
+    assert found == str(tmp_path / "sub" / "recording.tif")
+
+    # a recording outside the session's folder is stored absolute
+    s.set_recording(str(tmp_path / "elsewhere" / "other.tif"), {}, {})
+    s.save(tmp_path / "sub" / "demo.catrack.h5")
+    with h5py.File(tmp_path / "sub" / "demo.catrack.h5", "r") as f:
+        assert json.loads(f.attrs["recording"])["path"] == str(tmp_path / "elsewhere" / "other.tif")
+
+    # a file written before: the path relative to the folder the command ran in
+    with h5py.File(tmp_path / "sub" / "demo.catrack.h5", "r+") as f:
+        f.attrs["recording"] = json.dumps({"path": "sub/recording.tif"})
+    monkeypatch.chdir(tmp_path)
+    assert Session.load("sub/demo.catrack.h5").recording["path"] == "sub/recording.tif"

@@ -348,5 +348,6 @@ def session_inputs(session, label: str = "SESSION") -> dict[str, Any]:
     linked = {label: session.path}
     linked[f"recording of {label}"] = (session.recording or {}).get("path")
     if "behaviour_video" in session:
-        linked[f"behaviour video of {label}"] = session["behaviour_video"].attrs.get("path")
+        video = session["behaviour_video"].attrs.get("path")
+        linked[f"behaviour video of {label}"] = session.resolve_stored_path(video)
     return linked

@@ -194,7 +194,7 @@ def _video(nwb, session, nwb_path) -> None:
     if "behaviour_video" not in session:
         return
     step = session["behaviour_video"]
-    path = step.attrs.get("path")
+    path = session.resolve_stored_path(step.attrs.get("path"))
     times = step.tables.get("frame_times")
     if not path or times is None or not Path(path).is_file():
         return

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -120,7 +122,8 @@ def record_video(session, path: str, video: Clock, imaging: Clock, save=None) ->
                 {"frame": np.arange(len(imaging)), "video_frame": index, "covered": covered}
             ),
         },
-        attrs={"path": str(path), "fps": video.fps, "n_frames": len(video)},
+        # absolute: a relative path would name another file from another working folder
+        attrs={"path": os.path.abspath(path), "fps": video.fps, "n_frames": len(video)},
         save=save,
     )
 
