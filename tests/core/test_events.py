@@ -138,3 +138,42 @@ def test_events_command_on_a_traces_table(tmp_path, capsys):
     rc = main(["events", str(tmp_path / "traces.csv"), "--events", str(tmp_path / "events.csv"),
                "-o", str(tmp_path / "o2")])  # fmt: skip
     assert rc == 2 and "--fps" in capsys.readouterr().err
+
+
+def _eta_tables(kinds: list[str], n_neurons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ETA tables of `kinds`: with 2+ neurons the last kind has one responding, the others none."""
+    rng = np.random.default_rng(0)
+    lags = np.round(np.arange(-2.0, 4.01, 0.1), 2)
+    eta = pd.DataFrame(
+        [(i, k, lag, rng.normal()) for k in kinds for i in range(1, n_neurons + 1) for lag in lags],
+        columns=["neuron_id", "event", "lag_s", "mean"],
+    )
+    sig = pd.DataFrame(
+        [(i, k, rng.normal(), k == kinds[-1] and i == n_neurons > 1, "excited") for k in kinds
+         for i in range(1, n_neurons + 1)],
+        columns=["neuron_id", "event", "response", "significant", "direction"],
+    )  # fmt: skip
+    return eta, sig
+
+
+@pytest.mark.parametrize("n_kinds", [1, 2, 4])
+@pytest.mark.parametrize("n_neurons", [1, 23, 300])
+def test_eta_figure_lays_out_without_collapsing(n_kinds, n_neurons):
+    """The exported ETA figure (`catrack events`' figures/eta.svg): a kind where no neuron
+    responds collapsed every axes, with a layout warning (docs review 7, item 2)."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from napari_catrack.figures.events import eta_figure
+
+    kinds = ["lever", "reward", "tap", "light"][:n_kinds]
+    fig = eta_figure(*_eta_tables(kinds, n_neurons))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FigureCanvasAgg(fig).draw()
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 2 * n_kinds
+    for ax in panels:
+        box = ax.get_position()
+        assert box.width > 0.5 / n_kinds and box.height > 0.25, (ax.get_title(), box)

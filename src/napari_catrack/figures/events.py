@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame) -> Figure:
@@ -48,16 +49,18 @@ def draw_eta(
         )
         ax.axvline(0, color="k", lw=0.8)
         flagged = sig.reindex(wide.index)["significant"].fillna(False).to_numpy(bool)
-        ax.plot(
-            np.full(flagged.sum(), lags[0]),
-            np.flatnonzero(flagged),
-            ">",
-            color="k",
-            ms=4,
-            clip_on=False,
-        )
+        if flagged.any():  # an empty unclipped line has a bounding box at the figure's corner:
+            ax.plot(  # constrained layout then collapsed every axes (docs review 7, item 2)
+                np.full(flagged.sum(), lags[0]),
+                np.flatnonzero(flagged),
+                ">",
+                color="k",
+                ms=4,
+                clip_on=False,
+            )
         ax.set_title(f"{kind}: {int(flagged.sum())} of {len(wide)} neurons respond")
         ax.set_ylabel("neuron (by response)")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # rows
         fig.colorbar(im, ax=ax, label="ΔF/F", shrink=0.8)
         ax = axes[1, col]
         for direction, colour in (("excited", "C3"), ("inhibited", "C0")):
@@ -69,6 +72,10 @@ def draw_eta(
                 ax.plot(lags, m, color=colour, label=f"{direction} ({len(ids)})")
                 ax.fill_between(lags, m - s, m + s, color=colour, alpha=0.25, lw=0)
         ax.axvline(0, color="k", lw=0.8)
+        if not ax.get_legend_handles_labels()[0]:
+            ax.set_xlim(lags[0], lags[-1])
+            ax.text(0.5, 0.5, "no neuron responds", transform=ax.transAxes, ha="center",
+                    va="center", color="0.4")  # fmt: skip
         ax.set_xlabel(f"time from {kind} (s)")
         ax.set_ylabel("ΔF/F")
         if ax.get_legend_handles_labels()[0]:
