@@ -185,3 +185,17 @@ def test_a_short_movie_is_flagged(movie, result):
     assert result.warnings == []  # 400 frames: nothing to say
     short = extract_sources(movie.movie[:20], SourcesParams(patch_px=0), fps=movie.fps)
     assert len(short.warnings) == 1 and "only 20 frames" in short.warnings[0]
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_flat_trace_merges_with_nothing_and_warns_nothing():
+    """A component the fit emptied has a flat trace: np.corrcoef divided by its zero spread and
+    `catrack sources` printed numpy's 'invalid value' warning (docs review 7, item 8)."""
+    from napari_catrack.core.sources.extract import _merge_in_patch
+
+    rng = np.random.default_rng(0)
+    trace = rng.random(50)
+    A = np.ones((4, 3))  # every footprint overlaps every other
+    C = np.stack([trace, 2 * trace + 1, np.zeros(50)])
+    merged = _merge_in_patch(A, C, 0.8)
+    assert merged is not None and merged.shape == (4, 2)  # the two alike merged, the flat one kept

@@ -12,6 +12,7 @@ from napari_catrack.session import Session
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy's leaked as warning lines (review 7)
 def test_two_photon_demo_runs_every_step(tmp_path):
     assert main(["demo", "--two-photon", "--frames", "150", "-o", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())

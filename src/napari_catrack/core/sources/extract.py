@@ -78,14 +78,25 @@ class SourcesResult:
         return replace(self, components=evaluate(self.components, evaluation), evaluation=evaluation)  # fmt: skip
 
 
+def _trace_correlation(C: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the traces (K, T). A flat trace (a component the fit emptied)
+    correlates with none: np.corrcoef divided by its zero spread (a numpy warning per patch)."""
+    d = C - C.mean(axis=1, keepdims=True)
+    norm = np.sqrt((d * d).sum(axis=1))
+    flat = norm == 0
+    d /= np.where(flat, 1.0, norm)[:, None]
+    cc = d @ d.T
+    np.fill_diagonal(cc, 1.0)
+    return cc
+
+
 def _merge_in_patch(A: np.ndarray, C: np.ndarray, thr: float) -> np.ndarray | None:
     """Merged footprints (P, K') when overlapping components' traces correlate > thr; else None."""
     k = A.shape[1]
     if k < 2:
         return None
     overlap = (A.T @ A) > 0
-    cc = np.corrcoef(C) if C.shape[1] > 1 else np.eye(k)
-    pair = overlap & (np.nan_to_num(cc) > thr)
+    pair = overlap & (_trace_correlation(C) > thr)
     np.fill_diagonal(pair, False)
     if not pair.any():
         return None
