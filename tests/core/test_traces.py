@@ -454,3 +454,14 @@ def test_extraction_stops_on_cancel_and_reports_progress(scene):
                        cancel=lambda: len(seen) > 6,
                        progress=lambda d, t: seen.append((d, t)))  # fmt: skip
     assert len(seen) == 7  # two chunks ran, then it stopped
+
+
+def test_low_red_warning_names_the_setting_a_user_can_change(scene):
+    """Not the internal `min_red` (docs review 7, item 10): the widget's label and the option."""
+    green, red, centres, _ = scene
+    red = red.copy()
+    paint(red[3:5], centres["a"][3], 40.0, 5.0)  # neuron a's red gone in frames 3 and 4
+    message = (r"red intensity too low \(below 0.05 of the neuron's median red: min red "
+               r"fraction, --min-red-fraction\) in 2 samples")  # fmt: skip
+    with pytest.warns(RuntimeWarning, match=message):
+        extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)

@@ -387,7 +387,11 @@ def extract_traces(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: no threshold
             floor = tp.min_red_fraction * np.nanmedian(r, axis=1, keepdims=True)
-        rat, red_invalid = ratio(g, r, min_red=np.nan_to_num(np.maximum(floor, 0.0)), warn=True)
+        # named as the user sets it: the Traces widget's label, the CLI option
+        below = (f"below {tp.min_red_fraction:g} of the neuron's median red: min red fraction, "
+                 "--min-red-fraction")  # fmt: skip
+        floor = np.nan_to_num(np.maximum(floor, 0.0))
+        rat, red_invalid = ratio(g, r, min_red=floor, min_red_text=below, warn=True)
         red_invalid &= ~missing
         dff_r = delta_f_over_f(rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params))
     else:
