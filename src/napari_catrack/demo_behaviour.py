@@ -130,6 +130,8 @@ def run_behaviour_demo(
             save_figure(f, figures / f"behaviour_{name}.{ext}", dpi=120, bbox_inches="tight")
     summary = {
         "frames": T,
+        # the point the demo segmented from, as `catrack segment --prompt Y,X` takes it
+        "prompt": f"{prompt[0]:.0f},{prompt[1]:.0f}",
         "mask_iou_median": round(float(np.median(iou)), 4),
         "centerline_error_median_px": round(float(np.median(err)), 3),
         "head_tail_flips": int(flipped.sum()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import tifffile
 
 from napari_catrack.demo_behaviour import run_behaviour_demo
 from napari_catrack.session import Session
@@ -18,6 +19,9 @@ def test_behaviour_demo_writes_everything_and_meets_its_truth(tmp_path):
                  "figures/behaviour_frames.png", "ground_truth/centerline.csv"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name
     assert summary["mask_iou_median"] > 0.92
+    # the prompt docs/behaviour.md sends users to: a point on the worm in frame 0
+    y, x = (int(v) for v in summary["prompt"].split(","))
+    assert tifffile.imread(out / "masks.tif")[0, y, x]
     assert summary["centerline_error_median_px"] < 1.5
     assert summary["head_tail_flips"] <= 1
     assert summary["velocity_r"] > 0.9 and summary["direction_right_moving"] > 0.9
