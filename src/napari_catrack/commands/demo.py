@@ -12,8 +12,13 @@ def register(subparsers) -> None:
         "demo",
         help="make the synthetic two-channel worm recording and run every step on it",
         description="Writes recording.tif, ground_truth/, align.json, candidates.csv, tracks.csv, "
-        "traces.csv, transients.csv, cells.csv, ensembles/, figures/, summary.json and the "
-        "session file demo.catrack.h5 into DIR, and scores each step against the ground truth.",
+        "traces.csv, transients.csv, cells.csv, ensembles/, figures/, summary.json, the "
+        "session file demo.catrack.h5 and behaviour/ (the behaviour camera: behaviour.avi and its "
+        "stage log stage.csv, then masks.tif, centerline.csv, posture.csv, velocity.csv, "
+        "figures/, ground_truth/) into DIR, and scores each step against the ground truth. "
+        "With --two-photon: movie.tif, registered.tif, shifts.csv, patches.csv, summary/, "
+        "sources/, transients.csv, cells.csv, ensembles/, ground_truth/, summary.json and "
+        "two_photon.catrack.h5.",
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument(
