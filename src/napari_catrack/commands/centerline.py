@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from napari_catrack.core.behaviour.quality import status_warnings
     from napari_catrack.core.behaviour.video_centerline import STATUSES
+    from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.masks import read_masks
     from napari_catrack.io.tables import write_table
 
@@ -104,16 +105,17 @@ def run(args: argparse.Namespace) -> int:
                                   centerlines=params)[2]  # fmt: skip
     else:
         raise InputError("give a behaviour video REC with --prompt y,x, or --masks masks.tif")
-    write_table(result.table(), args.output, float_format="%.3f")
     counts = {s: int((result.status == s).sum()) for s in STATUSES}
     for line in status_warnings(result.status):
         warn("centerline", line)
-    if args.frames_report:
-        write_table(result.frames_table(), args.frames_report, float_format="%.4f")
-    if args.posture:
-        table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis,
-                              usable=result.posture_ok)  # fmt: skip
-        write_table(table.assign(status=result.status), args.posture, float_format="%.5g")
+    with atomic_write_set():  # the tables of one run replace an older run's together
+        write_table(result.table(), args.output, float_format="%.3f")
+        if args.frames_report:
+            write_table(result.frames_table(), args.frames_report, float_format="%.4f")
+        if args.posture:
+            table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis,
+                                  usable=result.posture_ok)  # fmt: skip
+            write_table(table.assign(status=result.status), args.posture, float_format="%.5g")
     print(
         f"{result.n_frames} frames x {params.points} points ({counts['ok']} ok, "
         f"{counts['coiled']} coiled, {counts['filled']} filled, {counts['failed']} failed) "

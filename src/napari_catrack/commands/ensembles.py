@@ -89,14 +89,21 @@ def _save_figure(fig, path: Path, fmt: str) -> None:
 
 
 def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bool = True) -> None:
-    """All tables (and figures) of one run into `out`, each file atomically."""
+    """All tables (and figures) of one run into `out`, as one set (all or none replace the old)."""
+    from napari_catrack.io.atomic import atomic_write_set
+
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write_set():
+        _write_all(result, out, positions, figures)
+
+
+def _write_all(result, out: Path, positions: pd.DataFrame | None, figures: bool) -> None:
     import numpy as np
     import pandas as pd
 
     from napari_catrack.io.atomic import write_text_atomic
     from napari_catrack.io.tables import write_table
 
-    out.mkdir(parents=True, exist_ok=True)
     write_table(result.events[EVENTS_CSV_COLUMNS], out / "ensemble_events.csv")
     write_table(result.members[["ensemble_id", "neuron_id"]], out / "ensemble_members.csv")
     write_table(result.event_neurons, out / "event_neurons.csv")

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.errors import InputError
     from napari_catrack.figures import save_figure
     from napari_catrack.figures.events import eta_figure
+    from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.events import read_events
     from napari_catrack.io.tables import read_table, write_table
     from napari_catrack.session import SESSION_SUFFIX, Session
@@ -137,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
     values, times, ids = traces_for_eta(session, eta_params.signal)
     result = event_triggered_averages(values, times, ids, aligned, eta_params)
     record_eta(session, result, save=False)
-    write_table(aligned, out / "events.csv")
-    write_table(result.eta, out / "eta.csv")
-    write_table(result.significance, out / "eta_significance.csv")
-    save_figure(eta_figure(result.eta, result.significance), out / "figures" / "eta.svg")
+    with atomic_write_set():  # the tables and the figure replace an older run's together
+        write_table(aligned, out / "events.csv")
+        write_table(result.eta, out / "eta.csv")
+        write_table(result.significance, out / "eta_significance.csv")
+        save_figure(eta_figure(result.eta, result.significance), out / "figures" / "eta.svg")
     if session.path is not None:
         session.save()
     for row in summarise(aligned).itertuples():

@@ -80,7 +80,7 @@ def open_puncta_recording(path, puncta_channel: int, calcium_channel: int, layou
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.camera import CameraModel
     from napari_catrack.core.puncta.pipeline import analyse_puncta
-    from napari_catrack.io.atomic import write_text_atomic
+    from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
     from napari_catrack.io.camera import read_camera
     from napari_catrack.io.tables import write_table
     from napari_catrack.io.thunderstorm import write_thunderstorm
@@ -121,10 +121,6 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model)
     result = analyse_puncta(rec.green, rec.red, camera, params, model=model)
     out.mkdir(parents=True, exist_ok=True)
-    write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
-    write_table(result.tracks_csv(), out / "tracks.csv", float_format="%.3f")
-    write_table(result.calcium_csv(), out / "calcium.csv", float_format="%.4f")
-    write_table(result.events, out / "events.csv", float_format="%.4f")
     summary = {
         "recording": str(args.recording),
         "stats": result.stats,
@@ -132,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
         "camera": camera.to_dict(),
         "model": result.model_info,
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    with atomic_write_set():  # the five files replace an older run's together, or not at all
+        write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
+        write_table(result.tracks_csv(), out / "tracks.csv", float_format="%.3f")
+        write_table(result.calcium_csv(), out / "calcium.csv", float_format="%.4f")
+        write_table(result.events, out / "events.csv", float_format="%.4f")
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
     s = result.stats
     print(
         f"{s['localizations']} localisations in {result.n_frames} frames, {s['tracks']} tracks, "

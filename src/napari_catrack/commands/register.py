@@ -42,20 +42,23 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.registration.apply import register_movie
-    from napari_catrack.io.atomic import write_text_atomic
+    from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
     from napari_catrack.io.tables import write_table
 
     check_outputs({"-o": args.output, "--shifts": args.shifts, "--patch-shifts": args.patch_shifts,
                    "--metrics": args.metrics}, recording_inputs(args.recording))  # fmt: skip
     params = RegisterParams.from_args(args)
-    with frames_from_args(args) as source:
-        result = register_movie(source, params, output=args.output)
-    write_table(result.shifts_table(), args.shifts)
-    if args.patch_shifts:
-        write_table(result.patch_table(), args.patch_shifts)
-    attrs = result.attrs()
-    if args.metrics:
-        write_text_atomic(args.metrics, json.dumps({"params": params.to_dict(), **attrs}, indent=2))
+    with atomic_write_set():  # the movie and its shift tables appear together, or none of them
+        with frames_from_args(args) as source:
+            result = register_movie(source, params, output=args.output)
+        write_table(result.shifts_table(), args.shifts)
+        if args.patch_shifts:
+            write_table(result.patch_table(), args.patch_shifts)
+        attrs = result.attrs()
+        if args.metrics:
+            write_text_atomic(
+                args.metrics, json.dumps({"params": params.to_dict(), **attrs}, indent=2)
+            )
     print(
         f"registered {attrs['frames']} frames ({params.mode}): median correlation with the "
         f"template {attrs['correlation_median'] or float('nan'):.3f}, crispness {attrs['crispness_raw']:.0f} -> "

@@ -31,6 +31,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.commands._behaviour import run_segmentation
     from napari_catrack.core.behaviour.params import SegmentParams
+    from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.masks import write_masks
     from napari_catrack.io.tables import write_table
 
@@ -39,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     params = SegmentParams.from_args(args)
     frames, _ = behaviour_frames(args)
     result, quality, _ = run_segmentation(frames, args, params)
-    write_masks(args.output, result.masks)
-    if args.report:
-        write_table(quality, args.report, float_format="%.4f")
+    with atomic_write_set():  # the masks and their report replace an older run's together
+        write_masks(args.output, result.masks)
+        if args.report:
+            write_table(quality, args.report, float_format="%.4f")
     print(f"masks ({result.n_frames} x {frames.shape[1]} x {frames.shape[2]}) -> {args.output}")
     return 0

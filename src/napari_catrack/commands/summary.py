@@ -1,7 +1,8 @@
 """`catrack summary REC -o DIR`: summary images of a movie, as given (pass the registered movie).
 
 Writes DIR/mean.tif, DIR/max.tif and DIR/correlation.tif (local correlation image, CaImAn's
-definition), plus DIR/std.tif and DIR/pnr.tif (peak-to-noise), all float32 (Y, X).
+definition), plus DIR/std.tif and DIR/pnr.tif (peak-to-noise), all float32 (Y, X). The five
+appear together when all are written: an interrupted run leaves an older run's set as it was.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from napari_catrack.commands._common import (
     recording_inputs,
 )
 from napari_catrack.core.summary import SummaryImages, SummaryParams, summary_images
-from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
 
 
 def register(subparsers) -> None:
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     with frames_from_args(args) as source:
         images = summary_images(source, params)
     out = Path(args.output)
-    for name, image in images.as_dict().items():
-        write_image(out / f"{name}.tif", image)
+    with atomic_write_set():  # the five images replace an older run's together, or not at all
+        for name, image in images.as_dict().items():
+            write_image(out / f"{name}.tif", image)
     print(f"summary images ({', '.join(images.as_dict())}) -> {out}", file=sys.stderr)
     return 0

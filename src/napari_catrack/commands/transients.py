@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_catrack.core.transients import cell_table, check_fps, detect_transients
     from napari_catrack.core.transients.features import check_verdicts
+    from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.tables import read_table, read_traces, write_table
 
     figures = None
@@ -95,14 +96,16 @@ def run(args: argparse.Namespace) -> int:
     if args.cells:
         n_frames = np.isfinite(tm.dff).sum(axis=1)
         cells = cell_table(table, tm.neuron_ids, n_frames, fps, verdicts)
-    write_table(table, args.output)
+    with atomic_write_set():  # the table, cell table and figures replace an older run's together
+        write_table(table, args.output)
+        if cells is not None:
+            write_table(cells, args.cells)
+        if args.figures:
+            _write_figures(Path(args.figures), args.figure_format, tm, table, fps)
     n_cells = int(table["neuron_id"].nunique())
     print(f"{len(table)} transients in {n_cells}/{len(tm.neuron_ids)} neurons -> {args.output}")
     if cells is not None:
-        write_table(cells, args.cells)
         print(f"cell table -> {args.cells}")
-    if args.figures:
-        _write_figures(Path(args.figures), args.figure_format, tm, table, fps)
     return 0
 
 

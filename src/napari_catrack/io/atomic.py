@@ -1,14 +1,25 @@
-"""Atomic file writes: write beside the target, then rename, so a crash never leaves half a file."""
+"""Atomic file writes: write beside the target, then rename, so a crash never leaves half a file.
+
+`atomic_write_set()` extends this to several files that form one result (summary images, the
+three sources files): they are moved into place together at the end, or not at all.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from napari_catrack.errors import InputError
+
+# (temp, target) pairs finished inside the open `atomic_write_set`, None when none is open
+_PENDING: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("catrack_pending", default=None)
 
 
 @contextlib.contextmanager
@@ -17,6 +28,7 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The temp file lives in the same folder so `os.replace` is a same-filesystem rename (atomic on
     POSIX and Windows). On any error the temp file is removed and the previous `path` is untouched.
+    Inside `atomic_write_set()` the finished temp file waits for the end of the set.
     """
     path = Path(path)
     if path.is_dir():
@@ -33,13 +45,95 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:  # make the bytes durable before they become visible
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        place_when_done(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
             raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move a finished temp file (or folder: a .zarr movie) to `path`: now, or at the end of the
+    open `atomic_write_set` (which removes it if the set fails)."""
+    pending = _PENDING.get()
+    if pending is None:
+        _place(Path(tmp), Path(path))
+    else:
+        pending.append((Path(tmp), Path(path)))
+
+
+@contextlib.contextmanager
+def atomic_write_set() -> Iterator[None]:
+    """Write several files as ONE result: all of them replace their targets at the end, or none.
+
+    Every `atomic_write_path` (and `write_table`, `MovieWriter`, ...) inside the block keeps its
+    finished temp file; when the block ends they are renamed into place one after another with
+    interrupts held back (a few renames). An error, Ctrl-C or SIGTERM inside the block removes
+    every temp file and leaves the older set untouched: a re-run interrupted half-way never mixes
+    new files with an older run's (catrack summary's five images, sources' footprints + tables).
+    A nested block joins the outer one.
+    """
+    if _PENDING.get() is not None:
+        yield
+        return
+    pending: list[tuple[Path, Path]] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+    except BaseException:
+        _PENDING.reset(token)
+        _remove_all(pending)
+        raise
+    _PENDING.reset(token)
+    with _interrupts_held():
+        for i, (tmp, path) in enumerate(pending):
+            try:
+                _place(tmp, path)
+            except OSError as exc:
+                _remove_all(pending[i:])
+                raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _place(tmp: Path, path: Path) -> None:
+    if tmp.is_dir():  # a folder (zarr) cannot be renamed over another: remove the old one first
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    os.replace(tmp, path)
+
+
+def _remove_all(pending: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in pending:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP back while a set is renamed into place, then deliver them: an
+    interrupt between two renames would leave half a new set beside half an old one."""
+    held: dict[int, object] = {}
+    caught: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            current = signal.getsignal(sig) if sig is not None else None
+            if current is None or current == signal.SIG_IGN:
+                continue  # not installed from Python (cannot be restored) or ignored anyway
+            held[sig] = signal.signal(sig, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _target_mode(path: Path) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import tifffile
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.atomic import atomic_write_path, place_when_done
 from napari_catrack.io.zarr_movie import ZARR_SUFFIXES, is_zarr_path, open_zarr_array
 
 
@@ -220,9 +220,7 @@ class MovieWriter:
             self.abort()
             raise InputError(f"only {self.written} of {self.shape[0]} frames were written")
         if self.is_zarr:
-            if self.path.exists():
-                shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
-            os.replace(self._tmp, self.path)
+            place_when_done(self._tmp, self.path)  # now, or with the rest of an atomic_write_set
         else:
             self._tif.close()
             self._ctx.__exit__(None, None, None)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
 from napari_catrack.io.tables import read_table, write_table
 
 COMPONENT_COLUMNS = ["neuron_id", "y", "x", "area", "snr", "r_value", "accepted"]
@@ -41,7 +41,8 @@ def write_sources(
     traces: pd.DataFrame,
     attrs: dict | None = None,
 ) -> list[Path]:
-    """Write the three files atomically (each appears whole or not at all)."""
+    """Write the three files as one set: they replace an older set together or not at all (row k
+    of footprints.h5 belongs to row k of components.csv: a mix of two runs would be wrong)."""
     folder = Path(folder)
     fp = np.asarray(footprints, np.float32)
     if fp.ndim != 3 or len(fp) != len(components):
@@ -53,20 +54,21 @@ def write_sources(
     cols = COMPONENT_COLUMNS + [c for c in components.columns if c not in COMPONENT_COLUMNS]
     out = []
     path = folder / "footprints.h5"
-    with atomic_write_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset(
-                "footprints", data=fp, compression="gzip", compression_opts=4,
-                chunks=(1, *fp.shape[1:]) if len(fp) else None,
-            )  # fmt: skip
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
-    out.append(path)
-    for name, table, columns in (
-        ("components.csv", components, cols),
-        ("traces.csv", traces, TRACE_COLUMNS),
-    ):
-        out.append(write_table(table[columns], folder / name))
+    with atomic_write_set():
+        with atomic_write_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset(
+                    "footprints", data=fp, compression="gzip", compression_opts=4,
+                    chunks=(1, *fp.shape[1:]) if len(fp) else None,
+                )  # fmt: skip
+                for k, v in (attrs or {}).items():
+                    f.attrs[k] = v
+        out.append(path)
+        for name, table, columns in (
+            ("components.csv", components, cols),
+            ("traces.csv", traces, TRACE_COLUMNS),
+        ):
+            out.append(write_table(table[columns], folder / name))
     return out
 
 
