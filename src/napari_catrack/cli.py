@@ -7,17 +7,21 @@ being run is imported, so `catrack --help` and a light step start fast whatever 
 commands import. User mistakes (`CatrackError`) become one line on stderr and a non-zero exit,
 never a traceback; Python warnings become one line each (`catrack <command>: warning: ...`); a
 closed pipe (`catrack export S --list | head`) ends the command quietly, like any Unix tool.
+SIGTERM and SIGHUP (`kill`, `timeout`, a cluster's cancel or time limit) stop a command the way
+Ctrl-C does, so every atomic write removes its temp file: exit 128 + the signal's number.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib
 import os
 import pkgutil
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +31,18 @@ from napari_catrack.errors import CatrackError, warnings_as_lines
 EXIT_USER_ERROR = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 ALL = "*"
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # signals that stop a command cleanly (SIGHUP: not on Windows)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal turned into an exception in the main thread, so `finally` blocks run (the
+    atomic writes' cleanup): a Python killed by SIGTERM runs none and left `.partial` files.
+
+    A KeyboardInterrupt, so whatever cancels cleanly on Ctrl-C does so on SIGTERM too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def _declared(path: Path) -> tuple[str, str] | None:
@@ -102,19 +118,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
     try:
-        with warnings_as_lines(f"catrack {args.command}"):
+        with _stop_signals_raise(), warnings_as_lines(f"catrack {args.command}"):
             code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
         return code
     except CatrackError as exc:
         print(f"catrack: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Stopped as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"catrack {args.command}: stopped by {name}; no output was left half-written",
+              file=sys.stderr)  # fmt: skip
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("catrack: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+
+
+@contextlib.contextmanager
+def _stop_signals_raise() -> Iterator[None]:
+    """While a command runs, SIGTERM/SIGHUP raise `Stopped` in the main thread (previous handlers
+    restored after). Left alone: a signal already ignored (`nohup`), and a call from another
+    thread (tests), where Python cannot install handlers."""
+    main_pid = os.getpid()
+    installed: dict[int, object] = {}
+
+    def handler(signum: int, _frame) -> None:
+        if os.getpid() != main_pid:  # a forked worker inherited the handler: die as it would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        for sig in installed:  # a second signal must not interrupt the cleanup of the first
+            signal.signal(sig, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    for name in STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                installed[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            break
+    try:
+        yield
+    finally:
+        for sig, previous in installed.items():
+            signal.signal(sig, signal.SIG_DFL if previous is None else previous)
 
 
 def _silence_stdout() -> None:

@@ -6,6 +6,7 @@ import argparse
 import glob
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +188,9 @@ def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None
     every later run). Paths are compared as
     files where they exist (device and inode, as `os.path.samefile`: links, `..`), else as resolved
     paths. An output folder must not be a file, nor be named like one (`-o summary.tif`).
-    Rewriting a command's own earlier outputs is allowed: only inputs are protected.
+    Rewriting a command's own earlier outputs is allowed: only inputs are protected. Last, every
+    output folder must be writable (`_check_writable`), so a read-only place fails now, not after
+    the work.
     """
     given = [(opt, Path(p)) for opt, value in inputs.items() for p in _input_files(value)]
     sequences = [(opt, p) for opt, value in inputs.items() for p in map(str, _as_list(value))
@@ -225,6 +228,40 @@ def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None
         if inside:
             raise InputError(f"{opt} {out.path} is an output folder, but it holds the input "
                              f"{inside[0][0]} {inside[0][1]}; write the output somewhere else")  # fmt: skip
+    _check_writable(
+        (opt, str(out.path if isinstance(out, OutputFolder) else out),
+         Path(out.path) if isinstance(out, OutputFolder) else Path(out).parent)
+        for opt, value in outputs.items() for out in _as_list(value)
+    )  # fmt: skip
+
+
+def _check_writable(outputs: Iterator[tuple[str, str, Path]]) -> None:
+    """Try to create (and remove) a file where each output goes, before any work: the first
+    write used to come after it all (a read-only share failed `catrack summary` after 72-162 s).
+
+    `outputs`: (option, path as given, folder the output goes in). A folder that does not exist
+    yet is tested where it would be created (its nearest existing parent), so nothing is made
+    for a command that may still stop on a bad input."""
+    seen: set[str] = set()
+    for opt, shown, folder in outputs:
+        folder = Path(os.path.abspath(folder))
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        key = str(existing)
+        if key in seen:
+            continue
+        seen.add(key)
+        if not existing.is_dir():
+            raise InputError(f"{opt} {shown}: cannot create the folder {folder}, because "
+                             f"{existing} is a file; give a path in a folder")  # fmt: skip
+        try:
+            fd, name = tempfile.mkstemp(prefix=".catrack-write-test.", dir=existing)
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            raise InputError(f"{opt} {shown}: cannot write in {existing}: "
+                             f"{exc.strerror or exc}; choose a folder you can write to") from None  # fmt: skip
 
 
 def _as_list(value: Any) -> list:
