@@ -339,6 +339,44 @@ def test_cli_align_side_by_side_split(tmp_path, worm_pair):
     assert abs(data["dx"] - truth["dx"]) < 0.15 and abs(data["rotation_deg"] + 1.2) < 0.15
 
 
+def test_cli_align_warns_when_red_and_green_do_not_match(tmp_path, worm_pair, capsys):
+    """A single-channel movie read with --split left-right (the wrong layout): its halves are
+    unrelated, the estimate scores NCC ~0.05 and is written, but never without a warning."""
+    import tifffile
+
+    from napari_catrack.cli import main
+    from napari_catrack.core.alignment import POOR_MATCH_NCC
+
+    green, red, _ = worm_pair
+    pair = tmp_path / "pair.tif"
+    tifffile.imwrite(pair, np.concatenate([green, red], axis=2), imagej=True,
+                     metadata={"axes": "TYX"})  # fmt: skip
+    assert main(["align", str(pair), "--split", "left-right", "-o", str(tmp_path / "a.json")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    single = tmp_path / "single.tif"
+    tifffile.imwrite(single, green, imagej=True, metadata={"axes": "TYX"})
+    out = tmp_path / "b.json"
+    assert main(["align", str(single), "--split", "left-right", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    ncc = json.loads(out.read_text())["provenance"]["ncc"]
+    assert ncc < POOR_MATCH_NCC
+    assert f"catrack align: warning: the alignment scores NCC {ncc:.3f}" in err, err
+    assert "0.65-0.94" in err and "--layout/--split" in err
+
+
+def test_poor_match_warning_threshold():
+    from napari_catrack.core.alignment import POOR_MATCH_NCC, poor_match_warning
+
+    def t(ncc):
+        return AlignmentTransform(0.0, 0.0, 0.0, info={} if ncc is None else {"ncc": ncc})
+
+    assert poor_match_warning(t(None)) is None  # loaded from a file: no score, no claim
+    assert poor_match_warning(t(POOR_MATCH_NCC)) is None
+    assert poor_match_warning(t(0.865)) is None  # the demo's
+    assert "NCC 0.056" in poor_match_warning(t(0.056), "check X")
+    assert poor_match_warning(t(0.056), "check X").endswith("check X")
+
+
 def test_cli_align_user_errors_exit_2(tmp_path, worm_pair, capsys):
     import tifffile
 

@@ -184,3 +184,18 @@ def test_write_step_adds_one_step_and_keeps_the_rest(tmp_path):
 
     with pytest.raises(InputError, match="not a napari-catrack session"):
         Session.write_step(not_a_session, "cache", attrs={})
+
+
+def test_an_estimate_that_matched_nothing_is_used_with_a_warning(tmp_path):
+    """detect/track/traces without --align estimate the alignment themselves: a single-channel
+    movie read as halves gives a meaningless one, which they must not use without a word."""
+    rec = make_worm_recording(n_frames=20, shape=(96, 96), n_neurons=8, seed=4)
+    single = tmp_path / "single.tif"
+    import tifffile
+
+    tifffile.imwrite(single, rec.green, imagej=True, metadata={"axes": "TYX"})
+    lines: list[str] = []
+    used = alignment_for_recording(open_recording(single, layout="left-right"), log=lines.append)
+    assert used.source == "estimated"
+    assert lines[0].startswith("warning: the alignment scores NCC"), lines
+    assert "--align FILE or --no-align" in lines[0]

@@ -15,6 +15,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     recording_from_args,
     recording_inputs,
+    warn,
 )
 from napari_catrack.core.alignment_params import AlignParams
 from napari_catrack.errors import InputError
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.core.alignment import estimate_alignment
+    from napari_catrack.core.alignment import estimate_alignment, poor_match_warning
 
     check_outputs({"-o": args.output}, recording_inputs(args.recording))
     params = AlignParams.from_args(args)
@@ -64,4 +65,7 @@ def run(args: argparse.Namespace) -> int:
         f"(ncc {info.get('ncc')}) -> {args.output}",
         file=sys.stderr,
     )
+    poor = poor_match_warning(transform)
+    if poor:
+        warn("align", poor)
     return 0

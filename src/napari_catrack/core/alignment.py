@@ -42,6 +42,14 @@ __all__ = [
 
 ProgressFn = Callable[[float, str], Any]
 _CHUNK = 32  # frames per work unit in summaries
+# Below this NCC the estimate matched nothing (docs/alignment.md, "How good is an estimate"):
+# real green/red pairs scored 0.65-0.94, unrelated images (a single-channel movie split in
+# halves, red from another recording or volume, shuffled pixels, a flipped copy) 0.02-0.23.
+POOR_MATCH_NCC = 0.3
+CHECK_CHANNELS_CLI = (
+    "check that REC has two channels and how they are stored (--layout/--split, "
+    "--green-channel/--red-channel), and look at the overlay in napari's Align channels widget"
+)
 _THREADED_PIXELS = 1 << 24  # summarise in threads from this many pixels per channel on
 
 
@@ -268,6 +276,21 @@ def iter_estimate_alignment(
             "estimate_scale": bool(estimate_scale),
             "shape": [int(n) for n in g_stack.shape[1:]],
         },
+    )
+
+
+def poor_match_warning(
+    transform: AlignmentTransform, what_to_check: str = CHECK_CHANNELS_CLI
+) -> str | None:
+    """The warning for an estimate whose NCC says red and green did not match (None when fine):
+    such a transform is as good as random, yet later steps would use it without a word."""
+    ncc = (transform.info or {}).get("ncc")
+    if ncc is None or not ncc < POOR_MATCH_NCC:
+        return None
+    return (
+        f"the alignment scores NCC {ncc:.3f}, below {POOR_MATCH_NCC}: red and green did not "
+        "match (a real pair scores about 0.65-0.94, the demo 0.87; unrelated images 0.02-0.23), "
+        f"so this transform is meaningless; {what_to_check}"
     )
 
 

@@ -126,9 +126,12 @@ def alignment_for_recording(
             f"{Path(session_path).name}; no --align and no accepted alignment; {advice})",
         )
         return result
-    from napari_catrack.core.alignment import estimate_alignment
+    from napari_catrack.core.alignment import estimate_alignment, poor_match_warning
 
     estimate = estimate_alignment(recording.green, recording.red, params, progress=progress)
+    poor = poor_match_warning(estimate, "give --align FILE or --no-align, or check the channels")
+    if poor:
+        _say(log, f"warning: {poor}")
     result = AlignmentInForce(estimate, "estimated")
     kept = ""
     if key is not None:

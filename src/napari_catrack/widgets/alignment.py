@@ -33,7 +33,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_catrack.core.alignment import AlignmentTransform, iter_estimate_alignment
+from napari_catrack.core.alignment import (
+    AlignmentTransform,
+    iter_estimate_alignment,
+    poor_match_warning,
+)
 from napari_catrack.core.alignment_params import AlignParams
 from napari_catrack.errors import CatrackError, InputError, check_cancelled
 from napari_catrack.widgets._context import ViewerContext
@@ -417,10 +421,15 @@ class AlignmentWidget(QWidget):
     def _on_estimated(self, transform: AlignmentTransform) -> None:
         self.base = transform
         self.set_transform(transform)
+        poor = poor_match_warning(
+            transform, "check the green/red layer boxes and how the recording was opened "
+            "(layout, channels) before you Accept"
+        )  # fmt: skip
         self.status.setText(
+            f"WARNING: {poor}" if poor else
             f"estimated (NCC {transform.info.get('ncc')}); tick 'Nudge with keys' to adjust with "
             "W/A/S/D, Q/E, then Accept"
-        )
+        )  # fmt: skip
 
     # ---- persistence ----------------------------------------------------------------------------
     def accept(self) -> AlignmentTransform | None:
