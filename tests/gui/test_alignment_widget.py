@@ -76,6 +76,20 @@ def test_layers_are_found_and_estimate_sets_the_red_affine(viewer_and_widget, qt
     assert widget.dy.value() == pytest.approx(est.dy, abs=1e-3)
 
 
+def test_an_estimate_that_matched_nothing_says_so(viewer_and_widget, qtbot):
+    """Red replaced by an unrelated image: the estimate still comes, with a warning instead of
+    the usual 'estimated (NCC ...)' (review 7: NCC 0.056 was accepted without a word)."""
+    viewer, widget, _ = viewer_and_widget
+    assert "WARNING" not in widget.status.text()
+    rng = np.random.default_rng(1)
+    viewer.layers["rec red"].data = np.stack([_scene(7)[::-1, ::-1] * 3 + 50] * 4) + rng.normal(
+        0, 5, (4, *SHAPE)
+    )
+    wait_job(qtbot, widget.estimate(), timeout=30000)
+    text = widget.status.text()
+    assert text.startswith("WARNING: the alignment scores NCC") and "layer boxes" in text, text
+
+
 def test_cancelled_estimate_leaves_the_red_layer_alone(viewer_and_widget, qtbot):
     viewer, widget, _ = viewer_and_widget
     before = viewer.layers["rec red"].affine.affine_matrix.copy()
