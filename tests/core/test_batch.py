@@ -94,6 +94,52 @@ def test_a_recording_is_resumable_and_reruns_only_what_changed(tmp_path, folder)
     assert (tmp_path / "rec00" / "tracks.csv").is_file()
 
 
+def test_a_damaged_session_is_set_aside_said_and_never_overwritten(
+    tmp_path, folder, monkeypatch, capsys
+):
+    """A damaged session used to crash the worker ("rerun the batch", which could not help) or
+    vanish silently into `.unreadable` with a "done" report (scale review 7, items 2 and 8): it
+    is set aside under a new name each time, and the report and summary say so."""
+    from napari_catrack.batch.runner import BatchResult
+
+    spec = read_manifest(folder / "manifest.yaml").recordings[2]
+    run_recording(spec, tmp_path)
+    session = tmp_path / spec.name / "session.catrack.h5"
+    kept = []
+    for n, damage in enumerate(("garbage", "truncate")):
+        data = bytearray(session.read_bytes())
+        if damage == "garbage":
+            data[4096:24096] = (bytes(range(256)) * 79)[:20000]
+        else:
+            data = data[:20000]
+        session.write_bytes(bytes(data))
+        kept.append(bytes(data))
+        rows = run_recording(spec, tmp_path)
+        aside = "session.catrack.h5.unreadable" + ("" if n == 0 else "-2")
+        assert (rows[0]["step"], rows[0]["status"]) == ("session", "set aside"), rows[0]
+        assert f"set aside as {aside}" in rows[0]["message"], rows[0]["message"]
+        assert "every step recomputed" in rows[0]["message"]
+        assert [(r["step"], r["status"]) for r in rows[1:]] == [
+            (s, "done") for s in (*STEPS, "export")
+        ]
+        for i, data in enumerate(kept):  # each damaged file as it was, none overwritten
+            name = "session.catrack.h5.unreadable" + ("" if i == 0 else f"-{i + 1}")
+            assert (tmp_path / spec.name / name).read_bytes() == data
+        summary = BatchResult(tmp_path, pd.DataFrame(rows)).summary()
+        assert "steps: 4 done;" in summary and "1 damaged session(s) set aside" in summary
+    assert [r["status"] for r in run_recording(spec, tmp_path)[:3]] == ["up to date"] * 3
+
+    import napari_catrack.batch.runner as runner  # the command says it on the terminal too
+
+    monkeypatch.setattr(
+        runner, "run_batch", lambda *a, **k: BatchResult(tmp_path, pd.DataFrame(rows))
+    )
+    assert main(["batch", str(folder / "manifest.yaml"), "-o", str(tmp_path), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"catrack batch: {spec.name}: warning: session.catrack.h5 was damaged" in err
+    assert "set aside as session.catrack.h5.unreadable-2" in err
+
+
 def test_a_failing_step_is_reported_and_later_steps_are_not_run(tmp_path, folder):
     spec = read_manifest(folder / "manifest.yaml").recordings[1]
     broken = type(spec)(**{**spec.__dict__, "files": {}})  # no seeds and no detect step
