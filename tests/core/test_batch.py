@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -138,6 +139,31 @@ def test_a_damaged_session_is_set_aside_said_and_never_overwritten(
     err = capsys.readouterr().err
     assert f"catrack batch: {spec.name}: warning: session.catrack.h5 was damaged" in err
     assert "set aside as session.catrack.h5.unreadable-2" in err
+
+
+def test_a_batch_session_reopens_its_recording_from_any_working_folder(tmp_path, monkeypatch):
+    """`catrack batch manifest.yaml` run with relative paths stored the recording relative to the
+    folder it ran in, so the session opened elsewhere (napari, another shell) without images
+    (scale review 7, item 1)."""
+    import warnings
+
+    from napari_catrack.session import Session
+    from napari_catrack.session_layers import session_layers
+
+    write_batch_folder(tmp_path / "data", 1, n_frames=12, shape=(48, 48), n_neurons=2,
+                       steps=("align",))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    spec = read_manifest("data/manifest.yaml").recordings[0]
+    assert run_recording(spec, "out")[0]["status"] == "done"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    session = Session.load(tmp_path / "out" / "rec00" / "session.catrack.h5")
+    assert Path(session.recording["path"]).resolve() == (tmp_path / "data" / "rec00.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "session recording could not be reopened" fails
+        layers = session_layers(session)
+    roles = [meta["metadata"]["catrack"].get("role") for _, meta, _ in layers]
+    assert roles[:2] == ["green", "red"]
 
 
 def test_a_failing_step_is_reported_and_later_steps_are_not_run(tmp_path, folder):

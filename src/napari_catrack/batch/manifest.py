@@ -8,7 +8,7 @@ recordings:
   - {path: day2/rec.tif, seeds: seeds2.csv, fps: 20, params: {track: {gate: 6}}}
 ```
 
-Relative paths are relative to the manifest. A recording's keys override the defaults; its
+Relative paths are relative to the manifest (held absolute from then on). A recording's keys override the defaults; its
 `params` override the default parameters key by key. Names: the manifest's `name`, else the file
 stem, made unique when stems collide (`day2_rec`, `day3_rec`: the parent folder is prefixed,
 then `-2`, `-3`). Everything is checked before any work starts: unknown keys, steps and parameter
@@ -241,13 +241,13 @@ def parse_manifest(
         export = [export] if isinstance(export, str) else list(export)
         if set(export) - set(EXPORTS):
             raise InputError(f"{where}: export must list of {', '.join(EXPORTS)}")
-        spec = RecordingSpec(
+        spec = RecordingSpec(  # absolute paths: workers and sessions need no working folder
             name=name,
-            path=rec_path,
+            path=_absolute(rec_path),
             steps=tuple(steps),
             params={s: dict(v or {}) for s, v in params.items()},
             options={k: entry[k] for k in OPEN_KEYS if entry.get(k) is not None},
-            files=files,
+            files={k: _absolute(f) for k, f in files.items()},
             seed_frame=None if entry.get("seed_frame") is None else int(entry["seed_frame"]),
             no_align=bool(entry.get("no_align")),
             export=tuple(export),
@@ -288,3 +288,9 @@ def _check_numbers(entry: dict[str, Any], where: str) -> None:
 def _resolve(base: Path, value: Any) -> Path:
     p = Path(str(value)).expanduser()
     return p if p.is_absolute() else base / p
+
+
+def _absolute(path: Path) -> Path:
+    """Relative to the manifest is relative to the folder the batch started in until here: a
+    worker on a cluster runs elsewhere. Symbolic links are kept (not `resolve()`)."""
+    return Path(os.path.abspath(path))
