@@ -64,6 +64,46 @@ def test_manifest_defaults_names_and_checks(tmp_path, folder):
             read_manifest(tmp_path / "bad.yaml")
 
 
+def test_manifest_problems_come_together_and_command_line_spellings_are_taken(tmp_path, folder):
+    """Two wrong parameter names took two runs to find, and the names `catrack <command> --help`
+    shows (`--baseline`, `--min-interval`) were refused (scale review 7, item 11)."""
+    rec, missing = folder / "rec00.tif", tmp_path / "missing.tif"
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: [traces, transients], fps: 10}\n"
+        f"recordings:\n  - {{path: {rec}, params: {{traces: {{baselin: running}},\n"
+        "      transients: {min_intervall: 0.5}}}\n"
+        f"  - {{path: {missing}, name: two}}\n"
+    )
+    with pytest.raises(InputError) as info:
+        read_manifest(tmp_path / "m.yaml")
+    lines = str(info.value).splitlines()
+    assert lines[0] == "3 problems:" and len(lines) == 4, lines
+    assert "rec00: traces parameters: unknown TracesParams parameter(s) baselin" in lines[1]
+    assert "known: " in lines[1] and "dff_baseline" in lines[1]
+    assert (
+        "rec00: transients parameters: unknown TransientParams parameter(s) min_intervall"
+        in lines[2]
+    )
+    assert "two: recording not found" in lines[3]
+
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: [traces, transients], fps: 10}\n"
+        f"recordings:\n  - {{path: {rec}, params: {{traces: {{baseline: running,\n"
+        "      baseline-window: 20}, transients: {min-interval: 0.7, snr_threshold: 4}}}\n"
+    )
+    spec = read_manifest(tmp_path / "m.yaml").recordings[0]
+    traces, transients = spec.step_params("traces"), spec.step_params("transients")
+    assert (traces.dff_baseline, traces.baseline_window_s) == ("running", 20.0)
+    assert (transients.min_interval_s, transients.snr_threshold) == (0.7, 4.0)
+    assert spec.params["transients"] == {"min_interval_s": 0.7, "snr_threshold": 4}
+    (tmp_path / "m.yaml").write_text(
+        f"recordings:\n  - {{path: {rec}, steps: [transients],\n"
+        "      params: {transients: {min-interval: 0.7, min_interval_s: 1}}}\n"
+    )
+    with pytest.raises(InputError, match="min_interval_s is given twice"):
+        read_manifest(tmp_path / "m.yaml")
+
+
 def test_csv_and_toml_manifests(tmp_path, folder):
     (tmp_path / "m.csv").write_text(
         f"name,path,steps,fps,transients.k\nx,{folder / 'rec00.tif'},align;transients,20,4\n"
