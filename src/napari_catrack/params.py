@@ -193,6 +193,22 @@ class StepParams:
     def defaults(cls: type[P]) -> P:
         return cls()
 
+    @classmethod
+    def option_aliases(cls) -> dict[str, str]:
+        """Field names by their command-line spelling without the dashes (`min-interval` and
+        `min_interval` for `--min-interval`, field `min_interval_s`), so a batch manifest may
+        use what `catrack <command> --help` shows. A field's own name always wins; a spelling
+        two fields would share is no alias."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        found: dict[str, set[str]] = {}
+        for info in cls.fields():
+            if info.option is None:
+                continue
+            bare = info.option.lstrip("-")
+            for alias in {bare, bare.replace("-", "_")} - names:
+                found.setdefault(alias, set()).add(info.name)
+        return {alias: next(iter(f)) for alias, f in found.items() if len(f) == 1}
+
     # --- provenance -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-able values (tuples become lists), the form stored in sessions."""

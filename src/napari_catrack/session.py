@@ -8,6 +8,7 @@ interrupted save never damages the previous file. Autosave runs after each recor
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import glob
 import json
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack import __version__
-from napari_catrack.errors import InputError
+from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.io.atomic import atomic_write_path
 
 SCHEMA_VERSION = 1
@@ -173,7 +174,7 @@ class Session:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"session file not found: {path}")
-        with _open_session_file(path) as f:
+        with _open_session_file(path) as f, _reading(path):
             session = cls(path)
             session.created = str(f.attrs.get("created", _now()))
             session.recording = json.loads(f.attrs.get("recording", "{}"))
@@ -195,7 +196,7 @@ class Session:
         path = Path(path)
         if not path.is_file():
             return None
-        with _open_session_file(path) as f:
+        with _open_session_file(path) as f, _reading(path):
             g = f.get(f"steps/{step}")
             if g is None:
                 return None
@@ -261,9 +262,10 @@ class Session:
                 if existed:
                     shutil.copyfile(path, tmp)
                     with h5py.File(tmp, "r+") as f:
-                        steps = f.require_group("steps")
-                        if step in steps:
-                            del steps[step]
+                        with _reading(path):  # a damaged tree fails here, as reading it does
+                            steps = f.require_group("steps")
+                            if step in steps:
+                                del steps[step]
                         _write_step(steps.create_group(step), rec)
                 else:
                     session = Session(path, autosave=False)
@@ -331,16 +333,60 @@ def _write_step(g: h5py.Group, rec: StepRecord) -> None:
 _STR = h5py.string_dtype("utf-8")
 
 
+class DamagedSession(InputError):
+    """A session file that cannot be read: damaged on disk, or not a session at all.
+
+    One line that names the file and what to do, whatever part of the file failed (the batch
+    sets such a file aside rather than failing on it at every rerun).
+    """
+
+    def __init__(self, path: Path, why: object, *, what: str | None = None) -> None:
+        why = " ".join(str(why).split())  # h5py messages can span lines
+        what = what or "is damaged: it is not a readable napari-catrack session"
+        super().__init__(
+            f"{path.name} {what} ({why}). napari-catrack saves sessions atomically (a save never "
+            "leaves a file half-written), so restore the file from a copy or backup"
+        )
+        self.path, self.why = path, why
+
+
+# what h5py, json and pandas raise on a damaged file (a bad header, heap, object or attribute)
+_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError, RuntimeError)
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """Any failure while reading a session file's content becomes one `DamagedSession` line."""
+    try:
+        yield
+    except CatrackError:
+        raise
+    except _READ_ERRORS as exc:
+        plain = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else None
+        raise DamagedSession(path, plain or f"{type(exc).__name__}: {exc}") from None
+
+
 def _open_session_file(path: Path) -> h5py.File:
     """Open a session file read-only, or say in one line why it is not one we can read."""
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(f"{path.name} is not a readable session file: {exc}") from None
-    if f.attrs.get("format") != _FORMAT_TAG:
+        raise DamagedSession(path, exc) from None
+    try:
+        with _reading(path):
+            tag = f.attrs.get("format")
+            if isinstance(tag, bytes):
+                tag = tag.decode("utf-8", "replace")
+            if tag != _FORMAT_TAG:
+                raise DamagedSession(
+                    path,
+                    f"no format tag {_FORMAT_TAG!r}",
+                    what="is an HDF5 file but not a readable napari-catrack session",
+                )
+            version = int(f.attrs.get("schema_version", -1))
+    except CatrackError:
         f.close()
-        raise InputError(f"{path.name} is an HDF5 file but not a napari-catrack session")
-    version = int(f.attrs.get("schema_version", -1))
+        raise
     if version > SCHEMA_VERSION:
         f.close()
         raise InputError(

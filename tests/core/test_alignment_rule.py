@@ -182,7 +182,7 @@ def test_write_step_adds_one_step_and_keeps_the_rest(tmp_path):
         pass
     from napari_catrack.errors import InputError
 
-    with pytest.raises(InputError, match="not a napari-catrack session"):
+    with pytest.raises(InputError, match="not a readable napari-catrack session"):
         Session.write_step(not_a_session, "cache", attrs={})
 
 

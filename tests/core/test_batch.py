@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -63,6 +64,46 @@ def test_manifest_defaults_names_and_checks(tmp_path, folder):
             read_manifest(tmp_path / "bad.yaml")
 
 
+def test_manifest_problems_come_together_and_command_line_spellings_are_taken(tmp_path, folder):
+    """Two wrong parameter names took two runs to find, and the names `catrack <command> --help`
+    shows (`--baseline`, `--min-interval`) were refused (scale review 7, item 11)."""
+    rec, missing = folder / "rec00.tif", tmp_path / "missing.tif"
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: [traces, transients], fps: 10}\n"
+        f"recordings:\n  - {{path: {rec}, params: {{traces: {{baselin: running}},\n"
+        "      transients: {min_intervall: 0.5}}}\n"
+        f"  - {{path: {missing}, name: two}}\n"
+    )
+    with pytest.raises(InputError) as info:
+        read_manifest(tmp_path / "m.yaml")
+    lines = str(info.value).splitlines()
+    assert lines[0] == "3 problems:" and len(lines) == 4, lines
+    assert "rec00: traces parameters: unknown TracesParams parameter(s) baselin" in lines[1]
+    assert "known: " in lines[1] and "dff_baseline" in lines[1]
+    assert (
+        "rec00: transients parameters: unknown TransientParams parameter(s) min_intervall"
+        in lines[2]
+    )
+    assert "two: recording not found" in lines[3]
+
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: [traces, transients], fps: 10}\n"
+        f"recordings:\n  - {{path: {rec}, params: {{traces: {{baseline: running,\n"
+        "      baseline-window: 20}, transients: {min-interval: 0.7, snr_threshold: 4}}}\n"
+    )
+    spec = read_manifest(tmp_path / "m.yaml").recordings[0]
+    traces, transients = spec.step_params("traces"), spec.step_params("transients")
+    assert (traces.dff_baseline, traces.baseline_window_s) == ("running", 20.0)
+    assert (transients.min_interval_s, transients.snr_threshold) == (0.7, 4.0)
+    assert spec.params["transients"] == {"min_interval_s": 0.7, "snr_threshold": 4}
+    (tmp_path / "m.yaml").write_text(
+        f"recordings:\n  - {{path: {rec}, steps: [transients],\n"
+        "      params: {transients: {min-interval: 0.7, min_interval_s: 1}}}\n"
+    )
+    with pytest.raises(InputError, match="min_interval_s is given twice"):
+        read_manifest(tmp_path / "m.yaml")
+
+
 def test_csv_and_toml_manifests(tmp_path, folder):
     (tmp_path / "m.csv").write_text(
         f"name,path,steps,fps,transients.k\nx,{folder / 'rec00.tif'},align;transients,20,4\n"
@@ -92,6 +133,77 @@ def test_a_recording_is_resumable_and_reruns_only_what_changed(tmp_path, folder)
     (tmp_path / "rec00" / "tracks.csv").unlink()  # a lost table comes back from the session
     run_recording(spec, tmp_path)
     assert (tmp_path / "rec00" / "tracks.csv").is_file()
+
+
+def test_a_damaged_session_is_set_aside_said_and_never_overwritten(
+    tmp_path, folder, monkeypatch, capsys
+):
+    """A damaged session used to crash the worker ("rerun the batch", which could not help) or
+    vanish silently into `.unreadable` with a "done" report (scale review 7, items 2 and 8): it
+    is set aside under a new name each time, and the report and summary say so."""
+    from napari_catrack.batch.runner import BatchResult
+
+    spec = read_manifest(folder / "manifest.yaml").recordings[2]
+    run_recording(spec, tmp_path)
+    session = tmp_path / spec.name / "session.catrack.h5"
+    kept = []
+    for n, damage in enumerate(("garbage", "truncate")):
+        data = bytearray(session.read_bytes())
+        if damage == "garbage":
+            data[4096:24096] = (bytes(range(256)) * 79)[:20000]
+        else:
+            data = data[:20000]
+        session.write_bytes(bytes(data))
+        kept.append(bytes(data))
+        rows = run_recording(spec, tmp_path)
+        aside = "session.catrack.h5.unreadable" + ("" if n == 0 else "-2")
+        assert (rows[0]["step"], rows[0]["status"]) == ("session", "set aside"), rows[0]
+        assert f"set aside as {aside}" in rows[0]["message"], rows[0]["message"]
+        assert "every step recomputed" in rows[0]["message"]
+        assert [(r["step"], r["status"]) for r in rows[1:]] == [
+            (s, "done") for s in (*STEPS, "export")
+        ]
+        for i, data in enumerate(kept):  # each damaged file as it was, none overwritten
+            name = "session.catrack.h5.unreadable" + ("" if i == 0 else f"-{i + 1}")
+            assert (tmp_path / spec.name / name).read_bytes() == data
+        summary = BatchResult(tmp_path, pd.DataFrame(rows)).summary()
+        assert "steps: 4 done;" in summary and "1 damaged session(s) set aside" in summary
+    assert [r["status"] for r in run_recording(spec, tmp_path)[:3]] == ["up to date"] * 3
+
+    import napari_catrack.batch.runner as runner  # the command says it on the terminal too
+
+    monkeypatch.setattr(
+        runner, "run_batch", lambda *a, **k: BatchResult(tmp_path, pd.DataFrame(rows))
+    )
+    assert main(["batch", str(folder / "manifest.yaml"), "-o", str(tmp_path), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"catrack batch: {spec.name}: warning: session.catrack.h5 was damaged" in err
+    assert "set aside as session.catrack.h5.unreadable-2" in err
+
+
+def test_a_batch_session_reopens_its_recording_from_any_working_folder(tmp_path, monkeypatch):
+    """`catrack batch manifest.yaml` run with relative paths stored the recording relative to the
+    folder it ran in, so the session opened elsewhere (napari, another shell) without images
+    (scale review 7, item 1)."""
+    import warnings
+
+    from napari_catrack.session import Session
+    from napari_catrack.session_layers import session_layers
+
+    write_batch_folder(tmp_path / "data", 1, n_frames=12, shape=(48, 48), n_neurons=2,
+                       steps=("align",))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    spec = read_manifest("data/manifest.yaml").recordings[0]
+    assert run_recording(spec, "out")[0]["status"] == "done"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    session = Session.load(tmp_path / "out" / "rec00" / "session.catrack.h5")
+    assert Path(session.recording["path"]).resolve() == (tmp_path / "data" / "rec00.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "session recording could not be reopened" fails
+        layers = session_layers(session)
+    roles = [meta["metadata"]["catrack"].get("role") for _, meta, _ in layers]
+    assert roles[:2] == ["green", "red"]
 
 
 def test_a_failing_step_is_reported_and_later_steps_are_not_run(tmp_path, folder):

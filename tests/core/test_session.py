@@ -89,7 +89,7 @@ def test_newer_schema_and_foreign_files_are_refused(tmp_path):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["x"] = 1
-    with pytest.raises(InputError, match="not a napari-catrack session"):
+    with pytest.raises(InputError, match="HDF5 file but not a readable napari-catrack session"):
         Session.load(other)
 
 
@@ -191,3 +191,73 @@ def test_recording_path_is_found_from_any_working_folder(tmp_path, monkeypatch):
         f.attrs["recording"] = json.dumps({"path": "sub/recording.tif"})
     monkeypatch.chdir(tmp_path)
     assert Session.load("sub/demo.catrack.h5").recording["path"] == "sub/recording.tif"
+
+
+def _damaged_session_files(folder):
+    """A good session and four damaged copies: cut short, garbage inside (as a bad disk or copy
+    leaves it), an HDF5 file that is no session, and a session with a broken step group."""
+    rng = np.random.default_rng(0)
+    good = Session(folder / "good.catrack.h5")
+    good.set_recording("rec.tif", {}, {"frames": 10})
+    for k in range(3):
+        table = pd.DataFrame({"a": rng.normal(size=3000), "b": [f"n{i}" for i in range(3000)]})
+        good.record(f"step{k}", tables={"t": table}, arrays={"x": rng.normal(size=(50, 50))})
+    data = good.path.read_bytes()
+    files = {}
+    files["truncated"] = folder / "truncated.catrack.h5"
+    files["truncated"].write_bytes(data[:20000])
+    for offset in (4096, 8192):  # garbage in the middle: h5py fails on reading, not opening
+        garbage = bytearray(data)
+        garbage[offset : offset + 20000] = (bytes(range(256)) * 79)[:20000]
+        files[f"garbage {offset}"] = folder / f"garbage{offset}.catrack.h5"
+        files[f"garbage {offset}"].write_bytes(bytes(garbage))
+    files["random bytes"] = folder / "random.catrack.h5"
+    files["random bytes"].write_bytes(bytes(range(256)) * 40)
+    files["not a session"] = folder / "other.catrack.h5"
+    with h5py.File(files["not a session"], "w") as f:
+        f.create_dataset("x", data=[1, 2])
+    files["damaged step"] = folder / "step.catrack.h5"
+    files["damaged step"].write_bytes(data)
+    with h5py.File(files["damaged step"], "r+") as f:
+        f["steps/step0"].attrs["attrs"] = "{not json"
+        del f["steps/step1/tables"]
+    return files
+
+
+def test_a_damaged_session_file_is_one_line_everywhere_and_left_as_it_was(
+    tmp_path, capsys, monkeypatch
+):
+    """Garbage inside a session file gave a raw h5py traceback in `catrack export`, in napari's
+    reader and in the batch (scale review 7, item 2): every damage is one line that names the
+    file, says it is damaged and what to do, and the file is not touched."""
+    from napari_catrack import _reader
+    from napari_catrack.cli import main
+
+    shown = []
+    monkeypatch.setattr(_reader, "_notify_error", shown.append)
+    for case, path in _damaged_session_files(tmp_path).items():
+        before = path.read_bytes()
+        with pytest.raises(InputError) as info:
+            Session.load(path)
+        message = str(info.value)
+        assert path.name in message and "not a readable napari-catrack session" in message, case
+        assert "restore the file from a copy" in message and "\n" not in message, case
+        failed = []
+        for step in ("step0", "step1", "step2"):  # one step alone: the others' damage is no matter
+            try:
+                Session.read_step(path, step)
+            except InputError as exc:
+                assert "not a readable napari-catrack session" in str(exc), (case, step)
+                failed.append(step)
+        if case in ("truncated", "random bytes", "not a session", "damaged step"):
+            whole = ["step0", "step1", "step2"]
+            assert failed == (whole[:2] if case == "damaged step" else whole), case
+        for argv in (["export", str(path), "--list"],
+                     ["export-nwb", str(path), "-o", str(tmp_path / "x.nwb"), "--no-prompt"]):  # fmt: skip
+            assert main(argv) == 2, (case, argv)
+            err = capsys.readouterr().err.strip()
+            assert err == f"catrack: error: {message}", (case, err)
+        shown.clear()
+        assert _reader.read_session(str(path)) == [(None,)]
+        assert shown == [message], case
+        assert path.read_bytes() == before, case

@@ -3,6 +3,8 @@ selected saves the whole session, and reopening it brings every widget back wher
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,3 +105,53 @@ def test_save_with_one_layer_selected_then_reopen_restores_everything(
     assert ensembles2.result.n_ensembles == n_ensembles
     assert ensembles2.ensembles.count() == n_ensembles and ensembles2.shuffles.value() == 100
     assert ensembles2.fps.value() == pytest.approx(planted.fps)  # the frame rate typed
+
+
+def test_a_session_opens_its_recording_from_another_working_folder(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """`catrack demo -o demo` ran in one folder, napari opened its session from another: only
+    the tracks came back, on a black canvas (scale review 7, item 1). The recording is found
+    beside the session file, whatever the working folder."""
+    from pathlib import Path
+
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    movie = np.random.default_rng(0).integers(0, 1000, size=(6, 16, 20), dtype=np.uint16)
+    write_movie_tiff(Path("demo/recording.tif"), movie, movie[:, ::-1], fps=FPS)
+    rec = open_recording("demo/recording.tif")  # the path as the demo gives it
+    session = Session("demo/demo.catrack.h5")
+    session.set_recording(rec.path, rec.options, rec.summary())
+    rec.close()
+    tracks = pd.DataFrame({"neuron_id": ["a"] * 6, "frame": np.arange(6), "y": 5.0, "x": 6.0})
+    session.record("tracks", tables={"tracks": tracks})
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    viewer = make_napari_viewer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "session recording could not be reopened" fails
+        viewer.open(str(tmp_path / "demo" / "demo.catrack.h5"), plugin=PLUGIN)
+    roles = {lay.metadata.get("catrack", {}).get("role"): lay for lay in viewer.layers}
+    assert {"green", "red"} <= set(roles) and "tracks" in viewer.layers
+    np.testing.assert_array_equal(np.asarray(roles["green"].data), movie)
+
+
+def test_a_damaged_session_is_one_message_in_napari(make_napari_viewer, tmp_path, monkeypatch):
+    """Garbage inside a session file reached napari as an h5py traceback (scale review 7,
+    item 2): the reader shows one message, adds nothing and leaves the file as it was."""
+    good = Session(tmp_path / "good.catrack.h5")
+    good.record("traces", tables={"traces": _traces(2000)})
+    data = bytearray(good.path.read_bytes())
+    data[4096:24096] = (bytes(range(256)) * 79)[:20000]
+    bad = tmp_path / "bad.catrack.h5"
+    bad.write_bytes(bytes(data))
+    messages = []
+    monkeypatch.setattr("napari_catrack._reader._notify_error", messages.append)
+    viewer = make_napari_viewer()
+    viewer.open(str(bad), plugin=PLUGIN)
+    assert len(viewer.layers) == 0 and len(messages) == 1
+    assert messages[0].startswith("bad.catrack.h5 is damaged: it is not a readable napari-catrack")
+    assert bad.read_bytes() == bytes(data)

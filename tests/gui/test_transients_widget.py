@@ -390,3 +390,43 @@ def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
     widget.session.remove(DETECTOR_STEP)
     panel.restore()
     assert panel.current() is None
+
+
+def test_a_session_opened_with_traces_gives_them_to_the_widget(make_napari_viewer, tmp_path):
+    """A session of `catrack batch` or `demo` (its transients step names no traces source) showed
+    "no traces loaded" until "Use session traces" was pressed, with the widget docked before
+    or after opening it (scale review 7, item 11): the session's traces are taken at once."""
+    from napari_catrack.core.transients import TransientParams, detect_transients
+    from napari_catrack.io.tables import long_to_matrix
+    from napari_catrack.session import Session
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    traces = _traces()
+    m = long_to_matrix(traces, "dff", sort_ids=False)
+    table = detect_transients(m.dff, FPS, neuron_ids=m.neuron_ids,
+                              params=TransientParams(method="rules"))  # fmt: skip
+    only_traces = Session(tmp_path / "traces.catrack.h5")
+    only_traces.record("traces", tables={"traces": traces}, attrs={"fps": FPS})
+    batch = Session(tmp_path / "batch.catrack.h5")
+    batch.record("settings", attrs={"fps": FPS})
+    batch.record("traces", tables={"traces": traces}, attrs={"fps": FPS})
+    batch.record("transients", tables={"transients": table}, attrs={"fps": FPS},
+                 params=TransientParams(method="rules").to_dict())  # fmt: skip
+    for session in (only_traces, batch):  # a layer, or napari says the file held no data
+        session.layers = [(np.array([[0.0, 5.0, 5.0]]), {"name": "neurons"}, "points")]
+        session.save()
+        for docked_first in (True, False):
+            viewer = make_napari_viewer()
+            if docked_first:
+                widget = TransientsWidget(viewer)
+                viewer.window.add_dock_widget(widget)
+                assert widget.source_label.text() == "no traces loaded"
+            viewer.open(str(session.path), plugin="napari-catrack")
+            if not docked_first:
+                widget = TransientsWidget(viewer)
+                viewer.window.add_dock_widget(widget)
+            where = (session.path.name, docked_first)
+            assert "3 cells x 600 frames (session traces)" in widget.source_label.text(), where
+            assert list(widget.state.ids) == ["a", "b", "c"], where
+            if session is batch:
+                assert len(widget.state.transients()) == len(table) > 0, where

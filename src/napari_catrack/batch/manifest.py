@@ -8,11 +8,13 @@ recordings:
   - {path: day2/rec.tif, seeds: seeds2.csv, fps: 20, params: {track: {gate: 6}}}
 ```
 
-Relative paths are relative to the manifest. A recording's keys override the defaults; its
-`params` override the default parameters key by key. Names: the manifest's `name`, else the file
-stem, made unique when stems collide (`day2_rec`, `day3_rec`: the parent folder is prefixed,
-then `-2`, `-3`). Everything is checked before any work starts: unknown keys, steps and parameter
-names, missing files, and parameter values (`StepParams.from_dict(strict=True)`).
+Relative paths are relative to the manifest (held absolute from then on). A recording's keys
+override the defaults; its `params` override the default parameters key by key; a parameter is
+its field's name or its command-line option without the dashes (`StepParams.option_aliases`).
+Names: the manifest's `name`, else the file stem, made unique when stems collide (`day2_rec`,
+`day3_rec`: the parent folder is prefixed, then `-2`, `-3`). Everything is checked before any
+work starts, every problem reported at once: unknown keys, steps and parameter names, missing
+files, and parameter values (`StepParams.from_dict(strict=True)`).
 
 A CSV manifest has one row per recording with the same keys as columns; `steps` is written
 `align;track;traces`, a parameter is a column `<step>.<parameter>` (e.g. `transients.k`).
@@ -185,9 +187,11 @@ def parse_manifest(
     data: Any, base: str | os.PathLike, label: str = "manifest", source: Path | None = None
 ) -> Manifest:
     """Check a manifest given as a dict (the parsed file); relative paths are relative to `base`,
-    messages start with `label` (the file's name). Nothing is written."""
-    from napari_catrack.batch.steps import STEPS
+    messages start with `label` (the file's name). Nothing is written.
 
+    Every problem of every recording is found in one pass and raised as one `InputError`, a
+    line per problem: a manifest with two wrong names takes one run to fix, not two.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("recordings"), list):
         raise InputError(f"{label} must have a list of `recordings` (and optional `defaults`)")
     path = Path(label)
@@ -198,69 +202,126 @@ def parse_manifest(
         )
     defaults = data.get("defaults") or {}
     base = Path(base)
+    problems: list[str] = []
     entries, paths = [], []
     for i, raw in enumerate(data["recordings"]):
         if not isinstance(raw, dict) or not raw.get("path"):
-            raise InputError(f"{path.name}: recording {i + 1} needs a path")
+            problems.append(f"{path.name}: recording {i + 1} needs a path")
+            continue
         entry = _merge(defaults, raw)
         bad = sorted(set(entry) - set(RECORDING_KEYS))
         if bad:
-            raise InputError(
+            problems.append(
                 f"{path.name}: recording {i + 1}: unknown key(s) {', '.join(bad)}; "
                 f"known: {', '.join(RECORDING_KEYS)}"
             )
         entries.append(entry)
         paths.append(_resolve(base, entry["path"]))
     specs = []
-    for entry, rec_path, name in zip(entries, paths, _unique_names(entries, paths)):
-        where = f"{path.name}: {name}"
-        _check_numbers(entry, where)
-        if not rec_path.exists() and not any(c in str(rec_path) for c in "*?["):
-            raise InputError(f"{where}: recording not found: {rec_path}")
-        steps = entry.get("steps") or []
-        if isinstance(steps, str):
-            steps = [s.strip() for s in steps.replace(";", ",").split(",") if s.strip()]
-        if not steps:
-            raise InputError(
-                f"{where}: no steps to run (give `steps` in defaults or the recording)"
-            )
-        wrong = [s for s in steps if s not in STEPS]
-        if wrong:
-            raise InputError(
-                f"{where}: unknown step(s) {', '.join(wrong)}; known: {', '.join(STEPS)}"
-            )
-        params = entry.get("params") or {}
-        stray = sorted(set(params) - set(steps))
-        if stray:
-            raise InputError(f"{where}: parameters for step(s) not run: {', '.join(stray)}")
-        files = {k: _resolve(base, entry[k]) for k in FILE_KEYS if entry.get(k)}
-        for key, file in files.items():
-            if not file.exists():
-                raise InputError(f"{where}: {key} file not found: {file}")
-        export = entry.get("export") or ["tables"]
-        export = [export] if isinstance(export, str) else list(export)
-        if set(export) - set(EXPORTS):
-            raise InputError(f"{where}: export must list of {', '.join(EXPORTS)}")
-        spec = RecordingSpec(
-            name=name,
-            path=rec_path,
-            steps=tuple(steps),
-            params={s: dict(v or {}) for s, v in params.items()},
-            options={k: entry[k] for k in OPEN_KEYS if entry.get(k) is not None},
-            files=files,
-            seed_frame=None if entry.get("seed_frame") is None else int(entry["seed_frame"]),
-            no_align=bool(entry.get("no_align")),
-            export=tuple(export),
-        )
-        for step in spec.steps:  # parameter names and values, now rather than mid-batch
-            try:
-                spec.step_params(step)
-            except (InputError, TypeError) as exc:
-                raise InputError(f"{where}: {step} parameters: {exc}") from None
-        specs.append(spec)
+    try:
+        names = _unique_names(entries, paths)
+    except InputError as exc:
+        raise _all([*problems, str(exc)]) from None
+    for entry, rec_path, name in zip(entries, paths, names):
+        spec = _recording(entry, rec_path, name, base, f"{path.name}: {name}", problems)
+        if spec is not None:
+            specs.append(spec)
+    if problems:
+        raise _all(problems)
     if not specs:
         raise InputError(f"{path.name} lists no recordings")
     return Manifest(source, specs)
+
+
+def _all(problems: list[str]) -> InputError:
+    """One error for every problem found: the problem itself when alone, else one per line."""
+    if len(problems) == 1:
+        return InputError(problems[0])
+    return InputError(f"{len(problems)} problems:\n  " + "\n  ".join(problems))
+
+
+def _recording(
+    entry: dict[str, Any], rec_path: Path, name: str, base: Path, where: str, problems: list[str]
+) -> RecordingSpec | None:
+    """One recording's spec, its problems appended to `problems` (None when it cannot be built)."""
+    from napari_catrack.batch.steps import STEPS
+
+    found: list[str] = []
+    try:
+        _check_numbers(entry, where)
+    except InputError as exc:
+        found.append(str(exc))
+    if not rec_path.exists() and not any(c in str(rec_path) for c in "*?["):
+        found.append(f"{where}: recording not found: {rec_path}")
+    steps = entry.get("steps") or []
+    if isinstance(steps, str):
+        steps = [s.strip() for s in steps.replace(";", ",").split(",") if s.strip()]
+    if not steps:
+        found.append(f"{where}: no steps to run (give `steps` in defaults or the recording)")
+    wrong = [s for s in steps if s not in STEPS]
+    if wrong:
+        found.append(f"{where}: unknown step(s) {', '.join(wrong)}; known: {', '.join(STEPS)}")
+    params = entry.get("params") or {}
+    stray = sorted(set(params) - set(steps))
+    if stray:
+        found.append(f"{where}: parameters for step(s) not run: {', '.join(stray)}")
+    files = {k: _resolve(base, entry[k]) for k in FILE_KEYS if entry.get(k)}
+    for key, file in files.items():
+        if not file.exists():
+            found.append(f"{where}: {key} file not found: {file}")
+    export = entry.get("export") or ["tables"]
+    export = [export] if isinstance(export, str) else list(export)
+    if set(export) - set(EXPORTS):
+        found.append(f"{where}: export must list of {', '.join(EXPORTS)}")
+    values = {}
+    for step in (s for s in steps if s in STEPS):
+        try:
+            values[step] = _field_names(STEPS[step].params, params.get(step))
+        except InputError as exc:
+            found.append(f"{where}: {step} parameters: {exc}")
+    spec = RecordingSpec(  # absolute paths: workers and sessions need no working folder
+        name=name,
+        path=_absolute(rec_path),
+        steps=tuple(steps),
+        params=values,
+        options={k: entry[k] for k in OPEN_KEYS if entry.get(k) is not None},
+        files={k: _absolute(f) for k, f in files.items()},
+        seed_frame=_whole(entry.get("seed_frame")),
+        no_align=bool(entry.get("no_align")),
+        export=tuple(export),
+    )
+    for step in values:  # parameter names and values, now rather than mid-batch
+        try:
+            spec.step_params(step)
+        except (InputError, TypeError) as exc:
+            found.append(f"{where}: {step} parameters: {exc}")
+    problems += found
+    return None if found else spec
+
+
+def _whole(value: Any) -> int | None:
+    """`seed_frame` as a number (one `_check_numbers` refused is a problem already)."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _field_names(cls: Any, values: Any) -> dict[str, Any]:
+    """A step's manifest values by field name: the command-line spelling (`min-interval`,
+    `baseline`) is taken for its field (`min_interval_s`, `dff_baseline`) as
+    `StepParams.option_aliases` says; giving both is an error."""
+    values = dict(values or {})
+    if cls is None:
+        return values
+    aliases = cls.option_aliases()
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        field = aliases.get(key, key)
+        if field in out:
+            raise InputError(f"{field} is given twice (as {field} and as {key})")
+        out[field] = value
+    return out
 
 
 def _check_numbers(entry: dict[str, Any], where: str) -> None:
@@ -288,3 +349,9 @@ def _check_numbers(entry: dict[str, Any], where: str) -> None:
 def _resolve(base: Path, value: Any) -> Path:
     p = Path(str(value)).expanduser()
     return p if p.is_absolute() else base / p
+
+
+def _absolute(path: Path) -> Path:
+    """Relative to the manifest is relative to the folder the batch started in until here: a
+    worker on a cluster runs elsewhere. Symbolic links are kept (not `resolve()`)."""
+    return Path(os.path.abspath(path))

@@ -29,7 +29,9 @@ from napari_catrack.io.fingerprint import file_fingerprint
 BATCH_STEP = "batch"
 SESSION_NAME = "session.catrack.h5"
 REPORT_COLUMNS = ["recording", "step", "status", "seconds", "message"]
-STATUSES = ("done", "up to date", "skipped", "failed", "not run")
+SET_ASIDE = "set aside"  # the status of the row that says a damaged session was set aside
+SESSION_ROW = "session"
+STATUSES = ("done", "up to date", "skipped", "failed", "not run", SET_ASIDE)
 
 
 def step_key(spec: Any, step: str, upstream_keys: dict[str, str]) -> str:
@@ -54,15 +56,27 @@ def step_key(spec: Any, step: str, upstream_keys: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _open_session(spec: Any, folder: Path):
-    from napari_catrack.session import Session
+def _open_session(spec: Any, folder: Path) -> tuple[Any, str | None]:
+    """The recording's session, and what was done about a damaged one (None when nothing).
+
+    A damaged session (`DamagedSession`: rerunning cannot fix it) is set aside under a name no
+    earlier one holds, never overwritten, and the steps are recomputed into a new session; the
+    returned line goes into the report, so the user knows where their curation went. A session
+    this version cannot read for another reason (a newer schema) fails the recording instead.
+    """
+    from napari_catrack.session import DamagedSession, Session
 
     path = folder / SESSION_NAME
+    note = None
     if path.is_file():
         try:
-            return Session.load(path)
-        except CatrackError:  # unreadable (should not happen: saves are atomic): start again
-            path.rename(path.with_suffix(".h5.unreadable"))
+            return Session.load(path), None
+        except DamagedSession as exc:
+            aside = _set_aside(path)
+            note = (
+                f"{path.name} was damaged ({exc.why}): set aside as {aside.name}, every step "
+                "recomputed into a new session (what was curated in the old one is in that file)"
+            )
     session = Session(path, autosave=False)
     if spec.path.exists():
         rec = spec.open()
@@ -70,7 +84,18 @@ def _open_session(spec: Any, folder: Path):
             session.set_recording(str(spec.path), rec.options, rec.summary())
         finally:
             rec.close()
-    return session
+    return session, note
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename `path` to `NAME.unreadable` (then `NAME.unreadable-2`, ...): never over an earlier one."""
+    n = 1
+    while True:
+        aside = path.with_name(path.name + (".unreadable" if n == 1 else f".unreadable-{n}"))
+        if not aside.exists():
+            path.rename(aside)
+            return aside
+        n += 1
 
 
 def _clean_partial_files(folder: Path) -> None:
@@ -109,11 +134,13 @@ def run_recording(
         )
 
     try:
-        session = _open_session(spec, folder)
+        session, set_aside = _open_session(spec, folder)
     except CatrackError as exc:
         for step in spec.steps:
             row(step, "failed" if step == spec.steps[0] else "not run", 0.0, str(exc))
         return rows
+    if set_aside is not None:  # before the steps' rows: it is why they all run again
+        row(SESSION_ROW, SET_ASIDE, 0.0, set_aside)
     if spec.options.get("fps"):
         session.record("settings", attrs={"fps": float(spec.options["fps"])}, save=False)
     ctx = StepContext(spec, session, folder, say)

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from napari_catrack.batch.manifest import Manifest
-from napari_catrack.batch.recording import REPORT_COLUMNS, run_recording
+from napari_catrack.batch.recording import REPORT_COLUMNS, SET_ASIDE, run_recording
 from napari_catrack.errors import InputError
 
 POOLED = {"cells": "cells.csv", "transients": "transients.csv"}
@@ -47,11 +47,20 @@ class BatchResult:
         bad = self.report[self.report["status"] == "failed"]
         return list(dict.fromkeys(bad["recording"]))
 
+    @property
+    def set_aside(self) -> pd.DataFrame:
+        """The rows saying a recording's damaged session was set aside (its steps recomputed)."""
+        return self.report[self.report["status"] == SET_ASIDE]
+
     def summary(self) -> str:
-        counts = self.report.groupby("status").size().to_dict()
+        steps = self.report[self.report["status"] != SET_ASIDE]
+        counts = steps.groupby("status").size().to_dict()
         n = self.report["recording"].nunique()
         parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        return f"{n} recordings, steps: {parts}; {len(self.failed)} recording(s) with failures"
+        text = f"{n} recordings, steps: {parts}; {len(self.failed)} recording(s) with failures"
+        if len(self.set_aside):
+            text += f"; {len(self.set_aside)} damaged session(s) set aside (see report.csv)"
+        return text
 
 
 def _client(scheduler: str | None, workers: int | None, memory_limit: str | None, retries: int):

@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
                 manifest, args.output, log=bar.console.print, progress=progress, **where
             )
     say(result.summary() + f" ({result.seconds:.1f} s) -> {result.output / 'report.csv'}")
+    for r in result.set_aside.itertuples():
+        say(f"{r.recording}: warning: {r.message}")
     for name in result.failed:
         bad = result.report[(result.report.recording == name) & (result.report.status == "failed")]
         for r in bad.itertuples():

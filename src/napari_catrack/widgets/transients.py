@@ -626,9 +626,12 @@ class TransientsWidget(TransientsPanel):
                 self.claim_viewer_keys(quiet=True)
 
     def _on_session_replaced(self, session) -> None:
+        """A session file was opened: show its transients, else its traces (as on opening)."""
         self.detector_panel.restore()
         if STEP in session:
             self.restore()
+        elif "traces" in session:
+            self.load_session_traces()
 
     def restore(self) -> None:
         """Load traces, transients, verdicts and polygon cells from the session."""
@@ -637,7 +640,8 @@ class TransientsWidget(TransientsPanel):
         self.roi_traces = rec.tables.get("roi_traces", pd.DataFrame())
         if rec.attrs.get("fps") and not self.ctx.fps():
             self.ctx.set_fps(float(rec.attrs["fps"]), source="from the session")
-        source = str(rec.attrs.get("traces_source", ""))
+        # a step the CLI, batch or demo wrote names no source: it read the session's traces
+        source = str(rec.attrs.get("traces_source", "")) or "session"
         if source == "session" and "traces" in self.session:
             self.load_session_traces()
         elif source and Path(source).is_file():
