@@ -136,6 +136,9 @@ def _fit_patch(Y: np.ndarray, p: SourcesParams, bin_k: int) -> dict | None:
     fac = factorise(Ym, A0.reshape(len(A0), -1).T, support, **opts)
     merged = _merge_in_patch(fac.A, fac.C, p.merge_threshold)
     if merged is not None:
+        # a component whose trace the fit emptied comes back all zero: nothing to normalise
+        # (0 / 0 made NaN footprints and a singular trace fit), so it is dropped here
+        merged = merged[:, merged.max(axis=0) > 0]
         fp = (merged.T / merged.max(axis=0)[:, None]).reshape(-1, h, w)
         support = component_support(fp, p.cell_radius_px)
         fac = factorise(Ym, merged / merged.max(axis=0), support, **opts)
