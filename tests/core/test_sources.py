@@ -56,6 +56,34 @@ def test_patches_give_the_same_cells(movie, result):
     assert len(i) >= len(a) - 1 and len(b) <= len(a) + 1  # duplicates across patches removed
 
 
+def test_a_movie_larger_than_memory_is_read_once_per_band_of_patches(movie):
+    """Above the memory bound the patches are read in bands (one pass over the movie each, the
+    band's patches in parallel), not once per patch: same components and traces as the movie
+    held whole (review 7, finding 4)."""
+    from napari_catrack.core.sources.extract import patch_groups
+    from napari_catrack.core.sources.patches import tile
+    from napari_catrack.io.frames import open_frames
+
+    p = SourcesParams(patch_px=40, patch_overlap_px=12)  # 2 x 2 patches on 64 x 64
+    whole = extract_sources(movie.movie, p, fps=movie.fps)
+    t = len(movie.movie)
+    row_bytes = t * 40 * 64 * 4  # one row of patches, all frames, float32
+    patches = tile((64, 64), 40, 12)
+    for budget, n_groups in ((row_bytes, 2), (1.0, 4)):
+        assert len(patch_groups(patches, t, budget)) == n_groups
+        source = open_frames(movie.movie)
+        reads = []
+        plain = source.read
+        source.read = lambda t0, t1, plain=plain, reads=reads: (
+            reads.append(t1 - t0) or plain(t0, t1)
+        )
+        banded = extract_sources(source, p, fps=movie.fps, memory_bytes=budget)
+        assert sum(reads) == n_groups * t  # the movie read once per group, not once per patch
+        pd.testing.assert_frame_equal(banded.components, whole.components)
+        for name in ("footprints", "raw", "denoised", "spikes", "dff"):
+            np.testing.assert_allclose(getattr(banded, name), getattr(whole, name), rtol=1e-6, atol=1e-6, err_msg=name)  # fmt: skip
+
+
 def test_evaluation_thresholds_and_reasons(result):
     strict = evaluate(result.components, EvaluationParams(min_snr=1e6))
     assert not strict["accepted"].any() and strict["reason"].str.contains("SNR").all()

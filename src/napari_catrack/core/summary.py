@@ -9,6 +9,11 @@
   over its noise level, the noise taken as CaImAn's `get_noise_fft` ('mean' of the power spectral
   density between 0.25 and 0.5 of the sampling rate) on a block of `noise_frames` frames (the
   noise level is stationary; the whole movie would need every pixel's full time series in memory).
+  The spectrum needs each pixel's whole series in the block, so it is taken on tiles of frame
+  rows, each tile of the block about as large as one chunk of frames: memory stays a few chunks
+  whatever `noise_frames` and the frame size (holding the block whole, as float64 with its
+  filtered copy and spectrum, took ~7 GB at 512 x 512). The first tile is gathered during the
+  pass; each further tile reads the block again (`noise_frames` / `chunk_frames` reads in all).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from napari_catrack.io.frames import FrameSource, open_frames
 from napari_catrack.params import StepParams, param
 
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each pair once; both pixels get its correlation
+GAUSS_TRUNCATE = 4.0  # scipy's gaussian_filter default: the kernel reaches int(4 sigma + 0.5) px
 
 
 @dataclass(frozen=True)
@@ -99,17 +105,50 @@ def summary_images(
             source.close()
 
 
+def _noise_tile_rows(p: SummaryParams, n_noise: int, h: int) -> int:
+    """Frame rows per tile of the noise block: a tile (n_noise x rows x X) as large as one chunk
+    of frames (chunk_frames x Y x X), so the spectra cost what a chunk of the pass costs."""
+    return max(1, min(h, (p.chunk_frames * h) // max(1, n_noise)))
+
+
+def _filtered(x: np.ndarray, sigma: float) -> np.ndarray:
+    return gaussian_filter(x, (0, sigma, sigma), truncate=GAUSS_TRUNCATE) if sigma > 0 else x
+
+
+def _noise_tile(
+    source: FrameSource, p: SummaryParams, n_noise: int, r0: int, r1: int, cancel
+) -> np.ndarray:
+    """Rows r0:r1 of the filtered noise block (n_noise, r1 - r0, X), read chunk by chunk.
+
+    The filter is spatial only, so rows read with a margin of the kernel's reach (clipped at the
+    frame's edges, where the filter's own boundary rule applies) filter exactly as whole frames.
+    """
+    h = source.shape[1]
+    reach = int(GAUSS_TRUNCATE * p.pnr_sigma_px + 0.5) if p.pnr_sigma_px > 0 else 0
+    a0, a1 = max(0, r0 - reach), min(h, r1 + reach)
+    tile = np.empty((n_noise, r1 - r0, source.shape[2]))
+    for t0, t1 in source.chunks(p.chunk_frames, stop=n_noise):
+        check_cancelled(cancel, "summary images")
+        x = _filtered(source.read(t0, t1)[:, a0:a1].astype(np.float64), p.pnr_sigma_px)
+        tile[t0:t1] = x[:, r0 - a0 : r1 - a0]
+    return tile
+
+
 def _summary(source: FrameSource, p: SummaryParams, progress, cancel) -> SummaryImages:
     n, h, w = source.shape
     if n < 2:
         raise InputError(f"summary images need at least 2 frames; the movie has {n}")
+    n_noise = min(n, p.noise_frames)
+    rows = _noise_tile_rows(p, n_noise, h)
+    tiles = [(r0, min(h, r0 + rows)) for r0 in range(0, h, rows)] if n_noise >= 8 else []
+    total = n + max(0, len(tiles) - 1) * n_noise  # frames read: the pass, then the other tiles
+    first = np.empty((n_noise, tiles[0][1], w)) if tiles else None  # gathered during the pass
     s1 = np.zeros((h, w))
     s2 = np.zeros((h, w))
     cross = [np.zeros((h - dy, w - abs(dx))) for dy, dx in NEIGHBOURS]
     mx = np.full((h, w), -np.inf)
     fmax = np.full((h, w), -np.inf)
     fsum = np.zeros((h, w))
-    sig = (0, p.pnr_sigma_px, p.pnr_sigma_px)
     for t0, t1 in source.chunks(p.chunk_frames):
         check_cancelled(cancel, "summary images")
         x = source.read(t0, t1).astype(np.float64)
@@ -122,11 +161,14 @@ def _summary(source: FrameSource, p: SummaryParams, progress, cancel) -> Summary
             a, b = _pair_views(x, dy, dx)
             cross[k] += np.einsum("tyx,tyx->yx", x[:, a[0], a[1]], x[:, b[0], b[1]])
         np.maximum(mx, x.max(axis=0), out=mx)
-        f = gaussian_filter(x, sig) if p.pnr_sigma_px > 0 else x
+        f = _filtered(x, p.pnr_sigma_px)
         np.maximum(fmax, f.max(axis=0), out=fmax)
         fsum += f.sum(axis=0)
+        if first is not None and t0 < n_noise:
+            first[t0 : min(t1, n_noise)] = f[: min(t1, n_noise) - t0, : len(first[0])]
+        del x, f
         if progress:
-            progress(t1, n, "summary images")
+            progress(t1, total, "summary images")
     mean = s1 / n
     var = np.maximum(s2 / n - mean**2, 0)
     std = np.sqrt(var)
@@ -142,10 +184,16 @@ def _summary(source: FrameSource, p: SummaryParams, progress, cancel) -> Summary
         corr_sum[b] += r
         count[a] += 1
         count[b] += 1
-    block = source.read(0, min(n, p.noise_frames)).astype(np.float64)
-    if p.pnr_sigma_px > 0:
-        block = gaussian_filter(block, sig)
-    noise = noise_fft(block) if len(block) >= 8 else np.full((h, w), np.nan, np.float32)
+    noise = np.full((h, w), np.nan, np.float32)
+    done = n
+    for i, (r0, r1) in enumerate(tiles):
+        tile = first if i == 0 else _noise_tile(source, p, n_noise, r0, r1, cancel)
+        first = None
+        noise[r0:r1] = noise_fft(tile)
+        del tile
+        if i and progress:
+            done += n_noise
+            progress(done, total, "summary images: noise level")
     with np.errstate(invalid="ignore", divide="ignore"):
         pnr = np.where(noise > 0, (fmax - fsum / n) / noise, 0.0)
     return SummaryImages(
