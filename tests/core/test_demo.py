@@ -76,7 +76,10 @@ def test_cli_refuses_bad_options_and_paths_in_one_line(tmp_path, capsys):
         ),
         (["track", rec, "--seeds", str(tmp_path), "-o", str(tmp_path / "t.csv")], "is a folder"),
         (["align", rec, "-o", str(tmp_path)], "is a folder"),
-        (["align", rec, "-o", str(out / "tracks.csv" / "a.json")], "is a file; give a path in a folder"),
+        (
+            ["align", rec, "-o", str(out / "tracks.csv" / "a.json")],
+            "is a file; give a path in a folder",
+        ),
     ]
     for argv, message in cases:
         assert cli.main(argv) == 2, argv
