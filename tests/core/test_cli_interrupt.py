@@ -65,6 +65,36 @@ def test_a_set_is_replaced_whole_or_not_at_all(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+def test_a_rename_failing_at_the_end_puts_the_older_set_back(tmp_path, monkeypatch):
+    """The renames at the end are all or none too: a target that cannot be replaced (a file held
+    open in Excel on Windows, a permission) leaves the whole older set, not new files beside old
+    ones (code review 7: footprints from run 2 beside traces from run 1)."""
+    import napari_catrack.io.atomic as atomic
+
+    old = _old_set(tmp_path, ("a.txt", "b.txt", "c.txt"))
+    real_replace = os.replace
+
+    def held_open(src, dst):
+        if Path(dst).name == "c.txt" or Path(src).name == "c.txt":
+            raise PermissionError(errno.EACCES, "Permission denied", str(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", held_open)
+    with pytest.raises(InputError, match=r"c\.txt.*none of the files of this result was replaced"):
+        with atomic_write_set():
+            for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+                write_text_atomic(tmp_path / name, f"new {name}")
+    assert {n: (tmp_path / n).read_bytes() for n in old} == old
+    assert not (tmp_path / "d.txt").exists()
+    assert _leftovers(tmp_path) == []
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    with atomic_write_set():  # and the next run replaces the set, leaving no backups
+        for name in ("a.txt", "b.txt", "c.txt"):
+            write_text_atomic(tmp_path / name, f"new {name}")
+    assert [(tmp_path / n).read_text() for n in old] == ["new a.txt", "new b.txt", "new c.txt"]
+    assert _leftovers(tmp_path) == []
+
+
 def test_a_zarr_movie_in_a_failed_set_is_dropped(tmp_path):
     from napari_catrack.io.frames import MovieWriter
 

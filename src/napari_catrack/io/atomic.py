@@ -12,6 +12,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -88,21 +89,65 @@ def atomic_write_set() -> Iterator[None]:
         raise
     _PENDING.reset(token)
     with _interrupts_held():
-        for i, (tmp, path) in enumerate(pending):
+        _place_all(pending)
+
+
+def _place_all(pending: list[tuple[Path, Path]]) -> None:
+    """Rename every finished temp file to its target, all or none.
+
+    Each existing target is first moved aside to a backup beside it; when any rename fails (a
+    file held open by another program on Windows, a permission), the new files placed so far are
+    removed and the backups put back, so the older set stays whole. Backups are deleted only
+    once every new file is in place.
+    """
+    backups: list[tuple[Path, Path]] = []  # (target, its older file moved aside)
+    placed: list[Path] = []
+    try:
+        for tmp, path in pending:
+            if path.exists() or path.is_symlink():
+                backup = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+                os.replace(path, backup)
+                backups.append((path, backup))
+            os.replace(tmp, path)
+            placed.append(path)
+    except OSError as exc:
+        for path in placed:
+            _remove_path(path)
+        not_restored = []
+        for path, backup in backups:
             try:
-                _place(tmp, path)
-            except OSError as exc:
-                _remove_all(pending[i:])
-                raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+                os.replace(backup, path)
+            except OSError:
+                not_restored.append(f"{path} (its older file is kept as {backup.name})")
+        _remove_all(pending)
+        failed = Path(exc.filename) if exc.filename else None
+        target = next((p for t, p in pending if failed in (t, p)), failed)
+        kept = (
+            "none of the files of this result was replaced"
+            if not not_restored
+            else "could not put back " + ", ".join(not_restored)
+        )
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}; {kept}") from None
+    for _path, backup in backups:
+        _remove_path(backup)
 
 
 def _place(tmp: Path, path: Path) -> None:
+    """One finished temp file (or folder) to its target, outside a set."""
     if tmp.is_dir():  # a folder (zarr) cannot be renamed over another: remove the old one first
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
     os.replace(tmp, path)
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _remove_all(pending: list[tuple[Path, Path]]) -> None:
