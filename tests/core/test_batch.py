@@ -424,3 +424,22 @@ def test_a_step_key_stored_by_the_older_code_still_counts(tmp_path, monkeypatch)
     session.record(BATCH_STEP, attrs=done, save=False)
     session.save()
     assert run_recording(spec, "out")[0]["status"] == "done"
+
+
+def test_a_session_held_by_another_program_fails_the_recording_and_stays(tmp_path, folder):
+    """A locked session was set aside as damaged and every step recomputed (review 7, item 3):
+    the recording fails with a line that says the file is in use, and the file stays put."""
+    from ._session_helpers import held_for_writing
+
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    run_recording(spec, tmp_path)
+    session = tmp_path / spec.name / "session.catrack.h5"
+    before = session.read_bytes()
+    with held_for_writing(session):
+        rows = run_recording(spec, tmp_path)
+    assert [(r["step"], r["status"]) for r in rows] == [
+        (s, "failed" if s == STEPS[0] else "not run") for s in STEPS
+    ]
+    assert "in use by another program" in rows[0]["message"]
+    assert sorted(p.name for p in session.parent.glob("session.catrack.h5*")) == [session.name]
+    assert session.read_bytes() == before
