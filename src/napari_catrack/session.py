@@ -83,6 +83,16 @@ class Session:
         """`path` as this process opens it; the file stores it relative to the session's folder."""
         self.recording = {"path": str(path), "options": dict(options), "summary": dict(summary)}
 
+    def stored_path(self, path: str | os.PathLike | None) -> str:
+        """How to store a path an input came from (`resolve_stored_path` reads it back): as the
+        recording's, relative to the session file inside its folder, else absolute; never
+        relative to the working folder, which names another file from anywhere else."""
+        if not path:
+            return ""
+        if self.path is None:
+            return os.path.abspath(path)
+        return _stored_path(str(path), self.path)
+
     def resolve_stored_path(self, stored: str | None) -> str | None:
         """A path the session file stored, as this process opens it.
 
