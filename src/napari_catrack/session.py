@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import glob
 import json
 import os
@@ -81,6 +82,16 @@ class Session:
     def set_recording(self, path: str, options: dict[str, Any], summary: dict[str, Any]) -> None:
         """`path` as this process opens it; the file stores it relative to the session's folder."""
         self.recording = {"path": str(path), "options": dict(options), "summary": dict(summary)}
+
+    def stored_path(self, path: str | os.PathLike | None) -> str:
+        """How to store a path an input came from (`resolve_stored_path` reads it back): as the
+        recording's, relative to the session file inside its folder, else absolute; never
+        relative to the working folder, which names another file from anywhere else."""
+        if not path:
+            return ""
+        if self.path is None:
+            return os.path.abspath(path)
+        return _stored_path(str(path), self.path)
 
     def resolve_stored_path(self, stored: str | None) -> str | None:
         """A path the session file stored, as this process opens it.
@@ -366,12 +377,32 @@ def _reading(path: Path):
         raise DamagedSession(path, plain or f"{type(exc).__name__}: {exc}") from None
 
 
+def _held_or_forbidden(path: Path, exc: OSError) -> InputError | None:
+    """A healthy file we may not open now: another program holds HDF5's lock on it (errno 11,
+    "unable to lock file") or the permissions forbid reading. Not `DamagedSession`: nothing is
+    wrong with the file, so the batch must not set it aside and nobody should restore it."""
+    why = " ".join(str(exc).split())
+    text = why.lower()
+    if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "unable to lock" in text:
+        return InputError(
+            f"{path.name} is in use by another program that has it open for writing ({why}): "
+            "close it there and try again (set HDF5_USE_FILE_LOCKING=FALSE only if you know "
+            "that no program writes it)"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM) or "permission denied" in text:
+        return InputError(
+            f"{path.name} is not readable: permission denied ({why}); check the file's "
+            "permissions, or whether another program holds it open"
+        )
+    return None
+
+
 def _open_session_file(path: Path) -> h5py.File:
     """Open a session file read-only, or say in one line why it is not one we can read."""
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise DamagedSession(path, exc) from None
+        raise _held_or_forbidden(path, exc) or DamagedSession(path, exc) from None
     try:
         with _reading(path):
             tag = f.attrs.get("format")

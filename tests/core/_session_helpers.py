@@ -3,6 +3,7 @@ slow steps: every table is made from a synthetic ground truth, so the tests can 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +246,21 @@ def nwb_problems(session, path: Path, metadata: dict | None = None) -> list[str]
         dff = io.read().processing["ophys"]["DfOverF"]["dff"].data[:]
     np.testing.assert_allclose(dff, wide[neuron_order(session)].to_numpy(), equal_nan=True)
     return inspect_problems(path)
+
+
+@contextlib.contextmanager
+def held_for_writing(path: Path):
+    """`path` held open for writing by another process (h5py 'r+', as HDFView or a notebook
+    would), so HDF5's file lock refuses other opens until the block ends."""
+    import subprocess
+    import sys
+
+    code = f"import h5py, sys; f = h5py.File({str(path)!r}, 'r+'); print('held', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.stdin.close()  # the holder ends when its input does
+        holder.wait(timeout=30)

@@ -366,3 +366,80 @@ def test_events_step_lines_up_events_and_keeps_the_files_it_used(tmp_path, folde
     assert record.attrs["video_source"] == ""
     events = record.tables["events"]
     assert events["in_recording"].tolist() == [True, True, False]
+
+
+def _frames_manifest(folder: Path) -> Path:
+    """`folder/frames/` (a TIFF folder recording) and `folder/m.yaml` running `summary` on it."""
+    import numpy as np
+    import tifffile
+
+    (folder / "frames").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        image = rng.integers(0, 1000, (24, 24), dtype=np.uint16)
+        tifffile.imwrite(folder / "frames" / f"f{i:03d}.tif", image)
+    manifest = folder / "m.yaml"
+    manifest.write_text("defaults: {steps: [summary], fps: 10}\nrecordings:\n  - {path: frames}\n")
+    return manifest
+
+
+def test_a_folder_recording_keeps_its_step_keys_across_working_folders(tmp_path, monkeypatch):
+    """A TIFF folder's fingerprint kept the path as spelled, so keys changed with the working
+    folder and the manifest's spelling (review 7, item 1): a rerun is up to date from anywhere."""
+    from napari_catrack.io.fingerprint import file_fingerprint
+
+    _frames_manifest(tmp_path / "data")
+    monkeypatch.chdir(tmp_path / "data")
+    assert file_fingerprint("frames") == file_fingerprint(tmp_path / "data" / "frames")
+    monkeypatch.chdir(tmp_path)
+    spec = read_manifest("data/m.yaml").recordings[0]
+    assert run_recording(spec, tmp_path / "out")[0]["status"] == "done"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    spec = read_manifest("../data/m.yaml").recordings[0]
+    assert run_recording(spec, tmp_path / "out")[0]["status"] == "up to date"
+
+
+def test_a_step_key_stored_by_the_older_code_still_counts(tmp_path, monkeypatch):
+    """Before manifest paths became absolute, `catrack batch m.yaml` keyed a TIFF folder by the
+    path as written (`frames`): upgrading must not recompute a finished batch and replace its
+    curation (review 7, item 1)."""
+    from napari_catrack.batch.recording import BATCH_STEP, step_key
+    from napari_catrack.io.fingerprint import file_fingerprint
+    from napari_catrack.session import Session
+
+    _frames_manifest(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    spec = read_manifest("m.yaml").recordings[0]
+    assert run_recording(spec, "out")[0]["status"] == "done"
+    path = tmp_path / "out" / spec.name / "session.catrack.h5"
+    session = Session.load(path)
+    done = dict(session[BATCH_STEP].attrs)
+    old = {**file_fingerprint(spec.path), "path": "frames"}  # what the older code stored
+    done["summary"] = {**done["summary"], "key": step_key(spec, "summary", {}, old)}
+    session.record(BATCH_STEP, attrs=done, save=False)
+    session.save()
+    assert run_recording(spec, "out")[0]["status"] == "up to date"
+    done["summary"] = {**done["summary"], "key": "changed"}  # a key that matches neither
+    session.record(BATCH_STEP, attrs=done, save=False)
+    session.save()
+    assert run_recording(spec, "out")[0]["status"] == "done"
+
+
+def test_a_session_held_by_another_program_fails_the_recording_and_stays(tmp_path, folder):
+    """A locked session was set aside as damaged and every step recomputed (review 7, item 3):
+    the recording fails with a line that says the file is in use, and the file stays put."""
+    from ._session_helpers import held_for_writing
+
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    run_recording(spec, tmp_path)
+    session = tmp_path / spec.name / "session.catrack.h5"
+    before = session.read_bytes()
+    with held_for_writing(session):
+        rows = run_recording(spec, tmp_path)
+    assert [(r["step"], r["status"]) for r in rows] == [
+        (s, "failed" if s == STEPS[0] else "not run") for s in STEPS
+    ]
+    assert "in use by another program" in rows[0]["message"]
+    assert sorted(p.name for p in session.parent.glob("session.catrack.h5*")) == [session.name]
+    assert session.read_bytes() == before

@@ -3,6 +3,8 @@ averages that find planted responses (docs/events.md, "How the ETA test is check
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -177,3 +179,46 @@ def test_eta_figure_lays_out_without_collapsing(n_kinds, n_neurons):
     for ax in panels:
         box = ax.get_position()
         assert box.width > 0.5 / n_kinds and box.height > 0.25, (ax.get_title(), box)
+
+
+def _events_session_written_from(folder, monkeypatch):
+    """`folder/data/s.catrack.h5` with lined-up events whose files were given relative to
+    `folder` (`cd folder; catrack events data/s.catrack.h5 data/events.csv ...`)."""
+    from napari_catrack.core.events.session import record_events
+    from napari_catrack.session import Session
+
+    (folder / "data").mkdir(parents=True)
+    for name in ("events.csv", "frame_times.csv", "video.mp4"):
+        (folder / "data" / name).write_text("x\n")
+    monkeypatch.chdir(folder)
+    session = Session(folder / "data" / "s.catrack.h5", autosave=False)
+    aligned = pd.DataFrame({"event": ["a"], "time_s": [0.1], "frame": [1], "in_recording": [True],
+                            "source_time_s": [0.1], "source_frame": [1]})  # fmt: skip
+    record_events(session, aligned, Clock.regular(10, 10.0), EventAlignParams(),
+                  source="data/events.csv", save=False, frame_times_source="data/frame_times.csv",
+                  video_source="data/video.mp4")  # fmt: skip
+    session.save()
+    return session.path
+
+
+def test_event_file_paths_reopen_from_any_working_folder(tmp_path, monkeypatch):
+    """The event, frame-times and video paths were stored as typed, relative to the working
+    folder, so a session reopened elsewhere named files that are not there (review 7, item 4)."""
+    from napari_catrack.session import Session
+
+    path = _events_session_written_from(tmp_path, monkeypatch)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    session = Session.load(path)
+    step = session["events"]
+    for key, name in (("source", "events.csv"), ("frame_times_source", "frame_times.csv"),
+                      ("video_source", "video.mp4")):  # fmt: skip
+        found = session.resolve_stored_path(step.attrs[key])
+        assert Path(found).resolve() == (tmp_path / "data" / name).resolve(), key
+    assert step.attrs["source"] == "events.csv"  # inside the session's folder: relative to it
+    old = Session.load(path)  # a session from before: relative to the folder it ran in
+    old["events"].attrs["source"] = "data/events.csv"
+    monkeypatch.chdir(tmp_path)
+    assert Path(old.resolve_stored_path("data/events.csv")).resolve() == (
+        tmp_path / "data" / "events.csv"
+    )

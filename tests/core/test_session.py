@@ -261,3 +261,41 @@ def test_a_damaged_session_file_is_one_line_everywhere_and_left_as_it_was(
         assert _reader.read_session(str(path)) == [(None,)]
         assert shown == [message], case
         assert path.read_bytes() == before, case
+
+
+def test_a_session_held_by_another_program_or_not_readable_is_not_called_damaged(
+    tmp_path, monkeypatch
+):
+    """HDF5's "unable to lock file" (another program has the file open for writing) and a
+    permission error were reported as a damaged file to restore from a backup (review 7, item
+    3): they are a plain error that says what to do, and the file is not touched."""
+    import errno
+
+    from napari_catrack.session import DamagedSession
+
+    from ._session_helpers import held_for_writing
+
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    session.record("settings", attrs={"fps": 10.0}, save=False)
+    session.save()
+    before = path.read_bytes()
+    with held_for_writing(path):
+        for read in (Session.load, lambda p: Session.read_step(p, "settings")):
+            with pytest.raises(InputError) as info:
+                read(path)
+            assert not isinstance(info.value, DamagedSession)
+            message = str(info.value)
+            assert "in use by another program" in message and "close it there" in message
+            assert "HDF5_USE_FILE_LOCKING=FALSE" in message and "restore" not in message
+    assert path.read_bytes() == before
+    assert Session.load(path).steps["settings"].attrs["fps"] == 10.0
+
+    def forbidden(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Unable to synchronously open file (Permission denied)")
+
+    monkeypatch.setattr(h5py, "File", forbidden)
+    with pytest.raises(InputError) as info:
+        Session.load(path)
+    assert not isinstance(info.value, DamagedSession)
+    assert "not readable: permission denied" in str(info.value)

@@ -178,3 +178,26 @@ def test_reopened_widget_shows_the_events_the_session_holds(make_napari_viewer, 
     assert reopened.events_start.value() == pytest.approx(0.5)
     assert reopened.video_file.text() == ""
     assert reopened.summary.text() == summary
+
+
+def test_reopened_session_shows_event_files_from_any_working_folder(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """The file boxes showed the stored paths as typed, relative to the folder the session was
+    written from: from another working folder they named files that are not there (review 7,
+    item 4). They come back as paths that exist."""
+    import os
+
+    from napari_catrack.session import Session
+
+    from ..core.test_events import _events_session_written_from
+
+    path = _events_session_written_from(tmp_path, monkeypatch)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    viewer = make_napari_viewer()
+    attach_session(viewer, Session.load(path))
+    title = "Behaviour events (events, behaviour video, event-triggered averages)"
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+    for box in (widget.events_file, widget.frame_times, widget.video_file):
+        assert os.path.isfile(box.text()), box.text()

@@ -5,6 +5,8 @@ step's parameters (`StepParams.to_dict()`), its inputs (the recording's and the 
 path, size and modification time, and how the recording is opened) and the keys of the steps
 whose results it reads. So changing a parameter re-runs that step and every step after it that
 reads it; touching nothing re-runs nothing. The keys live in the session step ``batch``.
+A TIFF-folder or glob recording was keyed by its path as written (relative to the folder the
+batch ran in) before paths became absolute: such a stored key still counts (`_legacy_recording`).
 
 The session is saved after every step (atomically), so a crash or a killed worker loses at most
 the step that was running; the tables are then written in the export layout (`export`).
@@ -34,8 +36,17 @@ SESSION_ROW = "session"
 STATUSES = ("done", "up to date", "skipped", "failed", "not run", SET_ASIDE)
 
 
-def step_key(spec: Any, step: str, upstream_keys: dict[str, str]) -> str:
-    """The hash that says whether a recorded step is up to date (module docstring)."""
+def step_key(
+    spec: Any,
+    step: str,
+    upstream_keys: dict[str, str],
+    recording: dict[str, Any] | None = None,
+) -> str:
+    """The hash that says whether a recorded step is up to date (module docstring).
+
+    `recording`: the recording's fingerprint, when the caller has it (a folder of frames is
+    costly to fingerprint) or wants an older spelling of it (`_legacy_recording`).
+    """
     info = STEPS[step]
     params = spec.step_params(step)
     parts = {
@@ -45,7 +56,7 @@ def step_key(spec: Any, step: str, upstream_keys: dict[str, str]) -> str:
         "upstream": {s: upstream_keys.get(s) for s in info.upstream if s in spec.steps},
     }
     if info.reads_recording:
-        parts["recording"] = file_fingerprint(spec.path)
+        parts["recording"] = recording if recording is not None else file_fingerprint(spec.path)
         parts["options"] = {
             **spec.options,
             "seed_frame": spec.seed_frame or 0,
@@ -54,6 +65,20 @@ def step_key(spec: Any, step: str, upstream_keys: dict[str, str]) -> str:
     elif step in ("transients", "ensembles", "eta"):
         parts["fps"] = spec.options.get("fps")
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _legacy_recording(fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The fingerprint the code before absolute manifest paths gave a folder or glob recording:
+    its path relative to the working folder, as written in the manifest (`catrack batch m.yaml`).
+    None for a file (always resolved) or when there is no relative spelling (another drive), so
+    a batch finished by that code is not recomputed (and its curation replaced) on upgrade."""
+    if "sha256" not in fingerprint:
+        return None
+    try:
+        old = os.path.relpath(fingerprint["path"])
+    except ValueError:
+        return None
+    return {**fingerprint, "path": old} if old != fingerprint["path"] else None
 
 
 def _open_session(spec: Any, folder: Path) -> tuple[Any, str | None]:
@@ -146,6 +171,8 @@ def run_recording(
     ctx = StepContext(spec, session, folder, say)
     done = dict(session[BATCH_STEP].attrs) if BATCH_STEP in session else {}
     keys: dict[str, str] = {}
+    legacy_keys: dict[str, str] = {}  # the same chain under the old recording path
+    recording = legacy = None  # fingerprinted once, by the first step that reads the recording
     failed = None
     try:
         with _single_threaded():
@@ -154,11 +181,17 @@ def run_recording(
                 if failed is not None:
                     row(step, "not run", 0.0, f"{failed} failed")
                     continue
-                key = step_key(spec, step, keys)
-                keys[step] = key
-                if done.get(step, {}).get("key") == key and (
+                if info.reads_recording and recording is None:
+                    recording = file_fingerprint(spec.path)
+                    legacy = _legacy_recording(recording) or recording
+                key = keys[step] = step_key(spec, step, keys, recording)
+                legacy_keys[step] = step_key(spec, step, legacy_keys, legacy)
+                stored = done.get(step, {}).get("key")
+                if stored in (key, legacy_keys[step]) and (
                     info.session_step in session or done[step].get("status") == "skipped"
                 ):
+                    # saved with the next step that runs: nothing is written when none does
+                    done[step] = {**done[step], "key": key}
                     row(step, "up to date", 0.0, done[step].get("message", ""))
                     continue
                 start = time.perf_counter()

@@ -1,7 +1,7 @@
 """What identifies an input's content cheaply, to tell whether a stored result is still valid.
 
 Resolved path, size and modification time (ns) of a file; for a folder or glob of frames the
-same for every file, hashed. Used by `catrack batch` (step keys) and by the cached alignment
+same for every file, hashed, under the absolute path (however the path was spelled). Used by `catrack batch` (step keys) and by the cached alignment
 estimate of the alignment rule.
 """
 
@@ -26,5 +26,5 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
 
         parts = [file_fingerprint(f) for f in expand_sequence(p)]
         digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-        return {"path": str(p), "files": len(parts), "sha256": digest}
-    return {"path": str(p), "missing": True}
+        return {"path": os.path.abspath(p), "files": len(parts), "sha256": digest}
+    return {"path": os.path.abspath(p), "missing": True}

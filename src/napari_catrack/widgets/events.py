@@ -161,9 +161,11 @@ class EventsWidget(QWidget):
             if EVENTS in session:
                 step = session[EVENTS]
                 params = EventAlignParams.from_dict(step.params)
-                self.events_file.setText(str(step.attrs.get("source") or ""))
-                self.frame_times.setText(str(step.attrs.get("frame_times_source") or ""))
-                self.video_file.setText(str(step.attrs.get("video_source") or ""))
+                for box, name in ((self.events_file, "source"),
+                                  (self.frame_times, "frame_times_source"),
+                                  (self.video_file, "video_source")):  # fmt: skip
+                    # relative to the session file (older sessions: to the working folder)
+                    box.setText(session.resolve_stored_path(step.attrs.get(name) or "") or "")
                 self.events_start.setValue(params.events_start_s)
                 self.video_fps.setValue(params.video_fps or 0.0)
                 self.video_start.setValue(params.video_start_s)

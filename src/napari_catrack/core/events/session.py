@@ -98,10 +98,10 @@ def record_events(
                 {"frame": np.arange(len(imaging)), "time_s": imaging.times}
             ),
         },
-        attrs={
-            "source": source,
-            "frame_times_source": frame_times_source,
-            "video_source": video_source,
+        attrs={  # as the recording's path: the session reopens them from any working folder
+            "source": session.stored_path(source),
+            "frame_times_source": session.stored_path(frame_times_source),
+            "video_source": session.stored_path(video_source),
             "dropped_frames": int(missing.sum()),
             "fps": imaging.fps,
         },
