@@ -84,14 +84,12 @@ class Session:
         self.recording = {"path": str(path), "options": dict(options), "summary": dict(summary)}
 
     def stored_path(self, path: str | os.PathLike | None) -> str:
-        """How to store a path an input came from (`resolve_stored_path` reads it back): as the
-        recording's, relative to the session file inside its folder, else absolute; never
-        relative to the working folder, which names another file from anywhere else."""
-        if not path:
-            return ""
-        if self.path is None:
-            return os.path.abspath(path)
-        return _stored_path(str(path), self.path)
+        """How a step stores a path an input came from (an event file): absolute. Never relative
+        to the working folder (that names another file from anywhere else), and not relative to
+        the session file either: step attributes are not re-based when the session is saved to
+        another folder (save as, the export's copy), so such a path would point the wrong way.
+        `resolve_stored_path` reads it back (and older sessions' relative paths)."""
+        return os.path.abspath(path) if path else ""
 
     def resolve_stored_path(self, stored: str | None) -> str | None:
         """A path the session file stored, as this process opens it.

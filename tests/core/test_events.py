@@ -215,7 +215,9 @@ def test_event_file_paths_reopen_from_any_working_folder(tmp_path, monkeypatch):
                       ("video_source", "video.mp4")):  # fmt: skip
         found = session.resolve_stored_path(step.attrs[key])
         assert Path(found).resolve() == (tmp_path / "data" / name).resolve(), key
-    assert step.attrs["source"] == "events.csv"  # inside the session's folder: relative to it
+    # absolute: a save to another folder (save as, the export's copy) keeps it right
+    stored = Path(step.attrs["source"])
+    assert stored.is_absolute() and stored.resolve() == (tmp_path / "data" / "events.csv").resolve()
     old = Session.load(path)  # a session from before: relative to the folder it ran in
     old["events"].attrs["source"] = "data/events.csv"
     monkeypatch.chdir(tmp_path)
