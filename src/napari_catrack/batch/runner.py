@@ -107,7 +107,7 @@ def check_batch_output(manifest: Manifest, output: str | os.PathLike, label: str
     an input (`commands._common.check_outputs`), or that directly holds one of the batch's
     recordings or its manifest: the batch writes `report.csv`, `pooled/` (and the Batch widget
     `manifest.yaml`) there, over the user's own files of those names."""
-    from napari_catrack.commands._common import OutputFolder, check_outputs
+    from napari_catrack.io.output_check import OutputFolder, check_outputs
 
     out = Path(output)
     outputs = [OutputFolder(out, ("report.csv", *(f"pooled/{n}" for n in POOLED.values())))]

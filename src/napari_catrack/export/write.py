@@ -84,7 +84,7 @@ def check_export_outputs(
     """Refuse, before anything is written, an export that would overwrite one of the session's
     inputs or land in its TIFF-folder recording (`commands._common.check_outputs`): the one
     check of the CLI and the Export widget. `inputs` adds the caller's own (--metadata)."""
-    from napari_catrack.commands._common import OutputFolder, check_outputs, session_inputs
+    from napari_catrack.io.output_check import OutputFolder, check_outputs, session_inputs
 
     folder = Path(folder)
     targets = export_targets(
