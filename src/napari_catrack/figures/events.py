@@ -74,8 +74,9 @@ def draw_eta(
         ax.axvline(0, color="k", lw=0.8)
         if not ax.get_legend_handles_labels()[0]:
             ax.set_xlim(lags[0], lags[-1])
+            ax.set_yticks([])  # no curve: the 0-1 axis of an empty panel would read as data
             ax.text(0.5, 0.5, "no neuron responds", transform=ax.transAxes, ha="center",
-                    va="center", color="0.4")  # fmt: skip
+                    va="center", color="0.4", bbox={"fc": "white", "ec": "none"})  # fmt: skip
         ax.set_xlabel(f"time from {kind} (s)")
         ax.set_ylabel("ΔF/F")
         if ax.get_legend_handles_labels()[0]:
