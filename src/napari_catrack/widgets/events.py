@@ -164,7 +164,7 @@ class EventsWidget(QWidget):
                 for box, name in ((self.events_file, "source"),
                                   (self.frame_times, "frame_times_source"),
                                   (self.video_file, "video_source")):  # fmt: skip
-                    # relative to the session file (older sessions: to the working folder)
+                    # stored absolute (older sessions: relative to the working folder)
                     box.setText(session.resolve_stored_path(step.attrs.get(name) or "") or "")
                 self.events_start.setValue(params.events_start_s)
                 self.video_fps.setValue(params.video_fps or 0.0)

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
@@ -123,7 +121,7 @@ def record_video(session, path: str, video: Clock, imaging: Clock, save=None) ->
             ),
         },
         # absolute: a relative path would name another file from another working folder
-        attrs={"path": os.path.abspath(path), "fps": video.fps, "n_frames": len(video)},
+        attrs={"path": session.stored_path(path), "fps": video.fps, "n_frames": len(video)},
         save=save,
     )
 
