@@ -443,3 +443,23 @@ def test_a_session_held_by_another_program_fails_the_recording_and_stays(tmp_pat
     assert "in use by another program" in rows[0]["message"]
     assert sorted(p.name for p in session.parent.glob("session.catrack.h5*")) == [session.name]
     assert session.read_bytes() == before
+
+
+def test_a_dead_workers_temporary_files_are_removed(tmp_path):
+    """A worker killed on its own (dask's memory limit) never finishes its atomic writes: the
+    hidden `.partial` files it leaves (as large as a registered movie) go with its report row."""
+    from types import SimpleNamespace
+
+    from napari_catrack.batch.runner import _worker_lost
+
+    folder = tmp_path / "rec1"
+    (folder / "figures").mkdir(parents=True)
+    left = [folder / ".registered.tif.x1.partial", folder / "figures" / ".traces.png.x2.partial"]
+    for p in left:
+        p.write_bytes(b"\0" * 100)
+    (folder / "traces.csv").write_text("neuron_id,frame,dff\n")
+    spec = SimpleNamespace(name="rec1", steps=["register"])
+    rows = _worker_lost(spec, RuntimeError("KilledWorker"), tmp_path)
+    assert [r["status"] for r in rows] == ["failed"] and "died" in rows[0]["message"]
+    assert not any(p.exists() for p in left)
+    assert (folder / "traces.csv").exists()  # finished results stay

@@ -123,7 +123,7 @@ def _set_aside(path: Path) -> Path:
         n += 1
 
 
-def _clean_partial_files(folder: Path) -> None:
+def clean_partial_files(folder: Path) -> None:
     """Temporary files of writes that a killed worker never finished (atomic_write_path)."""
     for tmp in folder.rglob(".*.partial"):
         with contextlib.suppress(OSError):
@@ -142,7 +142,7 @@ def run_recording(
     """
     folder = Path(out_root) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    _clean_partial_files(folder)
+    clean_partial_files(folder)
     lines: list[str] = []
     say = log or lines.append
     rows: list[dict[str, Any]] = []

@@ -89,7 +89,13 @@ def _client(scheduler: str | None, workers: int | None, memory_limit: str | None
     return Client(cluster), cluster
 
 
-def _worker_lost(spec: Any, exc: BaseException) -> list[dict[str, Any]]:
+def _worker_lost(spec: Any, exc: BaseException, out_root: Path) -> list[dict[str, Any]]:
+    """The report row of a recording whose worker died (dask's memory limit, a kill), after its
+    temporary files are removed: a write the worker never finished leaves a hidden `.partial`
+    file as large as the output (a registered movie), and no one else writes that folder."""
+    from napari_catrack.batch.recording import clean_partial_files
+
+    clean_partial_files(out_root / spec.name)
     message = f"the worker running this recording died ({type(exc).__name__}: {exc}); rerun the batch to redo it"
     return [
         {
@@ -196,7 +202,7 @@ def run_batch(
             try:
                 rows.extend(future.result())
             except Exception as exc:  # KilledWorker, CommClosedError, CancelledError ...
-                rows.extend(_worker_lost(spec, exc))
+                rows.extend(_worker_lost(spec, exc, out))
             if progress is not None:
                 progress(done, total, spec.name)
             if cancel is not None and cancel():  # finished recordings stay; the rest waits
