@@ -213,7 +213,7 @@ class SourcesWidget(QWidget):
     def run_import(self, tool: str, path):
         fps = self.ctx.fps()
         return self._start(lambda job: read_tool_output(tool, path, fps), f"{tool} import",
-                           lambda r: self._show(r, origin=tool))  # fmt: skip
+                           lambda r: self._show(r, origin=tool, inputs={tool: path}))  # fmt: skip
 
     @reports_errors("fitting drawn cells")
     def run_refit(self):
@@ -238,10 +238,12 @@ class SourcesWidget(QWidget):
         )
 
     # ------------------------------------------------------------ results
-    def _show(self, result, origin: str = "extracted", record: bool = True) -> None:
+    def _show(self, result, origin: str = "extracted", record: bool = True, inputs=None) -> None:
         session = self.ctx.session
         if record:
-            record_sources(session, result, origin=origin)
+            if inputs is None and origin == "extracted":
+                inputs = self.movie_inputs()
+            record_sources(session, result, origin=origin, inputs=inputs)
             attach_session(
                 self.viewer, session
             )  # new traces: other widgets (traces, curation) reload
