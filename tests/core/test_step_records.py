@@ -37,6 +37,9 @@ def runs(tmp_path_factory):
     rec, cli = str(folder / "rec00.tif"), folder / "cli.catrack.h5"
     s = ["--session", str(cli)]
     assert main(["align", rec, "-o", str(folder / "a.json"), *s]) == 0
+    assert (
+        main(["detect", rec, "--frame", "2", "--no-align", "-o", str(folder / "cand.csv"), *s]) == 0
+    )
     assert main(["track", rec, "--seeds", str(folder / "seeds00.csv"), "--no-align",
                  "-o", str(folder / "tracks.csv"), *s]) == 0  # fmt: skip
     # the batch's own tracks (full precision), so both extract traces from the same input
@@ -98,8 +101,13 @@ def test_session_round_trip_keeps_inputs_and_recording(runs):
     assert TransientParams.from_dict(stored, strict=True) == TransientParams()
     tracks = str(folder / "batch_tracks.csv")
     assert cli.provenance()["traces"]["inputs"]["tracks"]["path"] == tracks
+    neurons = cli["neurons"]
+    assert len(neurons.tables["candidates"]) and (
+        neurons.params["frame"],
+        neurons.params["channel"],
+    ) == (2, "red")
     # each command added its step; the earlier ones are still there
-    assert {"alignment", "tracks", "traces", "transients"} <= set(cli.steps)
+    assert {"alignment", "neurons", "tracks", "traces", "transients"} <= set(cli.steps)
 
 
 def test_ensembles_record_events_members_and_full_parameters(runs, tmp_path):
@@ -152,6 +160,19 @@ def test_segment_session(tmp_path):
     assert step.arrays["masks"].shape == (8, 160, 160) and step.params["method"] == "classical"
     assert step.attrs["inputs"]["recording"]["path"] == str(path)
     assert loaded.recording["path"] == str(path)
+    # centerline from the masks, then velocity: into the same session, beside the masks
+    v.stage_table().iloc[:8].to_csv(tmp_path / "stage.csv", index=False)
+    s = ["--session", str(session)]
+    assert main(["centerline", "--masks", str(tmp_path / "m.tif"), "--points", "20",
+                 "-o", str(tmp_path / "cl.csv"), *s]) == 0  # fmt: skip
+    assert main(["velocity", "--stage", str(tmp_path / "stage.csv"), "--centerline",
+                 str(tmp_path / "cl.csv"), "--pixel-size", "8", "--fps", str(v.fps),
+                 "--image-size", "160,160", "-o", str(tmp_path / "v.csv"), *s]) == 0  # fmt: skip
+    loaded = Session.load(session)
+    assert {"segmentation", "centerline", "velocity"} <= set(loaded.steps)
+    assert len(loaded["centerline"].tables["centerline"]) == 8 * 20
+    assert set(loaded["velocity"].attrs["inputs"]) == {"stage", "centerline"}
+    assert loaded["velocity"].attrs["source"] == "centerline"
 
 
 def test_session_of_another_recording_is_refused_before_any_work(runs, tmp_path, capsys):
@@ -210,3 +231,38 @@ def test_recordings_own_session_keeps_the_cached_estimate(runs, tmp_path):
     loaded = Session.load(own)
     assert {"alignment_estimate", "traces"} <= set(loaded.steps)
     assert loaded["traces"].params["alignment"] is not None  # the estimate was used
+
+
+def test_import_and_puncta_sessions(tmp_path):
+    from pathlib import Path
+
+    from napari_catrack.io.camera import write_camera
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.synthetic.puncta import make_puncta_recording
+
+    zarr = Path(__file__).parents[1] / "data" / "minian" / "zarr"
+    session = tmp_path / "imported.catrack.h5"
+    assert main(["import", "minian", str(zarr), "--fps", "20", "-o", str(tmp_path / "m"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    loaded = Session.load(session)
+    assert (
+        loaded["sources"].attrs["origin"] == "minian"
+        and len(loaded["sources"].tables["components"]) == 4
+    )
+    assert loaded["traces"].attrs["inputs"]["minian"]["files"] > 1  # a folder: its files
+    assert loaded.recording == {}
+
+    rec = make_puncta_recording(shape=(32, 32), n_frames=10, seed=4)
+    write_movie_tiff(tmp_path / "rec.tif", rec.puncta, rec.calcium)
+    write_camera(rec.camera, tmp_path / "camera.json")
+    session = tmp_path / "puncta.catrack.h5"
+    assert main(["puncta", str(tmp_path / "rec.tif"), "--puncta-channel", "0",
+                 "--calcium-channel", "1", "--pixel-size-nm", "108", "--camera",
+                 str(tmp_path / "camera.json"), "-o", str(tmp_path / "out"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    step = Session.load(session)["puncta"]
+    assert {"localizations", "events", "tracks"} <= set(step.tables)
+    assert step.params["pixel_size_nm"] == 108 and set(step.attrs["inputs"]) == {
+        "recording",
+        "camera",
+    }
