@@ -136,16 +136,21 @@ def run_demo(
     from napari_catrack import __version__
     from napari_catrack.core.alignment import estimate_alignment
     from napari_catrack.core.alignment_params import AlignParams
+    from napari_catrack.core.alignment_records import record_alignment
     from napari_catrack.core.detection import detect_candidates
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.core.ensembles.params import EnsembleParams
+    from napari_catrack.core.ensembles.records import record_ensembles
     from napari_catrack.core.signals.cleaning import clean_table_column
     from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.core.signals.params import CleaningParams, TracesParams
+    from napari_catrack.core.signals.records import record_traces
     from napari_catrack.core.tracking import track
     from napari_catrack.core.tracking.params import DetectParams, TrackParams
+    from napari_catrack.core.tracking.records import record_neurons, record_tracks
     from napari_catrack.core.transients import cell_table, detect_transients
     from napari_catrack.core.transients.params import TransientParams
+    from napari_catrack.core.transients.records import record_transients
     from napari_catrack.figures import ensembles as ens_fig
     from napari_catrack.figures import traces as trace_fig
     from napari_catrack.figures import transients as tr_fig
@@ -188,7 +193,7 @@ def run_demo(
     align_params = AlignParams()
     align = estimate_alignment(rec.green, rec.red, align_params)
     align.save_json(out / "align.json")
-    session.record("alignment", attrs=align.to_dict(), params=align_params.to_dict())
+    record_alignment(session, align, align_params, inputs={"recording": rec_path})
     t = syn.truth.misalignment
     step_done(
         "alignment",
@@ -204,10 +209,8 @@ def run_demo(
     cand_green = cand.copy()
     cand_green[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), shape)
     write_table(cand_green, out / "candidates.csv")
-    session.record(
-        "neurons",
-        tables={"candidates": cand_green},
-        params={**detect_params.to_dict(), "frame": 0, "channel": "red"},
+    record_neurons(
+        session, cand_green, detect_params, frame=0, channel="red", inputs={"recording": rec_path}
     )
     truth0 = syn.truth.positions[0]
     match = _match_to_truth(cand_green[["y", "x"]].to_numpy(float), truth0, 3.0)
@@ -224,8 +227,8 @@ def run_demo(
     tracks = track(rec.red, rec.green, seeds, 0, params=track_params)
     tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
     write_table(tracks[["neuron_id", "frame", "y", "x", "confidence"]], out / "tracks.csv")
-    session.record(
-        "tracks", tables={"tracks": tracks}, params={**track_params.to_dict(), "seed_frame": 0}
+    record_tracks(
+        session, tracks, track_params, seed_frame=0, alignment=align, inputs={"recording": rec_path}
     )
     truth_of = dict(zip(cand_green["neuron_id"].astype(str), match))
     errors = []
@@ -249,10 +252,15 @@ def run_demo(
     dff, ids, frames = m.dff, m.neuron_ids, m.frames
     traces["dff_clean"], clean_record = clean_table_column(traces, rec.fps, cleaning_params)
     write_table(traces, out / "traces.csv")
-    session.record(
-        "traces",
-        tables={"traces": traces},
-        params={**traces_params.to_dict(), "fps": rec.fps, "cleaning": clean_record},
+    record_traces(
+        session,
+        traces,
+        traces_params,
+        fps=rec.fps,
+        alignment=align,
+        cleaning=clean_record,
+        cleaning_params=cleaning_params,
+        inputs={"recording": rec_path},
     )
     rs = []
     for row, nid in enumerate(ids):
@@ -272,12 +280,7 @@ def run_demo(
     cells = cell_table(transients, ids, len(frames), rec.fps)
     write_table(transients, out / "transients.csv")
     write_table(cells, out / "cells.csv")
-    session.record(
-        "transients",
-        tables={"transients": transients, "cells": cells},
-        attrs={"input": "dff"},
-        params={**transient_params.to_dict(), "fps": rec.fps},
-    )
+    record_transients(session, transients, cells, transient_params, fps=rec.fps)
     scores = _score_transients(transients, ids, frames, truth_of, syn.truth.spikes, rec.fps)
     step_done("transients", transients=len(transients), cells=len(cells), **scores)
     _save_figure(tr_fig.traces_figure(dff, rec.fps, transients, ids), figures, "transients")
@@ -291,11 +294,7 @@ def run_demo(
     ens_dir = out / "ensembles"
     write_table(result.events, ens_dir / "ensemble_events.csv")
     write_table(result.members, ens_dir / "ensemble_members.csv")
-    session.record(
-        "ensembles",
-        tables={"events": result.events, "members": result.members},
-        params=result.params,
-    )
+    record_ensembles(session, result)
     planted = _planted_vs_found(syn, result, truth_of)
     write_table(planted, truth_dir / "ensembles.csv")
     step_done(

@@ -110,10 +110,13 @@ def run_behaviour_demo(
     rec.close()
 
     if session is not None:
-        record_segmentation(session, seg, params.to_dict(), quality, save=False)
-        record_centerline(session, cl, cl_params.to_dict(), posture=posture, save=False)
+        read = {"recording": avi}
+        record_segmentation(session, seg, params.to_dict(), quality, save=False, inputs=read)
+        record_centerline(session, cl, cl_params.to_dict(), posture=posture, inputs=read,
+                          save=False)  # fmt: skip
         record_velocity(session, velocity, v_params.to_dict(),
-                        {"stage": "stage.csv", "source": "centerline"}, save=False)  # fmt: skip
+                        {"stage": "stage.csv", "source": "centerline"}, save=False,
+                        inputs={"stage": out / "stage.csv", "recording": avi})  # fmt: skip
 
     figures = out / "figures"
     kymo = kymograph(cl.points, cl.posture_ok, pixel_size=video.pixel_size_um)

@@ -34,7 +34,10 @@ def run_two_photon_demo(
 
     from napari_catrack import __version__
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.core.ensembles.params import EnsembleParams
+    from napari_catrack.core.ensembles.records import record_ensembles
     from napari_catrack.core.registration import RegisterParams, register_movie, shift_error
+    from napari_catrack.core.registration.records import record_registration
     from napari_catrack.core.sources import extract_sources
     from napari_catrack.core.sources.scoring import (
         match_centres,
@@ -42,8 +45,11 @@ def run_two_photon_demo(
         trace_correlations,
     )
     from napari_catrack.core.sources.session import record_sources
-    from napari_catrack.core.summary import summary_images
+    from napari_catrack.core.summary import SummaryParams, summary_images
+    from napari_catrack.core.summary_records import record_summary
     from napari_catrack.core.transients import cell_table, detect_transients
+    from napari_catrack.core.transients.params import TransientParams
+    from napari_catrack.core.transients.records import record_transients
     from napari_catrack.io.sources import write_sources
     from napari_catrack.io.tiff import write_movie_tiff
     from napari_catrack.session import Session
@@ -84,20 +90,21 @@ def run_two_photon_demo(
     reg = register_movie(movie_path, RegisterParams(), output=out / "registered.tif")
     _csv(reg.shifts_table(), out / "shifts.csv")
     _csv(reg.patch_table(), out / "patches.csv")
-    session.record("registration", tables={"shifts": reg.shifts_table()}, attrs=reg.attrs(), params=reg.params.to_dict())  # fmt: skip
+    record_registration(session, reg, inputs={"recording": movie_path})
     err = shift_error(reg.shifts, truth_shifts)
     done("registration", median_error_px=round(err["median_px"], 4), residual_px=round(reg.metrics["residual_motion_median_px"], 4))  # fmt: skip
 
-    images = summary_images(out / "registered.tif")
+    summary_params = SummaryParams()
+    images = summary_images(out / "registered.tif", summary_params)
     for name, img in images.as_dict().items():
         with atomic_write_path(out / "summary" / f"{name}.tif") as tmp:
             tifffile.imwrite(tmp, img)
-    session.record("summary", arrays=images.as_dict())
+    record_summary(session, images, summary_params, inputs={"recording": out / "registered.tif"})
     done("summary", images=len(images.as_dict()))
 
     src = extract_sources(out / "registered.tif", fps=syn.fps)
     write_sources(out / "sources", src.footprints, src.components, src.traces_table(), {"fps": src.fps})  # fmt: skip
-    record_sources(session, src)
+    record_sources(session, src, inputs={"recording": out / "registered.tif"})
     acc = src.components[src.components["accepted"]]
     active = syn.truth.spikes.sum(axis=1) > 0
     det = score_detection(acc[["y", "x"]].to_numpy(), syn.truth.centres[active])
@@ -109,19 +116,18 @@ def run_two_photon_demo(
 
     keep = src.components["accepted"].to_numpy()
     ids = src.components["neuron_id"].astype(str).to_numpy()[keep]
-    transients = detect_transients(src.dff[keep], syn.fps, method="rules", neuron_ids=ids)
+    transient_params = TransientParams(method="rules")
+    transients = detect_transients(src.dff[keep], syn.fps, neuron_ids=ids, params=transient_params)
     cells = cell_table(transients, ids, n_frames, syn.fps)
     _csv(transients, out / "transients.csv")
     _csv(cells, out / "cells.csv")
-    rec = session["transients"]
-    session.record("transients", tables={**rec.tables, "transients": transients, "cells": cells},
-                   attrs={**rec.attrs, "fps": syn.fps}, params={"method": "rules", "fps": syn.fps})  # fmt: skip
+    record_transients(session, transients, cells, transient_params, fps=syn.fps)  # keeps verdicts
     done("transients", transients=len(transients), cells=len(cells))
 
     trains = trains_from_table(transients, n_frames=n_frames, neuron_ids=ids)
-    ens = find_ensembles(trains, syn.fps, n_shuffles=200, seed=seed)
+    ens = find_ensembles(trains, syn.fps, EnsembleParams(n_shuffles=200, seed=seed))
     _csv(ens.events, out / "ensembles" / "ensemble_events.csv")
-    session.record("ensembles", tables={"events": ens.events}, params={"n_shuffles": 200})
+    record_ensembles(session, ens)
     done("ensembles", events=len(ens.events))
 
     session.save()

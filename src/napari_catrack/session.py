@@ -290,9 +290,17 @@ class Session:
         return True
 
     def provenance(self) -> dict[str, dict[str, Any]]:
-        """Parameters and versions per step: what a methods section needs."""
+        """Parameters, versions and input files per step: what a methods section needs.
+
+        `inputs` ({role: {path, size, mtime, sha256, sha256_of}}, `io.provenance`) is what the
+        step read; steps recorded before inputs were kept have none."""
         return {
-            n: {"version": r.version, "created": r.created, "params": r.params}
+            n: {
+                "version": r.version,
+                "created": r.created,
+                "params": r.params,
+                "inputs": dict(r.attrs.get("inputs") or {}),
+            }
             for n, r in self.steps.items()
         }
 

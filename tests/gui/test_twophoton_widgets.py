@@ -55,6 +55,16 @@ def test_two_photon_path_through_the_widgets(make_napari_viewer, qtbot, mov):
     assert src.movie.currentText() == registered.name
     _finish(qtbot, src.run_summary())
     assert {"mean image", "correlation image", "pnr image"} <= {x.name for x in viewer.layers}
+    # the widget's record is the one every caller makes (batch, demo, `catrack summary --session`)
+    from napari_catrack.core.summary import SummaryParams, summary_images
+    from napari_catrack.core.summary_records import record_summary
+    from napari_catrack.session import Session
+
+    ref = record_summary(Session(), summary_images(np.asarray(registered.data)), SummaryParams())
+    mine = session["summary"]
+    assert mine.params == ref.params and set(mine.arrays) == set(ref.arrays)
+    for name, image in ref.arrays.items():
+        np.testing.assert_allclose(mine.arrays[name], image, rtol=1e-5, atol=1e-6)
     src.form.control("patch_px").setValue(0)
     _finish(qtbot, src.run_extract())
     comps = session["sources"].tables["components"]

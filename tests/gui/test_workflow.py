@@ -76,7 +76,9 @@ def test_whole_analysis_through_the_widgets(make_napari_viewer, qtbot, rec, tmp_
     mapped = accepted.map_points(red_yx, tuple(rec.green.shape[1:]))
     err = np.linalg.norm(mapped - rec.truth.positions.reshape(-1, 2), axis=1).max()
     assert err < 0.5, f"alignment off by {err:.2f} px"
-    assert session["alignment"].attrs == accepted.to_dict()
+    stored = dict(session["alignment"].attrs)
+    assert stored.pop("inputs")["recording"]["size"] > 0  # what the step read (provenance)
+    assert stored == accepted.to_dict()
 
     # 3. candidates on the seed frame with the default parameters (neurons, not specks), use
     # them all, track

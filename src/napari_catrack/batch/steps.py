@@ -81,6 +81,11 @@ class StepContext:
             raise InputError(f"{needed_by} needs the {step} step's {name} (run it first)")
         return self.session[step].tables[name]
 
+    def inputs(self, **more) -> dict:
+        """The files a step read, by role, for its record's provenance: the recording, the
+        manifest's files it names, and `more`."""
+        return {"recording": self.spec.path, **more}
+
     def movie(self):
         """The two-photon movie steps read: the registered one when there is one."""
         registered = self.folder / REGISTERED
@@ -100,22 +105,25 @@ class BatchStep:
 
 def _align(ctx: StepContext, p: AlignParams) -> str:
     from napari_catrack.core.alignment import estimate_alignment
+    from napari_catrack.core.alignment_records import record_alignment
     from napari_catrack.core.rigid import AlignmentTransform
 
     rec = ctx.recording
     if rec.red is None:
         raise NotApplicable("single-channel recording: nothing to align")
-    if "align" in ctx.spec.files:
-        t = AlignmentTransform.load_json(ctx.spec.files["align"])
-        params = {"file": str(ctx.spec.files["align"])}
+    file = ctx.spec.files.get("align")
+    if file is not None:
+        t = AlignmentTransform.load_json(file)
+        record_alignment(ctx.session, t, file=str(file), inputs={"align": file}, save=False)
     else:
-        t, params = estimate_alignment(rec.green, rec.red, p), p.to_dict()
-    ctx.session.record("alignment", attrs=t.to_dict(), params=params, save=False)
+        t = estimate_alignment(rec.green, rec.red, p)
+        record_alignment(ctx.session, t, p, inputs=ctx.inputs(), save=False)
     return f"dy {t.dy:+.2f} dx {t.dx:+.2f} rotation {t.rotation_deg:+.2f}"
 
 
 def _detect(ctx: StepContext, p: DetectParams) -> str:
     from napari_catrack.core.detection import detect_candidates
+    from napari_catrack.core.tracking.records import record_neurons
 
     rec, frame = ctx.recording, ctx.spec.seed_frame or 0
     channel = "red" if rec.red is not None else "green"
@@ -125,17 +133,15 @@ def _detect(ctx: StepContext, p: DetectParams) -> str:
     if align is not None and len(cand):
         cand[["y", "x"]] = align.map_points(cand[["y", "x"]].to_numpy(float), stack.shape[-2:])
     cand["frame"] = frame
-    ctx.session.record(
-        "neurons",
-        tables={"candidates": cand},
-        params={**p.to_dict(), "frame": frame, "channel": channel},
-        save=False,
+    record_neurons(
+        ctx.session, cand, p, frame=frame, channel=channel, inputs=ctx.inputs(), save=False
     )
     return f"{len(cand)} candidates"
 
 
 def _track(ctx: StepContext, p: TrackParams) -> str:
     from napari_catrack.core.tracking.in_green import track_in_green
+    from napari_catrack.core.tracking.records import record_tracks
     from napari_catrack.core.tracking.tracker import seeds_frame
     from napari_catrack.io.tables import read_table
 
@@ -147,10 +153,13 @@ def _track(ctx: StepContext, p: TrackParams) -> str:
     rec = ctx.recording
     align = ctx.alignment() if p.channel == "red" and rec.red is not None else None
     tracks = track_in_green(rec, seeds[["neuron_id", "y", "x"]], frame, align, p)
-    ctx.session.record(
-        "tracks",
-        tables={"tracks": tracks},
-        params={**p.to_dict(), "seed_frame": frame},
+    record_tracks(
+        ctx.session,
+        tracks,
+        p,
+        seed_frame=frame,
+        alignment=align,
+        inputs=ctx.inputs(seeds=ctx.spec.files.get("seeds")),
         save=False,
     )
     return f"{tracks.neuron_id.nunique()} neurons x {rec.n_frames} frames"
@@ -158,18 +167,18 @@ def _track(ctx: StepContext, p: TrackParams) -> str:
 
 def _traces(ctx: StepContext, p: TracesParams) -> str:
     from napari_catrack.core.signals.extraction import extract_traces
+    from napari_catrack.core.signals.records import record_traces
 
     tracks = ctx.table("tracks", "tracks", "traces")
-    rec, fps = ctx.recording, ctx.fps()
-    traces = extract_traces(rec.green, tracks, rec.red, p, transform=ctx.alignment(), fps=fps)
-    ctx.session.record(
-        "traces", tables={"traces": traces}, attrs={"fps": fps}, params=p.to_dict(), save=False
-    )
+    rec, fps, align = ctx.recording, ctx.fps(), ctx.alignment()
+    traces = extract_traces(rec.green, tracks, rec.red, p, transform=align, fps=fps)
+    record_traces(ctx.session, traces, p, fps=fps, alignment=align, inputs=ctx.inputs(), save=False)
     return f"{traces.neuron_id.nunique()} neurons"
 
 
 def _transients(ctx: StepContext, p: TransientParams) -> str:
     from napari_catrack.core.transients import cell_table, detect_transients
+    from napari_catrack.core.transients.records import record_transients
     from napari_catrack.io.tables import long_to_matrix
 
     traces, fps = ctx.table("traces", "traces", "transients"), ctx.fps()
@@ -179,17 +188,13 @@ def _transients(ctx: StepContext, p: TransientParams) -> str:
         table[f"{c}_frame"] = m.frames[table[f"{c}_frame"].to_numpy()]
         table[f"{c}_time_s"] = table[f"{c}_frame"] / fps
     cells = cell_table(table, m.neuron_ids, np.isfinite(m.dff).sum(axis=1), fps)
-    tables = {"transients": table, "cells": cells}
-    if "transients" in ctx.session and "verdicts" in ctx.session["transients"].tables:
-        tables["verdicts"] = ctx.session["transients"].tables["verdicts"]  # a user's curation
-    ctx.session.record(
-        "transients", tables=tables, attrs={"fps": fps}, params=p.to_dict(), save=False
-    )
+    record_transients(ctx.session, table, cells, p, fps=fps, save=False)  # keeps verdicts
     return f"{len(table)} transients in {table.neuron_id.nunique()}/{len(m.neuron_ids)} neurons"
 
 
 def _ensembles(ctx: StepContext, p: EnsembleParams) -> str:
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.core.ensembles.records import record_ensembles
 
     transients = ctx.table("transients", "transients", "ensembles")
     cells = ctx.table("transients", "cells", "ensembles")
@@ -198,35 +203,27 @@ def _ensembles(ctx: StepContext, p: EnsembleParams) -> str:
         transients, n_frames=n_frames, neuron_ids=cells["neuron_id"].to_numpy()
     )
     result = find_ensembles(trains, ctx.fps(), p)
-    ctx.session.record(
-        "ensembles",
-        tables={"events": result.events, "members": result.members},
-        params=result.params,
-        save=False,
-    )
+    record_ensembles(ctx.session, result, save=False)
     return f"{len(result.events)} events, {result.n_ensembles} ensembles"
 
 
 def _register(ctx: StepContext, p: RegisterParams) -> str:
     from napari_catrack.core.registration import register_movie
+    from napari_catrack.core.registration.records import record_registration
 
     fps = ctx.spec.options.get("fps")
     result = register_movie(ctx.spec.path, p, output=ctx.folder / REGISTERED, fps=fps)
-    ctx.session.record(
-        "registration",
-        tables={"shifts": result.shifts_table()},
-        attrs={**result.attrs(), "output": REGISTERED},
-        params=p.to_dict(),
-        save=False,
-    )
+    record_registration(ctx.session, result, output=REGISTERED, inputs=ctx.inputs(), save=False)
     return f"residual motion {result.metrics.get('residual_motion_median_px', float('nan')):.3f} px"
 
 
 def _summary(ctx: StepContext, p: SummaryParams) -> str:
     from napari_catrack.core.summary import summary_images
+    from napari_catrack.core.summary_records import record_summary
 
-    images = summary_images(ctx.movie(), p)
-    ctx.session.record("summary", arrays=images.as_dict(), params=p.to_dict(), save=False)
+    movie = ctx.movie()
+    images = summary_images(movie, p)
+    record_summary(ctx.session, images, p, inputs={"recording": movie}, save=False)
     return f"{len(images.as_dict())} images"
 
 
@@ -234,8 +231,9 @@ def _sources(ctx: StepContext, p: SourcesParams) -> str:
     from napari_catrack.core.sources import extract_sources
     from napari_catrack.core.sources.session import record_sources
 
-    result = extract_sources(ctx.movie(), p, fps=ctx.fps())
-    record_sources(ctx.session, result, save=False)
+    movie = ctx.movie()
+    result = extract_sources(movie, p, fps=ctx.fps())
+    record_sources(ctx.session, result, inputs={"recording": movie}, save=False)
     return f"{len(result.components)} components, {int(result.components.accepted.sum())} accepted"
 
 

@@ -12,10 +12,28 @@ from napari_catrack.io.layouts import LAYOUTS
 from napari_catrack.io.output_check import (  # noqa: F401 (commands import them from here)
     FILE_SUFFIXES,
     OutputFolder,
-    check_outputs,
     recording_inputs,
     session_inputs,
 )
+from napari_catrack.io.output_check import check_outputs as _check_outputs
+
+
+def check_outputs(outputs, inputs) -> None:
+    """`io.output_check.check_outputs`, except that `--session` may be REC's own session file
+    (`movie.catrack.h5`): the command records its step there on purpose (the session is
+    re-read before it is written, so what the alignment rule cached meanwhile is kept)."""
+    import os
+
+    session = outputs.get("--session")
+    if session:
+        inputs = {
+            k: v
+            for k, v in inputs.items()
+            if not (str(k).startswith("session file of ") and v is not None
+                    and os.path.abspath(v) == os.path.abspath(session))
+        }  # fmt: skip
+    _check_outputs(outputs, inputs)
+
 
 SPLITS = ("left-right", "right-left", "top-bottom", "bottom-top")
 
@@ -158,3 +176,126 @@ def frames_from_args(args: argparse.Namespace):
     if args.axes is not None:
         options["axes"] = args.axes
     return open_frames(args.recording, fps=args.fps, **options)
+
+
+# --- --session FILE: record a standalone step in a session file ------------------------------
+def add_session_argument(parser: argparse.ArgumentParser) -> None:
+    """--session FILE: also record the step (its result, parameters and input files) in a
+    session file, as `catrack batch` and the widgets do, so napari can open the results."""
+    parser.add_argument(
+        "--session",
+        default=None,
+        metavar="FILE",
+        help="also record this step in the session file FILE (*.catrack.h5; created when "
+        "missing, with REC as its recording; refused if it refers to another recording)",
+    )
+
+
+class SessionTarget:
+    """The session a command records its step into (`--session`), loaded before any work."""
+
+    def __init__(self, path, session, recording, command: str) -> None:
+        self.path, self.session, self.recording, self.command = path, session, recording, command
+        self._stamp = _file_stamp(path)
+        self._recorded: list[str] = []
+
+    def record(self, record, *args, **kwargs):
+        """Call a step's record function on the session (not written yet: `save` writes)."""
+        before = {name: rec for name, rec in self.session.steps.items()}
+        out = record(self.session, *args, save=False, **kwargs)
+        self._recorded += [n for n, r in self.session.steps.items() if before.get(n) is not r]
+        return out
+
+    def save(self, recording=None) -> None:
+        """Write the session atomically. A new session (or one without a recording reference)
+        takes `recording` (an opened `Recording`, else REC opened lazily) as its reference. If
+        another program saved the file meanwhile, the steps are recorded into that version."""
+        from napari_catrack.session import Session
+
+        session = self.session
+        if self.path.is_file() and _file_stamp(self.path) != self._stamp:
+            fresh = Session.load(self.path)
+            for name in self._recorded:
+                fresh.steps[name] = session.steps[name]
+            session = fresh
+        if not session.recording and self.recording is not None:
+            _set_reference(session, self.recording, recording)
+        session.save(self.path)
+        steps = ", ".join(dict.fromkeys(self._recorded))
+        print(f"catrack {self.command}: step {steps} recorded in {self.path}", file=sys.stderr)
+
+
+def _file_stamp(path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _set_reference(session, path, recording) -> None:
+    """The session's recording reference (path, open options, summary), as batch and demo set
+    it; a file the reader cannot open on its own (it needs options) is named with none."""
+    if recording is None:
+        from napari_catrack.errors import CatrackError
+        from napari_catrack.io.recording import open_recording
+
+        try:
+            recording = open_recording(path)
+        except (CatrackError, OSError):
+            session.set_recording(str(path), {}, {})
+            return
+        try:
+            session.set_recording(str(path), recording.options, recording.summary())
+        finally:
+            recording.close()
+        return
+    session.set_recording(str(path), recording.options, recording.summary())
+
+
+def _same_file(a, b) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def session_from_args(args: argparse.Namespace, recording=None, *, also=(), check=True):
+    """The `--session` target, or None without the option; call it before any work.
+
+    A missing FILE becomes a new session (`recording`, the path the command reads, becomes its
+    reference when the step is saved; None: no reference, for commands that read tables). An
+    existing one is loaded: a damaged file is the one `DamagedSession` line and is never
+    written; one that refers to another recording than `recording` is refused (`check=False`
+    for the behaviour video, which is not the imaging recording; `also`: step names whose
+    `output` attribute is an accepted movie too, as a registration's registered movie).
+    """
+    from pathlib import Path
+
+    if not getattr(args, "session", None):
+        return None
+    from napari_catrack.session import Session
+
+    path = Path(args.session)
+    command = getattr(args, "command", None) or ""
+    if path.exists() and not path.is_file():
+        raise InputError(f"--session {path} is a folder, not a session file")
+    if not path.exists():
+        return SessionTarget(path, Session(path, autosave=False), recording, command)
+    session = Session.load(path)  # a damaged file: DamagedSession, before any work
+    session.autosave = False
+    ref = session.recording.get("path")
+    if check and recording is not None and ref:
+        accepted = [ref]
+        for step in also:
+            output = session.steps[step].attrs.get("output") if step in session else None
+            if output:
+                accepted.append(session.resolve_stored_path(output))
+        if not any(_same_file(recording, known) for known in accepted):
+            raise InputError(
+                f"--session {path.name} refers to the recording {ref}, not {recording}: "
+                "give the session of this recording, or a new file name"
+            )
+    return SessionTarget(path, session, recording, command)

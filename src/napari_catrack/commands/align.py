@@ -12,9 +12,11 @@ import sys
 from napari_catrack import __version__
 from napari_catrack.commands._common import (
     add_recording_arguments,
+    add_session_argument,
     check_outputs,
     recording_from_args,
     recording_inputs,
+    session_from_args,
     warn,
 )
 from napari_catrack.core.alignment_params import AlignParams
@@ -33,14 +35,17 @@ def register(subparsers) -> None:
     add_recording_arguments(p)
     AlignParams.add_arguments(p, title="estimate")
     p.add_argument("-o", "--output", required=True, metavar="JSON", help="output alignment file")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.alignment import estimate_alignment, poor_match_warning
 
-    check_outputs({"-o": args.output}, recording_inputs(args.recording))
+    check_outputs({"-o": args.output, "--session": args.session},
+                  recording_inputs(args.recording))  # fmt: skip
     params = AlignParams.from_args(args)
+    target = session_from_args(args, args.recording)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     try:
         if rec.red is None:
@@ -57,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
             package_version=__version__,
         )
         transform.replace(info=info).save_json(args.output)
+        if target is not None:
+            from napari_catrack.core.alignment_records import record_alignment
+
+            target.record(record_alignment, transform, params,
+                          inputs={"recording": args.recording})  # fmt: skip
+            target.save(rec)
     finally:
         rec.close()
     print(

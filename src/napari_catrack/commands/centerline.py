@@ -7,8 +7,10 @@ import argparse
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
 from napari_catrack.commands._common import (
     add_recording_arguments,
+    add_session_argument,
     check_outputs,
     recording_inputs,
+    session_from_args,
     warn,
 )
 from napari_catrack.errors import InputError
@@ -62,6 +64,7 @@ def register(subparsers) -> None:
         help="also write per-frame status (ok/coiled/filled/failed) and head confidence",
     )
     p.add_argument("-o", "--output", required=True, help="output CSV")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import write_table
 
     check_outputs(
-        {"-o": args.output, "--posture": args.posture, "--frames-report": args.frames_report},
+        {"-o": args.output, "--posture": args.posture, "--frames-report": args.frames_report,
+         "--session": args.session},
         {**recording_inputs(args.recording), "--masks": args.masks, "--checkpoint": args.checkpoint,
          "--eigenworms": None if str(args.eigenworms).lower() == "n2" else args.eigenworms},
     )  # fmt: skip
@@ -93,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
     if args.eigenworms and not args.posture:
         warn("centerline", "--eigenworms is used only with --posture: ignored")
     basis = load_eigenworms(args.eigenworms) if args.eigenworms and args.posture else None
+    # the behaviour video is not the imaging recording: any session takes it (as the widget)
+    target = session_from_args(args, args.recording, check=False)
+    segmented = None
     if args.masks:
         frames = behaviour_frames(args)[0] if args.recording else None
         result = compute_centerlines(read_masks(args.masks), params, frames=frames)
@@ -101,13 +108,15 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("with REC, give --prompt y,x on the worm (or use --masks)")
         frames, _ = behaviour_frames(args)
         # segmentation here, per-frame centerlines in a worker process at the same time
-        result = run_segmentation(frames, args, SegmentParams.from_args(args),
-                                  centerlines=params)[2]  # fmt: skip
+        seg_params = SegmentParams.from_args(args)
+        seg, quality, result = run_segmentation(frames, args, seg_params, centerlines=params)
+        segmented = seg, quality, seg_params
     else:
         raise InputError("give a behaviour video REC with --prompt y,x, or --masks masks.tif")
     counts = {s: int((result.status == s).sum()) for s in STATUSES}
     for line in status_warnings(result.status):
         warn("centerline", line)
+    posture = None
     with atomic_write_set():  # the tables of one run replace an older run's together
         write_table(result.table(), args.output, float_format="%.3f")
         if args.frames_report:
@@ -115,7 +124,18 @@ def run(args: argparse.Namespace) -> int:
         if args.posture:
             table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis,
                                   usable=result.posture_ok)  # fmt: skip
-            write_table(table.assign(status=result.status), args.posture, float_format="%.5g")
+            posture = table.assign(status=result.status)
+            write_table(posture, args.posture, float_format="%.5g")
+    if target is not None:
+        from napari_catrack.core.behaviour.records import record_centerline, record_segmentation
+
+        inputs = {"recording": args.recording, "masks": args.masks, "checkpoint": args.checkpoint}
+        if segmented is not None:
+            seg, quality, seg_params = segmented
+            target.record(record_segmentation, seg, seg_params.to_dict(), quality, inputs=inputs)
+        target.record(record_centerline, result, params.to_dict(), posture=posture,
+                      inputs=inputs)  # fmt: skip
+        target.save()
     print(
         f"{result.n_frames} frames x {params.points} points ({counts['ok']} ok, "
         f"{counts['coiled']} coiled, {counts['filled']} filled, {counts['failed']} failed) "

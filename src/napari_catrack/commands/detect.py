@@ -7,11 +7,13 @@ import argparse
 from napari_catrack.commands._common import (
     add_alignment_arguments,
     add_recording_arguments,
+    add_session_argument,
     alignment_from_args,
     check_outputs,
     non_negative_int,
     recording_from_args,
     recording_inputs,
+    session_from_args,
 )
 from napari_catrack.core.tracking.params import DetectParams
 from napari_catrack.errors import InputError
@@ -36,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-split", dest="split_touching", action="store_false", default=None,
                    help="do not split touching neurons (same as --no-split-touching)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output CSV")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -44,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.tracking.in_green import channel_stack
     from napari_catrack.io.tables import write_table
 
-    check_outputs({"-o": args.output}, {**recording_inputs(args.recording), "--align": args.align})
+    check_outputs({"-o": args.output, "--session": args.session},
+                  {**recording_inputs(args.recording), "--align": args.align})  # fmt: skip
     params = DetectParams.from_args(args)
+    target = session_from_args(args, args.recording)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     channel, stack = channel_stack(rec, args.channel)
     T = stack.shape[0]
@@ -64,5 +69,12 @@ def run(args: argparse.Namespace) -> int:
         table[["y", "x"]] = align.map_points(table[["y", "x"]].to_numpy(float), image.shape)
     table["frame"] = args.frame  # `catrack track --seeds` starts these seeds on this frame
     write_table(table, args.output)
+    if target is not None:
+        from napari_catrack.core.tracking.records import record_neurons
+
+        facts = {"project": k} if k > 1 else None
+        target.record(record_neurons, table, params, frame=args.frame, channel=channel,
+                      facts=facts, inputs={"recording": args.recording, "align": args.align})  # fmt: skip
+        target.save(rec)
     print(f"{len(table)} candidates -> {args.output}")
     return 0

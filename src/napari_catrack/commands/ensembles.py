@@ -13,7 +13,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from napari_catrack.commands._common import OutputFolder, check_outputs, warn
+from napari_catrack.commands._common import (
+    OutputFolder,
+    add_session_argument,
+    check_outputs,
+    session_from_args,
+    warn,
+)
 from napari_catrack.core.ensembles.params import EnsembleParams
 
 if TYPE_CHECKING:
@@ -63,6 +69,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -143,9 +150,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import read_table
 
     files = TABLE_FILES + (() if args.no_figures else FIGURE_FILES)
-    check_outputs({"-o": OutputFolder(args.output, files)},
+    check_outputs({"-o": OutputFolder(args.output, files), "--session": args.session},
                   {"EVENTS.csv": args.events, "--positions": args.positions})  # fmt: skip
     params = EnsembleParams.from_args(args)
+    target = session_from_args(args)  # a table, not a recording: any session, or a new one
     trains = load_trains(args.events, args)
     positions = None
     if args.positions:
@@ -155,6 +163,12 @@ def run(args: argparse.Namespace) -> int:
         warn("ensembles", msg)
     out = Path(args.output)
     write_outputs(result, out, positions, figures=not args.no_figures)
+    if target is not None:
+        from napari_catrack.core.ensembles.records import record_ensembles
+
+        inputs = {"transients": args.events, "positions": args.positions}
+        target.record(record_ensembles, result, inputs=inputs)
+        target.save()
     print(
         f"{len(result.events)} ensemble events (threshold > {result.threshold} coactive neurons), "
         f"{result.n_ensembles} ensembles -> {out}"

@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import OutputFolder, check_outputs, positive_float
+from napari_catrack.commands._common import (
+    OutputFolder,
+    add_session_argument,
+    check_outputs,
+    positive_float,
+    session_from_args,
+)
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 
 
@@ -25,16 +31,24 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
-    check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES)}, {"PATH": args.path})
+    check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES), "--session": args.session},
+                  {"PATH": args.path})  # fmt: skip
+    target = session_from_args(args)  # another tool's output, not a recording
     result = read_tool_output(args.tool, args.path, args.fps)
     write_sources(args.output, result.footprints, result.components, result.traces_table(),
                   {"source": str(args.path), "tool": args.tool, "fps": result.fps})  # fmt: skip
+    if target is not None:
+        from napari_catrack.core.sources.session import record_sources
+
+        target.record(record_sources, result, origin=args.tool, inputs={args.tool: args.path})
+        target.save()
     n_acc = int(result.components["accepted"].sum())
     print(f"{len(result.components)} {args.tool} components ({n_acc} accepted) -> {args.output}",
           file=sys.stderr)  # fmt: skip

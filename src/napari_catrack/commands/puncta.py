@@ -7,7 +7,14 @@ import argparse
 import json
 from pathlib import Path
 
-from napari_catrack.commands._common import OutputFolder, check_outputs, recording_inputs, warn
+from napari_catrack.commands._common import (
+    OutputFolder,
+    add_session_argument,
+    check_outputs,
+    recording_inputs,
+    session_from_args,
+    warn,
+)
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
@@ -48,6 +55,7 @@ def register(subparsers) -> None:
                    "(default: the shipped model)")  # fmt: skip
     PunctaParams.add_arguments(p, title="puncta parameters")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -90,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
     if min(args.puncta_channel, args.calcium_channel) < 0:
         raise InputError("channel indices must be >= 0")
     out = Path(args.output)
-    check_outputs({"-o": OutputFolder(out, PUNCTA_FILES)},
+    check_outputs({"-o": OutputFolder(out, PUNCTA_FILES), "--session": args.session},
                   {**recording_inputs(args.recording), "--camera": args.camera,
                    "--model": args.model})  # fmt: skip
+    target = session_from_args(args, args.recording)
     rec = open_puncta_recording(args.recording, args.puncta_channel, args.calcium_channel,
                                 args.layout, dataset=args.dataset, axes=args.axes)  # fmt: skip
     pixel = args.pixel_size_nm
@@ -134,6 +143,12 @@ def run(args: argparse.Namespace) -> int:
         write_table(result.calcium_csv(), out / "calcium.csv", float_format="%.4f")
         write_table(result.events, out / "events.csv", float_format="%.4f")
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    if target is not None:
+        from napari_catrack.core.puncta.records import record_puncta
+
+        inputs = {"recording": args.recording, "camera": args.camera, "model": args.model}
+        target.record(record_puncta, result, inputs=inputs)
+        target.save(rec)
     s = result.stats
     print(
         f"{s['localizations']} localisations in {result.n_frames} frames, {s['tracks']} tracks, "

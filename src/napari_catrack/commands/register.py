@@ -15,9 +15,11 @@ import sys
 
 from napari_catrack.commands._common import (
     add_movie_arguments,
+    add_session_argument,
     check_outputs,
     frames_from_args,
     recording_inputs,
+    session_from_args,
 )
 from napari_catrack.core.registration.params import RegisterParams
 
@@ -37,6 +39,7 @@ def register(subparsers) -> None:
                    help="per-patch shifts (piecewise mode): frame,patch,y,x,dy,dx")  # fmt: skip
     p.add_argument("--metrics", default=None, metavar="JSON",
                    help="quality metrics (correlation with the template, crispness, residual motion)")  # fmt: skip
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -46,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.tables import write_table
 
     check_outputs({"-o": args.output, "--shifts": args.shifts, "--patch-shifts": args.patch_shifts,
-                   "--metrics": args.metrics}, recording_inputs(args.recording))  # fmt: skip
+                   "--metrics": args.metrics, "--session": args.session},
+                  recording_inputs(args.recording))  # fmt: skip
     params = RegisterParams.from_args(args)
+    target = session_from_args(args, args.recording)
     with atomic_write_set():  # the movie and its shift tables appear together, or none of them
         with frames_from_args(args) as source:
             result = register_movie(source, params, output=args.output)
@@ -59,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
             write_text_atomic(
                 args.metrics, json.dumps({"params": params.to_dict(), **attrs}, indent=2)
             )
+    if target is not None:
+        from napari_catrack.core.registration.records import record_registration
+
+        target.record(record_registration, result, inputs={"recording": args.recording})
+        target.save()
     print(
         f"registered {attrs['frames']} frames ({params.mode}): median correlation with the "
         f"template {attrs['correlation_median'] or float('nan'):.3f}, crispness {attrs['crispness_raw']:.0f} -> "

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
-from napari_catrack.commands._common import add_recording_arguments, check_outputs, recording_inputs
+from napari_catrack.commands._common import (
+    add_recording_arguments,
+    add_session_argument,
+    check_outputs,
+    recording_inputs,
+    session_from_args,
+)
 
 
 def register(subparsers) -> None:
@@ -25,6 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--report", default=None, metavar="CSV",
                    help="also write the per-frame quality (score, area, doubtful frames)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output masks TIFF")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -35,14 +42,22 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.masks import write_masks
     from napari_catrack.io.tables import write_table
 
-    check_outputs({"-o": args.output, "--report": args.report},
+    check_outputs({"-o": args.output, "--report": args.report, "--session": args.session},
                   {**recording_inputs(args.recording), "--checkpoint": args.checkpoint})  # fmt: skip
     params = SegmentParams.from_args(args)
+    # the behaviour video is not the imaging recording: any session takes it (as the widget)
+    target = session_from_args(args, args.recording, check=False)
     frames, _ = behaviour_frames(args)
     result, quality, _ = run_segmentation(frames, args, params)
     with atomic_write_set():  # the masks and their report replace an older run's together
         write_masks(args.output, result.masks)
         if args.report:
             write_table(quality, args.report, float_format="%.4f")
+    if target is not None:
+        from napari_catrack.core.behaviour.records import record_segmentation
+
+        target.record(record_segmentation, result, params.to_dict(), quality,
+                      inputs={"recording": args.recording, "checkpoint": args.checkpoint})  # fmt: skip
+        target.save()
     print(f"masks ({result.n_frames} x {frames.shape[1]} x {frames.shape[2]}) -> {args.output}")
     return 0

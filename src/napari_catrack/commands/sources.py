@@ -15,9 +15,11 @@ import sys
 from napari_catrack.commands._common import (
     OutputFolder,
     add_movie_arguments,
+    add_session_argument,
     check_outputs,
     frames_from_args,
     recording_inputs,
+    session_from_args,
     warn,
 )
 from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
@@ -33,6 +35,7 @@ def register(subparsers) -> None:
     SourcesParams.add_arguments(p, title="source extraction")
     EvaluationParams.add_arguments(p, title="component evaluation")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -41,15 +44,23 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
     check_outputs(
-        {"-o": OutputFolder(args.output, SOURCES_FILES)}, recording_inputs(args.recording)
+        {"-o": OutputFolder(args.output, SOURCES_FILES), "--session": args.session},
+        recording_inputs(args.recording),
     )
     params = SourcesParams.from_args(args)
     evaluation = EvaluationParams.from_args(args)
+    # the movie as given: the session's recording, or the movie its registration wrote
+    target = session_from_args(args, args.recording, also=("registration",))
     with frames_from_args(args) as source:
         result = extract_sources(source, params, evaluation, fps=args.fps or source.fps)
     attrs = {"params": json.dumps(params.to_dict()), "evaluation": json.dumps(evaluation.to_dict()),
              "source": str(args.recording), "fps": result.fps}  # fmt: skip
     write_sources(args.output, result.footprints, result.components, result.traces_table(), attrs)
+    if target is not None:
+        from napari_catrack.core.sources.session import record_sources
+
+        target.record(record_sources, result, inputs={"recording": args.recording})
+        target.save()
     n_acc = int(result.components["accepted"].sum())
     for note in result.warnings:
         warn("sources", note)

@@ -15,9 +15,11 @@ from pathlib import Path
 from napari_catrack.commands._common import (
     OutputFolder,
     add_movie_arguments,
+    add_session_argument,
     check_outputs,
     frames_from_args,
     recording_inputs,
+    session_from_args,
 )
 from napari_catrack.core.summary import SummaryImages, SummaryParams, summary_images
 from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
@@ -32,6 +34,7 @@ def register(subparsers) -> None:
     add_movie_arguments(p)
     SummaryParams.add_arguments(p, title="summary images")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -45,13 +48,21 @@ def write_image(path: Path, image) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     names = tuple(f"{f.name}.tif" for f in dataclasses.fields(SummaryImages))
-    check_outputs({"-o": OutputFolder(args.output, names)}, recording_inputs(args.recording))
+    check_outputs({"-o": OutputFolder(args.output, names), "--session": args.session},
+                  recording_inputs(args.recording))  # fmt: skip
     params = SummaryParams.from_args(args)
+    # the movie as given: the session's recording, or the movie its registration wrote
+    target = session_from_args(args, args.recording, also=("registration",))
     with frames_from_args(args) as source:
         images = summary_images(source, params)
     out = Path(args.output)
     with atomic_write_set():  # the five images replace an older run's together, or not at all
         for name, image in images.as_dict().items():
             write_image(out / f"{name}.tif", image)
+    if target is not None:
+        from napari_catrack.core.summary_records import record_summary
+
+        target.record(record_summary, images, params, inputs={"recording": args.recording})
+        target.save()
     print(f"summary images ({', '.join(images.as_dict())}) -> {out}", file=sys.stderr)
     return 0

@@ -8,10 +8,12 @@ import sys
 from napari_catrack.commands._common import (
     add_alignment_arguments,
     add_recording_arguments,
+    add_session_argument,
     alignment_from_args,
     check_outputs,
     recording_from_args,
     recording_inputs,
+    session_from_args,
 )
 from napari_catrack.core.signals.params import CleaningParams, TracesParams
 from napari_catrack.errors import InputError
@@ -42,6 +44,7 @@ def register(subparsers) -> None:
     )
     CleaningParams.add_arguments(p, title="cleaning (with --clean)")
     p.add_argument("-o", "--output", required=True, help="traces table (.csv)")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -51,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.io.tables import read_table, write_table
 
-    check_outputs({"-o": args.output},
+    check_outputs({"-o": args.output, "--session": args.session},
                   {**recording_inputs(args.recording), "--tracks": args.tracks, "--align": args.align})  # fmt: skip
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
     params = TracesParams.from_args(args)
     cleaning = CleaningParams.from_args(args)
+    target = session_from_args(args, args.recording)
     tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks")
     rec = recording_from_args(args)
     if 2 * params.radius >= min(rec.frame_shape):
@@ -81,9 +85,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--clean needs a frame rate: pass --fps")
     # warnings (red too dim, ...) are shown as one line each by `catrack` (cli.main)
     df = extract_traces(rec.green, tracks, rec.red, params, transform=transform, fps=fps)
+    cleaned = None
     if args.clean:
-        df["dff_clean"] = clean_table_column(df, fps, cleaning)[0]
+        df["dff_clean"], cleaned = clean_table_column(df, fps, cleaning)
     write_table(df, args.output)
+    if target is not None:
+        from napari_catrack.core.signals.records import record_traces
+
+        inputs = {"recording": args.recording, "tracks": args.tracks, "align": args.align}
+        target.record(record_traces, df, params, fps=fps, alignment=transform, cleaning=cleaned,
+                      cleaning_params=cleaning if cleaned is not None else None, inputs=inputs)  # fmt: skip
+        target.save(rec)
     n = df["neuron_id"].nunique()
     print(
         f"catrack traces: {n} neurons x {len(df) // max(n, 1)} frames -> {args.output} "

@@ -7,11 +7,13 @@ import argparse
 from napari_catrack.commands._common import (
     add_alignment_arguments,
     add_recording_arguments,
+    add_session_argument,
     alignment_from_args,
     check_outputs,
     non_negative_int,
     recording_from_args,
     recording_inputs,
+    session_from_args,
 )
 from napari_catrack.core.tracking.params import TrackParams
 
@@ -33,6 +35,7 @@ def register(subparsers) -> None:
     add_alignment_arguments(p)
     TrackParams.add_arguments(p, title="tracking parameters")
     p.add_argument("-o", "--output", required=True, help="output CSV")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -43,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.tracking.tracker import in_memory, seeds_frame
     from napari_catrack.io.tables import read_table, write_table
 
-    check_outputs({"-o": args.output}, {**recording_inputs(args.recording), "--seeds": args.seeds,
-                  "--anchors": args.anchors, "--align": args.align})  # fmt: skip
+    check_outputs({"-o": args.output, "--session": args.session},
+                  {**recording_inputs(args.recording), "--seeds": args.seeds,
+                   "--anchors": args.anchors, "--align": args.align})  # fmt: skip
     params = TrackParams.from_args(args)
+    target = session_from_args(args, args.recording)
     seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")
     seed_frame = seeds_frame(seeds, args.seed_frame, f"the seeds in {args.seeds}")
     anchors = read_table(args.anchors, ("neuron_id", "frame", "y", "x"), "anchors") if (
@@ -62,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
     align = alignment_from_args(args, rec, "track") if uses_red else None
     tracks = track_in_green(rec, seeds, seed_frame, align, params, anchors=anchors)
     write_table(tracks, args.output, float_format="%.3f")
+    if target is not None:
+        from napari_catrack.core.tracking.records import record_tracks
+
+        inputs = {"recording": args.recording, "seeds": args.seeds, "anchors": args.anchors,
+                  "align": args.align}  # fmt: skip
+        target.record(record_tracks, tracks, params, seed_frame=seed_frame, alignment=align,
+                      inputs=inputs)  # fmt: skip
+        target.save(rec)
     n = tracks.neuron_id.nunique()
     print(f"{n} neurons x {rec.n_frames} frames -> {args.output}")
     return 0

@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import OutputFolder, check_outputs, warn
+from napari_catrack.commands._common import (
+    OutputFolder,
+    add_session_argument,
+    check_outputs,
+    session_from_args,
+    warn,
+)
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import InputError
 
@@ -42,6 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--figures", default=None, metavar="DIR", help="write figures into DIR")
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
     TransientParams.add_arguments(p, title="detection (each method reads its own fields)")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -70,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     figures = None
     if args.figures:
         figures = OutputFolder(args.figures, tuple(f"{n}.{args.figure_format}" for n in FIGURES))
-    check_outputs({"-o": args.output, "--cells": args.cells, "--figures": figures},
+    check_outputs({"-o": args.output, "--cells": args.cells, "--figures": figures,
+                   "--session": args.session},
                   {"TRACES": args.traces, "--verdicts": args.verdicts, "--model": args.model})  # fmt: skip
     if args.verdicts and not args.cells:
         raise InputError("--verdicts only applies with --cells (it sets the status column of the "
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--fps is required: the frame rate of the traces in frames per second")
     fps = check_fps(args.fps)
     params = TransientParams.from_args(args)
+    target = session_from_args(args)  # traces, not a recording: any session, or a new one
     tm = read_traces(args.traces, args.layout)
     verdicts = None
     if args.verdicts:  # every input is checked before anything is written
@@ -102,9 +111,23 @@ def run(args: argparse.Namespace) -> int:
             write_table(cells, args.cells)
         if args.figures:
             _write_figures(Path(args.figures), args.figure_format, tm, table, fps)
+    if target is not None:
+        from napari_catrack.core.transients.records import record_transients
+
+        if cells is None:
+            cells = cell_table(table, tm.neuron_ids, np.isfinite(tm.dff).sum(axis=1), fps, verdicts)
+        if verdicts is not None:  # the curation's table: neuron_id, status, reason
+            verdicts = verdicts.assign(neuron_id=verdicts["neuron_id"].astype(str))
+            if "reason" not in verdicts:
+                verdicts["reason"] = ""
+            verdicts = verdicts[["neuron_id", "status", "reason"]]
+        inputs = {"traces": args.traces, "verdicts": args.verdicts, "model": args.model}
+        target.record(record_transients, table, cells, params, fps=fps, verdicts=verdicts,
+                      inputs=inputs)  # fmt: skip
+        target.save()
     n_cells = int(table["neuron_id"].nunique())
     print(f"{len(table)} transients in {n_cells}/{len(tm.neuron_ids)} neurons -> {args.output}")
-    if cells is not None:
+    if args.cells:
         print(f"cell table -> {args.cells}")
     return 0
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from napari_catrack.commands._behaviour import size
-from napari_catrack.commands._common import check_outputs, recording_inputs, warn
+from napari_catrack.commands._common import (
+    add_session_argument,
+    check_outputs,
+    recording_inputs,
+    session_from_args,
+    warn,
+)
 from napari_catrack.errors import InputError
 
 
@@ -64,6 +70,7 @@ def register(subparsers) -> None:
     g.add_argument("--stage-time-scale", type=float, default=1.0, metavar="S",
                    help="seconds per stage time unit (0.001 for ms) [default: 1]")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output CSV")
+    add_session_argument(p)
     p.set_defaults(func=run)
 
 
@@ -76,10 +83,12 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
     from napari_catrack.io.tables import read_table, write_table
 
-    check_outputs({"-o": args.output}, {"--stage": args.stage, "--centerline": args.centerline,
+    check_outputs({"-o": args.output, "--session": args.session},
+                  {"--stage": args.stage, "--centerline": args.centerline,
                   "--tracks": args.tracks, "--frame-times": args.frame_times,
                   **recording_inputs(args.recording, "--recording")})  # fmt: skip
     params = VelocityParams.from_args(args)
+    target = session_from_args(args, args.recording, check=False)  # the behaviour video
     if not params.pixel_size_um:
         raise InputError("give the pixel size in µm with --pixel-size")
     if not (args.centerline or args.tracks):
@@ -144,6 +153,15 @@ def run(args: argparse.Namespace) -> int:
     table = compute_velocity(position, times, stage_um, shape, params, body_px=body,
                              frames=frames)  # fmt: skip
     write_table(table, args.output, float_format="%.4f")
+    if target is not None:
+        from napari_catrack.core.behaviour.records import record_velocity
+
+        attrs = {"stage": target.session.stored_path(args.stage),
+                 "source": "tracks" if args.tracks else "centerline"}  # fmt: skip
+        inputs = {"stage": args.stage, "centerline": args.centerline, "tracks": args.tracks,
+                  "frame_times": args.frame_times, "recording": args.recording}  # fmt: skip
+        target.record(record_velocity, table, params.to_dict(), attrs, inputs=inputs)
+        target.save()
     moving = int((table["direction"] != 0).sum())
     print(f"{len(table)} frames ({moving} moving) -> {args.output}")
     return 0

@@ -116,6 +116,14 @@ class ViewerContext:
                 return layer
         return None
 
+    def recording_inputs(self, role: str = "green") -> dict[str, str]:
+        """{"recording": path} of the file the channel layer came from (else the session's
+        recording): the input a step's record names in its provenance (`io.provenance`)."""
+        layer = self.channel_layer(role) or self.channel_layer("green")
+        path = layer.metadata.get("catrack", {}).get("path") if layer is not None else None
+        path = path or self.session.recording.get("path")
+        return {"recording": str(path)} if path else {}
+
     def channel_data(self, role: str, *, fallback_to_green: bool = False):
         """The (T, Y, X) (or (Y, X)) data of a channel; InputError naming the fix when absent."""
         layer = self.channel_layer(role)

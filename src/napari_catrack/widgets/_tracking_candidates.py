@@ -427,9 +427,13 @@ class CandidatesPanel(QWidget):
             self._syncing = False
 
     def _record(self) -> None:
+        from napari_catrack.core.tracking.records import record_neurons
         from napari_catrack.session import session_for_viewer
 
-        tables = {"selected": self.neurons()}
-        if self.candidates is not None:
-            tables["candidates"] = self.candidates
-        session_for_viewer(self.viewer).record("neurons", tables=tables, params=self.last_params)
+        how = dict(self.last_params or {})
+        params = DetectParams.from_dict(how) if how else None
+        facts = {k: v for k, v in how.items() if k not in (params.to_dict() if params else {})}
+        frame, channel = facts.pop("frame", None), facts.pop("channel", None)
+        record_neurons(session_for_viewer(self.viewer), self.candidates, params, frame=frame,
+                       channel=channel, selected=self.neurons(), facts=facts,
+                       inputs=self.ctx.recording_inputs(channel or "red"))  # fmt: skip

@@ -441,14 +441,12 @@ class AlignmentWidget(QWidget):
             report_exception(exc, "accepting the alignment")
             return None
         self.set_transform(transform)
-        params = {
-            **self.params().to_dict(),
-            "green_layer": self.green_combo.currentText(),
-            "red_layer": self.red_combo.currentText(),
-            "estimate": self.base.to_dict() if self.base is not None else None,
-            "estimate_info": dict(self.base.info) if self.base is not None else None,
-        }
-        self.ctx.session.record("alignment", attrs=transform.to_dict(), params=params)
+        from napari_catrack.core.alignment_records import record_alignment
+
+        layers = {"green_layer": self.green_combo.currentText(),
+                  "red_layer": self.red_combo.currentText()}  # fmt: skip
+        record_alignment(self.ctx.session, transform, self.params(), estimate=self.base,
+                         facts=layers, inputs=self.ctx.recording_inputs())  # fmt: skip
         self.deactivate_keys()
         self.ctx.alignment_changed()
         self.status.setText("alignment accepted: tracking, traces and detection on red use it")

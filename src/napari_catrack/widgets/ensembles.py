@@ -258,23 +258,17 @@ class EnsemblesWidget(QWidget):
             job.progress(0, 1, "shuffling")
             return run_ensembles(table, path, fps, params, n_frames, job.progress, job.cancelled)
 
-        self.job = start_job(self, work, what="ensembles", on_done=self._on_result, bar=self.bar,
+        inputs = {"transients": path} if path else None
+        self.job = start_job(self, work, what="ensembles", bar=self.bar,
+                             on_done=lambda result: self._on_result(result, inputs),
                              buttons=[self.find_button], cancel_button=self.cancel_button,
                              status=self.status)  # fmt: skip
         return self.job
 
-    def _on_result(self, result) -> None:
-        self.ctx.session.record(
-            STEP,
-            tables={
-                "events": result.events,
-                "members": result.members,
-                "event_neurons": result.event_neurons,
-            },
-            arrays={"similarity": np.asarray(result.similarity, dtype=float)},
-            attrs={"threshold": result.threshold, "warnings": list(result.warnings)},
-            params=result.params,
-        )
+    def _on_result(self, result, inputs=None) -> None:
+        from napari_catrack.core.ensembles.records import record_ensembles
+
+        record_ensembles(self.ctx.session, result, inputs=inputs)
         for msg in result.warnings:
             show_warning(f"napari-catrack: {msg}")
         self.show_result(ShownEnsembles(result.events, result.members, result.threshold,

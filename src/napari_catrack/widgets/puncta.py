@@ -298,22 +298,9 @@ class PunctaWidget(QWidget):
         self.result = result
         self._update_layers(result)
         self._update_views(result)
-        self.ctx.session.record(
-            STEP,
-            tables={
-                "localizations": result.localizations,
-                "events": result.events,
-                "tracks": result.tracks,
-            },
-            attrs={
-                "stats": result.stats,
-                "camera": result.camera.to_dict(),
-                "model": result.model_info,
-                "frame_shape": list(result.frame_shape),
-                "n_frames": result.n_frames,
-            },
-            params=result.params.to_dict(),
-        )
+        from napari_catrack.core.puncta.records import record_puncta
+
+        record_puncta(self.ctx.session, result, inputs=self.ctx.recording_inputs())
         s = result.stats
         self.status.setText(
             f"{s['localizations']} localisations, {s['tracks']} tracks, "

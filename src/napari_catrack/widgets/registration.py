@@ -168,11 +168,10 @@ class RegistrationWidget(QWidget):
                               contrast_limits=raw_layer.contrast_limits, metadata=meta)  # fmt: skip
         self.shifts = result.shifts
         session = self.ctx.session
-        tables = {"shifts": result.shifts_table()}
-        arrays = {"template": result.template, "mean_registered": result.mean_registered}
-        if result.patch_shifts is not None:
-            arrays.update(patch_shifts=result.patch_shifts, patch_centres=result.patch_centres)
-        session.record(STEP, tables=tables, arrays=arrays, attrs=result.attrs(), params=result.params.to_dict())  # fmt: skip
+        from napari_catrack.core.registration.records import record_registration
+
+        path = layer_path(raw_layer)
+        record_registration(session, result, inputs={"recording": path} if path else None)
         m = result.metrics
         self.status.setText(
             f"registered {len(result.shifts)} frames: correlation with the template "

@@ -147,6 +147,15 @@ class SourcesWidget(QWidget):
         layer = self.viewer.layers[name]
         return layer.data[0] if layer.multiscale else layer.data
 
+    def movie_inputs(self) -> dict:
+        """{"recording": file} the movie layer came from (provenance of the step's record)."""
+        name = self.movie.currentText()
+        if not name or name not in self.viewer.layers:
+            return {}
+        layer = self.viewer.layers[name]
+        path = getattr(layer.source, "path", None) or layer.metadata.get("catrack", {}).get("path")
+        return {"recording": str(path)} if path else {}
+
     def _start(self, work, what, on_done):
         self.job = start_job(self, work, what=what, on_done=on_done, bar=self.bar, buttons=self._buttons,
                              cancel_button=self.cancel_button, status=self.status)  # fmt: skip
@@ -168,7 +177,10 @@ class SourcesWidget(QWidget):
                 self.viewer.layers[title].data = img
             else:
                 self.viewer.add_image(img, name=title, colormap=SUMMARY_COLORMAPS[name], visible=name == "correlation")  # fmt: skip
-        self.ctx.session.record("summary", arrays=images.as_dict())
+        from napari_catrack.core.summary import SummaryParams
+        from napari_catrack.core.summary_records import record_summary
+
+        record_summary(self.ctx.session, images, SummaryParams(), inputs=self.movie_inputs())
         self.status.setText("summary images added as layers (mean, max, std, correlation, pnr)")
 
     @reports_errors("source extraction")
@@ -201,7 +213,7 @@ class SourcesWidget(QWidget):
     def run_import(self, tool: str, path):
         fps = self.ctx.fps()
         return self._start(lambda job: read_tool_output(tool, path, fps), f"{tool} import",
-                           lambda r: self._show(r, origin=tool))  # fmt: skip
+                           lambda r: self._show(r, origin=tool, inputs={tool: path}))  # fmt: skip
 
     @reports_errors("fitting drawn cells")
     def run_refit(self):
@@ -226,10 +238,12 @@ class SourcesWidget(QWidget):
         )
 
     # ------------------------------------------------------------ results
-    def _show(self, result, origin: str = "extracted", record: bool = True) -> None:
+    def _show(self, result, origin: str = "extracted", record: bool = True, inputs=None) -> None:
         session = self.ctx.session
         if record:
-            record_sources(session, result, origin=origin)
+            if inputs is None and origin == "extracted":
+                inputs = self.movie_inputs()
+            record_sources(session, result, origin=origin, inputs=inputs)
             attach_session(
                 self.viewer, session
             )  # new traces: other widgets (traces, curation) reload

@@ -268,10 +268,7 @@ class TraceViewerWidget(QWidget):
             report_exception(exc, "trace extraction")
             return None
         transform = inputs["transform"]
-        params = {
-            **settings.to_dict(),
-            "fps": inputs["fps"],
-            "alignment": None if transform is None else transform.to_dict(),
+        facts = {
             "alignment_source": self.ctx.alignment().source,
             "points_layer": self.points.currentText(),
         }
@@ -284,7 +281,11 @@ class TraceViewerWidget(QWidget):
                                   progress=job.progress, cancel=job.cancelled)  # fmt: skip
 
         def done(table: pd.DataFrame) -> None:
-            self.ctx.session.record("traces", tables={"traces": table}, params=params)
+            from napari_catrack.core.signals.records import record_traces
+
+            record_traces(self.ctx.session, table, settings, fps=inputs["fps"],
+                          alignment=transform, facts=facts,
+                          inputs=self.ctx.recording_inputs())  # fmt: skip
             self.set_traces(table)
             self.status.setText(
                 f"{table.neuron_id.nunique()} neurons x {table.frame.nunique()} frames"
@@ -313,10 +314,9 @@ class TraceViewerWidget(QWidget):
         self.traces["dff_clean"], params = clean_table_column(self.traces, fps, settings)
         session = self.ctx.session
         if "traces" in session:
-            previous = session["traces"].params
-            session.record("traces", tables={"traces": self.traces},
-                           params={**previous, "cleaning": params,
-                                   "cleaning_params": settings.to_dict()})  # fmt: skip
+            from napari_catrack.core.signals.records import record_cleaning
+
+            record_cleaning(session, self.traces, params, settings)
         self._offer_panels()
         self.panel_boxes["cleaned"].setChecked(True)
         self.redraw()

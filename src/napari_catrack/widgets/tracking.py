@@ -311,9 +311,16 @@ class TrackingWidget(QWidget):
         self.run_info = {k: v for k, v in info.items() if k != "corrections"}
         self.edited.clear()
         self.show_tracks()
-        step = "re-track" if what.startswith("re-") else "track"
-        params = {**info, "step": step, "n_manual": int((tracks.source == "manual").sum())}
-        self.ctx.session.record("tracks", tables={"tracks": self.tracks}, params=params)
+        from napari_catrack.core.tracking.records import record_tracks
+
+        params = TrackParams.from_dict(info)
+        facts = {k: v for k, v in info.items()
+                 if k not in params.to_dict() and k not in ("seed_frame", "alignment")}  # fmt: skip
+        facts.update(step="re-track" if what.startswith("re-") else "track",
+                     n_manual=int((tracks.source == "manual").sum()))  # fmt: skip
+        record_tracks(self.ctx.session, self.tracks, params, seed_frame=info.get("seed_frame", 0),
+                      alignment=transform, facts=facts,
+                      inputs=self.ctx.recording_inputs(params.channel))  # fmt: skip
         self.bar.setValue(100)
         self.last_outcome = (
             f"{what} done: {tracks.neuron_id.nunique()} neurons x {tracks.frame.nunique()} "

@@ -253,11 +253,10 @@ class TransientsWidget(TransientsPanel):
         self.state.smooth_window_s = (
             params.ksigma_smooth_window_s() if method == "ksigma" else params.smooth_window_s
         )
-        stored = params.to_dict()
-        if method == "model":  # the session keeps the detector itself (its own step)
-            det = params.model
-            stored["model"] = "shipped" if det is None else det.config.arch
-        self.last_params = stored
+        from napari_catrack.core.transients.records import stored_params
+
+        # the session keeps a detector trained here itself (its own step)
+        self.last_params = stored_params(params)
         self.state.set_table(table)
         self.selected_tid = -1
         self._changed()
@@ -552,13 +551,17 @@ class TransientsWidget(TransientsPanel):
 
     def save_to_session(self) -> None:
         """Record transients, cells and verdicts as the session's "transients" step."""
+        from napari_catrack.core.transients.records import record_transients
+
         st = self.state
-        tables = {"transients": st.transients(), "cells": st.cells(), "verdicts": st.verdicts}
-        if len(self.roi_traces):
-            tables["roi_traces"] = self.roi_traces
-        attrs = {"fps": st.fps, "frame0": st.frame0, "traces_source": self.traces_source}
+        tables = {"roi_traces": self.roi_traces} if len(self.roi_traces) else {}
+        attrs = {"frame0": st.frame0, "traces_source": self.traces_source}
+        source = self.traces_source
+        inputs = {"traces": source} if source and source != "session" else None
         # The file is written by flush_session, debounced: fast keyboard curation never waits on it.
-        self.session.record(STEP, tables=tables, attrs=attrs, params=self.last_params, save=False)
+        record_transients(self.session, st.transients(), st.cells(), dict(self.last_params or {}),
+                          fps=st.fps, verdicts=st.verdicts, tables=tables, attrs=attrs,
+                          inputs=inputs, save=False)  # fmt: skip
         if self.session.autosave and self.session.path is not None:
             self._save_timer.start()
 

@@ -23,8 +23,17 @@ SEGMENTATION, CENTERLINE, VELOCITY = "segmentation", "centerline", "velocity"
 
 
 def record_segmentation(
-    session, result: SegmentationResult, params: dict, quality: pd.DataFrame, save=None
+    session,
+    result: SegmentationResult,
+    params: dict,
+    quality: pd.DataFrame,
+    save=None,
+    *,
+    inputs: dict[str, Any] | None = None,
 ) -> None:
+    """`inputs` ({role: path}): the files read, stored as attrs `inputs` (`io.provenance`)."""
+    from napari_catrack.io.provenance import inputs_provenance
+
     arrays = {"masks": result.masks.astype(np.uint8)}
     for a in result.anchors:
         if a.mask is not None:
@@ -38,6 +47,7 @@ def record_segmentation(
             "anchors": [a.to_dict() for a in result.anchors],
             "method": result.method,
             "info": result.info,
+            "inputs": inputs_provenance(session, inputs),
         },
         params=params,
         save=save,
@@ -80,15 +90,21 @@ def record_centerline(
     *,
     posture: pd.DataFrame | None = None,
     head_points: dict[int, tuple[float, float]] | None = None,
+    inputs: dict[str, Any] | None = None,
     save=None,
 ) -> None:
+    from napari_catrack.io.provenance import inputs_provenance
+
     tables = {"centerline": result.table(), "frames": result.frames_table()}
     if posture is not None:
         tables["posture"] = posture
     session.record(
         CENTERLINE,
         tables=tables,
-        attrs={"head_points": {str(k): list(v) for k, v in (head_points or {}).items()}},
+        attrs={
+            "head_points": {str(k): list(v) for k, v in (head_points or {}).items()},
+            "inputs": inputs_provenance(session, inputs),
+        },
         params=params,
         save=save,
     )
@@ -106,7 +122,12 @@ def centerline_from_session(session) -> tuple[CenterlineResult, dict[int, Any]] 
     return result, heads
 
 
-def record_velocity(session, table: pd.DataFrame, params: dict, attrs: dict, save=None) -> None:
+def record_velocity(
+    session, table: pd.DataFrame, params: dict, attrs: dict, save=None, *, inputs=None
+) -> None:
+    from napari_catrack.io.provenance import inputs_provenance
+
+    attrs = {**attrs, "inputs": inputs_provenance(session, inputs)}
     session.record(VELOCITY, tables={"velocity": table}, attrs=attrs, params=params, save=save)
 
 

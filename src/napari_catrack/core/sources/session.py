@@ -33,21 +33,27 @@ def traces_for_session(result: SourcesResult) -> pd.DataFrame:
     return table
 
 
-def record_sources(session, result: SourcesResult, *, origin: str = "extracted", save=None) -> None:
-    """Store components, footprints, traces and the evaluation's verdicts in the session."""
+def record_sources(
+    session, result: SourcesResult, *, origin: str = "extracted", inputs=None, save=None
+) -> None:
+    """Store components, footprints, traces and the evaluation's verdicts in the session;
+    `inputs` ({role: path}) are the files read (`io.provenance`, attrs `inputs` of both steps)."""
+    from napari_catrack.io.provenance import inputs_provenance
+
+    read = inputs_provenance(session, inputs)
     comps = result.components.reset_index(drop=True)
     session.record(
         SOURCES_STEP,
         tables={"components": comps},
         arrays={"footprints": np.asarray(result.footprints, np.float32)},
-        attrs={"origin": origin, "fps": result.fps, "n_components": len(comps)},
+        attrs={"origin": origin, "fps": result.fps, "n_components": len(comps), "inputs": read},
         params={"sources": result.params.to_dict(), "evaluation": result.evaluation.to_dict()},
         save=False,
     )
     session.record(
         TRACES_STEP,
         tables={"traces": traces_for_session(result)},
-        attrs={"source": SOURCES_STEP, "origin": origin, "fps": result.fps},
+        attrs={"source": SOURCES_STEP, "origin": origin, "fps": result.fps, "inputs": read},
         params={"sources": result.params.to_dict()},
         save=False,
     )

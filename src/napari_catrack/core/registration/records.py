@@ -1,0 +1,33 @@
+"""The "registration" session step: the one way every caller records a motion correction.
+
+table `shifts` (frame, dy, dx); arrays `template`, `mean_registered` (+ `patch_shifts`,
+`patch_centres` in piecewise mode); attrs the result's summary (`RegistrationResult.attrs()`: mode, metrics, bad frames, `output` = the registered
+movie) and `inputs` (files read, `io.provenance`); params `RegisterParams.to_dict()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+STEP = "registration"
+
+
+def record_registration(
+    session, result, *, output=None, inputs: dict[str, Any] | None = None, save=None
+):
+    """Store a `RegistrationResult`; `output` overrides where the registered movie is named."""
+    from napari_catrack.io.provenance import inputs_provenance
+
+    tables = {"shifts": result.shifts_table()}
+    arrays = {"template": result.template, "mean_registered": result.mean_registered}
+    if result.patch_shifts is not None:
+        arrays.update(patch_shifts=result.patch_shifts, patch_centres=result.patch_centres)
+    attrs = result.attrs()
+    if output is not None:
+        attrs["output"] = str(output)
+    elif attrs.get("output"):
+        attrs["output"] = session.stored_path(attrs["output"])
+    attrs["inputs"] = inputs_provenance(session, inputs)
+    return session.record(
+        STEP, tables=tables, arrays=arrays, attrs=attrs, params=result.params.to_dict(), save=save
+    )

@@ -1,0 +1,53 @@
+"""The "traces" session step (traces along tracks): the one way every caller records it.
+
+table `traces` (neuron_id, frame, time_s, green, red, ratio, dff, ... and `dff_clean` when
+cleaned); attrs `fps` and `inputs` (files read, `io.provenance`); params `TracesParams.to_dict()`
++ `fps`, `alignment` (the red -> green transform used, None for none) and, when the traces were
+cleaned, `cleaning` (what ran) and `cleaning_params` (`CleaningParams.to_dict()`).
+Traces of extracted or imported sources are recorded by `core/sources/session.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+STEP = "traces"
+
+
+def record_traces(
+    session,
+    traces,
+    params,
+    *,
+    fps: float | None,
+    alignment=None,
+    cleaning: dict[str, Any] | None = None,
+    cleaning_params=None,
+    facts: dict[str, Any] | None = None,
+    inputs: dict[str, Any] | None = None,
+    save=None,
+):
+    """Store `traces` extracted with `params` (`TracesParams`) at `fps`."""
+    from napari_catrack.io.provenance import inputs_provenance
+
+    stored = {
+        **params.to_dict(),
+        "fps": fps,
+        "alignment": None if alignment is None else alignment.to_dict(),
+    }
+    if cleaning is not None:
+        stored["cleaning"] = cleaning
+        if cleaning_params is not None:
+            stored["cleaning_params"] = cleaning_params.to_dict()
+    stored.update(facts or {})
+    attrs = {"fps": fps, "inputs": inputs_provenance(session, inputs)}
+    return session.record(STEP, tables={"traces": traces}, attrs=attrs, params=stored, save=save)
+
+
+def record_cleaning(session, traces, cleaning: dict[str, Any], cleaning_params, save=None):
+    """Re-record the step with a cleaned `dff_clean` column, keeping what it already holds."""
+    rec = session[STEP]
+    params = {**rec.params, "cleaning": cleaning, "cleaning_params": cleaning_params.to_dict()}
+    return session.record(
+        STEP, tables={**rec.tables, "traces": traces}, attrs=rec.attrs, params=params, save=save
+    )
