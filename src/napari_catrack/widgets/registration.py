@@ -172,7 +172,9 @@ class RegistrationWidget(QWidget):
         arrays = {"template": result.template, "mean_registered": result.mean_registered}
         if result.patch_shifts is not None:
             arrays.update(patch_shifts=result.patch_shifts, patch_centres=result.patch_centres)
-        session.record(STEP, tables=tables, arrays=arrays, attrs=result.attrs(), params=result.params.to_dict())  # fmt: skip
+        # the output movie, reopened with the session
+        attrs = {**result.attrs(), "output": session.stored_path(output)}
+        session.record(STEP, tables=tables, arrays=arrays, attrs=attrs, params=result.params.to_dict())  # fmt: skip
         m = result.metrics
         self.status.setText(
             f"registered {len(result.shifts)} frames: correlation with the template "
@@ -220,3 +222,8 @@ class RegistrationWidget(QWidget):
             self.shifts = session[STEP].tables["shifts"][["dy", "dx"]].to_numpy(float)
             self.form.set_params(RegisterParams.from_dict(session[STEP].params))
             self._plot()
+        reg = self.registered_layer()
+        if reg is not None:  # reopened with the session (the registration step's output)
+            self.show_registered.setEnabled(True)
+            self._toggle(self.show_registered.isChecked())
+            self.status.setText(f"registered movie: {reg.name} (from the session)")
