@@ -78,13 +78,14 @@ def run_two_photon_demo(
         gt / "cells.csv",
     )
     session = Session(out / "two_photon.catrack.h5", autosave=False)
-    session.set_recording(str(movie_path), {}, {"frames": n_frames, "fps": syn.fps})
+    height, width = syn.movie.shape[1:]
+    session.set_recording(str(movie_path), {}, {"frames": n_frames, "fps": syn.fps, "height": height, "width": width})  # fmt: skip
     done("movie", path=movie_path.name, cells=len(syn.truth.centres))
 
     reg = register_movie(movie_path, RegisterParams(), output=out / "registered.tif")
     _csv(reg.shifts_table(), out / "shifts.csv")
     _csv(reg.patch_table(), out / "patches.csv")
-    session.record("registration", tables={"shifts": reg.shifts_table()}, attrs=reg.attrs(), params=reg.params.to_dict())  # fmt: skip
+    session.record("registration", tables={"shifts": reg.shifts_table()}, attrs={**reg.attrs(), "output": session.stored_path(reg.output)}, params=reg.params.to_dict())  # fmt: skip
     err = shift_error(reg.shifts, truth_shifts)
     done("registration", median_error_px=round(err["median_px"], 4), residual_px=round(reg.metrics["residual_motion_median_px"], 4))  # fmt: skip
 
