@@ -137,3 +137,8 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     qtbot.mouseClick(src.rejudge, Qt.LeftButton)  # untick: suite2p's verdicts come back
     assert [s for s, _ in status_of(session, ids)] == tool
     assert session["sources"].attrs["origin"] == "suite2p"
+
+    # Minian stores no frame rate: the recording's, said
+    wait_job(qtbot, src.run_import("minian", "x"))
+    assert session["sources"].attrs["fps"] == 30.0
+    assert "minian stored no frame rate: the recording's 30 Hz is used" in src.status.text()

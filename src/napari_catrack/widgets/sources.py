@@ -456,4 +456,7 @@ def _read_import(tool: str, path, recording_fps: float | None):
                     f"{recording_fps:g} Hz (the traces' times follow {tool})"
                 )
             return result
-    return read_tool_output(tool, path, recording_fps)
+    result = read_tool_output(tool, path, recording_fps)
+    if recording_fps:
+        result.warnings.append(f"{tool} stored no frame rate: the recording's {recording_fps:g} Hz is used")  # fmt: skip
+    return result
