@@ -84,7 +84,8 @@ def run_two_photon_demo(
         gt / "cells.csv",
     )
     session = Session(out / "two_photon.catrack.h5", autosave=False)
-    session.set_recording(str(movie_path), {}, {"frames": n_frames, "fps": syn.fps})
+    height, width = syn.movie.shape[1:]
+    session.set_recording(str(movie_path), {}, {"frames": n_frames, "fps": syn.fps, "height": height, "width": width})  # fmt: skip
     done("movie", path=movie_path.name, cells=len(syn.truth.centres))
 
     reg = register_movie(movie_path, RegisterParams(), output=out / "registered.tif")

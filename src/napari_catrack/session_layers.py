@@ -37,6 +37,7 @@ def session_layers(session: Session) -> list[LayerData]:
             layers.extend(recording_layers(rec))
     if "alignment" in session and len(layers) == 2:
         _apply_alignment(layers, session["alignment"].attrs)
+    layers.extend(_registered_layer(session, layers[0] if layers else None))
     saved_kinds = {kind for _, _, kind in session.layers}
     if "tracks" in session and "tracks" not in saved_kinds:
         table = session["tracks"].tables.get("tracks")
@@ -63,6 +64,36 @@ def _attach_to_current_viewer(session: Session) -> None:
         attach_session(viewer, session)
 
 
+def _registered_layer(session: Session, raw: LayerData | None) -> list[LayerData]:
+    """The registration step's output movie, reopened lazily (it is referenced, never copied)."""
+    from napari_catrack.core.registration.output import registered_movie
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.layers import contrast_from_frame
+
+    path = registered_movie(session)
+    if path is None:
+        if "registration" in session and (session["registration"].attrs or {}).get("output"):
+            warnings.warn(
+                f"the registered movie {session['registration'].attrs['output']} is not on disk; "
+                "the session's sources may come from it",
+                stacklevel=3,
+            )
+        return []
+    try:
+        data = open_recording(path).green
+    except CatrackError as exc:
+        warnings.warn(f"the registered movie could not be reopened ({exc})", stacklevel=3)
+        return []
+    raw_name = raw[1].get("name") if raw is not None else None
+    meta = {
+        "name": f"{raw_name} registered" if raw_name else "registered",
+        "colormap": raw[1].get("colormap", "gray") if raw is not None else "gray",
+        "contrast_limits": contrast_from_frame(np.asarray(data[0])),
+        "metadata": {"catrack": {"role": "registered", "path": path, "raw_layer": raw_name}},
+    }
+    return [(data, meta, "image")]
+
+
 def _apply_alignment(layers: list[LayerData], attrs: dict[str, Any]) -> None:
     from napari_catrack.core.rigid import AlignmentTransform
 
@@ -81,6 +112,8 @@ def layers_into_session(session: Session, layer_data: list[LayerData]) -> None:
     for data, meta, kind in layer_data:
         catrack = (meta.get("metadata") or {}).get("catrack") or {}
         if kind == "image" and catrack.get("path"):
+            if catrack.get("role") == "registered":
+                continue  # referenced by the registration step's output, reopened from it
             if not session.recording:
                 session.set_recording(
                     catrack["path"], catrack.get("options", {}), catrack.get("summary", {})

@@ -194,7 +194,7 @@ def two_photon_session(folder: Path):
         arrays={"footprints": footprints.astype(np.float32)},
         attrs={"fps": FPS},
     )
-    session.record("traces", tables={"traces": traces}, attrs={"fps": FPS})
+    session.record("traces", tables={"traces": traces}, attrs={"fps": FPS, "source": "sources"})
     set_verdict(session, 3, "rejected", "auto: low snr")
     session.save()
     return session, footprints

@@ -58,8 +58,9 @@ def test_worm_session_reads_back_to_the_same_numbers(worm):
         np.testing.assert_allclose(pos.data[:], first[["x", "y"]].to_numpy())
         assert pos.unit == "meters" and pos.conversion == pytest.approx(0.5e-6)
         mask = seg["pixel_mask"].iloc[2]
-        xs, ys = np.array([p[0] for p in mask]), np.array([p[1] for p in mask])
-        assert abs(xs.mean() - first.x.iloc[0]) < 1 and abs(ys.mean() - first.y.iloc[0]) < 1
+        # NWB's (x, y) are the (row, column) of the image, as in image_mask and suite2p's writer
+        rows, cols = np.array([p[0] for p in mask]), np.array([p[1] for p in mask])
+        assert abs(rows.mean() - first.y.iloc[0]) < 1 and abs(cols.mean() - first.x.iloc[0]) < 1
         # transients with their cell's verdict
         tr = nwb.intervals["transients"].to_dataframe()
         table = session["transients"].tables["transients"]

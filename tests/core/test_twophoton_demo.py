@@ -24,3 +24,12 @@ def test_two_photon_demo_runs_every_step(tmp_path):
     from ._session_helpers import nwb_problems
 
     assert nwb_problems(session, tmp_path / "two_photon.nwb") == []  # its NWB export
+    summary = session.recording["summary"]
+    assert (summary["height"], summary["width"]) == (160, 160)  # was missing: dimension [0, 0]
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(tmp_path / "two_photon.nwb"), "r") as io:
+        nwb = io.read()
+        assert list(nwb.acquisition["Imaging"].dimension[:]) == [160, 160]
+        stacks = nwb.processing["ophys"]["MotionCorrection"].corrected_image_stacks
+        assert stacks["CorrectedImageStack"].corrected.external_file[0].endswith("registered.tif")

@@ -13,6 +13,12 @@ PROMPTS = (
     ("experimenter", "experimenter (Last, First)"),
 )
 
+NO_SUBJECT = (
+    "no subject in the metadata: the file is valid NWB, but DANDI needs a subject (nwbinspector "
+    "reports CRITICAL check_subject_exists); give --metadata meta.yaml with e.g. subject: "
+    "{subject_id: m1, species: Mus musculus, sex: M, age: P90D} (docs/nwb.md)"
+)
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -84,4 +90,8 @@ def run(args: argparse.Namespace) -> int:
         meta = {}
     path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging)
     print(f"catrack export-nwb: {args.session} -> {path}", file=sys.stderr)
+    if not meta.get("subject"):
+        from napari_catrack.commands._common import warn
+
+        warn("export-nwb", NO_SUBJECT)
     return 0

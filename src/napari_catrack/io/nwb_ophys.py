@@ -1,4 +1,11 @@
-"""NWB optical physiology of a session: imaging links, ROIs, positions, traces, transients."""
+"""NWB optical physiology of a session: imaging links, motion correction, ROIs, positions, traces,
+transients.
+
+Image axes follow NWB's convention as suite2p's NWB writer does: an ImageSeries' data is
+(frame, x, y) with x the first image axis, so napari-catrack's (T, Y, X) movies are written as
+they are with `dimension` = [height, width] (rows, columns); `image_mask` is [row, column] and
+`pixel_mask` entries are (row, column, weight) (suite2p: (ypix, xpix, lam)).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_catrack.errors import InputError
 from napari_catrack.io.nwb_common import (
     IMAGING_DEFAULTS,
     ImagingClock,
@@ -55,12 +63,16 @@ def add_ophys(
     two_photon = imaging.get("method") == "two-photon" or (
         imaging.get("method") is None and ("sources" in session or "registration" in session)
     )
+    _check_lengths(session, summary)
     plane = _imaging_plane(nwb, meta, imaging, summary, clock, two_photon)
-    _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed_imaging)
-    if not ids:
+    series = _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed_imaging)  # fmt: skip
+    if not ids and "registration" not in session:
         return
     ophys = nwb.create_processing_module("ophys", "optical physiology processed by napari-catrack")
-    seg = _segmentation(ophys, session, plane, ids, summary)
+    corrected = _motion_correction(ophys, session, series, summary, clock, nwb_path, embed_imaging)
+    if not ids:
+        return
+    seg = _segmentation(ophys, session, plane, ids, summary, corrected or series)
     _positions(ophys, session, ids, summary, clock)
     _responses(ophys, session, seg, ids, clock)
     _transients(nwb, session, seg, ids, clock)
@@ -122,14 +134,43 @@ def _external_files(path: str) -> tuple[list[str], list[int]]:
     return files, list(range(len(files)))
 
 
-def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed) -> None:
+def _check_lengths(session, summary) -> None:
+    """Refuse (one line) traces or masks that contradict the imaging series they would sit beside
+    (an import from another movie, or a part of it)."""
+    n = int(summary.get("frames") or 0)
+    size = (int(summary.get("height") or 0), int(summary.get("width") or 0))
+    if "sources" in session and "footprints" in session["sources"].arrays and all(size):
+        fp = tuple(np.shape(session["sources"].arrays["footprints"])[1:])
+        if fp and fp != size:
+            raise InputError(
+                f"the session's source footprints are {fp[0]}x{fp[1]} px but its recording is "
+                f"{size[0]}x{size[1]} px (height x width): they belong to another movie; not "
+                "written to NWB"
+            )
+    if not n or "traces" not in session or "traces" not in session["traces"].tables:
+        return
+    traces = session["traces"].tables["traces"]
+    if not len(traces):
+        return
+    last = int(traces["frame"].max()) + 1
+    from_sources = session["traces"].attrs.get("source") == "sources"
+    if last > n or (from_sources and last != n):
+        raise InputError(
+            f"the session's traces have {last} frames but its recording has {n}: their frames "
+            "do not line up with the imaging series; not written to NWB (import the cells of "
+            "this recording, or open the recording they belong to)"
+        )
+
+
+def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed):
+    """The recording's series (green, and red when two-channel), linked or embedded: {role: series}."""
     from pynwb.ophys import OnePhotonSeries, TwoPhotonSeries
 
     rec = session.recording or {}
     path = rec.get("path")
     n = int(summary.get("frames") or 0)
     if not path or not n:
-        return
+        return {}
     try:
         files, starts = _external_files(path)
     except Exception:  # any reason the recording cannot be found
@@ -138,11 +179,12 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
         warnings.warn(
             f"NWB export: the recording {path} is not on disk; imaging not linked", stacklevel=2
         )
-        return
+        return {}
     cls = TwoPhotonSeries if two_photon else OnePhotonSeries
     options = rec.get("options") or {}
     layout = summary.get("layout") or options.get("layout") or "single"
     roles = ("green", "red") if int(summary.get("channels") or 1) > 1 else ("green",)
+    out = {}
     for role in roles:
         kwargs: dict[str, Any] = dict(
             name=f"Imaging{role.capitalize()}" if len(roles) > 1 else "Imaging",
@@ -150,7 +192,7 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
             unit="n.a.",
             description=f"{role} channel of {Path(path).name} (channel layout {layout}, "
             f"open options {options})",
-            dimension=[int(summary.get("width") or 0), int(summary.get("height") or 0)],
+            dimension=_dimension(summary),
             **clock.series_timing(n),
         )
         if embed:
@@ -162,7 +204,65 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
                 format="external",
                 num_samples=n,
             )
-        nwb.add_acquisition(cls(**kwargs))
+        out[role] = cls(**kwargs)
+        nwb.add_acquisition(out[role])
+    return out
+
+
+def _dimension(summary) -> list[int]:
+    """NWB `dimension`: pixels along the data's x, y axes = (rows, columns) of (T, Y, X) frames."""
+    return [int(summary.get("height") or 0), int(summary.get("width") or 0)]
+
+
+def _motion_correction(ophys, session, series, summary, clock, nwb_path, embed):
+    """NWB's MotionCorrection of the registration step: the registered movie (linked, or embedded
+    like the imaging) as CorrectedImageStack `corrected`, the raw imaging as `original`, the
+    shifts as `xy_translation`. Returns the corrected series (the masks belong to it), or None."""
+    from pynwb.base import TimeSeries
+    from pynwb.image import ImageSeries
+    from pynwb.ophys import CorrectedImageStack, MotionCorrection
+
+    from napari_catrack.core.registration.output import registered_movie
+
+    if "registration" not in session or "shifts" not in session["registration"].tables:
+        return None
+    shifts = session["registration"].tables["shifts"]
+    mode = session["registration"].attrs.get("mode", "rigid")
+    part = " (the rigid part; patch shifts are in the session)" if mode == "piecewise" else ""
+    shift_series = dict(
+        data=compressed(shifts[["dy", "dx"]].to_numpy(float)),
+        unit="pixels",
+        description=f"{mode} registration shifts per frame{part}: column 0 along rows (NWB x, "
+        "dy), column 1 along columns (NWB y, dx); the registered frame at pixel p is the raw "
+        "frame at p + (dy, dx)",
+        **clock.series_timing(len(shifts), int(shifts["frame"].iloc[0]) if len(shifts) else 0),
+    )
+    path = registered_movie(session)
+    original = series.get("green")
+    if path is None or original is None:
+        why = "the registered movie is not on disk" if path is None else "the recording is not linked"  # fmt: skip
+        warnings.warn(f"NWB export: {why}; only the registration shifts are written", stacklevel=3)
+        ophys.add(TimeSeries(name="registration_shifts", **shift_series))
+        return None
+    xy = TimeSeries(name="xy_translation", **shift_series)
+    n = int(summary.get("frames") or 0)
+    kwargs: dict[str, Any] = dict(
+        name="corrected",
+        unit="n.a.",
+        description=f"the registered (motion-corrected) movie {Path(path).name}: the session's "
+        "summary images and source footprints come from it",
+        dimension=_dimension(summary),
+        **clock.series_timing(n),
+    )
+    if embed:
+        kwargs["data"] = _frames_iterator(path, {}, "green")
+    else:
+        kwargs.update(external_file=[relative_to(path, nwb_path)], starting_frame=[0],
+                      format="external", num_samples=n)  # fmt: skip
+    corrected = ImageSeries(**kwargs)
+    stack = CorrectedImageStack(corrected=corrected, original=original, xy_translation=xy)
+    ophys.add(MotionCorrection(corrected_image_stacks=[stack]))
+    return corrected
 
 
 def _frames_iterator(path: str, options: dict, role: str):
@@ -208,11 +308,12 @@ def _disk(y: float, x: float, radius: float, shape) -> list[tuple[int, int, floa
         for xx in range(round(x) - r, round(x) + r + 1):
             inside = (yy - y) ** 2 + (xx - x) ** 2 <= radius**2
             if inside and 0 <= yy < shape[0] and 0 <= xx < shape[1]:
-                out.append((xx, yy, 1.0))
-    return out or [(round(x), round(y), 1.0)]
+                out.append((yy, xx, 1.0))  # NWB (x, y) = (row, column), like image_mask[row, col]
+    return out or [(round(y), round(x), 1.0)]
 
 
-def _segmentation(ophys, session, plane, ids: list[str], summary):
+def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
+    """`reference`: the series the masks belong to (the corrected stack, else the imaging)."""
     from pynwb.ophys import ImageSegmentation
 
     shape = (int(summary.get("height") or 0), int(summary.get("width") or 0))
@@ -227,15 +328,25 @@ def _segmentation(ophys, session, plane, ids: list[str], summary):
         if all(i in row for i in ids):
             footprints = fp[[row[i] for i in ids]]
             shape = fp.shape[1:]
+    if isinstance(reference, dict):  # the recording's series: masks of the green channel
+        reference = reference.get("green")
     if footprints is not None:
-        description = "source footprints (image_mask rows are (y, x) images of the recording)"
+        movie = (
+            "the registered movie (processing/ophys/MotionCorrection, `corrected`), not the raw "
+            "frames of acquisition"
+            if "registration" in session
+            else "the recording (acquisition)"
+        )
+        description = f"source footprints of {movie}; image_mask[row, column]"
     else:
         description = (
             "tracked neurons: each ROI is the trace disk at the neuron's first tracked "
-            "position; the neuron moves with the animal, see NeuronPositions"
+            "position; the neuron moves with the animal, see NeuronPositions; pixel_mask "
+            "entries are (row, column, weight)"
         )
+    extra = {"reference_images": reference} if reference is not None else {}
     ps = seg.create_plane_segmentation(
-        description=description, imaging_plane=plane, name="PlaneSegmentation"
+        description=description, imaging_plane=plane, name="PlaneSegmentation", **extra
     )
     ps.add_column("neuron_id", "neuron id used by every napari-catrack table")
     ps.add_column("status", "curation verdict of the cell: accepted, rejected or unverified")
@@ -299,8 +410,11 @@ def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None
     if "traces" not in session or "traces" not in session["traces"].tables:
         return
     traces = session["traces"].tables["traces"]
+    skip = set()
+    if session["traces"].attrs.get("source") == "sources":
+        skip.add("green")  # sources' green = raw, a copy for the trace viewer
     for container_cls, columns in ((Fluorescence, FLUORESCENCE), (DfOverF, DFF)):
-        present = [c for c in columns if c in traces and traces[c].notna().any()]
+        present = [c for c in columns if c in traces and c not in skip and traces[c].notna().any()]  # fmt: skip
         if not present:
             continue
         container = container_cls()

@@ -219,3 +219,8 @@ class RegistrationWidget(QWidget):
             self.shifts = session[STEP].tables["shifts"][["dy", "dx"]].to_numpy(float)
             self.form.set_params(RegisterParams.from_dict(session[STEP].params))
             self._plot()
+        reg = self.registered_layer()
+        if reg is not None:  # reopened with the session (the registration step's output)
+            self.show_registered.setEnabled(True)
+            self._toggle(self.show_registered.isChecked())
+            self.status.setText(f"registered movie: {reg.name} (from the session)")

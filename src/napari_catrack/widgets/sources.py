@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -34,9 +35,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_catrack.core.sources import EvaluationParams, SourcesParams, evaluate, extract_sources
+from napari_catrack.core.sources import EvaluationParams, SourcesParams, extract_sources
+from napari_catrack.core.sources.evaluation import judge, rejudged, untested
 from napari_catrack.core.sources.session import (
     DELETED,
+    check_against_movie,
     labels_from_footprints,
     record_sources,
     set_verdict,
@@ -89,6 +92,13 @@ class SourcesWidget(QWidget):
         self.status.setWordWrap(True)
         self.evaluation = ParamsForm(EvaluationParams)
         self.evaluation.changed.connect(self.reevaluate)
+        self.rejudge = QCheckBox("re-judge imported cells with these thresholds")
+        self.rejudge.setToolTip(
+            "imported cells keep the verdicts of the tool that found them (suite2p iscell, CaImAn "
+            "idx_components) unless this is ticked; untick to bring the tool's verdicts back"
+        )
+        self.rejudge.setEnabled(False)
+        self.rejudge.toggled.connect(self.reevaluate)
         self.count = QLabel("no components yet")
         self.cells = QListWidget()
         self.cells.currentItemChanged.connect(self._cell_selected)
@@ -110,7 +120,7 @@ class SourcesWidget(QWidget):
             "movie (pass the registered one)", self.movie, "frame rate", self.fps,
             self.summary_button, self.form,
             self.extract_button, row, self.cancel_button, self.bar, self.status,
-            "component evaluation", self.evaluation, self.count, self.cells, verdicts,
+            "component evaluation", self.evaluation, self.rejudge, self.count, self.cells, verdicts,
             self.refit_button,
         ])  # fmt: skip
         self._buttons = [self.summary_button, self.extract_button, self.import_button, self.refit_button]  # fmt: skip
@@ -121,7 +131,25 @@ class SourcesWidget(QWidget):
         self.ctx.events.layer_names.connect(self._refresh_layers)  # a layer renamed
         self.ctx.events.verdicts.connect(self._on_verdicts)
         if "sources" in self.ctx.session:
+            self._restore_forms()
             self._show(sources_from_session(self.ctx.session), record=False)
+
+    _restoring = False
+
+    def _restore_forms(self) -> None:
+        """The extraction and evaluation settings in force (the session's), not the defaults: the
+        verdicts shown follow them, and a touched box changes only what it says."""
+        rec = self.ctx.session["sources"]
+        p = rec.params or {}
+        self._restoring = True
+        try:
+            if p.get("sources"):
+                self.form.set_params(SourcesParams.from_dict(p["sources"]))
+            if p.get("evaluation"):
+                self.evaluation.set_params(EvaluationParams.from_dict(p["evaluation"]))
+            self.rejudge.setChecked(rejudged(rec.tables["components"]))
+        finally:
+            self._restoring = False
 
     # ------------------------------------------------------------ inputs
     def _refresh_layers(self, event=None):
@@ -212,8 +240,20 @@ class SourcesWidget(QWidget):
     @reports_errors("import")
     def run_import(self, tool: str, path):
         fps = self.ctx.fps()
-        return self._start(lambda job: read_tool_output(tool, path, fps), f"{tool} import",
+        return self._start(lambda job: _read_import(tool, path, fps), f"{tool} import",
                            lambda r: self._show(r, origin=tool, inputs={tool: path}))  # fmt: skip
+
+    def _movie_size(self) -> tuple[int | None, tuple[int, int] | None]:
+        """(frames, (height, width)) of the session's recording, else of the chosen movie layer."""
+        summary = (self.ctx.session.recording or {}).get("summary") or {}
+        if summary.get("frames") and summary.get("height") and summary.get("width"):
+            return int(summary["frames"]), (int(summary["height"]), int(summary["width"]))
+        name = self.movie.currentText()
+        if name and name in self.viewer.layers:
+            shape = self.viewer.layers[name].data.shape if not self.viewer.layers[name].multiscale else self.viewer.layers[name].data[0].shape  # fmt: skip
+            if len(shape) == 3:
+                return int(shape[0]), (int(shape[1]), int(shape[2]))
+        return None, None
 
     @reports_errors("fitting drawn cells")
     def run_refit(self):
@@ -240,6 +280,10 @@ class SourcesWidget(QWidget):
     # ------------------------------------------------------------ results
     def _show(self, result, origin: str = "extracted", record: bool = True, inputs=None) -> None:
         session = self.ctx.session
+        if record and origin in TOOLS:  # another tool's cells: they must belong to this movie
+            frames, shape = self._movie_size()
+            found = check_against_movie(result, frames, shape, what=f"the {origin} import")
+            result.warnings.extend(w for w in found if w not in result.warnings)
         if record:
             if inputs is None and origin == "extracted":
                 inputs = self.movie_inputs()
@@ -270,6 +314,12 @@ class SourcesWidget(QWidget):
                     layer.events.paint.connect(self._footprints_edited)
                     layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
         self.viewer.layers[CONTOURS].editable = False
+        imported = self._imported_tool() is not None
+        if record or not imported:
+            self.rejudge.blockSignals(True)
+            self.rejudge.setChecked(False)  # a new import: the tool's verdicts stand
+            self.rejudge.blockSignals(False)
+        self.rejudge.setEnabled(imported)
         self._fill_list()
         warned = "; ".join(getattr(result, "warnings", []))
         self.status.setText(
@@ -319,7 +369,13 @@ class SourcesWidget(QWidget):
                 self.cells.setCurrentItem(item)
         self.cells.blockSignals(False)
         n_acc = sum(s == "accepted" or (s == "unverified") for s, _ in statuses)
-        self.count.setText(f"{n_acc} of {len(comps)} components accepted")
+        said = [f"{n_acc} of {len(comps)} components accepted"]
+        tool = self._imported_tool()
+        if tool is not None and not self.rejudge.isChecked():
+            said.append(f"{tool}'s own verdicts (the thresholds apply when 're-judge imported cells' is ticked)")  # fmt: skip
+        elif untested(comps):
+            said.append(untested(comps))
+        self.count.setText("; ".join(said))
 
     def current_id(self) -> str | None:
         item = self.cells.currentItem()
@@ -368,10 +424,16 @@ class SourcesWidget(QWidget):
         if getattr(event, "sender", None) is not self:
             self._fill_list()
 
-    def reevaluate(self) -> None:
-        """Thresholds changed: re-judge every component (live count), verdicts follow."""
+    def _imported_tool(self) -> str | None:
         session = self.ctx.session
-        if "sources" not in session:
+        origin = session["sources"].attrs.get("origin") if "sources" in session else None
+        return origin if origin in TOOLS else None
+
+    def reevaluate(self, *_) -> None:
+        """Thresholds changed: re-judge every component (live count), verdicts follow. Imported
+        cells keep their tool's verdicts unless 're-judge imported cells' is ticked."""
+        session = self.ctx.session
+        if "sources" not in session or self._restoring:
             return
         try:
             evaluation = self.evaluation.params()
@@ -379,12 +441,36 @@ class SourcesWidget(QWidget):
             self.count.setText(str(exc))
             return
         result = sources_from_session(session)
-        comps = evaluate(result.components, evaluation)
+        tool = self._imported_tool()
+        comps = judge(result.components, evaluation, tool=tool, rejudge_imported=self.rejudge.isChecked())  # fmt: skip
         from dataclasses import replace
 
-        record_sources(session, replace(result, components=comps, evaluation=evaluation), origin="re-evaluated")  # fmt: skip
+        origin = str(session["sources"].attrs.get("origin") or "extracted")  # who found the cells
+        record_sources(session, replace(result, components=comps, evaluation=evaluation), origin=origin)  # fmt: skip
         self.ctx.verdicts_changed(sender=self)
         self._fill_list()
 
     def accepted_count(self) -> int:
         return int(np.sum([s == "accepted" or s == "unverified" for s, _ in status_of(self.ctx.session, self.ctx.session["sources"].tables["components"]["neuron_id"])]))  # fmt: skip
+
+
+def _read_import(tool: str, path, recording_fps: float | None):
+    """A tool's output at the tool's own frame rate when it stored one (said when the
+    recording's differs), else at the recording's."""
+    if tool != "minian":  # Minian stores no frame rate
+        try:
+            result = read_tool_output(tool, path, None)
+        except InputError:
+            if not recording_fps:
+                raise
+        else:
+            if recording_fps and abs(result.fps - recording_fps) > 1e-6 * recording_fps:
+                result.warnings.append(
+                    f"{tool}'s frame rate {result.fps:g} Hz is used; the recording's is "
+                    f"{recording_fps:g} Hz (the traces' times follow {tool})"
+                )
+            return result
+    result = read_tool_output(tool, path, recording_fps)
+    if recording_fps:
+        result.warnings.append(f"{tool} stored no frame rate: the recording's {recording_fps:g} Hz is used")  # fmt: skip
+    return result

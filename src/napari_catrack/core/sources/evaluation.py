@@ -59,15 +59,18 @@ def area(footprints: np.ndarray) -> np.ndarray:
 
 
 def evaluate(components: pd.DataFrame, params: EvaluationParams | None = None) -> pd.DataFrame:
-    """The table with `accepted` and `reason` from the thresholds (empty reason when accepted)."""
+    """The table with `accepted` and `reason` from the thresholds (empty reason when accepted).
+
+    A measure that is missing (NaN: suite2p and Minian give no r-value) is not tested: no
+    threshold can judge it, so it neither accepts nor rejects; `untested` says so."""
     p = params or EvaluationParams()
     out = components.copy()
     reasons = []
     for snr, r, a in out[["snr", "r_value", "area"]].itertuples(index=False):
         why = []
-        if not snr >= p.min_snr:
+        if np.isfinite(snr) and snr < p.min_snr:
             why.append(f"SNR {snr:.1f} < {p.min_snr:g}")
-        if not r >= p.min_r:
+        if np.isfinite(r) and r < p.min_r:
             why.append(f"r-value {r:.2f} < {p.min_r:g}")
         if a < p.min_area_px:
             why.append(f"area {int(a)} px < {p.min_area_px}")
@@ -77,3 +80,51 @@ def evaluate(components: pd.DataFrame, params: EvaluationParams | None = None) -
     out["reason"] = reasons
     out["accepted"] = [not r for r in reasons]
     return out
+
+
+MEASURES = {"snr": "SNR", "r_value": "r-value"}
+
+
+def untested(components: pd.DataFrame) -> str:
+    """What `evaluate` could not test (missing measures), in words; "" when everything was."""
+    said = []
+    for column, name in MEASURES.items():
+        missing = int((~np.isfinite(components[column].to_numpy(float))).sum()) if len(components) else 0  # fmt: skip
+        if missing:
+            said.append(f"{name} not measured for {missing} of {len(components)} components (not tested)")  # fmt: skip
+    return "; ".join(said)
+
+
+def judge(
+    components: pd.DataFrame,
+    params: EvaluationParams | None = None,
+    *,
+    tool: str | None = None,
+    rejudge_imported: bool = False,
+) -> pd.DataFrame:
+    """New thresholds applied to a session's components.
+
+    Extracted components (`tool` None) are evaluated (`evaluate`). Imported ones (`tool`: suite2p, CaImAn,
+    Minian) keep the tool's own verdict unless `rejudge_imported`: that verdict is kept in the
+    columns `tool_accepted` / `tool_reason` (added the first time), so un-ticking the choice
+    brings it back. The column `judged_by` says, per component, whose verdict `accepted` is.
+    """
+    out = components.copy()
+    if tool is None:
+        return evaluate(out, params)
+    if "tool_accepted" not in out:
+        out["tool_accepted"] = out["accepted"].astype(bool)
+        out["tool_reason"] = out["reason"].fillna("").astype(str)
+    if rejudge_imported:
+        out = evaluate(out, params)
+        out["judged_by"] = "thresholds"
+    else:
+        out["accepted"] = out["tool_accepted"].astype(bool)
+        out["reason"] = out["tool_reason"]
+        out["judged_by"] = tool
+    return out
+
+
+def rejudged(components: pd.DataFrame) -> bool:
+    """Whether imported components were re-judged with thresholds (see `judge`)."""
+    return "tool_accepted" in components and bool((components.get("judged_by") == "thresholds").any())  # fmt: skip

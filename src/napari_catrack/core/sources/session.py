@@ -33,6 +33,34 @@ def traces_for_session(result: SourcesResult) -> pd.DataFrame:
     return table
 
 
+def check_against_movie(
+    result: SourcesResult,
+    frames: int | None,
+    shape: tuple[int, int] | None,
+    *,
+    what: str = "the import",
+) -> list[str]:
+    """Call before `record_sources` with the session's movie (frames, (height, width); None when
+    unknown). Footprints of another image size belong to another movie: refused (InputError).
+    Traces of another length are kept (a tool may have run on a longer or shorter movie), with
+    the warning returned: their frames do not line up with the movie's, and the NWB export
+    refuses them until they do."""
+    fp_shape = tuple(np.shape(result.footprints)[1:])
+    if shape and all(shape) and fp_shape and tuple(int(v) for v in shape) != fp_shape:
+        raise InputError(
+            f"{what}'s footprints are {fp_shape[0]}x{fp_shape[1]} px (height x width) but the "
+            f"session's movie is {int(shape[0])}x{int(shape[1])} px: they belong to another movie"
+        )
+    n = int(np.shape(result.raw)[1]) if np.ndim(result.raw) == 2 else 0
+    if frames and n and n != int(frames):
+        return [
+            f"{what}'s traces have {n} frames but the session's movie has {int(frames)}: their "
+            "frames do not line up with the movie's (another movie, or a part of it?); the NWB "
+            "export refuses them"
+        ]
+    return []
+
+
 def record_sources(
     session, result: SourcesResult, *, origin: str = "extracted", inputs=None, save=None
 ) -> None:

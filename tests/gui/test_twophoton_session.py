@@ -1,0 +1,144 @@
+"""The two-photon widgets across a reopened session and with imported cells (GUI review 8, items
+7 and 8; two-photon review 8, TP 2, TP 5, TP 6): the registered movie comes back and Sources
+uses it; the thresholds shown are the ones in force; an import keeps its tool's verdicts and
+frame rate, and one of another movie is refused or said."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+
+from napari_catrack.core.sources import EvaluationParams
+from napari_catrack.core.sources.evaluation import evaluate
+from napari_catrack.core.sources.imported import imported_result
+from napari_catrack.core.sources.session import status_of
+from napari_catrack.session import Session, session_for_viewer
+from napari_catrack.synthetic import make_two_photon_movie
+from tests.gui.helpers import wait_job
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+REG = "Motion correction (two-photon; rigid / piecewise-rigid)"
+SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+T, SHAPE, FPS = 60, (48, 40), 30.0
+
+
+@pytest.fixture
+def movie_file(tmp_path):
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    mov = make_two_photon_movie(T, SHAPE, n_cells=4, seed=3, silent_fraction=0)
+    return write_movie_tiff(tmp_path / "tp.tif", mov.movie.astype(np.uint16), fps=FPS)
+
+
+def _cells(tool="suite2p", t=T, shape=SHAPE, fps=15.0, k=5):
+    rng = np.random.default_rng(0)
+    fp = np.zeros((k, *shape), np.float32)
+    for i in range(k):
+        fp[i, 1 + 8 * i : 7 + 8 * i, 3:9] = 1.0  # 36 px each
+    raw = 100 + rng.normal(0, 1, (k, t))
+    raw[:, 20:30] += np.linspace(3, 40, k)[:, None]  # SNRs from low to high
+    return imported_result(tool, fp, raw, fps=fps, accepted=np.array([1, 0, 1, 0, 1], bool)[:k])
+
+
+def _dock(viewer, name):
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+
+
+def test_registered_movie_and_thresholds_come_back_with_the_session(
+    make_napari_viewer, qtbot, tmp_path, movie_file
+):
+    viewer = make_napari_viewer()
+    viewer.open(str(movie_file), plugin=PLUGIN)
+    reg, src = _dock(viewer, REG), _dock(viewer, SRC)
+    reg.form.control("mode").setCurrentText("rigid")
+    wait_job(qtbot, reg.run(), timeout=120000)
+    registered = reg.registered_layer()
+    assert registered is not None and src.movie.currentText() == registered.name
+    session = session_for_viewer(viewer)
+    assert session.resolve_stored_path(session["registration"].attrs["output"]) == str(
+        tmp_path / "tp_registered.tif"
+    )
+    cells = _cells(fps=FPS)  # as if extracted from the registered movie
+    src._show(replace(cells, components=evaluate(cells.components)), origin="extracted")
+    src.evaluation.control("min_snr").setValue(8.0)  # the user's threshold
+    count = src.count.text()
+    out = tmp_path / "work.catrack.h5"
+    viewer.layers.save(str(out), plugin=PLUGIN)
+    assert Session.load(out)["sources"].params["evaluation"]["min_snr"] == 8.0
+
+    fresh = make_napari_viewer()
+    fresh.open(str(out), plugin=PLUGIN)
+    back = [x for x in fresh.layers if x.metadata.get("catrack", {}).get("role") == "registered"]
+    assert [x.name for x in back] == [registered.name]  # was: gone after reopening
+    assert back[0].data.shape == (T, *SHAPE)
+    reg2, src2 = _dock(fresh, REG), _dock(fresh, SRC)
+    assert src2.movie.currentText() == registered.name  # was: the raw movie
+    assert reg2.show_registered.isEnabled() and "registered" in reg2.status.text()
+    # the thresholds in force are shown (was: the defaults, min SNR 3, beside verdicts of 8)
+    assert src2.evaluation.params().min_snr == 8.0 and src2.count.text() == count
+    src2.evaluation.control("min_r").setValue(0.51)  # touching one box changes only that one
+    comps = session_for_viewer(fresh)["sources"].tables["components"]
+    expected = evaluate(comps, EvaluationParams(min_snr=8.0, min_r=0.51))["accepted"].sum()
+    assert src2.count.text().startswith(f"{expected} of 5")
+    assert session_for_viewer(fresh)["sources"].params["evaluation"]["min_snr"] == 8.0
+    # closing and docking Sources again shows them too
+    fresh.window.remove_dock_widget(src2.parent() if src2.parent() is not None else src2)
+    assert _dock(fresh, SRC).evaluation.params().min_snr == 8.0
+
+
+def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
+    make_napari_viewer, qtbot, movie_file, monkeypatch
+):
+    import napari_catrack.widgets.sources as sources_widget
+
+    made = {}
+
+    def fake_reader(tool, path, fps=None):  # the readers: `rate = fps or <stored fs>`
+        return _cells(tool, fps=fps or 15.0, **made)
+
+    monkeypatch.setattr(sources_widget, "read_tool_output", fake_reader)
+    viewer = make_napari_viewer()
+    viewer.open(str(movie_file), plugin=PLUGIN)
+    src = _dock(viewer, SRC)
+    session = session_for_viewer(viewer)
+
+    # another movie's cells: refused with one line, nothing recorded
+    made.update(shape=(40, 48))
+    wait_job(qtbot, src.run_import("suite2p", "x"))
+    assert "sources" not in session
+    assert "footprints are 40x48 px" in src.status.text() and "another movie" in src.status.text()
+    # traces of another length: kept, and said
+    made.update(shape=SHAPE, t=2 * T)
+    wait_job(qtbot, src.run_import("suite2p", "x"))
+    assert "traces have 120 frames but the session's movie has 60" in src.status.text()
+
+    # the tool's frame rate, said when the recording's differs (was: 30 fps, silently)
+    made.clear()
+    wait_job(qtbot, src.run_import("suite2p", "x"))
+    assert session["sources"].attrs["fps"] == 15.0
+    assert "suite2p's frame rate 15 Hz is used; the recording's is 30 Hz" in src.status.text()
+
+    ids = session["sources"].tables["components"]["neuron_id"]
+    tool = [s for s, _ in status_of(session, ids)]
+    assert tool == ["unverified", "rejected", "unverified", "rejected", "unverified"]
+    assert src.count.text().startswith("3 of 5") and "suite2p's own verdicts" in src.count.text()
+    src.evaluation.control("min_snr").setValue(2.0)  # was: every cell rejected, "r-value nan"
+    assert [s for s, _ in status_of(session, ids)] == tool
+    assert src.rejudge.isEnabled() and not src.rejudge.isChecked()
+    src.evaluation.control("min_snr").setValue(1000.0)
+    qtbot.mouseClick(src.rejudge, Qt.LeftButton)  # "re-judge imported cells with these thresholds"
+    assert src.rejudge.isChecked()
+    assert src.count.text().startswith("0 of 5") and "r-value not measured" in src.count.text()
+    assert all("r-value" not in r for _, r in status_of(session, ids))
+    qtbot.mouseClick(src.rejudge, Qt.LeftButton)  # untick: suite2p's verdicts come back
+    assert [s for s, _ in status_of(session, ids)] == tool
+    assert session["sources"].attrs["origin"] == "suite2p"
+
+    # Minian stores no frame rate: the recording's, said
+    wait_job(qtbot, src.run_import("minian", "x"))
+    assert session["sources"].attrs["fps"] == 30.0
+    assert "minian stored no frame rate: the recording's 30 Hz is used" in src.status.text()
