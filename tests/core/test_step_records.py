@@ -251,6 +251,15 @@ def test_import_and_puncta_sessions(tmp_path):
     )
     assert loaded["traces"].attrs["inputs"]["minian"]["files"] > 1  # a folder: its files
     assert loaded.recording == {}
+    # the provenance names the import, not our extraction's defaults (which made nothing here),
+    # and a re-evaluation keeps that and the files read
+    from napari_catrack.core.sources.session import record_sources, sources_from_session
+
+    assert loaded["sources"].params["import"] == {"tool": "minian", "fps": 20.0}
+    assert "sources" not in loaded["sources"].params and "sources" not in loaded["traces"].params
+    record_sources(loaded, sources_from_session(loaded), origin="re-evaluated", save=False)
+    assert loaded["sources"].params["import"]["tool"] == "minian"
+    assert "minian" in loaded["sources"].attrs["inputs"]
 
     rec = make_puncta_recording(shape=(32, 32), n_frames=10, seed=4)
     write_movie_tiff(tmp_path / "rec.tif", rec.puncta, rec.calcium)
@@ -266,3 +275,34 @@ def test_import_and_puncta_sessions(tmp_path):
         "recording",
         "camera",
     }
+
+
+def test_import_into_a_session_of_another_movie(tmp_path, capsys):
+    """`catrack import --session` puts the cells into that session: footprints of another image
+    size are refused before anything is written (session bytes unchanged), traces of another
+    length are recorded with a warning, as the Sources widget's import does."""
+    from pathlib import Path
+
+    from napari_catrack.io.tool_outputs import read_tool_output
+
+    zarr = Path(__file__).parents[1] / "data" / "minian" / "zarr"
+    found = read_tool_output("minian", zarr, 20.0)
+    _, h, w = found.footprints.shape
+    t = found.raw.shape[1]
+    wrong_size = Session(tmp_path / "other.catrack.h5", autosave=False)
+    wrong_size.set_recording("movie.tif", {}, {"frames": t, "height": h + 3, "width": w})
+    wrong_size.save()
+    before = (tmp_path / "other.catrack.h5").read_bytes()
+    assert main(["import", "minian", str(zarr), "--fps", "20", "-o", str(tmp_path / "a"),
+                 "--session", str(tmp_path / "other.catrack.h5")]) == 2  # fmt: skip
+    assert "another movie" in capsys.readouterr().err
+    assert (tmp_path / "other.catrack.h5").read_bytes() == before
+    assert not (tmp_path / "a" / "traces.csv").exists()
+
+    longer = Session(tmp_path / "longer.catrack.h5", autosave=False)
+    longer.set_recording("movie.tif", {}, {"frames": t + 5, "height": h, "width": w})
+    longer.save()
+    assert main(["import", "minian", str(zarr), "--fps", "20", "-o", str(tmp_path / "b"),
+                 "--session", str(tmp_path / "longer.catrack.h5")]) == 0  # fmt: skip
+    assert f"{t + 5}" in capsys.readouterr().err
+    assert "sources" in Session.load(tmp_path / "longer.catrack.h5")

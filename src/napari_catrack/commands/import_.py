@@ -42,6 +42,14 @@ def run(args: argparse.Namespace) -> int:
                   {"PATH": args.path})  # fmt: skip
     target = session_from_args(args)  # another tool's output, not a recording
     result = read_tool_output(args.tool, args.path, args.fps)
+    if target is not None:  # the cells go into a session: they must belong to its movie
+        from napari_catrack.core.sources.session import check_against_movie
+
+        summary = target.session.recording.get("summary") or {}
+        shape = (summary.get("height"), summary.get("width"))
+        for line in check_against_movie(result, summary.get("frames"), shape if all(shape) else None,
+                                        what=f"the {args.tool} import"):  # fmt: skip
+            print(f"catrack import: warning: {line}", file=sys.stderr)
     write_sources(args.output, result.footprints, result.components, result.traces_table(),
                   {"source": str(args.path), "tool": args.tool, "fps": result.fps})  # fmt: skip
     if target is not None:

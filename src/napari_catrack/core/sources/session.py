@@ -68,21 +68,21 @@ def record_sources(
     `inputs` ({role: path}) are the files read (`io.provenance`, attrs `inputs` of both steps)."""
     from napari_catrack.io.provenance import inputs_provenance
 
-    read = inputs_provenance(session, inputs)
+    made, read = _made_by(session, result, origin, inputs_provenance(session, inputs))
     comps = result.components.reset_index(drop=True)
     session.record(
         SOURCES_STEP,
         tables={"components": comps},
         arrays={"footprints": np.asarray(result.footprints, np.float32)},
         attrs={"origin": origin, "fps": result.fps, "n_components": len(comps), "inputs": read},
-        params={"sources": result.params.to_dict(), "evaluation": result.evaluation.to_dict()},
+        params={**made, "evaluation": result.evaluation.to_dict()},
         save=False,
     )
     session.record(
         TRACES_STEP,
         tables={"traces": traces_for_session(result)},
         attrs={"source": SOURCES_STEP, "origin": origin, "fps": result.fps, "inputs": read},
-        params={"sources": result.params.to_dict()},
+        params=made,
         save=False,
     )
     auto = comps.loc[~comps["accepted"].astype(bool), ["neuron_id", "reason"]]
@@ -98,6 +98,23 @@ def record_sources(
     verdicts = verdicts[~verdicts["neuron_id"].isin(mine["neuron_id"])]
     verdicts = pd.concat([mine, verdicts], ignore_index=True) if len(mine) else verdicts
     write_verdicts(session, verdicts, fps=result.fps, save=save)
+
+
+IMPORTED = ("suite2p", "caiman", "minian")  # origins that are another tool's cells
+
+
+def _made_by(session, result: SourcesResult, origin: str, read: dict) -> tuple[dict, dict]:
+    """What made the cells, for the provenance: our extraction's parameters, or for another
+    tool's cells the import (never our extraction defaults, which did not make them). A
+    re-evaluation keeps what the step it re-judges said, and its input files."""
+    if origin == "re-evaluated" and SOURCES_STEP in session:
+        before = session[SOURCES_STEP]
+        made = {k: v for k, v in (before.params or {}).items() if k in ("sources", "import")}
+        if made:
+            return made, read or dict(before.attrs.get("inputs") or {})
+    if origin in IMPORTED:
+        return {"import": {"tool": origin, "fps": result.fps}}, read
+    return {"sources": result.params.to_dict()}, read
 
 
 def read_verdicts(session) -> pd.DataFrame:
