@@ -306,3 +306,22 @@ def test_import_into_a_session_of_another_movie(tmp_path, capsys):
                  "--session", str(tmp_path / "longer.catrack.h5")]) == 0  # fmt: skip
     assert f"{t + 5}" in capsys.readouterr().err
     assert "sources" in Session.load(tmp_path / "longer.catrack.h5")
+
+
+def test_transients_takes_the_frame_rate_of_its_session(runs, tmp_path, capsys):
+    """With --session holding the traces' rate, --fps may be left out; one that contradicts it
+    is used and said; without either the command still asks for --fps."""
+    import shutil
+
+    folder, _, _ = runs
+    session = tmp_path / "s.catrack.h5"
+    shutil.copy(folder / "cli.catrack.h5", session)
+    traces = str(folder / "traces.csv")
+    assert main(["transients", traces, "-o", str(tmp_path / "t.csv"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    assert Session.load(session)["transients"].params["fps"] == 10.0
+    assert main(["transients", traces, "--fps", "5", "-o", str(tmp_path / "t5.csv"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    assert "differs from the session's frame rate 10" in capsys.readouterr().err
+    assert main(["transients", traces, "-o", str(tmp_path / "t0.csv")]) == 2
+    assert "--fps is required" in capsys.readouterr().err

@@ -34,7 +34,10 @@ def register(subparsers) -> None:
         "traces", metavar="TRACES", help="traces CSV/XLSX (long: neuron_id,frame,dff; or wide)"
     )
     p.add_argument(
-        "--fps", type=float, default=None, help="frame rate in frames per second (required)"
+        "--fps",
+        type=float,
+        default=None,
+        help="frame rate in frames per second (required, unless --session holds it)",
     )
     p.add_argument("--layout", choices=("long", "wide"), default=None, help="default: detect")
     p.add_argument("-o", "--output", required=True, help="transients table (.csv or .xlsx)")
@@ -83,11 +86,15 @@ def run(args: argparse.Namespace) -> int:
     if args.verdicts and not args.cells:
         raise InputError("--verdicts only applies with --cells (it sets the status column of the "
                          "per-cell table); give --cells FILE too")  # fmt: skip
-    if args.fps is None:
-        raise InputError("--fps is required: the frame rate of the traces in frames per second")
-    fps = check_fps(args.fps)
-    params = TransientParams.from_args(args)
     target = session_from_args(args)  # traces, not a recording: any session, or a new one
+    known = target.session.frame_rate() if target is not None else None
+    if args.fps is None and not known:
+        raise InputError("--fps is required: the frame rate of the traces in frames per second")
+    if args.fps is not None and known and abs(args.fps - known) > 1e-6 * known:
+        warn("transients", f"--fps {args.fps:g} differs from the session's frame rate {known:g} "
+             f"Hz; using --fps")  # fmt: skip
+    fps = check_fps(args.fps if args.fps is not None else known)
+    params = TransientParams.from_args(args)
     tm = read_traces(args.traces, args.layout)
     verdicts = None
     if args.verdicts:  # every input is checked before anything is written
