@@ -337,3 +337,18 @@ def test_track_starts_from_the_frame_the_neurons_were_picked_on(setup, rec, qtbo
     assert "placed on different frames" in widget.status.text()
     assert f"{neurons.features.neuron_id.iloc[-1]} on frame 20" in widget.status.text()
     assert widget.tracks is before
+
+
+def test_neurons_of_an_older_session_keep_the_sessions_detection_frame(setup):
+    """A "neurons" layer from a session written before each neuron kept its frame: its neurons
+    are on the session's detection frame, also once one is added by hand elsewhere."""
+    viewer, widget = setup
+    panel = widget.candidates
+    panel.show_params({**panel.params().to_dict(), "frame": 3, "channel": "green"})
+    layer = viewer.add_points(np.array([[10.0, 10.0], [20.0, 20.0]]), name="neurons",
+                              features={"neuron_id": ["a", "b"], "source": "auto"})  # fmt: skip
+    assert panel.neurons_layer(create=False) is layer
+    assert panel.picked_frames() == {3: ["a", "b"]}
+    viewer.dims.set_current_step(0, 12)
+    layer.add([30.0, 30.0])
+    assert panel.picked_frames() == {3: ["a", "b"], 12: [layer.features.neuron_id.iloc[-1]]}

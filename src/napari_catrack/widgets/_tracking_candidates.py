@@ -325,6 +325,13 @@ class CandidatesPanel(QWidget):
         """The time slider's frame (what the user is looking at while placing a neuron)."""
         return int(self.viewer.dims.current_step[0]) if self.viewer.dims.ndim >= 3 else 0
 
+    def _with_frames(self, feats: pd.DataFrame) -> pd.DataFrame:
+        """Features with the `frame` column (a layer from an older session has none: its
+        neurons were picked on the session's detection frame)."""
+        if "frame" not in feats:
+            feats["frame"] = float(self.last_params.get("frame", np.nan))
+        return feats
+
     def picked_frames(self) -> dict[int, list[str]]:
         """The frames the neurons were picked on -> their ids (neurons whose frame is not known,
         e.g. a layer made elsewhere, are left out; the session's detection frame stands in for
@@ -353,9 +360,7 @@ class CandidatesPanel(QWidget):
             yx = yx[d > 2.0]
         if not len(yx):
             return 0
-        feats = layer.features.reset_index(drop=True)
-        if "frame" not in feats:
-            feats["frame"] = np.nan
+        feats = self._with_frames(layer.features.reset_index(drop=True))
         frame = float(self.last_params.get("frame", self._viewer_frame()))  # detected there
         new = pd.DataFrame({"neuron_id": next_ids(feats["neuron_id"], len(yx)),
                             "source": ["auto"] * len(yx), "frame": frame})  # fmt: skip
@@ -444,7 +449,7 @@ class CandidatesPanel(QWidget):
         self._cache = data.copy()
         if not idx:
             return
-        feats = layer.features.copy()
+        feats = self._with_frames(layer.features.copy())
         if action == "added":
             others = feats["neuron_id"].drop(index=idx)
             feats.loc[idx, "neuron_id"] = next_ids(others, len(idx))
