@@ -31,7 +31,14 @@ def contrast_from_frame(frame: np.ndarray) -> tuple[float, float]:
 
 
 def recording_layers(rec: Recording, *, name: str | None = None) -> list[LayerData]:
-    """Green (and red) Image layers for a lazily opened recording."""
+    """Green (and red) Image layers for a lazily opened recording.
+
+    A video file (AVI, MP4, ...) is a behaviour camera's, never a calcium channel: its one layer
+    gets the role "behaviour" (what the Worm behaviour widget looks for), so opening it beside a
+    calcium recording does not make it the "green" every calcium widget measures.
+    """
+    from napari_catrack.io.video import is_video_path
+
     base = name or _stem(rec.path)
     catrack = {
         "path": rec.path,
@@ -52,6 +59,8 @@ def recording_layers(rec: Recording, *, name: str | None = None) -> list[LayerDa
             "metadata": {"catrack": {**catrack, "role": role}},
         }
         layers.append((data, meta, "image"))
+    if is_video_path(rec.path) and rec.red is None:
+        layers[0][1]["metadata"]["catrack"]["role"] = "behaviour"
     return layers
 
 

@@ -252,3 +252,103 @@ def test_flagged_centerlines_are_listed_and_do_not_set_the_kymograph_colours(
     k = np.abs(curvature(pts[status == "ok"]))
     assert image.get_clim()[1] == pytest.approx(np.percentile(k, 99))
     assert np.isnan(np.asarray(image.get_array(), float)[:, 12]).all()  # failed: blank
+
+
+def _record_behaviour(session, video, *, low_frames=(3, 7)):
+    """A segmentation (with doubtful frames and one anchor) and centerlines, as recorded."""
+    from napari_catrack.core.behaviour import CenterlineResult, frame_quality
+    from napari_catrack.core.behaviour.centerline import resample
+    from napari_catrack.core.behaviour.prompts import Anchor
+    from napari_catrack.core.behaviour.propagate import SegmentationResult
+    from napari_catrack.core.behaviour.records import record_centerline, record_segmentation
+
+    masks = video.truth.masks.astype(bool)
+    T = len(masks)
+    score = np.ones(T)
+    score[list(low_frames)] = 0.2
+    anchor = Anchor(0, [video.truth.centerline[0, 25]], [1])
+    seg = SegmentationResult(masks, score, np.full(T, "propagated"), np.zeros(T, int),
+                             "classical", [anchor])  # fmt: skip
+    record_segmentation(session, seg, {"method": "classical"}, frame_quality(masks, score))
+    pts = np.stack([resample(c, 50) for c in video.truth.centerline])
+    result = CenterlineResult(pts, np.full(T, "ok", dtype=object), np.full(T, 100.0),
+                              np.full(T, 8.0), np.full(T, 10.0))  # fmt: skip
+    record_centerline(session, result, {})
+
+
+def test_velocity_at_the_cameras_rate_leaves_the_imaging_rate(make_napari_viewer, qtbot, video,
+                                                              tmp_path):  # fmt: skip
+    """Review 8 finding 5: Compute velocity made the behaviour camera's rate the imaging rate
+    the calcium widgets share, and its box was pre-filled from the imaging rate."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    assert video.fps == 15.0
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((12, 32, 32), np.uint8), name="calcium",
+                     metadata={"catrack": {"role": "green", "summary": {"fps": 10.0}}})  # fmt: skip
+    widget = BehaviourWidget(viewer)
+    # the behaviour video opened after the widget (as the reader tags it) is picked, with its rate
+    viewer.add_image(video.frames, name="cam", metadata={"catrack": {
+        "role": "behaviour", "summary": {"fps": video.fps}}})  # fmt: skip
+    assert widget.video.currentText() == "cam"
+    assert widget.velocity.fps.value() == 15.0  # the video's own rate, not the imaging's 10
+    session = session_for_viewer(viewer)
+    _record_behaviour(session, video)
+    stage = tmp_path / "stage.csv"
+    video.stage_table().to_csv(stage, index=False)
+    widget.velocity.stage.setText(str(stage))
+    widget.velocity.pixel.setValue(10.0)
+    qtbot.mouseClick(widget.velocity.run_button, Qt.LeftButton)
+    table = velocity_from_session(session)
+    assert table is not None, widget.last_error
+    np.testing.assert_allclose(table["time_s"], table["frame"] / 15.0)
+    assert session["velocity"].attrs["fps"] == 15.0  # kept with the behaviour step
+    assert widget.ctx.fps() == 10.0 and "settings" not in session  # the shared rate untouched
+    assert "15 Hz" in widget.velocity.status.text()
+
+
+def test_reopened_session_restores_the_widgets_state(make_napari_viewer, qtbot, video, tmp_path):
+    """Review 8 finding 12: after reopening a session (whose masks layer the session file had
+    already restored) the doubtful frames, anchors, stage log, pixel size and status were lost;
+    a Segment error left the status line as it was."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    viewer = make_napari_viewer()
+    viewer.open(str(write_movie_tiff(tmp_path / "worm.tif", video.frames)), plugin=PLUGIN)
+    session = session_for_viewer(viewer)
+    _record_behaviour(session, video)
+    stage = tmp_path / "stage.csv"
+    video.stage_table().to_csv(stage, index=False)
+    widget = BehaviourWidget(viewer)
+    widget.velocity.stage.setText(str(stage))
+    widget.velocity.pixel.setValue(10.0)
+    widget.velocity.fps.setValue(12.5)  # typed: the rate the velocity is computed at
+    widget.velocity.form.control("smooth_s").setValue(1.0)
+    qtbot.mouseClick(widget.velocity.run_button, Qt.LeftButton)
+    assert velocity_from_session(session) is not None, widget.last_error
+    doubtful = [widget.low_list.item(i).text() for i in range(widget.low_list.count())]
+    assert len(doubtful) >= 2 and doubtful[0].startswith("frame 3")
+    viewer.layers.save(str(tmp_path / "worm.catrack.h5"), plugin=PLUGIN)  # Ctrl+S: the layers too
+
+    again = make_napari_viewer()
+    again.open(str(tmp_path / "worm.catrack.h5"), plugin=PLUGIN)
+    assert "worm masks" in again.layers  # restored by the session file, before the widget
+    reopened = BehaviourWidget(again)
+    assert [reopened.low_list.item(i).text() for i in range(reopened.low_list.count())] == doubtful
+    assert reopened.anchors_label.text() == "anchors: frame 0 (points)"
+    assert "restored" in reopened.status.text()
+    panel = reopened.velocity
+    assert panel.stage.text() == str(stage) and panel.pixel.value() == 10.0
+    assert panel.fps.value() == 12.5 and panel.form.control("smooth_s").value() == 1.0
+    assert "restored" in panel.status.text()
+
+    # an error of Segment video (no prompt point) is said in the status line too
+    qtbot.mouseClick(reopened.segment_button, Qt.LeftButton)
+    assert "prompt point" in reopened.status.text()
+    assert Session.load(tmp_path / "worm.catrack.h5")["velocity"].attrs["fps"] == 12.5

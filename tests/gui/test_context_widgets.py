@@ -142,3 +142,40 @@ def test_one_channel_is_shown_as_one_channel(make_napari_viewer, tmp_path):
     for name in ("red", "ratio"):
         assert not traces.panel_boxes[name].isChecked() and not traces.panel_boxes[name].isEnabled()
     assert traces.panels() == ["green", "dff"]
+
+
+def test_a_behaviour_video_is_never_the_green_channel(make_napari_viewer, tmp_path, monkeypatch):
+    """Review 8 finding 4: File → Open of the behaviour video in a calcium session gave it role
+    green, and the newest green layer was measured. A video gets the role "behaviour"; a second
+    recording with a channel role does not replace the session's, and a warning says which."""
+    import napari.utils.notifications as notifications
+
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.io.video import write_video
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    rng = np.random.default_rng(1)
+    movie = rng.integers(0, 200, (12, *SHAPE), dtype=np.uint8)
+    calcium = write_movie_tiff(tmp_path / "rec.tif", movie, fps=10.0)
+    video = write_video(tmp_path / "behaviour.avi", movie[:, ::-1], fps=15.0)
+    other = write_movie_tiff(tmp_path / "other.tif", movie[::-1], fps=20.0)
+    warned = []
+    monkeypatch.setattr(notifications, "show_warning", warned.append)
+    viewer = make_napari_viewer()
+    viewer.open(str(calcium), plugin="napari-catrack")
+    widget = TraceViewerWidget(viewer)
+    ctx = widget.ctx
+    viewer.open(str(video), plugin="napari-catrack")  # the behaviour video, same shape
+    assert viewer.layers["behaviour.avi"].metadata["catrack"]["role"] == "behaviour"
+    assert ctx.channel_layer("green") is viewer.layers["rec"]
+    assert ctx.fps() == 10.0 and not warned  # the video's rate is not the imaging rate
+
+    viewer.open(str(other), plugin="napari-catrack")  # a second recording: role green too
+    for _ in range(3):
+        assert ctx.channel_layer("green") is viewer.layers["rec"]  # the session's recording's
+    assert len(warned) == 1  # said once, naming both
+    assert "using 'rec' (the session's recording), not 'other'" in warned[0]
+    assert ctx.channel_data("green") is viewer.layers["rec"].data
+    ctx.adopt(viewer.layers["other"], "green")  # picked by the user: the only green left
+    assert ctx.channel_layer("green") is viewer.layers["other"]
+    assert viewer.layers["rec"].metadata["catrack"].get("role") is None and len(warned) == 1

@@ -97,3 +97,32 @@ def test_result_is_saved_in_the_session(make_napari_viewer, qtbot, planted):
     assert len(step.tables["events"]) == len(widget.result.events) > 0
     assert set(step.tables["members"].columns) >= {"ensemble_id", "neuron_id"}
     assert step.params["n_shuffles"] == 200
+
+
+def test_restored_from_a_cli_session_and_only_neuron_layers(make_napari_viewer, monkeypatch):
+    """Review 8 finding 14: a session written by the CLI / demo (threshold in the step's params)
+    was restored as "coactivity > None", and the neurons box picked the behaviour widget's
+    "worm head" Points layer (then warned it has no neuron_id)."""
+    import napari.utils.notifications as notifications
+    import pandas as pd
+
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.ensembles import EnsemblesWidget
+
+    warned = []
+    monkeypatch.setattr(notifications, "show_warning", warned.append)
+    monkeypatch.setattr("napari_catrack.widgets.ensembles.show_warning", warned.append)
+    viewer = make_napari_viewer()
+    viewer.add_points(np.zeros((3, 3)), name="worm head")  # behaviour: no neuron_id feature
+    events = pd.DataFrame({"event_id": [0, 1], "start_frame": [5, 40], "end_frame": [7, 42],
+                           "n_active": [4, 5], "ensemble_id": [0, 0]})  # fmt: skip
+    members = pd.DataFrame({"ensemble_id": [0, 0], "neuron_id": ["a", "b"], "fraction": 1.0})
+    session_for_viewer(viewer).record(  # as `catrack ensembles` / `catrack demo` store it
+        "ensembles", tables={"events": events, "members": members},
+        params={"fps": 10.0, "n_shuffles": 500, "threshold": 3},
+    )  # fmt: skip
+    widget = EnsemblesWidget(viewer)
+    assert widget.status.text() == "2 ensemble events (coactivity > 3), 1 ensembles"
+    assert widget.points.count() == 0 and not warned  # "worm head" is not offered
+    viewer.add_points(np.zeros((2, 3)), features={"neuron_id": ["a", "b"]}, name="neurons")
+    assert [widget.points.itemText(i) for i in range(widget.points.count())] == ["neurons"]

@@ -100,3 +100,53 @@ def test_reopened_session_rebuilds_the_puncta_layers(make_napari_viewer, qtbot, 
     )
     assert widget2.track_model.rowCount() == widget.track_model.rowCount() > 0
     assert widget2.form.params() == widget.form.params()
+
+
+def test_save_never_overwrites_files_it_did_not_write(make_napari_viewer, qtbot, tmp_path,
+                                                      monkeypatch):  # fmt: skip
+    """Review 8 finding 11: "Save tables and figures…" replaced the user's own localizations.csv
+    in the chosen folder, and a failed save escaped as a traceback."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    viewer = make_napari_viewer()
+    _open_sample(viewer, n_frames=8)
+    widget = PunctaWidget(viewer)
+    job = widget.run()
+    qtbot.waitUntil(lambda: not job.running, timeout=60000)
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    chosen = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: chosen[-1])
+
+    def save_to(folder) -> str:
+        chosen.append(str(folder))
+        qtbot.mouseClick(widget.export_button, Qt.LeftButton)  # no exception escapes the click
+        return widget.status.text()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "localizations.csv").write_text("my own file\n")
+    said = save_to(mine)
+    assert "localizations.csv, not written by this widget" in said and "untouched" in said
+    assert (mine / "localizations.csv").read_text() == "my own file\n"
+    assert sorted(p.name for p in mine.iterdir()) == ["localizations.csv"]  # nothing else either
+
+    out = tmp_path / "out"
+    out.mkdir()
+    assert save_to(out) == f"saved tables and figures to {out}"
+    assert (out / "calcium_raster.png").is_file()
+    assert save_to(out) == f"saved tables and figures to {out}"  # its own files: replaced
+    (out / "events.csv").write_text("edited by the user\n")  # changed since: no longer its own
+    assert "events.csv, not written by this widget" in save_to(out)
+    assert (out / "events.csv").read_text() == "edited by the user\n"
+
+    (tmp_path / "tp.tif").write_bytes(b"II*\x00")  # a file, not a folder: one line, no traceback
+    assert "is a file" in save_to(tmp_path / "tp.tif")
+    # a table shown from the folder is an input: never written over
+    again = tmp_path / "again"
+    again.mkdir()
+    assert save_to(again).startswith("saved")
+    widget.show_thunderstorm(str(again / "localizations.csv"))
+    assert "over the input" in save_to(again)

@@ -180,3 +180,62 @@ def test_layer_alignment_reads_the_alignment_widgets_affine():
     np.testing.assert_allclose(m, t.matrix(shape), atol=1e-9)
     np.testing.assert_allclose(green_to_red_matrix(m, shape), t.inverse_matrix(shape), atol=1e-9)
     assert layer_alignment(green, green) is None
+
+
+def test_loaded_csv_is_view_only_until_adopted(viewer_with_points, traces, qtbot, tmp_path,
+                                               monkeypatch):  # fmt: skip
+    """Review 8 finding 3: "Load traces CSV…" then "Compute cleaned" replaced the session's
+    traces with the loaded file. A loaded table is shown only; "Use as the session's traces"
+    records it, with parameters naming the file."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMessageBox
+
+    from napari_catrack.widgets._context import ViewerContext
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = viewer_with_points
+    session = ViewerContext.of(viewer).session
+    session.record("traces", tables={"traces": traces}, params={"radius": 3, "fps": FPS})
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.shows_session and not widget.adopt_button.isEnabled()
+
+    other = traces[traces.neuron_id == "b"].assign(dff=lambda d: d.dff * 10)
+    path = tmp_path / "other.csv"
+    other.to_csv(path, index=False)
+    widget.load_csv(str(path))
+    assert widget.neurons.count() == 1 and "view only" in widget.status.text()
+    qtbot.mouseClick(widget.clean_button, Qt.LeftButton)
+    assert "dff_clean" in widget.traces  # the view is cleaned ...
+    held = session["traces"]  # ... the session's traces are not touched
+    pd.testing.assert_frame_equal(held.tables["traces"], traces)
+    assert held.params == {"radius": 3, "fps": FPS}
+
+    # explicitly made the session's traces (after a confirmation), with its provenance
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.Yes)
+    qtbot.mouseClick(widget.adopt_button, Qt.LeftButton)
+    assert asked
+    held = session["traces"]
+    assert held.tables["traces"].neuron_id.unique().tolist() == ["b"]
+    assert held.params["source"] == "loaded file" and held.params["path"] == str(path)
+    assert held.params["cleaning_params"]  # the cleaning run on it goes with it
+    assert widget.shows_session and not widget.adopt_button.isEnabled()
+    # from now on Compute cleaned writes to the session, as for extracted traces
+    qtbot.mouseClick(widget.clean_button, Qt.LeftButton)
+    assert session["traces"].params["path"] == str(path)
+
+
+def test_compute_cleaned_records_the_session_traces(viewer_with_points, traces, qtbot):
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.widgets._context import ViewerContext
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    session = ViewerContext.of(viewer_with_points).session
+    session.record("traces", tables={"traces": traces}, params={"radius": 3})
+    widget = TraceViewerWidget(viewer_with_points)
+    viewer_with_points.window.add_dock_widget(widget)
+    qtbot.mouseClick(widget.clean_button, Qt.LeftButton)
+    assert "dff_clean" in session["traces"].tables["traces"]
+    assert session["traces"].params["radius"] == 3 and "cleaning" in session["traces"].params

@@ -294,3 +294,61 @@ def test_traces_widget_never_picks_the_ground_truth_and_follows_renames(make_nap
     assert widget.points.currentText() == "tracked neurons"
     viewer.layers["tracked neurons"].name = "mine"
     assert widget.points.currentText() == "mine"
+
+
+def test_track_starts_from_the_frame_the_neurons_were_picked_on(setup, rec, qtbot, monkeypatch):
+    """Review 8 finding 6: "Track from this frame" pressed on another frame than the one the
+    neurons were picked on tracked them from the wrong frame (median error 31 px), silently."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.session import session_for_viewer
+
+    viewer, widget = setup
+    panel = widget.candidates
+    viewer.dims.set_current_step(0, 0)
+    panel.preview()
+    qtbot.mouseClick(panel.use_all_button, Qt.LeftButton)
+    neurons = viewer.layers["neurons"]
+    assert len(neurons.data) and set(neurons.features["frame"]) == {0.0}
+    assert set(session_for_viewer(viewer)["neurons"].tables["selected"]["frame"]) == {0.0}
+
+    viewer.dims.set_current_step(0, 20)  # the user looks elsewhere, then presses Track
+    said = []
+    monkeypatch.setattr("napari_catrack.widgets.tracking.show_info", said.append)
+    qtbot.mouseClick(widget.track_button, Qt.LeftButton)
+    assert said == ["napari-catrack: tracking from frame 0, where the neurons were picked "
+                    "(not the slider's 20)"]  # fmt: skip
+    wait_job(qtbot, widget.job)
+    assert widget.run_info["seed_frame"] == 0
+    truth0 = rec.truth.positions[0]
+    data = np.asarray(neurons.data)
+    true_idx = [int(np.argmin(np.linalg.norm(truth0 - p, axis=1))) for p in data]
+    est = _as_array(widget.tracks, list(neurons.features.neuron_id.astype(str)))
+    good = _nearest(data, truth0) < 2  # the candidates that are true neurons
+    err = np.linalg.norm(est - rec.truth.positions[:, true_idx], axis=-1)[:, good]
+    assert (err <= 2).mean() >= 0.95
+
+    # a neuron added by hand on frame 20: the seeds no longer share a frame -> one clear line
+    neurons.add([40.0, 40.0])
+    assert neurons.features["frame"].iloc[-1] == 20
+    before = widget.tracks
+    qtbot.mouseClick(widget.track_button, Qt.LeftButton)
+    assert widget.job is None or not widget.job.running
+    assert "placed on different frames" in widget.status.text()
+    assert f"{neurons.features.neuron_id.iloc[-1]} on frame 20" in widget.status.text()
+    assert widget.tracks is before
+
+
+def test_neurons_of_an_older_session_keep_the_sessions_detection_frame(setup):
+    """A "neurons" layer from a session written before each neuron kept its frame: its neurons
+    are on the session's detection frame, also once one is added by hand elsewhere."""
+    viewer, widget = setup
+    panel = widget.candidates
+    panel.show_params({**panel.params().to_dict(), "frame": 3, "channel": "green"})
+    layer = viewer.add_points(np.array([[10.0, 10.0], [20.0, 20.0]]), name="neurons",
+                              features={"neuron_id": ["a", "b"], "source": "auto"})  # fmt: skip
+    assert panel.neurons_layer(create=False) is layer
+    assert panel.picked_frames() == {3: ["a", "b"]}
+    viewer.dims.set_current_step(0, 12)
+    layer.add([30.0, 30.0])
+    assert panel.picked_frames() == {3: ["a", "b"], 12: [layer.features.neuron_id.iloc[-1]]}

@@ -60,6 +60,18 @@ def _file_row(edit: QLineEdit, title: str, filters: str) -> QHBoxLayout:
     return row
 
 
+def _table_fps(table) -> float | None:
+    """The frame rate a velocity table's `time_s` was computed with (sessions before the rate
+    was stored with it), or None."""
+    if table is None or "time_s" not in table or len(table) < 2:
+        return None
+    frames, times = table["frame"].to_numpy(float), table["time_s"].to_numpy(float)
+    ok = np.isfinite(times)
+    dt, df = np.diff(times[ok]), np.diff(frames[ok])
+    good = dt > 0
+    return float(np.median(df[good] / dt[good])) if good.any() else None
+
+
 class CenterlinePanel(QGroupBox):
     """Centerlines from the masks, editable paths, head/tail flips, posture."""
 
@@ -214,7 +226,11 @@ class VelocityPanel(QGroupBox):
         self.pixel = QDoubleSpinBox(minimum=0.0, maximum=1e6, value=0.0, decimals=4)
         self.pixel.setToolTip("image pixel size in µm")
         self.fps = QDoubleSpinBox(minimum=0.0, maximum=1e6, value=0.0, decimals=3)
-        self.fps.setToolTip("frame rate of the behaviour video (shared by every widget)")
+        self.fps.setToolTip(
+            "frame rate of the behaviour camera: the video file's own, kept with the velocity; "
+            "not the imaging frame rate the calcium widgets share"
+        )
+        self._filled = 0.0  # the rate last put in the box by `fill_fps` (not typed)
         self.form = ParamsForm(VelocityParams, exclude=("pixel_size_um",))
         self.run_button = QPushButton("Compute velocity")  # wired by the owner
         self.status = QLabel("")
@@ -231,9 +247,53 @@ class VelocityPanel(QGroupBox):
         lay.addWidget(self.form)
         lay.addWidget(self.run_button)
         lay.addWidget(self.status)
-        fps = owner.ctx.fps()
+
+    def restore(self) -> None:
+        """Show the settings the session's velocity was computed with (stage log, pixel size,
+        frame rate, the form), whatever layers are open."""
+        session = self.owner.ctx.session
+        if VELOCITY not in session:
+            return
+        step = session[VELOCITY]
+        stage = session.resolve_stored_path(step.attrs.get("stage"))
+        if stage:
+            self.stage.setText(str(stage))
+        if step.params.get("pixel_size_um"):
+            self.pixel.setValue(float(step.params["pixel_size_um"]))
+        self.form.set_params(VelocityParams.from_dict(step.params))
+        self.fps.setValue(0.0)  # the rate stored with the velocity, not what the box held
+        self.fill_fps()
+        table = step.tables.get("velocity")
+        if table is not None:
+            self.status.setText(f"velocity of {len(table)} frames restored from the session")
+
+    def camera_fps(self) -> float | None:
+        """The behaviour camera's rate: the one stored with the velocity (its attrs, else its
+        table's times), else the picked video layer's own (the file's), else None. Never the
+        imaging rate (`ctx.fps`), which the calcium widgets share."""
+        session = self.owner.ctx.session
+        if VELOCITY in session:
+            stored = session[VELOCITY].attrs.get("fps") or _table_fps(
+                session[VELOCITY].tables.get("velocity")
+            )
+            if stored:
+                return float(stored)
+        name = self.owner.video.currentText()
+        if name and name in self.owner.viewer.layers:
+            meta = self.owner.viewer.layers[name].metadata.get("catrack", {})
+            fps = (meta.get("summary") or {}).get("fps") or meta.get("fps")
+            if fps:
+                return float(fps)
+        return None
+
+    def fill_fps(self) -> None:
+        """Pre-fill the frame rate box with the camera's rate, unless the user typed another."""
+        if self.fps.value() not in (0.0, self._filled):
+            return
+        fps = self.camera_fps()
         if fps:
             self.fps.setValue(fps)
+            self._filled = self.fps.value()
 
     def run(self):
         from napari_catrack.core.behaviour import compute_velocity
@@ -249,7 +309,6 @@ class VelocityPanel(QGroupBox):
             raise InputError("give the pixel size in µm")
         if self.fps.value() <= 0:
             raise InputError("give the frame rate")
-        owner.ctx.set_fps(self.fps.value())
         params = self.form.params(pixel_size_um=self.pixel.value())
         body = stored[0].points
         shape = owner.video_shape()
@@ -265,8 +324,11 @@ class VelocityPanel(QGroupBox):
         if no_stage:
             notes.append(f"{no_stage} frame(s) have no stage position: no velocity there")
         table = compute_velocity(body.mean(axis=1), times, stage_um, shape, params, body_px=body)
+        # the camera's rate goes with the velocity; the imaging rate (ctx.fps) is left alone
         record_velocity(owner.ctx.session, table, params.to_dict(),
-                        {"stage": self.stage.text().strip(), "source": "centerline"})  # fmt: skip
+                        {"stage": owner.ctx.session.stored_path(self.stage.text().strip()),
+                         "source": "centerline", "fps": self.fps.value()})  # fmt: skip
+        self._filled = self.fps.value()
         refresh_plots(owner.viewer)
         moving = int((table["direction"] != 0).sum())
         fwd = int((table["direction"] > 0).sum())
@@ -277,7 +339,8 @@ class VelocityPanel(QGroupBox):
                 show_warning(f"napari-catrack: {note}")
         self.status.setText("\n".join([
             f"{len(table)} frames: {moving} moving ({fwd} forward), median speed "
-            f"{np.nanmedian(table['speed_um_s']):.0f} µm/s", *notes]))  # fmt: skip
+            f"{np.nanmedian(table['speed_um_s']):.0f} µm/s, at the camera's "
+            f"{self.fps.value():g} Hz", *notes]))  # fmt: skip
         return table
 
     def kept(self) -> str:

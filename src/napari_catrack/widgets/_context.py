@@ -55,6 +55,7 @@ class ViewerContext:
             layer_names=None,
         )  # fmt: skip
         self._watched_red: set[int] = set()  # ids of red layers whose affine we follow
+        self._warned: set[tuple] = set()  # sets of same-role layers already reported
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layers_changed)
         # a renamed layer: widgets that list layers by name refresh their boxes
@@ -108,13 +109,39 @@ class ViewerContext:
 
     # --- channels ---------------------------------------------------------------------------
     def channel_layer(self, role: str):
-        """The newest Image layer with this napari-catrack role ("green"/"red"), or None."""
+        """The Image layer with this napari-catrack role ("green"/"red"), or None.
+
+        Two layers with one role (a second recording opened with napari-catrack) never swap
+        silently: the session's recording's layer is used, else the first one opened, and a
+        warning names the one used (once per set of layers). Picking a layer as 'green layer'
+        / 'red layer' (`adopt`) leaves it the only one.
+        """
         from napari.layers import Image
 
-        for layer in reversed(list(self.viewer.layers)):
-            if isinstance(layer, Image) and layer.metadata.get("catrack", {}).get("role") == role:
-                return layer
-        return None
+        found = [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and layer.metadata.get("catrack", {}).get("role") == role
+        ]
+        if len(found) <= 1:
+            return found[0] if found else None
+        session = self.session
+        recording = _norm_path(session.resolve_stored_path((session.recording or {}).get("path")))
+        ours = [lay for lay in found
+                if recording and _norm_path(lay.metadata["catrack"].get("path")) == recording]  # fmt: skip
+        used = ours[0] if ours else found[0]
+        key = (role, tuple(id(lay) for lay in found))
+        if key not in self._warned:
+            self._warned.add(key)
+            from napari.utils.notifications import show_warning
+
+            why = "the session's recording" if ours else "the first opened"
+            others = ", ".join(repr(lay.name) for lay in found if lay is not used)
+            show_warning(
+                f"napari-catrack: {len(found)} {role} layers; using {used.name!r} ({why}), not "
+                f"{others}: pick the {role} layer in Align channels or Track neurons to change it"
+            )
+        return used
 
     def recording_inputs(self, role: str = "green") -> dict[str, str]:
         """{"recording": path} of the file the channel layer came from (else the session's
@@ -153,11 +180,11 @@ class ViewerContext:
         """Give any image layer a channel role, so every widget uses it (e.g. builtin-reader TIFFs)."""
         if role not in ROLES:
             raise InputError(f"a channel role is one of {', '.join(ROLES)}, not {role!r}")
-        previous = self.channel_layer(role)
-        if previous is not None and previous is not layer:
+        for previous in self.viewer.layers:  # every other layer with the role gives it up
             meta = dict(previous.metadata.get("catrack", {}))
-            meta.pop("role", None)
-            previous.metadata = {**previous.metadata, "catrack": meta}
+            if previous is not layer and meta.get("role") == role:
+                meta.pop("role", None)
+                previous.metadata = {**previous.metadata, "catrack": meta}
         meta = dict(layer.metadata.get("catrack", {}))
         meta["role"] = role
         layer.metadata = {**layer.metadata, "catrack": meta}
@@ -267,6 +294,12 @@ class ViewerContext:
         attrs["fps_source"] = source
         session.record(SETTINGS_STEP, attrs=attrs)
         self.events.fps()
+
+
+def _norm_path(path: Any) -> str:
+    import os
+
+    return os.path.normcase(os.path.abspath(str(path))) if path else ""
 
 
 def _world(layer) -> np.ndarray:

@@ -6,6 +6,8 @@ first detection pays for imports and reading frames; the viewer stays responsive
 while a detection runs starts one more when it ends, so the layers always show the latest settings. Candidates are a Points
 layer "candidates" (+ Labels "candidate masks"); the user selects some and presses
 "Use selected" (or "Use all") to copy them into the Points layer "neurons", the editable seed set.
+Each neuron keeps the frame it was picked (or placed, or last moved) on, its feature `frame`, like
+the seeds table of `catrack track`: tracking starts from that frame, whatever the slider shows.
 """
 
 from __future__ import annotations
@@ -300,11 +302,11 @@ class CandidatesPanel(QWidget):
         text = pd.Series(dtype=object)
         empty = pd.DataFrame({"neuron_id": text, "y": [], "x": [], "source": text})
         data, meta, _ = neuron_points_layer(empty, name="neurons", frame_column=None)
-        meta["features"] = empty[["neuron_id", "source"]]
+        meta["features"] = empty[["neuron_id", "source"]].assign(frame=pd.Series(dtype=float))
         meta.update(border_color="cyan", ndim=2, size=9)
         meta["text"] = {**meta["text"], "color": "cyan"}
         layer = self.viewer.add_points(data.reshape(-1, 2), **meta)
-        layer.feature_defaults = {"neuron_id": "", "source": "manual"}
+        layer.feature_defaults = {"neuron_id": "", "source": "manual", "frame": np.nan}
         layer.events.data.connect(self._on_neurons_edited)
         self._watched, self._cache = layer, np.zeros((0, 2))
         return layer
@@ -314,8 +316,39 @@ class CandidatesPanel(QWidget):
         layer = self.neurons_layer(create=False)
         if layer is None or len(layer.data) == 0:
             raise InputError("no neurons to track: pick candidates (Use selected) or add by hand")
-        table = points_table(layer)
-        return table[["neuron_id", "y", "x", "source"]]
+        table = points_table(layer)[["neuron_id", "y", "x", "source"]]
+        if "frame" in layer.features:  # the frame each was picked on (NaN: not known)
+            table["frame"] = pd.to_numeric(layer.features["frame"], errors="coerce").to_numpy()
+        return table
+
+    def _viewer_frame(self) -> int:
+        """The time slider's frame (what the user is looking at while placing a neuron)."""
+        return int(self.viewer.dims.current_step[0]) if self.viewer.dims.ndim >= 3 else 0
+
+    def _with_frames(self, feats: pd.DataFrame) -> pd.DataFrame:
+        """Features with the `frame` column (a layer from an older session has none: its
+        neurons were picked on the session's detection frame)."""
+        if "frame" not in feats:
+            feats["frame"] = float(self.last_params.get("frame", np.nan))
+        return feats
+
+    def picked_frames(self) -> dict[int, list[str]]:
+        """The frames the neurons were picked on -> their ids (neurons whose frame is not known,
+        e.g. a layer made elsewhere, are left out; the session's detection frame stands in for
+        a whole layer restored from a session written before frames were kept)."""
+        layer = self.neurons_layer(create=False)
+        if layer is None or not len(layer.data):
+            return {}
+        ids = layer.features["neuron_id"].astype(str).to_numpy()
+        if "frame" in layer.features:
+            frames = pd.to_numeric(layer.features["frame"], errors="coerce").to_numpy(float)
+        else:
+            frames = np.full(len(ids), float(self.last_params.get("frame", np.nan)))
+        out: dict[int, list[str]] = {}
+        for nid, f in zip(ids, frames):
+            if np.isfinite(f):
+                out.setdefault(int(f), []).append(nid)
+        return out
 
     def _append(self, rows: pd.DataFrame) -> int:
         """Add candidate rows to "neurons", skipping any within 2 px of a neuron already there."""
@@ -327,14 +360,16 @@ class CandidatesPanel(QWidget):
             yx = yx[d > 2.0]
         if not len(yx):
             return 0
-        feats = layer.features.reset_index(drop=True)
-        new = pd.DataFrame(
-            {"neuron_id": next_ids(feats["neuron_id"], len(yx)), "source": ["auto"] * len(yx)}
-        )
+        feats = self._with_frames(layer.features.reset_index(drop=True))
+        frame = float(self.last_params.get("frame", self._viewer_frame()))  # detected there
+        new = pd.DataFrame({"neuron_id": next_ids(feats["neuron_id"], len(yx)),
+                            "source": ["auto"] * len(yx), "frame": frame})  # fmt: skip
         self._syncing = True
         try:
             layer.data = np.vstack([old[:, -2:], yx])
-            layer.features = pd.concat([feats[["neuron_id", "source"]], new], ignore_index=True)
+            layer.features = pd.concat(
+                [feats[["neuron_id", "source", "frame"]], new], ignore_index=True
+            )
         finally:
             self._syncing = False
         self._record()
@@ -414,11 +449,12 @@ class CandidatesPanel(QWidget):
         self._cache = data.copy()
         if not idx:
             return
-        feats = layer.features.copy()
+        feats = self._with_frames(layer.features.copy())
         if action == "added":
             others = feats["neuron_id"].drop(index=idx)
             feats.loc[idx, "neuron_id"] = next_ids(others, len(idx))
         feats.loc[idx, "source"] = "manual"
+        feats.loc[idx, "frame"] = float(self._viewer_frame())  # placed while looking at it
         self._syncing = True
         try:
             layer.features = feats

@@ -69,6 +69,7 @@ def _reported(method):
             return method(self, *args, **kwargs)
         except Exception as exc:
             self.last_error = report_exception(exc, method.__name__.strip("_").replace("_", " "))
+            self.status.setText(self.last_error)  # the widget says it too (as reports_errors)
             return None
 
     return wrapper
@@ -117,6 +118,11 @@ class BehaviourWidget(QWidget):
         self.repropagate_button.clicked.connect(lambda: self.segment(reuse=True))
         self.download_button.clicked.connect(self.download)
         self.low_list.itemClicked.connect(self._jump)
+        self.video.currentTextChanged.connect(lambda _t: self.velocity.fill_fps())
+        self._video_chosen = ""  # the video the user picked in the box (kept while it exists)
+        self.video.activated.connect(
+            lambda _i: setattr(self, "_video_chosen", self.video.currentText())
+        )
         self.plot_button.clicked.connect(self.show_plot)
         for button, panel, name in (
             (self.centerline.run_button, self.centerline, "run"),
@@ -193,10 +199,14 @@ class BehaviourWidget(QWidget):
         self.video.addItems(names)
         preferred = [n for n in names if self.viewer.layers[n].metadata.get("catrack", {}).get("role") == "behaviour"]  # fmt: skip
         green = self.ctx.channel_layer("green")
-        pick = current if current in names else (preferred or [green.name if green is not None and green.name in names else None])[0]  # fmt: skip
+        if current in names and (current == self._video_chosen or current in preferred):
+            pick = current  # the user's pick, or a behaviour video: kept
+        else:  # a behaviour video opened after the fallback to green takes its place
+            pick = (preferred or [green.name if green is not None and green.name in names else None])[0]  # fmt: skip
         if pick:
             self.video.setCurrentText(pick)
         self.video.blockSignals(False)
+        self.velocity.fill_fps()  # the camera's rate follows the video picked
 
     def video_layer(self):
         name = self.video.currentText()
@@ -324,16 +334,22 @@ class BehaviourWidget(QWidget):
 
         session = self.ctx.session
         stored = segmentation_from_session(session)
-        if stored is not None and MASKS not in self.viewer.layers:
-            set_masks(self.viewer, stored.masks)
-            self.show_doubtful()
+        if stored is not None:  # the session file may have restored the layers already: the
+            # widget's own state (doubtful frames, anchors, status) is restored either way
+            if MASKS not in self.viewer.layers:
+                set_masks(self.viewer, stored.masks)
             self._show_anchors(stored)
-            self.status.setText("segmentation restored from the session")
+            self.status.setText(
+                f"segmentation of {stored.n_frames} frames restored from the session"
+            )
         cl = centerline_from_session(session)
-        if cl is not None and "centerline" not in self.viewer.layers:
-            set_centerline(self.viewer, cl[0].points, cl[0].status)
+        if cl is not None:
+            if "centerline" not in self.viewer.layers:
+                set_centerline(self.viewer, cl[0].points, cl[0].status)
             self.centerline.flip_to.setValue(cl[0].n_frames - 1)
-            self.show_doubtful(status=cl[0].status)
+        if stored is not None or cl is not None:
+            self.show_doubtful(status=cl[0].status if cl is not None else None)
+        self.velocity.restore()
 
     def closeEvent(self, event) -> None:  # pragma: no cover - Qt teardown
         if self.job is not None and self.job.running:

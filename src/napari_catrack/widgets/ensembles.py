@@ -207,8 +207,13 @@ class EnsemblesWidget(QWidget):
             self._table = None
 
     def _refresh_points(self, event=None) -> None:
-        """List Points layers; keep the user's pick, else offer the likeliest neurons layer."""
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Points)]
+        """List neuron Points layers (with a neuron_id feature: not e.g. the behaviour widget's
+        "worm head"); keep the user's pick, else offer the likeliest neurons layer."""
+        names = [
+            layer.name
+            for layer in self.viewer.layers
+            if isinstance(layer, Points) and "neuron_id" in layer.features
+        ]
         self.points.clear()
         self.points.addItems(names)
         choice = (
@@ -300,9 +305,12 @@ class EnsemblesWidget(QWidget):
             return False
         step = session[STEP]
         self.show_params(step.params)
+        # the run's threshold and warnings are in its params (the CLI, the demo); older GUI
+        # sessions kept them in attrs only
+        threshold = step.params.get("threshold", step.attrs.get("threshold"))
+        warnings = step.params.get("warnings", step.attrs.get("warnings")) or []
         self.show_result(ShownEnsembles(step.tables["events"], step.tables["members"],
-                                        step.attrs.get("threshold"), dict(step.params),
-                                        list(step.attrs.get("warnings", []))))  # fmt: skip
+                                        threshold, dict(step.params), list(warnings)))  # fmt: skip
         return True
 
     def _on_verdicts(self, _event=None) -> None:

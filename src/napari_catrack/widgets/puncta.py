@@ -51,6 +51,38 @@ QUIET_COLOR = np.array([0.2, 0.85, 1.0, 1.0])
 RENDER_NM = 10.0
 
 
+EXPORT_FILES = ("localizations.csv", "tracks.csv", "calcium.csv", "events.csv",
+                "track_summary.csv", "precision_photons.png", "calcium_raster.png")  # fmt: skip
+EXPORT_LIST = ".catrack-puncta.json"  # the files a save wrote there (so a new save may replace)
+
+
+def _stamp(path) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _written_here(folder, name: str) -> bool:
+    """Whether `folder/name` is a file an earlier save of this widget wrote (unchanged since)."""
+    import json
+
+    try:
+        listed = json.loads((folder / EXPORT_LIST).read_text()).get("files", {})
+        return listed.get(name) == _stamp(folder / name)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _note_written(folder, names) -> None:
+    import json
+
+    from napari_catrack.io.atomic import atomic_write_path
+
+    listed = {"written_by": "napari-catrack puncta widget",
+              "files": {name: _stamp(folder / name) for name in names}}  # fmt: skip
+    with atomic_write_path(folder / EXPORT_LIST) as tmp:
+        tmp.write_text(json.dumps(listed, indent=1))
+
+
 def localization_points(locs: pd.DataFrame, pixel_size_nm: float) -> tuple:
     """LayerData of the localisations: (frame, y, x) points with the features a user filters on."""
     features = pd.DataFrame(
@@ -120,6 +152,7 @@ class PunctaWidget(QWidget):
         model_row.addWidget(self.model_path, 1)
         model_row.addWidget(model_button)
         self._camera: CameraModel | None = None
+        self._camera_path = ""
 
         source = QFormLayout()
         source.addRow("puncta channel", self.puncta_layer)
@@ -157,8 +190,8 @@ class PunctaWidget(QWidget):
         self.tabs.addTab(self.precision_canvas, "precision + photons")
         self.tabs.addTab(self.raster_canvas, "calcium raster")
         self.tabs.setMinimumHeight(300)
-        export = QPushButton("Save tables and figures…")
-        export.clicked.connect(self._export)
+        self.export_button = export = QPushButton("Save tables and figures…")
+        export.clicked.connect(lambda: self._export())  # not Qt's `checked` as the folder
         import_button = QPushButton("Show a ThunderSTORM table…")
         import_button.setToolTip("a localizations.csv from ThunderSTORM (or this tool) as points")
         import_button.clicked.connect(self._choose_thunderstorm)
@@ -251,6 +284,7 @@ class PunctaWidget(QWidget):
 
         try:
             self._camera = read_camera(path)
+            self._camera_path = str(path)  # an input: the export never writes over it
         except InputError as exc:
             report_exception(exc, "camera file")
             self.status.setText(str(exc))
@@ -421,24 +455,59 @@ class PunctaWidget(QWidget):
         if folder:
             self.export(folder)
 
-    def export(self, folder: str) -> None:
-        """The CLI's files (localizations.csv, tracks.csv, calcium.csv, events.csv) + figures."""
+    def export(self, folder: str) -> list | None:
+        """The CLI's files (localizations.csv, tracks.csv, calcium.csv, events.csv) + figures;
+        returns the paths written, or None (the reason in the status line and a notification).
+
+        Checked first, as every output (`io.output_check`): never over an input (the movies' and
+        tables' files, the camera file, the session), and never over a file of that name this
+        widget did not write (a user's own table): those are left untouched and the save is
+        refused. Its own earlier files (listed in the folder's `.catrack-puncta.json`, with their
+        size and time) are replaced."""
         from pathlib import Path
 
         from napari_catrack.figures import save_figure
         from napari_catrack.io.tables import write_table
         from napari_catrack.io.thunderstorm import write_thunderstorm
+        from napari_catrack.widgets._worker import report_exception
 
         if self.result is None:
             self.status.setText("nothing to save yet: run the analysis first")
-            return
+            return None
         out = Path(folder)
         res = self.result
-        write_thunderstorm(res.localizations, out / "localizations.csv", res.params.pixel_size_nm)
-        write_table(res.tracks_csv(), out / "tracks.csv", float_format="%.3f")
-        write_table(res.calcium_csv(), out / "calcium.csv", float_format="%.4f")
-        write_table(res.events, out / "events.csv", float_format="%.4f")
-        write_table(res.tracks, out / "track_summary.csv", float_format="%.4f")
-        save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
-        save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
+        try:
+            self._check_export(out)
+            write_thunderstorm(res.localizations, out / "localizations.csv",
+                               res.params.pixel_size_nm)  # fmt: skip
+            write_table(res.tracks_csv(), out / "tracks.csv", float_format="%.3f")
+            write_table(res.calcium_csv(), out / "calcium.csv", float_format="%.4f")
+            write_table(res.events, out / "events.csv", float_format="%.4f")
+            write_table(res.tracks, out / "track_summary.csv", float_format="%.4f")
+            save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
+            save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
+            _note_written(out, EXPORT_FILES)
+        except Exception as exc:  # the one policy: a user's mistake in one line, a bug logged
+            self.status.setText(report_exception(exc, "saving the puncta tables"))
+            return None
         self.status.setText(f"saved tables and figures to {out}")
+        return [out / name for name in EXPORT_FILES]
+
+    def _check_export(self, out) -> None:
+        from napari_catrack.io.output_check import OutputFolder, check_outputs, session_inputs
+
+        inputs = {f"layer {lay.name!r}": lay.metadata.get("catrack", {}).get("path")
+                  for lay in self.viewer.layers}  # fmt: skip
+        inputs.update({"camera file": self._camera_path or None,
+                       "model": self.model_path.text().strip() or None})  # fmt: skip
+        session = self.ctx.session
+        if session.path is not None:
+            inputs.update(session_inputs(session, "session"))
+        check_outputs({"save folder": OutputFolder(out, EXPORT_FILES)}, inputs)
+        foreign = [name for name in EXPORT_FILES if (out / name).exists()
+                   and not _written_here(out, name)]  # fmt: skip
+        if foreign:
+            raise InputError(
+                f"{out} already holds {', '.join(foreign)}, not written by this widget: they are "
+                "left untouched; choose another folder (or move them)"
+            )

@@ -8,7 +8,9 @@ the shared frame rate. A vertical cursor follows the time slider (blitted, so pl
 does not redraw the plot), a click on the plot moves the slider there, and the selection is
 shared with a Points layer whose `features` hold `neuron_id` (select a point -> its trace;
 select a trace -> its points). Traces come from the session, a CSV written by `catrack traces`,
-or `set_traces(table)`. Panels whose column the table lacks (red and ratio of a one-channel
+or `set_traces(table)`. A loaded table is shown for viewing only: "Compute cleaned" then cleans the
+view and leaves the session's traces alone, until "Use as the session's traces" records it there
+(its parameters name the file it came from). Panels whose column the table lacks (red and ratio of a one-channel
 recording) are unticked and disabled.
 """
 
@@ -32,6 +34,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QWidget,
@@ -70,6 +73,11 @@ class TraceViewerWidget(QWidget):
         self.viewer = viewer = napari_viewer
         self.ctx = ViewerContext.of(viewer)
         self.traces: pd.DataFrame | None = None
+        # whether the table shown is the session's traces step (else a loaded file or a table
+        # handed to `set_traces`: view only), and the file it was loaded from
+        self.shows_session = False
+        self.loaded_from: str | None = None
+        self._view_cleaning: dict = {}  # the cleaning run on a view-only table
         self.job = None
         self._axes: list = []
         self._cursors: list = []
@@ -93,6 +101,11 @@ class TraceViewerWidget(QWidget):
         self.cleaning = ParamsForm(CleaningParams)
         self.cleaning_box = fold_button("Cleaning settings (Compute cleaned)", self.cleaning)
         self.load_button = QPushButton("Load traces CSV…")
+        self.adopt_button = QPushButton("Use as the session's traces")
+        self.adopt_button.setToolTip(
+            "make the loaded table the session's traces (a loaded table is otherwise only shown)"
+        )
+        self.adopt_button.setEnabled(False)
         self.clean_button = QPushButton("Compute cleaned")
         self.export_button = QPushButton("Export SVG/PNG…")
         self.steps_button = QPushButton("Cleaning steps figure…")
@@ -121,6 +134,7 @@ class TraceViewerWidget(QWidget):
 
         self.extract_button.clicked.connect(self.extract)
         self.load_button.clicked.connect(self._ask_load)
+        self.adopt_button.clicked.connect(self._adopt_clicked)
         self.clean_button.clicked.connect(self._clean_clicked)
         self.export_button.clicked.connect(self._ask_export)
         self.steps_button.clicked.connect(self._ask_cleaning_steps)
@@ -147,6 +161,9 @@ class TraceViewerWidget(QWidget):
         run = QHBoxLayout()
         for w in (self.extract_button, self.cancel_button, self.load_button):
             run.addWidget(w)
+        adopt = QHBoxLayout()
+        adopt.addStretch(1)
+        adopt.addWidget(self.adopt_button)
         buttons2 = QHBoxLayout()
         for b in (self.clean_button, self.export_button, self.steps_button):
             buttons2.addWidget(b)
@@ -156,6 +173,7 @@ class TraceViewerWidget(QWidget):
         layout = scroll_body(self)
         layout.addLayout(form)
         layout.addLayout(run)
+        layout.addLayout(adopt)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
         layout.addWidget(QLabel("neurons (select to plot; shared with the neurons layer):"))
@@ -175,14 +193,22 @@ class TraceViewerWidget(QWidget):
             self.form.set_params(TracesParams.from_dict(step.params))
             if isinstance(step.params.get("cleaning_params"), dict):
                 self.cleaning.set_params(CleaningParams.from_dict(step.params["cleaning_params"]))
-            self.set_traces(step.tables["traces"])
+            self.set_traces(step.tables["traces"], of_session=True)
 
     # ------------------------------------------------------------ data
-    def set_traces(self, traces: pd.DataFrame) -> None:
-        """Show a traces table (columns neuron_id, frame, and any of the panel columns)."""
+    def set_traces(
+        self, traces: pd.DataFrame, *, of_session: bool = False, path: str | None = None
+    ) -> None:
+        """Show a traces table (columns neuron_id, frame, and any of the panel columns).
+
+        Only `of_session=True` (the session's traces step) lets "Compute cleaned" write back to
+        the session; any other table is shown for viewing (`path`: the file it came from).
+        """
         if not {"neuron_id", "frame"} <= set(traces.columns):
             raise InputError("a traces table needs columns neuron_id and frame")
         self.traces = traces.assign(neuron_id=traces["neuron_id"].astype(str))
+        self.shows_session, self.loaded_from, self._view_cleaning = of_session, path, {}
+        self.adopt_button.setEnabled(not of_session)
         implied = self._fps()
         if implied and not self.ctx.fps():
             self.ctx.set_fps(implied, source="from the traces' time_s")
@@ -286,7 +312,7 @@ class TraceViewerWidget(QWidget):
             record_traces(self.ctx.session, table, settings, fps=inputs["fps"],
                           alignment=transform, facts=facts,
                           inputs=self.ctx.recording_inputs())  # fmt: skip
-            self.set_traces(table)
+            self.set_traces(table, of_session=True)
             self.status.setText(
                 f"{table.neuron_id.nunique()} neurons x {table.frame.nunique()} frames"
             )
@@ -299,7 +325,28 @@ class TraceViewerWidget(QWidget):
     def load_csv(self, path: str) -> None:
         from napari_catrack.io.tables import read_table
 
-        self.set_traces(read_table(path, ("neuron_id", "frame"), what="traces"))
+        self.set_traces(read_table(path, ("neuron_id", "frame"), what="traces"), path=str(path))
+        held = "traces" in self.ctx.session
+        self.status.setText(
+            f"showing {Path(path).name} (view only: "
+            + ("the session's traces are unchanged" if held else "the session holds no traces")
+            + "; 'Use as the session's traces' records it there)"
+        )
+
+    def adopt_loaded(self) -> None:
+        """Record the table shown (loaded from a file) as the session's traces, saying so."""
+        if self.traces is None:
+            raise InputError("load a traces table first (Load traces CSV…)")
+        if self.shows_session:
+            raise InputError("the table shown already is the session's traces")
+        from napari_catrack.core.signals.records import record_loaded_traces
+
+        session = self.ctx.session
+        source = session.stored_path(self.loaded_from) if self.loaded_from else "a table"
+        record_loaded_traces(session, self.traces, self.loaded_from, view_cleaning=self._view_cleaning)  # fmt: skip
+        self.shows_session, self.loaded_from = True, None
+        self.adopt_button.setEnabled(False)
+        self.status.setText(f"the session's traces are now the table loaded from {source}")
 
     def compute_cleaned(self, fps: float | None = None) -> dict:
         """Add a `dff_clean` column cleaned with the settings shown; returns what ran."""
@@ -313,10 +360,15 @@ class TraceViewerWidget(QWidget):
         settings = self.cleaning.params()
         self.traces["dff_clean"], params = clean_table_column(self.traces, fps, settings)
         session = self.ctx.session
-        if "traces" in session:
+        if self.shows_session and "traces" in session:
             from napari_catrack.core.signals.records import record_cleaning
 
             record_cleaning(session, self.traces, params, settings)
+        else:  # a loaded table: the view is cleaned, the session's traces are left alone
+            self._view_cleaning = {"cleaning": params, "cleaning_params": settings.to_dict()}
+            self.status.setText(
+                "cleaned the table shown (view only: the session's traces are unchanged)"
+            )
         self._offer_panels()
         self.panel_boxes["cleaned"].setChecked(True)
         self.redraw()
@@ -568,6 +620,21 @@ class TraceViewerWidget(QWidget):
                 self.load_csv(path)
             except CatrackError as exc:
                 report_exception(exc, "loading traces")
+
+    def _adopt_clicked(self) -> None:
+        if "traces" in self.ctx.session:
+            answer = QMessageBox.question(
+                self, "Replace the session's traces",
+                "Replace the session's traces with the table loaded from "
+                f"{self.loaded_from or 'a table'}? Transients, ensembles and the export then "
+                "use it.",
+            )  # fmt: skip
+            if answer != QMessageBox.Yes:
+                return
+        try:
+            self.adopt_loaded()
+        except CatrackError as exc:
+            report_exception(exc, "using the loaded traces")
 
     def _clean_clicked(self) -> None:
         try:

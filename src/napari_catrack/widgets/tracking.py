@@ -40,6 +40,7 @@ from napari_catrack.core.tracking import (
 )
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.layers import tracks_layer
+from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import AlignmentLine, ChannelPicker
 from napari_catrack.widgets._dock import scroll_body
@@ -95,7 +96,10 @@ class TrackingWidget(QWidget):
         )
         # every other tracking setting, defaults in one place (channel/model: the combos above)
         self.form = ParamsForm(TrackParams, exclude=("channel", "model"))
-        self.track_button = QPushButton("Track from this frame")
+        self.track_button = QPushButton("Track")
+        self.track_button.setToolTip(
+            "track the 'neurons' layer through the recording, from the frame they were picked on"
+        )
         self.retrack_button = QPushButton("Re-track with corrections")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -196,13 +200,13 @@ class TrackingWidget(QWidget):
 
     # ---- running ---------------------------------------------------------------------------
     def start_tracking(self):
-        """Track the "neurons" layer from the current frame; returns the job (or None)."""
+        """Track the "neurons" layer from the frame they were picked on; returns the job."""
         try:
             seeds = self.candidates.neurons()
             channel, stack, transform = channel_stack(self.ctx, self.track_channel.currentText())
             if len(stack.shape) != 3:
                 raise InputError("tracking needs a (T, Y, X) recording, not a single image")
-            frame = current_frame(self.viewer, stack)
+            frame, note = self._start_frame(stack)
             native = to_native(seeds, transform, stack.shape[-2:])
             if seeds.neuron_id.duplicated().any():
                 dup = seeds.neuron_id[seeds.neuron_id.duplicated()].tolist()
@@ -221,7 +225,34 @@ class TrackingWidget(QWidget):
             return track(stack, None, native[["neuron_id", "y", "x"]], frame, channel="red",
                          progress=job.progress, cancel=job.cancelled, params=params)  # fmt: skip
 
-        return self._launch(work, f"tracking on {channel}", info, stack.shape[-2:], transform)
+        job = self._launch(work, f"tracking on {channel}", info, stack.shape[-2:], transform)
+        if note and job is not None:
+            self.status.setText(note)
+            show_info(f"napari-catrack: {note}")
+        return job
+
+    def _start_frame(self, stack) -> tuple[int, str]:
+        """The frame tracking starts from: the one the neurons were picked on (as `catrack track`
+        takes the seeds' frame), not the slider's; returns it and what to tell the user."""
+        now = current_frame(self.viewer, stack)
+        picked = self.candidates.picked_frames()
+        if not picked:  # neurons from elsewhere, frame unknown: the frame shown
+            return now, ""
+        if len(picked) > 1:
+            where = "; ".join(f"{', '.join(ids[:4])}{' …' if len(ids) > 4 else ''} on frame {f}"
+                              for f, ids in sorted(picked.items()))  # fmt: skip
+            raise InputError(
+                f"the neurons were placed on different frames ({where}): tracking starts from "
+                "one frame; go to one of them and move (or delete) the others' points there"
+            )
+        frame = next(iter(picked))
+        if not 0 <= frame < stack.shape[0]:
+            raise InputError(f"the neurons were picked on frame {frame}, outside the recording")
+        if frame == now:
+            return frame, ""
+        return frame, (
+            f"tracking from frame {frame}, where the neurons were picked (not the slider's {now})"
+        )
 
     def corrections(self) -> pd.DataFrame:
         """`neuron_id,frame,y,x` (green pixels) of every point the user moved since the last run."""
@@ -254,8 +285,8 @@ class TrackingWidget(QWidget):
                 raise InputError(
                     f"no corrections: drag points in {layer.name!r} to where the neuron is"
                     if layer is not None
-                    else "no corrections: the tracked-neurons layer was deleted; press 'Track "
-                    "from this frame' to track again (or reopen the session)"
+                    else "no corrections: the tracked-neurons layer was deleted; press Track "
+                    "to track again (or reopen the session)"
                 )
             channel, stack, transform = channel_stack(self.ctx, self.run_info.get("channel", "red"))
             shape = stack.shape[-2:]

@@ -51,3 +51,15 @@ def record_cleaning(session, traces, cleaning: dict[str, Any], cleaning_params, 
     return session.record(
         STEP, tables={**rec.tables, "traces": traces}, attrs=rec.attrs, params=params, save=save
     )
+
+
+def record_loaded_traces(session, traces, path=None, *, view_cleaning=None, save=None):
+    """A traces table the user loaded from a file and chose as the session's traces: params say
+    so (`source: loaded file`, its path) and attrs `inputs` name the file, nothing claims an
+    extraction that did not happen."""
+    from napari_catrack.io.provenance import inputs_provenance
+
+    source = session.stored_path(path) if path else "a table"
+    params = {"source": "loaded file", "path": source, **(view_cleaning or {})}
+    attrs = {"inputs": inputs_provenance(session, {"traces": path} if path else None)}
+    return session.record(STEP, tables={"traces": traces}, attrs=attrs, params=params, save=save)
