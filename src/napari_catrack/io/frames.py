@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from napari_catrack import stop
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path, place_when_done
 from napari_catrack.io.zarr_movie import ZARR_SUFFIXES, is_zarr_path, open_zarr_array
@@ -204,6 +205,7 @@ class MovieWriter:
             self._meta = {"axes": "TYX", **({"fps": float(fps)} if fps else {})}
 
     def write(self, frames: np.ndarray) -> None:
+        stop.check()  # a stop whose exception was dropped ends the movie here, not at the end
         frames = np.asarray(frames, dtype=self.dtype)
         n = len(frames)
         if self.written + n > self.shape[0]:
@@ -228,6 +230,10 @@ class MovieWriter:
 
     def abort(self) -> None:
         """Drop everything written so far (the target keeps whatever it held before)."""
+        with stop.shielded():  # a second stop signal must not cut the removal short
+            self._abort()
+
+    def _abort(self) -> None:
         if self.is_zarr:
             shutil.rmtree(self._tmp, ignore_errors=True)
         else:
