@@ -198,6 +198,38 @@ def test_cli_register_writes_the_contract_files(tmp_path, moving, capsys):
     assert not (tmp_path / "x.tif").exists() and not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float64])
+def test_cli_register_keeps_the_frame_rate_and_pixel_size(tmp_path, moving, capsys, dtype):
+    """`catrack info` on the registered movie shows the input's frame rate and pixel size, so
+    summary/sources on it need no --fps again (review 8, item 13: both were null). uint16: an
+    ImageJ description and resolution tags; float64 (no ImageJ type): tifffile's description."""
+    import json
+
+    from napari_catrack.io.frames import open_frames
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    rec = tmp_path / "movie.tif"
+    movie = moving.movie[:12].astype(dtype)
+    if dtype == np.uint16:
+        write_movie_tiff(rec, movie, fps=30.0, pixel_size_um=0.8)
+    else:  # the fps and pixel size a float64 movie could carry: given on the command line
+        tifffile.imwrite(rec, movie, metadata={"axes": "TYX", "fps": 30.0, "pixel_size_um": 0.8})
+    for name in ("reg.tif", "reg.zarr"):
+        out = tmp_path / name
+        assert main(["register", str(rec), "--mode", "rigid", "-o", str(out),
+                     "--shifts", str(tmp_path / "s.csv")]) == 0  # fmt: skip
+        rec_out = open_recording(out)
+        assert (rec_out.fps, rec_out.pixel_size_um) == (30.0, 0.8), name
+        assert rec_out.green.shape == movie.shape and rec_out.green.dtype == movie.dtype
+        with open_frames(out) as src:  # the reader register/summary/sources use
+            assert (src.fps, src.pixel_size_um) == (30.0, 0.8), name
+        capsys.readouterr()
+        assert main(["info", str(out)]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert (info["fps"], info["pixel_size_um"]) == (30.0, 0.8), name
+
+
 def test_cli_register_never_writes_over_its_input(tmp_path, capsys):
     rec = tmp_path / "m.tif"
     tifffile.imwrite(rec, make_two_photon_movie(12, (32, 32), n_cells=3, seed=1).movie)

@@ -181,7 +181,13 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
     residual: list[np.ndarray] = []
     bad_frames: list[np.ndarray] = []
     out_dtype = source.dtype if source.dtype.kind in "iuf" else np.dtype(np.float32)
-    writer = MovieWriter(output, (n, h, w), out_dtype, fps=source.fps) if output else None
+    writer = (
+        MovieWriter(
+            output, (n, h, w), out_dtype, fps=source.fps, pixel_size_um=source.pixel_size_um
+        )
+        if output
+        else None
+    )
     kept = np.empty((n, h, w), out_dtype) if keep_in_memory else None
     try:
         chunk = min(p.chunk_frames, max(1, CHUNK_PIXELS // (h * w)))  # big frames: fewer per chunk
