@@ -180,6 +180,54 @@ def test_constant_frame_inside_a_movie_named_and_keepable(moving):
     assert list(res.bad_frames) == [12] and np.all(res.shifts[12] == 0)
 
 
+def test_a_kept_nan_frame_is_left_out_of_the_metrics(tmp_path, moving, capsys):
+    """--bad-frames keep with a NaN frame used to report `crispness nan -> nan` (review 8,
+    item 13): the bad frame is left out of the mean images and the metrics, and the line says so."""
+    movie = moving.movie[:30].astype(np.float32)
+    movie[12] = np.nan
+    res = register_movie(movie, RegisterParams(mode="rigid", bad_frames="keep"))
+    m = res.metrics
+    assert m["metrics_frames"] == 29 and list(res.bad_frames) == [12]
+    for key in ("correlation_raw_median", "correlation_median", "crispness_raw", "crispness_registered"):  # fmt: skip
+        assert np.isfinite(m[key]), key
+    assert np.isfinite(res.mean_raw).all() and np.isfinite(res.mean_registered).all()
+    rec = tmp_path / "nan.tif"
+    tifffile.imwrite(rec, movie)
+    assert main(["register", str(rec), "--mode", "rigid", "--bad-frames", "keep",
+                 "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert not re.search(r"\bnan\b", err.lower()) and "warning" not in err, err
+    assert "1 bad frame (kept unshifted) left out of the metrics" in err, err
+
+
+def test_metrics_are_not_fooled_by_resampling_a_short_noisy_movie(capsys):
+    """On the 20-frame sima movie, crispness said registration made things worse (40791 ->
+    35153) while the frames did line up (review 8, item 13): bilinear resampling smooths pixel
+    noise, which dominated the unsmoothed metrics. Now both agree, and a half-pixel resampling
+    that aligns nothing changes neither much; the summary line leads with the correlation."""
+    from napari_catrack.core.registration.metrics import (
+        crispness,
+        frame_correlations,
+        quality_line,
+        smoothed,
+    )
+    from napari_catrack.core.registration.rigid import shift_frames
+    from tests.conftest import shared_data
+
+    movie = tifffile.imread(shared_data("sima", "example.tif")).astype(np.float32)
+    res = register_movie(movie, RegisterParams(mode="rigid"))
+    m = res.metrics
+    assert m["correlation_median"] > m["correlation_raw_median"] + 0.02
+    assert m["crispness_registered"] > m["crispness_raw"]
+    null = shift_frames(movie, np.full((len(movie), 2), 0.5))  # resampled, aligned no better
+    ref = smoothed(res.template)
+    c_raw = np.median(frame_correlations(smoothed(movie), ref))
+    c_null = np.median(frame_correlations(smoothed(null), ref))
+    assert abs(c_null - c_raw) < 0.01
+    assert crispness(smoothed(null.mean(axis=0))) < crispness(smoothed(movie.mean(axis=0)))
+    assert quality_line(res.attrs()).startswith("median correlation with the template")
+
+
 def test_cli_register_writes_the_contract_files(tmp_path, moving, capsys):
     rec = tmp_path / "movie.tif"
     tifffile.imwrite(rec, moving.movie)
