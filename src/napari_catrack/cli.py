@@ -155,7 +155,8 @@ def _stop_signals_raise() -> Iterator[None]:
     inside a cleanup that must finish (`stop.shielded`, the atomic writes' temp-file removal),
     where it is only recorded and raised at the next `stop.check`. A `Stopped` that Python drops
     (raised inside a weakref callback or `__del__`: "Exception ignored in ...") reaches the
-    unraisable hook, which delivers the signal again instead of printing a traceback."""
+    unraisable hook, which raises it again at the next function call outside such a callback
+    (a one-shot profile function) instead of printing a traceback."""
     main_pid = os.getpid()
     installed: dict[int, object] = {}
 
@@ -170,6 +171,14 @@ def _stop_signals_raise() -> Iterator[None]:
         elif not stop.is_shielded():
             raise Stopped(stop.requested())
 
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if installed and isinstance(info.exc_value, Stopped) and os.getpid() == main_pid:
+            _raise_at_next_call(info.exc_value.signum, unraisable.__code__)  # not the traceback
+            return
+        previous_hook(info)
+
     for name in STOP_SIGNALS:
         sig = getattr(signal, name, None)
         if sig is None:
@@ -179,14 +188,6 @@ def _stop_signals_raise() -> Iterator[None]:
                 installed[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread
             break
-    previous_hook = sys.unraisablehook
-
-    def unraisable(info) -> None:
-        if installed and isinstance(info.exc_value, Stopped) and os.getpid() == main_pid:
-            _raise_at_next_call(info.exc_value.signum, unraisable.__code__)  # not the traceback
-            return
-        previous_hook(info)
-
     sys.unraisablehook = unraisable
     try:
         yield
