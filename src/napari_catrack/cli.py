@@ -8,7 +8,9 @@ commands import. User mistakes (`CatrackError`) become one line on stderr and a 
 never a traceback; Python warnings become one line each (`catrack <command>: warning: ...`); a
 closed pipe (`catrack export S --list | head`) ends the command quietly, like any Unix tool.
 SIGTERM and SIGHUP (`kill`, `timeout`, a cluster's cancel or time limit) stop a command the way
-Ctrl-C does, so every atomic write removes its temp file: exit 128 + the signal's number.
+Ctrl-C does, so every atomic write removes its temp file: exit 128 + the signal's number. A stop
+whose exception Python dropped (it landed in a weakref callback or `__del__`) is not lost: it is
+delivered again, and checked before any output is placed and when the command returns (`stop`).
 """
 
 from __future__ import annotations
@@ -25,24 +27,14 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from napari_catrack import __version__, commands
+from napari_catrack import __version__, commands, stop
 from napari_catrack.errors import CatrackError, warnings_as_lines
+from napari_catrack.stop import Stopped
 
 EXIT_USER_ERROR = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 ALL = "*"
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # signals that stop a command cleanly (SIGHUP: not on Windows)
-
-
-class Stopped(KeyboardInterrupt):
-    """A stop signal turned into an exception in the main thread, so `finally` blocks run (the
-    atomic writes' cleanup): a Python killed by SIGTERM runs none and left `.partial` files.
-
-    A KeyboardInterrupt, so whatever cancels cleanly on Ctrl-C does so on SIGTERM too."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def _declared(path: Path) -> tuple[str, str] | None:
@@ -117,43 +109,75 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
+    stop.reset()
     try:
         with _stop_signals_raise(), warnings_as_lines(f"catrack {args.command}"):
             code = int(args.func(args) or 0)
+            stop.check()  # a stop whose exception was dropped on the way (a bare `except:`)
         sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
         return code
+    except Stopped as exc:
+        return _stopped(args.command, exc.signum)
     except CatrackError as exc:
+        if stop.requested() is not None:  # e.g. a write cut short by the stop
+            return _stopped(args.command, stop.requested())
         print(f"catrack: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except Stopped as exc:
-        name = signal.Signals(exc.signum).name
-        print(f"catrack {args.command}: stopped by {name}; no output was left half-written",
-              file=sys.stderr)  # fmt: skip
-        return 128 + exc.signum
     except KeyboardInterrupt:
+        if stop.requested() is not None:
+            return _stopped(args.command, stop.requested())
         print("catrack: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except Exception:
+        if stop.requested() is not None:  # a library turned the stop into an error of its own
+            return _stopped(args.command, stop.requested())
+        raise
+    finally:
+        stop.reset()
+
+
+def _stopped(command: str, signum: int) -> int:
+    name = signal.Signals(signum).name
+    print(f"catrack {command}: stopped by {name}; no output was left half-written", file=sys.stderr)
+    return 128 + signum
 
 
 @contextlib.contextmanager
 def _stop_signals_raise() -> Iterator[None]:
     """While a command runs, SIGTERM/SIGHUP raise `Stopped` in the main thread (previous handlers
     restored after). Left alone: a signal already ignored (`nohup`), and a call from another
-    thread (tests), where Python cannot install handlers."""
+    thread (tests), where Python cannot install handlers.
+
+    The handler stays armed: every signal is recorded (`stop.request`) and raises again, except
+    inside a cleanup that must finish (`stop.shielded`, the atomic writes' temp-file removal),
+    where it is only recorded and raised at the next `stop.check`. A `Stopped` that Python drops
+    (raised inside a weakref callback or `__del__`: "Exception ignored in ...") reaches the
+    unraisable hook, which raises it again at the next function call outside such a callback
+    (a one-shot profile function) instead of printing a traceback."""
     main_pid = os.getpid()
     installed: dict[int, object] = {}
 
-    def handler(signum: int, _frame) -> None:
+    def handler(signum: int, frame) -> None:
         if os.getpid() != main_pid:  # a forked worker inherited the handler: die as it would have
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        for sig in installed:  # a second signal must not interrupt the cleanup of the first
-            signal.signal(sig, signal.SIG_IGN)
-        raise Stopped(signum)
+        stop.request(signum)
+        if _called_from(frame, unraisable.__code__):  # a raise here would be dropped too
+            _raise_at_next_call(stop.requested(), unraisable.__code__)
+        elif not stop.is_shielded():
+            raise Stopped(stop.requested())
+
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if installed and isinstance(info.exc_value, Stopped) and os.getpid() == main_pid:
+            _raise_at_next_call(info.exc_value.signum, unraisable.__code__)  # not the traceback
+            return
+        previous_hook(info)
 
     for name in STOP_SIGNALS:
         sig = getattr(signal, name, None)
@@ -164,11 +188,39 @@ def _stop_signals_raise() -> Iterator[None]:
                 installed[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread
             break
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
+        if getattr(sys.getprofile(), "catrack_stop", False):
+            sys.setprofile(None)
         for sig, previous in installed.items():
             signal.signal(sig, signal.SIG_DFL if previous is None else previous)
+
+
+def _raise_at_next_call(signum: int, hook_code) -> None:
+    """Raise `Stopped` again at the next function call outside the unraisable hook (where it
+    would be dropped again), through a one-shot profile function. Under a profiler the stop
+    waits for the next `stop.check` instead."""
+    if sys.getprofile() is not None:
+        return
+
+    def profile(frame, event, _arg) -> None:
+        if event in ("call", "c_call") and not _called_from(frame, hook_code):
+            sys.setprofile(None)
+            raise Stopped(signum)
+
+    profile.catrack_stop = True
+    sys.setprofile(profile)
+
+
+def _called_from(frame, code) -> bool:
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _silence_stdout() -> None:

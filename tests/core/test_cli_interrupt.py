@@ -185,6 +185,116 @@ def test_sigterm_removes_the_partial_file_and_keeps_the_older_outputs(tmp_path):
     assert {n: (out / n).read_bytes() for n in SUMMARY_FILES} == old
 
 
+_DROPPED_STOP = {
+    # the handler's raise lands in a __del__ (or a weakref callback): Python prints "Exception
+    # ignored in ..." and drops it (review 8, finding 7: the export went on and exited 0)
+    "del": (
+        "    class Dropped:\n"
+        "        def __del__(self):\n"
+        "            signal.raise_signal(signal.SIGTERM)\n"
+        "    Dropped()\n"
+    ),
+    # a library's bare `except:` swallows it without a word
+    "bare_except": (
+        "    try:\n"
+        "        signal.raise_signal(signal.SIGTERM)\n"
+        "    except BaseException:\n"
+        "        pass\n"
+    ),
+}
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize("where", ["del", "bare_except"])
+def test_a_dropped_stop_is_not_lost(tmp_path, where):
+    """A SIGTERM whose `Stopped` Python drops still stops the command: nothing is placed over
+    the older outputs, one line, exit 143. Dropped in a `__del__`, it is raised again at the
+    next call; swallowed silently, before the first file is placed."""
+    rec = _movie(tmp_path / "m.tif")
+    out = tmp_path / "sum"
+    old = _old_set(out, SUMMARY_FILES)
+    code = (
+        "import signal, sys, tifffile\n"
+        "real, calls = tifffile.imwrite, []\n"
+        "def imwrite(*a, **k):\n"
+        "    real(*a, **k)\n"
+        "    calls.append(1)\n"
+        "    if len(calls) != 1:\n"
+        "        return\n"
+        f"{_DROPPED_STOP[where]}"
+        "    print('went on', flush=True)\n"
+        "tifffile.imwrite = imwrite\n"
+        "from napari_catrack.cli import main\n"
+        f"sys.exit(main(['summary', {str(rec)!r}, '-o', {str(out)!r}]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True)  # fmt: skip
+    try:
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM, proc.stderr.read()
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert err.strip() == "catrack summary: stopped by SIGTERM; no output was left half-written"
+    assert proc.stdout.read().strip() == ("" if where == "del" else "went on")
+    assert _leftovers(out) == []
+    assert {n: (out / n).read_bytes() for n in SUMMARY_FILES} == old
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")
+def test_the_stop_handler_stays_armed():
+    """A second SIGTERM raises again when the first one's exception was swallowed (the handler
+    used to set SIG_IGN, so a stop lost once was lost for good); inside the atomic writes'
+    cleanup a signal is only recorded, and raised at the next check."""
+    from napari_catrack import stop
+    from napari_catrack.cli import _stop_signals_raise
+
+    try:
+        with _stop_signals_raise():
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            except stop.Stopped:  # swallowed, as a library's bare except would
+                pass
+            with pytest.raises(stop.Stopped):
+                signal.raise_signal(signal.SIGTERM)
+            with stop.shielded():
+                signal.raise_signal(signal.SIGHUP)
+            with pytest.raises(stop.Stopped, match="SIGTERM"):  # the first signal is reported
+                stop.check()
+    finally:
+        stop.reset()
+
+
+def test_a_stop_requested_before_the_end_places_nothing(tmp_path):
+    """The atomic writes check the stop request before a finished file replaces its target."""
+    from napari_catrack import stop
+    from napari_catrack.io.frames import MovieWriter
+
+    old = _old_set(tmp_path, ("a.txt", "b.txt"))
+    try:
+        with pytest.raises(stop.Stopped):
+            with atomic_write_path(tmp_path / "a.txt") as tmp:
+                tmp.write_text("new a")
+                stop.request(signal.SIGTERM)
+        stop.reset()
+        with pytest.raises(stop.Stopped):
+            with atomic_write_set():
+                write_text_atomic(tmp_path / "b.txt", "new b")
+                stop.request(signal.SIGTERM)
+        stop.reset()
+        with pytest.raises(stop.Stopped):
+            with MovieWriter(tmp_path / "m.zarr", (2, 4, 4), np.uint16) as writer:
+                writer.write(np.ones((1, 4, 4)))
+                stop.request(signal.SIGTERM)
+                writer.write(np.ones((1, 4, 4)))
+    finally:
+        stop.reset()
+    assert {n: (tmp_path / n).read_bytes() for n in old} == old
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "m.zarr").exists()
+    write_text_atomic(tmp_path / "a.txt", "new a")  # once reset, writes go through again
+    assert (tmp_path / "a.txt").read_text() == "new a"
+
+
 def test_an_ignored_sighup_stays_ignored():
     """`nohup catrack ...` must keep running when the terminal closes; SIGTERM's own handler
     comes back when the command ends (tests and scripts call `main` in-process)."""

@@ -92,6 +92,51 @@ def test_bidirectional_offset_is_found_and_corrected():
     assert np.abs(fixed - img)[:, 8:-8].mean() < 0.3 * np.abs(scanned - img)[:, 8:-8].mean()
 
 
+def _oblique_lines(angle_deg: float, seed: int = 1) -> np.ndarray:
+    """Thin lines at `angle_deg` to the x axis (dendrites, oblique cell edges)."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:256, :256].astype(float)
+    a = np.deg2rad(angle_deg)
+    img = np.zeros((256, 256))
+    for _ in range(25):
+        c = rng.uniform(0, 256, 2)
+        img += 300 * np.exp(-(((yy - c[0]) * np.cos(a) - (xx - c[1]) * np.sin(a)) ** 2) / 2)
+    return (gaussian_filter(img, 0.7) + 100).astype(np.float32)
+
+
+def _odd_lines_moved(img: np.ndarray, offset: float) -> np.ndarray:
+    from scipy.ndimage import shift
+
+    out = img.copy()
+    out[1::2] = shift(img[1::2], (0, offset), order=3, mode="nearest")
+    return out
+
+
+@pytest.mark.parametrize("angle", [30, 45, 60])
+def test_bidirectional_offset_is_not_biased_by_oblique_structures(angle):
+    """Odd and even lines are one row apart, so an edge at angle θ used to read as cot θ px of
+    offset (review 8, finding 8: +0.55/+0.96/+1.65 px at 60/45/30° with no offset at all)."""
+    img = _oblique_lines(angle)
+    for offset in (0.0, 0.4, 1.0, -1.7):
+        found = estimate_bidi_offset(_odd_lines_moved(img, offset))
+        assert abs(found - offset) < 0.1, (angle, offset, found)
+
+
+def test_bidirectional_offset_on_the_real_sima_image():
+    """Known offsets put on the odd lines of the sima mean image are found to 0.1 px (its own
+    offset, unknown, is measured first)."""
+    from tests.conftest import shared_data
+
+    mean = tifffile.imread(shared_data("sima", "example.tif")).astype(np.float32).mean(axis=0)
+    own = estimate_bidi_offset(mean)
+    assert abs(own) < 0.5
+    for offset in (-2.2, -0.7, 0.3, 1.0, 1.5):
+        found = estimate_bidi_offset(_odd_lines_moved(mean, offset)) - own
+        assert abs(found - offset) < 0.1, (offset, found)
+
+
 def test_outputs_tiff_and_zarr_with_input_shape_and_dtype(tmp_path, moving):
     from napari_catrack.io.frames import open_frames
 
@@ -135,6 +180,54 @@ def test_constant_frame_inside_a_movie_named_and_keepable(moving):
     assert list(res.bad_frames) == [12] and np.all(res.shifts[12] == 0)
 
 
+def test_a_kept_nan_frame_is_left_out_of_the_metrics(tmp_path, moving, capsys):
+    """--bad-frames keep with a NaN frame used to report `crispness nan -> nan` (review 8,
+    item 13): the bad frame is left out of the mean images and the metrics, and the line says so."""
+    movie = moving.movie[:30].astype(np.float32)
+    movie[12] = np.nan
+    res = register_movie(movie, RegisterParams(mode="rigid", bad_frames="keep"))
+    m = res.metrics
+    assert m["metrics_frames"] == 29 and list(res.bad_frames) == [12]
+    for key in ("correlation_raw_median", "correlation_median", "crispness_raw", "crispness_registered"):  # fmt: skip
+        assert np.isfinite(m[key]), key
+    assert np.isfinite(res.mean_raw).all() and np.isfinite(res.mean_registered).all()
+    rec = tmp_path / "nan.tif"
+    tifffile.imwrite(rec, movie)
+    assert main(["register", str(rec), "--mode", "rigid", "--bad-frames", "keep",
+                 "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert not re.search(r"\bnan\b", err.lower()) and "warning" not in err, err
+    assert "1 bad frame (kept unshifted) left out of the metrics" in err, err
+
+
+def test_metrics_are_not_fooled_by_resampling_a_short_noisy_movie(capsys):
+    """On the 20-frame sima movie, crispness said registration made things worse (40791 ->
+    35153) while the frames did line up (review 8, item 13): bilinear resampling smooths pixel
+    noise, which dominated the unsmoothed metrics. Now both agree, and a half-pixel resampling
+    that aligns nothing changes neither much; the summary line leads with the correlation."""
+    from napari_catrack.core.registration.metrics import (
+        crispness,
+        frame_correlations,
+        quality_line,
+        smoothed,
+    )
+    from napari_catrack.core.registration.rigid import shift_frames
+    from tests.conftest import shared_data
+
+    movie = tifffile.imread(shared_data("sima", "example.tif")).astype(np.float32)
+    res = register_movie(movie, RegisterParams(mode="rigid"))
+    m = res.metrics
+    assert m["correlation_median"] > m["correlation_raw_median"] + 0.02
+    assert m["crispness_registered"] > m["crispness_raw"]
+    null = shift_frames(movie, np.full((len(movie), 2), 0.5))  # resampled, aligned no better
+    ref = smoothed(res.template)
+    c_raw = np.median(frame_correlations(smoothed(movie), ref))
+    c_null = np.median(frame_correlations(smoothed(null), ref))
+    assert abs(c_null - c_raw) < 0.01
+    assert crispness(smoothed(null.mean(axis=0))) < crispness(smoothed(movie.mean(axis=0)))
+    assert quality_line(res.attrs()).startswith("median correlation with the template")
+
+
 def test_cli_register_writes_the_contract_files(tmp_path, moving, capsys):
     rec = tmp_path / "movie.tif"
     tifffile.imwrite(rec, moving.movie)
@@ -151,6 +244,38 @@ def test_cli_register_writes_the_contract_files(tmp_path, moving, capsys):
     assert code == 2
     assert "do not fit" in capsys.readouterr().err
     assert not (tmp_path / "x.tif").exists() and not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float64])
+def test_cli_register_keeps_the_frame_rate_and_pixel_size(tmp_path, moving, capsys, dtype):
+    """`catrack info` on the registered movie shows the input's frame rate and pixel size, so
+    summary/sources on it need no --fps again (review 8, item 13: both were null). uint16: an
+    ImageJ description and resolution tags; float64 (no ImageJ type): tifffile's description."""
+    import json
+
+    from napari_catrack.io.frames import open_frames
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    rec = tmp_path / "movie.tif"
+    movie = moving.movie[:12].astype(dtype)
+    if dtype == np.uint16:
+        write_movie_tiff(rec, movie, fps=30.0, pixel_size_um=0.8)
+    else:  # the fps and pixel size a float64 movie could carry: given on the command line
+        tifffile.imwrite(rec, movie, metadata={"axes": "TYX", "fps": 30.0, "pixel_size_um": 0.8})
+    for name in ("reg.tif", "reg.zarr"):
+        out = tmp_path / name
+        assert main(["register", str(rec), "--mode", "rigid", "-o", str(out),
+                     "--shifts", str(tmp_path / "s.csv")]) == 0  # fmt: skip
+        rec_out = open_recording(out)
+        assert (rec_out.fps, rec_out.pixel_size_um) == (30.0, 0.8), name
+        assert rec_out.green.shape == movie.shape and rec_out.green.dtype == movie.dtype
+        with open_frames(out) as src:  # the reader register/summary/sources use
+            assert (src.fps, src.pixel_size_um) == (30.0, 0.8), name
+        capsys.readouterr()
+        assert main(["info", str(out)]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert (info["fps"], info["pixel_size_um"]) == (30.0, 0.8), name
 
 
 def test_cli_register_never_writes_over_its_input(tmp_path, capsys):

@@ -45,6 +45,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.registration.apply import register_movie
+    from napari_catrack.core.registration.metrics import quality_line
     from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
     from napari_catrack.io.tables import write_table
 
@@ -70,10 +71,7 @@ def run(args: argparse.Namespace) -> int:
         target.record(record_registration, result, inputs={"recording": args.recording})
         target.save()
     print(
-        f"registered {attrs['frames']} frames ({params.mode}): median correlation with the "
-        f"template {attrs['correlation_median'] or float('nan'):.3f}, crispness {attrs['crispness_raw']:.0f} -> "
-        f"{attrs['crispness_registered']:.0f}, residual motion "
-        f"{attrs['residual_motion_median_px']:.3f} px -> {args.output}",
+        f"registered {attrs['frames']} frames ({params.mode}): {quality_line(attrs)} -> {args.output}",
         file=sys.stderr,
     )
     return 0

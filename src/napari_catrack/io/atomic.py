@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
+from napari_catrack import stop
 from napari_catrack.errors import InputError
 
 # (temp, target) pairs finished inside the open `atomic_write_set`, None when none is open
@@ -29,7 +30,8 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The temp file lives in the same folder so `os.replace` is a same-filesystem rename (atomic on
     POSIX and Windows). On any error the temp file is removed and the previous `path` is untouched.
-    Inside `atomic_write_set()` the finished temp file waits for the end of the set.
+    Inside `atomic_write_set()` the finished temp file waits for the end of the set. A stop
+    requested meanwhile (SIGTERM whose exception was dropped on the way: `stop`) drops the file.
     """
     path = Path(path)
     if path.is_dir():
@@ -44,11 +46,12 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, _target_mode(path))  # mkstemp makes 0600; a result should look like any file
     try:
         yield tmp
+        stop.check()
         with open(tmp, "rb+") as fh:  # make the bytes durable before they become visible
             os.fsync(fh.fileno())
         place_when_done(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
+        with stop.shielded(), contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
             raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -60,6 +63,7 @@ def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     open `atomic_write_set` (which removes it if the set fails)."""
     pending = _PENDING.get()
     if pending is None:
+        stop.check()  # a stopped command places nothing (its caller removes the temp file)
         _place(Path(tmp), Path(path))
     else:
         pending.append((Path(tmp), Path(path)))
@@ -83,9 +87,11 @@ def atomic_write_set() -> Iterator[None]:
     token = _PENDING.set(pending)
     try:
         yield
+        stop.check()  # a stop whose exception was dropped inside the block: place nothing
     except BaseException:
         _PENDING.reset(token)
-        _remove_all(pending)
+        with stop.shielded():
+            _remove_all(pending)
         raise
     _PENDING.reset(token)
     with _interrupts_held():

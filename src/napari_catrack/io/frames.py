@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from napari_catrack import stop
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path, place_when_done
 from napari_catrack.io.zarr_movie import ZARR_SUFFIXES, is_zarr_path, open_zarr_array
@@ -119,7 +120,7 @@ def open_frames(movie, *, fps: float | None = None, **recording_options) -> Fram
 
 def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
     """Plain file reads of one contiguous uncompressed (T, Y, X) series; None when not that."""
-    from napari_catrack.io.tiff import _check_complete
+    from napari_catrack.io.tiff import _check_complete, _physical_metadata
 
     try:
         with tifffile.TiffFile(path) as tif:
@@ -127,13 +128,7 @@ def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
             _check_complete(path, tif, series)  # a truncated file: open_recording says so
             offset = series.dataoffset
             shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
-            if tif.is_imagej:
-                meta = tif.imagej_metadata or {}
-                file_fps = meta.get("fps") or (
-                    1 / meta["finterval"] if meta.get("finterval") else None
-                )
-            else:
-                file_fps = None
+            file_fps, pixel_size = _physical_metadata(tif)
     except Exception:  # anything odd: let open_recording explain it
         return None
     if offset is None or len(shape) != 3 or axes[1:] not in ("YX",) or dtype.byteorder == ">":
@@ -151,18 +146,46 @@ def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
                                  os.POSIX_FADV_DONTNEED)  # fmt: skip
         return buf.reshape((t1 - t0, *shape[1:]))
 
-    return FrameSource(shape, dtype, read, fps or file_fps, None, str(path), [fh.close])  # type: ignore[arg-type]
+    return FrameSource(shape, dtype, read, fps or file_fps, pixel_size, str(path), [fh.close])  # type: ignore[arg-type]
 
 
 def _open_zarr(path: Path, fps: float | None) -> FrameSource:
     arr = open_zarr_array(path)
     shape = _check_movie_shape(tuple(arr.shape), path.name)
     fps = fps or arr.attrs.get("fps")
+    pixel_size = arr.attrs.get("pixel_size_um")
 
     def read(t0: int, t1: int) -> np.ndarray:
         return np.asarray(arr[t0:t1])
 
-    return FrameSource(shape, np.dtype(arr.dtype), read, fps, None, str(path))
+    return FrameSource(shape, np.dtype(arr.dtype), read, fps, pixel_size, str(path))
+
+
+IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)  # what ImageJ (and `write_movie_tiff`) holds
+
+
+def _tiff_metadata(shape, dtype, fps, pixel_size_um) -> tuple[dict, dict]:
+    """TiffWriter.write arguments (every frame's, the first frame's) that keep the frame rate and
+    pixel size where `io.tiff` reads them back: an ImageJ description (fps, finterval, unit um)
+    and the resolution tags, as `write_movie_tiff` writes. The description is built for the
+    whole movie up front, as frames are written one by one. A dtype ImageJ cannot hold keeps
+    tifffile's own (shaped) description, which carries them too."""
+    tags: dict = {}
+    if pixel_size_um:
+        tags["resolution"] = (1.0 / pixel_size_um, 1.0 / pixel_size_um)
+    if dtype not in IMAGEJ_DTYPES:
+        meta = {"axes": "TYX"}
+        meta.update({"fps": float(fps)} if fps else {})
+        meta.update({"pixel_size_um": float(pixel_size_um)} if pixel_size_um else {})
+        return {**tags, "metadata": meta}, {}
+    ij: dict = {}
+    if fps:
+        ij.update(fps=float(fps), finterval=1.0 / float(fps))
+    if pixel_size_um:
+        ij["unit"] = "um"
+    t, y, x = shape
+    description = tifffile.imagej_description((t, 1, 1, y, x, 1), **ij)
+    return {**tags, "metadata": None}, {"description": description}
 
 
 class MovieWriter:
@@ -172,7 +195,15 @@ class MovieWriter:
     written; an error or cancel leaves no partial file (and an existing file untouched).
     """
 
-    def __init__(self, path: str | os.PathLike, shape, dtype, *, fps: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        shape,
+        dtype,
+        *,
+        fps: float | None = None,
+        pixel_size_um: float | None = None,
+    ) -> None:
         self.path = Path(path)
         self.shape = _check_movie_shape(tuple(shape), "the output")
         self.dtype = np.dtype(dtype)
@@ -196,14 +227,17 @@ class MovieWriter:
                 raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
             if fps:
                 self._zarr.attrs["fps"] = float(fps)
+            if pixel_size_um:
+                self._zarr.attrs["pixel_size_um"] = float(pixel_size_um)
         else:
             self._ctx = atomic_write_path(self.path)
             self._tmp = self._ctx.__enter__()
             bigtiff = int(np.prod(self.shape)) * self.dtype.itemsize > 2**31
             self._tif = tifffile.TiffWriter(self._tmp, bigtiff=bigtiff)
-            self._meta = {"axes": "TYX", **({"fps": float(fps)} if fps else {})}
+            self._tags, self._first = _tiff_metadata(self.shape, self.dtype, fps, pixel_size_um)
 
     def write(self, frames: np.ndarray) -> None:
+        stop.check()  # a stop whose exception was dropped ends the movie here, not at the end
         frames = np.asarray(frames, dtype=self.dtype)
         n = len(frames)
         if self.written + n > self.shape[0]:
@@ -212,7 +246,8 @@ class MovieWriter:
             self._zarr[self.written : self.written + n] = frames
         else:
             for frame in frames:
-                self._tif.write(frame, contiguous=True, metadata=self._meta)
+                first, self._first = self._first, {}
+                self._tif.write(frame, contiguous=True, **self._tags, **first)
         self.written += n
 
     def close(self) -> Path:
@@ -228,6 +263,10 @@ class MovieWriter:
 
     def abort(self) -> None:
         """Drop everything written so far (the target keeps whatever it held before)."""
+        with stop.shielded():  # a second stop signal must not cut the removal short
+            self._abort()
+
+    def _abort(self) -> None:
         if self.is_zarr:
             shutil.rmtree(self._tmp, ignore_errors=True)
         else:

@@ -214,14 +214,17 @@ def open_recording(
 
 
 def _open_zarr(spec: str) -> RawStack:
-    """A `.zarr` movie as `catrack register -o X.zarr` writes it: (T, Y, X), fps in its attributes."""
+    """A `.zarr` movie as `catrack register -o X.zarr` writes it: (T, Y, X), fps and pixel size
+    in its attributes."""
     import dask.array as da
 
     arr = open_zarr_array(spec)
     axes = str(arr.attrs.get("axes") or ("TYX" if arr.ndim == 3 else guess_axes(arr.shape)[0]))
-    fps = arr.attrs.get("fps")
+    fps, pixel = arr.attrs.get("fps"), arr.attrs.get("pixel_size_um")
     meta = {"format": "zarr", "shape": tuple(arr.shape), "dtype": str(arr.dtype), "file_axes": axes}
-    return RawStack(da.from_zarr(arr), axes, float(fps) if fps else None, None, meta)
+    return RawStack(
+        da.from_zarr(arr), axes, float(fps) if fps else None, float(pixel) if pixel else None, meta
+    )
 
 
 def reopen(path: str, options: dict[str, Any]) -> Recording:

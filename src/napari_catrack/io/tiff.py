@@ -183,6 +183,13 @@ def _physical_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | No
             num, den = res.value
             if num:
                 pixel = den / num
+    elif tif.is_shaped and tif.shaped_metadata:  # tifffile's own description (MovieWriter)
+        shaped = tif.shaped_metadata[0]
+        try:
+            fps = float(shaped["fps"]) if shaped.get("fps") else None
+            pixel = float(shaped["pixel_size_um"]) if shaped.get("pixel_size_um") else None
+        except (TypeError, ValueError):
+            fps = pixel = None
     elif tif.is_ome and tif.ome_metadata:
         try:
             root = ET.fromstring(tif.ome_metadata)

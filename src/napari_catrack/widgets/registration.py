@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_catrack.core.registration import RegisterParams, register_movie
+from napari_catrack.core.registration.metrics import quality_line
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
@@ -172,11 +173,8 @@ class RegistrationWidget(QWidget):
 
         path = layer_path(raw_layer)
         record_registration(session, result, inputs={"recording": path} if path else None)
-        m = result.metrics
         self.status.setText(
-            f"registered {len(result.shifts)} frames: correlation with the template "
-            f"{m['correlation_median']:.3f}, crispness {m['crispness_raw']:.0f} -> "
-            f"{m['crispness_registered']:.0f}, residual motion {m['residual_motion_median_px']:.3f} px"
+            f"registered {len(result.shifts)} frames: {quality_line(result.attrs())}"
             + (f" -> {output.name}" if output else "")
         )
         self.show_registered.setEnabled(True)

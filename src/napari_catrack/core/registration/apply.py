@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_catrack.core.registration.metrics import border_crop, crispness, frame_correlations
+from napari_catrack.core.registration.metrics import (
+    METRIC_SMOOTH_PX,
+    border_crop,
+    crispness,
+    frame_correlations,
+    smoothed,
+)
 from napari_catrack.core.registration.params import RegisterParams
 from napari_catrack.core.registration.piecewise import (
     FieldWarper,
@@ -99,6 +105,10 @@ class RegistrationResult:
         }
 
 
+def _nanmedian(x: np.ndarray) -> float | None:
+    return float(np.nanmedian(x)) if np.isfinite(x).any() else None
+
+
 def _sample(source: FrameSource, params: RegisterParams) -> np.ndarray:
     sample = source.sample(params.template_frames).astype(np.float32)
     good = check_frames(sample)
@@ -175,14 +185,23 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
     shifts = np.zeros((n, 2))
     peak = np.zeros(n)
     corr = np.full(n, np.nan)
+    corr_raw = np.full(n, np.nan)
     patch_shifts = np.zeros((n, len(grid.centres), 2), np.float32) if grid else None
     sum_raw = np.zeros((h, w))
     sum_reg = np.zeros((h, w))
+    n_good = 0  # frames in the mean images and the metrics: bad frames (kept) are left out
     residual: list[np.ndarray] = []
     bad_frames: list[np.ndarray] = []
     out_dtype = source.dtype if source.dtype.kind in "iuf" else np.dtype(np.float32)
-    writer = MovieWriter(output, (n, h, w), out_dtype, fps=source.fps) if output else None
+    writer = (
+        MovieWriter(
+            output, (n, h, w), out_dtype, fps=source.fps, pixel_size_um=source.pixel_size_um
+        )
+        if output
+        else None
+    )
     kept = np.empty((n, h, w), out_dtype) if keep_in_memory else None
+    metric_ref = smoothed(template[crop])
     try:
         chunk = min(p.chunk_frames, max(1, CHUNK_PIXELS // (h * w)))  # big frames: fewer per chunk
         for t0, t1 in source.chunks(chunk):
@@ -210,12 +229,14 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
                     reg[g] = shift_frames(frames[g], s)
                 shifts[t0 + g], peak[t0 + g] = s, pk
                 cy, cx = crop
-                corr[t0 + g] = frame_correlations(reg[g][:, cy, cx], template[cy, cx])
+                corr_raw[t0 + g] = frame_correlations(smoothed(frames[g][:, cy, cx]), metric_ref)
+                corr[t0 + g] = frame_correlations(smoothed(reg[g][:, cy, cx]), metric_ref)
                 every = g[(t0 + g) % RESIDUAL_EVERY == 0]
                 if every.size:
                     residual.append(estimate_rigid(reg[every], ref, max_shift)[0])
-            sum_raw += frames.sum(axis=0, dtype=np.float64)
-            sum_reg += reg.sum(axis=0, dtype=np.float64)
+            sum_raw += frames[g].sum(axis=0, dtype=np.float64)
+            sum_reg += reg[g].sum(axis=0, dtype=np.float64)
+            n_good += g.size
             out = to_dtype(reg, out_dtype)
             if writer is not None:
                 writer.write(out)
@@ -230,14 +251,18 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
         if writer is not None:
             writer.abort()
         raise
-    mean_raw, mean_reg = (sum_raw / n).astype(np.float32), (sum_reg / n).astype(np.float32)
+    mean_raw = (sum_raw / max(n_good, 1)).astype(np.float32)
+    mean_reg = (sum_reg / max(n_good, 1)).astype(np.float32)
     res = np.concatenate(residual) if residual else np.zeros((0, 2))
     res_norm = np.linalg.norm(res - np.median(res, axis=0), axis=1) if len(res) else np.zeros(1)
     cy, cx = crop
     metrics = {
-        "correlation_median": float(np.nanmedian(corr)) if np.isfinite(corr).any() else None,
-        "crispness_raw": crispness(mean_raw[cy, cx]),
-        "crispness_registered": crispness(mean_reg[cy, cx]),
+        "correlation_raw_median": _nanmedian(corr_raw),
+        "correlation_median": _nanmedian(corr),
+        "crispness_raw": crispness(smoothed(mean_raw[cy, cx])) if n_good else None,
+        "crispness_registered": crispness(smoothed(mean_reg[cy, cx])) if n_good else None,
+        "metrics_frames": int(n_good),
+        "metrics_smoothing_px": METRIC_SMOOTH_PX,
         "residual_motion_median_px": float(np.median(res_norm)),
         "residual_motion_p95_px": float(np.percentile(res_norm, 95)),
         "max_shift_found_px": float(np.abs(shifts).max()) if n else 0.0,

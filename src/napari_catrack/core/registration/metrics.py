@@ -3,11 +3,49 @@
 The first three are what CaImAn's `compute_metrics_motion_correction` reports beside a corrected
 movie (per-frame correlation with the template, crispness = the gradient norm of the mean image,
 and what motion is left); `shift_error` scores estimated shifts against known ones (benchmarks).
+
+Correlation and crispness are measured on frames and mean images smoothed by a Gaussian of
+`METRIC_SMOOTH_PX`, raw and registered alike. Unsmoothed, pixel noise dominates both on short or
+dim movies, and registration's own resampling (bilinear) smooths that noise: on the 20-frame
+sima movie, resampling the raw frames by half a pixel, aligning nothing, lowers the crispness of
+the mean by a third (40791 -> 26758) and raises the correlation with the template from 0.31 to
+0.45, so the real registration read as worse (crispness 40791 -> 35153) or flattered. Smoothed,
+that null resampling changes the correlation by 0.001, and registration gives 0.69 -> 0.73.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
+
+METRIC_SMOOTH_PX = 1.0  # Gaussian sigma applied before the correlation and crispness metrics
+
+
+def smoothed(images: np.ndarray, sigma: float = METRIC_SMOOTH_PX) -> np.ndarray:
+    """Images (..., Y, X) blurred in y and x by a Gaussian of `sigma` px (float32)."""
+    x = np.asarray(images, dtype=np.float32)
+    return gaussian_filter(x, (0,) * (x.ndim - 2) + (sigma, sigma)) if sigma > 0 else x
+
+
+def quality_line(metrics: dict) -> str:
+    """The one-line summary of the registration metrics, correlation first (see the module)."""
+
+    def num(key: str, fmt: str) -> str:
+        value = metrics.get(key)
+        return "n/a" if value is None or not np.isfinite(value) else format(value, fmt)
+
+    line = (
+        f"median correlation with the template {num('correlation_raw_median', '.3f')} -> "
+        f"{num('correlation_median', '.3f')}, crispness of the mean "
+        f"{num('crispness_raw', '.0f')} -> {num('crispness_registered', '.0f')} (raw -> "
+        f"registered), residual motion {num('residual_motion_median_px', '.3f')} px"
+    )
+    bad = len(metrics.get("bad_frames") or ())
+    if bad:
+        line += (
+            f"; {bad} bad frame{'s' if bad > 1 else ''} (kept unshifted) left out of the metrics"
+        )
+    return line
 
 
 def border_crop(shape: tuple[int, int], shifts: np.ndarray) -> tuple[slice, slice]:

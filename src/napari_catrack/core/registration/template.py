@@ -8,6 +8,8 @@ makes the next round's sub-pixel shifts more accurate.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from napari_catrack.core.registration.rigid import estimate_rigid, make_reference, shift_frames
@@ -21,7 +23,8 @@ def check_frames(frames: np.ndarray, first_index: int = 0) -> np.ndarray:
     x = np.asarray(frames)
     finite = np.isfinite(x).all(axis=(1, 2)) if x.dtype.kind == "f" else np.ones(len(x), bool)
     flat = x.reshape(len(x), -1)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN frame: bad, said below
         const = np.nanmax(flat, axis=1) == np.nanmin(flat, axis=1)
     return finite & ~const
 
