@@ -54,7 +54,7 @@ from napari_catrack.widgets._tracking_layers import (
     to_native,
     tracked_points,
 )
-from napari_catrack.widgets._worker import report_exception, start_job
+from napari_catrack.widgets._worker import report_exception, reports_errors, start_job
 
 if TYPE_CHECKING:
     import napari
@@ -195,6 +195,7 @@ class TrackingWidget(QWidget):
         outer.addStretch(1)
 
     # ---- running ---------------------------------------------------------------------------
+    @reports_errors("tracking")  # (an unexpected error too: one message, the policy)
     def start_tracking(self):
         """Track the "neurons" layer from the current frame; returns the job (or None)."""
         try:
@@ -243,6 +244,7 @@ class TrackingWidget(QWidget):
         )
         return out.drop_duplicates(["neuron_id", "frame"], keep="first").reset_index(drop=True)
 
+    @reports_errors("re-tracking")  # (an unexpected error too: one message, the policy)
     def start_retracking(self):
         """Re-track around the user's corrections (all manual points are kept as anchors)."""
         try:
