@@ -236,7 +236,7 @@ def start_job(
                 cancel_button.clicked.disconnect(cancel_slot)
             except (TypeError, RuntimeError):
                 pass
-        job._relay.finish()
+        job._relay.finish(stopped=job.outcome != "done")
         job.worker = None
         job.finished.set()
 
