@@ -38,6 +38,7 @@ def test_a_flood_of_reports_wakes_the_gui_rarely_and_shows_the_last(qtbot):
     woken = []
     relay.progressed.connect(lambda *_: woken.append(1))
     relay.start("flood")
+    assert bar.maximum() == 0  # busy (not a stuck 0 %) until the first report comes
 
     def flood():
         for i in range(1, 20_001):

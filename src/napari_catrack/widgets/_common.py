@@ -89,7 +89,8 @@ def _qt_progress_classes():
         def start(self, what: str) -> None:
             from napari.utils import progress
 
-            if self.bar is not None:
+            if self.bar is not None:  # busy until the first report (a first stage may be long)
+                self.bar.setRange(0, 0)
                 self.bar.setValue(0)
                 self.bar.setFormat("%p%")
             self._pbar = progress(total=0, desc=f"napari-catrack: {what}")
@@ -107,6 +108,7 @@ def _qt_progress_classes():
             try:
                 if self.bar is not None:
                     try:
+                        self.bar.setRange(0, 100)
                         self.bar.setValue(int(100 * done / max(total, 1)))
                         self.bar.setFormat(f"%p%  {message}" if message else "%p%")
                     except RuntimeError:  # the widget holding the bar was closed
@@ -119,8 +121,8 @@ def _qt_progress_classes():
                 self._showing = False
 
         def finish(self, stopped: bool = False) -> None:
-            """The job ended; `stopped`: cancelled or failed, so the bar goes back to 0 instead
-            of keeping the value it had reached."""
+            """The job ended: the bar is full, or back to 0 when `stopped` (cancelled or failed)
+            instead of keeping the value it had reached."""
             try:
                 self._timer.stop()
             except RuntimeError:  # deleted with the widget that owned the job
@@ -129,8 +131,8 @@ def _qt_progress_classes():
                 self._latest = None
             if self.bar is not None:  # the step's running text ("shuffling") ends with it
                 try:
-                    if stopped:
-                        self.bar.setValue(0)
+                    self.bar.setRange(0, 100)
+                    self.bar.setValue(0 if stopped else 100)
                     self.bar.setFormat("%p%")
                 except RuntimeError:
                     self.bar = None

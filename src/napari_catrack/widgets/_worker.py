@@ -203,6 +203,7 @@ def start_job(
         if owner_gone():  # nothing left to show the result in
             return
         if bar is not None:
+            bar.setRange(0, 100)  # (busy until a first report: see ProgressRelay)
             bar.setValue(100)
         if on_done is not None:
             try:
