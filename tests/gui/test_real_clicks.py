@@ -97,6 +97,8 @@ def test_two_photon_buttons_work_when_clicked(make_napari_viewer, qtbot, uncaugh
     assert src.job.outcome == "done", src.status.text()
     comps = session["sources"].tables["components"]
     assert len(comps) > 0 and "footprints" in viewer.layers
+    item = src.cells.item(0)  # a long rejection reason is cut at the list's edge: the tooltip
+    assert item.toolTip() == item.text()
 
     # Accept with nothing selected: the one-line error in the status, nothing uncaught
     src.cells.setCurrentRow(-1)

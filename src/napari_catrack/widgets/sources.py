@@ -299,6 +299,7 @@ class SourcesWidget(QWidget):
             )  # not judged by hand: the evaluation's
             text = f"{nid}: {shown}  SNR {snr:.1f}  r {r:.2f}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
             item = QListWidgetItem(text)
+            item.setToolTip(text)  # the whole line: a long reason is cut at the list's edge
             item.setData(256, str(nid))
             self.cells.addItem(item)
             if str(nid) == current:
