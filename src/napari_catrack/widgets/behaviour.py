@@ -312,14 +312,11 @@ class BehaviourWidget(QWidget):
     @_reported
     def show_plot(self, *_):
         """Dock the velocity and curvature plot, or show and raise the one already docked."""
-        from qtpy.QtWidgets import QDockWidget
-
+        from napari_catrack.widgets._dock import dock_of
         from napari_catrack.widgets.behaviour_plot import BehaviourPlotWidget, plots_of
 
         for plot in plots_of(self.viewer):
-            dock = plot.parentWidget()
-            while dock is not None and not isinstance(dock, QDockWidget):
-                dock = dock.parentWidget()
+            dock = dock_of(plot)
             if dock is None:
                 continue  # not docked (made by hand): dock a new one
             dock.show()
