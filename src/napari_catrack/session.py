@@ -558,8 +558,25 @@ def _plain_meta(meta: dict) -> dict:
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def real_viewer(viewer: Any) -> Any:
+    """The viewer itself, not napari's per-dock proxy of it.
+
+    napari hands each docked widget its own `PublicOnlyProxy(viewer)`; the proxies compare and
+    hash equal to the viewer but die with their widget. Anything kept per viewer (the session,
+    the widgets' shared context, the key registry) is keyed by and holds the real viewer, so it
+    lives as long as the viewer, not as long as the first widget docked.
+    """
+    for _ in range(8):  # a proxy of a proxy at most, in practice
+        inner = getattr(viewer, "__wrapped__", None)
+        if inner is None:
+            break
+        viewer = inner
+    return viewer
+
+
 def session_for_viewer(viewer: Any) -> Session:
     """The Session that belongs to a viewer (created on first use), so widgets share results."""
+    viewer = real_viewer(viewer)
     session = _SESSIONS.get(viewer)
     if session is None:
         session = Session()
@@ -576,10 +593,11 @@ def watch_session(viewer: Any, callback: Any) -> None:
     Widgets docked before a session file is opened use it to show the reopened results. Only a
     weak reference is kept, so a closed widget is simply forgotten.
     """
-    _WATCHERS.setdefault(viewer, []).append(weakref.WeakMethod(callback))
+    _WATCHERS.setdefault(real_viewer(viewer), []).append(weakref.WeakMethod(callback))
 
 
 def attach_session(viewer: Any, session: Session) -> None:
+    viewer = real_viewer(viewer)
     _SESSIONS[viewer] = session
     alive = []
     for ref in _WATCHERS.get(viewer, []):

@@ -76,6 +76,11 @@ class ViewerContext:
 
     @classmethod
     def of(cls, viewer: napari.Viewer) -> ViewerContext:
+        """The context of this viewer, shared by every widget docked in it (keyed by and holding
+        the real viewer, not the widget's proxy: it outlives any one widget)."""
+        from napari_catrack.session import real_viewer
+
+        viewer = real_viewer(viewer)
         ctx = _CONTEXTS.get(viewer)
         if ctx is None:
             ctx = cls(viewer)
@@ -85,7 +90,7 @@ class ViewerContext:
     @property
     def viewer(self) -> napari.Viewer:
         viewer = self._viewer_ref()
-        if viewer is None:  # pragma: no cover - widgets die with their viewer
+        if viewer is None:  # widgets die with their viewer
             raise RuntimeError("the viewer of this napari-catrack context was closed")
         return viewer
 

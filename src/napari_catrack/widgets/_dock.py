@@ -77,6 +77,31 @@ class _BodyScroll(QScrollArea):
     """A vertical scroll area as wide as its body, short when asked (it scrolls sideways only
     when the window cannot give the dock that width, rather than cutting controls off)."""
 
+    def setWidget(self, body: QWidget) -> None:
+        super().setWidget(body)
+        body.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.LayoutRequest and obj is self.widget():
+            QTimer.singleShot(0, self._keep_dock_width)
+        return False
+
+    def _keep_dock_width(self) -> None:
+        """The dock is never narrower than the body's controls need. napari sets a dock's
+        minimum width to 50 px, so a dock sized by another tab (or by this body before a long
+        line appeared) scrolled sideways, cutting the right edge (e.g. the status line)."""
+        try:
+            dock = dock_of(self)
+            body = self.widget()
+        except RuntimeError:  # closed meanwhile
+            return
+        if dock is None or body is None:
+            return
+        chrome = min(max(dock.width() - self.viewport().width(), 0), 60)
+        need = body.minimumSizeHint().width() + chrome
+        if need > dock.minimumWidth():
+            dock.setMinimumWidth(need)
+
     def _extra_width(self) -> int:
         return self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
 

@@ -44,6 +44,9 @@ class KeyRegistry:
 
     @classmethod
     def of(cls, viewer: Any) -> KeyRegistry:
+        from napari_catrack.session import real_viewer  # (not a widget's proxy: see there)
+
+        viewer = real_viewer(viewer)
         reg = _REGISTRIES.get(viewer)
         if reg is None:
             reg = cls(viewer)

@@ -82,6 +82,8 @@ class CandidatesPanel(QWidget):
 
         self.source = QComboBox()
         self.source.addItems(SOURCES)
+        self.source.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.source.setMinimumContentsLength(8)  # (its longest item made the dock scroll sideways)
         self.n_frames = QSpinBox(minimum=2, maximum=100_000, value=10)
         self.channel = QComboBox()
         fill_channel_combo(self.channel, self.ctx)

@@ -15,6 +15,7 @@ that is not a `CatrackError` is a bug too.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 import weakref
@@ -79,26 +80,58 @@ def report_exception(exc: BaseException, what: str) -> str:
     return line
 
 
+def _positional_room(handler: Callable) -> int | None:
+    """How many positional arguments `handler` takes after `self` (None: any number)."""
+    params = list(inspect.signature(handler).parameters.values())[1:]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
 def reports_errors(what: str) -> Callable:
     """For a widget's button handler: an exception it raises (e.g. a missing input) is reported
     by the one policy and shown in the widget's `status` label, instead of escaping to Qt as a
-    traceback; the handler then returns None."""
+    traceback; the handler then returns None.
+
+    The handler can be connected to a Qt signal directly (`button.clicked.connect(self.run)`):
+    the signal's extra arguments (`clicked(bool checked)`) are dropped when the handler does not
+    take them, as Qt does for a plain method, so `run(self)` never sees `checked`.
+    """
 
     def wrap(handler: Callable) -> Callable:
+        room = _positional_room(handler)
+
         @functools.wraps(handler)
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return handler(self, *args, **kwargs)
-            except Exception as exc:  # the policy decides how each kind is shown
-                line = report_exception(exc, what)
-                status = getattr(self, "status", None)
-                if status is not None:
-                    status.setText(line)
-                return None
+            if room is not None:
+                args = args[:room]
+            return _reported_call(self, what, handler, self, *args, **kwargs)
 
         return run
 
     return wrap
+
+
+def reported(owner: Any, what: str, action: Callable[[], Any]) -> Callable[..., Any]:
+    """A slot running `action()` under the same policy as `reports_errors`, for a connection that
+    needs arguments of its own: `button.clicked.connect(reported(self, "verdict", lambda:
+    self.verdict("accepted")))`. The signal's arguments are ignored."""
+
+    def slot(*_signal_args: Any) -> Any:
+        return _reported_call(owner, what, action)
+
+    return slot
+
+
+def _reported_call(owner: Any, what: str, action: Callable, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return action(*args, **kwargs)
+    except Exception as exc:  # the policy decides how each kind is shown
+        line = report_exception(exc, what)
+        status = getattr(owner, "status", None)
+        if status is not None:
+            status.setText(line)
+        return None
 
 
 def _alive(widget: Any) -> bool:
@@ -170,6 +203,7 @@ def start_job(
         if owner_gone():  # nothing left to show the result in
             return
         if bar is not None:
+            bar.setRange(0, 100)  # (busy until a first report: see ProgressRelay)
             bar.setValue(100)
         if on_done is not None:
             try:
@@ -203,7 +237,7 @@ def start_job(
                 cancel_button.clicked.disconnect(cancel_slot)
             except (TypeError, RuntimeError):
                 pass
-        job._relay.finish()
+        job._relay.finish(stopped=job.outcome != "done")
         job.worker = None
         job.finished.set()
 

@@ -321,8 +321,18 @@ class BehaviourWidget(QWidget):
 
     @_reported
     def show_plot(self, *_):
-        from napari_catrack.widgets.behaviour_plot import BehaviourPlotWidget
+        """Dock the velocity and curvature plot, or show and raise the one already docked."""
+        from napari_catrack.widgets._dock import dock_of
+        from napari_catrack.widgets.behaviour_plot import BehaviourPlotWidget, plots_of
 
+        for plot in plots_of(self.viewer):
+            dock = dock_of(plot)
+            if dock is None:
+                continue  # not docked (made by hand): dock a new one
+            dock.show()
+            dock.raise_()
+            plot.refresh()
+            return plot
         plot = BehaviourPlotWidget(self.viewer)
         self.viewer.window.add_dock_widget(plot, name="Behaviour plot", area="bottom")
         return plot

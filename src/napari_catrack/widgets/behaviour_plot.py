@@ -27,11 +27,20 @@ if TYPE_CHECKING:
 _PLOTS: weakref.WeakSet = weakref.WeakSet()
 
 
+def plots_of(viewer) -> list[BehaviourPlotWidget]:
+    """The behaviour plots open in this viewer (each dock holds its own proxy of the viewer:
+    compared as the real viewer); a plot whose dock was closed and deleted is left out."""
+    from napari_catrack.session import real_viewer
+    from napari_catrack.widgets._worker import _alive
+
+    viewer = real_viewer(viewer)
+    return [p for p in list(_PLOTS) if real_viewer(p.viewer) is viewer and _alive(p)]
+
+
 def refresh_plots(viewer) -> None:
     """Redraw every behaviour plot docked in this viewer (after a step changed the session)."""
-    for plot in list(_PLOTS):
-        if plot.viewer is viewer:
-            plot.refresh()
+    for plot in plots_of(viewer):
+        plot.refresh()
 
 
 class BehaviourPlotWidget(QWidget):

@@ -141,9 +141,6 @@ class PunctaWidget(QWidget):
         self.camera_text.setWordWrap(True)
         camera_button = QPushButton("Camera file…")
         camera_button.clicked.connect(self._choose_camera)
-        camera_row = QHBoxLayout()
-        camera_row.addWidget(self.camera_text, 1)
-        camera_row.addWidget(camera_button)
         self.model_path = QLineEdit()
         self.model_path.setPlaceholderText("shipped network (or choose a .json)")
         model_button = QPushButton("Model…")
@@ -157,7 +154,10 @@ class PunctaWidget(QWidget):
         source = QFormLayout()
         source.addRow("puncta channel", self.puncta_layer)
         source.addRow("calcium channel", self.calcium_layer)
-        source.addRow("camera", camera_row)
+        # the camera line on a row of its own: a wrapped label beside a button in one row was
+        # clipped at the top and bottom (Qt gives the row one line's height)
+        source.addRow("camera", self.camera_text)
+        source.addRow("", camera_button)
         source.addRow("network model", model_row)
         self.form = ParamsForm(PunctaParams)
 

@@ -53,7 +53,7 @@ from napari_catrack.session import attach_session
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import FrameRateControl
 from napari_catrack.widgets._params_form import ParamsForm
-from napari_catrack.widgets._worker import reports_errors, start_job
+from napari_catrack.widgets._worker import reported, reports_errors, start_job
 from napari_catrack.widgets.registration import ROLE, movie_layers, scrolled_column
 
 if TYPE_CHECKING:
@@ -104,8 +104,8 @@ class SourcesWidget(QWidget):
         self.cells.currentItemChanged.connect(self._cell_selected)
         self.accept_button = QPushButton("Accept")
         self.reject_button = QPushButton("Reject")
-        self.accept_button.clicked.connect(lambda: self.verdict("accepted"))
-        self.reject_button.clicked.connect(lambda: self.verdict("rejected"))
+        self.accept_button.clicked.connect(reported(self, "verdict", lambda: self.verdict("accepted")))  # fmt: skip
+        self.reject_button.clicked.connect(reported(self, "verdict", lambda: self.verdict("rejected")))  # fmt: skip
         self.refit_button = QPushButton("Fit drawn/edited cells")
         self.refit_button.setToolTip("paint a missing cell with a new label (or reshape one) in the 'footprints' layer, then fit")  # fmt: skip
         self.refit_button.clicked.connect(self.run_refit)
@@ -363,6 +363,7 @@ class SourcesWidget(QWidget):
             )  # not judged by hand: the evaluation's
             text = f"{nid}: {shown}  SNR {snr:.1f}  r {r:.2f}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
             item = QListWidgetItem(text)
+            item.setToolTip(text)  # the whole line: a long reason is cut at the list's edge
             item.setData(256, str(nid))
             self.cells.addItem(item)
             if str(nid) == current:

@@ -50,7 +50,7 @@ from napari_catrack.widgets._context import ViewerContext, layer_matrix
 from napari_catrack.widgets._context_controls import AlignmentLine, FrameRateControl
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm, fold_button
-from napari_catrack.widgets._worker import report_exception, start_job
+from napari_catrack.widgets._worker import report_exception, reports_errors, start_job
 
 if TYPE_CHECKING:
     import napari
@@ -280,6 +280,7 @@ class TraceViewerWidget(QWidget):
             "fps": self.ctx.fps(),
         }
 
+    @reports_errors("trace extraction")  # (an unexpected error too: one message, the policy)
     def extract(self):
         """Run the extraction in the background (progress, Cancel); returns the job (or None)."""
         try:

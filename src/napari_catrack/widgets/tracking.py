@@ -55,7 +55,7 @@ from napari_catrack.widgets._tracking_layers import (
     to_native,
     tracked_points,
 )
-from napari_catrack.widgets._worker import report_exception, start_job
+from napari_catrack.widgets._worker import report_exception, reports_errors, start_job
 
 if TYPE_CHECKING:
     import napari
@@ -188,7 +188,9 @@ class TrackingWidget(QWidget):
         lay.addLayout(form)
         lay.addLayout(row)
         lay.addLayout(row2)
-        lay.addWidget(QLabel("Places to review, worst first (click: go to the worst frame):"))
+        review = QLabel("Places to review, worst first (click: go to the worst frame):")
+        review.setWordWrap(True)  # (unwrapped it made the dock scroll sideways, cutting the status)
+        lay.addWidget(review)
         lay.addWidget(self.low_list)
         lay.addWidget(self.low_more)
         lay.addWidget(self.status)
@@ -199,6 +201,7 @@ class TrackingWidget(QWidget):
         outer.addStretch(1)
 
     # ---- running ---------------------------------------------------------------------------
+    @reports_errors("tracking")  # (an unexpected error too: one message, the policy)
     def start_tracking(self):
         """Track the "neurons" layer from the frame they were picked on; returns the job."""
         try:
@@ -274,6 +277,7 @@ class TrackingWidget(QWidget):
         )
         return out.drop_duplicates(["neuron_id", "frame"], keep="first").reset_index(drop=True)
 
+    @reports_errors("re-tracking")  # (an unexpected error too: one message, the policy)
     def start_retracking(self):
         """Re-track around the user's corrections (all manual points are kept as anchors)."""
         try:

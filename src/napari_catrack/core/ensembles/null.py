@@ -145,12 +145,15 @@ def run_in_chunks(
 ):
     """Run `run(s0, s1) -> (peak histogram, maxima)` over chunks of the shuffles, on threads
     (numpy releases the GIL in the counting), adding into `hist` and filling `maxima` in place.
-    `progress(done, total, message)` after each chunk; `cancel()` is checked between chunks
-    (raises `errors.Cancelled`; nothing is added for the chunks not run)."""
+    `progress(done, total, message)` after a chunk, at most every 1 % (and after the last);
+    `cancel()` is checked between chunks (raises `errors.Cancelled`; nothing is added for the
+    chunks not run)."""
     n_shuffles = maxima.size
     bounds = [(s, min(s + chunk, n_shuffles)) for s in range(0, n_shuffles, chunk)]
     workers = n_threads or min(len(bounds), os.cpu_count() or 1, 4)
     results = []
+    every = max(1, n_shuffles // 100)  # progress at most every 1 % (and the last one)
+    reported = 0
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     try:
         pending = [pool.submit(run, *b) for b in bounds] if pool is not None else None
@@ -160,8 +163,9 @@ def run_in_chunks(
                     f.cancel()
                 check_cancelled(lambda: True, "shuffles")
             results.append(pending[i].result() if pending is not None else run(*b))
-            if progress is not None:
+            if progress is not None and (b[1] - reported >= every or b[1] == n_shuffles):
                 progress(b[1], n_shuffles, f"shuffles {b[1]}/{n_shuffles}")
+                reported = b[1]
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,60 @@
+"""Nothing cut at a widget's edges: no dock scrolls sideways, the puncta camera line shows whole.
+
+Before: napari sets a dock's minimum width to 50 px, so a dock sized by another tab was narrower
+than its controls and scrolled sideways, cutting its right edge (Track neurons' status line,
+Transients curation); the puncta camera line, a wrapped label beside a button, was clipped at
+the top and bottom.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+
+
+def _manifest_widgets() -> list[str]:
+    from napari_catrack import __file__ as package_init
+
+    manifest = yaml.safe_load((Path(package_init).parent / "napari.yaml").read_text())
+    return [w["display_name"] for w in manifest["contributions"]["widgets"]]
+
+
+def test_no_docked_widget_scrolls_sideways(make_napari_viewer, qtbot):
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1500, 1000)
+    docked = [(name, *viewer.window.add_plugin_dock_widget(PLUGIN, name)) for name in _manifest_widgets()]  # fmt: skip
+    # a long status line arriving later (Track neurons after tracking) wraps inside the dock
+    tracking = next(w for name, _, w in docked if name.startswith("Track neurons"))
+    tracking.status.setText("tracking on red done: 23 neurons x 300 frames; 6 place(s) to review")
+    cut = []
+    for name, dock, widget in docked:
+        dock.raise_()
+        qtbot.wait(30)
+        area = widget.findChild(QScrollArea)
+        if area is None or area.widget() is None:
+            continue
+        if area.horizontalScrollBar().isVisible() or area.widget().width() > area.viewport().width():  # fmt: skip
+            cut.append(f"{name}: body {area.widget().width()} > {area.viewport().width()} px")
+    assert not cut, cut
+    right = tracking.status.mapTo(
+        tracking.scroll_area.viewport(), tracking.status.rect().topRight()
+    )
+    assert right.x() <= tracking.scroll_area.viewport().width()
+
+
+def test_the_puncta_camera_line_is_not_clipped(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Puncta and calcium (localise, track, calcium at puncta)"
+    )
+    label = widget.camera_text
+    label.setText("sCMOS/CCD, offset 100 ADU, 0.5 e-/ADU, QE 0.8, read noise 1.5 e- " * 2)
+    qtbot.wait(50)
+    assert label.height() >= label.heightForWidth(label.width()), (label.height(), label.width())
