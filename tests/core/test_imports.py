@@ -20,6 +20,8 @@ from scipy import sparse
 from scipy.ndimage import label
 
 from napari_catrack.cli import main
+from napari_catrack.core.signals.baselines import baseline_running_percentile
+from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.scoring import match_centres
 from napari_catrack.errors import InputError
 from napari_catrack.io.caiman import read_caiman
@@ -129,3 +131,29 @@ def test_cli_import_and_folders_that_are_not_what_they_claim(tmp_path, capsys):
         with h5py.File(tmp_path / "x.hdf5", "w") as f:
             f["a"] = 1
         read_caiman(tmp_path / "x.hdf5")
+
+
+# --- dF/F of outputs whose traces have no baseline (CNMF's C) --------------------------------
+def _cnmf_like(k=3, t=600, fps=15.0, seed=0):
+    """C >= 0 on a baseline of ~0 (CNMF puts the baseline in the background), YrA noise."""
+    rng = np.random.default_rng(seed)
+    C = np.zeros((k, t))
+    for i in range(k):
+        for s in range(30 + 17 * i, t, 70):
+            C[i, s:] += 30 * np.exp(-np.arange(t - s) / (1.0 * fps))
+    return C, rng.normal(0, 1.0, (k, t))
+
+
+def test_dff_falls_back_to_df_without_a_usable_baseline():
+    C, yra = _cnmf_like()
+    raw = C + yra
+    notes: list[str] = []
+    dff = dff_with_background(raw, None, 15.0, notes=notes, ids=[4, 5, 6])
+    assert np.all(np.isfinite(dff))
+    np.testing.assert_allclose(dff, raw - baseline_running_percentile(raw, 15.0), atol=1e-9)
+    assert len(notes) == 1 and "3 of 3 cells" in notes[0] and "dF" in notes[0] and "4, 5, 6" in notes[0]  # fmt: skip
+    notes = []
+    dff = dff_with_background(raw, np.full_like(raw, 100.0), 15.0, baseline="caiman", notes=notes)
+    assert not notes and np.all(np.isfinite(dff))
+    slope, icpt = np.polyfit((C / 100).ravel(), dff.ravel(), 1)
+    assert abs(slope - 1) < 0.05 and abs(icpt) < 0.01
