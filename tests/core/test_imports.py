@@ -133,6 +133,105 @@ def test_cli_import_and_folders_that_are_not_what_they_claim(tmp_path, capsys):
         read_caiman(tmp_path / "x.hdf5")
 
 
+# --- suite2p: the 1.x layout, inconsistent files, several planes -----------------------------
+def _write_suite2p(plane: Path, *, layout="old", coeff=1.0, ops_orig=True, ly=20, lx=30, t=60, seed=0):  # fmt: skip
+    """A suite2p plane folder as run_s2p writes it (suite2p/run_s2p.py, pipeline_s2p.py): old
+    layout: ops.npy (fs, Ly, Lx, neucoeff); 1.x: db.npy (Ly, Lx), settings.npy (fs,
+    extraction.neuropil_coefficient) and, with io.save_ops_orig (default), ops = {**db, **settings}."""
+    rng = np.random.default_rng(seed)
+    plane.mkdir(parents=True)
+    stat = []
+    for cy, cx in ((5, 6), (12, 22)):
+        yy, xx = np.mgrid[cy - 2 : cy + 3, cx - 3 : cx + 4]
+        stat.append({"ypix": yy.ravel(), "xpix": xx.ravel(), "lam": np.ones(yy.size, np.float32),
+                     "med": [cy, cx], "npix": yy.size})  # fmt: skip
+    np.save(plane / "stat.npy", np.array(stat, dtype=object))
+    F = 100 + rng.normal(0, 2, (2, t))
+    F[:, 20:25] += 50
+    fneu = 40 + rng.normal(0, 1, (2, t))
+    np.save(plane / "F.npy", F.astype(np.float32))
+    np.save(plane / "Fneu.npy", fneu.astype(np.float32))
+    np.save(plane / "spks.npy", np.zeros((2, t), np.float32))
+    np.save(plane / "iscell.npy", np.array([[1, 0.9], [0, 0.2]]))
+    if layout == "old":
+        np.save(plane / "ops.npy", {"fs": 15.0, "Ly": ly, "Lx": lx, "neucoeff": coeff})
+    else:
+        db = {"Ly": ly, "Lx": lx, "nplanes": 1, "save_path": str(plane)}
+        settings = {"fs": 15.0, "tau": 1.0, "io": {"save_ops_orig": ops_orig},
+                    "extraction": {"neuropil_coefficient": coeff, "neuropil_extract": True}}  # fmt: skip
+        np.save(plane / "db.npy", db)
+        np.save(plane / "settings.npy", settings)
+        if ops_orig:
+            np.save(plane / "ops.npy", {**db, **settings, "meanImg": np.ones((ly, lx))})
+    return F.astype(np.float32), fneu.astype(np.float32)
+
+
+@pytest.mark.parametrize("ops_orig", [True, False])
+def test_suite2p_1x_coefficient_and_frame_rate_from_settings(tmp_path, ops_orig):
+    F, fneu = _write_suite2p(tmp_path / "suite2p" / "plane0", layout="1.x", ops_orig=ops_orig)
+    res = read_suite2p(tmp_path)
+    np.testing.assert_allclose(res.raw, F - 1.0 * fneu, rtol=1e-6)
+    assert res.fps == 15.0 and res.footprints.shape == (2, 20, 30)
+    where = "ops.npy" if ops_orig else "settings.npy"
+    assert f"raw = F - 1 * Fneu (neuropil coefficient from {where} extraction.neuropil_coefficient)" in res.notes  # fmt: skip
+    assert f"fs 15 Hz (from {where})" in res.notes and not res.warnings
+    # a coefficient nowhere: suite2p's default, said as a warning; a given fps that disagrees too
+    s = np.load(tmp_path / "suite2p/plane0/settings.npy", allow_pickle=True).item()
+    s.pop("extraction")
+    np.save(tmp_path / "suite2p/plane0/settings.npy", s)
+    (tmp_path / "suite2p/plane0/ops.npy").unlink(missing_ok=True)
+    res = read_suite2p(tmp_path, fps=30)
+    np.testing.assert_allclose(res.raw, F - 0.7 * fneu, rtol=1e-6)
+    assert res.fps == 30 and any("0.7" in w and "default" in w for w in res.warnings)
+    assert any("30 Hz given" in w and "15 Hz" in w for w in res.warnings)
+
+
+def test_suite2p_inconsistent_files_are_one_line_errors(tmp_path, capsys):
+    cases = {
+        "fneu": (
+            "Fneu.npy",
+            lambda p: np.save(p, np.zeros((2, 40), np.float32)),
+            "Fneu.npy is (2, 40) but stat.npy has 2 ROIs and F.npy 60 frames",
+        ),
+        "iscell1d": (
+            "iscell.npy",
+            lambda p: np.save(p, np.array([1.0, 0.0])),
+            "iscell.npy is (2,); it should be (ROIs, 2)",
+        ),
+        "small_ops": (
+            "ops.npy",
+            lambda p: np.save(p, {"fs": 15.0, "Ly": 10, "Lx": 30, "neucoeff": 0.7}),
+            "outside the 10 x 30 frame of ops.npy: ops and stat come from different runs",
+        ),
+    }
+    for case, (name, spoil, msg) in cases.items():
+        plane = tmp_path / case / "plane0"
+        _write_suite2p(plane)
+        spoil(plane / name)
+        out = tmp_path / f"out_{case}"
+        assert main(["import", "suite2p", str(tmp_path / case), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+
+
+def test_suite2p_several_planes(tmp_path, capsys):
+    F0, _ = _write_suite2p(tmp_path / "suite2p" / "plane0", seed=0)
+    F1, _ = _write_suite2p(tmp_path / "suite2p" / "plane1", seed=1)
+    res = read_suite2p(tmp_path)  # no plane asked: plane0, and a warning names the others
+    np.testing.assert_allclose(res.raw[:, 0] + 1.0 * np.load(tmp_path / "suite2p/plane0/Fneu.npy")[:, 0], F0[:, 0], rtol=1e-6)  # fmt: skip
+    assert any("2 planes (0, 1)" in w and "--plane N" in w for w in res.warnings)
+    assert not read_suite2p(tmp_path / "suite2p" / "plane1").warnings  # a plane folder given
+    assert main(["import", "suite2p", str(tmp_path), "--plane", "1", "-o", str(tmp_path / "p1")]) == 0  # fmt: skip
+    assert "warning" not in capsys.readouterr().err
+    raw = read_sources(tmp_path / "p1").traces.pivot(index="neuron_id", columns="frame", values="raw").to_numpy()  # fmt: skip
+    np.testing.assert_allclose(raw, F1 - np.load(tmp_path / "suite2p/plane1/Fneu.npy"), rtol=1e-5)
+    assert main(["import", "suite2p", str(tmp_path), "--plane", "2", "-o", str(tmp_path / "p2")]) == 2  # fmt: skip
+    assert "has no plane2 with stat.npy: its planes are 0, 1" in capsys.readouterr().err
+    assert main(["import", "caiman", str(tmp_path), "--plane", "1", "-o", str(tmp_path / "c")]) == 2
+    assert "--plane is for suite2p" in capsys.readouterr().err
+
+
 # --- dF/F of outputs whose traces have no baseline (CNMF's C) --------------------------------
 def _cnmf_like(k=3, t=600, fps=15.0, seed=0):
     """C >= 0 on a baseline of ~0 (CNMF puts the baseline in the background), YrA noise."""

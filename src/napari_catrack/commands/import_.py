@@ -2,7 +2,8 @@
 
 Writes the same DIR/footprints.h5, DIR/components.csv and DIR/traces.csv as `catrack sources`
 (suite2p: the output folder or its plane folder; CaImAn: the results .hdf5 file; Minian: the
-output folder of `save_minian` zarr arrays, or a netCDF file).
+output folder of `save_minian` zarr arrays, or a netCDF file). A multi-plane suite2p output:
+plane0 unless --plane N (a warning lists the other planes).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import OutputFolder, check_outputs, positive_float
+from napari_catrack.commands._common import OutputFolder, check_outputs, positive_float, warn
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 
 
@@ -24,6 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("path", metavar="PATH", help="the tool's output folder or file")
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian)")  # fmt: skip
+    p.add_argument("--plane", type=int, default=None, metavar="N",
+                   help="suite2p: the plane to import (default: plane0; a warning lists the others)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
 
@@ -32,10 +35,13 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
     check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES)}, {"PATH": args.path})
-    result = read_tool_output(args.tool, args.path, args.fps)
+    result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane)
     write_sources(args.output, result.footprints, result.components, result.traces_table(),
                   {"source": str(args.path), "tool": args.tool, "fps": result.fps})  # fmt: skip
     n_acc = int(result.components["accepted"].sum())
-    print(f"{len(result.components)} {args.tool} components ({n_acc} accepted) -> {args.output}",
+    for note in result.warnings:
+        warn("import", note)
+    read = f"; {'; '.join(result.notes)}" if result.notes else ""
+    print(f"{len(result.components)} {args.tool} components ({n_acc} accepted{read}) -> {args.output}",
           file=sys.stderr)  # fmt: skip
     return 0
