@@ -256,3 +256,45 @@ def test_dff_falls_back_to_df_without_a_usable_baseline():
     assert not notes and np.all(np.isfinite(dff))
     slope, icpt = np.polyfit((C / 100).ravel(), dff.ravel(), 1)
     assert abs(slope - 1) < 0.05 and abs(icpt) < 0.01
+
+
+def test_caiman_dff_uses_the_stored_background(tmp_path, capsys):
+    dims, t = (20, 30), 600
+    fp = np.zeros((3, *dims))
+    fp[0, 2:7, 3:9] = fp[1, 10:16, 5:12] = fp[2, 12:18, 20:28] = 1.0  # flat: a·b/|a|^2 = b
+    A = sparse.csc_matrix(np.stack([f.ravel(order="F") for f in fp], axis=1))
+    C, yra = _cnmf_like(t=t)
+    _write_caiman(tmp_path / "r.hdf5", A, C, dims, fr=15.0, yra=yra)
+    with h5py.File(tmp_path / "r.hdf5", "a") as f:  # b (pixels, nb), f (nb, T) as CNMF keeps them
+        f["/estimates/b"] = np.full((dims[0] * dims[1], 1), 100.0)
+        f["/estimates/f"] = np.ones((1, t))
+    res = read_caiman(tmp_path / "r.hdf5")
+    truth = C / 100.0  # dF/F at every pixel of the cell: C over the 100 counts it sits on
+    assert np.all(np.isfinite(res.dff)) and not res.warnings
+    for i in range(3):
+        slope, icpt = np.polyfit(truth[i], res.dff[i], 1)
+        assert abs(slope - 1) < 0.05 and abs(icpt) < 0.01, (i, slope, icpt)
+    assert abs(res.dff.max() - truth.max()) < 0.05 * truth.max()
+    # without b, f (CNMF-E): dF, finite, said
+    with h5py.File(tmp_path / "r.hdf5", "a") as f:
+        del f["/estimates/b"], f["/estimates/f"]
+    assert main(["import", "caiman", str(tmp_path / "r.hdf5"), "-o", str(tmp_path / "o")]) == 0
+    assert "warning: 3 of 3 cells have no baseline" in capsys.readouterr().err
+    dff = read_sources(tmp_path / "o").traces["dff"]
+    assert np.all(np.isfinite(dff))
+
+
+def test_caiman_inconsistent_arrays_are_one_line_errors(tmp_path, capsys):
+    dims = (10, 12)
+    A = sparse.csc_matrix(np.eye(120)[:, :3])
+    C = np.ones((3, 40))
+    for case, kw, msg in (
+        ("yra", {"yra": np.zeros((3, 30))}, "/estimates/YrA is (3, 30) but C (3, 40)"),
+        ("idx", {"idx": [0, 2, 7]}, "idx_components holds 7, but there are 3 components (0 to 2)"),
+    ):
+        _write_caiman(tmp_path / f"{case}.hdf5", A, C, dims, **kw)
+        out = tmp_path / f"out_{case}"
+        assert main(["import", "caiman", str(tmp_path / f"{case}.hdf5"), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
