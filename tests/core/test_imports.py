@@ -298,3 +298,63 @@ def test_caiman_inconsistent_arrays_are_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists()
+
+
+# --- Minian: units matched by unit_id, zarr v3, the background -------------------------------
+def _minian_var(folder: Path, name: str, data, dims, coords, zarr_format=2):
+    """One `save_minian` store as xarray's to_zarr writes it: the variable and its coordinates,
+    dimension names in `_ARRAY_DIMENSIONS` (zarr v2) or in zarr.json `dimension_names` (v3)."""
+    import zarr
+
+    group = zarr.open_group(str(folder / f"{name}.zarr"), mode="w", zarr_format=zarr_format)
+    for key, arr, names in [(name, np.asarray(data), dims)] + [(c, np.asarray(v), (c,)) for c, v in coords.items()]:  # fmt: skip
+        kw = {"dimension_names": list(names)} if zarr_format == 3 else {}
+        z = group.create_array(key, shape=arr.shape, dtype=arr.dtype, **kw)
+        z[...] = arr
+        if zarr_format == 2:
+            z.attrs["_ARRAY_DIMENSIONS"] = list(names)
+
+
+def _minian_result(folder: Path, order=None, zarr_format=2, background=True, c_units=None):
+    h, w, t = 16, 20, 600
+    units = np.array([3, 8, 11])
+    fp = np.zeros((3, h, w))
+    fp[0, 1:5, 2:7] = fp[1, 8:13, 3:8] = fp[2, 6:11, 12:18] = 1.0
+    C, _ = _cnmf_like(t=t)
+    idx = np.arange(3) if order is None else np.asarray(order)
+    cu = units[idx] if c_units is None else np.asarray(c_units)
+    folder.mkdir(parents=True, exist_ok=True)
+    kw = {"zarr_format": zarr_format}
+    _minian_var(folder, "A", fp, ("unit_id", "height", "width"), {"unit_id": units, "height": np.arange(h), "width": np.arange(w)}, **kw)  # fmt: skip
+    tc = {"unit_id": cu, "frame": np.arange(t)}
+    _minian_var(folder, "C", C[idx], ("unit_id", "frame"), tc, **kw)
+    _minian_var(folder, "S", np.diff(C, prepend=0)[idx], ("unit_id", "frame"), tc, **kw)
+    if background:  # b0 (a baseline of 20 per unit) + b f (80 counts): 100 under each cell
+        _minian_var(folder, "b0", np.full((3, t), 20.0)[idx], ("unit_id", "frame"), tc, **kw)
+        _minian_var(folder, "b", np.full((h, w), 80.0), ("height", "width"), {"height": np.arange(h), "width": np.arange(w)}, **kw)  # fmt: skip
+        _minian_var(folder, "f", np.ones(t), ("frame",), {"frame": np.arange(t)}, **kw)
+    return C, fp
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_minian_traces_follow_unit_id_and_use_the_background(tmp_path, zarr_format):
+    C, fp = _minian_result(tmp_path, order=[2, 0, 1], zarr_format=zarr_format)
+    res = read_minian(tmp_path, fps=15)
+    assert list(res.components["neuron_id"]) == [3, 8, 11]
+    np.testing.assert_allclose(res.denoised, C)  # each unit's trace, in A's order
+    np.testing.assert_allclose(res.footprints, fp)
+    truth = C / 100.0
+    assert np.all(np.isfinite(res.dff)) and not res.warnings
+    assert np.max(np.abs(res.dff - truth)) < 0.05 * truth.max()  # C is rarely at rest: F0 ~ 0.01
+
+
+def test_minian_different_units_and_a_store_given_are_one_line_errors(tmp_path, capsys):
+    _minian_result(tmp_path / "m", c_units=[3, 8, 12])
+    out = tmp_path / "o"
+    assert main(["import", "minian", str(tmp_path / "m"), "--fps", "15", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "A and C hold different units (3 and 3: units [11] only in A; units [12] only in C)" in err  # fmt: skip
+    assert not out.exists()
+    assert main(["import", "minian", str(tmp_path / "m" / "A.zarr"), "--fps", "15", "-o", str(out)]) == 2  # fmt: skip
+    assert "give the folder that holds A.zarr and C.zarr" in capsys.readouterr().err
+    assert not out.exists()
