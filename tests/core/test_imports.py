@@ -258,6 +258,14 @@ def test_dff_falls_back_to_df_without_a_usable_baseline():
     assert abs(slope - 1) < 0.05 and abs(icpt) < 0.01
 
 
+def test_dff_of_a_trace_with_missing_frames_warns_nothing(recwarn):
+    raw = np.random.default_rng(0).normal(50, 1, (3, 200))
+    raw[1], raw[2, 5:9] = np.nan, np.nan  # a lost trace, a few lost frames
+    dff = dff_with_background(raw, None, 10.0, notes=[])
+    assert np.isnan(dff).sum(axis=1).tolist() == [0, 200, 4]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_caiman_dff_uses_the_stored_background(tmp_path, capsys):
     dims, t = (20, 30), 600
     fp = np.zeros((3, *dims))

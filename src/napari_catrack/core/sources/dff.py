@@ -18,6 +18,8 @@ to `notes` (the caller's list of warnings) says which cells. No cell is left all
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from napari_catrack.core.signals.baselines import baseline_caiman, baseline_running_percentile
@@ -43,7 +45,8 @@ def _noise(raw: np.ndarray) -> np.ndarray:
     if raw.shape[1] < 3:
         return np.zeros(len(raw))
     d = np.diff(raw, axis=1)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # an all-NaN trace has no noise (and stays NaN)
+        warnings.simplefilter("ignore", RuntimeWarning)
         mad = np.nanmedian(np.abs(d - np.nanmedian(d, axis=1, keepdims=True)), axis=1)
     return np.nan_to_num(1.4826 * mad / np.sqrt(2.0))
 
