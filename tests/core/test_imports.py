@@ -283,6 +283,7 @@ def test_caiman_dff_uses_the_stored_background(tmp_path, capsys):
         slope, icpt = np.polyfit(truth[i], res.dff[i], 1)
         assert abs(slope - 1) < 0.05 and abs(icpt) < 0.01, (i, slope, icpt)
     assert abs(res.dff.max() - truth.max()) < 0.05 * truth.max()
+    assert any("30 Hz given" in w and "says 15 Hz" in w for w in read_caiman(tmp_path / "r.hdf5", fps=30).warnings)  # fmt: skip
     # without b, f (CNMF-E): dF, finite, said
     with h5py.File(tmp_path / "r.hdf5", "a") as f:
         del f["/estimates/b"], f["/estimates/f"]

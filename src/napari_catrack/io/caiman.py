@@ -50,7 +50,10 @@ def _matrix(item, name: str, where: str):
             raise InputError(f"{where}: /estimates/{name} is neither an array nor a sparse matrix")
         shape = tuple(int(v) for v in item["shape"][()])
         return sparse.csc_matrix((item["data"][()], item["indices"][()], item["indptr"][()]), shape=shape).toarray()  # fmt: skip
-    return np.asarray(item, float)
+    try:
+        return np.asarray(item, float)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: /estimates/{name} is not a numeric array") from None
 
 
 def _background(A, b, f, t: int, where: str):
@@ -103,11 +106,15 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
         b, fb = _matrix(_get(est, "b"), "b", path.name), _matrix(_get(est, "f"), "f", path.name)
         idx = _get(est, "idx_components")
         r = _get(est, "r_values")
-        rate = fps or (_get(f["params"]["data"], "fr") if "params" in f and "data" in f["params"] else None)  # fmt: skip
+        stored = _get(f["params"]["data"], "fr") if "params" in f and "data" in f["params"] else None  # fmt: skip
+        rate = fps or stored
     if not rate:
         raise InputError("the CaImAn result has no frame rate (/params/data/fr): give it (--fps)")
     k, t = C.shape
     notes = [f"fs {float(fps):g} Hz (given)" if fps else f"fs {float(rate):g} Hz (from /params/data/fr)"]  # fmt: skip
+    warnings = []
+    if fps and stored and abs(float(stored) - fps) > 1e-6 * fps:
+        warnings.append(f"frame rate {fps:g} Hz given, but /params/data/fr says {float(stored):g} Hz: {fps:g} Hz used")  # fmt: skip
     fp = np.stack([A[:, i].toarray().reshape(dims, order="F") for i in range(k)]) if k else np.zeros((0, *dims))  # fmt: skip
     if yra is not None:
         yra = np.atleast_2d(np.asarray(yra, float))
@@ -135,11 +142,11 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
     notes.append(
         "dF/F relative to C + YrA's baseline plus the background b, f under each footprint"
         if bg is not None
-        else "no background (b, f) in the file: dF/F relative to C + YrA's own baseline"
+        else "no background (b, f) in the file, or an empty one: dF/F relative to C + YrA's own baseline"
     )
     return imported_result(
         "CaImAn", fp, raw, fps=float(rate), ids=np.arange(k), denoised=C,
         spikes=None if s is None else np.asarray(s, float), accepted=accepted,
         r_value=None if r is None or np.size(r) != k else np.asarray(r, float),
-        background=bg, baseline="caiman", notes=notes,
+        background=bg, baseline="caiman", notes=notes, warnings=warnings,
     )  # fmt: skip
