@@ -203,6 +203,11 @@ def test_suite2p_inconsistent_files_are_one_line_errors(tmp_path, capsys):
             lambda p: np.save(p, {"fs": 15.0, "Ly": 10, "Lx": 30, "neucoeff": 0.7}),
             "outside the 10 x 30 frame of ops.npy: ops and stat come from different runs",
         ),
+        "text_fs": (
+            "ops.npy",
+            lambda p: np.save(p, {"fs": "15", "Ly": 20, "Lx": 30, "neucoeff": 0.7}),
+            "no frame rate (fs): give it (--fps)",
+        ),
     }
     for case, (name, spoil, msg) in cases.items():
         plane = tmp_path / case / "plane0"

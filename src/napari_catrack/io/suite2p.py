@@ -115,7 +115,8 @@ def _options(folder: Path) -> dict:
         else:
             found["neucoeff"] = (d.get("neucoeff"), f"{name} neucoeff")
         for key, (value, where) in found.items():
-            if value is not None and key not in out:
+            number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)  # fmt: skip
+            if number and np.isfinite(value) and key not in out:
                 out[key] = (value, where)
     return out
 
@@ -184,7 +185,9 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: floa
             lam = np.asarray(s["lam"], np.float32)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{folder}/stat.npy ROI {i} is not a suite2p ROI ({exc})") from None
-        if ypix.size and (ypix.min() < 0 or xpix.min() < 0 or ypix.max() >= ly or xpix.max() >= lx):
+        if ypix.size and min(ypix.min(), xpix.min()) < 0:
+            raise InputError(f"{folder}/stat.npy ROI {i} is not a suite2p ROI (negative pixel coordinates)")  # fmt: skip
+        if ypix.size and (ypix.max() >= ly or xpix.max() >= lx):
             src = " and ".join(sorted({opts[key][1] for key in ("Ly", "Lx") if key in opts})) or "stat.npy"  # fmt: skip
             raise InputError(
                 f"{folder}: stat.npy ROI {i} has pixels up to row {ypix.max()}, column "
