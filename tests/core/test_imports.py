@@ -20,6 +20,8 @@ from scipy import sparse
 from scipy.ndimage import label
 
 from napari_catrack.cli import main
+from napari_catrack.core.signals.baselines import baseline_running_percentile
+from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.scoring import match_centres
 from napari_catrack.errors import InputError
 from napari_catrack.io.caiman import read_caiman
@@ -129,3 +131,244 @@ def test_cli_import_and_folders_that_are_not_what_they_claim(tmp_path, capsys):
         with h5py.File(tmp_path / "x.hdf5", "w") as f:
             f["a"] = 1
         read_caiman(tmp_path / "x.hdf5")
+
+
+# --- suite2p: the 1.x layout, inconsistent files, several planes -----------------------------
+def _write_suite2p(plane: Path, *, layout="old", coeff=1.0, ops_orig=True, ly=20, lx=30, t=60, seed=0):  # fmt: skip
+    """A suite2p plane folder as run_s2p writes it (suite2p/run_s2p.py, pipeline_s2p.py): old
+    layout: ops.npy (fs, Ly, Lx, neucoeff); 1.x: db.npy (Ly, Lx), settings.npy (fs,
+    extraction.neuropil_coefficient) and, with io.save_ops_orig (default), ops = {**db, **settings}."""
+    rng = np.random.default_rng(seed)
+    plane.mkdir(parents=True)
+    stat = []
+    for cy, cx in ((5, 6), (12, 22)):
+        yy, xx = np.mgrid[cy - 2 : cy + 3, cx - 3 : cx + 4]
+        stat.append({"ypix": yy.ravel(), "xpix": xx.ravel(), "lam": np.ones(yy.size, np.float32),
+                     "med": [cy, cx], "npix": yy.size})  # fmt: skip
+    np.save(plane / "stat.npy", np.array(stat, dtype=object))
+    F = 100 + rng.normal(0, 2, (2, t))
+    F[:, 20:25] += 50
+    fneu = 40 + rng.normal(0, 1, (2, t))
+    np.save(plane / "F.npy", F.astype(np.float32))
+    np.save(plane / "Fneu.npy", fneu.astype(np.float32))
+    np.save(plane / "spks.npy", np.zeros((2, t), np.float32))
+    np.save(plane / "iscell.npy", np.array([[1, 0.9], [0, 0.2]]))
+    if layout == "old":
+        np.save(plane / "ops.npy", {"fs": 15.0, "Ly": ly, "Lx": lx, "neucoeff": coeff})
+    else:
+        db = {"Ly": ly, "Lx": lx, "nplanes": 1, "save_path": str(plane)}
+        settings = {"fs": 15.0, "tau": 1.0, "io": {"save_ops_orig": ops_orig},
+                    "extraction": {"neuropil_coefficient": coeff, "neuropil_extract": True}}  # fmt: skip
+        np.save(plane / "db.npy", db)
+        np.save(plane / "settings.npy", settings)
+        if ops_orig:
+            np.save(plane / "ops.npy", {**db, **settings, "meanImg": np.ones((ly, lx))})
+    return F.astype(np.float32), fneu.astype(np.float32)
+
+
+@pytest.mark.parametrize("ops_orig", [True, False])
+def test_suite2p_1x_coefficient_and_frame_rate_from_settings(tmp_path, ops_orig):
+    F, fneu = _write_suite2p(tmp_path / "suite2p" / "plane0", layout="1.x", ops_orig=ops_orig)
+    res = read_suite2p(tmp_path)
+    np.testing.assert_allclose(res.raw, F - 1.0 * fneu, rtol=1e-6)
+    assert res.fps == 15.0 and res.footprints.shape == (2, 20, 30)
+    where = "ops.npy" if ops_orig else "settings.npy"
+    assert f"raw = F - 1 * Fneu (neuropil coefficient from {where} extraction.neuropil_coefficient)" in res.notes  # fmt: skip
+    assert f"fs 15 Hz (from {where})" in res.notes and not res.warnings
+    # a coefficient nowhere: suite2p's default, said as a warning; a given fps that disagrees too
+    s = np.load(tmp_path / "suite2p/plane0/settings.npy", allow_pickle=True).item()
+    s.pop("extraction")
+    np.save(tmp_path / "suite2p/plane0/settings.npy", s)
+    (tmp_path / "suite2p/plane0/ops.npy").unlink(missing_ok=True)
+    res = read_suite2p(tmp_path, fps=30)
+    np.testing.assert_allclose(res.raw, F - 0.7 * fneu, rtol=1e-6)
+    assert res.fps == 30 and any("0.7" in w and "default" in w for w in res.warnings)
+    assert any("30 Hz given" in w and "15 Hz" in w for w in res.warnings)
+
+
+def test_suite2p_inconsistent_files_are_one_line_errors(tmp_path, capsys):
+    cases = {
+        "fneu": (
+            "Fneu.npy",
+            lambda p: np.save(p, np.zeros((2, 40), np.float32)),
+            "Fneu.npy is (2, 40) but stat.npy has 2 ROIs and F.npy 60 frames",
+        ),
+        "iscell1d": (
+            "iscell.npy",
+            lambda p: np.save(p, np.array([1.0, 0.0])),
+            "iscell.npy is (2,); it should be (ROIs, 2)",
+        ),
+        "small_ops": (
+            "ops.npy",
+            lambda p: np.save(p, {"fs": 15.0, "Ly": 10, "Lx": 30, "neucoeff": 0.7}),
+            "outside the 10 x 30 frame of ops.npy: ops and stat come from different runs",
+        ),
+        "text_fs": (
+            "ops.npy",
+            lambda p: np.save(p, {"fs": "15", "Ly": 20, "Lx": 30, "neucoeff": 0.7}),
+            "no frame rate (fs): give it (--fps)",
+        ),
+    }
+    for case, (name, spoil, msg) in cases.items():
+        plane = tmp_path / case / "plane0"
+        _write_suite2p(plane)
+        spoil(plane / name)
+        out = tmp_path / f"out_{case}"
+        assert main(["import", "suite2p", str(tmp_path / case), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+
+
+def test_suite2p_several_planes(tmp_path, capsys):
+    F0, _ = _write_suite2p(tmp_path / "suite2p" / "plane0", seed=0)
+    F1, _ = _write_suite2p(tmp_path / "suite2p" / "plane1", seed=1)
+    res = read_suite2p(tmp_path)  # no plane asked: plane0, and a warning names the others
+    np.testing.assert_allclose(res.raw[:, 0] + 1.0 * np.load(tmp_path / "suite2p/plane0/Fneu.npy")[:, 0], F0[:, 0], rtol=1e-6)  # fmt: skip
+    assert any("2 planes (0, 1)" in w and "--plane N" in w for w in res.warnings)
+    assert not read_suite2p(tmp_path / "suite2p" / "plane1").warnings  # a plane folder given
+    assert main(["import", "suite2p", str(tmp_path), "--plane", "1", "-o", str(tmp_path / "p1")]) == 0  # fmt: skip
+    assert "warning" not in capsys.readouterr().err
+    raw = read_sources(tmp_path / "p1").traces.pivot(index="neuron_id", columns="frame", values="raw").to_numpy()  # fmt: skip
+    np.testing.assert_allclose(raw, F1 - np.load(tmp_path / "suite2p/plane1/Fneu.npy"), rtol=1e-5)
+    assert main(["import", "suite2p", str(tmp_path), "--plane", "2", "-o", str(tmp_path / "p2")]) == 2  # fmt: skip
+    assert "has no plane2 with stat.npy: its planes are 0, 1" in capsys.readouterr().err
+    assert main(["import", "caiman", str(tmp_path), "--plane", "1", "-o", str(tmp_path / "c")]) == 2
+    assert "--plane is for suite2p" in capsys.readouterr().err
+
+
+# --- dF/F of outputs whose traces have no baseline (CNMF's C) --------------------------------
+def _cnmf_like(k=3, t=600, fps=15.0, seed=0):
+    """C >= 0 on a baseline of ~0 (CNMF puts the baseline in the background), YrA noise."""
+    rng = np.random.default_rng(seed)
+    C = np.zeros((k, t))
+    for i in range(k):
+        for s in range(30 + 17 * i, t, 70):
+            C[i, s:] += 30 * np.exp(-np.arange(t - s) / (1.0 * fps))
+    return C, rng.normal(0, 1.0, (k, t))
+
+
+def test_dff_falls_back_to_df_without_a_usable_baseline():
+    C, yra = _cnmf_like()
+    raw = C + yra
+    notes: list[str] = []
+    dff = dff_with_background(raw, None, 15.0, notes=notes, ids=[4, 5, 6])
+    assert np.all(np.isfinite(dff))
+    np.testing.assert_allclose(dff, raw - baseline_running_percentile(raw, 15.0), atol=1e-9)
+    assert len(notes) == 1 and "3 of 3 cells" in notes[0] and "dF" in notes[0] and "4, 5, 6" in notes[0]  # fmt: skip
+    notes = []
+    dff = dff_with_background(raw, np.full_like(raw, 100.0), 15.0, baseline="caiman", notes=notes)
+    assert not notes and np.all(np.isfinite(dff))
+    slope, icpt = np.polyfit((C / 100).ravel(), dff.ravel(), 1)
+    assert abs(slope - 1) < 0.05 and abs(icpt) < 0.01
+
+
+def test_dff_of_a_trace_with_missing_frames_warns_nothing(recwarn):
+    raw = np.random.default_rng(0).normal(50, 1, (3, 200))
+    raw[1], raw[2, 5:9] = np.nan, np.nan  # a lost trace, a few lost frames
+    dff = dff_with_background(raw, None, 10.0, notes=[])
+    assert np.isnan(dff).sum(axis=1).tolist() == [0, 200, 4]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_caiman_dff_uses_the_stored_background(tmp_path, capsys):
+    dims, t = (20, 30), 600
+    fp = np.zeros((3, *dims))
+    fp[0, 2:7, 3:9] = fp[1, 10:16, 5:12] = fp[2, 12:18, 20:28] = 1.0  # flat: a·b/|a|^2 = b
+    A = sparse.csc_matrix(np.stack([f.ravel(order="F") for f in fp], axis=1))
+    C, yra = _cnmf_like(t=t)
+    _write_caiman(tmp_path / "r.hdf5", A, C, dims, fr=15.0, yra=yra)
+    with h5py.File(tmp_path / "r.hdf5", "a") as f:  # b (pixels, nb), f (nb, T) as CNMF keeps them
+        f["/estimates/b"] = np.full((dims[0] * dims[1], 1), 100.0)
+        f["/estimates/f"] = np.ones((1, t))
+    res = read_caiman(tmp_path / "r.hdf5")
+    truth = C / 100.0  # dF/F at every pixel of the cell: C over the 100 counts it sits on
+    assert np.all(np.isfinite(res.dff)) and not res.warnings
+    for i in range(3):
+        slope, icpt = np.polyfit(truth[i], res.dff[i], 1)
+        assert abs(slope - 1) < 0.05 and abs(icpt) < 0.01, (i, slope, icpt)
+    assert abs(res.dff.max() - truth.max()) < 0.05 * truth.max()
+    assert any("30 Hz given" in w and "says 15 Hz" in w for w in read_caiman(tmp_path / "r.hdf5", fps=30).warnings)  # fmt: skip
+    # without b, f (CNMF-E): dF, finite, said
+    with h5py.File(tmp_path / "r.hdf5", "a") as f:
+        del f["/estimates/b"], f["/estimates/f"]
+    assert main(["import", "caiman", str(tmp_path / "r.hdf5"), "-o", str(tmp_path / "o")]) == 0
+    assert "warning: 3 of 3 cells have no baseline" in capsys.readouterr().err
+    dff = read_sources(tmp_path / "o").traces["dff"]
+    assert np.all(np.isfinite(dff))
+
+
+def test_caiman_inconsistent_arrays_are_one_line_errors(tmp_path, capsys):
+    dims = (10, 12)
+    A = sparse.csc_matrix(np.eye(120)[:, :3])
+    C = np.ones((3, 40))
+    for case, kw, msg in (
+        ("yra", {"yra": np.zeros((3, 30))}, "/estimates/YrA is (3, 30) but C (3, 40)"),
+        ("idx", {"idx": [0, 2, 7]}, "idx_components holds 7, but there are 3 components (0 to 2)"),
+    ):
+        _write_caiman(tmp_path / f"{case}.hdf5", A, C, dims, **kw)
+        out = tmp_path / f"out_{case}"
+        assert main(["import", "caiman", str(tmp_path / f"{case}.hdf5"), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+
+
+# --- Minian: units matched by unit_id, zarr v3, the background -------------------------------
+def _minian_var(folder: Path, name: str, data, dims, coords, zarr_format=2):
+    """One `save_minian` store as xarray's to_zarr writes it: the variable and its coordinates,
+    dimension names in `_ARRAY_DIMENSIONS` (zarr v2) or in zarr.json `dimension_names` (v3)."""
+    import zarr
+
+    group = zarr.open_group(str(folder / f"{name}.zarr"), mode="w", zarr_format=zarr_format)
+    for key, arr, names in [(name, np.asarray(data), dims)] + [(c, np.asarray(v), (c,)) for c, v in coords.items()]:  # fmt: skip
+        kw = {"dimension_names": list(names)} if zarr_format == 3 else {}
+        z = group.create_array(key, shape=arr.shape, dtype=arr.dtype, **kw)
+        z[...] = arr
+        if zarr_format == 2:
+            z.attrs["_ARRAY_DIMENSIONS"] = list(names)
+
+
+def _minian_result(folder: Path, order=None, zarr_format=2, background=True, c_units=None):
+    h, w, t = 16, 20, 600
+    units = np.array([3, 8, 11])
+    fp = np.zeros((3, h, w))
+    fp[0, 1:5, 2:7] = fp[1, 8:13, 3:8] = fp[2, 6:11, 12:18] = 1.0
+    C, _ = _cnmf_like(t=t)
+    idx = np.arange(3) if order is None else np.asarray(order)
+    cu = units[idx] if c_units is None else np.asarray(c_units)
+    folder.mkdir(parents=True, exist_ok=True)
+    kw = {"zarr_format": zarr_format}
+    _minian_var(folder, "A", fp, ("unit_id", "height", "width"), {"unit_id": units, "height": np.arange(h), "width": np.arange(w)}, **kw)  # fmt: skip
+    tc = {"unit_id": cu, "frame": np.arange(t)}
+    _minian_var(folder, "C", C[idx], ("unit_id", "frame"), tc, **kw)
+    _minian_var(folder, "S", np.diff(C, prepend=0)[idx], ("unit_id", "frame"), tc, **kw)
+    if background:  # b0 (a baseline of 20 per unit) + b f (80 counts): 100 under each cell
+        _minian_var(folder, "b0", np.full((3, t), 20.0)[idx], ("unit_id", "frame"), tc, **kw)
+        _minian_var(folder, "b", np.full((h, w), 80.0), ("height", "width"), {"height": np.arange(h), "width": np.arange(w)}, **kw)  # fmt: skip
+        _minian_var(folder, "f", np.ones(t), ("frame",), {"frame": np.arange(t)}, **kw)
+    return C, fp
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_minian_traces_follow_unit_id_and_use_the_background(tmp_path, zarr_format):
+    C, fp = _minian_result(tmp_path, order=[2, 0, 1], zarr_format=zarr_format)
+    res = read_minian(tmp_path, fps=15)
+    assert list(res.components["neuron_id"]) == [3, 8, 11]
+    np.testing.assert_allclose(res.denoised, C)  # each unit's trace, in A's order
+    np.testing.assert_allclose(res.footprints, fp)
+    truth = C / 100.0
+    assert np.all(np.isfinite(res.dff)) and not res.warnings
+    assert np.max(np.abs(res.dff - truth)) < 0.05 * truth.max()  # C is rarely at rest: F0 ~ 0.01
+
+
+def test_minian_different_units_and_a_store_given_are_one_line_errors(tmp_path, capsys):
+    _minian_result(tmp_path / "m", c_units=[3, 8, 12])
+    out = tmp_path / "o"
+    assert main(["import", "minian", str(tmp_path / "m"), "--fps", "15", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "A and C hold different units (3 and 3: units [11] only in A; units [12] only in C)" in err  # fmt: skip
+    assert not out.exists()
+    assert main(["import", "minian", str(tmp_path / "m" / "A.zarr"), "--fps", "15", "-o", str(out)]) == 2  # fmt: skip
+    assert "give the folder that holds A.zarr and C.zarr" in capsys.readouterr().err
+    assert not out.exists()

@@ -5,7 +5,14 @@ sparse matrices as groups of `data`, `indices`, `indptr`, `shape` (CSC), `None` 
 'NoneType', the parameters under `/params/` (frame rate: `/params/data/fr`), and `/dims`.
 `A` is (pixels, K) with pixels in Fortran order of `dims` (CaImAn reshapes with order='F');
 `C` (K, T) the denoised traces, `S` the spikes, `YrA` the residuals (raw = C + YrA),
-`idx_components` the accepted components (0-based), `SNR_comp` and `r_values` the evaluation.
+`idx_components` the accepted components (0-based), `SNR_comp` and `r_values` the evaluation,
+`b` (pixels, nb) and `f` (nb, T) the low-rank background.
+
+dF/F follows CaImAn's `detrend_df_f`: C sits on ~0 (the baseline is in the background), so the
+cell's F0 is the baseline of C + YrA plus the background under its footprint,
+a·(b f) / |a|^2 in the units of C (detrend_df_f normalises A to unit norm, which is the same),
+with the running percentile at the trace's mode. Without b, f (CNMF-E's ring model) CaImAn only
+detrends; so does the import, and it says so (core/sources/dff.py).
 """
 
 from __future__ import annotations
@@ -32,6 +39,39 @@ def _get(group, name):
     if isinstance(val, bytes | str) and val in (b"NoneType", "NoneType"):
         return None
     return val
+
+
+def _matrix(item, name: str, where: str):
+    """A dense 2-D array from a dataset or a CSC group as CaImAn saves sparse matrices."""
+    if item is None:
+        return None
+    if isinstance(item, h5py.Group):
+        if not {"data", "indices", "indptr", "shape"} <= set(item):
+            raise InputError(f"{where}: /estimates/{name} is neither an array nor a sparse matrix")
+        shape = tuple(int(v) for v in item["shape"][()])
+        return sparse.csc_matrix((item["data"][()], item["indices"][()], item["indptr"][()]), shape=shape).toarray()  # fmt: skip
+    try:
+        return np.asarray(item, float)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: /estimates/{name} is not a numeric array") from None
+
+
+def _background(A, b, f, t: int, where: str):
+    """The background under each footprint, a·(b f) / |a|^2 (K, T), or None without one."""
+    if b is None or f is None:
+        return None
+    b = b.reshape(-1, 1) if b.ndim == 1 else b
+    f = f.reshape(1, -1) if f.ndim == 1 else f
+    if b.shape[0] != A.shape[0] or f.shape != (b.shape[1], t):
+        raise InputError(
+            f"{where}: the background b is {b.shape} and f {f.shape}, but A has {A.shape[0]} "
+            f"pixels and C {t} frames: files from different runs?"
+        )
+    if not b.size or not np.any(b):
+        return None
+    norm2 = np.asarray(A.multiply(A).sum(axis=0)).ravel()
+    atb = np.asarray(A.T @ b)
+    return (atb @ f) / np.where(norm2 > 0, norm2, 1.0)[:, None]
 
 
 def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
@@ -63,20 +103,50 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
         if A.shape[0] != dims[0] * dims[1] or A.shape[1] != C.shape[0]:
             raise InputError(f"{path.name}: A is {A.shape} but dims {dims} and {C.shape[0]} traces")
         yra, s = _get(est, "YrA"), _get(est, "S")
+        b, fb = _matrix(_get(est, "b"), "b", path.name), _matrix(_get(est, "f"), "f", path.name)
         idx = _get(est, "idx_components")
         r = _get(est, "r_values")
-        rate = fps or (_get(f["params"]["data"], "fr") if "params" in f and "data" in f["params"] else None)  # fmt: skip
+        stored = _get(f["params"]["data"], "fr") if "params" in f and "data" in f["params"] else None  # fmt: skip
+        rate = fps or stored
     if not rate:
         raise InputError("the CaImAn result has no frame rate (/params/data/fr): give it (--fps)")
-    k = C.shape[0]
+    k, t = C.shape
+    notes = [f"fs {float(fps):g} Hz (given)" if fps else f"fs {float(rate):g} Hz (from /params/data/fr)"]  # fmt: skip
+    warnings = []
+    if fps and stored and abs(float(stored) - fps) > 1e-6 * fps:
+        warnings.append(f"frame rate {fps:g} Hz given, but /params/data/fr says {float(stored):g} Hz: {fps:g} Hz used")  # fmt: skip
     fp = np.stack([A[:, i].toarray().reshape(dims, order="F") for i in range(k)]) if k else np.zeros((0, *dims))  # fmt: skip
-    raw = C + (np.asarray(yra, float) if yra is not None else 0.0)
+    if yra is not None:
+        yra = np.atleast_2d(np.asarray(yra, float))
+        if yra.shape != C.shape:
+            raise InputError(
+                f"{path.name}: /estimates/YrA is {yra.shape} but C {C.shape}: files from "
+                f"different runs?"
+            )
+    raw = C + (yra if yra is not None else 0.0)
     accepted = np.ones(k, bool)
     if idx is not None:
+        idx = np.asarray(idx).ravel()
+        if idx.dtype.kind not in "iu" and not (idx.dtype.kind == "f" and np.all(idx == np.round(idx))):  # fmt: skip
+            raise InputError(f"{path.name}: /estimates/idx_components is not a list of indices")
+        idx = idx.astype(int)
+        if idx.size and (idx.min() < 0 or idx.max() >= k):
+            bad = idx[(idx < 0) | (idx >= k)]
+            raise InputError(
+                f"{path.name}: /estimates/idx_components holds {bad[0]}, but there are {k} "
+                f"components (0 to {k - 1}): files from different runs?"
+            )
         accepted = np.zeros(k, bool)
-        accepted[np.asarray(idx, int).ravel()] = True
+        accepted[idx] = True
+    bg = _background(A, b, fb, t, path.name)
+    notes.append(
+        "dF/F relative to C + YrA's baseline plus the background b, f under each footprint"
+        if bg is not None
+        else "no background (b, f) in the file, or an empty one: dF/F relative to C + YrA's own baseline"
+    )
     return imported_result(
         "CaImAn", fp, raw, fps=float(rate), ids=np.arange(k), denoised=C,
         spikes=None if s is None else np.asarray(s, float), accepted=accepted,
         r_value=None if r is None or np.size(r) != k else np.asarray(r, float),
+        background=bg, baseline="caiman", notes=notes, warnings=warnings,
     )  # fmt: skip

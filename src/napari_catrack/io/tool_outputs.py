@@ -5,8 +5,9 @@ from __future__ import annotations
 TOOLS = ("suite2p", "caiman", "minian")
 
 
-def read_tool_output(tool: str, path, fps: float | None = None):
-    """The `SourcesResult` of a suite2p / CaImAn / Minian output."""
+def read_tool_output(tool: str, path, fps: float | None = None, *, plane: int | None = None):
+    """The `SourcesResult` of a suite2p / CaImAn / Minian output (`plane`: suite2p's plane;
+    without it, the folder given or plane0, with a warning when there are other planes)."""
     if tool == "suite2p":
         from napari_catrack.io.suite2p import read_suite2p as read
     elif tool == "caiman":
@@ -17,4 +18,10 @@ def read_tool_output(tool: str, path, fps: float | None = None):
         from napari_catrack.errors import InputError
 
         raise InputError(f"unknown tool {tool!r}: one of {', '.join(TOOLS)}")
+    if tool == "suite2p":
+        return read(path, fps=fps, plane=plane)
+    if plane is not None:
+        from napari_catrack.errors import InputError
+
+        raise InputError(f"--plane is for suite2p outputs, not {tool}")
     return read(path, fps=fps)

@@ -322,9 +322,11 @@ class SourcesWidget(QWidget):
         self.rejudge.setEnabled(imported)
         self._fill_list()
         warned = "; ".join(getattr(result, "warnings", []))
+        read = "; ".join(getattr(result, "notes", []) if record else [])  # how an import was read
         self.status.setText(
-            f"{len(ids)} components ({origin})" + (f". Warning: {warned}" if warned else "")
-        )
+            f"{len(ids)} components ({origin})" + (f"; {read}" if read else "")
+            + (f". Warning: {warned}" if warned else "")
+        )  # fmt: skip
         if warned:
             show_warning(f"napari-catrack: {warned}")
 

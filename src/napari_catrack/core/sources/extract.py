@@ -64,6 +64,7 @@ class SourcesResult:
     params: SourcesParams = field(default_factory=SourcesParams)
     evaluation: EvaluationParams = field(default_factory=EvaluationParams)
     warnings: list[str] = field(default_factory=list)  # what the user should know about the run
+    notes: list[str] = field(default_factory=list)  # how an import was read (coefficient, fs)
 
     def traces_table(self) -> pd.DataFrame:
         k, t = self.raw.shape
@@ -274,7 +275,8 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     den, spk = deconvolve_traces(raw, p.deconvolution) if len(raw) else (raw, raw)
     noise = trace_noise(raw) if len(raw) else np.zeros(0)
     snr = peak_snr(raw, den, noise) if len(raw) else np.zeros(0)
-    dff = dff_with_background(raw, bg, fps, p.baseline_window_s) if len(raw) else raw
+    notes: list[str] = []
+    dff = dff_with_background(raw, bg, fps, p.baseline_window_s, notes=notes, ids=np.arange(1, len(raw) + 1)) if len(raw) else raw  # fmt: skip
     cen = centroids(fp) if len(fp) else np.zeros((0, 2))
     comps = pd.DataFrame(
         {
@@ -288,7 +290,6 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     )
     if progress:
         progress(len(patches) + 1, len(patches) + 1, "source extraction: done")
-    notes = []
     if n < FEW_FRAMES:
         notes.append(
             f"only {n} frames: cells are found by how their pixels vary together over time, and "

@@ -31,7 +31,13 @@ def imported_result(
     background: np.ndarray | None = None,
     accepted: np.ndarray | None = None,
     r_value: np.ndarray | None = None,
+    baseline: str = "percentile",
+    notes: list[str] | None = None,
+    warnings: list[str] | None = None,
 ) -> SourcesResult:
+    """`background`: the background under each cell, in the units of `raw` (K, T) (dF/F is
+    relative to baseline + background); `baseline`: "percentile" or "caiman" (see
+    core/sources/dff.py); `notes`: how the input was read; `warnings`: what to check."""
     fp = np.asarray(footprints, np.float32)
     raw = np.atleast_2d(np.asarray(raw, np.float64))
     k, t = raw.shape
@@ -61,5 +67,7 @@ def imported_result(
             "reason": np.where(acc, "", f"rejected by {tool}"),
         }
     )
-    dff = dff_with_background(raw, background, fps) if k else raw
-    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps))
+    warned = list(warnings or [])
+    ids = comps["neuron_id"].to_numpy()
+    dff = dff_with_background(raw, background, fps, baseline=baseline, notes=warned, ids=ids) if k else raw  # fmt: skip
+    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), warnings=warned, notes=list(notes or []))  # fmt: skip
