@@ -44,6 +44,17 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
+def _summary_child(code: str, rec, out) -> subprocess.Popen:
+    """`catrack summary REC -o OUT` in a child Python, after `code` (which patches a writer)."""
+    code += (
+        "from napari_catrack.cli import main\n"
+        f"sys.exit(main(['summary', {str(rec)!r}, '-o', {str(out)!r}]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True)  # fmt: skip
+
+
 def test_a_set_is_replaced_whole_or_not_at_all(tmp_path):
     old = _old_set(tmp_path, ("a.txt", "b.txt", "c.txt"))
     with pytest.raises(RuntimeError, match="third"):
@@ -164,12 +175,8 @@ def test_sigterm_removes_the_partial_file_and_keeps_the_older_outputs(tmp_path):
         "    print('writing', flush=True)\n"
         "    time.sleep(120)\n"  # a big file being written when the signal comes
         "tifffile.imwrite = slow\n"
-        "from napari_catrack.cli import main\n"
-        f"sys.exit(main(['summary', {str(rec)!r}, '-o', {str(out)!r}]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)  # fmt: skip
+    proc = _summary_child(code, rec, out)
     try:
         assert proc.stdout.readline().strip() == "writing", proc.stderr.read()
         assert any(n.endswith(".partial") for n in _leftovers(out))
@@ -224,12 +231,8 @@ def test_a_dropped_stop_is_not_lost(tmp_path, where):
         f"{_DROPPED_STOP[where]}"
         "    print('went on', flush=True)\n"
         "tifffile.imwrite = imwrite\n"
-        "from napari_catrack.cli import main\n"
-        f"sys.exit(main(['summary', {str(rec)!r}, '-o', {str(out)!r}]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)  # fmt: skip
+    proc = _summary_child(code, rec, out)
     try:
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM, proc.stderr.read()
     finally:
