@@ -291,3 +291,16 @@ def test_cli_register_never_writes_over_its_input(tmp_path, capsys):
         assert re.search(message, capsys.readouterr().err)
     assert rec.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]
+
+
+def test_quality_line_keeps_significant_digits_of_small_crispness():
+    """A float movie scaled 0-1 has a crispness well under 1; the line printed "crispness of
+    the mean 0 -> 0" (verify N6). Significant digits, whatever the scale."""
+    from napari_catrack.core.registration.metrics import quality_line
+
+    line = quality_line({"correlation_raw_median": 0.5, "correlation_median": 0.6,
+                         "crispness_raw": 0.012345, "crispness_registered": 0.018765,
+                         "residual_motion_median_px": 0.1})  # fmt: skip
+    assert "crispness of the mean 0.01235 -> 0.01877 (raw -> registered)" in line
+    big = quality_line({"crispness_raw": 40791.2, "crispness_registered": 35153.7})
+    assert "crispness of the mean 40791 -> 35154 (raw" in big  # large ones: whole numbers

@@ -32,12 +32,16 @@ def quality_line(metrics: dict) -> str:
 
     def num(key: str, fmt: str) -> str:
         value = metrics.get(key)
-        return "n/a" if value is None or not np.isfinite(value) else format(value, fmt)
+        if value is None or not np.isfinite(value):
+            return "n/a"
+        if fmt == "sig":  # 4 significant digits, whole numbers from 1000 (0.01235, 12.35, 40791)
+            fmt = ".0f" if abs(value) >= 1000 else ".4g"
+        return format(value, fmt)
 
     line = (
         f"median correlation with the template {num('correlation_raw_median', '.3f')} -> "
         f"{num('correlation_median', '.3f')}, crispness of the mean "
-        f"{num('crispness_raw', '.0f')} -> {num('crispness_registered', '.0f')} (raw -> "
+        f"{num('crispness_raw', 'sig')} -> {num('crispness_registered', 'sig')} (raw -> "
         f"registered), residual motion {num('residual_motion_median_px', '.3f')} px"
     )
     bad = len(metrics.get("bad_frames") or ())
