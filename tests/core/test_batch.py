@@ -336,7 +336,7 @@ def test_an_output_folder_holding_the_recordings_or_the_manifest_is_refused(tmp_
         check_batch_output(elsewhere, tmp_path / "m")
     assert (folder / "report.csv").read_text() == "my own report\n"
     assert (folder / "manifest.yaml").read_text() == mine
-    with pytest.raises(InputError, match="is a file, but -o is a folder"):
+    with pytest.raises(InputError, match="is a file; give a folder"):
         check_batch_output(manifest, folder / "rec00.tif")
     check_batch_output(manifest, tmp_path / "results")  # a folder of its own is fine
 

@@ -55,7 +55,7 @@ def test_output_folders(tmp_path):
     with pytest.raises(InputError, match=r"bad_sum\.tif is named like a file.*such as .*bad_sum"):
         check_outputs({"-o": OutputFolder(tmp_path / "bad_sum.tif", ("mean.tif",))}, {})
     (tmp_path / "x.csv").write_text("a\n")
-    with pytest.raises(InputError, match=r"x\.csv is a file, but -o is a folder"):
+    with pytest.raises(InputError, match=r"x\.csv is a file; give a folder"):
         check_outputs({"-o": OutputFolder(tmp_path / "x.csv")}, {})
     (tmp_path / "old.tif").mkdir()  # a folder the user already has: used as it is
     check_outputs({"-o": OutputFolder(tmp_path / "old.tif", ("mean.tif",))}, {})

@@ -52,7 +52,7 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
     assert "session.nwb" in widget.written.toPlainText()
     widget.folder.setText(str(tmp_path / "out" / "tracks.csv"))  # a file as the folder: refused
     assert widget.export() is None
-    assert "tracks.csv is a file, but export folder is a folder" in widget.status.text()
+    assert "tracks.csv is a file; give a folder" in widget.status.text()
     assert widget.written.toPlainText() == "nothing written by this export"  # not the old list
     wait_job(qtbot, widget.export_nwb(tmp_path / "alone.txt"), timeout=120000)
     assert not (tmp_path / "alone.txt").exists()  # docs/nwb.md: the name ends in .nwb

@@ -129,7 +129,10 @@ def test_save_never_overwrites_files_it_did_not_write(make_napari_viewer, qtbot,
     mine.mkdir()
     (mine / "localizations.csv").write_text("my own file\n")
     said = save_to(mine)
-    assert "localizations.csv, not written by this widget" in said and "untouched" in said
+    assert (
+        "already holds localizations.csv, which this widget did not write; it is left "
+        "untouched: choose another folder (or move it)" in said
+    )  # one file: singular
     assert (mine / "localizations.csv").read_text() == "my own file\n"
     assert sorted(p.name for p in mine.iterdir()) == ["localizations.csv"]  # nothing else either
 
@@ -139,11 +142,17 @@ def test_save_never_overwrites_files_it_did_not_write(make_napari_viewer, qtbot,
     assert (out / "calcium_raster.png").is_file()
     assert save_to(out) == f"saved tables and figures to {out}"  # its own files: replaced
     (out / "events.csv").write_text("edited by the user\n")  # changed since: no longer its own
-    assert "events.csv, not written by this widget" in save_to(out)
+    assert "events.csv, which this widget did not write; it is left untouched" in save_to(out)
+    (out / "tracks.csv").write_text("mine too\n")  # two foreign files: plural
+    assert "tracks.csv, events.csv, which this widget did not write; they are left untouched" \
+        in save_to(out)  # fmt: skip
+    (out / "tracks.csv").unlink()
     assert (out / "events.csv").read_text() == "edited by the user\n"
 
     (tmp_path / "tp.tif").write_bytes(b"II*\x00")  # a file, not a folder: one line, no traceback
-    assert "is a file" in save_to(tmp_path / "tp.tif")
+    said = save_to(tmp_path / "tp.tif")
+    assert f"save folder {tmp_path / 'tp.tif'} is a file; give a folder (it receives " in said
+    assert "but save folder is a folder" not in said  # plain English, no garbled repetition
     # a table shown from the folder is an input: never written over
     again = tmp_path / "again"
     again.mkdir()

@@ -216,11 +216,11 @@ def _check_folder(opt: str, out: OutputFolder) -> None:
     what = f" (it receives {', '.join(out.files[:3])}{', ...' if len(out.files) > 3 else ''})"
     what = what if out.files else ""
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"{opt} {folder} is a file, but {opt} is a folder{what}; give a folder")
+        raise InputError(f"{opt} {folder} is a file; give a folder{what}")
     if not out.owned and not folder.exists() and folder.suffix.lower() in FILE_SUFFIXES:
         raise InputError(
-            f"{opt} {folder} is named like a file, but {opt} is a folder{what}; give a folder "
-            f"name such as {folder.with_suffix('')}"
+            f"{opt} {folder} is named like a file; give a folder{what}, such as "
+            f"{folder.with_suffix('')}"
         )
 
 

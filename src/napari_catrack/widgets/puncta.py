@@ -507,7 +507,9 @@ class PunctaWidget(QWidget):
         foreign = [name for name in EXPORT_FILES if (out / name).exists()
                    and not _written_here(out, name)]  # fmt: skip
         if foreign:
+            one = len(foreign) == 1
             raise InputError(
-                f"{out} already holds {', '.join(foreign)}, not written by this widget: they are "
-                "left untouched; choose another folder (or move them)"
+                f"{out} already holds {', '.join(foreign)}, which this widget did not write; "
+                f"{'it is' if one else 'they are'} left untouched: choose another folder "
+                f"(or move {'it' if one else 'them'})"
             )
