@@ -58,3 +58,25 @@ def test_the_puncta_camera_line_is_not_clipped(make_napari_viewer, qtbot):
     label.setText("sCMOS/CCD, offset 100 ADU, 0.5 e-/ADU, QE 0.8, read noise 1.5 e- " * 2)
     qtbot.wait(50)
     assert label.height() >= label.heightForWidth(label.width()), (label.height(), label.width())
+
+
+def test_the_worm_behaviour_dock_does_not_scroll_sideways(make_napari_viewer, qtbot):
+    """The Worm behaviour dock had its own scroll area (not the shared dock body), so docked in a
+    1500 px window it scrolled sideways and cut "Re-propagate from anchors" and "Cancel"
+    (verify N4). It now uses the shared body: the dock is as wide as its controls."""
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1500, 1000)
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    dock.raise_()
+    qtbot.wait(100)
+    area = widget.findChild(QScrollArea)
+    viewport = area.viewport()
+    assert not area.horizontalScrollBar().isVisible()
+    assert area.widget().width() <= viewport.width(), (area.widget().width(), viewport.width())
+    for button in (widget.segment_button, widget.repropagate_button, widget.cancel_button):
+        right = button.mapTo(viewport, button.rect().topRight())
+        assert right.x() <= viewport.width(), (button.text(), right.x(), viewport.width())

@@ -30,7 +30,6 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -52,7 +51,7 @@ from napari_catrack.widgets._behaviour_layers import (
 )
 from napari_catrack.widgets._behaviour_panels import CenterlinePanel, VelocityPanel, _file_row
 from napari_catrack.widgets._context import ViewerContext
-from napari_catrack.widgets._dock import mark_catrack_dock
+from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import report_exception, start_job
 
@@ -161,18 +160,13 @@ class BehaviourWidget(QWidget):
         lay.addWidget(QLabel("doubtful frames (click to go there):"))
         lay.addWidget(self.low_list)
         lay.addWidget(self.status)
-        inner = QWidget()
-        outer = QVBoxLayout(inner)
+        # the shared dock body: the dock is never narrower than its controls (no sideways scroll)
+        outer = scroll_body(self)
         outer.addWidget(seg)
         outer.addWidget(self.centerline)
         outer.addWidget(self.velocity)
         outer.addWidget(self.plot_button)
         outer.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
-        QVBoxLayout(self).addWidget(scroll)
-        mark_catrack_dock(self)  # tabbed with the other catrack docks: the window fits a screen
 
     def buttons(self) -> list:
         return [self.segment_button, self.repropagate_button, self.centerline.run_button,
