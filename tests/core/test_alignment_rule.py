@@ -199,3 +199,65 @@ def test_an_estimate_that_matched_nothing_is_used_with_a_warning(tmp_path):
     assert used.source == "estimated"
     assert lines[0].startswith("warning: the alignment scores NCC"), lines
     assert "--align FILE or --no-align" in lines[0]
+
+
+def test_commands_given_session_use_its_recorded_alignment_and_write_nothing_beside(
+    movie, tmp_path, capsys
+):
+    """`catrack align REC -o a.json --session S`, then `catrack traces REC ... --session S`
+    (no --align) estimated again, cached the estimate in REC's own session file and said "no
+    accepted alignment in the session" (verify N3). Now the alignment recorded in S is used and
+    said; nothing is written beside the recording."""
+    import shutil
+
+    rec, src, _folder = movie
+    path = tmp_path / "rec.tif"
+    shutil.copy(src, path)
+    truth_tracks = tmp_path / "tracks.csv"
+    pos = rec.truth.positions
+    t, n = np.meshgrid(np.arange(pos.shape[0]), np.arange(pos.shape[1]), indexing="ij")
+    pd.DataFrame({"neuron_id": np.asarray(rec.truth.neuron_ids)[n.ravel()], "frame": t.ravel(),
+                  "y": pos[..., 0].ravel(), "x": pos[..., 1].ravel()}).to_csv(truth_tracks, index=False)  # fmt: skip
+    s = tmp_path / "s.catrack.h5"
+    assert main(["align", str(path), "-o", str(tmp_path / "a.json"), "--session", str(s)]) == 0
+    # record a deliberately different transform in S (as another `align` run might have)
+    other = {"dy": 0.5, "dx": -0.5, "rotation_deg": 0.0}
+    session = Session.load(s)
+    step = session["alignment"]
+    session.record("alignment", attrs={**step.attrs, **other}, params=dict(step.params))
+    other_file = tmp_path / "other.json"
+    other_file.write_text(json.dumps(other))
+    capsys.readouterr()
+
+    out = tmp_path / "traces_session.csv"
+    argv = ["traces", str(path), "--tracks", str(truth_tracks), "-o", str(out), "--session", str(s)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "alignment accepted: dy +0.50 px, dx -0.50 px, rotation +0.00 deg (recorded in " \
+        "--session s.catrack.h5)" in err, err  # fmt: skip
+    assert "no accepted alignment" not in err and "alignment estimated" not in err
+    assert not default_session_path(path).exists()  # no cache file beside the recording
+    same = tmp_path / "traces_file.csv"
+    argv = ["traces", str(path), "--tracks", str(truth_tracks), "-o", str(same),
+            "--align", str(other_file)]  # fmt: skip
+    assert main(argv) == 0
+    np.testing.assert_allclose(pd.read_csv(out).red, pd.read_csv(same).red)
+    # --align still comes first
+    argv = ["detect", str(path), "--channel", "red", "-o", str(tmp_path / "c.csv"),
+            "--session", str(s), "--align", str(tmp_path / "a.json")]  # fmt: skip
+    assert main(argv) == 0
+    assert "alignment file:" in capsys.readouterr().err
+
+    # a --session file without an alignment: an estimate, said, cached in FILE (not beside REC)
+    fresh = tmp_path / "fresh.catrack.h5"
+    for run in (1, 2):
+        argv = ["traces", str(path), "--tracks", str(truth_tracks), "-o",
+                str(tmp_path / f"t{run}.csv"), "--session", str(fresh)]  # fmt: skip
+        assert main(argv) == 0
+        err = capsys.readouterr().err
+        assert "alignment estimated" in err and "no alignment recorded in --session fresh" in err
+        said = "cached in fresh.catrack.h5 for the next command" if run == 1 else \
+            "estimated by an earlier command, cached in fresh.catrack.h5"  # fmt: skip
+        assert said in err, err
+        assert not default_session_path(path).exists()
+        assert {"alignment_estimate", "traces"} <= set(Session.load(fresh).steps)

@@ -101,8 +101,9 @@ def add_alignment_arguments(parser: argparse.ArgumentParser) -> None:
     """--align FILE / --no-align: how a command that maps red <-> green finds the alignment."""
     group = parser.add_argument_group(
         "alignment",
-        "red->green alignment: --align FILE, else the one accepted in the recording's session "
-        "file, else an estimate (what is used is printed on stderr)",
+        "red->green alignment: --align FILE, else the one recorded in --session FILE, else the "
+        "one accepted in the recording's session file, else an estimate (what is used is "
+        "printed on stderr)",
     )
     group.add_argument("--align", default=None, metavar="JSON",
                        help="alignment file from `catrack align` (dy, dx, rotation_deg)")  # fmt: skip
@@ -118,6 +119,7 @@ def alignment_from_args(args: argparse.Namespace, recording, command: str):
         recording,
         align_file=args.align,
         no_align=args.no_align,
+        command_session=getattr(args, "session", None) or None,  # its `alignment` step first
         log=lambda line: print(f"catrack {command}: {line}", file=sys.stderr),
     )
     return found.transform

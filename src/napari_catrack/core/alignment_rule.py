@@ -4,14 +4,20 @@ Commands (`track`, `traces`, `detect` on red, and any later one) and the demo ca
 `alignment_for_recording`; widgets apply the same precedence to what the viewer holds
 (`widgets._context.ViewerContext.alignment`). In order:
 1. an explicit alignment file (`--align FILE`) is used as given;
-2. otherwise the alignment accepted in the recording's session file (step ``alignment`` of
+2. otherwise, for a command given `--session FILE`, the alignment recorded in FILE (step
+   ``alignment``, e.g. by `catrack align REC -o a.json --session FILE`);
+3. otherwise the alignment accepted in the recording's session file (step ``alignment`` of
    `session.default_session_path(recording)`), where there is one;
-3. otherwise it is estimated from the recording (`core.alignment.estimate_alignment`), once:
-   the estimate is cached in the same session file (step ``alignment_estimate``, with the
-   recording's size/mtime (`io.fingerprint`), the opening options and the estimator's
+4. otherwise it is estimated from the recording (`core.alignment.estimate_alignment`), once:
+   the estimate is cached in the recording's session file (step ``alignment_estimate``, with
+   the recording's size/mtime (`io.fingerprint`), the opening options and the estimator's
    parameters and version), so the next command on the same, unchanged recording reuses it and
-   says so;
-4. `--no-align` opts out explicitly (identity).
+   says so. A command given `--session FILE` caches it in FILE instead (step
+   ``alignment_estimate``) and writes no file beside the recording: FILE is the one file the
+   user named for the results, the next command given it reuses the estimate, and the
+   command's own save keeps the cache (`SessionTarget.save` records its steps into a FILE
+   written meanwhile);
+5. `--no-align` opts out explicitly (identity).
 Identity is never assumed silently on a two-channel recording: whatever was used is reported
 (source and dy/dx/rotation) through `log`, so a mismatch shows on the terminal, not in the data.
 A cached estimate is never an accepted alignment: accepting one (GUI) or naming a file wins.
@@ -77,12 +83,15 @@ def alignment_for_recording(
     log: Callable[[str], None] | None = None,
     progress: Callable[[float, str], Any] | None = None,
     cache: bool = True,
+    command_session: str | os.PathLike | None = None,
 ) -> AlignmentInForce:
     """The alignment in force for an opened `Recording` (rule in the module docstring).
 
     `session_path` defaults to the recording's own session file. `log` receives one line saying
     what is used (not called for a single-channel recording, where there is nothing to align).
-    `cache=False` neither reads nor writes a cached estimate.
+    `cache=False` neither reads nor writes a cached estimate. `command_session`: the command's
+    `--session FILE`; its ``alignment`` step comes before the recording's session file, and
+    an estimate is cached in it, not in the recording's session file.
     """
     from napari_catrack.errors import InputError
 
@@ -102,6 +111,13 @@ def alignment_for_recording(
         )
         _say(log, result.description)
         return result
+    if command_session is not None and Path(command_session).is_file():
+        recorded = accepted_alignment(command_session)
+        if recorded is not None:
+            origin = f"recorded in --session {Path(command_session).name}"
+            result = AlignmentInForce(recorded, "accepted", origin=origin)
+            _say(log, result.description)
+            return result
     if session_path is None and getattr(recording, "path", None):
         from napari_catrack.session import default_session_path
 
@@ -115,15 +131,25 @@ def alignment_for_recording(
     from napari_catrack.core.alignment_params import AlignParams
 
     params = AlignParams()
-    key = _cache_key(recording, params) if cache and session_path is not None else None
+    # under --session the estimate is cached in FILE, never beside the recording
+    cache_path = command_session if command_session is not None else session_path
+    key = _cache_key(recording, params) if cache and cache_path is not None else None
     advice = "save it with `catrack align` or opt out with --no-align"
-    cached = _cached_estimate(session_path, key) if key is not None else None
+    none_found = "no --align and no accepted alignment"
+    if command_session is not None:
+        name = Path(command_session).name
+        advice = f"keep one with `catrack align REC -o FILE.json --session {name}` or opt out with --no-align"  # fmt: skip
+        none_found = (
+            f"no --align, no alignment recorded in --session {name} and none accepted in the "
+            "recording's session file"
+        )
+    cached = _cached_estimate(cache_path, key) if key is not None else None
     if cached is not None:
         result = AlignmentInForce(cached, "estimated")
         _say(
             log,
             f"{result.description} (estimated by an earlier command, cached in "
-            f"{Path(session_path).name}; no --align and no accepted alignment; {advice})",
+            f"{Path(cache_path).name}; {none_found}; {advice})",
         )
         return result
     from napari_catrack.core.alignment import estimate_alignment, poor_match_warning
@@ -135,12 +161,10 @@ def alignment_for_recording(
     result = AlignmentInForce(estimate, "estimated")
     kept = ""
     if key is not None:
-        kept = _store_estimate(session_path, key, estimate, recording)
-    _say(
-        log,
-        f"{result.description} (no --align and no accepted alignment in the session{kept}; "
-        f"{advice})",
-    )
+        kept = _store_estimate(cache_path, key, estimate, recording)
+    if command_session is None:
+        none_found += " in the session"
+    _say(log, f"{result.description} ({none_found}{kept}; {advice})")
     return result
 
 
