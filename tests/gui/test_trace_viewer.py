@@ -239,3 +239,54 @@ def test_compute_cleaned_records_the_session_traces(viewer_with_points, traces, 
     qtbot.mouseClick(widget.clean_button, Qt.LeftButton)
     assert "dff_clean" in session["traces"].tables["traces"]
     assert session["traces"].params["radius"] == 3 and "cleaning" in session["traces"].params
+
+
+def test_adopting_traces_removes_the_results_of_the_old_ones(
+    viewer_with_points, traces, qtbot, tmp_path, monkeypatch
+):
+    """verify N2: "Use as the session's traces" left the transients and ensembles measured on
+    the old traces (the dialog said they would use the new table). The dialog now lists them,
+    Yes removes them through the session (docked widgets refresh) and keeps the user's cell
+    verdicts of the neurons still there."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMessageBox
+
+    from napari_catrack.core.transients import empty_table
+    from napari_catrack.widgets._context import ViewerContext
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = viewer_with_points
+    session = ViewerContext.of(viewer).session
+    session.record("traces", tables={"traces": traces}, params={"radius": 3, "fps": FPS})
+    rows = empty_table().reindex(range(3))
+    rows = rows.assign(neuron_id=["a", "b", "c"], start_frame=[10, 20, 30], peak_frame=[12, 22, 32], end_frame=[15, 25, 35], transient_id=[0, 0, 0])  # fmt: skip
+    verdicts = pd.DataFrame({"neuron_id": ["a", "b"], "status": ["rejected", "accepted"], "reason": ["mine", ""]})  # fmt: skip
+    session.record("transients", tables={"transients": rows, "verdicts": verdicts}, attrs={"fps": FPS})  # fmt: skip
+    session.record("ensembles", tables={"events": pd.DataFrame(), "members": pd.DataFrame()})
+    session.record("eta", tables={"eta": pd.DataFrame()})
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    curation = viewer.window.add_plugin_dock_widget("napari-catrack", "Transients curation")[1]
+    assert curation.cell_list.count() == 3
+
+    path = tmp_path / "two.csv"
+    traces[traces.neuron_id.isin(["b", "c"])].to_csv(path, index=False)
+    widget.load_csv(str(path))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Yes)  # fmt: skip
+    qtbot.mouseClick(widget.adopt_button, Qt.LeftButton)
+    assert "will be removed" in asked[0] and "transients (3 detected in 3 cells)" in asked[0]
+    assert "ensembles" in asked[0] and "eta" in asked[0] and "verdicts" in asked[0]
+    assert session["traces"].tables["traces"].neuron_id.unique().tolist() == ["b", "c"]
+    assert "ensembles" not in session and "eta" not in session
+    assert len(session["transients"].tables["transients"]) == 0  # was: 3, of the old traces
+    kept = session["transients"].tables["verdicts"]  # the curation of "b" stays; "a" is gone
+    assert kept[["neuron_id", "status"]].values.tolist() == [["b", "accepted"]]
+    status = widget.status.text()
+    assert "removed (computed from the old traces): transients (3 detected in 3 cells), ensembles" in status  # fmt: skip
+    qtbot.waitUntil(lambda: curation.cell_list.count() == 2)  # the docked curation refreshed
+
+    # nothing computed from the traces: the dialog lists nothing to remove
+    widget.load_csv(str(path))
+    qtbot.mouseClick(widget.adopt_button, Qt.LeftButton)
+    assert "will be removed" not in asked[1] and "removed" not in widget.status.text()

@@ -116,11 +116,17 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     wait_job(qtbot, src.run_import("suite2p", "x"))
     assert "traces have 120 frames but the session's movie has 60" in src.status.text()
 
-    # the tool's frame rate, said when the recording's differs (was: 30 fps, silently)
+    # one rate in force (verify N1, was: sources and traces at suite2p's 15 Hz while every
+    # widget and Detect used the recording's 30): the import is recorded at the recording's
+    # rate, and the status line and a warning name suite2p's and say how to change it
     made.clear()
     wait_job(qtbot, src.run_import("suite2p", "x"))
-    assert session["sources"].attrs["fps"] == 15.0
-    assert "suite2p's frame rate 15 Hz is used; the recording's is 30 Hz" in src.status.text()
+    assert session["sources"].attrs["fps"] == 30.0 and src.ctx.fps() == 30.0
+    times = session["traces"].tables["traces"].groupby("neuron_id")["time_s"].apply(list).iloc[0]
+    assert np.allclose(np.diff(times), 1 / 30.0)
+    text = src.status.text()
+    assert "suite2p stored a frame rate of 15 Hz but 30 Hz (from the recording) is in force" in text
+    assert "type 15 in 'frame rate'" in text and "import again" in text
 
     ids = session["sources"].tables["components"]["neuron_id"]
     tool = [s for s, _ in status_of(session, ids)]
@@ -138,7 +144,29 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     assert [s for s, _ in status_of(session, ids)] == tool
     assert session["sources"].attrs["origin"] == "suite2p"
 
-    # Minian stores no frame rate: the recording's, said
+    # Minian stores no frame rate: the one in force, said
     wait_job(qtbot, src.run_import("minian", "x"))
     assert session["sources"].attrs["fps"] == 30.0
-    assert "minian stored no frame rate: the recording's 30 Hz is used" in src.status.text()
+    assert "minian stored no frame rate: the 30 Hz in force (from the recording) is used" in src.status.text()  # fmt: skip
+
+
+def test_an_import_sets_the_rate_in_force_only_when_none_is_known(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """verify N1: a movie with no rate: the tool's stored rate becomes the shared one."""
+    import napari_catrack.widgets.sources as sources_widget
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    monkeypatch.setattr(sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool, fps=fps or 15.0))  # fmt: skip
+    mov = make_two_photon_movie(T, SHAPE, n_cells=4, seed=3, silent_fraction=0)
+    viewer = make_napari_viewer()
+    viewer.open(str(write_movie_tiff(tmp_path / "norate.tif", mov.movie.astype(np.uint16))), plugin=PLUGIN)  # fmt: skip
+    src = _dock(viewer, SRC)
+    assert src.ctx.fps() is None
+    wait_job(qtbot, src.run_import("suite2p", "x"))
+    session = session_for_viewer(viewer)
+    assert src.ctx.fps() == 15.0 and src.ctx.fps_source() == "from the suite2p import"
+    assert session["sources"].attrs["fps"] == 15.0 and src.fps.value() == 15.0
+    assert "the frame rate in force is now suite2p's 15 Hz" in src.status.text()
+    tw = _dock(viewer, "Transients curation")
+    assert tw.fps.value() == 15.0  # every widget shows it

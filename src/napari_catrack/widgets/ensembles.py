@@ -325,7 +325,10 @@ class EnsemblesWidget(QWidget):
     def _restore_current(self) -> None:
         try:
             self.load_session_transients()
-            self.restore(self.ctx.session)
+            if not self.restore(self.ctx.session) and self.result is not None:
+                self.result = None  # the session's ensembles were removed (traces replaced)
+                self.ensembles.clear()
+                self.status.setText("the session holds no ensembles: Find them again")
         except RuntimeError:  # the widget was closed
             pass
 

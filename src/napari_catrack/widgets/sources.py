@@ -239,9 +239,9 @@ class SourcesWidget(QWidget):
 
     @reports_errors("import")
     def run_import(self, tool: str, path):
-        fps = self.ctx.fps()
-        return self._start(lambda job: _read_import(tool, path, fps), f"{tool} import",
-                           lambda r: self._show(r, origin=tool, inputs={tool: path}))  # fmt: skip
+        fps, source = self.ctx.fps(), self.ctx.fps_source()  # one rate in force per session
+        return self._start(lambda job: _read_import(tool, path, fps, source), f"{tool} import",
+                           lambda r: self._show(r, origin=tool, inputs={tool: path}, set_rate=not fps))  # fmt: skip
 
     def _movie_size(self) -> tuple[int | None, tuple[int, int] | None]:
         """(frames, (height, width)) of the session's recording, else of the chosen movie layer."""
@@ -278,12 +278,18 @@ class SourcesWidget(QWidget):
         )
 
     # ------------------------------------------------------------ results
-    def _show(self, result, origin: str = "extracted", record: bool = True, inputs=None) -> None:
+    def _show(
+        self, result, origin: str = "extracted", record: bool = True, inputs=None, set_rate=False
+    ) -> None:
+        """`set_rate`: no frame rate was known, so the import's becomes the one in force."""
         session = self.ctx.session
         if record and origin in TOOLS:  # another tool's cells: they must belong to this movie
             frames, shape = self._movie_size()
             found = check_against_movie(result, frames, shape, what=f"the {origin} import")
             result.warnings.extend(w for w in found if w not in result.warnings)
+        if record and set_rate and not self.ctx.fps():  # shared: every widget shows it
+            self.ctx.set_fps(result.fps, source=f"from the {origin} import")
+            result.notes.append(f"the frame rate in force is now {origin}'s {result.fps:g} Hz (none was known)")  # fmt: skip
         if record:
             if inputs is None and origin == "extracted":
                 inputs = self.movie_inputs()
@@ -457,23 +463,33 @@ class SourcesWidget(QWidget):
         return int(np.sum([s == "accepted" or s == "unverified" for s, _ in status_of(self.ctx.session, self.ctx.session["sources"].tables["components"]["neuron_id"])]))  # fmt: skip
 
 
-def _read_import(tool: str, path, recording_fps: float | None):
-    """A tool's output at the tool's own frame rate when it stored one (said when the
-    recording's differs), else at the recording's."""
+def _read_import(tool: str, path, fps: float | None, source: str = "from the recording"):
+    """A tool's output at the frame rate in force (the recording's or the user's: a tool's stored
+    rate is often its default, e.g. suite2p's fs 10), with a warning naming the tool's rate when
+    it differs; only when no rate is known, at the tool's stored rate (the caller makes it the
+    rate in force)."""
+    if not fps:
+        return read_tool_output(tool, path, None)
+    stored = None
     if tool != "minian":  # Minian stores no frame rate
         try:
-            result = read_tool_output(tool, path, None)
-        except InputError:
-            if not recording_fps:
-                raise
+            own = read_tool_output(tool, path, None)
+        except InputError:  # no stored rate (or unreadable: the read below says why)
+            pass
         else:
-            if recording_fps and abs(result.fps - recording_fps) > 1e-6 * recording_fps:
-                result.warnings.append(
-                    f"{tool}'s frame rate {result.fps:g} Hz is used; the recording's is "
-                    f"{recording_fps:g} Hz (the traces' times follow {tool})"
-                )
-            return result
-    result = read_tool_output(tool, path, recording_fps)
-    if recording_fps:
-        result.warnings.append(f"{tool} stored no frame rate: the recording's {recording_fps:g} Hz is used")  # fmt: skip
+            if abs(own.fps - fps) <= 1e-6 * fps:
+                return own  # the same rate: read once
+            stored = own.fps
+    result = read_tool_output(tool, path, fps)
+    result.notes = [n.replace(f"fs {fps:g} Hz (given)", f"fs {fps:g} Hz ({source})") for n in result.notes]  # fmt: skip
+    # the reader's own "given, but ... says" line is replaced by this one, which says what to do
+    result.warnings = [w for w in result.warnings if " Hz given, but " not in w]
+    if stored:
+        result.warnings.append(
+            f"{tool} stored a frame rate of {stored:g} Hz but {fps:g} Hz ({source}) is in force: "
+            f"the import is recorded at {fps:g} Hz. If {tool}'s {stored:g} Hz is right, type "
+            f"{stored:g} in 'frame rate' (shared by every widget) and import again"
+        )
+    else:
+        result.warnings.append(f"{tool} stored no frame rate: the {fps:g} Hz in force ({source}) is used")  # fmt: skip
     return result

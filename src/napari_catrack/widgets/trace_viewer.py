@@ -340,14 +340,25 @@ class TraceViewerWidget(QWidget):
             raise InputError("load a traces table first (Load traces CSV…)")
         if self.shows_session:
             raise InputError("the table shown already is the session's traces")
-        from napari_catrack.core.signals.records import record_loaded_traces
+        from napari_catrack.core.signals.records import (
+            forget_results_from_traces,
+            record_loaded_traces,
+        )
+        from napari_catrack.session import attach_session
 
         session = self.ctx.session
         source = session.stored_path(self.loaded_from) if self.loaded_from else "a table"
+        # results computed from the old traces no longer match: removed (verdicts kept)
+        removed = forget_results_from_traces(session, self.traces["neuron_id"].unique(), save=False)  # fmt: skip
         record_loaded_traces(session, self.traces, self.loaded_from, view_cleaning=self._view_cleaning)  # fmt: skip
         self.shows_session, self.loaded_from = True, None
         self.adopt_button.setEnabled(False)
-        self.status.setText(f"the session's traces are now the table loaded from {source}")
+        attach_session(self.viewer, session)  # docked widgets show the new traces and results
+        gone = f"; removed (computed from the old traces): {', '.join(removed)}; your cell verdicts are kept"  # fmt: skip
+        self.status.setText(
+            f"the session's traces are now the table loaded from {source}"
+            + (gone if removed else "")
+        )  # fmt: skip
 
     def compute_cleaned(self, fps: float | None = None) -> dict:
         """Add a `dff_clean` column cleaned with the settings shown; returns what ran."""
@@ -623,12 +634,21 @@ class TraceViewerWidget(QWidget):
                 report_exception(exc, "loading traces")
 
     def _adopt_clicked(self) -> None:
-        if "traces" in self.ctx.session:
+        from napari_catrack.core.signals.records import results_from_traces
+
+        stale = results_from_traces(self.ctx.session)
+        if "traces" in self.ctx.session or stale:
+            gone = (
+                "\n\nComputed from the old traces, these no longer match and will be removed "
+                "from the session: " + "; ".join(stale) + ". Your cell verdicts (accepted / "
+                "rejected) are kept for the neurons in the new table."
+                if stale else ""
+            )  # fmt: skip
             answer = QMessageBox.question(
                 self, "Replace the session's traces",
                 "Replace the session's traces with the table loaded from "
-                f"{self.loaded_from or 'a table'}? Transients, ensembles and the export then "
-                "use it.",
+                f"{self.loaded_from or 'a table'}? Detection, ensembles and the export then "
+                f"use it.{gone}",
             )  # fmt: skip
             if answer != QMessageBox.Yes:
                 return

@@ -63,3 +63,45 @@ def record_loaded_traces(session, traces, path=None, *, view_cleaning=None, save
     params = {"source": "loaded file", "path": source, **(view_cleaning or {})}
     attrs = {"inputs": inputs_provenance(session, {"traces": path} if path else None)}
     return session.record(STEP, tables={"traces": traces}, attrs=attrs, params=params, save=save)
+
+
+def results_from_traces(session) -> list[str]:
+    """The steps in `session` computed from its traces, described for the user: what replacing
+    the traces leaves out of date (the curation's cell verdicts are not among them)."""
+    found = []
+    if "transients" in session:
+        rec = session["transients"]
+        table = rec.tables.get("transients")
+        if str(rec.attrs.get("traces_source") or "session") == "session" and table is not None and len(table):  # fmt: skip
+            cells = table["neuron_id"].nunique() if "neuron_id" in table else 0
+            found.append(f"transients ({len(table)} detected in {cells} cells)")
+    if "ensembles" in session:
+        found.append("ensembles")
+    if "eta" in session:
+        found.append("event-triggered averages (eta)")
+    return found
+
+
+def forget_results_from_traces(session, neuron_ids, save=None) -> list[str]:
+    """Remove the results `results_from_traces` lists (returned), keeping the user's cell
+    verdicts of `neuron_ids` (the new traces' neurons) and cells drawn in the curation."""
+    from napari_catrack.core.sources.session import read_verdicts, write_verdicts
+
+    removed = results_from_traces(session)
+    if any(r.startswith("transients") for r in removed):
+        roi = session["transients"].tables.get("roi_traces")  # drawn cells: the movie's, kept
+        keep = {str(n) for n in neuron_ids}
+        if roi is not None and len(roi):
+            keep |= set(roi["neuron_id"].astype(str))
+        verdicts = read_verdicts(session)
+        session.remove("transients", save=False)
+        write_verdicts(session, verdicts[verdicts["neuron_id"].isin(keep)], save=False)
+        if roi is not None and len(roi):
+            rec = session["transients"]
+            tables = {**rec.tables, "roi_traces": roi}
+            session.record("transients", tables=tables, attrs=rec.attrs, params=rec.params, save=False)  # fmt: skip
+    for step in ("ensembles", "eta"):
+        session.remove(step, save=False)
+    if save or (save is None and session.autosave and session.path is not None):
+        session.save()
+    return removed
