@@ -51,12 +51,14 @@ def read_recording(path: str | list[str]) -> list:
         _notify_error(str(exc))
         return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
     viewer = current_viewer()
+    said = list(rec.warnings)  # a damaged video: how many frames could be read, which are blank
     if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
-        note_recording(session_for_viewer(viewer), rec)
-    if rec.warnings:  # a damaged video: how many frames could be read, which are blank
+        moved = note_recording(session_for_viewer(viewer), rec)
+        said += [moved] if moved else []
+    if said:
         from napari.utils.notifications import show_warning
 
-        for line in rec.warnings:
+        for line in said:
             show_warning(f"napari-catrack: {line}")
     return layers
 

@@ -616,12 +616,31 @@ def current_viewer() -> Any | None:
     return napari.current_viewer() if napari is not None else None
 
 
-def note_recording(session: Session, recording: Any) -> None:
-    """A session's first recording becomes its reference, and autosave goes beside it."""
+def note_recording(session: Session, recording: Any) -> str | None:
+    """A session's first recording becomes its reference, and autosave goes beside it.
+
+    Never over a session file that is already there (results of an earlier sitting, which this
+    new session does not hold: its first autosave would replace them): then the autosave goes to
+    the next free name (`movie-2.catrack.h5`, ...) and the returned line says so, for the caller
+    to show; None when there is nothing to say.
+    """
     if not session.recording:
         session.set_recording(recording.path, recording.options, recording.summary())
-    if session.path is None:
-        session.path = default_session_path(recording.path)
+    if session.path is not None:
+        return None
+    path = default_session_path(recording.path)
+    if not path.exists():
+        session.path = path
+        return None
+    stem, n = path.name[: -len(SESSION_SUFFIX)], 2
+    while (free := path.with_name(f"{stem}-{n}{SESSION_SUFFIX}")).exists():
+        n += 1
+    session.path = free
+    return (
+        f"{path.name} beside the recording already holds results of an earlier session: it is "
+        f"left untouched, and this session autosaves to {free.name}; to go on from the earlier "
+        f"results, open {path.name} instead"
+    )
 
 
 def default_session_path(recording_path: str | os.PathLike) -> Path:

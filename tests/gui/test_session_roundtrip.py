@@ -155,3 +155,34 @@ def test_a_damaged_session_is_one_message_in_napari(make_napari_viewer, tmp_path
     assert len(viewer.layers) == 0 and len(messages) == 1
     assert messages[0].startswith("bad.catrack.h5 is damaged: it is not a readable napari-catrack")
     assert bad.read_bytes() == bytes(data)
+
+
+def test_opening_a_recording_never_autosaves_over_its_earlier_session(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """movie.tif opened again in a new viewer (File > Open or the Loader) starts an empty session;
+    its first autosave used to replace movie.catrack.h5, losing the earlier sitting's results.
+    Now that file is left untouched, the new session autosaves to movie-2.catrack.h5, and the
+    user is told both names."""
+    import tifffile
+
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
+    movie = tmp_path / "movie.tif"
+    frames = np.random.default_rng(0).integers(0, 1000, (20, 32, 32)).astype("uint16")
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    first = make_napari_viewer()
+    first.open(str(movie), plugin=PLUGIN)
+    session = session_for_viewer(first)
+    assert session.path == tmp_path / "movie.catrack.h5" and not shown
+    session.record("summary", arrays={"mean": frames.mean(axis=0)})
+    earlier = (tmp_path / "movie.catrack.h5").read_bytes()
+
+    second = make_napari_viewer()
+    second.open(str(movie), plugin=PLUGIN)
+    fresh = session_for_viewer(second)
+    fresh.record("settings", attrs={"fps": 5.0})
+    assert (tmp_path / "movie.catrack.h5").read_bytes() == earlier
+    assert fresh.path == tmp_path / "movie-2.catrack.h5"
+    assert list(Session.load(fresh.path).steps) == ["settings"]
+    assert any("movie.catrack.h5" in s and "movie-2.catrack.h5" in s for s in shown), shown

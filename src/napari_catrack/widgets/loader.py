@@ -108,8 +108,9 @@ class LoaderWidget(QWidget):
             self.viewer.add_layer(Layer.create(data, meta, kind))
             for data, meta, kind in recording_layers(rec)
         ]
-        note_recording(session_for_viewer(self.viewer), rec)
+        moved = note_recording(session_for_viewer(self.viewer), rec)
         warnings = [n for n in rec.metadata.get("notes", []) if n.startswith("WARNING")]
+        warnings += [moved] if moved else []  # an earlier session beside it is never replaced
         self.info.value = "\n".join([format_summary(rec.summary()), *warnings])
         if warnings:
             from napari.utils.notifications import show_warning
