@@ -619,28 +619,45 @@ def current_viewer() -> Any | None:
 def note_recording(session: Session, recording: Any) -> str | None:
     """A session's first recording becomes its reference, and autosave goes beside it.
 
+    A behaviour video (AVI, MP4) opened first is the reference only until an imaging recording
+    is opened: that one then takes its place (and the autosave moves beside it).
     Never over a session file that is already there (results of an earlier sitting, which this
     new session does not hold: its first autosave would replace them): then the autosave goes to
     the next free name (`movie-2.catrack.h5`, ...) and the returned line says so, for the caller
     to show; None when there is nothing to say.
     """
+    from napari_catrack.io.video import is_video_path
+
+    said = None
+    current = session.recording.get("path")
+    if current and is_video_path(current) and not is_video_path(recording.path):
+        # a behaviour video only stands in until an imaging recording comes: its rate is the
+        # camera's, not the imaging rate every calcium widget reads from the reference
+        if session.path is not None and session.path == default_session_path(current):
+            session.path = None  # autosave follows the reference (the video's file stays as is)
+        said = (
+            f"the session's recording is now {Path(recording.path).name} (the behaviour video "
+            f"{Path(current).name} stays in the session's behaviour steps)"
+        )
+        session.recording = {}
     if not session.recording:
         session.set_recording(recording.path, recording.options, recording.summary())
     if session.path is not None:
-        return None
+        return said
     path = default_session_path(recording.path)
     if not path.exists():
         session.path = path
-        return None
+        return said
     stem, n = path.name[: -len(SESSION_SUFFIX)], 2
     while (free := path.with_name(f"{stem}-{n}{SESSION_SUFFIX}")).exists():
         n += 1
     session.path = free
-    return (
+    moved = (
         f"{path.name} beside the recording already holds results of an earlier session: it is "
         f"left untouched, and this session autosaves to {free.name}; to go on from the earlier "
         f"results, open {path.name} instead"
     )
+    return f"{said}; {moved}" if said else moved
 
 
 def default_session_path(recording_path: str | os.PathLike) -> Path:

@@ -179,3 +179,36 @@ def test_a_behaviour_video_is_never_the_green_channel(make_napari_viewer, tmp_pa
     ctx.adopt(viewer.layers["other"], "green")  # picked by the user: the only green left
     assert ctx.channel_layer("green") is viewer.layers["other"]
     assert viewer.layers["rec"].metadata["catrack"].get("role") is None and len(warned) == 1
+
+
+def test_a_behaviour_video_opened_first_gives_way_to_the_imaging_recording(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """A behaviour video opened first became the session's recording, and stayed it when the
+    calcium recording was opened next: the video's 15 Hz was the imaging rate every calcium
+    widget used, and results autosaved beside the video. The imaging recording now takes its
+    place (said once), the rate is the imaging one and the autosave moves beside it."""
+    import napari.utils.notifications as notifications
+
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.io.video import write_video
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    movie = np.random.default_rng(2).integers(0, 200, (12, *SHAPE), dtype=np.uint8)
+    video = write_video(tmp_path / "behaviour.avi", movie[:, ::-1], fps=15.0)
+    calcium = write_movie_tiff(tmp_path / "rec.tif", movie, fps=10.0)
+    warned = []
+    monkeypatch.setattr(notifications, "show_warning", warned.append)
+    viewer = make_napari_viewer()
+    viewer.open(str(video), plugin="napari-catrack")
+    session = session_for_viewer(viewer)
+    assert session.recording["path"] == str(video)  # a behaviour-only session: the video
+    viewer.open(str(calcium), plugin="napari-catrack")
+    widget = TraceViewerWidget(viewer)
+    assert session.recording["path"] == str(calcium)
+    assert widget.ctx.fps() == 10.0
+    assert session.path == tmp_path / "rec.catrack.h5"
+    assert len(warned) == 1 and "rec.tif" in warned[0] and "behaviour.avi" in warned[0]
+    viewer.open(str(video), plugin="napari-catrack")  # opened again: the reference stays
+    assert session.recording["path"] == str(calcium) and len(warned) == 1
