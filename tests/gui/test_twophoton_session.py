@@ -98,7 +98,8 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     made = {}
 
     def fake_reader(tool, path, fps=None):  # the readers: `rate = fps or <stored fs>`
-        return _cells(tool, fps=fps or 15.0, **made)
+        stored = None if tool == "minian" else 15.0  # Minian stores no rate
+        return replace(_cells(tool, fps=fps or 15.0, **made), tool_fps=stored)
 
     monkeypatch.setattr(sources_widget, "read_tool_output", fake_reader)
     viewer = make_napari_viewer()

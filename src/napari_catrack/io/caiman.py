@@ -149,4 +149,5 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
         spikes=None if s is None else np.asarray(s, float), accepted=accepted,
         r_value=None if r is None or np.size(r) != k else np.asarray(r, float),
         background=bg, baseline="caiman", notes=notes, warnings=warnings,
+        tool_fps=float(stored) if stored else None,
     )  # fmt: skip

@@ -209,5 +209,5 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: floa
         raise InputError("the suite2p output has no frame rate (fs): give it (--fps)")
     return imported_result(
         "suite2p", fp, F - coeff * fneu, fps=float(fps or stored), ids=np.arange(k), spikes=spks,
-        background=coeff * fneu, accepted=iscell[:, 0] > 0.5, notes=notes, warnings=warnings,
+        background=coeff * fneu, accepted=iscell[:, 0] > 0.5, notes=notes, warnings=warnings, tool_fps=stored,
     )  # fmt: skip

@@ -470,18 +470,11 @@ def _read_import(tool: str, path, fps: float | None, source: str = "from the rec
     rate in force)."""
     if not fps:
         return read_tool_output(tool, path, None)
-    stored = None
-    if tool != "minian":  # Minian stores no frame rate
-        try:
-            own = read_tool_output(tool, path, None)
-        except InputError:  # no stored rate (or unreadable: the read below says why)
-            pass
-        else:
-            if abs(own.fps - fps) <= 1e-6 * fps:
-                return own  # the same rate: read once
-            stored = own.fps
     result = read_tool_output(tool, path, fps)
+    stored = result.tool_fps  # Minian stores none
     result.notes = [n.replace(f"fs {fps:g} Hz (given)", f"fs {fps:g} Hz ({source})") for n in result.notes]  # fmt: skip
+    if stored and abs(stored - fps) <= 1e-6 * fps:
+        return result
     # the reader's own "given, but ... says" line is replaced by this one, which says what to do
     result.warnings = [w for w in result.warnings if " Hz given, but " not in w]
     if stored:

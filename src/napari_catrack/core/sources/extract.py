@@ -65,6 +65,7 @@ class SourcesResult:
     evaluation: EvaluationParams = field(default_factory=EvaluationParams)
     warnings: list[str] = field(default_factory=list)  # what the user should know about the run
     notes: list[str] = field(default_factory=list)  # how an import was read (coefficient, fs)
+    tool_fps: float | None = None  # the frame rate an imported tool stored (None: none stored)
 
     def traces_table(self) -> pd.DataFrame:
         k, t = self.raw.shape

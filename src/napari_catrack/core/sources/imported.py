@@ -34,10 +34,12 @@ def imported_result(
     baseline: str = "percentile",
     notes: list[str] | None = None,
     warnings: list[str] | None = None,
+    tool_fps: float | None = None,
 ) -> SourcesResult:
     """`background`: the background under each cell, in the units of `raw` (K, T) (dF/F is
     relative to baseline + background); `baseline`: "percentile" or "caiman" (see
-    core/sources/dff.py); `notes`: how the input was read; `warnings`: what to check."""
+    core/sources/dff.py); `notes`: how the input was read; `warnings`: what to check;
+    `tool_fps`: the frame rate the tool stored (None when it stores none)."""
     fp = np.asarray(footprints, np.float32)
     raw = np.atleast_2d(np.asarray(raw, np.float64))
     k, t = raw.shape
@@ -70,4 +72,4 @@ def imported_result(
     warned = list(warnings or [])
     ids = comps["neuron_id"].to_numpy()
     dff = dff_with_background(raw, background, fps, baseline=baseline, notes=warned, ids=ids) if k else raw  # fmt: skip
-    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), warnings=warned, notes=list(notes or []))  # fmt: skip
+    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), warnings=warned, notes=list(notes or []), tool_fps=tool_fps)  # fmt: skip
