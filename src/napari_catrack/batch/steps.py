@@ -82,8 +82,8 @@ class StepContext:
         return self.session[step].tables[name]
 
     def inputs(self, **more) -> dict:
-        """The files a step read, by role, for its record's provenance: the recording, the
-        manifest's files it names, and `more`."""
+        """The files a step read, by role, for its record's provenance: the recording and `more`
+        (the manifest's files the step used, named by the step)."""
         return {"recording": self.spec.path, **more}
 
     def movie(self):
