@@ -120,7 +120,10 @@ def training_traces(
 
 
 def recipe(args) -> dict:
-    cfg = DetectorConfig(hidden=args.hidden, dilations=tuple(args.dilations))
+    cfg = DetectorConfig(
+        arch=args.arch, hidden=args.hidden, dilations=tuple(args.dilations), layers=args.layers,
+        heads=args.heads,
+    )  # fmt: skip
     return {
         "config": {**asdict(cfg), "dilations": list(cfg.dilations)},
         "augmentation": asdict(Augmentation(add_noise=args.add_noise)),
@@ -161,11 +164,23 @@ def _tag(blob: dict) -> str:
     return hashlib.sha1(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:10]
 
 
+# what only shapes the network, not the crops: pools are shared across these (reset to the
+# defaults in the pool's tag, so the default network keeps the tag its cached pools have)
+NETWORK_ONLY = ("arch", "hidden", "layers", "heads", "dilations", "head", "attention_window_s")
+
+
+def pool_tag(rec: dict) -> str:
+    keys = ("config", "augmentation", "crops_per_dataset", "seed", "singles")
+    blob = {k: rec[k] for k in keys if k in rec}
+    default = {**asdict(DetectorConfig()), "dilations": list(DetectorConfig().dilations)}
+    blob["config"] = {**blob["config"], **{k: default[k] for k in NETWORK_ONLY}}
+    return _tag(blob)
+
+
 def dataset_pool(gt: dict, name: str, rec: dict, cache: Path, log) -> CropPool:
     """The dataset's augmented training crops, drawn once and cached (npz)."""
-    keys = ("config", "augmentation", "crops_per_dataset", "seed", "singles")
     ignore = "singles" in rec  # only present when lone spikes are left out
-    tag = _tag({k: rec[k] for k in keys if k in rec})
+    tag = pool_tag(rec)
     cfg = _config(rec)
     seed = rec["seed"] * 1000 + int(hashlib.sha1(name.encode()).hexdigest()[:6], 16)
 
@@ -215,7 +230,14 @@ def _steps_name(steps: int, cycles: int) -> str:
 
 
 def train(
-    pools: dict, names: list[str], rec: dict, steps: int, path: Path, log, cycles: int = 1
+    pools: dict,
+    names: list[str],
+    rec: dict,
+    steps: int,
+    path: Path,
+    log,
+    cycles: int = 1,
+    device: str = "cpu",
 ) -> object:
     """A detector trained on the named datasets' crops (cached at `path` when its recipe matches).
 
@@ -231,7 +253,7 @@ def train(
     if cycles > 1:
         prev_path = path.parents[1] / _steps_name(steps, cycles - 1) / path.name
         prev_path.parent.mkdir(parents=True, exist_ok=True)
-        det = train(pools, names, rec, steps, prev_path, log, cycles - 1)
+        det = train(pools, names, rec, steps, prev_path, log, cycles - 1, device)
         earlier = det.meta["training"].get("cycles", [det.meta["training"]])
     else:
         det = build_detector(_config(rec), seed=rec["seed"])
@@ -253,7 +275,7 @@ def train(
 
     summary = fit(
         det.net, pool, steps, batch_size=rec["batch_size"],
-        learning_rate=rec["learning_rate"], seed=seed, progress=progress,
+        learning_rate=rec["learning_rate"], seed=seed, progress=progress, device=device,
     )  # fmt: skip
     if earlier:  # the stored training record covers every cycle
         summary = {
@@ -271,12 +293,15 @@ def operating_points(durations=(None,)) -> list[tuple]:
     return [(t, d) for d in durations for t in THRESHOLDS]
 
 
+INFERENCE = {}  # det.probability options (a GPU run uses larger batches)
+
+
 def model_results(det, recs, points) -> dict:
     """MatchResult per operating point (threshold, minimum run), summed over the recordings."""
     res = {pt: empty_result() for pt in points}
     for rec in recs:
         prep = prepare(rec.dff, rec.fps)
-        p = det.probability(rec.dff, rec.fps)
+        p = det.probability(rec.dff, rec.fps, **INFERENCE)
         t = np.arange(rec.dff.size) / rec.fps
         for pt in points:
             tab = det.detect(None, rec.fps, threshold=pt[0], min_duration_s=pt[1],
@@ -297,7 +322,7 @@ def noise_rates(det, points, n: int = 8) -> dict:
         x = noise_traces(n, 18_000, 30.0, 1.0, kind, seed=7)
         for y in (x, denoise_savgol(x, window=11), denoise_wavelet(x)):
             prep = prepare(y, 30.0)
-            p = det.probability(y, 30.0)
+            p = det.probability(y, 30.0, **INFERENCE)
             for pt in points:
                 tab = det.detect(None, 30.0, threshold=pt[0], min_duration_s=pt[1],
                                  features=False, prepared=prep, probability=p)  # fmt: skip
@@ -331,6 +356,31 @@ def choose_threshold(
 
 
 # ----------------------------------------------------------------------------- OASIS
+
+
+def draw_pools_in_parallel(gt: dict, names: list[str], rec: dict, cache: Path, workers: int, log):
+    """Each dataset's crop pool drawn in its own process (forked: `gt` is shared, not copied)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    missing = [n for n in names if not (cache / "pools" / pool_tag(rec) / f"{n}.npz").is_file()]
+    if not missing:
+        return
+    t0 = time.perf_counter()
+    _FORKED["gt"] = gt
+    with ProcessPoolExecutor(min(workers, len(missing)), mp.get_context("fork")) as ex:
+        list(ex.map(_draw_one, [(n, rec, cache) for n in missing]))
+    log(
+        f"  {len(missing)} crop pools drawn in {time.perf_counter() - t0:.0f} s ({workers} processes)"
+    )
+
+
+_FORKED: dict = {}  # what forked workers inherit instead of receiving it pickled
+
+
+def _draw_one(job) -> None:
+    name, rec, cache = job
+    dataset_pool(_FORKED["gt"], name, rec, cache, lambda msg: None)
 
 
 def oasis_spikes(gt: dict, cache: Path, log) -> dict:
@@ -415,7 +465,15 @@ def main() -> int:
         help="warm restarts: train C one-cycle schedules of --steps (and --final-steps) one "
         "after the other, each from the last one's weights (cost C x steps; cached per cycle)",
     )  # fmt: skip
+    ap.add_argument(
+        "--arch", choices=("tcn", "gru", "lstm", "transformer"), default="tcn",
+        help="network class (default tcn, the shipped one)",
+    )  # fmt: skip
     ap.add_argument("--hidden", type=int, default=24)
+    ap.add_argument(
+        "--layers", type=int, default=DetectorConfig().layers, help="gru/lstm/transformer"
+    )
+    ap.add_argument("--heads", type=int, default=DetectorConfig().heads, help="transformer")
     ap.add_argument(
         "--dilations", type=int, nargs="+", default=list(DetectorConfig().dilations),
         help="the TCN's dilations at 10 Hz (default 1 2 4 8 16: about +-6 s of context)",
@@ -456,7 +514,16 @@ def main() -> int:
     )  # fmt: skip
     ap.add_argument(
         "--only", nargs="+", type=int, metavar="K",
-        help="with --train-only: train only folds K (1-based), e.g. to train folds in parallel",
+        help="only folds K (1-based), e.g. to train folds in parallel; scored with --out "
+        "(a partial result: the medians cover these folds' datasets)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--device", default="cpu",
+        help="where training and the scoring's inference run (cpu, cuda; models saved for CPU)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--workers", type=int, default=1,
+        help="processes that draw the datasets' crop pools (the slow part before training)",
     )  # fmt: skip
     ap.add_argument(
         "--ship", action="store_true", help="train on all 30 and write the shipped model"
@@ -470,10 +537,10 @@ def main() -> int:
         default=Path(os.environ.get("CATRACK_CACHE", "/work/cache/transients")),
     )
     args = ap.parse_args()
-    if args.only and not args.train_only:
-        ap.error("--only needs --train-only (scoring needs every fold)")
-    if not DATA.is_dir():
-        print(f"Cascade data not found: {DATA}")
+    if args.only and not (args.train_only or args.out):
+        ap.error("--only needs --train-only or --out (a partial result is not the benchmark's)")
+    if not DATA.is_dir() and not (args.cache / "cascade_ground_truth.pkl").is_file():
+        print(f"Cascade data not found: {DATA} (nor its cached reading in {args.cache})")
         return 1
     import torch
 
@@ -504,6 +571,10 @@ def main() -> int:
     model_dir.mkdir(parents=True, exist_ok=True)
     log(f"recipe {tag}: {len(folds)} folds, {args.steps} steps each; models in {model_dir}")
     t_start = time.perf_counter()
+    if args.device != "cpu":
+        INFERENCE.update(batch=256, workers=2)
+    if args.workers > 1:  # draw the missing pools in parallel first (each caches its npz)
+        draw_pools_in_parallel(gt, names, rec, args.cache, args.workers, log)
     pools = {n: dataset_pool(gt, n, rec, args.cache, log) for n in names}
     pools[NOISE] = noise_pool(rec, args.cache, log)
     fold_models, fold_seconds = {}, {}
@@ -514,8 +585,9 @@ def main() -> int:
         log(f"fold {label}: testing on {len(held_out)}, training on {len(others)} datasets")
         t0 = time.perf_counter()
         fold_models[label] = train(
-            pools, others, rec, args.steps, model_dir / f"{label}.pt", log, args.cycles
-        )
+            pools, others, rec, args.steps, model_dir / f"{label}.pt", log, args.cycles,
+            args.device,
+        )  # fmt: skip
         # the training time stored with the model (also when it came from the cache)
         stored = fold_models[label].meta.get("training", {}).get("train_seconds")
         fold_seconds[label] = stored if stored is not None else round(time.perf_counter() - t0, 1)
@@ -523,7 +595,10 @@ def main() -> int:
         log("shipped detector: training on all datasets")
         ship_dir = steps_dir(args.cache, tag, args.final_steps, args.cycles)
         ship_dir.mkdir(parents=True, exist_ok=True)
-        det = train(pools, names, rec, args.final_steps, ship_dir / "ALL.pt", log, args.cycles)
+        det = train(
+            pools, names, rec, args.final_steps, ship_dir / "ALL.pt", log, args.cycles,
+            args.device,
+        )  # fmt: skip
         own = {n: model_results(det, gt[n], points) for n in names}
         noise = noise_rates(det, points)
         best = choose_threshold(own, noise)
@@ -559,6 +634,7 @@ def main() -> int:
     results: dict = {}
     for label, held_out in folds.items():
         det = fold_models[label]
+        det.net.to(args.device)  # inference where the training ran
         others = [n for n in names if n not in held_out]
         pick = {n: selection(n) for n in others}
         train_res = {n: model_results(det, [gt[n][i] for i in pick[n]], points) for n in others}

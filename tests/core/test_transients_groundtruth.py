@@ -136,3 +136,20 @@ def test_cascade_files_with_odd_trials_load():
     assert all(np.isfinite(r.dff).all() and r.spikes_s.min() >= 0 for r in recs if r.spikes_s.size)
     s1 = load_cascade_dataset(root / "DS03-Cal520-m-S1")  # trials with ephys only are skipped
     assert {r.neuron for r in s1} == set(range(8)) and all(r.fps > 400 for r in s1)
+
+
+def test_fit_runs_on_the_device_asked_for_and_returns_the_net_on_the_cpu():
+    torch = pytest.importorskip("torch")
+    from napari_catrack.core.transients.learned import DetectorConfig, build_detector
+    from napari_catrack.core.transients.training import fit
+
+    traces = [TrainingTrace(trace(30.0).dff, 30.0, np.zeros((0, 2)), "a")]
+    pool = CropPool.draw(CropSampler(traces, 30.0, 900, Augmentation(), seed=0), 4)
+    net = build_detector(DetectorConfig(hidden=4), seed=0).net
+    summary = fit(net, pool, 2, batch_size=2, device="cpu")
+    assert summary["steps"] == 2 and "device" not in summary
+    assert {p.device.type for p in net.parameters()} == {"cpu"}
+    if not torch.cuda.is_available():  # the device is really used: no CUDA here, so it fails
+        with pytest.raises((RuntimeError, AssertionError)):
+            fit(net, pool, 1, batch_size=2, device="cuda")
+        assert {p.device.type for p in net.parameters()} == {"cpu"}  # and the net is back

@@ -177,13 +177,15 @@ class TransientDetector:
         logits = np.zeros((n_rows, n), np.float32)
         net = self.net
         net.eval()
+        dev = next(net.parameters()).device  # a net moved to a GPU runs there
 
         def run(part):
             torch.set_num_threads(1)  # per thread: a new thread's default stalls recurrent nets
             xb = np.stack([feats[r, :, w[0] : w[1]] for r, w in part])
             cb = np.stack([cond[r] for r, _ in part])
             with torch.inference_mode():
-                out = net(torch.from_numpy(xb), torch.from_numpy(cb)).numpy()
+                xt, ct = torch.from_numpy(xb).to(dev), torch.from_numpy(cb).to(dev)
+                out = net(xt, ct).float().cpu().numpy()
             for (r, (s, _e, a, b)), o in zip(part, out):
                 logits[r, a:b] = o[a - s : b - s]
 

@@ -263,17 +263,22 @@ def fit(
     seed: int = 0,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Train `net` in place on `steps` batches; returns a summary (losses, time, skipped steps).
 
     A non-finite loss or gradient skips that batch instead of ruining the weights. `cancel`
-    (checked every batch) raises `errors.Cancelled`; the caller keeps its previous detector."""
+    (checked every batch) raises `errors.Cancelled`; the caller keeps its previous detector.
+    `device` ("cpu", "cuda", "cuda:1"): where the arithmetic runs; the net is back on the CPU
+    when this returns (so it saves and loads anywhere)."""
     from napari_catrack.core.optim import AdamW, one_cycle
 
     from .networks import torch_module
 
     torch = torch_module()
     torch.manual_seed(seed)
+    dev = torch.device(device)
+    net.to(dev)
     opt = AdamW(list(net.parameters()), weight_decay=1e-4)
     lossf = torch.nn.BCEWithLogitsLoss(reduction="none")
     t0 = time.perf_counter()
@@ -282,7 +287,7 @@ def fit(
     try:
         for step in range(steps):
             check_cancelled(cancel, "detector training")
-            x, cond, y, m = (torch.from_numpy(a) for a in sampler.batch(batch_size))
+            x, cond, y, m = (torch.from_numpy(a).to(dev) for a in sampler.batch(batch_size))
             loss = (lossf(net(x, cond), y) * m).sum() / m.sum().clamp(min=1.0)
             opt.zero_grad()
             if not torch.isfinite(loss):
@@ -305,6 +310,7 @@ def fit(
                 )
     finally:
         net.eval()
+        net.to("cpu")
     return {
         "steps": steps,
         "batch_size": batch_size,
@@ -312,6 +318,7 @@ def fit(
         "loss_every_50_steps": losses,
         "skipped_steps": skipped,
         "train_seconds": round(time.perf_counter() - t0, 1),
+        **({"device": str(dev)} if dev.type != "cpu" else {}),
     }
 
 
