@@ -172,7 +172,7 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
 
         write_text_atomic(target, json.dumps(session[item.step].attrs, indent=2, default=float))
     elif item.kind == "table":
-        write_table_as(session[item.step].tables[item.name], target, fmt)
+        write_table_as(_table_for_export(session, item), target, fmt)
     elif item.kind == "image":
         _write_tif(np.asarray(session[item.step].arrays[item.name]), target, item)
     elif item.kind == "h5":
@@ -188,6 +188,16 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
         write_nwb(session, target, metadata=nwb_metadata)
     else:  # pragma: no cover - layout and writer are kept together
         raise InputError(f"no writer for {item.kind} items")
+
+
+def _table_for_export(session, item: ExportItem):
+    """The stored table, except the sources' components: with each cell's current verdict and
+    its reason (`verdict`, `verdict_reason`), so the file says what the widget shows."""
+    if (item.step, item.name) == ("sources", "components"):
+        from napari_catrack.core.sources.session import components_with_verdicts
+
+        return components_with_verdicts(session)
+    return session[item.step].tables[item.name]
 
 
 def write_table_as(table, target: Path, fmt: str) -> Path:
