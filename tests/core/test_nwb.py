@@ -185,6 +185,50 @@ def test_metadata_values_are_checked(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "text, where_and_what",
+    [
+        ("subject: {subject_id: m1, species: Mus musculus\nexperimenter: [Doe]\n",
+         "line 2, column 13: expected ',' or '}', but got ':' (while parsing a {...} mapping "
+         "started at line 1, column 10)"),
+        ("session_description: a\n  identifier: b\n",
+         "line 2, column 13: mapping values are not allowed here"),
+        ("lab: x\n\tinstitution: y\n",
+         "line 2, column 1: found character '\\t' that cannot start any token (while scanning "
+         "for the next token); YAML indents with spaces, not tabs"),
+        ('lab: "x\n', "line 2, column 1: found unexpected end of stream (while scanning a quoted "
+         "scalar started at line 1, column 6)"),
+    ],
+)  # fmt: skip
+def test_bad_metadata_yaml_is_one_line_naming_file_line_and_column(
+    tmp_path, capsys, text, where_and_what
+):
+    """PyYAML's message spans 4-7 lines with a copy of the text and a caret; the error is one
+    line: the file, the line and column (1-based), what is wrong. Nothing is written."""
+    session, _ = two_photon_session(tmp_path / "s")
+    meta = tmp_path / "meta.yaml"
+    meta.write_text(text)
+    out = tmp_path / "x.nwb"
+    capsys.readouterr()
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"catrack: error: metadata file {meta}: {where_and_what}\n"
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["meta.yaml", "s"]
+    # `catrack export` reads the same file the same way, before writing anything
+    assert main(["export", str(session.path), "-o", str(tmp_path / "exp"), "--metadata", str(meta)]) == 2  # fmt: skip
+    assert capsys.readouterr().err == err and not (tmp_path / "exp").exists()
+
+
+def test_metadata_that_is_not_utf8_text_is_one_line(tmp_path):
+    from napari_catrack.io.nwb import read_metadata
+
+    (tmp_path / "m.yaml").write_bytes(b"\xff\xfe lab: x\n")
+    with pytest.raises(InputError, match=r"^metadata file .*m\.yaml is not UTF-8 text \(byte 0\)"):
+        read_metadata(tmp_path / "m.yaml")
+    with pytest.raises(InputError, match="metadata file is a folder, not a file"):
+        read_metadata(tmp_path)
+
+
 def test_export_nwb_never_writes_over_the_session_recording_or_other_files(tmp_path, capsys):
     session, _ = two_photon_session(tmp_path)
     recording = session.recording["path"]

@@ -88,16 +88,45 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"metadata file not found: {path}")
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"metadata file {problem}: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"metadata file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read metadata file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise InputError(f"{path.name} is not valid YAML: {exc}") from None
+        raise InputError(yaml_error_line(path, exc)) from None
     if not isinstance(data, dict):
         raise InputError(
             f"{path.name} must be a mapping of metadata keys, not {type(data).__name__}"
         )
     return check_metadata(data, where=path.name)
+
+
+def yaml_error_line(path: Path, exc: Exception) -> str:
+    """PyYAML's several-line message as one line: the file, the line and column (1-based) of
+    the problem, what is wrong and, when PyYAML says, what it was reading and where it began."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    text = f"metadata file {path}: {where}{problem}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start is not mark:
+        text += f" ({context} started at line {start.line + 1}, column {start.column + 1})"
+    elif context:
+        text += f" ({context})"
+    if "'\\t'" in problem:
+        text += "; YAML indents with spaces, not tabs"
+    # PyYAML's words for the bracketed forms
+    return text.replace("a flow mapping", "a {...} mapping").replace(
+        "a flow sequence", "a [...] list"
+    )
 
 
 def check_metadata(data: Mapping[str, Any], where: str = "metadata") -> dict[str, Any]:
