@@ -229,6 +229,51 @@ def test_metadata_that_is_not_utf8_text_is_one_line(tmp_path):
         read_metadata(tmp_path)
 
 
+@pytest.fixture
+def berlin_time(monkeypatch):
+    """This computer's time zone is Europe/Berlin for the test (CEST, +02:00, in May)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_date_only_session_start_time_says_it_is_taken_as_local_midnight(
+    tmp_path, capsys, berlin_time
+):
+    """Documented, but it was not said: a date alone became local midnight in silence. The
+    command now says so in one warning line naming the value and the time zone used."""
+    from pynwb import NWBHDF5IO
+
+    session, _ = two_photon_session(tmp_path / "s")
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("session_start_time: 2024-05-01\nsubject: {subject_id: m1, species: Mus musculus}\n")  # fmt: skip
+    out = tmp_path / "x.nwb"
+    capsys.readouterr()
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        "catrack export-nwb: warning: meta.yaml: session_start_time 2024-05-01 has no time of day: "
+        "taken as midnight local time, 2024-05-01T00:00:00+02:00 (CEST, this computer's time "
+        "zone); write the time and zone (e.g. 2024-05-01T10:30:00+02:00) if that is not when it "
+        "began"
+    ]
+    with NWBHDF5IO(str(out), "r") as io:
+        start = io.read().session_start_time
+    assert start.isoformat() == "2024-05-01T00:00:00+02:00"
+    # a time without a zone is said the same way; a full time with its zone says nothing
+    meta.write_text("session_start_time: 2024-05-01 10:30\nsubject: {subject_id: m1, species: Mus musculus}\n")  # fmt: skip
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 0
+    err = capsys.readouterr().err
+    assert "session_start_time 2024-05-01 10:30 has no time zone: taken as local time, 2024-05-01T10:30:00+02:00 (CEST" in err  # fmt: skip
+    meta.write_text("session_start_time: 2024-05-01T10:30:00+02:00\nsubject: {subject_id: m1, species: Mus musculus, date_of_birth: 2024-02-01}\n")  # fmt: skip
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_export_nwb_never_writes_over_the_session_recording_or_other_files(tmp_path, capsys):
     session, _ = two_photon_session(tmp_path)
     recording = session.recording["path"]
