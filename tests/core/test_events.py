@@ -224,3 +224,43 @@ def test_event_file_paths_reopen_from_any_working_folder(tmp_path, monkeypatch):
     assert Path(old.resolve_stored_path("data/events.csv")).resolve() == (
         tmp_path / "data" / "events.csv"
     )
+
+
+def test_the_events_steps_record_the_files_they_read(tmp_path, capsys):
+    """`catrack events` on a session: the events, behaviour_video and eta steps list their input
+    files in Session.provenance() (attrs `inputs`, `io.provenance`) like every other step."""
+    from napari_catrack.core.events.session import record_video
+    from napari_catrack.io.video import write_video
+    from napari_catrack.session import Session
+
+    syn = make_event_session(seed=2, n_neurons=6, duration_s=120.0)
+    ids, n = syn.neuron_ids, len(syn.frame_times)
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    traces = pd.DataFrame({"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), len(ids)),
+                           "dff": syn.dff.ravel()})  # fmt: skip
+    session.record("traces", tables={"traces": traces}, save=False)
+    session.save()
+    pd.DataFrame({"time_s": syn.frame_times}).to_csv(tmp_path / "frames.csv", index=False)
+    syn.events.to_csv(tmp_path / "events.csv", index=False)
+    pd.DataFrame({"time_s": syn.video_start_s + np.arange(syn.n_video_frames) / syn.video_fps}).to_csv(
+        tmp_path / "video_times.csv", index=False)  # fmt: skip
+    rc = main(["events", str(session.path), "--events", str(tmp_path / "events.csv"),
+               "--frame-times", str(tmp_path / "frames.csv"), "--events-start-s",
+               str(syn.events_start_s), "--video-times", str(tmp_path / "video_times.csv"),
+               "--n-shuffles", "50", "-o", str(tmp_path / "out")])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    prov = Session.load(session.path).provenance()
+    files = {"events": "events.csv", "frame_times": "frames.csv", "video_times": "video_times.csv"}
+    for step in ("events", "eta"):
+        inputs = prov[step]["inputs"]
+        assert {r: Path(f["path"]).name for r, f in inputs.items()} == files, step
+        assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in inputs.values())
+    # the behaviour video step: the video file (and its frame times when given)
+    video = tmp_path / "behaviour.avi"
+    write_video(video, np.zeros((20, 8, 8), np.uint8), fps=10.0)
+    s2 = Session(tmp_path / "v.catrack.h5", autosave=False)
+    record_video(s2, str(video), Clock.regular(20, 10.0), Clock.regular(30, 15.0),
+                 inputs={"video_times": tmp_path / "video_times.csv"})  # fmt: skip
+    inputs = s2.provenance()["behaviour_video"]["inputs"]
+    assert {r: Path(f["path"]).name for r, f in inputs.items()} == {
+        "video": "behaviour.avi", "video_times": "video_times.csv"}  # fmt: skip

@@ -163,3 +163,23 @@ def test_export_never_writes_into_a_tiff_folder_recording(tmp_path, capsys):
     with pytest.raises(InputError, match="export folder .* is the input recording of SESSION"):
         check_export_outputs(session, frames, label="export folder")
     assert {p.name: p.read_bytes() for p in frames.iterdir()} == before
+
+
+def test_exported_components_say_each_cells_verdict_and_why(tmp_path):
+    """sources/components.csv carries the verdict the Sources widget shows and its whole reason
+    (the evaluation's `accepted`/`reason` alone missed a cell rejected or deleted by hand)."""
+    from napari_catrack.core.sources.session import DELETED, set_verdict
+
+    session, _ = two_photon_session(tmp_path / "s")
+    long_reason = "two cells merged into one footprint; the upper one fires alone at 12 s and 40 s"
+    set_verdict(session, 2, "rejected", long_reason)
+    set_verdict(session, 4, "rejected", DELETED)
+    export_session(session, tmp_path / "o", ["sources:components"])
+    table = pd.read_csv(tmp_path / "o" / "sources" / "components.csv", keep_default_na=False)
+    by_id = table.set_index("neuron_id")
+    assert list(by_id["verdict"]) == ["accepted", "rejected", "rejected", "rejected"]
+    assert by_id.loc[2, "verdict_reason"] == long_reason
+    assert by_id.loc[3, "verdict_reason"] == "auto: low snr"
+    assert by_id.loc[4, "verdict_reason"] == DELETED
+    assert by_id.loc[1, "verdict_reason"] == ""
+    assert bool(by_id.loc[4, "accepted"])  # the evaluation's own columns are kept as they were

@@ -185,6 +185,95 @@ def test_metadata_values_are_checked(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "text, where_and_what",
+    [
+        ("subject: {subject_id: m1, species: Mus musculus\nexperimenter: [Doe]\n",
+         "line 2, column 13: expected ',' or '}', but got ':' (while parsing a {...} mapping "
+         "started at line 1, column 10)"),
+        ("session_description: a\n  identifier: b\n",
+         "line 2, column 13: mapping values are not allowed here"),
+        ("lab: x\n\tinstitution: y\n",
+         "line 2, column 1: found character '\\t' that cannot start any token (while scanning "
+         "for the next token); YAML indents with spaces, not tabs"),
+        ('lab: "x\n', "line 2, column 1: found unexpected end of stream (while scanning a quoted "
+         "scalar started at line 1, column 6)"),
+    ],
+)  # fmt: skip
+def test_bad_metadata_yaml_is_one_line_naming_file_line_and_column(
+    tmp_path, capsys, text, where_and_what
+):
+    """PyYAML's message spans 4-7 lines with a copy of the text and a caret; the error is one
+    line: the file, the line and column (1-based), what is wrong. Nothing is written."""
+    session, _ = two_photon_session(tmp_path / "s")
+    meta = tmp_path / "meta.yaml"
+    meta.write_text(text)
+    out = tmp_path / "x.nwb"
+    capsys.readouterr()
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"catrack: error: metadata file {meta}: {where_and_what}\n"
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["meta.yaml", "s"]
+    # `catrack export` reads the same file the same way, before writing anything
+    assert main(["export", str(session.path), "-o", str(tmp_path / "exp"), "--metadata", str(meta)]) == 2  # fmt: skip
+    assert capsys.readouterr().err == err and not (tmp_path / "exp").exists()
+
+
+def test_metadata_that_is_not_utf8_text_is_one_line(tmp_path):
+    from napari_catrack.io.nwb import read_metadata
+
+    (tmp_path / "m.yaml").write_bytes(b"\xff\xfe lab: x\n")
+    with pytest.raises(InputError, match=r"^metadata file .*m\.yaml is not UTF-8 text \(byte 0\)"):
+        read_metadata(tmp_path / "m.yaml")
+    with pytest.raises(InputError, match="metadata file is a folder, not a file"):
+        read_metadata(tmp_path)
+
+
+@pytest.fixture
+def berlin_time(monkeypatch):
+    """This computer's time zone is Europe/Berlin for the test (CEST, +02:00, in May)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_date_only_session_start_time_says_it_is_taken_as_local_midnight(
+    tmp_path, capsys, berlin_time
+):
+    """Documented, but it was not said: a date alone became local midnight in silence. The
+    command now says so in one warning line naming the value and the time zone used."""
+    from pynwb import NWBHDF5IO
+
+    session, _ = two_photon_session(tmp_path / "s")
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("session_start_time: 2024-05-01\nsubject: {subject_id: m1, species: Mus musculus}\n")  # fmt: skip
+    out = tmp_path / "x.nwb"
+    capsys.readouterr()
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        "catrack export-nwb: warning: meta.yaml: session_start_time 2024-05-01 has no time of day: "
+        "taken as midnight local time, 2024-05-01T00:00:00+02:00 (CEST, this computer's time "
+        "zone); write the time and zone (e.g. 2024-05-01T10:30:00+02:00) if that is not when it "
+        "began"
+    ]
+    with NWBHDF5IO(str(out), "r") as io:
+        start = io.read().session_start_time
+    assert start.isoformat() == "2024-05-01T00:00:00+02:00"
+    # a time without a zone is said the same way; a full time with its zone says nothing
+    meta.write_text("session_start_time: 2024-05-01 10:30\nsubject: {subject_id: m1, species: Mus musculus}\n")  # fmt: skip
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 0
+    err = capsys.readouterr().err
+    assert "session_start_time 2024-05-01 10:30 has no time zone: taken as local time, 2024-05-01T10:30:00+02:00 (CEST" in err  # fmt: skip
+    meta.write_text("session_start_time: 2024-05-01T10:30:00+02:00\nsubject: {subject_id: m1, species: Mus musculus, date_of_birth: 2024-02-01}\n")  # fmt: skip
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_export_nwb_never_writes_over_the_session_recording_or_other_files(tmp_path, capsys):
     session, _ = two_photon_session(tmp_path)
     recording = session.recording["path"]

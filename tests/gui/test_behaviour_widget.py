@@ -352,3 +352,47 @@ def test_reopened_session_restores_the_widgets_state(make_napari_viewer, qtbot, 
     qtbot.mouseClick(reopened.segment_button, Qt.LeftButton)
     assert "prompt point" in reopened.status.text()
     assert Session.load(tmp_path / "worm.catrack.h5")["velocity"].attrs["fps"] == 12.5
+
+
+def test_the_widgets_steps_record_their_input_files(make_napari_viewer, qtbot, video, tmp_path):
+    """Segment, Compute centerlines and Compute velocity (clicked) record the files they read in
+    the session's provenance (attrs `inputs`), as `catrack segment/centerline/velocity` do: the
+    behaviour video (role "recording") and the stage log."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    viewer = make_napari_viewer()
+    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
+    viewer.open(str(movie), plugin=PLUGIN)
+    widget = BehaviourWidget(viewer)
+    session = session_for_viewer(viewer)
+    layer = widget.add_prompts()
+    layer.add([[0, *video.truth.centerline[0, 50]]])
+    widget.form.control("method").setCurrentText("classical")
+    qtbot.mouseClick(widget.segment_button, Qt.LeftButton)
+    _wait(qtbot, widget.job)
+    assert widget.job.outcome == "done", widget.status.text()
+    qtbot.mouseClick(widget.centerline.run_button, Qt.LeftButton)  # a job of its own
+    qtbot.waitUntil(lambda: centerline_from_session(session) is not None, timeout=60000)
+    qtbot.waitUntil(widget.velocity.run_button.isEnabled, timeout=60000)
+    stage = tmp_path / "stage.csv"
+    video.stage_table().to_csv(stage, index=False)
+    widget.velocity.stage.setText(str(stage))
+    widget.velocity.pixel.setValue(10.0)
+    widget.velocity.fps.setValue(video.fps)
+    qtbot.mouseClick(widget.velocity.run_button, Qt.LeftButton)
+    assert velocity_from_session(session) is not None, widget.last_error
+
+    prov = session.provenance()
+    names = {step: {r: f["path"] for r, f in prov[step]["inputs"].items()}
+             for step in ("segmentation", "centerline", "velocity")}  # fmt: skip
+    where = session.stored_path
+    assert names == {
+        "segmentation": {"recording": where(str(movie))},
+        "centerline": {"recording": where(str(movie))},
+        "velocity": {"stage": where(str(stage)), "recording": where(str(movie))},
+    }
+    facts = prov["velocity"]["inputs"]["stage"]
+    assert facts["size"] == stage.stat().st_size and len(facts["sha256"]) == 64

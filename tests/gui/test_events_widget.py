@@ -78,6 +78,13 @@ def test_events_widget(make_napari_viewer, qtbot, tmp_path):
     sig = session["eta"].tables["significance"]
     m = sig.merge(syn.truth, on=["neuron_id", "event"])
     assert m[m.kind == "excited"].significant.all()
+    # every step names the files it read (io.provenance), as the other steps' records do
+    prov = session.provenance()
+    events_csv, avi = str(tmp_path / "events.csv"), str(tmp_path / "behaviour.avi")
+    assert {r: f["path"] for r, f in prov["events"]["inputs"].items()} == {"events": events_csv, "video": avi}  # fmt: skip
+    assert {r: f["path"] for r, f in prov["behaviour_video"]["inputs"].items()} == {"video": avi}
+    assert {r: f["path"] for r, f in prov["eta"]["inputs"].items()} == {"events": events_csv, "video": avi}  # fmt: skip
+    assert all(len(f["sha256"]) == 64 for f in prov["events"]["inputs"].values())
     assert widget.table.rowCount() == int(sig.significant.sum()) > 0
     # each event kind under the other, tall enough (before: side by side in a narrow dock,
     # titles on top of each other and constrained layout collapsing the axes)

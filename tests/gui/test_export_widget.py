@@ -162,3 +162,36 @@ def test_nwb_alone_can_be_cancelled_and_leaves_no_file(
         else:
             assert "the file already there is kept unchanged" in text
             assert hashlib.md5(target.read_bytes()).hexdigest() == before
+
+
+def test_a_date_only_start_time_is_said_in_the_export_widget(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """The NWB button says that a date-only session_start_time was taken as local midnight,
+    with the time zone, in the status line (and a notification)."""
+    import time
+
+    from qtpy.QtCore import Qt
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        viewer = make_napari_viewer()
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+        session, _ = worm_session(tmp_path / "s", video=False)
+        attach_session(viewer, session)
+        meta = tmp_path / "meta.yaml"
+        meta.write_text("session_start_time: 2024-05-01\nsubject: {subject_id: w7, species: Caenorhabditis elegans}\n")  # fmt: skip
+        widget.metadata.setText(str(meta))
+        monkeypatch.setattr(
+            "napari_catrack.widgets.export.QFileDialog.getSaveFileName",
+            lambda *a, **k: (str(tmp_path / "out.nwb"), ""),
+        )
+        qtbot.mouseClick(widget.nwb_button, Qt.LeftButton)
+        wait_job(qtbot, widget.job, timeout=120000)
+        text = widget.status.text()
+        assert text.startswith(f"NWB file written: {tmp_path / 'out.nwb'}; warning: ")
+        assert "session_start_time 2024-05-01 has no time of day: taken as midnight local time, 2024-05-01T00:00:00+02:00 (CEST" in text  # fmt: skip
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -154,3 +154,35 @@ def test_deleting_a_footprint_label_rejects_it_and_other_widgets_follow(
     assert status_of(session, [gone])[0][0] == "accepted" and (layer.data == gone).any()
     assert transients.state.status(str(gone))[0] == "accepted"
     assert reattached == []  # verdicts never re-attached the session
+
+
+def test_the_selected_cells_whole_reason_shows_without_hovering(make_napari_viewer, qtbot, mov):
+    """The list cuts a long line at its edge (the whole line was only a tooltip): clicking a
+    cell shows its verdict and whole reason in a wrapped label under the list."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.core.sources import SourcesParams, extract_sources
+    from napari_catrack.core.sources.session import record_sources, set_verdict
+
+    viewer = make_napari_viewer()
+    session = session_for_viewer(viewer)
+    record_sources(
+        session, extract_sources(mov.movie[:160], SourcesParams(patch_px=0), fps=mov.fps)
+    )
+    ids = [str(i) for i in session["sources"].tables["components"]["neuron_id"]]
+    long_reason = (
+        "two cells merged into one footprint; the upper one fires alone at 12 s and 40 s, "
+        "the lower one only with the neuropil"
+    )
+    set_verdict(session, ids[1], "rejected", long_reason)
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    src.cells.setFixedWidth(200)  # narrower than the line: the list cuts it
+    row = next(i for i in range(src.cells.count()) if src.cells.item(i).data(256) == ids[1])
+    item = src.cells.item(row)
+    src.cells.scrollToItem(item)
+    qtbot.mouseClick(src.cells.viewport(), Qt.LeftButton, pos=src.cells.visualItemRect(item).center())  # fmt: skip
+    assert src.current_id() == ids[1]
+    assert src.reason.text() == f"{ids[1]}: rejected - {long_reason}"
+    assert src.reason.wordWrap() and src.reason.isVisibleTo(src)
+    src.accept_button.click()  # the label follows a new verdict
+    assert src.reason.text() == f"{ids[1]}: accepted"

@@ -268,9 +268,11 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
         save=False,
         frame_times_source=str(files.get("frame_times") or ""),
         video_source=str(files.get("video") or ""),
+        inputs={"video_times": files.get("video_times")},
     )
     if "video" in files and video is not None:
-        record_video(ctx.session, str(files["video"]), video, imaging, save=False)
+        record_video(ctx.session, str(files["video"]), video, imaging, save=False,
+                     inputs={"video_times": files.get("video_times")})  # fmt: skip
     return f"{int(aligned.in_recording.sum())}/{len(aligned)} events in the recording"
 
 

@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         save=False,
         frame_times_source=str(args.frame_times or ""),
         video_source=str(args.video or ""),
+        inputs={"video_times": args.video_times},
     )
     values, times, ids = traces_for_eta(session, eta_params.signal)
     result = event_triggered_averages(values, times, ids, aligned, eta_params)

@@ -88,9 +88,9 @@ def open_puncta_recording(path, puncta_channel: int, calcium_channel: int, layou
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.camera import CameraModel
     from napari_catrack.core.puncta.pipeline import analyse_puncta
+    from napari_catrack.core.puncta.tables import write_puncta_table
     from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
     from napari_catrack.io.camera import read_camera
-    from napari_catrack.io.tables import write_table
     from napari_catrack.io.thunderstorm import write_thunderstorm
 
     if args.puncta_channel == args.calcium_channel:
@@ -139,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
     }
     with atomic_write_set():  # the five files replace an older run's together, or not at all
         write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
-        write_table(result.tracks_csv(), out / "tracks.csv", float_format="%.3f")
-        write_table(result.calcium_csv(), out / "calcium.csv", float_format="%.4f")
-        write_table(result.events, out / "events.csv", float_format="%.4f")
+        write_puncta_table(result.tracks_csv(), out / "tracks.csv")
+        write_puncta_table(result.calcium_csv(), out / "calcium.csv")
+        write_puncta_table(result.events, out / "events.csv")
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
     if target is not None:
         from napari_catrack.core.puncta.records import record_puncta

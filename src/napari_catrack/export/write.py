@@ -172,7 +172,12 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
 
         write_text_atomic(target, json.dumps(session[item.step].attrs, indent=2, default=float))
     elif item.kind == "table":
-        write_table_as(session[item.step].tables[item.name], target, fmt)
+        formats = None
+        if item.step == "puncta":  # one fixed format per column, as the puncta step writes
+            from napari_catrack.core.puncta.tables import float_formats
+
+            formats = float_formats(session[item.step].tables[item.name])
+        write_table_as(_table_for_export(session, item), target, fmt, column_formats=formats)
     elif item.kind == "image":
         _write_tif(np.asarray(session[item.step].arrays[item.name]), target, item)
     elif item.kind == "h5":
@@ -190,12 +195,23 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
         raise InputError(f"no writer for {item.kind} items")
 
 
-def write_table_as(table, target: Path, fmt: str) -> Path:
-    """A table as CSV, Excel or HDF5 (one dataset per column, as in the session file)."""
+def _table_for_export(session, item: ExportItem):
+    """The stored table, except the sources' components: with each cell's current verdict and
+    its reason (`verdict`, `verdict_reason`), so the file says what the widget shows."""
+    if (item.step, item.name) == ("sources", "components"):
+        from napari_catrack.core.sources.session import components_with_verdicts
+
+        return components_with_verdicts(session)
+    return session[item.step].tables[item.name]
+
+
+def write_table_as(table, target: Path, fmt: str, *, column_formats=None) -> Path:
+    """A table as CSV, Excel or HDF5 (one dataset per column, as in the session file);
+    `column_formats` ({column: printf format}) fixes how a CSV writes those float columns."""
     from napari_catrack.io.tables import write_table
 
     if fmt in ("csv", "xlsx"):
-        return write_table(table, target)
+        return write_table(table, target, column_formats=column_formats)
     import h5py
 
     from napari_catrack.session import write_h5_table

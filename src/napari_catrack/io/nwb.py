@@ -88,16 +88,45 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"metadata file not found: {path}")
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"metadata file {problem}: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"metadata file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read metadata file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise InputError(f"{path.name} is not valid YAML: {exc}") from None
+        raise InputError(yaml_error_line(path, exc)) from None
     if not isinstance(data, dict):
         raise InputError(
             f"{path.name} must be a mapping of metadata keys, not {type(data).__name__}"
         )
     return check_metadata(data, where=path.name)
+
+
+def yaml_error_line(path: Path, exc: Exception) -> str:
+    """PyYAML's several-line message as one line: the file, the line and column (1-based) of
+    the problem, what is wrong and, when PyYAML says, what it was reading and where it began."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    text = f"metadata file {path}: {where}{problem}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start is not mark:
+        text += f" ({context} started at line {start.line + 1}, column {start.column + 1})"
+    elif context:
+        text += f" ({context})"
+    if "'\\t'" in problem:
+        text += "; YAML indents with spaces, not tabs"
+    # PyYAML's words for the bracketed forms
+    return text.replace("a flow mapping", "a {...} mapping").replace(
+        "a flow sequence", "a [...] list"
+    )
 
 
 def check_metadata(data: Mapping[str, Any], where: str = "metadata") -> dict[str, Any]:
@@ -156,19 +185,36 @@ def _value(value: Any, kind: str, name: str, where: str) -> Any:
 def parse_time(
     value: Any, where: str = "metadata", name: str = "session_start_time"
 ) -> _dt.datetime:
-    """An ISO time (date or date-time); a time without zone is taken as local time."""
+    """An ISO time (date or date-time); a time without zone is taken as local time, a date
+    without time as local midnight. For `session_start_time` either guess is said in a warning
+    naming the value and the time zone used (a date of birth is a date: nothing to say)."""
+    date_only = False
     if isinstance(value, _dt.datetime):
         t = value
     elif isinstance(value, _dt.date):
-        t = _dt.datetime(value.year, value.month, value.day)
+        t, date_only = _dt.datetime(value.year, value.month, value.day), True
     else:
+        text = str(value).strip()
         try:
-            t = _dt.datetime.fromisoformat(str(value).strip())
+            t = _dt.datetime.fromisoformat(text)
         except ValueError:
             raise InputError(
                 f"{where}: {name} {value!r} is not an ISO time (e.g. 2024-05-01T10:30:00+02:00)"
             ) from None
-    return t if t.tzinfo is not None else t.astimezone()
+        date_only = len(text) <= 10 and "T" not in text and ":" not in text
+    if t.tzinfo is not None:
+        return t
+    local = t.astimezone()
+    if name == "session_start_time":
+        guess = "no time of day: taken as midnight" if date_only else "no time zone: taken as"
+        warnings.warn(
+            f"{where}: {name} {value if date_only else str(value).strip()} has {guess} local "
+            f"time, {local.isoformat()} ({local.tzname()}, this computer's time zone); write "
+            "the time and zone (e.g. 2024-05-01T10:30:00+02:00) if that is not when it began",
+            UserWarning,
+            stacklevel=2,
+        )
+    return local
 
 
 def build_nwbfile(
@@ -195,7 +241,7 @@ def build_nwbfile(
 
     meta = check_metadata(metadata or {})
     rec_path = (session.recording or {}).get("path", "")
-    start = meta.get("session_start_time") or parse_time(session.created)
+    start = meta.get("session_start_time") or parse_time(session.created, name="session created")
     subject = meta.get("subject")
     nwb = NWBFile(
         session_description=meta.get("session_description")
@@ -307,7 +353,7 @@ def _list(value: Any) -> list[str] | None:
 
 def _subject(subject: Mapping[str, Any]) -> dict[str, Any]:
     out = {
-        k: (str(v) if k != "date_of_birth" else parse_time(v))
+        k: (str(v) if k != "date_of_birth" else parse_time(v, name="subject date_of_birth"))
         for k, v in subject.items()
         if v is not None
     }

@@ -68,15 +68,36 @@ def read_table(
     return df
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs) -> Path:
+def write_table(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    column_formats: dict[str, str] | None = None,
+    **to_csv_kwargs,
+) -> Path:
     """Write CSV (or Excel for .xlsx) through a temp file + rename, so a crash never leaves half
-    a table; `to_csv_kwargs` (e.g. float_format) go to `DataFrame.to_csv`."""
+    a table; `to_csv_kwargs` (e.g. float_format) go to `DataFrame.to_csv`. `column_formats`
+    ({column: "%.4f"}) writes each named float column of a CSV in its one format (NaN as an
+    empty cell), whatever `float_format` says for the others; Excel keeps the numbers."""
     with atomic_write_path(path) as tmp:
         if Path(path).suffix.lower() == ".xlsx":
             df.to_excel(tmp, index=False, engine="openpyxl")
         else:
-            df.to_csv(tmp, index=False, **to_csv_kwargs)
+            formatted_columns(df, column_formats).to_csv(tmp, index=False, **to_csv_kwargs)
     return Path(path)
+
+
+def formatted_columns(df: pd.DataFrame, column_formats: dict[str, str] | None) -> pd.DataFrame:
+    """`df` with each float column named in `column_formats` turned into text in that one
+    printf format (NaN -> ""), so a CSV never mixes 1e-05 and 0.5 or 3 and 3.25 in a column."""
+    if not column_formats:
+        return df
+    out = df.copy()
+    for col, fmt in column_formats.items():
+        if col in out.columns and out[col].dtype.kind == "f":
+            values = out[col].to_numpy(float)
+            out[col] = ["" if np.isnan(v) else fmt % v for v in values]
+    return out
 
 
 # ---------------------------------------------------------------- traces as matrices

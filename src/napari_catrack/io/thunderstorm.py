@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_catrack.core.puncta.tables import float_formats
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.tables import formatted_columns
 
 COLUMNS = (
     "id",
@@ -74,7 +76,8 @@ def write_thunderstorm(
         with open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
             writer.writerow(list(table.columns))
-            table.to_csv(fh, header=False, index=False)  # floats as 1.0, like Java
+            # one fixed format per column (ids and frames as 1.0, like ThunderSTORM; nm to 0.1 pm)
+            formatted_columns(table, float_formats(table)).to_csv(fh, header=False, index=False)
     return Path(path)
 
 

@@ -170,8 +170,10 @@ class CenterlinePanel(QGroupBox):
         basis = load_eigenworms(basis_text) if basis_text else None
         posture = posture_table(result.points, basis=basis,
                                 usable=result.posture_ok).assign(status=result.status)  # fmt: skip
+        basis_file = basis_text if basis_text.lower() not in ("", "n2") else None  # n2: fetched
+        inputs = {**self.owner.video_inputs(), "eigenworms": basis_file}
         record_centerline(self.owner.ctx.session, result, self.form.params().to_dict(),
-                          posture=posture, head_points=heads)  # fmt: skip
+                          posture=posture, head_points=heads, inputs=inputs)  # fmt: skip
         refresh_plots(self.owner.viewer)
 
     def show(self, result) -> None:
@@ -327,7 +329,8 @@ class VelocityPanel(QGroupBox):
         # the camera's rate goes with the velocity; the imaging rate (ctx.fps) is left alone
         record_velocity(owner.ctx.session, table, params.to_dict(),
                         {"stage": owner.ctx.session.stored_path(self.stage.text().strip()),
-                         "source": "centerline", "fps": self.fps.value()})  # fmt: skip
+                         "source": "centerline", "fps": self.fps.value()},
+                        inputs={"stage": self.stage.text().strip(), **owner.video_inputs()})  # fmt: skip
         self._filled = self.fps.value()
         refresh_plots(owner.viewer)
         moving = int((table["direction"] != 0).sum())

@@ -216,6 +216,16 @@ class BehaviourWidget(QWidget):
         frames = layer_frames(self.viewer.layers[name])
         return frames if frames.ndim == 3 and len(frames) == n_frames else None
 
+    def video_inputs(self) -> dict[str, str]:
+        """{"recording": file} the picked video came from (the role `catrack segment`,
+        `centerline` and `velocity` give it): the input the steps' records name."""
+        name = self.video.currentText()
+        if not name or name not in self.viewer.layers:
+            return {}
+        layer = self.viewer.layers[name]
+        path = layer.metadata.get("catrack", {}).get("path") or getattr(layer.source, "path", None)
+        return {"recording": str(path)} if path else {}
+
     def video_shape(self) -> tuple[int, int]:
         return tuple(int(s) for s in layer_frames(self.video_layer()).shape[-2:])
 
@@ -274,7 +284,8 @@ class BehaviourWidget(QWidget):
         if loaded is not None:
             self._sam = (key, loaded)
         set_masks(self.viewer, result.masks)
-        record_segmentation(self.ctx.session, result, params.to_dict(), quality)
+        record_segmentation(self.ctx.session, result, params.to_dict(), quality,
+                            inputs={**self.video_inputs(), "checkpoint": params.checkpoint})  # fmt: skip
         self.show_doubtful(quality)
         self._show_anchors(result)
         low = int(quality["low_confidence"].sum())

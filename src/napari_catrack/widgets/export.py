@@ -186,19 +186,36 @@ class ExportWidget(QWidget):
         if folder:
             self.folder.setText(folder)
 
+    meta_warnings: tuple[str, ...] = ()  # what reading the metadata said (a guessed time zone)
+
     def nwb_metadata(self) -> dict[str, Any]:
+        """The metadata file plus the two boxes, checked. Its warnings (a session_start_time
+        without time or zone, taken as local time) are notifications and end the status line."""
+        import warnings
+
+        from napari.utils.notifications import show_warning
+
         from napari_catrack.io.nwb import check_metadata, read_metadata
 
-        path = self.metadata.text().strip()
-        meta = read_metadata(path) if path else {}
-        subject = dict(meta.get("subject") or {})
-        if self.subject.text().strip():
-            subject["subject_id"] = self.subject.text().strip()
-        if self.species.text().strip():
-            subject["species"] = self.species.text().strip()
-        if subject:
-            meta["subject"] = subject
-        return check_metadata(meta, where="NWB metadata")
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            path = self.metadata.text().strip()
+            meta = read_metadata(path) if path else {}
+            subject = dict(meta.get("subject") or {})
+            if self.subject.text().strip():
+                subject["subject_id"] = self.subject.text().strip()
+            if self.species.text().strip():
+                subject["species"] = self.species.text().strip()
+            if subject:
+                meta["subject"] = subject
+            meta = check_metadata(meta, where="NWB metadata")
+        self.meta_warnings = tuple(str(w.message) for w in said)
+        for text in self.meta_warnings:
+            show_warning(f"napari-catrack: {text}")
+        return meta
+
+    def _with_meta_warnings(self, text: str) -> str:
+        return "; ".join([text, *(f"warning: {w}" for w in self.meta_warnings)])
 
     def export(self):
         """Write the ticked items into the folder (a background job); returns the job."""
@@ -213,6 +230,7 @@ class ExportWidget(QWidget):
             selection = self.selection()
             if not selection:
                 raise InputError("tick at least one thing to export")
+            self.meta_warnings = ()
             meta = self.nwb_metadata() if "nwb" in selection else None
             # the CLI's check: never over an input, never into the TIFF-folder recording
             check_export_outputs(session, folder, selection, label="export folder")
@@ -250,7 +268,7 @@ class ExportWidget(QWidget):
 
     def _done(self, result) -> None:
         self.last_result = result
-        self.status.setText(result.summary())
+        self.status.setText(self._with_meta_warnings(result.summary()))
         lines = [str(p) for p in result.written]
         lines += [f"NOT WRITTEN {label}: {why}" for label, why in result.failed]
         self.written.setPlainText("\n".join(lines))
@@ -313,7 +331,9 @@ class ExportWidget(QWidget):
             self,
             work,
             what="NWB export",
-            on_done=lambda p: self.status.setText(f"NWB file written: {p}"),
+            on_done=lambda p: self.status.setText(
+                self._with_meta_warnings(f"NWB file written: {p}")
+            ),
             on_failed=failed,
             bar=self.bar,
             buttons=[self.export_button, self.nwb_button],

@@ -466,8 +466,8 @@ class PunctaWidget(QWidget):
         size and time) are replaced."""
         from pathlib import Path
 
+        from napari_catrack.core.puncta.tables import write_puncta_table
         from napari_catrack.figures import save_figure
-        from napari_catrack.io.tables import write_table
         from napari_catrack.io.thunderstorm import write_thunderstorm
         from napari_catrack.widgets._worker import report_exception
 
@@ -480,10 +480,10 @@ class PunctaWidget(QWidget):
             self._check_export(out)
             write_thunderstorm(res.localizations, out / "localizations.csv",
                                res.params.pixel_size_nm)  # fmt: skip
-            write_table(res.tracks_csv(), out / "tracks.csv", float_format="%.3f")
-            write_table(res.calcium_csv(), out / "calcium.csv", float_format="%.4f")
-            write_table(res.events, out / "events.csv", float_format="%.4f")
-            write_table(res.tracks, out / "track_summary.csv", float_format="%.4f")
+            write_puncta_table(res.tracks_csv(), out / "tracks.csv")
+            write_puncta_table(res.calcium_csv(), out / "calcium.csv")
+            write_puncta_table(res.events, out / "events.csv")
+            write_puncta_table(res.tracks, out / "track_summary.csv")
             save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
             save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
             _note_written(out, EXPORT_FILES)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.utils.notifications import show_warning
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -102,6 +103,10 @@ class SourcesWidget(QWidget):
         self.count = QLabel("no components yet")
         self.cells = QListWidget()
         self.cells.currentItemChanged.connect(self._cell_selected)
+        # the selected cell's verdict and its whole reason, wrapped: the list cuts a long line
+        self.reason = QLabel("select a component to see its verdict and why")
+        self.reason.setWordWrap(True)
+        self.reason.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.accept_button = QPushButton("Accept")
         self.reject_button = QPushButton("Reject")
         self.accept_button.clicked.connect(reported(self, "verdict", lambda: self.verdict("accepted")))  # fmt: skip
@@ -120,7 +125,7 @@ class SourcesWidget(QWidget):
             "movie (pass the registered one)", self.movie, "frame rate", self.fps,
             self.summary_button, self.form,
             self.extract_button, row, self.cancel_button, self.bar, self.status,
-            "component evaluation", self.evaluation, self.rejudge, self.count, self.cells, verdicts,
+            "component evaluation", self.evaluation, self.rejudge, self.count, self.cells, self.reason, verdicts,
             self.refit_button,
         ])  # fmt: skip
         self._buttons = [self.summary_button, self.extract_button, self.import_button, self.refit_button]  # fmt: skip
@@ -377,6 +382,7 @@ class SourcesWidget(QWidget):
             if str(nid) == current:
                 self.cells.setCurrentItem(item)
         self.cells.blockSignals(False)
+        self._show_reason()
         n_acc = sum(s == "accepted" or (s == "unverified") for s, _ in statuses)
         said = [f"{n_acc} of {len(comps)} components accepted"]
         tool = self._imported_tool()
@@ -390,7 +396,18 @@ class SourcesWidget(QWidget):
         item = self.cells.currentItem()
         return item.data(256) if item is not None else None
 
+    def _show_reason(self) -> None:
+        """The selected cell's verdict with its whole reason, in a wrapped label (no hovering)."""
+        nid = self.current_id()
+        if nid is None or "sources" not in self.ctx.session:
+            self.reason.setText("select a component to see its verdict and why")
+            return
+        status, why = status_of(self.ctx.session, [nid])[0]
+        shown = "accepted" if status == "unverified" else status
+        self.reason.setText(f"{nid}: {shown}" + (f" - {why}" if why else ""))
+
     def _cell_selected(self, item, _prev=None) -> None:
+        self._show_reason()
         if item is None or FOOTPRINTS not in self.viewer.layers:
             return
         layer = self.viewer.layers[FOOTPRINTS]

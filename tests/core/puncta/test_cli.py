@@ -92,3 +92,61 @@ def test_cli_warns_when_the_offset_is_already_subtracted(files, tmp_path, capsys
         assert ("puncta channel pixels are below the camera offset" in err) is warned, err
         if warned:
             assert "already subtracted? Then give a camera file with offset_adu 0" in err
+
+
+def _formats_per_column(path) -> dict[str, set[str]]:
+    """Read a CSV's text: per column, the number formats its cells are written in ('int',
+    'fixed.N' with N decimals, 'sci'); empty cells left out."""
+    import csv
+    import re
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    seen: dict[str, set[str]] = {c: set() for c in rows[0]}
+    for row in rows[1:]:
+        for col, cell in zip(rows[0], row, strict=True):
+            if not cell:
+                continue
+            if re.fullmatch(r"-?\d+", cell):
+                seen[col].add("int")
+            elif m := re.fullmatch(r"-?\d+\.(\d+)", cell):
+                seen[col].add(f"fixed.{len(m[1])}")
+            else:
+                seen[col].add("sci" if re.fullmatch(r"-?[\d.]+[eE][-+]?\d+", cell) else cell)
+    return seen
+
+
+def test_every_puncta_csv_writes_one_number_format_per_column(files, tmp_path, capsys):
+    """x_nm, y_nm, ThunderSTORM's x [nm], ... each in one fixed format: no column mixes
+    5.1e-05 with 3262.256, or 4.852047445422571 with 3701.37 (as the CLI's localizations.csv
+    and an export's puncta tables did), in the CLI's files and in an export of its session."""
+    tmp, _ = files
+    out, session = tmp_path / "out", tmp_path / "s.catrack.h5"
+    assert main(["puncta", str(tmp / "rec.tif"), "--pixel-size-nm", "108", "--camera",
+                 str(tmp / "camera.json"), "-o", str(out), "--session", str(session)]) == 0  # fmt: skip
+    assert main(["export", str(session), "-o", str(tmp_path / "exp")]) == 0
+    written = sorted(out.glob("*.csv")) + sorted((tmp_path / "exp" / "puncta").glob("*.csv"))
+    assert len(written) == 7
+    for path in written:
+        for col, kinds in _formats_per_column(path).items():
+            assert len(kinds) <= 1, f"{path.name} column {col!r} mixes {sorted(kinds)}"
+            assert "sci" not in kinds, f"{path.name} column {col!r}"
+    cols = _formats_per_column(out / "tracks.csv")
+    assert cols["x_nm"] == cols["y_nm"] == {"fixed.4"} and cols["frame"] == {"int"}
+    cols = _formats_per_column(out / "localizations.csv")
+    assert cols["x [nm]"] == {"fixed.4"} and cols["id"] == cols["frame"] == {"fixed.1"}  # 1.0
+    summary = _formats_per_column(tmp_path / "exp" / "puncta" / "track_summary.csv")
+    assert summary["x_nm"] == summary["y_nm"] == {"fixed.4"}
+
+
+def test_a_tiny_coordinate_is_not_written_in_scientific_notation(tmp_path):
+    from napari_catrack.core.puncta.tables import write_puncta_table
+
+    table = pd.DataFrame({"track_id": [0, 1, 2], "x_nm": [5.1e-05, 3262.2557095, 12.0],
+                          "y_nm": [1e7, 0.5, float("nan")], "events": [0, 3, 1]})  # fmt: skip
+    write_puncta_table(table, tmp_path / "t.csv")
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert lines == ["track_id,x_nm,y_nm,events", "0,0.0001,10000000.0000,0",
+                     "1,3262.2557,0.5000,3", "2,12.0000,,1"]  # fmt: skip
+    back = pd.read_csv(tmp_path / "t.csv")
+    assert back["x_nm"].tolist() == [0.0001, 3262.2557, 12.0] and back["y_nm"].isna().iloc[2]

@@ -39,7 +39,8 @@ def test_written_exactly_in_thunderstorm_format(tmp_path):
     path = write_thunderstorm(_locs(), tmp_path / "localizations.csv", 100.0)
     lines = path.read_text().splitlines()
     assert lines[0] == HEADER
-    assert lines[1].split(",")[:4] == ["1.0", "1.0", "50.0", "50.0"]  # (col + 0.5) x px, 1-based
+    # (col + 0.5) x px, 1-based; ids and frames as 1.0, lengths in one fixed format (0.1 pm)
+    assert lines[1].split(",")[:4] == ["1.0", "1.0", "50.0000", "50.0000"]
     row = lines[3].split(",")
     assert row[0] == "3.0" and row[1] == "5.0"
     assert float(row[2]) == pytest.approx((31.5 + 0.5) * 100)

@@ -2,11 +2,16 @@
 
 - "events": table `events` (align.EVENT_COLUMNS), table `frame_times` (frame, time_s: the
   imaging clock every export uses), attrs `source` (the event file), `frame_times_source` and
-  `video_source` (the files lined up with it, "" when none), `dropped_frames`, `fps`; params
-  EventAlignParams;
-- "behaviour_video": attrs `path`, `fps`, `n_frames`; table `frame_times` (the video's frames on
-  the imaging clock) and table `imaging_to_video` (frame, video_frame, covered);
-- "eta": tables `eta` and `significance` (eta.ETA_COLUMNS / SIGNIFICANCE_COLUMNS); params EtaParams.
+  `video_source` (the files lined up with it, "" when none), `dropped_frames`, `fps`, `inputs`
+  (roles `events`, `frame_times`, `video`, `video_times`); params EventAlignParams;
+- "behaviour_video": attrs `path`, `fps`, `n_frames`, `inputs` (`video`, `video_times`); table
+  `frame_times` (the video's frames on the imaging clock) and table `imaging_to_video` (frame,
+  video_frame, covered);
+- "eta": tables `eta` and `significance` (eta.ETA_COLUMNS / SIGNIFICANCE_COLUMNS), attrs `inputs`
+  (the events step's files the averages were taken around); params EtaParams.
+
+`inputs` is `io.provenance.inputs_provenance` ({role: path, size, mtime, sha256}), as every
+step's record stores it (`Session.provenance()`).
 """
 
 from __future__ import annotations
@@ -84,9 +89,14 @@ def record_events(
     *,
     frame_times_source: str = "",
     video_source: str = "",
+    inputs: dict | None = None,
 ) -> None:
     """Store lined-up events with the files they came from, so that a reopened widget or
-    session shows what was lined up (the event file, frame times and video paths)."""
+    session shows what was lined up (the event file, frame times and video paths); their
+    provenance (and that of `inputs`, e.g. {"video_times": path}) is attrs `inputs`."""
+    from napari_catrack.io.provenance import inputs_provenance
+
+    read = {"events": source, "frame_times": frame_times_source, "video": video_source}
     _first, missing = imaging.dropped()
     session.record(
         EVENTS,
@@ -102,14 +112,20 @@ def record_events(
             "video_source": session.stored_path(video_source),
             "dropped_frames": int(missing.sum()),
             "fps": imaging.fps,
+            "inputs": inputs_provenance(session, {**read, **(inputs or {})}),
         },
         params=params.to_dict(),
         save=save,
     )
 
 
-def record_video(session, path: str, video: Clock, imaging: Clock, save=None) -> None:
+def record_video(
+    session, path: str, video: Clock, imaging: Clock, save=None, *, inputs: dict | None = None
+) -> None:
+    """The video's frames on the imaging clock; the video's provenance (and `inputs`', e.g.
+    {"video_times": path}) is attrs `inputs`."""
     from napari_catrack.core.events.sync import video_frame_for_imaging
+    from napari_catrack.io.provenance import inputs_provenance
 
     index, covered = video_frame_for_imaging(imaging, video)
     session.record(
@@ -121,15 +137,24 @@ def record_video(session, path: str, video: Clock, imaging: Clock, save=None) ->
             ),
         },
         # absolute: a relative path would name another file from another working folder
-        attrs={"path": session.stored_path(path), "fps": video.fps, "n_frames": len(video)},
+        attrs={
+            "path": session.stored_path(path),
+            "fps": video.fps,
+            "n_frames": len(video),
+            "inputs": inputs_provenance(session, {"video": path, **(inputs or {})}),
+        },
         save=save,
     )
 
 
 def record_eta(session, result: EtaResult, save=None) -> None:
+    """The averages; attrs `inputs`: the files of the events they were taken around (the
+    events step's, as recorded; the traces are the session's own)."""
+    read = dict(session[EVENTS].attrs.get("inputs") or {}) if EVENTS in session else {}
     session.record(
         ETA,
         tables={"eta": result.eta, "significance": result.significance},
+        attrs={"inputs": read},
         params=result.params.to_dict(),
         save=save,
     )

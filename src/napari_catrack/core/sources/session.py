@@ -189,6 +189,18 @@ def _id_key(i: str):
     return (0, int(i), "") if i.isdigit() else (1, 0, i)
 
 
+def components_with_verdicts(session) -> pd.DataFrame:
+    """The components table with each cell's verdict as the Sources widget shows it: `verdict`
+    (accepted / rejected; a cell nobody judged is accepted) and `verdict_reason` (why it was
+    rejected: the evaluation's "auto: ..." reason, yours, or DELETED). `accepted` / `reason`
+    stay the evaluation's. This is the table an export writes as sources/components."""
+    comps = session[SOURCES_STEP].tables["components"].copy()
+    statuses = status_of(session, comps["neuron_id"])
+    comps["verdict"] = ["accepted" if s == "unverified" else s for s, _ in statuses]
+    comps["verdict_reason"] = [r for _, r in statuses]
+    return comps
+
+
 def status_of(session, ids) -> list[tuple[str, str]]:
     """(status, reason) per neuron id; "unverified" when the cell has no verdict."""
     v = read_verdicts(session).drop_duplicates("neuron_id", keep="last").set_index("neuron_id")
