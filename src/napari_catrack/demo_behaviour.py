@@ -96,7 +96,7 @@ def run_behaviour_demo(
     err, flipped = centerline_errors(cl.points, truth.centerline)
     posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um,
                             usable=cl.posture_ok).assign(status=cl.status)  # fmt: skip
-    write_table(posture, out / "posture.csv", float_format="%.5g")
+    write_table(posture, out / "posture.csv", float_format="%.6f")
 
     v_params = VelocityParams(pixel_size_um=video.pixel_size_um)
     times = np.arange(T) / video.fps

@@ -38,6 +38,12 @@ def test_segment_centerline_velocity_chain(avi, tmp_path, capsys):
                  "--posture", str(tmp_path / "p.csv"), "--pixel-size", "10"]) == 0  # fmt: skip
     table = pd.read_csv(cl)
     assert list(table.columns) == ["frame", "point", "y", "x"] and len(table) == 15 * 30
+    posture = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
+    floats = [c for c in posture.columns if posture[c].str.contains(".", regex=False).any()]
+    assert floats
+    for col in floats:  # one fixed-point format per column: never 1e-05 beside 0.5 or 96.1
+        decimals = {len(v.split(".")[1]) for v in posture[col] if v}
+        assert decimals == {6} and not posture[col].str.contains("e").any(), col
     pts = table[["y", "x"]].to_numpy().reshape(15, 30, 2)
     truth = np.stack([resample(c, 30) for c in v.truth.centerline[:15]])
     assert np.median(np.linalg.norm(pts - truth, axis=2).mean(axis=1)) < 2.0  # head first

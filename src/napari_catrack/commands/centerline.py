@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
             table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis,
                                   usable=result.posture_ok)  # fmt: skip
             posture = table.assign(status=result.status)
-            write_table(posture, args.posture, float_format="%.5g")
+            write_table(
+                posture, args.posture, float_format="%.6f"
+            )  # fixed point: no 1e-05 beside 0.5
     if target is not None:
         from napari_catrack.core.behaviour.records import record_centerline, record_segmentation
 
