@@ -285,6 +285,28 @@ def test_unsupported_and_missing_files(tmp_path):
         open_recording(tmp_path / "missing.tif")
 
 
+def test_numpy_array_says_how_to_convert(tmp_path):
+    # the targettrack worm volumes are published as .npy (C, X, Y, Z) arrays
+    np.save(tmp_path / "frame_gt.npy", np.zeros((2, 8, 6, 3), dtype=np.uint8))
+    with pytest.raises(InputError, match=r"NumPy array.*tifffile\.imwrite.*--axes"):
+        open_recording(tmp_path / "frame_gt.npy")
+
+
+def test_unnamed_tiff_axes_ask_for_axes_and_then_open(tmp_path):
+    # a plain tifffile.imwrite of a 4-D array reads back as 'QQYX': say to give --axes, not
+    # "repeat an axis" (the user gave no axes)
+    rng = np.random.default_rng(0)
+    vol = rng.integers(0, 200, size=(1, 2, 12, 10, 5), dtype=np.uint8)  # (T, C, X, Y, Z)
+    tifffile.imwrite(tmp_path / "plain.tif", vol[0])
+    with pytest.raises(InputError, match=r"does not name its axes.*'QQYX'.*--axes"):
+        open_recording(tmp_path / "plain.tif")
+    tifffile.imwrite(tmp_path / "plain5.tif", vol)
+    rec = open_recording(tmp_path / "plain5.tif", axes="TCXYZ", z_projection="max")
+    # X and Y given in the file's order come out as (T, Y, X); Z is max-projected
+    np.testing.assert_array_equal(np.asarray(rec.green), vol[:, 0].max(axis=-1).transpose(0, 2, 1))
+    np.testing.assert_array_equal(np.asarray(rec.red), vol[:, 1].max(axis=-1).transpose(0, 2, 1))
+
+
 def test_negative_channel_indices_cannot_alias(two_channel_tiff):
     path, _green, red = two_channel_tiff
     last = open_recording(path, green_channel=0, red_channel=-1)

@@ -63,6 +63,15 @@ def normalise_axes(axes: str, shape: tuple[int, ...]) -> str:
             )
     named = result.replace("_", "")
     if len(set(named)) != len(named):
+        repeated = {letter for letter in named if named.count(letter) > 1}
+        if any(_SYNONYMS.get(a) in repeated for a in axes if a in "QIR"):
+            # tifffile's letters for unnamed axes (a plain `tifffile.imwrite(array)`): nothing
+            # in the file says which is time, depth or channel, and a guess could swap them
+            raise InputError(
+                f"the file does not name its axes (read as {axes!r}, shape {tuple(shape)}); "
+                "give them in the file's order with --axes (the loader's 'axes' field), letters "
+                "T (time), Z (depth), C (channel), Y and X, e.g. TCYX for a two-channel movie"
+            )
         raise InputError(f"axes {axes!r} repeat an axis")
     if "Y" not in result or "X" not in result:
         raise InputError(f"axes {axes!r} have no Y and X image axes")

@@ -136,6 +136,13 @@ def open_recording(
         raw = open_video(spec)  # behaviour videos: AVI/MP4/..., single channel
     elif not os.path.exists(spec):
         raise InputError(f"file not found: {spec}")
+    elif Path(spec).suffix.lower() in (".npy", ".npz"):
+        raise InputError(
+            f"{Path(spec).name} is a NumPy array, which holds no axis names or frame rate: save "
+            "it as TIFF, e.g. python -c \"import numpy, tifffile; tifffile.imwrite('movie.tif', "
+            f"numpy.load('{Path(spec).name}'))\", and open that with --axes in the array's "
+            "order (e.g. --axes CXYZ)"
+        )
     else:
         raise InputError(
             f"unsupported file type {Path(spec).suffix or '(none)'} for {spec}; "
