@@ -129,6 +129,35 @@ def test_ome_tiff_axes_and_physical_size(tmp_path):
     assert rec.fps == pytest.approx(10.0)
 
 
+@pytest.mark.parametrize(
+    ("kind", "time_unit", "interval", "length_unit", "size", "fps", "pixel"),
+    [
+        ("imagej", "ms", 100.0, "nm", 500.0, 10.0, 0.5),  # ImageJ's tunit / unit
+        ("imagej", "min", 0.5, "micron", 0.25, 1 / 30, 0.25),
+        ("imagej", "fortnight", 1.0, "furlong", 1.0, None, None),  # unknown: not guessed
+        ("ome", "ms", 100.0, "nm", 500.0, 10.0, 0.5),  # TimeIncrementUnit / PhysicalSizeXUnit
+        ("ome", "s", 0.05, "mm", 0.001, 20.0, 1.0),
+    ],
+)
+def test_time_and_length_units_of_the_file_are_converted(
+    tmp_path, kind, time_unit, interval, length_unit, size, fps, pixel
+):
+    # a frame interval in ms was read as seconds (fps 1000x too small, time_s 1000x too long)
+    data = np.zeros((3, 8, 8), dtype=np.uint8)
+    if kind == "imagej":
+        path = tmp_path / "movie.tif"
+        meta = {"axes": "TYX", "finterval": interval, "tunit": time_unit, "unit": length_unit}
+        tifffile.imwrite(path, data, imagej=True, metadata=meta, resolution=(1 / size, 1 / size))
+    else:
+        path = tmp_path / "movie.ome.tif"
+        meta = {"axes": "TYX", "TimeIncrement": interval, "TimeIncrementUnit": time_unit}
+        meta.update(PhysicalSizeX=size, PhysicalSizeXUnit=length_unit)
+        tifffile.imwrite(path, data, ome=True, metadata=meta)
+    rec = open_recording(path)
+    assert rec.fps == (None if fps is None else pytest.approx(fps))
+    assert rec.pixel_size_um == (None if pixel is None else pytest.approx(pixel))
+
+
 def test_compressed_tiff_is_read_lazily_through_zarr(tmp_path):
     data = np.random.default_rng(3).integers(0, 500, (5, 32, 32), dtype=np.uint16)
     path = tmp_path / "zlib.tif"
