@@ -214,6 +214,22 @@ def test_a_failing_step_is_reported_and_later_steps_are_not_run(tmp_path, folder
     assert [r["status"] for r in rows[1:3]] == ["not run", "not run"]
 
 
+def test_a_neuron_lost_on_background_does_not_fail_the_recordings_transients(tmp_path, capsys):
+    # its dF/F is NaN throughout (F0 <= 0): the transients step used to fail for every neuron
+    folder = write_batch_folder(tmp_path / "in", 1, n_frames=40, shape=(72, 72), n_neurons=4,
+                                steps=STEPS, extra={"no_align": True,  # green dF/F:
+                                "params": {"traces": {"ratio": False}}}).parent  # fmt: skip
+    seeds = pd.read_csv(folder / "seeds00.csv")
+    seeds.loc[len(seeds)] = ["lost", 2.0, 2.0]  # a corner with no neuron
+    seeds.to_csv(folder / "seeds00.csv", index=False)
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    rows = run_recording(spec, tmp_path / "out")
+    assert [r["status"] for r in rows] == ["done"] * 4, rows
+    assert "transients: warning: 1 of 5 neuron(s)" in capsys.readouterr().err
+    cells = pd.read_csv(tmp_path / "out" / "rec00" / "cells.csv").set_index("neuron_id")
+    assert cells.loc["lost", "n_transients"] == 0 and len(cells) == 5
+
+
 @pytest.mark.slow
 def test_local_cluster_matches_single_runs_and_survives_a_killed_worker(tmp_path, folder):
     """3 recordings on 2 worker processes; one worker is killed while it runs a recording.
