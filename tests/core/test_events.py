@@ -44,7 +44,7 @@ def test_align_events_offsets_video_frames_and_dropped_frames():
     assert out["in_recording"].tolist() == [True, True, False, False]
     with pytest.raises(InputError, match="video frame rate"):
         align_events(events, imaging)
-    with pytest.raises(InputError, match="within the video"):
+    with pytest.raises(InputError, match="beyond the behaviour video.s 300 frames"):
         align_events(events.assign(frame=[np.nan, 999, np.nan, np.nan]), imaging, video=video)
 
 
@@ -140,6 +140,62 @@ def test_events_command_on_a_traces_table(tmp_path, capsys):
     rc = main(["events", str(tmp_path / "traces.csv"), "--events", str(tmp_path / "events.csv"),
                "-o", str(tmp_path / "o2")])  # fmt: skip
     assert rc == 2 and "--fps" in capsys.readouterr().err
+
+
+def test_a_kind_with_no_event_in_the_recording_is_written_not_a_crash(tmp_path, capsys):
+    """User review (h9): one event kind whose events all lie outside the recording crashed
+    `catrack events` (IndexError in the figure, after the tables were computed) and its untested
+    rows said direction "inhibited"."""
+    n, fps = 600, 10.0
+    rng = np.random.default_rng(0)
+    ids = ["a", "b", "c"]
+    pd.DataFrame({"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), 3),
+                  "dff": rng.normal(0, 0.1, 3 * n)}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    times = [5.0, 15.0, 25.0, 35.0, 45.0, 1e9]
+    pd.DataFrame({"event": ["lever"] * 5 + ["late"], "time_s": times}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    out = tmp_path / "out"
+    argv = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv")]
+    assert main([*argv, "--fps", "10", "--n-shuffles", "50", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "late: 1 events (0 in the recording)" in err and "Mean of empty slice" not in err
+    sig = pd.read_csv(out / "eta_significance.csv", keep_default_na=False)
+    late, lever = sig[sig.event == "late"], sig[sig.event == "lever"]
+    assert (late.direction == "").all() and not late.significant.any()
+    assert set(lever.direction) <= {"excited", "inhibited"} and len(lever) == 3
+    assert (out / "figures" / "eta.svg").is_file()
+    ev = pd.read_csv(out / "events.csv")
+    inside = ev[ev.frame >= 0]  # read back: each event's frame is its nearest frame
+    assert np.allclose(inside.frame / fps, inside.time_s, atol=0.5 / fps)
+    assert ev.loc[ev.event == "late", "frame"].tolist() == [-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("event,time_s\n,1.0\n", "row 2 has no event name"),  # pandas 3 kept it as NaN
+        ("event,time_s\nlever,1.0\nlever,inf\n", "row 3 has an infinite time"),
+    ],
+)
+def test_read_events_bad_rows_are_named(tmp_path, text, message):
+    from napari_catrack.io.events import read_events
+
+    (tmp_path / "e.csv").write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_events(tmp_path / "e.csv")
+
+
+def test_event_video_frames_out_of_range_are_named_not_the_placeholder_length():
+    events = pd.DataFrame({"event": ["lever", "reward"], "frame": [3.0, -5.0]})
+    imaging = Clock.regular(100, 10.0)
+    unknown_length = Clock.regular(10**7, 30.0)  # `catrack events --video-fps` without a video
+    with pytest.raises(InputError, match=r"event 2 \(reward\) has frame -5") as err:
+        align_events(events, imaging, video=unknown_length)
+    assert "10000000" not in str(err.value)
+    events["frame"] = [3.0, 400.0]
+    with pytest.raises(InputError, match="event 2 .reward. is at video frame 400, beyond .* 300"):
+        align_events(events, imaging, video=Clock.regular(300, 30.0))
 
 
 def _eta_tables(kinds: list[str], n_neurons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
