@@ -314,6 +314,17 @@ def test_unsupported_and_missing_files(tmp_path):
         open_recording(tmp_path / "missing.tif")
 
 
+def test_a_volume_says_its_depth_was_projected(tmp_path):
+    # `catrack info` of a TZCYX worm volume showed axes TCYX and nothing about its 16 planes
+    vol = np.zeros((2, 16, 2, 12, 10), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "v.tif", vol, imagej=True, metadata={"axes": "TZCYX"})
+    assert open_recording(tmp_path / "v.tif").summary()["z"] == "16 planes, max projection"
+    plane = open_recording(tmp_path / "v.tif", z_projection=3).summary()
+    assert plane["z"] == "16 planes, plane 3 only" and plane["axes"] == "TCYX"
+    tifffile.imwrite(tmp_path / "m.tif", vol[:, 0], imagej=True, metadata={"axes": "TCYX"})
+    assert "z" not in open_recording(tmp_path / "m.tif").summary()
+
+
 def test_numpy_array_says_how_to_convert(tmp_path):
     # the targettrack worm volumes are published as .npy (C, X, Y, Z) arrays
     np.save(tmp_path / "frame_gt.npy", np.zeros((2, 8, 6, 3), dtype=np.uint8))

@@ -65,6 +65,8 @@ class Recording:
     def summary(self) -> dict[str, Any]:
         """What the loader widget and `catrack info` show a user."""
         extra = {"warnings": self.warnings} if self.warnings else {}
+        if self.metadata.get("z"):  # a volume: its depth was reduced (--z-projection)
+            extra = {"z": self.metadata["z"], **extra}
         return {
             "path": self.path,
             "frames": self.n_frames,
@@ -206,6 +208,9 @@ def open_recording(
     metadata = dict(raw.metadata)
     if notes:
         metadata["notes"] = [*metadata.get("notes", []), *notes]
+    depth = _depth(raw.data.shape, file_axes, z_projection)
+    if depth:
+        metadata["z"] = depth
     return Recording(
         green=green,
         red=red,
@@ -218,6 +223,23 @@ def open_recording(
         metadata=metadata,
         _closers=list(raw.closers),
     )
+
+
+def _depth(shape: tuple[int, ...], axes: str, z_projection: str | int) -> str | None:
+    """How a Z axis of the file became 2-D frames, for `summary` ("16 planes, max projection"):
+    the axes shown are those after it (TCYX for a TZCYX file), so it is said here."""
+    from napari_catrack.io.layouts import normalise_axes
+
+    try:
+        named = normalise_axes(axes, shape)
+    except InputError:
+        return None
+    if "Z" not in named:
+        return None
+    n = int(shape[named.index("Z")])
+    if isinstance(z_projection, int | np.integer):
+        return f"{n} planes, plane {int(z_projection)} only"
+    return f"{n} planes, {z_projection} projection"
 
 
 def _open_zarr(spec: str) -> RawStack:
