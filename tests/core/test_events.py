@@ -198,6 +198,41 @@ def test_event_video_frames_out_of_range_are_named_not_the_placeholder_length():
         align_events(events, imaging, video=Clock.regular(300, 30.0))
 
 
+def test_events_fps_that_contradicts_the_traces_is_said(tmp_path, capsys):
+    """User review (h9): `--fps` was used silently when the traces' own time_s (or the session's
+    frame rate) said otherwise, putting every event on the wrong frame."""
+    from napari_catrack.session import Session
+
+    syn = make_event_session(seed=3, n_neurons=4, duration_s=120.0)
+    n, ids = len(syn.frame_times), syn.neuron_ids
+    table = pd.DataFrame({"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), 4),
+                          "time_s": np.tile(syn.frame_times, 4), "dff": syn.dff.ravel()})  # fmt: skip
+    table.to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"event": ["x"] * 4, "time_s": [20.0, 40.0, 60.0, 80.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    base = ["events", "--events", str(tmp_path / "e.csv"), "--n-shuffles", "20", "-o"]
+    assert main([*base, str(tmp_path / "a"), str(tmp_path / "t.csv"), "--fps", "20"]) == 0
+    err = capsys.readouterr().err
+    assert "--fps 20 differs from the traces' time_s (10 Hz)" in err
+    assert "time_s departs from frame / --fps" not in err  # said once: the rate is wrong
+    # the right rate, but time_s has the gaps of the dropped frames that frame / fps has not
+    assert main([*base, str(tmp_path / "b"), str(tmp_path / "t.csv"), "--fps", "10"]) == 0
+    err = capsys.readouterr().err
+    assert "differs" not in err and "time_s departs from frame / --fps" in err
+    assert "--frame-times" in err
+    frames = tmp_path / "frames.csv"
+    pd.DataFrame({"time_s": syn.frame_times}).to_csv(frames, index=False)
+    argv = [*base, str(tmp_path / "c"), str(tmp_path / "t.csv"), "--frame-times", str(frames)]
+    assert main(argv) == 0 and "warning" not in capsys.readouterr().err
+    session = Session(tmp_path / "s.catrack.h5")
+    session.record("settings", attrs={"fps": 10.0})
+    session.record("traces", tables={"traces": table}, attrs={"fps": 10.0})
+    session.save()
+    assert main([*base, str(tmp_path / "d"), str(tmp_path / "s.catrack.h5"), "--fps", "20"]) == 0
+    assert "--fps 20 differs from the session's frame rate (10 Hz)" in capsys.readouterr().err
+
+
 def _eta_tables(kinds: list[str], n_neurons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ETA tables of `kinds`: with 2+ neurons the last kind has one responding, the others none."""
     rng = np.random.default_rng(0)

@@ -79,6 +79,40 @@ def _video_clock(args, params: EventAlignParams):
     return Clock.regular(n, fps, params.video_start_s)
 
 
+def _check_fps_agrees(fps: float | None, known: float | None, where: str) -> bool:
+    """Warn when --fps contradicts the frame rate the traces were made at (the session's, or
+    the spacing of the table's time_s column): every event would land on the wrong frame."""
+    from napari_catrack.commands._common import warn
+
+    if fps is not None and known and abs(fps - known) > 0.01 * known:
+        warn("events", f"--fps {fps:g} differs from {where} ({known:g} Hz): the events are put "
+             f"on frames at {fps:g} Hz; check which is right")  # fmt: skip
+        return False
+    return True
+
+
+def _check_time_column(traces, fps: float, where) -> None:
+    """Warn when the table's time_s has gaps that frame / --fps does not (dropped frames timed
+    by their timestamps): after the first gap every event would land on a shifted frame."""
+    import numpy as np
+
+    from napari_catrack.commands._common import warn
+
+    if "time_s" not in traces:
+        return
+    one = traces.drop_duplicates("frame").sort_values("frame")
+    t, f = one["time_s"].to_numpy(float), one["frame"].to_numpy(float)
+    ok = np.isfinite(t) & np.isfinite(f)
+    if ok.sum() < 2:
+        return
+    off = (t[ok] - t[ok][0]) - (f[ok] - f[ok][0]) / fps
+    if np.nanmax(np.abs(off)) > 0.5 / fps:
+        i = int(np.argmax(np.abs(off) > 0.5 / fps))
+        warn("events", f"{where}: time_s departs from frame / --fps by {off[i]:+.3g} s from frame "
+             f"{int(f[ok][i])} (dropped frames?); --fps ignores time_s: give the frame times "
+             "with --frame-times to keep them")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.events.align import align_events, summarise
     from napari_catrack.core.events.eta import event_triggered_averages
@@ -108,12 +142,17 @@ def run(args: argparse.Namespace) -> int:
     session = None
     if str(args.traces).endswith(SESSION_SUFFIX):
         session = Session.load(args.traces)
+        _check_fps_agrees(args.fps, session.frame_rate(), "the session's frame rate")
         if args.fps is not None or args.frame_times is not None:
             session.remove("events", save=False)
     else:
         session = Session(autosave=False)
         traces = read_table(args.traces, ("neuron_id", "frame"), "traces")
         session.record("traces", tables={"traces": traces}, save=False)
+        # (the spacing of its time_s column, when it has one)
+        agrees = _check_fps_agrees(args.fps, session.frame_rate(), "the traces' time_s")
+        if args.fps and not args.frame_times and agrees:
+            _check_time_column(traces, args.fps, args.traces)
         if args.fps:
             session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:
