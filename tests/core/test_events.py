@@ -233,6 +233,24 @@ def test_events_fps_that_contradicts_the_traces_is_said(tmp_path, capsys):
     assert "--fps 20 differs from the session's frame rate (10 Hz)" in capsys.readouterr().err
 
 
+def test_frame_times_for_traces_numbered_with_gaps_say_how_to_fix(tmp_path, capsys):
+    """A time per recorded frame, but the traces number frames by acquisition (dropped ones left
+    out): "give one time_s per recorded frame" was what the user had done."""
+    syn = make_event_session(seed=3, n_neurons=2, duration_s=60.0)
+    full = np.setdiff1d(np.arange(len(syn.frame_times) + len(syn.dropped)), syn.dropped)
+    n = len(full)
+    pd.DataFrame({"neuron_id": np.repeat(syn.neuron_ids, n), "frame": np.tile(full, 2),
+                  "dff": syn.dff.ravel()}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    pd.DataFrame({"time_s": syn.frame_times}).to_csv(tmp_path / "f.csv", index=False)
+    pd.DataFrame({"event": ["x"], "time_s": [20.0]}).to_csv(tmp_path / "e.csv", index=False)
+    argv = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv"),
+            "--frame-times", str(tmp_path / "f.csv"), "-o", str(tmp_path / "o")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"one per frame of the traces, but the traces number their frames 0-{full[-1]}" in err
+    assert f"with {len(syn.dropped)} numbers missing" in err and not (tmp_path / "o").exists()
+
+
 def _eta_tables(kinds: list[str], n_neurons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ETA tables of `kinds`: with 2+ neurons the last kind has one responding, the others none."""
     rng = np.random.default_rng(0)

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if args.fps:
             session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:
-        imaging = read_imaging_frame_times(args.frame_times, recording_frames(session))
+        imaging = read_imaging_frame_times(args.frame_times, recording_frames(session), session)
     else:
         if session.frame_rate() is None and args.fps is None:
             raise InputError(

@@ -47,7 +47,13 @@ def recording_frames(session) -> int | None:
     return n or None
 
 
-def read_imaging_frame_times(path, n_frames: int | None = None) -> Clock:
+def _traces_frames(session) -> np.ndarray | None:
+    if "traces" in session and "traces" in session["traces"].tables:
+        return np.unique(session["traces"].tables["traces"]["frame"].to_numpy())
+    return None
+
+
+def read_imaging_frame_times(path, n_frames: int | None = None, session=None) -> Clock:
     """The imaging clock from a frame-times file: a `time_s` column (and optionally `frame`) with
     one row per recorded frame; refused when it has no `time_s` or not `n_frames` rows."""
     from pathlib import Path
@@ -67,6 +73,16 @@ def read_imaging_frame_times(path, n_frames: int | None = None) -> Clock:
     if "frame" in table.columns:
         times = times[np.argsort(table["frame"].to_numpy(), kind="stable")]
     if n_frames and len(times) != n_frames:
+        numbered = _traces_frames(session) if session is not None else None
+        if numbered is not None and len(numbered) == len(times) < n_frames:
+            # one time per frame the traces hold, but their frame numbers have gaps (frames
+            # numbered by acquisition, the dropped ones left out): times go by frame number
+            raise InputError(
+                f"{path.name} has {len(times)} frame times, one per frame of the traces, but "
+                f"the traces number their frames 0-{n_frames - 1} with {n_frames - len(times)} "
+                "numbers missing; frame times go by frame number: number the traces' frames "
+                f"0-{len(times) - 1} in recorded order (their gaps are then the timestamps')"
+            )
         raise InputError(
             f"{path.name} has {len(times)} frame times (rows) but the recording has {n_frames} "
             "frames; give one time_s per recorded frame"
