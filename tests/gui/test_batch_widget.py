@@ -119,3 +119,44 @@ def test_batch_widget_says_what_failed_and_shows_which_recording_is_which(
     row = next(r for r in range(4) if widget.report.item(r, 2).text() == "failed")
     assert "lacks column(s) x" in widget.report.item(row, 0).toolTip()
     assert widget.report.item(row, 0).background().color().red() == 200
+
+
+def test_a_workers_warning_does_not_send_the_progress_bar_back_to_zero(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """User review (h9): each warning line a worker logged was reported as progress 0 of N, so
+    the bar fell back to 0 % in the middle of a batch."""
+    import threading
+
+    from qtpy.QtCore import Qt
+
+    import napari_catrack.batch.runner as runner
+
+    release = threading.Event()
+
+    def slow(manifest, output, *, log, progress, **_):
+        progress(1, 2, "rec00")
+        log("catrack batch: rec01: traces: warning: something to check")
+        release.wait(30)
+        progress(2, 2, "rec01")
+        report = pd.DataFrame(
+            [[n, "track", "done", 0.1, "ok"] for n in ("rec00", "rec01")],
+            columns=["recording", "step", "status", "seconds", "message"],
+        )
+        return runner.BatchResult(output=Path(output), report=report)
+
+    monkeypatch.setattr(runner, "run_batch", slow)
+    write_batch_folder(tmp_path, 2, n_frames=8, shape=(32, 32), n_neurons=2)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    for i in range(2):
+        widget._add(str(tmp_path / f"rec0{i}.tif"), seeds=str(tmp_path / f"seeds0{i}.csv"))
+    widget.output.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(widget.run_button, Qt.LeftButton)
+    try:
+        qtbot.wait(1500)  # the relay shows the latest report: the warning came after "1 of 2"
+        assert widget.bar.value() == 50
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: widget.job.finished.is_set(), timeout=30000)
+    assert widget.bar.value() == 100

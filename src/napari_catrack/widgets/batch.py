@@ -249,19 +249,18 @@ class BatchWidget(QWidget):
         workers = self.workers.value()
 
         def work(job):
-            lines = []
+            lines, done = [], [0]  # recordings finished so far
 
             def log(line: str) -> None:
-                lines.append(line)
-                job.progress(0, len(manifest.recordings), line)
+                lines.append(line)  # (a worker's warning: the bar stays where it is; it went
+                job.progress(done[0], len(manifest.recordings), line)  # back to 0 here)
+
+            def progress(d: int, total: int, name: str) -> None:
+                done[0] = d
+                job.progress(d, total, f"{name} finished" if name else "")
 
             return run_batch(
-                manifest,
-                out,
-                workers=workers,
-                log=log,
-                cancel=job.cancelled,
-                progress=lambda d, t, n: job.progress(d, t, f"{n} finished" if n else ""),
+                manifest, out, workers=workers, log=log, cancel=job.cancelled, progress=progress
             )
 
         self.job = start_job(
