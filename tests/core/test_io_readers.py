@@ -340,6 +340,8 @@ def test_unnamed_tiff_axes_ask_for_axes_and_then_open(tmp_path):
     tifffile.imwrite(tmp_path / "plain.tif", vol[0])
     with pytest.raises(InputError, match=r"does not name its axes.*'QQYX'.*--axes"):
         open_recording(tmp_path / "plain.tif")
+    with pytest.raises(InputError, match=r"one volume at one time point.*--axes TCXYZ"):
+        open_recording(tmp_path / "plain.tif", axes="CXYZ")  # one time point: says how
     tifffile.imwrite(tmp_path / "plain5.tif", vol)
     rec = open_recording(tmp_path / "plain5.tif", axes="TCXYZ", z_projection="max")
     # X and Y given in the file's order come out as (T, Y, X); Z is max-projected

@@ -252,7 +252,13 @@ def _movie_axes_hint(given: str, axes: str, shape: tuple[int, ...]) -> str:
     i = max(stacked, key=lambda k: shape[k])
     what = "channels" if axes[i] == "C" else "planes"
     movie = f"{given[:i]}T{given[i + 1 :]}"
-    return f"; if its {shape[i]} {what} are frames, open it with axes {movie} (--axes {movie})"
+    hint = f"; if its {shape[i]} {what} are frames, open it with axes {movie} (--axes {movie})"
+    if "Z" in axes:  # one volume at one time point (e.g. a targettrack head volume)
+        hint += (
+            f"; if it is one volume at one time point, save it with a leading axis of length 1 "
+            f"(array[None]) and open it with axes T{given} (--axes T{given})"
+        )
+    return hint
 
 
 def looks_like_one_channel(first, second, n_pairs: int = 6) -> tuple[bool, str]:
