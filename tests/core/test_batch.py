@@ -230,6 +230,20 @@ def test_a_neuron_lost_on_background_does_not_fail_the_recordings_transients(tmp
     assert cells.loc["lost", "n_transients"] == 0 and len(cells) == 5
 
 
+def test_a_manifest_fps_that_contradicts_the_file_is_said(tmp_path, folder, capsys):
+    # a `fps: 10` copied from the docs silently overrode a recording that states its own rate
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]  # the files state 10 Hz
+    other = type(spec)(**{**spec.__dict__, "options": {**spec.options, "fps": 12.5}})
+    rows = run_recording(other, tmp_path / "out")
+    assert rows[0]["status"] == "done", rows
+    err = capsys.readouterr().err
+    assert "track: warning: the manifest's fps 12.5 differs from the 10 Hz the file states" in err
+    traces = pd.read_csv(tmp_path / "out" / spec.name / "traces.csv")
+    assert traces.time_s.iloc[1] == pytest.approx(1 / 12.5)  # the manifest's rate is used
+    run_recording(spec, tmp_path / "same")  # the manifest's 10 Hz is the file's: nothing said
+    assert "differs" not in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_local_cluster_matches_single_runs_and_survives_a_killed_worker(tmp_path, folder):
     """3 recordings on 2 worker processes; one worker is killed while it runs a recording.

@@ -42,7 +42,18 @@ class StepContext:
 
     @functools.cached_property
     def recording(self):
-        return self.spec.open()
+        rec = self.spec.open()
+        stated = rec.metadata.get("file_fps")
+        if stated and rec.fps and abs(rec.fps - stated) > 0.01 * stated:
+            import warnings  # shown as one line naming the recording and the step
+
+            warnings.warn(
+                f"the manifest's fps {rec.fps:g} differs from the {stated:g} Hz the file states; "
+                "the manifest's is used (remove `fps` from the manifest to use the file's)",
+                UserWarning,
+                stacklevel=2,
+            )
+        return rec
 
     def close(self) -> None:
         if "recording" in self.__dict__:

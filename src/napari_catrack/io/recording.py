@@ -208,6 +208,8 @@ def open_recording(
     metadata = dict(raw.metadata)
     if notes:
         metadata["notes"] = [*metadata.get("notes", []), *notes]
+    if fps is not None and file_fps:  # an override: what the file said, for a warning
+        metadata["file_fps"] = float(file_fps)
     depth = _depth(raw.data.shape, file_axes, z_projection)
     if depth:
         metadata["z"] = depth
