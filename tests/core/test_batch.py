@@ -111,6 +111,9 @@ def test_csv_and_toml_manifests(tmp_path, folder):
     r = read_manifest(tmp_path / "m.csv").recordings[0]
     assert r.steps == ("align", "transients") and r.options["fps"] == 20
     assert r.step_params("transients").k == 4.0
+    # a spreadsheet cell with commas (h9 review: "unknown step(s) align, transients")
+    (tmp_path / "c.csv").write_text(f'path,steps\n{folder / "rec00.tif"},"align, track,traces"\n')
+    assert read_manifest(tmp_path / "c.csv").recordings[0].steps == ("align", "track", "traces")
     (tmp_path / "m.toml").write_text(
         f'[defaults]\nsteps = ["align"]\n[[recordings]]\npath = "{folder / "rec01.tif"}"\n'
     )

@@ -126,7 +126,10 @@ def _from_csv(path: Path) -> dict[str, Any]:
                 step, name = key.split(".", 1)
                 rec.setdefault("params", {}).setdefault(step, {})[name] = value
             elif key == "steps":
-                rec["steps"] = [s.strip() for s in str(value).split(";") if s.strip()]
+                # `align;track` as documented, or `align, track` as a spreadsheet cell often
+                # has it (a string in YAML takes both too); was "unknown step(s) align, track"
+                steps = str(value).replace(";", ",").split(",")
+                rec["steps"] = [s.strip() for s in steps if s.strip()]
             else:
                 rec[key] = value
         recordings.append(rec)
