@@ -114,6 +114,17 @@ def test_csv_and_toml_manifests(tmp_path, folder):
     # a spreadsheet cell with commas (h9 review: "unknown step(s) align, transients")
     (tmp_path / "c.csv").write_text(f'path,steps\n{folder / "rec00.tif"},"align, track,traces"\n')
     assert read_manifest(tmp_path / "c.csv").recordings[0].steps == ("align", "track", "traces")
+    # no_align from a CSV cell is text: "False" and "no" used to mean True (a non-empty string)
+    rec = folder / "rec00.tif"
+    (tmp_path / "n.csv").write_text(
+        f"name,path,steps,no_align\na,{rec},align,False\nb,{rec},align,no\nc,{rec},align,TRUE\n"
+        f"d,{rec},align,1\ne,{rec},align,\n"
+    )
+    flags = [r.no_align for r in read_manifest(tmp_path / "n.csv").recordings]
+    assert flags == [False, False, True, True, False]
+    (tmp_path / "n2.csv").write_text(f"path,steps,no_align\n{rec},align,maybe\n")
+    with pytest.raises(InputError, match="no_align must be true or false, got 'maybe'"):
+        read_manifest(tmp_path / "n2.csv")
     (tmp_path / "m.toml").write_text(
         f'[defaults]\nsteps = ["align"]\n[[recordings]]\npath = "{folder / "rec01.tif"}"\n'
     )
