@@ -144,6 +144,9 @@ class StepParams:
             value = getattr(self, info.name)
             if value is None and info.optional:
                 continue
+            if isinstance(value, str) and info.kind in (bool, int, float) and not info.choices:
+                value = _from_text(info, value)  # a CSV manifest cell, a YAML "false"
+                object.__setattr__(self, info.name, value)
             if (
                 info.kind is float
                 and isinstance(value, int | float)
@@ -319,6 +322,29 @@ class StepParams:
             if given is not None and info.option is not None:
                 values[info.name] = given
         return cls(**values)
+
+
+_TRUE, _FALSE = ("true", "yes", "y", "on", "1"), ("false", "no", "n", "off", "0")
+
+
+def _from_text(info: FieldInfo, text: str) -> Any:
+    """A yes/no or number field given as text (a batch manifest's CSV cell): its value, or one
+    clear line. "False" used to be kept as a string, which is true, and a number as text failed
+    mid-batch instead of when the manifest was read."""
+    name, word = info.option or info.name, text.strip().lower()
+    if info.kind is bool:
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise InputError(f"{name} must be true or false; got {text!r}")
+    try:
+        number = float(word)
+    except ValueError:
+        raise InputError(f"{name} must be a number; got {text!r}") from None
+    if info.kind is int:
+        if not number.is_integer():
+            raise InputError(f"{name} must be a whole number; got {text!r}")
+        return int(number)
+    return number
 
 
 def _metavar(info: FieldInfo) -> str:

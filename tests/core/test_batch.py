@@ -122,6 +122,13 @@ def test_csv_and_toml_manifests(tmp_path, folder):
     )
     flags = [r.no_align for r in read_manifest(tmp_path / "n.csv").recordings]
     assert flags == [False, False, True, True, False]
+    (tmp_path / "p.csv").write_text(  # mixed text: pandas keeps the column as strings
+        f"name,path,steps,traces.ratio\na,{rec},traces,False\nb,{rec},traces,no\n"
+    )
+    ratios = [
+        r.step_params("traces").use_ratio for r in read_manifest(tmp_path / "p.csv").recordings
+    ]
+    assert ratios == [False, False]
     (tmp_path / "n2.csv").write_text(f"path,steps,no_align\n{rec},align,maybe\n")
     with pytest.raises(InputError, match="no_align must be true or false, got 'maybe'"):
         read_manifest(tmp_path / "n2.csv")
