@@ -387,7 +387,9 @@ def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
             )
         lo, hi = info.meta.get("minimum"), info.meta.get("maximum")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+            if value != value:  # NaN: with no bounds it said "must be , got 'nan'"
+                raise argparse.ArgumentTypeError(f"{info.option} must be a number, got {text!r}")
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
                 bounds = " and ".join(
                     s for s in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if s
                 )  # fmt: skip

@@ -251,6 +251,42 @@ def test_frame_times_for_traces_numbered_with_gaps_say_how_to_fix(tmp_path, caps
     assert f"with {len(syn.dropped)} numbers missing" in err and not (tmp_path / "o").exists()
 
 
+def test_bad_frame_times_are_named_by_row_and_a_unit_slip_is_said(tmp_path, capsys):
+    """Frame times with a repeated or missing time said only "sample times must be finite and
+    strictly increasing"; frame times in ms (a DAQ's) were taken as seconds without a word, and
+    the averages then ran on a one-frame window (numpy and matplotlib warnings)."""
+    n, fps = 300, 10.0
+    rng = np.random.default_rng(1)
+    pd.DataFrame({"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
+                  "time_s": np.tile(np.arange(n) / fps, 2),
+                  "dff": rng.normal(0, 0.1, 2 * n)}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    pd.DataFrame({"event": ["x"] * 3, "time_s": [8.0, 15.0, 22.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    good = np.arange(n) / fps
+    base = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv"), "-o"]
+    for name, times, message in [
+        ("dup.csv", np.r_[good[:100], good[99], good[101:]], "row 102 has 9.9 after 9.9"),
+        ("nan.csv", np.r_[good[:50], np.nan, good[51:]], "row 52 has no usable time_s (nan)"),
+    ]:
+        pd.DataFrame({"time_s": times}).to_csv(tmp_path / name, index=False)
+        argv = [*base, str(tmp_path / "o"), "--frame-times", str(tmp_path / name)]
+        assert main(argv) == 2
+        assert f"{name}: " in (err := capsys.readouterr().err) and message in err, err
+        assert main([*base, str(tmp_path / "o"), "--fps", "10", "--video-times",
+                     str(tmp_path / name)]) == 2  # fmt: skip
+        assert message in capsys.readouterr().err
+    pd.DataFrame({"time_s": good * 1000}).to_csv(tmp_path / "ms.csv", index=False)
+    assert main([*base, str(tmp_path / "o"), "--frame-times", str(tmp_path / "ms.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "ms.csv: its frames come at 0.01 Hz but the traces' frame rate is 10 Hz" in err
+    assert "spans fewer than 3 frames at 0.01 Hz" in err and "Mean of empty slice" not in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):  # argparse: it used to say "must be , got 'nan'"
+        main([*base, str(tmp_path / "o"), "--fps", "10", "--events-start-s", "nan"])
+    assert "--events-start-s must be a number, got 'nan'" in capsys.readouterr().err
+
+
 def _eta_tables(kinds: list[str], n_neurons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ETA tables of `kinds`: with 2+ neurons the last kind has one responding, the others none."""
     rng = np.random.default_rng(0)

@@ -59,7 +59,11 @@ def _video_clock(args, params: EventAlignParams):
     from napari_catrack.io.stage import read_frame_times
 
     if args.video_times:
-        return Clock(read_frame_times(args.video_times))
+        from napari_catrack.core.events.session import check_times
+
+        times = read_frame_times(args.video_times)
+        check_times(times, Path(args.video_times).name)
+        return Clock(times)
     if args.video is None and params.video_fps is None:
         return None
     n, fps = None, params.video_fps
@@ -157,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
             session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:
         imaging = read_imaging_frame_times(args.frame_times, recording_frames(session), session)
+        known = session.frame_rate()  # the traces' (or session's) rate: a time_s in ms is
+        if known and abs(imaging.fps - known) > 0.1 * known:  # 1000x slower, taken silently
+            from napari_catrack.commands._common import warn
+
+            warn("events", f"{Path(args.frame_times).name}: its frames come at "
+                 f"{imaging.fps:.3g} Hz but the traces' frame rate is {known:g} Hz (time_s in "
+                 "another unit, e.g. ms?); the frame times are used")  # fmt: skip
     else:
         if session.frame_rate() is None and args.fps is None:
             raise InputError(

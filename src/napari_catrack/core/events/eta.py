@@ -145,6 +145,11 @@ def event_triggered_averages(
     rng = np.random.default_rng(p.seed)
     dt = clock.interval
     lags = np.arange(-round(p.pre_s / dt), round(p.post_s / dt) + 1) * dt
+    if len(lags) < 3:  # (frame times in ms read as s give one lag: empty means and axes)
+        raise InputError(
+            f"the averaging window ({p.pre_s:g} s before to {p.post_s:g} s after each event) "
+            f"spans fewer than 3 frames at {1 / dt:.3g} Hz; check the frame rate or frame times"
+        )
     base = lags < 0 if p.baseline_s <= 0 else (lags >= -p.baseline_s - 1e-9) & (lags < 0)
     kinds = sorted(events["event"].astype(str).unique())
     eta_rows, sig_rows = [], []
