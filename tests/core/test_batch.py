@@ -419,6 +419,30 @@ def test_events_step_lines_up_events_and_keeps_the_files_it_used(tmp_path, folde
     assert events["in_recording"].tolist() == [True, True, False]
 
 
+def test_events_step_checks_frame_times_as_the_command_does(tmp_path, folder, capsys):
+    """The batch events step took any frame-times file: one for another (longer) recording was
+    used silently and frame times in ms went unremarked; `catrack events` refuses the first."""
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]  # 40 frames at 10 Hz
+    pd.DataFrame({"time_s": [0.55], "event": ["tap"]}).to_csv(tmp_path / "e.csv", index=False)
+
+    def run(times, name):
+        pd.DataFrame({"time_s": times}).to_csv(tmp_path / name, index=False)
+        files = {"events": tmp_path / "e.csv", "frame_times": tmp_path / name}
+        one = type(spec)(**{**spec.__dict__, "steps": ("events",), "files": files})
+        return run_recording(one, tmp_path / name.replace(".csv", ""))[0]
+
+    row = run([0.1 * i for i in range(60)], "long.csv")
+    assert (
+        row["status"] == "failed"
+        and "60 frame times (rows) but the recording has 40" in (row["message"])
+    )
+    row = run([100.0 * i for i in range(40)], "ms.csv")
+    assert row["status"] == "done"
+    assert "ms.csv: its frames come at 0.01 Hz but the recording's frame rate is 10 Hz" in (
+        capsys.readouterr().err
+    )
+
+
 def _frames_manifest(folder: Path) -> Path:
     """`folder/frames/` (a TIFF folder recording) and `folder/m.yaml` running `summary` on it."""
     import numpy as np
