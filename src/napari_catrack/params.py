@@ -144,6 +144,9 @@ class StepParams:
             value = getattr(self, info.name)
             if value is None and info.optional:
                 continue
+            if isinstance(value, str) and info.kind in (bool, int, float) and not info.choices:
+                value = _from_text(info, value)  # a CSV manifest cell, a YAML "false"
+                object.__setattr__(self, info.name, value)
             if (
                 info.kind is float
                 and isinstance(value, int | float)
@@ -321,6 +324,29 @@ class StepParams:
         return cls(**values)
 
 
+_TRUE, _FALSE = ("true", "yes", "y", "on", "1"), ("false", "no", "n", "off", "0")
+
+
+def _from_text(info: FieldInfo, text: str) -> Any:
+    """A yes/no or number field given as text (a batch manifest's CSV cell): its value, or one
+    clear line. "False" used to be kept as a string, which is true, and a number as text failed
+    mid-batch instead of when the manifest was read."""
+    name, word = info.option or info.name, text.strip().lower()
+    if info.kind is bool:
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise InputError(f"{name} must be true or false; got {text!r}")
+    try:
+        number = float(word)
+    except ValueError:
+        raise InputError(f"{name} must be a number; got {text!r}") from None
+    if info.kind is int:
+        if not number.is_integer():
+            raise InputError(f"{name} must be a whole number; got {text!r}")
+        return int(number)
+    return number
+
+
 def _metavar(info: FieldInfo) -> str:
     if info.choices:
         return "{" + ",".join(map(str, info.choices)) + "}"
@@ -361,7 +387,9 @@ def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
             )
         lo, hi = info.meta.get("minimum"), info.meta.get("maximum")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+            if value != value:  # NaN: with no bounds it said "must be , got 'nan'"
+                raise argparse.ArgumentTypeError(f"{info.option} must be a number, got {text!r}")
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
                 bounds = " and ".join(
                     s for s in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if s
                 )  # fmt: skip

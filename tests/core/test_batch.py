@@ -111,6 +111,27 @@ def test_csv_and_toml_manifests(tmp_path, folder):
     r = read_manifest(tmp_path / "m.csv").recordings[0]
     assert r.steps == ("align", "transients") and r.options["fps"] == 20
     assert r.step_params("transients").k == 4.0
+    # a spreadsheet cell with commas (h9 review: "unknown step(s) align, transients")
+    (tmp_path / "c.csv").write_text(f'path,steps\n{folder / "rec00.tif"},"align, track,traces"\n')
+    assert read_manifest(tmp_path / "c.csv").recordings[0].steps == ("align", "track", "traces")
+    # no_align from a CSV cell is text: "False" and "no" used to mean True (a non-empty string)
+    rec = folder / "rec00.tif"
+    (tmp_path / "n.csv").write_text(
+        f"name,path,steps,no_align\na,{rec},align,False\nb,{rec},align,no\nc,{rec},align,TRUE\n"
+        f"d,{rec},align,1\ne,{rec},align,\n"
+    )
+    flags = [r.no_align for r in read_manifest(tmp_path / "n.csv").recordings]
+    assert flags == [False, False, True, True, False]
+    (tmp_path / "p.csv").write_text(  # mixed text: pandas keeps the column as strings
+        f"name,path,steps,traces.ratio\na,{rec},traces,False\nb,{rec},traces,no\n"
+    )
+    ratios = [
+        r.step_params("traces").use_ratio for r in read_manifest(tmp_path / "p.csv").recordings
+    ]
+    assert ratios == [False, False]
+    (tmp_path / "n2.csv").write_text(f"path,steps,no_align\n{rec},align,maybe\n")
+    with pytest.raises(InputError, match="no_align must be true or false, got 'maybe'"):
+        read_manifest(tmp_path / "n2.csv")
     (tmp_path / "m.toml").write_text(
         f'[defaults]\nsteps = ["align"]\n[[recordings]]\npath = "{folder / "rec01.tif"}"\n'
     )
@@ -212,6 +233,36 @@ def test_a_failing_step_is_reported_and_later_steps_are_not_run(tmp_path, folder
     rows = run_recording(broken, tmp_path)
     assert rows[0]["status"] == "failed" and "track" in rows[0]["message"]
     assert [r["status"] for r in rows[1:3]] == ["not run", "not run"]
+
+
+def test_a_neuron_lost_on_background_does_not_fail_the_recordings_transients(tmp_path, capsys):
+    # its dF/F is NaN throughout (F0 <= 0): the transients step used to fail for every neuron
+    folder = write_batch_folder(tmp_path / "in", 1, n_frames=40, shape=(72, 72), n_neurons=4,
+                                steps=STEPS, extra={"no_align": True,  # green dF/F:
+                                "params": {"traces": {"ratio": False}}}).parent  # fmt: skip
+    seeds = pd.read_csv(folder / "seeds00.csv")
+    seeds.loc[len(seeds)] = ["lost", 2.0, 2.0]  # a corner with no neuron
+    seeds.to_csv(folder / "seeds00.csv", index=False)
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    rows = run_recording(spec, tmp_path / "out")
+    assert [r["status"] for r in rows] == ["done"] * 4, rows
+    assert "transients: warning: 1 of 5 neuron(s)" in capsys.readouterr().err
+    cells = pd.read_csv(tmp_path / "out" / "rec00" / "cells.csv").set_index("neuron_id")
+    assert cells.loc["lost", "n_transients"] == 0 and len(cells) == 5
+
+
+def test_a_manifest_fps_that_contradicts_the_file_is_said(tmp_path, folder, capsys):
+    # a `fps: 10` copied from the docs silently overrode a recording that states its own rate
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]  # the files state 10 Hz
+    other = type(spec)(**{**spec.__dict__, "options": {**spec.options, "fps": 12.5}})
+    rows = run_recording(other, tmp_path / "out")
+    assert rows[0]["status"] == "done", rows
+    err = capsys.readouterr().err
+    assert "track: warning: the manifest's fps 12.5 differs from the 10 Hz the file states" in err
+    traces = pd.read_csv(tmp_path / "out" / spec.name / "traces.csv")
+    assert traces.time_s.iloc[1] == pytest.approx(1 / 12.5)  # the manifest's rate is used
+    run_recording(spec, tmp_path / "same")  # the manifest's 10 Hz is the file's: nothing said
+    assert "differs" not in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -366,6 +417,30 @@ def test_events_step_lines_up_events_and_keeps_the_files_it_used(tmp_path, folde
     assert record.attrs["video_source"] == ""
     events = record.tables["events"]
     assert events["in_recording"].tolist() == [True, True, False]
+
+
+def test_events_step_checks_frame_times_as_the_command_does(tmp_path, folder, capsys):
+    """The batch events step took any frame-times file: one for another (longer) recording was
+    used silently and frame times in ms went unremarked; `catrack events` refuses the first."""
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]  # 40 frames at 10 Hz
+    pd.DataFrame({"time_s": [0.55], "event": ["tap"]}).to_csv(tmp_path / "e.csv", index=False)
+
+    def run(times, name):
+        pd.DataFrame({"time_s": times}).to_csv(tmp_path / name, index=False)
+        files = {"events": tmp_path / "e.csv", "frame_times": tmp_path / name}
+        one = type(spec)(**{**spec.__dict__, "steps": ("events",), "files": files})
+        return run_recording(one, tmp_path / name.replace(".csv", ""))[0]
+
+    row = run([0.1 * i for i in range(60)], "long.csv")
+    assert (
+        row["status"] == "failed"
+        and "60 frame times (rows) but the recording has 40" in (row["message"])
+    )
+    row = run([100.0 * i for i in range(40)], "ms.csv")
+    assert row["status"] == "done"
+    assert "ms.csv: its frames come at 0.01 Hz but the recording's frame rate is 10 Hz" in (
+        capsys.readouterr().err
+    )
 
 
 def _frames_manifest(folder: Path) -> Path:

@@ -44,7 +44,7 @@ def test_align_events_offsets_video_frames_and_dropped_frames():
     assert out["in_recording"].tolist() == [True, True, False, False]
     with pytest.raises(InputError, match="video frame rate"):
         align_events(events, imaging)
-    with pytest.raises(InputError, match="within the video"):
+    with pytest.raises(InputError, match="beyond the behaviour video.s 300 frames"):
         align_events(events.assign(frame=[np.nan, 999, np.nan, np.nan]), imaging, video=video)
 
 
@@ -140,6 +140,151 @@ def test_events_command_on_a_traces_table(tmp_path, capsys):
     rc = main(["events", str(tmp_path / "traces.csv"), "--events", str(tmp_path / "events.csv"),
                "-o", str(tmp_path / "o2")])  # fmt: skip
     assert rc == 2 and "--fps" in capsys.readouterr().err
+
+
+def test_a_kind_with_no_event_in_the_recording_is_written_not_a_crash(tmp_path, capsys):
+    """User review (h9): one event kind whose events all lie outside the recording crashed
+    `catrack events` (IndexError in the figure, after the tables were computed) and its untested
+    rows said direction "inhibited"."""
+    n, fps = 600, 10.0
+    rng = np.random.default_rng(0)
+    ids = ["a", "b", "c"]
+    pd.DataFrame({"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), 3),
+                  "dff": rng.normal(0, 0.1, 3 * n)}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    times = [5.0, 15.0, 25.0, 35.0, 45.0, 1e9]
+    pd.DataFrame({"event": ["lever"] * 5 + ["late"], "time_s": times}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    out = tmp_path / "out"
+    argv = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv")]
+    assert main([*argv, "--fps", "10", "--n-shuffles", "50", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "late: 1 events (0 in the recording)" in err and "Mean of empty slice" not in err
+    sig = pd.read_csv(out / "eta_significance.csv", keep_default_na=False)
+    late, lever = sig[sig.event == "late"], sig[sig.event == "lever"]
+    assert (late.direction == "").all() and not late.significant.any()
+    assert set(lever.direction) <= {"excited", "inhibited"} and len(lever) == 3
+    assert (out / "figures" / "eta.svg").is_file()
+    ev = pd.read_csv(out / "events.csv")
+    inside = ev[ev.frame >= 0]  # read back: each event's frame is its nearest frame
+    assert np.allclose(inside.frame / fps, inside.time_s, atol=0.5 / fps)
+    assert ev.loc[ev.event == "late", "frame"].tolist() == [-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("event,time_s\n,1.0\n", "row 2 has no event name"),  # pandas 3 kept it as NaN
+        ("event,time_s\nlever,1.0\nlever,inf\n", "row 3 has an infinite time"),
+    ],
+)
+def test_read_events_bad_rows_are_named(tmp_path, text, message):
+    from napari_catrack.io.events import read_events
+
+    (tmp_path / "e.csv").write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_events(tmp_path / "e.csv")
+
+
+def test_event_video_frames_out_of_range_are_named_not_the_placeholder_length():
+    events = pd.DataFrame({"event": ["lever", "reward"], "frame": [3.0, -5.0]})
+    imaging = Clock.regular(100, 10.0)
+    unknown_length = Clock.regular(10**7, 30.0)  # `catrack events --video-fps` without a video
+    with pytest.raises(InputError, match=r"event 2 \(reward\) has frame -5") as err:
+        align_events(events, imaging, video=unknown_length)
+    assert "10000000" not in str(err.value)
+    events["frame"] = [3.0, 400.0]
+    with pytest.raises(InputError, match="event 2 .reward. is at video frame 400, beyond .* 300"):
+        align_events(events, imaging, video=Clock.regular(300, 30.0))
+
+
+def test_events_fps_that_contradicts_the_traces_is_said(tmp_path, capsys):
+    """User review (h9): `--fps` was used silently when the traces' own time_s (or the session's
+    frame rate) said otherwise, putting every event on the wrong frame."""
+    from napari_catrack.session import Session
+
+    syn = make_event_session(seed=3, n_neurons=4, duration_s=120.0)
+    n, ids = len(syn.frame_times), syn.neuron_ids
+    table = pd.DataFrame({"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), 4),
+                          "time_s": np.tile(syn.frame_times, 4), "dff": syn.dff.ravel()})  # fmt: skip
+    table.to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"event": ["x"] * 4, "time_s": [20.0, 40.0, 60.0, 80.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    base = ["events", "--events", str(tmp_path / "e.csv"), "--n-shuffles", "20", "-o"]
+    assert main([*base, str(tmp_path / "a"), str(tmp_path / "t.csv"), "--fps", "20"]) == 0
+    err = capsys.readouterr().err
+    assert "--fps 20 differs from the traces' time_s (10 Hz)" in err
+    assert "time_s departs from frame / --fps" not in err  # said once: the rate is wrong
+    # the right rate, but time_s has the gaps of the dropped frames that frame / fps has not
+    assert main([*base, str(tmp_path / "b"), str(tmp_path / "t.csv"), "--fps", "10"]) == 0
+    err = capsys.readouterr().err
+    assert "differs" not in err and "time_s departs from frame / --fps" in err
+    assert "--frame-times" in err
+    frames = tmp_path / "frames.csv"
+    pd.DataFrame({"time_s": syn.frame_times}).to_csv(frames, index=False)
+    argv = [*base, str(tmp_path / "c"), str(tmp_path / "t.csv"), "--frame-times", str(frames)]
+    assert main(argv) == 0 and "warning" not in capsys.readouterr().err
+    session = Session(tmp_path / "s.catrack.h5")
+    session.record("settings", attrs={"fps": 10.0})
+    session.record("traces", tables={"traces": table}, attrs={"fps": 10.0})
+    session.save()
+    assert main([*base, str(tmp_path / "d"), str(tmp_path / "s.catrack.h5"), "--fps", "20"]) == 0
+    assert "--fps 20 differs from the session's frame rate (10 Hz)" in capsys.readouterr().err
+
+
+def test_frame_times_for_traces_numbered_with_gaps_say_how_to_fix(tmp_path, capsys):
+    """A time per recorded frame, but the traces number frames by acquisition (dropped ones left
+    out): "give one time_s per recorded frame" was what the user had done."""
+    syn = make_event_session(seed=3, n_neurons=2, duration_s=60.0)
+    full = np.setdiff1d(np.arange(len(syn.frame_times) + len(syn.dropped)), syn.dropped)
+    n = len(full)
+    pd.DataFrame({"neuron_id": np.repeat(syn.neuron_ids, n), "frame": np.tile(full, 2),
+                  "dff": syn.dff.ravel()}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    pd.DataFrame({"time_s": syn.frame_times}).to_csv(tmp_path / "f.csv", index=False)
+    pd.DataFrame({"event": ["x"], "time_s": [20.0]}).to_csv(tmp_path / "e.csv", index=False)
+    argv = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv"),
+            "--frame-times", str(tmp_path / "f.csv"), "-o", str(tmp_path / "o")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"one per frame of the traces, but the traces number their frames 0-{full[-1]}" in err
+    assert f"with {len(syn.dropped)} numbers missing" in err and not (tmp_path / "o").exists()
+
+
+def test_bad_frame_times_are_named_by_row_and_a_unit_slip_is_said(tmp_path, capsys):
+    """Frame times with a repeated or missing time said only "sample times must be finite and
+    strictly increasing"; frame times in ms (a DAQ's) were taken as seconds without a word, and
+    the averages then ran on a one-frame window (numpy and matplotlib warnings)."""
+    n, fps = 300, 10.0
+    rng = np.random.default_rng(1)
+    pd.DataFrame({"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
+                  "time_s": np.tile(np.arange(n) / fps, 2),
+                  "dff": rng.normal(0, 0.1, 2 * n)}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    pd.DataFrame({"event": ["x"] * 3, "time_s": [8.0, 15.0, 22.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    good = np.arange(n) / fps
+    base = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv"), "-o"]
+    for name, times, message in [
+        ("dup.csv", np.r_[good[:100], good[99], good[101:]], "row 102 has 9.9 after 9.9"),
+        ("nan.csv", np.r_[good[:50], np.nan, good[51:]], "row 52 has no usable time_s (nan)"),
+    ]:
+        pd.DataFrame({"time_s": times}).to_csv(tmp_path / name, index=False)
+        argv = [*base, str(tmp_path / "o"), "--frame-times", str(tmp_path / name)]
+        assert main(argv) == 2
+        assert f"{name}: " in (err := capsys.readouterr().err) and message in err, err
+        assert main([*base, str(tmp_path / "o"), "--fps", "10", "--video-times",
+                     str(tmp_path / name)]) == 2  # fmt: skip
+        assert message in capsys.readouterr().err
+    pd.DataFrame({"time_s": good * 1000}).to_csv(tmp_path / "ms.csv", index=False)
+    assert main([*base, str(tmp_path / "o"), "--frame-times", str(tmp_path / "ms.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "ms.csv: its frames come at 0.01 Hz but the traces' frame rate is 10 Hz" in err
+    assert "spans fewer than 3 frames at 0.01 Hz" in err and "Mean of empty slice" not in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):  # argparse: it used to say "must be , got 'nan'"
+        main([*base, str(tmp_path / "o"), "--fps", "10", "--events-start-s", "nan"])
+    assert "--events-start-s must be a number, got 'nan'" in capsys.readouterr().err
 
 
 def _eta_tables(kinds: list[str], n_neurons: int) -> tuple[pd.DataFrame, pd.DataFrame]:

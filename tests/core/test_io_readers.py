@@ -129,6 +129,35 @@ def test_ome_tiff_axes_and_physical_size(tmp_path):
     assert rec.fps == pytest.approx(10.0)
 
 
+@pytest.mark.parametrize(
+    ("kind", "time_unit", "interval", "length_unit", "size", "fps", "pixel"),
+    [
+        ("imagej", "ms", 100.0, "nm", 500.0, 10.0, 0.5),  # ImageJ's tunit / unit
+        ("imagej", "min", 0.5, "micron", 0.25, 1 / 30, 0.25),
+        ("imagej", "fortnight", 1.0, "furlong", 1.0, None, None),  # unknown: not guessed
+        ("ome", "ms", 100.0, "nm", 500.0, 10.0, 0.5),  # TimeIncrementUnit / PhysicalSizeXUnit
+        ("ome", "s", 0.05, "mm", 0.001, 20.0, 1.0),
+    ],
+)
+def test_time_and_length_units_of_the_file_are_converted(
+    tmp_path, kind, time_unit, interval, length_unit, size, fps, pixel
+):
+    # a frame interval in ms was read as seconds (fps 1000x too small, time_s 1000x too long)
+    data = np.zeros((3, 8, 8), dtype=np.uint8)
+    if kind == "imagej":
+        path = tmp_path / "movie.tif"
+        meta = {"axes": "TYX", "finterval": interval, "tunit": time_unit, "unit": length_unit}
+        tifffile.imwrite(path, data, imagej=True, metadata=meta, resolution=(1 / size, 1 / size))
+    else:
+        path = tmp_path / "movie.ome.tif"
+        meta = {"axes": "TYX", "TimeIncrement": interval, "TimeIncrementUnit": time_unit}
+        meta.update(PhysicalSizeX=size, PhysicalSizeXUnit=length_unit)
+        tifffile.imwrite(path, data, ome=True, metadata=meta)
+    rec = open_recording(path)
+    assert rec.fps == (None if fps is None else pytest.approx(fps))
+    assert rec.pixel_size_um == (None if pixel is None else pytest.approx(pixel))
+
+
 def test_compressed_tiff_is_read_lazily_through_zarr(tmp_path):
     data = np.random.default_rng(3).integers(0, 500, (5, 32, 32), dtype=np.uint16)
     path = tmp_path / "zlib.tif"
@@ -283,6 +312,41 @@ def test_unsupported_and_missing_files(tmp_path):
         open_recording(tmp_path / "notes.txt")
     with pytest.raises(InputError, match="not found"):
         open_recording(tmp_path / "missing.tif")
+
+
+def test_a_volume_says_its_depth_was_projected(tmp_path):
+    # `catrack info` of a TZCYX worm volume showed axes TCYX and nothing about its 16 planes
+    vol = np.zeros((2, 16, 2, 12, 10), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "v.tif", vol, imagej=True, metadata={"axes": "TZCYX"})
+    assert open_recording(tmp_path / "v.tif").summary()["z"] == "16 planes, max projection"
+    plane = open_recording(tmp_path / "v.tif", z_projection=3).summary()
+    assert plane["z"] == "16 planes, plane 3 only" and plane["axes"] == "TCYX"
+    tifffile.imwrite(tmp_path / "m.tif", vol[:, 0], imagej=True, metadata={"axes": "TCYX"})
+    assert "z" not in open_recording(tmp_path / "m.tif").summary()
+
+
+def test_numpy_array_says_how_to_convert(tmp_path):
+    # the targettrack worm volumes are published as .npy (C, X, Y, Z) arrays
+    np.save(tmp_path / "frame_gt.npy", np.zeros((2, 8, 6, 3), dtype=np.uint8))
+    with pytest.raises(InputError, match=r"NumPy array.*tifffile\.imwrite.*--axes"):
+        open_recording(tmp_path / "frame_gt.npy")
+
+
+def test_unnamed_tiff_axes_ask_for_axes_and_then_open(tmp_path):
+    # a plain tifffile.imwrite of a 4-D array reads back as 'QQYX': say to give --axes, not
+    # "repeat an axis" (the user gave no axes)
+    rng = np.random.default_rng(0)
+    vol = rng.integers(0, 200, size=(1, 2, 12, 10, 5), dtype=np.uint8)  # (T, C, X, Y, Z)
+    tifffile.imwrite(tmp_path / "plain.tif", vol[0])
+    with pytest.raises(InputError, match=r"does not name its axes.*'QQYX'.*--axes"):
+        open_recording(tmp_path / "plain.tif")
+    with pytest.raises(InputError, match=r"one volume at one time point.*--axes TCXYZ"):
+        open_recording(tmp_path / "plain.tif", axes="CXYZ")  # one time point: says how
+    tifffile.imwrite(tmp_path / "plain5.tif", vol)
+    rec = open_recording(tmp_path / "plain5.tif", axes="TCXYZ", z_projection="max")
+    # X and Y given in the file's order come out as (T, Y, X); Z is max-projected
+    np.testing.assert_array_equal(np.asarray(rec.green), vol[:, 0].max(axis=-1).transpose(0, 2, 1))
+    np.testing.assert_array_equal(np.asarray(rec.red), vol[:, 1].max(axis=-1).transpose(0, 2, 1))
 
 
 def test_negative_channel_indices_cannot_alias(two_channel_tiff):

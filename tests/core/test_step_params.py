@@ -162,3 +162,22 @@ def test_align_command_stores_its_parameters(demo_session, tmp_path):
     assert cli.main([*argv, "-o", str(target)]) == 0
     stored = json.loads(target.read_text())["provenance"]["params"]
     assert AlignParams.from_dict(stored, strict=True) == AlignParams(max_frames=20, refine_frames=4)
+
+
+def test_yes_no_and_number_fields_given_as_text_are_read_or_refused():
+    """A batch manifest's CSV cell is text (h9 review): `traces.ratio` = "False" was kept as the
+    string "False", which is true, so the ratio was used; a number as text failed mid-batch."""
+    from napari_catrack.core.tracking.params import TrackParams
+    from napari_catrack.errors import InputError
+
+    assert TracesParams(use_ratio="False").use_ratio is False
+    assert TracesParams(use_ratio="no").use_ratio is False
+    assert TracesParams(use_ratio="Yes").use_ratio is True
+    assert TracesParams(radius="4").radius == 4.0
+    assert TransientParams(snr_threshold=" 3.5 ").snr_threshold == 3.5
+    with pytest.raises(InputError, match="must be true or false; got 'maybe'"):
+        TracesParams(use_ratio="maybe")
+    with pytest.raises(InputError, match="must be a number; got 'abc'"):
+        TrackParams(gate="abc")
+    with pytest.raises(InputError, match=">= "):  # the range is still checked after parsing
+        TracesParams(radius="-1")

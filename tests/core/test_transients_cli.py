@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_catrack.core.transients import detect_rules
+from napari_catrack.core.transients import detect_rules, detect_transients
 from napari_catrack.core.transients.scoring import match_events, precision_recall_f1
 from napari_catrack.errors import InputError
 from napari_catrack.io.cascade import read_cascade_file
@@ -107,6 +107,28 @@ def test_cli_round_trip(tmp_path, traces):
     assert (
         cli.main(["transients", str(src), "--fps", "5", "--method", "ksigma", "-o", str(out)]) == 0
     )
+
+
+def test_a_lost_neuron_does_not_block_the_others(tmp_path, traces, capsys):
+    # a track lost on background has F0 <= 0, so its dF/F is NaN throughout (seen on the real
+    # ZephIR worm): that one neuron used to fail `catrack transients` and the batch step for all
+    cli = pytest.importorskip("napari_catrack.cli")
+    three = np.vstack([traces, np.full((1, traces.shape[1]), np.nan)])
+    src = tmp_path / "traces.csv"
+    long_table(three, [3, 5, 9]).to_csv(src, index=False)
+    out, cells = tmp_path / "t.csv", tmp_path / "c.csv"
+    argv = ["transients", str(src), "--fps", str(FPS), "--method", "rules"]
+    assert cli.main([*argv, "-o", str(out), "--cells", str(cells)]) == 0
+    assert "1 of 3 neuron(s) have no finite dF/F values (neuron_id 9)" in capsys.readouterr().err
+    tab = pd.read_csv(out)
+    assert set(tab["neuron_id"]) == {3, 5} and len(tab) == 4
+    c = pd.read_csv(cells).set_index("neuron_id")
+    assert c.loc[9, "n_transients"] == 0 and np.isnan(c.loc[9, "event_rate_hz"])
+    with pytest.warns(RuntimeWarning, match="neuron_id 9"):
+        same = detect_transients(three, FPS, "rules", neuron_ids=[3, 5, 9])
+    assert same["peak_frame"].tolist() == tab["peak_frame"].tolist()
+    with pytest.raises(InputError, match="only NaN"):  # training still wants every neuron
+        read_traces(src)
 
 
 def test_cli_errors(tmp_path, traces, capsys):

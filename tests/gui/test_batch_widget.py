@@ -3,6 +3,8 @@ runs it on a local cluster in the background and shows the report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import yaml
@@ -78,3 +80,83 @@ def test_batch_widget_checks_before_writing_anything(make_napari_viewer, tmp_pat
     assert widget.run() is None
     assert "not a manifest this widget wrote" in widget.status.text()
     assert (tmp_path / "other" / "manifest.yaml").read_text() == "# my own hand-written manifest\n"
+
+
+def test_batch_widget_says_what_failed_and_shows_which_recording_is_which(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """User review (h9): the recordings' column showed "/tmp/pytest-..." for every row (cut on
+    the right) and after Run the reason of a failure sat off-screen in the report's last column;
+    the status line only counted failures. Now the file names show, and the status names each
+    failed step with its reason (as `catrack batch` prints it); failed rows are marked."""
+    from qtpy.QtCore import Qt
+
+    import napari_catrack.batch.runner as runner
+    from napari_catrack.batch.recording import run_recording
+
+    def in_process(manifest, output, **_):  # the real steps, without starting a dask cluster
+        rows = [row for spec in manifest.recordings for row in run_recording(spec, output)]
+        return runner.BatchResult(output=Path(output), report=pd.DataFrame(rows))
+
+    monkeypatch.setattr(runner, "run_batch", in_process)
+    write_batch_folder(tmp_path, 2, n_frames=20, shape=(48, 48), n_neurons=2)
+    (tmp_path / "bad.csv").write_text("neuron_id,y,xx\nn00,10,10\n")
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    widget._add(str(tmp_path / "rec00.tif"), seeds=str(tmp_path / "seeds00.csv"))
+    widget._add(str(tmp_path / "rec01.tif"), seeds=str(tmp_path / "bad.csv"))
+    assert widget.table.textElideMode() == Qt.ElideLeft and not widget.table.wordWrap()
+    assert widget.table.item(1, 1).toolTip() == str(tmp_path / "rec01.tif")
+    for name, box in widget.step_boxes.items():
+        box.setChecked(name == "track")
+    widget.output.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(widget.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.job is not None and widget.job.finished.is_set(), timeout=60000)
+    qtbot.waitUntil(lambda: widget.report.rowCount() == 4, timeout=10000)
+    status = widget.status.text()
+    assert "1 recording(s) with failures" in status
+    assert "rec01: track failed: seeds" in status and "lacks column(s) x" in status
+    row = next(r for r in range(4) if widget.report.item(r, 2).text() == "failed")
+    assert "lacks column(s) x" in widget.report.item(row, 0).toolTip()
+    assert widget.report.item(row, 0).background().color().red() == 200
+
+
+def test_a_workers_warning_does_not_send_the_progress_bar_back_to_zero(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """User review (h9): each warning line a worker logged was reported as progress 0 of N, so
+    the bar fell back to 0 % in the middle of a batch."""
+    import threading
+
+    from qtpy.QtCore import Qt
+
+    import napari_catrack.batch.runner as runner
+
+    release = threading.Event()
+
+    def slow(manifest, output, *, log, progress, **_):
+        progress(1, 2, "rec00")
+        log("catrack batch: rec01: traces: warning: something to check")
+        release.wait(30)
+        progress(2, 2, "rec01")
+        report = pd.DataFrame(
+            [[n, "track", "done", 0.1, "ok"] for n in ("rec00", "rec01")],
+            columns=["recording", "step", "status", "seconds", "message"],
+        )
+        return runner.BatchResult(output=Path(output), report=report)
+
+    monkeypatch.setattr(runner, "run_batch", slow)
+    write_batch_folder(tmp_path, 2, n_frames=8, shape=(32, 32), n_neurons=2)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    for i in range(2):
+        widget._add(str(tmp_path / f"rec0{i}.tif"), seeds=str(tmp_path / f"seeds0{i}.csv"))
+    widget.output.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(widget.run_button, Qt.LeftButton)
+    try:
+        qtbot.wait(1500)  # the relay shows the latest report: the warning came after "1 of 2"
+        assert widget.bar.value() == 50
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: widget.job.finished.is_set(), timeout=30000)
+    assert widget.bar.value() == 100

@@ -126,7 +126,10 @@ def _from_csv(path: Path) -> dict[str, Any]:
                 step, name = key.split(".", 1)
                 rec.setdefault("params", {}).setdefault(step, {})[name] = value
             elif key == "steps":
-                rec["steps"] = [s.strip() for s in str(value).split(";") if s.strip()]
+                # `align;track` as documented, or `align, track` as a spreadsheet cell often
+                # has it (a string in YAML takes both too); was "unknown step(s) align, track"
+                steps = str(value).replace(";", ",").split(",")
+                rec["steps"] = [s.strip() for s in steps if s.strip()]
             else:
                 rec[key] = value
         recordings.append(rec)
@@ -233,6 +236,23 @@ def parse_manifest(
     return Manifest(source, specs)
 
 
+_TRUE, _FALSE = ("true", "yes", "y", "on", "1"), ("false", "no", "n", "off", "0", "")
+
+
+def _flag(value: Any, where: str, found: list[str]) -> bool:
+    """A yes/no setting: a YAML/TOML bool, or the text a CSV cell holds ("False" and "no" were
+    read as True: any non-empty string is truthy)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    found.append(f"{where} must be true or false, got {value!r}")
+    return False
+
+
 def _all(problems: list[str]) -> InputError:
     """One error for every problem found: the problem itself when alone, else one per line."""
     if len(problems) == 1:
@@ -272,7 +292,7 @@ def _recording(
     export = entry.get("export") or ["tables"]
     export = [export] if isinstance(export, str) else list(export)
     if set(export) - set(EXPORTS):
-        found.append(f"{where}: export must list of {', '.join(EXPORTS)}")
+        found.append(f"{where}: export must list some of {', '.join(EXPORTS)}")
     values = {}
     for step in (s for s in steps if s in STEPS):
         try:
@@ -287,7 +307,7 @@ def _recording(
         options={k: entry[k] for k in OPEN_KEYS if entry.get(k) is not None},
         files={k: _absolute(f) for k, f in files.items()},
         seed_frame=_whole(entry.get("seed_frame")),
-        no_align=bool(entry.get("no_align")),
+        no_align=_flag(entry.get("no_align"), f"{where}: no_align", found),
         export=tuple(export),
     )
     for step in values:  # parameter names and values, now rather than mid-batch

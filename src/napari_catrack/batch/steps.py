@@ -42,7 +42,18 @@ class StepContext:
 
     @functools.cached_property
     def recording(self):
-        return self.spec.open()
+        rec = self.spec.open()
+        stated = rec.metadata.get("file_fps")
+        if stated and rec.fps and abs(rec.fps - stated) > 0.01 * stated:
+            import warnings  # shown as one line naming the recording and the step
+
+            warnings.warn(
+                f"the manifest's fps {rec.fps:g} differs from the {stated:g} Hz the file states; "
+                "the manifest's is used (remove `fps` from the manifest to use the file's)",
+                UserWarning,
+                stacklevel=2,
+            )
+        return rec
 
     def close(self) -> None:
         if "recording" in self.__dict__:
@@ -240,7 +251,13 @@ def _sources(ctx: StepContext, p: SourcesParams) -> str:
 def _events(ctx: StepContext, p: EventAlignParams) -> str:
     from napari_catrack.core.events.align import align_events
     from napari_catrack.core.events.clock import Clock
-    from napari_catrack.core.events.session import imaging_clock, record_events, record_video
+    from napari_catrack.core.events.session import (
+        check_times,
+        imaging_clock,
+        read_imaging_frame_times,
+        record_events,
+        record_video,
+    )
     from napari_catrack.io.events import read_events
     from napari_catrack.io.stage import read_frame_times
 
@@ -248,13 +265,30 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
     if "events" not in files:
         raise InputError("the events step needs an `events` file in the manifest")
     if "frame_times" in files:
-        imaging = Clock(read_frame_times(files["frame_times"]))
+        # the rules of `catrack events --frame-times`: one time per recorded frame of this
+        # recording, increasing (a file for another, longer recording was taken silently)
+        imaging = read_imaging_frame_times(
+            files["frame_times"], ctx.recording.n_frames, ctx.session
+        )
+        known = ctx.spec.options.get("fps") or ctx.recording.fps
+        if known and abs(imaging.fps - known) > 0.1 * known:
+            import warnings
+
+            warnings.warn(
+                f"{Path(files['frame_times']).name}: its frames come at {imaging.fps:.3g} Hz but "
+                f"the recording's frame rate is {known:g} Hz (time_s in another unit, e.g. ms?); "
+                "the frame times are used",
+                UserWarning,
+                stacklevel=2,
+            )
     else:
         ctx.session.remove("events", save=False)  # a new rate or recording: not the old clock
         imaging = imaging_clock(ctx.session, n_frames=ctx.recording.n_frames, fps=ctx.fps())
     video = None
     if "video_times" in files:
-        video = Clock(read_frame_times(files["video_times"]))
+        times = read_frame_times(files["video_times"])
+        check_times(times, Path(files["video_times"]).name)
+        video = Clock(times)
     elif "video" in files or p.video_fps:
         n_video, fps = _video_length(files.get("video"), p.video_fps)
         video = Clock.regular(n_video, fps, p.video_start_s)

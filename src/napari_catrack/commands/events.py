@@ -59,7 +59,11 @@ def _video_clock(args, params: EventAlignParams):
     from napari_catrack.io.stage import read_frame_times
 
     if args.video_times:
-        return Clock(read_frame_times(args.video_times))
+        from napari_catrack.core.events.session import check_times
+
+        times = read_frame_times(args.video_times)
+        check_times(times, Path(args.video_times).name)
+        return Clock(times)
     if args.video is None and params.video_fps is None:
         return None
     n, fps = None, params.video_fps
@@ -77,6 +81,40 @@ def _video_clock(args, params: EventAlignParams):
     if n is None:
         n = 10**7  # frames are timed by the rate alone; any frame number is valid
     return Clock.regular(n, fps, params.video_start_s)
+
+
+def _check_fps_agrees(fps: float | None, known: float | None, where: str) -> bool:
+    """Warn when --fps contradicts the frame rate the traces were made at (the session's, or
+    the spacing of the table's time_s column): every event would land on the wrong frame."""
+    from napari_catrack.commands._common import warn
+
+    if fps is not None and known and abs(fps - known) > 0.01 * known:
+        warn("events", f"--fps {fps:g} differs from {where} ({known:g} Hz): the events are put "
+             f"on frames at {fps:g} Hz; check which is right")  # fmt: skip
+        return False
+    return True
+
+
+def _check_time_column(traces, fps: float, where) -> None:
+    """Warn when the table's time_s has gaps that frame / --fps does not (dropped frames timed
+    by their timestamps): after the first gap every event would land on a shifted frame."""
+    import numpy as np
+
+    from napari_catrack.commands._common import warn
+
+    if "time_s" not in traces:
+        return
+    one = traces.drop_duplicates("frame").sort_values("frame")
+    t, f = one["time_s"].to_numpy(float), one["frame"].to_numpy(float)
+    ok = np.isfinite(t) & np.isfinite(f)
+    if ok.sum() < 2:
+        return
+    off = (t[ok] - t[ok][0]) - (f[ok] - f[ok][0]) / fps
+    if np.nanmax(np.abs(off)) > 0.5 / fps:
+        i = int(np.argmax(np.abs(off) > 0.5 / fps))
+        warn("events", f"{where}: time_s departs from frame / --fps by {off[i]:+.3g} s from frame "
+             f"{int(f[ok][i])} (dropped frames?); --fps ignores time_s: give the frame times "
+             "with --frame-times to keep them")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,16 +146,28 @@ def run(args: argparse.Namespace) -> int:
     session = None
     if str(args.traces).endswith(SESSION_SUFFIX):
         session = Session.load(args.traces)
+        _check_fps_agrees(args.fps, session.frame_rate(), "the session's frame rate")
         if args.fps is not None or args.frame_times is not None:
             session.remove("events", save=False)
     else:
         session = Session(autosave=False)
         traces = read_table(args.traces, ("neuron_id", "frame"), "traces")
         session.record("traces", tables={"traces": traces}, save=False)
+        # (the spacing of its time_s column, when it has one)
+        agrees = _check_fps_agrees(args.fps, session.frame_rate(), "the traces' time_s")
+        if args.fps and not args.frame_times and agrees:
+            _check_time_column(traces, args.fps, args.traces)
         if args.fps:
             session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:
-        imaging = read_imaging_frame_times(args.frame_times, recording_frames(session))
+        imaging = read_imaging_frame_times(args.frame_times, recording_frames(session), session)
+        known = session.frame_rate()  # the traces' (or session's) rate: a time_s in ms is
+        if known and abs(imaging.fps - known) > 0.1 * known:  # 1000x slower, taken silently
+            from napari_catrack.commands._common import warn
+
+            warn("events", f"{Path(args.frame_times).name}: its frames come at "
+                 f"{imaging.fps:.3g} Hz but the traces' frame rate is {known:g} Hz (time_s in "
+                 "another unit, e.g. ms?); the frame times are used")  # fmt: skip
     else:
         if session.frame_rate() is None and args.fps is None:
             raise InputError(

@@ -14,6 +14,7 @@ from napari_catrack.commands._common import (
     recording_from_args,
     recording_inputs,
     session_from_args,
+    warn,
 )
 from napari_catrack.core.signals.params import CleaningParams, TracesParams
 from napari_catrack.errors import InputError
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
             f"--radius {params.radius:g} px does not fit in {rec.frame_shape[0]}x{rec.frame_shape[1]} frames"
         )
     fps = args.fps or rec.fps
+    if args.fps and rec.fps and abs(args.fps - rec.fps) > 0.01 * rec.fps:
+        warn("traces", f"--fps {args.fps:g} differs from the {rec.fps:g} Hz the file states; "
+             "using --fps")  # fmt: skip
     if fps is None:
         print(
             "catrack traces: no frame rate in the file and no --fps: time_s left empty",

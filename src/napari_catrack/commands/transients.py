@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
              f"Hz; using --fps")  # fmt: skip
     fps = check_fps(args.fps if args.fps is not None else known)
     params = TransientParams.from_args(args)
-    tm = read_traces(args.traces, args.layout)
+    tm = read_traces(args.traces, args.layout, lost_ok=True)  # detection leaves them out
     verdicts = None
     if args.verdicts:  # every input is checked before anything is written
         verdicts = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)

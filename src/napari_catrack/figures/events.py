@@ -31,12 +31,19 @@ def draw_eta(
         axes = fig.subplots(2, n, squeeze=False, height_ratios=(3, 2))
     for col, kind in enumerate(kinds):
         mine = eta[eta["event"].astype(str) == kind]
-        wide = mine.pivot_table(index="neuron_id", columns="lag_s", values="mean", sort=False)
+        # dropna=False: a kind with no event in the recording has all-NaN averages, and
+        # dropping them left no lag columns (IndexError in `catrack events` and the export)
+        wide = mine.pivot_table(
+            index="neuron_id", columns="lag_s", values="mean", sort=False, dropna=False
+        )
         sig = significance[significance["event"].astype(str) == kind].set_index("neuron_id")
         order = sig.reindex(wide.index)["response"].fillna(0).sort_values(ascending=False).index
         wide = wide.reindex(order)
         lags = wide.columns.to_numpy(float)
-        lim = float(np.nanpercentile(np.abs(wide.to_numpy()), 98)) if wide.size else 1.0
+        finite = np.abs(wide.to_numpy(float))
+        finite = finite[np.isfinite(finite)]
+        lim = float(np.percentile(finite, 98)) if finite.size else 1.0
+        lim = lim if lim > 0 else 1.0
         ax = axes[0, col]
         im = ax.imshow(
             wide.to_numpy(),
@@ -58,7 +65,10 @@ def draw_eta(
                 ms=4,
                 clip_on=False,
             )
-        ax.set_title(f"{kind}: {int(flagged.sum())} of {len(wide)} neurons respond")
+        if finite.size:
+            ax.set_title(f"{kind}: {int(flagged.sum())} of {len(wide)} neurons respond")
+        else:
+            ax.set_title(f"{kind}: no event in the recording")
         ax.set_ylabel("neuron (by response)")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # rows
         fig.colorbar(im, ax=ax, label="ΔF/F", shrink=0.8)

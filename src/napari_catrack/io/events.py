@@ -45,12 +45,21 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
         raise InputError(f"{path.name}: event times/frames must be numbers ({exc})") from None
     if not len(table):
         raise InputError(f"{path.name} holds no events")
+    infinite = np.isinf(t) | np.isinf(f)
+    if infinite.any():
+        i = int(np.argmax(infinite))
+        raise InputError(f"{path.name}: row {i + 2} has an infinite time or frame; give a number")
     missing = ~np.isfinite(t) & ~np.isfinite(f)
     if missing.any():
         raise InputError(
             f"{path.name}: row {int(np.argmax(missing)) + 2} has neither a time nor a frame"
         )
     names = table[name].astype(str).str.strip() if name else pd.Series([path.stem] * len(table))
-    if (names == "").any() or names.isin(["nan", "None"]).any():
-        raise InputError(f"{path.name}: every event needs a name in column {name!r}")
+    # pandas 3 keeps a blank cell as NaN through astype(str) (pandas 2 made it "nan")
+    unnamed = (names.isna() | names.isin(["", "nan", "None"])).to_numpy()
+    if unnamed.any():
+        raise InputError(
+            f"{path.name}: row {int(np.argmax(unnamed)) + 2} has no event name; every event "
+            f"needs a name in column {name!r}"
+        )
     return pd.DataFrame({"event": names.to_numpy(), "time_s": t, "frame": f})

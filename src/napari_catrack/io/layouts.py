@@ -63,6 +63,15 @@ def normalise_axes(axes: str, shape: tuple[int, ...]) -> str:
             )
     named = result.replace("_", "")
     if len(set(named)) != len(named):
+        repeated = {letter for letter in named if named.count(letter) > 1}
+        if any(_SYNONYMS.get(a) in repeated for a in axes if a in "QIR"):
+            # tifffile's letters for unnamed axes (a plain `tifffile.imwrite(array)`): nothing
+            # in the file says which is time, depth or channel, and a guess could swap them
+            raise InputError(
+                f"the file does not name its axes (read as {axes!r}, shape {tuple(shape)}); "
+                "give them in the file's order with --axes (the loader's 'axes' field), letters "
+                "T (time), Z (depth), C (channel), Y and X, e.g. TCYX for a two-channel movie"
+            )
         raise InputError(f"axes {axes!r} repeat an axis")
     if "Y" not in result or "X" not in result:
         raise InputError(f"axes {axes!r} have no Y and X image axes")
@@ -243,7 +252,13 @@ def _movie_axes_hint(given: str, axes: str, shape: tuple[int, ...]) -> str:
     i = max(stacked, key=lambda k: shape[k])
     what = "channels" if axes[i] == "C" else "planes"
     movie = f"{given[:i]}T{given[i + 1 :]}"
-    return f"; if its {shape[i]} {what} are frames, open it with axes {movie} (--axes {movie})"
+    hint = f"; if its {shape[i]} {what} are frames, open it with axes {movie} (--axes {movie})"
+    if "Z" in axes:  # one volume at one time point (e.g. a targettrack head volume)
+        hint += (
+            f"; if it is one volume at one time point, save it with a leading axis of length 1 "
+            f"(array[None]) and open it with axes T{given} (--axes T{given})"
+        )
+    return hint
 
 
 def looks_like_one_channel(first, second, n_pairs: int = 6) -> tuple[bool, str]:

@@ -65,6 +65,8 @@ class Recording:
     def summary(self) -> dict[str, Any]:
         """What the loader widget and `catrack info` show a user."""
         extra = {"warnings": self.warnings} if self.warnings else {}
+        if self.metadata.get("z"):  # a volume: its depth was reduced (--z-projection)
+            extra = {"z": self.metadata["z"], **extra}
         return {
             "path": self.path,
             "frames": self.n_frames,
@@ -136,6 +138,13 @@ def open_recording(
         raw = open_video(spec)  # behaviour videos: AVI/MP4/..., single channel
     elif not os.path.exists(spec):
         raise InputError(f"file not found: {spec}")
+    elif Path(spec).suffix.lower() in (".npy", ".npz"):
+        raise InputError(
+            f"{Path(spec).name} is a NumPy array, which holds no axis names or frame rate: save "
+            "it as TIFF, e.g. python -c \"import numpy, tifffile; tifffile.imwrite('movie.tif', "
+            f"numpy.load('{Path(spec).name}'))\", and open that with --axes in the array's "
+            "order (e.g. --axes CXYZ)"
+        )
     else:
         raise InputError(
             f"unsupported file type {Path(spec).suffix or '(none)'} for {spec}; "
@@ -199,6 +208,11 @@ def open_recording(
     metadata = dict(raw.metadata)
     if notes:
         metadata["notes"] = [*metadata.get("notes", []), *notes]
+    if fps is not None and file_fps:  # an override: what the file said, for a warning
+        metadata["file_fps"] = float(file_fps)
+    depth = _depth(raw.data.shape, file_axes, z_projection)
+    if depth:
+        metadata["z"] = depth
     return Recording(
         green=green,
         red=red,
@@ -211,6 +225,23 @@ def open_recording(
         metadata=metadata,
         _closers=list(raw.closers),
     )
+
+
+def _depth(shape: tuple[int, ...], axes: str, z_projection: str | int) -> str | None:
+    """How a Z axis of the file became 2-D frames, for `summary` ("16 planes, max projection"):
+    the axes shown are those after it (TCYX for a TZCYX file), so it is said here."""
+    from napari_catrack.io.layouts import normalise_axes
+
+    try:
+        named = normalise_axes(axes, shape)
+    except InputError:
+        return None
+    if "Z" not in named:
+        return None
+    n = int(shape[named.index("Z")])
+    if isinstance(z_projection, int | np.integer):
+        return f"{n} planes, plane {int(z_projection)} only"
+    return f"{n} planes, {z_projection} projection"
 
 
 def _open_zarr(spec: str) -> RawStack:

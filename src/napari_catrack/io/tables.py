@@ -110,13 +110,15 @@ class TraceMatrix:
     dff: np.ndarray  # (neurons, frames) values of the chosen column (dF/F by default)
 
 
-def _check_rows(m: TraceMatrix, where: str) -> TraceMatrix:
+def _check_rows(m: TraceMatrix, where: str, lost_ok: bool = False) -> TraceMatrix:
+    """Refuse a table without values; `lost_ok`: some neurons may be NaN throughout (a track
+    lost on background), for readers that leave them out themselves (transient detection)."""
     if m.dff.size == 0:
         raise InputError(f"{where} holds no trace values")
     dead = ~np.isfinite(m.dff).any(axis=1)
     if dead.all():
         raise InputError(f"{where}: every neuron's dF/F is empty or NaN")
-    if dead.any():
+    if dead.any() and not lost_ok:
         ids = ", ".join(map(str, m.neuron_ids[dead][:5]))
         raise InputError(
             f"{where}: {int(dead.sum())} neuron(s) have only NaN dF/F (neuron_id {ids})"
@@ -302,9 +304,11 @@ def _frame_numbers(columns) -> np.ndarray:
     return np.arange(len(columns))
 
 
-def to_matrix(df: pd.DataFrame, layout: str | None = None, where: str = "traces") -> TraceMatrix:
-    """Long or wide dF/F table to a matrix (every neuron must have a value); `layout=None`
-    picks long when its columns are present."""
+def to_matrix(
+    df: pd.DataFrame, layout: str | None = None, where: str = "traces", *, lost_ok: bool = False
+) -> TraceMatrix:
+    """Long or wide dF/F table to a matrix (every neuron must have a value unless `lost_ok`);
+    `layout=None` picks long when its columns are present."""
     if layout is None:
         if {"neuron_id", "frame"} <= set(df.columns) and not set(LONG_COLUMNS) <= set(df.columns):
             missing = sorted(set(LONG_COLUMNS) - set(df.columns))
@@ -322,12 +326,14 @@ def to_matrix(df: pd.DataFrame, layout: str | None = None, where: str = "traces"
                 f"or {WIDE_FORMAT} (wide); found {_names(df.columns)}"
             )
     if layout == "long":
-        return long_to_matrix(df, "dff", where, require_values=True)
+        return _check_rows(long_to_matrix(df, "dff", where), where, lost_ok)
     if layout == "wide":
-        return _check_rows(wide_to_matrix(df, where), where)
+        return _check_rows(wide_to_matrix(df, where), where, lost_ok)
     raise InputError(f"layout must be 'long' or 'wide', got {layout!r}")
 
 
-def read_traces(path: str | os.PathLike, layout: str | None = None) -> TraceMatrix:
-    """Read a traces CSV/Excel file (long or wide) into a matrix."""
-    return to_matrix(read_table(path, what="traces"), layout, where=str(path))
+def read_traces(
+    path: str | os.PathLike, layout: str | None = None, *, lost_ok: bool = False
+) -> TraceMatrix:
+    """Read a traces CSV/Excel file (long or wide) into a matrix (`lost_ok`: see `_check_rows`)."""
+    return to_matrix(read_table(path, what="traces"), layout, where=str(path), lost_ok=lost_ok)

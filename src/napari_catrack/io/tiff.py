@@ -169,20 +169,40 @@ def _lazy_series(
     return da.from_zarr(z).rechunk(frame_chunks)  # strips -> whole planes, what viewers read
 
 
+# Seconds per time unit and micrometres per length unit, as ImageJ (`tunit`, `unit`) and OME
+# (`TimeIncrementUnit`, `PhysicalSizeXUnit`) name them. A value in a unit not listed here is not
+# used (the rate/pixel size is then unknown and can be given), never read as seconds/µm.
+_SECONDS = {
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "ms": 1e-3, "msec": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
+    "us": 1e-6, "µs": 1e-6, "\\u00b5s": 1e-6, "usec": 1e-6, "microsecond": 1e-6,
+    "microseconds": 1e-6, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0,
+}  # fmt: skip
+_MICRONS = {
+    "micron": 1.0, "microns": 1.0, "um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0,
+    "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "nanometre": 1e-3,
+    "mm": 1e3, "millimeter": 1e3, "millimetre": 1e3,
+}  # fmt: skip
+
+
 def _physical_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | None]:
     fps = pixel = None
     if tif.is_imagej and tif.imagej_metadata:
         ij = tif.imagej_metadata
+        # ImageJ's frame interval is in its time unit `tunit` (seconds when absent)
+        per_s = _SECONDS.get(str(ij.get("tunit", "sec")).strip().lower())
         if ij.get("finterval"):
-            fps = 1.0 / float(ij["finterval"])
+            if per_s is not None and float(ij["finterval"]) > 0:
+                fps = 1.0 / (float(ij["finterval"]) * per_s)
         elif ij.get("fps"):
             fps = float(ij["fps"])
-        unit = str(ij.get("unit", "")).lower()
+        um = _MICRONS.get(str(ij.get("unit", "")).strip().lower())
         res = tif.pages.first.tags.get("XResolution")
-        if res is not None and unit in ("micron", "um", "µm", "\\u00B5m"):
+        if res is not None and um is not None:
             num, den = res.value
             if num:
-                pixel = den / num
+                pixel = den / num * um
     elif tif.is_shaped and tif.shaped_metadata:  # tifffile's own description (MovieWriter)
         shaped = tif.shaped_metadata[0]
         try:
@@ -194,10 +214,13 @@ def _physical_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | No
         try:
             root = ET.fromstring(tif.ome_metadata)
             pix = next(el for el in root.iter() if el.tag.endswith("Pixels"))
-            if pix.get("PhysicalSizeX"):
-                pixel = float(pix.get("PhysicalSizeX"))
-            if pix.get("TimeIncrement"):
-                fps = 1.0 / float(pix.get("TimeIncrement"))
+            # OME's defaults are µm and s; other units are converted (unknown ones not used)
+            um = _MICRONS.get(pix.get("PhysicalSizeXUnit", "µm").strip().lower())
+            if pix.get("PhysicalSizeX") and um is not None:
+                pixel = float(pix.get("PhysicalSizeX")) * um
+            per_s = _SECONDS.get(pix.get("TimeIncrementUnit", "s").strip().lower())
+            if pix.get("TimeIncrement") and per_s is not None:
+                fps = 1.0 / (float(pix.get("TimeIncrement")) * per_s)
         except (ET.ParseError, StopIteration, ValueError, ZeroDivisionError):
             pass
     return fps, pixel

@@ -1,5 +1,6 @@
 """Batch widget: a manifest built from the recordings open in napari (and any added files), run
-with `catrack batch`'s runner in the background, the report shown as recordings finish.
+with `catrack batch`'s runner in the background, recordings counted as they finish and the
+report shown at the end (failed steps and their reasons on the status line).
 
 Thin: the manifest is the documented one (docs/batch.md; "Save manifest…" writes it for the
 command line), the run is `batch.runner.run_batch` in a `start_job` worker, the parameters are
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -56,6 +58,11 @@ class BatchWidget(QWidget):
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["name", "recording", "seeds (optional)"])
         self.table.horizontalHeader().setStretchLastSection(True)
+        # paths are cut on the left: the file name tells the recordings apart (all rows of one
+        # folder showed the same "/home/user/..."); the whole path is the cell's tooltip
+        self.table.setTextElideMode(Qt.ElideLeft)
+        self.table.setWordWrap(False)  # a wrapped cell is cut on the right whatever the mode
+        self.table.itemChanged.connect(_path_tooltip)
         add_open, add_files, remove = (
             QPushButton("Add open recordings"),
             QPushButton("Add files…"),
@@ -108,6 +115,8 @@ class BatchWidget(QWidget):
         self.report = QTableWidget(0, 5)
         self.report.setHorizontalHeaderLabels(["recording", "step", "status", "seconds", "message"])
         self.report.horizontalHeader().setStretchLastSection(True)
+        self.report.setTextElideMode(Qt.ElideMiddle)
+        self.report.setWordWrap(False)
 
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -240,19 +249,18 @@ class BatchWidget(QWidget):
         workers = self.workers.value()
 
         def work(job):
-            lines = []
+            lines, done = [], [0]  # recordings finished so far
 
             def log(line: str) -> None:
-                lines.append(line)
-                job.progress(0, len(manifest.recordings), line)
+                lines.append(line)  # (a worker's warning: the bar stays where it is; it went
+                job.progress(done[0], len(manifest.recordings), line)  # back to 0 here)
+
+            def progress(d: int, total: int, name: str) -> None:
+                done[0] = d
+                job.progress(d, total, f"{name} finished" if name else "")
 
             return run_batch(
-                manifest,
-                out,
-                workers=workers,
-                log=log,
-                cancel=job.cancelled,
-                progress=lambda d, t, n: job.progress(d, t, f"{n} finished" if n else ""),
+                manifest, out, workers=workers, log=log, cancel=job.cancelled, progress=progress
             )
 
         self.job = start_job(
@@ -271,10 +279,26 @@ class BatchWidget(QWidget):
         self.result = result
         report = result.report
         self.report.setRowCount(len(report))
+        failed = QColor(200, 60, 60, 90)
         for r, row in enumerate(report.itertuples(index=False)):
             for c, value in enumerate(row):
-                self.report.setItem(r, c, QTableWidgetItem(str(value)))
-        self.status.setText(f"{result.summary()} -> {result.output}")
+                item = QTableWidgetItem(str(value))
+                item.setToolTip(str(row.message))  # the reason, without scrolling to its column
+                if row.status == "failed":
+                    item.setBackground(failed)
+                self.report.setItem(r, c, item)
+        # what failed and why, as `catrack batch` prints it: the report's message column is
+        # off to the right of a docked widget
+        bad = report[report["status"] == "failed"]
+        why = [f"{r.recording}: {r.step} failed: {r.message}" for r in bad.itertuples()]
+        more = f"\n(and {len(why) - 5} more failed steps)" if len(why) > 5 else ""
+        text = f"{result.summary()} -> {result.output}"
+        self.status.setText("\n".join([text, *why[:5]]) + more)
+
+
+def _path_tooltip(item: QTableWidgetItem) -> None:
+    if item.column() and item.toolTip() != item.text():
+        item.setToolTip(item.text())
 
 
 def _ours(path: Path) -> bool:

@@ -127,7 +127,8 @@ def format_summary(summary: dict) -> str:
     px = summary.get("pixel_size_um")
     lines = [
         f"{summary['frames']} frames, {summary['height']} x {summary['width']} px, {summary['dtype']}",
-        f"{summary['channels']} channel(s), layout {summary['layout']}, axes {summary['axes']}",
+        f"{summary['channels']} channel(s), layout {summary['layout']}, axes {summary['axes']}"
+        + (f" (Z: {summary['z']})" if summary.get("z") else ""),
         f"frame rate: {f'{fps:g} Hz' if fps else 'unknown'}",
         f"pixel size: {f'{px:g} µm' if px else 'unknown'}",
     ]

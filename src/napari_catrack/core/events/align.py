@@ -43,9 +43,19 @@ def align_events(
                 "(--video-fps) or the video's frame times so they can be timed"
             )
         f = source_frame[by_frame]
-        if np.any(f < 0) or np.any(f >= len(video)) or not np.allclose(f, np.round(f)):
+        rows = np.flatnonzero(by_frame)
+        bad = (f < 0) | ~np.isclose(f, np.round(f))
+        if bad.any():  # the row as a file row (header = 1), when the events keep the file order
+            i = int(np.argmax(bad))
             raise InputError(
-                f"event frames must be whole numbers within the video's {len(video)} frames"
+                f"event frames must be whole behaviour-video frame numbers from 0; event "
+                f"{rows[i] + 1} ({events['event'].iloc[rows[i]]}) has frame {f[i]:g}"
+            )
+        if (f >= len(video)).any():  # (a video known only by its rate has no last frame)
+            i = int(np.argmax(f >= len(video)))
+            raise InputError(
+                f"event {rows[i] + 1} ({events['event'].iloc[rows[i]]}) is at video frame "
+                f"{f[i]:g}, beyond the behaviour video's {len(video)} frames"
             )
         time[by_frame] = video.times[f.astype(np.int64)]
     frame = imaging.nearest(time, p.max_distance_frames)

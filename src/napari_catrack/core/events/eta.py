@@ -18,6 +18,7 @@ sums (NaN-aware), so the null costs O(neurons x shifts x events), not x window l
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -144,6 +145,11 @@ def event_triggered_averages(
     rng = np.random.default_rng(p.seed)
     dt = clock.interval
     lags = np.arange(-round(p.pre_s / dt), round(p.post_s / dt) + 1) * dt
+    if len(lags) < 3:  # (frame times in ms read as s give one lag: empty means and axes)
+        raise InputError(
+            f"the averaging window ({p.pre_s:g} s before to {p.post_s:g} s after each event) "
+            f"spans fewer than 3 frames at {1 / dt:.3g} Hz; check the frame rate or frame times"
+        )
     base = lags < 0 if p.baseline_s <= 0 else (lags >= -p.baseline_s - 1e-9) & (lags < 0)
     kinds = sorted(events["event"].astype(str).unique())
     eta_rows, sig_rows = [], []
@@ -159,11 +165,14 @@ def event_triggered_averages(
             else np.zeros((0, len(lags)), int)
         )
         snips = np.where(idx >= 0, values[:, np.maximum(idx, 0)], np.nan)  # (N, E, L)
-        if base.any():
-            with np.errstate(invalid="ignore"):
+        quiet = warnings.catch_warnings()  # "Mean of empty slice": no event in the recording
+        with quiet:  # (its averages are NaN, and the command says how many events fell inside)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if base.any():
                 snips = snips - np.nanmean(snips[:, :, base], axis=2, keepdims=True)
         n_ok = np.isfinite(snips).sum(axis=1)  # (N, L)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             mean = (
                 np.nanmean(snips, axis=1) if len(t_all) else np.full((len(ids), len(lags)), np.nan)
             )
@@ -203,7 +212,8 @@ def event_triggered_averages(
             if len(t) >= p.min_events
             else np.full(len(ids), np.nan)
         )
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # untested: the null is all NaN
             mu, sd = np.nanmean(null, axis=1), np.nanstd(null, axis=1)
         for i, nid in enumerate(ids):
             sig_rows.append(
@@ -223,6 +233,13 @@ def event_triggered_averages(
     sig = pd.DataFrame(sig_rows, columns=SIGNIFICANCE_COLUMNS[:8])
     sig["q_value"] = benjamini_hochberg(sig["p_value"].to_numpy(float))
     sig["significant"] = sig["q_value"].to_numpy(float) < p.alpha
-    sig["direction"] = np.where(sig["response"] > sig["null_mean"], "excited", "inhibited")
+    # "" where nothing was tested (fewer than min_events events in the recording): a NaN
+    # response used to read as "inhibited"
+    tested = np.isfinite(sig["response"].to_numpy(float)) & np.isfinite(
+        sig["null_mean"].to_numpy(float)
+    )
+    sig["direction"] = np.where(
+        ~tested, "", np.where(sig["response"] > sig["null_mean"], "excited", "inhibited")
+    )
     eta = pd.concat(eta_rows, ignore_index=True) if eta_rows else pd.DataFrame(columns=ETA_COLUMNS)
     return EtaResult(eta[ETA_COLUMNS], sig[SIGNIFICANCE_COLUMNS], p)

@@ -52,7 +52,30 @@ def recording_frames(session) -> int | None:
     return n or None
 
 
-def read_imaging_frame_times(path, n_frames: int | None = None) -> Clock:
+def _traces_frames(session) -> np.ndarray | None:
+    if "traces" in session and "traces" in session["traces"].tables:
+        return np.unique(session["traces"].tables["traces"]["frame"].to_numpy())
+    return None
+
+
+def check_times(times: np.ndarray, name: str, rows: np.ndarray | None = None) -> None:
+    """Frame times must be numbers that increase: say which row is not (file rows: header = 1),
+    not only "sample times must be finite and strictly increasing"."""
+    rows = np.arange(len(times)) if rows is None else np.asarray(rows)
+    bad = ~np.isfinite(times)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{name}: row {rows[i] + 2} has no usable time_s ({times[i]})")
+    step = np.diff(times)
+    if (step <= 0).any():
+        i = int(np.argmax(step <= 0)) + 1
+        raise InputError(
+            f"{name}: time_s must increase frame by frame; row {rows[i] + 2} has {times[i]:g} "
+            f"after {times[i - 1]:g}"
+        )
+
+
+def read_imaging_frame_times(path, n_frames: int | None = None, session=None) -> Clock:
     """The imaging clock from a frame-times file: a `time_s` column (and optionally `frame`) with
     one row per recorded frame; refused when it has no `time_s` or not `n_frames` rows."""
     from pathlib import Path
@@ -68,10 +91,23 @@ def read_imaging_frame_times(path, n_frames: int | None = None) -> Clock:
             f"{path.name}: no time_s column (the time, s, of each recorded imaging frame); "
             f"it has {', '.join(map(str, table.columns)) or 'no columns'}"
         )
-    times = table["time_s"].to_numpy(float)
+    times = pd.to_numeric(table["time_s"], errors="coerce").to_numpy(float)
+    order = np.arange(len(times))
     if "frame" in table.columns:
-        times = times[np.argsort(table["frame"].to_numpy(), kind="stable")]
+        order = np.argsort(table["frame"].to_numpy(), kind="stable")
+        times = times[order]
+    check_times(times, path.name, rows=order)
     if n_frames and len(times) != n_frames:
+        numbered = _traces_frames(session) if session is not None else None
+        if numbered is not None and len(numbered) == len(times) < n_frames:
+            # one time per frame the traces hold, but their frame numbers have gaps (frames
+            # numbered by acquisition, the dropped ones left out): times go by frame number
+            raise InputError(
+                f"{path.name} has {len(times)} frame times, one per frame of the traces, but "
+                f"the traces number their frames 0-{n_frames - 1} with {n_frames - len(times)} "
+                "numbers missing; frame times go by frame number: number the traces' frames "
+                f"0-{len(times) - 1} in recorded order (their gaps are then the timestamps')"
+            )
         raise InputError(
             f"{path.name} has {len(times)} frame times (rows) but the recording has {n_frames} "
             "frames; give one time_s per recorded frame"

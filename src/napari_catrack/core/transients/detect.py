@@ -10,6 +10,7 @@ slow wander (pink noise, a drifting baseline, the slow residue of wavelet shrink
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -136,6 +137,7 @@ def detect_transients(
     if method is not None:
         changes["method"] = method
     p = TransientParams.resolve(params, **changes)
+    dff, neuron_ids = _without_lost_cells(dff, neuron_ids)
     detector = resolve_detector(p.model) if p.method == "model" else None  # loaded once
     if progress is None and cancel is None:
         return _detect_all(dff, fps, neuron_ids, p, features, detector)
@@ -159,6 +161,27 @@ def detect_transients(
     if features:  # the feature table's order (see features.add_features)
         table = table.sort_values(["neuron_id", "peak_frame"], kind="stable")
     return table.reset_index(drop=True)
+
+
+def _without_lost_cells(dff, neuron_ids):
+    """Drop the cells with no finite dF/F at all (a track lost on background gives F0 <= 0, so
+    dF/F is NaN throughout), with a warning naming them: they have no transients, and one such
+    cell no longer fails the whole recording. When every cell is lost, `prepare` refuses."""
+    x = np.asarray(dff, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] == 0:
+        return dff, neuron_ids
+    lost = ~np.isfinite(x).any(axis=1)
+    if not lost.any() or lost.all():
+        return dff, neuron_ids
+    ids = neuron_ids_for(neuron_ids, x.shape[0])
+    names = ", ".join(str(i) for i in ids[lost][:8]) + (", ..." if lost.sum() > 8 else "")
+    warnings.warn(
+        f"{int(lost.sum())} of {x.shape[0]} neuron(s) have no finite dF/F values (neuron_id "
+        f"{names}): no transients detected in them",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return x[~lost], ids[~lost]
 
 
 def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool, detector=None):
