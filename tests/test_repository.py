@@ -63,3 +63,29 @@ def test_core_io_and_cli_do_not_import_qt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"Qt/napari imported by the core: {result.stdout}"
+
+
+def _requirement_names(specs) -> set[str]:
+    return {re.split(r"[\s<>=!;\[]", s.strip().strip('"'), maxsplit=1)[0].lower().replace("_", "-")
+            for s in specs if s.strip()}  # fmt: skip
+
+
+def test_lean_install_in_installation_md_names_every_dependency():
+    """docs/installation.md's lean install (--no-deps, then the core packages and the extras
+    wanted) must together name every dependency of pyproject.toml: it left out lazy_loader
+    (every core package imports it) and tomli (TOML manifests on Python 3.10)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = _requirement_names(project["dependencies"])
+    text = (ROOT / "docs" / "installation.md").read_text()
+    block = re.search(r"pip install --no-deps napari-catrack\n(.*?)```", text, re.S).group(1)
+    named = set()
+    for line in block.replace("\\\n", " ").splitlines():
+        line = line.split("#")[0]
+        if line.strip().startswith("pip install"):
+            named |= _requirement_names(re.findall(r'"[^"]+"|\S+', line.strip())[2:])
+    extras = set()
+    for name in ("sam", "learned", "nwb", "batch", "video"):
+        extras |= _requirement_names(project["optional-dependencies"][name])
+    assert needed - named - extras == set()

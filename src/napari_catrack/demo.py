@@ -226,7 +226,7 @@ def run_demo(
     track_params = TrackParams()
     tracks = track(rec.red, rec.green, seeds, 0, params=track_params)
     tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
-    write_table(tracks[["neuron_id", "frame", "y", "x", "confidence"]], out / "tracks.csv")
+    write_table(tracks, out / "tracks.csv")  # with `source`, as `catrack track` and export
     record_tracks(
         session, tracks, track_params, seed_frame=0, alignment=align, inputs={"recording": rec_path}
     )

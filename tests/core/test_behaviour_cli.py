@@ -65,6 +65,26 @@ def test_segment_centerline_velocity_chain(avi, tmp_path, capsys):
                  "-o", str(tmp_path / "cl2.csv")]) == 0  # fmt: skip
 
 
+def test_velocity_from_tracks_does_not_call_a_moving_worm_still(avi, tmp_path, capsys):
+    """From --tracks alone there is no head, so `direction` is 0 everywhere; the summary line
+    said `15 frames (0 moving)` for a crawling worm."""
+    v, _ = avi
+    mid = v.truth.centerline[:15, 50]
+    tracks = pd.DataFrame({"neuron_id": 1, "frame": np.arange(15), "y": mid[:, 0], "x": mid[:, 1]})
+    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    capsys.readouterr()
+    assert main(["velocity", "--stage", str(tmp_path / "stage.csv"), "--tracks",
+                 str(tmp_path / "tracks.csv"), "--pixel-size", "10", "--fps", str(v.fps),
+                 "--image-size", "160,160", "-o", str(tmp_path / "v.csv")]) == 0  # fmt: skip
+    out = pd.read_csv(tmp_path / "v.csv")
+    assert (out["direction"] == 0).all() and out["signed_speed_um_s"].isna().all()
+    fast = int((out["speed_um_s"] >= 20).sum())
+    assert fast > 0
+    line = capsys.readouterr().out
+    assert "0 moving" not in line
+    assert f"({fast} at 20 um/s or more; direction unknown without a centerline)" in line
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

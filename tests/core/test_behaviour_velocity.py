@@ -168,6 +168,29 @@ def test_reads_a_zhen_lab_trackstim_stage_log(tmp_path):
         read_stage(bad)
 
 
+def test_reads_a_space_separated_stage_log(tmp_path):
+    """A log written with spaces between the numbers (TrackStim's columns without its commas, or
+    a rig's `time x y` table) was read as ONE column: a header-less file said `no stage y/x
+    columns found ... it has 0 1000.0 -52.0 3125.0` (its first row taken for names), which points
+    at --stage-columns, the wrong fix."""
+    xs, ys = [1000.0, 1012.5, 1025.25], [-52.0, -50.5, -49.0]
+    path = tmp_path / "stage-pos.txt"
+    path.write_text("".join(f"{i} {x} {y} 3125.0\n" for i, (x, y) in enumerate(zip(xs, ys))))
+    log = read_stage(path)
+    np.testing.assert_allclose(log.yx_um, np.stack([ys, xs], axis=1))
+    np.testing.assert_array_equal(log.frame, [0, 1, 2])
+    named = tmp_path / "rig.txt"
+    named.write_text(
+        "time_s  stage_y_um  stage_x_um\n"
+        + "".join(f"{i / 10}  {y}  {x}\n" for i, (x, y) in enumerate(zip(xs, ys)))
+    )
+    np.testing.assert_allclose(read_stage(named).yx_um, np.stack([ys, xs], axis=1))
+    bad = tmp_path / "three.txt"
+    bad.write_text("0 1.0 2.0\n1 1.5 2.5\n")
+    with pytest.raises(InputError, match="no header line and 3 columns"):
+        read_stage(bad)
+
+
 def test_stage_frame_numbers_win_over_a_contradicting_frame_rate(tmp_path):
     """A 15 Hz log with frame numbers and times read with --fps 30 used to be interpolated in
     time: frame 299 took row ~149 (1 mm off), silently. A time_s column in ms read as seconds

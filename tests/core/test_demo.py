@@ -26,6 +26,13 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     tracks = pd.read_csv(out / "tracks.csv")
     assert list(tracks.columns[:4]) == ["neuron_id", "frame", "y", "x"]
+    # the demo's tables are the ones `catrack track` / `catrack export` write (tracks.csv had
+    # lost its `source` column: seed / auto / manual)
+    assert cli.main(["export", str(out / "demo.catrack.h5"), "-o", str(tmp_path / "x")]) == 0
+    for name in ("candidates.csv", "tracks.csv", "traces.csv", "transients.csv", "cells.csv",
+                 "ensembles/ensemble_members.csv", "behaviour/velocity.csv"):  # fmt: skip
+        demo, exported = (pd.read_csv(d / name, nrows=1) for d in (out, tmp_path / "x"))
+        assert list(demo.columns) == list(exported.columns), name
     assert (tracks.groupby("neuron_id")["frame"].count() == 80).all()
     traces = pd.read_csv(out / "traces.csv")
     assert list(traces.columns[:7]) == [

@@ -352,7 +352,9 @@ def test_cli_round_trip(tmp_path, capsys):
         "n_active",
         "ensemble_id",
     ]
-    assert list(members.columns) == ["ensemble_id", "neuron_id"]
+    # the same table as the session, the demo and `catrack export` write (it lacked `fraction`)
+    assert list(members.columns) == ["ensemble_id", "neuron_id", "fraction"]
+    assert members["fraction"].between(0.5, 1.0).all()  # members: in >= --member-fraction
     assert set(members["ensemble_id"]) == {0, 1}
     sim = pd.read_csv(out / "ensemble_similarity.csv", index_col="event_id")
     assert sim.shape == (len(events), len(events))

@@ -13,6 +13,7 @@ import tifffile
 from napari_catrack.cli import main
 from napari_catrack.errors import Cancelled, InputError
 from napari_catrack.export import available_items, export_session
+from napari_catrack.io.sources import COMPONENT_COLUMNS
 
 from ._session_helpers import two_photon_session, worm_session
 
@@ -171,6 +172,9 @@ def test_exported_components_say_each_cells_verdict_and_why(tmp_path):
     from napari_catrack.core.sources.session import DELETED, set_verdict
 
     session, _ = two_photon_session(tmp_path / "s")
+    comps = session["sources"].tables["components"]
+    if "reason" not in comps:  # as `catrack sources` stores it: `reason` before `accepted`
+        comps.insert(list(comps.columns).index("accepted"), "reason", "")
     long_reason = "two cells merged into one footprint; the upper one fires alone at 12 s and 40 s"
     set_verdict(session, 2, "rejected", long_reason)
     set_verdict(session, 4, "rejected", DELETED)
@@ -183,3 +187,6 @@ def test_exported_components_say_each_cells_verdict_and_why(tmp_path):
     assert by_id.loc[4, "verdict_reason"] == DELETED
     assert by_id.loc[1, "verdict_reason"] == ""
     assert bool(by_id.loc[4, "accepted"])  # the evaluation's own columns are kept as they were
+    # in the order `catrack sources` writes (the CLI contract's columns first), not the
+    # session's: the export put `reason` before `accepted`
+    assert list(table.columns) == [*COMPONENT_COLUMNS, "reason", "verdict", "verdict_reason"]

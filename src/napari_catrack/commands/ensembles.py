@@ -108,11 +108,14 @@ def _write_all(result, out: Path, positions: pd.DataFrame | None, figures: bool)
     import numpy as np
     import pandas as pd
 
+    from napari_catrack.core.ensembles.pipeline import MEMBER_COLUMNS
     from napari_catrack.io.atomic import write_text_atomic
     from napari_catrack.io.tables import write_table
 
     write_table(result.events[EVENTS_CSV_COLUMNS], out / "ensemble_events.csv")
-    write_table(result.members[["ensemble_id", "neuron_id"]], out / "ensemble_members.csv")
+    # with `fraction` (the share of the ensemble's events the neuron is in), as the session, the
+    # demo and `catrack export` write it: one ensemble_members.csv whichever route made it
+    write_table(result.members[list(MEMBER_COLUMNS)], out / "ensemble_members.csv")
     write_table(result.event_neurons, out / "event_neurons.csv")
     ids = result.events["event_id"].to_numpy()
     sim = pd.DataFrame(result.similarity, index=pd.Index(ids, name="event_id"), columns=ids)

@@ -162,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
                   "frame_times": args.frame_times, "recording": args.recording}  # fmt: skip
         target.record(record_velocity, table, params.to_dict(), attrs, inputs=inputs)
         target.save()
-    moving = int((table["direction"] != 0).sum())
-    print(f"{len(table)} frames ({moving} moving) -> {args.output}")
+    if body is None:  # no head, no direction: 0 there does not mean still
+        still = params.still_um_s
+        moving = int((table["speed_um_s"] >= still).sum())
+        what = f"{moving} at {still:g} um/s or more; direction unknown without a centerline"
+    else:
+        what = f"{int((table['direction'] != 0).sum())} moving"
+    print(f"{len(table)} frames ({what}) -> {args.output}")
     return 0

@@ -211,7 +211,7 @@ def _headerless(path: Path, sep: str) -> bool:
     with open(path, encoding="utf-8", errors="replace") as fh:
         line = next((ln for ln in fh if ln.strip()), "")
     try:
-        [float(v) for v in line.split(sep)]
+        [float(v) for v in (line.split() if sep == WHITESPACE else line.split(sep))]
     except ValueError:
         return False
     return bool(line.strip())
@@ -235,15 +235,22 @@ def _trackstim(path: Path, sep: str) -> pd.DataFrame:
     return table
 
 
+WHITESPACE = r"\s+"
+
+
 def _delimiter(path: Path) -> str:
-    """Comma, tab or semicolon, whichever the header line has most of (comma if none).
+    """Comma, tab or semicolon, whichever the header line has most of; runs of spaces when it has
+    none of them but several words (`time x y`, `0 1000.0 -52.0 3125.0`); else comma.
 
     pandas' sniffer (`sep=None`) guesses any character: on a one-column file `time_s` it split
-    the header at the "t".
+    the header at the "t". A space-separated log read with a comma was one column, named after
+    its whole first line.
     """
     with open(path, encoding="utf-8", errors="replace") as fh:
         header = fh.readline()
-    return max((",", "\t", ";"), key=header.count) if any(c in header for c in ",\t;") else ","
+    if any(c in header for c in ",\t;"):
+        return max((",", "\t", ";"), key=header.count)
+    return WHITESPACE if len(header.split()) > 1 else ","
 
 
 def _read_hdf5(path: Path):

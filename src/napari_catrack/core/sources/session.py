@@ -193,8 +193,13 @@ def components_with_verdicts(session) -> pd.DataFrame:
     """The components table with each cell's verdict as the Sources widget shows it: `verdict`
     (accepted / rejected; a cell nobody judged is accepted) and `verdict_reason` (why it was
     rejected: the evaluation's "auto: ..." reason, yours, or DELETED). `accepted` / `reason`
-    stay the evaluation's. This is the table an export writes as sources/components."""
-    comps = session[SOURCES_STEP].tables["components"].copy()
+    stay the evaluation's. This is the table an export writes as sources/components, its columns
+    in the order `catrack sources` writes them (`io.sources.COMPONENT_COLUMNS` first)."""
+    from napari_catrack.io.sources import COMPONENT_COLUMNS
+
+    comps = session[SOURCES_STEP].tables["components"]
+    first = [c for c in COMPONENT_COLUMNS if c in comps.columns]
+    comps = comps[first + [c for c in comps.columns if c not in first]].copy()
     statuses = status_of(session, comps["neuron_id"])
     comps["verdict"] = ["accepted" if s == "unverified" else s for s, _ in statuses]
     comps["verdict_reason"] = [r for _, r in statuses]
