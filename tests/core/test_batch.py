@@ -45,6 +45,27 @@ def test_manifest_defaults_names_and_checks(tmp_path, folder):
     )
     m = read_manifest(tmp_path / "m.yaml")
     assert [r.name for r in m.recordings] == ["a_rec", "b_rec", "again"]
+    # docs/batch.md's example: a recording with its own shorter `steps` is not refused for the
+    # defaults' parameters of a step it does not run; its own such parameters still are
+    (tmp_path / "short.yaml").write_text(
+        "defaults: {steps: [align, transients], params: {transients: {k: 3.0}}}\n"
+        "recordings:\n  - {path: a/rec.tif, steps: [align]}\n"
+    )
+    assert read_manifest(tmp_path / "short.yaml").recordings[0].steps == ("align",)
+    (tmp_path / "own.yaml").write_text(
+        "recordings:\n  - {path: a/rec.tif, steps: [align], params: {transients: {k: 3.0}}}\n"
+    )
+    with pytest.raises(InputError, match="parameters for step.s. not run: transients"):
+        read_manifest(tmp_path / "own.yaml")
+    # the defaults' parameters of a step nothing runs are still a mistake, said once
+    (tmp_path / "none.yaml").write_text(
+        "defaults: {steps: [align], params: {transients: {k: 3.0}}}\n"
+        "recordings:\n  - {path: a/rec.tif}\n"
+    )
+    with pytest.raises(
+        InputError, match="defaults: parameters for step.s. nothing runs: transients"
+    ):
+        read_manifest(tmp_path / "none.yaml")
     p = m.recordings[1].step_params("transients")
     assert (p.method, p.k) == ("ksigma", 3.0)
     assert m.recordings[0].path == tmp_path / "a" / "rec.tif"
