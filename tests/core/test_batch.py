@@ -3,8 +3,10 @@ processes that loses only the recording of a killed worker (docs/batch.md)."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
+import socketserver
 import threading
 import time
 from pathlib import Path
@@ -341,6 +343,53 @@ def test_batch_command_errors(tmp_path, capsys):
     (tmp_path / "m.yaml").write_text("recordings: []\n")
     assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "o")]) == 2
     assert "lists no recordings" in capsys.readouterr().err
+
+
+class _Garbage(socketserver.BaseRequestHandler):
+    def handle(self):  # random bytes where dask's handshake is expected
+        try:
+            self.request.sendall(os.urandom(4096))
+            self.request.recv(1024)
+        except OSError:
+            pass
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("handler", [_Garbage, _Quiet], ids=["garbage", "http"])
+def test_a_scheduler_address_that_is_no_dask_scheduler_is_one_line_soon(
+    tmp_path, folder, capsys, monkeypatch, handler
+):
+    """`--scheduler` at a port answering random bytes died with distributed's traceback ("Unable
+    to allocate 3.07 EiB"); at an HTTP server (the dashboard's port) it waited for ever."""
+    from napari_catrack.batch import runner
+
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT_S", 2.0, raising=False)
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    try:
+        start = time.monotonic()
+        args = ["batch", str(folder / "manifest.yaml"), "-o", str(tmp_path / "o"), "--no-progress"]
+        assert main([*args, "--scheduler", address]) == 2
+        assert time.monotonic() - start < 10
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip()
+    assert f"{address} is not a dask scheduler (or not reachable): " in err, err
+    why = (
+        "its answer is not dask's protocol" if handler is _Garbage else "no dask answer within 2 s"
+    )
+    assert why in err, err
+    lines = err.splitlines()  # the batch's first line, then the error alone
+    assert "Traceback" not in err and lines[-1].startswith("catrack: error: "), err
+    assert len(lines) == 2 and lines[0].startswith("catrack batch: 3 recordings"), err
+    assert not (tmp_path / "o" / "report.csv").exists()
 
 
 def test_session_params_are_the_values_that_differ_from_the_defaults(tmp_path):
