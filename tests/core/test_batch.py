@@ -339,6 +339,22 @@ def test_local_cluster_matches_single_runs_and_survives_a_killed_worker(tmp_path
                                           pd.read_csv(tmp_path / "alone" / spec.name / table))  # fmt: skip
 
 
+def test_a_cancelled_batch_hands_back_the_rows_of_the_recordings_that_finished(tmp_path, folder):
+    """The Batch widget showed nothing after Cancel: the runner's Cancelled carried no rows."""
+    from napari_catrack.batch.runner import BatchCancelled, run_batch
+
+    manifest = read_manifest(folder / "manifest.yaml")
+    with pytest.raises(BatchCancelled, match="cancelled after 1 of 3 recordings") as caught:
+        run_batch(manifest, tmp_path / "out", workers=1, log=lambda _: None, cancel=lambda: True)
+    report = caught.value.report
+    assert (caught.value.done, caught.value.total) == (1, 3)
+    assert report.recording.nunique() == 1 and (report.status == "done").all()
+    assert list(report.step) == [*STEPS, "export"]
+    name = report.recording.iloc[0]
+    assert (tmp_path / "out" / name / "traces.csv").is_file()  # kept
+    assert not (tmp_path / "out" / "report.csv").exists()  # written only by a batch that ends
+
+
 def test_batch_command_errors(tmp_path, capsys):
     (tmp_path / "m.yaml").write_text("recordings: []\n")
     assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "o")]) == 2

@@ -27,10 +27,19 @@ import pandas as pd
 
 from napari_catrack.batch.manifest import Manifest
 from napari_catrack.batch.recording import REPORT_COLUMNS, SET_ASIDE, run_recording
-from napari_catrack.errors import InputError
+from napari_catrack.errors import Cancelled, InputError
 
 POOLED = {"cells": "cells.csv", "transients": "transients.csv"}
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+class BatchCancelled(Cancelled):
+    """The batch was cancelled after `done` of `total` recordings finished: `report` holds their
+    rows (their files are kept; `report.csv` is written only by a batch that ends)."""
+
+    def __init__(self, message: str, report: pd.DataFrame, done: int, total: int) -> None:
+        super().__init__(message)
+        self.report, self.done, self.total = report, done, total
 
 
 @dataclass
@@ -271,27 +280,33 @@ def run_batch(
                 progress(done, total, spec.name)
             if cancel is not None and cancel():  # finished recordings stay; the rest waits
                 client.cancel(list(running))
-                from napari_catrack.errors import Cancelled
-
-                raise Cancelled(
+                raise BatchCancelled(
                     f"batch cancelled after {done} of {total} recordings; finished recordings "
-                    "are kept and a rerun completes the others"
+                    "are kept and a rerun completes the others",
+                    _sorted_report(rows, manifest),
+                    done,
+                    total,
                 )
             submit_while_threads_are_free()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    order = {s.name: i for i, s in enumerate(manifest.recordings)}
-    report = report.sort_values(
-        "recording", key=lambda c: c.map(order), kind="stable", ignore_index=True
-    )
+    report = _sorted_report(rows, manifest)
     from napari_catrack.io.tables import write_table
 
     write_table(report, out / "report.csv")
     pooled = pool_tables(manifest, out)
     return BatchResult(out, report, pooled, dashboard, time.perf_counter() - start)
+
+
+def _sorted_report(rows: list[dict[str, Any]], manifest: Manifest) -> pd.DataFrame:
+    """The report rows in the manifest's order of recordings (each recording's in step order)."""
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    order = {s.name: i for i, s in enumerate(manifest.recordings)}
+    return report.sort_values(
+        "recording", key=lambda c: c.map(order), kind="stable", ignore_index=True
+    )
 
 
 def pool_tables(manifest: Manifest, out: Path) -> dict[str, Path]:
