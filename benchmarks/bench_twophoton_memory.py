@@ -13,8 +13,11 @@ and the bytes it read (/proc/PID/io read_bytes):
 The built files are deleted at the end (the disk is shared); `--movie` runs on an existing
 uint16 TIFF instead and leaves it.
 Run: python benchmarks/bench_twophoton_memory.py [--step register|summary|sources] [--gb 10]
-     [--dir /tmp] [--movie big.tif]
-Writes benchmarks/results/twophoton_memory.json (register) or twophoton_memory_STEP.json.
+     [--dir /tmp] [--movie big.tif] [--out result.json]
+Prints the result (JSON). On the built movie it also writes the committed
+benchmarks/results/twophoton_memory.json (register) or twophoton_memory_STEP.json; on a
+`--movie` of your own it writes only to `--out` when given (which may name the committed file,
+to replace it on purpose): a run on another movie never overwrites the committed result.
 """
 
 from __future__ import annotations
@@ -52,13 +55,36 @@ def build(path: Path, gb: float, size: int = 512, *, drift_px: int = 8) -> int:
     return n
 
 
-def main() -> None:
+def result_path(step: str, movie: str | None, out: str | None) -> Path | None:
+    """Where the result JSON goes: `--out`, else the committed file for the built movie, else
+    nowhere (printed only). An `--out` that is the movie or a folder is refused."""
+    if out:
+        path = Path(out)
+        if path.is_dir():
+            raise SystemExit(f"--out {out} is a folder; give a .json file name")
+        if movie and path.resolve() == Path(movie).resolve():
+            raise SystemExit(f"--out {out} is the movie itself; give a .json file name")
+        return path
+    if movie:
+        return None
+    return RESULTS / (
+        "twophoton_memory.json" if step == "register" else f"twophoton_memory_{step}.json"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--step", choices=("register", "summary", "sources"), default="register")
     ap.add_argument("--gb", type=float, default=10.0)
     ap.add_argument("--dir", default=tempfile.gettempdir())
     ap.add_argument("--movie", help="an existing uint16 (T, 512, 512) TIFF to use (kept)")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--out",
+        help="write the result JSON here (default: the committed results file for the built "
+        "movie; with --movie, printed only)",
+    )
+    args = ap.parse_args(argv)
+    target = result_path(args.step, args.movie, args.out)  # refused before any work
     work = Path(tempfile.mkdtemp(prefix="catrack_mem_", dir=args.dir))
     try:
         t0 = time.perf_counter()
@@ -107,13 +133,12 @@ def main() -> None:
             "load": [round(v, 2) for v in os.getloadavg()],
         }  # fmt: skip
         print(json.dumps(out, indent=1))
-        name = (
-            "twophoton_memory.json"
-            if args.step == "register"
-            else f"twophoton_memory_{args.step}.json"
-        )
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / name).write_text(json.dumps(out, indent=2))
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(out, indent=2))
+            print(f"written: {target}", file=sys.stderr)
+        else:
+            print("not written (a --movie of your own; --out FILE to keep it)", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # the built movie and the outputs go
 

@@ -3,8 +3,10 @@ processes that loses only the recording of a killed worker (docs/batch.md)."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
+import socketserver
 import threading
 import time
 from pathlib import Path
@@ -45,6 +47,27 @@ def test_manifest_defaults_names_and_checks(tmp_path, folder):
     )
     m = read_manifest(tmp_path / "m.yaml")
     assert [r.name for r in m.recordings] == ["a_rec", "b_rec", "again"]
+    # docs/batch.md's example: a recording with its own shorter `steps` is not refused for the
+    # defaults' parameters of a step it does not run; its own such parameters still are
+    (tmp_path / "short.yaml").write_text(
+        "defaults: {steps: [align, transients], params: {transients: {k: 3.0}}}\n"
+        "recordings:\n  - {path: a/rec.tif, steps: [align]}\n"
+    )
+    assert read_manifest(tmp_path / "short.yaml").recordings[0].steps == ("align",)
+    (tmp_path / "own.yaml").write_text(
+        "recordings:\n  - {path: a/rec.tif, steps: [align], params: {transients: {k: 3.0}}}\n"
+    )
+    with pytest.raises(InputError, match="parameters for step.s. not run: transients"):
+        read_manifest(tmp_path / "own.yaml")
+    # the defaults' parameters of a step nothing runs are still a mistake, said once
+    (tmp_path / "none.yaml").write_text(
+        "defaults: {steps: [align], params: {transients: {k: 3.0}}}\n"
+        "recordings:\n  - {path: a/rec.tif}\n"
+    )
+    with pytest.raises(
+        InputError, match="defaults: parameters for step.s. nothing runs: transients"
+    ):
+        read_manifest(tmp_path / "none.yaml")
     p = m.recordings[1].step_params("transients")
     assert (p.method, p.k) == ("ksigma", 3.0)
     assert m.recordings[0].path == tmp_path / "a" / "rec.tif"
@@ -316,10 +339,73 @@ def test_local_cluster_matches_single_runs_and_survives_a_killed_worker(tmp_path
                                           pd.read_csv(tmp_path / "alone" / spec.name / table))  # fmt: skip
 
 
+def test_a_cancelled_batch_hands_back_the_rows_of_the_recordings_that_finished(tmp_path, folder):
+    """The Batch widget showed nothing after Cancel: the runner's Cancelled carried no rows."""
+    from napari_catrack.batch.runner import BatchCancelled, run_batch
+
+    manifest = read_manifest(folder / "manifest.yaml")
+    with pytest.raises(BatchCancelled, match="cancelled after 1 of 3 recordings") as caught:
+        run_batch(manifest, tmp_path / "out", workers=1, log=lambda _: None, cancel=lambda: True)
+    report = caught.value.report
+    assert (caught.value.done, caught.value.total) == (1, 3)
+    assert report.recording.nunique() == 1 and (report.status == "done").all()
+    assert list(report.step) == [*STEPS, "export"]
+    name = report.recording.iloc[0]
+    assert (tmp_path / "out" / name / "traces.csv").is_file()  # kept
+    assert not (tmp_path / "out" / "report.csv").exists()  # written only by a batch that ends
+
+
 def test_batch_command_errors(tmp_path, capsys):
     (tmp_path / "m.yaml").write_text("recordings: []\n")
     assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "o")]) == 2
     assert "lists no recordings" in capsys.readouterr().err
+
+
+class _Garbage(socketserver.BaseRequestHandler):
+    def handle(self):  # random bytes where dask's handshake is expected
+        try:
+            self.request.sendall(os.urandom(4096))
+            self.request.recv(1024)
+        except OSError:
+            pass
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("handler", [_Garbage, _Quiet], ids=["garbage", "http"])
+def test_a_scheduler_address_that_is_no_dask_scheduler_is_one_line_soon(
+    tmp_path, folder, capsys, monkeypatch, handler
+):
+    """`--scheduler` at a port answering random bytes died with distributed's traceback ("Unable
+    to allocate 3.07 EiB"); at an HTTP server (the dashboard's port) it waited for ever."""
+    from napari_catrack.batch import runner
+
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT_S", 2.0, raising=False)
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    try:
+        start = time.monotonic()
+        args = ["batch", str(folder / "manifest.yaml"), "-o", str(tmp_path / "o"), "--no-progress"]
+        assert main([*args, "--scheduler", address]) == 2
+        assert time.monotonic() - start < 10
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip()
+    assert f"{address} is not a dask scheduler (or not reachable): " in err, err
+    why = (
+        "its answer is not dask's protocol" if handler is _Garbage else "no dask answer within 2 s"
+    )
+    assert why in err, err
+    lines = err.splitlines()  # the batch's first line, then the error alone
+    assert "Traceback" not in err and lines[-1].startswith("catrack: error: "), err
+    assert len(lines) == 2 and lines[0].startswith("catrack batch: 3 recordings"), err
+    assert not (tmp_path / "o" / "report.csv").exists()
 
 
 def test_session_params_are_the_values_that_differ_from_the_defaults(tmp_path):

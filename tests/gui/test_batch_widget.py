@@ -3,6 +3,7 @@ runs it on a local cluster in the background and shows the report."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -160,3 +161,56 @@ def test_a_workers_warning_does_not_send_the_progress_bar_back_to_zero(
         release.set()
     qtbot.waitUntil(lambda: widget.job.finished.is_set(), timeout=30000)
     assert widget.bar.value() == 100
+
+
+def test_cancel_keeps_the_bar_at_what_finished_and_shows_the_finished_rows(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Review (h9): after Cancel the bar read 0 % although 2 of 5 recordings had finished (and
+    are kept), and their report rows were not shown (report.csv is written only at the end)."""
+    from qtpy.QtCore import Qt
+
+    import napari_catrack.batch.runner as runner
+
+    names = [f"rec0{i}" for i in range(5)]
+
+    def two_then_cancel(manifest, output, *, progress, cancel, **_):
+        progress(0, 5, "")
+        progress(1, 5, names[0])
+        progress(2, 5, names[1])
+        for _ in range(300):  # until Cancel is clicked (as the runner checks after each one)
+            if cancel():
+                break
+            time.sleep(0.1)
+        rows = [[n, s, "done", 0.1, "ok"] for n in names[:2] for s in ("track", "traces")]
+        rows[3][2:] = ["failed", 0.0, "traces: something went wrong"]
+        report = pd.DataFrame(rows, columns=["recording", "step", "status", "seconds", "message"])
+        raise runner.BatchCancelled(
+            "batch cancelled after 2 of 5 recordings; finished recordings are kept and a rerun "
+            "completes the others",
+            report,
+            2,
+            5,
+        )
+
+    monkeypatch.setattr(runner, "run_batch", two_then_cancel)
+    write_batch_folder(tmp_path, 5, n_frames=8, shape=(32, 32), n_neurons=2)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    for i in range(5):
+        widget._add(str(tmp_path / f"rec0{i}.tif"), seeds=str(tmp_path / f"seeds0{i}.csv"))
+    widget.output.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(widget.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.bar.value() == 40, timeout=10000)
+    assert widget.cancel_button.isEnabled()
+    qtbot.mouseClick(widget.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.job.finished.is_set(), timeout=30000)
+    assert widget.job.outcome == "cancelled"
+    assert widget.bar.value() == 40  # 2 of 5 finished, not 0 %
+    assert widget.report.rowCount() == 4
+    assert [widget.report.item(r, 0).text() for r in range(4)] == ["rec00"] * 2 + ["rec01"] * 2
+    assert widget.report.item(3, 2).text() == "failed"
+    status = widget.status.text()
+    assert status.startswith("batch cancelled after 2 of 5 recordings"), status
+    assert "rec01: traces failed: traces: something went wrong" in status
+    assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()

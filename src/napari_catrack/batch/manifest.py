@@ -137,12 +137,40 @@ def _from_csv(path: Path) -> dict[str, Any]:
 
 
 def _merge(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    from napari_catrack.batch.steps import STEPS
+
     out = {**defaults, **own}
-    params = {s: dict(v or {}) for s, v in (defaults.get("params") or {}).items()}
+    steps = _steps(out)
+    # the defaults' parameters of a step this recording does not run do not apply to it (a
+    # recording with its own shorter `steps` was refused: "parameters for step(s) not run");
+    # an unknown step name still reaches the check below, and the recording's own stray ones
+    params = {s: dict(v or {}) for s, v in (defaults.get("params") or {}).items()
+              if s in steps or s not in STEPS}  # fmt: skip
     for step, values in (own.get("params") or {}).items():
         params.setdefault(step, {}).update(values or {})
     out["params"] = params
     return out
+
+
+def _steps(entry: dict[str, Any]) -> list[str]:
+    """A recording's `steps`: a list, or the text of a CSV cell (`align;track` or `align, track`)."""
+    steps = entry.get("steps") or []
+    if isinstance(steps, str):
+        steps = [s.strip() for s in steps.replace(";", ",").split(",") if s.strip()]
+    return list(steps)
+
+
+def _defaults_params_unused(defaults: dict[str, Any], entries: list[dict[str, Any]]) -> list[str]:
+    """The known steps the defaults give parameters for that neither the defaults' `steps` nor any
+    recording runs (a mistake such as `steps: [detect]` with `params: {transients: ...}`; each
+    recording drops those of a step it does not run, so this is the one place it can be seen)."""
+    from napari_catrack.batch.steps import STEPS
+
+    run = {s for entry in [defaults, *entries] for s in _steps(entry)}
+    given = defaults.get("params") or {}
+    return (
+        sorted(s for s in given if s in STEPS and s not in run) if isinstance(given, dict) else []
+    )
 
 
 def _unique_names(entries: list[dict[str, Any]], paths: list[Path]) -> list[str]:
@@ -229,6 +257,11 @@ def parse_manifest(
         spec = _recording(entry, rec_path, name, base, f"{path.name}: {name}", problems)
         if spec is not None:
             specs.append(spec)
+    unused = _defaults_params_unused(defaults, entries)
+    if unused:
+        problems.append(
+            f"{path.name}: defaults: parameters for step(s) nothing runs: {', '.join(unused)}"
+        )
     if problems:
         raise _all(problems)
     if not specs:
@@ -273,9 +306,7 @@ def _recording(
         found.append(str(exc))
     if not rec_path.exists() and not any(c in str(rec_path) for c in "*?["):
         found.append(f"{where}: recording not found: {rec_path}")
-    steps = entry.get("steps") or []
-    if isinstance(steps, str):
-        steps = [s.strip() for s in steps.replace(";", ",").split(",") if s.strip()]
+    steps = _steps(entry)
     if not steps:
         found.append(f"{where}: no steps to run (give `steps` in defaults or the recording)")
     wrong = [s for s in steps if s not in STEPS]

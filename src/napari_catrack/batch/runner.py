@@ -27,10 +27,19 @@ import pandas as pd
 
 from napari_catrack.batch.manifest import Manifest
 from napari_catrack.batch.recording import REPORT_COLUMNS, SET_ASIDE, run_recording
-from napari_catrack.errors import InputError
+from napari_catrack.errors import Cancelled, InputError
 
 POOLED = {"cells": "cells.csv", "transients": "transients.csv"}
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+class BatchCancelled(Cancelled):
+    """The batch was cancelled after `done` of `total` recordings finished: `report` holds their
+    rows (their files are kept; `report.csv` is written only by a batch that ends)."""
+
+    def __init__(self, message: str, report: pd.DataFrame, done: int, total: int) -> None:
+        super().__init__(message)
+        self.report, self.done, self.total = report, done, total
 
 
 @dataclass
@@ -63,6 +72,69 @@ class BatchResult:
         return text
 
 
+CONNECT_TIMEOUT_S = 20.0  # for `--scheduler`: to connect and hear the scheduler say what it is
+
+
+def _not_a_scheduler(scheduler: str, exc: BaseException | str) -> InputError:
+    if isinstance(exc, str):
+        why = exc
+    elif isinstance(exc, TimeoutError):
+        why = f"no dask answer within {CONNECT_TIMEOUT_S:g} s"
+    elif isinstance(exc, OSError):
+        why = str(exc) or type(exc).__name__
+    else:  # distributed read garbage as a message: a 3 EiB MemoryError, an unpacking error, ...
+        why = f"its answer is not dask's protocol ({type(exc).__name__})"
+    return InputError(f"{scheduler} is not a dask scheduler (or not reachable): {why}")
+
+
+def _check_scheduler(scheduler: str, timeout: float) -> None:
+    """Ask `scheduler` who it is, all within `timeout` seconds, before `Client` is made: `Client`
+    at a port that answers something else died with distributed's traceback (random bytes read as
+    a message length: "Unable to allocate 3.07 EiB"), or waited for ever (an HTTP server such as
+    the dashboard's port). Run in a thread of its own: its event loop is new even when the caller
+    has one running (Jupyter)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+    from distributed.security import Security
+
+    args = Security().get_connection_args("client")
+    try:
+        scheme = parse_address(scheduler)[0]
+        get_backend(scheme)
+    except ValueError as exc:  # "unknown address scheme 'http'"
+        raise _not_a_scheduler(scheduler, str(exc)) from None
+    if scheme in ("tls", "wss") and args.get("ssl_context") is None:
+        why = f"a {scheme}:// address needs dask's TLS settings (distributed.comm.tls)"
+        raise _not_a_scheduler(scheduler, why)
+
+    async def identity() -> Any:
+        comm = await connect(scheduler, timeout=timeout, **args)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def ask() -> Any:
+        return asyncio.run(asyncio.wait_for(identity(), timeout))
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        answer = pool.submit(ask).result(timeout + 5)
+    except Exception as exc:  # whatever it was, it is not a scheduler
+        raise _not_a_scheduler(scheduler, exc) from None
+    finally:
+        pool.shutdown(wait=False)
+    kind = answer.get("type") if isinstance(answer, dict) else None
+    if kind != "Scheduler":
+        what = f"a dask {kind}" if isinstance(kind, str) else "something else"
+        raise _not_a_scheduler(scheduler, f"it answered as {what}")
+
+
 def _client(scheduler: str | None, workers: int | None, memory_limit: str | None, retries: int):
     import dask
 
@@ -72,10 +144,11 @@ def _client(scheduler: str | None, workers: int | None, memory_limit: str | None
     from distributed import Client, LocalCluster
 
     if scheduler:
+        _check_scheduler(scheduler, CONNECT_TIMEOUT_S)
         try:
-            return Client(scheduler, timeout="20s"), None
-        except OSError as exc:
-            raise InputError(f"cannot reach the dask scheduler {scheduler}: {exc}") from None
+            return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), None
+        except Exception as exc:  # any failure to connect is the one line below
+            raise _not_a_scheduler(scheduler, exc) from None
     n = workers or min(4, os.cpu_count() or 1)
     with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
         cluster = LocalCluster(
@@ -207,27 +280,33 @@ def run_batch(
                 progress(done, total, spec.name)
             if cancel is not None and cancel():  # finished recordings stay; the rest waits
                 client.cancel(list(running))
-                from napari_catrack.errors import Cancelled
-
-                raise Cancelled(
+                raise BatchCancelled(
                     f"batch cancelled after {done} of {total} recordings; finished recordings "
-                    "are kept and a rerun completes the others"
+                    "are kept and a rerun completes the others",
+                    _sorted_report(rows, manifest),
+                    done,
+                    total,
                 )
             submit_while_threads_are_free()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    order = {s.name: i for i, s in enumerate(manifest.recordings)}
-    report = report.sort_values(
-        "recording", key=lambda c: c.map(order), kind="stable", ignore_index=True
-    )
+    report = _sorted_report(rows, manifest)
     from napari_catrack.io.tables import write_table
 
     write_table(report, out / "report.csv")
     pooled = pool_tables(manifest, out)
     return BatchResult(out, report, pooled, dashboard, time.perf_counter() - start)
+
+
+def _sorted_report(rows: list[dict[str, Any]], manifest: Manifest) -> pd.DataFrame:
+    """The report rows in the manifest's order of recordings (each recording's in step order)."""
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    order = {s.name: i for i, s in enumerate(manifest.recordings)}
+    return report.sort_values(
+        "recording", key=lambda c: c.map(order), kind="stable", ignore_index=True
+    )
 
 
 def pool_tables(manifest: Manifest, out: Path) -> dict[str, Path]:

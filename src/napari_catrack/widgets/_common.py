@@ -72,6 +72,7 @@ def _qt_progress_classes():
             self._latest: tuple[int, int, str] | None = None  # reported, not shown yet
             self._woken = -float("inf")  # when report() last woke the GUI thread
             self._showing = False
+            self._shown = 0  # the bar's last value (percent), for `finish(keep=True)`
             self._timer = QTimer(self)
             self._timer.setInterval(int(self.INTERVAL_S * 1000))
             self._timer.timeout.connect(self._show)
@@ -93,6 +94,7 @@ def _qt_progress_classes():
                 self.bar.setRange(0, 0)
                 self.bar.setValue(0)
                 self.bar.setFormat("%p%")
+            self._shown = 0
             self._pbar = progress(total=0, desc=f"napari-catrack: {what}")
             self._timer.start()
 
@@ -104,12 +106,13 @@ def _qt_progress_classes():
             if latest is None:
                 return
             done, total, message = latest
+            self._shown = int(100 * done / max(total, 1))
             self._showing = True
             try:
                 if self.bar is not None:
                     try:
                         self.bar.setRange(0, 100)
-                        self.bar.setValue(int(100 * done / max(total, 1)))
+                        self.bar.setValue(self._shown)
                         self.bar.setFormat(f"%p%  {message}" if message else "%p%")
                     except RuntimeError:  # the widget holding the bar was closed
                         self.bar = None
@@ -120,19 +123,22 @@ def _qt_progress_classes():
             finally:
                 self._showing = False
 
-        def finish(self, stopped: bool = False) -> None:
+        def finish(self, stopped: bool = False, keep: bool = False) -> None:
             """The job ended: the bar is full, or back to 0 when `stopped` (cancelled or failed)
-            instead of keeping the value it had reached."""
+            instead of keeping the value it had reached; with `keep` a stopped job keeps the
+            value of its last report (a cancelled batch: what finished is kept, and shown)."""
             try:
                 self._timer.stop()
             except RuntimeError:  # deleted with the widget that owned the job
                 pass
+            if keep and stopped:
+                self._show()  # the last report, if the throttle held it back
             with self._lock:
                 self._latest = None
             if self.bar is not None:  # the step's running text ("shuffling") ends with it
                 try:
                     self.bar.setRange(0, 100)
-                    self.bar.setValue(0 if stopped else 100)
+                    self.bar.setValue((self._shown if keep else 0) if stopped else 100)
                     self.bar.setFormat("%p%")
                 except RuntimeError:
                     self.bar = None

@@ -156,13 +156,17 @@ def start_job(
     buttons: Sequence[Any] = (),
     cancel_button: Any = None,
     status: Any = None,
+    cancel_keeps_progress: bool = False,
 ) -> Job:
     """Run `work(job)` in a napari worker thread; call from the GUI thread.
 
     While it runs the `buttons` are disabled and `cancel_button` (if given) is enabled and wired
     to `job.cancel`; progress goes to `bar` (a QProgressBar) and to napari's activity dock;
     `status` (a QLabel) shows what happened. `on_done(result)` runs in the GUI thread on success,
-    `on_failed(exc)` after the error was reported (cancellation included).
+    `on_failed(exc)` after the error was reported (cancellation included). The bar goes back to
+    0 when the job fails or is cancelled, unless `cancel_keeps_progress` (work whose finished
+    part is kept on Cancel, as a batch's finished recordings): then a cancelled job's bar stays
+    at what it reported last.
     """
     from napari.qt.threading import create_worker
 
@@ -237,7 +241,8 @@ def start_job(
                 cancel_button.clicked.disconnect(cancel_slot)
             except (TypeError, RuntimeError):
                 pass
-        job._relay.finish(stopped=job.outcome != "done")
+        keep = cancel_keeps_progress and job.outcome == "cancelled"
+        job._relay.finish(stopped=job.outcome != "done", keep=keep)
         job.worker = None
         job.finished.set()
 

@@ -268,16 +268,33 @@ class BatchWidget(QWidget):
             work,
             what="batch",
             on_done=self._show,
+            on_failed=self._show_cancelled,
             bar=self.bar,
             buttons=[self.run_button, self.save_button],
             cancel_button=self.cancel_button,
             status=self.status,
+            cancel_keeps_progress=True,  # the recordings that finished are kept
         )
         return self.job
 
     def _show(self, result) -> None:
         self.result = result
-        report = result.report
+        why = self._fill_report(result.report)
+        self.status.setText("\n".join([f"{result.summary()} -> {result.output}", *why]))
+
+    def _show_cancelled(self, exc: BaseException) -> None:
+        """Cancel after some recordings finished: their rows (their files are kept on disk);
+        the status line keeps the cancel message, then what failed among them."""
+        from napari_catrack.batch.runner import BatchCancelled
+
+        if isinstance(exc, BatchCancelled):
+            why = self._fill_report(exc.report)
+            self.status.setText("\n".join([str(exc), *why]))
+
+    def _fill_report(self, report) -> list[str]:
+        """The report's rows in the table (failed rows marked); returns the status lines naming
+        what failed and why, as `catrack batch` prints it (the message column is off to the
+        right of a docked widget)."""
         self.report.setRowCount(len(report))
         failed = QColor(200, 60, 60, 90)
         for r, row in enumerate(report.itertuples(index=False)):
@@ -287,13 +304,10 @@ class BatchWidget(QWidget):
                 if row.status == "failed":
                     item.setBackground(failed)
                 self.report.setItem(r, c, item)
-        # what failed and why, as `catrack batch` prints it: the report's message column is
-        # off to the right of a docked widget
         bad = report[report["status"] == "failed"]
         why = [f"{r.recording}: {r.step} failed: {r.message}" for r in bad.itertuples()]
-        more = f"\n(and {len(why) - 5} more failed steps)" if len(why) > 5 else ""
-        text = f"{result.summary()} -> {result.output}"
-        self.status.setText("\n".join([text, *why[:5]]) + more)
+        more = [f"(and {len(why) - 5} more failed steps)"] if len(why) > 5 else []
+        return why[:5] + more
 
 
 def _path_tooltip(item: QTableWidgetItem) -> None:
