@@ -208,8 +208,10 @@ class EventsWidget(QWidget):
             session = self.ctx.session
             n_frames = self._n_frames()
             if self.frame_times.text().strip():
-                imaging = read_imaging_frame_times(
-                    self.frame_times.text().strip(), n_frames or recording_frames(session)
+                imaging = read_imaging_frame_times(  # with the session, as `catrack events`:
+                    self.frame_times.text().strip(),  # traces numbered with gaps are said so
+                    n_frames or recording_frames(session),
+                    session,
                 )
             else:
                 imaging = imaging_clock(
