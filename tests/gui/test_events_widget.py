@@ -247,3 +247,39 @@ def test_frame_times_for_traces_numbered_with_gaps_say_how_to_fix(
     assert "number their frames 0-299 with 3 numbers missing" in text
     assert "give one time_s per recorded frame" not in text
     pd.testing.assert_frame_equal(session["events"].tables["events"], good)
+
+
+def test_untested_pairs_are_not_counted_as_tested(make_napari_viewer, qtbot, tmp_path):
+    """Review (h9): a kind with fewer than min_events events (and a lost neuron) has no
+    p-value; the widget counted those pairs in "0 responsive neuron-event pairs of N", as
+    `catrack events` said "0 responsive neurons" for them. Now: "of M tested", and which kinds
+    were not tested."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.session import Session
+
+    n = 600
+    rng = np.random.default_rng(0)
+    dff = rng.normal(0, 0.1, (3, n))
+    dff[1] = np.nan  # lost
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": np.repeat(["a", "lost", "c"], n), "frame": np.tile(np.arange(n), 3),
+         "dff": dff.ravel()})}, attrs={"fps": 10.0})  # fmt: skip
+    events = [("lever", t) for t in (10.0, 20.0, 30.0, 40.0, 50.0)] + [("tone", 25.0)]
+    pd.DataFrame(events, columns=["event", "time_s"]).to_csv(tmp_path / "e.csv", index=False)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
+    )
+    widget.events_file.setText(str(tmp_path / "e.csv"))
+    qtbot.mouseClick(widget.align_button, Qt.LeftButton)
+    widget.form.control("n_shuffles").setValue(100)
+    qtbot.mouseClick(widget.eta_button, Qt.LeftButton)
+    wait_job(qtbot, widget.job, timeout=60000)
+    text = widget.status.text()
+    assert text.startswith("0 responsive neuron-event pairs of 2 tested")  # lever: a and c
+    assert "not tested (fewer than 3 events far enough from the ends): tone" in text
