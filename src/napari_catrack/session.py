@@ -476,8 +476,10 @@ def write_h5_table(g: h5py.Group, df: pd.DataFrame) -> None:
 
 def _kind(values: pd.Series) -> str:
     kind = values.dtype.kind
-    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and kind in "biuf":
-        return "f"
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and kind in "iu":
+        return "I"  # nullable integers (a velocity's direction, empty where unknown): stored
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and kind in "bf":
+        return "f"  # as floats with NaN and read back as Int64, so an export writes 1, not 1.0
     return kind
 
 
@@ -494,6 +496,8 @@ def read_h5_table(g: h5py.Group) -> pd.DataFrame:
         values = g[f"c{i}"][()]
         if kind == "M":
             values = values.astype("datetime64[ns]")
+        elif kind == "I":
+            values = pd.array(values, dtype="Int64")
         elif kind == "O" or values.dtype.kind in "OS":
             values = [v.decode() if isinstance(v, bytes) else v for v in values]
         data[col] = values

@@ -66,8 +66,9 @@ def test_segment_centerline_velocity_chain(avi, tmp_path, capsys):
 
 
 def test_velocity_from_tracks_does_not_call_a_moving_worm_still(avi, tmp_path, capsys):
-    """From --tracks alone there is no head, so `direction` is 0 everywhere; the summary line
-    said `15 frames (0 moving)` for a crawling worm."""
+    """From --tracks alone there is no head: the summary line said `15 frames (0 moving)` for a
+    crawling worm, and `direction` was 0 ("still") in every frame; a moving frame's direction
+    is now empty (unknown), a frame below --still-um-s still 0."""
     v, _ = avi
     mid = v.truth.centerline[:15, 50]
     tracks = pd.DataFrame({"neuron_id": 1, "frame": np.arange(15), "y": mid[:, 0], "x": mid[:, 1]})
@@ -77,9 +78,14 @@ def test_velocity_from_tracks_does_not_call_a_moving_worm_still(avi, tmp_path, c
                  str(tmp_path / "tracks.csv"), "--pixel-size", "10", "--fps", str(v.fps),
                  "--image-size", "160,160", "-o", str(tmp_path / "v.csv")]) == 0  # fmt: skip
     out = pd.read_csv(tmp_path / "v.csv")
-    assert (out["direction"] == 0).all() and out["signed_speed_um_s"].isna().all()
     fast = int((out["speed_um_s"] >= 20).sum())
     assert fast > 0
+    moving = out["speed_um_s"] >= 20
+    assert out.loc[moving, "direction"].isna().all()
+    assert out.loc[moving, "signed_speed_um_s"].isna().all()
+    assert (out.loc[~moving, "direction"] == 0).all()
+    text = (tmp_path / "v.csv").read_text().splitlines()
+    assert {row.rsplit(",", 1)[1] for row in text[1:]} <= {"", "0"}  # never "0.0" or "nan"
     line = capsys.readouterr().out
     assert "0 moving" not in line
     assert f"({fast} at 20 um/s or more; direction unknown without a centerline)" in line

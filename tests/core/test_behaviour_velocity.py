@@ -49,7 +49,10 @@ def test_axis_flips_and_swap_follow_the_convention():
     moving = np.stack([3.0 * t, np.zeros(5)], axis=1)
     out = compute_velocity(pos, t, moving, (21, 41), base)
     np.testing.assert_allclose(out.vy_um_s, 3.0, atol=1e-9)
-    assert (out.direction == 0).all() and out.signed_speed_um_s.isna().all()  # no head known
+    assert (out.direction == 0).all() and (out.signed_speed_um_s == 0).all()  # 3 µm/s: still
+    fast = compute_velocity(pos, t, 10 * moving, (21, 41), base)  # 30 µm/s, no head known
+    assert fast.direction.isna().all() and fast.signed_speed_um_s.isna().all()
+    assert str(fast.direction.dtype) == "Int64"
 
 
 def test_uneven_frame_times_are_differentiated_correctly():

@@ -3,6 +3,7 @@ averages that find planted responses (docs/events.md, "How the ETA test is check
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +160,8 @@ def test_a_kind_with_no_event_in_the_recording_is_written_not_a_crash(tmp_path, 
     argv = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv")]
     assert main([*argv, "--fps", "10", "--n-shuffles", "50", "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "late: 1 events (0 in the recording)" in err and "Mean of empty slice" not in err
+    assert "late: 1 events (0 in the recording, 0 at least 6 s from its ends), not tested" in err
+    assert "Mean of empty slice" not in err
     sig = pd.read_csv(out / "eta_significance.csv", keep_default_na=False)
     late, lever = sig[sig.event == "late"], sig[sig.event == "lever"]
     assert (late.direction == "").all() and not late.significant.any()
@@ -169,6 +171,55 @@ def test_a_kind_with_no_event_in_the_recording_is_written_not_a_crash(tmp_path, 
     inside = ev[ev.frame >= 0]  # read back: each event's frame is its nearest frame
     assert np.allclose(inside.frame / fps, inside.time_s, atol=0.5 / fps)
     assert ev.loc[ev.event == "late", "frame"].tolist() == [-1]
+
+
+def test_lost_neurons_and_untested_kinds_are_said_not_warned_or_called_responsive(tmp_path, capsys):
+    """Reviews (h9): a lost (all-NaN) neuron made numpy print "Mean of empty slice" as
+    `catrack events: warning:` lines and got p = 1/(1 + shifts), so it was "responsive"; a kind
+    with fewer than --min-events events was summed up as "0 responsive neurons"; eta.csv counted
+    n_events 3 and eta_significance.csv 2 for the same kind (an event 0.5 s into the recording
+    is averaged but not tested: its analysis span runs off the recording)."""
+    n = 600
+    rng = np.random.default_rng(0)
+    dff = rng.normal(0, 0.1, (3, n))
+    dff[1] = np.nan  # lost
+    dff[2, 100:300] = np.nan  # a gap
+    ids = ["a", "lost", "c"]
+    pd.DataFrame({"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), 3),
+                  "dff": dff.ravel()}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    events = [("lever", t) for t in (10.0, 20.0, 30.0, 40.0, 50.0)] + [
+        ("tone", 0.5), ("tone", 25.0), ("tone", 35.0)]  # fmt: skip
+    pd.DataFrame(events, columns=["event", "time_s"]).to_csv(tmp_path / "e.csv", index=False)
+    out = tmp_path / "out"
+    argv = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv"), "--fps", "10"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main([*argv, "--n-shuffles", "200", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "empty slice" not in err
+    assert "lever: 5 events (5 in the recording, 5 at least 6 s from its ends), 0 responsive" in err
+    assert ("tone: 3 events (3 in the recording, 2 at least 6 s from its ends), not tested "
+            "(fewer than --min-events 3)") in err  # fmt: skip
+    sig = pd.read_csv(out / "eta_significance.csv", keep_default_na=False)
+    lost = sig[sig.neuron_id == "lost"]
+    assert (lost.p_value == "").all() and not lost.significant.any()
+    assert (lost.direction == "").all()
+    assert (sig[sig.event == "tone"].direction == "").all()
+    assert set(sig[sig.event == "tone"].n_events) == {2}  # tested: the span inside
+    eta = pd.read_csv(out / "eta.csv")  # averaged: the events with data at that lag
+    tone = eta[(eta.event == "tone") & (eta.neuron_id == "a")]
+    assert tone.n_events.max() == 3 and tone.loc[tone.lag_s < -0.5, "n_events"].max() == 2
+
+
+def test_p_values_of_a_neuron_without_data_are_nan_not_the_smallest():
+    from napari_catrack.core.events.eta import _p_values
+
+    obs = np.array([np.nan, 1.0, 1.0])
+    null = np.array([[np.nan] * 4, [np.nan] * 4, [0.0, 0.1, np.nan, 2.0]])
+    for alternative in ("two-sided", "greater", "less"):
+        p = _p_values(obs, null, alternative)
+        assert np.isnan(p[:2]).all()
+    assert _p_values(obs, null, "greater")[2] == pytest.approx(2 / 4)  # 3 shifts, 1 as extreme
 
 
 @pytest.mark.parametrize(

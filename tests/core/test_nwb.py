@@ -322,3 +322,48 @@ def test_export_nwb_links_the_recording_from_any_working_folder(tmp_path, monkey
             imaging = io.read().acquisition["Imaging"]
             linked = (tmp_path / folder / imaging.external_file[0]).resolve()
             assert linked == (tmp_path / "sub" / "movie.tif").resolve()
+
+
+def test_an_unknown_velocity_direction_stays_empty_in_the_session_export_and_nwb(tmp_path):
+    """Review (h9): `catrack velocity --tracks` (no centerline, no head) wrote direction 0,
+    "still" by the contract, in every frame of a crawling worm. Unknown is empty (NA) now, and
+    the readers of velocity tables (session file, export, NWB, figures, plot dock) keep it so."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.core.behaviour import VelocityParams, compute_velocity
+    from napari_catrack.core.behaviour.records import record_velocity
+    from napari_catrack.core.behaviour.velocity import direction_values
+    from napari_catrack.export.write import export_session
+    from napari_catrack.figures.behaviour import draw_velocity_panel, speed_figure
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.session import Session
+
+    session, _ = worm_session(tmp_path / "w", video=False)
+    old = session["velocity"].tables["velocity"]
+    n = len(old)
+    t = old["time_s"].to_numpy(float)
+    pos = np.stack([np.full(n, 12.0), np.where(t < 30, 12.0, 12.0 + 10 * (t - 30))], axis=1)
+    table = compute_velocity(pos, t, np.zeros((n, 2)), (24, 32),
+                             VelocityParams(pixel_size_um=5.0))  # fmt: skip
+    unknown = table["direction"].isna().to_numpy()
+    assert unknown.sum() > 10 and (table.loc[~unknown, "direction"] == 0).all()
+    record_velocity(session, table, {}, {"source": "tracks"})
+    session.save()
+    back = Session.load(session.path)["velocity"].tables["velocity"]
+    assert str(back["direction"].dtype) == "Int64"
+    np.testing.assert_array_equal(back["direction"].isna().to_numpy(), unknown)
+    export_session(Session.load(session.path), tmp_path / "export")
+    (written,) = (tmp_path / "export").rglob("velocity.csv")
+    cells = [row.rsplit(",", 1)[1] for row in written.read_text().splitlines()[1:]]
+    assert set(cells) == {"", "0"} and cells.count("") == unknown.sum()  # not "0.0"/"nan"
+    path = write_nwb(Session.load(session.path), tmp_path / "worm.nwb", metadata=META)
+    assert inspect_problems(path) == []
+    with NWBHDF5IO(str(path), "r") as io:
+        data = io.read().processing["behavior"]["Velocity"]["direction"].data[:]
+    np.testing.assert_array_equal(np.isnan(data), unknown)
+    assert (data[~unknown] == 0).all()
+    d = direction_values(back)
+    assert np.isnan(d[unknown]).all() and not (d < 0).any()
+    speed_figure(back)  # the shading of backward frames leaves unknown ones out
+    fig = speed_figure(table)
+    draw_velocity_panel(fig.axes[0], back)

@@ -396,3 +396,31 @@ def test_the_widgets_steps_record_their_input_files(make_napari_viewer, qtbot, v
     }
     facts = prov["velocity"]["inputs"]["stage"]
     assert facts["size"] == stage.stat().st_size and len(facts["sha256"]) == 64
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_plot_counts_moving_frames_of_unknown_direction(make_napari_viewer, tmp_path, saved):
+    """A velocity from neurons' tracks (no head): its moving frames have an empty (unknown)
+    direction, not 0 ("still"); the plot dock counts them as moving, of unknown direction, in
+    memory (Int64 with <NA>) and read back from the session file alike."""
+    from napari_catrack.core.behaviour import VelocityParams, compute_velocity
+    from napari_catrack.core.behaviour.records import record_velocity
+    from napari_catrack.session import Session
+    from napari_catrack.widgets.behaviour_plot import BehaviourPlotWidget
+
+    viewer = make_napari_viewer()
+    t = np.arange(60) / 10.0
+    pos = np.stack([np.full(60, 50.0), np.where(t < 3, 50.0, 50.0 + 10 * (t - 3))], axis=1)
+    table = compute_velocity(pos, t, np.zeros((60, 2)), (100, 100),
+                             VelocityParams(pixel_size_um=5.0))  # fmt: skip
+    unknown = int(table["direction"].isna().sum())
+    assert unknown > 10
+    session = session_for_viewer(viewer)
+    if saved:
+        stored = Session(tmp_path / "s.catrack.h5", autosave=False)
+        record_velocity(stored, table, {}, {"source": "tracks"})
+        stored.save()
+        table = Session.load(tmp_path / "s.catrack.h5")["velocity"].tables["velocity"]
+    record_velocity(session, table, {}, {"source": "tracks"})
+    plot = BehaviourPlotWidget(viewer)
+    assert f"; {unknown} moving ({unknown} of unknown direction)" in plot.info.text()

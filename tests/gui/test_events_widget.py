@@ -208,3 +208,78 @@ def test_reopened_session_shows_event_files_from_any_working_folder(
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
     for box in (widget.events_file, widget.frame_times, widget.video_file):
         assert os.path.isfile(box.text()), box.text()
+
+
+def test_frame_times_for_traces_numbered_with_gaps_say_how_to_fix(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Review (h9): the widget read the frame times without the session, so for traces that
+    number their frames by acquisition (dropped ones left out) it said "give one time_s per
+    recorded frame", which the user had done; `catrack events` says what is wrong since c0aa2bb.
+    The button now gives the command's message, and the last good events stay."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.session import Session
+
+    n, dropped = 300, [40, 41, 200]
+    frames = np.setdiff1d(np.arange(n), dropped)  # numbered by acquisition: 297 frames recorded
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": frames, "dff": np.zeros(len(frames))})}, attrs={"fps": 10.0})  # fmt: skip
+    pd.DataFrame({"event": ["lever"] * 3, "time_s": [1.0, 5.0, 9.0]}).to_csv(
+        tmp_path / "events.csv", index=False
+    )
+    pd.DataFrame({"time_s": frames / 10.0}).to_csv(tmp_path / "frame_times.csv", index=False)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
+    )
+    widget.events_file.setText(str(tmp_path / "events.csv"))
+    qtbot.mouseClick(widget.align_button, Qt.LeftButton)
+    good = session["events"].tables["events"].copy()
+    widget.frame_times.setText(str(tmp_path / "frame_times.csv"))
+    qtbot.mouseClick(widget.align_button, Qt.LeftButton)
+    text = widget.summary.text()
+    assert "frame_times.csv has 297 frame times, one per frame of the traces" in text
+    assert "number their frames 0-299 with 3 numbers missing" in text
+    assert "give one time_s per recorded frame" not in text
+    pd.testing.assert_frame_equal(session["events"].tables["events"], good)
+
+
+def test_untested_pairs_are_not_counted_as_tested(make_napari_viewer, qtbot, tmp_path):
+    """Review (h9): a kind with fewer than min_events events (and a lost neuron) has no
+    p-value; the widget counted those pairs in "0 responsive neuron-event pairs of N", as
+    `catrack events` said "0 responsive neurons" for them. Now: "of M tested", and which kinds
+    were not tested."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.session import Session
+
+    n = 600
+    rng = np.random.default_rng(0)
+    dff = rng.normal(0, 0.1, (3, n))
+    dff[1] = np.nan  # lost
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": np.repeat(["a", "lost", "c"], n), "frame": np.tile(np.arange(n), 3),
+         "dff": dff.ravel()})}, attrs={"fps": 10.0})  # fmt: skip
+    events = [("lever", t) for t in (10.0, 20.0, 30.0, 40.0, 50.0)] + [("tone", 25.0)]
+    pd.DataFrame(events, columns=["event", "time_s"]).to_csv(tmp_path / "e.csv", index=False)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
+    )
+    widget.events_file.setText(str(tmp_path / "e.csv"))
+    qtbot.mouseClick(widget.align_button, Qt.LeftButton)
+    widget.form.control("n_shuffles").setValue(100)
+    qtbot.mouseClick(widget.eta_button, Qt.LeftButton)
+    wait_job(qtbot, widget.job, timeout=60000)
+    text = widget.status.text()
+    assert text.startswith("0 responsive neuron-event pairs of 2 tested")  # lever: a and c
+    assert "not tested (fewer than 3 events far enough from the ends): tone" in text

@@ -430,3 +430,42 @@ def test_a_session_opened_with_traces_gives_them_to_the_widget(make_napari_viewe
             assert list(widget.state.ids) == ["a", "b", "c"], where
             if session is batch:
                 assert len(widget.state.transients()) == len(table) > 0, where
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_lost_neurons_are_left_out_with_a_warning_in_either_layout(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch, layout
+):
+    """Review (h9): a lost neuron (dF/F NaN throughout) was dropped silently from a long traces
+    file and refused, with the whole file, in a wide one; `catrack transients` and the batch
+    leave it out with a warning naming it. The widget does the same in both layouts."""
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    viewer = make_napari_viewer()
+    widget = TransientsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.fps.setValue(FPS)
+    traces = _traces()
+    traces.loc[traces.neuron_id == "b", "dff"] = np.nan
+    path = tmp_path / f"{layout}.csv"
+    if layout == "long":
+        traces.to_csv(path, index=False)
+    else:
+        wide = traces.pivot(index="neuron_id", columns="frame", values="dff")
+        wide.reset_index().to_csv(path, index=False)
+    widget.status.setText("an older error")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    qtbot.mouseClick(widget.load_button, Qt.LeftButton)
+    assert list(widget.state.ids) == ["a", "c"]
+    assert widget.status.text() == (
+        "warning: 1 of 3 neuron(s) have no finite dF/F values (neuron_id b): no transients "
+        "detected in them"
+    )
+    assert widget.source_label.text().startswith("2 cells x 600 frames")
+    # every neuron lost: refused with one line, the shown traces kept
+    traces["dff"] = np.nan
+    traces.to_csv(path, index=False)
+    qtbot.mouseClick(widget.load_button, Qt.LeftButton)
+    assert "every neuron" in widget.status.text() and list(widget.state.ids) == ["a", "c"]

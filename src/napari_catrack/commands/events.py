@@ -196,11 +196,18 @@ def run(args: argparse.Namespace) -> int:
         save_figure(eta_figure(result.eta, result.significance), out / "figures" / "eta.svg")
     if session.path is not None:
         session.save()
+    sig = result.significance
     for row in summarise(aligned).itertuples():
-        n_sig = int(result.significance.query("event == @row.event")["significant"].sum())
+        mine = sig[sig["event"].astype(str) == str(row.event)]
+        n_tested = int(mine["n_events"].iloc[0]) if len(mine) else 0
+        if n_tested >= eta_params.min_events:
+            n_sig = int(mine["significant"].sum())
+            verdict = f"{n_sig} responsive neuron{'s' if n_sig != 1 else ''}"
+        else:  # (its rows have no p-value: "0 responsive neurons" read as tested and negative)
+            verdict = f"not tested (fewer than --min-events {eta_params.min_events})"
         print(
             f"catrack events: {row.event}: {row.events} events ({row.in_recording} in the "
-            f"recording), {n_sig} responsive neurons",
+            f"recording, {n_tested} at least {eta_params.span_s:g} s from its ends), {verdict}",
             file=sys.stderr,
         )
     return 0

@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
         warn("velocity", "no --image-size (or --recording): positions are relative to pixel (0, 0) "
              "instead of the image centre; velocities are unaffected")  # fmt: skip
     if body is None:
-        warn("velocity", "no centerline for the head: direction is 0 and signed speed empty")
+        warn("velocity", "no centerline for the head: direction and signed speed are empty "
+             "(unknown) where the worm moves")  # fmt: skip
     table = compute_velocity(position, times, stage_um, shape, params, body_px=body,
                              frames=frames)  # fmt: skip
     write_table(table, args.output, float_format="%.4f")
@@ -162,11 +163,13 @@ def run(args: argparse.Namespace) -> int:
                   "frame_times": args.frame_times, "recording": args.recording}  # fmt: skip
         target.record(record_velocity, table, params.to_dict(), attrs, inputs=inputs)
         target.save()
-    if body is None:  # no head, no direction: 0 there does not mean still
+    if body is None:  # no head: a moving frame's direction is empty (unknown), not 0 (still)
         still = params.still_um_s
         moving = int((table["speed_um_s"] >= still).sum())
         what = f"{moving} at {still:g} um/s or more; direction unknown without a centerline"
     else:
-        what = f"{int((table['direction'] != 0).sum())} moving"
+        from napari_catrack.core.behaviour.velocity import direction_values
+
+        what = f"{int((np.abs(direction_values(table)) == 1).sum())} moving"
     print(f"{len(table)} frames ({what}) -> {args.output}")
     return 0

@@ -7,6 +7,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from napari_catrack.core.behaviour.velocity import direction_values
+
 _ASCII = FuncFormatter(lambda v, _p: f"{v:g}")  # plain minus signs in every font
 
 
@@ -19,7 +21,7 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     if truth is not None:
         ax.plot(t, truth, color="0.55", lw=2.2, alpha=0.6, label="true")
     ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=1.0, label="measured")
-    back = velocity["direction"].to_numpy() < 0
+    back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
                         alpha=0.08, lw=0, label="backward")  # fmt: skip
@@ -36,7 +38,7 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     t = velocity["time_s"].to_numpy(float)
     ax.axhline(0, color="0.8", lw=0.6)
     ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=0.9)
-    back = velocity["direction"].to_numpy() < 0
+    back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
                         alpha=0.08, lw=0)  # fmt: skip

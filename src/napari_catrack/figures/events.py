@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -77,8 +79,10 @@ def draw_eta(
             ids = sig.index[sig["significant"].astype(bool) & (sig["direction"] == direction)]
             if len(ids):
                 curves = wide.reindex(ids).to_numpy(float)
-                m = np.nanmean(curves, axis=0)
-                s = np.nanstd(curves, axis=0) / np.sqrt(len(ids))
+                with warnings.catch_warnings():  # a lag no responsive neuron has data at
+                    warnings.simplefilter("ignore", RuntimeWarning)  # (a gap): NaN, drawn as one
+                    m = np.nanmean(curves, axis=0)
+                    s = np.nanstd(curves, axis=0) / np.sqrt(len(ids))
                 ax.plot(lags, m, color=colour, label=f"{direction} ({len(ids)})")
                 ax.fill_between(lags, m - s, m + s, color=colour, alpha=0.25, lw=0)
         ax.axvline(0, color="k", lw=0.8)

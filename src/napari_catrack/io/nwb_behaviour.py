@@ -73,7 +73,13 @@ def add_behaviour(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> N
                 1e-6,
                 "speed x direction (+ forward, - backward)",
             ),
-            (["direction"], "direction", "n.a.", 1.0, "+1 forward, -1 backward, 0 still"),
+            (
+                ["direction"],
+                "direction",
+                "n.a.",
+                1.0,
+                "+1 forward, -1 backward, 0 still, NaN unknown (no head)",
+            ),
         ):
             if all(c in v for c in cols):
                 data = v[cols].to_numpy(float)

@@ -298,7 +298,7 @@ class VelocityPanel(QGroupBox):
             self._filled = self.fps.value()
 
     def run(self):
-        from napari_catrack.core.behaviour import compute_velocity
+        from napari_catrack.core.behaviour import compute_velocity, direction_values
         from napari_catrack.io.stage import read_stage, stage_at
 
         owner = self.owner
@@ -333,8 +333,8 @@ class VelocityPanel(QGroupBox):
                         inputs={"stage": self.stage.text().strip(), **owner.video_inputs()})  # fmt: skip
         self._filled = self.fps.value()
         refresh_plots(owner.viewer)
-        moving = int((table["direction"] != 0).sum())
-        fwd = int((table["direction"] > 0).sum())
+        d = direction_values(table)  # (NaN where unknown: a frame without a centerline)
+        moving, fwd = int((np.abs(d) == 1).sum()), int((d > 0).sum())
         if notes:
             from napari.utils.notifications import show_warning
 

@@ -125,11 +125,16 @@ class BehaviourPlotWidget(QWidget):
             ax_v.set_xlabel(f"time ({unit})")
         for ax in axes:
             self._cursors.append(ax.axvline(times[0], color="k", lw=0.8))
-        moving = int((vel["direction"] != 0).sum()) if vel is not None else 0
-        self.info.setText(
-            f"{n} frames" + (f"; {moving} moving, median speed "
-                             f"{np.nanmedian(vel['speed_um_s']):.0f} µm/s" if vel is not None else "")
-        )  # fmt: skip
+        moving = ""
+        if vel is not None:
+            from napari_catrack.core.behaviour.velocity import direction_values
+
+            d = direction_values(vel)  # NaN: a moving frame without a head (tracks only)
+            unknown = int((np.isnan(d) & np.isfinite(vel["speed_um_s"].to_numpy(float))).sum())
+            moving = f"; {int((np.abs(d) == 1).sum()) + unknown} moving" + (
+                f" ({unknown} of unknown direction)" if unknown else "")  # fmt: skip
+            moving += f", median speed {np.nanmedian(vel['speed_um_s']):.0f} µm/s"
+        self.info.setText(f"{n} frames{moving}")
         self._move_cursor()
         self.canvas.draw_idle()
 

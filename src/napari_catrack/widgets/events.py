@@ -208,8 +208,10 @@ class EventsWidget(QWidget):
             session = self.ctx.session
             n_frames = self._n_frames()
             if self.frame_times.text().strip():
-                imaging = read_imaging_frame_times(
-                    self.frame_times.text().strip(), n_frames or recording_frames(session)
+                imaging = read_imaging_frame_times(  # with the session, as `catrack events`:
+                    self.frame_times.text().strip(),  # traces numbered with gaps are said so
+                    n_frames or recording_frames(session),
+                    session,
                 )
             else:
                 imaging = imaging_clock(
@@ -371,4 +373,15 @@ class EventsWidget(QWidget):
         self.canvas.setMinimumHeight(ETA_PX_PER_KIND * kinds)  # one kind under the other
         draw_eta(self.figure, eta, sig, stacked=True)
         self.canvas.draw_idle()
-        self.status.setText(f"{len(hits)} responsive neuron-event pairs of {len(sig)}")
+        import pandas as pd
+
+        # pairs without a p-value were not tested (a kind with too few events, a lost neuron):
+        # counting them as "of N" read as tested and negative, as `catrack events` said
+        tested = np.isfinite(pd.to_numeric(sig["p_value"], errors="coerce").to_numpy(float))
+        kinds = sig.assign(t=tested).groupby(sig["event"].astype(str))["t"].any()
+        untested = ", ".join(kinds.index[~kinds.to_numpy(bool)])
+        text = f"{len(hits)} responsive neuron-event pairs of {int(tested.sum())} tested"
+        if untested:
+            n = step.params.get("min_events", EtaParams().min_events)
+            text += f"; not tested (fewer than {n} events far enough from the ends): {untested}"
+        self.status.setText(text)

@@ -18,7 +18,12 @@ from napari.layers import Image
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
-from napari_catrack.core.transients.curation import CurationState, fps_from_time, matrix_from_long
+from napari_catrack.core.transients.curation import (
+    CurationState,
+    fps_from_time,
+    long_matrix,
+    without_lost,
+)
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.session import watch_session
@@ -142,8 +147,8 @@ class TransientsWidget(TransientsPanel):
             if "traces" not in self.session or "traces" not in self.session["traces"].tables:
                 raise InputError("the session has no traces yet: extract traces first")
             traces = self.session["traces"].tables["traces"]
-            ids, frames, dff = matrix_from_long(traces)
-            self._set_traces(ids, frames, dff, fps_from_time(traces), "session")
+            m = long_matrix(traces, "the session's traces")
+            self._set_traces(m.neuron_ids, m.frames, m.dff, fps_from_time(traces), "session")
         except CatrackError as exc:
             self._fail(exc, "loading the session's traces")
             return False
@@ -155,13 +160,14 @@ class TransientsWidget(TransientsPanel):
 
         try:
             df = read_table(path)
+            # long or wide alike, the neurons lost throughout (all NaN) are left out with a
+            # note naming them, as `catrack transients` does (a wide file was refused, a long
+            # one lost them silently)
             if layout in (None, "long") and {"neuron_id", "frame", "dff"} <= set(df.columns):
-                ids, frames, dff = matrix_from_long(df)
-                fps = fps_from_time(df)
+                m, fps = long_matrix(df, str(path)), fps_from_time(df)
             else:
-                m = to_matrix(df, layout or "wide", where=str(path))
-                ids, frames, dff, fps = m.neuron_ids, m.frames, m.dff, None
-            self._set_traces(ids, frames, dff, fps, str(path))
+                m, fps = to_matrix(df, layout or "wide", where=str(path), lost_ok=True), None
+            self._set_traces(m.neuron_ids, m.frames, m.dff, fps, str(path))
         except CatrackError as exc:
             self._fail(exc, "loading traces")
             return False
@@ -177,7 +183,9 @@ class TransientsWidget(TransientsPanel):
             self.load_csv(path)
 
     def _set_traces(self, ids, frames, dff, fps, source: str) -> None:
-        """Show these traces; `fps` is the rate their time column implies (None if none)."""
+        """Show these traces; `fps` is the rate their time column implies (None if none). The
+        neurons without any value are left out, said in the status line."""
+        ids, dff, lost = without_lost(ids, dff)
         note = ""
         if fps and not self.ctx.fps():
             self.ctx.set_fps(float(fps), source="from the traces' time_s")
@@ -196,6 +204,7 @@ class TransientsWidget(TransientsPanel):
         self.source_label.setText(
             f"{len(self.state.ids)} cells x {len(frames)} frames ({label}){note}"
         )
+        self.status.setText(f"warning: {lost}" if lost else "")  # (an older error goes)
         self._refresh_all()
 
     # ------------------------------------------------------------ detection

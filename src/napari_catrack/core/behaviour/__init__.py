@@ -37,7 +37,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "params": ["CenterlineParams", "SegmentParams", "VelocityParams"],
         "propagate": ["SegmentationResult", "segment_video"],
         "quality": ["frame_quality"],
-        "velocity": ["centerline_positions", "compute_velocity"],
+        "velocity": ["centerline_positions", "compute_velocity", "direction_values"],
         "video_centerline": ["CenterlineResult", "compute_centerlines"],
     },
 )

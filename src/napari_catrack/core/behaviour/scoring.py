@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from napari_catrack.core.behaviour.centerline import resample
 
@@ -97,5 +98,6 @@ def velocity_scores(signed: np.ndarray, direction: np.ndarray, true_signed, true
     s = np.nan_to_num(np.asarray(signed, float))
     r = float(np.corrcoef(s, np.asarray(true_signed, float))[0, 1])
     moving = np.asarray(true_direction) != 0
-    right = float(np.mean(np.asarray(direction)[moving] == np.asarray(true_direction)[moving]))
+    found = pd.to_numeric(pd.Series(direction), errors="coerce").to_numpy(float, na_value=np.nan)
+    right = float(np.mean(found[moving] == np.asarray(true_direction)[moving]))  # unknown: wrong
     return r, right

@@ -5,7 +5,9 @@ the stage's axes by optional swap and flips (the ARCHITECTURE.md contract). Velo
 Savitzky-Golay derivatives (scipy.signal.savgol_filter) over a window of `smooth_s` seconds, on
 a uniform time grid (frames with uneven timestamps are resampled and mapped back). The sign
 comes from the head: `direction` = +1 when the worm moves towards its head side (forward), -1
-backward, 0 below `still_um_s`; `signed_speed` = speed x direction. With a centerline, "towards
+backward, 0 below `still_um_s`, empty (pd.NA; an empty CSV cell) where it is unknown: a moving
+frame without a head (neurons' tracks without a centerline) or a frame without a position;
+`signed_speed` = speed x direction (NaN where the direction is unknown). With a centerline, "towards
 the head side" is measured along the body: the mean over the body of each point's velocity
 projected on the head-ward tangent there. A crawling worm moves along itself, so this stays
 right through bends and turns where the centroid-to-head vector points sideways (on the
@@ -82,8 +84,9 @@ def compute_velocity(
 
     stage_um: (T, 2) stage (y, x) at the same frames. body_px: (T, N, 2) head-first
     centerlines, for the direction (along-body motion); else head_px: (T, 2) a point on the
-    head side (centroid motion towards it); without either the direction is 0 and the signed
-    speed NaN (unknown). image_shape None: offsets are measured
+    head side (centroid motion towards it); without either the direction of a moving frame is
+    unknown (pd.NA; `direction` is a nullable Int64 column) and its signed speed NaN, while a
+    frame below `still_um_s` is still (0) either way. image_shape None: offsets are measured
     from pixel (0, 0) (positions shift by a constant; velocities are unchanged).
     """
     if not params.pixel_size_um:
@@ -101,8 +104,6 @@ def compute_velocity(
     vel = np.full((T, 2), np.nan)
     vel[ok] = derivative(world[ok], np.asarray(times)[ok], params.smooth_s, params.polyorder)
     speed = np.hypot(vel[:, 0], vel[:, 1])
-    direction = np.zeros(T, int)
-    signed = np.full(T, np.nan)
     along = None
     if body_px is not None:
         along = _along_body(np.asarray(body_px, float), stage, times, params, ok)
@@ -110,10 +111,13 @@ def compute_velocity(
         toward_head = image_to_stage(np.asarray(head_px, float) - pos, params)
         norm = np.linalg.norm(toward_head, axis=1)
         along = np.einsum("ij,ij->i", vel, toward_head) / np.where(norm > 0, norm, np.nan)
-    if along is not None:
-        direction = np.where(np.isfinite(along), np.sign(along), 0).astype(int)
-        direction[~(speed >= params.still_um_s)] = 0
-        signed = speed * direction
+    sign = np.sign(along) if along is not None else np.full(T, np.nan)
+    still = speed < params.still_um_s
+    # 0 still, +-1 towards/away from the head, NaN unknown: without a head a moving worm's
+    # direction was written 0, which the contract reads as "still"
+    known = np.where(still, 0.0, np.where(np.isfinite(speed), sign, np.nan))
+    direction = pd.array(known, dtype="Int64")  # NaN -> <NA>: an empty CSV cell
+    signed = speed * known
     return pd.DataFrame(
         {
             "frame": np.arange(T) if frames is None else np.asarray(frames),
@@ -128,6 +132,14 @@ def compute_velocity(
         },
         columns=list(COLUMNS),
     )
+
+
+def direction_values(velocity: pd.DataFrame) -> np.ndarray:
+    """A velocity table's `direction` as floats: +1, -1, 0 (still) and NaN (unknown), whether
+    it is the nullable Int64 column `compute_velocity` makes, or a CSV read back (float with
+    NaN, or int). Readers compare these, never `direction != 0` on the column itself: an
+    unknown direction is neither moving nor still."""
+    return pd.to_numeric(velocity["direction"], errors="coerce").to_numpy(float, na_value=np.nan)
 
 
 def _along_body(body, stage, times, params, ok) -> np.ndarray:

@@ -81,6 +81,17 @@ class _Windows:
             return np.where(n > 0, s / np.maximum(n, 1), np.nan)
 
 
+def _nanmean(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """np.nanmean that gives NaN for an all-NaN slice without numpy's "Mean of empty slice"
+    RuntimeWarning (a lost neuron, or a window with no recorded frame, is expected here: the
+    CLI showed those warnings as `catrack events: warning: ...` lines)."""
+    ok = ~np.isnan(a)
+    n = ok.sum(axis=axis, keepdims=keepdims)
+    s = np.where(ok, a, 0.0).sum(axis=axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore"):  # (inf - inf in s: NaN, as np.nanmean gives)
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+
 def _responses(win: _Windows, rows: slice, t: np.ndarray, p: EtaParams) -> np.ndarray:
     """(n, *t.shape) response of each event: response window mean - baseline mean."""
     blo, bhi = win.bounds(t, -p.baseline_s, 0.0)
@@ -89,16 +100,21 @@ def _responses(win: _Windows, rows: slice, t: np.ndarray, p: EtaParams) -> np.nd
 
 
 def _p_values(obs: np.ndarray, null: np.ndarray, alternative: str) -> np.ndarray:
-    """obs (n,), null (n, S): permutation p-values with the +1 correction."""
-    s = null.shape[1]
+    """obs (n,), null (n, S): permutation p-values with the +1 correction, over the shifts with
+    a value; NaN where there is no response or no shift with a value (a lost neuron, or one with
+    no data in its windows: a NaN compared as "not extreme" gave it p = 1 / (1 + S), the
+    smallest possible, so an all-NaN neuron was listed as responsive)."""
+    valid = ~np.isnan(null)
+    s = valid.sum(axis=1)
     if alternative == "greater":
-        hits = (null >= obs[:, None]).sum(axis=1)
+        extreme = null >= obs[:, None]
     elif alternative == "less":
-        hits = (null <= obs[:, None]).sum(axis=1)
+        extreme = null <= obs[:, None]
     else:
-        centre = np.nanmean(null, axis=1, keepdims=True)
-        hits = (np.abs(null - centre) >= np.abs(obs[:, None] - centre) - 1e-12).sum(axis=1)
-    return (1.0 + hits) / (1.0 + s)
+        centre = _nanmean(null, axis=1, keepdims=True)
+        extreme = np.abs(null - centre) >= np.abs(obs[:, None] - centre) - 1e-12
+    hits = (extreme & valid).sum(axis=1)
+    return np.where(np.isnan(obs) | (s == 0), np.nan, (1.0 + hits) / (1.0 + s))
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -203,9 +219,9 @@ def event_triggered_averages(
             shifted = np.where(shifted - p.span_s < clock.start, shifted + win.duration, shifted)
             for lo in range(0, len(ids), NEURON_CHUNK):
                 rows = slice(lo, min(lo + NEURON_CHUNK, len(ids)))
-                with np.errstate(invalid="ignore"):
-                    obs[rows] = np.nanmean(_responses(win, rows, t, p), axis=1)
-                    null[rows] = np.nanmean(_responses(win, rows, shifted, p), axis=2)
+                # (a neuron with no data in any window, e.g. lost: NaN, not tested)
+                obs[rows] = _nanmean(_responses(win, rows, t, p), axis=1)
+                null[rows] = _nanmean(_responses(win, rows, shifted, p), axis=2)
                 check_cancelled(cancel, "event-triggered averages")
         pv = (
             _p_values(obs, null, p.alternative)

@@ -38,12 +38,32 @@ def empty_verdicts() -> pd.DataFrame:
 
 
 def matrix_from_long(traces: pd.DataFrame, column: str = "dff"):
-    """Long traces -> (ids as str, contiguous frames, (N, T) values); all-NaN neurons dropped."""
-    m = long_to_matrix(traces, column, "the traces table", sort_ids=False)
-    keep = np.isfinite(m.dff).any(axis=1)
-    if not keep.any():
-        raise InputError(f"every neuron's {column} in the traces is NaN")
-    return np.asarray(m.neuron_ids).astype(str).astype(object)[keep], m.frames, m.dff[keep]
+    """Long traces -> (ids as str, contiguous frames, (N, T) values); all-NaN neurons dropped
+    (`without_lost` says which)."""
+    m = long_matrix(traces, "the traces table", column)
+    ids, dff, _note = without_lost(m.neuron_ids, m.dff)
+    return ids, m.frames, dff
+
+
+def long_matrix(traces: pd.DataFrame, where: str, column: str = "dff"):
+    """Long traces -> a `TraceMatrix` in the table's own neuron order, lost (all-NaN) neurons
+    kept for `without_lost`; a table where every neuron is NaN is refused."""
+    m = long_to_matrix(traces, column, where, sort_ids=False)
+    if not np.isfinite(m.dff).any():
+        raise InputError(f"{where}: every neuron's {column} is NaN")
+    return m
+
+
+def without_lost(ids, dff: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """(ids as str, values, note): the neurons whose values are all NaN (a track lost on
+    background) left out, and the note naming them, as `catrack transients` warns ("" if
+    none)."""
+    from napari_catrack.core.transients.detect import lost_cells_message
+
+    ids = np.asarray(ids).astype(str).astype(object)
+    keep = np.isfinite(dff).any(axis=1)
+    note = "" if keep.all() else lost_cells_message(ids[~keep], len(ids))
+    return ids[keep], dff[keep], note
 
 
 def fps_from_time(traces: pd.DataFrame) -> float | None:

@@ -174,14 +174,19 @@ def _without_lost_cells(dff, neuron_ids):
     if not lost.any() or lost.all():
         return dff, neuron_ids
     ids = neuron_ids_for(neuron_ids, x.shape[0])
-    names = ", ".join(str(i) for i in ids[lost][:8]) + (", ..." if lost.sum() > 8 else "")
-    warnings.warn(
-        f"{int(lost.sum())} of {x.shape[0]} neuron(s) have no finite dF/F values (neuron_id "
-        f"{names}): no transients detected in them",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    warnings.warn(lost_cells_message(ids[lost], x.shape[0]), RuntimeWarning, stacklevel=3)
     return x[~lost], ids[~lost]
+
+
+def lost_cells_message(lost_ids, n_cells: int) -> str:
+    """What `catrack transients`, the batch and the transients widget say about the neurons
+    they leave out because their dF/F has no finite value (the first 8 named)."""
+    lost_ids = list(lost_ids)
+    names = ", ".join(str(i) for i in lost_ids[:8]) + (", ..." if len(lost_ids) > 8 else "")
+    return (
+        f"{len(lost_ids)} of {n_cells} neuron(s) have no finite dF/F values (neuron_id "
+        f"{names}): no transients detected in them"
+    )
 
 
 def _detect_all(dff, fps, neuron_ids, p: TransientParams, features: bool, detector=None):
