@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import dask.array as da
 import h5py
@@ -406,3 +407,33 @@ def test_unwritable_outputs_are_one_line_errors(tmp_path):
     with pytest.raises(InputError, match="cannot write"):
         write_text_atomic(blocker / "out.json", "x")
     assert blocker.read_text() == "I am a file"
+
+
+def test_a_truncated_tiff_gives_our_one_line_without_tifffiles_log_lines(tmp_path, caplog):
+    """Review (h9): tifffile's own log lines ("ImageJ series metadata invalid or corrupted
+    file", "invalid page offset") reached the terminal before our clear "truncated" message."""
+    import tifffile
+
+    from napari_catrack.io.tiff import open_tiff
+
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, np.ones((20, 32, 32), np.uint16), imagej=True, metadata={"axes": "TYX"})
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    with (
+        caplog.at_level(logging.WARNING, logger="tifffile"),
+        pytest.raises(InputError, match="truncated"),
+    ):
+        open_tiff(path)
+    assert "metadata invalid" not in caplog.text and "invalid page offset" not in caplog.text
+
+
+def test_tifffiles_notes_on_a_file_that_opens_are_passed_on(caplog):
+    from napari_catrack.io.tiff import _tifffile_log_held
+
+    with caplog.at_level(logging.WARNING, logger="tifffile"):
+        with _tifffile_log_held() as held:
+            logging.getLogger("tifffile").warning("a note about the file")
+            assert "a note about the file" not in caplog.text  # held while opening
+            held.pass_on()
+    assert "a note about the file" in caplog.text
+    assert logging.getLogger("tifffile").propagate

@@ -8,7 +8,9 @@ just as lazy, and a command that reads every frame once skips dask's per-frame t
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -57,29 +59,65 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
-    try:
-        tif = tifffile.TiffFile(path)
-    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
-        raise InputError(
-            f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
-        ) from None
-    try:
-        series = tif.series[0]
-        shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
-        _check_complete(path, tif, series)
-        data = _lazy_series(path, tif, series, memmap)
-        fps, pixel_size = _physical_metadata(tif)
-    except InputError:
-        tif.close()
-        raise
-    except Exception as exc:  # tifffile raises many types for damaged files
-        tif.close()
-        raise InputError(
-            f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
-        ) from None
+    with _tifffile_log_held() as held:
+        try:
+            tif = tifffile.TiffFile(path)
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
+            raise InputError(
+                f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
+            ) from None
+        try:
+            series = tif.series[0]
+            shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
+            _check_complete(path, tif, series)
+            data = _lazy_series(path, tif, series, memmap)
+            fps, pixel_size = _physical_metadata(tif)
+        except InputError:
+            tif.close()
+            raise
+        except Exception as exc:  # tifffile raises many types for damaged files
+            tif.close()
+            raise InputError(
+                f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
+            ) from None
+        held.pass_on()  # opened: tifffile's own notes (if any) are passed on as they were
     meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
     meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
+
+
+class _HeldRecords(logging.Handler):
+    """tifffile's log records while a file is opened: passed on once it opened, dropped when our
+    own one-line message says what is wrong (a user saw tifffile's lines first, then ours)."""
+
+    def __init__(self, propagate: bool) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.propagate = propagate
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def pass_on(self) -> None:
+        logger = logging.getLogger("tifffile")
+        logger.removeHandler(self)
+        logger.propagate = self.propagate
+        for record in self.records:
+            logger.handle(record)
+        self.records = []
+
+
+@contextlib.contextmanager
+def _tifffile_log_held():
+    logger = logging.getLogger("tifffile")
+    held = _HeldRecords(logger.propagate)
+    logger.addHandler(held)
+    logger.propagate = False
+    try:
+        yield held
+    finally:
+        logger.removeHandler(held)
+        logger.propagate = held.propagate
 
 
 def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
