@@ -18,6 +18,18 @@ PLUGIN = "napari-catrack"
 
 
 @pytest.mark.slow
+def batch_widget_with_recordings(make_napari_viewer, tmp_path, n: int):
+    """The Batch widget docked with `n` small synthetic recordings (and their seeds) listed
+    and an output folder set."""
+    write_batch_folder(tmp_path, n, n_frames=8, shape=(32, 32), n_neurons=2)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    for i in range(n):
+        widget._add(str(tmp_path / f"rec0{i}.tif"), seeds=str(tmp_path / f"seeds0{i}.csv"))
+    widget.output.setText(str(tmp_path / "out"))
+    return widget
+
+
 def test_batch_widget_runs_the_open_recording(make_napari_viewer, qtbot, tmp_path):
     from napari_catrack.core.transients.params import TransientParams
 
@@ -147,12 +159,7 @@ def test_a_workers_warning_does_not_send_the_progress_bar_back_to_zero(
         return runner.BatchResult(output=Path(output), report=report)
 
     monkeypatch.setattr(runner, "run_batch", slow)
-    write_batch_folder(tmp_path, 2, n_frames=8, shape=(32, 32), n_neurons=2)
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
-    for i in range(2):
-        widget._add(str(tmp_path / f"rec0{i}.tif"), seeds=str(tmp_path / f"seeds0{i}.csv"))
-    widget.output.setText(str(tmp_path / "out"))
+    widget = batch_widget_with_recordings(make_napari_viewer, tmp_path, 2)
     qtbot.mouseClick(widget.run_button, Qt.LeftButton)
     try:
         qtbot.wait(1500)  # the relay shows the latest report: the warning came after "1 of 2"
@@ -194,12 +201,7 @@ def test_cancel_keeps_the_bar_at_what_finished_and_shows_the_finished_rows(
         )
 
     monkeypatch.setattr(runner, "run_batch", two_then_cancel)
-    write_batch_folder(tmp_path, 5, n_frames=8, shape=(32, 32), n_neurons=2)
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
-    for i in range(5):
-        widget._add(str(tmp_path / f"rec0{i}.tif"), seeds=str(tmp_path / f"seeds0{i}.csv"))
-    widget.output.setText(str(tmp_path / "out"))
+    widget = batch_widget_with_recordings(make_napari_viewer, tmp_path, 5)
     qtbot.mouseClick(widget.run_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: widget.bar.value() == 40, timeout=10000)
     assert widget.cancel_button.isEnabled()

@@ -14,6 +14,18 @@ from .helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
+EVENTS_TITLE = "Behaviour events (events, behaviour video, event-triggered averages)"
+
+
+def events_widget(make_napari_viewer, session, n_frames: int):
+    """A viewer with a 10 Hz green recording of `n_frames`, `session` attached and the events
+    widget docked: (viewer, dock, widget)."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((n_frames, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, EVENTS_TITLE)
+    return viewer, dock, widget
 
 
 def test_events_widget(make_napari_viewer, qtbot, tmp_path):
@@ -53,9 +65,7 @@ def test_events_widget(make_napari_viewer, qtbot, tmp_path):
     )
     attach_session(viewer, session)
     _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, EVENTS_TITLE)
     widget.events_file.setText(str(tmp_path / "events.csv"))
     widget.events_start.setValue(syn.events_start_s)
     widget.video_file.setText(str(tmp_path / "behaviour.avi"))
@@ -115,13 +125,7 @@ def test_a_failed_line_up_keeps_the_last_good_events(make_napari_viewer, tmp_pat
     (tmp_path / "nocols.csv").write_text("a,b\n1,2\n")
     (tmp_path / "frametimes_bad.csv").write_text("time_s\n1\n2\n")
     (tmp_path / "frametimes_wrong.csv").write_text("t\n" + "".join(f"{i / 10}\n" for i in range(n)))
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
-                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
-    attach_session(viewer, session)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
-    )
+    _, _, widget = events_widget(make_napari_viewer, session, n)
     widget.events_file.setText(str(tmp_path / "events.csv"))
     widget.line_up()
     good = session["events"].tables["events"].copy()
@@ -159,12 +163,7 @@ def test_reopened_widget_shows_the_events_the_session_holds(make_napari_viewer, 
     )
     frame_times = tmp_path / "frame_times.csv"
     frame_times.write_text("time_s\n" + "".join(f"{i / 10}\n" for i in range(n)))
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
-                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
-    attach_session(viewer, session)
-    title = "Behaviour events (events, behaviour video, event-triggered averages)"
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+    viewer, dock, widget = events_widget(make_napari_viewer, session, n)
     widget.events_file.setText(str(tmp_path / "missing.csv"))
     widget.line_up()
     assert "event file not found" in widget.summary.text()
@@ -178,7 +177,7 @@ def test_reopened_widget_shows_the_events_the_session_holds(make_napari_viewer, 
 
     viewer.window.remove_dock_widget(dock)
     qtbot.wait(10)
-    _, reopened = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+    _, reopened = viewer.window.add_plugin_dock_widget(PLUGIN, EVENTS_TITLE)
     assert reopened is not widget
     assert reopened.events_file.text() == str(events)
     assert reopened.frame_times.text() == str(frame_times)
@@ -204,8 +203,7 @@ def test_reopened_session_shows_event_files_from_any_working_folder(
     monkeypatch.chdir(tmp_path / "elsewhere")
     viewer = make_napari_viewer()
     attach_session(viewer, Session.load(path))
-    title = "Behaviour events (events, behaviour video, event-triggered averages)"
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, EVENTS_TITLE)
     for box in (widget.events_file, widget.frame_times, widget.video_file):
         assert os.path.isfile(box.text()), box.text()
 
@@ -230,13 +228,7 @@ def test_frame_times_for_traces_numbered_with_gaps_say_how_to_fix(
         tmp_path / "events.csv", index=False
     )
     pd.DataFrame({"time_s": frames / 10.0}).to_csv(tmp_path / "frame_times.csv", index=False)
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
-                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
-    attach_session(viewer, session)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
-    )
+    _, _, widget = events_widget(make_napari_viewer, session, n)
     widget.events_file.setText(str(tmp_path / "events.csv"))
     qtbot.mouseClick(widget.align_button, Qt.LeftButton)
     good = session["events"].tables["events"].copy()
@@ -268,13 +260,7 @@ def test_untested_pairs_are_not_counted_as_tested(make_napari_viewer, qtbot, tmp
          "dff": dff.ravel()})}, attrs={"fps": 10.0})  # fmt: skip
     events = [("lever", t) for t in (10.0, 20.0, 30.0, 40.0, 50.0)] + [("tone", 25.0)]
     pd.DataFrame(events, columns=["event", "time_s"]).to_csv(tmp_path / "e.csv", index=False)
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
-                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
-    attach_session(viewer, session)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
-    )
+    _, _, widget = events_widget(make_napari_viewer, session, n)
     widget.events_file.setText(str(tmp_path / "e.csv"))
     qtbot.mouseClick(widget.align_button, Qt.LeftButton)
     widget.form.control("n_shuffles").setValue(100)
