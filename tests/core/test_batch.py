@@ -505,6 +505,29 @@ def test_events_step_lines_up_events_and_keeps_the_files_it_used(tmp_path, folde
     assert events["in_recording"].tolist() == [True, True, False]
 
 
+def test_eta_step_does_not_report_untested_kinds_as_tested_and_negative(tmp_path, folder):
+    """The batch eta step said "0 responsive neuron-event pairs" when no pair was tested (every
+    kind with fewer than min_events events far enough from the ends), which reads as tested and
+    negative; `catrack events` and the Events widget say "not tested"."""
+    long = tmp_path / "long"  # 20 s: a 6 s analysis span fits
+    write_batch_folder(long, 1, n_frames=200, shape=(48, 48), n_neurons=3, steps=STEPS,
+                       extra={"no_align": True})  # fmt: skip
+    spec = read_manifest(long / "manifest.yaml").recordings[0]
+    pd.DataFrame({"time_s": [0.55, 2.05, 10.0], "event": ["tap", "tap", "tap"]}).to_csv(
+        tmp_path / "events.csv", index=False
+    )
+    files = {**spec.files, "events": tmp_path / "events.csv"}
+    steps = ("track", "traces", "events", "eta")
+    one = type(spec)(**{**spec.__dict__, "steps": steps, "files": files})
+    rows = run_recording(one, tmp_path / "out")
+    eta = next(r for r in rows if r["step"] == "eta")
+    assert eta["status"] == "done", [r["message"] for r in rows]
+    assert eta["message"] == (
+        "0 responsive neuron-event pairs of 0 tested; not tested (fewer than 3 events far "
+        "enough from the ends): tap"
+    )
+
+
 def test_events_step_checks_frame_times_as_the_command_does(tmp_path, folder, capsys):
     """The batch events step took any frame-times file: one for another (longer) recording was
     used silently and frame times in ms went unremarked; `catrack events` refuses the first."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import tifffile
 import yaml
 
 from napari_catrack.session import session_for_viewer
@@ -47,7 +48,7 @@ def test_batch_widget_runs_the_open_recording(make_napari_viewer, qtbot, tmp_pat
         box.setChecked(name in ("track", "traces", "transients"))
     manifest = widget.manifest_dict()
     assert manifest["defaults"]["params"] == {"transients": {"snr_threshold": 4.0}}
-    assert manifest["defaults"]["fps"] == 10.0
+    assert "fps" not in manifest["defaults"] and manifest["recordings"][0]["fps"] == 10.0
     widget.workers.setValue(1)
     widget.output.setText(str(tmp_path / "out"))
     job = widget.run()
@@ -216,3 +217,35 @@ def test_cancel_keeps_the_bar_at_what_finished_and_shows_the_finished_rows(
     assert status.startswith("batch cancelled after 2 of 5 recordings"), status
     assert "rec01: traces failed: traces: something went wrong" in status
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
+
+
+def test_an_added_file_keeps_its_own_frame_rate(make_napari_viewer, qtbot, tmp_path):
+    """The widget wrote the open recording's frame rate into the manifest's defaults, so a file
+    added beside it that states another rate was retimed (a 20 Hz file run at 10 Hz, only a
+    warning in the log). The open recording keeps the rate in force; an added file keeps its
+    own, and only a file that states none takes the rate in force."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    write_batch_folder(tmp_path, 2, n_frames=8, shape=(32, 32), n_neurons=2)
+    movie = tifffile.imread(tmp_path / "rec01.tif")
+    write_movie_tiff(tmp_path / "fast.tif", movie[:, 0], movie[:, 1], fps=20.0)
+    write_movie_tiff(tmp_path / "bare.tif", movie[:, 0], movie[:, 1], fps=None)
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "rec00.tif"), plugin=PLUGIN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    widget.table.item(0, 2).setText(str(tmp_path / "seeds00.csv"))
+    widget._add(str(tmp_path / "fast.tif"), seeds=str(tmp_path / "seeds01.csv"))
+    widget._add(str(tmp_path / "bare.tif"), seeds=str(tmp_path / "seeds01.csv"))
+    for name, box in widget.step_boxes.items():
+        box.setChecked(name == "track")
+    widget.workers.setValue(1)
+    widget.output.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(widget.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.job is not None and widget.job.finished.is_set(), timeout=120000)
+    written = yaml.safe_load((tmp_path / "out" / "manifest.yaml").read_text())
+    assert "fps" not in written["defaults"]
+    fps = {Path(r["path"]).name: r.get("fps") for r in written["recordings"]}
+    assert fps == {"rec00.tif": 10.0, "fast.tif": None, "bare.tif": 10.0}
+    assert "differs from" not in widget.status.text()

@@ -329,14 +329,14 @@ def _video_length(path: Path | None, fps: float | None) -> tuple[int, float]:
 
 
 def _eta(ctx: StepContext, p: EtaParams) -> str:
-    from napari_catrack.core.events.eta import event_triggered_averages
+    from napari_catrack.core.events.eta import event_triggered_averages, tested_summary
     from napari_catrack.core.events.session import record_eta, traces_for_eta
 
     values, times, ids = traces_for_eta(ctx.session, p.signal)
     events = ctx.table("events", "events", "eta")
     result = event_triggered_averages(values, times, ids, events, p)
     record_eta(ctx.session, result, save=False)
-    return f"{int(result.significance.significant.sum())} responsive neuron-event pairs"
+    return tested_summary(result.significance, p.min_events)  # (untested kinds named, as the CLI)
 
 
 STEPS: dict[str, BatchStep] = {

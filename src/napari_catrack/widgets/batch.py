@@ -45,6 +45,22 @@ HEADER = "# napari-catrack batch manifest (written by the Batch widget)\n"
 OPEN_OPTION_KEYS = ("layout", "green_channel", "red_channel", "dataset", "axes", "z_projection")
 
 
+def _file_fps(entry: dict[str, Any]) -> float | None:
+    """The frame rate a manifest entry's file states (None: none, or it cannot be read here; the
+    manifest check then says why)."""
+    from napari_catrack.io.recording import open_recording
+
+    options = {k: v for k, v in entry.items() if k in OPEN_OPTION_KEYS}
+    try:
+        rec = open_recording(entry["path"], **options)
+    except Exception:  # only a hint for the frame rate
+        return None
+    try:
+        return rec.fps
+    finally:
+        rec.close()
+
+
 class BatchWidget(QWidget):
     """Recordings, steps, output folder, workers: Run."""
 
@@ -148,8 +164,8 @@ class BatchWidget(QWidget):
             self.table.setItem(r, c, QTableWidgetItem(text))
         self.table.item(r, 1).setData(Qt.UserRole, dict(options or {}))
 
-    def add_open_recordings(self) -> None:
-        """The recordings behind the viewer's image layers (each once, with its open options)."""
+    def _open_layers_meta(self) -> list[dict]:
+        out = []
         for layer in self.viewer.layers:
             meta = layer.metadata.get("catrack", {}) if hasattr(layer, "metadata") else {}
             if (
@@ -157,7 +173,16 @@ class BatchWidget(QWidget):
                 and meta.get("path")
                 and Path(meta["path"]).exists()
             ):
-                self._add(meta["path"], options=meta.get("options"))
+                out.append(meta)
+        return out
+
+    def _open_paths(self) -> list[str]:
+        return [meta["path"] for meta in self._open_layers_meta()]
+
+    def add_open_recordings(self) -> None:
+        """The recordings behind the viewer's image layers (each once, with its open options)."""
+        for meta in self._open_layers_meta():
+            self._add(meta["path"], options=meta.get("options"))
 
     def _ask_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
@@ -183,9 +208,10 @@ class BatchWidget(QWidget):
         if not self.table.rowCount():
             raise InputError("add at least one recording")
         defaults: dict[str, Any] = {"steps": steps}
+        # the rate in force goes to the open recording and to files that state none, never to the
+        # defaults: a file added beside it that states its own rate was retimed to the viewer's
         fps = self.ctx.fps()
-        if fps:
-            defaults["fps"] = fps
+        open_paths = {str(p) for p in self._open_paths()}
         if self.use_session.isChecked():
             params = session_params(self.ctx.session, steps)
             if params:
@@ -197,6 +223,8 @@ class BatchWidget(QWidget):
             entry.update(
                 {k: v for k, v in options.items() if k in OPEN_OPTION_KEYS and v is not None}
             )
+            if fps and (entry["path"] in open_paths or _file_fps(entry) is None):
+                entry["fps"] = fps
             for c, key in ((0, "name"), (2, "seeds")):
                 text = self.table.item(r, c).text().strip() if self.table.item(r, c) else ""
                 if text:

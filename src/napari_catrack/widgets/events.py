@@ -373,15 +373,9 @@ class EventsWidget(QWidget):
         self.canvas.setMinimumHeight(ETA_PX_PER_KIND * kinds)  # one kind under the other
         draw_eta(self.figure, eta, sig, stacked=True)
         self.canvas.draw_idle()
-        import pandas as pd
+        from napari_catrack.core.events.eta import tested_summary
 
         # pairs without a p-value were not tested (a kind with too few events, a lost neuron):
         # counting them as "of N" read as tested and negative, as `catrack events` said
-        tested = np.isfinite(pd.to_numeric(sig["p_value"], errors="coerce").to_numpy(float))
-        kinds = sig.assign(t=tested).groupby(sig["event"].astype(str))["t"].any()
-        untested = ", ".join(kinds.index[~kinds.to_numpy(bool)])
-        text = f"{len(hits)} responsive neuron-event pairs of {int(tested.sum())} tested"
-        if untested:
-            n = step.params.get("min_events", EtaParams().min_events)
-            text += f"; not tested (fewer than {n} events far enough from the ends): {untested}"
+        text = tested_summary(sig, step.params.get("min_events", EtaParams().min_events))
         self.status.setText(text)

@@ -117,6 +117,22 @@ def _p_values(obs: np.ndarray, null: np.ndarray, alternative: str) -> np.ndarray
     return np.where(np.isnan(obs) | (s == 0), np.nan, (1.0 + hits) / (1.0 + s))
 
 
+def tested_summary(significance: pd.DataFrame, min_events: int) -> str:
+    """'N responsive neuron-event pairs of M tested', naming the kinds not tested (too few
+    events far enough from the ends): the Events widget's status and the batch eta step's report
+    line. Pairs without a p-value (such a kind, a lost neuron) are not counted as tested."""
+    sig = significance
+    tested = np.isfinite(pd.to_numeric(sig["p_value"], errors="coerce").to_numpy(float))
+    n_hits = int(sig["significant"].astype(bool).sum())
+    kinds = sig.assign(t=tested).groupby(sig["event"].astype(str))["t"].any()
+    untested = ", ".join(kinds.index[~kinds.to_numpy(bool)])
+    text = f"{n_hits} responsive neuron-event pairs of {int(tested.sum())} tested"
+    if untested:
+        text += f"; not tested (fewer than {min_events} events far enough from the ends): "
+        text += untested
+    return text
+
+
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """q-values (monotone BH adjustment); NaN p-values stay NaN and are not counted."""
     p = np.asarray(p, float)
