@@ -269,3 +269,27 @@ def test_untested_pairs_are_not_counted_as_tested(make_napari_viewer, qtbot, tmp
     text = widget.status.text()
     assert text.startswith("0 responsive neuron-event pairs of 2 tested")  # lever: a and c
     assert "not tested (fewer than 3 events far enough from the ends): tone" in text
+
+
+def test_frame_times_at_another_rate_are_warned_as_catrack_events_does(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Verify (h9): `catrack events` warned when a frame-times file runs at another rate than
+    the traces (time_s in ms: 1000 times slower); the widget took it silently."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.session import Session
+
+    n = 300
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": np.arange(n), "dff": np.zeros(n)})}, attrs={"fps": 10.0})  # fmt: skip
+    pd.DataFrame({"event": ["lever"], "time_s": [1000.0]}).to_csv(tmp_path / "e.csv", index=False)
+    pd.DataFrame({"time_s": np.arange(n) * 100.0}).to_csv(tmp_path / "ms.csv", index=False)
+    _, _, widget = events_widget(make_napari_viewer, session, n)
+    widget.events_file.setText(str(tmp_path / "e.csv"))
+    widget.frame_times.setText(str(tmp_path / "ms.csv"))
+    qtbot.mouseClick(widget.align_button, Qt.LeftButton)
+    text = widget.summary.text()
+    assert "lever: 1 (1 in the recording)" in text  # the frame times are still used
+    assert "ms.csv: its frames come at 0.01 Hz but the traces' frame rate is 10 Hz" in text

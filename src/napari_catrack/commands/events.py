@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.events.align import align_events, summarise
     from napari_catrack.core.events.eta import event_triggered_averages
     from napari_catrack.core.events.session import (
+        frame_times_rate_note,
         imaging_clock,
         read_imaging_frame_times,
         record_eta,
@@ -161,13 +162,11 @@ def run(args: argparse.Namespace) -> int:
             session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:
         imaging = read_imaging_frame_times(args.frame_times, recording_frames(session), session)
-        known = session.frame_rate()  # the traces' (or session's) rate: a time_s in ms is
-        if known and abs(imaging.fps - known) > 0.1 * known:  # 1000x slower, taken silently
+        note = frame_times_rate_note(imaging, session.frame_rate(), Path(args.frame_times).name)
+        if note:
             from napari_catrack.commands._common import warn
 
-            warn("events", f"{Path(args.frame_times).name}: its frames come at "
-                 f"{imaging.fps:.3g} Hz but the traces' frame rate is {known:g} Hz (time_s in "
-                 "another unit, e.g. ms?); the frame times are used")  # fmt: skip
+            warn("events", note)
     else:
         if session.frame_rate() is None and args.fps is None:
             raise InputError(

@@ -192,6 +192,7 @@ class EventsWidget(QWidget):
         from napari_catrack.core.events.align import align_events
         from napari_catrack.core.events.session import (
             ETA,
+            frame_times_rate_note,
             imaging_clock,
             read_imaging_frame_times,
             record_events,
@@ -207,11 +208,15 @@ class EventsWidget(QWidget):
             params = self.align_params()
             session = self.ctx.session
             n_frames = self._n_frames()
+            note = None
             if self.frame_times.text().strip():
                 imaging = read_imaging_frame_times(  # with the session, as `catrack events`:
                     self.frame_times.text().strip(),  # traces numbered with gaps are said so
                     n_frames or recording_frames(session),
                     session,
+                )
+                note = frame_times_rate_note(
+                    imaging, self.ctx.fps(), Path(self.frame_times.text().strip()).name
                 )
             else:
                 imaging = imaging_clock(
@@ -243,6 +248,11 @@ class EventsWidget(QWidget):
             self.summary.setText(report_exception(exc, "lining up events"))
             return
         self._show_counts(aligned)
+        if note:  # as `catrack events` warns: shown with the counts, and as a notification
+            from napari.utils.notifications import show_warning
+
+            self.summary.setText(f"{self.summary.text()}\nwarning: {note}")
+            show_warning(f"napari-catrack: {note}")
         self._redraw_trace_viewers()
 
     def _show_counts(self, aligned) -> None:

@@ -75,6 +75,20 @@ def check_times(times: np.ndarray, name: str, rows: np.ndarray | None = None) ->
         )
 
 
+def frame_times_rate_note(imaging: Clock, known_fps: float | None, name: str) -> str | None:
+    """A warning when frame times run at another rate than the traces were made at (by more
+    than 10 %): a time_s column in ms is 1000 times slower and would be taken silently. The
+    frame times are still used (they may be right and the stored rate wrong)."""
+    if not known_fps or not np.isfinite(imaging.fps) or imaging.fps <= 0:
+        return None
+    if abs(imaging.fps - known_fps) <= 0.1 * known_fps:
+        return None
+    return (
+        f"{name}: its frames come at {imaging.fps:.3g} Hz but the traces' frame rate is "
+        f"{known_fps:g} Hz (time_s in another unit, e.g. ms?); the frame times are used"
+    )
+
+
 def read_imaging_frame_times(path, n_frames: int | None = None, session=None) -> Clock:
     """The imaging clock from a frame-times file: a `time_s` column (and optionally `frame`) with
     one row per recorded frame; refused when it has no `time_s` or not `n_frames` rows."""
