@@ -82,13 +82,18 @@ def test_session_alignment_wins_over_estimate_and_file_wins_over_session(movie, 
         session.path.unlink()
 
 
-def test_traces_without_align_sample_red_on_the_neurons(movie, capsys):
-    rec, path, folder = movie
-    truth_tracks = folder / "truth_tracks.csv"
+def write_truth_tracks(rec, path) -> None:
+    """The synthetic recording's true neuron positions as a `neuron_id,frame,y,x` tracks CSV."""
     pos = rec.truth.positions
     t, n = np.meshgrid(np.arange(pos.shape[0]), np.arange(pos.shape[1]), indexing="ij")
     pd.DataFrame({"neuron_id": np.asarray(rec.truth.neuron_ids)[n.ravel()], "frame": t.ravel(),
-                  "y": pos[..., 0].ravel(), "x": pos[..., 1].ravel()}).to_csv(truth_tracks, index=False)  # fmt: skip
+                  "y": pos[..., 0].ravel(), "x": pos[..., 1].ravel()}).to_csv(path, index=False)  # fmt: skip
+
+
+def test_traces_without_align_sample_red_on_the_neurons(movie, capsys):
+    rec, path, folder = movie
+    truth_tracks = folder / "truth_tracks.csv"
+    write_truth_tracks(rec, truth_tracks)
     true_align = folder / "true_align.json"
     true_align.write_text(json.dumps(OFF))
     reds = {}
@@ -214,10 +219,7 @@ def test_commands_given_session_use_its_recorded_alignment_and_write_nothing_bes
     path = tmp_path / "rec.tif"
     shutil.copy(src, path)
     truth_tracks = tmp_path / "tracks.csv"
-    pos = rec.truth.positions
-    t, n = np.meshgrid(np.arange(pos.shape[0]), np.arange(pos.shape[1]), indexing="ij")
-    pd.DataFrame({"neuron_id": np.asarray(rec.truth.neuron_ids)[n.ravel()], "frame": t.ravel(),
-                  "y": pos[..., 0].ravel(), "x": pos[..., 1].ravel()}).to_csv(truth_tracks, index=False)  # fmt: skip
+    write_truth_tracks(rec, truth_tracks)
     s = tmp_path / "s.catrack.h5"
     assert main(["align", str(path), "-o", str(tmp_path / "a.json"), "--session", str(s)]) == 0
     # record a deliberately different transform in S (as another `align` run might have)

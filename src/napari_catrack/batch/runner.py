@@ -72,6 +72,17 @@ class BatchResult:
         return text
 
 
+def failure_lines(report: pd.DataFrame) -> list[str]:
+    """ "<recording>: <step> failed: <why>" per failed step, recording by recording: what
+    `catrack batch` prints and the Batch widget shows (also for a cancelled batch's report)."""
+    bad = report[report["status"] == "failed"]
+    return [
+        f"{name}: {r.step} failed: {r.message}"
+        for name in dict.fromkeys(bad["recording"])
+        for r in bad[bad["recording"] == name].itertuples()
+    ]
+
+
 CONNECT_TIMEOUT_S = 20.0  # for `--scheduler`: to connect and hear the scheduler say what it is
 
 

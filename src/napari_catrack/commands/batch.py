@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.batch.manifest import read_manifest
-    from napari_catrack.batch.runner import check_batch_output, run_batch
+    from napari_catrack.batch.runner import check_batch_output, failure_lines, run_batch
 
     manifest = read_manifest(args.manifest)
     check_batch_output(manifest, args.output)
@@ -87,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
     say(result.summary() + f" ({result.seconds:.1f} s) -> {result.output / 'report.csv'}")
     for r in result.set_aside.itertuples():
         say(f"{r.recording}: warning: {r.message}")
-    for name in result.failed:
-        bad = result.report[(result.report.recording == name) & (result.report.status == "failed")]
-        for r in bad.itertuples():
-            say(f"{name}: {r.step} failed: {r.message}")
+    for line in failure_lines(result.report):
+        say(line)
     return 1 if result.failed else 0

@@ -323,6 +323,8 @@ class BatchWidget(QWidget):
         """The report's rows in the table (failed rows marked); returns the status lines naming
         what failed and why, as `catrack batch` prints it (the message column is off to the
         right of a docked widget)."""
+        from napari_catrack.batch.runner import failure_lines
+
         self.report.setRowCount(len(report))
         failed = QColor(200, 60, 60, 90)
         for r, row in enumerate(report.itertuples(index=False)):
@@ -332,8 +334,7 @@ class BatchWidget(QWidget):
                 if row.status == "failed":
                     item.setBackground(failed)
                 self.report.setItem(r, c, item)
-        bad = report[report["status"] == "failed"]
-        why = [f"{r.recording}: {r.step} failed: {r.message}" for r in bad.itertuples()]
+        why = failure_lines(report)
         more = [f"(and {len(why) - 5} more failed steps)"] if len(why) > 5 else []
         return why[:5] + more
 

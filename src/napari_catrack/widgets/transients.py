@@ -18,12 +18,8 @@ from napari.layers import Image
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
-from napari_catrack.core.transients.curation import (
-    CurationState,
-    fps_from_time,
-    long_matrix,
-    without_lost,
-)
+from napari_catrack.core.transients.curation import CurationState, fps_from_time, long_matrix
+from napari_catrack.core.transients.detect import without_lost
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.session import watch_session
@@ -185,7 +181,7 @@ class TransientsWidget(TransientsPanel):
     def _set_traces(self, ids, frames, dff, fps, source: str) -> None:
         """Show these traces; `fps` is the rate their time column implies (None if none). The
         neurons without any value are left out, said in the status line."""
-        ids, dff, lost = without_lost(ids, dff)
+        ids, dff, lost = without_lost(np.asarray(ids).astype(str).astype(object), dff)
         note = ""
         if fps and not self.ctx.fps():
             self.ctx.set_fps(float(fps), source="from the traces' time_s")

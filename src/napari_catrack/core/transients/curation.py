@@ -23,6 +23,7 @@ from napari_catrack.core.transients import (
     delete_transient,
     empty_table,
 )
+from napari_catrack.core.transients.detect import without_lost
 from napari_catrack.errors import InputError
 from napari_catrack.io.tables import long_to_matrix
 
@@ -41,7 +42,7 @@ def matrix_from_long(traces: pd.DataFrame, column: str = "dff"):
     """Long traces -> (ids as str, contiguous frames, (N, T) values); all-NaN neurons dropped
     (`without_lost` says which)."""
     m = long_matrix(traces, "the traces table", column)
-    ids, dff, _note = without_lost(m.neuron_ids, m.dff)
+    ids, dff, _note = without_lost(np.asarray(m.neuron_ids).astype(str).astype(object), m.dff)
     return ids, m.frames, dff
 
 
@@ -52,18 +53,6 @@ def long_matrix(traces: pd.DataFrame, where: str, column: str = "dff"):
     if not np.isfinite(m.dff).any():
         raise InputError(f"{where}: every neuron's {column} is NaN")
     return m
-
-
-def without_lost(ids, dff: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    """(ids as str, values, note): the neurons whose values are all NaN (a track lost on
-    background) left out, and the note naming them, as `catrack transients` warns ("" if
-    none)."""
-    from napari_catrack.core.transients.detect import lost_cells_message
-
-    ids = np.asarray(ids).astype(str).astype(object)
-    keep = np.isfinite(dff).any(axis=1)
-    note = "" if keep.all() else lost_cells_message(ids[~keep], len(ids))
-    return ids[keep], dff[keep], note
 
 
 def fps_from_time(traces: pd.DataFrame) -> float | None:

@@ -173,9 +173,19 @@ def _without_lost_cells(dff, neuron_ids):
     lost = ~np.isfinite(x).any(axis=1)
     if not lost.any() or lost.all():
         return dff, neuron_ids
-    ids = neuron_ids_for(neuron_ids, x.shape[0])
-    warnings.warn(lost_cells_message(ids[lost], x.shape[0]), RuntimeWarning, stacklevel=3)
-    return x[~lost], ids[~lost]
+    ids, kept, note = without_lost(neuron_ids_for(neuron_ids, x.shape[0]), x)
+    warnings.warn(note, RuntimeWarning, stacklevel=3)
+    return kept, ids
+
+
+def without_lost(ids, dff: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """(ids, values, note): the neurons whose values are all NaN (a track lost on background)
+    left out, and the note naming them (`lost_cells_message`; "" if none). The one split
+    `catrack transients`, the batch and the transients widget make."""
+    ids = np.asarray(ids)
+    keep = np.isfinite(dff).any(axis=1)
+    note = "" if keep.all() else lost_cells_message(ids[~keep], len(ids))
+    return ids[keep], dff[keep], note
 
 
 def lost_cells_message(lost_ids, n_cells: int) -> str:
