@@ -80,3 +80,24 @@ def test_the_worm_behaviour_dock_does_not_scroll_sideways(make_napari_viewer, qt
     for button in (widget.segment_button, widget.repropagate_button, widget.cancel_button):
         right = button.mapTo(viewport, button.rect().topRight())
         assert right.x() <= viewport.width(), (button.text(), right.x(), viewport.width())
+
+
+#: the widest a dock may insist on: on a 1366 px laptop screen that leaves napari's canvas and
+#: layer list about 950 px
+MAX_DOCK_MIN_WIDTH = 420
+
+
+def test_every_dock_fits_beside_a_laptop_canvas(make_napari_viewer, qtbot):
+    """A dock is never narrower than its controls need, so a wide row of buttons made the whole
+    dock area wide: docked, Transients curation asked for 484 px (one row: Export CSV, Export
+    Excel, figures as, format, Export figures), Traces 454 px and Worm behaviour 422 px. Long rows
+    are now two short ones and long labels wrap (389, 332 and 354 px)."""
+    viewer = make_napari_viewer(show=True)
+    too_wide = []
+    for name in _manifest_widgets():
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+        qtbot.wait(10)
+        width = widget.minimumSizeHint().width()
+        if width > MAX_DOCK_MIN_WIDTH:
+            too_wide.append(f"{name}: {width} px")
+    assert not too_wide, too_wide

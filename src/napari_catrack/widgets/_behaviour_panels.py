@@ -107,8 +107,12 @@ class CenterlinePanel(QGroupBox):
         flip.addWidget(self.flip_from)
         flip.addWidget(QLabel("to"))
         flip.addWidget(self.flip_to)
-        flip.addWidget(self.flip_button)
+        flip.addStretch(1)
         lay.addLayout(flip)
+        flip_button_row = QHBoxLayout()  # its own row, so the dock fits beside a laptop's canvas
+        flip_button_row.addStretch(1)
+        flip_button_row.addWidget(self.flip_button)
+        lay.addLayout(flip_button_row)
         lay.addWidget(self.status)
 
     # --- running --------------------------------------------------------------------------

@@ -118,10 +118,13 @@ class TransientsPanel(QWidget):
         nav = QHBoxLayout()
         for w in (self.prev_button, self.next_button, QLabel("show"), self.filter):
             nav.addWidget(w)
+        # two short rows rather than one wide one, so the dock fits beside a laptop's canvas
         verdict = QHBoxLayout()
-        for w in (self.accept_button, self.reject_button, QLabel("reason"), self.reason,
-                  self.reason_text):  # fmt: skip
+        for w in (self.accept_button, self.reject_button):
             verdict.addWidget(w)
+        reason_row = QHBoxLayout()
+        for w in (QLabel("reason"), self.reason, self.reason_text):
+            reason_row.addWidget(w)
 
         self.mode_label = QLabel("")
         self.add_button = QPushButton("Add mode (A)")
@@ -150,16 +153,21 @@ class TransientsPanel(QWidget):
         self.figure_format.addItems(["svg", "png", "pdf"])
         self.figures_button = QPushButton("Export figures…")
         export = QHBoxLayout()
-        for w in (self.csv_button, self.xlsx_button, QLabel("figures as"), self.figure_format,
-                  self.figures_button):  # fmt: skip
+        for w in (self.csv_button, self.xlsx_button):
             export.addWidget(w)
+        figures = QHBoxLayout()
+        for w in (QLabel("figures as"), self.figure_format, self.figures_button):
+            figures.addWidget(w)
 
         self.body_layout = layout = scroll_body(self)
         layout.addLayout(form)
-        layout.addWidget(QLabel("Cells (N/P to step, Y accept, R reject, U unverified):"))
+        cells_label = QLabel("Cells (N/P to step, Y accept, R reject, U unverified):")
+        cells_label.setWordWrap(True)
+        layout.addWidget(cells_label)
         layout.addLayout(nav)
         layout.addWidget(self.cell_list)
         layout.addLayout(verdict)
+        layout.addLayout(reason_row)
         layout.addWidget(self.roi_button)
         layout.addLayout(edit)
         layout.addWidget(self.mode_label)
@@ -167,6 +175,7 @@ class TransientsPanel(QWidget):
         layout.addWidget(self.canvas, stretch=2)
         layout.addWidget(self.tabs, stretch=1)
         layout.addLayout(export)
+        layout.addLayout(figures)
 
     def _method_changed(self, method: str) -> None:
         """Enable only the chosen method's own settings (their help starts with its name)."""

@@ -138,7 +138,7 @@ class BehaviourWidget(QWidget):
         self._restore()
 
     def _build(self) -> None:
-        seg = QGroupBox("1. Segmentation (Segment Anything or classical)")
+        seg = QGroupBox("1. Segmentation (SAM or classical)")
         form = QFormLayout()
         form.addRow("video", self.video)
         form.addRow("checkpoint", _file_row(self.checkpoint, "SAM checkpoint", "PyTorch (*.pth *.pt)"))  # fmt: skip

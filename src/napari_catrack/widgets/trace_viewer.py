@@ -164,19 +164,25 @@ class TraceViewerWidget(QWidget):
         adopt = QHBoxLayout()
         adopt.addStretch(1)
         adopt.addWidget(self.adopt_button)
+        # two short rows rather than one wide one, so the dock fits beside a laptop's canvas
         buttons2 = QHBoxLayout()
-        for b in (self.clean_button, self.export_button, self.steps_button):
-            buttons2.addWidget(b)
+        buttons2.addWidget(self.clean_button)
+        buttons2.addWidget(self.export_button)
+        buttons3 = QHBoxLayout()
+        buttons3.addStretch(1)
+        buttons3.addWidget(self.steps_button)
         grid = QGridLayout()
         for i, box in enumerate([*self.panel_boxes.values(), self.velocity_box]):
-            grid.addWidget(box, i // 3, i % 3)
+            grid.addWidget(box, i // 2, i % 2)
         layout = scroll_body(self)
         layout.addLayout(form)
         layout.addLayout(run)
         layout.addLayout(adopt)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
-        layout.addWidget(QLabel("neurons (select to plot; shared with the neurons layer):"))
+        neurons_label = QLabel("neurons (select to plot; shared with the neurons layer):")
+        neurons_label.setWordWrap(True)
+        layout.addWidget(neurons_label)
         layout.addWidget(self.neurons)
         layout.addWidget(QLabel("panels:"))
         layout.addLayout(grid)
@@ -184,6 +190,7 @@ class TraceViewerWidget(QWidget):
         layout.addWidget(self.cleaning_box)
         layout.addWidget(self.cleaning)
         layout.addLayout(buttons2)
+        layout.addLayout(buttons3)
 
     def _show_session_traces(self, session) -> None:
         """Show the traces a session already holds (on docking, or when a session file is opened)
