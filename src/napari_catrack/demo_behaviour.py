@@ -51,6 +51,7 @@ def run_behaviour_demo(
         mask_iou,
         velocity_scores,
     )
+    from napari_catrack.core.behaviour.velocity import write_velocity
     from napari_catrack.figures import behaviour as fig
     from napari_catrack.io.masks import write_masks
     from napari_catrack.io.recording import open_recording
@@ -104,7 +105,7 @@ def run_behaviour_demo(
     stage_um = stage_at(log_stage, np.arange(T), times)
     velocity = compute_velocity(cl.points.mean(axis=1), times, stage_um, rec.frame_shape,
                                 v_params, body_px=cl.points)  # fmt: skip
-    write_table(velocity, out / "velocity.csv", float_format="%.4f")
+    write_velocity(velocity, out / "velocity.csv")
     r, right = velocity_scores(velocity.signed_speed_um_s, velocity.direction,
                                truth.signed_speed_um_s, truth.direction)  # fmt: skip
     rec.close()

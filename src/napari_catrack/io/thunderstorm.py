@@ -41,6 +41,7 @@ COLUMNS = (
     "uncertainty [nm]",
 )
 INTERNAL = ("frame", "x", "y", "sigma", "photons", "background", "bkgstd", "uncertainty")
+_PX_EXTRAS = ("uncertainty_x", "uncertainty_y")  # other lengths in px a session may hold
 _UNIT = re.compile(r"^\s*(?P<name>[^\[]+?)\s*\[(?P<unit>[^\]]+)\]\s*$")
 _LENGTH = {"nm": 1.0, "um": 1000.0, "µm": 1000.0, "μm": 1000.0}
 
@@ -64,6 +65,23 @@ def to_thunderstorm(locs: pd.DataFrame, pixel_size_nm: float) -> pd.DataFrame:
             "uncertainty [nm]": locs["uncertainty"].to_numpy(float) * px,
         }
     )
+    return out
+
+
+def with_extra_columns(locs: pd.DataFrame, pixel_size_nm: float) -> pd.DataFrame:
+    """ThunderSTORM's columns (`to_thunderstorm`, as `catrack puncta`'s localizations.csv) followed
+    by the session's other per-localisation columns (`track_id`, `calcium_probability`, ...), a
+    length in pixels among them turned into nm like the rest (`uncertainty_x` -> `uncertainty_x
+    [nm]`): an export's `puncta/localizations`, with the command's names and units."""
+    out = to_thunderstorm(locs, pixel_size_nm)
+    px = float(pixel_size_nm)
+    for col in locs.columns:
+        if col in INTERNAL:
+            continue
+        if col in _PX_EXTRAS:
+            out[f"{col} [nm]"] = locs[col].to_numpy(float) * px
+        else:
+            out[col] = locs[col].to_numpy()
     return out
 
 
