@@ -219,6 +219,32 @@ def test_cancel_keeps_the_bar_at_what_finished_and_shows_the_finished_rows(
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
 
 
+def test_cancel_writes_the_report_with_the_unfinished_recordings_cancelled(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Leftover (h10): Cancel wrote no report.csv. Clicking Cancel on a real batch writes it:
+    the finished recording's rows, the others `cancelled`, the status line says where."""
+    from qtpy.QtCore import Qt
+
+    widget = batch_widget_with_recordings(make_napari_viewer, tmp_path, 3)
+    for name, box in widget.step_boxes.items():
+        box.setChecked(name == "track")
+    widget.workers.setValue(1)
+    qtbot.mouseClick(widget.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.cancel_button.isEnabled(), timeout=10000)
+    qtbot.mouseClick(widget.cancel_button, Qt.LeftButton)  # takes effect after the first one
+    qtbot.waitUntil(lambda: widget.job.finished.is_set(), timeout=120000)
+    assert widget.job.outcome == "cancelled"
+    path = tmp_path / "out" / "report.csv"
+    report = pd.read_csv(path)
+    by_recording = report.groupby("recording", sort=True).status.first().to_dict()
+    assert by_recording == {"rec00": "done", "rec01": "cancelled", "rec02": "cancelled"}
+    assert str(path) in widget.status.text(), widget.status.text()
+    assert widget.report.rowCount() == len(report)
+    last = widget.report.rowCount() - 1
+    assert widget.report.item(last, 2).text() == "cancelled"
+
+
 def test_an_added_file_keeps_its_own_frame_rate(make_napari_viewer, qtbot, tmp_path):
     """The widget wrote the open recording's frame rate into the manifest's defaults, so a file
     added beside it that states another rate was retimed (a 20 Hz file run at 10 Hz, only a

@@ -4,7 +4,9 @@ A recording is the unit of work and of failure: its task runs all of its steps
 (`recording.run_recording`), so a crashed or killed worker costs only the recording it was
 running (that task is not retried by default: a recording that kills its worker, by running out
 of memory for example, would kill the next one too); every other recording goes on. A failure is
-a row of `DIR/report.csv`, never the end of the batch, and a rerun does only what is missing.
+a row of `DIR/report.csv`, never the end of the batch, and a rerun does only what is missing. A
+cancelled batch (the widget's Cancel, Ctrl-C) writes `report.csv` too: the finished recordings'
+rows and a `cancelled` row for each other.
 
 By default a `LocalCluster` of worker processes on this machine (one thread each: the steps'
 array work is single-threaded per worker so N workers use N cores without oversubscription);
@@ -33,13 +35,20 @@ POOLED = {"cells": "cells.csv", "transients": "transients.csv"}
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
+CANCELLED = "cancelled"  # the status of a recording a cancelled batch did not finish
+
+
 class BatchCancelled(Cancelled):
     """The batch was cancelled after `done` of `total` recordings finished: `report` holds their
-    rows (their files are kept; `report.csv` is written only by a batch that ends)."""
+    rows (their files are kept) and one `cancelled` row per recording it did not finish, as
+    written to `report_path` (`report.csv`)."""
 
-    def __init__(self, message: str, report: pd.DataFrame, done: int, total: int) -> None:
+    def __init__(
+        self, message: str, report: pd.DataFrame, done: int, total: int, report_path=None
+    ) -> None:
         super().__init__(message)
         self.report, self.done, self.total = report, done, total
+        self.report_path = report_path
 
 
 @dataclass
@@ -251,6 +260,7 @@ def run_batch(
     from distributed import as_completed
 
     rows: list[dict[str, Any]] = []
+    finished: set[str] = set()
     try:
         dashboard = client.dashboard_link
         log(f"dask dashboard: {dashboard}")
@@ -287,18 +297,31 @@ def run_batch(
                 rows.extend(future.result())
             except Exception as exc:  # KilledWorker, CommClosedError, CancelledError ...
                 rows.extend(_worker_lost(spec, exc, out))
+            finished.add(spec.name)
             if progress is not None:
                 progress(done, total, spec.name)
             if cancel is not None and cancel():  # finished recordings stay; the rest waits
                 client.cancel(list(running))
+                report, path = write_cancelled_report(rows, finished, manifest, out)
                 raise BatchCancelled(
                     f"batch cancelled after {done} of {total} recordings; finished recordings "
-                    "are kept and a rerun completes the others",
-                    _sorted_report(rows, manifest),
+                    f"are kept, the report (the others marked cancelled) is {path}; a rerun "
+                    "completes the others",
+                    report,
                     done,
                     total,
+                    path,
                 )
             submit_while_threads_are_free()
+    except KeyboardInterrupt as exc:  # Ctrl-C: the report of what finished, then stop
+        from napari_catrack.stop import Stopped
+
+        if not isinstance(exc, Stopped):  # a stop signal leaves no new file (stop.py)
+            _, path = write_cancelled_report(rows, finished, manifest, out)
+            n = len(finished)
+            log(f"interrupted after {n} of {len(manifest.recordings)} recordings; the report "
+                f"(the others marked cancelled) is {path}")  # fmt: skip
+        raise
     finally:
         client.close()
         if cluster is not None:
@@ -309,6 +332,32 @@ def run_batch(
     write_table(report, out / "report.csv")
     pooled = pool_tables(manifest, out)
     return BatchResult(out, report, pooled, dashboard, time.perf_counter() - start)
+
+
+def write_cancelled_report(
+    rows: list[dict[str, Any]], finished: set[str], manifest: Manifest, out: Path
+) -> tuple[pd.DataFrame, Path]:
+    """`out/report.csv` of a batch that stopped early, written atomically: the rows of the
+    recordings that finished, and one `cancelled` row for each other (not `failed`: nothing
+    went wrong with it; a rerun does it). Returns the report and its path."""
+    from napari_catrack.io.tables import write_table
+
+    rows = list(rows)
+    for spec in manifest.recordings:
+        if spec.name not in finished:
+            rows.append(
+                {
+                    "recording": spec.name,
+                    "step": spec.steps[0] if spec.steps else "",
+                    "status": CANCELLED,
+                    "seconds": 0.0,
+                    "message": "the batch was cancelled before this recording finished; a "
+                    "rerun of the batch completes it",
+                }
+            )
+    report = _sorted_report(rows, manifest)
+    path = write_table(report, out / "report.csv")
+    return report, path
 
 
 def _sorted_report(rows: list[dict[str, Any]], manifest: Manifest) -> pd.DataFrame:

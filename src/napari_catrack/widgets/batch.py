@@ -326,13 +326,13 @@ class BatchWidget(QWidget):
         from napari_catrack.batch.runner import failure_lines
 
         self.report.setRowCount(len(report))
-        failed = QColor(200, 60, 60, 90)
+        shade = {"failed": QColor(200, 60, 60, 90), "cancelled": QColor(128, 128, 128, 70)}
         for r, row in enumerate(report.itertuples(index=False)):
             for c, value in enumerate(row):
                 item = QTableWidgetItem(str(value))
                 item.setToolTip(str(row.message))  # the reason, without scrolling to its column
-                if row.status == "failed":
-                    item.setBackground(failed)
+                if row.status in shade:
+                    item.setBackground(shade[row.status])
                 self.report.setItem(r, c, item)
         why = failure_lines(report)
         more = [f"(and {len(why) - 5} more failed steps)"] if len(why) > 5 else []
