@@ -578,7 +578,8 @@ def test_eta_step_does_not_report_untested_kinds_as_tested_and_negative(tmp_path
     assert eta["status"] == "done", [r["message"] for r in rows]
     assert eta["message"] == (
         "0 responsive neuron-event pairs of 0 tested; not tested (fewer than 3 events far "
-        "enough from the ends): tap"
+        "enough from the ends): tap, 1 with the window cut short by the recording's ends: "
+        "averaged over the lags recorded"
     )
 
 

@@ -383,9 +383,10 @@ class EventsWidget(QWidget):
         self.canvas.setMinimumHeight(ETA_PX_PER_KIND * kinds)  # one kind under the other
         draw_eta(self.figure, eta, sig, stacked=True)
         self.canvas.draw_idle()
-        from napari_catrack.core.events.eta import tested_summary
+        from napari_catrack.core.events.eta import edge_note, edges_total, tested_summary
 
         # pairs without a p-value were not tested (a kind with too few events, a lost neuron):
         # counting them as "of N" read as tested and negative, as `catrack events` said
         text = tested_summary(sig, step.params.get("min_events", EtaParams().min_events))
+        text += edge_note(edges_total(step.attrs.get("edges")))  # events at the ends, as the CLI
         self.status.setText(text)
