@@ -462,6 +462,46 @@ def test_a_scheduler_address_that_is_no_dask_scheduler_is_one_line_soon(
     assert not (tmp_path / "o" / "report.csv").exists()
 
 
+def test_a_dashboard_or_closed_port_fails_in_a_few_seconds_naming_the_address_expected(
+    tmp_path, folder, capsys
+):
+    """Leftover (h10): `--scheduler` at the dashboard (http://host:8787, or its port as tcp://)
+    or at a closed port took ~20 s to fail. Now: at once for a web address and a closed port,
+    within 5 s for a port that never answers as dask, each in one line saying what was expected
+    (tcp://host:8786, the scheduler's port)."""
+    import socket
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Quiet)  # a dashboard stand-in
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    closed = probe.getsockname()[1]
+    probe.close()
+    args = ["batch", str(folder / "manifest.yaml"), "-o", str(tmp_path / "o"), "--no-progress"]
+    cases = [
+        (f"http://127.0.0.1:{port}", "that is a web address (the dashboard's?)", 3),
+        (f"tcp://127.0.0.1:{closed}", f"nothing listens at 127.0.0.1:{closed} (refused)", 3),
+        (f"tcp://127.0.0.1:{port}", "no dask answer within 5 s", 9),
+    ]
+    try:
+        for address, why, seconds in cases:
+            start = time.monotonic()
+            assert main([*args, "--scheduler", address]) == 2
+            took = time.monotonic() - start
+            assert took < seconds, (address, took)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 2 and err[1] == (
+                f"catrack: error: {address} is not a dask scheduler (or not reachable): {why}; "
+                "expected tcp://127.0.0.1:8786, the scheduler's port (not the dashboard's, 8787)"
+            ), err
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not (tmp_path / "o" / "report.csv").exists()
+
+
 def test_session_params_are_the_values_that_differ_from_the_defaults(tmp_path):
     """The batch widget's manifest takes each step's recorded parameters that are not defaults."""
     from napari_catrack.batch.steps import session_params

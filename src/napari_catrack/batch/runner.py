@@ -92,7 +92,19 @@ def failure_lines(report: pd.DataFrame) -> list[str]:
     ]
 
 
-CONNECT_TIMEOUT_S = 20.0  # for `--scheduler`: to connect and hear the scheduler say what it is
+CONNECT_TIMEOUT_S = 5.0  # for `--scheduler`: to connect and hear the scheduler say what it is
+SCHEDULER_PORT, DASHBOARD_PORT = 8786, 8787  # dask's defaults
+
+
+def _host(scheduler: str) -> str:
+    """The host named in a scheduler address (`HOST` when none can be read)."""
+    from urllib.parse import urlsplit
+
+    text = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+    try:
+        return urlsplit(text).hostname or "HOST"
+    except ValueError:
+        return "HOST"
 
 
 def _not_a_scheduler(scheduler: str, exc: BaseException | str) -> InputError:
@@ -104,7 +116,37 @@ def _not_a_scheduler(scheduler: str, exc: BaseException | str) -> InputError:
         why = str(exc) or type(exc).__name__
     else:  # distributed read garbage as a message: a 3 EiB MemoryError, an unpacking error, ...
         why = f"its answer is not dask's protocol ({type(exc).__name__})"
-    return InputError(f"{scheduler} is not a dask scheduler (or not reachable): {why}")
+    expected = (
+        f"expected tcp://{_host(scheduler)}:{SCHEDULER_PORT}, the scheduler's port (not the "
+        f"dashboard's, {DASHBOARD_PORT})"
+    )
+    return InputError(f"{scheduler} is not a dask scheduler (or not reachable): {why}; {expected}")
+
+
+def _refused(scheduler: str, timeout: float) -> str | None:
+    """Why a plain TCP connection to a tcp:// address fails at once (nothing listens: refused,
+    unknown host), else None: distributed's own connect retries a refused port until its
+    timeout, so a wrong port took the whole of it to fail."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(scheduler)
+        if scheme != "tcp":
+            return None
+        host, port = parse_host_port(loc)
+    except (ValueError, TypeError):
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return f"nothing listens at {host}:{port} (refused)"
+    except socket.gaierror as exc:
+        return f"unknown host {host!r} ({exc.strerror or exc})"
+    except OSError:  # a timeout or a network error: the handshake below says it in its words
+        return None
+    return None
 
 
 def _check_scheduler(scheduler: str, timeout: float) -> None:
@@ -112,7 +154,8 @@ def _check_scheduler(scheduler: str, timeout: float) -> None:
     at a port that answers something else died with distributed's traceback (random bytes read as
     a message length: "Unable to allocate 3.07 EiB"), or waited for ever (an HTTP server such as
     the dashboard's port). Run in a thread of its own: its event loop is new even when the caller
-    has one running (Jupyter)."""
+    has one running (Jupyter). A web address (http://, the dashboard's) and a closed port fail at
+    once, naming the address expected."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -121,6 +164,8 @@ def _check_scheduler(scheduler: str, timeout: float) -> None:
     from distributed.comm.registry import get_backend
     from distributed.security import Security
 
+    if scheduler.lower().startswith(("http://", "https://")):
+        raise _not_a_scheduler(scheduler, "that is a web address (the dashboard's?)")
     args = Security().get_connection_args("client")
     try:
         scheme = parse_address(scheduler)[0]
@@ -130,6 +175,10 @@ def _check_scheduler(scheduler: str, timeout: float) -> None:
     if scheme in ("tls", "wss") and args.get("ssl_context") is None:
         why = f"a {scheme}:// address needs dask's TLS settings (distributed.comm.tls)"
         raise _not_a_scheduler(scheduler, why)
+
+    refused = _refused(scheduler, timeout)
+    if refused:
+        raise _not_a_scheduler(scheduler, refused)
 
     async def identity() -> Any:
         comm = await connect(scheduler, timeout=timeout, **args)
