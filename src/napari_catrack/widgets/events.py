@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.events.params import EtaParams, EventAlignParams
 from napari_catrack.errors import InputError
+from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import mark_catrack_dock
 from napari_catrack.widgets._params_form import ParamsForm
@@ -302,8 +303,10 @@ class EventsWidget(QWidget):
             layer = self.viewer.layers[VIDEO_LAYER]
             layer.data, layer.metadata = data, meta
         else:
-            self.viewer.add_image(
-                data, name=VIDEO_LAYER, colormap="gray", translate=(0, 0, offset), metadata=meta
+            label_axes(
+                self.viewer.add_image(
+                    data, name=VIDEO_LAYER, colormap="gray", translate=(0, 0, offset), metadata=meta
+                )
             )
 
     def _redraw_trace_viewers(self) -> None:
