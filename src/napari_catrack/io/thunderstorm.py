@@ -111,6 +111,27 @@ def read_thunderstorm(path: str | os.PathLike) -> pd.DataFrame:
     return normalise_columns(table, str(path))
 
 
+def read_localizations(path: str | os.PathLike, pixel_size_nm: float) -> pd.DataFrame:
+    """Localisations from a CSV as internal ones (px, 0-based frames): a ThunderSTORM table
+    (`catrack puncta`'s, an export's, ThunderSTORM's own), or an export written before the export
+    used ThunderSTORM's names (`frame,x,y,...` in the session's pixels and 0-based frames)."""
+    path = Path(path)
+    if path.is_file():
+        try:
+            head = pd.read_csv(path, nrows=0)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            head = None  # read_thunderstorm says why
+        if head is not None and {"frame", "x", "y"} <= set(map(str, head.columns)):
+            table = pd.read_csv(path)
+            if not {"x [nm]", "y [nm]"} & set(table.columns):
+                out = pd.DataFrame({c: pd.to_numeric(table[c], errors="coerce") if c in table
+                                    else np.nan for c in INTERNAL})  # fmt: skip
+                if out[["frame", "x", "y"]].isna().any().any():
+                    raise InputError(f"{path}: a row has a missing or non-numeric frame, x or y")
+                return out.assign(frame=out["frame"].astype(int))
+    return from_thunderstorm(read_thunderstorm(path), pixel_size_nm)
+
+
 def normalise_columns(table: pd.DataFrame, where: str = "ThunderSTORM table") -> pd.DataFrame:
     """Rename unit variants to ThunderSTORM's defaults (nm, photon) and check the must-haves."""
     renamed = {}

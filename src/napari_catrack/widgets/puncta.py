@@ -432,12 +432,12 @@ class PunctaWidget(QWidget):
 
     def show_thunderstorm(self, path: str):
         """Add a ThunderSTORM CSV as a Points layer (in this widget's pixel size); None on error."""
-        from napari_catrack.io.thunderstorm import from_thunderstorm, read_thunderstorm
+        from napari_catrack.io.thunderstorm import read_localizations
         from napari_catrack.widgets._worker import report_exception
 
         try:
             px = self.form.params().pixel_size_nm
-            locs = from_thunderstorm(read_thunderstorm(path), px)
+            locs = read_localizations(path, px)  # (also an older export's pixels)
         except InputError as exc:
             report_exception(exc, "ThunderSTORM table")
             self.status.setText(str(exc))
