@@ -56,6 +56,7 @@ def run_behaviour_demo(
     from napari_catrack.io.masks import write_masks
     from napari_catrack.io.recording import open_recording
     from napari_catrack.io.stage import read_stage, stage_at
+    from napari_catrack.io.table_formats import write_step_table
     from napari_catrack.io.tables import write_table
     from napari_catrack.io.video import write_video
     from napari_catrack.synthetic.behaviour import make_behaviour_video
@@ -93,11 +94,11 @@ def run_behaviour_demo(
 
     cl_params = CenterlineParams()
     cl = compute_centerlines(seg.masks, cl_params, frames=rec.green)
-    write_table(cl.table(), out / "centerline.csv", float_format="%.3f")
+    write_step_table(cl.table(), out / "centerline.csv", "centerline", "centerline")
     err, flipped = centerline_errors(cl.points, truth.centerline)
     posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um,
                             usable=cl.posture_ok).assign(status=cl.status)  # fmt: skip
-    write_table(posture, out / "posture.csv", float_format="%.6f")
+    write_step_table(posture, out / "posture.csv", "centerline", "posture")
 
     v_params = VelocityParams(pixel_size_um=video.pixel_size_um)
     times = np.arange(T) / video.fps

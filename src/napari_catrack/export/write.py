@@ -224,11 +224,9 @@ def _column_formats(item: ExportItem, table) -> dict[str, str] | None:
         from napari_catrack.core.puncta.tables import float_formats
 
         return float_formats(table)
-    if (item.step, item.name) == ("velocity", "velocity"):
-        from napari_catrack.core.behaviour.velocity import float_formats
+    from napari_catrack.io.table_formats import float_formats
 
-        return float_formats(table)
-    return None
+    return float_formats(item.step, item.name, table)
 
 
 def write_table_as(table, target: Path, fmt: str, *, column_formats=None) -> Path:

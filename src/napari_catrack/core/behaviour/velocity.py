@@ -29,20 +29,14 @@ COLUMNS = (
     "frame", "time_s", "x_um", "y_um", "vy_um_s", "vx_um_s", "speed_um_s",
     "signed_speed_um_s", "direction",
 )  # fmt: skip
-FLOAT_FORMAT = "%.4f"  # every float column of velocity.csv, whoever writes it
-
-
-def float_formats(table: pd.DataFrame) -> dict[str, str]:
-    """{column: printf format} for the float columns of a velocity table: the one format of
-    `catrack velocity`'s file and an export's `behaviour/velocity.csv`."""
-    return {c: FLOAT_FORMAT for c in table.columns if table[c].dtype.kind == "f"}
 
 
 def write_velocity(table: pd.DataFrame, path) -> None:
-    """velocity.csv (or .xlsx) atomically, each float column in `FLOAT_FORMAT`."""
-    from napari_catrack.io.tables import write_table
+    """velocity.csv (or .xlsx) atomically, each float column with 4 decimals
+    (`io.table_formats`: the file an export of the session writes too)."""
+    from napari_catrack.io.table_formats import write_step_table
 
-    write_table(table, path, column_formats=float_formats(table))
+    write_step_table(table, path, "velocity", "velocity")
 
 
 def image_to_stage(offset_px: np.ndarray, params: VelocityParams) -> np.ndarray:
