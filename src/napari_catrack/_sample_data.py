@@ -7,7 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from napari_catrack.layers import GREEN_COLORMAP, RED_COLORMAP, contrast_from_frame, tracks_layer
+from napari_catrack.layers import (
+    GREEN_COLORMAP,
+    RED_COLORMAP,
+    contrast_from_frame,
+    tracks_layer,
+    with_axis_labels,
+)
 
 
 def _make_worm(n_frames: int, seed: int) -> dict:
@@ -78,7 +84,7 @@ def moving_worm_sample(n_frames: int = 200, seed: int = 0) -> list:
             metadata={"catrack": {"ground_truth": True}},
         )
     )  # fmt: skip
-    return layers
+    return with_axis_labels(layers)
 
 
 def two_photon_sample(n_frames: int = 300, seed: int = 0) -> list:
@@ -88,7 +94,7 @@ def two_photon_sample(n_frames: int = 300, seed: int = 0) -> list:
     mov = make_two_photon_movie(n_frames=n_frames, seed=seed)
     fp = mov.truth.footprints
     labels = np.where(fp.max(axis=0) > 0.2 * fp.max(), fp.argmax(axis=0) + 1, 0).astype(np.int32)
-    return [
+    layers = [
         (
             mov.movie,
             {
@@ -112,6 +118,7 @@ def two_photon_sample(n_frames: int = 300, seed: int = 0) -> list:
         ),
         (labels, {"name": "ground truth footprints", "visible": False, "opacity": 0.4}, "labels"),
     ]
+    return with_axis_labels(layers)
 
 
 def puncta_sample(n_frames: int = 100, seed: int = 0) -> list:
@@ -157,7 +164,7 @@ def puncta_sample(n_frames: int = 100, seed: int = 0) -> list:
         "features": em[["punctum_id", "photons", "calcium"]].reset_index(drop=True),
     }
     layers.append((em[["frame", "y", "x"]].to_numpy(float), truth, "points"))
-    return layers
+    return with_axis_labels(layers)
 
 
 def behaviour_sample(n_frames: int = 150, seed: int = 0) -> list:
@@ -174,4 +181,6 @@ def behaviour_sample(n_frames: int = 150, seed: int = 0) -> list:
                                  "summary": summary}},
     }  # fmt: skip
     truth = {"name": "ground truth masks", "visible": False, "opacity": 0.3}
-    return [(video.frames, meta, "image"), (video.truth.masks.astype(np.uint8), truth, "labels")]
+    return with_axis_labels(
+        [(video.frames, meta, "image"), (video.truth.masks.astype(np.uint8), truth, "labels")]
+    )

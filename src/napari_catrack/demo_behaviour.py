@@ -51,10 +51,12 @@ def run_behaviour_demo(
         mask_iou,
         velocity_scores,
     )
+    from napari_catrack.core.behaviour.velocity import write_velocity
     from napari_catrack.figures import behaviour as fig
     from napari_catrack.io.masks import write_masks
     from napari_catrack.io.recording import open_recording
     from napari_catrack.io.stage import read_stage, stage_at
+    from napari_catrack.io.table_formats import write_step_table
     from napari_catrack.io.tables import write_table
     from napari_catrack.io.video import write_video
     from napari_catrack.synthetic.behaviour import make_behaviour_video
@@ -92,11 +94,11 @@ def run_behaviour_demo(
 
     cl_params = CenterlineParams()
     cl = compute_centerlines(seg.masks, cl_params, frames=rec.green)
-    write_table(cl.table(), out / "centerline.csv", float_format="%.3f")
+    write_step_table(cl.table(), out / "centerline.csv", "centerline", "centerline")
     err, flipped = centerline_errors(cl.points, truth.centerline)
     posture = posture_table(cl.points, pixel_size_um=video.pixel_size_um,
                             usable=cl.posture_ok).assign(status=cl.status)  # fmt: skip
-    write_table(posture, out / "posture.csv", float_format="%.6f")
+    write_step_table(posture, out / "posture.csv", "centerline", "posture")
 
     v_params = VelocityParams(pixel_size_um=video.pixel_size_um)
     times = np.arange(T) / video.fps
@@ -104,7 +106,7 @@ def run_behaviour_demo(
     stage_um = stage_at(log_stage, np.arange(T), times)
     velocity = compute_velocity(cl.points.mean(axis=1), times, stage_um, rec.frame_shape,
                                 v_params, body_px=cl.points)  # fmt: skip
-    write_table(velocity, out / "velocity.csv", float_format="%.4f")
+    write_velocity(velocity, out / "velocity.csv")
     r, right = velocity_scores(velocity.signed_speed_um_s, velocity.direction,
                                truth.signed_speed_um_s, truth.direction)  # fmt: skip
     rec.close()

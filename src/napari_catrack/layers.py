@@ -18,6 +18,84 @@ GREEN_COLORMAP = "green"
 RED_COLORMAP = "magenta"  # magenta + green stays readable for red-green colour-blind users
 
 
+AXIS_LABELS = ("t", "z", "y", "x")  # time first; a layer of 2 dimensions is (y, x)
+
+
+def axis_labels(ndim: int) -> tuple[str, ...]:
+    """The axis labels of a `ndim`-dimensional layer of ours: (y, x), (t, y, x), (t, z, y, x);
+    any further leading axis keeps napari's own name (its index, "-5")."""
+    ndim = int(ndim)
+    ours = AXIS_LABELS[-2:] if ndim <= 2 else ("t", "y", "x") if ndim == 3 else AXIS_LABELS
+    ours = ours[-ndim:] if ndim < len(ours) else ours
+    return tuple(str(i) for i in range(-ndim, -len(ours))) + ours
+
+
+def supports_axis_labels() -> bool:
+    """Whether the installed napari's layers take `axis_labels` (napari 0.6 and later); before,
+    the slider shows the axis index ("-3") and nothing is passed (a TypeError there)."""
+    global _AXIS_LABELS_OK
+    if _AXIS_LABELS_OK is None:
+        try:
+            import inspect
+
+            from napari.layers import Image
+
+            _AXIS_LABELS_OK = "axis_labels" in inspect.signature(Image.__init__).parameters
+        except ImportError:  # (no napari: the LayerData are for someone else)
+            _AXIS_LABELS_OK = False
+    return _AXIS_LABELS_OK
+
+
+_AXIS_LABELS_OK: bool | None = None
+
+
+def _layer_ndim(data: Any, meta: dict, kind: str) -> int | None:
+    """The number of dimensions of the layer `data` of `kind` makes (None: unknown)."""
+    try:
+        if kind == "tracks":  # (track id, t, ..., y, x)
+            return int(np.shape(data)[1]) - 1
+        if kind in ("points", "vectors"):
+            return int(np.shape(data)[-1])
+        if kind == "shapes":  # a list of (n, D) arrays
+            return int(np.shape(data[0])[-1]) if len(data) else None
+        if isinstance(data, (list, tuple)):  # a multiscale image: its levels
+            data = data[0]
+        ndim = len(data.shape)
+        rgb = meta.get("rgb")
+        if kind == "image" and (rgb or (rgb is None and ndim > 2 and data.shape[-1] in (3, 4))):
+            ndim -= 1  # colour channels (napari's own guess), not an axis of the slider
+        return ndim
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+
+
+def with_axis_labels(layers: list) -> list:
+    """The LayerData tuples with `axis_labels` (t, z, y, x: `axis_labels`) in their meta where
+    napari supports them and none is given: what the reader, the sample data and reopened
+    sessions hand to napari, so its slider reads "t", not "-3"."""
+    if not supports_axis_labels():
+        return layers
+    for layer in layers:
+        if len(layer) < 3 or layer[0] is None:
+            continue
+        data, meta, kind = layer[0], layer[1], layer[2]
+        ndim = _layer_ndim(data, meta, kind)
+        if ndim:
+            meta.setdefault("axis_labels", axis_labels(ndim))
+    return layers
+
+
+def label_axes(layer: Any) -> Any:
+    """Give a layer our widgets added (viewer.add_*) its axis labels (`axis_labels`) where
+    napari supports them and the layer still has napari's default ones; returns the layer."""
+    if not supports_axis_labels():
+        return layer
+    ndim = int(layer.ndim)
+    if tuple(layer.axis_labels) == tuple(str(i) for i in range(-ndim, 0)):  # napari's defaults
+        layer.axis_labels = axis_labels(ndim)
+    return layer
+
+
 def contrast_from_frame(frame: np.ndarray) -> tuple[float, float]:
     """Display range from one frame's percentiles: cheap and robust to hot pixels."""
     frame = np.asarray(frame, dtype=np.float32)
@@ -61,7 +139,7 @@ def recording_layers(rec: Recording, *, name: str | None = None) -> list[LayerDa
         layers.append((data, meta, "image"))
     if is_video_path(rec.path) and rec.red is None:
         layers[0][1]["metadata"]["catrack"]["role"] = "behaviour"
-    return layers
+    return with_axis_labels(layers)
 
 
 def tracks_layer(tracks: pd.DataFrame, *, name: str = "tracks", **kwargs) -> LayerData:
@@ -72,7 +150,7 @@ def tracks_layer(tracks: pd.DataFrame, *, name: str = "tracks", **kwargs) -> Lay
     ).astype(float)
     features = pd.DataFrame({"neuron_id": np.asarray(ids.astype(str))})
     meta = {"name": name, "features": features, "tail_length": 10, **kwargs}
-    return data, meta, "tracks"
+    return with_axis_labels([(data, meta, "tracks")])[0]
 
 
 def neuron_points_layer(
@@ -102,7 +180,7 @@ def neuron_points_layer(
         },
         **kwargs,
     }
-    return data, meta, "points"
+    return with_axis_labels([(data, meta, "points")])[0]
 
 
 def _stem(path: str) -> str:

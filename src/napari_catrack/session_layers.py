@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from napari_catrack.errors import CatrackError
-from napari_catrack.layers import LayerData, recording_layers, tracks_layer
+from napari_catrack.layers import LayerData, recording_layers, tracks_layer, with_axis_labels
 from napari_catrack.session import Session, attach_session, current_viewer
 
 MAX_EMBEDDED_IMAGE_BYTES = (
@@ -50,7 +50,7 @@ def session_layers(session: Session) -> list[LayerData]:
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
     _attach_to_current_viewer(session)
-    return layers
+    return with_axis_labels(layers)
 
 
 def _attach_to_current_viewer(session: Session) -> None:

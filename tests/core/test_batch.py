@@ -348,11 +348,65 @@ def test_a_cancelled_batch_hands_back_the_rows_of_the_recordings_that_finished(t
         run_batch(manifest, tmp_path / "out", workers=1, log=lambda _: None, cancel=lambda: True)
     report = caught.value.report
     assert (caught.value.done, caught.value.total) == (1, 3)
+    report = report[report.status != "cancelled"]  # the others are marked cancelled
     assert report.recording.nunique() == 1 and (report.status == "done").all()
     assert list(report.step) == [*STEPS, "export"]
     name = report.recording.iloc[0]
     assert (tmp_path / "out" / name / "traces.csv").is_file()  # kept
-    assert not (tmp_path / "out" / "report.csv").exists()  # written only by a batch that ends
+
+
+def test_a_cancelled_batch_writes_the_report_with_the_rest_marked_cancelled(tmp_path, folder):
+    """Cancel (the widget's button, Ctrl-C in `catrack batch`) wrote no report.csv: now the
+    finished recordings' rows, the others `cancelled` (not `failed`), and the message says where."""
+    from napari_catrack.batch.runner import BatchCancelled, run_batch
+
+    manifest = read_manifest(folder / "manifest.yaml")
+    out = tmp_path / "out"
+    with pytest.raises(BatchCancelled) as caught:
+        run_batch(manifest, out, workers=1, log=lambda _: None, cancel=lambda: True)
+    assert str(out / "report.csv") in str(caught.value)
+    assert caught.value.report_path == out / "report.csv"
+    written = pd.read_csv(out / "report.csv")
+    names = [r.name for r in manifest.recordings]
+    assert list(dict.fromkeys(written.recording)) == names  # the manifest's order
+    done = written[written.status == "done"]
+    assert done.recording.nunique() == 1 and list(done.step) == [*STEPS, "export"]
+    rest = written[written.recording != done.recording.iloc[0]]
+    assert list(rest.status) == ["cancelled", "cancelled"] and "rerun" in rest.message.iloc[0]
+    assert not (written.status == "failed").any()
+    assert not list(out.glob(".*partial*")) and not list(out.glob("*.tmp"))
+
+
+def test_ctrl_c_in_catrack_batch_writes_the_report_and_says_where(tmp_path, folder, capsys):
+    """Ctrl-C (KeyboardInterrupt) while `catrack batch` waits: report.csv with the finished
+    recordings and the others cancelled, one line naming it, exit 130."""
+    from napari_catrack.batch import runner
+
+    calls = []
+
+    def interrupt(done, total, name):
+        calls.append(name)
+        if name:  # the first recording has finished: the user presses Ctrl-C
+            raise KeyboardInterrupt
+
+    real = runner.run_batch
+
+    def run_batch(*args, **kwargs):
+        kwargs["progress"] = interrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "o"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "run_batch", run_batch)
+        code = main(["batch", str(folder / "manifest.yaml"), "-o", str(out), "--no-progress",
+                     "--workers", "1"])  # fmt: skip
+    assert code == 130
+    err = capsys.readouterr().err
+    assert f"the report (the others marked cancelled) is {out / 'report.csv'}" in err, err
+    written = pd.read_csv(out / "report.csv")
+    assert set(written.status) == {"done", "cancelled"}  # the first finished, then Ctrl-C
+    assert list(written.groupby("recording", sort=True).status.first()) == ["done", "cancelled",
+                                                                           "cancelled"]  # fmt: skip
 
 
 def test_batch_command_errors(tmp_path, capsys):
@@ -405,6 +459,46 @@ def test_a_scheduler_address_that_is_no_dask_scheduler_is_one_line_soon(
     lines = err.splitlines()  # the batch's first line, then the error alone
     assert "Traceback" not in err and lines[-1].startswith("catrack: error: "), err
     assert len(lines) == 2 and lines[0].startswith("catrack batch: 3 recordings"), err
+    assert not (tmp_path / "o" / "report.csv").exists()
+
+
+def test_a_dashboard_or_closed_port_fails_in_a_few_seconds_naming_the_address_expected(
+    tmp_path, folder, capsys
+):
+    """Leftover (h10): `--scheduler` at the dashboard (http://host:8787, or its port as tcp://)
+    or at a closed port took ~20 s to fail. Now: at once for a web address and a closed port,
+    within 5 s for a port that never answers as dask, each in one line saying what was expected
+    (tcp://host:8786, the scheduler's port)."""
+    import socket
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Quiet)  # a dashboard stand-in
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    closed = probe.getsockname()[1]
+    probe.close()
+    args = ["batch", str(folder / "manifest.yaml"), "-o", str(tmp_path / "o"), "--no-progress"]
+    cases = [
+        (f"http://127.0.0.1:{port}", "that is a web address (the dashboard's?)", 3),
+        (f"tcp://127.0.0.1:{closed}", f"nothing listens at 127.0.0.1:{closed} (refused)", 3),
+        (f"tcp://127.0.0.1:{port}", "no dask answer within 5 s", 9),
+    ]
+    try:
+        for address, why, seconds in cases:
+            start = time.monotonic()
+            assert main([*args, "--scheduler", address]) == 2
+            took = time.monotonic() - start
+            assert took < seconds, (address, took)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 2 and err[1] == (
+                f"catrack: error: {address} is not a dask scheduler (or not reachable): {why}; "
+                "expected tcp://127.0.0.1:8786, the scheduler's port (not the dashboard's, 8787)"
+            ), err
+    finally:
+        server.shutdown()
+        server.server_close()
     assert not (tmp_path / "o" / "report.csv").exists()
 
 
@@ -524,7 +618,8 @@ def test_eta_step_does_not_report_untested_kinds_as_tested_and_negative(tmp_path
     assert eta["status"] == "done", [r["message"] for r in rows]
     assert eta["message"] == (
         "0 responsive neuron-event pairs of 0 tested; not tested (fewer than 3 events far "
-        "enough from the ends): tap"
+        "enough from the ends): tap, 1 with the window cut short by the recording's ends: "
+        "averaged over the lags recorded"
     )
 
 

@@ -32,3 +32,11 @@ def test_behaviour_demo_writes_everything_and_meets_its_truth(tmp_path):
     steps = Session.load(tmp_path / "s.catrack.h5").steps
     assert {"segmentation", "centerline", "velocity"} <= set(steps)
     assert steps["segmentation"].arrays["masks"].shape == (120, 256, 256)
+    # an export of the session writes the same files as the commands (h10: full precision)
+    from napari_catrack.export import export_session
+
+    export_session(session, tmp_path / "exp", ["behaviour:centerline", "behaviour:posture",
+                                                "behaviour:velocity"])  # fmt: skip
+    for name in ("centerline.csv", "posture.csv", "velocity.csv"):
+        exported = (tmp_path / "exp" / "behaviour" / name).read_text()
+        assert exported == (out / name).read_text(), name

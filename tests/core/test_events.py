@@ -198,7 +198,8 @@ def test_lost_neurons_and_untested_kinds_are_said_not_warned_or_called_responsiv
     err = capsys.readouterr().err
     assert "warning" not in err and "empty slice" not in err
     assert "lever: 5 events (5 in the recording, 5 at least 6 s from its ends), 0 responsive" in err
-    assert ("tone: 3 events (3 in the recording, 2 at least 6 s from its ends), not tested "
+    assert ("tone: 3 events (3 in the recording, 2 at least 6 s from its ends, 1 with the window "
+            "cut short by the recording's ends: averaged over the lags recorded), not tested "
             "(fewer than --min-events 3)") in err  # fmt: skip
     sig = pd.read_csv(out / "eta_significance.csv", keep_default_na=False)
     lost = sig[sig.neuron_id == "lost"]
@@ -460,3 +461,61 @@ def test_the_events_steps_record_the_files_they_read(tmp_path, capsys):
     inputs = s2.provenance()["behaviour_video"]["inputs"]
     assert {r: Path(f["path"]).name for r, f in inputs.items()} == {
         "video": "behaviour.avi", "video_times": "video_times.csv"}  # fmt: skip
+
+
+def test_events_near_the_start_and_end_are_averaged_where_recorded_never_shifted(tmp_path, capsys):
+    """Leftover (h10): the ETAs were tested only with the whole window inside the recording. An
+    event 0.33 s after the start or 0.42 s before the end: each lag holds the recorded frame
+    nearest it or nothing (a lag up to a frame beyond the first or last frame got that frame
+    again: the same sample at two lags, the window shifted onto the recording); such events are
+    averaged, not tested, and said to be cut short."""
+    from napari_catrack.core.events.eta import edge_note
+
+    fps, n = 10.0, 600
+    t = np.arange(n) / fps
+    values = np.vstack([t, 2 * t])  # a ramp: each lag's value names the frame it came from
+    starts = {"start": 0.33, "end": 59.48, "mid": 30.03, "first": 0.0, "before": -0.5}
+    events = pd.DataFrame({"event": list(starts), "time_s": list(starts.values())})
+    p = EtaParams(n_shuffles=20, min_events=1)
+    r = event_triggered_averages(values, t, ["a", "b"], events, p)
+    eta = r.eta[r.eta.neuron_id == "a"]
+    for kind, t0 in starts.items():
+        rows = eta[eta.event == kind]
+        lag = rows.lag_s.to_numpy()
+        at = t0 + lag
+        recorded = (at >= -0.05 - 1e-9) & (at <= t[-1] + 0.05 + 1e-9)
+        baseline = recorded & (lag < 0) & (lag >= -p.baseline_s - 1e-9)
+        has = rows.n_events.to_numpy() > 0
+        if not baseline.any():  # nothing to subtract: not averaged at all
+            assert not has.any(), kind
+            continue
+        assert (has == recorded).all(), kind  # every recorded lag, and only those
+        base = np.mean(np.round(at[baseline] * fps) / fps)
+        expected = np.round(at[recorded] * fps) / fps - base
+        np.testing.assert_allclose(rows["mean"].to_numpy()[recorded], expected, atol=1e-9)
+        assert (np.diff(rows["mean"].to_numpy()[recorded]) > 0).all(), kind  # no frame twice
+    assert not eta[eta.event == "start"].query("lag_s < -0.35").n_events.any()
+    assert not eta[eta.event == "end"].query("lag_s > 0.45").n_events.any()
+    sig = r.significance.set_index(["neuron_id", "event"])
+    assert sig.loc[("a", "mid"), "n_events"] == 1 and np.isfinite(sig.loc[("a", "mid"), "p_value"])
+    for kind in ("start", "end", "first", "before"):  # near the ends: averaged, not tested
+        assert sig.loc[("a", kind), "n_events"] == 0 and np.isnan(sig.loc[("a", kind), "p_value"])
+    assert r.edges["mid"] == {"cut_short": 0, "no_baseline": 0}
+    assert r.edges["start"] == r.edges["end"] == {"cut_short": 1, "no_baseline": 0}
+    assert r.edges["first"] == r.edges["before"] == {"cut_short": 1, "no_baseline": 1}
+    assert edge_note(r.edges["first"]) == (
+        ", 1 with the window cut short by the recording's ends: averaged over the lags "
+        "recorded; 1 of them without a recorded baseline: not averaged"
+    )
+    # the command says so, per kind
+    ids = ["a", "b"]
+    pd.DataFrame({"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), 2),
+                  "dff": values.ravel()}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    events.to_csv(tmp_path / "e.csv", index=False)
+    assert main(["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv"), "--fps",
+                 "10", "--n-shuffles", "20", "--min-events", "1", "-o", str(tmp_path / "o")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert ("start: 1 events (1 in the recording, 0 at least 6 s from its ends, 1 with the "
+            "window cut short by the recording's ends: averaged over the lags recorded), "
+            "not tested") in err, err  # fmt: skip
+    assert "mid: 1 events (1 in the recording, 1 at least 6 s from its ends), " in err, err

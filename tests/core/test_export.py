@@ -53,8 +53,10 @@ def test_export_writes_everything_in_one_action(worm, tmp_path):
     } <= written
     out = tmp_path / "out"
     assert all((out / p).is_file() for p in written)
-    tracks = pd.read_csv(out / "tracks.csv")
-    pd.testing.assert_frame_equal(tracks, worm["tracks"].tables["tracks"], check_dtype=False)
+    tracks = pd.read_csv(out / "tracks.csv")  # in catrack track's format: 3 decimals
+    pd.testing.assert_frame_equal(
+        tracks, worm["tracks"].tables["tracks"], check_dtype=False, atol=5e-4, rtol=0
+    )
     assert json.loads((out / "align.json").read_text())["dy"] == 1.5
     from napari_catrack.session import Session
 
@@ -190,3 +192,29 @@ def test_exported_components_say_each_cells_verdict_and_why(tmp_path):
     # in the order `catrack sources` writes (the CLI contract's columns first), not the
     # session's: the export put `reason` before `accepted`
     assert list(table.columns) == [*COMPONENT_COLUMNS, "reason", "verdict", "verdict_reason"]
+
+
+def test_velocity_export_is_the_file_catrack_velocity_writes(tmp_path, capsys):
+    """The same velocity gives the same velocity.csv from `catrack velocity` and from an export
+    of its session (the export wrote every float in full precision, the command with 4 decimals)."""
+    n, fps = 40, 10.0
+    t = np.arange(n) / fps
+    rng = np.random.default_rng(1)
+    body = np.stack([np.linspace(20, 60, 12), np.full(12, 50.0)], axis=1)  # head first
+    rows = [(f, p, y + 0.37 * f + rng.normal(0, 0.01), x) for f in range(n)
+            for p, (y, x) in enumerate(body)]  # fmt: skip
+    pd.DataFrame(rows, columns=["frame", "point", "y", "x"]).to_csv(
+        tmp_path / "cl.csv", index=False
+    )
+    pd.DataFrame({"frame": np.arange(n), "time_s": t, "stage_y_um": 3.3 * t ** 2,
+                  "stage_x_um": np.sin(t) / 7}).to_csv(tmp_path / "stage.csv", index=False)  # fmt: skip
+    session = tmp_path / "s.catrack.h5"
+    assert main(["velocity", "--stage", str(tmp_path / "stage.csv"), "--centerline",
+                 str(tmp_path / "cl.csv"), "--pixel-size", "3.7", "--fps", str(fps),
+                 "--image-size", "80,100", "-o", str(tmp_path / "velocity.csv"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    assert main(["export", str(session), "-o", str(tmp_path / "exp")]) == 0
+    command = (tmp_path / "velocity.csv").read_text()
+    assert (tmp_path / "exp" / "behaviour" / "velocity.csv").read_text() == command
+    times = [line.split(",")[1] for line in command.splitlines()[1:]]
+    assert all(len(v.split(".")[1]) == 4 for v in times), times[:3]  # 4 decimals, every row

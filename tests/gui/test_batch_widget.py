@@ -219,6 +219,32 @@ def test_cancel_keeps_the_bar_at_what_finished_and_shows_the_finished_rows(
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
 
 
+def test_cancel_writes_the_report_with_the_unfinished_recordings_cancelled(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Leftover (h10): Cancel wrote no report.csv. Clicking Cancel on a real batch writes it:
+    the finished recording's rows, the others `cancelled`, the status line says where."""
+    from qtpy.QtCore import Qt
+
+    widget = batch_widget_with_recordings(make_napari_viewer, tmp_path, 3)
+    for name, box in widget.step_boxes.items():
+        box.setChecked(name == "track")
+    widget.workers.setValue(1)
+    qtbot.mouseClick(widget.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.cancel_button.isEnabled(), timeout=10000)
+    qtbot.mouseClick(widget.cancel_button, Qt.LeftButton)  # takes effect after the first one
+    qtbot.waitUntil(lambda: widget.job.finished.is_set(), timeout=120000)
+    assert widget.job.outcome == "cancelled"
+    path = tmp_path / "out" / "report.csv"
+    report = pd.read_csv(path)
+    by_recording = report.groupby("recording", sort=True).status.first().to_dict()
+    assert by_recording == {"rec00": "done", "rec01": "cancelled", "rec02": "cancelled"}
+    assert str(path) in widget.status.text(), widget.status.text()
+    assert widget.report.rowCount() == len(report)
+    last = widget.report.rowCount() - 1
+    assert widget.report.item(last, 2).text() == "cancelled"
+
+
 def test_an_added_file_keeps_its_own_frame_rate(make_napari_viewer, qtbot, tmp_path):
     """The widget wrote the open recording's frame rate into the manifest's defaults, so a file
     added beside it that states another rate was retimed (a 20 Hz file run at 10 Hz, only a
@@ -249,3 +275,62 @@ def test_an_added_file_keeps_its_own_frame_rate(make_napari_viewer, qtbot, tmp_p
     fps = {Path(r["path"]).name: r.get("fps") for r in written["recordings"]}
     assert fps == {"rec00.tif": 10.0, "fast.tif": None, "bare.tif": 10.0}
     assert "differs from" not in widget.status.text()
+
+
+def test_add_files_and_add_folder_offer_what_catrack_batch_reads_and_fill_the_names(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Leftover (h10): the name column stayed empty, and "Add files…" offered only TIFF/HDF5 (no
+    .zarr, which is a folder, nor videos). The buttons are clicked; the dialogs answer."""
+    import zarr
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_catrack.batch.manifest import parse_manifest
+
+    write_batch_folder(tmp_path, 2, n_frames=8, shape=(32, 32), n_neurons=2)
+    (tmp_path / "day2").mkdir()
+    tifffile.imwrite(tmp_path / "day2" / "rec00.tif", tifffile.imread(tmp_path / "rec00.tif"))
+    movie = zarr.open_array(str(tmp_path / "movie.zarr"), mode="w", shape=(8, 32, 32),
+                            dtype="uint16")  # fmt: skip
+    movie[:] = 100
+    (tmp_path / "empty").mkdir()
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    asked = {}
+
+    def files(parent, caption, folder, filters):
+        asked["filters"] = filters
+        return [str(tmp_path / "rec00.tif"), str(tmp_path / "rec01.tif")], ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(files))
+    qtbot.mouseClick(widget.add_files_button, Qt.LeftButton)
+    for pattern in ("*.tif", "*.tiff", "*.h5", "*.hdf5", "*.avi", "*.mp4"):
+        assert pattern in asked["filters"], asked["filters"]
+    names = lambda: [widget.table.item(r, 0).text() for r in range(widget.table.rowCount())]  # noqa: E731
+    assert names() == ["rec00", "rec01"]
+    answer = [str(tmp_path / "empty")]
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: answer[0]))
+    qtbot.mouseClick(widget.add_folder_button, Qt.LeftButton)  # no movie in it: said, not added
+    assert widget.table.rowCount() == 2
+    assert "neither a .zarr movie nor a folder of TIFF files" in widget.status.text()
+    answer[0] = str(tmp_path / "movie.zarr")
+    qtbot.mouseClick(widget.add_folder_button, Qt.LeftButton)
+    assert widget.table.item(2, 1).text() == str(tmp_path / "movie.zarr")
+    answer[0] = str(tmp_path / "day2")  # a folder of TIFFs, whose one file is also named rec00
+    qtbot.mouseClick(widget.add_folder_button, Qt.LeftButton)
+    files_too = [str(tmp_path / "day2" / "rec00.tif")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a: (files_too, "")))
+    qtbot.mouseClick(widget.add_files_button, Qt.LeftButton)
+    # the names the batch gives them (the same stem twice: its folder's name in front)
+    expected = [f"{tmp_path.name}_rec00", "rec01", "movie", "day2", "day2_rec00"]
+    assert names() == expected
+    data = widget.manifest_dict()
+    assert not any("name" in entry for entry in data["recordings"])  # left to the manifest
+    assert [r.name for r in parse_manifest(data, tmp_path).recordings] == expected
+    widget.table.item(1, 0).setText("mine")  # a typed name stays and goes into the manifest
+    widget.table.setCurrentCell(0, 1)
+    widget._remove_current()
+    assert names() == ["mine", "movie", "day2", "rec00"]
+    assert [e.get("name") for e in widget.manifest_dict()["recordings"]] == ["mine", None, None,
+                                                                            None]  # fmt: skip

@@ -259,6 +259,7 @@ def test_untested_pairs_are_not_counted_as_tested(make_napari_viewer, qtbot, tmp
         {"neuron_id": np.repeat(["a", "lost", "c"], n), "frame": np.tile(np.arange(n), 3),
          "dff": dff.ravel()})}, attrs={"fps": 10.0})  # fmt: skip
     events = [("lever", t) for t in (10.0, 20.0, 30.0, 40.0, 50.0)] + [("tone", 25.0)]
+    events.append(("tone", 59.5))  # its window cut short by the end (h10): said too
     pd.DataFrame(events, columns=["event", "time_s"]).to_csv(tmp_path / "e.csv", index=False)
     _, _, widget = events_widget(make_napari_viewer, session, n)
     widget.events_file.setText(str(tmp_path / "e.csv"))
@@ -269,6 +270,9 @@ def test_untested_pairs_are_not_counted_as_tested(make_napari_viewer, qtbot, tmp
     text = widget.status.text()
     assert text.startswith("0 responsive neuron-event pairs of 2 tested")  # lever: a and c
     assert "not tested (fewer than 3 events far enough from the ends): tone" in text
+    assert text.endswith(
+        ", 1 with the window cut short by the recording's ends: averaged over the lags recorded"
+    ), text
 
 
 def test_frame_times_at_another_rate_are_warned_as_catrack_events_does(

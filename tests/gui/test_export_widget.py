@@ -45,8 +45,12 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
         "session.nwb",
         "tracks.csv",
     ]
-    pd.testing.assert_frame_equal(
-        pd.read_csv(out / "tracks.csv"), session["tracks"].tables["tracks"], check_dtype=False
+    pd.testing.assert_frame_equal(  # as catrack track writes it: 3 decimals
+        pd.read_csv(out / "tracks.csv"),
+        session["tracks"].tables["tracks"],
+        check_dtype=False,
+        atol=5e-4,
+        rtol=0,
     )
     assert "4 file(s) written" in widget.status.text()
     assert "session.nwb" in widget.written.toPlainText()

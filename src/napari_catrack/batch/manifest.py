@@ -173,6 +173,13 @@ def _defaults_params_unused(defaults: dict[str, Any], entries: list[dict[str, An
     )
 
 
+def default_names(paths: list[str], names: list[str | None] | None = None) -> list[str]:
+    """The folder name each recording gets in a batch (the file stem; the folder's name in front
+    for stems used twice), `names[i]` where given: what the Batch widget's name column shows."""
+    entries = [{"name": n} if n else {} for n in (names or [None] * len(paths))]
+    return _unique_names(entries, [Path(p) for p in paths])
+
+
 def _unique_names(entries: list[dict[str, Any]], paths: list[Path]) -> list[str]:
     explicit = [str(e["name"]) for e in entries if e.get("name")]
     dup = sorted({n for n in explicit if explicit.count(n) > 1})

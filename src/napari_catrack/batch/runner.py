@@ -4,7 +4,9 @@ A recording is the unit of work and of failure: its task runs all of its steps
 (`recording.run_recording`), so a crashed or killed worker costs only the recording it was
 running (that task is not retried by default: a recording that kills its worker, by running out
 of memory for example, would kill the next one too); every other recording goes on. A failure is
-a row of `DIR/report.csv`, never the end of the batch, and a rerun does only what is missing.
+a row of `DIR/report.csv`, never the end of the batch, and a rerun does only what is missing. A
+cancelled batch (the widget's Cancel, Ctrl-C) writes `report.csv` too: the finished recordings'
+rows and a `cancelled` row for each other.
 
 By default a `LocalCluster` of worker processes on this machine (one thread each: the steps'
 array work is single-threaded per worker so N workers use N cores without oversubscription);
@@ -33,13 +35,20 @@ POOLED = {"cells": "cells.csv", "transients": "transients.csv"}
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
+CANCELLED = "cancelled"  # the status of a recording a cancelled batch did not finish
+
+
 class BatchCancelled(Cancelled):
     """The batch was cancelled after `done` of `total` recordings finished: `report` holds their
-    rows (their files are kept; `report.csv` is written only by a batch that ends)."""
+    rows (their files are kept) and one `cancelled` row per recording it did not finish, as
+    written to `report_path` (`report.csv`)."""
 
-    def __init__(self, message: str, report: pd.DataFrame, done: int, total: int) -> None:
+    def __init__(
+        self, message: str, report: pd.DataFrame, done: int, total: int, report_path=None
+    ) -> None:
         super().__init__(message)
         self.report, self.done, self.total = report, done, total
+        self.report_path = report_path
 
 
 @dataclass
@@ -83,7 +92,19 @@ def failure_lines(report: pd.DataFrame) -> list[str]:
     ]
 
 
-CONNECT_TIMEOUT_S = 20.0  # for `--scheduler`: to connect and hear the scheduler say what it is
+CONNECT_TIMEOUT_S = 5.0  # for `--scheduler`: to connect and hear the scheduler say what it is
+SCHEDULER_PORT, DASHBOARD_PORT = 8786, 8787  # dask's defaults
+
+
+def _host(scheduler: str) -> str:
+    """The host named in a scheduler address (`HOST` when none can be read)."""
+    from urllib.parse import urlsplit
+
+    text = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+    try:
+        return urlsplit(text).hostname or "HOST"
+    except ValueError:
+        return "HOST"
 
 
 def _not_a_scheduler(scheduler: str, exc: BaseException | str) -> InputError:
@@ -95,7 +116,37 @@ def _not_a_scheduler(scheduler: str, exc: BaseException | str) -> InputError:
         why = str(exc) or type(exc).__name__
     else:  # distributed read garbage as a message: a 3 EiB MemoryError, an unpacking error, ...
         why = f"its answer is not dask's protocol ({type(exc).__name__})"
-    return InputError(f"{scheduler} is not a dask scheduler (or not reachable): {why}")
+    expected = (
+        f"expected tcp://{_host(scheduler)}:{SCHEDULER_PORT}, the scheduler's port (not the "
+        f"dashboard's, {DASHBOARD_PORT})"
+    )
+    return InputError(f"{scheduler} is not a dask scheduler (or not reachable): {why}; {expected}")
+
+
+def _refused(scheduler: str, timeout: float) -> str | None:
+    """Why a plain TCP connection to a tcp:// address fails at once (nothing listens: refused,
+    unknown host), else None: distributed's own connect retries a refused port until its
+    timeout, so a wrong port took the whole of it to fail."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(scheduler)
+        if scheme != "tcp":
+            return None
+        host, port = parse_host_port(loc)
+    except (ValueError, TypeError):
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return f"nothing listens at {host}:{port} (refused)"
+    except socket.gaierror as exc:
+        return f"unknown host {host!r} ({exc.strerror or exc})"
+    except OSError:  # a timeout or a network error: the handshake below says it in its words
+        return None
+    return None
 
 
 def _check_scheduler(scheduler: str, timeout: float) -> None:
@@ -103,7 +154,8 @@ def _check_scheduler(scheduler: str, timeout: float) -> None:
     at a port that answers something else died with distributed's traceback (random bytes read as
     a message length: "Unable to allocate 3.07 EiB"), or waited for ever (an HTTP server such as
     the dashboard's port). Run in a thread of its own: its event loop is new even when the caller
-    has one running (Jupyter)."""
+    has one running (Jupyter). A web address (http://, the dashboard's) and a closed port fail at
+    once, naming the address expected."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -112,6 +164,8 @@ def _check_scheduler(scheduler: str, timeout: float) -> None:
     from distributed.comm.registry import get_backend
     from distributed.security import Security
 
+    if scheduler.lower().startswith(("http://", "https://")):
+        raise _not_a_scheduler(scheduler, "that is a web address (the dashboard's?)")
     args = Security().get_connection_args("client")
     try:
         scheme = parse_address(scheduler)[0]
@@ -121,6 +175,10 @@ def _check_scheduler(scheduler: str, timeout: float) -> None:
     if scheme in ("tls", "wss") and args.get("ssl_context") is None:
         why = f"a {scheme}:// address needs dask's TLS settings (distributed.comm.tls)"
         raise _not_a_scheduler(scheduler, why)
+
+    refused = _refused(scheduler, timeout)
+    if refused:
+        raise _not_a_scheduler(scheduler, refused)
 
     async def identity() -> Any:
         comm = await connect(scheduler, timeout=timeout, **args)
@@ -251,6 +309,7 @@ def run_batch(
     from distributed import as_completed
 
     rows: list[dict[str, Any]] = []
+    finished: set[str] = set()
     try:
         dashboard = client.dashboard_link
         log(f"dask dashboard: {dashboard}")
@@ -287,18 +346,31 @@ def run_batch(
                 rows.extend(future.result())
             except Exception as exc:  # KilledWorker, CommClosedError, CancelledError ...
                 rows.extend(_worker_lost(spec, exc, out))
+            finished.add(spec.name)
             if progress is not None:
                 progress(done, total, spec.name)
             if cancel is not None and cancel():  # finished recordings stay; the rest waits
                 client.cancel(list(running))
+                report, path = write_cancelled_report(rows, finished, manifest, out)
                 raise BatchCancelled(
                     f"batch cancelled after {done} of {total} recordings; finished recordings "
-                    "are kept and a rerun completes the others",
-                    _sorted_report(rows, manifest),
+                    f"are kept, the report (the others marked cancelled) is {path}; a rerun "
+                    "completes the others",
+                    report,
                     done,
                     total,
+                    path,
                 )
             submit_while_threads_are_free()
+    except KeyboardInterrupt as exc:  # Ctrl-C: the report of what finished, then stop
+        from napari_catrack.stop import Stopped
+
+        if not isinstance(exc, Stopped):  # a stop signal leaves no new file (stop.py)
+            _, path = write_cancelled_report(rows, finished, manifest, out)
+            n = len(finished)
+            log(f"interrupted after {n} of {len(manifest.recordings)} recordings; the report "
+                f"(the others marked cancelled) is {path}")  # fmt: skip
+        raise
     finally:
         client.close()
         if cluster is not None:
@@ -309,6 +381,32 @@ def run_batch(
     write_table(report, out / "report.csv")
     pooled = pool_tables(manifest, out)
     return BatchResult(out, report, pooled, dashboard, time.perf_counter() - start)
+
+
+def write_cancelled_report(
+    rows: list[dict[str, Any]], finished: set[str], manifest: Manifest, out: Path
+) -> tuple[pd.DataFrame, Path]:
+    """`out/report.csv` of a batch that stopped early, written atomically: the rows of the
+    recordings that finished, and one `cancelled` row for each other (not `failed`: nothing
+    went wrong with it; a rerun does it). Returns the report and its path."""
+    from napari_catrack.io.tables import write_table
+
+    rows = list(rows)
+    for spec in manifest.recordings:
+        if spec.name not in finished:
+            rows.append(
+                {
+                    "recording": spec.name,
+                    "step": spec.steps[0] if spec.steps else "",
+                    "status": CANCELLED,
+                    "seconds": 0.0,
+                    "message": "the batch was cancelled before this recording finished; a "
+                    "rerun of the batch completes it",
+                }
+            )
+    report = _sorted_report(rows, manifest)
+    path = write_table(report, out / "report.csv")
+    return report, path
 
 
 def _sorted_report(rows: list[dict[str, Any]], manifest: Manifest) -> pd.DataFrame:

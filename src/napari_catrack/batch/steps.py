@@ -329,14 +329,21 @@ def _video_length(path: Path | None, fps: float | None) -> tuple[int, float]:
 
 
 def _eta(ctx: StepContext, p: EtaParams) -> str:
-    from napari_catrack.core.events.eta import event_triggered_averages, tested_summary
+    from napari_catrack.core.events.eta import (
+        edge_note,
+        edges_total,
+        event_triggered_averages,
+        tested_summary,
+    )
     from napari_catrack.core.events.session import record_eta, traces_for_eta
 
     values, times, ids = traces_for_eta(ctx.session, p.signal)
     events = ctx.table("events", "events", "eta")
     result = event_triggered_averages(values, times, ids, events, p)
     record_eta(ctx.session, result, save=False)
-    return tested_summary(result.significance, p.min_events)  # (untested kinds named, as the CLI)
+    return tested_summary(result.significance, p.min_events) + edge_note(  # as the CLI says
+        edges_total(result.edges)
+    )
 
 
 STEPS: dict[str, BatchStep] = {

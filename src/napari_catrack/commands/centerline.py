@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.behaviour.video_centerline import STATUSES
     from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.masks import read_masks
-    from napari_catrack.io.tables import write_table
+    from napari_catrack.io.table_formats import write_step_table
 
     check_outputs(
         {"-o": args.output, "--posture": args.posture, "--frames-report": args.frames_report,
@@ -118,16 +118,16 @@ def run(args: argparse.Namespace) -> int:
         warn("centerline", line)
     posture = None
     with atomic_write_set():  # the tables of one run replace an older run's together
-        write_table(result.table(), args.output, float_format="%.3f")
+        write_step_table(result.table(), args.output, "centerline", "centerline")
         if args.frames_report:
-            write_table(result.frames_table(), args.frames_report, float_format="%.4f")
+            write_step_table(result.frames_table(), args.frames_report, "centerline", "frames")
         if args.posture:
             table = posture_table(result.points, pixel_size_um=args.pixel_size, basis=basis,
                                   usable=result.posture_ok)  # fmt: skip
             posture = table.assign(status=result.status)
-            write_table(
-                posture, args.posture, float_format="%.6f"
-            )  # fixed point: no 1e-05 beside 0.5
+            write_step_table(
+                posture, args.posture, "centerline", "posture"
+            )  # (no 1e-05 beside 0.5)
     if target is not None:
         from napari_catrack.core.behaviour.records import record_centerline, record_segmentation
 

@@ -119,7 +119,7 @@ def _check_time_column(traces, fps: float, where) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.events.align import align_events, summarise
-    from napari_catrack.core.events.eta import event_triggered_averages
+    from napari_catrack.core.events.eta import edge_note, event_triggered_averages
     from napari_catrack.core.events.session import (
         frame_times_rate_note,
         imaging_clock,
@@ -206,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
             verdict = f"not tested (fewer than --min-events {eta_params.min_events})"
         print(
             f"catrack events: {row.event}: {row.events} events ({row.in_recording} in the "
-            f"recording, {n_tested} at least {eta_params.span_s:g} s from its ends), {verdict}",
+            f"recording, {n_tested} at least {eta_params.span_s:g} s from its ends"
+            f"{edge_note(result.edges.get(str(row.event)))}), {verdict}",
             file=sys.stderr,
         )
     return 0

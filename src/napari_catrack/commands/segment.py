@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.behaviour.params import SegmentParams
     from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.masks import write_masks
-    from napari_catrack.io.tables import write_table
+    from napari_catrack.io.table_formats import write_step_table
 
     check_outputs({"-o": args.output, "--report": args.report, "--session": args.session},
                   {**recording_inputs(args.recording), "--checkpoint": args.checkpoint})  # fmt: skip
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_write_set():  # the masks and their report replace an older run's together
         write_masks(args.output, result.masks)
         if args.report:
-            write_table(quality, args.report, float_format="%.4f")
+            write_step_table(quality, args.report, "segmentation", "frames")
     if target is not None:
         from napari_catrack.core.behaviour.records import record_segmentation
 

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_catrack.core.tracking.in_green import track_in_green
     from napari_catrack.core.tracking.tracker import in_memory, seeds_frame
-    from napari_catrack.io.tables import read_table, write_table
+    from napari_catrack.io.table_formats import write_step_table
+    from napari_catrack.io.tables import read_table
 
     check_outputs({"-o": args.output, "--session": args.session},
                   {**recording_inputs(args.recording), "--seeds": args.seeds,
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         rec = dataclasses.replace(rec, red=in_memory(rec.red))
     align = alignment_from_args(args, rec, "track") if uses_red else None
     tracks = track_in_green(rec, seeds, seed_frame, align, params, anchors=anchors)
-    write_table(tracks, args.output, float_format="%.3f")
+    write_step_table(tracks, args.output, "tracks", "tracks")
     if target is not None:
         from napari_catrack.core.tracking.records import record_tracks
 

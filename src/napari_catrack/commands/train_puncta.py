@@ -102,11 +102,11 @@ def run(args: argparse.Namespace) -> int:
         from napari_catrack.commands.puncta import open_puncta_recording
         from napari_catrack.core.puncta.camera import CameraModel
         from napari_catrack.io.camera import read_camera
-        from napari_catrack.io.thunderstorm import from_thunderstorm, read_thunderstorm
+        from napari_catrack.io.thunderstorm import read_localizations
 
         rec = open_puncta_recording(args.labels_movie, args.puncta_channel, args.calcium_channel)
         camera = read_camera(args.camera) if args.camera else CameraModel()
-        locs = from_thunderstorm(read_thunderstorm(tp.labels), tp.pixel_size_nm)
+        locs = read_localizations(tp.labels, tp.pixel_size_nm)
         bootstrap = bootstrap_samples(
             rec.green, rec.red, camera, locs, tp.patch, np.random.default_rng(tp.seed + 1),
             n=min(512, 32 * tp.batch_size),

@@ -78,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from napari_catrack.core.behaviour import VelocityParams, compute_velocity
-    from napari_catrack.core.behaviour.velocity import tracks_positions
+    from napari_catrack.core.behaviour.velocity import tracks_positions, write_velocity
     from napari_catrack.core.behaviour.video_centerline import points_from_table
     from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
-    from napari_catrack.io.tables import read_table, write_table
+    from napari_catrack.io.tables import read_table
 
     check_outputs({"-o": args.output, "--session": args.session},
                   {"--stage": args.stage, "--centerline": args.centerline,
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
              "(unknown) where the worm moves")  # fmt: skip
     table = compute_velocity(position, times, stage_um, shape, params, body_px=body,
                              frames=frames)  # fmt: skip
-    write_table(table, args.output, float_format="%.4f")
+    write_velocity(table, args.output)
     if target is not None:
         from napari_catrack.core.behaviour.records import record_velocity
 

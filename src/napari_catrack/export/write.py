@@ -172,12 +172,14 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
 
         write_text_atomic(target, json.dumps(session[item.step].attrs, indent=2, default=float))
     elif item.kind == "table":
-        formats = None
-        if item.step == "puncta":  # one fixed format per column, as the puncta step writes
-            from napari_catrack.core.puncta.tables import float_formats
+        table = _table_for_export(session, item)
+        if (item.step, item.name) == ("puncta", "localizations") and fmt == "csv":
+            from napari_catrack.io.thunderstorm import write_thunderstorm
 
-            formats = float_formats(session[item.step].tables[item.name])
-        write_table_as(_table_for_export(session, item), target, fmt, column_formats=formats)
+            # the file `catrack puncta` writes (quoted header), with the session's extra columns
+            write_thunderstorm(table, target, 0.0, internal=False)
+        else:
+            write_table_as(table, target, fmt, column_formats=_column_formats(item, table))
     elif item.kind == "image":
         _write_tif(np.asarray(session[item.step].arrays[item.name]), target, item)
     elif item.kind == "h5":
@@ -196,13 +198,35 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
 
 
 def _table_for_export(session, item: ExportItem):
-    """The stored table, except the sources' components: with each cell's current verdict and
-    its reason (`verdict`, `verdict_reason`), so the file says what the widget shows."""
+    """The stored table as the step's command writes it: the sources' components with each
+    cell's current verdict and its reason (`verdict`, `verdict_reason`), so the file says what
+    the widget shows; the puncta localisations in `catrack puncta`'s ThunderSTORM names and units
+    (nm, 1-based frames; `io.thunderstorm.with_extra_columns`), not the session's pixels."""
     if (item.step, item.name) == ("sources", "components"):
         from napari_catrack.core.sources.session import components_with_verdicts
 
         return components_with_verdicts(session)
-    return session[item.step].tables[item.name]
+    table = session[item.step].tables[item.name]
+    if (item.step, item.name) == ("puncta", "localizations"):
+        from napari_catrack.io.thunderstorm import with_extra_columns
+
+        pixel = session[item.step].params.get("pixel_size_nm")
+        if not pixel:
+            raise InputError("the puncta step holds no pixel size: cannot write nm")
+        return with_extra_columns(table, pixel)
+    return table
+
+
+def _column_formats(item: ExportItem, table) -> dict[str, str] | None:
+    """The one printf format per float column that the step's command writes the table in, so
+    the same data give the same CSV from the command and from an export (None: pandas' own)."""
+    if item.step == "puncta":
+        from napari_catrack.core.puncta.tables import float_formats
+
+        return float_formats(table)
+    from napari_catrack.io.table_formats import float_formats
+
+    return float_formats(item.step, item.name, table)
 
 
 def write_table_as(table, target: Path, fmt: str, *, column_formats=None) -> Path:

@@ -10,11 +10,41 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.hdf5 import is_hdf5_path, open_hdf5
+from napari_catrack.io.hdf5 import HDF5_SUFFIXES, is_hdf5_path, open_hdf5
 from napari_catrack.io.layouts import check_same_shape, guess_axes, split_channels
-from napari_catrack.io.tiff import RawStack, is_tiff_path, open_tiff, open_tiff_sequence
-from napari_catrack.io.video import is_video_path, open_video
-from napari_catrack.io.zarr_movie import is_zarr_path, open_zarr_array
+from napari_catrack.io.tiff import (
+    TIFF_SUFFIXES,
+    RawStack,
+    is_tiff_path,
+    open_tiff,
+    open_tiff_sequence,
+)
+from napari_catrack.io.video import VIDEO_SUFFIXES, is_video_path, open_video
+from napari_catrack.io.zarr_movie import ZARR_SUFFIXES, is_zarr_path, open_zarr_array
+
+# What `open_recording` (and so `catrack batch`) reads: files of these kinds, and folders (a .zarr
+# movie, a folder of TIFFs) or globs of TIFFs.
+RECORDING_FILE_SUFFIXES = tuple(
+    s for s in (*TIFF_SUFFIXES, *HDF5_SUFFIXES, *VIDEO_SUFFIXES) if s.count(".") == 1
+)  # (.ome.tif is a .tif)
+RECORDING_FOLDER_SUFFIXES = ZARR_SUFFIXES
+
+
+def recording_folder_problem(path: str | os.PathLike) -> str | None:
+    """None when `path` is a folder `open_recording` reads (a .zarr movie, or a folder holding
+    TIFFs), else why not, in one line."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if is_zarr_path(folder):
+        return None
+    if any(is_tiff_path(p) for p in folder.iterdir() if p.is_file()):
+        return None
+    return (
+        f"{folder} is neither a .zarr movie nor a folder of TIFF files; pick the .zarr folder "
+        "or the folder that holds the TIFF frames (files: Add files…)"
+    )
+
 
 if TYPE_CHECKING:  # dask is imported where lazy arrays are built (memmap=True may never need it)
     import dask.array as da

@@ -41,6 +41,7 @@ COLUMNS = (
     "uncertainty [nm]",
 )
 INTERNAL = ("frame", "x", "y", "sigma", "photons", "background", "bkgstd", "uncertainty")
+_PX_EXTRAS = ("uncertainty_x", "uncertainty_y")  # other lengths in px a session may hold
 _UNIT = re.compile(r"^\s*(?P<name>[^\[]+?)\s*\[(?P<unit>[^\]]+)\]\s*$")
 _LENGTH = {"nm": 1.0, "um": 1000.0, "µm": 1000.0, "μm": 1000.0}
 
@@ -64,6 +65,23 @@ def to_thunderstorm(locs: pd.DataFrame, pixel_size_nm: float) -> pd.DataFrame:
             "uncertainty [nm]": locs["uncertainty"].to_numpy(float) * px,
         }
     )
+    return out
+
+
+def with_extra_columns(locs: pd.DataFrame, pixel_size_nm: float) -> pd.DataFrame:
+    """ThunderSTORM's columns (`to_thunderstorm`, as `catrack puncta`'s localizations.csv) followed
+    by the session's other per-localisation columns (`track_id`, `calcium_probability`, ...), a
+    length in pixels among them turned into nm like the rest (`uncertainty_x` -> `uncertainty_x
+    [nm]`): an export's `puncta/localizations`, with the command's names and units."""
+    out = to_thunderstorm(locs, pixel_size_nm)
+    px = float(pixel_size_nm)
+    for col in locs.columns:
+        if col in INTERNAL:
+            continue
+        if col in _PX_EXTRAS:
+            out[f"{col} [nm]"] = locs[col].to_numpy(float) * px
+        else:
+            out[col] = locs[col].to_numpy()
     return out
 
 
@@ -91,6 +109,27 @@ def read_thunderstorm(path: str | os.PathLike) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read ThunderSTORM table {path}: {exc}") from None
     return normalise_columns(table, str(path))
+
+
+def read_localizations(path: str | os.PathLike, pixel_size_nm: float) -> pd.DataFrame:
+    """Localisations from a CSV as internal ones (px, 0-based frames): a ThunderSTORM table
+    (`catrack puncta`'s, an export's, ThunderSTORM's own), or an export written before the export
+    used ThunderSTORM's names (`frame,x,y,...` in the session's pixels and 0-based frames)."""
+    path = Path(path)
+    if path.is_file():
+        try:
+            head = pd.read_csv(path, nrows=0)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            head = None  # read_thunderstorm says why
+        if head is not None and {"frame", "x", "y"} <= set(map(str, head.columns)):
+            table = pd.read_csv(path)
+            if not {"x [nm]", "y [nm]"} & set(table.columns):
+                out = pd.DataFrame({c: pd.to_numeric(table[c], errors="coerce") if c in table
+                                    else np.nan for c in INTERNAL})  # fmt: skip
+                if out[["frame", "x", "y"]].isna().any().any():
+                    raise InputError(f"{path}: a row has a missing or non-numeric frame, x or y")
+                return out.assign(frame=out["frame"].astype(int))
+    return from_thunderstorm(read_thunderstorm(path), pixel_size_nm)
 
 
 def normalise_columns(table: pd.DataFrame, where: str = "ThunderSTORM table") -> pd.DataFrame:

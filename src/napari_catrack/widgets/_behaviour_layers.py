@@ -18,6 +18,7 @@ from napari.layers import Image, Labels, Points, Shapes
 
 from napari_catrack.core.behaviour import Anchor
 from napari_catrack.errors import InputError
+from napari_catrack.layers import label_axes
 
 if TYPE_CHECKING:
     import napari
@@ -54,6 +55,7 @@ def prompt_layer(viewer: napari.Viewer, create: bool = True) -> Points | None:
         face_color="lime",
         out_of_slice_display=False,
     )
+    label_axes(layer)
     layer.feature_defaults = {"label": WORM}
     layer.events.data.connect(lambda _e: color_prompts(layer))
     return layer
@@ -103,7 +105,7 @@ def set_masks(viewer: napari.Viewer, masks: np.ndarray, translate=None) -> Label
         layer = viewer.layers[MASKS]
         layer.data = data
     else:
-        layer = viewer.add_labels(data, name=MASKS, opacity=0.35)
+        layer = label_axes(viewer.add_labels(data, name=MASKS, opacity=0.35))
     return layer
 
 
@@ -124,12 +126,13 @@ def set_centerline(viewer: napari.Viewer, points: np.ndarray, status: np.ndarray
         paths, shape_type="path", name=CENTERLINE, edge_color=colors, edge_width=1.0,
         features=features,
     )  # fmt: skip
+    label_axes(layer)
     heads = np.column_stack([np.arange(len(points), dtype=float), points[:, 0]])
     if HEAD in viewer.layers:
         viewer.layers[HEAD].data = heads
     else:
-        viewer.add_points(heads, name=HEAD, size=5, face_color="magenta", border_width=0,
-                          out_of_slice_display=False)  # fmt: skip
+        label_axes(viewer.add_points(heads, name=HEAD, size=5, face_color="magenta",
+                                     border_width=0, out_of_slice_display=False))  # fmt: skip
     return layer
 
 

@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.detection import DetectParams, detect_candidates, project
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.layers import neuron_points_layer
+from napari_catrack.layers import label_axes, neuron_points_layer
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._params_form import ParamsForm
@@ -267,7 +267,9 @@ class CandidatesPanel(QWidget):
             masks = self.viewer.layers["candidate masks"]
             masks.data, masks.affine = labels, affine
         else:
-            self.viewer.add_labels(labels, name="candidate masks", opacity=0.35, affine=affine)
+            label_axes(
+                self.viewer.add_labels(labels, name="candidate masks", opacity=0.35, affine=affine)
+            )
         feats = green[["neuron_id", "area", "brightness"]].reset_index(drop=True)
         data = green[["y", "x"]].to_numpy(float).reshape(-1, 2)
         if "candidates" in self.viewer.layers:
@@ -276,10 +278,10 @@ class CandidatesPanel(QWidget):
             layer.data = data
             layer.features = feats
         else:
-            self.viewer.add_points(
+            label_axes(self.viewer.add_points(
                 data, name="candidates", features=feats, size=8, face_color="transparent",
                 border_color="orange", ndim=2,
-            )  # fmt: skip
+            ))  # fmt: skip
         what = params["image"] if params["image"] == "frame" else f"{params['image']} projection"
         self.status.setText(
             f"{len(green)} candidates on {params['channel']}, {what} {params['frame']}; select "
@@ -307,7 +309,7 @@ class CandidatesPanel(QWidget):
         meta["features"] = empty[["neuron_id", "source"]].assign(frame=pd.Series(dtype=float))
         meta.update(border_color="cyan", ndim=2, size=9)
         meta["text"] = {**meta["text"], "color": "cyan"}
-        layer = self.viewer.add_points(data.reshape(-1, 2), **meta)
+        layer = label_axes(self.viewer.add_points(data.reshape(-1, 2), **meta))
         layer.feature_defaults = {"neuron_id": "", "source": "manual", "frame": np.nan}
         layer.events.data.connect(self._on_neurons_edited)
         self._watched, self._cache = layer, np.zeros((0, 2))

@@ -16,6 +16,7 @@ import pandas as pd
 from qtpy.QtWidgets import QComboBox
 
 from napari_catrack.core.rigid import AlignmentTransform
+from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
 
 if TYPE_CHECKING:
@@ -133,4 +134,4 @@ def set_or_add(viewer: napari.Viewer, layer_data: tuple, kind: str):
         return layer
     if layer is not None:
         viewer.layers.remove(layer)
-    return getattr(viewer, f"add_{kind}")(data, **meta)
+    return label_axes(getattr(viewer, f"add_{kind}")(data, **meta))

@@ -79,16 +79,19 @@ class BatchWidget(QWidget):
         self.table.setTextElideMode(Qt.ElideLeft)
         self.table.setWordWrap(False)  # a wrapped cell is cut on the right whatever the mode
         self.table.itemChanged.connect(_path_tooltip)
-        add_open, add_files, remove = (
+        add_open, self.add_files_button, self.add_folder_button, remove = (
             QPushButton("Add open recordings"),
             QPushButton("Add files…"),
+            QPushButton("Add folder…"),
             QPushButton("Remove"),
         )
+        self.add_folder_button.setToolTip("a .zarr movie or a folder of TIFF frames")
         add_open.clicked.connect(self.add_open_recordings)
-        add_files.clicked.connect(self._ask_files)
-        remove.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()))
+        self.add_files_button.clicked.connect(self._ask_files)
+        self.add_folder_button.clicked.connect(self._ask_folder)
+        remove.clicked.connect(self._remove_current)
         rows = QHBoxLayout()
-        for b in (add_open, add_files, remove):
+        for b in (add_open, self.add_files_button, self.add_folder_button, remove):
             rows.addWidget(b)
         self.step_boxes: dict[str, QCheckBox] = {}
         grid = QGridLayout()
@@ -163,6 +166,40 @@ class BatchWidget(QWidget):
         for c, text in enumerate((name, str(path), seeds)):
             self.table.setItem(r, c, QTableWidgetItem(text))
         self.table.item(r, 1).setData(Qt.UserRole, dict(options or {}))
+        self.table.item(r, 0).setData(Qt.UserRole, None if name else "")  # "": not the user's
+        self._fill_names()
+
+    def _remove_current(self) -> None:
+        self.table.removeRow(self.table.currentRow())
+        self._fill_names()
+
+    def _fill_names(self) -> None:
+        """The name column shows each recording's folder name in the batch: the manifest's own
+        naming (`batch.manifest.default_names`: the file stem, the folder in front for stems
+        used twice), kept up to date as rows come and go; a name typed in stays."""
+        from napari_catrack.batch.manifest import default_names
+
+        rows = range(self.table.rowCount())
+        paths = [self.table.item(r, 1).text() for r in rows]
+        typed = [None if self._auto_name(r) else self.table.item(r, 0).text() for r in rows]
+        try:
+            names = default_names(paths, typed)
+        except InputError:  # e.g. a typed name used twice: the manifest check says so at Run
+            return
+        blocked = self.table.blockSignals(True)
+        try:
+            for r, name in zip(rows, names):
+                if self._auto_name(r):
+                    self.table.item(r, 0).setText(name)
+                    self.table.item(r, 0).setData(Qt.UserRole, name)
+        finally:
+            self.table.blockSignals(blocked)
+
+    def _auto_name(self, row: int) -> bool:
+        """Whether row `row`'s name is the one `_fill_names` put there (not typed by the user)."""
+        item = self.table.item(row, 0)
+        auto = item.data(Qt.UserRole) if item is not None else None
+        return item is None or (auto is not None and item.text() in ("", auto))
 
     def _open_layers_meta(self) -> list[dict]:
         out = []
@@ -185,11 +222,29 @@ class BatchWidget(QWidget):
             self._add(meta["path"], options=meta.get("options"))
 
     def _ask_files(self) -> None:
+        """Recording files: every kind `catrack batch` reads (`io.recording`); a .zarr movie or a
+        folder of TIFFs is a folder: Add folder…."""
+        from napari_catrack.io.recording import RECORDING_FILE_SUFFIXES
+
+        patterns = " ".join(f"*{s}" for s in RECORDING_FILE_SUFFIXES)
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Recordings", "", "Recordings (*.tif *.tiff *.h5 *.hdf5)"
+            self, "Recordings", "", f"Recordings ({patterns});;All files (*)"
         )
         for p in paths:
             self._add(p)
+
+    def _ask_folder(self) -> None:
+        """A .zarr movie or a folder of TIFF frames (what `catrack batch` reads as a folder)."""
+        from napari_catrack.io.recording import recording_folder_problem
+
+        folder = QFileDialog.getExistingDirectory(self, "Recording folder (.zarr or TIFF frames)")
+        if not folder:
+            return
+        problem = recording_folder_problem(folder)
+        if problem:
+            self.status.setText(problem)
+            return
+        self._add(folder)
 
     def _ask_output(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Batch output folder")
@@ -226,6 +281,8 @@ class BatchWidget(QWidget):
             if fps and (entry["path"] in open_paths or _file_fps(entry) is None):
                 entry["fps"] = fps
             for c, key in ((0, "name"), (2, "seeds")):
+                if c == 0 and self._auto_name(r):
+                    continue  # the manifest's own name for it: left to the manifest
                 text = self.table.item(r, c).text().strip() if self.table.item(r, c) else ""
                 if text:
                     entry[key] = text
@@ -326,13 +383,13 @@ class BatchWidget(QWidget):
         from napari_catrack.batch.runner import failure_lines
 
         self.report.setRowCount(len(report))
-        failed = QColor(200, 60, 60, 90)
+        shade = {"failed": QColor(200, 60, 60, 90), "cancelled": QColor(128, 128, 128, 70)}
         for r, row in enumerate(report.itertuples(index=False)):
             for c, value in enumerate(row):
                 item = QTableWidgetItem(str(value))
                 item.setToolTip(str(row.message))  # the reason, without scrolling to its column
-                if row.status == "failed":
-                    item.setBackground(failed)
+                if row.status in shade:
+                    item.setBackground(shade[row.status])
                 self.report.setItem(r, c, item)
         why = failure_lines(report)
         more = [f"(and {len(why) - 5} more failed steps)"] if len(why) > 5 else []

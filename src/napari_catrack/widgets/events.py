@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.events.params import EtaParams, EventAlignParams
 from napari_catrack.errors import InputError
+from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import mark_catrack_dock
 from napari_catrack.widgets._params_form import ParamsForm
@@ -302,8 +303,10 @@ class EventsWidget(QWidget):
             layer = self.viewer.layers[VIDEO_LAYER]
             layer.data, layer.metadata = data, meta
         else:
-            self.viewer.add_image(
-                data, name=VIDEO_LAYER, colormap="gray", translate=(0, 0, offset), metadata=meta
+            label_axes(
+                self.viewer.add_image(
+                    data, name=VIDEO_LAYER, colormap="gray", translate=(0, 0, offset), metadata=meta
+                )
             )
 
     def _redraw_trace_viewers(self) -> None:
@@ -383,9 +386,10 @@ class EventsWidget(QWidget):
         self.canvas.setMinimumHeight(ETA_PX_PER_KIND * kinds)  # one kind under the other
         draw_eta(self.figure, eta, sig, stacked=True)
         self.canvas.draw_idle()
-        from napari_catrack.core.events.eta import tested_summary
+        from napari_catrack.core.events.eta import edge_note, edges_total, tested_summary
 
         # pairs without a p-value were not tested (a kind with too few events, a lost neuron):
         # counting them as "of N" read as tested and negative, as `catrack events` said
         text = tested_summary(sig, step.params.get("min_events", EtaParams().min_events))
+        text += edge_note(edges_total(step.attrs.get("edges")))  # events at the ends, as the CLI
         self.status.setText(text)

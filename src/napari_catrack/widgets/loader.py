@@ -21,6 +21,7 @@ from qtpy.QtWidgets import QFormLayout, QLabel, QSizePolicy, QWidget
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.io.layouts import LAYOUTS
+from napari_catrack.layers import label_axes
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._worker import report_exception
@@ -105,7 +106,7 @@ class LoaderWidget(QWidget):
         from napari.layers import Layer
 
         added = [
-            self.viewer.add_layer(Layer.create(data, meta, kind))
+            self.viewer.add_layer(label_axes(Layer.create(data, meta, kind)))
             for data, meta, kind in recording_layers(rec)
         ]
         moved = note_recording(session_for_viewer(self.viewer), rec)

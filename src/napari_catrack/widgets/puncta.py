@@ -34,6 +34,7 @@ from qtpy.QtWidgets import (
 from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
+from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import mark_catrack_dock
 from napari_catrack.widgets._params_form import ParamsForm
@@ -346,7 +347,7 @@ class PunctaWidget(QWidget):
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         add = getattr(self.viewer, f"add_{kind}")
-        return add(data, **{**meta, "name": name})
+        return label_axes(add(data, **{**meta, "name": name}))
 
     def _update_layers(self, result: PunctaResult, only_missing: bool = False) -> None:
         """The super-resolution, tracks and localisation layers (`only_missing`: only those
@@ -431,12 +432,12 @@ class PunctaWidget(QWidget):
 
     def show_thunderstorm(self, path: str):
         """Add a ThunderSTORM CSV as a Points layer (in this widget's pixel size); None on error."""
-        from napari_catrack.io.thunderstorm import from_thunderstorm, read_thunderstorm
+        from napari_catrack.io.thunderstorm import read_localizations
         from napari_catrack.widgets._worker import report_exception
 
         try:
             px = self.form.params().pixel_size_nm
-            locs = from_thunderstorm(read_thunderstorm(path), px)
+            locs = read_localizations(path, px)  # (also an older export's pixels)
         except InputError as exc:
             report_exception(exc, "ThunderSTORM table")
             self.status.setText(str(exc))

@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 from napari_catrack.core.registration import RegisterParams, register_movie
 from napari_catrack.core.registration.metrics import quality_line
 from napari_catrack.errors import InputError
+from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
@@ -165,8 +166,8 @@ class RegistrationWidget(QWidget):
         else:
             data = result.movie
         meta = {"catrack": {"role": ROLE, "path": str(output) if output else None, "raw_layer": raw_layer.name}}  # fmt: skip
-        self.viewer.add_image(data, name=f"{raw_layer.name} registered", colormap=raw_layer.colormap.name,
-                              contrast_limits=raw_layer.contrast_limits, metadata=meta)  # fmt: skip
+        label_axes(self.viewer.add_image(data, name=f"{raw_layer.name} registered", colormap=raw_layer.colormap.name,
+                              contrast_limits=raw_layer.contrast_limits, metadata=meta))  # fmt: skip
         self.shifts = result.shifts
         session = self.ctx.session
         from napari_catrack.core.registration.records import record_registration

@@ -50,6 +50,7 @@ from napari_catrack.core.sources.session import (
 )
 from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
+from napari_catrack.layers import label_axes
 from napari_catrack.session import attach_session
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import FrameRateControl
@@ -209,7 +210,7 @@ class SourcesWidget(QWidget):
             if title in self.viewer.layers:
                 self.viewer.layers[title].data = img
             else:
-                self.viewer.add_image(img, name=title, colormap=SUMMARY_COLORMAPS[name], visible=name == "correlation")  # fmt: skip
+                label_axes(self.viewer.add_image(img, name=title, colormap=SUMMARY_COLORMAPS[name], visible=name == "correlation"))  # fmt: skip
         from napari_catrack.core.summary import SummaryParams
         from napari_catrack.core.summary_records import record_summary
 
@@ -319,7 +320,7 @@ class SourcesWidget(QWidget):
                 finally:
                     self._setting_labels = False
             else:
-                layer = self.viewer.add_labels(labels.copy(), name=name, opacity=opacity, metadata=meta)  # fmt: skip
+                layer = label_axes(self.viewer.add_labels(labels.copy(), name=name, opacity=opacity, metadata=meta))  # fmt: skip
                 layer.contour = contour
                 if name == FOOTPRINTS:
                     layer.events.paint.connect(self._footprints_edited)

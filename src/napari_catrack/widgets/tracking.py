@@ -39,7 +39,7 @@ from napari_catrack.core.tracking import (
     track,
 )
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.layers import tracks_layer
+from napari_catrack.layers import label_axes, tracks_layer
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import AlignmentLine, ChannelPicker
@@ -429,6 +429,7 @@ class TrackingWidget(QWidget):
                     text={"string": "{neuron_id}", "size": 8, "color": "white",
                           "translation": [0, -6, 0]},
                 )  # fmt: skip
+                label_axes(layer)
                 layer.events.data.connect(self._on_tracked_edited)
             self._watched = layer
             self._shown = data.copy()

@@ -150,3 +150,27 @@ def test_a_tiny_coordinate_is_not_written_in_scientific_notation(tmp_path):
                      "1,3262.2557,0.5000,3", "2,12.0000,,1"]  # fmt: skip
     back = pd.read_csv(tmp_path / "t.csv")
     assert back["x_nm"].tolist() == [0.0001, 3262.2557, 12.0] and back["y_nm"].isna().iloc[2]
+
+
+def test_an_exported_localizations_table_has_the_commands_names_and_units(files, tmp_path):
+    """An export's puncta/localizations.csv named the coordinates x, y (pixels, 0-based frames)
+    where `catrack puncta` writes ThunderSTORM's "x [nm]", "y [nm]" (1-based frames): now the
+    export writes the command's columns, the same numbers, then the session's own extras."""
+    from napari_catrack.io.thunderstorm import read_thunderstorm
+
+    tmp, _ = files
+    out, session = tmp_path / "out", tmp_path / "s.catrack.h5"
+    assert main(["puncta", str(tmp / "rec.tif"), "--pixel-size-nm", "108", "--camera",
+                 str(tmp / "camera.json"), "-o", str(out), "--session", str(session)]) == 0  # fmt: skip
+    assert main(["export", str(session), "-o", str(tmp_path / "exp")]) == 0
+    command = (out / "localizations.csv").read_text().splitlines()
+    exported = (tmp_path / "exp" / "puncta" / "localizations.csv").read_text().splitlines()
+    n = len(command[0].split(","))
+    assert exported[0].split(",")[:n] == command[0].split(",")  # "x [nm]", quoted, same order
+    assert '"x"' not in exported[0] and "track_id" in exported[0]
+    assert [row.split(",")[:n] for row in exported[1:]] == [row.split(",") for row in command[1:]]
+    back = read_thunderstorm(tmp_path / "exp" / "puncta" / "localizations.csv")  # readable as one
+    assert back["frame"].min() >= 1 and len(back) == len(command) - 1
+    main(["export", str(session), "-o", str(tmp_path / "x"), "--table-format", "xlsx"])
+    xlsx = pd.read_excel(tmp_path / "x" / "puncta" / "localizations.xlsx")
+    assert list(xlsx.columns[:n]) == [c.strip('"') for c in command[0].split(",")]

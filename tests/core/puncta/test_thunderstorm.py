@@ -85,3 +85,24 @@ def test_missing_file_and_columns():
         read_thunderstorm("/nonexistent/ts.csv")
     with pytest.raises(InputError, match="lack column"):
         to_thunderstorm(pd.DataFrame({"frame": [0]}), 100.0)
+
+
+def test_localizations_are_read_back_from_a_new_and_an_old_export(tmp_path):
+    """An export's puncta/localizations.csv now has ThunderSTORM's names (nm, 1-based frames)
+    and the session's extras; one written before had `frame,x,y,...` in pixels (0-based). The
+    widget's import and `catrack train-puncta --labels` read both as the same localisations."""
+    from napari_catrack.io.thunderstorm import read_localizations, with_extra_columns
+
+    locs = _locs().assign(track_id=[0, 0, -1], uncertainty_x=[0.04, 0.08, 0.02])
+    new = tmp_path / "new.csv"
+    write_thunderstorm(with_extra_columns(locs, 100.0), new, 0.0, internal=False)
+    header = new.read_text().splitlines()[0]
+    assert header.startswith(HEADER) and header.endswith('"track_id","uncertainty_x [nm]"')
+    old = tmp_path / "old.csv"
+    locs.to_csv(old, index=False)  # the old export: the session's own columns
+    for path in (new, old):
+        back = read_localizations(path, 100.0)
+        pd.testing.assert_frame_equal(back, _locs(), check_dtype=False, atol=1e-6)
+    (tmp_path / "bad.csv").write_text("frame,x,y\n0,1.5,\n")
+    with pytest.raises(InputError, match="missing or non-numeric frame, x or y"):
+        read_localizations(tmp_path / "bad.csv", 100.0)

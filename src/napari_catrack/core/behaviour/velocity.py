@@ -31,6 +31,14 @@ COLUMNS = (
 )  # fmt: skip
 
 
+def write_velocity(table: pd.DataFrame, path) -> None:
+    """velocity.csv (or .xlsx) atomically, each float column with 4 decimals
+    (`io.table_formats`: the file an export of the session writes too)."""
+    from napari_catrack.io.table_formats import write_step_table
+
+    write_step_table(table, path, "velocity", "velocity")
+
+
 def image_to_stage(offset_px: np.ndarray, params: VelocityParams) -> np.ndarray:
     """Image (dy, dx) pixel offsets -> (y, x) µm in the stage's axes (swap, then flips)."""
     v = np.asarray(offset_px, float) * float(params.pixel_size_um)

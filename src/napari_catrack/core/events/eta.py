@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,8 @@ class EtaResult:
     eta: pd.DataFrame  # ETA_COLUMNS, long: one row per neuron, event kind and lag
     significance: pd.DataFrame  # SIGNIFICANCE_COLUMNS, one row per neuron and event kind
     params: EtaParams
+    # per event kind: events whose window the recording's start or end cuts short (`edge_counts`)
+    edges: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def significant(self) -> pd.DataFrame:
         return self.significance[self.significance["significant"]]
@@ -133,6 +135,60 @@ def tested_summary(significance: pd.DataFrame, min_events: int) -> str:
     return text
 
 
+def lag_frames(clock: Clock, times: np.ndarray) -> np.ndarray:
+    """The recorded frame at each time (`Clock.nearest`, -1 in a gap of dropped frames), and -1
+    more than half a frame interval before the first frame or after the last: inside, the nearest
+    frame is never further than that, so an edge frame taken from further away would be the
+    same sample shown at two lags (the window silently shifted onto the recording)."""
+    idx = clock.nearest(times, 1.0 - 1e-9)
+    half = 0.5 * clock.interval * (1 + 1e-6)
+    outside = (times < clock.times[0] - half) | (times > clock.times[-1] + half)
+    return np.where(outside, -1, idx)
+
+
+def edge_counts(
+    times: np.ndarray, lags: np.ndarray, idx: np.ndarray, base: np.ndarray, clock: Clock
+) -> dict[str, int]:
+    """Among events at `times` (their frame at each lag `idx`, `lag_frames`; `base` the baseline
+    lags): `cut_short`, those whose window runs past the recording's start or end (and has a
+    recorded lag), so they are
+    averaged over the lags recorded (and not tested: the test keeps to events `span_s` from the
+    ends); `no_baseline`, those of them without one recorded baseline frame, so not averaged at
+    all (their window has nothing to subtract)."""
+    t = np.asarray(times, float)
+    if not len(t):
+        return {"cut_short": 0, "no_baseline": 0}
+    half = 0.5 * clock.interval * (1 + 1e-6)
+    cut = (t + lags[0] < clock.times[0] - half) | (t + lags[-1] > clock.times[-1] + half)
+    cut &= (idx >= 0).any(axis=1)  # (a window wholly outside is not cut short: not there)
+    no_base = (idx[:, base] < 0).all(axis=1) if base.any() else np.zeros(len(t), bool)
+    return {"cut_short": int(cut.sum()), "no_baseline": int((cut & no_base).sum())}
+
+
+def edge_note(counts: dict[str, int] | None) -> str:
+    """'' or ', N with the window cut short by the recording's ends: averaged over the lags
+    recorded[; M of them without a recorded baseline: not averaged]' (`edge_counts`): what the
+    command's line per kind, the Events widget's status and the batch report add."""
+    if not counts or not counts.get("cut_short"):
+        return ""
+    text = (
+        f", {counts['cut_short']} with the window cut short by the recording's ends: averaged "
+        "over the lags recorded"
+    )
+    if counts.get("no_baseline"):
+        text += f"; {counts['no_baseline']} of them without a recorded baseline: not averaged"
+    return text
+
+
+def edges_total(edges: dict[str, dict[str, int]] | None) -> dict[str, int]:
+    """`EtaResult.edges` (or the eta step's attrs `edges`) summed over the event kinds."""
+    out = {"cut_short": 0, "no_baseline": 0}
+    for counts in (edges or {}).values():
+        for key in out:
+            out[key] += int(counts.get(key, 0))
+    return out
+
+
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """q-values (monotone BH adjustment); NaN p-values stay NaN and are not counted."""
     p = np.asarray(p, float)
@@ -185,17 +241,19 @@ def event_triggered_averages(
     base = lags < 0 if p.baseline_s <= 0 else (lags >= -p.baseline_s - 1e-9) & (lags < 0)
     kinds = sorted(events["event"].astype(str).unique())
     eta_rows, sig_rows = [], []
+    edges: dict[str, dict[str, int]] = {}
     for k, kind in enumerate(kinds):
         check_cancelled(cancel, "event-triggered averages")
         t_all = np.sort(events.loc[events["event"].astype(str) == kind, "time_s"].to_numpy(float))
         inside = (t_all - p.span_s >= clock.start) & (t_all + p.span_s <= clock.end)
         t = t_all[inside]
         # the averages (all events with any data in the window)
-        idx = (
-            clock.nearest(t_all[:, None] + lags[None, :], 1.0 - 1e-9)
+        idx = (  # a lag outside the recording is empty, never its first or last frame again
+            lag_frames(clock, t_all[:, None] + lags[None, :])
             if len(t_all)
             else np.zeros((0, len(lags)), int)
         )
+        edges[kind] = edge_counts(t_all, lags, idx, base, clock)
         snips = np.where(idx >= 0, values[:, np.maximum(idx, 0)], np.nan)  # (N, E, L)
         quiet = warnings.catch_warnings()  # "Mean of empty slice": no event in the recording
         with quiet:  # (its averages are NaN, and the command says how many events fell inside)
@@ -274,4 +332,4 @@ def event_triggered_averages(
         ~tested, "", np.where(sig["response"] > sig["null_mean"], "excited", "inhibited")
     )
     eta = pd.concat(eta_rows, ignore_index=True) if eta_rows else pd.DataFrame(columns=ETA_COLUMNS)
-    return EtaResult(eta[ETA_COLUMNS], sig[SIGNIFICANCE_COLUMNS], p)
+    return EtaResult(eta[ETA_COLUMNS], sig[SIGNIFICANCE_COLUMNS], p, edges)

@@ -204,7 +204,7 @@ def record_eta(session, result: EtaResult, save=None) -> None:
     session.record(
         ETA,
         tables={"eta": result.eta, "significance": result.significance},
-        attrs={"inputs": read},
+        attrs={"inputs": read, "edges": result.edges},
         params=result.params.to_dict(),
         save=save,
     )
