@@ -90,9 +90,12 @@ class BatchWidget(QWidget):
         self.add_files_button.clicked.connect(self._ask_files)
         self.add_folder_button.clicked.connect(self._ask_folder)
         remove.clicked.connect(self._remove_current)
-        rows = QHBoxLayout()
-        for b in (add_open, self.add_files_button, self.add_folder_button, remove):
+        rows = QHBoxLayout()  # two short rows: one wide row made the dock scroll sideways
+        for b in (add_open, remove):
             rows.addWidget(b)
+        add_rows = QHBoxLayout()
+        for b in (self.add_files_button, self.add_folder_button):
+            add_rows.addWidget(b)
         self.step_boxes: dict[str, QCheckBox] = {}
         grid = QGridLayout()
         for i, name in enumerate(STEPS):
@@ -142,6 +145,7 @@ class BatchWidget(QWidget):
         layout.addWidget(QLabel("Recordings"))
         layout.addWidget(self.table)
         layout.addLayout(rows)
+        layout.addLayout(add_rows)
         layout.addWidget(QLabel("Steps"))
         layout.addLayout(grid)
         layout.addWidget(self.use_session)
