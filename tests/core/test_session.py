@@ -15,7 +15,12 @@ import pytest
 
 from napari_catrack import __version__
 from napari_catrack.errors import InputError
-from napari_catrack.session import SCHEMA_VERSION, Session, default_session_path
+from napari_catrack.session import (
+    SCHEMA_VERSION,
+    Session,
+    SessionFileChanged,
+    default_session_path,
+)
 
 
 def _tracks() -> pd.DataFrame:
@@ -299,3 +304,44 @@ def test_a_session_held_by_another_program_or_not_readable_is_not_called_damaged
         Session.load(path)
     assert not isinstance(info.value, DamagedSession)
     assert "not readable: permission denied" in str(info.value)
+
+
+def test_two_writers_on_one_session_file_never_overwrite_each_other(tmp_path):
+    """Two viewers (or a viewer and a command) hold the same session: the second autosave does
+    not silently replace the first one's results; it goes beside the file, and says so."""
+    path = tmp_path / "movie.catrack.h5"
+    Session(path).record("alignment", attrs={"dy": 1.0})
+    a, b = Session.load(path), Session.load(path)
+    a.record("tracks", tables={"tracks": _tracks()})
+    with pytest.warns(SessionFileChanged, match="movie.catrack.h5 was changed on disk.*movie-2"):
+        b.record("settings", attrs={"fps": 5.0})
+    assert set(Session.load(path).steps) == {"alignment", "tracks"}
+    assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "settings"}
+    assert b.path == tmp_path / "movie-2.catrack.h5"
+    b.record("neurons", attrs={"n": 3})  # autosave follows the new file, no second warning
+    assert set(Session.load(b.path).steps) == {"alignment", "settings", "neurons"}
+    assert set(Session.load(path).steps) == {"alignment", "tracks"}
+    a.record("traces", attrs={"n": 1})  # the first writer's file is still its own
+    assert set(Session.load(path).steps) == {"alignment", "tracks", "traces"}
+
+
+def test_two_new_sessions_pointed_at_one_absent_file(tmp_path):
+    """Both viewers opened the recording before either autosaved (no file yet)."""
+    path = tmp_path / "rec.catrack.h5"
+    a, b = Session(path), Session(path)
+    a.record("alignment", attrs={"dy": 1.0})
+    with pytest.warns(SessionFileChanged):
+        b.record("alignment", attrs={"dy": 2.0})
+    assert Session.load(path)["alignment"].attrs["dy"] == 1.0
+    assert Session.load(tmp_path / "rec-2.catrack.h5")["alignment"].attrs["dy"] == 2.0
+
+
+def test_save_as_and_unchanged_file_are_plain_saves(tmp_path, recwarn):
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path)
+    s.record("alignment", attrs={"dy": 1.0})
+    s.record("tracks", tables={"tracks": _tracks()})  # our own earlier save is not a conflict
+    other = s.save(tmp_path / "copy.catrack.h5")  # save as: the user's choice of file
+    assert other == tmp_path / "copy.catrack.h5" and s.path == other
+    assert not [w for w in recwarn if issubclass(w.category, SessionFileChanged)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.catrack.h5", "s.catrack.h5"]
