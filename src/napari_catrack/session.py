@@ -27,7 +27,7 @@ import pandas as pd
 
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.atomic import atomic_write_path, is_read_only
 
 SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".catrack.h5"
@@ -172,16 +172,24 @@ class Session:
         session loaded, saved or was pointed at it (a second viewer on the same recording, a
         `catrack ... --session` step), that file is left as it is and this session is saved to
         the next free name beside it (`movie-2.catrack.h5`), which autosave then follows; the
-        line saying so goes to `on_notice` (else a `SessionFileChanged` warning).
+        line saying so goes to `on_notice` (else a `SessionFileChanged` warning). An autosave
+        over a read-only session file does the same; an explicit save to one is refused.
         """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InputError("no session file path: choose where to save the session")
-        moved = None
+        moved = why = None
         seen = self._seen
         if seen is not None and seen[0] == target:
             now = _stamp_or_none(target)
             if now is not None and now != seen[1]:
+                why = (
+                    "was changed on disk by another program since this session read or saved it "
+                    "(another napari viewer or a catrack command)"
+                )
+            elif path is None and is_read_only(target):
+                why = "is read-only (its permissions allow no writing)"
+            if why:
                 moved, target = target, free_session_path(target)
         with atomic_write_path(target) as tmp:
             with h5py.File(tmp, "w") as f:
@@ -189,9 +197,8 @@ class Session:
         self.path = target
         if moved is not None:
             self._notice(
-                f"{moved.name} was changed on disk by another program since this session read or "
-                f"saved it (another napari viewer or a catrack command): it is left as it is, and "
-                f"this session now saves to {target.name} beside it; open both to compare"
+                f"{moved.name} {why}: it is left as it is, and this session now saves to "
+                f"{target.name} beside it; open both to compare"
             )
         return target
 

@@ -345,3 +345,16 @@ def test_save_as_and_unchanged_file_are_plain_saves(tmp_path, recwarn):
     assert other == tmp_path / "copy.catrack.h5" and s.path == other
     assert not [w for w in recwarn if issubclass(w.category, SessionFileChanged)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.catrack.h5", "s.catrack.h5"]
+
+
+def test_autosave_over_a_read_only_session_goes_beside_it(tmp_path):
+    path = tmp_path / "kept.catrack.h5"
+    Session(path).record("alignment", attrs={"dy": 1.0})
+    path.chmod(0o444)  # an archived, protected session opened again
+    s = Session.load(path)
+    with pytest.warns(SessionFileChanged, match=r"kept\.catrack\.h5 is read-only.*kept-2"):
+        s.record("tracks", tables={"tracks": _tracks()})
+    assert set(Session.load(path).steps) == {"alignment"}
+    assert set(Session.load(tmp_path / "kept-2.catrack.h5").steps) == {"alignment", "tracks"}
+    with pytest.raises(InputError, match="read-only"):  # an explicit save to it: refused
+        s.save(path)

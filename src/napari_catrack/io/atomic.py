@@ -36,6 +36,8 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder; give a file name")
+    if is_read_only(path):
+        raise InputError(read_only_line(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
@@ -56,6 +58,22 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
             raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+def is_read_only(path: str | os.PathLike) -> bool:
+    """An existing file whose permissions allow nobody to write it (chmod a-w): a result the user
+    protected. A rename would replace it all the same (renaming needs only the folder's
+    permission, and root ignores permissions), so every write checks this first."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not os.path.isdir(path) and not st.st_mode & 0o222
+
+
+def read_only_line(path: str | os.PathLike) -> str:
+    return (f"cannot write {path}: the file is read-only, so it is left as it is; make it "
+            "writable (chmod u+w) or write the output somewhere else")  # fmt: skip
 
 
 def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
