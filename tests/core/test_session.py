@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -358,3 +359,23 @@ def test_autosave_over_a_read_only_session_goes_beside_it(tmp_path):
     assert set(Session.load(tmp_path / "kept-2.catrack.h5").steps) == {"alignment", "tracks"}
     with pytest.raises(InputError, match="read-only"):  # an explicit save to it: refused
         s.save(path)
+
+
+def test_temp_files_a_killed_save_left_are_removed_a_day_later(tmp_path):
+    """kill -9 leaves the temp file (nothing can remove it then); they used to pile up beside the
+    session (and beside a registered movie: gigabytes each). A day-old one is removed at the next
+    save of the same file; a recent one may be another process's save in progress: kept."""
+    path = tmp_path / "s [1].catrack.h5"  # glob characters in the name are taken literally
+    Session(path).record("alignment", attrs={"dy": 1.0})
+    stale = tmp_path / ".s [1].catrack.h5.abc123.partial"
+    fresh = tmp_path / ".s [1].catrack.h5.def456.partial"
+    other = tmp_path / ".other.catrack.h5.abc123.partial"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"half")
+    old = time.time() - 2 * 24 * 3600
+    for p in (stale, other):
+        os.utime(p, (old, old))
+    s = Session.load(path)
+    s.record("tracks", tables={"tracks": _tracks()})
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert set(Session.load(path).steps) == {"alignment", "tracks"}
