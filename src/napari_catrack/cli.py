@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from napari_catrack import __version__, commands, stop
-from napari_catrack.errors import CatrackError, warnings_as_lines
+from napari_catrack.errors import CatrackError, long_paths_as_lines, warnings_as_lines
 from napari_catrack.stop import Stopped
 
 EXIT_USER_ERROR = 2
@@ -111,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     stop.reset()
     try:
-        with _stop_signals_raise(), warnings_as_lines(f"catrack {args.command}"):
+        with (
+            _stop_signals_raise(),
+            warnings_as_lines(f"catrack {args.command}"),
+            long_paths_as_lines(),
+        ):
             code = int(args.func(args) or 0)
             stop.check()  # a stop whose exception was dropped on the way (a bare `except:`)
         sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught

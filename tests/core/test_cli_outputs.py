@@ -220,3 +220,22 @@ def test_atomic_write_refuses_a_read_only_file(tmp_path):
     target.chmod(0o644)
     write_text_atomic(target, "new")
     assert target.read_text() == "new"
+
+
+def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, capsys):
+    """ENAMETOOLONG (a name over 255 bytes) came out of `Path.exists` deep in a check as a
+    traceback; now one line, from the CLI and from the functions the widgets call."""
+    from napari_catrack.io.recording import open_recording
+
+    movie = _small_movie(tmp_path / "m.tif")
+    long = tmp_path / ("x" * 300)
+    for argv in (["info", f"{long}.tif"], ["summary", str(movie), "-o", str(long)],
+                 ["summary", str(movie), "-o", str(tmp_path / "s"), "--session", f"{long}.h5"]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("catrack: error: path too long"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]  # nothing written
+    with pytest.raises(InputError, match="path too long for the file system"):
+        open_recording(f"{long}.tif")
+    with pytest.raises(InputError, match="path too long for the file system"):
+        check_outputs({"-o": OutputFolder(long, ("mean.tif",))}, {})

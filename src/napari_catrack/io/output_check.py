@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from napari_catrack.errors import InputError
+from napari_catrack.errors import InputError, long_paths_as_lines
 from napari_catrack.io.atomic import is_read_only, read_only_line
 
 # Names that are files, never folders: an output folder named like this is a typo for a file.
@@ -32,6 +32,7 @@ class OutputFolder:
     owned: bool = False
 
 
+@long_paths_as_lines()
 def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
     """Refuse, before any work, outputs that would overwrite an input or each other.
 
