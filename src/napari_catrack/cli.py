@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from napari_catrack import __version__, commands, stop
-from napari_catrack.errors import CatrackError, warnings_as_lines
+from napari_catrack.errors import CatrackError, long_paths_as_lines, warnings_as_lines
 from napari_catrack.stop import Stopped
 
 EXIT_USER_ERROR = 2
@@ -102,7 +102,7 @@ def build_parser(only: str | None = ALL) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (so tests can call it in-process)."""
-    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    argv = [_expand_home(str(a)) for a in (sys.argv[1:] if argv is None else argv)]
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=command if command in _commands() else None)
     args = parser.parse_args(argv)
@@ -111,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     stop.reset()
     try:
-        with _stop_signals_raise(), warnings_as_lines(f"catrack {args.command}"):
+        with (
+            _stop_signals_raise(),
+            warnings_as_lines(f"catrack {args.command}"),
+            long_paths_as_lines(),
+        ):
             code = int(args.func(args) or 0)
             stop.check()  # a stop whose exception was dropped on the way (a bare `except:`)
         sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
@@ -137,6 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         stop.reset()
+
+
+def _expand_home(arg: str) -> str:
+    """`~/x` and `--output=~/x` as the user's home: a shell expands `~` only at the start of a
+    word, so `--output=~/results` (and a quoted "~/x") reached us as is and made a folder named
+    `~` in the working folder."""
+    opt, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    if value == "~" or value.startswith("~/") or value.startswith("~" + os.sep):
+        return f"{opt}{eq}{os.path.expanduser(value)}"
+    return arg
 
 
 def _stopped(command: str, signum: int) -> int:

@@ -5,6 +5,7 @@ Anything else that escapes is a bug in napari-catrack and keeps its traceback.
 """
 
 import contextlib
+import errno
 import sys
 import warnings
 
@@ -25,6 +26,22 @@ def check_cancelled(cancel, what: str = "step") -> None:
     """Raise `Cancelled` when the `cancel()` callback (or None) says so: call it between chunks."""
     if cancel is not None and cancel():
         raise Cancelled(f"{what} cancelled; the previous result is kept")
+
+
+@contextlib.contextmanager
+def long_paths_as_lines():
+    """A path the system refuses as too long (a name over 255 bytes, a path over 4096: errno
+    ENAMETOOLONG, raised even by `Path.exists`) is one `InputError` line, not a traceback. Also
+    a decorator (`@long_paths_as_lines()`)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise InputError(
+            f"path too long for the file system: {exc.filename} (a file or folder name may have "
+            "at most 255 bytes, a whole path about 4096); choose a shorter one"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ import pandas as pd
 
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.atomic import atomic_write_path, is_read_only
 
 SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".catrack.h5"
@@ -69,14 +69,29 @@ class Session:
     """All results of one analysis; `record()` adds a step, `save()`/`load()` persist it."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, autosave: bool = True) -> None:
+        self._seen: tuple[Path, tuple[int, ...] | None] | None = None
         self.path: Path | None = Path(path) if path is not None else None
         self.autosave = autosave
+        # where a line about a save that went elsewhere goes (the GUI: a napari notification);
+        # None: a Python warning (the CLI prints it)
+        self.on_notice: Any = None
         self.recording: dict[str, Any] = {}
         self.steps: dict[str, StepRecord] = {}
         self.layers: list[
             tuple[Any, dict, str]
         ] = []  # saved user-editable layers (napari LayerData)
         self.created = _now()
+
+    @property
+    def path(self) -> Path | None:
+        """The session file autosave writes. Pointing a session at a file notes the file as it is
+        then (size, modification time), which `save` checks before it writes over it."""
+        return self._path
+
+    @path.setter
+    def path(self, value: str | os.PathLike | None) -> None:
+        self._path = Path(value) if value is not None else None
+        self._seen = (self._path, _stamp_or_none(self._path)) if self._path is not None else None
 
     # --- content -----------------------------------------------------------------------------
     def set_recording(self, path: str, options: dict[str, Any], summary: dict[str, Any]) -> None:
@@ -151,15 +166,49 @@ class Session:
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Write atomically (temp file + rename); the previous file survives any interruption."""
+        """Write atomically (temp file + rename); the previous file survives any interruption.
+
+        Never over another writer's work: when the session file changed on disk since this
+        session loaded, saved or was pointed at it (a second viewer on the same recording, a
+        `catrack ... --session` step), that file is left as it is and this session is saved to
+        the next free name beside it (`movie-2.catrack.h5`), which autosave then follows; the
+        line saying so goes to `on_notice` (else a `SessionFileChanged` warning). An autosave
+        over a read-only session file does the same; an explicit save to one is refused.
+        """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InputError("no session file path: choose where to save the session")
+        moved = why = None
+        seen = self._seen
+        if seen is not None and seen[0] == target:
+            now = _stamp_or_none(target)
+            if now is not None and now != seen[1]:
+                why = (
+                    "was changed on disk by another program since this session read or saved it "
+                    "(another napari viewer or a catrack command)"
+                )
+            elif path is None and is_read_only(target):
+                why = "is read-only (its permissions allow no writing)"
+            if why:
+                moved, target = target, free_session_path(target)
         with atomic_write_path(target) as tmp:
             with h5py.File(tmp, "w") as f:
                 self._write(f, target)
         self.path = target
+        if moved is not None:
+            self._notice(
+                f"{moved.name} {why}: it is left as it is, and this session now saves to "
+                f"{target.name} beside it; open both to compare"
+            )
         return target
+
+    def _notice(self, line: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(line)
+        else:
+            import warnings
+
+            warnings.warn(line, SessionFileChanged, stacklevel=3)
 
     def _write(self, f: h5py.File, target: Path) -> None:
         f.attrs["format"] = _FORMAT_TAG
@@ -331,6 +380,30 @@ class _ChangedMeanwhile(Exception):
 def _stamp(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns
+
+
+def _stamp_or_none(path: Path) -> tuple[int, ...] | None:
+    """(size, mtime_ns, inode) of a file, None when there is none (a rename changes the inode)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+class SessionFileChanged(UserWarning):
+    """A session was saved under another name: its file had been changed by another writer."""
+
+
+def free_session_path(path: Path) -> Path:
+    """The next `stem-N.catrack.h5` beside `path` that does not exist yet."""
+    name = path.name
+    stem = name[: -len(SESSION_SUFFIX)] if name.endswith(SESSION_SUFFIX) else path.stem
+    suffix = SESSION_SUFFIX if name.endswith(SESSION_SUFFIX) else path.suffix
+    n = 2
+    while (free := path.with_name(f"{stem}-{n}{suffix}")).exists():
+        n += 1
+    return free
 
 
 def _write_step(g: h5py.Group, rec: StepRecord) -> None:
@@ -584,8 +657,15 @@ def session_for_viewer(viewer: Any) -> Session:
     session = _SESSIONS.get(viewer)
     if session is None:
         session = Session()
+        session.on_notice = _show_warning
         _SESSIONS[viewer] = session
     return session
+
+
+def _show_warning(line: str) -> None:
+    from napari.utils.notifications import show_warning
+
+    show_warning(f"napari-catrack: {line}")
 
 
 _WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -602,6 +682,8 @@ def watch_session(viewer: Any, callback: Any) -> None:
 
 def attach_session(viewer: Any, session: Session) -> None:
     viewer = real_viewer(viewer)
+    if session.on_notice is None:
+        session.on_notice = _show_warning
     _SESSIONS[viewer] = session
     alive = []
     for ref in _WATCHERS.get(viewer, []):
@@ -652,9 +734,7 @@ def note_recording(session: Session, recording: Any) -> str | None:
     if not path.exists():
         session.path = path
         return said
-    stem, n = path.name[: -len(SESSION_SUFFIX)], 2
-    while (free := path.with_name(f"{stem}-{n}{SESSION_SUFFIX}")).exists():
-        n += 1
+    free = free_session_path(path)
     session.path = free
     moved = (
         f"{path.name} beside the recording already holds results of an earlier session: it is "

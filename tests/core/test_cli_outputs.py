@@ -163,3 +163,79 @@ def test_a_recordings_session_file_is_an_input(tmp_path, capsys):
     with pytest.raises(InputError, match="session file of REC"):
         check_outputs({"-o": session}, recording_inputs(movie))
     assert session.read_bytes() == b"the user's session"
+
+
+def _small_movie(path: Path) -> Path:
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(path, np.random.default_rng(0).integers(0, 999, (20, 16, 16), np.uint16))
+    return path
+
+
+def test_tilde_after_an_equals_sign_is_the_home_folder(tmp_path, monkeypatch, capsys):
+    """A shell expands `~` only at the start of a word: `--output=~/sum` (and a quoted "~/x")
+    came through as is and made a folder named `~` in the working folder."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    movie = _small_movie(home / "m.tif")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    code = main(["summary", "~/m.tif", "--output=~/sum", "--session=~/s.catrack.h5"])
+    assert code == 0, capsys.readouterr().err
+    assert (home / "sum" / "mean.tif").is_file() and (home / "s.catrack.h5").is_file()
+    assert not (work / "~").exists() and movie.is_file()
+
+
+def test_a_read_only_result_is_left_as_it_is(tmp_path, capsys):
+    """A result the user made read-only (chmod a-w) was replaced all the same: the atomic write
+    renames over it, which needs only the folder's permission. Now: one line, before any work,
+    and the file (and the other files of the set) untouched."""
+    movie = _small_movie(tmp_path / "m.tif")
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = out / "mean.tif"
+    kept.write_bytes(b"the user's protected result")
+    kept.chmod(0o444)
+    before = kept.stat()
+    code = main(["summary", str(movie), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "mean.tif" in err[0] and "read-only, so it is left as it is" in err[0]
+    after = kept.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert kept.read_bytes() == b"the user's protected result"
+    assert sorted(p.name for p in out.iterdir()) == ["mean.tif"]  # nothing half-written
+
+
+def test_atomic_write_refuses_a_read_only_file(tmp_path):
+    from napari_catrack.io.atomic import write_text_atomic
+
+    target = tmp_path / "a.json"
+    target.write_text("old")
+    target.chmod(0o444)
+    with pytest.raises(InputError, match=r"a\.json: the file is read-only"):
+        write_text_atomic(target, "new")
+    assert target.read_text() == "old" and sorted(os.listdir(tmp_path)) == ["a.json"]
+    target.chmod(0o644)
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new"
+
+
+def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, capsys):
+    """ENAMETOOLONG (a name over 255 bytes) came out of `Path.exists` deep in a check as a
+    traceback; now one line, from the CLI and from the functions the widgets call."""
+    from napari_catrack.io.recording import open_recording
+
+    movie = _small_movie(tmp_path / "m.tif")
+    long = tmp_path / ("x" * 300)
+    for argv in (["info", f"{long}.tif"], ["summary", str(movie), "-o", str(long)],
+                 ["summary", str(movie), "-o", str(tmp_path / "s"), "--session", f"{long}.h5"]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("catrack: error: path too long"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]  # nothing written
+    with pytest.raises(InputError, match="path too long for the file system"):
+        open_recording(f"{long}.tif")
+    with pytest.raises(InputError, match="path too long for the file system"):
+        check_outputs({"-o": OutputFolder(long, ("mean.tif",))}, {})

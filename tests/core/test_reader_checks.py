@@ -4,6 +4,7 @@ the `.zarr` movie `catrack register` writes, which every command opens."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -178,3 +179,36 @@ def test_damaged_suite2p_and_minian_files_are_one_line_errors(tmp_path, capsys):
     (minian / "A.zarr" / "A" / "0.0.0").write_bytes(b"garbage")  # a damaged chunk
     with pytest.raises(InputError, match="cannot read .*A.zarr"):
         read_minian(minian, fps=20)
+
+
+def test_a_tiff_shortened_while_it_is_read_is_one_line_not_a_crash(tmp_path):
+    """An acquisition program restarting (truncating) the TIFF a viewer has open: reading a page
+    of the memory map past the new end was a SIGBUS that killed the process, napari and all.
+    In a subprocess, so the test run survives the crash it checks for."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "acq.tif"
+    tifffile.imwrite(path, np.random.default_rng(0).integers(0, 999, (40, 32, 32), np.uint16))
+    code = textwrap.dedent(
+        f"""
+        import os, numpy as np
+        from napari_catrack.errors import InputError
+        from napari_catrack.io.recording import open_recording
+        rec = open_recording({str(path)!r})
+        np.asarray(rec.green[39])  # read before: fine
+        os.truncate({str(path)!r}, os.path.getsize({str(path)!r}) // 2)
+        try:
+            np.asarray(rec.green[39])
+        except InputError as exc:
+            print("ERROR", exc)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, f"crashed ({proc.returncode}): {proc.stderr[-500:]}"
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR acq.tif changed on disk while it was")
+    assert "shortened or rewrote it" in lines[0]

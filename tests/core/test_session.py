@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,12 @@ import pytest
 
 from napari_catrack import __version__
 from napari_catrack.errors import InputError
-from napari_catrack.session import SCHEMA_VERSION, Session, default_session_path
+from napari_catrack.session import (
+    SCHEMA_VERSION,
+    Session,
+    SessionFileChanged,
+    default_session_path,
+)
 
 
 def _tracks() -> pd.DataFrame:
@@ -299,3 +305,77 @@ def test_a_session_held_by_another_program_or_not_readable_is_not_called_damaged
         Session.load(path)
     assert not isinstance(info.value, DamagedSession)
     assert "not readable: permission denied" in str(info.value)
+
+
+def test_two_writers_on_one_session_file_never_overwrite_each_other(tmp_path):
+    """Two viewers (or a viewer and a command) hold the same session: the second autosave does
+    not silently replace the first one's results; it goes beside the file, and says so."""
+    path = tmp_path / "movie.catrack.h5"
+    Session(path).record("alignment", attrs={"dy": 1.0})
+    a, b = Session.load(path), Session.load(path)
+    a.record("tracks", tables={"tracks": _tracks()})
+    with pytest.warns(SessionFileChanged, match="movie.catrack.h5 was changed on disk.*movie-2"):
+        b.record("settings", attrs={"fps": 5.0})
+    assert set(Session.load(path).steps) == {"alignment", "tracks"}
+    assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "settings"}
+    assert b.path == tmp_path / "movie-2.catrack.h5"
+    b.record("neurons", attrs={"n": 3})  # autosave follows the new file, no second warning
+    assert set(Session.load(b.path).steps) == {"alignment", "settings", "neurons"}
+    assert set(Session.load(path).steps) == {"alignment", "tracks"}
+    a.record("traces", attrs={"n": 1})  # the first writer's file is still its own
+    assert set(Session.load(path).steps) == {"alignment", "tracks", "traces"}
+
+
+def test_two_new_sessions_pointed_at_one_absent_file(tmp_path):
+    """Both viewers opened the recording before either autosaved (no file yet)."""
+    path = tmp_path / "rec.catrack.h5"
+    a, b = Session(path), Session(path)
+    a.record("alignment", attrs={"dy": 1.0})
+    with pytest.warns(SessionFileChanged):
+        b.record("alignment", attrs={"dy": 2.0})
+    assert Session.load(path)["alignment"].attrs["dy"] == 1.0
+    assert Session.load(tmp_path / "rec-2.catrack.h5")["alignment"].attrs["dy"] == 2.0
+
+
+def test_save_as_and_unchanged_file_are_plain_saves(tmp_path, recwarn):
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path)
+    s.record("alignment", attrs={"dy": 1.0})
+    s.record("tracks", tables={"tracks": _tracks()})  # our own earlier save is not a conflict
+    other = s.save(tmp_path / "copy.catrack.h5")  # save as: the user's choice of file
+    assert other == tmp_path / "copy.catrack.h5" and s.path == other
+    assert not [w for w in recwarn if issubclass(w.category, SessionFileChanged)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.catrack.h5", "s.catrack.h5"]
+
+
+def test_autosave_over_a_read_only_session_goes_beside_it(tmp_path):
+    path = tmp_path / "kept.catrack.h5"
+    Session(path).record("alignment", attrs={"dy": 1.0})
+    path.chmod(0o444)  # an archived, protected session opened again
+    s = Session.load(path)
+    with pytest.warns(SessionFileChanged, match=r"kept\.catrack\.h5 is read-only.*kept-2"):
+        s.record("tracks", tables={"tracks": _tracks()})
+    assert set(Session.load(path).steps) == {"alignment"}
+    assert set(Session.load(tmp_path / "kept-2.catrack.h5").steps) == {"alignment", "tracks"}
+    with pytest.raises(InputError, match="read-only"):  # an explicit save to it: refused
+        s.save(path)
+
+
+def test_temp_files_a_killed_save_left_are_removed_a_day_later(tmp_path):
+    """kill -9 leaves the temp file (nothing can remove it then); they used to pile up beside the
+    session (and beside a registered movie: gigabytes each). A day-old one is removed at the next
+    save of the same file; a recent one may be another process's save in progress: kept."""
+    path = tmp_path / "s [1].catrack.h5"  # glob characters in the name are taken literally
+    Session(path).record("alignment", attrs={"dy": 1.0})
+    stale = tmp_path / ".s [1].catrack.h5.abc123.partial"
+    fresh = tmp_path / ".s [1].catrack.h5.def456.partial"
+    other = tmp_path / ".other.catrack.h5.abc123.partial"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"half")
+    old = time.time() - 2 * 24 * 3600
+    for p in (stale, other):
+        os.utime(p, (old, old))
+    s = Session.load(path)
+    s.record("tracks", tables={"tracks": _tracks()})
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert set(Session.load(path).steps) == {"alignment", "tracks"}

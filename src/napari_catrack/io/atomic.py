@@ -7,11 +7,13 @@ three sources files): they are moved into place together at the end, or not at a
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import signal
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -36,8 +38,11 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder; give a file name")
+    if is_read_only(path):
+        raise InputError(read_only_line(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(path)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -56,6 +61,39 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
             raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+STALE_PARTIAL_S = 24 * 3600
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Temp files of `path` that a killed write left behind (kill -9, a power cut: nothing could
+    remove them), untouched for a day: removed before the next write of the same file, so they
+    do not pile up (a registered movie's is gigabytes). A younger one may belong to a write in
+    progress in another process, and is left alone; so are folders (a .zarr's top folder's time
+    says nothing about its chunks)."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        with contextlib.suppress(OSError):
+            st = tmp.lstat()
+            if tmp.is_file() and not tmp.is_symlink() and now - st.st_mtime > STALE_PARTIAL_S:
+                tmp.unlink()
+
+
+def is_read_only(path: str | os.PathLike) -> bool:
+    """An existing file whose permissions allow nobody to write it (chmod a-w): a result the user
+    protected. A rename would replace it all the same (renaming needs only the folder's
+    permission, and root ignores permissions), so every write checks this first."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not os.path.isdir(path) and not st.st_mode & 0o222
+
+
+def read_only_line(path: str | os.PathLike) -> str:
+    return (f"cannot write {path}: the file is read-only, so it is left as it is; make it "
+            "writable (chmod u+w) or write the output somewhere else")  # fmt: skip
 
 
 def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from napari_catrack.errors import InputError
+from napari_catrack.errors import InputError, long_paths_as_lines
+from napari_catrack.io.atomic import is_read_only, read_only_line
 
 # Names that are files, never folders: an output folder named like this is a typo for a file.
 FILE_SUFFIXES = (".tif", ".tiff", ".h5", ".hdf5", ".nwb", ".zarr", ".csv", ".xlsx", ".json",
@@ -31,6 +32,7 @@ class OutputFolder:
     owned: bool = False
 
 
+@long_paths_as_lines()
 def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
     """Refuse, before any work, outputs that would overwrite an input or each other.
 
@@ -69,6 +71,8 @@ def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None
                     raise InputError(f"{shown}{verb} the input {in_opt} {in_path}; "
                                      "write the output somewhere else")  # fmt: skip
                 _check_not_a_frame(shown, path, sequences)
+                if is_read_only(path):
+                    raise InputError(f"{shown}: {read_only_line(path)}")
                 if key in written:
                     raise InputError(f"{written[key][1]} and {shown} would write the same file "
                                      f"{path}; give each output its own path")  # fmt: skip

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_catrack.errors import InputError
+from napari_catrack.errors import InputError, long_paths_as_lines
 from napari_catrack.io.hdf5 import HDF5_SUFFIXES, is_hdf5_path, open_hdf5
 from napari_catrack.io.layouts import check_same_shape, guess_axes, split_channels
 from napari_catrack.io.tiff import (
@@ -118,6 +118,7 @@ class Recording:
         self._closers.clear()
 
 
+@long_paths_as_lines()
 def open_recording(
     path: str | os.PathLike,
     layout: str | None = None,

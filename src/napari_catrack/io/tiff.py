@@ -156,13 +156,32 @@ def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
 
 
 class _SliceOnly:
-    """Expose only slicing of a memory map: dask copies array-likes that have `.copy()`."""
+    """Expose only slicing of a memory map: dask copies array-likes that have `.copy()`.
 
-    def __init__(self, array: np.ndarray) -> None:
-        self._array = array
+    Each read first checks that the mapped file still holds every byte the map covers: reading
+    a page of a file that another program shortened or rewrote meanwhile (an acquisition program
+    restarting its file) is a SIGBUS, which kills the whole process (napari, unsaved work and
+    all). A file replaced by name (or deleted) is no danger: the map keeps the old one alive.
+    """
+
+    def __init__(self, array: np.ndarray, path: Path | None = None, end: int = 0) -> None:
+        self._array, self._path, self._end = array, path, end
+        self._ino = os.stat(path).st_ino if path is not None else None
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
     def __getitem__(self, item):
+        if self._path is not None:
+            try:
+                st = os.stat(self._path)
+            except OSError:
+                st = None
+            size = st.st_size if st is not None and st.st_ino == self._ino else self._end
+            if size < self._end:
+                raise InputError(
+                    f"{self._path.name} changed on disk while it was being read: it now has "
+                    f"{size} bytes, {self._end} are needed (another program, such as the "
+                    "acquisition, shortened or rewrote it); open it again once it is written"
+                )
         return np.asarray(self._array[item])
 
 
@@ -195,7 +214,9 @@ def _lazy_series(
             return np.asarray(mm)
         import dask.array as da
 
-        return da.from_array(_SliceOnly(mm), chunks=chunks, asarray=True, name=f"tiff-mm-{path}")
+        end = int(series.dataoffset) + int(mm.nbytes)
+        return da.from_array(_SliceOnly(mm, path, end), chunks=chunks, asarray=True,
+                             name=f"tiff-mm-{path}")  # fmt: skip
     import dask.array as da
     import zarr
 

@@ -8,6 +8,7 @@ is shown below. NWB subject/session metadata come from a YAML file or the two bo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +200,7 @@ class ExportWidget(QWidget):
 
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
-            path = self.metadata.text().strip()
+            path = _typed_path(self.metadata.text())
             meta = read_metadata(path) if path else {}
             subject = dict(meta.get("subject") or {})
             if self.subject.text().strip():
@@ -224,7 +225,7 @@ class ExportWidget(QWidget):
 
         session = self.ctx.session
         try:
-            folder = self.folder.text().strip()
+            folder = _typed_path(self.folder.text())
             if not folder:
                 raise InputError("choose the folder to export into")
             selection = self.selection()
@@ -278,7 +279,7 @@ class ExportWidget(QWidget):
         are kept), not the previous export's files."""
         result = getattr(exc, "result", None)
         if result is None and not isinstance(exc, (Cancelled, InputError)):
-            folder = self.folder.text().strip()
+            folder = _typed_path(self.folder.text())
             self.written.setPlainText(
                 f"the export stopped with an error; {folder} may hold files it wrote before"
             )
@@ -341,3 +342,10 @@ class ExportWidget(QWidget):
             status=self.status,
         )
         return self.job
+
+
+def _typed_path(text: str) -> str:
+    """A path as typed: `~` is the home folder (a shell's habit; it used to make a folder named
+    `~` in the folder napari was started from)."""
+    text = text.strip()
+    return os.path.expanduser(text) if text.startswith("~") else text
