@@ -190,3 +190,16 @@ def test_damaged_videos_are_read_as_far_as_they_go_and_say_so(tmp_path, capsys):
     assert quality.set_index("frame").loc[blank, "low_confidence"].all()
     later = [t for t in range(16, 30)]
     assert np.median([iou(masks[t], v.truth.masks[t]) for t in later]) > 0.8  # not shifted
+
+
+def test_segment_and_centerline_say_how_far_they_got(avi, tmp_path, capsys):
+    """Review h10: `catrack segment` on a 20,000-frame AVI was silent for minutes (only the
+    transients command printed progress); both commands now print every 10 % on stderr."""
+    v, path = avi
+    for command, out in (("segment", "m.tif"), ("centerline", "cl.csv")):
+        assert main([command, str(path), "--prompt", _prompt(v), "--method", "classical",
+                     "-o", str(tmp_path / out)]) == 0  # fmt: skip
+        err = capsys.readouterr().err.splitlines()
+        lines = [e for e in err if e.startswith(f"catrack {command}: segmentation:")]
+        assert len(lines) >= 3, err
+        assert lines[-1].startswith(f"catrack {command}: segmentation: 100%"), lines

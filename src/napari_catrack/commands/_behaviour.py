@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from napari_catrack.commands._common import warn
+from napari_catrack.commands._common import progress_printer, warn
 from napari_catrack.errors import InputError
 
 
@@ -105,13 +105,15 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
     from napari_catrack.text import frame_ranges
 
     segmenter = make_segmenter(params, log=lambda m: warn(_command(args), m))
+    progress = progress_printer(f"catrack {_command(args)}: segmentation")
     cl = None
     if centerlines is None:
-        result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter)
+        result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter,
+                               progress=progress)  # fmt: skip
     else:
         result, cl = segment_and_centerline(
             frames, anchor_from_args(args), params, centerlines, segmenter=segmenter,
-            processes=1 if (os.cpu_count() or 1) > 1 else 0,
+            processes=1 if (os.cpu_count() or 1) > 1 else 0, progress=progress,
         )  # fmt: skip
     quality = frame_quality(result.masks, result.score, low_score=params.low_score,
                             area_jump=params.area_jump, source=result.source)  # fmt: skip
