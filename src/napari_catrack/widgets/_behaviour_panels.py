@@ -329,7 +329,10 @@ class VelocityPanel(QGroupBox):
         # the camera's rate goes with the velocity; the imaging rate (ctx.fps) is left alone
         record_velocity(owner.ctx.session, table, params.to_dict(),
                         {"stage": owner.ctx.session.stored_path(self.stage.text().strip()),
-                         "source": "centerline", "fps": self.fps.value()},
+                         "source": "centerline", "fps": self.fps.value(), "times": "fps",
+                         "image_size": list(shape),
+                         "stage_columns": self.columns.text().strip() or None,
+                         "stage_scale_um": self.scale.value(), "stage_time_scale_s": 1.0},
                         inputs={"stage": self.stage.text().strip(), **owner.video_inputs()})  # fmt: skip
         self._filled = self.fps.value()
         refresh_plots(owner.viewer)

@@ -5,7 +5,10 @@ Steps (the session's HDF5 compresses the arrays):
   table `frames` (quality per frame), attrs `anchors`, `method`, `info`; params SegmentParams.
 - "centerline": tables `centerline` (frame,point,y,x), `frames` (status, length, head
   confidence), `posture`; attrs `head_points` (frames where the user set the head); params.
-- "velocity": table `velocity` (the CLI columns); attrs `source`, `stage`; params.
+- "velocity": table `velocity` (the CLI columns); attrs `source`, `stage` and the run facts the
+  table depends on beside the params (`fps`, `times`: fps / frame times / stage log,
+  `image_size`, `stage_columns`, `stage_scale_um`, `stage_time_scale_s`: the same keys from
+  `catrack velocity` and the widget); params.
 """
 
 from __future__ import annotations
