@@ -203,3 +203,25 @@ def test_segment_and_centerline_say_how_far_they_got(avi, tmp_path, capsys):
         lines = [e for e in err if e.startswith(f"catrack {command}: segmentation:")]
         assert len(lines) >= 3, err
         assert lines[-1].startswith(f"catrack {command}: segmentation: 100%"), lines
+
+
+def test_centerline_session_records_what_the_posture_was_computed_with(avi, tmp_path):
+    """Review h10: `catrack centerline --posture --eigenworms FILE --pixel-size UM --session`
+    recorded neither the basis file (the widget records it as an input) nor the pixel size, both
+    of which change the posture table stored beside it."""
+    v, _ = avi
+    from napari_catrack.core.behaviour.posture import fit_eigenworms
+    from napari_catrack.io.masks import write_masks
+    from napari_catrack.session import Session
+
+    masks = write_masks(tmp_path / "m.tif", v.truth.masks[:15])
+    basis = tmp_path / "basis.csv"
+    np.savetxt(basis, fit_eigenworms(v.truth.centerline, k=4), delimiter=",")
+    session = tmp_path / "s.catrack.h5"
+    assert main(["centerline", "--masks", str(masks), "-o", str(tmp_path / "cl.csv"),
+                 "--posture", str(tmp_path / "p.csv"), "--eigenworms", str(basis),
+                 "--pixel-size", "10", "--session", str(session)]) == 0  # fmt: skip
+    step = Session.load(session)["centerline"]
+    assert step.attrs["inputs"]["eigenworms"]["path"] == str(basis)
+    assert len(step.attrs["inputs"]["eigenworms"]["sha256"]) == 64
+    assert step.attrs["posture"] == {"pixel_size_um": 10.0, "eigenworms": str(basis)}

@@ -173,7 +173,9 @@ class CenterlinePanel(QGroupBox):
         basis_file = basis_text if basis_text.lower() not in ("", "n2") else None  # n2: fetched
         inputs = {**self.owner.video_inputs(), "eigenworms": basis_file}
         record_centerline(self.owner.ctx.session, result, self.form.params().to_dict(),
-                          posture=posture, head_points=heads, inputs=inputs)  # fmt: skip
+                          posture=posture, head_points=heads, inputs=inputs,
+                          posture_facts={"pixel_size_um": None,
+                                         "eigenworms": basis_text or None})  # fmt: skip
         refresh_plots(self.owner.viewer)
 
     def show(self, result) -> None:
