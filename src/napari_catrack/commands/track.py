@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from napari_catrack.commands._common import (
     add_alignment_arguments,
@@ -73,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
 
         inputs = {"recording": args.recording, "seeds": args.seeds, "anchors": args.anchors,
                   "align": args.align}  # fmt: skip
-        if os.path.exists(params.model):  # a trained tracker's folder, not a built-in name
-            inputs["model"] = params.model
         target.record(record_tracks, tracks, params, seed_frame=seed_frame, alignment=align,
                       inputs=inputs)  # fmt: skip
         target.save(rec)
