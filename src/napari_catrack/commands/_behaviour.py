@@ -69,9 +69,7 @@ def behaviour_frames(args: argparse.Namespace):
     """The single-channel (T, Y, X) video the user named, and the recording it came from."""
     from napari_catrack.commands._common import recording_from_args
 
-    rec = recording_from_args(args)
-    for note in rec.warnings:  # a damaged video: frames lost or cut off
-        warn(_command(args), note)
+    rec = recording_from_args(args)  # prints a damaged video's notes (frames lost or cut off)
     frames = rec.red if getattr(args, "channel", "green") == "red" else rec.green
     if frames is None:
         raise InputError("the recording has no red channel")
