@@ -36,9 +36,10 @@ def record_segmentation(
     inputs: dict[str, Any] | None = None,
 ) -> None:
     """`inputs` ({role: path}): the files read, stored as attrs `inputs` (`io.provenance`)."""
+    from napari_catrack.io.masks import as_uint8
     from napari_catrack.io.provenance import inputs_provenance
 
-    arrays = {"masks": result.masks.astype(np.uint8)}
+    arrays = {"masks": as_uint8(result.masks)}  # a view: no second copy of a long video's masks
     for a in result.anchors:
         if a.mask is not None:
             arrays[f"painted_{a.frame}"] = np.asarray(a.mask, np.uint8)
