@@ -55,4 +55,9 @@ def read_masks(path: str | os.PathLike) -> np.ndarray:
         raise InputError(
             f"{path.name} does not look like masks (values {values[:6]}...): expected 0/1"
         )
+    if data.dtype == np.uint8 and data.flags.c_contiguous and data.flags.writeable:
+        # in place, as a bool view: a 20,000-frame video's masks are 1.3 GB, `data > 0` a second
+        out = data.view(bool)
+        np.not_equal(data, 0, out=out)
+        return out
     return data > 0

@@ -165,7 +165,8 @@ def compute_centerlines(
     width = np.full(T, np.nan)
     length = np.full(T, np.nan)
     loop = np.zeros(T, bool)
-    mask_list = [np.asarray(masks[t]).astype(bool) for t in range(T)]
+    # views of bool masks, not copies (a long video's masks are GBs)
+    mask_list = [np.asarray(masks[t]).astype(bool, copy=False) for t in range(T)]
     for t in range(T):
         r = raw[t] if raw is not None else frame_centerline(mask_list[t], params.smooth)
         if r is not None:
