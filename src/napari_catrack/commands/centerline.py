@@ -9,6 +9,7 @@ from napari_catrack.commands._common import (
     add_recording_arguments,
     add_session_argument,
     check_outputs,
+    progress_printer,
     recording_inputs,
     session_from_args,
     warn,
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     segmented = None
     if args.masks:
         frames = behaviour_frames(args)[0] if args.recording else None
-        result = compute_centerlines(read_masks(args.masks), params, frames=frames)
+        result = compute_centerlines(read_masks(args.masks), params, frames=frames,
+                                     progress=progress_printer("catrack centerline: centerlines"))  # fmt: skip
     elif args.recording:
         if not args.prompt:
             raise InputError("with REC, give --prompt y,x on the worm (or use --masks)")
