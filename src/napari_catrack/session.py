@@ -260,6 +260,36 @@ class Session:
                 return None
             return _read_step(step, g)
 
+    @staticmethod
+    def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
+        """What a session file says about how its results were made, without loading them:
+        package version, recording, and per step `provenance()`'s version, created, params and
+        inputs (`catrack info SESSION`: a methods section, or the values to run again)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"session file not found: {path}")
+        with _open_session_file(path) as f, _reading(path):
+            steps = {}
+            for name, g in f["steps"].items():
+                attrs = json.loads(g.attrs["attrs"])
+                steps[name] = {
+                    "version": str(g.attrs["version"]),
+                    "created": str(g.attrs["created"]),
+                    "params": json.loads(g.attrs["params"]),
+                    "inputs": dict(attrs.get("inputs") or {}),
+                }
+            recording = json.loads(f.attrs.get("recording", "{}"))
+            if recording.get("path"):  # as `load` opens it (relative: beside the session)
+                recording["path"] = Session(path).resolve_stored_path(recording["path"])
+            return {
+                "session": str(path),
+                "package_version": str(f.attrs.get("package_version", "")),
+                "created": str(f.attrs.get("created", "")),
+                "saved": str(f.attrs.get("saved", "")),
+                "recording": recording,
+                "steps": steps,
+            }
+
     def save_copy(self, path: str | os.PathLike) -> Path:
         """Write the session to another file (atomically) without making it the autosave target."""
         with atomic_write_path(path) as tmp:

@@ -163,6 +163,7 @@ def test_damaged_videos_are_read_as_far_as_they_go_and_say_so(tmp_path, capsys):
                  "-o", str(out)]) == 0  # fmt: skip
     err = capsys.readouterr().err
     assert "of the 30 the file declares" in err and "cut off" in err
+    assert err.count("the file declares") == 1 and err.count("cut off") == 1  # once (review h10)
     n = len(read_masks(out))
     assert 5 < n < 15  # the frames that are whole, no half-decoded one
     # a damaged stretch in the middle: the later frames keep their numbers, the lost ones
@@ -190,3 +191,45 @@ def test_damaged_videos_are_read_as_far_as_they_go_and_say_so(tmp_path, capsys):
     assert quality.set_index("frame").loc[blank, "low_confidence"].all()
     later = [t for t in range(16, 30)]
     assert np.median([iou(masks[t], v.truth.masks[t]) for t in later]) > 0.8  # not shifted
+
+
+def test_segment_and_centerline_say_how_far_they_got(avi, tmp_path, capsys):
+    """Review h10: `catrack segment` on a 20,000-frame AVI was silent for minutes (only the
+    transients command printed progress); both commands now print every 10 % on stderr."""
+    v, path = avi
+    for command, out in (("segment", "m.tif"), ("centerline", "cl.csv")):
+        assert main([command, str(path), "--prompt", _prompt(v), "--method", "classical",
+                     "-o", str(tmp_path / out)]) == 0  # fmt: skip
+        err = capsys.readouterr().err.splitlines()
+        lines = [e for e in err if e.startswith(f"catrack {command}: segmentation:")]
+        assert len(lines) >= 3, err
+        assert lines[-1].startswith(f"catrack {command}: segmentation: 100%"), lines
+    # from masks: the centerlines of 20,000 frames took 5 minutes without a word
+    assert (
+        main(["centerline", "--masks", str(tmp_path / "m.tif"), "-o", str(tmp_path / "c.csv")]) == 0
+    )
+    err = capsys.readouterr().err.splitlines()
+    lines = [e for e in err if e.startswith("catrack centerline: centerlines:")]
+    assert lines and lines[-1].startswith("catrack centerline: centerlines: 100%"), err
+
+
+def test_centerline_session_records_what_the_posture_was_computed_with(avi, tmp_path):
+    """Review h10: `catrack centerline --posture --eigenworms FILE --pixel-size UM --session`
+    recorded neither the basis file (the widget records it as an input) nor the pixel size, both
+    of which change the posture table stored beside it."""
+    v, _ = avi
+    from napari_catrack.core.behaviour.posture import fit_eigenworms
+    from napari_catrack.io.masks import write_masks
+    from napari_catrack.session import Session
+
+    masks = write_masks(tmp_path / "m.tif", v.truth.masks[:15])
+    basis = tmp_path / "basis.csv"
+    np.savetxt(basis, fit_eigenworms(v.truth.centerline, k=4), delimiter=",")
+    session = tmp_path / "s.catrack.h5"
+    assert main(["centerline", "--masks", str(masks), "-o", str(tmp_path / "cl.csv"),
+                 "--posture", str(tmp_path / "p.csv"), "--eigenworms", str(basis),
+                 "--pixel-size", "10", "--session", str(session)]) == 0  # fmt: skip
+    step = Session.load(session)["centerline"]
+    assert step.attrs["inputs"]["eigenworms"]["path"] == str(basis)
+    assert len(step.attrs["inputs"]["eigenworms"]["sha256"]) == 64
+    assert step.attrs["posture"] == {"pixel_size_um": 10.0, "eigenworms": str(basis)}

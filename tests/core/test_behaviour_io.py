@@ -90,3 +90,61 @@ def test_a_damaged_video_never_raises_on_a_frame_and_reports_itself(tmp_path):
     assert rec.n_frames < 12 and any("of the 20 the file declares" in w for w in rec.warnings)
     assert "warnings" in rec.summary()
     rec.close()
+
+
+def test_long_videos_masks_are_written_and_recorded_without_copies(tmp_path):
+    """Review h10: `catrack segment --session` on a 20,000-frame 256 x 256 AVI peaked at about
+    three times its 1.3 GB of masks (`(masks > 0).astype(uint8)` in write_masks, `astype` in
+    the session record); 2,000 frames: 581 MB peak RSS, 346 MB without the copies."""
+    import tracemalloc
+
+    from napari_catrack.core.behaviour.propagate import SegmentationResult
+    from napari_catrack.core.behaviour.quality import frame_quality
+    from napari_catrack.core.behaviour.records import record_segmentation
+    from napari_catrack.session import Session
+
+    rng = np.random.default_rng(0)
+    masks = rng.random((300, 64, 64)) > 0.5
+    tracemalloc.start()
+    try:
+        write_masks(tmp_path / "m.tif", masks)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * masks.nbytes, peak  # no full-size copy (a copy is 1.2 MB here)
+    np.testing.assert_array_equal(read_masks(tmp_path / "m.tif"), masks)
+
+    T = len(masks)
+    result = SegmentationResult(masks, np.ones(T), np.full(T, "propagated"), np.zeros(T, int),
+                                "classical", [], {})  # fmt: skip
+    session = Session(autosave=False)
+    record_segmentation(session, result, {}, frame_quality(masks, np.ones(T)))
+    stored = session["segmentation"].arrays["masks"]
+    assert stored.dtype == np.uint8 and np.shares_memory(stored, masks)
+
+
+def test_long_videos_masks_are_read_and_walked_without_copies(tmp_path):
+    """Review h10: `catrack centerline --masks` on a 20,000-frame video's masks held three
+    copies (4.2 GB RSS for 1.31 GB of masks): `read_masks` returned `data > 0` beside the
+    uint8 data, and `compute_centerlines` copied every frame with `astype(bool)`."""
+    import tracemalloc
+
+    from napari_catrack.core.behaviour import compute_centerlines
+
+    v = small_video(n_frames=12)
+    masks = np.concatenate([v.truth.masks] * 10)  # 120 frames of 160 x 160: 3 MB
+    write_masks(tmp_path / "m.tif", masks)
+    compute_centerlines(masks[:5])  # first-call imports and caches are not the walk's
+    tracemalloc.start()
+    try:
+        back = read_masks(tmp_path / "m.tif")
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        compute_centerlines(back)
+        peak_walk = tracemalloc.get_traced_memory()[1] - held  # above the masks read
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(back, masks)
+    assert back.dtype == bool
+    assert peak < 1.5 * masks.nbytes, peak  # the file's data, not a second full array
+    assert peak_walk < 0.5 * masks.nbytes, peak_walk  # no copy of every frame

@@ -57,3 +57,28 @@ def test_session_provenance_lists_inputs(tmp_path):
     loaded = Session.load(session.path)
     inputs = loaded.provenance()["traces"]["inputs"]
     assert list(inputs) == ["traces"] and inputs["traces"]["path"] == str(path.resolve())
+
+
+def test_catrack_info_on_a_session_shows_its_provenance(tmp_path, capsys):
+    """Review h10: `catrack info S.catrack.h5` took the session for an HDF5 movie and failed
+    with a list of every dataset in it; it now prints how the results were made."""
+    import json
+
+    import tifffile
+
+    from napari_catrack import __version__
+    from napari_catrack.cli import main
+
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, np.random.default_rng(0).normal(100, 5, (40, 24, 24)).astype("f4"))
+    session = tmp_path / "s.catrack.h5"
+    assert main(["summary", str(movie), "-o", str(tmp_path / "summary"), "--noise-frames", "16",
+                 "--session", str(session)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["info", str(session)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["package_version"] == __version__
+    assert shown["recording"]["path"] == str(movie)
+    step = shown["steps"]["summary"]
+    assert step["params"] == Session.load(session)["summary"].params and step["params"]
+    assert step["inputs"]["recording"]["sha256"] == hashlib.sha256(movie.read_bytes()).hexdigest()

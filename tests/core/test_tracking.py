@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+import napari_catrack
 from napari_catrack.core.tracking import (
     TrackingCancelled,
     low_confidence,
@@ -452,3 +455,30 @@ def test_in_memory_reads_a_small_lazy_stack_once_and_leaves_a_big_one_lazy():
     np.testing.assert_array_equal(small, data)
     assert in_memory(lazy, max_bytes=data.nbytes - 1) is lazy
     assert in_memory(data) is data
+
+
+def test_cli_track_session_names_a_trained_tracker_folder(rec, tmp_path):
+    """Review h10: `catrack track --model FOLDER --session` kept the folder's name in the params
+    but not its content (tracker.pt + tracker.json), so a retrained tracker in the same folder
+    could not be told apart; it is now an input with its SHA-256, as the other files read."""
+    import shutil
+
+    from napari_catrack.cli import main
+    from napari_catrack.session import Session
+
+    write_tcyx(tmp_path / "rec.tif", rec, 8)
+    model = tmp_path / "my_tracker"
+    model.mkdir()
+    shipped = Path(napari_catrack.__file__).parent / "models"
+    for name in ("tracker.pt", "tracker.json"):
+        shutil.copy(shipped / name, model / name)
+    g = rec.truth.positions[0]
+    pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": g[:, 0], "x": g[:, 1]}).to_csv(
+        tmp_path / "seeds.csv", index=False
+    )
+    session = tmp_path / "s.catrack.h5"
+    assert main(["track", str(tmp_path / "rec.tif"), "--seeds", str(tmp_path / "seeds.csv"),
+                 "--model", str(model), "--no-align", "-o", str(tmp_path / "t.csv"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    facts = Session.load(session)["tracks"].attrs["inputs"]["model"]
+    assert facts["files"] == 2 and len(facts["sha256"]) == 64

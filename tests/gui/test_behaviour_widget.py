@@ -105,6 +105,24 @@ def test_behaviour_widget_end_to_end(make_napari_viewer, qtbot, video, tmp_path)
     viewer.dims.set_current_step(0, 10)
     assert plot._cursors[0].get_xdata()[0] == pytest.approx(plot.times[10])
 
+    # review h10: the widget's velocity and `catrack velocity` on the same inputs record the
+    # same parameters and the same run facts (the CLI recorded no frame rate, image size or
+    # stage-log reading: values the table depends on)
+    from napari_catrack.cli import main
+    from napari_catrack.session import Session
+
+    cl_csv, cli_session = tmp_path / "cl.csv", tmp_path / "cli.catrack.h5"
+    centerline_from_session(session)[0].table().to_csv(cl_csv, index=False)
+    assert main(["velocity", "--stage", str(stage), "--centerline", str(cl_csv),
+                 "--pixel-size", "10", "--fps", str(video.fps), "--image-size", "160,160",
+                 "-o", str(tmp_path / "v.csv"), "--session", str(cli_session)]) == 0  # fmt: skip
+    gui, cli = session["velocity"], Session.load(cli_session)["velocity"]
+    assert gui.params == cli.params
+    same = ("source", "fps", "times", "image_size", "stage_columns", "stage_scale_um",
+            "stage_time_scale_s")  # fmt: skip
+    assert {k: gui.attrs.get(k) for k in same} == {k: cli.attrs.get(k) for k in same}
+    assert cli.attrs["fps"] == pytest.approx(video.fps) and cli.attrs["image_size"] == [160, 160]
+
 
 def test_errors_are_shown_not_raised(make_napari_viewer, qtbot, video):
     viewer = make_napari_viewer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from napari_catrack.commands._common import warn
+from napari_catrack.commands._common import progress_printer, warn
 from napari_catrack.errors import InputError
 
 
@@ -69,9 +69,7 @@ def behaviour_frames(args: argparse.Namespace):
     """The single-channel (T, Y, X) video the user named, and the recording it came from."""
     from napari_catrack.commands._common import recording_from_args
 
-    rec = recording_from_args(args)
-    for note in rec.warnings:  # a damaged video: frames lost or cut off
-        warn(_command(args), note)
+    rec = recording_from_args(args)  # prints a damaged video's notes (frames lost or cut off)
     frames = rec.red if getattr(args, "channel", "green") == "red" else rec.green
     if frames is None:
         raise InputError("the recording has no red channel")
@@ -105,13 +103,15 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
     from napari_catrack.text import frame_ranges
 
     segmenter = make_segmenter(params, log=lambda m: warn(_command(args), m))
+    progress = progress_printer(f"catrack {_command(args)}: segmentation")
     cl = None
     if centerlines is None:
-        result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter)
+        result = segment_video(frames, anchor_from_args(args), params, segmenter=segmenter,
+                               progress=progress)  # fmt: skip
     else:
         result, cl = segment_and_centerline(
             frames, anchor_from_args(args), params, centerlines, segmenter=segmenter,
-            processes=1 if (os.cpu_count() or 1) > 1 else 0,
+            processes=1 if (os.cpu_count() or 1) > 1 else 0, progress=progress,
         )  # fmt: skip
     quality = frame_quality(result.masks, result.score, low_score=params.low_score,
                             area_jump=params.area_jump, source=result.source)  # fmt: skip

@@ -70,6 +70,20 @@ def warn(command: str, message: str) -> None:
     print(f"catrack {command}: warning: {message}", file=sys.stderr)
 
 
+def progress_printer(what: str):
+    """`progress(done, total, message)` printing every 10 % to stderr (stdout stays clean): a
+    long step (a 20,000-frame behaviour video) says it is alive and how far it got."""
+    last = [-1]
+
+    def progress(done: int, total: int, message: str) -> None:
+        tenth = 10 * done // max(total, 1)
+        if tenth != last[0]:
+            last[0] = tenth
+            print(f"{what}: {10 * tenth:3d}% ({message})", file=sys.stderr, flush=True)
+
+    return progress
+
+
 def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
     """Open the recording named by `add_recording_arguments` options; its reader notes (e.g.
     "the even and odd frames look like ONE channel") are printed as warnings.

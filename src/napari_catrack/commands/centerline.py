@@ -9,6 +9,7 @@ from napari_catrack.commands._common import (
     add_recording_arguments,
     add_session_argument,
     check_outputs,
+    progress_printer,
     recording_inputs,
     session_from_args,
     warn,
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     segmented = None
     if args.masks:
         frames = behaviour_frames(args)[0] if args.recording else None
-        result = compute_centerlines(read_masks(args.masks), params, frames=frames)
+        result = compute_centerlines(read_masks(args.masks), params, frames=frames,
+                                     progress=progress_printer("catrack centerline: centerlines"))  # fmt: skip
     elif args.recording:
         if not args.prompt:
             raise InputError("with REC, give --prompt y,x on the worm (or use --masks)")
@@ -132,11 +134,13 @@ def run(args: argparse.Namespace) -> int:
         from napari_catrack.core.behaviour.records import record_centerline, record_segmentation
 
         inputs = {"recording": args.recording, "masks": args.masks, "checkpoint": args.checkpoint}
+        if basis is not None and str(args.eigenworms).lower() != "n2":  # n2: fetched, checked
+            inputs["eigenworms"] = args.eigenworms  # (as the widget records it)
         if segmented is not None:
             seg, quality, seg_params = segmented
             target.record(record_segmentation, seg, seg_params.to_dict(), quality, inputs=inputs)
         target.record(record_centerline, result, params.to_dict(), posture=posture,
-                      inputs=inputs)  # fmt: skip
+                      inputs=inputs, posture_facts=_posture_facts(args, posture))  # fmt: skip
         target.save()
     print(
         f"{result.n_frames} frames x {params.points} points ({counts['ok']} ok, "
@@ -144,3 +148,11 @@ def run(args: argparse.Namespace) -> int:
         f"-> {args.output}"
     )
     return 0
+
+
+def _posture_facts(args: argparse.Namespace, posture) -> dict | None:
+    """What the posture table depends on beside the centerlines: the pixel size (its `_um`
+    columns) and the eigenworm basis (its amplitudes; "n2" is the standard basis)."""
+    if posture is None:
+        return None
+    return {"pixel_size_um": args.pixel_size, "eigenworms": args.eigenworms}

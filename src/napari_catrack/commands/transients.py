@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from napari_catrack.commands._common import (
     OutputFolder,
     add_session_argument,
     check_outputs,
+    progress_printer,
     session_from_args,
     warn,
 )
@@ -55,19 +55,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _progress_printer(what: str):
-    """`progress(done, total, message)` printing every 10 % to stderr (stdout stays clean)."""
-    last = [-1]
-
-    def progress(done: int, total: int, message: str) -> None:
-        tenth = 10 * done // max(total, 1)
-        if tenth != last[0]:
-            last[0] = tenth
-            print(f"{what}: {10 * tenth:3d}% ({message})", file=sys.stderr, flush=True)
-
-    return progress
-
-
 def run(args: argparse.Namespace) -> int:
     """Read traces, detect, write the transient (and optional cell) tables and figures."""
     import numpy as np
@@ -103,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if stray:
             warn("transients", f"{args.verdicts}: {len(stray)} neuron(s) not in {args.traces} "
                  f"ignored: {', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''}")  # fmt: skip
-    progress = _progress_printer("trained detector") if params.method == "model" else None
+    progress = progress_printer("trained detector") if params.method == "model" else None
     table = detect_transients(tm.dff, fps, None, tm.neuron_ids, params, progress=progress)
     for c in ("start", "peak", "end"):  # matrix columns back to the table's frame numbers
         table[f"{c}_frame"] = tm.frames[table[f"{c}_frame"].to_numpy()]

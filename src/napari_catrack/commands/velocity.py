@@ -125,9 +125,12 @@ def run(args: argparse.Namespace) -> int:
         if len(times) < n:
             raise InputError(f"{len(times)} frame times for {n} frames")
         times = times[frames]
+        time_source = "frame times"
     elif fps:
         times = frames / fps
+        time_source = "fps"
     elif stage.time_s is not None and stage.frame is not None:
+        time_source = "stage log"
         lookup = dict(zip(stage.frame.tolist(), stage.time_s.tolist()))
         if not all(int(f) in lookup for f in frames):
             raise InputError("the stage log lacks some frames: give --fps or --frame-times")
@@ -157,8 +160,14 @@ def run(args: argparse.Namespace) -> int:
     if target is not None:
         from napari_catrack.core.behaviour.records import record_velocity
 
+        # every value the table depends on beside the params: the clock, the image centre and
+        # how the stage log was read (the widget records the same keys)
         attrs = {"stage": target.session.stored_path(args.stage),
-                 "source": "tracks" if args.tracks else "centerline"}  # fmt: skip
+                 "source": "tracks" if args.tracks else "centerline",
+                 "fps": None if args.frame_times else fps, "times": time_source,
+                 "image_size": None if shape is None else [int(v) for v in shape],
+                 "stage_columns": args.stage_columns, "stage_scale_um": args.stage_scale,
+                 "stage_time_scale_s": args.stage_time_scale}  # fmt: skip
         inputs = {"stage": args.stage, "centerline": args.centerline, "tracks": args.tracks,
                   "frame_times": args.frame_times, "recording": args.recording}  # fmt: skip
         target.record(record_velocity, table, params.to_dict(), attrs, inputs=inputs)

@@ -177,7 +177,9 @@ class CenterlinePanel(QGroupBox):
         basis_file = basis_text if basis_text.lower() not in ("", "n2") else None  # n2: fetched
         inputs = {**self.owner.video_inputs(), "eigenworms": basis_file}
         record_centerline(self.owner.ctx.session, result, self.form.params().to_dict(),
-                          posture=posture, head_points=heads, inputs=inputs)  # fmt: skip
+                          posture=posture, head_points=heads, inputs=inputs,
+                          posture_facts={"pixel_size_um": None,
+                                         "eigenworms": basis_text or None})  # fmt: skip
         refresh_plots(self.owner.viewer)
 
     def show(self, result) -> None:
@@ -333,7 +335,10 @@ class VelocityPanel(QGroupBox):
         # the camera's rate goes with the velocity; the imaging rate (ctx.fps) is left alone
         record_velocity(owner.ctx.session, table, params.to_dict(),
                         {"stage": owner.ctx.session.stored_path(self.stage.text().strip()),
-                         "source": "centerline", "fps": self.fps.value()},
+                         "source": "centerline", "fps": self.fps.value(), "times": "fps",
+                         "image_size": list(shape),
+                         "stage_columns": self.columns.text().strip() or None,
+                         "stage_scale_um": self.scale.value(), "stage_time_scale_s": 1.0},
                         inputs={"stage": self.stage.text().strip(), **owner.video_inputs()})  # fmt: skip
         self._filled = self.fps.value()
         refresh_plots(owner.viewer)

@@ -21,6 +21,7 @@ from napari_catrack.core.behaviour.classical import FrameResult
 from napari_catrack.core.behaviour.params import SegmentParams
 from napari_catrack.core.behaviour.prompts import Anchor, Prompt, check_anchors
 from napari_catrack.errors import InputError, check_cancelled
+from napari_catrack.io.lazy import frame_blocks
 
 
 class FrameSegmenter(Protocol):
@@ -89,6 +90,7 @@ def segment_video(
     if len(shape) != 3:
         raise InputError(f"a behaviour video must be (T, Y, X); got shape {shape}")
     T, h, w = shape
+    frames = frame_blocks(frames)  # a long video's dask array: blocks, not one graph per frame
     anchors = check_anchors(list(anchors), T, (h, w))
     if segmenter is None:
         from napari_catrack.core.behaviour.sam import make_segmenter

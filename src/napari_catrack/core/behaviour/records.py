@@ -4,8 +4,12 @@ Steps (the session's HDF5 compresses the arrays):
 - "segmentation": arrays `masks` (T, Y, X) uint8 and `painted_<frame>` for painted anchors,
   table `frames` (quality per frame), attrs `anchors`, `method`, `info`; params SegmentParams.
 - "centerline": tables `centerline` (frame,point,y,x), `frames` (status, length, head
-  confidence), `posture`; attrs `head_points` (frames where the user set the head); params.
-- "velocity": table `velocity` (the CLI columns); attrs `source`, `stage`; params.
+  confidence), `posture`; attrs `head_points` (frames where the user set the head), `posture`
+  (`pixel_size_um`, `eigenworms`: what the posture table was computed with); params.
+- "velocity": table `velocity` (the CLI columns); attrs `source`, `stage` and the run facts the
+  table depends on beside the params (`fps`, `times`: fps / frame times / stage log,
+  `image_size`, `stage_columns`, `stage_scale_um`, `stage_time_scale_s`: the same keys from
+  `catrack velocity` and the widget); params.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ def record_segmentation(
     inputs: dict[str, Any] | None = None,
 ) -> None:
     """`inputs` ({role: path}): the files read, stored as attrs `inputs` (`io.provenance`)."""
+    from napari_catrack.io.masks import as_uint8
     from napari_catrack.io.provenance import inputs_provenance
 
-    arrays = {"masks": result.masks.astype(np.uint8)}
+    arrays = {"masks": as_uint8(result.masks)}  # a view: no second copy of a long video's masks
     for a in result.anchors:
         if a.mask is not None:
             arrays[f"painted_{a.frame}"] = np.asarray(a.mask, np.uint8)
@@ -91,8 +96,11 @@ def record_centerline(
     posture: pd.DataFrame | None = None,
     head_points: dict[int, tuple[float, float]] | None = None,
     inputs: dict[str, Any] | None = None,
+    posture_facts: dict[str, Any] | None = None,
     save=None,
 ) -> None:
+    """`posture_facts`: what the posture table was computed with beside the centerlines
+    (`pixel_size_um`, `eigenworms`), stored as attrs `posture`."""
     from napari_catrack.io.provenance import inputs_provenance
 
     tables = {"centerline": result.table(), "frames": result.frames_table()}
@@ -104,6 +112,7 @@ def record_centerline(
         attrs={
             "head_points": {str(k): list(v) for k, v in (head_points or {}).items()},
             "inputs": inputs_provenance(session, inputs),
+            **({"posture": dict(posture_facts)} if posture_facts else {}),
         },
         params=params,
         save=save,

@@ -165,7 +165,8 @@ def compute_centerlines(
     width = np.full(T, np.nan)
     length = np.full(T, np.nan)
     loop = np.zeros(T, bool)
-    mask_list = [np.asarray(masks[t]).astype(bool) for t in range(T)]
+    # views of bool masks, not copies (a long video's masks are GBs)
+    mask_list = [np.asarray(masks[t]).astype(bool, copy=False) for t in range(T)]
     for t in range(T):
         r = raw[t] if raw is not None else frame_centerline(mask_list[t], params.smooth)
         if r is not None:
@@ -219,6 +220,9 @@ def _appearance(frames, masks, curves, usable, params, cancel) -> np.ndarray | N
     """Per-frame head evidence from the look of the ends (None without frames or weight)."""
     if frames is None or params.appearance_weight <= 0:
         return None
+    from napari_catrack.io.lazy import frame_blocks
+
+    frames = frame_blocks(frames)  # a long video's dask array: blocks, not one graph per frame
     if len(frames) != len(masks) or tuple(np.shape(frames[0])) != masks[0].shape:
         raise InputError(f"the video ({len(frames)} frames of {tuple(np.shape(frames[0]))}) "
                          f"does not match the masks ({len(masks)} of {masks[0].shape}): give "

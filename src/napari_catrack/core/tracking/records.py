@@ -62,9 +62,15 @@ def record_tracks(
     save=None,
 ):
     """Store `tracks` (green-frame pixels) tracked with `params` (`TrackParams`) from seeds at
-    `seed_frame`, mapped through `alignment` (an `AlignmentTransform`, or None)."""
+    `seed_frame`, mapped through `alignment` (an `AlignmentTransform`, or None). A `params.model`
+    that is a folder (a trained tracker) is added to `inputs`."""
+    import os
+
     from napari_catrack.io.provenance import inputs_provenance
 
+    model = getattr(params, "model", "")
+    if model and os.path.exists(model):  # a trained tracker's folder, not a built-in name:
+        inputs = {**(inputs or {}), "model": model}  # its files' SHA-256 (CLI, widget, batch)
     stored = {
         **params.to_dict(),
         "seed_frame": int(seed_frame),
