@@ -470,3 +470,29 @@ def test_low_red_warning_names_the_setting_a_user_can_change(scene):
                r"fraction, --min-red-fraction\) in 2 samples")  # fmt: skip
     with pytest.warns(RuntimeWarning, match=message):
         extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)
+
+
+def test_dff_panel_says_dr_r0_when_the_table_holds_the_ratio(scene):
+    """Methods review (h10): the `dff` column is dR/R0 when a red channel was used; the figure
+    called it dF/F. A common-mode dip (both channels dim) makes the two differ."""
+    from napari_catrack.figures.traces import trace_figure
+
+    green, red, centres, _ = scene
+    green, red = green.copy(), red.copy()
+    green[20:25] *= 0.7
+    red[20:25] *= 0.7
+    tracks = tracks_for(centres)
+    df = extract_traces(green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    labels = [ax.get_ylabel() for ax in trace_figure(df, ["a"], panels=("dff", "dff_green"))
+              .get_axes()]  # fmt: skip
+    assert labels == ["dR/R0", "green dF/F"]
+    df["dff_clean"] = df["dff"]
+    assert trace_figure(df, ["a"], panels=("cleaned",)).get_axes()[0].get_ylabel() == (
+        "cleaned dR/R0"
+    )
+    green_only = extract_traces(green, tracks, None, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    assert trace_figure(green_only, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "dF/F"
+    no_ratio = extract_traces(
+        green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5, use_ratio=False
+    )
+    assert trace_figure(no_ratio, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "dF/F"
