@@ -539,3 +539,28 @@ def test_holm_adjustment_against_its_definition_and_recorded_per_member_test():
     res = find_ensembles(_identical_group(), 5.0, n_shuffles=200, seed=0)
     t = res.params["cut"]["member_tests"][0]
     assert t["p_holm"] == t["p"]  # one cluster tested: nothing to adjust
+
+
+def test_every_ensemble_figure_axis_is_labelled():
+    from napari_catrack.figures.ensembles import (
+        coactivity_figure,
+        members_figure,
+        raster_figure,
+        similarity_figure,
+    )
+
+    trains = _identical_group()
+    res = find_ensembles(trains, 5.0, n_shuffles=200, seed=0)
+    assert res.n_ensembles == 1
+    pos = pd.DataFrame({"neuron_id": trains.neuron_ids, "y": np.arange(6.0), "x": np.arange(6.0)})
+    figs = [coactivity_figure(res), raster_figure(res), similarity_figure(res),
+            members_figure(res), members_figure(res, pos)]  # fmt: skip
+    for fig in figs:
+        for ax in fig.get_axes():
+            if ax.get_images() or ax.collections or ax.lines:
+                if ax.get_label() == "<colorbar>" or not ax.axison:
+                    continue
+                assert ax.get_xlabel() or not ax.get_xticks().size, (fig, ax.get_title())
+                assert ax.get_ylabel() or not ax.get_yticks().size, (fig, ax.get_title())
+    maps = members_figure(res, pos).get_axes()
+    assert (maps[0].get_xlabel(), maps[0].get_ylabel()) == ("x (px)", "y (px)")
