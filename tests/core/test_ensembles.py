@@ -564,3 +564,15 @@ def test_every_ensemble_figure_axis_is_labelled():
                 assert ax.get_ylabel() or not ax.get_yticks().size, (fig, ax.get_title())
     maps = members_figure(res, pos).get_axes()
     assert (maps[0].get_xlabel(), maps[0].get_ylabel()) == ("x (px)", "y (px)")
+
+
+def test_too_few_shuffles_for_the_max_null_is_said():
+    """null="max" thresholds at the largest of n shuffle maxima when n < 1/alpha - 1: chance
+    exceeds it 1/(n+1) of the time (9 % with 10 shuffles), not the 5 % the percentile promises."""
+    trains = _identical_group()
+    few = find_ensembles(trains, 5.0, n_shuffles=10, seed=0, null="max", test_members=False)
+    msg = [w for w in few.warnings if "too few for the max null" in w]
+    assert msg and "1/11 = 0.0909" in msg[0] and "at least 19 shuffles" in msg[0]
+    # the reference: 19 exchangeable maxima and the observed one: P(observed is the largest) = 1/20
+    ok = find_ensembles(trains, 5.0, n_shuffles=19, seed=0, null="max", test_members=False)
+    assert not [w for w in ok.warnings if "too few for the max null" in w]

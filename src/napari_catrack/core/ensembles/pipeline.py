@@ -10,6 +10,7 @@ than in the circular shifts (`significance.py`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,12 +223,21 @@ def find_ensembles(
     )
     frac = _member_fractions(ensemble_id, part)
     notes = []
+    alpha = round(1.0 - p.percentile / 100.0, 12)  # 95 -> 0.05, not 0.050000000000000044
+    if p.null == "max" and 1.0 / (p.n_shuffles + 1) > alpha + 1e-12:
+        # the threshold is then the largest of n shuffle maxima, exceeded by chance 1/(n+1)
+        need = math.ceil(1.0 / alpha - 1.0 - 1e-9)
+        notes.append(
+            f"{p.n_shuffles} shuffle(s) are too few for the max null at the {p.percentile:g}th "
+            f"percentile: its chance of a false event is about 1/{p.n_shuffles + 1} = "
+            f"{1.0 / (p.n_shuffles + 1):.3g}, not {alpha:g}; use at least {need} shuffles "
+            "(--shuffles)"
+        )
     tests = []
     if p.test_members and len(frac):
         if offsets is None:  # the analytic null drew no shifts: draw them as the shuffles would
             offsets = shift_offsets(trains, p.n_shuffles, seed)
         mode = "window" if windowed else "bins"
-        alpha = round(1.0 - p.percentile / 100.0, 12)  # 95 -> 0.05, not 0.050000000000000044
         few = too_few_shuffles(p.n_shuffles, alpha)
         if few:
             notes.append(few)
