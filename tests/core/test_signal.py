@@ -337,3 +337,14 @@ def test_zero_or_negative_f0_gives_nan_and_one_warning_never_inf():
     with pytest.warns(RuntimeWarning, match="F0 <= 0 in 6 samples"):
         d = delta_f_over_f(f)
     assert np.isfinite(d[0]).all() and np.isnan(d[1:]).all()
+
+
+@pytest.mark.parametrize("method", ["BayesShrink", "VisuShrink"])
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+def test_wavelet_denoising_is_skimage_denoise_wavelet(method, mode):
+    """The docs say "as skimage.restoration.denoise_wavelet": the same numbers, row by row."""
+    sk = pytest.importorskip("skimage.restoration")
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.normal(0, 0.05, (5, 700)), axis=1) + rng.normal(0, 0.2, (5, 700))
+    ref = np.stack([sk.denoise_wavelet(r, wavelet="sym4", method=method, mode=mode) for r in x])
+    np.testing.assert_allclose(denoise_wavelet(x, method=method, mode=mode), ref, atol=1e-12)
