@@ -496,3 +496,29 @@ def test_dff_panel_says_dr_r0_when_the_table_holds_the_ratio(scene):
         green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5, use_ratio=False
     )
     assert trace_figure(no_ratio, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "dF/F"
+
+
+@pytest.mark.parametrize("weighting", ["uniform", "gaussian"])
+def test_roi_mean_and_annulus_background_against_a_pixel_reference(weighting):
+    """Methods review (h10): a noisy image with a background gradient; the ROI average (plain or
+    Gaussian, sigma = radius/2) and the annulus's 20th percentile computed pixel by pixel."""
+    rng = np.random.default_rng(5)
+    nt, radius, r_in, r_out = 6, 3.0, 5.0, 9.0
+    yy, xx = np.mgrid[:H, :W]
+    green = 50 + 0.8 * xx + 0.3 * yy + rng.normal(0, 4, (nt, H, W))
+    centre = np.array([24.3, 31.6])
+    d2 = (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2
+    green[:, d2 <= radius**2] += 200
+    tracks = tracks_for({"n": np.tile(centre, (nt, 1))})
+    df = extract_traces(green, tracks, None, radius=radius, bg_inner=r_in, bg_outer=r_out,
+                        weighting=weighting, fps=5)  # fmt: skip
+    roi, ring = d2 <= radius**2, (d2 >= r_in**2) & (d2 <= r_out**2)
+    if weighting == "uniform":
+        w = roi.astype(float)
+    else:
+        w = np.where(roi, np.exp(-d2 / (2 * (radius / 2) ** 2)), 0.0)
+    ref_raw = (green * w).sum((1, 2)) / w.sum()
+    ref_bg = np.percentile(green[:, ring], 20, axis=1)
+    np.testing.assert_allclose(df["green_raw"], ref_raw, rtol=1e-5)
+    np.testing.assert_allclose(df["green_bg"], ref_bg, rtol=1e-5)
+    np.testing.assert_allclose(df["green"], ref_raw - ref_bg, rtol=1e-5)
