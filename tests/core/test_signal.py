@@ -334,9 +334,12 @@ def test_dff_of_a_known_signal_at_any_frame_rate(fps):
 
 def test_zero_or_negative_f0_gives_nan_and_one_warning_never_inf():
     f = np.array([[1.0, 2.0, 3.0], [-1.0, -2.0, -0.5], [0.0, 0.0, 0.0]])
-    with pytest.warns(RuntimeWarning, match="F0 <= 0 in 6 samples"):
+    with pytest.warns(RuntimeWarning, match=r"F0 <= 0 in 6 samples of 2 of 3 trace\(s\) "
+                      r"\(trace \(row\) 1, 2\)"):  # fmt: skip
         d = delta_f_over_f(f)
     assert np.isfinite(d[0]).all() and np.isnan(d[1:]).all()
+    with pytest.warns(RuntimeWarning, match=r"\(neuron AVAL, RIM\)"):
+        delta_f_over_f(f, names=["AVAR", "AVAL", "RIM"])
 
 
 @pytest.mark.parametrize("method", ["BayesShrink", "VisuShrink"])

@@ -522,3 +522,14 @@ def test_roi_mean_and_annulus_background_against_a_pixel_reference(weighting):
     np.testing.assert_allclose(df["green_raw"], ref_raw, rtol=1e-5)
     np.testing.assert_allclose(df["green_bg"], ref_bg, rtol=1e-5)
     np.testing.assert_allclose(df["green"], ref_raw - ref_bg, rtol=1e-5)
+
+
+def test_a_neuron_with_f0_at_or_below_zero_is_named_in_the_warning(scene):
+    """A track on plain background: background-subtracted F is 0, so F0 <= 0 and dF/F is NaN;
+    the warning said only how many samples, not which neuron."""
+    green, _, centres, _ = scene
+    tracks = tracks_for({**centres, "lost": np.tile([8.0, 8.0], (T, 1))})
+    with pytest.warns(RuntimeWarning, match=r"F0 <= 0 .* of 1 of 3 trace\(s\) \(neuron lost\)"):
+        df = extract_traces(green, tracks, None, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    assert df.loc[df.neuron_id == "lost", "dff"].isna().all()
+    assert df.loc[df.neuron_id != "lost", "dff"].notna().all()
