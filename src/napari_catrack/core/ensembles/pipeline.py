@@ -241,17 +241,18 @@ def find_ensembles(
         few = too_few_shuffles(p.n_shuffles, alpha)
         if few:
             notes.append(few)
-        keep = []
+        keep, raw_p = [], []
         for e in range(len(frac)):
             check_cancelled(cancel, "ensembles")
             test = member_test(trains, np.flatnonzero(frac[e] >= p.member_fraction), offsets,
                                width, mode, p.member_fraction, alpha=alpha)  # fmt: skip
             tests.append({"cluster": e, **test.as_dict(), "kept": test.p_value < alpha})
+            raw_p.append(test.p_value)
             keep.append(test.p_value < alpha)
         # each cluster is tested at alpha, uncorrected (docs/ensembles.md, step 6); the
         # Holm-adjusted p over the clusters tested is recorded beside it for readers who need a
         # family-wise statement
-        for t, ph in zip(tests, holm([t["p"] for t in tests])):
+        for t, ph in zip(tests, holm(raw_p)):
             t["p_holm"] = round(ph, 4)
         dropped = [t for t in tests if not t["kept"]]
         if dropped:
