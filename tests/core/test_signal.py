@@ -351,3 +351,21 @@ def test_wavelet_denoising_is_skimage_denoise_wavelet(method, mode):
     x = np.cumsum(rng.normal(0, 0.05, (5, 700)), axis=1) + rng.normal(0, 0.2, (5, 700))
     ref = np.stack([sk.denoise_wavelet(r, wavelet="sym4", method=method, mode=mode) for r in x])
     np.testing.assert_allclose(denoise_wavelet(x, method=method, mode=mode), ref, atol=1e-12)
+
+
+def test_running_baseline_at_500_hz_keeps_its_memory_bounded_and_its_values():
+    """A 30 s window at 500 Hz is 15,001 frames: the windows picked at every centre were copied
+    for all neurons at once (300 neurons x 5 min: ~10 GB). Now a few rows at a time."""
+    import tracemalloc
+
+    from napari_catrack.core.signals import windows
+
+    x = np.random.default_rng(0).normal(100, 3, (40, 40_000))
+    tracemalloc.start()
+    f0 = baseline_running_percentile(x, 500.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 150e6, f"{peak / 1e6:.0f} MB"  # all rows at once: ~ 2 x 40 x 22 x 15,001 x 8 B
+    one_by_one = np.concatenate([baseline_running_percentile(r[None], 500.0) for r in x[:3]])
+    np.testing.assert_array_equal(f0[:3], one_by_one)
+    assert windows.WINDOW_BUDGET <= 4_000_000
