@@ -320,9 +320,19 @@ class StepParams:
         for info in cls.fields():
             given = getattr(args, info.name, None)
             if given is not None and info.option is not None:
-                values[info.name] = given
+                values[info.name] = None if given is NONE_GIVEN else given
         return cls(**values)
 
+
+class _NoneGiven:
+    """An optional option given as "none" on the command line (argparse's own None means the
+    option was not given at all, which keeps the default: `--seed none` used to run seed 0)."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+NONE_GIVEN = _NoneGiven()
 
 _TRUE, _FALSE = ("true", "yes", "y", "on", "1"), ("false", "no", "n", "off", "0")
 
@@ -362,7 +372,7 @@ def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
             if custom is not None:
                 value = custom(text)
             elif info.optional and text.lower() in ("none", ""):
-                return None
+                return NONE_GIVEN  # not None: argparse's None means "option not given"
             elif info.kind is int:
                 value = int(text)
             elif info.kind is float:

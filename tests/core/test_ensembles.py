@@ -458,3 +458,121 @@ def test_find_ensembles_reports_progress_and_stops_on_cancel(coactivity_mode):
         find_ensembles(trains, 10.0, coactivity=coactivity_mode, n_shuffles=10_000,
                        cancel=cancel_after_two_chunks)  # fmt: skip
     assert len(calls) == 3  # it stopped at the first check that said so
+
+
+# --- methods review (h10): seed, shuffle counts, p-values against a reference ---------------
+
+
+def _identical_group(n=6, t=300, k=10, seed=0):
+    """n neurons firing together at k frames: a perfect ensemble."""
+    rng = np.random.default_rng(seed)
+    r = np.zeros((n, t))
+    r[:, np.sort(rng.choice(np.arange(0, t, 7), k, replace=False))] = 1
+    return trains_from_raster(r)
+
+
+def test_an_unseeded_run_records_the_seed_it_drew_and_repeats_with_it():
+    trains = trains_from_table(_table_for_seed(), n_frames=400)
+    res = find_ensembles(trains, 5.0, n_shuffles=50, seed=None)
+    assert res.params["seed"] is None
+    used = res.params["seed_used"]
+    assert isinstance(used, int) and used >= 0
+    again = find_ensembles(trains, 5.0, n_shuffles=50, seed=used)
+    assert again.params["seed_used"] == used
+    assert np.array_equal(again.null_maxima, res.null_maxima)
+    assert np.array_equal(again.null_pmf, res.null_pmf)
+    seeded = find_ensembles(trains, 5.0, n_shuffles=50, seed=7)
+    assert seeded.params["seed_used"] == 7
+
+
+def _table_for_seed():
+    rng = np.random.default_rng(4)
+    return pd.DataFrame(
+        {"neuron_id": rng.integers(0, 8, 120), "start_frame": rng.integers(0, 400, 120)}
+    )
+
+
+def test_member_test_p_value_is_the_plus_one_count_of_its_shuffles():
+    trains = _identical_group()
+    offsets = window_null(trains, 3, 100, seed=1).offsets
+    members = np.arange(trains.n_neurons)
+    t = member_test(trains, members, offsets, 3, mode="bins")
+    # reference: dense raster, np.roll per neuron, bins of 3 with >= q = 3 of 6 members active
+    raster = trains.raster().astype(bool)
+
+    def coact(r):
+        nb = -(-r.shape[1] // 3)
+        return sum(r[:, b * 3 : (b + 1) * 3].any(axis=1).sum() >= 3 for b in range(nb))
+
+    obs = coact(raster)
+    null = [coact(np.stack([np.roll(raster[i], o[i]) for i in members])) for o in offsets]
+    assert t.observed == obs
+    assert t.p_value == pytest.approx((1 + sum(v >= obs for v in null)) / (1 + len(null)))
+
+
+def test_too_few_shuffles_to_reach_alpha_is_said_not_blamed_on_the_members():
+    trains = _identical_group()
+    few = find_ensembles(trains, 5.0, n_shuffles=10, seed=0)
+    assert few.n_ensembles == 0
+    msg = [w for w in few.warnings if "shuffle(s) cannot give" in w]
+    assert msg and "1/11" in msg[0] and "at least 20 shuffles" in msg[0]
+    assert find_ensembles(trains, 5.0, n_shuffles=200, seed=0).n_ensembles == 1
+
+
+def test_a_member_test_p_equal_to_alpha_is_not_significant():
+    # 19 shuffles: the smallest p is 1/20 = 0.05, which is not < 0.05 (it was, by float
+    # rounding of 1 - 95/100 = 0.050000000000000044)
+    res = find_ensembles(_identical_group(), 5.0, n_shuffles=19, seed=0)
+    tests = res.params["cut"]["member_tests"]
+    assert tests and tests[0]["p"] == 0.05 and not tests[0]["kept"]
+    assert res.n_ensembles == 0
+    assert any("at least 20 shuffles" in w for w in res.warnings)
+
+
+def test_holm_adjustment_against_its_definition_and_recorded_per_member_test():
+    from napari_catrack.core.ensembles.pipeline import holm
+
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted 0.005, 0.01, 0.03, 0.04 -> 4x, 3x, 2x, 1x, then running maximum
+    assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    res = find_ensembles(_identical_group(), 5.0, n_shuffles=200, seed=0)
+    t = res.params["cut"]["member_tests"][0]
+    assert t["p_holm"] == t["p"]  # one cluster tested: nothing to adjust
+
+
+def test_every_ensemble_figure_axis_is_labelled():
+    from napari_catrack.figures.ensembles import (
+        coactivity_figure,
+        members_figure,
+        raster_figure,
+        similarity_figure,
+    )
+
+    trains = _identical_group()
+    res = find_ensembles(trains, 5.0, n_shuffles=200, seed=0)
+    assert res.n_ensembles == 1
+    pos = pd.DataFrame({"neuron_id": trains.neuron_ids, "y": np.arange(6.0), "x": np.arange(6.0)})
+    figs = [coactivity_figure(res), raster_figure(res), similarity_figure(res),
+            members_figure(res), members_figure(res, pos)]  # fmt: skip
+    for fig in figs:
+        for ax in fig.get_axes():
+            if ax.get_images() or ax.collections or ax.lines:
+                if ax.get_label() == "<colorbar>" or not ax.axison:
+                    continue
+                assert ax.get_xlabel() or not ax.get_xticks().size, (fig, ax.get_title())
+                assert ax.get_ylabel() or not ax.get_yticks().size, (fig, ax.get_title())
+    maps = members_figure(res, pos).get_axes()
+    assert (maps[0].get_xlabel(), maps[0].get_ylabel()) == ("x (px)", "y (px)")
+
+
+def test_too_few_shuffles_for_the_max_null_is_said():
+    """null="max" thresholds at the largest of n shuffle maxima when n < 1/alpha - 1: chance
+    exceeds it 1/(n+1) of the time (9 % with 10 shuffles), not the 5 % the percentile promises."""
+    trains = _identical_group()
+    few = find_ensembles(trains, 5.0, n_shuffles=10, seed=0, null="max", test_members=False)
+    msg = [w for w in few.warnings if "too few for the max null" in w]
+    assert msg and "1/11 = 0.0909" in msg[0] and "at least 19 shuffles" in msg[0]
+    # the reference: 19 exchangeable maxima and the observed one: P(observed is the largest) = 1/20
+    ok = find_ensembles(trains, 5.0, n_shuffles=19, seed=0, null="max", test_members=False)
+    assert not [w for w in ok.warnings if "too few for the max null" in w]

@@ -88,3 +88,20 @@ def test_cli_rejects_out_of_range_values_before_work():
 def test_mutable_defaults_are_refused():
     with pytest.raises(TypeError, match="tuple"):
         param([1, 2])
+
+
+def test_an_optional_option_given_as_none_is_none_not_the_default():
+    """`catrack ensembles --seed none` ran seed 0 (argparse's None read as "not given"), and
+    `catrack transients --noise-window none` the 10 s default."""
+    from napari_catrack.core.ensembles.params import EnsembleParams
+    from napari_catrack.core.transients.params import TransientParams
+
+    for cls, option, field, default in (
+        (EnsembleParams, "--seed", "seed", 0),
+        (TransientParams, "--noise-window", "noise_window_s", 10.0),
+    ):
+        parser = argparse.ArgumentParser(exit_on_error=False)
+        cls.add_arguments(parser)
+        assert getattr(cls.from_args(parser.parse_args([option, "none"])), field) is None
+        assert getattr(cls.from_args(parser.parse_args([])), field) == default
+        assert getattr(cls.from_args(parser.parse_args([option, "3"])), field) == 3

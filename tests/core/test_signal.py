@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from napari_catrack.core.signals.baselines import (
+    baseline,
     baseline_caiman,
     baseline_percentile,
     baseline_running_percentile,
@@ -272,3 +273,99 @@ def test_exponential_bleaching_fit_ignores_frames_before_tracking_started():
     corrected, _ = correct_bleaching(trace, 10.0, method="exponential")
     finite = corrected[np.isfinite(corrected)]
     assert finite.max() / finite.min() < 1.02  # flat once bleaching is divided out
+
+
+# --- methods review (h10): reference computations and edge cases --------------------------------
+
+
+@pytest.mark.parametrize("method", ["exponential", "running"])
+def test_bleaching_of_a_recording_shorter_than_its_window_is_still_corrected(method):
+    """20 s at 10 Hz with the default 30 s window: the envelope was one constant and nothing was
+    divided out, silently (the trace kept its e-fold decay)."""
+    fps, t = 10.0, np.arange(200) / 10.0
+    y = 100 * np.exp(-t / 20) + np.random.default_rng(0).normal(0, 0.3, t.size)
+    with pytest.warns(RuntimeWarning, match=r"not longer than the bleaching window \(30 s"):
+        out, decay = correct_bleaching(y, fps, method=method)
+    assert decay[-1] < 0.5
+    assert np.abs(out / 100 - 1).max() < 0.05
+
+
+def _running_reference(x, w, q):
+    """Exact centred running percentile, the window truncated at the recording's edges."""
+    h = w // 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.array(
+            [[np.nanpercentile(r[max(0, i - h) : i + h + 1], q) for i in range(r.size)] for r in x]
+        )
+
+
+def test_baselines_and_dff_against_numpy_references_on_real_traces_with_a_gap():
+    """zephir traces (23 x 512; offset to positive F) with a neuron lost for 80 frames."""
+    path = Path("/work/shared/data/worm/zephir/traces.npy")
+    if not path.exists():
+        pytest.skip("shared data not present")
+    x = np.load(path)[0] + 2.0
+    x[3, 100:180] = np.nan
+    ref = np.nanpercentile(x, 10, axis=1, keepdims=True)
+    np.testing.assert_allclose(baseline_percentile(x)[:, :1], ref)
+    d = delta_f_over_f(x)
+    np.testing.assert_allclose(d, (x - ref) / ref, equal_nan=True)
+    assert np.isnan(d).sum() == 80  # the gap stays a gap, nothing else is lost
+    # running percentile, evaluated every frame, equals the exact reference away from the edges
+    f0 = baseline_running_percentile(x, 2.0, window_s=30, step_s=0.5)
+    exact = _running_reference(x, 61, 10)
+    inner = np.isfinite(exact[:, 30:-30])  # windows wholly inside the gap have no reference
+    np.testing.assert_allclose(f0[:, 30:-30][inner], exact[:, 30:-30][inner], rtol=1e-9)
+    assert (~inner).sum() == 20 and np.all(np.isfinite(f0))  # F0 bridges the gap
+
+
+@pytest.mark.parametrize("fps", [1.0, 4.8, 30.0, 500.0])
+def test_dff_of_a_known_signal_at_any_frame_rate(fps):
+    """F = F0 (1 + a pulse of 0.5) on a flat baseline: dF/F is the pulse, whatever the rate."""
+    n = int(max(200, 120 * fps))
+    pulse = np.zeros(n)
+    pulse[n // 2 : n // 2 + max(2, n // 50)] = 0.5
+    f = 80.0 * (1 + pulse)
+    for method in ("percentile", "running", "caiman"):
+        d = delta_f_over_f(f, baseline(f, fps, method=method))
+        np.testing.assert_allclose(d, pulse, atol=1e-9, err_msg=method)
+
+
+def test_zero_or_negative_f0_gives_nan_and_one_warning_never_inf():
+    f = np.array([[1.0, 2.0, 3.0], [-1.0, -2.0, -0.5], [0.0, 0.0, 0.0]])
+    with pytest.warns(RuntimeWarning, match=r"F0 <= 0 in 6 samples of 2 of 3 trace\(s\) "
+                      r"\(trace \(row\) 1, 2\)"):  # fmt: skip
+        d = delta_f_over_f(f)
+    assert np.isfinite(d[0]).all() and np.isnan(d[1:]).all()
+    with pytest.warns(RuntimeWarning, match=r"\(neuron AVAL, RIM\)"):
+        delta_f_over_f(f, names=["AVAR", "AVAL", "RIM"])
+
+
+@pytest.mark.parametrize("method", ["BayesShrink", "VisuShrink"])
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+def test_wavelet_denoising_is_skimage_denoise_wavelet(method, mode):
+    """The docs say "as skimage.restoration.denoise_wavelet": the same numbers, row by row."""
+    sk = pytest.importorskip("skimage.restoration")
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.normal(0, 0.05, (5, 700)), axis=1) + rng.normal(0, 0.2, (5, 700))
+    ref = np.stack([sk.denoise_wavelet(r, wavelet="sym4", method=method, mode=mode) for r in x])
+    np.testing.assert_allclose(denoise_wavelet(x, method=method, mode=mode), ref, atol=1e-12)
+
+
+def test_running_baseline_at_500_hz_keeps_its_memory_bounded_and_its_values():
+    """A 30 s window at 500 Hz is 15,001 frames: the windows picked at every centre were copied
+    for all neurons at once (300 neurons x 5 min: ~10 GB). Now a few rows at a time."""
+    import tracemalloc
+
+    from napari_catrack.core.signals import windows
+
+    x = np.random.default_rng(0).normal(100, 3, (40, 40_000))
+    tracemalloc.start()
+    f0 = baseline_running_percentile(x, 500.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 150e6, f"{peak / 1e6:.0f} MB"  # all rows at once: ~ 2 x 40 x 22 x 15,001 x 8 B
+    one_by_one = np.concatenate([baseline_running_percentile(r[None], 500.0) for r in x[:3]])
+    np.testing.assert_array_equal(f0[:3], one_by_one)
+    assert windows.WINDOW_BUDGET <= 4_000_000

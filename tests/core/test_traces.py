@@ -470,3 +470,66 @@ def test_low_red_warning_names_the_setting_a_user_can_change(scene):
                r"fraction, --min-red-fraction\) in 2 samples")  # fmt: skip
     with pytest.warns(RuntimeWarning, match=message):
         extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)
+
+
+def test_dff_panel_says_dr_r0_when_the_table_holds_the_ratio(scene):
+    """Methods review (h10): the `dff` column is dR/R0 when a red channel was used; the figure
+    called it dF/F. A common-mode dip (both channels dim) makes the two differ."""
+    from napari_catrack.figures.traces import trace_figure
+
+    green, red, centres, _ = scene
+    green, red = green.copy(), red.copy()
+    green[20:25] *= 0.7
+    red[20:25] *= 0.7
+    tracks = tracks_for(centres)
+    df = extract_traces(green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    labels = [ax.get_ylabel() for ax in trace_figure(df, ["a"], panels=("dff", "dff_green"))
+              .get_axes()]  # fmt: skip
+    assert labels == ["dR/R0", "green dF/F"]
+    df["dff_clean"] = df["dff"]
+    assert trace_figure(df, ["a"], panels=("cleaned",)).get_axes()[0].get_ylabel() == (
+        "cleaned dR/R0"
+    )
+    green_only = extract_traces(green, tracks, None, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    assert trace_figure(green_only, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "dF/F"
+    no_ratio = extract_traces(
+        green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5, use_ratio=False
+    )
+    assert trace_figure(no_ratio, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "dF/F"
+
+
+@pytest.mark.parametrize("weighting", ["uniform", "gaussian"])
+def test_roi_mean_and_annulus_background_against_a_pixel_reference(weighting):
+    """Methods review (h10): a noisy image with a background gradient; the ROI average (plain or
+    Gaussian, sigma = radius/2) and the annulus's 20th percentile computed pixel by pixel."""
+    rng = np.random.default_rng(5)
+    nt, radius, r_in, r_out = 6, 3.0, 5.0, 9.0
+    yy, xx = np.mgrid[:H, :W]
+    green = 50 + 0.8 * xx + 0.3 * yy + rng.normal(0, 4, (nt, H, W))
+    centre = np.array([24.3, 31.6])
+    d2 = (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2
+    green[:, d2 <= radius**2] += 200
+    tracks = tracks_for({"n": np.tile(centre, (nt, 1))})
+    df = extract_traces(green, tracks, None, radius=radius, bg_inner=r_in, bg_outer=r_out,
+                        weighting=weighting, fps=5)  # fmt: skip
+    roi, ring = d2 <= radius**2, (d2 >= r_in**2) & (d2 <= r_out**2)
+    if weighting == "uniform":
+        w = roi.astype(float)
+    else:
+        w = np.where(roi, np.exp(-d2 / (2 * (radius / 2) ** 2)), 0.0)
+    ref_raw = (green * w).sum((1, 2)) / w.sum()
+    ref_bg = np.percentile(green[:, ring], 20, axis=1)
+    np.testing.assert_allclose(df["green_raw"], ref_raw, rtol=1e-5)
+    np.testing.assert_allclose(df["green_bg"], ref_bg, rtol=1e-5)
+    np.testing.assert_allclose(df["green"], ref_raw - ref_bg, rtol=1e-5)
+
+
+def test_a_neuron_with_f0_at_or_below_zero_is_named_in_the_warning(scene):
+    """A track on plain background: background-subtracted F is 0, so F0 <= 0 and dF/F is NaN;
+    the warning said only how many samples, not which neuron."""
+    green, _, centres, _ = scene
+    tracks = tracks_for({**centres, "lost": np.tile([8.0, 8.0], (T, 1))})
+    with pytest.warns(RuntimeWarning, match=r"F0 <= 0 .* of 1 of 3 trace\(s\) \(neuron lost\)"):
+        df = extract_traces(green, tracks, None, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    assert df.loc[df.neuron_id == "lost", "dff"].isna().all()
+    assert df.loc[df.neuron_id != "lost", "dff"].notna().all()

@@ -160,6 +160,8 @@ def members_figure(result: EnsembleResult, positions: pd.DataFrame | None = None
             ax.invert_yaxis()
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.set_xlabel("x (px)")
+            ax.set_ylabel("y (px)")
         return fig
     involved = np.flatnonzero(frac.any(axis=1))
     involved = involved[np.argsort(frac[involved].argmax(axis=1), kind="stable")]  # by ensemble

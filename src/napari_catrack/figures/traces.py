@@ -26,6 +26,26 @@ PANELS = {
 """Panel name -> (table column, axis label, colour); the widget offers the same choices."""
 
 
+def dff_is_ratio(traces: pd.DataFrame) -> bool:
+    """Is the table's `dff` the ratio-based dR/R0? (`catrack traces` writes dR/R0 there when
+    it had a red channel and the ratio on, else the green dF/F0, which `dff_green` repeats.)"""
+    if "dff" not in traces or "dff_green" not in traces:
+        return False
+    if "ratio" in traces and not traces["ratio"].notna().any():
+        return False
+    a = traces["dff"].to_numpy(dtype=float)
+    b = traces["dff_green"].to_numpy(dtype=float)
+    return not np.allclose(a, b, equal_nan=True)
+
+
+def panel_label(panel: str, traces: pd.DataFrame) -> str:
+    """The axis label of `panel`: dF/F panels say dR/R0 when the table's dff is the ratio's."""
+    label = PANELS[panel][1]
+    if panel in ("dff", "cleaned") and dff_is_ratio(traces):
+        label = label.replace("dF/F", "dR/R0")
+    return label
+
+
 def _time(df: pd.DataFrame) -> tuple[np.ndarray, str]:
     if "time_s" in df and df["time_s"].notna().all():
         return df["time_s"].to_numpy(), "time (s)"
@@ -43,7 +63,8 @@ def draw_trace_panels(
     Missing / saturated frames are marked so nobody mistakes a gap for a dip.
     """
     for ax, panel in zip(axes, panels):
-        col, label, colour = PANELS[panel]
+        col, _, colour = PANELS[panel]
+        label = panel_label(panel, traces)
         multi = len(neuron_ids) > 1
         for k, nid in enumerate(neuron_ids):
             d = traces[traces["neuron_id"].astype(str) == str(nid)].sort_values("frame")

@@ -64,8 +64,9 @@ def cluster_events(
     """Cluster events on 1 - Jaccard; returns labels (0 = largest cluster, -1 = none) and cut info.
 
     Events whose best similarity to any other event is below `min_similarity` repeat nothing, so
-    they are left out (-1) before clustering; chance coactivity (about 1 % of bins under the
-    pooled null) is mostly of this kind. Clusters with fewer than `min_events` events become -1.
+    they are left out (-1) before clustering; chance coactivity (up to 1 - percentile/100 of
+    windows or bins under the pooled null) is mostly of this kind. Clusters with fewer than
+    `min_events` events become -1.
     """
     m = len(similarity)
     info: dict = {"rule": "fixed k" if n_clusters else "silhouette", "scores": {}, "k": 0}

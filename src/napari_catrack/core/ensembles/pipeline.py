@@ -10,6 +10,7 @@ than in the circular shifts (`significance.py`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ from napari_catrack.core.ensembles.null import (
     threshold_from_pmf,
 )
 from napari_catrack.core.ensembles.params import EnsembleParams
-from napari_catrack.core.ensembles.significance import member_test
+from napari_catrack.core.ensembles.significance import member_test, too_few_shuffles
 from napari_catrack.core.ensembles.trains import EventTrains
 from napari_catrack.core.ensembles.windows import (
     n_windows,
@@ -118,6 +119,8 @@ def find_ensembles(
     of shuffles and between member tests (raises `errors.Cancelled`).
     """
     p = EnsembleParams.resolve(params, **changes)
+    # seed None: draw one and record it, so that even an unseeded run can be repeated exactly
+    seed = p.seed if p.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     windowed = p.coactivity == "window"
     if windowed:
         width = window_frames(p.bin_s, fps, p.min_window_frames)
@@ -137,6 +140,7 @@ def find_ensembles(
         "n_input_events": int(trains.n_events),
         "n_shuffles": int(p.n_shuffles),
         "seed": p.seed,
+        "seed_used": seed,
         "percentile": float(p.percentile),
         "null": p.null,
         "null_method": p.null_method,
@@ -188,7 +192,7 @@ def find_ensembles(
 
     maxima = offsets = None
     if windowed:
-        wn = window_null(trains, width, p.n_shuffles, p.seed, progress=progress, cancel=cancel)
+        wn = window_null(trains, width, p.n_shuffles, seed, progress=progress, cancel=cancel)
         threshold, pmf, maxima, offsets = (
             wn.threshold(p.percentile, p.null),
             wn.pmf(),
@@ -199,7 +203,7 @@ def find_ensembles(
         last_bin = first_bin
         start_frame, end_frame = first_bin, first_bin + width - 1
     else:
-        threshold, pmf, maxima, offsets = _bin_threshold(trains, width, p, progress, cancel)
+        threshold, pmf, maxima, offsets = _bin_threshold(trains, width, p, seed, progress, cancel)
         coact = coactivity(trains, width)
         first_bin, last_bin, part = _bin_events(trains, width, threshold, coact, p)
         start_frame = first_bin * width
@@ -219,19 +223,37 @@ def find_ensembles(
     )
     frac = _member_fractions(ensemble_id, part)
     notes = []
+    alpha = round(1.0 - p.percentile / 100.0, 12)  # 95 -> 0.05, not 0.050000000000000044
+    if p.null == "max" and 1.0 / (p.n_shuffles + 1) > alpha + 1e-12:
+        # the threshold is then the largest of n shuffle maxima, exceeded by chance 1/(n+1)
+        need = math.ceil(1.0 / alpha - 1.0 - 1e-9)
+        notes.append(
+            f"{p.n_shuffles} shuffle(s) are too few for the max null at the {p.percentile:g}th "
+            f"percentile: its chance of a false event is about 1/{p.n_shuffles + 1} = "
+            f"{1.0 / (p.n_shuffles + 1):.3g}, not {alpha:g}; use at least {need} shuffles "
+            "(--shuffles)"
+        )
     tests = []
     if p.test_members and len(frac):
         if offsets is None:  # the analytic null drew no shifts: draw them as the shuffles would
-            offsets = shift_offsets(trains, p.n_shuffles, p.seed)
+            offsets = shift_offsets(trains, p.n_shuffles, seed)
         mode = "window" if windowed else "bins"
-        alpha = 1.0 - p.percentile / 100.0
-        keep = []
+        few = too_few_shuffles(p.n_shuffles, alpha)
+        if few:
+            notes.append(few)
+        keep, raw_p = [], []
         for e in range(len(frac)):
             check_cancelled(cancel, "ensembles")
             test = member_test(trains, np.flatnonzero(frac[e] >= p.member_fraction), offsets,
                                width, mode, p.member_fraction, alpha=alpha)  # fmt: skip
             tests.append({"cluster": e, **test.as_dict(), "kept": test.p_value < alpha})
+            raw_p.append(test.p_value)
             keep.append(test.p_value < alpha)
+        # each cluster is tested at alpha, uncorrected (docs/ensembles.md, step 6); the
+        # Holm-adjusted p over the clusters tested is recorded beside it for readers who need a
+        # family-wise statement
+        for t, ph in zip(tests, holm(raw_p)):
+            t["p_holm"] = round(ph, 4)
         dropped = [t for t in tests if not t["kept"]]
         if dropped:
             ensemble_id = _keep_clusters(ensemble_id, np.asarray(keep))
@@ -292,13 +314,15 @@ def find_ensembles(
     )
 
 
-def _bin_threshold(trains: EventTrains, width: int, p: EnsembleParams, progress=None, cancel=None):
+def _bin_threshold(
+    trains: EventTrains, width: int, p: EnsembleParams, seed: int, progress=None, cancel=None
+):
     """(threshold, pmf, maxima, offsets) of the fixed-bin null."""
     maxima = offsets = None
     if p.null_method == "analytic":
         pmf = analytic_null_pmf(trains, width)
     else:
-        sh = shuffle_null(trains, width, p.n_shuffles, p.seed, progress=progress, cancel=cancel)
+        sh = shuffle_null(trains, width, p.n_shuffles, seed, progress=progress, cancel=cancel)
         pmf, maxima, offsets = sh.hist / sh.hist.sum(), sh.maxima, sh.offsets
     if p.null == "max":
         threshold = int(np.percentile(maxima, p.percentile, method="inverted_cdf"))
@@ -319,6 +343,18 @@ def _bin_events(trains: EventTrains, width: int, threshold: int, coact: np.ndarr
     else:
         first_bin = last_bin = sig
     return first_bin, last_bin, part
+
+
+def holm(p: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), in input order."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adj = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj.tolist()
 
 
 def _member_fractions(ensemble_id: np.ndarray, part: np.ndarray) -> np.ndarray:

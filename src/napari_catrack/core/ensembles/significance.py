@@ -7,8 +7,9 @@ more often than their own trains allow. The statistic: the number of coactivity 
 peaks, or bins) in which at least q of the m members are active, q = max(2, ceil(member_fraction
 x m)); the null: the same count when each member's train is circularly shifted (the shifts of
 the main null, so rates and autocorrelation are kept). p = (1 + #shuffles at least as high) /
-(1 + #shuffles). The members were chosen from these data, which makes the test lenient rather
-than strict; it still rejects what chance pairings of busy neurons produce (the chance-raster
+(1 + #shuffles), kept when p < alpha; one test per cluster, not corrected for the number of
+clusters (the pipeline records the Holm-adjusted p beside it). The members were chosen from
+these data, which makes the test lenient rather than strict; it still rejects what chance pairings of busy neurons produce (the chance-raster
 tests and benchmarks/bench_ensembles.py measure it).
 """
 
@@ -75,6 +76,27 @@ def _coactivations(
     return (per_bin >= q).sum(axis=1)
 
 
+def member_test_shuffles(n_shuffles: int, alpha: float) -> int:
+    """How many of the shuffles the member test uses: the first ceil(20 / alpha), at most all."""
+    return min(int(n_shuffles), max(math.ceil(20.0 / max(alpha, 1e-6)), 1))
+
+
+def too_few_shuffles(n_shuffles: int, alpha: float) -> str | None:
+    """A one-line warning when `n_shuffles` cannot give a member-test p below `alpha` (the
+    smallest p is 1 / (1 + shuffles used)), else None."""
+    used = member_test_shuffles(n_shuffles, alpha)
+    if 1.0 / (1.0 + used) < alpha:
+        return None
+    need = max(1, math.floor(1.0 / alpha))
+    while 1.0 / (1.0 + need) >= alpha:
+        need += 1
+    return (
+        f"{n_shuffles} shuffle(s) cannot give a member-test p below {alpha:.3g} (the smallest "
+        f"possible p is 1/{used + 1} = {1.0 / (used + 1):.3g}), so no cluster can be kept as an "
+        f"ensemble: use at least {need} shuffles (--shuffles)"
+    )
+
+
 def member_test(
     trains: EventTrains,
     members: np.ndarray,
@@ -98,7 +120,7 @@ def member_test(
     if m < 2 or sub.n_events == 0:
         return MemberTest(m, q, 0, 0.0, 1.0)
     observed = int(_coactivations(sub, np.zeros((1, m), dtype=np.int64), width, mode, q)[0])
-    shifts = offsets[: max(math.ceil(20.0 / max(alpha, 1e-6)), 1), members]
+    shifts = offsets[: member_test_shuffles(len(offsets), alpha), members]
     null = np.concatenate(
         [
             _coactivations(sub, shifts[s : s + chunk], width, mode, q)

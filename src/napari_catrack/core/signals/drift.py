@@ -5,13 +5,20 @@ Both follow the traces' lower envelope, so transients riding on top keep their a
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import uniform_filter1d
 
 from napari_catrack.core.signals.arrays import as_traces, like
 from napari_catrack.core.signals.nan import fill_nan, nan_quantile
-from napari_catrack.core.signals.windows import coarse_running_quantile, interp_rows, odd_window
+from napari_catrack.core.signals.windows import (
+    coarse_running_quantile,
+    interp_rows,
+    odd_frames,
+    odd_window,
+)
 from napari_catrack.errors import InputError
 
 __all__ = ["correct_bleaching", "remove_drift"]
@@ -48,7 +55,22 @@ def correct_bleaching(
     Each channel is corrected separately, before the ratio.
     """
     a = as_traces(x)
-    env = _lower_envelope(a, odd_window(window_s, fps), percentile / 100.0)
+    if method not in ("exponential", "running"):
+        raise InputError(f"unknown bleaching method {method!r}: use 'exponential' or 'running'")
+    w = odd_window(window_s, fps)
+    t_len = a.shape[1]
+    if w >= t_len and t_len >= 9:
+        # a window as long as the recording makes the envelope one constant: nothing would be
+        # corrected at all. A third of the recording still follows a decay.
+        short = odd_frames(t_len // 3, minimum=3)
+        warnings.warn(
+            f"recording ({t_len} frames) not longer than the bleaching window ({window_s:g} s = "
+            f"{w} frames): the envelope uses {short} frames ({short / fps:.3g} s) instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        w = short
+    env = _lower_envelope(a, w, percentile / 100.0)
     if method == "exponential":
         t = np.arange(a.shape[1]) / fps
         # only where the trace itself was measured: the envelope fills NaN gaps (a neuron
@@ -62,11 +84,9 @@ def correct_bleaching(
         slope = (dt * (logv - ym[:, None])).sum(-1) / np.maximum((dt**2).sum(-1), 1e-12)
         slope = np.minimum(slope, 0.0)  # bleaching only decays; never amplify a rising trace
         decay = np.exp(slope[:, None] * t[None, :])
-    elif method == "running":
+    else:  # "running"
         first = env[:, :1]
         decay = np.where(first > 0, env / np.where(first > 0, first, 1.0), np.nan)
-    else:
-        raise InputError(f"unknown bleaching method {method!r}: use 'exponential' or 'running'")
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(decay > 0, a / decay, np.nan)
     return like(out, x), like(decay, x)

@@ -378,7 +378,7 @@ def extract_traces(
         g = correct_bleaching(g, fps, method=bleach)[0]
     cols: dict[str, np.ndarray] = {"green": g}
     dff_params = tp.baseline_kwargs()
-    dff_g = delta_f_over_f(g, baseline(g, fps, method=tp.dff_baseline, **dff_params))
+    dff_g = delta_f_over_f(g, baseline(g, fps, method=tp.dff_baseline, **dff_params), names=ids)
     if red is not None:
         r = out["red_raw"] - out["red_bg"]
         r[missing] = np.nan
@@ -393,7 +393,9 @@ def extract_traces(
         floor = np.nan_to_num(np.maximum(floor, 0.0))
         rat, red_invalid = ratio(g, r, min_red=floor, min_red_text=below, warn=True)
         red_invalid &= ~missing
-        dff_r = delta_f_over_f(rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params))
+        dff_r = delta_f_over_f(
+            rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params), names=ids
+        )
     else:
         r = rat = dff_r = np.full((ni, nf), np.nan)
         red_invalid = np.zeros((ni, nf), bool)

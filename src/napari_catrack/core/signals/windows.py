@@ -13,6 +13,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from napari_catrack.core.signals.nan import nan_quantile
 from napari_catrack.errors import InputError
 
+WINDOW_BUDGET = 4_000_000
+"""Most window samples (rows x centres x window) a running quantile copies at once (32 MB)."""
+
 __all__ = [
     "coarse_running_quantile",
     "interp_rows",
@@ -58,8 +61,14 @@ def coarse_running_quantile(
     half = w // 2
     kind = "odd" if odd else "even"
     padded = np.pad(a, ((0, 0), (half, half)), mode="reflect", reflect_type=kind)
-    windows = sliding_window_view(padded, w, axis=-1)[:, centres, :]  # (N, C, w), no copy
-    return centres, nan_quantile(windows, q, method="nearest" if w >= 50 else "linear")
+    view = sliding_window_view(padded, w, axis=-1)  # (N, T, w), no copy
+    method = "nearest" if w >= 50 else "linear"
+    # picking the centres copies (rows, C, w): a few rows at a time keeps that bounded (a 30 s
+    # window at 500 Hz is 15,001 frames: 300 neurons x 5 min took ~10 GB at once)
+    rows = max(1, WINDOW_BUDGET // max(len(centres) * w, 1))
+    vals = [nan_quantile(view[i : i + rows, centres, :], q, method=method)
+            for i in range(0, a.shape[0], rows)]  # fmt: skip
+    return centres, np.concatenate(vals, axis=0) if vals else np.empty((0, len(centres)))
 
 
 def interp_rows(centres: np.ndarray, vals: np.ndarray, t: int) -> np.ndarray:
