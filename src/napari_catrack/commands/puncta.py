@@ -130,8 +130,14 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model)
     result = analyse_puncta(rec.green, rec.red, camera, params, model=model)
     out.mkdir(parents=True, exist_ok=True)
+    from napari_catrack import __version__
+    from napari_catrack.io.provenance import inputs_provenance
+
+    inputs = {"recording": args.recording, "camera": args.camera, "model": args.model}
     summary = {
+        "version": __version__,
         "recording": str(args.recording),
+        "inputs": inputs_provenance(None, inputs),  # paths, sizes and SHA-256: which files exactly
         "stats": result.stats,
         "params": params.to_dict(),
         "camera": camera.to_dict(),
@@ -146,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
     if target is not None:
         from napari_catrack.core.puncta.records import record_puncta
 
-        inputs = {"recording": args.recording, "camera": args.camera, "model": args.model}
         target.record(record_puncta, result, inputs=inputs)
         target.save(rec)
     s = result.stats

@@ -41,6 +41,14 @@ def test_cli_writes_the_contract_files(files, capsys):
     assert list(calcium.columns) == ["track_id", "frame", "probability", "event"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"]["pixel_size_nm"] == 108 and summary["camera"]["offset_adu"] == 100
+    # which package and which files exactly (the recording and the camera file, hashed)
+    from napari_catrack import __version__
+    from napari_catrack.io.provenance import file_provenance
+
+    assert summary["version"] == __version__
+    assert summary["inputs"]["recording"]["sha256"] == file_provenance(tmp / "rec.tif")["sha256"]
+    assert summary["inputs"]["camera"]["sha256"] == file_provenance(tmp / "camera.json")["sha256"]
+    assert "model" not in summary["inputs"]
     assert "tracks" in capsys.readouterr().out
 
 
