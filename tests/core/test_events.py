@@ -3,6 +3,7 @@ averages that find planted responses (docs/events.md, "How the ETA test is check
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -137,6 +138,18 @@ def test_events_command_on_a_traces_table(tmp_path, capsys):
     m = sig.merge(truth, on=["neuron_id", "event"])
     assert m[m.kind != "none"].significant.mean() >= 0.7
     assert (tmp_path / "out" / "figures" / "eta.svg").is_file()
+    # a traces CSV has no session to record the run in: params.json says how the tables were made
+    from napari_catrack import __version__
+    from napari_catrack.io.provenance import file_provenance
+
+    facts = json.loads((tmp_path / "out" / "params.json").read_text())
+    assert facts["version"] == __version__ and facts["eta"]["n_shuffles"] == 300
+    assert facts["eta"]["seed"] == 0 and facts["alignment"]["video_fps"] == syn.video_fps
+    assert facts["imaging_frames"] == n
+    for role, name in (("traces", "traces.csv"), ("events", "events.csv"),
+                       ("frame_times", "frames.csv")):  # fmt: skip
+        assert facts["inputs"][role]["sha256"] == file_provenance(tmp_path / name)["sha256"]
+    assert "video" not in facts["inputs"]
     assert "responsive neurons" in capsys.readouterr().err
     rc = main(["events", str(tmp_path / "traces.csv"), "--events", str(tmp_path / "events.csv"),
                "-o", str(tmp_path / "o2")])  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 from napari_catrack.commands._common import OutputFolder, check_outputs, positive_float
 from napari_catrack.core.events.params import EtaParams, EventAlignParams
 
-EVENTS_FILES = ("events.csv", "eta.csv", "eta_significance.csv", "figures/eta.svg")
+EVENTS_FILES = ("events.csv", "eta.csv", "eta_significance.csv", "figures/eta.svg", "params.json")
 
 
 def register(subparsers) -> None:
@@ -20,8 +20,8 @@ def register(subparsers) -> None:
         description="Put behaviour events (time or behaviour-video frame per row) on the imaging "
         "clock (frame rate or recorded frame times, a start offset, dropped frames), then average "
         "every neuron's trace around each kind of event and test the response against circular "
-        "shifts of the trace. Writes DIR/events.csv, DIR/eta.csv, DIR/eta_significance.csv and "
-        "DIR/figures/eta.svg; with a session file, also records the steps in it (docs/events.md).",
+        "shifts of the trace. Writes DIR/events.csv, DIR/eta.csv, DIR/eta_significance.csv, "
+        "DIR/figures/eta.svg and DIR/params.json (settings, version, input files); with a session file, also records the steps in it (docs/events.md).",
     )
     p.add_argument(
         "traces",
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.errors import InputError
     from napari_catrack.figures import save_figure
     from napari_catrack.figures.events import eta_figure
-    from napari_catrack.io.atomic import atomic_write_set
+    from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
     from napari_catrack.io.events import read_events
     from napari_catrack.io.tables import read_table, write_table
     from napari_catrack.session import SESSION_SUFFIX, Session
@@ -193,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         write_table(result.eta, out / "eta.csv")
         write_table(result.significance, out / "eta_significance.csv")
         save_figure(eta_figure(result.eta, result.significance), out / "figures" / "eta.svg")
+        write_text_atomic(out / "params.json", _run_facts(args, align_params, eta_params, imaging))
     if session.path is not None:
         session.save()
     sig = result.significance
@@ -211,3 +212,24 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _run_facts(args, align_params, eta_params, imaging) -> str:
+    """DIR/params.json: the settings, the package version and the input files (path, size,
+    SHA-256), so a table from a traces CSV (no session to record it in) says how it was made."""
+    import json
+
+    from napari_catrack import __version__
+    from napari_catrack.io.provenance import inputs_provenance
+
+    inputs = {"traces": args.traces, "events": args.events, "frame_times": args.frame_times,
+              "video": args.video, "video_times": args.video_times}  # fmt: skip
+    facts = {
+        "version": __version__,
+        "fps": args.fps,
+        "imaging_frames": len(imaging),
+        "alignment": align_params.to_dict(),
+        "eta": eta_params.to_dict(),
+        "inputs": inputs_provenance(None, inputs),
+    }
+    return json.dumps(facts, indent=2, default=float) + "\n"
