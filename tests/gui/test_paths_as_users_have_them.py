@@ -49,3 +49,30 @@ def test_loader_and_export_take_home_spaces_and_umlauts(
     written = list((folder / "Export ä").iterdir())
     assert [p.suffix for p in written] == [".h5"], export.status.text()
     assert not (started_in / "~").exists()  # no folder named "~" where napari was started
+
+
+def test_a_relative_export_folder_is_beside_the_session_not_where_napari_started(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """A relative folder typed into Export was taken from the folder napari was started from,
+    which the user cannot see (data-safety review, left); it now starts at the session file's
+    folder, and the status line names that folder whole."""
+    from tests.gui.helpers import wait_job
+
+    data, started_in = tmp_path / "data", tmp_path / "started here"
+    data.mkdir(), started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    viewer = make_napari_viewer()
+    session = session_for_viewer(viewer)
+    session.path = data / "movie.catrack.h5"
+    session.record("settings", attrs={"fps": 5.0})
+    _, export = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Export (tables, figures, masks, session, NWB)"
+    )
+    export.folder.setText("results")
+    export.select(["session"], {})
+    qtbot.mouseClick(export.export_button, Qt.LeftButton)
+    wait_job(qtbot, export.job, timeout=60000)
+    assert [p.suffix for p in (data / "results").iterdir()] == [".h5"], export.status.text()
+    assert not (started_in / "results").exists()
+    assert f"written to {data / 'results'}" in export.status.text()

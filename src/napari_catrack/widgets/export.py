@@ -200,7 +200,7 @@ class ExportWidget(QWidget):
 
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
-            path = _typed_path(self.metadata.text())
+            path = _typed_path(self.metadata.text(), self._base())
             meta = read_metadata(path) if path else {}
             subject = dict(meta.get("subject") or {})
             if self.subject.text().strip():
@@ -215,6 +215,11 @@ class ExportWidget(QWidget):
             show_warning(f"napari-catrack: {text}")
         return meta
 
+    def _base(self) -> Path | None:
+        """Where a relative path typed into the widget starts: the session file's folder."""
+        path = self.ctx.session.path
+        return Path(path).parent if path is not None else None
+
     def _with_meta_warnings(self, text: str) -> str:
         return "; ".join([text, *(f"warning: {w}" for w in self.meta_warnings)])
 
@@ -225,7 +230,7 @@ class ExportWidget(QWidget):
 
         session = self.ctx.session
         try:
-            folder = _typed_path(self.folder.text())
+            folder = _typed_path(self.folder.text(), self._base())
             if not folder:
                 raise InputError("choose the folder to export into")
             selection = self.selection()
@@ -279,7 +284,7 @@ class ExportWidget(QWidget):
         are kept), not the previous export's files."""
         result = getattr(exc, "result", None)
         if result is None and not isinstance(exc, (Cancelled, InputError)):
-            folder = _typed_path(self.folder.text())
+            folder = _typed_path(self.folder.text(), self._base())
             self.written.setPlainText(
                 f"the export stopped with an error; {folder} may hold files it wrote before"
             )
@@ -344,8 +349,15 @@ class ExportWidget(QWidget):
         return self.job
 
 
-def _typed_path(text: str) -> str:
-    """A path as typed: `~` is the home folder (a shell's habit; it used to make a folder named
-    `~` in the folder napari was started from)."""
+def _typed_path(text: str, base: Path | None = None) -> str:
+    """A path as typed, made absolute: `~` is the home folder (a shell's habit; it used to make a
+    folder named `~` in the folder napari was started from), and a relative path is taken from
+    `base`, the session file's folder (it was taken from wherever napari happened to be started,
+    which the user cannot see), else from the current folder. "" stays ""."""
     text = text.strip()
-    return os.path.expanduser(text) if text.startswith("~") else text
+    if not text:
+        return text
+    path = Path(os.path.expanduser(text))
+    if not path.is_absolute():
+        path = (base if base is not None else Path.cwd()) / path
+    return str(path)
