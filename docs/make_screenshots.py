@@ -19,8 +19,12 @@ PLUGIN = "napari-catrack"
 def _save(viewer: napari.Viewer, name: str) -> None:
     from napari._qt.dialogs.qt_notification import NapariQtNotification
 
+    from napari_catrack.layers import label_axes
+
     for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
         toast.close()  # e.g. the PyQt5 deprecation notice would cover the canvas
+    for layer in viewer.layers:  # the layers this script adds stand in for opened recordings,
+        label_axes(layer)  # which our reader labels t (z) y x
     QApplication.processEvents()
     viewer.screenshot(str(IMAGES / f"{name}.png"), canvas_only=False, flash=False)
     print("wrote", IMAGES / f"{name}.png")
