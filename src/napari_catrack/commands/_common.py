@@ -70,16 +70,16 @@ def warn(command: str, message: str) -> None:
     print(f"catrack {command}: warning: {message}", file=sys.stderr)
 
 
-def progress_printer(what: str):
-    """`progress(done, total, message)` printing every 10 % to stderr (stdout stays clean): a
-    long step (a 20,000-frame behaviour video) says it is alive and how far it got."""
+def progress_printer(what: str, every_percent: int = 10):
+    """`progress(done, total, message)` printing every `every_percent` % to stderr (stdout stays
+    clean): a long step (a 20,000-frame behaviour video) says it is alive and how far it got."""
     last = [-1]
 
     def progress(done: int, total: int, message: str) -> None:
-        tenth = 10 * done // max(total, 1)
-        if tenth != last[0]:
-            last[0] = tenth
-            print(f"{what}: {10 * tenth:3d}% ({message})", file=sys.stderr, flush=True)
+        step = (100 * done // max(total, 1)) // every_percent
+        if step != last[0]:
+            last[0] = step
+            print(f"{what}: {every_percent * step:3d}% ({message})", file=sys.stderr, flush=True)
 
     return progress
 

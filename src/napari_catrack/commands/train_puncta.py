@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from napari_catrack.commands._common import check_outputs
+from napari_catrack.commands._common import check_outputs, progress_printer
 from napari_catrack.core.puncta.params import TrainPunctaParams
 from napari_catrack.errors import InputError
 
@@ -111,14 +111,7 @@ def run(args: argparse.Namespace) -> int:
             rec.green, rec.red, camera, locs, tp.patch, np.random.default_rng(tp.seed + 1),
             n=min(512, 32 * tp.batch_size),
         )  # fmt: skip
-    last = [-1]
-
-    def progress(done: int, total: int, message: str) -> None:
-        pct = 100 * done // max(total, 1)
-        if pct != last[0]:
-            last[0] = pct
-            print(f"[{pct:3d}%] {message}", file=sys.stderr, flush=True)
-
+    progress = progress_printer("catrack train-puncta", every_percent=1)
     net = train_network(
         tp, bootstrap=bootstrap, progress=progress,
         meta={"command": command, "threads": args.threads},
