@@ -226,7 +226,10 @@ def run_demo(
     track_params = TrackParams()
     tracks = track(rec.red, rec.green, seeds, 0, params=track_params)
     tracks[["y", "x"]] = align.map_points(tracks[["y", "x"]].to_numpy(float), shape)
-    write_table(tracks, out / "tracks.csv")  # with `source`, as `catrack track` and export
+    from napari_catrack.io.table_formats import write_step_table
+
+    # with `source`, in `catrack track`'s format: the export writes the same file
+    write_step_table(tracks, out / "tracks.csv", "tracks", "tracks")
     record_tracks(
         session, tracks, track_params, seed_frame=0, alignment=align, inputs={"recording": rec_path}
     )

@@ -33,6 +33,10 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
                  "ensembles/ensemble_members.csv", "behaviour/velocity.csv"):  # fmt: skip
         demo, exported = (pd.read_csv(d / name, nrows=1) for d in (out, tmp_path / "x"))
         assert list(demo.columns) == list(exported.columns), name
+    # and the same files byte for byte (the demo's tracks.csv had full precision, the export's
+    # `catrack track`'s 3 decimals)
+    for name in ("candidates.csv", "tracks.csv", "traces.csv", "transients.csv", "cells.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "x" / name).read_bytes(), name
     assert (tracks.groupby("neuron_id")["frame"].count() == 80).all()
     traces = pd.read_csv(out / "traces.csv")
     assert list(traces.columns[:7]) == [

@@ -145,7 +145,9 @@ def test_events_command_on_a_traces_table(tmp_path, capsys):
     facts = json.loads((tmp_path / "out" / "params.json").read_text())
     assert facts["version"] == __version__ and facts["eta"]["n_shuffles"] == 300
     assert facts["eta"]["seed"] == 0 and facts["alignment"]["video_fps"] == syn.video_fps
-    assert facts["imaging_frames"] == n
+    assert facts["imaging_frames"] == n and facts["frame_times_used"]
+    assert facts["fps_option"] is None  # the rate came from the frame times: said, not null
+    assert facts["fps"] == pytest.approx(1 / np.median(np.diff(syn.frame_times)), rel=1e-5)
     for role, name in (("traces", "traces.csv"), ("events", "events.csv"),
                        ("frame_times", "frames.csv")):  # fmt: skip
         assert facts["inputs"][role]["sha256"] == file_provenance(tmp_path / name)["sha256"]

@@ -226,7 +226,9 @@ def _run_facts(args, align_params, eta_params, imaging) -> str:
               "video": args.video, "video_times": args.video_times}  # fmt: skip
     facts = {
         "version": __version__,
-        "fps": args.fps,
+        "fps_option": args.fps,  # as given (None: from the frame times, the session or time_s)
+        "fps": round(imaging.fps, 6),  # the imaging rate used (its median frame interval)
+        "frame_times_used": bool(args.frame_times),
         "imaging_frames": len(imaging),
         "alignment": align_params.to_dict(),
         "eta": eta_params.to_dict(),
