@@ -307,13 +307,18 @@ class _Skipped(Exception):
 
 
 def open_video(path: str | os.PathLike):
-    """A lazy `RawStack` (T, Y, X) dask array over a video file, for `open_recording`."""
+    """A lazy `RawStack` (T, Y, X) dask array over a video file, for `open_recording`.
+
+    The reader is inlined into each frame's task (`inline_array=True`): with it as one shared
+    graph key, computing one frame of a 20,000-frame video went through the whole graph, 16-56
+    ms a frame where the reader decodes one in 0.6 ms (napari's time slider, a frame at a time)."""
     import dask.array as da
 
     from napari_catrack.io.tiff import RawStack
 
     reader = VideoReader(path)
     data = da.from_array(reader, chunks=(1, *reader.shape[1:]), asarray=False, fancy=False,
+                         inline_array=True,
                          name=f"video-{Path(path).name}-{os.path.getmtime(path)}")  # fmt: skip
     meta = {"format": f"video ({reader.codec})", "shape": reader.shape, "dtype": str(reader.dtype),
             "notes": list(reader.notes), "undecodable": reader.undecodable}  # fmt: skip
