@@ -16,11 +16,24 @@ pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
 
 
+def _export_session_to(viewer, qtbot, typed_folder: str):
+    """Dock Export, type `typed_folder` as a user would, tick the session file, click Export and
+    wait; returns the widget."""
+    from tests.gui.helpers import wait_job
+
+    _, export = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Export (tables, figures, masks, session, NWB)"
+    )
+    export.folder.setText(typed_folder)
+    export.select(["session"], {})
+    qtbot.mouseClick(export.export_button, Qt.LeftButton)
+    wait_job(qtbot, export.job, timeout=60000)
+    return export
+
+
 def test_loader_and_export_take_home_spaces_and_umlauts(
     make_napari_viewer, qtbot, tmp_path, monkeypatch
 ):
-    from tests.gui.helpers import wait_job
-
     home, started_in = tmp_path / "home", tmp_path / "started here"
     folder = home / "Messungen" / "Wurm ä 1"
     folder.mkdir(parents=True), started_in.mkdir()
@@ -39,13 +52,7 @@ def test_loader_and_export_take_home_spaces_and_umlauts(
     session.record("settings", attrs={"fps": 5.0})  # autosaves beside the recording
     assert Session.load(session.path)["settings"].attrs["fps"] == 5.0
 
-    _, export = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Export (tables, figures, masks, session, NWB)"
-    )
-    export.folder.setText("~/Messungen/Wurm ä 1/Export ä")
-    export.select(["session"], {})
-    qtbot.mouseClick(export.export_button, Qt.LeftButton)
-    wait_job(qtbot, export.job, timeout=60000)
+    export = _export_session_to(viewer, qtbot, "~/Messungen/Wurm ä 1/Export ä")
     written = list((folder / "Export ä").iterdir())
     assert [p.suffix for p in written] == [".h5"], export.status.text()
     assert not (started_in / "~").exists()  # no folder named "~" where napari was started
@@ -57,8 +64,6 @@ def test_a_relative_export_folder_is_beside_the_session_not_where_napari_started
     """A relative folder typed into Export was taken from the folder napari was started from,
     which the user cannot see (data-safety review, left); it now starts at the session file's
     folder, and the status line names that folder whole."""
-    from tests.gui.helpers import wait_job
-
     data, started_in = tmp_path / "data", tmp_path / "started here"
     data.mkdir(), started_in.mkdir()
     monkeypatch.chdir(started_in)
@@ -66,13 +71,7 @@ def test_a_relative_export_folder_is_beside_the_session_not_where_napari_started
     session = session_for_viewer(viewer)
     session.path = data / "movie.catrack.h5"
     session.record("settings", attrs={"fps": 5.0})
-    _, export = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Export (tables, figures, masks, session, NWB)"
-    )
-    export.folder.setText("results")
-    export.select(["session"], {})
-    qtbot.mouseClick(export.export_button, Qt.LeftButton)
-    wait_job(qtbot, export.job, timeout=60000)
+    export = _export_session_to(viewer, qtbot, "results")
     assert [p.suffix for p in (data / "results").iterdir()] == [".h5"], export.status.text()
     assert not (started_in / "results").exists()
     assert f"written to {data / 'results'}" in export.status.text()
