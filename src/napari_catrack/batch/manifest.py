@@ -59,6 +59,9 @@ class RecordingSpec:
     seed_frame: int | None = None  # None: the seeds file's frame column, else 0
     no_align: bool = False
     export: tuple[str, ...] = ("tables",)
+    # `--params-from SESSION`: {"session": path, "file": its provenance, "steps": {step: values
+    # taken from it}, "overridden": {step: {name: (session's, manifest's)}}}; empty without it
+    params_from: dict[str, Any] = field(default_factory=dict)
 
     def step_params(self, step: str):
         """The step's parameter object (defaults + the manifest's values), or None."""
@@ -213,19 +216,28 @@ def _stem(path: Path) -> str:
     return path.stem if path.suffix else name
 
 
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """Parse and check a manifest; every problem is one `InputError` line naming the recording."""
+def read_manifest(path: str | os.PathLike, session: Any = None) -> Manifest:
+    """Parse and check a manifest; every problem is one `InputError` line naming the recording.
+    `session` (`from_session.SessionParams`): values under the manifest's own (`parse_manifest`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
-    return parse_manifest(_load(path), path.parent, path.name, source=path)
+    return parse_manifest(_load(path), path.parent, path.name, source=path, session=session)
 
 
 def parse_manifest(
-    data: Any, base: str | os.PathLike, label: str = "manifest", source: Path | None = None
+    data: Any,
+    base: str | os.PathLike,
+    label: str = "manifest",
+    source: Path | None = None,
+    session: Any = None,
 ) -> Manifest:
     """Check a manifest given as a dict (the parsed file); relative paths are relative to `base`,
     messages start with `label` (the file's name). Nothing is written.
+
+    `session` (`from_session.SessionParams`, `catrack batch --params-from`): its values are the
+    defaults of the steps each recording runs, under the manifest's `defaults.params` and the
+    recording's `params`; each spec's `params_from` says which were taken and which overridden.
 
     Every problem of every recording is found in one pass and raised as one `InputError`, a
     line per problem: a manifest with two wrong names takes one run to fix, not two.
@@ -261,7 +273,7 @@ def parse_manifest(
     except InputError as exc:
         raise _all([*problems, str(exc)]) from None
     for entry, rec_path, name in zip(entries, paths, names):
-        spec = _recording(entry, rec_path, name, base, f"{path.name}: {name}", problems)
+        spec = _recording(entry, rec_path, name, base, f"{path.name}: {name}", problems, session)
         if spec is not None:
             specs.append(spec)
     unused = _defaults_params_unused(defaults, entries)
@@ -301,7 +313,13 @@ def _all(problems: list[str]) -> InputError:
 
 
 def _recording(
-    entry: dict[str, Any], rec_path: Path, name: str, base: Path, where: str, problems: list[str]
+    entry: dict[str, Any],
+    rec_path: Path,
+    name: str,
+    base: Path,
+    where: str,
+    problems: list[str],
+    session: Any = None,
 ) -> RecordingSpec | None:
     """One recording's spec, its problems appended to `problems` (None when it cannot be built)."""
     from napari_catrack.batch.steps import STEPS
@@ -331,12 +349,29 @@ def _recording(
     export = [export] if isinstance(export, str) else list(export)
     if set(export) - set(EXPORTS):
         found.append(f"{where}: export must list some of {', '.join(EXPORTS)}")
-    values = {}
+    values: dict[str, dict[str, Any]] = {}
+    taken: dict[str, dict[str, Any]] = {}  # the session's values in force (none overridden)
+    overridden: dict[str, dict[str, Any]] = {}
     for step in (s for s in steps if s in STEPS):
         try:
-            values[step] = _field_names(STEPS[step].params, params.get(step))
+            own = _field_names(STEPS[step].params, params.get(step))
         except InputError as exc:
             found.append(f"{where}: {step} parameters: {exc}")
+            continue
+        recorded = dict(session.values.get(step, {})) if session is not None else {}
+        values[step] = {**recorded, **own}
+        if kept := {k: v for k, v in recorded.items() if k not in own}:
+            taken[step] = kept
+        if over := {k: (v, own[k]) for k, v in recorded.items() if k in own and own[k] != v}:
+            overridden[step] = over
+    params_from = {}
+    if session is not None:
+        params_from = {
+            "session": str(session.path),
+            "file": dict(session.file),
+            "steps": taken,
+            "overridden": overridden,
+        }
     spec = RecordingSpec(  # absolute paths: workers and sessions need no working folder
         name=name,
         path=_absolute(rec_path),
@@ -347,6 +382,7 @@ def _recording(
         seed_frame=_whole(entry.get("seed_frame")),
         no_align=_flag(entry.get("no_align"), f"{where}: no_align", found),
         export=tuple(export),
+        params_from=params_from,
     )
     for step in values:  # parameter names and values, now rather than mid-batch
         try:

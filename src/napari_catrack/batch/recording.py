@@ -215,12 +215,10 @@ def run_recording(
                     )
                     continue
                 seconds = time.perf_counter() - start
-                done[step] = {
-                    "key": key,
-                    "status": status,
-                    "message": message,
-                    "seconds": round(seconds, 3),
-                }
+                done[step] = {"key": key, "status": status, "seconds": round(seconds, 3)}
+                if status == "done":  # the report and the session say what the session gave
+                    message += _note_params_from(spec, step, session, done[step])
+                done[step]["message"] = message
                 session.record(BATCH_STEP, attrs=done, save=False)
                 session.save()  # a killed worker loses at most the step that was running
                 row(step, status, seconds, message)
@@ -229,6 +227,32 @@ def run_recording(
     finally:
         ctx.close()
     return rows
+
+
+def _note_params_from(spec: Any, step: str, session: Any, done: dict[str, Any]) -> str:
+    """Where the step's values came from, when some came from `--params-from SESSION`: the
+    session file (its SHA-256) among the step record's `inputs` (`catrack info` shows it), in
+    the `batch` step the values taken and those the manifest overrode; returns what the report
+    row's message adds ("" when the session gave nothing)."""
+    used = spec.params_from or {}
+    taken = (used.get("steps") or {}).get(step)
+    over = (used.get("overridden") or {}).get(step)
+    if not (taken or over):
+        return ""
+    done["params_from"] = {
+        "session": used["session"],
+        "values": taken or {},
+        "overridden_by_manifest": {k: {"session": s, "manifest": m} for k, (s, m) in (over or {}).items()},
+    }  # fmt: skip
+    record = session.steps.get(STEPS[step].session_step)
+    if taken and record is not None:
+        inputs = dict(record.attrs.get("inputs") or {})
+        inputs["params_from"] = dict(used.get("file") or {"path": used["session"]})
+        record.attrs["inputs"] = inputs
+    name = Path(used["session"]).name
+    parts = [f"parameters from {name}: {', '.join(taken)}"] if taken else []
+    parts += [f"the manifest's {', '.join(over)} over {name}'s"] if over else []
+    return " (" + "; ".join(parts) + ")"
 
 
 def _export(spec: Any, session: Any, folder: Path, row: Callable) -> None:

@@ -8,6 +8,7 @@ session, the alignment in force, the frame rate). A step that does not apply to 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -395,6 +396,50 @@ STEPS: dict[str, BatchStep] = {
 """Every step a manifest can name, in the order an analysis runs them."""
 
 
+# What the record functions store beside a step's parameters: facts of the run (the frame rate,
+# the alignment used, counts), never a parameter. A recorded name that is neither one of these nor
+# a field of the step's parameters is a parameter an older version had (`recorded_params`).
+RECORDED_FACTS: dict[str, frozenset[str]] = {
+    "align": frozenset({"file", "estimate", "estimate_info", "green_layer", "red_layer"}),
+    "detect": frozenset({"frame", "channel", "project"}),
+    "track": frozenset({"seed_frame", "alignment", "step", "n_manual", "corrections"}),
+    "traces": frozenset(
+        {"fps", "alignment", "cleaning", "cleaning_params", "alignment_source", "points_layer"}
+    ),
+    "transients": frozenset({"fps"}),
+    "ensembles": frozenset(
+        {
+            "fps",
+            "bin_frames",
+            "n_bins",
+            "n_frames",
+            "n_neurons",
+            "n_input_events",
+            "seed_used",
+            "cut_rule",
+            "version",
+            "threshold",
+        }
+    ),
+}
+
+
+def recorded_params(step: str, recorded: dict[str, Any] | None) -> tuple[dict, dict]:
+    """What batch step `step` was run with, from its session record's `params`: the values that
+    differ from the defaults (field names), and the recorded values that are no parameter of this
+    version (`RECORDED_FACTS` left out), which the caller reports rather than fails on.
+
+    Raises `InputError` when a recorded value is not valid in this version (a bound changed)."""
+    info = STEPS[step]
+    recorded = dict(recorded or {})
+    if step == "sources":  # {"sources": extraction values, "evaluation": ...} or {"import": ...}
+        recorded = dict(recorded.get("sources") or {})
+    fields = {f.name for f in dataclasses.fields(info.params)}
+    facts = RECORDED_FACTS.get(step, frozenset())
+    unknown = {k: v for k, v in recorded.items() if k not in fields and k not in facts}
+    return info.params.from_dict(recorded).changed(), unknown
+
+
 def session_params(session, steps: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Per batch step, the values this session ran it with that differ from the defaults."""
     out = {}
@@ -402,8 +447,7 @@ def session_params(session, steps: Iterable[str]) -> dict[str, dict[str, Any]]:
         info = STEPS[name]
         if info.params is None or info.session_step not in session:
             continue
-        recorded = info.params.from_dict(session[info.session_step].params)
-        changed = recorded.changed()
+        changed, _ = recorded_params(name, session[info.session_step].params)
         if changed:
             out[name] = changed
     return out

@@ -46,6 +46,14 @@ def register(subparsers) -> None:
         metavar="N",
         help="times a recording whose worker died is retried (default 0)",
     )
+    p.add_argument(
+        "--params-from",
+        default=None,
+        metavar="SESSION",
+        help="a session file (*.catrack.h5) whose steps' parameters that differ from the "
+        "defaults become the batch's defaults (the manifest's own params win): settings tuned "
+        "on one recording for all (docs/batch.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -54,10 +62,27 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.batch.manifest import read_manifest
     from napari_catrack.batch.runner import check_batch_output, failure_lines, run_batch
 
-    manifest = read_manifest(args.manifest)
-    check_batch_output(manifest, args.output)
     say = lambda line: print(f"catrack batch: {line}", file=sys.stderr)  # noqa: E731
+    session = None
+    if args.params_from:
+        from napari_catrack.batch.from_session import read_session_params
+
+        session = read_session_params(args.params_from)
+    manifest = read_manifest(args.manifest, session=session)
+    check_batch_output(manifest, args.output)
     say(f"{len(manifest.recordings)} recordings from {args.manifest} -> {args.output}")
+    if session is not None:
+        from napari_catrack.batch.from_session import override_lines
+
+        run = {s for r in manifest.recordings for s in r.steps}
+        for line in (*session.lines(run), *override_lines(manifest)):
+            say(line)
+        own = _own_session(manifest, args.output, session.path)
+        if own is not None:
+            say(
+                f"warning: {session.path.name} is {own}'s session of this batch: its steps "
+                "whose parameters change are recomputed into it (hand edits in them replaced)"
+            )
     try:
         import rich  # noqa: F401  (the progress bar; plain lines without it)
     except ImportError:
@@ -90,3 +115,20 @@ def run(args: argparse.Namespace) -> int:
     for line in failure_lines(result.report):
         say(line)
     return 1 if result.failed else 0
+
+
+def _own_session(manifest, output: str, session) -> str | None:
+    """The recording whose batch session (`DIR/<name>/session.catrack.h5`) `session` is."""
+    import os
+    from pathlib import Path
+
+    from napari_catrack.batch.recording import SESSION_NAME
+
+    for spec in manifest.recordings:
+        theirs = Path(output) / spec.name / SESSION_NAME
+        try:
+            if theirs.is_file() and os.path.samefile(theirs, session):
+                return spec.name
+        except OSError:
+            continue
+    return None

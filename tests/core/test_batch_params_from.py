@@ -1,0 +1,216 @@
+"""Settings tuned on one recording for all: `catrack batch --params-from SESSION` and
+`catrack info SESSION --params` (docs/batch.md, "Settings tuned on one recording")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from napari_catrack.batch.manifest import read_manifest
+from napari_catrack.batch.recording import REPORT_COLUMNS, run_recording
+from napari_catrack.cli import main
+from napari_catrack.core.signals.params import TracesParams
+from napari_catrack.core.tracking.params import DetectParams, TrackParams
+from napari_catrack.core.transients.params import TransientParams
+from napari_catrack.session import Session
+from napari_catrack.synthetic.batch import write_batch_folder
+
+STEPS = ("detect", "track", "traces")
+# values that are not the defaults, whatever the defaults are
+THRESHOLD = DetectParams().threshold + 0.5
+MIN_AREA = DetectParams().min_area - 2
+GATE = TrackParams().gate + 1.0
+K = TransientParams().k + 0.5
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("params_from")
+    write_batch_folder(folder, 2, n_frames=12, shape=(48, 48), n_neurons=2, steps=STEPS,
+                       extra={"no_align": True})  # fmt: skip
+    return folder
+
+
+def _tuned(path: Path, *, neurons: bool = True, old: dict | None = None) -> Path:
+    """A session as napari leaves it after tuning: facts recorded beside the parameters."""
+    session = Session(path, autosave=False)
+    if neurons:
+        detect = DetectParams(threshold=THRESHOLD, min_area=MIN_AREA).to_dict()
+        session.record("neurons", params={**detect, "frame": 0, "channel": "red"})
+    track = {**TrackParams(gate=GATE).to_dict(), "seed_frame": 0, "alignment": None}
+    session.record("tracks", params={**track, **(old or {})})
+    session.record("traces", params={**TracesParams().to_dict(), "fps": 10.0})  # defaults
+    session.save()
+    return path
+
+
+def _in_process(manifest, output, **_):
+    """`run_batch` without a cluster: each spec goes through pickle as to a dask worker."""
+    from napari_catrack.batch.runner import BatchResult
+
+    rows = [
+        row
+        for spec in manifest.recordings
+        for row in run_recording(pickle.loads(pickle.dumps(spec)), output)
+    ]
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    report.to_csv(Path(output) / "report.csv", index=False)
+    return BatchResult(Path(output), report)
+
+
+@pytest.fixture
+def batch(monkeypatch, capsys):
+    """`catrack batch ARGS --no-progress` run in this process: (exit code, stderr)."""
+    from napari_catrack.batch import runner
+
+    monkeypatch.setattr(runner, "run_batch", _in_process)
+
+    def run(*args) -> tuple[int, str]:
+        code = main(["batch", *map(str, args), "--no-progress"])
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def _recorded(out: Path, name: str, step: str) -> dict:
+    return Session.load(out / name / "session.catrack.h5")[step].params
+
+
+def test_session_values_reach_the_steps_under_the_manifests_own(tmp_path, folder, batch):
+    """manifest recording > manifest defaults > session > defaults, said on the terminal, kept in
+    each recording's session (step inputs, the batch step) and in report.csv."""
+    import yaml
+
+    tuned = _tuned(tmp_path / "tuned.catrack.h5")
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
+    manifest["defaults"]["params"] = {"detect": {"min_area": MIN_AREA + 1}}
+    manifest["recordings"][1]["params"] = {"track": {"gate": GATE + 2}}
+    for rec in manifest["recordings"]:  # the manifest is written elsewhere: absolute paths
+        for key in ("path", "seeds"):
+            rec[key] = str(folder / rec[key])
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(manifest))
+    out = tmp_path / "out"
+
+    code, err = batch(tmp_path / "m.yaml", "-o", out, "--params-from", tuned)
+    assert code == 0, err
+    assert f"parameters from tuned.catrack.h5: detect: threshold={THRESHOLD}, min_area={MIN_AREA}" in err
+    assert f"parameters from tuned.catrack.h5: track: gate={GATE}" in err
+    assert "parameters from tuned.catrack.h5: traces: the defaults (none changed)" in err
+    assert (f"the manifest overrides the session's detect min_area={MIN_AREA}: {MIN_AREA + 1} "
+            "for every recording") in err  # fmt: skip
+    assert f"the manifest overrides the session's track gate={GATE}: {GATE + 2} for rec01" in err
+    assert "left out" not in err and "keeps its defaults" not in err
+
+    for name, gate in (("rec00", GATE), ("rec01", GATE + 2)):
+        detect = _recorded(out, name, "neurons")
+        assert (detect["threshold"], detect["min_area"]) == (THRESHOLD, MIN_AREA + 1)
+        assert detect["sigma"] == DetectParams().sigma  # neither gave it: the default
+        assert _recorded(out, name, "tracks")["gate"] == gate
+
+    # where they came from: the session file (SHA-256) among the inputs, as `catrack info` shows
+    shown = Session.read_provenance(out / "rec00" / "session.catrack.h5")["steps"]
+    sha = hashlib.sha256(tuned.read_bytes()).hexdigest()
+    assert shown["neurons"]["inputs"]["params_from"]["sha256"] == sha
+    assert shown["tracks"]["inputs"]["params_from"]["sha256"] == sha
+    assert "params_from" not in shown["traces"]["inputs"]  # nothing taken for it
+    rec01 = Session.load(out / "rec01" / "session.catrack.h5")
+    assert "params_from" not in rec01["tracks"].attrs["inputs"]  # its gate is the manifest's
+    said = rec01["batch"].attrs
+    assert said["detect"]["params_from"]["values"] == {"threshold": THRESHOLD}
+    assert said["detect"]["params_from"]["overridden_by_manifest"] == {
+        "min_area": {"session": MIN_AREA, "manifest": MIN_AREA + 1}
+    }
+    assert said["track"]["params_from"]["values"] == {}
+    report = pd.read_csv(out / "report.csv").set_index(["recording", "step"])
+    assert "(parameters from tuned.catrack.h5: gate)" in report.loc[("rec00", "track"), "message"]
+    assert "manifest's gate over tuned.catrack.h5's" in report.loc[("rec01", "track"), "message"]
+
+    # the same values again: nothing reruns; without the session the steps it changed rerun
+    code, _ = batch(tmp_path / "m.yaml", "-o", out, "--params-from", tuned)
+    assert set(pd.read_csv(out / "report.csv").query("step != 'export'").status) == {"up to date"}
+    code, _ = batch(tmp_path / "m.yaml", "-o", out)
+    again = pd.read_csv(out / "report.csv").set_index(["recording", "step"]).status
+    assert again[("rec00", "detect")] == "done" and again[("rec00", "track")] == "done"
+    assert _recorded(out, "rec00", "tracks")["gate"] == TrackParams().gate
+
+
+def test_a_step_the_session_lacks_keeps_its_defaults_and_an_old_parameter_is_left_out(
+    tmp_path, folder, batch
+):
+    tuned = _tuned(tmp_path / "old.catrack.h5", neurons=False, old={"gate_px_v0": 3})
+    out = tmp_path / "out"
+    code, err = batch(folder / "manifest.yaml", "-o", out, "--params-from", tuned)
+    assert code == 0, err
+    assert "old.catrack.h5 has no neurons step: detect keeps its defaults" in err
+    lines = [line for line in err.splitlines() if "gate_px_v0" in line]
+    assert len(lines) == 1 and "is no track parameter of this version: left out" in lines[0]
+    assert "seed_frame" not in err  # a fact recorded beside the parameters, not one of them
+    assert _recorded(out, "rec00", "neurons")["threshold"] == DetectParams().threshold
+    assert _recorded(out, "rec00", "tracks")["gate"] == GATE
+    assert "gate_px_v0" not in _recorded(out, "rec00", "tracks")
+
+
+def test_a_file_that_is_no_session_is_one_line_before_anything_runs(tmp_path, folder, batch):
+    damaged = tmp_path / "damaged.catrack.h5"
+    damaged.write_bytes(b"not hdf5 at all" * 100)
+    for given, expected in (
+        (folder / "rec00.tif", "rec00.tif is not a napari-catrack session (*.catrack.h5)"),
+        (damaged, "damaged.catrack.h5 is damaged: it is not a readable napari-catrack session"),
+        (tmp_path / "gone.catrack.h5", "session file not found"),
+        (tmp_path, "is a folder, not a session file"),
+    ):
+        code, err = batch(folder / "manifest.yaml", "-o", tmp_path / "out", "--params-from", given)
+        assert code == 2 and expected in err, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "out").exists()
+
+
+def test_info_params_prints_a_block_a_manifest_takes_as_written(tmp_path, folder, capsys):
+    """What `catrack info SESSION --params` prints, pasted under a manifest's recordings, gives
+    each step the session's values (and the manifest reader takes every line of it)."""
+    tuned = _tuned(tmp_path / "tuned.catrack.h5", old={"gate_px_v0": 3})
+    session = Session.load(tuned)
+    session.record("transients", params={**TransientParams(k=K).to_dict(), "fps": 10.0})
+    session.save()
+    assert main(["info", str(tuned), "--params"]) == 0
+    printed = capsys.readouterr()
+    assert "gate_px_v0" in printed.err and "gate_px_v0" not in printed.out
+    recordings = f"recordings:\n  - {{path: {folder / 'rec00.tif'}}}\n"
+    steps = "  steps: [detect, track, traces, transients]\n"
+    block = printed.out.replace("defaults:\n", "defaults:\n" + steps)
+    (tmp_path / "m.yaml").write_text(block + recordings)
+    spec = read_manifest(tmp_path / "m.yaml").recordings[0]
+    assert spec.step_params("detect").changed() == {"threshold": THRESHOLD, "min_area": MIN_AREA}
+    assert spec.step_params("track").changed() == {"gate": GATE}
+    assert spec.step_params("transients").changed() == {"k": K}
+    assert spec.step_params("traces").changed() == {}
+
+    assert main(["info", str(folder / "rec00.tif"), "--params"]) == 2
+    assert "not a napari-catrack session" in capsys.readouterr().err
+
+
+def test_a_batchs_own_session_gives_back_its_values_with_nothing_left_out(tmp_path, folder):
+    """Every fact the batch's steps record beside their parameters is known as one: a session
+    written by a batch, read with --params-from, takes its values and drops nothing."""
+    from dataclasses import replace
+
+    from napari_catrack.batch.from_session import read_session_params
+
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    spec = replace(
+        spec,
+        steps=(*STEPS, "transients"),
+        params={"track": {"gate": GATE}, "transients": {"k": K}},
+    )
+    rows = run_recording(spec, tmp_path)
+    assert {r["status"] for r in rows} == {"done"}, rows
+    found = read_session_params(tmp_path / "rec00" / "session.catrack.h5")
+    assert found.unknown == {}
+    assert found.values == {"track": {"gate": GATE}, "transients": {"k": K}}
+    assert set(found.as_default) == {"detect", "traces"}
+    assert json.loads(json.dumps(found.file))["sha256"]
