@@ -98,7 +98,10 @@ def test_session_values_reach_the_steps_under_the_manifests_own(tmp_path, folder
 
     code, err = batch(tmp_path / "m.yaml", "-o", out, "--params-from", tuned)
     assert code == 0, err
-    assert f"parameters from tuned.catrack.h5: detect: threshold={THRESHOLD}, min_area={MIN_AREA}" in err
+    assert (
+        f"parameters from tuned.catrack.h5: detect: threshold={THRESHOLD}, min_area={MIN_AREA}"
+        in err
+    )
     assert f"parameters from tuned.catrack.h5: track: gate={GATE}" in err
     assert "parameters from tuned.catrack.h5: traces: the defaults (none changed)" in err
     assert (f"the manifest overrides the session's detect min_area={MIN_AREA}: {MIN_AREA + 1} "
