@@ -217,3 +217,26 @@ def test_a_batchs_own_session_gives_back_its_values_with_nothing_left_out(tmp_pa
     assert found.values == {"track": {"gate": GATE}, "transients": {"k": K}}
     assert set(found.as_default) == {"detect", "traces"}
     assert json.loads(json.dumps(found.file))["sha256"]
+
+
+def test_extracted_sources_give_their_values_and_imported_ones_none(tmp_path):
+    """The sources step records {"sources": values, "evaluation": ...}: its values were never
+    taken (the Batch widget's "use this session's parameters" neither), imported cells have none."""
+    from napari_catrack.batch.from_session import read_session_params
+    from napari_catrack.batch.steps import session_params
+    from napari_catrack.core.sources.params import SourcesParams
+
+    radius = SourcesParams().cell_radius_px + 1.0
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    made = SourcesParams(cell_radius_px=radius).to_dict()
+    session.record("sources", params={"sources": made, "evaluation": {"min_snr": 2.0}})
+    session.save()
+    assert session_params(session, ["sources"]) == {"sources": {"cell_radius_px": radius}}
+    assert read_session_params(session.path).values == {"sources": {"cell_radius_px": radius}}
+    session.record("sources", params={"import": {"tool": "suite2p", "fps": 30.0}})
+    session.save()
+    found = read_session_params(session.path, ["sources"])
+    assert found.values == {} and found.unknown == {}
+    assert found.lines() == [
+        "s.catrack.h5 has imported sources, not extracted ones: sources keeps its defaults"
+    ]
