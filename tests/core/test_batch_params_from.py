@@ -37,14 +37,19 @@ def folder(tmp_path_factory):
 
 
 def _tuned(path: Path, *, neurons: bool = True, old: dict | None = None) -> Path:
-    """A session as napari leaves it after tuning: facts recorded beside the parameters."""
+    """A session as napari leaves it after tuning: with the facts the widgets record beside the
+    parameters (none of them is a parameter, none is said to be an old one)."""
     session = Session(path, autosave=False)
     if neurons:
         detect = DetectParams(threshold=THRESHOLD, min_area=MIN_AREA).to_dict()
-        session.record("neurons", params={**detect, "frame": 0, "channel": "red"})
+        facts = {"frame": 0, "channel": "red", "image": "max", "frames": [0, 11]}
+        session.record("neurons", params={**detect, **facts})
     track = {**TrackParams(gate=GATE).to_dict(), "seed_frame": 0, "alignment": None}
+    track.update(step="re-track", n_manual=2)
     session.record("tracks", params={**track, **(old or {})})
-    session.record("traces", params={**TracesParams().to_dict(), "fps": 10.0})  # defaults
+    traces = {**TracesParams().to_dict(), "fps": 10.0, "alignment": None}  # the defaults
+    traces.update(alignment_source="estimate", points_layer="tracks")
+    session.record("traces", params=traces)
     session.save()
     return path
 

@@ -401,7 +401,7 @@ STEPS: dict[str, BatchStep] = {
 # a field of the step's parameters is a parameter an older version had (`recorded_params`).
 RECORDED_FACTS: dict[str, frozenset[str]] = {
     "align": frozenset({"file", "estimate", "estimate_info", "green_layer", "red_layer"}),
-    "detect": frozenset({"frame", "channel", "project"}),
+    "detect": frozenset({"frame", "channel", "project", "image", "frames"}),
     "track": frozenset({"seed_frame", "alignment", "step", "n_manual", "corrections"}),
     "traces": frozenset(
         {"fps", "alignment", "cleaning", "cleaning_params", "alignment_source", "points_layer"}
