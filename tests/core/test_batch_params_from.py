@@ -245,3 +245,24 @@ def test_extracted_sources_give_their_values_and_imported_ones_none(tmp_path):
     assert found.lines() == [
         "s.catrack.h5 has imported sources, not extracted ones: sources keeps its defaults"
     ]
+
+
+def test_an_ensembles_record_gives_its_values_and_drops_none_of_its_facts(tmp_path):
+    """The ensembles step records counts and rates beside its parameters (`n_bins`, `seed_used`,
+    ...): none of them is taken for an old parameter."""
+    from napari_catrack.batch.from_session import read_session_params
+    from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.core.ensembles.params import EnsembleParams
+    from napari_catrack.core.ensembles.records import record_ensembles
+    from napari_catrack.synthetic.rasters import planted_ensembles
+
+    shuffles = EnsembleParams().n_shuffles // 2
+    planted = planted_ensembles(n_neurons=30, n_frames=600, n_ensembles=2, ensemble_size=6, seed=2)
+    trains = trains_from_table(planted.events, n_frames=planted.n_frames)
+    result = find_ensembles(trains, planted.fps, n_shuffles=shuffles, seed=1)
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_ensembles(session, result, save=False)
+    session.save()
+    found = read_session_params(session.path, ["ensembles"])
+    assert found.unknown == {}
+    assert found.values == {"ensembles": {"n_shuffles": shuffles, "seed": 1}}

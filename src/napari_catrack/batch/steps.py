@@ -419,6 +419,7 @@ RECORDED_FACTS: dict[str, frozenset[str]] = {
             "cut_rule",
             "version",
             "threshold",
+            "cut",
         }
     ),
 }
