@@ -252,6 +252,8 @@ class Session:
         try:
             with _reading(path):
                 session = cls(path)
+                # the file read is the one noted (a writer replacing it since `open` is seen)
+                session._seen = (path, _fd_stamp(f) or session._seen[1])
                 if lazy_arrays and _can_keep_open():
                     source = _ArraySource(path, f)
                     session._sources.append(source)
@@ -494,6 +496,15 @@ def _can_keep_open() -> bool:
     return os.name != "nt"
 
 
+def _fd_stamp(f: h5py.File) -> tuple[int, ...] | None:
+    """(size, mtime_ns, inode) of the file an open h5py file reads (`_stamp_or_none` of it)."""
+    try:
+        st = os.fstat(f.id.get_vfd_handle())
+    except (OSError, ValueError, TypeError, NotImplementedError):
+        return None  # no file descriptor to ask (another HDF5 driver): nothing to compare
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def _close_quietly(f: h5py.File) -> None:
     with contextlib.suppress(Exception):
         f.close()
@@ -511,15 +522,8 @@ class _ArraySource:
 
     def __init__(self, path: Path, f: h5py.File) -> None:
         self.path, self.file = path, f
-        self.stamp = self._fstat()
+        self.stamp = _fd_stamp(f)
         self._finalizer = weakref.finalize(self, _close_quietly, f)
-
-    def _fstat(self) -> tuple[int, ...] | None:
-        try:
-            st = os.fstat(self.file.id.get_vfd_handle())
-        except (OSError, ValueError, TypeError, NotImplementedError):
-            return None  # no file descriptor to ask (another HDF5 driver): nothing to compare
-        return st.st_size, st.st_mtime_ns, st.st_ino
 
     def dataset(self, key: str) -> h5py.Dataset:
         """The dataset `key`, after checking the file is still the one loaded."""
@@ -528,7 +532,7 @@ class _ArraySource:
                 f"{self.path.name}: this session was closed before its array {key} was read; "
                 "load the session again"
             )
-        if self._fstat() != self.stamp:
+        if _fd_stamp(self.file) != self.stamp:
             raise InputError(
                 f"{self.path.name} was rewritten in place by another program while this session "
                 f"had it open (its array {key} is read when used): nothing was read or saved; "

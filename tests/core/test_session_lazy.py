@@ -136,6 +136,7 @@ def test_changing_one_array_and_adding_a_step_then_saving(tmp_path):
     s["tracks"].arrays["weights2"] = weights * 2
     s.record("velocity", tables={"velocity": pd.DataFrame({"v": [1.0, 2.0]})}, save=False)
     s.save()
+    s.save()  # again: the unread masks come from the file as loaded, replaced by the first save
     s.close()
     back = Session.load(path)
     np.testing.assert_array_equal(back["segmentation"].arrays["painted_3"], np.ones((4, 4)))
@@ -316,3 +317,34 @@ def test_session_target_records_into_a_file_saved_meanwhile(tmp_path):
     assert set(back.steps) == {"segmentation", "tracks", "settings", "velocity"}
     np.testing.assert_array_equal(back["segmentation"].arrays["masks"], _masks()[:7])
     assert not list(tmp_path.glob("worm-2*"))
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_writer_replacing_the_file_while_it_is_opened_is_seen(tmp_path, monkeypatch, lazy):
+    """The file is noted as the one actually read (its open descriptor), not what the path names
+    a moment later: a writer's save landing between the two is not overwritten by our save."""
+    from napari_catrack import session as session_module
+
+    path = tmp_path / "movie.catrack.h5"
+    _session(path)
+    theirs = Session.load(path)
+    theirs.record("settings", attrs={"fps": 5.0}, save=False)
+    opened = session_module._open_session_file
+
+    def open_then_replaced(p):
+        f = opened(p)
+        theirs.save_copy(path)  # another writer's os.replace, right after our open
+        return f
+
+    monkeypatch.setattr(session_module, "_open_session_file", open_then_replaced)
+    mine = Session.load(path, lazy_arrays=lazy)
+    monkeypatch.undo()
+    assert "settings" not in mine.steps  # we read the file as it was
+    mine.record("velocity", tables={"velocity": pd.DataFrame({"v": [1.0]})}, save=False)
+    with pytest.warns(SessionFileChanged, match="movie-2"):
+        mine.save()
+    mine.close()
+    assert set(Session.load(path).steps) == {"segmentation", "tracks", "settings"}
+    beside = Session.load(tmp_path / "movie-2.catrack.h5")
+    assert set(beside.steps) == {"segmentation", "tracks", "velocity"}
+    np.testing.assert_array_equal(beside["segmentation"].arrays["masks"], _masks())
