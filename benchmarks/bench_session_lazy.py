@@ -42,7 +42,8 @@ def make(folder: Path, frames: int = 5000, size: int = 256, rough: bool = False)
         v = -(yy - cy) * np.sin(a) + (xx - cx) * np.cos(a)
         edge = 1 + (0.6 * rng.random((size, size)) if rough else 0)  # ragged: compresses less
         masks[t] = (u / 62) ** 2 + (v / 5) ** 2 <= edge
-    path = folder / ("rough.catrack.h5" if rough else "long.catrack.h5")
+    name = ("rough" if rough else "long") + ("" if frames == 5000 else f"{frames}")
+    path = folder / f"{name}.catrack.h5"
     session = Session(path, autosave=False)
     session.set_recording(str(folder / "video.avi"), {}, {"frames": frames, "fps": 15.0})
     quality = pd.DataFrame({"frame": np.arange(frames), "score": np.ones(frames)})
@@ -60,7 +61,7 @@ def step(path: Path) -> dict:
     args = argparse.Namespace(session=str(path), command="velocity")
     target = session_from_args(args, None, check=False)
     t1 = time.perf_counter()
-    frames = 5000
+    frames = 5000  # the table's rows (a velocity table's size does not matter here)
     table = pd.DataFrame({"frame": np.arange(frames), "speed_um_s": np.zeros(frames)})
 
     def record_velocity(session, table, save=None):
@@ -80,9 +81,10 @@ def main() -> None:
     parser.add_argument("what", choices=("make", "step"))
     parser.add_argument("path", type=Path)
     parser.add_argument("--rough", action="store_true", help="make: ragged mask edges")
+    parser.add_argument("--frames", type=int, default=5000, help="make: frames [5000]")
     args = parser.parse_args()
     if args.what == "make":
-        print(make(args.path, rough=args.rough))
+        print(make(args.path, frames=args.frames, rough=args.rough))
     else:
         print(json.dumps(step(args.path)), file=sys.stdout)
 
