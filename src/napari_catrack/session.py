@@ -252,8 +252,9 @@ class Session:
         try:
             with _reading(path):
                 session = cls(path)
-                # the file read is the one noted (a writer replacing it since `open` is seen)
-                session._seen = (path, _fd_stamp(f) or session._seen[1])
+                read, named = _fd_stamp(f), session._seen[1]
+                if read and named and read[-1] != named[-1]:  # replaced since `open`: note the
+                    session._seen = (path, read)  # file read, so the next save goes beside it
                 if lazy_arrays and _can_keep_open():
                     source = _ArraySource(path, f)
                     session._sources.append(source)
