@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import weakref
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,8 @@ class StepRecord:
 
     name: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    # a dict, or `LazyArrays` (read on first use) for a session loaded with lazy_arrays=True
+    arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
@@ -70,6 +72,7 @@ class Session:
 
     def __init__(self, path: str | os.PathLike | None = None, *, autosave: bool = True) -> None:
         self._seen: tuple[Path, tuple[int, ...] | None] | None = None
+        self._sources: list[_ArraySource] = []  # files lazy arrays are read from (`load`)
         self.path: Path | None = Path(path) if path is not None else None
         self.autosave = autosave
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
@@ -228,21 +231,55 @@ class Session:
             write_layer(lg.create_group(f"{i:03d}"), data, meta, kind)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Session:
+    def load(cls, path: str | os.PathLike, *, lazy_arrays: bool = False) -> Session:
+        """Read a session file.
+
+        `lazy_arrays=True` (a `catrack ... --session` step, which adds a small table to a session
+        that may hold a long video's masks) reads the tables and attributes now and each array
+        the first time `step.arrays[name]` is used, from the file as it was at load: it stays
+        open (read-only) until `close()` or the session is garbage collected. A later
+        `os.replace` of the file by another writer does not change what is read (the open
+        handle keeps the old file); the file rewritten in place meanwhile is one `InputError`
+        line, never the other writer's data. `save` copies arrays never read into the new file
+        without decompressing them. On Windows an open file cannot be replaced, so the arrays
+        are read at once there (`lazy_arrays` is ignored).
+        """
         path = Path(path)
         if not path.is_file():
             raise InputError(f"session file not found: {path}")
-        with _open_session_file(path) as f, _reading(path):
-            session = cls(path)
-            session.created = str(f.attrs.get("created", _now()))
-            session.recording = json.loads(f.attrs.get("recording", "{}"))
-            if session.recording.get("path"):
-                session.recording["path"] = session.resolve_stored_path(session.recording["path"])
-            for name, g in f["steps"].items():
-                session.steps[name] = _read_step(name, g)
-            if "layers" in f:
-                session.layers = [read_layer(g) for _, g in sorted(f["layers"].items())]
+        f = _open_session_file(path)
+        source = None
+        try:
+            with _reading(path):
+                session = cls(path)
+                read, named = _fd_stamp(f), session._seen[1]
+                if read and named and read[-1] != named[-1]:  # replaced since `open`: note the
+                    session._seen = (path, read)  # file read, so the next save goes beside it
+                if lazy_arrays and _can_keep_open():
+                    source = _ArraySource(path, f)
+                    session._sources.append(source)
+                session.created = str(f.attrs.get("created", _now()))
+                session.recording = json.loads(f.attrs.get("recording", "{}"))
+                if session.recording.get("path"):
+                    stored = session.recording["path"]
+                    session.recording["path"] = session.resolve_stored_path(stored)
+                for name, g in f["steps"].items():
+                    session.steps[name] = _read_step(name, g, source)
+                if "layers" in f:
+                    session.layers = [read_layer(g) for _, g in sorted(f["layers"].items())]
+        except BaseException:
+            f.close()
+            raise
+        if source is None:
+            f.close()
         return session
+
+    def close(self) -> None:
+        """Close the session file lazy arrays are read from (`load(..., lazy_arrays=True)`);
+        an array not read by then can no longer be (`InputError`), nor saved. No-op otherwise."""
+        for source in self._sources:
+            source.close()
+        self._sources.clear()
 
     @staticmethod
     def read_step(path: str | os.PathLike, step: str) -> StepRecord | None:
@@ -445,8 +482,132 @@ def _write_step(g: h5py.Group, rec: StepRecord) -> None:
     for tname, df in rec.tables.items():
         write_h5_table(tg.create_group(tname), df)
     ag = g.create_group("arrays")
-    for aname, arr in rec.arrays.items():
-        ag.create_dataset(aname, data=arr, **_compression(arr.size))
+    arrays = rec.arrays.stored() if isinstance(rec.arrays, LazyArrays) else rec.arrays
+    for aname, arr in arrays.items():
+        if isinstance(arr, StoredArray):  # never read: its compressed chunks, as they are
+            arr.copy_to(ag, aname)
+        else:
+            ag.create_dataset(aname, data=arr, **_compression(arr.size))
+
+
+# --- arrays read on first use (Session.load(..., lazy_arrays=True)) -------------------------
+def _can_keep_open() -> bool:
+    """Whether a session file may stay open while it is saved over: not on Windows, where an
+    open file blocks the `os.replace` of the atomic save."""
+    return os.name != "nt"
+
+
+def _fd_stamp(f: h5py.File) -> tuple[int, ...] | None:
+    """(size, mtime_ns, inode) of the file an open h5py file reads (`_stamp_or_none` of it)."""
+    try:
+        st = os.fstat(f.id.get_vfd_handle())
+    except (OSError, ValueError, TypeError, NotImplementedError):
+        return None  # no file descriptor to ask (another HDF5 driver): nothing to compare
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _close_quietly(f: h5py.File) -> None:
+    with contextlib.suppress(Exception):
+        f.close()
+
+
+class _ArraySource:
+    """A session file held open read-only since `load`, so its arrays can be read later.
+
+    On POSIX the open handle keeps the file as loaded readable after another writer's
+    `os.replace` (the old inode lives while it is open), so a late read never returns the other
+    writer's data. Rewritten in place instead (`cp` over it, or h5py with file locking off: with
+    locking on, HDF5 refuses other programs write access while it is open), the open file's
+    size, mtime or inode (`os.fstat`) differ from load: every later read is refused.
+    """
+
+    def __init__(self, path: Path, f: h5py.File) -> None:
+        self.path, self.file = path, f
+        self.stamp = _fd_stamp(f)
+        self._finalizer = weakref.finalize(self, _close_quietly, f)
+
+    def dataset(self, key: str) -> h5py.Dataset:
+        """The dataset `key`, after checking the file is still the one loaded."""
+        if not self.file.id.valid:
+            raise InputError(
+                f"{self.path.name}: this session was closed before its array {key} was read; "
+                "load the session again"
+            )
+        if _fd_stamp(self.file) != self.stamp:
+            raise InputError(
+                f"{self.path.name} was rewritten in place by another program while this session "
+                f"had it open (its array {key} is read when used): nothing was read or saved; "
+                "run again on the file as it is now"
+            )
+        return self.file[key]
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+@dataclass(frozen=True, eq=False)
+class StoredArray:
+    """An array of a session file, not read yet: `LazyArrays` reads it on first use."""
+
+    source: _ArraySource
+    key: str  # the dataset's path in the file: /steps/<step>/arrays/<name>
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def read(self) -> np.ndarray:
+        with _reading(self.source.path):
+            return self.source.dataset(self.key)[()]
+
+    def copy_to(self, group: h5py.Group, name: str) -> None:
+        """Copy the dataset into `group` (another file) as stored: HDF5's H5Ocopy moves the
+        compressed chunks without decompressing them, at disk speed and in little memory."""
+        ds = self.source.dataset(self.key)
+        try:
+            group.copy(ds, group, name=name)
+        except _READ_ERRORS:
+            self.read()  # a damaged source is `DamagedSession`; else the writing failed
+            raise
+
+
+class LazyArrays(MutableMapping):
+    """A step's arrays, each read from the session file the first time it is used.
+
+    `keys()`, `in` and `len` read nothing; `arrays[name]`, `.get`, `values()` and `items()`
+    read (once: the array then stays in memory). Setting or deleting works as on a dict.
+    """
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items: dict[str, Any] = dict(items)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        value = self._items[name]
+        if isinstance(value, StoredArray):
+            value = self._items[name] = value.read()
+        return value
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        self._items[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def stored(self) -> dict[str, Any]:
+        """The arrays as held: read ones, and a `StoredArray` for each not read (`save`)."""
+        return dict(self._items)
+
+    def __repr__(self) -> str:
+        shown = {k: ("<not read>" if isinstance(v, StoredArray) else "<read>")
+                 for k, v in self._items.items()}  # fmt: skip
+        return f"LazyArrays({shown})"
 
 
 # --- tables and layers in HDF5 ---------------------------------------------------------------
@@ -536,11 +697,17 @@ def _open_session_file(path: Path) -> h5py.File:
     return f
 
 
-def _read_step(name: str, g: h5py.Group) -> StepRecord:
+def _read_step(name: str, g: h5py.Group, source: _ArraySource | None = None) -> StepRecord:
+    """`source`: the arrays stay in that file until used (`LazyArrays`), else read now."""
+    if source is None:
+        arrays: MutableMapping[str, Any] = {k: v[()] for k, v in g["arrays"].items()}
+    else:  # opening each dataset reads its header only: a damaged one fails here, at load
+        arrays = LazyArrays({k: StoredArray(source, v.name, v.shape, v.dtype)
+                             for k, v in g["arrays"].items()})  # fmt: skip
     return StepRecord(
         name,
         tables={k: read_h5_table(v) for k, v in g["tables"].items()},
-        arrays={k: v[()] for k, v in g["arrays"].items()},
+        arrays=arrays,
         attrs=json.loads(g.attrs["attrs"]),
         params=json.loads(g.attrs["params"]),
         version=str(g.attrs["version"]),

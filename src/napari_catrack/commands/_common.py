@@ -225,18 +225,24 @@ class SessionTarget:
     def save(self, recording=None) -> None:
         """Write the session atomically. A new session (or one without a recording reference)
         takes `recording` (an opened `Recording`, else REC opened lazily) as its reference. If
-        another program saved the file meanwhile, the steps are recorded into that version."""
+        another program saved the file meanwhile, the steps are recorded into that version.
+        Arrays the command did not use are copied from the file as stored (not decompressed);
+        the file they are read from is closed afterwards: the command is done with it."""
         from napari_catrack.session import Session
 
         session = self.session
-        if self.path.is_file() and _file_stamp(self.path) != self._stamp:
-            fresh = Session.load(self.path)
-            for name in self._recorded:
-                fresh.steps[name] = session.steps[name]
-            session = fresh
-        if not session.recording and self.recording is not None:
-            _set_reference(session, self.recording, recording)
-        session.save(self.path)
+        try:
+            if self.path.is_file() and _file_stamp(self.path) != self._stamp:
+                fresh = Session.load(self.path, lazy_arrays=True)
+                for name in self._recorded:
+                    fresh.steps[name] = session.steps[name]
+                session = fresh
+            if not session.recording and self.recording is not None:
+                _set_reference(session, self.recording, recording)
+            session.save(self.path)
+        finally:
+            session.close()
+            self.session.close()
         steps = ", ".join(dict.fromkeys(self._recorded))
         print(f"catrack {self.command}: step {steps} recorded in {self.path}", file=sys.stderr)
 
@@ -300,7 +306,10 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
         raise InputError(f"--session {path} is a folder, not a session file")
     if not path.exists():
         return SessionTarget(path, Session(path, autosave=False), recording, command)
-    session = Session.load(path)  # a damaged file: DamagedSession, before any work
+    # arrays are read when a step uses them (a long video's masks stay on disk for a step that
+    # adds a table) and `save` copies the others as stored; a damaged file: DamagedSession,
+    # before any work (its arrays' headers are read; their compressed bytes when used)
+    session = Session.load(path, lazy_arrays=True)
     session.autosave = False
     ref = session.recording.get("path")
     if check and recording is not None and ref:

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     session = None
     if str(args.traces).endswith(SESSION_SUFFIX):
-        session = Session.load(args.traces)
+        session = Session.load(args.traces, lazy_arrays=True)  # arrays: copied as stored
         _check_fps_agrees(args.fps, session.frame_rate(), "the session's frame rate")
         if args.fps is not None or args.frame_times is not None:
             session.remove("events", save=False)
