@@ -1,6 +1,6 @@
 """Transient detection against REAL ground truth: Cascade juxtacellular spikes + dF/F.
 
-Run: python benchmarks/bench_transients_cascade.py  (about 1 minute on 2 shared cores)
+Run: python benchmarks/bench_transients_cascade.py  (about 4 minutes on 2 shared cores: all 30 datasets)
 Data: ../shared/data/cascade (DS01 OGB-1, DS09 GCaMP6f, DS14 GCaMP6s, DS30 GCaMP8f).
 Matching rule: see napari_catrack.core.transients.scoring and docs/transients.md.
 Defaults were tuned on the even-numbered neurons (files) of each dataset; the odd ones are

@@ -117,7 +117,8 @@ def run_behaviour_demo(
         record_centerline(session, cl, cl_params.to_dict(), posture=posture, inputs=read,
                           save=False)  # fmt: skip
         record_velocity(session, velocity, v_params.to_dict(),
-                        {"stage": "stage.csv", "source": "centerline"}, save=False,
+                        {"stage": session.stored_path(out / "stage.csv"), "source": "centerline"},
+                        save=False,
                         inputs={"stage": out / "stage.csv", "recording": avi})  # fmt: skip
 
     figures = out / "figures"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import tifffile
 
@@ -32,6 +34,13 @@ def test_behaviour_demo_writes_everything_and_meets_its_truth(tmp_path):
     steps = Session.load(tmp_path / "s.catrack.h5").steps
     assert {"segmentation", "centerline", "velocity"} <= set(steps)
     assert steps["segmentation"].arrays["masks"].shape == (120, 256, 256)
+    # the stage log is found again from the session (the Behaviour widget's velocity panel, the
+    # NWB `stage` series): it was stored as "stage.csv", which names a file beside the session
+    from napari_catrack.io.nwb_behaviour import _stage
+
+    reopened = Session.load(tmp_path / "s.catrack.h5")
+    assert Path(reopened.resolve_stored_path(steps["velocity"].attrs["stage"])) == out / "stage.csv"
+    assert len(_stage(reopened, None)[0]) == 120
     # an export of the session writes the same files as the commands (h10: full precision)
     from napari_catrack.export import export_session
 
