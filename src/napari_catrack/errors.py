@@ -6,6 +6,8 @@ Anything else that escapes is a bug in napari-catrack and keeps its traceback.
 
 import contextlib
 import errno
+import logging
+import re
 import sys
 import warnings
 
@@ -47,11 +49,63 @@ def long_paths_as_lines():
 @contextlib.contextmanager
 def warnings_as_lines(prefix: str):
     """Show the Python warnings raised inside as one line each on stderr,
-    `<prefix>: warning: <message>`, without the file name, line number and source line."""
+    `<prefix>: warning: <message>`, without the file name, line number and source line.
+
+    tifffile logs (rather than warns) what it finds odd in a file, in its own format
+    (`<tifffile.TiffFile '0.tif'> ImageJ series metadata invalid ...`), once per file of a
+    folder: those become the same warning lines, each message once, naming its files."""
 
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"{prefix}: warning: {message}", file=file or sys.stderr, flush=True)
 
-    with warnings.catch_warnings():
-        warnings.showwarning = show
-        yield
+    logger = logging.getLogger("tifffile")
+    lines = _LibraryLogLines(prefix)
+    propagate = logger.propagate
+    logger.addHandler(lines)
+    logger.propagate = False  # not also printed raw by logging's last-resort handler
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield
+    finally:
+        logger.removeHandler(lines)
+        logger.propagate = propagate
+        lines.flush_repeats()
+
+
+_TIFFFILE_RECORD = re.compile(r"^<tifffile\.\w+ '(?P<file>[^']*)'>\s*(?P<text>.*)$", re.S)
+
+
+class _LibraryLogLines(logging.Handler):
+    """A library's log records of level WARNING and up as `<prefix>: warning:` lines: the first
+    of each message at once (with its file), repeats of it for other files counted and named in
+    one line at the end, so a folder of 500 TIFFs with the same odd header is two lines."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(level=logging.WARNING)
+        self.prefix = prefix
+        self.repeats: dict[str, list[str]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().strip()
+        match = _TIFFFILE_RECORD.match(message)
+        name, text = (match["file"], match["text"].strip()) if match else ("", message)
+        if text in self.repeats:
+            if name not in self.repeats[text]:
+                self.repeats[text].append(name)
+            return
+        self.repeats[text] = [name]
+        where = f"{name}: " if name else ""
+        print(f"{self.prefix}: warning: {where}{text} (tifffile)", file=sys.stderr, flush=True)
+
+    def flush_repeats(self) -> None:
+        for text, (_, *names) in self.repeats.items():
+            if names:
+                shown = ", ".join(n for n in names[:5] if n) + (", ..." if len(names) > 5 else "")
+                print(
+                    f"{self.prefix}: warning: the same for {len(names)} more file(s)"
+                    f"{': ' + shown if shown else ''} ({text})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        self.repeats = {}

@@ -239,3 +239,34 @@ def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, capsys):
         open_recording(f"{long}.tif")
     with pytest.raises(InputError, match="path too long for the file system"):
         check_outputs({"-o": OutputFolder(long, ("mean.tif",))}, {})
+
+
+def test_tifffile_log_records_become_warning_lines_once_per_message(capsys):
+    """tifffile logs (not warns) odd metadata once per file of a folder, in its own format:
+    a command shows each message once as our warning line, then how many files repeated it."""
+    import logging
+
+    log = logging.getLogger("tifffile")
+    with warnings_as_lines("catrack info"):
+        for name in ("0.tif", "1.tif", "0.tif", "2.tif"):
+            log.warning(f"<tifffile.TiffFile {name!r}> ImageJ series metadata invalid")
+        log.warning("<tifffile.TiffFile '3.tif'> another oddity")
+        log.info("<tifffile.TiffFile '4.tif'> only information")
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "catrack info: warning: 0.tif: ImageJ series metadata invalid (tifffile)",
+        "catrack info: warning: 3.tif: another oddity (tifffile)",
+        "catrack info: warning: the same for 2 more file(s): 1.tif, 2.tif "
+        "(ImageJ series metadata invalid)",
+    ]
+    assert log.propagate and not [h for h in log.handlers if "LibraryLog" in type(h).__name__]
+
+
+def test_a_real_folder_with_odd_imagej_headers_gives_two_warning_lines(capsys):
+    from tests.conftest import shared_data
+
+    folder = shared_data("sima", "example-tiffs")
+    assert main(["info", str(folder)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err and all(line.startswith("catrack info: warning: ") for line in err)
+    assert len(err) == 2 and "ImageJ series metadata" in err[0]
