@@ -213,3 +213,16 @@ def test_video_centerlines_take_the_frames_for_the_head_cue():
     assert flipped.sum() <= 1
     with pytest.raises(InputError, match="does not match the masks"):
         compute_centerlines(v.truth.masks, CenterlineParams(), frames=v.frames[:10])
+
+
+def test_progress_covers_the_whole_video_steps_after_the_skeletons():
+    """The skeletons are half the work; orientation, coils and the ends' look (which reads the
+    video again) are the rest: progress moves through them instead of jumping 50 -> 100 %."""
+    v = small_video(seed=3)
+    seen: list[tuple[int, int, str]] = []
+    compute_centerlines(v.truth.masks, frames=v.frames,
+                        progress=lambda d, n, m: seen.append((d, n, m)))  # fmt: skip
+    fractions = [d / n for d, n, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    after_half = {m for d, n, m in seen if 0.5 < d / n < 1}
+    assert {"head/tail", "coils and gaps", "head/tail look"} <= after_half

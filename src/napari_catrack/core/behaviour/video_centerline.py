@@ -175,6 +175,12 @@ def compute_centerlines(
             check_cancelled(cancel, "centerline")
             if progress is not None:
                 progress(t, 2 * T, "centerlines")
+
+    def stage(fraction: float, what: str) -> None:  # the second half: whole-video steps
+        if progress is not None:
+            progress(int(fraction * 2 * T), 2 * T, what)
+
+    stage(0.5, "centerlines")
     valid = np.isfinite(length)
     if not valid.any():
         raise InputError("every mask is empty: there is no worm to draw a centerline on")
@@ -193,16 +199,26 @@ def compute_centerlines(
                shape_weight=params.shape_weight, fixed=fixed)  # fmt: skip
     curves[o.reverse] = curves[o.reverse, ::-1]
     widths[o.reverse] = widths[o.reverse, ::-1]
+    stage(0.55, "head/tail")
     _crossings(curves, status, mask_list, good, ref, np.nanmedian(width[good]), params.smooth)
     steps = _fit_runs(curves, status, mask_list, np.isfinite(curves).all(axis=(1, 2)), ref,
                       params.max_fit_residual)  # fmt: skip
     check_cancelled(cancel, "centerline")
+    stage(0.65, "coils and gaps")
     _drop_implausible(curves, status, steps, ref)
     _fill_runs(curves, status, params.max_fill, ref)
     # final orientation over everything (fits and fills carry their neighbours' orientation;
     # only frames read straight from their skeleton feed the crawling-wave cue)
     fixed = _fixed_states(curves, head_points)
-    look = _appearance(frames, mask_list, curves, status == "ok", params, cancel)
+    look = _appearance(
+        frames,
+        mask_list,
+        curves,
+        status == "ok",
+        params,
+        cancel,
+        lambda f: stage(0.7 + 0.25 * f, "head/tail look"),
+    )
     o = orient(curves, widths=widths, motion_weight=params.motion_weight,
                shape_weight=params.shape_weight, fixed=fixed, reliable=status == "ok",
                fit_steps=steps, appearance=look,
@@ -216,8 +232,9 @@ def compute_centerlines(
                             params=params.to_dict())  # fmt: skip
 
 
-def _appearance(frames, masks, curves, usable, params, cancel) -> np.ndarray | None:
-    """Per-frame head evidence from the look of the ends (None without frames or weight)."""
+def _appearance(frames, masks, curves, usable, params, cancel, done=None) -> np.ndarray | None:
+    """Per-frame head evidence from the look of the ends (None without frames or weight);
+    `done(fraction)` is told how far it got (it reads the whole video again)."""
     if frames is None or params.appearance_weight <= 0:
         return None
     from napari_catrack.io.lazy import frame_blocks
@@ -232,6 +249,8 @@ def _appearance(frames, masks, curves, usable, params, cancel) -> np.ndarray | N
         diffs[t] = end_difference(frames[t], masks[t], curves[t])
         if t % 50 == 0:
             check_cancelled(cancel, "centerline")
+            if done is not None:
+                done(t / len(masks))
     return appearance_evidence(diffs, usable)
 
 
