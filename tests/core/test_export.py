@@ -121,6 +121,18 @@ def test_two_photon_arrays(tmp_path):
     assert tifffile.imread(tmp_path / "o" / "behaviour" / "masks.tif").shape == (3, 4, 5)
 
 
+def test_a_stack_of_three_or_four_images_is_exported_as_grey_pages_not_rgb(tmp_path):
+    session, _ = two_photon_session(tmp_path / "s")
+    stacks = {"three": np.arange(60, dtype=np.uint16).reshape(3, 4, 5),
+              "four": np.arange(80, dtype=np.float32).reshape(4, 4, 5)}  # fmt: skip
+    session.record("custom", arrays=stacks, save=False)
+    export_session(session, tmp_path / "o", ["custom:three", "custom:four"])
+    for name, array in stacks.items():
+        with tifffile.TiffFile(tmp_path / "o" / "custom" / f"{name}.tif") as tif:
+            assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.MINISBLACK
+            np.testing.assert_array_equal(tif.asarray(), array)
+
+
 def test_export_command(worm, tmp_path, capsys):
     worm.save(tmp_path / "s.catrack.h5")
     assert main(["export", str(tmp_path / "s.catrack.h5"), "--list"]) == 0

@@ -255,7 +255,8 @@ def _write_tif(array: np.ndarray, target: Path, item: ExportItem) -> None:
     import tifffile
 
     with atomic_write_path(target) as tmp:
-        tifffile.imwrite(tmp, array, compression="zlib")
+        # a stack of 3 or 4 images (three sources' footprints) is grey pages, never RGB(A)
+        tifffile.imwrite(tmp, array, compression="zlib", photometric="minisblack")
 
 
 def _write_array_h5(array: np.ndarray, target: Path, name: str) -> None:
