@@ -93,3 +93,38 @@ def test_puncta_only_and_progress():
     res = analyse_puncta(rec.puncta, None, rec.camera, progress=lambda d, t, m="": seen.append(d))
     assert len(res.localizations) > 0 and res.localizations.calcium.sum() == 0
     assert seen[-1] == 100 and seen == sorted(seen)
+
+
+def test_nan_after_the_first_chunk_is_refused_with_its_frame():
+    """A NaN in frame 5 of a movie read in chunks of 4 used to pass (only the first chunk was
+    checked) and silently wiped out every punctum of that frame; the calcium channel was never
+    checked."""
+    rec = make_puncta_recording(shape=(32, 32), n_frames=8, seed=1)
+    params = PunctaParams(chunk_frames=4)
+    puncta = rec.puncta.astype(np.float32)
+    puncta[5, 3:6, 3:6] = np.nan
+    with pytest.raises(InputError, match=r"puncta channel contains NaN .* in frame 5 \(0-based"):
+        analyse_puncta(puncta, rec.calcium, rec.camera, params)
+    calcium = rec.calcium.astype(np.float32)
+    calcium[6, 0, 0] = np.inf
+    with pytest.raises(InputError, match=r"calcium channel contains NaN .* in frame 6"):
+        analyse_puncta(rec.puncta, calcium, rec.camera, params)
+
+
+def test_blank_frames_are_named_in_a_warning():
+    """Dropped (all-zero) frames used to pass silently: no puncta there, tracks broken."""
+    rec = make_puncta_recording(shape=(32, 32), n_frames=10, seed=1)
+    puncta = rec.puncta.copy()
+    puncta[[2, 3, 7]] = 0
+    with pytest.warns(UserWarning, match=r"3 of 10 frames .* \(frames 2-3, 7, 0-based\)"):
+        res = analyse_puncta(puncta, rec.calcium, rec.camera, PunctaParams(chunk_frames=4))
+    assert not set(res.localizations.frame) & {2, 3, 7}
+
+
+def test_parameter_bounds_a_user_can_trip_over():
+    """A calcium radius of 1e6 nm used to allocate 46 GiB (a MemoryError traceback); a pixel
+    size in um typed as nm (1) was blamed on the fit radius alone."""
+    with pytest.raises(InputError, match="calcium-radius-nm must be <= 1000"):
+        PunctaParams(calcium_radius_nm=1e6)
+    with pytest.raises(InputError, match="check the pixel size"):
+        PunctaParams(pixel_size_nm=1)
