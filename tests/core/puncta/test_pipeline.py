@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,3 +130,32 @@ def test_parameter_bounds_a_user_can_trip_over():
         PunctaParams(calcium_radius_nm=1e6)
     with pytest.raises(InputError, match="check the pixel size"):
         PunctaParams(pixel_size_nm=1)
+
+
+def test_figures_photon_ticks_readable_and_raster_counts_explained():
+    """The photon histogram labelled every minor tick of a one-decade range (3x10^2, 4x10^2,
+    ...: the labels ran into each other); the raster's count of calcium frames differed from the
+    statistics' with no word why (untracked localisations are not in the raster)."""
+    from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
+
+    rng = np.random.default_rng(0)
+    locs = pd.DataFrame({"uncertainty": rng.uniform(0.03, 0.1, 300),
+                         "photons": rng.uniform(350, 3000, 300)})  # fmt: skip
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for top in (3000, 1000):  # one decade; under 3x (linear ticks there)
+        locs["photons"] = rng.uniform(350, top, 300)
+        fig = precision_photons_figure(locs, 108)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        ax = fig.axes[1]
+        lo, hi = ax.get_xlim()
+        labels = [t for t in ax.xaxis.get_majorticklabels() + ax.xaxis.get_minorticklabels()
+                  if t.get_text() and lo <= t.get_position()[0] <= hi]  # fmt: skip
+        assert len(labels) >= 2 and all("times" not in t.get_text() for t in labels)
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        assert all(a.x1 <= b.x0 for a, b in itertools.pairwise(boxes))  # no two labels overlap
+    calls = pd.DataFrame({"track_id": [0, 0, -1], "frame": [0, 1, 2], "calcium": [1, 0, 1]})
+    title = calcium_raster_figure(calls, 3).axes[0].get_title()
+    assert "1 punctum-frames with a signal" in title and "1 more in localisations without" in title

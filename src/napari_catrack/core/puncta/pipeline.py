@@ -32,6 +32,7 @@ class PunctaResult:
     frame_shape: tuple[int, int]
     n_frames: int
     model_info: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the run warned (the widget shows it)
 
     def thunderstorm(self) -> pd.DataFrame:
         """localizations.csv: ThunderSTORM's columns and units."""
