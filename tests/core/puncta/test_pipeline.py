@@ -83,6 +83,8 @@ def test_bad_input_is_one_clear_line():
         analyse_puncta(rec.puncta, rec.calcium[:, :16], rec.camera)
     with pytest.raises(InputError, match="must be a \\(frames, height, width\\) movie"):
         analyse_puncta(rec.puncta[0], rec.calcium[0], rec.camera)
+    with pytest.raises(InputError, match=r"the puncta channel is empty: shape \(0, 32, 32\)"):
+        analyse_puncta(rec.puncta[:0], rec.calcium[:0], rec.camera)
     with pytest.raises(InputError, match="too wide"):
         PunctaParams(psf_sigma_nm=1000, fit_radius=3)
     with pytest.raises(Cancelled):
@@ -130,6 +132,10 @@ def test_parameter_bounds_a_user_can_trip_over():
         PunctaParams(calcium_radius_nm=1e6)
     with pytest.raises(InputError, match="check the pixel size"):
         PunctaParams(pixel_size_nm=1)
+    # 1080 typed for 108: 0 localisations and numpy's "overflow encountered in det" before
+    with pytest.raises(InputError, match=r"only 0.12 px at 1080 nm per pixel, too narrow"):
+        PunctaParams(pixel_size_nm=1080)
+    assert PunctaParams(pixel_size_nm=400).psf_sigma_px > 0.3  # undersampled, still allowed
 
 
 def test_figures_photon_ticks_readable_and_raster_counts_explained():
