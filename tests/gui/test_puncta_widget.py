@@ -177,6 +177,7 @@ def test_camera_line_warnings_and_model_choice_say_what_is_used(make_napari_view
     blank[[3, 4]] = 0  # two dropped frames
     viewer.add_image(blank, name="plain")  # no metadata: no camera, no pixel size
     widget.puncta_layer.setCurrentText("plain")
+    assert widget.status.text() == "'plain' has no pixel size: check 'pixel size (nm)' (now 108 nm)"
     said = widget.camera_text.text()
     assert said.startswith("assumed (no camera file)") and "1 e-/ADU" in said
     assert widget.camera().e_per_adu == 1.0  # the line shows the camera the run uses
@@ -189,6 +190,15 @@ def test_camera_line_warnings_and_model_choice_say_what_is_used(make_napari_view
     assert "(frames 3-4, 0-based)" in status and widget.result.warnings
     widget.puncta_layer.setCurrentText("puncta (HaloTag)")
     assert "0.5 e-/ADU" in widget.camera_text.text()  # back to the sample's camera
+    # after a run, another recording's pixel size is taken (it kept the first one's)
+    meta = {"catrack": {"summary": {"pixel_size_um": 0.065}}}
+    viewer.add_image(blank, name="65 nm recording", metadata=meta)
+    widget.puncta_layer.setCurrentText("65 nm recording")
+    assert widget.form.params().pixel_size_nm == pytest.approx(65)
+    widget.form.set_params(widget.form.params(pixel_size_nm=70))  # typed by the user
+    viewer.add_image(blank[:2], name="another layer")  # a layer added: the typed value stays
+    assert widget.form.params().pixel_size_nm == pytest.approx(70)
+    widget.puncta_layer.setCurrentText("puncta (HaloTag)")
     widget.model_path.setText("my_net.json")
     assert widget.run() is None
     assert "a network model is chosen but the method is mle" in widget.status.text()

@@ -152,6 +152,7 @@ class PunctaWidget(QWidget):
         model_row.addWidget(self.model_path, 1)
         model_row.addWidget(model_button)
         self._camera: CameraModel | None = None
+        self._pixel_layer = None  # the puncta layer whose pixel size the form last took
         self._camera_path = ""
 
         source = QFormLayout()
@@ -251,8 +252,17 @@ class PunctaWidget(QWidget):
         layer = self._layer(self.puncta_layer.currentText())
         meta = layer.metadata.get("catrack", {}) if layer is not None else {}
         pixel_um = (meta.get("summary") or {}).get("pixel_size_um")
-        if pixel_um and self.result is None:
-            self.form.set_params(self.form.params(pixel_size_nm=float(pixel_um) * 1000))
+        # once per layer chosen (not on every layer added, which would undo a typed value), also
+        # after a run: a second recording used to keep the first one's pixel size
+        if layer is not None and layer is not self._pixel_layer:
+            self._pixel_layer = layer
+            if pixel_um:
+                self.form.set_params(self.form.params(pixel_size_nm=float(pixel_um) * 1000))
+            else:  # the CLI refuses a file without one; here the box's value is used: say so
+                px = self.form.params().pixel_size_nm
+                self.status.setText(
+                    f"{layer.name!r} has no pixel size: check 'pixel size (nm)' (now {px:g} nm)"
+                )
         self._show_camera()
 
     def _layer(self, name: str):
