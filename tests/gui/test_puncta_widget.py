@@ -185,6 +185,7 @@ def test_camera_line_warnings_and_model_choice_say_what_is_used(make_napari_view
     job = widget.run()
     qtbot.waitUntil(lambda: not job.running, timeout=60000)
     qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    assert widget.calcium_layer.currentText() == "(none)"  # the run's layers did not reset it
     status = widget.status.text()
     assert "warning: 2 of 10 frames of the puncta channel have no photons" in status
     assert "(frames 3-4, 0-based)" in status and widget.result.warnings

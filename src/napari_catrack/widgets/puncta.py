@@ -238,9 +238,12 @@ class PunctaWidget(QWidget):
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(names if combo is self.puncta_layer else ["(none)", *names])
+            options = names if combo is self.puncta_layer else ["(none)", *names]
+            combo.addItems(options)
             layer = self.ctx.channel_layer(role)
-            pick = current if current in names else (layer.name if layer is not None else "")
+            # a choice still offered stays (also "(none)": it went back to the calcium layer
+            # whenever a layer was added, e.g. by the run itself)
+            pick = current if current in options else (layer.name if layer is not None else "")
             if pick:
                 combo.setCurrentText(pick)
             combo.blockSignals(False)
