@@ -352,3 +352,51 @@ def test_neurons_of_an_older_session_keep_the_sessions_detection_frame(setup):
     viewer.dims.set_current_step(0, 12)
     layer.add([30.0, 30.0])
     assert panel.picked_frames() == {3: ["a", "b"], 12: [layer.features.neuron_id.iloc[-1]]}
+
+
+def _drag_neuron(viewer, layer, nid: str, frame: int, shift) -> np.ndarray:
+    """Drag neuron `nid`'s point at `frame` by `shift` (y, x) as napari's select tool does."""
+    feats = layer.features
+    i = int(np.flatnonzero((feats.neuron_id == nid) & (feats.frame == frame))[0])
+    target = np.add(layer.data[i], [0.0, *shift])
+    viewer.dims.set_current_step(0, frame)
+    layer.selected_data = {i}
+    layer._set_drag_start({i}, layer.data[i])
+    layer._move({i}, target)
+    return target[1:]
+
+
+def test_a_full_track_keeps_the_hand_corrections(setup, qtbot):
+    """Session 11 (a user's walk through the correction loop on the demo): pressing Track after
+    correcting (say, with another setting) silently threw away every correction, the ones
+    already re-tracked (`manual` rows) and the ones dragged since; now they stay as anchors, and
+    a correction of a neuron no longer picked is dropped with a word."""
+    viewer, widget = setup
+    viewer.dims.set_current_step(0, 0)
+    widget.candidates.preview()
+    assert widget.candidates.use_all() >= 7
+    widget.model.setCurrentText("classical")
+    _track(widget, qtbot, widget.start_tracking)
+    layer = viewer.layers["tracked neurons"]
+    first = _drag_neuron(viewer, layer, "n1", 12, (2.0, -2.0))
+    _track(widget, qtbot, widget.start_retracking)  # now a `manual` row of the tracks
+    second = _drag_neuron(viewer, layer, "n2", 20, (-2.0, 2.0))  # dragged, not yet re-tracked
+    gone = _drag_neuron(viewer, layer, "n3", 8, (1.0, 1.0))  # of a neuron deleted before Track
+    neurons = viewer.layers["neurons"]
+    neurons.remove([int(np.flatnonzero(neurons.features.neuron_id == "n3")[0])])
+    viewer.dims.set_current_step(0, 0)
+    job = widget.start_tracking()
+    said = widget.status.text()
+    assert "keeping 2 correction(s) as anchors" in said
+    assert "dropping 1 correction(s) of neurons no longer in 'neurons'" in said
+    _track(widget, qtbot, lambda: job)
+    tracks = widget.tracks.set_index(["neuron_id", "frame"])
+    assert (widget.tracks.source == "manual").sum() == 2
+    np.testing.assert_allclose(tracks.loc[("n1", 12), ["y", "x"]], first, atol=1e-6)
+    np.testing.assert_allclose(tracks.loc[("n2", 20), ["y", "x"]], second, atol=1e-6)
+    assert "n3" not in set(widget.tracks.neuron_id) and gone is not None
+    assert widget.status.text().endswith("; 2 hand correction(s) kept as anchors")
+    assert widget.corrections().empty
+    viewer.layers.remove("tracked neurons")  # the documented way to track afresh
+    _track(widget, qtbot, widget.start_tracking)
+    assert (widget.tracks.source == "manual").sum() == 0

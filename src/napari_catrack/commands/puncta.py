@@ -11,6 +11,7 @@ from napari_catrack.commands._common import (
     OutputFolder,
     add_session_argument,
     check_outputs,
+    progress_printer,
     recording_inputs,
     session_from_args,
     warn,
@@ -128,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
         from napari_catrack.core.puncta.network import load_model
 
         model = load_model(args.model)
-    result = analyse_puncta(rec.green, rec.red, camera, params, model=model)
+    # a long movie says it is alive and how far it got (stderr; stdout keeps the one result line)
+    progress = progress_printer("catrack puncta")
+    result = analyse_puncta(rec.green, rec.red, camera, params, model=model, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     from napari_catrack import __version__
     from napari_catrack.io.provenance import inputs_provenance

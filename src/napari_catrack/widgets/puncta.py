@@ -9,11 +9,13 @@ super-resolution Image layer, the per-track table and figures, and the session s
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
@@ -150,6 +152,7 @@ class PunctaWidget(QWidget):
         model_row.addWidget(self.model_path, 1)
         model_row.addWidget(model_button)
         self._camera: CameraModel | None = None
+        self._pixel_layer = None  # the puncta layer whose pixel size the form last took
         self._camera_path = ""
 
         source = QFormLayout()
@@ -219,6 +222,7 @@ class PunctaWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self.ctx.events.layer_names.connect(self._refresh_layers)  # a layer renamed
         self.ctx.events.session.connect(self._restore)
+        self.puncta_layer.currentTextChanged.connect(self._puncta_layer_changed)
         self._refresh_layers()
         self._restore()
 
@@ -234,17 +238,34 @@ class PunctaWidget(QWidget):
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(names if combo is self.puncta_layer else ["(none)", *names])
+            options = names if combo is self.puncta_layer else ["(none)", *names]
+            combo.addItems(options)
             layer = self.ctx.channel_layer(role)
-            pick = current if current in names else (layer.name if layer is not None else "")
+            # a choice still offered stays (also "(none)": it went back to the calcium layer
+            # whenever a layer was added, e.g. by the run itself)
+            pick = current if current in options else (layer.name if layer is not None else "")
             if pick:
                 combo.setCurrentText(pick)
             combo.blockSignals(False)
+        self._puncta_layer_changed()
+
+    def _puncta_layer_changed(self, *_) -> None:
+        """The pixel size and camera of the chosen puncta layer (a recording's or the sample's
+        own); the camera line follows the layer, so it never shows another layer's camera."""
         layer = self._layer(self.puncta_layer.currentText())
         meta = layer.metadata.get("catrack", {}) if layer is not None else {}
         pixel_um = (meta.get("summary") or {}).get("pixel_size_um")
-        if pixel_um and self.result is None:
-            self.form.set_params(self.form.params(pixel_size_nm=float(pixel_um) * 1000))
+        # once per layer chosen (not on every layer added, which would undo a typed value), also
+        # after a run: a second recording used to keep the first one's pixel size
+        if layer is not None and layer is not self._pixel_layer:
+            self._pixel_layer = layer
+            if pixel_um:
+                self.form.set_params(self.form.params(pixel_size_nm=float(pixel_um) * 1000))
+            else:  # the CLI refuses a file without one; here the box's value is used: say so
+                px = self.form.params().pixel_size_nm
+                self.status.setText(
+                    f"{layer.name!r} has no pixel size: check 'pixel size (nm)' (now {px:g} nm)"
+                )
         self._show_camera()
 
     def _layer(self, name: str):
@@ -269,10 +290,21 @@ class PunctaWidget(QWidget):
             self.camera_text.setText(str(exc))
             return
         kind = f"EMCCD (gain {cam.em_gain:g})" if cam.is_emccd else "sCMOS/CCD"
-        self.camera_text.setText(
+        text = (
             f"{kind}, offset {cam.offset_adu:g} ADU, {cam.e_per_adu:g} e-/ADU, "
             f"QE {cam.quantum_efficiency:g}, read noise {cam.read_noise_e:g} e-"
         )
+        if self._camera_is_assumed():  # as the CLI warns without --camera
+            text = f"assumed (no camera file): {text}; photons and uncertainties only as right"
+            text += " as this guess"
+        self.camera_text.setText(text)
+
+    def _camera_is_assumed(self) -> bool:
+        """No camera file chosen and none stored with the layer: Picasso's defaults in force."""
+        if self._camera is not None:
+            return False
+        layer = self._layer(self.puncta_layer.currentText())
+        return not (layer is not None and layer.metadata.get("catrack", {}).get("camera"))
 
     def _choose_camera(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Camera file", "", "camera.json (*.json)")
@@ -312,16 +344,27 @@ class PunctaWidget(QWidget):
             if calcium is puncta:
                 raise InputError("the puncta and calcium channels are the same layer")
             camera = self.camera()
+            model = self.model_path.text().strip() or None
+            if model and params.method != "network":
+                raise InputError(
+                    f"a network model is chosen but the method is {params.method}: it would be "
+                    "ignored (choose method network, or clear the model box)"
+                )
         except InputError as exc:
             report_exception(exc, "puncta")
             self.status.setText(str(exc))
             return None
-        model = self.model_path.text().strip() or None
         p_data, c_data = puncta.data, calcium.data if calcium is not None else None
 
         def work(job):
-            return analyse_puncta(p_data, c_data, camera, params, model=model,
-                                  progress=job.progress, cancel=job.cancelled)  # fmt: skip
+            # what the step warns (an offset above the data, blank frames) reaches the status
+            # line and a notification; in the worker thread it was lost
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                result = analyse_puncta(p_data, c_data, camera, params, model=model,
+                                        progress=job.progress, cancel=job.cancelled)  # fmt: skip
+            result.warnings = [str(w.message) for w in said if issubclass(w.category, UserWarning)]
+            return result
 
         self.job = start_job(
             self, work, what="puncta analysis", on_done=self._show, bar=self.bar,
@@ -337,11 +380,15 @@ class PunctaWidget(QWidget):
 
         record_puncta(self.ctx.session, result, inputs=self.ctx.recording_inputs())
         s = result.stats
-        self.status.setText(
+        text = (
             f"{s['localizations']} localisations, {s['tracks']} tracks, "
             f"{s['calcium_events']} calcium events (median precision "
             f"{s['median_uncertainty_nm']:.1f} nm)"
         )
+        said = result.warnings
+        for message in said:
+            show_warning(f"napari-catrack: {message}")
+        self.status.setText("; ".join([text, *(f"warning: {m}" for m in said)]))
 
     def _replace_layer(self, name: str, data, meta: dict, kind: str):
         if name in self.viewer.layers:
@@ -469,6 +516,7 @@ class PunctaWidget(QWidget):
 
         from napari_catrack.core.puncta.tables import write_puncta_table
         from napari_catrack.figures import save_figure
+        from napari_catrack.io.atomic import atomic_write_set
         from napari_catrack.io.thunderstorm import write_thunderstorm
         from napari_catrack.widgets._worker import report_exception
 
@@ -479,14 +527,18 @@ class PunctaWidget(QWidget):
         res = self.result
         try:
             self._check_export(out)
-            write_thunderstorm(res.localizations, out / "localizations.csv",
-                               res.params.pixel_size_nm)  # fmt: skip
-            write_puncta_table(res.tracks_csv(), out / "tracks.csv")
-            write_puncta_table(res.calcium_csv(), out / "calcium.csv")
-            write_puncta_table(res.events, out / "events.csv")
-            write_puncta_table(res.tracks, out / "track_summary.csv")
-            save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
-            save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
+            # one set, as the CLI's: a save that fails half-way (a figure, a full disk) leaves
+            # the folder as it was; else the tables it did write were not in the folder's note
+            # and every later save was refused as "not written by this widget"
+            with atomic_write_set():
+                write_thunderstorm(res.localizations, out / "localizations.csv",
+                                   res.params.pixel_size_nm)  # fmt: skip
+                write_puncta_table(res.tracks_csv(), out / "tracks.csv")
+                write_puncta_table(res.calcium_csv(), out / "calcium.csv")
+                write_puncta_table(res.events, out / "events.csv")
+                write_puncta_table(res.tracks, out / "track_summary.csv")
+                save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
+                save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
             _note_written(out, EXPORT_FILES)
         except Exception as exc:  # the one policy: a user's mistake in one line, a bug logged
             self.status.setText(report_exception(exc, "saving the puncta tables"))

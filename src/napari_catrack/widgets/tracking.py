@@ -214,25 +214,51 @@ class TrackingWidget(QWidget):
             if seeds.neuron_id.duplicated().any():
                 dup = seeds.neuron_id[seeds.neuron_id.duplicated()].tolist()
                 raise InputError(f"two neurons share the name(s) {dup[:3]}: rename one")
+            anchors, dropped = self._anchors(set(seeds.neuron_id.astype(str)))
+            anchors_n = to_native(anchors, transform, stack.shape[-2:])
             self.candidates._record()
         except CatrackError as exc:
             self.status.setText(str(exc))
             report_exception(exc, "tracking")
             return None
         params = self.track_params(channel)
-        info = {**params.to_dict(), "seed_frame": frame,
+        info = {**params.to_dict(), "seed_frame": frame, "corrections": len(anchors),
                 "alignment": None if transform is None else transform.to_dict()}  # fmt: skip
 
         def work(job):
             # the stack is the chosen channel's own pixels: track it as given
-            return track(stack, None, native[["neuron_id", "y", "x"]], frame, channel="red",
-                         progress=job.progress, cancel=job.cancelled, params=params)  # fmt: skip
+            new = track(stack, None, native[["neuron_id", "y", "x"]], frame, channel="red",
+                        progress=job.progress, cancel=job.cancelled, params=params)  # fmt: skip
+            if len(anchors_n):  # the user's corrections stay: a full track must not lose them
+                new["neuron_id"] = new["neuron_id"].astype(str)
+                new = retrack(new, anchors_n, stack, cancel=job.cancelled, params=params)
+            return new
 
         job = self._launch(work, f"tracking on {channel}", info, stack.shape[-2:], transform)
-        if note and job is not None:
-            self.status.setText(note)
-            show_info(f"napari-catrack: {note}")
+        notes = [note] if note else []
+        if len(anchors):
+            notes.append(f"keeping {len(anchors)} correction(s) as anchors")
+        if dropped:
+            notes.append(f"dropping {dropped} correction(s) of neurons no longer in 'neurons'")
+        if notes and job is not None:
+            self.status.setText("; ".join(notes))
+            show_info(f"napari-catrack: {'; '.join(notes)}")
         return job
+
+    def _anchors(self, neuron_ids: set[str]) -> tuple[pd.DataFrame, int]:
+        """The hand corrections to keep through a full Track (green px): the `manual` rows of the
+        current tracks and the points dragged since, of neurons still picked; and how many of
+        them belong to neurons no longer there (dropped, and said). None once the user deleted
+        the tracked-neurons layer (the way to track afresh)."""
+        cols = ["neuron_id", "frame", "y", "x"]
+        parts = [self.corrections()[cols]]
+        if self.tracks is not None and self._tracked_layer() is not None:  # deleted: start over
+            parts.insert(0, self.tracks.loc[self.tracks.source == "manual", cols])
+        rows = pd.concat([p for p in parts if len(p)] or [parts[0]], ignore_index=True)
+        rows["neuron_id"] = rows["neuron_id"].astype(str)
+        rows = rows.drop_duplicates(["neuron_id", "frame"], keep="last")  # a later drag wins
+        keep = rows["neuron_id"].isin(neuron_ids).to_numpy()
+        return rows[keep].reset_index(drop=True), int((~keep).sum())
 
     def _start_frame(self, stack) -> tuple[int, str]:
         """The frame tracking starts from: the one the neurons were picked on (as `catrack track`
@@ -361,6 +387,9 @@ class TrackingWidget(QWidget):
             f"{what} done: {tracks.neuron_id.nunique()} neurons x {tracks.frame.nunique()} "
             f"frames; {self._n_low} place(s) to review"
         )
+        n_manual = int((tracks.source == "manual").sum())
+        if n_manual:  # the user's own points, fixed in every later run
+            self.last_outcome += f"; {n_manual} hand correction(s) kept as anchors"
         self.status.setText(self.last_outcome)
 
     # ---- layers ----------------------------------------------------------------------------

@@ -253,3 +253,42 @@ def test_shipped_network_loads_and_localises():
     ti, _ = match_to_truth(rec.truth.emitters, locs, 250 / 108)
     jaccard = len(ti) / (len(rec.truth.emitters) + len(locs) - len(ti))
     assert jaccard > 0.75
+
+
+def test_train_puncta_labels_use_the_pixel_size_they_were_written_with(tmp_path, capsys):
+    """--labels were converted from nm at --pixel-size-nm, the *simulated* pixel size (108 by
+    default), whatever the movie's: a 160 nm movie's labels fell outside it, a 65 nm movie's
+    crowded its corner, silently. Now: catrack puncta's summary.json beside the table, else the
+    movie's pixel size, else --pixel-size-nm with a warning; labels outside the movie: refused."""
+    from types import SimpleNamespace
+
+    from napari_catrack.cli import main
+    from napari_catrack.commands.train_puncta import labels_pixel_size_nm
+    from napari_catrack.io.camera import write_camera
+    from napari_catrack.io.thunderstorm import write_thunderstorm
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    rec = make_puncta_recording(shape=(32, 32), n_frames=4, seed=2, density_per_um2=1.0)
+    write_movie_tiff(tmp_path / "rec.tif", rec.puncta, rec.calcium)
+    write_camera(rec.camera, tmp_path / "camera.json")
+    truth = rec.truth.emitters.assign(background=20.0, bkgstd=4.0, uncertainty=0.05)
+    write_thunderstorm(truth, tmp_path / "labels.csv", 160.0)  # a 160 nm camera
+    args = ["train-puncta", "--labels", str(tmp_path / "labels.csv"), "--labels-movie",
+            str(tmp_path / "rec.tif"), "--camera", str(tmp_path / "camera.json"),
+            "-o", str(tmp_path / "net.json")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "neither a summary.json of catrack puncta beside the table nor the movie" in err
+    assert "--labels lie outside the 32 x 32 px movie at 108 nm per pixel (from " in err
+    assert not (tmp_path / "net.json").exists()
+
+    no_size = SimpleNamespace(pixel_size_um=None)
+    assert labels_pixel_size_nm(tmp_path / "labels.csv", no_size, 108.0) == (
+        108.0,
+        "--pixel-size-nm",
+    )
+    assert labels_pixel_size_nm(tmp_path / "labels.csv", SimpleNamespace(pixel_size_um=0.16),
+                                108.0) == (160.0, "the movie")  # fmt: skip
+    (tmp_path / "summary.json").write_text('{"params": {"pixel_size_nm": 160.0}}')
+    pixel, source = labels_pixel_size_nm(tmp_path / "labels.csv", no_size, 108.0)
+    assert pixel == 160.0 and source.endswith("summary.json")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,6 +83,8 @@ def test_bad_input_is_one_clear_line():
         analyse_puncta(rec.puncta, rec.calcium[:, :16], rec.camera)
     with pytest.raises(InputError, match="must be a \\(frames, height, width\\) movie"):
         analyse_puncta(rec.puncta[0], rec.calcium[0], rec.camera)
+    with pytest.raises(InputError, match=r"the puncta channel is empty: shape \(0, 32, 32\)"):
+        analyse_puncta(rec.puncta[:0], rec.calcium[:0], rec.camera)
     with pytest.raises(InputError, match="too wide"):
         PunctaParams(psf_sigma_nm=1000, fit_radius=3)
     with pytest.raises(Cancelled):
@@ -93,3 +97,71 @@ def test_puncta_only_and_progress():
     res = analyse_puncta(rec.puncta, None, rec.camera, progress=lambda d, t, m="": seen.append(d))
     assert len(res.localizations) > 0 and res.localizations.calcium.sum() == 0
     assert seen[-1] == 100 and seen == sorted(seen)
+
+
+def test_nan_after_the_first_chunk_is_refused_with_its_frame():
+    """A NaN in frame 5 of a movie read in chunks of 4 used to pass (only the first chunk was
+    checked) and silently wiped out every punctum of that frame; the calcium channel was never
+    checked."""
+    rec = make_puncta_recording(shape=(32, 32), n_frames=8, seed=1)
+    params = PunctaParams(chunk_frames=4)
+    puncta = rec.puncta.astype(np.float32)
+    puncta[5, 3:6, 3:6] = np.nan
+    with pytest.raises(InputError, match=r"puncta channel contains NaN .* in frame 5 \(0-based"):
+        analyse_puncta(puncta, rec.calcium, rec.camera, params)
+    calcium = rec.calcium.astype(np.float32)
+    calcium[6, 0, 0] = np.inf
+    with pytest.raises(InputError, match=r"calcium channel contains NaN .* in frame 6"):
+        analyse_puncta(rec.puncta, calcium, rec.camera, params)
+
+
+def test_blank_frames_are_named_in_a_warning():
+    """Dropped (all-zero) frames used to pass silently: no puncta there, tracks broken."""
+    rec = make_puncta_recording(shape=(32, 32), n_frames=10, seed=1)
+    puncta = rec.puncta.copy()
+    puncta[[2, 3, 7]] = 0
+    with pytest.warns(UserWarning, match=r"3 of 10 frames .* \(frames 2-3, 7, 0-based\)"):
+        res = analyse_puncta(puncta, rec.calcium, rec.camera, PunctaParams(chunk_frames=4))
+    assert not set(res.localizations.frame) & {2, 3, 7}
+
+
+def test_parameter_bounds_a_user_can_trip_over():
+    """A calcium radius of 1e6 nm used to allocate 46 GiB (a MemoryError traceback); a pixel
+    size in um typed as nm (1) was blamed on the fit radius alone."""
+    with pytest.raises(InputError, match="calcium-radius-nm must be <= 1000"):
+        PunctaParams(calcium_radius_nm=1e6)
+    with pytest.raises(InputError, match="check the pixel size"):
+        PunctaParams(pixel_size_nm=1)
+    # 1080 typed for 108: 0 localisations and numpy's "overflow encountered in det" before
+    with pytest.raises(InputError, match=r"only 0.12 px at 1080 nm per pixel, too narrow"):
+        PunctaParams(pixel_size_nm=1080)
+    assert PunctaParams(pixel_size_nm=400).psf_sigma_px > 0.3  # undersampled, still allowed
+
+
+def test_figures_photon_ticks_readable_and_raster_counts_explained():
+    """The photon histogram labelled every minor tick of a one-decade range (3x10^2, 4x10^2,
+    ...: the labels ran into each other); the raster's count of calcium frames differed from the
+    statistics' with no word why (untracked localisations are not in the raster)."""
+    from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
+
+    rng = np.random.default_rng(0)
+    locs = pd.DataFrame({"uncertainty": rng.uniform(0.03, 0.1, 300),
+                         "photons": rng.uniform(350, 3000, 300)})  # fmt: skip
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for top in (3000, 1000):  # one decade; under 3x (linear ticks there)
+        locs["photons"] = rng.uniform(350, top, 300)
+        fig = precision_photons_figure(locs, 108)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        ax = fig.axes[1]
+        lo, hi = ax.get_xlim()
+        labels = [t for t in ax.xaxis.get_majorticklabels() + ax.xaxis.get_minorticklabels()
+                  if t.get_text() and lo <= t.get_position()[0] <= hi]  # fmt: skip
+        assert len(labels) >= 2 and all("times" not in t.get_text() for t in labels)
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        assert all(a.x1 <= b.x0 for a, b in itertools.pairwise(boxes))  # no two labels overlap
+    calls = pd.DataFrame({"track_id": [0, 0, -1], "frame": [0, 1, 2], "calcium": [1, 0, 1]})
+    title = calcium_raster_figure(calls, 3).axes[0].get_title()
+    assert "1 punctum-frames with a signal" in title and "1 more in localisations without" in title

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from napari_catrack.core.puncta.camera import CameraModel
+from napari_catrack.core.puncta.localize import check_finite
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import check_cancelled
 
@@ -99,6 +100,7 @@ def call_calcium(
         stop = min(n_frames, start + chunk)
         lo, hi = max(0, start - BASELINE_FRAMES), min(n_frames, stop + BASELINE_FRAMES)
         photons = camera.to_photons(np.asarray(calcium_stack[lo:hi]))
+        check_finite(photons, lo, "calcium channel")
         z = score_movie(photons, radius, read_var)
         inside = (frames >= start) & (frames < stop)
         idx = np.nonzero(inside)[0]

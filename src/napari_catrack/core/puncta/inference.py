@@ -25,7 +25,14 @@ from napari_catrack.core.puncta.inputs import (
     network_input,
     normalisation,
 )
-from napari_catrack.core.puncta.localize import LOC_COLUMNS, check_has_photons, empty_localizations
+from napari_catrack.core.puncta.localize import (
+    LOC_COLUMNS,
+    blank_frames,
+    check_finite,
+    check_has_photons,
+    empty_localizations,
+    warn_blank_frames,
+)
 from napari_catrack.core.puncta.network import load_model, shipped_model
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError, check_cancelled
@@ -88,6 +95,7 @@ def localize_network(
     ph, pw = -h % stride, -w % stride
     scale = net.config.photon_scale * pn[1]
     parts = []
+    blank: list[int] = []
     chunk = max(params.chunk_frames, 1)
     for start in range(0, n, chunk):
         check_cancelled(cancel, "network localisation")
@@ -95,6 +103,10 @@ def localize_network(
         lo, hi = max(0, start - BASELINE_HALF), min(n, stop + BASELINE_HALF)
         p_ph = camera.to_photons(np.asarray(puncta[lo:hi]))
         c_ph = camera.to_photons(np.asarray(calcium[lo:hi])) if calcium is not None else None
+        check_finite(p_ph, lo, "puncta channel")
+        if c_ph is not None:
+            check_finite(c_ph, lo, "calcium channel")
+        blank += [f for f in blank_frames(p_ph, lo) if start <= f < stop]
         for b0 in range(start, stop, BATCH):
             frames = np.arange(b0, min(stop, b0 + BATCH))
             x = network_input(p_ph, c_ph, frames - lo, pn, cn, **input_options(net.config, camera))
@@ -106,6 +118,7 @@ def localize_network(
             parts.append(_detections(maps, frames, params, pn, scale, camera))
         if progress is not None:
             progress(stop, n, f"network frames {stop}/{n}")
+    warn_blank_frames(blank, n)
     parts = [p for p in parts if len(p)]
     if not parts:
         return empty_localizations().assign(calcium_probability=pd.Series(dtype=float))

@@ -80,6 +80,45 @@ def check_has_photons(photons: np.ndarray, camera: CameraModel, where: str = "mo
         )
 
 
+def check_finite(photons: np.ndarray, first_frame: int, where: str = "movie") -> None:
+    """NaN or infinite pixels anywhere in the movie (not only its first chunk) are refused,
+    naming the first bad frame: the band-pass spreads them over the frame, which would lose all
+    of its puncta (or calcium calls) without a word."""
+    bad = ~np.isfinite(photons).reshape(len(photons), -1).all(axis=1)
+    if bad.any():
+        frames = np.flatnonzero(bad) + first_frame
+        more = f" (and {len(frames) - 1} more frame(s))" if len(frames) > 1 else ""
+        raise InputError(
+            f"the {where} contains NaN or infinite pixels in frame {frames[0]} (0-based){more}"
+        )
+
+
+def blank_frames(photons: np.ndarray, first_frame: int) -> list[int]:
+    """Frames (0-based) with no photons above the camera offset: dropped or black frames."""
+    top = np.percentile(photons.reshape(len(photons), -1), 99.9, axis=1)
+    return [int(i) + first_frame for i in np.flatnonzero(top <= 0)]
+
+
+def warn_blank_frames(blank: list[int], n_frames: int, where: str = "puncta channel") -> None:
+    """One warning naming the blank frames: no puncta there, and tracks break across them."""
+    if not blank:
+        return
+    runs = []
+    for f in blank:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:5])
+    text += ", ..." if len(runs) > 5 else ""
+    warnings.warn(
+        f"{len(blank)} of {n_frames} frames of the {where} have no photons above the camera "
+        f"offset (frames {text}, 0-based): dropped or black frames? No puncta are found there, "
+        "and tracks break across them",
+        stacklevel=2,
+    )
+
+
 def likelihood_variance(camera: CameraModel, params: PunctaParams) -> float:
     """The read-noise variance (photons^2) added by the sCMOS-corrected likelihood, or 0."""
     use = params.likelihood
@@ -203,17 +242,21 @@ def localize_classical(
     params = params or PunctaParams()
     n = int(stack.shape[0])
     parts = []
+    blank: list[int] = []
     checked = False
     for start in range(0, n, params.chunk_frames):
         check_cancelled(cancel, "localisation")
         stop = min(n, start + params.chunk_frames)
         photons = photons_chunk(stack, start, stop, camera)
+        check_finite(photons, start, "puncta channel")
         if not checked:
             check_has_photons(photons, camera, "puncta channel")
             checked = True
+        blank += blank_frames(photons, start)
         parts.append(fit_frames(photons, params, camera, start))
         if progress is not None:
             progress(stop, n, f"localised frames {stop}/{n}")
+    warn_blank_frames(blank, n)
     parts = [p for p in parts if len(p)]
     if not parts:
         return empty_localizations()

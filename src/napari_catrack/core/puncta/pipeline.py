@@ -32,6 +32,7 @@ class PunctaResult:
     frame_shape: tuple[int, int]
     n_frames: int
     model_info: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the run warned (the widget shows it)
 
     def thunderstorm(self) -> pd.DataFrame:
         """localizations.csv: ThunderSTORM's columns and units."""
@@ -58,6 +59,8 @@ def _check_stacks(puncta, calcium) -> None:
     if puncta is None or getattr(puncta, "ndim", 0) != 3:
         shape = getattr(puncta, "shape", None)
         raise InputError(f"the puncta channel must be a (frames, height, width) movie; got {shape}")
+    if 0 in tuple(puncta.shape):  # it used to "succeed": 0 localisations in 0 frames
+        raise InputError(f"the puncta channel is empty: shape {tuple(puncta.shape)}")
     if calcium is not None and tuple(calcium.shape) != tuple(puncta.shape):
         raise InputError(
             f"the puncta channel {tuple(puncta.shape)} and the calcium channel "
