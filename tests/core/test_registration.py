@@ -304,3 +304,34 @@ def test_quality_line_keeps_significant_digits_of_small_crispness():
     assert "crispness of the mean 0.01235 -> 0.01877 (raw -> registered)" in line
     big = quality_line({"crispness_raw": 40791.2, "crispness_registered": 35153.7})
     assert "crispness of the mean 40791 -> 35154 (raw" in big  # large ones: whole numbers
+
+
+def test_cli_two_photon_steps_refuse_a_volume_until_a_plane_is_chosen(tmp_path, moving, capsys):
+    """A TZYX file was max-projected over its planes unasked (mixing cells of different depths,
+    each plane with its own motion): register/summary/sources refuse it in one line, writing
+    nothing, until --z-projection picks a plane (or asks for a projection); the session's
+    recording reference then opens the same plane."""
+    from napari_catrack.session import Session
+
+    plane0 = moving.movie[:12].astype(np.uint16)
+    plane1 = np.ascontiguousarray(plane0[:, ::-1, :])  # another depth: other content
+    rec = tmp_path / "volume.tif"
+    tifffile.imwrite(rec, np.stack([plane0, plane1], axis=1), imagej=True,
+                     metadata={"axes": "TZYX"})  # fmt: skip
+    for cmd in (["register", str(rec), "--mode", "rigid", "-o", str(tmp_path / "r.tif"),
+                 "--shifts", str(tmp_path / "s.csv")],
+                ["summary", str(rec), "-o", str(tmp_path / "summary")],
+                ["sources", str(rec), "--fps", "30", "-o", str(tmp_path / "sources")]):  # fmt: skip
+        assert main(cmd) == 2, cmd[0]
+        err = capsys.readouterr().err
+        assert "has a Z axis (2 planes)" in err and "--z-projection N (0-1)" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["volume.tif"]
+    session = tmp_path / "volume.catrack.h5"
+    assert main(["register", str(rec), "--mode", "rigid", "--z-projection", "1",
+                 "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    direct = register_movie(plane1, RegisterParams(mode="rigid"))
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")[["dy", "dx"]], direct.shifts)
+    ref = Session.load(session).recording
+    assert ref["options"]["z_projection"] == 1 and "plane 1 only" in ref["summary"]["z"]
