@@ -220,6 +220,23 @@ def test_suite2p_inconsistent_files_are_one_line_errors(tmp_path, capsys):
         assert not out.exists()
 
 
+def test_suite2p_without_fneu_or_spks_says_what_raw_is(tmp_path, capsys):
+    """Without Fneu.npy the import used zeros for it and its summary line still said "raw = F -
+    0.7 * Fneu": raw is F, said as a warning; without spks.npy the empty spikes are a note."""
+    F, _ = _write_suite2p(tmp_path / "suite2p" / "plane0")
+    (tmp_path / "suite2p/plane0/Fneu.npy").unlink()
+    (tmp_path / "suite2p/plane0/spks.npy").unlink()
+    res = read_suite2p(tmp_path)
+    np.testing.assert_allclose(res.raw, F, rtol=1e-6)
+    assert any("no Fneu.npy: raw = F, no neuropil subtracted" in w for w in res.warnings)
+    assert not any("Fneu (neuropil coefficient" in n for n in res.notes)
+    assert "no spks.npy: the spikes column is empty" in res.notes
+    assert main(["import", "suite2p", str(tmp_path), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "no Fneu.npy" in err and "F - 1 * Fneu" not in err, err
+    assert read_sources(tmp_path / "out").traces["spikes"].isna().all()
+
+
 def test_suite2p_several_planes(tmp_path, capsys):
     F0, _ = _write_suite2p(tmp_path / "suite2p" / "plane0", seed=0)
     F1, _ = _write_suite2p(tmp_path / "suite2p" / "plane1", seed=1)
