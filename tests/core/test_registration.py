@@ -335,3 +335,25 @@ def test_cli_two_photon_steps_refuse_a_volume_until_a_plane_is_chosen(tmp_path, 
     np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")[["dy", "dx"]], direct.shifts)
     ref = Session.load(session).recording
     assert ref["options"]["z_projection"] == 1 and "plane 1 only" in ref["summary"]["z"]
+
+
+def test_a_kept_nan_frame_does_not_stop_summary_and_sources(tmp_path, moving, capsys):
+    """`--bad-frames keep` wrote the NaN frame as it was, and summary and sources then refused
+    the registered movie: a dead end the docs led to. Its NaN pixels are written as the
+    template's (its finite pixels kept unshifted), so the later steps read the movie."""
+    from napari_catrack.core.summary import summary_images
+
+    movie = moving.movie[:30].astype(np.float32)
+    movie[12, :10] = np.nan  # a partly dropped frame
+    res = register_movie(movie, RegisterParams(mode="rigid", bad_frames="keep"), keep_in_memory=True)  # fmt: skip
+    assert np.isfinite(res.movie).all()
+    np.testing.assert_array_equal(res.movie[12, :10], res.template[:10])
+    np.testing.assert_array_equal(res.movie[12, 10:], movie[12, 10:])  # unshifted
+    assert np.isfinite(summary_images(res.movie).as_dict()["correlation"]).all()
+    bad = movie.copy()
+    bad[[3, 7]] = np.nan  # and frame 12, partly
+    rec = tmp_path / "nan.tif"
+    tifffile.imwrite(rec, bad)
+    assert main(["sources", str(rec), "--fps", "30", "-o", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "frame 3 (and 2 more) contains NaN/infinite pixels" in err and "--bad-frames keep" in err

@@ -154,7 +154,10 @@ def _summary(source: FrameSource, p: SummaryParams, progress, cancel) -> Summary
         x = source.read(t0, t1).astype(np.float64)
         if not np.isfinite(x).all():
             bad = t0 + int(np.flatnonzero(~np.isfinite(x).all(axis=(1, 2)))[0])
-            raise InputError(f"frame {bad} contains NaN/infinite pixels; summary images need finite data")  # fmt: skip
+            raise InputError(
+                f"frame {bad} contains NaN/infinite pixels; summary images need finite data "
+                "(fill or drop those frames; `catrack register --bad-frames keep` fills them)"
+            )
         s1 += x.sum(axis=0)
         s2 += np.einsum("tyx,tyx->yx", x, x)
         for k, (dy, dx) in enumerate(NEIGHBOURS):

@@ -71,7 +71,8 @@ class RegisterParams(StepParams):
     )
     bad_frames: Literal["error", "keep"] = param(
         "error",
-        "frames that are constant or contain NaN: stop with an error, or keep them unshifted",
+        "frames that are constant or contain NaN: stop with an error, or keep them unshifted "
+        "(their NaN/infinite pixels written as the template's, so later steps can read them)",
         advanced=True,
     )
 
