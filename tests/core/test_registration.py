@@ -357,3 +357,25 @@ def test_a_kept_nan_frame_does_not_stop_summary_and_sources(tmp_path, moving, ca
     assert main(["sources", str(rec), "--fps", "30", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert "frame 3 (and 2 more) contains NaN/infinite pixels" in err and "--bad-frames keep" in err
+
+
+@pytest.mark.parametrize("size", [64, 20, 12])
+def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
+    """A frame smaller than the default 96 px patches said "use --patch-px 64 or less"; doing
+    that (--patch-px 64, or 20) failed again on the 32 px default overlap. The hint now names
+    options that run (or rigid mode where no patch fits), and the overlap error says which."""
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, moving.movie[:12, :size, :size])
+    out = ["-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
+    assert main(["register", str(rec), *out]) == 2
+    err = capsys.readouterr().err
+    hint = re.search(r"e\.g\. (--patch-px \d+ --patch-overlap-px \d+)", err)
+    if size < 16:
+        assert hint is None and "use --mode rigid" in err, err
+        assert main(["register", str(rec), "--mode", "rigid", *out]) == 0
+        return
+    assert hint, err
+    if size <= 32:  # the old hint's --patch-px SIZE: the default 32 px overlap does not fit
+        assert main(["register", str(rec), "--patch-px", str(size), *out]) == 2
+        assert "must be smaller than the patch size" in capsys.readouterr().err
+    assert main(["register", str(rec), *hint.group(1).split(), *out]) == 0
