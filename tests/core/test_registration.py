@@ -345,8 +345,10 @@ def test_a_kept_nan_frame_does_not_stop_summary_and_sources(tmp_path, moving, ca
 
     movie = moving.movie[:30].astype(np.float32)
     movie[12, :10] = np.nan  # a partly dropped frame
-    res = register_movie(movie, RegisterParams(mode="rigid", bad_frames="keep"), keep_in_memory=True)  # fmt: skip
+    params = RegisterParams(mode="rigid", bad_frames="keep", chunk_frames=10)  # 2 clean chunks
+    res = register_movie(movie, params, keep_in_memory=True)
     assert np.isfinite(res.movie).all()
+    assert np.isfinite(np.delete(res.correlation, 12)).all()  # every good frame's metrics
     np.testing.assert_array_equal(res.movie[12, :10], res.template[:10])
     np.testing.assert_array_equal(res.movie[12, 10:], movie[12, 10:])  # unshifted
     assert np.isfinite(summary_images(res.movie).as_dict()["correlation"]).all()

@@ -228,15 +228,15 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
                     s, pk, _ = estimate_rigid(frames[g], ref, max_shift)
                     reg[g] = shift_frames(frames[g], s)
                 shifts[t0 + g], peak[t0 + g] = s, pk
-            b = np.flatnonzero(~good)
-            if b.size:  # kept: NaN/inf pixels become the template's, so summary/sources read it
-                reg[b] = np.where(np.isfinite(reg[b]), reg[b], template[None])
                 cy, cx = crop
                 corr_raw[t0 + g] = frame_correlations(smoothed(frames[g][:, cy, cx]), metric_ref)
                 corr[t0 + g] = frame_correlations(smoothed(reg[g][:, cy, cx]), metric_ref)
                 every = g[(t0 + g) % RESIDUAL_EVERY == 0]
                 if every.size:
                     residual.append(estimate_rigid(reg[every], ref, max_shift)[0])
+            b = np.flatnonzero(~good)
+            if b.size:  # kept: NaN/inf pixels become the template's, so summary/sources read it
+                reg[b] = np.where(np.isfinite(reg[b]), reg[b], template[None])
             sum_raw += frames[g].sum(axis=0, dtype=np.float64)
             sum_reg += reg[g].sum(axis=0, dtype=np.float64)
             n_good += g.size
