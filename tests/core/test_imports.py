@@ -92,6 +92,18 @@ def test_caiman_fortran_order_and_verdicts(tmp_path):
     np.testing.assert_allclose(res.denoised, C)
 
 
+def test_caiman_without_idx_components_says_nothing_was_evaluated(tmp_path, capsys):
+    """A CNMF result saved before evaluate_components has no idx_components: every component is
+    kept, and the summary line said "(2 accepted; ...)" as if CaImAn had accepted them."""
+    A = sparse.csc_matrix(np.eye(600)[:, :2])
+    C = np.abs(np.random.default_rng(1).normal(size=(2, 40))) + 1
+    _write_caiman(tmp_path / "r.hdf5", A, C, (20, 30))
+    assert main(["import", "caiman", str(tmp_path / "r.hdf5"), "-o", str(tmp_path / "o")]) == 0
+    assert "no idx_components (not evaluated in CaImAn): every component accepted" in capsys.readouterr().err  # fmt: skip
+    _write_caiman(tmp_path / "e.hdf5", A, C, (20, 30), idx=[0])
+    assert "idx_components" not in " ".join(read_caiman(tmp_path / "e.hdf5").notes)
+
+
 def test_caiman_regression_output_reads_as_compact_cells(tmp_path):
     npz = shared_data("caiman", "groundtruth_demoMovie.npz")
     d = np.load(npz, allow_pickle=True, encoding="latin1")
