@@ -381,3 +381,20 @@ def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
         assert main(["register", str(rec), "--patch-px", str(size), *out]) == 2
         assert "must be smaller than the patch size" in capsys.readouterr().err
     assert main(["register", str(rec), *hint.group(1).split(), *out]) == 0
+
+
+def test_a_given_fps_that_contradicts_the_file_is_said(tmp_path, moving, capsys):
+    """`--fps 10` on a movie that states 30 Hz retimed the registered movie (and sources' time
+    bins, baselines and deconvolution) without a word; it is used, and a warning says so."""
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    rec = tmp_path / "movie.tif"
+    write_movie_tiff(rec, moving.movie[:12], fps=30.0)
+    out = ["--mode", "rigid", "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
+    assert main(["register", str(rec), "--fps", "10", *out]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --fps 10 differs from the 30 Hz the file states: 10 Hz is used" in err, err
+    assert open_recording(tmp_path / "r.tif").fps == 10.0
+    assert main(["register", str(rec), "--fps", "30", *out]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -199,10 +199,19 @@ def movie_options(args: argparse.Namespace) -> dict:
 
 
 def frames_from_args(args: argparse.Namespace):
-    """A `FrameSource` for the movie named by `add_movie_arguments` options."""
+    """A `FrameSource` for the movie named by `add_movie_arguments` options. A `--fps` that
+    contradicts the file's own rate is used and said (a warning line), as batch does: it retimes
+    everything downstream (and the registered movie)."""
     from napari_catrack.io.frames import open_frames
 
-    return open_frames(args.recording, fps=args.fps, **movie_options(args))
+    source = open_frames(args.recording, **movie_options(args))
+    if args.fps is not None:
+        stated = source.fps
+        if stated and abs(stated - args.fps) > 0.01 * stated:
+            warn(getattr(args, "command", None) or "", f"--fps {args.fps:g} differs from the "
+                 f"{stated:g} Hz the file states: {args.fps:g} Hz is used")  # fmt: skip
+        source.fps = args.fps
+    return source
 
 
 # --- --session FILE: record a standalone step in a session file ------------------------------
