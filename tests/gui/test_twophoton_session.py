@@ -123,6 +123,8 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     made.clear()
     wait_job(qtbot, src.run_import("suite2p", "x"))
     assert session["sources"].attrs["fps"] == 30.0 and src.ctx.fps() == 30.0
+    first = src.cells.item(0).text()  # suite2p gives no r-value: it read "r nan"
+    assert "r n/a" in first and "nan" not in first, first
     times = session["traces"].tables["traces"].groupby("neuron_id")["time_s"].apply(list).iloc[0]
     assert np.allclose(np.diff(times), 1 / 30.0)
     text = src.status.text()

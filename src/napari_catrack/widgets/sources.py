@@ -375,7 +375,8 @@ class SourcesWidget(QWidget):
             shown = (
                 "accepted" if status == "unverified" else status
             )  # not judged by hand: the evaluation's
-            text = f"{nid}: {shown}  SNR {snr:.1f}  r {r:.2f}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
+            r_text = f"{r:.2f}" if np.isfinite(r) else "n/a"  # suite2p and Minian give no r-value
+            text = f"{nid}: {shown}  SNR {snr:.1f}  r {r_text}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
             item = QListWidgetItem(text)
             item.setToolTip(text)  # the whole line: a long reason is cut at the list's edge
             item.setData(256, str(nid))
