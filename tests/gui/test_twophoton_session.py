@@ -78,6 +78,7 @@ def test_registered_movie_and_thresholds_come_back_with_the_session(
     reg2, src2 = _dock(fresh, REG), _dock(fresh, SRC)
     assert src2.movie.currentText() == registered.name  # was: the raw movie
     assert reg2.show_registered.isEnabled() and "registered" in reg2.status.text()
+    assert "median correlation with the template" in reg2.status.text()  # was: only the name
     # the thresholds in force are shown (was: the defaults, min SNR 3, beside verdicts of 8)
     assert src2.evaluation.params().min_snr == 8.0 and src2.count.text() == count
     src2.evaluation.control("min_r").setValue(0.51)  # touching one box changes only that one
