@@ -398,3 +398,15 @@ def test_a_given_fps_that_contradicts_the_file_is_said(tmp_path, moving, capsys)
     assert open_recording(tmp_path / "r.tif").fps == 10.0
     assert main(["register", str(rec), "--fps", "30", *out]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_residual_motion_of_a_short_movie_is_measured_on_enough_frames(moving):
+    """Residual motion was re-measured on every 10th frame: 2 frames of a 20-frame movie (the
+    SIMA example), whose deviations from their median are equal, so p95 == median always. A
+    short movie now has 20 frames (or all) measured; a long one still every 10th."""
+    for frames, measured in ((20, 20), (60, 20), (12, 12)):
+        res = register_movie(moving.movie[:frames], RegisterParams(mode="rigid"))
+        assert res.metrics["residual_motion_frames"] == measured, frames
+    assert res.metrics["residual_motion_p95_px"] >= res.metrics["residual_motion_median_px"]
+    long = register_movie(np.concatenate([moving.movie] * 5), RegisterParams(mode="rigid"))
+    assert long.metrics["residual_motion_frames"] == 30  # 300 frames: every 10th
