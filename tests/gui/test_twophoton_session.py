@@ -174,3 +174,17 @@ def test_an_import_sets_the_rate_in_force_only_when_none_is_known(
     assert "the frame rate in force is now suite2p's 15 Hz" in src.status.text()
     tw = _dock(viewer, "Transients curation")
     assert tw.fps.value() == 15.0  # every widget shows it
+
+
+def test_the_minian_dialog_says_how_to_choose_a_folder(make_napari_viewer, monkeypatch):
+    """Minian's import opened a file dialog titled "minian results", in which the usual
+    save_minian folder cannot be chosen; the folder dialog came only after a cancel, unsaid."""
+    from qtpy.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda _w, title, *a: asked.append(title) or ("", "")))  # fmt: skip
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda _w, title, *a: asked.append(title) or ""))  # fmt: skip
+    src = _dock(make_napari_viewer(), SRC)
+    src.tool.setCurrentText("minian")
+    src._ask_import()
+    assert len(asked) == 2 and "cancel to choose the save_minian folder" in asked[0], asked

@@ -235,7 +235,8 @@ class SourcesWidget(QWidget):
     def _ask_import(self) -> None:
         tool = self.tool.currentText()
         if tool == "caiman" or tool == "minian":
-            path, _ = QFileDialog.getOpenFileName(self, f"{tool} results", "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
+            title = "CaImAn results (.hdf5)" if tool == "caiman" else "Minian .nc file (cancel to choose the save_minian folder instead)"  # fmt: skip
+            path, _ = QFileDialog.getOpenFileName(self, title, "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
             if not path and tool == "minian":
                 path = QFileDialog.getExistingDirectory(self, "Minian output folder")
         else:
