@@ -188,3 +188,24 @@ def test_the_minian_dialog_says_how_to_choose_a_folder(make_napari_viewer, monke
     src.tool.setCurrentText("minian")
     src._ask_import()
     assert len(asked) == 2 and "cancel to choose the save_minian folder" in asked[0], asked
+
+
+def test_file_open_of_a_volume_says_its_planes_were_projected(make_napari_viewer, tmp_path, monkeypatch):  # fmt: skip
+    """File > Open of a multi-plane (TZYX) movie max-projected its planes without a word, and
+    the two-photon widgets then registered and extracted cells of every depth in one image."""
+    import napari.utils.notifications as notifications
+    import tifffile
+
+    said = []
+    monkeypatch.setattr(notifications, "show_warning", lambda msg: said.append(msg))
+    movie = make_two_photon_movie(10, (32, 32), n_cells=3, seed=3).movie.astype(np.uint16)
+    tifffile.imwrite(tmp_path / "vol.tif", np.stack([movie, movie], axis=1), imagej=True,
+                     metadata={"axes": "TZYX"})  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "vol.tif"), plugin=PLUGIN)
+    assert viewer.layers[0].data.shape == (10, 32, 32)
+    assert any("vol.tif: 2 planes, max projection" in m for m in said), said
+    said.clear()
+    tifffile.imwrite(tmp_path / "flat.tif", movie)
+    viewer.open(str(tmp_path / "flat.tif"), plugin=PLUGIN)
+    assert not any("projection" in m for m in said), said
