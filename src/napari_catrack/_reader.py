@@ -52,6 +52,12 @@ def read_recording(path: str | list[str]) -> list:
         return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
     viewer = current_viewer()
     said = list(rec.warnings)  # a damaged video: how many frames could be read, which are blank
+    if rec.metadata.get("z"):  # File > Open has no options: say how the planes became frames
+        said.append(
+            f"{Path(spec).name}: {rec.metadata['z']} (cells of every depth in one image); "
+            "the Load recording widget's Z projection (max or mean) or `catrack register "
+            "--z-projection N` (one plane) choose otherwise"
+        )
     if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
         moved = note_recording(session_for_viewer(viewer), rec)
         said += [moved] if moved else []

@@ -742,3 +742,33 @@ def test_a_dead_workers_temporary_files_are_removed(tmp_path):
     assert [r["status"] for r in rows] == ["failed"] and "died" in rows[0]["message"]
     assert not any(p.exists() for p in left)
     assert (folder / "traces.csv").exists()  # finished results stay
+
+
+def test_two_photon_steps_read_the_plane_the_manifest_names(tmp_path):
+    """`register` read the recording without the manifest's options, so a volume was
+    max-projected whatever `z_projection` said (and `summary`/`sources` likewise): they now
+    open it as the manifest says, and a volume without `z_projection` fails in one line."""
+    import numpy as np
+    import tifffile
+
+    from napari_catrack.core.registration import RegisterParams, register_movie
+    from napari_catrack.synthetic import make_two_photon_movie
+
+    plane0 = make_two_photon_movie(12, (40, 40), n_cells=4, seed=2).movie.astype(np.uint16)
+    plane1 = np.ascontiguousarray(plane0[:, ::-1, :])
+    tifffile.imwrite(tmp_path / "vol.tif", np.stack([plane0, plane1], axis=1), imagej=True,
+                     metadata={"axes": "TZYX"})  # fmt: skip
+    for z, status in (("", "failed"), (", z_projection: 1", "done")):
+        (tmp_path / "m.yaml").write_text(
+            "defaults: {steps: [register, summary], fps: 10, params: {register: {mode: rigid}}}\n"
+            f"recordings:\n  - {{path: vol.tif{z}}}\n"
+        )
+        spec = read_manifest(tmp_path / "m.yaml").recordings[0]
+        rows = run_recording(spec, tmp_path / "out")
+        assert rows[0]["status"] == status, rows
+        if status == "failed":
+            assert "has a Z axis (2 planes)" in rows[0]["message"], rows
+    registered = tifffile.imread(tmp_path / "out" / spec.name / "registered.tif")
+    direct = register_movie(plane1, RegisterParams(mode="rigid"), keep_in_memory=True)
+    np.testing.assert_array_equal(registered, direct.movie)
+    assert rows[1]["status"] == "done", rows  # summary read the registered plane

@@ -92,6 +92,18 @@ def test_caiman_fortran_order_and_verdicts(tmp_path):
     np.testing.assert_allclose(res.denoised, C)
 
 
+def test_caiman_without_idx_components_says_nothing_was_evaluated(tmp_path, capsys):
+    """A CNMF result saved before evaluate_components has no idx_components: every component is
+    kept, and the summary line said "(2 accepted; ...)" as if CaImAn had accepted them."""
+    A = sparse.csc_matrix(np.eye(600)[:, :2])
+    C = np.abs(np.random.default_rng(1).normal(size=(2, 40))) + 1
+    _write_caiman(tmp_path / "r.hdf5", A, C, (20, 30))
+    assert main(["import", "caiman", str(tmp_path / "r.hdf5"), "-o", str(tmp_path / "o")]) == 0
+    assert "no idx_components (not evaluated in CaImAn): every component accepted" in capsys.readouterr().err  # fmt: skip
+    _write_caiman(tmp_path / "e.hdf5", A, C, (20, 30), idx=[0])
+    assert "idx_components" not in " ".join(read_caiman(tmp_path / "e.hdf5").notes)
+
+
 def test_caiman_regression_output_reads_as_compact_cells(tmp_path):
     npz = shared_data("caiman", "groundtruth_demoMovie.npz")
     d = np.load(npz, allow_pickle=True, encoding="latin1")
@@ -218,6 +230,23 @@ def test_suite2p_inconsistent_files_are_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists()
+
+
+def test_suite2p_without_fneu_or_spks_says_what_raw_is(tmp_path, capsys):
+    """Without Fneu.npy the import used zeros for it and its summary line still said "raw = F -
+    0.7 * Fneu": raw is F, said as a warning; without spks.npy the empty spikes are a note."""
+    F, _ = _write_suite2p(tmp_path / "suite2p" / "plane0")
+    (tmp_path / "suite2p/plane0/Fneu.npy").unlink()
+    (tmp_path / "suite2p/plane0/spks.npy").unlink()
+    res = read_suite2p(tmp_path)
+    np.testing.assert_allclose(res.raw, F, rtol=1e-6)
+    assert any("no Fneu.npy: raw = F, no neuropil subtracted" in w for w in res.warnings)
+    assert not any("Fneu (neuropil coefficient" in n for n in res.notes)
+    assert "no spks.npy: the spikes column is empty" in res.notes
+    assert main(["import", "suite2p", str(tmp_path), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "no Fneu.npy" in err and "F - 1 * Fneu" not in err, err
+    assert read_sources(tmp_path / "out").traces["spikes"].isna().all()
 
 
 def test_suite2p_several_planes(tmp_path, capsys):

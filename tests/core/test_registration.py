@@ -304,3 +304,109 @@ def test_quality_line_keeps_significant_digits_of_small_crispness():
     assert "crispness of the mean 0.01235 -> 0.01877 (raw -> registered)" in line
     big = quality_line({"crispness_raw": 40791.2, "crispness_registered": 35153.7})
     assert "crispness of the mean 40791 -> 35154 (raw" in big  # large ones: whole numbers
+
+
+def test_cli_two_photon_steps_refuse_a_volume_until_a_plane_is_chosen(tmp_path, moving, capsys):
+    """A TZYX file was max-projected over its planes unasked (mixing cells of different depths,
+    each plane with its own motion): register/summary/sources refuse it in one line, writing
+    nothing, until --z-projection picks a plane (or asks for a projection); the session's
+    recording reference then opens the same plane."""
+    from napari_catrack.session import Session
+
+    plane0 = moving.movie[:12].astype(np.uint16)
+    plane1 = np.ascontiguousarray(plane0[:, ::-1, :])  # another depth: other content
+    rec = tmp_path / "volume.tif"
+    tifffile.imwrite(rec, np.stack([plane0, plane1], axis=1), imagej=True,
+                     metadata={"axes": "TZYX"})  # fmt: skip
+    for cmd in (["register", str(rec), "--mode", "rigid", "-o", str(tmp_path / "r.tif"),
+                 "--shifts", str(tmp_path / "s.csv")],
+                ["summary", str(rec), "-o", str(tmp_path / "summary")],
+                ["sources", str(rec), "--fps", "30", "-o", str(tmp_path / "sources")]):  # fmt: skip
+        assert main(cmd) == 2, cmd[0]
+        err = capsys.readouterr().err
+        assert "has a Z axis (2 planes)" in err and "--z-projection N (0-1)" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["volume.tif"]
+    session = tmp_path / "volume.catrack.h5"
+    assert main(["register", str(rec), "--mode", "rigid", "--z-projection", "1",
+                 "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    direct = register_movie(plane1, RegisterParams(mode="rigid"))
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")[["dy", "dx"]], direct.shifts)
+    ref = Session.load(session).recording
+    assert ref["options"]["z_projection"] == 1 and "plane 1 only" in ref["summary"]["z"]
+
+
+def test_a_kept_nan_frame_does_not_stop_summary_and_sources(tmp_path, moving, capsys):
+    """`--bad-frames keep` wrote the NaN frame as it was, and summary and sources then refused
+    the registered movie: a dead end the docs led to. Its NaN pixels are written as the
+    template's (its finite pixels kept unshifted), so the later steps read the movie."""
+    from napari_catrack.core.summary import summary_images
+
+    movie = moving.movie[:30].astype(np.float32)
+    movie[12, :10] = np.nan  # a partly dropped frame
+    params = RegisterParams(mode="rigid", bad_frames="keep", chunk_frames=10)  # 2 clean chunks
+    res = register_movie(movie, params, keep_in_memory=True)
+    assert np.isfinite(res.movie).all()
+    assert np.isfinite(np.delete(res.correlation, 12)).all()  # every good frame's metrics
+    np.testing.assert_array_equal(res.movie[12, :10], res.template[:10])
+    np.testing.assert_array_equal(res.movie[12, 10:], movie[12, 10:])  # unshifted
+    assert np.isfinite(summary_images(res.movie).as_dict()["correlation"]).all()
+    bad = movie.copy()
+    bad[[3, 7]] = np.nan  # and frame 12, partly
+    rec = tmp_path / "nan.tif"
+    tifffile.imwrite(rec, bad)
+    assert main(["sources", str(rec), "--fps", "30", "-o", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "frame 3 (and 2 more) contains NaN/infinite pixels" in err and "--bad-frames keep" in err
+
+
+@pytest.mark.parametrize("size", [64, 20, 12])
+def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
+    """A frame smaller than the default 96 px patches said "use --patch-px 64 or less"; doing
+    that (--patch-px 64, or 20) failed again on the 32 px default overlap. The hint now names
+    options that run (or rigid mode where no patch fits), and the overlap error says which."""
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, moving.movie[:12, :size, :size])
+    out = ["-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
+    assert main(["register", str(rec), *out]) == 2
+    err = capsys.readouterr().err
+    hint = re.search(r"e\.g\. (--patch-px \d+ --patch-overlap-px \d+)", err)
+    if size < 16:
+        assert hint is None and "use --mode rigid" in err, err
+        assert main(["register", str(rec), "--mode", "rigid", *out]) == 0
+        return
+    assert hint, err
+    if size <= 32:  # the old hint's --patch-px SIZE: the default 32 px overlap does not fit
+        assert main(["register", str(rec), "--patch-px", str(size), *out]) == 2
+        assert "must be smaller than the patch size" in capsys.readouterr().err
+    assert main(["register", str(rec), *hint.group(1).split(), *out]) == 0
+
+
+def test_a_given_fps_that_contradicts_the_file_is_said(tmp_path, moving, capsys):
+    """`--fps 10` on a movie that states 30 Hz retimed the registered movie (and sources' time
+    bins, baselines and deconvolution) without a word; it is used, and a warning says so."""
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    rec = tmp_path / "movie.tif"
+    write_movie_tiff(rec, moving.movie[:12], fps=30.0)
+    out = ["--mode", "rigid", "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
+    assert main(["register", str(rec), "--fps", "10", *out]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --fps 10 differs from the 30 Hz the file states: 10 Hz is used" in err, err
+    assert open_recording(tmp_path / "r.tif").fps == 10.0
+    assert main(["register", str(rec), "--fps", "30", *out]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_residual_motion_of_a_short_movie_is_measured_on_enough_frames(moving):
+    """Residual motion was re-measured on every 10th frame: 2 frames of a 20-frame movie (the
+    SIMA example), whose deviations from their median are equal, so p95 == median always. A
+    short movie now has 20 frames (or all) measured; a long one still every 10th."""
+    for frames, measured in ((20, 20), (60, 20), (12, 12)):
+        res = register_movie(moving.movie[:frames], RegisterParams(mode="rigid"))
+        assert res.metrics["residual_motion_frames"] == measured, frames
+    assert res.metrics["residual_motion_p95_px"] >= res.metrics["residual_motion_median_px"]
+    long = register_movie(np.concatenate([moving.movie] * 5), RegisterParams(mode="rigid"))
+    assert long.metrics["residual_motion_frames"] == 30  # 300 frames: every 10th

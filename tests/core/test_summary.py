@@ -134,3 +134,16 @@ def test_cli_summary_protects_its_input_and_wants_a_folder(tmp_path, movie, caps
     for _ in range(2):  # rerunning into the same folder replaces its own images
         assert main(["summary", str(out / "mean.tif"), "-o", str(tmp_path / "s")]) == 0
     assert len(list((tmp_path / "s").iterdir())) == 5
+
+
+@pytest.mark.parametrize("frames", [2, 7])
+def test_a_movie_too_short_for_the_noise_level_is_refused(tmp_path, movie, capsys, frames):
+    """Under 8 frames there is no noise spectrum: the peak-to-noise image was written all zeros
+    (it reads as "no cell has a peak") beside the other four. Refused in one line, as sources."""
+    rec = tmp_path / "short.tif"
+    tifffile.imwrite(rec, movie[:frames])
+    assert main(["summary", str(rec), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "summary images need at least 8 frames" in err and f"the movie has {frames}" in err
+    assert not (tmp_path / "out").exists()
+    assert summary_images(movie[:8]).pnr.max() > 0  # 8 frames: a real peak-to-noise image

@@ -78,6 +78,7 @@ def test_registered_movie_and_thresholds_come_back_with_the_session(
     reg2, src2 = _dock(fresh, REG), _dock(fresh, SRC)
     assert src2.movie.currentText() == registered.name  # was: the raw movie
     assert reg2.show_registered.isEnabled() and "registered" in reg2.status.text()
+    assert "median correlation with the template" in reg2.status.text()  # was: only the name
     # the thresholds in force are shown (was: the defaults, min SNR 3, beside verdicts of 8)
     assert src2.evaluation.params().min_snr == 8.0 and src2.count.text() == count
     src2.evaluation.control("min_r").setValue(0.51)  # touching one box changes only that one
@@ -123,6 +124,8 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     made.clear()
     wait_job(qtbot, src.run_import("suite2p", "x"))
     assert session["sources"].attrs["fps"] == 30.0 and src.ctx.fps() == 30.0
+    first = src.cells.item(0).text()  # suite2p gives no r-value: it read "r nan"
+    assert "r n/a" in first and "nan" not in first, first
     times = session["traces"].tables["traces"].groupby("neuron_id")["time_s"].apply(list).iloc[0]
     assert np.allclose(np.diff(times), 1 / 30.0)
     text = src.status.text()
@@ -171,3 +174,38 @@ def test_an_import_sets_the_rate_in_force_only_when_none_is_known(
     assert "the frame rate in force is now suite2p's 15 Hz" in src.status.text()
     tw = _dock(viewer, "Transients curation")
     assert tw.fps.value() == 15.0  # every widget shows it
+
+
+def test_the_minian_dialog_says_how_to_choose_a_folder(make_napari_viewer, monkeypatch):
+    """Minian's import opened a file dialog titled "minian results", in which the usual
+    save_minian folder cannot be chosen; the folder dialog came only after a cancel, unsaid."""
+    from qtpy.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda _w, title, *a: asked.append(title) or ("", "")))  # fmt: skip
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda _w, title, *a: asked.append(title) or ""))  # fmt: skip
+    src = _dock(make_napari_viewer(), SRC)
+    src.tool.setCurrentText("minian")
+    src._ask_import()
+    assert len(asked) == 2 and "cancel to choose the save_minian folder" in asked[0], asked
+
+
+def test_file_open_of_a_volume_says_its_planes_were_projected(make_napari_viewer, tmp_path, monkeypatch):  # fmt: skip
+    """File > Open of a multi-plane (TZYX) movie max-projected its planes without a word, and
+    the two-photon widgets then registered and extracted cells of every depth in one image."""
+    import napari.utils.notifications as notifications
+    import tifffile
+
+    said = []
+    monkeypatch.setattr(notifications, "show_warning", lambda msg: said.append(msg))
+    movie = make_two_photon_movie(10, (32, 32), n_cells=3, seed=3).movie.astype(np.uint16)
+    tifffile.imwrite(tmp_path / "vol.tif", np.stack([movie, movie], axis=1), imagej=True,
+                     metadata={"axes": "TZYX"})  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "vol.tif"), plugin=PLUGIN)
+    assert viewer.layers[0].data.shape == (10, 32, 32)
+    assert any("vol.tif: 2 planes, max projection" in m for m in said), said
+    said.clear()
+    tifffile.imwrite(tmp_path / "flat.tif", movie)
+    viewer.open(str(tmp_path / "flat.tif"), plugin=PLUGIN)
+    assert not any("projection" in m for m in said), said

@@ -70,14 +70,18 @@ class RecordingSpec:
         cls = STEPS[step].params
         return None if cls is None else cls.from_dict(self.params.get(step), strict=True)
 
-    def open(self):
-        from napari_catrack.io.recording import open_recording
-
+    def open_options(self) -> dict[str, Any]:
+        """`open_recording` keyword arguments (`split` becomes the layout)."""
         options = dict(self.options)
         split = options.pop("split", None)
         if split:
             options["layout"] = split
-        return open_recording(self.path, **options)
+        return options
+
+    def open(self):
+        from napari_catrack.io.recording import open_recording
+
+        return open_recording(self.path, **self.open_options())
 
 
 @dataclass(frozen=True)

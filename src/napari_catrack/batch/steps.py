@@ -103,6 +103,15 @@ class StepContext:
         registered = self.folder / REGISTERED
         return registered if registered.is_file() else self.spec.path
 
+    def frames(self, path=None):
+        """`movie()` (or `path`) as a `FrameSource`, the raw recording opened with the manifest's
+        options (its plane, channel, dataset), the registered movie as it is."""
+        from napari_catrack.io.frames import open_frames
+
+        path = self.movie() if path is None else path
+        options = {} if path != self.spec.path else self.spec.open_options()
+        return open_frames(path, fps=options.pop("fps", None), **options)
+
 
 @dataclass(frozen=True)
 class BatchStep:
@@ -223,8 +232,8 @@ def _register(ctx: StepContext, p: RegisterParams) -> str:
     from napari_catrack.core.registration import register_movie
     from napari_catrack.core.registration.records import record_registration
 
-    fps = ctx.spec.options.get("fps")
-    result = register_movie(ctx.spec.path, p, output=ctx.folder / REGISTERED, fps=fps)
+    with ctx.frames(ctx.spec.path) as source:
+        result = register_movie(source, p, output=ctx.folder / REGISTERED)
     record_registration(ctx.session, result, output=REGISTERED, inputs=ctx.inputs(), save=False)
     return f"residual motion {result.metrics.get('residual_motion_median_px', float('nan')):.3f} px"
 
@@ -234,7 +243,8 @@ def _summary(ctx: StepContext, p: SummaryParams) -> str:
     from napari_catrack.core.summary_records import record_summary
 
     movie = ctx.movie()
-    images = summary_images(movie, p)
+    with ctx.frames(movie) as source:
+        images = summary_images(source, p)
     record_summary(ctx.session, images, p, inputs={"recording": movie}, save=False)
     return f"{len(images.as_dict())} images"
 
@@ -244,7 +254,8 @@ def _sources(ctx: StepContext, p: SourcesParams) -> str:
     from napari_catrack.core.sources.session import record_sources
 
     movie = ctx.movie()
-    result = extract_sources(movie, p, fps=ctx.fps())
+    with ctx.frames(movie) as source:
+        result = extract_sources(source, p, fps=ctx.fps())
     record_sources(ctx.session, result, inputs={"recording": movie}, save=False)
     return f"{len(result.components)} components, {int(result.components.accepted.sum())} accepted"
 

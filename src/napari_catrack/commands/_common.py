@@ -178,20 +178,40 @@ def add_movie_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--axes", default=None, help="override the file's axis letters, e.g. YXT")
     group.add_argument("--fps", type=positive_float, default=None, metavar="F",
                        help="frame rate (default: from the file)")  # fmt: skip
+    group.add_argument("--z-projection", default=None, metavar="N|max|mean",
+                       help="a file with a Z axis (several planes): the plane to use (0, 1, ...), "
+                       "or max/mean to project them; required for such a file")  # fmt: skip
 
 
-def frames_from_args(args: argparse.Namespace):
-    """A `FrameSource` for the movie named by `add_movie_arguments` options."""
-    from napari_catrack.io.frames import open_frames
-
-    options = {}
+def movie_options(args: argparse.Namespace) -> dict:
+    """The `open_recording` options that `add_movie_arguments` options give (only those set)."""
+    options: dict = {}
     if args.channel is not None:
         options.update(layout="channel-axis", green_channel=args.channel)
     if args.dataset is not None:
         options["dataset"] = args.dataset
     if args.axes is not None:
         options["axes"] = args.axes
-    return open_frames(args.recording, fps=args.fps, **options)
+    z = getattr(args, "z_projection", None)
+    if z is not None:
+        options["z_projection"] = int(z) if str(z).lstrip("-").isdigit() else z
+    return options
+
+
+def frames_from_args(args: argparse.Namespace):
+    """A `FrameSource` for the movie named by `add_movie_arguments` options. A `--fps` that
+    contradicts the file's own rate is used and said (a warning line), as batch does: it retimes
+    everything downstream (and the registered movie)."""
+    from napari_catrack.io.frames import open_frames
+
+    source = open_frames(args.recording, **movie_options(args))
+    if args.fps is not None:
+        stated = source.fps
+        if stated and abs(stated - args.fps) > 0.01 * stated:
+            warn(getattr(args, "command", None) or "", f"--fps {args.fps:g} differs from the "
+                 f"{stated:g} Hz the file states: {args.fps:g} Hz is used")  # fmt: skip
+        source.fps = args.fps
+    return source
 
 
 # --- --session FILE: record a standalone step in a session file ------------------------------
@@ -212,6 +232,7 @@ class SessionTarget:
 
     def __init__(self, path, session, recording, command: str) -> None:
         self.path, self.session, self.recording, self.command = path, session, recording, command
+        self.open_options: dict = {}  # how REC is opened (its plane, channel) for a new reference
         self._stamp = _file_stamp(path)
         self._recorded: list[str] = []
 
@@ -238,7 +259,7 @@ class SessionTarget:
                     fresh.steps[name] = session.steps[name]
                 session = fresh
             if not session.recording and self.recording is not None:
-                _set_reference(session, self.recording, recording)
+                _set_reference(session, self.recording, recording, self.open_options)
             session.save(self.path)
         finally:
             session.close()
@@ -255,15 +276,17 @@ def _file_stamp(path) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def _set_reference(session, path, recording) -> None:
+def _set_reference(session, path, recording, options: dict | None = None) -> None:
     """The session's recording reference (path, open options, summary), as batch and demo set
-    it; a file the reader cannot open on its own (it needs options) is named with none."""
+    it; a file the reader cannot open on its own (it needs options) is named with none.
+    `options`: how the command opened REC (`--z-projection`, `--channel`), so napari shows the
+    plane and channel the step worked on."""
     if recording is None:
         from napari_catrack.errors import CatrackError
         from napari_catrack.io.recording import open_recording
 
         try:
-            recording = open_recording(path)
+            recording = open_recording(path, **(options or {}))
         except (CatrackError, OSError):
             session.set_recording(str(path), {}, {})
             return

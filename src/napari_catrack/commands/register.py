@@ -18,6 +18,7 @@ from napari_catrack.commands._common import (
     add_session_argument,
     check_outputs,
     frames_from_args,
+    movie_options,
     recording_inputs,
     session_from_args,
 )
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
                   recording_inputs(args.recording))  # fmt: skip
     params = RegisterParams.from_args(args)
     target = session_from_args(args, args.recording)
+    if target is not None:
+        target.open_options = movie_options(args)
     with atomic_write_set():  # the movie and its shift tables appear together, or none of them
         with frames_from_args(args) as source:
             result = register_movie(source, params, output=args.output)

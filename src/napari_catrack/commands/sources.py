@@ -18,6 +18,7 @@ from napari_catrack.commands._common import (
     add_session_argument,
     check_outputs,
     frames_from_args,
+    movie_options,
     recording_inputs,
     session_from_args,
     warn,
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     evaluation = EvaluationParams.from_args(args)
     # the movie as given: the session's recording, or the movie its registration wrote
     target = session_from_args(args, args.recording, also=("registration",))
+    if target is not None:
+        target.open_options = movie_options(args)
     with frames_from_args(args) as source:
         result = extract_sources(source, params, evaluation, fps=args.fps or source.fps)
     attrs = {"params": json.dumps(params.to_dict()), "evaluation": json.dumps(evaluation.to_dict()),

@@ -18,6 +18,7 @@ from napari_catrack.commands._common import (
     add_session_argument,
     check_outputs,
     frames_from_args,
+    movie_options,
     recording_inputs,
     session_from_args,
 )
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     params = SummaryParams.from_args(args)
     # the movie as given: the session's recording, or the movie its registration wrote
     target = session_from_args(args, args.recording, also=("registration",))
+    if target is not None:
+        target.open_options = movie_options(args)
     with frames_from_args(args) as source:
         images = summary_images(source, params)
     out = Path(args.output)

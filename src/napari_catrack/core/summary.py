@@ -136,11 +136,14 @@ def _noise_tile(
 
 def _summary(source: FrameSource, p: SummaryParams, progress, cancel) -> SummaryImages:
     n, h, w = source.shape
-    if n < 2:
-        raise InputError(f"summary images need at least 2 frames; the movie has {n}")
+    if n < 8:  # fewer: no noise spectrum, and the peak-to-noise image came out all zeros
+        raise InputError(
+            f"summary images need at least 8 frames (the peak-to-noise image needs each pixel's "
+            f"noise spectrum); the movie has {n}"
+        )
     n_noise = min(n, p.noise_frames)
     rows = _noise_tile_rows(p, n_noise, h)
-    tiles = [(r0, min(h, r0 + rows)) for r0 in range(0, h, rows)] if n_noise >= 8 else []
+    tiles = [(r0, min(h, r0 + rows)) for r0 in range(0, h, rows)]
     total = n + max(0, len(tiles) - 1) * n_noise  # frames read: the pass, then the other tiles
     first = np.empty((n_noise, tiles[0][1], w)) if tiles else None  # gathered during the pass
     s1 = np.zeros((h, w))
@@ -154,7 +157,10 @@ def _summary(source: FrameSource, p: SummaryParams, progress, cancel) -> Summary
         x = source.read(t0, t1).astype(np.float64)
         if not np.isfinite(x).all():
             bad = t0 + int(np.flatnonzero(~np.isfinite(x).all(axis=(1, 2)))[0])
-            raise InputError(f"frame {bad} contains NaN/infinite pixels; summary images need finite data")  # fmt: skip
+            raise InputError(
+                f"frame {bad} contains NaN/infinite pixels; summary images need finite data "
+                "(fill or drop those frames; `catrack register --bad-frames keep` fills them)"
+            )
         s1 += x.sum(axis=0)
         s2 += np.einsum("tyx,tyx->yx", x, x)
         for k, (dy, dx) in enumerate(NEIGHBOURS):

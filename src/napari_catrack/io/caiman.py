@@ -125,7 +125,9 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
             )
     raw = C + (yra if yra is not None else 0.0)
     accepted = np.ones(k, bool)
-    if idx is not None:
+    if idx is None:  # "16 accepted" would read as CaImAn's verdict
+        notes.append("no idx_components (not evaluated in CaImAn): every component accepted")
+    else:
         idx = np.asarray(idx).ravel()
         if idx.dtype.kind not in "iu" and not (idx.dtype.kind == "f" and np.all(idx == np.round(idx))):  # fmt: skip
             raise InputError(f"{path.name}: /estimates/idx_components is not a list of indices")

@@ -81,8 +81,10 @@ def _check_movie_shape(shape: tuple, what: str) -> tuple[int, int, int]:
 def open_frames(movie, *, fps: float | None = None, **recording_options) -> FrameSource:
     """A `FrameSource` for an array (numpy or dask) or a file (TIFF, HDF5, folder/glob).
 
-    Files are opened with `open_recording` options (layout, channel, dataset, axes); the green
-    (or only) channel is the movie.
+    Files are opened with `open_recording` options (layout, channel, dataset, axes,
+    z_projection); the green (or only) channel is the movie. A file with a Z axis needs
+    `z_projection` (a plane, or max/mean): these steps work on one plane, and projecting the
+    planes unasked would mix cells of different depths, each plane with its own motion.
     """
     if not isinstance(movie, str | os.PathLike):
         shape = _check_movie_shape(tuple(movie.shape), "the movie")
@@ -101,6 +103,14 @@ def open_frames(movie, *, fps: float | None = None, **recording_options) -> Fram
     from napari_catrack.io.recording import open_recording
 
     rec = open_recording(path, **recording_options)
+    planes = int(str(rec.metadata.get("z") or "1").split()[0])  # "3 planes, max projection"
+    if planes > 1 and "z_projection" not in recording_options:
+        rec.close()
+        raise InputError(
+            f"{path.name} has a Z axis ({planes} planes): registration, summary images and "
+            f"sources work on one plane; choose it with --z-projection N (0-{planes - 1}), or "
+            "--z-projection max or mean to use a projection (z_projection in a batch manifest)"
+        )
     green = rec.green
     shape = _check_movie_shape(tuple(green.shape), f"{path.name}")
 

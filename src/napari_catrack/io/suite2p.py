@@ -161,8 +161,13 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: floa
         )
     fneu = _rows(folder, "Fneu.npy", _load(folder, "Fneu.npy"), k, t) if (folder / "Fneu.npy").is_file() else np.zeros_like(F)  # fmt: skip
     spks = _rows(folder, "spks.npy", _load(folder, "spks.npy"), k, t) if (folder / "spks.npy").is_file() else None  # fmt: skip
+    if spks is None:
+        notes.append("no spks.npy: the spikes column is empty")
     opts = _options(folder)
-    if "neucoeff" in opts:
+    if not (folder / "Fneu.npy").is_file():  # raw = F: saying "F - 0.7 * Fneu" would be false
+        coeff = 0.0
+        warnings.append(f"{folder} has no Fneu.npy: raw = F, no neuropil subtracted")
+    elif "neucoeff" in opts:
         coeff = float(opts["neucoeff"][0])
         notes.append(f"raw = F - {coeff:g} * Fneu (neuropil coefficient from {opts['neucoeff'][1]})")  # fmt: skip
     else:

@@ -222,4 +222,6 @@ class RegistrationWidget(QWidget):
         if reg is not None:  # reopened with the session (the registration step's output)
             self.show_registered.setEnabled(True)
             self._toggle(self.show_registered.isChecked())
-            self.status.setText(f"registered movie: {reg.name} (from the session)")
+            attrs = dict(session[STEP].attrs) if STEP in session else {}
+            quality = f": {quality_line(attrs)}" if "correlation_median" in attrs else ""
+            self.status.setText(f"registered movie: {reg.name} (from the session){quality}")

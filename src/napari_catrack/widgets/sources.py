@@ -235,7 +235,8 @@ class SourcesWidget(QWidget):
     def _ask_import(self) -> None:
         tool = self.tool.currentText()
         if tool == "caiman" or tool == "minian":
-            path, _ = QFileDialog.getOpenFileName(self, f"{tool} results", "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
+            title = "CaImAn results (.hdf5)" if tool == "caiman" else "Minian .nc file (cancel to choose the save_minian folder instead)"  # fmt: skip
+            path, _ = QFileDialog.getOpenFileName(self, title, "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
             if not path and tool == "minian":
                 path = QFileDialog.getExistingDirectory(self, "Minian output folder")
         else:
@@ -375,7 +376,8 @@ class SourcesWidget(QWidget):
             shown = (
                 "accepted" if status == "unverified" else status
             )  # not judged by hand: the evaluation's
-            text = f"{nid}: {shown}  SNR {snr:.1f}  r {r:.2f}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
+            r_text = f"{r:.2f}" if np.isfinite(r) else "n/a"  # suite2p and Minian give no r-value
+            text = f"{nid}: {shown}  SNR {snr:.1f}  r {r_text}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
             item = QListWidgetItem(text)
             item.setToolTip(text)  # the whole line: a long reason is cut at the list's edge
             item.setData(256, str(nid))

@@ -50,7 +50,8 @@ from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource, MovieWriter, open_frames
 
 CHUNK_PIXELS = 1 << 24  # at most ~16 M pixels per chunk (~64 MB per float32 copy)
-RESIDUAL_EVERY = 10  # residual motion is re-measured on every 10th registered frame
+RESIDUAL_EVERY = 10  # residual motion is re-measured on every 10th registered frame ...
+RESIDUAL_MIN_FRAMES = 20  # ... or more often, so a short movie has 20 (or all) of them
 
 
 @dataclass
@@ -191,6 +192,7 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
     sum_reg = np.zeros((h, w))
     n_good = 0  # frames in the mean images and the metrics: bad frames (kept) are left out
     residual: list[np.ndarray] = []
+    stride = max(1, min(RESIDUAL_EVERY, n // RESIDUAL_MIN_FRAMES))  # 20 frames: all 20, not 2
     bad_frames: list[np.ndarray] = []
     out_dtype = source.dtype if source.dtype.kind in "iuf" else np.dtype(np.float32)
     writer = (
@@ -231,9 +233,12 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
                 cy, cx = crop
                 corr_raw[t0 + g] = frame_correlations(smoothed(frames[g][:, cy, cx]), metric_ref)
                 corr[t0 + g] = frame_correlations(smoothed(reg[g][:, cy, cx]), metric_ref)
-                every = g[(t0 + g) % RESIDUAL_EVERY == 0]
+                every = g[(t0 + g) % stride == 0]
                 if every.size:
                     residual.append(estimate_rigid(reg[every], ref, max_shift)[0])
+            b = np.flatnonzero(~good)
+            if b.size:  # kept: NaN/inf pixels become the template's, so summary/sources read it
+                reg[b] = np.where(np.isfinite(reg[b]), reg[b], template[None])
             sum_raw += frames[g].sum(axis=0, dtype=np.float64)
             sum_reg += reg[g].sum(axis=0, dtype=np.float64)
             n_good += g.size
@@ -265,6 +270,7 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
         "metrics_smoothing_px": METRIC_SMOOTH_PX,
         "residual_motion_median_px": float(np.median(res_norm)),
         "residual_motion_p95_px": float(np.percentile(res_norm, 95)),
+        "residual_motion_frames": len(res),
         "max_shift_found_px": float(np.abs(shifts).max()) if n else 0.0,
     }
     return RegistrationResult(

@@ -71,13 +71,15 @@ class RegisterParams(StepParams):
     )
     bad_frames: Literal["error", "keep"] = param(
         "error",
-        "frames that are constant or contain NaN: stop with an error, or keep them unshifted",
+        "frames that are constant or contain NaN: stop with an error, or keep them unshifted "
+        "(their NaN/infinite pixels written as the template's, so later steps can read them)",
         advanced=True,
     )
 
     def check(self) -> None:
         if self.patch_overlap_px >= self.patch_px:
             raise InputError(
-                f"--patch-overlap-px ({self.patch_overlap_px}) must be smaller than --patch-px "
-                f"({self.patch_px})"
+                f"the patch overlap (--patch-overlap-px, {self.patch_overlap_px}) must be smaller "
+                f"than the patch size (--patch-px, {self.patch_px}), e.g. --patch-overlap-px "
+                f"{self.patch_px // 3}"
             )

@@ -59,10 +59,15 @@ def patch_grid(shape: tuple[int, int], patch_px: int, overlap_px: int) -> PatchG
     """Patches of `patch_px` overlapping by about `overlap_px`; the last ones flush with the edge."""
     h, w = shape
     if patch_px > min(h, w):
-        raise InputError(
-            f"patches of {patch_px} px do not fit in the {h}x{w} frame: use --patch-px "
-            f"{min(h, w)} or less, or --mode rigid"
+        m = min(h, w)
+        p2 = max(16, m // 2)  # a hint that runs as given: the overlap stays below the patch
+        hint = (
+            f"use at most {m} px with a smaller overlap, e.g. --patch-px {p2} --patch-overlap-px "
+            f"{p2 // 3} (patch size and patch overlap in the widget), or --mode rigid"
+            if m >= 16
+            else "use --mode rigid (the smallest patch is 16 px)"
         )
+        raise InputError(f"patches of {patch_px} px do not fit in the {h}x{w} frame: {hint}")
     stride = patch_px - overlap_px
     return PatchGrid(_starts(h, patch_px, stride), _starts(w, patch_px, stride), (patch_px, patch_px), (h, w))  # fmt: skip
 

@@ -218,8 +218,13 @@ def _read_window(source: FrameSource, g: _Group) -> np.ndarray:
     out = np.empty((source.n_frames, y1 - y0, x1 - x0), np.float32)
     for t0, t1 in source.chunks(500):
         out[t0:t1] = source.read(t0, t1)[:, y0:y1, x0:x1]
-    if not np.isfinite(out).all():
-        raise InputError("the movie contains NaN/infinite pixels; register it with --bad-frames error to find them")  # fmt: skip
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))
+    if bad.size:
+        more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+        raise InputError(
+            f"frame {bad[0]}{more} contains NaN/infinite pixels; source extraction needs finite "
+            "data (fill or drop those frames; `catrack register --bad-frames keep` fills them)"
+        )
     return out
 
 

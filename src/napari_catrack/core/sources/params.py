@@ -95,8 +95,9 @@ class SourcesParams(StepParams):
     def check(self) -> None:
         if self.patch_px and self.patch_overlap_px >= self.patch_px:
             raise InputError(
-                f"--patch-overlap-px ({self.patch_overlap_px}) must be smaller than --patch-px "
-                f"({self.patch_px})"
+                f"the patch overlap (--patch-overlap-px, {self.patch_overlap_px}) must be smaller "
+                f"than the patch size (--patch-px, {self.patch_px}), e.g. --patch-overlap-px "
+                f"{self.patch_px // 4}"
             )
         if self.patch_px and self.patch_px < 4 * self.cell_radius_px:
             raise InputError(
