@@ -212,3 +212,29 @@ def test_a_behaviour_video_opened_first_gives_way_to_the_imaging_recording(
     assert len(warned) == 1 and "rec.tif" in warned[0] and "behaviour.avi" in warned[0]
     viewer.open(str(video), plugin="napari-catrack")  # opened again: the reference stays
     assert session.recording["path"] == str(calcium) and len(warned) == 1
+
+
+def test_the_loader_opens_one_plane_of_a_volume(make_napari_viewer, tmp_path):
+    """The guide says a volume becomes frames by max, mean 'or one plane'; the widget offered
+    only max and mean."""
+    import tifffile
+
+    from napari_catrack.widgets.loader import LoaderWidget
+
+    volume = np.zeros((5, 3, 16, 16), np.uint16)  # T, Z, Y, X: plane z holds the value 100 z
+    for z in range(3):
+        volume[:, z] = 100 * z
+    path = tmp_path / "vol.tif"
+    tifffile.imwrite(path, volume, imagej=True, metadata={"axes": "TZYX"})
+    loader = LoaderWidget(make_napari_viewer())
+    loader.path.value = path
+    assert not loader.z_plane.enabled
+    loader.z_projection.value = "one plane"
+    assert loader.z_plane.enabled
+    loader.z_plane.value = 1
+    (layer,) = loader.open_recording()
+    assert layer.data.shape == (5, 16, 16) and np.asarray(layer.data[2]).max() == 100
+    loader.z_projection.value = "max"
+    assert not loader.z_plane.enabled
+    (layer,) = loader.open_recording()
+    assert np.asarray(layer.data[2]).max() == 200

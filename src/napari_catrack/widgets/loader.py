@@ -52,7 +52,14 @@ class LoaderWidget(QWidget):
                            "these boxes pick the two channels")  # fmt: skip
         self.dataset = LineEdit(label="HDF5 dataset", value="")
         self.axes = LineEdit(label="axes (e.g. TCYX)", value="")
-        self.z_projection = ComboBox(label="Z projection", choices=("max", "mean"), value="max")
+        self.z_projection = ComboBox(
+            label="Z projection", choices=("max", "mean", "one plane"), value="max"
+        )
+        self.z_plane = SpinBox(label="Z plane", min=0, max=9999, value=0, enabled=False)
+        self.z_plane.tooltip = "with Z projection 'one plane': the plane kept (0 = the first)"
+        self.z_projection.changed.connect(
+            lambda value: setattr(self.z_plane, "enabled", value == "one plane")
+        )
         self.fps = FloatSpinBox(label="frame rate (Hz, 0=file)", min=0, max=10000, step=0.5)
         self.pixel_size = FloatSpinBox(
             label="pixel size (µm, 0=file)", min=0, max=1000, step=0.01, value=0
@@ -68,7 +75,8 @@ class LoaderWidget(QWidget):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         for w in (self.path, self.layout_choice, self.green_channel, self.red_channel,
-                  self.dataset, self.axes, self.z_projection, self.fps, self.pixel_size):  # fmt: skip
+                  self.dataset, self.axes, self.z_projection, self.z_plane, self.fps,
+                  self.pixel_size):  # fmt: skip
             form.addRow(w.label, w.native)
         form.addRow(self.open_button.native)
         form.addRow(QLabel(self.info.label))
@@ -78,6 +86,12 @@ class LoaderWidget(QWidget):
         layout.addStretch(1)
         self.open_button.changed.connect(self.open_recording)
         self.recording = None
+
+    def _z_projection(self) -> str | int:
+        """max, mean, or the index of the one plane kept (what `open_recording` takes)."""
+        if self.z_projection.value == "one plane":
+            return int(self.z_plane.value)
+        return self.z_projection.value
 
     def open_recording(self) -> list:
         """Open with the chosen options, add the layers, show the metadata; returns the layers."""
@@ -94,7 +108,7 @@ class LoaderWidget(QWidget):
                 red_channel=self.red_channel.value,
                 dataset=self.dataset.value or None,
                 axes=self.axes.value or None,
-                z_projection=self.z_projection.value,
+                z_projection=self._z_projection(),
                 fps=self.fps.value or None,
                 pixel_size_um=self.pixel_size.value or None,
             )
