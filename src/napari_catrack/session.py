@@ -181,6 +181,13 @@ class Session:
         the next free name beside it (`movie-2.catrack.h5`), which autosave then follows; the
         line saying so goes to `on_notice` (else a `SessionFileChanged` warning). An autosave
         over a read-only session file does the same; an explicit save to one is refused.
+
+        An array of at least `FINGERPRINT_MIN_BYTES` whose content (SHA-256 of dtype, shape and
+        bytes) is what this session last read from or wrote to the file at the path, that file
+        still being the same one (size, mtime_ns, inode), is copied from it as stored (H5Ocopy,
+        into the temp file, before the replace) instead of recompressed: a long video's masks
+        then cost a GUI autosave a hash, not a recompression. Edited in place since (a painted
+        Labels layer), or the file replaced meanwhile: written from memory as before.
         """
         target = Path(path) if path is not None else self.path
         if target is None:
