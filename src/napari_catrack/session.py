@@ -508,7 +508,8 @@ def _write_step(g: h5py.Group, rec: StepRecord, writer: _ArrayWriter | None = No
         if isinstance(arr, StoredArray):  # never read: its compressed chunks, as they are
             arr.copy_to(ag, aname)
         elif writer is not None:
-            writer.write(ag, aname, arr)
+            origin = rec.arrays.read_from(aname) if isinstance(rec.arrays, LazyArrays) else None
+            writer.write(ag, aname, arr, origin)
         else:
             _create_array(ag, aname, arr)
 
@@ -598,13 +599,45 @@ class _ArrayWriter:
         self.fingerprints: dict[str, bytes] = {}  # of the new file
         self.copied: list[str] = []
 
-    def write(self, group: h5py.Group, name: str, arr: np.ndarray) -> None:
+    def write(
+        self,
+        group: h5py.Group,
+        name: str,
+        arr: np.ndarray,
+        origin: tuple[StoredArray, bytes] | None = None,
+    ) -> None:
+        """`origin`: the dataset of a lazily loaded file the array was read from, with the
+        fingerprint of what was read (`LazyArrays.read_from`): copied from there when equal."""
         key = f"{group.name}/{name}"
         fp = _fingerprint(arr)
-        if fp is None or not self._copy(group, name, key, fp, arr):
+        if fp is None or not (
+            self._copy(group, name, key, fp, arr) or self._copy_read(group, name, fp, arr, origin)
+        ):
             _create_array(group, name, arr)
         if fp is not None:
             self.fingerprints[key] = fp
+
+    def _copy_read(
+        self,
+        group: h5py.Group,
+        name: str,
+        fp: bytes,
+        arr: np.ndarray,
+        origin: tuple[StoredArray, bytes] | None,
+    ) -> bool:
+        if origin is None or origin[1] != fp:
+            return False
+        stored = origin[0]
+        if tuple(stored.shape) != arr.shape or stored.dtype != arr.dtype:
+            return False
+        try:  # checks the open file is still the one loaded (`_ArraySource.dataset`)
+            stored.copy_to(group, name)
+        except (CatrackError, *_READ_ERRORS):  # closed, rewritten in place, damaged: the data
+            if name in group:  # are in memory, write them
+                del group[name]
+            return False
+        self.copied.append(f"{group.name}/{name}")
+        return True
 
     def _copy(self, group: h5py.Group, name: str, key: str, fp: bytes, arr: np.ndarray) -> bool:
         if self.previous is None or self.known.get(key) != fp:
@@ -710,18 +743,31 @@ class LazyArrays(MutableMapping):
 
     def __init__(self, items: Mapping[str, Any]) -> None:
         self._items: dict[str, Any] = dict(items)
+        # each large array read: where from, and its fingerprint as read (`read_from`)
+        self._read: dict[str, tuple[StoredArray, bytes]] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         value = self._items[name]
         if isinstance(value, StoredArray):
-            value = self._items[name] = value.read()
+            stored, value = value, value.read()
+            self._items[name] = value
+            fp = _fingerprint(value)
+            if fp is not None:
+                self._read[name] = (stored, fp)
         return value
 
     def __setitem__(self, name: str, value: np.ndarray) -> None:
         self._items[name] = value
+        self._read.pop(name, None)
 
     def __delitem__(self, name: str) -> None:
         del self._items[name]
+        self._read.pop(name, None)
+
+    def read_from(self, name: str) -> tuple[StoredArray, bytes] | None:
+        """The dataset an array was read from and the fingerprint of what was read (`save`
+        copies it from there when the array still has that content); None when not read."""
+        return self._read.get(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

@@ -243,3 +243,37 @@ def test_fingerprint_tells_dtype_shape_and_layout_apart():
     assert fp(a) != fp(b)
     assert fp(np.zeros(10)) is None  # small: not fingerprinted
     assert fp(np.array(["x"] * 2**20, dtype=object)) is None
+
+
+def test_lazy_session_copies_an_array_it_read_and_left_unchanged(tmp_path, monkeypatch):
+    """A `--session` command that reads the masks (lazy load) and records a small step copies
+    them from the file as loaded, like the ones it never read."""
+    path = tmp_path / "s.catrack.h5"
+    masks = _masks()
+    first = Session(path)
+    first.record("segmentation", arrays={"masks": masks, "other": _masks(4)})
+    lazy = Session.load(path, lazy_arrays=True)
+    try:
+        np.testing.assert_array_equal(lazy["segmentation"].arrays["masks"], masks)  # read
+        _no_recompress(monkeypatch)
+        lazy.record("velocity", tables={"velocity": _table()})
+    finally:
+        lazy.close()
+    back = Session.load(path)
+    np.testing.assert_array_equal(back["segmentation"].arrays["masks"], masks)
+    np.testing.assert_array_equal(back["segmentation"].arrays["other"], _masks(4))
+
+
+def test_lazy_session_writes_an_array_it_read_and_changed(tmp_path, writes):
+    path = tmp_path / "s.catrack.h5"
+    first = Session(path)
+    first.record("segmentation", arrays={"masks": _masks()})
+    lazy = Session.load(path, lazy_arrays=True)
+    try:
+        lazy["segmentation"].arrays["masks"][0, 0, 0] = 8
+        writes.clear()
+        lazy.record("velocity", tables={"velocity": _table()})
+    finally:
+        lazy.close()
+    assert writes == ["/steps/segmentation/arrays/masks"]
+    assert Session.load(path)["segmentation"].arrays["masks"][0, 0, 0] == 8
