@@ -5,12 +5,14 @@ a `segmentation` step whose masks are 5,000 x 256 x 256 uint8, compressed as the
 compresses them; a moving, turning ellipse, so they compress like a worm's masks; `--rough`:
 FOLDER/rough.catrack.h5, the same with ragged edges: 2.0 MB on disk instead of 1.4), then
 `python benchmarks/bench_session_lazy.py step FOLDER/long.catrack.h5` in a fresh process per
-measurement. `step` is what `catrack velocity ... --session FILE` does around its own work:
-`session_from_args` (load), record a small `velocity` table through `SessionTarget.record`,
-`SessionTarget.save` (write the whole file again, atomically); it prints one JSON line with the
-wall time of each part and the process's peak RSS (resource.getrusage, ru_maxrss).
+measurement (`gui FOLDER/long.catrack.h5`: what napari does, an eager load and two autosaves,
+each after recording a small table). `step` is what `catrack velocity ... --session FILE` does
+around its own work: `session_from_args` (load), record a small `velocity` table through
+`SessionTarget.record`, `SessionTarget.save` (write the whole file again, atomically); each
+prints one JSON line with the wall time of each part and the process's peak RSS
+(resource.getrusage, ru_maxrss).
 
-Run `step` with `PYTHONPATH=src` for this checkout; without it Python imports the installed
+Run `step` or `gui` with `PYTHONPATH=src` for this checkout; without it Python imports the installed
 package (another checkout: the code before a change, for a before/after comparison).
 """
 
@@ -76,15 +78,44 @@ def step(path: Path) -> dict:
             "file_mb": round(path.stat().st_size / 2**20, 1)}  # fmt: skip
 
 
+def gui(path: Path) -> dict:
+    """What napari does with the session: `Session.load` (eager, as the `.catrack.h5` reader),
+    then two autosaves, each after recording a small table (a velocity, a transient accepted).
+    Works on a copy beside `path` (`gui-<name>`), so `path` stays as made."""
+    import shutil
+
+    from napari_catrack.session import Session
+
+    work = path.with_name("gui-" + path.name)
+    shutil.copyfile(path, work)
+    peak = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # noqa: E731
+    t0 = time.perf_counter()
+    session = Session.load(work)
+    t1 = time.perf_counter()
+    after_load = peak()
+    table = pd.DataFrame({"frame": np.arange(5000), "speed_um_s": np.zeros(5000)})
+    session.record("velocity", tables={"velocity": table}, params={})  # autosave 1
+    t2 = time.perf_counter()
+    session.record("transients", tables={"events": table.head(50)}, params={})  # autosave 2
+    t3 = time.perf_counter()
+    out = {"load_s": round(t1 - t0, 3), "save1_s": round(t2 - t1, 3),
+           "save2_s": round(t3 - t2, 3), "peak_rss_after_load_mb": after_load,
+           "peak_rss_mb": peak(), "file_mb": round(work.stat().st_size / 2**20, 1)}  # fmt: skip
+    work.unlink()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("make", "step"))
+    parser.add_argument("what", choices=("make", "step", "gui"))
     parser.add_argument("path", type=Path)
     parser.add_argument("--rough", action="store_true", help="make: ragged mask edges")
     parser.add_argument("--frames", type=int, default=5000, help="make: frames [5000]")
     args = parser.parse_args()
     if args.what == "make":
         print(make(args.path, frames=args.frames, rough=args.rough))
+    elif args.what == "gui":
+        print(json.dumps(gui(args.path)), file=sys.stdout)
     else:
         print(json.dumps(step(args.path)), file=sys.stdout)
 

@@ -12,6 +12,7 @@ import contextlib
 import datetime as _dt
 import errno
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -73,6 +74,9 @@ class Session:
     def __init__(self, path: str | os.PathLike | None = None, *, autosave: bool = True) -> None:
         self._seen: tuple[Path, tuple[int, ...] | None] | None = None
         self._sources: list[_ArraySource] = []  # files lazy arrays are read from (`load`)
+        # the arrays of the file this session last read or wrote, for `save` to copy the unchanged
+        # ones from it: that file's path and stamp, and {dataset path: content fingerprint}
+        self._known: _KnownArrays | None = None
         self.path: Path | None = Path(path) if path is not None else None
         self.autosave = autosave
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
@@ -177,6 +181,13 @@ class Session:
         the next free name beside it (`movie-2.catrack.h5`), which autosave then follows; the
         line saying so goes to `on_notice` (else a `SessionFileChanged` warning). An autosave
         over a read-only session file does the same; an explicit save to one is refused.
+
+        An array of at least `FINGERPRINT_MIN_BYTES` whose content (SHA-256 of dtype, shape and
+        bytes) is what this session last read from or wrote to the file at the path, that file
+        still being the same one (size, mtime_ns, inode), is copied from it as stored (H5Ocopy,
+        into the temp file, before the replace) instead of recompressed: a long video's masks
+        then cost a GUI autosave a hash, not a recompression. Edited in place since (a painted
+        Labels layer), or the file replaced meanwhile: written from memory as before.
         """
         target = Path(path) if path is not None else self.path
         if target is None:
@@ -195,9 +206,17 @@ class Session:
             if why:
                 moved, target = target, free_session_path(target)
         with atomic_write_path(target) as tmp:
-            with h5py.File(tmp, "w") as f:
-                self._write(f, target)
+            # the previous file, when it is still the one the fingerprints describe: opened,
+            # copied from and closed before the replace (Windows cannot replace an open file)
+            with _previous_file(self._known, target) as previous:
+                arrays = _ArrayWriter(previous, self._known)
+                with h5py.File(tmp, "w") as f:
+                    self._write(f, target, arrays)
+            written = _stamp_or_none(tmp)  # what the path names once the replace is done
         self.path = target
+        # a deferred replace (`atomic_write_set`) leaves the old file at the path for now: its
+        # stamp is not `written`, so the next save copies nothing from it
+        self._known = _KnownArrays(target, written, arrays.fingerprints) if written else None
         if moved is not None:
             self._notice(
                 f"{moved.name} {why}: it is left as it is, and this session now saves to "
@@ -213,7 +232,7 @@ class Session:
 
             warnings.warn(line, SessionFileChanged, stacklevel=3)
 
-    def _write(self, f: h5py.File, target: Path) -> None:
+    def _write(self, f: h5py.File, target: Path, arrays: _ArrayWriter | None = None) -> None:
         f.attrs["format"] = _FORMAT_TAG
         f.attrs["schema_version"] = SCHEMA_VERSION
         f.attrs["package_version"] = __version__
@@ -225,10 +244,10 @@ class Session:
         f.attrs["recording"] = json.dumps(_to_jsonable(recording))
         steps = f.create_group("steps")
         for name, rec in self.steps.items():
-            _write_step(steps.create_group(name), rec)
+            _write_step(steps.create_group(name), rec, arrays)
         lg = f.create_group("layers")
         for i, (data, meta, kind) in enumerate(self.layers):
-            write_layer(lg.create_group(f"{i:03d}"), data, meta, kind)
+            write_layer(lg.create_group(f"{i:03d}"), data, meta, kind, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, lazy_arrays: bool = False) -> Session:
@@ -267,6 +286,8 @@ class Session:
                     session.steps[name] = _read_step(name, g, source)
                 if "layers" in f:
                     session.layers = [read_layer(g) for _, g in sorted(f["layers"].items())]
+                if source is None:  # every array is in memory: note what the file holds
+                    session._known = _KnownArrays.of_loaded(session, path, _fd_stamp(f))
         except BaseException:
             f.close()
             raise
@@ -473,7 +494,7 @@ def free_session_path(path: Path) -> Path:
     return free
 
 
-def _write_step(g: h5py.Group, rec: StepRecord) -> None:
+def _write_step(g: h5py.Group, rec: StepRecord, writer: _ArrayWriter | None = None) -> None:
     g.attrs["attrs"] = json.dumps(rec.attrs)
     g.attrs["params"] = json.dumps(rec.params)
     g.attrs["version"] = rec.version
@@ -486,8 +507,152 @@ def _write_step(g: h5py.Group, rec: StepRecord) -> None:
     for aname, arr in arrays.items():
         if isinstance(arr, StoredArray):  # never read: its compressed chunks, as they are
             arr.copy_to(ag, aname)
+        elif writer is not None:
+            origin = rec.arrays.read_from(aname) if isinstance(rec.arrays, LazyArrays) else None
+            writer.write(ag, aname, arr, origin)
         else:
-            ag.create_dataset(aname, data=arr, **_compression(arr.size))
+            _create_array(ag, aname, arr)
+
+
+def _create_array(group: h5py.Group, name: str, arr: np.ndarray) -> None:
+    """Write (compress) an array from memory: what `save` does with an array it cannot copy."""
+    group.create_dataset(name, data=arr, **_compression(arr.size))
+
+
+# --- copying unchanged arrays from the previous file (Session.save) ---------------------------
+# Below this size an array is simply written again: hashing it, opening the previous file and
+# copying the dataset cost about what compressing it does.
+FINGERPRINT_MIN_BYTES = 1 << 20
+
+
+def _fingerprint(arr: Any) -> bytes | None:
+    """SHA-256 of an array's dtype, shape and bytes (None: too small to be worth it, or not
+    plain numbers). SHA-256, not BLAKE2: CPUs with SHA instructions hash it about twice as fast.
+    The bytes are hashed where they lie (no copy for a C-contiguous array, one row at a time
+    otherwise), so the check costs no memory."""
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biufcmM":
+        return None
+    if arr.nbytes < FINGERPRINT_MIN_BYTES:
+        return None
+    h = hashlib.sha256(f"{arr.dtype.str} {arr.shape}".encode())
+    rows = (arr,) if arr.flags.c_contiguous or arr.ndim == 0 else arr
+    for row in rows:
+        h.update(np.ascontiguousarray(row).reshape(-1).view(np.uint8))
+    return h.digest()
+
+
+@dataclass(frozen=True)
+class _KnownArrays:
+    """What the file a session last read or wrote holds: its path, its stamp (size, mtime_ns,
+    inode) at that moment, and the fingerprint of each large array as read or written there."""
+
+    path: Path
+    stamp: tuple[int, ...]
+    fingerprints: dict[str, bytes]
+
+    @classmethod
+    def of_loaded(
+        cls, session: Session, path: Path, stamp: tuple[int, ...] | None
+    ) -> _KnownArrays | None:
+        """The fingerprints of an eagerly loaded session's arrays, as read from `path`."""
+        if stamp is None:
+            return None  # nothing proves later which file that was: never copy from it
+        prints = {}
+        for name, rec in session.steps.items():
+            for aname, arr in rec.arrays.items():
+                prints[f"/steps/{name}/arrays/{aname}"] = _fingerprint(arr)
+        for i, (data, _meta, kind) in enumerate(session.layers):
+            if kind != "shapes":
+                prints[f"/layers/{i:03d}/data"] = _fingerprint(data)
+        return cls(path, stamp, {k: v for k, v in prints.items() if v is not None})
+
+
+@contextlib.contextmanager
+def _previous_file(known: _KnownArrays | None, target: Path) -> Iterator[h5py.File | None]:
+    """The file at `target` opened read-only, if it is still the one `known` describes (same
+    size, mtime_ns and inode as when read or written, checked on the open file); else None."""
+    if known is None or not known.fingerprints or known.path != target:
+        yield None
+        return
+    if _stamp_or_none(target) != known.stamp:
+        yield None
+        return
+    try:
+        f = h5py.File(target, "r")
+    except OSError:  # gone, locked by a writer, unreadable: write everything from memory
+        yield None
+        return
+    try:
+        yield f if _fd_stamp(f) == known.stamp else None
+    finally:
+        f.close()
+
+
+class _ArrayWriter:
+    """Writes a session's in-memory arrays into a new file; copies (H5Ocopy: the compressed
+    chunks as stored) each one whose content is proven unchanged since the previous file was
+    read or written (same fingerprint at the same dataset path), instead of recompressing it."""
+
+    def __init__(self, previous: h5py.File | None, known: _KnownArrays | None) -> None:
+        self.previous = previous
+        self.known = known.fingerprints if known is not None and previous is not None else {}
+        self.fingerprints: dict[str, bytes] = {}  # of the new file
+        self.copied: list[str] = []
+
+    def write(
+        self,
+        group: h5py.Group,
+        name: str,
+        arr: np.ndarray,
+        origin: tuple[StoredArray, bytes] | None = None,
+    ) -> None:
+        """`origin`: the dataset of a lazily loaded file the array was read from, with the
+        fingerprint of what was read (`LazyArrays.read_from`): copied from there when equal."""
+        key = f"{group.name}/{name}"
+        fp = _fingerprint(arr)
+        if fp is None or not (
+            self._copy(group, name, key, fp, arr) or self._copy_read(group, name, fp, arr, origin)
+        ):
+            _create_array(group, name, arr)
+        if fp is not None:
+            self.fingerprints[key] = fp
+
+    def _copy_read(
+        self,
+        group: h5py.Group,
+        name: str,
+        fp: bytes,
+        arr: np.ndarray,
+        origin: tuple[StoredArray, bytes] | None,
+    ) -> bool:
+        if origin is None or origin[1] != fp:
+            return False
+        stored = origin[0]
+        if tuple(stored.shape) != arr.shape or stored.dtype != arr.dtype:
+            return False
+        try:  # checks the open file is still the one loaded (`_ArraySource.dataset`)
+            stored.copy_to(group, name)
+        except (CatrackError, *_READ_ERRORS):  # closed, rewritten in place, damaged: the data
+            if name in group:  # are in memory, write them
+                del group[name]
+            return False
+        self.copied.append(f"{group.name}/{name}")
+        return True
+
+    def _copy(self, group: h5py.Group, name: str, key: str, fp: bytes, arr: np.ndarray) -> bool:
+        if self.previous is None or self.known.get(key) != fp:
+            return False
+        try:
+            ds = self.previous[key]
+            if not isinstance(ds, h5py.Dataset) or ds.shape != arr.shape or ds.dtype != arr.dtype:
+                return False
+            group.copy(ds, group, name=name)
+        except _READ_ERRORS:  # a damaged previous file: the data are in memory, write them
+            if name in group:
+                del group[name]
+            return False
+        self.copied.append(key)
+        return True
 
 
 # --- arrays read on first use (Session.load(..., lazy_arrays=True)) -------------------------
@@ -578,18 +743,31 @@ class LazyArrays(MutableMapping):
 
     def __init__(self, items: Mapping[str, Any]) -> None:
         self._items: dict[str, Any] = dict(items)
+        # each large array read: where from, and its fingerprint as read (`read_from`)
+        self._read: dict[str, tuple[StoredArray, bytes]] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         value = self._items[name]
         if isinstance(value, StoredArray):
-            value = self._items[name] = value.read()
+            stored, value = value, value.read()
+            self._items[name] = value
+            fp = _fingerprint(value)
+            if fp is not None:
+                self._read[name] = (stored, fp)
         return value
 
     def __setitem__(self, name: str, value: np.ndarray) -> None:
         self._items[name] = value
+        self._read.pop(name, None)
 
     def __delitem__(self, name: str) -> None:
         del self._items[name]
+        self._read.pop(name, None)
+
+    def read_from(self, name: str) -> tuple[StoredArray, bytes] | None:
+        """The dataset an array was read from and the fingerprint of what was read (`save`
+        copies it from there when the array still has that content); None when not read."""
+        return self._read.get(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
@@ -774,8 +952,11 @@ def read_h5_table(g: h5py.Group) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns)
 
 
-def write_layer(g: h5py.Group, data: Any, meta: dict, kind: str) -> None:
-    """Store a napari LayerData tuple: data, JSON-able metadata, features as a table."""
+def write_layer(
+    g: h5py.Group, data: Any, meta: dict, kind: str, arrays: _ArrayWriter | None = None
+) -> None:
+    """Store a napari LayerData tuple: data, JSON-able metadata, features as a table.
+    `arrays` (`Session.save`): copies the data from the previous file when unchanged."""
     g.attrs["kind"] = kind
     meta = dict(meta)
     features = meta.pop("features", None)
@@ -791,7 +972,10 @@ def write_layer(g: h5py.Group, data: Any, meta: dict, kind: str) -> None:
             sg.create_dataset(f"{i:06d}", data=np.asarray(arr))
     else:
         arr = np.asarray(data)
-        g.create_dataset("data", data=arr, **_compression(arr.size))
+        if arrays is not None:
+            arrays.write(g, "data", arr)
+        else:
+            _create_array(g, "data", arr)
 
 
 def read_layer(g: h5py.Group) -> tuple[Any, dict, str]:

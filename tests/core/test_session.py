@@ -104,7 +104,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
     s = Session(path)
     s.record("alignment", attrs={"dy": 1.0})
 
-    def explode(self, f, target):
+    def explode(self, f, target, arrays=None):
         f.attrs["format"] = "half written"
         raise RuntimeError("disk full")
 

@@ -1,0 +1,279 @@
+"""`Session.save` copies an array unchanged since the session last read or wrote its file.
+
+The copy (HDF5's H5Ocopy of the stored, compressed dataset) replaces recompressing a long
+video's masks at every GUI autosave; it is only taken when the array's content fingerprint and
+the previous file's stamp prove that the stored dataset is what memory holds.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import napari_catrack.session as session_mod
+from napari_catrack.io.atomic import atomic_write_set
+from napari_catrack.session import FINGERPRINT_MIN_BYTES, Session, SessionFileChanged
+
+
+def _masks(value: int = 1, frames: int = 40) -> np.ndarray:
+    """Masks above the fingerprint threshold (40 x 256 x 256 uint8 = 2.6 MB)."""
+    masks = np.zeros((frames, 256, 256), np.uint8)
+    masks[:, 100:140, 30:200] = value
+    masks[np.arange(frames), np.arange(frames), np.arange(frames)] = 2  # every frame differs
+    assert masks.nbytes >= FINGERPRINT_MIN_BYTES
+    return masks
+
+
+def _table(n: int = 10) -> pd.DataFrame:
+    return pd.DataFrame({"frame": np.arange(n), "speed": np.linspace(0, 1, n)})
+
+
+@pytest.fixture
+def writes(monkeypatch):
+    """Every array `save` writes (compresses) from memory, by dataset path."""
+    written: list[str] = []
+    real = session_mod._create_array
+
+    def spy(group, name, arr):
+        written.append(f"{group.name}/{name}")
+        real(group, name, arr)
+
+    monkeypatch.setattr(session_mod, "_create_array", spy)
+    return written
+
+
+def _no_recompress(monkeypatch) -> None:
+    """Make the write-from-memory path fail for large arrays: only a copy can save them."""
+    real = session_mod._create_array
+
+    def refuse(group, name, arr):
+        if arr.nbytes >= FINGERPRINT_MIN_BYTES:
+            raise AssertionError(f"{group.name}/{name} was recompressed, not copied")
+        real(group, name, arr)
+
+    monkeypatch.setattr(session_mod, "_create_array", refuse)
+
+
+def test_resave_copies_an_unchanged_array(tmp_path, monkeypatch):
+    path = tmp_path / "s.catrack.h5"
+    masks = _masks()
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": masks}, tables={"frames": _table()})
+    _no_recompress(monkeypatch)
+    s.record("velocity", tables={"velocity": _table(50)})  # autosave: copies the masks
+    s.record("transients", tables={"events": _table(5)})  # and again, from the file just written
+    back = Session.load(path)
+    np.testing.assert_array_equal(back["segmentation"].arrays["masks"], masks)
+    assert back["segmentation"].arrays["masks"].dtype == np.uint8
+    pd.testing.assert_frame_equal(back["velocity"].tables["velocity"], _table(50))
+    assert set(back.steps) == {"segmentation", "velocity", "transients"}
+
+
+def test_resave_of_a_loaded_session_copies_its_arrays(tmp_path, monkeypatch):
+    """The GUI loads eagerly: the arrays as read are fingerprinted, so its first autosave copies."""
+    path = tmp_path / "s.catrack.h5"
+    masks = _masks()
+    first = Session(path)
+    first.record("segmentation", arrays={"masks": masks})
+    first.layers = [(_masks(3), {"name": "worm masks"}, "labels")]
+    first.save()
+    loaded = Session.load(path)
+    _no_recompress(monkeypatch)
+    loaded.record("velocity", tables={"velocity": _table()})
+    back = Session.load(path)
+    np.testing.assert_array_equal(back["segmentation"].arrays["masks"], masks)
+    np.testing.assert_array_equal(back.layers[0][0], _masks(3))
+    assert set(back.steps) == {"segmentation", "velocity"}
+
+
+def test_array_edited_in_place_after_save_is_written_anew(tmp_path, writes):
+    path = tmp_path / "s.catrack.h5"
+    masks = _masks()
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": masks})
+    assert s["segmentation"].arrays["masks"] is masks  # the session holds the caller's array
+    masks[5, 0, 0] = 9  # a widget mutates its numpy array: the same object, new content
+    writes.clear()
+    s.record("velocity", tables={"velocity": _table()})
+    assert "/steps/segmentation/arrays/masks" in writes
+    back = Session.load(path)
+    assert back["segmentation"].arrays["masks"][5, 0, 0] == 9
+    np.testing.assert_array_equal(back["segmentation"].arrays["masks"], masks)
+
+
+def test_painted_labels_layer_of_a_loaded_session_is_written_anew(tmp_path, writes):
+    path = tmp_path / "s.catrack.h5"
+    first = Session(path)
+    first.layers = [(_masks(3), {"name": "worm masks"}, "labels")]
+    first.record("segmentation", arrays={"masks": _masks()})
+    loaded = Session.load(path)
+    loaded.layers[0][0][7, 200:210, 200:210] = 4  # a brush stroke on the Labels layer's data
+    writes.clear()
+    loaded.record("velocity", tables={"velocity": _table()})
+    assert "/layers/000/data" in writes
+    assert "/steps/segmentation/arrays/masks" not in writes  # unchanged: copied
+    back = Session.load(path)
+    assert (back.layers[0][0][7, 200:210, 200:210] == 4).all()
+    np.testing.assert_array_equal(back["segmentation"].arrays["masks"], _masks())
+
+
+def test_no_copy_from_a_file_another_writer_replaced(tmp_path, writes):
+    """Another writer saved other masks at the same dataset path: this session's next save goes
+    to `-2` as before, with its own masks, never the other writer's."""
+    path = tmp_path / "s.catrack.h5"
+    mine = _masks(1)
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": mine})
+    other = Session.load(path)
+    other["segmentation"].arrays["masks"][:] = 5
+    other.save()
+    writes.clear()
+    with pytest.warns(SessionFileChanged, match="s-2.catrack.h5"):
+        s.record("velocity", tables={"velocity": _table()})
+    assert s.path == tmp_path / "s-2.catrack.h5"
+    assert "/steps/segmentation/arrays/masks" in writes
+    np.testing.assert_array_equal(Session.load(s.path)["segmentation"].arrays["masks"], mine)
+    theirs = Session.load(path)
+    assert (theirs["segmentation"].arrays["masks"] == 5).all()
+    assert "velocity" not in theirs
+
+
+def test_no_copy_from_a_replaced_file_the_session_is_pointed_at_again(tmp_path, writes):
+    """Pointing the session at its path again accepts writing over the file there now: the
+    fingerprints describe the file replaced, so nothing is copied from the new one."""
+    path = tmp_path / "s.catrack.h5"
+    mine = _masks(1)
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": mine})
+    other = Session.load(path)
+    other["segmentation"].arrays["masks"][:] = 5
+    other.save()
+    s.path = path
+    writes.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SessionFileChanged)
+        s.record("velocity", tables={"velocity": _table()})
+    assert s.path == path
+    assert "/steps/segmentation/arrays/masks" in writes
+    np.testing.assert_array_equal(Session.load(path)["segmentation"].arrays["masks"], mine)
+
+
+def test_no_copy_from_a_replaced_file_of_the_same_size_and_mtime(tmp_path, writes):
+    """Another file of the same size with the old mtime put back: only the inode tells it
+    apart, and the stamp includes it."""
+    path = tmp_path / "s.catrack.h5"
+    mine = _masks(3)
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": mine})
+    before = os.stat(path)
+    other = Session.load(path)
+    other["segmentation"].arrays["masks"][:] = _masks(1)
+    other.save()
+    short = before.st_size - os.stat(path).st_size
+    assert short >= 0
+    with open(path, "ab") as fh:  # HDF5 ignores bytes past the end of its data
+        fh.write(b"\0" * short)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    now = os.stat(path)
+    assert (now.st_size, now.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert now.st_ino != before.st_ino
+    s.path = path  # accepts the file as it is now; the fingerprints still name the old one
+    writes.clear()
+    s.record("velocity", tables={"velocity": _table()})
+    assert "/steps/segmentation/arrays/masks" in writes
+    np.testing.assert_array_equal(Session.load(path)["segmentation"].arrays["masks"], mine)
+
+
+def test_save_inside_a_write_set_copies_nothing_from_the_file_not_yet_replaced(tmp_path, writes):
+    """Inside `atomic_write_set` the replace waits for the end of the set: the file at the path
+    is still the older one, whose masks differ from the ones just saved."""
+    path = tmp_path / "s.catrack.h5"
+    masks = _masks(1)
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": masks})
+    with atomic_write_set():
+        masks[:] = 7
+        s.save()  # into a temp file, placed when the set ends
+        writes.clear()
+        s.save()
+        assert "/steps/segmentation/arrays/masks" in writes
+    back = Session.load(path)
+    assert (back["segmentation"].arrays["masks"] == 7).all()
+
+
+def test_small_arrays_are_written_again(tmp_path, writes):
+    """Below FINGERPRINT_MIN_BYTES hashing and copying cost about what writing does: written."""
+    path = tmp_path / "s.catrack.h5"
+    small = np.arange(100, dtype=np.float64)
+    s = Session(path)
+    s.record("traces", arrays={"f0": small, "masks": _masks()})
+    writes.clear()
+    s.record("velocity", tables={"velocity": _table()})
+    assert writes == ["/steps/traces/arrays/f0"]  # the masks were copied
+    np.testing.assert_array_equal(Session.load(path)["traces"].arrays["f0"], small)
+
+
+def test_explicit_save_elsewhere_writes_everything(tmp_path, writes):
+    path = tmp_path / "s.catrack.h5"
+    masks = _masks()
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": masks})
+    writes.clear()
+    elsewhere = s.save(tmp_path / "other.catrack.h5")
+    assert "/steps/segmentation/arrays/masks" in writes
+    np.testing.assert_array_equal(Session.load(elsewhere)["segmentation"].arrays["masks"], masks)
+    writes.clear()
+    s.save()  # the session now saves to other.catrack.h5, which it just wrote: copied
+    assert writes == []
+
+
+def test_fingerprint_tells_dtype_shape_and_layout_apart():
+    a = np.arange(2**20, dtype=np.uint16).reshape(1024, 1024)
+    fp = session_mod._fingerprint
+    assert fp(a) == fp(a.copy())
+    assert fp(a) != fp(a.reshape(2048, 512))
+    assert fp(a) != fp(a.view(np.int16))
+    assert fp(a.T) == fp(np.ascontiguousarray(a.T))  # content in C order, however it is held
+    b = a.copy()
+    b[-1, -1] ^= 1
+    assert fp(a) != fp(b)
+    assert fp(np.zeros(10)) is None  # small: not fingerprinted
+    assert fp(np.array(["x"] * 2**20, dtype=object)) is None
+
+
+def test_lazy_session_copies_an_array_it_read_and_left_unchanged(tmp_path, monkeypatch):
+    """A `--session` command that reads the masks (lazy load) and records a small step copies
+    them from the file as loaded, like the ones it never read."""
+    path = tmp_path / "s.catrack.h5"
+    masks = _masks()
+    first = Session(path)
+    first.record("segmentation", arrays={"masks": masks, "other": _masks(4)})
+    lazy = Session.load(path, lazy_arrays=True)
+    try:
+        np.testing.assert_array_equal(lazy["segmentation"].arrays["masks"], masks)  # read
+        _no_recompress(monkeypatch)
+        lazy.record("velocity", tables={"velocity": _table()})
+    finally:
+        lazy.close()
+    back = Session.load(path)
+    np.testing.assert_array_equal(back["segmentation"].arrays["masks"], masks)
+    np.testing.assert_array_equal(back["segmentation"].arrays["other"], _masks(4))
+
+
+def test_lazy_session_writes_an_array_it_read_and_changed(tmp_path, writes):
+    path = tmp_path / "s.catrack.h5"
+    first = Session(path)
+    first.record("segmentation", arrays={"masks": _masks()})
+    lazy = Session.load(path, lazy_arrays=True)
+    try:
+        lazy["segmentation"].arrays["masks"][0, 0, 0] = 8
+        writes.clear()
+        lazy.record("velocity", tables={"velocity": _table()})
+    finally:
+        lazy.close()
+    assert writes == ["/steps/segmentation/arrays/masks"]
+    assert Session.load(path)["segmentation"].arrays["masks"][0, 0, 0] == 8
