@@ -82,7 +82,9 @@ def test_polygon_rectangle_and_oval_become_exact_footprints_and_mean_traces(tmp_
     _rois()[2].tofile(one)
     single = read_imagej(one, path, fps=5.0)
     np.testing.assert_array_equal(single.footprints[0] > 0, want[2])
-    assert single.fps == 5.0
+    assert single.fps == 5.0 and single.notes == ["1 ROI(s) over 30 frames, fs 5 Hz (given)"]
+    assert single.warnings == ["--fps 5 differs from the 10 Hz the movie states: 5 Hz is used"]
+    assert res.notes == ["3 ROI(s) over 30 frames, fs 10 Hz (from the movie)"]
 
 
 def test_mask_means_in_chunks_equal_the_whole_movie():

@@ -135,14 +135,18 @@ def read_imagej(path: str | os.PathLike, movie, *, fps: float | None = None, **m
     from napari_catrack.core.sources.imported import imported_result, mask_means
     from napari_catrack.io.frames import open_frames
 
-    with open_frames(movie, fps=fps, **movie_options) as frames:
+    with open_frames(movie, **movie_options) as frames:
         masks, ids, names, warnings = imagej_masks(path, frames.shape[1:])
-        rate = fps or frames.fps
-        if not rate:
+        stated = frames.fps
+        if not (fps or stated):
             raise InputError("the movie does not store its frame rate: give it (--fps)")
+        if fps and stated and abs(stated - fps) > 0.01 * stated:
+            warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
+        rate = float(fps or stated)
         raw = mask_means(frames, masks)
-    notes = [f"{len(masks)} ROI(s) over {frames.n_frames} frames, fs {float(rate):g} Hz"]
-    result = imported_result("imagej", masks, raw, fps=float(rate), ids=ids, notes=notes,
+    how = "given" if fps else "from the movie"
+    notes = [f"{len(masks)} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
                              warnings=warnings, tool_fps=None)  # fmt: skip
     result.components["name"] = names
     return result
