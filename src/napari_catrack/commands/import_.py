@@ -1,9 +1,11 @@
-"""`catrack import suite2p|caiman|minian PATH -o DIR`: another tool's sources as our files.
+"""`catrack import suite2p|caiman|minian|imagej PATH -o DIR`: another tool's sources as our files.
 
 Writes the same DIR/footprints.h5, DIR/components.csv and DIR/traces.csv as `catrack sources`
 (suite2p: the output folder or its plane folder; CaImAn: the results .hdf5 file; Minian: the
-output folder of `save_minian` zarr arrays, or a netCDF file). A multi-plane suite2p output:
-plane0 unless --plane N (a warning lists the other planes).
+output folder of `save_minian` zarr arrays, or a netCDF file; imagej: hand-drawn ImageJ/Fiji
+ROIs, a RoiSet .zip or one .roi file, over --movie MOVIE, whose traces are the mean of the
+movie inside each ROI). A multi-plane suite2p output: plane0 unless --plane N (a warning lists
+the other planes).
 """
 
 from __future__ import annotations
@@ -19,19 +21,26 @@ from napari_catrack.commands._common import (
     session_from_args,
     warn,
 )
+from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "import",
-        help="convert suite2p / CaImAn / Minian results into sources files",
+        help="convert suite2p / CaImAn / Minian results or ImageJ ROIs into sources files",
         description=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("tool", choices=TOOLS)
-    p.add_argument("path", metavar="PATH", help="the tool's output folder or file")
+    p.add_argument("tool", choices=(*TOOLS, "imagej"))
+    p.add_argument("path", metavar="PATH", help="the tool's output folder or file (imagej: .zip or .roi)")  # fmt: skip
+    p.add_argument("--movie", default=None, metavar="MOVIE",
+                   help="imagej: the movie the ROIs were drawn on (TIFF/HDF5/zarr); its mean "
+                   "inside each ROI is the trace")  # fmt: skip
+    p.add_argument("--z-projection", default=None, metavar="N|max|mean",
+                   help="imagej: a movie with a Z axis: the plane (0, 1, ...) or max/mean")  # fmt: skip
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
-                   help="frame rate (needed when the output does not store it, e.g. Minian)")  # fmt: skip
+                   help="frame rate (needed when the output does not store it, e.g. Minian, "
+                   "or an imagej --movie without one)")  # fmt: skip
     p.add_argument("--plane", type=int, default=None, metavar="N",
                    help="suite2p: the plane to import (default: plane0; a warning lists the others)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
@@ -42,10 +51,26 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
+    imagej = args.tool == "imagej"
+    if imagej and not args.movie:
+        raise InputError("catrack import imagej needs --movie MOVIE: the movie the ROIs were drawn on")  # fmt: skip
+    if not imagej and (args.movie or args.z_projection is not None):
+        raise InputError(f"--movie and --z-projection are for imagej ROIs, not {args.tool}")
+    if imagej and args.plane is not None:
+        raise InputError("--plane is for suite2p outputs; a movie's plane is --z-projection N")
+    inputs = {"PATH": args.path, **({"--movie": args.movie} if imagej else {})}
     check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES), "--session": args.session},
-                  {"PATH": args.path})  # fmt: skip
-    target = session_from_args(args)  # another tool's output, not a recording
-    result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane)
+                  inputs)  # fmt: skip
+    if imagej:  # the movie is the session's recording
+        from napari_catrack.io.imagej_rois import read_imagej
+
+        target = session_from_args(args, args.movie, also=("registration",))
+        z = args.z_projection
+        options = {} if z is None else {"z_projection": int(z) if str(z).lstrip("-").isdigit() else z}  # fmt: skip
+        result = read_imagej(args.path, args.movie, fps=args.fps, **options)
+    else:
+        target = session_from_args(args)  # another tool's output, not a recording
+        result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane)
     if target is not None:  # the cells go into a session: they must belong to its movie
         from napari_catrack.core.sources.session import check_against_movie
 
@@ -54,12 +79,15 @@ def run(args: argparse.Namespace) -> int:
         for line in check_against_movie(result, summary.get("frames"), shape if all(shape) else None,
                                         what=f"the {args.tool} import"):  # fmt: skip
             warn("import", line)
-    write_sources(args.output, result.footprints, result.components, result.traces_table(),
-                  {"source": str(args.path), "tool": args.tool, "fps": result.fps})  # fmt: skip
+    attrs = {"source": str(args.path), "tool": args.tool, "fps": result.fps}
+    if imagej:
+        attrs["movie"] = str(args.movie)
+    write_sources(args.output, result.footprints, result.components, result.traces_table(), attrs)
     if target is not None:
         from napari_catrack.core.sources.session import record_sources
 
-        target.record(record_sources, result, origin=args.tool, inputs={args.tool: args.path})
+        read = {args.tool: args.path, **({"recording": args.movie} if imagej else {})}
+        target.record(record_sources, result, origin=args.tool, inputs=read)
         target.save()
     n_acc = int(result.components["accepted"].sum())
     for note in result.warnings:

@@ -40,6 +40,7 @@ from napari_catrack.core.sources import EvaluationParams, SourcesParams, extract
 from napari_catrack.core.sources.evaluation import judge, rejudged, untested
 from napari_catrack.core.sources.session import (
     DELETED,
+    IMPORTED,
     check_against_movie,
     labels_from_footprints,
     record_sources,
@@ -290,7 +291,7 @@ class SourcesWidget(QWidget):
     ) -> None:
         """`set_rate`: no frame rate was known, so the import's becomes the one in force."""
         session = self.ctx.session
-        if record and origin in TOOLS:  # another tool's cells: they must belong to this movie
+        if record and origin in IMPORTED:  # another tool's cells: they must belong to this movie
             frames, shape = self._movie_size()
             found = check_against_movie(result, frames, shape, what=f"the {origin} import")
             result.warnings.extend(w for w in found if w not in result.warnings)
@@ -456,7 +457,7 @@ class SourcesWidget(QWidget):
     def _imported_tool(self) -> str | None:
         session = self.ctx.session
         origin = session["sources"].attrs.get("origin") if "sources" in session else None
-        return origin if origin in TOOLS else None
+        return origin if origin in IMPORTED else None
 
     def reevaluate(self, *_) -> None:
         """Thresholds changed: re-judge every component (live count), verdicts follow. Imported

@@ -73,3 +73,21 @@ def imported_result(
     ids = comps["neuron_id"].to_numpy()
     dff = dff_with_background(raw, background, fps, baseline=baseline, notes=warned, ids=ids) if k else raw  # fmt: skip
     return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), warnings=warned, notes=list(notes or []), tool_fps=tool_fps)  # fmt: skip
+
+
+def mask_means(frames, masks: np.ndarray, chunk_bytes: int = 64 * 2**20) -> np.ndarray:
+    """(K, T) mean of each binary mask's pixels in every frame of `frames` (an `io.frames`
+    `FrameSource`), read in chunks of about `chunk_bytes` so a long movie is never in memory
+    whole; the masks as a sparse matrix, so many small ROIs in a large frame stay cheap."""
+    from scipy import sparse
+
+    m = sparse.csr_matrix(np.asarray(masks, bool).reshape(len(masks), -1).astype(np.float64))
+    counts = np.asarray(m.sum(axis=1)).ravel()
+    if (counts == 0).any():
+        raise InputError("an empty mask has no mean")
+    n_px = int(np.prod(frames.shape[1:]))
+    out = np.empty((len(masks), frames.n_frames))
+    for t0, t1 in frames.chunks(max(1, chunk_bytes // (8 * n_px))):
+        chunk = np.asarray(frames.read(t0, t1), np.float64).reshape(t1 - t0, n_px)
+        out[:, t0:t1] = np.asarray(m @ chunk.T) / counts[:, None]
+    return out

@@ -100,7 +100,7 @@ def record_sources(
     write_verdicts(session, verdicts, fps=result.fps, save=save)
 
 
-IMPORTED = ("suite2p", "caiman", "minian")  # origins that are another tool's cells
+IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
 
 
 def _made_by(session, result: SourcesResult, origin: str, read: dict) -> tuple[dict, dict]:

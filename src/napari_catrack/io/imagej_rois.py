@@ -1,0 +1,152 @@
+"""Hand-drawn ImageJ / Fiji ROIs (`RoiSet.zip` from the ROI Manager, or one `.roi` file) as
+sources: each area ROI becomes a binary footprint, its trace the mean of the movie inside it.
+
+`roifile` parses the files; the masks follow ImageJ's own rule (a pixel belongs to a ROI when
+its centre lies inside), so a rectangle at left 2, width 4 covers columns 2-5 as in ImageJ:
+polygons (polygon, freehand, traced, and the elliptical / rotated-rectangle tools, which ImageJ
+stores as freehand) are filled with `skimage.draw.polygon` at pixel centres, rectangles are
+their bounding box (rounded corners ignored), ovals `skimage.draw.ellipse` in their box. Every
+ROI applies to every frame (a ROI's frame/slice position is ignored). Lines, points, text and
+composite ROIs have no area here: they are skipped with one warning, as are ROIs outside the
+frame or empty once clipped to it. No neuropil is subtracted (the other imports take the
+tool's own background; hand-drawn ROIs have none).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from napari_catrack.errors import InputError
+
+ROI_SUFFIXES = (".roi", ".zip")
+AREA_TYPES = ("POLYGON", "FREEHAND", "TRACED", "RECT", "OVAL")
+
+
+def read_rois(path: str | os.PathLike) -> list:
+    """The `roifile.ImagejRoi`s of a `.roi` file or a ROI Manager `.zip` (in file order)."""
+    import roifile
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such ImageJ ROI file")
+    if path.suffix.lower() not in ROI_SUFFIXES:
+        raise InputError(f"{path.name} is not an ImageJ ROI file: give a .roi file or a RoiSet .zip")  # fmt: skip
+    try:
+        rois = roifile.roiread(path)
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(f"{path.name} is not an ImageJ ROI file ({exc})") from None
+    rois = rois if isinstance(rois, list) else [rois]
+    if not rois:
+        raise InputError(f"{path.name} holds no ImageJ ROIs")
+    return rois
+
+
+def _kind(roi) -> str | None:
+    """The area kind of a ROI ("POLYGON", "RECT", "OVAL", ...) or None (line, point, text...)."""
+    import roifile
+
+    if getattr(roi, "composite", False):
+        return None
+    kind = roifile.ROI_TYPE(roi.roitype).name
+    if kind == "RECT" and roi.subtype in (roifile.ROI_SUBTYPE.TEXT, roifile.ROI_SUBTYPE.IMAGE):
+        return None
+    return kind if kind in AREA_TYPES else None
+
+
+def _describe(roi) -> str:
+    import roifile
+
+    if getattr(roi, "composite", False):
+        return "composite"
+    kind = roifile.ROI_TYPE(roi.roitype).name.lower()
+    if roi.subtype in (roifile.ROI_SUBTYPE.TEXT, roifile.ROI_SUBTYPE.IMAGE):
+        return roifile.ROI_SUBTYPE(roi.subtype).name.lower()
+    return kind
+
+
+def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
+    """The (Y, X) boolean mask of an area ROI, clipped to the frame (ImageJ's pixel-centre rule)."""
+    from skimage.draw import ellipse, polygon
+
+    mask = np.zeros(shape, bool)
+    kind = _kind(roi)
+    if kind == "RECT":
+        y0, y1 = max(int(roi.top), 0), min(int(roi.bottom), shape[0])
+        x0, x1 = max(int(roi.left), 0), min(int(roi.right), shape[1])
+        if y1 > y0 and x1 > x0:
+            mask[y0:y1, x0:x1] = True
+    elif kind == "OVAL":
+        h, w = roi.bottom - roi.top, roi.right - roi.left
+        if h > 0 and w > 0:
+            cy, cx = roi.top + h / 2 - 0.5, roi.left + w / 2 - 0.5
+            rr, cc = ellipse(cy, cx, h / 2, w / 2, shape=shape)
+            mask[rr, cc] = True
+    elif kind is not None:
+        xy = np.asarray(roi.coordinates(), float)  # (x, y) of the outline, pixel-corner units
+        if len(xy) >= 3:
+            rr, cc = polygon(xy[:, 1] - 0.5, xy[:, 0] - 0.5, shape=shape)
+            mask[rr, cc] = True
+    return mask
+
+
+def imagej_masks(
+    path: str | os.PathLike, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """(masks (K, Y, X) bool, their indices in the file, their names, warnings) of the area ROIs
+    of an ImageJ ROI file that overlap a frame of `shape`; the others are listed in warnings.
+    Every ROI outside the frame (coordinates of another movie) is an InputError."""
+    rois = read_rois(path)
+    name = Path(path).name
+    masks, ids, names = [], [], []
+    unsupported, outside = [], []
+    for i, roi in enumerate(rois):
+        label = roi.name or f"roi{i}"
+        if _kind(roi) is None:
+            unsupported.append(f"{label} ({_describe(roi)})")
+            continue
+        mask = roi_mask(roi, shape)
+        if not mask.any():
+            outside.append(label)
+            continue
+        masks.append(mask)
+        ids.append(i)
+        names.append(label)
+    warnings = []
+    if unsupported:
+        warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
+    if outside and masks:
+        warnings.append(f"{len(outside)} ROI(s) of {name} lie outside the {shape[1]} x {shape[0]} frame (or are empty) and were skipped: {', '.join(outside)}")  # fmt: skip
+    if not masks:
+        if outside:
+            raise InputError(f"none of the {len(outside)} area ROI(s) of {name} lies inside the movie's {shape[1]} x {shape[0]} frame: are they from another movie?")  # fmt: skip
+        raise InputError(f"{name} has no area ROIs (polygon, freehand, rectangle, oval): {', '.join(unsupported)}")  # fmt: skip
+    return np.stack(masks), np.asarray(ids), names, warnings
+
+
+def read_imagej(path: str | os.PathLike, movie, *, fps: float | None = None, **movie_options):
+    """The `SourcesResult` of the ImageJ ROIs in `path` over `movie` (a file, read in chunks
+    through `open_frames` with `movie_options`, or an array): footprints = the masks, raw
+    trace = the mean inside each mask per frame, dF/F on a percentile baseline. `fps`: given,
+    or the movie's own (an InputError when neither is known)."""
+    from napari_catrack.core.sources.imported import imported_result, mask_means
+    from napari_catrack.io.frames import open_frames
+
+    with open_frames(movie, **movie_options) as frames:
+        masks, ids, names, warnings = imagej_masks(path, frames.shape[1:])
+        stated = frames.fps
+        if not (fps or stated):
+            raise InputError("the movie does not store its frame rate: give it (--fps)")
+        if fps and stated and abs(stated - fps) > 0.01 * stated:
+            warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
+        rate = float(fps or stated)
+        raw = mask_means(frames, masks)
+    how = "given" if fps else "from the movie"
+    notes = [f"{len(masks)} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
+                             warnings=warnings, tool_fps=None)  # fmt: skip
+    result.components["name"] = names
+    return result

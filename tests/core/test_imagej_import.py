@@ -1,0 +1,199 @@
+"""`catrack import imagej`: hand-drawn ImageJ/Fiji ROIs (RoiSet.zip or one .roi) over a movie
+become sources. ROIs written with roifile over a synthetic movie whose pixel values are known:
+the masks follow ImageJ's pixel-centre rule and the traces are exactly the mean inside them;
+SIMA's real ROIs over its real movie (../shared/data/sima); inputs that are wrong say so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import roifile
+import tifffile
+
+from napari_catrack.cli import main
+from napari_catrack.core.sources.imported import mask_means
+from napari_catrack.errors import InputError
+from napari_catrack.io.frames import open_frames
+from napari_catrack.io.imagej_rois import imagej_masks, read_imagej
+from napari_catrack.io.sources import read_sources
+from tests.conftest import shared_data
+
+SHAPE = (40, 50)  # (Y, X)
+
+
+def _polygon(points, name):
+    return roifile.ImagejRoi.frompoints(np.asarray(points, float), name=name)
+
+
+def _box(kind, left, top, right, bottom, name):
+    return roifile.ImagejRoi(roitype=kind, left=left, top=top, right=right, bottom=bottom, name=name)  # fmt: skip
+
+
+def _expected():
+    """The masks ImageJ makes of the ROIs of `_rois` (pixel (y, x) in when its centre is)."""
+    poly = np.zeros(SHAPE, bool)
+    poly[3:8, 4:10] = True  # polygon with corners x 4..10, y 3..8
+    rect = np.zeros(SHAPE, bool)
+    rect[20:26, 30:33] = True
+    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]] + 0.5
+    oval = ((xx - 17.0) / 6.0) ** 2 + ((yy - 25.0) / 4.0) ** 2 < 1  # box x 11..23, y 21..29
+    return [poly, rect, oval]
+
+
+def _rois():
+    return [
+        _polygon([[4, 3], [10, 3], [10, 8], [4, 8]], "cell-a"),
+        _box(roifile.ROI_TYPE.RECT, 30, 20, 33, 26, "cell-b"),
+        _box(roifile.ROI_TYPE.OVAL, 11, 21, 23, 29, "cell-c"),
+    ]
+
+
+@pytest.fixture
+def movie(tmp_path):
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 4000, (30, *SHAPE)).astype(np.uint16)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TYX", "finterval": 0.1})
+    return path, data
+
+
+def test_polygon_rectangle_and_oval_become_exact_footprints_and_mean_traces(tmp_path, movie):
+    path, data = movie
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, _rois())
+    res = read_imagej(zip_path, path)
+    want = _expected()
+    assert res.footprints.shape == (3, *SHAPE)
+    for k, mask in enumerate(want):
+        np.testing.assert_array_equal(res.footprints[k] > 0, mask)
+        np.testing.assert_allclose(res.raw[k], data[:, mask].astype(float).mean(axis=1), rtol=1e-12)  # fmt: skip
+    comps = res.components
+    assert comps["name"].tolist() == ["cell-a", "cell-b", "cell-c"]
+    assert comps["neuron_id"].tolist() == [0, 1, 2]
+    assert comps["area"].tolist() == [int(m.sum()) for m in want] == [30, 18, comps["area"][2]]
+    assert comps["accepted"].all() and res.fps == pytest.approx(10.0)  # the movie's own rate
+    # the CLI writes the same three files as `catrack sources`, and a single .roi file works
+    out = tmp_path / "out"
+    assert main(["import", "imagej", str(zip_path), "--movie", str(path), "-o", str(out)]) == 0
+    files = read_sources(out)
+    assert files.components["name"].tolist() == ["cell-a", "cell-b", "cell-c"]
+    assert len(files.traces) == 3 * 30
+    one = tmp_path / "one.roi"
+    _rois()[2].tofile(one)
+    single = read_imagej(one, path, fps=5.0)
+    np.testing.assert_array_equal(single.footprints[0] > 0, want[2])
+    assert single.fps == 5.0 and single.notes == ["1 ROI(s) over 30 frames, fs 5 Hz (given)"]
+    assert single.warnings == ["--fps 5 differs from the 10 Hz the movie states: 5 Hz is used"]
+    assert res.notes == ["3 ROI(s) over 30 frames, fs 10 Hz (from the movie)"]
+
+
+def test_mask_means_in_chunks_equal_the_whole_movie():
+    rng = np.random.default_rng(0)
+    data = rng.normal(100, 10, (23, *SHAPE))
+    masks = np.stack(_expected())
+    frames = open_frames(data)
+    whole = mask_means(frames, masks)
+    chunked = mask_means(frames, masks, chunk_bytes=8 * SHAPE[0] * SHAPE[1] * 4)  # 4 frames
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12)
+    np.testing.assert_allclose(whole[1], data[:, masks[1]].mean(axis=1), rtol=1e-12)
+
+
+def test_rois_clipped_outside_or_without_area_are_skipped_with_one_warning_each(tmp_path):
+    rois = [
+        _polygon([[45, 35], [60, 35], [60, 50], [45, 50]], "edge"),  # half outside: clipped
+        _box(roifile.ROI_TYPE.RECT, 100, 100, 110, 110, "far"),  # outside the frame
+        _box(roifile.ROI_TYPE.OVAL, 200, 5, 210, 9, "far-oval"),
+        _polygon([[1, 1], [5, 5]], "line"),  # a polygon of two points: empty
+        roifile.ImagejRoi(roitype=roifile.ROI_TYPE.LINE, x1=1, y1=1, x2=9, y2=9, name="a-line"),
+        roifile.ImagejRoi(
+            roitype=roifile.ROI_TYPE.POINT,
+            n_coordinates=1,
+            integer_coordinates=np.array([[3, 3]], np.int16),
+            left=0,
+            top=0,
+            name="pt",
+        ),
+        roifile.ImagejRoi(
+            roitype=roifile.ROI_TYPE.RECT,
+            subtype=roifile.ROI_SUBTYPE.TEXT,
+            left=1,
+            top=1,
+            right=20,
+            bottom=8,
+            name="label",
+            text="hi",
+        ),
+    ]
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, rois)
+    masks, ids, names, warnings = imagej_masks(zip_path, SHAPE)
+    assert names == ["edge"] and ids.tolist() == [0]
+    want = np.zeros(SHAPE, bool)
+    want[35:40, 45:50] = True
+    np.testing.assert_array_equal(masks[0], want)
+    assert len(warnings) == 2
+    assert "have no area and were skipped" in warnings[0]
+    assert "a-line (line)" in warnings[0] and "pt (point)" in warnings[0]
+    assert "label (text)" in warnings[0] and "3 ROI(s)" in warnings[0]
+    assert "outside the 50 x 40 frame" in warnings[1] and "far, far-oval, line" in warnings[1]
+
+
+def test_bad_roi_files_and_rois_of_another_movie_are_one_line_errors(tmp_path, movie, capsys):
+    path, _ = movie
+    not_roi = tmp_path / "notes.roi"
+    not_roi.write_bytes(b"x" * 100)
+    text_zip = tmp_path / "text.zip"
+    import zipfile
+
+    with zipfile.ZipFile(text_zip, "w") as z:
+        z.writestr("a.roi", "hello" * 30)
+    far = tmp_path / "far.zip"
+    roifile.roiwrite(far, [_box(roifile.ROI_TYPE.RECT, 300, 300, 310, 310, "x"), _box(roifile.ROI_TYPE.OVAL, 60, 0, 70, 8, "y")])  # fmt: skip
+    for roi_path, msg in (
+        (not_roi, "notes.roi is not an ImageJ ROI file"),
+        (text_zip, "text.zip is not an ImageJ ROI file"),
+        (path, "movie.tif is not an ImageJ ROI file: give a .roi file or a RoiSet .zip"),
+        (tmp_path / "missing.zip", "no such ImageJ ROI file"),
+        (far, "none of the 2 area ROI(s) of far.zip lies inside the movie's 50 x 40 frame"),
+    ):
+        with pytest.raises(InputError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+            read_imagej(roi_path, path)
+        out = tmp_path / "o"
+        assert main(["import", "imagej", str(roi_path), "--movie", str(path), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, _rois())
+    assert main(["import", "imagej", str(zip_path), "-o", str(tmp_path / "o")]) == 2
+    assert "needs --movie MOVIE" in capsys.readouterr().err
+    assert main(["import", "minian", str(zip_path), "--movie", str(path), "-o", str(tmp_path / "o")]) == 2  # fmt: skip
+    assert "--movie and --z-projection are for imagej ROIs" in capsys.readouterr().err
+    bare = tmp_path / "bare.tif"
+    tifffile.imwrite(bare, np.zeros((5, *SHAPE), np.uint16))  # no frame rate stored
+    assert main(["import", "imagej", str(zip_path), "--movie", str(bare), "-o", str(tmp_path / "o")]) == 2  # fmt: skip
+    assert "give it (--fps)" in capsys.readouterr().err
+
+
+def test_sima_hand_drawn_rois_over_the_real_movie(tmp_path, capsys):
+    zip_path = shared_data("sima", "imageJ_ROIs.zip")
+    movie = shared_data("sima", "example.tif")
+    n_rois = len(roifile.roiread(zip_path))
+    out, session = tmp_path / "out", tmp_path / "s.catrack.h5"
+    code = main(["import", "imagej", str(zip_path), "--movie", str(movie), "--fps", "2",
+                 "-o", str(out), "--session", str(session)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    files = read_sources(out)
+    comps = files.components
+    assert len(comps) == n_rois == 2
+    assert comps["name"].tolist() == [r.name for r in roifile.roiread(zip_path)]
+    for roi, (_, row) in zip(roifile.roiread(zip_path), comps.iterrows(), strict=True):
+        box = (roi.right - roi.left) * (roi.bottom - roi.top)
+        assert 0.4 * box < row["area"] < box  # a cell outline fills part of its bounding box
+        assert roi.left <= row["x"] <= roi.right and roi.top <= row["y"] <= roi.bottom
+    from napari_catrack.session import Session
+
+    s = Session.load(session)
+    assert s["sources"].attrs["origin"] == "imagej"
+    assert s["sources"].params["import"]["tool"] == "imagej"
+    assert len(s["sources"].tables["components"]) == 2
