@@ -367,3 +367,39 @@ def test_an_unknown_velocity_direction_stays_empty_in_the_session_export_and_nwb
     speed_figure(back)  # the shading of backward frames leaves unknown ones out
     fig = speed_figure(table)
     draw_velocity_panel(fig.axes[0], back)
+
+
+def test_behaviour_video_series_keep_the_video_clock_and_pixel_size(worm, tmp_path):
+    """Review (h11): the centerline was written at the recording's pixel size (0.45 µm in the
+    demo, its behaviour camera has 8 µm) and the centerline and posture at the imaging rate
+    (10 Hz, the demo's video is 15 Hz): lengths 18x too small, a 20 s video stretched to 30 s."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, syn, path = worm  # its video is lined up: syn.video_fps from syn.video_start_s
+    with NWBHDF5IO(str(path), "r") as io:
+        beh = io.read().processing["behavior"]
+        for series in (beh["centerline"], beh["Posture"]["curvature"], beh["Velocity"]["speed"]):
+            assert series.rate == pytest.approx(syn.video_fps) != FPS
+            assert series.starting_time == pytest.approx(syn.video_start_s)
+        assert beh["centerline"].unit == "pixels"  # no behaviour pixel size in this session
+
+    session, _ = worm_session(tmp_path / "s", video=False)  # no video lined up
+    vel = session["velocity"].tables["velocity"]
+    vel = vel.assign(time_s=vel["frame"] / 15.0)  # the behaviour camera's own 15 Hz
+    session.record("velocity", tables={"velocity": vel}, attrs={"source": "centerline"},
+                   params={"pixel_size_um": 8.0})  # fmt: skip
+    posture = session["centerline"].tables["posture"].assign(length_px=50.0, length_um=400.0)
+    session.record("centerline", tables={**session["centerline"].tables, "posture": posture})
+    out = write_nwb(session, tmp_path / "b.nwb", metadata=META)
+    with NWBHDF5IO(str(out), "r") as io:
+        beh = io.read().processing["behavior"]
+        cl = beh["centerline"]
+        assert cl.rate == 15.0 and cl.starting_time == 0.0
+        assert cl.unit == "meters" and cl.conversion == pytest.approx(8e-6)  # not the 0.5 µm
+        assert beh["Velocity"]["speed"].rate == 15.0
+        length = beh["Posture"]["length_um"]
+        assert length.rate == 15.0
+        assert length.data[0] * length.conversion == pytest.approx(400e-6)
+        assert length.unit == "meters" and beh["Posture"]["length_px"].unit == "pixels"
