@@ -118,7 +118,7 @@ def _check_time_column(traces, fps: float, where) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.core.events.align import align_events, summarise
+    from napari_catrack.core.events.align import align_events, outside_note, summarise
     from napari_catrack.core.events.eta import edge_note, event_triggered_averages
     from napari_catrack.core.events.session import (
         frame_times_rate_note,
@@ -174,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
             )
         imaging = imaging_clock(session, fps=args.fps)
     aligned = align_events(events, imaging, align_params, video=_video_clock(args, align_params))
+    if note := outside_note(aligned, imaging):
+        from napari_catrack.commands._common import warn
+
+        warn("events", note)
     record_events(
         session,
         aligned,

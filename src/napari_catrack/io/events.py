@@ -1,7 +1,8 @@
 """Behaviour event files: one event per row, with its name and a time or a video frame.
 
 Columns are found by common names (case-insensitive): the name in `event`/`name`/`label`/
-`type`/`behavior`/`behaviour`, the time in `time_s`/`time`/`timestamp`/`t`/`seconds`, or a
+`type`/`behavior`/`behaviour`/`trial_type`, the time in `time_s`/`time`/`timestamp`/`t`/`seconds`/
+`onset` (BIDS events files: `onset`, `duration`, `trial_type`; a duration is not used), or a
 behaviour-video frame in `frame`/`frame_index`/`video_frame`. Rows may mix both (a time where
 given, else the frame). A file with only times and no name column is one kind, named after it.
 """
@@ -17,8 +18,8 @@ import pandas as pd
 from napari_catrack.errors import InputError
 from napari_catrack.io.tables import read_table
 
-NAMES = ("event", "name", "label", "type", "behavior", "behaviour", "event_name")
-TIMES = ("time_s", "time", "timestamp", "t", "seconds", "time_sec")
+NAMES = ("event", "name", "label", "type", "behavior", "behaviour", "event_name", "trial_type")
+TIMES = ("time_s", "time", "timestamp", "t", "seconds", "time_sec", "onset")
 FRAMES = ("frame", "frame_index", "video_frame", "frame_number")
 
 
