@@ -508,6 +508,37 @@ def test_the_events_steps_record_the_files_they_read(tmp_path, capsys):
         "video": "behaviour.avi", "video_times": "video_times.csv"}  # fmt: skip
 
 
+def test_events_command_keeps_the_video_it_lined_up_for_the_nwb_export(tmp_path, capsys):
+    """User review (h11): `catrack events SESSION --video V --video-fps 15 --video-start-s 1.5`
+    lined the video up but kept only the events: the NWB export had no BehaviorVideo and timed
+    the behaviour series as if the video began with the imaging (the widget kept it)."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.video import write_video
+    from napari_catrack.session import Session
+
+    n = 300
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": np.arange(n), "dff": np.zeros(n)})}, attrs={"fps": 10.0})  # fmt: skip
+    session.save()
+    pd.DataFrame({"event": "lever", "time_s": [5.0, 12.0, 20.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    write_video(tmp_path / "behaviour.avi", np.zeros((40, 8, 8), np.uint8), fps=15.0)
+    assert main(["events", str(session.path), "--events", str(tmp_path / "e.csv"), "--video",
+                 str(tmp_path / "behaviour.avi"), "--video-fps", "15", "--video-start-s", "1.5",
+                 "--n-shuffles", "20", "-o", str(tmp_path / "out")]) == 0  # fmt: skip
+    back = Session.load(session.path)
+    times = back["behaviour_video"].tables["frame_times"]["time_s"].to_numpy()
+    np.testing.assert_allclose(times, 1.5 + np.arange(40) / 15.0)
+    with NWBHDF5IO(str(write_nwb(back, tmp_path / "s.nwb")), "r") as io:
+        video = io.read().acquisition["BehaviorVideo"]
+        assert video.rate == 15.0 and video.starting_time == 1.5
+        assert video.external_file[0] == "behaviour.avi"
+
+
 def test_events_near_the_start_and_end_are_averaged_where_recorded_never_shifted(tmp_path, capsys):
     """Leftover (h10): the ETAs were tested only with the whole window inside the recording. An
     event 0.33 s after the start or 0.42 s before the end: each lag holds the recorded frame

@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         read_imaging_frame_times,
         record_eta,
         record_events,
+        record_video,
         recording_frames,
         traces_for_eta,
     )
@@ -173,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
                 "give the imaging frame rate (--fps) or its frame times (--frame-times)"
             )
         imaging = imaging_clock(session, fps=args.fps)
-    aligned = align_events(events, imaging, align_params, video=_video_clock(args, align_params))
+    video_clock = _video_clock(args, align_params)
+    aligned = align_events(events, imaging, align_params, video=video_clock)
     if note := outside_note(aligned, imaging):
         from napari_catrack.commands._common import warn
 
@@ -189,6 +191,11 @@ def run(args: argparse.Namespace) -> int:
         video_source=str(args.video or ""),
         inputs={"video_times": args.video_times},
     )
+    if args.video is not None and session.path is not None:
+        # the video lined up, as the widget keeps it: its frame times on the imaging clock time
+        # the behaviour series and link it in the NWB export (docs/nwb.md)
+        record_video(session, str(args.video), video_clock, imaging, save=False,
+                     inputs={"video_times": args.video_times})  # fmt: skip
     values, times, ids = traces_for_eta(session, eta_params.signal)
     result = event_triggered_averages(values, times, ids, aligned, eta_params)
     record_eta(session, result, save=False)
