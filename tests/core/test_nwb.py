@@ -403,3 +403,20 @@ def test_behaviour_video_series_keep_the_video_clock_and_pixel_size(worm, tmp_pa
         assert length.rate == 15.0
         assert length.data[0] * length.conversion == pytest.approx(400e-6)
         assert length.unit == "meters" and beh["Posture"]["length_px"].unit == "pixels"
+
+
+def test_transient_rise_and_decay_times_reach_the_nwb_file(worm):
+    """User review (h11): every transient column ending in `_time_s` was dropped as a duplicate
+    of start/stop/peak_time, and with them rise_time_s and decay_time_s (the decay constant)."""
+    from pynwb import NWBHDF5IO
+
+    session, _, path = worm
+    table = session["transients"].tables["transients"]
+    table = table.assign(neuron_id=table["neuron_id"].astype(str))  # the writer's row order
+    table = table.sort_values(["start_frame", "neuron_id"])
+    with NWBHDF5IO(str(path), "r") as io:
+        tr = io.read().intervals["transients"].to_dataframe()
+    for col in ("rise_time_s", "decay_time_s"):
+        assert col in tr.columns, tr.columns
+        np.testing.assert_allclose(tr[col].to_numpy(float), table[col].to_numpy(float))
+    assert "start_time_s" not in tr.columns  # its start_time already

@@ -38,7 +38,10 @@ DFF = {
     "dff_clean": ("dff_clean", "dF/F after drift removal and denoising"),
     "dff_green": ("dff_green", "dF/F of the green channel alone"),
 }
-TRANSIENT_SKIP = {"transient_id", "neuron_id", "start_frame", "peak_frame", "end_frame"}
+# frames and their times are the intervals' own start/stop/peak_time (rise_time_s and
+# decay_time_s are features: kept)
+TRANSIENT_SKIP = {"transient_id", "neuron_id", "start_frame", "peak_frame", "end_frame",
+                  "start_time_s", "peak_time_s", "end_time_s"}  # fmt: skip
 
 
 def neuron_order(session: Any) -> list[str]:
@@ -457,11 +460,7 @@ def _transients(nwb, session, seg, ids: list[str], clock: ImagingClock) -> None:
     intervals.add_column("roi", "the neuron's row of the PlaneSegmentation", table=seg)
     intervals.add_column("cell_status", "curation verdict of the cell")
     intervals.add_column("cell_status_reason", "reason given with the verdict")
-    extra = {
-        c: plain_column(table[c])
-        for c in table.columns
-        if c not in TRANSIENT_SKIP and not c.endswith("_time_s")
-    }
+    extra = {c: plain_column(table[c]) for c in table.columns if c not in TRANSIENT_SKIP}
     for c in extra:
         intervals.add_column(c, f"{c} (napari-catrack transient table)")
     peak = clock.times(table["peak_frame"].to_numpy())
