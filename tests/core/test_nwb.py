@@ -420,3 +420,18 @@ def test_transient_rise_and_decay_times_reach_the_nwb_file(worm):
         assert col in tr.columns, tr.columns
         np.testing.assert_allclose(tr[col].to_numpy(float), table[col].to_numpy(float))
     assert "start_time_s" not in tr.columns  # its start_time already
+
+
+def test_embed_imaging_of_a_recording_not_on_disk_is_refused_not_a_file_without_it(tmp_path):
+    """User review (h11): `export-nwb --embed-imaging` with the recording moved away warned and
+    wrote an NWB file with no imaging at all (exit 0): not what was asked, easily uploaded."""
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    (tmp_path / "s" / "rec.tif").rename(tmp_path / "elsewhere.tif")
+    with pytest.raises(InputError, match="cannot embed the imaging: the recording .* not on disk"):
+        write_nwb(session, tmp_path / "e.nwb", metadata=META, embed_imaging=True)
+    assert not (tmp_path / "e.nwb").exists()
+    with pytest.warns(UserWarning, match="not on disk; imaging not linked"):
+        write_nwb(session, tmp_path / "l.nwb", metadata=META)  # a link-only file: said, written
+    assert (tmp_path / "l.nwb").is_file()

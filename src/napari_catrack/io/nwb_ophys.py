@@ -179,6 +179,11 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
     except Exception:  # any reason the recording cannot be found
         files, starts = [], []
     if not files or not all(Path(f).exists() for f in files):
+        if embed:  # asked for the frames in the file: a file without them is not what was asked
+            raise InputError(
+                f"cannot embed the imaging: the recording {path} is not on disk; put it back, or "
+                "export without embedding (the NWB file then has no imaging)"
+            )
         warnings.warn(
             f"NWB export: the recording {path} is not on disk; imaging not linked", stacklevel=2
         )
