@@ -435,3 +435,23 @@ def test_embed_imaging_of_a_recording_not_on_disk_is_refused_not_a_file_without_
     with pytest.warns(UserWarning, match="not on disk; imaging not linked"):
         write_nwb(session, tmp_path / "l.nwb", metadata=META)  # a link-only file: said, written
     assert (tmp_path / "l.nwb").is_file()
+
+
+def test_export_nwb_says_a_missing_subject_and_start_time(tmp_path, capsys):
+    """User review (h11): without a session_start_time the file silently took the session's
+    creation time (when the analysis began) as when the recording began."""
+    session, _ = worm_session(tmp_path / "s", video=False)
+    out = tmp_path / "a.nwb"
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--no-prompt"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no subject in the metadata" in err
+    assert (
+        "warning: no session_start_time in the metadata: the file says the session began at "
+        f"{session.created}, when this napari-catrack session was created" in err
+    )
+    (tmp_path / "m.yaml").write_text(
+        "session_start_time: 2024-05-01T10:30:00+02:00\nsubject: {subject_id: w, species: C}\n"
+    )
+    argv = ["export-nwb", str(session.path), "-o", str(out), "--metadata", str(tmp_path / "m.yaml")]
+    assert main(argv) == 0
+    assert "warning" not in capsys.readouterr().err
