@@ -455,3 +455,24 @@ def test_export_nwb_says_a_missing_subject_and_start_time(tmp_path, capsys):
     argv = ["export-nwb", str(session.path), "-o", str(out), "--metadata", str(tmp_path / "m.yaml")]
     assert main(argv) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_eta_tables_name_the_signal_that_was_averaged(tmp_path):
+    """User review (h11): the ETA tables said "dF/F" whatever `catrack events --signal` averaged
+    (green, ratio, dff_clean, ...)."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    eta = session["eta"]
+    session.record("eta", tables=dict(eta.tables), attrs=dict(eta.attrs),
+                   params={**eta.params, "signal": "green"})  # fmt: skip
+    with NWBHDF5IO(str(write_nwb(session, tmp_path / "g.nwb", metadata=META)), "r") as io:
+        analysis = io.read().analysis
+        for name in ("event_triggered_averages", "eta_significance"):
+            assert "green (traces column)" in analysis[name].description
+            assert "dF/F" not in analysis[name].description
+        assert analysis["event_triggered_averages"]["mean"].description == (
+            "mean green (traces column) per lag"
+        )

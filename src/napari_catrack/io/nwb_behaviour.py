@@ -281,13 +281,16 @@ def _eta(nwb, session) -> None:
     if "eta" not in session:
         return
     step = session["eta"]
+    signal = str((step.params or {}).get("signal") or "dff")  # what was averaged (EtaParams)
+    what = "dF/F" if signal == "dff" else f"{signal} (traces column)"
     sig = step.tables.get("significance")
     if sig is not None and len(sig):
         nwb.add_analysis(
             DynamicTable(
                 name="eta_significance",
                 description="event-triggered responses per neuron and event: response = mean "
-                "post-event minus pre-event dF/F; p from a circular-shift null; q: Benjamini-Hochberg",
+                f"post-event minus pre-event {what}; p from a circular-shift null; q: "
+                "Benjamini-Hochberg",
                 columns=[
                     VectorData(name=str(c), description=str(c), data=plain_column(sig[c]))
                     for c in sig.columns
@@ -302,8 +305,8 @@ def _eta(nwb, session) -> None:
         nwb.add_analysis(
             DynamicTable(
                 name="event_triggered_averages",
-                description="mean (and SEM) dF/F around each event type, one row per neuron and "
-                "event; lags_s gives the time of each column relative to the event",
+                description=f"mean (and SEM) {what} around each event type, one row per neuron "
+                "and event; lags_s gives the time of each column relative to the event",
                 columns=[
                     VectorData(
                         name="neuron_id",
@@ -316,7 +319,7 @@ def _eta(nwb, session) -> None:
                         data=keys["event"].astype(str).tolist(),
                     ),
                     VectorData(
-                        name="mean", description="mean dF/F per lag", data=wide.to_numpy(float)
+                        name="mean", description=f"mean {what} per lag", data=wide.to_numpy(float)
                     ),
                     VectorData(
                         name="sem", description="standard error per lag", data=sem.to_numpy(float)
