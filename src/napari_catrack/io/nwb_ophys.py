@@ -73,12 +73,54 @@ def add_ophys(
         return
     ophys = nwb.create_processing_module("ophys", "optical physiology processed by napari-catrack")
     corrected = _motion_correction(ophys, session, series, summary, clock, nwb_path, embed_imaging)
+    _summary_images(ophys, session, summary)
     if not ids:
         return
     seg = _segmentation(ophys, session, plane, ids, summary, corrected or series)
     _positions(ophys, session, ids, summary, clock)
     _responses(ophys, session, seg, ids, clock)
     _transients(nwb, session, seg, ids, clock)
+
+
+SUMMARY_NAMES = {
+    "mean": "mean over frames",
+    "max": "maximum over frames",
+    "std": "standard deviation over frames",
+    "correlation": "local correlation image (each pixel with its neighbours)",
+    "pnr": "peak-to-noise ratio",
+}
+
+
+def _summary_images(ophys, session, summary) -> None:
+    """The summary step's images (mean, max, std, correlation, PNR) as `SummaryImages`, as
+    suite2p's writer keeps its mean and correlation images: what ROIs are drawn over."""
+    from pynwb.base import Images
+    from pynwb.image import GrayscaleImage
+
+    if "summary" not in session:
+        return
+    arrays = {k: v for k, v in session["summary"].arrays.items() if np.ndim(v) == 2}
+    if not arrays:
+        return
+    px = summary.get("pixel_size_um")
+    extra = {"resolution": 1e4 / float(px)} if px else {}  # NWB: pixels per cm
+    read = ((session["summary"].attrs.get("inputs") or {}).get("recording") or {}).get("path")
+    movie = Path(read).name if read else "recording"  # the movie they were computed from
+    images = Images(
+        name="SummaryImages",
+        description=f"summary images of {movie} (napari-catrack summary step), per pixel "
+        "[row, column] as image_mask",
+    )
+    for name, arr in arrays.items():
+        images.add_image(
+            GrayscaleImage(
+                name=str(name),
+                data=compressed(np.asarray(arr, np.float32)),
+                description=SUMMARY_NAMES.get(str(name), str(name)),
+                **extra,
+            )
+        )
+    ophys.add(images)
 
 
 def _imaging_plane(nwb, meta, imaging, summary, clock, two_photon):
