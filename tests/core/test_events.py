@@ -119,6 +119,17 @@ def test_read_events_finds_columns(tmp_path):
     (tmp_path / "d.tsv").write_text("onset\tduration\ttrial_type\n2.5\t0.5\ttone\n7\t0.5\tpuff\n")
     assert read_events(tmp_path / "d.tsv")[["event", "time_s"]].values.tolist() == [
         ["tone", 2.5], ["puff", 7.0]]  # fmt: skip
+    # a spreadsheet's names with their unit; milliseconds said so are divided by 1000
+    (tmp_path / "e.csv").write_text("Event,Time (s)\nlever,1.5\n")
+    assert read_events(tmp_path / "e.csv")["time_s"].tolist() == [1.5]
+    (tmp_path / "f.csv").write_text("Event,Time [ms]\nlever,1500\n")
+    assert read_events(tmp_path / "f.csv")["time_s"].tolist() == [1.5]
+    (tmp_path / "g.csv").write_text("event,time_s\nlever,1.5\nlever,abc\n")
+    with pytest.raises(InputError, match=r"g.csv: row 3: time_s 'abc' is not a number"):
+        read_events(tmp_path / "g.csv")
+    (tmp_path / "h.csv").write_text("event;time_s\nlever;1.5\n")
+    with pytest.raises(InputError, match="separated by ';'"):
+        read_events(tmp_path / "h.csv")
     (tmp_path / "c.csv").write_text("name,what\nx,1\n")
     with pytest.raises(InputError, match="no time column"):
         read_events(tmp_path / "c.csv")
