@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_catrack.cli import main
@@ -476,3 +477,26 @@ def test_eta_tables_name_the_signal_that_was_averaged(tmp_path):
         assert analysis["event_triggered_averages"]["mean"].description == (
             "mean green (traces column) per lag"
         )
+
+
+def test_the_stage_log_of_a_demo_session_reaches_the_nwb_file(tmp_path):
+    """User review (h11): `catrack demo` stored its stage log as a bare "stage.csv" (it is in
+    DIR/behaviour/), so the NWB export looked for DIR/stage.csv and left the stage out, silently.
+    The demo stores the path now; older sessions are found through the step's provenance."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    (tmp_path / "s" / "behaviour").mkdir()
+    log = tmp_path / "s" / "behaviour" / "stage.csv"
+    stage = pd.DataFrame({"frame": [0, 1, 2], "time_s": [0.0, 0.1, 0.2],
+                          "stage_y_um": [5.0, 6.0, 7.0], "stage_x_um": [1.0, 2.0, 3.0]})  # fmt: skip
+    stage.to_csv(log, index=False)
+    vel = session["velocity"].tables["velocity"]
+    for attrs in ({"stage": "stage.csv", "inputs": {"stage": {"path": str(log)}}},  # old demo
+                  {"stage": session.stored_path(log)}):  # fmt: skip
+        session.record("velocity", tables={"velocity": vel}, attrs={"source": "test", **attrs})
+        with NWBHDF5IO(str(write_nwb(session, tmp_path / "a.nwb", metadata=META)), "r") as io:
+            series = io.read().processing["behavior"]["BodyPosition"]["stage"]
+            np.testing.assert_allclose(series.data[:], [[1, 5], [2, 6], [3, 7]])  # (x, y)

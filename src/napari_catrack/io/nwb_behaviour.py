@@ -154,7 +154,12 @@ def _stage(session, nwb_path) -> tuple[np.ndarray, np.ndarray] | None:
 
         name = step.attrs.get("stage")
         bases = [Path(p).parent for p in (session.path, nwb_path) if p is not None]
-        paths = [Path(name)] + [b / name for b in bases] if name else []
+        paths = (
+            [Path(session.resolve_stored_path(name))] + [b / name for b in bases] if name else []
+        )
+        # the file read, as its provenance has it (demo sessions before h11 stored a bare name)
+        read = ((step.attrs.get("inputs") or {}).get("stage") or {}).get("path")
+        paths += [Path(read)] if read else []
         found = next((p for p in paths if p.is_file()), None)
         if found is None:
             return None
