@@ -381,7 +381,9 @@ def test_behaviour_video_series_keep_the_video_clock_and_pixel_size(worm, tmp_pa
     session, syn, path = worm  # its video is lined up: syn.video_fps from syn.video_start_s
     with NWBHDF5IO(str(path), "r") as io:
         beh = io.read().processing["behavior"]
-        for series in (beh["centerline"], beh["Posture"]["curvature"], beh["Velocity"]["speed"]):
+        stage = beh["BodyPosition"]["stage"]  # its log's clock is the velocity's own
+        for series in (beh["centerline"], beh["Posture"]["curvature"], beh["Velocity"]["speed"],
+                       stage):  # fmt: skip
             assert series.rate == pytest.approx(syn.video_fps) != FPS
             assert series.starting_time == pytest.approx(syn.video_start_s)
         assert beh["centerline"].unit == "pixels"  # no behaviour pixel size in this session

@@ -99,10 +99,20 @@ def add_behaviour(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> N
         )
         stage = _stage(session, nwb_path)
         if stage is not None:
+            stage_t = stage[0]
+            own = v["time_s"].to_numpy(float) if "time_s" in v else None
+            if own is not None and np.isfinite(own).all() and len(own) >= 2 and (own != t).any():
+                # the log's clock is the velocity's own (time_s): onto the lined-up video's clock
+                slope = (t[-1] - t[0]) / (own[-1] - own[0]) if own[-1] != own[0] else 1.0
+                stage_t = np.interp(stage_t, own, t)
+                stage_t = np.where(stage[0] < own[0], t[0] + (stage[0] - own[0]) * slope, stage_t)
+                stage_t = np.where(
+                    stage[0] > own[-1], t[-1] + (stage[0] - own[-1]) * slope, stage_t
+                )
             pos.create_spatial_series(
                 name="stage",
                 data=compressed(stage[1]),
-                **timing(stage[0]),
+                **timing(stage_t),
                 reference_frame="stage coordinates (x, y) in µm",
                 unit="meters",
                 conversion=1e-6,
