@@ -458,6 +458,14 @@ def test_export_nwb_says_a_missing_subject_and_start_time(tmp_path, capsys):
     argv = ["export-nwb", str(session.path), "-o", str(out), "--metadata", str(tmp_path / "m.yaml")]
     assert main(argv) == 0
     assert "warning" not in capsys.readouterr().err
+    from napari_catrack.session import Session
+
+    empty = Session(tmp_path / "empty.catrack.h5", autosave=False)  # a new, unsaved-into session
+    empty.record("settings", attrs={"fps": 10.0})
+    empty.save()
+    argv[1] = str(empty.path)
+    assert main(argv) == 0
+    assert "warning: the session holds no recording and no results" in capsys.readouterr().err
 
 
 def test_eta_tables_name_the_signal_that_was_averaged(tmp_path):

@@ -226,9 +226,15 @@ NO_SUBJECT = (
 
 
 def metadata_gaps(meta: dict, session: Any) -> list[str]:
-    """What the NWB file will say that the user did not: one warning line each (the CLI prints
-    them, the Export widget ends its status line with them)."""
+    """What the NWB file will say that the user did not, and an empty session: one warning line
+    each (the CLI prints them, the Export widget ends its status line with them)."""
     gaps = [] if meta.get("subject") else [NO_SUBJECT]
+    if not (session.recording or {}).get("path") and not set(session.steps) - {"settings"}:
+        gaps.insert(
+            0,
+            "the session holds no recording and no results: the NWB file holds only the metadata "
+            "(open the session you analysed)",
+        )
     if not meta.get("session_start_time"):
         gaps.append(
             f"no session_start_time in the metadata: the file says the session began at "
