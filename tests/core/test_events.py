@@ -190,7 +190,7 @@ def test_a_kind_with_no_event_in_the_recording_is_written_not_a_crash(tmp_path, 
     argv = ["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv")]
     assert main([*argv, "--fps", "10", "--n-shuffles", "50", "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "late: 1 events (0 in the recording, 0 at least 6 s from its ends), not tested" in err
+    assert "late: 1 event (0 in the recording, 0 at least 6 s from its ends), not tested" in err
     assert "Mean of empty slice" not in err
     sig = pd.read_csv(out / "eta_significance.csv", keep_default_na=False)
     late, lever = sig[sig.event == "late"], sig[sig.event == "lever"]
@@ -602,7 +602,7 @@ def test_events_near_the_start_and_end_are_averaged_where_recorded_never_shifted
     assert main(["events", str(tmp_path / "t.csv"), "--events", str(tmp_path / "e.csv"), "--fps",
                  "10", "--n-shuffles", "20", "--min-events", "1", "-o", str(tmp_path / "o")]) == 0  # fmt: skip
     err = capsys.readouterr().err
-    assert ("start: 1 events (1 in the recording, 0 at least 6 s from its ends, 1 with the "
+    assert ("start: 1 event (1 in the recording, 0 at least 6 s from its ends, 1 with the "
             "window cut short by the recording's ends: averaged over the lags recorded), "
             "not tested") in err, err  # fmt: skip
-    assert "mid: 1 events (1 in the recording, 1 at least 6 s from its ends), " in err, err
+    assert "mid: 1 event (1 in the recording, 1 at least 6 s from its ends), " in err, err
