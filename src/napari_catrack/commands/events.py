@@ -218,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
             verdict = f"not tested (fewer than --min-events {eta_params.min_events})"
         print(
             f"catrack events: {row.event}: {row.events} event{'s' if row.events != 1 else ''} "
-            f"({row.in_recording} in the recording, {n_tested} at least {eta_params.span_s:g} s from its ends"
+            f"({row.in_recording} in the recording, {n_tested} at least {eta_params.span_s:g} s "
+            "from its ends"
             f"{edge_note(result.edges.get(str(row.event)))}), {verdict}",
             file=sys.stderr,
         )
