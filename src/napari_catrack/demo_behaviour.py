@@ -115,7 +115,9 @@ def run_behaviour_demo(
         read = {"recording": avi}
         record_segmentation(session, seg, params.to_dict(), quality, save=False, inputs=read)
         record_centerline(session, cl, cl_params.to_dict(), posture=posture, inputs=read,
-                          save=False)  # fmt: skip
+                          save=False, posture_facts={"pixel_size_um": video.pixel_size_um})  # fmt: skip
+        # the stage log as a path the session resolves (a bare "stage.csv" named DIR/stage.csv,
+        # not DIR/behaviour/stage.csv: the NWB export found no stage)
         record_velocity(session, velocity, v_params.to_dict(),
                         {"stage": session.stored_path(out / "stage.csv"), "source": "centerline"},
                         save=False,

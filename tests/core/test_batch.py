@@ -645,6 +645,14 @@ def test_events_step_checks_frame_times_as_the_command_does(tmp_path, folder, ca
     assert "ms.csv: its frames come at 0.01 Hz but the recording's frame rate is 10 Hz" in (
         capsys.readouterr().err
     )
+    # events in ms (h11): none in the 4 s recording, said as `catrack events` says it
+    pd.DataFrame({"time_s": [550.0, 2100.0], "event": "tap"}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    row = run([0.1 * i for i in range(40)], "ok.csv")
+    assert row["status"] == "done" and "0/2 events in the recording" in row["message"]
+    err = capsys.readouterr().err
+    assert "none of the 2 events falls in the recording" in err and "milliseconds" in err
 
 
 def _frames_manifest(folder: Path) -> Path:

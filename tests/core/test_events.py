@@ -115,6 +115,21 @@ def test_read_events_finds_columns(tmp_path):
     (tmp_path / "b.csv").write_text("frame\n10\n20\n")
     b = read_events(tmp_path / "b.csv")
     assert b.event.tolist() == ["b", "b"] and b.frame.tolist() == [10, 20]
+    # BIDS events.tsv / pandas-style logs: onset (s), duration, trial_type
+    (tmp_path / "d.tsv").write_text("onset\tduration\ttrial_type\n2.5\t0.5\ttone\n7\t0.5\tpuff\n")
+    assert read_events(tmp_path / "d.tsv")[["event", "time_s"]].values.tolist() == [
+        ["tone", 2.5], ["puff", 7.0]]  # fmt: skip
+    # a spreadsheet's names with their unit; milliseconds said so are divided by 1000
+    (tmp_path / "e.csv").write_text("Event,Time (s)\nlever,1.5\n")
+    assert read_events(tmp_path / "e.csv")["time_s"].tolist() == [1.5]
+    (tmp_path / "f.csv").write_text("Event,Time [ms]\nlever,1500\n")
+    assert read_events(tmp_path / "f.csv")["time_s"].tolist() == [1.5]
+    (tmp_path / "g.csv").write_text("event,time_s\nlever,1.5\nlever,abc\n")
+    with pytest.raises(InputError, match=r"g.csv: row 3: time_s 'abc' is not a number"):
+        read_events(tmp_path / "g.csv")
+    (tmp_path / "h.csv").write_text("event;time_s\nlever;1.5\n")
+    with pytest.raises(InputError, match="separated by ';'"):
+        read_events(tmp_path / "h.csv")
     (tmp_path / "c.csv").write_text("name,what\nx,1\n")
     with pytest.raises(InputError, match="no time column"):
         read_events(tmp_path / "c.csv")
@@ -186,6 +201,32 @@ def test_a_kind_with_no_event_in_the_recording_is_written_not_a_crash(tmp_path, 
     inside = ev[ev.frame >= 0]  # read back: each event's frame is its nearest frame
     assert np.allclose(inside.frame / fps, inside.time_s, atol=0.5 / fps)
     assert ev.loc[ev.event == "late", "frame"].tolist() == [-1]
+
+
+def test_events_that_all_miss_the_recording_are_warned_with_a_milliseconds_hint(tmp_path, capsys):
+    """User review (h11): event times logged in ms (or a wrong event-clock start) put every event
+    outside the recording; `catrack events` wrote empty averages with no word of why."""
+    n = 600  # 60 s at 10 Hz
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
+                  "dff": rng.normal(0, 0.1, 2 * n)}).to_csv(tmp_path / "t.csv", index=False)  # fmt: skip
+    seconds = [10.0, 20.0, 30.0, 40.0]
+    pd.DataFrame({"event": "lever", "time_s": [t * 1000 for t in seconds]}).to_csv(
+        tmp_path / "ms.csv", index=False
+    )
+    pd.DataFrame({"event": "lever", "time_s": seconds}).to_csv(tmp_path / "s.csv", index=False)
+    base = ["events", str(tmp_path / "t.csv"), "--fps", "10", "--n-shuffles", "20", "-o"]
+    assert main([*base, str(tmp_path / "a"), "--events", str(tmp_path / "ms.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: none of the 4 events falls in the recording (0 to 60 s" in err, err
+    assert "from 10000 to 40000 s" in err and "milliseconds" in err
+    late = [*base, str(tmp_path / "b"), "--events", str(tmp_path / "s.csv")]
+    assert main([*late, "--events-start-s", "100"]) == 0
+    err = capsys.readouterr().err
+    assert "none of the 4 events" in err and "--events-start-s" in err
+    assert "milliseconds" not in err
+    assert main([*base, str(tmp_path / "c"), "--events", str(tmp_path / "s.csv")]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_lost_neurons_and_untested_kinds_are_said_not_warned_or_called_responsive(tmp_path, capsys):
@@ -476,6 +517,37 @@ def test_the_events_steps_record_the_files_they_read(tmp_path, capsys):
     inputs = s2.provenance()["behaviour_video"]["inputs"]
     assert {r: Path(f["path"]).name for r, f in inputs.items()} == {
         "video": "behaviour.avi", "video_times": "video_times.csv"}  # fmt: skip
+
+
+def test_events_command_keeps_the_video_it_lined_up_for_the_nwb_export(tmp_path, capsys):
+    """User review (h11): `catrack events SESSION --video V --video-fps 15 --video-start-s 1.5`
+    lined the video up but kept only the events: the NWB export had no BehaviorVideo and timed
+    the behaviour series as if the video began with the imaging (the widget kept it)."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.video import write_video
+    from napari_catrack.session import Session
+
+    n = 300
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": np.arange(n), "dff": np.zeros(n)})}, attrs={"fps": 10.0})  # fmt: skip
+    session.save()
+    pd.DataFrame({"event": "lever", "time_s": [5.0, 12.0, 20.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    write_video(tmp_path / "behaviour.avi", np.zeros((40, 8, 8), np.uint8), fps=15.0)
+    assert main(["events", str(session.path), "--events", str(tmp_path / "e.csv"), "--video",
+                 str(tmp_path / "behaviour.avi"), "--video-fps", "15", "--video-start-s", "1.5",
+                 "--n-shuffles", "20", "-o", str(tmp_path / "out")]) == 0  # fmt: skip
+    back = Session.load(session.path)
+    times = back["behaviour_video"].tables["frame_times"]["time_s"].to_numpy()
+    np.testing.assert_allclose(times, 1.5 + np.arange(40) / 15.0)
+    with NWBHDF5IO(str(write_nwb(back, tmp_path / "s.nwb")), "r") as io:
+        video = io.read().acquisition["BehaviorVideo"]
+        assert video.rate == 15.0 and video.starting_time == 1.5
+        assert video.external_file[0] == "behaviour.avi"
 
 
 def test_events_near_the_start_and_end_are_averaged_where_recorded_never_shifted(tmp_path, capsys):

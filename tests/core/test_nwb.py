@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_catrack.cli import main
@@ -367,3 +368,145 @@ def test_an_unknown_velocity_direction_stays_empty_in_the_session_export_and_nwb
     speed_figure(back)  # the shading of backward frames leaves unknown ones out
     fig = speed_figure(table)
     draw_velocity_panel(fig.axes[0], back)
+
+
+def test_behaviour_video_series_keep_the_video_clock_and_pixel_size(worm, tmp_path):
+    """Review (h11): the centerline was written at the recording's pixel size (0.45 µm in the
+    demo, its behaviour camera has 8 µm) and the centerline and posture at the imaging rate
+    (10 Hz, the demo's video is 15 Hz): lengths 18x too small, a 20 s video stretched to 30 s."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, syn, path = worm  # its video is lined up: syn.video_fps from syn.video_start_s
+    with NWBHDF5IO(str(path), "r") as io:
+        beh = io.read().processing["behavior"]
+        stage = beh["BodyPosition"]["stage"]  # its log's clock is the velocity's own
+        for series in (beh["centerline"], beh["Posture"]["curvature"], beh["Velocity"]["speed"],
+                       stage):  # fmt: skip
+            assert series.rate == pytest.approx(syn.video_fps) != FPS
+            assert series.starting_time == pytest.approx(syn.video_start_s)
+        assert beh["centerline"].unit == "pixels"  # no behaviour pixel size in this session
+
+    session, _ = worm_session(tmp_path / "s", video=False)  # no video lined up
+    vel = session["velocity"].tables["velocity"]
+    vel = vel.assign(time_s=vel["frame"] / 15.0)  # the behaviour camera's own 15 Hz
+    session.record("velocity", tables={"velocity": vel}, attrs={"source": "centerline"},
+                   params={"pixel_size_um": 8.0})  # fmt: skip
+    posture = session["centerline"].tables["posture"].assign(length_px=50.0, length_um=400.0)
+    session.record("centerline", tables={**session["centerline"].tables, "posture": posture})
+    out = write_nwb(session, tmp_path / "b.nwb", metadata=META)
+    with NWBHDF5IO(str(out), "r") as io:
+        beh = io.read().processing["behavior"]
+        cl = beh["centerline"]
+        assert cl.rate == 15.0 and cl.starting_time == 0.0
+        assert cl.unit == "meters" and cl.conversion == pytest.approx(8e-6)  # not the 0.5 µm
+        assert beh["Velocity"]["speed"].rate == 15.0
+        length = beh["Posture"]["length_um"]
+        assert length.rate == 15.0
+        assert length.data[0] * length.conversion == pytest.approx(400e-6)
+        assert length.unit == "meters" and beh["Posture"]["length_px"].unit == "pixels"
+
+
+def test_transient_rise_and_decay_times_reach_the_nwb_file(worm):
+    """User review (h11): every transient column ending in `_time_s` was dropped as a duplicate
+    of start/stop/peak_time, and with them rise_time_s and decay_time_s (the decay constant)."""
+    from pynwb import NWBHDF5IO
+
+    session, _, path = worm
+    table = session["transients"].tables["transients"]
+    table = table.assign(neuron_id=table["neuron_id"].astype(str))  # the writer's row order
+    table = table.sort_values(["start_frame", "neuron_id"])
+    with NWBHDF5IO(str(path), "r") as io:
+        tr = io.read().intervals["transients"].to_dataframe()
+    for col in ("rise_time_s", "decay_time_s"):
+        assert col in tr.columns, tr.columns
+        np.testing.assert_allclose(tr[col].to_numpy(float), table[col].to_numpy(float))
+    assert "start_time_s" not in tr.columns  # its start_time already
+
+
+def test_embed_imaging_of_a_recording_not_on_disk_is_refused_not_a_file_without_it(tmp_path):
+    """User review (h11): `export-nwb --embed-imaging` with the recording moved away warned and
+    wrote an NWB file with no imaging at all (exit 0): not what was asked, easily uploaded."""
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    (tmp_path / "s" / "rec.tif").rename(tmp_path / "elsewhere.tif")
+    with pytest.raises(InputError, match="cannot embed the imaging: the recording .* not on disk"):
+        write_nwb(session, tmp_path / "e.nwb", metadata=META, embed_imaging=True)
+    assert not (tmp_path / "e.nwb").exists()
+    with pytest.warns(UserWarning, match="not on disk; imaging not linked"):
+        write_nwb(session, tmp_path / "l.nwb", metadata=META)  # a link-only file: said, written
+    assert (tmp_path / "l.nwb").is_file()
+
+
+def test_export_nwb_says_a_missing_subject_and_start_time(tmp_path, capsys):
+    """User review (h11): without a session_start_time the file silently took the session's
+    creation time (when the analysis began) as when the recording began."""
+    session, _ = worm_session(tmp_path / "s", video=False)
+    out = tmp_path / "a.nwb"
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--no-prompt"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no subject in the metadata" in err
+    assert (
+        "warning: no session_start_time in the metadata: the file says the session began at "
+        f"{session.created}, when this napari-catrack session was created" in err
+    )
+    (tmp_path / "m.yaml").write_text(
+        "session_start_time: 2024-05-01T10:30:00+02:00\nsubject: {subject_id: w, species: C}\n"
+    )
+    argv = ["export-nwb", str(session.path), "-o", str(out), "--metadata", str(tmp_path / "m.yaml")]
+    assert main(argv) == 0
+    assert "warning" not in capsys.readouterr().err
+    from napari_catrack.session import Session
+
+    empty = Session(tmp_path / "empty.catrack.h5", autosave=False)  # a new, unsaved-into session
+    empty.record("settings", attrs={"fps": 10.0})
+    empty.save()
+    argv[1] = str(empty.path)
+    assert main(argv) == 0
+    assert "warning: the session holds no recording and no results" in capsys.readouterr().err
+
+
+def test_eta_tables_name_the_signal_that_was_averaged(tmp_path):
+    """User review (h11): the ETA tables said "dF/F" whatever `catrack events --signal` averaged
+    (green, ratio, dff_clean, ...)."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    eta = session["eta"]
+    session.record("eta", tables=dict(eta.tables), attrs=dict(eta.attrs),
+                   params={**eta.params, "signal": "green"})  # fmt: skip
+    with NWBHDF5IO(str(write_nwb(session, tmp_path / "g.nwb", metadata=META)), "r") as io:
+        analysis = io.read().analysis
+        for name in ("event_triggered_averages", "eta_significance"):
+            assert "green (traces column)" in analysis[name].description
+            assert "dF/F" not in analysis[name].description
+        assert analysis["event_triggered_averages"]["mean"].description == (
+            "mean green (traces column) per lag"
+        )
+
+
+def test_the_stage_log_of_a_demo_session_reaches_the_nwb_file(tmp_path):
+    """User review (h11): `catrack demo` stored its stage log as a bare "stage.csv" (it is in
+    DIR/behaviour/), so the NWB export looked for DIR/stage.csv and left the stage out, silently.
+    The demo stores the path now; older sessions are found through the step's provenance."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    (tmp_path / "s" / "behaviour").mkdir()
+    log = tmp_path / "s" / "behaviour" / "stage.csv"
+    stage = pd.DataFrame({"frame": [0, 1, 2], "time_s": [0.0, 0.1, 0.2],
+                          "stage_y_um": [5.0, 6.0, 7.0], "stage_x_um": [1.0, 2.0, 3.0]})  # fmt: skip
+    stage.to_csv(log, index=False)
+    vel = session["velocity"].tables["velocity"]
+    for attrs in ({"stage": "stage.csv", "inputs": {"stage": {"path": str(log)}}},  # old demo
+                  {"stage": session.stored_path(log)}):  # fmt: skip
+        session.record("velocity", tables={"velocity": vel}, attrs={"source": "test", **attrs})
+        with NWBHDF5IO(str(write_nwb(session, tmp_path / "a.nwb", metadata=META)), "r") as io:
+            series = io.read().processing["behavior"]["BodyPosition"]["stage"]
+            np.testing.assert_allclose(series.data[:], [[1, 5], [2, 6], [3, 7]])  # (x, y)

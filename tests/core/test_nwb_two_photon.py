@@ -129,3 +129,27 @@ def test_export_without_a_subject_says_dandi_needs_one(tmp_path, capsys):
     assert main(["export-nwb", str(session.path), "-o", str(out), "--metadata",
                  str(tmp_path / "meta.yaml")]) == 0  # fmt: skip
     assert "no subject" not in capsys.readouterr().err
+
+
+def test_summary_images_reach_the_nwb_file(tmp_path):
+    """User review (h11): the summary images (mean, correlation, ...) the ROIs are drawn over were
+    not in the NWB file (suite2p's writer keeps its mean and correlation images)."""
+    from napari_catrack.core.summary_records import record_summary
+    from napari_catrack.io.nwb import write_nwb
+
+    session, footprints, movie, _ = _registered(tmp_path)
+
+    class Images:  # what record_summary stores: SummaryImages.as_dict()
+        def as_dict(self):
+            return {"mean": movie.mean(0), "max": movie.max(0).astype(float)}
+
+    record_summary(session, Images(), inputs={"recording": tmp_path / "movie_registered.tif"})
+    path = write_nwb(session, tmp_path / "s.nwb", metadata=NWB_METADATA)
+    io, nwb = _read(path)
+    with io:
+        images = nwb.processing["ophys"]["SummaryImages"]
+        assert "movie_registered.tif" in images.description
+        np.testing.assert_allclose(images["mean"].data[:], movie.mean(0), rtol=1e-6)
+        np.testing.assert_array_equal(images["max"].data[:], movie.max(0))
+        assert images["mean"].data.shape == footprints.shape[1:]  # [row, column] as image_mask
+        assert images["mean"].description == "mean over frames"

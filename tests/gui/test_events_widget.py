@@ -297,3 +297,28 @@ def test_frame_times_at_another_rate_are_warned_as_catrack_events_does(
     text = widget.summary.text()
     assert "lever: 1 (1 in the recording)" in text  # the frame times are still used
     assert "ms.csv: its frames come at 0.01 Hz but the traces' frame rate is 10 Hz" in text
+
+
+def test_events_that_all_miss_the_recording_are_warned_as_catrack_events_does(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """User review (h11): event times in ms put every event past the 30 s recording; the widget
+    said "lever: 3 (0 in the recording)" and nothing about why."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.session import Session
+
+    n = 300
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": np.arange(n), "dff": np.zeros(n)})}, attrs={"fps": 10.0})  # fmt: skip
+    pd.DataFrame({"event": "lever", "time_s": [5000.0, 12000.0, 20000.0]}).to_csv(
+        tmp_path / "ms.csv", index=False
+    )
+    _, _, widget = events_widget(make_napari_viewer, session, n)
+    widget.events_file.setText(str(tmp_path / "ms.csv"))
+    qtbot.mouseClick(widget.align_button, Qt.LeftButton)
+    text = widget.summary.text()
+    assert "lever: 3 (0 in the recording)" in text
+    assert "warning: none of the 3 events falls in the recording (0 to 30 s" in text
+    assert "milliseconds" in text

@@ -199,3 +199,27 @@ def test_a_date_only_start_time_is_said_in_the_export_widget(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_nwb_without_subject_or_start_time_is_said_as_the_cli_says(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """User review (h11): the widget's NWB export said only "NWB file written" for a file with
+    no subject (DANDI refuses it: nwbinspector CRITICAL) and the session's creation time as the
+    session start (the analysis, not the recording); `catrack export-nwb` warned of the first."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    wait_job(qtbot, widget.export_nwb(tmp_path / "a.nwb"), timeout=120000)
+    text = widget.status.text()
+    assert text.startswith(f"NWB file written: {tmp_path / 'a.nwb'}; warning: no subject")
+    assert "CRITICAL check_subject_exists" in text
+    assert f"no session_start_time in the metadata: the file says the session began at {session.created}" in text  # fmt: skip
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("session_start_time: 2024-05-01T10:30:00+02:00\n")
+    widget.metadata.setText(str(meta))
+    widget.subject.setText("w7")
+    widget.species.setText("Caenorhabditis elegans")
+    wait_job(qtbot, widget.export_nwb(tmp_path / "b.nwb"), timeout=120000)
+    assert widget.status.text() == f"NWB file written: {tmp_path / 'b.nwb'}"

@@ -261,7 +261,7 @@ def _sources(ctx: StepContext, p: SourcesParams) -> str:
 
 
 def _events(ctx: StepContext, p: EventAlignParams) -> str:
-    from napari_catrack.core.events.align import align_events
+    from napari_catrack.core.events.align import align_events, outside_note
     from napari_catrack.core.events.clock import Clock
     from napari_catrack.core.events.session import (
         check_times,
@@ -305,6 +305,10 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
         n_video, fps = _video_length(files.get("video"), p.video_fps)
         video = Clock.regular(n_video, fps, p.video_start_s)
     aligned = align_events(read_events(files["events"]), imaging, p, video=video)
+    if note := outside_note(aligned, imaging):  # events in ms, a wrong clock start
+        import warnings
+
+        warnings.warn(note, UserWarning, stacklevel=2)
     record_events(
         ctx.session,
         aligned,

@@ -118,7 +118,7 @@ def _check_time_column(traces, fps: float, where) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.core.events.align import align_events, summarise
+    from napari_catrack.core.events.align import align_events, outside_note, summarise
     from napari_catrack.core.events.eta import edge_note, event_triggered_averages
     from napari_catrack.core.events.session import (
         frame_times_rate_note,
@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         read_imaging_frame_times,
         record_eta,
         record_events,
+        record_video,
         recording_frames,
         traces_for_eta,
     )
@@ -173,7 +174,12 @@ def run(args: argparse.Namespace) -> int:
                 "give the imaging frame rate (--fps) or its frame times (--frame-times)"
             )
         imaging = imaging_clock(session, fps=args.fps)
-    aligned = align_events(events, imaging, align_params, video=_video_clock(args, align_params))
+    video_clock = _video_clock(args, align_params)
+    aligned = align_events(events, imaging, align_params, video=video_clock)
+    if note := outside_note(aligned, imaging):
+        from napari_catrack.commands._common import warn
+
+        warn("events", note)
     record_events(
         session,
         aligned,
@@ -185,6 +191,11 @@ def run(args: argparse.Namespace) -> int:
         video_source=str(args.video or ""),
         inputs={"video_times": args.video_times},
     )
+    if args.video is not None and session.path is not None:
+        # the video lined up, as the widget keeps it: its frame times on the imaging clock time
+        # the behaviour series and link it in the NWB export (docs/nwb.md)
+        record_video(session, str(args.video), video_clock, imaging, save=False,
+                     inputs={"video_times": args.video_times})  # fmt: skip
     values, times, ids = traces_for_eta(session, eta_params.signal)
     result = event_triggered_averages(values, times, ids, aligned, eta_params)
     record_eta(session, result, save=False)
@@ -207,8 +218,8 @@ def run(args: argparse.Namespace) -> int:
             verdict = f"not tested (fewer than --min-events {eta_params.min_events})"
         print(
             f"catrack events: {row.event}: {row.events} event{'s' if row.events != 1 else ''} "
-            f"({row.in_recording} in the "
-            f"recording, {n_tested} at least {eta_params.span_s:g} s from its ends"
+            f"({row.in_recording} in the recording, {n_tested} at least {eta_params.span_s:g} s "
+            "from its ends"
             f"{edge_note(result.edges.get(str(row.event)))}), {verdict}",
             file=sys.stderr,
         )

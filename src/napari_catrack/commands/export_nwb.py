@@ -13,12 +13,6 @@ PROMPTS = (
     ("experimenter", "experimenter (Last, First)"),
 )
 
-NO_SUBJECT = (
-    "no subject in the metadata: the file is valid NWB, but DANDI needs a subject (nwbinspector "
-    "reports CRITICAL check_subject_exists); give --metadata meta.yaml with e.g. subject: "
-    "{subject_id: m1, species: Mus musculus, sex: M, age: P90D} (docs/nwb.md)"
-)
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -71,7 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_catrack.commands._common import check_outputs, session_inputs
     from napari_catrack.errors import InputError
-    from napari_catrack.io.nwb import check_metadata, check_nwb_target, read_metadata, write_nwb
+    from napari_catrack.io.nwb import (
+        check_metadata,
+        check_nwb_target,
+        metadata_gaps,
+        read_metadata,
+        write_nwb,
+    )
     from napari_catrack.session import Session
 
     out = Path(args.output)
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         meta = {}
     path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging)
     print(f"catrack export-nwb: {args.session} -> {path}", file=sys.stderr)
-    if not meta.get("subject"):
-        from napari_catrack.commands._common import warn
+    from napari_catrack.commands._common import warn
 
-        warn("export-nwb", NO_SUBJECT)
+    for gap in metadata_gaps(meta, session):  # no subject, no start time
+        warn("export-nwb", gap)
     return 0

@@ -217,6 +217,33 @@ def parse_time(
     return local
 
 
+NO_SUBJECT = (
+    "no subject in the metadata: the file is valid NWB, but DANDI needs a subject (nwbinspector "
+    "reports CRITICAL check_subject_exists); give one (--metadata meta.yaml, or the Export "
+    "widget's subject id and species), e.g. subject: {subject_id: m1, species: Mus musculus, "
+    "sex: M, age: P90D} (docs/nwb.md)"
+)
+
+
+def metadata_gaps(meta: dict, session: Any) -> list[str]:
+    """What the NWB file will say that the user did not, and an empty session: one warning line
+    each (the CLI prints them, the Export widget ends its status line with them)."""
+    gaps = [] if meta.get("subject") else [NO_SUBJECT]
+    if not (session.recording or {}).get("path") and not set(session.steps) - {"settings"}:
+        gaps.insert(
+            0,
+            "the session holds no recording and no results: the NWB file holds only the metadata "
+            "(open the session you analysed)",
+        )
+    if not meta.get("session_start_time"):
+        gaps.append(
+            f"no session_start_time in the metadata: the file says the session began at "
+            f"{session.created}, when this napari-catrack session was created (the analysis, not "
+            "the recording); give session_start_time, e.g. 2024-05-01T10:30:00+02:00"
+        )
+    return gaps
+
+
 def build_nwbfile(
     session: Any,
     metadata: Mapping[str, Any] | None = None,

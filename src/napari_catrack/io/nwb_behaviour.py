@@ -26,6 +26,51 @@ def _times(table: pd.DataFrame, clock: ImagingClock) -> np.ndarray:
     return clock.times(table["frame"].to_numpy())
 
 
+def _video_velocity(session) -> pd.DataFrame | None:
+    """The velocity table when its frames are behaviour-video frames (not `--tracks`)."""
+    if "velocity" not in session or session["velocity"].attrs.get("source") == "tracks":
+        return None
+    v = session["velocity"].tables.get("velocity")
+    return v if v is not None and len(v) and {"frame", "time_s"} <= set(v.columns) else None
+
+
+def behaviour_frame_times(session, frames: np.ndarray, clock: ImagingClock) -> np.ndarray:
+    """Behaviour-video frames -> imaging-clock seconds: the lined-up video's frame times (step
+    `behaviour_video`), else the velocity table's `time_s` of the same frames (the camera's rate,
+    its first frame at the imaging's start), else the imaging frames' times (same camera)."""
+    from napari_catrack.core.behaviour.records import video_frame_times
+
+    frames = np.asarray(frames, float)
+    t = video_frame_times(session, frames)
+    if t is not None:
+        return t
+    v = _video_velocity(session)
+    if v is not None:
+        v = v.sort_values("frame")
+        vf, vt = v["frame"].to_numpy(float), v["time_s"].to_numpy(float)
+        ok = np.isfinite(vt)
+        if ok.sum() >= 2:
+            vf, vt = vf[ok], vt[ok]
+            slope = (vt[-1] - vt[0]) / (vf[-1] - vf[0])
+            t = np.interp(frames, vf, vt)
+            t = np.where(frames < vf[0], vt[0] + (frames - vf[0]) * slope, t)
+            return np.where(frames > vf[-1], vt[-1] + (frames - vf[-1]) * slope, t)
+    return clock.times(frames)
+
+
+def _behaviour_pixel_um(session) -> float | None:
+    """The behaviour video's pixel size (µm): what the posture or the velocity was computed with.
+    Not the recording's: the behaviour camera has its own (8 µm against 0.45 µm in the demo)."""
+    facts = session["centerline"].attrs.get("posture") or {}
+    if facts.get("pixel_size_um"):
+        return float(facts["pixel_size_um"])
+    if _video_velocity(session) is not None:
+        px = (session["velocity"].params or {}).get("pixel_size_um")
+        if px:
+            return float(px)
+    return None
+
+
 def _module(nwb):
     if "behavior" not in nwb.processing:
         nwb.create_processing_module("behavior", "behaviour of the animal (napari-catrack)")
@@ -40,6 +85,8 @@ def add_behaviour(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> N
         v := session["velocity"].tables.get("velocity", pd.DataFrame())
     ):
         t = _times(v, clock)
+        if _video_velocity(session) is not None:  # video frames: on the lined-up video's clock
+            t = behaviour_frame_times(session, v["frame"].to_numpy(), clock)
         pos = Position(name="BodyPosition")
         pos.create_spatial_series(
             name="centroid",
@@ -52,10 +99,20 @@ def add_behaviour(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> N
         )
         stage = _stage(session, nwb_path)
         if stage is not None:
+            stage_t = stage[0]
+            own = v["time_s"].to_numpy(float) if "time_s" in v else None
+            if own is not None and np.isfinite(own).all() and len(own) >= 2 and (own != t).any():
+                # the log's clock is the velocity's own (time_s): onto the lined-up video's clock
+                slope = (t[-1] - t[0]) / (own[-1] - own[0]) if own[-1] != own[0] else 1.0
+                stage_t = np.interp(stage_t, own, t)
+                stage_t = np.where(stage[0] < own[0], t[0] + (stage[0] - own[0]) * slope, stage_t)
+                stage_t = np.where(
+                    stage[0] > own[-1], t[-1] + (stage[0] - own[-1]) * slope, stage_t
+                )
             pos.create_spatial_series(
                 name="stage",
                 data=compressed(stage[1]),
-                **timing(stage[0]),
+                **timing(stage_t),
                 reference_frame="stage coordinates (x, y) in µm",
                 unit="meters",
                 conversion=1e-6,
@@ -107,7 +164,12 @@ def _stage(session, nwb_path) -> tuple[np.ndarray, np.ndarray] | None:
 
         name = step.attrs.get("stage")
         bases = [Path(p).parent for p in (session.path, nwb_path) if p is not None]
-        paths = [Path(name)] + [b / name for b in bases] if name else []
+        paths = (
+            [Path(session.resolve_stored_path(name))] + [b / name for b in bases] if name else []
+        )
+        # the file read, as its provenance has it (demo sessions before h11 stored a bare name)
+        read = ((step.attrs.get("inputs") or {}).get("stage") or {}).get("path")
+        paths += [Path(read)] if read else []
         found = next((p for p in paths if p.is_file()), None)
         if found is None:
             return None
@@ -136,14 +198,13 @@ def _centerline(nwb, session, clock: ImagingClock) -> None:
         fi = np.searchsorted(frames, cl["frame"].to_numpy())
         data[fi, cl["point"].to_numpy(int), 0] = cl["x"].to_numpy(float)
         data[fi, cl["point"].to_numpy(int), 1] = cl["y"].to_numpy(float)
-        summary = (session.recording or {}).get("summary") or {}
-        px = summary.get("pixel_size_um")
-        unit = {"unit": "meters", "conversion": float(px) * 1e-6} if px else {"unit": "pixels"}
+        px = _behaviour_pixel_um(session)
+        unit = {"unit": "meters", "conversion": px * 1e-6} if px else {"unit": "pixels"}
         series = TimeSeries(
             name="centerline",
             data=compressed(data),
-            **timing(clock.times(frames)),
-            description="centerline points (x, y image pixels) from the tip of "
+            **timing(behaviour_frame_times(session, frames, clock)),
+            description="centerline points (x, y pixels of the behaviour video) from the tip of "
             "the head (point 0) to the tip of the tail",
             **unit,
         )
@@ -151,7 +212,7 @@ def _centerline(nwb, session, clock: ImagingClock) -> None:
     posture = step.tables.get("posture")
     if posture is not None and len(posture) and "frame" in posture:
         group = BehavioralTimeSeries(name="Posture")
-        t = clock.times(posture["frame"].to_numpy())
+        t = behaviour_frame_times(session, posture["frame"].to_numpy(), clock)
         for col in posture.columns:
             if col in ("frame", "time_s") or posture[col].dtype.kind not in "biuf":
                 continue
@@ -160,12 +221,23 @@ def _centerline(nwb, session, clock: ImagingClock) -> None:
                     name=str(col),
                     data=compressed(posture[col].to_numpy(float)),
                     **timing(t),
-                    unit="n.a.",
+                    **_posture_unit(str(col)),
                     description=f"posture: {col}",
                 )
             )
         if group.time_series:
             _module(nwb).add(group)
+
+
+def _posture_unit(col: str) -> dict[str, Any]:
+    """The unit a posture column's name carries (`length_um`, `length_px`, `..._per_px`)."""
+    if col.endswith("_per_px"):
+        return {"unit": "1/pixels"}
+    if col.endswith("_px"):
+        return {"unit": "pixels"}
+    if col.endswith("_um"):
+        return {"unit": "meters", "conversion": 1e-6}
+    return {"unit": "n.a."}
 
 
 def add_events(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> None:
@@ -224,13 +296,16 @@ def _eta(nwb, session) -> None:
     if "eta" not in session:
         return
     step = session["eta"]
+    signal = str((step.params or {}).get("signal") or "dff")  # what was averaged (EtaParams)
+    what = "dF/F" if signal == "dff" else f"{signal} (traces column)"
     sig = step.tables.get("significance")
     if sig is not None and len(sig):
         nwb.add_analysis(
             DynamicTable(
                 name="eta_significance",
                 description="event-triggered responses per neuron and event: response = mean "
-                "post-event minus pre-event dF/F; p from a circular-shift null; q: Benjamini-Hochberg",
+                f"post-event minus pre-event {what}; p from a circular-shift null; q: "
+                "Benjamini-Hochberg",
                 columns=[
                     VectorData(name=str(c), description=str(c), data=plain_column(sig[c]))
                     for c in sig.columns
@@ -245,8 +320,8 @@ def _eta(nwb, session) -> None:
         nwb.add_analysis(
             DynamicTable(
                 name="event_triggered_averages",
-                description="mean (and SEM) dF/F around each event type, one row per neuron and "
-                "event; lags_s gives the time of each column relative to the event",
+                description=f"mean (and SEM) {what} around each event type, one row per neuron "
+                "and event; lags_s gives the time of each column relative to the event",
                 columns=[
                     VectorData(
                         name="neuron_id",
@@ -259,7 +334,7 @@ def _eta(nwb, session) -> None:
                         data=keys["event"].astype(str).tolist(),
                     ),
                     VectorData(
-                        name="mean", description="mean dF/F per lag", data=wide.to_numpy(float)
+                        name="mean", description=f"mean {what} per lag", data=wide.to_numpy(float)
                     ),
                     VectorData(
                         name="sem", description="standard error per lag", data=sem.to_numpy(float)

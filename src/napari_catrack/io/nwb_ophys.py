@@ -38,7 +38,10 @@ DFF = {
     "dff_clean": ("dff_clean", "dF/F after drift removal and denoising"),
     "dff_green": ("dff_green", "dF/F of the green channel alone"),
 }
-TRANSIENT_SKIP = {"transient_id", "neuron_id", "start_frame", "peak_frame", "end_frame"}
+# frames and their times are the intervals' own start/stop/peak_time (rise_time_s and
+# decay_time_s are features: kept)
+TRANSIENT_SKIP = {"transient_id", "neuron_id", "start_frame", "peak_frame", "end_frame",
+                  "start_time_s", "peak_time_s", "end_time_s"}  # fmt: skip
 
 
 def neuron_order(session: Any) -> list[str]:
@@ -70,12 +73,54 @@ def add_ophys(
         return
     ophys = nwb.create_processing_module("ophys", "optical physiology processed by napari-catrack")
     corrected = _motion_correction(ophys, session, series, summary, clock, nwb_path, embed_imaging)
+    _summary_images(ophys, session, summary)
     if not ids:
         return
     seg = _segmentation(ophys, session, plane, ids, summary, corrected or series)
     _positions(ophys, session, ids, summary, clock)
     _responses(ophys, session, seg, ids, clock)
     _transients(nwb, session, seg, ids, clock)
+
+
+SUMMARY_NAMES = {
+    "mean": "mean over frames",
+    "max": "maximum over frames",
+    "std": "standard deviation over frames",
+    "correlation": "local correlation image (each pixel with its neighbours)",
+    "pnr": "peak-to-noise ratio",
+}
+
+
+def _summary_images(ophys, session, summary) -> None:
+    """The summary step's images (mean, max, std, correlation, PNR) as `SummaryImages`, as
+    suite2p's writer keeps its mean and correlation images: what ROIs are drawn over."""
+    from pynwb.base import Images
+    from pynwb.image import GrayscaleImage
+
+    if "summary" not in session:
+        return
+    arrays = {k: v for k, v in session["summary"].arrays.items() if np.ndim(v) == 2}
+    if not arrays:
+        return
+    px = summary.get("pixel_size_um")
+    extra = {"resolution": 1e4 / float(px)} if px else {}  # NWB: pixels per cm
+    read = ((session["summary"].attrs.get("inputs") or {}).get("recording") or {}).get("path")
+    movie = Path(read).name if read else "recording"  # the movie they were computed from
+    images = Images(
+        name="SummaryImages",
+        description=f"summary images of {movie} (napari-catrack summary step), per pixel "
+        "[row, column] as image_mask",
+    )
+    for name, arr in arrays.items():
+        images.add_image(
+            GrayscaleImage(
+                name=str(name),
+                data=compressed(np.asarray(arr, np.float32)),
+                description=SUMMARY_NAMES.get(str(name), str(name)),
+                **extra,
+            )
+        )
+    ophys.add(images)
 
 
 def _imaging_plane(nwb, meta, imaging, summary, clock, two_photon):
@@ -176,6 +221,11 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
     except Exception:  # any reason the recording cannot be found
         files, starts = [], []
     if not files or not all(Path(f).exists() for f in files):
+        if embed:  # asked for the frames in the file: a file without them is not what was asked
+            raise InputError(
+                f"cannot embed the imaging: the recording {path} is not on disk; put it back, or "
+                "export without embedding (the NWB file then has no imaging)"
+            )
         warnings.warn(
             f"NWB export: the recording {path} is not on disk; imaging not linked", stacklevel=2
         )
@@ -457,11 +507,7 @@ def _transients(nwb, session, seg, ids: list[str], clock: ImagingClock) -> None:
     intervals.add_column("roi", "the neuron's row of the PlaneSegmentation", table=seg)
     intervals.add_column("cell_status", "curation verdict of the cell")
     intervals.add_column("cell_status_reason", "reason given with the verdict")
-    extra = {
-        c: plain_column(table[c])
-        for c in table.columns
-        if c not in TRANSIENT_SKIP and not c.endswith("_time_s")
-    }
+    extra = {c: plain_column(table[c]) for c in table.columns if c not in TRANSIENT_SKIP}
     for c in extra:
         intervals.add_column(c, f"{c} (napari-catrack transient table)")
     peak = clock.times(table["peak_frame"].to_numpy())

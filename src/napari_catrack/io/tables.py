@@ -43,7 +43,7 @@ LONG_COLUMNS = ("neuron_id", "frame", "dff")
 def read_table(
     path: str | os.PathLike, required: tuple[str, ...] = (), what: str = "table"
 ) -> pd.DataFrame:
-    """Read a CSV (or Excel) table and insist on the columns the caller needs."""
+    """Read a CSV (TSV, Excel) table and insist on the columns the caller needs."""
     path = Path(path)
     # `what` may already say "file" ("event file"): never "event file file not found"
     the_file = what if what.endswith("file") else f"{what} file"
@@ -53,8 +53,8 @@ def read_table(
     try:
         if path.suffix.lower() in EXCEL_SUFFIXES:
             df = pd.read_excel(path)
-        else:
-            df = pd.read_csv(path)
+        else:  # a .tsv is tab-separated (BIDS events.tsv): read as CSV it is one column
+            df = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except pd.errors.EmptyDataError:
         raise InputError(f"{the_file} {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:

@@ -190,7 +190,7 @@ class EventsWidget(QWidget):
 
     def line_up(self) -> None:
         """Events (and the video) onto the imaging clock, into the session and the viewer."""
-        from napari_catrack.core.events.align import align_events
+        from napari_catrack.core.events.align import align_events, outside_note
         from napari_catrack.core.events.session import (
             ETA,
             frame_times_rate_note,
@@ -227,6 +227,8 @@ class EventsWidget(QWidget):
             aligned = align_events(
                 read_events(self.events_file.text().strip()), imaging, params, video=video
             )
+            outside = outside_note(aligned, imaging)  # events in ms, a wrong clock start
+            note = "; ".join(n for n in (note, outside) if n) or None
             record_events(
                 session,
                 aligned,

@@ -196,7 +196,7 @@ class ExportWidget(QWidget):
 
         from napari.utils.notifications import show_warning
 
-        from napari_catrack.io.nwb import check_metadata, read_metadata
+        from napari_catrack.io.nwb import check_metadata, metadata_gaps, read_metadata
 
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
@@ -210,7 +210,8 @@ class ExportWidget(QWidget):
             if subject:
                 meta["subject"] = subject
             meta = check_metadata(meta, where="NWB metadata")
-        self.meta_warnings = tuple(str(w.message) for w in said)
+        gaps = metadata_gaps(meta, self.ctx.session)  # no subject, no start time: as the CLI says
+        self.meta_warnings = (*(str(w.message) for w in said), *gaps)
         for text in self.meta_warnings:
             show_warning(f"napari-catrack: {text}")
         return meta

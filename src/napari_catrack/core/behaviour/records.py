@@ -146,6 +146,25 @@ def velocity_from_session(session) -> pd.DataFrame | None:
     return session[VELOCITY].tables.get("velocity")
 
 
+def video_frame_times(session, frames: np.ndarray) -> np.ndarray | None:
+    """Behaviour-video frames -> seconds on the imaging clock, from the video the Behaviour events
+    widget (or `catrack events --video-fps/--video-times`) lined up (session step
+    "behaviour_video"); frames beyond its table at its mean rate. None: no video lined up."""
+    from napari_catrack.core.events.session import VIDEO
+
+    if VIDEO not in session or "frame_times" not in session[VIDEO].tables:
+        return None
+    ft = session[VIDEO].tables["frame_times"].sort_values("frame")
+    vf, vt = ft["frame"].to_numpy(float), ft["time_s"].to_numpy(float)
+    if not len(vf):
+        return None
+    frames = np.asarray(frames, float)
+    slope = (vt[-1] - vt[0]) / max(vf[-1] - vf[0], 1.0)  # beyond the table: its mean rate
+    t = np.interp(frames, vf, vt)
+    t = np.where(frames < vf[0], vt[0] + (frames - vf[0]) * slope, t)
+    return np.where(frames > vf[-1], vt[-1] + (frames - vf[-1]) * slope, t)
+
+
 def velocity_on_imaging_axis(session, velocity: pd.DataFrame, fps: float) -> pd.DataFrame:
     """The velocity with `time_s` moved onto the traces' axis (imaging frame / fps, seconds).
 
@@ -155,17 +174,11 @@ def velocity_on_imaging_axis(session, velocity: pd.DataFrame, fps: float) -> pd.
     frame takes that time, which becomes a fractional imaging frame on the imaging clock
     (recorded frame times, with their dropped frames) and so a time on the traces' axis.
     """
-    from napari_catrack.core.events.session import EVENTS, VIDEO
+    from napari_catrack.core.events.session import EVENTS
 
-    if VIDEO not in session or "frame_times" not in session[VIDEO].tables:
+    t = video_frame_times(session, velocity["frame"].to_numpy(float))
+    if t is None:
         return velocity
-    ft = session[VIDEO].tables["frame_times"].sort_values("frame")
-    vf, vt = ft["frame"].to_numpy(float), ft["time_s"].to_numpy(float)
-    frames = velocity["frame"].to_numpy(float)
-    slope = (vt[-1] - vt[0]) / max(vf[-1] - vf[0], 1.0)  # beyond the table: its mean rate
-    t = np.interp(frames, vf, vt)
-    t = np.where(frames < vf[0], vt[0] + (frames - vf[0]) * slope, t)
-    t = np.where(frames > vf[-1], vt[-1] + (frames - vf[-1]) * slope, t)
     imaging = None
     if EVENTS in session and "frame_times" in session[EVENTS].tables:
         it = session[EVENTS].tables["frame_times"].sort_values("frame")

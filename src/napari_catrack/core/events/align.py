@@ -76,3 +76,27 @@ def summarise(aligned: pd.DataFrame) -> pd.DataFrame:
     """Per event kind: how many, and how many landed on a recorded imaging frame."""
     g = aligned.groupby("event", sort=True)
     return pd.DataFrame({"events": g.size(), "in_recording": g["in_recording"].sum()}).reset_index()
+
+
+def outside_note(aligned: pd.DataFrame, imaging: Clock) -> str | None:
+    """One warning line when no event lands in the recording (nothing to average), with a hint
+    when the times look like milliseconds (divided by 1000 most would land in it). None: fine."""
+    if not len(aligned) or aligned["in_recording"].any():
+        return None
+    t = aligned["time_s"].to_numpy(float)
+    note = (
+        f"none of the {len(t)} events falls in the recording ({imaging.start:g} to "
+        f"{imaging.end:g} s on the imaging clock); they run from {np.nanmin(t):g} to "
+        f"{np.nanmax(t):g} s, so nothing is averaged"
+    )
+    src = aligned["source_time_s"].to_numpy(float)
+    src = src[np.isfinite(src)]
+    if len(src):
+        shift = t[np.isfinite(aligned["source_time_s"].to_numpy(float))] - src  # events_start_s
+        ms = src / 1000.0 + shift
+        if np.mean((ms >= imaging.start) & (ms <= imaging.end)) >= 0.5:
+            return f"{note}: are the event times in milliseconds? they must be seconds"
+    return (
+        f"{note}: check where the event log's zero lies on the imaging clock (--events-start-s; "
+        "the widget's 'event clock starts at')"
+    )
