@@ -49,6 +49,9 @@ def test_worm_session_reads_back_to_the_same_numbers(worm):
         assert dff.rate == FPS and dff.starting_time == 0.0
         np.testing.assert_allclose(ophys["Fluorescence"]["green"].data[:], 100 * (1 + syn.dff.T))
         assert list(ophys["Fluorescence"].roi_response_series) == ["green", "ratio", "red"]
+        # a ratio recording's dff is the ratio's dR/R0, and the description says which it is
+        assert dff.description == "dR/R0 of the green / red ratio (two-channel recording)"
+        assert "{" not in nwb.acquisition[next(iter(nwb.acquisition))].description
         seg = ophys["ImageSegmentation"]["PlaneSegmentation"].to_dataframe()
         assert seg["neuron_id"].tolist() == ids
         assert seg["status"].tolist()[:3] == ["accepted", "rejected", "unverified"]
@@ -510,3 +513,21 @@ def test_the_stage_log_of_a_demo_session_reaches_the_nwb_file(tmp_path):
         with NWBHDF5IO(str(write_nwb(session, tmp_path / "a.nwb", metadata=META)), "r") as io:
             series = io.read().processing["behavior"]["BodyPosition"]["stage"]
             np.testing.assert_allclose(series.data[:], [[1, 5], [2, 6], [3, 7]])  # (x, y)
+
+
+def test_a_one_channel_sessions_dff_is_described_as_the_green_channels(tmp_path):
+    """The dF/F description said 'ratio-based dR/R0 for two-channel recordings' on one-channel
+    data too."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path)
+    traces = session["traces"].tables["traces"]
+    one = traces.drop(columns=[c for c in ("red", "ratio") if c in traces])
+    session.record("traces", tables={"traces": one}, attrs=dict(session["traces"].attrs),
+                   params=dict(session["traces"].params), save=False)  # fmt: skip
+    path = write_nwb(session, tmp_path / "one.nwb", metadata=META)
+    with NWBHDF5IO(str(path), "r") as io:
+        dff = io.read().processing["ophys"]["DfOverF"]["dff"]
+        assert dff.description == "dF/F of the green channel"

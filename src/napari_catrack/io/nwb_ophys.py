@@ -240,8 +240,8 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
             name=f"Imaging{role.capitalize()}" if len(roles) > 1 else "Imaging",
             imaging_plane=plane,
             unit="n.a.",
-            description=f"{role} channel of {Path(path).name} (channel layout {layout}, "
-            f"open options {options})",
+            description=f"{role} channel of {Path(path).name} (channel layout {layout}"
+            f"{_options_text(options)})",
             dimension=_dimension(summary),
             **clock.series_timing(n),
         )
@@ -446,6 +446,14 @@ def _positions(ophys, session, ids: list[str], summary, clock: ImagingClock) -> 
     ophys.add(pos)
 
 
+def _options_text(options: dict | None) -> str:
+    """How the file was opened, readable: ', green_channel 0, z_projection max' (set ones only)."""
+    shown = [
+        f"{k} {v}" for k, v in (options or {}).items() if v not in (None, "", {}) and k != "layout"
+    ]
+    return "".join(f", {item}" for item in shown)
+
+
 def _matrix(traces: pd.DataFrame, column: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(T, N) values of a long traces table, frames first..last, neurons in `ids` order."""
     keyed = traces.assign(neuron_id=traces["neuron_id"].astype(str))
@@ -469,8 +477,12 @@ def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None
             continue
         container = container_cls()
         ophys.add(container)  # first, so the ROI regions share an ancestor with their table
+        two_channel = "ratio" in traces and traces["ratio"].notna().any()
         for col in present:
             name, description = columns[col]
+            if col == "dff":  # say which it is: the ratio's dR/R0, or the green channel's dF/F
+                description = ("dR/R0 of the green / red ratio (two-channel recording)"
+                               if two_channel else "dF/F of the green channel")  # fmt: skip
             data, frames = _matrix(traces, col, ids)
             container.create_roi_response_series(
                 name=name,
