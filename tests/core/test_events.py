@@ -548,6 +548,14 @@ def test_events_command_keeps_the_video_it_lined_up_for_the_nwb_export(tmp_path,
         video = io.read().acquisition["BehaviorVideo"]
         assert video.rate == 15.0 and video.starting_time == 1.5
         assert video.external_file[0] == "behaviour.avi"
+    # lined up again without the video: the old video's frame times must not stay behind and
+    # go on timing the behaviour in the NWB export
+    assert main(["events", str(session.path), "--events", str(tmp_path / "e.csv"),
+                 "--n-shuffles", "20", "-o", str(tmp_path / "out2")]) == 0  # fmt: skip
+    again = Session.load(session.path)
+    assert "behaviour_video" not in again and again["events"].attrs["video_source"] == ""
+    with NWBHDF5IO(str(write_nwb(again, tmp_path / "s2.nwb")), "r") as io:
+        assert "BehaviorVideo" not in io.read().acquisition
 
 
 def test_events_near_the_start_and_end_are_averaged_where_recorded_never_shifted(tmp_path, capsys):

@@ -143,8 +143,15 @@ def record_events(
 ) -> None:
     """Store lined-up events with the files they came from, so that a reopened widget or
     session shows what was lined up (the event file, frame times and video paths); their
-    provenance (and that of `inputs`, e.g. {"video_times": path}) is attrs `inputs`."""
+    provenance (and that of `inputs`, e.g. {"video_times": path}) is attrs `inputs`.
+
+    A line-up without a video drops the video an earlier line-up kept (`record_video`): its
+    frames were placed on that line-up's clock, and it would go on timing the behaviour series
+    of an NWB export."""
     from napari_catrack.io.provenance import inputs_provenance
+
+    if not video_source and VIDEO in session:
+        session.remove(VIDEO, save=False)
 
     read = {"events": source, "frame_times": frame_times_source, "video": video_source}
     _first, missing = imaging.dropped()
