@@ -186,6 +186,43 @@ def test_reopened_widget_shows_the_events_the_session_holds(make_napari_viewer, 
     assert reopened.summary.text() == summary
 
 
+def test_reopened_widget_shows_the_settings_of_the_averages_it_shows(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Session 11 (a user's check): a session whose averages `catrack events --n-shuffles 200
+    --pre-s 1.5` (or another viewer) computed showed those averages in a reopened widget beside
+    the default settings (1000 shuffles, 2 s), so the boxes did not say how the results shown were
+    made, and pressing the button again silently changed them."""
+    from napari_catrack.core.events.params import EtaParams
+    from napari_catrack.session import Session
+
+    n = 600
+    rng = np.random.default_rng(0)
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
+         "dff": rng.normal(0, 0.1, 2 * n)})}, attrs={"fps": 10.0})  # fmt: skip
+    pd.DataFrame({"event": "lever", "time_s": [10.0, 20.0, 30.0, 40.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    viewer, dock, widget = events_widget(make_napari_viewer, session, n)
+    widget.events_file.setText(str(tmp_path / "e.csv"))
+    widget.line_up()
+    used = {"n_shuffles": 200, "pre_s": 1.5, "alternative": "greater"}
+    for name, value in used.items():
+        control = widget.form.control(name)
+        control.setCurrentText(value) if isinstance(value, str) else control.setValue(value)
+    widget.compute()
+    wait_job(qtbot, widget.job, timeout=60000)
+    assert {k: session["eta"].params[k] for k in used} == used
+    viewer.window.remove_dock_widget(dock)
+    qtbot.wait(10)
+    _, reopened = viewer.window.add_plugin_dock_widget(PLUGIN, EVENTS_TITLE)
+    shown = reopened.form.params()
+    assert {k: getattr(shown, k) for k in used} == used
+    assert shown == EtaParams.from_dict(session["eta"].params)
+
+
 def test_reopened_session_shows_event_files_from_any_working_folder(
     make_napari_viewer, tmp_path, monkeypatch
 ):

@@ -173,7 +173,11 @@ class EventsWidget(QWidget):
                 self._show_counts(step.tables["events"])
             else:
                 self.summary.setText("")
-            if ETA in session:
+            if ETA in session:  # the settings the averages shown were made with (CLI or widget)
+                try:
+                    self.form.set_params(EtaParams.from_dict(session[ETA].params))
+                except InputError:  # a value this version refuses: the boxes keep theirs
+                    pass
                 self._show(session[ETA])
             else:  # not the averages of another session
                 self._clear_eta()
