@@ -121,16 +121,23 @@ def test_painted_labels_layer_of_a_loaded_session_is_written_anew(tmp_path, writ
     np.testing.assert_array_equal(back["segmentation"].arrays["masks"], _masks())
 
 
-def test_no_copy_from_a_file_another_writer_replaced(tmp_path, writes):
-    """Another writer saved other masks at the same dataset path: this session's next save goes
-    to `-2` as before, with its own masks, never the other writer's."""
-    path = tmp_path / "s.catrack.h5"
+def _saved_then_replaced_by_another_writer(path):
+    """A session that saved its masks at `path`, and another writer that then saved other
+    masks (all 5) at the same dataset path: (the first session, its masks)."""
     mine = _masks(1)
     s = Session(path)
     s.record("segmentation", arrays={"masks": mine})
     other = Session.load(path)
     other["segmentation"].arrays["masks"][:] = 5
     other.save()
+    return s, mine
+
+
+def test_no_copy_from_a_file_another_writer_replaced(tmp_path, writes):
+    """Another writer saved other masks at the same dataset path: this session's next save goes
+    to `-2` as before, with its own masks, never the other writer's."""
+    path = tmp_path / "s.catrack.h5"
+    s, mine = _saved_then_replaced_by_another_writer(path)
     writes.clear()
     with pytest.warns(SessionFileChanged, match="s-2.catrack.h5"):
         s.record("velocity", tables={"velocity": _table()})
@@ -146,12 +153,7 @@ def test_no_copy_from_a_replaced_file_the_session_is_pointed_at_again(tmp_path, 
     """Pointing the session at its path again accepts writing over the file there now: the
     fingerprints describe the file replaced, so nothing is copied from the new one."""
     path = tmp_path / "s.catrack.h5"
-    mine = _masks(1)
-    s = Session(path)
-    s.record("segmentation", arrays={"masks": mine})
-    other = Session.load(path)
-    other["segmentation"].arrays["masks"][:] = 5
-    other.save()
+    s, mine = _saved_then_replaced_by_another_writer(path)
     s.path = path
     writes.clear()
     with warnings.catch_warnings():

@@ -15,6 +15,23 @@ def _open_sample(viewer, n_frames=20):
         getattr(viewer, f"add_{kind}")(data, **meta)
 
 
+def _run(widget, qtbot) -> None:
+    """Press Run and wait for the result, as a user waits for the worker."""
+    job = widget.run()
+    qtbot.waitUntil(lambda: not job.running, timeout=60000)
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+
+
+def _run_on_sample(viewer, qtbot, n_frames: int):
+    """The sample opened in `viewer`, the widget docked and run on it."""
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    _open_sample(viewer, n_frames=n_frames)
+    widget = PunctaWidget(viewer)
+    _run(widget, qtbot)
+    return widget
+
+
 def test_puncta_widget_runs_and_fills_layers_and_session(make_napari_viewer, qtbot, tmp_path):
     from napari_catrack.widgets.puncta import PunctaWidget
 
@@ -25,9 +42,7 @@ def test_puncta_widget_runs_and_fills_layers_and_session(make_napari_viewer, qtb
     assert widget.calcium_layer.currentText() == "calcium"
     assert widget.form.params().pixel_size_nm == pytest.approx(108)  # from the sample
     assert "sCMOS" in widget.camera_text.text() and "read noise 1.5 e-" in widget.camera_text.text()
-    job = widget.run()
-    qtbot.waitUntil(lambda: not job.running, timeout=60000)
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    _run(widget, qtbot)
     locs = viewer.layers["localizations"]
     assert len(locs.data) == len(widget.result.localizations) > 50
     assert {"photons", "uncertainty_nm", "calcium_probability", "sigma_nm"} <= set(locs.features)
@@ -70,11 +85,7 @@ def test_reopened_session_rebuilds_the_puncta_layers(make_napari_viewer, qtbot, 
     from napari_catrack.widgets.puncta import PunctaWidget
 
     viewer = make_napari_viewer()
-    _open_sample(viewer, n_frames=12)
-    widget = PunctaWidget(viewer)
-    job = widget.run()
-    qtbot.waitUntil(lambda: not job.running, timeout=60000)
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    widget = _run_on_sample(viewer, qtbot, n_frames=12)
     n_locs = len(widget.result.localizations)
     session = session_for_viewer(viewer)
     out = tmp_path / "puncta.catrack.h5"
@@ -109,14 +120,8 @@ def test_save_never_overwrites_files_it_did_not_write(make_napari_viewer, qtbot,
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QFileDialog
 
-    from napari_catrack.widgets.puncta import PunctaWidget
-
     viewer = make_napari_viewer()
-    _open_sample(viewer, n_frames=8)
-    widget = PunctaWidget(viewer)
-    job = widget.run()
-    qtbot.waitUntil(lambda: not job.running, timeout=60000)
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    widget = _run_on_sample(viewer, qtbot, n_frames=8)
     chosen = []
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: chosen[-1])
 
@@ -182,9 +187,7 @@ def test_camera_line_warnings_and_model_choice_say_what_is_used(make_napari_view
     assert said.startswith("assumed (no camera file)") and "1 e-/ADU" in said
     assert widget.camera().e_per_adu == 1.0  # the line shows the camera the run uses
     widget.calcium_layer.setCurrentText("(none)")
-    job = widget.run()
-    qtbot.waitUntil(lambda: not job.running, timeout=60000)
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    _run(widget, qtbot)
     assert widget.calcium_layer.currentText() == "(none)"  # the run's layers did not reset it
     status = widget.status.text()
     assert "warning: 2 of 10 frames of the puncta channel have no photons" in status
@@ -211,14 +214,9 @@ def test_a_save_that_fails_half_way_writes_nothing(make_napari_viewer, qtbot, tm
     behind, unlisted in the folder's note, and every later save there was refused as 'not
     written by this widget'."""
     import napari_catrack.figures as figures
-    from napari_catrack.widgets.puncta import PunctaWidget
 
     viewer = make_napari_viewer()
-    _open_sample(viewer, n_frames=8)
-    widget = PunctaWidget(viewer)
-    job = widget.run()
-    qtbot.waitUntil(lambda: not job.running, timeout=60000)
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=10000)
+    widget = _run_on_sample(viewer, qtbot, n_frames=8)
     real = figures.save_figure
 
     def broken(fig, path, **kw):
