@@ -233,3 +233,24 @@ def test_a_save_that_fails_half_way_writes_nothing(make_napari_viewer, qtbot, tm
     assert (tmp_path / "localizations.csv").is_file() and (
         tmp_path / "calcium_raster.png"
     ).is_file()
+
+
+def test_the_widget_opens_beside_a_recording_whose_pixels_the_psf_does_not_suit(
+    make_napari_viewer, qtbot
+):
+    """The release smoke test: docked with the worm sample open (0.45 um pixels), the widget
+    took that layer's pixel size, 450 nm, under the 130 nm PSF (0.29 px, below the 0.3 px the
+    localiser needs) and failed to open with a traceback. It opens, says why, and a run is
+    refused in one line until the pixel size is set."""
+    from napari_catrack._sample_data import moving_worm_sample
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    viewer = make_napari_viewer()
+    for data, meta, kind in moving_worm_sample(n_frames=20):
+        getattr(viewer, f"add_{kind}")(data, **meta)
+    widget = PunctaWidget(viewer)
+    assert widget.form.value("pixel_size_nm") == pytest.approx(450)
+    assert "too narrow to localise" in widget.status.text()
+    assert widget.run() is None and "too narrow to localise" in widget.status.text()
+    widget.form.set_value("pixel_size_nm", 108.0)
+    assert widget.form.params().pixel_size_nm == pytest.approx(108)

@@ -114,6 +114,21 @@ class ParamsForm(QWidget):
             self.blockSignals(False)
         self.changed.emit()
 
+    def set_value(self, name: str, value: Any) -> None:
+        """Show one value without checking it against the others (a layer's pixel size that the
+        current PSF does not suit): the check comes when `params()` is read, e.g. by a run, which
+        reports it in one line; a widget must still open."""
+        self.blockSignals(True)
+        try:
+            _write(self._infos[name], self.controls[name], value)
+        finally:
+            self.blockSignals(False)
+        self.changed.emit()
+
+    def value(self, name: str) -> Any:
+        """One value as shown (unchecked)."""
+        return _read(self._infos[name], self.controls[name])
+
     def control(self, name: str) -> QWidget:
         return self.controls[name]
 

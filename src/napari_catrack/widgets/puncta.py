@@ -260,9 +260,13 @@ class PunctaWidget(QWidget):
         if layer is not None and layer is not self._pixel_layer:
             self._pixel_layer = layer
             if pixel_um:
-                self.form.set_params(self.form.params(pixel_size_nm=float(pixel_um) * 1000))
+                self.form.set_value("pixel_size_nm", float(pixel_um) * 1000)
+                try:  # e.g. a calcium recording's 450 nm pixels under the 130 nm PSF: say so
+                    self.form.params()  # (a run refuses it in the same words)
+                except InputError as exc:
+                    self.status.setText(f"{layer.name!r}: {exc}")
             else:  # the CLI refuses a file without one; here the box's value is used: say so
-                px = self.form.params().pixel_size_nm
+                px = self.form.value("pixel_size_nm")
                 self.status.setText(
                     f"{layer.name!r} has no pixel size: check 'pixel size (nm)' (now {px:g} nm)"
                 )
