@@ -65,6 +65,6 @@ def calcium_raster_figure(locs: pd.DataFrame, n_frames: int, fps: float | None =
     untracked = int(locs["calcium"].sum()) - n_events if len(locs) else 0
     title = f"calcium at puncta: {n_events} punctum-frames with a signal (red)"
     if untracked:
-        title += f"; {untracked} more in localisations without a track"
+        title += f"\n({untracked} more in localisations without a track)"  # fits a dock
     ax.set_title(title, fontsize=9)
     return fig
