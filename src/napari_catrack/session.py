@@ -336,6 +336,12 @@ class Session:
                     "params": json.loads(g.attrs["params"]),
                     "inputs": dict(attrs.get("inputs") or {}),
                 }
+                # a batch run's record of the parameters it took from a tuned session
+                # (`catrack batch --params-from`), per step: values taken, manifest overrides
+                taken = {step: value["params_from"] for step, value in attrs.items()
+                         if isinstance(value, dict) and "params_from" in value}  # fmt: skip
+                if taken:
+                    steps[name]["params_from"] = taken
             recording = json.loads(f.attrs.get("recording", "{}"))
             if recording.get("path"):  # as `load` opens it (relative: beside the session)
                 recording["path"] = Session(path).resolve_stored_path(recording["path"])

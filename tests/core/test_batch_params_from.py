@@ -134,6 +134,8 @@ def test_session_values_reach_the_steps_under_the_manifests_own(tmp_path, folder
         "min_area": {"session": MIN_AREA, "manifest": MIN_AREA + 1}
     }
     assert said["track"]["params_from"]["values"] == {}
+    shown = Session.read_provenance(out / "rec01" / "session.catrack.h5")["steps"]["batch"]
+    assert shown["params_from"]["detect"] == said["detect"]["params_from"]  # `catrack info`
     report = pd.read_csv(out / "report.csv").set_index(["recording", "step"])
     assert "(parameters from tuned.catrack.h5: gate)" in report.loc[("rec00", "track"), "message"]
     assert "manifest's gate over tuned.catrack.h5's" in report.loc[("rec01", "track"), "message"]
