@@ -4,12 +4,12 @@ sources: each area ROI becomes a binary footprint, its trace the mean of the mov
 `roifile` parses the files; the masks follow ImageJ's own rule (a pixel belongs to a ROI when
 its centre lies inside), so a rectangle at left 2, width 4 covers columns 2-5 as in ImageJ:
 polygons (polygon, freehand, traced, and the elliptical / rotated-rectangle tools, which ImageJ
-stores as freehand) are filled with `skimage.draw.polygon` at pixel centres, rectangles are
-their bounding box (rounded corners ignored), ovals `skimage.draw.ellipse` in their box. Every
-ROI applies to every frame (a ROI's frame/slice position is ignored). Lines, points, text and
-composite ROIs have no area here: they are skipped with one warning, as are ROIs outside the
-frame or empty once clipped to it. No neuropil is subtracted (the other imports take the
-tool's own background; hand-drawn ROIs have none).
+stores as freehand) are filled at pixel centres by `core.signals.roi.polygon_mask` (as a cell
+drawn in napari), rectangles are their bounding box (rounded corners ignored), ovals
+`skimage.draw.ellipse` in their box. Every ROI applies to every frame (a ROI's frame/slice
+position is ignored). Lines, points, text and composite ROIs have no area here: they are skipped
+with one warning, as are ROIs outside the frame or empty once clipped to it. No neuropil is
+subtracted (the other imports take the tool's own background; hand-drawn ROIs have none).
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ def _describe(roi) -> str:
 
 def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
     """The (Y, X) boolean mask of an area ROI, clipped to the frame (ImageJ's pixel-centre rule)."""
-    from skimage.draw import ellipse, polygon
+    from skimage.draw import ellipse
+
+    from napari_catrack.core.signals.roi import polygon_mask
 
     mask = np.zeros(shape, bool)
     kind = _kind(roi)
@@ -87,9 +89,8 @@ def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
             mask[rr, cc] = True
     elif kind is not None:
         xy = np.asarray(roi.coordinates(), float)  # (x, y) of the outline, pixel-corner units
-        if len(xy) >= 3:
-            rr, cc = polygon(xy[:, 1] - 0.5, xy[:, 0] - 0.5, shape=shape)
-            mask[rr, cc] = True
+        if len(xy) >= 3:  # the curation's polygon rule, in pixel-centre (y, x) coordinates
+            mask = polygon_mask(shape, xy[:, ::-1] - 0.5)
     return mask
 
 
