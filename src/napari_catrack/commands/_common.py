@@ -227,6 +227,39 @@ def add_session_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_params_from_argument(parser: argparse.ArgumentParser, step: str) -> None:
+    """--params-from SESSION: run with the parameters a tuned session's `step` ran with (the
+    values that differ from the defaults), as `catrack batch --params-from` does for many."""
+    parser.add_argument(
+        "--params-from",
+        default=None,
+        metavar="SESSION",
+        help=f"start from the {step} parameters the session file SESSION (*.catrack.h5) ran with "
+        "(those that differ from the defaults: tune once in napari, run the same on other "
+        "recordings); options given on this command line win",
+    )
+
+
+def params_from_args(args: argparse.Namespace, step: str, command: str) -> dict:
+    """The values `--params-from SESSION` gives batch step `step` (field names), for
+    `Params.from_args(args, **values)`, under the options given on the command line; what was
+    taken, kept or overridden is said on stderr, one line each. Empty without --params-from."""
+    path = getattr(args, "params_from", None)
+    if not path:
+        return {}
+    from napari_catrack.batch.from_session import read_session_params
+
+    taken = read_session_params(path, [step])
+    for line in taken.lines([step]):
+        print(f"catrack {command}: {line}", file=sys.stderr)
+    values = dict(taken.values.get(step, {}))
+    given = [k for k in values if getattr(args, k, None) is not None]
+    if given:
+        print(f"catrack {command}: this command line's {', '.join(given)} over "
+              f"{taken.path.name}'s", file=sys.stderr)  # fmt: skip
+    return values
+
+
 class SessionTarget:
     """The session a command records its step into (`--session`), loaded before any work."""
 
@@ -235,9 +268,12 @@ class SessionTarget:
         self.open_options: dict = {}  # how REC is opened (its plane, channel) for a new reference
         self._stamp = _file_stamp(path)
         self._recorded: list[str] = []
+        self.params_from: str | None = None  # --params-from SESSION: among each step's inputs
 
     def record(self, record, *args, **kwargs):
         """Call a step's record function on the session (not written yet: `save` writes)."""
+        if self.params_from and "inputs" in kwargs:
+            kwargs["inputs"] = {**(kwargs["inputs"] or {}), "params_from": self.params_from}
         before = {name: rec for name, rec in self.session.steps.items()}
         out = record(self.session, *args, save=False, **kwargs)
         self._recorded += [n for n, r in self.session.steps.items() if before.get(n) is not r]
@@ -328,7 +364,9 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
     if path.exists() and not path.is_file():
         raise InputError(f"--session {path} is a folder, not a session file")
     if not path.exists():
-        return SessionTarget(path, Session(path, autosave=False), recording, command)
+        target = SessionTarget(path, Session(path, autosave=False), recording, command)
+        target.params_from = getattr(args, "params_from", None)
+        return target
     # arrays are read when a step uses them (a long video's masks stay on disk for a step that
     # adds a table) and `save` copies the others as stored; a damaged file: DamagedSession,
     # before any work (its arrays' headers are read; their compressed bytes when used)
@@ -346,4 +384,6 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
                 f"--session {path.name} refers to the recording {ref}, not {recording}: "
                 "give the session of this recording, or a new file name"
             )
-    return SessionTarget(path, session, recording, command)
+    target = SessionTarget(path, session, recording, command)
+    target.params_from = getattr(args, "params_from", None)
+    return target

@@ -11,9 +11,11 @@ import sys
 
 from napari_catrack import __version__
 from napari_catrack.commands._common import (
+    add_params_from_argument,
     add_recording_arguments,
     add_session_argument,
     check_outputs,
+    params_from_args,
     recording_from_args,
     recording_inputs,
     session_from_args,
@@ -36,6 +38,7 @@ def register(subparsers) -> None:
     AlignParams.add_arguments(p, title="estimate")
     p.add_argument("-o", "--output", required=True, metavar="JSON", help="output alignment file")
     add_session_argument(p)
+    add_params_from_argument(p, "align")
     p.set_defaults(func=run)
 
 
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs({"-o": args.output, "--session": args.session},
                   recording_inputs(args.recording))  # fmt: skip
-    params = AlignParams.from_args(args)
+    params = AlignParams.from_args(args, **params_from_args(args, "align", "align"))
     target = session_from_args(args, args.recording)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     try:

@@ -6,11 +6,13 @@ import argparse
 
 from napari_catrack.commands._common import (
     add_alignment_arguments,
+    add_params_from_argument,
     add_recording_arguments,
     add_session_argument,
     alignment_from_args,
     check_outputs,
     non_negative_int,
+    params_from_args,
     recording_from_args,
     recording_inputs,
     session_from_args,
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
                    help="do not split touching neurons (same as --no-split-touching)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output CSV")
     add_session_argument(p)
+    add_params_from_argument(p, "detect")
     p.set_defaults(func=run)
 
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs({"-o": args.output, "--session": args.session},
                   {**recording_inputs(args.recording), "--align": args.align})  # fmt: skip
-    params = DetectParams.from_args(args)
+    params = DetectParams.from_args(args, **params_from_args(args, "detect", "detect"))
     target = session_from_args(args, args.recording)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
     channel, stack = channel_stack(rec, args.channel)

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from napari_catrack.commands._common import (
     OutputFolder,
+    add_params_from_argument,
     add_session_argument,
     check_outputs,
+    params_from_args,
     session_from_args,
     warn,
 )
@@ -70,6 +72,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     add_session_argument(p)
+    add_params_from_argument(p, "ensembles")
     p.set_defaults(func=run)
 
 
@@ -155,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     files = TABLE_FILES + (() if args.no_figures else FIGURE_FILES)
     check_outputs({"-o": OutputFolder(args.output, files), "--session": args.session},
                   {"EVENTS.csv": args.events, "--positions": args.positions})  # fmt: skip
-    params = EnsembleParams.from_args(args)
+    params = EnsembleParams.from_args(args, **params_from_args(args, "ensembles", "ensembles"))
     target = session_from_args(args)  # a table, not a recording: any session, or a new one
     trains = load_trains(args.events, args)
     positions = None

@@ -15,10 +15,12 @@ import sys
 
 from napari_catrack.commands._common import (
     add_movie_arguments,
+    add_params_from_argument,
     add_session_argument,
     check_outputs,
     frames_from_args,
     movie_options,
+    params_from_args,
     recording_inputs,
     session_from_args,
 )
@@ -41,6 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--metrics", default=None, metavar="JSON",
                    help="quality metrics (correlation with the template, crispness, residual motion)")  # fmt: skip
     add_session_argument(p)
+    add_params_from_argument(p, "register")
     p.set_defaults(func=run)
 
 
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"-o": args.output, "--shifts": args.shifts, "--patch-shifts": args.patch_shifts,
                    "--metrics": args.metrics, "--session": args.session},
                   recording_inputs(args.recording))  # fmt: skip
-    params = RegisterParams.from_args(args)
+    params = RegisterParams.from_args(args, **params_from_args(args, "register", "register"))
     target = session_from_args(args, args.recording)
     if target is not None:
         target.open_options = movie_options(args)

@@ -15,10 +15,12 @@ import sys
 from napari_catrack.commands._common import (
     OutputFolder,
     add_movie_arguments,
+    add_params_from_argument,
     add_session_argument,
     check_outputs,
     frames_from_args,
     movie_options,
+    params_from_args,
     recording_inputs,
     session_from_args,
     warn,
@@ -37,6 +39,7 @@ def register(subparsers) -> None:
     EvaluationParams.add_arguments(p, title="component evaluation")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     add_session_argument(p)
+    add_params_from_argument(p, "sources")
     p.set_defaults(func=run)
 
 
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         {"-o": OutputFolder(args.output, SOURCES_FILES), "--session": args.session},
         recording_inputs(args.recording),
     )
-    params = SourcesParams.from_args(args)
+    params = SourcesParams.from_args(args, **params_from_args(args, "sources", "sources"))
     evaluation = EvaluationParams.from_args(args)
     # the movie as given: the session's recording, or the movie its registration wrote
     target = session_from_args(args, args.recording, also=("registration",))

@@ -15,10 +15,12 @@ from pathlib import Path
 from napari_catrack.commands._common import (
     OutputFolder,
     add_movie_arguments,
+    add_params_from_argument,
     add_session_argument,
     check_outputs,
     frames_from_args,
     movie_options,
+    params_from_args,
     recording_inputs,
     session_from_args,
 )
@@ -36,6 +38,7 @@ def register(subparsers) -> None:
     SummaryParams.add_arguments(p, title="summary images")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     add_session_argument(p)
+    add_params_from_argument(p, "summary")
     p.set_defaults(func=run)
 
 
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     names = tuple(f"{f.name}.tif" for f in dataclasses.fields(SummaryImages))
     check_outputs({"-o": OutputFolder(args.output, names), "--session": args.session},
                   recording_inputs(args.recording))  # fmt: skip
-    params = SummaryParams.from_args(args)
+    params = SummaryParams.from_args(args, **params_from_args(args, "summary", "summary"))
     # the movie as given: the session's recording, or the movie its registration wrote
     target = session_from_args(args, args.recording, also=("registration",))
     if target is not None:

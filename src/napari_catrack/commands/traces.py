@@ -7,10 +7,12 @@ import sys
 
 from napari_catrack.commands._common import (
     add_alignment_arguments,
+    add_params_from_argument,
     add_recording_arguments,
     add_session_argument,
     alignment_from_args,
     check_outputs,
+    params_from_args,
     recording_from_args,
     recording_inputs,
     session_from_args,
@@ -46,6 +48,7 @@ def register(subparsers) -> None:
     CleaningParams.add_arguments(p, title="cleaning (with --clean)")
     p.add_argument("-o", "--output", required=True, help="traces table (.csv)")
     add_session_argument(p)
+    add_params_from_argument(p, "traces")
     p.set_defaults(func=run)
 
 
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                   {**recording_inputs(args.recording), "--tracks": args.tracks, "--align": args.align})  # fmt: skip
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
-    params = TracesParams.from_args(args)
+    params = TracesParams.from_args(args, **params_from_args(args, "traces", "traces"))
     cleaning = CleaningParams.from_args(args)
     target = session_from_args(args, args.recording)
     tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks")

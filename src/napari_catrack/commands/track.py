@@ -6,11 +6,13 @@ import argparse
 
 from napari_catrack.commands._common import (
     add_alignment_arguments,
+    add_params_from_argument,
     add_recording_arguments,
     add_session_argument,
     alignment_from_args,
     check_outputs,
     non_negative_int,
+    params_from_args,
     recording_from_args,
     recording_inputs,
     session_from_args,
@@ -36,6 +38,7 @@ def register(subparsers) -> None:
     TrackParams.add_arguments(p, title="tracking parameters")
     p.add_argument("-o", "--output", required=True, help="output CSV")
     add_session_argument(p)
+    add_params_from_argument(p, "track")
     p.set_defaults(func=run)
 
 
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"-o": args.output, "--session": args.session},
                   {**recording_inputs(args.recording), "--seeds": args.seeds,
                    "--anchors": args.anchors, "--align": args.align})  # fmt: skip
-    params = TrackParams.from_args(args)
+    params = TrackParams.from_args(args, **params_from_args(args, "track", "track"))
     target = session_from_args(args, args.recording)
     seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")
     seed_frame = seeds_frame(seeds, args.seed_frame, f"the seeds in {args.seeds}")

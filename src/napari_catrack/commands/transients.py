@@ -7,8 +7,10 @@ from pathlib import Path
 
 from napari_catrack.commands._common import (
     OutputFolder,
+    add_params_from_argument,
     add_session_argument,
     check_outputs,
+    params_from_args,
     progress_printer,
     session_from_args,
     warn,
@@ -52,6 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
     TransientParams.add_arguments(p, title="detection (each method reads its own fields)")
     add_session_argument(p)
+    add_params_from_argument(p, "transients")
     p.set_defaults(func=run)
 
 
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         warn("transients", f"--fps {args.fps:g} differs from the session's frame rate {known:g} "
              f"Hz; using --fps")  # fmt: skip
     fps = check_fps(args.fps if args.fps is not None else known)
-    params = TransientParams.from_args(args)
+    params = TransientParams.from_args(args, **params_from_args(args, "transients", "transients"))
     tm = read_traces(args.traces, args.layout, lost_ok=True)  # detection leaves them out
     verdicts = None
     if args.verdicts:  # every input is checked before anything is written
