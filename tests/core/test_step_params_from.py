@@ -119,3 +119,34 @@ def test_every_tunable_step_takes_params_from(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert "--params-from SESSION" in capsys.readouterr().out
+
+
+def test_sources_takes_extraction_and_evaluation_values(tmp_path, capsys):
+    """`sources` records its evaluation thresholds one level down: both are taken."""
+    import tifffile
+
+    from napari_catrack.core.sources import EvaluationParams, SourcesParams
+    from napari_catrack.synthetic import make_two_photon_movie
+
+    movie = make_two_photon_movie(60, (48, 48), n_cells=3, seed=2, motion_px=0)
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, movie.movie)
+    tuned = tmp_path / "tuned.catrack.h5"
+    session = Session(tuned, autosave=False)
+    made = SourcesParams(patch_px=0, max_per_patch=SourcesParams().max_per_patch + 1)
+    evaluation = EvaluationParams(min_snr=EvaluationParams().min_snr + 1.5)
+    session.record(
+        "sources", params={"sources": made.to_dict(), "evaluation": evaluation.to_dict()}
+    )
+    session.save()
+    out = tmp_path / "new.catrack.h5"
+    code = main(["sources", str(rec), "--fps", "30", "-o", str(tmp_path / "s"), "--params-from",
+                 str(tuned), "--session", str(out), "--min-area-px", "5"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    params = Session.read_provenance(out)["steps"]["sources"]["params"]
+    assert params["sources"]["max_per_patch"] == made.max_per_patch
+    assert params["sources"]["patch_px"] == 0
+    assert params["evaluation"]["min_snr"] == pytest.approx(evaluation.min_snr)
+    assert params["evaluation"]["min_area_px"] == 5  # given here
+    assert f"evaluation thresholds from {tuned.name}: min_snr=" in err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from napari_catrack.commands._common import (
     OutputFolder,
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         recording_inputs(args.recording),
     )
     params = SourcesParams.from_args(args, **params_from_args(args, "sources", "sources"))
-    evaluation = EvaluationParams.from_args(args)
+    evaluation = EvaluationParams.from_args(args, **_evaluation_from_session(args))
     # the movie as given: the session's recording, or the movie its registration wrote
     target = session_from_args(args, args.recording, also=("registration",))
     if target is not None:
@@ -74,3 +75,17 @@ def run(args: argparse.Namespace) -> int:
         f"{len(result.components)} components, {n_acc} accepted -> {args.output}", file=sys.stderr
     )
     return 0
+
+
+def _evaluation_from_session(args: argparse.Namespace) -> dict:
+    """--params-from SESSION: its evaluation thresholds too (given options win), said in a line."""
+    if not args.params_from:
+        return {}
+    from napari_catrack.batch.from_session import read_evaluation_params
+
+    values = read_evaluation_params(args.params_from)
+    if values:
+        taken = ", ".join(f"{k}={v}" for k, v in values.items())
+        print(f"catrack sources: evaluation thresholds from {Path(args.params_from).name}: "
+              f"{taken}", file=sys.stderr)  # fmt: skip
+    return values
