@@ -109,7 +109,8 @@ class EventsWidget(QWidget):
         self.video_fps.setSuffix(" Hz")
         form = QFormLayout()
         form.addRow(
-            "event file", _file_row(self.events_file, "Events", "Tables (*.csv *.xlsx)", self)
+            "event file",
+            _file_row(self.events_file, "Events", "Tables (*.csv *.tsv *.xlsx *.xls)", self),
         )
         form.addRow("event clock starts at", self.events_start)
         form.addRow(
