@@ -15,7 +15,8 @@ Field metadata (all optional, set through `param`): `help`, `label` (widget), `m
 `maximum`, `step` (widget increment), `choices` (else taken from a `Literal` type), `cli`
 (the option name, or False to keep a field off the command line), `gui` (False keeps it out of
 the widget), `advanced` (shown folded in the widget), `parse` (str -> value, for option text
-such as "auto"), `unit` (shown in help and labels).
+such as "auto"), `unit` (shown in help and labels), `maximum_why` (why the maximum: said with it
+when a value is refused).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def param(
     advanced: bool = False,
     parse: typing.Callable[[str], Any] | None = None,
     unit: str = "",
+    maximum_why: str = "",
 ) -> Any:
     """A dataclass field with the metadata the CLI, the widget and the validation read."""
     meta = {
@@ -62,6 +64,7 @@ def param(
         "advanced": advanced,
         "parse": parse,
         "unit": unit,
+        "maximum_why": maximum_why,
     }
     if isinstance(default, list | dict | set):
         raise TypeError("use a tuple (immutable) as a parameter default, not a list/dict/set")
@@ -175,7 +178,7 @@ class StepParams:
             if lo is not None and value < lo:
                 raise InputError(f"{name} must be >= {lo}; got {value}")
             if hi is not None and value > hi:
-                raise InputError(f"{name} must be <= {hi}; got {value}")
+                raise InputError(f"{name} must be <= {hi}; got {value}{_why(info)}")
 
     def check(self) -> None:
         """Reject inconsistent combinations (override); raise `InputError` with one line."""
@@ -403,11 +406,20 @@ def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
                 bounds = " and ".join(
                     s for s in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if s
                 )  # fmt: skip
-                raise argparse.ArgumentTypeError(f"{info.option} must be {bounds}, got {text!r}")
+                why = _why(info) if hi is not None and value > hi else ""
+                raise argparse.ArgumentTypeError(
+                    f"{info.option} must be {bounds}, got {text!r}{why}"
+                )
         return value
 
     parse.__name__ = info.option or info.name  # argparse names the type in its messages
     return parse
+
+
+def _why(info: FieldInfo) -> str:
+    """': <why the maximum>' for a refused value, when the field says it."""
+    why = info.meta.get("maximum_why")
+    return f": {why}" if why else ""
 
 
 def params_class(step: str) -> type[StepParams] | None:

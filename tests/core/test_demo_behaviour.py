@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import tifffile
 
 from napari_catrack.demo_behaviour import run_behaviour_demo
@@ -49,3 +50,27 @@ def test_behaviour_demo_writes_everything_and_meets_its_truth(tmp_path):
     for name in ("centerline.csv", "posture.csv", "velocity.csv"):
         exported = (tmp_path / "exp" / "behaviour" / name).read_text()
         assert exported == (out / name).read_text(), name
+    # the demo's behaviour figures are Export items too (the other demo figures were; these
+    # were only files in the demo's folder), drawn from the session's own tables
+    import numpy as np
+
+    from napari_catrack.export.figures import build_figure
+    from napari_catrack.export.items import available_items
+
+    keys = {i.key: i.relative_path() for i in available_items(session)}
+    assert keys["figure:behaviour_speed"] == "figures/behaviour_speed.svg"
+    assert keys["figure:behaviour_kymograph"] == "figures/behaviour_kymograph.svg"
+    result = export_session(session, tmp_path / "exp", ["figure:behaviour_speed",
+                                                        "figure:behaviour_kymograph"])  # fmt: skip
+    assert result.failed == []
+    for name in ("behaviour_speed.svg", "behaviour_kymograph.svg"):
+        assert (tmp_path / "exp" / "figures" / name).stat().st_size > 0
+    speed = build_figure(session, "behaviour_speed").axes[0]
+    line = next(ln for ln in speed.get_lines() if ln.get_label() == "measured")
+    np.testing.assert_allclose(line.get_ydata(), velocity.signed_speed_um_s, atol=1e-3)
+    kymo = build_figure(session, "behaviour_kymograph")
+    image = kymo.axes[0].get_images()[0]
+    assert image.get_array().shape == (pd.read_csv(out / "centerline.csv").point.nunique(), 120)
+    left, right = image.get_extent()[:2]
+    assert (left, right) == (0.0, pytest.approx(velocity.time_s.iloc[-1], abs=1e-3))
+    assert kymo.axes[1].get_ylabel() == "curvature (1/µm)"  # the demo's pixel size was kept

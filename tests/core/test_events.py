@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from napari_catrack.cli import main
-from napari_catrack.core.events.align import align_events
+from napari_catrack.core.events.align import EVENT_COLUMNS, align_events
 from napari_catrack.core.events.clock import Clock
 from napari_catrack.core.events.eta import benjamini_hochberg, event_triggered_averages
 from napari_catrack.core.events.params import EtaParams, EventAlignParams
@@ -127,12 +127,54 @@ def test_read_events_finds_columns(tmp_path):
     (tmp_path / "g.csv").write_text("event,time_s\nlever,1.5\nlever,abc\n")
     with pytest.raises(InputError, match=r"g.csv: row 3: time_s 'abc' is not a number"):
         read_events(tmp_path / "g.csv")
-    (tmp_path / "h.csv").write_text("event;time_s\nlever;1.5\n")
-    with pytest.raises(InputError, match="separated by ';'"):
-        read_events(tmp_path / "h.csv")
     (tmp_path / "c.csv").write_text("name,what\nx,1\n")
     with pytest.raises(InputError, match="no time column"):
         read_events(tmp_path / "c.csv")
+
+
+def test_semicolon_event_files_with_decimal_commas_are_read(tmp_path):
+    """A European spreadsheet's CSV (`;`-separated, "1,5") was named in the error but not read."""
+    from napari_catrack.io.events import read_events
+
+    (tmp_path / "eu.csv").write_bytes(
+        "\ufeffEvent;Time (s);Duration\r\nlever;1,5;0,25\r\nreward;12;n/a\r\n".encode()
+    )
+    eu = read_events(tmp_path / "eu.csv")
+    assert eu.event.tolist() == ["lever", "reward"] and eu.time_s.tolist() == [1.5, 12.0]
+    np.testing.assert_array_equal(eu.duration_s, [0.25, np.nan])
+    (tmp_path / "dot.csv").write_text("event;time_s\nlever;1.5\n")  # `;` with decimal points
+    assert read_events(tmp_path / "dot.csv").time_s.tolist() == [1.5]
+    (tmp_path / "tab.csv").write_text("event\ttime_s\nlever\t2.5\n")  # a tab-separated .csv
+    assert read_events(tmp_path / "tab.csv").time_s.tolist() == [2.5]
+    # real garbage is still refused in one line naming the row or the columns it has
+    (tmp_path / "bad.csv").write_text("event;time_s\nlever;1,5\nreward;soon\n")
+    with pytest.raises(InputError, match=r"bad.csv: row 3: time_s 'soon' is not a number"):
+        read_events(tmp_path / "bad.csv")
+    (tmp_path / "junk.csv").write_text("what;ever\nx;y\n")
+    with pytest.raises(InputError, match="junk.csv: no time column .* it has what, ever$"):
+        read_events(tmp_path / "junk.csv")
+
+
+def test_bids_durations_are_kept_as_intervals_averaged_at_their_onsets(tmp_path):
+    """A BIDS events.tsv's `duration` was dropped; `n/a` (a moment) is allowed, a negative one
+    is refused. Lined up, the interval keeps its duration; the averages stay onset-locked."""
+    from napari_catrack.io.events import read_events
+
+    (tmp_path / "events.tsv").write_text(
+        "onset\tduration\ttrial_type\n2.5\t1.5\ttone\n7\tn/a\tpuff\n9\t0\ttone\n"
+    )
+    ev = read_events(tmp_path / "events.tsv")
+    np.testing.assert_array_equal(ev.duration_s, [1.5, np.nan, 0.0])
+    aligned = align_events(ev, Clock.regular(200, 10.0), EventAlignParams(events_start_s=1.0))
+    assert aligned.columns.tolist() == EVENT_COLUMNS
+    np.testing.assert_array_equal(aligned.time_s, [3.5, 8.0, 10.0])  # onsets
+    np.testing.assert_array_equal(aligned.duration_s, [1.5, np.nan, 0.0])
+    assert aligned.frame.tolist() == [35, 80, 100]
+    (tmp_path / "ms.csv").write_text("event,time_s,duration_ms\nlever,1,250\n")
+    assert read_events(tmp_path / "ms.csv").duration_s.tolist() == [0.25]
+    (tmp_path / "neg.tsv").write_text("onset\tduration\ttrial_type\n1\t-2\ttone\n")
+    with pytest.raises(InputError, match=r"neg.tsv: row 2: duration -2 is not a duration"):
+        read_events(tmp_path / "neg.tsv")
 
 
 def test_events_command_on_a_traces_table(tmp_path, capsys):

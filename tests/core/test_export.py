@@ -35,6 +35,9 @@ def test_items_follow_the_documented_layout(worm):
     assert paths["behaviour:velocity"] == "behaviour/velocity.csv"
     assert paths["events:eta_significance"] == "events/eta_significance.csv"
     assert paths["figure:eta"] == "figures/eta.svg"
+    # behaviour figures (as the demo draws them), listed when their step exists
+    assert paths["figure:behaviour_speed"] == "figures/behaviour_speed.svg"
+    assert paths["figure:behaviour_kymograph"] == "figures/behaviour_kymograph.svg"
     assert paths["velocity:stage"] == "velocity/stage.csv"  # a table without an entry is listed too
     assert paths["nwb"] == "session.nwb"
     assert not any(k.startswith("settings") for k in paths)
@@ -109,7 +112,7 @@ def test_two_photon_arrays(tmp_path):
                                            "painted_2": np.ones((4, 5), np.uint8)}, save=False)  # fmt: skip
     keys = {i.key for i in available_items(session)}
     assert {"sources:footprints", "two_photon:summary:mean", "behaviour:masks"} <= keys
-    assert not any("painted" in k for k in keys)
+    assert not any("painted" in k or "figure:behaviour" in k for k in keys)  # no behaviour steps
     export_session(
         session,
         tmp_path / "o",

@@ -531,3 +531,38 @@ def test_a_one_channel_sessions_dff_is_described_as_the_green_channels(tmp_path)
     with NWBHDF5IO(str(path), "r") as io:
         dff = io.read().processing["ophys"]["DfOverF"]["dff"]
         assert dff.description == "dF/F of the green channel"
+
+
+def test_event_durations_are_the_events_tables_intervals(tmp_path):
+    """A BIDS events.tsv's durations reach the NWB EventsTable's `duration` column (NaN for an
+    event without one, as the NWB schema says); before, every event was a moment."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.core.events.align import align_events
+    from napari_catrack.core.events.clock import Clock
+    from napari_catrack.core.events.params import EventAlignParams
+    from napari_catrack.core.events.session import record_events
+    from napari_catrack.io.events import read_events
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = two_photon_session(tmp_path)
+    (tmp_path / "events.tsv").write_text(
+        "onset\tduration\ttrial_type\n0.5\t1.25\ttone\n1.0\tn/a\tpuff\n"
+    )
+    imaging = Clock.regular(60, FPS)
+    aligned = align_events(read_events(tmp_path / "events.tsv"), imaging, EventAlignParams())
+    record_events(
+        session,
+        aligned,
+        imaging,
+        EventAlignParams(),
+        source=str(tmp_path / "events.tsv"),
+        save=False,
+    )
+    path = write_nwb(session, tmp_path / "ev.nwb", metadata=META)
+    assert inspect_problems(path) == []
+    with NWBHDF5IO(str(path), "r") as io:
+        ev = io.read().get_events_table("behavior_events").to_dataframe()
+        assert ev.event.tolist() == ["tone", "puff"]
+        np.testing.assert_allclose(ev.timestamp, [0.5, 1.0])
+        np.testing.assert_array_equal(ev.duration, [1.25, np.nan])

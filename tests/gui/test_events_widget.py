@@ -359,3 +359,42 @@ def test_events_that_all_miss_the_recording_are_warned_as_catrack_events_does(
     assert "lever: 3 (0 in the recording)" in text
     assert "warning: none of the 3 events falls in the recording (0 to 30 s" in text
     assert "milliseconds" in text
+
+
+def test_the_averages_are_in_view_without_scrolling_at_the_docks_usual_size(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Session 12: the settings filled the dock's height, so the responsive neurons' table began
+    at its bottom edge and the figure of the averages lay wholly below the fold; now the results
+    have their own tab, shown when the averages are done, over the always-visible run block."""
+    from napari_catrack.session import Session
+    from napari_catrack.widgets.events import EventsWidget
+
+    n = 600
+    rng = np.random.default_rng(0)
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
+         "dff": rng.normal(0, 0.1, 2 * n)})}, attrs={"fps": 10.0})  # fmt: skip
+    pd.DataFrame({"event": "lever", "time_s": [10.0, 20.0, 30.0, 40.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    widget = EventsWidget(viewer)
+    assert widget.minimumSizeHint().height() <= 360  # many docks still fit one screen
+    widget.resize(520, 780)  # the dock's height beside napari's layer list on a 1080 p screen
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.events_file.setText(str(tmp_path / "e.csv"))
+    widget.line_up()
+    widget.form.control("n_shuffles").setValue(50)
+    wait_job(qtbot, widget.compute(), timeout=60000)
+    qtbot.wait(50)
+    assert "eta" in session and widget.canvas.minimumHeight() >= 300
+    for part in (widget.table, widget.canvas, widget.status, widget.eta_button):
+        seen = part.visibleRegion().boundingRect()
+        assert seen.height() >= min(part.height(), 150), (type(part).__name__, seen)
+    widget.close()

@@ -254,3 +254,60 @@ def test_the_widget_opens_beside_a_recording_whose_pixels_the_psf_does_not_suit(
     assert widget.run() is None and "too narrow to localise" in widget.status.text()
     widget.form.set_value("pixel_size_nm", 108.0)
     assert widget.form.params().pixel_size_nm == pytest.approx(108)
+
+
+def test_another_threads_warning_during_a_run_is_not_shown_as_the_steps(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """The worker caught warnings with warnings.catch_warnings (process-wide hooks): a warning
+    another thread raised during the run reached the status line as the step's."""
+    import threading
+    import warnings
+
+    import napari_catrack.core.puncta.pipeline as pipeline
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    real = pipeline.analyse_puncta
+
+    def with_a_neighbour(*args, **kwargs):
+        def neighbour():
+            warnings.warn("a warning from another widget's thread", UserWarning, stacklevel=1)
+
+        thread = threading.Thread(target=neighbour)
+        thread.start()
+        thread.join()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "analyse_puncta", with_a_neighbour)
+    viewer = make_napari_viewer()
+    _open_sample(viewer, n_frames=8)
+    blank = np.asarray(viewer.layers["puncta (HaloTag)"].data).copy()
+    blank[2] = 0
+    viewer.add_image(blank, name="plain")
+    widget = PunctaWidget(viewer)
+    widget.puncta_layer.setCurrentText("plain")
+    widget.calcium_layer.setCurrentText("(none)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the neighbour's warning, where it goes outside the run
+        _run(widget, qtbot)
+    status = widget.status.text()
+    assert "1 of 8 frames of the puncta channel have no photons" in status  # the step's own
+    assert "another widget" not in status
+    assert not any("another" in w for w in widget.result.warnings)
+
+
+def test_the_form_stops_link_distance_and_track_length_at_their_bounds(make_napari_viewer):
+    """No upper bound before: the form took any link distance; a minimum track length longer
+    than the movie dropped every track without a word."""
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    viewer = make_napari_viewer()
+    _open_sample(viewer, n_frames=6)
+    widget = PunctaWidget(viewer)
+    box = widget.form.control("link_distance_nm")
+    assert box.maximum() == 5000 and "at most 5000 nm: puncta lie about 1 um" in box.toolTip()
+    assert widget.form.control("min_track_length").maximum() == 100_000
+    widget.form.set_params(widget.form.params(min_track_length=7))
+    assert widget.run() is None
+    assert "--min-track-length 7 keeps no track" in widget.status.text()
+    assert "the movie has 6 frames" in widget.status.text()

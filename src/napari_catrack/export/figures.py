@@ -92,6 +92,40 @@ def _eta(session):
     return eta_figure(step.tables["eta"], step.tables["significance"])
 
 
+def _behaviour_speed(session):
+    """The demo's `figures/behaviour_speed`: signed speed over time (forward +, backward -)."""
+    from napari_catrack.figures.behaviour import speed_figure
+
+    return speed_figure(session["velocity"].tables["velocity"])
+
+
+def _behaviour_kymograph(session):
+    """The demo's `figures/behaviour_kymograph`: curvature along the body over time, in 1/µm
+    when the posture was computed with a pixel size (else 1/pixel), the colour scale from the
+    good frames (as the Behaviour plot and the demo draw it)."""
+    from napari_catrack.core.behaviour.posture import kymograph
+    from napari_catrack.core.behaviour.records import centerline_from_session
+    from napari_catrack.figures.behaviour import kymograph_figure
+
+    found = centerline_from_session(session)
+    if found is None:
+        raise InputError("figure behaviour_kymograph needs a centerline in the session")
+    result = found[0]
+    px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
+    kymo = kymograph(result.points, result.posture_ok, pixel_size=float(px) if px else 1.0)
+    return kymograph_figure(kymo, _behaviour_times(session, len(kymo)),
+                            unit="1/µm" if px else "1/pixel", good=result.reliable)  # fmt: skip
+
+
+def _behaviour_times(session, n: int) -> np.ndarray:
+    """Seconds of the behaviour video's frames 0..n-1: the velocity table's `time_s` (its
+    frames' times), else frame / the session's frame rate."""
+    vel = session["velocity"].tables.get("velocity") if "velocity" in session else None
+    if vel is not None and {"frame", "time_s"} <= set(vel.columns) and len(vel) > 1:
+        return np.interp(np.arange(n), vel["frame"].to_numpy(float), vel["time_s"].to_numpy(float))
+    return np.arange(n) / _fps(session)
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("traces", "Traces of the first neurons", ("traces.traces",), _traces),
     FigureSpec(
@@ -108,6 +142,15 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec("transients_iti", "Inter-transient intervals", ("transients.transients",), _iti),
     FigureSpec("eta", "Event-triggered averages", ("eta.eta", "eta.significance"), _eta),
+    FigureSpec(
+        "behaviour_speed", "Signed speed (behaviour)", ("velocity.velocity",), _behaviour_speed
+    ),
+    FigureSpec(
+        "behaviour_kymograph",
+        "Curvature kymograph (behaviour)",
+        ("centerline.centerline",),
+        _behaviour_kymograph,
+    ),
 )
 
 

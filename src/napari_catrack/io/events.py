@@ -2,9 +2,12 @@
 
 Columns are found by common names (case-insensitive): the name in `event`/`name`/`label`/
 `type`/`behavior`/`behaviour`/`trial_type`, the time in `time_s`/`time`/`timestamp`/`t`/`seconds`/
-`onset` (BIDS events files: `onset`, `duration`, `trial_type`; a duration is not used), or a
-behaviour-video frame in `frame`/`frame_index`/`video_frame`. Rows may mix both (a time where
-given, else the frame). A file with only times and no name column is one kind, named after it.
+`onset` (BIDS events files: `onset`, `duration`, `trial_type`), or a behaviour-video frame in
+`frame`/`frame_index`/`video_frame`. Rows may mix both (a time where given, else the frame). A
+file with only times and no name column is one kind, named after it. An optional `duration`
+(`duration_s`, `duration_ms`; BIDS `n/a` or an empty cell: none) makes an event an interval that
+starts at its time. A CSV separated by `;` (a spreadsheet saved in a comma-decimal locale) is read
+with decimal commas ("1,5" is 1.5); a tab-separated `.csv` is read too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import read_table
+from napari_catrack.io.tables import EXCEL_SUFFIXES, read_table
 
 NAMES = ("event", "name", "label", "type", "behavior", "behaviour", "event_name", "trial_type")
 TIMES = ("time_s", "time", "timestamp", "t", "seconds", "time_sec", "onset")
@@ -25,6 +28,8 @@ FRAMES = ("frame", "frame_index", "video_frame", "frame_number")
 
 
 MS_TIMES = ("time_ms", "timestamp_ms", "t_ms", "onset_ms")  # divided by 1000
+DURATIONS = ("duration_s", "duration", "dur_s", "dur")
+MS_DURATIONS = ("duration_ms", "dur_ms")
 
 
 def _key(column: str) -> str:
@@ -46,10 +51,56 @@ def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((lower[n] for n in names if n in lower), None)
 
 
+def _delimiter(path: Path) -> str | None:
+    """The separator of a `.csv` (or other text) file, sniffed from its header line: `;` or a
+    tab where the header has more of them than commas, else None (the comma of `read_table`)."""
+    if path.suffix.lower() in (*EXCEL_SUFFIXES, ".tsv") or not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            header = next((line for line in f if line.strip()), "")
+    except OSError:
+        return None  # read_table says why
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max((";", "\t"), key=counts.__getitem__)
+    return best if counts[best] > counts[","] else None
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, bool]:
+    """The event table, and whether its numbers may have decimal commas (a `;` file)."""
+    sep = _delimiter(path)
+    if sep is None:
+        return read_table(path, (), "event file"), False
+    try:  # numbers stay text here: `_numbers` reads "1,5" and "1.5" alike
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"event file {path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise InputError(f"cannot read event file {path}: {exc}") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table, sep == ";"
+
+
+def _numbers(path: Path, table: pd.DataFrame, col: str, decimal_comma: bool) -> np.ndarray:
+    """Column `col` as floats (empty / `n/a`: NaN); a cell that is not a number is refused with
+    its file row (header = row 1)."""
+    raw = table[col]
+    text = raw.astype("string").str.strip() if raw.dtype == object or decimal_comma else raw
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna().to_numpy() & raw.notna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{path.name}: row {i + 2}: {col} {raw.iloc[i]!r} is not a number")
+    return values.to_numpy(float, na_value=np.nan)
+
+
 def read_events(path: str | os.PathLike) -> pd.DataFrame:
-    """(event, time_s, frame) from a CSV/Excel event file; times in the file's own clock."""
+    """(event, time_s, frame, duration_s) from a CSV/TSV/Excel event file; times in the file's
+    own clock; `duration_s` NaN for an event without a duration (a moment, not an interval)."""
     path = Path(path)
-    table = read_table(path, (), "event file")
+    table, decimal_comma = _read(path)
     cols = [str(c) for c in table.columns]
     name, time, frame = _find(cols, NAMES), _find(cols, TIMES), _find(cols, FRAMES)
     scale = 1.0
@@ -66,18 +117,10 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
             f"{', '.join(MS_TIMES)}) or video frame column ({', '.join(FRAMES)}); it has "
             f"{', '.join(cols)}"
         )
-    for col in (time, frame):
-        if col is None:
-            continue
-        values = pd.to_numeric(table[col], errors="coerce")
-        bad = values.isna().to_numpy() & table[col].notna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise InputError(
-                f"{path.name}: row {i + 2}: {col} {table[col].iloc[i]!r} is not a number"
-            )
-    t = pd.to_numeric(table[time]).to_numpy(float) * scale if time else np.full(len(table), np.nan)
-    f = pd.to_numeric(table[frame]).to_numpy(float) if frame else np.full(len(table), np.nan)
+    nan = np.full(len(table), np.nan)
+    t = _numbers(path, table, time, decimal_comma) * scale if time else nan
+    f = _numbers(path, table, frame, decimal_comma) if frame else nan
+    d = _durations(path, table, cols, decimal_comma)
     if not len(table):
         raise InputError(f"{path.name} holds no events")
     infinite = np.isinf(t) | np.isinf(f)
@@ -97,4 +140,23 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
             f"{path.name}: row {int(np.argmax(unnamed)) + 2} has no event name; every event "
             f"needs a name in column {name!r}"
         )
-    return pd.DataFrame({"event": names.to_numpy(), "time_s": t, "frame": f})
+    return pd.DataFrame({"event": names.to_numpy(), "time_s": t, "frame": f, "duration_s": d})
+
+
+def _durations(path: Path, table: pd.DataFrame, cols: list[str], decimal_comma: bool):
+    """The events' durations in seconds (NaN: none, as BIDS `n/a`); negative or infinite ones
+    are refused with their row."""
+    col, scale = _find(cols, DURATIONS), 1.0
+    if col is None and (col := _find(cols, MS_DURATIONS)) is not None:
+        scale = 1e-3
+    if col is None:
+        return np.full(len(table), np.nan)
+    d = _numbers(path, table, col, decimal_comma) * scale
+    bad = np.isinf(d) | (d < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(
+            f"{path.name}: row {i + 2}: {col} {table[col].iloc[i]} is not a duration (seconds "
+            "from 0; n/a or an empty cell for none)"
+        )
+    return d

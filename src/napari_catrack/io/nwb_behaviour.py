@@ -254,12 +254,19 @@ def add_events(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> None
         table.add_column("event", "event name")
         table.add_column("frame", "nearest imaging frame (-1: outside the recording)")
         table.add_column("source_time", "time in the event file's own clock (s)")
-        for r in ev.itertuples(index=False):
+        # intervals (an event file's duration, e.g. BIDS): the EventsTable's own duration
+        # column, NaN for the events that are moments; none at all when every event is one
+        duration = ev["duration_s"].to_numpy(float) if "duration_s" in ev else None
+        if duration is not None and not np.isfinite(duration).any():
+            duration = None
+        for i, r in enumerate(ev.itertuples(index=False)):
+            extra = {} if duration is None else {"duration": float(duration[i])}
             table.add_row(
                 timestamp=float(r.time_s),
                 event=str(r.event),
                 frame=int(r.frame),
                 source_time=float(getattr(r, "source_time_s", r.time_s)),
+                **extra,
             )
         nwb.add_events_table(table)
     _video(nwb, session, nwb_path)

@@ -78,7 +78,7 @@ class ParamsForm(QWidget):
         more = QFormLayout()
         for info in self._infos.values():
             control = _control(info, getattr(self._base, info.name))
-            control.setToolTip(info.meta.get("help", ""))
+            control.setToolTip(_tooltip(info))
             _connect(control, self.changed.emit)
             self.controls[info.name] = control
             (more if info.meta.get("advanced") else main).addRow(info.label, control)
@@ -131,6 +131,16 @@ class ParamsForm(QWidget):
 
     def control(self, name: str) -> QWidget:
         return self.controls[name]
+
+
+def _tooltip(info: FieldInfo) -> str:
+    """The field's help, and its maximum with the reason where the field gives one (the control
+    stops there: the tooltip says why)."""
+    tip, why, hi = info.meta.get("help", ""), info.meta.get("maximum_why"), info.meta.get("maximum")
+    if why and hi is not None:
+        unit = f" {info.meta['unit']}" if info.meta.get("unit") else ""
+        tip += f" (at most {hi:g}{unit}: {why})"
+    return tip
 
 
 def _control(info: FieldInfo, value: Any) -> QWidget:

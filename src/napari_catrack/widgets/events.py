@@ -19,14 +19,17 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -35,7 +38,7 @@ from napari_catrack.core.events.params import EtaParams, EventAlignParams
 from napari_catrack.errors import InputError
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
-from napari_catrack.widgets._dock import mark_catrack_dock
+from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import start_job
 
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 
 VIDEO_LAYER = "behaviour video"
 ETA_PX_PER_KIND = 360  # heat map + mean curves of one event kind: titles and labels stay apart
+RESULT_TABLE_PX = 170  # the responsive-neuron table: its header and about five rows
 
 
 def _file_row(edit: QLineEdit, title: str, filters: str, owner: QWidget) -> QHBoxLayout:
@@ -60,6 +64,15 @@ def _file_row(edit: QLineEdit, title: str, filters: str, owner: QWidget) -> QHBo
     row.addWidget(edit)
     row.addWidget(button)
     return row
+
+
+def _scrolled(content: QWidget) -> QScrollArea:
+    """`content` in a frameless vertical scroll area (a tab page that may be short)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setWidget(content)
+    return area
 
 
 def _seconds(minimum: float = -1e6) -> QDoubleSpinBox:
@@ -96,7 +109,8 @@ class EventsWidget(QWidget):
         self.video_fps.setSuffix(" Hz")
         form = QFormLayout()
         form.addRow(
-            "event file", _file_row(self.events_file, "Events", "Tables (*.csv *.xlsx)", self)
+            "event file",
+            _file_row(self.events_file, "Events", "Tables (*.csv *.tsv *.xlsx *.xls)", self),
         )
         form.addRow("event clock starts at", self.events_start)
         form.addRow(
@@ -127,27 +141,34 @@ class EventsWidget(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(320)
 
-        body = QWidget()
-        layout = QVBoxLayout(body)
+        self.table.setMinimumHeight(RESULT_TABLE_PX)  # a few rows above the figure
+        # Two tabs, each scrolling on its own, over the run buttons, progress and status (always
+        # in view): the settings filled the dock's height and the results sat below its fold
+        settings = QWidget()
+        layout = QVBoxLayout(settings)
         layout.addLayout(form)
         layout.addWidget(self.align_button)
         layout.addWidget(self.summary)
         layout.addWidget(self.form)
+        layout.addStretch(1)
+        results = QWidget()
+        shown = QVBoxLayout(results)
+        shown.addWidget(QLabel("Responsive neurons (q < alpha)"))
+        shown.addWidget(self.table)
+        shown.addWidget(self.canvas)
+        self.tabs = QTabWidget()
+        self.settings_tab, self.results_tab = _scrolled(settings), _scrolled(results)
+        self.tabs.addTab(self.settings_tab, "Events and settings")
+        self.tabs.addTab(self.results_tab, "Results")
+        self.tabs.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
+        outer = scroll_body(self)  # a dock shorter than the run block still scrolls as a whole
+        outer.addWidget(self.tabs, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.eta_button)
         buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.status)
-        layout.addWidget(QLabel("Responsive neurons (q < alpha)"))
-        layout.addWidget(self.table)
-        layout.addWidget(self.canvas)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        outer = QVBoxLayout(self)
-        outer.addWidget(scroll)
-        mark_catrack_dock(self)  # tabbed with the other catrack docks: the window fits a screen
+        outer.addLayout(buttons)
+        outer.addWidget(self.bar)
+        outer.addWidget(self.status)
         self.ctx.events.session.connect(self._restore)
         self._restore()
 
@@ -179,6 +200,7 @@ class EventsWidget(QWidget):
                 except InputError:  # a value this version refuses: the boxes keep theirs
                     pass
                 self._show(session[ETA])
+                self.tabs.setCurrentWidget(self.results_tab)
             else:  # not the averages of another session
                 self._clear_eta()
         except RuntimeError:  # the widget was closed
@@ -351,6 +373,7 @@ class EventsWidget(QWidget):
         def done(result) -> None:
             record_eta(session, result)
             self._show(session["eta"])
+            self.tabs.setCurrentWidget(self.results_tab)  # what was asked for, in view
 
         self.job = start_job(
             self,

@@ -9,7 +9,6 @@ super-resolution Image layer, the per-track table and figures, and the session s
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -336,6 +335,8 @@ class PunctaWidget(QWidget):
     # --- running ----------------------------------------------------------------------------
     def run(self):
         """Start the analysis in the background; returns the job."""
+        from napari_catrack.core.puncta.localize import step_warnings
+        from napari_catrack.core.puncta.params import check_track_length
         from napari_catrack.core.puncta.pipeline import analyse_puncta
         from napari_catrack.widgets._worker import report_exception
 
@@ -347,6 +348,7 @@ class PunctaWidget(QWidget):
             calcium = self._layer(self.calcium_layer.currentText())
             if calcium is puncta:
                 raise InputError("the puncta and calcium channels are the same layer")
+            check_track_length(params, int(puncta.data.shape[0]))  # before the long run
             camera = self.camera()
             model = self.model_path.text().strip() or None
             if model and params.method != "network":
@@ -362,12 +364,12 @@ class PunctaWidget(QWidget):
 
         def work(job):
             # what the step warns (an offset above the data, blank frames) reaches the status
-            # line and a notification; in the worker thread it was lost
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always")
+            # line and a notification; collected in this thread only (`step_warnings`), so that
+            # another thread's warning during the run is never shown as the step's
+            with step_warnings() as said:
                 result = analyse_puncta(p_data, c_data, camera, params, model=model,
                                         progress=job.progress, cancel=job.cancelled)  # fmt: skip
-            result.warnings = [str(w.message) for w in said if issubclass(w.category, UserWarning)]
+            result.warnings = list(said)
             return result
 
         self.job = start_job(

@@ -64,6 +64,11 @@ def test_cli_writes_the_contract_files(files, capsys):
         (["--puncta-channel", "5"], "--puncta-channel 5 does not exist: the data has 2 channel"),
         (["--layout", "single"], "--layout single opens one channel of"),
         (["--model", "missing.json"], "--model is for --method network"),
+        (
+            ["--min-track-length", "26"],
+            "keeps no track: a track holds at most one localisation "
+            "per frame and the movie has 25 frames",
+        ),
     ],
 )
 def test_cli_errors(files, capsys, extra, message):
@@ -76,6 +81,16 @@ def test_cli_errors(files, capsys, extra, message):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("catrack: error:") and message in err[-1]
+
+
+def test_cli_link_distance_past_its_bound_says_why(files, capsys):
+    tmp, _ = files
+    with pytest.raises(SystemExit) as exc:  # argparse refuses it before any work
+        main(["puncta", str(tmp / "rec.tif"), "--link-distance-nm", "9000", "-o",
+              str(tmp / "err3")])  # fmt: skip
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--link-distance-nm must be >= 1 and <= 5000.0, got '9000': puncta lie about" in err
 
 
 def test_cli_single_channel_is_refused(files, capsys):

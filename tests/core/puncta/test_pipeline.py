@@ -138,6 +138,50 @@ def test_parameter_bounds_a_user_can_trip_over():
     assert PunctaParams(pixel_size_nm=400).psf_sigma_px > 0.3  # undersampled, still allowed
 
 
+def test_link_distance_and_track_length_have_upper_bounds_with_the_reason():
+    """Neither had an upper bound: a link distance of metres or a minimum track length past the
+    movie's end ran (slowly, or dropping every track without a word)."""
+    with pytest.raises(InputError, match=r"link-distance-nm must be <= 5000.0; got 9000.0: puncta "
+                       r"lie about 1 um apart"):  # fmt: skip
+        PunctaParams(link_distance_nm=9000)
+    with pytest.raises(InputError, match=r"min-track-length must be <= 100000; got 100001: a "
+                       r"track holds at most one localisation per frame"):  # fmt: skip
+        PunctaParams(min_track_length=100_001)
+    assert PunctaParams(link_distance_nm=5000, min_track_length=100_000).min_track_length > 0
+    rec = make_puncta_recording(shape=(32, 32), n_frames=10, seed=1)
+    with pytest.raises(InputError, match=r"--min-track-length 11 keeps no track: .* the movie "
+                       r"has 10 frames"):  # fmt: skip
+        analyse_puncta(rec.puncta, rec.calcium, rec.camera, PunctaParams(min_track_length=11))
+    res = analyse_puncta(rec.puncta, None, rec.camera, PunctaParams(min_track_length=10))
+    assert res.stats["localizations"] > 0  # a track over every frame is still allowed
+
+
+def test_step_warnings_are_collected_in_their_own_thread_only():
+    """The widget caught the step's warnings with warnings.catch_warnings in its worker thread:
+    process-wide, so a warning from any other thread during the run was shown as the step's."""
+    import threading
+    import warnings
+
+    from napari_catrack.core.puncta.localize import step_warnings, warn_blank_frames
+
+    def other():
+        with warnings.catch_warnings(record=True) as elsewhere:
+            warnings.simplefilter("always")
+            warn_blank_frames([0], 5)  # the same step's warning, from another thread: not ours
+            warnings.warn("another thread's warning", UserWarning, stacklevel=1)
+        other.heard = [str(w.message) for w in elsewhere]
+
+    with step_warnings() as said:
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        warn_blank_frames([2, 3], 10)
+    assert said == [said[0]] and said[0].startswith("2 of 10 frames")
+    assert other.heard[0].startswith("1 of 5 frames") and len(other.heard) == 2
+    with pytest.warns(UserWarning, match="1 of 4 frames"):  # outside a collection: a warning
+        warn_blank_frames([1], 4)
+
+
 def test_figures_photon_ticks_readable_and_raster_counts_explained():
     """The photon histogram labelled every minor tick of a one-decade range (3x10^2, 4x10^2,
     ...: the labels ran into each other); the raster's count of calcium frames differed from the

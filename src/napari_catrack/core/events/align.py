@@ -3,7 +3,9 @@
 An event is given by a time on the event file's clock (moved by `events_start_s`) or by a
 behaviour-video frame (timed by the video clock). Each gets its imaging-clock time and the
 nearest recorded imaging frame (-1 when no recorded frame is near: outside the recording or in a
-gap of dropped frames).
+gap of dropped frames). An event with a duration (`duration_s`, e.g. a BIDS events.tsv's) is an
+interval starting at its time: it is lined up, and averaged around, by its onset; the duration is
+kept (NaN: a moment) for the tables and the NWB export.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from napari_catrack.core.events.clock import Clock
 from napari_catrack.core.events.params import EventAlignParams
 from napari_catrack.errors import InputError
 
-EVENT_COLUMNS = ["event", "time_s", "frame", "in_recording", "source_time_s", "source_frame"]
+EVENT_COLUMNS = [
+    "event",
+    "time_s",
+    "frame",
+    "in_recording",
+    "source_time_s",
+    "source_frame",
+    "duration_s",
+]
 
 
 def align_events(
@@ -67,6 +77,11 @@ def align_events(
             "in_recording": frame >= 0,
             "source_time_s": source_time,
             "source_frame": source_frame,
+            "duration_s": (
+                events["duration_s"].to_numpy(float)
+                if "duration_s" in events
+                else np.full(n, np.nan)
+            ),
         }
     )
     return out.sort_values(["time_s", "event"], kind="stable", ignore_index=True)

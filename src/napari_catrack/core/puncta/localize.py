@@ -5,7 +5,9 @@ cancel. Returns the internal localisation table (pixels, 0-based frames)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -55,6 +57,32 @@ def photons_chunk(stack, start: int, stop: int, camera: CameraModel) -> np.ndarr
     return camera.to_photons(chunk)
 
 
+_HEARD: ContextVar[list[str] | None] = ContextVar("puncta_warnings", default=None)
+
+
+@contextmanager
+def step_warnings() -> Iterator[list[str]]:
+    """Collect what the puncta step warns in this thread (and context) into the list yielded,
+    instead of as Python warnings: the widget's worker shows them on its status line. Python's
+    own capture (`warnings.catch_warnings`) swaps process-wide hooks, so it also caught other
+    threads' warnings (napari's, another widget's) and showed them as the step's."""
+    token = _HEARD.set([])
+    try:
+        yield _HEARD.get()
+    finally:
+        _HEARD.reset(token)
+
+
+def step_warning(message: str) -> None:
+    """Say `message`: to the run collecting its warnings in this thread (`step_warnings`), else as
+    a UserWarning (the CLI and batch print it as a warning line)."""
+    heard = _HEARD.get()
+    if heard is not None:
+        heard.append(message)
+    else:
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
 OFFSET_ABOVE_DATA = 0.75
 """More pixels than this below the camera offset: the offset is above the data (warned)."""
 
@@ -71,12 +99,11 @@ def check_has_photons(photons: np.ndarray, camera: CameraModel, where: str = "mo
     below = float((photons < 0).mean())
     if below > OFFSET_ABOVE_DATA:  # read noise alone puts about half the pixels below the offset
         median = float(camera.to_adu(np.median(photons)))
-        warnings.warn(
+        step_warning(
             f"{below:.0%} of the {where} pixels are below the camera offset (median {median:.4g} "
             f"ADU, offset_adu {camera.offset_adu:g}): is the offset already subtracted? Then give "
             "a camera file with offset_adu 0; else check offset_adu. Photons and uncertainties "
-            "are wrong with an offset above the data",
-            stacklevel=2,
+            "are wrong with an offset above the data"
         )
 
 
@@ -111,11 +138,10 @@ def warn_blank_frames(blank: list[int], n_frames: int, where: str = "puncta chan
             runs.append([f, f])
     text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:5])
     text += ", ..." if len(runs) > 5 else ""
-    warnings.warn(
+    step_warning(
         f"{len(blank)} of {n_frames} frames of the {where} have no photons above the camera "
         f"offset (frames {text}, 0-based): dropped or black frames? No puncta are found there, "
-        "and tracks break across them",
-        stacklevel=2,
+        "and tracks break across them"
     )
 
 

@@ -12,6 +12,22 @@ MIN_PSF_SIGMA_PX = 0.3
 """Narrowest PSF (sigma, px) the step accepts: on the sample at 500 nm per pixel (0.26 px) it found
 nothing (numpy warnings only), at 350 nm (0.37 px) 139 of ~1,800 puncta."""
 
+MAX_LINK_DISTANCE_NM = 5000.0
+"""Longest frame-to-frame step linked (nm): 12x the default 400 nm; puncta are ~1 um apart."""
+MAX_TRACK_LENGTH = 100_000
+"""Largest `min_track_length` (localisations = frames); the movie's own frame count bounds it
+further when it is known (`check_track_length`)."""
+
+
+def check_track_length(params: PunctaParams, n_frames: int) -> None:
+    """Refuse a minimum track length that no track in an `n_frames` movie can reach (every
+    localisation would be dropped from the tracks without a word)."""
+    if params.min_track_length > n_frames:
+        raise InputError(
+            f"--min-track-length {params.min_track_length} keeps no track: a track holds at most "
+            f"one localisation per frame and the movie has {n_frames} frames"
+        )
+
 
 @dataclass(frozen=True)
 class PunctaParams(StepParams):
@@ -82,13 +98,19 @@ class PunctaParams(StepParams):
         400.0,
         "tracks: largest displacement between frames",
         minimum=1,
+        maximum=MAX_LINK_DISTANCE_NM,
         unit="nm",
         label="link distance",
+        maximum_why="puncta lie about 1 um apart, so a step this long would join different "
+        "puncta, and the linker's search grows with its area",
     )
     gap_frames: int = param(3, "tracks: frames a punctum may vanish (blinking) and be re-joined",
                             minimum=0, maximum=50)  # fmt: skip
-    min_track_length: int = param(3, "tracks: keep tracks with at least this many localisations",
-                                  minimum=1)  # fmt: skip
+    min_track_length: int = param(
+        3, "tracks: keep tracks with at least this many localisations", minimum=1,
+        maximum=MAX_TRACK_LENGTH, maximum_why="a track holds at most one localisation per frame, "
+        "and 100,000 frames is hours of imaging: a longer minimum is a typo",
+    )  # fmt: skip
     calcium_radius_nm: float = param(
         250.0, "calcium: radius of the disk at the punctum (an annulus beyond it is the local "
         "background)", minimum=20, maximum=1000, unit="nm", label="calcium radius",

@@ -13,7 +13,7 @@ from napari_catrack.core.puncta.calcium import calcium_events, call_calcium
 from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.link import link_localizations, tracks_table
 from napari_catrack.core.puncta.localize import localize_classical
-from napari_catrack.core.puncta.params import PunctaParams
+from napari_catrack.core.puncta.params import PunctaParams, check_track_length
 from napari_catrack.core.puncta.stats import colocalisation, track_summary
 from napari_catrack.errors import InputError
 from napari_catrack.io.thunderstorm import to_thunderstorm
@@ -87,6 +87,7 @@ def analyse_puncta(
     camera = camera or CameraModel()
     _check_stacks(puncta, calcium)
     n_frames = int(puncta.shape[0])
+    check_track_length(params, n_frames)
     shape = (int(puncta.shape[1]), int(puncta.shape[2]))
 
     def stage(lo: float, hi: float):
