@@ -69,7 +69,7 @@ def test_polygon_rectangle_and_oval_become_exact_footprints_and_mean_traces(tmp_
         np.testing.assert_allclose(res.raw[k], data[:, mask].astype(float).mean(axis=1), rtol=1e-12)  # fmt: skip
     comps = res.components
     assert comps["name"].tolist() == ["cell-a", "cell-b", "cell-c"]
-    assert comps["neuron_id"].tolist() == [0, 1, 2]
+    assert comps["neuron_id"].tolist() == [1, 2, 3]  # ImageJ's numbers; 0 is no cell in a layer
     assert comps["area"].tolist() == [int(m.sum()) for m in want] == [30, 18, comps["area"][2]]
     assert comps["accepted"].all() and res.fps == pytest.approx(10.0)  # the movie's own rate
     # the CLI writes the same three files as `catrack sources`, and a single .roi file works
@@ -127,7 +127,7 @@ def test_rois_clipped_outside_or_without_area_are_skipped_with_one_warning_each(
     zip_path = tmp_path / "RoiSet.zip"
     roifile.roiwrite(zip_path, rois)
     masks, ids, names, warnings = imagej_masks(zip_path, SHAPE)
-    assert names == ["edge"] and ids.tolist() == [0]
+    assert names == ["edge"] and ids.tolist() == [1]
     want = np.zeros(SHAPE, bool)
     want[35:40, 45:50] = True
     np.testing.assert_array_equal(masks[0], want)

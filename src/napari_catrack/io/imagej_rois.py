@@ -97,15 +97,17 @@ def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
 def imagej_masks(
     path: str | os.PathLike, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """(masks (K, Y, X) bool, their indices in the file, their names, warnings) of the area ROIs
+    """(masks (K, Y, X) bool, their numbers, their names, warnings) of the area ROIs
     of an ImageJ ROI file that overlap a frame of `shape`; the others are listed in warnings.
+    A ROI's number is its position in the file from 1, as ImageJ labels ROIs on the image
+    (Show All): never 0, which is the background of the footprints Labels layer.
     Every ROI outside the frame (coordinates of another movie) is an InputError."""
     rois = read_rois(path)
     name = Path(path).name
     masks, ids, names = [], [], []
     unsupported, outside = [], []
     for i, roi in enumerate(rois):
-        label = roi.name or f"roi{i}"
+        label = roi.name or f"roi{i + 1}"
         if _kind(roi) is None:
             unsupported.append(f"{label} ({_describe(roi)})")
             continue
@@ -114,7 +116,7 @@ def imagej_masks(
             outside.append(label)
             continue
         masks.append(mask)
-        ids.append(i)
+        ids.append(i + 1)
         names.append(label)
     warnings = []
     if unsupported:
@@ -128,11 +130,20 @@ def imagej_masks(
     return np.stack(masks), np.asarray(ids), names, warnings
 
 
-def read_imagej(path: str | os.PathLike, movie, *, fps: float | None = None, **movie_options):
+def read_imagej(
+    path: str | os.PathLike,
+    movie,
+    *,
+    fps: float | None = None,
+    progress=None,
+    cancel=None,
+    **movie_options,
+):
     """The `SourcesResult` of the ImageJ ROIs in `path` over `movie` (a file, read in chunks
-    through `open_frames` with `movie_options`, or an array): footprints = the masks, raw
-    trace = the mean inside each mask per frame, dF/F on a percentile baseline. `fps`: given,
-    or the movie's own (an InputError when neither is known)."""
+    through `open_frames` with `movie_options`, or an array such as a napari layer's data):
+    footprints = the masks, raw trace = the mean inside each mask per frame, dF/F on a
+    percentile baseline. `fps`: given, or the movie's own (an InputError when neither is
+    known). `progress`/`cancel`: a widget's job (see `mask_means`)."""
     from napari_catrack.core.sources.imported import imported_result, mask_means
     from napari_catrack.io.frames import open_frames
 
@@ -144,7 +155,7 @@ def read_imagej(path: str | os.PathLike, movie, *, fps: float | None = None, **m
         if fps and stated and abs(stated - fps) > 0.01 * stated:
             warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
         rate = float(fps or stated)
-        raw = mask_means(frames, masks)
+        raw = mask_means(frames, masks, progress=progress, cancel=cancel)
     how = "given" if fps else "from the movie"
     notes = [f"{len(masks)} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,

@@ -1,0 +1,114 @@
+"""Hand-drawn ImageJ/Fiji ROIs from the Sources widget (or import from: imagej, Import…): the
+cells drawn in Fiji become the footprints layers beside the movie, their traces (the mean of the
+chosen movie layer inside each ROI) the session's traces, shown in the trace viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import roifile
+
+from napari_catrack.session import session_for_viewer
+from tests.conftest import shared_data
+from tests.gui.helpers import wait_job
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+T, SHAPE, FPS = 25, (40, 50), 20.0
+
+
+def _dock(viewer, name):
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+
+
+@pytest.fixture
+def movie_file(tmp_path):
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    data = np.random.default_rng(5).integers(0, 4000, (T, *SHAPE)).astype(np.uint16)
+    return write_movie_tiff(tmp_path / "drawn.tif", data, fps=FPS), data
+
+
+def test_imagej_rois_from_the_sources_widget_become_layers_and_traces(
+    make_napari_viewer, qtbot, tmp_path, movie_file, monkeypatch
+):
+    from qtpy.QtWidgets import QFileDialog
+
+    path, data = movie_file
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, [
+        roifile.ImagejRoi.frompoints(np.array([[4, 3], [10, 3], [10, 8], [4, 8]], float), name="cell-a"),
+        roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=30, top=20, right=33, bottom=26, name="cell-b"),
+    ])  # fmt: skip
+    want = np.zeros((2, *SHAPE), bool)
+    want[0, 3:8, 4:10] = True  # ImageJ's rule: a pixel is in when its centre is inside
+    want[1, 20:26, 30:33] = True
+
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    src = _dock(viewer, SRC)
+    tv = _dock(viewer, "Traces (signals)")
+    session = session_for_viewer(viewer)
+    assert src.tool.findText("imagej") >= 0  # was: suite2p, caiman, minian only
+    src.tool.setCurrentText("imagej")
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda _w, title, _d, filt: asked.append((title, filt)) or (str(zip_path), "")))  # fmt: skip
+    src._ask_import()
+    assert asked and "*.zip *.roi" in asked[0][1]
+    wait_job(qtbot, src.job)
+
+    # the cells as layers beside the movie: the footprints labels hold the drawn masks
+    labels = viewer.layers["footprints"].data
+    assert labels.shape == SHAPE
+    comps = session["sources"].tables["components"]
+    assert comps["name"].tolist() == ["cell-a", "cell-b"]
+    for nid, mask in zip(comps["neuron_id"], want, strict=True):
+        label = int(labels[mask][0])
+        np.testing.assert_array_equal(labels == label, mask)
+        trace = session["traces"].tables["traces"]
+        raw = trace[trace["neuron_id"].astype(str) == str(nid)]["raw"].to_numpy()
+        np.testing.assert_allclose(raw, data[:, mask].astype(float).mean(axis=1), rtol=1e-9)
+    # provenance: the import, the ROI file and the movie it was measured on
+    rec = session["sources"]
+    assert rec.attrs["origin"] == "imagej" and rec.params["import"]["tool"] == "imagej"
+    assert rec.params["import"]["fps"] == FPS  # the recording's rate
+    assert set(rec.attrs["inputs"]) == {"imagej", "recording"}
+    assert "2 components (imagej)" in src.status.text()
+    # ... and the traces in the trace viewer
+    assert tv.shows_session
+    assert [tv.neurons.item(i).text() for i in range(tv.neurons.count())] == [str(i) for i in comps["neuron_id"]]  # fmt: skip
+
+
+def test_imagej_import_needs_a_movie_and_a_rate(make_napari_viewer, qtbot, tmp_path):
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, [roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=1, top=1, right=5, bottom=5, name="c")])  # fmt: skip
+    viewer = make_napari_viewer()
+    src = _dock(viewer, SRC)
+    assert src.run_import("imagej", str(zip_path)) is None
+    assert "no movie layer" in src.status.text()
+    viewer.add_image(np.zeros((5, 16, 16), np.float32), name="norate")
+    assert src.run_import("imagej", str(zip_path)) is None
+    assert "frame rate is unknown" in src.status.text()
+    src.fps.spin.setValue(10.0)  # typed in 'frame rate'
+    assert src.ctx.fps() == 10.0
+    wait_job(qtbot, src.run_import("imagej", str(tmp_path / "missing.zip")))
+    assert "no such ImageJ ROI file" in src.status.text()
+    assert "sources" not in session_for_viewer(viewer)
+
+
+def test_sima_real_roiset_through_the_sources_widget(make_napari_viewer, qtbot):
+    zip_path = shared_data("sima", "imageJ_ROIs.zip")
+    movie = shared_data("sima", "example.tif")
+    viewer = make_napari_viewer()
+    viewer.open(str(movie), plugin=PLUGIN)
+    src = _dock(viewer, SRC)
+    if not src.ctx.fps():  # SIMA's example stores no frame rate: type one
+        src.fps.spin.setValue(2.0)
+    wait_job(qtbot, src.run_import("imagej", str(zip_path)))
+    comps = session_for_viewer(viewer)["sources"].tables["components"]
+    rois = roifile.roiread(zip_path)
+    assert comps["name"].tolist() == [r.name for r in rois]
+    assert comps["area"].tolist() == [362, 200]  # as `catrack import imagej` measures them
+    labels = viewer.layers["footprints"].data
+    assert sorted(int((labels == i).sum()) for i in np.unique(labels) if i) == [200, 362]
