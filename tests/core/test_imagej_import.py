@@ -197,3 +197,123 @@ def test_sima_hand_drawn_rois_over_the_real_movie(tmp_path, capsys):
     assert s["sources"].attrs["origin"] == "imagej"
     assert s["sources"].params["import"]["tool"] == "imagej"
     assert len(s["sources"].tables["components"]) == 2
+
+
+# ------------------------------------------------------------------ neuropil (suite2p's ring)
+NP_SHAPE = (70, 80)
+
+
+def _np_rois():
+    return [
+        _polygon([[20, 20], [28, 20], [28, 27], [20, 27]], "a"),  # 8 x 7 px
+        _box(roifile.ROI_TYPE.RECT, 31, 22, 36, 28, "b"),  # 3 px right of "a": inside a's ring
+        _box(roifile.ROI_TYPE.OVAL, 50, 40, 60, 52, "c"),
+    ]
+
+
+def _reference_rings(masks, gap, min_px):
+    """suite2p's rule written out by brute force: the distance of every pixel to the nearest
+    pixel of the ROI (all pairs, no distance transform), pixels of no ROI beyond the gap, the
+    nearest `min_px` of them (and any tied at the last distance)."""
+    yy, xx = np.mgrid[: masks.shape[1], : masks.shape[2]]
+    rings = []
+    for m in masks:
+        py, px = np.nonzero(m)
+        d = np.sqrt((yy[..., None] - py) ** 2 + (xx[..., None] - px) ** 2).min(axis=-1)
+        free = ~masks.any(axis=0) & (d > gap)
+        reach = np.sort(d[free])[min_px - 1]
+        rings.append(free & (d <= reach))
+    return np.stack(rings)
+
+
+def test_neuropil_rings_follow_suite2p_rule_gap_exclusion_and_size():
+    from napari_catrack.core.sources.neuropil import neuropil_masks
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    masks = np.stack([roi_mask_of(r, NP_SHAPE) for r in _np_rois()])
+    for gap, min_px in ((2, 350), (0, 60), (4, 900)):
+        rings = neuropil_masks(masks, NeuropilParams(inner_neuropil_radius_px=gap, min_neuropil_pixels=min_px))  # fmt: skip
+        np.testing.assert_array_equal(rings, _reference_rings(masks, gap, min_px))
+        assert not (rings & masks.any(axis=0)).any()  # no ROI's pixel, its own or another's
+        assert (rings.reshape(3, -1).sum(axis=1) >= min_px).all()
+    # the defaults are suite2p's: a 2 px gap, at least 350 px
+    rings = neuropil_masks(masks)
+    from scipy import ndimage
+
+    near = ndimage.binary_dilation(masks[0], iterations=2)  # within 2 px (city block) of "a"
+    assert not (rings[0] & near).any() and 350 <= rings[0].sum() < 380
+    assert not rings[0][masks[1]].any()  # "b" lies inside a's ring: left out
+
+
+def roi_mask_of(roi, shape):
+    from napari_catrack.io.imagej_rois import roi_mask
+
+    return roi_mask(roi, shape)
+
+
+def test_neuropil_coefficient_removes_a_known_neuropil_and_is_recorded(tmp_path):
+    """A movie made of a cell signal inside each ROI plus a neuropil time course everywhere:
+    with coefficient 1 the raw trace is the cell signal alone; with 0.7 it is F - 0.7 Fneu,
+    Fneu the mean of the reference ring; off (default) it is F."""
+    rng = np.random.default_rng(7)
+    t = 40
+    masks = np.stack([roi_mask_of(r, NP_SHAPE) for r in _np_rois()])
+    cells = rng.uniform(50, 150, (3, t))
+    neuropil = 200 + 50 * np.sin(np.arange(t) / 3.0)
+    movie = np.broadcast_to(neuropil[:, None, None], (t, *NP_SHAPE)).copy()
+    for m, c in zip(masks, cells, strict=True):
+        movie[:, m] += c[:, None]
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, _np_rois())
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    full = read_imagej(zip_path, movie, fps=10.0, neuropil=NeuropilParams(neuropil_coefficient=1.0))  # fmt: skip
+    np.testing.assert_allclose(full.raw, cells, rtol=1e-9)  # the neuropil is gone exactly
+    noisy = movie + rng.normal(0, 20, movie.shape)  # a ring mean that is not the cell's surround
+    rings = _reference_rings(masks, 2, 350)
+    part = read_imagej(zip_path, noisy, fps=10.0, neuropil=NeuropilParams(neuropil_coefficient=0.7))  # fmt: skip
+    for k in range(3):
+        f = noisy[:, masks[k]].mean(axis=1)
+        fneu = noisy[:, rings[k]].mean(axis=1)
+        np.testing.assert_allclose(part.raw[k], f - 0.7 * fneu, rtol=1e-9)
+    assert part.components["neuropil_px"].tolist() == rings.reshape(3, -1).sum(axis=1).tolist()
+    assert any("raw = F - 0.7 * Fneu" in n for n in part.notes)
+    assert np.isfinite(part.dff).all()  # relative to the baseline plus the subtracted neuropil
+    off = read_imagej(zip_path, noisy, fps=10.0)
+    np.testing.assert_allclose(off.raw[0], noisy[:, masks[0]].mean(axis=1), rtol=1e-12)
+    assert "neuropil_px" not in off.components
+
+    # CLI and session: the settings are stored where the provenance is read
+    import h5py
+
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    mpath = write_movie_tiff(tmp_path / "m.tif", noisy.astype(np.float32), fps=10.0)
+    out, session = tmp_path / "out", tmp_path / "s.catrack.h5"
+    assert main(["import", "imagej", str(zip_path), "--movie", str(mpath), "-o", str(out),
+                 "--neuropil-coefficient", "0.7", "--session", str(session)]) == 0  # fmt: skip
+    with h5py.File(out / "footprints.h5") as f:
+        assert f.attrs["neuropil_coefficient"] == 0.7 and f.attrs["min_neuropil_pixels"] == 350
+    s = Session.load(session)
+    stored = s["sources"].params["import"]["neuropil"]
+    assert stored == {"neuropil_coefficient": 0.7, "inner_neuropil_radius_px": 2, "min_neuropil_pixels": 350}  # fmt: skip
+    assert s["traces"].params["import"]["neuropil"] == stored
+    raw = read_sources(out).traces.query("neuron_id == 1")["raw"].to_numpy()
+    np.testing.assert_allclose(raw, part.raw[0], rtol=1e-5)
+
+
+def test_neuropil_options_are_for_imagej_only_and_small_frames_are_said(tmp_path, capsys):
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, _np_rois())
+    assert main(["import", "suite2p", str(tmp_path), "-o", str(tmp_path / "o"), "--neuropil-coefficient", "0.7"]) == 2  # fmt: skip
+    assert "--neuropil-coefficient is for imagej ROIs" in capsys.readouterr().err
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    with pytest.raises(InputError, match="--neuropil-coefficient must be >= 0; got -1"):
+        NeuropilParams(neuropil_coefficient=-1)
+
+    small = np.ones((5, 40, 45))  # 1800 px, most of them too close to a ROI or inside one
+    res = read_imagej(zip_path, small, fps=1.0, neuropil=NeuropilParams(neuropil_coefficient=0.5, min_neuropil_pixels=1700))  # fmt: skip
+    assert any("neuropil ring under 1700 px" in w for w in res.warnings), res.warnings
+    np.testing.assert_allclose(res.raw, 0.5)  # 1 - 0.5 * 1 with rings smaller than asked

@@ -51,7 +51,10 @@ def test_imagej_rois_from_the_sources_widget_become_layers_and_traces(
     tv = _dock(viewer, "Traces (signals)")
     session = session_for_viewer(viewer)
     assert src.tool.findText("imagej") >= 0  # was: suite2p, caiman, minian only
+    assert src.neuropil.isHidden()  # the neuropil ring is for hand-drawn ROIs only
     src.tool.setCurrentText("imagej")
+    assert not src.neuropil.isHidden()
+    assert src.neuropil.params().neuropil_coefficient == 0.0  # off unless asked
     asked = []
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda _w, title, _d, filt: asked.append((title, filt)) or (str(zip_path), "")))  # fmt: skip
     src._ask_import()
@@ -78,6 +81,21 @@ def test_imagej_rois_from_the_sources_widget_become_layers_and_traces(
     # ... and the traces in the trace viewer
     assert tv.shows_session
     assert [tv.neurons.item(i).text() for i in range(tv.neurons.count())] == [str(i) for i in comps["neuron_id"]]  # fmt: skip
+
+    # with the neuropil coefficient: raw = F - c x the mean of each ROI's ring, recorded
+    from napari_catrack.core.sources.neuropil import neuropil_masks
+
+    src.neuropil.control("neuropil_coefficient").setValue(0.7)
+    wait_job(qtbot, src.run_import("imagej", str(zip_path)))
+    rec = session["sources"]
+    assert rec.params["import"]["neuropil"]["neuropil_coefficient"] == 0.7
+    rings = neuropil_masks(want)
+    trace = session["traces"].tables["traces"]
+    for nid, mask, ring in zip(rec.tables["components"]["neuron_id"], want, rings, strict=True):
+        raw = trace[trace["neuron_id"].astype(str) == str(nid)]["raw"].to_numpy()
+        f, fneu = data[:, mask].mean(axis=1), data[:, ring].mean(axis=1)
+        np.testing.assert_allclose(raw, f - 0.7 * fneu, rtol=1e-9)
+    assert "raw = F - 0.7 * Fneu" in src.status.text()
 
 
 def test_imagej_import_needs_a_movie_and_a_rate(make_napari_viewer, qtbot, tmp_path):

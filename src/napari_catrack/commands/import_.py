@@ -4,7 +4,8 @@ Writes the same DIR/footprints.h5, DIR/components.csv and DIR/traces.csv as `cat
 (suite2p: the output folder or its plane folder; CaImAn: the results .hdf5 file; Minian: the
 output folder of `save_minian` zarr arrays, or a netCDF file; imagej: hand-drawn ImageJ/Fiji
 ROIs, a RoiSet .zip or one .roi file, over --movie MOVIE, whose traces are the mean of the
-movie inside each ROI). A multi-plane suite2p output: plane0 unless --plane N (a warning lists
+movie inside each ROI, minus --neuropil-coefficient C x the mean of a ring around the ROI when
+C > 0). A multi-plane suite2p output: plane0 unless --plane N (a warning lists
 the other planes).
 """
 
@@ -21,6 +22,7 @@ from napari_catrack.commands._common import (
     session_from_args,
     warn,
 )
+from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 
@@ -44,6 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--plane", type=int, default=None, metavar="N",
                    help="suite2p: the plane to import (default: plane0; a warning lists the others)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    NeuropilParams.add_arguments(p, title="imagej: neuropil correction (suite2p's ring)")
     add_session_argument(p)
     p.set_defaults(func=run)
 
@@ -56,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("catrack import imagej needs --movie MOVIE: the movie the ROIs were drawn on")  # fmt: skip
     if not imagej and (args.movie or args.z_projection is not None):
         raise InputError(f"--movie and --z-projection are for imagej ROIs, not {args.tool}")
+    neuropil = NeuropilParams.from_args(args)
+    given = [i.option for i in NeuropilParams.fields() if getattr(args, i.name, None) is not None]
+    if not imagej and given:
+        raise InputError(f"{given[0]} is for imagej ROIs; {args.tool}'s own neuropil or background is read from its output")  # fmt: skip
     if imagej and args.plane is not None:
         raise InputError("--plane is for suite2p outputs; a movie's plane is --z-projection N")
     inputs = {"PATH": args.path, **({"--movie": args.movie} if imagej else {})}
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         target = session_from_args(args, args.movie, also=("registration",))
         z = args.z_projection
         options = {} if z is None else {"z_projection": int(z) if str(z).lstrip("-").isdigit() else z}  # fmt: skip
-        result = read_imagej(args.path, args.movie, fps=args.fps, **options)
+        result = read_imagej(args.path, args.movie, fps=args.fps, neuropil=neuropil, **options)
     else:
         target = session_from_args(args)  # another tool's output, not a recording
         result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane)
@@ -82,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     attrs = {"source": str(args.path), "tool": args.tool, "fps": result.fps}
     if imagej:
         attrs["movie"] = str(args.movie)
+        attrs.update(neuropil.to_dict())  # how raw was made (neuropil_coefficient 0: not)
     write_sources(args.output, result.footprints, result.components, result.traces_table(), attrs)
     if target is not None:
         from napari_catrack.core.sources.session import record_sources

@@ -8,8 +8,10 @@ stores as freehand) are filled at pixel centres by `core.signals.roi.polygon_mas
 drawn in napari), rectangles are their bounding box (rounded corners ignored), ovals
 `skimage.draw.ellipse` in their box. Every ROI applies to every frame (a ROI's frame/slice
 position is ignored). Lines, points, text and composite ROIs have no area here: they are skipped
-with one warning, as are ROIs outside the frame or empty once clipped to it. No neuropil is
-subtracted (the other imports take the tool's own background; hand-drawn ROIs have none).
+with one warning, as are ROIs outside the frame or empty once clipped to it. Neuropil is
+subtracted only when asked (`NeuropilParams.neuropil_coefficient` > 0; suite2p's ring, see
+`core.sources.neuropil`): the other imports take the tool's own background; hand-drawn ROIs
+have none.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.errors import InputError
 
 ROI_SUFFIXES = (".roi", ".zip")
@@ -135,18 +138,24 @@ def read_imagej(
     movie,
     *,
     fps: float | None = None,
+    neuropil: NeuropilParams | None = None,
     progress=None,
     cancel=None,
     **movie_options,
 ):
     """The `SourcesResult` of the ImageJ ROIs in `path` over `movie` (a file, read in chunks
     through `open_frames` with `movie_options`, or an array such as a napari layer's data):
-    footprints = the masks, raw trace = the mean inside each mask per frame, dF/F on a
-    percentile baseline. `fps`: given, or the movie's own (an InputError when neither is
-    known). `progress`/`cancel`: a widget's job (see `mask_means`)."""
+    footprints = the masks, raw trace = the mean inside each mask per frame (minus
+    c x the mean of its neuropil ring when `neuropil.neuropil_coefficient` c > 0, see
+    `core.sources.neuropil`), dF/F on a percentile baseline (relative to baseline plus the
+    subtracted neuropil, as the suite2p import). `fps`: given, or the movie's own (an InputError
+    when neither is known). `progress`/`cancel`: a widget's job (see `mask_means`)."""
     from napari_catrack.core.sources.imported import imported_result, mask_means
+    from napari_catrack.core.sources.neuropil import neuropil_masks
     from napari_catrack.io.frames import open_frames
 
+    neuropil = neuropil or NeuropilParams()
+    coeff = neuropil.neuropil_coefficient
     with open_frames(movie, **movie_options) as frames:
         masks, ids, names, warnings = imagej_masks(path, frames.shape[1:])
         stated = frames.fps
@@ -155,10 +164,31 @@ def read_imagej(
         if fps and stated and abs(stated - fps) > 0.01 * stated:
             warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
         rate = float(fps or stated)
-        raw = mask_means(frames, masks, progress=progress, cancel=cancel)
+        rings = neuropil_masks(masks, neuropil) if coeff > 0 else np.zeros((0, *masks.shape[1:]), bool)  # fmt: skip
+        ring_px = rings.sum(axis=(1, 2))
+        measured = np.concatenate([masks, rings[ring_px > 0]])  # one pass over the movie
+        means = mask_means(frames, measured, progress=progress, cancel=cancel)
+    k = len(masks)
+    raw, background = means[:k], None
     how = "given" if fps else "from the movie"
-    notes = [f"{len(masks)} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    notes = [f"{k} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    if coeff > 0:
+        fneu = np.zeros_like(raw)
+        fneu[ring_px > 0] = means[k:]
+        background = coeff * fneu
+        raw = raw - background
+        notes.append(
+            f"raw = F - {coeff:g} * Fneu, Fneu the mean of a ring {neuropil.inner_neuropil_radius_px} px "
+            f"outside each ROI with at least {neuropil.min_neuropil_pixels} px of no ROI "
+            f"(median {np.median(ring_px):g} px)"
+        )  # fmt: skip
+        small = [f"{n} ({c} px)" for n, c in zip(names, ring_px, strict=True) if c < neuropil.min_neuropil_pixels]  # fmt: skip
+        if small:
+            warnings.append(f"{len(small)} ROI(s) have a neuropil ring under {neuropil.min_neuropil_pixels} px (too few free pixels in the frame; none = not subtracted): {', '.join(small)}")  # fmt: skip
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
-                             warnings=warnings, tool_fps=None)  # fmt: skip
+                             warnings=warnings, tool_fps=None, background=background)  # fmt: skip
     result.components["name"] = names
+    if coeff > 0:
+        result.components["neuropil_px"] = ring_px
+    result.made_with = {"neuropil": neuropil.to_dict()}  # the provenance: how raw was made
     return result

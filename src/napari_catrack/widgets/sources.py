@@ -39,6 +39,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.sources import EvaluationParams, SourcesParams, extract_sources
 from napari_catrack.core.sources.evaluation import judge, rejudged, untested
+from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.core.sources.session import (
     DELETED,
     IMPORTED,
@@ -93,6 +94,11 @@ class SourcesWidget(QWidget):
             "ROIs (RoiSet .zip or .roi, drawn on the movie chosen above: the mean inside each)"
         )
         self.import_button.clicked.connect(self._ask_import)
+        # ImageJ ROIs only (the tools' outputs carry their own neuropil/background)
+        self.neuropil = ParamsForm(NeuropilParams)
+        self.neuropil.setToolTip(NeuropilParams.__doc__.split("\n\n")[0])
+        self.tool.currentTextChanged.connect(lambda t: self.neuropil.setVisible(t == IMAGEJ))
+        self.neuropil.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar()
@@ -131,7 +137,7 @@ class SourcesWidget(QWidget):
         scrolled_column(self, [
             "movie (pass the registered one)", self.movie, "frame rate", self.fps,
             self.summary_button, self.form,
-            self.extract_button, row, self.cancel_button, self.bar, self.status,
+            self.extract_button, row, self.neuropil, self.cancel_button, self.bar, self.status,
             "component evaluation", self.evaluation, self.rejudge, self.count, self.cells, self.reason, verdicts,
             self.refit_button,
         ])  # fmt: skip
@@ -159,6 +165,8 @@ class SourcesWidget(QWidget):
                 self.form.set_params(SourcesParams.from_dict(p["sources"]))
             if p.get("evaluation"):
                 self.evaluation.set_params(EvaluationParams.from_dict(p["evaluation"]))
+            if isinstance((p.get("import") or {}).get("neuropil"), dict):  # ImageJ ROIs' setting
+                self.neuropil.set_params(NeuropilParams.from_dict(p["import"]["neuropil"]))
             self.rejudge.setChecked(rejudged(rec.tables["components"]))
         finally:
             self._restoring = False
@@ -262,8 +270,9 @@ class SourcesWidget(QWidget):
             if not fps:
                 raise InputError("the frame rate is unknown: type it in 'frame rate' above")
             inputs = {IMAGEJ: str(path), **self.movie_inputs()}
+            neuropil = self.neuropil.params()
             return self._start(
-                lambda job: read_imagej(path, data, fps=fps, progress=job.progress, cancel=job.cancelled),
+                lambda job: read_imagej(path, data, fps=fps, neuropil=neuropil, progress=job.progress, cancel=job.cancelled),
                 "ImageJ ROI import",
                 lambda r: self._show(r, origin=IMAGEJ, inputs=inputs),
             )  # fmt: skip

@@ -84,7 +84,7 @@ def mask_means(
     `progress(done, total, what)` after each chunk, `cancel()` checked between chunks (widgets)."""
     from scipy import sparse
 
-    m = sparse.csr_matrix(np.asarray(masks, bool).reshape(len(masks), -1).astype(np.float64))
+    m = sparse.csr_matrix(np.asarray(masks, bool).reshape(len(masks), -1)).astype(np.float64)
     counts = np.asarray(m.sum(axis=1)).ravel()
     if (counts == 0).any():
         raise InputError("an empty mask has no mean")
