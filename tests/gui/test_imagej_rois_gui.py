@@ -130,3 +130,58 @@ def test_sima_real_roiset_through_the_sources_widget(make_napari_viewer, qtbot):
     assert comps["area"].tolist() == [362, 200]  # as `catrack import imagej` measures them
     labels = viewer.layers["footprints"].data
     assert sorted(int((labels == i).sum()) for i in np.unique(labels) if i) == [200, 362]
+
+
+def test_file_open_of_a_roiset_shows_the_rois_as_shapes(make_napari_viewer, tmp_path, monkeypatch):  # fmt: skip
+    """Dropping a RoiSet.zip (or a .roi) on napari: the ROIs as drawn, a Shapes layer over the
+    movie (ImageJ's pixel-corner coordinates moved to napari's pixel centres); a zip of other
+    files is left to other readers; the Sources widget's dialog then offers that file."""
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_catrack._reader import get_reader
+
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, [
+        roifile.ImagejRoi.frompoints(np.array([[4, 3], [10, 3], [10, 8]], float), name="tri"),
+        roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=30, top=20, right=33, bottom=26, name="box"),
+        roifile.ImagejRoi(roitype=roifile.ROI_TYPE.OVAL, left=11, top=21, right=23, bottom=29, name="egg"),
+        roifile.ImagejRoi(roitype=roifile.ROI_TYPE.LINE, x1=1, y1=1, x2=9, y2=9, name="a-line"),
+    ])  # fmt: skip
+    other = tmp_path / "data.zip"
+    import zipfile
+
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("table.csv", "a,b\n1,2\n")
+    assert get_reader(str(other)) is None  # not ours: other plugins may read it
+    assert get_reader(str(zip_path)) is not None
+
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(zip_path), plugin=PLUGIN)
+    assert len(layers) == 1 and layers[0]._type_string == "shapes"
+    shapes = layers[0]
+    assert shapes.shape_type == ["polygon", "rectangle", "ellipse"]  # the line has no area
+    assert shapes.features["name"].tolist() == ["tri", "box", "egg"]
+    np.testing.assert_allclose(shapes.data[0], [[2.5, 3.5], [2.5, 9.5], [7.5, 9.5]])
+    np.testing.assert_allclose(np.sort(shapes.data[1], axis=0), [[19.5, 29.5], [19.5, 29.5], [25.5, 32.5], [25.5, 32.5]])  # fmt: skip
+    # napari's own rasterisation of the rectangle is the import's mask (rows 20-25, cols 30-32)
+    rect = shapes.to_masks((40, 50))[1]
+    assert rect.sum() == 18 and rect[20:26, 30:33].all()
+    assert shapes.metadata["catrack"]["path"] == str(zip_path)
+
+    src = _dock(viewer, SRC)
+    src.tool.setCurrentText("imagej")
+    offered = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda _w, _t, start, _f: offered.append(start) or ("", "")))  # fmt: skip
+    src._ask_import()
+    assert offered == [str(zip_path)]
+
+
+def test_file_open_of_simas_real_roiset(make_napari_viewer):
+    zip_path = shared_data("sima", "imageJ_ROIs.zip")
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data("sima", "example.tif")), plugin=PLUGIN)
+    (shapes,) = viewer.open(str(zip_path), plugin=PLUGIN)
+    assert shapes.shape_type == ["polygon", "polygon"]
+    assert shapes.features["name"].tolist() == [r.name for r in roifile.roiread(zip_path)]
+    areas = shapes.to_masks(viewer.layers[0].data.shape[1:]).sum(axis=(1, 2))
+    assert abs(areas[0] - 362) <= 15 and abs(areas[1] - 200) <= 10  # the import's 362 and 200 px

@@ -192,3 +192,50 @@ def read_imagej(
         result.components["neuropil_px"] = ring_px
     result.made_with = {"neuropil": neuropil.to_dict()}  # the provenance: how raw was made
     return result
+
+
+def is_roi_path(path: str | os.PathLike) -> bool:
+    """A `.roi` file, or a `.zip` whose entries are all `.roi` files (a ROI Manager RoiSet):
+    other zip files are left to other readers."""
+    spec = os.fspath(path)
+    low = spec.lower()
+    if low.endswith(".roi"):
+        return os.path.isfile(spec)
+    if not low.endswith(".zip") or not os.path.isfile(spec):
+        return False
+    try:
+        with zipfile.ZipFile(spec) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(n.lower().endswith(".roi") for n in names)
+
+
+def roi_shapes(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str], list[str], list[str]]:
+    """(napari Shapes data, shape types, names, warnings) of the area ROIs of an ImageJ ROI file,
+    for showing them as drawn: polygons (polygon, freehand, traced) as polygons, rectangles as
+    rectangles, ovals as ellipses, in napari's (y, x) pixel-centre coordinates (ImageJ's are
+    pixel corners: minus 0.5). No frame is needed, so nothing is clipped or measured here."""
+    rois = read_rois(path)
+    name = Path(path).name
+    data, types, names, unsupported = [], [], [], []
+    for i, roi in enumerate(rois):
+        kind = _kind(roi)
+        label = roi.name or f"roi{i + 1}"
+        if kind in ("RECT", "OVAL"):
+            t, b, lf, r = roi.top - 0.5, roi.bottom - 0.5, roi.left - 0.5, roi.right - 0.5
+            data.append(np.array([[t, lf], [t, r], [b, r], [b, lf]], float))
+            types.append("rectangle" if kind == "RECT" else "ellipse")
+        elif kind is not None and len(roi.coordinates()) >= 3:
+            data.append(np.asarray(roi.coordinates(), float)[:, ::-1] - 0.5)
+            types.append("polygon")
+        else:
+            unsupported.append(f"{label} ({_describe(roi)})")
+            continue
+        names.append(label)
+    warnings = []
+    if unsupported:
+        warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
+    if not data:
+        raise InputError(f"{name} has no area ROIs (polygon, freehand, rectangle, oval): {', '.join(unsupported)}")  # fmt: skip
+    return data, types, names, warnings

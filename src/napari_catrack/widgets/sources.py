@@ -248,8 +248,9 @@ class SourcesWidget(QWidget):
 
     def _ask_import(self) -> None:
         tool = self.tool.currentText()
-        if tool == IMAGEJ:
-            path, _ = QFileDialog.getOpenFileName(self, "ImageJ/Fiji ROIs (RoiSet .zip or .roi)", "", "ImageJ ROIs (*.zip *.roi);;all (*)")  # fmt: skip
+        if tool == IMAGEJ:  # ROIs opened in napari (File > Open, drag and drop): offered first
+            opened = [x.metadata["catrack"].get("path", "") for x in self.viewer.layers if x.metadata.get("catrack", {}).get("role") == "imagej_rois"]  # fmt: skip
+            path, _ = QFileDialog.getOpenFileName(self, "ImageJ/Fiji ROIs (RoiSet .zip or .roi)", opened[-1] if opened else "", "ImageJ ROIs (*.zip *.roi);;all (*)")  # fmt: skip
         elif tool == "caiman" or tool == "minian":
             title = "CaImAn results (.hdf5)" if tool == "caiman" else "Minian .nc file (cancel to choose the save_minian folder instead)"  # fmt: skip
             path, _ = QFileDialog.getOpenFileName(self, title, "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
