@@ -55,6 +55,8 @@ def read_recording(path: str | list[str]) -> list:
     except CatrackError as exc:
         _notify_error(str(exc))
         return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
+    if is_tiff_path(spec) and os.path.isfile(spec):  # ROIs drawn in Fiji, saved in the overlay
+        layers = [*layers, *_overlay_layers(spec)]
     viewer = current_viewer()
     said = list(rec.warnings)  # a damaged video: how many frames could be read, which are blank
     if rec.metadata.get("z"):  # File > Open has no options: say how the planes became frames
@@ -110,9 +112,25 @@ def read_imagej_rois(path: str | list[str]) -> list:
         f"napari-catrack: {len(data)} ImageJ ROI(s) from {Path(spec).name} shown as outlines; "
         "for their traces: Sources widget, 'or import from' imagej, Import… the same file"
     )
+    return [_roi_layer(spec, data, types, names)]
+
+
+def _overlay_layers(spec: str) -> list:
+    """The ROIs an ImageJ TIFF carries in its overlay, as a Shapes layer over its movie ([] for
+    a TIFF without them); never in the way of opening the movie itself."""
+    from napari_catrack.io.imagej_rois import roi_shapes
+
+    try:
+        data, types, names, _ = roi_shapes(spec)
+    except (CatrackError, ValueError, OSError, EOFError):  # none, or unreadable: the movie opens
+        return []
+    return [_roi_layer(spec, data, types, names, what="overlay")]
+
+
+def _roi_layer(spec, data, types, names, what: str = "ROIs") -> tuple:
     meta = {"catrack": {"role": IMAGEJ_ROIS_ROLE, "path": os.fspath(spec)}}
     kwargs = {
-        "name": f"{Path(spec).stem} ROIs",
+        "name": f"{Path(spec).stem} {what}",
         "shape_type": types,
         "features": {"name": names},
         "text": {"string": "{name}", "size": 8, "color": "yellow"},
@@ -121,4 +139,4 @@ def read_imagej_rois(path: str | list[str]) -> list:
         "face_color": "transparent",
         "metadata": meta,
     }
-    return [(data, kwargs, "shapes")]
+    return (data, kwargs, "shapes")

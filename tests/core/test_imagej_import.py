@@ -142,6 +142,7 @@ def test_bad_roi_files_and_rois_of_another_movie_are_one_line_errors(tmp_path, m
     path, _ = movie
     not_roi = tmp_path / "notes.roi"
     not_roi.write_bytes(b"x" * 100)
+    (tmp_path / "notes.txt").write_text("x")
     text_zip = tmp_path / "text.zip"
     import zipfile
 
@@ -152,7 +153,11 @@ def test_bad_roi_files_and_rois_of_another_movie_are_one_line_errors(tmp_path, m
     for roi_path, msg in (
         (not_roi, "notes.roi is not an ImageJ ROI file"),
         (text_zip, "text.zip is not an ImageJ ROI file"),
-        (path, "movie.tif is not an ImageJ ROI file: give a .roi file or a RoiSet .zip"),
+        (
+            tmp_path / "notes.txt",
+            "notes.txt is not an ImageJ ROI file: give a .roi file, a RoiSet .zip or an ImageJ TIFF with an overlay",
+        ),
+        (path, "movie.tif holds no ImageJ ROIs (no overlay or selection saved with the image)"),
         (tmp_path / "missing.zip", "no such ImageJ ROI file"),
         (far, "none of the 2 area ROI(s) of far.zip lies inside the movie's 50 x 40 frame"),
     ):
@@ -317,3 +322,54 @@ def test_neuropil_options_are_for_imagej_only_and_small_frames_are_said(tmp_path
     res = read_imagej(zip_path, small, fps=1.0, neuropil=NeuropilParams(neuropil_coefficient=0.5, min_neuropil_pixels=1700))  # fmt: skip
     assert any("neuropil ring under 1700 px" in w for w in res.warnings), res.warnings
     np.testing.assert_allclose(res.raw, 0.5)  # 1 - 0.5 * 1 with rings smaller than asked
+
+
+# ------------------------------------------------------------------ TIFF overlays, positions
+def test_rois_in_a_tiffs_overlay_are_measured_on_that_tiff(tmp_path, capsys):
+    """Fiji's Image > Overlay > Add Selection, saved with the TIFF: the ROIs travel inside the
+    movie; `catrack import imagej movie.tif` reads them (and the saved selection) and measures
+    them on that same TIFF."""
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 4000, (12, *SHAPE)).astype(np.uint16)
+    rois = _rois()
+    path = tmp_path / "drawn.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={
+        "axes": "TYX", "finterval": 0.05, "Overlays": [r.tobytes() for r in rois[:2]],
+        "ROI": rois[2].tobytes(),
+    })  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["import", "imagej", str(path), "-o", str(out)]) == 0, capsys.readouterr().err
+    files = read_sources(out)
+    assert files.components["name"].tolist() == ["cell-a", "cell-b", "cell-c"]
+    for k, mask in enumerate(_expected()):
+        raw = files.traces.query(f"neuron_id == {k + 1}")["raw"].to_numpy()
+        np.testing.assert_allclose(raw, data[:, mask].astype(float).mean(axis=1), rtol=1e-6)
+    assert np.allclose(np.diff(files.traces.query("neuron_id == 1")["time_s"]), 0.05)
+    single = tmp_path / "one.tiff"  # one overlay ROI (tifffile gives bytes, not a list)
+    tifffile.imwrite(single, data, imagej=True, metadata={"axes": "TYX", "Overlays": rois[1].tobytes()})  # fmt: skip
+    masks, _, names, _ = imagej_masks(single, SHAPE)
+    assert names == ["cell-b"] and (masks[0] == _expected()[1]).all()
+
+
+def test_roi_positions_that_the_import_does_not_follow_are_said(tmp_path):
+    def at(roi, **pos):
+        for k, v in pos.items():
+            setattr(roi, k, v)
+        return roi
+
+    zip_path = tmp_path / "RoiSet.zip"
+    same = [at(r, position=1) for r in _rois()]  # drawn on frame 1 (as SIMA's): nothing to say
+    roifile.roiwrite(zip_path, same)
+    assert imagej_masks(zip_path, SHAPE, n_frames=30)[3] == []
+    moved = [at(_rois()[0], position=1), at(_rois()[1], position=7), at(_rois()[2], t_position=99)]  # fmt: skip
+    roifile.roiwrite(zip_path, moved, mode="w")
+    warnings = imagej_masks(zip_path, SHAPE, n_frames=30)[3]
+    assert len(warnings) == 2, warnings
+    assert "3 ROI(s) of RoiSet.zip are tied to different frames (1-99" in warnings[0]
+    assert "measured on every frame" in warnings[0]
+    assert "tied to frames past the movie's 30: cell-c (99)" in warnings[1]
+    planes = [at(_rois()[0], z_position=1), at(_rois()[1], z_position=3), _rois()[2]]
+    roifile.roiwrite(zip_path, planes, mode="w")
+    warnings = imagej_masks(zip_path, SHAPE, n_frames=30, plane=0)[3]
+    assert warnings == ["1 ROI(s) of RoiSet.zip were drawn on another Z plane than the plane 0 measured: cell-b (plane 2)"]  # fmt: skip
+    assert imagej_masks(zip_path, SHAPE, n_frames=30, plane="max")[3] == []  # a projection: all

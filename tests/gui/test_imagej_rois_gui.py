@@ -185,3 +185,27 @@ def test_file_open_of_simas_real_roiset(make_napari_viewer):
     assert shapes.features["name"].tolist() == [r.name for r in roifile.roiread(zip_path)]
     areas = shapes.to_masks(viewer.layers[0].data.shape[1:]).sum(axis=(1, 2))
     assert abs(areas[0] - 362) <= 15 and abs(areas[1] - 200) <= 10  # the import's 362 and 200 px
+
+
+def test_a_tiff_with_an_overlay_opens_with_its_rois_and_imports_them(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """ROIs drawn in Fiji and kept in the TIFF's overlay: File > Open gives the movie and a
+    Shapes layer of them; the Sources widget imports them from the same TIFF."""
+    import tifffile
+
+    data = np.random.default_rng(2).integers(0, 4000, (T, *SHAPE)).astype(np.uint16)
+    box = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=30, top=20, right=33, bottom=26, name="box")  # fmt: skip
+    path = tmp_path / "drawn.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TYX", "finterval": 1 / FPS, "Overlays": [box.tobytes()]})  # fmt: skip
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, data, imagej=True, metadata={"axes": "TYX", "finterval": 1 / FPS})
+    viewer = make_napari_viewer()
+    assert len(viewer.open(str(plain), plugin=PLUGIN)) == 1  # no overlay: the movie only
+    viewer.layers.clear()
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    assert [x._type_string for x in layers] == ["image", "shapes"]
+    assert layers[1].name == "drawn overlay" and layers[1].features["name"].tolist() == ["box"]
+    src = _dock(viewer, SRC)
+    wait_job(qtbot, src.run_import("imagej", str(path)))
+    session = session_for_viewer(viewer)
+    trace = session["traces"].tables["traces"]
+    np.testing.assert_allclose(trace["raw"], data[:, 20:26, 30:33].reshape(T, -1).mean(axis=1))

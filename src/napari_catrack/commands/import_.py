@@ -3,10 +3,10 @@
 Writes the same DIR/footprints.h5, DIR/components.csv and DIR/traces.csv as `catrack sources`
 (suite2p: the output folder or its plane folder; CaImAn: the results .hdf5 file; Minian: the
 output folder of `save_minian` zarr arrays, or a netCDF file; imagej: hand-drawn ImageJ/Fiji
-ROIs, a RoiSet .zip or one .roi file, over --movie MOVIE, whose traces are the mean of the
-movie inside each ROI, minus --neuropil-coefficient C x the mean of a ring around the ROI when
-C > 0). A multi-plane suite2p output: plane0 unless --plane N (a warning lists
-the other planes).
+ROIs, a RoiSet .zip, one .roi file or a TIFF's overlay, over --movie MOVIE (a TIFF's own by
+default), whose traces are the mean of the movie inside each ROI, minus
+--neuropil-coefficient C x the mean of a ring around the ROI when C > 0). A multi-plane suite2p
+output: plane0 unless --plane N (a warning lists the other planes).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n", 1)[1],
     )
     p.add_argument("tool", choices=(*TOOLS, "imagej"))
-    p.add_argument("path", metavar="PATH", help="the tool's output folder or file (imagej: .zip or .roi)")  # fmt: skip
+    p.add_argument("path", metavar="PATH", help="the tool's output folder or file (imagej: .zip, .roi, or a TIFF with ROIs in its overlay)")  # fmt: skip
     p.add_argument("--movie", default=None, metavar="MOVIE",
                    help="imagej: the movie the ROIs were drawn on (TIFF/HDF5/zarr); its mean "
-                   "inside each ROI is the trace")  # fmt: skip
+                   "inside each ROI is the trace (default for a TIFF PATH: PATH itself)")  # fmt: skip
     p.add_argument("--z-projection", default=None, metavar="N|max|mean",
                    help="imagej: a movie with a Z axis: the plane (0, 1, ...) or max/mean")  # fmt: skip
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
     imagej = args.tool == "imagej"
+    if imagej and not args.movie and str(args.path).lower().endswith((".tif", ".tiff")):
+        args.movie = args.path  # a TIFF with its ROIs in its overlay: measured on itself
     if imagej and not args.movie:
         raise InputError("catrack import imagej needs --movie MOVIE: the movie the ROIs were drawn on")  # fmt: skip
     if not imagej and (args.movie or args.z_projection is not None):

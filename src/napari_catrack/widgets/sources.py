@@ -250,7 +250,7 @@ class SourcesWidget(QWidget):
         tool = self.tool.currentText()
         if tool == IMAGEJ:  # ROIs opened in napari (File > Open, drag and drop): offered first
             opened = [x.metadata["catrack"].get("path", "") for x in self.viewer.layers if x.metadata.get("catrack", {}).get("role") == "imagej_rois"]  # fmt: skip
-            path, _ = QFileDialog.getOpenFileName(self, "ImageJ/Fiji ROIs (RoiSet .zip or .roi)", opened[-1] if opened else "", "ImageJ ROIs (*.zip *.roi);;all (*)")  # fmt: skip
+            path, _ = QFileDialog.getOpenFileName(self, "ImageJ/Fiji ROIs (RoiSet .zip, .roi, or a TIFF with an overlay)", opened[-1] if opened else "", "ImageJ ROIs (*.zip *.roi *.tif *.tiff);;all (*)")  # fmt: skip
         elif tool == "caiman" or tool == "minian":
             title = "CaImAn results (.hdf5)" if tool == "caiman" else "Minian .nc file (cancel to choose the save_minian folder instead)"  # fmt: skip
             path, _ = QFileDialog.getOpenFileName(self, title, "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
