@@ -96,6 +96,10 @@ def test_imagej_rois_from_the_sources_widget_become_layers_and_traces(
         f, fneu = data[:, mask].mean(axis=1), data[:, ring].mean(axis=1)
         np.testing.assert_allclose(raw, f - 0.7 * fneu, rtol=1e-9)
     assert "raw = F - 0.7 * Fneu" in src.status.text()
+    from napari_catrack.widgets.sources import SourcesWidget
+
+    again = SourcesWidget(viewer)  # docked later (or a reopened session): the setting in force
+    assert again.neuropil.params().neuropil_coefficient == 0.7
 
 
 def test_imagej_import_needs_a_movie_and_a_rate(make_napari_viewer, qtbot, tmp_path):
