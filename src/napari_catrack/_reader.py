@@ -1,4 +1,5 @@
-"""npe2 reader: TIFF/HDF5 recordings and behaviour videos (lazy), and napari-catrack sessions."""
+"""npe2 reader: TIFF/HDF5 recordings and behaviour videos (lazy), napari-catrack sessions, and
+hand-drawn ImageJ/Fiji ROIs (RoiSet .zip or .roi) as a Shapes layer over the movie."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def get_reader(path: str | list[str]) -> Callable | None:
     spec = os.fspath(path)
     if spec.lower().endswith(SESSION_SUFFIX):
         return read_session
+    if spec.lower().endswith((".roi", ".zip")):  # ImageJ/Fiji ROIs (other zips: not ours)
+        from napari_catrack.io.imagej_rois import is_roi_path
+
+        return read_imagej_rois if is_roi_path(spec) else None
     if is_tiff_path(spec) or is_hdf5_path(spec) or is_video_path(spec):
         return read_recording
     if os.path.isdir(spec) and any(is_tiff_path(p) for p in Path(spec).iterdir()):
@@ -50,6 +55,8 @@ def read_recording(path: str | list[str]) -> list:
     except CatrackError as exc:
         _notify_error(str(exc))
         return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
+    if is_tiff_path(spec) and os.path.isfile(spec):  # ROIs drawn in Fiji, saved in the overlay
+        layers = [*layers, *_overlay_layers(spec)]
     viewer = current_viewer()
     said = list(rec.warnings)  # a damaged video: how many frames could be read, which are blank
     if rec.metadata.get("z"):  # File > Open has no options: say how the planes became frames
@@ -80,3 +87,56 @@ def read_session(path: str | list[str]) -> list:
     except CatrackError as exc:
         _notify_error(str(exc))
         return [(None,)]
+
+
+IMAGEJ_ROIS_ROLE = "imagej_rois"
+
+
+def read_imagej_rois(path: str | list[str]) -> list:
+    """The area ROIs of an ImageJ ROI file as one Shapes layer (outlines as drawn in Fiji).
+    Their traces need the movie: the Sources widget's import (imagej) measures them; a
+    notification says so."""
+    from napari.utils.notifications import show_info, show_warning
+
+    from napari_catrack.io.imagej_rois import roi_shapes
+
+    spec = path[0] if isinstance(path, list) else path
+    try:
+        data, types, names, warnings = roi_shapes(spec)
+    except CatrackError as exc:
+        _notify_error(str(exc))
+        return [(None,)]
+    for line in warnings:
+        show_warning(f"napari-catrack: {line}")
+    show_info(
+        f"napari-catrack: {len(data)} ImageJ ROI(s) from {Path(spec).name} shown as outlines; "
+        "for their traces: Sources widget, 'or import from' imagej, Import… the same file"
+    )
+    return [_roi_layer(spec, data, types, names)]
+
+
+def _overlay_layers(spec: str) -> list:
+    """The ROIs an ImageJ TIFF carries in its overlay, as a Shapes layer over its movie ([] for
+    a TIFF without them); never in the way of opening the movie itself."""
+    from napari_catrack.io.imagej_rois import roi_shapes
+
+    try:
+        data, types, names, _ = roi_shapes(spec)
+    except (CatrackError, ValueError, OSError, EOFError):  # none, or unreadable: the movie opens
+        return []
+    return [_roi_layer(spec, data, types, names, what="overlay")]
+
+
+def _roi_layer(spec, data, types, names, what: str = "ROIs") -> tuple:
+    meta = {"catrack": {"role": IMAGEJ_ROIS_ROLE, "path": os.fspath(spec)}}
+    kwargs = {
+        "name": f"{Path(spec).stem} {what}",
+        "shape_type": types,
+        "features": {"name": names},
+        "text": {"string": "{name}", "size": 8, "color": "yellow"},
+        "edge_color": "yellow",
+        "edge_width": 0.5,
+        "face_color": "transparent",
+        "metadata": meta,
+    }
+    return (data, kwargs, "shapes")

@@ -69,7 +69,7 @@ def test_polygon_rectangle_and_oval_become_exact_footprints_and_mean_traces(tmp_
         np.testing.assert_allclose(res.raw[k], data[:, mask].astype(float).mean(axis=1), rtol=1e-12)  # fmt: skip
     comps = res.components
     assert comps["name"].tolist() == ["cell-a", "cell-b", "cell-c"]
-    assert comps["neuron_id"].tolist() == [0, 1, 2]
+    assert comps["neuron_id"].tolist() == [1, 2, 3]  # ImageJ's numbers; 0 is no cell in a layer
     assert comps["area"].tolist() == [int(m.sum()) for m in want] == [30, 18, comps["area"][2]]
     assert comps["accepted"].all() and res.fps == pytest.approx(10.0)  # the movie's own rate
     # the CLI writes the same three files as `catrack sources`, and a single .roi file works
@@ -127,7 +127,7 @@ def test_rois_clipped_outside_or_without_area_are_skipped_with_one_warning_each(
     zip_path = tmp_path / "RoiSet.zip"
     roifile.roiwrite(zip_path, rois)
     masks, ids, names, warnings = imagej_masks(zip_path, SHAPE)
-    assert names == ["edge"] and ids.tolist() == [0]
+    assert names == ["edge"] and ids.tolist() == [1]
     want = np.zeros(SHAPE, bool)
     want[35:40, 45:50] = True
     np.testing.assert_array_equal(masks[0], want)
@@ -142,6 +142,7 @@ def test_bad_roi_files_and_rois_of_another_movie_are_one_line_errors(tmp_path, m
     path, _ = movie
     not_roi = tmp_path / "notes.roi"
     not_roi.write_bytes(b"x" * 100)
+    (tmp_path / "notes.txt").write_text("x")
     text_zip = tmp_path / "text.zip"
     import zipfile
 
@@ -152,7 +153,11 @@ def test_bad_roi_files_and_rois_of_another_movie_are_one_line_errors(tmp_path, m
     for roi_path, msg in (
         (not_roi, "notes.roi is not an ImageJ ROI file"),
         (text_zip, "text.zip is not an ImageJ ROI file"),
-        (path, "movie.tif is not an ImageJ ROI file: give a .roi file or a RoiSet .zip"),
+        (
+            tmp_path / "notes.txt",
+            "notes.txt is not an ImageJ ROI file: give a .roi file, a RoiSet .zip or an ImageJ TIFF with an overlay",
+        ),
+        (path, "movie.tif holds no ImageJ ROIs (no overlay or selection saved with the image)"),
         (tmp_path / "missing.zip", "no such ImageJ ROI file"),
         (far, "none of the 2 area ROI(s) of far.zip lies inside the movie's 50 x 40 frame"),
     ):
@@ -197,3 +202,174 @@ def test_sima_hand_drawn_rois_over_the_real_movie(tmp_path, capsys):
     assert s["sources"].attrs["origin"] == "imagej"
     assert s["sources"].params["import"]["tool"] == "imagej"
     assert len(s["sources"].tables["components"]) == 2
+
+
+# ------------------------------------------------------------------ neuropil (suite2p's ring)
+NP_SHAPE = (70, 80)
+
+
+def _np_rois():
+    return [
+        _polygon([[20, 20], [28, 20], [28, 27], [20, 27]], "a"),  # 8 x 7 px
+        _box(roifile.ROI_TYPE.RECT, 31, 22, 36, 28, "b"),  # 3 px right of "a": inside a's ring
+        _box(roifile.ROI_TYPE.OVAL, 50, 40, 60, 52, "c"),
+    ]
+
+
+def _reference_rings(masks, gap, min_px):
+    """suite2p's rule written out by brute force: the distance of every pixel to the nearest
+    pixel of the ROI (all pairs, no distance transform), pixels of no ROI beyond the gap, the
+    nearest `min_px` of them (and any tied at the last distance)."""
+    yy, xx = np.mgrid[: masks.shape[1], : masks.shape[2]]
+    rings = []
+    for m in masks:
+        py, px = np.nonzero(m)
+        d = np.sqrt((yy[..., None] - py) ** 2 + (xx[..., None] - px) ** 2).min(axis=-1)
+        free = ~masks.any(axis=0) & (d > gap)
+        reach = np.sort(d[free])[min_px - 1]
+        rings.append(free & (d <= reach))
+    return np.stack(rings)
+
+
+def test_neuropil_rings_follow_suite2p_rule_gap_exclusion_and_size():
+    from napari_catrack.core.sources.neuropil import neuropil_masks
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    masks = np.stack([roi_mask_of(r, NP_SHAPE) for r in _np_rois()])
+    for gap, min_px in ((2, 350), (0, 60), (4, 900)):
+        rings = neuropil_masks(masks, NeuropilParams(inner_neuropil_radius_px=gap, min_neuropil_pixels=min_px))  # fmt: skip
+        np.testing.assert_array_equal(rings, _reference_rings(masks, gap, min_px))
+        assert not (rings & masks.any(axis=0)).any()  # no ROI's pixel, its own or another's
+        assert (rings.reshape(3, -1).sum(axis=1) >= min_px).all()
+    # the defaults are suite2p's: a 2 px gap, at least 350 px
+    rings = neuropil_masks(masks)
+    from scipy import ndimage
+
+    near = ndimage.binary_dilation(masks[0], iterations=2)  # within 2 px (city block) of "a"
+    assert not (rings[0] & near).any() and 350 <= rings[0].sum() < 380
+    assert not rings[0][masks[1]].any()  # "b" lies inside a's ring: left out
+
+
+def roi_mask_of(roi, shape):
+    from napari_catrack.io.imagej_rois import roi_mask
+
+    return roi_mask(roi, shape)
+
+
+def test_neuropil_coefficient_removes_a_known_neuropil_and_is_recorded(tmp_path):
+    """A movie made of a cell signal inside each ROI plus a neuropil time course everywhere:
+    with coefficient 1 the raw trace is the cell signal alone; with 0.7 it is F - 0.7 Fneu,
+    Fneu the mean of the reference ring; off (default) it is F."""
+    rng = np.random.default_rng(7)
+    t = 40
+    masks = np.stack([roi_mask_of(r, NP_SHAPE) for r in _np_rois()])
+    cells = rng.uniform(50, 150, (3, t))
+    neuropil = 200 + 50 * np.sin(np.arange(t) / 3.0)
+    movie = np.broadcast_to(neuropil[:, None, None], (t, *NP_SHAPE)).copy()
+    for m, c in zip(masks, cells, strict=True):
+        movie[:, m] += c[:, None]
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, _np_rois())
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    full = read_imagej(zip_path, movie, fps=10.0, neuropil=NeuropilParams(neuropil_coefficient=1.0))  # fmt: skip
+    np.testing.assert_allclose(full.raw, cells, rtol=1e-9)  # the neuropil is gone exactly
+    noisy = movie + rng.normal(0, 20, movie.shape)  # a ring mean that is not the cell's surround
+    rings = _reference_rings(masks, 2, 350)
+    part = read_imagej(zip_path, noisy, fps=10.0, neuropil=NeuropilParams(neuropil_coefficient=0.7))  # fmt: skip
+    for k in range(3):
+        f = noisy[:, masks[k]].mean(axis=1)
+        fneu = noisy[:, rings[k]].mean(axis=1)
+        np.testing.assert_allclose(part.raw[k], f - 0.7 * fneu, rtol=1e-9)
+    assert part.components["neuropil_px"].tolist() == rings.reshape(3, -1).sum(axis=1).tolist()
+    assert any("raw = F - 0.7 * Fneu" in n for n in part.notes)
+    assert np.isfinite(part.dff).all()  # relative to the baseline plus the subtracted neuropil
+    off = read_imagej(zip_path, noisy, fps=10.0)
+    np.testing.assert_allclose(off.raw[0], noisy[:, masks[0]].mean(axis=1), rtol=1e-12)
+    assert "neuropil_px" not in off.components
+
+    # CLI and session: the settings are stored where the provenance is read
+    import h5py
+
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    mpath = write_movie_tiff(tmp_path / "m.tif", noisy.astype(np.float32), fps=10.0)
+    out, session = tmp_path / "out", tmp_path / "s.catrack.h5"
+    assert main(["import", "imagej", str(zip_path), "--movie", str(mpath), "-o", str(out),
+                 "--neuropil-coefficient", "0.7", "--session", str(session)]) == 0  # fmt: skip
+    with h5py.File(out / "footprints.h5") as f:
+        assert f.attrs["neuropil_coefficient"] == 0.7 and f.attrs["min_neuropil_pixels"] == 350
+    s = Session.load(session)
+    stored = s["sources"].params["import"]["neuropil"]
+    assert stored == {"neuropil_coefficient": 0.7, "inner_neuropil_radius_px": 2, "min_neuropil_pixels": 350}  # fmt: skip
+    assert s["traces"].params["import"]["neuropil"] == stored
+    raw = read_sources(out).traces.query("neuron_id == 1")["raw"].to_numpy()
+    np.testing.assert_allclose(raw, part.raw[0], rtol=1e-5)
+
+
+def test_neuropil_options_are_for_imagej_only_and_small_frames_are_said(tmp_path, capsys):
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, _np_rois())
+    assert main(["import", "suite2p", str(tmp_path), "-o", str(tmp_path / "o"), "--neuropil-coefficient", "0.7"]) == 2  # fmt: skip
+    assert "--neuropil-coefficient is for imagej ROIs" in capsys.readouterr().err
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    with pytest.raises(InputError, match="--neuropil-coefficient must be >= 0; got -1"):
+        NeuropilParams(neuropil_coefficient=-1)
+
+    small = np.ones((5, 40, 45))  # 1800 px, most of them too close to a ROI or inside one
+    res = read_imagej(zip_path, small, fps=1.0, neuropil=NeuropilParams(neuropil_coefficient=0.5, min_neuropil_pixels=1700))  # fmt: skip
+    assert any("neuropil ring under 1700 px" in w for w in res.warnings), res.warnings
+    np.testing.assert_allclose(res.raw, 0.5)  # 1 - 0.5 * 1 with rings smaller than asked
+
+
+# ------------------------------------------------------------------ TIFF overlays, positions
+def test_rois_in_a_tiffs_overlay_are_measured_on_that_tiff(tmp_path, capsys):
+    """Fiji's Image > Overlay > Add Selection, saved with the TIFF: the ROIs travel inside the
+    movie; `catrack import imagej movie.tif` reads them (and the saved selection) and measures
+    them on that same TIFF."""
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 4000, (12, *SHAPE)).astype(np.uint16)
+    rois = _rois()
+    path = tmp_path / "drawn.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={
+        "axes": "TYX", "finterval": 0.05, "Overlays": [r.tobytes() for r in rois[:2]],
+        "ROI": rois[2].tobytes(),
+    })  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["import", "imagej", str(path), "-o", str(out)]) == 0, capsys.readouterr().err
+    files = read_sources(out)
+    assert files.components["name"].tolist() == ["cell-a", "cell-b", "cell-c"]
+    for k, mask in enumerate(_expected()):
+        raw = files.traces.query(f"neuron_id == {k + 1}")["raw"].to_numpy()
+        np.testing.assert_allclose(raw, data[:, mask].astype(float).mean(axis=1), rtol=1e-6)
+    assert np.allclose(np.diff(files.traces.query("neuron_id == 1")["time_s"]), 0.05)
+    single = tmp_path / "one.tiff"  # one overlay ROI (tifffile gives bytes, not a list)
+    tifffile.imwrite(single, data, imagej=True, metadata={"axes": "TYX", "Overlays": rois[1].tobytes()})  # fmt: skip
+    masks, _, names, _ = imagej_masks(single, SHAPE)
+    assert names == ["cell-b"] and (masks[0] == _expected()[1]).all()
+
+
+def test_roi_positions_that_the_import_does_not_follow_are_said(tmp_path):
+    def at(roi, **pos):
+        for k, v in pos.items():
+            setattr(roi, k, v)
+        return roi
+
+    zip_path = tmp_path / "RoiSet.zip"
+    same = [at(r, position=1) for r in _rois()]  # drawn on frame 1 (as SIMA's): nothing to say
+    roifile.roiwrite(zip_path, same)
+    assert imagej_masks(zip_path, SHAPE, n_frames=30)[3] == []
+    moved = [at(_rois()[0], position=1), at(_rois()[1], position=7), at(_rois()[2], t_position=99)]  # fmt: skip
+    roifile.roiwrite(zip_path, moved, mode="w")
+    warnings = imagej_masks(zip_path, SHAPE, n_frames=30)[3]
+    assert len(warnings) == 2, warnings
+    assert "3 ROI(s) of RoiSet.zip are tied to different frames (1-99" in warnings[0]
+    assert "measured on every frame" in warnings[0]
+    assert "tied to frames past the movie's 30: cell-c (99)" in warnings[1]
+    planes = [at(_rois()[0], z_position=1), at(_rois()[1], z_position=3), _rois()[2]]
+    roifile.roiwrite(zip_path, planes, mode="w")
+    warnings = imagej_masks(zip_path, SHAPE, n_frames=30, plane=0)[3]
+    assert warnings == ["1 ROI(s) of RoiSet.zip were drawn on another Z plane than the plane 0 measured: cell-b (plane 2)"]  # fmt: skip
+    assert imagej_masks(zip_path, SHAPE, n_frames=30, plane="max")[3] == []  # a projection: all

@@ -3,9 +3,10 @@
 Writes the same DIR/footprints.h5, DIR/components.csv and DIR/traces.csv as `catrack sources`
 (suite2p: the output folder or its plane folder; CaImAn: the results .hdf5 file; Minian: the
 output folder of `save_minian` zarr arrays, or a netCDF file; imagej: hand-drawn ImageJ/Fiji
-ROIs, a RoiSet .zip or one .roi file, over --movie MOVIE, whose traces are the mean of the
-movie inside each ROI). A multi-plane suite2p output: plane0 unless --plane N (a warning lists
-the other planes).
+ROIs, a RoiSet .zip, one .roi file or a TIFF's overlay, over --movie MOVIE (a TIFF's own by
+default), whose traces are the mean of the movie inside each ROI, minus
+--neuropil-coefficient C x the mean of a ring around the ROI when C > 0). A multi-plane suite2p
+output: plane0 unless --plane N (a warning lists the other planes).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from napari_catrack.commands._common import (
     session_from_args,
     warn,
 )
+from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 
@@ -32,10 +34,10 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n", 1)[1],
     )
     p.add_argument("tool", choices=(*TOOLS, "imagej"))
-    p.add_argument("path", metavar="PATH", help="the tool's output folder or file (imagej: .zip or .roi)")  # fmt: skip
+    p.add_argument("path", metavar="PATH", help="the tool's output folder or file (imagej: .zip, .roi, or a TIFF with ROIs in its overlay)")  # fmt: skip
     p.add_argument("--movie", default=None, metavar="MOVIE",
                    help="imagej: the movie the ROIs were drawn on (TIFF/HDF5/zarr); its mean "
-                   "inside each ROI is the trace")  # fmt: skip
+                   "inside each ROI is the trace (default for a TIFF PATH: PATH itself)")  # fmt: skip
     p.add_argument("--z-projection", default=None, metavar="N|max|mean",
                    help="imagej: a movie with a Z axis: the plane (0, 1, ...) or max/mean")  # fmt: skip
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
@@ -44,6 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--plane", type=int, default=None, metavar="N",
                    help="suite2p: the plane to import (default: plane0; a warning lists the others)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    NeuropilParams.add_arguments(p, title="imagej: neuropil correction (suite2p's ring)")
     add_session_argument(p)
     p.set_defaults(func=run)
 
@@ -52,10 +55,16 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
     imagej = args.tool == "imagej"
+    if imagej and not args.movie and str(args.path).lower().endswith((".tif", ".tiff")):
+        args.movie = args.path  # a TIFF with its ROIs in its overlay: measured on itself
     if imagej and not args.movie:
         raise InputError("catrack import imagej needs --movie MOVIE: the movie the ROIs were drawn on")  # fmt: skip
     if not imagej and (args.movie or args.z_projection is not None):
         raise InputError(f"--movie and --z-projection are for imagej ROIs, not {args.tool}")
+    neuropil = NeuropilParams.from_args(args)
+    given = [i.option for i in NeuropilParams.fields() if getattr(args, i.name, None) is not None]
+    if not imagej and given:
+        raise InputError(f"{given[0]} is for imagej ROIs; {args.tool}'s own neuropil or background is read from its output")  # fmt: skip
     if imagej and args.plane is not None:
         raise InputError("--plane is for suite2p outputs; a movie's plane is --z-projection N")
     inputs = {"PATH": args.path, **({"--movie": args.movie} if imagej else {})}
@@ -67,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         target = session_from_args(args, args.movie, also=("registration",))
         z = args.z_projection
         options = {} if z is None else {"z_projection": int(z) if str(z).lstrip("-").isdigit() else z}  # fmt: skip
-        result = read_imagej(args.path, args.movie, fps=args.fps, **options)
+        result = read_imagej(args.path, args.movie, fps=args.fps, neuropil=neuropil, **options)
     else:
         target = session_from_args(args)  # another tool's output, not a recording
         result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane)
@@ -82,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     attrs = {"source": str(args.path), "tool": args.tool, "fps": result.fps}
     if imagej:
         attrs["movie"] = str(args.movie)
+        attrs.update(neuropil.to_dict())  # how raw was made (neuropil_coefficient 0: not)
     write_sources(args.output, result.footprints, result.components, result.traces_table(), attrs)
     if target is not None:
         from napari_catrack.core.sources.session import record_sources

@@ -1,15 +1,20 @@
-"""Hand-drawn ImageJ / Fiji ROIs (`RoiSet.zip` from the ROI Manager, or one `.roi` file) as
-sources: each area ROI becomes a binary footprint, its trace the mean of the movie inside it.
+"""Hand-drawn ImageJ / Fiji ROIs (`RoiSet.zip` from the ROI Manager, one `.roi` file, or a
+TIFF's overlay) as sources: each area ROI becomes a binary footprint, its trace the mean of the
+movie inside it.
 
 `roifile` parses the files; the masks follow ImageJ's own rule (a pixel belongs to a ROI when
 its centre lies inside), so a rectangle at left 2, width 4 covers columns 2-5 as in ImageJ:
 polygons (polygon, freehand, traced, and the elliptical / rotated-rectangle tools, which ImageJ
 stores as freehand) are filled at pixel centres by `core.signals.roi.polygon_mask` (as a cell
 drawn in napari), rectangles are their bounding box (rounded corners ignored), ovals
-`skimage.draw.ellipse` in their box. Every ROI applies to every frame (a ROI's frame/slice
-position is ignored). Lines, points, text and composite ROIs have no area here: they are skipped
-with one warning, as are ROIs outside the frame or empty once clipped to it. No neuropil is
-subtracted (the other imports take the tool's own background; hand-drawn ROIs have none).
+`skimage.draw.ellipse` in their box. ROIs come from a RoiSet .zip, a .roi file or an ImageJ
+TIFF's overlay. Every ROI applies to every frame (a ROI's frame/slice position is not used: a
+cell keeps its place in a registered movie); positions that disagree with that are warned about
+(`position_warnings`). Lines, points, text and composite ROIs have no area here: they are skipped
+with one warning, as are ROIs outside the frame or empty once clipped to it. Neuropil is
+subtracted only when asked (`NeuropilParams.neuropil_coefficient` > 0; suite2p's ring, see
+`core.sources.neuropil`): the other imports take the tool's own background; hand-drawn ROIs
+have none.
 """
 
 from __future__ import annotations
@@ -20,23 +25,49 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.errors import InputError
 
-ROI_SUFFIXES = (".roi", ".zip")
+ROI_SUFFIXES = (".roi", ".zip", ".tif", ".tiff")
 AREA_TYPES = ("POLYGON", "FREEHAND", "TRACED", "RECT", "OVAL")
 
 
+def _tiff_rois(path: Path) -> list:
+    """The ROIs an ImageJ TIFF carries: its overlay (Image > Overlay > Add Selection, saved with
+    the image; tifffile's `imagej_metadata["Overlays"]`) and the selection saved with it
+    (`"ROI"`), in that order."""
+    import roifile
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            meta = tif.imagej_metadata
+    except (tifffile.TiffFileError, OSError, ValueError) as exc:
+        raise InputError(f"{path.name} is not a readable TIFF ({exc})") from None
+    blobs: list[bytes] = []
+    for key in ("Overlays", "ROI"):
+        found = (meta or {}).get(key)
+        blobs += list(found) if isinstance(found, list | tuple) else [found] if found else []
+    if not blobs:
+        raise InputError(f"{path.name} holds no ImageJ ROIs (no overlay or selection saved with the image): give the RoiSet .zip or .roi file")  # fmt: skip
+    return [roifile.ImagejRoi.frombytes(b) for b in blobs]
+
+
 def read_rois(path: str | os.PathLike) -> list:
-    """The `roifile.ImagejRoi`s of a `.roi` file or a ROI Manager `.zip` (in file order)."""
+    """The `roifile.ImagejRoi`s of a `.roi` file, a ROI Manager `.zip` or an ImageJ TIFF's
+    overlay (in file order)."""
     import roifile
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such ImageJ ROI file")
     if path.suffix.lower() not in ROI_SUFFIXES:
-        raise InputError(f"{path.name} is not an ImageJ ROI file: give a .roi file or a RoiSet .zip")  # fmt: skip
+        raise InputError(f"{path.name} is not an ImageJ ROI file: give a .roi file, a RoiSet .zip or an ImageJ TIFF with an overlay")  # fmt: skip
     try:
-        rois = roifile.roiread(path)
+        if path.suffix.lower() in (".tif", ".tiff"):
+            rois = _tiff_rois(path)
+        else:
+            rois = roifile.roiread(path)
     except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
         raise InputError(f"{path.name} is not an ImageJ ROI file ({exc})") from None
     rois = rois if isinstance(rois, list) else [rois]
@@ -94,18 +125,53 @@ def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def _frame_of(roi) -> int:
+    """The frame (1-based) a ROI is tied to, 0 for none: a hyperstack's t position, else the
+    stack position (a plain stack's slices are our frames)."""
+    return int(getattr(roi, "t_position", 0) or 0) or int(getattr(roi, "position", 0) or 0)
+
+
+def position_warnings(rois, names, name: str, n_frames: int | None, plane) -> list[str]:
+    """What the ROIs' stack positions say that the import does not do: each ROI is measured on
+    every frame (in a registered movie a cell keeps its place), so ROIs tied to different frames
+    (drawn on a moving cell?), to a frame past the movie's end (another movie?), or to another
+    Z plane than the one measured (`plane`: the --z-projection plane) are said."""
+    out = []
+    frames = {n: _frame_of(r) for r, n in zip(rois, names, strict=True) if _frame_of(r)}
+    if len(set(frames.values())) > 1:
+        lo, hi = min(frames.values()), max(frames.values())
+        out.append(f"{len(frames)} ROI(s) of {name} are tied to different frames ({lo}-{hi}, ImageJ's position): each is measured on every frame, as a cell that keeps its place in a registered movie")  # fmt: skip
+    if n_frames:
+        past = [f"{n} ({f})" for n, f in frames.items() if f > n_frames]
+        if past:
+            out.append(f"{len(past)} ROI(s) of {name} are tied to frames past the movie's {n_frames}: {', '.join(past)}; ROIs of another movie?")  # fmt: skip
+    if isinstance(plane, int) and not isinstance(plane, bool):
+        other = [f"{n} (plane {int(r.z_position) - 1})" for r, n in zip(rois, names, strict=True) if getattr(r, "z_position", 0) and int(r.z_position) - 1 != plane]  # fmt: skip
+        if other:
+            out.append(f"{len(other)} ROI(s) of {name} were drawn on another Z plane than the plane {plane} measured: {', '.join(other)}")  # fmt: skip
+    return out
+
+
 def imagej_masks(
-    path: str | os.PathLike, shape: tuple[int, int]
+    path: str | os.PathLike,
+    shape: tuple[int, int],
+    *,
+    n_frames: int | None = None,
+    plane=None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """(masks (K, Y, X) bool, their indices in the file, their names, warnings) of the area ROIs
+    """(masks (K, Y, X) bool, their numbers, their names, warnings) of the area ROIs
     of an ImageJ ROI file that overlap a frame of `shape`; the others are listed in warnings.
-    Every ROI outside the frame (coordinates of another movie) is an InputError."""
+    A ROI's number is its position in the file from 1, as ImageJ labels ROIs on the image
+    (Show All): never 0, which is the background of the footprints Labels layer.
+    Every ROI outside the frame (coordinates of another movie) is an InputError. `n_frames`,
+    `plane`: the movie's frame count and measured Z plane, checked against the ROIs' positions
+    (`position_warnings`)."""
     rois = read_rois(path)
     name = Path(path).name
     masks, ids, names = [], [], []
     unsupported, outside = [], []
     for i, roi in enumerate(rois):
-        label = roi.name or f"roi{i}"
+        label = roi.name or f"roi{i + 1}"
         if _kind(roi) is None:
             unsupported.append(f"{label} ({_describe(roi)})")
             continue
@@ -114,9 +180,10 @@ def imagej_masks(
             outside.append(label)
             continue
         masks.append(mask)
-        ids.append(i)
+        ids.append(i + 1)
         names.append(label)
-    warnings = []
+    used = [rois[i - 1] for i in ids]
+    warnings = position_warnings(used, names, name, n_frames, plane)
     if unsupported:
         warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
     if outside and masks:
@@ -128,26 +195,110 @@ def imagej_masks(
     return np.stack(masks), np.asarray(ids), names, warnings
 
 
-def read_imagej(path: str | os.PathLike, movie, *, fps: float | None = None, **movie_options):
+def read_imagej(
+    path: str | os.PathLike,
+    movie,
+    *,
+    fps: float | None = None,
+    neuropil: NeuropilParams | None = None,
+    progress=None,
+    cancel=None,
+    **movie_options,
+):
     """The `SourcesResult` of the ImageJ ROIs in `path` over `movie` (a file, read in chunks
-    through `open_frames` with `movie_options`, or an array): footprints = the masks, raw
-    trace = the mean inside each mask per frame, dF/F on a percentile baseline. `fps`: given,
-    or the movie's own (an InputError when neither is known)."""
+    through `open_frames` with `movie_options`, or an array such as a napari layer's data):
+    footprints = the masks, raw trace = the mean inside each mask per frame (minus
+    c x the mean of its neuropil ring when `neuropil.neuropil_coefficient` c > 0, see
+    `core.sources.neuropil`), dF/F on a percentile baseline (relative to baseline plus the
+    subtracted neuropil, as the suite2p import). `fps`: given, or the movie's own (an InputError
+    when neither is known). `progress`/`cancel`: a widget's job (see `mask_means`)."""
     from napari_catrack.core.sources.imported import imported_result, mask_means
+    from napari_catrack.core.sources.neuropil import neuropil_masks
     from napari_catrack.io.frames import open_frames
 
+    neuropil = neuropil or NeuropilParams()
+    coeff = neuropil.neuropil_coefficient
     with open_frames(movie, **movie_options) as frames:
-        masks, ids, names, warnings = imagej_masks(path, frames.shape[1:])
+        masks, ids, names, warnings = imagej_masks(path, frames.shape[1:], n_frames=frames.n_frames,
+                                                   plane=movie_options.get("z_projection"))  # fmt: skip
         stated = frames.fps
         if not (fps or stated):
             raise InputError("the movie does not store its frame rate: give it (--fps)")
         if fps and stated and abs(stated - fps) > 0.01 * stated:
             warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
         rate = float(fps or stated)
-        raw = mask_means(frames, masks)
+        rings = neuropil_masks(masks, neuropil) if coeff > 0 else np.zeros((0, *masks.shape[1:]), bool)  # fmt: skip
+        ring_px = rings.sum(axis=(1, 2))
+        measured = np.concatenate([masks, rings[ring_px > 0]])  # one pass over the movie
+        means = mask_means(frames, measured, progress=progress, cancel=cancel)
+    k = len(masks)
+    raw, background = means[:k], None
     how = "given" if fps else "from the movie"
-    notes = [f"{len(masks)} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    notes = [f"{k} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    if coeff > 0:
+        fneu = np.zeros_like(raw)
+        fneu[ring_px > 0] = means[k:]
+        background = coeff * fneu
+        raw = raw - background
+        notes.append(
+            f"raw = F - {coeff:g} * Fneu, Fneu the mean of a ring {neuropil.inner_neuropil_radius_px} px "
+            f"outside each ROI with at least {neuropil.min_neuropil_pixels} px of no ROI "
+            f"(median {np.median(ring_px):g} px)"
+        )  # fmt: skip
+        small = [f"{n} ({c} px)" for n, c in zip(names, ring_px, strict=True) if c < neuropil.min_neuropil_pixels]  # fmt: skip
+        if small:
+            warnings.append(f"{len(small)} ROI(s) have a neuropil ring under {neuropil.min_neuropil_pixels} px (too few free pixels in the frame; none = not subtracted): {', '.join(small)}")  # fmt: skip
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
-                             warnings=warnings, tool_fps=None)  # fmt: skip
+                             warnings=warnings, tool_fps=None, background=background)  # fmt: skip
     result.components["name"] = names
+    if coeff > 0:
+        result.components["neuropil_px"] = ring_px
+    result.made_with = {"neuropil": neuropil.to_dict()}  # the provenance: how raw was made
     return result
+
+
+def is_roi_path(path: str | os.PathLike) -> bool:
+    """A `.roi` file, or a `.zip` whose entries are all `.roi` files (a ROI Manager RoiSet):
+    other zip files are left to other readers."""
+    spec = os.fspath(path)
+    low = spec.lower()
+    if low.endswith(".roi"):
+        return os.path.isfile(spec)
+    if not low.endswith(".zip") or not os.path.isfile(spec):
+        return False
+    try:
+        with zipfile.ZipFile(spec) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(n.lower().endswith(".roi") for n in names)
+
+
+def roi_shapes(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str], list[str], list[str]]:
+    """(napari Shapes data, shape types, names, warnings) of the area ROIs of an ImageJ ROI file,
+    for showing them as drawn: polygons (polygon, freehand, traced) as polygons, rectangles as
+    rectangles, ovals as ellipses, in napari's (y, x) pixel-centre coordinates (ImageJ's are
+    pixel corners: minus 0.5). No frame is needed, so nothing is clipped or measured here."""
+    rois = read_rois(path)
+    name = Path(path).name
+    data, types, names, unsupported = [], [], [], []
+    for i, roi in enumerate(rois):
+        kind = _kind(roi)
+        label = roi.name or f"roi{i + 1}"
+        if kind in ("RECT", "OVAL"):
+            t, b, lf, r = roi.top - 0.5, roi.bottom - 0.5, roi.left - 0.5, roi.right - 0.5
+            data.append(np.array([[t, lf], [t, r], [b, r], [b, lf]], float))
+            types.append("rectangle" if kind == "RECT" else "ellipse")
+        elif kind is not None and len(roi.coordinates()) >= 3:
+            data.append(np.asarray(roi.coordinates(), float)[:, ::-1] - 0.5)
+            types.append("polygon")
+        else:
+            unsupported.append(f"{label} ({_describe(roi)})")
+            continue
+        names.append(label)
+    warnings = []
+    if unsupported:
+        warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
+    if not data:
+        raise InputError(f"{name} has no area ROIs (polygon, freehand, rectangle, oval): {', '.join(unsupported)}")  # fmt: skip
+    return data, types, names, warnings

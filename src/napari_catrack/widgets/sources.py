@@ -1,8 +1,9 @@
 """Sources widget: summary images, CNMF-style extraction or an import, evaluation, curation.
 
 Thin: the work is `core.summary.summary_images`, `core.sources.extract_sources`,
-`io.tool_outputs.read_tool_output` and `core.sources.refit.refit_components`, each in a
-`start_job` worker. What the user sees and edits are layers and the session:
+`io.tool_outputs.read_tool_output`, `io.imagej_rois.read_imagej` (hand-drawn ImageJ/Fiji ROIs
+over the chosen movie layer) and `core.sources.refit.refit_components`, each in a `start_job`
+worker. What the user sees and edits are layers and the session:
 - summary images (mean, max, std, correlation, PNR) as image layers;
 - footprints as an editable Labels layer ("footprints": paint a missing cell with a new label,
   or reshape one, then "Fit drawn/edited cells") plus a contour Labels layer;
@@ -38,6 +39,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.sources import EvaluationParams, SourcesParams, extract_sources
 from napari_catrack.core.sources.evaluation import judge, rejudged, untested
+from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.core.sources.session import (
     DELETED,
     IMPORTED,
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     import napari
 
 FOOTPRINTS = "footprints"
+IMAGEJ = "imagej"  # hand-drawn ImageJ/Fiji ROIs: read over the chosen movie, not a tool's output
 CONTOURS = "footprint contours"
 SUMMARY_COLORMAPS = {"mean": "gray", "max": "gray", "std": "magma", "correlation": "viridis", "pnr": "inferno"}  # fmt: skip
 
@@ -84,10 +87,18 @@ class SourcesWidget(QWidget):
         self.extract_button = QPushButton("Extract sources")
         self.extract_button.clicked.connect(self.run_extract)
         self.tool = QComboBox()
-        self.tool.addItems(TOOLS)
+        self.tool.addItems((*TOOLS, IMAGEJ))
         self.import_button = QPushButton("Import…")
-        self.import_button.setToolTip("suite2p output folder, CaImAn results .hdf5, Minian folder or .nc")  # fmt: skip
+        self.import_button.setToolTip(
+            "suite2p output folder, CaImAn results .hdf5, Minian folder or .nc, or ImageJ/Fiji "
+            "ROIs (RoiSet .zip or .roi, drawn on the movie chosen above: the mean inside each)"
+        )
         self.import_button.clicked.connect(self._ask_import)
+        # ImageJ ROIs only (the tools' outputs carry their own neuropil/background)
+        self.neuropil = ParamsForm(NeuropilParams)
+        self.neuropil.setToolTip(NeuropilParams.__doc__.split("\n\n")[0])
+        self.tool.currentTextChanged.connect(lambda t: self.neuropil.setVisible(t == IMAGEJ))
+        self.neuropil.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar()
@@ -126,7 +137,7 @@ class SourcesWidget(QWidget):
         scrolled_column(self, [
             "movie (pass the registered one)", self.movie, "frame rate", self.fps,
             self.summary_button, self.form,
-            self.extract_button, row, self.cancel_button, self.bar, self.status,
+            self.extract_button, row, self.neuropil, self.cancel_button, self.bar, self.status,
             "component evaluation", self.evaluation, self.rejudge, self.count, self.cells, self.reason, verdicts,
             self.refit_button,
         ])  # fmt: skip
@@ -154,6 +165,8 @@ class SourcesWidget(QWidget):
                 self.form.set_params(SourcesParams.from_dict(p["sources"]))
             if p.get("evaluation"):
                 self.evaluation.set_params(EvaluationParams.from_dict(p["evaluation"]))
+            if isinstance((p.get("import") or {}).get("neuropil"), dict):  # ImageJ ROIs' setting
+                self.neuropil.set_params(NeuropilParams.from_dict(p["import"]["neuropil"]))
             self.rejudge.setChecked(rejudged(rec.tables["components"]))
         finally:
             self._restoring = False
@@ -235,7 +248,10 @@ class SourcesWidget(QWidget):
 
     def _ask_import(self) -> None:
         tool = self.tool.currentText()
-        if tool == "caiman" or tool == "minian":
+        if tool == IMAGEJ:  # ROIs opened in napari (File > Open, drag and drop): offered first
+            opened = [x.metadata["catrack"].get("path", "") for x in self.viewer.layers if x.metadata.get("catrack", {}).get("role") == "imagej_rois"]  # fmt: skip
+            path, _ = QFileDialog.getOpenFileName(self, "ImageJ/Fiji ROIs (RoiSet .zip, .roi, or a TIFF with an overlay)", opened[-1] if opened else "", "ImageJ ROIs (*.zip *.roi *.tif *.tiff);;all (*)")  # fmt: skip
+        elif tool == "caiman" or tool == "minian":
             title = "CaImAn results (.hdf5)" if tool == "caiman" else "Minian .nc file (cancel to choose the save_minian folder instead)"  # fmt: skip
             path, _ = QFileDialog.getOpenFileName(self, title, "", "HDF5/netCDF (*.hdf5 *.h5 *.nc);;all (*)")  # fmt: skip
             if not path and tool == "minian":
@@ -248,6 +264,19 @@ class SourcesWidget(QWidget):
     @reports_errors("import")
     def run_import(self, tool: str, path):
         fps, source = self.ctx.fps(), self.ctx.fps_source()  # one rate in force per session
+        if tool == IMAGEJ:  # hand-drawn ROIs: their traces are the mean of the chosen movie
+            from napari_catrack.io.imagej_rois import read_imagej
+
+            data = self.movie_data()
+            if not fps:
+                raise InputError("the frame rate is unknown: type it in 'frame rate' above")
+            inputs = {IMAGEJ: str(path), **self.movie_inputs()}
+            neuropil = self.neuropil.params()
+            return self._start(
+                lambda job: read_imagej(path, data, fps=fps, neuropil=neuropil, progress=job.progress, cancel=job.cancelled),
+                "ImageJ ROI import",
+                lambda r: self._show(r, origin=IMAGEJ, inputs=inputs),
+            )  # fmt: skip
         return self._start(lambda job: _read_import(tool, path, fps, source), f"{tool} import",
                            lambda r: self._show(r, origin=tool, inputs={tool: path}, set_rate=not fps))  # fmt: skip
 

@@ -66,6 +66,7 @@ class SourcesResult:
     warnings: list[str] = field(default_factory=list)  # what the user should know about the run
     notes: list[str] = field(default_factory=list)  # how an import was read (coefficient, fs)
     tool_fps: float | None = None  # the frame rate an imported tool stored (None: none stored)
+    made_with: dict = field(default_factory=dict)  # an import's own settings (provenance)
 
     def traces_table(self) -> pd.DataFrame:
         k, t = self.raw.shape

@@ -16,7 +16,7 @@ from napari_catrack.core.sources.deconv import trace_noise
 from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.evaluation import area, peak_snr
 from napari_catrack.core.sources.extract import SourcesResult, centroids
-from napari_catrack.errors import InputError
+from napari_catrack.errors import InputError, check_cancelled
 
 
 def imported_result(
@@ -75,13 +75,16 @@ def imported_result(
     return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), warnings=warned, notes=list(notes or []), tool_fps=tool_fps)  # fmt: skip
 
 
-def mask_means(frames, masks: np.ndarray, chunk_bytes: int = 64 * 2**20) -> np.ndarray:
+def mask_means(
+    frames, masks: np.ndarray, chunk_bytes: int = 64 * 2**20, *, progress=None, cancel=None
+) -> np.ndarray:
     """(K, T) mean of each binary mask's pixels in every frame of `frames` (an `io.frames`
     `FrameSource`), read in chunks of about `chunk_bytes` so a long movie is never in memory
-    whole; the masks as a sparse matrix, so many small ROIs in a large frame stay cheap."""
+    whole; the masks as a sparse matrix, so many small ROIs in a large frame stay cheap.
+    `progress(done, total, what)` after each chunk, `cancel()` checked between chunks (widgets)."""
     from scipy import sparse
 
-    m = sparse.csr_matrix(np.asarray(masks, bool).reshape(len(masks), -1).astype(np.float64))
+    m = sparse.csr_matrix(np.asarray(masks, bool).reshape(len(masks), -1)).astype(np.float64)
     counts = np.asarray(m.sum(axis=1)).ravel()
     if (counts == 0).any():
         raise InputError("an empty mask has no mean")
@@ -90,4 +93,7 @@ def mask_means(frames, masks: np.ndarray, chunk_bytes: int = 64 * 2**20) -> np.n
     for t0, t1 in frames.chunks(max(1, chunk_bytes // (8 * n_px))):
         chunk = np.asarray(frames.read(t0, t1), np.float64).reshape(t1 - t0, n_px)
         out[:, t0:t1] = np.asarray(m @ chunk.T) / counts[:, None]
+        if progress is not None:
+            progress(t1, frames.n_frames, "mean inside each ROI")
+        check_cancelled(cancel, "the ROI import")
     return out

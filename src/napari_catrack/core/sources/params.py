@@ -104,3 +104,25 @@ class SourcesParams(StepParams):
                 f"--patch-px {self.patch_px} is too small for cells of radius "
                 f"{self.cell_radius_px} px: use at least {int(4 * self.cell_radius_px)} (or 0)"
             )
+
+
+@dataclass(frozen=True)
+class NeuropilParams(StepParams):
+    """Neuropil correction of hand-drawn (ImageJ) ROIs, suite2p's rule: raw = F - c * Fneu, Fneu
+    the mean of a ring around the ROI that leaves a gap and holds no ROI's pixels. The gap and
+    ring size are suite2p's defaults (`inner_neuropil_radius` 2, `min_neuropil_pixels` 350,
+    suite2p/extraction/masks.py `create_neuropil_masks`); c = 0 (off) by default because the
+    right c depends on the preparation (suite2p uses 0.7)."""
+
+    neuropil_coefficient: float = param(
+        0.0, "subtract this x the mean of a ring around each ROI (0 = off; suite2p uses 0.7)",
+        minimum=0, maximum=3, step=0.1, label="neuropil coefficient",
+    )  # fmt: skip
+    inner_neuropil_radius_px: int = param(
+        2, "gap left between a ROI and its neuropil ring (suite2p's inner_neuropil_radius)",
+        minimum=0, maximum=50, unit="px", label="neuropil gap",
+    )  # fmt: skip
+    min_neuropil_pixels: int = param(
+        350, "the ring grows until it holds this many pixels outside every ROI "
+        "(suite2p's min_neuropil_pixels)", minimum=1, label="neuropil ring size (px)",
+    )  # fmt: skip

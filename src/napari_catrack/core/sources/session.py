@@ -113,7 +113,7 @@ def _made_by(session, result: SourcesResult, origin: str, read: dict) -> tuple[d
         if made:
             return made, read or dict(before.attrs.get("inputs") or {})
     if origin in IMPORTED:
-        return {"import": {"tool": origin, "fps": result.fps}}, read
+        return {"import": {"tool": origin, "fps": result.fps, **result.made_with}}, read
     return {"sources": result.params.to_dict()}, read
 
 
