@@ -363,17 +363,22 @@ def test_a_kept_nan_frame_does_not_stop_summary_and_sources(tmp_path, moving, ca
 
 @pytest.mark.parametrize("size", [64, 20, 12])
 def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
-    """A frame smaller than the default 96 px patches said "use --patch-px 64 or less"; doing
-    that (--patch-px 64, or 20) failed again on the 32 px default overlap. The hint now names
-    options that run (or rigid mode where no patch fits), and the overlap error says which."""
+    """A patch size larger than the frame said "use --patch-px 64 or less"; doing that
+    (--patch-px 64, or 20) failed again on the 32 px default overlap. The hint now names
+    options that run (or rigid mode where no patch fits), and the overlap error says which.
+    (The default 96 px patches now shrink to fit: test_small_frames_get_smaller_patches.)"""
     rec = tmp_path / "m.tif"
     tifffile.imwrite(rec, moving.movie[:12, :size, :size])
     out = ["-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
-    assert main(["register", str(rec), *out]) == 2
+    big = max(size + 16, 48)  # above the frame, and above the 32 px default overlap
+    assert main(["register", str(rec), "--patch-px", str(big), *out]) == 2
     err = capsys.readouterr().err
+    assert f"patches of {big} px do not fit" in err, err
     hint = re.search(r"e\.g\. (--patch-px \d+ --patch-overlap-px \d+)", err)
     if size < 16:
         assert hint is None and "use --mode rigid" in err, err
+        assert main(["register", str(rec), *out]) == 2  # the default: no patch fits either
+        assert "use --mode rigid" in capsys.readouterr().err
         assert main(["register", str(rec), "--mode", "rigid", *out]) == 0
         return
     assert hint, err
@@ -381,6 +386,38 @@ def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
         assert main(["register", str(rec), "--patch-px", str(size), *out]) == 2
         assert "must be smaller than the patch size" in capsys.readouterr().err
     assert main(["register", str(rec), *hint.group(1).split(), *out]) == 0
+
+
+def test_small_frames_get_smaller_patches(tmp_path, moving, capsys):
+    """Frames under 96 px needed --patch-px by hand (the default 96 px patches did not fit a
+    64 x 64 frame). The default now becomes half the smaller side with a third of it as
+    overlap, said in one line and recorded as the parameters used; a given size is kept."""
+    from napari_catrack.session import Session
+
+    small = moving.movie[:, 16:80, 16:80]  # 64 x 64, its non-rigid motion known
+    res = register_movie(small, RegisterParams())
+    assert (res.params.patch_px, res.params.patch_overlap_px) == (32, 10)
+    assert len(res.patch_centres) == 9  # 3 x 3 patches of 32 px at a stride of 22
+    assert "default 96 px patches do not fit the 64x64 frame: 32 px patches" in res.notes[0]
+    iy = np.rint(res.patch_centres).astype(int) + 16
+    truth = np.stack([moving.truth.displacement(t)[:, iy[:, 0], iy[:, 1]].T for t in range(60)])
+    assert patch_shift_error(res.patch_shifts, truth)["median_px"] < 0.3
+    given = register_movie(small[:12], RegisterParams(patch_px=48, patch_overlap_px=16))
+    assert (given.params.patch_px, given.params.patch_overlap_px) == (48, 16) and not given.notes
+    overlap = register_movie(small[:12], RegisterParams(patch_overlap_px=8))
+    assert (overlap.params.patch_px, overlap.params.patch_overlap_px) == (32, 8)
+    with pytest.raises(InputError, match="patches of 80 px do not fit in the 64x64 frame"):
+        register_movie(small[:12], RegisterParams(patch_px=80))
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, small[:12])
+    session = tmp_path / "m.catrack.h5"
+    assert main(["register", str(rec), "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv"),
+                 "--metrics", str(tmp_path / "q.json"), "--session", str(session)]) == 0  # fmt: skip
+    assert "warning: the default 96 px patches do not fit" in capsys.readouterr().err
+    import json
+
+    assert json.loads((tmp_path / "q.json").read_text())["params"]["patch_px"] == 32
+    assert Session.load(session)["registration"].params["patch_px"] == 32
 
 
 def test_a_given_fps_that_contradicts_the_file_is_said(tmp_path, moving, capsys):

@@ -21,6 +21,7 @@ from napari_catrack.commands._common import (
     movie_options,
     recording_inputs,
     session_from_args,
+    warn,
 )
 from napari_catrack.core.registration.params import RegisterParams
 
@@ -66,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
         attrs = result.attrs()
         if args.metrics:
             write_text_atomic(
-                args.metrics, json.dumps({"params": params.to_dict(), **attrs}, indent=2)
+                args.metrics, json.dumps({"params": result.params.to_dict(), **attrs}, indent=2)
             )
+    for note in result.notes:
+        warn("register", note)
     if target is not None:
         from napari_catrack.core.registration.records import record_registration
 

@@ -177,6 +177,7 @@ class RegistrationWidget(QWidget):
         self.status.setText(
             f"registered {len(result.shifts)} frames: {quality_line(result.attrs())}"
             + (f" -> {output.name}" if output else "")
+            + "".join(f"; {note}" for note in result.notes)  # e.g. the patch size chosen
         )
         self.show_registered.setEnabled(True)
         self.show_registered.setChecked(True)
