@@ -447,3 +447,41 @@ def test_residual_motion_of_a_short_movie_is_measured_on_enough_frames(moving):
     assert res.metrics["residual_motion_p95_px"] >= res.metrics["residual_motion_median_px"]
     long = register_movie(np.concatenate([moving.movie] * 5), RegisterParams(mode="rigid"))
     assert long.metrics["residual_motion_frames"] == 30  # 300 frames: every 10th
+
+
+def test_channel_picks_the_channel_to_register(tmp_path, moving, capsys):
+    """`--channel 1` of a two-channel file failed ("green and red channel indices (1, 1) name
+    the same channel": the option picked green from a channel-axis layout whose red defaults
+    to 1), so only channel 0 could be registered. Channel 1 (the one with the cells and their
+    motion; channel 0 is static noise) is registered, and the channel is recorded."""
+    import json
+
+    from napari_catrack.session import Session
+
+    movie = moving.movie[:20]
+    static = np.random.default_rng(1).poisson(100, movie.shape).astype(movie.dtype)
+    rec = tmp_path / "two.tif"
+    tifffile.imwrite(rec, np.stack([static, movie], axis=1), imagej=True, metadata={"axes": "TCYX"})
+    session = tmp_path / "two.catrack.h5"
+    out = ["--mode", "rigid", "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
+    assert main(["register", str(rec), "--channel", "1", *out, "--metrics", str(tmp_path / "q.json"),
+                 "--session", str(session)]) == 0, capsys.readouterr().err  # fmt: skip
+    shifts = pd.read_csv(tmp_path / "s.csv")[["dy", "dx"]].to_numpy()
+    assert shift_error(shifts, _mean_truth(moving)[:20])["median_px"] < 0.1
+    np.testing.assert_allclose(shifts, register_movie(movie, RegisterParams(mode="rigid")).shifts)
+    assert tifffile.imread(tmp_path / "r.tif").shape == movie.shape  # one channel, registered
+    step = Session.load(session)["registration"]
+    assert step.attrs["movie_options"] == {"channel": 1}
+    assert Session.load(session).recording["options"]["green_channel"] == 1
+    assert json.loads((tmp_path / "q.json").read_text())["movie_options"] == {"channel": 1}
+    # channel 0 (the default) has no structure to follow: its shifts are not the motion
+    assert main(["register", str(rec), *out]) == 0
+    static_shifts = pd.read_csv(tmp_path / "s.csv")[["dy", "dx"]].to_numpy()
+    assert shift_error(static_shifts, _mean_truth(moving)[:20])["median_px"] > 0.5
+    # summary and sources read the channel the same way
+    assert main(["summary", str(rec), "--channel", "1", "-o", str(tmp_path / "sum")]) == 0
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "sum" / "mean.tif"), movie.mean(axis=0), rtol=1e-5
+    )
+    assert main(["summary", str(rec), "--channel", "2", "-o", str(tmp_path / "x")]) == 2
+    assert "channel 2 does not exist: the data has 2 channel(s)" in capsys.readouterr().err
