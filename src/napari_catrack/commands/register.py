@@ -92,4 +92,7 @@ def _read_options(args: argparse.Namespace) -> dict:
     """How the movie was read from REC (`--channel`, `--z-projection`, `--dataset`, `--axes`),
     for the provenance: the registered movie is one channel and plane of the file."""
     names = ("channel", "z_projection", "dataset", "axes")
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    read = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if "z_projection" in read:  # a plane number as the number `movie_options` opens
+        read["z_projection"] = movie_options(args)["z_projection"]
+    return read
