@@ -81,9 +81,13 @@ def test_a_hole_inside_the_picture_is_still_refused(small):
 def test_cli_summary_says_what_was_left_out(tmp_path, small, capsys):
     rec = tmp_path / "nan_border.tif"
     tifffile.imwrite(rec, with_border(small))
-    assert main(["summary", str(rec), "-o", str(tmp_path / "out")]) == 0
+    session = tmp_path / "s.catrack.h5"
+    assert main(["summary", str(rec), "-o", str(tmp_path / "out"), "--session", str(session)]) == 0
     err = capsys.readouterr().err
     assert "warning: NaN/infinite border pixels" in err and "rows 3-37" in err
+    from napari_catrack.session import Session
+
+    assert "rows 3-37" in Session.load(session)["summary"].attrs["notes"][0]  # why NaN there
     mean = tifffile.imread(tmp_path / "out" / "mean.tif")
     assert mean.shape == (40, 48) and np.isnan(mean[:3]).all() and np.isfinite(mean[3:38, 2:]).all()
 
