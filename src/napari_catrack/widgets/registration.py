@@ -168,7 +168,7 @@ class RegistrationWidget(QWidget):
         if path:
             self.output.setText(path)
 
-    def output_path(self, src: Path | None) -> Path | None:
+    def output_path(self, src: Path | None) -> Path | bool | None:
         """The checked output: never the recording (or its session file), a .tif/.tiff/.zarr
         name, a folder that can be written; an existing file (not this session's own registered
         movie) is replaced only when confirmed. None: keep in memory (a movie without a file and
