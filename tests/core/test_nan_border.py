@@ -38,14 +38,24 @@ def small():
 
 
 def test_the_region_is_what_every_frame_measured(small):
-    region = finite_region(open_frames(with_border(small)))
+    region = finite_region(open_frames(with_border(small)), "summary images need")
     assert (region.ys, region.xs) == (ROWS, COLS)
-    holed = small.astype(np.float32)
+    holed = with_border(small)
     holed[4, 20, 20] = np.nan  # a hole inside the picture is not a border
-    assert finite_region(open_frames(holed)) is None
+    with pytest.raises(
+        InputError,
+        match=r"^frame 4 contains NaN/infinite pixels inside the "
+        r"picture \(first at y 20, x 20\), not only at its border; summary",
+    ):
+        finite_region(open_frames(holed), "summary images need")
     dropped = with_border(small)
-    dropped[7] = np.nan  # a dropped frame (no pixel measured) is not a border either
-    assert finite_region(open_frames(dropped)) is None
+    dropped[[7, 9]] = np.nan  # dropped frames (no pixel measured) are not a border either
+    with pytest.raises(InputError, match=r"^frame 7 \(and 1 more\) has no finite pixel"):
+        finite_region(open_frames(dropped), "summary images need")
+    thin = small.astype(np.float32)
+    thin[:, :, 5:] = np.nan  # 5 columns measured: nothing left to analyse
+    with pytest.raises(InputError, match="leaves no region of at least 8x8 px"):
+        finite_region(open_frames(thin), "summary images need")
 
 
 def test_summary_images_leave_a_nan_border_out(small):
@@ -72,10 +82,14 @@ def test_summary_images_leave_a_nan_border_out(small):
 
 
 def test_a_hole_inside_the_picture_is_still_refused(small):
-    holed = small.astype(np.float32)
+    """Refused in one line that names the frame with the hole, not the first frame with a
+    border pixel (which is not the problem any more)."""
+    holed = with_border(small)
     holed[4, 20, 20] = np.nan
-    with pytest.raises(InputError, match="frame 4 contains NaN"):
+    with pytest.raises(InputError, match="frame 4 contains NaN/infinite pixels inside"):
         summary_images(holed)
+    with pytest.raises(InputError, match="source extraction needs finite data"):
+        extract_sources(holed, SourcesParams(patch_px=0), fps=30.0)
 
 
 def test_cli_summary_says_what_was_left_out(tmp_path, small, capsys):

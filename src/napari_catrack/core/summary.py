@@ -108,10 +108,8 @@ def summary_images(
     try:
         try:
             return _summary(source, p, progress, cancel)
-        except NonFinitePixels:
-            region = finite_region(source, p.chunk_frames, cancel)
-            if region is None:
-                raise
+        except NonFinitePixels:  # a NaN border is left out; other NaN pixels: one line
+            region = finite_region(source, "summary images need", p.chunk_frames, cancel)
         images = _summary(region.crop(source), p, progress, cancel)
         full = {name: region.pad(image, np.nan) for name, image in images.as_dict().items()}
         return SummaryImages(**full, notes=[region.note("summary images")])

@@ -7,8 +7,8 @@ rectangle of pixels finite in every frame and map their results back to the full
 NaN outside; footprints: 0 outside; centroids in full-frame coordinates).
 
 The crop is looked for only after a step met a non-finite pixel (`NonFinitePixels`), so a clean
-movie costs no extra pass. It is refused (the step's own message) when non-finite pixels are not
-a border: a whole frame of NaN (a dropped frame), or a hole inside the picture.
+movie costs no extra pass. It is refused in one line naming the frame when non-finite pixels are
+not a border: a whole frame of NaN (a dropped frame), or a hole inside the picture.
 """
 
 from __future__ import annotations
@@ -69,34 +69,46 @@ class ValidRegion:
         return out
 
 
-def finite_region(source: FrameSource, chunk_frames: int = 200, cancel=None) -> ValidRegion | None:
+def finite_region(
+    source: FrameSource, needs: str, chunk_frames: int = 200, cancel=None
+) -> ValidRegion:
     """The largest rectangle finite in every frame, when the non-finite pixels are a border.
 
-    None when there is nothing to crop or the crop would be wrong: a frame with no finite pixel
-    (a dropped frame: fill or drop it), non-finite pixels not connected to the frame's edge (a
-    hole in the picture), or a region under `MIN_SIDE_PX` on a side.
+    Refused (InputError, one line; `needs` is e.g. "summary images need") when a crop would be
+    wrong: a frame with no finite pixel (a dropped frame: fill or drop it), non-finite pixels
+    not connected to the frame's edge (a hole in the picture), or a region under `MIN_SIDE_PX`
+    on a side.
     """
     h, w = source.shape[1:]
+    fix = "fill or drop those frames; `catrack register --bad-frames keep` fills them"
     valid = np.ones((h, w), bool)
+    dropped: list[int] = []
     for t0, t1 in source.chunks(chunk_frames):
         check_cancelled(cancel, "looking for a NaN border")
         finite = np.isfinite(source.read(t0, t1))
-        if not finite.any(axis=(1, 2)).all():
-            return None
+        dropped += (t0 + np.flatnonzero(~finite.any(axis=(1, 2)))).tolist()
         valid &= finite.all(axis=0)
-    if valid.all():
-        return None
+    if dropped:
+        more = f" (and {len(dropped) - 1} more)" if len(dropped) > 1 else ""
+        raise InputError(
+            f"frame {dropped[0]}{more} has no finite pixel (NaN/infinite everywhere); {needs} "
+            f"finite data ({fix})"
+        )
     labels, count = ndimage.label(~valid)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    if set(range(1, count + 1)) - set(edge.tolist()):
-        return None  # non-finite pixels inside the picture: not a border
+    inner = np.isin(labels, np.setdiff1d(np.arange(1, count + 1), edge))
+    if inner.any():
+        t = _first_frame_with(source, inner, chunk_frames)
+        y, x = (int(v) for v in np.argwhere(inner)[0])
+        raise InputError(
+            f"frame {t} contains NaN/infinite pixels inside the picture (first at y {y}, x {x}), "
+            f"not only at its border; {needs} finite data ({fix})"
+        )
     y0, y1, x0, x1 = 0, h, 0, w
-    while True:  # peel the edge row or column with the largest share of unmeasured pixels
-        bad = ~valid[y0:y1, x0:x1]
-        if not bad.any():
-            break
+    while (~valid[y0:y1, x0:x1]).any():  # peel the edge row or column most often unmeasured
         if y1 - y0 <= MIN_SIDE_PX or x1 - x0 <= MIN_SIDE_PX:
-            return None
+            break
+        bad = ~valid[y0:y1, x0:x1]
         rows, cols = bad.mean(axis=1), bad.mean(axis=0)
         side = int(np.argmax([rows[0], rows[-1], cols[0], cols[-1]]))
         if side == 0:
@@ -107,6 +119,18 @@ def finite_region(source: FrameSource, chunk_frames: int = 200, cancel=None) -> 
             x0 += 1
         else:
             x1 -= 1
-    if y1 - y0 < MIN_SIDE_PX or x1 - x0 < MIN_SIDE_PX:
-        return None
+    if (~valid[y0:y1, x0:x1]).any() or y1 - y0 < MIN_SIDE_PX or x1 - x0 < MIN_SIDE_PX:
+        raise InputError(
+            f"the NaN/infinite border leaves no region of at least {MIN_SIDE_PX}x{MIN_SIDE_PX} "
+            f"px finite in every frame of the {h}x{w} frame; {needs} finite data"
+        )
     return ValidRegion((y0, y1), (x0, x1), (h, w))
+
+
+def _first_frame_with(source: FrameSource, mask: np.ndarray, chunk_frames: int) -> int:
+    """The first frame with a non-finite pixel in `mask` (a second pass: only to say which)."""
+    for t0, t1 in source.chunks(chunk_frames):
+        hit = (~np.isfinite(source.read(t0, t1)) & mask).any(axis=(1, 2))
+        if hit.any():
+            return t0 + int(np.flatnonzero(hit)[0])
+    return 0

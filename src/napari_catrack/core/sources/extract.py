@@ -187,10 +187,8 @@ def extract_sources(
     try:
         try:
             return _extract(source, p, ev, fps or source.fps, progress, cancel, budget)
-        except NonFinitePixels:
-            region = finite_region(source, 500, cancel)
-            if region is None:
-                raise
+        except NonFinitePixels:  # a NaN border is left out; other NaN pixels: one line
+            region = finite_region(source, "source extraction needs", 500, cancel)
         result = _extract(region.crop(source), p, ev, fps or source.fps, progress, cancel, budget)
         return _in_full_frame(result, region)
     finally:
