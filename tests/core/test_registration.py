@@ -358,22 +358,27 @@ def test_a_kept_nan_frame_does_not_stop_summary_and_sources(tmp_path, moving, ca
     tifffile.imwrite(rec, bad)
     assert main(["sources", str(rec), "--fps", "30", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
-    assert "frame 3 (and 2 more) contains NaN/infinite pixels" in err and "--bad-frames keep" in err
+    assert "frame 3 (and 1 more) has no finite pixel" in err and "--bad-frames keep" in err
 
 
 @pytest.mark.parametrize("size", [64, 20, 12])
 def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
-    """A frame smaller than the default 96 px patches said "use --patch-px 64 or less"; doing
-    that (--patch-px 64, or 20) failed again on the 32 px default overlap. The hint now names
-    options that run (or rigid mode where no patch fits), and the overlap error says which."""
+    """A patch size larger than the frame said "use --patch-px 64 or less"; doing that
+    (--patch-px 64, or 20) failed again on the 32 px default overlap. The hint now names
+    options that run (or rigid mode where no patch fits), and the overlap error says which.
+    (The default 96 px patches now shrink to fit: test_small_frames_get_smaller_patches.)"""
     rec = tmp_path / "m.tif"
     tifffile.imwrite(rec, moving.movie[:12, :size, :size])
     out = ["-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
-    assert main(["register", str(rec), *out]) == 2
+    big = max(size + 16, 48)  # above the frame, and above the 32 px default overlap
+    assert main(["register", str(rec), "--patch-px", str(big), *out]) == 2
     err = capsys.readouterr().err
+    assert f"patches of {big} px do not fit" in err, err
     hint = re.search(r"e\.g\. (--patch-px \d+ --patch-overlap-px \d+)", err)
     if size < 16:
         assert hint is None and "use --mode rigid" in err, err
+        assert main(["register", str(rec), *out]) == 2  # the default: no patch fits either
+        assert "use --mode rigid" in capsys.readouterr().err
         assert main(["register", str(rec), "--mode", "rigid", *out]) == 0
         return
     assert hint, err
@@ -381,6 +386,38 @@ def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
         assert main(["register", str(rec), "--patch-px", str(size), *out]) == 2
         assert "must be smaller than the patch size" in capsys.readouterr().err
     assert main(["register", str(rec), *hint.group(1).split(), *out]) == 0
+
+
+def test_small_frames_get_smaller_patches(tmp_path, moving, capsys):
+    """Frames under 96 px needed --patch-px by hand (the default 96 px patches did not fit a
+    64 x 64 frame). The default now becomes half the smaller side with a third of it as
+    overlap, said in one line and recorded as the parameters used; a given size is kept."""
+    from napari_catrack.session import Session
+
+    small = moving.movie[:, 16:80, 16:80]  # 64 x 64, its non-rigid motion known
+    res = register_movie(small, RegisterParams())
+    assert (res.params.patch_px, res.params.patch_overlap_px) == (32, 10)
+    assert len(res.patch_centres) == 9  # 3 x 3 patches of 32 px at a stride of 22
+    assert "default 96 px patches do not fit the 64x64 frame: 32 px patches" in res.notes[0]
+    iy = np.rint(res.patch_centres).astype(int) + 16
+    truth = np.stack([moving.truth.displacement(t)[:, iy[:, 0], iy[:, 1]].T for t in range(60)])
+    assert patch_shift_error(res.patch_shifts, truth)["median_px"] < 0.3
+    given = register_movie(small[:12], RegisterParams(patch_px=48, patch_overlap_px=16))
+    assert (given.params.patch_px, given.params.patch_overlap_px) == (48, 16) and not given.notes
+    overlap = register_movie(small[:12], RegisterParams(patch_overlap_px=8))
+    assert (overlap.params.patch_px, overlap.params.patch_overlap_px) == (32, 8)
+    with pytest.raises(InputError, match="patches of 80 px do not fit in the 64x64 frame"):
+        register_movie(small[:12], RegisterParams(patch_px=80))
+    rec = tmp_path / "m.tif"
+    tifffile.imwrite(rec, small[:12])
+    session = tmp_path / "m.catrack.h5"
+    assert main(["register", str(rec), "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv"),
+                 "--metrics", str(tmp_path / "q.json"), "--session", str(session)]) == 0  # fmt: skip
+    assert "warning: the default 96 px patches do not fit" in capsys.readouterr().err
+    import json
+
+    assert json.loads((tmp_path / "q.json").read_text())["params"]["patch_px"] == 32
+    assert Session.load(session)["registration"].params["patch_px"] == 32
 
 
 def test_a_given_fps_that_contradicts_the_file_is_said(tmp_path, moving, capsys):
@@ -410,3 +447,41 @@ def test_residual_motion_of_a_short_movie_is_measured_on_enough_frames(moving):
     assert res.metrics["residual_motion_p95_px"] >= res.metrics["residual_motion_median_px"]
     long = register_movie(np.concatenate([moving.movie] * 5), RegisterParams(mode="rigid"))
     assert long.metrics["residual_motion_frames"] == 30  # 300 frames: every 10th
+
+
+def test_channel_picks_the_channel_to_register(tmp_path, moving, capsys):
+    """`--channel 1` of a two-channel file failed ("green and red channel indices (1, 1) name
+    the same channel": the option picked green from a channel-axis layout whose red defaults
+    to 1), so only channel 0 could be registered. Channel 1 (the one with the cells and their
+    motion; channel 0 is static noise) is registered, and the channel is recorded."""
+    import json
+
+    from napari_catrack.session import Session
+
+    movie = moving.movie[:20]
+    static = np.random.default_rng(1).poisson(100, movie.shape).astype(movie.dtype)
+    rec = tmp_path / "two.tif"
+    tifffile.imwrite(rec, np.stack([static, movie], axis=1), imagej=True, metadata={"axes": "TCYX"})
+    session = tmp_path / "two.catrack.h5"
+    out = ["--mode", "rigid", "-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
+    assert main(["register", str(rec), "--channel", "1", *out, "--metrics", str(tmp_path / "q.json"),
+                 "--session", str(session)]) == 0, capsys.readouterr().err  # fmt: skip
+    shifts = pd.read_csv(tmp_path / "s.csv")[["dy", "dx"]].to_numpy()
+    assert shift_error(shifts, _mean_truth(moving)[:20])["median_px"] < 0.1
+    np.testing.assert_allclose(shifts, register_movie(movie, RegisterParams(mode="rigid")).shifts)
+    assert tifffile.imread(tmp_path / "r.tif").shape == movie.shape  # one channel, registered
+    step = Session.load(session)["registration"]
+    assert step.attrs["movie_options"] == {"channel": 1}
+    assert Session.load(session).recording["options"]["green_channel"] == 1
+    assert json.loads((tmp_path / "q.json").read_text())["movie_options"] == {"channel": 1}
+    # channel 0 (the default) has no structure to follow: its shifts are not the motion
+    assert main(["register", str(rec), *out]) == 0
+    static_shifts = pd.read_csv(tmp_path / "s.csv")[["dy", "dx"]].to_numpy()
+    assert shift_error(static_shifts, _mean_truth(moving)[:20])["median_px"] > 0.5
+    # summary and sources read the channel the same way
+    assert main(["summary", str(rec), "--channel", "1", "-o", str(tmp_path / "sum")]) == 0
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "sum" / "mean.tif"), movie.mean(axis=0), rtol=1e-5
+    )
+    assert main(["summary", str(rec), "--channel", "2", "-o", str(tmp_path / "x")]) == 2
+    assert "channel 2 does not exist: the data has 2 channel(s)" in capsys.readouterr().err

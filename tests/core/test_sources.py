@@ -227,3 +227,13 @@ def test_a_flat_trace_merges_with_nothing_and_warns_nothing():
     C = np.stack([trace, 2 * trace + 1, np.zeros(50)])
     merged = _merge_in_patch(A, C, 0.8)
     assert merged is not None and merged.shape == (4, 2)  # the two alike merged, the flat one kept
+
+
+def test_a_frame_smaller_than_the_patches_is_one_patch(movie):
+    """Sources' default 64 px patches on a smaller frame (48 x 48) run as one whole-frame patch,
+    with no patch size to set by hand (only registration's 96 px patches needed it)."""
+    small = movie.movie[:150, :48, :48]
+    default = extract_sources(small, SourcesParams(), fps=movie.fps)
+    whole = extract_sources(small, SourcesParams(patch_px=0), fps=movie.fps)
+    assert len(default.components) == len(whole.components) >= 1
+    np.testing.assert_array_equal(default.footprints, whole.footprints)

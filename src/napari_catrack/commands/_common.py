@@ -187,7 +187,9 @@ def movie_options(args: argparse.Namespace) -> dict:
     """The `open_recording` options that `add_movie_arguments` options give (only those set)."""
     options: dict = {}
     if args.channel is not None:
-        options.update(layout="channel-axis", green_channel=args.channel)
+        # one channel picked from the channel axis ("single": no red to name; "channel-axis"
+        # took red = 1 by default, so `--channel 1` failed as "the same channel")
+        options.update(layout="single", green_channel=args.channel)
     if args.dataset is not None:
         options["dataset"] = args.dataset
     if args.axes is not None:

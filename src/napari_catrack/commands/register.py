@@ -23,6 +23,7 @@ from napari_catrack.commands._common import (
     params_from_args,
     recording_inputs,
     session_from_args,
+    warn,
 )
 from napari_catrack.core.registration.params import RegisterParams
 
@@ -67,17 +68,34 @@ def run(args: argparse.Namespace) -> int:
         if args.patch_shifts:
             write_table(result.patch_table(), args.patch_shifts)
         attrs = result.attrs()
+        read = _read_options(args)
         if args.metrics:
+            movie = {"movie_options": read} if read else {}
             write_text_atomic(
-                args.metrics, json.dumps({"params": params.to_dict(), **attrs}, indent=2)
+                args.metrics,
+                json.dumps({"params": result.params.to_dict(), **movie, **attrs}, indent=2),
             )
+    for note in result.notes:
+        warn("register", note)
     if target is not None:
         from napari_catrack.core.registration.records import record_registration
 
-        target.record(record_registration, result, inputs={"recording": args.recording})
+        target.record(
+            record_registration, result, inputs={"recording": args.recording}, movie_options=read
+        )
         target.save()
     print(
         f"registered {attrs['frames']} frames ({params.mode}): {quality_line(attrs)} -> {args.output}",
         file=sys.stderr,
     )
     return 0
+
+
+def _read_options(args: argparse.Namespace) -> dict:
+    """How the movie was read from REC (`--channel`, `--z-projection`, `--dataset`, `--axes`),
+    for the provenance: the registered movie is one channel and plane of the file."""
+    names = ("channel", "z_projection", "dataset", "axes")
+    read = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if "z_projection" in read:  # a plane number as the number `movie_options` opens
+        read["z_projection"] = movie_options(args)["z_projection"]
+    return read

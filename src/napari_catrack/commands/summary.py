@@ -8,7 +8,6 @@ appear together when all are written: an interrupted run leaves an older run's s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,8 +22,9 @@ from napari_catrack.commands._common import (
     params_from_args,
     recording_inputs,
     session_from_args,
+    warn,
 )
-from napari_catrack.core.summary import SummaryImages, SummaryParams, summary_images
+from napari_catrack.core.summary import IMAGE_NAMES, SummaryParams, summary_images
 from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
 
 
@@ -51,7 +51,7 @@ def write_image(path: Path, image) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = tuple(f"{f.name}.tif" for f in dataclasses.fields(SummaryImages))
+    names = tuple(f"{name}.tif" for name in IMAGE_NAMES)
     check_outputs({"-o": OutputFolder(args.output, names), "--session": args.session},
                   recording_inputs(args.recording))  # fmt: skip
     params = SummaryParams.from_args(args, **params_from_args(args, "summary", "summary"))
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         target.open_options = movie_options(args)
     with frames_from_args(args) as source:
         images = summary_images(source, params)
+    for note in images.notes:
+        warn("summary", note)
     out = Path(args.output)
     with atomic_write_set():  # the five images replace an older run's together, or not at all
         for name, image in images.as_dict().items():

@@ -18,17 +18,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from napari_catrack.core.valid_region import NonFinitePixels, finite_region
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource, open_frames
 from napari_catrack.params import StepParams, param
 
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each pair once; both pixels get its correlation
+IMAGE_NAMES = ("mean", "max", "std", "correlation", "pnr")  # the files `catrack summary` writes
 GAUSS_TRUNCATE = 4.0  # scipy's gaussian_filter default: the kernel reaches int(4 sigma + 0.5) px
 
 
@@ -54,6 +56,7 @@ class SummaryImages:
     std: np.ndarray
     correlation: np.ndarray
     pnr: np.ndarray
+    notes: list[str] = field(default_factory=list, repr=False)  # e.g. the NaN border left out
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {
@@ -95,11 +98,21 @@ def summary_images(
     progress=None,
     cancel=None,
 ) -> SummaryImages:
-    """Mean, max, std, local correlation and peak-to-noise images of a (T, Y, X) movie."""
+    """Mean, max, std, local correlation and peak-to-noise images of a (T, Y, X) movie.
+
+    A NaN border (another tool's motion correction) is left out: the images are computed on the
+    pixels finite in every frame and are NaN outside them (`core.valid_region`); `notes` says so.
+    """
     p = params or SummaryParams()
     source = movie if isinstance(movie, FrameSource) else open_frames(movie)
     try:
-        return _summary(source, p, progress, cancel)
+        try:
+            return _summary(source, p, progress, cancel)
+        except NonFinitePixels:  # a NaN border is left out; other NaN pixels: one line
+            region = finite_region(source, "summary images need", p.chunk_frames, cancel)
+        images = _summary(region.crop(source), p, progress, cancel)
+        full = {name: region.pad(image, np.nan) for name, image in images.as_dict().items()}
+        return SummaryImages(**full, notes=[region.note("summary images")])
     finally:
         if not isinstance(movie, FrameSource):
             source.close()
@@ -157,7 +170,7 @@ def _summary(source: FrameSource, p: SummaryParams, progress, cancel) -> Summary
         x = source.read(t0, t1).astype(np.float64)
         if not np.isfinite(x).all():
             bad = t0 + int(np.flatnonzero(~np.isfinite(x).all(axis=(1, 2)))[0])
-            raise InputError(
+            raise NonFinitePixels(
                 f"frame {bad} contains NaN/infinite pixels; summary images need finite data "
                 "(fill or drop those frames; `catrack register --bad-frames keep` fills them)"
             )

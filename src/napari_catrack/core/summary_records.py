@@ -1,7 +1,8 @@
 """The "summary" session step: the one way every caller records summary images.
 
 arrays: mean, max, std, correlation, pnr (`SummaryImages.as_dict()`); params:
-`SummaryParams.to_dict()`; attrs: `inputs` (the movie read, `io.provenance`).
+`SummaryParams.to_dict()`; attrs: `inputs` (the movie read, `io.provenance`) and, when there
+are any, `notes` (e.g. the NaN border left out: why the images are NaN there).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ def record_summary(
     return session.record(
         STEP,
         arrays=images.as_dict(),
-        attrs={"inputs": inputs_provenance(session, inputs)},
+        attrs={
+            "inputs": inputs_provenance(session, inputs),
+            **({"notes": list(images.notes)} if getattr(images, "notes", None) else {}),
+        },
         params=params.to_dict(),
         save=save,
     )

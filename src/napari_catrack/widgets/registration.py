@@ -1,14 +1,16 @@
 """Motion correction widget: register a head-fixed movie, see the shifts, compare raw/registered.
 
 Thin: `core.registration.register_movie` runs in a `start_job` worker (progress, Cancel, the one
-error policy). The registered movie becomes an image layer (written to a TIFF beside the
-recording when it has a file, so it is opened lazily like any recording); the shifts are plotted
+error policy). The registered movie becomes an image layer (written to the file in the "save
+as" box, by default `<name>_registered.tif` beside the recording when it has a file, so it is
+opened lazily like any recording; checked before any work); the shifts are plotted
 with a line that follows the time slider; a toggle shows the raw or the registered movie; the
 quality metrics and parameters go to the session step "registration".
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +21,11 @@ from napari.layers import Image
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QWidget,
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
 
 STEP = "registration"
 ROLE = "registered"
+MOVIE_SUFFIXES = (".tif", ".tiff", ".zarr")  # what `MovieWriter` writes
 
 
 def movie_layers(viewer) -> list:
@@ -53,6 +59,11 @@ def layer_path(layer) -> Path | None:
     """The file a layer was opened from (napari's source, or napari-catrack's metadata)."""
     path = getattr(getattr(layer, "source", None), "path", None) or layer.metadata.get("catrack", {}).get("path")  # fmt: skip
     return Path(path) if path and Path(path).is_file() else None
+
+
+def default_output(src: Path) -> Path:
+    """Where the registered movie goes unless the user says otherwise: beside the recording."""
+    return src.with_name(f"{src.stem}_registered.tif")
 
 
 def scrolled_column(owner: QWidget, items: list) -> None:
@@ -82,6 +93,18 @@ class RegistrationWidget(QWidget):
         self.movie = QComboBox()
         self.movie.setToolTip("the movie to motion-correct")
         self.form = ParamsForm(RegisterParams)
+        self.output = QLineEdit()
+        self.output.setToolTip(
+            "where the registered movie is written (.tif/.tiff or .zarr; a relative path starts "
+            "in the recording's folder); empty for a movie without a file: kept in memory"
+        )
+        self._default_output = ""  # what the box was filled with (replaced when the movie changes)
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self._choose_output)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output, 1)
+        output_row.addWidget(choose)
+        self.movie.currentTextChanged.connect(lambda *_: self._fill_output())
         self.run_button = QPushButton("Register")
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton("Cancel")
@@ -102,7 +125,8 @@ class RegistrationWidget(QWidget):
         self._cursor = None
 
         scrolled_column(self, [
-            "movie", self.movie, self.form, row, self.bar, self.status, self.show_registered,
+            "movie", self.movie, self.form, "save the registered movie as", output_row, row,
+            self.bar, self.status, self.show_registered,
             "shifts (px): the line follows the time slider", self.canvas,
         ])  # fmt: skip
 
@@ -125,6 +149,66 @@ class RegistrationWidget(QWidget):
         if pick:
             self.movie.setCurrentText(pick)
         self.movie.blockSignals(False)
+        self._fill_output()
+
+    # ------------------------------------------------------------ output
+    def _fill_output(self) -> None:
+        """The default output of the chosen movie, unless the user typed another path."""
+        if self.output.text().strip() not in ("", self._default_output):
+            return
+        name = self.movie.currentText()
+        src = layer_path(self.viewer.layers[name]) if name in self.viewer.layers else None
+        self._default_output = str(default_output(src)) if src is not None else ""
+        self.output.setText(self._default_output)
+
+    def _choose_output(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the registered movie as", self.output.text(), "TIFF (*.tif *.tiff)"
+        )
+        if path:
+            self.output.setText(path)
+
+    def output_path(self, src: Path | None) -> Path | bool | None:
+        """The checked output: never the recording (or its session file), a .tif/.tiff/.zarr
+        name, a folder that can be written; an existing file (not this session's own registered
+        movie) is replaced only when confirmed. None: keep in memory (a movie without a file and
+        an empty box). Raises InputError with one line; returns False when not confirmed."""
+        from napari_catrack.io.output_check import check_outputs, recording_inputs
+        from napari_catrack.widgets.export import _typed_path
+
+        text = self.output.text().strip()
+        if not text:
+            if src is not None:
+                raise InputError("choose where to save the registered movie (the box is empty)")
+            return None
+        path = Path(_typed_path(text, src.parent if src is not None else None))
+        if not path.name.lower().endswith(MOVIE_SUFFIXES):
+            raise InputError(
+                f"save the registered movie as .tif, .tiff or .zarr, not {path.name!r}"
+            )
+        if path.is_dir() and not path.name.lower().endswith(".zarr"):
+            raise InputError(f"{path} is a folder: give a file name for the registered movie")
+        inputs = recording_inputs(src, "recording") if src is not None else {}
+        if self.ctx.session.path is not None:
+            inputs["session file"] = self.ctx.session.path
+        check_outputs({"registered movie": path}, inputs)
+        if path.exists() and not self._own_output(path) and not self._confirm_replace(path):
+            return False
+        return path
+
+    def _own_output(self, path: Path) -> bool:
+        """`path` is the registered movie this session's registration step wrote (redone)."""
+        session = self.ctx.session
+        stored = session[STEP].attrs.get("output") if STEP in session else None
+        known = session.resolve_stored_path(stored) if stored else None
+        return bool(known) and os.path.abspath(known) == os.path.abspath(path)
+
+    def _confirm_replace(self, path: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Replace the file?",
+            f"{path} exists. Replace it with the registered movie?",
+        )  # fmt: skip
+        return answer == QMessageBox.Yes
 
     def movie_layer(self):
         name = self.movie.currentText()
@@ -141,7 +225,10 @@ class RegistrationWidget(QWidget):
         layer = self.movie_layer()
         params = self.form.params()
         src = layer_path(layer)
-        output = src.with_name(f"{src.stem}_registered.tif") if src is not None else None
+        output = self.output_path(src)
+        if output is False:
+            self.status.setText(f"not registered: {self.output.text().strip()} kept as it was")
+            return None
         data = layer.data[0] if layer.multiscale else layer.data
 
         def work(job):
@@ -177,6 +264,7 @@ class RegistrationWidget(QWidget):
         self.status.setText(
             f"registered {len(result.shifts)} frames: {quality_line(result.attrs())}"
             + (f" -> {output.name}" if output else "")
+            + "".join(f"; {note}" for note in result.notes)  # e.g. the patch size chosen
         )
         self.show_registered.setEnabled(True)
         self.show_registered.setChecked(True)
@@ -218,6 +306,10 @@ class RegistrationWidget(QWidget):
             self.shifts = session[STEP].tables["shifts"][["dy", "dx"]].to_numpy(float)
             self.form.set_params(RegisterParams.from_dict(session[STEP].params))
             self._plot()
+            stored = session[STEP].attrs.get("output")
+            if stored and self.output.text().strip() in ("", self._default_output):
+                self._default_output = session.resolve_stored_path(stored)  # redone in place
+                self.output.setText(self._default_output)
         reg = self.registered_layer()
         if reg is not None:  # reopened with the session (the registration step's output)
             self.show_registered.setEnabled(True)

@@ -229,7 +229,8 @@ class SourcesWidget(QWidget):
         from napari_catrack.core.summary_records import record_summary
 
         record_summary(self.ctx.session, images, SummaryParams(), inputs=self.movie_inputs())
-        self.status.setText("summary images added as layers (mean, max, std, correlation, pnr)")
+        notes = "".join(f"; {note}" for note in images.notes)  # e.g. the NaN border left out
+        self.status.setText(f"summary images added as layers (mean, max, std, correlation, pnr){notes}")  # fmt: skip
 
     @reports_errors("source extraction")
     def run_extract(self):

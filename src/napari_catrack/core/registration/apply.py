@@ -72,6 +72,7 @@ class RegistrationResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     output: Path | None = None
     movie: np.ndarray | None = None  # the registered movie, when asked for in memory
+    notes: list[str] = field(default_factory=list)  # what the user should know (patch size chosen)
 
     def shifts_table(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -103,6 +104,7 @@ class RegistrationResult:
             "bad_frames": [int(i) for i in self.bad_frames],
             "output": str(self.output) if self.output else None,
             **self.metrics,
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
@@ -161,6 +163,7 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
             f"the movie has {n} frame(s): too short to build a registration template "
             "(at least 3 frames are needed)"
         )
+    p, patch_note = p.for_frame((h, w))  # the default patches on a small frame: smaller ones
     grid = patch_grid((h, w), p.patch_px, p.patch_overlap_px) if p.mode == "piecewise" else None
     max_shift = min(p.max_shift_px, h / 2 - 2, w / 2 - 2)
     if progress:
@@ -288,4 +291,5 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
         metrics=metrics,
         output=Path(output) if output else None,
         movie=kept,
+        notes=[patch_note] if patch_note else [],
     )

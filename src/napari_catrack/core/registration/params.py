@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from napari_catrack.errors import InputError
@@ -47,7 +47,12 @@ class RegisterParams(StepParams):
         False, "estimate and correct the odd/even line offset of a resonant (bidirectional) scan"
     )
     patch_px: int = param(
-        96, "patch size (piecewise mode)", minimum=16, unit="px", label="patch size"
+        96,
+        "patch size (piecewise mode); the default 96 on a frame under 96 px becomes half the "
+        "frame's smaller side (at least 16), its overlap a third of it",
+        minimum=16,
+        unit="px",
+        label="patch size",
     )
     patch_overlap_px: int = param(
         32, "overlap of neighbouring patches", minimum=0, unit="px", label="patch overlap"
@@ -83,3 +88,27 @@ class RegisterParams(StepParams):
                 f"than the patch size (--patch-px, {self.patch_px}), e.g. --patch-overlap-px "
                 f"{self.patch_px // 3}"
             )
+
+    def for_frame(self, shape: tuple[int, int]) -> tuple[RegisterParams, str | None]:
+        """The parameters a (h, w) frame runs with, and a note when they differ from `self`.
+
+        Piecewise patches at the default size (96 px) that do not fit a small frame become
+        half its smaller side m (at least 16 px: 32 px for 64 x 64), with an overlap of a third
+        of the patch (as 32 is of 96) unless a smaller overlap was given. Any other patch size
+        is used as given (a patch larger than the frame is refused with values that fit).
+        """
+        default = type(self)()
+        m = min(shape)
+        if self.mode != "piecewise" or self.patch_px != default.patch_px or m >= self.patch_px:
+            return self, None
+        if m < 16:
+            return self, None  # no patch fits: `patch_grid` says to use rigid mode
+        patch = max(16, m // 2)
+        given = self.patch_overlap_px
+        overlap = given if given != default.patch_overlap_px and given < patch else patch // 3
+        note = (
+            f"the default {self.patch_px} px patches do not fit the {shape[0]}x{shape[1]} frame: "
+            f"{patch} px patches overlapping by {overlap} px are used (--patch-px, patch size "
+            "in the widget, to choose)"
+        )
+        return replace(self, patch_px=patch, patch_overlap_px=overlap), note

@@ -2,7 +2,8 @@
 
 table `shifts` (frame, dy, dx); arrays `template`, `mean_registered` (+ `patch_shifts`,
 `patch_centres` in piecewise mode); attrs the result's summary (`RegistrationResult.attrs()`: mode, metrics, bad frames, `output` = the registered
-movie) and `inputs` (files read, `io.provenance`); params `RegisterParams.to_dict()`.
+movie), `inputs` (files read, `io.provenance`) and `movie_options` (how the file was read:
+channel, plane, dataset; when given); params `RegisterParams.to_dict()`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ STEP = "registration"
 
 
 def record_registration(
-    session, result, *, output=None, inputs: dict[str, Any] | None = None, save=None
+    session,
+    result,
+    *,
+    output=None,
+    inputs: dict[str, Any] | None = None,
+    movie_options: dict[str, Any] | None = None,
+    save=None,
 ):
-    """Store a `RegistrationResult`; `output` overrides where the registered movie is named."""
+    """Store a `RegistrationResult`; `output` overrides where the registered movie is named.
+    `movie_options`: how the movie was read from its file (e.g. `{"channel": 1}`), kept in the
+    step's attrs: the session's recording reference may have been set by another step."""
     from napari_catrack.io.provenance import inputs_provenance
 
     tables = {"shifts": result.shifts_table()}
@@ -28,6 +37,8 @@ def record_registration(
     elif attrs.get("output"):
         attrs["output"] = session.stored_path(attrs["output"])
     attrs["inputs"] = inputs_provenance(session, inputs)
+    if movie_options:
+        attrs["movie_options"] = dict(movie_options)
     return session.record(
         STEP, tables=tables, arrays=arrays, attrs=attrs, params=result.params.to_dict(), save=save
     )

@@ -43,6 +43,7 @@ from napari_catrack.core.sources.init import (
 )
 from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
 from napari_catrack.core.sources.patches import Found, Patch, centroids, dedupe, owned, tile
+from napari_catrack.core.valid_region import NonFinitePixels, ValidRegion, finite_region
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource, open_frames
 
@@ -176,16 +177,38 @@ def extract_sources(
     """Footprints, traces (raw, denoised, spikes, dF/F) and evaluated components of a movie.
 
     `memory_bytes` (default `IN_MEMORY_BYTES`) bounds the window of movie held at once; a
-    smaller bound reads the movie more times, with the same result.
+    smaller bound reads the movie more times, with the same result. A NaN border (another tool's
+    motion correction) is left out: extraction runs on the pixels finite in every frame and the
+    result is mapped back to the full frame (`core.valid_region`; a warning says so).
     """
     p = params or SourcesParams()
     source = movie if isinstance(movie, FrameSource) else open_frames(movie, fps=fps)
     budget = IN_MEMORY_BYTES if memory_bytes is None else memory_bytes
+    ev = evaluation or EvaluationParams()
     try:
-        return _extract(source, p, evaluation or EvaluationParams(), fps or source.fps, progress, cancel, budget)  # fmt: skip
+        try:
+            return _extract(source, p, ev, fps or source.fps, progress, cancel, budget)
+        except NonFinitePixels:  # a NaN border is left out; other NaN pixels: one line
+            region = finite_region(source, "source extraction needs", 500, cancel)
+        result = _extract(region.crop(source), p, ev, fps or source.fps, progress, cancel, budget)
+        return _in_full_frame(result, region)
     finally:
         if not isinstance(movie, FrameSource):
             source.close()
+
+
+def _in_full_frame(result: SourcesResult, region: ValidRegion) -> SourcesResult:
+    """A result computed on `region` of the frame, in full-frame coordinates: footprints are 0
+    outside the region, centroids shift by its corner; the warning says what was left out."""
+    comps = result.components.copy()
+    comps["y"] += region.ys[0]
+    comps["x"] += region.xs[0]
+    return replace(
+        result,
+        footprints=region.pad(result.footprints, 0.0),
+        components=comps,
+        warnings=[region.note("source extraction"), *result.warnings],
+    )
 
 
 @dataclass(frozen=True)
@@ -222,7 +245,7 @@ def _read_window(source: FrameSource, g: _Group) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))
     if bad.size:
         more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
-        raise InputError(
+        raise NonFinitePixels(
             f"frame {bad[0]}{more} contains NaN/infinite pixels; source extraction needs finite "
             "data (fill or drop those frames; `catrack register --bad-frames keep` fills them)"
         )
