@@ -237,3 +237,26 @@ def test_a_frame_smaller_than_the_patches_is_one_patch(movie):
     whole = extract_sources(small, SourcesParams(patch_px=0), fps=movie.fps)
     assert len(default.components) == len(whole.components) >= 1
     np.testing.assert_array_equal(default.footprints, whole.footprints)
+
+
+def test_labels_of_0_based_ids_and_edits_map_back_to_them():
+    """A tool's cell 0 is label 1 in a Labels layer (0 is the background); an edit maps back."""
+    from napari_catrack.core.sources.refit import masks_from_labels
+    from napari_catrack.core.sources.session import label_offset, labels_from_footprints
+
+    fp = np.zeros((3, 20, 20), np.float32)
+    for i in range(3):
+        fp[i, 2 + 6 * i : 6 + 6 * i, 2:6] = 1.0
+    ids = np.array([0, 1, 2])
+    labels = labels_from_footprints(fp, ids)
+    assert label_offset(ids) == 1 and label_offset([1, 2]) == 0 and label_offset([]) == 0
+    assert sorted(np.unique(labels)) == [0, 1, 2, 3]
+    assert (labels[2:6, 2:6] == 1).all()  # cell 0 is visible
+    edited = labels.copy()
+    edited[2:6, 6:8] = 1  # cell 0 grown sideways
+    edited[15:18, 12:16] = 4  # a new cell painted with the next label
+    masks = masks_from_labels(edited, fp, ids)
+    assert sorted(masks) == [0, 3]  # cell 0 and a new id 3, not 1 and 4
+    assert masks[0][2:6, 2:8].all() and masks[3][15:18, 12:16].all()
+    # ids from 1 (our own extraction) are their labels, as before
+    assert (labels_from_footprints(fp, ids + 1) == labels).all()

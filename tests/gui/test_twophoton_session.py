@@ -209,3 +209,40 @@ def test_file_open_of_a_volume_says_its_planes_were_projected(make_napari_viewer
     tifffile.imwrite(tmp_path / "flat.tif", movie)
     viewer.open(str(tmp_path / "flat.tif"), plugin=PLUGIN)
     assert not any("projection" in m for m in said), said
+
+
+def test_a_tools_cell_0_is_shown_selected_deleted_and_put_back(
+    make_napari_viewer, qtbot, movie_file, monkeypatch
+):
+    """suite2p, CaImAn and Minian number cells from 0 and `neuron_id` keeps that, but label 0 is
+    a Labels layer's background: the first cell was invisible and could not be edited. The layer
+    now shows id + 1 (its offset in the layer's metadata) and maps back for every edit."""
+    import napari_catrack.widgets.sources as sources_widget
+
+    monkeypatch.setattr(
+        sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool)
+    )
+    viewer = make_napari_viewer()
+    viewer.open(str(movie_file), plugin=PLUGIN)
+    src = _dock(viewer, SRC)
+    session = session_for_viewer(viewer)
+    wait_job(qtbot, src.run_import("suite2p", "x"))
+    ids = session["sources"].tables["components"]["neuron_id"].astype(int).tolist()
+    assert ids == [0, 1, 2, 3, 4]
+    layer = viewer.layers["footprints"]
+    assert layer.metadata["catrack"]["label_offset"] == 1
+    assert sorted(int(v) for v in np.unique(layer.data) if v) == [1, 2, 3, 4, 5]  # all 5 shown
+    assert (layer.data[1:7, 3:9] == 1).all()  # cell 0's footprint, as label 1
+    # selecting cell 0 in the list selects its label
+    row = next(i for i in range(src.cells.count()) if src.cells.item(i).data(256) == "0")
+    src.cells.setCurrentRow(row)
+    assert layer.selected_label == 1
+    # erasing cell 0's label rejects cell 0 (not cell 1), Accept paints it back as label 1
+    layer.fill((3, 5), 0)
+    assert not (layer.data == 1).any()
+    assert status_of(session, ["0"])[0][1] == "deleted in the footprints layer"
+    assert status_of(session, ["1"])[0][1] != "deleted in the footprints layer"
+    src.cells.setCurrentRow(row)
+    src.accept_button.click()
+    assert status_of(session, ["0"])[0][0] == "accepted"
+    assert (layer.data[1:7, 3:9] == 1).all()

@@ -44,6 +44,7 @@ from napari_catrack.core.sources.session import (
     DELETED,
     IMPORTED,
     check_against_movie,
+    label_offset,
     labels_from_footprints,
     record_sources,
     set_verdict,
@@ -338,11 +339,13 @@ class SourcesWidget(QWidget):
         ids = result.components["neuron_id"].to_numpy()
         deleted = {nid for nid, (_, why) in zip(ids, status_of(session, ids), strict=True) if why == DELETED}  # fmt: skip
         labels = labels_from_footprints(result.footprints, ids)
+        offset = label_offset(ids)  # label = neuron id + offset (0-based tools' ids)
         if deleted:  # a component erased from the layer stays erased when the layer is rebuilt
-            labels[np.isin(labels, np.array(sorted(deleted), dtype=labels.dtype))] = 0
-        shown = [int(i) for i in np.unique(labels) if i]
+            gone = np.array(sorted(int(i) + offset for i in deleted), dtype=labels.dtype)
+            labels[np.isin(labels, gone)] = 0
+        shown = [int(i) - offset for i in np.unique(labels) if i]
         for name, contour, opacity in ((FOOTPRINTS, 0, 0.35), (CONTOURS, 1, 0.9)):
-            meta = {"catrack": {"role": name, "shown_ids": shown}}
+            meta = {"catrack": {"role": name, "shown_ids": shown, "label_offset": offset}}
             if name in self.viewer.layers:
                 layer = self.viewer.layers[name]
                 layer.metadata = {**layer.metadata, **meta}
@@ -381,8 +384,10 @@ class SourcesWidget(QWidget):
         if self._setting_labels or FOOTPRINTS not in self.viewer.layers or "sources" not in self.ctx.session:  # fmt: skip
             return
         layer = self.viewer.layers[FOOTPRINTS]
-        shown = layer.metadata.get("catrack", {}).get("shown_ids", [])
-        deleted, restored = sync_deleted_labels(self.ctx.session, shown, np.unique(layer.data))
+        meta = layer.metadata.get("catrack", {})
+        shown, offset = meta.get("shown_ids", []), int(meta.get("label_offset", 0))
+        present = [int(lab) - offset for lab in np.unique(layer.data) if lab]
+        deleted, restored = sync_deleted_labels(self.ctx.session, shown, present)
         if not deleted and not restored:
             return
         self.ctx.verdicts_changed(sender=self)
@@ -445,7 +450,8 @@ class SourcesWidget(QWidget):
         if item is None or FOOTPRINTS not in self.viewer.layers:
             return
         layer = self.viewer.layers[FOOTPRINTS]
-        layer.selected_label = int(item.data(256))
+        offset = int(layer.metadata.get("catrack", {}).get("label_offset", 0))
+        layer.selected_label = int(item.data(256)) + offset
         comps = self.ctx.session["sources"].tables["components"]
         row = comps[comps["neuron_id"].astype(str) == item.data(256)]
         if len(row):
@@ -470,10 +476,12 @@ class SourcesWidget(QWidget):
         if FOOTPRINTS not in self.viewer.layers:
             return
         result = sources_from_session(self.ctx.session)
-        full = labels_from_footprints(result.footprints, result.components["neuron_id"].to_numpy())
+        ids = result.components["neuron_id"].to_numpy()
+        full = labels_from_footprints(result.footprints, ids)
+        label = int(nid) + label_offset(ids)
         layer = self.viewer.layers[FOOTPRINTS]
         data = np.asarray(layer.data).copy()
-        data[(full == int(nid)) & (data == 0)] = int(nid)
+        data[(full == label) & (data == 0)] = label
         self._setting_labels = True
         try:
             layer.data = data

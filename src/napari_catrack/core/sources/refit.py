@@ -110,15 +110,16 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
 def masks_from_labels(labels: np.ndarray, footprints: np.ndarray, ids, level: float = 0.2) -> dict:
     """Edited or new labels of a Labels layer: {id: mask} for every label whose region differs
     from the footprint it was drawn from (new ids included), so only those are refitted."""
-    from napari_catrack.core.sources.session import labels_from_footprints
+    from napari_catrack.core.sources.session import label_offset, labels_from_footprints
 
     labels = np.asarray(labels)
     before = labels_from_footprints(footprints, ids, level)
+    offset = label_offset(ids)  # label = id + offset (label 0 is the background)
     out = {}
     for lab in np.unique(labels):
         if lab == 0:
             continue
         now = labels == lab
         if not np.array_equal(now, before == lab):
-            out[int(lab)] = now
+            out[int(lab) - offset] = now
     return out

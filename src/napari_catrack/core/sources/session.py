@@ -217,16 +217,27 @@ def status_of(session, ids) -> list[tuple[str, str]]:
     ]
 
 
+def label_offset(ids) -> int:
+    """What a neuron id adds to become its label in a Labels layer: 0 when every id is at least 1,
+    else what lifts the smallest to 1. Label 0 is the background, and suite2p, CaImAn and Minian
+    number their cells from 0 (their numbering is kept as `neuron_id`), so their first cell was
+    invisible and could not be edited."""
+    ids = np.asarray(ids, np.int64)
+    return int(max(0, 1 - ids.min())) if ids.size else 0
+
+
 def labels_from_footprints(footprints: np.ndarray, ids, level: float = 0.2) -> np.ndarray:
-    """(Y, X) int32 label image: each pixel takes the id of the footprint strongest there,
-    where that footprint exceeds `level` of its peak (0 = background)."""
+    """(Y, X) int32 label image: each pixel takes the label (id + `label_offset(ids)`) of the
+    footprint strongest there, where that footprint exceeds `level` of its peak (0 =
+    background)."""
     fp = np.asarray(footprints, np.float32)
     if not len(fp):
         return np.zeros(fp.shape[1:], np.int32)
     rel = fp / np.maximum(fp.reshape(len(fp), -1).max(axis=1), 1e-12)[:, None, None]
     best = rel.argmax(axis=0)
     ids = np.asarray(ids, np.int64)
-    return np.where(rel.max(axis=0) > level, ids[best], 0).astype(np.int32)
+    labels = ids + label_offset(ids)
+    return np.where(rel.max(axis=0) > level, labels[best], 0).astype(np.int32)
 
 
 def sources_from_session(session) -> SourcesResult:
