@@ -356,6 +356,9 @@ def test_negative_channel_indices_cannot_alias(two_channel_tiff):
     np.testing.assert_array_equal(np.asarray(last.red), red)
     with pytest.raises(InputError, match="name the same channel"):
         open_recording(path, green_channel=-1, red_channel=1)
+    # green set alone to 1 (red keeps its default 1): the message says what red should be
+    with pytest.raises(InputError, match=r"set the red channel index too \(e.g. 0\)"):
+        open_recording(path, layout="channel-axis", green_channel=1)
 
 
 def _three_channel_tiff(tmp_path):

@@ -206,8 +206,13 @@ def split_channels(
             raise InputError("layout channel-axis needs a channel axis with 2+ channels; found 1")
         green_i = _channel_index(green_channel, n_channels, "green")
         if green_i == _channel_index(red_channel, n_channels, "red"):
+            # the red index keeps its default 1 when only green is set (a manifest's
+            # `green_channel: 1`): say which value red takes
+            other = [i for i in range(n_channels) if i != green_i]
+            hint = f"; set the red channel index too (e.g. {other[0]})" if other else ""
             raise InputError(
-                f"green and red channel indices ({green_channel}, {red_channel}) name the same channel"
+                f"green and red channel indices ({green_channel}, {red_channel}) name the same "
+                f"channel{hint}"
             )
         return Channels(
             channel(green_channel, "green"), channel(red_channel, "red"), layout, axes, notes
