@@ -88,6 +88,27 @@ def test_export_of_everything_reads_the_masks_once_in_blocks(tmp_path, reads):
     assert _raw_chunks(out / "session.catrack.h5", "steps/segmentation/arrays/masks") == stored
 
 
+def test_a_damaged_masks_chunk_fails_the_masks_item_only(tmp_path, capsys):
+    """Garbage inside a compressed chunk of the masks: the eager load refused the whole export;
+    now the items that do not read the masks are written and the TIFF is one failed line (no
+    partial file), exit status 1."""
+    path, out = tmp_path / "worm.catrack.h5", tmp_path / "out"
+    _session(path)
+    with h5py.File(path, "r") as f:
+        info = f["steps/segmentation/arrays/masks"].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    data[info.byte_offset + 8 : info.byte_offset + info.size] = b"\x55" * (info.size - 8)
+    path.write_bytes(bytes(data))
+    assert main(["export", str(path), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "not written: Worm masks (uint8 TIFF stack) (worm.catrack.h5 is damaged" in err
+    assert "Traceback" not in err
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["behaviour/segmentation_frames.csv", "session.catrack.h5", "session.nwb",
+                       "tracks.csv"]  # fmt: skip
+    assert _open_hdf5_files() == 0
+
+
 def test_array_blocks_read_whole_chunks_once_and_keep_nothing(tmp_path, reads):
     from napari_catrack.session import array_blocks
 
