@@ -241,3 +241,33 @@ def test_a_resumed_batch_reads_no_array_its_steps_do_not_use(tmp_path, reads):
     assert again["transients"].params["snr_threshold"] == other
     np.testing.assert_array_equal(again["kept"].arrays["painted_stack"], _masks())
     assert _open_hdf5_files() == 0
+
+
+def test_a_batch_sees_damage_inside_the_masks_when_its_export_reads_them(tmp_path):
+    """docs/batch.md: garbage inside a compressed chunk (headers intact) is not seen when the
+    session opens lazily: the steps stay up to date, the session is kept, and the export row
+    fails with the damaged-session line."""
+    from napari_catrack.batch.manifest import read_manifest
+    from napari_catrack.batch.recording import run_recording
+    from napari_catrack.synthetic.batch import write_batch_folder
+
+    folder = tmp_path / "in"
+    write_batch_folder(folder, 1, n_frames=40, shape=(48, 48), n_neurons=3,
+                       steps=("track", "traces"), extra={"no_align": True})  # fmt: skip
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    run_recording(spec, tmp_path)
+    path = tmp_path / spec.name / "session.catrack.h5"
+    s = Session.load(path)
+    s.record("segmentation", arrays={"masks": _masks()}, save=False)
+    s.save()
+    with h5py.File(path, "r") as f:
+        info = f["steps/segmentation/arrays/masks"].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    data[info.byte_offset + 8 : info.byte_offset + info.size] = b"\x55" * (info.size - 8)
+    path.write_bytes(bytes(data))
+    rows = run_recording(spec, tmp_path)
+    assert [(r["step"], r["status"]) for r in rows] == [
+        ("track", "up to date"), ("traces", "up to date"), ("export", "failed")]  # fmt: skip
+    assert "Worm masks (uint8 TIFF stack): session.catrack.h5 is damaged" in rows[-1]["message"]
+    assert path.read_bytes() == bytes(data)  # kept as it was: nothing ran that saves it
+    assert not (tmp_path / spec.name / "behaviour" / "masks.tif").exists()
