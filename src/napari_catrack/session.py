@@ -254,7 +254,8 @@ class Session:
         """Read a session file.
 
         `lazy_arrays=True` (a `catrack ... --session` step, which adds a small table to a session
-        that may hold a long video's masks; `catrack export`, `export-nwb`, a batch) reads the tables and attributes now and each array
+        that may hold a long video's masks; `catrack export`, `export-nwb`, a batch recording)
+        reads the tables and attributes now and each array
         the first time `step.arrays[name]` is used, from the file as it was at load: it stays
         open (read-only) until `close()` or the session is garbage collected. A later
         `os.replace` of the file by another writer does not change what is read (the open

@@ -219,8 +219,9 @@ def test_a_resumed_batch_reads_no_array_its_steps_do_not_use(tmp_path, reads):
     from napari_catrack.synthetic.batch import write_batch_folder
 
     folder = tmp_path / "in"
-    write_batch_folder(folder, 1, n_frames=40, shape=(48, 48), n_neurons=3,
-                       steps=("track", "traces", "transients"), extra={"no_align": True})  # fmt: skip
+    steps = ("track", "traces", "transients")
+    write_batch_folder(folder, 1, n_frames=40, shape=(48, 48), n_neurons=3, steps=steps,
+                       extra={"no_align": True})  # fmt: skip
     spec = read_manifest(folder / "manifest.yaml").recordings[0]
     assert [r["status"] for r in run_recording(spec, tmp_path)][:3] == ["done"] * 3
     path = tmp_path / spec.name / "session.catrack.h5"

@@ -190,7 +190,7 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
             shape = array_header(arrays, item.name)[0]
             write_mask_blocks(target, array_blocks(arrays, item.name), shape)
         else:
-            _write_tif(np.asarray(arrays[item.name]), target, item)
+            _write_tif(np.asarray(arrays[item.name]), target)
     elif item.kind == "h5":
         _write_array_h5(np.asarray(session[item.step].arrays[item.name]), target, item.name)
     elif item.kind == "figure":
@@ -255,7 +255,7 @@ def write_table_as(table, target: Path, fmt: str, *, column_formats=None) -> Pat
     return target
 
 
-def _write_tif(array: np.ndarray, target: Path, item: ExportItem) -> None:
+def _write_tif(array: np.ndarray, target: Path) -> None:
     import tifffile
 
     with atomic_write_path(target) as tmp:
