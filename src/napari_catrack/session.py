@@ -254,7 +254,8 @@ class Session:
         """Read a session file.
 
         `lazy_arrays=True` (a `catrack ... --session` step, which adds a small table to a session
-        that may hold a long video's masks) reads the tables and attributes now and each array
+        that may hold a long video's masks; `catrack export`, `export-nwb`, a batch recording)
+        reads the tables and attributes now and each array
         the first time `step.arrays[name]` is used, from the file as it was at load: it stays
         open (read-only) until `close()` or the session is garbage collected. A later
         `os.replace` of the file by another writer does not change what is read (the open
@@ -355,11 +356,19 @@ class Session:
             }
 
     def save_copy(self, path: str | os.PathLike) -> Path:
-        """Write the session to another file (atomically) without making it the autosave target."""
-        with atomic_write_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                self._write(f, Path(path))
-        return Path(path)
+        """Write the session to another file (atomically) without making it the autosave target.
+
+        Arrays are copied as stored (H5Ocopy) wherever `save` would copy them: never read from a
+        lazily loaded file, read from it and unchanged, or proven unchanged since the file this
+        session last read or wrote: an export's copy of a long video's session then costs disk
+        speed, not a decompression and recompression of its masks.
+        """
+        target, known = Path(path), self._known
+        with atomic_write_path(target) as tmp:
+            with _previous_file(known, known.path if known else target) as previous:
+                with h5py.File(tmp, "w") as f:
+                    self._write(f, target, _ArrayWriter(previous, known))
+        return target
 
     def frame_rate(self) -> float | None:
         """The frame rate the session's results use (None when nothing says).
@@ -729,6 +738,16 @@ class StoredArray:
         with _reading(self.source.path):
             return self.source.dataset(self.key)[()]
 
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        """The array's first-axis slices, about `frames` at a time (whole chunks: each
+        compressed chunk is decompressed once), each read when the previous one was used."""
+        ds = self.source.dataset(self.key)
+        step = ds.chunks[0] * max(1, frames // ds.chunks[0]) if ds.chunks else frames
+        for start in range(0, self.shape[0], step):
+            with _reading(self.source.path):
+                block = self.source.dataset(self.key)[start : start + step]
+            yield block
+
     def copy_to(self, group: h5py.Group, name: str) -> None:
         """Copy the dataset into `group` (another file) as stored: HDF5's H5Ocopy moves the
         compressed chunks without decompressing them, at disk speed and in little memory."""
@@ -792,6 +811,29 @@ class LazyArrays(MutableMapping):
         shown = {k: ("<not read>" if isinstance(v, StoredArray) else "<read>")
                  for k, v in self._items.items()}  # fmt: skip
         return f"LazyArrays({shown})"
+
+
+def array_header(arrays: Mapping[str, Any], name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """A step's array's shape and dtype without reading it (one not read yet stays on disk):
+    what an export needs to list an array or check its size."""
+    value = arrays.stored()[name] if isinstance(arrays, LazyArrays) else arrays[name]
+    if isinstance(value, StoredArray):
+        return tuple(value.shape), np.dtype(value.dtype)
+    value = np.asarray(value)
+    return value.shape, value.dtype
+
+
+def array_blocks(arrays: Mapping[str, Any], name: str, frames: int = 256) -> Iterator[np.ndarray]:
+    """A step's array in first-axis slices of about `frames`: read from the session file slice
+    by slice while it is not in memory (and not kept), so an export writes a long video's masks
+    without holding them whole; slices of the array in memory otherwise."""
+    value = arrays.stored()[name] if isinstance(arrays, LazyArrays) else arrays[name]
+    if isinstance(value, StoredArray) and value.shape:
+        yield from value.blocks(frames)
+        return
+    value = np.asarray(value)
+    for start in range(0, len(value), frames):
+        yield value[start : start + frames]
 
 
 # --- tables and layers in HDF5 ---------------------------------------------------------------

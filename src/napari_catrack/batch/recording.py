@@ -95,7 +95,9 @@ def _open_session(spec: Any, folder: Path) -> tuple[Any, str | None]:
     note = None
     if path.is_file():
         try:
-            return Session.load(path), None
+            # arrays read when a step uses them, never-read ones copied as stored at each save:
+            # a resumed recording's masks are not decompressed for steps that are up to date
+            return Session.load(path, lazy_arrays=True), None
         except DamagedSession as exc:
             aside = _set_aside(path)
             note = (
@@ -226,6 +228,7 @@ def run_recording(
             _export(spec, session, folder, row)
     finally:
         ctx.close()
+        session.close()  # the file lazy arrays are read from
     return rows
 
 

@@ -31,12 +31,22 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from napari_catrack.session import Session
+
+    # arrays read when an item uses them (the masks' TIFF, block by block): the session copy
+    # and the tables read none (docs/behaviour.md "Long videos")
+    session = Session.load(args.session, lazy_arrays=True)
+    try:
+        return _export(args, session)
+    finally:
+        session.close()
+
+
+def _export(args: argparse.Namespace, session) -> int:
     from napari_catrack.errors import InputError
     from napari_catrack.export import available_items, check_export_outputs, export_session
     from napari_catrack.io.nwb import read_metadata
-    from napari_catrack.session import Session
 
-    session = Session.load(args.session)
     if args.list:
         for item in available_items(session):
             print(f"{item.key:32s} {item.relative_path():45s} {item.label}")

@@ -63,15 +63,7 @@ def prompt_metadata(ask: Callable[[str], str] = input) -> dict:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from napari_catrack.commands._common import check_outputs, session_inputs
     from napari_catrack.errors import InputError
-    from napari_catrack.io.nwb import (
-        check_metadata,
-        check_nwb_target,
-        metadata_gaps,
-        read_metadata,
-        write_nwb,
-    )
     from napari_catrack.session import Session
 
     out = Path(args.output)
@@ -79,7 +71,25 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"-o {out}: an NWB file name ends in .nwb (e.g. -o {out.with_suffix('.nwb')})"
         )
-    session = Session.load(args.session)
+    # arrays read when used: NWB takes the summary images and source footprints, never the
+    # behaviour masks (a long video's session is not decompressed for a few tables)
+    session = Session.load(args.session, lazy_arrays=True)
+    try:
+        return _write(args, session, out)
+    finally:
+        session.close()
+
+
+def _write(args: argparse.Namespace, session, out) -> int:
+    from napari_catrack.commands._common import check_outputs, session_inputs, warn
+    from napari_catrack.io.nwb import (
+        check_metadata,
+        check_nwb_target,
+        metadata_gaps,
+        read_metadata,
+        write_nwb,
+    )
+
     check_outputs({"-o": out}, {**session_inputs(session), "--metadata": args.metadata})
     check_nwb_target(out)
     if args.metadata:
@@ -90,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
         meta = {}
     path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging)
     print(f"catrack export-nwb: {args.session} -> {path}", file=sys.stderr)
-    from napari_catrack.commands._common import warn
-
     for gap in metadata_gaps(meta, session):  # no subject, no start time
         warn("export-nwb", gap)
     return 0

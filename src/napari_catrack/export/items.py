@@ -27,13 +27,13 @@ def _table_item(step: str, name: str) -> ExportItem:
     return ExportItem(key, label, "table", path, TABLE_FORMATS, step, name)
 
 
-def _array_item(step: str, name: str, array: np.ndarray) -> ExportItem | None:
+def _array_item(step: str, name: str, shape: tuple, dtype: np.dtype) -> ExportItem | None:
     if name.startswith(_SKIPPED_ARRAY_PREFIXES):
         return None
     spec = ARRAYS.get((step, name)) or ARRAYS.get((step, "*"))
     if spec is not None:
         path, label, fmt = (s.format(name=name) for s in spec)
-    elif array.dtype.kind in "biuf" and array.ndim in (2, 3):
+    elif dtype.kind in "biuf" and len(shape) in (2, 3):
         path, label, fmt = f"{step}/{name}", f"{step}: {name}", "tif"
     else:  # bytes (a stored model) and other arrays: kept in the session file only
         return None
@@ -43,6 +43,8 @@ def _array_item(step: str, name: str, array: np.ndarray) -> ExportItem | None:
 
 def available_items(session: Any) -> list[ExportItem]:
     """Everything `session` holds that can be exported, in the order of an analysis."""
+    from napari_catrack.session import array_header
+
     items: list[ExportItem] = [
         ExportItem(
             "session",
@@ -64,8 +66,8 @@ def available_items(session: Any) -> list[ExportItem]:
         for name, table in rec.tables.items():
             if len(table.columns):
                 items.append(_table_item(step, name))
-        for name, array in rec.arrays.items():
-            item = _array_item(step, name, np.asarray(array))
+        for name in rec.arrays:  # listed from their headers: a lazy session reads none
+            item = _array_item(step, name, *array_header(rec.arrays, name))
             if item is not None:
                 items.append(item)
     items.extend(available_figures(session))

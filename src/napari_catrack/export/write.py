@@ -181,7 +181,16 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
         else:
             write_table_as(table, target, fmt, column_formats=_column_formats(item, table))
     elif item.kind == "image":
-        _write_tif(np.asarray(session[item.step].arrays[item.name]), target, item)
+        arrays = session[item.step].arrays
+        if (item.step, item.name) == ("segmentation", "masks"):
+            from napari_catrack.io.masks import write_mask_blocks
+            from napari_catrack.session import array_blocks, array_header
+
+            # block by block from the session file when not read yet: never held whole
+            shape = array_header(arrays, item.name)[0]
+            write_mask_blocks(target, array_blocks(arrays, item.name), shape)
+        else:
+            _write_tif(np.asarray(arrays[item.name]), target)
     elif item.kind == "h5":
         _write_array_h5(np.asarray(session[item.step].arrays[item.name]), target, item.name)
     elif item.kind == "figure":
@@ -246,12 +255,7 @@ def write_table_as(table, target: Path, fmt: str, *, column_formats=None) -> Pat
     return target
 
 
-def _write_tif(array: np.ndarray, target: Path, item: ExportItem) -> None:
-    if item.step == "segmentation" and item.name == "masks":
-        from napari_catrack.io.masks import write_masks
-
-        write_masks(target, array)
-        return
+def _write_tif(array: np.ndarray, target: Path) -> None:
     import tifffile
 
     with atomic_write_path(target) as tmp:

@@ -7,6 +7,7 @@ and rename; read back with a check that it is a stack of 0/1 (or 0/255) masks.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,26 @@ def write_masks(path: str | os.PathLike, masks: np.ndarray) -> Path:
     data = as_uint8(masks)
     with atomic_write_path(path) as tmp:
         tifffile.imwrite(tmp, data, imagej=True, metadata={"axes": "TYX"}, compression="zlib")
+    return Path(path)
+
+
+def write_mask_blocks(
+    path: str | os.PathLike, blocks: Iterable[np.ndarray], shape: tuple[int, ...]
+) -> Path:
+    """`write_masks` of (T, Y, X) masks given as first-axis blocks (`session.array_blocks`):
+    the same file, written a block at a time, so an export of a long video's masks from its
+    session file holds one block in memory, not 1.3 GB."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 3:
+        raise InputError(f"masks must be (T, Y, X); got shape {shape}")
+
+    def frames() -> Iterator[np.ndarray]:
+        for block in blocks:
+            yield from as_uint8(block)
+
+    with atomic_write_path(path) as tmp:
+        tifffile.imwrite(tmp, frames(), shape=shape, dtype=np.uint8, imagej=True,
+                         metadata={"axes": "TYX"}, compression="zlib")  # fmt: skip
     return Path(path)
 
 

@@ -24,6 +24,7 @@ from napari_catrack.io.nwb_common import (
     plain_column,
     relative_to,
 )
+from napari_catrack.session import array_header
 
 FLUORESCENCE = {  # traces column -> (series name, description)
     "green": ("green", "green (calcium) channel, mean in the ROI minus local background"),
@@ -99,7 +100,8 @@ def _summary_images(ophys, session, summary) -> None:
 
     if "summary" not in session:
         return
-    arrays = {k: v for k, v in session["summary"].arrays.items() if np.ndim(v) == 2}
+    stored = session["summary"].arrays  # only the 2-D images are read (a lazy session)
+    arrays = {k: stored[k] for k in stored if len(array_header(stored, k)[0]) == 2}
     if not arrays:
         return
     px = summary.get("pixel_size_um")
@@ -185,7 +187,7 @@ def _check_lengths(session, summary) -> None:
     n = int(summary.get("frames") or 0)
     size = (int(summary.get("height") or 0), int(summary.get("width") or 0))
     if "sources" in session and "footprints" in session["sources"].arrays and all(size):
-        fp = tuple(np.shape(session["sources"].arrays["footprints"])[1:])
+        fp = array_header(session["sources"].arrays, "footprints")[0][1:]  # not read here
         if fp and fp != size:
             raise InputError(
                 f"the session's source footprints are {fp[0]}x{fp[1]} px but its recording is "
