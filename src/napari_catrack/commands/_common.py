@@ -342,8 +342,22 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
             if output:
                 accepted.append(session.resolve_stored_path(output))
         if not any(_same_file(recording, known) for known in accepted):
-            raise InputError(
-                f"--session {path.name} refers to the recording {ref}, not {recording}: "
-                "give the session of this recording, or a new file name"
-            )
+            raise InputError(_other_recording_message(path, ref, recording))
     return SessionTarget(path, session, recording, command)
+
+
+def _other_recording_message(session_path, ref: str, recording) -> str:
+    """Why a `--session` file is refused for REC, in one line: which recording the session
+    belongs to, where it was looked for (absolute: a copied session's relative reference is
+    resolved beside the session file, not in the working folder), and what to do."""
+    import os
+
+    where, given = os.path.abspath(ref), os.path.abspath(recording)
+    head = f"--session {session_path} belongs to the recording {where}"
+    if not os.path.exists(where):  # a session copied without its recording (or one moved)
+        return (
+            f"{head}, which is not on disk (a session looks for its recording beside itself "
+            f"when it was saved there); REC is {given}: copy that recording to {where}, "
+            "or give a new session file name for REC"
+        )
+    return f"{head}, not REC {given}: give REC as {where}, or a new session file name for REC"
