@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from napari_catrack.errors import CatrackError
-from napari_catrack.layers import LayerData, recording_layers, tracks_layer, with_axis_labels
+from napari_catrack.layers import (
+    LayerData,
+    behaviour_layers,
+    recording_layers,
+    tracks_layer,
+    with_axis_labels,
+)
 from napari_catrack.session import Session, attach_session, current_viewer
 
 MAX_EMBEDDED_IMAGE_BYTES = (
@@ -43,6 +49,10 @@ def session_layers(session: Session) -> list[LayerData]:
         table = session["tracks"].tables.get("tracks")
         if table is not None and len(table):
             layers.append(tracks_layer(table))
+    # the behaviour steps' masks and centerlines (a CLI-written session has no saved layers):
+    # the layers the Worm behaviour widget shows, which it then finds by name (no second copy)
+    saved_names = {meta.get("name") for _, meta, _ in session.layers}
+    layers.extend(behaviour_layers(session, skip=saved_names))
     for data, meta, kind in session.layers:
         meta = dict(meta)
         meta.setdefault("metadata", {})
