@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from napari_catrack.errors import CatrackError
+from napari_catrack.handles import close_with_layers
 from napari_catrack.layers import (
     LayerData,
     behaviour_layers,
@@ -41,6 +42,7 @@ def session_layers(session: Session) -> list[LayerData]:
             )
         else:
             layers.extend(recording_layers(rec))
+            close_with_layers(current_viewer(), rec)  # its handle: closed with its last layer
     if "alignment" in session and len(layers) == 2:
         _apply_alignment(layers, session["alignment"].attrs)
     layers.extend(_registered_layer(session, layers[0] if layers else None))
@@ -90,10 +92,12 @@ def _registered_layer(session: Session, raw: LayerData | None) -> list[LayerData
             )
         return []
     try:
-        data = open_recording(path).green
+        movie = open_recording(path)
     except CatrackError as exc:
         warnings.warn(f"the registered movie could not be reopened ({exc})", stacklevel=3)
         return []
+    data = movie.green
+    close_with_layers(current_viewer(), movie)
     raw_name = raw[1].get("name") if raw is not None else None
     meta = {
         "name": f"{raw_name} registered" if raw_name else "registered",

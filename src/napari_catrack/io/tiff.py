@@ -83,6 +83,10 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
         held.pass_on()  # opened: tifffile's own notes (if any) are passed on as they were
     meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
     meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
+    if series.dataoffset is not None:  # a memory map reads the pixels: the handle is done with
+        # now, not when a layer that keeps the map is garbage-collected (ResourceWarning)
+        tif.close()
+        return RawStack(data, axes, fps, pixel_size, meta)
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
 
 
