@@ -192,9 +192,10 @@ def test_copied_session_says_which_recording_it_belongs_to_and_what_to_do(
     tmp_path, capsys, monkeypatch
 ):
     """A session copied into another folder (with or without its recording), given with the
-    original movie as REC: the refusal named `movie.tif` against `../lab/movie.tif` (the stored
-    relative name, REC as typed). It now names both files in full, says the session's recording
-    is missing when it is, and what to do."""
+        original movie as REC: the refusal named `movie.tif` against `../lab/movie.tif` (the stored
+        relative name, REC as typed). It now names both files in full, says the session's recording
+        is missing when it is, and what to do; `--relink` makes REC the recording of a session whose own
+    is missing, when it has the frames and frame size recorded."""
     import shutil
 
     from napari_catrack.io.tiff import write_movie_tiff
@@ -216,9 +217,24 @@ def test_copied_session_says_which_recording_it_belongs_to_and_what_to_do(
     assert err.count("\n") == 1
     assert f"belongs to the recording {copy / 'movie.tif'}, which is not on disk" in err
     assert f"REC is {rec}" in err and f"copy that recording to {copy / 'movie.tif'}" in err
+    assert "add --relink to make REC the session's recording" in err
 
-    shutil.copy(rec, copy / "movie.tif")  # with its recording: another file than REC
-    assert main(args) == 2
+    # --relink: REC becomes the session's recording, when it has the frames and size recorded
+    short = write_movie_tiff(lab / "short.tif", movie[:10], fps=5.0)
+    assert main(["summary", str(short), "-o", "sum", "--session", "movie.catrack.h5",
+                 "--relink"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not the session's recording: frames 10" in err
+    assert main([*args, "--relink"]) == 0
+    assert Session.load(copy / "movie.catrack.h5").recording["path"] == str(rec)
+    assert main(args) == 0  # from now on REC is the session's own
+    shutil.rmtree(copy / "sum")
+    capsys.readouterr()
+
+    # a session copied with its recording: another file than REC (--relink does not replace it)
+    shutil.copy(lab / "movie.catrack.h5", copy / "movie.catrack.h5")
+    shutil.copy(rec, copy / "movie.tif")
+    assert main([*args, "--relink"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not on disk" not in err
     assert f"belongs to the recording {copy / 'movie.tif'}, not REC {rec}" in err
