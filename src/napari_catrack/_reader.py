@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from napari_catrack.errors import CatrackError
+from napari_catrack.handles import close_with_layers
 from napari_catrack.io.hdf5 import is_hdf5_path
 from napari_catrack.io.tiff import is_tiff_path
 from napari_catrack.io.video import is_video_path
@@ -65,6 +66,7 @@ def read_recording(path: str | list[str]) -> list:
             "the Load recording widget's Z projection (max or mean) or `catrack register "
             "--z-projection N` (one plane) choose otherwise"
         )
+    close_with_layers(viewer, rec)  # a file handle (compressed TIFF, HDF5): closed with its layers
     if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
         moved = note_recording(session_for_viewer(viewer), rec)
         said += [moved] if moved else []

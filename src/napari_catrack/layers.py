@@ -183,6 +183,62 @@ def neuron_points_layer(
     return with_axis_labels([(data, meta, "points")])[0]
 
 
+# the Worm behaviour widget's layers (its editing surfaces): made here so that a reopened session
+# (the reader) and the widget show the same layers, which the widget then finds by name
+MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER = "worm masks", "centerline", "worm head"
+STATUS_COLORS = {"ok": "yellow", "coiled": "orange", "filled": "red", "failed": "magenta",
+                 "edited": "cyan"}  # fmt: skip
+
+
+def masks_layer(masks: np.ndarray) -> LayerData:
+    """The "worm masks" Labels layer (T, Y, X) of a segmentation (1 = worm)."""
+    data = np.asarray(masks).astype(np.uint8)
+    return with_axis_labels([(data, {"name": MASKS_LAYER, "opacity": 0.35}, "labels")])[0]
+
+
+def centerline_shapes(points: np.ndarray, status: np.ndarray) -> tuple[list, pd.DataFrame, list]:
+    """Paths (frame, y, x) for a Shapes layer, their features and edge colours."""
+    T = len(points)
+    paths = [np.column_stack([np.full(len(points[t]), t, float), points[t]]) for t in range(T)]
+    features = pd.DataFrame({"frame": np.arange(T), "status": np.asarray(status, str)})
+    colors = [STATUS_COLORS.get(s, "yellow") for s in features["status"]]
+    return paths, features, colors
+
+
+def centerline_layers(points: np.ndarray, status: np.ndarray) -> list[LayerData]:
+    """The "centerline" Shapes layer (one path per frame, coloured by status; feature `frame`)
+    and the "worm head" Points layer (point 0 of every frame's path)."""
+    paths, features, colors = centerline_shapes(points, status)
+    shapes = {"name": CENTERLINE_LAYER, "shape_type": "path", "edge_color": colors,
+              "edge_width": 1.0, "features": features}  # fmt: skip
+    heads = np.column_stack([np.arange(len(points), dtype=float), points[:, 0]])
+    head = {"name": HEAD_LAYER, "size": 5, "face_color": "magenta", "border_width": 0,
+            "out_of_slice_display": False}  # fmt: skip
+    return with_axis_labels([(paths, shapes, "shapes"), (heads, head, "points")])
+
+
+def behaviour_layers(
+    session: Any, skip: set[str] | frozenset[str] = frozenset()
+) -> list[LayerData]:
+    """The layers of a session's behaviour steps (segmentation masks, centerlines and heads),
+    as the Worm behaviour widget shows them; none named in `skip` (saved with the session)."""
+    from napari_catrack.core.behaviour.records import (
+        centerline_from_session,
+        segmentation_from_session,
+    )
+
+    out: list[LayerData] = []
+    if MASKS_LAYER not in skip:
+        stored = segmentation_from_session(session)
+        if stored is not None:
+            out.append(masks_layer(stored.masks))
+    if not {CENTERLINE_LAYER, HEAD_LAYER} & set(skip):
+        cl = centerline_from_session(session)
+        if cl is not None:
+            out.extend(centerline_layers(cl[0].points, cl[0].status))
+    return out
+
+
 def _stem(path: str) -> str:
     from pathlib import Path
 

@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 
 from napari_catrack.errors import CatrackError
-from napari_catrack.layers import LayerData, recording_layers, tracks_layer, with_axis_labels
+from napari_catrack.handles import close_with_layers
+from napari_catrack.layers import (
+    LayerData,
+    behaviour_layers,
+    recording_layers,
+    tracks_layer,
+    with_axis_labels,
+)
 from napari_catrack.session import Session, attach_session, current_viewer
 
 MAX_EMBEDDED_IMAGE_BYTES = (
@@ -35,6 +42,7 @@ def session_layers(session: Session) -> list[LayerData]:
             )
         else:
             layers.extend(recording_layers(rec))
+            close_with_layers(current_viewer(), rec)  # its handle: closed with its last layer
     if "alignment" in session and len(layers) == 2:
         _apply_alignment(layers, session["alignment"].attrs)
     layers.extend(_registered_layer(session, layers[0] if layers else None))
@@ -43,6 +51,10 @@ def session_layers(session: Session) -> list[LayerData]:
         table = session["tracks"].tables.get("tracks")
         if table is not None and len(table):
             layers.append(tracks_layer(table))
+    # the behaviour steps' masks and centerlines (a CLI-written session has no saved layers):
+    # the layers the Worm behaviour widget shows, which it then finds by name (no second copy)
+    saved_names = {meta.get("name") for _, meta, _ in session.layers}
+    layers.extend(behaviour_layers(session, skip=saved_names))
     for data, meta, kind in session.layers:
         meta = dict(meta)
         meta.setdefault("metadata", {})
@@ -80,10 +92,12 @@ def _registered_layer(session: Session, raw: LayerData | None) -> list[LayerData
             )
         return []
     try:
-        data = open_recording(path).green
+        movie = open_recording(path)
     except CatrackError as exc:
         warnings.warn(f"the registered movie could not be reopened ({exc})", stacklevel=3)
         return []
+    data = movie.green
+    close_with_layers(current_viewer(), movie)
     raw_name = raw[1].get("name") if raw is not None else None
     meta = {
         "name": f"{raw_name} registered" if raw_name else "registered",

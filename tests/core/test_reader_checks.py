@@ -122,6 +122,22 @@ def test_truncated_tiffs_of_every_kind_are_refused(tmp_path, kwargs, message):
         open_frames(cut)
 
 
+def test_catrack_info_on_a_truncated_tiff_is_one_line(tmp_path, capsys):
+    """tifffile's own notes on the cut file ("invalid page offset", "ImageJ series metadata
+    invalid") were printed as warning lines before the one line that says it is truncated."""
+    movie = (np.arange(20 * 64 * 64) % 4000).reshape(20, 64, 64).astype(np.uint16)
+    whole = tmp_path / "whole.tif"
+    tifffile.imwrite(whole, movie, imagej=True, metadata={"axes": "TYX"})
+    cut = _cut(whole, tmp_path / "cut.tif")
+    capsys.readouterr()
+    assert main(["info", str(cut)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "catrack: error: cut.tif is truncated (the file ends before its last image): only 10 of "
+        "the 20 images its header announces can be read"
+    ]
+
+
 # --- stacks without a time axis ---------------------------------------------------------------
 def test_imagej_stack_saved_without_frames_suggests_the_axes(tmp_path):
     path = tmp_path / "ij.tif"

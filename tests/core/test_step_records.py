@@ -184,8 +184,62 @@ def test_session_of_another_recording_is_refused_before_any_work(runs, tmp_path,
     out = tmp_path / "a.json"
     assert main(["align", str(other), "-o", str(out), "--session", str(cli)]) == 2
     err = capsys.readouterr().err
-    assert "refers to the recording" in err and err.count("\n") == 1
+    assert "belongs to the recording" in err and err.count("\n") == 1
     assert not out.exists() and cli.read_bytes() == before
+
+
+def test_copied_session_says_which_recording_it_belongs_to_and_what_to_do(
+    tmp_path, capsys, monkeypatch
+):
+    """A session copied into another folder (with or without its recording), given with the
+        original movie as REC: the refusal named `movie.tif` against `../lab/movie.tif` (the stored
+        relative name, REC as typed). It now names both files in full, says the session's recording
+        is missing when it is, and what to do; `--relink` makes REC the recording of a session whose own
+    is missing, when it has the frames and frame size recorded."""
+    import shutil
+
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    lab, copy = tmp_path / "lab", tmp_path / "copy"
+    lab.mkdir()
+    copy.mkdir()
+    movie = np.random.default_rng(1).normal(100, 5, (12, 16, 16)).astype(np.float32)
+    rec = write_movie_tiff(lab / "movie.tif", movie, fps=5.0)
+    assert main(["summary", str(rec), "-o", str(lab / "sum"),
+                 "--session", str(lab / "movie.catrack.h5")]) == 0  # fmt: skip
+    shutil.copy(lab / "movie.catrack.h5", copy / "movie.catrack.h5")
+    monkeypatch.chdir(copy)
+    capsys.readouterr()
+    args = ["summary", "../lab/movie.tif", "-o", "sum", "--session", "movie.catrack.h5"]
+
+    assert main(args) == 2  # without its recording: the session looks for copy/movie.tif
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"belongs to the recording {copy / 'movie.tif'}, which is not on disk" in err
+    assert f"REC is {rec}" in err and f"copy that recording to {copy / 'movie.tif'}" in err
+    assert "add --relink to make REC the session's recording" in err
+
+    # --relink: REC becomes the session's recording, when it has the frames and size recorded
+    short = write_movie_tiff(lab / "short.tif", movie[:10], fps=5.0)
+    assert main(["summary", str(short), "-o", "sum", "--session", "movie.catrack.h5",
+                 "--relink"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not the session's recording: frames 10" in err
+    assert main([*args, "--relink"]) == 0
+    assert Session.load(copy / "movie.catrack.h5").recording["path"] == str(rec)
+    assert main(args) == 0  # from now on REC is the session's own
+    shutil.rmtree(copy / "sum")
+    capsys.readouterr()
+
+    # a session copied with its recording: another file than REC (--relink does not replace it)
+    shutil.copy(lab / "movie.catrack.h5", copy / "movie.catrack.h5")
+    shutil.copy(rec, copy / "movie.tif")
+    assert main([*args, "--relink"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not on disk" not in err
+    assert f"belongs to the recording {copy / 'movie.tif'}, not REC {rec}" in err
+    assert f"give REC as {copy / 'movie.tif'}" in err
+    assert not (copy / "sum").exists()
 
 
 def test_damaged_session_is_refused_and_left_alone(runs, tmp_path, capsys):

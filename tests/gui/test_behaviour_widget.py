@@ -442,3 +442,62 @@ def test_plot_counts_moving_frames_of_unknown_direction(make_napari_viewer, tmp_
     record_velocity(session, table, {}, {"source": "tracks"})
     plot = BehaviourPlotWidget(viewer)
     assert f"; {unknown} moving ({unknown} of unknown direction)" in plot.info.text()
+
+
+@pytest.fixture
+def cli_session(video, tmp_path):
+    """`catrack segment VIDEO --session S`, then `centerline` and `velocity` into the same S."""
+    from napari_catrack.cli import main
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
+    path = tmp_path / "worm.catrack.h5"
+    y, x = video.truth.centerline[0, 50]
+    s = ["--session", str(path)]
+    assert main(["segment", str(movie), "--prompt", f"{y:.1f},{x:.1f}", "--method", "classical",
+                 "-o", str(tmp_path / "masks.tif"), *s]) == 0  # fmt: skip
+    assert main(["centerline", str(movie), "--masks", str(tmp_path / "masks.tif"),
+                 "-o", str(tmp_path / "cl.csv"), *s]) == 0  # fmt: skip
+    video.stage_table().to_csv(tmp_path / "stage.csv", index=False)
+    assert main(["velocity", "--stage", str(tmp_path / "stage.csv"), "--centerline",
+                 str(tmp_path / "cl.csv"), "--pixel-size", "10", "--fps", str(video.fps),
+                 "--recording", str(movie), "-o", str(tmp_path / "v.csv"), *s]) == 0  # fmt: skip
+    return path
+
+
+def _behaviour_kinds(viewer) -> dict[str, str]:
+    return {lay.name: type(lay).__name__ for lay in viewer.layers}
+
+
+@pytest.mark.parametrize("widget_first", [False, True])
+def test_a_cli_session_opens_with_its_masks_and_centerlines(
+    make_napari_viewer, qtbot, cli_session, widget_first
+):
+    """A behaviour session written by `catrack segment|centerline|velocity --session` opened with
+    File > Open showed only the video until the Behaviour widget was opened. The session file now
+    brings the masks, centerlines and heads; the widget, docked before or after, adds no copy."""
+    from napari_catrack.core.behaviour.records import centerline_from_session
+    from napari_catrack.session import Session
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    stored = Session.load(cli_session)
+    masks = segmentation_from_session(stored).masks
+    centerline = centerline_from_session(stored)[0]
+    expected = {"worm": "Image", "worm masks": "Labels", "centerline": "Shapes",
+                "worm head": "Points"}  # fmt: skip
+
+    viewer = make_napari_viewer()
+    widget = BehaviourWidget(viewer) if widget_first else None
+    viewer.open(str(cli_session), plugin=PLUGIN)
+    if widget is None:
+        assert _behaviour_kinds(viewer) == expected  # before any widget is opened
+        widget = BehaviourWidget(viewer)
+    qtbot.wait(50)  # the widget restores once the reader's layers are in
+    assert _behaviour_kinds(viewer) == expected  # no second copy ("worm masks [1]")
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks)
+    shapes = viewer.layers["centerline"]
+    assert len(shapes.data) == len(masks) == centerline.n_frames
+    np.testing.assert_allclose(np.asarray(shapes.data[5])[:, 1:], centerline.points[5])
+    np.testing.assert_allclose(viewer.layers["worm head"].data[:, 1:], centerline.points[:, 0])
+    assert "restored from the session" in widget.status.text()
+    assert "restored from the session" in widget.velocity.status.text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from napari_catrack.errors import InputError
@@ -227,6 +228,12 @@ def add_session_argument(parser: argparse.ArgumentParser) -> None:
         help="also record this step in the session file FILE (*.catrack.h5; created when "
         "missing, with REC as its recording; refused if it refers to another recording)",
     )
+    parser.add_argument(
+        "--relink",
+        action="store_true",
+        help="with --session: the session's recording is not on disk (a session copied or moved "
+        "without it): make REC its recording (it must have the frames and frame size recorded)",
+    )
 
 
 def add_params_from_argument(parser: argparse.ArgumentParser, step: str) -> None:
@@ -271,6 +278,7 @@ class SessionTarget:
         self._stamp = _file_stamp(path)
         self._recorded: list[str] = []
         self.params_from: str | None = None  # --params-from SESSION: among each step's inputs
+        self.relinked = False  # `--relink`: the session's recording reference is REC now
 
     def record(self, record, *args, **kwargs):
         """Call a step's record function on the session (not written yet: `save` writes)."""
@@ -295,6 +303,8 @@ class SessionTarget:
                 fresh = Session.load(self.path, lazy_arrays=True)
                 for name in self._recorded:
                     fresh.steps[name] = session.steps[name]
+                if self.relinked:
+                    fresh.recording = session.recording
                 session = fresh
             if not session.recording and self.recording is not None:
                 _set_reference(session, self.recording, recording, self.open_options)
@@ -382,10 +392,62 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
             if output:
                 accepted.append(session.resolve_stored_path(output))
         if not any(_same_file(recording, known) for known in accepted):
-            raise InputError(
-                f"--session {path.name} refers to the recording {ref}, not {recording}: "
-                "give the session of this recording, or a new file name"
-            )
+            if not (getattr(args, "relink", False) and not os.path.exists(ref)):
+                raise InputError(_other_recording_message(path, ref, recording))
+            _relink(session, path, recording)
+            target = SessionTarget(path, session, recording, command)
+            target.relinked = True
+            target.params_from = getattr(args, "params_from", None)
+            return target
     target = SessionTarget(path, session, recording, command)
     target.params_from = getattr(args, "params_from", None)
     return target
+
+
+def _relink(session, session_path, recording) -> None:
+    """`--relink`: REC becomes the recording of a session whose own is not on disk, opened with
+    the session's options, when it has the frames and frame size the session recorded (a
+    session's results are pixel positions and frame numbers of that recording)."""
+    from napari_catrack.errors import CatrackError
+    from napari_catrack.io.recording import open_recording
+
+    old = session.recording
+    try:
+        rec = open_recording(recording, **(old.get("options") or {}))
+    except CatrackError as exc:
+        raise InputError(
+            f"--relink: {recording} cannot be read as the session's recording: {exc}"
+        ) from None
+    try:
+        was, now = old.get("summary") or {}, rec.summary()
+        keys = [k for k in ("frames", "height", "width") if was.get(k) is not None]
+        if not keys:
+            raise InputError(
+                f"--relink: --session {session_path} does not record its recording's frames "
+                "and frame size, so REC cannot be checked against them"
+            )
+        differ = [
+            f"{k} {now.get(k)} (the session's: {was[k]})" for k in keys if now.get(k) != was[k]
+        ]
+        if differ:
+            raise InputError(
+                f"--relink: REC {recording} is not the session's recording: " + ", ".join(differ)
+            )
+        session.set_recording(os.path.abspath(recording), rec.options, rec.summary())
+    finally:
+        rec.close()
+
+
+def _other_recording_message(session_path, ref: str, recording) -> str:
+    """Why a `--session` file is refused for REC, in one line: which recording the session
+    belongs to, where it was looked for (absolute: a copied session's relative reference is
+    resolved beside the session file, not in the working folder), and what to do."""
+    where, given = os.path.abspath(ref), os.path.abspath(recording)
+    head = f"--session {session_path} belongs to the recording {where}"
+    if not os.path.exists(where):  # a session copied without its recording (or one moved)
+        return (
+            f"{head}, which is not on disk (a session looks for its recording beside itself "
+            f"when it was saved there); REC is {given}: copy that recording to {where}, add "
+            "--relink to make REC the session's recording, or give a new session file name"
+        )
+    return f"{head}, not REC {given}: give REC as {where}, or a new session file name for REC"

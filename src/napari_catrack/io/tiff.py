@@ -83,25 +83,40 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
         held.pass_on()  # opened: tifffile's own notes (if any) are passed on as they were
     meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
     meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
+    if series.dataoffset is not None:  # a memory map reads the pixels: the handle is done with
+        # now, not when a layer that keeps the map is garbage-collected (ResourceWarning)
+        tif.close()
+        return RawStack(data, axes, fps, pixel_size, meta)
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
 
 
 class _HeldRecords(logging.Handler):
     """tifffile's log records while a file is opened: passed on once it opened, dropped when our
-    own one-line message says what is wrong (a user saw tifffile's lines first, then ours)."""
+    own one-line message says what is wrong (a user saw tifffile's lines first, then ours).
 
-    def __init__(self, propagate: bool) -> None:
+    The logger's own handlers (the CLI's warning lines, `errors.library_log_lines`) are set aside
+    meanwhile: they would print the records at once (a truncated file's "invalid page offset"
+    before the one line that says it is truncated)."""
+
+    def __init__(self, propagate: bool, others: list[logging.Handler]) -> None:
         super().__init__()
         self.records: list[logging.LogRecord] = []
         self.propagate = propagate
+        self.others = others
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
-    def pass_on(self) -> None:
+    def restore(self) -> None:
         logger = logging.getLogger("tifffile")
         logger.removeHandler(self)
+        for handler in self.others:
+            logger.addHandler(handler)  # (a handler already there is not added twice)
         logger.propagate = self.propagate
+
+    def pass_on(self) -> None:
+        self.restore()
+        logger = logging.getLogger("tifffile")
         for record in self.records:
             logger.handle(record)
         self.records = []
@@ -110,14 +125,15 @@ class _HeldRecords(logging.Handler):
 @contextlib.contextmanager
 def _tifffile_log_held():
     logger = logging.getLogger("tifffile")
-    held = _HeldRecords(logger.propagate)
+    held = _HeldRecords(logger.propagate, list(logger.handlers))
+    for handler in held.others:
+        logger.removeHandler(handler)
     logger.addHandler(held)
     logger.propagate = False
     try:
         yield held
     finally:
-        logger.removeHandler(held)
-        logger.propagate = held.propagate
+        held.restore()
 
 
 def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:

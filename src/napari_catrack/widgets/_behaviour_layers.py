@@ -18,15 +18,21 @@ from napari.layers import Image, Labels, Points, Shapes
 
 from napari_catrack.core.behaviour import Anchor
 from napari_catrack.errors import InputError
-from napari_catrack.layers import label_axes
+from napari_catrack.layers import (
+    CENTERLINE_LAYER,
+    HEAD_LAYER,
+    MASKS_LAYER,
+    centerline_layers,
+    label_axes,
+    masks_layer,
+)
 
 if TYPE_CHECKING:
     import napari
 
-PROMPTS, MASKS, CENTERLINE, HEAD = "worm prompts", "worm masks", "centerline", "worm head"
+PROMPTS = "worm prompts"
+MASKS, CENTERLINE, HEAD = MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER
 WORM, BACKGROUND = "worm", "background"
-STATUS_COLORS = {"ok": "yellow", "coiled": "orange", "filled": "red", "failed": "magenta",
-                 "edited": "cyan"}  # fmt: skip
 
 
 def video_layers(viewer: napari.Viewer) -> list:
@@ -100,39 +106,24 @@ def painted_frames(labels: Labels | None, stored: np.ndarray | None) -> dict[int
 
 
 def set_masks(viewer: napari.Viewer, masks: np.ndarray, translate=None) -> Labels:
-    data = np.asarray(masks).astype(np.uint8)
+    data, meta, _ = masks_layer(masks)  # the layer a reopened session shows (layers.py)
     if MASKS in viewer.layers and isinstance(viewer.layers[MASKS], Labels):
         layer = viewer.layers[MASKS]
         layer.data = data
     else:
-        layer = label_axes(viewer.add_labels(data, name=MASKS, opacity=0.35))
+        layer = label_axes(viewer.add_labels(data, **meta))
     return layer
 
 
-def centerline_shapes(points: np.ndarray, status: np.ndarray) -> tuple[list, pd.DataFrame, list]:
-    """Paths (frame, y, x) for a Shapes layer, their features and edge colours."""
-    T = len(points)
-    paths = [np.column_stack([np.full(len(points[t]), t, float), points[t]]) for t in range(T)]
-    features = pd.DataFrame({"frame": np.arange(T), "status": np.asarray(status, str)})
-    colors = [STATUS_COLORS.get(s, "yellow") for s in features["status"]]
-    return paths, features, colors
-
-
 def set_centerline(viewer: napari.Viewer, points: np.ndarray, status: np.ndarray) -> Shapes:
-    paths, features, colors = centerline_shapes(points, status)
+    (paths, meta, _), (heads, head_meta, _) = centerline_layers(points, status)
     if CENTERLINE in viewer.layers:
         viewer.layers.remove(CENTERLINE)
-    layer = viewer.add_shapes(
-        paths, shape_type="path", name=CENTERLINE, edge_color=colors, edge_width=1.0,
-        features=features,
-    )  # fmt: skip
-    label_axes(layer)
-    heads = np.column_stack([np.arange(len(points), dtype=float), points[:, 0]])
+    layer = label_axes(viewer.add_shapes(paths, **meta))
     if HEAD in viewer.layers:
         viewer.layers[HEAD].data = heads
     else:
-        label_axes(viewer.add_points(heads, name=HEAD, size=5, face_color="magenta",
-                                     border_width=0, out_of_slice_display=False))  # fmt: skip
+        label_axes(viewer.add_points(heads, **head_meta))
     return layer
 
 

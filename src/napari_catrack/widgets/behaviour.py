@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -134,7 +135,9 @@ class BehaviourWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._refresh_videos)
         self.viewer.layers.events.removed.connect(self._refresh_videos)
         self.ctx.events.layer_names.connect(self._refresh_videos)  # a layer renamed
-        self.ctx.events.session.connect(lambda *_: self._restore())
+        # after the reader has added a reopened session's layers (masks, centerline), so the
+        # widget finds them by name instead of adding a second copy
+        self.ctx.events.session.connect(lambda *_: QTimer.singleShot(0, self._restore))
         self._restore()
 
     def _build(self) -> None:

@@ -119,6 +119,10 @@ class LoaderWidget(QWidget):
         self.recording = rec
         from napari.layers import Layer
 
+        from napari_catrack.handles import close_with_layers
+
+        close_with_layers(self.viewer, rec)  # its file handle: closed with its last layer
+
         added = [
             self.viewer.add_layer(label_axes(Layer.create(data, meta, kind)))
             for data, meta, kind in recording_layers(rec)

@@ -1,0 +1,79 @@
+"""A recording read through a file handle (a compressed TIFF) and shown in napari is closed when
+its last layer is removed (closing the viewer removes them all), not at garbage collection
+(`ResourceWarning: unclosed file`); File > Open, a reopened session and the loader alike."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.core.test_recording_handles import _open_handles, _unclosed
+
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd"),
+]
+PLUGIN = "napari-catrack"
+
+
+@pytest.fixture
+def zipped(tmp_path):
+    import tifffile
+
+    frames = np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16)
+    path = tmp_path / "zipped.tif"
+    tifffile.imwrite(path, frames, compression="zlib", imagej=True, metadata={"axes": "TYX"})
+    return path
+
+
+@pytest.mark.parametrize("route", ["file", "session", "loader"])
+def test_a_recordings_handle_is_closed_with_its_last_layer(make_napari_viewer, zipped, route):
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.session import Session
+
+    viewer = make_napari_viewer()
+    other = viewer.add_image(np.zeros((4, 16, 16)), name="other")
+    if route == "session":
+        rec = open_recording(zipped)
+        session = Session(zipped.with_name("zipped.catrack.h5"), autosave=False)
+        session.set_recording(rec.path, rec.options, rec.summary())
+        rec.close()
+        session.save()
+        viewer.open(str(session.path), plugin=PLUGIN)
+    elif route == "file":
+        viewer.open(str(zipped), plugin=PLUGIN)
+    else:
+        from napari_catrack.widgets.loader import LoaderWidget
+
+        loader = LoaderWidget(viewer)
+        loader.path.value = str(zipped)
+        loader.open_recording()
+    layer = viewer.layers["zipped"]
+    assert _open_handles(zipped) == 1  # read on demand through it
+    frames = np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16)
+    viewer.layers.remove(other)  # another layer's removal leaves it open (and readable)
+    assert _open_handles(zipped) == 1
+    np.testing.assert_array_equal(np.asarray(layer.data[3]), frames[3])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        viewer.layers.remove(layer)
+        assert _open_handles(zipped) == 0  # before: open until the layer was collected
+        del layer
+        gc.collect()
+    assert not _unclosed(caught, zipped)
+
+
+def test_closing_the_viewer_closes_the_recording(make_napari_viewer, zipped):
+    viewer = make_napari_viewer()
+    viewer.open(str(zipped), plugin=PLUGIN)
+    assert _open_handles(zipped) == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        viewer.layers.clear()  # what Viewer.close does first
+        gc.collect()
+    assert _open_handles(zipped) == 0
+    assert not _unclosed(caught, zipped)
