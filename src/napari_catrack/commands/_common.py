@@ -272,12 +272,13 @@ def params_from_args(args: argparse.Namespace, step: str, command: str) -> dict:
 class SessionTarget:
     """The session a command records its step into (`--session`), loaded before any work."""
 
-    def __init__(self, path, session, recording, command: str) -> None:
+    def __init__(self, path, session, recording, command: str, args=None) -> None:
         self.path, self.session, self.recording, self.command = path, session, recording, command
         self.open_options: dict = {}  # how REC is opened (its plane, channel) for a new reference
         self._stamp = _file_stamp(path)
         self._recorded: list[str] = []
-        self.params_from: str | None = None  # --params-from SESSION: among each step's inputs
+        # --params-from SESSION: among the inputs of each step recorded
+        self.params_from: str | None = getattr(args, "params_from", None)
         self.relinked = False  # `--relink`: the session's recording reference is REC now
 
     def record(self, record, *args, **kwargs):
@@ -376,9 +377,7 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
     if path.exists() and not path.is_file():
         raise InputError(f"--session {path} is a folder, not a session file")
     if not path.exists():
-        target = SessionTarget(path, Session(path, autosave=False), recording, command)
-        target.params_from = getattr(args, "params_from", None)
-        return target
+        return SessionTarget(path, Session(path, autosave=False), recording, command, args)
     # arrays are read when a step uses them (a long video's masks stay on disk for a step that
     # adds a table) and `save` copies the others as stored; a damaged file: DamagedSession,
     # before any work (its arrays' headers are read; their compressed bytes when used)
@@ -395,13 +394,10 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
             if not (getattr(args, "relink", False) and not os.path.exists(ref)):
                 raise InputError(_other_recording_message(path, ref, recording))
             _relink(session, path, recording)
-            target = SessionTarget(path, session, recording, command)
+            target = SessionTarget(path, session, recording, command, args)
             target.relinked = True
-            target.params_from = getattr(args, "params_from", None)
             return target
-    target = SessionTarget(path, session, recording, command)
-    target.params_from = getattr(args, "params_from", None)
-    return target
+    return SessionTarget(path, session, recording, command, args)
 
 
 def _relink(session, session_path, recording) -> None:
