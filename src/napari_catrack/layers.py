@@ -217,6 +217,35 @@ def centerline_layers(points: np.ndarray, status: np.ndarray) -> list[LayerData]
     return with_axis_labels([(paths, shapes, "shapes"), (heads, head, "points")])
 
 
+def behaviour_video_path(session: Any) -> str | None:
+    """The video the session's behaviour steps (segmentation, centerline) ran on, as this
+    process opens it; None when they record none."""
+    for step in ("segmentation", "centerline"):
+        if step in session:
+            stored = ((session[step].attrs.get("inputs") or {}).get("recording") or {}).get("path")
+            if stored:
+                return session.resolve_stored_path(stored)
+    return None
+
+
+def behaviour_on_recording(session: Any) -> bool:
+    """Whether the session's behaviour results belong over its recording's layers: the steps ran
+    on the session's recording (a `catrack segment VIDEO --session` session), or either is
+    unknown. In a session with an imaging recording and a separate behaviour video (the demo's)
+    they are the video's pixels and frames, not the imaging movie's."""
+    import os
+
+    video = behaviour_video_path(session)
+    ref = session.recording.get("path") if session.recording else None
+    if not video or not ref:
+        return True
+    ref = session.resolve_stored_path(ref) or ref
+    try:
+        return os.path.samefile(video, ref)
+    except OSError:
+        return os.path.realpath(video) == os.path.realpath(ref)
+
+
 def behaviour_layers(
     session: Any, skip: set[str] | frozenset[str] = frozenset()
 ) -> list[LayerData]:

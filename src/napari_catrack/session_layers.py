@@ -16,6 +16,7 @@ from napari_catrack.handles import close_with_layers
 from napari_catrack.layers import (
     LayerData,
     behaviour_layers,
+    behaviour_on_recording,
     recording_layers,
     tracks_layer,
     with_axis_labels,
@@ -53,8 +54,11 @@ def session_layers(session: Session) -> list[LayerData]:
             layers.append(tracks_layer(table))
     # the behaviour steps' masks and centerlines (a CLI-written session has no saved layers):
     # the layers the Worm behaviour widget shows, which it then finds by name (no second copy)
+    # (not over an imaging recording when they are of a separate behaviour video: the Worm
+    # behaviour widget shows them once that video is open)
     saved_names = {meta.get("name") for _, meta, _ in session.layers}
-    layers.extend(behaviour_layers(session, skip=saved_names))
+    if behaviour_on_recording(session):
+        layers.extend(behaviour_layers(session, skip=saved_names))
     for data, meta, kind in session.layers:
         meta = dict(meta)
         meta.setdefault("metadata", {})

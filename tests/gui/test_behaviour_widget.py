@@ -501,3 +501,36 @@ def test_a_cli_session_opens_with_its_masks_and_centerlines(
     np.testing.assert_allclose(viewer.layers["worm head"].data[:, 1:], centerline.points[:, 0])
     assert "restored from the session" in widget.status.text()
     assert "restored from the session" in widget.velocity.status.text()
+
+
+def test_a_behaviour_video_s_results_are_not_drawn_over_the_imaging_movie(
+    make_napari_viewer, qtbot, cli_session, tmp_path
+):
+    """A session whose recording is an imaging movie and whose behaviour steps ran on a separate
+    video (the demo's layout): the masks and centerlines are that video's pixels and frames, so
+    neither File > Open nor the widget draws them over the imaging movie; opening the video shows
+    them, once."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    session = Session.load(cli_session)
+    video_path = session.resolve_stored_path(session.recording["path"])
+    imaging = write_movie_tiff(tmp_path / "imaging.tif", np.zeros((12, 32, 32), np.uint16), fps=5.0)
+    session.set_recording(str(imaging), {}, {})
+    mixed = tmp_path / "mixed.catrack.h5"
+    session.save(mixed)
+    session.close()
+
+    viewer = make_napari_viewer()
+    viewer.open(str(mixed), plugin=PLUGIN)
+    widget = BehaviourWidget(viewer)
+    qtbot.wait(50)
+    names = {lay.name for lay in viewer.layers}
+    assert not names & {"worm masks", "centerline", "worm head"}, names
+    assert "open that video" in widget.status.text() and "worm.tif" in widget.status.text()
+    viewer.open(str(video_path), plugin=PLUGIN)  # the behaviour video: its results appear
+    qtbot.wait(50)
+    kinds = _behaviour_kinds(viewer)
+    assert kinds.get("worm masks") == "Labels" and kinds.get("centerline") == "Shapes"
+    assert sum(name.startswith("worm masks") for name in kinds) == 1

@@ -17,6 +17,7 @@ Everything is recorded in the session (masks compressed); nothing lives only in 
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING
 
 from qtpy.QtCore import QTimer
@@ -38,6 +39,7 @@ from qtpy.QtWidgets import (
 from napari_catrack.core.behaviour import SegmentParams, frame_quality, segment_video
 from napari_catrack.core.behaviour.records import record_segmentation, segmentation_from_session
 from napari_catrack.errors import InputError
+from napari_catrack.layers import behaviour_on_recording, behaviour_video_path
 from napari_catrack.widgets._behaviour_layers import (
     BACKGROUND,
     MASKS,
@@ -133,6 +135,7 @@ class BehaviourWidget(QWidget):
         self._build()
         self._refresh_videos()
         self.viewer.layers.events.inserted.connect(self._refresh_videos)
+        self.viewer.layers.events.inserted.connect(self._video_opened)
         self.viewer.layers.events.removed.connect(self._refresh_videos)
         self.ctx.events.layer_names.connect(self._refresh_videos)  # a layer renamed
         # after the reader has added a reopened session's layers (masks, centerline), so the
@@ -195,6 +198,8 @@ class BehaviourWidget(QWidget):
         self.video.clear()
         self.video.addItems(names)
         preferred = [n for n in names if self.viewer.layers[n].metadata.get("catrack", {}).get("role") == "behaviour"]  # fmt: skip
+        theirs = behaviour_video_path(self.ctx.session)  # the video the session's results are of
+        preferred = [n for n in names if theirs and _same_path(_layer_path(self.viewer.layers[n]), theirs)] + preferred  # fmt: skip
         green = self.ctx.channel_layer("green")
         if current in names and (current == self._video_chosen or current in preferred):
             pick = current  # the user's pick, or a behaviour video: kept
@@ -204,6 +209,26 @@ class BehaviourWidget(QWidget):
             self.video.setCurrentText(pick)
         self.video.blockSignals(False)
         self.velocity.fill_fps()  # the camera's rate follows the video picked
+
+    def _video_opened(self, event) -> None:
+        """The video a session's behaviour results are of was opened: show them (only then: a
+        removal, as when the viewer closes, never draws them again)."""
+        session = self.ctx.session
+        layer = getattr(event, "value", None)
+        if layer is None or MASKS in self.viewer.layers or behaviour_on_recording(session):
+            return
+        if ("segmentation" in session or "centerline" in session) and _same_path(
+            _layer_path(layer), behaviour_video_path(session)
+        ):
+            self._restore()
+
+    def _results_video_open(self) -> bool:
+        """Whether the session's behaviour results can be drawn: they are of its recording, or
+        the video they are of is the one picked in the box."""
+        session = self.ctx.session
+        if behaviour_on_recording(session):
+            return True
+        return _same_path(self.video_inputs().get("recording"), behaviour_video_path(session))
 
     def video_layer(self):
         name = self.video.currentText()
@@ -225,8 +250,7 @@ class BehaviourWidget(QWidget):
         name = self.video.currentText()
         if not name or name not in self.viewer.layers:
             return {}
-        layer = self.viewer.layers[name]
-        path = layer.metadata.get("catrack", {}).get("path") or getattr(layer.source, "path", None)
+        path = _layer_path(self.viewer.layers[name])
         return {"recording": str(path)} if path else {}
 
     def video_shape(self) -> tuple[int, int]:
@@ -352,6 +376,15 @@ class BehaviourWidget(QWidget):
 
         session = self.ctx.session
         stored = segmentation_from_session(session)
+        cl = centerline_from_session(session)
+        if (stored is not None or cl is not None) and not self._results_video_open():
+            # another video's pixels and frames (the demo: an imaging recording and a behaviour
+            # video): not drawn over this one; shown when that video is opened (_refresh_videos)
+            name = os.path.basename(behaviour_video_path(session) or "the behaviour video")
+            self.status.setText(f"the session's behaviour results are of {name}: open that video "
+                                "(File > Open) to see its masks and centerline")  # fmt: skip
+            self.velocity.restore()
+            return
         if stored is not None:  # the session file may have restored the layers already: the
             # widget's own state (doubtful frames, anchors, status) is restored either way
             if MASKS not in self.viewer.layers:
@@ -360,7 +393,6 @@ class BehaviourWidget(QWidget):
             self.status.setText(
                 f"segmentation of {stored.n_frames} frames restored from the session"
             )
-        cl = centerline_from_session(session)
         if cl is not None:
             if "centerline" not in self.viewer.layers:
                 set_centerline(self.viewer, cl[0].points, cl[0].status)
@@ -373,3 +405,12 @@ class BehaviourWidget(QWidget):
         if self.job is not None and self.job.running:
             self.job.cancel()
         super().closeEvent(event)
+
+
+def _layer_path(layer) -> str | None:
+    """The file a layer was read from (our readers' metadata, else napari's source)."""
+    return layer.metadata.get("catrack", {}).get("path") or getattr(layer.source, "path", None)
+
+
+def _same_path(a, b) -> bool:
+    return bool(a and b) and os.path.realpath(str(a)) == os.path.realpath(str(b))
