@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -494,6 +495,9 @@ def cases(b: dict[str, Path], demo: Path | None) -> list[tuple[str, str, list[st
 
 
 # --- running ------------------------------------------------------------------------------------
+_HASHED: dict[tuple, str] = {}  # (path, size, mtime) -> sha1: the demo's 80 MB movie once
+
+
 def _hashes(root: Path) -> dict[str, str]:
     found = {}
     for dirpath, _dirnames, filenames in os.walk(root):
@@ -502,10 +506,42 @@ def _hashes(root: Path) -> dict[str, str]:
         for name in filenames:
             p = Path(dirpath) / name
             try:
-                found[str(p)] = hashlib.sha1(p.read_bytes()).hexdigest()
+                st = p.stat()
+                key = (str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+                if key not in _HASHED:
+                    _HASHED[key] = hashlib.sha1(p.read_bytes()).hexdigest()
+                found[str(p)] = _HASHED[key]
             except OSError as exc:
                 found[str(p)] = f"unreadable: {exc}"
     return found
+
+
+def _created(watched: list[Path], before: dict, after: dict) -> list[Path]:
+    """Files and folders a run made in the battery (outside `runs/`), so the next run finds
+    the battery as built: a `missing` path must stay missing."""
+    made = {Path(k) for k in after if k not in before}
+    for root in watched:
+        for dirpath, dirnames, _ in os.walk(root):
+            if Path(dirpath) == root and "runs" in dirnames:
+                dirnames.remove("runs")
+            for d in dirnames:
+                p = Path(dirpath) / d
+                if str(p) not in _DIRS.setdefault(str(root), _dirs(root)):
+                    made.add(p)
+    top = sorted(made, key=lambda p: len(p.parts))
+    return [p for p in top if not any(q in p.parents for q in top)]
+
+
+_DIRS: dict[str, set[str]] = {}
+
+
+def _dirs(root: Path) -> set[str]:
+    return {
+        str(Path(d) / n)
+        for d, names, _ in os.walk(root)
+        for n in names
+        if not (Path(d) == root and n == "runs")
+    }
 
 
 def run_one(argv: list[str], subprocess_mode: bool) -> tuple[int | None, str]:
@@ -561,6 +597,9 @@ def main() -> int:
     runs = root / "runs"
     rows = []
     watched = [root] + ([demo] if demo else [])
+    (runs).mkdir(exist_ok=True)
+    for w in watched:
+        _DIRS[str(w)] = _dirs(w)  # the folders the battery has before any run
     for i, (cmd, what, argv) in enumerate(todo):
         outdir = runs / f"{i:04d}"
         outdir.mkdir(parents=True, exist_ok=True)
@@ -576,6 +615,11 @@ def main() -> int:
         note = []
         if changed:
             note.append("CHANGED: " + ", ".join(Path(c).name for c in changed))
+        created = _created(watched, before, after)
+        if created:  # outside the run's folder (e.g. `--session missing.tif`): noted, removed
+            note.append("CREATED: " + ", ".join(p.name for p in created))
+            for p in created:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
         if code not in (0, None) and left:
             note.append("LEFT OUTPUT: " + ", ".join(left[:4]))
         rows.append((cmd, what, str(code), kind, f"{dt:.1f}", line, "; ".join(note)))

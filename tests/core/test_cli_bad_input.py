@@ -5,6 +5,8 @@ message or a changed file; the sweep itself runs every command against the whole
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import tifffile
@@ -86,3 +88,121 @@ def test_step_parameters_refuse_infinity_from_a_manifest_or_session():
         SummaryParams(pnr_sigma_px=float("inf"))
     with pytest.raises(InputError, match="must be a finite number"):
         SummaryParams.from_dict({"pnr_sigma_px": "inf"})
+
+
+# --- tables: a word in a number column, a table with a header and no rows --------------------
+def _tables(tmp_path):
+    stage = tmp_path / "stage.csv"
+    stage.write_text("frame,time_s,stage_y_um,stage_x_um\n" + "".join(
+        f"{f},{f / 10},0,{5 * f}\n" for f in range(8)))  # fmt: skip
+    events = tmp_path / "events.csv"
+    events.write_text("time_s,event\n1.0,reversal\n")
+    words = tmp_path / "words.csv"
+    words.write_text("neuron_id,frame,point,y,x,time_s,dff\n1,zero,one,up,left,soon,big\n")
+    header = tmp_path / "header.csv"
+    header.write_text("neuron_id,frame,point,y,x,time_s,dff\n")
+    return stage, events, words, header
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("velocity --centerline words", r"centerline .*words\.csv: column frame must hold whole"),
+        ("velocity --tracks words", r"tracks .*words\.csv: column frame must hold whole numbers"),
+        ("velocity --tracks header", r"tracks .*header\.csv has no rows"),
+        ("events words", r"traces .*words\.csv: column frame must hold whole numbers >= 0"),
+        ("events header", r"traces .*header\.csv has no rows"),
+        ("traces words", r"tracks .*words\.csv: column frame must hold whole numbers >= 0"),
+    ],
+)
+def test_tables_with_words_or_no_rows_are_one_line(tmp_path, capsys, case, expected):
+    """Were tracebacks (int('zero'), str.mean, NaN to int) or, for traces, the misleading
+    "the tracks name no frame of this recording"."""
+    stage, events, words, header = _tables(tmp_path)
+    table = {"words": words, "header": header}[case.split()[-1]]
+    out = tmp_path / "out"
+    if case.startswith("velocity"):
+        option = case.split()[1]
+        argv = ["velocity", "--stage", stage, option, table, "--pixel-size", "1", "--fps", "10"]
+        argv += ["-o", out / "v.csv"]
+    elif case.startswith("events"):
+        argv = ["events", table, "--events", events, "--fps", "10", "-o", out]
+    else:
+        movie = np.zeros((4, 2, 32, 32), np.uint16)
+        tifffile.imwrite(tmp_path / "rec.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+        argv = ["traces", tmp_path / "rec.tif", "--tracks", table, "--no-align", "-o", out]
+    code, err = _run(capsys, argv)
+    assert code == EXIT_USER_ERROR
+    assert re.search(expected, _one_error_line(err)), err
+    assert not out.exists()
+
+
+def test_read_table_numbers_come_back_as_numbers(tmp_path):
+    from napari_catrack.errors import InputError
+    from napari_catrack.io.tables import read_table
+
+    path = tmp_path / "t.csv"
+    path.write_text("frame,y\n0,1.5\n1,\n2,3\n")
+    table = read_table(path, ("frame", "y"), numeric=("y",), frames=("frame",))
+    assert table["frame"].tolist() == [0, 1, 2] and table["frame"].dtype.kind == "i"
+    assert np.isnan(table["y"][1]) and table["y"][2] == 3.0  # an empty cell is allowed: NaN
+    for bad, line in (("-1", 2), ("1.5", 2), ("", 2)):
+        path.write_text(f"frame,y\n{bad},1\n")
+        with pytest.raises(InputError, match=f"column frame must hold whole numbers.*line {line}"):
+            read_table(path, frames=("frame",))
+
+
+@pytest.mark.parametrize("command", ["centerline --masks", "velocity --stage", "batch"])
+def test_a_folder_given_for_a_file_is_called_a_folder(tmp_path, capsys, command):
+    """These said "not found" of a folder that is there."""
+    folder = tmp_path / "given.csv"
+    folder.mkdir()
+    (tmp_path / "c.csv").write_text("frame,point,y,x\n0,0,1,1\n0,1,1,2\n1,0,1,1\n1,1,1,2\n")
+    argv = {
+        "centerline --masks": ["centerline", "--masks", folder, "-o", tmp_path / "o.csv"],
+        "velocity --stage": ["velocity", "--stage", folder, "--centerline", tmp_path / "c.csv",
+                             "--pixel-size", "1", "--fps", "10", "-o", tmp_path / "o.csv"],
+        "batch": ["batch", folder, "-o", tmp_path / "o"],
+    }[command]  # fmt: skip
+    code, err = _run(capsys, argv)
+    assert code == EXIT_USER_ERROR
+    assert f"is a folder, not a file: {folder}" in _one_error_line(err)
+
+
+def test_train_detector_names_an_empty_frame_cell_plainly(tmp_path, capsys):
+    traces = tmp_path / "traces.csv"
+    traces.write_text("neuron_id,frame,dff\n" + "".join(f"1,{f},0.1\n" for f in range(50)))
+    transients = tmp_path / "transients.csv"
+    transients.write_text("neuron_id,start_frame,peak_frame,end_frame\n1,,12,20\n")
+    argv = ["train-detector", traces, transients, "--fps", "10", "-o", tmp_path / "d.json"]
+    code, err = _run(capsys, argv)
+    assert code == EXIT_USER_ERROR
+    line = _one_error_line(err)
+    assert "start_frame must be frame numbers; row 1 has an empty cell" in line, line
+
+
+def test_a_new_session_file_named_like_a_tiff_is_refused(tmp_path, capsys):
+    """`--session missing.tif` wrote an HDF5 session file named missing.tif."""
+    movie = np.zeros((4, 2, 32, 32), np.uint16)
+    tifffile.imwrite(tmp_path / "rec.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    out = tmp_path / "c.csv"
+    argv = ["detect", tmp_path / "rec.tif", "--no-align", "-o", out]
+    code, err = _run(capsys, [*argv, "--session", tmp_path / "typo.tif"])
+    assert code == EXIT_USER_ERROR
+    assert "a new session file is named *.catrack.h5, not *.tif" in _one_error_line(err)
+    assert not (tmp_path / "typo.tif").exists() and not out.exists()
+    code, err = _run(capsys, [*argv, "--session", tmp_path / "new.h5"])  # any HDF5 name: fine
+    assert code == 0, err
+    assert (tmp_path / "new.h5").is_file()
+
+
+def test_a_binary_file_given_as_a_table_is_called_binary(tmp_path, capsys):
+    """Was "cannot read traces X: 'utf-8' codec can't decode byte 0x89 in position 0"."""
+    binary = tmp_path / "traces.csv"
+    binary.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)))
+    events = tmp_path / "events.csv"
+    events.write_text("time_s,event\n1.0,reversal\n")
+    argv = ["events", binary, "--events", events, "--fps", "10", "-o", tmp_path / "ev"]
+    code, err = _run(capsys, argv)
+    assert code == EXIT_USER_ERROR
+    assert "is not a text table (CSV/TSV) nor an Excel file" in _one_error_line(err)

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     params = TracesParams.from_args(args)
     cleaning = CleaningParams.from_args(args)
     target = session_from_args(args, args.recording)
-    tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks")
+    tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks",
+                        numeric=("y", "x"), frames=("frame",))  # fmt: skip
     rec = recording_from_args(args)
     if 2 * params.radius >= min(rec.frame_shape):
         raise InputError(

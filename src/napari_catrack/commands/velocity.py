@@ -96,9 +96,13 @@ def run(args: argparse.Namespace) -> int:
     body = None
     if args.centerline:
         body = points_from_table(read_table(args.centerline, ("frame", "point", "y", "x"),
-                                            "centerline"))  # fmt: skip
+                                            "centerline", numeric=("y", "x"),
+                                            frames=("frame", "point")))  # fmt: skip
     if args.tracks:
-        tracks = read_table(args.tracks, ("frame", "y", "x"), "tracks")
+        tracks = read_table(args.tracks, ("frame", "y", "x"), "tracks", numeric=("y", "x"),
+                            frames=("frame",))  # fmt: skip
+        if tracks.empty:
+            raise InputError(f"tracks {args.tracks} has no rows")
         frames, position = tracks_positions(tracks)
         if body is not None and len(body) != int(frames.max()) + 1:
             warn("velocity", "--tracks and --centerline have different frame counts: no direction")
