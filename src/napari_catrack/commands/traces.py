@@ -11,6 +11,7 @@ from napari_catrack.commands._common import (
     add_session_argument,
     alignment_from_args,
     check_outputs,
+    positive_float,
     recording_from_args,
     recording_inputs,
     session_from_args,
@@ -33,7 +34,8 @@ def register(subparsers) -> None:
     add_recording_arguments(p)
     p.add_argument("--tracks", required=True, help="tracks CSV: neuron_id,frame,y,x (green pixels)")
     add_alignment_arguments(p)
-    p.add_argument("--fps", type=float, default=None, help="frame rate (default: from the file)")
+    p.add_argument("--fps", type=positive_float, default=None,
+                   help="frame rate (default: from the file)")  # fmt: skip
     TracesParams.add_arguments(p, title="extraction")
     p.add_argument("--no-background", dest="background", action="store_const", const="none",
                    default=None, help="do not subtract a background (= --background none)")  # fmt: skip
