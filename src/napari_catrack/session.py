@@ -265,7 +265,8 @@ class Session:
         """
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"session file not found: {path}")
+            problem = "is a folder, not a file" if path.is_dir() else "not found"
+            raise InputError(f"session file {problem}: {path}")
         f = _open_session_file(path)
         source = None
         try:
@@ -325,7 +326,8 @@ class Session:
         inputs (`catrack info SESSION`: a methods section, or the values to run again)."""
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"session file not found: {path}")
+            problem = "is a folder, not a file" if path.is_dir() else "not found"
+            raise InputError(f"session file {problem}: {path}")
         with _open_session_file(path) as f, _reading(path):
             steps = {}
             for name, g in f["steps"].items():
