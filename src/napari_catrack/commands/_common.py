@@ -187,7 +187,10 @@ def movie_options(args: argparse.Namespace) -> dict:
     """The `open_recording` options that `add_movie_arguments` options give (only those set)."""
     options: dict = {}
     if args.channel is not None:
-        options.update(layout="channel-axis", green_channel=args.channel)
+        # the red index is unused but must differ: --channel 1 met the default red 1 and was
+        # refused ("green and red channel indices (1, 1) name the same channel")
+        red = 1 if args.channel == 0 else 0
+        options.update(layout="channel-axis", green_channel=args.channel, red_channel=red)
     if args.dataset is not None:
         options["dataset"] = args.dataset
     if args.axes is not None:
