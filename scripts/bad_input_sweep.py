@@ -374,7 +374,7 @@ def cases(b: dict[str, Path], demo: Path | None) -> list[tuple[str, str, list[st
             None,
         ),
         "puncta": (["puncta", s["rec2"], "--pixel-size-nm", "100"], "-o", "p", None),
-        "import": (["import", "imagej", s["missing"]], "-o", "imp", None),
+        "import": (["import", "suite2p", s["empty-folder"]], "-o", "imp", None),
     }
     if demo is not None:
         sess = str(demo / "demo.catrack.h5")
@@ -488,7 +488,9 @@ def cases(b: dict[str, Path], demo: Path | None) -> list[tuple[str, str, list[st
     num("import", ["import", "imagej", s["missing"], "-o", "OUT/i"], "--fps")
     for tool in ("suite2p", "caiman", "minian", "imagej"):
         for name in ("missing", "empty-folder", "text.h5", "empty.tif", "text.csv"):
-            out.append(("import", f"{tool} {name}", ["import", tool, s[name], "-o", "OUT/imp"]))
+            movie = ["--movie", s["rec1"]] if tool == "imagej" else []
+            out.append(("import", f"{tool} {name}", ["import", tool, s[name], *movie, "-o",
+                                                      "OUT/imp"]))  # fmt: skip
     num("batch", ["batch", s["text.yaml"], "-o", "OUT/b"], "--workers", ("-1", "0"))
     num("batch", ["batch", s["text.yaml"], "-o", "OUT/b"], "--retries", ("-1",))
     return out
@@ -625,8 +627,8 @@ def main() -> int:
         rows.append((cmd, what, str(code), kind, f"{dt:.1f}", line, "; ".join(note)))
         print("\t".join(rows[-1]), flush=True)
         if kind == "TRACEBACK":
-            (root / "tracebacks").mkdir(exist_ok=True)
-            (root / "tracebacks" / f"{i:04d}_{cmd}.txt").write_text(" ".join(argv) + "\n" + stderr)
+            (runs / "tracebacks").mkdir(exist_ok=True)
+            (runs / "tracebacks" / f"{i:04d}_{cmd}.txt").write_text(" ".join(argv) + "\n" + stderr)
     with open(root / "sweep.tsv", "w") as f:
         f.write("command\tinput\texit\tkind\tseconds\tmessage\tnotes\n")
         for r in rows:

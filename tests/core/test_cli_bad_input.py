@@ -206,3 +206,70 @@ def test_a_binary_file_given_as_a_table_is_called_binary(tmp_path, capsys):
     code, err = _run(capsys, argv)
     assert code == EXIT_USER_ERROR
     assert "is not a text table (CSV/TSV) nor an Excel file" in _one_error_line(err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["traces", "rec.tif", "--tracks", "t.csv", "-o", "o.csv", "--fps"],  # inf: time_s all 0
+        ["velocity", "--stage", "s.csv", "--tracks", "t.csv", "-o", "o.csv", "--fps"],
+        ["velocity", "--stage", "s.csv", "--tracks", "t.csv", "-o", "o.csv", "--stage-scale"],
+        ["velocity", "--stage", "s.csv", "--tracks", "t.csv", "-o", "o.csv",
+         "--stage-time-scale"],
+        ["centerline", "--masks", "m.tif", "-o", "o.csv", "--pixel-size"],
+    ],
+    ids=["traces --fps", "velocity --fps", "--stage-scale", "--stage-time-scale",
+         "centerline --pixel-size"],
+)  # fmt: skip
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_rates_and_scales_must_be_finite_and_positive(tmp_path, capsys, argv, value):
+    """velocity --fps nan was a traceback, --fps 0 and --stage-scale 0 were accepted (every time
+    or stage position 0), traces --fps inf too; centerline took any --pixel-size."""
+    code, err = _run(capsys, [*argv[:-1], argv[-1] + "=" + value])
+    assert code == EXIT_USER_ERROR
+    assert f"{argv[-1]}: expected a finite number > 0, got '{value}'" in _one_error_line(err)
+
+
+def test_a_folder_given_as_a_session_is_called_a_folder(tmp_path, capsys):
+    folder = tmp_path / "s.catrack.h5"
+    folder.mkdir()
+    for argv in (["export", folder, "-o", tmp_path / "e"], ["export-nwb", folder, "-o",
+                 tmp_path / "x.nwb", "--no-prompt"]):  # fmt: skip
+        code, err = _run(capsys, argv)
+        assert code == EXIT_USER_ERROR
+        assert f"session file is a folder, not a file: {folder}" in _one_error_line(err)
+
+
+def test_batch_retries_may_not_be_negative(tmp_path, capsys):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("recordings: []\n")
+    code, err = _run(capsys, ["batch", manifest, "-o", tmp_path / "b", "--retries", "-1"])
+    assert code == EXIT_USER_ERROR
+    assert "--retries: expected an integer >= 0, got '-1'" in _one_error_line(err)
+
+
+def test_a_three_channel_movie_for_a_one_channel_step_asks_for_channel(tmp_path, capsys):
+    """register, summary and sources take --channel; the reader's line asked for "the green and
+    red channel indices" or "layout channel-axis", options these commands do not have."""
+    movie = np.zeros((10, 32, 32, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", movie, photometric="rgb")
+    code, err = _run(capsys, ["summary", tmp_path / "rgb.tif", "-o", tmp_path / "s"])
+    assert code == EXIT_USER_ERROR
+    line = _one_error_line(err)
+    assert "rgb.tif: 3 channels found (numbered 0-2)" in line
+    assert line.endswith("choose it with --channel N") and "green" not in line
+    code, err = _run(capsys, ["summary", tmp_path / "rgb.tif", "--channel", "1", "-o",
+                              tmp_path / "s"])  # fmt: skip
+    assert code == 0, err
+
+
+def test_channel_one_of_a_two_channel_movie_is_used(tmp_path, capsys):
+    """`--channel 1` met the default red channel 1: "green and red channel indices (1, 1) name
+    the same channel", so the second channel of a file could not be chosen at all."""
+    movie = np.zeros((10, 2, 16, 16), np.uint16)
+    movie[:, 1] = 7
+    tifffile.imwrite(tmp_path / "two.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    code, err = _run(capsys, ["summary", tmp_path / "two.tif", "--channel", "1", "-o",
+                              tmp_path / "s"])  # fmt: skip
+    assert code == 0, err
+    assert (tifffile.imread(tmp_path / "s" / "mean.tif") == 7).all()
