@@ -52,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
                    "--anchors": args.anchors, "--align": args.align})  # fmt: skip
     params = TrackParams.from_args(args)
     target = session_from_args(args, args.recording)
-    seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds", numeric=("y", "x"))
+    seeds = read_table(args.seeds, ("neuron_id", "y", "x"), "seeds")
     seed_frame = seeds_frame(seeds, args.seed_frame, f"the seeds in {args.seeds}")
-    anchors = read_table(args.anchors, ("neuron_id", "frame", "y", "x"), "anchors",
-                         numeric=("y", "x"), frames=("frame",)) if args.anchors else None  # fmt: skip
+    anchors = read_table(args.anchors, ("neuron_id", "frame", "y", "x"), "anchors") if (
+        args.anchors
+    ) else None  # fmt: skip
     # tracking reads every frame straight through: numpy views of a memory-mapped file where it
     # allows (no dask tasks, no dask import), dask otherwise
     rec = recording_from_args(args, memmap=True)
