@@ -273,3 +273,36 @@ def test_channel_one_of_a_two_channel_movie_is_used(tmp_path, capsys):
                               tmp_path / "s"])  # fmt: skip
     assert code == 0, err
     assert (tifffile.imread(tmp_path / "s" / "mean.tif") == 7).all()
+
+
+def test_track_refuses_a_movie_of_nan_and_says_dropped_frames(tmp_path, capsys):
+    """An all-NaN movie gave tracks that were the seeds, unmoved, at confidence 0, silently."""
+    movie = np.full((6, 2, 32, 32), np.nan, np.float32)
+    tifffile.imwrite(tmp_path / "nan.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    (tmp_path / "seeds.csv").write_text("neuron_id,y,x\n1,10,10\n")
+    out = tmp_path / "t.csv"
+    argv = ["track", tmp_path / "nan.tif", "--seeds", tmp_path / "seeds.csv", "--no-align"]
+    code, err = _run(capsys, [*argv, "-o", out])
+    assert code == EXIT_USER_ERROR
+    assert "every frame of the tracked channel is mostly NaN" in _one_error_line(err)
+    assert not out.exists()
+    rng = np.random.default_rng(0)
+    movie = (100 + rng.standard_normal((6, 2, 32, 32))).astype(np.float32)
+    movie[:, :, 8:13, 8:13] += 300
+    movie[3] = np.nan
+    tifffile.imwrite(tmp_path / "gap.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    argv[1] = tmp_path / "gap.tif"
+    code, err = _run(capsys, [*argv, "-o", out])
+    assert code == 0, err
+    assert "warning: 1 of 6 frames are mostly NaN/infinite pixels (first: frame 3)" in err
+
+
+def test_detect_on_a_nan_frame_says_so(tmp_path, capsys):
+    """Was "0 candidates", unexplained."""
+    movie = np.full((3, 2, 32, 32), np.nan, np.float32)
+    tifffile.imwrite(tmp_path / "nan.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    out = tmp_path / "c.csv"
+    code, err = _run(capsys, ["detect", tmp_path / "nan.tif", "--no-align", "-o", out])
+    assert code == EXIT_USER_ERROR
+    assert "the frame is NaN/infinite everywhere" in _one_error_line(err)
+    assert not out.exists()
