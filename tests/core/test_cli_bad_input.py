@@ -306,3 +306,24 @@ def test_detect_on_a_nan_frame_says_so(tmp_path, capsys):
     assert code == EXIT_USER_ERROR
     assert "the frame is NaN/infinite everywhere" in _one_error_line(err)
     assert not out.exists()
+
+
+def test_a_tiff_given_as_a_session_is_not_called_damaged(tmp_path, capsys):
+    """export / export-nwb / --session given a TIFF said "is damaged ... restore the file from a
+    copy or backup", of the user's movie; a damaged *.catrack.h5 keeps that line."""
+    movie = np.zeros((4, 2, 32, 32), np.uint16)
+    tifffile.imwrite(tmp_path / "rec.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    tifffile.imwrite(tmp_path / "other.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    before = (tmp_path / "other.tif").read_bytes()
+    for argv in (["export", tmp_path / "other.tif", "-o", tmp_path / "e"],
+                 ["detect", tmp_path / "rec.tif", "--no-align", "-o", tmp_path / "c.csv",
+                  "--session", tmp_path / "other.tif"]):  # fmt: skip
+        code, err = _run(capsys, argv)
+        assert code == EXIT_USER_ERROR
+        line = _one_error_line(err)
+        assert "other.tif is not a napari-catrack session file (*.catrack.h5): not an HDF5" in line
+        assert "damaged" not in line and "backup" not in line
+    assert (tmp_path / "other.tif").read_bytes() == before
+    (tmp_path / "s.catrack.h5").write_bytes(b"not hdf5 at all" * 100)
+    code, err = _run(capsys, ["export", tmp_path / "s.catrack.h5", "-o", tmp_path / "e"])
+    assert "s.catrack.h5 is damaged" in _one_error_line(err)
