@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -174,6 +175,8 @@ class StepParams:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if value != value:
                 raise InputError(f"{name} must be a number, got NaN")
+            if value in (math.inf, -math.inf):
+                raise InputError(f"{name} must be a finite number; got {value}")
             lo, hi = info.meta.get("minimum"), info.meta.get("maximum")
             if lo is not None and value < lo:
                 raise InputError(f"{name} must be >= {lo}; got {value}")
@@ -402,6 +405,10 @@ def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if value != value:  # NaN: with no bounds it said "must be , got 'nan'"
                 raise argparse.ArgumentTypeError(f"{info.option} must be a number, got {text!r}")
+            if value in (math.inf, -math.inf):  # passed a one-sided bound, then failed deep in
+                raise argparse.ArgumentTypeError(  # a step (int(inf): a traceback)
+                    f"{info.option} must be a finite number, got {text!r}"
+                )
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 bounds = " and ".join(
                     s for s in (f">= {lo}" if lo is not None else "", f"<= {hi}" if hi is not None else "") if s

@@ -266,7 +266,8 @@ class Session:
         """
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"session file not found: {path}")
+            problem = "is a folder, not a file" if path.is_dir() else "not found"
+            raise InputError(f"session file {problem}: {path}")
         f = _open_session_file(path)
         source = None
         try:
@@ -326,7 +327,8 @@ class Session:
         inputs (`catrack info SESSION`: a methods section, or the values to run again)."""
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"session file not found: {path}")
+            problem = "is a folder, not a file" if path.is_dir() else "not found"
+            raise InputError(f"session file {problem}: {path}")
         with _open_session_file(path) as f, _reading(path):
             steps = {}
             for name, g in f["steps"].items():
@@ -849,6 +851,16 @@ class DamagedSession(InputError):
 
     def __init__(self, path: Path, why: object, *, what: str | None = None) -> None:
         why = " ".join(str(why).split())  # h5py messages can span lines
+        if what is None and path.suffix.lower() not in (".h5", ".hdf5"):
+            # another kind of file given as a session (`--session movie.tif`): not "damaged",
+            # and nothing to restore from a backup
+            detail = "not an HDF5 file" if "signature not found" in why else why
+            super().__init__(
+                f"{path.name} is not a napari-catrack session file (*{SESSION_SUFFIX}): "
+                f"{detail}; give the session file"
+            )
+            self.path, self.why = path, why
+            return
         what = what or "is damaged: it is not a readable napari-catrack session"
         super().__init__(
             f"{path.name} {what} ({why}). napari-catrack saves sessions atomically (a save never "

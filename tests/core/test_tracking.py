@@ -338,7 +338,8 @@ def test_a_dropped_nan_frame_is_bridged_and_flagged():
     seeds = pd.DataFrame(
         {"neuron_id": rec.truth.neuron_ids, "y": truth[0, :, 0], "x": truth[0, :, 1]}
     )
-    tracks = track(red, None, seeds, 0, channel="red")
+    with pytest.warns(UserWarning, match=r"1 of 40 frames .*first: frame 5"):
+        tracks = track(red, None, seeds, 0, channel="red")
     order = {n: i for i, n in enumerate(rec.truth.neuron_ids)}
     err = np.linalg.norm(
         tracks[["y", "x"]].to_numpy()

@@ -225,7 +225,8 @@ def read_manifest(path: str | os.PathLike, session: Any = None) -> Manifest:
     `session` (`from_session.SessionParams`): values under the manifest's own (`parse_manifest`)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"manifest not found: {path}")
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"manifest {problem}: {path}")
     return parse_manifest(_load(path), path.parent, path.name, source=path, session=session)
 
 

@@ -370,13 +370,19 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
 
     if not getattr(args, "session", None):
         return None
-    from napari_catrack.session import Session
+    from napari_catrack.session import SESSION_SUFFIX, Session
 
     path = Path(args.session)
     command = getattr(args, "command", None) or ""
     if path.exists() and not path.is_file():
         raise InputError(f"--session {path} is a folder, not a session file")
     if not path.exists():
+        suffix = path.suffix.lower()
+        if suffix in FILE_SUFFIXES and suffix not in (".h5", ".hdf5"):  # HDF5 named `x.tif`
+            raise InputError(
+                f"--session {path}: a new session file is named *{SESSION_SUFFIX}, not "
+                f"*{suffix} (the recording or an output given by mistake?)"
+            )
         return SessionTarget(path, Session(path, autosave=False), recording, command, args)
     # arrays are read when a step uses them (a long video's masks stay on disk for a step that
     # adds a table) and `save` copies the others as stored; a damaged file: DamagedSession,

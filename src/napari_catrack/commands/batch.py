@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import positive_int
+from napari_catrack.commands._common import non_negative_int, positive_int
 
 
 def register(subparsers) -> None:
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--retries",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="times a recording whose worker died is retried (default 0)",

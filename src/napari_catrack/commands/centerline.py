@@ -9,6 +9,7 @@ from napari_catrack.commands._common import (
     add_recording_arguments,
     add_session_argument,
     check_outputs,
+    positive_float,
     progress_printer,
     recording_inputs,
     session_from_args,
@@ -53,7 +54,7 @@ def register(subparsers) -> None:
     )
     g.add_argument(
         "--pixel-size",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="UM",
         help="pixel size in µm (posture lengths in µm)",

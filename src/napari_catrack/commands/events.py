@@ -153,7 +153,10 @@ def run(args: argparse.Namespace) -> int:
             session.remove("events", save=False)
     else:
         session = Session(autosave=False)
-        traces = read_table(args.traces, ("neuron_id", "frame"), "traces")
+        traces = read_table(args.traces, ("neuron_id", "frame"), "traces",
+                            numeric=("time_s", eta_params.signal), frames=("frame",))  # fmt: skip
+        if traces.empty:
+            raise InputError(f"traces {args.traces} has no rows")
         session.record("traces", tables={"traces": traces}, save=False)
         # (the spacing of its time_s column, when it has one)
         agrees = _check_fps_agrees(args.fps, session.frame_rate(), "the traces' time_s")

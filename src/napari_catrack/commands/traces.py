@@ -13,6 +13,7 @@ from napari_catrack.commands._common import (
     alignment_from_args,
     check_outputs,
     params_from_args,
+    positive_float,
     recording_from_args,
     recording_inputs,
     session_from_args,
@@ -35,7 +36,8 @@ def register(subparsers) -> None:
     add_recording_arguments(p)
     p.add_argument("--tracks", required=True, help="tracks CSV: neuron_id,frame,y,x (green pixels)")
     add_alignment_arguments(p)
-    p.add_argument("--fps", type=float, default=None, help="frame rate (default: from the file)")
+    p.add_argument("--fps", type=positive_float, default=None,
+                   help="frame rate (default: from the file)")  # fmt: skip
     TracesParams.add_arguments(p, title="extraction")
     p.add_argument("--no-background", dest="background", action="store_const", const="none",
                    default=None, help="do not subtract a background (= --background none)")  # fmt: skip
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     params = TracesParams.from_args(args, **params_from_args(args, "traces", "traces"))
     cleaning = CleaningParams.from_args(args)
     target = session_from_args(args, args.recording)
-    tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks")
+    tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks",
+                        numeric=("y", "x"), frames=("frame",))  # fmt: skip
     rec = recording_from_args(args)
     if 2 * params.radius >= min(rec.frame_shape):
         raise InputError(

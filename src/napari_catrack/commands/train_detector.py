@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
         frames = pd.to_numeric(table[c], errors="coerce").to_numpy()
         if np.isnan(frames).any():
             i = int(np.isnan(frames).nonzero()[0][0])
+            cell = table[c].iloc[i]  # an empty cell read as NaN: not "np.float64(nan)"
             raise InputError(f"{args.transients}: {c} must be frame numbers; row {i + 1} has "
-                             f"{table[c].iloc[i]!r}")  # fmt: skip
+                             f"{'an empty cell' if pd.isna(cell) else repr(cell)}")  # fmt: skip
         idx = np.searchsorted(tm.frames, frames)
         if (idx >= tm.frames.size).any() or (
             tm.frames[np.minimum(idx, tm.frames.size - 1)] != frames

@@ -8,6 +8,7 @@ from napari_catrack.commands._behaviour import size
 from napari_catrack.commands._common import (
     add_session_argument,
     check_outputs,
+    positive_float,
     recording_inputs,
     session_from_args,
     warn,
@@ -33,7 +34,8 @@ def register(subparsers) -> None:
                    help="tracks CSV (neuron_id,frame,y,x): position = their centroid; the "
                    "direction then comes from --centerline when given (same frames)")  # fmt: skip
     VelocityParams.add_arguments(p, title="velocity")
-    p.add_argument("--fps", type=float, default=None, help="frame rate (frame times = frame/fps)")
+    p.add_argument("--fps", type=positive_float, default=None,
+                   help="frame rate (frame times = frame/fps)")  # fmt: skip
     p.add_argument(
         "--frame-times",
         default=None,
@@ -62,12 +64,12 @@ def register(subparsers) -> None:
     )
     g.add_argument(
         "--stage-scale",
-        type=float,
+        type=positive_float,
         default=1.0,
         metavar="UM",
         help="µm per stage unit (1000 for mm) [default: 1]",
     )
-    g.add_argument("--stage-time-scale", type=float, default=1.0, metavar="S",
+    g.add_argument("--stage-time-scale", type=positive_float, default=1.0, metavar="S",
                    help="seconds per stage time unit (0.001 for ms) [default: 1]")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output CSV")
     add_session_argument(p)
@@ -96,9 +98,13 @@ def run(args: argparse.Namespace) -> int:
     body = None
     if args.centerline:
         body = points_from_table(read_table(args.centerline, ("frame", "point", "y", "x"),
-                                            "centerline"))  # fmt: skip
+                                            "centerline", numeric=("y", "x"),
+                                            frames=("frame", "point")))  # fmt: skip
     if args.tracks:
-        tracks = read_table(args.tracks, ("frame", "y", "x"), "tracks")
+        tracks = read_table(args.tracks, ("frame", "y", "x"), "tracks", numeric=("y", "x"),
+                            frames=("frame",))  # fmt: skip
+        if tracks.empty:
+            raise InputError(f"tracks {args.tracks} has no rows")
         frames, position = tracks_positions(tracks)
         if body is not None and len(body) != int(frames.max()) + 1:
             warn("velocity", "--tracks and --centerline have different frame counts: no direction")

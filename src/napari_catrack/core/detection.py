@@ -63,7 +63,12 @@ def detect_candidates(
     if img.ndim != 2:
         raise InputError(f"detection needs one 2-D frame, got an array of shape {img.shape}")
     if not np.isfinite(img).all():
-        img = np.nan_to_num(img, nan=float(np.nanmin(img)) if np.isfinite(img).any() else 0.0)
+        if not np.isfinite(img).any():  # was "0 candidates", unexplained
+            raise InputError(
+                "the frame is NaN/infinite everywhere (a dropped frame?): nothing to detect on; "
+                "choose another frame"
+            )
+        img = np.nan_to_num(img, nan=float(np.nanmin(img)))
     smooth = ndi.gaussian_filter(img, p.sigma) if p.sigma > 0 else img
     # Local background: a wide Gaussian, as skimage.filters.threshold_local(method="gaussian") does,
     # but computed once here so the noise estimate can reuse it.

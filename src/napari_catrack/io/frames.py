@@ -102,7 +102,16 @@ def open_frames(movie, *, fps: float | None = None, **recording_options) -> Fram
             return fast
     from napari_catrack.io.recording import open_recording
 
-    rec = open_recording(path, **recording_options)
+    try:
+        rec = open_recording(path, **recording_options)
+    except InputError as exc:  # the reader asks for green and red: these steps take one channel
+        text, asks = str(exc), "; say which are green and red"
+        if asks not in text:
+            raise
+        raise InputError(
+            f"{path.name}: {text.split(asks)[0]}; these steps work on one: choose it with "
+            "--channel N"
+        ) from None
     planes = int(str(rec.metadata.get("z") or "1").split()[0])  # "3 planes, max projection"
     if planes > 1 and "z_projection" not in recording_options:
         rec.close()

@@ -61,7 +61,8 @@ def read_masks(path: str | os.PathLike) -> np.ndarray:
     """(T, Y, X) bool masks from a TIFF stack (a single 2-D mask becomes one frame)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"mask file not found: {path}")
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"mask file {problem}: {path}")
     try:
         data = tifffile.imread(path)
     except Exception as exc:  # tifffile raises many types for damaged files

@@ -112,7 +112,8 @@ def read_stage(
     names = {**CLI_NAMES, **(names or {})}
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"stage file not found: {path}")
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"stage file {problem}: {path}")
     mapping = parse_columns(columns)
     table = _read_hdf5(path) if path.suffix.lower() in (".h5", ".hdf5") else _read_table(path)
     if isinstance(table, np.ndarray):  # a 2-D `stage` dataset

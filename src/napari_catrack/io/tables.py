@@ -41,9 +41,18 @@ LONG_COLUMNS = ("neuron_id", "frame", "dff")
 
 # ---------------------------------------------------------------- files
 def read_table(
-    path: str | os.PathLike, required: tuple[str, ...] = (), what: str = "table"
+    path: str | os.PathLike,
+    required: tuple[str, ...] = (),
+    what: str = "table",
+    *,
+    numeric: tuple[str, ...] = (),
+    frames: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """Read a CSV (TSV, Excel) table and insist on the columns the caller needs."""
+    """Read a CSV (TSV, Excel) table and insist on the columns the caller needs.
+
+    `numeric`: columns (when present) whose cells must be numbers or empty; `frames`: columns
+    whose cells must be whole numbers >= 0. Both come back as numbers. Without this a word in a
+    number column failed deep in a step (`int('zero')`: a traceback)."""
     path = Path(path)
     # `what` may already say "file" ("event file"): never "event file file not found"
     the_file = what if what.endswith("file") else f"{what} file"
@@ -57,7 +66,12 @@ def read_table(
             df = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except pd.errors.EmptyDataError:
         raise InputError(f"{the_file} {path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except UnicodeDecodeError:  # was "'utf-8' codec can't decode byte 0x89 in position 0"
+        raise InputError(
+            f"{what} {path} is not a text table (CSV/TSV) nor an Excel file: its bytes are "
+            "binary (an image or HDF5 file given by mistake?)"
+        ) from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
@@ -65,7 +79,27 @@ def read_table(
             f"{what} {path} lacks column(s) {', '.join(missing)}; "
             f"found {', '.join(map(str, df.columns))}"
         )
+    for column in dict.fromkeys((*frames, *numeric)):
+        if column in df.columns:
+            df[column] = _numbers(df[column], column in frames, f"{what} {path}", column)
     return df
+
+
+def _numbers(values: pd.Series, frame: bool, where: str, column: str) -> pd.Series:
+    """`values` as numbers, or one line naming the first cell that is not one."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if frame:
+        bad |= values.isna() | (numbers < 0) | (numbers % 1 != 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        kind = "whole numbers >= 0 (frames)" if frame else "numbers"
+        cell = values.iloc[row]
+        raise InputError(
+            f"{where}: column {column} must hold {kind}; line {row + 2} has "
+            f"{'an empty cell' if pd.isna(cell) else repr(cell)}"
+        )
+    return numbers.astype("int64") if frame else numbers
 
 
 def write_table(

@@ -177,7 +177,21 @@ def _relative_score(score: np.ndarray, source: np.ndarray, window: int = 15) -> 
 
 
 def _frame(frames, t: int) -> np.ndarray:
-    return np.asarray(frames[t])
+    """Frame t; a float frame with no finite pixel is a gap (given as zeros: blank), one with
+    some NaN/infinite pixels is refused in one line (the segmenters' percentiles and filters
+    failed on them with an IndexError)."""
+    frame = np.asarray(frames[t])
+    if frame.dtype.kind == "f":
+        finite = np.isfinite(frame)
+        if not finite.any():
+            return np.zeros(frame.shape, frame.dtype)
+        if not finite.all():
+            raise InputError(
+                f"frame {t} contains {int(finite.size - finite.sum())} NaN/infinite pixels; "
+                "segmentation needs finite data (fill or drop those frames; `catrack register "
+                "--bad-frames keep` fills them)"
+            )
+    return frame
 
 
 def is_blank(frame: np.ndarray) -> bool:
@@ -190,8 +204,9 @@ def is_blank(frame: np.ndarray) -> bool:
 def _start(segmenter, frames, anchor: Anchor, params: SegmentParams) -> FrameResult:
     frame = _frame(frames, anchor.frame)
     if is_blank(frame) and anchor.mask is None:
-        raise InputError(f"frame {anchor.frame} is blank (it could not be decoded): put the "
-                         "prompt on another frame")  # fmt: skip
+        raise InputError(f"frame {anchor.frame} is blank (one value everywhere, or NaN: it "
+                         "could not be decoded, or holds no image): put the prompt on another "
+                         "frame")  # fmt: skip
     if anchor.mask is not None:
         mask = np.asarray(anchor.mask, bool)
         if not mask.any():

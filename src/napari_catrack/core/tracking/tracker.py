@@ -10,6 +10,7 @@ and backward from them and the better-confidence estimate wins between anchors.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class _Frames:
         self.stack, self.p = stack, params
         self.c0, self.buf = -1, None
         self.integer = np.issubdtype(np.dtype(getattr(stack, "dtype", np.float32)), np.integer)
+        self.dropped: set[int] = set()  # frames skipped as mostly NaN/infinite (said after)
 
     def __call__(self, t: int) -> np.ndarray | None:
         """Frame t smoothed; None for a dropped frame (mostly NaN), which the sweep bridges."""
@@ -64,6 +66,7 @@ class _Frames:
             # (integer pixels cannot be NaN) a few bad pixels get a neutral fill; a dropped
             # frame is skipped
             if finite.mean() < 0.5:
+                self.dropped.add(t)
                 return None
             img = np.where(finite, img, np.median(img[finite]))
         if self.p.sigma > 0:
@@ -246,7 +249,24 @@ def _run(stack, known, known_conf, lo, hi, refiner, params, progress, cancel):
     frames = _Frames(stack, params)
     f, fc = _sweep(frames, fwd_order, known, known_conf, refiner, params, tick)
     b, bc = _sweep(frames, bwd_order, known, known_conf, refiner, params, tick)
+    _say_dropped(sorted(frames.dropped), hi - lo + 1)
     return _combine(f, fc, b, bc)
+
+
+def _say_dropped(dropped: list[int], n_frames: int) -> None:
+    """Frames skipped as mostly NaN/infinite hold their positions at confidence 0: said (a
+    warning), and refused when that is every frame (the tracks would be the seeds, unmoved)."""
+    if not dropped:
+        return
+    if len(dropped) >= n_frames:
+        raise InputError(
+            "every frame of the tracked channel is mostly NaN/infinite pixels: nothing to track"
+        )
+    warnings.warn(
+        f"{len(dropped)} of {n_frames} frames are mostly NaN/infinite pixels (first: frame "
+        f"{dropped[0]}): skipped, the positions there held at confidence 0",
+        stacklevel=3,
+    )
 
 
 def _resolve_refiner(model):
