@@ -233,3 +233,22 @@ def test_centerline_session_records_what_the_posture_was_computed_with(avi, tmp_
     assert step.attrs["inputs"]["eigenworms"]["path"] == str(basis)
     assert len(step.attrs["inputs"]["eigenworms"]["sha256"]) == 64
     assert step.attrs["posture"] == {"pixel_size_um": 10.0, "eigenworms": str(basis)}
+
+
+def test_segment_into_a_session_of_another_video_says_it_replaces_that_one(avi, tmp_path, capsys):
+    """Any session takes a behaviour video (the demo's holds an imaging recording), so a run on
+    another video replaced the stored segmentation silently; now one warning line names it."""
+    import shutil
+
+    v, path = avi
+    other = shutil.copy(path, tmp_path / "other.avi")
+    session = tmp_path / "s.catrack.h5"
+    args = ["--prompt", _prompt(v), "--method", "classical", "--session", str(session)]
+    assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *args]) == 0
+    assert "another video" not in capsys.readouterr().err
+    assert main(["segment", str(path), "-o", str(tmp_path / "b.tif"), *args]) == 0  # same video
+    assert "another video" not in capsys.readouterr().err
+    assert main(["segment", str(other), "-o", str(tmp_path / "c.tif"), *args]) == 0
+    err = capsys.readouterr().err
+    assert "holds the segmentation of another video" in err and "worm.avi" in err
+    assert "replaced by this run's of" in err and "other.avi" in err

@@ -126,3 +126,19 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
         warn(_command(args), f"{int(loops.sum())} frame(s) where the worm touches itself (loop): "
              f"{frame_ranges(np.flatnonzero(loops))}")  # fmt: skip
     return result, quality, cl
+
+
+def warn_other_video(target, video, command: str, steps: tuple[str, ...]) -> None:
+    """A `--session` that holds `steps` of another behaviour video: they are replaced by this
+    run's (any session takes a behaviour video, as the widget does), so say which video's."""
+    import os
+
+    if target is None or not video:
+        return
+    from napari_catrack.layers import behaviour_video_path
+
+    theirs = behaviour_video_path(target.session)
+    held = [s for s in steps if s in target.session]
+    if held and theirs and os.path.realpath(theirs) != os.path.realpath(str(video)):
+        warn(command, f"{target.path.name} holds the {' and '.join(held)} of another video, "
+             f"{theirs}: replaced by this run's of {video}")  # fmt: skip

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from napari_catrack.commands._behaviour import add_prompt_arguments, behaviour_frames
+from napari_catrack.commands._behaviour import (
+    add_prompt_arguments,
+    behaviour_frames,
+    warn_other_video,
+)
 from napari_catrack.commands._common import (
     add_recording_arguments,
     add_session_argument,
@@ -101,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     basis = load_eigenworms(args.eigenworms) if args.eigenworms and args.posture else None
     # the behaviour video is not the imaging recording: any session takes it (as the widget)
     target = session_from_args(args, args.recording, check=False)
+    warn_other_video(target, args.recording, "centerline", ("segmentation", "centerline"))
     segmented = None
     if args.masks:
         frames = behaviour_frames(args)[0] if args.recording else None

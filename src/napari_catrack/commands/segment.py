@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.commands._behaviour import run_segmentation
+    from napari_catrack.commands._behaviour import run_segmentation, warn_other_video
     from napari_catrack.core.behaviour.params import SegmentParams
     from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.masks import write_masks
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     params = SegmentParams.from_args(args)
     # the behaviour video is not the imaging recording: any session takes it (as the widget)
     target = session_from_args(args, args.recording, check=False)
+    warn_other_video(target, args.recording, "segment", ("segmentation", "centerline"))
     frames, _ = behaviour_frames(args)
     result, quality, _ = run_segmentation(frames, args, params)
     with atomic_write_set():  # the masks and their report replace an older run's together
