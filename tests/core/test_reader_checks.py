@@ -122,6 +122,19 @@ def test_truncated_tiffs_of_every_kind_are_refused(tmp_path, kwargs, message):
         open_frames(cut)
 
 
+def test_a_compressed_stack_written_as_one_page_of_planes_opens(tmp_path):
+    """tifffile writes a compressed (4, Y, X) stack with axes TYX as ONE page of 4 samples; the
+    truncation check counted pages and refused it ("only 1 of the 4 images")."""
+    movie = (np.arange(4 * 16 * 16) % 900).reshape(4, 16, 16).astype(np.uint16)
+    path = tmp_path / "vol.tif"
+    tifffile.imwrite(path, movie, compression="zlib", metadata={"axes": "TYX"})
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 1  # the case itself: one page holds the 4 frames
+    rec = open_recording(path)
+    np.testing.assert_array_equal(np.asarray(rec.green), movie)
+    rec.close()
+
+
 def test_catrack_info_on_a_truncated_tiff_is_one_line(tmp_path, capsys):
     """tifffile's own notes on the cut file ("invalid page offset", "ImageJ series metadata
     invalid") were printed as warning lines before the one line that says it is truncated."""

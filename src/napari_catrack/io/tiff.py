@@ -145,8 +145,11 @@ def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
     if series.dataoffset is not None:  # contiguous: count the whole images on disk
         plane_bytes = series.size // max(planes, 1) * np.dtype(series.dtype).itemsize
         readable = max(0, size - series.dataoffset) // max(plane_bytes, 1)
-    else:
-        readable = len(tif.pages)
+    else:  # pages times the series' planes in one page: a page can hold several (tifffile
+        # writes a compressed (4, Y, X) stack with axes TYX as one page of 4 samples)
+        first = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+        plane = int(np.prod([k for a, k in zip(series.axes, series.shape) if a in "YXS"]))
+        readable = len(tif.pages) * max(int(first.size) // max(plane, 1), 1)
     # A header may over-announce images (files cropped by some tools): only a chain that runs
     # past the end of the file, or a contiguous series cut short, is a truncation.
     if readable < planes or _chain_is_cut(path, tif):
