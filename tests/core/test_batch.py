@@ -168,14 +168,26 @@ def test_a_recording_is_resumable_and_reruns_only_what_changed(tmp_path, folder)
     assert all((tmp_path / "rec00" / t).is_file() for t in TABLES)
     again = run_recording(spec, tmp_path)
     assert [r["status"] for r in again[:3]] == ["up to date"] * 3
+    # the export files were written from this very session: not written again
+    assert (again[-1]["step"], again[-1]["status"]) == ("export", "up to date")
+    tracks = tmp_path / "rec00" / "tracks.csv"
+    written = tracks.stat().st_mtime_ns
+    from napari_catrack.session import Session
+
+    edited = Session.load(tmp_path / "rec00" / "session.catrack.h5")  # napari saved it (an edit)
+    edited.save()
+    edited.close()
+    assert run_recording(spec, tmp_path)[-1]["status"] == "done"  # exported again
+    assert tracks.stat().st_mtime_ns != written
     from napari_catrack.core.transients.params import TransientParams
 
     other = TransientParams().snr_threshold + 1.0  # not the default, whatever the default is
     changed = type(spec)(**{**spec.__dict__, "params": {"transients": {"snr_threshold": other}}})
     third = run_recording(changed, tmp_path)
     assert [r["status"] for r in third[:3]] == ["up to date", "up to date", "done"]
+    assert third[-1]["status"] == "done"
     (tmp_path / "rec00" / "tracks.csv").unlink()  # a lost table comes back from the session
-    run_recording(spec, tmp_path)
+    assert run_recording(spec, tmp_path)[-1]["status"] == "done"
     assert (tmp_path / "rec00" / "tracks.csv").is_file()
 
 

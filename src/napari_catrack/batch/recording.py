@@ -33,6 +33,7 @@ SESSION_NAME = "session.catrack.h5"
 REPORT_COLUMNS = ["recording", "step", "status", "seconds", "message"]
 SET_ASIDE = "set aside"  # the status of the row that says a damaged session was set aside
 SESSION_ROW = "session"
+EXPORT_MARK = ".catrack-export.json"  # what the recording's export files were written from
 STATUSES = ("done", "up to date", "skipped", "failed", "not run", SET_ASIDE)
 
 
@@ -265,6 +266,19 @@ def _export(spec: Any, session: Any, folder: Path, row: Callable) -> None:
     kinds = {"tables": ("json", "table", "image", "h5"), "figures": ("figure",), "nwb": ("nwb",)}
     wanted = {k for e in spec.export for k in kinds[e]}
     keys = [i.key for i in available_items(session) if i.kind in wanted]
+    mark = folder / EXPORT_MARK
+    state = _export_state(session, keys)
+    before = _read_json(mark)
+    if (
+        state
+        and before.get("state") == state
+        and all((folder / p).is_file() for p in before["written"])
+    ):
+        # nothing changed since the files were written (a resumed batch with every step up
+        # to date): a long video's masks TIFF alone took ~40 s to write again
+        row("export", "up to date", 0.0, f"{len(before['written'])} files")
+        return
+    mark.unlink(missing_ok=True)  # written again below only when every item was written
     start = time.perf_counter()
     try:
         result = export_session(session, folder, keys)
@@ -273,7 +287,32 @@ def _export(spec: Any, session: Any, folder: Path, row: Callable) -> None:
         return
     status = "failed" if result.failed else "done"
     message = "; ".join(f"{k}: {why}" for k, why in result.failed) or f"{len(result.written)} files"
+    if state and not result.failed:
+        from napari_catrack.io.atomic import write_text_atomic
+
+        written = [p.as_posix() for p in result.written]
+        write_text_atomic(mark, json.dumps({"state": state, "written": written}, indent=1))
     row("export", status, time.perf_counter() - start, message)
+
+
+def _export_state(session: Any, keys: list[str]) -> dict[str, Any]:
+    """What an export's files depend on: the session file as saved (size, mtime: any step, an
+    autosave from napari or a hand edit changes it), the items and this version."""
+    from napari_catrack import __version__
+
+    try:
+        st = os.stat(session.path)
+    except (OSError, TypeError):  # never saved (the first step failed): nothing to compare
+        return {}
+    return {"session": [st.st_size, st.st_mtime_ns], "items": sorted(keys), "version": __version__}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) and isinstance(value.get("written"), list) else {}
 
 
 @contextlib.contextmanager
