@@ -246,3 +246,37 @@ def test_a_tools_cell_0_is_shown_selected_deleted_and_put_back(
     src.accept_button.click()
     assert status_of(session, ["0"])[0][0] == "accepted"
     assert (layer.data[1:7, 3:9] == 1).all()
+
+
+def test_a_reopened_sessions_footprints_still_delete_a_cell_and_say_its_tool(
+    make_napari_viewer, qtbot, tmp_path, movie_file, monkeypatch
+):
+    """verify h12: a saved session brings its 'footprints' layer back through File > Open; the
+    Sources widget docked then reused that layer without listening to it, so erasing a cell there
+    rejected nothing; and the restored import's status said '(extracted)', not its tool."""
+    import napari_catrack.widgets.sources as sources_widget
+
+    monkeypatch.setattr(
+        sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool)
+    )
+    viewer = make_napari_viewer()
+    viewer.open(str(movie_file), plugin=PLUGIN)
+    wait_job(qtbot, _dock(viewer, SRC).run_import("suite2p", "x"))
+    out = tmp_path / "s2p.catrack.h5"
+    viewer.layers.save(str(out), plugin=PLUGIN)
+
+    fresh = make_napari_viewer()
+    fresh.open(str(out), plugin=PLUGIN)
+    layer = fresh.layers["footprints"]  # the session's own layer, before any widget
+    src = _dock(fresh, SRC)
+    assert fresh.layers["footprints"] is layer  # reused, no second copy
+    assert "5 components (suite2p)" in src.status.text(), src.status.text()
+    session = session_for_viewer(fresh)
+    with layer.block_history():  # as the fill bucket's mouse stroke does
+        layer.fill((3, 5), 0)  # cell 0, shown as label 1
+    assert not (layer.data == 1).any()
+    assert status_of(session, ["0"])[0] == ("rejected", "deleted in the footprints layer")
+    assert "deleted (rejected): 0" in src.status.text()
+    src.cells.setCurrentRow(0)
+    src.accept_button.click()
+    assert status_of(session, ["0"])[0][0] == "accepted" and (layer.data[1:7, 3:9] == 1).all()

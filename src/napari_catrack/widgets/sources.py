@@ -151,7 +151,8 @@ class SourcesWidget(QWidget):
         self.ctx.events.verdicts.connect(self._on_verdicts)
         if "sources" in self.ctx.session:
             self._restore_forms()
-            self._show(sources_from_session(self.ctx.session), record=False)
+            origin = self.ctx.session["sources"].attrs.get("origin") or "extracted"  # suite2p, ...
+            self._show(sources_from_session(self.ctx.session), origin=origin, record=False)
 
     _restoring = False
 
@@ -357,9 +358,9 @@ class SourcesWidget(QWidget):
             else:
                 layer = label_axes(self.viewer.add_labels(labels.copy(), name=name, opacity=opacity, metadata=meta))  # fmt: skip
                 layer.contour = contour
-                if name == FOOTPRINTS:
-                    layer.events.paint.connect(self._footprints_edited)
-                    layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
+            if name == FOOTPRINTS:  # also a reopened session's layer (connecting twice is a no-op)
+                layer.events.paint.connect(self._footprints_edited)
+                layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
         self.viewer.layers[CONTOURS].editable = False
         imported = self._imported_tool() is not None
         if record or not imported:
