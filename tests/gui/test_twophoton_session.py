@@ -280,3 +280,31 @@ def test_a_reopened_sessions_footprints_still_delete_a_cell_and_say_its_tool(
     src.cells.setCurrentRow(0)
     src.accept_button.click()
     assert status_of(session, ["0"])[0][0] == "accepted" and (layer.data[1:7, 3:9] == 1).all()
+
+
+def test_a_session_of_imported_cells_alone_opens_with_its_footprints(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """verify h12: `catrack import suite2p OUT -o DIR --session S` without a movie writes a
+    session with no recording; File > Open of S failed with napari's "Reader 'napari-catrack'
+    ... returned no data". It now opens with the cells ('footprints', cell 0 as label 1, a cell
+    deleted in the layer left out), which the Sources widget reuses."""
+    from napari_catrack.core.sources.session import record_sources, set_verdict, sync_deleted_labels
+
+    session = Session(tmp_path / "s2p.catrack.h5")
+    record_sources(session, _cells(), origin="suite2p")
+    sync_deleted_labels(session, [0, 1, 2, 3, 4], [0, 1, 2, 4])  # cell 3 erased in the layer
+    set_verdict(session, "1", "rejected", "dim")
+    session.save()
+    viewer = make_napari_viewer()
+    viewer.open(str(session.path), plugin=PLUGIN)
+    assert [(x.name, type(x).__name__) for x in viewer.layers] == [("footprints", "Labels")]
+    layer = viewer.layers["footprints"]
+    assert sorted(int(v) for v in np.unique(layer.data) if v) == [1, 2, 3, 5]  # not 4 (cell 3)
+    assert (layer.data[1:7, 3:9] == 1).all()  # cell 0
+    src = _dock(viewer, SRC)
+    assert [x.name for x in viewer.layers] == ["footprints", "footprint contours"]
+    with layer.block_history():
+        layer.fill((3, 5), 0)
+    assert status_of(session_for_viewer(viewer), ["0"])[0][1] == "deleted in the footprints layer"
+    assert "deleted (rejected): 0" in src.status.text()

@@ -48,6 +48,7 @@ from napari_catrack.core.sources.session import (
     labels_from_footprints,
     record_sources,
     set_verdict,
+    shown_labels,
     sources_from_session,
     status_of,
     sync_deleted_labels,
@@ -338,13 +339,7 @@ class SourcesWidget(QWidget):
                 self.viewer, session
             )  # new traces: other widgets (traces, curation) reload
         ids = result.components["neuron_id"].to_numpy()
-        deleted = {nid for nid, (_, why) in zip(ids, status_of(session, ids), strict=True) if why == DELETED}  # fmt: skip
-        labels = labels_from_footprints(result.footprints, ids)
-        offset = label_offset(ids)  # label = neuron id + offset (0-based tools' ids)
-        if deleted:  # a component erased from the layer stays erased when the layer is rebuilt
-            gone = np.array(sorted(int(i) + offset for i in deleted), dtype=labels.dtype)
-            labels[np.isin(labels, gone)] = 0
-        shown = [int(i) - offset for i in np.unique(labels) if i]
+        labels, shown, offset = shown_labels(session, result)  # deleted cells stay erased
         for name, contour, opacity in ((FOOTPRINTS, 0, 0.35), (CONTOURS, 1, 0.9)):
             meta = {"catrack": {"role": name, "shown_ids": shown, "label_offset": offset}}
             if name in self.viewer.layers:
