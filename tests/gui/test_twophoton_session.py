@@ -308,3 +308,24 @@ def test_a_session_of_imported_cells_alone_opens_with_its_footprints(
         layer.fill((3, 5), 0)
     assert status_of(session_for_viewer(viewer), ["0"])[0][1] == "deleted in the footprints layer"
     assert "deleted (rejected): 0" in src.status.text()
+
+
+def test_sources_docked_before_file_open_shows_the_sessions_cells(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """verify h12: the Sources widget docked first, then File > Open of a session with cells,
+    stayed at 'no components yet' (its list empty, the layer's edits unheard)."""
+    from napari_catrack.core.sources.session import record_sources
+
+    session = Session(tmp_path / "s2p.catrack.h5")
+    record_sources(session, _cells(), origin="suite2p")
+    session.save()
+    viewer = make_napari_viewer()
+    src = _dock(viewer, SRC)
+    viewer.open(str(session.path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: src.cells.count() == 5, timeout=5000)
+    assert [x.name for x in viewer.layers] == ["footprints", "footprint contours"]
+    assert "5 components (suite2p)" in src.status.text()
+    assert src.count.text().startswith("3 of 5")
+    layer = viewer.layers["footprints"]
+    with layer.block_history():
+        layer.fill((3, 5), 0)  # cell 0
+    assert status_of(session_for_viewer(viewer), ["0"])[0][1] == "deleted in the footprints layer"

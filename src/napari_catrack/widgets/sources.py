@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.utils.notifications import show_warning
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -150,12 +150,27 @@ class SourcesWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self.ctx.events.layer_names.connect(self._refresh_layers)  # a layer renamed
         self.ctx.events.verdicts.connect(self._on_verdicts)
-        if "sources" in self.ctx.session:
-            self._restore_forms()
-            origin = self.ctx.session["sources"].attrs.get("origin") or "extracted"  # suite2p, ...
-            self._show(sources_from_session(self.ctx.session), origin=origin, record=False)
+        # a session opened after docking (File > Open): its cells, once the reader's layers are in
+        self.ctx.events.session.connect(self._on_session)
+        self._restore()
 
     _restoring = False
+    _shown_session = None  # the session whose cells are shown (its own re-attach redraws nothing)
+
+    def _on_session(self, _event=None) -> None:
+        try:
+            QTimer.singleShot(0, self._restore)
+        except RuntimeError:  # pragma: no cover - the widget was closed
+            self.ctx.events.session.disconnect(self._on_session)
+
+    def _restore(self) -> None:
+        """Show a session's cells and the settings in force (docked over it, or it opened)."""
+        session = self.ctx.session
+        if session is self._shown_session or "sources" not in session:
+            return
+        self._restore_forms()
+        origin = session["sources"].attrs.get("origin") or "extracted"  # suite2p, ...
+        self._show(sources_from_session(session), origin=origin, record=False)
 
     def _restore_forms(self) -> None:
         """The extraction and evaluation settings in force (the session's), not the defaults: the
@@ -331,6 +346,7 @@ class SourcesWidget(QWidget):
         if record and set_rate and not self.ctx.fps():  # shared: every widget shows it
             self.ctx.set_fps(result.fps, source=f"from the {origin} import")
             result.notes.append(f"the frame rate in force is now {origin}'s {result.fps:g} Hz (none was known)")  # fmt: skip
+        self._shown_session = session
         if record:
             if inputs is None and origin == "extracted":
                 inputs = self.movie_inputs()
