@@ -268,6 +268,21 @@ def behaviour_layers(
     return out
 
 
+def sources_layers(session: Any, skip: set[str] | frozenset[str] = frozenset()) -> list[LayerData]:
+    """The Sources widget's 'footprints' layer (each cell as label neuron id + label_offset,
+    those deleted there left out) of a session's `sources` step, unless saved with the session
+    (`skip`): a `catrack sources|import --session` session opens with its cells (one without a
+    recording, as an import of a tool's output, opened with nothing: napari said the reader
+    'returned no data'); the widget finds the layer by name and adds the contours."""
+    if "sources" not in session or "footprints" in skip:
+        return []
+    from napari_catrack.core.sources.session import shown_labels, sources_from_session
+
+    labels, shown, offset = shown_labels(session, sources_from_session(session))
+    catrack = {"role": "footprints", "shown_ids": shown, "label_offset": offset}
+    return [(labels, {"name": "footprints", "opacity": 0.35, "metadata": {"catrack": catrack}}, "labels")]  # fmt: skip
+
+
 def _stem(path: str) -> str:
     from pathlib import Path
 

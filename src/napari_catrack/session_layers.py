@@ -18,6 +18,7 @@ from napari_catrack.layers import (
     behaviour_layers,
     behaviour_on_recording,
     recording_layers,
+    sources_layers,
     tracks_layer,
     with_axis_labels,
 )
@@ -59,6 +60,7 @@ def session_layers(session: Session) -> list[LayerData]:
     saved_names = {meta.get("name") for _, meta, _ in session.layers}
     if behaviour_on_recording(session):
         layers.extend(behaviour_layers(session, skip=saved_names))
+    layers.extend(sources_layers(session, skip=saved_names))  # the cells (the Sources widget's)
     for data, meta, kind in session.layers:
         meta = dict(meta)
         meta.setdefault("metadata", {})

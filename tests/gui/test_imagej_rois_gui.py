@@ -4,6 +4,8 @@ chosen movie layer inside each ROI) the session's traces, shown in the trace vie
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import roifile
@@ -119,15 +121,20 @@ def test_imagej_import_needs_a_movie_and_a_rate(make_napari_viewer, qtbot, tmp_p
     assert "sources" not in session_for_viewer(viewer)
 
 
-def test_sima_real_roiset_through_the_sources_widget(make_napari_viewer, qtbot):
+def test_sima_real_roiset_through_the_sources_widget(make_napari_viewer, qtbot, tmp_path):
+    import shutil
+
     zip_path = shared_data("sima", "imageJ_ROIs.zip")
-    movie = shared_data("sima", "example.tif")
+    # a copy: the import autosaves the session beside the movie (it wrote example-N.catrack.h5
+    # into the shared, read-only data folder at every run)
+    movie = Path(shutil.copy(shared_data("sima", "example.tif"), tmp_path / "example.tif"))
     viewer = make_napari_viewer()
     viewer.open(str(movie), plugin=PLUGIN)
     src = _dock(viewer, SRC)
     if not src.ctx.fps():  # SIMA's example stores no frame rate: type one
         src.fps.spin.setValue(2.0)
     wait_job(qtbot, src.run_import("imagej", str(zip_path)))
+    assert session_for_viewer(viewer).path.parent == tmp_path
     comps = session_for_viewer(viewer)["sources"].tables["components"]
     rois = roifile.roiread(zip_path)
     assert comps["name"].tolist() == [r.name for r in rois]

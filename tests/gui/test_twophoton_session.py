@@ -246,3 +246,86 @@ def test_a_tools_cell_0_is_shown_selected_deleted_and_put_back(
     src.accept_button.click()
     assert status_of(session, ["0"])[0][0] == "accepted"
     assert (layer.data[1:7, 3:9] == 1).all()
+
+
+def test_a_reopened_sessions_footprints_still_delete_a_cell_and_say_its_tool(
+    make_napari_viewer, qtbot, tmp_path, movie_file, monkeypatch
+):
+    """verify h12: a saved session brings its 'footprints' layer back through File > Open; the
+    Sources widget docked then reused that layer without listening to it, so erasing a cell there
+    rejected nothing; and the restored import's status said '(extracted)', not its tool."""
+    import napari_catrack.widgets.sources as sources_widget
+
+    monkeypatch.setattr(
+        sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool)
+    )
+    viewer = make_napari_viewer()
+    viewer.open(str(movie_file), plugin=PLUGIN)
+    wait_job(qtbot, _dock(viewer, SRC).run_import("suite2p", "x"))
+    out = tmp_path / "s2p.catrack.h5"
+    viewer.layers.save(str(out), plugin=PLUGIN)
+
+    fresh = make_napari_viewer()
+    fresh.open(str(out), plugin=PLUGIN)
+    layer = fresh.layers["footprints"]  # the session's own layer, before any widget
+    src = _dock(fresh, SRC)
+    assert fresh.layers["footprints"] is layer  # reused, no second copy
+    assert "5 components (suite2p)" in src.status.text(), src.status.text()
+    session = session_for_viewer(fresh)
+    with layer.block_history():  # as the fill bucket's mouse stroke does
+        layer.fill((3, 5), 0)  # cell 0, shown as label 1
+    assert not (layer.data == 1).any()
+    assert status_of(session, ["0"])[0] == ("rejected", "deleted in the footprints layer")
+    assert "deleted (rejected): 0" in src.status.text()
+    src.cells.setCurrentRow(0)
+    src.accept_button.click()
+    assert status_of(session, ["0"])[0][0] == "accepted" and (layer.data[1:7, 3:9] == 1).all()
+
+
+def test_a_session_of_imported_cells_alone_opens_with_its_footprints(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """verify h12: `catrack import suite2p OUT -o DIR --session S` without a movie writes a
+    session with no recording; File > Open of S failed with napari's "Reader 'napari-catrack'
+    ... returned no data". It now opens with the cells ('footprints', cell 0 as label 1, a cell
+    deleted in the layer left out), which the Sources widget reuses."""
+    from napari_catrack.core.sources.session import record_sources, set_verdict, sync_deleted_labels
+
+    session = Session(tmp_path / "s2p.catrack.h5")
+    record_sources(session, _cells(), origin="suite2p")
+    sync_deleted_labels(session, [0, 1, 2, 3, 4], [0, 1, 2, 4])  # cell 3 erased in the layer
+    set_verdict(session, "1", "rejected", "dim")
+    session.save()
+    viewer = make_napari_viewer()
+    viewer.open(str(session.path), plugin=PLUGIN)
+    assert [(x.name, type(x).__name__) for x in viewer.layers] == [("footprints", "Labels")]
+    layer = viewer.layers["footprints"]
+    assert sorted(int(v) for v in np.unique(layer.data) if v) == [1, 2, 3, 5]  # not 4 (cell 3)
+    assert (layer.data[1:7, 3:9] == 1).all()  # cell 0
+    src = _dock(viewer, SRC)
+    assert [x.name for x in viewer.layers] == ["footprints", "footprint contours"]
+    with layer.block_history():
+        layer.fill((3, 5), 0)
+    assert status_of(session_for_viewer(viewer), ["0"])[0][1] == "deleted in the footprints layer"
+    assert "deleted (rejected): 0" in src.status.text()
+
+
+def test_sources_docked_before_file_open_shows_the_sessions_cells(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """verify h12: the Sources widget docked first, then File > Open of a session with cells,
+    stayed at 'no components yet' (its list empty, the layer's edits unheard)."""
+    from napari_catrack.core.sources.session import record_sources
+
+    session = Session(tmp_path / "s2p.catrack.h5")
+    record_sources(session, _cells(), origin="suite2p")
+    session.save()
+    viewer = make_napari_viewer()
+    src = _dock(viewer, SRC)
+    viewer.open(str(session.path), plugin=PLUGIN)
+    qtbot.waitUntil(lambda: src.cells.count() == 5, timeout=5000)
+    assert [x.name for x in viewer.layers] == ["footprints", "footprint contours"]
+    assert "5 components (suite2p)" in src.status.text()
+    assert src.count.text().startswith("3 of 5")
+    layer = viewer.layers["footprints"]
+    with layer.block_history():
+        layer.fill((3, 5), 0)  # cell 0
+    assert status_of(session_for_viewer(viewer), ["0"])[0][1] == "deleted in the footprints layer"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.utils.notifications import show_warning
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -48,6 +48,7 @@ from napari_catrack.core.sources.session import (
     labels_from_footprints,
     record_sources,
     set_verdict,
+    shown_labels,
     sources_from_session,
     status_of,
     sync_deleted_labels,
@@ -149,11 +150,27 @@ class SourcesWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self.ctx.events.layer_names.connect(self._refresh_layers)  # a layer renamed
         self.ctx.events.verdicts.connect(self._on_verdicts)
-        if "sources" in self.ctx.session:
-            self._restore_forms()
-            self._show(sources_from_session(self.ctx.session), record=False)
+        # a session opened after docking (File > Open): its cells, once the reader's layers are in
+        self.ctx.events.session.connect(self._on_session)
+        self._restore()
 
     _restoring = False
+    _shown_session = None  # the session whose cells are shown (its own re-attach redraws nothing)
+
+    def _on_session(self, _event=None) -> None:
+        try:
+            QTimer.singleShot(0, self._restore)
+        except RuntimeError:  # pragma: no cover - the widget was closed
+            self.ctx.events.session.disconnect(self._on_session)
+
+    def _restore(self) -> None:
+        """Show a session's cells and the settings in force (docked over it, or it opened)."""
+        session = self.ctx.session
+        if session is self._shown_session or "sources" not in session:
+            return
+        self._restore_forms()
+        origin = session["sources"].attrs.get("origin") or "extracted"  # suite2p, ...
+        self._show(sources_from_session(session), origin=origin, record=False)
 
     def _restore_forms(self) -> None:
         """The extraction and evaluation settings in force (the session's), not the defaults: the
@@ -329,6 +346,7 @@ class SourcesWidget(QWidget):
         if record and set_rate and not self.ctx.fps():  # shared: every widget shows it
             self.ctx.set_fps(result.fps, source=f"from the {origin} import")
             result.notes.append(f"the frame rate in force is now {origin}'s {result.fps:g} Hz (none was known)")  # fmt: skip
+        self._shown_session = session
         if record:
             if inputs is None and origin == "extracted":
                 inputs = self.movie_inputs()
@@ -337,13 +355,7 @@ class SourcesWidget(QWidget):
                 self.viewer, session
             )  # new traces: other widgets (traces, curation) reload
         ids = result.components["neuron_id"].to_numpy()
-        deleted = {nid for nid, (_, why) in zip(ids, status_of(session, ids), strict=True) if why == DELETED}  # fmt: skip
-        labels = labels_from_footprints(result.footprints, ids)
-        offset = label_offset(ids)  # label = neuron id + offset (0-based tools' ids)
-        if deleted:  # a component erased from the layer stays erased when the layer is rebuilt
-            gone = np.array(sorted(int(i) + offset for i in deleted), dtype=labels.dtype)
-            labels[np.isin(labels, gone)] = 0
-        shown = [int(i) - offset for i in np.unique(labels) if i]
+        labels, shown, offset = shown_labels(session, result)  # deleted cells stay erased
         for name, contour, opacity in ((FOOTPRINTS, 0, 0.35), (CONTOURS, 1, 0.9)):
             meta = {"catrack": {"role": name, "shown_ids": shown, "label_offset": offset}}
             if name in self.viewer.layers:
@@ -357,9 +369,9 @@ class SourcesWidget(QWidget):
             else:
                 layer = label_axes(self.viewer.add_labels(labels.copy(), name=name, opacity=opacity, metadata=meta))  # fmt: skip
                 layer.contour = contour
-                if name == FOOTPRINTS:
-                    layer.events.paint.connect(self._footprints_edited)
-                    layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
+            if name == FOOTPRINTS:  # also a reopened session's layer (connecting twice is a no-op)
+                layer.events.paint.connect(self._footprints_edited)
+                layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
         self.viewer.layers[CONTOURS].editable = False
         imported = self._imported_tool() is not None
         if record or not imported:

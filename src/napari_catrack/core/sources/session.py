@@ -226,6 +226,19 @@ def label_offset(ids) -> int:
     return int(max(0, 1 - ids.min())) if ids.size else 0
 
 
+def shown_labels(session, result) -> tuple[np.ndarray, list[int], int]:
+    """The 'footprints' label image of `result` as the Sources widget shows it, with the ids
+    shown and the label offset: cells deleted in that layer (reason DELETED) stay erased when
+    the layer is rebuilt or the session reopened."""
+    ids = result.components["neuron_id"].to_numpy()
+    labels = labels_from_footprints(result.footprints, ids)
+    offset = label_offset(ids)  # label = neuron id + offset (0-based tools' ids)
+    deleted = [int(i) + offset for i, (_, why) in zip(ids, status_of(session, ids), strict=True) if why == DELETED]  # fmt: skip
+    if deleted:
+        labels[np.isin(labels, np.array(deleted, dtype=labels.dtype))] = 0
+    return labels, [int(i) - offset for i in np.unique(labels) if i], offset
+
+
 def labels_from_footprints(footprints: np.ndarray, ids, level: float = 0.2) -> np.ndarray:
     """(Y, X) int32 label image: each pixel takes the label (id + `label_offset(ids)`) of the
     footprint strongest there, where that footprint exceeds `level` of its peak (0 =
