@@ -38,6 +38,22 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def _shared_files() -> set[Path]:
+    return {p for p in SHARED_DATA.rglob("*") if p.is_file()} if SHARED_DATA.is_dir() else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_data_stays_as_given():
+    """No test may write into ../shared/data (read-only public data; the folder is read-only but
+    root, as CI may run, can still write): a GUI test that opened SIMA's movie left an
+    autosaved `example-N.catrack.h5` beside it on every run. Checked once, after the last test."""
+    before = _shared_files()
+    yield
+    added = sorted(str(p) for p in _shared_files() - before)
+    if added:
+        pytest.fail(f"tests wrote into ../shared/data: {', '.join(added[:5])}", pytrace=False)
+
+
 @pytest.fixture
 def two_channel_tiff(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     """A small TCYX ImageJ TIFF with distinct known green and red content."""
