@@ -264,3 +264,15 @@ def held_for_writing(path: Path):
     finally:
         holder.stdin.close()  # the holder ends when its input does
         holder.wait(timeout=30)
+
+
+def damage_first_chunk(path: Path, dataset: str = "steps/segmentation/arrays/masks") -> None:
+    """Garbage inside the first compressed chunk of `dataset` (its header and the file's
+    structure intact): what only reading the array's bytes can find."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        info = f[dataset].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    data[info.byte_offset + 8 : info.byte_offset + info.size] = b"\x55" * (info.size - 8)
+    path.write_bytes(bytes(data))

@@ -14,7 +14,7 @@ from napari_catrack import session as session_module
 from napari_catrack.cli import main
 from napari_catrack.session import Session
 
-from ._session_helpers import two_photon_session
+from ._session_helpers import damage_first_chunk, two_photon_session
 from .test_session_lazy import _masks, _open_hdf5_files, _raw_chunks, _session
 
 ARRAYS = ("segmentation/arrays/masks", "segmentation/arrays/painted_3", "tracks/arrays/weights")
@@ -94,11 +94,7 @@ def test_a_damaged_masks_chunk_fails_the_masks_item_only(tmp_path, capsys):
     partial file), exit status 1."""
     path, out = tmp_path / "worm.catrack.h5", tmp_path / "out"
     _session(path)
-    with h5py.File(path, "r") as f:
-        info = f["steps/segmentation/arrays/masks"].id.get_chunk_info(0)
-    data = bytearray(path.read_bytes())
-    data[info.byte_offset + 8 : info.byte_offset + info.size] = b"\x55" * (info.size - 8)
-    path.write_bytes(bytes(data))
+    damage_first_chunk(path)
     assert main(["export", str(path), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "not written: Worm masks (uint8 TIFF stack) (worm.catrack.h5 is damaged" in err
@@ -261,14 +257,11 @@ def test_a_batch_sees_damage_inside_the_masks_when_its_export_reads_them(tmp_pat
     s = Session.load(path)
     s.record("segmentation", arrays={"masks": _masks()}, save=False)
     s.save()
-    with h5py.File(path, "r") as f:
-        info = f["steps/segmentation/arrays/masks"].id.get_chunk_info(0)
-    data = bytearray(path.read_bytes())
-    data[info.byte_offset + 8 : info.byte_offset + info.size] = b"\x55" * (info.size - 8)
-    path.write_bytes(bytes(data))
+    damage_first_chunk(path)
+    data = path.read_bytes()
     rows = run_recording(spec, tmp_path)
     assert [(r["step"], r["status"]) for r in rows] == [
         ("track", "up to date"), ("traces", "up to date"), ("export", "failed")]  # fmt: skip
     assert "Worm masks (uint8 TIFF stack): session.catrack.h5 is damaged" in rows[-1]["message"]
-    assert path.read_bytes() == bytes(data)  # kept as it was: nothing ran that saves it
+    assert path.read_bytes() == data  # kept as it was: nothing ran that saves it
     assert not (tmp_path / spec.name / "behaviour" / "masks.tif").exists()

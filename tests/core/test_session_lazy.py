@@ -14,6 +14,7 @@ import pytest
 from napari_catrack.errors import InputError
 from napari_catrack.session import DamagedSession, LazyArrays, Session, SessionFileChanged
 
+from ._session_helpers import damage_first_chunk
 from .test_session import _damaged_session_files, _tracks
 
 
@@ -241,11 +242,7 @@ def test_damage_inside_an_arrays_compressed_bytes(tmp_path, array_reads):
     over as it was (the file is no worse; the array still reads as damaged)."""
     path = tmp_path / "s.catrack.h5"
     _session(path)
-    with h5py.File(path, "r") as f:
-        info = f["steps/segmentation/arrays/masks"].id.get_chunk_info(0)
-    data = bytearray(path.read_bytes())
-    data[info.byte_offset + 8 : info.byte_offset + info.size] = b"\x55" * (info.size - 8)
-    path.write_bytes(bytes(data))
+    damage_first_chunk(path)
     with pytest.raises(DamagedSession, match="filter returned failure"):
         Session.load(path)
     s = Session.load(path, lazy_arrays=True)

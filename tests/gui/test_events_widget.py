@@ -194,17 +194,9 @@ def test_reopened_widget_shows_the_settings_of_the_averages_it_shows(
     the default settings (1000 shuffles, 2 s), so the boxes did not say how the results shown were
     made, and pressing the button again silently changed them."""
     from napari_catrack.core.events.params import EtaParams
-    from napari_catrack.session import Session
 
     n = 600
-    rng = np.random.default_rng(0)
-    session = Session(autosave=False)
-    session.record("traces", tables={"traces": pd.DataFrame(
-        {"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
-         "dff": rng.normal(0, 0.1, 2 * n)})}, attrs={"fps": 10.0})  # fmt: skip
-    pd.DataFrame({"event": "lever", "time_s": [10.0, 20.0, 30.0, 40.0]}).to_csv(
-        tmp_path / "e.csv", index=False
-    )
+    session = _two_neurons_and_a_lever(tmp_path, n)
     viewer, dock, widget = events_widget(make_napari_viewer, session, n)
     widget.events_file.setText(str(tmp_path / "e.csv"))
     widget.line_up()
@@ -367,18 +359,10 @@ def test_the_averages_are_in_view_without_scrolling_at_the_docks_usual_size(
     """Session 12: the settings filled the dock's height, so the responsive neurons' table began
     at its bottom edge and the figure of the averages lay wholly below the fold; now the results
     have their own tab, shown when the averages are done, over the always-visible run block."""
-    from napari_catrack.session import Session
     from napari_catrack.widgets.events import EventsWidget
 
     n = 600
-    rng = np.random.default_rng(0)
-    session = Session(autosave=False)
-    session.record("traces", tables={"traces": pd.DataFrame(
-        {"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
-         "dff": rng.normal(0, 0.1, 2 * n)})}, attrs={"fps": 10.0})  # fmt: skip
-    pd.DataFrame({"event": "lever", "time_s": [10.0, 20.0, 30.0, 40.0]}).to_csv(
-        tmp_path / "e.csv", index=False
-    )
+    session = _two_neurons_and_a_lever(tmp_path, n)
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
                      metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
@@ -398,3 +382,18 @@ def test_the_averages_are_in_view_without_scrolling_at_the_docks_usual_size(
         seen = part.visibleRegion().boundingRect()
         assert seen.height() >= min(part.height(), 150), (type(part).__name__, seen)
     widget.close()
+
+
+def _two_neurons_and_a_lever(tmp_path, n: int):
+    """A session of two noise traces at 10 Hz, and `e.csv`: four lever presses."""
+    from napari_catrack.session import Session
+
+    rng = np.random.default_rng(0)
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": np.repeat(["a", "b"], n), "frame": np.tile(np.arange(n), 2),
+         "dff": rng.normal(0, 0.1, 2 * n)})}, attrs={"fps": 10.0})  # fmt: skip
+    pd.DataFrame({"event": "lever", "time_s": [10.0, 20.0, 30.0, 40.0]}).to_csv(
+        tmp_path / "e.csv", index=False
+    )
+    return session
