@@ -304,6 +304,8 @@ def test_a_session_of_imported_cells_alone_opens_with_its_footprints(
     assert (layer.data[1:7, 3:9] == 1).all()  # cell 0
     src = _dock(viewer, SRC)
     assert [x.name for x in viewer.layers] == ["footprints", "footprint contours"]
+    # no recording: the rate in force is the one the import recorded (it read "unknown")
+    assert src.ctx.fps() == 15.0 and src.ctx.fps_source() == "from the session's results"
     with layer.block_history():
         layer.fill((3, 5), 0)
     assert status_of(session_for_viewer(viewer), ["0"])[0][1] == "deleted in the footprints layer"

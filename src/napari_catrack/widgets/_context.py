@@ -252,13 +252,19 @@ class ViewerContext:
 
     # --- frame rate -------------------------------------------------------------------------
     def fps(self) -> float | None:
-        """The frame rate in force: the user's (any widget), else the recording's, else None."""
+        """The frame rate in force: the user's (any widget), else the recording's, else the one
+        the session's results were made at (`Session.frame_rate`: a session of imported cells
+        alone has no recording), else None."""
         session = self.session
         if SETTINGS_STEP in session:
             value = session[SETTINGS_STEP].attrs.get("fps")
             if value:
                 return float(value)
-        summary = (session.recording or {}).get("summary") or {}
+        recording = self._recording_fps()
+        return recording if recording else session.frame_rate()
+
+    def _recording_fps(self) -> float | None:
+        summary = (self.session.recording or {}).get("summary") or {}
         if summary.get("fps"):
             return float(summary["fps"])
         for role in ROLES:
@@ -275,7 +281,9 @@ class ViewerContext:
         session = self.session
         if SETTINGS_STEP in session and session[SETTINGS_STEP].attrs.get("fps"):
             return str(session[SETTINGS_STEP].attrs.get("fps_source") or "set by you")
-        return "from the recording" if self.fps() else "unknown"
+        if self._recording_fps():
+            return "from the recording"
+        return "from the session's results" if self.fps() else "unknown"
 
     def require_fps(self) -> float:
         """The frame rate in force, or an InputError saying where to set it."""
