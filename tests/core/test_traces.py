@@ -533,3 +533,24 @@ def test_a_neuron_with_f0_at_or_below_zero_is_named_in_the_warning(scene):
         df = extract_traces(green, tracks, None, radius=3, bg_inner=9, bg_outer=13, fps=5)
     assert df.loc[df.neuron_id == "lost", "dff"].isna().all()
     assert df.loc[df.neuron_id != "lost", "dff"].notna().all()
+
+
+def test_nan_or_inf_pixels_inside_a_roi_are_said(scene):
+    """Infinite or NaN pixels inside a neuron's ROI were left out of its mean without a word
+    (bad-input sweep h12: one frame kept 1 of 29 pixels); the value stays the mean of the
+    finite pixels, and a warning names how many neuron-frames and the first one."""
+    green, red, centres, _ = scene
+    g = green.copy()
+    y, x = np.round(centres["a"][4]).astype(int)
+    g[4, y - 1 : y + 2, x - 1 : x + 2] = np.inf  # 9 pixels of neuron a at frame 4
+    with pytest.warns(
+        UserWarning, match=r"1 of \d+ neuron-frames were measured without some"
+    ) as rec:
+        df = extract_traces(g, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)
+    assert "neuron a, frame 4" in str(rec[0].message)
+    row = df[(df.neuron_id == "a") & (df.frame == 4)].iloc[0]
+    whole = df[(df.neuron_id == "a") & (df.frame == 3)].iloc[0]
+    assert row.roi_pixels == whole.roi_pixels - 9 and np.isfinite(row.green)
+    with warnings.catch_warnings():  # finite movies: no such warning
+        warnings.simplefilter("error", UserWarning)
+        extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)

@@ -205,6 +205,7 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat):
         roi = np.broadcast_to(roi_patch, vals.shape)
     use = roi & valid
     res["npix"] = use.sum((1, 2))
+    res["nonfinite"] = (roi & inside & ~valid).any((1, 2))  # NaN/Inf pixels left out
     res["edge"] = (roi & ~inside).any((1, 2))
     v0 = np.where(use, vals, 0)
     with np.errstate(invalid="ignore"):
@@ -341,7 +342,7 @@ def extract_traces(
             red, m_red, radius, mask_off, background, r_in, r_out, roi_sigma
         )
     out = {f"{c}_{k}": np.full((ni, nf), np.nan) for c in chans for k in ("raw", "bg")}
-    flags = {k: np.zeros((ni, nf), bool) for k in ("saturated", "edge", "nopix")}
+    flags = {k: np.zeros((ni, nf), bool) for k in ("saturated", "edge", "nopix", "nonfinite")}
     npix = np.zeros((ni, nf), np.int64)
 
     for c0 in range(0, nf, tp.chunk_frames):
@@ -368,6 +369,7 @@ def extract_traces(
             flags["nopix"][nn, c0 + tt] |= res["npix"] == 0
             if name == "green":
                 npix[nn, c0 + tt] = res["npix"]
+                flags["nonfinite"][nn, c0 + tt] |= res["nonfinite"]
         if progress is not None:
             progress(c1, nf)
 
@@ -405,6 +407,16 @@ def extract_traces(
         dff=dff_r if (red is not None and tp.use_ratio) else dff_g,
         dff_green=dff_g,
     )
+    partial = flags["nonfinite"] & ~missing
+    if partial.any():  # measured on what is left of the ROI: a mean of a few pixels
+        first = np.argwhere(partial)[0]
+        warnings.warn(
+            f"{int(partial.sum())} of {partial.size} neuron-frames were measured without some of "
+            f"their ROI's pixels, which were NaN or infinite (first: neuron {ids[first[0]]}, "
+            f"frame {int(frames[first[1]])}); roi_pixels says how many were used",
+            UserWarning,
+            stacklevel=2,
+        )
     n_missing = int(missing.sum())
     if n_missing:
         warnings.warn(
