@@ -554,3 +554,15 @@ def test_nan_or_inf_pixels_inside_a_roi_are_said(scene):
     with warnings.catch_warnings():  # finite movies: no such warning
         warnings.simplefilter("error", UserWarning)
         extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)
+
+
+def test_a_chunk_of_frames_without_any_track_position(scene):
+    """A chunk of frames where no neuron has a position (a long track gap) returns early from the
+    sampler: every per-row result must exist there too (the NaN-pixel flag was missing:
+    KeyError, found by the h12 review)."""
+    green, red, centres, _ = scene
+    tracks = tracks_for(centres)
+    tracks = tracks[tracks.frame.isin([0, len(green) - 1])]  # positions at the two ends only
+    with pytest.warns(UserWarning, match="no usable ROI"):
+        df = extract_traces(green, tracks, red, radius=3, bg_inner=9, bg_outer=13, chunk_frames=4)
+    assert df.missing.sum() == 2 * (len(green) - 2)

@@ -170,6 +170,7 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat):
     res["saturated"] = np.zeros(n, bool)
     res["npix"] = np.zeros(n, np.int64)
     res["edge"] = np.zeros(n, bool)
+    res["nonfinite"] = np.zeros(n, bool)
     if n == 0:
         return res
     h, w = stack.shape[1:]
