@@ -391,12 +391,15 @@ def test_the_patch_size_hint_runs_as_given(tmp_path, moving, capsys, size):
 def test_small_frames_get_smaller_patches(tmp_path, moving, capsys):
     """Frames under 96 px needed --patch-px by hand (the default 96 px patches did not fit a
     64 x 64 frame). The default now becomes half the smaller side with a third of it as
-    overlap, said in one line and recorded as the parameters used; a given size is kept."""
+    overlap, said in one line and recorded beside the parameters asked for (those are what
+    `--params-from` reuses: a small movie's fitted patches must not reach a large one); a given
+    size is kept."""
     from napari_catrack.session import Session
 
     small = moving.movie[:, 16:80, 16:80]  # 64 x 64, its non-rigid motion known
     res = register_movie(small, RegisterParams())
-    assert (res.params.patch_px, res.params.patch_overlap_px) == (32, 10)
+    assert res.params == RegisterParams()  # what was asked for
+    assert (res.metrics["patch_px_used"], res.metrics["patch_overlap_px_used"]) == (32, 10)
     assert len(res.patch_centres) == 9  # 3 x 3 patches of 32 px at a stride of 22
     assert "default 96 px patches do not fit the 64x64 frame: 32 px patches" in res.notes[0]
     iy = np.rint(res.patch_centres).astype(int) + 16
@@ -404,8 +407,9 @@ def test_small_frames_get_smaller_patches(tmp_path, moving, capsys):
     assert patch_shift_error(res.patch_shifts, truth)["median_px"] < 0.3
     given = register_movie(small[:12], RegisterParams(patch_px=48, patch_overlap_px=16))
     assert (given.params.patch_px, given.params.patch_overlap_px) == (48, 16) and not given.notes
+    assert "patch_px_used" not in given.metrics
     overlap = register_movie(small[:12], RegisterParams(patch_overlap_px=8))
-    assert (overlap.params.patch_px, overlap.params.patch_overlap_px) == (32, 8)
+    assert (overlap.metrics["patch_px_used"], overlap.metrics["patch_overlap_px_used"]) == (32, 8)
     with pytest.raises(InputError, match="patches of 80 px do not fit in the 64x64 frame"):
         register_movie(small[:12], RegisterParams(patch_px=80))
     rec = tmp_path / "m.tif"
@@ -416,8 +420,17 @@ def test_small_frames_get_smaller_patches(tmp_path, moving, capsys):
     assert "warning: the default 96 px patches do not fit" in capsys.readouterr().err
     import json
 
-    assert json.loads((tmp_path / "q.json").read_text())["params"]["patch_px"] == 32
-    assert Session.load(session)["registration"].params["patch_px"] == 32
+    metrics = json.loads((tmp_path / "q.json").read_text())
+    assert metrics["params"]["patch_px"] == 96 and metrics["patch_px_used"] == 32
+    step = Session.load(session)["registration"]
+    assert step.params["patch_px"] == 96 and step.attrs["patch_px_used"] == 32
+    # a large movie run with this session's parameters keeps the default 96 px patches
+    big = tmp_path / "big.tif"
+    tifffile.imwrite(big, moving.movie[:12])
+    assert main(["register", str(big), "-o", str(tmp_path / "b.tif"), "--shifts", str(tmp_path / "bs.csv"), "--params-from", str(session),
+                 "--session", str(tmp_path / "b.catrack.h5")]) == 0  # fmt: skip
+    assert "patch_px" not in capsys.readouterr().err
+    assert Session.load(tmp_path / "b.catrack.h5")["registration"].params["patch_px"] == 96
 
 
 def test_a_given_fps_that_contradicts_the_file_is_said(tmp_path, moving, capsys):

@@ -47,7 +47,7 @@ def test_sima_volume_channel_1_registers_with_patches_that_fit(tmp_path, capsys)
                  "--metrics", str(q)]) == 0, capsys.readouterr().err  # fmt: skip
     metrics = json.loads(q.read_text())
     assert metrics["movie_options"] == {"channel": 1, "z_projection": 1}
-    assert (metrics["params"]["patch_px"], metrics["params"]["patch_overlap_px"]) == (32, 10)
+    assert (metrics["patch_px_used"], metrics["patch_overlap_px_used"]) == (32, 10)  # auto-fitted
     assert metrics["correlation_median"] > metrics["correlation_raw_median"]
 
 

@@ -163,7 +163,12 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
             f"the movie has {n} frame(s): too short to build a registration template "
             "(at least 3 frames are needed)"
         )
-    p, patch_note = p.for_frame((h, w))  # the default patches on a small frame: smaller ones
+    # the default patches on a small frame: smaller ones, used here and kept apart from the
+    # parameters asked for (those are recorded: --params-from must not carry a small movie's
+    # fitted patches to a large one)
+    asked = p
+    p, patch_note = p.for_frame((h, w))
+    used = {} if p == asked else {"patch_px_used": p.patch_px, "patch_overlap_px_used": p.patch_overlap_px}  # fmt: skip
     grid = patch_grid((h, w), p.patch_px, p.patch_overlap_px) if p.mode == "piecewise" else None
     max_shift = min(p.max_shift_px, h / 2 - 2, w / 2 - 2)
     if progress:
@@ -275,6 +280,7 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
         "residual_motion_p95_px": float(np.percentile(res_norm, 95)),
         "residual_motion_frames": len(res),
         "max_shift_found_px": float(np.abs(shifts).max()) if n else 0.0,
+        **used,
     }
     return RegistrationResult(
         shifts=shifts,
@@ -283,7 +289,7 @@ def _register(source, p, output, keep_in_memory, progress, cancel) -> Registrati
         template=template,
         mean_raw=mean_raw,
         mean_registered=mean_reg,
-        params=p,
+        params=asked,
         patch_shifts=patch_shifts,
         patch_centres=grid.centres if grid else None,
         bidi_offset=float(bidi),
