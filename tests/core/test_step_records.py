@@ -239,6 +239,7 @@ def test_copied_session_says_which_recording_it_belongs_to_and_what_to_do(
     assert err.count("\n") == 1 and "not on disk" not in err
     assert f"belongs to the recording {copy / 'movie.tif'}, not REC {rec}" in err
     assert f"give REC as {copy / 'movie.tif'}" in err
+    assert "--relink is only for a session whose recording is missing" in err  # why it was not
     assert not (copy / "sum").exists()
 
 

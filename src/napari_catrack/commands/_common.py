@@ -398,7 +398,10 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
                 accepted.append(session.resolve_stored_path(output))
         if not any(_same_file(recording, known) for known in accepted):
             if not (getattr(args, "relink", False) and not os.path.exists(ref)):
-                raise InputError(_other_recording_message(path, ref, recording))
+                why = _other_recording_message(path, ref, recording)
+                if getattr(args, "relink", False):  # the session's own recording is on disk
+                    why += " (--relink is only for a session whose recording is missing)"
+                raise InputError(why)
             _relink(session, path, recording)
             target = SessionTarget(path, session, recording, command, args)
             target.relinked = True

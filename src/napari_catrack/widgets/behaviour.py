@@ -215,7 +215,8 @@ class BehaviourWidget(QWidget):
         removal, as when the viewer closes, never draws them again)."""
         session = self.ctx.session
         layer = getattr(event, "value", None)
-        if layer is None or MASKS in self.viewer.layers or behaviour_on_recording(session):
+        shown = MASKS in self.viewer.layers or "centerline" in self.viewer.layers
+        if layer is None or shown or behaviour_on_recording(session):
             return
         if ("segmentation" in session or "centerline" in session) and _same_path(
             _layer_path(layer), behaviour_video_path(session)
