@@ -13,7 +13,7 @@ import tifffile
 from napari_catrack.cli import main
 from napari_catrack.core.sources import SourcesParams, extract_sources
 from napari_catrack.core.summary import GAUSS_TRUNCATE, SummaryParams, summary_images
-from napari_catrack.core.valid_region import finite_region
+from napari_catrack.core.valid_region import finite_region, largest_true_rectangle
 from napari_catrack.errors import InputError
 from napari_catrack.io.frames import open_frames
 from napari_catrack.synthetic import make_two_photon_movie
@@ -56,6 +56,27 @@ def test_the_region_is_what_every_frame_measured(small):
     thin[:, :, 5:] = np.nan  # 5 columns measured: nothing left to analyse
     with pytest.raises(InputError, match="leaves no region of at least 8x8 px"):
         finite_region(open_frames(thin), "summary images need")
+
+
+def test_the_largest_rectangle_is_the_largest(small):
+    """A greedy peel of edge rows and columns refused a NaN column running the full height
+    ("the border leaves no 8x8 region") though half the frame was finite (h12 review)."""
+    rng = np.random.default_rng(0)
+
+    def brute(m):
+        h, w = m.shape
+        return max([(y1 - y0) * (x1 - x0) for y0 in range(h) for y1 in range(y0 + 1, h + 1)
+                    for x0 in range(w) for x1 in range(x0 + 1, w + 1)
+                    if m[y0:y1, x0:x1].all()], default=0)  # fmt: skip
+
+    for _ in range(100):
+        m = rng.random((6, 7)) > 0.3
+        y0, y1, x0, x1 = largest_true_rectangle(m)
+        assert m[y0:y1, x0:x1].all() and (y1 - y0) * (x1 - x0) == brute(m)
+    movie = small.astype(np.float32)
+    movie[:, :, 20] = np.nan  # a dead column, top to bottom
+    region = finite_region(open_frames(movie), "summary images need")
+    assert region.ys == (0, movie.shape[1]) and region.xs == (21, movie.shape[2])
 
 
 def test_summary_images_leave_a_nan_border_out(small):
