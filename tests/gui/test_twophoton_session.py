@@ -331,3 +331,29 @@ def test_sources_docked_before_file_open_shows_the_sessions_cells(make_napari_vi
     with layer.block_history():
         layer.fill((3, 5), 0)  # cell 0
     assert status_of(session_for_viewer(viewer), ["0"])[0][1] == "deleted in the footprints layer"
+
+
+def test_edits_in_a_reopened_sessions_footprints_before_docking_are_kept(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """h12 review: File > Open brings a session's 'footprints' layer; what the user painted or
+    erased in it before docking the Sources widget was redrawn away when the widget docked. The
+    layer is kept; a cell erased there is rejected as deleted once the widget listens."""
+    from napari_catrack.core.sources.session import record_sources
+
+    session = Session(tmp_path / "s2p.catrack.h5")
+    record_sources(session, _cells(), origin="suite2p")
+    session.save()
+    viewer = make_napari_viewer()
+    viewer.open(str(session.path), plugin=PLUGIN)
+    layer = viewer.layers["footprints"]
+    data = np.asarray(layer.data).copy()
+    data[data == 4] = 0  # cell 3 (label 4) erased
+    data[40:44, 30:34] = 9  # a new cell painted
+    layer.data = data
+    src = _dock(viewer, SRC)
+    kept = np.asarray(viewer.layers["footprints"].data)
+    assert (kept[40:44, 30:34] == 9).all() and not (kept == 4).any()
+    assert status_of(session_for_viewer(viewer), ["3"])[0][1] == "deleted in the footprints layer"
+    assert status_of(session_for_viewer(viewer), ["2"])[0][1] != "deleted in the footprints layer"
+    assert src.cells.count() == 5

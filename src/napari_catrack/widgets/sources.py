@@ -360,12 +360,20 @@ class SourcesWidget(QWidget):
             meta = {"catrack": {"role": name, "shown_ids": shown, "label_offset": offset}}
             if name in self.viewer.layers:
                 layer = self.viewer.layers[name]
+                was = layer.metadata.get("catrack", {})
+                # a reopened session's layer drawn from these very cells (the reader's, or one
+                # saved with the session): kept as it is, so what the user painted or erased in
+                # it before docking is not redrawn away (erasures are synced below)
+                kept = (not record and name == FOOTPRINTS and was.get("shown_ids") == shown
+                        and was.get("label_offset", 0) == offset
+                        and np.shape(layer.data) == labels.shape)  # fmt: skip
                 layer.metadata = {**layer.metadata, **meta}
-                self._setting_labels = True
-                try:
-                    layer.data = labels.copy()
-                finally:
-                    self._setting_labels = False
+                if not kept:
+                    self._setting_labels = True
+                    try:
+                        layer.data = labels.copy()
+                    finally:
+                        self._setting_labels = False
             else:
                 layer = label_axes(self.viewer.add_labels(labels.copy(), name=name, opacity=opacity, metadata=meta))  # fmt: skip
                 layer.contour = contour
@@ -373,6 +381,8 @@ class SourcesWidget(QWidget):
                 layer.events.paint.connect(self._footprints_edited)
                 layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
         self.viewer.layers[CONTOURS].editable = False
+        if not record:  # cells erased in a kept layer before the widget listened: rejected now
+            self._footprints_edited()
         imported = self._imported_tool() is not None
         if record or not imported:
             self.rejudge.blockSignals(True)
