@@ -233,17 +233,13 @@ def behaviour_on_recording(session: Any) -> bool:
     on the session's recording (a `catrack segment VIDEO --session` session), or either is
     unknown. In a session with an imaging recording and a separate behaviour video (the demo's)
     they are the video's pixels and frames, not the imaging movie's."""
-    import os
+    from napari_catrack.io.output_check import same_file
 
     video = behaviour_video_path(session)
     ref = session.recording.get("path") if session.recording else None
     if not video or not ref:
         return True
-    ref = session.resolve_stored_path(ref) or ref
-    try:
-        return os.path.samefile(video, ref)
-    except OSError:
-        return os.path.realpath(video) == os.path.realpath(ref)
+    return same_file(video, session.resolve_stored_path(ref) or ref)
 
 
 def behaviour_layers(

@@ -131,14 +131,13 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
 def warn_other_video(target, video, command: str, steps: tuple[str, ...]) -> None:
     """A `--session` that holds `steps` of another behaviour video: they are replaced by this
     run's (any session takes a behaviour video, as the widget does), so say which video's."""
-    import os
-
     if target is None or not video:
         return
+    from napari_catrack.io.output_check import same_file
     from napari_catrack.layers import behaviour_video_path
 
     theirs = behaviour_video_path(target.session)
     held = [s for s in steps if s in target.session]
-    if held and theirs and os.path.realpath(theirs) != os.path.realpath(str(video)):
+    if held and theirs and not same_file(theirs, video):
         warn(command, f"{target.path.name} holds the {' and '.join(held)} of another video, "
              f"{theirs}: replaced by this run's of {video}")  # fmt: skip

@@ -14,6 +14,7 @@ from napari_catrack.io.output_check import (  # noqa: F401 (commands import them
     FILE_SUFFIXES,
     OutputFolder,
     recording_inputs,
+    same_file,
     session_inputs,
 )
 from napari_catrack.io.output_check import check_outputs as _check_outputs
@@ -347,15 +348,6 @@ def _set_reference(session, path, recording, options: dict | None = None) -> Non
     session.set_recording(str(path), recording.options, recording.summary())
 
 
-def _same_file(a, b) -> bool:
-    import os
-
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
 def session_from_args(args: argparse.Namespace, recording=None, *, also=(), check=True):
     """The `--session` target, or None without the option; call it before any work.
 
@@ -396,7 +388,7 @@ def session_from_args(args: argparse.Namespace, recording=None, *, also=(), chec
             output = session.steps[step].attrs.get("output") if step in session else None
             if output:
                 accepted.append(session.resolve_stored_path(output))
-        if not any(_same_file(recording, known) for known in accepted):
+        if not any(same_file(recording, known) for known in accepted):
             if not (getattr(args, "relink", False) and not os.path.exists(ref)):
                 why = _other_recording_message(path, ref, recording)
                 if getattr(args, "relink", False):  # the session's own recording is on disk

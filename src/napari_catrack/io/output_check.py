@@ -201,6 +201,12 @@ def _matches_pattern(path: Path, pattern: str) -> bool:
     return len(parts) == len(wanted) and all(map(fnmatch.fnmatch, parts, wanted))
 
 
+def same_file(a: Any, b: Any) -> bool:
+    """Whether two paths name one file (device and inode where it exists, else the resolved
+    path); False when either is missing (None or "")."""
+    return bool(a and b) and _file_key(Path(a)) == _file_key(Path(b))
+
+
 def _file_key(path: Path) -> tuple:
     """Equal for two names of one file: (device, inode) where it exists, else the resolved path."""
     try:

@@ -152,3 +152,9 @@ def _qt_progress_classes():
 def progress_relay(bar, parent=None):
     """A `ProgressRelay` (see above) for a QProgressBar (or None: the activity dock only)."""
     return _qt_progress_classes()(bar, parent)
+
+
+def layer_source_path(layer) -> str | None:
+    """The file a layer was opened from: napari-catrack's metadata, else napari's source."""
+    meta = getattr(layer, "metadata", {}).get("catrack", {})
+    return meta.get("path") or getattr(getattr(layer, "source", None), "path", None)

@@ -39,6 +39,7 @@ from qtpy.QtWidgets import (
 from napari_catrack.core.behaviour import SegmentParams, frame_quality, segment_video
 from napari_catrack.core.behaviour.records import record_segmentation, segmentation_from_session
 from napari_catrack.errors import InputError
+from napari_catrack.io.output_check import same_file
 from napari_catrack.layers import behaviour_on_recording, behaviour_video_path
 from napari_catrack.widgets._behaviour_layers import (
     BACKGROUND,
@@ -53,6 +54,7 @@ from napari_catrack.widgets._behaviour_layers import (
     video_layers,
 )
 from napari_catrack.widgets._behaviour_panels import CenterlinePanel, VelocityPanel, _file_row
+from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
@@ -199,7 +201,7 @@ class BehaviourWidget(QWidget):
         self.video.addItems(names)
         preferred = [n for n in names if self.viewer.layers[n].metadata.get("catrack", {}).get("role") == "behaviour"]  # fmt: skip
         theirs = behaviour_video_path(self.ctx.session)  # the video the session's results are of
-        preferred = [n for n in names if theirs and _same_path(_layer_path(self.viewer.layers[n]), theirs)] + preferred  # fmt: skip
+        preferred = [n for n in names if theirs and same_file(layer_source_path(self.viewer.layers[n]), theirs)] + preferred  # fmt: skip
         green = self.ctx.channel_layer("green")
         if current in names and (current == self._video_chosen or current in preferred):
             pick = current  # the user's pick, or a behaviour video: kept
@@ -218,8 +220,8 @@ class BehaviourWidget(QWidget):
         shown = MASKS in self.viewer.layers or "centerline" in self.viewer.layers
         if layer is None or shown or behaviour_on_recording(session):
             return
-        if ("segmentation" in session or "centerline" in session) and _same_path(
-            _layer_path(layer), behaviour_video_path(session)
+        if ("segmentation" in session or "centerline" in session) and same_file(
+            layer_source_path(layer), behaviour_video_path(session)
         ):
             self._restore()
 
@@ -229,7 +231,7 @@ class BehaviourWidget(QWidget):
         session = self.ctx.session
         if behaviour_on_recording(session):
             return True
-        return _same_path(self.video_inputs().get("recording"), behaviour_video_path(session))
+        return same_file(self.video_inputs().get("recording"), behaviour_video_path(session))
 
     def video_layer(self):
         name = self.video.currentText()
@@ -251,7 +253,7 @@ class BehaviourWidget(QWidget):
         name = self.video.currentText()
         if not name or name not in self.viewer.layers:
             return {}
-        path = _layer_path(self.viewer.layers[name])
+        path = layer_source_path(self.viewer.layers[name])
         return {"recording": str(path)} if path else {}
 
     def video_shape(self) -> tuple[int, int]:
@@ -406,12 +408,3 @@ class BehaviourWidget(QWidget):
         if self.job is not None and self.job.running:
             self.job.cancel()
         super().closeEvent(event)
-
-
-def _layer_path(layer) -> str | None:
-    """The file a layer was read from (our readers' metadata, else napari's source)."""
-    return layer.metadata.get("catrack", {}).get("path") or getattr(layer.source, "path", None)
-
-
-def _same_path(a, b) -> bool:
-    return bool(a and b) and os.path.realpath(str(a)) == os.path.realpath(str(b))

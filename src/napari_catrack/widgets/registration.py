@@ -35,6 +35,7 @@ from napari_catrack.core.registration import RegisterParams, register_movie
 from napari_catrack.core.registration.metrics import quality_line
 from napari_catrack.errors import InputError
 from napari_catrack.layers import label_axes
+from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
@@ -57,7 +58,7 @@ def movie_layers(viewer) -> list:
 
 def layer_path(layer) -> Path | None:
     """The file a layer was opened from (napari's source, or napari-catrack's metadata)."""
-    path = getattr(getattr(layer, "source", None), "path", None) or layer.metadata.get("catrack", {}).get("path")  # fmt: skip
+    path = layer_source_path(layer)
     return Path(path) if path and Path(path).is_file() else None
 
 

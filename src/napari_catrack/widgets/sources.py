@@ -57,6 +57,7 @@ from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
 from napari_catrack.layers import label_axes
 from napari_catrack.session import attach_session
+from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import FrameRateControl
 from napari_catrack.widgets._params_form import ParamsForm
@@ -218,8 +219,7 @@ class SourcesWidget(QWidget):
         name = self.movie.currentText()
         if not name or name not in self.viewer.layers:
             return {}
-        layer = self.viewer.layers[name]
-        path = getattr(layer.source, "path", None) or layer.metadata.get("catrack", {}).get("path")
+        path = layer_source_path(self.viewer.layers[name])
         return {"recording": str(path)} if path else {}
 
     def _start(self, work, what, on_done):
