@@ -217,3 +217,41 @@ def test_nudge_keys_bound_only_while_ticked_and_accept_frees_them(make_napari_vi
     viewer.window.remove_dock_widget(dock)  # a closed dock gives its keys back too
     qtbot.waitUntil(lambda: not widget.keys_check.isChecked(), timeout=5000)
     assert not handler.press_key("D")
+
+
+def test_full_affine_estimate_is_shown_kept_by_nudges_and_accepted(make_napari_viewer, qtbot):
+    """Two cameras with different optics: the 'full affine' estimate puts red on green where a
+    rotation cannot, the readout says so, a nudge keeps the affine part, Accept stores it, and a
+    red layer whose affine part differs from the accepted one is flagged."""
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets._context import ViewerContext
+    from napari_catrack.widgets.alignment import AlignmentWidget
+
+    viewer = make_napari_viewer()
+    scene = _scene(3)
+    truth = AlignmentTransform(1.2, -0.8, 0.5, 1.0, aspect=0.97, shear=0.03)
+    m = truth.matrix(SHAPE)
+    red = ndimage.affine_transform(scene, m[:2, :2], offset=m[:2, 2], order=3)
+    viewer.add_image(
+        np.stack([scene] * 3), name="rec green", metadata={"catrack": {"role": "green"}}
+    )
+    viewer.add_image(np.stack([red] * 3), name="rec red", metadata={"catrack": {"role": "red"}})
+    widget = AlignmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.form.control("estimate_affine").setChecked(True)
+    wait_job(qtbot, widget.estimate(), timeout=30000)
+    est = widget.transform
+    assert est.is_affine and abs(est.aspect - 0.97) < 0.005 and abs(est.shear - 0.03) < 0.005
+    assert "aspect 0.97" in widget.scale_label.text()
+    shown = _shown(viewer)
+    assert shown.aspect == pytest.approx(est.aspect) and shown.shear == pytest.approx(est.shear)
+    widget.dx.setValue(est.dx + 0.5)  # a nudge moves; the affine part stays
+    assert _shown(viewer).shear == pytest.approx(est.shear)
+    widget.accept()
+    record = session_for_viewer(viewer)["alignment"]
+    assert record.attrs["aspect"] == pytest.approx(est.aspect)
+    assert "aspect" in ViewerContext.of(viewer).alignment().description
+    # napari's own tools change only the shear: the layer now differs from what was accepted
+    changed = widget.transform.replace(shear=0.0).napari_affine(SHAPE, ndim=3)
+    viewer.layers["rec red"].affine = changed
+    assert ViewerContext.of(viewer).alignment().differs_from_layer

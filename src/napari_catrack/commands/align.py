@@ -21,6 +21,7 @@ from napari_catrack.commands._common import (
     session_from_args,
     warn,
 )
+from napari_catrack.core.alignment_matrix import AXES, DIRECTIONS
 from napari_catrack.core.alignment_params import AlignParams
 from napari_catrack.errors import InputError
 
@@ -30,12 +31,30 @@ def register(subparsers) -> None:
         "align",
         help="estimate the transform that puts the red channel on the green one",
         description=(
-            "Estimate dy, dx, rotation_deg (and optionally scale) mapping red onto green from "
-            "summary images and simultaneous frame pairs; writes JSON."
+            "Estimate dy, dx, rotation_deg (and optionally scale, or a full affine) mapping red "
+            "onto green from summary images and simultaneous frame pairs; or take a calibration "
+            "matrix measured elsewhere (--from-matrix) and check it on REC; writes JSON."
         ),
     )
     add_recording_arguments(p)
     AlignParams.add_arguments(p, title="estimate")
+    calib = p.add_argument_group("calibration measured elsewhere (instead of an estimate)")
+    calib.add_argument(
+        "--from-matrix", metavar="FILE",
+        help="a 2x3 (OpenCV) or 3x3 affine matrix (.npy, or text .txt/.csv) relating the two "
+        "cameras: used instead of an estimate, after checking it on REC (its NCC, as the "
+        "estimate reports); the axis order and direction are found on REC unless given",
+    )  # fmt: skip
+    calib.add_argument(
+        "--matrix-axes", choices=("auto", *AXES), default="auto",
+        help="the matrix's axis order: xy (OpenCV, first row gives x) or yx (napari); "
+        "auto (default) keeps the one that fits REC best",
+    )  # fmt: skip
+    calib.add_argument(
+        "--matrix-direction", choices=("auto", *DIRECTIONS), default="auto",
+        help="which camera the matrix maps onto which; auto (default) keeps the one that fits "
+        "REC best",
+    )  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="JSON", help="output alignment file")
     add_session_argument(p)
     add_params_from_argument(p, "align")
@@ -47,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs({"-o": args.output, "--session": args.session},
                   recording_inputs(args.recording))  # fmt: skip
+    matrix = None
+    if args.from_matrix is not None:
+        from napari_catrack.core.alignment_matrix import read_matrix
+
+        matrix = read_matrix(args.from_matrix)  # checked before the recording is read
+    elif args.matrix_axes != "auto" or args.matrix_direction != "auto":
+        raise InputError("--matrix-axes and --matrix-direction describe --from-matrix FILE")
     params = AlignParams.from_args(args, **params_from_args(args, "align", "align"))
     target = session_from_args(args, args.recording)
     rec = recording_from_args(args, memmap=True)  # reads a few frames: numpy views will do
@@ -56,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.recording} has one channel; alignment needs green and red "
                 "(give --green-channel/--red-channel, --layout or --split)"
             )
-        transform = estimate_alignment(rec.green, rec.red, params)
+        if matrix is not None:
+            transform = _from_matrix(args, rec, matrix, params)
+        else:
+            transform = estimate_alignment(rec.green, rec.red, params)
         info = dict(transform.info)
         info.update(
             params=params.to_dict(),
@@ -68,14 +97,22 @@ def run(args: argparse.Namespace) -> int:
         if target is not None:
             from napari_catrack.core.alignment_records import record_alignment
 
+            inputs = {"recording": args.recording}
+            if matrix is not None:
+                inputs["matrix"] = args.from_matrix
             target.record(record_alignment, transform, params,
-                          inputs={"recording": args.recording})  # fmt: skip
+                          file=args.from_matrix, inputs=inputs)  # fmt: skip
             target.save(rec)
     finally:
         rec.close()
+    affine = (
+        f" aspect={transform.aspect:.5f} shear={transform.shear:+.5f}"
+        if transform.is_affine
+        else ""
+    )
     print(
         f"red -> green: dy={transform.dy:+.3f} dx={transform.dx:+.3f} "
-        f"rotation={transform.rotation_deg:+.4f} deg scale={transform.scale:.5f} "
+        f"rotation={transform.rotation_deg:+.4f} deg scale={transform.scale:.5f}{affine} "
         f"(ncc {info.get('ncc')}) -> {args.output}",
         file=sys.stderr,
     )
@@ -83,3 +120,42 @@ def run(args: argparse.Namespace) -> int:
     if poor:
         warn("align", poor)
     return 0
+
+
+def _from_matrix(args: argparse.Namespace, rec, matrix, params: AlignParams):
+    """The reading of a calibration matrix that fits the recording best, with its NCC; says which
+    reading it kept and warns when the recording cannot tell two different readings apart."""
+    from napari_catrack.core.alignment import score_alignments
+    from napari_catrack.core.alignment_matrix import max_distance_px, readings
+
+    shape = tuple(int(n) for n in rec.green.shape[-2:])
+    options = readings(matrix, shape, args.matrix_axes, args.matrix_direction)
+    scores = dict(zip(options, score_alignments(rec.green, rec.red, list(options.values()),
+                                                params)))  # fmt: skip
+    ranked = sorted(scores, key=lambda k: -scores[k] if scores[k] == scores[k] else 1.0)
+    best = ranked[0]
+    others = "; ".join(f"{k}: {scores[k]}" for k in ranked[1:])
+    print(
+        f"catrack align: {args.from_matrix} read as {best} (NCC {scores[best]} on REC"
+        + (f"; other readings: {others})" if others else ")"),
+        file=sys.stderr,
+    )
+    if len(ranked) > 1:
+        second = ranked[1]
+        apart = max_distance_px(options[best], options[second], shape)
+        if scores[best] - scores[second] < 0.01 and apart > 0.25:
+            warn(
+                "align",
+                f"REC fits the readings {best} and {second} of {args.from_matrix} almost equally "
+                f"(NCC {scores[best]} and {scores[second]}) though they put the corners "
+                f"{apart:.2f} px apart; give --matrix-axes and --matrix-direction",
+            )
+    info = {
+        "method": "calibration matrix",
+        "file": str(args.from_matrix),
+        "reading": best,
+        "ncc": scores[best],
+        "ncc_readings": scores,
+        "shape": list(shape),
+    }
+    return options[best].replace(info=info)

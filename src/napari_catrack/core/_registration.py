@@ -1,8 +1,8 @@
 """Image-level maths behind `alignment.estimate_alignment` (2-D images in, parameters out).
 
-Parameters are always ``[dy, dx, rotation_deg, scale]`` in the `rigid.AlignmentTransform`
-convention (red → green, rotation about the image centre), so every step hands the next one the
-same vector.
+Parameters are always ``[dy, dx, rotation_deg, scale]`` (plus ``aspect, shear`` for a full
+affine) in the `rigid.AlignmentTransform` convention (red → green, rotation about the image
+centre), so every step hands the next one the same vector.
 """
 
 from __future__ import annotations
@@ -65,9 +65,17 @@ def normalise(image: np.ndarray, sigma: float, background: float) -> np.ndarray:
     return np.clip((img - med) / spread, -20.0, 20.0)  # one hot pixel must not dominate
 
 
+def transform_of(params: Sequence[float]) -> AlignmentTransform:
+    """The transform of a parameter vector of 4 (rigid + scale) or 6 (affine) numbers."""
+    values = [float(v) for v in params]
+    if len(values) == 6:
+        return AlignmentTransform(*values[:4], aspect=values[4], shear=values[5])
+    return AlignmentTransform(*values)
+
+
 def warp(img: np.ndarray, params: Sequence[float], order: int = 1) -> np.ndarray:
     """`img` (red) resampled onto the green grid for `params`; NaN outside."""
-    inv = AlignmentTransform(*params).inverse_matrix(img.shape)
+    inv = transform_of(params).inverse_matrix(img.shape)
     return ndimage.affine_transform(
         img,
         inv[:2, :2],
@@ -168,22 +176,9 @@ def whole(green: np.ndarray, red: np.ndarray) -> Pair:
     return Pair(green, red, margin=max(4, int(0.08 * min(green.shape))))
 
 
-def refine(
-    pairs: Sequence[Pair],
-    start: np.ndarray,
-    fit_scale: bool,
-    shape: tuple[int, int],
-    max_points: int = 20_000,
-) -> tuple[np.ndarray, float]:
-    """Maximise the summed NCC of green and warped red (ECC's criterion) by least squares.
-
-    `pairs`: one summary pair, or many simultaneous frame pairs (a moving animal blurs summaries,
-    but each frame pair shares the exact geometry); `shape` is the full frame (rotation centre).
-    Per pair, the residual is z-scored warped red − z-scored green at the most informative green
-    pixels (a fixed set chosen from the reference alone, so no bias and cheap steps); its squared
-    norm is 2·N·(1 − NCC), so the mean NCC is returned with the parameters. Cubic B-spline coefficients are computed once: no linear-interpolation
-    pull toward whole-pixel shifts.
-    """
+def _terms(pairs: Sequence[Pair], max_points: int) -> list:
+    """Per pair: the most informative green points (full-frame coordinates), the red crop's
+    origin, the z-scored green values there and the red crop's cubic B-spline coefficients."""
     per_pair = max(100, max_points // max(len(pairs), 1))
     terms = []
     for pair in pairs:
@@ -196,27 +191,74 @@ def refine(
         terms.append(
             (q_full, np.asarray(pair.r_origin, float)[:, None], (g - g.mean()) / sd, coeffs)
         )
+    return terms
+
+
+def _residual(terms: list, transform: AlignmentTransform, shape: tuple[int, int]) -> np.ndarray:
+    """z-scored warped red − z-scored green at every pair's points (squared norm 2·N·(1 − NCC))."""
+    inv = transform.inverse_matrix(shape)
+    out = []
+    for q, r_origin, g, coeffs in terms:
+        coords = inv[:2, :2] @ q + inv[:2, 2:3] - r_origin
+        w = ndimage.map_coordinates(coeffs, coords, order=3, mode="nearest", prefilter=False)
+        sd = w.std()
+        out.append((w - w.mean()) / (sd if sd > 0 else 1.0) - g)
+    return np.concatenate(out)
+
+
+def _mean_ncc(residual: np.ndarray) -> float:
+    return 1.0 - float(np.sum(residual**2)) / (2.0 * residual.size)
+
+
+def score(
+    pairs: Sequence[Pair],
+    transform: AlignmentTransform,
+    shape: tuple[int, int],
+    max_points: int = 20_000,
+) -> float:
+    """The mean NCC `refine` maximises, for a given transform (NaN when no pair has structure):
+    how well a transform from elsewhere (a calibration file) fits this recording."""
+    terms = _terms(pairs, max_points)
+    return _mean_ncc(_residual(terms, transform, shape)) if terms else float("nan")
+
+
+def refine(
+    pairs: Sequence[Pair],
+    start: np.ndarray,
+    fit_scale: bool,
+    shape: tuple[int, int],
+    max_points: int = 20_000,
+    fit_affine: bool = False,
+) -> tuple[np.ndarray, float]:
+    """Maximise the summed NCC of green and warped red (ECC's criterion) by least squares.
+
+    `pairs`: one summary pair, or many simultaneous frame pairs (a moving animal blurs summaries,
+    but each frame pair shares the exact geometry); `shape` is the full frame (rotation centre).
+    Per pair, the residual is z-scored warped red − z-scored green at the most informative green
+    pixels (a fixed set chosen from the reference alone, so no bias and cheap steps); its squared
+    norm is 2·N·(1 − NCC), so the mean NCC is returned with the parameters. Cubic B-spline
+    coefficients are computed once: no linear-interpolation pull toward whole-pixel shifts.
+    `fit_affine` also fits aspect and shear (implies the scale); the vector returned then has 6
+    numbers, else 4.
+    """
+    terms = _terms(pairs, max_points)
+    start = np.asarray(start, dtype=float)
+    if fit_affine and start.size == 4:
+        start = np.append(start, (1.0, 0.0))
     if not terms:
-        return np.asarray(start, dtype=float), float("nan")
-    n_fit = 4 if fit_scale else 3
+        return start, float("nan")
+    n_fit = 6 if fit_affine else 4 if fit_scale else 3
 
     def residual(p: np.ndarray) -> np.ndarray:
-        params = p if fit_scale else (*p, 1.0)
-        inv = AlignmentTransform(*params).inverse_matrix(shape)
-        out = []
-        for q, r_origin, g, coeffs in terms:
-            coords = inv[:2, :2] @ q + inv[:2, 2:3] - r_origin
-            w = ndimage.map_coordinates(coeffs, coords, order=3, mode="nearest", prefilter=False)
-            sd = w.std()
-            out.append((w - w.mean()) / (sd if sd > 0 else 1.0) - g)
-        return np.concatenate(out)
+        params = p if n_fit >= 4 else (*p, 1.0)
+        return _residual(terms, transform_of(params), shape)
 
     radius = 0.5 * math.hypot(*shape)
-    x_scale = np.array([1.0, 1.0, 57.3 / radius, 1.0 / radius])[:n_fit]
+    x_scale = np.array([1.0, 1.0, 57.3 / radius, 1.0 / radius, 1.0 / radius, 1.0 / radius])
     res = optimize.least_squares(
         residual,
-        np.asarray(start, dtype=float)[:n_fit],
-        x_scale=x_scale,
+        start[:n_fit],
+        x_scale=x_scale[:n_fit],
         diff_step=1e-4,
         xtol=1e-5,
         ftol=1e-8,
@@ -225,8 +267,7 @@ def refine(
         method="lm",
         max_nfev=40 * (n_fit + 1),
     )
-    score = 1.0 - float(np.sum(res.fun**2)) / (2.0 * res.fun.size)  # mean NCC over the points
-    return (res.x if fit_scale else np.append(res.x, 1.0)), score
+    return (res.x if n_fit >= 4 else np.append(res.x, 1.0)), _mean_ncc(res.fun)
 
 
 def region_of_interest(summary: np.ndarray, pad: int) -> tuple[slice, slice]:
@@ -245,7 +286,8 @@ def red_box(box: tuple[slice, slice], params: np.ndarray, shape: tuple[int, int]
     """The red crop that covers a green box under `params` (plus `pad`)."""
     ys, xs = box
     corners = np.array([[y, x] for y in (ys.start, ys.stop - 1) for x in (xs.start, xs.stop - 1)])
-    red = AlignmentTransform(*params).map_points(corners, shape, inverse=True)
+    transform = params if isinstance(params, AlignmentTransform) else transform_of(params)
+    red = transform.map_points(corners, shape, inverse=True)
     lo = np.floor(red.min(axis=0)).astype(int) - pad
     hi = np.ceil(red.max(axis=0)).astype(int) + pad + 1
     return (
@@ -275,4 +317,11 @@ def initial_guess(
     start, ncc0 = max(candidates, key=lambda c: c[1])
     params, _ = refine([whole(g0, r0)], start, estimate_scale, g0.shape, max_points=10_000)
     params[:2] *= f
-    return params, ncc0, normalise(green, 1.0, bg), normalise(red, 1.0, bg)
+    return params, ncc0, *fine_pair(green, red)
+
+
+def fine_pair(green: np.ndarray, red: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The full-resolution band-passed, z-scored summaries that the fit crops to and falls back
+    on."""
+    bg = max(8.0, min(green.shape) / 24.0)
+    return normalise(green, 1.0, bg), normalise(red, 1.0, bg)

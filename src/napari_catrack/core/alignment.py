@@ -12,6 +12,9 @@ transform, while the animal, its brightness and its activity change from frame t
    `scipy.optimize.least_squares`) over a set of simultaneous frame pairs. A moving animal blurs the
    summaries differently per channel (green brightness follows activity), which biases any
    summary-only estimate by tenths of a pixel; each single frame pair has the exact geometry.
+   With `estimate_affine` the fit also takes the aspect and shear (a full affine map: two cameras
+   with different optics); the first two steps stay similarity estimates, which is close enough
+   to start from (such calibrations differ from a similarity by under a percent).
 The geometry convention lives in `rigid.py`, the image maths in `_registration.py`.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -205,6 +209,68 @@ def _check_pair(green: Any, red: Any):
     return g_stack, r_stack
 
 
+@dataclass
+class _Read:
+    """What one read of a recording gives the estimate (and `score_alignments`)."""
+
+    g_stack: Any
+    r_stack: Any
+    n_frames: int  # frames summarised
+    g_sum: np.ndarray
+    r_sum: np.ndarray
+    sub: np.ndarray  # frames kept for the frame-pair fit (empty: summaries only)
+    kept: list | None  # those frames of both channels, when they came with the summaries' read
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(int(n) for n in self.g_stack.shape[1:])
+
+
+def _read(green: Any, red: Any, p: AlignParams) -> Generator[tuple[float, str], None, _Read]:
+    g_stack, r_stack = _check_pair(green, red)
+    idx = _frame_indices(g_stack.shape[0], p.max_frames)
+    refine = g_stack.shape[0] > 1 and p.refine_frames > 0
+    sub = idx[_frame_indices(len(idx), p.refine_frames)] if refine else idx[:0]
+    kept = None
+    if p.projection in ("mean", "max"):
+        yield 0.0, "reading frames and summarising both channels"
+        g_sum, r_sum, *kept = _summaries_and_pairs(g_stack, r_stack, idx, sub, p.projection)
+    else:
+        yield 0.0, "summarising green"
+        g_sum = summary_image(g_stack, p.max_frames, p.projection)  # the same frames as idx
+        yield 0.25, "summarising red"
+        r_sum = summary_image(r_stack, p.max_frames, p.projection)
+    for name, img in (("green", g_sum), ("red", r_sum)):
+        if not np.isfinite(img).all():
+            raise InputError(
+                f"the {name} channel has NaN or infinite pixels; alignment needs finite images"
+            )
+        if float(img.max() - img.min()) <= 0:
+            raise InputError(f"the {name} channel is blank (all frames dark or constant)")
+    return _Read(g_stack, r_stack, len(idx), g_sum, r_sum, sub, kept)
+
+
+def _pairs(read: _Read, g_fine: np.ndarray, r_fine: np.ndarray, near: Any) -> list[reg.Pair]:
+    """The pairs the fit (or a score) uses: simultaneous frame pairs cropped to where the animal
+    went (the red crop covers the green one under `near`, a transform or parameter vector), or
+    the whole fine summaries when the recording has one frame or `refine_frames` is 0."""
+    if not read.sub.size:
+        return [reg.whole(g_fine, r_fine)]
+    # crop to where the animal went: the cost follows the animal, not the field of view
+    box = reg.region_of_interest(g_fine, pad=16)
+    rbox = reg.red_box(box, near, read.shape, pad=8)
+    if read.kept is not None:  # the frame pairs came with the summaries' read
+        g_frames, r_frames = read.kept[0][:, box[0], box[1]], read.kept[1][:, rbox[0], rbox[1]]
+    else:
+        g_frames = _take(read.g_stack, read.sub, box)
+        r_frames = _take(read.r_stack, read.sub, rbox)
+    g_at, r_at = (box[0].start, box[1].start), (rbox[0].start, rbox[1].start)
+    return [
+        reg.Pair(_bandpass(g), _bandpass(r), g_at, r_at, margin=6)
+        for g, r in zip(g_frames, r_frames)
+    ]
+
+
 def iter_estimate_alignment(
     green: Any, red: Any, params: AlignParams | None = None, **changes: Any
 ) -> Generator[tuple[float, str], None, AlignmentTransform]:
@@ -214,69 +280,68 @@ def iter_estimate_alignment(
     `estimate_alignment`.
     """
     p = AlignParams.resolve(params, **changes)
-    max_frames, projection = p.max_frames, p.projection
-    estimate_scale, refine_frames = p.estimate_scale, p.refine_frames
-    g_stack, r_stack = _check_pair(green, red)
-    idx = _frame_indices(g_stack.shape[0], max_frames)
-    refine = g_stack.shape[0] > 1 and refine_frames > 0
-    sub = idx[_frame_indices(len(idx), refine_frames)] if refine else idx[:0]
-    kept = None
-    if projection in ("mean", "max"):
-        yield 0.0, "reading frames and summarising both channels"
-        g_sum, r_sum, *kept = _summaries_and_pairs(g_stack, r_stack, idx, sub, projection)
-    else:
-        yield 0.0, "summarising green"
-        g_sum = summary_image(g_stack, max_frames, projection)  # the same frames as idx
-        yield 0.25, "summarising red"
-        r_sum = summary_image(r_stack, max_frames, projection)
-    for name, img in (("green", g_sum), ("red", r_sum)):
-        if not np.isfinite(img).all():
-            raise InputError(
-                f"the {name} channel has NaN or infinite pixels; alignment needs finite images"
-            )
-        if float(img.max() - img.min()) <= 0:
-            raise InputError(f"the {name} channel is blank (all frames dark or constant)")
+    estimate_affine = p.estimate_affine
+    estimate_scale = p.estimate_scale or estimate_affine
+    read = yield from _read(green, red, p)
     yield 0.45, "estimating rotation and translation"
-    params, ncc0, g_fine, r_fine = reg.initial_guess(g_sum, r_sum, estimate_scale)
+    params, ncc0, g_fine, r_fine = reg.initial_guess(read.g_sum, read.r_sum, estimate_scale)
     if not (g_fine.any() and r_fine.any()):
         raise InputError("a channel has no structure to align (blank or constant summary image)")
     yield 0.65, "refining on frame pairs"
-    shape = tuple(int(n) for n in g_stack.shape[1:])
-    if refine:
-        # crop to where the animal went: the cost follows the animal, not the field of view
-        box = reg.region_of_interest(g_fine, pad=16)
-        rbox = reg.red_box(box, params, shape, pad=8)
-        if kept is not None:  # the frame pairs came with the summaries' read
-            g_frames, r_frames = kept[0][:, box[0], box[1]], kept[1][:, rbox[0], rbox[1]]
-        else:
-            g_frames, r_frames = _take(g_stack, sub, box), _take(r_stack, sub, rbox)
-        g_at, r_at = (box[0].start, box[1].start), (rbox[0].start, rbox[1].start)
-        pairs = [
-            reg.Pair(_bandpass(g), _bandpass(r), g_at, r_at, margin=6)
-            for g, r in zip(g_frames, r_frames)
-        ]
-    else:
-        pairs = [reg.whole(g_fine, r_fine)]
-    params, score = reg.refine(pairs, params, estimate_scale, shape)
+    pairs = _pairs(read, g_fine, r_fine, params)
+    params, score = reg.refine(
+        pairs, params, estimate_scale, read.shape, fit_affine=estimate_affine
+    )
     yield 1.0, "done"
-    dy, dx, rot, sc = (float(v) for v in params)
+    dy, dx, rot, sc = (float(v) for v in params[:4])
+    aspect, shear = (float(v) for v in params[4:6]) if estimate_affine else (1.0, 0.0)
     return AlignmentTransform(
         dy,
         dx,
         rot,
         sc if estimate_scale else 1.0,
         "estimated",
+        aspect=aspect,
+        shear=shear,
         info={
             "method": "logpolar+phase_cross_correlation+ncc_least_squares",
             "ncc": round(score, 4),
             "ncc_summary_initial": round(float(ncc0), 4),
-            "n_frames": len(idx),
-            "n_refine_frames": len(pairs) if refine else 0,
-            "projection": projection,
+            "n_frames": read.n_frames,
+            "n_refine_frames": len(pairs) if read.sub.size else 0,
+            "projection": p.projection,
             "estimate_scale": bool(estimate_scale),
-            "shape": [int(n) for n in g_stack.shape[1:]],
+            "estimate_affine": bool(estimate_affine),
+            "shape": list(read.shape),
         },
     )
+
+
+def score_alignments(
+    green: Any,
+    red: Any,
+    transforms: list[AlignmentTransform],
+    params: AlignParams | None = None,
+    **changes: Any,
+) -> list[float]:
+    """How well each transform puts red on green in this recording: the same NCC the estimate
+    reports (frame pairs read once for all), so a calibration measured elsewhere can be checked,
+    or told apart from its inverse."""
+    p = AlignParams.resolve(params, **changes)
+    read = _drain(_read(green, red, p))
+    g_fine, r_fine = reg.fine_pair(read.g_sum, read.r_sum)
+    return [round(reg.score(_pairs(read, g_fine, r_fine, t), t, read.shape), 4) for t in transforms]
+
+
+def _drain(gen: Generator, progress: Callable[[float, str], None] | None = None) -> Any:
+    """Run a progress generator to its end (reporting to `progress`), returning its value."""
+    while True:
+        try:
+            fraction, message = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(fraction, message)
 
 
 def poor_match_warning(
@@ -308,11 +373,4 @@ def estimate_alignment(
     spaced frames form the summaries; `refine_frames` of them (simultaneous green/red pairs) drive
     the final sub-pixel fit (0 = fit the summaries only, fine for a still sample). `progress(fraction, message)` is called as steps finish.
     """
-    gen = iter_estimate_alignment(green, red, params, **changes)
-    while True:
-        try:
-            fraction, message = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(fraction, message)
+    return _drain(iter_estimate_alignment(green, red, params, **changes), progress)

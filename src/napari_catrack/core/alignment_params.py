@@ -14,7 +14,7 @@ from napari_catrack.params import StepParams, param
 
 @dataclass(frozen=True)
 class AlignParams(StepParams):
-    """Estimating the rigid transform that puts the red channel on the green one."""
+    """Estimating the transform (rigid, scaled or affine) that puts the red channel on green."""
 
     step: ClassVar[str] = "alignment"
 
@@ -28,6 +28,10 @@ class AlignParams(StepParams):
                                "(0 = summaries only, fine for a still sample)", minimum=0)  # fmt: skip
     estimate_scale: bool = param(False, "also estimate a scale factor", cli="--scale",
                                  label="estimate scale")  # fmt: skip
+    estimate_affine: bool = param(False, "also estimate different scales along y and x and a "
+                                  "shear: a full affine, for two cameras or light paths with "
+                                  "different optics (implies the scale)", cli="--affine",
+                                  label="full affine")  # fmt: skip
 
 
 PROJECTIONS: tuple[str, ...] = next(

@@ -57,6 +57,10 @@ class AlignmentInForce:
                 f"alignment {self.source}: dy {t.dy:+.2f} px, dx {t.dx:+.2f} px, "
                 f"rotation {t.rotation_deg:+.2f} deg"
             )
+            if t.scale != 1:
+                text += f", scale {t.scale:.4f}"
+            if t.is_affine:
+                text += f", aspect {t.aspect:.4f}, shear {t.shear:+.4f}"
             if self.origin:
                 text += f" ({self.origin})"
         if self.differs_from_layer:

@@ -1,10 +1,12 @@
 """The red → green channel transform: one small value object shared by the CLI, widgets and signals.
 
 Convention (ARCHITECTURE.md, the CLI contract): a red pixel p = (y, x) lands at
-``s·R·(p − c) + c + (dy, dx)`` in green, with c = ((H − 1)/2, (W − 1)/2) the image centre and
+``s·R·U·(p − c) + c + (dy, dx)`` in green, with c = ((H − 1)/2, (W − 1)/2) the image centre,
 R = [[cos θ, −sin θ], [sin θ, cos θ]] acting on (y, x); θ = rotation_deg, positive =
-counter-clockwise as seen on screen (y pointing down). Everything here derives from `matrix`, so
-the convention lives in exactly one place.
+counter-clockwise as seen on screen (y pointing down), and U = [[a, h], [0, 1/a]] the affine part
+(a = `aspect`, h = `shear`; the identity for the usual rigid transform). Any 2-D affine map that
+does not mirror the image has exactly one such form (a QR decomposition of its linear part).
+Everything here derives from `matrix`, so the convention lives in exactly one place.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ def image_centre(shape: tuple[int, ...]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AlignmentTransform:
-    """Rigid (optionally scaled) map from red pixel coordinates to green pixel coordinates.
+    """Rigid (optionally scaled, or fully affine) map from red pixel to green pixel coordinates.
 
     `info` carries free-form provenance (quality score, frames used ...); it is not part of the
-    geometry, is ignored by equality, and goes to JSON under "provenance".
+    geometry, is ignored by equality, and goes to JSON under "provenance". `aspect` and `shear`
+    stay 1 and 0 for a rigid transform; two cameras (or light paths) with different optics need
+    them (e.g. a measured dual-camera calibration: scales 0.996 and 0.997, a small shear).
     """
 
     dy: float = 0.0
@@ -50,9 +54,11 @@ class AlignmentTransform:
     scale: float = 1.0
     source: str = "estimated"
     info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    aspect: float = 1.0
+    shear: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("dy", "dx", "rotation_deg", "scale"):
+        for name in ("dy", "dx", "rotation_deg", "scale", "aspect", "shear"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
                 raise InputError(f"alignment {name} must be a number, got {value!r}")
@@ -61,6 +67,8 @@ class AlignmentTransform:
             object.__setattr__(self, name, float(value))
         if self.scale <= 0:
             raise InputError(f"alignment scale must be positive, got {self.scale}")
+        if self.aspect <= 0:
+            raise InputError(f"alignment aspect must be positive, got {self.aspect}")
         if self.source not in SOURCES:
             raise InputError(
                 f"alignment source must be one of {', '.join(SOURCES)}: {self.source!r}"
@@ -69,7 +77,15 @@ class AlignmentTransform:
     # -- geometry ---------------------------------------------------------------------------------
     @property
     def is_identity(self) -> bool:
-        return self.dy == 0 and self.dx == 0 and self.rotation_deg == 0 and self.scale == 1
+        return (
+            self.dy == 0 and self.dx == 0 and self.rotation_deg == 0 and self.scale == 1
+            and not self.is_affine
+        )  # fmt: skip
+
+    @property
+    def is_affine(self) -> bool:
+        """True when the map has more than rotation, scale and shift (aspect or shear)."""
+        return self.aspect != 1 or self.shear != 0
 
     def replace(self, **changes: Any) -> AlignmentTransform:
         """A copy with some fields changed (the dataclass is frozen so nudges never alias)."""
@@ -80,6 +96,8 @@ class AlignmentTransform:
         theta = math.radians(self.rotation_deg)
         cos, sin = math.cos(theta), math.sin(theta)
         linear = self.scale * np.array([[cos, -sin], [sin, cos]])
+        if self.is_affine:
+            linear = linear @ np.array([[self.aspect, self.shear], [0.0, 1.0 / self.aspect]])
         c = image_centre(shape)
         m = np.eye(3)
         m[:2, :2] = linear
@@ -108,10 +126,12 @@ class AlignmentTransform:
     def from_matrix(
         cls, matrix: np.ndarray, shape: tuple[int, ...], source: str = "manual"
     ) -> AlignmentTransform:
-        """Read dy, dx, rotation and scale back from a similarity matrix (e.g. a napari affine).
+        """Read the transform back from a homogeneous matrix (e.g. a napari affine).
 
-        Takes the last two spatial axes of a (ndim+1)-square matrix; shear is not representable
-        and is dropped (the closest rotation is kept).
+        Takes the last two spatial axes of a (ndim+1)-square matrix. The linear part is split as
+        s·R·U (QR decomposition, U upper triangular with determinant 1): a similarity comes back
+        with aspect 1 and shear 0 (to 1e-9, so float noise does not make it "affine"), any other
+        map that does not mirror the image comes back exactly.
         """
         m = np.asarray(matrix, dtype=float)
         if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 3:
@@ -122,13 +142,21 @@ class AlignmentTransform:
         det = float(np.linalg.det(linear))
         if not det > 0:
             raise InputError("the matrix flips or collapses the image; it is not a rotation")
-        rotation = math.degrees(
-            math.atan2(linear[1, 0] - linear[0, 1], linear[0, 0] + linear[1, 1])
-        )
+        q, r = np.linalg.qr(linear)
+        signs = np.sign(np.diag(r))  # make U's diagonal positive; Q is then a rotation (det > 0)
+        q, r = q * signs, r * signs[:, None]
         scale = math.sqrt(det)
-        base = cls(0.0, 0.0, rotation, scale, source).matrix(shape)
+        aspect, shear = float(r[0, 0] / scale), float(r[0, 1] / scale)
+        if abs(aspect - 1.0) < 1e-9 and abs(shear) < 1e-9:
+            aspect, shear = 1.0, 0.0  # a similarity: its exact angle (no QR rounding)
+            angle = math.atan2(linear[1, 0] - linear[0, 1], linear[0, 0] + linear[1, 1])
+        else:
+            angle = math.atan2(q[1, 0], q[0, 0])
+        rotation = math.degrees(angle)
+        geometry = {"aspect": aspect, "shear": shear}
+        base = cls(0.0, 0.0, rotation, scale, source, **geometry).matrix(shape)
         dy, dx = offset - base[:2, 2]
-        return cls(float(dy), float(dx), rotation, scale, source)
+        return cls(float(dy), float(dx), rotation, scale, source, **geometry)
 
     def map_points(
         self, yx: np.ndarray, shape: tuple[int, ...], inverse: bool = False
@@ -202,14 +230,21 @@ class AlignmentTransform:
 
     # -- persistence ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, float | str]:
-        """Flat scalars only, so it fits JSON files and HDF5 attributes alike."""
-        return {
+        """Flat scalars only, so it fits JSON files and HDF5 attributes alike.
+
+        `aspect` and `shear` are written only for an affine transform, so a rigid one is stored
+        exactly as before they existed (and older readers of a rigid file see nothing new).
+        """
+        out: dict[str, float | str] = {
             "dy": self.dy,
             "dx": self.dx,
             "rotation_deg": self.rotation_deg,
             "scale": self.scale,
             "source": self.source,
         }
+        if self.is_affine:
+            out.update(aspect=self.aspect, shear=self.shear)
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> AlignmentTransform:
@@ -222,7 +257,9 @@ class AlignmentTransform:
         if missing:
             raise InputError(f"alignment lacks key(s) {', '.join(missing)}")
         values = {}
-        for key, default in (("dy", None), ("dx", None), ("rotation_deg", None), ("scale", 1.0)):
+        keys = (("dy", None), ("dx", None), ("rotation_deg", None), ("scale", 1.0),
+                ("aspect", 1.0), ("shear", 0.0))  # fmt: skip
+        for key, default in keys:
             value = data.get(key, default)
             try:
                 if isinstance(value, bool):
@@ -246,6 +283,12 @@ class AlignmentTransform:
             "red pixel p=(y,x) lands at scale*R(p-c)+c+(dy,dx) in green; c=((H-1)/2,(W-1)/2); "
             "positive rotation_deg = counter-clockwise on screen"
         )
+        if self.is_affine:
+            payload["convention"] = (
+                "red pixel p=(y,x) lands at scale*R*U(p-c)+c+(dy,dx) in green, "
+                "U=[[aspect,shear],[0,1/aspect]]; c=((H-1)/2,(W-1)/2); "
+                "positive rotation_deg = counter-clockwise on screen"
+            )
         if self.info:
             payload["provenance"] = _jsonable(self.info)
         return write_text_atomic(path, json.dumps(payload, indent=2) + "\n")

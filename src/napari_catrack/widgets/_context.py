@@ -364,4 +364,7 @@ def _same(a: AlignmentTransform | None, b: AlignmentTransform | None, tol: float
         abs(a.dy - b.dy) < tol
         and abs(a.dx - b.dx) < tol
         and abs(a.rotation_deg - b.rotation_deg) < tol
+        and abs(a.scale - b.scale) < tol
+        and abs(a.aspect - b.aspect) < tol
+        and abs(a.shear - b.shear) < tol
     )

@@ -250,7 +250,10 @@ class AlignmentWidget(QWidget):
         self.rotation.blockSignals(True)
         self.rotation.setValue(transform.rotation_deg)
         self.rotation.blockSignals(False)
-        self.scale_label.setText(f"{transform.scale:.5f}")
+        scale = f"{transform.scale:.5f}"
+        if transform.is_affine:  # kept by every nudge; shown so nobody wonders why it differs
+            scale += f"; aspect {transform.aspect:.5f}, shear {transform.shear:+.5f}"
+        self.scale_label.setText(scale)
         self.source_label.setText(transform.source)
 
     def sync_from_layer(self) -> None:
