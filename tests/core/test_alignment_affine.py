@@ -234,3 +234,20 @@ def test_cli_align_from_a_text_matrix_with_given_reading_and_bad_options(tmp_pat
         == 2
     )
     assert "mirrors the image" in capsys.readouterr().err and not bad.exists()
+
+
+def test_traces_sample_red_through_the_affine_part():
+    """Traces map green positions into red with the whole transform: dropping the affine part
+    (as the traces' own matrix did) puts a 220-px frame's corners pixels off."""
+    from napari_catrack.core.signals.extraction import green_to_red_matrix
+
+    expected = AFFINE.inverse_matrix(SHAPE)
+    np.testing.assert_allclose(green_to_red_matrix(AFFINE, SHAPE), expected, atol=1e-12)
+    as_dict = {**AFFINE.to_dict()}
+    np.testing.assert_allclose(green_to_red_matrix(as_dict, SHAPE), expected, atol=1e-12)
+    rigid = {"dy": 1.0, "dx": 2.0, "rotation_deg": 3.0}
+    np.testing.assert_allclose(
+        green_to_red_matrix(rigid, SHAPE),
+        AlignmentTransform(1.0, 2.0, 3.0).inverse_matrix(SHAPE),
+        atol=1e-12,
+    )

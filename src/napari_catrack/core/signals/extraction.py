@@ -58,10 +58,11 @@ def _transform_params(transform: Any) -> dict[str, float]:
 def green_to_red_matrix(transform: Any, shape: tuple[int, int]) -> np.ndarray:
     """3x3 homogeneous matrix in (y, x) that maps a GREEN position q to the RED pixel p.
 
-    The project's transform maps red onto green: q = s·R(p - c) + c + d (ARCHITECTURE.md), so
-    sampling red at q needs the inverse: p = Rᵀ(q - c - d)/s + c. `transform` is an
-    AlignmentTransform, a dict with dy, dx, rotation_deg (and optionally scale), a 3x3
-    red -> green matrix in (y, x) (such as the red layer's affine), or None (identity).
+    The project's transform maps red onto green: q = s·R·U(p - c) + c + d (ARCHITECTURE.md; U the
+    affine part, the identity for a rigid transform), so sampling red at q needs its inverse.
+    `transform` is an AlignmentTransform, a dict with dy, dx, rotation_deg (and optionally scale,
+    aspect, shear), a 3x3 red -> green matrix in (y, x) (such as the red layer's affine), or None
+    (identity).
     """
     if transform is None:
         return np.eye(3)
@@ -73,23 +74,20 @@ def green_to_red_matrix(transform: Any, shape: tuple[int, int]) -> np.ndarray:
         if abs(np.linalg.det(transform[:2, :2])) < 1e-9:
             raise InputError("the alignment matrix collapses the image (determinant 0)")
         return np.linalg.inv(transform)
-    if (
-        not isinstance(transform, dict)
-        and not hasattr(transform, "dy")
-        and hasattr(transform, "inverse_matrix")
-    ):
-        return np.asarray(transform.inverse_matrix(shape), dtype=np.float64)
+    if not isinstance(transform, dict) and hasattr(transform, "inverse_matrix"):
+        # an AlignmentTransform: its own matrix, the affine part (aspect, shear) included
+        return np.asarray(transform.inverse_matrix(shape[:2]), dtype=np.float64)
     p = _transform_params(transform)
     if p["scale"] <= 0:
         raise InputError(f"alignment scale must be positive, got {p['scale']}")
-    th = np.deg2rad(p["rotation_deg"])
-    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
-    c = (np.asarray(shape[:2], dtype=np.float64) - 1) / 2
-    lin = rot.T / p["scale"]
-    m = np.eye(3)
-    m[:2, :2] = lin
-    m[:2, 2] = c - lin @ (c + np.array([p["dy"], p["dx"]]))
-    return m
+    from napari_catrack.core.rigid import AlignmentTransform
+
+    affine = {
+        k: transform[k]
+        for k in ("aspect", "shear")
+        if isinstance(transform, dict) and k in transform
+    }
+    return AlignmentTransform(**p, **affine).inverse_matrix(shape[:2])
 
 
 # ---------------------------------------------------------------- stacks
