@@ -139,7 +139,12 @@ def _align(ctx: StepContext, p: AlignParams) -> str:
     else:
         t = estimate_alignment(rec.green, rec.red, p)
         record_alignment(ctx.session, t, p, inputs=ctx.inputs(), save=False)
-    return f"dy {t.dy:+.2f} dx {t.dx:+.2f} rotation {t.rotation_deg:+.2f}"
+    note = f"dy {t.dy:+.2f} dx {t.dx:+.2f} rotation {t.rotation_deg:+.2f}"
+    if t.scale != 1:
+        note += f" scale {t.scale:.4f}"
+    if t.is_affine:
+        note += f" aspect {t.aspect:.4f} shear {t.shear:+.4f}"
+    return note
 
 
 def _detect(ctx: StepContext, p: DetectParams) -> str:
