@@ -255,3 +255,22 @@ def test_full_affine_estimate_is_shown_kept_by_nudges_and_accepted(make_napari_v
     changed = widget.transform.replace(shear=0.0).napari_affine(SHAPE, ndim=3)
     viewer.layers["rec red"].affine = changed
     assert ViewerContext.of(viewer).alignment().differs_from_layer
+
+
+def test_load_a_calibration_matrix_from_another_tool(viewer_and_widget, qtbot, tmp_path):
+    """Load… with an OpenCV 2x3 green-to-red matrix: its reading is found on the recording in a
+    job, shown on the red layer and named in the status; a mirroring matrix is refused."""
+    viewer, widget, truth = viewer_and_widget
+    swap = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=float)
+    opencv = (swap @ truth.inverse_matrix(SHAPE) @ swap)[:2]
+    path = tmp_path / "calib.csv"
+    np.savetxt(path, opencv, delimiter=",")
+    wait_job(qtbot, widget.load_file(str(path)), timeout=30000)
+    assert "read as xy, green-to-red" in widget.status.text()
+    shown = _shown(viewer)
+    assert abs(shown.dy - truth.dy) < 1e-6 and abs(shown.rotation_deg - truth.rotation_deg) < 1e-6
+    assert widget.transform.source == "file" and widget.load_button.isEnabled()
+    (tmp_path / "mirror.txt").write_text("-1 0 0\n0 1 0\n")
+    assert widget.load_file(str(tmp_path / "mirror.txt")) is None
+    assert "mirrors the image" in widget.status.text()
+    assert abs(_shown(viewer).dy - truth.dy) < 1e-6  # the red layer keeps what it showed

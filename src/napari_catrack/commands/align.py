@@ -123,39 +123,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_matrix(args: argparse.Namespace, rec, matrix, params: AlignParams):
-    """The reading of a calibration matrix that fits the recording best, with its NCC; says which
-    reading it kept and warns when the recording cannot tell two different readings apart."""
-    from napari_catrack.core.alignment import score_alignments
-    from napari_catrack.core.alignment_matrix import max_distance_px, readings
+    """The reading of a calibration matrix that fits the recording best (said on stderr, with a
+    warning when the recording cannot tell two different readings apart)."""
+    from napari_catrack.core.alignment_matrix import fit_matrix
 
-    shape = tuple(int(n) for n in rec.green.shape[-2:])
-    options = readings(matrix, shape, args.matrix_axes, args.matrix_direction)
-    scores = dict(zip(options, score_alignments(rec.green, rec.red, list(options.values()),
-                                                params)))  # fmt: skip
-    ranked = sorted(scores, key=lambda k: -scores[k] if scores[k] == scores[k] else 1.0)
-    best = ranked[0]
-    others = "; ".join(f"{k}: {scores[k]}" for k in ranked[1:])
-    print(
-        f"catrack align: {args.from_matrix} read as {best} (NCC {scores[best]} on REC"
-        + (f"; other readings: {others})" if others else ")"),
-        file=sys.stderr,
-    )
-    if len(ranked) > 1:
-        second = ranked[1]
-        apart = max_distance_px(options[best], options[second], shape)
-        if scores[best] - scores[second] < 0.01 and apart > 0.25:
-            warn(
-                "align",
-                f"REC fits the readings {best} and {second} of {args.from_matrix} almost equally "
-                f"(NCC {scores[best]} and {scores[second]}) though they put the corners "
-                f"{apart:.2f} px apart; give --matrix-axes and --matrix-direction",
-            )
-    info = {
-        "method": "calibration matrix",
-        "file": str(args.from_matrix),
-        "reading": best,
-        "ncc": scores[best],
-        "ncc_readings": scores,
-        "shape": list(shape),
-    }
-    return options[best].replace(info=info)
+    fit = fit_matrix(rec.green, rec.red, matrix, args.matrix_axes, args.matrix_direction,
+                     params, file=args.from_matrix)  # fmt: skip
+    print(f"catrack align: {fit.describe(str(args.from_matrix))}", file=sys.stderr)
+    ambiguous = fit.ambiguity(str(args.from_matrix), "give --matrix-axes and --matrix-direction")
+    if ambiguous:
+        warn("align", ambiguous)
+    return fit.transform

@@ -14,7 +14,9 @@ keeps the best, saying which it was.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,3 +111,70 @@ def max_distance_px(a: AlignmentTransform, b: AlignmentTransform, shape: tuple[i
     h, w = (int(n) for n in shape[-2:])
     corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], dtype=float)
     return float(np.abs(a.map_points(corners, shape) - b.map_points(corners, shape)).max())
+
+
+@dataclass(frozen=True)
+class MatrixFit:
+    """The reading of a calibration matrix that fits a recording best, and how the others did."""
+
+    transform: AlignmentTransform  # source "file", `info` says the file, the reading and scores
+    scores: dict[str, float]  # NCC on the recording of every reading scored, best first
+    ambiguous_with: str | None = None  # a different reading that fits almost as well
+
+    @property
+    def reading(self) -> str:
+        return next(iter(self.scores))
+
+    def describe(self, name: str) -> str:
+        """One line: which reading was kept, with its NCC and the others'."""
+        others = "; ".join(f"{k}: {v}" for k, v in list(self.scores.items())[1:])
+        return (
+            f"{name} read as {self.reading} (NCC {self.scores[self.reading]} on the recording"
+            + (f"; other readings: {others})" if others else ")")
+        )
+
+    def ambiguity(self, name: str, fix: str) -> str | None:
+        """The warning when the recording cannot tell two different readings apart."""
+        if self.ambiguous_with is None:
+            return None
+        a, b = self.reading, self.ambiguous_with
+        return (
+            f"the recording fits the readings {a} and {b} of {name} almost equally (NCC "
+            f"{self.scores[a]} and {self.scores[b]}) though they differ; {fix}"
+        )
+
+
+def fit_matrix(
+    green: Any,
+    red: Any,
+    matrix: np.ndarray,
+    axes: str = "auto",
+    direction: str = "auto",
+    params: Any = None,
+    file: str = "",
+) -> MatrixFit:
+    """Score every allowed reading of `matrix` on the recording (the estimate's NCC, the same
+    frame pairs; `params` an `AlignParams` for which frames) and keep the best. Two readings
+    within 0.01 NCC that put the frame's corners more than 0.25 px apart are ambiguous."""
+    from napari_catrack.core.alignment import score_alignments  # scikit-image: only when used
+
+    shape = tuple(int(n) for n in green.shape[-2:])
+    options = readings(matrix, shape, axes, direction)
+    raw = dict(zip(options, score_alignments(green, red, list(options.values()), params)))
+    ranked = sorted(raw, key=lambda k: -raw[k] if raw[k] == raw[k] else np.inf)  # NaN last
+    scores = {k: raw[k] for k in ranked}
+    ambiguous = None
+    if len(ranked) > 1:
+        best, second = ranked[0], ranked[1]
+        close = raw[best] - raw[second] < 0.01
+        if close and max_distance_px(options[best], options[second], shape) > 0.25:
+            ambiguous = second
+    info = {
+        "method": "calibration matrix",
+        "file": str(file),
+        "reading": ranked[0],
+        "ncc": raw[ranked[0]],
+        "ncc_readings": scores,
+        "shape": list(shape),
+    }
+    return MatrixFit(options[ranked[0]].replace(info=info), scores, ambiguous)

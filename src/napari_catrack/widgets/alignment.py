@@ -113,7 +113,11 @@ class AlignmentWidget(QWidget):
         )
         self.overlay_check = QCheckBox("overlay: green + magenta, additive")
         self.reset_button, self.accept_button = QPushButton("Reset (R)"), QPushButton("Accept")
-        self.load_button, self.save_button = QPushButton("Load JSON…"), QPushButton("Save JSON…")
+        self.load_button, self.save_button = QPushButton("Load…"), QPushButton("Save JSON…")
+        self.load_button.setToolTip(
+            "an alignment JSON, or a calibration matrix measured elsewhere (.npy, .txt, .csv: "
+            "OpenCV's 2x3 or 3x3), whose axis order and direction are found on the recording"
+        )
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self._build_layout()
@@ -127,7 +131,7 @@ class AlignmentWidget(QWidget):
         self.overlay_check.toggled.connect(self.set_overlay)
         self.reset_button.clicked.connect(self.reset)
         self.accept_button.clicked.connect(self.accept)
-        self.load_button.clicked.connect(lambda: self.load_json())
+        self.load_button.clicked.connect(lambda: self.load_file())
         self.save_button.clicked.connect(lambda: self.save_json())
         self.channels.changed.connect(self._on_channels_chosen)
         self.ctx.events.channels.connect(self._on_context_channels)
@@ -466,6 +470,56 @@ class AlignmentWidget(QWidget):
         except CatrackError as exc:
             report_exception(exc, "saving the alignment")
             return None
+
+    def load_file(self, path: str | None = None):
+        """Load button: an alignment JSON (`load_json`) or a calibration matrix (`load_matrix`,
+        a background job that reads frames)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Load alignment", "",
+                "Alignment or calibration matrix (*.json *.npy *.txt *.csv *.tsv);;All files (*)",
+            )  # fmt: skip
+            if not path:
+                return None
+        if Path(path).suffix.lower() == ".json":
+            return self.load_json(path)
+        return self.load_matrix(path)
+
+    def load_matrix(self, path: str):
+        """A calibration matrix from another tool: its readings (axis order, direction) are
+        scored on the recording in the background and the best is shown on the red layer, as
+        `catrack align --from-matrix` does; Accept stores it. Returns the job (or None)."""
+        from napari_catrack.core.alignment_matrix import fit_matrix, read_matrix
+
+        try:
+            matrix = read_matrix(path)
+            green, red = _frame_data(self.layer("green")), _frame_data(self.layer("red"))
+            if self.layer("green") is self.layer("red"):
+                raise InputError("green and red must be two different layers")
+        except CatrackError as exc:
+            self.status.setText(str(exc))
+            report_exception(exc, "loading the calibration matrix")
+            return None
+        params, name = self.params(), Path(path).name
+
+        def work(job):
+            job.progress(0, 100, f"scoring the readings of {name} on the recording")
+            fit = fit_matrix(green, red, matrix, params=params, file=str(path))
+            check_cancelled(job.cancelled, "calibration matrix")
+            return fit
+
+        def done(fit) -> None:
+            self.base = fit.transform
+            self.set_transform(fit.transform)
+            ambiguous = fit.ambiguity(name, "check the overlay before you Accept")
+            self.status.setText(f"WARNING: {ambiguous}" if ambiguous else fit.describe(name))
+
+        self.job = start_job(
+            self, work, what="calibration matrix", on_done=done, bar=self.progress,
+            buttons=[self.estimate_button, self.load_button], cancel_button=self.cancel_button,
+            status=self.status,
+        )  # fmt: skip
+        return self.job
 
     def load_json(self, path: str | None = None) -> AlignmentTransform | None:
         if path is None:
