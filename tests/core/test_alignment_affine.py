@@ -251,3 +251,29 @@ def test_traces_sample_red_through_the_affine_part():
         AlignmentTransform(1.0, 2.0, 3.0).inverse_matrix(SHAPE),
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize("example", ["ex2", "ex6"])
+def test_real_worm_channels_with_the_real_calibration_need_the_affine(example):
+    """targettrack's real red/green head volumes (z max projections; their own cross-channel
+    differences left in) with wbfm's measured dual-camera matrix added to red: the full affine
+    brings the frame's corners within 1 px of the truth, where the similarity cannot."""
+    path = SHARED_DATA / "worm" / "targettrack" / "data_points" / example / "frame_gt.npy"
+    if not path.exists() or not WBFM.exists():
+        pytest.skip(f"real data not found: {path} or {WBFM}")
+    vol = np.load(path).astype(np.float32)  # (C, X, Y, Z)
+    red0, green = (vol[c].max(axis=2).T for c in (0, 1))
+    shape = green.shape
+    native = estimate_alignment(green, red0, estimate_affine=True)  # what the pair has already
+    added = reading(read_matrix(WBFM), shape, "xy", "green-to-red")
+    truth = AlignmentTransform.from_matrix(added.matrix(shape) @ native.matrix(shape), shape)
+    red = make_red(red0, added)
+    h, w = shape
+    corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], dtype=float)
+
+    def error(t: AlignmentTransform) -> float:
+        return float(np.abs(t.map_points(corners, shape) - truth.map_points(corners, shape)).max())
+
+    affine = error(estimate_alignment(green, red, estimate_affine=True))
+    similarity = error(estimate_alignment(green, red, estimate_scale=True))
+    assert affine < 1.0 and affine < 0.5 * similarity
