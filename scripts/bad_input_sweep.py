@@ -170,6 +170,13 @@ def build_battery(root: Path) -> dict[str, Path]:
 
     # tables
     (bad / "empty.csv").write_text("")
+    for name, text in (("matrix-2x2", "1 0\n0 1\n"), ("matrix-mirror", "-1 0 0\n0 1 0\n"),
+                       ("matrix-nan", "1 0 nan\n0 1 0\n"),
+                       ("matrix-last-row", "1 0 0\n0 1 0\n1 1 1\n")):  # fmt: skip
+        b[name] = bad / f"{name}.txt"
+        b[name].write_text(text)
+    b["matrix-pickle"] = bad / "matrix_pickle.npy"
+    np.save(b["matrix-pickle"], np.array([{"a": 1}], dtype=object), allow_pickle=True)
     b["empty.csv"] = bad / "empty.csv"
     (bad / "header_only.csv").write_text("neuron_id,frame,y,x\n")
     b["header-only.csv"] = bad / "header_only.csv"
@@ -463,6 +470,12 @@ def cases(b: dict[str, Path], demo: Path | None) -> list[tuple[str, str, list[st
     num("track", ["track", s["rec2"], "--seeds", s["seeds"], "--no-align", "-o", "OUT/t.csv"],
         "--seed-frame", ("-1", "999"))  # fmt: skip
     num("align", ["align", s["rec2"], "-o", "OUT/a.json"], "--frames", ("-1", "0"))
+    for name in ("matrix-2x2", "matrix-mirror", "matrix-nan", "matrix-last-row", "matrix-pickle",
+                 "empty.csv", "text.tif", "missing", "folder"):  # fmt: skip
+        out.append(("align", f"--from-matrix {name}",
+                    ["align", s["rec2"], "--from-matrix", s[name], "-o", "OUT/a.json"]))  # fmt: skip
+    out.append(("align", "--matrix-axes without --from-matrix",
+                ["align", s["rec2"], "--matrix-axes", "xy", "-o", "OUT/a.json"]))  # fmt: skip
     num("segment", ["segment", s["rec1"], "--prompt", "23,20", "--method", "classical", "-o",
                     "OUT/m.tif"], "--edge-fraction", ("-1", "0", "nan", "2"))  # fmt: skip
     num("segment", ["segment", s["rec1"], "--prompt", "23,20", "--method", "classical", "-o",
