@@ -217,6 +217,12 @@ def centerline_layers(points: np.ndarray, status: np.ndarray) -> list[LayerData]
     return with_axis_labels([(paths, shapes, "shapes"), (heads, head, "points")])
 
 
+def layer_source_path(layer: Any) -> str | None:
+    """The file a layer was opened from: napari-catrack's metadata, else napari's source."""
+    meta = getattr(layer, "metadata", {}).get("catrack", {})
+    return meta.get("path") or getattr(getattr(layer, "source", None), "path", None)
+
+
 def behaviour_video_path(session: Any) -> str | None:
     """The video the session's behaviour steps (segmentation, centerline) ran on, as this
     process opens it; None when they record none."""

@@ -13,16 +13,22 @@ import numpy as np
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.handles import close_with_layers
+from napari_catrack.io.output_check import same_file
 from napari_catrack.layers import (
+    CENTERLINE_LAYER,
+    HEAD_LAYER,
+    MASKS_LAYER,
     LayerData,
     behaviour_layers,
     behaviour_on_recording,
+    behaviour_video_path,
+    layer_source_path,
     recording_layers,
     sources_layers,
     tracks_layer,
     with_axis_labels,
 )
-from napari_catrack.session import Session, attach_session, current_viewer
+from napari_catrack.session import Session, attach_session, current_viewer, session_for_viewer
 
 MAX_EMBEDDED_IMAGE_BYTES = (
     256 * 2**20
@@ -58,7 +64,7 @@ def session_layers(session: Session) -> list[LayerData]:
     # (not over an imaging recording when they are of a separate behaviour video: the Worm
     # behaviour widget shows them once that video is open)
     saved_names = {meta.get("name") for _, meta, _ in session.layers}
-    if behaviour_on_recording(session):
+    if behaviour_on_recording(session) or _video_shown(current_viewer(), session):
         layers.extend(behaviour_layers(session, skip=saved_names))
     layers.extend(sources_layers(session, skip=saved_names))  # the cells (the Sources widget's)
     for data, meta, kind in session.layers:
@@ -68,6 +74,37 @@ def session_layers(session: Session) -> list[LayerData]:
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
     _attach_to_current_viewer(session)
+    return with_axis_labels(layers)
+
+
+def _video_shown(viewer: Any, session: Session) -> bool:
+    """Whether the viewer already shows the separate behaviour video the session's behaviour
+    steps ran on (opened before the session)."""
+    video = behaviour_video_path(session)
+    if viewer is None or not video:
+        return False
+    return any(same_file(layer_source_path(layer), video) for layer in viewer.layers)
+
+
+def behaviour_layers_beside_video(viewer: Any, video_path: str) -> list[LayerData]:
+    """The viewer's session's behaviour layers (masks, centerline, head) when `video_path` is the
+    separate behaviour video they are of and the viewer shows none of them yet, else [].
+
+    The one place that decides it for a video opened after its session (File > Open, drag, the
+    Load recording widget): the layers come with the video whether or not the Worm behaviour
+    widget is docked (which then finds them by name)."""
+    if viewer is None:
+        return []
+    session = session_for_viewer(viewer)
+    video = behaviour_video_path(session)
+    if not video or behaviour_on_recording(session) or not same_file(video_path, video):
+        return []  # no behaviour results, or drawn with the session's own recording
+    if {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER} & {layer.name for layer in viewer.layers}:
+        return []  # shown already (opened twice, or the widget drew them)
+    layers = behaviour_layers(session)
+    if session.path is not None:
+        for _, meta, _ in layers:
+            meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
     return with_axis_labels(layers)
 
 
