@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_catrack.centerline_layer import follow_centerlines
 from napari_catrack.errors import CatrackError
 from napari_catrack.handles import close_with_layers
 from napari_catrack.io.output_check import same_file
@@ -63,11 +64,15 @@ def session_layers(session: Session) -> list[LayerData]:
     # the layers the Worm behaviour widget shows, which it then finds by name (no second copy)
     # (not over an imaging recording when they are of a separate behaviour video: the Worm
     # behaviour widget shows them once that video is open)
-    saved_names = {meta.get("name") for _, meta, _ in session.layers}
+    # (a "centerline" layer of every frame's path saved by an earlier version: built from the
+    # step instead, one path at a time, as `centerline_layer` shows it)
+    saved = [lay for lay in session.layers if not _all_paths_centerline(session, lay)]
+    saved_names = {meta.get("name") for _, meta, _ in saved}
     if behaviour_on_recording(session) or _video_shown(current_viewer(), session):
+        follow_centerlines(current_viewer())  # the centerline follows the time slider
         layers.extend(behaviour_layers(session, skip=saved_names))
     layers.extend(sources_layers(session, skip=saved_names))  # the cells (the Sources widget's)
-    for data, meta, kind in session.layers:
+    for data, meta, kind in saved:
         meta = dict(meta)
         meta.setdefault("metadata", {})
         layers.append((data, meta, kind))
@@ -75,6 +80,15 @@ def session_layers(session: Session) -> list[LayerData]:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
     _attach_to_current_viewer(session)
     return with_axis_labels(layers)
+
+
+def _all_paths_centerline(session: Session, layer: LayerData) -> bool:
+    """A saved "centerline" Shapes layer (one path per frame) of a session with centerlines."""
+    return (
+        layer[2] == "shapes"
+        and layer[1].get("name") == CENTERLINE_LAYER
+        and ("centerline" in session)
+    )
 
 
 def _video_shown(viewer: Any, session: Session) -> bool:
@@ -101,6 +115,7 @@ def behaviour_layers_beside_video(viewer: Any, video_path: str) -> list[LayerDat
         return []  # no behaviour results, or drawn with the session's own recording
     if {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER} & {layer.name for layer in viewer.layers}:
         return []  # shown already (opened twice, or the widget drew them)
+    follow_centerlines(viewer)  # the centerline follows the time slider
     layers = behaviour_layers(session)
     if session.path is not None:
         for _, meta, _ in layers:
@@ -168,6 +183,8 @@ def layers_into_session(session: Session, layer_data: list[LayerData]) -> None:
     stored: list[LayerData] = []
     for data, meta, kind in layer_data:
         catrack = (meta.get("metadata") or {}).get("catrack") or {}
+        if catrack.get("role") == "centerline":
+            continue  # one frame's path: every frame's, edits included, is the centerline step
         if kind == "image" and catrack.get("path"):
             if catrack.get("role") == "registered":
                 continue  # referenced by the registration step's output, reopened from it

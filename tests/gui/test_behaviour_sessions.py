@@ -89,3 +89,57 @@ def movie_shape(movie) -> tuple[int, ...]:
     import tifffile
 
     return tuple(tifffile.imread(movie).shape)
+
+
+def test_the_centerline_follows_the_slider_and_keeps_edits_without_the_widget(
+    make_napari_viewer, video, tmp_path
+):
+    """h13 item 3: the centerline layer holds the current frame's path (napari took ~20 s to
+    build 20,000 paths); moving the slider shows that frame's, and a path the user drags is
+    that frame's centerline in the session (status "edited"), with no widget docked; saved
+    and reopened, the edit is there and the layer is built again from the session's step."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session, session_for_viewer
+
+    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
+    path = tmp_path / "worm.catrack.h5"
+    session = Session(path)
+    session.set_recording(str(movie), {}, {})
+    _record(session, video, movie)
+    session.save()
+    truth = centerline_from_session(session)[0].points.copy()
+    session.close()
+
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    shapes = viewer.layers["centerline"]
+    for t in (0, 9, 4):
+        viewer.dims.set_current_step(0, t)
+        assert len(shapes.data) == 1 and shapes.features["frame"].tolist() == [t]
+        np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], truth[t])
+    moved = np.asarray(shapes.data[0]).copy()
+    moved[:, 2] += 2.0  # the user drags frame 4's path two pixels right
+    shapes.data = [moved]
+    stored, _ = centerline_from_session(session_for_viewer(viewer))
+    assert stored.status[4] == "edited" and (stored.status != "edited").sum() == len(truth) - 1
+    np.testing.assert_allclose(stored.points[4], truth[4] + [0.0, 2.0], atol=0.3)
+    np.testing.assert_allclose(stored.points[5], truth[5])  # the other frames untouched
+    np.testing.assert_allclose(viewer.layers["worm head"].data[4, 1:], stored.points[4, 0])
+    viewer.dims.set_current_step(0, 5)
+    viewer.dims.set_current_step(0, 4)  # back: the kept edit is shown, in the edited colour
+    np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], stored.points[4])
+    assert shapes.features["status"].tolist() == ["edited"]
+
+    viewer.layers.save(str(path), plugin=PLUGIN)  # Ctrl+S: the layers too
+    again = make_napari_viewer()
+    again.open(str(path), plugin=PLUGIN)
+    assert sum(lay.name.startswith("centerline") for lay in again.layers) == 1
+    reopened = Session.load(path)
+    assert all(meta.get("name") != "centerline" for _, meta, _ in reopened.layers)
+    stored, _ = centerline_from_session(reopened)
+    assert stored.status[4] == "edited"
+    np.testing.assert_allclose(stored.points[4], truth[4] + [0.0, 2.0], atol=0.3)
+    again.dims.set_current_step(0, 4)
+    np.testing.assert_allclose(
+        np.asarray(again.layers["centerline"].data[0])[:, 1:], stored.points[4]
+    )

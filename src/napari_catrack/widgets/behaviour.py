@@ -399,7 +399,8 @@ class BehaviourWidget(QWidget):
             )
         if cl is not None:
             if "centerline" not in self.viewer.layers:
-                set_centerline(self.viewer, cl[0].points, cl[0].status)
+                set_centerline(self.viewer, cl[0].points, cl[0].status, session)
+            self.centerline.watch(self.viewer.layers["centerline"])
             self.centerline.flip_to.setValue(cl[0].n_frames - 1)
         if stored is not None or cl is not None:
             self.show_doubtful(status=cl[0].status if cl is not None else None)
