@@ -6,6 +6,7 @@ TIFF, with its masks and 50-point centerlines recorded. Then times, in this proc
   reader   - `read_session` (the npe2 reader: session file -> LayerData)
   add      - each LayerData added to a real napari.Viewer (`viewer._add_layer_from_data`),
              per layer kind (the centerline Shapes layer was most of the 19 s)
+  slider   - 100 moves of the time slider (the centerline path is swapped on each), ms a move
 Wall-clock and CPU seconds (CPU: this process's, steadier on a shared machine).
 Run (needs a display; e.g. under xvfb-run):
   QT_API=pyqt5 PYTHONPATH=src xvfb-run -a python benchmarks/bench_behaviour_open.py \
@@ -74,6 +75,12 @@ def measure(path: Path) -> dict:
         wall, cpu = time.perf_counter() - t1, time.process_time() - c1
         out["layers"][f"{meta.get('name')} ({kind})"] = {"s": wall, "cpu_s": cpu}
     out["total_s"], out["total_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
+    frames = np.random.default_rng(0).integers(0, viewer.dims.nsteps[0], 100)
+    t2, c2 = time.perf_counter(), time.process_time()
+    for t in frames:  # the time slider moved 100 times (every layer sliced again)
+        viewer.dims.set_current_step(0, int(t))
+    out["slider_ms_per_move"] = (time.perf_counter() - t2) * 10
+    out["slider_cpu_ms_per_move"] = (time.process_time() - c2) * 10
     viewer.close()
     return out
 

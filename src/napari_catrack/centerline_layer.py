@@ -114,13 +114,30 @@ def write_edits(viewer: Any, layer: Any) -> list[int]:
     session = frames.session
     if session is not None and CENTERLINE in session:
         record_centerline_edits(session, edits)
-    head = viewer.layers[HEAD_LAYER] if viewer is not None and HEAD_LAYER in viewer.layers else None
+    head = _head_layer(viewer, frames)
     if head is not None and len(head.data) == frames.n_frames:
         data = np.array(head.data, float)
         for t, pts in edits.items():
             data[t, -2:] = pts[0]
         head.data = data
     return sorted(edits)
+
+
+def _head_layer(viewer: Any, frames: CenterlineFrames) -> Any | None:
+    """The "worm head" layer of the same session: the plain name for the viewer's session, the
+    one stamped with its file for an earlier session's (renamed "worm head (NAME)")."""
+    from napari_catrack.session import session_for_viewer
+
+    if viewer is None:
+        return None
+    if frames.session is session_for_viewer(viewer):
+        return viewer.layers[HEAD_LAYER] if HEAD_LAYER in viewer.layers else None
+    path = str(getattr(frames.session, "path", None))
+    for layer in viewer.layers:
+        stamp = (layer.metadata or {}).get("catrack", {}).get("session")
+        if layer.name.startswith(HEAD_LAYER) and stamp == path:
+            return layer
+    return None
 
 
 def _attach(viewer: Any, layer: Any) -> None:

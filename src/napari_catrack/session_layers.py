@@ -78,8 +78,39 @@ def session_layers(session: Session) -> list[LayerData]:
         layers.append((data, meta, kind))
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
+    _make_room(current_viewer(), session, {meta.get("name") for _, meta, _ in layers})
     _attach_to_current_viewer(session)
     return with_axis_labels(layers)
+
+
+def _make_room(viewer: Any, session: Session, names: set) -> None:
+    """Before a session's layers come into a viewer: the same session file reopened replaces
+    its layers still there; another session's layers of the same names keep them with that
+    session's name ("worm masks (worm-a)"), so the plain names, which the widgets and the reader
+    look for, are always the open session's (not "worm masks [1]")."""
+    if viewer is None:
+        return
+    ours = str(session.path) if session.path is not None else None
+    before = session_for_viewer(viewer)  # the viewer's session until this one is attached
+    reopened = same_file(ours, str(before.path) if before.path is not None else None)
+    for layer in list(viewer.layers):
+        stamp = (layer.metadata or {}).get("catrack", {}).get("session")
+        if same_file(stamp, ours) or (reopened and layer.name in names):
+            viewer.layers.remove(layer)  # this session's, shown again from the file
+        elif layer.name in names:
+            layer.name = f"{layer.name} ({_session_label(stamp or before.path)})"
+
+
+def _session_label(path: Any) -> str:
+    """A session's name in a layer's name: its file's, without .catrack.h5 ("earlier": none)."""
+    from pathlib import Path
+
+    from napari_catrack.session import SESSION_SUFFIX
+
+    if not path or str(path) == "None":
+        return "earlier"
+    name = Path(str(path)).name
+    return name[: -len(SESSION_SUFFIX)] if name.endswith(SESSION_SUFFIX) else name
 
 
 def _all_paths_centerline(session: Session, layer: LayerData) -> bool:

@@ -143,3 +143,67 @@ def test_the_centerline_follows_the_slider_and_keeps_edits_without_the_widget(
     np.testing.assert_allclose(
         np.asarray(again.layers["centerline"].data[0])[:, 1:], stored.points[4]
     )
+
+
+def _session_of(video, folder, name: str):
+    """A behaviour session `name`.catrack.h5 of `video` (its own worm.tif) in `folder`."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    folder.mkdir()
+    movie = write_movie_tiff(folder / "worm.tif", video.frames)
+    session = Session(folder / f"{name}.catrack.h5")
+    session.set_recording(str(movie), {}, {})
+    _record(session, video, movie)
+    session.save()
+    session.close()
+    return folder / f"{name}.catrack.h5"
+
+
+def test_a_second_session_takes_the_plain_names_and_the_widget_finds_its_layers(
+    make_napari_viewer, qtbot, video, tmp_path
+):
+    """h13 item 2: a second session opened in the same viewer came in as "worm masks [1]" while
+    the widget and the reader went on using the first one's "worm masks". The open session's
+    layers now have the plain names, the earlier one's say whose they are, and reopening a
+    session replaces its layers instead of adding a copy."""
+    from napari_catrack.core.behaviour.records import segmentation_from_session
+    from napari_catrack.session import Session, session_for_viewer
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    other = make_behaviour_video(16, shape=(96, 96), seed=8, pixel_size_um=16.0)
+    first = _session_of(video, tmp_path / "a", "day1")
+    second = _session_of(other, tmp_path / "b", "day2")
+    viewer = make_napari_viewer()
+    widget = BehaviourWidget(viewer)
+    viewer.open(str(first), plugin=PLUGIN)
+    viewer.open(str(second), plugin=PLUGIN)
+    qtbot.wait(50)
+    names = {lay.name for lay in viewer.layers}
+    for name in BEHAVIOUR:
+        assert {name, f"{name} (day1)"} <= names, names
+    assert not any(n.endswith("]") for n in names), names  # no "worm masks [1]"
+    masks2 = segmentation_from_session(Session.load(second)).masks
+    masks1 = segmentation_from_session(Session.load(first)).masks
+    assert not np.array_equal(masks1, masks2)  # (two different worms)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks2)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks (day1)"].data) > 0, masks1)
+    assert str(session_for_viewer(viewer).path) == str(second)
+    assert "restored" in widget.status.text()
+
+    # an edit of the earlier session's centerline goes to that session, not the open one
+    viewer.dims.set_current_step(0, 2)
+    old = viewer.layers["centerline (day1)"]
+    moved = np.asarray(old.data[0]).copy()
+    moved[:, 1] += 2.0
+    old.data = [moved]
+    assert centerline_from_session(Session.load(first))[0].status[2] == "edited"
+    assert "edited" not in set(centerline_from_session(session_for_viewer(viewer))[0].status)
+
+    viewer.open(str(first), plugin=PLUGIN)  # reopened: its layers are replaced, no copy
+    names = [lay.name for lay in viewer.layers]
+    for name in BEHAVIOUR:
+        assert names.count(name) == 1 and f"{name} (day2)" in names, names
+        assert f"{name} (day1)" not in names, names
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks1)
