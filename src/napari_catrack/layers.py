@@ -226,6 +226,10 @@ class CenterlineFrames:
         out, self.edited = sorted(set(self.edited)), []
         return out
 
+    def __deepcopy__(self, memo: dict) -> CenterlineFrames:
+        """A duplicated layer's: its own arrays, the same session (never a copy of that)."""
+        return CenterlineFrames(self.points.copy(), self.status.copy(), self.session)
+
     def __repr__(self) -> str:  # what a user sees in the layer's metadata
         return f"CenterlineFrames({self.n_frames} frames)"
 
