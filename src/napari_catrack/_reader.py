@@ -48,6 +48,7 @@ def _notify_error(message: str) -> None:
 def read_recording(path: str | list[str]) -> list:
     from napari_catrack.io.recording import open_recording
     from napari_catrack.layers import recording_layers
+    from napari_catrack.session_layers import behaviour_layers_beside_video
 
     spec = path[0] if isinstance(path, list) else path
     try:
@@ -67,6 +68,8 @@ def read_recording(path: str | list[str]) -> list:
             "--z-projection N` (one plane) choose otherwise"
         )
     close_with_layers(viewer, rec)  # a file handle (compressed TIFF, HDF5): closed with its layers
+    # the separate behaviour video of the viewer's session: its masks and centerline come with it
+    layers = [*layers, *behaviour_layers_beside_video(viewer, spec)]
     if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
         moved = note_recording(session_for_viewer(viewer), rec)
         said += [moved] if moved else []

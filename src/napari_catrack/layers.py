@@ -196,25 +196,66 @@ def masks_layer(masks: np.ndarray) -> LayerData:
     return with_axis_labels([(data, {"name": MASKS_LAYER, "opacity": 0.35}, "labels")])[0]
 
 
-def centerline_shapes(points: np.ndarray, status: np.ndarray) -> tuple[list, pd.DataFrame, list]:
-    """Paths (frame, y, x) for a Shapes layer, their features and edge colours."""
-    T = len(points)
-    paths = [np.column_stack([np.full(len(points[t]), t, float), points[t]]) for t in range(T)]
-    features = pd.DataFrame({"frame": np.arange(T), "status": np.asarray(status, str)})
-    colors = [STATUS_COLORS.get(s, "yellow") for s in features["status"]]
-    return paths, features, colors
+class CenterlineFrames:
+    """Every frame's centerline behind the "centerline" layer, kept in the layer's metadata
+    (catrack "frames"): the layer shows the current frame's path only, because napari builds a
+    Shapes layer of one path per frame at ~1-2 ms a path (20,000 frames: over 20 s).
+    `centerline_layer.follow_centerlines` swaps the path on the time slider and writes the
+    user's edits back here and into `session` (the one the paths came from)."""
+
+    def __init__(self, points: np.ndarray, status: np.ndarray, session: Any = None) -> None:
+        self.points = np.array(points, dtype=float)  # (T, N, 2) y, x
+        self.status = np.array(status, dtype=object)  # (T,)
+        self.session = session
+        self.showing = False  # the path is being swapped (not an edit)
+        self.edited: list[int] = []  # frames the user edited since last asked (`take_edited`)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.points)
+
+    def path(self, t: int) -> np.ndarray:
+        """Frame t's path as a Shapes path (frame, y, x)."""
+        return np.column_stack([np.full(len(self.points[t]), float(t)), self.points[t]])
+
+    def color(self, t: int) -> str:
+        return STATUS_COLORS.get(str(self.status[t]), "yellow")
+
+    def take_edited(self) -> list[int]:
+        """The frames edited since the last call (the widget says which)."""
+        out, self.edited = sorted(set(self.edited)), []
+        return out
+
+    def __deepcopy__(self, memo: dict) -> CenterlineFrames:
+        """A duplicated layer's: its own arrays, the same session (never a copy of that)."""
+        return CenterlineFrames(self.points.copy(), self.status.copy(), self.session)
+
+    def __repr__(self) -> str:  # what a user sees in the layer's metadata
+        return f"CenterlineFrames({self.n_frames} frames)"
 
 
-def centerline_layers(points: np.ndarray, status: np.ndarray) -> list[LayerData]:
-    """The "centerline" Shapes layer (one path per frame, coloured by status; feature `frame`)
-    and the "worm head" Points layer (point 0 of every frame's path)."""
-    paths, features, colors = centerline_shapes(points, status)
-    shapes = {"name": CENTERLINE_LAYER, "shape_type": "path", "edge_color": colors,
-              "edge_width": 1.0, "features": features}  # fmt: skip
-    heads = np.column_stack([np.arange(len(points), dtype=float), points[:, 0]])
+def centerline_layers(
+    points: np.ndarray, status: np.ndarray, session: Any = None, frame: int = 0
+) -> list[LayerData]:
+    """The "centerline" Shapes layer (the path of `frame`, coloured by status, feature `frame`;
+    all frames in metadata catrack "frames", a `CenterlineFrames`) and the "worm head" Points
+    layer (point 0 of every frame's path)."""
+    frames = CenterlineFrames(points, status, session)
+    t = int(np.clip(frame, 0, max(frames.n_frames - 1, 0)))
+    features = pd.DataFrame({"frame": [t], "status": [str(frames.status[t])]})
+    shapes = {"name": CENTERLINE_LAYER, "shape_type": "path", "edge_color": [frames.color(t)],
+              "edge_width": 1.0, "features": features, "ndim": 3,
+              "metadata": {"catrack": {"role": "centerline", "frames": frames}}}  # fmt: skip
+    heads = np.column_stack([np.arange(len(points), dtype=float), np.asarray(points)[:, 0]])
     head = {"name": HEAD_LAYER, "size": 5, "face_color": "magenta", "border_width": 0,
             "out_of_slice_display": False}  # fmt: skip
-    return with_axis_labels([(paths, shapes, "shapes"), (heads, head, "points")])
+    return with_axis_labels([([frames.path(t)], shapes, "shapes"), (heads, head, "points")])
+
+
+def layer_source_path(layer: Any) -> str | None:
+    """The file a layer was opened from: napari-catrack's metadata, else napari's source."""
+    meta = getattr(layer, "metadata", {}).get("catrack", {})
+    return meta.get("path") or getattr(getattr(layer, "source", None), "path", None)
 
 
 def behaviour_video_path(session: Any) -> str | None:
@@ -257,10 +298,11 @@ def behaviour_layers(
         stored = segmentation_from_session(session)
         if stored is not None:
             out.append(masks_layer(stored.masks))
-    if not {CENTERLINE_LAYER, HEAD_LAYER} & set(skip):
+    if CENTERLINE_LAYER not in skip:  # (never saved: its frames are the step's; the heads are)
         cl = centerline_from_session(session)
         if cl is not None:
-            out.extend(centerline_layers(cl[0].points, cl[0].status))
+            both = centerline_layers(cl[0].points, cl[0].status, session)
+            out.extend(lay for lay in both if lay[1]["name"] not in skip)
     return out
 
 

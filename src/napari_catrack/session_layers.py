@@ -11,18 +11,25 @@ from typing import Any
 
 import numpy as np
 
+from napari_catrack.centerline_layer import follow_centerlines
 from napari_catrack.errors import CatrackError
 from napari_catrack.handles import close_with_layers
+from napari_catrack.io.output_check import same_file
 from napari_catrack.layers import (
+    CENTERLINE_LAYER,
+    HEAD_LAYER,
+    MASKS_LAYER,
     LayerData,
     behaviour_layers,
     behaviour_on_recording,
+    behaviour_video_path,
+    layer_source_path,
     recording_layers,
     sources_layers,
     tracks_layer,
     with_axis_labels,
 )
-from napari_catrack.session import Session, attach_session, current_viewer
+from napari_catrack.session import Session, attach_session, current_viewer, session_for_viewer
 
 MAX_EMBEDDED_IMAGE_BYTES = (
     256 * 2**20
@@ -57,17 +64,93 @@ def session_layers(session: Session) -> list[LayerData]:
     # the layers the Worm behaviour widget shows, which it then finds by name (no second copy)
     # (not over an imaging recording when they are of a separate behaviour video: the Worm
     # behaviour widget shows them once that video is open)
-    saved_names = {meta.get("name") for _, meta, _ in session.layers}
-    if behaviour_on_recording(session):
+    # (a "centerline" layer of every frame's path saved by an earlier version: built from the
+    # step instead, one path at a time, as `centerline_layer` shows it)
+    saved = [lay for lay in session.layers if not _all_paths_centerline(session, lay)]
+    saved_names = {meta.get("name") for _, meta, _ in saved}
+    if behaviour_on_recording(session) or _video_shown(current_viewer(), session):
+        follow_centerlines(current_viewer())  # the centerline follows the time slider
         layers.extend(behaviour_layers(session, skip=saved_names))
     layers.extend(sources_layers(session, skip=saved_names))  # the cells (the Sources widget's)
-    for data, meta, kind in session.layers:
+    for data, meta, kind in saved:
         meta = dict(meta)
         meta.setdefault("metadata", {})
         layers.append((data, meta, kind))
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
+    _make_room(current_viewer(), session, {meta.get("name") for _, meta, _ in layers})
     _attach_to_current_viewer(session)
+    return with_axis_labels(layers)
+
+
+def _make_room(viewer: Any, session: Session, names: set) -> None:
+    """Before a session's layers come into a viewer: the same session file reopened replaces
+    its layers still there; another session's layers of the same names keep them with that
+    session's name ("worm masks (worm-a)"), so the plain names, which the widgets and the reader
+    look for, are always the open session's (not "worm masks [1]")."""
+    if viewer is None:
+        return
+    ours = str(session.path) if session.path is not None else None
+    before = session_for_viewer(viewer)  # the viewer's session until this one is attached
+    reopened = same_file(ours, str(before.path) if before.path is not None else None)
+    for layer in list(viewer.layers):
+        stamp = (layer.metadata or {}).get("catrack", {}).get("session")
+        if same_file(stamp, ours) or (reopened and layer.name in names):
+            viewer.layers.remove(layer)  # this session's, shown again from the file
+        elif layer.name in names:
+            layer.name = f"{layer.name} ({_session_label(stamp or before.path)})"
+
+
+def _session_label(path: Any) -> str:
+    """A session's name in a layer's name: its file's, without .catrack.h5 ("earlier": none)."""
+    from pathlib import Path
+
+    from napari_catrack.session import SESSION_SUFFIX
+
+    if not path or str(path) == "None":
+        return "earlier"
+    name = Path(str(path)).name
+    return name[: -len(SESSION_SUFFIX)] if name.endswith(SESSION_SUFFIX) else name
+
+
+def _all_paths_centerline(session: Session, layer: LayerData) -> bool:
+    """A saved "centerline" Shapes layer (one path per frame) of a session with centerlines."""
+    return (
+        layer[2] == "shapes"
+        and layer[1].get("name") == CENTERLINE_LAYER
+        and ("centerline" in session)
+    )
+
+
+def _video_shown(viewer: Any, session: Session) -> bool:
+    """Whether the viewer already shows the separate behaviour video the session's behaviour
+    steps ran on (opened before the session)."""
+    video = behaviour_video_path(session)
+    if viewer is None or not video:
+        return False
+    return any(same_file(layer_source_path(layer), video) for layer in viewer.layers)
+
+
+def behaviour_layers_beside_video(viewer: Any, video_path: str) -> list[LayerData]:
+    """The viewer's session's behaviour layers (masks, centerline, head) when `video_path` is the
+    separate behaviour video they are of and the viewer shows none of them yet, else [].
+
+    The one place that decides it for a video opened after its session (File > Open, drag, the
+    Load recording widget): the layers come with the video whether or not the Worm behaviour
+    widget is docked (which then finds them by name)."""
+    if viewer is None:
+        return []
+    session = session_for_viewer(viewer)
+    video = behaviour_video_path(session)
+    if not video or behaviour_on_recording(session) or not same_file(video_path, video):
+        return []  # no behaviour results, or drawn with the session's own recording
+    if {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER} & {layer.name for layer in viewer.layers}:
+        return []  # shown already (opened twice, or the widget drew them)
+    follow_centerlines(viewer)  # the centerline follows the time slider
+    layers = behaviour_layers(session)
+    if session.path is not None:
+        for _, meta, _ in layers:
+            meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
     return with_axis_labels(layers)
 
 
@@ -131,6 +214,8 @@ def layers_into_session(session: Session, layer_data: list[LayerData]) -> None:
     stored: list[LayerData] = []
     for data, meta, kind in layer_data:
         catrack = (meta.get("metadata") or {}).get("catrack") or {}
+        if catrack.get("role") == "centerline":
+            continue  # one frame's path: every frame's, edits included, is the centerline step
         if kind == "image" and catrack.get("path"):
             if catrack.get("role") == "registered":
                 continue  # referenced by the registration step's output, reopened from it

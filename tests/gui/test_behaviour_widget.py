@@ -75,11 +75,15 @@ def test_behaviour_widget_end_to_end(make_napari_viewer, qtbot, video, tmp_path)
     result, _ = centerline_from_session(session)
     assert result.points.shape == (24, 50, 2)
     shapes = viewer.layers["centerline"]
-    assert len(shapes.data) == 24 and "worm head" in viewer.layers
-    moved = np.asarray(shapes.data[3]).copy()
+    assert "worm head" in viewer.layers
+    viewer.dims.set_current_step(0, 3)  # the layer shows the slider's frame's path (h13)
+    assert len(shapes.data) == 1 and shapes.features["frame"].tolist() == [3]
+    np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], result.points[3])
+    moved = np.asarray(shapes.data[0]).copy()
     moved[:, 1] += 1.0  # the user drags the whole path of frame 3 down by a pixel
-    shapes.data = [moved if i == 3 else d for i, d in enumerate(shapes.data)]
+    shapes.data = [moved]
     widget.centerline.keep_edits()
+    assert "frame(s) [3]" in widget.centerline.status.text()
     result, _ = centerline_from_session(session)
     assert result.status[3] == "edited"
     np.testing.assert_allclose(result.points[3], moved[:, 1:], atol=0.2)  # resampled evenly
@@ -496,8 +500,9 @@ def test_a_cli_session_opens_with_its_masks_and_centerlines(
     assert _behaviour_kinds(viewer) == expected  # no second copy ("worm masks [1]")
     np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks)
     shapes = viewer.layers["centerline"]
-    assert len(shapes.data) == len(masks) == centerline.n_frames
-    np.testing.assert_allclose(np.asarray(shapes.data[5])[:, 1:], centerline.points[5])
+    viewer.dims.set_current_step(0, 5)  # the layer shows the slider's frame's path (h13)
+    assert len(shapes.data) == 1 and len(masks) == centerline.n_frames
+    np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], centerline.points[5])
     np.testing.assert_allclose(viewer.layers["worm head"].data[:, 1:], centerline.points[:, 0])
     assert "restored from the session" in widget.status.text()
     assert "restored from the session" in widget.velocity.status.text()

@@ -4,8 +4,9 @@
   (green / red); every frame with points is an anchor.
 - "worm masks": a Labels layer (T, Y, X); a frame the user paints differs from the stored
   segmentation and becomes a painted anchor.
-- "centerline": a Shapes layer of paths, one per frame (feature `frame`), coloured by status;
-  the user may drag its vertices, and edited paths are kept. "worm head" marks point 0.
+- "centerline": a Shapes layer of the current frame's path (feature `frame`), coloured by
+  status, that follows the time slider (`centerline_layer`); the user may drag its vertices,
+  and edited paths are kept (in the session, status "edited"). "worm head" marks point 0.
 """
 
 from __future__ import annotations
@@ -115,8 +116,16 @@ def set_masks(viewer: napari.Viewer, masks: np.ndarray, translate=None) -> Label
     return layer
 
 
-def set_centerline(viewer: napari.Viewer, points: np.ndarray, status: np.ndarray) -> Shapes:
-    (paths, meta, _), (heads, head_meta, _) = centerline_layers(points, status)
+def set_centerline(
+    viewer: napari.Viewer, points: np.ndarray, status: np.ndarray, session=None
+) -> Shapes:
+    """Show centerlines (of `session`, where edits are written): the "centerline" layer of the
+    current frame's path (`centerline_layer`) and the "worm head" points."""
+    from napari_catrack.centerline_layer import current_frame, follow_centerlines
+
+    follow_centerlines(viewer)
+    frame = current_frame(viewer, viewer.layers[CENTERLINE]) if _ours(viewer) else 0
+    (paths, meta, _), (heads, head_meta, _) = centerline_layers(points, status, session, frame)
     if CENTERLINE in viewer.layers:
         viewer.layers.remove(CENTERLINE)
     layer = label_axes(viewer.add_shapes(paths, **meta))
@@ -127,16 +136,7 @@ def set_centerline(viewer: napari.Viewer, points: np.ndarray, status: np.ndarray
     return layer
 
 
-def edited_paths(layer: Shapes, points: np.ndarray, tol: float = 0.05) -> dict[int, np.ndarray]:
-    """{frame: (N, 2)} of paths the user changed, resampled to the stored point count."""
-    from napari_catrack.core.behaviour.centerline import resample
+def _ours(viewer: napari.Viewer) -> bool:
+    from napari_catrack.centerline_layer import centerline_frames
 
-    out: dict[int, np.ndarray] = {}
-    frames = layer.features["frame"].to_numpy(int) if "frame" in layer.features else []
-    for shape, f in zip(layer.data, frames):
-        if not 0 <= f < len(points):
-            continue
-        yx = np.asarray(shape, float)[:, -2:]
-        if len(yx) != len(points[f]) or np.abs(yx - points[f]).max() > tol:
-            out[int(f)] = resample(yx, points.shape[1])
-    return out
+    return CENTERLINE in viewer.layers and centerline_frames(viewer.layers[CENTERLINE]) is not None

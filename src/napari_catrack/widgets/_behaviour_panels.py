@@ -32,7 +32,6 @@ from napari_catrack.errors import InputError
 from napari_catrack.widgets._behaviour_layers import (
     CENTERLINE,
     MASKS,
-    edited_paths,
     set_centerline,
 )
 from napari_catrack.widgets._params_form import ParamsForm
@@ -183,26 +182,35 @@ class CenterlinePanel(QGroupBox):
         refresh_plots(self.owner.viewer)
 
     def show(self, result) -> None:
-        layer = set_centerline(self.owner.viewer, result.points, result.status)
-        self._watched = layer
-        layer.events.data.connect(lambda _e: self._edit_timer.start())
+        layer = set_centerline(self.owner.viewer, result.points, result.status,
+                               self.owner.ctx.session)  # fmt: skip
+        self.watch(layer)
         self.flip_to.setValue(result.n_frames - 1)
+
+    def watch(self, layer) -> None:
+        """Say which paths the user edited (the layer itself writes them into the session)."""
+        if layer is not self._watched:
+            self._watched = layer
+            layer.events.data.connect(lambda _e: self._edit_timer.start())
 
     # --- human in the loop ----------------------------------------------------------------
     def keep_edits(self) -> None:
-        """Paths the user dragged become the centerline of their frame (status "edited")."""
-        stored = centerline_from_session(self.owner.ctx.session)
-        if stored is None or self._watched is None or CENTERLINE not in self.owner.viewer.layers:
+        """Paths the user dragged are the centerline of their frame (status "edited"): written
+        by the layer (`centerline_layer.write_edits`, widget docked or not); this writes any
+        still pending, says which frames and redraws the plots."""
+        from napari_catrack.centerline_layer import centerline_frames, write_edits
+
+        if CENTERLINE not in self.owner.viewer.layers:
             return
-        result, heads = stored
-        edits = edited_paths(self.owner.viewer.layers[CENTERLINE], result.points)
-        if not edits:
+        layer = self.owner.viewer.layers[CENTERLINE]
+        frames = centerline_frames(layer)
+        if frames is None:
             return
-        for t, pts in edits.items():
-            result.points[t] = pts
-            result.status[t] = "edited"
-        self._record(result, heads)
-        self.status.setText(f"kept your edits of frame(s) {sorted(edits)[:8]}")
+        write_edits(self.owner.viewer, layer)
+        edited = frames.take_edited()
+        if edited:
+            refresh_plots(self.owner.viewer)
+            self.status.setText(f"kept your edits of frame(s) {edited[:8]}")
 
     def flip(self) -> None:
         stored = centerline_from_session(self.owner.ctx.session)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error, show_info
 
+from napari_catrack.layers import layer_source_path  # noqa: F401 (widgets import it from here)
+
 if TYPE_CHECKING:
     import napari
 
@@ -152,9 +154,3 @@ def _qt_progress_classes():
 def progress_relay(bar, parent=None):
     """A `ProgressRelay` (see above) for a QProgressBar (or None: the activity dock only)."""
     return _qt_progress_classes()(bar, parent)
-
-
-def layer_source_path(layer) -> str | None:
-    """The file a layer was opened from: napari-catrack's metadata, else napari's source."""
-    meta = getattr(layer, "metadata", {}).get("catrack", {})
-    return meta.get("path") or getattr(getattr(layer, "source", None), "path", None)

@@ -213,17 +213,18 @@ class BehaviourWidget(QWidget):
         self.velocity.fill_fps()  # the camera's rate follows the video picked
 
     def _video_opened(self, event) -> None:
-        """The video a session's behaviour results are of was opened: show them (only then: a
-        removal, as when the viewer closes, never draws them again)."""
+        """The video a session's behaviour results are of was opened: its layers come with it
+        (`session_layers.behaviour_layers_beside_video`, the reader's); once they are all in,
+        the widget restores its own state (doubtful frames, anchors) and finds them by name.
+        Only then: a removal, as when the viewer closes, never draws them again."""
         session = self.ctx.session
         layer = getattr(event, "value", None)
-        shown = MASKS in self.viewer.layers or "centerline" in self.viewer.layers
-        if layer is None or shown or behaviour_on_recording(session):
+        if layer is None or behaviour_on_recording(session):
             return
         if ("segmentation" in session or "centerline" in session) and same_file(
             layer_source_path(layer), behaviour_video_path(session)
         ):
-            self._restore()
+            QTimer.singleShot(0, self._restore)
 
     def _results_video_open(self) -> bool:
         """Whether the session's behaviour results can be drawn: they are of its recording, or
@@ -398,7 +399,8 @@ class BehaviourWidget(QWidget):
             )
         if cl is not None:
             if "centerline" not in self.viewer.layers:
-                set_centerline(self.viewer, cl[0].points, cl[0].status)
+                set_centerline(self.viewer, cl[0].points, cl[0].status, session)
+            self.centerline.watch(self.viewer.layers["centerline"])
             self.centerline.flip_to.setValue(cl[0].n_frames - 1)
         if stored is not None or cl is not None:
             self.show_doubtful(status=cl[0].status if cl is not None else None)

@@ -98,6 +98,7 @@ class LoaderWidget(QWidget):
         from napari_catrack.io.recording import open_recording
         from napari_catrack.layers import recording_layers
         from napari_catrack.session import note_recording, session_for_viewer
+        from napari_catrack.session_layers import behaviour_layers_beside_video
 
         layout = self.layout_choice.value
         try:
@@ -125,7 +126,10 @@ class LoaderWidget(QWidget):
 
         added = [
             self.viewer.add_layer(label_axes(Layer.create(data, meta, kind)))
-            for data, meta, kind in recording_layers(rec)
+            for data, meta, kind in [
+                *recording_layers(rec),  # and a separate behaviour video's masks, centerline
+                *behaviour_layers_beside_video(self.viewer, rec.path),
+            ]
         ]
         moved = note_recording(session_for_viewer(self.viewer), rec)
         warnings = [n for n in rec.metadata.get("notes", []) if n.startswith("WARNING")]

@@ -131,6 +131,68 @@ def centerline_from_session(session) -> tuple[CenterlineResult, dict[int, Any]] 
     return result, heads
 
 
+def record_centerline_edits(
+    session, edits: dict[int, np.ndarray], save=None
+) -> CenterlineResult | None:
+    """The user's edited paths ({frame: (N, 2) y, x at the stored point count}) become those
+    frames' centerlines (status "edited"), wherever they were edited (the centerline layer, with
+    or without the Worm behaviour widget). The step's params, inputs, head points and posture
+    facts stay; the posture rows of those frames are recomputed as they were computed (pixel
+    size, eigenworm basis). Returns the updated centerlines (None: the session has none)."""
+    from napari_catrack.core.behaviour.centerline import curve_length
+
+    stored = centerline_from_session(session)
+    if stored is None:
+        return None
+    result = stored[0]
+    frames = sorted(int(t) for t in edits if 0 <= int(t) < result.n_frames)
+    if not frames:
+        return result
+    for t in frames:
+        result.points[t] = np.asarray(edits[t], float)
+        result.status[t] = "edited"
+        result.length_px[t] = curve_length(result.points[t])
+    step = session[CENTERLINE]
+    tables = {**step.tables, "centerline": result.table(), "frames": result.frames_table()}
+    posture = step.tables.get("posture")
+    if posture is not None and len(posture) == result.n_frames:
+        tables["posture"] = _posture_rows(posture, result, frames, step.attrs.get("posture") or {})
+    session.record(CENTERLINE, tables=tables, attrs=step.attrs, params=step.params, save=save)
+    return result
+
+
+def _posture_rows(
+    posture: pd.DataFrame, result: CenterlineResult, frames: list[int], facts: dict
+) -> pd.DataFrame:
+    """The posture table with the rows of `frames` recomputed (eigenworm amplitudes NaN when
+    the basis it was computed with cannot be read again)."""
+    from napari_catrack.core.behaviour.posture import load_eigenworms, posture_table
+    from napari_catrack.errors import CatrackError
+
+    amplitudes = [c for c in posture.columns if c[:1] == "a" and c[1:].isdigit()]
+    basis = None
+    if amplitudes and facts.get("eigenworms"):
+        try:
+            basis = load_eigenworms(facts["eigenworms"])
+        except (CatrackError, OSError, ValueError):
+            basis = None
+    idx = np.asarray(frames)
+    rows = posture_table(result.points[idx], pixel_size_um=facts.get("pixel_size_um"),
+                         basis=basis, usable=result.posture_ok[idx])  # fmt: skip
+    out = posture.copy()
+    at = np.nonzero(np.isin(out["frame"].to_numpy(int), idx))[0]
+    for col in out.columns:
+        if col == "frame":
+            continue
+        if col == "status":
+            out.iloc[at, out.columns.get_loc(col)] = "edited"
+        elif col in rows:
+            out.iloc[at, out.columns.get_loc(col)] = rows[col].to_numpy()
+        elif col in amplitudes:
+            out.iloc[at, out.columns.get_loc(col)] = np.nan
+    return out
+
+
 def record_velocity(
     session, table: pd.DataFrame, params: dict, attrs: dict, save=None, *, inputs=None
 ) -> None:

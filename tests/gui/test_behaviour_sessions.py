@@ -1,0 +1,209 @@
+"""Behaviour results of a session in a real napari.Viewer, without the Worm behaviour widget:
+a separate behaviour video opened after (or before) its session brings the masks, centerline and
+head layers (h13 item 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.core.behaviour.records import centerline_from_session
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+BEHAVIOUR = ("worm masks", "centerline", "worm head")
+
+
+@pytest.fixture(scope="module")
+def video():
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    return make_behaviour_video(16, shape=(96, 96), seed=7, pixel_size_um=16.0)
+
+
+def _record(session, video, movie) -> None:
+    """Masks and 50-point centerlines of `movie` (the behaviour video), as the steps record."""
+    from napari_catrack.core.behaviour import CenterlineResult, frame_quality
+    from napari_catrack.core.behaviour.centerline import resample
+    from napari_catrack.core.behaviour.propagate import SegmentationResult
+    from napari_catrack.core.behaviour.records import record_centerline, record_segmentation
+
+    masks = video.truth.masks.astype(bool)
+    T = len(masks)
+    seg = SegmentationResult(masks, np.ones(T), np.full(T, "propagated"), np.zeros(T, int),
+                             "classical", [])  # fmt: skip
+    inputs = {"recording": str(movie)}
+    record_segmentation(session, seg, {}, frame_quality(masks, np.ones(T)), inputs=inputs)
+    pts = np.stack([resample(c, 50) for c in video.truth.centerline])
+    result = CenterlineResult(pts, np.full(T, "ok", dtype=object), np.full(T, 100.0),
+                              np.full(T, 8.0), np.full(T, 10.0))  # fmt: skip
+    record_centerline(session, result, {}, inputs=inputs)
+
+
+@pytest.fixture
+def demo_like(video, tmp_path):
+    """(session file, behaviour video file): an imaging recording plus a separate behaviour
+    video with its results, as `catrack demo` writes."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
+    imaging = write_movie_tiff(tmp_path / "imaging.tif", np.zeros((12, 32, 32), np.uint16), fps=5.0)
+    session = Session(tmp_path / "imaging.catrack.h5")
+    session.set_recording(str(imaging), {}, {})
+    _record(session, video, movie)
+    session.save()
+    session.close()
+    return tmp_path / "imaging.catrack.h5", movie
+
+
+def _kinds(viewer) -> dict[str, str]:
+    return {lay.name: type(lay).__name__ for lay in viewer.layers}
+
+
+@pytest.mark.parametrize("video_first", [False, True])
+def test_a_separate_behaviour_video_brings_its_results_without_the_widget(
+    make_napari_viewer, demo_like, video_first
+):
+    """The demo's masks appeared when its video was opened only while the Worm behaviour widget
+    was docked; File > Open of the session and of the video (either order) now shows them."""
+    from napari_catrack.session import Session
+
+    path, movie = demo_like
+    viewer = make_napari_viewer()
+    for item in [movie, path] if video_first else [path, movie]:
+        viewer.open(str(item), plugin=PLUGIN)
+    kinds = _kinds(viewer)
+    assert {n: kinds.get(n) for n in BEHAVIOUR} == {
+        "worm masks": "Labels", "centerline": "Shapes", "worm head": "Points"}  # fmt: skip
+    assert not any(name.endswith("[1]") for name in kinds), kinds  # one copy of each
+    stored = Session.load(path)
+    truth = centerline_from_session(stored)[0].points
+    np.testing.assert_allclose(viewer.layers["worm head"].data[:, 1:], truth[:, 0])
+    assert viewer.layers["worm masks"].data.shape == movie_shape(movie)
+    viewer.open(str(movie), plugin=PLUGIN)  # opened again: no second copy of the results
+    assert sum(name.startswith("worm masks") for name in _kinds(viewer)) == 1
+
+
+def movie_shape(movie) -> tuple[int, ...]:
+    import tifffile
+
+    return tuple(tifffile.imread(movie).shape)
+
+
+def test_the_centerline_follows_the_slider_and_keeps_edits_without_the_widget(
+    make_napari_viewer, video, tmp_path
+):
+    """h13 item 3: the centerline layer holds the current frame's path (napari took ~20 s to
+    build 20,000 paths); moving the slider shows that frame's, and a path the user drags is
+    that frame's centerline in the session (status "edited"), with no widget docked; saved
+    and reopened, the edit is there and the layer is built again from the session's step."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session, session_for_viewer
+
+    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
+    path = tmp_path / "worm.catrack.h5"
+    session = Session(path)
+    session.set_recording(str(movie), {}, {})
+    _record(session, video, movie)
+    session.save()
+    truth = centerline_from_session(session)[0].points.copy()
+    session.close()
+
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    shapes = viewer.layers["centerline"]
+    for t in (0, 9, 4):
+        viewer.dims.set_current_step(0, t)
+        assert len(shapes.data) == 1 and shapes.features["frame"].tolist() == [t]
+        np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], truth[t])
+    moved = np.asarray(shapes.data[0]).copy()
+    moved[:, 2] += 2.0  # the user drags frame 4's path two pixels right
+    shapes.data = [moved]
+    stored, _ = centerline_from_session(session_for_viewer(viewer))
+    assert stored.status[4] == "edited" and (stored.status != "edited").sum() == len(truth) - 1
+    np.testing.assert_allclose(stored.points[4], truth[4] + [0.0, 2.0], atol=0.3)
+    np.testing.assert_allclose(stored.points[5], truth[5])  # the other frames untouched
+    np.testing.assert_allclose(viewer.layers["worm head"].data[4, 1:], stored.points[4, 0])
+    viewer.dims.set_current_step(0, 5)
+    viewer.dims.set_current_step(0, 4)  # back: the kept edit is shown, in the edited colour
+    np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], stored.points[4])
+    assert shapes.features["status"].tolist() == ["edited"]
+
+    viewer.layers.save(str(path), plugin=PLUGIN)  # Ctrl+S: the layers too
+    again = make_napari_viewer()
+    again.open(str(path), plugin=PLUGIN)
+    assert sum(lay.name.startswith("centerline") for lay in again.layers) == 1
+    reopened = Session.load(path)
+    assert all(meta.get("name") != "centerline" for _, meta, _ in reopened.layers)
+    stored, _ = centerline_from_session(reopened)
+    assert stored.status[4] == "edited"
+    np.testing.assert_allclose(stored.points[4], truth[4] + [0.0, 2.0], atol=0.3)
+    again.dims.set_current_step(0, 4)
+    np.testing.assert_allclose(
+        np.asarray(again.layers["centerline"].data[0])[:, 1:], stored.points[4]
+    )
+
+
+def _session_of(video, folder, name: str):
+    """A behaviour session `name`.catrack.h5 of `video` (its own worm.tif) in `folder`."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    folder.mkdir()
+    movie = write_movie_tiff(folder / "worm.tif", video.frames)
+    session = Session(folder / f"{name}.catrack.h5")
+    session.set_recording(str(movie), {}, {})
+    _record(session, video, movie)
+    session.save()
+    session.close()
+    return folder / f"{name}.catrack.h5"
+
+
+def test_a_second_session_takes_the_plain_names_and_the_widget_finds_its_layers(
+    make_napari_viewer, qtbot, video, tmp_path
+):
+    """h13 item 2: a second session opened in the same viewer came in as "worm masks [1]" while
+    the widget and the reader went on using the first one's "worm masks". The open session's
+    layers now have the plain names, the earlier one's say whose they are, and reopening a
+    session replaces its layers instead of adding a copy."""
+    from napari_catrack.core.behaviour.records import segmentation_from_session
+    from napari_catrack.session import Session, session_for_viewer
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    other = make_behaviour_video(16, shape=(96, 96), seed=8, pixel_size_um=16.0)
+    first = _session_of(video, tmp_path / "a", "day1")
+    second = _session_of(other, tmp_path / "b", "day2")
+    viewer = make_napari_viewer()
+    widget = BehaviourWidget(viewer)
+    viewer.open(str(first), plugin=PLUGIN)
+    viewer.open(str(second), plugin=PLUGIN)
+    qtbot.wait(50)
+    names = {lay.name for lay in viewer.layers}
+    for name in BEHAVIOUR:
+        assert {name, f"{name} (day1)"} <= names, names
+    assert not any(n.endswith("]") for n in names), names  # no "worm masks [1]"
+    masks2 = segmentation_from_session(Session.load(second)).masks
+    masks1 = segmentation_from_session(Session.load(first)).masks
+    assert not np.array_equal(masks1, masks2)  # (two different worms)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks2)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks (day1)"].data) > 0, masks1)
+    assert str(session_for_viewer(viewer).path) == str(second)
+    assert "restored" in widget.status.text()
+
+    # an edit of the earlier session's centerline goes to that session, not the open one
+    viewer.dims.set_current_step(0, 2)
+    old = viewer.layers["centerline (day1)"]
+    moved = np.asarray(old.data[0]).copy()
+    moved[:, 1] += 2.0
+    old.data = [moved]
+    assert centerline_from_session(Session.load(first))[0].status[2] == "edited"
+    assert "edited" not in set(centerline_from_session(session_for_viewer(viewer))[0].status)
+
+    viewer.open(str(first), plugin=PLUGIN)  # reopened: its layers are replaced, no copy
+    names = [lay.name for lay in viewer.layers]
+    for name in BEHAVIOUR:
+        assert names.count(name) == 1 and f"{name} (day2)" in names, names
+        assert f"{name} (day1)" not in names, names
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks1)
