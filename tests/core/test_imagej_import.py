@@ -373,3 +373,62 @@ def test_roi_positions_that_the_import_does_not_follow_are_said(tmp_path):
     warnings = imagej_masks(zip_path, SHAPE, n_frames=30, plane=0)[3]
     assert warnings == ["1 ROI(s) of RoiSet.zip were drawn on another Z plane than the plane 0 measured: cell-b (plane 2)"]  # fmt: skip
     assert imagej_masks(zip_path, SHAPE, n_frames=30, plane="max")[3] == []  # a projection: all
+
+
+def test_rois_and_rings_are_pixel_lists_equal_to_full_frame_masks_and_cost_little_memory():
+    """Masks and neuropil rings are flat pixel-index lists computed in each ROI's box: the same
+    pixels as full-frame masks (ROIs clipped at every edge, polygons with negative coordinates),
+    and 300 ROIs with rings on a 512 x 512 frame hold a few MB (full-frame masks and rings of
+    them were 300 x 2 x 256 KiB = 150 MiB)."""
+    import tracemalloc
+
+    from skimage.draw import polygon2mask
+
+    from napari_catrack.core.sources.neuropil import neuropil_masks, neuropil_rings
+    from napari_catrack.core.sources.params import NeuropilParams
+    from napari_catrack.io.imagej_rois import pixel_matrix, roi_pixels
+
+    rois = [
+        _polygon([[-3.5, -2], [6, -2], [6, 5.5], [-3.5, 5.5]], "corner"),  # off the top left
+        _polygon([[44, 30], [55, 36], [47, 43]], "right"),  # off the right and bottom
+        _box(roifile.ROI_TYPE.OVAL, 45, 35, 54, 44, "oval-corner"),
+        _box(roifile.ROI_TYPE.RECT, -2, 36, 3, 45, "rect-bottom-left"),
+        *_rois(),
+    ]
+    for roi in rois:  # ImageJ's pixel-centre rule over the whole frame, written out
+        got = np.zeros(SHAPE, bool)
+        got.flat[roi_pixels(roi, SHAPE)] = True
+        if roi.roitype == roifile.ROI_TYPE.RECT:
+            want = np.zeros(SHAPE, bool)
+            want[max(roi.top, 0) : roi.bottom, max(roi.left, 0) : roi.right] = True
+        elif roi.roitype == roifile.ROI_TYPE.OVAL:
+            yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]] + 0.5
+            cy, cx = (roi.top + roi.bottom) / 2, (roi.left + roi.right) / 2
+            ry, rx = (roi.bottom - roi.top) / 2, (roi.right - roi.left) / 2
+            want = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
+        else:
+            want = polygon2mask(SHAPE, np.asarray(roi.coordinates(), float)[:, ::-1] - 0.5)
+        np.testing.assert_array_equal(got, want, err_msg=roi.name)
+        assert got.any()
+    pixels = [roi_pixels(r, SHAPE) for r in rois]
+    masks = np.zeros((len(rois), SHAPE[0] * SHAPE[1]), bool)
+    for k, px in enumerate(pixels):
+        masks[k, px] = True
+    masks = masks.reshape(len(rois), *SHAPE)
+    p = NeuropilParams(min_neuropil_pixels=200)
+    dense = neuropil_masks(masks, p)
+    for k, ring in enumerate(neuropil_rings(pixels, SHAPE, p)):
+        np.testing.assert_array_equal(ring, np.flatnonzero(dense[k]))
+    # 300 ROIs on a 512 x 512 movie: masks, rings and their sparse matrix stay small
+    big = (512, 512)
+    rng = np.random.default_rng(1)
+    many = [_box(roifile.ROI_TYPE.OVAL, int(x), int(y), int(x) + 9, int(y) + 9, f"c{i}")
+            for i, (x, y) in enumerate(rng.integers(0, 500, (300, 2)))]  # fmt: skip
+    tracemalloc.start()
+    px = [roi_pixels(r, big) for r in many]
+    rings = neuropil_rings(px, big, NeuropilParams())
+    matrix = pixel_matrix(px + rings, big)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert matrix.shape == (600, 512 * 512) and all(r.size >= 350 for r in rings)
+    assert peak < 20 * 2**20, peak / 2**20

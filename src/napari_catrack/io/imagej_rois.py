@@ -99,29 +99,52 @@ def _describe(roi) -> str:
     return kind
 
 
-def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
-    """The (Y, X) boolean mask of an area ROI, clipped to the frame (ImageJ's pixel-centre rule)."""
+def roi_pixels(roi, shape: tuple[int, int]) -> np.ndarray:
+    """The flat (row-major, sorted) indices of an area ROI's pixels in a frame of `shape`,
+    clipped to it (ImageJ's pixel-centre rule). Computed in the ROI's bounding box, never the
+    whole frame, so thousands of ROIs on a large frame stay cheap."""
     from skimage.draw import ellipse
 
     from napari_catrack.core.signals.roi import polygon_mask
 
-    mask = np.zeros(shape, bool)
     kind = _kind(roi)
+    ly, lx = int(shape[0]), int(shape[1])
+    none = np.zeros(0, np.int64)
     if kind == "RECT":
-        y0, y1 = max(int(roi.top), 0), min(int(roi.bottom), shape[0])
-        x0, x1 = max(int(roi.left), 0), min(int(roi.right), shape[1])
-        if y1 > y0 and x1 > x0:
-            mask[y0:y1, x0:x1] = True
-    elif kind == "OVAL":
+        y0, y1 = max(int(roi.top), 0), min(int(roi.bottom), ly)
+        x0, x1 = max(int(roi.left), 0), min(int(roi.right), lx)
+        if y1 <= y0 or x1 <= x0:
+            return none
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        return np.ravel_multi_index((yy.ravel(), xx.ravel()), (ly, lx)).astype(np.int64)
+    if kind == "OVAL":
         h, w = roi.bottom - roi.top, roi.right - roi.left
-        if h > 0 and w > 0:
-            cy, cx = roi.top + h / 2 - 0.5, roi.left + w / 2 - 0.5
-            rr, cc = ellipse(cy, cx, h / 2, w / 2, shape=shape)
-            mask[rr, cc] = True
-    elif kind is not None:
-        xy = np.asarray(roi.coordinates(), float)  # (x, y) of the outline, pixel-corner units
-        if len(xy) >= 3:  # the curation's polygon rule, in pixel-centre (y, x) coordinates
-            mask = polygon_mask(shape, xy[:, ::-1] - 0.5)
+        if h <= 0 or w <= 0:
+            return none
+        cy, cx = roi.top + h / 2 - 0.5, roi.left + w / 2 - 0.5
+        rr, cc = ellipse(cy, cx, h / 2, w / 2, shape=(ly, lx))  # drawn in its own box
+        return np.unique(np.ravel_multi_index((rr, cc), (ly, lx))).astype(np.int64)
+    if kind is None:
+        return none
+    xy = np.asarray(roi.coordinates(), float)  # (x, y) of the outline, pixel-corner units
+    if len(xy) < 3:
+        return none
+    yx = xy[:, ::-1] - 0.5  # the curation's polygon rule, in pixel-centre (y, x) coordinates
+    # the polygon's box (a pixel whose centre is inside lies in it), clipped to the frame; an
+    # integer shift of ImageJ's float32 coordinates is exact, so the pixels are the frame's
+    y0, x0 = (max(int(np.floor(v)), 0) for v in yx.min(axis=0))
+    y1 = min(int(np.ceil(yx[:, 0].max())) + 1, ly)
+    x1 = min(int(np.ceil(yx[:, 1].max())) + 1, lx)
+    if y1 <= y0 or x1 <= x0:
+        return none
+    ys, xs = np.nonzero(polygon_mask((y1 - y0, x1 - x0), yx - (y0, x0)))
+    return np.ravel_multi_index((ys + y0, xs + x0), (ly, lx)).astype(np.int64)
+
+
+def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
+    """The (Y, X) boolean mask of an area ROI, clipped to the frame (ImageJ's pixel-centre rule)."""
+    mask = np.zeros(shape, bool)
+    mask.flat[roi_pixels(roi, shape)] = True
     return mask
 
 
@@ -152,6 +175,50 @@ def position_warnings(rois, names, name: str, n_frames: int | None, plane) -> li
     return out
 
 
+def imagej_pixels(
+    path: str | os.PathLike,
+    shape: tuple[int, int],
+    *,
+    n_frames: int | None = None,
+    plane=None,
+) -> tuple[list[np.ndarray], np.ndarray, list[str], list[str]]:
+    """(pixels: the flat indices of each ROI in a frame of `shape` (`roi_pixels`), their numbers,
+    their names, warnings) of the area ROIs of an ImageJ ROI file that overlap the frame; the
+    others are listed in warnings. A ROI's number is its position in the file from 1, as ImageJ
+    labels ROIs on the image (Show All): never 0, which is the background of the footprints
+    Labels layer. Every ROI outside the frame (coordinates of another movie) is an InputError.
+    `n_frames`, `plane`: the movie's frame count and measured Z plane, checked against the ROIs'
+    positions (`position_warnings`). Index lists, not full-frame masks: 2,000 ROIs on a
+    1,024 x 1,024 frame are a few MB, not 2 GB."""
+    rois = read_rois(path)
+    name = Path(path).name
+    pixels, ids, names = [], [], []
+    unsupported, outside = [], []
+    for i, roi in enumerate(rois):
+        label = roi.name or f"roi{i + 1}"
+        if _kind(roi) is None:
+            unsupported.append(f"{label} ({_describe(roi)})")
+            continue
+        px = roi_pixels(roi, shape)
+        if not px.size:
+            outside.append(label)
+            continue
+        pixels.append(px)
+        ids.append(i + 1)
+        names.append(label)
+    used = [rois[i - 1] for i in ids]
+    warnings = position_warnings(used, names, name, n_frames, plane)
+    if unsupported:
+        warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
+    if outside and pixels:
+        warnings.append(f"{len(outside)} ROI(s) of {name} lie outside the {shape[1]} x {shape[0]} frame (or are empty) and were skipped: {', '.join(outside)}")  # fmt: skip
+    if not pixels:
+        if outside:
+            raise InputError(f"none of the {len(outside)} area ROI(s) of {name} lies inside the movie's {shape[1]} x {shape[0]} frame: are they from another movie?")  # fmt: skip
+        raise InputError(f"{name} has no area ROIs (polygon, freehand, rectangle, oval): {', '.join(unsupported)}")  # fmt: skip
+    return pixels, np.asarray(ids), names, warnings
+
+
 def imagej_masks(
     path: str | os.PathLike,
     shape: tuple[int, int],
@@ -159,40 +226,17 @@ def imagej_masks(
     n_frames: int | None = None,
     plane=None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """(masks (K, Y, X) bool, their numbers, their names, warnings) of the area ROIs
-    of an ImageJ ROI file that overlap a frame of `shape`; the others are listed in warnings.
-    A ROI's number is its position in the file from 1, as ImageJ labels ROIs on the image
-    (Show All): never 0, which is the background of the footprints Labels layer.
-    Every ROI outside the frame (coordinates of another movie) is an InputError. `n_frames`,
-    `plane`: the movie's frame count and measured Z plane, checked against the ROIs' positions
-    (`position_warnings`)."""
-    rois = read_rois(path)
-    name = Path(path).name
-    masks, ids, names = [], [], []
-    unsupported, outside = [], []
-    for i, roi in enumerate(rois):
-        label = roi.name or f"roi{i + 1}"
-        if _kind(roi) is None:
-            unsupported.append(f"{label} ({_describe(roi)})")
-            continue
-        mask = roi_mask(roi, shape)
-        if not mask.any():
-            outside.append(label)
-            continue
-        masks.append(mask)
-        ids.append(i + 1)
-        names.append(label)
-    used = [rois[i - 1] for i in ids]
-    warnings = position_warnings(used, names, name, n_frames, plane)
-    if unsupported:
-        warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
-    if outside and masks:
-        warnings.append(f"{len(outside)} ROI(s) of {name} lie outside the {shape[1]} x {shape[0]} frame (or are empty) and were skipped: {', '.join(outside)}")  # fmt: skip
-    if not masks:
-        if outside:
-            raise InputError(f"none of the {len(outside)} area ROI(s) of {name} lies inside the movie's {shape[1]} x {shape[0]} frame: are they from another movie?")  # fmt: skip
-        raise InputError(f"{name} has no area ROIs (polygon, freehand, rectangle, oval): {', '.join(unsupported)}")  # fmt: skip
-    return np.stack(masks), np.asarray(ids), names, warnings
+    """`imagej_pixels` with (K, Y, X) bool masks instead of index lists (small cases, tests)."""
+    pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames, plane=plane)
+    return dense_masks(pixels, shape), ids, names, warnings
+
+
+def dense_masks(pixels: list[np.ndarray], shape: tuple[int, int], dtype=bool) -> np.ndarray:
+    """(K, Y, X) masks (`dtype`, 1 inside) of K flat pixel-index lists in a frame of `shape`."""
+    out = np.zeros((len(pixels), int(np.prod(shape))), dtype)
+    for k, px in enumerate(pixels):
+        out[k, px] = 1
+    return out.reshape(len(pixels), *shape)
 
 
 def read_imagej(
@@ -213,25 +257,26 @@ def read_imagej(
     subtracted neuropil, as the suite2p import). `fps`: given, or the movie's own (an InputError
     when neither is known). `progress`/`cancel`: a widget's job (see `mask_means`)."""
     from napari_catrack.core.sources.imported import imported_result, mask_means
-    from napari_catrack.core.sources.neuropil import neuropil_masks
+    from napari_catrack.core.sources.neuropil import neuropil_rings
     from napari_catrack.io.frames import open_frames
 
     neuropil = neuropil or NeuropilParams()
     coeff = neuropil.neuropil_coefficient
     with open_frames(movie, **movie_options) as frames:
-        masks, ids, names, warnings = imagej_masks(path, frames.shape[1:], n_frames=frames.n_frames,
-                                                   plane=movie_options.get("z_projection"))  # fmt: skip
+        shape = frames.shape[1:]
+        pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=frames.n_frames,
+                                                     plane=movie_options.get("z_projection"))  # fmt: skip
         stated = frames.fps
         if not (fps or stated):
             raise InputError("the movie does not store its frame rate: give it (--fps)")
         if fps and stated and abs(stated - fps) > 0.01 * stated:
             warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
         rate = float(fps or stated)
-        rings = neuropil_masks(masks, neuropil) if coeff > 0 else np.zeros((0, *masks.shape[1:]), bool)  # fmt: skip
-        ring_px = rings.sum(axis=(1, 2))
-        measured = np.concatenate([masks, rings[ring_px > 0]])  # one pass over the movie
-        means = mask_means(frames, measured, progress=progress, cancel=cancel)
-    k = len(masks)
+        rings = neuropil_rings(pixels, shape, neuropil) if coeff > 0 else []
+        ring_px = np.array([r.size for r in rings], int)
+        measured = pixels + [r for r in rings if r.size]  # one pass over the movie
+        means = mask_means(frames, pixel_matrix(measured, shape), progress=progress, cancel=cancel)
+    k = len(pixels)
     raw, background = means[:k], None
     how = "given" if fps else "from the movie"
     notes = [f"{k} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
@@ -248,6 +293,7 @@ def read_imagej(
         small = [f"{n} ({c} px)" for n, c in zip(names, ring_px, strict=True) if c < neuropil.min_neuropil_pixels]  # fmt: skip
         if small:
             warnings.append(f"{len(small)} ROI(s) have a neuropil ring under {neuropil.min_neuropil_pixels} px (too few free pixels in the frame; none = not subtracted): {', '.join(small)}")  # fmt: skip
+    masks = dense_masks(pixels, shape, np.float32)  # the result's footprints (K, Y, X), peak 1
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
                              warnings=warnings, tool_fps=None, background=background)  # fmt: skip
     result.components["name"] = names
@@ -255,6 +301,17 @@ def read_imagej(
         result.components["neuropil_px"] = ring_px
     result.made_with = {"neuropil": neuropil.to_dict()}  # the provenance: how raw was made
     return result
+
+
+def pixel_matrix(pixels: list[np.ndarray], shape: tuple[int, int]):
+    """The (K, Y*X) sparse 0/1 matrix of K flat pixel-index lists (what `mask_means` reads)."""
+    from scipy import sparse
+
+    n = np.array([len(p) for p in pixels], np.int64)
+    indptr = np.concatenate([[0], np.cumsum(n)])
+    cols = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
+    size = int(np.prod(shape))
+    return sparse.csr_matrix((np.ones(cols.size), cols, indptr), shape=(len(pixels), size))
 
 
 def is_roi_path(path: str | os.PathLike) -> bool:
