@@ -8,10 +8,14 @@ polygons (polygon, freehand, traced, and the elliptical / rotated-rectangle tool
 stores as freehand) are filled at pixel centres by `core.signals.roi.polygon_mask` (as a cell
 drawn in napari), rectangles are their bounding box (rounded corners ignored), ovals
 `skimage.draw.ellipse` in their box. ROIs come from a RoiSet .zip, a .roi file or an ImageJ
-TIFF's overlay. Every ROI applies to every frame (a ROI's frame/slice position is not used: a
-cell keeps its place in a registered movie); positions that disagree with that are warned about
-(`position_warnings`). Lines, points, text and composite ROIs have no area here: they are skipped
-with one warning, as are ROIs outside the frame or empty once clipped to it. Neuropil is
+TIFF's overlay. Every ROI applies to every frame (a ROI's frame position is not used: a ROI
+drawn on frame t of a calcium movie is meant for the whole movie, a cell keeps its place in a
+registered movie); frame positions that disagree with that are warned about
+(`position_warnings`). A hyperstack ROI's Z and channel positions are followed: it is measured
+in its plane / channel of a movie file with that axis (`roi_planes`). Masks and rings are flat
+pixel-index lists, never a full frame per ROI. Lines, points, text and composite ROIs have no
+area here: they are skipped with one warning, as are ROIs outside the frame or empty once
+clipped to it. Neuropil is
 subtracted only when asked (`NeuropilParams.neuropil_coefficient` > 0; suite2p's ring, see
 `core.sources.neuropil`): the other imports take the tool's own background; hand-drawn ROIs
 have none.
@@ -154,11 +158,12 @@ def _frame_of(roi) -> int:
     return int(getattr(roi, "t_position", 0) or 0) or int(getattr(roi, "position", 0) or 0)
 
 
-def position_warnings(rois, names, name: str, n_frames: int | None, plane) -> list[str]:
-    """What the ROIs' stack positions say that the import does not do: each ROI is measured on
-    every frame (in a registered movie a cell keeps its place), so ROIs tied to different frames
-    (drawn on a moving cell?), to a frame past the movie's end (another movie?), or to another
-    Z plane than the one measured (`plane`: the --z-projection plane) are said."""
+def position_warnings(rois, names, name: str, n_frames: int | None) -> list[str]:
+    """What the ROIs' time positions say that the import does not do: each ROI is measured on
+    every frame (a ROI drawn on frame t of a calcium movie is meant for the whole movie: in a
+    registered movie a cell keeps its place), so ROIs tied to different frames (drawn on a
+    moving cell?) or to a frame past the movie's end (another movie?) are said. Z and channel
+    positions are followed instead (`roi_planes`)."""
     out = []
     frames = {n: _frame_of(r) for r, n in zip(rois, names, strict=True) if _frame_of(r)}
     if len(set(frames.values())) > 1:
@@ -168,11 +173,60 @@ def position_warnings(rois, names, name: str, n_frames: int | None, plane) -> li
         past = [f"{n} ({f})" for n, f in frames.items() if f > n_frames]
         if past:
             out.append(f"{len(past)} ROI(s) of {name} are tied to frames past the movie's {n_frames}: {', '.join(past)}; ROIs of another movie?")  # fmt: skip
-    if isinstance(plane, int) and not isinstance(plane, bool):
-        other = [f"{n} (plane {int(r.z_position) - 1})" for r, n in zip(rois, names, strict=True) if getattr(r, "z_position", 0) and int(r.z_position) - 1 != plane]  # fmt: skip
-        if other:
-            out.append(f"{len(other)} ROI(s) of {name} were drawn on another Z plane than the plane {plane} measured: {', '.join(other)}")  # fmt: skip
     return out
+
+
+def movie_axes(movie) -> tuple[int, bool]:
+    """(Z planes, whether there is a channel axis) of a movie file (1, False for an array, or
+    a file the recording reader does not open: those give one plane of one channel)."""
+    if not isinstance(movie, str | os.PathLike):
+        return 1, False
+    from napari_catrack.io.recording import open_recording
+
+    try:
+        rec = open_recording(movie, layout="single", z_projection=0)
+    except InputError:
+        return 1, False
+    try:
+        planes = int(str(rec.metadata.get("z") or "1").split()[0])  # "3 planes, plane 0 only"
+        return planes, "C" in rec.axes
+    finally:
+        rec.close()
+
+
+def roi_planes(rois, names, name: str, movie, movie_options: dict) -> tuple[list[dict], list[str]]:
+    """(the `open_frames` options each ROI is measured with, notes). A ROI drawn on a Z plane
+    of a hyperstack (ImageJ's z position) is measured in that plane of a movie with a Z axis,
+    and one drawn on a channel (c position) in that channel of a movie with a channel axis; a
+    ROI without that position, or a movie without that axis, uses `movie_options` (the
+    --z-projection, the default channel). A position past the movie's planes or channels is
+    an InputError naming the ROI."""
+    zs = [int(getattr(r, "z_position", 0) or 0) for r in rois]
+    cs = [int(getattr(r, "c_position", 0) or 0) for r in rois]
+    if not any(zs) and not any(cs):
+        return [dict(movie_options) for _ in rois], []
+    planes, has_channels = movie_axes(movie)
+    follow_z, follow_c = planes > 1 and any(zs), has_channels and any(cs)
+    if not follow_z and not follow_c:
+        return [dict(movie_options) for _ in rois], []
+    out, notes = [], []
+    for n, z, c in zip(names, zs, cs, strict=True):
+        opts = dict(movie_options)
+        if follow_z and z:
+            if z > planes:
+                raise InputError(f"ROI {n} of {name} was drawn on Z plane {z - 1} but the movie has {planes} planes (0-{planes - 1}): ROIs of another movie?")  # fmt: skip
+            opts["z_projection"] = z - 1
+        if follow_c and c:
+            opts.update(layout="single", green_channel=c - 1)
+        out.append(opts)
+    from collections import Counter
+
+    for follow, pos, what in ((follow_z, zs, "Z plane"), (follow_c, cs, "channel")):
+        if follow:
+            per = sorted(Counter(p - 1 for p in pos if p).items())
+            said = ", ".join(f"{what.split()[-1]} {k}: {v}" for k, v in per)
+            notes.append(f"ROIs measured in the {what} they were drawn on ({said})")
+    return out, notes
 
 
 def imagej_pixels(
@@ -180,15 +234,14 @@ def imagej_pixels(
     shape: tuple[int, int],
     *,
     n_frames: int | None = None,
-    plane=None,
 ) -> tuple[list[np.ndarray], np.ndarray, list[str], list[str]]:
     """(pixels: the flat indices of each ROI in a frame of `shape` (`roi_pixels`), their numbers,
     their names, warnings) of the area ROIs of an ImageJ ROI file that overlap the frame; the
     others are listed in warnings. A ROI's number is its position in the file from 1, as ImageJ
     labels ROIs on the image (Show All): never 0, which is the background of the footprints
     Labels layer. Every ROI outside the frame (coordinates of another movie) is an InputError.
-    `n_frames`, `plane`: the movie's frame count and measured Z plane, checked against the ROIs'
-    positions (`position_warnings`). Index lists, not full-frame masks: 2,000 ROIs on a
+    `n_frames`: the movie's frame count, checked against the ROIs' frame positions
+    (`position_warnings`). Index lists, not full-frame masks: 2,000 ROIs on a
     1,024 x 1,024 frame are a few MB, not 2 GB."""
     rois = read_rois(path)
     name = Path(path).name
@@ -207,7 +260,7 @@ def imagej_pixels(
         ids.append(i + 1)
         names.append(label)
     used = [rois[i - 1] for i in ids]
-    warnings = position_warnings(used, names, name, n_frames, plane)
+    warnings = position_warnings(used, names, name, n_frames)
     if unsupported:
         warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
     if outside and pixels:
@@ -224,10 +277,9 @@ def imagej_masks(
     shape: tuple[int, int],
     *,
     n_frames: int | None = None,
-    plane=None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """`imagej_pixels` with (K, Y, X) bool masks instead of index lists (small cases, tests)."""
-    pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames, plane=plane)
+    pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames)
     return dense_masks(pixels, shape), ids, names, warnings
 
 
@@ -262,27 +314,51 @@ def read_imagej(
 
     neuropil = neuropil or NeuropilParams()
     coeff = neuropil.neuropil_coefficient
-    with open_frames(movie, **movie_options) as frames:
-        shape = frames.shape[1:]
-        pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=frames.n_frames,
-                                                     plane=movie_options.get("z_projection"))  # fmt: skip
-        stated = frames.fps
-        if not (fps or stated):
-            raise InputError("the movie does not store its frame rate: give it (--fps)")
-        if fps and stated and abs(stated - fps) > 0.01 * stated:
-            warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
-        rate = float(fps or stated)
-        rings = neuropil_rings(pixels, shape, neuropil) if coeff > 0 else []
-        ring_px = np.array([r.size for r in rings], int)
-        measured = pixels + [r for r in rings if r.size]  # one pass over the movie
-        means = mask_means(frames, pixel_matrix(measured, shape), progress=progress, cancel=cancel)
+    rois = read_rois(path)
+    area = [i for i, r in enumerate(rois) if _kind(r) is not None]
+    labels = [rois[i].name or f"roi{i + 1}" for i in area]
+    chosen, plane_notes = roi_planes([rois[i] for i in area], labels, Path(path).name, movie, movie_options)  # fmt: skip
+    options = {i + 1: o for i, o in zip(area, chosen, strict=True)}  # by ROI number
+    first = chosen[0] if chosen else movie_options
+    with open_frames(movie, **first) as frames:
+        shape, n_frames, stated = frames.shape[1:], frames.n_frames, frames.fps
+        pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames)
+    if not (fps or stated):
+        raise InputError("the movie does not store its frame rate: give it (--fps)")
+    if fps and stated and abs(stated - fps) > 0.01 * stated:
+        warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
+    rate = float(fps or stated)
+    k = len(pixels)
+    used = [options.get(int(i), movie_options) for i in ids]
+    rings: list[np.ndarray] = [np.zeros(0, np.int64)] * k
+    if (
+        coeff > 0
+    ):  # a ring leaves out the ROIs of its own plane (cells of other planes are not here)
+        for plane in {o.get("z_projection") for o in used}:
+            group = [j for j, o in enumerate(used) if o.get("z_projection") == plane]
+            for j, ring in zip(group, neuropil_rings([pixels[j] for j in group], shape, neuropil), strict=True):  # fmt: skip
+                rings[j] = ring
+    ring_px = np.array([r.size for r in rings], int)
+    groups: dict[tuple, list[int]] = {}
+    for j, o in enumerate(used):
+        groups.setdefault(tuple(sorted(o.items(), key=str)), []).append(j)
+    means = np.zeros((2 * k, n_frames))  # ROIs, then their rings
+    for done, (key, group) in enumerate(groups.items()):  # one pass per plane / channel measured
+        step = None if progress is None else (lambda a, b, w, d=done: progress(d * b + a, len(groups) * b, w))  # fmt: skip
+        with open_frames(movie, **dict(key)) as frames:
+            if frames.n_frames != n_frames:
+                raise InputError(f"the movie's plane/channel {dict(key)} has {frames.n_frames} frames, not {n_frames}")  # fmt: skip
+            with_ring = [j for j in group if ring_px[j]]
+            measured = [pixels[j] for j in group] + [rings[j] for j in with_ring]
+            got = mask_means(frames, pixel_matrix(measured, shape), progress=step, cancel=cancel)
+        means[group] = got[: len(group)]
+        means[[k + j for j in with_ring]] = got[len(group) :]
     k = len(pixels)
     raw, background = means[:k], None
     how = "given" if fps else "from the movie"
-    notes = [f"{k} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    notes = [f"{k} ROI(s) over {n_frames} frames, fs {rate:g} Hz ({how})", *plane_notes]
     if coeff > 0:
-        fneu = np.zeros_like(raw)
-        fneu[ring_px > 0] = means[k:]
+        fneu = means[k:]  # 0 where a ROI has no ring
         background = coeff * fneu
         raw = raw - background
         notes.append(
