@@ -155,6 +155,30 @@ def test_semicolon_event_files_with_decimal_commas_are_read(tmp_path):
         read_events(tmp_path / "junk.csv")
 
 
+def test_semicolon_event_files_with_thousands_separators_are_read_where_unambiguous(tmp_path):
+    """`1.234,5` in a `;` file (a comma-decimal locale's spreadsheet) was refused as not a
+    number: the locale's thousands separators are read; a lone `1.234` is 1234 or 1.234 only
+    where the column's other numbers say which, else it is refused naming its row."""
+    from napari_catrack.io.events import read_events
+
+    def times(name, rows):
+        (tmp_path / name).write_text("event;time_s;duration_s\n" + "\n".join(rows) + "\n")
+        return read_events(tmp_path / name)
+
+    ev = times("eu.csv", ["a;1.234,5;0,5", "b;12.345.678;1", "c;2\u00a0500,25;n/a", "d;-1.000,5;"])
+    np.testing.assert_array_equal(ev.time_s, [1234.5, 12345678.0, 2500.25, -1000.5])
+    np.testing.assert_array_equal(ev.duration_s, [0.5, 1.0, np.nan, np.nan])
+    assert times("comma.csv", ["a;1,5", "b;1.234"]).time_s.tolist() == [1.5, 1234.0]
+    assert times("point.csv", ["a;0.5", "b;1.234"]).time_s.tolist() == [0.5, 1.234]
+    assert times("zero.csv", ["a;0.250"]).time_s.tolist() == [0.25]  # no group starts with 0
+    for name, rows, row in (("lone.csv", ["a;1.234"], 2), ("both.csv", ["a;1,5", "b;2.5", "c;7.125"], 4)):  # fmt: skip
+        with pytest.raises(InputError) as err:
+            times(name, rows)
+        msg = str(err.value)
+        assert msg.startswith(f"{name}: row {row}: time_s ") and "could be" in msg, msg
+        assert "\n" not in msg
+
+
 def test_bids_durations_are_kept_as_intervals_averaged_at_their_onsets(tmp_path):
     """A BIDS events.tsv's `duration` was dropped; `n/a` (a moment) is allowed, a negative one
     is refused. Lined up, the interval keeps its duration; the averages stay onset-locked."""
