@@ -680,3 +680,36 @@ def test_events_near_the_start_and_end_are_averaged_where_recorded_never_shifted
             "window cut short by the recording's ends: averaged over the lags recorded), "
             "not tested") in err, err  # fmt: skip
     assert "mid: 1 event (1 in the recording, 1 at least 6 s from its ends), " in err, err
+
+
+def test_interval_events_are_drawn_as_spans_from_onset_to_end_and_moments_as_ticks():
+    """An event with a duration was a tick at its onset: it is a span over onset..onset +
+    duration (in the axes' units), a moment (no duration, or 0) stays a tick."""
+    from matplotlib.figure import Figure
+
+    from napari_catrack.figures.events import draw_event_ticks
+
+    events = pd.DataFrame(
+        {
+            "event": ["tone", "lever", "lever", "tone"],
+            "frame": [20, 35, -3, 60],  # -3: before the recording, not drawn
+            "duration_s": [1.5, np.nan, np.nan, 0.0],
+        }
+    )
+    fps = 10.0
+    fig = Figure()
+    axes = fig.subplots(2, 1)
+    draw_event_ticks(axes, events, lambda f: f / fps, fps=fps)
+    for ax in axes:
+        spans = [p.get_path().transformed(p.get_patch_transform()).vertices for p in ax.patches]
+        assert len(spans) == 1  # the one tone with a duration
+        xs = spans[0][:, 0]
+        assert (xs.min(), xs.max()) == pytest.approx((2.0, 3.5))  # onset 20 / 10 Hz, + 1.5 s
+        ticks = sorted(line.get_xdata()[0] for line in ax.lines if len(line.get_xdata()))
+        assert ticks == pytest.approx([3.5, 6.0])  # the lever, the 0 s tone
+    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert labels == ["lever", "tone"]
+    fig = Figure()  # no frame rate (x in frames, fps unknown): a duration cannot be placed
+    ax = fig.subplots()
+    draw_event_ticks([ax], events, float)
+    assert not ax.patches and len([ln for ln in ax.lines if len(ln.get_xdata())]) == 3

@@ -97,15 +97,34 @@ def draw_eta(
             ax.legend(frameon=False, fontsize="small")
 
 
-def draw_event_ticks(axes, events: pd.DataFrame, to_x) -> None:
-    """Behaviour events as vertical ticks (one colour per kind) on trace axes; `to_x(frame)` is
-    the axes' x of an imaging frame (time or frame, as the traces are drawn)."""
+def draw_event_ticks(axes, events: pd.DataFrame, to_x, fps: float | None = None) -> None:
+    """Behaviour events on trace axes, one colour per kind: a moment as a vertical tick at its
+    frame, an interval (a `duration_s` > 0) as a shaded span from its onset to its end, so a
+    5 s tone reads as 5 s, not as its first instant. `to_x(frame)` is the axes' x of an imaging
+    frame (time or frame, as the traces are drawn; fractional frames too); `fps`, the imaging
+    frame rate, turns a duration into frames (without it an interval is drawn as a tick)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     inside = events[events["frame"].to_numpy() >= 0]
+    handles = []
     for k, (kind, group) in enumerate(inside.groupby("event", sort=True)):
-        xs = [to_x(int(f)) for f in group["frame"]]
+        colour = f"C{(k + 4) % 10}"
+        frames = group["frame"].to_numpy(float)
+        durations = (
+            group["duration_s"].to_numpy(float)
+            if "duration_s" in group and fps
+            else np.full(len(group), np.nan)
+        )
+        span = np.isfinite(durations) & (durations > 0)
         for ax in axes:
-            for x in xs:
-                ax.axvline(x, color=f"C{(k + 4) % 10}", lw=0.7, alpha=0.5, ls="--")
-        axes[0].plot([], [], color=f"C{(k + 4) % 10}", ls="--", label=str(kind))
-    if len(inside):
-        axes[0].legend(fontsize="x-small", loc="upper right", frameon=False)
+            for f in frames[~span]:
+                ax.axvline(to_x(int(f)), color=colour, lw=0.7, alpha=0.5, ls="--")
+            for f, d in zip(frames[span], durations[span], strict=True):
+                ax.axvspan(to_x(int(f)), to_x(int(f) + d * fps), color=colour, alpha=0.2, lw=0)
+        if span.all():
+            handles.append(Patch(color=colour, alpha=0.2, label=str(kind)))
+        else:
+            handles.append(Line2D([], [], color=colour, ls="--", label=str(kind)))
+    if handles:
+        axes[0].legend(handles=handles, fontsize="x-small", loc="upper right", frameon=False)
