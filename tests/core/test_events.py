@@ -713,3 +713,30 @@ def test_interval_events_are_drawn_as_spans_from_onset_to_end_and_moments_as_tic
     ax = fig.subplots()
     draw_event_ticks([ax], events, float)
     assert not ax.patches and len([ln for ln in ax.lines if len(ln.get_xdata())]) == 3
+
+
+def test_averages_of_an_interval_kind_shade_the_span_it_lasts():
+    """The ETA figure's onset line is the only mark of an event; a kind of intervals also gets
+    a shaded span from 0 to its (median) duration on its curves, a kind of moments none."""
+    from napari_catrack.figures.events import eta_figure, kind_durations
+
+    lags = np.round(np.arange(-2, 4.01, 0.5), 2)
+    eta = pd.DataFrame(
+        [(k, n, lag, float(lag > 0)) for k in ("puff", "tone") for n in (1, 2) for lag in lags],
+        columns=["event", "neuron_id", "lag_s", "mean"],
+    )
+    sig = pd.DataFrame({"event": ["puff", "puff", "tone", "tone"], "neuron_id": [1, 2, 1, 2],
+                        "response": 1.0, "significant": True, "direction": "excited"})  # fmt: skip
+    events = pd.DataFrame(
+        {"event": ["tone", "tone", "tone", "puff"], "duration_s": [1.0, 2.0, 9.0, np.nan]}
+    )
+    assert kind_durations(events) == {"tone": 2.0}
+    fig = eta_figure(eta, sig, events)
+    curves = {ax.get_xlabel().split(" (s)")[0]: ax for ax in fig.axes if "time from" in ax.get_xlabel()}  # fmt: skip
+    tone, puff = curves["time from tone"], curves["time from puff"]
+    assert not puff.patches and "shaded" not in puff.get_xlabel()
+    (span,) = tone.patches
+    xs = span.get_path().transformed(span.get_patch_transform()).vertices[:, 0]
+    assert (xs.min(), xs.max()) == pytest.approx((0.0, 2.0))
+    assert tone.get_xlabel() == "time from tone (s); shaded: lasts 2 s"
+    assert not any(ax.patches for ax in eta_figure(eta, sig).axes)  # no events given: no span
