@@ -398,6 +398,10 @@ def test_rois_drawn_on_a_hyperstack_plane_or_channel_are_measured_there(tmp_path
     assert (
         "ROIs measured in the channel they were drawn on (channel 0: 1, channel 1: 1)" in res.notes
     )
+    # a movie of one plane (an array: a napari layer) measures every ROI on it, and says so
+    flat = read_imagej(roi_zip, data[:, 1, 0], fps=10.0)
+    np.testing.assert_allclose(flat.raw[0], data[:, 1, 0][:, want[0]].mean(axis=1), rtol=1e-12)
+    assert "drawn on Z planes 0-2 but the movie measured has no Z axis" in " ".join(flat.warnings)
     # the neuropil ring of a leaves out the ROIs of its own plane only
     a.left = b.left = 0
     b.top, b.bottom = 9, 14  # just below a, still within a's ring, but on plane 2

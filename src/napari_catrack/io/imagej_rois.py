@@ -194,21 +194,29 @@ def movie_axes(movie) -> tuple[int, bool]:
         rec.close()
 
 
-def roi_planes(rois, names, name: str, movie, movie_options: dict) -> tuple[list[dict], list[str]]:
-    """(the `open_frames` options each ROI is measured with, notes). A ROI drawn on a Z plane
-    of a hyperstack (ImageJ's z position) is measured in that plane of a movie with a Z axis,
-    and one drawn on a channel (c position) in that channel of a movie with a channel axis; a
-    ROI without that position, or a movie without that axis, uses `movie_options` (the
-    --z-projection, the default channel). A position past the movie's planes or channels is
-    an InputError naming the ROI."""
+def roi_planes(
+    rois, names, name: str, movie, movie_options: dict
+) -> tuple[list[dict], list[str], list[str]]:
+    """(the `open_frames` options each ROI is measured with, notes, warnings). A ROI drawn on a
+    Z plane of a hyperstack (ImageJ's z position) is measured in that plane of a movie with a Z
+    axis, and one drawn on a channel (c position) in that channel of a movie with a channel
+    axis; a ROI without that position, or a movie without that axis, uses `movie_options` (the
+    --z-projection, the default channel): ROIs of several planes measured on one plane's movie
+    (an array, a layer) are warned about. A position past the movie's planes or channels is an
+    InputError naming the ROI."""
     zs = [int(getattr(r, "z_position", 0) or 0) for r in rois]
     cs = [int(getattr(r, "c_position", 0) or 0) for r in rois]
+    same = [dict(movie_options) for _ in rois]
     if not any(zs) and not any(cs):
-        return [dict(movie_options) for _ in rois], []
+        return same, [], []
     planes, has_channels = movie_axes(movie)
     follow_z, follow_c = planes > 1 and any(zs), has_channels and any(cs)
+    warned = []
+    if not follow_z and len({z for z in zs if z}) > 1:
+        lo, hi = min(z for z in zs if z) - 1, max(zs) - 1
+        warned.append(f"the ROIs of {name} were drawn on Z planes {lo}-{hi} but the movie measured has no Z axis: each is measured on it")  # fmt: skip
     if not follow_z and not follow_c:
-        return [dict(movie_options) for _ in rois], []
+        return same, [], warned
     out, notes = [], []
     for n, z, c in zip(names, zs, cs, strict=True):
         opts = dict(movie_options)
@@ -226,7 +234,7 @@ def roi_planes(rois, names, name: str, movie, movie_options: dict) -> tuple[list
             per = sorted(Counter(p - 1 for p in pos if p).items())
             said = ", ".join(f"{what.split()[-1]} {k}: {v}" for k, v in per)
             notes.append(f"ROIs measured in the {what} they were drawn on ({said})")
-    return out, notes
+    return out, notes, warned
 
 
 def imagej_pixels(
@@ -317,12 +325,13 @@ def read_imagej(
     rois = read_rois(path)
     area = [i for i, r in enumerate(rois) if _kind(r) is not None]
     labels = [rois[i].name or f"roi{i + 1}" for i in area]
-    chosen, plane_notes = roi_planes([rois[i] for i in area], labels, Path(path).name, movie, movie_options)  # fmt: skip
+    chosen, plane_notes, plane_warnings = roi_planes([rois[i] for i in area], labels, Path(path).name, movie, movie_options)  # fmt: skip
     options = {i + 1: o for i, o in zip(area, chosen, strict=True)}  # by ROI number
     first = chosen[0] if chosen else movie_options
     with open_frames(movie, **first) as frames:
         shape, n_frames, stated = frames.shape[1:], frames.n_frames, frames.fps
         pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames)
+    warnings += plane_warnings
     if not (fps or stated):
         raise InputError("the movie does not store its frame rate: give it (--fps)")
     if fps and stated and abs(stated - fps) > 0.01 * stated:
