@@ -155,6 +155,30 @@ def test_semicolon_event_files_with_decimal_commas_are_read(tmp_path):
         read_events(tmp_path / "junk.csv")
 
 
+def test_semicolon_event_files_with_thousands_separators_are_read_where_unambiguous(tmp_path):
+    """`1.234,5` in a `;` file (a comma-decimal locale's spreadsheet) was refused as not a
+    number: the locale's thousands separators are read; a lone `1.234` is 1234 or 1.234 only
+    where the column's other numbers say which, else it is refused naming its row."""
+    from napari_catrack.io.events import read_events
+
+    def times(name, rows):
+        (tmp_path / name).write_text("event;time_s;duration_s\n" + "\n".join(rows) + "\n")
+        return read_events(tmp_path / name)
+
+    ev = times("eu.csv", ["a;1.234,5;0,5", "b;12.345.678;1", "c;2\u00a0500,25;n/a", "d;-1.000,5;"])
+    np.testing.assert_array_equal(ev.time_s, [1234.5, 12345678.0, 2500.25, -1000.5])
+    np.testing.assert_array_equal(ev.duration_s, [0.5, 1.0, np.nan, np.nan])
+    assert times("comma.csv", ["a;1,5", "b;1.234"]).time_s.tolist() == [1.5, 1234.0]
+    assert times("point.csv", ["a;0.5", "b;1.234"]).time_s.tolist() == [0.5, 1.234]
+    assert times("zero.csv", ["a;0.250"]).time_s.tolist() == [0.25]  # no group starts with 0
+    for name, rows, row in (("lone.csv", ["a;1.234"], 2), ("both.csv", ["a;1,5", "b;2.5", "c;7.125"], 4)):  # fmt: skip
+        with pytest.raises(InputError) as err:
+            times(name, rows)
+        msg = str(err.value)
+        assert msg.startswith(f"{name}: row {row}: time_s ") and "could be" in msg, msg
+        assert "\n" not in msg
+
+
 def test_bids_durations_are_kept_as_intervals_averaged_at_their_onsets(tmp_path):
     """A BIDS events.tsv's `duration` was dropped; `n/a` (a moment) is allowed, a negative one
     is refused. Lined up, the interval keeps its duration; the averages stay onset-locked."""
@@ -656,3 +680,63 @@ def test_events_near_the_start_and_end_are_averaged_where_recorded_never_shifted
             "window cut short by the recording's ends: averaged over the lags recorded), "
             "not tested") in err, err  # fmt: skip
     assert "mid: 1 event (1 in the recording, 1 at least 6 s from its ends), " in err, err
+
+
+def test_interval_events_are_drawn_as_spans_from_onset_to_end_and_moments_as_ticks():
+    """An event with a duration was a tick at its onset: it is a span over onset..onset +
+    duration (in the axes' units), a moment (no duration, or 0) stays a tick."""
+    from matplotlib.figure import Figure
+
+    from napari_catrack.figures.events import draw_event_ticks
+
+    events = pd.DataFrame(
+        {
+            "event": ["tone", "lever", "lever", "tone"],
+            "frame": [20, 35, -3, 60],  # -3: before the recording, not drawn
+            "duration_s": [1.5, np.nan, np.nan, 0.0],
+        }
+    )
+    fps = 10.0
+    fig = Figure()
+    axes = fig.subplots(2, 1)
+    draw_event_ticks(axes, events, lambda f: f / fps, fps=fps)
+    for ax in axes:
+        spans = [p.get_path().transformed(p.get_patch_transform()).vertices for p in ax.patches]
+        assert len(spans) == 1  # the one tone with a duration
+        xs = spans[0][:, 0]
+        assert (xs.min(), xs.max()) == pytest.approx((2.0, 3.5))  # onset 20 / 10 Hz, + 1.5 s
+        ticks = sorted(line.get_xdata()[0] for line in ax.lines if len(line.get_xdata()))
+        assert ticks == pytest.approx([3.5, 6.0])  # the lever, the 0 s tone
+    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert labels == ["lever", "tone"]
+    fig = Figure()  # no frame rate (x in frames, fps unknown): a duration cannot be placed
+    ax = fig.subplots()
+    draw_event_ticks([ax], events, float)
+    assert not ax.patches and len([ln for ln in ax.lines if len(ln.get_xdata())]) == 3
+
+
+def test_averages_of_an_interval_kind_shade_the_span_it_lasts():
+    """The ETA figure's onset line is the only mark of an event; a kind of intervals also gets
+    a shaded span from 0 to its (median) duration on its curves, a kind of moments none."""
+    from napari_catrack.figures.events import eta_figure, kind_durations
+
+    lags = np.round(np.arange(-2, 4.01, 0.5), 2)
+    eta = pd.DataFrame(
+        [(k, n, lag, float(lag > 0)) for k in ("puff", "tone") for n in (1, 2) for lag in lags],
+        columns=["event", "neuron_id", "lag_s", "mean"],
+    )
+    sig = pd.DataFrame({"event": ["puff", "puff", "tone", "tone"], "neuron_id": [1, 2, 1, 2],
+                        "response": 1.0, "significant": True, "direction": "excited"})  # fmt: skip
+    events = pd.DataFrame(
+        {"event": ["tone", "tone", "tone", "puff"], "duration_s": [1.0, 2.0, 9.0, np.nan]}
+    )
+    assert kind_durations(events) == {"tone": 2.0}
+    fig = eta_figure(eta, sig, events)
+    curves = {ax.get_xlabel().split(" (s)")[0]: ax for ax in fig.axes if "time from" in ax.get_xlabel()}  # fmt: skip
+    tone, puff = curves["time from tone"], curves["time from puff"]
+    assert not puff.patches and "shaded" not in puff.get_xlabel()
+    (span,) = tone.patches
+    xs = span.get_path().transformed(span.get_patch_transform()).vertices[:, 0]
+    assert (xs.min(), xs.max()) == pytest.approx((0.0, 2.0))
+    assert tone.get_xlabel() == "time from tone (s); shaded: lasts 2 s"
+    assert not any(ax.patches for ax in eta_figure(eta, sig).axes)  # no events given: no span

@@ -369,7 +369,137 @@ def test_roi_positions_that_the_import_does_not_follow_are_said(tmp_path):
     assert "measured on every frame" in warnings[0]
     assert "tied to frames past the movie's 30: cell-c (99)" in warnings[1]
     planes = [at(_rois()[0], z_position=1), at(_rois()[1], z_position=3), _rois()[2]]
-    roifile.roiwrite(zip_path, planes, mode="w")
-    warnings = imagej_masks(zip_path, SHAPE, n_frames=30, plane=0)[3]
-    assert warnings == ["1 ROI(s) of RoiSet.zip were drawn on another Z plane than the plane 0 measured: cell-b (plane 2)"]  # fmt: skip
-    assert imagej_masks(zip_path, SHAPE, n_frames=30, plane="max")[3] == []  # a projection: all
+    roifile.roiwrite(zip_path, planes, mode="w")  # Z positions are followed, not warned about
+    assert imagej_masks(zip_path, SHAPE, n_frames=30)[3] == []
+
+
+def test_rois_drawn_on_a_hyperstack_plane_or_channel_are_measured_there(tmp_path, capsys):
+    """A hyperstack ROI's Z and channel positions are followed (a cell of plane 2 is not in
+    plane 0); a ROI without them uses --z-projection and the default channel; its time
+    position is not followed (a ROI drawn on frame 5 is for the whole movie)."""
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 4000, (12, 3, 2, *SHAPE)).astype(np.uint16)  # T Z C Y X
+    movie = tmp_path / "hyper.tif"
+    tifffile.imwrite(movie, data, imagej=True, metadata={"axes": "TZCYX", "finterval": 0.1})
+    a, b, c = _rois()
+    a.z_position, a.c_position, a.t_position = 1, 2, 5  # plane 0, channel 1, drawn on frame 5
+    b.z_position, b.c_position = 3, 1  # plane 2, channel 0
+    b.left, b.right = 5, 9  # b now overlaps a in (y, x), on another plane
+    roi_zip = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(roi_zip, [a, b, c])
+    want = _expected()
+    want[1] = np.zeros(SHAPE, bool)
+    want[1][20:26, 5:9] = True
+    res = read_imagej(roi_zip, movie, z_projection=1)  # c has no position: plane 1, channel 0
+    for k, (z, ch) in enumerate(((0, 1), (2, 0), (1, 0))):
+        mean = data[:, z, ch][:, want[k]].astype(float).mean(axis=1)
+        np.testing.assert_allclose(res.raw[k], mean, rtol=1e-12)
+    assert "ROIs measured in the Z plane they were drawn on (plane 0: 1, plane 2: 1)" in res.notes
+    assert (
+        "ROIs measured in the channel they were drawn on (channel 0: 1, channel 1: 1)" in res.notes
+    )
+    # a movie of one plane (an array: a napari layer) measures every ROI on it, and says so
+    flat = read_imagej(roi_zip, data[:, 1, 0], fps=10.0)
+    np.testing.assert_allclose(flat.raw[0], data[:, 1, 0][:, want[0]].mean(axis=1), rtol=1e-12)
+    assert "drawn on Z planes 0-2 but the movie measured has no Z axis" in " ".join(flat.warnings)
+    # the neuropil ring of a leaves out the ROIs of its own plane only
+    a.left = b.left = 0
+    b.top, b.bottom = 9, 14  # just below a, still within a's ring, but on plane 2
+    c.z_position = 1  # on a's plane, close enough to be inside a's ring
+    c.top, c.bottom = 0, 3
+    roifile.roiwrite(roi_zip, [a, b, c], mode="w")
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    res = read_imagej(roi_zip, movie, neuropil=NeuropilParams(neuropil_coefficient=1.0, min_neuropil_pixels=150))  # fmt: skip
+    ring_a = _ring_of(res, data, 0, z=0, ch=1)
+    assert ring_a[res.footprints[1] > 0].any()  # b's pixels: another plane, in a's ring
+    assert not ring_a[res.footprints[2] > 0].any()  # c's: the same plane, left out
+    # the CLI: a ROI on a plane the movie does not have is one line
+    b.z_position = 4
+    roifile.roiwrite(roi_zip, [a, b, c], mode="w")
+    out = tmp_path / "o"
+    assert main(["import", "imagej", str(roi_zip), "--movie", str(movie), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "ROI cell-b of RoiSet.zip was drawn on Z plane 3 but the movie has 3 planes (0-2)" in err
+    b.z_position = 2
+    roifile.roiwrite(roi_zip, [a, b, c], mode="w")  # every ROI has a plane: no --z-projection
+    assert main(["import", "imagej", str(roi_zip), "--movie", str(movie), "-o", str(out)]) == 0
+    traces = read_sources(out).traces
+    got = traces[traces["neuron_id"] == 2]["raw"].to_numpy()
+    np.testing.assert_allclose(got, data[:, 1, 0][:, res.footprints[1] > 0].mean(axis=1), rtol=1e-6)
+
+
+def _ring_of(res, data, k, *, z, ch):
+    """The pixels of ROI k's neuropil ring, found back from its trace: Fneu = F - raw (c = 1) is
+    the mean of the ring's pixels, so the ring is the pixel set whose mean matches: here the
+    test rebuilds it with the same rule to check which pixels it holds."""
+    from napari_catrack.core.sources.neuropil import neuropil_rings
+    from napari_catrack.core.sources.params import NeuropilParams
+
+    fp = res.footprints > 0
+    same = [j for j in range(len(fp)) if j != 1]  # a and c share plane 0
+    rings = neuropil_rings([np.flatnonzero(fp[j]) for j in same], SHAPE, NeuropilParams(min_neuropil_pixels=150))  # fmt: skip
+    ring = np.zeros(SHAPE, bool)
+    ring.flat[rings[same.index(k)]] = True
+    f = data[:, z, ch][:, fp[k]].astype(float).mean(axis=1)
+    np.testing.assert_allclose(f - res.raw[k], data[:, z, ch][:, ring].mean(axis=1), rtol=1e-9)
+    return ring
+
+
+def test_rois_and_rings_are_pixel_lists_equal_to_full_frame_masks_and_cost_little_memory():
+    """Masks and neuropil rings are flat pixel-index lists computed in each ROI's box: the same
+    pixels as full-frame masks (ROIs clipped at every edge, polygons with negative coordinates),
+    and 300 ROIs with rings on a 512 x 512 frame hold a few MB (full-frame masks and rings of
+    them were 300 x 2 x 256 KiB = 150 MiB)."""
+    import tracemalloc
+
+    from skimage.draw import polygon2mask
+
+    from napari_catrack.core.sources.neuropil import neuropil_masks, neuropil_rings
+    from napari_catrack.core.sources.params import NeuropilParams
+    from napari_catrack.io.imagej_rois import pixel_matrix, roi_pixels
+
+    rois = [
+        _polygon([[-3.5, -2], [6, -2], [6, 5.5], [-3.5, 5.5]], "corner"),  # off the top left
+        _polygon([[44, 30], [55, 36], [47, 43]], "right"),  # off the right and bottom
+        _box(roifile.ROI_TYPE.OVAL, 45, 35, 54, 44, "oval-corner"),
+        _box(roifile.ROI_TYPE.RECT, -2, 36, 3, 45, "rect-bottom-left"),
+        *_rois(),
+    ]
+    for roi in rois:  # ImageJ's pixel-centre rule over the whole frame, written out
+        got = np.zeros(SHAPE, bool)
+        got.flat[roi_pixels(roi, SHAPE)] = True
+        if roi.roitype == roifile.ROI_TYPE.RECT:
+            want = np.zeros(SHAPE, bool)
+            want[max(roi.top, 0) : roi.bottom, max(roi.left, 0) : roi.right] = True
+        elif roi.roitype == roifile.ROI_TYPE.OVAL:
+            yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]] + 0.5
+            cy, cx = (roi.top + roi.bottom) / 2, (roi.left + roi.right) / 2
+            ry, rx = (roi.bottom - roi.top) / 2, (roi.right - roi.left) / 2
+            want = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
+        else:
+            want = polygon2mask(SHAPE, np.asarray(roi.coordinates(), float)[:, ::-1] - 0.5)
+        np.testing.assert_array_equal(got, want, err_msg=roi.name)
+        assert got.any()
+    pixels = [roi_pixels(r, SHAPE) for r in rois]
+    masks = np.zeros((len(rois), SHAPE[0] * SHAPE[1]), bool)
+    for k, px in enumerate(pixels):
+        masks[k, px] = True
+    masks = masks.reshape(len(rois), *SHAPE)
+    p = NeuropilParams(min_neuropil_pixels=200)
+    dense = neuropil_masks(masks, p)
+    for k, ring in enumerate(neuropil_rings(pixels, SHAPE, p)):
+        np.testing.assert_array_equal(ring, np.flatnonzero(dense[k]))
+    # 300 ROIs on a 512 x 512 movie: masks, rings and their sparse matrix stay small
+    big = (512, 512)
+    rng = np.random.default_rng(1)
+    many = [_box(roifile.ROI_TYPE.OVAL, int(x), int(y), int(x) + 9, int(y) + 9, f"c{i}")
+            for i, (x, y) in enumerate(rng.integers(0, 500, (300, 2)))]  # fmt: skip
+    tracemalloc.start()
+    px = [roi_pixels(r, big) for r in many]
+    rings = neuropil_rings(px, big, NeuropilParams())
+    matrix = pixel_matrix(px + rings, big)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert matrix.shape == (600, 512 * 512) and all(r.size >= 350 for r in rings)
+    assert peak < 20 * 2**20, peak / 2**20

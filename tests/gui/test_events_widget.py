@@ -397,3 +397,28 @@ def _two_neurons_and_a_lever(tmp_path, n: int):
         tmp_path / "e.csv", index=False
     )
     return session
+
+
+def test_interval_events_are_spans_in_the_trace_viewer(make_napari_viewer, tmp_path):
+    """A BIDS-style event with a duration was a tick at its onset in the trace panels: it is a
+    span from its onset to onset + duration; a moment stays a tick."""
+    from napari_catrack.session import Session
+
+    n = 300
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": pd.DataFrame(
+        {"neuron_id": 1, "frame": np.arange(n), "time_s": np.arange(n) / 10.0,
+         "dff": np.zeros(n)})}, attrs={"fps": 10.0})  # fmt: skip
+    (tmp_path / "events.tsv").write_text(
+        "onset\tduration\ttrial_type\n4\t2.5\ttone\n12\tn/a\tpuff\n"
+    )
+    viewer, _, widget = events_widget(make_napari_viewer, session, n)
+    _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
+    widget.events_file.setText(str(tmp_path / "events.tsv"))
+    widget.line_up()
+    traces.select([1])
+    ax = traces.figure.axes[0]
+    spans = [p.get_path().transformed(p.get_patch_transform()).vertices[:, 0] for p in ax.patches]
+    assert [(s.min(), s.max()) for s in spans] == [pytest.approx((4.0, 6.5))]  # seconds
+    ticks = [ln.get_xdata()[0] for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert ticks == [pytest.approx(12.0)]

@@ -206,7 +206,9 @@ def run(args: argparse.Namespace) -> int:
         write_table(aligned, out / "events.csv")
         write_table(result.eta, out / "eta.csv")
         write_table(result.significance, out / "eta_significance.csv")
-        save_figure(eta_figure(result.eta, result.significance), out / "figures" / "eta.svg")
+        save_figure(
+            eta_figure(result.eta, result.significance, aligned), out / "figures" / "eta.svg"
+        )
         write_text_atomic(out / "params.json", _run_facts(args, align_params, eta_params, imaging))
     if session.path is not None:
         session.save()

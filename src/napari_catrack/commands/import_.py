@@ -39,7 +39,8 @@ def register(subparsers) -> None:
                    help="imagej: the movie the ROIs were drawn on (TIFF/HDF5/zarr); its mean "
                    "inside each ROI is the trace (default for a TIFF PATH: PATH itself)")  # fmt: skip
     p.add_argument("--z-projection", default=None, metavar="N|max|mean",
-                   help="imagej: a movie with a Z axis: the plane (0, 1, ...) or max/mean")  # fmt: skip
+                   help="imagej: a movie with a Z axis: the plane (0, 1, ...) or max/mean for ROIs "
+                   "without a Z position (a ROI drawn on a plane is measured there)")  # fmt: skip
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian, "
                    "or an imagej --movie without one)")  # fmt: skip

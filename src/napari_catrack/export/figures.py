@@ -89,7 +89,8 @@ def _eta(session):
     from napari_catrack.figures.events import eta_figure
 
     step = session["eta"]
-    return eta_figure(step.tables["eta"], step.tables["significance"])
+    events = session["events"].tables.get("events") if "events" in session else None
+    return eta_figure(step.tables["eta"], step.tables["significance"], events)
 
 
 def _behaviour_speed(session):

@@ -11,19 +11,39 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 
-def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame) -> Figure:
+def eta_figure(
+    eta: pd.DataFrame, significance: pd.DataFrame, events: pd.DataFrame | None = None
+) -> Figure:
     kinds = eta["event"].astype(str).nunique()
     fig = Figure(figsize=(4.0 * max(kinds, 1), 6.5), layout="constrained")
-    draw_eta(fig, eta, significance)
+    draw_eta(fig, eta, significance, durations=kind_durations(events))
     return fig
 
 
+def kind_durations(events: pd.DataFrame | None) -> dict[str, float]:
+    """The median duration (s) of each event kind that has intervals (`duration_s` > 0), for
+    the shaded span after the onset line of the averages; kinds of moments are left out."""
+    if events is None or "duration_s" not in events:
+        return {}
+    d = events.assign(duration_s=events["duration_s"].astype(float))
+    d = d[np.isfinite(d["duration_s"]) & (d["duration_s"] > 0)]
+    return {str(k): float(v) for k, v in d.groupby("event")["duration_s"].median().items()}
+
+
 def draw_eta(
-    fig: Figure, eta: pd.DataFrame, significance: pd.DataFrame, *, stacked: bool = False
+    fig: Figure,
+    eta: pd.DataFrame,
+    significance: pd.DataFrame,
+    *,
+    stacked: bool = False,
+    durations: dict[str, float] | None = None,
 ) -> None:
     """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure): per
     event kind a heat map over its mean curves, side by side, or one kind under the other
-    (`stacked`, for a narrow dock, where side-by-side titles ran into each other)."""
+    (`stacked`, for a narrow dock, where side-by-side titles ran into each other). The onset is
+    the line at 0; a kind of intervals (`durations`, kind: median seconds, `kind_durations`)
+    also gets a shaded span from 0 to that duration on its curves."""
+    durations = durations or {}
     kinds = sorted(eta["event"].astype(str).unique())
     n = max(len(kinds), 1)
     if stacked:
@@ -86,26 +106,48 @@ def draw_eta(
                 ax.plot(lags, m, color=colour, label=f"{direction} ({len(ids)})")
                 ax.fill_between(lags, m - s, m + s, color=colour, alpha=0.25, lw=0)
         ax.axvline(0, color="k", lw=0.8)
+        if durations.get(kind, 0) > 0:  # an interval: the span it lasts (median), after onset
+            ax.axvspan(0, min(durations[kind], lags[-1]), color="0.5", alpha=0.15, lw=0)
         if not ax.get_legend_handles_labels()[0]:
             ax.set_xlim(lags[0], lags[-1])
             ax.set_yticks([])  # no curve: the 0-1 axis of an empty panel would read as data
             ax.text(0.5, 0.5, "no neuron responds", transform=ax.transAxes, ha="center",
                     va="center", color="0.4", bbox={"fc": "white", "ec": "none"})  # fmt: skip
-        ax.set_xlabel(f"time from {kind} (s)")
+        lasts = f"; shaded: lasts {durations[kind]:.3g} s" if durations.get(kind, 0) > 0 else ""
+        ax.set_xlabel(f"time from {kind} (s){lasts}")
         ax.set_ylabel("ΔF/F")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize="small")
 
 
-def draw_event_ticks(axes, events: pd.DataFrame, to_x) -> None:
-    """Behaviour events as vertical ticks (one colour per kind) on trace axes; `to_x(frame)` is
-    the axes' x of an imaging frame (time or frame, as the traces are drawn)."""
+def draw_event_ticks(axes, events: pd.DataFrame, to_x, fps: float | None = None) -> None:
+    """Behaviour events on trace axes, one colour per kind: a moment as a vertical tick at its
+    frame, an interval (a `duration_s` > 0) as a shaded span from its onset to its end, so a
+    5 s tone reads as 5 s, not as its first instant. `to_x(frame)` is the axes' x of an imaging
+    frame (time or frame, as the traces are drawn; fractional frames too); `fps`, the imaging
+    frame rate, turns a duration into frames (without it an interval is drawn as a tick)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     inside = events[events["frame"].to_numpy() >= 0]
+    handles = []
     for k, (kind, group) in enumerate(inside.groupby("event", sort=True)):
-        xs = [to_x(int(f)) for f in group["frame"]]
+        colour = f"C{(k + 4) % 10}"
+        frames = group["frame"].to_numpy(float)
+        durations = (
+            group["duration_s"].to_numpy(float)
+            if "duration_s" in group and fps
+            else np.full(len(group), np.nan)
+        )
+        span = np.isfinite(durations) & (durations > 0)
         for ax in axes:
-            for x in xs:
-                ax.axvline(x, color=f"C{(k + 4) % 10}", lw=0.7, alpha=0.5, ls="--")
-        axes[0].plot([], [], color=f"C{(k + 4) % 10}", ls="--", label=str(kind))
-    if len(inside):
-        axes[0].legend(fontsize="x-small", loc="upper right", frameon=False)
+            for f in frames[~span]:
+                ax.axvline(to_x(int(f)), color=colour, lw=0.7, alpha=0.5, ls="--")
+            for f, d in zip(frames[span], durations[span], strict=True):
+                ax.axvspan(to_x(int(f)), to_x(int(f) + d * fps), color=colour, alpha=0.2, lw=0)
+        if span.all():
+            handles.append(Patch(color=colour, alpha=0.2, label=str(kind)))
+        else:
+            handles.append(Line2D([], [], color=colour, ls="--", label=str(kind)))
+    if handles:
+        axes[0].legend(handles=handles, fontsize="x-small", loc="upper right", frameon=False)

@@ -7,7 +7,9 @@ Columns are found by common names (case-insensitive): the name in `event`/`name`
 file with only times and no name column is one kind, named after it. An optional `duration`
 (`duration_s`, `duration_ms`; BIDS `n/a` or an empty cell: none) makes an event an interval that
 starts at its time. A CSV separated by `;` (a spreadsheet saved in a comma-decimal locale) is read
-with decimal commas ("1,5" is 1.5); a tab-separated `.csv` is read too.
+with decimal commas ("1,5" is 1.5) and that locale's thousands separators ("1.234,5" is 1234.5;
+a lone "1.234" only where the column's other numbers say which it is); a tab-separated `.csv`
+is read too.
 """
 
 from __future__ import annotations
@@ -81,13 +83,47 @@ def _read(path: Path) -> tuple[pd.DataFrame, bool]:
     return table, sep == ";"
 
 
+_SPACES = " \u00a0\u202f'"  # thousands separators that are never a decimal mark
+# 1.234,5  1 234  12.345.678  1'234: digits in groups of three, then maybe a decimal comma
+_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}([.' \u00a0\u202f]\d{3})+(,\d*)?")
+_AMBIGUOUS = re.compile(r"[+-]?[1-9]\d{0,2}\.\d{3}")  # 1.234: 1.234 s, or 1234 with a '.' group?
+_DOT_DECIMAL = re.compile(r"[+-]?\d*\.\d+")  # 1.5, 0.250, 12.3456: a decimal point
+_COMMA_DECIMAL = re.compile(r"[+-]?\d*,\d+")  # 1,5: a decimal comma
+
+
+def _comma_locale(path: Path, col: str, text: pd.Series) -> pd.Series:
+    """The cells of a `;` file's column as numbers pandas reads: a decimal comma becomes a
+    point, and thousands separators of the comma-decimal locales are dropped where they cannot
+    be a decimal point (`1.234,5` = 1234.5, `12.345.678`, `1 234`, `1'234`). A lone `1.234`
+    is 1234 when the column writes its decimals with commas, 1.234 when it writes them with
+    points (`0.5`), and refused with its row when nothing in the column says which."""
+    cells = text.fillna("")
+    grouped = cells.str.fullmatch(_GROUPED.pattern)
+    ambiguous = cells.str.fullmatch(_AMBIGUOUS.pattern)
+    commas = cells.str.fullmatch(_COMMA_DECIMAL.pattern) | (grouped & cells.str.contains(","))
+    points = cells.str.fullmatch(_DOT_DECIMAL.pattern) & ~ambiguous
+    if ambiguous.any() and commas.any() == points.any():  # no sign, or signs both ways
+        i = int(np.argmax(ambiguous.to_numpy(bool)))
+        raise InputError(
+            f"{path.name}: row {i + 2}: {col} {cells.iloc[i]!r} could be {cells.iloc[i]} or "
+            f"{cells.iloc[i].replace('.', '')} (';' files may group thousands with '.'): write "
+            f"{cells.iloc[i].replace('.', ',')} for a decimal, {cells.iloc[i].replace('.', '')} for "
+            "thousands"
+        )
+    thousands = grouped & ~(ambiguous & points.any())  # `1.234` with point decimals: 1.234
+    out = text.copy()
+    drop = str.maketrans("", "", "." + _SPACES)
+    out[thousands] = [c.translate(drop) for c in cells[thousands]]
+    return out.str.replace(",", ".", regex=False)
+
+
 def _numbers(path: Path, table: pd.DataFrame, col: str, decimal_comma: bool) -> np.ndarray:
     """Column `col` as floats (empty / `n/a`: NaN); a cell that is not a number is refused with
-    its file row (header = row 1)."""
+    its file row (header = row 1). `decimal_comma`: a `;` file (`_comma_locale`)."""
     raw = table[col]
     text = raw.astype("string").str.strip() if raw.dtype == object or decimal_comma else raw
     if decimal_comma:
-        text = text.str.replace(",", ".", regex=False)
+        text = _comma_locale(path, col, text)
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna().to_numpy() & raw.notna().to_numpy()
     if bad.any():

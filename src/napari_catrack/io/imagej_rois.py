@@ -8,10 +8,14 @@ polygons (polygon, freehand, traced, and the elliptical / rotated-rectangle tool
 stores as freehand) are filled at pixel centres by `core.signals.roi.polygon_mask` (as a cell
 drawn in napari), rectangles are their bounding box (rounded corners ignored), ovals
 `skimage.draw.ellipse` in their box. ROIs come from a RoiSet .zip, a .roi file or an ImageJ
-TIFF's overlay. Every ROI applies to every frame (a ROI's frame/slice position is not used: a
-cell keeps its place in a registered movie); positions that disagree with that are warned about
-(`position_warnings`). Lines, points, text and composite ROIs have no area here: they are skipped
-with one warning, as are ROIs outside the frame or empty once clipped to it. Neuropil is
+TIFF's overlay. Every ROI applies to every frame (a ROI's frame position is not used: a ROI
+drawn on frame t of a calcium movie is meant for the whole movie, a cell keeps its place in a
+registered movie); frame positions that disagree with that are warned about
+(`position_warnings`). A hyperstack ROI's Z and channel positions are followed: it is measured
+in its plane / channel of a movie file with that axis (`roi_planes`). Masks and rings are flat
+pixel-index lists, never a full frame per ROI. Lines, points, text and composite ROIs have no
+area here: they are skipped with one warning, as are ROIs outside the frame or empty once
+clipped to it. Neuropil is
 subtracted only when asked (`NeuropilParams.neuropil_coefficient` > 0; suite2p's ring, see
 `core.sources.neuropil`): the other imports take the tool's own background; hand-drawn ROIs
 have none.
@@ -99,29 +103,52 @@ def _describe(roi) -> str:
     return kind
 
 
-def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
-    """The (Y, X) boolean mask of an area ROI, clipped to the frame (ImageJ's pixel-centre rule)."""
+def roi_pixels(roi, shape: tuple[int, int]) -> np.ndarray:
+    """The flat (row-major, sorted) indices of an area ROI's pixels in a frame of `shape`,
+    clipped to it (ImageJ's pixel-centre rule). Computed in the ROI's bounding box, never the
+    whole frame, so thousands of ROIs on a large frame stay cheap."""
     from skimage.draw import ellipse
 
     from napari_catrack.core.signals.roi import polygon_mask
 
-    mask = np.zeros(shape, bool)
     kind = _kind(roi)
+    ly, lx = int(shape[0]), int(shape[1])
+    none = np.zeros(0, np.int64)
     if kind == "RECT":
-        y0, y1 = max(int(roi.top), 0), min(int(roi.bottom), shape[0])
-        x0, x1 = max(int(roi.left), 0), min(int(roi.right), shape[1])
-        if y1 > y0 and x1 > x0:
-            mask[y0:y1, x0:x1] = True
-    elif kind == "OVAL":
+        y0, y1 = max(int(roi.top), 0), min(int(roi.bottom), ly)
+        x0, x1 = max(int(roi.left), 0), min(int(roi.right), lx)
+        if y1 <= y0 or x1 <= x0:
+            return none
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        return np.ravel_multi_index((yy.ravel(), xx.ravel()), (ly, lx)).astype(np.int64)
+    if kind == "OVAL":
         h, w = roi.bottom - roi.top, roi.right - roi.left
-        if h > 0 and w > 0:
-            cy, cx = roi.top + h / 2 - 0.5, roi.left + w / 2 - 0.5
-            rr, cc = ellipse(cy, cx, h / 2, w / 2, shape=shape)
-            mask[rr, cc] = True
-    elif kind is not None:
-        xy = np.asarray(roi.coordinates(), float)  # (x, y) of the outline, pixel-corner units
-        if len(xy) >= 3:  # the curation's polygon rule, in pixel-centre (y, x) coordinates
-            mask = polygon_mask(shape, xy[:, ::-1] - 0.5)
+        if h <= 0 or w <= 0:
+            return none
+        cy, cx = roi.top + h / 2 - 0.5, roi.left + w / 2 - 0.5
+        rr, cc = ellipse(cy, cx, h / 2, w / 2, shape=(ly, lx))  # drawn in its own box
+        return np.unique(np.ravel_multi_index((rr, cc), (ly, lx))).astype(np.int64)
+    if kind is None:
+        return none
+    xy = np.asarray(roi.coordinates(), float)  # (x, y) of the outline, pixel-corner units
+    if len(xy) < 3:
+        return none
+    yx = xy[:, ::-1] - 0.5  # the curation's polygon rule, in pixel-centre (y, x) coordinates
+    # the polygon's box (a pixel whose centre is inside lies in it), clipped to the frame; an
+    # integer shift of ImageJ's float32 coordinates is exact, so the pixels are the frame's
+    y0, x0 = (max(int(np.floor(v)), 0) for v in yx.min(axis=0))
+    y1 = min(int(np.ceil(yx[:, 0].max())) + 1, ly)
+    x1 = min(int(np.ceil(yx[:, 1].max())) + 1, lx)
+    if y1 <= y0 or x1 <= x0:
+        return none
+    ys, xs = np.nonzero(polygon_mask((y1 - y0, x1 - x0), yx - (y0, x0)))
+    return np.ravel_multi_index((ys + y0, xs + x0), (ly, lx)).astype(np.int64)
+
+
+def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
+    """The (Y, X) boolean mask of an area ROI, clipped to the frame (ImageJ's pixel-centre rule)."""
+    mask = np.zeros(shape, bool)
+    mask.flat[roi_pixels(roi, shape)] = True
     return mask
 
 
@@ -131,11 +158,12 @@ def _frame_of(roi) -> int:
     return int(getattr(roi, "t_position", 0) or 0) or int(getattr(roi, "position", 0) or 0)
 
 
-def position_warnings(rois, names, name: str, n_frames: int | None, plane) -> list[str]:
-    """What the ROIs' stack positions say that the import does not do: each ROI is measured on
-    every frame (in a registered movie a cell keeps its place), so ROIs tied to different frames
-    (drawn on a moving cell?), to a frame past the movie's end (another movie?), or to another
-    Z plane than the one measured (`plane`: the --z-projection plane) are said."""
+def position_warnings(rois, names, name: str, n_frames: int | None) -> list[str]:
+    """What the ROIs' time positions say that the import does not do: each ROI is measured on
+    every frame (a ROI drawn on frame t of a calcium movie is meant for the whole movie: in a
+    registered movie a cell keeps its place), so ROIs tied to different frames (drawn on a
+    moving cell?) or to a frame past the movie's end (another movie?) are said. Z and channel
+    positions are followed instead (`roi_planes`)."""
     out = []
     frames = {n: _frame_of(r) for r, n in zip(rois, names, strict=True) if _frame_of(r)}
     if len(set(frames.values())) > 1:
@@ -145,11 +173,111 @@ def position_warnings(rois, names, name: str, n_frames: int | None, plane) -> li
         past = [f"{n} ({f})" for n, f in frames.items() if f > n_frames]
         if past:
             out.append(f"{len(past)} ROI(s) of {name} are tied to frames past the movie's {n_frames}: {', '.join(past)}; ROIs of another movie?")  # fmt: skip
-    if isinstance(plane, int) and not isinstance(plane, bool):
-        other = [f"{n} (plane {int(r.z_position) - 1})" for r, n in zip(rois, names, strict=True) if getattr(r, "z_position", 0) and int(r.z_position) - 1 != plane]  # fmt: skip
-        if other:
-            out.append(f"{len(other)} ROI(s) of {name} were drawn on another Z plane than the plane {plane} measured: {', '.join(other)}")  # fmt: skip
     return out
+
+
+def movie_axes(movie) -> tuple[int, bool]:
+    """(Z planes, whether there is a channel axis) of a movie file (1, False for an array, or
+    a file the recording reader does not open: those give one plane of one channel)."""
+    if not isinstance(movie, str | os.PathLike):
+        return 1, False
+    from napari_catrack.io.recording import open_recording
+
+    try:
+        rec = open_recording(movie, layout="single", z_projection=0)
+    except InputError:
+        return 1, False
+    try:
+        planes = int(str(rec.metadata.get("z") or "1").split()[0])  # "3 planes, plane 0 only"
+        return planes, "C" in rec.axes
+    finally:
+        rec.close()
+
+
+def roi_planes(
+    rois, names, name: str, movie, movie_options: dict
+) -> tuple[list[dict], list[str], list[str]]:
+    """(the `open_frames` options each ROI is measured with, notes, warnings). A ROI drawn on a
+    Z plane of a hyperstack (ImageJ's z position) is measured in that plane of a movie with a Z
+    axis, and one drawn on a channel (c position) in that channel of a movie with a channel
+    axis; a ROI without that position, or a movie without that axis, uses `movie_options` (the
+    --z-projection, the default channel): ROIs of several planes measured on one plane's movie
+    (an array, a layer) are warned about. A position past the movie's planes or channels is an
+    InputError naming the ROI."""
+    zs = [int(getattr(r, "z_position", 0) or 0) for r in rois]
+    cs = [int(getattr(r, "c_position", 0) or 0) for r in rois]
+    same = [dict(movie_options) for _ in rois]
+    if not any(zs) and not any(cs):
+        return same, [], []
+    planes, has_channels = movie_axes(movie)
+    follow_z, follow_c = planes > 1 and any(zs), has_channels and any(cs)
+    warned = []
+    if not follow_z and len({z for z in zs if z}) > 1:
+        lo, hi = min(z for z in zs if z) - 1, max(zs) - 1
+        warned.append(f"the ROIs of {name} were drawn on Z planes {lo}-{hi} but the movie measured has no Z axis: each is measured on it")  # fmt: skip
+    if not follow_z and not follow_c:
+        return same, [], warned
+    out, notes = [], []
+    for n, z, c in zip(names, zs, cs, strict=True):
+        opts = dict(movie_options)
+        if follow_z and z:
+            if z > planes:
+                raise InputError(f"ROI {n} of {name} was drawn on Z plane {z - 1} but the movie has {planes} planes (0-{planes - 1}): ROIs of another movie?")  # fmt: skip
+            opts["z_projection"] = z - 1
+        if follow_c and c:
+            opts.update(layout="single", green_channel=c - 1)
+        out.append(opts)
+    from collections import Counter
+
+    for follow, pos, what in ((follow_z, zs, "Z plane"), (follow_c, cs, "channel")):
+        if follow:
+            per = sorted(Counter(p - 1 for p in pos if p).items())
+            said = ", ".join(f"{what.split()[-1]} {k}: {v}" for k, v in per)
+            notes.append(f"ROIs measured in the {what} they were drawn on ({said})")
+    return out, notes, warned
+
+
+def imagej_pixels(
+    path: str | os.PathLike,
+    shape: tuple[int, int],
+    *,
+    n_frames: int | None = None,
+) -> tuple[list[np.ndarray], np.ndarray, list[str], list[str]]:
+    """(pixels: the flat indices of each ROI in a frame of `shape` (`roi_pixels`), their numbers,
+    their names, warnings) of the area ROIs of an ImageJ ROI file that overlap the frame; the
+    others are listed in warnings. A ROI's number is its position in the file from 1, as ImageJ
+    labels ROIs on the image (Show All): never 0, which is the background of the footprints
+    Labels layer. Every ROI outside the frame (coordinates of another movie) is an InputError.
+    `n_frames`: the movie's frame count, checked against the ROIs' frame positions
+    (`position_warnings`). Index lists, not full-frame masks: 2,000 ROIs on a
+    1,024 x 1,024 frame are a few MB, not 2 GB."""
+    rois = read_rois(path)
+    name = Path(path).name
+    pixels, ids, names = [], [], []
+    unsupported, outside = [], []
+    for i, roi in enumerate(rois):
+        label = roi.name or f"roi{i + 1}"
+        if _kind(roi) is None:
+            unsupported.append(f"{label} ({_describe(roi)})")
+            continue
+        px = roi_pixels(roi, shape)
+        if not px.size:
+            outside.append(label)
+            continue
+        pixels.append(px)
+        ids.append(i + 1)
+        names.append(label)
+    used = [rois[i - 1] for i in ids]
+    warnings = position_warnings(used, names, name, n_frames)
+    if unsupported:
+        warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
+    if outside and pixels:
+        warnings.append(f"{len(outside)} ROI(s) of {name} lie outside the {shape[1]} x {shape[0]} frame (or are empty) and were skipped: {', '.join(outside)}")  # fmt: skip
+    if not pixels:
+        if outside:
+            raise InputError(f"none of the {len(outside)} area ROI(s) of {name} lies inside the movie's {shape[1]} x {shape[0]} frame: are they from another movie?")  # fmt: skip
+        raise InputError(f"{name} has no area ROIs (polygon, freehand, rectangle, oval): {', '.join(unsupported)}")  # fmt: skip
+    return pixels, np.asarray(ids), names, warnings
 
 
 def imagej_masks(
@@ -157,42 +285,18 @@ def imagej_masks(
     shape: tuple[int, int],
     *,
     n_frames: int | None = None,
-    plane=None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """(masks (K, Y, X) bool, their numbers, their names, warnings) of the area ROIs
-    of an ImageJ ROI file that overlap a frame of `shape`; the others are listed in warnings.
-    A ROI's number is its position in the file from 1, as ImageJ labels ROIs on the image
-    (Show All): never 0, which is the background of the footprints Labels layer.
-    Every ROI outside the frame (coordinates of another movie) is an InputError. `n_frames`,
-    `plane`: the movie's frame count and measured Z plane, checked against the ROIs' positions
-    (`position_warnings`)."""
-    rois = read_rois(path)
-    name = Path(path).name
-    masks, ids, names = [], [], []
-    unsupported, outside = [], []
-    for i, roi in enumerate(rois):
-        label = roi.name or f"roi{i + 1}"
-        if _kind(roi) is None:
-            unsupported.append(f"{label} ({_describe(roi)})")
-            continue
-        mask = roi_mask(roi, shape)
-        if not mask.any():
-            outside.append(label)
-            continue
-        masks.append(mask)
-        ids.append(i + 1)
-        names.append(label)
-    used = [rois[i - 1] for i in ids]
-    warnings = position_warnings(used, names, name, n_frames, plane)
-    if unsupported:
-        warnings.append(f"{len(unsupported)} ROI(s) of {name} have no area and were skipped: {', '.join(unsupported)}")  # fmt: skip
-    if outside and masks:
-        warnings.append(f"{len(outside)} ROI(s) of {name} lie outside the {shape[1]} x {shape[0]} frame (or are empty) and were skipped: {', '.join(outside)}")  # fmt: skip
-    if not masks:
-        if outside:
-            raise InputError(f"none of the {len(outside)} area ROI(s) of {name} lies inside the movie's {shape[1]} x {shape[0]} frame: are they from another movie?")  # fmt: skip
-        raise InputError(f"{name} has no area ROIs (polygon, freehand, rectangle, oval): {', '.join(unsupported)}")  # fmt: skip
-    return np.stack(masks), np.asarray(ids), names, warnings
+    """`imagej_pixels` with (K, Y, X) bool masks instead of index lists (small cases, tests)."""
+    pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames)
+    return dense_masks(pixels, shape), ids, names, warnings
+
+
+def dense_masks(pixels: list[np.ndarray], shape: tuple[int, int], dtype=bool) -> np.ndarray:
+    """(K, Y, X) masks (`dtype`, 1 inside) of K flat pixel-index lists in a frame of `shape`."""
+    out = np.zeros((len(pixels), int(np.prod(shape))), dtype)
+    for k, px in enumerate(pixels):
+        out[k, px] = 1
+    return out.reshape(len(pixels), *shape)
 
 
 def read_imagej(
@@ -213,31 +317,57 @@ def read_imagej(
     subtracted neuropil, as the suite2p import). `fps`: given, or the movie's own (an InputError
     when neither is known). `progress`/`cancel`: a widget's job (see `mask_means`)."""
     from napari_catrack.core.sources.imported import imported_result, mask_means
-    from napari_catrack.core.sources.neuropil import neuropil_masks
+    from napari_catrack.core.sources.neuropil import neuropil_rings
     from napari_catrack.io.frames import open_frames
 
     neuropil = neuropil or NeuropilParams()
     coeff = neuropil.neuropil_coefficient
-    with open_frames(movie, **movie_options) as frames:
-        masks, ids, names, warnings = imagej_masks(path, frames.shape[1:], n_frames=frames.n_frames,
-                                                   plane=movie_options.get("z_projection"))  # fmt: skip
-        stated = frames.fps
-        if not (fps or stated):
-            raise InputError("the movie does not store its frame rate: give it (--fps)")
-        if fps and stated and abs(stated - fps) > 0.01 * stated:
-            warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
-        rate = float(fps or stated)
-        rings = neuropil_masks(masks, neuropil) if coeff > 0 else np.zeros((0, *masks.shape[1:]), bool)  # fmt: skip
-        ring_px = rings.sum(axis=(1, 2))
-        measured = np.concatenate([masks, rings[ring_px > 0]])  # one pass over the movie
-        means = mask_means(frames, measured, progress=progress, cancel=cancel)
-    k = len(masks)
+    rois = read_rois(path)
+    area = [i for i, r in enumerate(rois) if _kind(r) is not None]
+    labels = [rois[i].name or f"roi{i + 1}" for i in area]
+    chosen, plane_notes, plane_warnings = roi_planes([rois[i] for i in area], labels, Path(path).name, movie, movie_options)  # fmt: skip
+    options = {i + 1: o for i, o in zip(area, chosen, strict=True)}  # by ROI number
+    first = chosen[0] if chosen else movie_options
+    with open_frames(movie, **first) as frames:
+        shape, n_frames, stated = frames.shape[1:], frames.n_frames, frames.fps
+        pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames)
+    warnings += plane_warnings
+    if not (fps or stated):
+        raise InputError("the movie does not store its frame rate: give it (--fps)")
+    if fps and stated and abs(stated - fps) > 0.01 * stated:
+        warnings.append(f"--fps {fps:g} differs from the {stated:g} Hz the movie states: {fps:g} Hz is used")  # fmt: skip
+    rate = float(fps or stated)
+    k = len(pixels)
+    used = [options.get(int(i), movie_options) for i in ids]
+    rings: list[np.ndarray] = [np.zeros(0, np.int64)] * k
+    if (
+        coeff > 0
+    ):  # a ring leaves out the ROIs of its own plane (cells of other planes are not here)
+        for plane in {o.get("z_projection") for o in used}:
+            group = [j for j, o in enumerate(used) if o.get("z_projection") == plane]
+            for j, ring in zip(group, neuropil_rings([pixels[j] for j in group], shape, neuropil), strict=True):  # fmt: skip
+                rings[j] = ring
+    ring_px = np.array([r.size for r in rings], int)
+    groups: dict[tuple, list[int]] = {}
+    for j, o in enumerate(used):
+        groups.setdefault(tuple(sorted(o.items(), key=str)), []).append(j)
+    means = np.zeros((2 * k, n_frames))  # ROIs, then their rings
+    for done, (key, group) in enumerate(groups.items()):  # one pass per plane / channel measured
+        step = None if progress is None else (lambda a, b, w, d=done: progress(d * b + a, len(groups) * b, w))  # fmt: skip
+        with open_frames(movie, **dict(key)) as frames:
+            if frames.n_frames != n_frames:
+                raise InputError(f"the movie's plane/channel {dict(key)} has {frames.n_frames} frames, not {n_frames}")  # fmt: skip
+            with_ring = [j for j in group if ring_px[j]]
+            measured = [pixels[j] for j in group] + [rings[j] for j in with_ring]
+            got = mask_means(frames, pixel_matrix(measured, shape), progress=step, cancel=cancel)
+        means[group] = got[: len(group)]
+        means[[k + j for j in with_ring]] = got[len(group) :]
+    k = len(pixels)
     raw, background = means[:k], None
     how = "given" if fps else "from the movie"
-    notes = [f"{k} ROI(s) over {frames.n_frames} frames, fs {rate:g} Hz ({how})"]
+    notes = [f"{k} ROI(s) over {n_frames} frames, fs {rate:g} Hz ({how})", *plane_notes]
     if coeff > 0:
-        fneu = np.zeros_like(raw)
-        fneu[ring_px > 0] = means[k:]
+        fneu = means[k:]  # 0 where a ROI has no ring
         background = coeff * fneu
         raw = raw - background
         notes.append(
@@ -248,6 +378,7 @@ def read_imagej(
         small = [f"{n} ({c} px)" for n, c in zip(names, ring_px, strict=True) if c < neuropil.min_neuropil_pixels]  # fmt: skip
         if small:
             warnings.append(f"{len(small)} ROI(s) have a neuropil ring under {neuropil.min_neuropil_pixels} px (too few free pixels in the frame; none = not subtracted): {', '.join(small)}")  # fmt: skip
+    masks = dense_masks(pixels, shape, np.float32)  # the result's footprints (K, Y, X), peak 1
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
                              warnings=warnings, tool_fps=None, background=background)  # fmt: skip
     result.components["name"] = names
@@ -255,6 +386,17 @@ def read_imagej(
         result.components["neuropil_px"] = ring_px
     result.made_with = {"neuropil": neuropil.to_dict()}  # the provenance: how raw was made
     return result
+
+
+def pixel_matrix(pixels: list[np.ndarray], shape: tuple[int, int]):
+    """The (K, Y*X) sparse 0/1 matrix of K flat pixel-index lists (what `mask_means` reads)."""
+    from scipy import sparse
+
+    n = np.array([len(p) for p in pixels], np.int64)
+    indptr = np.concatenate([[0], np.cumsum(n)])
+    cols = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
+    size = int(np.prod(shape))
+    return sparse.csr_matrix((np.ones(cols.size), cols, indptr), shape=(len(pixels), size))
 
 
 def is_roi_path(path: str | os.PathLike) -> bool:

@@ -413,7 +413,11 @@ class EventsWidget(QWidget):
         self.figure.clear()
         kinds = max(1, eta["event"].astype(str).nunique())
         self.canvas.setMinimumHeight(ETA_PX_PER_KIND * kinds)  # one kind under the other
-        draw_eta(self.figure, eta, sig, stacked=True)
+        from napari_catrack.figures.events import kind_durations
+
+        session = self.ctx.session
+        events = session["events"].tables.get("events") if "events" in session else None
+        draw_eta(self.figure, eta, sig, stacked=True, durations=kind_durations(events))
         self.canvas.draw_idle()
         from napari_catrack.core.events.eta import edge_note, edges_total, tested_summary
 

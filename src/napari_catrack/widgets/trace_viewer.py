@@ -559,12 +559,14 @@ class TraceViewerWidget(QWidget):
         self.canvas.draw_idle()
 
     def _draw_event_ticks(self, axes) -> None:
-        """Behaviour events of the session (Behaviour events widget) as ticks on every panel."""
+        """Behaviour events of the session (Behaviour events widget) on every panel: ticks,
+        and spans for intervals (events with a duration)."""
         session = self.ctx.session
         if "events" in session and "events" in session["events"].tables:
             from napari_catrack.figures.events import draw_event_ticks
 
-            draw_event_ticks(axes, session["events"].tables["events"], self._frame_to_x)
+            events = session["events"].tables["events"]
+            draw_event_ticks(axes, events, self._frame_to_x, fps=self._fps())
 
     def _frame_to_x(self, frame: int) -> float:
         fps = self._fps()

@@ -46,7 +46,8 @@ def imported_result(
     if len(fp) != k:
         raise InputError(f"the {tool} output has {len(fp)} footprints but {k} traces")
     peak = fp.reshape(k, -1).max(axis=1) if k else np.zeros(0)
-    fp = fp / np.where(peak > 0, peak, 1)[:, None, None]
+    if (peak[peak > 0] != 1).any():  # binary masks (ImageJ) are already peak 1: no copy
+        fp = fp / np.where(peak > 0, peak, 1)[:, None, None]
     nan = np.full((k, t), np.nan)
     den = nan if denoised is None else np.asarray(denoised, np.float64)
     spk = nan if spikes is None else np.asarray(spikes, np.float64)
@@ -80,16 +81,20 @@ def mask_means(
 ) -> np.ndarray:
     """(K, T) mean of each binary mask's pixels in every frame of `frames` (an `io.frames`
     `FrameSource`), read in chunks of about `chunk_bytes` so a long movie is never in memory
-    whole; the masks as a sparse matrix, so many small ROIs in a large frame stay cheap.
+    whole; the masks (K, Y, X) bool, or already a (K, Y*X) scipy sparse 0/1 matrix (many small
+    ROIs in a large frame: never a full frame per ROI), used as a sparse matrix.
     `progress(done, total, what)` after each chunk, `cancel()` checked between chunks (widgets)."""
     from scipy import sparse
 
-    m = sparse.csr_matrix(np.asarray(masks, bool).reshape(len(masks), -1)).astype(np.float64)
+    if sparse.issparse(masks):
+        m = sparse.csr_matrix(masks, dtype=np.float64)
+    else:
+        m = sparse.csr_matrix(np.asarray(masks, bool).reshape(len(masks), -1)).astype(np.float64)
     counts = np.asarray(m.sum(axis=1)).ravel()
     if (counts == 0).any():
         raise InputError("an empty mask has no mean")
     n_px = int(np.prod(frames.shape[1:]))
-    out = np.empty((len(masks), frames.n_frames))
+    out = np.empty((m.shape[0], frames.n_frames))
     for t0, t1 in frames.chunks(max(1, chunk_bytes // (8 * n_px))):
         chunk = np.asarray(frames.read(t0, t1), np.float64).reshape(t1 - t0, n_px)
         out[:, t0:t1] = np.asarray(m @ chunk.T) / counts[:, None]
