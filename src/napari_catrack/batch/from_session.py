@@ -129,24 +129,6 @@ def read_session_params(
     )
 
 
-def read_evaluation_params(path: str | os.PathLike) -> dict[str, Any]:
-    """The component-evaluation thresholds a session's `sources` step ran with that differ from
-    the defaults ({} when it has no extracted sources); `catrack sources --params-from`."""
-    from napari_catrack.core.sources.params import EvaluationParams
-
-    path = Path(path)
-    step = _provenance(path)["steps"].get("sources") or {}
-    recorded = (step.get("params") or {}).get("evaluation")
-    if not isinstance(recorded, dict):
-        return {}
-    try:
-        return EvaluationParams.from_dict(recorded).changed()
-    except (InputError, TypeError) as exc:
-        raise InputError(
-            f"{path.name}: its sources evaluation thresholds are not valid in this version ({exc})"
-        ) from None
-
-
 def manifest_block(params: SessionParams) -> str:
     """The session's values as a manifest's `defaults: params:` block (YAML), with a comment
     saying where they came from; `read_manifest` takes it as written."""
