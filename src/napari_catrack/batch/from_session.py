@@ -129,6 +129,27 @@ def read_session_params(
     )
 
 
+def read_cleaning_params(path: str | os.PathLike) -> tuple[bool, dict[str, Any]]:
+    """Whether a session's `traces` step was cleaned (its `dff_clean` column), and the cleaning
+    values it ran with that differ from the defaults (`CleaningParams`): `catrack traces
+    --params-from` (the batch runs no cleaning). (False, {}) without a cleaned traces step."""
+    from napari_catrack.core.signals.params import CleaningParams
+
+    path = Path(path)
+    params = (_provenance(path)["steps"].get("traces") or {}).get("params") or {}
+    if "cleaning" not in params:
+        return False, {}
+    recorded = params.get("cleaning_params")
+    try:
+        return True, CleaningParams.from_dict(
+            recorded if isinstance(recorded, dict) else {}
+        ).changed()
+    except (InputError, TypeError) as exc:
+        raise InputError(
+            f"{path.name}: its traces cleaning values are not valid in this version ({exc})"
+        ) from None
+
+
 def manifest_block(params: SessionParams) -> str:
     """The session's values as a manifest's `defaults: params:` block (YAML), with a comment
     saying where they came from; `read_manifest` takes it as written."""
