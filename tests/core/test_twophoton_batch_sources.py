@@ -29,9 +29,9 @@ def _run(tmp_path, name: str, sources: str, movie: np.ndarray, steps: str = "sou
     if not rec.exists():
         tifffile.imwrite(rec, movie)
     manifest = tmp_path / f"{name}.yaml"
+    params = f", params: {{sources: {{{sources}}}}}" if "sources" in steps else ""
     manifest.write_text(
-        f"defaults: {{steps: [{steps}], fps: 30, params: {{sources: {{{sources}}}}}}}\n"
-        f"recordings:\n  - {{path: {rec.name}}}\n"
+        f"defaults: {{steps: [{steps}], fps: 30{params}}}\nrecordings:\n  - {{path: {rec.name}}}\n"
     )
     spec = read_manifest(manifest).recordings[0]
     rows = run_recording(spec, tmp_path / "out")
@@ -117,3 +117,37 @@ def test_batch_params_from_takes_the_sessions_thresholds(tmp_path):
     assert (p.patch_px, p.min_snr, p.min_area_px) == (0, 6.0, 20)
     assert spec.params_from["steps"]["sources"] == {"patch_px": 0, "min_snr": 6.0}
     assert spec.params_from["overridden"]["sources"] == {"min_area_px": (12, 20)}
+
+
+def test_the_report_and_session_say_the_nan_border_left_out(tmp_path, cells):
+    """A movie with a NaN border (another tool's motion correction): the batch's `summary` and
+    `sources` rows say the region used, as `catrack summary`/`sources` warn; the sources step
+    keeps the note in the session (attrs `notes`), which `catrack info` shows."""
+    bordered = cells.movie.astype(np.float32)
+    bordered[:, :, :4] = np.nan
+    bordered[1::3, -3:] = np.nan
+    region = "used rows 0-60 and columns 4-63 of the 64x64 frame"
+    spec, rows, session = _run(tmp_path, "b", "patch_px: 0", bordered, steps="summary, sources")
+    by_step = {r["step"]: r["message"] for r in rows}
+    assert f"summary images {region}" in by_step["summary"]
+    assert by_step["sources"].split(";")[0].endswith("accepted")  # the summary, then the note
+    assert f"source extraction {region}" in by_step["sources"]
+    notes = session["sources"].attrs["notes"]
+    assert len(notes) == 1 and f"source extraction {region}" in notes[0]
+    path = session.path
+    session.close()
+    shown = Session.read_provenance(path)["steps"]
+    assert shown["sources"]["notes"] == notes
+    assert f"summary images {region}" in shown["summary"]["notes"][0]
+    again = run_recording(spec, tmp_path / "out")  # resumed: the rows keep what was said
+    assert [r["status"] for r in again[:2]] == ["up to date", "up to date"]
+    assert region in again[1]["message"]
+
+
+def test_the_report_says_the_patch_size_register_used_on_a_small_frame(tmp_path):
+    movie = make_two_photon_movie(30, (64, 64), n_cells=3, seed=2, motion_px=1).movie
+    _, rows, session = _run(tmp_path, "c", "", movie.astype(np.uint16), steps="register")
+    message = rows[0]["message"]
+    assert message.startswith("residual motion")
+    assert "the default 96 px patches do not fit the 64x64 frame: 32 px patches" in message
+    assert session["registration"].attrs["patch_px_used"] == 32

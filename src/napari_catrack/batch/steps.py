@@ -235,7 +235,8 @@ def _register(ctx: StepContext, p: RegisterParams) -> str:
     with ctx.frames(ctx.spec.path) as source:
         result = register_movie(source, p, output=ctx.folder / REGISTERED)
     record_registration(ctx.session, result, output=REGISTERED, inputs=ctx.inputs(), save=False)
-    return f"residual motion {result.metrics.get('residual_motion_median_px', float('nan')):.3f} px"
+    residual = result.metrics.get("residual_motion_median_px", float("nan"))
+    return _with_notes(f"residual motion {residual:.3f} px", result.notes)  # patches used
 
 
 def _summary(ctx: StepContext, p: SummaryParams) -> str:
@@ -246,7 +247,7 @@ def _summary(ctx: StepContext, p: SummaryParams) -> str:
     with ctx.frames(movie) as source:
         images = summary_images(source, p)
     record_summary(ctx.session, images, p, inputs={"recording": movie}, save=False)
-    return f"{len(images.as_dict())} images"
+    return _with_notes(f"{len(images.as_dict())} images", images.notes)  # a NaN border
 
 
 @dataclass(frozen=True)
