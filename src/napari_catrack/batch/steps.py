@@ -479,6 +479,10 @@ def recorded_params(step: str, recorded: dict[str, Any] | None) -> tuple[dict, d
     Raises `InputError` when a recorded value is not valid in this version (a bound changed)."""
     info = STEPS[step]
     recorded = dict(recorded or {})
+    if step == "register":  # an older session's 96 is the automatic patch size it meant
+        from napari_catrack.core.registration.params import recorded_values
+
+        recorded = recorded_values(recorded)
     if step == "sources":  # {"sources": extraction values, "evaluation": ...} or {"import": ...}
         made = recorded.get("sources")
         recorded = {**(recorded.get("evaluation") or {}), **made} if made else {}
