@@ -6,6 +6,8 @@ Before, both refused such a movie ("frame 0 contains NaN/infinite pixels").
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tifffile
@@ -208,6 +210,16 @@ def test_fitting_drawn_cells_leaves_a_nan_border_out(cells):
         out.components.loc[others, ["y", "x"]], found.components.loc[others, ["y", "x"]]
     )
     assert any("fitting drawn cells used rows 0-60 and columns 4-63" in w for w in out.warnings)
+    # the session keeps the extraction's note and the refit's (attrs `notes` of `sources`)
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    session = Session(autosave=False)
+    record_sources(session, found)
+    assert session["sources"].attrs["notes"] == found.warnings
+    record_sources(session, replace(out, warnings=out.warnings[-1:]), origin="edited")
+    notes = session["sources"].attrs["notes"]
+    assert "source extraction used rows 0-60" in notes[0] and "fitting drawn cells" in notes[1]
     edge = np.zeros((64, 64), bool)
     edge[20:30, :4] = True  # drawn only where nothing was measured in every frame
     with pytest.raises(InputError, match="lies in the NaN border.*columns 4-63"):
