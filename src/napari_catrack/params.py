@@ -348,6 +348,13 @@ def _from_text(info: FieldInfo, text: str) -> Any:
     clear line. "False" used to be kept as a string, which is true, and a number as text failed
     mid-batch instead of when the manifest was read."""
     name, word = info.option or info.name, text.strip().lower()
+    custom = info.meta.get("parse")
+    if custom is not None:  # its own grammar (`patch_px: auto`)
+        try:
+            value = custom(text)
+        except ValueError:
+            raise InputError(f"{name} cannot be {text!r}: {info.meta.get('help', '')}") from None
+        return None if value is NONE_GIVEN else value
     if info.kind is bool:
         if word in _TRUE or word in _FALSE:
             return word in _TRUE

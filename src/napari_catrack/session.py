@@ -339,6 +339,8 @@ class Session:
                     "params": json.loads(g.attrs["params"]),
                     "inputs": dict(attrs.get("inputs") or {}),
                 }
+                if attrs.get("notes"):  # what the step said about its run (a NaN border left out)
+                    steps[name]["notes"] = list(attrs["notes"])
                 # a batch run's record of the parameters it took from a tuned session
                 # (`catrack batch --params-from`), per step: values taken, manifest overrides
                 taken = {step: value["params_from"] for step, value in attrs.items()

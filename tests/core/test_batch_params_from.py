@@ -227,8 +227,9 @@ def test_a_batchs_own_session_gives_back_its_values_with_nothing_left_out(tmp_pa
 
 
 def test_extracted_sources_give_their_values_and_imported_ones_none(tmp_path):
-    """The sources step records {"sources": values, "evaluation": ...}: its values were never
-    taken (the Batch widget's "use this session's parameters" neither), imported cells have none."""
+    """The sources step records {"sources": values, "evaluation": ...}: both are taken (the
+    batch `sources` step takes the thresholds too; they were never taken before), as by the Batch
+    widget's "use this session's parameters"; imported cells have none."""
     from napari_catrack.batch.from_session import read_session_params
     from napari_catrack.batch.steps import session_params
     from napari_catrack.core.sources.params import SourcesParams
@@ -238,8 +239,9 @@ def test_extracted_sources_give_their_values_and_imported_ones_none(tmp_path):
     made = SourcesParams(cell_radius_px=radius).to_dict()
     session.record("sources", params={"sources": made, "evaluation": {"min_snr": 2.0}})
     session.save()
-    assert session_params(session, ["sources"]) == {"sources": {"cell_radius_px": radius}}
-    assert read_session_params(session.path).values == {"sources": {"cell_radius_px": radius}}
+    both = {"sources": {"cell_radius_px": radius, "min_snr": 2.0}}
+    assert session_params(session, ["sources"]) == both
+    assert read_session_params(session.path).values == both
     session.record("sources", params={"import": {"tool": "suite2p", "fps": 30.0}})
     session.save()
     found = read_session_params(session.path, ["sources"])

@@ -6,6 +6,8 @@ Before, both refused such a movie ("frame 0 contains NaN/infinite pixels").
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tifffile
@@ -168,3 +170,57 @@ def test_sources_leave_a_nan_border_out_and_find_the_same_cells(tmp_path, cells,
     tifffile.imwrite(rec, bordered)
     assert main(["sources", str(rec), "--fps", "30", "--patch-px", "0", "-o", str(tmp_path / "s")]) == 0  # fmt: skip
     assert "warning: NaN/infinite border pixels" in capsys.readouterr().err
+
+
+def test_fitting_drawn_cells_leaves_a_nan_border_out(cells):
+    """ "Fit drawn cells" on a movie with a NaN border (SVD did not converge before): the fit runs
+    on the region finite in every frame and its results are in full-frame coordinates. Ground
+    truth: the synthetic cell extraction missed, drawn back by hand at its true centre near the
+    NaN columns, gets the true cell's trace; a found cell reshaped next to the NaN rows too."""
+    from napari_catrack.core.sources.refit import refit_components
+
+    bordered = cells.movie.astype(np.float32)
+    bordered[:, :, :4] = np.nan  # 4 columns on the left in every frame
+    bordered[1::3, -3:] = np.nan  # 3 rows at the bottom in every third frame
+    found = extract_sources(bordered, SourcesParams(patch_px=0), fps=cells.fps)
+    truth = cells.truth.centres
+    seen = found.components[["y", "x"]].to_numpy()
+    missed = [k for k, c in enumerate(truth) if np.hypot(*(seen - c).T).min() > 3]
+    assert missed, "every cell was found: nothing to draw"
+    k = missed[0]
+    yy, xx = np.mgrid[0:64, 0:64]
+    disk = (yy - truth[k][0]) ** 2 + (xx - truth[k][1]) ** 2 <= 25
+    assert disk[:, :4].sum() == 0 and (xx[disk] - 4).min() < 2 * SourcesParams().cell_radius_px
+    low = int(found.components["y"].idxmax())  # the found cell nearest the NaN rows
+    ly, lx = found.components.loc[low, ["y", "x"]]
+    reshaped = (yy - ly) ** 2 + (xx - lx) ** 2 <= 20
+    low_id = int(found.components.loc[low, "neuron_id"])
+    out = refit_components(bordered, found, {99: disk, low_id: reshaped})
+    row = out.components.iloc[-1]
+    assert row["neuron_id"] == 99 and row["accepted"]
+    assert np.hypot(row["y"] - truth[k][0], row["x"] - truth[k][1]) < 1.0  # full-frame centroid
+    assert np.isfinite(out.raw).all() and np.isfinite(out.dff).all()
+    assert np.corrcoef(out.denoised[-1], cells.truth.traces[k])[0, 1] > 0.95
+    assert out.footprints.shape == (len(found.components) + 1, 64, 64)
+    assert not out.footprints[:, :, :4].any() and not out.footprints[:, 61:].any()
+    assert out.footprints[low].any() and not np.array_equal(out.footprints[low], found.footprints[low])  # fmt: skip
+    others = [i for i in range(len(found.components)) if i != low]
+    np.testing.assert_array_equal(out.footprints[others], found.footprints[others])  # as they were
+    np.testing.assert_array_equal(
+        out.components.loc[others, ["y", "x"]], found.components.loc[others, ["y", "x"]]
+    )
+    assert any("fitting drawn cells used rows 0-60 and columns 4-63" in w for w in out.warnings)
+    # the session keeps the extraction's note and the refit's (attrs `notes` of `sources`)
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    session = Session(autosave=False)
+    record_sources(session, found)
+    assert session["sources"].attrs["notes"] == found.warnings
+    record_sources(session, replace(out, warnings=out.warnings[-1:]), origin="edited")
+    notes = session["sources"].attrs["notes"]
+    assert "source extraction used rows 0-60" in notes[0] and "fitting drawn cells" in notes[1]
+    edge = np.zeros((64, 64), bool)
+    edge[20:30, :4] = True  # drawn only where nothing was measured in every frame
+    with pytest.raises(InputError, match="lies in the NaN border.*columns 4-63"):
+        refit_components(bordered, found, {98: edge})

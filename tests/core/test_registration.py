@@ -421,16 +421,70 @@ def test_small_frames_get_smaller_patches(tmp_path, moving, capsys):
     import json
 
     metrics = json.loads((tmp_path / "q.json").read_text())
-    assert metrics["params"]["patch_px"] == 96 and metrics["patch_px_used"] == 32
+    assert metrics["params"]["patch_px"] is None and metrics["patch_px_used"] == 32  # automatic
     step = Session.load(session)["registration"]
-    assert step.params["patch_px"] == 96 and step.attrs["patch_px_used"] == 32
+    assert step.params["patch_px"] is None and step.attrs["patch_px_used"] == 32
+    assert step.params["patch_px_auto"] is True
     # a large movie run with this session's parameters keeps the default 96 px patches
     big = tmp_path / "big.tif"
     tifffile.imwrite(big, moving.movie[:12])
     assert main(["register", str(big), "-o", str(tmp_path / "b.tif"), "--shifts", str(tmp_path / "bs.csv"), "--params-from", str(session),
                  "--session", str(tmp_path / "b.catrack.h5")]) == 0  # fmt: skip
     assert "patch_px" not in capsys.readouterr().err
-    assert Session.load(tmp_path / "b.catrack.h5")["registration"].params["patch_px"] == 96
+    big_step = Session.load(tmp_path / "b.catrack.h5")["registration"]
+    assert big_step.params["patch_px"] is None and big_step.attrs["patch_px_used"] == 96
+
+
+def test_a_given_96_px_patch_is_kept_and_old_sessions_mean_what_they_meant(tmp_path, moving, capsys):  # fmt: skip
+    """`--patch-px 96` given on a small frame could not be told from the default (both 96): it
+    was shrunk. The default is now automatic (None), so a given 96 is used as given (refused on a
+    64 x 64 frame, with values that fit); a session written before (patch_px 96, no
+    `patch_px_auto` mark) meant the automatic size, and `--params-from` reads it so."""
+    from napari_catrack.batch.from_session import read_session_params
+    from napari_catrack.core.registration.params import recorded_values
+    from napari_catrack.session import Session
+
+    small = moving.movie[:12, 16:80, 16:80]
+    with pytest.raises(InputError, match="patches of 96 px do not fit in the 64x64 frame"):
+        register_movie(small, RegisterParams(patch_px=96))
+    rec = tmp_path / "small.tif"
+    tifffile.imwrite(rec, small)
+    out = ["-o", str(tmp_path / "r.tif"), "--shifts", str(tmp_path / "s.csv")]
+    assert main(["register", str(rec), *out, "--patch-px", "96"]) == 2
+    assert "patches of 96 px do not fit in the 64x64 frame" in capsys.readouterr().err
+    big = tmp_path / "big.tif"
+    tifffile.imwrite(big, moving.movie[:12])
+    given = tmp_path / "given.catrack.h5"
+    assert main(["register", str(big), *out, "--patch-px", "96", "--session", str(given)]) == 0
+    step = Session.load(given)["registration"]
+    assert step.params["patch_px"] == 96 and step.params["patch_px_auto"] is False
+    assert read_session_params(given, ["register"]).values == {"register": {"patch_px": 96}}
+    capsys.readouterr()
+    # --params-from a session with a given 96: the small movie is refused as with the option
+    assert main(["register", str(rec), *out, "--params-from", str(given)]) == 2
+    assert "patches of 96 px do not fit" in capsys.readouterr().err
+    # a session written before: its 96 was the default, the automatic size
+    old = tmp_path / "old.catrack.h5"
+    session = Session(old, autosave=False)
+    stored = RegisterParams().to_dict()
+    session.record("registration", params={**stored, "patch_px": 96})
+    session.save()
+    assert recorded_values(Session.load(old)["registration"].params)["patch_px"] is None
+    assert read_session_params(old, ["register"]).values == {}  # the defaults: nothing taken
+    again = tmp_path / "again.catrack.h5"
+    assert main(["register", str(rec), *out, "--params-from", str(old), "--session", str(again)]) == 0  # fmt: skip
+    assert "the default 96 px patches do not fit the 64x64 frame" in capsys.readouterr().err
+    assert Session.load(again)["registration"].attrs["patch_px_used"] == 32
+    # `auto` on the command line wins over a session's given size
+    assert main(["register", str(rec), *out, "--params-from", str(given), "--patch-px", "auto"]) == 0  # fmt: skip
+
+
+def test_the_automatic_patch_size_keeps_a_finished_batchs_step_key():
+    """Batch step keys hash the automatic size as the 96 stored before (a finished batch stays
+    up to date); a given 96 hashes apart from it."""
+    auto, given = RegisterParams().key_dict(), RegisterParams(patch_px=96).key_dict()
+    assert auto == {**RegisterParams().to_dict(), "patch_px": 96}
+    assert given != auto and given["patch_px"] == 96
 
 
 def test_a_given_fps_that_contradicts_the_file_is_said(tmp_path, moving, capsys):

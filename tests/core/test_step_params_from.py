@@ -149,4 +149,4 @@ def test_sources_takes_extraction_and_evaluation_values(tmp_path, capsys):
     assert params["sources"]["patch_px"] == 0
     assert params["evaluation"]["min_snr"] == pytest.approx(evaluation.min_snr)
     assert params["evaluation"]["min_area_px"] == 5  # given here
-    assert f"evaluation thresholds from {tuned.name}: min_snr=" in err
+    assert f"parameters from {tuned.name}: sources: " in err and "min_snr=4.5" in err

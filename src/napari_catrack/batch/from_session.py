@@ -129,21 +129,24 @@ def read_session_params(
     )
 
 
-def read_evaluation_params(path: str | os.PathLike) -> dict[str, Any]:
-    """The component-evaluation thresholds a session's `sources` step ran with that differ from
-    the defaults ({} when it has no extracted sources); `catrack sources --params-from`."""
-    from napari_catrack.core.sources.params import EvaluationParams
+def read_cleaning_params(path: str | os.PathLike) -> tuple[bool, dict[str, Any]]:
+    """Whether a session's `traces` step was cleaned (its `dff_clean` column), and the cleaning
+    values it ran with that differ from the defaults (`CleaningParams`): `catrack traces
+    --params-from` (the batch runs no cleaning). (False, {}) without a cleaned traces step."""
+    from napari_catrack.core.signals.params import CleaningParams
 
     path = Path(path)
-    step = _provenance(path)["steps"].get("sources") or {}
-    recorded = (step.get("params") or {}).get("evaluation")
-    if not isinstance(recorded, dict):
-        return {}
+    params = (_provenance(path)["steps"].get("traces") or {}).get("params") or {}
+    if "cleaning" not in params:
+        return False, {}
+    recorded = params.get("cleaning_params")
     try:
-        return EvaluationParams.from_dict(recorded).changed()
+        return True, CleaningParams.from_dict(
+            recorded if isinstance(recorded, dict) else {}
+        ).changed()
     except (InputError, TypeError) as exc:
         raise InputError(
-            f"{path.name}: its sources evaluation thresholds are not valid in this version ({exc})"
+            f"{path.name}: its traces cleaning values are not valid in this version ({exc})"
         ) from None
 
 

@@ -52,7 +52,8 @@ def step_key(
     params = spec.step_params(step)
     parts = {
         "step": step,
-        "params": params.to_dict() if params is not None else None,
+        # `key_dict` where a step's values grew (sources' thresholds): the defaults hash as before
+        "params": None if params is None else getattr(params, "key_dict", params.to_dict)(),
         "files": {k: file_fingerprint(spec.files[k]) for k in info.files if k in spec.files},
         "upstream": {s: upstream_keys.get(s) for s in info.upstream if s in spec.steps},
     }

@@ -22,7 +22,7 @@ from napari_catrack.core.ensembles.params import EnsembleParams
 from napari_catrack.core.events.params import EtaParams, EventAlignParams
 from napari_catrack.core.registration.params import RegisterParams
 from napari_catrack.core.signals.params import TracesParams
-from napari_catrack.core.sources.params import SourcesParams
+from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
 from napari_catrack.core.summary import SummaryParams
 from napari_catrack.core.tracking.params import DetectParams, TrackParams
 from napari_catrack.core.transients.params import TransientParams
@@ -240,7 +240,8 @@ def _register(ctx: StepContext, p: RegisterParams) -> str:
     with ctx.frames(ctx.spec.path) as source:
         result = register_movie(source, p, output=ctx.folder / REGISTERED)
     record_registration(ctx.session, result, output=REGISTERED, inputs=ctx.inputs(), save=False)
-    return f"residual motion {result.metrics.get('residual_motion_median_px', float('nan')):.3f} px"
+    residual = result.metrics.get("residual_motion_median_px", float("nan"))
+    return _with_notes(f"residual motion {residual:.3f} px", result.notes)  # patches used
 
 
 def _summary(ctx: StepContext, p: SummaryParams) -> str:
@@ -251,18 +252,48 @@ def _summary(ctx: StepContext, p: SummaryParams) -> str:
     with ctx.frames(movie) as source:
         images = summary_images(source, p)
     record_summary(ctx.session, images, p, inputs={"recording": movie}, save=False)
-    return f"{len(images.as_dict())} images"
+    return _with_notes(f"{len(images.as_dict())} images", images.notes)  # a NaN border
 
 
-def _sources(ctx: StepContext, p: SourcesParams) -> str:
+@dataclass(frozen=True)
+class SourcesStepParams(SourcesParams, EvaluationParams):
+    """The batch `sources` step's values: extraction's and the component-evaluation thresholds
+    as one set of names, as `catrack sources` takes both as options (`min_snr: 4` in a
+    manifest's `params: {sources: ...}`; the two share no name)."""
+
+    def check(self) -> None:
+        SourcesParams.check(self)
+        EvaluationParams.check(self)
+
+    def extraction(self) -> SourcesParams:
+        return SourcesParams.from_dict(self.to_dict())
+
+    def evaluation(self) -> EvaluationParams:
+        return EvaluationParams.from_dict(self.to_dict())
+
+    def key_dict(self) -> dict[str, Any]:
+        """What the step key hashes: the extraction values as before the thresholds could be
+        given, and the thresholds only when changed (a finished batch stays up to date)."""
+        changed = self.evaluation().changed()
+        return {**self.extraction().to_dict(), **({"evaluation": changed} if changed else {})}
+
+
+def _sources(ctx: StepContext, p: SourcesStepParams) -> str:
     from napari_catrack.core.sources import extract_sources
     from napari_catrack.core.sources.session import record_sources
 
     movie = ctx.movie()
     with ctx.frames(movie) as source:
-        result = extract_sources(source, p, fps=ctx.fps())
+        result = extract_sources(source, p.extraction(), p.evaluation(), fps=ctx.fps())
     record_sources(ctx.session, result, inputs={"recording": movie}, save=False)
-    return f"{len(result.components)} components, {int(result.components.accepted.sum())} accepted"
+    n_acc = int(result.components.accepted.sum())
+    return _with_notes(f"{len(result.components)} components, {n_acc} accepted", result.warnings)
+
+
+def _with_notes(summary: str, notes) -> str:
+    """A step's report message with what the user should know about its run (the NaN border
+    left out, the patch size used on a small frame), which the command line warns about."""
+    return "; ".join([summary, *(str(n) for n in notes or ())])
 
 
 def _events(ctx: StepContext, p: EventAlignParams) -> str:
@@ -394,7 +425,7 @@ STEPS: dict[str, BatchStep] = {
         ),
         BatchStep("register", "registration", RegisterParams, run=_register),
         BatchStep("summary", "summary", SummaryParams, ("register",), run=_summary),
-        BatchStep("sources", "sources", SourcesParams, ("register",), run=_sources),
+        BatchStep("sources", "sources", SourcesStepParams, ("register",), run=_sources),
         BatchStep(
             "events",
             "events",
@@ -453,8 +484,13 @@ def recorded_params(step: str, recorded: dict[str, Any] | None) -> tuple[dict, d
     Raises `InputError` when a recorded value is not valid in this version (a bound changed)."""
     info = STEPS[step]
     recorded = dict(recorded or {})
+    if step == "register":  # an older session's 96 is the automatic patch size it meant
+        from napari_catrack.core.registration.params import recorded_values
+
+        recorded = recorded_values(recorded)
     if step == "sources":  # {"sources": extraction values, "evaluation": ...} or {"import": ...}
-        recorded = dict(recorded.get("sources") or {})
+        made = recorded.get("sources")
+        recorded = {**(recorded.get("evaluation") or {}), **made} if made else {}
     fields = {f.name for f in dataclasses.fields(info.params)}
     facts = RECORDED_FACTS.get(step, frozenset())
     unknown = {k: v for k, v in recorded.items() if k not in fields and k not in facts}

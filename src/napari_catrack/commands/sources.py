@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from napari_catrack.commands._common import (
     OutputFolder,
@@ -52,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
         {"-o": OutputFolder(args.output, SOURCES_FILES), "--session": args.session},
         recording_inputs(args.recording),
     )
-    params = SourcesParams.from_args(args, **params_from_args(args, "sources", "sources"))
-    evaluation = EvaluationParams.from_args(args, **_evaluation_from_session(args))
+    # --params-from: the session's extraction values and evaluation thresholds (the batch
+    # `sources` step's one set of names), each under the options given here
+    taken = params_from_args(args, "sources", "sources")
+    params = SourcesParams.from_args(args, **_own(SourcesParams, taken))
+    evaluation = EvaluationParams.from_args(args, **_own(EvaluationParams, taken))
     # the movie as given: the session's recording, or the movie its registration wrote
     target = session_from_args(args, args.recording, also=("registration",))
     if target is not None:
@@ -77,15 +79,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluation_from_session(args: argparse.Namespace) -> dict:
-    """--params-from SESSION: its evaluation thresholds too (given options win), said in a line."""
-    if not args.params_from:
-        return {}
-    from napari_catrack.batch.from_session import read_evaluation_params
-
-    values = read_evaluation_params(args.params_from)
-    if values:
-        taken = ", ".join(f"{k}={v}" for k, v in values.items())
-        print(f"catrack sources: evaluation thresholds from {Path(args.params_from).name}: "
-              f"{taken}", file=sys.stderr)  # fmt: skip
-    return values
+def _own(cls, values: dict) -> dict:
+    """The values of `values` that are fields of `cls`."""
+    names = {f.name for f in cls.fields()}
+    return {k: v for k, v in values.items() if k in names}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from napari_catrack.commands._common import (
     add_alignment_arguments,
@@ -43,9 +44,11 @@ def register(subparsers) -> None:
                    default=None, help="do not subtract a background (= --background none)")  # fmt: skip
     p.add_argument(
         "--clean",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="add a dff_clean column: the cleaning steps below (default drift removal + "
-        "wavelet denoising; needs fps)",
+        "wavelet denoising; needs fps); with --params-from, on when that session's traces were "
+        "cleaned (--no-clean: not)",
     )
     CleaningParams.add_arguments(p, title="cleaning (with --clean)")
     p.add_argument("-o", "--output", required=True, help="traces table (.csv)")
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None and not args.fps > 0:
         raise InputError(f"--fps must be positive, got {args.fps}")
     params = TracesParams.from_args(args, **params_from_args(args, "traces", "traces"))
-    cleaning = CleaningParams.from_args(args)
+    cleaning = CleaningParams.from_args(args, **_cleaning_from_session(args))
     target = session_from_args(args, args.recording)
     tracks = read_table(args.tracks, ("neuron_id", "frame", "y", "x"), what="tracks",
                         numeric=("y", "x"), frames=("frame",))  # fmt: skip
@@ -113,3 +116,27 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _cleaning_from_session(args: argparse.Namespace) -> dict:
+    """--params-from SESSION: whether its traces were cleaned (`--clean` unless --no-clean is
+    given) and its cleaning values (options given win), said in a line each."""
+    if not args.params_from:
+        return {}
+    from napari_catrack.batch.from_session import read_cleaning_params
+
+    cleaned, values = read_cleaning_params(args.params_from)
+    name = Path(args.params_from).name
+    if args.clean is None:
+        args.clean = cleaned
+    if cleaned:
+        state = "on" if args.clean else "off (--no-clean)"
+        text = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()}
+        taken = ", ".join(f"{k}={v}" for k, v in text.items()) or "the defaults"
+        print(f"catrack traces: {name}'s traces were cleaned: cleaning {state}, with {taken}",
+              file=sys.stderr)  # fmt: skip
+    given = [k for k in values if getattr(args, k, None) is not None]
+    if given:
+        print(f"catrack traces: this command line's {', '.join(given)} over {name}'s",
+              file=sys.stderr)  # fmt: skip
+    return values

@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_catrack.errors import InputError
-from napari_catrack.params import FieldInfo, StepParams
+from napari_catrack.params import NONE_GIVEN, FieldInfo, StepParams
 
 _NONE_TEXT = "none"
 
@@ -228,8 +228,9 @@ def _read(info: FieldInfo, w: QWidget) -> Any:
         return None
     parse = info.meta.get("parse")
     try:
-        if parse is not None:
-            return parse(text)
+        if parse is not None:  # "auto" may parse to the command line's "none given"
+            value = parse(text)
+            return None if value is NONE_GIVEN else value
         if info.kind is tuple:
             return tuple(float(t) for t in text.replace(";", ",").split(",") if t.strip())
         if info.kind in (int, float):

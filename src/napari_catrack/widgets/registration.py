@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.registration import RegisterParams, register_movie
 from napari_catrack.core.registration.metrics import quality_line
+from napari_catrack.core.registration.params import recorded_values
 from napari_catrack.errors import InputError
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._common import layer_source_path
@@ -305,7 +306,7 @@ class RegistrationWidget(QWidget):
         session = self.ctx.session
         if STEP in session and "shifts" in session[STEP].tables:
             self.shifts = session[STEP].tables["shifts"][["dy", "dx"]].to_numpy(float)
-            self.form.set_params(RegisterParams.from_dict(session[STEP].params))
+            self.form.set_params(RegisterParams.from_dict(recorded_values(session[STEP].params)))
             self._plot()
             stored = session[STEP].attrs.get("output")
             if stored and self.output.text().strip() in ("", self._default_output):

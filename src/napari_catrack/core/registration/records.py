@@ -3,7 +3,9 @@
 table `shifts` (frame, dy, dx); arrays `template`, `mean_registered` (+ `patch_shifts`,
 `patch_centres` in piecewise mode); attrs the result's summary (`RegistrationResult.attrs()`: mode, metrics, bad frames, `output` = the registered
 movie), `inputs` (files read, `io.provenance`) and `movie_options` (how the file was read:
-channel, plane, dataset; when given); params `RegisterParams.to_dict()`.
+channel, plane, dataset; when given); params `RegisterParams.stored()` (`to_dict()` and
+`patch_px_auto`: patch_px null is the automatic size; read back with `recorded_values`, which
+takes a record without the mark, written when the automatic size was stored as 96, as automatic).
 """
 
 from __future__ import annotations
@@ -40,5 +42,5 @@ def record_registration(
     if movie_options:
         attrs["movie_options"] = dict(movie_options)
     return session.record(
-        STEP, tables=tables, arrays=arrays, attrs=attrs, params=result.params.to_dict(), save=save
+        STEP, tables=tables, arrays=arrays, attrs=attrs, params=result.params.stored(), save=save
     )

@@ -18,6 +18,7 @@ from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
 from napari_catrack.core.sources.extract import SourcesResult, centroids
 from napari_catrack.core.sources.hals import factorise
+from napari_catrack.core.valid_region import NonFinitePixels, ValidRegion, finite_region
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource, open_frames
 
@@ -31,13 +32,56 @@ def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
 
 def refit_components(movie, result: SourcesResult, masks: dict, *, progress=None, cancel=None) -> SourcesResult:  # fmt: skip
     """`masks` maps a neuron id (an existing one: its new support; a new id: a new cell) to a
-    (Y, X) boolean mask. Returns the result with those components refitted or added."""
+    (Y, X) boolean mask. Returns the result with those components refitted or added.
+
+    A NaN border (another tool's motion correction) is left out as extraction leaves it out:
+    the fit runs on the largest rectangle finite in every frame (`core.valid_region`), a mask's
+    pixels outside it are dropped (never measured), and the refitted footprints are mapped back
+    to the full frame (0 outside the region; a warning says which region was used)."""
     source = movie if isinstance(movie, FrameSource) else open_frames(movie)
     try:
-        return _refit(source, result, masks, progress, cancel)
+        try:
+            return _refit(source, result, masks, progress, cancel)
+        except NonFinitePixels:
+            region = finite_region(source, "fitting drawn cells needs", 500, cancel)
+        return _refit_in_region(source, result, masks, region, progress, cancel)
     finally:
         if not isinstance(movie, FrameSource):
             source.close()
+
+
+def _refit_in_region(source: FrameSource, result: SourcesResult, masks: dict, region: ValidRegion, progress, cancel) -> SourcesResult:  # fmt: skip
+    """`_refit` on `region` of the frame, in full-frame coordinates: only the drawn cells change
+    (the other components' footprints and centroids are the full-frame ones, as given)."""
+    (y0, y1), (x0, x1) = region.ys, region.xs
+    h, w = region.shape
+    inside = {nid: np.asarray(m, bool)[y0:y1, x0:x1] for nid, m in masks.items()}
+    for nid, mask in masks.items():
+        if np.shape(mask) != (h, w):
+            raise InputError(f"the mask of cell {nid} must be a {h}x{w} region of at least 3 pixels")  # fmt: skip
+        if inside[nid].sum() < 3:
+            raise InputError(
+                f"the mask of cell {nid} lies in the NaN border (pixels not measured in every "
+                f"frame): draw it inside rows {y0}-{y1 - 1} and columns {x0}-{x1 - 1}"
+            )
+    comps = result.components.copy()
+    comps["y"] -= y0
+    comps["x"] -= x0
+    cropped = replace(result, footprints=result.footprints[:, y0:y1, x0:x1], components=comps)
+    out = _refit(region.crop(source), cropped, inside, progress, cancel)
+    n_before = len(result.components)
+    footprints = region.pad(out.footprints, 0.0)
+    footprints[:n_before] = result.footprints  # the cells not drawn: as they were
+    comps = out.components.copy()
+    comps.loc[: n_before - 1, ["y", "x"]] = result.components[["y", "x"]].to_numpy()
+    drawn = comps["neuron_id"].astype(int).isin([int(n) for n in masks]).to_numpy()
+    for k in np.flatnonzero(drawn):
+        footprints[k] = region.pad(out.footprints[k], 0.0)
+        comps.loc[k, "y"] = out.components.loc[k, "y"] + y0
+        comps.loc[k, "x"] = out.components.loc[k, "x"] + x0
+    note = region.note("fitting drawn cells")
+    warnings = [*out.warnings, *([note] if note not in out.warnings else [])]
+    return replace(out, footprints=footprints, components=comps, warnings=warnings)
 
 
 def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, cancel) -> SourcesResult:  # fmt: skip
@@ -59,6 +103,8 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
             raise InputError(f"the mask of cell {nid} must be a {h}x{w} region of at least 3 pixels")  # fmt: skip
         wy, wx = _window(mask, margin)
         Y = np.concatenate([source.read(a, b)[:, wy, wx] for a, b in source.chunks(500)]).astype(np.float32)  # fmt: skip
+        if not np.isfinite(Y).all():  # a NaN border: the caller fits in the finite region
+            raise NonFinitePixels(f"the movie around cell {nid} has NaN/infinite pixels")
         t, ph, pw = Y.shape
         nid = int(nid)
         others = [k for k, i in enumerate(ids) if i != nid and fp[k][wy, wx].max() > 0]

@@ -1,6 +1,7 @@
 """Sources in the session: components + footprints, the traces every later step reads, verdicts.
 
-- step "sources": table `components`, array `footprints` (K, Y, X), the parameters;
+- step "sources": table `components`, array `footprints` (K, Y, X), the parameters, and attrs
+  `notes` when the run had any (the NaN border left out: the region used);
 - step "traces": table `traces` (neuron_id, frame, time_s, raw, denoised, spikes, dff, and
   `green` = raw, the column the trace viewer plots), so transients, curation, ensembles and
   exports work on extracted or imported cells unchanged;
@@ -69,12 +70,15 @@ def record_sources(
     from napari_catrack.io.provenance import inputs_provenance
 
     made, read = _made_by(session, result, origin, inputs_provenance(session, inputs))
+    attrs = {"origin": origin, "fps": result.fps, "inputs": read}
+    if notes := _notes(session, result, origin):
+        attrs["notes"] = notes
     comps = result.components.reset_index(drop=True)
     session.record(
         SOURCES_STEP,
         tables={"components": comps},
         arrays={"footprints": np.asarray(result.footprints, np.float32)},
-        attrs={"origin": origin, "fps": result.fps, "n_components": len(comps), "inputs": read},
+        attrs={**attrs, "n_components": len(comps)},
         params={**made, "evaluation": result.evaluation.to_dict()},
         save=False,
     )
@@ -101,6 +105,17 @@ def record_sources(
 
 
 IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
+
+
+def _notes(session, result: SourcesResult, origin: str) -> list[str]:
+    """What the user should know about how the cells were made (the NaN border left out: the
+    region used), kept in the step's attrs `notes` as the summary step keeps its own. Cells
+    edited or re-judged in place keep the notes of the run that made them."""
+    notes = [str(w) for w in result.warnings]
+    if origin in ("edited", "re-evaluated") and SOURCES_STEP in session:
+        before = [str(n) for n in session[SOURCES_STEP].attrs.get("notes") or []]
+        notes = [*before, *(n for n in notes if n not in before)]
+    return notes
 
 
 def _made_by(session, result: SourcesResult, origin: str, read: dict) -> tuple[dict, dict]:
