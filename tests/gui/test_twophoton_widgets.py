@@ -37,7 +37,7 @@ def test_two_photon_path_through_the_widgets(make_napari_viewer, qtbot, mov):
     session = session_for_viewer(viewer)
 
     # 1. registration: a registered layer, shifts in the session, raw/registered toggle
-    reg.form.control("patch_px").setText("32")  # a text box: empty or "none" is automatic
+    reg.form.control("patch_px").setText("32")  # a text box: "auto" (shown) means automatic
     reg.form.control("patch_overlap_px").setValue(16)
     _finish(qtbot, reg.run())
     registered = reg.registered_layer()

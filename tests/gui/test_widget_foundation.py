@@ -202,3 +202,22 @@ def test_params_form_shows_defaults_and_returns_the_dataclass(qtbot):
     form.control("window").setText("soon")
     with pytest.raises(InputError, match="window"):
         form.params()
+
+
+def test_an_automatic_patch_size_says_auto_in_the_form(qtbot):
+    """Registration's patch size is automatic by default (None): the box says "auto", as the
+    command line does, and "auto", "none" or an empty box all read back as automatic."""
+    from napari_catrack.core.registration.params import RegisterParams
+    from napari_catrack.widgets._params_form import ParamsForm
+
+    form = ParamsForm(RegisterParams)
+    qtbot.addWidget(form)
+    box = form.control("patch_px")
+    assert box.text() == "auto"
+    for text in ("auto", "none", "", "AUTO"):
+        box.setText(text)
+        assert form.params().patch_px is None
+    box.setText("48")
+    assert form.params().patch_px == 48
+    form.set_params(RegisterParams(patch_px=None))  # a restored session's automatic size
+    assert box.text() == "auto"

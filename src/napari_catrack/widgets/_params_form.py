@@ -206,12 +206,24 @@ def _write(info: FieldInfo, w: QWidget, value: Any) -> None:
         w.setValue(value)
     else:
         if value is None:
-            text = _NONE_TEXT
+            text = "auto" if _means_auto(info) else _NONE_TEXT
         elif isinstance(value, tuple | list):
             text = ", ".join(map(str, value))
         else:
             text = str(value)
         w.setText(text)
+
+
+def _means_auto(info: FieldInfo) -> bool:
+    """A field whose "none" is an automatic choice (its parser reads "auto" as none given): the
+    box then says "auto", as the command line does, not "none"."""
+    parse = info.meta.get("parse")
+    if parse is None:
+        return False
+    try:
+        return parse("auto") in (None, NONE_GIVEN)
+    except (ValueError, TypeError):
+        return False
 
 
 def _read(info: FieldInfo, w: QWidget) -> Any:
