@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from napari_catrack.core.alignment import estimate_alignment, score_alignments
 from napari_catrack.core.alignment_matrix import read_matrix, reading, readings
 from napari_catrack.core.rigid import AlignmentTransform
 from napari_catrack.errors import InputError
+from tests.core.test_alignment import blobs as alignment_blobs
+from tests.core.test_alignment import make_red
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 WBFM = SHARED_DATA / "worm" / "wbfm" / "warp_mat_green_to_red_2022-04-09.npy"
@@ -24,25 +25,9 @@ SHAPE = (200, 220)
 CORNERS = np.array([[0, 0], [0, 219], [199, 0], [199, 219], [100, 110]], dtype=float)
 
 
-def blobs(shape=SHAPE, n=120, seed=4, sigma=1.8) -> np.ndarray:
-    """Neuron-like Gaussian blobs plus a soft body: structure to align."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros(shape, np.float32)
-    ys = rng.uniform(0.1, 0.9, n) * shape[0]
-    xs = rng.uniform(0.1, 0.9, n) * shape[1]
-    img[ys.astype(int), xs.astype(int)] = rng.uniform(0.5, 1.5, n)
-    img = ndimage.gaussian_filter(img, sigma) * 2 * np.pi * sigma**2
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    body = np.exp(
-        -(((yy - shape[0] / 2) / (0.3 * shape[0])) ** 2 + ((xx - shape[1] / 2) / 60) ** 2)
-    )
-    return img + 0.2 * body.astype(np.float32)
-
-
-def make_red(green_scene: np.ndarray, t: AlignmentTransform) -> np.ndarray:
-    """The red image whose pixels land on `green_scene` under `t` (red(p) = green(M p))."""
-    m = t.matrix(green_scene.shape)
-    return ndimage.affine_transform(green_scene, m[:2, :2], offset=m[:2, 2], order=3)
+def blobs(shape=SHAPE, n=120, seed=4) -> np.ndarray:
+    """Neuron-like blobs and a soft body (test_alignment's), on this module's larger frame."""
+    return alignment_blobs(shape=shape, n=n, seed=seed)
 
 
 def corner_error(a: AlignmentTransform, b: AlignmentTransform, shape=SHAPE) -> float:

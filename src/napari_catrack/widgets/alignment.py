@@ -392,16 +392,26 @@ class AlignmentWidget(QWidget):
         """The estimate's settings shown (an `AlignParams`, exactly what the core gets)."""
         return self.form.params()
 
-    def estimate(self):
-        """Run the estimate in the background (progress, Cancel); returns the job (or None)."""
+    def _green_red(self, what: str, also=None) -> tuple | None:
+        """The green and red frames (plus `also()`'s result, when given) for a job, or None with
+        the reason in the status line and a notification."""
         try:
+            extra = () if also is None else (also(),)
             green, red = _frame_data(self.layer("green")), _frame_data(self.layer("red"))
             if self.layer("green") is self.layer("red"):
                 raise InputError("green and red must be two different layers")
         except CatrackError as exc:
             self.status.setText(str(exc))
-            report_exception(exc, "alignment")
+            report_exception(exc, what)
             return None
+        return (green, red, *extra)
+
+    def estimate(self):
+        """Run the estimate in the background (progress, Cancel); returns the job (or None)."""
+        pair = self._green_red("alignment")
+        if pair is None:
+            return None
+        green, red = pair
         params = self.params()
 
         def work(job):
@@ -491,15 +501,10 @@ class AlignmentWidget(QWidget):
         `catrack align --from-matrix` does; Accept stores it. Returns the job (or None)."""
         from napari_catrack.core.alignment_matrix import fit_matrix, read_matrix
 
-        try:
-            matrix = read_matrix(path)
-            green, red = _frame_data(self.layer("green")), _frame_data(self.layer("red"))
-            if self.layer("green") is self.layer("red"):
-                raise InputError("green and red must be two different layers")
-        except CatrackError as exc:
-            self.status.setText(str(exc))
-            report_exception(exc, "loading the calibration matrix")
+        pair = self._green_red("loading the calibration matrix", lambda: read_matrix(path))
+        if pair is None:
             return None
+        (green, red), matrix = pair[:2], pair[2]
         params, name = self.params(), Path(path).name
 
         def work(job):
