@@ -95,7 +95,7 @@ def load_trains(path: str, args: argparse.Namespace):
 def _save_figure(fig, path: Path, fmt: str) -> None:
     from napari_catrack.figures import save_figure
 
-    save_figure(fig, path, format=fmt, dpi=150)
+    save_figure(fig, path, format=fmt)
 
 
 def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bool = True) -> None:

@@ -10,20 +10,38 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from napari_catrack.figures.style import (
+    COLUMN_IN,
+    DIVERGING_CMAP,
+    MAX_ROW_LABELS,
+    signal_label,
+    styled,
+    symmetric_limits,
+)
 
-def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame) -> Figure:
+
+@styled
+def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame, *, signal: str = "dff") -> Figure:
+    """Per event kind, one column 3.5 in wide (a journal column; two kinds fill a page width)."""
     kinds = eta["event"].astype(str).nunique()
-    fig = Figure(figsize=(4.0 * max(kinds, 1), 6.5), layout="constrained")
-    draw_eta(fig, eta, significance)
+    fig = Figure(figsize=(COLUMN_IN * max(kinds, 1), 5.0), layout="constrained")
+    draw_eta(fig, eta, significance, signal=signal)
     return fig
 
 
 def draw_eta(
-    fig: Figure, eta: pd.DataFrame, significance: pd.DataFrame, *, stacked: bool = False
+    fig: Figure,
+    eta: pd.DataFrame,
+    significance: pd.DataFrame,
+    *,
+    stacked: bool = False,
+    signal: str = "dff",
 ) -> None:
     """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure): per
     event kind a heat map over its mean curves, side by side, or one kind under the other
-    (`stacked`, for a narrow dock, where side-by-side titles ran into each other)."""
+    (`stacked`, for a narrow dock, where side-by-side titles ran into each other). `signal` is
+    the traces column that was averaged (`EtaParams.signal`), named on the axes with its unit."""
+    unit = signal_label(signal)
     kinds = sorted(eta["event"].astype(str).unique())
     n = max(len(kinds), 1)
     if stacked:
@@ -42,15 +60,13 @@ def draw_eta(
         order = sig.reindex(wide.index)["response"].fillna(0).sort_values(ascending=False).index
         wide = wide.reindex(order)
         lags = wide.columns.to_numpy(float)
-        finite = np.abs(wide.to_numpy(float))
-        finite = finite[np.isfinite(finite)]
-        lim = float(np.percentile(finite, 98)) if finite.size else 1.0
-        lim = lim if lim > 0 else 1.0
+        finite = np.isfinite(wide.to_numpy(float))
+        lim = symmetric_limits(wide.to_numpy(float))  # diverging map centred at 0
         ax = axes[0, col]
         im = ax.imshow(
             wide.to_numpy(),
             aspect="auto",
-            cmap="RdBu_r",
+            cmap=DIVERGING_CMAP,
             vmin=-lim,
             vmax=lim,
             extent=(lags[0], lags[-1], len(wide) - 0.5, -0.5),
@@ -67,13 +83,16 @@ def draw_eta(
                 ms=4,
                 clip_on=False,
             )
-        if finite.size:
+        if finite.any():
             ax.set_title(f"{kind}: {int(flagged.sum())} of {len(wide)} neurons respond")
         else:
             ax.set_title(f"{kind}: no event in the recording")
         ax.set_ylabel("neuron (by response)")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # rows
-        fig.colorbar(im, ax=ax, label="ΔF/F", shrink=0.8)
+        if len(wide) <= MAX_ROW_LABELS:  # ids, not row numbers, when they fit
+            ax.set_yticks(range(len(wide)), [str(i) for i in wide.index])
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # rows
+        fig.colorbar(im, ax=ax, label=unit, shrink=0.8)
         ax = axes[1, col]
         for direction, colour in (("excited", "C3"), ("inhibited", "C0")):
             ids = sig.index[sig["significant"].astype(bool) & (sig["direction"] == direction)]
@@ -92,7 +111,7 @@ def draw_eta(
             ax.text(0.5, 0.5, "no neuron responds", transform=ax.transAxes, ha="center",
                     va="center", color="0.4", bbox={"fc": "white", "ec": "none"})  # fmt: skip
         ax.set_xlabel(f"time from {kind} (s)")
-        ax.set_ylabel("ΔF/F")
+        ax.set_ylabel(f"mean {unit} (± s.e.m.)")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize="small")
 
