@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from napari_catrack.core.behaviour.velocity import direction_values
-from napari_catrack.figures.style import DIVERGING_CMAP, figsize, styled
+from napari_catrack.figures.style import DIVERGING_CMAP, colour, figsize, styled
 
 _ASCII = FuncFormatter(lambda v, _p: f"{v:g}")  # plain minus signs in every font
 
@@ -22,10 +22,10 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     ax.axhline(0, color="0.8", lw=0.6)
     if truth is not None:
         ax.plot(t, truth, color="0.55", lw=2.2, alpha=0.6, label="true")
-    ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=1.0, label="measured")
+    ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=1.0, label="measured")
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
-        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
+        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
                         alpha=0.08, lw=0, label="backward")  # fmt: skip
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
@@ -40,10 +40,10 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     (the behaviour camera's frame times; the traces' x axis is seconds of the imaging)."""
     t = velocity["time_s"].to_numpy(float)
     ax.axhline(0, color="0.8", lw=0.6)
-    ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=0.9)
+    ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=0.9)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
-        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
+        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
                         alpha=0.08, lw=0)  # fmt: skip
     ax.set_ylabel("signed speed\n(µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)

@@ -20,6 +20,7 @@ from napari_catrack.figures.style import (
     DOUBLE_IN,
     OKABE_ITO,
     SEQUENTIAL_CMAP,
+    colour,
     figsize,
     styled,
 )
@@ -47,7 +48,7 @@ def coactivity_figure(result: EnsembleResult) -> Figure:
     if p.get("threshold") is not None:
         ax.axhline(
             result.threshold + 0.5,
-            color="C3",
+            color=colour(3),
             ls="--",
             lw=1,
             label=f"threshold (> {result.threshold}, {p['null']} {p['percentile']:g}%)",

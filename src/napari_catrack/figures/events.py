@@ -13,7 +13,9 @@ from matplotlib.ticker import MaxNLocator
 from napari_catrack.figures.style import (
     COLUMN_IN,
     DIVERGING_CMAP,
+    DOUBLE_IN,
     MAX_ROW_LABELS,
+    colour,
     signal_label,
     styled,
     symmetric_limits,
@@ -22,9 +24,9 @@ from napari_catrack.figures.style import (
 
 @styled
 def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame, *, signal: str = "dff") -> Figure:
-    """Per event kind, one column 3.5 in wide (a journal column; two kinds fill a page width)."""
+    """Per event kind a column 3.5 in wide (a journal column); two or more share a page width."""
     kinds = eta["event"].astype(str).nunique()
-    fig = Figure(figsize=(COLUMN_IN * max(kinds, 1), 5.0), layout="constrained")
+    fig = Figure(figsize=(min(COLUMN_IN * max(kinds, 1), DOUBLE_IN), 5.0), layout="constrained")
     draw_eta(fig, eta, significance, signal=signal)
     return fig
 
@@ -87,6 +89,7 @@ def draw_eta(
             ax.set_title(f"{kind}: {int(flagged.sum())} of {len(wide)} neurons respond")
         else:
             ax.set_title(f"{kind}: no event in the recording")
+        ax.set_xlabel(f"time from {kind} (s)")
         ax.set_ylabel("neuron (by response)")
         if len(wide) <= MAX_ROW_LABELS:  # ids, not row numbers, when they fit
             ax.set_yticks(range(len(wide)), [str(i) for i in wide.index])
@@ -94,7 +97,7 @@ def draw_eta(
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # rows
         fig.colorbar(im, ax=ax, label=unit, shrink=0.8)
         ax = axes[1, col]
-        for direction, colour in (("excited", "C3"), ("inhibited", "C0")):
+        for direction, tint in (("excited", colour(3)), ("inhibited", colour(0))):
             ids = sig.index[sig["significant"].astype(bool) & (sig["direction"] == direction)]
             if len(ids):
                 curves = wide.reindex(ids).to_numpy(float)
@@ -102,8 +105,8 @@ def draw_eta(
                     warnings.simplefilter("ignore", RuntimeWarning)  # (a gap): NaN, drawn as one
                     m = np.nanmean(curves, axis=0)
                     s = np.nanstd(curves, axis=0) / np.sqrt(len(ids))
-                ax.plot(lags, m, color=colour, label=f"{direction} ({len(ids)})")
-                ax.fill_between(lags, m - s, m + s, color=colour, alpha=0.25, lw=0)
+                ax.plot(lags, m, color=tint, label=f"{direction} ({len(ids)})")
+                ax.fill_between(lags, m - s, m + s, color=tint, alpha=0.25, lw=0)
         ax.axvline(0, color="k", lw=0.8)
         if not ax.get_legend_handles_labels()[0]:
             ax.set_xlim(lags[0], lags[-1])
@@ -124,7 +127,7 @@ def draw_event_ticks(axes, events: pd.DataFrame, to_x) -> None:
         xs = [to_x(int(f)) for f in group["frame"]]
         for ax in axes:
             for x in xs:
-                ax.axvline(x, color=f"C{(k + 4) % 10}", lw=0.7, alpha=0.5, ls="--")
-        axes[0].plot([], [], color=f"C{(k + 4) % 10}", ls="--", label=str(kind))
+                ax.axvline(x, color=colour(k + 4), lw=0.7, alpha=0.5, ls="--")
+        axes[0].plot([], [], color=colour(k + 4), ls="--", label=str(kind))
     if len(inside):
         axes[0].legend(fontsize="x-small", loc="upper right", frameon=False)

@@ -86,6 +86,14 @@ SAVE_RC: dict[str, object] = {
 F = TypeVar("F", bound=Callable)
 
 
+def colour(n: int) -> tuple[float, float, float, float]:
+    """Line colour n of the current cycle, fixed now: a "CN" string is looked up when matplotlib
+    draws, so a styled figure shown outside the style would change colours."""
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(f"C{n % 10}")
+
+
 def styled(build: F) -> F:
     """Run a figure builder under `STYLE`, so the text it creates gets the style's sizes."""
 

@@ -20,6 +20,7 @@ from napari_catrack.figures.style import (
     MAX_ROW_LABELS,
     RATIO_LABEL,
     SEQUENTIAL_CMAP,
+    colour,
     figsize,
     styled,
 )
@@ -78,7 +79,7 @@ def draw_trace_panels(
     rows = {k: d.sort_values("frame") for k, d in traces[keys.isin(wanted)].groupby(keys)}
     empty = traces.iloc[:0]
     for ax, panel in zip(axes, panels):
-        col, _, colour = PANELS[panel]
+        col, _, panel_colour = PANELS[panel]
         label = panel_label(panel, traces)
         multi = len(neuron_ids) > 1
         for k, nid in enumerate(neuron_ids):
@@ -90,7 +91,7 @@ def draw_trace_panels(
                 x,
                 d[col].to_numpy(),
                 lw=0.8,
-                color=f"C{k % 10}" if multi else colour,
+                color=colour(k) if multi else panel_colour,
                 label=str(nid),
             )
             if "saturated" in d and d["saturated"].any():

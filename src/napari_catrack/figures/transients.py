@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from napari_catrack.figures.style import DFF_LABEL, MAX_ROW_LABELS, figsize, styled
+from napari_catrack.figures.style import DFF_LABEL, MAX_ROW_LABELS, colour, figsize, styled
 
 
 def _times(n_frames: int, fps: float, times: np.ndarray | None) -> np.ndarray:
@@ -55,7 +55,7 @@ def traces_figure(
         ax.plot(t, y, color="0.35", lw=0.5)
         mine = transients[transients["neuron_id"] == ids[k]]
         for st, pk, en in mine[["start_frame", "peak_frame", "end_frame"]].to_numpy(int):
-            ax.plot(t[st : en + 1], y[st : en + 1], color="C1", lw=0.9)  # orange on grey
+            ax.plot(t[st : en + 1], y[st : en + 1], color=colour(1), lw=0.9)  # orange on grey
             ax.plot(t[pk], y[pk], "v", color="k", ms=3)
     ax.set_yticks([(n - 1 - k) * spacing for k in range(n)], [str(i) for i in ids[:n]])
     ax.set_xlabel("time (s)")
@@ -124,7 +124,7 @@ def amplitude_figure(transients: pd.DataFrame, bins: int = 40, *, signal: str = 
     a = transients["peak_amplitude"].to_numpy(float)
     a = a[np.isfinite(a)]
     if a.size:
-        ax.hist(a, bins=bins, color="C0")
+        ax.hist(a, bins=bins, color=colour(0))
         ax.axvline(np.median(a), color="k", ls="--", lw=0.8, label=f"median {np.median(a):.3g}")
         ax.legend(frameon=False)
     ax.set_xlabel(f"peak amplitude ({signal})")
@@ -142,7 +142,7 @@ def iti_figure(transients: pd.DataFrame, bins: int = 40) -> Figure:
     iti = iti[np.isfinite(iti) & (iti > 0)]
     if iti.size:
         edges = np.logspace(np.log10(iti.min()), np.log10(iti.max()) + 1e-9, bins)
-        ax.hist(iti, bins=edges, color="C0")
+        ax.hist(iti, bins=edges, color=colour(0))
         ax.set_xscale("log")
     ax.set_xlabel("inter-transient interval (s)")
     ax.set_ylabel("intervals")
