@@ -13,7 +13,6 @@ from matplotlib.ticker import MaxNLocator
 from napari_catrack.figures.style import (
     COLUMN_IN,
     DIVERGING_CMAP,
-    DOUBLE_IN,
     MAX_ROW_LABELS,
     colour,
     signal_label,
@@ -24,10 +23,12 @@ from napari_catrack.figures.style import (
 
 @styled
 def eta_figure(eta: pd.DataFrame, significance: pd.DataFrame, *, signal: str = "dff") -> Figure:
-    """Per event kind a column 3.5 in wide (a journal column); two or more share a page width."""
-    kinds = eta["event"].astype(str).nunique()
-    fig = Figure(figsize=(min(COLUMN_IN * max(kinds, 1), DOUBLE_IN), 5.0), layout="constrained")
-    draw_eta(fig, eta, significance, signal=signal)
+    """Per event kind a column 3.5 in wide (a journal column): one kind fills a column, two a
+    page width, more wrap onto further rows of two (a page is 7 in wide whatever the kinds)."""
+    kinds = max(eta["event"].astype(str).nunique(), 1)
+    rows = -(-kinds // 2)
+    fig = Figure(figsize=(COLUMN_IN * min(kinds, 2), 4.2 * rows), layout="constrained")
+    draw_eta(fig, eta, significance, signal=signal, columns=2)
     return fig
 
 
@@ -38,19 +39,25 @@ def draw_eta(
     *,
     stacked: bool = False,
     signal: str = "dff",
+    columns: int | None = None,
 ) -> None:
     """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure): per
     event kind a heat map over its mean curves, side by side, or one kind under the other
-    (`stacked`, for a narrow dock, where side-by-side titles ran into each other). `signal` is
-    the traces column that was averaged (`EtaParams.signal`), named on the axes with its unit."""
+    (`stacked`, for a narrow dock, where side-by-side titles ran into each other), or `columns`
+    kinds per row. `signal` is the traces column that was averaged (`EtaParams.signal`), named
+    on the axes with its unit."""
     unit = signal_label(signal)
     kinds = sorted(eta["event"].astype(str).unique())
     n = max(len(kinds), 1)
-    if stacked:
-        grid = fig.subplots(2 * n, 1, squeeze=False, height_ratios=(3, 2) * n)[:, 0]
-        axes = np.stack([grid[0::2], grid[1::2]])  # axes[row, kind] as side by side
-    else:
-        axes = fig.subplots(2, n, squeeze=False, height_ratios=(3, 2))
+    per_row = 1 if stacked else min(columns or n, n)
+    rows = -(-n // per_row)
+    grid = fig.subplots(2 * rows, per_row, squeeze=False, height_ratios=(3, 2) * rows)
+    cells = [(2 * (k // per_row), k % per_row) for k in range(n)]
+    axes = np.array([[grid[r, c] for r, c in cells], [grid[r + 1, c] for r, c in cells]])
+    for r in range(2 * rows):  # an odd number of kinds leaves the last row's right cell empty
+        for c in range(per_row):
+            if (r - r % 2, c) not in cells:
+                grid[r, c].remove()
     for col, kind in enumerate(kinds):
         mine = eta[eta["event"].astype(str) == kind]
         # dropna=False: a kind with no event in the recording has all-NaN averages, and
