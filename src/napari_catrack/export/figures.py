@@ -66,9 +66,12 @@ def _frame_times(session, frames: np.ndarray) -> np.ndarray | None:
     return t if np.isfinite(t).all() else None
 
 
-def _recording(session) -> str | None:
-    """The recording's file name, for the figures' titles."""
-    path = (session.recording or {}).get("path")
+def _recording(session, step: str | None = None) -> str | None:
+    """The file name a figure's title names: the behaviour video a behaviour step read (its
+    `inputs.recording`), else the session's recording."""
+    read = (session[step].attrs.get("inputs") or {}) if step and step in session else {}
+    video = (read.get("recording") or {}).get("path") if isinstance(read, dict) else None
+    path = video or (session.recording or {}).get("path")
     return Path(str(path)).name if path else None
 
 
@@ -233,6 +236,8 @@ def build_figure(session, name: str):
             from napari_catrack.figures.style import label_recording
 
             fig = spec.build(session)
-            label_recording(fig, _recording(session))
+            behaviour = name.startswith("behaviour_")
+            label_recording(fig, _recording(session, spec.needs[0].split(".")[0] if behaviour
+                                            else None))  # fmt: skip
             return fig
     raise InputError(f"unknown figure {name!r}; known: {', '.join(f.name for f in FIGURES)}")

@@ -30,7 +30,8 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
-    ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
+    if truth is not None:  # beside the axes: inside, it covered the curve
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_title("Signed speed (forward +, backward −; shaded: backward)")
     return fig
 

@@ -137,6 +137,8 @@ def label_recording(fig, recording: str | None) -> None:
     sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
     titled = [ax for ax in fig.axes if ax.get_title()]
     if not sup and len(titled) == 1 and len(fig.axes) - len(titled) <= 1:  # (+ a colour bar)
-        titled[0].set_title(f"{titled[0].get_title()} ({recording})")
+        narrow = fig.get_size_inches()[0] <= COLUMN_IN + 0.01  # one line would not fit
+        sep = "\n" if narrow else " "
+        titled[0].set_title(f"{titled[0].get_title()}{sep}({recording})")
         return
     fig.suptitle(f"{sup} ({recording})" if sup else recording, fontsize=STYLE["figure.titlesize"])

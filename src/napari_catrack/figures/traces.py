@@ -145,10 +145,13 @@ def trace_figure(
     absent = [n for n in chosen if n not in ids]
     if absent:
         raise InputError(f"neuron(s) {absent} not in the traces table")
-    size = figsize or _figsize(1.3 * len(panels) + 0.5)
+    as_heatmap = heatmap if heatmap is not None else len(chosen) > MAX_LINE_NEURONS
+    # a heat map's panel grows with its rows (0.12 in each, a 7-pt label) up to 4.5 in
+    panel_in = min(max(1.3, 0.12 * len(chosen)), 4.5) if as_heatmap else 1.3
+    size = figsize or _figsize(panel_in * len(panels) + 0.5)
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    if heatmap if heatmap is not None else len(chosen) > MAX_LINE_NEURONS:
+    if as_heatmap:
         xlabel = draw_trace_heatmaps(fig, axes, traces, chosen, panels)
     else:
         xlabel = draw_trace_panels(axes, traces, chosen, panels)

@@ -129,6 +129,7 @@ def amplitude_figure(transients: pd.DataFrame, bins: int = 40, *, signal: str = 
         ax.legend(frameon=False)
     ax.set_xlabel(f"peak amplitude ({signal})")
     ax.set_ylabel("transients")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
     ax.set_title(f"Transient amplitudes (n = {a.size})")
     return fig
 
@@ -146,5 +147,6 @@ def iti_figure(transients: pd.DataFrame, bins: int = 40) -> Figure:
         ax.set_xscale("log")
     ax.set_xlabel("inter-transient interval (s)")
     ax.set_ylabel("intervals")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
     ax.set_title(f"Inter-transient intervals (n = {iti.size})")
     return fig
