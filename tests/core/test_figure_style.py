@@ -185,3 +185,21 @@ def test_line_colours_are_colour_blind_safe():
     colours = [to_hex(line.get_color()).upper() for line in fig.axes[0].lines]
     assert colours == [c.upper() for c in OKABE_ITO[:4]]
     assert [to_hex(c).upper() for c in ensemble_colors(3)] == [c.upper() for c in OKABE_ITO[:3]]
+
+
+def test_ensemble_figures_count_what_the_tables_hold_and_name_their_input(worm, tmp_path):
+    from napari_catrack.commands.ensembles import write_outputs
+    from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.core.ensembles.params import EnsembleParams
+
+    transients = worm["transients"].tables["transients"]
+    n_frames = int(worm["traces"].tables["traces"]["frame"].max()) + 1
+    trains = trains_from_table(transients, n_frames=n_frames)
+    result = find_ensembles(trains, 10.0, EnsembleParams(seed=0, min_neurons=2))
+    write_outputs(result, tmp_path, None, source="my_events.csv")
+    events = pd.read_csv(tmp_path / "ensemble_events.csv")
+    assert len(events) > 0
+    n_ens = int(events.loc[events["ensemble_id"] >= 0, "ensemble_id"].nunique())
+    svg = (tmp_path / "ensembles_coactivity.svg").read_text()
+    assert f"Coactivity: {len(events)} events, {n_ens} ensembles (my_events.csv)" in svg
+    assert f"{len(events)} ensemble events" in (tmp_path / "ensembles_raster.svg").read_text()

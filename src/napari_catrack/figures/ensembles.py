@@ -194,9 +194,9 @@ def members_figure(result: EnsembleResult, positions: pd.DataFrame | None = None
     if len(involved) <= 60:  # beyond, the labels overlap: rows by number instead
         ax.set_yticks(range(len(involved)), [str(i) for i in ids[involved]], fontsize="x-small")
     ax.set_xlabel("ensemble")
-    ax.set_ylabel("neuron_id")
+    ax.set_ylabel("neuron")
     fig.colorbar(im, ax=ax, label="share of ensemble events joined")
-    ax.set_title("Ensemble members")
+    ax.set_title(f"Ensemble members ({len(involved)} neurons)")
     return fig
 
 
