@@ -21,6 +21,7 @@ from napari_catrack.figures.style import (
     MAX_LINE_NEURONS,
     OKABE_ITO,
     PNG_DPI,
+    STYLE,
 )
 
 from ._session_helpers import worm_session
@@ -63,6 +64,7 @@ def test_every_export_figure_is_labelled_sized_and_coloured_for_a_paper(worm):
             if not ax.title.get_text() and not ax.get_xlabel() and not ax.get_ylabel():
                 continue  # the ETA's lower panels share the column's title
             xlabel, ylabel = ax.get_xlabel(), ax.get_ylabel()
+            assert ax.title.get_fontsize() == STYLE["axes.titlesize"], name  # (recording added)
             if ax.get_xticklabels() and any(t.get_text() for t in ax.get_xticklabels()):
                 assert xlabel, (name, ax.get_title())
             assert ylabel, (name, ax.get_title())

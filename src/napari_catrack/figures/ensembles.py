@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram
 
 from napari_catrack.core.ensembles import EnsembleResult
@@ -86,12 +87,13 @@ def raster_figure(result: EnsembleResult) -> Figure:
     for ens_id, start, end in result.events[["ensemble_id", "start_frame", "end_frame"]].to_numpy():
         color = colors[ens_id] if ens_id >= 0 else (0.6, 0.6, 0.6, 1)
         ax.axvspan(start / fps, (end + 1) / fps, color=color, alpha=0.45, lw=0)
-    ax.scatter(tr.frame / fps, row[tr.neuron], s=1.5, c="k", marker="|", linewidths=0.6)
+    ax.scatter(tr.frame / fps, row[tr.neuron], s=8, c="k", marker="|", linewidths=0.7)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows
     ax.set_xlim(0, max(tr.n_frames, 1) / fps)
     ax.set_ylim(max(tr.n_neurons, 1) - 0.5, -0.5)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("neuron (grouped by ensemble)")
-    ax.set_title(f"Events of {tr.n_neurons} neurons; shaded: {len(result.events)} ensemble events"
+    ax.set_title(f"Events of {tr.n_neurons} neurons; {len(result.events)} ensemble events shaded"
                  " (grey: no ensemble)")  # fmt: skip
     return fig
 

@@ -134,6 +134,14 @@ def label_recording(fig, recording: str | None) -> None:
     one-panel figure, else as a suptitle of its own."""
     if not recording:
         return
+    import matplotlib
+
+    # set_title re-reads the title size from rcParams: under the style, or it grew to 12 pt
+    with matplotlib.rc_context(STYLE if getattr(fig, "_catrack_styled", False) else {}):
+        _label_recording(fig, recording)
+
+
+def _label_recording(fig, recording: str) -> None:
     sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
     titled = [ax for ax in fig.axes if ax.get_title()]
     if not sup and len(titled) == 1 and len(fig.axes) - len(titled) <= 1:  # (+ a colour bar)
