@@ -146,6 +146,8 @@ def test_transient_figures_use_the_recordings_frame_times():
                           "end_frame": [3, 2]})  # fmt: skip
     fig = traces_figure(dff, 10.0, table, times=times)
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), times)
+    bar = [t.get_text() for t in fig.axes[0].texts]  # offset traces: a scale bar says ΔF/F
+    assert bar and bar[0].strip().endswith("ΔF/F"), bar
     raster = raster_figure(table, [0, 1], 10.0, 6, times=times)
     peaks = [c.get_positions() for c in raster.axes[0].collections]
     np.testing.assert_allclose(np.concatenate(peaks), [0.25, 0.1])

@@ -26,7 +26,7 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
-                        alpha=0.08, lw=0, label="backward")  # fmt: skip
+                        alpha=0.15, lw=0, label="backward")  # fmt: skip
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
