@@ -24,8 +24,12 @@ Log = Callable[[str], None]
 
 
 def _save_figure(fig, folder: Path, name: str) -> None:
+    """SVG (editable text) and PNG (300 dpi) of a figure of the demo's recording."""
+    from napari_catrack.figures.style import label_recording
+
+    label_recording(fig, "recording.tif")  # the demo's recording (`rec_path` below)
     for ext in ("svg", "png"):
-        save_figure(fig, folder / f"{name}.{ext}", dpi=120, bbox_inches="tight")
+        save_figure(fig, folder / f"{name}.{ext}")  # the style's size and 300 dpi
 
 
 def _truth_tables(syn) -> dict[str, pd.DataFrame]:
@@ -154,6 +158,7 @@ def run_demo(
     from napari_catrack.figures import ensembles as ens_fig
     from napari_catrack.figures import traces as trace_fig
     from napari_catrack.figures import transients as tr_fig
+    from napari_catrack.figures.style import DFF_LABEL, RATIO_LABEL
     from napari_catrack.io.recording import open_recording
     from napari_catrack.io.tiff import write_movie_tiff
     from napari_catrack.session import Session
@@ -286,10 +291,12 @@ def run_demo(
     record_transients(session, transients, cells, transient_params, fps=rec.fps)
     scores = _score_transients(transients, ids, frames, truth_of, syn.truth.spikes, rec.fps)
     step_done("transients", transients=len(transients), cells=len(cells), **scores)
-    _save_figure(tr_fig.traces_figure(dff, rec.fps, transients, ids), figures, "transients")
+    signal = RATIO_LABEL if trace_fig.dff_is_ratio(traces) else DFF_LABEL  # the ratio's ΔR/R₀
+    _save_figure(tr_fig.traces_figure(dff, rec.fps, transients, ids, signal=signal), figures,
+                 "transients")  # fmt: skip
     _save_figure(tr_fig.raster_figure(transients, ids, rec.fps, len(frames)), figures, "raster")
     if len(transients):
-        _save_figure(tr_fig.amplitude_figure(transients), figures, "amplitudes")
+        _save_figure(tr_fig.amplitude_figure(transients, signal=signal), figures, "amplitudes")
 
     # 6. Ensembles.
     trains = trains_from_table(transients, n_frames=len(frames), neuron_ids=ids)

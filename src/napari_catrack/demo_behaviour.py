@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.figures import save_figure
+from napari_catrack.figures.style import label_recording
 
 
 def run_behaviour_demo(
@@ -134,8 +135,9 @@ def run_behaviour_demo(
         ("kymograph", fig.kymograph_figure(kymo, times, good=cl.reliable)),
         ("frames", fig.frames_figure(video.frames, seg.masks, cl.points, sorted(picks), cl.status)),
     ):
+        label_recording(f, "behaviour.avi")  # the video the demo writes beside them
         for ext in ("svg", "png"):
-            save_figure(f, figures / f"behaviour_{name}.{ext}", dpi=120, bbox_inches="tight")
+            save_figure(f, figures / f"behaviour_{name}.{ext}")
     summary = {
         "frames": T,
         # the point the demo segmented from, as `catrack segment --prompt Y,X` takes it

@@ -370,10 +370,10 @@ def test_trace_and_cleaning_figures(scene, tmp_path):
     fig = trace_figure(df, ["a"], panels=("green", "red", "ratio", "dff"))
     axes = fig.get_axes()
     assert [ax.get_ylabel() for ax in axes] == [
-        "green\n(bg-sub.)",
-        "red\n(bg-sub.)",
+        "green (a.u.,\nbg-sub.)",
+        "red (a.u.,\nbg-sub.)",
         "ratio G/R",
-        "dF/F",
+        "ΔF/F",
     ]
     np.testing.assert_allclose(axes[3].lines[0].get_ydata(), act, atol=1e-12)
     assert len(axes[0].patches) == 1  # the missing frame is shaded
@@ -485,17 +485,17 @@ def test_dff_panel_says_dr_r0_when_the_table_holds_the_ratio(scene):
     df = extract_traces(green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5)
     labels = [ax.get_ylabel() for ax in trace_figure(df, ["a"], panels=("dff", "dff_green"))
               .get_axes()]  # fmt: skip
-    assert labels == ["dR/R0", "green dF/F"]
+    assert labels == ["ΔR/R₀", "green ΔF/F"]
     df["dff_clean"] = df["dff"]
     assert trace_figure(df, ["a"], panels=("cleaned",)).get_axes()[0].get_ylabel() == (
-        "cleaned dR/R0"
+        "cleaned ΔR/R₀"
     )
     green_only = extract_traces(green, tracks, None, radius=3, bg_inner=9, bg_outer=13, fps=5)
-    assert trace_figure(green_only, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "dF/F"
+    assert trace_figure(green_only, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "ΔF/F"
     no_ratio = extract_traces(
         green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5, use_ratio=False
     )
-    assert trace_figure(no_ratio, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "dF/F"
+    assert trace_figure(no_ratio, ["a"], panels=("dff",)).get_axes()[0].get_ylabel() == "ΔF/F"
 
 
 @pytest.mark.parametrize("weighting", ["uniform", "gaussian"])

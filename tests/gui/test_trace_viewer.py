@@ -61,10 +61,10 @@ def test_cursor_click_selection_export(viewer_with_points, traces, qtbot, tmp_pa
     widget.set_traces(traces)
     assert widget.selected_ids() == ["a"]
     assert [ax.get_ylabel() for ax in widget._axes] == [
-        "green\n(bg-sub.)",
-        "red\n(bg-sub.)",
+        "green (a.u.,\nbg-sub.)",
+        "red (a.u.,\nbg-sub.)",
         "ratio G/R",
-        "dF/F",
+        "ΔF/F",
     ]
     data_lines = [ln for ln in widget._axes[3].lines if ln not in widget._cursors]
     np.testing.assert_allclose(data_lines[0].get_ydata(), traces.dff[:T])

@@ -95,19 +95,28 @@ def load_trains(path: str, args: argparse.Namespace):
 def _save_figure(fig, path: Path, fmt: str) -> None:
     from napari_catrack.figures import save_figure
 
-    save_figure(fig, path, format=fmt, dpi=150)
+    save_figure(fig, path, format=fmt)
 
 
-def write_outputs(result, out: Path, positions: pd.DataFrame | None, figures: bool = True) -> None:
-    """All tables (and figures) of one run into `out`, as one set (all or none replace the old)."""
+def write_outputs(
+    result,
+    out: Path,
+    positions: pd.DataFrame | None,
+    figures: bool = True,
+    source: str | None = None,
+) -> None:
+    """All tables (and figures) of one run into `out`, as one set (all or none replace the old);
+    the figures' titles name `source` (the events file)."""
     from napari_catrack.io.atomic import atomic_write_set
 
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write_set():
-        _write_all(result, out, positions, figures)
+        _write_all(result, out, positions, figures, source)
 
 
-def _write_all(result, out: Path, positions: pd.DataFrame | None, figures: bool) -> None:
+def _write_all(
+    result, out: Path, positions: pd.DataFrame | None, figures: bool, source: str | None = None
+) -> None:
     import numpy as np
     import pandas as pd
 
@@ -137,8 +146,10 @@ def _write_all(result, out: Path, positions: pd.DataFrame | None, figures: bool)
     write_text_atomic(out / "params.json", json.dumps(params, indent=2, default=_json_default))
     if figures:
         from napari_catrack.figures.ensembles import ensemble_figures
+        from napari_catrack.figures.style import label_recording
 
         for name, fig in ensemble_figures(result, positions).items():
+            label_recording(fig, source)
             for fmt in ("svg", "png"):
                 _save_figure(fig, out / f"ensembles_{name}.{fmt}", fmt)
 
@@ -168,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     for msg in result.warnings:
         warn("ensembles", msg)
     out = Path(args.output)
-    write_outputs(result, out, positions, figures=not args.no_figures)
+    write_outputs(result, out, positions, figures=not args.no_figures,
+                  source=Path(args.events).name)  # fmt: skip
     if target is not None:
         from napari_catrack.core.ensembles.records import record_ensembles
 

@@ -133,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.errors import InputError
     from napari_catrack.figures import save_figure
     from napari_catrack.figures.events import eta_figure
+    from napari_catrack.figures.style import label_recording
     from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
     from napari_catrack.io.events import read_events
     from napari_catrack.io.tables import read_table, write_table
@@ -206,9 +207,9 @@ def run(args: argparse.Namespace) -> int:
         write_table(aligned, out / "events.csv")
         write_table(result.eta, out / "eta.csv")
         write_table(result.significance, out / "eta_significance.csv")
-        save_figure(
-            eta_figure(result.eta, result.significance, aligned), out / "figures" / "eta.svg"
-        )
+        fig = eta_figure(result.eta, result.significance, aligned, signal=eta_params.signal)
+        label_recording(fig, _recording_name(session))
+        save_figure(fig, out / "figures" / "eta.svg")
         write_text_atomic(out / "params.json", _run_facts(args, align_params, eta_params, imaging))
     if session.path is not None:
         session.save()
@@ -252,3 +253,9 @@ def _run_facts(args, align_params, eta_params, imaging) -> str:
         "inputs": inputs_provenance(None, inputs),
     }
     return json.dumps(facts, indent=2, default=float) + "\n"
+
+
+def _recording_name(session) -> str | None:
+    """The session's recording file name, for the figure's title."""
+    path = (session.recording or {}).get("path")
+    return Path(str(path)).name if path else None

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         if cells is not None:
             write_table(cells, args.cells)
         if args.figures:
-            _write_figures(Path(args.figures), args.figure_format, tm, table, fps)
+            _write_figures(Path(args.figures), args.figure_format, tm, table, fps,
+                           source=Path(args.traces).name)  # fmt: skip
     if target is not None:
         from napari_catrack.core.transients.records import record_transients
 
@@ -129,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_figures(out: Path, fmt: str, tm, table, fps: float) -> None:
+def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None) -> None:
+    """The four transient figures, titled with the traces file they come from (`source`)."""
     from napari_catrack.figures import save_figure
+    from napari_catrack.figures.style import label_recording
     from napari_catrack.figures.transients import (
         amplitude_figure,
         iti_figure,
@@ -148,5 +151,6 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float) -> None:
         iti_figure(local),
     )))  # fmt: skip
     for name, fig in figs.items():
+        label_recording(fig, source)
         save_figure(fig, out / f"{name}.{fmt}")
     print(f"{len(figs)} figures -> {out}")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from napari_catrack.errors import InputError
 from napari_catrack.export.layout import FIGURE_FORMATS, ExportItem
@@ -34,11 +36,43 @@ def _dff_matrix(session):
     return long_to_matrix(traces, column, sort_ids=False)
 
 
+def _signal(session) -> str:
+    """What the transient figures' y axes show, with its unit: the traces' `dff` is ΔR/R₀ on a
+    two-channel ratio recording, ΔF/F otherwise (`_dff_matrix` falls back to raw green)."""
+    from napari_catrack.figures.style import RATIO_LABEL, signal_label
+    from napari_catrack.figures.traces import dff_is_ratio
+
+    traces = session["traces"].tables["traces"]
+    if "dff" not in traces.columns:
+        return signal_label("green")
+    return RATIO_LABEL if dff_is_ratio(traces) else signal_label("dff")
+
+
 def _fps(session) -> float:
     fps = session.frame_rate()
     if not fps:
         raise InputError("the session has no frame rate: set one before drawing time axes")
     return fps
+
+
+def _frame_times(session, frames: np.ndarray) -> np.ndarray | None:
+    """Seconds of `frames` from the traces' `time_s` (the recording's frame times), when every
+    frame has one; None: the figures fall back to frame / frame rate."""
+    traces = session["traces"].tables["traces"]
+    if "time_s" not in traces:
+        return None
+    one = traces.drop_duplicates("frame").set_index("frame")["time_s"]
+    t = pd.to_numeric(one.reindex(frames), errors="coerce").to_numpy(float)
+    return t if np.isfinite(t).all() else None
+
+
+def _recording(session, step: str | None = None) -> str | None:
+    """The file name a figure's title names: the behaviour video a behaviour step read (its
+    `inputs.recording`), else the session's recording."""
+    read = (session[step].attrs.get("inputs") or {}) if step and step in session else {}
+    video = (read.get("recording") or {}).get("path") if isinstance(read, dict) else None
+    path = video or (session.recording or {}).get("path")
+    return Path(str(path)).name if path else None
 
 
 def _local_transients(session, frames: np.ndarray):
@@ -58,11 +92,23 @@ def _traces(session):
     return trace_figure(traces, ids, panels or ["dff"])
 
 
+def _traces_heatmap(session):
+    """Every neuron's ΔF/F as one heat map (a row per neuron): the overview a long recording
+    with hundreds of neurons needs, where lines would overlap."""
+    from napari_catrack.figures.traces import trace_figure
+
+    traces = session["traces"].tables["traces"]
+    ids = list(dict.fromkeys(traces["neuron_id"].astype(str)))
+    column = "dff" if "dff" in traces and traces["dff"].notna().any() else "green"
+    return trace_figure(traces, ids, [column], heatmap=True)
+
+
 def _transient_traces(session):
     from napari_catrack.figures.transients import traces_figure
 
     m = _dff_matrix(session)
-    return traces_figure(m.dff, _fps(session), _local_transients(session, m.frames), m.neuron_ids)
+    return traces_figure(m.dff, _fps(session), _local_transients(session, m.frames), m.neuron_ids,
+                         times=_frame_times(session, m.frames), signal=_signal(session))  # fmt: skip
 
 
 def _raster(session):
@@ -70,13 +116,15 @@ def _raster(session):
 
     m = _dff_matrix(session)
     local = _local_transients(session, m.frames)
-    return raster_figure(local, m.neuron_ids, _fps(session), m.dff.shape[1])
+    return raster_figure(local, m.neuron_ids, _fps(session), m.dff.shape[1],
+                         times=_frame_times(session, m.frames))  # fmt: skip
 
 
 def _amplitudes(session):
     from napari_catrack.figures.transients import amplitude_figure
 
-    return amplitude_figure(session["transients"].tables["transients"])
+    signal = _signal(session) if "traces" in session else "ΔF/F"
+    return amplitude_figure(session["transients"].tables["transients"], signal=signal)
 
 
 def _iti(session):
@@ -90,7 +138,8 @@ def _eta(session):
 
     step = session["eta"]
     events = session["events"].tables.get("events") if "events" in session else None
-    return eta_figure(step.tables["eta"], step.tables["significance"], events)
+    signal = str((step.params or {}).get("signal") or "dff")
+    return eta_figure(step.tables["eta"], step.tables["significance"], events, signal=signal)
 
 
 def _behaviour_speed(session):
@@ -129,6 +178,9 @@ def _behaviour_times(session, n: int) -> np.ndarray:
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("traces", "Traces of the first neurons", ("traces.traces",), _traces),
+    FigureSpec(
+        "traces_heatmap", "ΔF/F of every neuron (heat map)", ("traces.traces",), _traces_heatmap
+    ),
     FigureSpec(
         "transients_traces",
         "Transients on the dF/F traces",
@@ -182,5 +234,11 @@ def build_figure(session, name: str):
             missing = [n for n in spec.needs if not _has(session, n)]
             if missing:
                 raise InputError(f"figure {name} needs {', '.join(missing)} in the session")
-            return spec.build(session)
+            from napari_catrack.figures.style import label_recording
+
+            fig = spec.build(session)
+            behaviour = name.startswith("behaviour_")
+            label_recording(fig, _recording(session, spec.needs[0].split(".")[0] if behaviour
+                                            else None))  # fmt: skip
+            return fig
     raise InputError(f"unknown figure {name!r}; known: {', '.join(f.name for f in FIGURES)}")

@@ -197,7 +197,7 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
         from napari_catrack.export.figures import build_figure
         from napari_catrack.figures import save_figure
 
-        save_figure(build_figure(session, item.name), target, dpi=150, bbox_inches="tight")
+        save_figure(build_figure(session, item.name), target)  # the style's size and 300 dpi
     elif item.kind == "nwb":
         from napari_catrack.io.nwb import write_nwb
 

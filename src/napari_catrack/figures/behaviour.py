@@ -8,27 +8,31 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from napari_catrack.core.behaviour.velocity import direction_values
+from napari_catrack.figures.style import DIVERGING_CMAP, colour, figsize, styled
 
 _ASCII = FuncFormatter(lambda v, _p: f"{v:g}")  # plain minus signs in every font
 
 
+@styled
 def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Figure:
     """Signed speed over time (forward +, backward -), with the true one when known."""
-    fig = Figure(figsize=(7, 2.6), tight_layout=True)
+    fig = Figure(figsize=figsize(2.4), layout="constrained")
     ax = fig.add_subplot(111)
     t = velocity["time_s"].to_numpy(float)
     ax.axhline(0, color="0.8", lw=0.6)
     if truth is not None:
         ax.plot(t, truth, color="0.55", lw=2.2, alpha=0.6, label="true")
-    ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=1.0, label="measured")
+    ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=1.0, label="measured")
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
-        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
-                        alpha=0.08, lw=0, label="backward")  # fmt: skip
+        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
+                        alpha=0.15, lw=0, label="backward")  # fmt: skip
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
-    ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
+    if truth is not None:  # beside the axes: inside, it covered the curve
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set_title("Signed speed (forward +, backward −; shaded: backward)")
     return fig
 
 
@@ -37,15 +41,16 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     (the behaviour camera's frame times; the traces' x axis is seconds of the imaging)."""
     t = velocity["time_s"].to_numpy(float)
     ax.axhline(0, color="0.8", lw=0.6)
-    ax.plot(t, velocity["signed_speed_um_s"], color="C0", lw=0.9)
+    ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=0.9)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
-        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color="C3",
+        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
                         alpha=0.08, lw=0)  # fmt: skip
     ax.set_ylabel("signed speed\n(µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
 
 
+@styled
 def kymograph_figure(
     curvature: np.ndarray, times: np.ndarray, unit: str = "1/µm", good: np.ndarray | None = None
 ) -> Figure:
@@ -55,25 +60,27 @@ def kymograph_figure(
     rows of NaN (frames without usable posture) are left blank."""
     from napari_catrack.core.behaviour.posture import colour_limit
 
-    fig = Figure(figsize=(7, 2.6), tight_layout=True)
+    fig = Figure(figsize=figsize(2.4), layout="constrained")
     ax = fig.add_subplot(111)
     lim = colour_limit(curvature, good)
-    im = ax.imshow(curvature.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+    im = ax.imshow(curvature.T, aspect="auto", cmap=DIVERGING_CMAP, vmin=-lim, vmax=lim,
                    extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
     ax.set_xlabel("time (s)")
     ax.set_ylabel("body (head 0 → tail 1)")
     cb = fig.colorbar(im, ax=ax, pad=0.01)
     cb.set_label(f"curvature ({unit})")
     cb.ax.yaxis.set_major_formatter(_ASCII)
+    ax.set_title("Body curvature (kymograph; colour scale centred at 0)")
     return fig
 
 
+@styled
 def frames_figure(
     frames: np.ndarray, masks: np.ndarray, points: np.ndarray, indices, status=None
 ) -> Figure:
     """A row of frames, each cropped around the worm: mask outline, centerline, head (magenta)."""
     indices = list(indices)
-    fig = Figure(figsize=(2.0 * len(indices), 2.3), tight_layout=True)
+    fig = Figure(figsize=(min(1.4 * len(indices), 7.0), 1.7), layout="constrained")
     for k, t in enumerate(indices):
         ax = fig.add_subplot(1, len(indices), k + 1)
         ys, xs = np.nonzero(masks[t]) if masks[t].any() else (np.array([0]), np.array([0]))
@@ -95,14 +102,16 @@ def frames_figure(
     return fig
 
 
+@styled
 def eigenworms_figure(amplitudes: np.ndarray, times: np.ndarray, n: int = 3) -> Figure:
     """The first eigenworm amplitudes over time (a1/a2 rotate during crawling)."""
-    fig = Figure(figsize=(7, 2.4), tight_layout=True)
+    fig = Figure(figsize=figsize(2.2), layout="constrained")
     ax = fig.add_subplot(111)
     for k in range(min(n, amplitudes.shape[1])):
         ax.plot(times, amplitudes[:, k], lw=0.9, label=f"a{k + 1}")
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("eigenworm amplitude")
+    ax.set_ylabel("eigenworm amplitude (a.u.)")
+    ax.set_title("Eigenworm amplitudes")
     ax.yaxis.set_major_formatter(_ASCII)
     ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=n)
     return fig

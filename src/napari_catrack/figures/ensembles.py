@@ -10,31 +10,46 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram
 
 from napari_catrack.core.ensembles import EnsembleResult
+from napari_catrack.figures.style import (
+    COLUMN_IN,
+    DOUBLE_IN,
+    OKABE_ITO,
+    SEQUENTIAL_CMAP,
+    colour,
+    figsize,
+    styled,
+)
 
 
 def ensemble_colors(n: int) -> np.ndarray:
-    """RGBA colour per ensemble id (tab10, then tab20 beyond ten); shared with the widget."""
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    """RGBA colour per ensemble id, shared with the widget: the colour-blind-safe Okabe-Ito
+    palette for up to 7 ensembles (tab10 put green beside red), tab20 beyond."""
+    if n <= len(OKABE_ITO):
+        return np.array([to_rgba(c) for c in OKABE_ITO[:n]]).reshape(-1, 4)
+    cmap = colormaps["tab20"]
     return np.array([cmap(i % cmap.N) for i in range(n)]).reshape(-1, 4)
 
 
+@styled
 def coactivity_figure(result: EnsembleResult) -> Figure:
     """Distinct active neurons per window (or bin) over time, the null threshold and the
     ensemble events."""
     p = result.params
     width, fps = p["bin_frames"], p["fps"]
     t = result.coactivity_frames / fps
-    fig = Figure(figsize=(10, 3), layout="constrained")
+    fig = Figure(figsize=figsize(2.4), layout="constrained")
     ax = fig.add_subplot()
     ax.step(t, result.coactivity, where="post", color="0.3", lw=0.7, label="coactivity")
     if p.get("threshold") is not None:
         ax.axhline(
             result.threshold + 0.5,
-            color="C3",
+            color=colour(3),
             ls="--",
             lw=1,
             label=f"threshold (> {result.threshold}, {p['null']} {p['percentile']:g}%)",
@@ -56,6 +71,7 @@ def coactivity_figure(result: EnsembleResult) -> Figure:
     return fig
 
 
+@styled
 def raster_figure(result: EnsembleResult) -> Figure:
     """Event raster, neurons grouped by ensemble, with each ensemble event shaded in its colour."""
     tr, p = result.trains, result.params
@@ -65,25 +81,28 @@ def raster_figure(result: EnsembleResult) -> Figure:
     order = np.lexsort((np.arange(tr.n_neurons), first))
     row = np.empty(tr.n_neurons, dtype=np.int64)
     row[order] = np.arange(tr.n_neurons)
-    fig = Figure(figsize=(10, 2 + 0.02 * tr.n_neurons), layout="constrained")
+    fig = Figure(figsize=figsize(1.5 + min(0.03 * tr.n_neurons, 4.5)), layout="constrained")
     ax = fig.add_subplot()
     colors = ensemble_colors(max(result.n_ensembles, 1))
     for ens_id, start, end in result.events[["ensemble_id", "start_frame", "end_frame"]].to_numpy():
         color = colors[ens_id] if ens_id >= 0 else (0.6, 0.6, 0.6, 1)
         ax.axvspan(start / fps, (end + 1) / fps, color=color, alpha=0.45, lw=0)
-    ax.scatter(tr.frame / fps, row[tr.neuron], s=1.5, c="k", marker="|", linewidths=0.6)
+    ax.scatter(tr.frame / fps, row[tr.neuron], s=8, c="k", marker="|", linewidths=0.7)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows
     ax.set_xlim(0, max(tr.n_frames, 1) / fps)
     ax.set_ylim(max(tr.n_neurons, 1) - 0.5, -0.5)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("neuron (grouped by ensemble)")
-    ax.set_title("Events; shaded: ensemble events (grey: no ensemble)")
+    ax.set_title(f"Events of {tr.n_neurons} neurons; {len(result.events)} ensemble events shaded"
+                 " (grey: no ensemble)")  # fmt: skip
     return fig
 
 
+@styled
 def similarity_figure(result: EnsembleResult) -> Figure:
     """Jaccard similarity of ensemble events, ordered by the dendrogram, with ensemble colours."""
     sim = result.similarity
-    fig = Figure(figsize=(7, 7.5), layout="constrained")
+    fig = Figure(figsize=(COLUMN_IN, 3.9), layout="constrained")
     if len(sim) == 0:
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "no ensemble events", ha="center", va="center")
@@ -106,7 +125,7 @@ def similarity_figure(result: EnsembleResult) -> Figure:
     else:
         leaves = np.arange(len(sim))
     ax_dendro.set_axis_off()
-    ax_dendro.set_title("Ensemble events: Jaccard similarity (1 - distance)")
+    ax_dendro.set_title(f"{len(sim)} ensemble events: Jaccard similarity")
     labels = result.events["ensemble_id"].to_numpy()[leaves]
     colors = ensemble_colors(max(result.n_ensembles, 1))
     bar = np.where(labels[:, None] >= 0, colors[np.maximum(labels, 0)], (0.85, 0.85, 0.85, 1))
@@ -114,7 +133,7 @@ def similarity_figure(result: EnsembleResult) -> Figure:
     ax_bar.set_axis_off()
     im = ax_heat.imshow(
         sim[np.ix_(leaves, leaves)],
-        cmap="viridis",
+        cmap=SEQUENTIAL_CMAP,
         vmin=0,
         vmax=1,
         interpolation="nearest",
@@ -126,6 +145,7 @@ def similarity_figure(result: EnsembleResult) -> Figure:
     return fig
 
 
+@styled
 def members_figure(result: EnsembleResult, positions: pd.DataFrame | None = None) -> Figure:
     """Where each ensemble's members are: one map per ensemble from `positions` (neuron_id, y, x),
     else a neuron x ensemble participation matrix."""
@@ -138,7 +158,7 @@ def members_figure(result: EnsembleResult, positions: pd.DataFrame | None = None
             "fraction"
         ]
     if n_ens == 0:
-        fig = Figure(figsize=(5, 3), layout="constrained")
+        fig = Figure(figsize=figsize(2.0, "column"), layout="constrained")
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "no ensembles found", ha="center", va="center")
         ax.set_axis_off()
@@ -149,7 +169,8 @@ def members_figure(result: EnsembleResult, positions: pd.DataFrame | None = None
         pos = pos.reindex(ids)
         ncol = min(n_ens, 4)
         nrow = -(-n_ens // ncol)
-        fig = Figure(figsize=(3.2 * ncol, 3.2 * nrow), layout="constrained")
+        side = DOUBLE_IN / 4
+        fig = Figure(figsize=(side * ncol, side * nrow + 0.2), layout="constrained")
         for e in range(n_ens):
             ax = fig.add_subplot(nrow, ncol, e + 1)
             ax.scatter(pos["x"], pos["y"], s=8, color="0.8")
@@ -165,17 +186,19 @@ def members_figure(result: EnsembleResult, positions: pd.DataFrame | None = None
         return fig
     involved = np.flatnonzero(frac.any(axis=1))
     involved = involved[np.argsort(frac[involved].argmax(axis=1), kind="stable")]  # by ensemble
-    fig = Figure(figsize=(2 + 0.5 * n_ens, 2 + 0.15 * len(involved)), layout="constrained")
+    fig = Figure(figsize=(min(2 + 0.4 * n_ens, DOUBLE_IN), 1.5 + min(0.12 * len(involved), 6.5)),
+                 layout="constrained")  # fmt: skip
     ax = fig.add_subplot()
     im = ax.imshow(
         frac[involved], aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest"
     )
     ax.set_xticks(range(n_ens), [str(e) for e in range(n_ens)])
-    ax.set_yticks(range(len(involved)), [str(i) for i in ids[involved]], fontsize="x-small")
+    if len(involved) <= 60:  # beyond, the labels overlap: rows by number instead
+        ax.set_yticks(range(len(involved)), [str(i) for i in ids[involved]], fontsize="x-small")
     ax.set_xlabel("ensemble")
-    ax.set_ylabel("neuron_id")
+    ax.set_ylabel("neuron")
     fig.colorbar(im, ax=ax, label="share of ensemble events joined")
-    ax.set_title("Ensemble members")
+    ax.set_title(f"Ensemble members ({len(involved)} neurons)")
     return fig
 
 

@@ -10,13 +10,32 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from napari_catrack.figures.style import (
+    COLUMN_IN,
+    DIVERGING_CMAP,
+    MAX_ROW_LABELS,
+    colour,
+    signal_label,
+    styled,
+    symmetric_limits,
+)
 
+
+@styled
 def eta_figure(
-    eta: pd.DataFrame, significance: pd.DataFrame, events: pd.DataFrame | None = None
+    eta: pd.DataFrame,
+    significance: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    *,
+    signal: str = "dff",
 ) -> Figure:
-    kinds = eta["event"].astype(str).nunique()
-    fig = Figure(figsize=(4.0 * max(kinds, 1), 6.5), layout="constrained")
-    draw_eta(fig, eta, significance, durations=kind_durations(events))
+    """Per event kind a column 3.5 in wide (a journal column): one kind fills a column, two a
+    page width, more wrap onto further rows of two (a page is 7 in wide whatever the kinds).
+    `events` (the aligned events table) shades the kinds that are intervals."""
+    kinds = max(eta["event"].astype(str).nunique(), 1)
+    rows = -(-kinds // 2)
+    fig = Figure(figsize=(COLUMN_IN * min(kinds, 2), 4.2 * rows), layout="constrained")
+    draw_eta(fig, eta, significance, signal=signal, columns=2, durations=kind_durations(events))
     return fig
 
 
@@ -37,20 +56,29 @@ def draw_eta(
     *,
     stacked: bool = False,
     durations: dict[str, float] | None = None,
+    signal: str = "dff",
+    columns: int | None = None,
 ) -> None:
     """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure): per
     event kind a heat map over its mean curves, side by side, or one kind under the other
-    (`stacked`, for a narrow dock, where side-by-side titles ran into each other). The onset is
-    the line at 0; a kind of intervals (`durations`, kind: median seconds, `kind_durations`)
-    also gets a shaded span from 0 to that duration on its curves."""
+    (`stacked`, for a narrow dock, where side-by-side titles ran into each other), or `columns`
+    kinds per row. The onset is the line at 0; a kind of intervals (`durations`, kind: median
+    seconds, `kind_durations`) also gets a shaded span from 0 to that duration on its curves.
+    `signal` is the traces column that was averaged (`EtaParams.signal`), named on the axes
+    with its unit."""
     durations = durations or {}
+    unit = signal_label(signal)
     kinds = sorted(eta["event"].astype(str).unique())
     n = max(len(kinds), 1)
-    if stacked:
-        grid = fig.subplots(2 * n, 1, squeeze=False, height_ratios=(3, 2) * n)[:, 0]
-        axes = np.stack([grid[0::2], grid[1::2]])  # axes[row, kind] as side by side
-    else:
-        axes = fig.subplots(2, n, squeeze=False, height_ratios=(3, 2))
+    per_row = 1 if stacked else min(columns or n, n)
+    rows = -(-n // per_row)
+    grid = fig.subplots(2 * rows, per_row, squeeze=False, height_ratios=(3, 2) * rows)
+    cells = [(2 * (k // per_row), k % per_row) for k in range(n)]
+    axes = np.array([[grid[r, c] for r, c in cells], [grid[r + 1, c] for r, c in cells]])
+    for r in range(2 * rows):  # an odd number of kinds leaves the last row's right cell empty
+        for c in range(per_row):
+            if (r - r % 2, c) not in cells:
+                grid[r, c].remove()
     for col, kind in enumerate(kinds):
         mine = eta[eta["event"].astype(str) == kind]
         # dropna=False: a kind with no event in the recording has all-NaN averages, and
@@ -62,15 +90,13 @@ def draw_eta(
         order = sig.reindex(wide.index)["response"].fillna(0).sort_values(ascending=False).index
         wide = wide.reindex(order)
         lags = wide.columns.to_numpy(float)
-        finite = np.abs(wide.to_numpy(float))
-        finite = finite[np.isfinite(finite)]
-        lim = float(np.percentile(finite, 98)) if finite.size else 1.0
-        lim = lim if lim > 0 else 1.0
+        finite = np.isfinite(wide.to_numpy(float))
+        lim = symmetric_limits(wide.to_numpy(float))  # diverging map centred at 0
         ax = axes[0, col]
         im = ax.imshow(
             wide.to_numpy(),
             aspect="auto",
-            cmap="RdBu_r",
+            cmap=DIVERGING_CMAP,
             vmin=-lim,
             vmax=lim,
             extent=(lags[0], lags[-1], len(wide) - 0.5, -0.5),
@@ -87,15 +113,19 @@ def draw_eta(
                 ms=4,
                 clip_on=False,
             )
-        if finite.size:
+        if finite.any():
             ax.set_title(f"{kind}: {int(flagged.sum())} of {len(wide)} neurons respond")
         else:
             ax.set_title(f"{kind}: no event in the recording")
+        ax.set_xlabel(f"time from {kind} (s)")
         ax.set_ylabel("neuron (by response)")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # rows
-        fig.colorbar(im, ax=ax, label="ΔF/F", shrink=0.8)
+        if len(wide) <= MAX_ROW_LABELS:  # ids, not row numbers, when they fit
+            ax.set_yticks(range(len(wide)), [str(i) for i in wide.index])
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # rows
+        fig.colorbar(im, ax=ax, label=unit, shrink=0.8)
         ax = axes[1, col]
-        for direction, colour in (("excited", "C3"), ("inhibited", "C0")):
+        for direction, tint in (("excited", colour(3)), ("inhibited", colour(0))):
             ids = sig.index[sig["significant"].astype(bool) & (sig["direction"] == direction)]
             if len(ids):
                 curves = wide.reindex(ids).to_numpy(float)
@@ -103,8 +133,8 @@ def draw_eta(
                     warnings.simplefilter("ignore", RuntimeWarning)  # (a gap): NaN, drawn as one
                     m = np.nanmean(curves, axis=0)
                     s = np.nanstd(curves, axis=0) / np.sqrt(len(ids))
-                ax.plot(lags, m, color=colour, label=f"{direction} ({len(ids)})")
-                ax.fill_between(lags, m - s, m + s, color=colour, alpha=0.25, lw=0)
+                ax.plot(lags, m, color=tint, label=f"{direction} ({len(ids)})")
+                ax.fill_between(lags, m - s, m + s, color=tint, alpha=0.25, lw=0)
         ax.axvline(0, color="k", lw=0.8)
         if durations.get(kind, 0) > 0:  # an interval: the span it lasts (median), after onset
             ax.axvspan(0, min(durations[kind], lags[-1]), color="0.5", alpha=0.15, lw=0)
@@ -115,7 +145,7 @@ def draw_eta(
                     va="center", color="0.4", bbox={"fc": "white", "ec": "none"})  # fmt: skip
         lasts = f"; shaded: lasts {durations[kind]:.3g} s" if durations.get(kind, 0) > 0 else ""
         ax.set_xlabel(f"time from {kind} (s){lasts}")
-        ax.set_ylabel("ΔF/F")
+        ax.set_ylabel(f"mean {unit} (± s.e.m.)")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize="small")
 
@@ -132,7 +162,7 @@ def draw_event_ticks(axes, events: pd.DataFrame, to_x, fps: float | None = None)
     inside = events[events["frame"].to_numpy() >= 0]
     handles = []
     for k, (kind, group) in enumerate(inside.groupby("event", sort=True)):
-        colour = f"C{(k + 4) % 10}"
+        tint = colour(k + 4)
         frames = group["frame"].to_numpy(float)
         durations = (
             group["duration_s"].to_numpy(float)
@@ -142,12 +172,12 @@ def draw_event_ticks(axes, events: pd.DataFrame, to_x, fps: float | None = None)
         span = np.isfinite(durations) & (durations > 0)
         for ax in axes:
             for f in frames[~span]:
-                ax.axvline(to_x(int(f)), color=colour, lw=0.7, alpha=0.5, ls="--")
+                ax.axvline(to_x(int(f)), color=tint, lw=0.7, alpha=0.5, ls="--")
             for f, d in zip(frames[span], durations[span], strict=True):
-                ax.axvspan(to_x(int(f)), to_x(int(f) + d * fps), color=colour, alpha=0.2, lw=0)
+                ax.axvspan(to_x(int(f)), to_x(int(f) + d * fps), color=tint, alpha=0.2, lw=0)
         if span.all():
-            handles.append(Patch(color=colour, alpha=0.2, label=str(kind)))
+            handles.append(Patch(color=tint, alpha=0.2, label=str(kind)))
         else:
-            handles.append(Line2D([], [], color=colour, ls="--", label=str(kind)))
+            handles.append(Line2D([], [], color=tint, ls="--", label=str(kind)))
     if handles:
         axes[0].legend(handles=handles, fontsize="x-small", loc="upper right", frameon=False)

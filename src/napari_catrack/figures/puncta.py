@@ -7,10 +7,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from napari_catrack.figures.style import figsize, styled
 
+
+@styled
 def precision_photons_figure(locs: pd.DataFrame, pixel_size_nm: float) -> Figure:
     """Histograms of the localisation precision (nm) and of the photons per localisation."""
-    fig = Figure(figsize=(7.0, 2.6), layout="constrained")
+    fig = Figure(figsize=figsize(2.4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     unc = locs["uncertainty"].to_numpy(float) * pixel_size_nm if len(locs) else np.zeros(0)
     unc = unc[np.isfinite(unc)]
@@ -41,9 +44,10 @@ def precision_photons_figure(locs: pd.DataFrame, pixel_size_nm: float) -> Figure
     return fig
 
 
+@styled
 def calcium_raster_figure(locs: pd.DataFrame, n_frames: int, fps: float | None = None) -> Figure:
     """One row per track: grey where the punctum is localised, red where calcium is called."""
-    fig = Figure(figsize=(7.0, 3.0), layout="constrained")
+    fig = Figure(figsize=figsize(2.6), layout="constrained")
     ax = fig.subplots()
     linked = locs[locs["track_id"] >= 0] if len(locs) else locs
     tracks = np.sort(linked["track_id"].unique()) if len(linked) else np.zeros(0, int)

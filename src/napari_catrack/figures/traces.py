@@ -14,16 +14,28 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from napari_catrack.errors import InputError
+from napari_catrack.figures.style import (
+    DFF_LABEL,
+    MAX_LINE_NEURONS,
+    MAX_ROW_LABELS,
+    RATIO_LABEL,
+    SEQUENTIAL_CMAP,
+    colour,
+    figsize,
+    styled,
+)
 
 PANELS = {
-    "green": ("green", "green\n(bg-sub.)", "tab:green"),
-    "red": ("red", "red\n(bg-sub.)", "tab:red"),
+    "green": ("green", "green (a.u.,\nbg-sub.)", "tab:green"),
+    "red": ("red", "red (a.u.,\nbg-sub.)", "tab:red"),
     "ratio": ("ratio", "ratio G/R", "0.25"),
-    "dff": ("dff", "dF/F", "tab:blue"),
-    "dff_green": ("dff_green", "green dF/F", "tab:olive"),
-    "cleaned": ("dff_clean", "cleaned dF/F", "tab:purple"),
+    "dff": ("dff", DFF_LABEL, "tab:blue"),
+    "dff_green": ("dff_green", f"green {DFF_LABEL}", "tab:olive"),
+    "cleaned": ("dff_clean", f"cleaned {DFF_LABEL}", "tab:purple"),
 }
-"""Panel name -> (table column, axis label, colour); the widget offers the same choices."""
+"""Panel name -> (table column, axis label, colour); the widget offers the same choices. Raw
+channels are camera counts after background subtraction (a.u.); ratio and ΔF/F have no unit.
+Each panel is labelled, so a red and a green line never carry meaning by colour alone."""
 
 
 def dff_is_ratio(traces: pd.DataFrame) -> bool:
@@ -42,7 +54,7 @@ def panel_label(panel: str, traces: pd.DataFrame) -> str:
     """The axis label of `panel`: dF/F panels say dR/R0 when the table's dff is the ratio's."""
     label = PANELS[panel][1]
     if panel in ("dff", "cleaned") and dff_is_ratio(traces):
-        label = label.replace("dF/F", "dR/R0")
+        label = label.replace(DFF_LABEL, RATIO_LABEL)
     return label
 
 
@@ -62,12 +74,19 @@ def draw_trace_panels(
 
     Missing / saturated frames are marked so nobody mistakes a gap for a dip.
     """
+    wanted = {str(n) for n in neuron_ids}
+    codes, names = _id_codes(traces)  # once: a filter per neuron and panel took minutes
+    keep = np.flatnonzero(np.isin(names, list(wanted)))
+    picked = np.isin(codes, keep)
+    rows = {names[c]: d.sort_values("frame")
+            for c, d in traces[picked].groupby(codes[picked])}  # fmt: skip
+    empty = traces.iloc[:0]
     for ax, panel in zip(axes, panels):
-        col, _, colour = PANELS[panel]
+        col, _, panel_colour = PANELS[panel]
         label = panel_label(panel, traces)
         multi = len(neuron_ids) > 1
         for k, nid in enumerate(neuron_ids):
-            d = traces[traces["neuron_id"].astype(str) == str(nid)].sort_values("frame")
+            d = rows.get(str(nid), empty)
             x, xlabel = _time(d)
             if col not in d or d[col].isna().all():
                 continue
@@ -75,7 +94,7 @@ def draw_trace_panels(
                 x,
                 d[col].to_numpy(),
                 lw=0.8,
-                color=f"C{k % 10}" if multi else colour,
+                color=colour(k) if multi else panel_colour,
                 label=str(nid),
             )
             if "saturated" in d and d["saturated"].any():
@@ -90,39 +109,104 @@ def draw_trace_panels(
     return xlabel if len(neuron_ids) else "frame"
 
 
+def _id_codes(traces: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row, the ids as strings in first-seen order): ids compared as text, but
+    converted once per neuron, not once per row (6 million rows: a second each time)."""
+    codes, uniques = pd.factorize(traces["neuron_id"], sort=False)
+    return codes, np.array([str(u) for u in uniques], dtype=object)
+
+
 def _step(x: np.ndarray) -> float:
     return float(np.median(np.diff(x))) if len(x) > 1 else 1.0
 
 
+@styled
 def trace_figure(
     traces: pd.DataFrame,
     neuron_ids: Sequence | None = None,
     panels: Sequence[str] = ("green", "red", "ratio", "dff"),
     *,
     figsize: tuple[float, float] | None = None,
+    heatmap: bool | None = None,
 ) -> Figure:
-    """Stacked panels (raw green, red, ratio, dF/F, cleaned ...) for selected neurons.
+    """Stacked panels (raw green, red, ratio, ΔF/F, cleaned ...) for selected neurons.
 
     `traces` is the table from `extract_traces` / `catrack traces` (a `dff_clean` column adds the
     "cleaned" panel). Neurons default to the first one; grey bands are missing frames, crosses
-    saturated ones.
+    saturated ones. More than `MAX_LINE_NEURONS` neurons are drawn as one heat map per panel
+    (a row per neuron), which stays readable and fast for hundreds of neurons; `heatmap`
+    True / False forces one or the other.
     """
     unknown = [p for p in panels if p not in PANELS]
     if unknown:
         raise InputError(f"unknown panel(s) {unknown}: choose from {list(PANELS)}")
-    ids = list(pd.unique(traces["neuron_id"].astype(str)))
+    ids = list(_id_codes(traces)[1])
     chosen = [str(n) for n in (neuron_ids if neuron_ids is not None else ids[:1])]
     absent = [n for n in chosen if n not in ids]
     if absent:
         raise InputError(f"neuron(s) {absent} not in the traces table")
-    fig = Figure(figsize=figsize or (9, 1.6 * len(panels) + 0.6), layout="constrained")
+    as_heatmap = heatmap if heatmap is not None else len(chosen) > MAX_LINE_NEURONS
+    # a heat map's panel grows with its rows (0.12 in each, a 7-pt label) up to 4.5 in
+    panel_in = min(max(1.3, 0.12 * len(chosen)), 4.5) if as_heatmap else 1.3
+    size = figsize or _figsize(panel_in * len(panels) + 0.5)
+    fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    xlabel = draw_trace_panels(axes, traces, chosen, panels)
+    if as_heatmap:
+        xlabel = draw_trace_heatmaps(fig, axes, traces, chosen, panels)
+    else:
+        xlabel = draw_trace_panels(axes, traces, chosen, panels)
     axes[-1].set_xlabel(xlabel)
-    fig.suptitle(", ".join(chosen) if len(chosen) <= 6 else f"{len(chosen)} neurons")
+    if len(chosen) <= 6:
+        fig.suptitle(f"Traces: neuron{'s' if len(chosen) > 1 else ''} {', '.join(chosen)}")
+    else:
+        fig.suptitle(f"Traces: {len(chosen)} neurons")
     return fig
 
 
+def _figsize(height: float) -> tuple[float, float]:
+    return figsize(height)
+
+
+def draw_trace_heatmaps(fig, axes, traces: pd.DataFrame, neuron_ids: Sequence, panels) -> str:
+    """One heat map per panel, a row per neuron (in `neuron_ids` order), x the frames' times;
+    returns the x label. Rows are placed by index arithmetic, not a filter per neuron or a
+    pivot (300 neurons x 20,000 frames: seconds, not minutes)."""
+    ids = [str(n) for n in neuron_ids]
+    codes, names = _id_codes(traces)
+    row_of_code = pd.Index(ids).get_indexer(names)  # -1: not shown
+    rows = row_of_code[codes]
+    picked = rows >= 0
+    sub = traces[picked]
+    rows = rows[picked]
+    frames, col_idx = np.unique(sub["frame"].to_numpy(), return_inverse=True)
+    has_time = "time_s" in sub and sub["time_s"].notna().all()
+    if has_time:
+        times = np.empty(len(frames))
+        times[col_idx] = sub["time_s"].to_numpy(float)
+        x, xlabel = times, "time (s)"
+    else:
+        x, xlabel = frames.astype(float), "frame"
+    step = _step(x)
+    extent = (x[0] - step / 2, x[-1] + step / 2, len(ids) - 0.5, -0.5) if len(x) else None
+    for ax, panel in zip(axes, panels):
+        col = PANELS[panel][0]
+        if col not in sub:
+            ax.set_axis_off()
+            continue
+        m = np.full((len(ids), len(frames)), np.nan)
+        m[rows, col_idx] = pd.to_numeric(sub[col], errors="coerce").to_numpy(float)
+        finite = m[np.isfinite(m)]
+        lo, hi = np.percentile(finite, (1, 99)) if finite.size else (0.0, 1.0)
+        im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap=SEQUENTIAL_CMAP,
+                       vmin=lo, vmax=hi if hi > lo else lo + 1, extent=extent)  # fmt: skip
+        fig.colorbar(im, ax=ax, label=panel_label(panel, traces), pad=0.01)
+        ax.set_ylabel("neuron")
+        if len(ids) <= MAX_ROW_LABELS:
+            ax.set_yticks(range(len(ids)), ids)
+    return xlabel
+
+
+@styled
 def cleaning_steps_figure(
     intermediates: dict[str, np.ndarray],
     fps: float,
@@ -140,7 +224,7 @@ def cleaning_steps_figure(
     stages = ([("raw", np.asarray(raw))] if raw is not None else []) + list(intermediates.items())
     if not stages:
         raise InputError("no cleaning stages to draw")
-    fig = Figure(figsize=(9, 1.5 * len(stages) + 0.6), layout="constrained")
+    fig = Figure(figsize=figsize(1.2 * len(stages) + 0.5), layout="constrained")
     axes = fig.subplots(len(stages), 1, sharex=True, squeeze=False)[:, 0]
     prev = None
     for ax, (name, arr) in zip(axes, stages):

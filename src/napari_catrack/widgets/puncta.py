@@ -543,8 +543,8 @@ class PunctaWidget(QWidget):
                 write_puncta_table(res.calcium_csv(), out / "calcium.csv")
                 write_puncta_table(res.events, out / "events.csv")
                 write_puncta_table(res.tracks, out / "track_summary.csv")
-                save_figure(self.precision_canvas.figure, out / "precision_photons.png", dpi=150)
-                save_figure(self.raster_canvas.figure, out / "calcium_raster.png", dpi=150)
+                save_figure(self.precision_canvas.figure, out / "precision_photons.png")
+                save_figure(self.raster_canvas.figure, out / "calcium_raster.png")
             _note_written(out, EXPORT_FILES)
         except Exception as exc:  # the one policy: a user's mistake in one line, a bug logged
             self.status.setText(report_exception(exc, "saving the puncta tables"))
