@@ -440,3 +440,115 @@ def test_tifffiles_notes_on_a_file_that_opens_are_passed_on(caplog):
             held.pass_on()
     assert "a note about the file" in caplog.text
     assert logging.getLogger("tifffile").propagate
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_two_threads_holding_tifffiles_log_each_get_their_own_records():
+    """h13 item 3: a thread that held tifffile's records while another held too could put the
+    other's holder back on the logger for good (or leave `propagate` off); records of one thread
+    went to the other's holder. Interleaved by hand: A holds, B holds, A drops, B passes on."""
+    import threading
+
+    from napari_catrack.io.tiff import _tifffile_log_held
+
+    log = logging.getLogger("tifffile")
+    kept, propagate, handlers = _Kept(), log.propagate, list(log.handlers)
+    log.addHandler(kept)
+    step = threading.Barrier(2)
+
+    def a() -> None:
+        with _tifffile_log_held():  # dropped (as when the file is truncated)
+            step.wait()  # 1: both hold
+            log.warning("from a")
+            step.wait()  # 2: both logged
+        step.wait()  # 3: a released first
+
+    def b() -> None:
+        step.wait()  # 1 (b entered after a: see the main thread)
+        with _tifffile_log_held() as held:
+            log.warning("from b")
+            step.wait()  # 2
+            step.wait()  # 3
+            assert kept.messages == []  # still held
+            held.pass_on()
+
+    try:
+        errors: list[BaseException] = []
+
+        def run(f):
+            try:
+                f()
+            except BaseException as exc:
+                errors.append(exc)
+                step.abort()
+
+        ta = threading.Thread(target=run, args=(a,))
+        ta.start()
+        tb = threading.Thread(target=run, args=(b,))
+        tb.start()
+        ta.join(30)
+        tb.join(30)
+        assert not errors
+        assert kept.messages == ["from b"]
+        assert log.handlers == [*handlers, kept] and log.propagate == propagate
+    finally:
+        log.removeHandler(kept)
+
+
+def test_two_threads_opening_tiffs_at_once_leave_tifffiles_logger_as_it_was(tmp_path):
+    """h13 item 3, with real files: one thread opens truncated TIFFs (tifffile's lines dropped,
+    ours raised), the other a TIFF that opens with a tifffile note (passed on, once per open)."""
+    import shutil
+    import threading
+
+    from napari_catrack.io.tiff import open_tiff
+
+    cut = tmp_path / "cut.tif"
+    tifffile.imwrite(cut, np.ones((20, 32, 32), np.uint16), imagej=True, metadata={"axes": "TYX"})
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])
+    odd = tmp_path / "odd.tif"
+    shutil.copy(shared_data("sima", "example-tiffs", "0.tif"), odd)
+    log = logging.getLogger("tifffile")
+    kept, propagate, handlers = _Kept(), log.propagate, list(log.handlers)
+    log.addHandler(kept)
+    n = 150
+    errors: list[BaseException] = []
+    truncated = []
+
+    def open_cut() -> None:
+        for _ in range(n):
+            try:
+                open_tiff(cut)
+            except InputError as exc:
+                truncated.append("truncated" in str(exc))
+            except BaseException as exc:
+                errors.append(exc)
+
+    def open_odd() -> None:
+        for _ in range(n):
+            try:
+                open_tiff(odd)
+            except BaseException as exc:
+                errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=open_cut), threading.Thread(target=open_odd)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors
+        assert truncated == [True] * n
+        assert len(kept.messages) == n  # each of the odd file's opens passed on its note
+        assert all("odd.tif" in m and "metadata invalid" in m for m in kept.messages)
+        assert log.handlers == [*handlers, kept] and log.propagate == propagate
+    finally:
+        log.removeHandler(kept)
