@@ -268,3 +268,42 @@ def test_a_batch_sets_aside_a_session_damaged_inside_a_compressed_chunk(tmp_path
     aside = path.with_name("session.catrack.h5.unreadable")
     assert aside.read_bytes() == data  # set aside as it was, never rewritten
     assert "segmentation" not in Session.load(path)  # the new session: recomputed steps only
+
+
+@pytest.mark.parametrize("stamped", [True, False])
+def test_damaged_chunk_finds_garbage_inside_a_compressed_chunk(tmp_path, stamped):
+    """h13 item 5: a session saved now carries the digest of its compressed chunks (checked by
+    hashing them); one saved by an earlier version has none (checked by inflating each chunk:
+    zlib's Adler-32). Either way a clean file is None and the damaged chunk is named."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path, autosave=False)
+    s.record("segmentation", arrays={"masks": _masks()}, save=False)
+    s.save()
+    dataset = "steps/segmentation/arrays/masks"
+    with h5py.File(path, "r+") as f:
+        assert CHUNKS_DIGEST in f[dataset].attrs
+        if not stamped:  # as an earlier version saved it
+            del f[dataset].attrs[CHUNKS_DIGEST]
+    assert damaged_chunk(path) is None
+    damage_first_chunk(path, dataset)
+    assert damaged_chunk(path) == f"compressed chunk at (0, 0, 0) of /{dataset} is damaged"
+
+
+def test_a_session_copied_as_stored_keeps_a_true_digest(tmp_path):
+    """A lazily loaded session's arrays are copied as stored (H5Ocopy) at each save, their
+    digest with them: the copy still checks clean; a step recorded meanwhile is stamped too."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path, autosave=False)
+    s.record("segmentation", arrays={"masks": _masks()}, save=False)
+    s.save()
+    lazy = Session.load(path, lazy_arrays=True)
+    lazy.record("other", arrays={"big": np.arange(20_000, dtype=np.int64)}, save=False)
+    lazy.save()
+    lazy.close()
+    assert damaged_chunk(path) is None
+    with h5py.File(path, "r") as f:
+        assert CHUNKS_DIGEST in f["steps/other/arrays/big"].attrs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 
 import dask.array as da
 import h5py
@@ -194,8 +195,11 @@ def test_open_reads_no_pixels(tmp_path, monkeypatch):
     [(None, 2), ("left-right", 1), ("bottom-top", 1), ("interleaved", 1), ("single", 1)],
 )
 def test_memmap_views_hold_what_the_dask_arrays_hold(tmp_path, layout, channels):
-    """open_recording(memmap=True): the same pixels, as read-only numpy views of the file's
-    memory map (no copy: nothing read at open); the options (what a session stores) unchanged."""
+    """open_recording(memmap=True): the same pixels, read from the file on demand (nothing read
+    at open; h13: by file reads, never through the memory map); every way the commands index
+    them gives what the dask array gives; the options (what a session stores) unchanged."""
+    from napari_catrack.io.tiff import FileFrames
+
     rng = np.random.default_rng(4)
     movie = rng.integers(0, 4000, (7, channels, 12, 16), dtype=np.uint16)
     path = write_movie_tiff(tmp_path / "m.tif", *(movie[:, c] for c in range(channels)))
@@ -206,8 +210,15 @@ def test_memmap_views_hold_what_the_dask_arrays_hold(tmp_path, layout, channels)
         assert (a is None) == (b is None)
         if a is None:
             continue
-        assert type(a) is np.ndarray and not a.flags.owndata and not a.flags.writeable
-        np.testing.assert_array_equal(a, b.compute())
+        assert type(a) is FileFrames and a.shape == b.shape and a.dtype == b.dtype
+        whole = b.compute()
+        np.testing.assert_array_equal(np.asarray(a), whole)
+        n, h = a.shape[0], a.shape[1]
+        for item in (n - 1, -1, slice(1, n), slice(None, None, 2), [n - 1, 0, 1],
+                     np.array([n // 2]), np.arange(n) % 2 == 0, (slice(1, n), slice(2, h)),
+                     (np.array([0, n - 1]), slice(3, 5), slice(1, 2)), (1, h - 1, slice(None)),
+                     (Ellipsis, slice(0, 4)), (slice(None), h - 1), (slice(None), slice(h, h))):  # fmt: skip
+            np.testing.assert_array_equal(a[item], whole[item], err_msg=str(item))
     assert direct.summary() == lazy.summary()
 
 
@@ -552,3 +563,36 @@ def test_two_threads_opening_tiffs_at_once_leave_tifffiles_logger_as_it_was(tmp_
         assert log.handlers == [*handlers, kept] and log.propagate == propagate
     finally:
         log.removeHandler(kept)
+
+
+@pytest.mark.parametrize("layout", ["single", "left-right", "interleaved"])
+def test_a_tiff_shortened_while_a_command_reads_it_is_one_error_not_a_sigbus(tmp_path, layout):
+    """h13 item 4: `open_recording(memmap=True)` (track, align, detect) handed out numpy views
+    of the file's memory map: reading a frame of a file shortened meanwhile was a SIGBUS that
+    killed Python. Run in a child process, which the old code killed."""
+    import subprocess
+    import sys
+
+    movie = np.arange(8 * 16 * 24, dtype=np.uint16).reshape(8, 16, 24)
+    path = write_movie_tiff(tmp_path / "m.tif", movie)
+    code = f"""
+import os, sys
+import numpy as np
+from napari_catrack.errors import InputError
+from napari_catrack.io.recording import open_recording
+rec = open_recording({str(path)!r}, layout={layout!r}, memmap=True)
+first = np.asarray(rec.green[0]).copy()
+os.truncate({str(path)!r}, os.path.getsize({str(path)!r}) // 2)
+try:
+    np.asarray(rec.green[rec.n_frames - 1]).sum()
+except InputError as exc:
+    print("error:", exc)
+print("alive", int(first.sum()))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("error: m.tif changed on disk while it was being read: it now has")
+    assert lines[1].startswith("alive ")

@@ -44,6 +44,9 @@ class RawStack:
     pixel_size_um: float | None = None
     metadata: dict = field(default_factory=dict)
     closers: list = field(default_factory=list)
+    # with memmap=True: (path, address of the memory map, its offset in the file), for
+    # `file_frames`: the map gives the views' geometry, file reads give their pixels
+    mapped: tuple[Path, int, int] | None = None
 
 
 def is_tiff_path(path: str | os.PathLike) -> bool:
@@ -87,7 +90,10 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
     if series.dataoffset is not None:  # a memory map reads the pixels: the handle is done with
         # now, not when a layer that keeps the map is garbage-collected (ResourceWarning)
         tif.close()
-        return RawStack(data, axes, fps, pixel_size, meta)
+        mapped = None
+        if isinstance(data, np.ndarray):
+            mapped = (path, data.__array_interface__["data"][0], int(series.dataoffset))
+        return RawStack(data, axes, fps, pixel_size, meta, mapped=mapped)
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
 
 
@@ -265,6 +271,126 @@ class _SliceOnly:
                     "acquisition, shortened or rewrote it); open it again once it is written"
                 )
         return np.asarray(self._array[item])
+
+
+class FileFrames:
+    """A (T, ...) stack of a contiguous TIFF read with plain file reads (`os.pread`), for the
+    commands that read frames with numpy (`open_recording(memmap=True)`: track, align, detect).
+
+    It stands for a numpy view of the file's memory map (`view`, any channel layout's strides)
+    but never reads pixels through the map: a page of a map whose file another program shortened
+    meanwhile is a SIGBUS, which kills Python; a short read here is one `InputError` line. A
+    file replaced under the same name (another inode) is the same error, not silently the new
+    file's pixels. Indexing the first axis (an int, a slice, a list or array of frames), then
+    any index of the frames read, gives numpy arrays; frames next to each other in the file are
+    read in one call.
+    """
+
+    READ_BYTES = 32 * 2**20  # at most this much in one read (more frames: more reads)
+    reads_on_demand = True  # (like a dask array: `np.asarray` of it reads every frame)
+
+    def __init__(self, view: np.ndarray, path: Path, offset: int, ino: int | None = None) -> None:
+        self._view, self._path, self._offset = view, Path(path), int(offset)
+        self._ino = os.stat(path).st_ino if ino is None else ino
+        self.shape, self.dtype, self.ndim = view.shape, view.dtype, view.ndim
+        self.nbytes = view.nbytes
+        # bytes one frame spans in the file, from its first byte (`lo` before the frame's start)
+        inner = list(zip(view.shape[1:], view.strides[1:]))
+        self._lo = sum(min(0, (n - 1) * s) for n, s in inner)
+        self._span = sum(max(0, (n - 1) * s) for n, s in inner) - self._lo + view.itemsize
+
+    @staticmethod
+    def fits(view: np.ndarray) -> bool:
+        """Whether a frame's bytes lie close together (not a T-innermost file's scattered
+        pixels, where each frame would read the whole file)."""
+        if view.ndim < 2 or view.strides[0] <= 0:
+            return False
+        inner = list(zip(view.shape[1:], view.strides[1:]))
+        span = sum(abs((n - 1) * s) for n, s in inner) + view.itemsize
+        return span <= 4 * max(view[0].nbytes, 1)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        data = self[:]
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+    def __getitem__(self, item) -> np.ndarray:
+        first, rest = (item[0], item[1:]) if isinstance(item, tuple) else (item, ())
+        if first is Ellipsis:
+            first, rest = slice(None), ((Ellipsis, *rest) if len(rest) else ())
+        source = self
+        rows = rest[0] if rest and self.ndim > 2 else None
+        if (
+            isinstance(rows, slice)
+            and rows != slice(None)
+            and len(range(*rows.indices(self.shape[1])))
+        ):
+            view = self._view[:, rows]  # only these rows are read
+            moved = view.__array_interface__["data"][0] - self._view.__array_interface__["data"][0]
+            source = FileFrames(view, self._path, self._offset + moved, self._ino)
+            rest = (slice(None), *rest[1:])
+        frames = np.arange(self.shape[0])[first]
+        read = source._read(np.atleast_1d(frames).ravel())
+        # the frames read stand for `first`: the same index into them, numpy's own rules after
+        if isinstance(first, slice):
+            at = slice(None)
+        elif frames.ndim == 0:
+            at = 0
+        else:
+            at = np.arange(frames.size).reshape(frames.shape)
+        return read[(at, *rest)]
+
+    def _read(self, frames: np.ndarray) -> np.ndarray:
+        out = np.empty((len(frames), *self.shape[1:]), self.dtype)
+        if not len(frames):
+            return out
+        step = self._view.strides[0]
+        start = self._offset + self._lo
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            if os.fstat(fd).st_ino != self._ino:
+                self._changed(None)
+            i = 0
+            while i < len(frames):  # runs of consecutive frames: one read each
+                j = i + 1
+                while (
+                    j < len(frames)
+                    and frames[j] == frames[j - 1] + 1
+                    and (j - i) * step + self._span <= self.READ_BYTES
+                ):
+                    j += 1
+                t0, n = int(frames[i]), j - i
+                want = (n - 1) * step + self._span
+                buf = os.pread(fd, want, start + t0 * step)
+                if len(buf) < want:
+                    self._changed(os.fstat(fd).st_size)
+                block = np.ndarray(
+                    (n, *self.shape[1:]), self.dtype, buf, -self._lo, self._view.strides
+                )
+                out[i:j] = block
+                i = j
+        finally:
+            os.close(fd)
+        return out
+
+    def _changed(self, size: int | None) -> None:
+        now = "was replaced by another file" if size is None else f"now has {size} bytes"
+        raise InputError(
+            f"{self._path.name} changed on disk while it was being read: it {now} (another "
+            "program, such as the acquisition, shortened or rewrote it); open it again once it "
+            "is written"
+        )
+
+
+def file_frames(view: np.ndarray, mapped: tuple[Path, int, int]) -> FileFrames | np.ndarray:
+    """`view` (of the memory map `mapped` = (path, address of the map, file offset of it)) as a
+    `FileFrames`; a view whose frames scatter over the file stays as it is, a dask array too."""
+    path, address, offset = mapped
+    if not isinstance(view, np.ndarray) or not FileFrames.fits(view):  # (a Z axis: dask)
+        return view
+    return FileFrames(view, path, offset + view.__array_interface__["data"][0] - address)
 
 
 def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
