@@ -348,9 +348,10 @@ class FileFrames:
             return out
         step = self._view.strides[0]
         start = self._offset + self._lo
-        fd = os.open(self._path, os.O_RDONLY)
-        try:
-            if os.fstat(fd).st_ino != self._ino:
+        # frames stored as `out` holds them (one channel, whole frames): read straight into it
+        direct = self._lo == 0 and self._view[:1].flags.c_contiguous and step == out[0].nbytes
+        with open(self._path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_ino != self._ino:
                 self._changed(None)
             i = 0
             while i < len(frames):  # runs of consecutive frames: one read each
@@ -363,17 +364,24 @@ class FileFrames:
                     j += 1
                 t0, n = int(frames[i]), j - i
                 want = (n - 1) * step + self._span
-                buf = os.pread(fd, want, start + t0 * step)
-                if len(buf) < want:
-                    self._changed(os.fstat(fd).st_size)
-                block = np.ndarray(
-                    (n, *self.shape[1:]), self.dtype, buf, -self._lo, self._view.strides
-                )
-                out[i:j] = block
+                buf = out[i:j] if direct else np.empty(want, np.uint8)
+                self._read_into(f, memoryview(buf).cast("B"), start + t0 * step)
+                if not direct:
+                    out[i:j] = np.ndarray(
+                        (n, *self.shape[1:]), self.dtype, buf, -self._lo, self._view.strides
+                    )
                 i = j
-        finally:
-            os.close(fd)
         return out
+
+    def _read_into(self, f, into: memoryview, offset: int) -> None:
+        """Fill `into` from `offset`: a file that ends first changed on disk (one line)."""
+        f.seek(offset)
+        done = 0
+        while done < len(into):
+            got = f.readinto(into[done:])
+            if not got:
+                self._changed(os.fstat(f.fileno()).st_size)
+            done += got
 
     def _changed(self, size: int | None) -> None:
         now = "was replaced by another file" if size is None else f"now has {size} bytes"
