@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # (a finalizer may run inside a locked block of its own thread)
 _OPEN: set[_Closing] = set()  # recordings handed to a viewer, not closed yet
 
 

@@ -303,7 +303,7 @@ class FileFrames:
     def fits(view: np.ndarray) -> bool:
         """Whether a frame's bytes lie close together (not a T-innermost file's scattered
         pixels, where each frame would read the whole file)."""
-        if view.ndim < 2 or view.strides[0] <= 0:
+        if view.ndim < 2 or not view.shape[0] or view.strides[0] <= 0:
             return False
         inner = list(zip(view.shape[1:], view.strides[1:]))
         span = sum(abs((n - 1) * s) for n, s in inner) + view.itemsize
