@@ -596,3 +596,53 @@ print("alive", int(first.sum()))
     lines = done.stdout.splitlines()
     assert lines[0].startswith("error: m.tif changed on disk while it was being read: it now has")
     assert lines[1].startswith("alive ")
+
+
+def test_warning_lines_in_one_thread_and_a_tiff_opening_in_another_leave_the_logger_as_it_was(
+    capsys,
+):
+    """h13 item 3: `errors.warnings_as_lines` (a batch step in its worker thread, a command)
+    also put a handler on tifffile's logger and saved/restored `propagate`: with a TIFF opening
+    in another thread meanwhile, `propagate` was left off for good. Interleaved by hand: B
+    opens (holds), A starts its warning lines, B ends, A logs one record and ends."""
+    import threading
+
+    from napari_catrack.errors import warnings_as_lines
+    from napari_catrack.io.tiff import _tifffile_log_held
+
+    log = logging.getLogger("tifffile")
+    propagate, handlers = log.propagate, list(log.handlers)
+    step = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def a() -> None:
+        step.wait()  # 1: b holds
+        with warnings_as_lines("catrack batch: rec: track"):
+            step.wait()  # 2: lines on
+            step.wait()  # 3: b released
+            log.warning("<tifffile.TiffFile 'x.tif'> odd header")
+        step.wait()  # 4
+
+    def b() -> None:
+        with _tifffile_log_held():
+            step.wait()  # 1
+            step.wait()  # 2
+        step.wait()  # 3
+        step.wait()  # 4
+
+    def run(f) -> None:
+        try:
+            f()
+        except BaseException as exc:
+            errors.append(exc)
+            step.abort()
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert log.handlers == handlers and log.propagate == propagate
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["catrack batch: rec: track: warning: x.tif: odd header (tifffile)"]

@@ -8,11 +8,8 @@ just as lazy, and a command that reads every frame once skips dask's per-frame t
 
 from __future__ import annotations
 
-import contextlib
 import glob
-import logging
 import os
-import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ import numpy as np
 import tifffile
 from natsort import natsorted
 
+from napari_catrack._tifffile_log import hold as _tifffile_log_held
 from napari_catrack.errors import InputError
 
 if TYPE_CHECKING:  # dask is imported where a lazy array is built (memmap=True never needs it)
@@ -95,114 +93,6 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
             mapped = (path, data.__array_interface__["data"][0], int(series.dataoffset))
         return RawStack(data, axes, fps, pixel_size, meta, mapped=mapped)
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
-
-
-class _HeldRecords:
-    """tifffile's log records while a file is opened in this thread: passed on once it opened,
-    dropped when our own one-line message says what is wrong (a user saw tifffile's lines first,
-    then ours)."""
-
-    def __init__(self) -> None:
-        self.records: list[logging.LogRecord] = []
-        self.holding = True
-
-    def pass_on(self) -> None:
-        """Stop holding (later records go straight through) and pass on those held."""
-        _release(self)
-        records, self.records = self.records, []
-        for record in records:
-            _deliver(record)
-
-
-class _Router(logging.Handler):
-    """The one handler on tifffile's logger while any thread opens a TIFF: a record goes to the
-    holder of the thread that logged it, or, from a thread that holds none (a dask thread
-    reading another file), straight to where it would have gone.
-
-    The logger's own handlers (the CLI's warning lines, `errors.library_log_lines`) and its
-    `propagate` are set aside meanwhile: they would print a held record at once (a truncated
-    file's "invalid page offset" before the one line that says it is truncated). They are set
-    aside once, by the first thread to hold, and put back by the last: two threads each saving
-    and restoring them could leave one's holder on the logger (or `propagate` off) for good.
-    """
-
-    def emit(self, record: logging.LogRecord) -> None:
-        holders = _HOLDERS.get(threading.get_ident())
-        if holders:
-            holders[-1].records.append(record)
-        else:
-            _deliver(record)
-
-
-_HOLD_LOCK = threading.RLock()
-_HOLDERS: dict[int, list[_HeldRecords]] = {}  # thread -> its holders (innermost last)
-_ROUTER = _Router()
-_SET_ASIDE: list = [[], True]  # tifffile logger's handlers and propagate while _ROUTER is on
-
-
-def _deliver(record: logging.LogRecord) -> None:
-    """Handle `record` as tifffile's logger would without our router (Logger.callHandlers)."""
-    logger = logging.getLogger("tifffile")
-    with _HOLD_LOCK:
-        if _ROUTER in logger.handlers:
-            handlers, propagate = list(_SET_ASIDE[0]), _SET_ASIDE[1]
-        else:
-            handlers, propagate = list(logger.handlers), logger.propagate
-    found = 0
-    node = logger
-    while node is not None:
-        for handler in handlers:
-            found += 1
-            if record.levelno >= handler.level:
-                handler.handle(record)
-        if not propagate:
-            break
-        node = node.parent
-        handlers, propagate = (list(node.handlers), node.propagate) if node else ([], False)
-    last = logging.lastResort
-    if not found and last is not None and record.levelno >= last.level:
-        last.handle(record)
-
-
-def _release(held: _HeldRecords) -> None:
-    """End `held`'s hold; the last hold of any thread puts tifffile's logger back as it was."""
-    with _HOLD_LOCK:
-        if not held.holding:
-            return
-        held.holding = False
-        ident = threading.get_ident()
-        mine = _HOLDERS.get(ident, [])
-        if held in mine:
-            mine.remove(held)
-        if not mine:
-            _HOLDERS.pop(ident, None)
-        if _HOLDERS:
-            return
-        logger = logging.getLogger("tifffile")
-        logger.removeHandler(_ROUTER)
-        for handler in _SET_ASIDE[0]:
-            logger.addHandler(handler)  # (a handler already there is not added twice)
-        logger.propagate = _SET_ASIDE[1]
-        _SET_ASIDE[:] = [[], True]
-
-
-@contextlib.contextmanager
-def _tifffile_log_held():
-    """Hold tifffile's log records of this thread (thread-safe: see `_Router`)."""
-    held = _HeldRecords()
-    with _HOLD_LOCK:
-        logger = logging.getLogger("tifffile")
-        if not _HOLDERS:
-            _SET_ASIDE[:] = [list(logger.handlers), logger.propagate]
-            for handler in _SET_ASIDE[0]:
-                logger.removeHandler(handler)
-            logger.addHandler(_ROUTER)
-            logger.propagate = False
-        _HOLDERS.setdefault(threading.get_ident(), []).append(held)
-    try:
-        yield held
-    finally:
-        _release(held)
 
 
 def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
