@@ -58,18 +58,15 @@ def warnings_as_lines(prefix: str):
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"{prefix}: warning: {message}", file=file or sys.stderr, flush=True)
 
-    logger = logging.getLogger("tifffile")
+    from napari_catrack._tifffile_log import added_handler
+
     lines = _LibraryLogLines(prefix)
-    propagate = logger.propagate
-    logger.addHandler(lines)
-    logger.propagate = False  # not also printed raw by logging's last-resort handler
     try:
-        with warnings.catch_warnings():
+        # (safe beside TIFFs opened and other lines shown in other threads meanwhile)
+        with added_handler(lines), warnings.catch_warnings():
             warnings.showwarning = show
             yield
     finally:
-        logger.removeHandler(lines)
-        logger.propagate = propagate
         lines.flush_repeats()
 
 

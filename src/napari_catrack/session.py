@@ -248,6 +248,9 @@ class Session:
         lg = f.create_group("layers")
         for i, (data, meta, kind) in enumerate(self.layers):
             write_layer(lg.create_group(f"{i:03d}"), data, meta, kind, arrays)
+        from napari_catrack.io.hdf5 import stamp_chunks
+
+        stamp_chunks(f)  # the batch checks a reopened session's chunks against these
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, lazy_arrays: bool = False) -> Session:
@@ -432,6 +435,9 @@ class Session:
                             if step in steps:
                                 del steps[step]
                         _write_step(steps.create_group(step), rec)
+                        from napari_catrack.io.hdf5 import stamp_chunks
+
+                        stamp_chunks(f)
                 else:
                     session = Session(path, autosave=False)
                     if recording is not None:

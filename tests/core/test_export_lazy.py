@@ -240,10 +240,11 @@ def test_a_resumed_batch_reads_no_array_its_steps_do_not_use(tmp_path, reads):
     assert _open_hdf5_files() == 0
 
 
-def test_a_batch_sees_damage_inside_the_masks_when_its_export_reads_them(tmp_path):
-    """docs/batch.md: garbage inside a compressed chunk (headers intact) is not seen when the
-    session opens lazily: the steps stay up to date, the session is kept, and the export row
-    fails with the damaged-session line."""
+def test_a_batch_sets_aside_a_session_damaged_inside_a_compressed_chunk(tmp_path):
+    """docs/batch.md (h13 item 5): garbage inside a compressed chunk (headers intact) was not
+    seen when the batch reopened the session lazily: the steps stayed up to date and the export
+    row failed later. The reopen now inflates each compressed chunk as stored (zlib's checksum):
+    the session is set aside as a damaged header is, and the steps run again into a new one."""
     from napari_catrack.batch.manifest import read_manifest
     from napari_catrack.batch.recording import run_recording
     from napari_catrack.synthetic.batch import write_batch_folder
@@ -261,7 +262,51 @@ def test_a_batch_sees_damage_inside_the_masks_when_its_export_reads_them(tmp_pat
     data = path.read_bytes()
     rows = run_recording(spec, tmp_path)
     assert [(r["step"], r["status"]) for r in rows] == [
-        ("track", "up to date"), ("traces", "up to date"), ("export", "failed")]  # fmt: skip
-    assert "Worm masks (uint8 TIFF stack): session.catrack.h5 is damaged" in rows[-1]["message"]
-    assert path.read_bytes() == data  # kept as it was: nothing ran that saves it
-    assert not (tmp_path / spec.name / "behaviour" / "masks.tif").exists()
+        ("session", "set aside"), ("track", "done"), ("traces", "done"), ("export", "done")
+    ]  # fmt: skip
+    assert "compressed chunk at (0, 0, 0) of /steps/segmentation/arrays/masks" in rows[0]["message"]
+    aside = path.with_name("session.catrack.h5.unreadable")
+    assert aside.read_bytes() == data  # set aside as it was, never rewritten
+    assert "segmentation" not in Session.load(path)  # the new session: recomputed steps only
+
+
+@pytest.mark.parametrize("stamped", [True, False])
+def test_damaged_chunk_finds_garbage_inside_a_compressed_chunk(tmp_path, stamped):
+    """h13 item 5: a session saved now carries the digest of its compressed chunks (checked by
+    hashing them); one saved by an earlier version has none (checked by inflating each chunk:
+    zlib's Adler-32). Either way a clean file is None and the damaged chunk is named."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path, autosave=False)
+    s.record("segmentation", arrays={"masks": _masks()}, save=False)
+    s.save()
+    dataset = "steps/segmentation/arrays/masks"
+    with h5py.File(path, "r+") as f:
+        assert CHUNKS_DIGEST in f[dataset].attrs
+        if not stamped:  # as an earlier version saved it
+            del f[dataset].attrs[CHUNKS_DIGEST]
+    assert damaged_chunk(path) is None
+    with h5py.File(path, "r+") as f:  # rewritten in place by h5py: the digest differs, no damage
+        f[dataset][0] = 1
+    assert damaged_chunk(path) is None
+    damage_first_chunk(path, dataset)
+    assert damaged_chunk(path) == f"compressed chunk at (0, 0, 0) of /{dataset} is damaged"
+
+
+def test_a_session_copied_as_stored_keeps_a_true_digest(tmp_path):
+    """A lazily loaded session's arrays are copied as stored (H5Ocopy) at each save, their
+    digest with them: the copy still checks clean; a step recorded meanwhile is stamped too."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path, autosave=False)
+    s.record("segmentation", arrays={"masks": _masks()}, save=False)
+    s.save()
+    lazy = Session.load(path, lazy_arrays=True)
+    lazy.record("other", arrays={"big": np.arange(20_000, dtype=np.int64)}, save=False)
+    lazy.save()
+    lazy.close()
+    assert damaged_chunk(path) is None
+    with h5py.File(path, "r") as f:
+        assert CHUNKS_DIGEST in f["steps/other/arrays/big"].attrs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 
 import dask.array as da
 import h5py
@@ -194,8 +195,11 @@ def test_open_reads_no_pixels(tmp_path, monkeypatch):
     [(None, 2), ("left-right", 1), ("bottom-top", 1), ("interleaved", 1), ("single", 1)],
 )
 def test_memmap_views_hold_what_the_dask_arrays_hold(tmp_path, layout, channels):
-    """open_recording(memmap=True): the same pixels, as read-only numpy views of the file's
-    memory map (no copy: nothing read at open); the options (what a session stores) unchanged."""
+    """open_recording(memmap=True): the same pixels, read from the file on demand (nothing read
+    at open; h13: by file reads, never through the memory map); every way the commands index
+    them gives what the dask array gives; the options (what a session stores) unchanged."""
+    from napari_catrack.io.tiff import FileFrames
+
     rng = np.random.default_rng(4)
     movie = rng.integers(0, 4000, (7, channels, 12, 16), dtype=np.uint16)
     path = write_movie_tiff(tmp_path / "m.tif", *(movie[:, c] for c in range(channels)))
@@ -206,8 +210,15 @@ def test_memmap_views_hold_what_the_dask_arrays_hold(tmp_path, layout, channels)
         assert (a is None) == (b is None)
         if a is None:
             continue
-        assert type(a) is np.ndarray and not a.flags.owndata and not a.flags.writeable
-        np.testing.assert_array_equal(a, b.compute())
+        assert type(a) is FileFrames and a.shape == b.shape and a.dtype == b.dtype
+        whole = b.compute()
+        np.testing.assert_array_equal(np.asarray(a), whole)
+        n, h = a.shape[0], a.shape[1]
+        for item in (n - 1, -1, slice(1, n), slice(None, None, 2), [n - 1, 0, 1],
+                     np.array([n // 2]), np.arange(n) % 2 == 0, (slice(1, n), slice(2, h)),
+                     (np.array([0, n - 1]), slice(3, 5), slice(1, 2)), (1, h - 1, slice(None)),
+                     (Ellipsis, slice(0, 4)), (slice(None), h - 1), (slice(None), slice(h, h))):  # fmt: skip
+            np.testing.assert_array_equal(a[item], whole[item], err_msg=str(item))
     assert direct.summary() == lazy.summary()
 
 
@@ -440,3 +451,198 @@ def test_tifffiles_notes_on_a_file_that_opens_are_passed_on(caplog):
             held.pass_on()
     assert "a note about the file" in caplog.text
     assert logging.getLogger("tifffile").propagate
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_two_threads_holding_tifffiles_log_each_get_their_own_records():
+    """h13 item 3: a thread that held tifffile's records while another held too could put the
+    other's holder back on the logger for good (or leave `propagate` off); records of one thread
+    went to the other's holder. Interleaved by hand: A holds, B holds, A drops, B passes on."""
+    import threading
+
+    from napari_catrack.io.tiff import _tifffile_log_held
+
+    log = logging.getLogger("tifffile")
+    kept, propagate, handlers = _Kept(), log.propagate, list(log.handlers)
+    log.addHandler(kept)
+    step = threading.Barrier(2)
+
+    def a() -> None:
+        with _tifffile_log_held():  # dropped (as when the file is truncated)
+            step.wait()  # 1: both hold
+            log.warning("from a")
+            step.wait()  # 2: both logged
+        step.wait()  # 3: a released first
+
+    def b() -> None:
+        step.wait()  # 1 (b entered after a: see the main thread)
+        with _tifffile_log_held() as held:
+            log.warning("from b")
+            step.wait()  # 2
+            step.wait()  # 3
+            assert kept.messages == []  # still held
+            held.pass_on()
+
+    try:
+        errors: list[BaseException] = []
+
+        def run(f):
+            try:
+                f()
+            except BaseException as exc:
+                errors.append(exc)
+                step.abort()
+
+        ta = threading.Thread(target=run, args=(a,))
+        ta.start()
+        tb = threading.Thread(target=run, args=(b,))
+        tb.start()
+        ta.join(30)
+        tb.join(30)
+        assert not errors
+        assert kept.messages == ["from b"]
+        assert log.handlers == [*handlers, kept] and log.propagate == propagate
+    finally:
+        log.removeHandler(kept)
+
+
+def test_two_threads_opening_tiffs_at_once_leave_tifffiles_logger_as_it_was(tmp_path):
+    """h13 item 3, with real files: one thread opens truncated TIFFs (tifffile's lines dropped,
+    ours raised), the other a TIFF that opens with a tifffile note (passed on, once per open)."""
+    import shutil
+    import threading
+
+    from napari_catrack.io.tiff import open_tiff
+
+    cut = tmp_path / "cut.tif"
+    tifffile.imwrite(cut, np.ones((20, 32, 32), np.uint16), imagej=True, metadata={"axes": "TYX"})
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])
+    odd = tmp_path / "odd.tif"
+    shutil.copy(shared_data("sima", "example-tiffs", "0.tif"), odd)
+    log = logging.getLogger("tifffile")
+    kept, propagate, handlers = _Kept(), log.propagate, list(log.handlers)
+    log.addHandler(kept)
+    n = 150
+    errors: list[BaseException] = []
+    truncated = []
+
+    def open_cut() -> None:
+        for _ in range(n):
+            try:
+                open_tiff(cut)
+            except InputError as exc:
+                truncated.append("truncated" in str(exc))
+            except BaseException as exc:
+                errors.append(exc)
+
+    def open_odd() -> None:
+        for _ in range(n):
+            try:
+                open_tiff(odd)
+            except BaseException as exc:
+                errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=open_cut), threading.Thread(target=open_odd)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors
+        assert truncated == [True] * n
+        assert len(kept.messages) == n  # each of the odd file's opens passed on its note
+        assert all("odd.tif" in m and "metadata invalid" in m for m in kept.messages)
+        assert log.handlers == [*handlers, kept] and log.propagate == propagate
+    finally:
+        log.removeHandler(kept)
+
+
+@pytest.mark.parametrize("layout", ["single", "left-right", "interleaved"])
+def test_a_tiff_shortened_while_a_command_reads_it_is_one_error_not_a_sigbus(tmp_path, layout):
+    """h13 item 4: `open_recording(memmap=True)` (track, align, detect) handed out numpy views
+    of the file's memory map: reading a frame of a file shortened meanwhile was a SIGBUS that
+    killed Python. Run in a child process, which the old code killed."""
+    import subprocess
+    import sys
+
+    movie = np.arange(8 * 16 * 24, dtype=np.uint16).reshape(8, 16, 24)
+    path = write_movie_tiff(tmp_path / "m.tif", movie)
+    code = f"""
+import os, sys
+import numpy as np
+from napari_catrack.errors import InputError
+from napari_catrack.io.recording import open_recording
+rec = open_recording({str(path)!r}, layout={layout!r}, memmap=True)
+first = np.asarray(rec.green[0]).copy()
+os.truncate({str(path)!r}, os.path.getsize({str(path)!r}) // 2)
+try:
+    np.asarray(rec.green[rec.n_frames - 1]).sum()
+except InputError as exc:
+    print("error:", exc)
+print("alive", int(first.sum()))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("error: m.tif changed on disk while it was being read: it now has")
+    assert lines[1].startswith("alive ")
+
+
+def test_warning_lines_in_one_thread_and_a_tiff_opening_in_another_leave_the_logger_as_it_was(
+    capsys,
+):
+    """h13 item 3: `errors.warnings_as_lines` (a batch step in its worker thread, a command)
+    also put a handler on tifffile's logger and saved/restored `propagate`: with a TIFF opening
+    in another thread meanwhile, `propagate` was left off for good. Interleaved by hand: B
+    opens (holds), A starts its warning lines, B ends, A logs one record and ends."""
+    import threading
+
+    from napari_catrack.errors import warnings_as_lines
+    from napari_catrack.io.tiff import _tifffile_log_held
+
+    log = logging.getLogger("tifffile")
+    propagate, handlers = log.propagate, list(log.handlers)
+    step = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def a() -> None:
+        step.wait()  # 1: b holds
+        with warnings_as_lines("catrack batch: rec: track"):
+            step.wait()  # 2: lines on
+            step.wait()  # 3: b released
+            log.warning("<tifffile.TiffFile 'x.tif'> odd header")
+        step.wait()  # 4
+
+    def b() -> None:
+        with _tifffile_log_held():
+            step.wait()  # 1
+            step.wait()  # 2
+        step.wait()  # 3
+        step.wait()  # 4
+
+    def run(f) -> None:
+        try:
+            f()
+        except BaseException as exc:
+            errors.append(exc)
+            step.abort()
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert log.handlers == handlers and log.propagate == propagate
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["catrack batch: rec: track: warning: x.tif: odd header (tifffile)"]

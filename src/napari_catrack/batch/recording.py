@@ -99,7 +99,12 @@ def _open_session(spec: Any, folder: Path) -> tuple[Any, str | None]:
         try:
             # arrays read when a step uses them, never-read ones copied as stored at each save:
             # a resumed recording's masks are not decompressed for steps that are up to date
-            return Session.load(path, lazy_arrays=True), None
+            session = Session.load(path, lazy_arrays=True)
+            why = _damaged_chunk(path)  # what a lazy load never reads (headers intact)
+            if why is None:
+                return session, None
+            session.close()
+            raise DamagedSession(path, why)
         except DamagedSession as exc:
             aside = _set_aside(path)
             note = (
@@ -114,6 +119,18 @@ def _open_session(spec: Any, folder: Path) -> tuple[Any, str | None]:
         finally:
             rec.close()
     return session, note
+
+
+def _damaged_chunk(path: Path) -> str | None:
+    """A damaged compressed chunk of the session file, checked once when the batch reopens it:
+    set aside like a damaged header, instead of the export row failing on it later (and every
+    step up to date keeping it). An unreadable file is `Session.load`'s to report."""
+    from napari_catrack.io.hdf5 import damaged_chunk
+
+    try:
+        return damaged_chunk(path)
+    except (OSError, RuntimeError, ValueError, KeyError):  # the structure itself: load said so
+        return None
 
 
 def _set_aside(path: Path) -> Path:

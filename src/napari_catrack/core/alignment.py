@@ -68,7 +68,8 @@ def _as_stack(data: Any, name: str):
             f"the {name} channel is missing: alignment needs a two-channel recording "
             "(give --green-channel/--red-channel or --split)"
         )
-    arr = data if is_dask(data) else np.asarray(data)
+    # a lazy stack (dask, or file reads: io.tiff.FileFrames) is read frame by frame below
+    arr = data if is_dask(data) or getattr(data, "reads_on_demand", False) else np.asarray(data)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:

@@ -160,3 +160,106 @@ def open_hdf5(
     except BaseException:
         f.close()
         raise
+
+
+CHUNKS_DIGEST = "catrack_chunks_sha256"
+"""A session dataset's attribute: SHA-256 of its compressed chunks as stored (`stamp_chunks`)."""
+
+
+def _deflate_bit(ds: h5py.Dataset) -> int | None:
+    """The filter-mask bit of deflate for a chunked dataset filtered by deflate (and shuffle
+    only), else None: what `damaged_chunk` can check."""
+    if ds.chunks is None:
+        return None
+    plist = ds.id.get_create_plist()
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    if h5py.h5z.FILTER_DEFLATE not in filters or any(
+        f not in (h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE) for f in filters
+    ):
+        return None
+    return 1 << filters.index(h5py.h5z.FILTER_DEFLATE)
+
+
+def _chunk_infos(ds: h5py.Dataset) -> list:
+    """The dataset's stored chunks, in the order of their positions in the array."""
+    infos: list = []
+    if hasattr(ds.id, "chunk_iter"):  # h5py >= 3.8 with HDF5 >= 1.12.3: one pass
+        ds.id.chunk_iter(infos.append)
+    else:
+        infos = [ds.id.get_chunk_info(i) for i in range(ds.id.get_num_chunks())]
+    return sorted(infos, key=lambda info: tuple(info.chunk_offset))
+
+
+def _chunks_digest(ds: h5py.Dataset, infos: list) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for info in infos:
+        mask, data = ds.id.read_direct_chunk(info.chunk_offset)
+        digest.update(np.asarray(info.chunk_offset, np.int64).tobytes())
+        digest.update(int(mask).to_bytes(4, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _checked_datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset, int]]:
+    found: list = []
+
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset) and (bit := _deflate_bit(obj)) is not None:
+            found.append((name, obj, bit))
+
+    f.visititems(visit)
+    return found
+
+
+def stamp_chunks(f: h5py.File) -> None:
+    """Store with each compressed dataset that has none yet the digest of its chunks as stored
+    (`CHUNKS_DIGEST`), so `damaged_chunk` checks it by reading the compressed bytes only.
+
+    Called by every session write before its file closes. A dataset copied from an earlier file
+    as stored (`H5Ocopy`) keeps its attribute, which stays true: its chunks are copied as they
+    were. Costs one read and hash of the compressed bytes written from memory.
+    """
+    f.flush()
+    for _name, ds, _bit in _checked_datasets(f):
+        if CHUNKS_DIGEST not in ds.attrs:
+            ds.attrs[CHUNKS_DIGEST] = _chunks_digest(ds, _chunk_infos(ds))
+
+
+def damaged_chunk(path: str | os.PathLike) -> str | None:
+    """Where a deflate-compressed chunk of an HDF5 file is damaged (one line), else None.
+
+    A dataset stamped at save (`stamp_chunks`) is checked against that digest: its compressed
+    bytes read and hashed, nothing inflated; only when they differ are its chunks inflated as
+    below (a dataset rewritten in place by another program is not damaged). One without (a
+    session saved by an earlier version) is checked chunk by chunk: each is a zlib stream
+    ending in an Adler-32 checksum of its bytes, so inflating the chunks as stored (no shuffle
+    undone, no array built, one chunk in memory at a time) finds garbage that the file's headers
+    and a lazy open never see; this costs one inflate of every compressed byte. Chunks of other
+    filters, or stored unfiltered, are not checked (they carry no checksum). docs/batch.md has
+    the times for a long session.
+    """
+    import zlib
+
+    with h5py.File(path, "r") as f:
+        for name, ds, bit in _checked_datasets(f):
+            infos = _chunk_infos(ds)
+            stored = ds.attrs.get(CHUNKS_DIGEST)
+            if stored is not None and _chunks_digest(ds, infos) == str(stored):
+                continue
+            size = int(np.prod(ds.chunks)) * ds.dtype.itemsize
+            for info in infos:
+                mask, data = ds.id.read_direct_chunk(info.chunk_offset)
+                if mask & bit:  # stored without deflate
+                    continue
+                try:
+                    ok = len(zlib.decompress(data)) == size
+                except zlib.error:
+                    ok = False
+                if not ok:
+                    where = ", ".join(str(int(o)) for o in info.chunk_offset)
+                    return f"compressed chunk at ({where}) of /{name} is damaged"
+            # (a digest that differs while every chunk inflates: written in place by another
+            # program, such as h5py by hand; not damage, so the file is not set aside)
+    return None

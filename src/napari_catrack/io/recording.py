@@ -15,6 +15,7 @@ from napari_catrack.io.layouts import check_same_shape, guess_axes, split_channe
 from napari_catrack.io.tiff import (
     TIFF_SUFFIXES,
     RawStack,
+    file_frames,
     is_tiff_path,
     open_tiff,
     open_tiff_sequence,
@@ -218,6 +219,9 @@ def open_recording(
                 keep_numpy=memmap,
             )
             check_same_shape(ch.green, ch.red)
+            if raw.mapped is not None:  # pixels by file reads, never through the map (SIGBUS)
+                ch.green = file_frames(ch.green, raw.mapped)
+                ch.red = None if ch.red is None else file_frames(ch.red, raw.mapped)
             green, red, used_layout, norm_axes, notes = (
                 ch.green,
                 ch.red,

@@ -8,9 +8,7 @@ just as lazy, and a command that reads every frame once skips dask's per-frame t
 
 from __future__ import annotations
 
-import contextlib
 import glob
-import logging
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ import numpy as np
 import tifffile
 from natsort import natsorted
 
+from napari_catrack._tifffile_log import hold as _tifffile_log_held
 from napari_catrack.errors import InputError
 
 if TYPE_CHECKING:  # dask is imported where a lazy array is built (memmap=True never needs it)
@@ -43,6 +42,9 @@ class RawStack:
     pixel_size_um: float | None = None
     metadata: dict = field(default_factory=dict)
     closers: list = field(default_factory=list)
+    # with memmap=True: (path, address of the memory map, its offset in the file), for
+    # `file_frames`: the map gives the views' geometry, file reads give their pixels
+    mapped: tuple[Path, int, int] | None = None
 
 
 def is_tiff_path(path: str | os.PathLike) -> bool:
@@ -86,54 +88,11 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
     if series.dataoffset is not None:  # a memory map reads the pixels: the handle is done with
         # now, not when a layer that keeps the map is garbage-collected (ResourceWarning)
         tif.close()
-        return RawStack(data, axes, fps, pixel_size, meta)
+        mapped = None
+        if isinstance(data, np.ndarray):
+            mapped = (path, data.__array_interface__["data"][0], int(series.dataoffset))
+        return RawStack(data, axes, fps, pixel_size, meta, mapped=mapped)
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
-
-
-class _HeldRecords(logging.Handler):
-    """tifffile's log records while a file is opened: passed on once it opened, dropped when our
-    own one-line message says what is wrong (a user saw tifffile's lines first, then ours).
-
-    The logger's own handlers (the CLI's warning lines, `errors.library_log_lines`) are set aside
-    meanwhile: they would print the records at once (a truncated file's "invalid page offset"
-    before the one line that says it is truncated)."""
-
-    def __init__(self, propagate: bool, others: list[logging.Handler]) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self.propagate = propagate
-        self.others = others
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def restore(self) -> None:
-        logger = logging.getLogger("tifffile")
-        logger.removeHandler(self)
-        for handler in self.others:
-            logger.addHandler(handler)  # (a handler already there is not added twice)
-        logger.propagate = self.propagate
-
-    def pass_on(self) -> None:
-        self.restore()
-        logger = logging.getLogger("tifffile")
-        for record in self.records:
-            logger.handle(record)
-        self.records = []
-
-
-@contextlib.contextmanager
-def _tifffile_log_held():
-    logger = logging.getLogger("tifffile")
-    held = _HeldRecords(logger.propagate, list(logger.handlers))
-    for handler in held.others:
-        logger.removeHandler(handler)
-    logger.addHandler(held)
-    logger.propagate = False
-    try:
-        yield held
-    finally:
-        held.restore()
 
 
 def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
@@ -202,6 +161,134 @@ class _SliceOnly:
                     "acquisition, shortened or rewrote it); open it again once it is written"
                 )
         return np.asarray(self._array[item])
+
+
+class FileFrames:
+    """A (T, ...) stack of a contiguous TIFF read with plain file reads (`os.pread`), for the
+    commands that read frames with numpy (`open_recording(memmap=True)`: track, align, detect).
+
+    It stands for a numpy view of the file's memory map (`view`, any channel layout's strides)
+    but never reads pixels through the map: a page of a map whose file another program shortened
+    meanwhile is a SIGBUS, which kills Python; a short read here is one `InputError` line. A
+    file replaced under the same name (another inode) is the same error, not silently the new
+    file's pixels. Indexing the first axis (an int, a slice, a list or array of frames), then
+    any index of the frames read, gives numpy arrays; frames next to each other in the file are
+    read in one call.
+    """
+
+    READ_BYTES = 32 * 2**20  # at most this much in one read (more frames: more reads)
+    reads_on_demand = True  # (like a dask array: `np.asarray` of it reads every frame)
+
+    def __init__(self, view: np.ndarray, path: Path, offset: int, ino: int | None = None) -> None:
+        self._view, self._path, self._offset = view, Path(path), int(offset)
+        self._ino = os.stat(path).st_ino if ino is None else ino
+        self.shape, self.dtype, self.ndim = view.shape, view.dtype, view.ndim
+        self.nbytes = view.nbytes
+        # bytes one frame spans in the file, from its first byte (`lo` before the frame's start)
+        inner = list(zip(view.shape[1:], view.strides[1:]))
+        self._lo = sum(min(0, (n - 1) * s) for n, s in inner)
+        self._span = sum(max(0, (n - 1) * s) for n, s in inner) - self._lo + view.itemsize
+
+    @staticmethod
+    def fits(view: np.ndarray) -> bool:
+        """Whether a frame's bytes lie close together (not a T-innermost file's scattered
+        pixels, where each frame would read the whole file)."""
+        if view.ndim < 2 or not view.shape[0] or view.strides[0] <= 0:
+            return False
+        inner = list(zip(view.shape[1:], view.strides[1:]))
+        span = sum(abs((n - 1) * s) for n, s in inner) + view.itemsize
+        return span <= 4 * max(view[0].nbytes, 1)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        data = self[:]
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+    def __getitem__(self, item) -> np.ndarray:
+        first, rest = (item[0], item[1:]) if isinstance(item, tuple) else (item, ())
+        if first is Ellipsis:
+            first, rest = slice(None), ((Ellipsis, *rest) if len(rest) else ())
+        source = self
+        rows = rest[0] if rest and self.ndim > 2 else None
+        if (
+            isinstance(rows, slice)
+            and rows != slice(None)
+            and len(range(*rows.indices(self.shape[1])))
+        ):
+            view = self._view[:, rows]  # only these rows are read
+            moved = view.__array_interface__["data"][0] - self._view.__array_interface__["data"][0]
+            source = FileFrames(view, self._path, self._offset + moved, self._ino)
+            rest = (slice(None), *rest[1:])
+        frames = np.arange(self.shape[0])[first]
+        read = source._read(np.atleast_1d(frames).ravel())
+        # the frames read stand for `first`: the same index into them, numpy's own rules after
+        if isinstance(first, slice):
+            at = slice(None)
+        elif frames.ndim == 0:
+            at = 0
+        else:
+            at = np.arange(frames.size).reshape(frames.shape)
+        return read[(at, *rest)]
+
+    def _read(self, frames: np.ndarray) -> np.ndarray:
+        out = np.empty((len(frames), *self.shape[1:]), self.dtype)
+        if not len(frames):
+            return out
+        step = self._view.strides[0]
+        start = self._offset + self._lo
+        # frames stored as `out` holds them (one channel, whole frames): read straight into it
+        direct = self._lo == 0 and self._view[:1].flags.c_contiguous and step == out[0].nbytes
+        with open(self._path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_ino != self._ino:
+                self._changed(None)
+            i = 0
+            while i < len(frames):  # runs of consecutive frames: one read each
+                j = i + 1
+                while (
+                    j < len(frames)
+                    and frames[j] == frames[j - 1] + 1
+                    and (j - i) * step + self._span <= self.READ_BYTES
+                ):
+                    j += 1
+                t0, n = int(frames[i]), j - i
+                want = (n - 1) * step + self._span
+                buf = out[i:j] if direct else np.empty(want, np.uint8)
+                self._read_into(f, memoryview(buf).cast("B"), start + t0 * step)
+                if not direct:
+                    out[i:j] = np.ndarray(
+                        (n, *self.shape[1:]), self.dtype, buf, -self._lo, self._view.strides
+                    )
+                i = j
+        return out
+
+    def _read_into(self, f, into: memoryview, offset: int) -> None:
+        """Fill `into` from `offset`: a file that ends first changed on disk (one line)."""
+        f.seek(offset)
+        done = 0
+        while done < len(into):
+            got = f.readinto(into[done:])
+            if not got:
+                self._changed(os.fstat(f.fileno()).st_size)
+            done += got
+
+    def _changed(self, size: int | None) -> None:
+        now = "was replaced by another file" if size is None else f"now has {size} bytes"
+        raise InputError(
+            f"{self._path.name} changed on disk while it was being read: it {now} (another "
+            "program, such as the acquisition, shortened or rewrote it); open it again once it "
+            "is written"
+        )
+
+
+def file_frames(view: np.ndarray, mapped: tuple[Path, int, int]) -> FileFrames | np.ndarray:
+    """`view` (of the memory map `mapped` = (path, address of the map, file offset of it)) as a
+    `FileFrames`; a view whose frames scatter over the file stays as it is, a dask array too."""
+    path, address, offset = mapped
+    if not isinstance(view, np.ndarray) or not FileFrames.fits(view):  # (a Z axis: dask)
+        return view
+    return FileFrames(view, path, offset + view.__array_interface__["data"][0] - address)
 
 
 def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:

@@ -167,9 +167,13 @@ def start_job(
     0 when the job fails or is cancelled, unless `cancel_keeps_progress` (work whose finished
     part is kept on Cancel, as a batch's finished recordings): then a cancelled job's bar stays
     at what it reported last.
+
+    Every recording shown in a viewer stays open until the job ends (`handles.hold_open`): one
+    whose last layer the user removes meanwhile is closed then, not under the job's reads.
     """
     from napari.qt.threading import create_worker
 
+    from napari_catrack.handles import hold_open
     from napari_catrack.widgets._common import progress_relay
 
     job = Job(what)
@@ -228,6 +232,7 @@ def start_job(
             on_failed(exc)
 
     def finished() -> None:
+        release_files()  # a recording whose last layer went meanwhile: closed now
         if owner_gone():
             job._relay.finish()
             job.worker = None
@@ -246,7 +251,12 @@ def start_job(
         job.worker = None
         job.finished.set()
 
-    worker = create_worker(work, job, _ignore_errors=True)
+    release_files = hold_open()
+    try:
+        worker = create_worker(work, job, _ignore_errors=True)
+    except BaseException:
+        release_files()
+        raise
     worker.returned.connect(returned)
     worker.errored.connect(failed)
     worker.finished.connect(finished)
