@@ -534,3 +534,40 @@ def test_a_behaviour_video_s_results_are_not_drawn_over_the_imaging_movie(
     kinds = _behaviour_kinds(viewer)
     assert kinds.get("worm masks") == "Labels" and kinds.get("centerline") == "Shapes"
     assert sum(name.startswith("worm masks") for name in kinds) == 1
+
+
+def test_centerline_paths_layer_is_built_off_the_main_thread(
+    make_napari_viewer, qtbot, video, monkeypatch
+):
+    """napari triangulates every path while the "centerline" Shapes layer is built: seconds for
+    a 2,000-frame video (scripts/ui_stall_probe.py), so the worker builds it; the GUI thread
+    only adds it."""
+    import threading
+
+    from napari.layers import Shapes
+
+    built_in = []
+    real_init = Shapes.__init__
+
+    def init(self, *args, **kwargs):
+        if kwargs.get("name") == "centerline":
+            built_in.append(threading.current_thread())
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Shapes, "__init__", init)
+    viewer = make_napari_viewer()
+    viewer.add_image(video.frames, name="cam", metadata={"catrack": {"role": "behaviour"}})
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    layer = widget.add_prompts()
+    y, x = video.truth.centerline[0, 50]
+    layer.add([[0, y, x]])
+    widget.form.control("method").setCurrentText("classical")
+    _wait(qtbot, widget.segment())
+    job = widget._panel_action(widget.centerline, "run")
+    _wait(qtbot, job)
+    assert job.outcome == "done", widget.status.text()
+    assert built_in and all(t is not threading.main_thread() for t in built_in)
+    shapes = viewer.layers["centerline"]
+    assert len(shapes.data) == len(video.frames) and "worm head" in viewer.layers

@@ -115,11 +115,26 @@ def set_masks(viewer: napari.Viewer, masks: np.ndarray, translate=None) -> Label
     return layer
 
 
-def set_centerline(viewer: napari.Viewer, points: np.ndarray, status: np.ndarray) -> Shapes:
+def build_centerline(points: np.ndarray, status: np.ndarray) -> tuple[Shapes, tuple]:
+    """The "centerline" Shapes layer, built but not added, and the heads' (data, meta): safe in
+    a worker thread. napari triangulates every path as the layer is built: 2,000 frames' paths
+    held the UI 3-4 s when this ran in the GUI thread (scripts/ui_stall_probe.py)."""
     (paths, meta, _), (heads, head_meta, _) = centerline_layers(points, status)
+    return label_axes(Shapes(paths, **meta)), (heads, head_meta)
+
+
+def set_centerline(
+    viewer: napari.Viewer,
+    points: np.ndarray,
+    status: np.ndarray,
+    built: tuple[Shapes, tuple] | None = None,
+) -> Shapes:
+    """Show the centerlines (replacing the layer); `built`: `build_centerline`'s result, made in
+    the worker that computed them."""
+    layer, (heads, head_meta) = built if built is not None else build_centerline(points, status)
     if CENTERLINE in viewer.layers:
         viewer.layers.remove(CENTERLINE)
-    layer = label_axes(viewer.add_shapes(paths, **meta))
+    layer = viewer.add_layer(layer)
     if HEAD in viewer.layers:
         viewer.layers[HEAD].data = heads
     else:

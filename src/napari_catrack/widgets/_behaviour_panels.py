@@ -32,6 +32,7 @@ from napari_catrack.errors import InputError
 from napari_catrack.widgets._behaviour_layers import (
     CENTERLINE,
     MASKS,
+    build_centerline,
     edited_paths,
     set_centerline,
 )
@@ -142,9 +143,9 @@ class CenterlinePanel(QGroupBox):
 
                 res.points[t] = resample(pts, params.points)
                 res.status[t] = "edited"
-            return res
+            return res, build_centerline(res.points, res.status)  # (the layer: seconds too)
 
-        return start_job(owner, work, what="centerlines", on_done=lambda r: self._done(r, heads),
+        return start_job(owner, work, what="centerlines", on_done=lambda r: self._done(*r, heads),
                          bar=owner.bar, buttons=owner.buttons(), cancel_button=owner.cancel_button,
                          status=self.status)  # fmt: skip
 
@@ -154,8 +155,8 @@ class CenterlinePanel(QGroupBox):
             "the previous centerlines are kept" if CENTERLINE_STEP in self.owner.ctx.session else ""
         )
 
-    def _done(self, result, heads) -> None:
-        self.show(result)
+    def _done(self, result, built, heads) -> None:
+        self.show(result, built)
         self._record(result, heads)
         self.owner.show_doubtful(status=result.status)
         counts = {s: int((result.status == s).sum())
@@ -182,8 +183,8 @@ class CenterlinePanel(QGroupBox):
                                          "eigenworms": basis_text or None})  # fmt: skip
         refresh_plots(self.owner.viewer)
 
-    def show(self, result) -> None:
-        layer = set_centerline(self.owner.viewer, result.points, result.status)
+    def show(self, result, built=None) -> None:
+        layer = set_centerline(self.owner.viewer, result.points, result.status, built)
         self._watched = layer
         layer.events.data.connect(lambda _e: self._edit_timer.start())
         self.flip_to.setValue(result.n_frames - 1)
