@@ -185,6 +185,11 @@ class StallMeter:
         return "\n".join(lines)
 
 
+def opener(loader):
+    """What the loader's Open button calls (`start_open`, a worker; before: `open_recording`)."""
+    return getattr(loader, "start_open", loader.open_recording)
+
+
 def dock(viewer, name: str):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     return widget
@@ -209,7 +214,7 @@ def imaging(meter: StallMeter, tmp: Path, frames: int, make_viewer) -> None:
     ensembles = dock(viewer, "Neuronal ensembles")
     export = dock(viewer, "Export (tables, figures, masks, session, NWB)")
     loader.path.value = movie
-    meter.measure("open recording (loader)", loader.open_recording)
+    meter.measure("open recording (loader)", opener(loader), widget=loader)
     meter.measure("alignment: estimate", align.estimate, widget=align)
     meter.measure("alignment: accept (autosave)", align.accept)
     viewer.dims.set_current_step(0, frames // 2)
@@ -305,7 +310,7 @@ def two_photon(meter: StallMeter, tmp: Path, make_viewer) -> None:
     sources = dock(viewer, "Sources (two-photon; summary images, extraction, evaluation, imports)")
     loader.path.value = movie
     loader.fps.value = 15.0  # SIMA's example has no frame rate; the sources step needs one
-    meter.measure("two-photon: open SIMA movie", loader.open_recording)
+    meter.measure("two-photon: open SIMA movie", opener(loader), widget=loader)
     meter.measure("registration: run", reg.run, widget=reg)
     meter.measure("summary images", sources.run_summary, widget=sources)
     sources.form.control("patch_px").setValue(0)
