@@ -541,7 +541,7 @@ def test_centerline_paths_layer_is_built_off_the_main_thread(
 ):
     """napari triangulates every path while the "centerline" Shapes layer is built: seconds for
     a 2,000-frame video (scripts/ui_stall_probe.py), so the worker builds it; the GUI thread
-    only adds it."""
+    only adds it. The stored masks are not read (a full-video copy) in the GUI thread either."""
     import threading
 
     from napari.layers import Shapes
@@ -565,9 +565,19 @@ def test_centerline_paths_layer_is_built_off_the_main_thread(
     layer.add([[0, y, x]])
     widget.form.control("method").setCurrentText("classical")
     _wait(qtbot, widget.segment())
+    import napari_catrack.widgets._behaviour_panels as panels
+
+    real_read, read_in = panels.segmentation_from_session, []
+
+    def read(session):  # the whole video's masks, converted: ~0.5 s per 2,000 frames
+        read_in.append(threading.current_thread())
+        return real_read(session)
+
+    monkeypatch.setattr(panels, "segmentation_from_session", read)
     job = widget._panel_action(widget.centerline, "run")
     _wait(qtbot, job)
     assert job.outcome == "done", widget.status.text()
     assert built_in and all(t is not threading.main_thread() for t in built_in)
+    assert all(t is not threading.main_thread() for t in read_in)
     shapes = viewer.layers["centerline"]
     assert len(shapes.data) == len(video.frames) and "worm head" in viewer.layers
