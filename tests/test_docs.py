@@ -116,9 +116,10 @@ def test_every_figure_the_docs_show_exists_and_make_screenshots_makes_it():
 
 def test_every_option_the_docs_name_exists_somewhere():
     """An option named on its own (`--weighting uniform` in a sentence) belongs to a catrack
-    command or a benchmark script; the few of other tools are listed here."""
+    command, a benchmark script or a developer script (scripts/); the few of other tools are
+    listed here."""
     known = set().union(*_options().values())
-    for script in (ROOT / "benchmarks").rglob("*.py"):
+    for script in [*(ROOT / "benchmarks").rglob("*.py"), *(ROOT / "scripts").glob("*.py")]:
         known |= set(re.findall(r"""["'](--[\w-]+)["']""", script.read_text(encoding="utf-8")))
     others = {"--no-deps", "--imports", "--nthreads", "--partition", "--opt"}  # pip, npe2, dask
     unknown = []

@@ -978,9 +978,11 @@ def write_h5_table(g: h5py.Group, df: pd.DataFrame) -> None:
                 data = data.astype("datetime64[ns]").astype(np.int64)
             g.create_dataset(f"c{i}", data=data, **_compression(data.size))
         else:
+            # over plain objects, not the Series: pandas' per-item access cost a GUI autosave
+            # seconds on a 2,000-frame recording's tables (scripts/ui_stall_probe.py)
             strings = [
-                "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                for v in values
+                "" if v is None or (isinstance(v, float) and v != v) else str(v)
+                for v in values.to_numpy(dtype=object)
             ]
             g.create_dataset(
                 f"c{i}",
@@ -1033,7 +1035,7 @@ def write_layer(
         features = pd.DataFrame(properties)
     if features is not None and len(features.columns):
         write_h5_table(g.create_group("features"), pd.DataFrame(features))
-    g.attrs["meta"] = json.dumps(_to_jsonable(_plain_meta(meta)))
+    g.attrs["meta"] = _plain_meta_json(meta)
     if kind == "shapes":
         sg = g.create_group("data")
         for i, arr in enumerate(data):
@@ -1065,19 +1067,21 @@ _LAYER_KEYS = (
 )  # fmt: skip
 
 
-def _plain_meta(meta: dict) -> dict:
-    """Keep the layer settings that are plain data (colours as strings/lists, no objects)."""
-    out = {}
+def _plain_meta_json(meta: dict) -> str:
+    """The layer settings that are plain data (colours as strings/lists, no objects), as the
+    JSON of a dict, each value converted and encoded once: a tracked-neurons layer's per-point
+    colours, sizes and symbols are megabytes of JSON, and converting and encoding them twice
+    cost the session writer seconds (scripts/ui_stall_probe.py)."""
+    parts = []
     for key in _LAYER_KEYS:
         if key not in meta:
             continue
-        value = _to_jsonable(meta[key])
         try:
-            json.dumps(value)
+            text = json.dumps(_to_jsonable(meta[key]))
         except TypeError:
             continue
-        out[key] = value
-    return out
+        parts.append(f"{json.dumps(key)}: {text}")
+    return "{" + ", ".join(parts) + "}"
 
 
 # --- one session per napari viewer -----------------------------------------------------------

@@ -69,3 +69,50 @@ def test_a_plot_docked_from_the_plugins_menu_is_the_one_shown(make_napari_viewer
     plot.refresh = lambda: redrawn.append(1)
     refresh_plots(widget.viewer)  # what the behaviour widget calls after each step
     assert redrawn == [1]
+
+
+def test_a_slider_step_moves_the_cursor_without_redrawing_the_plot(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """The cursor is blitted over the cached plot: a full redraw of the speed plot and the
+    kymograph on every slider step held napari's UI 2.5 s on a 2,000-frame video
+    (scripts/ui_stall_probe.py). Same for the registration widget's shifts plot."""
+    import numpy as np
+
+    from napari_catrack.session import attach_session
+
+    from ..core._session_helpers import worm_session
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    assert {"velocity", "centerline"} <= set(session.steps)
+    n = len(session["velocity"].tables["velocity"])
+
+    def full_draws(viewer, figure) -> list:
+        """The figure's full draws after a slider step (the dock's first draws done before)."""
+        viewer.dims.set_current_step(0, 0)
+        canvas = figure.canvas
+        qtbot.waitUntil(lambda: not getattr(canvas, "_draw_pending", False), timeout=5000)
+        qtbot.wait(1000)  # the dock settles (resizes redraw, by design)
+        draws = []
+        real = figure.draw
+        figure.draw = lambda renderer: (draws.append(1), real(renderer))[1]
+        viewer.dims.set_current_step(0, 10)
+        qtbot.wait(300)  # (a scheduled full redraw would have run by now)
+        return draws
+
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(np.zeros((n, 8, 8), np.uint8), name="cam")
+    attach_session(viewer, session)
+    _, plot = viewer.window.add_plugin_dock_widget(PLUGIN, PLOT)
+    assert full_draws(viewer, plot.figure) == []
+    assert plot._cursors[0].get_xdata()[0] == pytest.approx(plot.times[10])
+
+    other = make_napari_viewer(show=True)
+    other.add_image(np.zeros((n, 8, 8), np.uint8), name="movie")
+    _, reg = other.window.add_plugin_dock_widget(
+        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
+    )
+    reg.shifts = np.zeros((n, 2))
+    reg._plot()
+    assert full_draws(other, reg.figure) == []
+    assert reg._cursor.get_xdata()[0] == 10

@@ -539,3 +539,38 @@ def test_a_behaviour_video_s_results_are_not_drawn_over_the_imaging_movie(
     kinds = _behaviour_kinds(viewer)
     assert kinds.get("worm masks") == "Labels" and kinds.get("centerline") == "Shapes"
     assert sum(name.startswith("worm masks") for name in kinds) == 1
+
+
+def test_centerline_masks_are_read_off_the_main_thread(
+    make_napari_viewer, qtbot, video, monkeypatch
+):
+    """The stored masks (a full-video copy, ~0.5 s per 2,000 frames) are read in the worker, not
+    the GUI thread (scripts/ui_stall_probe.py); the "centerline" layer the GUI thread adds holds
+    one path (the current frame's), so building it costs nothing."""
+    import threading
+
+    viewer = make_napari_viewer()
+    viewer.add_image(video.frames, name="cam", metadata={"catrack": {"role": "behaviour"}})
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    layer = widget.add_prompts()
+    y, x = video.truth.centerline[0, 50]
+    layer.add([[0, y, x]])
+    widget.form.control("method").setCurrentText("classical")
+    _wait(qtbot, widget.segment())
+    import napari_catrack.widgets._behaviour_panels as panels
+
+    real_read, read_in = panels.segmentation_from_session, []
+
+    def read(session):  # the whole video's masks, converted: ~0.5 s per 2,000 frames
+        read_in.append(threading.current_thread())
+        return real_read(session)
+
+    monkeypatch.setattr(panels, "segmentation_from_session", read)
+    job = widget._panel_action(widget.centerline, "run")
+    _wait(qtbot, job)
+    assert job.outcome == "done", widget.status.text()
+    assert all(t is not threading.main_thread() for t in read_in)
+    shapes = viewer.layers["centerline"]
+    assert len(shapes.data) == 1 and "worm head" in viewer.layers

@@ -10,6 +10,7 @@ import pytest
 
 from napari_catrack.io.tiff import write_movie_tiff
 from napari_catrack.session import Session, session_for_viewer
+from tests.gui.helpers import wait_job
 
 PLUGIN = "napari-catrack"
 
@@ -81,7 +82,7 @@ def test_reader_reports_corrupt_file_without_adding_layers(
     assert bad.read_bytes() == b"not a tiff" * 50
 
 
-def test_loader_widget_splits_halves_and_shows_metadata(make_napari_viewer, tmp_path):
+def test_loader_widget_splits_halves_and_shows_metadata(make_napari_viewer, qtbot, tmp_path):
     movie = np.random.default_rng(0).integers(0, 4000, (8, 24, 40), dtype=np.uint16)
     path = write_movie_tiff(tmp_path / "halves.tif", movie, fps=12.5, pixel_size_um=0.4)
     viewer = make_napari_viewer()
@@ -89,6 +90,7 @@ def test_loader_widget_splits_halves_and_shows_metadata(make_napari_viewer, tmp_
     widget.path.value = path
     widget.layout_choice.value = "right-left"
     widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
     roles = _roles(viewer)
     np.testing.assert_array_equal(np.asarray(roles["green"].data), movie[..., 20:])
     np.testing.assert_array_equal(np.asarray(roles["red"].data), movie[..., :20])
@@ -99,18 +101,21 @@ def test_loader_widget_splits_halves_and_shows_metadata(make_napari_viewer, tmp_
     assert session.path.name == "halves.catrack.h5"
 
 
-def test_loader_widget_error_is_one_line_and_adds_nothing(make_napari_viewer, tmp_path):
+def test_loader_widget_error_is_one_line_and_adds_nothing(make_napari_viewer, qtbot, tmp_path):
     path = write_movie_tiff(tmp_path / "odd.tif", np.zeros((4, 8, 9), dtype=np.uint16))
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
     widget.path.value = path
     widget.layout_choice.value = "left-right"
     widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
     assert len(viewer.layers) == 0
     assert widget.info.value.startswith("error: width 9 is odd")
 
 
-def test_loader_widget_channel_boxes_pick_two_of_three_channels(make_napari_viewer, tmp_path):
+def test_loader_widget_channel_boxes_pick_two_of_three_channels(
+    make_napari_viewer, qtbot, tmp_path
+):
     """Layout auto with a 3-channel file: the green/red boxes say which channels to show."""
     import tifffile
 
@@ -121,17 +126,20 @@ def test_loader_widget_channel_boxes_pick_two_of_three_channels(make_napari_view
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
     widget.path.value = path
     widget.open_button.clicked.emit()  # boxes at their defaults: the user is asked to set them
+    wait_job(qtbot, widget.job)
     assert len(viewer.layers) == 0
     assert widget.info.value.startswith("error: 3 channels found (numbered 0-2)")
     assert "set the green and red channel" in widget.info.value
     widget.green_channel.value, widget.red_channel.value = 0, 7
     widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
     assert len(viewer.layers) == 0
     assert widget.info.value == (
         "error: red channel 7 does not exist: the data has 3 channel(s), numbered 0-2"
     )
     widget.green_channel.value, widget.red_channel.value = 2, 0
     widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
     roles = _roles(viewer)
     assert np.asarray(roles["green"].data).max() == 3 and np.asarray(roles["red"].data).max() == 1
     assert "layout channel-axis" in widget.info.value
@@ -216,3 +224,36 @@ def test_widgets_docked_before_opening_a_session_show_its_results(
     assert len(tracking.tracks) == 6
     assert trace_view.traces is not None and list(trace_view.traces["neuron_id"].unique()) == ["a"]
     assert session_for_viewer(viewer).path == saved.path
+
+
+def test_loader_open_button_reads_the_file_off_the_main_thread(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """The Open button returns at once and the file is read in a worker: a large TIFF's pages
+    held napari's UI for seconds (scripts/ui_stall_probe.py: 5 s on 2,000 two-channel frames)."""
+    import threading
+
+    import napari_catrack.io.recording as recording
+
+    movie = np.random.default_rng(0).integers(0, 4000, (6, 16, 20), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "two.tif", movie, movie[:, ::-1], fps=4.0)
+    real, read_in, release = recording.open_recording, [], threading.Event()
+
+    def held_open(*args, **kwargs):
+        read_in.append(threading.current_thread())
+        release.wait(10)  # (a safety limit only: the test releases it)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "open_recording", held_open)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = path
+    widget.open_button.clicked.emit()  # returns while the file is still being read
+    assert read_in and read_in[0] is not threading.main_thread()
+    assert widget.job is not None and widget.job.running and len(viewer.layers) == 0
+    assert not widget.open_button.native.isEnabled()  # one open at a time
+    release.set()
+    wait_job(qtbot, widget.job)
+    assert widget.job.outcome == "done"
+    assert sorted(_roles(viewer)) == ["green", "red"]
+    assert "6 frames, 16 x 20 px" in widget.info.value

@@ -45,6 +45,7 @@ def test_loader_and_export_take_home_spaces_and_umlauts(
     _, loader = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
     loader.path.value = "~/Messungen/Wurm ä 1/Aufnahme ß 1.tif"  # as typed in its text box
     qtbot.mouseClick(loader.open_button.native, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not loader.job.running, timeout=60000)  # read in a worker
     assert not loader.info.value.startswith("error"), loader.info.value
     assert len(viewer.layers) == 2
     session = session_for_viewer(viewer)

@@ -186,3 +186,33 @@ def test_opening_a_recording_never_autosaves_over_its_earlier_session(
     assert fresh.path == tmp_path / "movie-2.catrack.h5"
     assert list(Session.load(fresh.path).steps) == ["settings"]
     assert any("movie.catrack.h5" in s and "movie-2.catrack.h5" in s for s in shown), shown
+
+
+def test_docking_track_neurons_on_a_reopened_session_keeps_its_tracks_layer(
+    make_napari_viewer, tmp_path
+):
+    """The reader already shows the session's tracks: the Track neurons widget docked after it
+    takes them without rebuilding the layer (~1 s on a 2,000-frame session's 48,000 points,
+    scripts/ui_stall_probe.py)."""
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    movie = np.random.default_rng(0).integers(0, 1000, size=(6, 16, 20), dtype=np.uint16)
+    write_movie_tiff(tmp_path / "rec.tif", movie, movie[:, ::-1], fps=FPS)
+    rec = open_recording(tmp_path / "rec.tif")
+    session = Session(tmp_path / "rec.catrack.h5")
+    session.set_recording(rec.path, rec.options, rec.summary())
+    rec.close()
+    tracks = pd.DataFrame({"neuron_id": ["a"] * 6 + ["b"] * 6, "frame": np.tile(np.arange(6), 2),
+                           "y": np.r_[np.full(6, 5.0), np.full(6, 9.0)], "x": 6.0,
+                           "confidence": 1.0, "source": "tracked"})  # fmt: skip
+    session.record("tracks", tables={"tracks": tracks})
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "rec.catrack.h5"), plugin=PLUGIN)
+    layer = viewer.layers["tracks"]
+    rebuilt = []
+    layer.events.rebuild_tracks.connect(lambda _e: rebuilt.append(1))
+    widget = _dock(viewer, "Track neurons (candidates, tracking, corrections)")
+    assert widget.tracks is not None and len(widget.tracks) == 12  # restored from the session
+    assert viewer.layers["tracks"] is layer and rebuilt == []
+    assert sorted(set(layer.features["neuron_id"])) == ["a", "b"]

@@ -63,6 +63,7 @@ def test_whole_analysis_through_the_widgets(make_napari_viewer, qtbot, rec, tmp_
                              pixel_size_um=rec.pixel_size_um)  # fmt: skip
     loader.path.value = movie
     loader.open_button.clicked.emit()
+    _wait(qtbot, loader.job)  # the file is read in a worker
     assert "60 frames, 128 x 128 px" in loader.info.value and "10 Hz" in loader.info.value
     session = session_for_viewer(viewer)
     assert session.path == tmp_path / "worm.catrack.h5"

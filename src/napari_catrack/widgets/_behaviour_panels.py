@@ -22,6 +22,7 @@ from napari_catrack.core.behaviour.records import (
     CENTERLINE as CENTERLINE_STEP,
 )
 from napari_catrack.core.behaviour.records import (
+    SEGMENTATION,
     VELOCITY,
     centerline_from_session,
     record_centerline,
@@ -119,21 +120,29 @@ class CenterlinePanel(QGroupBox):
         from napari_catrack.core.behaviour import compute_centerlines
 
         owner = self.owner
-        seg = segmentation_from_session(owner.ctx.session)
-        if seg is None:
+        session = owner.ctx.session
+        step = session[SEGMENTATION] if SEGMENTATION in session else None
+        if step is None or step.arrays.get("masks") is None:
             raise InputError("segment the worm first (step 1)")
-        masks = np.asarray(owner.viewer.layers[MASKS].data) > 0 if MASKS in owner.viewer.layers else seg.masks  # fmt: skip
+        # the masks (the painted layer, else the stored ones) are read in the worker: each
+        # full-video conversion took ~0.5 s of the GUI thread on 2,000 frames
+        labels = owner.viewer.layers[MASKS].data if MASKS in owner.viewer.layers else None
+        n_frames = len(labels) if labels is not None else len(step.arrays["masks"])
         params = self.form.params()
-        previous = centerline_from_session(owner.ctx.session)
+        previous = centerline_from_session(session)
         heads = previous[1] if previous is not None else {}
         kept = {}
-        if previous is not None and len(previous[0].points) == len(masks):
+        if previous is not None and len(previous[0].points) == n_frames:
             old = previous[0]
             kept = {t: old.points[t] for t in np.nonzero(old.status == "edited")[0]}
 
-        frames = owner.matching_frames(len(masks))  # for the head cue from the ends' look
+        frames = owner.matching_frames(n_frames)  # for the head cue from the ends' look
 
         def work(job):
+            if labels is not None:
+                masks = np.asarray(labels) > 0
+            else:
+                masks = segmentation_from_session(session).masks
             res = compute_centerlines(masks, params, head_points=heads, frames=frames,
                                       progress=job.progress, cancel=job.cancelled)  # fmt: skip
             for t, pts in kept.items():  # the user's edited paths stay as they were

@@ -13,11 +13,11 @@ import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
+from napari_catrack.widgets._canvas import FastCanvas
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
 
@@ -50,8 +50,10 @@ class BehaviourPlotWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.ctx = ViewerContext.of(napari_viewer)
-        self.figure = Figure(figsize=(4.5, 3.6), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.figure = Figure(figsize=(4.5, 3.6), layout="constrained")
+        # the cursor is blitted over a cached background: a full redraw (tight layout, 2,000
+        # frames' kymograph) on every slider step held the UI 2.5 s (scripts/ui_stall_probe.py)
+        self.canvas = FastCanvas(self.figure)
         self.canvas.setMinimumHeight(260)
         self.info = QLabel("")
         self.info.setWordWrap(True)
@@ -89,6 +91,8 @@ class BehaviourPlotWidget(QWidget):
         vel, kymo, good = self._data()
         self.figure.clear()
         self._cursors = []
+        self.canvas.set_animated([])
+        self.canvas.relayout()
         if vel is None and kymo is None:
             self.info.setText("no velocity or centerline yet: run the behaviour steps")
             self.canvas.draw_idle()
@@ -125,6 +129,8 @@ class BehaviourPlotWidget(QWidget):
             ax_v.set_xlabel(f"time ({unit})")
         for ax in axes:
             self._cursors.append(ax.axvline(times[0], color="k", lw=0.8))
+        self.canvas.set_animated(self._cursors)
+        self.canvas.relayout()
         moving = ""
         if vel is not None:
             from napari_catrack.core.behaviour.velocity import direction_values
@@ -153,4 +159,4 @@ class BehaviourPlotWidget(QWidget):
         t = self.times[min(max(frame, 0), len(self.times) - 1)]
         for line in self._cursors:
             line.set_xdata([t, t])
-        self.canvas.draw_idle()
+        self.canvas.move_animated()

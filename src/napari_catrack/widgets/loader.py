@@ -17,14 +17,14 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtWidgets import QFormLayout, QLabel, QSizePolicy, QWidget
+from qtpy.QtWidgets import QFormLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.io.layouts import LAYOUTS
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._dock import scroll_body
-from napari_catrack.widgets._worker import report_exception
+from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
@@ -65,6 +65,10 @@ class LoaderWidget(QWidget):
             label="pixel size (µm, 0=file)", min=0, max=1000, step=0.01, value=0
         )
         self.open_button = PushButton(text="Open")
+        self.bar = QProgressBar()  # busy while the file is read (a worker: the UI stays live)
+        self.bar.setRange(0, 100)
+        self.bar.setValue(0)
+        self.job = None
         self.info = Label(label="metadata", value="no recording opened")
         self.info.native.setWordWrap(True)
         # fits the default dock width: a field that does not fit beside its label goes below it,
@@ -79,12 +83,13 @@ class LoaderWidget(QWidget):
                   self.pixel_size):  # fmt: skip
             form.addRow(w.label, w.native)
         form.addRow(self.open_button.native)
+        form.addRow(self.bar)
         form.addRow(QLabel(self.info.label))
         form.addRow(self.info.native)
         layout = scroll_body(self)
         layout.addLayout(form)
         layout.addStretch(1)
-        self.open_button.changed.connect(self.open_recording)
+        self.open_button.changed.connect(self.start_open)
         self.recording = None
 
     def _z_projection(self) -> str | int:
@@ -93,41 +98,72 @@ class LoaderWidget(QWidget):
             return int(self.z_plane.value)
         return self.z_projection.value
 
-    def open_recording(self) -> list:
-        """Open with the chosen options, add the layers, show the metadata; returns the layers."""
+    def _read_job(self):
+        """The chosen options, read here (GUI thread); the returned function opens the file and
+        reads what the layers need (safe in a worker thread): (recording, layer data)."""
         from napari_catrack.io.recording import open_recording
         from napari_catrack.layers import recording_layers
-        from napari_catrack.session import note_recording, session_for_viewer
-        from napari_catrack.session_layers import behaviour_layers_beside_video
 
         layout = self.layout_choice.value
+        options = {
+            "layout": None if layout == AUTO else layout,
+            "green_channel": self.green_channel.value,
+            "red_channel": self.red_channel.value,
+            "dataset": self.dataset.value or None,
+            "axes": self.axes.value or None,
+            "z_projection": self._z_projection(),
+            "fps": self.fps.value or None,
+            "pixel_size_um": self.pixel_size.value or None,
+        }
+        path = str(self.path.value)
+
+        def read():
+            rec = open_recording(path, **options)
+            return rec, recording_layers(rec)
+
+        return read
+
+    def start_open(self, *_):
+        """The Open button: read the file in a worker (a large TIFF's pages, a first frame for
+        the contrast, the first import of dask), then add the layers; returns the job."""
+        if self.job is not None and self.job.running:
+            return None
+        read = self._read_job()
+        self.job = start_job(self, lambda job: read(), what="opening the recording",
+                             on_done=lambda result: self._show(*result), on_failed=self._failed,
+                             bar=self.bar, buttons=[self.open_button.native])  # fmt: skip
+        return self.job
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, CatrackError):
+            self.info.value = f"error: {exc}"
+
+    def open_recording(self) -> list:
+        """Open with the chosen options in this thread, add the layers, show the metadata;
+        returns the layers (what scripts call; the Open button runs `start_open`)."""
         try:
-            rec = open_recording(
-                str(self.path.value),
-                layout=None if layout == AUTO else layout,
-                green_channel=self.green_channel.value,
-                red_channel=self.red_channel.value,
-                dataset=self.dataset.value or None,
-                axes=self.axes.value or None,
-                z_projection=self._z_projection(),
-                fps=self.fps.value or None,
-                pixel_size_um=self.pixel_size.value or None,
-            )
+            rec, layer_data = self._read_job()()
         except CatrackError as exc:
             report_exception(exc, "opening the recording")
             self.info.value = f"error: {exc}"
             return []
-        self.recording = rec
+        return self._show(rec, layer_data)
+
+    def _show(self, rec, layer_data) -> list:
+        """Add the recording's layers and note it in the session (GUI thread)."""
         from napari.layers import Layer
 
         from napari_catrack.handles import close_with_layers
+        from napari_catrack.session import note_recording, session_for_viewer
+        from napari_catrack.session_layers import behaviour_layers_beside_video
 
+        self.recording = rec
         close_with_layers(self.viewer, rec)  # its file handle: closed with its last layer
 
         added = [
             self.viewer.add_layer(label_axes(Layer.create(data, meta, kind)))
             for data, meta, kind in [
-                *recording_layers(rec),  # and a separate behaviour video's masks, centerline
+                *layer_data,  # and a separate behaviour video's masks, centerline
                 *behaviour_layers_beside_video(self.viewer, rec.path),
             ]
         ]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.layers import Image
 from qtpy.QtWidgets import (
@@ -36,6 +35,7 @@ from napari_catrack.core.registration.metrics import quality_line
 from napari_catrack.core.registration.params import recorded_values
 from napari_catrack.errors import InputError
 from napari_catrack.layers import label_axes
+from napari_catrack.widgets._canvas import FastCanvas
 from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
@@ -121,8 +121,8 @@ class RegistrationWidget(QWidget):
         self.show_registered.setChecked(True)
         self.show_registered.setEnabled(False)
         self.show_registered.toggled.connect(self._toggle)
-        self.figure = Figure(figsize=(4, 2.2), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.figure = Figure(figsize=(4, 2.2), layout="constrained")
+        self.canvas = FastCanvas(self.figure)  # the cursor blitted, not a redraw per slider step
         self.canvas.setMinimumHeight(200)
         self._cursor = None
 
@@ -285,6 +285,7 @@ class RegistrationWidget(QWidget):
 
     def _plot(self) -> None:
         self.figure.clear()
+        self._cursor = None
         ax = self.figure.add_subplot(111)
         if self.shifts is not None:
             t = np.arange(len(self.shifts))
@@ -294,13 +295,15 @@ class RegistrationWidget(QWidget):
             ax.set_xlabel("frame")
             ax.set_ylabel("px")
             self._cursor = ax.axvline(self.viewer.dims.current_step[0], color="k", lw=0.8)
+        self.canvas.set_animated([self._cursor] if self._cursor is not None else [])
+        self.canvas.relayout()
         self.canvas.draw_idle()
 
     def _move_cursor(self, *_):
         if self._cursor is not None:
             frame = self.viewer.dims.current_step[0]
             self._cursor.set_xdata([frame, frame])
-            self.canvas.draw_idle()
+            self.canvas.move_animated()
 
     def _restore(self) -> None:
         session = self.ctx.session
