@@ -310,3 +310,28 @@ def test_a_session_copied_as_stored_keeps_a_true_digest(tmp_path):
     assert damaged_chunk(path) is None
     with h5py.File(path, "r") as f:
         assert CHUNKS_DIGEST in f["steps/other/arrays/big"].attrs
+
+
+def test_damaged_chunk_passes_an_earlier_sessions_long_string_column(tmp_path):
+    """Review of h13 item 5: a session table's string column over 4,096 rows (a long video's
+    per-frame status) is stored compressed as variable-length strings, 16 bytes of heap
+    reference per row, not numpy's 8-byte object itemsize. A session saved by an earlier
+    version (no digest) was said to be damaged, and a batch set it aside and ran every step
+    again. Its chunks are checked by zlib's checksum only: clean is None, garbage is named."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path, autosave=False)
+    frames = pd.DataFrame({"frame": np.arange(5000), "status": ["ok", "edited"] * 2500})
+    s.record("centerline", tables={"frames": frames}, save=False)
+    s.save()
+    with h5py.File(path, "r+") as f:  # as an earlier version saved it: no digests
+        names: list[str] = []
+        f.visititems(lambda n, o: names.append(n) if CHUNKS_DIGEST in o.attrs else None)
+        for name in names:
+            del f[name].attrs[CHUNKS_DIGEST]
+        column = next(n for n in names if f[n].dtype.kind == "O")
+    assert damaged_chunk(path) is None
+    assert Session.load(path)["centerline"].tables["frames"]["status"].iloc[1] == "edited"
+    damage_first_chunk(path, column)
+    assert damaged_chunk(path) == f"compressed chunk at (0) of /{column} is damaged"

@@ -202,6 +202,18 @@ def _chunks_digest(ds: h5py.Dataset, infos: list) -> str:
     return digest.hexdigest()
 
 
+def _chunk_bytes(ds: h5py.Dataset) -> int | None:
+    """Bytes of one chunk inflated, or None where the file does not fix it: a variable-length
+    type (a session table's string column) stores a heap reference per element, whose size is
+    neither numpy's object itemsize nor the type's size (only zlib's checksum is checked)."""
+    tid = ds.id.get_type()
+    if tid.get_class() == h5py.h5t.VLEN or (
+        tid.get_class() == h5py.h5t.STRING and tid.is_variable_str()
+    ):
+        return None
+    return int(np.prod(ds.chunks)) * tid.get_size()
+
+
 def _checked_datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset, int]]:
     found: list = []
 
@@ -237,7 +249,8 @@ def damaged_chunk(path: str | os.PathLike) -> str | None:
     ending in an Adler-32 checksum of its bytes, so inflating the chunks as stored (no shuffle
     undone, no array built, one chunk in memory at a time) finds garbage that the file's headers
     and a lazy open never see; this costs one inflate of every compressed byte. Chunks of other
-    filters, or stored unfiltered, are not checked (they carry no checksum). docs/batch.md has
+    filters, or stored unfiltered, are not checked (they carry no checksum); a string column's
+    chunks (variable length) by their checksum only. docs/batch.md has
     the times for a long session.
     """
     import zlib
@@ -248,13 +261,14 @@ def damaged_chunk(path: str | os.PathLike) -> str | None:
             stored = ds.attrs.get(CHUNKS_DIGEST)
             if stored is not None and _chunks_digest(ds, infos) == str(stored):
                 continue
-            size = int(np.prod(ds.chunks)) * ds.dtype.itemsize
+            size = _chunk_bytes(ds)
             for info in infos:
                 mask, data = ds.id.read_direct_chunk(info.chunk_offset)
                 if mask & bit:  # stored without deflate
                     continue
                 try:
-                    ok = len(zlib.decompress(data)) == size
+                    inflated = len(zlib.decompress(data))
+                    ok = size is None or inflated == size
                 except zlib.error:
                     ok = False
                 if not ok:
