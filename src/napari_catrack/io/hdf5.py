@@ -214,7 +214,7 @@ def _chunk_bytes(ds: h5py.Dataset) -> int | None:
     return int(np.prod(ds.chunks)) * tid.get_size()
 
 
-def _checked_datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset, int]]:
+def _checked_datasets(f: h5py.Group) -> list[tuple[str, h5py.Dataset, int]]:
     found: list = []
 
     def visit(name: str, obj) -> None:
@@ -225,17 +225,36 @@ def _checked_datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset, int]]:
     return found
 
 
-def stamp_chunks(f: h5py.File) -> None:
-    """Store with each compressed dataset that has none yet the digest of its chunks as stored
-    (`CHUNKS_DIGEST`), so `damaged_chunk` checks it by reading the compressed bytes only.
+UNCHECKED = "catrack_chunks_unchecked"
+"""A session dataset's attribute: copied as stored (never read) from a file that had no digest
+for it (`mark_copied`), so no digest may vouch for its chunks: `damaged_chunk` inflates them."""
 
-    Called by every session write before its file closes. A dataset copied from an earlier file
-    as stored (`H5Ocopy`) keeps its attribute, which stays true: its chunks are copied as they
-    were. Costs one read and hash of the compressed bytes written from memory.
+
+def mark_copied(ds: h5py.Dataset, checked: bool) -> None:
+    """After copying `ds` as stored (unread): one without a digest (an earlier version's
+    session) is marked `UNCHECKED` unless every chunk of the file it came from was `checked`
+    (`damaged_chunk` found none damaged); `stamp_chunks` stamps only unmarked ones."""
+    if checked:
+        if UNCHECKED in ds.attrs:
+            del ds.attrs[UNCHECKED]
+    elif CHUNKS_DIGEST not in ds.attrs:
+        ds.attrs[UNCHECKED] = True
+
+
+def stamp_chunks(group: h5py.Group) -> None:
+    """Store with each compressed dataset under `group` (a file: all) that has none yet the
+    digest of its chunks as stored (`CHUNKS_DIGEST`), so `damaged_chunk` checks it by reading
+    the compressed bytes only.
+
+    Called by every session write before its file closes, on what it wrote. A dataset copied
+    from an earlier file as stored (`H5Ocopy`) keeps its attribute, which stays true: its
+    chunks are copied as they were; one copied without a digest is marked `UNCHECKED` and not
+    stamped (a digest of bytes nobody read would vouch for damage). Costs one read and hash of
+    the compressed bytes written from memory.
     """
-    f.flush()
-    for _name, ds, _bit in _checked_datasets(f):
-        if CHUNKS_DIGEST not in ds.attrs:
+    group.file.flush()
+    for _name, ds, _bit in _checked_datasets(group):
+        if CHUNKS_DIGEST not in ds.attrs and not ds.attrs.get(UNCHECKED, False):
             ds.attrs[CHUNKS_DIGEST] = _chunks_digest(ds, _chunk_infos(ds))
 
 
