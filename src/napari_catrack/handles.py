@@ -19,11 +19,13 @@ Two more ways it closes, and one way it waits:
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+logger = logging.getLogger(__name__)
 _LOCK = threading.RLock()  # (a finalizer may run inside a locked block of its own thread)
 _OPEN: set[_Closing] = set()  # recordings handed to a viewer, not closed yet
 
@@ -59,8 +61,11 @@ class _Closing:
         self.on_close.clear()
         closers = list(self.closers)
         self.closers.clear()
-        for close in closers:
-            close()
+        for close in closers:  # each on its own: one failing keeps no other open, and never
+            try:  # stops what called this (a job's end re-enables its buttons after it)
+                close()
+            except Exception:
+                logger.warning("napari-catrack: closing a recording's file failed", exc_info=True)
 
 
 def hold_open() -> Callable[[], None]:

@@ -300,6 +300,13 @@ class Session:
             f.close()
         return session
 
+    def note_chunks_checked(self) -> None:
+        """The caller checked every compressed chunk of the file this session was lazily loaded
+        from (`io.hdf5.damaged_chunk`, the batch): arrays a save copies from it unread may then
+        be stamped with a digest (`io.hdf5.stamp_chunks`); unchecked, they are marked instead."""
+        for source in self._sources:
+            source.chunks_checked = True
+
     def close(self) -> None:
         """Close the session file lazy arrays are read from (`load(..., lazy_arrays=True)`);
         an array not read by then can no longer be (`InputError`), nor saved. No-op otherwise."""
@@ -437,7 +444,7 @@ class Session:
                         _write_step(steps.create_group(step), rec)
                         from napari_catrack.io.hdf5 import stamp_chunks
 
-                        stamp_chunks(f)
+                        stamp_chunks(steps[step])  # the step written, not the unread rest
                 else:
                     session = Session(path, autosave=False)
                     if recording is not None:
@@ -714,6 +721,9 @@ class _ArraySource:
     def __init__(self, path: Path, f: h5py.File) -> None:
         self.path, self.file = path, f
         self.stamp = _fd_stamp(f)
+        # every compressed chunk was checked since load (`Session.note_chunks_checked`): a save
+        # may stamp a digest on arrays it copies from here unread
+        self.chunks_checked = False
         self._finalizer = weakref.finalize(self, _close_quietly, f)
 
     def dataset(self, key: str) -> h5py.Dataset:
@@ -761,12 +771,16 @@ class StoredArray:
     def copy_to(self, group: h5py.Group, name: str) -> None:
         """Copy the dataset into `group` (another file) as stored: HDF5's H5Ocopy moves the
         compressed chunks without decompressing them, at disk speed and in little memory."""
+        from napari_catrack.io.hdf5 import mark_copied
+
         ds = self.source.dataset(self.key)
         try:
             group.copy(ds, group, name=name)
         except _READ_ERRORS:
             self.read()  # a damaged source is `DamagedSession`; else the writing failed
             raise
+        # no digest is stamped on bytes nobody checked (an earlier version's, never read)
+        mark_copied(group[name], self.source.chunks_checked)
 
 
 class LazyArrays(MutableMapping):

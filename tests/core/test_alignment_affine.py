@@ -262,3 +262,18 @@ def test_real_worm_channels_with_the_real_calibration_need_the_affine(example):
     affine = error(estimate_alignment(green, red, estimate_affine=True))
     similarity = error(estimate_alignment(green, red, estimate_scale=True))
     assert affine < 1.0 and affine < 0.5 * similarity
+
+
+def test_cli_align_never_writes_over_the_calibration_matrix(tmp_path, capsys):
+    """Review of h13: --from-matrix was not among the inputs the output check compares, so
+    `-o calib.txt` wrote the alignment JSON over the calibration matrix it had just read (a
+    one-of-a-kind measurement). It is refused like `-o` over REC, the file left as it was."""
+    from napari_catrack.cli import main
+
+    movie = _two_channel(tmp_path, AFFINE, n_frames=4)
+    path = tmp_path / "calib.txt"
+    np.savetxt(path, opencv_green_to_red(AFFINE))
+    before = path.read_bytes()
+    assert main(["align", str(movie), "--from-matrix", str(path), "-o", str(path)]) == 2
+    assert "--from-matrix" in capsys.readouterr().err
+    assert path.read_bytes() == before

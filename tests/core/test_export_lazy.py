@@ -310,3 +310,105 @@ def test_a_session_copied_as_stored_keeps_a_true_digest(tmp_path):
     assert damaged_chunk(path) is None
     with h5py.File(path, "r") as f:
         assert CHUNKS_DIGEST in f["steps/other/arrays/big"].attrs
+
+
+def test_damaged_chunk_passes_an_earlier_sessions_long_string_column(tmp_path):
+    """Review of h13 item 5: a session table's string column over 4,096 rows (a long video's
+    per-frame status) is stored compressed as variable-length strings, 16 bytes of heap
+    reference per row, not numpy's 8-byte object itemsize. A session saved by an earlier
+    version (no digest) was said to be damaged, and a batch set it aside and ran every step
+    again. Its chunks are checked by zlib's checksum only: clean is None, garbage is named."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path, autosave=False)
+    frames = pd.DataFrame({"frame": np.arange(5000), "status": ["ok", "edited"] * 2500})
+    s.record("centerline", tables={"frames": frames}, save=False)
+    s.save()
+    with h5py.File(path, "r+") as f:  # as an earlier version saved it: no digests
+        names: list[str] = []
+        f.visititems(lambda n, o: names.append(n) if CHUNKS_DIGEST in o.attrs else None)
+        for name in names:
+            del f[name].attrs[CHUNKS_DIGEST]
+        column = next(n for n in names if f[n].dtype.kind == "O")
+    assert damaged_chunk(path) is None
+    assert Session.load(path)["centerline"].tables["frames"]["status"].iloc[1] == "edited"
+    damage_first_chunk(path, column)
+    assert damaged_chunk(path) == f"compressed chunk at (0) of /{column} is damaged"
+
+
+def _earlier_session_with_damaged_masks(path):
+    """A session as an earlier version saved it (no digests), its masks damaged on disk."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST
+
+    s = Session(path, autosave=False)
+    s.record("segmentation", arrays={"masks": _masks()}, save=False)
+    s.save()
+    with h5py.File(path, "r+") as f:
+        names: list[str] = []
+        f.visititems(lambda n, o: names.append(n) if CHUNKS_DIGEST in o.attrs else None)
+        for name in names:
+            del f[name].attrs[CHUNKS_DIGEST]
+    damage_first_chunk(path)
+
+
+DAMAGED = "compressed chunk at (0, 0, 0) of /steps/segmentation/arrays/masks is damaged"
+
+
+def test_writing_one_step_never_vouches_for_an_earlier_sessions_unchecked_chunks(tmp_path):
+    """Review of h13 item 5: `Session.write_step` (the cached alignment estimate) stamped a
+    digest on every dataset of the copied file that had none, reading none of them: an earlier
+    session's damaged masks then matched their new digest and the batch kept the session (its
+    export row failing later). Only what the write adds is stamped."""
+    from napari_catrack.io.hdf5 import damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    _earlier_session_with_damaged_masks(path)
+    assert damaged_chunk(path) == DAMAGED
+    assert Session.write_step(path, "cache", attrs={"n": 1})
+    assert damaged_chunk(path) == DAMAGED
+
+
+def test_a_save_never_vouches_for_arrays_it_copied_unread(tmp_path):
+    """Review of h13 item 5: a lazily loaded earlier session's never-read masks are copied as
+    stored at save (H5Ocopy, nothing inflated); they had no digest and were stamped with one,
+    damage included. They stay checked by inflating (as the file they came from), while a step
+    written from memory is stamped."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    _earlier_session_with_damaged_masks(path)
+    lazy = Session.load(path, lazy_arrays=True)
+    lazy.record("other", arrays={"big": np.arange(20_000, dtype=np.int64)}, save=False)
+    lazy.save()
+    lazy.close()
+    assert damaged_chunk(path) == DAMAGED
+    with h5py.File(path, "r") as f:
+        assert CHUNKS_DIGEST in f["steps/other/arrays/big"].attrs
+
+
+def test_a_batch_checked_earlier_session_gains_its_digests_at_the_next_save(tmp_path):
+    """docs/batch.md: an earlier session the batch checked (every chunk inflated, none damaged)
+    gains the digests of the arrays it copies unread the next time it is saved, also after a
+    save in napari marked them unchecked; an unchecked reopen keeps the mark."""
+    from napari_catrack.io.hdf5 import CHUNKS_DIGEST, UNCHECKED, damaged_chunk
+
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path, autosave=False)
+    s.record("segmentation", arrays={"masks": _masks()}, save=False)
+    s.save()
+    masks = "steps/segmentation/arrays/masks"
+    with h5py.File(path, "r+") as f:
+        del f[masks].attrs[CHUNKS_DIGEST]
+    for step, checked in (("a", False), ("b", False), ("c", True)):
+        lazy = Session.load(path, lazy_arrays=True)
+        if checked:
+            assert damaged_chunk(path) is None
+            lazy.note_chunks_checked()
+        lazy.record(step, attrs={"n": 1}, save=False)
+        lazy.save()
+        lazy.close()
+        with h5py.File(path, "r") as f:
+            assert (CHUNKS_DIGEST in f[masks].attrs) is checked
+            assert (UNCHECKED in f[masks].attrs) is not checked
+    assert damaged_chunk(path) is None

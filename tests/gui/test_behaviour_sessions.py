@@ -207,3 +207,26 @@ def test_a_second_session_takes_the_plain_names_and_the_widget_finds_its_layers(
         assert names.count(name) == 1 and f"{name} (day2)" in names, names
         assert f"{name} (day1)" not in names, names
     np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks1)
+
+
+def test_opening_the_video_restores_the_widget_once(make_napari_viewer, qtbot, demo_like):
+    """Review of h13 item 1: every layer the video brings (the video, masks, centerline, head)
+    is "of the video" and queued one `_restore`, which reads the session's masks again (a long
+    video: over a GB copied on the main thread, four times). One opening restores once."""
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    path, movie = demo_like
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    widget = BehaviourWidget(viewer)
+    qtbot.wait(20)
+    calls = []
+    restore = widget._restore
+    widget._restore = lambda: (calls.append(1), restore())[1]
+    viewer.open(str(movie), plugin=PLUGIN)
+    qtbot.wait(50)
+    assert {n for n in BEHAVIOUR} <= {lay.name for lay in viewer.layers}
+    assert len(calls) == 1
+    viewer.open(str(movie), plugin=PLUGIN)  # opened again: once more, not once per layer
+    qtbot.wait(50)
+    assert len(calls) == 2

@@ -102,6 +102,7 @@ def _open_session(spec: Any, folder: Path) -> tuple[Any, str | None]:
             session = Session.load(path, lazy_arrays=True)
             why = _damaged_chunk(path)  # what a lazy load never reads (headers intact)
             if why is None:
+                session.note_chunks_checked()  # an earlier session's arrays: stamped at save
                 return session, None
             session.close()
             raise DamagedSession(path, why)

@@ -64,8 +64,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.alignment import estimate_alignment, poor_match_warning
 
+    matrix_file = {} if args.from_matrix is None else {"--from-matrix": args.from_matrix}
     check_outputs({"-o": args.output, "--session": args.session},
-                  recording_inputs(args.recording))  # fmt: skip
+                  {**recording_inputs(args.recording), **matrix_file})  # fmt: skip
     matrix = None
     if args.from_matrix is not None:
         from napari_catrack.core.alignment_matrix import read_matrix

@@ -202,7 +202,19 @@ def _chunks_digest(ds: h5py.Dataset, infos: list) -> str:
     return digest.hexdigest()
 
 
-def _checked_datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset, int]]:
+def _chunk_bytes(ds: h5py.Dataset) -> int | None:
+    """Bytes of one chunk inflated, or None where the file does not fix it: a variable-length
+    type (a session table's string column) stores a heap reference per element, whose size is
+    neither numpy's object itemsize nor the type's size (only zlib's checksum is checked)."""
+    tid = ds.id.get_type()
+    if tid.get_class() == h5py.h5t.VLEN or (
+        tid.get_class() == h5py.h5t.STRING and tid.is_variable_str()
+    ):
+        return None
+    return int(np.prod(ds.chunks)) * tid.get_size()
+
+
+def _checked_datasets(f: h5py.Group) -> list[tuple[str, h5py.Dataset, int]]:
     found: list = []
 
     def visit(name: str, obj) -> None:
@@ -213,17 +225,36 @@ def _checked_datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset, int]]:
     return found
 
 
-def stamp_chunks(f: h5py.File) -> None:
-    """Store with each compressed dataset that has none yet the digest of its chunks as stored
-    (`CHUNKS_DIGEST`), so `damaged_chunk` checks it by reading the compressed bytes only.
+UNCHECKED = "catrack_chunks_unchecked"
+"""A session dataset's attribute: copied as stored (never read) from a file that had no digest
+for it (`mark_copied`), so no digest may vouch for its chunks: `damaged_chunk` inflates them."""
 
-    Called by every session write before its file closes. A dataset copied from an earlier file
-    as stored (`H5Ocopy`) keeps its attribute, which stays true: its chunks are copied as they
-    were. Costs one read and hash of the compressed bytes written from memory.
+
+def mark_copied(ds: h5py.Dataset, checked: bool) -> None:
+    """After copying `ds` as stored (unread): one without a digest (an earlier version's
+    session) is marked `UNCHECKED` unless every chunk of the file it came from was `checked`
+    (`damaged_chunk` found none damaged); `stamp_chunks` stamps only unmarked ones."""
+    if checked:
+        if UNCHECKED in ds.attrs:
+            del ds.attrs[UNCHECKED]
+    elif CHUNKS_DIGEST not in ds.attrs:
+        ds.attrs[UNCHECKED] = True
+
+
+def stamp_chunks(group: h5py.Group) -> None:
+    """Store with each compressed dataset under `group` (a file: all) that has none yet the
+    digest of its chunks as stored (`CHUNKS_DIGEST`), so `damaged_chunk` checks it by reading
+    the compressed bytes only.
+
+    Called by every session write before its file closes, on what it wrote. A dataset copied
+    from an earlier file as stored (`H5Ocopy`) keeps its attribute, which stays true: its
+    chunks are copied as they were; one copied without a digest is marked `UNCHECKED` and not
+    stamped (a digest of bytes nobody read would vouch for damage). Costs one read and hash of
+    the compressed bytes written from memory.
     """
-    f.flush()
-    for _name, ds, _bit in _checked_datasets(f):
-        if CHUNKS_DIGEST not in ds.attrs:
+    group.file.flush()
+    for _name, ds, _bit in _checked_datasets(group):
+        if CHUNKS_DIGEST not in ds.attrs and not ds.attrs.get(UNCHECKED, False):
             ds.attrs[CHUNKS_DIGEST] = _chunks_digest(ds, _chunk_infos(ds))
 
 
@@ -237,7 +268,8 @@ def damaged_chunk(path: str | os.PathLike) -> str | None:
     ending in an Adler-32 checksum of its bytes, so inflating the chunks as stored (no shuffle
     undone, no array built, one chunk in memory at a time) finds garbage that the file's headers
     and a lazy open never see; this costs one inflate of every compressed byte. Chunks of other
-    filters, or stored unfiltered, are not checked (they carry no checksum). docs/batch.md has
+    filters, or stored unfiltered, are not checked (they carry no checksum); a string column's
+    chunks (variable length) by their checksum only. docs/batch.md has
     the times for a long session.
     """
     import zlib
@@ -248,13 +280,14 @@ def damaged_chunk(path: str | os.PathLike) -> str | None:
             stored = ds.attrs.get(CHUNKS_DIGEST)
             if stored is not None and _chunks_digest(ds, infos) == str(stored):
                 continue
-            size = int(np.prod(ds.chunks)) * ds.dtype.itemsize
+            size = _chunk_bytes(ds)
             for info in infos:
                 mask, data = ds.id.read_direct_chunk(info.chunk_offset)
                 if mask & bit:  # stored without deflate
                     continue
                 try:
-                    ok = len(zlib.decompress(data)) == size
+                    inflated = len(zlib.decompress(data))
+                    ok = size is None or inflated == size
                 except zlib.error:
                     ok = False
                 if not ok:

@@ -124,6 +124,7 @@ class BehaviourWidget(QWidget):
         self.low_list.itemClicked.connect(self._jump)
         self.video.currentTextChanged.connect(lambda _t: self.velocity.fill_fps())
         self._video_chosen = ""  # the video the user picked in the box (kept while it exists)
+        self._restore_queued = False  # a restore waits for the layers of a video being opened
         self.video.activated.connect(
             lambda _i: setattr(self, "_video_chosen", self.video.currentText())
         )
@@ -221,10 +222,17 @@ class BehaviourWidget(QWidget):
         layer = getattr(event, "value", None)
         if layer is None or behaviour_on_recording(session):
             return
+        if self._restore_queued:
+            return  # one restore for all the layers one opening brings (each reads the masks)
         if ("segmentation" in session or "centerline" in session) and same_file(
             layer_source_path(layer), behaviour_video_path(session)
         ):
-            QTimer.singleShot(0, self._restore)
+            self._restore_queued = True
+            QTimer.singleShot(0, self._queued_restore)
+
+    def _queued_restore(self) -> None:
+        self._restore_queued = False
+        self._restore()
 
     def _results_video_open(self) -> bool:
         """Whether the session's behaviour results can be drawn: they are of its recording, or
