@@ -11,8 +11,9 @@ drawn in napari), rectangles are their bounding box (rounded corners ignored), o
 TIFF's overlay. Every ROI applies to every frame (a ROI's frame position is not used: a ROI
 drawn on frame t of a calcium movie is meant for the whole movie, a cell keeps its place in a
 registered movie); frame positions that disagree with that are warned about
-(`position_warnings`). A hyperstack ROI's Z and channel positions are followed: it is measured
-in its plane / channel of a movie file with that axis (`roi_planes`). Masks and rings are flat
+(`position_warnings`). A hyperstack ROI's Z position is followed: it is measured in its plane
+of a movie file with a Z axis (`roi_planes`); its channel position is not (the calcium channel is
+measured; ROIs drawn on another channel are warned about). Masks and rings are flat
 pixel-index lists, never a full frame per ROI. Lines, points, text and composite ROIs have no
 area here: they are skipped with one warning, as are ROIs outside the frame or empty once
 clipped to it. Neuropil is
@@ -199,41 +200,43 @@ def roi_planes(
 ) -> tuple[list[dict], list[str], list[str]]:
     """(the `open_frames` options each ROI is measured with, notes, warnings). A ROI drawn on a
     Z plane of a hyperstack (ImageJ's z position) is measured in that plane of a movie with a Z
-    axis, and one drawn on a channel (c position) in that channel of a movie with a channel
     axis; a ROI without that position, or a movie without that axis, uses `movie_options` (the
-    --z-projection, the default channel): ROIs of several planes measured on one plane's movie
-    (an array, a layer) are warned about. A position past the movie's planes or channels is an
-    InputError naming the ROI."""
+    --z-projection): ROIs of several planes measured on one plane's movie (an array, a layer)
+    are warned about. A position past the movie's planes is an InputError naming the ROI.
+    The channel a ROI was drawn on (c position) is NOT followed: a cell is outlined on whichever
+    channel shows it best (often the structural one), while its calcium trace is the calcium
+    channel's, the one `movie_options` measure (--green-channel); ROIs drawn on another channel
+    are said in a warning."""
     zs = [int(getattr(r, "z_position", 0) or 0) for r in rois]
     cs = [int(getattr(r, "c_position", 0) or 0) for r in rois]
     same = [dict(movie_options) for _ in rois]
     if not any(zs) and not any(cs):
         return same, [], []
     planes, has_channels = movie_axes(movie)
-    follow_z, follow_c = planes > 1 and any(zs), has_channels and any(cs)
+    follow_z = planes > 1 and any(zs)
     warned = []
+    measured = int(movie_options.get("green_channel") or 0)
+    other = [n for n, c in zip(names, cs, strict=True) if c and c - 1 != measured]
+    if has_channels and other:
+        warned.append(f"{len(other)} ROI(s) of {name} were drawn while another channel than the one measured (channel {measured}, --green-channel) was shown ({', '.join(map(str, other[:5]))}{', ...' if len(other) > 5 else ''}): they are measured in channel {measured}, as every ROI is")  # fmt: skip
     if not follow_z and len({z for z in zs if z}) > 1:
         lo, hi = min(z for z in zs if z) - 1, max(zs) - 1
         warned.append(f"the ROIs of {name} were drawn on Z planes {lo}-{hi} but the movie measured has no Z axis: each is measured on it")  # fmt: skip
-    if not follow_z and not follow_c:
+    if not follow_z:
         return same, [], warned
     out, notes = [], []
-    for n, z, c in zip(names, zs, cs, strict=True):
+    for n, z in zip(names, zs, strict=True):
         opts = dict(movie_options)
-        if follow_z and z:
+        if z:
             if z > planes:
                 raise InputError(f"ROI {n} of {name} was drawn on Z plane {z - 1} but the movie has {planes} planes (0-{planes - 1}): ROIs of another movie?")  # fmt: skip
             opts["z_projection"] = z - 1
-        if follow_c and c:
-            opts.update(layout="single", green_channel=c - 1)
         out.append(opts)
     from collections import Counter
 
-    for follow, pos, what in ((follow_z, zs, "Z plane"), (follow_c, cs, "channel")):
-        if follow:
-            per = sorted(Counter(p - 1 for p in pos if p).items())
-            said = ", ".join(f"{what.split()[-1]} {k}: {v}" for k, v in per)
-            notes.append(f"ROIs measured in the {what} they were drawn on ({said})")
+    per = sorted(Counter(z - 1 for z in zs if z).items())
+    said = ", ".join(f"plane {k}: {v}" for k, v in per)
+    notes.append(f"ROIs measured in the Z plane they were drawn on ({said})")
     return out, notes, warned
 
 
