@@ -452,8 +452,12 @@ class AlignmentWidget(QWidget):
 
         layers = {"green_layer": self.green_combo.currentText(),
                   "red_layer": self.red_combo.currentText()}  # fmt: skip
+        inputs, file = self.ctx.recording_inputs(), None
+        info = getattr(self.base, "info", None) or {}
+        if info.get("method") == "calibration matrix" and info.get("file"):
+            file = inputs["matrix"] = info["file"]  # with its SHA-256, as catrack align records
         record_alignment(self.ctx.session, transform, self.params(), estimate=self.base,
-                         facts=layers, inputs=self.ctx.recording_inputs())  # fmt: skip
+                         file=file, facts=layers, inputs=inputs)  # fmt: skip
         self.deactivate_keys()
         self.ctx.alignment_changed()
         self.status.setText("alignment accepted: tracking, traces and detection on red use it")
