@@ -78,7 +78,10 @@ def session_layers(session: Session) -> list[LayerData]:
         layers.append((data, meta, kind))
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
-    _make_room(current_viewer(), session, {meta.get("name") for _, meta, _ in layers})
+    names = {meta.get("name") for _, meta, _ in layers}
+    if behaviour_video_path(session):  # its video, opened later, brings them under these names
+        names |= {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER}
+    _make_room(current_viewer(), session, names)
     _attach_to_current_viewer(session)
     return with_axis_labels(layers)
 

@@ -207,3 +207,42 @@ def test_a_second_session_takes_the_plain_names_and_the_widget_finds_its_layers(
         assert names.count(name) == 1 and f"{name} (day2)" in names, names
         assert f"{name} (day1)" not in names, names
     np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks1)
+
+
+def test_a_second_demo_like_session_with_its_video_takes_the_plain_names(
+    make_napari_viewer, video, tmp_path
+):
+    """Found in h13 verification: two demo-like sessions (an imaging recording plus a separate
+    behaviour video), each opened with its video in one viewer. The first's behaviour layers
+    kept the plain names (the second session's own layers hold none of them, so they were not
+    renamed), and the second video then brought no layers at all ("shown already")."""
+    from napari_catrack.core.behaviour.records import segmentation_from_session
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    other = make_behaviour_video(16, shape=(96, 96), seed=8, pixel_size_um=16.0)
+    opened = []
+    for name, vid in (("day1", video), ("day2", other)):
+        folder = tmp_path / name
+        folder.mkdir()
+        movie = write_movie_tiff(folder / "worm.tif", vid.frames)
+        imaging = write_movie_tiff(folder / "imaging.tif", np.zeros((12, 32, 32), np.uint16))
+        session = Session(folder / f"{name}.catrack.h5")
+        session.set_recording(str(imaging), {}, {})
+        _record(session, vid, movie)
+        session.save()
+        session.close()
+        opened.append((folder / f"{name}.catrack.h5", movie))
+    viewer = make_napari_viewer()
+    for path, movie in opened:
+        viewer.open(str(path), plugin=PLUGIN)
+        viewer.open(str(movie), plugin=PLUGIN)
+    names = [lay.name for lay in viewer.layers]
+    for name in BEHAVIOUR:
+        assert names.count(name) == 1 and f"{name} (day1)" in names, names
+    masks2 = segmentation_from_session(Session.load(opened[1][0])).masks
+    masks1 = segmentation_from_session(Session.load(opened[0][0])).masks
+    assert not np.array_equal(masks1, masks2)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks2)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks (day1)"].data) > 0, masks1)
