@@ -246,3 +246,43 @@ def test_a_second_demo_like_session_with_its_video_takes_the_plain_names(
     assert not np.array_equal(masks1, masks2)
     np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks2)
     np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks (day1)"].data) > 0, masks1)
+
+
+def test_a_moved_or_copied_session_folder_still_finds_its_behaviour_video(
+    make_napari_viewer, demo_like, video, tmp_path
+):
+    """Found in h13 verification: the behaviour steps store their video's absolute path, so
+    after the session's folder was moved (a behaviour-only session: masks no longer drawn over
+    its own recording) or copied (the demo's: opening the copy's video brought nothing, the
+    original still on disk), the layers were gone. The video is also known by the size and
+    SHA-256 the step recorded."""
+    import shutil
+
+    path, movie = demo_like
+    copy = shutil.copytree(path.parent, tmp_path.parent / f"{tmp_path.name}-copy")
+    viewer = make_napari_viewer()
+    viewer.open(str(copy / path.name), plugin=PLUGIN)
+    viewer.open(str(copy / movie.name), plugin=PLUGIN)
+    assert {n: _kinds(viewer).get(n) for n in BEHAVIOUR} == {
+        "worm masks": "Labels", "centerline": "Shapes", "worm head": "Points"}  # fmt: skip
+
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    _session_of(video, tmp_path / "own", "worm")
+    shutil.move(str(tmp_path / "own"), str(moved))  # the original is gone
+    again = make_napari_viewer()
+    again.open(str(moved / "worm.catrack.h5"), plugin=PLUGIN)
+    assert {n: _kinds(again).get(n) for n in BEHAVIOUR} == {
+        "worm masks": "Labels", "centerline": "Shapes", "worm head": "Points"}  # fmt: skip
+    # another video of the same size is not taken for it
+    from napari_catrack.layers import is_behaviour_video
+    from napari_catrack.session import Session
+
+    other = moved / "other.tif"
+    frames = np.asarray(video.frames).copy()
+    frames[0, 0, 0] ^= 1
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    write_movie_tiff(other, frames)
+    session = Session.load(moved / "worm.catrack.h5")
+    assert is_behaviour_video(session, moved / "worm.tif")
+    assert not is_behaviour_video(session, other)
