@@ -283,3 +283,7 @@ def test_load_a_calibration_matrix_from_another_tool(viewer_and_widget, qtbot, t
     assert widget.load_file(str(tmp_path / "mirror.txt")) is None
     assert "mirrors the image" in widget.status.text()
     assert abs(_shown(viewer).dy - truth.dy) < 1e-6  # the red layer keeps what it showed
+    # another rig's matrix: a poor match, said in the status as on the command line
+    np.savetxt(tmp_path / "other_rig.csv", [[1, 0, 9.0], [0, 1, 7.0]], delimiter=",")
+    wait_job(qtbot, widget.load_file(str(tmp_path / "other_rig.csv")), timeout=30000)
+    assert "WARNING" in widget.status.text() and "below 0.3" in widget.status.text()

@@ -515,7 +515,12 @@ class AlignmentWidget(QWidget):
         def done(fit) -> None:
             self.base = fit.transform
             self.set_transform(fit.transform)
-            ambiguous = fit.ambiguity(name, "check the overlay before you Accept")
+            check = "use Estimate instead, or check the overlay before you Accept"
+            ambiguous = (
+                fit.ambiguity(name, "check the overlay before you Accept")
+                or poor_match_warning(fit.transform, f"{name} is not this recording's; {check}")
+                or fit.misfit(name, check)
+            )  # the command line's warnings, in the same order
             self.status.setText(f"WARNING: {ambiguous}" if ambiguous else fit.describe(name))
 
         self.job = start_job(
