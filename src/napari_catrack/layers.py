@@ -269,18 +269,51 @@ def behaviour_video_path(session: Any) -> str | None:
     return None
 
 
+def is_behaviour_video(session: Any, path: Any) -> bool:
+    """Whether `path` is the video the session's behaviour steps ran on: that file, or a copy
+    of it with the size and SHA-256 the step recorded. The steps store the video's absolute path
+    (`Session.stored_path`), so a session folder moved or copied elsewhere (another disk, another
+    computer) would otherwise lose its masks and centerlines."""
+    from napari_catrack.io.output_check import same_file
+
+    video = behaviour_video_path(session)
+    if not path or not video:
+        return False
+    if same_file(path, video):
+        return True
+    facts = _behaviour_video_facts(session)
+    if not facts.get("sha256") or facts.get("missing"):
+        return False
+    import os
+
+    if os.path.isfile(path) and os.path.getsize(path) != facts.get("size"):
+        return False  # a quick no before any hashing
+    from napari_catrack.io.provenance import file_provenance
+
+    got = file_provenance(path)
+    return (got.get("sha256"), got.get("sha256_of")) == (facts["sha256"], facts.get("sha256_of"))
+
+
+def _behaviour_video_facts(session: Any) -> dict[str, Any]:
+    """The recorded provenance (size, SHA-256) of the video the behaviour steps ran on."""
+    for step in ("segmentation", "centerline"):
+        if step in session:
+            facts = (session[step].attrs.get("inputs") or {}).get("recording") or {}
+            if facts.get("path"):
+                return dict(facts)
+    return {}
+
+
 def behaviour_on_recording(session: Any) -> bool:
     """Whether the session's behaviour results belong over its recording's layers: the steps ran
     on the session's recording (a `catrack segment VIDEO --session` session), or either is
     unknown. In a session with an imaging recording and a separate behaviour video (the demo's)
     they are the video's pixels and frames, not the imaging movie's."""
-    from napari_catrack.io.output_check import same_file
-
     video = behaviour_video_path(session)
     ref = session.recording.get("path") if session.recording else None
     if not video or not ref:
         return True
-    return same_file(video, session.resolve_stored_path(ref) or ref)
+    return is_behaviour_video(session, session.resolve_stored_path(ref) or ref)
 
 
 def behaviour_layers(

@@ -23,6 +23,7 @@ from napari_catrack.layers import (
     behaviour_layers,
     behaviour_on_recording,
     behaviour_video_path,
+    is_behaviour_video,
     layer_source_path,
     recording_layers,
     sources_layers,
@@ -78,7 +79,10 @@ def session_layers(session: Session) -> list[LayerData]:
         layers.append((data, meta, kind))
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
-    _make_room(current_viewer(), session, {meta.get("name") for _, meta, _ in layers})
+    names = {meta.get("name") for _, meta, _ in layers}
+    if behaviour_video_path(session):  # its video, opened later, brings them under these names
+        names |= {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER}
+    _make_room(current_viewer(), session, names)
     _attach_to_current_viewer(session)
     return with_axis_labels(layers)
 
@@ -128,7 +132,7 @@ def _video_shown(viewer: Any, session: Session) -> bool:
     video = behaviour_video_path(session)
     if viewer is None or not video:
         return False
-    return any(same_file(layer_source_path(layer), video) for layer in viewer.layers)
+    return any(is_behaviour_video(session, layer_source_path(layer)) for layer in viewer.layers)
 
 
 def behaviour_layers_beside_video(viewer: Any, video_path: str) -> list[LayerData]:
@@ -142,7 +146,7 @@ def behaviour_layers_beside_video(viewer: Any, video_path: str) -> list[LayerDat
         return []
     session = session_for_viewer(viewer)
     video = behaviour_video_path(session)
-    if not video or behaviour_on_recording(session) or not same_file(video_path, video):
+    if not video or behaviour_on_recording(session) or not is_behaviour_video(session, video_path):
         return []  # no behaviour results, or drawn with the session's own recording
     if {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER} & {layer.name for layer in viewer.layers}:
         return []  # shown already (opened twice, or the widget drew them)

@@ -221,6 +221,33 @@ def test_cli_align_from_a_text_matrix_with_given_reading_and_bad_options(tmp_pat
     assert "mirrors the image" in capsys.readouterr().err and not bad.exists()
 
 
+def test_a_matrix_that_does_not_fit_the_recording_is_said(tmp_path, capsys):
+    """Found in h13 verification: wbfm's matrix on the demo recording (whose red is rotated 2
+    degrees) was kept at NCC 0.48 without a word (above the 0.3 of a poor match), below the
+    0.64 of no alignment at all. A calibration of another rig, here a 1.5 px shift on a
+    recording whose red is 0.5 px away, now gets a warning naming both scores; the right
+    matrix does not."""
+    from napari_catrack.cli import main
+
+    truth = AlignmentTransform(0.3, -0.4, 0.2)
+    movie = _two_channel(tmp_path, truth, n_frames=4)
+    wrong = tmp_path / "wrong.csv"
+    np.savetxt(wrong, [[1, 0, 1.5], [0, 1, 0]], delimiter=",")
+    right = tmp_path / "right.csv"
+    np.savetxt(right, opencv_green_to_red(truth), delimiter=",")
+    out = tmp_path / "a.json"
+    assert main(["align", str(movie), "--from-matrix", str(wrong), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "does not fit this recording" in err and "of no alignment at all" in err
+    assert "below 0.3" not in err  # not a poor match: better than chance, worse than nothing
+    data = json.loads(out.read_text())["provenance"]
+    assert 0.3 < data["ncc"] < data["ncc_unaligned"]
+    assert main(["align", str(movie), "--from-matrix", str(right), "-o", str(out)]) == 0
+    assert "does not fit" not in capsys.readouterr().err
+    data = json.loads(out.read_text())["provenance"]
+    assert data["ncc"] > data["ncc_unaligned"]
+
+
 def test_traces_sample_red_through_the_affine_part():
     """Traces map green positions into red with the whole transform: dropping the affine part
     (as the traces' own matrix did) puts a 220-px frame's corners pixels off."""

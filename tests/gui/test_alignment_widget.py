@@ -270,7 +270,20 @@ def test_load_a_calibration_matrix_from_another_tool(viewer_and_widget, qtbot, t
     shown = _shown(viewer)
     assert abs(shown.dy - truth.dy) < 1e-6 and abs(shown.rotation_deg - truth.rotation_deg) < 1e-6
     assert widget.transform.source == "file" and widget.load_button.isEnabled()
+    # Accept records the matrix file among the step's inputs (with its SHA-256), as
+    # catrack align --from-matrix --session does
+    from napari_catrack.session import session_for_viewer
+
+    widget.accept()
+    record = session_for_viewer(viewer)["alignment"]
+    assert record.attrs["inputs"]["matrix"]["path"] == str(path)
+    assert len(record.attrs["inputs"]["matrix"]["sha256"]) == 64
+    assert record.params["file"] == str(path)
     (tmp_path / "mirror.txt").write_text("-1 0 0\n0 1 0\n")
     assert widget.load_file(str(tmp_path / "mirror.txt")) is None
     assert "mirrors the image" in widget.status.text()
     assert abs(_shown(viewer).dy - truth.dy) < 1e-6  # the red layer keeps what it showed
+    # another rig's matrix: a poor match, said in the status as on the command line
+    np.savetxt(tmp_path / "other_rig.csv", [[1, 0, 9.0], [0, 1, 7.0]], delimiter=",")
+    wait_job(qtbot, widget.load_file(str(tmp_path / "other_rig.csv")), timeout=30000)
+    assert "WARNING" in widget.status.text() and "below 0.3" in widget.status.text()

@@ -230,3 +230,82 @@ def test_opening_the_video_restores_the_widget_once(make_napari_viewer, qtbot, d
     viewer.open(str(movie), plugin=PLUGIN)  # opened again: once more, not once per layer
     qtbot.wait(50)
     assert len(calls) == 2
+
+
+def test_a_second_demo_like_session_with_its_video_takes_the_plain_names(
+    make_napari_viewer, video, tmp_path
+):
+    """Found in h13 verification: two demo-like sessions (an imaging recording plus a separate
+    behaviour video), each opened with its video in one viewer. The first's behaviour layers
+    kept the plain names (the second session's own layers hold none of them, so they were not
+    renamed), and the second video then brought no layers at all ("shown already")."""
+    from napari_catrack.core.behaviour.records import segmentation_from_session
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    other = make_behaviour_video(16, shape=(96, 96), seed=8, pixel_size_um=16.0)
+    opened = []
+    for name, vid in (("day1", video), ("day2", other)):
+        folder = tmp_path / name
+        folder.mkdir()
+        movie = write_movie_tiff(folder / "worm.tif", vid.frames)
+        imaging = write_movie_tiff(folder / "imaging.tif", np.zeros((12, 32, 32), np.uint16))
+        session = Session(folder / f"{name}.catrack.h5")
+        session.set_recording(str(imaging), {}, {})
+        _record(session, vid, movie)
+        session.save()
+        session.close()
+        opened.append((folder / f"{name}.catrack.h5", movie))
+    viewer = make_napari_viewer()
+    for path, movie in opened:
+        viewer.open(str(path), plugin=PLUGIN)
+        viewer.open(str(movie), plugin=PLUGIN)
+    names = [lay.name for lay in viewer.layers]
+    for name in BEHAVIOUR:
+        assert names.count(name) == 1 and f"{name} (day1)" in names, names
+    masks2 = segmentation_from_session(Session.load(opened[1][0])).masks
+    masks1 = segmentation_from_session(Session.load(opened[0][0])).masks
+    assert not np.array_equal(masks1, masks2)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks"].data) > 0, masks2)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["worm masks (day1)"].data) > 0, masks1)
+
+
+def test_a_moved_or_copied_session_folder_still_finds_its_behaviour_video(
+    make_napari_viewer, demo_like, video, tmp_path
+):
+    """Found in h13 verification: the behaviour steps store their video's absolute path, so
+    after the session's folder was moved (a behaviour-only session: masks no longer drawn over
+    its own recording) or copied (the demo's: opening the copy's video brought nothing, the
+    original still on disk), the layers were gone. The video is also known by the size and
+    SHA-256 the step recorded."""
+    import shutil
+
+    path, movie = demo_like
+    copy = shutil.copytree(path.parent, tmp_path.parent / f"{tmp_path.name}-copy")
+    viewer = make_napari_viewer()
+    viewer.open(str(copy / path.name), plugin=PLUGIN)
+    viewer.open(str(copy / movie.name), plugin=PLUGIN)
+    assert {n: _kinds(viewer).get(n) for n in BEHAVIOUR} == {
+        "worm masks": "Labels", "centerline": "Shapes", "worm head": "Points"}  # fmt: skip
+
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    _session_of(video, tmp_path / "own", "worm")
+    shutil.move(str(tmp_path / "own"), str(moved))  # the original is gone
+    again = make_napari_viewer()
+    again.open(str(moved / "worm.catrack.h5"), plugin=PLUGIN)
+    assert {n: _kinds(again).get(n) for n in BEHAVIOUR} == {
+        "worm masks": "Labels", "centerline": "Shapes", "worm head": "Points"}  # fmt: skip
+    # another video of the same size is not taken for it
+    from napari_catrack.layers import is_behaviour_video
+    from napari_catrack.session import Session
+
+    other = moved / "other.tif"
+    frames = np.asarray(video.frames).copy()
+    frames[0, 0, 0] ^= 1
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    write_movie_tiff(other, frames)
+    session = Session.load(moved / "worm.catrack.h5")
+    assert is_behaviour_video(session, moved / "worm.tif")
+    assert not is_behaviour_video(session, other)

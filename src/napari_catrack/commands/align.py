@@ -134,4 +134,7 @@ def _from_matrix(args: argparse.Namespace, rec, matrix, params: AlignParams):
     ambiguous = fit.ambiguity(str(args.from_matrix), "give --matrix-axes and --matrix-direction")
     if ambiguous:
         warn("align", ambiguous)
+    misfit = fit.misfit(str(args.from_matrix), "estimate one instead (without --from-matrix)")
+    if misfit:
+        warn("align", misfit)
     return fit.transform

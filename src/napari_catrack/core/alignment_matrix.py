@@ -120,6 +120,7 @@ class MatrixFit:
     transform: AlignmentTransform  # source "file", `info` says the file, the reading and scores
     scores: dict[str, float]  # NCC on the recording of every reading scored, best first
     ambiguous_with: str | None = None  # a different reading that fits almost as well
+    unaligned: float | None = None  # the NCC of red as it is (no alignment), same frame pairs
 
     @property
     def reading(self) -> str:
@@ -131,6 +132,18 @@ class MatrixFit:
         return (
             f"{name} read as {self.reading} (NCC {self.scores[self.reading]} on the recording"
             + (f"; other readings: {others})" if others else ")")
+        )
+
+    def misfit(self, name: str, fix: str) -> str | None:
+        """The warning when the best reading puts red on green worse than no alignment at all:
+        the matrix is not this recording's (another rig's, or the channels the other way)."""
+        best = self.scores[self.reading]
+        if self.unaligned is None or not best < self.unaligned:
+            return None
+        return (
+            f"{name} read as {self.reading} scores NCC {best} on the recording, below the "
+            f"{self.unaligned} of no alignment at all: this matrix does not fit this recording "
+            f"(another rig's calibration?); {fix}"
         )
 
     def ambiguity(self, name: str, fix: str) -> str | None:
@@ -155,12 +168,16 @@ def fit_matrix(
 ) -> MatrixFit:
     """Score every allowed reading of `matrix` on the recording (the estimate's NCC, the same
     frame pairs; `params` an `AlignParams` for which frames) and keep the best. Two readings
-    within 0.01 NCC that put the frame's corners more than 0.25 px apart are ambiguous."""
+    within 0.01 NCC that put the frame's corners more than 0.25 px apart are ambiguous. Red as
+    it is (no alignment) is scored too: a best reading below it does not fit (`misfit`)."""
     from napari_catrack.core.alignment import score_alignments  # scikit-image: only when used
 
     shape = tuple(int(n) for n in green.shape[-2:])
     options = readings(matrix, shape, axes, direction)
-    raw = dict(zip(options, score_alignments(green, red, list(options.values()), params)))
+    *values, unaligned = score_alignments(
+        green, red, [*options.values(), AlignmentTransform()], params
+    )
+    raw = dict(zip(options, values, strict=True))
     ranked = sorted(raw, key=lambda k: -raw[k] if raw[k] == raw[k] else np.inf)  # NaN last
     scores = {k: raw[k] for k in ranked}
     ambiguous = None
@@ -175,6 +192,7 @@ def fit_matrix(
         "reading": ranked[0],
         "ncc": raw[ranked[0]],
         "ncc_readings": scores,
+        "ncc_unaligned": unaligned,
         "shape": list(shape),
     }
-    return MatrixFit(options[ranked[0]].replace(info=info), scores, ambiguous)
+    return MatrixFit(options[ranked[0]].replace(info=info), scores, ambiguous, unaligned)

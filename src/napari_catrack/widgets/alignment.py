@@ -462,8 +462,12 @@ class AlignmentWidget(QWidget):
 
         layers = {"green_layer": self.green_combo.currentText(),
                   "red_layer": self.red_combo.currentText()}  # fmt: skip
+        inputs, file = self.ctx.recording_inputs(), None
+        info = getattr(self.base, "info", None) or {}
+        if info.get("method") == "calibration matrix" and info.get("file"):
+            file = inputs["matrix"] = info["file"]  # with its SHA-256, as catrack align records
         record_alignment(self.ctx.session, transform, self.params(), estimate=self.base,
-                         facts=layers, inputs=self.ctx.recording_inputs())  # fmt: skip
+                         file=file, facts=layers, inputs=inputs)  # fmt: skip
         self.deactivate_keys()
         self.ctx.alignment_changed()
         self.status.setText("alignment accepted: tracking, traces and detection on red use it")
@@ -516,7 +520,12 @@ class AlignmentWidget(QWidget):
         def done(fit) -> None:
             self.base = fit.transform
             self.set_transform(fit.transform)
-            ambiguous = fit.ambiguity(name, "check the overlay before you Accept")
+            check = "use Estimate instead, or check the overlay before you Accept"
+            ambiguous = (
+                fit.ambiguity(name, "check the overlay before you Accept")
+                or poor_match_warning(fit.transform, f"{name} is not this recording's; {check}")
+                or fit.misfit(name, check)
+            )  # the command line's warnings, in the same order
             self.status.setText(f"WARNING: {ambiguous}" if ambiguous else fit.describe(name))
 
         self.job = start_job(

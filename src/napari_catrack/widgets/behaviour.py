@@ -39,8 +39,11 @@ from qtpy.QtWidgets import (
 from napari_catrack.core.behaviour import SegmentParams, frame_quality, segment_video
 from napari_catrack.core.behaviour.records import record_segmentation, segmentation_from_session
 from napari_catrack.errors import InputError
-from napari_catrack.io.output_check import same_file
-from napari_catrack.layers import behaviour_on_recording, behaviour_video_path
+from napari_catrack.layers import (
+    behaviour_on_recording,
+    behaviour_video_path,
+    is_behaviour_video,
+)
 from napari_catrack.widgets._behaviour_layers import (
     BACKGROUND,
     MASKS,
@@ -202,7 +205,7 @@ class BehaviourWidget(QWidget):
         self.video.addItems(names)
         preferred = [n for n in names if self.viewer.layers[n].metadata.get("catrack", {}).get("role") == "behaviour"]  # fmt: skip
         theirs = behaviour_video_path(self.ctx.session)  # the video the session's results are of
-        preferred = [n for n in names if theirs and same_file(layer_source_path(self.viewer.layers[n]), theirs)] + preferred  # fmt: skip
+        preferred = [n for n in names if theirs and is_behaviour_video(self.ctx.session, layer_source_path(self.viewer.layers[n]))] + preferred  # fmt: skip
         green = self.ctx.channel_layer("green")
         if current in names and (current == self._video_chosen or current in preferred):
             pick = current  # the user's pick, or a behaviour video: kept
@@ -224,8 +227,8 @@ class BehaviourWidget(QWidget):
             return
         if self._restore_queued:
             return  # one restore for all the layers one opening brings (each reads the masks)
-        if ("segmentation" in session or "centerline" in session) and same_file(
-            layer_source_path(layer), behaviour_video_path(session)
+        if ("segmentation" in session or "centerline" in session) and is_behaviour_video(
+            session, layer_source_path(layer)
         ):
             self._restore_queued = True
             QTimer.singleShot(0, self._queued_restore)
@@ -240,7 +243,7 @@ class BehaviourWidget(QWidget):
         session = self.ctx.session
         if behaviour_on_recording(session):
             return True
-        return same_file(self.video_inputs().get("recording"), behaviour_video_path(session))
+        return is_behaviour_video(session, self.video_inputs().get("recording"))
 
     def video_layer(self):
         name = self.video.currentText()
