@@ -151,3 +151,14 @@ def test_the_report_says_the_patch_size_register_used_on_a_small_frame(tmp_path)
     assert message.startswith("residual motion")
     assert "the default 96 px patches do not fit the 64x64 frame: 32 px patches" in message
     assert session["registration"].attrs["patch_px_used"] == 32
+
+
+def test_thresholds_tuned_on_imported_cells_are_taken_too():
+    """A session whose cells were imported (suite2p, CaImAn, ImageJ) and re-judged with tuned
+    thresholds: `--params-from` takes the thresholds (there are no extraction values to take)."""
+    from napari_catrack.batch.steps import recorded_params
+
+    recorded = {"import": {"tool": "suite2p"}, "evaluation": {"min_snr": 7.5, "min_r": 0.9}}
+    changed, unknown = recorded_params("sources", recorded)
+    assert changed["min_snr"] == 7.5 and changed["min_r"] == 0.9
+    assert not unknown

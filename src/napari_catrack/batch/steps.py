@@ -489,8 +489,9 @@ def recorded_params(step: str, recorded: dict[str, Any] | None) -> tuple[dict, d
 
         recorded = recorded_values(recorded)
     if step == "sources":  # {"sources": extraction values, "evaluation": ...} or {"import": ...}
-        made = recorded.get("sources")
-        recorded = {**(recorded.get("evaluation") or {}), **made} if made else {}
+        # the evaluation thresholds are taken whoever made the cells (tuned on imported cells
+        # too); the extraction values only when the step extracted them
+        recorded = {**(recorded.get("evaluation") or {}), **(recorded.get("sources") or {})}
     fields = {f.name for f in dataclasses.fields(info.params)}
     facts = RECORDED_FACTS.get(step, frozenset())
     unknown = {k: v for k, v in recorded.items() if k not in fields and k not in facts}
