@@ -7,6 +7,7 @@ Each function sets up a viewer the way a user would and saves the whole window.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import napari
@@ -316,7 +317,10 @@ def _two_photon_viewer(tmp: Path):
     from napari_catrack.synthetic import TWO_PHOTON_VARIANTS, make_two_photon_movie
 
     mov = make_two_photon_movie(300, (160, 160), n_cells=25, seed=0, **TWO_PHOTON_VARIANTS["easy"])
-    path = write_movie_tiff(tmp / "two_photon.tif", mov.movie, fps=mov.fps)
+    # a fresh folder per shot: a second shot in the same folder met the first's registered movie
+    # and session (the widget then asks before replacing them, and the script waited on the dialog)
+    folder = Path(tempfile.mkdtemp(dir=tmp))
+    path = write_movie_tiff(folder / "two_photon.tif", mov.movie, fps=mov.fps)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
     viewer.open(str(path), plugin=PLUGIN)

@@ -287,3 +287,14 @@ def test_load_a_calibration_matrix_from_another_tool(viewer_and_widget, qtbot, t
     np.savetxt(tmp_path / "other_rig.csv", [[1, 0, 9.0], [0, 1, 7.0]], delimiter=",")
     wait_job(qtbot, widget.load_file(str(tmp_path / "other_rig.csv")), timeout=30000)
     assert "WARNING" in widget.status.text() and "below 0.3" in widget.status.text()
+
+
+def test_ticking_full_affine_ticks_and_holds_the_scale_box(viewer_and_widget):
+    """A full affine fits the scale too: the box says so (ticked, greyed) and is given back."""
+    _, widget, _ = viewer_and_widget
+    assert not widget.scale_check.isChecked()
+    widget.affine_check.setChecked(True)
+    assert widget.scale_check.isChecked() and not widget.scale_check.isEnabled()
+    assert widget.params().estimate_affine and widget.params().estimate_scale
+    widget.affine_check.setChecked(False)
+    assert not widget.scale_check.isChecked() and widget.scale_check.isEnabled()

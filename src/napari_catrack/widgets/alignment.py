@@ -94,6 +94,8 @@ class AlignmentWidget(QWidget):
         self.frames = self.form.control("max_frames")
         self.projection = self.form.control("projection")
         self.scale_check = self.form.control("estimate_scale")
+        self.affine_check = self.form.control("estimate_affine")
+        self.affine_check.toggled.connect(self._affine_toggled)
         self.estimate_button = QPushButton("Estimate")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -391,6 +393,15 @@ class AlignmentWidget(QWidget):
     def params(self) -> AlignParams:
         """The estimate's settings shown (an `AlignParams`, exactly what the core gets)."""
         return self.form.params()
+
+    def _affine_toggled(self, on: bool) -> None:
+        """A full affine fits the scale too: the scale box says so while it is ticked."""
+        if on:
+            self._scale_before = self.scale_check.isChecked()
+            self.scale_check.setChecked(True)
+        else:
+            self.scale_check.setChecked(getattr(self, "_scale_before", False))
+        self.scale_check.setEnabled(not on)
 
     def _green_red(self, what: str, also=None) -> tuple | None:
         """The green and red frames (plus `also()`'s result, when given) for a job, or None with
