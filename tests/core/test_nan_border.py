@@ -19,6 +19,7 @@ from napari_catrack.core.valid_region import finite_region, largest_true_rectang
 from napari_catrack.errors import InputError
 from napari_catrack.io.frames import open_frames
 from napari_catrack.synthetic import make_two_photon_movie
+from tests.core._twophoton_helpers import six_cell_movie
 
 ROWS, COLS = (3, 38), (2, 48)  # the region finite in every frame of `with_border` (40 x 48)
 
@@ -131,10 +132,7 @@ def test_cli_summary_says_what_was_left_out(tmp_path, small, capsys):
 
 @pytest.fixture(scope="module")
 def cells():
-    return make_two_photon_movie(
-        300, (64, 64), n_cells=6, seed=11, motion_px=0, silent_fraction=0,
-        cell_brightness=(60, 120), event_rate_hz=(0.3, 0.8),
-    )  # fmt: skip
+    return six_cell_movie()
 
 
 def test_sources_leave_a_nan_border_out_and_find_the_same_cells(tmp_path, cells, capsys):

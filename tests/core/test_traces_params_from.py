@@ -22,17 +22,30 @@ TUNED = [
 ]  # fmt: skip
 
 
+def _traces_command(scene, tmp_path) -> tuple[list, object]:
+    """`catrack traces` on the scene's recording and tracks (argv so far), and the tuned
+    session's path."""
+    green, red, centres, _ = scene
+    rec = _write_recording(tmp_path, green, red)
+    tracks = tmp_path / "tracks.csv"
+    tracks_for(centres).to_csv(tracks, index=False)
+    return [
+        "traces",
+        rec,
+        "--tracks",
+        tracks,
+        "--fps",
+        5,
+        "--no-align",
+    ], tmp_path / "tuned.catrack.h5"
+
+
 def _params(path) -> dict:
     return Session.read_provenance(path)["steps"]["traces"]["params"]
 
 
 def test_the_values_used_are_the_sessions_and_the_command_line_wins(scene, tmp_path, capsys):
-    green, red, centres, _ = scene
-    rec = _write_recording(tmp_path, green, red)
-    tracks = tmp_path / "tracks.csv"
-    tracks_for(centres).to_csv(tracks, index=False)
-    base = ["traces", rec, "--tracks", tracks, "--fps", 5, "--no-align"]
-    tuned = tmp_path / "tuned.catrack.h5"
+    base, tuned = _traces_command(scene, tmp_path)
     assert _cli([*base, *TUNED, "-o", tmp_path / "a.csv", "--session", tuned]) == 0
     want = _params(tuned)
     assert want["cleaning_params"]["drift_cutoff_s"] == 3.0  # the session is what was asked
@@ -70,12 +83,7 @@ def test_the_values_used_are_the_sessions_and_the_command_line_wins(scene, tmp_p
 
 
 def test_a_session_whose_traces_were_not_cleaned_cleans_nothing(scene, tmp_path, capsys):
-    green, red, centres, _ = scene
-    rec = _write_recording(tmp_path, green, red)
-    tracks = tmp_path / "tracks.csv"
-    tracks_for(centres).to_csv(tracks, index=False)
-    base = ["traces", rec, "--tracks", tracks, "--fps", 5, "--no-align"]
-    tuned = tmp_path / "tuned.catrack.h5"
+    base, tuned = _traces_command(scene, tmp_path)
     assert _cli([*base, "--radius", "2.5", "-o", tmp_path / "a.csv", "--session", tuned]) == 0
     out = tmp_path / "b.csv"
     assert _cli([*base, "-o", out, "--params-from", tuned, "--drift-cutoff", "9"]) == 0

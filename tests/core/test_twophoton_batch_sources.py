@@ -13,14 +13,12 @@ from napari_catrack.batch.manifest import read_manifest
 from napari_catrack.batch.recording import run_recording
 from napari_catrack.session import Session
 from napari_catrack.synthetic import make_two_photon_movie
+from tests.core._twophoton_helpers import six_cell_movie
 
 
 @pytest.fixture(scope="module")
 def cells():
-    return make_two_photon_movie(
-        300, (64, 64), n_cells=6, seed=11, motion_px=0, silent_fraction=0,
-        cell_brightness=(60, 120), event_rate_hz=(0.3, 0.8),
-    )  # fmt: skip
+    return six_cell_movie()
 
 
 def _run(tmp_path, name: str, sources: str, movie: np.ndarray, steps: str = "sources"):
