@@ -743,3 +743,30 @@ def test_averages_of_an_interval_kind_shade_the_span_it_lasts():
     assert (xs.min(), xs.max()) == pytest.approx((0.0, 2.0))
     assert tone.get_xlabel() == "time from tone (s); shaded: lasts 2 s"
     assert not any(ax.patches for ax in eta_figure(eta, sig).axes)  # no events given: no span
+
+
+def test_event_triggered_averages_of_ratio_traces_are_labelled_dr_over_r():
+    """Traces made from the green/red ratio hold dR/R0 in `dff`: the ETA figure says ΔR/R₀ then,
+    ΔF/F otherwise (it said ΔF/F for both)."""
+    import pandas as pd
+
+    from napari_catrack.figures.events import eta_figure
+    from napari_catrack.figures.traces import session_dff_is_ratio
+    from napari_catrack.session import Session
+
+    tables = _eta_tables(["lever"], 3)
+    ratio_fig = eta_figure(*tables, ratio=True)
+    plain_fig = eta_figure(*tables)
+    ratio_labels = " ".join(ax.get_ylabel() for ax in ratio_fig.axes)
+    plain_labels = " ".join(ax.get_ylabel() for ax in plain_fig.axes)
+    assert "ΔR/R₀" in ratio_labels and "ΔF/F" not in ratio_labels
+    assert "ΔF/F" in plain_labels and "ΔR/R₀" not in plain_labels
+    session = Session(autosave=False)
+    assert not session_dff_is_ratio(session)
+    frame = np.arange(5)
+    green = {"neuron_id": 1, "frame": frame, "dff": frame * 0.1, "dff_green": frame * 0.1}
+    session.record("traces", tables={"traces": pd.DataFrame(green)}, save=False)
+    assert not session_dff_is_ratio(session)  # dff is the green dF/F
+    ratio = {**green, "ratio": 0.5 + frame * 0.01, "dff": frame * 0.02}
+    session.record("traces", tables={"traces": pd.DataFrame(ratio)}, save=False)
+    assert session_dff_is_ratio(session)

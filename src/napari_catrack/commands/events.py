@@ -207,7 +207,10 @@ def run(args: argparse.Namespace) -> int:
         write_table(aligned, out / "events.csv")
         write_table(result.eta, out / "eta.csv")
         write_table(result.significance, out / "eta_significance.csv")
-        fig = eta_figure(result.eta, result.significance, aligned, signal=eta_params.signal)
+        from napari_catrack.figures.traces import session_dff_is_ratio
+
+        fig = eta_figure(result.eta, result.significance, aligned, signal=eta_params.signal,
+                         ratio=session_dff_is_ratio(session))  # fmt: skip
         label_recording(fig, _recording_name(session))
         save_figure(fig, out / "figures" / "eta.svg")
         write_text_atomic(out / "params.json", _run_facts(args, align_params, eta_params, imaging))

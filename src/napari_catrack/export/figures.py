@@ -139,7 +139,10 @@ def _eta(session):
     step = session["eta"]
     events = session["events"].tables.get("events") if "events" in session else None
     signal = str((step.params or {}).get("signal") or "dff")
-    return eta_figure(step.tables["eta"], step.tables["significance"], events, signal=signal)
+    from napari_catrack.figures.traces import session_dff_is_ratio
+
+    return eta_figure(step.tables["eta"], step.tables["significance"], events, signal=signal,
+                      ratio=session_dff_is_ratio(session))  # fmt: skip
 
 
 def _behaviour_speed(session):

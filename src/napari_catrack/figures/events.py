@@ -28,6 +28,7 @@ def eta_figure(
     events: pd.DataFrame | None = None,
     *,
     signal: str = "dff",
+    ratio: bool = False,
 ) -> Figure:
     """Per event kind a column 3.5 in wide (a journal column): one kind fills a column, two a
     page width, more wrap onto further rows of two (a page is 7 in wide whatever the kinds).
@@ -35,7 +36,8 @@ def eta_figure(
     kinds = max(eta["event"].astype(str).nunique(), 1)
     rows = -(-kinds // 2)
     fig = Figure(figsize=(COLUMN_IN * min(kinds, 2), 4.2 * rows), layout="constrained")
-    draw_eta(fig, eta, significance, signal=signal, columns=2, durations=kind_durations(events))
+    draw_eta(fig, eta, significance, signal=signal, columns=2, durations=kind_durations(events),
+             ratio=ratio)  # fmt: skip
     return fig
 
 
@@ -58,6 +60,7 @@ def draw_eta(
     durations: dict[str, float] | None = None,
     signal: str = "dff",
     columns: int | None = None,
+    ratio: bool = False,
 ) -> None:
     """Draw the ETA panels into `fig` (the widget's canvas, or `eta_figure`'s own figure): per
     event kind a heat map over its mean curves, side by side, or one kind under the other
@@ -65,9 +68,9 @@ def draw_eta(
     kinds per row. The onset is the line at 0; a kind of intervals (`durations`, kind: median
     seconds, `kind_durations`) also gets a shaded span from 0 to that duration on its curves.
     `signal` is the traces column that was averaged (`EtaParams.signal`), named on the axes
-    with its unit."""
+    with its unit (ΔR/R₀ for dff when `ratio`: traces made from the green/red ratio)."""
     durations = durations or {}
-    unit = signal_label(signal)
+    unit = signal_label(signal, ratio)
     kinds = sorted(eta["event"].astype(str).unique())
     n = max(len(kinds), 1)
     per_row = 1 if stacked else min(columns or n, n)

@@ -46,9 +46,14 @@ _SIGNALS = {
 }
 
 
-def signal_label(column: str) -> str:
-    """The axis label (with its unit) of a traces column a figure shows."""
-    return _SIGNALS.get(column, column)
+def signal_label(column: str, ratio: bool = False) -> str:
+    """The axis label (with its unit) of a traces column a figure shows; `ratio`: the table's
+    dff is the ratio-based dR/R0 (`figures.traces.dff_is_ratio`), so dff and its cleaned form
+    are labelled ΔR/R₀."""
+    label = _SIGNALS.get(column, column)
+    return (
+        label.replace(DFF_LABEL, RATIO_LABEL) if ratio and column in ("dff", "dff_clean") else label
+    )
 
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")

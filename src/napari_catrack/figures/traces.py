@@ -50,6 +50,14 @@ def dff_is_ratio(traces: pd.DataFrame) -> bool:
     return not np.allclose(a, b, equal_nan=True)
 
 
+def session_dff_is_ratio(session) -> bool:
+    """Is the session's traces `dff` the ratio-based dR/R0 (False without traces)?"""
+    if session is None or "traces" not in session:
+        return False
+    table = session["traces"].tables.get("traces")
+    return table is not None and dff_is_ratio(table)
+
+
 def panel_label(panel: str, traces: pd.DataFrame) -> str:
     """The axis label of `panel`: dF/F panels say dR/R0 when the table's dff is the ratio's."""
     label = PANELS[panel][1]

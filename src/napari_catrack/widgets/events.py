@@ -417,7 +417,11 @@ class EventsWidget(QWidget):
 
         session = self.ctx.session
         events = session["events"].tables.get("events") if "events" in session else None
-        draw_eta(self.figure, eta, sig, stacked=True, durations=kind_durations(events))
+        from napari_catrack.figures.traces import session_dff_is_ratio
+
+        signal = str((step.params or {}).get("signal") or "dff")
+        draw_eta(self.figure, eta, sig, stacked=True, durations=kind_durations(events),
+                 signal=signal, ratio=session_dff_is_ratio(session))  # fmt: skip
         self.canvas.draw_idle()
         from napari_catrack.core.events.eta import edge_note, edges_total, tested_summary
 
