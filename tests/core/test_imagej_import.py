@@ -173,7 +173,7 @@ def test_bad_roi_files_and_rois_of_another_movie_are_one_line_errors(tmp_path, m
     assert main(["import", "imagej", str(zip_path), "-o", str(tmp_path / "o")]) == 2
     assert "needs --movie MOVIE" in capsys.readouterr().err
     assert main(["import", "minian", str(zip_path), "--movie", str(path), "-o", str(tmp_path / "o")]) == 2  # fmt: skip
-    assert "--movie and --z-projection are for imagej ROIs" in capsys.readouterr().err
+    assert "--movie, --z-projection and --channel are for imagej ROIs" in capsys.readouterr().err
     bare = tmp_path / "bare.tif"
     tifffile.imwrite(bare, np.zeros((5, *SHAPE), np.uint16))  # no frame rate stored
     assert main(["import", "imagej", str(zip_path), "--movie", str(bare), "-o", str(tmp_path / "o")]) == 2  # fmt: skip
@@ -505,3 +505,40 @@ def test_rois_and_rings_are_pixel_lists_equal_to_full_frame_masks_and_cost_littl
     tracemalloc.stop()
     assert matrix.shape == (600, 512 * 512) and all(r.size >= 350 for r in rings)
     assert peak < 20 * 2**20, peak / 2**20
+
+
+def test_the_calcium_channel_of_a_hyperstack_is_chosen_with_channel(tmp_path, capsys):
+    """`catrack import imagej --channel 1`: every ROI is measured in channel 1, the one drawn
+    there says nothing, the one drawn on channel 0 is said."""
+    rng = np.random.default_rng(6)
+    data = rng.integers(0, 4000, (10, 2, *SHAPE)).astype(np.uint16)  # T C Y X
+    movie = tmp_path / "two_channels.tif"
+    tifffile.imwrite(movie, data, imagej=True, metadata={"axes": "TCYX", "finterval": 0.1})
+    a, b, c = _rois()
+    a.c_position, b.c_position = 2, 1  # drawn on channel 1 and on channel 0
+    roi_zip = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(roi_zip, [a, b, c])
+    out = tmp_path / "o"
+    args = [
+        "import",
+        "imagej",
+        str(roi_zip),
+        "--movie",
+        str(movie),
+        "--channel",
+        "1",
+        "-o",
+        str(out),
+    ]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (
+        "1 ROI(s) of RoiSet.zip were drawn while another channel than the one measured (channel 1"
+        in err
+    )
+    traces = read_sources(out).traces
+    for k, mask in enumerate(_expected(), start=1):
+        got = traces[traces["neuron_id"] == k]["raw"].to_numpy()
+        np.testing.assert_allclose(got, data[:, 1][:, mask].mean(axis=1), rtol=1e-6)
+    assert main(["import", "suite2p", str(tmp_path), "--channel", "1", "-o", str(out)]) == 2
+    assert "--channel are for imagej ROIs" in capsys.readouterr().err

@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--z-projection", default=None, metavar="N|max|mean",
                    help="imagej: a movie with a Z axis: the plane (0, 1, ...) or max/mean for ROIs "
                    "without a Z position (a ROI drawn on a plane is measured there)")  # fmt: skip
+    p.add_argument("--channel", type=int, default=None, metavar="I",
+                   help="imagej: the calcium channel of a --movie with a channel axis (default 0); "
+                   "every ROI is measured there, whichever channel it was drawn on")  # fmt: skip
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian, "
                    "or an imagej --movie without one)")  # fmt: skip
@@ -60,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
         args.movie = args.path  # a TIFF with its ROIs in its overlay: measured on itself
     if imagej and not args.movie:
         raise InputError("catrack import imagej needs --movie MOVIE: the movie the ROIs were drawn on")  # fmt: skip
-    if not imagej and (args.movie or args.z_projection is not None):
-        raise InputError(f"--movie and --z-projection are for imagej ROIs, not {args.tool}")
+    if not imagej and (args.movie or args.z_projection is not None or args.channel is not None):
+        raise InputError(f"--movie, --z-projection and --channel are for imagej ROIs, not {args.tool}")  # fmt: skip
+    if args.channel is not None and args.channel < 0:
+        raise InputError(f"--channel must be 0 or more, got {args.channel}")
     neuropil = NeuropilParams.from_args(args)
     given = [i.option for i in NeuropilParams.fields() if getattr(args, i.name, None) is not None]
     if not imagej and given:
@@ -77,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         target = session_from_args(args, args.movie, also=("registration",))
         z = args.z_projection
         options = {} if z is None else {"z_projection": int(z) if str(z).lstrip("-").isdigit() else z}  # fmt: skip
+        if args.channel is not None:  # one channel of the channel axis (as `--channel` elsewhere)
+            options.update(layout="single", green_channel=args.channel)
         result = read_imagej(args.path, args.movie, fps=args.fps, neuropil=neuropil, **options)
     else:
         target = session_from_args(args)  # another tool's output, not a recording

@@ -218,7 +218,7 @@ def roi_planes(
     measured = int(movie_options.get("green_channel") or 0)
     other = [n for n, c in zip(names, cs, strict=True) if c and c - 1 != measured]
     if has_channels and other:
-        warned.append(f"{len(other)} ROI(s) of {name} were drawn while another channel than the one measured (channel {measured}, --green-channel) was shown ({', '.join(map(str, other[:5]))}{', ...' if len(other) > 5 else ''}): they are measured in channel {measured}, as every ROI is")  # fmt: skip
+        warned.append(f"{len(other)} ROI(s) of {name} were drawn while another channel than the one measured (channel {measured}, --channel) was shown ({', '.join(map(str, other[:5]))}{', ...' if len(other) > 5 else ''}): they are measured in channel {measured}, as every ROI is")  # fmt: skip
     if not follow_z and len({z for z in zs if z}) > 1:
         lo, hi = min(z for z in zs if z) - 1, max(zs) - 1
         warned.append(f"the ROIs of {name} were drawn on Z planes {lo}-{hi} but the movie measured has no Z axis: each is measured on it")  # fmt: skip
