@@ -249,7 +249,8 @@ def test_loader_open_button_reads_the_file_off_the_main_thread(
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
     widget.path.value = path
     widget.open_button.clicked.emit()  # returns while the file is still being read
-    assert read_in and read_in[0] is not threading.main_thread()
+    qtbot.waitUntil(lambda: bool(read_in), timeout=5000)  # (the worker thread starts shortly)
+    assert read_in[0] is not threading.main_thread()
     assert widget.job is not None and widget.job.running and len(viewer.layers) == 0
     assert not widget.open_button.native.isEnabled()  # one open at a time
     release.set()
