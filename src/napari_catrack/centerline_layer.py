@@ -120,6 +120,8 @@ def write_edits(viewer: Any, layer: Any) -> list[int]:
         for t, pts in edits.items():
             data[t, -2:] = pts[0]
         head.data = data
+    if viewer is not None:  # show what was kept (resampled, in the edited colour) at once
+        show_frame(viewer, layer, force=True)
     return sorted(edits)
 
 

@@ -125,6 +125,9 @@ def test_the_centerline_follows_the_slider_and_keeps_edits_without_the_widget(
     np.testing.assert_allclose(stored.points[4], truth[4] + [0.0, 2.0], atol=0.3)
     np.testing.assert_allclose(stored.points[5], truth[5])  # the other frames untouched
     np.testing.assert_allclose(viewer.layers["worm head"].data[4, 1:], stored.points[4, 0])
+    # at once, before the slider moves: the layer shows the path as kept, in the edited colour
+    assert shapes.features["status"].tolist() == ["edited"]
+    np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], stored.points[4])
     viewer.dims.set_current_step(0, 5)
     viewer.dims.set_current_step(0, 4)  # back: the kept edit is shown, in the edited colour
     np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], stored.points[4])
