@@ -65,6 +65,28 @@ def test_core_io_and_cli_do_not_import_qt():
     assert result.stdout.strip() == "", f"Qt/napari imported by the core: {result.stdout}"
 
 
+def test_a_commands_help_imports_no_heavy_library():
+    """`catrack COMMAND --help` builds only that command's parser: it must not pay for scipy,
+    pandas, scikit-image or torch (`catrack align --help` took 0.6 s once a calibration
+    module it imported for two option lists pulled in scipy). `summary` already imports
+    scipy at registration and is left out."""
+    code = (
+        "import sys\n"
+        "from napari_catrack.cli import _commands, build_parser\n"
+        "for name in _commands():\n"
+        "    if name == 'summary':\n"
+        "        continue\n"
+        "    build_parser(name)\n"
+        "    heavy = [m for m in ('scipy', 'pandas', 'skimage', 'torch') if m in sys.modules]\n"
+        "    if heavy:\n"
+        "        print(name, heavy)\n"
+        "        break\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"a command's parser imports: {result.stdout}"
+
+
 def _requirement_names(specs) -> set[str]:
     return {re.split(r"[\s<>=!;\[]", s.strip().strip('"'), maxsplit=1)[0].lower().replace("_", "-")
             for s in specs if s.strip()}  # fmt: skip

@@ -21,8 +21,7 @@ from napari_catrack.commands._common import (
     session_from_args,
     warn,
 )
-from napari_catrack.core.alignment_matrix import AXES, DIRECTIONS
-from napari_catrack.core.alignment_params import AlignParams
+from napari_catrack.core.alignment_params import AXES, DIRECTIONS, AlignParams
 from napari_catrack.errors import InputError
 
 

@@ -20,13 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from napari_catrack.core.alignment_params import AXES, DIRECTIONS
 from napari_catrack.core.rigid import AlignmentTransform
 from napari_catrack.errors import InputError
-
-AXES = ("xy", "yx")
-"""Axis orders: `xy` = OpenCV's (first row gives x), `yx` = napari's and this package's."""
-DIRECTIONS = ("red-to-green", "green-to-red")
-"""Which camera the matrix maps onto which (this package's transforms map red onto green)."""
 
 _SWAP = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 

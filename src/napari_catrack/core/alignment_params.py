@@ -38,3 +38,11 @@ PROJECTIONS: tuple[str, ...] = next(
     f.choices for f in AlignParams.fields() if f.name == "projection"
 )
 """The summary images an alignment estimate can start from."""
+
+AXES: tuple[str, ...] = ("xy", "yx")
+"""Axis orders of a calibration matrix (`alignment_matrix`): `xy` = OpenCV's (first row gives
+x), `yx` = napari's and this package's. Here, not there, so the command line builds without
+scipy."""
+DIRECTIONS: tuple[str, ...] = ("red-to-green", "green-to-red")
+"""Which camera a calibration matrix maps onto which (this package's transforms map red onto
+green)."""

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from napari_catrack.errors import InputError
 from napari_catrack.export.layout import FIGURE_FORMATS, ExportItem
@@ -61,6 +60,8 @@ def _frame_times(session, frames: np.ndarray) -> np.ndarray | None:
     traces = session["traces"].tables["traces"]
     if "time_s" not in traces:
         return None
+    import pandas as pd  # (here: `catrack export --help` builds this module's items without it)
+
     one = traces.drop_duplicates("frame").set_index("frame")["time_s"]
     t = pd.to_numeric(one.reindex(frames), errors="coerce").to_numpy(float)
     return t if np.isfinite(t).all() else None

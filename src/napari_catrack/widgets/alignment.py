@@ -95,6 +95,7 @@ class AlignmentWidget(QWidget):
         self.projection = self.form.control("projection")
         self.scale_check = self.form.control("estimate_scale")
         self.affine_check = self.form.control("estimate_affine")
+        self._scale_before = False  # the scale box as it was before "full affine" held it
         self.affine_check.toggled.connect(self._affine_toggled)
         self.estimate_button = QPushButton("Estimate")
         self.cancel_button = QPushButton("Cancel")
@@ -400,7 +401,7 @@ class AlignmentWidget(QWidget):
             self._scale_before = self.scale_check.isChecked()
             self.scale_check.setChecked(True)
         else:
-            self.scale_check.setChecked(getattr(self, "_scale_before", False))
+            self.scale_check.setChecked(self._scale_before)
         self.scale_check.setEnabled(not on)
 
     def _green_red(self, what: str, also=None) -> tuple | None:
