@@ -6,8 +6,10 @@ who copies the docs."""
 from __future__ import annotations
 
 import argparse
+import ast
 import re
-from functools import lru_cache
+import textwrap
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,291 @@ def test_every_source_file_the_docs_name_exists():
                 if not any((base / path).exists() for base in bases):
                     missing.append(f"{doc.name}: {path}")
     assert not missing, "\n".join(missing)
+
+
+# --- Python names and snippets --------------------------------------------------------------
+
+PACKAGE = ROOT / "src" / "napari_catrack"
+# a dotted name in a code span that starts like a module of the package (`core.alignment.X`)
+# (not `params`: `params.to_dict()` is as often a variable's method)
+_SUBPACKAGES = tuple(
+    p.stem for p in PACKAGE.iterdir() if (p.suffix == ".py" or p.is_dir()) and p.stem != "params"
+)
+_NOT_NAMES = re.compile(r"\.(json|yaml|py|h5|nwb|csv|tif|unreadable)$|catrack\.h5")
+
+
+def _module_file(parts: list[str]) -> Path | None:
+    """The source file of napari_catrack.<parts> (a module or a package), or None."""
+    base = PACKAGE.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@cache
+def _defined(path: Path) -> dict[str, ast.AST | None]:
+    """Top-level names of a module (functions, classes, assignments, imports, lazy stubs)."""
+
+    names: dict[str, ast.AST | None] = {}
+    sources = [path] + ([path.with_suffix(".pyi")] if path.with_suffix(".pyi").is_file() else [])
+    for source in sources:
+        for node in ast.parse(source.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names[node.name] = node
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    for t in ast.walk(target):
+                        if isinstance(t, ast.Name):
+                            names[t.id] = None
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names[node.target.id] = None
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    names[(alias.asname or alias.name).split(".")[0]] = None
+            if isinstance(node, ast.Assign) and "attach" in ast.unparse(node.value):
+                # lazy_loader.attach(__name__, submod_attrs={"detect": ["detect_rules"]})
+                for t in ast.walk(node.value):
+                    if isinstance(t, ast.Constant) and isinstance(t.value, str):
+                        names.setdefault(t.value, None)
+    return names
+
+
+def _resolves(dotted: str) -> bool:
+    """napari_catrack.<dotted> names a module, or a name defined in one (a class's attribute
+    one level down), read from the source so that widgets need no Qt."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        path = _module_file(parts[:cut])
+        if path is None:
+            continue
+        rest = parts[cut:]
+        if not rest:
+            return True
+        defined = _defined(path)
+        if rest[0] not in defined:
+            return False
+        node = defined[rest[0]]
+        if len(rest) == 1:
+            return True
+        if isinstance(node, ast.ClassDef) and len(rest) == 2:
+            return any(
+                getattr(n, "name", None) == rest[1]
+                or any(
+                    isinstance(t, ast.Name) and t.id == rest[1] for t in getattr(n, "targets", [])
+                )
+                or (isinstance(n, ast.AnnAssign) and getattr(n.target, "id", None) == rest[1])
+                for n in node.body
+            )
+        return False
+    return False
+
+
+def _named_objects(text: str) -> list[str]:
+    """Dotted names of the package written in code spans: `napari_catrack.io.tiff.open_tiff`,
+    `core.alignment.POOR_MATCH_NCC` (relative to the package)."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    found = []
+    for span in re.findall(r"`([^`]+)`", prose):
+        for name in re.findall(r"(?<![\w./])((?:napari_catrack|[a-z_]+)(?:\.[A-Za-z_]\w*)+)", span):
+            head = name.split(".")[0]
+            if _NOT_NAMES.search(name) or head not in ("napari_catrack", *_SUBPACKAGES):
+                continue
+            found.append(name.removeprefix("napari_catrack").lstrip("."))
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_module_function_and_class_the_docs_name_exists(doc):
+    missing = [
+        name
+        for name in _named_objects(doc.read_text(encoding="utf-8"))
+        if name and name != "__version__" and not _resolves(name)
+    ]
+    assert not missing, f"{doc.name} names what the package does not have: {missing}"
+
+
+def test_the_name_check_sees_a_missing_name():
+    names = _named_objects(
+        "`napari_catrack.io.tiff.open_tiff`, `core.alignment.POOR_MATCH_NCC`, "
+        "`io.tiff.no_such`, `session.catrack.h5`, `widgets._context.ViewerContext.of`"
+    )
+    assert names == [
+        "io.tiff.open_tiff",
+        "core.alignment.POOR_MATCH_NCC",
+        "io.tiff.no_such",
+        "widgets._context.ViewerContext.of",
+    ]
+    assert [_resolves(n) for n in names] == [True, True, False, True]
+    assert not _resolves("widgets._context.ViewerContext.no_such")
+
+
+def _python_blocks(text: str) -> list[str]:
+    return [textwrap.dedent(b) for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)]
+
+
+def _snippet_problems(code: str) -> list[str]:
+    """What in a Python snippet does not exist: an imported name of the package, or a keyword
+    argument of a package function it calls (`track(..., params=...)`)."""
+    import importlib
+    import inspect
+
+    tree = ast.parse(code)
+    bound: dict[str, object] = {}
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("napari_catrack"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if not hasattr(module, alias.name):
+                    problems.append(f"{node.module} has no {alias.name}")
+                else:
+                    bound[alias.asname or alias.name] = getattr(module, alias.name)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        target = node.func
+        if isinstance(target, ast.Name) and target.id in bound:
+            func, label = bound[target.id], target.id
+        elif isinstance(target, ast.Attribute) and ast.unparse(target).startswith(
+            "napari_catrack."
+        ):
+            label = ast.unparse(target)
+            module_name, _, attr = label.rpartition(".")
+            try:
+                func = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError):
+                problems.append(f"{label} does not exist")
+                continue
+        else:
+            continue
+        try:
+            parameters = inspect.signature(func).parameters
+        except (TypeError, ValueError):
+            continue
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            continue
+        problems += [
+            f"{label}() has no keyword {k.arg}"
+            for k in node.keywords
+            if k.arg is not None and k.arg not in parameters
+        ]
+    return problems
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_python_snippet_imports_and_calls_what_exists(doc):
+    text = doc.read_text(encoding="utf-8")
+    code = _python_blocks(text)
+    # a call written inline: `napari_catrack.batch.runner.run_batch(..., scheduler=...)`
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    code += [
+        span.replace("\n", " ")
+        for span in re.findall(r"`([^`]+)`", prose)
+        if re.match(r"napari_catrack\.[\w.]+\(", span)
+    ]
+    problems = [p for snippet in code for p in _snippet_problems(snippet)]
+    assert not problems, f"{doc.name}: " + "; ".join(problems)
+
+
+def test_the_snippet_check_sees_a_wrong_keyword_and_a_missing_import():
+    problems = _snippet_problems(
+        "from napari_catrack.synthetic import make_worm_recording, no_such\n"
+        "rec = make_worm_recording(n_frames=10, n_nurons=3)\n"
+        "napari_catrack.batch.runner.run_batch(m, 'r', schedular='tcp://x')\n"
+    )
+    assert problems == [
+        "napari_catrack.synthetic has no no_such",
+        "make_worm_recording() has no keyword n_nurons",
+        "napari_catrack.batch.runner.run_batch() has no keyword schedular",
+    ]
+
+
+# --- files, links and code fences -------------------------------------------------------------
+
+_FILE_MENTION = re.compile(
+    r"(?<![\w.-])((?:[\w.-]+/)*(?:bench_\w+\.py|results/[\w.-]+\.json|scripts/[\w.-]+\.(?:py|sh)))"
+)
+
+
+def _mentioned_files(text: str) -> list[str]:
+    """Benchmark scripts, their stored results and developer scripts named anywhere in a page
+    (prose too): `python benchmarks/bench_x.py`, benchmarks/results/x.json, scripts/x.py."""
+    return [
+        m
+        for m in _FILE_MENTION.findall(text)
+        if not re.search(r"(?<![A-Za-z])[A-Z]{3,}(?![A-Za-z])", m)  # a placeholder: x_STEP.json
+    ]
+
+
+def _where(mention: str) -> Path:
+    name = mention.rsplit("/", 2)
+    if mention.endswith(".py") and "bench_" in name[-1]:
+        return ROOT / "benchmarks" / name[-1]
+    if "results/" in mention:
+        return ROOT / "benchmarks" / "results" / name[-1]
+    return ROOT / "scripts" / name[-1]
+
+
+@pytest.mark.parametrize("doc", [*DOCS, ROOT / "CHANGELOG.md"], ids=lambda p: p.name)
+def test_every_benchmark_result_and_script_the_docs_name_exists(doc):
+    missing = [
+        m for m in _mentioned_files(doc.read_text(encoding="utf-8")) if not _where(m).is_file()
+    ]
+    assert not missing, f"{doc.name} names files that are not in the repository: {missing}"
+
+
+def test_the_file_check_sees_a_missing_result():
+    text = (
+        "see benchmarks/results/batch.json and results/nope.json (`python benchmarks/bench_x.py`),"
+        " scripts/smoke_test.py, twophoton_memory_STEP.json, results/twophoton_memory_STEP.json"
+    )
+    mentions = _mentioned_files(text)
+    assert mentions == [
+        "benchmarks/results/batch.json",
+        "results/nope.json",
+        "benchmarks/bench_x.py",
+        "scripts/smoke_test.py",
+    ]
+    assert [_where(m).is_file() for m in mentions] == [True, False, False, True]
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces -> '-'."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", text, flags=re.M)
+    }
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_link_to_a_page_of_the_docs_and_its_heading_exists(doc):
+    text = re.sub(
+        r"`[^`]*`", "", re.sub(r"```.*?```", "", doc.read_text(encoding="utf-8"), flags=re.S)
+    )
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target) or target.startswith("images/"):
+            continue
+        page, _, anchor = target.partition("#")
+        path = (doc.parent / page).resolve() if page else doc
+        if not path.is_file():
+            broken.append(target)
+        elif anchor and path.suffix == ".md":
+            if anchor not in _anchors(path.read_text(encoding="utf-8")):
+                broken.append(target)
+    assert not broken, f"{doc.name} links to what is not there: {broken}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_code_fence_is_closed_on_a_line_of_its_own(doc):
+    """A closing ``` with text after it does not close the block: the rest of the page renders
+    as code."""
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    fences = [
+        (i + 1, line.strip()) for i, line in enumerate(lines) if line.lstrip().startswith("```")
+    ]
+    bad = [f"line {n}: {line}" for n, line in fences if not re.fullmatch(r"```[\w-]*", line)]
+    opened = [line for n, line in fences if re.fullmatch(r"```[\w-]*", line)]
+    assert not bad and len(opened) % 2 == 0, f"{doc.name}: {bad or 'a block is never closed'}"
