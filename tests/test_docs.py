@@ -448,3 +448,150 @@ def test_every_code_fence_is_closed_on_a_line_of_its_own(doc):
     bad = [f"line {n}: {line}" for n, line in fences if not re.fullmatch(r"```[\w-]*", line)]
     opened = [line for n, line in fences if re.fullmatch(r"```[\w-]*", line)]
     assert not bad and len(opened) % 2 == 0, f"{doc.name}: {bad or 'a block is never closed'}"
+
+
+# --- messages the docs quote ------------------------------------------------------------------
+
+# wording that is another library's, inside our message (PyYAML's syntax errors)
+_LIBRARY = {"but got": "yaml", "while parsing a": "yaml"}
+# a message cue just before a code span: "prints `...`", "says `...`", "refused with `...`"
+_CUE = re.compile(
+    r"(prints?|printed|says?|message|line|refused|refuses|warns?|warning|error|reports?|reads"
+    r"|shows?)\W[^`]{0,25}$",
+    flags=re.I,
+)
+# wording that the code builds from a variable, as the code writes it (\x00: a value)
+_BUILT = {
+    "alignment estimated: dy": "alignment \x00: dy",  # AlignmentInForce.description: its source
+}
+
+
+def _quoted_messages(text: str) -> list[str]:
+    """What the docs say a command or widget prints: code spans that start `catrack CMD: ` or
+    follow a cue word ("prints", "says", "refused with", ...), and fenced text blocks whose first
+    line starts `catrack CMD: ` (an example of a command's output)."""
+    found = []
+    for block in re.findall(r"```text\n(.*?)```", text, flags=re.S):
+        if re.match(r"catrack( [a-z-]+)?: ", block):
+            found.append(" ".join(block.split()))
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    for m in re.finditer(r"`([^`]+)`", prose):
+        span = " ".join(m.group(1).split())
+        before = prose[max(0, m.start() - 45) : m.start()].replace("\n", " ")
+        command = span.startswith(("catrack ", "python ", "pip ", "-"))
+        if re.match(r"catrack( [a-z-]+)?: ", span) or (
+            _CUE.search(before) and len(span.split()) >= 3 and not command
+        ):
+            found.append(span)
+    return found
+
+
+def _wording(message: str) -> list[str]:
+    """The fixed wording of a quoted message: runs of two or more plain words, cut at what a
+    run fills in (numbers, file names, option names, quoted values, UPPERCASE placeholders,
+    `...`, `<why>`) and after the `catrack CMD: warning: ` prefix."""
+    body = re.sub(r"^catrack( [a-z-]+)?: ((warning|error): )?", "", message)
+
+    def filled_in(token: str) -> bool:
+        core = token.strip(".,;:()")
+        return (
+            not core
+            or core.startswith("-")
+            or core in ("...", "…")
+            or bool(re.search(r"[\d/_'\"<>\[\]{}=]|\w\.\w|\w-\w", core))  # green-to-red
+            or core in ("xy", "yx")  # an axis order
+            or (core.upper() == core and bool(re.search("[A-Z]", core)))
+        )
+
+    runs, current = [], []
+    for token in [*body.split(), "..."]:
+        if filled_in(token):
+            run = " ".join(current).strip(" ;:,()")
+            if len(re.findall(r"[A-Za-z]+", run)) >= 2:
+                runs.append(run)
+            current = []
+        else:
+            current.append(token)
+    return runs
+
+
+@lru_cache(maxsize=1)
+def _code_text() -> str:
+    """Every string the package's code holds (an f-string's values as \\x00), one per line."""
+    strings = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr):
+                parts = node.values
+                strings.append(
+                    "".join(v.value if isinstance(v, ast.Constant) else "\x00" for v in parts)
+                )
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.append(node.value)
+    return "\x01".join(" ".join(s.split(" ")) for s in strings)
+
+
+@cache
+def _library_text(name: str) -> str:
+    import importlib
+
+    folder = Path(importlib.import_module(name).__file__).parent
+    return "\x01".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.py")))
+
+
+def _in_code(run: str, code: str) -> bool:
+    """The run is in the code's strings, whole or joined from pieces the way a message is built:
+    each piece but the last ends a string or comes before a value, each but the first starts a
+    string or follows one ("... averaged" + ": are the times ...", "neuron" + "s")."""
+    if run in _LIBRARY:
+        code = _library_text(_LIBRARY[run])
+    run = _BUILT.get(run, run)
+
+    @cache
+    def from_(i: int) -> bool:
+        for j in range(len(run), i, -1):
+            # a string boundary (\x01) or a value (\x00) before / after the piece, as needed
+            before = [""] if i == 0 else ["\x00", "\x01"]
+            after = [""] if j == len(run) else ["\x00", "\x01"]
+            piece = run[i:j]
+            if any(f"{a}{piece}{b}" in code for a in before for b in after) and (
+                j == len(run) or from_(j)
+            ):
+                return True
+        return False
+
+    return from_(0)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_message_the_docs_quote_is_worded_as_the_code_prints_it(doc):
+    code = _code_text()
+    wrong = [
+        f"{run!r} (in: {message[:100]})"
+        for message in _quoted_messages(doc.read_text(encoding="utf-8"))
+        for run in _wording(message)
+        if not _in_code(run, code)
+    ]
+    assert not wrong, f"{doc.name} quotes wording the code does not print:\n" + "\n".join(wrong)
+
+
+def test_the_message_check_sees_changed_wording():
+    text = (
+        "it prints `10 of 120 frames of the puncta channel have no photons above the camera "
+        "offset (frames 100-109, 0-based): dropped or black frames? ...` and\n```text\n"
+        "catrack align: warning: the alignment scores NCC 0.068, below 0.3: red and green did "
+        "not fit together\n```\n; `catrack track REC -o t.csv` is a command, `a b c` is not quoted"
+    )
+    messages = _quoted_messages(text)
+    assert [m[:20] for m in messages] == ["catrack align: warni", "10 of 120 frames of "]
+    runs = [run for m in messages for run in _wording(m)]
+    assert runs == [
+        "the alignment scores",
+        "red and green did not fit together",
+        "frames of the puncta channel have no photons above the camera offset (frames",
+        "dropped or black frames?",
+    ]
+    code = _code_text()
+    assert [_in_code(r, code) for r in runs] == [True, False, True, True]
+    assert _in_code("alignment estimated: dy", code)  # a word filled in: see _BUILT
+    assert not _in_code("alignment guessed: dy", code)
