@@ -595,3 +595,75 @@ def test_the_message_check_sees_changed_wording():
     assert [_in_code(r, code) for r in runs] == [True, False, True, True]
     assert _in_code("alignment estimated: dy", code)  # a word filled in: see _BUILT
     assert not _in_code("alignment guessed: dy", code)
+
+
+# --- pages and widgets ------------------------------------------------------------------------
+
+
+def test_the_docs_index_links_every_page_and_the_readme_links_the_index():
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([\w-]+\.md)(?:#[\w-]*)?\)", index))
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"index.md"}
+    assert pages - linked == set(), "docs/index.md does not list these pages"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/index.md)" in readme
+
+
+@lru_cache(maxsize=1)
+def _widget_names() -> list[str]:
+    """The names the Plugins menu shows (napari.yaml's widget display names)."""
+    import yaml
+
+    manifest = yaml.safe_load((PACKAGE / "napari.yaml").read_text(encoding="utf-8"))
+    return [w["display_name"] for w in manifest["contributions"]["widgets"]]
+
+
+def _is_widget_name(name: str) -> bool:
+    """The menu's name, or the part before its parenthesis (`Worm behaviour`), or the name with
+    a shortened parenthesis (`Motion correction (two-photon)`); not any start (`Puncta`)."""
+    name = name.strip()
+    return any(
+        shown == name
+        or shown.split(" (")[0] == name
+        or (name.endswith(")") and shown.startswith(name[:-1]) and shown[len(name) - 1] in ";,")
+        for shown in _widget_names()
+    )
+
+
+def _widgets_named(text: str) -> list[str]:
+    """Widget names as a page writes them: **Plugins → napari-catrack → X**, the **X** widget,
+    the X widget."""
+    text = re.sub(r"`[^`]*`", "", text)
+    named = re.findall(r"Plugins (?:→|>) napari-catrack (?:→|>) ([^*.;:,\n]+?)(?:\*|[.;:,]|$)",
+                       text, flags=re.M)  # fmt: skip
+    named += re.findall(r"\*\*?([A-Z][^*]{1,60}?)\*\*? widget", text)
+    named += re.findall(r"\b[Tt]he ([A-Z][a-z]+(?: [a-z]+)?) widget", text)
+    return [n for n in named if n not in ("…", "napari")]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_widget_the_docs_name_is_in_the_plugins_menu(doc):
+    wrong = [n for n in _widgets_named(doc.read_text(encoding="utf-8")) if not _is_widget_name(n)]
+    assert not wrong, f"{doc.name} names widgets the Plugins menu does not show: {wrong}"
+
+
+def test_every_widget_of_the_plugins_menu_is_described_in_the_docs():
+    pages = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    pages = " ".join(pages.split())
+    missing = []
+    for shown in _widget_names():
+        short = shown.split(" (")[0]
+        # in emphasis (*Traces (signals)*, **Export**) or after Plugins → napari-catrack →
+        if not re.search(rf"(\*|napari-catrack → ){re.escape(short)}\b", pages):
+            missing.append(shown)
+    assert not missing, f"no docs page describes these widgets by their menu name: {missing}"
+
+
+def test_the_widget_name_check_sees_a_name_the_menu_lacks():
+    text = (
+        "open **Plugins → napari-catrack → Motion correction (two-photon)**; the **Transients** "
+        "widget; the Sources widget; the Puncta widget; *Neuronal ensembles*"
+    )
+    names = _widgets_named(text)
+    assert names == ["Motion correction (two-photon)", "Transients", "Sources", "Puncta"]
+    assert [_is_widget_name(n) for n in names] == [True, False, True, False]
