@@ -467,15 +467,19 @@ _BUILT = {
 
 
 def _quoted_messages(text: str) -> list[str]:
-    """What the docs say a command or widget prints: code spans that start `catrack CMD: ` or
-    follow a cue word ("prints", "says", "refused with", ...), and fenced text blocks whose first
-    line starts `catrack CMD: ` (an example of a command's output)."""
+    """What the docs say a command or widget prints: code spans that start `catrack CMD: `, code
+    spans and double-quoted phrases that follow a cue word ("prints", "says", "refused with",
+    ...), and fenced text blocks whose first line starts `catrack CMD: ` (an example of a
+    command's output)."""
     found = []
     for block in re.findall(r"```text\n(.*?)```", text, flags=re.S):
         if re.match(r"catrack( [a-z-]+)?: ", block):
             found.append(" ".join(block.split()))
     prose = re.sub(r"```.*?```", "", text, flags=re.S)
-    for m in re.finditer(r"`([^`]+)`", prose):
+    # in backticks, or in double quotes outside them ('refused as "not written by ..."')
+    spans = [*re.finditer(r"`([^`]+)`", prose)]
+    spans += re.finditer(r'"([^"`]{8,300})"', re.sub(r"`[^`]*`", lambda m: " " * len(m[0]), prose))
+    for m in spans:
         span = " ".join(m.group(1).split())
         before = prose[max(0, m.start() - 45) : m.start()].replace("\n", " ")
         command = span.startswith(("catrack ", "python ", "pip ", "-"))
