@@ -322,7 +322,16 @@ def _snippet_problems(code: str) -> list[str]:
             parameters = inspect.signature(func).parameters
         except (TypeError, ValueError):
             continue
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        kinds = [p.kind for p in parameters.values()]
+        positional = sum(
+            k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            for k in kinds
+        )
+        if inspect.Parameter.VAR_POSITIONAL not in kinds and len(node.args) > positional:
+            problems.append(
+                f"{label}() takes {positional} positional arguments, given {len(node.args)}"
+            )
+        if inspect.Parameter.VAR_KEYWORD in kinds:
             continue
         problems += [
             f"{label}() has no keyword {k.arg}"
@@ -352,11 +361,13 @@ def test_the_snippet_check_sees_a_wrong_keyword_and_a_missing_import():
         "from napari_catrack.synthetic import make_worm_recording, no_such\n"
         "rec = make_worm_recording(n_frames=10, n_nurons=3)\n"
         "napari_catrack.batch.runner.run_batch(m, 'r', schedular='tcp://x')\n"
+        "napari_catrack.batch.runner.run_batch(m, 'r', 'tcp://x')\n"
     )
     assert problems == [
         "napari_catrack.synthetic has no no_such",
         "make_worm_recording() has no keyword n_nurons",
         "napari_catrack.batch.runner.run_batch() has no keyword schedular",
+        "napari_catrack.batch.runner.run_batch() takes 2 positional arguments, given 3",
     ]
 
 
