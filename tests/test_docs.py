@@ -682,3 +682,16 @@ def test_the_widget_name_check_sees_a_name_the_menu_lacks():
     names = _widgets_named(text)
     assert names == ["Motion correction (two-photon)", "Transients", "Sources", "Puncta"]
     assert [_is_widget_name(n) for n in names] == [True, False, True, False]
+
+
+def test_every_python_file_the_docs_name_without_its_folder_exists():
+    """`layout.py`, `bench_batch.py` in a sentence: some file of the repository has that name."""
+    names = {p.name for folder in ("src", "benchmarks", "scripts", "tests", "docs")
+             for p in (ROOT / folder).rglob("*.py")}  # fmt: skip
+    missing = []
+    for doc in DOCS:
+        for span in re.findall(r"`([^`]+)`", doc.read_text(encoding="utf-8")):
+            for name in re.findall(r"(?<![\w/.-])([\w-]+\.py)(?!\w)", span):
+                if name not in names:
+                    missing.append(f"{doc.name}: {name}")
+    assert not missing, "\n".join(missing)
