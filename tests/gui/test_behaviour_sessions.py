@@ -363,3 +363,24 @@ def test_a_moved_or_copied_session_folder_still_finds_its_behaviour_video(
     session = Session.load(moved / "worm.catrack.h5")
     assert is_behaviour_video(session, moved / "worm.tif")
     assert not is_behaviour_video(session, other)
+
+
+def test_a_second_video_of_the_same_name_is_named_by_its_folder(
+    make_napari_viewer, video, tmp_path
+):
+    """h14: day1/behaviour.avi then day2/behaviour.avi showed as "behaviour.avi" and napari's
+    "behaviour.avi [1]" (which day?); the second is named with its folder, as a second
+    session's layers are with its file. The same file opened again keeps napari's naming."""
+    from napari_catrack.io.video import write_video
+
+    paths = []
+    for day in ("day1", "day2"):
+        (tmp_path / day).mkdir()
+        paths.append(write_video(tmp_path / day / "behaviour.avi", video.frames[:4], fps=10.0))
+    viewer = make_napari_viewer()
+    for p in paths:
+        viewer.open(str(p), plugin=PLUGIN)
+    assert [layer.name for layer in viewer.layers] == ["behaviour.avi", "behaviour.avi (day2)"]
+    assert viewer.layers["behaviour.avi (day2)"].metadata["catrack"]["path"] == str(paths[1])
+    viewer.open(str(paths[0]), plugin=PLUGIN)
+    assert viewer.layers[-1].name == "behaviour.avi [1]"
