@@ -57,6 +57,7 @@ def read_recording(path: str | list[str]) -> list:
     except CatrackError as exc:
         _notify_error(str(exc))
         return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
+    layers = _named_apart(current_viewer(), layers, spec)
     if is_tiff_path(spec) and os.path.isfile(spec):  # ROIs drawn in Fiji, saved in the overlay
         layers = [*layers, *_overlay_layers(spec)]
     viewer = current_viewer()
@@ -79,6 +80,42 @@ def read_recording(path: str | list[str]) -> list:
         for line in said:
             show_warning(f"napari-catrack: {line}")
     return layers
+
+
+def _named_apart(viewer, layers: list, path: str) -> list:
+    """A file whose layers would take the names of another file's shown in the viewer (the
+    day1/behaviour.avi and day2/behaviour.avi of two days): its layers are named with its
+    folder, "behaviour.avi (day2)", as a second session's layers are with its file name
+    (`session_layers._make_room`), instead of napari's "behaviour.avi [1]", which says neither
+    which day it is nor which file. The same file opened again keeps napari's naming."""
+    if viewer is None:
+        return layers
+    from napari_catrack.io.output_check import same_file
+
+    shown = {}
+    for layer in viewer.layers:
+        shown[layer.name] = (getattr(layer, "metadata", None) or {}).get("catrack", {}).get("path")
+    label = None
+    for _, meta, _ in layers:
+        name = meta.get("name")
+        if name not in shown or same_file(shown[name], path):
+            continue
+        label = label or _folder_label(path, shown[name])
+        if label:
+            meta["name"] = f"{name} ({label})"
+    return layers
+
+
+def _folder_label(path: str, other: str | None) -> str | None:
+    """The folder that tells `path` from `other`: its own ("day2"), or with its parent
+    ("mouse2/day1") when both sit in folders of one name; None when even that is the same."""
+    here = Path(str(path)).absolute().parent
+    there = Path(str(other)).absolute().parent if other else None
+    if there is None or here.name != there.name:
+        return here.name or None
+    if here.parent.name and here.parent.name != there.parent.name:
+        return f"{here.parent.name}/{here.name}"
+    return None
 
 
 def read_session(path: str | list[str]) -> list:

@@ -269,20 +269,25 @@ def behaviour_video_path(session: Any) -> str | None:
     return None
 
 
-def is_behaviour_video(session: Any, path: Any) -> bool:
+def is_behaviour_video(session: Any, path: Any, *, by_content: bool = False) -> bool:
     """Whether `path` is the video the session's behaviour steps ran on: that file, or a copy
     of it with the size and SHA-256 the step recorded. The steps store the video's absolute path
     (`Session.stored_path`), so a session folder moved or copied elsewhere (another disk, another
-    computer) would otherwise lose its masks and centerlines."""
+    computer) would otherwise lose its masks and centerlines.
+
+    `by_content=True`: where the step recorded the size and SHA-256, only they decide, so another
+    video later written at the recorded path is not taken for it (the CLI's "another video"
+    warning); the path decides only for a step that recorded no SHA-256."""
     from napari_catrack.io.output_check import same_file
 
     video = behaviour_video_path(session)
     if not path or not video:
         return False
-    if same_file(path, video):
-        return True
     facts = _behaviour_video_facts(session)
-    if not facts.get("sha256") or facts.get("missing"):
+    hashed = bool(facts.get("sha256")) and not facts.get("missing")
+    if same_file(path, video) and not (by_content and hashed):
+        return True
+    if not hashed:
         return False
     import os
 

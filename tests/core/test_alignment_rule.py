@@ -250,7 +250,11 @@ def test_commands_given_session_use_its_recorded_alignment_and_write_nothing_bes
     assert main(argv) == 0
     assert "alignment file:" in capsys.readouterr().err
 
-    # a --session file without an alignment: an estimate, said, cached in FILE (not beside REC)
+    # a --session file without an alignment: an estimate, said, cached in FILE (not beside REC);
+    # REC in a folder of its own (beside S, S's accepted alignment is the recording's: h14)
+    path = tmp_path / "alone" / "rec.tif"
+    path.parent.mkdir()
+    shutil.copy(src, path)
     fresh = tmp_path / "fresh.catrack.h5"
     for run in (1, 2):
         argv = ["traces", str(path), "--tracks", str(truth_tracks), "-o",

@@ -237,18 +237,37 @@ def test_centerline_session_records_what_the_posture_was_computed_with(avi, tmp_
 
 def test_segment_into_a_session_of_another_video_says_it_replaces_that_one(avi, tmp_path, capsys):
     """Any session takes a behaviour video (the demo's holds an imaging recording), so a run on
-    another video replaced the stored segmentation silently; now one warning line names it."""
+    another video replaced the stored segmentation silently; now one warning line names it.
+    "Another" is by content (size + SHA-256 the step recorded), not by path: a copy of the same
+    video is the same video, a different video written at the same path is another."""
     import shutil
 
     v, path = avi
-    other = shutil.copy(path, tmp_path / "other.avi")
+    copy = shutil.copy(path, tmp_path / "copy.avi")
+    other = write_video(tmp_path / "other.avi", v.frames[1:16], fps=v.fps)  # 15 other frames
     session = tmp_path / "s.catrack.h5"
     args = ["--prompt", _prompt(v), "--method", "classical", "--session", str(session)]
     assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *args]) == 0
     assert "another video" not in capsys.readouterr().err
     assert main(["segment", str(path), "-o", str(tmp_path / "b.tif"), *args]) == 0  # same video
     assert "another video" not in capsys.readouterr().err
+    assert main(["segment", str(copy), "-o", str(tmp_path / "b2.tif"), *args]) == 0  # a copy
+    assert "another video" not in capsys.readouterr().err
     assert main(["segment", str(other), "-o", str(tmp_path / "c.tif"), *args]) == 0
     err = capsys.readouterr().err
-    assert "holds the segmentation of another video" in err and "worm.avi" in err
+    assert "holds the segmentation of another video" in err and "copy.avi" in err
     assert "replaced by this run's of" in err and "other.avi" in err
+
+
+def test_segment_warns_for_another_video_written_at_the_same_path(avi, tmp_path, capsys):
+    """The session's video replaced by a different one under the same name: its masks are not
+    of this video, so the warning is said although the path is the same."""
+    v, path = avi
+    session = tmp_path / "s.catrack.h5"
+    args = ["--prompt", _prompt(v), "--method", "classical", "--session", str(session)]
+    assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *args]) == 0
+    assert "another video" not in capsys.readouterr().err
+    write_video(path, v.frames[2:17], fps=v.fps)  # another recording, same file name
+    assert main(["segment", str(path), "-o", str(tmp_path / "b.tif"), *args]) == 0
+    err = capsys.readouterr().err
+    assert "holds the segmentation of another video" in err and "worm.avi" in err

@@ -85,6 +85,57 @@ def test_a_separate_behaviour_video_brings_its_results_without_the_widget(
     assert sum(name.startswith("worm masks") for name in _kinds(viewer)) == 1
 
 
+def test_a_dragged_centerline_vertex_stays_where_it_was_dropped(
+    make_napari_viewer, video, tmp_path
+):
+    """h14: an edit was resampled to even spacing, so the stored path passed 0.74 px from where
+    the user dropped the vertex. Now a path with the stored point count is kept as drawn (the
+    posture is computed on an evenly resampled copy); the posture row is recomputed."""
+    from napari_catrack.core.behaviour.centerline import resample
+    from napari_catrack.core.behaviour.posture import posture_table
+    from napari_catrack.core.behaviour.records import record_centerline
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session, session_for_viewer
+
+    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
+    path = tmp_path / "worm.catrack.h5"
+    session = Session(path)
+    session.set_recording(str(movie), {}, {})
+    _record(session, video, movie)
+    result = centerline_from_session(session)[0]
+    posture = posture_table(result.points)
+    posture["status"] = "ok"
+    record_centerline(session, result, {}, posture=posture, inputs={"recording": str(movie)})
+    session.save()
+    session.close()
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    shapes = viewer.layers["centerline"]
+    viewer.dims.set_current_step(0, 6)
+    moved = np.asarray(shapes.data[0]).copy()
+    seg = moved[21, 1:] - moved[19, 1:]
+    normal = np.array([-seg[1], seg[0]]) / np.linalg.norm(seg)
+    dropped = moved[20, 1:] + 3.0 * normal  # one vertex dragged 3 px sideways
+    moved[20, 1:] = dropped
+    shapes.data = [moved]
+    session = session_for_viewer(viewer)
+    stored, _ = centerline_from_session(session)
+    assert stored.status[6] == "edited"
+    pts = stored.points[6]
+    # distance from the dropped point to the stored polyline (its nearest segment)
+    a, b = pts[:-1], pts[1:]
+    u = np.clip(np.einsum("ij,ij->i", dropped - a, b - a) / np.einsum("ij,ij->i", b - a, b - a),
+                0, 1)  # fmt: skip
+    assert np.linalg.norm(a + u[:, None] * (b - a) - dropped, axis=1).min() < 0.05
+    np.testing.assert_allclose(pts, moved[:, 1:])  # every vertex as drawn
+    np.testing.assert_allclose(np.asarray(shapes.data[0])[:, 1:], moved[:, 1:])  # shown so
+    row = session["centerline"].tables["posture"].set_index("frame").loc[6]
+    want = posture_table(resample(pts, len(pts))[None]).iloc[0]
+    assert row["status"] == "edited"
+    assert row["length_px"] == pytest.approx(want["length_px"])
+    assert row["mean_abs_curvature_per_px"] == pytest.approx(want["mean_abs_curvature_per_px"])
+
+
 def movie_shape(movie) -> tuple[int, ...]:
     import tifffile
 
@@ -312,3 +363,24 @@ def test_a_moved_or_copied_session_folder_still_finds_its_behaviour_video(
     session = Session.load(moved / "worm.catrack.h5")
     assert is_behaviour_video(session, moved / "worm.tif")
     assert not is_behaviour_video(session, other)
+
+
+def test_a_second_video_of_the_same_name_is_named_by_its_folder(
+    make_napari_viewer, video, tmp_path
+):
+    """h14: day1/behaviour.avi then day2/behaviour.avi showed as "behaviour.avi" and napari's
+    "behaviour.avi [1]" (which day?); the second is named with its folder, as a second
+    session's layers are with its file. The same file opened again keeps napari's naming."""
+    from napari_catrack.io.video import write_video
+
+    paths = []
+    for day in ("day1", "day2"):
+        (tmp_path / day).mkdir()
+        paths.append(write_video(tmp_path / day / "behaviour.avi", video.frames[:4], fps=10.0))
+    viewer = make_napari_viewer()
+    for p in paths:
+        viewer.open(str(p), plugin=PLUGIN)
+    assert [layer.name for layer in viewer.layers] == ["behaviour.avi", "behaviour.avi (day2)"]
+    assert viewer.layers["behaviour.avi (day2)"].metadata["catrack"]["path"] == str(paths[1])
+    viewer.open(str(paths[0]), plugin=PLUGIN)
+    assert viewer.layers[-1].name == "behaviour.avi [1]"

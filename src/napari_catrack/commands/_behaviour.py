@@ -130,14 +130,15 @@ def run_segmentation(frames, args, params, log=print, *, centerlines=None):
 
 def warn_other_video(target, video, command: str, steps: tuple[str, ...]) -> None:
     """A `--session` that holds `steps` of another behaviour video: they are replaced by this
-    run's (any session takes a behaviour video, as the widget does), so say which video's."""
+    run's (any session takes a behaviour video, as the widget does), so say which video's.
+    "Another" by content (the size and SHA-256 the step recorded), not by path: the same video
+    moved or copied is not another, a different video written at the same path is."""
     if target is None or not video:
         return
-    from napari_catrack.io.output_check import same_file
-    from napari_catrack.layers import behaviour_video_path
+    from napari_catrack.layers import behaviour_video_path, is_behaviour_video
 
     theirs = behaviour_video_path(target.session)
     held = [s for s in steps if s in target.session]
-    if held and theirs and not same_file(theirs, video):
+    if held and theirs and not is_behaviour_video(target.session, video, by_content=True):
         warn(command, f"{target.path.name} holds the {' and '.join(held)} of another video, "
              f"{theirs}: replaced by this run's of {video}")  # fmt: skip

@@ -7,7 +7,9 @@ Commands (`track`, `traces`, `detect` on red, and any later one) and the demo ca
 2. otherwise, for a command given `--session FILE`, the alignment recorded in FILE (step
    ``alignment``, e.g. by `catrack align REC -o a.json --session FILE`);
 3. otherwise the alignment accepted in the recording's session file (step ``alignment`` of
-   `session.default_session_path(recording)`), where there is one;
+   `recording_session.recording_session_path(recording)`: `movie.catrack.h5` beside it, else
+   the one session in its folder that records this recording, as the demo's `demo.catrack.h5`),
+   where there is one;
 4. otherwise it is estimated from the recording (`core.alignment.estimate_alignment`), once:
    the estimate is cached in the recording's session file (step ``alignment_estimate``, with
    the recording's size/mtime (`io.fingerprint`), the opening options and the estimator's
@@ -123,9 +125,9 @@ def alignment_for_recording(
             _say(log, result.description)
             return result
     if session_path is None and getattr(recording, "path", None):
-        from napari_catrack.session import default_session_path
+        from napari_catrack.recording_session import recording_session_path
 
-        session_path = default_session_path(recording.path)
+        session_path = recording_session_path(recording.path, log=lambda line: _say(log, line))
     if session_path is not None and Path(session_path).is_file():
         accepted = accepted_alignment(session_path)
         if accepted is not None:

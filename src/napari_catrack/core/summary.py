@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 from napari_catrack.core.valid_region import NonFinitePixels, finite_region
 from napari_catrack.errors import InputError, check_cancelled
@@ -125,6 +124,8 @@ def _noise_tile_rows(p: SummaryParams, n_noise: int, h: int) -> int:
 
 
 def _filtered(x: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter  # here: `catrack summary --help` stays light
+
     return gaussian_filter(x, (0, sigma, sigma), truncate=GAUSS_TRUNCATE) if sigma > 0 else x
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from napari_catrack.errors import InputError, check_cancelled
 from napari_catrack.io.frames import FrameSource
@@ -94,6 +93,8 @@ def finite_region(
             f"frame {dropped[0]}{more} has no finite pixel (NaN/infinite everywhere); {needs} "
             f"finite data ({fix})"
         )
+    from scipy import ndimage  # here: `catrack summary --help` stays light
+
     labels, count = ndimage.label(~valid)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     inner = np.isin(labels, np.setdiff1d(np.arange(1, count + 1), edge))

@@ -180,6 +180,20 @@ def _behaviour_times(session, n: int) -> np.ndarray:
     return np.arange(n) / _fps(session)
 
 
+def _ensembles(kind: str):
+    """An ensemble figure (`figures.ensembles`, as `catrack ensembles --figures` draws it) of
+    the session's ensembles step, its trains rebuilt from the session's transients."""
+
+    def build(session):
+        from napari_catrack.core.ensembles.records import ensembles_from_session
+        from napari_catrack.figures import ensembles
+
+        result = ensembles_from_session(session)
+        return getattr(ensembles, f"{kind}_figure")(result)
+
+    return build
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("traces", "Traces of the first neurons", ("traces.traces",), _traces),
     FigureSpec(
@@ -199,6 +213,24 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec("transients_iti", "Inter-transient intervals", ("transients.transients",), _iti),
     FigureSpec("eta", "Event-triggered averages", ("eta.eta", "eta.significance"), _eta),
+    FigureSpec(
+        "ensembles_coactivity",
+        "Coactivity and ensemble events",
+        ("ensembles.events", "transients.transients"),
+        _ensembles("coactivity"),
+    ),
+    FigureSpec(
+        "ensembles_raster",
+        "Transient raster with ensemble events",
+        ("ensembles.events", "transients.transients"),
+        _ensembles("raster"),
+    ),
+    FigureSpec(
+        "ensembles_similarity",
+        "Ensemble events: Jaccard similarity and dendrogram",
+        ("ensembles.events", "transients.transients"),
+        _ensembles("similarity"),
+    ),
     FigureSpec(
         "behaviour_speed", "Signed speed (behaviour)", ("velocity.velocity",), _behaviour_speed
     ),

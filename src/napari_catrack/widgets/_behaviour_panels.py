@@ -148,7 +148,8 @@ class CenterlinePanel(QGroupBox):
             for t, pts in kept.items():  # the user's edited paths stay as they were
                 from napari_catrack.core.behaviour.centerline import resample
 
-                res.points[t] = resample(pts, params.points)
+                same = len(pts) == params.points  # as drawn (a dropped vertex stays put)
+                res.points[t] = pts if same else resample(pts, params.points)
                 res.status[t] = "edited"
             return res
 

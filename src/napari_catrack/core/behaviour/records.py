@@ -176,8 +176,16 @@ def _posture_rows(
             basis = load_eigenworms(facts["eigenworms"])
         except (CatrackError, OSError, ValueError):
             basis = None
+    from napari_catrack.core.behaviour.centerline import resample
+
     idx = np.asarray(frames)
-    rows = posture_table(result.points[idx], pixel_size_um=facts.get("pixel_size_um"),
+    # an edited path is stored as the user drew it (a dragged vertex stays where it was
+    # dropped); its posture is computed on it evenly resampled, as every computed frame's is
+    n = result.points.shape[1]
+    even = (
+        np.stack([resample(result.points[t], n) for t in idx]) if len(idx) else result.points[idx]
+    )
+    rows = posture_table(even, pixel_size_um=facts.get("pixel_size_um"),
                          basis=basis, usable=result.posture_ok[idx])  # fmt: skip
     out = posture.copy()
     at = np.nonzero(np.isin(out["frame"].to_numpy(int), idx))[0]

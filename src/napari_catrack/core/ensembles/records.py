@@ -34,3 +34,69 @@ def record_ensembles(session, result, *, inputs: dict[str, Any] | None = None, s
         params=result.params,
         save=save,
     )
+
+
+def ensembles_from_session(session):
+    """The session's ensemble analysis as an `EnsembleResult`, for its figures (`catrack export`
+    items `figure:ensembles_*`) from the session alone.
+
+    The step stores the events, members, event neurons, similarity and parameters; the event
+    trains are rebuilt from the session's transients (onsets, the recorded recording length; the
+    traces' neurons where the step counted neurons without transients, as the demo does), and
+    the coactivity and dendrogram recomputed with the recorded parameters (both deterministic).
+    The null distribution is not stored: `null_pmf` is empty (no figure draws it). Transients
+    that are not those the step read (edited since): `InputError`, run the ensembles again."""
+    import pandas as pd
+
+    from napari_catrack.core.ensembles.clustering import event_linkage
+    from napari_catrack.core.ensembles.null import coactivity
+    from napari_catrack.core.ensembles.pipeline import EnsembleResult
+    from napari_catrack.core.ensembles.trains import trains_from_table
+    from napari_catrack.core.ensembles.windows import window_events
+    from napari_catrack.errors import InputError
+
+    if STEP not in session or "transients" not in session:
+        raise InputError("ensemble figures need the ensembles and transients steps in the session")
+    step = session[STEP]
+    p = dict(step.params)
+    table = session["transients"].tables.get("transients")
+    if table is None:
+        raise InputError("ensemble figures need the transients table in the session")
+    n_frames = p.get("n_frames")
+    trains = trains_from_table(table, n_frames=n_frames)
+    if trains.n_neurons != p.get("n_neurons") and "traces" in session:
+        traces = session["traces"].tables.get("traces")
+        if traces is not None and "neuron_id" in traces:
+            ids = pd.unique(traces["neuron_id"].to_numpy())
+            if pd.Index(table["neuron_id"]).isin(ids).all():
+                trains = trains_from_table(table, n_frames=n_frames, neuron_ids=ids)
+    want = (p.get("n_neurons"), p.get("n_input_events"))
+    if (trains.n_neurons, trains.n_events) != want:
+        raise InputError(
+            f"the session's transients ({trains.n_events} of {trains.n_neurons} neurons) are not "
+            f"those its ensembles were found from ({want[1]} of {want[0]}): run the ensembles "
+            "again"
+        )
+    events = step.tables["events"]
+    threshold = int(step.attrs.get("threshold", p.get("threshold") or 0))
+    width = int(p["bin_frames"])
+    if p.get("coactivity") == "window":
+        coact = window_events(trains, width, threshold, int(p.get("min_neurons", 2)))[1]
+    else:
+        coact = coactivity(trains, width)
+    similarity = np.asarray(step.arrays.get("similarity", np.zeros((0, 0))), float)
+    linkage = event_linkage(similarity, p.get("linkage_method", "average"))  # None: < 2 events
+    return EnsembleResult(
+        events=events,
+        members=step.tables["members"],
+        event_neurons=step.tables.get("event_neurons", pd.DataFrame()),
+        similarity=similarity,
+        linkage=linkage,
+        coactivity=np.asarray(coact),
+        threshold=threshold,
+        null_pmf=np.zeros(0),
+        null_maxima=None,
+        trains=trains,
+        params=p,
+        warnings=list(step.attrs.get("warnings") or []),
+    )
