@@ -69,6 +69,7 @@ def estimate_scale(image: np.ndarray) -> float:
     best = dog.max(axis=0)
     which = dog.argmax(axis=0)
     peaks = (best == ndi.maximum_filter(best, 5)) & (best > 0)
+    peaks &= which > 0  # one-pixel specks (hot pixels) answer on the finest level: no vote
     if not peaks.any():
         return 1.7  # a flat image: the synthetic worm's scale, so the fixed defaults apply
     strength = best[peaks]
