@@ -171,3 +171,48 @@ def all_cases() -> list[Case]:
         if name in by_name:
             cases.append(zoomed(by_name[name]))
     return cases
+
+
+# ---- 3-D: (Z, Y, X) volumes against the 3-D annotations -----------------------------------------
+
+# z spacing in xy pixels. targettrack: a nucleus is about 3 planes across at half maximum and about
+# 6 px in x, y (measured on ex2, a tuning volume). data_mask: the source's voxel size
+# (0.1625, 0.1625, 1.5) um.
+Z_STEP = {"targettrack": 2.0, "data_mask": 1.5 / 0.1625}
+
+
+@dataclass
+class Case3D:
+    name: str
+    volume: np.ndarray  # (Z, Y, X) float32
+    truth: np.ndarray  # (N, 3) z, y, x voxels
+    radius: float  # in xy pixels, z scaled by z_step
+    z_step: float
+
+
+def match_3d(found: np.ndarray, truth: np.ndarray, radius: float, z_step: float) -> int:
+    scale = np.array([z_step, 1.0, 1.0])
+    return match(found * scale, truth * scale, radius)
+
+
+def cases_3d() -> list[Case3D]:
+    out: list[Case3D] = []
+    folder = SHARED / "data_points"
+    if folder.exists():
+        for ex in ("ex2", "ex3", "ex4", "ex5", "ex6"):
+            for which in ("gt", "tar"):
+                if ex == "ex5" and which == "gt":
+                    continue
+                vol = np.load(folder / ex / f"frame_{which}.npy")[0].astype(np.float32)
+                pts = np.load(folder / ex / f"pts_{which}.npy")
+                truth = pts[np.isfinite(pts).all(axis=1)][:, ::-1]  # (z, y, x)
+                out.append(Case3D(f"tt-{ex}-{which}-red", vol.transpose(2, 1, 0), truth, 4.0,
+                                  Z_STEP["targettrack"]))  # fmt: skip
+    for c in mask_cases():
+        n = c.name.split("-")[1]
+        sub = "gt" if n == "520" else "target"
+        mask = np.load(SHARED / "data_mask" / sub / f"mask_{n}.npy")
+        vol = np.load(SHARED / "data_mask" / sub / f"frame_{n}.npy").astype(np.float32)
+        truth = np.array([np.argwhere(mask == v).mean(axis=0)[::-1] for v in np.unique(mask)[1:]])
+        out.append(Case3D(c.name, vol.transpose(2, 1, 0), truth, c.radius, Z_STEP["data_mask"]))
+    return out

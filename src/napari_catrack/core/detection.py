@@ -290,3 +290,60 @@ def _measure(labels: np.ndarray, img: np.ndarray) -> pd.DataFrame:
         }
     )
     return df[present].reset_index(drop=True)
+
+
+def detect_candidates_3d(
+    volume: np.ndarray, params: DetectParams | None = None, *, z_step: float = 1.0, **changes: Any
+) -> pd.DataFrame:
+    """Candidate neurons in one (Z, Y, X) volume, as points: local maxima of the smoothed volume
+    that pass the same peak test as `detect_candidates` (no masks, no GUI; the pipeline is 2-D).
+
+    In 3-D neurons at different depths stay apart, where a max projection merges them.
+    `z_step` is the z spacing in xy pixels (anisotropy): smoothing, background and the spacing
+    of maxima shrink by it along z. `auto_scale` takes the blob scale and noise unit from the
+    max projection. Returns `neuron_id,z,y,x,peak,snr` (voxel coordinates).
+    """
+    p = (params or DetectParams()).replace(**changes) if changes else (params or DetectParams())
+    vol = np.asarray(volume, dtype=np.float32)
+    if vol.ndim != 3:
+        raise InputError(f"3-D detection needs one (Z, Y, X) volume, got shape {vol.shape}")
+    if not z_step > 0:
+        raise InputError(f"z_step must be a positive number of xy pixels, not {z_step}")
+    if not np.isfinite(vol).all():
+        if not np.isfinite(vol).any():
+            raise InputError("the volume is NaN/infinite everywhere: nothing to detect on")
+        vol = np.nan_to_num(vol, nan=float(np.nanmin(vol)))
+    peak_sigma = 0.0
+    if p.auto_scale:
+        p, unit, peak_sigma = auto_params(vol.max(axis=0), p)
+    else:
+        unit = robust_noise(vol.reshape(-1, vol.shape[-1]))
+
+    def per_axis(s: float) -> tuple[float, float, float]:
+        return (s / z_step, s, s)
+
+    smooth = ndi.gaussian_filter(vol, per_axis(p.sigma)) if p.sigma > 0 else vol
+    background = ndi.gaussian_filter(smooth, per_axis((p.block_size - 1) / 6.0))
+    peak = smooth - background
+    if peak_sigma > 0:  # flat background (see `auto_params`): smoothing at s in 3-D leaves
+        peak = 2.0**1.5 * (ndi.gaussian_filter(vol, per_axis(peak_sigma)) - background)  # ~1/2^1.5
+    d = max(1, int(p.min_distance))
+    dz = max(1, round(d / z_step))
+    footprint = np.ones((2 * dz + 1, 2 * d + 1, 2 * d + 1), bool)
+    is_max = (smooth == ndi.maximum_filter(smooth, footprint=footprint, mode="nearest")) & (
+        peak >= p.min_peak_snr * unit
+    )
+    is_max &= smooth > ndi.minimum_filter(smooth, footprint=footprint, mode="nearest")  # not flat
+    zyx = np.argwhere(is_max)
+    snr = peak[tuple(zyx.T)] / unit
+    table = pd.DataFrame(
+        {
+            "neuron_id": np.arange(1, len(zyx) + 1),
+            "z": zyx[:, 0].astype(float),
+            "y": zyx[:, 1].astype(float),
+            "x": zyx[:, 2].astype(float),
+            "peak": vol[tuple(zyx.T)].astype(float),
+            "snr": snr.astype(float),
+        }
+    )
+    return table
