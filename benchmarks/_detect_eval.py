@@ -14,8 +14,9 @@ Real data (``../shared/data/worm/targettrack``, README there):
 Synthetic: the bundled sample (File > Open Sample > Moving worm = ``make_worm_recording(200,
 seed=0)``, frame 0) and other seeds, radius 3 px.
 
-Not usable: ZephIR's ``movie.mp4`` needs a video decoder (no cv2, PyAV, imageio-ffmpeg or ffmpeg
-here), and it is a lossy rendering of three projections with burnt-in text.
+ZephIR (``zephir/movie.mp4``, a lossy rendering of three max projections with burnt-in text):
+every 32nd frame's xy panel against the 23 tracked neurons, only when PyAV is installed
+(``zephir_cases``).
 
 Counting in 2-D: neurons at different depths can project onto one spot. "achievable" is the size of
 a greedy set of annotated points at least one matching radius apart in (y, x): points closer than
@@ -155,6 +156,36 @@ def synthetic_cases(seeds=(101, 102, 103, 104)) -> list[Case]:
     return cases
 
 
+def zephir_cases(every: int = 32) -> list[Case]:
+    """ZephIR's movie (needs PyAV, `pip install av`; none without it): the xy max projection
+    panel (the top-left 200 x 512 px of each 292 x 604 frame, where the tracked positions land at
+    x * 512, y * 200), the burnt-in frame number and stimulus blanked, every `every`-th frame,
+    against the 23 tracked neurons of annotations-g.h5 (more neurons are visible: precision is a
+    lower bound). Radius 4 px, as for targettrack: the blob scale reads about 3 px here (a
+    blob about 7 px across at half maximum)."""
+    movie = SHARED.parent / "zephir" / "movie.mp4"
+    try:
+        import av
+        import h5py
+    except ImportError:
+        return []
+    if not movie.exists():
+        return []
+    with h5py.File(movie.parent / "annotations-g.h5") as f:
+        t_idx, x, y = f["t_idx"][:], f["x"][:], f["y"][:]
+    cases = []
+    with av.open(str(movie)) as container:
+        for t, frame in enumerate(container.decode(video=0)):
+            if t % every:
+                continue
+            image = frame.to_ndarray(format="rgb24")[:200, :512, 1].astype(np.float32)
+            image[:45, :80] = 0  # burnt-in text
+            sel = t_idx == t
+            truth = np.column_stack([y[sel] * 200, x[sel] * 512])
+            cases.append(Case(f"zephir-{t}", image, truth, 4.0, "real-zephir"))
+    return cases
+
+
 def zoomed(case: Case, factor: float = 2.0) -> Case:
     """The same image at `factor` x the magnification (linear interpolation): a scale test."""
     from scipy import ndimage as ndi
@@ -165,7 +196,7 @@ def zoomed(case: Case, factor: float = 2.0) -> Case:
 
 
 def all_cases() -> list[Case]:
-    cases = targettrack_cases() + mask_cases() + synthetic_cases()
+    cases = targettrack_cases() + mask_cases() + zephir_cases() + synthetic_cases()
     by_name = {c.name: c for c in cases}
     for name in ("tt-ex4-gt-red", "synth-103"):  # held out: neurons twice as large
         if name in by_name:

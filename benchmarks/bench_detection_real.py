@@ -1,11 +1,12 @@
 """Benchmark: candidate detection on every annotated worm image, fixed defaults vs --auto-scale.
 
-Run: `PYTHONPATH=src python benchmarks/bench_detection_real.py` (about 15 s; writes
+Run: `PYTHONPATH=src python benchmarks/bench_detection_real.py` (about 40 s; writes
 benchmarks/results/detection_real.json and prints the table for docs/tracking.md).
 
 Cases, truth, matching radius and how 2-D overlap is counted: see `_detect_eval.py`. In short:
-9 distinct targettrack volumes x 2 channels (max over z), the 2 data_mask crops, the bundled
-sample, 4 other synthetic worms, and two cases at 2x magnification. Scores: recall over all
+9 distinct targettrack volumes x 2 channels (max over z), the 2 data_mask crops, 16 frames of
+ZephIR's movie (only with PyAV installed: `pip install av`), the bundled sample, 4 other
+synthetic worms, and two cases at 2x magnification; then 3-D detection on the volumes. Scores: recall over all
 annotated points and over the "achievable" ones (separable in 2-D), precision over all
 candidates and over candidates inside the annotated region (annotators marked head neurons only).
 The constants of the automatic scale were chosen on `TUNING` only; "held out" rows are the rest.
@@ -56,7 +57,7 @@ def main() -> int:
         rows.append(row)
     summary = {}
     for split in ("tuning", "held out"):
-        for kind in ("real", "real-green", "synthetic"):
+        for kind in ("real", "real-green", "real-zephir", "synthetic"):
             sel = [r for r in rows if r["split"] == split and r["kind"] == kind]
             if not sel:
                 continue
