@@ -54,6 +54,17 @@ def _as_array(tracks: pd.DataFrame, ids: list[str]) -> np.ndarray:
     return np.stack([t.loc[n][["y", "x"]].to_numpy() for n in ids], axis=1)
 
 
+def test_auto_scale_box_reaches_the_detection(setup, qtbot):
+    """The widget's "auto scale" box (DetectParams.auto_scale, `catrack detect --auto-scale`)
+    is in the candidate form, unticked by default, and what the core gets when ticked."""
+    _, widget = setup
+    panel = widget.candidates
+    box = panel.form.control("auto_scale")
+    assert not box.isChecked() and panel.params().auto_scale is False
+    box.setChecked(True)
+    assert panel.params().auto_scale is True
+
+
 def test_live_preview_pick_track_correct_retrack(setup, rec, qtbot):
     from napari_catrack.session import session_for_viewer
 

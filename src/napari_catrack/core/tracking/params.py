@@ -50,6 +50,12 @@ class DetectParams(StepParams):
     min_distance: int = param(2, "closest two split neurons may lie", minimum=1, maximum=100,
                               unit="px", advanced=True)  # fmt: skip
 
+    auto_scale: bool = param(
+        False, "derive smoothing, window, spacing and size limits from the image's own blob scale "
+        "(and count thresholds in its bright level when the background is flat, as after a DoG "
+        "filter); the size settings above are then ignored", cli="--auto-scale",
+    )  # fmt: skip
+
     def check(self) -> None:
         if self.min_area > self.max_area:
             raise InputError(
