@@ -30,6 +30,7 @@ import pandas as pd
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.io.atomic import atomic_write_path, is_read_only
+from napari_catrack.io.h5write import h5_writer
 
 SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".catrack.h5"
@@ -210,7 +211,7 @@ class Session:
             # copied from and closed before the replace (Windows cannot replace an open file)
             with _previous_file(self._known, target) as previous:
                 arrays = _ArrayWriter(previous, self._known)
-                with h5py.File(tmp, "w") as f:
+                with h5_writer(tmp) as f:
                     self._write(f, target, arrays)
             written = _stamp_or_none(tmp)  # what the path names once the replace is done
         self.path = target
@@ -380,7 +381,7 @@ class Session:
         target, known = Path(path), self._known
         with atomic_write_path(target) as tmp:
             with _previous_file(known, known.path if known else target) as previous:
-                with h5py.File(tmp, "w") as f:
+                with h5_writer(tmp) as f:
                     self._write(f, target, _ArrayWriter(previous, known))
         return target
 
@@ -436,7 +437,7 @@ class Session:
             with atomic_write_path(path) as tmp:
                 if existed:
                     shutil.copyfile(path, tmp)
-                    with h5py.File(tmp, "r+") as f:
+                    with h5_writer(tmp, "r+") as f:
                         with _reading(path):  # a damaged tree fails here, as reading it does
                             steps = f.require_group("steps")
                             if step in steps:
@@ -450,7 +451,7 @@ class Session:
                     if recording is not None:
                         note_recording(session, recording)
                     session.steps[step] = rec
-                    with h5py.File(tmp, "w") as f:
+                    with h5_writer(tmp) as f:
                         session._write(f, path)
                 if (_stamp(path) if path.exists() else None) != stamp:
                     raise _ChangedMeanwhile

@@ -59,7 +59,8 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         with stop.shielded(), contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            kept = f"; the {path.name} already there is left as it was" if path.exists() else ""
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
         raise
 
 

@@ -1,0 +1,172 @@
+"""Data safety where it is hardest (review 14): a full or failing disk during a save, a process
+killed in the middle of one, two writers of one session, read-only and damaged files.
+
+The promise under test: the file that was there before is left whole and readable, the user gets
+one line, and a GUI keeps its results in memory so they can be saved elsewhere."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.errors import InputError
+from napari_catrack.session import Session
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict:
+    """A child process imports this checkout, as the test does."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _small_session(path: Path) -> bytes:
+    s = Session(path)
+    s.record("alignment", attrs={"dy": 1.0})
+    return path.read_bytes()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".partial", ".old")))
+
+
+@pytest.mark.skipif(not hasattr(os, "pwrite"), reason="POSIX file-size limit")
+def test_a_full_disk_during_a_save_is_one_line_not_a_crash(tmp_path):
+    """HDF5 did not survive a failed write: a save on a full disk (tmpfs of 2 MB, or a file-size
+    limit as here) ended in a segmentation fault at the next flush, taking the process and every
+    unsaved result with it, and left the half-written temp file filling the disk. Now: one line,
+    the previous file as it was, the temp file removed, the results still in memory."""
+    path = tmp_path / "s.catrack.h5"
+    before = _small_session(path)
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, numpy as np
+        from napari_catrack.errors import InputError
+        from napari_catrack.session import Session
+        s = Session.load({str(path)!r})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG)
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+        try:
+            s.record("big", arrays={{"noise": np.random.default_rng(0).random((600, 600))}})
+        except InputError as exc:
+            print("error:", exc)
+        print("in memory:", sorted(s.steps))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=_env(), timeout=120)  # fmt: skip
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (f"error: cannot write {path}: File too large; the {path.name} already "
+                        "there is left as it was"), lines  # fmt: skip
+    assert lines[1] == "in memory: ['alignment', 'big']"
+    assert path.read_bytes() == before
+    assert set(Session.load(path).steps) == {"alignment"}
+    assert _leftovers(tmp_path) == []
+
+
+def _failing_writes(monkeypatch, after: int, err: int = errno.ENOSPC) -> list[int]:
+    """Every HDF5 write fails (`err`) from the `after`-th on, as on a disk that fills up."""
+    from napari_catrack.io import h5write
+
+    calls = [0]
+    real = os.pwrite
+
+    def pwrite(fd, data, offset):
+        calls[0] += 1
+        if calls[0] > after:
+            raise OSError(err, os.strerror(err))
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(h5write.os, "pwrite", pwrite)
+    return calls
+
+
+def _tracks() -> pd.DataFrame:
+    return pd.DataFrame({"neuron_id": ["a", "b"], "frame": [0, 1], "y": [1.0, 2.0]})
+
+
+def _writers(tmp_path: Path):
+    """(name, target, write) for every writer of HDF5 files: a failed write must leave target."""
+    from napari_catrack.export.write import _write_array_h5, write_table_as
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.sources import COMPONENT_COLUMNS, TRACE_COLUMNS, write_sources
+
+    session_path = tmp_path / "s.catrack.h5"
+    big = np.random.default_rng(0).random((300, 300))
+
+    def save():
+        s = Session.load(session_path)
+        s.record("big", arrays={"noise": big})
+
+    def write_step():
+        Session.write_step(session_path, "alignment_cache", attrs={"dy": np.ones(50000).tolist()})
+
+    def save_copy():
+        s = Session.load(session_path)
+        s.record("big", arrays={"noise": big}, save=False)
+        s.save_copy(tmp_path / "copy.catrack.h5")
+
+    def table():
+        write_table_as(_tracks(), tmp_path / "tracks.h5", "h5")
+
+    def array():
+        _write_array_h5(big[None], tmp_path / "masks.h5", "masks")
+
+    def sources():
+        n = 3
+        comps = pd.DataFrame({c: [1.0] * n for c in COMPONENT_COLUMNS})
+        traces = pd.DataFrame({c: [0.0] for c in TRACE_COLUMNS})
+        write_sources(tmp_path / "src", np.random.default_rng(1).random((n, 64, 64)), comps,
+                      traces)  # fmt: skip
+
+    def nwb():
+        meta = {"session_start_time": "2024-05-01T10:00:00+02:00",
+                "subject": {"subject_id": "w1", "species": "Caenorhabditis elegans"}}  # fmt: skip
+        write_nwb(Session.load(session_path), tmp_path / "out.nwb", metadata=meta)
+
+    return {"save": (save, session_path), "write_step": (write_step, session_path),
+            "save_copy": (save_copy, tmp_path / "copy.catrack.h5"),
+            "table": (table, tmp_path / "tracks.h5"), "array": (array, tmp_path / "masks.h5"),
+            "sources": (sources, tmp_path / "src" / "footprints.h5"),
+            "nwb": (nwb, tmp_path / "out.nwb")}  # fmt: skip
+
+
+WRITERS = ["save", "write_step", "save_copy", "table", "array", "sources", "nwb"]
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+@pytest.mark.parametrize("after", [0, 3], ids=["first write", "half way"])
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EIO], ids=["ENOSPC", "EIO"])
+def test_every_hdf5_writer_turns_a_failed_write_into_one_line_and_keeps_the_old_file(
+    tmp_path, monkeypatch, writer, after, err
+):
+    """A write error (full disk, EIO) inside HDF5 is one `InputError` line naming the file and
+    the reason; the file already there is byte for byte what it was; no temp file is left."""
+    _small_session(tmp_path / "s.catrack.h5")
+    write, target = _writers(tmp_path)[writer]
+    if writer == "nwb":
+        pytest.importorskip("pynwb")
+    if not target.exists():  # a first version of the output, which must survive
+        write()
+    before = target.read_bytes()
+    _failing_writes(monkeypatch, after, err)
+    with pytest.raises(InputError) as info:
+        write()
+    line = str(info.value)
+    assert "\n" not in line and f"cannot write {target}" in line, line
+    assert os.strerror(err) in line and "left as it was" in line, line
+    monkeypatch.undo()
+    assert target.read_bytes() == before
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
