@@ -193,27 +193,27 @@ class Session:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InputError("no session file path: choose where to save the session")
+        changed = (
+            "was changed on disk by another program since this session read or saved it "
+            "(another napari viewer or a catrack command)"
+        )
         moved = why = None
         seen = self._seen
+        expected: Any = _UNWATCHED  # the stamp the file at target must still have at the replace
         if seen is not None and seen[0] == target:
+            expected = seen[1]
             now = _stamp_or_none(target)
             if now is not None and now != seen[1]:
-                why = (
-                    "was changed on disk by another program since this session read or saved it "
-                    "(another napari viewer or a catrack command)"
-                )
+                why = changed
             elif path is None and is_read_only(target):
                 why = "is read-only (its permissions allow no writing)"
             if why:
-                moved, target = target, free_session_path(target)
-        with atomic_write_path(target) as tmp:
-            # the previous file, when it is still the one the fingerprints describe: opened,
-            # copied from and closed before the replace (Windows cannot replace an open file)
-            with _previous_file(self._known, target) as previous:
-                arrays = _ArrayWriter(previous, self._known)
-                with h5_writer(tmp) as f:
-                    self._write(f, target, arrays)
-            written = _stamp_or_none(tmp)  # what the path names once the replace is done
+                moved, target, expected = target, free_session_path(target), _UNWATCHED
+        try:
+            written, arrays = self._write_file(target, expected)
+        except _ChangedMeanwhile:  # another writer replaced the file while this save wrote
+            moved, why, target = target, changed, free_session_path(target)
+            written, arrays = self._write_file(target, _UNWATCHED)
         self.path = target
         # a deferred replace (`atomic_write_set`) leaves the old file at the path for now: its
         # stamp is not `written`, so the next save copies nothing from it
@@ -224,6 +224,25 @@ class Session:
                 f"{target.name} beside it; open both to compare"
             )
         return target
+
+    def _write_file(self, target: Path, expected: Any) -> tuple[tuple[int, ...] | None, Any]:
+        """Write the session to `target` atomically; `_ChangedMeanwhile` (nothing replaced) when
+        the file at `target` no longer has the stamp `expected` once the new file is written: a
+        save takes seconds, and another writer's file replaced meanwhile would be lost."""
+        with atomic_write_path(target) as tmp:
+            # the previous file, when it is still the one the fingerprints describe: opened,
+            # copied from and closed before the replace (Windows cannot replace an open file)
+            with _previous_file(self._known, target) as previous:
+                arrays = _ArrayWriter(previous, self._known)
+                with h5_writer(tmp) as f:
+                    self._write(f, target, arrays)
+            if expected is not _UNWATCHED:
+                with open(tmp, "rb+") as fh:  # synced now, so the replace follows the check at once
+                    os.fsync(fh.fileno())
+                if _stamp_or_none(target) != expected:
+                    raise _ChangedMeanwhile
+            written = _stamp_or_none(tmp)  # what the path names once the replace is done
+        return written, arrays
 
     def _notice(self, line: str) -> None:
         if self.on_notice is not None:
@@ -492,6 +511,9 @@ def _on_disk(path: str) -> bool:
     if any(ch in os.path.basename(path) for ch in "*?["):
         return bool(glob.glob(path))
     return os.path.exists(path)
+
+
+_UNWATCHED = object()  # `Session._write_file`: whatever is at the target is replaced
 
 
 class _ChangedMeanwhile(Exception):

@@ -170,3 +170,61 @@ def test_every_hdf5_writer_turns_a_failed_write_into_one_line_and_keeps_the_old_
     monkeypatch.undo()
     assert target.read_bytes() == before
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_a_save_that_ends_after_another_writer_replaced_the_file_goes_beside_it(tmp_path):
+    """A GUI autosave takes seconds; a `catrack ... --session` step that records into the same
+    file meanwhile used to be replaced by it (its step lost from the file, the command long
+    gone). The file at the path is checked again once the new one is written, just before the
+    replace: changed, the new file goes beside it (and autosave follows it), with one line."""
+    from napari_catrack.session import SessionFileChanged
+
+    path = tmp_path / "movie.catrack.h5"
+    _small_session(path)
+    gui = Session.load(path)
+    gui.record("tracks", tables={"tracks": _tracks()}, save=False)
+    real, others = Session._write, []
+
+    def command_writes_meanwhile(self, f, target, arrays=None):
+        real(self, f, target, arrays)
+        if target == path and not others:  # while the GUI's temp file is written
+            others.append(Session.write_step(path, "alignment_cache", attrs={"dy": 2.0}))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Session, "_write", command_writes_meanwhile)
+        with pytest.warns(
+            SessionFileChanged, match="movie.catrack.h5 was changed on disk.*movie-2"
+        ):
+            saved = gui.save()
+    assert others == [True]
+    assert set(Session.load(path).steps) == {"alignment", "alignment_cache"}
+    assert saved == gui.path == tmp_path / "movie-2.catrack.h5"
+    assert set(Session.load(saved).steps) == {"alignment", "tracks"}
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_command_that_saves_while_the_gui_saved_keeps_both(tmp_path):
+    """The other order: a command's `--session` save (`SessionTarget.save`) whose write ends
+    after a GUI autosave replaced the file; the GUI's results must stay in the file."""
+    from napari_catrack.commands._common import SessionTarget
+    from napari_catrack.session import SessionFileChanged
+
+    path = tmp_path / "movie.catrack.h5"
+    _small_session(path)
+    target = SessionTarget(path, Session.load(path, lazy_arrays=True), None, "track")
+    target.record(lambda s, save: s.record("tracks", tables={"tracks": _tracks()}, save=save))
+    gui = Session.load(path)
+    real, done = Session._write, []
+
+    def gui_saves_meanwhile(self, f, dest, arrays=None):
+        real(self, f, dest, arrays)
+        if self is not gui and dest == path and not done:  # while the command's file is written
+            done.append(1)
+            gui.record("settings", attrs={"fps": 5.0})
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Session, "_write", gui_saves_meanwhile)
+        with pytest.warns(SessionFileChanged, match="movie-2"):
+            target.save()
+    assert set(Session.load(path).steps) == {"alignment", "settings"}
+    assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "tracks"}
