@@ -94,7 +94,9 @@ def _failing_writes(monkeypatch, after: int, err: int = errno.ENOSPC) -> list[in
 
 
 def _tracks() -> pd.DataFrame:
-    return pd.DataFrame({"neuron_id": ["a", "b"], "frame": [0, 1], "y": [1.0, 2.0]})
+    return pd.DataFrame(
+        {"neuron_id": ["a", "b"], "frame": [0, 1], "y": [1.0, 2.0], "x": [3.0, 4.0]}
+    )
 
 
 def _writers(tmp_path: Path):
@@ -228,3 +230,105 @@ def test_a_command_that_saves_while_the_gui_saved_keeps_both(tmp_path):
             target.save()
     assert set(Session.load(path).steps) == {"alignment", "settings"}
     assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "tracks"}
+
+
+def _run_hooked(point: str, n: int, argv: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.core._kill_hook", point, str(n), "--", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd,
+    )  # fmt: skip
+
+
+def _kill_when_paused(proc: subprocess.Popen) -> None:
+    """SIGKILL the child once it stands at its pause point (it says so on stdout)."""
+    for line in proc.stdout:
+        if line.strip() == "paused":
+            break
+    else:
+        proc.wait()
+        pytest.fail(f"never reached the pause point (rc {proc.returncode}): {proc.stderr.read()}")
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def _traces_csv(path: Path) -> Path:
+    frames = np.arange(200)
+    rows = [pd.DataFrame({"neuron_id": nid, "frame": frames,
+                          "dff": np.where((frames - peak) % 60 < 5, 1.0, 0.0)})
+            for nid, peak in (("a", 20), ("b", 45))]  # fmt: skip
+    pd.concat(rows).to_csv(path, index=False)
+    return path
+
+
+def _snapshot(paths: list[Path]) -> dict[str, bytes]:
+    files = [q for p in paths for q in ([p] if p.is_file() else sorted(p.rglob("*")))]
+    return {str(q): q.read_bytes() for q in files if q.is_file() and not q.name.startswith(".")}
+
+
+def _kill_cases(tmp: Path) -> dict:
+    """name: (argv, what must survive, a check of the run's own result). Each starts from a
+    session (and earlier outputs) that the killed run would have replaced."""
+    session = tmp / "s.catrack.h5"
+    big = "np.random.default_rng(0).random((200, 200))"
+    gui = (f"import numpy as np; from napari_catrack.session import Session; "
+           f"Session.load({str(session)!r}).record('big', arrays={{'noise': {big}}})")  # fmt: skip
+    step = (f"from napari_catrack.session import Session; "
+            f"assert Session.write_step({str(session)!r}, 'cache', attrs={{'dy': 2.0}})")  # fmt: skip
+    transients = ["transients", str(_traces_csv(tmp / "traces.csv")), "--fps", "10",
+                  "--method", "ksigma", "-o", str(tmp / "t.csv"), "--session", str(session)]  # fmt: skip
+    export = ["export", str(session), "-o", str(tmp / "export"), "--table-format", "h5"]
+    meta = tmp / "meta.yaml"
+    meta.write_text("session_start_time: 2024-05-01T10:00:00+02:00\n"
+                    "subject: {subject_id: w1, species: Caenorhabditis elegans}\n")  # fmt: skip
+    nwb = ["export-nwb", str(session), "-o", str(tmp / "out.nwb"), "--metadata", str(meta),
+           "--no-prompt"]  # fmt: skip
+    steps = lambda: set(Session.load(session).steps)  # noqa: E731
+    return {
+        "GUI autosave (Session.save)": (["-c", gui], [session], lambda: "big" in steps()),
+        "catrack align's cache (write_step)": (["-c", step], [session], lambda: "cache" in steps()),
+        "catrack transients --session": (transients, [session], lambda: "transients" in steps()),
+        "catrack export": (export, [tmp / "export"], lambda: (tmp / "export").is_dir()),
+        "catrack export-nwb": (nwb, [tmp / "out.nwb"], lambda: (tmp / "out.nwb").is_file()),
+    }
+
+
+KILL_CASES = ["GUI autosave (Session.save)", "catrack align's cache (write_step)",
+              "catrack transients --session", "catrack export", "catrack export-nwb"]  # fmt: skip
+
+
+@pytest.mark.parametrize("point", ["h5", "replace"], ids=["half written", "before the rename"])
+@pytest.mark.parametrize("case", KILL_CASES)
+def test_a_writer_killed_mid_save_leaves_the_previous_files_whole_and_the_next_run_works(
+    tmp_path, case, point
+):
+    """SIGKILL (nothing can clean up) at a chosen point of every kind of write: half of the
+    HDF5 temp file written, or every temp file finished just before the rename. The files that
+    were there before are byte for byte the same and load; the temp files the kill left are
+    hidden `.partial` files that the next run ignores (and removes a day later)."""
+    if "nwb" in case:
+        pytest.importorskip("pynwb")
+    session = tmp_path / "s.catrack.h5"
+    s = Session(session)
+    s.record("settings", attrs={"fps": 10.0})
+    s.record("tracks", tables={"tracks": _tracks()})
+    s.record("traces", tables={"traces": pd.DataFrame({"neuron_id": ["a"] * 3, "frame": [0, 1, 2],
+                                                        "dff": [0.0, 1.0, 0.0]})})  # fmt: skip
+    argv, kept, done = _kill_cases(tmp_path)[case]
+    if "export" in case:  # an earlier export, which the killed one must not damage
+        first = _run_hooked("none", 0, argv, REPO)
+        assert first.wait(timeout=300) == 0, first.stderr.read()
+    before = _snapshot(kept)
+    _kill_when_paused(_run_hooked(point, 3, argv, REPO))
+    assert _snapshot(kept) == before
+    if session.exists():
+        Session.load(session)  # whole and readable
+    if point != "h5":
+        return  # the run after a half-written temp file is the one worth checking
+    again = _run_hooked("none", 0, argv, REPO)  # the same command, with the kill's leftovers
+    _out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert done()
+    hidden = [p for p in tmp_path.rglob(".*") if p.is_file()]
+    assert all(p.name.endswith(".partial") for p in hidden), hidden
