@@ -83,6 +83,9 @@ class Session:
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
         # None: a Python warning (the CLI prints it)
         self.on_notice: Any = None
+        # where an autosave's failure goes (the GUI: an error notification), None: raised. A
+        # viewer's results must outlive a full disk: they stay in memory, to save elsewhere
+        self.on_save_error: Any = None
         self.recording: dict[str, Any] = {}
         self.steps: dict[str, StepRecord] = {}
         self.layers: list[
@@ -154,14 +157,28 @@ class Session:
         )
         self.steps[step] = rec
         if (self.autosave if save is None else save) and self.path is not None:
-            self.save()
+            self._autosave()
         return rec
 
     def remove(self, step: str, save: bool | None = None) -> None:
         """Forget a step (no error if absent); autosaves like `record`."""
         if self.steps.pop(step, None) is not None:
             if (self.autosave if save is None else save) and self.path is not None:
-                self.save()
+                self._autosave()
+
+    def _autosave(self) -> None:
+        """`save()` after a change; its failure (a full disk, a read-only folder) goes to
+        `on_save_error` when set, so a widget's step is kept and shown, not lost with a traceback."""
+        if self.on_save_error is None:
+            self.save()
+            return
+        try:
+            self.save()
+        except InputError as exc:
+            self.on_save_error(
+                f"{exc}. The results are still in this viewer: save them elsewhere with "
+                "File > Save All Layers... (napari-catrack session, .catrack.h5)"
+            )
 
     def __contains__(self, step: str) -> bool:
         return step in self.steps
@@ -1148,6 +1165,7 @@ def session_for_viewer(viewer: Any) -> Session:
     if session is None:
         session = Session()
         session.on_notice = _show_warning
+        session.on_save_error = _show_error
         _SESSIONS[viewer] = session
     return session
 
@@ -1156,6 +1174,12 @@ def _show_warning(line: str) -> None:
     from napari.utils.notifications import show_warning
 
     show_warning(f"napari-catrack: {line}")
+
+
+def _show_error(line: str) -> None:
+    from napari.utils.notifications import show_error
+
+    show_error(f"napari-catrack: {line}")
 
 
 _WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -1174,6 +1198,8 @@ def attach_session(viewer: Any, session: Session) -> None:
     viewer = real_viewer(viewer)
     if session.on_notice is None:
         session.on_notice = _show_warning
+    if session.on_save_error is None:
+        session.on_save_error = _show_error
     _SESSIONS[viewer] = session
     alive = []
     for ref in _WATCHERS.get(viewer, []):
