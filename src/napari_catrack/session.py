@@ -214,13 +214,19 @@ class Session:
             "was changed on disk by another program since this session read or saved it "
             "(another napari viewer or a catrack command)"
         )
+        held = (
+            "is open for writing in another program (HDF5 holds its lock: HDFView, a notebook's "
+            "h5py 'r+'), whose changes a replace would lose"
+        )
         moved = why = None
         seen = self._seen
         expected: Any = _UNWATCHED  # the stamp the file at target must still have at the replace
         if seen is not None and seen[0] == target:
             expected = seen[1]
             now = _stamp_or_none(target)
-            if now is not None and now != seen[1]:
+            if now is not None and _held_by_writer(target):  # (opening it changed it too)
+                why = held
+            elif now is not None and now != seen[1]:
                 why = changed
             elif path is None and is_read_only(target):
                 why = "is read-only (its permissions allow no writing)"
@@ -228,8 +234,13 @@ class Session:
                 moved, target, expected = target, free_session_path(target), _UNWATCHED
         try:
             written, arrays = self._write_file(target, expected)
-        except _ChangedMeanwhile:  # another writer replaced the file while this save wrote
-            moved, why, target = target, changed, free_session_path(target)
+        except _ChangedMeanwhile as exc:  # another writer replaced the file (or opened it to
+            # write) while this save wrote
+            moved, why, target = (
+                target,
+                held if exc.args == ("held",) else changed,
+                free_session_path(target),
+            )
             written, arrays = self._write_file(target, _UNWATCHED)
         self.path = target
         # a deferred replace (`atomic_write_set`) leaves the old file at the path for now: its
@@ -256,7 +267,10 @@ class Session:
             if expected is not _UNWATCHED:
                 with open(tmp, "rb+") as fh:  # synced now, so the replace follows the check at once
                     os.fsync(fh.fileno())
-                if _stamp_or_none(target) != expected:
+                now = _stamp_or_none(target)
+                if now is not None and _held_by_writer(target):
+                    raise _ChangedMeanwhile("held")
+                if now != expected:
                     raise _ChangedMeanwhile
             written = _stamp_or_none(tmp)  # what the path names once the replace is done
         return written, arrays
@@ -528,6 +542,17 @@ def _on_disk(path: str) -> bool:
     if any(ch in os.path.basename(path) for ch in "*?["):
         return bool(glob.glob(path))
     return os.path.exists(path)
+
+
+def _held_by_writer(path: Path) -> bool:
+    """Whether another program has the HDF5 file open for writing (its lock refuses a reader;
+    not seen where file locking is off, HDF5_USE_FILE_LOCKING=FALSE)."""
+    try:
+        h5py.File(path, "r").close()
+    except OSError as exc:
+        text = str(exc).lower()
+        return exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "unable to lock" in text
+    return False
 
 
 _UNWATCHED = object()  # `Session._write_file`: whatever is at the target is replaced

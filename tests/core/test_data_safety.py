@@ -332,3 +332,106 @@ def test_a_writer_killed_mid_save_leaves_the_previous_files_whole_and_the_next_r
     assert done()
     hidden = [p for p in tmp_path.rglob(".*") if p.is_file()]
     assert all(p.name.endswith(".partial") for p in hidden), hidden
+
+
+def _bad_session(kind: str, path: Path, monkeypatch) -> None:
+    """A session file the user cannot or must not have written over."""
+    import h5py
+
+    from napari_catrack.session import SCHEMA_VERSION
+
+    s = Session(path)
+    s.record("settings", attrs={"fps": 10.0})
+    s.record("traces", tables={"traces": pd.DataFrame({"neuron_id": ["a"], "frame": [0],
+                                                        "dff": [0.0]})})  # fmt: skip
+    if kind == "newer version":
+        with h5py.File(path, "a") as f:
+            f.attrs["schema_version"] = SCHEMA_VERSION + 1
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "read-only file":
+        path.chmod(0o444)
+    elif kind == "read-only folder":  # root ignores chmod: creating a file there fails, as on a
+        import tempfile  # read-only share
+
+        real = tempfile.mkstemp
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == path.parent:
+                raise OSError(errno.EROFS, "Read-only file system")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+BAD = {
+    "newer version": "was written by a newer napari-catrack",
+    "truncated": "not a readable napari-catrack session",
+    "read-only file": "read-only",
+    "read-only folder": "Read-only file system",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_a_session_that_must_not_be_written_is_one_line_everywhere_and_left_as_it_was(
+    tmp_path, monkeypatch, capsys, kind
+):
+    """A session from a newer version, one truncated on disk, a read-only one, one in a
+    read-only folder: recording a step into it from a command (`--session`, and `write_step`'s
+    cache) is one line naming the problem, exit 2, and the file is byte for byte what it was;
+    in Python (the GUI's autosave without a viewer) it is one `InputError`."""
+    from napari_catrack.cli import main
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "s.catrack.h5"
+    traces = _traces_csv(tmp_path / "traces.csv")
+    _bad_session(kind, path, monkeypatch)
+    before = path.read_bytes()
+    argv = ["transients", str(traces), "--fps", "10", "--method", "ksigma",
+            "-o", str(tmp_path / "t.csv"), "--session", str(path)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("catrack: error:") and "\n" not in err and BAD[kind] in err, err
+    with pytest.raises(InputError, match=BAD[kind]):
+        Session.write_step(path, "cache", attrs={"dy": 1.0})
+    if kind == "read-only folder":  # it loads; its autosave cannot be written
+        s = Session.load(path)
+        with pytest.raises(InputError, match=f"{BAD[kind]}; the s.catrack.h5 already there is"):
+            s.record("cache", attrs={"dy": 1.0})
+        assert "cache" in s.steps
+    elif kind != "read-only file":  # (read-only file: its autosave goes beside, test_session)
+        with pytest.raises(InputError, match=BAD[kind]):
+            Session.load(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["s.catrack.h5"]
+
+
+def test_a_session_open_for_writing_in_another_program_is_never_replaced(tmp_path, capsys):
+    """HDFView or a notebook holds the session open with h5py 'r+' (HDF5's file lock). Reading
+    it is one line saying so (test_session); a command recording into it refuses in one line;
+    and a viewer's autosave, which used to rename its new file over it (the other program's
+    later writes then went to a file no longer there), goes beside it and says why."""
+    from napari_catrack.cli import main
+    from napari_catrack.session import SessionFileChanged
+
+    from ._session_helpers import held_for_writing
+
+    path = tmp_path / "movie.catrack.h5"
+    _small_session(path)
+    gui = Session.load(path)
+    traces = _traces_csv(tmp_path / "traces.csv")
+    with held_for_writing(path):
+        before = path.read_bytes()
+        argv = ["transients", str(traces), "--fps", "10", "--method", "ksigma",
+                "-o", str(tmp_path / "t.csv"), "--session", str(path)]  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "in use by another program" in err and "\n" not in err, err
+        with pytest.raises(InputError, match="in use by another program"):
+            Session.write_step(path, "cache", attrs={"dy": 1.0})
+        with pytest.warns(SessionFileChanged, match="open for writing in another program.*movie-2"):
+            gui.record("tracks", tables={"tracks": _tracks()})
+        assert path.read_bytes() == before
+    assert set(Session.load(path).steps) == {"alignment"}
+    assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "tracks"}
