@@ -39,7 +39,7 @@ def test_a_full_disk_at_autosave_is_one_error_line_and_the_results_stay_in_the_v
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with monkeypatch.context() as disk:
-        disk.setattr(h5write.os, "pwrite", full)
+        disk.setattr(h5write, "_write_at", full)
         box.spin.setValue(12.5)  # as if typed
     assert len(shown) == 1 and "\n" not in shown[0], shown
     line = shown[0]

@@ -19,6 +19,20 @@ from pathlib import Path
 import h5py
 
 
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows: no pread (one file object, one thread)
+    return os.read(fd, size)
+
+
+def _write_at(fd: int, data: memoryview, offset: int) -> int:
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.write(fd, data)
+
+
 class _Unfailing:
     """A file object for h5py that never fails a write: the first `OSError` of a write is kept
     in `error`, and from then on writes are dropped (the file is bad anyway) and reads return
@@ -47,7 +61,7 @@ class _Unfailing:
         done = 0
         try:
             while done < len(view):
-                chunk = os.pread(self._fd, len(view) - done, self._pos + done)
+                chunk = _read_at(self._fd, len(view) - done, self._pos + done)
                 if not chunk:
                     break
                 view[done : done + len(chunk)] = chunk
@@ -69,7 +83,7 @@ class _Unfailing:
             done = 0
             try:
                 while done < len(view):
-                    done += os.pwrite(self._fd, view[done:], self._pos + done)
+                    done += _write_at(self._fd, view[done:], self._pos + done)
             except OSError as exc:
                 self._fail(exc)
         self._pos += len(view)
