@@ -203,6 +203,21 @@ def build_battery(root: Path) -> dict[str, Path]:
     with h5py.File(bad / "not_session.catrack.h5", "w") as f:
         f["x"] = np.arange(3)
     b["h5-not-session"] = bad / "not_session.catrack.h5"
+    # sessions that must be left as they are (data-safety review 14): a newer version's, one
+    # truncated on disk, a read-only one
+    from napari_catrack.session import SCHEMA_VERSION, Session
+
+    for name in ("newer", "truncated", "read-only"):
+        path = bad / f"{name}.catrack.h5"
+        session = Session(path, autosave=False)
+        session.record("settings", attrs={"fps": 10.0}, save=False)
+        session.save()
+        b[f"{name}.catrack.h5"] = path
+    with h5py.File(b["newer.catrack.h5"], "a") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION + 1
+    data = b["truncated.catrack.h5"].read_bytes()
+    b["truncated.catrack.h5"].write_bytes(data[: len(data) // 2])
+    b["read-only.catrack.h5"].chmod(0o444)
     return b
 
 
@@ -291,7 +306,11 @@ def cases(b: dict[str, Path], demo: Path | None) -> list[tuple[str, str, list[st
     out.append(("batch", "MANIFEST text.yaml", ["batch", s["text.yaml"], "-o", "OUT/batch"]))
 
     # sessions
-    for sess in ("text.catrack.h5", "empty.tif", "h5-not-session", "missing", "folder"):
+    for sess in ("newer.catrack.h5", "truncated.catrack.h5", "read-only.catrack.h5"):
+        out.append(("transients", f"--session {sess}", ["transients", s["traces"], "--fps", "10",
+                    "--method", "ksigma", "-o", "OUT/tr.csv", "--session", s[sess]]))  # fmt: skip
+    for sess in ("text.catrack.h5", "empty.tif", "h5-not-session", "missing", "folder",
+                 "newer.catrack.h5", "truncated.catrack.h5"):  # fmt: skip
         out.append(("export", f"SESSION {sess}", ["export", s[sess], "-o", "OUT/exp"]))
         out.append(("export-nwb", f"SESSION {sess}", ["export-nwb", s[sess], "-o",
                                                        "OUT/x.nwb", "--no-prompt"]))  # fmt: skip

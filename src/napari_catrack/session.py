@@ -30,6 +30,7 @@ import pandas as pd
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.io.atomic import atomic_write_path, is_read_only
+from napari_catrack.io.h5write import h5_writer
 
 SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".catrack.h5"
@@ -82,6 +83,9 @@ class Session:
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
         # None: a Python warning (the CLI prints it)
         self.on_notice: Any = None
+        # where an autosave's failure goes (the GUI: an error notification), None: raised. A
+        # viewer's results must outlive a full disk: they stay in memory, to save elsewhere
+        self.on_save_error: Any = None
         self.recording: dict[str, Any] = {}
         self.steps: dict[str, StepRecord] = {}
         self.layers: list[
@@ -153,14 +157,28 @@ class Session:
         )
         self.steps[step] = rec
         if (self.autosave if save is None else save) and self.path is not None:
-            self.save()
+            self._autosave()
         return rec
 
     def remove(self, step: str, save: bool | None = None) -> None:
         """Forget a step (no error if absent); autosaves like `record`."""
         if self.steps.pop(step, None) is not None:
             if (self.autosave if save is None else save) and self.path is not None:
-                self.save()
+                self._autosave()
+
+    def _autosave(self) -> None:
+        """`save()` after a change; its failure (a full disk, a read-only folder) goes to
+        `on_save_error` when set, so a widget's step is kept and shown, not lost with a traceback."""
+        if self.on_save_error is None:
+            self.save()
+            return
+        try:
+            self.save()
+        except InputError as exc:
+            self.on_save_error(
+                f"{exc}. The results are still in this viewer: save them elsewhere with "
+                "File > Save All Layers... (napari-catrack session, .catrack.h5)"
+            )
 
     def __contains__(self, step: str) -> bool:
         return step in self.steps
@@ -192,27 +210,38 @@ class Session:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InputError("no session file path: choose where to save the session")
+        changed = (
+            "was changed on disk by another program since this session read or saved it "
+            "(another napari viewer or a catrack command)"
+        )
+        held = (
+            "is open for writing in another program (HDF5 holds its lock: HDFView, a notebook's "
+            "h5py 'r+'), whose changes a replace would lose"
+        )
         moved = why = None
         seen = self._seen
+        expected: Any = _UNWATCHED  # the stamp the file at target must still have at the replace
         if seen is not None and seen[0] == target:
+            expected = seen[1]
             now = _stamp_or_none(target)
-            if now is not None and now != seen[1]:
-                why = (
-                    "was changed on disk by another program since this session read or saved it "
-                    "(another napari viewer or a catrack command)"
-                )
+            if now is not None and _held_by_writer(target):  # (opening it changed it too)
+                why = held
+            elif now is not None and now != seen[1]:
+                why = changed
             elif path is None and is_read_only(target):
                 why = "is read-only (its permissions allow no writing)"
             if why:
-                moved, target = target, free_session_path(target)
-        with atomic_write_path(target) as tmp:
-            # the previous file, when it is still the one the fingerprints describe: opened,
-            # copied from and closed before the replace (Windows cannot replace an open file)
-            with _previous_file(self._known, target) as previous:
-                arrays = _ArrayWriter(previous, self._known)
-                with h5py.File(tmp, "w") as f:
-                    self._write(f, target, arrays)
-            written = _stamp_or_none(tmp)  # what the path names once the replace is done
+                moved, target, expected = target, free_session_path(target), _UNWATCHED
+        try:
+            written, arrays = self._write_file(target, expected)
+        except _ChangedMeanwhile as exc:  # another writer replaced the file (or opened it to
+            # write) while this save wrote
+            moved, why, target = (
+                target,
+                held if exc.args == ("held",) else changed,
+                free_session_path(target),
+            )
+            written, arrays = self._write_file(target, _UNWATCHED)
         self.path = target
         # a deferred replace (`atomic_write_set`) leaves the old file at the path for now: its
         # stamp is not `written`, so the next save copies nothing from it
@@ -223,6 +252,28 @@ class Session:
                 f"{target.name} beside it; open both to compare"
             )
         return target
+
+    def _write_file(self, target: Path, expected: Any) -> tuple[tuple[int, ...] | None, Any]:
+        """Write the session to `target` atomically; `_ChangedMeanwhile` (nothing replaced) when
+        the file at `target` no longer has the stamp `expected` once the new file is written: a
+        save takes seconds, and another writer's file replaced meanwhile would be lost."""
+        with atomic_write_path(target) as tmp:
+            # the previous file, when it is still the one the fingerprints describe: opened,
+            # copied from and closed before the replace (Windows cannot replace an open file)
+            with _previous_file(self._known, target) as previous:
+                arrays = _ArrayWriter(previous, self._known)
+                with h5_writer(tmp) as f:
+                    self._write(f, target, arrays)
+            if expected is not _UNWATCHED:
+                with open(tmp, "rb+") as fh:  # synced now, so the replace follows the check at once
+                    os.fsync(fh.fileno())
+                now = _stamp_or_none(target)
+                if now is not None and _held_by_writer(target):
+                    raise _ChangedMeanwhile("held")
+                if now != expected:
+                    raise _ChangedMeanwhile
+            written = _stamp_or_none(tmp)  # what the path names once the replace is done
+        return written, arrays
 
     def _notice(self, line: str) -> None:
         if self.on_notice is not None:
@@ -380,7 +431,7 @@ class Session:
         target, known = Path(path), self._known
         with atomic_write_path(target) as tmp:
             with _previous_file(known, known.path if known else target) as previous:
-                with h5py.File(tmp, "w") as f:
+                with h5_writer(tmp) as f:
                     self._write(f, target, _ArrayWriter(previous, known))
         return target
 
@@ -436,7 +487,7 @@ class Session:
             with atomic_write_path(path) as tmp:
                 if existed:
                     shutil.copyfile(path, tmp)
-                    with h5py.File(tmp, "r+") as f:
+                    with h5_writer(tmp, "r+") as f:
                         with _reading(path):  # a damaged tree fails here, as reading it does
                             steps = f.require_group("steps")
                             if step in steps:
@@ -450,7 +501,7 @@ class Session:
                     if recording is not None:
                         note_recording(session, recording)
                     session.steps[step] = rec
-                    with h5py.File(tmp, "w") as f:
+                    with h5_writer(tmp) as f:
                         session._write(f, path)
                 if (_stamp(path) if path.exists() else None) != stamp:
                     raise _ChangedMeanwhile
@@ -491,6 +542,20 @@ def _on_disk(path: str) -> bool:
     if any(ch in os.path.basename(path) for ch in "*?["):
         return bool(glob.glob(path))
     return os.path.exists(path)
+
+
+def _held_by_writer(path: Path) -> bool:
+    """Whether another program has the HDF5 file open for writing (its lock refuses a reader;
+    not seen where file locking is off, HDF5_USE_FILE_LOCKING=FALSE)."""
+    try:
+        h5py.File(path, "r").close()
+    except OSError as exc:
+        text = str(exc).lower()
+        return exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "unable to lock" in text
+    return False
+
+
+_UNWATCHED = object()  # `Session._write_file`: whatever is at the target is replaced
 
 
 class _ChangedMeanwhile(Exception):
@@ -1125,6 +1190,7 @@ def session_for_viewer(viewer: Any) -> Session:
     if session is None:
         session = Session()
         session.on_notice = _show_warning
+        session.on_save_error = _show_error
         _SESSIONS[viewer] = session
     return session
 
@@ -1133,6 +1199,12 @@ def _show_warning(line: str) -> None:
     from napari.utils.notifications import show_warning
 
     show_warning(f"napari-catrack: {line}")
+
+
+def _show_error(line: str) -> None:
+    from napari.utils.notifications import show_error
+
+    show_error(f"napari-catrack: {line}")
 
 
 _WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -1151,6 +1223,8 @@ def attach_session(viewer: Any, session: Session) -> None:
     viewer = real_viewer(viewer)
     if session.on_notice is None:
         session.on_notice = _show_warning
+    if session.on_save_error is None:
+        session.on_save_error = _show_error
     _SESSIONS[viewer] = session
     alive = []
     for ref in _WATCHERS.get(viewer, []):

@@ -245,12 +245,11 @@ def write_table_as(table, target: Path, fmt: str, *, column_formats=None) -> Pat
 
     if fmt in ("csv", "xlsx"):
         return write_table(table, target, column_formats=column_formats)
-    import h5py
-
+    from napari_catrack.io.h5write import h5_writer
     from napari_catrack.session import write_h5_table
 
     with atomic_write_path(target) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_writer(tmp) as f:
             write_h5_table(f.create_group(target.stem), table)
     return target
 
@@ -264,10 +263,10 @@ def _write_tif(array: np.ndarray, target: Path) -> None:
 
 
 def _write_array_h5(array: np.ndarray, target: Path, name: str) -> None:
-    import h5py
+    from napari_catrack.io.h5write import h5_writer
 
     with atomic_write_path(target) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_writer(tmp) as f:
             chunks = (1, *array.shape[1:]) if array.ndim == 3 and len(array) else None
             f.create_dataset(
                 name, data=array, compression="gzip", compression_opts=4, chunks=chunks

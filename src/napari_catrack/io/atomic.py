@@ -45,7 +45,8 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         _remove_stale_partials(path)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        kept = f"; the {path.name} already there is left as it was" if path.exists() else ""
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, _target_mode(path))  # mkstemp makes 0600; a result should look like any file
@@ -59,7 +60,8 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         with stop.shielded(), contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            kept = f"; the {path.name} already there is left as it was" if path.exists() else ""
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
         raise
 
 

@@ -314,6 +314,7 @@ def write_nwb(
     from pynwb import NWBHDF5IO
 
     from napari_catrack.io.atomic import atomic_write_path
+    from napari_catrack.io.h5write import h5_writer
 
     path = Path(path)
     check_nwb_target(path)
@@ -331,7 +332,7 @@ def write_nwb(
     with atomic_write_path(path) as tmp, warnings.catch_warnings():
         # the temporary name (renamed to `path` once written) does not end in .nwb
         warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
-        with NWBHDF5IO(str(tmp), "w") as io:
+        with h5_writer(tmp) as f, NWBHDF5IO(file=f, mode="w") as io:
             io.write(nwb)
         stage(2)  # still the temporary file: cancelled now, it is removed, not renamed
     return path

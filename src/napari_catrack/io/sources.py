@@ -20,6 +20,7 @@ import pandas as pd
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
+from napari_catrack.io.h5write import h5_writer
 from napari_catrack.io.tables import read_table, write_table
 
 COMPONENT_COLUMNS = ["neuron_id", "y", "x", "area", "snr", "r_value", "accepted"]
@@ -56,7 +57,7 @@ def write_sources(
     path = folder / "footprints.h5"
     with atomic_write_set():
         with atomic_write_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
+            with h5_writer(tmp) as f:
                 f.create_dataset(
                     "footprints", data=fp, compression="gzip", compression_opts=4,
                     chunks=(1, *fp.shape[1:]) if len(fp) else None,

@@ -1,0 +1,453 @@
+"""Data safety where it is hardest (review 14): a full or failing disk during a save, a process
+killed in the middle of one, two writers of one session, read-only and damaged files.
+
+The promise under test: the file that was there before is left whole and readable, the user gets
+one line, and a GUI keeps its results in memory so they can be saved elsewhere."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.errors import InputError
+from napari_catrack.session import Session
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict:
+    """A child process imports this checkout, as the test does."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _small_session(path: Path) -> bytes:
+    s = Session(path)
+    s.record("alignment", attrs={"dy": 1.0})
+    return path.read_bytes()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".partial", ".old")))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file-size limit")
+def test_a_full_disk_during_a_save_is_one_line_not_a_crash(tmp_path):
+    """HDF5 did not survive a failed write: a save on a full disk (tmpfs of 2 MB, or a file-size
+    limit as here) ended in a segmentation fault at the next flush, taking the process and every
+    unsaved result with it, and left the half-written temp file filling the disk. Now: one line,
+    the previous file as it was, the temp file removed, the results still in memory."""
+    path = tmp_path / "s.catrack.h5"
+    before = _small_session(path)
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, numpy as np
+        from napari_catrack.errors import InputError
+        from napari_catrack.session import Session
+        s = Session.load({str(path)!r})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG)
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+        try:
+            s.record("big", arrays={{"noise": np.random.default_rng(0).random((600, 600))}})
+        except InputError as exc:
+            print("error:", exc)
+        print("in memory:", sorted(s.steps))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=_env(), timeout=120)  # fmt: skip
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (f"error: cannot write {path}: File too large; the {path.name} already "
+                        "there is left as it was"), lines  # fmt: skip
+    assert lines[1] == "in memory: ['alignment', 'big']"
+    assert path.read_bytes() == before
+    assert set(Session.load(path).steps) == {"alignment"}
+    assert _leftovers(tmp_path) == []
+
+
+def _failing_writes(monkeypatch, after: int, err: int = errno.ENOSPC) -> list[int]:
+    """Every HDF5 write fails (`err`) from the `after`-th on, as on a disk that fills up."""
+    from napari_catrack.io import h5write
+
+    calls = [0]
+    real = h5write._write_at
+
+    def write_at(fd, data, offset):
+        calls[0] += 1
+        if calls[0] > after:
+            raise OSError(err, os.strerror(err))
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(h5write, "_write_at", write_at)
+    return calls
+
+
+def _tracks() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"neuron_id": ["a", "b"], "frame": [0, 1], "y": [1.0, 2.0], "x": [3.0, 4.0]}
+    )
+
+
+def _writers(tmp_path: Path):
+    """(name, target, write) for every writer of HDF5 files: a failed write must leave target."""
+    from napari_catrack.export.write import _write_array_h5, write_table_as
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.sources import COMPONENT_COLUMNS, TRACE_COLUMNS, write_sources
+
+    session_path = tmp_path / "s.catrack.h5"
+    big = np.random.default_rng(0).random((300, 300))
+
+    def save():
+        s = Session.load(session_path)
+        s.record("big", arrays={"noise": big})
+
+    def write_step():
+        Session.write_step(session_path, "alignment_cache", attrs={"dy": np.ones(50000).tolist()})
+
+    def save_copy():
+        s = Session.load(session_path)
+        s.record("big", arrays={"noise": big}, save=False)
+        s.save_copy(tmp_path / "copy.catrack.h5")
+
+    def table():
+        write_table_as(_tracks(), tmp_path / "tracks.h5", "h5")
+
+    def array():
+        _write_array_h5(big[None], tmp_path / "masks.h5", "masks")
+
+    def sources():
+        n = 3
+        comps = pd.DataFrame({c: [1.0] * n for c in COMPONENT_COLUMNS})
+        traces = pd.DataFrame({c: [0.0] for c in TRACE_COLUMNS})
+        write_sources(tmp_path / "src", np.random.default_rng(1).random((n, 64, 64)), comps,
+                      traces)  # fmt: skip
+
+    def nwb():
+        meta = {"session_start_time": "2024-05-01T10:00:00+02:00",
+                "subject": {"subject_id": "w1", "species": "Caenorhabditis elegans"}}  # fmt: skip
+        write_nwb(Session.load(session_path), tmp_path / "out.nwb", metadata=meta)
+
+    return {"save": (save, session_path), "write_step": (write_step, session_path),
+            "save_copy": (save_copy, tmp_path / "copy.catrack.h5"),
+            "table": (table, tmp_path / "tracks.h5"), "array": (array, tmp_path / "masks.h5"),
+            "sources": (sources, tmp_path / "src" / "footprints.h5"),
+            "nwb": (nwb, tmp_path / "out.nwb")}  # fmt: skip
+
+
+WRITERS = ["save", "write_step", "save_copy", "table", "array", "sources", "nwb"]
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+@pytest.mark.parametrize("after", [0, 3], ids=["first write", "half way"])
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EIO], ids=["ENOSPC", "EIO"])
+def test_every_hdf5_writer_turns_a_failed_write_into_one_line_and_keeps_the_old_file(
+    tmp_path, monkeypatch, writer, after, err
+):
+    """A write error (full disk, EIO) inside HDF5 is one `InputError` line naming the file and
+    the reason; the file already there is byte for byte what it was; no temp file is left."""
+    _small_session(tmp_path / "s.catrack.h5")
+    write, target = _writers(tmp_path)[writer]
+    if writer == "nwb":
+        pytest.importorskip("pynwb")
+    if not target.exists():  # a first version of the output, which must survive
+        write()
+    before = target.read_bytes()
+    _failing_writes(monkeypatch, after, err)
+    with pytest.raises(InputError) as info:
+        write()
+    line = str(info.value)
+    assert "\n" not in line and f"cannot write {target}" in line, line
+    assert os.strerror(err) in line and "left as it was" in line, line
+    monkeypatch.undo()
+    assert target.read_bytes() == before
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_a_save_that_ends_after_another_writer_replaced_the_file_goes_beside_it(tmp_path):
+    """A GUI autosave takes seconds; a `catrack ... --session` step that records into the same
+    file meanwhile used to be replaced by it (its step lost from the file, the command long
+    gone). The file at the path is checked again once the new one is written, just before the
+    replace: changed, the new file goes beside it (and autosave follows it), with one line."""
+    from napari_catrack.session import SessionFileChanged
+
+    path = tmp_path / "movie.catrack.h5"
+    _small_session(path)
+    gui = Session.load(path)
+    gui.record("tracks", tables={"tracks": _tracks()}, save=False)
+    real, others = Session._write, []
+
+    def command_writes_meanwhile(self, f, target, arrays=None):
+        real(self, f, target, arrays)
+        if target == path and not others:  # while the GUI's temp file is written
+            others.append(Session.write_step(path, "alignment_cache", attrs={"dy": 2.0}))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Session, "_write", command_writes_meanwhile)
+        with pytest.warns(
+            SessionFileChanged, match="movie.catrack.h5 was changed on disk.*movie-2"
+        ):
+            saved = gui.save()
+    assert others == [True]
+    assert set(Session.load(path).steps) == {"alignment", "alignment_cache"}
+    assert saved == gui.path == tmp_path / "movie-2.catrack.h5"
+    assert set(Session.load(saved).steps) == {"alignment", "tracks"}
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_command_that_saves_while_the_gui_saved_keeps_both(tmp_path):
+    """The other order: a command's `--session` save (`SessionTarget.save`) whose write ends
+    after a GUI autosave replaced the file; the GUI's results must stay in the file."""
+    from napari_catrack.commands._common import SessionTarget
+    from napari_catrack.session import SessionFileChanged
+
+    path = tmp_path / "movie.catrack.h5"
+    _small_session(path)
+    target = SessionTarget(path, Session.load(path, lazy_arrays=True), None, "track")
+    target.record(lambda s, save: s.record("tracks", tables={"tracks": _tracks()}, save=save))
+    gui = Session.load(path)
+    real, done = Session._write, []
+
+    def gui_saves_meanwhile(self, f, dest, arrays=None):
+        real(self, f, dest, arrays)
+        if self is not gui and dest == path and not done:  # while the command's file is written
+            done.append(1)
+            gui.record("settings", attrs={"fps": 5.0})
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Session, "_write", gui_saves_meanwhile)
+        with pytest.warns(SessionFileChanged, match="movie-2"):
+            target.save()
+    assert set(Session.load(path).steps) == {"alignment", "settings"}
+    assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "tracks"}
+
+
+def _run_hooked(point: str, n: int, argv: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.core._kill_hook", point, str(n), "--", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd,
+    )  # fmt: skip
+
+
+def _kill_when_paused(proc: subprocess.Popen) -> None:
+    """SIGKILL the child once it stands at its pause point (it says so on stdout)."""
+    for line in proc.stdout:
+        if line.strip() == "paused":
+            break
+    else:
+        proc.wait()
+        pytest.fail(f"never reached the pause point (rc {proc.returncode}): {proc.stderr.read()}")
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def _traces_csv(path: Path) -> Path:
+    frames = np.arange(200)
+    rows = [pd.DataFrame({"neuron_id": nid, "frame": frames,
+                          "dff": np.where((frames - peak) % 60 < 5, 1.0, 0.0)})
+            for nid, peak in (("a", 20), ("b", 45))]  # fmt: skip
+    pd.concat(rows).to_csv(path, index=False)
+    return path
+
+
+def _snapshot(paths: list[Path]) -> dict[str, bytes]:
+    files = [q for p in paths for q in ([p] if p.is_file() else sorted(p.rglob("*")))]
+    return {str(q): q.read_bytes() for q in files if q.is_file() and not q.name.startswith(".")}
+
+
+def _kill_cases(tmp: Path) -> dict:
+    """name: (argv, what must survive, a check of the run's own result). Each starts from a
+    session (and earlier outputs) that the killed run would have replaced."""
+    session = tmp / "s.catrack.h5"
+    big = "np.random.default_rng(0).random((200, 200))"
+    gui = (f"import numpy as np; from napari_catrack.session import Session; "
+           f"Session.load({str(session)!r}).record('big', arrays={{'noise': {big}}})")  # fmt: skip
+    step = (f"from napari_catrack.session import Session; "
+            f"assert Session.write_step({str(session)!r}, 'cache', attrs={{'dy': 2.0}})")  # fmt: skip
+    transients = ["transients", str(_traces_csv(tmp / "traces.csv")), "--fps", "10",
+                  "--method", "ksigma", "-o", str(tmp / "t.csv"), "--session", str(session)]  # fmt: skip
+    export = ["export", str(session), "-o", str(tmp / "export"), "--table-format", "h5"]
+    meta = tmp / "meta.yaml"
+    meta.write_text("session_start_time: 2024-05-01T10:00:00+02:00\n"
+                    "subject: {subject_id: w1, species: Caenorhabditis elegans}\n")  # fmt: skip
+    nwb = ["export-nwb", str(session), "-o", str(tmp / "out.nwb"), "--metadata", str(meta),
+           "--no-prompt"]  # fmt: skip
+    steps = lambda: set(Session.load(session).steps)  # noqa: E731
+    return {
+        "GUI autosave (Session.save)": (["-c", gui], [session], lambda: "big" in steps()),
+        "catrack align's cache (write_step)": (["-c", step], [session], lambda: "cache" in steps()),
+        "catrack transients --session": (transients, [session], lambda: "transients" in steps()),
+        "catrack export": (export, [tmp / "export"], lambda: (tmp / "export").is_dir()),
+        "catrack export-nwb": (nwb, [tmp / "out.nwb"], lambda: (tmp / "out.nwb").is_file()),
+    }
+
+
+KILL_CASES = ["GUI autosave (Session.save)", "catrack align's cache (write_step)",
+              "catrack transients --session", "catrack export", "catrack export-nwb"]  # fmt: skip
+
+
+@pytest.mark.parametrize("point", ["h5", "replace"], ids=["half written", "before the rename"])
+@pytest.mark.parametrize("case", KILL_CASES)
+def test_a_writer_killed_mid_save_leaves_the_previous_files_whole_and_the_next_run_works(
+    tmp_path, case, point
+):
+    """SIGKILL (nothing can clean up) at a chosen point of every kind of write: half of the
+    HDF5 temp file written, or every temp file finished just before the rename. The files that
+    were there before are byte for byte the same and load; the temp files the kill left are
+    hidden `.partial` files that the next run ignores (and removes a day later)."""
+    if "nwb" in case:
+        pytest.importorskip("pynwb")
+    session = tmp_path / "s.catrack.h5"
+    s = Session(session)
+    s.record("settings", attrs={"fps": 10.0})
+    s.record("tracks", tables={"tracks": _tracks()})
+    s.record("traces", tables={"traces": pd.DataFrame({"neuron_id": ["a"] * 3, "frame": [0, 1, 2],
+                                                        "dff": [0.0, 1.0, 0.0]})})  # fmt: skip
+    argv, kept, done = _kill_cases(tmp_path)[case]
+    if "export" in case:  # an earlier export, which the killed one must not damage
+        first = _run_hooked("none", 0, argv, REPO)
+        assert first.wait(timeout=300) == 0, first.stderr.read()
+    before = _snapshot(kept)
+    _kill_when_paused(_run_hooked(point, 3, argv, REPO))
+    assert _snapshot(kept) == before
+    if session.exists():
+        Session.load(session)  # whole and readable
+    if point != "h5":
+        return  # the run after a half-written temp file is the one worth checking
+    again = _run_hooked("none", 0, argv, REPO)  # the same command, with the kill's leftovers
+    _out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert done()
+    hidden = [p for p in tmp_path.rglob(".*") if p.is_file()]
+    assert all(p.name.endswith(".partial") for p in hidden), hidden
+
+
+def _bad_session(kind: str, path: Path, monkeypatch) -> None:
+    """A session file the user cannot or must not have written over."""
+    import h5py
+
+    from napari_catrack.session import SCHEMA_VERSION
+
+    s = Session(path)
+    s.record("settings", attrs={"fps": 10.0})
+    s.record("traces", tables={"traces": pd.DataFrame({"neuron_id": ["a"], "frame": [0],
+                                                        "dff": [0.0]})})  # fmt: skip
+    if kind == "newer version":
+        with h5py.File(path, "a") as f:
+            f.attrs["schema_version"] = SCHEMA_VERSION + 1
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "read-only file":
+        path.chmod(0o444)
+    elif kind == "read-only folder":  # root ignores chmod: creating a file there fails, as on a
+        import tempfile  # read-only share
+
+        real = tempfile.mkstemp
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == path.parent:
+                raise OSError(errno.EROFS, "Read-only file system")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+BAD = {
+    "newer version": "was written by a newer napari-catrack",
+    "truncated": "not a readable napari-catrack session",
+    "read-only file": "read-only",
+    "read-only folder": "Read-only file system",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_a_session_that_must_not_be_written_is_one_line_everywhere_and_left_as_it_was(
+    tmp_path, monkeypatch, capsys, kind
+):
+    """A session from a newer version, one truncated on disk, a read-only one, one in a
+    read-only folder: recording a step into it from a command (`--session`, and `write_step`'s
+    cache) is one line naming the problem, exit 2, and the file is byte for byte what it was;
+    in Python (the GUI's autosave without a viewer) it is one `InputError`."""
+    from napari_catrack.cli import main
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "s.catrack.h5"
+    traces = _traces_csv(tmp_path / "traces.csv")
+    _bad_session(kind, path, monkeypatch)
+    before = path.read_bytes()
+    argv = ["transients", str(traces), "--fps", "10", "--method", "ksigma",
+            "-o", str(tmp_path / "t.csv"), "--session", str(path)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("catrack: error:") and "\n" not in err and BAD[kind] in err, err
+    with pytest.raises(InputError, match=BAD[kind]):
+        Session.write_step(path, "cache", attrs={"dy": 1.0})
+    if kind == "read-only folder":  # it loads; its autosave cannot be written
+        s = Session.load(path)
+        with pytest.raises(InputError, match=f"{BAD[kind]}; the s.catrack.h5 already there is"):
+            s.record("cache", attrs={"dy": 1.0})
+        assert "cache" in s.steps
+    elif kind != "read-only file":  # (read-only file: its autosave goes beside, test_session)
+        with pytest.raises(InputError, match=BAD[kind]):
+            Session.load(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["s.catrack.h5"]
+
+
+def test_a_session_open_for_writing_in_another_program_is_never_replaced(tmp_path, capsys):
+    """HDFView or a notebook holds the session open with h5py 'r+' (HDF5's file lock). Reading
+    it is one line saying so (test_session); a command recording into it refuses in one line;
+    and a viewer's autosave, which used to rename its new file over it (the other program's
+    later writes then went to a file no longer there), goes beside it and says why."""
+    from napari_catrack.cli import main
+    from napari_catrack.session import SessionFileChanged
+
+    from ._session_helpers import held_for_writing
+
+    path = tmp_path / "movie.catrack.h5"
+    _small_session(path)
+    gui = Session.load(path)
+    traces = _traces_csv(tmp_path / "traces.csv")
+    with held_for_writing(path):
+        before = path.read_bytes()
+        argv = ["transients", str(traces), "--fps", "10", "--method", "ksigma",
+                "-o", str(tmp_path / "t.csv"), "--session", str(path)]  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "in use by another program" in err and "\n" not in err, err
+        with pytest.raises(InputError, match="in use by another program"):
+            Session.write_step(path, "cache", attrs={"dy": 1.0})
+        with pytest.warns(SessionFileChanged, match="open for writing in another program.*movie-2"):
+            gui.record("tracks", tables={"tracks": _tracks()})
+        assert path.read_bytes() == before
+    assert set(Session.load(path).steps) == {"alignment"}
+    assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "tracks"}
+
+
+def test_hdf5_writes_work_without_pread_and_pwrite(tmp_path, monkeypatch):
+    """Windows has no os.pread/os.pwrite: `h5_writer` seeks and reads/writes instead."""
+    monkeypatch.delattr(os, "pread", raising=False)
+    monkeypatch.delattr(os, "pwrite", raising=False)
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path)
+    big = np.random.default_rng(0).random((300, 300))
+    s.record("big", arrays={"noise": big}, tables={"tracks": _tracks()})
+    Session.write_step(path, "cache", attrs={"dy": 2.0})
+    monkeypatch.undo()
+    back = Session.load(path)
+    assert np.array_equal(back["big"].arrays["noise"], big)
+    assert back["cache"].attrs["dy"] == 2.0
+    pd.testing.assert_frame_equal(back["big"].tables["tracks"], _tracks(), check_dtype=False)
