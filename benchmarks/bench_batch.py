@@ -1,6 +1,7 @@
 """`catrack batch` on a 4-process LocalCluster: 12 synthetic recordings give the same results as
 running each alone; a worker killed mid-run loses only its recording and the rerun completes only
-what is missing; a worker's peak memory for a short and an 8x longer recording.
+what is missing; a worker's peak memory for a short and an 8x longer recording (tracking reads
+a channel of up to 512 MB whole, so it grows with the recording up to that bound).
 
     python benchmarks/bench_batch.py [--recordings 12] [--workers 4] [--frames 120]
 
