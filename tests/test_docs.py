@@ -474,6 +474,7 @@ _CUE = re.compile(
 # wording that the code builds from a variable, as the code writes it (\x00: a value)
 _BUILT = {
     "alignment estimated: dy": "alignment \x00: dy",  # AlignmentInForce.description: its source
+    "No space left on device; the": "\x00; the",  # the OS's strerror, then ours
 }
 
 
