@@ -18,6 +18,7 @@ Qt-free but for `flush_on_close` and the main-thread relay (imported lazily).
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import threading
 import weakref
@@ -34,6 +35,7 @@ _failed: dict[int, Any] = {}  # id(session) -> session whose last background wri
 _writing = 0  # snapshots being written now (0 or 1: one writer thread)
 _thread: threading.Thread | None = None
 _relay: Any = None  # a QObject in the GUI thread (`_install_relay`)
+_calls: collections.deque = collections.deque()  # (fn, args) for the GUI thread to run
 _closing: weakref.WeakSet = weakref.WeakSet()  # Qt windows whose close flushes the queue
 
 
@@ -73,7 +75,10 @@ def flush(timeout: float | None = None, retry_failed: bool = False) -> bool:
     if threading.current_thread() is _thread:
         return idle()  # the writer itself never waits for itself
     with _cond:
-        return _cond.wait_for(lambda: not _pending and _writing == 0, timeout)
+        done = _cond.wait_for(lambda: not _pending and _writing == 0, timeout)
+    if threading.current_thread() is threading.main_thread():
+        _run_calls()  # what the writes had to say is said now, not at the next event
+    return done
 
 
 def _run() -> None:
@@ -123,9 +128,19 @@ def to_main_thread(fn: Callable[..., Any], *args: Any) -> None:
     if relay is None or threading.current_thread() is threading.main_thread():
         fn(*args)
         return
+    _calls.append((fn, args))
     try:
-        relay.call.emit((fn, args))  # queued to the thread the relay lives in
+        relay.wake.emit()  # queued to the thread the relay lives in
     except RuntimeError:  # Qt is gone (shutting down): say it where we are
+        _run_calls()
+
+
+def _run_calls() -> None:
+    while True:
+        try:
+            fn, args = _calls.popleft()
+        except IndexError:
+            return
         fn(*args)
 
 
@@ -136,14 +151,14 @@ def _install_relay() -> None:
     from qtpy.QtCore import QObject, Signal, Slot
 
     class Relay(QObject):
-        call = Signal(object)
+        wake = Signal()
 
-        @Slot(object)
-        def run(self, item: tuple) -> None:
-            item[0](*item[1])
+        @Slot()
+        def run(self) -> None:
+            _run_calls()
 
     relay = Relay()
-    relay.call.connect(relay.run)  # the receiver lives in the GUI thread: a queued call
+    relay.wake.connect(relay.run)  # the receiver lives in the GUI thread: a queued call
     _relay = relay
 
 

@@ -125,3 +125,35 @@ def test_a_failed_background_save_says_so_in_one_line_and_loses_nothing(
     monkeypatch.setattr(Session, "_write", original)
     viewer.close()  # closing writes what the failed save did not
     assert [t for t, s in enumerate(_status_in_file(path)) if s == "edited"] == [5]
+
+
+def test_a_widgets_result_is_autosaved_off_the_main_thread(
+    make_napari_viewer, qtbot, tmp_path, held_writes
+):
+    """Accepting an alignment (as every widget's result: `Session.record`) returned only after
+    the session file was written (0.3-1.2 s per step on the main thread); now it returns while
+    the write is held, and the file holds the result once the viewer is closed."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.core.rigid import AlignmentTransform
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import session_for_viewer
+
+    movie = np.random.default_rng(0).integers(0, 1000, size=(8, 16, 20), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "rec.tif", movie, movie[:, ::-1], fps=10.0)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, align = viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels (red → green)")
+    target = session_for_viewer(viewer).path
+    held_writes["hold"].clear()
+    align.set_transform(AlignmentTransform(1.5, -0.5, 0.0, source="manual"))
+    qtbot.mouseClick(align.accept_button, Qt.LeftButton)  # returns while the write is held
+    assert held_writes["inside"].wait(10), "the accept's autosave never started"
+    assert held_writes["threads"][-1] is not threading.main_thread()
+    assert not target.exists()  # not written yet: the click did not wait for it
+    assert session_for_viewer(viewer)["alignment"].attrs["dy"] == 1.5  # shown at once
+    held_writes["hold"].set()
+    viewer.close()
+    saved = Session.load(target)
+    assert (saved["alignment"].attrs["dy"], saved["alignment"].attrs["dx"]) == (1.5, -0.5)
+    assert saved.recording["path"] == str(path)
