@@ -138,6 +138,9 @@ class StallMeter:
                 )
             QApplication.processEvents()
             time.sleep(0.002)
+        while not saves_idle() and time.perf_counter() - t0 < timeout:  # its background autosave
+            QApplication.processEvents()
+            time.sleep(0.002)
         finished = time.perf_counter()
         self.spin(settle)
         self.timer.stop()
