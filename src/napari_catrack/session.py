@@ -103,6 +103,7 @@ class Session:
         self.background_saves = False
         self._save_lock = threading.RLock()  # one writer of this session at a time
         self._generation = 0  # snapshots taken (`snapshot`)
+        self._generation_lock = threading.Lock()  # not `_save_lock`: held for a whole write
         self._saved_generation = 0  # the newest snapshot written to `path`
         self._writing: _Snapshot | None = None  # the snapshot `_write` writes (`_write_snapshot`)
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
@@ -220,7 +221,7 @@ class Session:
             return replace(rec, tables=dict(rec.tables), arrays=arrays, attrs=dict(rec.attrs),
                            params=dict(rec.params))  # fmt: skip
 
-        with self._save_lock:
+        with self._generation_lock:  # (the GUI thread never waits for a write here)
             self._generation += 1
             generation = self._generation
         return _Snapshot(

@@ -24,13 +24,13 @@ def held_writes(monkeypatch):
     """`Session._write` notes its thread and, while `hold` is clear, waits (at most 20 s: on
     code that writes in the caller's thread the test fails instead of hanging)."""
     original = Session._write
-    state = {"threads": [], "hold": threading.Event(), "inside": threading.Event()}
+    state = {"threads": [], "hold": threading.Event(), "inside": threading.Event(), "late": 0}
     state["hold"].set()
 
     def write(self, f, target, arrays=None):
         state["threads"].append(threading.current_thread())
         state["inside"].set()
-        state["hold"].wait(20)
+        state["late"] += not state["hold"].wait(20)  # held to the limit: something waited on it
         return original(self, f, target, arrays)
 
     monkeypatch.setattr(Session, "_write", write)
@@ -95,6 +95,7 @@ def test_a_centerline_drag_returns_before_its_save_and_closing_writes_the_last_e
     others = [t for t in range(len(truth)) if t not in (3, 7)]
     np.testing.assert_allclose(stored.points[others], truth[others])
     assert all(th is not threading.main_thread() for th in held_writes["threads"])
+    assert held_writes["late"] == 0  # the second drag did not wait for the held write either
 
 
 def test_a_failed_background_save_says_so_in_one_line_and_loses_nothing(
