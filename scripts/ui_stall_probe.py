@@ -13,7 +13,8 @@ Parts: imaging (a synthetic two-channel worm movie: open, align, detect, track, 
 transients, ensembles, slider steps with every layer, autosave, save, reopen, export, and the
 `catrack demo` session), behaviour (a synthetic crawling-worm video: segment, centerline,
 velocity), two-photon (SIMA's real movie copied from ../shared/data: open, registration, summary,
-sources). Columns: the longest stall (ms), where it happened (in the call itself, while the
+sources), behaviour-edit (not in the default parts: a long behaviour session opened, a centerline
+dragged twice, the viewer closed at once; `--parts behaviour-edit --frames 20000`). Columns: the longest stall (ms), where it happened (in the call itself, while the
 worker ran, or after it, i.e. showing the result), whether the action runs in a worker with a
 progress bar and whether a Cancel button was enabled while it ran.
 """
@@ -135,6 +136,9 @@ class StallMeter:
                     b.isEnabled() and "cancel" in b.text().lower()
                     for b in widget.findChildren(QPushButton)
                 )
+            QApplication.processEvents()
+            time.sleep(0.002)
+        while not saves_idle() and time.perf_counter() - t0 < timeout:  # its background autosave
             QApplication.processEvents()
             time.sleep(0.002)
         finished = time.perf_counter()
@@ -296,6 +300,52 @@ def behaviour(meter: StallMeter, tmp: Path, frames: int, make_viewer) -> None:
         )
 
 
+def saves_idle() -> bool:
+    """No session save queued or being written (`save_queue`; always True before it existed)."""
+    try:
+        from napari_catrack.save_queue import idle
+    except ImportError:
+        return True
+    return idle()
+
+
+def behaviour_edit(meter: StallMeter, tmp: Path, frames: int, make_viewer) -> None:
+    """A long behaviour session (`benchmarks/bench_behaviour_open.py`'s: 96 x 96 masks, 50-point
+    centerlines) opened with File > Open; a centerline dragged (its autosave), then a second drag
+    and the viewer closed at once (the edit must be in the file after the close)."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_behaviour_open import build
+    from napari_catrack.core.behaviour.records import centerline_from_session
+    from napari_catrack.session import Session
+
+    path = build(tmp / f"behaviour{frames}", frames)
+    viewer = make_viewer()
+    meter.measure("behaviour session: open", lambda: viewer.open(str(path), plugin=PLUGIN))
+    layer = viewer.layers["centerline"]
+
+    def drag(t: int, dx: float) -> None:
+        viewer.dims.set_current_step(0, t)
+        meter.spin(0.2)
+        moved = np.array(layer.data[0], float)
+        moved[:, -1] += dx
+        meter.measure(
+            f"behaviour session: drag frame {t}'s centerline (autosave)",
+            lambda: setattr(layer, "data", [moved]),
+            done=saves_idle,
+        )
+
+    drag(frames // 2, 2.0)
+    drag(frames // 3, 3.0)
+    t0 = time.perf_counter()
+    viewer.close()  # (closed outside the meter: its timer outlives the window)
+    print(f"viewer closed right after the drag in {time.perf_counter() - t0:.2f} s", flush=True)
+    stored = centerline_from_session(Session.load(path))[0]
+    edited = sorted(int(t) for t in np.nonzero(stored.status == "edited")[0])
+    print(f"edited frames in the file after the close: {edited}", flush=True)
+
+
 def two_photon(meter: StallMeter, tmp: Path, make_viewer) -> None:
     src = SHARED / "sima" / "example.tif"
     if not src.exists():
@@ -344,12 +394,15 @@ def main(argv: list[str] | None = None) -> int:
         behaviour(meter, tmp, args.frames, make_viewer)
     if "two-photon" in parts:
         two_photon(meter, tmp, make_viewer)
+    if "behaviour-edit" in parts:
+        behaviour_edit(meter, tmp, args.frames, make_viewer)
     text = meter.table()
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
     for viewer in viewers:
-        viewer.close()
+        if hasattr(viewer.window, "_qt_window"):  # not closed by its part already
+            viewer.close()
     QApplication.processEvents()
     return 0
 

@@ -17,9 +17,10 @@ import json
 import os
 import shutil
 import sys
+import threading
 import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,14 @@ from napari_catrack.io.h5write import h5_writer
 SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".catrack.h5"
 _FORMAT_TAG = "napari-catrack session"
+
+
+def _saves_written() -> None:
+    """Before this process reads a session file: the GUI's queued autosaves are written first
+    (`save_queue`), so what was just recorded is what is read."""
+    queue = sys.modules.get("napari_catrack.save_queue")
+    if queue is not None:
+        queue.flush()
 
 
 def _now() -> str:
@@ -69,6 +78,17 @@ class StepRecord:
     created: str = field(default_factory=_now)
 
 
+@dataclass
+class _Snapshot:
+    """What one save writes: the session's content at one moment (`Session.snapshot`)."""
+
+    generation: int
+    created: str
+    recording: dict[str, Any]
+    steps: dict[str, StepRecord]
+    layers: list[tuple[Any, dict, str]]
+
+
 class Session:
     """All results of one analysis; `record()` adds a step, `save()`/`load()` persist it."""
 
@@ -80,6 +100,13 @@ class Session:
         self._known: _KnownArrays | None = None
         self.path: Path | None = Path(path) if path is not None else None
         self.autosave = autosave
+        # the GUI's sessions: autosaves are written by `save_queue`'s thread, not the caller's
+        self.background_saves = False
+        self._save_lock = threading.RLock()  # one writer of this session at a time
+        self._generation = 0  # snapshots taken (`snapshot`)
+        self._generation_lock = threading.Lock()  # not `_save_lock`: held for a whole write
+        self._saved_generation = 0  # the newest snapshot written to `path`
+        self._writing: _Snapshot | None = None  # the snapshot `_write` writes (`_write_snapshot`)
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
         # None: a Python warning (the CLI prints it)
         self.on_notice: Any = None
@@ -157,28 +184,14 @@ class Session:
         )
         self.steps[step] = rec
         if (self.autosave if save is None else save) and self.path is not None:
-            self._autosave()
+            self.autosave_now()
         return rec
 
     def remove(self, step: str, save: bool | None = None) -> None:
         """Forget a step (no error if absent); autosaves like `record`."""
         if self.steps.pop(step, None) is not None:
             if (self.autosave if save is None else save) and self.path is not None:
-                self._autosave()
-
-    def _autosave(self) -> None:
-        """`save()` after a change; its failure (a full disk, a read-only folder) goes to
-        `on_save_error` when set, so a widget's step is kept and shown, not lost with a traceback."""
-        if self.on_save_error is None:
-            self.save()
-            return
-        try:
-            self.save()
-        except InputError as exc:
-            self.on_save_error(
-                f"{exc}. The results are still in this viewer: save them elsewhere with "
-                "File > Save All Layers... (napari-catrack session, .catrack.h5)"
-            )
+                self.autosave_now()
 
     def __contains__(self, step: str) -> bool:
         return step in self.steps
@@ -190,6 +203,58 @@ class Session:
             raise KeyError(f"session has no step {step!r}; steps: {sorted(self.steps)}") from None
 
     # --- persistence -------------------------------------------------------------------------
+    def autosave_now(self) -> None:
+        """Write the session file with what it holds now: queued to the background writer for
+        the GUI's sessions (`background_saves`, `save_queue`), else here. Nothing without a path."""
+        if self.path is None:
+            return
+        if self.background_saves:
+            from napari_catrack import save_queue
+
+            save_queue.request(self)
+        else:
+            self._save_reporting_failure()
+
+    def _save_reporting_failure(self) -> None:
+        """`save()` after a change; its failure (a full disk, a read-only folder) goes to
+        `on_save_error` when set, so a widget's step is kept and shown, not lost with a traceback."""
+        if self.on_save_error is None:
+            self.save()
+            return
+        try:
+            self.save()
+        except InputError as exc:
+            self.on_save_error(save_failed_line(exc))
+
+    def snapshot(self) -> _Snapshot:
+        """The content as it is now, for a save in another thread: new dicts of the steps and of
+        each step's tables, arrays, attrs and params (`record` replaces a step, never edits it in
+        place), the same DataFrames and arrays (no copy of the data)."""
+
+        def step_copy(rec: StepRecord) -> StepRecord:
+            arrays = rec.arrays if isinstance(rec.arrays, LazyArrays) else dict(rec.arrays)
+            return replace(rec, tables=dict(rec.tables), arrays=arrays, attrs=dict(rec.attrs),
+                           params=dict(rec.params))  # fmt: skip
+
+        with self._generation_lock:  # (the GUI thread never waits for a write here)
+            self._generation += 1
+            generation = self._generation
+        return _Snapshot(
+            generation,
+            self.created,
+            dict(self.recording),
+            {name: step_copy(rec) for name, rec in list(self.steps.items())},
+            list(self.layers),
+        )
+
+    def write_snapshot(self, snap: _Snapshot) -> Path | None:
+        """Save `snap` to `path` (the background writer); None: skipped, a newer snapshot was
+        saved already (a synchronous `save` meanwhile) or the session has no path."""
+        with self._save_lock:
+            if snap.generation <= self._saved_generation or self.path is None:
+                return None
+            return self._save(None, snap)
+
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write atomically (temp file + rename); the previous file survives any interruption.
 
@@ -206,7 +271,13 @@ class Session:
         into the temp file, before the replace) instead of recompressed: a long video's masks
         then cost a GUI autosave a hash, not a recompression. Edited in place since (a painted
         Labels layer), or the file replaced meanwhile: written from memory as before.
+        Waits for a background save of this session under way (one writer at a time).
         """
+        snap = self.snapshot()
+        with self._save_lock:
+            return self._save(path, snap)
+
+    def _save(self, path: str | os.PathLike | None, snap: _Snapshot) -> Path:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InputError("no session file path: choose where to save the session")
@@ -233,7 +304,7 @@ class Session:
             if why:
                 moved, target, expected = target, free_session_path(target), _UNWATCHED
         try:
-            written, arrays = self._write_file(target, expected)
+            written, arrays = self._write_file(target, expected, snap)
         except _ChangedMeanwhile as exc:  # another writer replaced the file (or opened it to
             # write) while this save wrote
             moved, why, target = (
@@ -241,11 +312,12 @@ class Session:
                 held if exc.args == ("held",) else changed,
                 free_session_path(target),
             )
-            written, arrays = self._write_file(target, _UNWATCHED)
+            written, arrays = self._write_file(target, _UNWATCHED, snap)
         self.path = target
         # a deferred replace (`atomic_write_set`) leaves the old file at the path for now: its
         # stamp is not `written`, so the next save copies nothing from it
         self._known = _KnownArrays(target, written, arrays.fingerprints) if written else None
+        self._saved_generation = max(self._saved_generation, snap.generation)
         if moved is not None:
             self._notice(
                 f"{moved.name} {why}: it is left as it is, and this session now saves to "
@@ -253,7 +325,9 @@ class Session:
             )
         return target
 
-    def _write_file(self, target: Path, expected: Any) -> tuple[tuple[int, ...] | None, Any]:
+    def _write_file(
+        self, target: Path, expected: Any, snap: _Snapshot
+    ) -> tuple[tuple[int, ...] | None, Any]:
         """Write the session to `target` atomically; `_ChangedMeanwhile` (nothing replaced) when
         the file at `target` no longer has the stamp `expected` once the new file is written: a
         save takes seconds, and another writer's file replaced meanwhile would be lost."""
@@ -263,7 +337,7 @@ class Session:
             with _previous_file(self._known, target) as previous:
                 arrays = _ArrayWriter(previous, self._known)
                 with h5_writer(tmp) as f:
-                    self._write(f, target, arrays)
+                    self._write_snapshot(f, target, arrays, snap)
             if expected is not _UNWATCHED:
                 with open(tmp, "rb+") as fh:  # synced now, so the replace follows the check at once
                     os.fsync(fh.fileno())
@@ -283,21 +357,32 @@ class Session:
 
             warnings.warn(line, SessionFileChanged, stacklevel=3)
 
+    def _write_snapshot(
+        self, f: h5py.File, target: Path, arrays: _ArrayWriter | None, snap: _Snapshot
+    ) -> None:
+        self._writing = snap
+        try:
+            self._write(f, target, arrays)
+        finally:
+            self._writing = None
+
     def _write(self, f: h5py.File, target: Path, arrays: _ArrayWriter | None = None) -> None:
+        # what `_save`/`save_copy` took (under `_save_lock`), else the content as it is now
+        snap = self._writing if self._writing is not None else self.snapshot()
         f.attrs["format"] = _FORMAT_TAG
         f.attrs["schema_version"] = SCHEMA_VERSION
         f.attrs["package_version"] = __version__
-        f.attrs["created"] = self.created
+        f.attrs["created"] = snap.created
         f.attrs["saved"] = _now()
-        recording = dict(self.recording)
+        recording = dict(snap.recording)
         if recording.get("path"):
             recording["path"] = _stored_path(str(recording["path"]), target)
         f.attrs["recording"] = json.dumps(_to_jsonable(recording))
         steps = f.create_group("steps")
-        for name, rec in self.steps.items():
+        for name, rec in snap.steps.items():
             _write_step(steps.create_group(name), rec, arrays)
         lg = f.create_group("layers")
-        for i, (data, meta, kind) in enumerate(self.layers):
+        for i, (data, meta, kind) in enumerate(snap.layers):
             write_layer(lg.create_group(f"{i:03d}"), data, meta, kind, arrays)
         from napari_catrack.io.hdf5 import stamp_chunks
 
@@ -319,6 +404,7 @@ class Session:
         are read at once there (`lazy_arrays` is ignored).
         """
         path = Path(path)
+        _saves_written()
         if not path.is_file():
             problem = "is a folder, not a file" if path.is_dir() else "not found"
             raise InputError(f"session file {problem}: {path}")
@@ -373,6 +459,7 @@ class Session:
         attributes, not every table of the file.
         """
         path = Path(path)
+        _saves_written()
         if not path.is_file():
             return None
         with _open_session_file(path) as f, _reading(path):
@@ -428,11 +515,13 @@ class Session:
         session last read or wrote: an export's copy of a long video's session then costs disk
         speed, not a decompression and recompression of its masks.
         """
-        target, known = Path(path), self._known
-        with atomic_write_path(target) as tmp:
-            with _previous_file(known, known.path if known else target) as previous:
-                with h5_writer(tmp) as f:
-                    self._write(f, target, _ArrayWriter(previous, known))
+        snap = self.snapshot()
+        with self._save_lock:
+            target, known = Path(path), self._known
+            with atomic_write_path(target) as tmp:
+                with _previous_file(known, known.path if known else target) as previous:
+                    with h5_writer(tmp) as f:
+                        self._write_snapshot(f, target, _ArrayWriter(previous, known), snap)
         return target
 
     def frame_rate(self) -> float | None:
@@ -542,6 +631,14 @@ def _on_disk(path: str) -> bool:
     if any(ch in os.path.basename(path) for ch in "*?["):
         return bool(glob.glob(path))
     return os.path.exists(path)
+
+
+def save_failed_line(exc: BaseException) -> str:
+    """What a viewer says when an autosave failed: the reason, and that nothing is lost."""
+    return (
+        f"{exc}. The results are still in this viewer: save them elsewhere with "
+        "File > Save All Layers... (napari-catrack session, .catrack.h5)"
+    )
 
 
 def _held_by_writer(path: Path) -> bool:
@@ -1192,10 +1289,26 @@ def session_for_viewer(viewer: Any) -> Session:
         session.on_notice = _show_warning
         session.on_save_error = _show_error
         _SESSIONS[viewer] = session
+        _background_saves(viewer, session)
     return session
 
 
+def _background_saves(viewer: Any, session: Session) -> None:
+    """A viewer's session autosaves in the background writer (`save_queue`); closing the viewer
+    waits for what is queued."""
+    from napari_catrack import save_queue
+
+    session.background_saves = True
+    save_queue.flush_on_close(viewer)
+
+
 def _show_warning(line: str) -> None:
+    from napari_catrack.save_queue import to_main_thread
+
+    to_main_thread(_show_warning_here, line)  # a background save's line, too
+
+
+def _show_warning_here(line: str) -> None:
     from napari.utils.notifications import show_warning
 
     show_warning(f"napari-catrack: {line}")
@@ -1226,6 +1339,7 @@ def attach_session(viewer: Any, session: Session) -> None:
     if session.on_save_error is None:
         session.on_save_error = _show_error
     _SESSIONS[viewer] = session
+    _background_saves(viewer, session)
     alive = []
     for ref in _WATCHERS.get(viewer, []):
         callback = ref()

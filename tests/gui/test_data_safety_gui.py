@@ -20,6 +20,7 @@ def test_a_full_disk_at_autosave_is_one_error_line_and_the_results_stay_in_the_v
     is in force and in the session, and File > Save to another file keeps it."""
     import napari.utils.notifications as notifications
 
+    from napari_catrack import save_queue
     from napari_catrack.io import h5write
     from napari_catrack.session import Session, session_for_viewer
     from napari_catrack.widgets._context_controls import FrameRateControl
@@ -29,6 +30,7 @@ def test_a_full_disk_at_autosave_is_one_error_line_and_the_results_stay_in_the_v
     path = tmp_path / "movie.catrack.h5"
     session.path = path
     session.record("alignment", attrs={"dy": 1.0})
+    save_queue.flush()  # (a viewer's session autosaves in the background writer)
     before = path.read_bytes()
     box = FrameRateControl(viewer)
     qtbot.addWidget(box)
@@ -41,6 +43,8 @@ def test_a_full_disk_at_autosave_is_one_error_line_and_the_results_stay_in_the_v
     with monkeypatch.context() as disk:
         disk.setattr(h5write, "_write_at", full)
         box.spin.setValue(12.5)  # as if typed
+        save_queue.flush()  # the viewer's autosave is written in the background writer
+        qtbot.waitUntil(lambda: bool(shown), timeout=10_000)  # its line comes on the main thread
     assert len(shown) == 1 and "\n" not in shown[0], shown
     line = shown[0]
     assert f"cannot write {path}: No space left on device" in line, line

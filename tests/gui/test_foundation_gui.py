@@ -258,3 +258,49 @@ def test_loader_open_button_reads_the_file_off_the_main_thread(
     assert widget.job.outcome == "done"
     assert sorted(_roles(viewer)) == ["green", "red"]
     assert "6 frames, 16 x 20 px" in widget.info.value
+
+
+def test_loader_cancel_stops_the_open_adds_nothing_and_closes_the_file(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Load recording's Open had no Cancel (h14): Cancel while the file is read adds no layers,
+    closes the file it had opened, leaves the session without a recording and enables Open
+    again; a second Open then shows the recording intact."""
+    import threading
+
+    import napari_catrack.io.recording as recording
+
+    movie = np.random.default_rng(0).integers(0, 4000, (6, 16, 20), dtype=np.uint16)
+    path = write_movie_tiff(tmp_path / "two.tif", movie, movie[:, ::-1], fps=4.0)
+    real, opened, closed, release = recording.open_recording, [], [], threading.Event()
+
+    def held_open(*args, **kwargs):
+        release.wait(10)  # (a safety limit only: the test releases it)
+        rec = real(*args, **kwargs)
+        opened.append(rec)
+        close = rec.close
+        rec.close = lambda: (closed.append(rec), close())[1]
+        return rec
+
+    monkeypatch.setattr(recording, "open_recording", held_open)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = path
+    widget.open_button.clicked.emit()
+    assert widget.job is not None and widget.job.running
+    assert widget.cancel_button.native.isEnabled()
+    widget.cancel_button.native.click()  # while the file is still being read
+    release.set()
+    wait_job(qtbot, widget.job)
+    assert widget.job.outcome == "cancelled"
+    assert len(viewer.layers) == 0 and widget.recording is None
+    assert len(opened) == 1 and closed == opened  # the file it opened is closed again
+    assert not session_for_viewer(viewer).recording and session_for_viewer(viewer).path is None
+    assert "cancelled" in widget.info.value
+    assert widget.open_button.native.isEnabled() and not widget.cancel_button.native.isEnabled()
+
+    widget.open_button.clicked.emit()  # opened again, not cancelled: the movie as written
+    wait_job(qtbot, widget.job)
+    assert widget.job.outcome == "done"
+    np.testing.assert_array_equal(np.asarray(_roles(viewer)["green"].data), movie)
+    assert widget.recording is opened[1] and closed == [opened[0]]  # the shown one stays open

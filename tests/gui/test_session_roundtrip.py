@@ -166,6 +166,8 @@ def test_opening_a_recording_never_autosaves_over_its_earlier_session(
     user is told both names."""
     import tifffile
 
+    from napari_catrack.save_queue import flush  # GUI autosaves are written in the background
+
     shown: list[str] = []
     monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
     movie = tmp_path / "movie.tif"
@@ -176,12 +178,14 @@ def test_opening_a_recording_never_autosaves_over_its_earlier_session(
     session = session_for_viewer(first)
     assert session.path == tmp_path / "movie.catrack.h5" and not shown
     session.record("summary", arrays={"mean": frames.mean(axis=0)})
+    flush()
     earlier = (tmp_path / "movie.catrack.h5").read_bytes()
 
     second = make_napari_viewer()
     second.open(str(movie), plugin=PLUGIN)
     fresh = session_for_viewer(second)
     fresh.record("settings", attrs={"fps": 5.0})
+    flush()
     assert (tmp_path / "movie.catrack.h5").read_bytes() == earlier
     assert fresh.path == tmp_path / "movie-2.catrack.h5"
     assert list(Session.load(fresh.path).steps) == ["settings"]

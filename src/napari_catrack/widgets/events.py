@@ -271,8 +271,7 @@ class EventsWidget(QWidget):
             if raw is not None:
                 record_video(session, self.video_file.text().strip(), video, imaging, save=False)
                 self._show_video(raw, session["behaviour_video"].tables["imaging_to_video"])
-            if session.path is not None:
-                session.save()
+            session.autosave_now()  # (the GUI's: written in the background)
         except Exception as exc:  # the one error policy, without a background job
             self.summary.setText(report_exception(exc, "lining up events"))
             return

@@ -17,9 +17,9 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtWidgets import QFormLayout, QLabel, QProgressBar, QSizePolicy, QWidget
+from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
-from napari_catrack.errors import CatrackError
+from napari_catrack.errors import Cancelled, CatrackError
 from napari_catrack.io.layouts import LAYOUTS
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._common import show_info
@@ -65,6 +65,8 @@ class LoaderWidget(QWidget):
             label="pixel size (µm, 0=file)", min=0, max=1000, step=0.01, value=0
         )
         self.open_button = PushButton(text="Open")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.cancel_button.tooltip = "stop opening: no layers are added and the file is closed"
         self.bar = QProgressBar()  # busy while the file is read (a worker: the UI stays live)
         self.bar.setRange(0, 100)
         self.bar.setValue(0)
@@ -82,7 +84,10 @@ class LoaderWidget(QWidget):
                   self.dataset, self.axes, self.z_projection, self.z_plane, self.fps,
                   self.pixel_size):  # fmt: skip
             form.addRow(w.label, w.native)
-        form.addRow(self.open_button.native)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button.native)
+        buttons.addWidget(self.cancel_button.native)
+        form.addRow(buttons)
         form.addRow(self.bar)
         form.addRow(QLabel(self.info.label))
         form.addRow(self.info.native)
@@ -117,25 +122,42 @@ class LoaderWidget(QWidget):
         }
         path = str(self.path.value)
 
-        def read():
+        def read(cancelled=lambda: False, opened=lambda rec: None):
             rec = open_recording(path, **options)
+            opened(rec)
+            if cancelled():  # before the first frame is read for the layers
+                raise Cancelled("opening the recording cancelled; nothing was added")
             return rec, recording_layers(rec)
 
         return read
 
     def start_open(self, *_):
         """The Open button: read the file in a worker (a large TIFF's pages, a first frame for
-        the contrast, the first import of dask), then add the layers; returns the job."""
+        the contrast, the first import of dask), then add the layers; returns the job.
+        Cancel adds no layers and closes the file (its read is not interrupted: it is checked
+        after opening the file and before the layers are shown)."""
         if self.job is not None and self.job.running:
             return None
         read = self._read_job()
-        self.job = start_job(self, lambda job: read(), what="opening the recording",
-                             on_done=lambda result: self._show(*result), on_failed=self._failed,
-                             bar=self.bar, buttons=[self.open_button.native])  # fmt: skip
+        opened: list = []  # the recording read, closed if the open is cancelled or fails
+
+        def failed(exc: BaseException) -> None:
+            for rec in opened:
+                if rec is not self.recording:  # not shown (a failure after: its layers close it)
+                    rec.close()
+            self._failed(exc)
+
+        self.job = start_job(self, lambda job: read(job.cancelled, opened.append),
+                             what="opening the recording",
+                             on_done=lambda result: self._show(*result), on_failed=failed,
+                             bar=self.bar, buttons=[self.open_button.native],
+                             cancel_button=self.cancel_button.native)  # fmt: skip
         return self.job
 
     def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, CatrackError):
+        if isinstance(exc, Cancelled):
+            self.info.value = "opening cancelled: nothing was added"
+        elif isinstance(exc, CatrackError):
             self.info.value = f"error: {exc}"
 
     def open_recording(self) -> list:

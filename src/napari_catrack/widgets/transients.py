@@ -66,7 +66,7 @@ class TransientsWidget(TransientsPanel):
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(1000)
-        self._save_timer.timeout.connect(self.flush_session)
+        self._save_timer.timeout.connect(self._save_in_background)
         # The viewer follows the current cell once the keys rest: selecting the neuron's point
         # repaints the whole napari canvas (tens of ms in software OpenGL), too slow per press.
         self._follow_timer = QTimer(self)
@@ -581,9 +581,16 @@ class TransientsWidget(TransientsPanel):
             self._fail(exc, "saving the session")
             return None
 
+    def _save_in_background(self) -> None:
+        """The debounced autosave: handed to the background writer (`save_queue`; closing the
+        viewer waits for it), not written on the main thread."""
+        self._save_timer.stop()
+        if self.session.path is not None and self.session.autosave:
+            self.session.autosave_now()
+
     def hideEvent(self, event) -> None:
         if self._save_timer.isActive():
-            self.flush_session()
+            self._save_in_background()
         self.keys.release(OWNER)
         super().hideEvent(event)
 

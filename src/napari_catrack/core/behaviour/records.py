@@ -131,41 +131,63 @@ def centerline_from_session(session) -> tuple[CenterlineResult, dict[int, Any]] 
     return result, heads
 
 
-def record_centerline_edits(
-    session, edits: dict[int, np.ndarray], save=None
-) -> CenterlineResult | None:
+def record_centerline_edits(session, edits: dict[int, np.ndarray], save=None) -> list[int] | None:
     """The user's edited paths ({frame: (N, 2) y, x at the stored point count}) become those
     frames' centerlines (status "edited"), wherever they were edited (the centerline layer, with
     or without the Worm behaviour widget). The step's params, inputs, head points and posture
     facts stay; the posture rows of those frames are recomputed as they were computed (pixel
-    size, eigenworm basis). Returns the updated centerlines (None: the session has none)."""
+    size, eigenworm basis). Returns the frames written (None: the session has no centerlines).
+
+    Only the edited frames' rows are computed (a drag on a 20,000-frame video rebuilt every
+    frame's centerline and length on napari's main thread: 0.6-2 s): the step is recorded again
+    (its tables copied once, by `record`) and those rows changed in the copies; the GUI's
+    autosave then writes it in the background."""
     from napari_catrack.core.behaviour.centerline import curve_length
 
-    stored = centerline_from_session(session)
-    if stored is None:
+    step = session[CENTERLINE] if CENTERLINE in session else None
+    table = step.tables.get("centerline") if step is not None else None
+    if table is None or table.empty:
         return None
-    result = stored[0]
-    frames = sorted(int(t) for t in edits if 0 <= int(t) < result.n_frames)
+    frame_of = table["frame"].to_numpy(int)
+    n_frames = int(frame_of.max()) + 1
+    frames = sorted({int(t) for t in edits if 0 <= int(t) < n_frames})
     if not frames:
-        return result
+        return []
+    tables = dict(step.tables)
+    if tables.get("frames") is None or len(tables["frames"]) != n_frames:  # an older step
+        tables["frames"] = CenterlineResult.from_tables(table).frames_table()
+    posture = tables.get("posture")
+    rec = session.record(CENTERLINE, tables=tables, attrs=step.attrs, params=step.params,
+                         save=False)  # fmt: skip
+    table, per_frame = rec.tables["centerline"], rec.tables["frames"]
+    point_of = table["point"].to_numpy(int)
+    yx_cols = [table.columns.get_loc("y"), table.columns.get_loc("x")]
+    frame_col = per_frame["frame"].to_numpy(int)
+    status_col, length_col = (per_frame.columns.get_loc(c) for c in ("status", "length_px"))
     for t in frames:
-        result.points[t] = np.asarray(edits[t], float)
-        result.status[t] = "edited"
-        result.length_px[t] = curve_length(result.points[t])
-    step = session[CENTERLINE]
-    tables = {**step.tables, "centerline": result.table(), "frames": result.frames_table()}
-    posture = step.tables.get("posture")
-    if posture is not None and len(posture) == result.n_frames:
-        tables["posture"] = _posture_rows(posture, result, frames, step.attrs.get("posture") or {})
-    session.record(CENTERLINE, tables=tables, attrs=step.attrs, params=step.params, save=save)
-    return result
+        pts = np.asarray(edits[t], float)
+        rows = np.flatnonzero(frame_of == t)
+        rows = rows[np.argsort(point_of[rows], kind="stable")]
+        if len(rows) != len(pts):
+            raise ValueError(f"frame {t}: {len(pts)} edited points, {len(rows)} stored")
+        table.iloc[rows, yx_cols] = pts  # in place, in its block
+        at = np.flatnonzero(frame_col == t)
+        per_frame.iloc[at, status_col] = "edited"
+        per_frame.iloc[at, length_col] = curve_length(pts)
+    if posture is not None and len(posture) == n_frames:
+        points = np.stack([np.asarray(edits[t], float) for t in frames])
+        _posture_rows(rec.tables["posture"], points, frames, step.attrs.get("posture") or {})
+    if save or (save is None and session.autosave):
+        session.autosave_now()
+    return frames
 
 
 def _posture_rows(
-    posture: pd.DataFrame, result: CenterlineResult, frames: list[int], facts: dict
+    posture: pd.DataFrame, points: np.ndarray, frames: list[int], facts: dict
 ) -> pd.DataFrame:
-    """The posture table with the rows of `frames` recomputed (eigenworm amplitudes NaN when
-    the basis it was computed with cannot be read again)."""
+    """The posture table with the rows of `frames` (sorted; `points` their edited centerlines,
+    each usable: an edited frame's status is "edited") recomputed (eigenworm amplitudes NaN when
+    the basis it was computed with cannot be read again), in place; returns it."""
     from napari_catrack.core.behaviour.posture import load_eigenworms, posture_table
     from napari_catrack.errors import CatrackError
 
@@ -181,13 +203,10 @@ def _posture_rows(
     idx = np.asarray(frames)
     # an edited path is stored as the user drew it (a dragged vertex stays where it was
     # dropped); its posture is computed on it evenly resampled, as every computed frame's is
-    n = result.points.shape[1]
-    even = (
-        np.stack([resample(result.points[t], n) for t in idx]) if len(idx) else result.points[idx]
-    )
-    rows = posture_table(even, pixel_size_um=facts.get("pixel_size_um"),
-                         basis=basis, usable=result.posture_ok[idx])  # fmt: skip
-    out = posture.copy()
+    n = points.shape[1] if points.ndim == 3 else 0
+    even = np.stack([resample(p, n) for p in points]) if len(points) else points
+    rows = posture_table(even, pixel_size_um=facts.get("pixel_size_um"), basis=basis)
+    out = posture
     at = np.nonzero(np.isin(out["frame"].to_numpy(int), idx))[0]
     for col in out.columns:
         if col == "frame":

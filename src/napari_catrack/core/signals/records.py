@@ -102,6 +102,8 @@ def forget_results_from_traces(session, neuron_ids, save=None) -> list[str]:
             session.record("transients", tables=tables, attrs=rec.attrs, params=rec.params, save=False)  # fmt: skip
     for step in ("ensembles", "eta"):
         session.remove(step, save=False)
-    if save or (save is None and session.autosave and session.path is not None):
+    if save:
         session.save()
+    elif save is None and session.autosave:
+        session.autosave_now()  # (the GUI's: written in the background)
     return removed
