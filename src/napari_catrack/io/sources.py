@@ -2,8 +2,9 @@
 
 `catrack sources` and `catrack import` both write them; the widget and tests read them back.
 
-- footprints.h5: dataset `footprints`, (K, Y, X) float32, gzip-compressed; row k is the neuron of
-  the k-th row of components.csv;
+- footprints.h5: dataset `footprints`, (K, Y, X) float32, gzip-compressed, chunks of one
+  component; row k is the neuron of the k-th row of components.csv. Written one component at a
+  time from sparse footprints, read back sparse (`read_sources`: one component at a time);
 - components.csv: `neuron_id,y,x,area,snr,r_value,accepted` (+ `reason` when rejected);
 - traces.csv: `neuron_id,frame,time_s,raw,denoised,spikes,dff` (long: one row per neuron and frame).
 """
@@ -18,6 +19,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from napari_catrack.core.sources.footprints import Footprints, as_footprints
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
 from napari_catrack.io.tables import read_table, write_table
@@ -29,14 +31,14 @@ SOURCES_FILES = ("footprints.h5", "components.csv", "traces.csv")
 
 @dataclass
 class SourcesFiles:
-    footprints: np.ndarray
+    footprints: Footprints  # sparse; np.asarray gives the (K, Y, X) stack
     components: pd.DataFrame
     traces: pd.DataFrame
 
 
 def write_sources(
     folder: str | os.PathLike,
-    footprints: np.ndarray,
+    footprints,
     components: pd.DataFrame,
     traces: pd.DataFrame,
     attrs: dict | None = None,
@@ -44,8 +46,10 @@ def write_sources(
     """Write the three files as one set: they replace an older set together or not at all (row k
     of footprints.h5 belongs to row k of components.csv: a mix of two runs would be wrong)."""
     folder = Path(folder)
-    fp = np.asarray(footprints, np.float32)
-    if fp.ndim != 3 or len(fp) != len(components):
+    if not isinstance(footprints, Footprints) and np.ndim(footprints) != 3:
+        raise InputError(f"footprints are (K, Y, X), not {np.shape(footprints)}")
+    fp = as_footprints(footprints)
+    if len(fp) != len(components):
         raise InputError(f"{len(fp)} footprints for {len(components)} components")
     missing = [c for c in COMPONENT_COLUMNS if c not in components.columns]
     missing += [c for c in TRACE_COLUMNS if c not in traces.columns]
@@ -57,10 +61,7 @@ def write_sources(
     with atomic_write_set():
         with atomic_write_path(path) as tmp:
             with h5py.File(tmp, "w") as f:
-                f.create_dataset(
-                    "footprints", data=fp, compression="gzip", compression_opts=4,
-                    chunks=(1, *fp.shape[1:]) if len(fp) else None,
-                )  # fmt: skip
+                fp.write_h5(f, "footprints", compression="gzip", compression_opts=4)
                 for k, v in (attrs or {}).items():
                     f.attrs[k] = v
         out.append(path)
@@ -80,9 +81,21 @@ def read_sources(folder: str | os.PathLike) -> SourcesFiles:
                 f"{folder} has no {name}: not a sources folder (catrack sources/import)"
             )
     with h5py.File(folder / "footprints.h5", "r") as f:
-        fp = f["footprints"][()]
+        fp = _read_sparse(f["footprints"])
     return SourcesFiles(
         fp,
         read_table(folder / "components.csv", what="components"),
         read_table(folder / "traces.csv", what="traces"),
     )
+
+
+def _read_sparse(ds) -> Footprints:
+    """A (K, Y, X) footprints dataset read one component at a time into `Footprints`."""
+    k, h, w = ds.shape
+    rows, values = [], []
+    for i in range(k):
+        flat = ds[i].ravel()
+        nz = np.flatnonzero(flat)
+        rows.append(nz)
+        values.append(flat[nz])
+    return Footprints.from_pixels(rows, (h, w), values)
