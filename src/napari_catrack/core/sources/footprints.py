@@ -122,11 +122,6 @@ class Footprints:
         out = self.toarray()
         return out if dtype is None else out.astype(dtype, copy=False)
 
-    def __eq__(self, other) -> bool:  # pragma: no cover - identity is what matters
-        return self is other
-
-    __hash__ = object.__hash__
-
     # --- what the sources step computes from footprints -------------------------------------
     def peaks(self) -> np.ndarray:
         """(K,) float32 peak of each footprint (0 counts: a negative-only one peaks at 0), as
