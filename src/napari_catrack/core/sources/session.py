@@ -272,7 +272,16 @@ def session_footprints(rec) -> Footprints:
     if all(name in rec.arrays for name in SESSION_ARRAYS):
         return Footprints.from_arrays(rec.arrays)
     if "footprints" in rec.arrays:
-        return Footprints.from_dense(rec.arrays["footprints"])
+        from napari_catrack.session import array_blocks, array_header
+
+        # a few components at a time (from the file, when the session was loaded lazily)
+        shape = array_header(rec.arrays, "footprints")[0]
+        rows, values = [], []
+        for block in array_blocks(rec.arrays, "footprints", 16):
+            for fp in np.asarray(block, np.float32).reshape(len(block), -1):
+                rows.append(np.flatnonzero(fp))
+                values.append(fp[rows[-1]])
+        return Footprints.from_pixels(rows, shape[1:], values)
     raise InputError("the session's sources hold no footprints")
 
 
