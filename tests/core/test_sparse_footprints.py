@@ -149,8 +149,8 @@ def test_footprints_stay_sparse_through_the_session_the_sources_files_and_labels
     np.testing.assert_array_equal(labels, dense_labels(norm, res.components["neuron_id"]))
     import h5py
 
-    with h5py.File(out / "footprints.h5") as f:  # the file as it always was: (K, Y, X) float32
-        assert f["footprints"].dtype == np.float32 and f["footprints"].chunks == (1, 30, 40)
+    with h5py.File(out / "footprints.h5") as f:  # (K, Y, X) float32, as it always was
+        assert f["footprints"].dtype == np.float32 and f["footprints"].shape == norm.shape
         np.testing.assert_array_equal(f["footprints"][()], norm)
 
 
@@ -315,3 +315,27 @@ def test_nwb_masks_from_sparse_footprints_equal_those_of_an_old_dense_session(tm
             masks.append(np.asarray(ps["image_mask"][:]))
     np.testing.assert_array_equal(masks[1], masks[0])
     np.testing.assert_array_equal(masks[0], footprints.astype(np.float32))
+
+
+def test_footprints_h5_stores_only_the_tiles_cells_cover_and_old_files_still_read(tmp_path):
+    """footprints.h5 since session 14: tiles of (1, 128, 128), only those a cell covers
+    (reading gives the full stack, 0 elsewhere); a file of one (1, Y, X) chunk per component
+    (before) reads into the same footprints."""
+    import h5py
+
+    from napari_catrack.io.sources import _read_sparse
+
+    dense = np.zeros((3, 300, 400), np.float32)
+    dense[0, 10:20, 10:22] = 1.0
+    dense[1, 120:140, 250:262] = np.linspace(0.1, 1, 240).reshape(20, 12)  # spans 4 tiles
+    fp = Footprints.from_dense(dense)  # component 2 empty
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        fp.write_h5(f, "footprints", compression="gzip", compression_opts=4)
+        f.create_dataset("old", data=dense, chunks=(1, 300, 400), compression="gzip")
+    with h5py.File(tmp_path / "f.h5") as f:
+        ds = f["footprints"]
+        assert ds.chunks == (1, 128, 128) and ds.id.get_num_chunks() == 1 + 4
+        np.testing.assert_array_equal(ds[()], dense)
+        for name in ("footprints", "old"):
+            back = _read_sparse(f[name])
+            assert back.shape == dense.shape and (back.matrix != fp.matrix).nnz == 0

@@ -2,9 +2,10 @@
 
 `catrack sources` and `catrack import` both write them; the widget and tests read them back.
 
-- footprints.h5: dataset `footprints`, (K, Y, X) float32, gzip-compressed, chunks of one
-  component; row k is the neuron of the k-th row of components.csv. Written one component at a
-  time from sparse footprints, read back sparse (`read_sources`: one component at a time);
+- footprints.h5: dataset `footprints`, (K, Y, X) float32, gzip-compressed; row k is the neuron
+  of the k-th row of components.csv. Written from sparse footprints in tiles of (1, 128, 128),
+  only those a cell covers (the rest reads as 0); read back sparse from the stored tiles
+  (`read_sources`); files from before session 14 (one (1, Y, X) chunk per component) read alike;
 - components.csv: `neuron_id,y,x,area,snr,r_value,accepted` (+ `reason` when rejected);
 - traces.csv: `neuron_id,frame,time_s,raw,denoised,spikes,dff` (long: one row per neuron and frame).
 """
@@ -90,12 +91,23 @@ def read_sources(folder: str | os.PathLike) -> SourcesFiles:
 
 
 def _read_sparse(ds) -> Footprints:
-    """A (K, Y, X) footprints dataset read one component at a time into `Footprints`."""
+    """A (K, Y, X) footprints dataset read into `Footprints` tile by tile: only the chunks
+    stored (a file written since session 14 stores the tiles a cell covers; an older one, one
+    (1, Y, X) chunk per component), never the whole stack."""
     k, h, w = ds.shape
-    rows, values = [], []
-    for i in range(k):
-        flat = ds[i].ravel()
-        nz = np.flatnonzero(flat)
-        rows.append(nz)
-        values.append(flat[nz])
-    return Footprints.from_pixels(rows, (h, w), values)
+    rows: list[list[np.ndarray]] = [[] for _ in range(k)]
+    values: list[list[np.ndarray]] = [[] for _ in range(k)]
+    try:
+        offsets = [ds.id.get_chunk_info(j).chunk_offset for j in range(ds.id.get_num_chunks())]
+        ck, ch, cw = ds.chunks
+    except (AttributeError, TypeError, ValueError):  # contiguous, or an HDF5 without chunk info
+        offsets, (ck, ch, cw) = [(i, 0, 0) for i in range(k)], (1, h, w)
+    for c0, y0, x0 in offsets:
+        tile = ds[c0 : c0 + ck, y0 : y0 + ch, x0 : x0 + cw]
+        for j, layer in enumerate(tile):
+            y, x = np.nonzero(layer)
+            rows[c0 + j].append((y + y0).astype(np.int64) * w + (x + x0))
+            values[c0 + j].append(layer[y, x])
+    flat = [np.concatenate(r) if r else np.zeros(0, np.int64) for r in rows]
+    vals = [np.concatenate(v) if v else np.zeros(0, np.float32) for v in values]
+    return Footprints.from_pixels(flat, (h, w), vals)

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from scipy import sparse
 
+TILE = 128  # footprints.h5 tile (chunk) side: a cell's box touches one to four tiles
+
 
 class Footprints:
     """K footprints of a (Y, X) frame; `matrix` is (Y*X, K) CSC float32, column k = component k
@@ -213,13 +215,24 @@ class Footprints:
         return Footprints(sparse.hstack([self.matrix, other.matrix], format="csc"), self.frame_shape)  # fmt: skip
 
     def write_h5(self, group, name: str = "footprints", **options) -> None:
-        """Dataset `name` (K, Y, X) float32 in an h5py group, written one component at a time
-        (chunks of one component, as footprints.h5 always was)."""
+        """Dataset `name` (K, Y, X) float32 in an h5py group, in tiles of (1, TILE, TILE): only
+        the tiles a component covers are written (its bounding box); the others are never
+        stored and read as 0 (the dataset's fill value). A (1, Y, X) chunk per component, as
+        before session 14, had HDF5 gzip 4 MB of zeros per cell at 1,024² (146 s of the
+        2,000-ROI import)."""
         k, h, w = self.shape
-        chunks = (1, h, w) if k else None
-        ds = group.create_dataset(name, shape=(k, h, w), dtype=np.float32, chunks=chunks, **options)  # fmt: skip
+        chunks = (1, min(h, TILE), min(w, TILE)) if k and h and w else None
+        ds = group.create_dataset(name, shape=(k, h, w), dtype=np.float32, chunks=chunks, fillvalue=0.0, **options)  # fmt: skip
+        m = self.matrix
         for i in range(k):
-            ds[i] = self.component(i)
+            rows, vals = m.indices[m.indptr[i] : m.indptr[i + 1]], m.data[m.indptr[i] : m.indptr[i + 1]]  # fmt: skip
+            if not rows.size:
+                continue
+            y, x = np.divmod(rows.astype(np.int64), w)
+            y0, x0 = y.min(), x.min()
+            box = np.zeros((y.max() - y0 + 1, x.max() - x0 + 1), np.float32)
+            box[y - y0, x - x0] = vals
+            ds[i, y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]] = box
 
     # --- the session file ------------------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
