@@ -438,7 +438,7 @@ def _ring_of(res, data, k, *, z, ch):
     from napari_catrack.core.sources.neuropil import neuropil_rings
     from napari_catrack.core.sources.params import NeuropilParams
 
-    fp = res.footprints > 0
+    fp = np.asarray(res.footprints) > 0
     same = [j for j in range(len(fp)) if j != 1]  # a and c share plane 0
     rings = neuropil_rings([np.flatnonzero(fp[j]) for j in same], SHAPE, NeuropilParams(min_neuropil_pixels=150))  # fmt: skip
     ring = np.zeros(SHAPE, bool)

@@ -66,8 +66,14 @@ def available_items(session: Any) -> list[ExportItem]:
         for name, table in rec.tables.items():
             if len(table.columns):
                 items.append(_table_item(step, name))
-        for name in rec.arrays:  # listed from their headers: a lazy session reads none
-            item = _array_item(step, name, *array_header(rec.arrays, name))
+        names = list(rec.arrays)
+        if step == "sources" and "footprint_shape" in rec.arrays:  # sparse parts: one item
+            names = [n for n in names if not n.startswith("footprint_")] + ["footprints"]
+        for name in names:  # listed from their headers: a lazy session reads none
+            if name == "footprints" and name not in rec.arrays:
+                item = _array_item(step, name, (0, 0, 0), np.dtype(np.float32))
+            else:
+                item = _array_item(step, name, *array_header(rec.arrays, name))
             if item is not None:
                 items.append(item)
     items.extend(available_figures(session))

@@ -191,6 +191,10 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
             write_mask_blocks(target, array_blocks(arrays, item.name), shape)
         else:
             _write_tif(np.asarray(arrays[item.name]), target)
+    elif (item.kind, item.step, item.name) == ("h5", "sources", "footprints"):
+        from napari_catrack.core.sources.session import session_footprints
+
+        _write_footprints_h5(session_footprints(session["sources"]), target)
     elif item.kind == "h5":
         _write_array_h5(np.asarray(session[item.step].arrays[item.name]), target, item.name)
     elif item.kind == "figure":
@@ -271,3 +275,13 @@ def _write_array_h5(array: np.ndarray, target: Path, name: str) -> None:
             f.create_dataset(
                 name, data=array, compression="gzip", compression_opts=4, chunks=chunks
             )
+
+
+def _write_footprints_h5(footprints, target: Path) -> None:
+    """The sources' footprints as `_write_array_h5` writes a (K, Y, X) array (dataset
+    `footprints`, chunks of one component), from sparse footprints one component at a time."""
+    from napari_catrack.io.h5write import h5_writer
+
+    with atomic_write_path(target) as tmp:
+        with h5_writer(tmp) as f:
+            footprints.write_h5(f, "footprints", compression="gzip", compression_opts=4)

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 from scipy import sparse
 
+from napari_catrack.core.sources.footprints import Footprints
 from napari_catrack.core.sources.imported import imported_result
 from napari_catrack.errors import InputError
 
@@ -115,7 +116,7 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
     warnings = []
     if fps and stored and abs(float(stored) - fps) > 1e-6 * fps:
         warnings.append(f"frame rate {fps:g} Hz given, but /params/data/fr says {float(stored):g} Hz: {fps:g} Hz used")  # fmt: skip
-    fp = np.stack([A[:, i].toarray().reshape(dims, order="F") for i in range(k)]) if k else np.zeros((0, *dims))  # fmt: skip
+    fp = _footprints(A, dims)
     if yra is not None:
         yra = np.atleast_2d(np.asarray(yra, float))
         if yra.shape != C.shape:
@@ -153,3 +154,15 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
         background=bg, baseline="caiman", notes=notes, warnings=warnings,
         tool_fps=float(stored) if stored else None,
     )  # fmt: skip
+
+
+def _footprints(A, dims) -> Footprints:
+    """CaImAn's A (pixels in Fortran order of `dims`, K) as `Footprints` (row-major pixels),
+    kept sparse: never a full frame per component."""
+    ly, lx = int(dims[0]), int(dims[1])
+    A = sparse.csc_matrix(A, dtype=np.float32)
+    A.sum_duplicates()
+    x, y = np.divmod(A.indices.astype(np.int64), ly)
+    m = sparse.csc_matrix((A.data, y * lx + x, A.indptr), shape=(ly * lx, A.shape[1]))
+    m.sort_indices()
+    return Footprints(m, (ly, lx))

@@ -381,7 +381,9 @@ def read_imagej(
         small = [f"{n} ({c} px)" for n, c in zip(names, ring_px, strict=True) if c < neuropil.min_neuropil_pixels]  # fmt: skip
         if small:
             warnings.append(f"{len(small)} ROI(s) have a neuropil ring under {neuropil.min_neuropil_pixels} px (too few free pixels in the frame; none = not subtracted): {', '.join(small)}")  # fmt: skip
-    masks = dense_masks(pixels, shape, np.float32)  # the result's footprints (K, Y, X), peak 1
+    from napari_catrack.core.sources.footprints import Footprints
+
+    masks = Footprints.from_pixels(pixels, shape)  # the result's footprints (sparse), peak 1
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
                              warnings=warnings, tool_fps=None, background=background)  # fmt: skip
     result.components["name"] = names

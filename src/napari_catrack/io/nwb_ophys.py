@@ -186,8 +186,10 @@ def _check_lengths(session, summary) -> None:
     (an import from another movie, or a part of it)."""
     n = int(summary.get("frames") or 0)
     size = (int(summary.get("height") or 0), int(summary.get("width") or 0))
-    if "sources" in session and "footprints" in session["sources"].arrays and all(size):
-        fp = array_header(session["sources"].arrays, "footprints")[0][1:]  # not read here
+    if "sources" in session and all(size):
+        from napari_catrack.core.sources.session import footprints_shape
+
+        fp = (footprints_shape(session["sources"]) or ())[1:]  # not read here
         if fp and fp != size:
             raise InputError(
                 f"the session's source footprints are {fp[0]}x{fp[1]} px but its recording is "
@@ -368,18 +370,20 @@ def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
     """`reference`: the series the masks belong to (the corrected stack, else the imaging)."""
     from pynwb.ophys import ImageSegmentation
 
+    from napari_catrack.core.sources.session import footprints_shape, session_footprints
+
     shape = (int(summary.get("height") or 0), int(summary.get("width") or 0))
     seg = ImageSegmentation()
     ophys.add(seg)
     status, reason = _status(session, ids)
     footprints = None
-    if "sources" in session and "footprints" in session["sources"].arrays:
+    if "sources" in session and footprints_shape(session["sources"]) is not None:
         comps = session["sources"].tables["components"]
-        fp = np.asarray(session["sources"].arrays["footprints"], np.float32)
         row = {str(n): i for i, n in enumerate(comps["neuron_id"].astype(str))}
         if all(i in row for i in ids):
-            footprints = fp[[row[i] for i in ids]]
-            shape = fp.shape[1:]
+            # sparse: each ROI's image_mask is made when added (one frame at a time here)
+            footprints = session_footprints(session["sources"])[[row[i] for i in ids]]
+            shape = footprints.frame_shape
     if isinstance(reference, dict):  # the recording's series: masks of the green channel
         reference = reference.get("green")
     if footprints is not None:

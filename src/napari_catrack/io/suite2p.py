@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_catrack.core.sources.footprints import Footprints
 from napari_catrack.core.sources.imported import imported_result
 from napari_catrack.errors import InputError
 
@@ -183,7 +184,7 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: floa
         else:
             shape[key] = max((int(np.max(s[axis])) for s in stat if np.size(s.get(axis, []))), default=0) + 1  # fmt: skip
     ly, lx = shape["Ly"], shape["Lx"]
-    fp = np.zeros((k, ly, lx), np.float32)
+    rows, values = [], []  # each ROI's flat pixel indices and weights: sparse footprints
     for i, s in enumerate(stat):
         try:
             ypix, xpix = np.asarray(s["ypix"], int), np.asarray(s["xpix"], int)
@@ -200,9 +201,15 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: floa
                 f"different runs?"
             )
         try:
-            fp[i, ypix, xpix] = lam
+            flat = np.ravel_multi_index((ypix, xpix), (ly, lx)).ravel()
+            lam = np.broadcast_to(lam, np.shape(ypix)).ravel()
         except (IndexError, ValueError) as exc:
             raise InputError(f"{folder}/stat.npy ROI {i} is not a suite2p ROI ({exc})") from None
+        # a pixel listed twice keeps its last weight (as a dense assignment did)
+        flat_sorted, last = np.unique(flat[::-1], return_index=True)
+        rows.append(flat_sorted)
+        values.append(lam[::-1][last])
+    fp = Footprints.from_pixels(rows, (ly, lx), values)
     stored = float(opts["fs"][0]) if "fs" in opts else None
     if fps:
         if stored and abs(stored - fps) > 1e-6 * fps:

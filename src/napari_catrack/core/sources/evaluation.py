@@ -52,7 +52,9 @@ def r_values(Y: np.ndarray, A: np.ndarray, C: np.ndarray, support: np.ndarray) -
 
 
 def area(footprints: np.ndarray) -> np.ndarray:
-    """Pixels above `AREA_LEVEL` of each footprint's peak; footprints (K, Y, X)."""
+    """Pixels above `AREA_LEVEL` of each footprint's peak; footprints (K, Y, X) or `Footprints`."""
+    if hasattr(footprints, "area"):
+        return footprints.area(AREA_LEVEL)
     k = len(footprints)
     flat = footprints.reshape(k, -1)
     return (flat > AREA_LEVEL * flat.max(axis=1, keepdims=True)).sum(axis=1)

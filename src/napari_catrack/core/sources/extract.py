@@ -3,7 +3,7 @@
     result = extract_sources("registered.tif", SourcesParams(), fps=30)
     result.components      # neuron_id, y, x, area, snr, r_value, accepted, reason
     result.traces_table()  # neuron_id, frame, time_s, raw, denoised, spikes, dff
-    result.footprints      # (K, Y, X) float32, row k = component k
+    result.footprints      # Footprints: sparse (Y*X, K) CSC, component k = row k of components
 
 Per patch (CaImAn's recipe, kept practical on 2 cores): seeds and greedy footprints from the
 correlation x PNR image (init.py), HALS with a low-rank background (hals.py), merging of
@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
 from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
+from napari_catrack.core.sources.footprints import Footprints
 from napari_catrack.core.sources.hals import component_support, factorise, temporal_full
 from napari_catrack.core.sources.init import (
     bin_frames,
@@ -55,7 +56,7 @@ FEW_FRAMES = 100
 
 @dataclass
 class SourcesResult:
-    footprints: np.ndarray  # (K, Y, X) float32, peak 1
+    footprints: Footprints  # K sparse footprints of the (Y, X) frame, peak 1 (footprints.py)
     components: pd.DataFrame
     raw: np.ndarray  # (K, T) fluorescence at the footprint peak, background removed
     denoised: np.ndarray
@@ -205,7 +206,7 @@ def _in_full_frame(result: SourcesResult, region: ValidRegion) -> SourcesResult:
     comps["x"] += region.xs[0]
     return replace(
         result,
-        footprints=region.pad(result.footprints, 0.0),
+        footprints=result.footprints.padded(region.shape, region.ys, region.xs),
         components=comps,
         warnings=[region.note("source extraction"), *result.warnings],
     )
@@ -294,11 +295,12 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     found = dedupe(found, p.cell_radius_px)
     check_cancelled(cancel, "source extraction")
     if not found:
-        fp = np.zeros((0, h, w), np.float32)
+        fp = Footprints.from_pixels([], (h, w))
         raw = bg = np.zeros((0, n))
         r = np.zeros(0)
     else:
-        fp = np.stack([f.full((h, w)) for f in found])
+        # each footprint from its patch's box (sparse): never a full frame per component
+        fp = Footprints.from_boxes([(f.footprint, f.patch.ys[0], f.patch.xs[0]) for f in found], (h, w))  # fmt: skip
         raw = np.stack([f.raw for f in found]).astype(np.float64)
         bg = np.stack([f.bg for f in found]).astype(np.float64)
         r = np.array([f.r_value for f in found])

@@ -16,12 +16,13 @@ from napari_catrack.core.sources.deconv import trace_noise
 from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.evaluation import area, peak_snr
 from napari_catrack.core.sources.extract import SourcesResult, centroids
+from napari_catrack.core.sources.footprints import as_footprints
 from napari_catrack.errors import InputError, check_cancelled
 
 
 def imported_result(
     tool: str,
-    footprints: np.ndarray,
+    footprints,
     raw: np.ndarray,
     *,
     fps: float,
@@ -36,18 +37,18 @@ def imported_result(
     warnings: list[str] | None = None,
     tool_fps: float | None = None,
 ) -> SourcesResult:
-    """`background`: the background under each cell, in the units of `raw` (K, T) (dF/F is
+    """`footprints`: (K, Y, X) or `Footprints` (kept sparse); `background`: the background under each cell, in the units of `raw` (K, T) (dF/F is
     relative to baseline + background); `baseline`: "percentile" or "caiman" (see
     core/sources/dff.py); `notes`: how the input was read; `warnings`: what to check;
     `tool_fps`: the frame rate the tool stored (None when it stores none)."""
-    fp = np.asarray(footprints, np.float32)
+    fp = as_footprints(footprints)  # sparse from here on (a dense stack is converted)
     raw = np.atleast_2d(np.asarray(raw, np.float64))
     k, t = raw.shape
     if len(fp) != k:
         raise InputError(f"the {tool} output has {len(fp)} footprints but {k} traces")
-    peak = fp.reshape(k, -1).max(axis=1) if k else np.zeros(0)
+    peak = fp.peaks()
     if (peak[peak > 0] != 1).any():  # binary masks (ImageJ) are already peak 1: no copy
-        fp = fp / np.where(peak > 0, peak, 1)[:, None, None]
+        fp = fp.scaled(np.where(peak > 0, peak, 1))
     nan = np.full((k, t), np.nan)
     den = nan if denoised is None else np.asarray(denoised, np.float64)
     spk = nan if spikes is None else np.asarray(spikes, np.float64)

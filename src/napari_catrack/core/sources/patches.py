@@ -77,7 +77,9 @@ def tile(shape: tuple[int, int], patch: int, overlap: int) -> list[Patch]:
 
 
 def centroids(fp: np.ndarray) -> np.ndarray:
-    """(K, 2) intensity-weighted (y, x) centres of (K, h, w) footprints."""
+    """(K, 2) intensity-weighted (y, x) centres of (K, h, w) footprints (or `Footprints`)."""
+    if hasattr(fp, "centroids"):
+        return fp.centroids()
     k, h, w = fp.shape
     s = np.maximum(fp.reshape(k, -1).sum(axis=1), 1e-12)
     return np.stack([fp.sum(axis=2) @ np.arange(h) / s, fp.sum(axis=1) @ np.arange(w) / s], 1)

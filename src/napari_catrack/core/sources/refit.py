@@ -17,6 +17,7 @@ from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
 from napari_catrack.core.sources.dff import dff_with_background
 from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
 from napari_catrack.core.sources.extract import SourcesResult, centroids
+from napari_catrack.core.sources.footprints import Footprints, as_footprints
 from napari_catrack.core.sources.hals import factorise
 from napari_catrack.core.valid_region import NonFinitePixels, ValidRegion, finite_region
 from napari_catrack.errors import InputError, check_cancelled
@@ -67,16 +68,18 @@ def _refit_in_region(source: FrameSource, result: SourcesResult, masks: dict, re
     comps = result.components.copy()
     comps["y"] -= y0
     comps["x"] -= x0
-    cropped = replace(result, footprints=result.footprints[:, y0:y1, x0:x1], components=comps)
+    before = as_footprints(result.footprints)
+    cropped = replace(result, footprints=before.cropped((y0, y1), (x0, x1)), components=comps)
     out = _refit(region.crop(source), cropped, inside, progress, cancel)
     n_before = len(result.components)
-    footprints = region.pad(out.footprints, 0.0)
-    footprints[:n_before] = result.footprints  # the cells not drawn: as they were
+    padded = out.footprints.padded(region.shape, region.ys, region.xs)
+    # the cells not drawn: as they were; new cells: as fitted in the region
+    footprints = before.appended(padded[n_before:])
     comps = out.components.copy()
     comps.loc[: n_before - 1, ["y", "x"]] = result.components[["y", "x"]].to_numpy()
     drawn = comps["neuron_id"].astype(int).isin([int(n) for n in masks]).to_numpy()
     for k in np.flatnonzero(drawn):
-        footprints[k] = region.pad(out.footprints[k], 0.0)
+        footprints = footprints.replaced(k, padded[k])
         comps.loc[k, "y"] = out.components.loc[k, "y"] + y0
         comps.loc[k, "x"] = out.components.loc[k, "x"] + x0
     note = region.note("fitting drawn cells")
@@ -89,7 +92,7 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
     if result.footprints.shape[1:] != (h, w) or result.raw.shape[1] != n:
         raise InputError(f"the sources were found on a {result.footprints.shape[1:]} x {result.raw.shape[1]}-frame movie, not this {h}x{w} x {n} one")  # fmt: skip
     p = result.params
-    fp = result.footprints.copy()
+    fp = as_footprints(result.footprints)  # sparse; one component's window densified at a time
     comps = result.components.reset_index(drop=True).copy()
     ids = [int(i) for i in comps["neuron_id"]]
     raw, den, spk, dff = (
@@ -107,11 +110,13 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
             raise NonFinitePixels(f"the movie around cell {nid} has NaN/infinite pixels")
         t, ph, pw = Y.shape
         nid = int(nid)
-        others = [k for k, i in enumerate(ids) if i != nid and fp[k][wy, wx].max() > 0]
+        win = fp.cropped((wy.start, wy.stop), (wx.start, wx.stop))  # the window, sparse
+        peaks = win.peaks()
+        others = [k for k, i in enumerate(ids) if i != nid and peaks[k] > 0]
         old = ids.index(nid) if nid in ids else None
-        start = mask[wy, wx] * (fp[old][wy, wx] if old is not None and (fp[old][wy, wx] * mask[wy, wx]).max() > 0 else 1.0)  # fmt: skip
-        A0 = np.stack([fp[k][wy, wx] for k in others] + [start]).reshape(len(others) + 1, -1).T
-        support = np.stack([fp[k][wy, wx] > 0 for k in others] + [mask[wy, wx]]).reshape(len(others) + 1, -1).T  # fmt: skip
+        start = mask[wy, wx] * (win[old] if old is not None and (win[old] * mask[wy, wx]).max() > 0 else 1.0)  # fmt: skip
+        A0 = np.stack([win[k] for k in others] + [start]).reshape(len(others) + 1, -1).T
+        support = np.stack([win[k] > 0 for k in others] + [mask[wy, wx]]).reshape(len(others) + 1, -1).T  # fmt: skip
         fac = factorise(Y.reshape(t, -1).T, A0, support, background_rank=p.background_rank,
                         iterations=p.iterations, shape=(ph, pw), background_grid_px=2 * p.cell_radius_px)  # fmt: skip
         if len(others) not in fac.kept:
@@ -134,12 +139,12 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
         new_dff = dff_with_background(r_trace, bg, result.fps, p.baseline_window_s)
         if old is None:
             ids.append(nid)
-            fp = np.concatenate([fp, full[None]])
+            fp = fp.appended(Footprints.from_dense(full[None]))
             raw, den, spk, dff = (np.vstack([a, b]) for a, b in ((raw, r_trace), (den, d), (spk, s), (dff, new_dff)))  # fmt: skip
             comps = pd.concat([comps, pd.DataFrame([row])], ignore_index=True)
         else:
-            fp[old], raw[old], den[old], spk[old], dff[old] = (
-                full,
+            fp = fp.replaced(old, full)
+            raw[old], den[old], spk[old], dff[old] = (
                 r_trace[0],
                 d[0],
                 s[0],

@@ -1,7 +1,10 @@
 """Sources in the session: components + footprints, the traces every later step reads, verdicts.
 
-- step "sources": table `components`, array `footprints` (K, Y, X), the parameters, and attrs
-  `notes` when the run had any (the NaN border left out: the region used);
+- step "sources": table `components`, the footprints as the parts of a sparse (pixels x
+  components) CSC matrix (arrays `footprint_data`, `footprint_indices`, `footprint_indptr`,
+  `footprint_shape` = (K, Y, X); `footprints.Footprints`), the parameters, and attrs `notes`
+  when the run had any (the NaN border left out: the region used). Sessions written before
+  session 14 hold a dense array `footprints` (K, Y, X) instead: still read (`session_footprints`);
 - step "traces": table `traces` (neuron_id, frame, time_s, raw, denoised, spikes, dff, and
   `green` = raw, the column the trace viewer plots), so transients, curation, ensembles and
   exports work on extracted or imported cells unchanged;
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.core.sources.extract import SourcesResult
+from napari_catrack.core.sources.footprints import SESSION_ARRAYS, Footprints, as_footprints
 from napari_catrack.errors import InputError
 
 SOURCES_STEP = "sources"
@@ -77,7 +81,7 @@ def record_sources(
     session.record(
         SOURCES_STEP,
         tables={"components": comps},
-        arrays={"footprints": np.asarray(result.footprints, np.float32)},
+        arrays=as_footprints(result.footprints).to_arrays(),  # sparse: never K full frames
         attrs={**attrs, "n_components": len(comps)},
         params={**made, "evaluation": result.evaluation.to_dict()},
         save=False,
@@ -254,18 +258,42 @@ def shown_labels(session, result) -> tuple[np.ndarray, list[int], int]:
     return labels, [int(i) - offset for i in np.unique(labels) if i], offset
 
 
-def labels_from_footprints(footprints: np.ndarray, ids, level: float = 0.2) -> np.ndarray:
+def labels_from_footprints(footprints, ids, level: float = 0.2) -> np.ndarray:
     """(Y, X) int32 label image: each pixel takes the label (id + `label_offset(ids)`) of the
     footprint strongest there, where that footprint exceeds `level` of its peak (0 =
-    background)."""
-    fp = np.asarray(footprints, np.float32)
-    if not len(fp):
-        return np.zeros(fp.shape[1:], np.int32)
-    rel = fp / np.maximum(fp.reshape(len(fp), -1).max(axis=1), 1e-12)[:, None, None]
-    best = rel.argmax(axis=0)
+    background). `footprints`: `Footprints` (worked on its non-zero entries) or (K, Y, X)."""
     ids = np.asarray(ids, np.int64)
-    labels = ids + label_offset(ids)
-    return np.where(rel.max(axis=0) > level, labels[best], 0).astype(np.int32)
+    return as_footprints(footprints).labels(ids + label_offset(ids), level)
+
+
+def session_footprints(rec) -> Footprints:
+    """The footprints of a "sources" step record: its sparse parts, or the dense (K, Y, X) array
+    `footprints` of a session written before session 14 (converted on reading)."""
+    if all(name in rec.arrays for name in SESSION_ARRAYS):
+        return Footprints.from_arrays(rec.arrays)
+    if "footprints" in rec.arrays:
+        from napari_catrack.session import array_blocks, array_header
+
+        # a few components at a time (from the file, when the session was loaded lazily)
+        shape = array_header(rec.arrays, "footprints")[0]
+        rows, values = [], []
+        for block in array_blocks(rec.arrays, "footprints", 16):
+            for fp in np.asarray(block, np.float32).reshape(len(block), -1):
+                rows.append(np.flatnonzero(fp))
+                values.append(fp[rows[-1]])
+        return Footprints.from_pixels(rows, shape[1:], values)
+    raise InputError("the session's sources hold no footprints")
+
+
+def footprints_shape(rec) -> tuple[int, int, int] | None:
+    """(K, Y, X) of a "sources" step's footprints without reading them; None when it has none."""
+    if "footprint_shape" in rec.arrays:
+        return tuple(int(v) for v in np.asarray(rec.arrays["footprint_shape"]))
+    if "footprints" in rec.arrays:
+        from napari_catrack.session import array_header
+
+        return tuple(int(v) for v in array_header(rec.arrays, "footprints")[0])
+    return None
 
 
 def sources_from_session(session) -> SourcesResult:
@@ -285,7 +313,7 @@ def sources_from_session(session) -> SourcesResult:
 
     p = rec.params or {}
     return SourcesResult(
-        rec.arrays["footprints"], comps, mats["raw"], mats["denoised"], mats["spikes"],
+        session_footprints(rec), comps, mats["raw"], mats["denoised"], mats["spikes"],
         mats["dff"], float(rec.attrs.get("fps") or 1.0),
         SourcesParams.from_dict(p.get("sources")), EvaluationParams.from_dict(p.get("evaluation")),
     )  # fmt: skip
