@@ -127,7 +127,16 @@ def alignment_for_recording(
     if session_path is None and getattr(recording, "path", None):
         from napari_catrack.recording_session import recording_session_path
 
-        session_path = recording_session_path(recording.path, log=lambda line: _say(log, line))
+        advice = {}
+        if command_session is not None:  # given already: say what else decides
+            name = Path(command_session).name
+            advice["advice"] = (
+                f"give --align FILE, or record the alignment to use in --session {name} "
+                f"(`catrack align REC -o FILE.json --session {name}`)"
+            )
+        session_path = recording_session_path(
+            recording.path, log=lambda line: _say(log, line), **advice
+        )
     if session_path is not None and Path(session_path).is_file():
         accepted = accepted_alignment(session_path)
         if accepted is not None:
