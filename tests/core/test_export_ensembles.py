@@ -107,3 +107,24 @@ def test_ensemble_figures_refuse_transients_edited_since(ensemble_session):
             build_figure(session, "ensembles_raster")
     finally:
         session.record("transients", tables=dict(step.tables), attrs=step.attrs, save=False)
+
+
+def test_ensemble_figures_refuse_an_onset_moved_out_of_an_event(ensemble_session):
+    """An edit that keeps the counts (a transient's onset dragged to another frame, as in
+    Transients curation) changes which neurons each event holds: the figures would shade events
+    and rows from trains the step never saw. Refused as edited, like a deleted transient."""
+    session, result = ensemble_session
+    step = session["transients"]
+    table = step.tables["transients"].copy()
+    first = result.events.iloc[0]
+    in_event = (table.start_frame >= first.start_frame) & (table.start_frame <= first.end_frame)
+    row = table.index[in_event][0]
+    table.loc[row, ["start_frame", "peak_frame", "end_frame"]] = [N_FRAMES - 5, N_FRAMES - 3,
+                                                                   N_FRAMES - 1]  # fmt: skip
+    session.record("transients", tables={"transients": table}, attrs=step.attrs, save=False)
+    try:
+        with pytest.raises(InputError, match="run the ensembles again"):
+            ensembles_from_session(session)
+    finally:
+        session.record("transients", tables=dict(step.tables), attrs=step.attrs, save=False)
+    ensembles_from_session(session)  # the transients the step read: accepted again

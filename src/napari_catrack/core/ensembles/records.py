@@ -45,7 +45,9 @@ def ensembles_from_session(session):
     traces' neurons where the step counted neurons without transients, as the demo does), and
     the coactivity and dendrogram recomputed with the recorded parameters (both deterministic).
     The null distribution is not stored: `null_pmf` is empty (no figure draws it). Transients
-    that are not those the step read (edited since): `InputError`, run the ensembles again."""
+    that are not those the step read (edited since: another count of events or neurons, or an
+    event whose neurons with an onset in its frames are not those it stored): `InputError`, run
+    the ensembles again."""
     import pandas as pd
 
     from napari_catrack.core.ensembles.clustering import event_linkage
@@ -78,6 +80,12 @@ def ensembles_from_session(session):
             "again"
         )
     events = step.tables["events"]
+    event_neurons = step.tables.get("event_neurons", pd.DataFrame())
+    if not _same_participation(trains, events, event_neurons):
+        raise InputError(
+            "the session's transients are not those its ensembles were found from (an onset "
+            "moved into or out of an ensemble event): run the ensembles again"
+        )
     threshold = int(step.attrs.get("threshold", p.get("threshold") or 0))
     width = int(p["bin_frames"])
     if p.get("coactivity") == "window":
@@ -89,7 +97,7 @@ def ensembles_from_session(session):
     return EnsembleResult(
         events=events,
         members=step.tables["members"],
-        event_neurons=step.tables.get("event_neurons", pd.DataFrame()),
+        event_neurons=event_neurons,
         similarity=similarity,
         linkage=linkage,
         coactivity=np.asarray(coact),
@@ -100,3 +108,20 @@ def ensembles_from_session(session):
         params=p,
         warnings=list(step.attrs.get("warnings") or []),
     )
+
+
+def _same_participation(trains, events, event_neurons) -> bool:
+    """Whether each stored event's neurons are those with an onset in its frames
+    (`start_frame`..`end_frame`, as `find_ensembles` took them) in `trains`: an edit that keeps
+    the counts (an onset moved) still changes them."""
+    if not len(events) or "neuron_id" not in event_neurons or "event_id" not in event_neurons:
+        return True
+    stored = event_neurons.groupby("event_id")["neuron_id"].agg(lambda s: set(s.tolist()))
+    for event_id, lo, hi in events[["event_id", "start_frame", "end_frame"]].itertuples(
+        index=False
+    ):
+        inside = (trains.frame >= lo) & (trains.frame <= hi)
+        got = set(trains.neuron_ids[np.unique(trains.neuron[inside])].tolist())
+        if got != stored.get(event_id, set()):
+            return False
+    return True
