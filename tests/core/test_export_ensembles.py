@@ -128,3 +128,29 @@ def test_ensemble_figures_refuse_an_onset_moved_out_of_an_event(ensemble_session
     finally:
         session.record("transients", tables=dict(step.tables), attrs=step.attrs, save=False)
     ensembles_from_session(session)  # the transients the step read: accepted again
+
+
+def test_ensemble_figures_take_the_silent_neurons_from_the_transients_cell_table(
+    ensemble_session,
+):
+    """The two-photon demo's session: traces of every source (28, integer ids), transients of
+    the accepted ones (25, text ids) with a cell table listing all 25, silent ones too. Its
+    ensembles counted those 25: rebuilt from the traces' ids (or without the silent ones) the
+    figures were refused with "run the ensembles again", which could never help."""
+    session, result = ensemble_session
+    traces, transients = session["traces"], session["transients"]
+    ids = [f"n{i:02d}" for i in range(12)]
+    cells = pd.DataFrame({"neuron_id": ids, "n_transients": 0})
+    other = pd.DataFrame({"neuron_id": np.repeat(np.arange(1, 15), 2), "frame": np.tile([0, 1], 14),
+                          "dff": 0.0})  # fmt: skip
+    session.record("traces", tables={"traces": other}, save=False)
+    session.record("transients", tables={**transients.tables, "cells": cells},
+                   attrs=transients.attrs, save=False)  # fmt: skip
+    try:
+        back = ensembles_from_session(session)
+        assert back.trains.n_neurons == 12
+        np.testing.assert_array_equal(back.coactivity, result.coactivity)
+    finally:
+        session.record("traces", tables=dict(traces.tables), save=False)
+        session.record("transients", tables=dict(transients.tables), attrs=transients.attrs,
+                       save=False)  # fmt: skip

@@ -42,7 +42,8 @@ def ensembles_from_session(session):
 
     The step stores the events, members, event neurons, similarity and parameters; the event
     trains are rebuilt from the session's transients (onsets, the recorded recording length; the
-    traces' neurons where the step counted neurons without transients, as the demo does), and
+    neurons of the transients' cell table, else the traces', where the step counted neurons
+    without transients, as the demos do), and
     the coactivity and dendrogram recomputed with the recorded parameters (both deterministic).
     The null distribution is not stored: `null_pmf` is empty (no figure draws it). Transients
     that are not those the step read (edited since: another count of events or neurons, or an
@@ -66,10 +67,17 @@ def ensembles_from_session(session):
         raise InputError("ensemble figures need the transients table in the session")
     n_frames = p.get("n_frames")
     trains = trains_from_table(table, n_frames=n_frames)
-    if trains.n_neurons != p.get("n_neurons") and "traces" in session:
-        traces = session["traces"].tables.get("traces")
-        if traces is not None and "neuron_id" in traces:
-            ids = pd.unique(traces["neuron_id"].to_numpy())
+    # the neurons without transients the step counted: the transients' own cell table lists
+    # every neuron they were detected on (the two-photon demo: 25 accepted of 28 sources traced,
+    # text ids there, integers in the traces), else the traces' neurons (the worm demo)
+    lists = [session["transients"].tables.get("cells")]
+    if "traces" in session:
+        lists.append(session["traces"].tables.get("traces"))
+    for listed in lists:
+        if trains.n_neurons == p.get("n_neurons"):
+            break
+        if listed is not None and "neuron_id" in listed:
+            ids = pd.unique(listed["neuron_id"].to_numpy())
             if pd.Index(table["neuron_id"]).isin(ids).all():
                 trains = trains_from_table(table, n_frames=n_frames, neuron_ids=ids)
     want = (p.get("n_neurons"), p.get("n_input_events"))
