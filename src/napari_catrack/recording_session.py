@@ -24,12 +24,16 @@ from napari_catrack.errors import CatrackError, InputError
 
 
 def recording_session_path(
-    recording_path: str | os.PathLike, log: Callable[[str], None] | None = None
+    recording_path: str | os.PathLike,
+    log: Callable[[str], None] | None = None,
+    *,
+    advice: str = "give --session FILE or --align FILE to say which alignment to use",
 ) -> Path:
     """The session file of `recording_path`: `movie.catrack.h5` beside it when it exists, else
     the one session in its folder whose recording is this file (said through `log`), else
     `movie.catrack.h5` (not there yet: where a cached estimate goes). Two or more sessions of
-    this recording in the folder (and no `movie.catrack.h5`): `InputError`."""
+    this recording in the folder (and no `movie.catrack.h5`): `InputError` ending in `advice`
+    (a command that was given --session says what else to give)."""
     from napari_catrack.session import SESSION_SUFFIX, default_session_path
 
     own = default_session_path(recording_path)
@@ -50,8 +54,7 @@ def recording_session_path(
         names = ", ".join(p.name for p in found)
         raise InputError(
             f"{len(found)} session files in {folder} record {name} as their recording ({names}) "
-            f"and there is no {own.name}: give --session FILE or --align FILE to say which "
-            "alignment to use"
+            f"and there is no {own.name}: {advice}"
         )
     if log is not None:
         log(f"no {own.name}: using {found[0].name}, the session in {name}'s folder whose recording "

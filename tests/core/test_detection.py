@@ -360,3 +360,25 @@ def test_3d_detection_finds_more_real_neurons_than_the_projection():
         found2, _ = _match(flat, truth[:, 1:], radius=4.0)
         assert found3 > found2 and found3 >= 0.6 * len(truth), (which, found3, found2)
         assert spurious3 <= 0.2 * len(table), (which, spurious3)
+
+
+def test_3d_auto_scale_counts_snr_in_voxel_noise_on_a_noisy_volume():
+    """A noisy (not pre-filtered) volume: `auto_scale` chooses the sizes from the max projection,
+    but its noise unit is a voxel's, as without auto. The projection's own pixel noise (a maximum
+    of 16 samples) is about half of it, which doubled every snr and so halved `min_peak_snr`.
+    Ground truth: the same sizes given by hand (auto off) give the same snr at the same voxels."""
+    from napari_catrack.core.detection import auto_params, detect_candidates_3d
+    from napari_catrack.core.tracking.params import DetectParams
+
+    centres = np.array([(4, 30, 30), (10, 30, 30), (7, 15, 45), (8, 45, 12)], float)
+    rng = np.random.default_rng(7)
+    vol = _volume(centres) + rng.normal(100.0, 10.0, (16, 60, 60)).astype(np.float32)
+    sized, _, peak_sigma = auto_params(vol.max(axis=0), DetectParams(min_peak_snr=5.0))
+    assert peak_sigma == 0  # the noisy path (not a flat background)
+    auto = detect_candidates_3d(vol, z_step=2.0, auto_scale=True, min_peak_snr=5.0)
+    by_hand = detect_candidates_3d(vol, sized, z_step=2.0)
+    found, _ = _match_3d(by_hand, centres)
+    assert found == 4
+    assert len(auto) == len(by_hand)
+    np.testing.assert_allclose(auto[["z", "y", "x"]], by_hand[["z", "y", "x"]])
+    np.testing.assert_allclose(auto.snr, by_hand.snr, rtol=1e-5)

@@ -107,3 +107,50 @@ def test_ensemble_figures_refuse_transients_edited_since(ensemble_session):
             build_figure(session, "ensembles_raster")
     finally:
         session.record("transients", tables=dict(step.tables), attrs=step.attrs, save=False)
+
+
+def test_ensemble_figures_refuse_an_onset_moved_out_of_an_event(ensemble_session):
+    """An edit that keeps the counts (a transient's onset dragged to another frame, as in
+    Transients curation) changes which neurons each event holds: the figures would shade events
+    and rows from trains the step never saw. Refused as edited, like a deleted transient."""
+    session, result = ensemble_session
+    step = session["transients"]
+    table = step.tables["transients"].copy()
+    first = result.events.iloc[0]
+    in_event = (table.start_frame >= first.start_frame) & (table.start_frame <= first.end_frame)
+    row = table.index[in_event][0]
+    table.loc[row, ["start_frame", "peak_frame", "end_frame"]] = [N_FRAMES - 5, N_FRAMES - 3,
+                                                                   N_FRAMES - 1]  # fmt: skip
+    session.record("transients", tables={"transients": table}, attrs=step.attrs, save=False)
+    try:
+        with pytest.raises(InputError, match="run the ensembles again"):
+            ensembles_from_session(session)
+    finally:
+        session.record("transients", tables=dict(step.tables), attrs=step.attrs, save=False)
+    ensembles_from_session(session)  # the transients the step read: accepted again
+
+
+def test_ensemble_figures_take_the_silent_neurons_from_the_transients_cell_table(
+    ensemble_session,
+):
+    """The two-photon demo's session: traces of every source (28, integer ids), transients of
+    the accepted ones (25, text ids) with a cell table listing all 25, silent ones too. Its
+    ensembles counted those 25: rebuilt from the traces' ids (or without the silent ones) the
+    figures were refused with "run the ensembles again", which could never help."""
+    session, result = ensemble_session
+    traces, transients = session["traces"], session["transients"]
+    ids = [f"n{i:02d}" for i in range(12)]
+    cells = pd.DataFrame({"neuron_id": ids, "n_transients": 0})
+    other = pd.DataFrame({"neuron_id": np.repeat(np.arange(1, 15), 2), "frame": np.tile([0, 1], 14),
+                          "dff": 0.0})  # fmt: skip
+    session.record("traces", tables={"traces": other}, save=False)
+    session.record("transients", tables={**transients.tables, "cells": cells},
+                   attrs=transients.attrs, save=False)  # fmt: skip
+    try:
+        back = ensembles_from_session(session)
+        assert back.trains.n_neurons == 12
+        np.testing.assert_array_equal(back.coactivity, result.coactivity)
+    finally:
+        session.record("traces", tables=dict(traces.tables), save=False)
+        session.record("transients", tables=dict(transients.tables), attrs=transients.attrs,
+                       save=False)  # fmt: skip

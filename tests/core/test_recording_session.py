@@ -91,3 +91,53 @@ def test_two_sessions_of_the_recording_are_refused_in_one_line(tmp_path, capsys)
     assert len(err) == 1 and "2 session files" in err[0] and "--align FILE" in err[0], err
     assert main([*argv, "--align", str(tmp_path / "al.json")]) == 2  # no such file: its error
     assert "2 session files" not in capsys.readouterr().err
+
+
+def test_two_sessions_under_a_session_option_are_refused_with_advice_that_fits(tmp_path, capsys):
+    """Given --session FILE (without an alignment), two sessions of the recording in its folder
+    are still refused (which accepted alignment applies is the user's call), but the line must
+    not tell the user to give the --session they gave: --align FILE, or an alignment recorded
+    in their --session."""
+    rec = _movie(tmp_path / "recording.tif")
+    _session(tmp_path / "a.catrack.h5", rec)
+    _session(tmp_path / "b.catrack.h5", rec)
+    tracks = tmp_path / "tracks.csv"
+    pd.DataFrame({"neuron_id": [1] * 6, "frame": range(6), "y": 20.0, "x": 20.0}).to_csv(
+        tracks, index=False
+    )
+    mine = tmp_path / "runs" / "mine.catrack.h5"
+    argv = ["traces", str(rec), "--tracks", str(tracks), "-o", str(tmp_path / "t.csv"),
+            "--session", str(mine)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 session files" in err[0], err
+    assert "give --session" not in err[0] and "--align FILE" in err[0], err
+    assert "--session mine.catrack.h5" in err[0], err
+
+
+def test_a_session_found_in_the_folder_is_read_not_written(tmp_path, recwarn):
+    """A session found by its recording (not movie.catrack.h5) without an accepted alignment:
+    the command estimates one and leaves that session byte for byte as it was. Cached into it
+    (a write_step), a viewer that has it open saved its next step beside it (run-2.catrack.h5,
+    "changed on disk"), and from then on every command given the recording alone was refused:
+    two sessions record it."""
+    rec = _movie(tmp_path / "recording.tif")
+    run = tmp_path / "run.catrack.h5"
+    s = Session(run, autosave=False)
+    s.set_recording(str(rec), {}, {"frames": 6, "height": 48, "width": 48})
+    s.record("tracks", tables={"tracks": pd.DataFrame({"neuron_id": [1], "frame": [0]})})
+    s.save()
+    gui = Session.load(run)  # a viewer with the run's session open (autosaves)
+    before = run.read_bytes()
+    for _ in range(2):
+        r = open_recording(rec)
+        try:
+            used = alignment_for_recording(r)
+        finally:
+            r.close()
+        assert used.source == "estimated"
+        assert run.read_bytes() == before
+        assert not (tmp_path / "recording.catrack.h5").exists()
+        gui.record("traces", tables={"traces": pd.DataFrame({"neuron_id": [1], "frame": [0]})})
+        assert gui.path == run  # saved in place: nobody else wrote it
+        before = run.read_bytes()

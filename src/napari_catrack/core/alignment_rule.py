@@ -14,7 +14,9 @@ Commands (`track`, `traces`, `detect` on red, and any later one) and the demo ca
    the estimate is cached in the recording's session file (step ``alignment_estimate``, with
    the recording's size/mtime (`io.fingerprint`), the opening options and the estimator's
    parameters and version), so the next command on the same, unchanged recording reuses it and
-   says so. A command given `--session FILE` caches it in FILE instead (step
+   says so. Not in another run's session found in the folder (step 3's `demo.catrack.h5`): that
+   one is only read, and the estimate is made again each time (a viewer with it open would
+   otherwise save beside it, and two sessions of the recording are refused). A command given `--session FILE` caches it in FILE instead (step
    ``alignment_estimate``) and writes no file beside the recording: FILE is the one file the
    user named for the results, the next command given it reuses the estimate, and the
    command's own save keeps the cache (`SessionTarget.save` records its steps into a FILE
@@ -124,10 +126,22 @@ def alignment_for_recording(
             result = AlignmentInForce(recorded, "accepted", origin=origin)
             _say(log, result.description)
             return result
+    found = False  # session_path is another run's session found in the recording's folder
     if session_path is None and getattr(recording, "path", None):
         from napari_catrack.recording_session import recording_session_path
+        from napari_catrack.session import default_session_path
 
-        session_path = recording_session_path(recording.path, log=lambda line: _say(log, line))
+        advice = {}
+        if command_session is not None:  # given already: say what else decides
+            name = Path(command_session).name
+            advice["advice"] = (
+                f"give --align FILE, or record the alignment to use in --session {name} "
+                f"(`catrack align REC -o FILE.json --session {name}`)"
+            )
+        session_path = recording_session_path(
+            recording.path, log=lambda line: _say(log, line), **advice
+        )
+        found = Path(session_path) != default_session_path(recording.path)
     if session_path is not None and Path(session_path).is_file():
         accepted = accepted_alignment(session_path)
         if accepted is not None:
@@ -137,8 +151,12 @@ def alignment_for_recording(
     from napari_catrack.core.alignment_params import AlignParams
 
     params = AlignParams()
-    # under --session the estimate is cached in FILE, never beside the recording
+    # under --session the estimate is cached in FILE, never beside the recording. A session
+    # found in the folder (`demo.catrack.h5`) is only read: written, a viewer that has it open
+    # would save beside it ("changed on disk"), and two sessions of the recording are refused
     cache_path = command_session if command_session is not None else session_path
+    if command_session is None and found:
+        cache_path = None
     key = _cache_key(recording, params) if cache and cache_path is not None else None
     advice = "save it with `catrack align` or opt out with --no-align"
     none_found = "no --align and no accepted alignment"

@@ -300,8 +300,9 @@ def detect_candidates_3d(
 
     In 3-D neurons at different depths stay apart, where a max projection merges them.
     `z_step` is the z spacing in xy pixels (anisotropy): smoothing, background and the spacing
-    of maxima shrink by it along z. `auto_scale` takes the blob scale and noise unit from the
-    max projection. Returns `neuron_id,z,y,x,peak,snr` (voxel coordinates).
+    of maxima shrink by it along z. `auto_scale` takes the blob scale from the max projection,
+    and the noise unit too where its background is flat (its bright level); a noisy volume's
+    unit is a voxel's noise either way. Returns `neuron_id,z,y,x,peak,snr` (voxel coordinates).
     """
     p = (params or DetectParams()).replace(**changes) if changes else (params or DetectParams())
     vol = np.asarray(volume, dtype=np.float32)
@@ -316,7 +317,8 @@ def detect_candidates_3d(
     peak_sigma = 0.0
     if p.auto_scale:
         p, unit, peak_sigma = auto_params(vol.max(axis=0), p)
-    else:
+    if peak_sigma == 0:  # noisy: a voxel's noise. The projection's (a maximum of Z samples, about
+        # half a voxel's s.d. for 16 planes) would double every snr and halve `min_peak_snr`
         unit = robust_noise(vol.reshape(-1, vol.shape[-1]))
 
     def per_axis(s: float) -> tuple[float, float, float]:

@@ -42,10 +42,13 @@ def ensembles_from_session(session):
 
     The step stores the events, members, event neurons, similarity and parameters; the event
     trains are rebuilt from the session's transients (onsets, the recorded recording length; the
-    traces' neurons where the step counted neurons without transients, as the demo does), and
+    neurons of the transients' cell table, else the traces', where the step counted neurons
+    without transients, as the demos do), and
     the coactivity and dendrogram recomputed with the recorded parameters (both deterministic).
     The null distribution is not stored: `null_pmf` is empty (no figure draws it). Transients
-    that are not those the step read (edited since): `InputError`, run the ensembles again."""
+    that are not those the step read (edited since: another count of events or neurons, or an
+    event whose neurons with an onset in its frames are not those it stored): `InputError`, run
+    the ensembles again."""
     import pandas as pd
 
     from napari_catrack.core.ensembles.clustering import event_linkage
@@ -64,10 +67,17 @@ def ensembles_from_session(session):
         raise InputError("ensemble figures need the transients table in the session")
     n_frames = p.get("n_frames")
     trains = trains_from_table(table, n_frames=n_frames)
-    if trains.n_neurons != p.get("n_neurons") and "traces" in session:
-        traces = session["traces"].tables.get("traces")
-        if traces is not None and "neuron_id" in traces:
-            ids = pd.unique(traces["neuron_id"].to_numpy())
+    # the neurons without transients the step counted: the transients' own cell table lists
+    # every neuron they were detected on (the two-photon demo: 25 accepted of 28 sources traced,
+    # text ids there, integers in the traces), else the traces' neurons (the worm demo)
+    lists = [session["transients"].tables.get("cells")]
+    if "traces" in session:
+        lists.append(session["traces"].tables.get("traces"))
+    for listed in lists:
+        if trains.n_neurons == p.get("n_neurons"):
+            break
+        if listed is not None and "neuron_id" in listed:
+            ids = pd.unique(listed["neuron_id"].to_numpy())
             if pd.Index(table["neuron_id"]).isin(ids).all():
                 trains = trains_from_table(table, n_frames=n_frames, neuron_ids=ids)
     want = (p.get("n_neurons"), p.get("n_input_events"))
@@ -78,6 +88,12 @@ def ensembles_from_session(session):
             "again"
         )
     events = step.tables["events"]
+    event_neurons = step.tables.get("event_neurons", pd.DataFrame())
+    if not _same_participation(trains, events, event_neurons):
+        raise InputError(
+            "the session's transients are not those its ensembles were found from (an onset "
+            "moved into or out of an ensemble event): run the ensembles again"
+        )
     threshold = int(step.attrs.get("threshold", p.get("threshold") or 0))
     width = int(p["bin_frames"])
     if p.get("coactivity") == "window":
@@ -89,7 +105,7 @@ def ensembles_from_session(session):
     return EnsembleResult(
         events=events,
         members=step.tables["members"],
-        event_neurons=step.tables.get("event_neurons", pd.DataFrame()),
+        event_neurons=event_neurons,
         similarity=similarity,
         linkage=linkage,
         coactivity=np.asarray(coact),
@@ -100,3 +116,20 @@ def ensembles_from_session(session):
         params=p,
         warnings=list(step.attrs.get("warnings") or []),
     )
+
+
+def _same_participation(trains, events, event_neurons) -> bool:
+    """Whether each stored event's neurons are those with an onset in its frames
+    (`start_frame`..`end_frame`, as `find_ensembles` took them) in `trains`: an edit that keeps
+    the counts (an onset moved) still changes them."""
+    if not len(events) or "neuron_id" not in event_neurons or "event_id" not in event_neurons:
+        return True
+    stored = event_neurons.groupby("event_id")["neuron_id"].agg(lambda s: set(s.tolist()))
+    for event_id, lo, hi in events[["event_id", "start_frame", "end_frame"]].itertuples(
+        index=False
+    ):
+        inside = (trains.frame >= lo) & (trains.frame <= hi)
+        got = set(trains.neuron_ids[np.unique(trains.neuron[inside])].tolist())
+        if got != stored.get(event_id, set()):
+            return False
+    return True
