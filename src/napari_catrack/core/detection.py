@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -115,6 +116,7 @@ def _flat_background(img: np.ndarray) -> bool:
 
 
 _FACTS: dict[tuple, tuple[float, bool, float]] = {}  # a few recent images (slider previews)
+_FACTS_LOCK = threading.Lock()  # a worker's detection and a slider preview may meet here
 
 
 def _image_facts(img: np.ndarray) -> tuple[float, bool, float]:
@@ -130,9 +132,10 @@ def _image_facts(img: np.ndarray) -> tuple[float, bool, float]:
         else:
             unit = robust_noise(img)
         facts = (estimate_scale(img), flat, unit)
-        if len(_FACTS) >= 4:
-            _FACTS.pop(next(iter(_FACTS)), None)
-        _FACTS[key] = facts
+        with _FACTS_LOCK:
+            if len(_FACTS) >= 4:
+                _FACTS.pop(next(iter(_FACTS)), None)
+            _FACTS[key] = facts
     return facts
 
 
