@@ -123,3 +123,23 @@ def test_an_old_image_mask_file_still_reads_and_an_export_replaces_it(tmp_path):
         ps = io.read().processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
         assert "pixel_mask" in ps.colnames and "image_mask" not in ps.colnames
         np.testing.assert_array_equal(np.asarray(read_masks(ps)), dense)
+
+
+def test_a_pixel_listed_twice_is_written_once_with_its_last_value():
+    """Footprints whose matrix lists a pixel twice (a suite2p `stat` can) are written as
+    `Footprints.component` reads them, the last value winning, and each pixel once."""
+    from scipy import sparse
+
+    from napari_catrack.io.nwb_ophys import _pixel_mask_columns
+
+    rows = np.array([5, 3, 5, 7, 2, 2], np.int64)  # pixel 5 twice in ROI 0, pixel 2 in ROI 1
+    data = np.array([1, 2, 3, 4, 5, 6], np.float32)
+    fp = Footprints(sparse.csc_matrix((data, rows, np.array([0, 4, 6])), shape=(12, 2)), (3, 4))
+    column, index = _pixel_mask_columns(fp)
+    masks, ends = np.asarray(column.data.data), np.asarray(index.data)
+    assert ends.tolist() == [3, 4]
+    for k, (a, b) in enumerate([(0, 3), (3, 4)]):
+        image = np.zeros((3, 4), np.float32)
+        image[masks["x"][a:b], masks["y"][a:b]] = masks["weight"][a:b]
+        np.testing.assert_array_equal(image, fp[k])
+    assert masks["weight"].tolist() == [2, 3, 4, 6]

@@ -455,8 +455,7 @@ def _pixel_mask_columns(footprints) -> list:
 
     from napari_catrack.io.nwb_common import compressed
 
-    m = footprints.matrix.copy()
-    m.sum_duplicates()  # canonical, sorted: one entry per pixel
+    m = _one_entry_per_pixel(footprints.matrix)
     m.eliminate_zeros()
     row, col = np.divmod(m.indices.astype(np.int64), footprints.frame_shape[1])
     masks = np.empty(m.nnz, dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")])
@@ -466,6 +465,21 @@ def _pixel_mask_columns(footprints) -> list:
     )
     index = VectorIndex(name="pixel_mask_index", data=m.indptr[1:].astype(np.int64), target=data)
     return [data, index]
+
+
+def _one_entry_per_pixel(matrix):
+    """A CSC copy with each component's pixels sorted, a pixel listed twice keeping its last
+    value (as `Footprints.component`, and the image_mask written from it, did)."""
+    from scipy import sparse
+
+    m = matrix.copy()
+    if m.has_canonical_format:
+        return m
+    col = np.repeat(np.arange(m.shape[1], dtype=np.int64), np.diff(m.indptr))
+    key = col * m.shape[0] + m.indices
+    _, first = np.unique(key[::-1], return_index=True)  # last entry of each (column, pixel)
+    keep = key.size - 1 - first  # in (column, pixel) order
+    return sparse.csc_matrix((m.data[keep], (m.indices[keep], col[keep])), shape=m.shape)
 
 
 def read_masks(ps):
