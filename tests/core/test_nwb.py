@@ -101,6 +101,7 @@ def test_two_photon_footprints_round_trip(tmp_path):
     from pynwb import NWBHDF5IO
 
     from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.nwb_ophys import read_masks
 
     session, footprints = two_photon_session(tmp_path)
     path = write_nwb(session, tmp_path / "tp.nwb", metadata=META)
@@ -109,8 +110,9 @@ def test_two_photon_footprints_round_trip(tmp_path):
         nwb = io.read()
         assert type(nwb.acquisition["Imaging"]).__name__ == "TwoPhotonSeries"
         ophys = nwb.processing["ophys"]
-        seg = ophys["ImageSegmentation"]["PlaneSegmentation"].to_dataframe()
-        np.testing.assert_allclose(np.stack(seg["image_mask"].to_list()), footprints, rtol=1e-6)
+        ps = ophys["ImageSegmentation"]["PlaneSegmentation"]
+        np.testing.assert_allclose(np.asarray(read_masks(ps)), footprints, rtol=1e-6)
+        seg = ps.to_dataframe()
         assert seg["status"].tolist() == ["unverified", "unverified", "rejected", "unverified"]
         raw = (
             session["traces"]

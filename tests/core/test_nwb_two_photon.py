@@ -42,6 +42,7 @@ def _read(path):
 @pytest.mark.parametrize("embed", [False, True])
 def test_registration_is_written_as_motion_correction(tmp_path, embed):
     from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.nwb_ophys import read_masks
 
     session, footprints, movie, shifts = _registered(tmp_path)
     out = tmp_path / "out" / "tp.nwb"
@@ -65,7 +66,8 @@ def test_registration_is_written_as_motion_correction(tmp_path, embed):
         # NWB's (frame, x, y) with x the first image axis, like suite2p's [Ly, Lx]
         assert list(stack.corrected.dimension[:]) == [20, 24]
         assert list(nwb.acquisition["Imaging"].dimension[:]) == [20, 24]  # was [24, 20]
-        assert ps["image_mask"][0].shape == (20, 24) == footprints.shape[1:]
+        assert "pixel_mask" in ps.colnames and "image_mask" not in ps.colnames
+        assert read_masks(ps).shape[1:] == (20, 24) == footprints.shape[1:]
         if embed:
             assert nwb.acquisition["Imaging"].data.shape[1:] == (20, 24)
 

@@ -297,6 +297,7 @@ def test_nwb_masks_from_sparse_footprints_equal_those_of_an_old_dense_session(tm
     from pynwb import NWBHDF5IO
 
     from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.nwb_ophys import read_masks
     from tests.core._session_helpers import NWB_METADATA, two_photon_session
 
     session, footprints = two_photon_session(tmp_path / "s")  # dense `footprints`, as before
@@ -312,7 +313,7 @@ def test_nwb_masks_from_sparse_footprints_equal_those_of_an_old_dense_session(tm
     for path in (old, new):
         with NWBHDF5IO(str(path), "r") as io:
             ps = io.read().processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
-            masks.append(np.asarray(ps["image_mask"][:]))
+            masks.append(np.asarray(read_masks(ps)))
     np.testing.assert_array_equal(masks[1], masks[0])
     np.testing.assert_array_equal(masks[0], footprints.astype(np.float32))
 

@@ -9,6 +9,7 @@ they are with `dimension` = [height, width] (rows, columns); `image_mask` is [ro
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -381,7 +382,7 @@ def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
         comps = session["sources"].tables["components"]
         row = {str(n): i for i, n in enumerate(comps["neuron_id"].astype(str))}
         if all(i in row for i in ids):
-            # sparse: each ROI's image_mask is made when added (one frame at a time here)
+            # sparse: written as the pixel_mask column from the non-zeros, never a frame each
             footprints = session_footprints(session["sources"])[[row[i] for i in ids]]
             shape = footprints.frame_shape
     if isinstance(reference, dict):  # the recording's series: masks of the green channel
@@ -393,7 +394,11 @@ def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
             if "registration" in session
             else "the recording (acquisition)"
         )
-        description = f"source footprints of {movie}; image_mask[row, column]"
+        description = (
+            f"source footprints of {movie}; pixel_mask entries are (row, column, weight), the "
+            f"footprint's non-zero pixels, on a frame of {shape[0]} x {shape[1]} px (rows x "
+            "columns)"
+        )
     else:
         description = (
             "tracked neurons: each ROI is the trace disk at the neuron's first tracked "
@@ -401,25 +406,123 @@ def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
             "entries are (row, column, weight)"
         )
     extra = {"reference_images": reference} if reference is not None else {}
+    if footprints is not None:  # the whole table at once: masks from the sparse non-zeros
+        return seg.create_plane_segmentation(
+            description=description, imaging_plane=plane, name="PlaneSegmentation",
+            id=list(range(len(ids))),
+            columns=[*_pixel_mask_columns(footprints), *_id_columns(ids, status, reason)],
+            **extra,
+        )  # fmt: skip
     ps = seg.create_plane_segmentation(
         description=description, imaging_plane=plane, name="PlaneSegmentation", **extra
     )
-    ps.add_column("neuron_id", "neuron id used by every napari-catrack table")
-    ps.add_column("status", "curation verdict of the cell: accepted, rejected or unverified")
-    ps.add_column("status_reason", "reason given with the verdict")
+    for name, text in ID_COLUMNS.items():
+        ps.add_column(name, text)
     first = _first_positions(session, ids)
     radius = (
         float((session["traces"].params or {}).get("radius", 3.0)) if "traces" in session else 3.0
     )
     for k, nid in enumerate(ids):
         extra = {"neuron_id": nid, "status": status[k], "status_reason": reason[k]}
-        if footprints is not None:
-            ps.add_roi(image_mask=footprints[k], **extra)
-        elif nid in first and all(shape):
+        if nid in first and all(shape):
             ps.add_roi(pixel_mask=_disk(*first[nid], radius, shape), **extra)
         else:  # a neuron known only from a traces table: no position
             ps.add_roi(pixel_mask=[(0, 0, 0.0)], **extra)
     return ps
+
+
+ID_COLUMNS = {
+    "neuron_id": "neuron id used by every napari-catrack table",
+    "status": "curation verdict of the cell: accepted, rejected or unverified",
+    "status_reason": "reason given with the verdict",
+}
+
+
+def _id_columns(ids: list[str], status: list[str], reason: list[str]) -> list:
+    from hdmf.common import VectorData
+
+    values = {"neuron_id": ids, "status": status, "status_reason": reason}
+    return [VectorData(name=n, description=t, data=list(values[n])) for n, t in ID_COLUMNS.items()]
+
+
+def _pixel_mask_columns(footprints) -> list:
+    """The `pixel_mask` column and its index, straight from the sparse matrix: 12 bytes per
+    non-zero pixel (a dense image_mask per ROI was K x Y x X x 4 bytes, held until written:
+    8.4 GB for 2,000 ROIs on 1,024²). Entry (x, y, weight) = (row, column, value), as suite2p's
+    and CaImAn's NWB writers write (ypix, xpix, lam); only non-zero pixels, in row-major order;
+    a component with no pixel has an empty entry."""
+    from hdmf.common import VectorData, VectorIndex
+
+    from napari_catrack.io.nwb_common import compressed
+
+    m = _one_entry_per_pixel(footprints.matrix)
+    m.eliminate_zeros()
+    row, col = np.divmod(m.indices.astype(np.int64), footprints.frame_shape[1])
+    masks = np.empty(m.nnz, dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")])
+    masks["x"], masks["y"], masks["weight"] = row, col, m.data
+    data = VectorData(
+        name="pixel_mask", description="Pixel masks for each ROI", data=compressed(masks)
+    )
+    index = VectorIndex(name="pixel_mask_index", data=m.indptr[1:].astype(np.int64), target=data)
+    return [data, index]
+
+
+def _one_entry_per_pixel(matrix):
+    """A CSC copy with each component's pixels sorted, a pixel listed twice keeping its last
+    value (as `Footprints.component`, and the image_mask written from it, did)."""
+    from scipy import sparse
+
+    m = matrix.copy()
+    if m.has_canonical_format:
+        return m
+    col = np.repeat(np.arange(m.shape[1], dtype=np.int64), np.diff(m.indptr))
+    key = col * m.shape[0] + m.indices
+    _, first = np.unique(key[::-1], return_index=True)  # last entry of each (column, pixel)
+    keep = key.size - 1 - first  # in (column, pixel) order
+    return sparse.csc_matrix((m.data[keep], (m.indices[keep], col[keep])), shape=m.shape)
+
+
+def read_masks(ps):
+    """The ROI masks of a PlaneSegmentation read back as `Footprints`: its `pixel_mask`
+    (napari-catrack since session 14, suite2p, CaImAn) or, in older files, its `image_mask`
+    (one ROI's frame at a time, never the whole (K, Y, X) stack). For tests and tools that read
+    our files; `ps` is a pynwb PlaneSegmentation opened for reading."""
+    from napari_catrack.core.sources.footprints import Footprints
+
+    if "image_mask" in ps.colnames:
+        column = ps["image_mask"]
+        shape = tuple(column.data.shape[1:3])
+        pixels, values = [], []
+        for k in range(len(ps)):
+            image = np.asarray(column.data[k], np.float32)
+            pixels.append(np.flatnonzero(image))
+            values.append(image.ravel()[pixels[-1]])
+        return Footprints.from_pixels(pixels, shape, values)
+    if "pixel_mask" not in ps.colnames:
+        raise InputError(f"PlaneSegmentation {ps.name!r} has neither pixel_mask nor image_mask")
+    masks = np.asarray(ps["pixel_mask"].target.data[:])
+    ends = np.asarray(ps["pixel_mask"].data[:], np.int64)
+    shape = _mask_frame(ps, masks)
+    flat = masks["x"].astype(np.int64) * shape[1] + masks["y"]
+    starts = np.concatenate([[0], ends[:-1]])
+    pixels = [flat[a:b] for a, b in zip(starts, ends, strict=True)]
+    values = [masks["weight"][a:b] for a, b in zip(starts, ends, strict=True)]
+    return Footprints.from_pixels(pixels, shape, values)
+
+
+def _mask_frame(ps, masks) -> tuple[int, int]:
+    """(rows, columns) of the frame the pixel masks belong to: the reference movie's or the
+    imaging plane's series' `dimension`, else the masks' extent."""
+    for series in list(ps.reference_images or ()):
+        dim = getattr(series, "dimension", None)
+        if dim is not None and len(dim) >= 2:
+            return int(dim[0]), int(dim[1])
+    said = re.search(r"on a frame of (\d+) x (\d+) px", ps.description or "")
+    if said:
+        return int(said[1]), int(said[2])
+    if not len(masks):
+        return (0, 0)
+    return int(masks["x"].max()) + 1, int(masks["y"].max()) + 1
 
 
 def _pixel_unit(summary) -> dict[str, Any]:
