@@ -1,0 +1,61 @@
+"""`save_queue` without Qt: what the background writer does when it cannot run in the
+background (h14 review)."""
+
+from __future__ import annotations
+
+import threading
+
+import h5py
+import pandas as pd
+import pytest
+
+from napari_catrack import save_queue
+from napari_catrack.session import Session
+
+
+@pytest.fixture
+def clean_queue():
+    """The queue's module state as found (a failing test must not leave a session queued: the
+    next flush, at exit too, would wait on it)."""
+    yield
+    with save_queue._cond:
+        save_queue._pending.clear()
+        save_queue._failed.clear()
+        if save_queue._thread is not None and not save_queue._thread.is_alive():
+            save_queue._thread = None
+
+
+def _session(path) -> Session:
+    session = Session(path)
+    session.record("steps_x", tables={"t": pd.DataFrame({"a": [1, 2, 3]})}, save=False)
+    session.background_saves = True
+    return session
+
+
+def test_a_save_requested_when_no_thread_can_start_is_written_at_once_not_left_queued(
+    tmp_path, monkeypatch, clean_queue
+):
+    """At interpreter exit (Python >= 3.12 refuses new threads in atexit handlers) `_at_exit`
+    retries the failed saves through `request`: the thread's start raised, the snapshot stayed
+    queued and `_thread` named a thread never started, so the fallback `flush()` waited forever
+    (napari's process hung at exit after a failed autosave)."""
+    path = tmp_path / "s.catrack.h5"
+    session = _session(path)
+
+    def refused(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    save_queue.request(session)
+    assert save_queue.idle()  # nothing left for a flush to wait on
+    assert save_queue.writing_thread() is None
+    with h5py.File(path, "r") as f:
+        assert "steps/steps_x/tables/t" in f
+
+    # the exit hook's retry of a session whose background write failed: written here too
+    session.record("steps_y", tables={"t": pd.DataFrame({"b": [4]})}, save=False)
+    save_queue._failed[id(session)] = session
+    save_queue._at_exit()
+    assert save_queue.idle() and not save_queue._failed
+    with h5py.File(path, "r") as f:
+        assert "steps/steps_y/tables/t" in f
