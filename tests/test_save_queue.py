@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import h5py
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,3 +60,39 @@ def test_a_save_requested_when_no_thread_can_start_is_written_at_once_not_left_q
     assert save_queue.idle() and not save_queue._failed
     with h5py.File(path, "r") as f:
         assert "steps/steps_y/tables/t" in f
+
+
+def test_an_array_painted_while_the_writer_writes_it_is_written_again_not_copied_back(
+    tmp_path, monkeypatch, clean_queue
+):
+    """A Labels layer's data is the live napari array (`layers_into_session`); a background
+    autosave hashed it, the user painted a stroke before the write, and the file held the
+    stroke under the hash of the unpainted array. After the stroke was undone, the next save
+    found that hash again and copied the stale dataset: the file kept a stroke the viewer no
+    longer had."""
+    import napari_catrack.session as session_module
+
+    path = tmp_path / "s.catrack.h5"
+    session = _session(path)
+    labels = np.zeros((1024, 1024), np.uint8)  # 1 MiB: fingerprinted (FINGERPRINT_MIN_BYTES)
+    labels[100:200, 100:200] = 1
+    session.layers = [(labels, {"name": "cells"}, "labels")]
+    original = session_module._create_array
+    painted = []
+
+    def paint_then_write(group, name, arr):
+        if arr is labels and not painted:  # the stroke, between the writer's hash and write
+            labels[500:510, 500:510] = 2
+            painted.append(True)
+        original(group, name, arr)
+
+    monkeypatch.setattr(session_module, "_create_array", paint_then_write)
+    save_queue.request(session)
+    assert save_queue.flush(timeout=60) and painted
+    labels[500:510, 500:510] = 0  # undone
+    session.record("steps_y", tables={"t": pd.DataFrame({"b": [4]})}, save=False)
+    save_queue.request(session)
+    assert save_queue.flush(timeout=60)
+    with h5py.File(path, "r") as f:
+        stored = f["layers/000/data"][()]
+    assert np.array_equal(stored, labels)  # the viewer's labels, stroke undone

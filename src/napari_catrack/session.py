@@ -808,6 +808,13 @@ class _ArrayWriter:
             self._copy(group, name, key, fp, arr) or self._copy_read(group, name, fp, arr, origin)
         ):
             _create_array(group, name, arr)
+            if fp is not None and threading.current_thread() is not threading.main_thread():
+                # the background writer (`save_queue`): the GUI may have edited the array in
+                # place (a Labels layer painted) between the hash and the write; the file then
+                # holds other bytes than `fp` says, and a later save whose array hashed `fp`
+                # again (the stroke undone) would copy them back. No fingerprint: written again
+                if _fingerprint(arr) != fp:
+                    return
         if fp is not None:
             self.fingerprints[key] = fp
 
