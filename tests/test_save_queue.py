@@ -96,3 +96,32 @@ def test_an_array_painted_while_the_writer_writes_it_is_written_again_not_copied
     with h5py.File(path, "r") as f:
         stored = f["layers/000/data"][()]
     assert np.array_equal(stored, labels)  # the viewer's labels, stroke undone
+
+
+def test_a_path_set_while_the_writer_writes_is_kept(tmp_path, monkeypatch, clean_queue):
+    """The GUI points the session at another file while a background autosave writes the old
+    one (`note_recording`: an imaging recording opened after a behaviour video). The writer's
+    `self.path = target` at the end of the write replaced the new path with the old one, and
+    every later autosave went to the old file."""
+    old_path, new_path = tmp_path / "video.catrack.h5", tmp_path / "movie.catrack.h5"
+    session = _session(old_path)
+    original = Session._write
+    inside, release = threading.Event(), threading.Event()
+
+    def held(self, f, target, arrays=None):
+        inside.set()
+        release.wait(20)
+        return original(self, f, target, arrays)
+
+    monkeypatch.setattr(Session, "_write", held)
+    save_queue.request(session)
+    assert inside.wait(20)  # the writer is inside its write of video.catrack.h5
+    session.path = new_path  # the GUI thread, meanwhile
+    release.set()
+    assert save_queue.flush(timeout=60)
+    assert old_path.is_file()  # that write finished where it began
+    assert session.path == new_path
+    session.record("steps_y", tables={"t": pd.DataFrame({"b": [4]})})  # the next autosave
+    assert save_queue.flush(timeout=60)
+    with h5py.File(new_path, "r") as f:
+        assert "steps/steps_y/tables/t" in f

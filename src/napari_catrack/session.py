@@ -281,6 +281,7 @@ class Session:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InputError("no session file path: choose where to save the session")
+        pointed = self.path  # an autosave leaves a path set meanwhile (the GUI thread, below)
         changed = (
             "was changed on disk by another program since this session read or saved it "
             "(another napari viewer or a catrack command)"
@@ -313,6 +314,11 @@ class Session:
                 free_session_path(target),
             )
             written, arrays = self._write_file(target, _UNWATCHED, snap)
+        if path is None and self.path != pointed:
+            # the background writer's autosave, and the GUI pointed the session elsewhere while
+            # it wrote (`note_recording`: an imaging recording after a behaviour video): that
+            # path stays (setting `target` lost it, and autosave kept going to the old file)
+            return target
         self.path = target
         # a deferred replace (`atomic_write_set`) leaves the old file at the path for now: its
         # stamp is not `written`, so the next save copies nothing from it
