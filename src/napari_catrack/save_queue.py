@@ -109,8 +109,6 @@ def _run() -> None:
                 _failed[key] = session
             name = getattr(session.path, "name", session.path)
             if isinstance(exc, CatrackError):  # said in one line already (a full disk, ...)
-                from napari_catrack.session import save_failed_line
-
                 line = f"autosave of {name} failed: {save_failed_line(exc)}"
             else:
                 line = (
@@ -127,6 +125,15 @@ def _run() -> None:
             with _cond:
                 _writing -= 1
                 _cond.notify_all()
+
+
+def save_failed_line(exc: BaseException) -> str:
+    """What a viewer says when an autosave failed: the reason, and that nothing is lost (here,
+    not in session.py, which imports this module: no import cycle)."""
+    return (
+        f"{exc}. The results are still in this viewer: save them elsewhere with "
+        "File > Save All Layers... (napari-catrack session, .catrack.h5)"
+    )
 
 
 def _warn(line: str) -> None:

@@ -224,6 +224,8 @@ class Session:
         try:
             self.save()
         except InputError as exc:
+            from napari_catrack.save_queue import save_failed_line
+
             self.on_save_error(save_failed_line(exc))
 
     def snapshot(self) -> _Snapshot:
@@ -637,14 +639,6 @@ def _on_disk(path: str) -> bool:
     if any(ch in os.path.basename(path) for ch in "*?["):
         return bool(glob.glob(path))
     return os.path.exists(path)
-
-
-def save_failed_line(exc: BaseException) -> str:
-    """What a viewer says when an autosave failed: the reason, and that nothing is lost."""
-    return (
-        f"{exc}. The results are still in this viewer: save them elsewhere with "
-        "File > Save All Layers... (napari-catrack session, .catrack.h5)"
-    )
 
 
 def _held_by_writer(path: Path) -> bool:
