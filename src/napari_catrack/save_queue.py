@@ -43,13 +43,20 @@ def request(session: Any) -> None:
     """Queue a write of `session` as it is now (its file: `session.path` when written)."""
     global _thread
     snap = session.snapshot()
+    here = False
     with _cond:
         _pending[id(session)] = (session, snap)
         if _thread is None:
             # not a daemon: an interpreter that exits waits for the write under way
-            _thread = threading.Thread(target=_run, name="napari-catrack save", daemon=False)
-            _thread.start()
+            thread = threading.Thread(target=_run, name="napari-catrack save", daemon=False)
+            try:
+                thread.start()
+                _thread = thread
+            except RuntimeError:  # no new thread (at exit since Python 3.12, atexit's retry;
+                here = True  # none left): written here, else it stayed queued and flush hung
         _cond.notify_all()
+    if here:
+        _run()
 
 
 def idle() -> bool:
@@ -86,7 +93,8 @@ def _run() -> None:
     while True:
         with _cond:
             if not _pending:
-                _thread = None
+                if _thread is threading.current_thread():  # (not one written in `request`)
+                    _thread = None
                 _cond.notify_all()
                 return
             key = next(iter(_pending))
@@ -101,8 +109,6 @@ def _run() -> None:
                 _failed[key] = session
             name = getattr(session.path, "name", session.path)
             if isinstance(exc, CatrackError):  # said in one line already (a full disk, ...)
-                from napari_catrack.session import save_failed_line
-
                 line = f"autosave of {name} failed: {save_failed_line(exc)}"
             else:
                 line = (
@@ -119,6 +125,15 @@ def _run() -> None:
             with _cond:
                 _writing -= 1
                 _cond.notify_all()
+
+
+def save_failed_line(exc: BaseException) -> str:
+    """What a viewer says when an autosave failed: the reason, and that nothing is lost (here,
+    not in session.py, which imports this module: no import cycle)."""
+    return (
+        f"{exc}. The results are still in this viewer: save them elsewhere with "
+        "File > Save All Layers... (napari-catrack session, .catrack.h5)"
+    )
 
 
 def _warn(line: str) -> None:
@@ -192,10 +207,7 @@ def flush_on_close(viewer: Any) -> None:
 
 
 def _at_exit() -> None:
-    try:
-        flush(retry_failed=True)
-    except RuntimeError:  # no new thread at interpreter shutdown: what is queued is written
-        flush()
+    flush(retry_failed=True)  # (no new thread at shutdown: `request` writes in this one)
 
 
 atexit.register(_at_exit)

@@ -224,6 +224,8 @@ class Session:
         try:
             self.save()
         except InputError as exc:
+            from napari_catrack.save_queue import save_failed_line
+
             self.on_save_error(save_failed_line(exc))
 
     def snapshot(self) -> _Snapshot:
@@ -281,6 +283,7 @@ class Session:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InputError("no session file path: choose where to save the session")
+        pointed = self.path  # an autosave leaves a path set meanwhile (the GUI thread, below)
         changed = (
             "was changed on disk by another program since this session read or saved it "
             "(another napari viewer or a catrack command)"
@@ -313,6 +316,11 @@ class Session:
                 free_session_path(target),
             )
             written, arrays = self._write_file(target, _UNWATCHED, snap)
+        if path is None and self.path != pointed:
+            # the background writer's autosave, and the GUI pointed the session elsewhere while
+            # it wrote (`note_recording`: an imaging recording after a behaviour video): that
+            # path stays (setting `target` lost it, and autosave kept going to the old file)
+            return target
         self.path = target
         # a deferred replace (`atomic_write_set`) leaves the old file at the path for now: its
         # stamp is not `written`, so the next save copies nothing from it
@@ -633,14 +641,6 @@ def _on_disk(path: str) -> bool:
     return os.path.exists(path)
 
 
-def save_failed_line(exc: BaseException) -> str:
-    """What a viewer says when an autosave failed: the reason, and that nothing is lost."""
-    return (
-        f"{exc}. The results are still in this viewer: save them elsewhere with "
-        "File > Save All Layers... (napari-catrack session, .catrack.h5)"
-    )
-
-
 def _held_by_writer(path: Path) -> bool:
     """Whether another program has the HDF5 file open for writing (its lock refuses a reader;
     not seen where file locking is off, HDF5_USE_FILE_LOCKING=FALSE)."""
@@ -808,6 +808,13 @@ class _ArrayWriter:
             self._copy(group, name, key, fp, arr) or self._copy_read(group, name, fp, arr, origin)
         ):
             _create_array(group, name, arr)
+            if fp is not None and threading.current_thread() is not threading.main_thread():
+                # the background writer (`save_queue`): the GUI may have edited the array in
+                # place (a Labels layer painted) between the hash and the write; the file then
+                # holds other bytes than `fp` says, and a later save whose array hashed `fp`
+                # again (the stroke undone) would copy them back. No fingerprint: written again
+                if _fingerprint(arr) != fp:
+                    return
         if fp is not None:
             self.fingerprints[key] = fp
 

@@ -340,3 +340,41 @@ def test_footprints_h5_stores_only_the_tiles_cells_cover_and_old_files_still_rea
         for name in ("footprints", "old"):
             back = _read_sparse(f[name])
             assert back.shape == dense.shape and (back.matrix != fp.matrix).nnz == 0
+
+
+def test_no_components_read_back_from_footprints_h5_and_an_old_dense_session(tmp_path):
+    """A run that found no cells (K = 0): its footprints.h5 and an old session's empty dense
+    array read back as 0 footprints (h14 review: `from_pixels` concatenated an empty list of
+    values and raised ValueError, so `read_sources` and `session_footprints` failed)."""
+    import h5py
+
+    from napari_catrack.io.sources import _read_sparse
+
+    empty = Footprints.from_dense(np.zeros((0, 20, 30), np.float32))
+    assert empty.shape == (0, 20, 30)
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        empty.write_h5(f, "footprints", compression="gzip", compression_opts=4)
+    with h5py.File(tmp_path / "f.h5") as f:
+        assert _read_sparse(f["footprints"]).shape == (0, 20, 30)
+    session = Session()
+    session.record("sources", arrays={"footprints": np.zeros((0, 20, 30), np.float32)})
+    back = session_footprints(session["sources"])
+    assert back.shape == (0, 20, 30) and back.matrix.nnz == 0
+
+
+def test_a_contiguous_footprints_dataset_reads_as_the_chunked_one(tmp_path):
+    """footprints.h5 written by another program without chunks (h5py's default: contiguous):
+    h5py's chunk query raises RuntimeError there, which the fallback did not catch."""
+    import h5py
+
+    from napari_catrack.io.sources import _read_sparse
+
+    dense = np.zeros((3, 20, 30), np.float32)
+    dense[0, 2:5, 3:6] = 1.0
+    dense[2, 19, 29] = 0.5  # the frame's corner; component 1 empty
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f.create_dataset("footprints", data=dense)  # contiguous
+    with h5py.File(tmp_path / "f.h5") as f:
+        assert f["footprints"].chunks is None
+        back = _read_sparse(f["footprints"])
+    np.testing.assert_array_equal(np.asarray(back), dense)

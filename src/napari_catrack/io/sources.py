@@ -101,7 +101,8 @@ def _read_sparse(ds) -> Footprints:
     try:
         offsets = [ds.id.get_chunk_info(j).chunk_offset for j in range(ds.id.get_num_chunks())]
         ck, ch, cw = ds.chunks
-    except (AttributeError, TypeError, ValueError):  # contiguous, or an HDF5 without chunk info
+    except (AttributeError, TypeError, ValueError, RuntimeError):  # contiguous (h5py says
+        # RuntimeError 'not a chunked dataset': a file another program wrote), no chunk info
         offsets, (ck, ch, cw) = [(i, 0, 0) for i in range(k)], (1, h, w)
     for c0, y0, x0 in offsets:
         tile = ds[c0 : c0 + ck, y0 : y0 + ch, x0 : x0 + cw]

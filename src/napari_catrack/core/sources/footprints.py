@@ -54,7 +54,8 @@ class Footprints:
         n = np.array([len(p) for p in pixels], np.int64)
         indptr = np.concatenate([[0], np.cumsum(n)])
         rows = np.concatenate([np.asarray(p, np.int64) for p in pixels]) if len(pixels) else np.zeros(0, np.int64)  # fmt: skip
-        data = np.ones(rows.size, np.float32) if values is None else np.concatenate([np.asarray(v, np.float32) for v in values])  # fmt: skip
+        # (no components: no arrays to concatenate; an empty sources step or footprints.h5)
+        data = np.ones(rows.size, np.float32) if values is None or not len(pixels) else np.concatenate([np.asarray(v, np.float32) for v in values])  # fmt: skip
         size = int(frame_shape[0]) * int(frame_shape[1])
         m = sparse.csc_matrix((data, rows, indptr), shape=(size, len(pixels)))
         m.sort_indices()
