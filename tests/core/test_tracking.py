@@ -506,3 +506,21 @@ def test_a_neuron_on_a_blobs_shoulder_does_not_jump_to_a_dark_speck():
     assert err.max() < 1.0, f"neuron 2 left its place: max error {err.max():.1f} px"
     a = out[out.neuron_id == 1]
     assert np.hypot(a.y - 32.0, a.x - 28.0).max() < 0.5
+
+
+def test_a_dim_neuron_predicted_onto_a_bright_neighbours_flank_still_takes_its_own_peak():
+    """The no-step-down rule (a track does not move to a peak much fainter than where it is
+    predicted) is measured against the neuron's own running brightness when that is lower: a
+    dim neuron (10) predicted 4 px short, onto a bright neighbour's (400) flank, takes its own
+    peak, as before the rule (the speck case is the test above)."""
+    from napari_catrack.core.tracking.tracker import TrackParams, _assign
+
+    yy, xx = np.mgrid[:64, :64].astype(np.float32)
+    img = 10 * np.exp(-((yy - 32) ** 2 + (xx - 20) ** 2) / 8) + 400 * np.exp(
+        -((yy - 32) ** 2 + (xx - 28) ** 2) / 8
+    )
+    params = TrackParams()
+    pred = np.array([[32.0, 24.0]])
+    out, _conf, amp = _assign(img, pred, 0.0, 0.01, np.array([10.0]), params)
+    assert np.hypot(*(out[0] - [32, 20])) < 0.5, out[0]
+    assert amp[0] == pytest.approx(10, rel=0.05)

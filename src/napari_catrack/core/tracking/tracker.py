@@ -186,7 +186,7 @@ def _sweep(
 
 DOWNHILL = 0.25
 """A track never moves to a peak fainter (above background) than this fraction of the pixel at
-its predicted position (real data, benchmarks/bench_tracking_real.py: 71 -> 74 % of neuron-frames
+its predicted position, or of the neuron's own running brightness when that is lower (real data, benchmarks/bench_tracking_real.py: 71 -> 74 % of neuron-frames
 within 4 px of ZephIR; 0.5 and 0.75 gave the same; synthetic worms unchanged)."""
 
 
@@ -209,10 +209,13 @@ def _assign(img, pred, bg, noise, ref_amp, params: TrackParams):
     # no step down to a much dimmer peak: a neuron predicted on bright pixels (the shoulder of a
     # blob, where it is no local maximum of its own) stays at its prediction rather than take a
     # speck in the dark background (real, compressed movies: the noise floor is ~0 there)
+    # ... measured against the neuron's own running brightness when that is lower: a dim neuron
+    # predicted onto a bright neighbour's flank still takes its own peak (review of h14)
     yx = np.rint(pred).astype(int)
     at_pred = img[yx[:, 0], yx[:, 1]] - bg
+    level = np.where(np.isnan(ref_amp), at_pred, np.minimum(at_pred, ref_amp))
     cand_amp = img[cands[:, 0], cands[:, 1]] - bg
-    downhill = cand_amp[None, :] < DOWNHILL * at_pred[:, None]
+    downhill = cand_amp[None, :] < DOWNHILL * level[:, None]
     cost = np.where((dist <= params.gate) & ~downhill, dist**2, big)
     dummy = np.full((m, m), big)
     np.fill_diagonal(dummy, params.gate**2)
