@@ -279,3 +279,43 @@ def test_lazy_session_writes_an_array_it_read_and_changed(tmp_path, writes):
         lazy.close()
     assert writes == ["/steps/segmentation/arrays/masks"]
     assert Session.load(path)["segmentation"].arrays["masks"][0, 0, 0] == 8
+
+
+def test_a_large_array_is_written_in_slabs_with_the_same_chunks_and_bytes(tmp_path, monkeypatch):
+    """h5py holds its global lock for a whole write call: a background autosave writing a large
+    array in one call kept napari's main thread from reading an HDF5 recording for the whole
+    write. Large arrays are now written in slabs of whole chunks; the file holds the same
+    dataset (shape, dtype, chunks, compression, bytes) as a single write makes."""
+    import h5py
+
+    monkeypatch.setattr(session_mod, "SLAB_BYTES", 1 << 20)
+    arr = np.random.default_rng(0).integers(0, 255, (64, 128, 256), dtype=np.uint8)  # 2 MB
+    writes = []
+    original = h5py.Dataset.__setitem__
+
+    def counting(self, key, value):
+        writes.append(key)
+        return original(self, key, value)
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", counting)
+    s = Session()
+    s.record("segment", arrays={"masks": arr}, save=False)
+    path = s.save(tmp_path / "s.catrack.h5")
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", original)
+    assert len([k for k in writes if isinstance(k, slice)]) >= 2, writes
+    with h5py.File(tmp_path / "one.h5", "w") as f:
+        one = f.create_dataset("m", data=arr, **session_mod._compression(arr.size))
+        reference = (one.chunks, one.compression, one.shuffle)
+    with h5py.File(path, "r") as f:
+        ds = next(
+            f[k] for k in _datasets(f) if isinstance(f[k], h5py.Dataset) and f[k].shape == arr.shape
+        )
+        assert (ds.chunks, ds.compression, ds.shuffle) == reference
+        np.testing.assert_array_equal(ds[()], arr)
+    np.testing.assert_array_equal(Session.load(path)["segment"].arrays["masks"], arr)
+
+
+def _datasets(f):
+    names = []
+    f.visit(names.append)
+    return names
