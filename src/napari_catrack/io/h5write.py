@@ -33,16 +33,23 @@ def _write_at(fd: int, data: memoryview, offset: int) -> int:
     return os.write(fd, data)
 
 
+_KEEP_DROPPED = 1 << 20
+
+
 class _Unfailing:
     """A file object for h5py that never fails a write: the first `OSError` of a write is kept
-    in `error`, and from then on writes are dropped (the file is bad anyway) and reads return
-    what is on disk (zeros past its end, as h5py fills them)."""
+    in `error`, and from then on writes are dropped (the file is bad anyway); a dropped write of
+    up to 1 MiB is kept in memory and reads see it (HDF5 reads its metadata back: read as zeros
+    it segfaulted), the rest reads what is on disk (zeros past its end, as h5py fills them)."""
 
     def __init__(self, path: str | os.PathLike, truncate: bool) -> None:
         flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0)
         self._fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o666)
         self._pos = 0
         self.error: OSError | None = None
+        # writes dropped after the failure, kept (up to 1 MiB each: HDF5's metadata) so that a
+        # read-back sees what HDF5 wrote: zeros in a metadata block segfaulted HDF5 2.0
+        self._dropped: dict[int, bytes] = {}
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence == os.SEEK_SET:
@@ -68,6 +75,14 @@ class _Unfailing:
                 done += len(chunk)
         except OSError as exc:  # an unreadable sector: the rest reads as zeros
             self._fail(exc)
+        end = self._pos + len(view)
+        for offset, data in self._dropped.items():
+            lo, hi = max(offset, self._pos), min(offset + len(data), end)
+            if lo < hi:
+                if done < lo - self._pos:
+                    view[done : lo - self._pos] = bytes(lo - self._pos - done)
+                view[lo - self._pos : hi - self._pos] = data[lo - offset : hi - offset]
+                done = max(done, hi - self._pos)
         self._pos += done
         return done
 
@@ -86,6 +101,11 @@ class _Unfailing:
                     done += _write_at(self._fd, view[done:], self._pos + done)
             except OSError as exc:
                 self._fail(exc)
+                view = view[done:]
+                self._pos += done
+        if self.error is not None and len(view) <= _KEEP_DROPPED:
+            self._dropped.pop(self._pos, None)  # re-inserted: the newest write is applied last
+            self._dropped[self._pos] = bytes(view)
         self._pos += len(view)
         return len(view)  # always "written": HDF5 must not see the failure
 
