@@ -116,3 +116,21 @@ def test_every_dock_fits_beside_a_laptop_canvas(make_napari_viewer, qtbot):
         if width > MAX_DOCK_MIN_WIDTH:
             too_wide.append(f"{name}: {width} px")
     assert not too_wide, too_wide
+
+
+def test_the_frame_rate_box_shows_its_number_whole_in_a_narrow_dock(make_napari_viewer, qtbot):
+    """The Neuronal ensembles dock showed its frame rate as ".000" in a laptop-sized window: the
+    shared frame-rate box gave its width to the source note beside it ("from the recording";
+    its text field was 30 px for 66 px of "10.000 Hz"). The box now keeps room for its digits
+    and the note gives way (whole in its tooltip)."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1089, 633)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Neuronal ensembles")
+    widget.fps.set_value(10.0)
+    qtbot.wait(50)
+    field = widget.fps.spin.lineEdit()
+    text = field.text()
+    assert text.startswith("10.000"), text
+    needed = widget.fps.spin.fontMetrics().horizontalAdvance(text)
+    assert field.width() >= needed, (field.width(), needed)
+    assert widget.fps.source.toolTip() == widget.fps.source.text() != ""

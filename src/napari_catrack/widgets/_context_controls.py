@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QWidget,
 )
 
@@ -55,7 +56,11 @@ class FrameRateControl(QWidget):
             "frames per second of the recording; shared by every napari-catrack widget and "
             "stored in the session"
         )
+        # the box keeps room for its digits in a narrow dock (it showed ".000" beside a long
+        # source note); the note gives way instead, and its tooltip holds it whole
+        self.spin.setMinimumWidth(self.spin.fontMetrics().horizontalAdvance("0000.000 Hz") + 40)
         self.source = QLabel("")
+        self.source.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.spin, 1)
@@ -78,7 +83,9 @@ class FrameRateControl(QWidget):
         self.spin.blockSignals(True)
         self.spin.setValue(fps or 0.0)
         self.spin.blockSignals(False)
-        self.source.setText(self.ctx.fps_source() if fps else "type it")
+        note = self.ctx.fps_source() if fps else "type it"
+        self.source.setText(note)
+        self.source.setToolTip(note)
 
     def _typed(self, value: float) -> None:
         if value > 0:
