@@ -411,3 +411,49 @@ def test_a_full_track_keeps_the_hand_corrections(setup, qtbot):
     viewer.layers.remove("tracked neurons")  # the documented way to track afresh
     _track(widget, qtbot, widget.start_tracking)
     assert (widget.tracks.source == "manual").sum() == 0
+
+
+def test_tracks_layers_are_prepared_in_the_worker(setup, qtbot, monkeypatch):
+    """The tracked points, their colours and the review list are made in the worker thread (the
+    GUI thread only hands them to napari), and the layers hold what they held when the GUI thread
+    made them: the same points, features, colours and labels (the neuron_id column itself)."""
+    import threading
+
+    from napari_catrack.layers import tracks_layer
+    from napari_catrack.widgets import _tracking_layers as tl
+
+    viewer, widget = setup
+    main = threading.get_ident()
+    threads: dict[str, list[int]] = {"points": [], "review": []}
+    points, review = tl.tracked_points, tl.review_stretches
+
+    def spy_points(tracks):
+        threads["points"].append(threading.get_ident())
+        return points(tracks)
+
+    def spy_review(*args, **kwargs):
+        threads["review"].append(threading.get_ident())
+        return review(*args, **kwargs)
+
+    monkeypatch.setattr(tl, "tracked_points", spy_points)
+    monkeypatch.setattr(tl, "review_stretches", spy_review)
+    viewer.dims.set_current_step(0, 0)
+    widget.candidates.preview()
+    assert widget.candidates.use_all() >= 7
+    widget.model.setCurrentText("classical")
+    _track(widget, qtbot, widget.start_tracking)
+
+    assert threads["points"] and main not in threads["points"]
+    assert threads["review"] and main not in threads["review"]
+    data, feats, colors = points(widget.tracks)
+    layer = viewer.layers["tracked neurons"]
+    np.testing.assert_array_equal(layer.data, data)
+    pd.testing.assert_frame_equal(layer.features[list(feats.columns)], feats)
+    np.testing.assert_allclose(layer.border_color, colors)
+    assert list(layer.text.values) == list(feats["neuron_id"])
+    assert type(layer.text.string).__name__ == "DirectStringEncoding"
+    np.testing.assert_array_equal(viewer.layers["tracks"].data, tracks_layer(widget.tracks)[0])
+    p = widget.form.params()
+    expected = review(widget.tracks, threshold=p.low_confidence, merge_gap=p.review_gap)
+    assert widget._n_low == len(expected)
+    assert widget.low_list.count() == min(len(expected), 20)

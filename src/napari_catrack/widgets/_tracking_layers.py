@@ -9,6 +9,7 @@ the red layer's affine (set by the alignment widget) puts the red image too.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,8 @@ import pandas as pd
 from qtpy.QtWidgets import QComboBox
 
 from napari_catrack.core.rigid import AlignmentTransform
-from napari_catrack.layers import label_axes
+from napari_catrack.core.tracking import review_stretches
+from napari_catrack.layers import label_axes, tracks_layer
 from napari_catrack.widgets._context import ViewerContext
 
 if TYPE_CHECKING:
@@ -120,6 +122,34 @@ def tracked_points(tracks: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, np.n
         }
     )
     return data, feats, confidence_colors(feats.confidence, feats.source)
+
+
+@dataclass
+class ShownTracks:
+    """A tracking result made ready for the viewer in the worker thread: the table in green
+    pixels, the "tracks" layer data, the "tracked neurons" points (data, features, colours) and
+    the review list for the settings `review_at` (threshold, merge gap) read at launch."""
+
+    tracks: pd.DataFrame
+    tracks_layer: tuple
+    points: tuple[np.ndarray, pd.DataFrame, np.ndarray]
+    review: pd.DataFrame | None = None
+    review_at: tuple[float, int] | None = None
+
+
+def prepare_tracks(
+    native: pd.DataFrame, transform: AlignmentTransform | None, shape, review_at=None
+) -> ShownTracks:
+    """Everything `show_tracks` needs that is numpy/pandas work (safe in a worker thread: the
+    main thread then only hands it to napari)."""
+    tracks = to_green(native, transform, shape)
+    tracks["neuron_id"] = tracks["neuron_id"].astype(str)
+    tracks = tracks.reset_index(drop=True)
+    review = None
+    if review_at is not None:
+        review = review_stretches(tracks, threshold=review_at[0], merge_gap=review_at[1])
+    layer = tracks_layer(tracks, name="tracks", tail_length=15)
+    return ShownTracks(tracks, layer, tracked_points(tracks), review, review_at)
 
 
 def set_or_add(viewer: napari.Viewer, layer_data: tuple, kind: str):

@@ -295,9 +295,10 @@ class EnsemblesWidget(QWidget):
             n_ev = int((shown.events["ensemble_id"] == e).sum())
             self.ensembles.addItem(f"ensemble {e}: {n_mem} neurons, {n_ev} events")
         self.ensembles.blockSignals(False)
-        self.color_points()
-        if shown.n_ensembles:
-            self.ensembles.setCurrentRow(0)
+        if shown.n_ensembles:  # selecting ensemble 0 colours the points (once: colouring them
+            self.ensembles.setCurrentRow(0)  # all first rebuilt every point's label twice)
+        else:
+            self.color_points()
 
     def restore(self, session) -> bool:
         """Show the ensembles a session holds (docking, or a session file opened later)."""
@@ -353,9 +354,11 @@ class EnsemblesWidget(QWidget):
         best = result.members.sort_values("fraction", ascending=False).drop_duplicates("neuron_id")
         lookup = dict(zip(best["neuron_id"].astype(str), best["ensemble_id"].astype(int)))
         ens = layer.features["neuron_id"].astype(str).map(lookup).fillna(-1).astype(int).to_numpy()
-        features = layer.features.copy()
-        features["ensemble"] = ens
-        layer.features = features
+        old = layer.features.get("ensemble")
+        if old is None or not np.array_equal(old.to_numpy(), ens):  # (setting the features
+            features = layer.features.copy()  # rebuilds every point's label: skipped when
+            features["ensemble"] = ens  # browsing the ensembles, which only recolours)
+            layer.features = features
         colors = np.tile(GREY, (len(ens), 1))
         palette = ensemble_colors(max(result.n_ensembles, 1))
         if highlight is None:

@@ -106,8 +106,8 @@ class LoaderWidget(QWidget):
     def _read_job(self):
         """The chosen options, read here (GUI thread); the returned function opens the file and
         reads what the layers need (safe in a worker thread): (recording, layer data)."""
+        from napari_catrack import layers
         from napari_catrack.io.recording import open_recording
-        from napari_catrack.layers import recording_layers
 
         layout = self.layout_choice.value
         options = {
@@ -127,7 +127,9 @@ class LoaderWidget(QWidget):
             opened(rec)
             if cancelled():  # before the first frame is read for the layers
                 raise Cancelled("opening the recording cancelled; nothing was added")
-            return rec, recording_layers(rec)
+            layer_data = layers.recording_layers(rec)
+            layers.warm_units()  # (else the first layer made builds it in the GUI thread, ~1 s)
+            return rec, layer_data
 
         return read
 

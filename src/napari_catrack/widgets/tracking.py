@@ -47,11 +47,12 @@ from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._tracking_candidates import CandidatesPanel, current_frame
 from napari_catrack.widgets._tracking_layers import (
+    ShownTracks,
     channel_stack,
     confidence_colors,
     fill_channel_combo,
+    prepare_tracks,
     set_or_add,
-    to_green,
     to_native,
     tracked_points,
 )
@@ -351,9 +352,14 @@ class TrackingWidget(QWidget):
             self.last_outcome = f"{what} cancelled; {kept}" if "cancelled" in line else line
             self.status.setText(self.last_outcome)
 
+        review_at = self._review_settings()
+
+        def work_and_prepare(job):  # the layers' data made in the worker, not the GUI thread
+            return prepare_tracks(work(job), transform, shape, review_at)
+
         self.job = start_job(
-            self, work, what=what,
-            on_done=lambda df: self._on_result(df, what, info, shape, transform),
+            self, work_and_prepare, what=what,
+            on_done=lambda shown: self._on_result(shown, what, info, transform),
             on_failed=failed, bar=self.bar, buttons=[self.track_button, self.retrack_button],
             cancel_button=self.cancel_button, status=self.status,
         )  # fmt: skip
@@ -365,13 +371,19 @@ class TrackingWidget(QWidget):
             self.job.cancel()
             self.status.setText("cancelling...")
 
-    def _on_result(self, native: pd.DataFrame, what: str, info: dict, shape, transform) -> None:
-        tracks = to_green(native, transform, shape)
-        tracks["neuron_id"] = tracks["neuron_id"].astype(str)
-        self.tracks = tracks.reset_index(drop=True)
+    def _review_settings(self) -> tuple[float, int] | None:
+        """(threshold, merge gap) of the review list as set now; None if the form is invalid."""
+        try:
+            p = self.form.params()
+        except CatrackError:
+            return None
+        return float(p.low_confidence), int(p.review_gap)
+
+    def _on_result(self, shown: ShownTracks, what: str, info: dict, transform) -> None:
+        tracks = self.tracks = shown.tracks
         self.run_info = {k: v for k, v in info.items() if k != "corrections"}
         self.edited.clear()
-        self.show_tracks()
+        self.show_tracks(shown=shown)
         from napari_catrack.core.tracking.records import record_tracks
 
         params = TrackParams.from_dict(info)
@@ -427,12 +439,16 @@ class TrackingWidget(QWidget):
             layer.border_color = confidence_colors(marked.confidence, marked.source)
         return True
 
-    def show_tracks(self, keep_layer_edits: bool = False) -> None:
+    def show_tracks(self, keep_layer_edits: bool = False, shown: ShownTracks | None = None) -> None:
         """Refresh "tracks" and "tracked neurons" from `self.tracks` (`keep_layer_edits`: on
-        restoring, points dragged in an existing layer are kept as corrections)."""
+        restoring, points dragged in an existing layer are kept as corrections; `shown`: the
+        layers' data already prepared from `self.tracks` in a worker)."""
         tracks = self.tracks
-        set_or_add(self.viewer, tracks_layer(tracks, name="tracks", tail_length=15), "tracks")
-        data, feats, colors = tracked_points(tracks)
+        if shown is None:
+            shown = ShownTracks(tracks, tracks_layer(tracks, name="tracks", tail_length=15),
+                                tracked_points(tracks))  # fmt: skip
+        set_or_add(self.viewer, shown.tracks_layer, "tracks")
+        data, feats, colors = shown.points
         self._syncing = True
         try:
             layer = self._tracked_layer()
@@ -455,7 +471,7 @@ class TrackingWidget(QWidget):
                     data, name=TRACKED, features=feats, size=8, face_color="transparent",
                     metadata={"catrack": {"role": TRACKED}},
                     border_color=colors, border_width=0.2,
-                    text={"string": "{neuron_id}", "size": 8, "color": "white",
+                    text={"string": "neuron_id", "size": 8, "color": "white",
                           "translation": [0, -6, 0]},
                 )  # fmt: skip
                 label_axes(layer)
@@ -464,7 +480,7 @@ class TrackingWidget(QWidget):
             self._shown = data.copy()
         finally:
             self._syncing = False
-            self.refresh_low_confidence()
+            self.refresh_low_confidence(shown)
 
     def _scan_edits(self) -> list[int]:
         """Points whose position differs from the last result are corrections (marked manual)."""
@@ -506,8 +522,9 @@ class TrackingWidget(QWidget):
             self._syncing = False
         self.status.setText(f"{len(self.edited)} correction(s); press Re-track to use them")
 
-    def refresh_low_confidence(self) -> pd.DataFrame:
-        """List the REVIEW_SHOWN worst places to review (`review_stretches`); count the rest."""
+    def refresh_low_confidence(self, shown: ShownTracks | None = None) -> pd.DataFrame:
+        """List the REVIEW_SHOWN worst places to review (`review_stretches`); count the rest
+        (`shown`: a review list prepared in the worker, used if made with today's settings)."""
         self.low_list.clear()
         self._n_low = 0
         self.low_more.setText("")
@@ -518,7 +535,17 @@ class TrackingWidget(QWidget):
         except CatrackError as exc:
             report_exception(exc, "review list")
             return pd.DataFrame()
-        review = review_stretches(self.tracks, threshold=p.low_confidence, merge_gap=p.review_gap)
+        if (
+            isinstance(shown, ShownTracks)  # (a form's `changed` signal passes its own argument)
+            and shown.review is not None
+            and shown.tracks is self.tracks
+            and shown.review_at == (float(p.low_confidence), int(p.review_gap))
+        ):
+            review = shown.review
+        else:
+            review = review_stretches(
+                self.tracks, threshold=p.low_confidence, merge_gap=p.review_gap
+            )
         self._n_low = len(review)
         for r in review.head(REVIEW_SHOWN).itertuples(index=False):
             span = f"{r.start_frame}" if r.start_frame == r.end_frame else (
