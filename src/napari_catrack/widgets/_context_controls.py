@@ -57,14 +57,15 @@ class FrameRateControl(QWidget):
             "stored in the session"
         )
         # the box keeps room for its digits in a narrow dock (it showed ".000" beside a long
-        # source note); the note gives way instead, and its tooltip holds it whole
-        self.spin.setMinimumWidth(self.spin.fontMetrics().horizontalAdvance("0000.000 Hz") + 40)
+        # source note): two thirds of the row; the note gives way (Ignored: it gets room through
+        # its stretch only), and its tooltip holds it whole. (A minimum width would not do:
+        # napari's style sheet sets the spin boxes' own.)
         self.source = QLabel("")
         self.source.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.spin, 1)
-        row.addWidget(self.source)
+        row.addWidget(self.spin, 2)
+        row.addWidget(self.source, 1)
         self.refresh()
         self.spin.valueChanged.connect(self._typed)
         self.ctx.events.fps.connect(self._on_context)
