@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from napari_catrack.session import Session, read_h5_table
-from tests.gui.test_behaviour_sessions import _record
+from tests.gui.test_behaviour_sessions import saved_behaviour_session
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
@@ -46,18 +46,12 @@ def _status_in_file(path) -> list[str]:
 
 @pytest.fixture
 def behaviour_session(tmp_path):
-    from napari_catrack.io.tiff import write_movie_tiff
     from napari_catrack.synthetic.behaviour import make_behaviour_video
 
     video = make_behaviour_video(12, shape=(96, 96), seed=7, pixel_size_um=16.0)
-    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
-    path = tmp_path / "worm.catrack.h5"
-    session = Session(path)
-    session.set_recording(str(movie), {}, {})
-    _record(session, video, movie)
-    session.save()
+    session = saved_behaviour_session(video, tmp_path)
     session.close()
-    return path
+    return session.path
 
 
 def _drag(viewer, t: int, dx: float) -> np.ndarray:

@@ -40,6 +40,20 @@ def _record(session, video, movie) -> None:
     record_centerline(session, result, {}, inputs=inputs)
 
 
+def saved_behaviour_session(video, folder):
+    """A saved behaviour session of `video` (`folder`/worm.catrack.h5, its recording the video
+    written as `folder`/worm.tif), still open."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    movie = write_movie_tiff(folder / "worm.tif", video.frames)
+    session = Session(folder / "worm.catrack.h5")
+    session.set_recording(str(movie), {}, {})
+    _record(session, video, movie)
+    session.save()
+    return session
+
+
 @pytest.fixture
 def demo_like(video, tmp_path):
     """(session file, behaviour video file): an imaging recording plus a separate behaviour
@@ -149,15 +163,10 @@ def test_the_centerline_follows_the_slider_and_keeps_edits_without_the_widget(
     build 20,000 paths); moving the slider shows that frame's, and a path the user drags is
     that frame's centerline in the session (status "edited"), with no widget docked; saved
     and reopened, the edit is there and the layer is built again from the session's step."""
-    from napari_catrack.io.tiff import write_movie_tiff
     from napari_catrack.session import Session, session_for_viewer
 
-    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames)
-    path = tmp_path / "worm.catrack.h5"
-    session = Session(path)
-    session.set_recording(str(movie), {}, {})
-    _record(session, video, movie)
-    session.save()
+    session = saved_behaviour_session(video, tmp_path)
+    path = session.path
     truth = centerline_from_session(session)[0].points.copy()
     session.close()
 
