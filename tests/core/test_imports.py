@@ -401,3 +401,80 @@ def test_minian_different_units_and_a_store_given_are_one_line_errors(tmp_path, 
     assert main(["import", "minian", str(tmp_path / "m" / "A.zarr"), "--fps", "15", "-o", str(out)]) == 2  # fmt: skip
     assert "give the folder that holds A.zarr and C.zarr" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _large_minian(
+    folder: Path, k: int, size: int, order=("unit_id", "height", "width"), chunk=4, px=None
+):
+    """A Minian result with k 12 x 12 px units on a size x size frame, A stored in `order` in
+    chunks of `chunk` units (and px x px pixels, else whole frames) and written a chunk of units
+    at a time (the test never holds it dense)."""
+    import zarr
+
+    rng = np.random.default_rng(1)
+    corners = rng.integers(0, size - 12, (k, 2))
+    units, t = np.arange(k) * 2 + 1, 40
+    group = zarr.open_group(str(folder / "A.zarr"), mode="w", zarr_format=2)
+    axis = order.index("unit_id")
+    perm = [("unit_id", "height", "width").index(d) for d in order]
+    shape, chunks = [size, size], [px or size, px or size]
+    shape.insert(axis, k)
+    chunks.insert(axis, chunk)
+    a = group.create_array("A", shape=tuple(shape), chunks=tuple(chunks), dtype="f8", fill_value=0.0)  # fmt: skip
+    a.attrs["_ARRAY_DIMENSIONS"] = list(order)
+    spot = np.outer(np.hanning(14)[1:-1], np.hanning(14)[1:-1])  # 12 x 12, peak < 1
+    for u0 in range(0, k, chunk):
+        block = np.zeros((min(chunk, k - u0), size, size))
+        for j, (y, x) in enumerate(corners[u0 : u0 + chunk]):
+            block[j, y : y + 12, x : x + 12] = spot * (1 + (u0 + j) % 3)
+        sel = [slice(None)] * 3
+        sel[axis] = slice(u0, u0 + len(block))
+        a[tuple(sel)] = np.transpose(block, perm)
+    for name, arr in (("unit_id", units), ("height", np.arange(size)), ("width", np.arange(size))):
+        z = group.create_array(name, shape=arr.shape, dtype=arr.dtype)
+        z[...] = arr
+        z.attrs["_ARRAY_DIMENSIONS"] = [name]
+    C = rng.random((k, t))
+    _minian_var(folder, "C", C, ("unit_id", "frame"), {"unit_id": units, "frame": np.arange(t)})
+    return corners, spot, units
+
+
+@pytest.mark.parametrize(
+    "order, chunk, px",
+    [
+        (("unit_id", "height", "width"), 4, None),  # a chunk of 4 whole frames
+        (("width", "unit_id", "height"), 4, None),  # stored transposed
+        (("unit_id", "height", "width"), 32, 64),  # zarr's own chunking: 32 units x 64 x 64 px
+    ],
+)
+def test_minian_footprints_are_read_a_block_of_units_at_a_time(
+    tmp_path, monkeypatch, order, chunk, px
+):
+    """A is dense on disk (K full frames); it is read into sparse footprints a block of units
+    at a time, so peak memory is a few blocks (zarr holds a chunk decoded beside the block it
+    fills), not the dense array: here 96 units of 256 x 256 float64, 48 MiB dense, read in
+    blocks of 2 MiB (whole stored chunks)."""
+    import tracemalloc
+
+    from napari_catrack.io import minian
+
+    k, size = 96, 256
+    corners, spot, units = _large_minian(tmp_path, k, size, order=order, chunk=chunk, px=px)
+    monkeypatch.setattr(minian, "BLOCK_BYTES", 2 * 2**20, raising=False)  # (old code: none)
+    tracemalloc.start()
+    try:
+        res = read_minian(tmp_path, fps=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    dense = k * size * size * 8
+    assert peak < dense / 4, f"peak {peak / 2**20:.0f} MB for a {dense / 2**20:.0f} MB dense A"
+    fp = res.footprints
+    assert type(fp).__name__ == "Footprints" and fp.shape == (k, size, size)
+    assert list(res.components["neuron_id"]) == units.tolist()
+    assert fp.matrix.nnz == k * 144  # each unit's 12 x 12 spot, nothing else
+    for i in (0, 77, k - 1):  # peak-normalised, in place, in A's unit order
+        y, x = corners[i]
+        want = np.zeros((size, size), np.float32)
+        want[y : y + 12, x : x + 12] = spot / spot.max()
+        np.testing.assert_allclose(fp.component(i), want, rtol=1e-6, atol=1e-7)

@@ -11,6 +11,11 @@ raw trace (C + b0 + c0 + residual); `open_minian` also accepts a single netCDF f
 same variables, which is an HDF5 file whose dimensions are HDF5 dimension scales. Both are read
 here without xarray.
 
+A is read a block of stored chunks at a time straight into sparse `Footprints`
+(`_sparse_units`): a unit covers a few hundred pixels of its frame, but the stored array is
+dense, K full frames (2,000 units of 1,024² in float64 are 16.8 GB); peak memory is about one
+block (`BLOCK_BYTES`, or one stored chunk when a chunk is larger) plus the non-zero pixels.
+
 Every per-unit array is matched to A by its `unit_id` coordinate (each array keeps its own
 order); different unit sets are refused. dF/F: raw = C (or YrA - b0 - c0), on a baseline of
 b0 plus the background under the footprint, a·b f / |a|^2 (core/sources/dff.py).
@@ -23,7 +28,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from scipy import sparse
 
+from napari_catrack.core.sources.footprints import Footprints
 from napari_catrack.core.sources.imported import imported_result
 from napari_catrack.errors import InputError
 
@@ -37,6 +44,7 @@ DIMS = {
     "b": ("height", "width"),
     "f": ("frame",),
 }
+BLOCK_BYTES = 32 * 2**20  # A is read this much (dense) at a time, then kept sparse
 
 
 def _order(arr: np.ndarray, dims: list[str], name: str, where: str) -> np.ndarray:
@@ -44,6 +52,55 @@ def _order(arr: np.ndarray, dims: list[str], name: str, where: str) -> np.ndarra
     if sorted(dims) != sorted(want):
         raise InputError(f"{where}: {name} has dimensions {dims}, Minian's has {list(want)}")
     return np.transpose(arr, [dims.index(d) for d in want])
+
+
+def _tile(shape: tuple[int, int, int], chunk: tuple[int, int, int], itemsize: int) -> list[int]:
+    """The (units, height, width) block read at a time: whole stored chunks (each decompressed
+    once), as many as fit in `BLOCK_BYTES`, along width, then height, then units; one chunk
+    when a chunk alone is larger (zarr and HDF5 decompress a whole chunk anyway)."""
+    tile = [min(c, s) for c, s in zip(chunk, shape, strict=True)]
+    budget = max(1, BLOCK_BYTES // itemsize)
+    for d in (2, 1, 0):
+        rest = int(np.prod(tile)) // tile[d]
+        n = max(1, budget // max(1, rest * tile[d]))  # how many chunks along d fit
+        tile[d] = min(shape[d], tile[d] * n)
+    return tile
+
+
+def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def _sparse_units(arr, dims: list[str], where: str) -> Footprints:
+    """Minian's A, stored in any dimension order (a zarr array or an h5py dataset), read a block
+    of whole chunks at a time (`_tile`) into sparse footprints: never the whole dense (unit,
+    height, width) array, only its non-zero pixels."""
+    want = DIMS["A"]
+    if sorted(dims) != sorted(want):
+        raise InputError(f"{where}: A has dimensions {dims}, Minian's has {list(want)}")
+    order = [dims.index(d) for d in want]  # stored axis of unit_id, height, width
+    shape = tuple(int(arr.shape[i]) for i in order)
+    k, h, w = shape
+    stored = getattr(arr, "chunks", None)  # h5py: None for a contiguous dataset (any slice)
+    chunk = tuple(int(stored[i]) for i in order) if stored else (1, h, w)
+    tile = _tile(shape, chunk, np.dtype(arr.dtype).itemsize)
+    units, pixels, values = [], [], []
+    for u0 in range(0, k, tile[0]):
+        for y0 in range(0, h, tile[1]):
+            for x0 in range(0, w, tile[2]):
+                want_sel = (slice(u0, u0 + tile[0]), slice(y0, y0 + tile[1]), slice(x0, x0 + tile[2]))  # fmt: skip
+                sel = [want_sel[order.index(i)] for i in range(3)]  # in the stored order
+                block = np.transpose(np.asarray(arr[tuple(sel)]), order)  # (units, y, x)
+                u, y, x = np.nonzero(block)
+                values.append(block[u, y, x].astype(np.float32))
+                units.append(u + u0)
+                pixels.append((y + y0).astype(np.int64) * w + (x + x0))
+                del block
+    m = sparse.coo_matrix(
+        (_cat(values, np.float32), (_cat(pixels, np.int64), _cat(units, np.int64))),
+        shape=(h * w, k),
+    ).tocsc()  # canonical: sorted pixel indices per unit
+    return Footprints(m, (h, w))
 
 
 def _dims(arr) -> list[str]:
@@ -63,7 +120,10 @@ def _read_zarr(folder: Path, name: str):
     try:
         group = zarr.open_group(str(store), mode="r")
         arr = group[name]
-        data = _order(np.asarray(arr[...]), _dims(arr), name, str(store))
+        if name == "A":  # sparse, a block of units at a time
+            data = _sparse_units(arr, _dims(arr), str(store))
+        else:
+            data = _order(np.asarray(arr[...]), _dims(arr), name, str(store))
         ids = np.asarray(group["unit_id"][...]) if "unit_id" in DIMS[name] and "unit_id" in group else None  # fmt: skip
     except KeyError as exc:
         raise InputError(f"{store} is not a Minian result ({exc} missing)") from None
@@ -86,7 +146,10 @@ def _read_netcdf(path: Path):
             if name in f:
                 ds = f[name]
                 dims = [d[0].name.strip("/") if len(d) else "" for d in ds.dims]
-                out[name] = _order(ds[()], dims, name, path.name)
+                if name == "A":  # sparse, a block of units at a time
+                    out[name] = _sparse_units(ds, dims, path.name)
+                else:
+                    out[name] = _order(ds[()], dims, name, path.name)
                 ids[name] = unit if "unit_id" in DIMS[name] else None
     return out, ids
 
@@ -118,8 +181,9 @@ def _align(data: dict, ids: dict, where: Path) -> np.ndarray:
     return ref if ref is not None else np.arange(n)
 
 
-def _background(A: np.ndarray, data: dict, t: int, where: Path):
-    """b0 plus the background b f under each footprint (K, T) in C's units, or None."""
+def _background(A: Footprints, data: dict, t: int, where: Path):
+    """b0 plus the background b f under each footprint (K, T) in C's units, or None (a·b from
+    the sparse footprints: no dense copy of A)."""
     parts = []
     if "b0" in data:
         parts.append(np.asarray(data["b0"], float))
@@ -130,9 +194,12 @@ def _background(A: np.ndarray, data: dict, t: int, where: Path):
                 f"{where}: the background b is {b.shape} and f {f.shape}, but A's frame is "
                 f"{A.shape[1:]} and C has {t} frames: from different runs?"
             )
-        a = A.reshape(len(A), -1).astype(float)
-        norm2 = (a * a).sum(axis=1)
-        parts.append(np.outer(a @ np.nan_to_num(b).ravel() / np.where(norm2 > 0, norm2, 1.0), np.nan_to_num(f)))  # fmt: skip
+        m = A.matrix  # (pixels, K) float32
+        cols = np.repeat(np.arange(len(A)), np.diff(m.indptr))
+        v = m.data.astype(float)
+        norm2 = np.bincount(cols, v * v, len(A))
+        ab = np.bincount(cols, v * np.nan_to_num(b).ravel()[m.indices], len(A))
+        parts.append(np.outer(ab / np.where(norm2 > 0, norm2, 1.0), np.nan_to_num(f)))
     if not parts:
         return None
     bg = sum(parts)
