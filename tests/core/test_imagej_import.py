@@ -431,6 +431,46 @@ def test_rois_drawn_on_a_hyperstack_plane_are_measured_there_in_the_calcium_chan
     np.testing.assert_allclose(got, data[:, 1, 0][:, res.footprints[1] > 0].mean(axis=1), rtol=1e-6)
 
 
+def test_rois_of_several_planes_are_measured_in_each_planes_movie_with_a_plane_column(tmp_path):
+    """{plane: movie} (the Sources widget's single-plane layers): each ROI in its own plane's
+    movie, a ROI without a Z position in the chosen plane, a ROI of a plane with no movie
+    skipped and said (its trace in another plane would be another cell's); the components say
+    the plane each ROI was measured in, as the CLI's import of a hyperstack file does."""
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 4000, (12, 3, *SHAPE)).astype(np.uint16)  # T Z Y X
+    a, b, c = _rois()
+    a.z_position, b.z_position, c.z_position = 2, 1, 3  # planes 1, 0, 2
+    roi_zip = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(roi_zip, [a, b, c])
+    want = _expected()
+    planes = {0: data[:, 0], 1: data[:, 1]}  # plane 2 is not open
+    res = read_imagej(roi_zip, planes, fps=10.0, z_projection=1)
+    assert res.components["name"].tolist() == ["cell-a", "cell-b"]
+    assert res.components["plane"].tolist() == [1, 0]
+    for k, z in enumerate((1, 0)):
+        np.testing.assert_allclose(res.raw[k], data[:, z][:, want[k]].mean(axis=1), rtol=1e-12)
+    said = " ".join(res.warnings)
+    assert "1 ROI(s) of RoiSet.zip were drawn on Z plane(s) 2, which no open movie shows (open: plane(s) 0, 1), and were skipped: cell-c" in said  # fmt: skip
+    assert "ROIs measured in the Z plane they were drawn on (plane 0: 1, plane 1: 1)" in res.notes
+    c.z_position = 0  # no Z position: the chosen plane (z_projection)
+    roifile.roiwrite(roi_zip, [a, b, c], mode="w")
+    res = read_imagej(roi_zip, planes, fps=10.0, z_projection=1)
+    assert res.components["plane"].tolist() == [1, 0, 1] and not res.warnings
+    np.testing.assert_allclose(res.raw[2], data[:, 1][:, want[2]].mean(axis=1), rtol=1e-12)
+    for roi in (a, b, c):
+        roi.z_position = 3
+    roifile.roiwrite(roi_zip, [a, b, c], mode="w")
+    with pytest.raises(InputError, match="none of the ROIs of RoiSet.zip was drawn on a Z plane open"):  # fmt: skip
+        read_imagej(roi_zip, planes, fps=10.0, z_projection=1)
+    # the CLI over the hyperstack file: the same plane column in components.csv
+    movie = tmp_path / "hyper.tif"
+    tifffile.imwrite(movie, data, imagej=True, metadata={"axes": "TZYX", "finterval": 0.1})
+    a.z_position, b.z_position, c.z_position = 2, 1, 3
+    roifile.roiwrite(roi_zip, [a, b, c], mode="w")
+    assert main(["import", "imagej", str(roi_zip), "--movie", str(movie), "-o", str(tmp_path / "o")]) == 0  # fmt: skip
+    assert read_sources(tmp_path / "o").components["plane"].tolist() == [1, 0, 2]
+
+
 def _ring_of(res, data, k, *, z, ch):
     """The pixels of ROI k's neuropil ring, found back from its trace: Fneu = F - raw (c = 1) is
     the mean of the ring's pixels, so the ring is the pixel set whose mean matches: here the

@@ -12,9 +12,10 @@ TIFF's overlay. Every ROI applies to every frame (a ROI's frame position is not 
 drawn on frame t of a calcium movie is meant for the whole movie, a cell keeps its place in a
 registered movie); frame positions that disagree with that are warned about
 (`position_warnings`). A hyperstack ROI's Z position is followed: it is measured in its plane
-of a movie file with a Z axis (`roi_planes`); its channel position is not (the calcium channel is
-measured; ROIs drawn on another channel are warned about). Masks and rings are flat
-pixel-index lists, never a full frame per ROI. Lines, points, text and composite ROIs have no
+of a movie file with a Z axis, or in its plane's movie of a {plane: movie} mapping (the
+Sources widget's single-plane layers; `roi_planes`), and the components get a `plane` column;
+its channel position is not (the calcium channel is measured; ROIs drawn on another channel
+are warned about). Masks and rings are flat pixel-index lists, never a full frame per ROI. Lines, points, text and composite ROIs have no
 area here: they are skipped with one warning, as are ROIs outside the frame or empty once
 clipped to it. Neuropil is
 subtracted only when asked (`NeuropilParams.neuropil_coefficient` > 0; suite2p's ring, see
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -197,12 +199,14 @@ def movie_axes(movie) -> tuple[int, bool]:
 
 def roi_planes(
     rois, names, name: str, movie, movie_options: dict
-) -> tuple[list[dict], list[str], list[str]]:
-    """(the `open_frames` options each ROI is measured with, notes, warnings). A ROI drawn on a
-    Z plane of a hyperstack (ImageJ's z position) is measured in that plane of a movie with a Z
-    axis; a ROI without that position, or a movie without that axis, uses `movie_options` (the
-    --z-projection): ROIs of several planes measured on one plane's movie (an array, a layer)
-    are warned about. A position past the movie's planes is an InputError naming the ROI.
+) -> tuple[list[dict | None], list[str], list[str]]:
+    """(the `open_frames` options each ROI is measured with, None for a ROI skipped; notes,
+    warnings). A ROI drawn on a Z plane of a hyperstack (ImageJ's z position) is measured in
+    that plane of a movie with a Z axis, or in that plane's movie when `movie` is a {plane:
+    movie} mapping (napari layers of single planes; a ROI of a plane not in it is skipped, with
+    a warning); a ROI without that position, or a movie without that axis, uses `movie_options`
+    (the --z-projection): ROIs of several planes measured on one plane's movie (an array, a
+    layer) are warned about. A position past the movie's planes is an InputError naming the ROI.
     The channel a ROI was drawn on (c position) is NOT followed: a cell is outlined on whichever
     channel shows it best (often the structural one), while its calcium trace is the calcium
     channel's, the one `movie_options` measure (--green-channel); ROIs drawn on another channel
@@ -212,6 +216,8 @@ def roi_planes(
     same = [dict(movie_options) for _ in rois]
     if not any(zs) and not any(cs):
         return same, [], []
+    if isinstance(movie, Mapping) and any(zs):
+        return _mapped_planes(names, zs, name, movie, movie_options)
     planes, has_channels = movie_axes(movie)
     follow_z = planes > 1 and any(zs)
     warned = []
@@ -221,7 +227,8 @@ def roi_planes(
         warned.append(f"{len(other)} ROI(s) of {name} were drawn while another channel than the one measured (channel {measured}, --channel) was shown ({', '.join(map(str, other[:5]))}{', ...' if len(other) > 5 else ''}): they are measured in channel {measured}, as every ROI is")  # fmt: skip
     if not follow_z and len({z for z in zs if z}) > 1:
         lo, hi = min(z for z in zs if z) - 1, max(zs) - 1
-        warned.append(f"the ROIs of {name} were drawn on Z planes {lo}-{hi} but the movie measured has no Z axis: each is measured on it")  # fmt: skip
+        hint = "" if isinstance(movie, str | os.PathLike) else " (in napari: open each plane as its own layer, the loader's Z projection 'one plane', to measure each ROI in its plane)"  # fmt: skip
+        warned.append(f"the ROIs of {name} were drawn on Z planes {lo}-{hi} but the movie measured has no Z axis: each is measured on it{hint}")  # fmt: skip
     if not follow_z:
         return same, [], warned
     out, notes = [], []
@@ -238,6 +245,46 @@ def roi_planes(
     said = ", ".join(f"plane {k}: {v}" for k, v in per)
     notes.append(f"ROIs measured in the Z plane they were drawn on ({said})")
     return out, notes, warned
+
+
+def _mapped_planes(
+    names, zs: list[int], name: str, movie: Mapping, movie_options: dict
+) -> tuple[list[dict | None], list[str], list[str]]:
+    """`roi_planes` for one movie per plane ({plane: movie}): each ROI in its plane's movie,
+    a ROI without a Z position in the plane `movie_options["z_projection"]`; a ROI of a plane
+    that has no movie is skipped (measuring it in another plane would be another cell's
+    trace), with a warning; none left is an InputError."""
+    from collections import Counter
+
+    default = movie_options.get("z_projection")
+    out: list[dict | None] = []
+    missing: dict = {}
+    for n, z in zip(names, zs, strict=True):
+        plane = z - 1 if z else default
+        if plane in movie:
+            out.append({**movie_options, "z_projection": plane})
+        else:
+            out.append(None)
+            missing.setdefault(plane, []).append(str(n))
+    open_ = ", ".join(map(str, sorted(movie)))
+    if all(o is None for o in out):
+        raise InputError(f"none of the ROIs of {name} was drawn on a Z plane open as a movie (drawn on {', '.join(map(str, sorted(missing, key=str)))}; open: {open_}): open their planes (the loader's Z projection 'one plane')")  # fmt: skip
+    warned = []
+    if missing:
+        skipped = [n for v in missing.values() for n in v]
+        warned.append(f"{len(skipped)} ROI(s) of {name} were drawn on Z plane(s) {', '.join(map(str, sorted(missing, key=str)))}, which no open movie shows (open: plane(s) {open_}), and were skipped: {', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}; open those planes (the loader's Z projection 'one plane') to measure them")  # fmt: skip
+    per = sorted(Counter(o["z_projection"] for o in out if o is not None).items())
+    said = ", ".join(f"plane {k}: {v}" for k, v in per)
+    return out, [f"ROIs measured in the Z plane they were drawn on ({said})"], warned
+
+
+def _open_measured(movie, options: dict):
+    """`open_frames` of `movie`, or of the plane `options["z_projection"]` of a {plane: movie}."""
+    from napari_catrack.io.frames import open_frames
+
+    if isinstance(movie, Mapping):
+        return open_frames(movie[options.get("z_projection")])
+    return open_frames(movie, **options)
 
 
 def imagej_pixels(
@@ -313,7 +360,9 @@ def read_imagej(
     **movie_options,
 ):
     """The `SourcesResult` of the ImageJ ROIs in `path` over `movie` (a file, read in chunks
-    through `open_frames` with `movie_options`, or an array such as a napari layer's data):
+    through `open_frames` with `movie_options`, or an array such as a napari layer's data, or
+    a {plane: array} mapping of single Z planes, `z_projection` naming the plane of ROIs that
+    have no Z position; see `roi_planes`):
     footprints = the masks, raw trace = the mean inside each mask per frame (minus
     c x the mean of its neuropil ring when `neuropil.neuropil_coefficient` c > 0, see
     `core.sources.neuropil`), dF/F on a percentile baseline (relative to baseline plus the
@@ -321,7 +370,6 @@ def read_imagej(
     when neither is known). `progress`/`cancel`: a widget's job (see `mask_means`)."""
     from napari_catrack.core.sources.imported import imported_result, mask_means
     from napari_catrack.core.sources.neuropil import neuropil_rings
-    from napari_catrack.io.frames import open_frames
 
     neuropil = neuropil or NeuropilParams()
     coeff = neuropil.neuropil_coefficient
@@ -330,11 +378,16 @@ def read_imagej(
     labels = [rois[i].name or f"roi{i + 1}" for i in area]
     chosen, plane_notes, plane_warnings = roi_planes([rois[i] for i in area], labels, Path(path).name, movie, movie_options)  # fmt: skip
     options = {i + 1: o for i, o in zip(area, chosen, strict=True)}  # by ROI number
-    first = chosen[0] if chosen else movie_options
-    with open_frames(movie, **first) as frames:
+    first = next((o for o in chosen if o is not None), movie_options)
+    with _open_measured(movie, first) as frames:
         shape, n_frames, stated = frames.shape[1:], frames.n_frames, frames.fps
         pixels, ids, names, warnings = imagej_pixels(path, shape, n_frames=n_frames)
     warnings += plane_warnings
+    kept = [j for j, i in enumerate(ids) if options.get(int(i), movie_options) is not None]
+    if len(kept) < len(ids):  # ROIs of a plane no movie shows (`_mapped_planes`)
+        if not kept:
+            raise InputError(f"no ROI of {Path(path).name} is left to measure: those inside the frame were drawn on planes no open movie shows")  # fmt: skip
+        pixels, ids, names = [pixels[j] for j in kept], ids[kept], [names[j] for j in kept]
     if not (fps or stated):
         raise InputError("the movie does not store its frame rate: give it (--fps)")
     if fps and stated and abs(stated - fps) > 0.01 * stated:
@@ -357,9 +410,9 @@ def read_imagej(
     means = np.zeros((2 * k, n_frames))  # ROIs, then their rings
     for done, (key, group) in enumerate(groups.items()):  # one pass per plane / channel measured
         step = None if progress is None else (lambda a, b, w, d=done: progress(d * b + a, len(groups) * b, w))  # fmt: skip
-        with open_frames(movie, **dict(key)) as frames:
-            if frames.n_frames != n_frames:
-                raise InputError(f"the movie's plane/channel {dict(key)} has {frames.n_frames} frames, not {n_frames}")  # fmt: skip
+        with _open_measured(movie, dict(key)) as frames:
+            if frames.n_frames != n_frames or tuple(frames.shape[1:]) != tuple(shape):
+                raise InputError(f"the movie's plane/channel {dict(key)} is {frames.n_frames} frames of {frames.shape[1:]}, not {n_frames} of {tuple(shape)}")  # fmt: skip
             with_ring = [j for j in group if ring_px[j]]
             measured = [pixels[j] for j in group] + [rings[j] for j in with_ring]
             got = mask_means(frames, pixel_matrix(measured, shape), progress=step, cancel=cancel)
@@ -387,10 +440,19 @@ def read_imagej(
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
                              warnings=warnings, tool_fps=None, background=background)  # fmt: skip
     result.components["name"] = names
+    if plane_notes:  # ROIs followed to their Z planes: the plane each was measured in
+        result.components["plane"] = [_plane_number(o) for o in used]
     if coeff > 0:
         result.components["neuropil_px"] = ring_px
     result.made_with = {"neuropil": neuropil.to_dict()}  # the provenance: how raw was made
     return result
+
+
+def _plane_number(options: dict) -> int:
+    """The Z plane a ROI was measured in; -1 for a projection (a ROI without a Z position
+    measured with --z-projection max or mean)."""
+    z = options.get("z_projection")
+    return int(z) if isinstance(z, int | np.integer) else -1
 
 
 def pixel_matrix(pixels: list[np.ndarray], shape: tuple[int, int]):
