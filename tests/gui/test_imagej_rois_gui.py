@@ -220,3 +220,52 @@ def test_a_tiff_with_an_overlay_opens_with_its_rois_and_imports_them(make_napari
     session = session_for_viewer(viewer)
     trace = session["traces"].tables["traces"]
     np.testing.assert_allclose(trace["raw"], data[:, 20:26, 30:33].reshape(T, -1).mean(axis=1))
+
+
+def test_rois_of_several_planes_are_measured_on_each_planes_layer(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """A volume opened plane by plane (the loader's Z projection 'one plane'), ROIs drawn in Fiji
+    on its planes: each ROI is measured on the layer of its own plane, whichever plane's layer
+    is chosen, with a `plane` column; a ROI of a plane no layer shows is skipped and said. (It
+    measured every ROI on the chosen layer, a cell of plane 1 traced in plane 0, with only a
+    warning.)"""
+    import tifffile
+
+    from napari_catrack.widgets.loader import LoaderWidget
+
+    rng = np.random.default_rng(8)
+    volume = rng.integers(0, 4000, (T, 3, *SHAPE)).astype(np.uint16)  # T, Z, Y, X
+    path = tmp_path / "volume.tif"
+    tifffile.imwrite(path, volume, imagej=True, metadata={"axes": "TZYX", "finterval": 1 / FPS})
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.path.value = path
+    loader.z_projection.value = "one plane"
+    opened = {}
+    for z in (0, 1):
+        loader.z_plane.value = z
+        (opened[z],) = loader.open_recording()
+    a = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=4, top=3, right=10, bottom=8, name="on-0")  # fmt: skip
+    b = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=30, top=20, right=33, bottom=26, name="on-1")  # fmt: skip
+    c = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=12, top=30, right=16, bottom=34, name="on-2")  # fmt: skip
+    a.z_position, b.z_position, c.z_position = 1, 2, 3  # ImageJ counts planes from 1
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, [a, b, c])
+    boxes = {"on-0": (slice(3, 8), slice(4, 10), 0), "on-1": (slice(20, 26), slice(30, 33), 1)}
+
+    src = _dock(viewer, SRC)
+    src.fps.spin.setValue(FPS)
+    session = session_for_viewer(viewer)
+    for chosen in (opened[0], opened[1]):  # either plane's layer chosen: the same traces
+        src.movie.setCurrentText(chosen.name)
+        wait_job(qtbot, src.run_import("imagej", str(zip_path)))
+        comps = session["sources"].tables["components"]
+        assert comps["name"].tolist() == ["on-0", "on-1"]  # on-2: plane 2 is not open
+        assert comps["plane"].tolist() == [0, 1]
+        traces = session["traces"].tables["traces"]
+        for nid, name in zip(comps["neuron_id"], comps["name"], strict=True):
+            ys, xs, z = boxes[name]
+            raw = traces[traces["neuron_id"].astype(str) == str(nid)]["raw"].to_numpy()
+            np.testing.assert_allclose(raw, volume[:, z, ys, xs].reshape(T, -1).mean(axis=1), rtol=1e-9)  # fmt: skip
+        text = src.status.text()
+        assert "were drawn on Z plane(s) 2, which no open movie shows" in text and "on-2" in text
+        assert f"planes' layers: 0: {opened[0].name}, 1: {opened[1].name}" in text

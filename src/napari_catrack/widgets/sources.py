@@ -214,6 +214,30 @@ class SourcesWidget(QWidget):
         layer = self.viewer.layers[name]
         return layer.data[0] if layer.multiscale else layer.data
 
+    def plane_movies(self) -> tuple[int, dict] | None:
+        """(the chosen layer's Z plane, {plane: layer}) when the chosen movie layer shows one
+        plane of a volume (opened with the loader's Z projection 'one plane', or registered
+        from such a layer): the open layers showing the other planes of the same file, one per
+        plane (the chosen one for its plane, else a registered one, else the last opened).
+        None when the chosen layer's plane is unknown (a projection, a plain movie)."""
+        name = self.movie.currentText()
+        if not name or name not in self.viewer.layers:
+            return None
+        chosen = _layer_plane(self.viewer, self.viewer.layers[name])
+        if chosen is None:
+            return None
+        found: dict[int, object] = {}
+        for layer in movie_layers(self.viewer):
+            got = _layer_plane(self.viewer, layer)
+            if got is None or got[0] != chosen[0]:
+                continue
+            was = found.get(got[1])
+            registered = layer.metadata.get("catrack", {}).get("role") == ROLE
+            if was is None or registered or was.metadata.get("catrack", {}).get("role") != ROLE:
+                found[got[1]] = layer
+        found[chosen[1]] = self.viewer.layers[name]
+        return chosen[1], found
+
     def movie_inputs(self) -> dict:
         """{"recording": file} the movie layer came from (provenance of the step's record)."""
         name = self.movie.currentText()
@@ -286,16 +310,32 @@ class SourcesWidget(QWidget):
         if tool == IMAGEJ:  # hand-drawn ROIs: their traces are the mean of the chosen movie
             from napari_catrack.io.imagej_rois import read_imagej
 
-            data = self.movie_data()
+            data, options, said = self.movie_data(), {}, ""
+            planes = self.plane_movies()  # ROIs drawn on several Z planes: each in its plane
+            if planes is not None:
+                options = {"z_projection": planes[0]}  # ROIs without a Z position
+                data = {p: (x.data[0] if x.multiscale else x.data) for p, x in planes[1].items()}
+                said = "planes' layers: " + ", ".join(f"{p}: {x.name}" for p, x in sorted(planes[1].items()))  # fmt: skip
             if not fps:
                 raise InputError("the frame rate is unknown: type it in 'frame rate' above")
             inputs = {IMAGEJ: str(path), **self.movie_inputs()}
             neuropil = self.neuropil.params()
-            return self._start(
-                lambda job: read_imagej(path, data, fps=fps, neuropil=neuropil, progress=job.progress, cancel=job.cancelled),
-                "ImageJ ROI import",
-                lambda r: self._show(r, origin=IMAGEJ, inputs=inputs),
-            )  # fmt: skip
+
+            def work(job):
+                result = read_imagej(
+                    path,
+                    data,
+                    fps=fps,
+                    neuropil=neuropil,
+                    progress=job.progress,
+                    cancel=job.cancelled,
+                    **options,
+                )
+                if "plane" in result.components:  # measured plane by plane: on which layers
+                    result.notes.append(said)
+                return result
+
+            return self._start(work, "ImageJ ROI import", lambda r: self._show(r, origin=IMAGEJ, inputs=inputs))  # fmt: skip
         return self._start(lambda job: _read_import(tool, path, fps, source), f"{tool} import",
                            lambda r: self._show(r, origin=tool, inputs={tool: path}, set_rate=not fps))  # fmt: skip
 
@@ -542,6 +582,21 @@ class SourcesWidget(QWidget):
 
     def accepted_count(self) -> int:
         return int(np.sum([s == "accepted" or s == "unverified" for s, _ in status_of(self.ctx.session, self.ctx.session["sources"].tables["components"]["neuron_id"])]))  # fmt: skip
+
+
+def _layer_plane(viewer, layer) -> tuple[str, int] | None:
+    """(file, Z plane) a movie layer shows: a volume opened with one plane kept (the loader's
+    Z projection 'one plane'), or a movie registered from such a layer; None otherwise."""
+    meta = layer.metadata.get("catrack", {})
+    if meta.get("role") == ROLE:  # registered: the plane of the layer it was registered from
+        raw = meta.get("raw_layer")
+        if not raw or raw not in viewer.layers or viewer.layers[raw] is layer:
+            return None
+        meta = viewer.layers[raw].metadata.get("catrack", {})
+    z = (meta.get("options") or {}).get("z_projection")
+    if not meta.get("path") or not (meta.get("summary") or {}).get("z") or isinstance(z, bool | str | None) or int(z) < 0:  # fmt: skip
+        return None
+    return str(meta["path"]), int(z)
 
 
 def _read_import(tool: str, path, fps: float | None, source: str = "from the recording"):
