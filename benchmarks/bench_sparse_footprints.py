@@ -7,6 +7,10 @@
 - sources: `make_two_photon_movie` of T frames of S x S with N cells (no motion), written as a
   TIFF under --work, then `catrack sources movie.tif -o DIR --session FILE` (default
   parameters);
+- minian: a Minian result (`save_minian` zarr v2 stores, as xarray writes them: A, C, S, b0,
+  b, f, with zarr's own chunking of A) of K 12 x 12 px units (seed 0) on a 1,024 x 1,024
+  frame, A float64 (dense on disk, K full frames), T frames of traces, then
+  `catrack import minian DIR --fps 30` (session 15: A read a block of chunks at a time);
 - each command runs under /usr/bin/time -v (peak RSS of the process, wall seconds), once with
   the code given by --before (a `src` folder with the dense code, e.g. /work/main/src at
   6e93273) and once with this checkout's src; nice 10;
@@ -14,7 +18,7 @@
   difference per column / array; "identical" = bit-identical).
 Run: python benchmarks/bench_sparse_footprints.py --before /work/main/src [--work /tmp/h14_sparse]
      [--rois 500,2000] [--frames 1000] [--sources-size 768 --sources-cells 600
-     --sources-frames 600] [--only import|sources]
+     --sources-frames 600] [--minian-units 200] [--only import|sources|minian]
 Writes benchmarks/results/sparse_footprints.json (merged with what is there).
 """
 
@@ -74,6 +78,48 @@ def make_sources_movie(path: Path, frames: int, size: int, cells: int) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
+
+
+def make_minian(folder: Path, k: int, frames: int, size: int = 1024) -> None:
+    """A Minian output folder of k units (written a chunk of units at a time, never dense)."""
+    import zarr
+
+    if (folder / "done").is_file():
+        return
+    rng = np.random.default_rng(0)
+    units = np.arange(k) * 3 + 2
+    corners = rng.integers(0, size - 12, (k, 2))
+    spot = np.outer(np.hanning(14)[1:-1], np.hanning(14)[1:-1])
+
+    def store(name, dims, shape, coords, fill=None, chunks="auto"):
+        group = zarr.open_group(str(folder / f"{name}.zarr"), mode="w", zarr_format=2)
+        arr = group.create_array(name, shape=shape, dtype="f8", chunks=chunks, fill_value=0.0)
+        arr.attrs["_ARRAY_DIMENSIONS"] = list(dims)
+        for c, v in coords.items():
+            z = group.create_array(c, shape=v.shape, dtype=v.dtype)
+            z[...] = v
+            z.attrs["_ARRAY_DIMENSIONS"] = [c]
+        if fill is not None:
+            arr[...] = fill
+        return arr
+
+    frame, px = {"frame": np.arange(frames)}, {"height": np.arange(size), "width": np.arange(size)}
+    a = store("A", ("unit_id", "height", "width"), (k, size, size), {"unit_id": units, **px})
+    cu = a.chunks[0]
+    for u0 in range(0, k, cu):
+        block = np.zeros((min(cu, k - u0), size, size))
+        for j, (y, x) in enumerate(corners[u0 : u0 + cu]):
+            block[j, y : y + 12, x : x + 12] = spot * (1 + (u0 + j) % 3)
+        a[u0 : u0 + len(block)] = block
+    s = (rng.random((k, frames)) < 0.02).astype(float)
+    c = np.stack([np.convolve(v, np.exp(-np.arange(60) / 15.0))[:frames] for v in s]) * 5
+    traces = {"unit_id": units, **frame}
+    store("C", ("unit_id", "frame"), (k, frames), traces, c)
+    store("S", ("unit_id", "frame"), (k, frames), traces, s)
+    store("b0", ("unit_id", "frame"), (k, frames), traces, np.full((k, frames), 2.0))
+    store("b", ("height", "width"), (size, size), px, rng.random((size, size)) * 10)
+    store("f", ("frame",), (frames,), frame, 1 + 0.1 * np.sin(np.arange(frames) / 50))
+    (folder / "done").write_text(f"A chunks {a.chunks}\n")
 
 
 def timed(cmd: list[str], src: str) -> dict:
@@ -151,7 +197,8 @@ def main() -> None:
     ap.add_argument("--sources-size", type=int, default=768)
     ap.add_argument("--sources-cells", type=int, default=600)
     ap.add_argument("--sources-frames", type=int, default=600)
-    ap.add_argument("--only", choices=("import", "sources"))
+    ap.add_argument("--minian-units", type=int, default=200)
+    ap.add_argument("--only", choices=("import", "sources", "minian"))
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -170,6 +217,15 @@ def main() -> None:
             row.update({"rois": k, "movie": f"1024 x 1024 x {a.frames} uint16 TIFF"})
             result.setdefault("import_imagej", {})[str(k)] = row
             RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    if a.only in (None, "minian"):
+        k = a.minian_units
+        folder = work / f"minian_{k}_{a.frames}"
+        make_minian(folder, k, a.frames)
+        row = run_pair(f"minian_{k}", ["import", "minian", str(folder), "--fps", "30"], work, a.before, after)  # fmt: skip
+        row.update({"units": k, "A": f"{k} x 1024 x 1024 float64 zarr v2, chunks {(folder / 'done').read_text().split('chunks ')[1].strip()}",
+                    "dense_A_mb": round(k * 1024 * 1024 * 8 / 2**20)})  # fmt: skip
+        result.setdefault("import_minian", {})[str(k)] = row
+        RESULT.write_text(json.dumps(result, indent=2) + "\n")
     if a.only in (None, "sources"):
         s, n, t = a.sources_size, a.sources_cells, a.sources_frames
         movie = work / f"synthetic_{s}_{n}_{t}.tif"

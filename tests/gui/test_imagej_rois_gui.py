@@ -269,3 +269,15 @@ def test_rois_of_several_planes_are_measured_on_each_planes_layer(make_napari_vi
         text = src.status.text()
         assert "were drawn on Z plane(s) 2, which no open movie shows" in text and "on-2" in text
         assert f"planes' layers: 0: {opened[0].name}, 1: {opened[1].name}" in text
+    # a movie registered from plane 1's layer (what the Motion correction widget adds) is that
+    # plane's movie from then on
+    moved = (volume[:, 1] + 1000).astype(np.uint16)
+    meta = {"catrack": {"role": "registered", "path": None, "raw_layer": opened[1].name}}
+    reg = viewer.add_image(moved, name="plane 1 registered", metadata=meta)
+    src.movie.setCurrentText(opened[0].name)
+    wait_job(qtbot, src.run_import("imagej", str(zip_path)))
+    traces = session["traces"].tables["traces"]
+    nid = session["sources"].tables["components"]["neuron_id"].iloc[1]
+    raw = traces[traces["neuron_id"].astype(str) == str(nid)]["raw"].to_numpy()
+    np.testing.assert_allclose(raw, moved[:, 20:26, 30:33].reshape(T, -1).mean(axis=1), rtol=1e-9)
+    assert f"1: {reg.name}" in src.status.text()
