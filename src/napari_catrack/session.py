@@ -905,13 +905,15 @@ class _ArrayWriter:
         return True
 
     def _copy(self, group: h5py.Group, name: str, key: str, fp: bytes, arr: np.ndarray) -> bool:
+        from napari_catrack.io.hdf5 import copy_as_stored
+
         if self.previous is None or self.known.get(key) != fp:
             return False
         try:
             ds = self.previous[key]
             if not isinstance(ds, h5py.Dataset) or ds.shape != arr.shape or ds.dtype != arr.dtype:
                 return False
-            group.copy(ds, group, name=name)
+            copy_as_stored(ds, group, name)
         except _READ_ERRORS:  # a damaged previous file: the data are in memory, write them
             if name in group:
                 del group[name]
@@ -1004,11 +1006,11 @@ class StoredArray:
     def copy_to(self, group: h5py.Group, name: str) -> None:
         """Copy the dataset into `group` (another file) as stored: HDF5's H5Ocopy moves the
         compressed chunks without decompressing them, at disk speed and in little memory."""
-        from napari_catrack.io.hdf5 import mark_copied
+        from napari_catrack.io.hdf5 import copy_as_stored, mark_copied
 
         ds = self.source.dataset(self.key)
         try:
-            group.copy(ds, group, name=name)
+            copy_as_stored(ds, group, name)
         except _READ_ERRORS:
             self.read()  # a damaged source is `DamagedSession`; else the writing failed
             raise
