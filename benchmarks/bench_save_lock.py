@@ -10,7 +10,10 @@ time-slider step does; each prints one JSON line: the longest and the 99th-perce
 the number of reads and the save's wall time. `--frames 4000` (default) x 256 x 256 uint8 is a
 262 MB array; `--content masks` (a wandering ellipse: compresses like a worm's masks, ~1 MB
 stored) or `noise` (random labels 0-4 on 30 % of pixels: ~70 MB stored, the worst case for a
-copy). Run with `PYTHONPATH=src` for this checkout, in a fresh process per measurement.
+copy). `... set FOLDER`: the time `atomic_write_set` takes per set of three 2 kB files (200 sets;
+the journal written before the renames since h15). Run with `PYTHONPATH=src` for this checkout
+(without it: the installed package, another checkout: the code before a change), in a fresh
+process per measurement.
 """
 
 from __future__ import annotations
@@ -104,14 +107,30 @@ def run(mode: str, folder: Path, frames: int, content: str, h5ocopy: bool) -> di
     }
 
 
+def sets(folder: Path, n: int = 200) -> dict:
+    from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
+
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for _ in range(n):
+        with atomic_write_set():
+            for name in ("a.csv", "b.csv", "c.csv"):
+                with atomic_write_path(folder / "set" / name) as tmp:
+                    tmp.write_text("x\n" * 1000)
+    return {"mode": "set", "ms_per_set": round((time.perf_counter() - start) / n * 1000, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["write", "copy"])
+    ap.add_argument("mode", choices=["write", "copy", "set"])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--frames", type=int, default=4000)
     ap.add_argument("--content", choices=["masks", "noise"], default="noise")
     ap.add_argument("--h5ocopy", action="store_true")
     args = ap.parse_args()
+    if args.mode == "set":
+        print(json.dumps(sets(args.folder)))
+        return
     print(json.dumps(run(args.mode, args.folder, args.frames, args.content, args.h5ocopy)))
 
 
