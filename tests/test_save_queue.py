@@ -80,11 +80,11 @@ def test_an_array_painted_while_the_writer_writes_it_is_written_again_not_copied
     original = session_module._create_array
     painted = []
 
-    def paint_then_write(group, name, arr):
+    def paint_then_write(group, name, arr, **kwargs):
         if arr is labels and not painted:  # the stroke, between the writer's hash and write
             labels[500:510, 500:510] = 2
             painted.append(True)
-        original(group, name, arr)
+        return original(group, name, arr, **kwargs)
 
     monkeypatch.setattr(session_module, "_create_array", paint_then_write)
     save_queue.request(session)
@@ -96,6 +96,61 @@ def test_an_array_painted_while_the_writer_writes_it_is_written_again_not_copied
     with h5py.File(path, "r") as f:
         stored = f["layers/000/data"][()]
     assert np.array_equal(stored, labels)  # the viewer's labels, stroke undone
+
+
+@pytest.mark.parametrize("stroke", ["left", "undone"], ids=["painted", "painted then undone"])
+def test_a_stroke_painted_while_the_writer_writes_slabs_never_leaves_a_mix_in_the_file(
+    tmp_path, monkeypatch, clean_queue, stroke
+):
+    """A Labels layer is painted in the GUI thread while the background writer is between two
+    slabs of it. The file held half a stroke: frame 0 unpainted and frame 3 painted (a stroke
+    over both, painted after frame 0 was written), or frame 1 painted and frame 3 not (a
+    stroke over both, undone after frame 1 was written). Now it holds one whole state, the
+    viewer's (the write is done again from a new snapshot)."""
+    import napari_catrack.session as session_module
+
+    monkeypatch.setattr(session_module, "SLAB_BYTES", 1 << 20)  # 4 slabs of 1 MiB: one frame
+    path = tmp_path / "s.catrack.h5"
+    session = _session(path)
+    labels = np.zeros((4, 1024, 1024), np.uint8)
+    labels[:, 100:200, 100:200] = 1
+    before = labels.copy()
+    session.layers = [(labels, {"name": "masks"}, "labels")]
+    frames = (0, 3) if stroke == "left" else (1, 3)
+    holds = {1: (threading.Event(), threading.Event())}  # after slab n: (reached, go)
+    if stroke == "undone":
+        holds[2] = (threading.Event(), threading.Event())
+    slabs = [0]
+    real_setitem = h5py.Dataset.__setitem__
+
+    def held_between_slabs(ds, key, value):
+        real_setitem(ds, key, value)
+        if ds.name == "/layers/000/data":
+            slabs[0] += 1  # (the first write only: a second one counts on from 5)
+            if slabs[0] in holds:
+                reached, go = holds[slabs[0]]
+                reached.set()
+                assert go.wait(20)
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", held_between_slabs)
+    save_queue.request(session)
+    assert holds[1][0].wait(20)  # the writer wrote frame 0 and waits before frame 1
+    for frame in frames:  # the stroke, in this (the GUI's) thread
+        labels[frame, 500:510, 500:510] = 2
+    after = labels.copy()
+    holds[1][1].set()
+    if stroke == "undone":
+        assert holds[2][0].wait(20)  # frame 1 written, painted
+        labels[:] = before  # Ctrl+Z
+        holds[2][1].set()
+    assert save_queue.flush(timeout=60)
+    with h5py.File(path, "r") as f:
+        stored = f["layers/000/data"][()]
+    painted = [int(frame) for frame in np.flatnonzero(stored[:, 505, 505] == 2)]
+    assert np.array_equal(stored, after) or np.array_equal(stored, before), (
+        f"a mix: frames {painted} painted, the stroke was on {list(frames)}"
+    )
+    assert np.array_equal(stored, labels)  # and it is what the viewer holds now
 
 
 def test_a_path_set_while_the_writer_writes_is_kept(tmp_path, monkeypatch, clean_queue):

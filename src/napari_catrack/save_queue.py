@@ -12,6 +12,10 @@ results stay in memory, the previous file stays whole (atomic write), and the ne
 `flush` writes again. `flush()` waits until everything queued is written: on closing a napari
 window (`flush_on_close`), at exit, and before this process reads a session file
 (`Session.load`), so an edit made just before is never missed.
+An array painted while it is written (a Labels layer's data, shared with the snapshot, not
+copied: a 20,000-frame video's masks are 1.3 GB) would leave the file half-painted: the writer
+checks each array it writes from memory (`EditedWhileSaved`) and this module takes a new
+snapshot and writes again, so the file holds one whole state, never a mix.
 Qt-free but for `flush_on_close` and the main-thread relay (imported lazily).
 """
 
@@ -37,6 +41,26 @@ _thread: threading.Thread | None = None
 _relay: Any = None  # a QObject in the GUI thread (`_install_relay`)
 _calls: collections.deque = collections.deque()  # (fn, args) for the GUI thread to run
 _closing: weakref.WeakSet = weakref.WeakSet()  # Qt windows whose close flushes the queue
+_edits = 0  # paint strokes seen in the viewers (`note_edit`): an edit during a write is seen
+
+
+class EditedWhileSaved(Exception):
+    """An array changed while the background writer wrote it (a Labels layer painted): the file
+    being written would hold part of the old and part of the new content. Not replaced; written
+    again from a new snapshot (`_run`)."""
+
+
+def note_edit(*_args: Any) -> None:
+    """Count an in-place edit (a napari Labels layer's `paint` event, one per finished stroke;
+    napari's undo emits none): the writer compares the count around each array it writes, so a stroke
+    undone before the check (the bytes hashed alike) is seen too."""
+    global _edits
+    _edits += 1  # (the GUI thread only; read by the writer: an int, no lock needed)
+
+
+def edits() -> int:
+    """How many edits `note_edit` counted so far."""
+    return _edits
 
 
 def request(session: Any) -> None:
@@ -104,6 +128,11 @@ def _run() -> None:
             session.write_snapshot(snap)
             with _cond:
                 _failed.pop(key, None)
+        except EditedWhileSaved as exc:  # the previous file is whole: write what is there now
+            logger.info("napari-catrack: %s changed while it was saved; saving it again", exc)
+            with _cond:  # (before `_writing` drops: a `flush` meanwhile waits for this one too)
+                if key not in _pending:
+                    _pending[key] = (session, session.snapshot())
         except Exception as exc:  # one line; the results stay in memory, the old file whole
             with _cond:
                 _failed[key] = session
@@ -204,6 +233,23 @@ def flush_on_close(viewer: Any) -> None:
     watcher = CloseFlush(window)  # lives (and dies) with the window
     window.installEventFilter(watcher)
     _closing.add(window)
+    _count_paints(viewer)
+
+
+def _count_paints(viewer: Any) -> None:
+    """Every Labels layer of the viewer, now and later, counts its strokes (`note_edit`)."""
+    layers = getattr(viewer, "layers", None)
+    if layers is None:
+        return
+
+    def watch(layer: Any) -> None:
+        paint = getattr(getattr(layer, "events", None), "paint", None)
+        if paint is not None:
+            paint.connect(note_edit)
+
+    for layer in layers:
+        watch(layer)
+    layers.events.inserted.connect(lambda event: watch(event.value))
 
 
 def _at_exit() -> None:

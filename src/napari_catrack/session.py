@@ -87,6 +87,9 @@ class _Snapshot:
     recording: dict[str, Any]
     steps: dict[str, StepRecord]
     layers: list[tuple[Any, dict, str]]
+    # the background writer's: each array written from memory is checked for edits meanwhile
+    # (`_ArrayWriter._write_checked`; `save_queue.EditedWhileSaved`)
+    checked: bool = False
 
 
 class Session:
@@ -255,7 +258,7 @@ class Session:
         with self._save_lock:
             if snap.generation <= self._saved_generation or self.path is None:
                 return None
-            return self._save(None, snap)
+            return self._save(None, replace(snap, checked=True))
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write atomically (temp file + rename); the previous file survives any interruption.
@@ -343,7 +346,7 @@ class Session:
             # the previous file, when it is still the one the fingerprints describe: opened,
             # copied from and closed before the replace (Windows cannot replace an open file)
             with _previous_file(self._known, target) as previous:
-                arrays = _ArrayWriter(previous, self._known)
+                arrays = _ArrayWriter(previous, self._known, checked=snap.checked)
                 with h5_writer(tmp) as f:
                     self._write_snapshot(f, target, arrays, snap)
             if expected is not _UNWATCHED:
@@ -712,24 +715,33 @@ SLAB_BYTES = 16 << 20
 """Arrays larger than this are written in slabs along their first axis (`_create_array`)."""
 
 
-def _create_array(group: h5py.Group, name: str, arr: np.ndarray) -> None:
+def _create_array(group: h5py.Group, name: str, arr: np.ndarray, digest: bool = False) -> Any:
     """Write (compress) an array from memory: what `save` does with an array it cannot copy.
 
     A large array is written in slabs of whole chunks along its first axis (the same dataset,
     chunks and bytes as one write): h5py holds its global lock for a whole write call, so while
     the background writer (`save_queue`) wrote a 750 MB array in one call, a time-slider step
     reading an HDF5 recording in napari's main thread waited 45.6 s (review of h14); between
-    slabs it gets its turn."""
+    slabs it gets its turn. `digest` (numbers only): each slab is copied before it is written
+    and the `_digest` of the bytes written is returned, for the background writer's check that
+    nothing was painted meanwhile."""
     big = isinstance(arr, np.ndarray) and arr.ndim > 0 and arr.nbytes > SLAB_BYTES
     if not big or arr.dtype.kind not in "biufc":
-        group.create_dataset(name, data=arr, **_compression(arr.size))
-        return
+        data = np.array(arr) if digest else arr  # (a copy: the bytes hashed are those written)
+        group.create_dataset(name, data=data, **_compression(np.size(arr)))
+        return _digest(data) if digest else None
     ds = group.create_dataset(name, shape=arr.shape, dtype=arr.dtype, **_compression(arr.size))
     rows = max(1, SLAB_BYTES // max(arr[:1].nbytes, 1))
     if ds.chunks:  # whole chunks per slab: no chunk is compressed twice
         rows = max(ds.chunks[0], rows // ds.chunks[0] * ds.chunks[0])
+    h = _digest_start(arr) if digest else None
     for start in range(0, arr.shape[0], rows):
-        ds[start : start + rows] = arr[start : start + rows]
+        slab = arr[start : start + rows]
+        if h is not None:
+            slab = np.array(slab, order="C")  # a copy, hashed in the order `_digest` hashes
+            h.update(slab.reshape(-1).view(np.uint8))
+        ds[start : start + rows] = slab
+    return h.digest() if h is not None else None
 
 
 # --- copying unchanged arrays from the previous file (Session.save) ---------------------------
@@ -747,7 +759,16 @@ def _fingerprint(arr: Any) -> bytes | None:
         return None
     if arr.nbytes < FINGERPRINT_MIN_BYTES:
         return None
-    h = hashlib.sha256(f"{arr.dtype.str} {arr.shape}".encode())
+    return _digest(arr)
+
+
+def _digest_start(arr: np.ndarray) -> Any:
+    return hashlib.sha256(f"{arr.dtype.str} {arr.shape}".encode())
+
+
+def _digest(arr: np.ndarray) -> bytes:
+    """`_fingerprint` of an array of any size."""
+    h = _digest_start(arr)
     rows = (arr,) if arr.flags.c_contiguous or arr.ndim == 0 else arr
     for row in rows:
         h.update(np.ascontiguousarray(row).reshape(-1).view(np.uint8))
@@ -806,8 +827,11 @@ class _ArrayWriter:
     chunks as stored) each one whose content is proven unchanged since the previous file was
     read or written (same fingerprint at the same dataset path), instead of recompressing it."""
 
-    def __init__(self, previous: h5py.File | None, known: _KnownArrays | None) -> None:
+    def __init__(
+        self, previous: h5py.File | None, known: _KnownArrays | None, checked: bool = False
+    ) -> None:
         self.previous = previous
+        self.checked = checked  # the background writer: edits meanwhile are checked for
         self.known = known.fingerprints if known is not None and previous is not None else {}
         self.fingerprints: dict[str, bytes] = {}  # of the new file
         self.copied: list[str] = []
@@ -826,16 +850,37 @@ class _ArrayWriter:
         if fp is None or not (
             self._copy(group, name, key, fp, arr) or self._copy_read(group, name, fp, arr, origin)
         ):
-            _create_array(group, name, arr)
-            if fp is not None and threading.current_thread() is not threading.main_thread():
-                # the background writer (`save_queue`): the GUI may have edited the array in
-                # place (a Labels layer painted) between the hash and the write; the file then
-                # holds other bytes than `fp` says, and a later save whose array hashed `fp`
-                # again (the stroke undone) would copy them back. No fingerprint: written again
-                if _fingerprint(arr) != fp:
-                    return
+            if self.checked and isinstance(arr, np.ndarray) and arr.dtype.kind in "biufc":
+                self._write_checked(group, name, arr, key, fp)
+            else:
+                _create_array(group, name, arr)
+                if fp is not None and threading.current_thread() is not threading.main_thread():
+                    # a save in another thread (a worker's `save`): the array may have been
+                    # edited in place meanwhile; the file then holds other bytes than `fp` says,
+                    # and a later save whose array hashed `fp` again (the stroke undone) would
+                    # copy them back. No fingerprint: written again
+                    if _fingerprint(arr) != fp:
+                        return
         if fp is not None:
             self.fingerprints[key] = fp
+
+    def _write_checked(
+        self, group: h5py.Group, name: str, arr: np.ndarray, key: str, fp: bytes | None
+    ) -> None:
+        """Write `arr` from the background writer, which the GUI may edit in place meanwhile (a
+        Labels layer painted: the snapshot shares the array, a copy of a long video's masks
+        would cost the GUI thread 1.3 GB and a second): `EditedWhileSaved` unless the bytes
+        written are those hashed before, and again after, with no stroke counted in between.
+        The file then holds the array as it was at one moment, never part of a stroke; a mix
+        would need a change undone within one slab's write and re-read with no stroke
+        finished (napari counts a stroke when it ends)."""
+        from napari_catrack import save_queue
+
+        edits = save_queue.edits()
+        before = fp if fp is not None else _digest(arr)
+        written = _create_array(group, name, arr, digest=True)
+        if written != before or _digest(arr) != before or save_queue.edits() != edits:
+            raise save_queue.EditedWhileSaved(key)
 
     def _copy_read(
         self,
@@ -860,13 +905,15 @@ class _ArrayWriter:
         return True
 
     def _copy(self, group: h5py.Group, name: str, key: str, fp: bytes, arr: np.ndarray) -> bool:
+        from napari_catrack.io.hdf5 import copy_as_stored
+
         if self.previous is None or self.known.get(key) != fp:
             return False
         try:
             ds = self.previous[key]
             if not isinstance(ds, h5py.Dataset) or ds.shape != arr.shape or ds.dtype != arr.dtype:
                 return False
-            group.copy(ds, group, name=name)
+            copy_as_stored(ds, group, name)
         except _READ_ERRORS:  # a damaged previous file: the data are in memory, write them
             if name in group:
                 del group[name]
@@ -959,11 +1006,11 @@ class StoredArray:
     def copy_to(self, group: h5py.Group, name: str) -> None:
         """Copy the dataset into `group` (another file) as stored: HDF5's H5Ocopy moves the
         compressed chunks without decompressing them, at disk speed and in little memory."""
-        from napari_catrack.io.hdf5 import mark_copied
+        from napari_catrack.io.hdf5 import copy_as_stored, mark_copied
 
         ds = self.source.dataset(self.key)
         try:
-            group.copy(ds, group, name=name)
+            copy_as_stored(ds, group, name)
         except _READ_ERRORS:
             self.read()  # a damaged source is `DamagedSession`; else the writing failed
             raise

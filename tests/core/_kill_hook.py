@@ -4,11 +4,13 @@ writing and says "paused", for the test to SIGKILL it exactly there (no timing i
     python -m tests.core._kill_hook POINT N -- catrack-argv...   (or: -- -c CODE)
 
 POINT: "h5", the N-th write into an HDF5 temp file (half a file written); "replace", every temp
-file finished, just before the first rename; "none", run as usual.
+file finished, just before the first rename; "rename", just before the N-th rename of a set's
+files (`atomic._place_all`: a backup moved aside or a new file placed); "none", run as usual.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -46,6 +48,19 @@ def install(point: str, n: int) -> None:
             place_all(pending)
 
         atomic._place, atomic._place_all = one, every
+    elif point == "rename":
+        real_replace = os.replace
+        count = [0]
+
+        def replace(src, dst, **kwargs):
+            caller = sys._getframe(1).f_code.co_name
+            if caller in ("_place_all", "_rename"):  # (before and after h15's `_rename`)
+                count[0] += 1
+                if count[0] == n:
+                    _pause()
+            return real_replace(src, dst, **kwargs)
+
+        os.replace = replace
 
 
 if __name__ == "__main__":

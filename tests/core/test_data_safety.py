@@ -527,3 +527,65 @@ def test_a_write_dropped_after_a_full_disk_reads_back_as_written(tmp_path, monke
         assert raw.read(60) == bytes(10) + b"heap" * 10
     finally:
         raw.close()
+
+
+_SET = """
+from pathlib import Path
+from napari_catrack.io.atomic import atomic_write_path, atomic_write_set
+out = Path({out!r})
+with atomic_write_set():  # one result of three files, one of them in a subfolder
+    for name in ("a.csv", "b.csv", "sub/c.csv"):
+        with atomic_write_path(out / name) as tmp:
+            tmp.write_text(name + " new\\n" * 1000)
+"""
+
+
+@pytest.mark.parametrize("where", [".", "sub"], ids=["next write beside", "in the subfolder"])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_a_set_killed_between_its_renames_is_finished_by_the_next_write_there(tmp_path, n, where):
+    """SIGKILL before the n-th of the six renames that place a set of three files over an older
+    set (each older file moved aside to a hidden `.old`, then the new one placed): a target
+    could be missing (its only copy a hidden `.old`), old and new files side by side, `.old`
+    files left for good. The next write into any folder of the set finishes it from the
+    journal: every file is the new one, whole, and nothing hidden is left."""
+    out = tmp_path / "out"
+    names = ("a.csv", "b.csv", "sub/c.csv")
+    (out / "sub").mkdir(parents=True)
+    for name in names:
+        (out / name).write_text(name + " old\n")
+    _kill_when_paused(_run_hooked("rename", n, ["-c", _SET.format(out=str(out))], REPO))
+    backups = [p for p in out.rglob(".*") if p.name.endswith(".old")]
+    assert len(backups) == n // 2  # what the kill left: older files moved aside, hidden
+    nxt = ("from pathlib import Path; from napari_catrack.io.atomic import write_text_atomic; "
+           f"write_text_atomic(Path({str(out / where / 'other.txt')!r}), 'x')")  # fmt: skip
+    again = _run_hooked("none", 0, ["-c", nxt], REPO)
+    _out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    for name in names:
+        assert (out / name).read_text() == name + " new\n" * 1000, name
+    assert [p.name for p in out.rglob(".*")] == []  # no `.old`, journal or temp file left
+
+
+def test_a_journal_of_a_running_set_is_left_alone_and_an_only_copy_is_never_deleted(tmp_path):
+    """Recovery never races a process still renaming its set (its pid alive), and a target whose
+    temp file is gone and which is missing gets its older file back from the backup."""
+    import json
+
+    from napari_catrack.io import atomic
+
+    backup = tmp_path / ".a.csv.1234abcd.old"
+    backup.write_text("the only copy\n")
+    journal = tmp_path / ".catrack-set.0123456789ab.journal"
+    files = [{"temp": str(tmp_path / ".a.csv.x.partial"), "target": str(tmp_path / "a.csv"),
+              "backup": str(backup)}]  # fmt: skip
+    record = {"pid": os.getpid(), "host": __import__("socket").gethostname(),
+              "journals": [str(journal)], "files": files}  # fmt: skip
+    journal.write_text(json.dumps(record))
+    assert atomic.recover_interrupted_sets(tmp_path) == []  # this process: renaming now
+    assert journal.exists() and backup.exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    journal.write_text(json.dumps({**record, "pid": dead.pid}))
+    assert atomic.recover_interrupted_sets(tmp_path) == [tmp_path / "a.csv"]
+    assert (tmp_path / "a.csv").read_text() == "the only copy\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]

@@ -319,3 +319,87 @@ def _datasets(f):
     names = []
     f.visit(names.append)
     return names
+
+
+def _stored_chunks(ds) -> dict:
+    """{chunk offset: (filter mask, compressed bytes)} of a dataset, as stored."""
+    import napari_catrack.io.hdf5 as hdf5
+
+    return {
+        tuple(info.chunk_offset): ds.id.read_direct_chunk(info.chunk_offset)
+        for info in hdf5._chunk_infos(ds)
+    }
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager load", "lazy load, never read"])
+def test_a_large_unchanged_array_is_copied_chunk_by_chunk_as_stored(tmp_path, monkeypatch, lazy):
+    """H5Ocopy is one h5py call, held under h5py's global lock for the whole copy: a background
+    autosave copying a long video's masks kept a main-thread HDF5 read waiting for all of it.
+    A large dataset is now copied one compressed chunk per call; the copy holds the chunks H5Ocopy
+    makes, byte for byte, with the same creation properties and attributes (the chunk digest)."""
+    import shutil
+
+    import h5py
+
+    import napari_catrack.io.hdf5 as hdf5
+
+    monkeypatch.setattr(hdf5, "COPY_BY_CHUNKS_BYTES", 1 << 14, raising=False)  # 16 kB
+    rng = np.random.default_rng(0)
+    masks = _masks()
+    masks[rng.random(masks.shape) < 0.05] = 3  # some noise: many chunks, ~0.5 MB stored
+    path = tmp_path / "s.catrack.h5"
+    s = Session(path)
+    s.record("segmentation", arrays={"masks": masks})
+    shutil.copy(path, tmp_path / "before.h5")
+    if lazy:
+        s = Session.load(path, lazy_arrays=True)
+    key = "/steps/segmentation/arrays/masks"
+    whole_copies = []
+    real_copy = h5py.Group.copy
+
+    def spy(self, source, dest, name=None, **kwargs):
+        whole_copies.append(getattr(source, "name", source))
+        return real_copy(self, source, dest, name=name, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "copy", spy)
+    _no_recompress(monkeypatch)  # only a copy can save the masks
+    s.record("velocity", tables={"velocity": _table()})
+    s.close()
+    monkeypatch.setattr(h5py.Group, "copy", real_copy)
+    assert key not in whole_copies  # not one H5Ocopy
+    with h5py.File(tmp_path / "before.h5", "r") as f, h5py.File(tmp_path / "ref.h5", "w") as r:
+        r.copy(f[key], r, name="masks")  # what H5Ocopy makes of it
+    with h5py.File(tmp_path / "ref.h5", "r") as r, h5py.File(path, "r") as f:
+        ref, ds = r["masks"], f[key]
+        assert len(ds.chunks) == 3 and len(_stored_chunks(ref)) > 10
+        assert _stored_chunks(ds) == _stored_chunks(ref)
+        assert (ds.chunks, ds.compression, ds.compression_opts, ds.shuffle, ds.fillvalue) == (
+            ref.chunks, ref.compression, ref.compression_opts, ref.shuffle, ref.fillvalue
+        )  # fmt: skip
+        assert dict(ds.attrs) == dict(ref.attrs) and hdf5.CHUNKS_DIGEST in ds.attrs
+        np.testing.assert_array_equal(ds[()], masks)
+    assert hdf5.damaged_chunk(path) is None  # the digest copied still vouches for the chunks
+
+
+def test_copy_as_stored_keeps_every_attribute_as_h5ocopy_does(tmp_path, monkeypatch):
+    import h5py
+
+    import napari_catrack.io.hdf5 as hdf5
+
+    monkeypatch.setattr(hdf5, "COPY_BY_CHUNKS_BYTES", 0)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        ds = f.create_dataset("x", data=_masks(), chunks=(4, 64, 64), compression="gzip")
+        ds.attrs["text"] = "a variable-length string"
+        ds.attrs["fixed"] = np.bytes_(b"fixed")
+        ds.attrs["numbers"] = np.arange(3, dtype=np.int16)
+        ds.attrs["empty"] = h5py.Empty("f")
+        ds.attrs["flag"] = True
+    with h5py.File(tmp_path / "a.h5", "r") as f, h5py.File(tmp_path / "b.h5", "w") as g:
+        f.copy(f["x"], g, name="ref")
+        hdf5.copy_as_stored(f["x"], g, "mine")
+        ref, mine = g["ref"], g["mine"]
+        assert _stored_chunks(mine) == _stored_chunks(ref)
+        for name in ref.attrs:
+            assert ref.attrs.get_id(name).dtype == mine.attrs.get_id(name).dtype, name
+            assert repr(ref.attrs[name]) == repr(mine.attrs[name]), name
+        assert set(mine.attrs) == set(ref.attrs)

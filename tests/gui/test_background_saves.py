@@ -152,3 +152,21 @@ def test_a_widgets_result_is_autosaved_off_the_main_thread(
     saved = Session.load(target)
     assert (saved["alignment"].attrs["dy"], saved["alignment"].attrs["dx"]) == (1.5, -0.5)
     assert saved.recording["path"] == str(path)
+
+
+def test_a_stroke_on_any_labels_layer_of_a_saving_viewer_is_counted(make_napari_viewer):
+    """The background writer compares `save_queue.edits()` around each array it writes (a
+    stroke undone before its check leaves the bytes alike): a viewer whose session saves in the
+    background counts the `paint` event of its Labels layers, those added later included."""
+    from napari_catrack import save_queue
+    from napari_catrack.session import session_for_viewer
+
+    viewer = make_napari_viewer()
+    before_layer = viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="early")
+    session_for_viewer(viewer)  # the viewer's session: background saves, strokes counted
+    later = viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="later")
+    for layer in (before_layer, later):
+        count = save_queue.edits()
+        layer.paint((0, 10, 10), 3)  # one brush stroke (napari emits `paint` at its end)
+        assert (layer.data == 3).any()
+        assert save_queue.edits() > count, layer.name

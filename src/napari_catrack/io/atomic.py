@@ -1,16 +1,20 @@
 """Atomic file writes: write beside the target, then rename, so a crash never leaves half a file.
 
 `atomic_write_set()` extends this to several files that form one result (summary images, the
-three sources files): they are moved into place together at the end, or not at all.
+three sources files): they are moved into place together at the end, or not at all. A process
+killed between those renames leaves a journal (`.catrack-set.ID.journal`) beside them; the next
+write into that folder finishes the set (`recover_interrupted_sets`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -42,6 +46,7 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         raise InputError(read_only_line(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        recover_interrupted_sets(path.parent)  # (before its temp files could look stale)
         _remove_stale_partials(path)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as exc:
@@ -144,17 +149,24 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
     Each existing target is first moved aside to a backup beside it; when any rename fails (a
     file held open by another program on Windows, a permission), the new files placed so far are
     removed and the backups put back, so the older set stays whole. Backups are deleted only
-    once every new file is in place.
+    once every new file is in place. A journal naming every (temp, target, backup) is written
+    into each target's folder first and removed last: a SIGKILL or power cut between two renames
+    (nothing in the process can clean up) is finished by the next write into one of those
+    folders (`recover_interrupted_sets`).
     """
+    entries = [
+        (tmp, path, path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old"))
+        for tmp, path in pending
+    ]
+    journals = _write_journals(entries)
     backups: list[tuple[Path, Path]] = []  # (target, its older file moved aside)
     placed: list[Path] = []
     try:
-        for tmp, path in pending:
+        for tmp, path, backup in entries:
             if path.exists() or path.is_symlink():
-                backup = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
-                os.replace(path, backup)
+                _rename(path, backup)
                 backups.append((path, backup))
-            os.replace(tmp, path)
+            _rename(tmp, path)
             placed.append(path)
     except OSError as exc:
         for path in placed:
@@ -166,6 +178,8 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
             except OSError:
                 not_restored.append(f"{path} (its older file is kept as {backup.name})")
         _remove_all(pending)
+        if not not_restored:
+            _remove_journals(journals)  # (else the next write puts the older files back)
         failed = Path(exc.filename) if exc.filename else None
         target = next((p for t, p in pending if failed in (t, p)), failed)
         kept = (
@@ -176,6 +190,111 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
         raise InputError(f"cannot write {target}: {exc.strerror or exc}; {kept}") from None
     for _path, backup in backups:
         _remove_path(backup)
+    _remove_journals(journals)
+
+
+def _rename(src: Path, dst: Path) -> None:
+    """One rename of `_place_all` (tests stop a child process between two of them)."""
+    os.replace(src, dst)
+
+
+JOURNAL_GLOB = ".catrack-set.*.journal"
+_LIVE_JOURNAL_S = 60.0  # a set's renames take milliseconds: older, its process is gone
+
+
+def _write_journals(entries: list[tuple[Path, Path, Path]]) -> list[Path]:
+    """The set's journal, durable, in each folder one of its targets lies in (the next write
+    into any of them finds it). Nothing is written for a set that cannot be half placed."""
+    if not entries:
+        return []
+    folders = list(dict.fromkeys(path.parent for _tmp, path, _backup in entries))
+    name = f".catrack-set.{uuid.uuid4().hex[:12]}.journal"
+    journals = [folder / name for folder in folders]
+    text = json.dumps({
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "journals": [str(j.absolute()) for j in journals],
+        "files": [
+            {"temp": str(t.absolute()), "target": str(p.absolute()), "backup": str(b.absolute())}
+            for t, p, b in entries
+        ],
+    })  # fmt: skip
+    for journal in journals:
+        part = journal.with_name(journal.name + ".partial")
+        with open(part, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(part, journal)  # whole or absent
+    return journals
+
+
+def _remove_journals(journals: list[Path]) -> None:
+    for journal in journals:
+        with contextlib.suppress(OSError):
+            journal.unlink()
+
+
+def recover_interrupted_sets(folder: str | os.PathLike) -> list[Path]:
+    """Finish every `atomic_write_set` that a killed process left half placed in `folder` (its
+    journal is there); returns the targets it placed or restored.
+
+    Every temp file of the set was finished and synced before the first rename, so the set is
+    rolled forward: each temp file still there replaces its target; a target missing with its
+    backup kept (a rename undone by hand) gets its older file back; a backup is deleted only
+    once its target is in place, so the user's only copy of a file is never deleted. A journal
+    of a process still running (same host, its pid alive; another host or Windows: written in
+    the last minute) is left alone. Called by every `atomic_write_path` for its folder."""
+    found = []
+    with contextlib.suppress(OSError):
+        found = sorted(Path(folder).glob(JOURNAL_GLOB))
+    done: list[Path] = []
+    for journal in found:
+        try:
+            record = json.loads(journal.read_text())
+            if _journal_is_live(journal, record):
+                continue
+            entries = [
+                (Path(e["temp"]), Path(e["target"]), Path(e["backup"])) for e in record["files"]
+            ]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # gone meanwhile (another process recovered it), or unreadable: left
+        with stop.shielded():
+            for tmp, path, backup in entries:
+                with contextlib.suppress(OSError):
+                    if tmp.exists():
+                        _place(tmp, path)
+                        done.append(path)
+                    elif not (path.exists() or path.is_symlink()) and backup.exists():
+                        os.replace(backup, path)
+                        done.append(path)
+            for _tmp, path, backup in entries:
+                if (path.exists() or path.is_symlink()) and (
+                    backup.exists() or backup.is_symlink()
+                ):
+                    _remove_path(backup)
+            _remove_journals([Path(j) for j in record.get("journals", [])] + [journal])
+    return done
+
+
+def _journal_is_live(journal: Path, record: dict) -> bool:
+    """Whether the process that wrote `journal` may still be renaming its set."""
+    try:
+        age = time.time() - journal.stat().st_mtime
+    except OSError:
+        return True
+    pid = record.get("pid")
+    if os.name == "nt" or record.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return age < _LIVE_JOURNAL_S  # (Windows: os.kill(pid, 0) would terminate the process)
+    if pid == os.getpid():
+        return True  # another thread of this process, renaming now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
 
 
 def _place(tmp: Path, path: Path) -> None:

@@ -190,6 +190,57 @@ def _chunk_infos(ds: h5py.Dataset) -> list:
     return sorted(infos, key=lambda info: tuple(info.chunk_offset))
 
 
+COPY_BY_CHUNKS_BYTES = 4 << 20
+"""A dataset storing more than this is copied chunk by chunk (`copy_as_stored`), not by H5Ocopy."""
+
+
+def copy_as_stored(ds: h5py.Dataset, group: h5py.Group, name: str) -> None:
+    """Copy `ds` into `group` (another file) as `name` with its compressed chunks as stored
+    (nothing decompressed), its creation properties (chunks, filters, fill value) and its
+    attributes: what HDF5's H5Ocopy (`Group.copy`) does, byte for byte in each chunk.
+
+    H5Ocopy is one h5py call, and h5py holds its global lock for a whole call: while the
+    background writer copied a long video's masks, every HDF5 read in napari's main thread (a
+    time-slider step on an HDF5 recording) waited for the whole copy. A large dataset is
+    therefore copied one chunk per call (`read_direct_chunk`/`write_direct_chunk`), so a read
+    waits one chunk at most; a small one, or one with no chunks, still by H5Ocopy."""
+    if (
+        ds.chunks is None
+        or ds.id.get_storage_size() <= COPY_BY_CHUNKS_BYTES
+        or ds.dtype.kind not in "biufc"
+    ):
+        group.copy(ds, group, name=name)
+        return
+    new = h5py.Dataset(
+        h5py.h5d.create(
+            group.id, name.encode(), ds.id.get_type(), ds.id.get_space(),
+            dcpl=ds.id.get_create_plist(),
+        )
+    )  # fmt: skip
+    try:
+        _copy_attrs(ds, new)
+        for info in _chunk_infos(ds):  # (unwritten chunks stay unwritten: the fill value)
+            mask, data = ds.id.read_direct_chunk(info.chunk_offset)
+            new.id.write_direct_chunk(info.chunk_offset, data, mask)
+    except BaseException:
+        del group[name]
+        raise
+
+
+def _copy_attrs(src: h5py.HLObject, dst: h5py.HLObject) -> None:
+    """Every attribute of `src` onto `dst` with its HDF5 type and shape as stored."""
+    for aname in src.attrs:
+        key = aname.encode() if isinstance(aname, str) else aname
+        attr = h5py.h5a.open(src.id, key)
+        htype, space = attr.get_type(), attr.get_space()
+        out = h5py.h5a.create(dst.id, key, htype, space)
+        if space.get_simple_extent_type() == h5py.h5s.NULL:
+            continue  # an empty attribute: nothing to copy
+        buf = np.empty(attr.shape, dtype=attr.dtype)
+        attr.read(buf, mtype=htype)
+        out.write(buf, mtype=htype)
+
+
 def _chunks_digest(ds: h5py.Dataset, infos: list) -> str:
     import hashlib
 
