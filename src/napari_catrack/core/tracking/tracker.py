@@ -267,19 +267,16 @@ def _neighbour_motion(at, ref_pos, ref_step, shift) -> np.ndarray:
     if len(ref_pos) == 0:
         return np.broadcast_to(shift, at.shape).copy()
     w = np.exp(-(cdist(at, ref_pos) ** 2) / (2 * NEIGHBOUR_SCALE**2))
-    out = np.empty_like(at)
-    for i, (wi, p) in enumerate(zip(w, at)):
-        rel = ref_pos - p
-        X = np.column_stack([np.ones(len(rel)), rel])
-        A = (X * wi[:, None]).T @ X
-        B = (X * wi[:, None]).T @ ref_step
-        A[0, 0] += prior
-        B[0] += prior * shift
-        ridge = 0.1 * (wi.sum() + prior) * NEIGHBOUR_SCALE**2
-        A[1, 1] += ridge
-        A[2, 2] += ridge
-        out[i] = np.linalg.solve(A, B)[0]
-    return out
+    rel = ref_pos[None, :, :] - at[:, None, :]  # (M, K, 2): neighbours around each place
+    X = np.concatenate([np.ones((*rel.shape[:2], 1)), rel], axis=2)  # (M, K, 3)
+    A = np.einsum("mk,mki,mkj->mij", w, X, X)
+    B = np.einsum("mk,mki,kj->mij", w, X, ref_step)
+    A[:, 0, 0] += prior
+    B[:, 0, :] += prior * np.asarray(shift, float)
+    ridge = 0.1 * (w.sum(axis=1) + prior) * NEIGHBOUR_SCALE**2
+    A[:, 1, 1] += ridge
+    A[:, 2, 2] += ridge
+    return np.linalg.solve(A, B)[:, 0, :]
 
 
 def _status(miss: np.ndarray, k_lost: int, cur_pos: np.ndarray) -> np.ndarray:
