@@ -579,6 +579,7 @@ def test_a_neuron_that_goes_dark_is_marked_lost_held_and_reacquired():
     top = review.iloc[0]
     # the first place to review: the dark stretch (and the re-acquiring frame, less sure)
     assert (top.neuron_id, top.start_frame) == ("a", 20) and top.end_frame in (44, 45)
+    assert top.lost_frames == 45 - 20 - k
 
 
 def test_lost_after_zero_keeps_a_dark_neuron_on_its_motion_estimate():
