@@ -92,9 +92,9 @@ class TrackParams(StepParams):
                             "(smoothed) noise s.d.", minimum=0.0, maximum=1000.0, advanced=True)  # fmt: skip
     lost_after: int = param(
         10, "frames without a peak of its own after which a neuron is lost: held at its last "
-        "supported place (moved with the whole animal), confidence 0, until a peak of its "
-        "brightness reappears (0 = never lost: the motion estimate carries it on)", minimum=0,
-        maximum=100000, unit="frames",
+        "supported place (moved with the tracked neurons around it), confidence 0, until a peak "
+        "of its brightness reappears (0 = never lost: the motion estimate carries it on)",
+        minimum=0, maximum=100000, unit="frames",
     )  # fmt: skip
     reacquire_radius: float = param(
         5.0, "how far from a lost neuron's held place a peak of its brightness is taken back",
