@@ -25,6 +25,10 @@ Variants: `model="default"` (patch correlation) and `model="cnn"` (the shipped C
 (locate + link on the same panel, matched to ZephIR's neurons at frame 271) when a venv exists
 at /work/venvs/trackpy (or $TRACKPY_VENV).
 
+Variants also include `lost_after=0` (lost tracks off: the tracker before h15, which carried a
+neuron without a peak on its motion estimate however long). Each variant's `review` block says
+where the failures (> 4 px) sit: by `status` and in the ranked review list (`review_stretches`).
+
 Scores against ZephIR (its positions are themselves a tracker's output, corrected; not ground
 truth everywhere): fraction of neuron-frames within 2 and 4 px (xy-panel pixels = voxels),
 median and 90th-percentile error, identity swaps (a neuron-frame more than 4 px from its own
@@ -209,13 +213,19 @@ def main(argv=None) -> dict:
         "variants": {},
     }  # fmt: skip
     import napari_catrack.core.tracking.tracker as trk
+    from napari_catrack.core.tracking import TrackParams
 
-    variants = ["default"] + ([] if args.no_cnn else ["cnn"])
-    for model in variants:
+    variants = {"default": ("default", None), "lost_after=0 (before h15)": ("default", 0)}
+    if not args.no_cnn:
+        variants["cnn"] = ("cnn", None)
+    for name, (model, lost_after) in variants.items():
+        params = None if lost_after is None else TrackParams(lost_after=lost_after)
         # track() takes the seed frame in the (cropped) stack's frame numbers
-        pred, wall = _run_window(trk, sub, seeds, SEED_FRAME - lo, model)
-        res["variants"][model] = _scores(pred, yx, hand, ov, wall)
-        print(model, json.dumps(res["variants"][model]["all"]))
+        pred, wall = _run_window(trk, sub, seeds, SEED_FRAME - lo, model, params)
+        res["variants"][name] = _scores(pred, yx, hand, ov, wall)
+        res["variants"][name]["review"] = review_scores(*_run_window.last, yx)
+        print(name, json.dumps(res["variants"][name]["all"]))
+        print("  review", json.dumps(res["variants"][name]["review"]))
     if not args.frames:
         pred, status = run_trackpy(movie, seeds)
         res["variants"]["trackpy"] = (
@@ -231,14 +241,48 @@ def main(argv=None) -> dict:
     return res
 
 
-def _run_window(trk, sub, seeds, seed_frame, model):
+def _run_window(trk, sub, seeds, seed_frame, model, params=None):
     t0 = time.perf_counter()
-    out = trk.track(None, sub, seeds, seed_frame, channel="green", model=model)
+    out = trk.track(None, sub, seeds, seed_frame, channel="green", model=model, params=params)
     wall = time.perf_counter() - t0
     ids = np.sort(seeds.neuron_id.to_numpy())
     p = out.set_index(["frame", "neuron_id"]).sort_index()
-    yx = p.reindex(pd.MultiIndex.from_product([np.arange(len(sub)), ids]))[["y", "x"]]
-    return yx.to_numpy().reshape(len(sub), len(ids), 2), wall
+    p = p.reindex(pd.MultiIndex.from_product([np.arange(len(sub)), ids]))
+    _run_window.last = (out, p)  # the table, for the review scores
+    return p[["y", "x"]].to_numpy().reshape(len(sub), len(ids), 2), wall
+
+
+def review_scores(out: pd.DataFrame, wide: pd.DataFrame, yx: np.ndarray) -> dict:
+    """Where the failures (> 4 px from ZephIR) sit: by status, and in the review list
+    (`review_stretches` with the default threshold and gap): the fraction of failures inside a
+    listed stretch, inside the first 10 listed, and the fraction of listed frames that fail."""
+    from napari_catrack.core.tracking import review_stretches
+
+    T, N = yx.shape[:2]
+    pred = wide[["y", "x"]].to_numpy().reshape(T, N, 2)
+    bad = np.linalg.norm(pred - yx, axis=-1) > 4.0
+    status = wide["status"].to_numpy().reshape(T, N) if "status" in wide else None
+    review = review_stretches(out)
+    col = {n: i for i, n in enumerate(np.sort(out.neuron_id.unique()))}
+    listed = np.zeros((T, N), bool)
+    top10 = np.zeros((T, N), bool)
+    for r in review.itertuples():
+        listed[r.start_frame : r.end_frame + 1, col[r.neuron_id]] = True
+        if r.rank <= 10:
+            top10[r.start_frame : r.end_frame + 1, col[r.neuron_id]] = True
+    n_bad = max(int(bad.sum()), 1)
+    res = {
+        "failures_gt4px": int(bad.sum()),
+        "review_places": len(review),
+        "listed_neuron_frames": int(listed.sum()),
+        "failures_in_listed": round(float((bad & listed).sum() / n_bad), 4),
+        "failures_in_first_10_places": round(float((bad & top10).sum() / n_bad), 4),
+        "listed_that_fail": round(float((bad & listed).sum() / max(listed.sum(), 1)), 4),
+    }
+    if status is not None:
+        res["status_neuron_frames"] = {s: int((status == s).sum()) for s in np.unique(status)}
+        res["failures_by_status"] = {s: int((bad & (status == s)).sum()) for s in np.unique(status)}
+    return res
 
 
 def _scores(pred, yx, hand, ov, wall=None) -> dict:

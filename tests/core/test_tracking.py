@@ -43,8 +43,9 @@ def as_array(df: pd.DataFrame, n_frames: int = T) -> np.ndarray:
 @pytest.mark.parametrize("model", ["default", "cnn"])  # cnn = the shipped weights
 def test_forward_and_backward_from_middle_seed(rec, model):
     df = track(rec.red, rec.green, seeds_at(rec, 30), 30, model=model)
-    assert list(df.columns) == ["neuron_id", "frame", "y", "x", "confidence", "source"]
+    assert list(df.columns) == ["neuron_id", "frame", "y", "x", "confidence", "source", "status"]
     assert len(df) == T * 12
+    assert set(df.status) == {"tracked"}  # every neuron on a peak of its own in every frame
     err = np.linalg.norm(as_array(df) - rec.truth.red_positions, axis=-1)
     assert (err <= 2).mean() >= 0.99
     assert set(df.source[df.frame == 30]) == {"seed"}
@@ -423,7 +424,8 @@ def _ranks_of_errors(review, wrong):
 def test_review_groups_and_ranks_real_tracker_errors_first():
     from napari_catrack.core.tracking.review import review_stretches
 
-    df, wrong = _hard_case(6, 120, (128, 128), 20)
+    # (seed 6 until h15: held lost tracks no longer make its 8 wrong frames; seed 12 has 2)
+    df, wrong = _hard_case(12, 120, (128, 128), 20)
     review = review_stretches(df)
     assert list(review["rank"]) == list(range(1, len(review) + 1))
     assert review.severity.is_monotonic_decreasing
@@ -440,7 +442,8 @@ def test_review_ranks_errors_on_a_harder_worm():
     df, wrong = _hard_case(4, 200, (160, 160), 25)
     review = review_stretches(df)
     ranks, covered = _ranks_of_errors(review, wrong)
-    assert covered and len(ranks) >= 3
+    # since h15 (lost tracks held) 8 wrong frames in 2 places, ranks 2 and 4 (was 35 in 5)
+    assert covered and len(ranks) >= 2
     assert max(ranks) <= 2 * len(ranks) and sum(r <= len(ranks) for r in ranks) >= len(ranks) - 1
 
 
@@ -521,6 +524,100 @@ def test_a_dim_neuron_predicted_onto_a_bright_neighbours_flank_still_takes_its_o
     )
     params = TrackParams()
     pred = np.array([[32.0, 24.0]])
-    out, _conf, amp = _assign(img, pred, 0.0, 0.01, np.array([10.0]), params)
+    out, _conf, amp, _taken = _assign(img, pred, 0.0, 0.01, np.array([10.0]), params)
     assert np.hypot(*(out[0] - [32, 20])) < 0.5, out[0]
     assert amp[0] == pytest.approx(10, rel=0.05)
+
+
+def _dark_neuron_movie():
+    """A neuron (a, at 48, 48) goes dark for frames 20-44 and comes back where it was; a bright
+    tracked neighbour (e, 7 px right, 10x brighter) moves 10 px away meanwhile; three dimmer
+    neighbours (b, c, d, 10 px off) stay. The patch correlation that predicts a neuron without
+    a peak follows e's bright texture: the track used to drift with it and never came back."""
+    yy, xx = np.mgrid[:96, :96].astype(np.float32)
+
+    def blob(y, x, amp):
+        return amp * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.7**2))
+
+    rng = np.random.default_rng(0)
+    movie = []
+    for t in range(70):
+        e = 55 + 0.5 * np.clip(t - 20, 0, 20)
+        img = blob(38, 48, 100) + blob(58, 48, 100) + blob(48, 38, 100) + blob(48, e, 1000)
+        if not 20 <= t < 45:
+            img += blob(48, 48, 100)
+        movie.append(img + rng.normal(0, 1.0, img.shape) + 10)
+    seeds = pd.DataFrame({"neuron_id": ["a", "b", "c", "d", "e"], "y": [48, 38, 58, 48, 48.0],
+                          "x": [48, 48, 48, 38, 55.0]})  # fmt: skip
+    return np.stack(movie).astype(np.float32), seeds
+
+
+def test_a_neuron_that_goes_dark_is_marked_lost_held_and_reacquired():
+    """Lost tracks (h15): a neuron without a peak of its own is `predicted` (confidence 0.1) for
+    `lost_after` frames, then `lost` (confidence 0), held where it was last seen (moved with
+    the tracked neurons around it) instead of drifting with the motion estimate, and taken back
+    when a peak of its brightness reappears there. Before, the track drifted 7 px with the
+    bright neighbour and stayed off the neuron after it came back."""
+    from napari_catrack.core.tracking import TrackParams, review_stretches
+
+    movie, seeds = _dark_neuron_movie()
+    out = track(None, movie, seeds, 0, channel="green")
+    a = out[out.neuron_id == "a"].set_index("frame")
+    err = np.hypot(a.y - 48, a.x - 48).to_numpy()
+    status = a.status.to_numpy()
+    k = TrackParams().lost_after
+    assert (status[:20] == "tracked").all() and (err[:20] < 0.5).all()
+    assert (status[20 : 20 + k] == "predicted").all()
+    assert (a.confidence.to_numpy()[20 : 20 + k] <= 0.1).all()
+    assert (status[20 + k : 45] == "lost").all()
+    assert (a.confidence.to_numpy()[20 + k : 45] == 0).all()
+    assert err[20:45].max() < TrackParams().reacquire_radius  # held, not drifting with e
+    assert (status[45:] == "tracked").all() and err[45:].max() < 0.5  # re-acquired
+    e = out[out.neuron_id == "e"].set_index("frame")
+    assert (e.status == "tracked").all()  # the bright neighbour is followed throughout
+    review = review_stretches(out)
+    top = review.iloc[0]
+    # the first place to review: the dark stretch (and the re-acquiring frame, less sure)
+    assert (top.neuron_id, top.start_frame) == ("a", 20) and top.end_frame in (44, 45)
+    assert top.lost_frames == 45 - 20 - k
+
+
+def test_lost_after_zero_keeps_a_dark_neuron_on_its_motion_estimate():
+    """`lost_after=0` switches lost tracks off: the neuron is `predicted` however long it stays
+    dark (the behaviour before h15, positions unchanged), and here it drifts."""
+    from napari_catrack.core.tracking import TrackParams
+
+    movie, seeds = _dark_neuron_movie()
+    out = track(None, movie, seeds, 0, channel="green", params=TrackParams(lost_after=0))
+    a = out[out.neuron_id == "a"].set_index("frame")
+    assert "lost" not in set(a.status)
+    assert np.hypot(a.y - 48, a.x - 48).to_numpy()[45:].max() > 5  # never came back
+
+
+def test_a_much_brighter_peak_is_no_support():
+    """A peak the track takes counts as the neuron's own only within 4x of its running
+    brightness: a speck in the dark or a far brighter blob leaves it unsupported."""
+    from napari_catrack.core.tracking.tracker import _supports
+
+    ref = np.array([100.0, 100.0, 100.0, 100.0, np.nan])
+    amp = np.array([100.0, 20.0, 500.0, np.nan, 7.0])
+    assert _supports(amp, ref).tolist() == [True, False, False, False, True]
+
+
+def test_retrack_keeps_the_status_of_rows_it_does_not_recompute(rec):
+    """retrack writes `status` for the recomputed stretch and keeps it elsewhere; a table from
+    before h15 (no status column) gets one from its confidence."""
+    tracks = track(rec.red, rec.green, seeds_at(rec, 0), 0, model="classical")
+    nid = rec.truth.neuron_ids[5]
+    t20 = rec.truth.red_positions[20, 5]
+    corr = pd.DataFrame({"neuron_id": [nid], "frame": [20], "y": [t20[0]], "x": [t20[1]]})
+    marked = tracks.copy()
+    far = (marked.neuron_id == nid) & (marked.frame == 55)
+    marked.loc[far, "status"] = "lost"  # a row the re-track does not reach keeps its status
+    new = retrack(marked, corr, rec.red, model="classical")
+    mine = new[new.neuron_id == nid].set_index("frame")
+    assert mine.loc[55, "status"] == "lost" and mine.loc[20, "status"] == "tracked"
+    assert set(new.status) <= {"tracked", "predicted", "lost"}
+    old = retrack(tracks.drop(columns="status").assign(confidence=0.1), corr, rec.red)
+    assert set(old.loc[old.frame == 0, "status"]) == {"tracked"}  # the seeds
+    assert "predicted" in set(old.status)  # a 0.1-confidence row, kept as it was

@@ -457,3 +457,32 @@ def test_tracks_layers_are_prepared_in_the_worker(setup, qtbot, monkeypatch):
     expected = review(widget.tracks, threshold=p.low_confidence, merge_gap=p.review_gap)
     assert widget._n_low == len(expected)
     assert widget.low_list.count() == min(len(expected), 20)
+
+
+def test_review_list_says_where_a_neuron_was_lost(make_napari_viewer):
+    """Lost tracks (h15): a stretch whose `status` is lost (no peak of its own for longer than
+    `lost_after`, held, confidence 0) is the first place in the review list and says how many
+    frames were lost; the tracked points carry the status (shown on hover)."""
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((30, 32, 32), np.float32), name="g", metadata={"catrack": {"role": "green"}})  # fmt: skip
+    frames, ids = np.repeat(np.arange(30), 2), np.tile(["n1", "n2"], 30)
+    status = np.where((ids == "n1") & (frames >= 10) & (frames < 15), "predicted", "tracked")
+    status = np.where((ids == "n1") & (frames >= 15) & (frames < 25), "lost", status)
+    conf = np.select([status == "lost", status == "predicted"], [0.0, 0.1], 0.9)
+    conf = np.where((ids == "n2") & (frames == 5), 0.3, conf)  # a milder place
+    table = pd.DataFrame({"neuron_id": ids, "frame": frames, "y": 10.0, "x": np.where(
+        ids == "n1", 8.0, 20.0), "confidence": conf, "source": "auto", "status": status})  # fmt: skip
+    session_for_viewer(viewer).record(
+        "tracks", tables={"tracks": table}, params={"channel": "green"}
+    )
+    widget = TrackingWidget(viewer)  # restores the session's tracks
+    assert widget.low_list.count() == 2
+    first = widget.low_list.item(0).text()
+    assert first.startswith("1. n1: frames 10-24") and "15 low, 10 lost" in first, first
+    assert "lost" not in widget.low_list.item(1).text()
+    feats = viewer.layers["tracked neurons"].features
+    lost = feats[(feats.neuron_id == "n1") & (feats.frame == 20)]
+    assert lost.status.tolist() == ["lost"]

@@ -24,9 +24,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "track",
         help="track seed neurons forward and backward through a moving-worm recording",
-        description="Track neurons; writes neuron_id,frame,y,x,confidence,source for every "
-        "frame. Seeds, anchors and tracks are in green-frame pixels; tracking runs on red "
-        "through the alignment in force (see the alignment options).",
+        description="Track neurons; writes neuron_id,frame,y,x,confidence,source,status for "
+        "every frame (status: tracked, predicted or lost). Seeds, anchors and tracks are in "
+        "green-frame pixels; tracking runs on red through the alignment in force (see the "
+        "alignment options).",
     )
     add_recording_arguments(p)
     p.add_argument("--seeds", required=True,

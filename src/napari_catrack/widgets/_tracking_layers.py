@@ -121,6 +121,8 @@ def tracked_points(tracks: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, np.n
             "source": t.source.astype(str).to_numpy(),
         }
     )
+    if "status" in t.columns:  # tracked / predicted / lost, shown on hover (h15)
+        feats["status"] = t.status.astype(str).to_numpy()
     return data, feats, confidence_colors(feats.confidence, feats.source)
 
 

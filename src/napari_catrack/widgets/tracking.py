@@ -551,8 +551,9 @@ class TrackingWidget(QWidget):
             span = f"{r.start_frame}" if r.start_frame == r.end_frame else (
                 f"{r.start_frame}-{r.end_frame}")  # fmt: skip
             jump = f", jumps {r.jump_px:.1f} px" if r.jump_px >= 2 else ""
+            lost = f", {r.lost_frames} lost" if r.lost_frames else ""  # no peak for long: held
             item = QListWidgetItem(
-                f"{r.rank}. {r.neuron_id}: frames {span} ({r.low_frames} low, min "
+                f"{r.rank}. {r.neuron_id}: frames {span} ({r.low_frames} low{lost}, min "
                 f"{r.min_confidence:.2f}{jump})"
             )
             item.setData(Qt.ItemDataRole.UserRole, (str(r.neuron_id), int(r.worst_frame)))

@@ -25,6 +25,8 @@ from napari_catrack.core.tracking.tracker import (
     _resolve_refiner,
     _sweep,
     _table,
+    status_from_confidence,
+    status_names,
     validate_points,
 )
 from napari_catrack.errors import InputError
@@ -34,7 +36,8 @@ REJOIN_FRAMES = 3  # ... for this many frames in a row: the old track is right a
 
 
 def _as_arrays(tracks: pd.DataFrame, T: int):
-    """(ids, pos (T, N, 2), conf (T, N), source (T, N)) from a tracks table."""
+    """(ids, index, pos (T, N, 2), conf (T, N), source (T, N), status (T, N)) from a tracks
+    table (a table without `status`, written before h15, gets one from its confidence)."""
     ids = list(dict.fromkeys(tracks.neuron_id.tolist()))
     index = {n: i for i, n in enumerate(ids)}
     N = len(ids)
@@ -48,7 +51,12 @@ def _as_arrays(tracks: pd.DataFrame, T: int):
     pos[fr, ni] = tracks[["y", "x"]].to_numpy(dtype=float)
     conf[fr, ni] = tracks.confidence.to_numpy(dtype=float)
     source[fr, ni] = tracks.source.to_numpy()
-    return ids, index, pos, conf, source
+    status = np.full((T, N), "", dtype=object)
+    if "status" in tracks.columns:
+        status[fr, ni] = tracks.status.astype(str).to_numpy()
+    else:
+        status[fr, ni] = status_from_confidence(tracks.confidence, tracks.source)
+    return ids, index, pos, conf, source, status
 
 
 class _Rejoin:
@@ -92,7 +100,7 @@ def retrack(
     if missing:
         raise InputError(f"tracks lack column(s) {', '.join(missing)}")
     corrections = validate_points(corrections, stack.shape, "corrections", need_frame=True)
-    ids, index, pos, conf, source = _as_arrays(tracks, T)
+    ids, index, pos, conf, source, status = _as_arrays(tracks, T)
     unknown = set(corrections.neuron_id) - set(ids)
     if unknown:
         raise InputError(
@@ -104,6 +112,7 @@ def retrack(
     pos[cf, cn] = corrections[["y", "x"]].to_numpy()
     conf[cf, cn] = 1.0
     source[cf, cn] = "manual"
+    status[cf, cn] = "tracked"
     anchor = np.isin(source, ["seed", "manual"])
     refiner = _resolve_refiner(model)
     frames = _Frames(stack, params)
@@ -128,6 +137,7 @@ def retrack(
 
     new_pos = np.full_like(pos, np.nan)
     new_conf = np.full_like(conf, np.nan)
+    new_stat = np.full(conf.shape, -1, dtype=np.int8)
     for n, a, b, step in passes:
         known = pos.copy()
         kconf = conf.copy()
@@ -138,17 +148,21 @@ def retrack(
         kconf[free, n] = np.nan
         order = np.arange(a, b + step, step)
         rejoin = _Rejoin(old, n)
-        p, c = _sweep(frames, order, known, kconf, refiner, params, tick, rejoin)
+        p, c, st = _sweep(frames, order, known, kconf, refiner, params, tick, rejoin)
         done_frames = free & ~np.isnan(c[:, n])
         done_frames[rejoin.frames] = False  # the old track was right again there
         # where the passes from two corrections overlap, the more confident estimate wins
-        f_pos, f_conf = _combine(new_pos[:, n], new_conf[:, n], p[:, n], c[:, n])
+        f_pos, f_conf, f_stat = _combine(
+            new_pos[:, n], new_conf[:, n], p[:, n], c[:, n], new_stat[:, n], st[:, n]
+        )
         new_pos[done_frames, n] = f_pos[done_frames]
         new_conf[done_frames, n] = f_conf[done_frames]
+        new_stat[done_frames, n] = f_stat[done_frames]
     if progress is not None and total:
         progress(total, total)
     redo = ~np.isnan(new_conf) & ~anchor
     pos[redo] = new_pos[redo]
     conf[redo] = new_conf[redo]
     source[redo] = "auto"
-    return _table(ids, pos, conf, source)
+    status[redo] = status_names(new_stat)[redo]
+    return _table(ids, pos, conf, source, status)

@@ -90,6 +90,16 @@ class TrackParams(StepParams):
                         maximum=100.0, unit="px")  # fmt: skip
     peak_snr: float = param(3.0, "a neuron's peak must exceed the background by this many "
                             "(smoothed) noise s.d.", minimum=0.0, maximum=1000.0, advanced=True)  # fmt: skip
+    lost_after: int = param(
+        10, "frames without a peak of its own after which a neuron is lost: held at its last "
+        "supported place (moved with the tracked neurons around it), confidence 0, until a peak "
+        "of its brightness reappears (0 = never lost: the motion estimate carries it on)",
+        minimum=0, maximum=100000, unit="frames",
+    )  # fmt: skip
+    reacquire_radius: float = param(
+        5.0, "how far from a lost neuron's held place a peak of its brightness is taken back",
+        minimum=0.5, maximum=100.0, unit="px", advanced=True,
+    )  # fmt: skip
     chunk: int = param(64, "frames read at once from a file", minimum=1, maximum=100000,
                        advanced=True, gui=False)  # fmt: skip
     low_confidence: float = param(0.5, "confidence below which a frame is listed for review",

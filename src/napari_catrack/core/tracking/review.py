@@ -27,17 +27,22 @@ def low_confidence(
 
 REVIEW_COLUMNS = [
     "rank", "neuron_id", "start_frame", "end_frame", "low_frames", "min_confidence",
-    "worst_frame", "jump_px", "severity",
+    "worst_frame", "jump_px", "severity", "lost_frames",
 ]  # fmt: skip
 
 
-def _positions(tracks: pd.DataFrame) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, frames, positions (T, N, 2), confidence (T, N)) on the union of frames."""
-    wide = tracks.pivot_table(index="frame", columns="neuron_id", values=["y", "x", "confidence"],
-                              aggfunc="first", dropna=False, sort=True)  # fmt: skip
+def _positions(tracks: pd.DataFrame):
+    """(ids, frames, positions (T, N, 2), confidence (T, N), lost (T, N) bool) on the union of
+    frames (`lost`: the `status` column says lost; all False for a table without one)."""
+    status = tracks["status"] if "status" in tracks.columns else pd.Series("", index=tracks.index)
+    tracks = tracks.assign(_lost=(status.astype(str) == "lost").astype(float))
+    wide = tracks.pivot_table(index="frame", columns="neuron_id",
+                              values=["y", "x", "confidence", "_lost"], aggfunc="first",
+                              dropna=False, sort=True)  # fmt: skip
     ids = list(wide["confidence"].columns)
     pos = np.stack([wide["y"][ids].to_numpy(float), wide["x"][ids].to_numpy(float)], axis=-1)
-    return ids, wide.index.to_numpy(), pos, wide["confidence"][ids].to_numpy(float)
+    lost = np.nan_to_num(wide["_lost"][ids].to_numpy(float)) > 0
+    return ids, wide.index.to_numpy(), pos, wide["confidence"][ids].to_numpy(float), lost
 
 
 def _jumps(pos: np.ndarray) -> np.ndarray:
@@ -64,8 +69,10 @@ def review_stretches(
     look, not twenty). Each group's `severity` = the confidence it lacks, summed over its low
     frames (a frame at confidence 0 counts 1, at the threshold 0), times (1 + `jump_px` / 2),
     where `jump_px` is the largest frame-to-frame move of the track against the common motion of
-    all tracks within the group (hopping onto another blob). Returns REVIEW_COLUMNS sorted by
-    severity (rank 1 = worst); a widget shows the first rows and counts the rest.
+    all tracks within the group (hopping onto another blob). `lost_frames` counts the group's
+    frames whose `status` is lost (no peak of its own for longer than `lost_after`; 0 for a table
+    without `status`). Returns REVIEW_COLUMNS sorted by severity (rank 1 = worst); a widget shows
+    the first rows and counts the rest.
     """
     if not 0 < threshold <= 1:
         from napari_catrack.errors import InputError
@@ -73,7 +80,7 @@ def review_stretches(
         raise InputError(f"the confidence threshold must be in (0, 1], got {threshold}")
     if len(tracks) == 0:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
-    ids, frames, pos, conf = _positions(tracks)
+    ids, frames, pos, conf, lost = _positions(tracks)
     jump = _jumps(pos)
     rows = []
     for n, nid in enumerate(ids):
@@ -88,7 +95,8 @@ def review_stretches(
             j = float(jump[max(s - 1, 0) : e + 2, n].max())
             worst = grp[np.argmin(c[grp])]
             rows.append((nid, int(frames[s]), int(frames[e]), len(grp), float(c[grp].min()),
-                         int(frames[worst]), round(j, 2), round(deficit * (1 + j / 2), 3)))  # fmt: skip
+                         int(frames[worst]), round(j, 2), round(deficit * (1 + j / 2), 3),
+                         int(lost[grp, n].sum())))  # fmt: skip
     out = pd.DataFrame(rows, columns=REVIEW_COLUMNS[1:])
     out = out.sort_values(["severity", "start_frame"], ascending=[False, True], kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))

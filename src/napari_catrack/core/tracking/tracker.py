@@ -35,6 +35,8 @@ from napari_catrack.errors import Cancelled, InputError
 from napari_catrack.io.lazy import compute_here
 
 TRACK_COLUMNS = ["neuron_id", "frame", "y", "x", "confidence", "source"]
+"""The columns every tracks table has (older tables, before h15, lack `status`)."""
+TRACK_OUTPUT_COLUMNS = [*TRACK_COLUMNS, "status"]
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
 
@@ -111,6 +113,14 @@ def classical_refiner(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np
     return patch_shifts(prev, cur)
 
 
+TRACKED, PREDICTED, LOST = 0, 1, 2
+STATUS_NAMES = ("tracked", "predicted", "lost")
+"""Per neuron-frame `status`: tracked = on a peak of its own (or a seed / the user's point);
+predicted = no peak of its own, carried by the motion estimate for at most `lost_after` frames
+(confidence 0.1); lost = longer than that: held at its last supported place, moved with the
+tracked neurons around it (confidence 0), until a peak of its brightness reappears."""
+
+
 def _sweep(
     frames: _Frames,
     order: np.ndarray,
@@ -120,28 +130,40 @@ def _sweep(
     params: TrackParams,
     tick: Callable[[], None],
     stop: Callable[[int, np.ndarray], bool] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pass over frames `order`; neurons start at their first known point along the way.
 
     Known points are held (they still take part in the assignment, so no other track can take
-    their neuron); only the free neurons are refined and assigned. `stop(t, positions)` may end
-    the pass early (re-tracking stops once a corrected track rejoins the old one).
+    their neuron); only the free neurons are refined and assigned. A free neuron without a peak
+    of its own for more than `params.lost_after` frames is lost: it stops following its own
+    motion estimate (which drifts onto background or a neighbour's blob) and is held at its last
+    supported place, moved as the tracked neurons around it move, until a peak of its brightness
+    reappears within `params.reacquire_radius`. `stop(t, positions)` may end the pass early
+    (re-tracking stops once a corrected track rejoins the old one). Returns positions,
+    confidence and status (STATUS_NAMES codes, -1 where not reached).
     """
     T, N, _ = known.shape
     pos = np.full((T, N, 2), np.nan)
     conf = np.full((T, N), np.nan)
+    status = np.full((T, N), -1, dtype=np.int8)
     cur_pos = np.full((N, 2), np.nan)
     ref_amp = np.full(N, np.nan)
+    miss = np.zeros(N, dtype=np.int64)  # frames since the last supporting peak
+    ghost = np.full((N, 2), np.nan)  # a lost track's held place, moved with its neighbours
+    k_lost = int(params.lost_after)
     prev_img = prev_spec = None
     noise = None
     for t in order:
         img = frames(int(t))
+        kn = ~np.isnan(known[t, :, 0])
         if img is None:  # dropped frame: hold positions at zero confidence, match across it
-            kn = ~np.isnan(known[t, :, 0])
             cur_pos[kn] = known[t, kn]
+            miss[~kn] += 1
+            miss[kn] = 0
             pos[t] = cur_pos
             conf[t] = np.where(np.isnan(cur_pos[:, 0]), np.nan, 0.0)
             conf[t, kn] = known_conf[t, kn]
+            status[t] = _status(miss, k_lost, cur_pos)
             tick()
             continue
         small = downsample(img, params.downsample)
@@ -149,12 +171,15 @@ def _sweep(
         bg = float(np.median(small[::2, ::2]))
         if noise is None:
             noise = robust_noise(img)
-        kn = ~np.isnan(known[t, :, 0])
         alive = ~np.isnan(cur_pos[:, 0])
         if prev_img is not None and (alive & ~kn).any():
             shift, _ = phase_shift(prev_spec, spec, small.shape)
             shift = shift * max(params.downsample, 1)
-            idx = np.flatnonzero(alive)
+            lost = alive & ~kn & (k_lost > 0) & (miss > k_lost)
+            was = cur_pos.copy()
+            supported_before = alive & (miss == 0)
+            # followed (and known) neurons: refine, then one joint assignment
+            idx = np.flatnonzero(alive & ~lost)
             free = ~kn[idx]
             pred = known[t, idx].copy()
             p_prev = cur_pos[idx[free]]
@@ -163,25 +188,103 @@ def _sweep(
             cp = extract_patches(img, q, params.patch)
             d, _ = refiner(pp, cp)
             pred[free] = np.rint(q) + d + (p_prev - np.rint(p_prev))
-            new, c, amp = _assign(img, pred, bg, noise, ref_amp[idx], params)
+            new, c, amp, taken = _assign(img, pred, bg, noise, ref_amp[idx], params)
+            hit = _supports(amp, ref_amp[idx]) | kn[idx]
             cur_pos[idx] = new
-            conf[t, idx] = c
+            conf[t, idx] = np.where(hit, c, np.minimum(c, 0.1))  # no peak of its own: says so
+            miss[idx] = np.where(hit, 0, miss[idx] + 1)
             upd = np.isfinite(amp) & (c > 0.3)
             ref_amp[idx[upd]] = np.where(
                 np.isnan(ref_amp[idx[upd]]), amp[upd], 0.9 * ref_amp[idx[upd]] + 0.1 * amp[upd]
             )
+            # unsupported neurons: their last supported place moves with the tracked ones
+            # around it; a neuron lost from this frame on is held there
+            lost_now = np.flatnonzero(lost)
+            adrift = np.flatnonzero(alive & ~kn & ((miss > 0) | lost))
+            if k_lost > 0 and len(adrift):
+                ref = idx[hit & supported_before[idx]]
+                ghost[adrift] += _neighbour_motion(
+                    ghost[adrift], was[ref], cur_pos[ref] - was[ref], shift
+                )
+                newly = idx[free & ~hit & (miss[idx] > k_lost)]
+                cur_pos[newly] = ghost[newly]
+                conf[t, newly] = 0.0
+            if len(lost_now):  # re-acquire: a free peak of its brightness near the held place
+                g, c2, amp2 = _reacquire(img, ghost[lost_now], bg, noise, ref_amp[lost_now],
+                                         params, exclude=taken)  # fmt: skip
+                back = np.isfinite(amp2)
+                cur_pos[lost_now] = g
+                conf[t, lost_now] = np.where(back, c2, 0.0)
+                miss[lost_now] = np.where(back, 0, miss[lost_now] + 1)
+            sup = alive & (miss == 0)
+            ghost[sup] = cur_pos[sup]
         cur_pos[kn] = known[t, kn]
         conf[t, kn] = known_conf[t, kn]
+        miss[kn] = 0
+        ghost[kn] = known[t, kn]
         new_ref = kn & np.isnan(ref_amp)
         if new_ref.any():
             yx = np.clip(np.rint(known[t, new_ref]).astype(int), 0, np.array(img.shape) - 1)
             ref_amp[new_ref] = np.maximum(img[yx[:, 0], yx[:, 1]] - bg, 1e-3)
         pos[t] = cur_pos
+        status[t] = _status(miss, k_lost, cur_pos)
         prev_img, prev_spec = img, spec
         tick()
         if stop is not None and stop(int(t), cur_pos):
             break
-    return pos, conf
+    return pos, conf, status
+
+
+SUPPORT_BRIGHTNESS = 0.25
+"""A peak a track takes supports it (counts as the neuron's own) only when it is within this
+factor (and its inverse) of the neuron's running brightness above background: a noise speck in
+the dark where the neuron was, or a much brighter blob it slid onto, does not."""
+
+
+def _supports(amp: np.ndarray, ref_amp: np.ndarray) -> np.ndarray:
+    """True where a taken peak (`amp`, NaN = none) is the neuron's own (SUPPORT_BRIGHTNESS)."""
+    with np.errstate(invalid="ignore"):
+        fits = (amp >= SUPPORT_BRIGHTNESS * ref_amp) & (amp <= ref_amp / SUPPORT_BRIGHTNESS)
+    return np.isfinite(amp) & (np.isnan(ref_amp) | fits)
+
+
+NEIGHBOUR_SCALE = 16.0
+"""px: an unsupported neuron's place moves as the tracked neurons within about this distance
+moved (Gaussian weights); with none near, as the whole frame (phase correlation)."""
+
+
+def _neighbour_motion(at, ref_pos, ref_step, shift) -> np.ndarray:
+    """(M, 2) motion this frame of the places `at`, from the tracked neurons around each
+    (`ref_pos` before, `ref_step` their step): a weighted local affine fit, centred on the place
+    so its intercept is the step there (a head swing turns the neighbours around it; a plain
+    mean of their steps drifted 7 px in 80 frames on a hard synthetic worm). A ridge keeps a few
+    neighbours a translation; the global `shift` is a weak neighbour everywhere.
+
+    Measured on ZephIR (docs/tracking.md, "Lost neurons"; 10 px re-acquisition radius): a lost
+    neuron held in place put 69 % of neuron-frames within 4 px, moved with the global shift or
+    the mean neighbour step 91 %, with this fit 91 % (the fit is for moving worms)."""
+    prior = 0.05
+    if len(ref_pos) == 0:
+        return np.broadcast_to(shift, at.shape).copy()
+    w = np.exp(-(cdist(at, ref_pos) ** 2) / (2 * NEIGHBOUR_SCALE**2))
+    rel = ref_pos[None, :, :] - at[:, None, :]  # (M, K, 2): neighbours around each place
+    X = np.concatenate([np.ones((*rel.shape[:2], 1)), rel], axis=2)  # (M, K, 3)
+    A = np.einsum("mk,mki,mkj->mij", w, X, X)
+    B = np.einsum("mk,mki,kj->mij", w, X, ref_step)
+    A[:, 0, 0] += prior
+    B[:, 0, :] += prior * np.asarray(shift, float)
+    ridge = 0.1 * (w.sum(axis=1) + prior) * NEIGHBOUR_SCALE**2
+    A[:, 1, 1] += ridge
+    A[:, 2, 2] += ridge
+    return np.linalg.solve(A, B)[:, 0, :]
+
+
+def _status(miss: np.ndarray, k_lost: int, cur_pos: np.ndarray) -> np.ndarray:
+    """STATUS_NAMES codes from the frames since the last supporting peak (-1: not started)."""
+    s = np.where(miss == 0, TRACKED, PREDICTED)
+    if k_lost > 0:
+        s = np.where(miss > k_lost, LOST, s)
+    return np.where(np.isnan(cur_pos[:, 0]), -1, s).astype(np.int8)
 
 
 DOWNHILL = 0.25
@@ -190,53 +293,114 @@ its predicted position, or of the neuron's own running brightness when that is l
 within 4 px of ZephIR; 0.5 and 0.75 gave the same; synthetic worms unchanged)."""
 
 
+REACQUIRE_BRIGHTNESS = 0.5
+"""A lost neuron is taken back only by a free peak between this fraction and its inverse of the
+neuron's own running brightness (above background): its appearance, not just the nearest blob."""
+
+
 def _assign(img, pred, bg, noise, ref_amp, params: TrackParams):
-    """Hungarian assignment of predicted positions to local maxima; returns pos, conf, amplitude."""
-    m = len(pred)
+    """Hungarian assignment of predicted positions to local maxima; returns pos, conf,
+    amplitude (NaN where no peak was taken) and the integer peaks taken."""
+    out, conf, amp = _unmatched(img, pred)
+    floor = _snr_floor(bg, noise, params)
+    taken = _match(img, out, np.arange(len(out)), bg, floor, ref_amp, params.gate, out, conf, amp)
+    return out, conf, amp, taken
+
+
+def _reacquire(img, held, bg, noise, ref_amp, params: TrackParams, exclude):
+    """Lost neurons take back a peak within `params.reacquire_radius` of their held place, among
+    the peaks no followed neuron took (`exclude`), and only one of their own brightness
+    (REACQUIRE_BRIGHTNESS): re-acquiring never takes a followed neuron's peak."""
+    out, conf, amp = _unmatched(img, held)
+    conf[:] = 0.0
+    rows = np.flatnonzero(np.isfinite(ref_amp))
+    if len(rows):
+        _match(img, out, rows, bg, _snr_floor(bg, noise, params), ref_amp,
+               params.reacquire_radius, out, conf, amp, exclude=exclude,
+               brightness=REACQUIRE_BRIGHTNESS)  # fmt: skip
+    return out, conf, amp
+
+
+def _unmatched(img, pred):
+    """(positions clipped into the image, confidence 0.1, amplitude NaN): no peak taken yet."""
     h, w = img.shape
-    pred = np.column_stack([np.clip(pred[:, 0], 0, h - 1), np.clip(pred[:, 1], 0, w - 1)])
-    snr_floor = bg + params.peak_snr * noise / max(1.0, 2.0 * np.sqrt(np.pi) * params.sigma)
-    cands = local_maxima_near(img, pred, params.gate, snr_floor)
-    out, conf, amp = pred.copy(), np.full(m, 0.1), np.full(m, np.nan)
+    out = np.column_stack([np.clip(pred[:, 0], 0, h - 1), np.clip(pred[:, 1], 0, w - 1)])
+    return out, np.full(len(out), 0.1), np.full(len(out), np.nan)
+
+
+def _snr_floor(bg, noise, params: TrackParams) -> float:
+    """The level a peak must exceed: `peak_snr` smoothed-noise s.d. above the background."""
+    return bg + params.peak_snr * noise / max(1.0, 2.0 * np.sqrt(np.pi) * params.sigma)
+
+
+def _match(
+    img,
+    pred,
+    rows,
+    bg,
+    snr_floor,
+    ref_amp,
+    gate,
+    out,
+    conf,
+    amp,
+    exclude=None,
+    brightness: float | None = None,
+) -> np.ndarray:
+    """Assign `pred[rows]` to local maxima within `gate` (writes out/conf/amp at `rows`);
+    returns the integer peaks taken. `exclude`: peaks already taken; `brightness`: only peaks
+    within that factor (and its inverse) of the row's running brightness."""
+    p, ra = pred[rows], ref_amp[rows]
+    m = len(rows)
+    cands = local_maxima_near(img, p, gate, snr_floor)
+    if exclude is not None and len(exclude) and len(cands):
+        w = img.shape[1]
+        cands = cands[~np.isin(cands[:, 0] * w + cands[:, 1], exclude[:, 0] * w + exclude[:, 1])]
     if len(cands) == 0:
-        return out, conf, amp
-    dist = cdist(pred, cands)
-    near = dist.min(axis=0) <= params.gate
+        return cands
+    dist = cdist(p, cands)
+    near = dist.min(axis=0) <= gate
     cands, dist = cands[near], dist[:, near]
     if len(cands) == 0:
-        return out, conf, amp
+        return cands
     big = 1e6
     # no step down to a much dimmer peak: a neuron predicted on bright pixels (the shoulder of a
     # blob, where it is no local maximum of its own) stays at its prediction rather than take a
     # speck in the dark background (real, compressed movies: the noise floor is ~0 there)
     # ... measured against the neuron's own running brightness when that is lower: a dim neuron
     # predicted onto a bright neighbour's flank still takes its own peak (review of h14)
-    yx = np.rint(pred).astype(int)
+    yx = np.rint(p).astype(int)
     at_pred = img[yx[:, 0], yx[:, 1]] - bg
-    level = np.where(np.isnan(ref_amp), at_pred, np.minimum(at_pred, ref_amp))
+    level = np.where(np.isnan(ra), at_pred, np.minimum(at_pred, ra))
     cand_amp = img[cands[:, 0], cands[:, 1]] - bg
-    downhill = cand_amp[None, :] < DOWNHILL * level[:, None]
-    cost = np.where((dist <= params.gate) & ~downhill, dist**2, big)
+    refuse = cand_amp[None, :] < DOWNHILL * level[:, None]
+    if brightness is not None:
+        lo, hi = brightness * ra[:, None], ra[:, None] / brightness
+        refuse |= (cand_amp[None, :] < lo) | (cand_amp[None, :] > hi)
+    cost = np.where((dist <= gate) & ~refuse, dist**2, big)
     dummy = np.full((m, m), big)
-    np.fill_diagonal(dummy, params.gate**2)
-    rows, cols = linear_sum_assignment(np.hstack([cost, dummy]))
-    ok = cols < len(cands)
-    r, k = rows[ok], cols[ok]
-    out[r] = quadratic_refine(img, cands[k])
+    np.fill_diagonal(dummy, gate**2)
+    r, k = linear_sum_assignment(np.hstack([cost, dummy]))
+    ok = (k < len(cands)) & (cost[r, np.minimum(k, len(cands) - 1)] < big)
+    r, k = r[ok], k[ok]
+    rr = rows[r]
+    out[rr] = quadratic_refine(img, cands[k])
     d = dist[r, k]
     srt = np.sort(dist[r], axis=1)
     second = srt[:, 1] if srt.shape[1] > 1 else np.full(len(r), np.inf)
     a = img[cands[k, 0], cands[k, 1]] - bg
-    amp[r] = a
-    ratio = np.where(np.isnan(ref_amp[r]), 1.0, np.clip(a / np.maximum(ref_amp[r], 1e-6), 0, 1))
+    amp[rr] = a
+    ratio = np.where(np.isnan(ra[r]), 1.0, np.clip(a / np.maximum(ra[r], 1e-6), 0, 1))
     match = np.exp(-(d**2) / (2 * 2.0**2))
     ambiguity = np.clip((second - d) / 3.0, 0, 1)
-    conf[r] = match * (0.4 + 0.6 * ratio) * (0.6 + 0.4 * ambiguity)
-    return out, conf, amp
+    conf[rr] = match * (0.4 + 0.6 * ratio) * (0.6 + 0.4 * ambiguity)
+    return cands[k]
 
 
-def _combine(fwd, fconf, bwd, bconf):
-    """Per neuron-frame: the estimate with the higher confidence; the mean where both agree."""
+def _combine(fwd, fconf, bwd, bconf, fstat=None, bstat=None):
+    """Per neuron-frame: the estimate with the higher confidence; the mean where both agree.
+    With statuses given, returns (pos, conf, status): the chosen estimate's, the better one
+    where both agree."""
     use_b = np.isnan(fconf) | (~np.isnan(bconf) & (bconf > fconf))
     pos = np.where(use_b[..., None], bwd, fwd)
     conf = np.where(use_b, bconf, fconf)
@@ -244,7 +408,11 @@ def _combine(fwd, fconf, bwd, bconf):
     agree = both & (np.linalg.norm(fwd - bwd, axis=-1) < 1.0)
     pos[agree] = 0.5 * (fwd[agree] + bwd[agree])
     conf[agree] = np.maximum(fconf[agree], bconf[agree])
-    return pos, conf
+    if fstat is None:
+        return pos, conf
+    stat = np.where(use_b, bstat, fstat)
+    stat[agree] = np.minimum(fstat[agree], bstat[agree])
+    return pos, conf, stat
 
 
 def _run(stack, known, known_conf, lo, hi, refiner, params, progress, cancel):
@@ -263,10 +431,10 @@ def _run(stack, known, known_conf, lo, hi, refiner, params, progress, cancel):
             progress(done[0], total)
 
     frames = _Frames(stack, params)
-    f, fc = _sweep(frames, fwd_order, known, known_conf, refiner, params, tick)
-    b, bc = _sweep(frames, bwd_order, known, known_conf, refiner, params, tick)
+    f, fc, fs = _sweep(frames, fwd_order, known, known_conf, refiner, params, tick)
+    b, bc, bs = _sweep(frames, bwd_order, known, known_conf, refiner, params, tick)
     _say_dropped(sorted(frames.dropped), hi - lo + 1)
-    return _combine(f, fc, b, bc)
+    return _combine(f, fc, b, bc, fs, bs)
 
 
 def _say_dropped(dropped: list[int], n_frames: int) -> None:
@@ -444,14 +612,29 @@ def track(
         known[fr, ni] = anchors[["y", "x"]].to_numpy()
         kconf[fr, ni] = 1.0
         source[fr, ni] = "manual"
-    pos, conf = _run(
+    pos, conf, stat = _run(
         in_memory(stack), known, kconf, 0, T - 1, _resolve_refiner(model), params, progress,
         cancel,
     )  # fmt: skip
-    return _table(ids, pos, conf, source)
+    return _table(ids, pos, conf, source, status_names(stat))
 
 
-def _table(ids, pos, conf, source) -> pd.DataFrame:
+def status_names(codes: np.ndarray) -> np.ndarray:
+    """STATUS_NAMES for status codes (object array; "" where a neuron was never reached)."""
+    names = np.array([*STATUS_NAMES, ""], dtype=object)
+    return names[np.where(codes < 0, len(STATUS_NAMES), codes)]
+
+
+def status_from_confidence(conf: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """The status of a table written before the `status` column (h15): a seed/manual point or a
+    confidence above the no-peak value (0.1) is tracked, the rest predicted (never lost: those
+    versions carried every track on)."""
+    c = np.nan_to_num(np.asarray(conf, float), nan=0.0)
+    tracked = np.isin(np.asarray(source).astype(str), ["seed", "manual"]) | (c > 0.1 + 1e-6)
+    return np.where(tracked, "tracked", "predicted").astype(object)
+
+
+def _table(ids, pos, conf, source, status) -> pd.DataFrame:
     T, N = conf.shape
     return pd.DataFrame(
         {
@@ -461,5 +644,6 @@ def _table(ids, pos, conf, source) -> pd.DataFrame:
             "x": pos[..., 1].T.ravel(),
             "confidence": np.round(conf.T.ravel(), 4),
             "source": source.T.ravel(),
+            "status": status.T.ravel(),
         }
     )
