@@ -289,10 +289,7 @@ class Session:
         if target is None:
             raise InputError("no session file path: choose where to save the session")
         pointed = self.path  # an autosave leaves a path set meanwhile (the GUI thread, below)
-        changed = (
-            "was changed on disk by another program since this session read or saved it "
-            "(another napari viewer or a catrack command)"
-        )
+        changed = f"{CHANGED_ON_DISK} (another napari viewer or a catrack command)"
         held = (
             "is open for writing in another program (HDF5 holds its lock: HDFView, a notebook's "
             "h5py 'r+'), whose changes a replace would lose"
@@ -689,6 +686,10 @@ def _stamp_or_none(path: Path) -> tuple[int, ...] | None:
     except OSError:
         return None
     return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+# why a save went beside its file; what a `-2` file's `branched_from` keeps as its reason
+CHANGED_ON_DISK = "was changed on disk by another program since this session read or saved it"
 
 
 class SessionFileChanged(UserWarning):
