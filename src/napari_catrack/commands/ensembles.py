@@ -58,7 +58,7 @@ def register(subparsers) -> None:
         "--threshold",
         type=float,
         default=0.5,
-        help="wide layout: a neuron is active where value >= threshold (0.5)",
+        help="wide layout: a neuron is active where value >= threshold (default %(default)s)",
     )
     g.add_argument(
         "--neurons",
