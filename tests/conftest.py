@@ -79,3 +79,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         marker = "gui" if "tests/gui/" in str(item.fspath).replace("\\", "/") else "core"
         item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """`catrack demo` at 80 frames (seed 2), run once per test run: 21 neurons traced, 12 with
+    transients, 4 ensemble events. Read it; copy what a test writes into."""
+    from napari_catrack.demo import run_demo
+
+    out = tmp_path_factory.mktemp("small_demo")
+    run_demo(out, n_frames=80, seed=2, log=lambda *a: None)
+    return out

@@ -144,7 +144,7 @@ def run_demo(
     from napari_catrack.core.detection import detect_candidates
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.core.ensembles.params import EnsembleParams
-    from napari_catrack.core.ensembles.records import record_ensembles
+    from napari_catrack.core.ensembles.records import record_ensembles, traced_neurons
     from napari_catrack.core.signals.cleaning import clean_table_column
     from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.core.signals.params import CleaningParams, TracesParams
@@ -299,7 +299,11 @@ def run_demo(
         _save_figure(tr_fig.amplitude_figure(transients, signal=signal), figures, "amplitudes")
 
     # 6. Ensembles.
-    trains = trains_from_table(transients, n_frames=len(frames), neuron_ids=ids)
+    # every neuron traced (the cell table recorded above), as the widget, `catrack ensembles
+    # --session` and the batch count them
+    trains = trains_from_table(
+        transients, n_frames=len(frames), neuron_ids=traced_neurons(session, transients)
+    )
     result = find_ensembles(trains, rec.fps, EnsembleParams(seed=seed))
     ens_dir = out / "ensembles"
     write_table(result.events, ens_dir / "ensemble_events.csv")

@@ -11,55 +11,135 @@ names it, and the size and SHA-256 its steps recorded for it (`io.provenance`) m
 did; a session whose reference names another path but whose recorded size and SHA-256 match
 is a session of a copy of this file and is taken too. Two such sessions: refused in one line
 (which one is meant is the user's call).
+
+A session saved beside `movie.catrack.h5` instead of over it (`Session.save`: the file was
+changed on disk meanwhile; or a new viewer's session beside an earlier one's file):
+`movie-2.catrack.h5`, with the attribute `branched_from` naming `movie.catrack.h5`. Both are
+then the recording's session, and neither is plainly the one meant (the first holds another
+program's step, the second the viewer's later work), so `movie.catrack.h5` is no longer taken
+silently: `AmbiguousSessions`, whose one line names each file with its last modification, its
+steps and what it branched from, and says which option picks one. `alignment_for_recording`
+goes on without asking when the sessions accept the same alignment (or none does): then the
+choice changes nothing it reads.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from napari_catrack.errors import CatrackError, InputError
 
+ADVICE = (
+    "pick one with --session FILE (its accepted alignment is used, and the step recorded there), "
+    "or give --align FILE"
+)
+
+
+class AmbiguousSessions(InputError):
+    """Two or more session files are the recording's session: which one is the user's call."""
+
+    def __init__(self, message: str, paths: list[Path]) -> None:
+        super().__init__(message)
+        self.paths = paths
+
 
 def recording_session_path(
     recording_path: str | os.PathLike,
     log: Callable[[str], None] | None = None,
     *,
-    advice: str = "give --session FILE or --align FILE to say which alignment to use",
+    advice: str = ADVICE,
 ) -> Path:
-    """The session file of `recording_path`: `movie.catrack.h5` beside it when it exists, else
-    the one session in its folder whose recording is this file (said through `log`), else
-    `movie.catrack.h5` (not there yet: where a cached estimate goes). Two or more sessions of
-    this recording in the folder (and no `movie.catrack.h5`): `InputError` ending in `advice`
-    (a command that was given --session says what else to give)."""
+    """The session file of `recording_path`: `movie.catrack.h5` beside it when it exists (and
+    no session was saved beside it instead of over it), else the one session in its folder
+    whose recording is this file (said through `log`), else `movie.catrack.h5` (not there yet:
+    where a cached estimate goes). Two or more sessions of this recording (module docstring):
+    `AmbiguousSessions` (an `InputError`) ending in `advice` (a command that was given
+    --session says what else to give)."""
     from napari_catrack.session import SESSION_SUFFIX, default_session_path
 
     own = default_session_path(recording_path)
-    if own.exists():
-        return own
     folder = own.parent
     try:
         candidates = sorted(p for p in folder.glob("*" + SESSION_SUFFIX) if p.is_file())
     except OSError:
+        return own
+    name = Path(recording_path).name
+    if own.exists():
+        branches = [p for p in candidates if p != own and _branch_of(p, own)
+                    and _records(p, recording_path)]  # fmt: skip
+        if branches:
+            raise _ambiguous([own, *branches], name, folder, advice, "")
         return own
     ranks = {p: _records(p, recording_path) for p in candidates}
     best = max(ranks.values(), default=0)
     found = [p for p, rank in ranks.items() if rank == best > 0]  # by its path first, else a copy
     if not found:
         return own
-    name = Path(recording_path).name
     if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        raise InputError(
-            f"{len(found)} session files in {folder} record {name} as their recording ({names}) "
-            f"and there is no {own.name}: {advice}"
-        )
+        raise _ambiguous(found, name, folder, advice, f" and there is no {own.name}")
     if log is not None:
         log(f"no {own.name}: using {found[0].name}, the session in {name}'s folder whose recording "
             f"is {name}")  # fmt: skip
     return found[0]
+
+
+def _branch_of(path: Path, own: Path) -> bool:
+    """`path` was saved beside `own` instead of over it: named as `free_session_path` names
+    it (`movie-2.catrack.h5`, `movie-2-2...`), or its `branched_from` attribute names `own`."""
+    from napari_catrack.session import SESSION_SUFFIX
+
+    stem = own.name[: -len(SESSION_SUFFIX)]
+    pattern = re.escape(stem) + r"(-\d+)+" + re.escape(SESSION_SUFFIX)
+    if re.fullmatch(pattern, path.name):
+        return True
+    return (_provenance(path).get("branched_from") or {}).get("file") == own.name
+
+
+def _provenance(path: Path) -> dict[str, Any]:
+    """`Session.read_provenance`, or {} for a file that cannot be read as a session."""
+    from napari_catrack.session import Session
+
+    try:
+        return Session.read_provenance(path)
+    except (CatrackError, OSError, KeyError, ValueError):
+        return {}
+
+
+def _ambiguous(
+    paths: list[Path], name: str, folder: Path, advice: str, missing: str
+) -> AmbiguousSessions:
+    """The one line naming each session file: last modified, steps, what it branched from."""
+    described = ", ".join(_describe(p) for p in paths)
+    return AmbiguousSessions(
+        f"{len(paths)} session files in {folder} record {name} as their recording{missing}: "
+        f"{described}; {advice}",
+        list(paths),
+    )
+
+
+def _describe(path: Path) -> str:
+    """`movie-2.catrack.h5 (modified 2026-12-01 17:25:03 UTC; steps alignment, tracks; saved
+    beside movie.catrack.h5 at 2026-12-01 17:25:03 UTC, which was changed on disk ...)`."""
+    prov = _provenance(path)
+    try:
+        mtime = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc)
+        parts = [f"modified {mtime:%Y-%m-%d %H:%M:%S} UTC"]
+    except OSError:
+        parts = []
+    steps = [s for s in prov.get("steps", {}) if s != "settings"]
+    parts.append(f"steps {', '.join(steps)}" if steps else "no steps")
+    branched = prov.get("branched_from") or {}
+    if branched.get("file"):
+        at = str(branched.get("at", "")).replace("T", " ").replace("+00:00", " UTC")
+        reason = branched.get("reason", "")
+        parts.append(f"saved beside {branched['file']}{' at ' + at if at else ''}"
+                     f"{', which ' + reason if reason else ''}")  # fmt: skip
+    return f"{path.name} ({'; '.join(parts)})"
 
 
 def _records(session_path: Path, recording_path: str | os.PathLike) -> int:
@@ -68,12 +148,8 @@ def _records(session_path: Path, recording_path: str | os.PathLike) -> int:
     1 it names another path but the recorded size and SHA-256 match (a copy), 0 not. A session
     that cannot be read is not one (the command's own checks say so when it is named)."""
     from napari_catrack.io.output_check import same_file
-    from napari_catrack.session import Session
 
-    try:
-        prov = Session.read_provenance(session_path)
-    except (CatrackError, OSError, KeyError, ValueError):
-        return 0
+    prov = _provenance(session_path)
     ref = (prov.get("recording") or {}).get("path")
     if not ref:
         return 0

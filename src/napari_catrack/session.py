@@ -122,6 +122,11 @@ class Session:
             tuple[Any, dict, str]
         ] = []  # saved user-editable layers (napari LayerData)
         self.created = _now()
+        # this session was saved beside another session file of its recording instead of over
+        # it ("changed on disk", an earlier session's file): {"file", "reason", "at"}, stored
+        # with it, so that a command given the recording alone sees the two are alternatives
+        # (`recording_session`) and `catrack info` can say where the file came from
+        self.branched_from: dict[str, str] | None = None
 
     @property
     def path(self) -> Path | None:
@@ -287,10 +292,7 @@ class Session:
         if target is None:
             raise InputError("no session file path: choose where to save the session")
         pointed = self.path  # an autosave leaves a path set meanwhile (the GUI thread, below)
-        changed = (
-            "was changed on disk by another program since this session read or saved it "
-            "(another napari viewer or a catrack command)"
-        )
+        changed = f"{CHANGED_ON_DISK} (another napari viewer or a catrack command)"
         held = (
             "is open for writing in another program (HDF5 holds its lock: HDFView, a notebook's "
             "h5py 'r+'), whose changes a replace would lose"
@@ -309,6 +311,7 @@ class Session:
                 why = "is read-only (its permissions allow no writing)"
             if why:
                 moved, target, expected = target, free_session_path(target), _UNWATCHED
+                self._branch(moved, why)
         try:
             written, arrays = self._write_file(target, expected, snap)
         except _ChangedMeanwhile as exc:  # another writer replaced the file (or opened it to
@@ -318,6 +321,7 @@ class Session:
                 held if exc.args == ("held",) else changed,
                 free_session_path(target),
             )
+            self._branch(moved, why)
             written, arrays = self._write_file(target, _UNWATCHED, snap)
         if path is None and self.path != pointed:
             # the background writer's autosave, and the GUI pointed the session elsewhere while
@@ -335,6 +339,10 @@ class Session:
                 f"{target.name} beside it; open both to compare"
             )
         return target
+
+    def _branch(self, beside: Path, why: str) -> None:
+        """Note that this session now saves beside `beside` (written with it, `branched_from`)."""
+        self.branched_from = {"file": beside.name, "reason": why.split(" (")[0], "at": _now()}
 
     def _write_file(
         self, target: Path, expected: Any, snap: _Snapshot
@@ -389,6 +397,8 @@ class Session:
         if recording.get("path"):
             recording["path"] = _stored_path(str(recording["path"]), target)
         f.attrs["recording"] = json.dumps(_to_jsonable(recording))
+        if self.branched_from:
+            f.attrs["branched_from"] = json.dumps(self.branched_from)
         steps = f.create_group("steps")
         for name, rec in snap.steps.items():
             _write_step(steps.create_group(name), rec, arrays)
@@ -432,6 +442,8 @@ class Session:
                     session._sources.append(source)
                 session.created = str(f.attrs.get("created", _now()))
                 session.recording = json.loads(f.attrs.get("recording", "{}"))
+                if "branched_from" in f.attrs:
+                    session.branched_from = json.loads(f.attrs["branched_from"])
                 if session.recording.get("path"):
                     stored = session.recording["path"]
                     session.recording["path"] = session.resolve_stored_path(stored)
@@ -509,7 +521,7 @@ class Session:
             recording = json.loads(f.attrs.get("recording", "{}"))
             if recording.get("path"):  # as `load` opens it (relative: beside the session)
                 recording["path"] = Session(path).resolve_stored_path(recording["path"])
-            return {
+            out = {
                 "session": str(path),
                 "package_version": str(f.attrs.get("package_version", "")),
                 "created": str(f.attrs.get("created", "")),
@@ -517,6 +529,9 @@ class Session:
                 "recording": recording,
                 "steps": steps,
             }
+            if "branched_from" in f.attrs:  # saved beside another session file (`save`)
+                out["branched_from"] = json.loads(f.attrs["branched_from"])
+            return out
 
     def save_copy(self, path: str | os.PathLike) -> Path:
         """Write the session to another file (atomically) without making it the autosave target.
@@ -674,6 +689,10 @@ def _stamp_or_none(path: Path) -> tuple[int, ...] | None:
     except OSError:
         return None
     return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+# why a save went beside its file; what a `-2` file's `branched_from` keeps as its reason
+CHANGED_ON_DISK = "was changed on disk by another program since this session read or saved it"
 
 
 class SessionFileChanged(UserWarning):
@@ -1464,6 +1483,11 @@ def note_recording(session: Session, recording: Any) -> str | None:
         return said
     free = free_session_path(path)
     session.path = free
+    session.branched_from = {
+        "file": path.name,
+        "reason": "already held an earlier session's results",
+        "at": _now(),
+    }
     moved = (
         f"{path.name} beside the recording already holds results of an earlier session: it is "
         f"left untouched, and this session autosaves to {free.name}; to go on from the earlier "

@@ -568,3 +568,72 @@ def test_event_durations_are_the_events_tables_intervals(tmp_path):
         assert ev.event.tolist() == ["tone", "puff"]
         np.testing.assert_allclose(ev.timestamp, [0.5, 1.0])
         np.testing.assert_array_equal(ev.duration, [1.25, np.nan])
+
+
+def test_more_neurons_than_frames_is_time_first_and_said_before_nwbinspector_says_it(
+    tmp_path, capsys
+):
+    """50 neurons over 20 frames: the response series are frames x neurons, as NWB requires,
+    but nwbinspector's check_data_orientation (a heuristic: time 'is usually the longest
+    dimension') reports them CRITICAL. The export said nothing, and the user had a finding to
+    explain: now one warning line says it before, each series' `comments` says it inside the
+    file, and under the "dandi" configuration (dandi validate) it is no CRITICAL finding."""
+    import yaml
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    nwbinspector = pytest.importorskip("nwbinspector")
+    n_frames, n_neurons = 20, 50
+    rng = np.random.default_rng(0)
+    movie = write_movie_tiff(tmp_path / "movie.tif", rng.integers(0, 99, (n_frames, 64, 64),
+                             dtype=np.uint16), fps=FPS)  # fmt: skip
+    rec = open_recording(movie)
+    session = Session(tmp_path / "movie.catrack.h5", autosave=False)
+    session.set_recording(str(movie), rec.options, rec.summary())
+    rec.close()
+    frame, neuron = np.meshgrid(np.arange(n_frames), np.arange(n_neurons))
+    traces = pd.DataFrame({"neuron_id": neuron.ravel(), "frame": frame.ravel(),
+                           "y": 5.0 + neuron.ravel(), "x": 10.0, "green": 100.0,
+                           "dff": rng.normal(size=frame.size)})  # fmt: skip
+    session.record("tracks", tables={"tracks": traces[["neuron_id", "frame", "y", "x"]]})
+    session.record("traces", tables={"traces": traces}, attrs={"fps": FPS})
+    session.save()
+    meta = tmp_path / "meta.yaml"
+    meta.write_text(yaml.safe_dump(META))
+    out = tmp_path / "wide.nwb"
+    argv = ["export-nwb", str(session.path), "-o", str(out), "--metadata", str(meta)]
+    assert main(argv) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(said) == 1, said
+    assert "the traces (Fluorescence, DfOverF) are 20 frames x 50 neurons" in said[0]
+    assert "check_data_orientation" in said[0] and "--config dandi" in said[0]
+
+    with NWBHDF5IO(str(out), "r") as io:
+        dff = io.read().processing["ophys"]["DfOverF"]["dff"]
+        assert dff.data.shape == (n_frames, n_neurons)  # time first
+        want = traces.pivot(index="frame", columns="neuron_id", values="dff").to_numpy()
+        np.testing.assert_allclose(dff.data[:], want)
+        assert dff.comments.startswith("time is the first axis, as NWB requires: 20 frames x 50")
+    found = [(m.importance.name, m.check_function_name, m.location)
+             for m in nwbinspector.inspect_nwbfile(nwbfile_path=str(out))]  # fmt: skip
+    critical = {f for f in found if f[0] in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")}
+    assert critical == {
+        ("CRITICAL", "check_data_orientation", "/processing/ophys/Fluorescence/green"),
+        ("CRITICAL", "check_data_orientation", "/processing/ophys/DfOverF/dff"),
+    }
+    dandi = nwbinspector.inspect_nwbfile(
+        nwbfile_path=str(out), config=nwbinspector.load_config("dandi")
+    )
+    assert not [m for m in dandi if m.importance.name in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")]
+
+
+def test_no_orientation_line_where_frames_outnumber_neurons(worm):
+    from napari_catrack.io.nwb import metadata_gaps
+
+    session = worm[0]
+    assert not [g for g in metadata_gaps(META, session) if "check_data_orientation" in g]
+    with_movie = metadata_gaps(META, session, embed_imaging=True)
+    assert not [g for g in with_movie if "check_data_orientation" in g]

@@ -17,6 +17,7 @@ from napari_catrack.recording_session import recording_session_path
 from napari_catrack.session import Session
 
 ACCEPTED = {"dy": 0.75, "dx": -0.5, "rotation_deg": 0.0}  # not what an estimate would give
+OTHER = {"dy": 0.25, "dx": 0.0, "rotation_deg": 0.0}  # another accepted alignment
 
 
 def _movie(path, seed: int = 0):
@@ -78,8 +79,8 @@ def test_only_a_session_of_this_very_recording_is_taken(tmp_path):
 def test_two_sessions_of_the_recording_are_refused_in_one_line(tmp_path, capsys):
     rec = _movie(tmp_path / "recording.tif")
     _session(tmp_path / "a.catrack.h5", rec)
-    _session(tmp_path / "b.catrack.h5", rec)
-    with pytest.raises(InputError, match="a.catrack.h5, b.catrack.h5"):
+    _session(tmp_path / "b.catrack.h5", rec, accepted=OTHER)  # which applies: the user's call
+    with pytest.raises(InputError, match=r"a.catrack.h5 \(modified .*; steps alignment\), b.cat"):
         recording_session_path(rec)
     tracks = tmp_path / "tracks.csv"
     pd.DataFrame({"neuron_id": [1] * 6, "frame": range(6), "y": 20.0, "x": 20.0}).to_csv(
@@ -100,7 +101,7 @@ def test_two_sessions_under_a_session_option_are_refused_with_advice_that_fits(t
     in their --session."""
     rec = _movie(tmp_path / "recording.tif")
     _session(tmp_path / "a.catrack.h5", rec)
-    _session(tmp_path / "b.catrack.h5", rec)
+    _session(tmp_path / "b.catrack.h5", rec, accepted=OTHER)
     tracks = tmp_path / "tracks.csv"
     pd.DataFrame({"neuron_id": [1] * 6, "frame": range(6), "y": 20.0, "x": 20.0}).to_csv(
         tracks, index=False
@@ -141,3 +142,87 @@ def test_a_session_found_in_the_folder_is_read_not_written(tmp_path, recwarn):
         gui.record("traces", tables={"traces": pd.DataFrame({"neuron_id": [1], "frame": [0]})})
         assert gui.path == run  # saved in place: nobody else wrote it
         before = run.read_bytes()
+
+
+def _tracks(tmp_path):
+    tracks = tmp_path / "tracks.csv"
+    pd.DataFrame({"neuron_id": [1] * 6, "frame": range(6), "y": 20.0, "x": 20.0}).to_csv(
+        tracks, index=False
+    )
+    return tracks
+
+
+def test_a_session_saved_beside_the_movies_session_is_not_passed_over_silently(
+    tmp_path, capsys, recwarn
+):
+    """A viewer's session whose file another program changed meanwhile saves beside it
+    (recording-2.catrack.h5). A command given the recording alone took recording.catrack.h5
+    without a word, though the viewer's later work (here another accepted alignment) is in the
+    other file: now it names both (last modified, steps, which branched from which) and says
+    which option picks one; `--session FILE` picks it."""
+    rec = _movie(tmp_path / "recording.tif")
+    own = tmp_path / "recording.catrack.h5"
+    _session(own, rec, accepted=OTHER)
+    gui = Session.load(own)  # a viewer with the session open
+    other = Session.load(own)  # another program records a step meanwhile
+    other.record("notes", attrs={"by": "a catrack command"})
+    other.save()
+    inputs = inputs_provenance(gui, {"recording": rec})
+    gui.record("alignment", attrs={**ACCEPTED, "source": "manual", "inputs": inputs})
+    fallback = gui.save()
+    assert fallback == tmp_path / "recording-2.catrack.h5"
+    assert Session.load(fallback).branched_from["file"] == "recording.catrack.h5"
+    assert Session.read_provenance(fallback)["branched_from"]["reason"].startswith("was changed")
+    assert "branched_from" not in Session.read_provenance(own)
+
+    argv = ["traces", str(rec), "--tracks", str(_tracks(tmp_path)), "-o", str(tmp_path / "t.csv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    line = err[0]
+    assert "2 session files" in line and "pick one with --session FILE" in line, line
+    assert "recording.catrack.h5 (modified 20" in line, line
+    assert "recording-2.catrack.h5 (modified 20" in line, line
+    assert "steps alignment, notes" in line and "saved beside recording.catrack.h5 at " in line
+    assert not (tmp_path / "t.csv").exists()
+    # the option the line names picks one: the viewer's accepted alignment
+    assert main([*argv, "--session", str(fallback)]) == 0
+    out = capsys.readouterr()
+    assert "dy +0.75 px, dx -0.50 px" in out.out + out.err
+    assert (tmp_path / "t.csv").exists()
+
+
+def test_sessions_that_accept_the_same_alignment_need_no_choice(tmp_path):
+    """demo.catrack.h5 and the demo-2.catrack.h5 a viewer saved beside it accept the same
+    alignment (the viewer's copy of it): a command given the recording alone was refused,
+    though either choice uses the same alignment; now it uses it and says so. Neither accepting
+    one: estimated, cached in neither."""
+    rec = _movie(tmp_path / "recording.tif")
+    _session(tmp_path / "demo.catrack.h5", rec)
+    _session(tmp_path / "demo-2.catrack.h5", rec)
+    lines: list[str] = []
+    r = open_recording(rec)
+    try:
+        used = alignment_for_recording(r, log=lines.append)
+    finally:
+        r.close()
+    assert used.source == "accepted"
+    assert (used.transform.dy, used.transform.dx) == pytest.approx((0.75, -0.5))
+    assert any("demo-2.catrack.h5 and demo.catrack.h5" in line for line in lines), lines
+
+    other = tmp_path / "none"
+    other.mkdir()
+    rec2 = _movie(other / "recording.tif")
+    for name in ("a.catrack.h5", "b.catrack.h5"):
+        s = Session(other / name, autosave=False)
+        s.set_recording(str(rec2), {}, {"frames": 6, "height": 48, "width": 48})
+        s.record("tracks", tables={"tracks": pd.DataFrame({"neuron_id": [1], "frame": [0]})})
+        s.save()
+    before = {p: p.read_bytes() for p in other.glob("*.catrack.h5")}
+    r = open_recording(rec2)
+    try:
+        used = alignment_for_recording(r)
+    finally:
+        r.close()
+    assert used.source == "estimated"
+    assert {p: p.read_bytes() for p in other.glob("*.catrack.h5")} == before

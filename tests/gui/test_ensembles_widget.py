@@ -157,3 +157,43 @@ def test_result_writes_the_features_once(make_napari_viewer, qtbot, planted, tmp
     on = layer.features["neuron_id"].astype(str).isin(members1).to_numpy()
     np.testing.assert_allclose(layer.face_color[~on], np.tile(GREY, ((~on).sum(), 1)))
     assert not np.allclose(layer.face_color[on], GREY)
+
+
+@pytest.mark.slow
+def test_the_widget_counts_every_neuron_traced_as_the_demo_does(
+    make_napari_viewer, qtbot, small_demo, tmp_path
+):
+    """The session's transients list only the neurons with transients; the widget counted those
+    (n_neurons 12 of the 21 the demo traced and records). Now it counts every neuron traced
+    (the cell table), with the traces' length, and finds the demo's events from its seed."""
+    import shutil
+
+    import pandas as pd
+
+    from napari_catrack.core.ensembles.params import EnsembleParams
+    from napari_catrack.session import Session, attach_session
+    from napari_catrack.widgets.ensembles import EnsemblesWidget
+
+    copy = tmp_path / "demo.catrack.h5"
+    shutil.copy(small_demo / "demo.catrack.h5", copy)
+    session = Session.load(copy)
+    demo = session["ensembles"]
+    n_traced = len(session["transients"].tables["cells"])
+    assert session["transients"].tables["transients"]["neuron_id"].nunique() < n_traced
+    viewer = make_napari_viewer()
+    attach_session(viewer, session)
+    widget = EnsemblesWidget(viewer)
+    widget.form.set_params(EnsembleParams(seed=int(demo.params["seed_used"])))
+    widget.fps.setValue(float(demo.params["fps"]))
+    job = widget.find()
+    wait_job(qtbot, job, timeout=60000)
+    got = session["ensembles"]
+    assert got is not demo
+    assert got.params["n_neurons"] == demo.params["n_neurons"] == n_traced
+    assert got.params["n_frames"] == demo.params["n_frames"]
+    cols = ["start_frame", "end_frame", "n_active", "ensemble_id"]
+    pd.testing.assert_frame_equal(
+        got.tables["events"][cols].reset_index(drop=True),
+        demo.tables["events"][cols].reset_index(drop=True),
+        check_dtype=False,
+    )

@@ -220,14 +220,14 @@ def _transients(ctx: StepContext, p: TransientParams) -> str:
 
 def _ensembles(ctx: StepContext, p: EnsembleParams) -> str:
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
-    from napari_catrack.core.ensembles.records import record_ensembles
+    from napari_catrack.core.ensembles.records import record_ensembles, traced_neurons
 
     transients = ctx.table("transients", "transients", "ensembles")
-    cells = ctx.table("transients", "cells", "ensembles")
+    ctx.table("transients", "cells", "ensembles")
     n_frames = int(ctx.table("traces", "traces", "ensembles")["frame"].max()) + 1
-    trains = trains_from_table(
-        transients, n_frames=n_frames, neuron_ids=cells["neuron_id"].to_numpy()
-    )
+    # every neuron traced (the cell table), as the widget, `catrack ensembles` and the demo count
+    ids = traced_neurons(ctx.session, transients)
+    trains = trains_from_table(transients, n_frames=n_frames, neuron_ids=ids)
     result = find_ensembles(trains, ctx.fps(), p)
     record_ensembles(ctx.session, result, save=False)
     return f"{len(result.events)} events, {result.n_ensembles} ensembles"

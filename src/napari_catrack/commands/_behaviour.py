@@ -55,7 +55,7 @@ def add_prompt_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
         type=int,
         default=0,
         metavar="F",
-        help="frame of the prompt points (default 0)",
+        help="frame of the prompt points (default %(default)s)",
     )
     g.add_argument("--channel", choices=("green", "red"), default="green",
                    help="which channel of a two-channel recording shows the worm")  # fmt: skip

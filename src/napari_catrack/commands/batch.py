@@ -44,7 +44,7 @@ def register(subparsers) -> None:
         type=non_negative_int,
         default=0,
         metavar="N",
-        help="times a recording whose worker died is retried (default 0)",
+        help="times a recording whose worker died is retried (default %(default)s)",
     )
     p.add_argument(
         "--params-from",

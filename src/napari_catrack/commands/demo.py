@@ -6,6 +6,12 @@ import argparse
 
 from napari_catrack.commands._common import OutputFolder, check_outputs, non_negative_int
 
+# the recording lengths `catrack demo` makes (`run_demo`'s and `run_two_photon_demo`'s
+# defaults: tests/core/test_cli_help_defaults.py keeps them equal; importing those modules
+# for `--help` would load pandas)
+FRAMES = 300
+TWO_PHOTON_FRAMES = 600
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -25,14 +31,14 @@ def register(subparsers) -> None:
         "--frames",
         type=int,
         default=None,
-        help="recording length (default 300; 600 with --two-photon)",
+        help=f"recording length (default {FRAMES}; {TWO_PHOTON_FRAMES} with --two-photon)",
     )
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the recording")
     p.add_argument(
         "--two-photon",
         action="store_true",
         help="instead: the head-fixed two-photon path (register, summary images, sources, "
-        "transients, ensembles) on the synthetic two-photon movie (default 600 frames)",
+        f"transients, ensembles) on the synthetic two-photon movie (default {TWO_PHOTON_FRAMES} frames)",
     )
     p.set_defaults(func=run)
 
@@ -47,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.two_photon:
         from napari_catrack.demo_two_photon import run_two_photon_demo
 
-        run_two_photon_demo(args.output, n_frames=args.frames or 600, seed=args.seed)
+        run_two_photon_demo(args.output, n_frames=args.frames or TWO_PHOTON_FRAMES, seed=args.seed)
         return 0
-    run_demo(args.output, n_frames=args.frames or 300, seed=args.seed)
+    run_demo(args.output, n_frames=args.frames or FRAMES, seed=args.seed)
     return 0

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     )
     add_recording_arguments(p)
     p.add_argument("--frame", type=non_negative_int, default=0,
-                   help="frame to detect on (default 0)")  # fmt: skip
+                   help="frame to detect on (default %(default)s)")  # fmt: skip
     p.add_argument("--project", type=non_negative_int, default=0, metavar="K",
                    help="detect on the mean of K frames starting at --frame instead")  # fmt: skip
     p.add_argument("--channel", choices=("red", "green"), default="red")

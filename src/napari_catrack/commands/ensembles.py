@@ -58,13 +58,21 @@ def register(subparsers) -> None:
         "--threshold",
         type=float,
         default=0.5,
-        help="wide layout: a neuron is active where value >= threshold (0.5)",
+        help="wide layout: a neuron is active where value >= threshold (default %(default)s)",
+    )
+    g.add_argument(
+        "--neurons",
+        default=None,
+        metavar="FILE",
+        help="long layout: table whose neuron_id column lists every neuron traced (cells.csv of "
+        "`catrack transients --cells`, or the traces), so that neurons without transients count "
+        "(n_neurons); default: the neurons traced in --session FILE, else those in the table",
     )
     g.add_argument(
         "--n-frames",
         type=int,
         default=None,
-        help="recording length (long layout; default: last frame in the table + 1)",
+        help="recording length (long layout; default: the length of the traces in --session when its neurons are used, else last frame in the table + 1)",
     )
     p.add_argument(
         "--positions", default=None, help="CSV neuron_id,y,x for the member maps (optional)"
@@ -76,20 +84,54 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def load_trains(path: str, args: argparse.Namespace):
-    """Event trains from the CSV in the layout the user named."""
+def load_trains(path: str, args: argparse.Namespace, session=None):
+    """Event trains from the CSV in the layout the user named, and where its neurons came from.
+
+    A transient table lists only neurons with transients; every neuron traced counts
+    (`n_neurons`, as the widget, the demo and the batch count them): those of `--neurons FILE`,
+    else those traced in the `--session` (`records.traced_neurons`; then the recording length
+    is its traces' unless --n-frames), else the table's alone.
+    """
+    import pandas as pd
+
     from napari_catrack.core.ensembles import (
         trains_from_raster,
         trains_from_table,
         wide_table_to_raster,
     )
+    from napari_catrack.core.ensembles.records import traced_frames, traced_neurons
+    from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table
 
     if args.layout == "wide":
+        if args.neurons:
+            raise InputError("--neurons is for a transient table (--layout long): the rows of a "
+                             "wide raster are its neurons")  # fmt: skip
         raster = wide_table_to_raster(read_table(path, what="raster table"))
-        return trains_from_raster(raster, threshold=args.threshold)
+        return trains_from_raster(raster, threshold=args.threshold), "the rows of the raster"
     table = read_table(path, required=("neuron_id", args.frame_column), what="transient table")
-    return trains_from_table(table, frame_column=args.frame_column, n_frames=args.n_frames)
+    ids, source = None, "only those with transients: --neurons FILE counts every neuron traced"
+    if args.neurons:
+        listed = read_table(args.neurons, required=("neuron_id",), what="neuron list (--neurons)")
+        ids = pd.unique(listed["neuron_id"].to_numpy())
+        missing = ~pd.Index(table["neuron_id"]).isin(ids)
+        if missing.any():
+            raise InputError(
+                f"neuron {table['neuron_id'][missing].iloc[0]!r} of {Path(path).name} is not in "
+                f"--neurons {Path(args.neurons).name}: give the neuron list of the same analysis"
+            )
+        source = f"listed in {Path(args.neurons).name}"
+    n_frames = args.n_frames
+    if not args.neurons and session is not None:
+        ids = traced_neurons(session, table)
+        if ids is not None:  # the session's analysis: its recording length too
+            source = "traced in --session"
+            if n_frames is None:
+                n_frames = traced_frames(session)
+    trains = trains_from_table(
+        table, frame_column=args.frame_column, n_frames=n_frames, neuron_ids=ids
+    )
+    return trains, source
 
 
 def _save_figure(fig, path: Path, fmt: str) -> None:
@@ -168,10 +210,13 @@ def run(args: argparse.Namespace) -> int:
 
     files = TABLE_FILES + (() if args.no_figures else FIGURE_FILES)
     check_outputs({"-o": OutputFolder(args.output, files), "--session": args.session},
-                  {"EVENTS.csv": args.events, "--positions": args.positions})  # fmt: skip
+                  {"EVENTS.csv": args.events, "--positions": args.positions,
+                   "--neurons": args.neurons})  # fmt: skip
     params = EnsembleParams.from_args(args, **params_from_args(args, "ensembles", "ensembles"))
     target = session_from_args(args)  # a table, not a recording: any session, or a new one
-    trains = load_trains(args.events, args)
+    trains, neurons_from = load_trains(
+        args.events, args, target.session if target is not None else None
+    )
     positions = None
     if args.positions:
         positions = read_table(args.positions, required=("neuron_id", "y", "x"), what="positions")
@@ -184,11 +229,13 @@ def run(args: argparse.Namespace) -> int:
     if target is not None:
         from napari_catrack.core.ensembles.records import record_ensembles
 
-        inputs = {"transients": args.events, "positions": args.positions}
+        inputs = {"transients": args.events, "positions": args.positions, "neurons": args.neurons}
         target.record(record_ensembles, result, inputs=inputs)
         target.save()
+    active = len(set(trains.neuron.tolist()))
     print(
         f"{len(result.events)} ensemble events (threshold > {result.threshold} coactive neurons), "
-        f"{result.n_ensembles} ensembles -> {out}"
+        f"{result.n_ensembles} ensembles of {trains.n_neurons} neurons ({neurons_from}; "
+        f"{active} with events) -> {out}"
     )
     return 0

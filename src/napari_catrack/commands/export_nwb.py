@@ -100,6 +100,6 @@ def _write(args: argparse.Namespace, session, out) -> int:
         meta = {}
     path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging)
     print(f"catrack export-nwb: {args.session} -> {path}", file=sys.stderr)
-    for gap in metadata_gaps(meta, session):  # no subject, no start time
+    for gap in metadata_gaps(meta, session, embed_imaging=args.embed_imaging):
         warn("export-nwb", gap)
     return 0

@@ -16,6 +16,7 @@ from napari_catrack.commands._common import (
     session_from_args,
     warn,
 )
+from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.layouts import LAYOUTS
@@ -50,7 +51,7 @@ def register(subparsers) -> None:
                    help="pixel size in the sample (default: from the file, if it has one)")  # fmt: skip
     p.add_argument("--camera", default=None, metavar="JSON",
                    help="camera.json: offset_adu, e_per_adu, em_gain, quantum_efficiency "
-                   "[, read_noise_e] (default: offset 100 ADU, 1 e-/ADU, no EM gain)")  # fmt: skip
+                   f"[, read_noise_e] (default: {CameraModel.defaults_text()})")  # fmt: skip
     p.add_argument("--model", default=None, metavar="JSON",
                    help="network model (.json beside its .pt) for --method network "
                    "(default: the shipped model)")  # fmt: skip
@@ -87,7 +88,6 @@ def open_puncta_recording(path, puncta_channel: int, calcium_channel: int, layou
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_catrack.core.puncta.camera import CameraModel
     from napari_catrack.core.puncta.pipeline import analyse_puncta
     from napari_catrack.core.puncta.tables import write_puncta_table
     from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         camera = read_camera(args.camera)
     else:
         camera = CameraModel()
-        warn("puncta", "no --camera file: assuming offset 100 ADU, 1 e-/ADU, no EM gain; "
+        warn("puncta", f"no --camera file: assuming {CameraModel.defaults_text()}; "
              "photon counts and uncertainties are only right with your camera's values")  # fmt: skip
     params = PunctaParams.from_args(args, pixel_size_nm=pixel)
     model = None

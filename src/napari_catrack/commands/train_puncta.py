@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--calcium-channel", type=int, default=1, metavar="I")
     p.add_argument("--camera", default=None, metavar="JSON", help="camera.json of --labels-movie")
     p.add_argument("--threads", type=int, default=2, metavar="N",
-                   help="torch CPU threads (the result is reproducible for a given count)")  # fmt: skip
+                   help="torch CPU threads (the result is reproducible for a given count; default "
+                   "%(default)s)")  # fmt: skip
     p.add_argument("--recalibrate", action="store_true",
                    help="do not train: re-run only the post-hoc uncertainty calibration of the "
                         "existing -o MODEL.json on --calibration-clips held-out clips (scene "

@@ -67,10 +67,10 @@ def register(subparsers) -> None:
         type=positive_float,
         default=1.0,
         metavar="UM",
-        help="µm per stage unit (1000 for mm) [default: 1]",
+        help="µm per stage unit (1000 for mm) [default: %(default)g]",
     )
     g.add_argument("--stage-time-scale", type=positive_float, default=1.0, metavar="S",
-                   help="seconds per stage time unit (0.001 for ms) [default: 1]")  # fmt: skip
+                   help="seconds per stage time unit (0.001 for ms) [default: %(default)g]")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output CSV")
     add_session_argument(p)
     p.set_defaults(func=run)

@@ -9,7 +9,10 @@ Commands (`track`, `traces`, `detect` on red, and any later one) and the demo ca
 3. otherwise the alignment accepted in the recording's session file (step ``alignment`` of
    `recording_session.recording_session_path(recording)`: `movie.catrack.h5` beside it, else
    the one session in its folder that records this recording, as the demo's `demo.catrack.h5`),
-   where there is one;
+   where there is one. Two sessions of the recording (a `movie-2.catrack.h5` saved beside
+   `movie.catrack.h5` when that was changed on disk, or two runs' sessions): their accepted
+   alignment when they agree (or step 4 when neither accepts one), else refused in one line
+   (`recording_session.AmbiguousSessions`) that says which option picks one;
 4. otherwise it is estimated from the recording (`core.alignment.estimate_alignment`), once:
    the estimate is cached in the recording's session file (step ``alignment_estimate``, with
    the recording's size/mtime (`io.fingerprint`), the opening options and the estimator's
@@ -82,6 +85,18 @@ def accepted_alignment(session_path: str | os.PathLike) -> AlignmentTransform | 
     return AlignmentTransform.from_dict(dict(step.attrs))
 
 
+def _agreed_alignment(paths: list[Path]) -> AlignmentTransform | bool | None:
+    """The alignment every one of `paths` accepts (the same geometry), None when none accepts
+    one, False when they differ (which applies is the user's call)."""
+    import dataclasses
+
+    found = {accepted_alignment(p) for p in paths}
+    geometry = {t if t is None else dataclasses.replace(t, source="manual") for t in found}
+    if len(geometry) != 1:
+        return False
+    return next(iter(found))
+
+
 def alignment_for_recording(
     recording: Any,
     *,
@@ -128,7 +143,7 @@ def alignment_for_recording(
             return result
     found = False  # session_path is another run's session found in the recording's folder
     if session_path is None and getattr(recording, "path", None):
-        from napari_catrack.recording_session import recording_session_path
+        from napari_catrack.recording_session import AmbiguousSessions, recording_session_path
         from napari_catrack.session import default_session_path
 
         advice = {}
@@ -138,10 +153,22 @@ def alignment_for_recording(
                 f"give --align FILE, or record the alignment to use in --session {name} "
                 f"(`catrack align REC -o FILE.json --session {name}`)"
             )
-        session_path = recording_session_path(
-            recording.path, log=lambda line: _say(log, line), **advice
-        )
-        found = Path(session_path) != default_session_path(recording.path)
+        try:
+            session_path = recording_session_path(
+                recording.path, log=lambda line: _say(log, line), **advice
+            )
+            found = Path(session_path) != default_session_path(recording.path)
+        except AmbiguousSessions as exc:
+            agreed = _agreed_alignment(exc.paths)  # the choice changes nothing read here
+            if agreed is False:
+                raise
+            names = " and ".join(p.name for p in exc.paths)
+            if agreed is not None:
+                result = AlignmentInForce(agreed, "accepted", origin=names)
+                _say(log, f"{result.description} (the same in each of these session files)")
+                return result
+            _say(log, f"none of {names} accepts an alignment")
+            session_path, found = None, True  # estimated, cached in neither
     if session_path is not None and Path(session_path).is_file():
         accepted = accepted_alignment(session_path)
         if accepted is not None:

@@ -225,10 +225,12 @@ NO_SUBJECT = (
 )
 
 
-def metadata_gaps(meta: dict, session: Any) -> list[str]:
-    """What the NWB file will say that the user did not, and an empty session: one warning line
-    each (the CLI prints them, the Export widget ends its status line with them)."""
+def metadata_gaps(meta: dict, session: Any, *, embed_imaging: bool = False) -> list[str]:
+    """What the NWB file will say that the user did not, an empty session, and a finding of
+    nwbinspector's that the data do not deserve (`orientation_notes`): one warning line each
+    (the CLI prints them, the Export widget ends its status line with them)."""
     gaps = [] if meta.get("subject") else [NO_SUBJECT]
+    gaps += orientation_notes(session, embed_imaging=embed_imaging)
     if not (session.recording or {}).get("path") and not set(session.steps) - {"settings"}:
         gaps.insert(
             0,
@@ -242,6 +244,37 @@ def metadata_gaps(meta: dict, session: Any) -> list[str]:
             "the recording); give session_start_time, e.g. 2024-05-01T10:30:00+02:00"
         )
     return gaps
+
+
+def orientation_notes(session: Any, *, embed_imaging: bool = False) -> list[str]:
+    """nwbinspector's check_data_orientation flags, as CRITICAL, any series whose later axis is
+    longer than its first (a heuristic: time "is usually the longest dimension"). The export
+    writes time first, as NWB requires, so a session with more neurons than frames (or an
+    embedded movie shorter than its rows or columns) is flagged with nothing to transpose: one
+    line saying so before the user meets the finding. `dandi validate` runs the check as a
+    BEST_PRACTICE_VIOLATION (nwbinspector's "dandi" configuration), which does not block an
+    upload."""
+    from napari_catrack.io.nwb_ophys import traces_shape
+
+    flagged = []
+    shape = traces_shape(session)
+    if shape is not None and shape[1] > shape[0]:
+        flagged.append(
+            f"the traces (Fluorescence, DfOverF) are {shape[0]} frames x {shape[1]} neurons"
+        )
+    summary = (session.recording or {}).get("summary") or {}
+    frames, height, width = (summary.get(k) for k in ("frames", "height", "width"))
+    if embed_imaging and frames and height and width and max(height, width) > frames:
+        flagged.append(f"the embedded movie is {frames} frames x {height} x {width} pixels")
+    if not flagged:
+        return []
+    return [
+        f"{'; '.join(flagged)}: time is the first axis, as NWB requires, but nwbinspector's "
+        "check_data_orientation (a heuristic: time is usually the longest axis) will report "
+        "CRITICAL 'Data may be in the wrong orientation' there; nothing is to be transposed. "
+        "`nwbinspector FILE --config dandi` (as dandi validate runs it) reports it as a "
+        "BEST_PRACTICE_VIOLATION, which does not block an upload (docs/nwb.md)"
+    ]
 
 
 def build_nwbfile(

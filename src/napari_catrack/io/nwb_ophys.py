@@ -601,8 +601,33 @@ def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None
                 ),
                 unit="a.u." if container_cls is Fluorescence else "n.a.",
                 description=description,
+                comments=orientation_comment(*data.shape),
                 **clock.series_timing(len(frames), int(frames[0])),
             )
+
+
+def orientation_comment(n_frames: int, n_rois: int) -> str:
+    """A response series' `comments`: where it has more ROIs than frames, that its axes are
+    frames x ROIs all the same, for whoever reviews the file after nwbinspector's
+    check_data_orientation (a heuristic: time "is usually the longest dimension") flagged it."""
+    if n_rois <= n_frames:
+        return "no comments"  # pynwb's default
+    return (
+        f"time is the first axis, as NWB requires: {n_frames} frames x {n_rois} ROIs (more ROIs "
+        "than frames, which nwbinspector's check_data_orientation heuristic reports)"
+    )
+
+
+def traces_shape(session: Any) -> tuple[int, int] | None:
+    """(frames, neurons) of the response series the export writes from the session's traces
+    (`_responses`: first to last frame, every neuron of `neuron_order`), None without traces."""
+    if "traces" not in session or "traces" not in session["traces"].tables:
+        return None
+    traces = session["traces"].tables["traces"]
+    if not len(traces):
+        return None
+    frames = int(traces["frame"].max()) - int(traces["frame"].min()) + 1
+    return frames, len(neuron_order(session))
 
 
 def _transients(nwb, session, seg, ids: list[str], clock: ImagingClock) -> None:

@@ -72,8 +72,10 @@ def run_ensembles(
     n_frames: int | None,
     progress=None,
     cancel=None,
+    neuron_ids=None,
 ):
-    """Worker body (no Qt): read the table if needed and run the core (progress, cancel)."""
+    """Worker body (no Qt): read the table if needed and run the core (progress, cancel).
+    `neuron_ids`: every neuron traced (`records.traced_neurons`), None: those in the table."""
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.io.tables import read_table
 
@@ -81,7 +83,7 @@ def run_ensembles(
         if not path:
             raise InputError("choose a transient table (CSV) first")
         table = read_table(path, required=("neuron_id", "start_frame"), what="transient table")
-    trains = trains_from_table(table, n_frames=n_frames)
+    trains = trains_from_table(table, n_frames=n_frames, neuron_ids=neuron_ids)
     return find_ensembles(trains, fps, params, progress=progress, cancel=cancel)
 
 
@@ -94,6 +96,7 @@ class EnsemblesWidget(QWidget):
         self.ctx = ViewerContext.of(napari_viewer)
         self.result: ShownEnsembles | None = None
         self._table: pd.DataFrame | None = None
+        self._neuron_ids: np.ndarray | None = None  # the session's neurons traced (n_neurons)
         self.job = None
         self._event_frames: np.ndarray = np.zeros(0, dtype=np.int64)
         self._event_index = -1
@@ -174,6 +177,7 @@ class EnsemblesWidget(QWidget):
         """Use this transient table (e.g. from the session) instead of a CSV file."""
         self._table = table
         self._from_session = False
+        self._neuron_ids = None
         if table is not None:
             self.path.setPlaceholderText(f"table handed over ({len(table)} transients)")
 
@@ -191,9 +195,16 @@ class EnsemblesWidget(QWidget):
         rejected: set[str] = set()
         if verdicts is not None and len(verdicts):
             rejected = set(verdicts.loc[verdicts["status"] == "rejected", "neuron_id"].astype(str))
+        from napari_catrack.core.ensembles.records import traced_neurons
+
         table = table[~table["neuron_id"].astype(str).isin(rejected)]
         self.set_table(table.reset_index(drop=True))
         self._from_session = True
+        # every neuron traced counts (n_neurons), as in `catrack ensembles`, the demo and the
+        # batch; a rejected cell is no neuron, here as in the table
+        ids = traced_neurons(session, step.tables["transients"])
+        if ids is not None:
+            self._neuron_ids = ids[~pd.Index(ids).astype(str).isin(rejected)]
         if step.attrs.get("fps") and not self.ctx.fps():
             self.ctx.set_fps(float(step.attrs["fps"]), source="from the transients step")
         left_out = f", {len(rejected)} rejected cell(s) left out" if rejected else ""
@@ -225,13 +236,19 @@ class EnsemblesWidget(QWidget):
             self.points.setCurrentIndex(-1)
 
     def _n_frames(self) -> int | None:
-        """Recording length from the tallest time-lapse image, if one is open."""
+        """Recording length from the tallest time-lapse image, if one is open, else (the
+        session's transients) from its traces, as the demo and the batch count it; None: one past
+        the table's last frame."""
         frames = [
             layer.data.shape[0]
             for layer in self.viewer.layers
             if isinstance(layer, Image) and layer.ndim >= 3
         ]
-        return int(max(frames)) if frames else None
+        if frames:
+            return int(max(frames))
+        from napari_catrack.core.ensembles.records import traced_frames
+
+        return traced_frames(self.ctx.session) if self._from_session else None
 
     def params(self) -> EnsembleParams:
         """The settings shown (an `EnsembleParams`, exactly what the core gets)."""
@@ -258,10 +275,13 @@ class EnsemblesWidget(QWidget):
             report_exception(exc, "ensembles")
             return None
         path, n_frames = self.path.text(), self._n_frames()
+        ids = self._neuron_ids if table is not None else None  # a CSV chosen: its own neurons
 
         def work(job):
             job.progress(0, 1, "shuffling")
-            return run_ensembles(table, path, fps, params, n_frames, job.progress, job.cancelled)
+            return run_ensembles(
+                table, path, fps, params, n_frames, job.progress, job.cancelled, neuron_ids=ids
+            )
 
         inputs = {"transients": path} if path else None
         self.job = start_job(self, work, what="ensembles", bar=self.bar,

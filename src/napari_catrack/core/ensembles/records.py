@@ -36,6 +36,52 @@ def record_ensembles(session, result, *, inputs: dict[str, Any] | None = None, s
     )
 
 
+def traced_neurons(session, table) -> np.ndarray | None:
+    """Every neuron the transients in `table` were looked for on, in the session's order: the
+    transients step's cell table (one row per neuron traced, with or without transients), else
+    the traces' neurons; None when neither lists every neuron of `table` (a table from another
+    analysis).
+
+    The ensembles' `n_neurons` (docs/ensembles.md): a neuron traced but silent could have been
+    active and is a neuron of the recording in no ensemble, so it counts, as in the demo and the
+    batch. Its shifts draw from the null's random stream, so every caller must pass the same
+    neurons in the same order for the same events from the same seed (widget, `catrack
+    ensembles --session`, demo, batch: this function)."""
+    import pandas as pd
+
+    lists = []
+    if "transients" in session:
+        lists.append(session["transients"].tables.get("cells"))
+    if "traces" in session:
+        lists.append(session["traces"].tables.get("traces"))
+    mine = pd.Index(table["neuron_id"])
+    for listed in lists:
+        if listed is None or "neuron_id" not in listed:
+            continue
+        ids = pd.Index(pd.unique(listed["neuron_id"].to_numpy()))
+        if mine.isin(ids).all():
+            return ids.to_numpy()
+        # a CSV reads 1 where the session stores "1": compared as text, given in the table's type
+        text = ids.astype(str)
+        if not mine.astype(str).isin(text).all():
+            continue
+        if mine.dtype.kind in "iu":
+            if all(t.lstrip("-").isdigit() for t in text):
+                return np.array([int(t) for t in text], dtype=mine.dtype)
+            continue
+        return text.to_numpy(dtype=object)
+    return None
+
+
+def traced_frames(session) -> int | None:
+    """The recording length the session's traces span (one past their last frame), as the demo
+    and the batch give it to the null's circular shifts; None without traces."""
+    traces = session["traces"].tables.get("traces") if "traces" in session else None
+    if traces is None or "frame" not in traces or not len(traces):
+        return None
+    return int(traces["frame"].max()) + 1
+
+
 def ensembles_from_session(session):
     """The session's ensemble analysis as an `EnsembleResult`, for its figures (`catrack export`
     items `figure:ensembles_*`) from the session alone.

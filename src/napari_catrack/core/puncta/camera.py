@@ -30,6 +30,14 @@ class CameraModel:
     quantum_efficiency: float = 1.0
     read_noise_e: float = 0.0
 
+    @classmethod
+    def defaults_text(cls) -> str:
+        """The defaults in words, for `catrack puncta --help` and its no-camera warning."""
+        c = cls()
+        gain = "no EM gain" if c.em_gain == 1 else f"EM gain {c.em_gain:g}"
+        return (f"offset {c.offset_adu:g} ADU, {c.e_per_adu:g} e-/ADU, {gain}, quantum "
+                f"efficiency {c.quantum_efficiency:g}, read noise {c.read_noise_e:g} e-")  # fmt: skip
+
     def __post_init__(self) -> None:
         checks = {
             "offset_adu": np.isfinite(self.offset_adu),
