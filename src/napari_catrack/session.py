@@ -30,7 +30,7 @@ import pandas as pd
 
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.io.atomic import atomic_write_path, is_read_only
+from napari_catrack.io.atomic import TargetHeldOpen, atomic_write_path, is_read_only
 from napari_catrack.io.h5write import h5_writer
 
 SCHEMA_VERSION = 1
@@ -315,6 +315,10 @@ class Session:
                 held if exc.args == ("held",) else changed,
                 free_session_path(target),
             )
+            written, arrays = self._write_file(target, _UNWATCHED, snap)
+        except TargetHeldOpen:  # Windows: another program holds the file open (a reader too)
+            why = "is open in another program, and Windows cannot replace an open file"
+            moved, target = target, free_session_path(target)
             written, arrays = self._write_file(target, _UNWATCHED, snap)
         if path is None and self.path != pointed:
             # the background writer's autosave, and the GUI pointed the session elsewhere while

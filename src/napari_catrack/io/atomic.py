@@ -25,6 +25,42 @@ from napari_catrack.errors import InputError
 # (temp, target) pairs finished inside the open `atomic_write_set`, None when none is open
 _PENDING: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("catrack_pending", default=None)
 
+WINDOWS = os.name == "nt"
+REPLACE_RETRY_S = 2.0  # Windows: how long a replace refused with PermissionError is retried
+
+
+class TargetHeldOpen(InputError):
+    """The target could not be replaced because another program holds it open (Windows refuses
+    to replace or delete an open file: Excel showing a CSV, a viewer reading a session)."""
+
+
+def replace(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """`os.replace`, retried for up to `REPLACE_RETRY_S` on Windows, where a file that another
+    program holds open refuses it with PermissionError: an antivirus or search indexer opens a new
+    file for a moment after it is written; a program that keeps it open makes the last
+    PermissionError go up (see `held_open_line`)."""
+    deadline = time.monotonic() + (REPLACE_RETRY_S if WINDOWS else 0.0)
+    while True:
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def held_open_line(path: Path | None, exc: OSError, kept: str) -> str:
+    """The one line for a write refused by the system: for a PermissionError (on Windows, a file
+    open in another program) it says what to do."""
+    why = exc.strerror or str(exc)
+    if isinstance(exc, PermissionError) and path is not None and path.exists():
+        why += (
+            ": it may be open in another program (Excel, napari, HDFView); close it there and "
+            "run this again"
+        )
+    return f"cannot write {path}: {why}{kept}"
+
 
 @contextlib.contextmanager
 def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -61,7 +97,8 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
             kept = f"; the {path.name} already there is left as it was" if path.exists() else ""
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
+            kind = TargetHeldOpen if isinstance(exc, PermissionError) else InputError
+            raise kind(held_open_line(path, exc, kept)) from None
         raise
 
 
@@ -152,9 +189,9 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
         for tmp, path in pending:
             if path.exists() or path.is_symlink():
                 backup = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
-                os.replace(path, backup)
+                replace(path, backup)
                 backups.append((path, backup))
-            os.replace(tmp, path)
+            replace(tmp, path)
             placed.append(path)
     except OSError as exc:
         for path in placed:
@@ -162,7 +199,7 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
         not_restored = []
         for path, backup in backups:
             try:
-                os.replace(backup, path)
+                replace(backup, path)
             except OSError:
                 not_restored.append(f"{path} (its older file is kept as {backup.name})")
         _remove_all(pending)
@@ -173,7 +210,8 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
             if not not_restored
             else "could not put back " + ", ".join(not_restored)
         )
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}; {kept}") from None
+        kind = TargetHeldOpen if isinstance(exc, PermissionError) else InputError
+        raise kind(held_open_line(target, exc, f"; {kept}")) from None
     for _path, backup in backups:
         _remove_path(backup)
 
@@ -185,7 +223,7 @@ def _place(tmp: Path, path: Path) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    os.replace(tmp, path)
+    replace(tmp, path)
 
 
 def _remove_path(path: Path) -> None:
@@ -239,5 +277,5 @@ def _target_mode(path: Path) -> int:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_write_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
