@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -132,3 +133,61 @@ def test_a_session_held_open_elsewhere_autosaves_beside_it(tmp_path, monkeypatch
     assert set(Session.load(path).steps) == {"alignment"}
     assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "settings"}
     assert s.path == tmp_path / "movie-2.catrack.h5"
+
+
+# ------------------------------------------------- paths with spaces, accents and CJK
+def test_the_main_commands_take_a_folder_with_spaces_accents_and_chinese(tmp_path, capsys):
+    """A session in `dé mo 中/Wurm ä 1`: traces, transients, export and export-nwb read and write
+    there, the NWB file links the recording by a path that resolves, and names with accents in
+    the metadata come back as written (HDF5 paths and attributes as UTF-8)."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.cli import main
+    from tests.core._session_helpers import worm_session
+
+    folder = tmp_path / "dé mo 中" / "Wurm ä 1"
+    session, _ = worm_session(folder, video=False)
+    tracks = folder / "pistes é.csv"
+    session["tracks"].tables["tracks"].to_csv(tracks, index=False)
+    traces, transients = folder / "traces 中.csv", folder / "transients é.csv"
+    assert main(["traces", str(folder / "rec.tif"), "--tracks", str(tracks), "--no-align",
+                 "-o", str(traces)]) == 0  # fmt: skip
+    assert (
+        main(["transients", str(traces), "-o", str(transients), "--method", "rules", "--fps", "10"])
+        == 0
+    )
+    assert pd.read_csv(transients)["neuron_id"].nunique() > 0
+    export = folder / "export é 中"
+    assert main(["export", str(session.path), "-o", str(export), "--items", "traces"]) == 0
+    assert (export / "traces.csv").is_file()
+    meta = folder / "méta 中.yaml"
+    meta.write_text(
+        "session_start_time: 2024-05-01T10:00:00+00:00\n"
+        "experimenter: [Müller, Zoë]\n"
+        "subject: {subject_id: wurm-ä, species: Caenorhabditis elegans, description: 中文}\n",
+        encoding="utf-8",
+    )
+    nwb = folder / "séance 中.nwb"
+    assert main(["export-nwb", str(session.path), "-o", str(nwb), "--metadata", str(meta)]) == 0
+    with NWBHDF5IO(str(nwb), "r") as io:
+        f = io.read()
+        assert f.experimenter == ("Müller", "Zoë")
+        assert f.subject.subject_id == "wurm-ä" and f.subject.description == "中文"
+        linked = [s.external_file[0] for s in f.acquisition.values() if s.external_file]
+    assert linked and all((nwb.parent / p).is_file() for p in linked)
+    capsys.readouterr()
+
+
+def test_a_name_close_to_the_255_limit_can_be_written_and_replaced(tmp_path):
+    """The temp file (`.NAME.xxxxxxxx.partial`) and a set's backup (`.NAME.xxxxxxxx.old`) are
+    longer than NAME: a 240-byte name (80 Chinese characters on Linux) could not be written."""
+    from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
+
+    for name in ("a" * 236 + ".csv", "中" * 80 + ".csv"):
+        path = tmp_path / name
+        write_text_atomic(path, "first\n")
+        with atomic_write_set():
+            write_text_atomic(path, "second\n")
+        write_text_atomic(path, "third\n")
+        assert path.read_text(encoding="utf-8") == "third\n"
+    assert _leftovers(tmp_path) == []

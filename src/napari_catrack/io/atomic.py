@@ -50,6 +50,19 @@ def replace(src: str | os.PathLike, dst: str | os.PathLike) -> None:
             time.sleep(0.05)
 
 
+TEMP_NAME_BYTES = 200  # of the target's name in a temp/backup name: 255 is the usual limit
+
+
+def short_name(name: str) -> str:
+    """`name` cut to `TEMP_NAME_BYTES` bytes of UTF-8 for the temp and backup names beside it
+    (`.NAME.xxxxxxxx.partial` is 18 characters longer than NAME): a target whose name is within
+    the file system's 255 (bytes on Linux, where 中 is 3) but close to it could not be written."""
+    raw = name.encode("utf-8")
+    if len(raw) <= TEMP_NAME_BYTES:
+        return name
+    return raw[:TEMP_NAME_BYTES].decode("utf-8", "ignore")
+
+
 def held_open_line(path: Path | None, exc: OSError, kept: str) -> str:
     """The one line for a write refused by the system: for a PermissionError (on Windows, a file
     open in another program) it says what to do."""
@@ -79,7 +92,9 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_partials(path)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{short_name(path.name)}.", suffix=".partial", dir=path.parent
+        )
     except OSError as exc:
         kept = f"; the {path.name} already there is left as it was" if path.exists() else ""
         raise InputError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
@@ -112,7 +127,7 @@ def _remove_stale_partials(path: Path) -> None:
     progress in another process, and is left alone; so are folders (a .zarr's top folder's time
     says nothing about its chunks)."""
     now = time.time()
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+    for tmp in path.parent.glob(f".{glob.escape(short_name(path.name))}.*.partial"):
         with contextlib.suppress(OSError):
             st = tmp.lstat()
             if tmp.is_file() and not tmp.is_symlink() and now - st.st_mtime > STALE_PARTIAL_S:
@@ -188,7 +203,7 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
     try:
         for tmp, path in pending:
             if path.exists() or path.is_symlink():
-                backup = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+                backup = path.with_name(f".{short_name(path.name)}.{uuid.uuid4().hex[:8]}.old")
                 replace(path, backup)
                 backups.append((path, backup))
             replace(tmp, path)
