@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +193,94 @@ def test_a_name_close_to_the_255_limit_can_be_written_and_replaced(tmp_path):
         write_text_atomic(path, "third\n")
         assert path.read_text(encoding="utf-8") == "third\n"
     assert _leftovers(tmp_path) == []
+
+
+# ------------------------------------------------- text encodings (Windows: cp1252 by default)
+def _run_without_utf8(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`code` in a Python whose locale encoding is ASCII (LC_ALL=C, no UTF-8 mode, no locale
+    coercion): every text file opened without `encoding=` then fails on é or 中, as it does on
+    Windows with cp1252 for 中."""
+    full = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    full["PYTHONPATH"] = os.pathsep.join([str(SRC), str(SRC.parent)])
+    full.update(env)
+    script = cwd / "snippet.py"  # a source file is UTF-8 whatever the locale; argv is not
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-X", "utf8=0", str(script)], cwd=cwd, env=full,
+                          capture_output=True, timeout=300)  # fmt: skip
+    script.unlink()
+    return done
+
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def test_text_files_are_written_and_read_as_utf8_whatever_the_locale(tmp_path):
+    code = """
+import json, locale, pandas as pd
+from napari_catrack.io.atomic import write_text_atomic
+from napari_catrack.io.tables import read_table, write_table
+from napari_catrack.core.rigid import AlignmentTransform
+assert locale.getpreferredencoding(False) != "UTF-8", locale.getpreferredencoding(False)
+write_text_atomic("notes.yaml", "experimenter: Zoë Müller 中文\\n")
+write_table(pd.DataFrame({"neuron_id": ["AVAL-é", "中1"], "note": ["Zoë", "中文"]}), "cells.csv")
+print(ascii(list(read_table("cells.csv", ("neuron_id",))["note"])))
+with open("align.json", "w", encoding="utf-8-sig") as fh:  # Notepad's UTF-8 (with a BOM)
+    json.dump({"dy": 1.5, "dx": -2.0, "rotation_deg": 0.5, "note": "Zoë 中"}, fh, ensure_ascii=False)
+print(AlignmentTransform.load_json("align.json").dy)
+"""
+    done = _run_without_utf8(code, tmp_path)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-800:]
+    assert (tmp_path / "notes.yaml").read_text(
+        encoding="utf-8"
+    ) == "experimenter: Zoë Müller 中文\n"
+    assert pd.read_csv(tmp_path / "cells.csv", encoding="utf-8")["note"].tolist() == ["Zoë", "中文"]
+    assert done.stdout.decode().split() == ["['Zo\\xeb',", "'\\u4e2d\\u6587']", "1.5"]
+
+
+def test_a_finished_command_prints_a_chinese_path_to_a_redirected_stdout(tmp_path):
+    """Windows writes a redirected stdout (`catrack ... > log.txt`) in cp1252: the last line, the
+    output's path with 中, raised UnicodeEncodeError after the output was written (exit 1)."""
+    folder = tmp_path / "数据"
+    folder.mkdir()
+    t = np.arange(200)
+    dff = [np.where((t >= s) & (t < s + 20), np.exp(-(t - s) / 6.0), 0.0) for s in (40, 120)]
+    rows = [(n, f, 0.05 * np.sin(f) + d[f]) for n, d in enumerate(dff) for f in t]
+    pd.DataFrame(rows, columns=["neuron_id", "frame", "dff"]).to_csv(folder / "t.csv", index=False)
+    out = folder / "瞬变.csv"
+    code = "from napari_catrack.cli import console_main; console_main()"
+    args = ["transients", "t.csv", "--fps", "10", "--method", "rules", "-o", str(out)]
+    code = f"import sys; sys.argv = ['catrack', *{args!r}]; {code}"
+    done = _run_without_utf8(code, folder, LC_ALL="C.UTF-8", PYTHONIOENCODING="cp1252")
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-800:]
+    assert out.is_file() and "\\u77ac\\u53d8.csv" in done.stdout.decode("cp1252")
+
+
+def test_a_csv_from_excel_on_windows_is_said_to_be_not_utf8(tmp_path):
+    """Excel's "CSV (Comma delimited)" on Windows writes cp1252 (é: one byte 0xe9); it was
+    called "binary (an image or HDF5 file given by mistake?)" or a raw codec error."""
+    from napari_catrack.batch.manifest import read_manifest
+    from napari_catrack.errors import InputError
+    from napari_catrack.io.events import read_events
+    from napari_catrack.io.tables import read_table
+
+    table = tmp_path / "cells.csv"
+    table.write_bytes("neuron_id,note\n1,Zoë\n".encode("cp1252"))
+    events = tmp_path / "events.csv"  # German Excel: ';' and decimal commas
+    events.write_bytes("Zeit (s);Ereignis\n1,5;Reiz ä\n".encode("cp1252"))
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_bytes("recordings:\n  - path: Müller.tif\n".encode("cp1252"))
+    for read, path, what in (
+        (lambda p: read_table(p, ("neuron_id",), "cells table"), table, "cells table"),
+        (read_events, events, "event file"),
+        (read_manifest, manifest, "the manifest"),
+    ):
+        with pytest.raises(InputError) as info:
+            read(path)
+        line = str(info.value)
+        assert line.startswith(f"{what} {path} is not UTF-8 text (byte 0x"), line
+        assert "\n" not in line
+        advice = "CSV UTF-8" if path.suffix == ".csv" else "save it as UTF-8"
+        assert advice in line
+    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    with pytest.raises(InputError, match="binary"):
+        read_table(tmp_path / "image.csv", (), "cells table")

@@ -92,7 +92,15 @@ class Manifest:
 
 def _load(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix == ".csv":
+        text = ""  # read by `read_table`, which says what a file that is not UTF-8 is
+    else:
+        try:
+            text = path.read_text(encoding="utf-8-sig")  # a BOM from Notepad is no key
+        except UnicodeDecodeError as exc:
+            from napari_catrack.io.tables import not_utf8_line
+
+            raise InputError(not_utf8_line("the manifest", path, exc)) from None
     if suffix in (".yaml", ".yml"):
         import yaml
 
