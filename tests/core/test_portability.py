@@ -284,3 +284,30 @@ def test_a_csv_from_excel_on_windows_is_said_to_be_not_utf8(tmp_path):
     (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     with pytest.raises(InputError, match="binary"):
         read_table(tmp_path / "image.csv", (), "cells table")
+
+
+# ------------------------------------------------- names that Windows and macOS read otherwise
+def test_batch_names_that_would_share_a_folder_on_windows_or_macos_are_told_apart():
+    """Windows and macOS compare names without case: `Rec1` and `rec1` were two recordings on
+    Linux and one folder (the second overwriting the first's results) there."""
+    from napari_catrack.batch.manifest import default_names
+    from napari_catrack.errors import InputError
+
+    assert default_names(["a/Rec1.tif", "b/rec1.tif"]) == ["a_Rec1", "b_rec1"]
+    assert default_names(["x/A.tif", "y/a.tif"], ["one", None]) == ["one", "y_a"]
+    assert default_names(["p.tif", "q.tif"], ["mouse", "MOUSE-2"]) == ["mouse", "MOUSE-2"]
+    with pytest.raises(InputError, match=r"used twice.*case aside.*S1, s1"):
+        default_names(["p.tif", "q.tif"], ["s1", "S1"])
+    for name, why in (("12:30", "':'"), ("CON", "device name"), ("trial.", "ends in a dot")):
+        with pytest.raises(InputError, match=f"{name!r} cannot be a folder name: .*{why}"):
+            default_names(["p.tif"], [name])
+
+
+def test_names_from_data_become_file_names_windows_accepts():
+    from napari_catrack.text import file_name_part, unfit_file_name
+
+    assert file_name_part("AVA:L/2") == "AVA_L_2" and file_name_part("nul") == "_nul"
+    assert file_name_part("cell 5.") == "cell 5_" and file_name_part("中文 é") == "中文 é"
+    for name in ("AVA:L/2", "nul", "cell 5.", "a?b", "tab\there", ""):
+        assert unfit_file_name(name) is not None
+        assert unfit_file_name(file_name_part(name) or "x") is None
