@@ -328,3 +328,19 @@ def test_sessions_are_written_without_pread_and_pwrite(tmp_path, monkeypatch):
     back = Session.load(path)
     np.testing.assert_array_equal(back["segmentation"].arrays["masks"], masks)
     assert back["segmentation"].attrs["note"] == "Zoë 中" and back["settings"].attrs["fps"] == 5.0
+
+
+def test_a_read_only_file_says_how_to_make_it_writable_on_windows(tmp_path, monkeypatch):
+    """Windows has no chmod: the Read-only box of the file's Properties is what users know."""
+    from napari_catrack.errors import InputError
+    from napari_catrack.io import atomic
+
+    path = atomic.write_text_atomic(tmp_path / "cells.csv", "old\n")
+    path.chmod(0o444)
+    monkeypatch.setattr(atomic, "WINDOWS", True)
+    with pytest.raises(InputError, match=r"read-only.*Properties: untick Read-only"):
+        atomic.write_text_atomic(path, "new\n")
+    monkeypatch.setattr(atomic, "WINDOWS", False)
+    with pytest.raises(InputError, match=r"read-only.*chmod u\+w"):
+        atomic.write_text_atomic(path, "new\n")
+    assert path.read_text(encoding="utf-8") == "old\n"

@@ -146,8 +146,9 @@ def is_read_only(path: str | os.PathLike) -> bool:
 
 
 def read_only_line(path: str | os.PathLike) -> str:
+    how = "its Properties: untick Read-only" if WINDOWS else "chmod u+w"
     return (f"cannot write {path}: the file is read-only, so it is left as it is; make it "
-            "writable (chmod u+w) or write the output somewhere else")  # fmt: skip
+            f"writable ({how}) or write the output somewhere else")  # fmt: skip
 
 
 def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
