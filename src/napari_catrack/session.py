@@ -154,6 +154,11 @@ class Session:
         if not stored or os.path.isabs(stored) or self.path is None:
             return stored
         beside = os.path.normpath(os.path.join(self.path.parent, stored))
+        if os.sep == "/" and "\\" in stored and not _on_disk(beside):
+            # written on Windows before relative paths were stored with '/': `sub\rec.tif`
+            posix = os.path.normpath(os.path.join(self.path.parent, stored.replace("\\", "/")))
+            if _on_disk(posix):
+                return posix
         if _on_disk(beside) or not _on_disk(stored):
             return beside
         return stored
@@ -635,7 +640,9 @@ def _stored_path(path: str, session_file: Path) -> str:
         relative = os.path.relpath(full, folder)
     except ValueError:  # another drive (Windows)
         return full
-    return full if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return full
+    return relative.replace(os.sep, "/")  # '/' reads on every system ('\\' only on Windows)
 
 
 def _on_disk(path: str) -> bool:

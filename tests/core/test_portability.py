@@ -344,3 +344,41 @@ def test_a_read_only_file_says_how_to_make_it_writable_on_windows(tmp_path, monk
     with pytest.raises(InputError, match=r"read-only.*chmod u\+w"):
         atomic.write_text_atomic(path, "new\n")
     assert path.read_text(encoding="utf-8") == "old\n"
+
+
+def test_a_session_made_on_windows_finds_its_recording_on_a_mac(tmp_path):
+    """The recording beside the session is stored relative to it: with '/' now; a session saved
+    on Windows by the earlier code holds `sub\\rec.tif`, a file name with a backslash on macOS
+    and Linux: read back as `sub/rec.tif` when only that exists."""
+    import json
+
+    import h5py
+
+    from napari_catrack.session import Session
+
+    (tmp_path / "sub").mkdir()
+    rec = tmp_path / "sub" / "rec.tif"
+    rec.write_bytes(b"not read here")
+    path = tmp_path / "w.catrack.h5"
+    s = Session(path, autosave=False)
+    s.set_recording(str(rec), {}, {})
+    s.save()
+    with h5py.File(path, "r") as f:
+        stored = json.loads(f.attrs["recording"])
+    assert stored["path"] == "sub/rec.tif"
+    with h5py.File(path, "r+") as f:  # as Windows wrote it before
+        f.attrs["recording"] = json.dumps({**stored, "path": "sub\\rec.tif"})
+    assert Session.load(path).recording["path"] == str(rec)
+
+
+def test_nwb_external_files_are_linked_with_forward_slashes_as_windows_would(tmp_path, monkeypatch):
+    """NWB readers on macOS and Linux (DANDI) resolve `external_file` with '/': on Windows
+    `os.path.relpath` gives `sub\\rec.tif` (imitated here with ntpath)."""
+    import ntpath
+    import types
+
+    from napari_catrack.io import nwb_common
+
+    monkeypatch.setattr(nwb_common, "os", types.SimpleNamespace(path=ntpath, sep="\\"))
+    linked = nwb_common.relative_to(str(tmp_path / "sub" / "rec.tif"), tmp_path / "x.nwb")
+    assert linked == "sub/rec.tif"
