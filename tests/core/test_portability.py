@@ -382,3 +382,29 @@ def test_nwb_external_files_are_linked_with_forward_slashes_as_windows_would(tmp
     monkeypatch.setattr(nwb_common, "os", types.SimpleNamespace(path=ntpath, sep="\\"))
     linked = nwb_common.relative_to(str(tmp_path / "sub" / "rec.tif"), tmp_path / "x.nwb")
     assert linked == "sub/rec.tif"
+
+
+def test_a_batch_script_without_a_main_guard_is_told_to_add_one(tmp_path):
+    """dask starts the batch's workers by `spawn` (every system; Windows and macOS start every
+    process so): each imports the user's script again, and an unguarded `run_batch` call ended
+    in 470 lines of tracebacks and "RuntimeError: Nanny failed to start."."""
+    from napari_catrack.synthetic.batch import write_batch_folder
+
+    write_batch_folder(tmp_path / "data", 1, n_frames=20, shape=(48, 48), n_neurons=2,
+                       steps=("track",), extra={"no_align": True})  # fmt: skip
+    script = tmp_path / "my batch.py"
+    script.write_text(
+        "from napari_catrack.batch.manifest import read_manifest\n"
+        "from napari_catrack.batch.runner import run_batch\n"
+        "run_batch(read_manifest('data/manifest.yaml'), 'out', workers=1)\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0
+    assert last.startswith("napari_catrack.errors.InputError: the batch's worker processes")
+    assert 'my batch.py runs the batch outside `if __name__ == "__main__":`' in last
+    assert "bootstrapping" not in done.stderr
+    assert not (tmp_path / "out" / "report.csv").exists()
