@@ -408,3 +408,27 @@ def test_a_batch_script_without_a_main_guard_is_told_to_add_one(tmp_path):
     assert 'my batch.py runs the batch outside `if __name__ == "__main__":`' in last
     assert "bootstrapping" not in done.stderr
     assert not (tmp_path / "out" / "report.csv").exists()
+
+
+def test_every_text_file_the_package_opens_names_its_encoding():
+    """Windows opens text in the ANSI code page unless told: `open(...)` in text mode, and
+    `Path.read_text`/`write_text` on any path (ruff's PLW1514 sees only `Path(...).read_text`),
+    name their encoding in src/."""
+    import re
+    import shutil
+
+    calls = re.compile(r"\.(read_text|write_text)\(")
+    missing = []
+    for path in sorted((SRC / "napari_catrack").rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if calls.search(line) and "encoding=" not in " ".join(lines[i : i + 3]):
+                missing.append(f"{path.relative_to(SRC)}:{i + 1}: {line.strip()}")
+    assert not missing, "\n".join(missing)
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        return
+    done = subprocess.run([ruff, "check", "--preview", "--select", "PLW1514", "--no-cache",
+                           "--output-format", "concise", str(SRC)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout
