@@ -148,7 +148,7 @@ def run_trackpy(red: np.ndarray, truth: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tif, out, script = Path(tmp, "red.tif"), Path(tmp, "links.csv"), Path(tmp, "tp.py")
         tifffile.imwrite(tif, red)
-        script.write_text(TRACKPY_SCRIPT)
+        script.write_text(TRACKPY_SCRIPT, encoding="utf-8")
         t0 = time.perf_counter()
         res = subprocess.run(
             [str(TRACKPY_PY), str(script), str(tif), str(out), "0"],

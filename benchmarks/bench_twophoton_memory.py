@@ -109,11 +109,11 @@ def main(argv: list[str] | None = None) -> None:
         peak_poll = read_bytes = 0
         while proc.poll() is None:
             try:
-                with open(f"/proc/{proc.pid}/status") as fh:
+                with open(f"/proc/{proc.pid}/status", encoding="utf-8") as fh:
                     for line in fh:
                         if line.startswith("VmRSS:"):
                             peak_poll = max(peak_poll, int(line.split()[1]) * 1024)
-                with open(f"/proc/{proc.pid}/io") as fh:
+                with open(f"/proc/{proc.pid}/io", encoding="utf-8") as fh:
                     for line in fh:
                         if line.startswith("read_bytes:"):
                             read_bytes = int(line.split()[1])

@@ -96,7 +96,7 @@ def main() -> None:
                 tp = np.stack([m.truth.displacement(t)[:, iy[:, 0], iy[:, 1]].T for t in range(n)])
                 entry["patch_error"] = patch_shift_error(res.patch_shifts, tp)
             row[f"ours_{mode}"] = entry
-        reused = json.loads(Path(args.reuse_suite2p).read_text()).get(variant, {}) if args.reuse_suite2p else None  # fmt: skip
+        reused = json.loads(Path(args.reuse_suite2p).read_text(encoding="utf-8")).get(variant, {}) if args.reuse_suite2p else None  # fmt: skip
         if reused is not None:
             for key in ("suite2p_rigid", "suite2p_nonrigid"):
                 if key in reused:

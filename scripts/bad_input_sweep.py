@@ -661,7 +661,7 @@ def main() -> int:
         if kind == "TRACEBACK":
             (runs / "tracebacks").mkdir(exist_ok=True)
             (runs / "tracebacks" / f"{i:04d}_{cmd}.txt").write_text(" ".join(argv) + "\n" + stderr)
-    with open(root / "sweep.tsv", "w") as f:
+    with open(root / "sweep.tsv", "w", encoding="utf-8") as f:
         f.write("command\tinput\texit\tkind\tseconds\tmessage\tnotes\n")
         for r in rows:
             f.write("\t".join(r) + "\n")

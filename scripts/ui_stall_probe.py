@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     text = meter.table()
     print(text)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
     for viewer in viewers:
         if hasattr(viewer.window, "_qt_window"):  # not closed by its part already
             viewer.close()

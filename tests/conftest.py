@@ -28,6 +28,10 @@ def _one_torch_thread() -> None:
 
 _one_torch_thread()
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same for CLI runs in subprocesses
+if os.environ.get("CATRACK_START_METHOD"):  # "spawn": the default start method of macOS/Windows
+    import multiprocessing
+
+    multiprocessing.set_start_method(os.environ["CATRACK_START_METHOD"], force=True)
 
 
 def shared_data(*parts: str) -> Path:

@@ -21,7 +21,7 @@ def main() -> None:
     from picasso import localize
 
     movie = np.load(movie_path, mmap_mode="r")  # Picasso fits np.memmap movies
-    cam = json.loads(open(camera_path).read())
+    cam = json.loads(open(camera_path, encoding="utf-8").read())
     info = {
         "Baseline": cam["offset_adu"],
         "Sensitivity": cam["e_per_adu"],

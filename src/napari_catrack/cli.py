@@ -252,7 +252,18 @@ def _silence_stdout() -> None:
 
 
 def console_main() -> None:  # pragma: no cover - thin wrapper for the console script
+    _unencodable_as_escapes()
     sys.exit(main())
+
+
+def _unencodable_as_escapes() -> None:
+    """Characters stdout's encoding cannot write come out as `\\u4e2d`, not UnicodeEncodeError:
+    Windows writes a redirected stdout (`> log.txt`, a pipe, a notebook's `!catrack`) in the ANSI
+    code page (cp1252), so a path with 中 in the last line crashed a finished command."""
+    stream = sys.stdout
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        with contextlib.suppress(ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,7 @@ import pandas as pd
 
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.io.atomic import atomic_write_path, is_read_only
+from napari_catrack.io.atomic import TargetHeldOpen, atomic_write_path, is_read_only
 from napari_catrack.io.h5write import h5_writer
 
 SCHEMA_VERSION = 1
@@ -162,6 +162,11 @@ class Session:
         if not stored or os.path.isabs(stored) or self.path is None:
             return stored
         beside = os.path.normpath(os.path.join(self.path.parent, stored))
+        if os.sep == "/" and "\\" in stored and not _on_disk(beside):
+            # written on Windows before relative paths were stored with '/': `sub\rec.tif`
+            posix = os.path.normpath(os.path.join(self.path.parent, stored.replace("\\", "/")))
+            if _on_disk(posix):
+                return posix
         if _on_disk(beside) or not _on_disk(stored):
             return beside
         return stored
@@ -322,6 +327,10 @@ class Session:
                 free_session_path(target),
             )
             self._branch(moved, why)
+            written, arrays = self._write_file(target, _UNWATCHED, snap)
+        except TargetHeldOpen:  # Windows: another program holds the file open (a reader too)
+            why = "is open in another program, and Windows cannot replace an open file"
+            moved, target = target, free_session_path(target)
             written, arrays = self._write_file(target, _UNWATCHED, snap)
         if path is None and self.path != pointed:
             # the background writer's autosave, and the GUI pointed the session elsewhere while
@@ -649,7 +658,9 @@ def _stored_path(path: str, session_file: Path) -> str:
         relative = os.path.relpath(full, folder)
     except ValueError:  # another drive (Windows)
         return full
-    return full if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return full
+    return relative.replace(os.sep, "/")  # '/' reads on every system ('\\' only on Windows)
 
 
 def _on_disk(path: str) -> bool:

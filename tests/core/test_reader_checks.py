@@ -28,7 +28,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _csv(path: Path, text: str) -> Path:
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_catrack.errors import InputError
+from napari_catrack.text import unfit_file_name
 
 OPEN_KEYS = (
     "layout",
@@ -92,7 +93,15 @@ class Manifest:
 
 def _load(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix == ".csv":
+        text = ""  # read by `read_table`, which says what a file that is not UTF-8 is
+    else:
+        try:
+            text = path.read_text(encoding="utf-8-sig")  # a BOM from Notepad is no key
+        except UnicodeDecodeError as exc:
+            from napari_catrack.io.tables import not_utf8_line
+
+            raise InputError(not_utf8_line("the manifest", path, exc)) from None
     if suffix in (".yaml", ".yml"):
         import yaml
 
@@ -188,27 +197,36 @@ def default_names(paths: list[str], names: list[str | None] | None = None) -> li
 
 
 def _unique_names(entries: list[dict[str, Any]], paths: list[Path]) -> list[str]:
+    # names are folders: compared without case, as Windows and macOS do (Rec1 and rec1 would
+    # write into one folder there)
     explicit = [str(e["name"]) for e in entries if e.get("name")]
-    dup = sorted({n for n in explicit if explicit.count(n) > 1})
+    folded = [n.casefold() for n in explicit]
+    dup = sorted({n for n in explicit if folded.count(n.casefold()) > 1})
     if dup:
-        raise InputError(f"recording name(s) used twice in the manifest: {', '.join(dup)}")
+        raise InputError(
+            f"recording name(s) used twice in the manifest (case aside: Windows and macOS do not "
+            f"tell them apart): {', '.join(dup)}"
+        )
     stems = [_stem(p) for p in paths]
+    folded_stems = [s.casefold() for s in stems]
     names = []
     for entry, path, stem in zip(entries, paths, stems):
         if entry.get("name"):
             names.append(str(entry["name"]))
-        elif stems.count(stem) > 1:
+        elif folded_stems.count(stem.casefold()) > 1:
             names.append(f"{path.parent.name}_{stem}" if path.parent.name else stem)
         else:
             names.append(stem)
     seen: dict[str, int] = {}
     out = []
     for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+        seen[name.casefold()] = seen.get(name.casefold(), 0) + 1
+        n = seen[name.casefold()]
+        out.append(name if n == 1 else f"{name}-{n}")
     for name in out:
-        if not name or any(c in name for c in '/\\:*?"<>|'):
-            raise InputError(f"recording name {name!r} cannot be a folder name")
+        why = unfit_file_name(name)
+        if why:
+            raise InputError(f"recording name {name!r} cannot be a folder name: {why}")
     return out
 
 

@@ -328,7 +328,7 @@ def _export_state(session: Any, keys: list[str]) -> dict[str, Any]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) and isinstance(value.get("written"), list) else {}

@@ -19,6 +19,8 @@ bounding recording size.
 from __future__ import annotations
 
 import os
+import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,15 +222,47 @@ def _client(scheduler: str | None, workers: int | None, memory_limit: str | None
             raise _not_a_scheduler(scheduler, exc) from None
     n = workers or min(4, os.cpu_count() or 1)
     with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=memory_limit or "auto",
-            env=WORKER_ENV,
-            dashboard_address=":0",
-        )
+        try:
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=memory_limit or "auto",
+                env=WORKER_ENV,
+                dashboard_address=":0",
+            )
+        except Exception as exc:
+            script = _unguarded_main_script()
+            if script is None:
+                raise
+            raise InputError(_unguarded_line(script, exc)) from None
     return Client(cluster), cluster
+
+
+_MAIN_GUARD = re.compile(r"""__name__\s*==\s*["']__main__["']""")
+
+
+def _unguarded_main_script() -> str | None:
+    """The script Python runs (`python my_batch.py`) when it has no `if __name__ == "__main__":`
+    guard (None otherwise, and in a notebook or the `catrack` command). dask starts the local
+    workers by `spawn` on every system, and each imports that script again: unguarded, it starts
+    the batch again inside the worker, which Python refuses ("bootstrapping phase")."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace") if path else ""
+    except OSError:
+        return None
+    return str(path) if text and not _MAIN_GUARD.search(text) else None
+
+
+def _unguarded_line(script: str | None, exc: BaseException | None = None) -> str:
+    why = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+    name = Path(script).name if script else "the script"
+    return (
+        f"the batch's worker processes could not start{why}: {name} runs the batch "
+        'outside `if __name__ == "__main__":`, and each worker imports it again; put the call '
+        "under that line"
+    )
 
 
 def _worker_lost(spec: Any, exc: BaseException, out_root: Path) -> list[dict[str, Any]]:
@@ -301,6 +335,12 @@ def run_batch(
     """Run every recording of `manifest` into `output/<name>/`, then the pooled tables and
     `output/report.csv`. `on_client(client)` is called once the cluster is up (monitors, tests);
     `cancel()` returning True stops handing out recordings (the running ones are cancelled)."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a spawned worker importing an unguarded script again: no second batch (the parent
+        # says why; `_inheriting` is what multiprocessing itself checks there)
+        raise InputError(_unguarded_line(None))
     out = Path(output)
     check_batch_output(manifest, out)
     out.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,7 @@ def labels_pixel_size_nm(labels, rec, fallback: float) -> tuple[float, str]:
     summary = Path(labels).with_name("summary.json")
     if summary.is_file():
         try:
-            pixel = json.loads(summary.read_text())["params"]["pixel_size_nm"]
+            pixel = json.loads(summary.read_text(encoding="utf-8"))["params"]["pixel_size_nm"]
             if float(pixel) > 0:
                 return float(pixel), str(summary)
         except (ValueError, KeyError, TypeError):

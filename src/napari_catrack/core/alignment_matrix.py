@@ -38,7 +38,7 @@ def read_matrix(path: str | os.PathLike) -> np.ndarray:
         if path.suffix.lower() == ".npy":
             values = np.load(path, allow_pickle=False)
         else:
-            text = path.read_text().replace(",", " ").replace(";", " ")
+            text = path.read_text(encoding="utf-8-sig").replace(",", " ").replace(";", " ")
             values = np.loadtxt(text.splitlines(), ndmin=2)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise InputError(

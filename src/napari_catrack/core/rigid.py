@@ -300,7 +300,7 @@ class AlignmentTransform:
         if not path.is_file():
             raise InputError(f"alignment file not found: {path}")
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"alignment file {path} is not valid JSON: {exc}") from None
         try:

@@ -29,6 +29,55 @@ from napari_catrack.errors import InputError
 # (temp, target) pairs finished inside the open `atomic_write_set`, None when none is open
 _PENDING: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("catrack_pending", default=None)
 
+WINDOWS = os.name == "nt"
+REPLACE_RETRY_S = 2.0  # Windows: how long a replace refused with PermissionError is retried
+
+
+class TargetHeldOpen(InputError):
+    """The target could not be replaced because another program holds it open (Windows refuses
+    to replace or delete an open file: Excel showing a CSV, a viewer reading a session)."""
+
+
+def replace(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """`os.replace`, retried for up to `REPLACE_RETRY_S` on Windows, where a file that another
+    program holds open refuses it with PermissionError: an antivirus or search indexer opens a new
+    file for a moment after it is written; a program that keeps it open makes the last
+    PermissionError go up (see `held_open_line`)."""
+    deadline = time.monotonic() + (REPLACE_RETRY_S if WINDOWS else 0.0)
+    while True:
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+TEMP_NAME_BYTES = 200  # of the target's name in a temp/backup name: 255 is the usual limit
+
+
+def short_name(name: str) -> str:
+    """`name` cut to `TEMP_NAME_BYTES` bytes of UTF-8 for the temp and backup names beside it
+    (`.NAME.xxxxxxxx.partial` is 18 characters longer than NAME): a target whose name is within
+    the file system's 255 (bytes on Linux, where 中 is 3) but close to it could not be written."""
+    raw = name.encode("utf-8")
+    if len(raw) <= TEMP_NAME_BYTES:
+        return name
+    return raw[:TEMP_NAME_BYTES].decode("utf-8", "ignore")
+
+
+def held_open_line(path: Path | None, exc: OSError, kept: str) -> str:
+    """The one line for a write refused by the system: for a PermissionError (on Windows, a file
+    open in another program) it says what to do."""
+    why = exc.strerror or str(exc)
+    if isinstance(exc, PermissionError) and path is not None and path.exists():
+        why += (
+            ": it may be open in another program (Excel, napari, HDFView); close it there and "
+            "run this again"
+        )
+    return f"cannot write {path}: {why}{kept}"
+
 
 @contextlib.contextmanager
 def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -48,7 +97,9 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         recover_interrupted_sets(path.parent)  # (before its temp files could look stale)
         _remove_stale_partials(path)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{short_name(path.name)}.", suffix=".partial", dir=path.parent
+        )
     except OSError as exc:
         kept = f"; the {path.name} already there is left as it was" if path.exists() else ""
         raise InputError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
@@ -66,7 +117,8 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
         if isinstance(exc, OSError):  # full disk, permissions: the user's to fix, in one line
             kept = f"; the {path.name} already there is left as it was" if path.exists() else ""
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}{kept}") from None
+            kind = TargetHeldOpen if isinstance(exc, PermissionError) else InputError
+            raise kind(held_open_line(path, exc, kept)) from None
         raise
 
 
@@ -80,7 +132,7 @@ def _remove_stale_partials(path: Path) -> None:
     progress in another process, and is left alone; so are folders (a .zarr's top folder's time
     says nothing about its chunks)."""
     now = time.time()
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+    for tmp in path.parent.glob(f".{glob.escape(short_name(path.name))}.*.partial"):
         with contextlib.suppress(OSError):
             st = tmp.lstat()
             if tmp.is_file() and not tmp.is_symlink() and now - st.st_mtime > STALE_PARTIAL_S:
@@ -99,8 +151,9 @@ def is_read_only(path: str | os.PathLike) -> bool:
 
 
 def read_only_line(path: str | os.PathLike) -> str:
+    how = "its Properties: untick Read-only" if WINDOWS else "chmod u+w"
     return (f"cannot write {path}: the file is read-only, so it is left as it is; make it "
-            "writable (chmod u+w) or write the output somewhere else")  # fmt: skip
+            f"writable ({how}) or write the output somewhere else")  # fmt: skip
 
 
 def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
@@ -155,7 +208,7 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
     folders (`recover_interrupted_sets`).
     """
     entries = [
-        (tmp, path, path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old"))
+        (tmp, path, path.with_name(f".{short_name(path.name)}.{uuid.uuid4().hex[:8]}.old"))
         for tmp, path in pending
     ]
     journals = _write_journals(entries)
@@ -174,7 +227,7 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
         not_restored = []
         for path, backup in backups:
             try:
-                os.replace(backup, path)
+                replace(backup, path)
             except OSError:
                 not_restored.append(f"{path} (its older file is kept as {backup.name})")
         _remove_all(pending)
@@ -187,15 +240,17 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
             if not not_restored
             else "could not put back " + ", ".join(not_restored)
         )
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}; {kept}") from None
+        kind = TargetHeldOpen if isinstance(exc, PermissionError) else InputError
+        raise kind(held_open_line(target, exc, f"; {kept}")) from None
     for _path, backup in backups:
         _remove_path(backup)
     _remove_journals(journals)
 
 
 def _rename(src: Path, dst: Path) -> None:
-    """One rename of `_place_all` (tests stop a child process between two of them)."""
-    os.replace(src, dst)
+    """One rename of `_place_all` (tests stop a child process between two of them); `replace`
+    retries a target held open on Windows."""
+    replace(src, dst)
 
 
 JOURNAL_GLOB = ".catrack-set.*.journal"
@@ -221,7 +276,7 @@ def _write_journals(entries: list[tuple[Path, Path, Path]]) -> list[Path]:
     })  # fmt: skip
     for journal in journals:
         part = journal.with_name(journal.name + ".partial")
-        with open(part, "w") as fh:
+        with open(part, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -251,7 +306,7 @@ def recover_interrupted_sets(folder: str | os.PathLike) -> list[Path]:
     done: list[Path] = []
     for journal in found:
         try:
-            record = json.loads(journal.read_text())
+            record = json.loads(journal.read_text(encoding="utf-8"))
             if _journal_is_live(journal, record):
                 continue
             entries = [
@@ -266,7 +321,7 @@ def recover_interrupted_sets(folder: str | os.PathLike) -> list[Path]:
                         _place(tmp, path)
                         done.append(path)
                     elif not (path.exists() or path.is_symlink()) and backup.exists():
-                        os.replace(backup, path)
+                        replace(backup, path)
                         done.append(path)
             for _tmp, path, backup in entries:
                 if (path.exists() or path.is_symlink()) and (
@@ -304,7 +359,7 @@ def _place(tmp: Path, path: Path) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    os.replace(tmp, path)
+    replace(tmp, path)
 
 
 def _remove_path(path: Path) -> None:
@@ -358,5 +413,5 @@ def _target_mode(path: Path) -> int:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_write_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)

@@ -49,7 +49,7 @@ def read_camera(path: str | os.PathLike) -> CameraModel:
     if not path.is_file():
         raise InputError(f"camera file not found: {path}")
     try:
-        values = json.loads(path.read_text())
+        values = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"camera file {path} is not valid JSON: {exc}") from None
     return camera_from_dict(values, f"camera file {path}")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import EXCEL_SUFFIXES, read_table
+from napari_catrack.io.tables import EXCEL_SUFFIXES, not_utf8_line, read_table
 
 NAMES = ("event", "name", "label", "type", "behavior", "behaviour", "event_name", "trial_type")
 TIMES = ("time_s", "time", "timestamp", "t", "seconds", "time_sec", "onset")
@@ -77,7 +77,9 @@ def _read(path: Path) -> tuple[pd.DataFrame, bool]:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise InputError(f"event file {path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except UnicodeDecodeError as exc:  # a `;` CSV from Excel on Windows (its code page)
+        raise InputError(not_utf8_line("event file", path, exc)) from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise InputError(f"cannot read event file {path}: {exc}") from None
     table.columns = [str(c).strip() for c in table.columns]
     return table, sep == ";"

@@ -25,7 +25,7 @@ import tifffile
 
 from napari_catrack import stop
 from napari_catrack.errors import InputError
-from napari_catrack.io.atomic import atomic_write_path, place_when_done
+from napari_catrack.io.atomic import atomic_write_path, place_when_done, short_name
 from napari_catrack.io.zarr_movie import ZARR_SUFFIXES, is_zarr_path, open_zarr_array
 
 
@@ -233,7 +233,7 @@ class MovieWriter:
         if self.is_zarr:
             import zarr
 
-            self._tmp = self.path.with_name(f".{self.path.name}.partial")
+            self._tmp = self.path.with_name(f".{short_name(self.path.name)}.partial")
             shutil.rmtree(self._tmp, ignore_errors=True)
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

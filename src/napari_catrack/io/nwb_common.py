@@ -98,10 +98,11 @@ def plain_column(values: pd.Series) -> list:
 
 
 def relative_to(path: str, nwb_path) -> str:
-    """`path` relative to the NWB file's folder (NWB readers resolve external files so)."""
+    """`path` relative to the NWB file's folder (NWB readers resolve external files so), with
+    '/' (a Windows `sub\\rec.tif` names no file on macOS or Linux)."""
     if nwb_path is None:
         return path
     try:
-        return os.path.relpath(path, Path(nwb_path).resolve().parent)
+        return os.path.relpath(path, Path(nwb_path).resolve().parent).replace(os.sep, "/")
     except ValueError:  # another drive (Windows): keep it absolute
         return str(Path(path).resolve())

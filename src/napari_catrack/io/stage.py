@@ -199,7 +199,11 @@ def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
         if what == "stage log" and _headerless(path, sep):
             return _trackstim(path, sep)
         return pd.read_csv(path, sep=sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
+    except UnicodeDecodeError as exc:  # a CSV from Excel on Windows (its code page)
+        from napari_catrack.io.tables import not_utf8_line
+
+        raise InputError(not_utf8_line(f"the {what}", path, exc)) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
             OSError) as exc:  # fmt: skip
         raise InputError(f"cannot read the {what} {path.name}: {exc}") from None
 

@@ -40,6 +40,31 @@ LONG_COLUMNS = ("neuron_id", "frame", "dff")
 
 
 # ---------------------------------------------------------------- files
+def _looks_binary(path: Path) -> bool:
+    """NUL bytes near the start: an image or HDF5 file, not text in some encoding."""
+    try:
+        with open(path, "rb") as fh:
+            return b"\0" in fh.read(8192)
+    except OSError:
+        return False
+
+
+def not_utf8_line(what: str, path: str | os.PathLike, exc: UnicodeDecodeError) -> str:
+    """The one line for a text file that is not UTF-8. Excel's "CSV (Comma delimited)" saves in
+    the Windows code page (cp1252: é is one byte 0xe9), which is read as UTF-8 everywhere (what
+    the tool writes), never guessed: a wrong guess would silently change names."""
+    byte = exc.object[exc.start : exc.start + 1] if isinstance(exc.object, bytes) else b""
+    which = f" (byte 0x{byte.hex()})" if byte else ""
+    if Path(path).suffix.lower() in (".csv", ".tsv", ".txt"):
+        how = (
+            'Excel\'s "CSV (Comma delimited)" saves the Windows code page; save it as '
+            '"CSV UTF-8 (Comma delimited)" (or .xlsx) and try again'
+        )
+    else:
+        how = "save it as UTF-8 (Notepad: Save as, Encoding UTF-8) and try again"
+    return f"{what} {path} is not UTF-8 text{which}: {how}"
+
+
 def read_table(
     path: str | os.PathLike,
     required: tuple[str, ...] = (),
@@ -66,7 +91,9 @@ def read_table(
             df = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except pd.errors.EmptyDataError:
         raise InputError(f"{the_file} {path} is empty") from None
-    except UnicodeDecodeError:  # was "'utf-8' codec can't decode byte 0x89 in position 0"
+    except UnicodeDecodeError as exc:  # was "'utf-8' codec can't decode byte 0x89 in position 0"
+        if not _looks_binary(path):  # text in another encoding (Excel's CSV on Windows)
+            raise InputError(not_utf8_line(what, path, exc)) from None
         raise InputError(
             f"{what} {path} is not a text table (CSV/TSV) nor an Excel file: its bytes are "
             "binary (an image or HDF5 file given by mistake?)"

@@ -91,7 +91,7 @@ def write_thunderstorm(
     """Write a ThunderSTORM CSV (quoted header, numbers as floats) atomically."""
     table = to_thunderstorm(locs, pixel_size_nm) if internal else locs
     with atomic_write_path(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
             writer.writerow(list(table.columns))
             # one fixed format per column (ids and frames as 1.0, like ThunderSTORM; nm to 0.1 pm)

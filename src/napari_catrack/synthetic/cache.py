@@ -76,7 +76,7 @@ def _load(folder: Path) -> dict[str, Any] | None:
     if not meta_path.is_file():
         return None
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         out: dict[str, Any] = dict(meta["values"])
         for key in meta["arrays"]:
             out[key] = np.load(folder / f"{key}.npy", mmap_mode="r")
@@ -93,7 +93,9 @@ def _store(folder: Path, values: dict[str, Any]) -> None:
         for key in arrays:
             np.save(tmp / f"{key}.npy", np.ascontiguousarray(values[key]))
         plain = {k: v for k, v in values.items() if k not in arrays}
-        (tmp / "values.json").write_text(json.dumps({"arrays": arrays, "values": plain}))
+        (tmp / "values.json").write_text(
+            json.dumps({"arrays": arrays, "values": plain}), encoding="utf-8"
+        )
         if folder.exists():  # a damaged entry left by an older run
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)

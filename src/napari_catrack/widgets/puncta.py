@@ -68,7 +68,7 @@ def _written_here(folder, name: str) -> bool:
     import json
 
     try:
-        listed = json.loads((folder / EXPORT_LIST).read_text()).get("files", {})
+        listed = json.loads((folder / EXPORT_LIST).read_text(encoding="utf-8")).get("files", {})
         return listed.get(name) == _stamp(folder / name)
     except (OSError, ValueError, AttributeError):
         return False
@@ -82,7 +82,7 @@ def _note_written(folder, names) -> None:
     listed = {"written_by": "napari-catrack puncta widget",
               "files": {name: _stamp(folder / name) for name in names}}  # fmt: skip
     with atomic_write_path(folder / EXPORT_LIST) as tmp:
-        tmp.write_text(json.dumps(listed, indent=1))
+        tmp.write_text(json.dumps(listed, indent=1), encoding="utf-8")
 
 
 def localization_points(locs: pd.DataFrame, pixel_size_nm: float) -> tuple:

@@ -609,6 +609,7 @@ class TraceViewerWidget(QWidget):
         from napari_catrack.figures import save_figure
         from napari_catrack.figures.traces import cleaning_steps_figure
         from napari_catrack.io.tables import long_to_matrix
+        from napari_catrack.text import file_name_part
 
         if self.traces is None or not self.selected_ids():
             raise InputError("select at least one neuron with traces first")
@@ -622,7 +623,9 @@ class TraceViewerWidget(QWidget):
             row = int(np.flatnonzero(np.asarray(m.neuron_ids).astype(str) == nid)[0])
             fig = cleaning_steps_figure(steps, fps, row, neuron_label=nid)
             for ext in ("svg", "png"):
-                written.append(save_figure(fig, Path(folder) / f"cleaning_{nid}.{ext}"))
+                written.append(
+                    save_figure(fig, Path(folder) / f"cleaning_{file_name_part(nid)}.{ext}")
+                )
         return written
 
     def _ask_cleaning_steps(self) -> None:

@@ -126,7 +126,7 @@ def _formats_per_column(path) -> dict[str, set[str]]:
     import csv
     import re
 
-    with open(path, newline="") as fh:
+    with open(path, encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh))
     seen: dict[str, set[str]] = {c: set() for c in rows[0]}
     for row in rows[1:]:

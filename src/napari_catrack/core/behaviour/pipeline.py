@@ -7,7 +7,8 @@ packed bits (8 KB per 256 x 256 frame). A thread would not do: both steps are mo
 and NumPy/SciPy calls that hold the GIL, and on the 2-core benchmark machine a centerline
 thread made the pair slower than running them one after the other (45 against 68 frames/s).
 The worker starts from a fork server (no fork of a process that may hold Qt or torch
-threads), which imports the centerline module once. The video-wide steps (coils, head/tail)
+threads), which imports the centerline module once; where there is none (Windows) it is
+spawned, as on macOS's default, which needs only picklable, module-level work (it is). The video-wide steps (coils, head/tail)
 then run here, and the results are identical to running the two steps one after the other.
 Used by `catrack centerline REC --prompt` and the speed benchmark.
 """
@@ -37,9 +38,16 @@ def _centerlines_of_chunk(frames: list[int], packed: np.ndarray, width: int, smo
     return frames, [frame_centerline(m, smooth) for m in masks]
 
 
+def _start_method() -> str:
+    """ "forkserver" where the platform has it (Linux, macOS), else "spawn" (Windows, where
+    `get_context("forkserver")` raises ValueError)."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def _pool(processes: int) -> ProcessPoolExecutor:
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["napari_catrack.core.behaviour.video_centerline"])
+    ctx = multiprocessing.get_context(_start_method())
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["napari_catrack.core.behaviour.video_centerline"])
     return ProcessPoolExecutor(max_workers=processes, mp_context=ctx)
 
 

@@ -178,7 +178,7 @@ def load_model(path: str | os.PathLike):
     if not path.is_file():
         raise InputError(f"no puncta network at {path} (expected a .json beside its .pt)")
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path} is not a puncta network file: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:

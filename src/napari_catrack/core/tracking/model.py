@@ -96,7 +96,7 @@ def load_model(directory: str | os.PathLike, name: str = "tracker") -> TrackerNe
     if not pt.exists() or not js.exists():
         raise InputError(f"no tracker model in {d} (need {name}.json and {name}.pt)")
     try:
-        cfg = json.loads(js.read_text())
+        cfg = json.loads(js.read_text(encoding="utf-8-sig"))
         meta = cfg.pop("meta", {})
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
         raise InputError(f"{js} is not a tracker config (JSON): {exc}") from None
