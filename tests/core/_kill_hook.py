@@ -53,8 +53,10 @@ def install(point: str, n: int) -> None:
         count = [0]
 
         def replace(src, dst, **kwargs):
-            caller = sys._getframe(1).f_code.co_name
-            if caller in ("_place_all", "_rename"):  # (before and after h15's `_rename`)
+            frame = sys._getframe(1)  # (not in a comprehension: that is a frame of its own)
+            if frame.f_code.co_name == "replace":  # atomic.replace (retries on Windows)
+                frame = frame.f_back
+            if frame.f_code.co_name in ("_place_all", "_rename"):  # (before/after h15's `_rename`)
                 count[0] += 1
                 if count[0] == n:
                     _pause()
