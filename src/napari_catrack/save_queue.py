@@ -42,6 +42,11 @@ _relay: Any = None  # a QObject in the GUI thread (`_install_relay`)
 _calls: collections.deque = collections.deque()  # (fn, args) for the GUI thread to run
 _closing: weakref.WeakSet = weakref.WeakSet()  # Qt windows whose close flushes the queue
 _edits = 0  # paint strokes seen in the viewers (`note_edit`): an edit during a write is seen
+EDITED_RETRIES = 3
+"""Writes of a session in a row given up for an edit meanwhile (`EditedWhileSaved`) before the
+next one is written unchecked: while the user paints on, a checked write of a long video's masks
+(tens of seconds) would be given up for ever and the file never updated."""
+_edited: dict[int, int] = {}  # session key: checked writes given up in a row
 
 
 class EditedWhileSaved(Exception):
@@ -124,13 +129,21 @@ def _run() -> None:
             key = next(iter(_pending))
             session, snap = _pending.pop(key)
             _writing += 1
+        checked = _edited.get(key, 0) < EDITED_RETRIES
         try:
-            session.write_snapshot(snap)
+            if checked:
+                session.write_snapshot(snap)
+            else:  # lands even if a stroke is half in it (no fingerprint: written again next)
+                session.write_snapshot(snap, checked=False)
             with _cond:
                 _failed.pop(key, None)
+                _edited.pop(key, None)
+                if not checked and key not in _pending:  # a whole state follows, checked
+                    _pending[key] = (session, session.snapshot())
         except EditedWhileSaved as exc:  # the previous file is whole: write what is there now
             logger.info("napari-catrack: %s changed while it was saved; saving it again", exc)
             with _cond:  # (before `_writing` drops: a `flush` meanwhile waits for this one too)
+                _edited[key] = _edited.get(key, 0) + 1
                 if key not in _pending:
                     _pending[key] = (session, session.snapshot())
         except Exception as exc:  # one line; the results stay in memory, the old file whole

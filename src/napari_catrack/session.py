@@ -262,13 +262,15 @@ class Session:
             list(self.layers),
         )
 
-    def write_snapshot(self, snap: _Snapshot) -> Path | None:
+    def write_snapshot(self, snap: _Snapshot, checked: bool = True) -> Path | None:
         """Save `snap` to `path` (the background writer); None: skipped, a newer snapshot was
-        saved already (a synchronous `save` meanwhile) or the session has no path."""
+        saved already (a synchronous `save` meanwhile) or the session has no path. `checked`:
+        an array edited while it is written raises `save_queue.EditedWhileSaved` (else it is
+        written all the same, without its fingerprint: `save_queue.EDITED_RETRIES`)."""
         with self._save_lock:
             if snap.generation <= self._saved_generation or self.path is None:
                 return None
-            return self._save(None, replace(snap, checked=True))
+            return self._save(None, replace(snap, checked=checked))
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write atomically (temp file + rename); the previous file survives any interruption.

@@ -581,7 +581,19 @@ def test_a_journal_of_a_running_set_is_left_alone_and_an_only_copy_is_never_dele
     record = {"pid": os.getpid(), "host": __import__("socket").gethostname(),
               "journals": [str(journal)], "files": files}  # fmt: skip
     journal.write_text(json.dumps(record))
-    assert atomic.recover_interrupted_sets(tmp_path) == []  # this process: renaming now
+    atomic._OWN_JOURNALS.add(journal)  # this process: renaming now
+    try:
+        assert atomic.recover_interrupted_sets(tmp_path) == []
+    finally:
+        atomic._OWN_JOURNALS.discard(journal)
+    assert journal.exists() and backup.exists()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        journal.write_text(json.dumps({**record, "pid": live.pid}))
+        assert atomic.recover_interrupted_sets(tmp_path) == []  # another process, running
+    finally:
+        live.kill()
+        live.wait()
     assert journal.exists() and backup.exists()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -589,3 +601,110 @@ def test_a_journal_of_a_running_set_is_left_alone_and_an_only_copy_is_never_dele
     assert atomic.recover_interrupted_sets(tmp_path) == [tmp_path / "a.csv"]
     assert (tmp_path / "a.csv").read_text() == "the only copy\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def _journal(folder: Path, files: list[dict], pid: int, journals: list[str] | None = None) -> Path:
+    """A journal as `_place_all` writes it, of the set `files` ({temp, target, backup})."""
+    import json
+    import socket
+
+    journal = folder / ".catrack-set.0123456789ab.journal"
+    record = {"pid": pid, "host": socket.gethostname(), "files": files,
+              "journals": journals if journals is not None else [str(journal)]}  # fmt: skip
+    journal.write_text(json.dumps(record))
+    return journal
+
+
+def _dead_pid() -> int:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return dead.pid
+
+
+def test_a_journal_of_an_earlier_run_with_this_pid_is_finished(tmp_path):
+    """A process killed between its renames, then run again with the same pid (a container's
+    process always gets the same number; pids restart after a reboot): its journal is not
+    "another thread of this process renaming now", it is finished (it was left for good)."""
+    from napari_catrack.io import atomic
+
+    tmp = tmp_path / ".a.csv.x1.partial"
+    tmp.write_text("new\n")
+    (tmp_path / "a.csv").write_text("old\n")
+    files = [{"temp": str(tmp), "target": str(tmp_path / "a.csv"),
+              "backup": str(tmp_path / ".a.csv.1234abcd.old")}]  # fmt: skip
+    _journal(tmp_path, files, os.getpid())
+    assert atomic.recover_interrupted_sets(tmp_path) == [tmp_path / "a.csv"]
+    assert (tmp_path / "a.csv").read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_a_late_recovery_never_puts_an_older_set_over_a_newer_file(tmp_path):
+    """A journal finished only long after (its pid looked alive meanwhile): the folder's file was
+    written again after the set; the set's temp file is older and is dropped, not renamed over
+    the newer result."""
+    from napari_catrack.io import atomic
+
+    tmp = tmp_path / ".a.csv.x1.partial"
+    tmp.write_text("the interrupted run\n")
+    files = [{"temp": str(tmp), "target": str(tmp_path / "a.csv"),
+              "backup": str(tmp_path / ".a.csv.1234abcd.old")}]  # fmt: skip
+    journal = _journal(tmp_path, files, _dead_pid())
+    old = journal.stat().st_mtime - 600
+    os.utime(journal, (old, old))
+    os.utime(tmp, (old - 1, old - 1))
+    (tmp_path / "a.csv").write_text("a newer run\n")  # written after the journal
+    atomic.recover_interrupted_sets(tmp_path)
+    assert (tmp_path / "a.csv").read_text() == "a newer run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+@pytest.mark.parametrize("which", ["backup", "temp", "copied"])
+def test_a_journal_never_renames_or_deletes_a_file_it_did_not_write(tmp_path, which):
+    """A journal naming a user's file as a set's backup or temp file (edited, or written by
+    something else), or copied with its folder from elsewhere (its paths name the other
+    folder's files): recovery leaves every file as it is."""
+    from napari_catrack.io import atomic
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    folder = elsewhere if which == "copied" else here
+    user = folder / "notes.txt"
+    user.write_text("the user's notes\n")
+    (folder / "a.csv").write_text("a\n")
+    tmp, backup = folder / ".a.csv.x1.partial", folder / ".a.csv.1234abcd.old"
+    if which == "copied":  # the other folder's own set, properly named: not this folder's
+        tmp.write_text("the other folder's interrupted run\n")
+        user = tmp
+    files = [{"temp": str(user if which == "temp" else tmp), "target": str(folder / "a.csv"),
+              "backup": str(user if which == "backup" else backup)}]  # fmt: skip
+    listed = [str(elsewhere / ".catrack-set.0123456789ab.journal")] if which == "copied" else None
+    journal = _journal(here, files, _dead_pid(), listed)
+    assert atomic.recover_interrupted_sets(here) == []
+    assert (folder / "notes.txt").read_text() == "the user's notes\n"
+    assert (folder / "a.csv").read_text() == "a\n"
+    assert user.exists()
+    assert journal.exists()  # left as it is: not this folder's set
+
+
+def test_a_journal_that_cannot_be_written_places_nothing_and_leaves_nothing(tmp_path, monkeypatch):
+    """The journal cannot be written (a full disk; here its temp name is taken by a folder):
+    the set is refused in one line before any rename, its temp files removed, no journal left
+    (the next write would place the set the user was told failed)."""
+    import uuid
+
+    from napari_catrack.io import atomic
+
+    fixed = uuid.UUID(int=0xABC)
+    monkeypatch.setattr(atomic.uuid, "uuid4", lambda: fixed)
+    (tmp_path / f".catrack-set.{fixed.hex[:12]}.journal.partial").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("old\n")
+    with pytest.raises(InputError, match="none of the files of this result was replaced"):
+        with atomic.atomic_write_set():
+            for name in ("a.csv", "b.csv"):
+                with atomic.atomic_write_path(tmp_path / name) as tmp:
+                    tmp.write_text("new\n")
+    assert [(tmp_path / n).read_text() for n in ("a.csv", "b.csv")] == ["old\n", "old\n"]
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.is_dir())
+    assert left == ["a.csv", "b.csv"]

@@ -478,3 +478,12 @@ def test_minian_footprints_are_read_a_block_of_units_at_a_time(
         want = np.zeros((size, size), np.float32)
         want[y : y + 12, x : x + 12] = spot / spot.max()
         np.testing.assert_allclose(fp.component(i), want, rtol=1e-6, atol=1e-7)
+
+
+def test_a_minian_result_with_no_units_reads_as_no_footprints(tmp_path):
+    """A run that kept no unit (A is 0 x H x W): read into zero footprints, as before the block
+    read (which divided by the block's size, 0 units: ZeroDivisionError)."""
+    _large_minian(tmp_path, 0, 64)
+    res = read_minian(tmp_path, fps=10)
+    assert res.footprints.shape == (0, 64, 64)
+    assert len(res.components) == 0

@@ -403,3 +403,50 @@ def test_copy_as_stored_keeps_every_attribute_as_h5ocopy_does(tmp_path, monkeypa
             assert ref.attrs.get_id(name).dtype == mine.attrs.get_id(name).dtype, name
             assert repr(ref.attrs[name]) == repr(mine.attrs[name]), name
         assert set(mine.attrs) == set(ref.attrs)
+
+
+@pytest.mark.parametrize("kind", ["reference", "dimension scale", "vlen integers"])
+def test_copy_as_stored_of_a_dataset_with_references_or_sequences_does_not_crash(tmp_path, kind):
+    """An attribute holding an object reference or a variable-length sequence of numbers (a
+    dimension scale's DIMENSION_LIST holds both) was read into a buffer in its file type: the
+    process died (segmentation fault; napari with it, mid-save). Such a dataset is copied by
+    H5Ocopy, as before h15, and its other attributes kept. In a child process: a crash is a
+    failed test, not a dead test run."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import h5py, numpy as np
+        import napari_catrack.io.hdf5 as hdf5
+        hdf5.COPY_BY_CHUNKS_BYTES = 0
+        kind = {kind!r}
+        with h5py.File({str(tmp_path / "a.h5")!r}, "w") as f:
+            ds = f.create_dataset("x", data=np.arange(4096, dtype=np.int32).reshape(64, 64),
+                                  chunks=(16, 16), compression="gzip")
+            f.create_dataset("t", data=np.arange(64.0))
+            ds.attrs["text"] = "kept"
+            if kind == "reference":
+                ds.attrs["ref"] = f["t"].ref
+            elif kind == "dimension scale":
+                f["t"].make_scale("time")
+                ds.dims[0].attach_scale(f["t"])
+            else:
+                ds.attrs.create("v", np.array([np.arange(3), np.arange(2)], dtype=object),
+                                dtype=h5py.vlen_dtype(np.int32))
+        with h5py.File({str(tmp_path / "a.h5")!r}, "r") as f, \
+                h5py.File({str(tmp_path / "b.h5")!r}, "w") as g:
+            hdf5.copy_as_stored(f["x"], g, "x")
+            assert np.array_equal(g["x"][()], f["x"][()])
+            assert g["x"].attrs["text"] == "kept"
+            assert len(g["x"].attrs) == len(f["x"].attrs)
+        print("ok")
+    """)
+    src = os.path.dirname(os.path.dirname(session_mod.__file__))  # the package under test
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (
+        done.returncode,
+        done.stderr[-2000:],
+    )

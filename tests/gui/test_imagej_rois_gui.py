@@ -281,3 +281,49 @@ def test_rois_of_several_planes_are_measured_on_each_planes_layer(make_napari_vi
     raw = traces[traces["neuron_id"].astype(str) == str(nid)]["raw"].to_numpy()
     np.testing.assert_allclose(raw, moved[:, 20:26, 30:33].reshape(T, -1).mean(axis=1), rtol=1e-9)
     assert f"1: {reg.name}" in src.status.text()
+
+
+def test_rois_of_a_two_channel_volume_are_measured_on_each_planes_calcium_layer(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """A two-channel volume opened plane by plane gives each plane a green (calcium) and a red
+    (structural) layer of the same file and options. With plane 0's green layer chosen, the
+    ROIs of plane 1 were measured on plane 1's red layer (the last one opened of that plane):
+    a structural channel's trace, silently. Each plane's layer is now one of the chosen
+    layer's channel."""
+    import tifffile
+
+    from napari_catrack.widgets.loader import LoaderWidget
+
+    rng = np.random.default_rng(9)
+    volume = rng.integers(0, 4000, (T, 2, 2, *SHAPE)).astype(np.uint16)  # T, Z, C, Y, X
+    path = tmp_path / "volume2c.tif"
+    tifffile.imwrite(path, volume, imagej=True, metadata={"axes": "TZCYX", "finterval": 1 / FPS})
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.path.value = path
+    loader.z_projection.value = "one plane"
+    opened = {}
+    for z in (0, 1):
+        loader.z_plane.value = z
+        opened[z] = loader.open_recording()
+    roles = [[lay.metadata["catrack"]["role"] for lay in opened[z]] for z in (0, 1)]
+    assert roles == [["green", "red"], ["green", "red"]]
+    a = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=4, top=3, right=10, bottom=8, name="on-0")  # fmt: skip
+    b = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=30, top=20, right=33, bottom=26, name="on-1")  # fmt: skip
+    a.z_position, b.z_position = 1, 2
+    zip_path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(zip_path, [a, b])
+    src = _dock(viewer, SRC)
+    src.fps.spin.setValue(FPS)
+    session = session_for_viewer(viewer)
+    src.movie.setCurrentText(opened[0][0].name)  # plane 0, green
+    wait_job(qtbot, src.run_import("imagej", str(zip_path)))
+    comps = session["sources"].tables["components"]
+    assert comps["plane"].tolist() == [0, 1]
+    traces = session["traces"].tables["traces"]
+    nid = comps["neuron_id"].iloc[1]
+    raw = traces[traces["neuron_id"].astype(str) == str(nid)]["raw"].to_numpy()
+    green = volume[:, 1, 0, 20:26, 30:33].reshape(T, -1).mean(axis=1)
+    np.testing.assert_allclose(raw, green, rtol=1e-9)
+    assert f"1: {opened[1][0].name}" in src.status.text()

@@ -211,7 +211,21 @@ def _place_all(pending: list[tuple[Path, Path]]) -> None:
         (tmp, path, path.with_name(f".{short_name(path.name)}.{uuid.uuid4().hex[:8]}.old"))
         for tmp, path in pending
     ]
-    journals = _write_journals(entries)
+    try:
+        journals = _write_journals(entries)
+    except OSError as exc:  # a full disk: nothing renamed yet, so none of the set is placed
+        _remove_all(pending)  # (a journal left would make the next write place the set)
+        raise InputError(f"cannot write {pending[0][1]}: {exc.strerror or exc}; none of the files of this result was replaced") from None  # fmt: skip
+    try:
+        _place_journaled(pending, entries, journals)
+    finally:
+        with _OWN_LOCK:
+            _OWN_JOURNALS.difference_update(journals)
+
+
+def _place_journaled(
+    pending: list[tuple[Path, Path]], entries: list[tuple[Path, Path, Path]], journals: list[Path]
+) -> None:
     backups: list[tuple[Path, Path]] = []  # (target, its older file moved aside)
     placed: list[Path] = []
     try:
@@ -255,6 +269,9 @@ def _rename(src: Path, dst: Path) -> None:
 
 JOURNAL_GLOB = ".catrack-set.*.journal"
 _LIVE_JOURNAL_S = 60.0  # a set's renames take milliseconds: older, its process is gone
+_PID_JOURNAL_S = 3600.0  # a pid alive after this long is another process that got its number
+_OWN_JOURNALS: set[Path] = set()  # the journals of the sets this process is renaming now
+_OWN_LOCK = threading.Lock()
 
 
 def _write_journals(entries: list[tuple[Path, Path, Path]]) -> list[Path]:
@@ -265,6 +282,8 @@ def _write_journals(entries: list[tuple[Path, Path, Path]]) -> list[Path]:
     folders = list(dict.fromkeys(path.parent for _tmp, path, _backup in entries))
     name = f".catrack-set.{uuid.uuid4().hex[:12]}.journal"
     journals = [folder / name for folder in folders]
+    with _OWN_LOCK:  # (before any is written: this process's next write must not recover it)
+        _OWN_JOURNALS.update(journals)
     text = json.dumps({
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -274,13 +293,23 @@ def _write_journals(entries: list[tuple[Path, Path, Path]]) -> list[Path]:
             for t, p, b in entries
         ],
     })  # fmt: skip
-    for journal in journals:
-        part = journal.with_name(journal.name + ".partial")
-        with open(part, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(part, journal)  # whole or absent
+    try:
+        for journal in journals:
+            part = journal.with_name(journal.name + ".partial")
+            try:
+                with open(part, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(part, journal)  # whole or absent
+            finally:
+                with contextlib.suppress(OSError):
+                    part.unlink()
+    except BaseException:
+        _remove_journals(journals)
+        with _OWN_LOCK:
+            _OWN_JOURNALS.difference_update(journals)
+        raise
     return journals
 
 
@@ -312,12 +341,17 @@ def recover_interrupted_sets(folder: str | os.PathLike) -> list[Path]:
             entries = [
                 (Path(e["temp"]), Path(e["target"]), Path(e["backup"])) for e in record["files"]
             ]
+            written = journal.stat().st_mtime
         except (OSError, ValueError, KeyError, TypeError):
             continue  # gone meanwhile (another process recovered it), or unreadable: left
+        if not _journal_is_sound(journal, record, entries):
+            continue  # moved or copied from elsewhere, or not ours: its paths are not followed
         with stop.shielded():
             for tmp, path, backup in entries:
                 with contextlib.suppress(OSError):
-                    if tmp.exists():
+                    if tmp.exists() and _newer(path, written):  # written after the set: kept
+                        _remove_path(tmp)
+                    elif tmp.exists():
                         _place(tmp, path)
                         done.append(path)
                     elif not (path.exists() or path.is_symlink()) and backup.exists():
@@ -332,6 +366,47 @@ def recover_interrupted_sets(folder: str | os.PathLike) -> list[Path]:
     return done
 
 
+def _newer(path: Path, than: float) -> bool:
+    """Whether `path` was written after the time `than` (a journal left unrecovered while its
+    folder got newer results: its temp files are older than them and never replace them)."""
+    try:
+        return path.lstat().st_mtime > than
+    except OSError:
+        return False
+
+
+def _journal_is_sound(journal: Path, record: dict, entries: list[tuple[Path, Path, Path]]) -> bool:
+    """Whether `journal` lies where its set wrote it and names only this module's files of its
+    own folders (temp `.NAME.*.partial` and backup `.NAME.*.old` beside each target NAME): a
+    journal copied or moved with its folder (its paths name the original folder's files) or
+    edited by hand never makes recovery rename or delete a file it did not write."""
+    try:
+        listed = {Path(j) for j in record.get("journals", [])}
+    except TypeError:
+        return False
+    if not any(_same(journal, j) for j in listed):  # (samefile: a folder reached by a link)
+        return False
+    folders = {j.parent for j in listed}
+    for tmp, path, backup in entries:
+        if not (path.is_absolute() and path.parent in folders):
+            return False
+        if tmp.parent != path.parent or backup.parent != path.parent:
+            return False
+        prefix = f".{path.name}."
+        if not (tmp.name.startswith(prefix) and tmp.name.endswith(".partial")):
+            return False
+        if not (backup.name.startswith(prefix) and backup.name.endswith(".old")):
+            return False
+    return True
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _journal_is_live(journal: Path, record: dict) -> bool:
     """Whether the process that wrote `journal` may still be renaming its set."""
     try:
@@ -341,8 +416,11 @@ def _journal_is_live(journal: Path, record: dict) -> bool:
     pid = record.get("pid")
     if os.name == "nt" or record.get("host") != socket.gethostname() or not isinstance(pid, int):
         return age < _LIVE_JOURNAL_S  # (Windows: os.kill(pid, 0) would terminate the process)
-    if pid == os.getpid():
-        return True  # another thread of this process, renaming now
+    if pid == os.getpid():  # another thread of this process renaming now, or a killed process
+        with _OWN_LOCK:  # of an earlier run that had the same pid (a container, after a reboot)
+            return journal.absolute() in {j.absolute() for j in _OWN_JOURNALS}
+    if age > _PID_JOURNAL_S:
+        return False  # (pids are reused: after a reboot another process may have this one)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

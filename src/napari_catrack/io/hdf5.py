@@ -208,6 +208,7 @@ def copy_as_stored(ds: h5py.Dataset, group: h5py.Group, name: str) -> None:
         ds.chunks is None
         or ds.id.get_storage_size() <= COPY_BY_CHUNKS_BYTES
         or ds.dtype.kind not in "biufc"
+        or not _attrs_plain(ds)
     ):
         group.copy(ds, group, name=name)
         return
@@ -225,6 +226,19 @@ def copy_as_stored(ds: h5py.Dataset, group: h5py.Group, name: str) -> None:
     except BaseException:
         del group[name]
         raise
+
+
+def _attrs_plain(ds: h5py.Dataset) -> bool:
+    """Whether `_copy_attrs` can copy every attribute of `ds`: none holds an object reference
+    or a variable-length sequence (a dimension scale's DIMENSION_LIST holds both), which read
+    into a buffer in their file type crashed the process (segmentation fault); H5Ocopy copies
+    those."""
+    for aname in ds.attrs:
+        key = aname.encode() if isinstance(aname, str) else aname
+        htype = h5py.h5a.open(ds.id, key).get_type()
+        if htype.detect_class(h5py.h5t.REFERENCE) or htype.detect_class(h5py.h5t.VLEN):
+            return False
+    return True
 
 
 def _copy_attrs(src: h5py.HLObject, dst: h5py.HLObject) -> None:

@@ -58,12 +58,12 @@ def _tile(shape: tuple[int, int, int], chunk: tuple[int, int, int], itemsize: in
     """The (units, height, width) block read at a time: whole stored chunks (each decompressed
     once), as many as fit in `BLOCK_BYTES`, along width, then height, then units; one chunk
     when a chunk alone is larger (zarr and HDF5 decompress a whole chunk anyway)."""
-    tile = [min(c, s) for c, s in zip(chunk, shape, strict=True)]
+    tile = [max(1, min(c, s)) for c, s in zip(chunk, shape, strict=True)]  # (a run of 0 units)
     budget = max(1, BLOCK_BYTES // itemsize)
     for d in (2, 1, 0):
         rest = int(np.prod(tile)) // tile[d]
         n = max(1, budget // max(1, rest * tile[d]))  # how many chunks along d fit
-        tile[d] = min(shape[d], tile[d] * n)
+        tile[d] = max(1, min(shape[d], tile[d] * n))
     return tile
 
 

@@ -217,8 +217,9 @@ class SourcesWidget(QWidget):
     def plane_movies(self) -> tuple[int, dict] | None:
         """(the chosen layer's Z plane, {plane: layer}) when the chosen movie layer shows one
         plane of a volume (opened with the loader's Z projection 'one plane', or registered
-        from such a layer): the open layers showing the other planes of the same file, one per
-        plane (the chosen one for its plane, else a registered one, else the last opened).
+        from such a layer): the open layers showing the other planes of the same file, channel
+        and loader options, one per plane (the chosen one for its plane, else a registered one,
+        else the last opened).
         None when the chosen layer's plane is unknown (a projection, a plain movie)."""
         name = self.movie.currentText()
         if not name or name not in self.viewer.layers:
@@ -584,9 +585,12 @@ class SourcesWidget(QWidget):
         return int(np.sum([s == "accepted" or s == "unverified" for s, _ in status_of(self.ctx.session, self.ctx.session["sources"].tables["components"]["neuron_id"])]))  # fmt: skip
 
 
-def _layer_plane(viewer, layer) -> tuple[str, int] | None:
-    """(file, Z plane) a movie layer shows: a volume opened with one plane kept (the loader's
-    Z projection 'one plane'), or a movie registered from such a layer; None otherwise."""
+def _layer_plane(viewer, layer) -> tuple[tuple, int] | None:
+    """((file, channel, other loader options), Z plane) a movie layer shows: a volume opened
+    with one plane kept (the loader's Z projection 'one plane'), or a movie registered from
+    such a layer; None otherwise. Layers whose first item differs are not planes of one movie:
+    a two-channel volume gives each plane a green (calcium) and a red (structural) layer of the
+    same file and options, and a red layer's trace is not the calcium trace."""
     meta = layer.metadata.get("catrack", {})
     if meta.get("role") == ROLE:  # registered: the plane of the layer it was registered from
         raw = meta.get("raw_layer")
@@ -596,7 +600,8 @@ def _layer_plane(viewer, layer) -> tuple[str, int] | None:
     z = (meta.get("options") or {}).get("z_projection")
     if not meta.get("path") or not (meta.get("summary") or {}).get("z") or isinstance(z, bool | str | None) or int(z) < 0:  # fmt: skip
         return None
-    return str(meta["path"]), int(z)
+    others = sorted((k, repr(v)) for k, v in (meta.get("options") or {}).items() if k != "z_projection")  # fmt: skip
+    return (str(meta["path"]), meta.get("role"), tuple(others)), int(z)
 
 
 def _read_import(tool: str, path, fps: float | None, source: str = "from the recording"):
