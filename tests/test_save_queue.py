@@ -218,3 +218,37 @@ def test_an_autosave_lands_while_the_user_paints_on(tmp_path, monkeypatch, clean
     assert save_queue.flush(timeout=60)
     with h5py.File(path, "r") as f:
         assert np.array_equal(f["layers/000/data"][()], labels)
+
+
+def test_the_retry_after_an_edit_is_the_gui_threads_snapshot_not_one_taken_by_the_writer(
+    tmp_path, monkeypatch, clean_queue
+):
+    """After a write given up for an edit meanwhile, the writer queued a snapshot it took itself,
+    in its own thread: one that could catch the GUI half-way through a change made in several
+    statements (a step recorded, its recording entry not yet). The retry is the GUI thread's
+    snapshot again (its arrays are the live ones), under a new generation, so it is written."""
+    session = _session(tmp_path / "s.catrack.h5")
+    taken_in: list[str] = []
+    real_snapshot, real_write = Session.snapshot, Session.write_snapshot
+    written: list = []
+
+    def snapshot(self):
+        taken_in.append(threading.current_thread().name)
+        return real_snapshot(self)
+
+    def write_snapshot(self, snap, checked=True):
+        if not written:  # the first write: the GUI is half-way through a change, then an edit
+            written.append(None)
+            self.recording["half_way"] = True
+            raise save_queue.EditedWhileSaved("painted meanwhile")
+        written.append(dict(snap.recording))
+        return real_write(self, snap, checked)
+
+    monkeypatch.setattr(Session, "snapshot", snapshot)
+    monkeypatch.setattr(Session, "write_snapshot", write_snapshot)
+    save_queue.request(session)
+    assert save_queue.flush(timeout=30)
+    assert taken_in == [threading.main_thread().name]  # never in the writer thread
+    assert len(written) == 2 and "half_way" not in written[1]  # the retry was written whole
+    with h5py.File(session.path, "r") as f:
+        assert "steps/steps_x/tables/t" in f

@@ -14,8 +14,10 @@ window (`flush_on_close`), at exit, and before this process reads a session file
 (`Session.load`), so an edit made just before is never missed.
 An array painted while it is written (a Labels layer's data, shared with the snapshot, not
 copied: a 20,000-frame video's masks are 1.3 GB) would leave the file half-painted: the writer
-checks each array it writes from memory (`EditedWhileSaved`) and this module takes a new
-snapshot and writes again, so the file holds one whole state, never a mix.
+checks each array it writes from memory (`EditedWhileSaved`) and this module writes again (the
+GUI thread's snapshot under a new generation, `Session.renewed`: its arrays are the live ones; a
+snapshot taken in this thread could catch the GUI half-way through a change), so the file holds
+one whole state, never a mix.
 Qt-free but for `flush_on_close` and the main-thread relay (imported lazily).
 """
 
@@ -139,13 +141,13 @@ def _run() -> None:
                 _failed.pop(key, None)
                 _edited.pop(key, None)
                 if not checked and key not in _pending:  # a whole state follows, checked
-                    _pending[key] = (session, session.snapshot())
+                    _pending[key] = (session, session.renewed(snap))
         except EditedWhileSaved as exc:  # the previous file is whole: write what is there now
             logger.info("napari-catrack: %s changed while it was saved; saving it again", exc)
             with _cond:  # (before `_writing` drops: a `flush` meanwhile waits for this one too)
                 _edited[key] = _edited.get(key, 0) + 1
                 if key not in _pending:
-                    _pending[key] = (session, session.snapshot())
+                    _pending[key] = (session, session.renewed(snap))
         except Exception as exc:  # one line; the results stay in memory, the old file whole
             with _cond:
                 _failed[key] = session

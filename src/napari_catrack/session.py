@@ -262,6 +262,15 @@ class Session:
             list(self.layers),
         )
 
+    def renewed(self, snap: _Snapshot) -> _Snapshot:
+        """`snap` again under a new generation number, for the background writer's retry: the
+        same content, taken in the GUI thread (a snapshot taken in the writer thread could catch
+        the GUI half-way through a change made in several statements), and the same arrays,
+        which hold what was painted since (no copy of the data)."""
+        with self._generation_lock:
+            self._generation += 1
+            return replace(snap, generation=self._generation)
+
     def write_snapshot(self, snap: _Snapshot, checked: bool = True) -> Path | None:
         """Save `snap` to `path` (the background writer); None: skipped, a newer snapshot was
         saved already (a synchronous `save` meanwhile) or the session has no path. `checked`:
