@@ -125,6 +125,7 @@ def test_every_option_the_docs_name_exists_somewhere():
         known |= set(re.findall(r"""["'](--[\w-]+)["']""", script.read_text(encoding="utf-8")))
     others = {"--no-deps", "--imports", "--nthreads", "--partition", "--opt"}  # pip, npe2, dask
     others |= {"--config", "--ignore"}  # nwbinspector
+    others |= {"--extra", "--python-version", "--resolution"}  # uv (installation.md)
     unknown = []
     for doc in DOCS:
         for snippet in _code_snippets(doc.read_text(encoding="utf-8")):

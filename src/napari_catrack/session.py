@@ -47,7 +47,7 @@ def _saves_written() -> None:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _to_jsonable(obj: Any) -> Any:

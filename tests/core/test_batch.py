@@ -257,6 +257,8 @@ def test_a_batch_session_reopens_its_recording_from_any_working_folder(tmp_path,
     assert Path(session.recording["path"]).resolve() == (tmp_path / "data" / "rec00.tif")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "session recording could not be reopened" fails
+        # napari 0.5 + new imageio warn at import (legacy DICOM plugin): not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
         layers = session_layers(session)
     roles = [meta["metadata"]["catrack"].get("role") for _, meta, _ in layers]
     assert roles[:2] == ["green", "red"]
@@ -464,10 +466,13 @@ def test_a_scheduler_address_that_is_no_dask_scheduler_is_one_line_soon(
         server.server_close()
     err = capsys.readouterr().err.strip()
     assert f"{address} is not a dask scheduler (or not reachable): " in err, err
+    # distributed 2023.6 (our lower bound) reports random bytes as a failed handshake instead
     why = (
-        "its answer is not dask's protocol" if handler is _Garbage else "no dask answer within 2 s"
+        ("its answer is not dask's protocol", "Timed out during handshake")
+        if handler is _Garbage
+        else ("no dask answer within 2 s",)
     )
-    assert why in err, err
+    assert any(w in err for w in why), err
     lines = err.splitlines()  # the batch's first line, then the error alone
     assert "Traceback" not in err and lines[-1].startswith("catrack: error: "), err
     assert len(lines) == 2 and lines[0].startswith("catrack batch: 3 recordings"), err

@@ -39,6 +39,8 @@ def test_suite2p_outputs_made_by_suite2p(layout):
     folder = DATA / "suite2p" / layout
     if not folder.exists():
         pytest.skip(f"no suite2p {layout} output in tests/data (see make_suite2p_output.py)")
+    if layout == "1.x" and int(np.__version__.split(".")[0]) < 2:
+        pytest.skip("suite2p 1.x pickled stat.npy under NumPy 2; NumPy 1 cannot unpickle it")
     res = read_suite2p(folder)
     plane = folder / "plane0"
     stat = np.load(plane / "stat.npy", allow_pickle=True)
@@ -487,3 +489,23 @@ def test_a_minian_result_with_no_units_reads_as_no_footprints(tmp_path):
     res = read_minian(tmp_path, fps=10)
     assert res.footprints.shape == (0, 64, 64)
     assert len(res.components) == 0
+
+
+def test_a_stat_npy_pickled_under_numpy_2_says_to_install_numpy_2(tmp_path, monkeypatch):
+    """suite2p 1.x pickles stat.npy under NumPy 2; NumPy 1.26 (our lower bound) fails on it with
+    "No module named 'numpy._core'", which named no remedy."""
+    import napari_catrack.io.suite2p as s2p
+
+    plane = tmp_path / "plane0"
+    plane.mkdir()
+    for name in ("stat.npy", "F.npy", "Fneu.npy", "iscell.npy", "ops.npy"):
+        np.save(plane / name, np.zeros(3))
+
+    def numpy_1_load(path, allow_pickle=False):
+        if allow_pickle:
+            raise ModuleNotFoundError("No module named 'numpy._core'")
+        return np.zeros(3)
+
+    monkeypatch.setattr(s2p.np, "load", numpy_1_load)
+    with pytest.raises(InputError, match=r"saved with NumPy 2; .*pip install 'numpy>=2'"):
+        read_suite2p(tmp_path)

@@ -75,13 +75,13 @@ def test_nwb_pixel_masks_equal_the_footprints_without_a_frame_per_roi(tmp_path, 
 
 def _old_image_mask_file(path, dense: np.ndarray) -> None:
     """An NWB file as napari-catrack wrote it before session 14: one image_mask per ROI."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.ophys import ImageSegmentation, OpticalChannel
 
     nwb = NWBFile(session_description="old", identifier="old-1",
-                  session_start_time=datetime(2024, 5, 1, tzinfo=timezone.utc),
+                  session_start_time=datetime(2024, 5, 1, tzinfo=UTC),
                   source_script="napari-catrack 0.13", source_script_file_name="catrack")  # fmt: skip
     device = nwb.create_device(name="microscope")
     plane = nwb.create_imaging_plane(

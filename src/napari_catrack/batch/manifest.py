@@ -110,10 +110,8 @@ def _load(path: Path) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             raise InputError(f"{path.name} is not valid YAML: {exc}") from None
     elif suffix == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+        import tomllib
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -72,14 +72,17 @@ def read_masks(path: str | os.PathLike) -> np.ndarray:
         data = data[None]
     if data.ndim != 3:
         raise InputError(f"{path.name}: masks must be a (T, Y, X) stack, got shape {data.shape}")
-    values = np.unique(data[: min(len(data), 20)])
+    # frame by frame: np.unique of 20 frames at once sorts a copy of them (NumPy 1.x)
+    values = np.unique(np.concatenate([np.unique(f) for f in data[:20]]))
     if len(values) > 2 and not np.array_equal(values, np.arange(len(values))):
         raise InputError(
             f"{path.name} does not look like masks (values {values[:6]}...): expected 0/1"
         )
     if data.dtype == np.uint8 and data.flags.c_contiguous and data.flags.writeable:
         # in place, as a bool view: a 20,000-frame video's masks are 1.3 GB, `data > 0` a second
+        # copy; frame by frame, since NumPy 1.x buffers a whole overlapping input+output first
         out = data.view(bool)
-        np.not_equal(data, 0, out=out)
+        for frame, frame_out in zip(data, out, strict=True):
+            np.not_equal(frame, 0, out=frame_out)
         return out
     return data > 0

@@ -139,7 +139,7 @@ def add_behaviour(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> N
             ),
         ):
             if all(c in v for c in cols):
-                data = v[cols].to_numpy(float)
+                data = v[cols].to_numpy(float, na_value=np.nan)  # NaN: pandas 2.2 refuses <NA>
                 series.add_timeseries(
                     TimeSeries(
                         name=name,

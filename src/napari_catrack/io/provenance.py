@@ -88,7 +88,7 @@ def file_provenance(path: str | os.PathLike) -> dict[str, Any]:
     out: dict[str, Any] = {
         "path": full,
         "size": int(size),
-        "mtime": _dt.datetime.fromtimestamp(mtime, _dt.timezone.utc).isoformat(),
+        "mtime": _dt.datetime.fromtimestamp(mtime, _dt.UTC).isoformat(),
         "sha256": digest.hexdigest(),
         "sha256_of": how,
     }

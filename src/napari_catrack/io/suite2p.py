@@ -89,7 +89,10 @@ def _load(folder: Path, name: str, pickled: bool = False):
         if magic == b"\x93NUMPY":
             return np.load(path, allow_pickle=pickled)
     except (OSError, ValueError, EOFError, pickle.UnpicklingError, ImportError, AttributeError) as exc:  # fmt: skip
-        raise InputError(f"cannot read {path}: {exc}") from None
+        hint = ""
+        if "numpy._core" in str(exc):  # pickled under NumPy 2 (suite2p 1.x), read by NumPy 1
+            hint = f" (saved with NumPy 2; this is NumPy {np.__version__}: pip install 'numpy>=2')"
+        raise InputError(f"cannot read {path}: {exc}{hint}") from None
     raise InputError(f"{path} is not a NumPy .npy file: damaged, or not written by suite2p?")
 
 
