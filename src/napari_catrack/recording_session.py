@@ -127,7 +127,7 @@ def _describe(path: Path) -> str:
     beside movie.catrack.h5 at 2026-12-01 17:25:03 UTC, which was changed on disk ...)`."""
     prov = _provenance(path)
     try:
-        mtime = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc)
+        mtime = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.UTC)
         parts = [f"modified {mtime:%Y-%m-%d %H:%M:%S} UTC"]
     except OSError:
         parts = []
