@@ -135,6 +135,11 @@ def test_a_session_held_open_elsewhere_autosaves_beside_it(tmp_path, monkeypatch
     assert set(Session.load(path).steps) == {"alignment"}
     assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "settings"}
     assert s.path == tmp_path / "movie-2.catrack.h5"
+    # it records what it was saved beside and why, as a save beside a changed file does
+    # (`catrack info`, and the refusal naming both files, say it)
+    branched = Session.read_provenance(tmp_path / "movie-2.catrack.h5")["branched_from"]
+    assert branched["file"] == "movie.catrack.h5"
+    assert branched["reason"].startswith("is open in another program")
 
 
 # ------------------------------------------------- paths with spaces, accents and CJK
