@@ -342,6 +342,7 @@ class Session:
         except TargetHeldOpen:  # Windows: another program holds the file open (a reader too)
             why = "is open in another program, and Windows cannot replace an open file"
             moved, target = target, free_session_path(target)
+            self._branch(moved, why)  # (the -2 file says what it was saved beside, and why)
             written, arrays = self._write_file(target, _UNWATCHED, snap)
         if path is None and self.path != pointed:
             # the background writer's autosave, and the GUI pointed the session elsewhere while

@@ -708,3 +708,38 @@ def test_a_journal_that_cannot_be_written_places_nothing_and_leaves_nothing(tmp_
     assert [(tmp_path / n).read_text() for n in ("a.csv", "b.csv")] == ["old\n", "old\n"]
     left = sorted(p.name for p in tmp_path.iterdir() if not p.is_dir())
     assert left == ["a.csv", "b.csv"]
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL between two renames: nothing of the set's own cleanup runs."""
+
+
+@pytest.mark.parametrize("name", ["a" * 236 + ".csv", "中" * 80 + ".csv"])
+def test_a_set_with_a_name_near_the_255_limit_is_finished_after_a_kill(tmp_path, monkeypatch, name):
+    """Temp and backup names beside a target cut its name to 200 bytes (`short_name`); the
+    recovery's check that a journal names only this module's files of each target must cut it
+    the same way, or a long-named set killed between its renames is never finished (its target
+    left missing or old, its temp file and journal left for good)."""
+    from napari_catrack.io import atomic
+
+    targets = [tmp_path / name, tmp_path / "b.csv"]
+    for path in targets:
+        path.write_text("old\n", encoding="utf-8")
+    real, calls = atomic._rename, []
+
+    def rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the first target moved aside, its new file not yet in place
+            raise _Killed
+        real(src, dst)
+
+    monkeypatch.setattr(atomic, "_rename", rename)
+    with pytest.raises(_Killed):
+        with atomic.atomic_write_set():
+            for path in targets:
+                atomic.write_text_atomic(path, "new\n")
+    monkeypatch.setattr(atomic, "_rename", real)
+    assert not targets[0].exists()  # half placed, as a SIGKILL leaves it
+    assert atomic.recover_interrupted_sets(tmp_path) == targets
+    assert [p.read_text(encoding="utf-8") for p in targets] == ["new\n", "new\n"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in targets)

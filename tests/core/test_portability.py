@@ -135,6 +135,11 @@ def test_a_session_held_open_elsewhere_autosaves_beside_it(tmp_path, monkeypatch
     assert set(Session.load(path).steps) == {"alignment"}
     assert set(Session.load(tmp_path / "movie-2.catrack.h5").steps) == {"alignment", "settings"}
     assert s.path == tmp_path / "movie-2.catrack.h5"
+    # it records what it was saved beside and why, as a save beside a changed file does
+    # (`catrack info`, and the refusal naming both files, say it)
+    branched = Session.read_provenance(tmp_path / "movie-2.catrack.h5")["branched_from"]
+    assert branched["file"] == "movie.catrack.h5"
+    assert branched["reason"].startswith("is open in another program")
 
 
 # ------------------------------------------------- paths with spaces, accents and CJK
@@ -301,6 +306,10 @@ def test_batch_names_that_would_share_a_folder_on_windows_or_macos_are_told_apar
     for name, why in (("12:30", "':'"), ("CON", "device name"), ("trial.", "ends in a dot")):
         with pytest.raises(InputError, match=f"{name!r} cannot be a folder name: .*{why}"):
             default_names(["p.tif"], [name])
+    # a name taken from the file (con.tif: a control) says how to give it another: on Linux
+    # it was a folder name until h15, so the refusal must say what to do
+    with pytest.raises(InputError, match=r"'con' cannot be .*device name.*another `name:`"):
+        default_names(["day1/con.tif"])
 
 
 def test_names_from_data_become_file_names_windows_accepts():

@@ -192,6 +192,28 @@ def test_a_session_saved_beside_the_movies_session_is_not_passed_over_silently(
     assert (tmp_path / "t.csv").exists()
 
 
+def test_a_second_session_that_accepts_no_alignment_needs_no_choice(tmp_path):
+    """recording.catrack.h5 accepts an alignment; recording-2.catrack.h5 beside it accepts none
+    (a new viewer's session autosaved beside the earlier file, as every version did: it holds
+    tracks only). The accepted alignment is the only one either file has: a command given the
+    recording alone uses it, as before h15, and does not start refusing."""
+    rec = _movie(tmp_path / "recording.tif")
+    _session(tmp_path / "recording.catrack.h5", rec)
+    s = Session(tmp_path / "recording-2.catrack.h5", autosave=False)
+    s.set_recording(str(rec), {}, {"frames": 6, "height": 48, "width": 48})
+    s.record("tracks", tables={"tracks": pd.DataFrame({"neuron_id": [1], "frame": [0]})})
+    s.save()
+    lines: list[str] = []
+    r = open_recording(rec)
+    try:
+        used = alignment_for_recording(r, log=lines.append)
+    finally:
+        r.close()
+    assert used.source == "accepted"
+    assert (used.transform.dy, used.transform.dx) == pytest.approx((0.75, -0.5))
+    assert any("recording.catrack.h5" in line and "recording-2" not in line for line in lines)
+
+
 def test_sessions_that_accept_the_same_alignment_need_no_choice(tmp_path):
     """demo.catrack.h5 and the demo-2.catrack.h5 a viewer saved beside it accept the same
     alignment (the viewer's copy of it): a command given the recording alone was refused,

@@ -224,7 +224,10 @@ def _unique_names(entries: list[dict[str, Any]], paths: list[Path]) -> list[str]
     for name in out:
         why = unfit_file_name(name)
         if why:
-            raise InputError(f"recording name {name!r} cannot be a folder name: {why}")
+            raise InputError(
+                f"recording name {name!r} cannot be a folder name: {why} (results are opened "
+                f"there too); give the recording another `name:` in the manifest"
+            )
     return out
 
 

@@ -11,7 +11,7 @@ Commands (`track`, `traces`, `detect` on red, and any later one) and the demo ca
    the one session in its folder that records this recording, as the demo's `demo.catrack.h5`),
    where there is one. Two sessions of the recording (a `movie-2.catrack.h5` saved beside
    `movie.catrack.h5` when that was changed on disk, or two runs' sessions): their accepted
-   alignment when they agree (or step 4 when neither accepts one), else refused in one line
+   alignment when those that accept one agree (or step 4 when none does), else refused in one line
    (`recording_session.AmbiguousSessions`) that says which option picks one;
 4. otherwise it is estimated from the recording (`core.alignment.estimate_alignment`), once:
    the estimate is cached in the recording's session file (step ``alignment_estimate``, with
@@ -85,16 +85,21 @@ def accepted_alignment(session_path: str | os.PathLike) -> AlignmentTransform | 
     return AlignmentTransform.from_dict(dict(step.attrs))
 
 
-def _agreed_alignment(paths: list[Path]) -> AlignmentTransform | bool | None:
-    """The alignment every one of `paths` accepts (the same geometry), None when none accepts
-    one, False when they differ (which applies is the user's call)."""
+def _agreed_alignment(paths: list[Path]) -> tuple[AlignmentTransform, list[Path]] | bool | None:
+    """The alignment the files of `paths` that accept one all accept (the same geometry), with
+    those files; None when none accepts one, False when they differ (which applies is the
+    user's call). A file that accepts none (a new viewer's session autosaved beside the earlier
+    one holds tracks only) leaves the choice to the others: no alignment is set aside."""
     import dataclasses
 
-    found = {accepted_alignment(p) for p in paths}
-    geometry = {t if t is None else dataclasses.replace(t, source="manual") for t in found}
+    found = {p: accepted_alignment(p) for p in paths}
+    accepting = [p for p, t in found.items() if t is not None]
+    if not accepting:
+        return None
+    geometry = {dataclasses.replace(found[p], source="manual") for p in accepting}
     if len(geometry) != 1:
         return False
-    return next(iter(found))
+    return found[accepting[0]], accepting
 
 
 def alignment_for_recording(
@@ -164,8 +169,16 @@ def alignment_for_recording(
                 raise
             names = " and ".join(p.name for p in exc.paths)
             if agreed is not None:
-                result = AlignmentInForce(agreed, "accepted", origin=names)
-                _say(log, f"{result.description} (the same in each of these session files)")
+                transform, accepting = agreed
+                result = AlignmentInForce(
+                    transform, "accepted", origin=" and ".join(p.name for p in accepting)
+                )
+                said = (
+                    "the same in each of these session files"
+                    if len(accepting) == len(exc.paths)
+                    else "none of the others accepts one"
+                )
+                _say(log, f"{result.description} ({said})")
                 return result
             _say(log, f"none of {names} accepts an alignment")
             session_path, found = None, True  # estimated, cached in neither

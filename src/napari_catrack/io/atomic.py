@@ -392,7 +392,7 @@ def _journal_is_sound(journal: Path, record: dict, entries: list[tuple[Path, Pat
             return False
         if tmp.parent != path.parent or backup.parent != path.parent:
             return False
-        prefix = f".{path.name}."
+        prefix = f".{short_name(path.name)}."  # (as the temp and backup names cut it)
         if not (tmp.name.startswith(prefix) and tmp.name.endswith(".partial")):
             return False
         if not (backup.name.startswith(prefix) and backup.name.endswith(".old")):
