@@ -1415,6 +1415,36 @@ def _background_saves(viewer: Any, session: Session) -> None:
 
     session.background_saves = True
     save_queue.flush_on_close(viewer)
+    _autosave_on_paint(viewer, session)
+
+
+def _autosave_on_paint(viewer: Any, session: Session) -> None:
+    """A brush stroke on a Labels layer the session stores (File > Save as a session, a session
+    opened with its layers) autosaves it, as a widget's result does: before, such strokes reached
+    the file only when something else saved, and closing napari lost them. Each stroke queues a
+    snapshot (no copy of the data; queued snapshots of one session replace each other), and a
+    stroke during the write makes the writer write again (`save_queue.EditedWhileSaved`)."""
+    layers = getattr(viewer, "layers", None)
+    if layers is None:
+        return
+    ref = weakref.ref(session)
+
+    def painted(event: Any) -> None:
+        here = ref()
+        data = getattr(getattr(event, "source", None), "data", None)
+        if here is None or data is None or here.path is None or not here.autosave:
+            return
+        if any(stored is data for stored, *_ in here.layers):
+            here.autosave_now()
+
+    def watch(layer: Any) -> None:
+        paint = getattr(getattr(layer, "events", None), "paint", None)
+        if paint is not None:
+            paint.connect(painted)
+
+    for layer in layers:
+        watch(layer)
+    layers.events.inserted.connect(lambda event: watch(event.value))
 
 
 def _show_warning(line: str) -> None:

@@ -170,3 +170,37 @@ def test_a_stroke_on_any_labels_layer_of_a_saving_viewer_is_counted(make_napari_
         layer.paint((0, 10, 10), 3)  # one brush stroke (napari emits `paint` at its end)
         assert (layer.data == 3).any()
         assert save_queue.edits() > count, layer.name
+
+
+def test_a_stroke_on_a_labels_layer_the_session_stores_is_autosaved(make_napari_viewer, tmp_path):
+    """A Labels layer stored in the viewer's session (File > Save as a session, a session opened
+    with its layers): its brush strokes reached the file only when something else saved, and
+    closing napari lost them (h15 verifier). A stroke now autosaves, as a widget's result does."""
+    import h5py
+
+    from napari_catrack import save_queue
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.session_layers import layers_into_session
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(np.zeros((3, 32, 32), np.uint8), name="cells")
+    other = viewer.add_labels(np.zeros((3, 32, 32), np.uint8), name="scratch")
+    session = session_for_viewer(viewer)
+    session.path = tmp_path / "painted.catrack.h5"
+    layers_into_session(session, [(layer.data, {"name": "cells"}, "labels")])
+    session.save()
+
+    def stored(f) -> np.ndarray:
+        found = []
+        f.visititems(lambda n, o: found.append(o[...]) if isinstance(o, h5py.Dataset) and o.shape == (3, 32, 32) else None)  # fmt: skip
+        assert len(found) == 1  # the stored layer only, not the scratch one
+        return found[0]
+
+    layer.paint((1, 10, 10), 5)  # one brush stroke (napari emits `paint` at its end)
+    assert save_queue.flush(timeout=60)
+    with h5py.File(session.path, "r") as f:
+        assert np.array_equal(stored(f), layer.data) and (stored(f) == 5).any()
+    mtime = session.path.stat().st_mtime_ns
+    other.paint((1, 10, 10), 7)  # a layer the session does not store: nothing to save
+    assert save_queue.flush(timeout=60)
+    assert session.path.stat().st_mtime_ns == mtime
