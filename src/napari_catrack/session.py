@@ -333,6 +333,7 @@ class Session:
         except TargetHeldOpen:  # Windows: another program holds the file open (a reader too)
             why = "is open in another program, and Windows cannot replace an open file"
             moved, target = target, free_session_path(target)
+            self._branch(moved, why)  # recorded in the file beside it, as for a changed file
             written, arrays = self._write_file(target, _UNWATCHED, snap)
         if path is None and self.path != pointed:
             # the background writer's autosave, and the GUI pointed the session elsewhere while
