@@ -142,6 +142,28 @@ def test_a_session_held_open_elsewhere_autosaves_beside_it(tmp_path, monkeypatch
     assert branched["reason"].startswith("is open in another program")
 
 
+def test_a_session_saved_beside_a_held_file_records_what_it_branched_from(tmp_path, monkeypatch):
+    """The autosave beside a session file held open elsewhere (Windows) is a `-2` file like one
+    saved beside a file changed on disk, but it recorded no `branched_from` (the changed-on-disk
+    cases did): `catrack info` and the refusal of a command given the recording alone could not
+    say why it exists or what it was saved beside."""
+    from napari_catrack.recording_session import _describe
+    from napari_catrack.session import Session, SessionFileChanged
+
+    path = tmp_path / "movie.catrack.h5"
+    Session(path).record("alignment", attrs={"dy": 1.0})
+    s = Session.load(path)
+    _hold_open(monkeypatch, path)
+    with pytest.warns(SessionFileChanged):
+        s.record("settings", attrs={"fps": 5.0})
+    monkeypatch.undo()
+    beside = tmp_path / "movie-2.catrack.h5"
+    branched = Session.load(beside).branched_from
+    assert branched is not None and branched["file"] == "movie.catrack.h5"
+    assert branched["reason"].startswith("is open in another program")
+    assert "saved beside movie.catrack.h5" in _describe(beside)
+
+
 # ------------------------------------------------- paths with spaces, accents and CJK
 def test_the_main_commands_take_a_folder_with_spaces_accents_and_chinese(tmp_path, capsys):
     """A session in `dé mo 中/Wurm ä 1`: traces, transients, export and export-nwb read and write
