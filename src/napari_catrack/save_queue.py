@@ -253,6 +253,12 @@ def flush_on_close(viewer: Any) -> None:
 
 def _count_paints(viewer: Any) -> None:
     """Every Labels layer of the viewer, now and later, counts its strokes (`note_edit`)."""
+    on_paint(viewer, note_edit)
+
+
+def on_paint(viewer: Any, callback: Callable[[Any], None]) -> None:
+    """`callback(event)` at the end of every brush stroke on the viewer's Labels layers, those
+    added later too (napari's `paint` event; none on undo)."""
     layers = getattr(viewer, "layers", None)
     if layers is None:
         return
@@ -260,7 +266,7 @@ def _count_paints(viewer: Any) -> None:
     def watch(layer: Any) -> None:
         paint = getattr(getattr(layer, "events", None), "paint", None)
         if paint is not None:
-            paint.connect(note_edit)
+            paint.connect(callback)
 
     for layer in layers:
         watch(layer)

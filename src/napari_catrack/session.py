@@ -1424,9 +1424,8 @@ def _autosave_on_paint(viewer: Any, session: Session) -> None:
     the file only when something else saved, and closing napari lost them. Each stroke queues a
     snapshot (no copy of the data; queued snapshots of one session replace each other), and a
     stroke during the write makes the writer write again (`save_queue.EditedWhileSaved`)."""
-    layers = getattr(viewer, "layers", None)
-    if layers is None:
-        return
+    from napari_catrack import save_queue
+
     ref = weakref.ref(session)
 
     def painted(event: Any) -> None:
@@ -1437,14 +1436,7 @@ def _autosave_on_paint(viewer: Any, session: Session) -> None:
         if any(stored is data for stored, *_ in here.layers):
             here.autosave_now()
 
-    def watch(layer: Any) -> None:
-        paint = getattr(getattr(layer, "events", None), "paint", None)
-        if paint is not None:
-            paint.connect(painted)
-
-    for layer in layers:
-        watch(layer)
-    layers.events.inserted.connect(lambda event: watch(event.value))
+    save_queue.on_paint(viewer, painted)
 
 
 def _show_warning(line: str) -> None:

@@ -38,6 +38,15 @@ def _session(path, recording, accepted: dict | None = ACCEPTED, facts_of=None) -
     s.save()
 
 
+def _alignment(rec, lines: list | None = None):
+    """The alignment a command given the recording `rec` alone would use (`lines`: what it says)."""
+    r = open_recording(rec)
+    try:
+        return alignment_for_recording(r, log=lines.append if lines is not None else None)
+    finally:
+        r.close()
+
+
 def test_the_session_of_a_recording_in_its_folder_is_found_and_said(tmp_path):
     """`catrack demo -o D` writes D/demo.catrack.h5 for D/recording.tif: a command given
     D/recording.tif estimated an alignment and wrote D/recording.catrack.h5 beside it instead
@@ -45,11 +54,7 @@ def test_the_session_of_a_recording_in_its_folder_is_found_and_said(tmp_path):
     rec = _movie(tmp_path / "recording.tif")
     _session(tmp_path / "demo.catrack.h5", rec)
     lines: list[str] = []
-    r = open_recording(rec)
-    try:
-        used = alignment_for_recording(r, log=lines.append)
-    finally:
-        r.close()
+    used = _alignment(rec, lines)
     assert used.source == "accepted"
     assert (used.transform.dy, used.transform.dx) == pytest.approx((0.75, -0.5))
     assert any("using demo.catrack.h5" in line for line in lines), lines
@@ -131,11 +136,7 @@ def test_a_session_found_in_the_folder_is_read_not_written(tmp_path, recwarn):
     gui = Session.load(run)  # a viewer with the run's session open (autosaves)
     before = run.read_bytes()
     for _ in range(2):
-        r = open_recording(rec)
-        try:
-            used = alignment_for_recording(r)
-        finally:
-            r.close()
+        used = _alignment(rec)
         assert used.source == "estimated"
         assert run.read_bytes() == before
         assert not (tmp_path / "recording.catrack.h5").exists()
@@ -204,11 +205,7 @@ def test_a_second_session_that_accepts_no_alignment_needs_no_choice(tmp_path):
     s.record("tracks", tables={"tracks": pd.DataFrame({"neuron_id": [1], "frame": [0]})})
     s.save()
     lines: list[str] = []
-    r = open_recording(rec)
-    try:
-        used = alignment_for_recording(r, log=lines.append)
-    finally:
-        r.close()
+    used = _alignment(rec, lines)
     assert used.source == "accepted"
     assert (used.transform.dy, used.transform.dx) == pytest.approx((0.75, -0.5))
     assert any("recording.catrack.h5" in line and "recording-2" not in line for line in lines)
@@ -223,11 +220,7 @@ def test_sessions_that_accept_the_same_alignment_need_no_choice(tmp_path):
     _session(tmp_path / "demo.catrack.h5", rec)
     _session(tmp_path / "demo-2.catrack.h5", rec)
     lines: list[str] = []
-    r = open_recording(rec)
-    try:
-        used = alignment_for_recording(r, log=lines.append)
-    finally:
-        r.close()
+    used = _alignment(rec, lines)
     assert used.source == "accepted"
     assert (used.transform.dy, used.transform.dx) == pytest.approx((0.75, -0.5))
     assert any("demo-2.catrack.h5 and demo.catrack.h5" in line for line in lines), lines
@@ -241,10 +234,6 @@ def test_sessions_that_accept_the_same_alignment_need_no_choice(tmp_path):
         s.record("tracks", tables={"tracks": pd.DataFrame({"neuron_id": [1], "frame": [0]})})
         s.save()
     before = {p: p.read_bytes() for p in other.glob("*.catrack.h5")}
-    r = open_recording(rec2)
-    try:
-        used = alignment_for_recording(r)
-    finally:
-        r.close()
+    used = _alignment(rec2)
     assert used.source == "estimated"
     assert {p: p.read_bytes() for p in other.glob("*.catrack.h5")} == before

@@ -222,28 +222,34 @@ def test_a_tiff_with_an_overlay_opens_with_its_rois_and_imports_them(make_napari
     np.testing.assert_allclose(trace["raw"], data[:, 20:26, 30:33].reshape(T, -1).mean(axis=1))
 
 
-def test_rois_of_several_planes_are_measured_on_each_planes_layer(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
-    """A volume opened plane by plane (the loader's Z projection 'one plane'), ROIs drawn in Fiji
-    on its planes: each ROI is measured on the layer of its own plane, whichever plane's layer
-    is chosen, with a `plane` column; a ROI of a plane no layer shows is skipped and said. (It
-    measured every ROI on the chosen layer, a cell of plane 1 traced in plane 0, with only a
-    warning.)"""
+def _open_planes(viewer, path, volume, axes: str) -> dict:
+    """`volume` written as an ImageJ hyperstack at `path`, its planes 0 and 1 opened with the
+    loader's Z projection 'one plane': {plane: the layers opened}."""
     import tifffile
 
     from napari_catrack.widgets.loader import LoaderWidget
 
-    rng = np.random.default_rng(8)
-    volume = rng.integers(0, 4000, (T, 3, *SHAPE)).astype(np.uint16)  # T, Z, Y, X
-    path = tmp_path / "volume.tif"
-    tifffile.imwrite(path, volume, imagej=True, metadata={"axes": "TZYX", "finterval": 1 / FPS})
-    viewer = make_napari_viewer()
+    tifffile.imwrite(path, volume, imagej=True, metadata={"axes": axes, "finterval": 1 / FPS})
     loader = LoaderWidget(viewer)
     loader.path.value = path
     loader.z_projection.value = "one plane"
     opened = {}
     for z in (0, 1):
         loader.z_plane.value = z
-        (opened[z],) = loader.open_recording()
+        opened[z] = loader.open_recording()
+    return opened
+
+
+def test_rois_of_several_planes_are_measured_on_each_planes_layer(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """A volume opened plane by plane (the loader's Z projection 'one plane'), ROIs drawn in Fiji
+    on its planes: each ROI is measured on the layer of its own plane, whichever plane's layer
+    is chosen, with a `plane` column; a ROI of a plane no layer shows is skipped and said. (It
+    measured every ROI on the chosen layer, a cell of plane 1 traced in plane 0, with only a
+    warning.)"""
+    rng = np.random.default_rng(8)
+    volume = rng.integers(0, 4000, (T, 3, *SHAPE)).astype(np.uint16)  # T, Z, Y, X
+    viewer = make_napari_viewer()
+    opened = {z: layers[0] for z, layers in _open_planes(viewer, tmp_path / "volume.tif", volume, "TZYX").items()}  # fmt: skip
     a = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=4, top=3, right=10, bottom=8, name="on-0")  # fmt: skip
     b = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=30, top=20, right=33, bottom=26, name="on-1")  # fmt: skip
     c = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=12, top=30, right=16, bottom=34, name="on-2")  # fmt: skip
@@ -291,22 +297,10 @@ def test_rois_of_a_two_channel_volume_are_measured_on_each_planes_calcium_layer(
     ROIs of plane 1 were measured on plane 1's red layer (the last one opened of that plane):
     a structural channel's trace, silently. Each plane's layer is now one of the chosen
     layer's channel."""
-    import tifffile
-
-    from napari_catrack.widgets.loader import LoaderWidget
-
     rng = np.random.default_rng(9)
     volume = rng.integers(0, 4000, (T, 2, 2, *SHAPE)).astype(np.uint16)  # T, Z, C, Y, X
-    path = tmp_path / "volume2c.tif"
-    tifffile.imwrite(path, volume, imagej=True, metadata={"axes": "TZCYX", "finterval": 1 / FPS})
     viewer = make_napari_viewer()
-    loader = LoaderWidget(viewer)
-    loader.path.value = path
-    loader.z_projection.value = "one plane"
-    opened = {}
-    for z in (0, 1):
-        loader.z_plane.value = z
-        opened[z] = loader.open_recording()
+    opened = _open_planes(viewer, tmp_path / "volume2c.tif", volume, "TZCYX")
     roles = [[lay.metadata["catrack"]["role"] for lay in opened[z]] for z in (0, 1)]
     assert roles == [["green", "red"], ["green", "red"]]
     a = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=4, top=3, right=10, bottom=8, name="on-0")  # fmt: skip
