@@ -81,3 +81,26 @@ def test_a_neuron_list_that_misses_a_neuron_is_refused(small_demo, tmp_path, cap
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not in --neurons short.csv" in err[0], err
+
+
+def test_a_session_of_another_analysis_is_not_taken_for_the_tables(small_demo, tmp_path, capsys):
+    """Integer neuron ids are in almost any session's traces: `catrack ensembles --session`
+    took another analysis's neurons and recording length for a table whose ids it covered
+    (second review of h15). Its transients must be the session's own (a subset: rows deleted
+    by hand are fine); otherwise only the table's neurons count, and the line says why."""
+    demo = Session.load(small_demo / "demo.catrack.h5")
+    n_traced = len(demo["transients"].tables["cells"])
+    table = pd.read_csv(small_demo / "transients.csv")
+    active = table["neuron_id"].nunique()
+    copy = tmp_path / "copy.catrack.h5"
+    shutil.copy(small_demo / "demo.catrack.h5", copy)
+    other, fewer = tmp_path / "other.csv", tmp_path / "fewer.csv"
+    table.assign(start_frame=table["start_frame"] + 1).to_csv(other, index=False)
+    table.iloc[1:].to_csv(fewer, index=False)  # one transient deleted by hand
+    base = ["ensembles", "--fps", "5", "--seed", str(SEED), "--no-figures", "--session", str(copy)]
+    assert main([*base[:1], str(other), *base[1:], "-o", str(tmp_path / "o1")]) == 0
+    out = capsys.readouterr().out
+    assert f"of {active} neurons (only those with transients" in out, out
+    assert "the --session's transients are not these" in out, out
+    assert main([*base[:1], str(fewer), *base[1:], "-o", str(tmp_path / "o2")]) == 0
+    assert f"of {n_traced} neurons (traced in --session" in capsys.readouterr().out

@@ -123,8 +123,10 @@ def load_trains(path: str, args: argparse.Namespace, session=None):
         source = f"listed in {Path(args.neurons).name}"
     n_frames = args.n_frames
     if not args.neurons and session is not None:
-        ids = traced_neurons(session, table)
-        if ids is not None:  # the session's analysis: its recording length too
+        ids = traced_neurons(session, table) if _events_in_session(session, table, args) else None
+        if ids is None:
+            source += " (the --session's transients are not these)"
+        else:  # the session's analysis: its recording length too
             source = "traced in --session"
             if n_frames is None:
                 n_frames = traced_frames(session)
@@ -132,6 +134,25 @@ def load_trains(path: str, args: argparse.Namespace, session=None):
         table, frame_column=args.frame_column, n_frames=n_frames, neuron_ids=ids
     )
     return trains, source
+
+
+def _events_in_session(session, table, args: argparse.Namespace) -> bool:
+    """Whether the table's transients are (a subset of) the --session's own: integer neuron ids
+    such as 0..N are in almost any session's traces, so the ids alone would take another
+    analysis's neurons and recording length (second review of h15). A session without a
+    transients table, or tables without the frame column, cannot tell: taken as the same."""
+    col = args.frame_column
+    theirs = session["transients"].tables.get("transients") if "transients" in session else None
+    if theirs is None or col not in theirs or "neuron_id" not in theirs:
+        return True
+
+    def events(t) -> set:
+        return set(zip(t["neuron_id"].astype(str), t[col].astype("int64"), strict=True))
+
+    try:
+        return events(table) <= events(theirs)
+    except (TypeError, ValueError):  # frames that are not whole numbers: cannot tell
+        return True
 
 
 def _save_figure(fig, path: Path, fmt: str) -> None:
