@@ -6,7 +6,8 @@ output folder of `save_minian` zarr arrays, or a netCDF file; imagej: hand-drawn
 ROIs, a RoiSet .zip, one .roi file or a TIFF's overlay, over --movie MOVIE (a TIFF's own by
 default), whose traces are the mean of the movie inside each ROI, minus
 --neuropil-coefficient C x the mean of a ring around the ROI when C > 0). A multi-plane suite2p
-output: plane0 unless --plane N (a warning lists the other planes).
+output (plane0/, plane1/, ...): every plane (--plane all, the default), each cell with its
+`plane` and `plane_roi` (its row in planeN/stat.npy) in components.csv; --plane N: one plane.
 """
 
 from __future__ import annotations
@@ -47,12 +48,22 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian, "
                    "or an imagej --movie without one)")  # fmt: skip
-    p.add_argument("--plane", type=int, default=None, metavar="N",
-                   help="suite2p: the plane to import (default: plane0; a warning lists the others)")  # fmt: skip
+    p.add_argument("--plane", type=_plane, default=None, metavar="N|all",
+                   help="suite2p: the plane to import, or all (default: every plane of a "
+                   "multi-plane output, each cell with its plane in components.csv)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     NeuropilParams.add_arguments(p, title="imagej: neuropil correction (suite2p's ring)")
     add_session_argument(p)
     p.set_defaults(func=run)
+
+
+def _plane(text: str) -> int | str:
+    """--plane: a plane number or "all"."""
+    if text.strip().lower() == "all":
+        return "all"
+    if text.strip().isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"a plane number (0, 1, ...) or all, not {text!r}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,8 +9,10 @@ F - neucoeff * Fneu, as suite2p computes it before deconvolution; dF/F is relati
 ROI's baseline plus the subtracted neuropil. Each of fs, Ly, Lx and the coefficient is taken
 from the first file that has it (`_options`); the result's `notes` say which were used.
 
-Multi-plane outputs have plane0/, plane1/, ...: `plane=N` picks one; without it the folder
-given (when it is a plane folder) or the lowest plane is read, and a warning names the others.
+Multi-plane outputs have plane0/, plane1/, ...: all planes are read as one result by default
+(`plane="all"`), each ROI with its `plane` and `plane_roi` (its row in planeN's files); ids run
+through the planes in order, as the rows of suite2p's own combined/ output. `plane=N` reads one
+plane; a plane folder given is read alone. combined/ itself is never read (`plane_folders`).
 
 `stat.npy` and `ops.npy` are pickled object arrays: open only output folders you trust.
 """
@@ -137,12 +139,63 @@ def _rows(folder: Path, name: str, arr: np.ndarray, k: int, t: int | None) -> np
     return arr
 
 
-def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: float | None = None):
-    """A `SourcesResult` from a suite2p output folder (`plane=None`: the folder given, or plane0
-    with a note naming the other planes)."""
+def read_suite2p(path: str | os.PathLike, *, plane: int | str | None = None, fps: float | None = None):  # fmt: skip
+    """A `SourcesResult` from a suite2p output folder.
+
+    `plane=None` (the default) or "all": the folder given when it is a plane folder, else every
+    plane of the output (one plane: as before); `plane=N`: that plane only. Several planes are
+    one result (`_combine`): ids run through the planes in order (suite2p's combined/ order),
+    with columns `plane` and `plane_roi` (the row in planeN/stat.npy)."""
+    said: list[str] = []  # how the folder was read (combined/ left out)
+    folders = plane_folders(path, plane, said)
+    read = [_read_plane(folder) for folder in folders.values()]
+    if len(read) == 1:
+        result = _result(read[0]["stat_shape"], read, fps, [])
+    else:
+        result = _combine(folders, read, fps, [])
+    result.notes[:0] = said
+    return result
+
+
+def plane_folders(path: str | os.PathLike, plane: int | str | None, notes: list[str]) -> dict[int | None, Path]:  # fmt: skip
+    """{plane number: folder} to read (`plane`: N, "all" or None; see `read_suite2p`). A
+    `combined/` folder (suite2p's re-tiled view of every plane) is never read: its ROIs are the
+    planes' own, moved into a mosaic that matches no movie; the planes are read instead."""
+    path = Path(path)
+    if isinstance(plane, str):
+        if plane.strip().lower() != "all" and not plane.strip().isdigit():
+            raise InputError(f"--plane must be a plane number (0, 1, ...) or 'all', got {plane!r}")
+        plane = None if plane.strip().lower() == "all" else int(plane)
+    if path.name == "combined" and _planes(path.parent):
+        notes.append(
+            f"{path} is suite2p's combined view (planes re-tiled into one mosaic): the planes "
+            f"were read from {path.parent} instead"
+        )
+        path = path.parent
+    if plane is not None or (path / "stat.npy").is_file():
+        return {_plane_number(found := find_plane(path, plane)): found}
+    for root in (path, path / "suite2p"):
+        planes = _planes(root)
+        if planes:
+            if (root / "combined").is_dir() and len(planes) > 1:
+                notes.append(
+                    "combined/ not read (suite2p's re-tiled mosaic of the same ROIs): each "
+                    "plane was read from its own folder"
+                )
+            return planes
+    return {None: find_plane(path, None)}  # raises: no plane folder
+
+
+def _plane_number(folder: Path) -> int | None:
+    return int(folder.name[5:]) if folder.name.startswith("plane") and folder.name[5:].isdigit() else None  # fmt: skip
+
+
+def _read_plane(folder: Path) -> dict:
+    """One plane folder's ROIs and traces, checked: pixels (ypix, xpix, lam per ROI), raw =
+    F - coefficient * Fneu, the background subtracted, spks (None without spks.npy), iscell's
+    verdict, the options found, and how they were read (notes, warnings)."""
     notes: list[str] = []
     warnings: list[str] = []
-    folder = find_plane(path, plane, warnings)
     missing = [n for n in REQUIRED if not (folder / n).is_file()]
     if missing:
         raise InputError(f"{folder} lacks {', '.join(missing)}: an incomplete suite2p output")
@@ -187,11 +240,12 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: floa
         else:
             shape[key] = max((int(np.max(s[axis])) for s in stat if np.size(s.get(axis, []))), default=0) + 1  # fmt: skip
     ly, lx = shape["Ly"], shape["Lx"]
-    rows, values = [], []  # each ROI's flat pixel indices and weights: sparse footprints
+    pixels = []
     for i, s in enumerate(stat):
         try:
             ypix, xpix = np.asarray(s["ypix"], int), np.asarray(s["xpix"], int)
             lam = np.asarray(s["lam"], np.float32)
+            lam = np.broadcast_to(lam, np.shape(ypix)).ravel()
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{folder}/stat.npy ROI {i} is not a suite2p ROI ({exc})") from None
         if ypix.size and min(ypix.min(), xpix.min()) < 0:
@@ -203,26 +257,103 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | None = None, fps: floa
                 f"{xpix.max()}, outside the {ly} x {lx} frame of {src}: ops and stat come from "
                 f"different runs?"
             )
+        if np.shape(ypix) != np.shape(xpix):
+            raise InputError(f"{folder}/stat.npy ROI {i} is not a suite2p ROI (ypix and xpix differ in length)")  # fmt: skip
+        pixels.append((ypix.ravel(), xpix.ravel(), lam))
+    return {"folder": folder, "k": k, "raw": F - coeff * fneu, "background": coeff * fneu,
+            "spks": spks, "accepted": iscell[:, 0] > 0.5, "opts": opts, "pixels": pixels,
+            "stat_shape": (ly, lx), "notes": notes, "warnings": warnings}  # fmt: skip
+
+
+def _footprints(pixels: list, shape: tuple[int, int], folder: Path) -> Footprints:
+    """Sparse footprints of (ypix, xpix, lam) ROIs on a frame of `shape`."""
+    rows, values = [], []  # each ROI's flat pixel indices and weights
+    for i, (ypix, xpix, lam) in enumerate(pixels):
         try:
-            flat = np.ravel_multi_index((ypix, xpix), (ly, lx)).ravel()
-            lam = np.broadcast_to(lam, np.shape(ypix)).ravel()
+            flat = np.ravel_multi_index((ypix, xpix), shape).ravel()
         except (IndexError, ValueError) as exc:
             raise InputError(f"{folder}/stat.npy ROI {i} is not a suite2p ROI ({exc})") from None
         # a pixel listed twice keeps its last weight (as a dense assignment did)
         flat_sorted, last = np.unique(flat[::-1], return_index=True)
         rows.append(flat_sorted)
         values.append(lam[::-1][last])
-    fp = Footprints.from_pixels(rows, (ly, lx), values)
-    stored = float(opts["fs"][0]) if "fs" in opts else None
+    return Footprints.from_pixels(rows, shape, values)
+
+
+def _frame_rate(fps: float | None, stored: tuple | None, notes: list[str], warnings: list[str]) -> float:  # fmt: skip
+    """The rate used: the one given (a warning when the output says another), else the stored."""
     if fps:
-        if stored and abs(stored - fps) > 1e-6 * fps:
-            warnings.append(f"frame rate {fps:g} Hz given, but {opts['fs'][1]} says {stored:g} Hz: {fps:g} Hz used")  # fmt: skip
+        if stored and abs(stored[0] - fps) > 1e-6 * fps:
+            warnings.append(f"frame rate {fps:g} Hz given, but {stored[1]} says {stored[0]:g} Hz: {fps:g} Hz used")  # fmt: skip
         notes.append(f"fs {fps:g} Hz (given)")
-    elif stored:
-        notes.append(f"fs {stored:g} Hz (from {opts['fs'][1]})")
-    else:
-        raise InputError("the suite2p output has no frame rate (fs): give it (--fps)")
+        return float(fps)
+    if stored:
+        notes.append(f"fs {stored[0]:g} Hz (from {stored[1]})")
+        return float(stored[0])
+    raise InputError("the suite2p output has no frame rate (fs): give it (--fps)")
+
+
+def _result(shape, read: list[dict], fps, warnings: list[str]):
+    """One plane's `SourcesResult` (as before multi-plane imports)."""
+    one = read[0]
+    fp = _footprints(one["pixels"], shape, one["folder"])
+    notes, warnings = one["notes"], [*warnings, *one["warnings"]]
+    stored = (float(one["opts"]["fs"][0]), one["opts"]["fs"][1]) if "fs" in one["opts"] else None
+    rate = _frame_rate(fps, stored, notes, warnings)
     return imported_result(
-        "suite2p", fp, F - coeff * fneu, fps=float(fps or stored), ids=np.arange(k), spikes=spks,
-        background=coeff * fneu, accepted=iscell[:, 0] > 0.5, notes=notes, warnings=warnings, tool_fps=stored,
+        "suite2p", fp, one["raw"], fps=rate, ids=np.arange(one["k"]), spikes=one["spks"],
+        background=one["background"], accepted=one["accepted"], notes=notes, warnings=warnings,
+        tool_fps=stored[0] if stored else None,
     )  # fmt: skip
+
+
+def _combine(folders: dict, read: list[dict], fps, warnings: list[str]):
+    """Every plane as one result. Ids 0..K-1 run through the planes in order, as the rows of
+    suite2p's combined/ output; `plane` and `plane_roi` (the row in planeN's stat.npy, F.npy,
+    iscell.npy) lead back to suite2p. Planes of different lengths are cut to the shortest (a
+    warning names them; suite2p's combined view pads them with zeros instead, which are no
+    measurement). The frame rate is the planes' fs, the volume rate: each plane is imaged once
+    per volume; planes whose fs differ get a warning (the first plane's is used)."""
+    numbers = list(folders)
+    counts = ", ".join(f"plane {p}: {r['k']}" for p, r in zip(numbers, read, strict=True))
+    notes = [f"{len(read)} planes, {sum(r['k'] for r in read)} ROIs ({counts})"]
+    lengths = [r["raw"].shape[1] for r in read]
+    t = min(lengths)
+    if len(set(lengths)) > 1:
+        warnings.append(
+            f"the planes have different frame counts ({', '.join(f'plane {p}: {n}' for p, n in zip(numbers, lengths, strict=True))}): "
+            f"every plane was cut to the shortest, {t} frames (suite2p's combined view pads "
+            f"with zeros instead)"
+        )  # fmt: skip
+    for p, r in zip(numbers, read, strict=True):  # a plane's own lines, said once if shared
+        for key, out in (("notes", notes), ("warnings", warnings)):
+            for line in r[key]:
+                shared = all(line in other[key] for other in read)
+                said = line if shared else f"plane {p}: {line}"
+                if said not in out:
+                    out.append(said)
+    ly = max(r["stat_shape"][0] for r in read)
+    lx = max(r["stat_shape"][1] for r in read)
+    if len({r["stat_shape"] for r in read}) > 1:
+        warnings.append(f"the planes' frames differ in size ({', '.join(f'{a} x {b}' for a, b in (r['stat_shape'] for r in read))}): footprints are on a {ly} x {lx} frame, each plane's at the top left")  # fmt: skip
+    rates = [(float(r["opts"]["fs"][0]), f"plane{p}/{r['opts']['fs'][1]}") for p, r in zip(numbers, read, strict=True) if "fs" in r["opts"]]  # fmt: skip
+    if len({fs for fs, _ in rates}) > 1:
+        warnings.append(f"the planes' fs differ ({', '.join(f'{w}: {fs:g} Hz' for fs, w in rates)}): {rates[0][0]:g} Hz used")  # fmt: skip
+    stored = rates[0] if rates else None
+    rate = _frame_rate(fps, stored, notes, warnings)
+    notes[-1] += " = the volume rate (each plane is imaged once per volume)"
+    pixels = [px for r in read for px in r["pixels"]]
+    fp = _footprints(pixels, (ly, lx), folders[numbers[0]].parent)
+    spikes = None
+    if any(r["spks"] is not None for r in read):
+        spikes = np.concatenate([r["spks"][:, :t] if r["spks"] is not None else np.full((r["k"], t), np.nan) for r in read])  # fmt: skip
+    result = imported_result(
+        "suite2p", fp, np.concatenate([r["raw"][:, :t] for r in read]), fps=rate,
+        ids=np.arange(len(pixels)), spikes=spikes,
+        background=np.concatenate([r["background"][:, :t] for r in read]),
+        accepted=np.concatenate([r["accepted"] for r in read]), notes=notes, warnings=warnings,
+        tool_fps=stored[0] if stored else None,
+    )  # fmt: skip
+    result.components["plane"] = np.repeat(numbers, [r["k"] for r in read])
+    result.components["plane_roi"] = np.concatenate([np.arange(r["k"]) for r in read])
+    return result

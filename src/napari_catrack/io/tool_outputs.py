@@ -5,9 +5,9 @@ from __future__ import annotations
 TOOLS = ("suite2p", "caiman", "minian")
 
 
-def read_tool_output(tool: str, path, fps: float | None = None, *, plane: int | None = None):
-    """The `SourcesResult` of a suite2p / CaImAn / Minian output (`plane`: suite2p's plane;
-    without it, the folder given or plane0, with a warning when there are other planes)."""
+def read_tool_output(tool: str, path, fps: float | None = None, *, plane: int | str | None = None):  # fmt: skip
+    """The `SourcesResult` of a suite2p / CaImAn / Minian output (`plane`: suite2p's plane N or
+    "all"; without it, the folder given when it is a plane folder, else every plane)."""
     if tool == "suite2p":
         from napari_catrack.io.suite2p import read_suite2p as read
     elif tool == "caiman":

@@ -1,0 +1,130 @@
+"""A multi-plane suite2p output (plane0/, plane1/, ... as suite2p writes them) imported as a
+whole: every plane's cells, each with its plane and its row in the plane's own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.cli import main
+from napari_catrack.io.sources import read_sources
+from napari_catrack.io.suite2p import read_suite2p
+
+LY, LX, FS = 24, 32, 7.5  # fs: each plane's rate, the volume rate of a piezo recording
+CELLS = {0: [(5, 6), (12, 22)], 1: [(4, 25), (10, 10), (18, 5)], 2: [(15, 15)]}
+
+
+def _plane(folder: Path, centres, *, t=50, seed=0, coeff=0.7) -> dict:
+    """One planeN folder in suite2p's format: stat.npy (object array of ROI dicts), ops.npy (a
+    pickled dict), F / Fneu / spks (ROIs x frames, float32), iscell (ROIs x 2)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    stat = []
+    for cy, cx in centres:
+        yy, xx = np.mgrid[cy - 2 : cy + 3, cx - 2 : cx + 3]
+        lam = rng.uniform(0.2, 1.0, yy.size).astype(np.float32)
+        stat.append({"ypix": yy.ravel(), "xpix": xx.ravel(), "lam": lam, "med": [cy, cx],
+                     "npix": yy.size, "iplane": 0})  # fmt: skip
+    k = len(centres)
+    F = (100 + rng.normal(0, 2, (k, t))).astype(np.float32)
+    F[:, 10:14] += 60
+    fneu = (40 + rng.normal(0, 1, (k, t))).astype(np.float32)
+    spks = rng.exponential(1.0, (k, t)).astype(np.float32)
+    iscell = np.column_stack([np.arange(k) % 2 == 0, rng.uniform(0, 1, k)]).astype(float)
+    np.save(folder / "stat.npy", np.array(stat, dtype=object))
+    np.save(folder / "ops.npy", {"fs": FS, "Ly": LY, "Lx": LX, "neucoeff": coeff, "nplanes": 3})
+    for name, arr in (("F", F), ("Fneu", fneu), ("spks", spks), ("iscell", iscell)):
+        np.save(folder / f"{name}.npy", arr)
+    return {"F": F, "Fneu": fneu, "spks": spks, "iscell": iscell, "stat": stat, "coeff": coeff}
+
+
+def three_planes(root: Path, lengths=(50, 50, 50)) -> dict[int, dict]:
+    """A 3-plane suite2p output under root/suite2p (coefficients differ per plane)."""
+    return {p: _plane(root / "suite2p" / f"plane{p}", CELLS[p], t=lengths[p], seed=p,
+                      coeff=0.5 + 0.1 * p) for p in CELLS}  # fmt: skip
+
+
+def _wide(traces: pd.DataFrame, column: str) -> np.ndarray:
+    return traces.pivot(index="neuron_id", columns="frame", values=column).to_numpy()
+
+
+def test_every_plane_is_imported_with_its_plane_and_row(tmp_path, capsys):
+    planes = three_planes(tmp_path / "out2p")
+    out = tmp_path / "cells"
+    assert main(["import", "suite2p", str(tmp_path / "out2p"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "6 suite2p components" in err and "3 planes" in err and "volume rate" in err, err
+    got = read_sources(out)
+    comps = got.components
+    assert comps["neuron_id"].tolist() == list(range(6))  # unique across planes, plane order
+    assert comps["plane"].tolist() == [0, 0, 1, 1, 1, 2]
+    assert comps["plane_roi"].tolist() == [0, 1, 0, 1, 2, 0]
+    want_acc = np.concatenate([planes[p]["iscell"][:, 0] > 0.5 for p in planes])
+    assert comps["accepted"].astype(bool).tolist() == want_acc.tolist()
+    raw, spikes = _wide(got.traces, "raw"), _wide(got.traces, "spikes")
+    for nid, (p, i) in enumerate(zip(comps["plane"], comps["plane_roi"], strict=True)):
+        s = planes[p]
+        np.testing.assert_allclose(raw[nid], s["F"][i] - s["coeff"] * s["Fneu"][i], rtol=1e-5)
+        np.testing.assert_allclose(spikes[nid], s["spks"][i], rtol=1e-6)
+        st = s["stat"][i]
+        fp = np.asarray(got.footprints[nid])
+        assert fp.shape == (LY, LX) and np.all(fp[st["ypix"], st["xpix"]] > 0)
+        assert np.count_nonzero(fp) == st["ypix"].size
+    times = got.traces[got.traces["neuron_id"] == 0]["time_s"].to_numpy()
+    np.testing.assert_allclose(np.diff(times), 1 / FS)  # the volume rate
+    # --plane N still reads one plane, ids as in that plane's files
+    assert main(["import", "suite2p", str(tmp_path / "out2p"), "--plane", "1", "-o", str(tmp_path / "p1")]) == 0  # fmt: skip
+    one = read_sources(tmp_path / "p1")
+    assert one.components["neuron_id"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(_wide(one.traces, "raw"), planes[1]["F"] - 0.6 * planes[1]["Fneu"], rtol=1e-5)  # fmt: skip
+
+
+def test_planes_of_different_lengths_are_cut_to_the_shortest(tmp_path):
+    planes = three_planes(tmp_path, lengths=(50, 50, 49))  # the last volume's last plane missing
+    res = read_suite2p(tmp_path, plane="all")
+    assert res.raw.shape == (6, 49)
+    np.testing.assert_allclose(res.raw[5], planes[2]["F"][0] - 0.7 * planes[2]["Fneu"][0], rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(res.raw[0], (planes[0]["F"][0] - 0.5 * planes[0]["Fneu"][0])[:49], rtol=1e-5)  # fmt: skip
+    assert any("plane 0: 50, plane 1: 50, plane 2: 49" in w and "shortest, 49" in w for w in res.warnings)  # fmt: skip
+
+
+def test_combined_folder_is_not_read(tmp_path):
+    """suite2p's combined/ re-tiles the planes into one mosaic (ROI pixels shifted): its ROIs
+    are the planes' own, so the planes are read and combined/ is named as not read."""
+    three_planes(tmp_path)
+    combined = tmp_path / "suite2p" / "combined"
+    _plane(combined, [(30, 40)], seed=9)  # a mosaic-sized ROI: would not fit a plane
+    res = read_suite2p(tmp_path)
+    assert len(res.components) == 6 and res.footprints.shape == (6, LY, LX)
+    assert any("combined/ not read" in n for n in res.notes)
+    given = read_suite2p(combined)  # the combined folder given: its planes read instead
+    assert len(given.components) == 6 and any("combined view" in n for n in given.notes)
+
+
+@pytest.mark.parametrize("spoil", ["no F.npy", "F rows"])
+def test_a_bad_plane_is_one_line_and_writes_nothing(tmp_path, capsys, spoil):
+    three_planes(tmp_path / "s2p")
+    plane2 = tmp_path / "s2p" / "suite2p" / "plane2"
+    if spoil == "no F.npy":
+        (plane2 / "F.npy").unlink()
+        msg = "plane2 lacks F.npy"
+    else:  # a second row: F from another run than stat.npy (1 ROI)
+        np.save(plane2 / "F.npy", np.ones((2, 50), np.float32))
+        msg = "F.npy is (2, 50) but stat.npy has 1 ROIs"
+    out = tmp_path / "cells"
+    assert main(["import", "suite2p", str(tmp_path / "s2p"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_plane_option_takes_a_number_or_all(tmp_path, capsys):
+    three_planes(tmp_path)
+    assert main(["import", "suite2p", str(tmp_path), "--plane", "all", "-o", str(tmp_path / "a")]) == 0  # fmt: skip
+    assert len(read_sources(tmp_path / "a").components) == 6
+    with pytest.raises(SystemExit):
+        main(["import", "suite2p", str(tmp_path), "--plane", "two", "-o", str(tmp_path / "b")])
+    assert "a plane number (0, 1, ...) or all" in capsys.readouterr().err
