@@ -128,3 +128,54 @@ def test_plane_option_takes_a_number_or_all(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["import", "suite2p", str(tmp_path), "--plane", "two", "-o", str(tmp_path / "b")])
     assert "a plane number (0, 1, ...) or all" in capsys.readouterr().err
+
+
+def test_nwb_has_one_imaging_plane_and_segmentation_per_plane(tmp_path):
+    """The export of a multi-plane import: ImagingPlane_planeN + PlaneSegmentation_planeN per
+    plane, each plane's traces a series whose ROIs are rows of its own plane's table, the
+    transients pointing at (plane, row); nwbinspector finds nothing wrong; read back with pynwb."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.core.sources.session import sources_from_session
+    from napari_catrack.core.transients import TransientParams, cell_table, detect_transients
+    from napari_catrack.core.transients.records import record_transients
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.nwb_ophys import read_masks
+    from napari_catrack.session import Session
+
+    from ._session_helpers import NWB_METADATA, inspect_problems
+
+    planes = three_planes(tmp_path / "s2p")
+    path = tmp_path / "s.catrack.h5"
+    assert main(["import", "suite2p", str(tmp_path / "s2p"), "-o", str(tmp_path / "cells"), "--session", str(path)]) == 0  # fmt: skip
+    session = Session.load(path)
+    ids = [str(i) for i in range(6)]
+    dff = sources_from_session(session).dff
+    transients = detect_transients(dff, FS, "ksigma", ids, TransientParams())
+    assert transients["neuron_id"].nunique() >= 3  # every cell's event at frames 10-13
+    cells = cell_table(transients, ids, 50, FS)
+    record_transients(session, transients, cells, TransientParams(), fps=FS)
+    out = write_nwb(session, tmp_path / "s.nwb", metadata=NWB_METADATA)
+    assert inspect_problems(out) == []
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert sorted(nwb.imaging_planes) == [f"ImagingPlane_plane{p}" for p in range(3)]
+        segs = nwb.processing["ophys"]["ImageSegmentation"].plane_segmentations
+        assert sorted(segs) == [f"PlaneSegmentation_plane{p}" for p in range(3)]
+        raw = nwb.processing["ophys"]["Fluorescence"].roi_response_series
+        for p, want_ids in {0: ["0", "1"], 1: ["2", "3", "4"], 2: ["5"]}.items():
+            ps = segs[f"PlaneSegmentation_plane{p}"]
+            assert ps.imaging_plane.name == f"ImagingPlane_plane{p}"
+            assert ps.imaging_plane.imaging_rate == FS
+            assert list(ps["neuron_id"][:]) == want_ids
+            masks = read_masks(ps)
+            for row, st in enumerate(planes[p]["stat"]):  # plane p's ROI `row`, its own pixels
+                np.testing.assert_array_equal(np.flatnonzero(np.asarray(masks[row])), np.sort(st["ypix"] * LX + st["xpix"]))  # fmt: skip
+            series = raw[f"raw_plane{p}"]
+            assert series.rois.table.name == ps.name and list(series.rois.data[:]) == list(range(len(want_ids)))  # fmt: skip
+            s = planes[p]
+            np.testing.assert_allclose(series.data[:], (s["F"] - s["coeff"] * s["Fneu"]).T, rtol=1e-5)  # fmt: skip
+        table = nwb.intervals["transients"].to_dataframe()
+        assert len(table) == len(transients)
+        comps = session["sources"].tables["components"].set_index(session["sources"].tables["components"]["neuron_id"].astype(str))  # fmt: skip
+        assert table["plane"].tolist() == comps.loc[table["neuron_id"], "plane"].tolist()
+        assert table["plane_roi"].tolist() == comps.loc[table["neuron_id"], "plane_roi"].tolist()

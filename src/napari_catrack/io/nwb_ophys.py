@@ -69,7 +69,9 @@ def add_ophys(
         imaging.get("method") is None and ("sources" in session or "registration" in session)
     )
     _check_lengths(session, summary)
-    plane = _imaging_plane(nwb, meta, imaging, summary, clock, two_photon)
+    groups = plane_groups(session, ids)
+    planes = _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups)
+    plane = next(iter(planes.values()))  # the acquisition's: the only one, or the lowest plane
     series = _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed_imaging)  # fmt: skip
     if not ids and "registration" not in session:
         return
@@ -78,10 +80,29 @@ def add_ophys(
     _summary_images(ophys, session, summary)
     if not ids:
         return
-    seg = _segmentation(ophys, session, plane, ids, summary, corrected or series)
+    segs = _segmentations(ophys, session, planes, ids, groups, summary, corrected or series)
     _positions(ophys, session, ids, summary, clock)
-    _responses(ophys, session, seg, ids, clock)
-    _transients(nwb, session, seg, ids, clock)
+    _responses(ophys, session, segs, clock)
+    _transients(nwb, session, segs, ids, clock)
+
+
+def plane_groups(session, ids: list[str]) -> dict[int, list[str]] | None:
+    """{plane: its neuron ids, in `ids` order} when the session's cells come from several
+    imaging planes (a multi-plane suite2p import: components' `plane` column), else None. Each
+    plane is then its own ImagingPlane and PlaneSegmentation, as they are different fields of
+    view; ImageJ ROIs measured on a projection (plane -1) keep the single-plane export."""
+    if "sources" not in session or "components" not in session["sources"].tables:
+        return None
+    comps = session["sources"].tables["components"]
+    if "plane" not in comps:
+        return None
+    of = dict(zip(comps["neuron_id"].astype(str), comps["plane"], strict=True))
+    if not all(i in of for i in ids):
+        return None
+    numbers = [int(of[i]) for i in ids]
+    if len(set(numbers)) < 2 or min(numbers) < 0:
+        return None
+    return {p: [i for i, q in zip(ids, numbers, strict=True) if q == p] for p in sorted(set(numbers))}  # fmt: skip
 
 
 SUMMARY_NAMES = {
@@ -126,7 +147,9 @@ def _summary_images(ophys, session, summary) -> None:
     ophys.add(images)
 
 
-def _imaging_plane(nwb, meta, imaging, summary, clock, two_photon):
+def _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups) -> dict:
+    """{plane: ImagingPlane}: one named "ImagingPlane" ({None: it}), or one per plane
+    ("ImagingPlane_planeN") of a multi-plane import, all of one device."""
     from pynwb.ophys import OpticalChannel
 
     dev = meta.get("device") or {}
@@ -141,34 +164,45 @@ def _imaging_plane(nwb, meta, imaging, summary, clock, two_photon):
         ),
         model=model,
     )
-    channels = [
-        OpticalChannel(
-            name="green",
-            description=f"calcium indicator ({imaging['indicator']})",
-            emission_lambda=float(imaging["green_emission_lambda"]),
-        )
-    ]
-    if int(summary.get("channels") or 1) > 1:
-        channels.append(
+
+    def channels() -> list:  # each plane its own (an NWB object has one parent)
+        out = [
             OpticalChannel(
-                name="red",
-                description=str(imaging["red_indicator"]),
-                emission_lambda=float(imaging["red_emission_lambda"]),
+                name="green",
+                description=f"calcium indicator ({imaging['indicator']})",
+                emission_lambda=float(imaging["green_emission_lambda"]),
             )
-        )
+        ]
+        if int(summary.get("channels") or 1) > 1:
+            out.append(
+                OpticalChannel(
+                    name="red",
+                    description=str(imaging["red_indicator"]),
+                    emission_lambda=float(imaging["red_emission_lambda"]),
+                )
+            )
+        return out
+
     px = summary.get("pixel_size_um")
     extra = {"grid_spacing": [px * 1e-6, px * 1e-6], "grid_spacing_unit": "meters"} if px else {}
-    return nwb.create_imaging_plane(
-        name="ImagingPlane",
-        optical_channel=channels,
-        description=imaging.get("description") or "imaging plane of the recording",
-        device=device,
-        excitation_lambda=float(imaging["excitation_lambda"]),
-        indicator=str(imaging["indicator"]),
-        location=str(imaging["location"]),
-        imaging_rate=float(clock.fps) if clock.fps else None,
-        **extra,
-    )
+    described = imaging.get("description") or "imaging plane of the recording"
+    out = {}
+    for p in groups or [None]:
+        out[p] = nwb.create_imaging_plane(
+            name="ImagingPlane" if p is None else f"ImagingPlane_plane{p}",
+            optical_channel=channels(),
+            description=described
+            if p is None
+            else f"plane {p} of a multi-plane (volume) "
+            f"recording (suite2p plane{p}); imaging_rate is the volume rate",
+            device=device,
+            excitation_lambda=float(imaging["excitation_lambda"]),
+            indicator=str(imaging["indicator"]),
+            location=str(imaging["location"]),
+            imaging_rate=float(clock.fps) if clock.fps else None,
+            **extra,
+        )
+    return out
 
 
 def _external_files(path: str) -> tuple[list[str], list[int]]:
@@ -367,15 +401,27 @@ def _disk(y: float, x: float, radius: float, shape) -> list[tuple[int, int, floa
     return out or [(round(y), round(x), 1.0)]
 
 
-def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
-    """`reference`: the series the masks belong to (the corrected stack, else the imaging)."""
+def _segmentations(ophys, session, planes: dict, ids, groups, summary, reference) -> dict:
+    """{plane: (PlaneSegmentation, its ids)}: one "PlaneSegmentation" of every neuron, or one
+    "PlaneSegmentation_planeN" per plane of a multi-plane import, each on its ImagingPlane."""
     from pynwb.ophys import ImageSegmentation
 
-    from napari_catrack.core.sources.session import footprints_shape, session_footprints
-
-    shape = (int(summary.get("height") or 0), int(summary.get("width") or 0))
     seg = ImageSegmentation()
     ophys.add(seg)
+    if groups is None:
+        return {None: (_segmentation(seg, session, planes[None], ids, summary, reference), ids)}
+    # the movie in acquisition is one plane's at most: the planes' masks reference none
+    return {p: (_segmentation(seg, session, planes[p], mine, summary, None, p), mine)
+            for p, mine in groups.items()}  # fmt: skip
+
+
+def _segmentation(seg, session, plane, ids: list[str], summary, reference, number=None):
+    """`reference`: the series the masks belong to (the corrected stack, else the imaging);
+    `number`: the plane of a multi-plane import (its table is named after it)."""
+    from napari_catrack.core.sources.session import footprints_shape, session_footprints
+
+    name = "PlaneSegmentation" if number is None else f"PlaneSegmentation_plane{number}"
+    shape = (int(summary.get("height") or 0), int(summary.get("width") or 0))
     status, reason = _status(session, ids)
     footprints = None
     if "sources" in session and footprints_shape(session["sources"]) is not None:
@@ -387,7 +433,14 @@ def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
             shape = footprints.frame_shape
     if isinstance(reference, dict):  # the recording's series: masks of the green channel
         reference = reference.get("green")
-    if footprints is not None:
+    if footprints is not None and number is not None:
+        description = (
+            f"source footprints of plane {number} of a multi-plane suite2p output (its "
+            f"plane{number} folder); pixel_mask entries are (row, column, weight), the "
+            f"footprint's non-zero pixels, on a frame of {shape[0]} x {shape[1]} px (rows x "
+            "columns)"
+        )
+    elif footprints is not None:
         movie = (
             "the registered movie (processing/ophys/MotionCorrection, `corrected`), not the raw "
             "frames of acquisition"
@@ -408,13 +461,13 @@ def _segmentation(ophys, session, plane, ids: list[str], summary, reference):
     extra = {"reference_images": reference} if reference is not None else {}
     if footprints is not None:  # the whole table at once: masks from the sparse non-zeros
         return seg.create_plane_segmentation(
-            description=description, imaging_plane=plane, name="PlaneSegmentation",
+            description=description, imaging_plane=plane, name=name,
             id=list(range(len(ids))),
             columns=[*_pixel_mask_columns(footprints), *_id_columns(ids, status, reason)],
             **extra,
         )  # fmt: skip
     ps = seg.create_plane_segmentation(
-        description=description, imaging_plane=plane, name="PlaneSegmentation", **extra
+        description=description, imaging_plane=plane, name=name, **extra
     )
     for name, text in ID_COLUMNS.items():
         ps.add_column(name, text)
@@ -571,7 +624,9 @@ def _matrix(traces: pd.DataFrame, column: str, ids: list[str]) -> tuple[np.ndarr
     return wide.reindex(index=frames, columns=ids).to_numpy(float), frames
 
 
-def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None:
+def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
+    """One series per trace column, or per column and plane ("raw_plane1") of a multi-plane
+    import, its ROIs a region of that plane's PlaneSegmentation."""
     from pynwb.ophys import DfOverF, Fluorescence
 
     if "traces" not in session or "traces" not in session["traces"].tables:
@@ -592,18 +647,20 @@ def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None
             if col == "dff":  # say which it is: the ratio's dR/R0, or the green channel's dF/F
                 description = ("dR/R0 of the green / red ratio (two-channel recording)"
                                if two_channel else "dF/F of the green channel")  # fmt: skip
-            data, frames = _matrix(traces, col, ids)
-            container.create_roi_response_series(
-                name=name,
-                data=compressed(data),
-                rois=seg.create_roi_table_region(
-                    description=f"the neurons of {name}", region=list(range(len(ids)))
-                ),
-                unit="a.u." if container_cls is Fluorescence else "n.a.",
-                description=description,
-                comments=orientation_comment(*data.shape),
-                **clock.series_timing(len(frames), int(frames[0])),
-            )
+            for p, (seg, ids) in segs.items():
+                series = name if p is None else f"{name}_plane{p}"
+                data, frames = _matrix(traces, col, ids)
+                container.create_roi_response_series(
+                    name=series,
+                    data=compressed(data),
+                    rois=seg.create_roi_table_region(
+                        description=f"the neurons of {series}", region=list(range(len(ids)))
+                    ),
+                    unit="a.u." if container_cls is Fluorescence else "n.a.",
+                    description=description if p is None else f"{description}, plane {p}",
+                    comments=orientation_comment(*data.shape),
+                    **clock.series_timing(len(frames), int(frames[0])),
+                )
 
 
 def orientation_comment(n_frames: int, n_rois: int) -> str:
@@ -630,7 +687,10 @@ def traces_shape(session: Any) -> tuple[int, int] | None:
     return frames, len(neuron_order(session))
 
 
-def _transients(nwb, session, seg, ids: list[str], clock: ImagingClock) -> None:
+def _transients(nwb, session, segs: dict, ids: list[str], clock: ImagingClock) -> None:
+    """One interval per transient; its `roi` is the neuron's row of the PlaneSegmentation, or
+    for a multi-plane import (a region cannot span tables) `plane` and `plane_roi`, the row of
+    PlaneSegmentation_planeN."""
     from pynwb.epoch import TimeIntervals
 
     if "transients" not in session:
@@ -650,7 +710,12 @@ def _transients(nwb, session, seg, ids: list[str], clock: ImagingClock) -> None:
     )
     intervals.add_column("peak_time", "time of the peak (s)")
     intervals.add_column("neuron_id", "neuron id")
-    intervals.add_column("roi", "the neuron's row of the PlaneSegmentation", table=seg)
+    planes = None if None in segs else {n: (p, i) for p, (_, mine) in segs.items() for i, n in enumerate(mine)}  # fmt: skip
+    if planes is None:
+        intervals.add_column("roi", "the neuron's row of the PlaneSegmentation", table=segs[None][0])  # fmt: skip
+    else:
+        intervals.add_column("plane", "the neuron's imaging plane (PlaneSegmentation_planeN)")
+        intervals.add_column("plane_roi", "the neuron's row of PlaneSegmentation_planeN")
     intervals.add_column("cell_status", "curation verdict of the cell")
     intervals.add_column("cell_status_reason", "reason given with the verdict")
     extra = {c: plain_column(table[c]) for c in table.columns if c not in TRANSIENT_SKIP}
@@ -664,7 +729,11 @@ def _transients(nwb, session, seg, ids: list[str], clock: ImagingClock) -> None:
             stop_time=float(stop[k]),
             peak_time=float(peak[k]),
             neuron_id=nid,
-            roi=i,
+            **(
+                {"roi": i}
+                if planes is None
+                else {"plane": planes[nid][0], "plane_roi": planes[nid][1]}
+            ),
             cell_status=status[i],
             cell_status_reason=reason[i],
             **{c: v[k] for c, v in extra.items()},
