@@ -46,6 +46,7 @@ from napari_catrack.core.sources.session import (
     check_against_movie,
     label_offset,
     labels_from_footprints,
+    plane_labels,
     record_sources,
     set_verdict,
     shown_labels,
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
 FOOTPRINTS = "footprints"
 IMAGEJ = "imagej"  # hand-drawn ImageJ/Fiji ROIs: read over the chosen movie, not a tool's output
 CONTOURS = "footprint contours"
+PLANE_FOOTPRINTS = "plane footprints"  # role of the per-plane layers ("footprints plane N")
 SUMMARY_COLORMAPS = {"mean": "gray", "max": "gray", "std": "magma", "correlation": "viridis", "pnr": "inferno"}  # fmt: skip
 
 
@@ -422,6 +424,7 @@ class SourcesWidget(QWidget):
                 layer.events.paint.connect(self._footprints_edited)
                 layer.events.set_data.connect(self._footprints_edited)  # the layer's undo/redo
         self.viewer.layers[CONTOURS].editable = False
+        planes_said = self._show_planes(result, offset)
         if not record:  # cells erased in a kept layer before the widget listened: rejected now
             self._footprints_edited()
         imported = self._imported_tool() is not None
@@ -435,10 +438,51 @@ class SourcesWidget(QWidget):
         read = "; ".join(getattr(result, "notes", []) if record else [])  # how an import was read
         self.status.setText(
             f"{len(ids)} components ({origin})" + (f"; {read}" if read else "")
+            + (f". {planes_said}" if planes_said else "")
             + (f". Warning: {warned}" if warned else "")
         )  # fmt: skip
         if warned:
             show_warning(f"napari-catrack: {warned}")
+
+    def _show_planes(self, result, offset: int) -> str:
+        """Cells of several imaging planes: one contour layer per plane, "footprints plane N"
+        (on 'footprints' they share one frame and overlap), each over its plane's movie layer
+        when the planes are open one per layer (`plane_movies`). Returns the status line."""
+        planes = plane_labels(self.ctx.session, result, offset)
+        names = {} if planes is None else {p: f"footprints plane {p}" for p in planes}
+        for layer in [x for x in self.viewer.layers if x.metadata.get("catrack", {}).get("role") == PLANE_FOOTPRINTS]:  # fmt: skip
+            if layer.name not in names.values():  # an earlier import's planes
+                self.viewer.layers.remove(layer)
+        if planes is None:
+            return ""
+        opened = self.plane_movies()
+        chosen, movies = opened if opened is not None else (None, {})
+        for p, labels in planes.items():
+            meta = {"catrack": {"role": PLANE_FOOTPRINTS, "plane": p, "label_offset": offset}}
+            if names[p] in self.viewer.layers:
+                layer = self.viewer.layers[names[p]]
+                layer.data, layer.metadata = labels, {**layer.metadata, **meta}
+            else:
+                layer = label_axes(self.viewer.add_labels(labels, name=names[p], opacity=0.9, metadata=meta))  # fmt: skip
+                layer.contour = 1
+                layer.visible = p == (chosen if chosen in planes else next(iter(planes)))
+            layer.editable = False  # edits go to 'footprints' (its deletions follow here)
+            if p in movies:  # over its own plane's movie layer: the same pixel grid
+                layer.scale = tuple(movies[p].scale[-2:])
+                layer.translate = tuple(movies[p].translate[-2:])
+        listed = ", ".join(f"'{names[p]}'" for p in planes)
+        if movies:
+            over = ", ".join(f"plane {p} over '{movies[p].name}'" for p in planes if p in movies)
+            not_open = [str(p) for p in planes if p not in movies]
+            return (f"cells of {len(planes)} planes, one layer each ({listed}): {over}"
+                    + (f"; plane(s) {', '.join(not_open)} not open as a layer" if not_open else "")
+                    + "; show a plane's layer with its movie")  # fmt: skip
+        return (
+            f"cells of {len(planes)} planes, one layer each ({listed}; the chosen movie's plane "
+            f"is unknown, so each is drawn on its frame: show one plane's layer at a time over "
+            f"that plane's movie). 'footprints' (edit, delete) holds every plane's cells on one "
+            f"frame, where cells of different planes overlap"
+        )
 
     _setting_labels = False
 
@@ -456,6 +500,8 @@ class SourcesWidget(QWidget):
         self.ctx.verdicts_changed(sender=self)
         self._fill_list()
         said = []
+        if any(x.metadata.get("catrack", {}).get("role") == PLANE_FOOTPRINTS for x in self.viewer.layers):  # fmt: skip
+            self._show_planes(sources_from_session(self.ctx.session), offset)  # deletions follow
         if deleted:
             said.append(f"deleted (rejected): {', '.join(deleted)}; undo in the layer (Ctrl+Z) or Accept brings a cell back")  # fmt: skip
         if restored:
@@ -550,6 +596,7 @@ class SourcesWidget(QWidget):
             layer.data = data
         finally:
             self._setting_labels = False
+        self._show_planes(result, label_offset(ids))  # back in its plane's layer too
 
     def _on_verdicts(self, event) -> None:
         if getattr(event, "sender", None) is not self:

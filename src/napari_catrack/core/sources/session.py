@@ -258,6 +258,28 @@ def shown_labels(session, result) -> tuple[np.ndarray, list[int], int]:
     return labels, [int(i) - offset for i in np.unique(labels) if i], offset
 
 
+def plane_labels(session, result, offset: int) -> dict[int, np.ndarray] | None:
+    """{plane: label image of that plane's cells} when the cells come from several imaging
+    planes (components' `plane`, all >= 0: a multi-plane suite2p import, ImageJ ROIs of several
+    Z planes), else None. On the one 'footprints' frame cells of different planes overlap; each
+    plane's own image does not. Labels as in 'footprints' (id + `offset`); cells deleted
+    there (reason DELETED) are left out, as `shown_labels` leaves them out."""
+    comps = result.components
+    if "plane" not in comps or not len(comps):
+        return None
+    planes = comps["plane"].to_numpy(np.int64)
+    if len(set(planes.tolist())) < 2 or planes.min() < 0:
+        return None
+    fp = as_footprints(result.footprints)
+    ids = comps["neuron_id"].to_numpy(np.int64)
+    keep = np.array([why != DELETED for _, why in status_of(session, ids)], bool)
+    out = {}
+    for p in sorted(set(planes.tolist())):
+        idx = np.flatnonzero((planes == p) & keep)
+        out[int(p)] = fp[idx].labels(ids[idx] + offset, 0.2)
+    return out
+
+
 def labels_from_footprints(footprints, ids, level: float = 0.2) -> np.ndarray:
     """(Y, X) int32 label image: each pixel takes the label (id + `label_offset(ids)`) of the
     footprint strongest there, where that footprint exceeds `level` of its peak (0 =

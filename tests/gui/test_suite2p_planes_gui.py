@@ -1,0 +1,75 @@
+"""A multi-plane suite2p output imported in the Sources widget: one footprints layer per plane,
+over that plane's movie layer when the planes are open one per layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_catrack.session import session_for_viewer
+from tests.core.test_suite2p_planes import CELLS, FS, LX, LY, three_planes
+from tests.gui.helpers import wait_job
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-catrack"
+SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+
+
+def _dock(viewer, name):
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+
+
+def _ids_in(layer) -> list[int]:
+    return [int(v) - 1 for v in np.unique(layer.data) if v]  # label = id + 1 (ids from 0)
+
+
+def test_each_plane_gets_its_own_footprints_layer(make_napari_viewer, qtbot, tmp_path):
+    planes = three_planes(tmp_path / "s2p")
+    viewer = make_napari_viewer()
+    src = _dock(viewer, SRC)
+    src.fps.spin.setValue(FS)
+    wait_job(qtbot, src.run_import("suite2p", str(tmp_path / "s2p")))
+    want = {0: [0, 1], 1: [2, 3, 4], 2: [5]}  # ids run through the planes
+    for p, ids in want.items():
+        layer = viewer.layers[f"footprints plane {p}"]
+        assert _ids_in(layer) == ids and not layer.editable
+        for nid, st in zip(ids, planes[p]["stat"], strict=True):  # its own pixels, whole
+            assert np.all(layer.data[st["ypix"], st["xpix"]] == nid + 1)
+    assert [viewer.layers[f"footprints plane {p}"].visible for p in want] == [True, False, False]
+    assert "cells of 3 planes, one layer each" in src.status.text()
+    assert "plane's movie" in src.status.text()  # no plane layers open: said how to see them
+    # deleting a cell in 'footprints' takes it out of its plane's layer
+    session = session_for_viewer(viewer)
+    fp = viewer.layers["footprints"]
+    data = np.asarray(fp.data).copy()
+    data[data == 4] = 0  # id 3: plane 1's second ROI
+    fp.data = data
+    assert _ids_in(viewer.layers["footprints plane 1"]) == [2, 4]
+    assert "3" in session["transients"].tables["verdicts"]["neuron_id"].astype(str).tolist()
+
+
+def test_plane_layers_sit_on_their_planes_movie_layers(make_napari_viewer, qtbot, tmp_path):
+    import tifffile
+
+    from napari_catrack.widgets.loader import LoaderWidget
+
+    three_planes(tmp_path / "s2p")
+    volume = np.random.default_rng(3).integers(0, 4000, (50, 3, LY, LX)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "vol.tif", volume, imagej=True, metadata={"axes": "TZYX", "finterval": 1 / FS})  # fmt: skip
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.path.value = tmp_path / "vol.tif"
+    loader.z_projection.value = "one plane"
+    opened = {}
+    for z in (0, 1):  # plane 2 not opened
+        loader.z_plane.value = z
+        opened[z] = loader.open_recording()[0]
+    src = _dock(viewer, SRC)
+    src.fps.spin.setValue(FS)
+    src.movie.setCurrentText(opened[1].name)
+    wait_job(qtbot, src.run_import("suite2p", str(tmp_path / "s2p")))
+    said = src.status.text()
+    assert f"plane 0 over '{opened[0].name}'" in said and f"plane 1 over '{opened[1].name}'" in said
+    assert "plane(s) 2 not open as a layer" in said
+    shown = [viewer.layers[f"footprints plane {p}"].visible for p in CELLS]
+    assert shown == [False, True, False]  # the chosen movie's plane
