@@ -179,3 +179,16 @@ def test_nwb_has_one_imaging_plane_and_segmentation_per_plane(tmp_path):
         comps = session["sources"].tables["components"].set_index(session["sources"].tables["components"]["neuron_id"].astype(str))  # fmt: skip
         assert table["plane"].tolist() == comps.loc[table["neuron_id"], "plane"].tolist()
         assert table["plane_roi"].tolist() == comps.loc[table["neuron_id"], "plane_roi"].tolist()
+
+
+def test_planes_of_other_sizes_or_rates_are_said(tmp_path):
+    """A plane whose frame is smaller keeps its pixels (top left of the largest frame); planes
+    whose fs differ are named, and the first plane's rate is used."""
+    three_planes(tmp_path)
+    ops2 = tmp_path / "suite2p" / "plane2" / "ops.npy"
+    np.save(ops2, {"fs": 5.0, "Ly": 20, "Lx": 20, "neucoeff": 0.7})
+    res = read_suite2p(tmp_path)
+    assert res.footprints.shape == (6, LY, LX) and res.fps == FS
+    assert np.asarray(res.footprints[5])[15, 15] > 0  # plane 2's ROI at (15, 15), in place
+    assert any("frames differ in size (24 x 32, 24 x 32, 20 x 20)" in w for w in res.warnings)
+    assert any("fs differ" in w and "plane2/ops.npy: 5 Hz" in w and f"{FS:g} Hz used" in w for w in res.warnings)  # fmt: skip
