@@ -285,7 +285,9 @@ def run_demo(
     # the silent neurons quiet; scored against the planted spikes.
     transient_params = TransientParams()
     transients = detect_transients(dff, rec.fps, None, ids, transient_params)
-    cells = cell_table(transients, ids, len(frames), rec.fps)
+    # per measured frame: a lost neuron's missing samples (NaN) are not silent frames
+    cells = cell_table(transients, ids, np.isfinite(dff).sum(axis=1), rec.fps,
+                       total_frames=len(frames))  # fmt: skip
     write_table(transients, out / "transients.csv")
     write_table(cells, out / "cells.csv")
     record_transients(session, transients, cells, transient_params, fps=rec.fps)

@@ -593,6 +593,7 @@ def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None
                 description = ("dR/R0 of the green / red ratio (two-channel recording)"
                                if two_channel else "dF/F of the green channel")  # fmt: skip
             data, frames = _matrix(traces, col, ids)
+            description += _missing_note(traces, data)
             container.create_roi_response_series(
                 name=name,
                 data=compressed(data),
@@ -604,6 +605,25 @@ def _responses(ophys, session, seg, ids: list[str], clock: ImagingClock) -> None
                 comments=orientation_comment(*data.shape),
                 **clock.series_timing(len(frames), int(frames[0])),
             )
+
+
+def _missing_note(traces: pd.DataFrame, data: np.ndarray) -> str:
+    """What a reader of the series must know about its NaN values: they are missing samples,
+    and how many of them are frames where the neuron's track was lost (traces `lost` column)."""
+    n_nan = int(np.isnan(data).sum())
+    if not n_nan:
+        return ""
+    note = f"; NaN = a missing sample, not a value ({n_nan:,} of {data.size:,}"
+    lost = traces["lost"].fillna(False).astype(bool) if "lost" in traces else None
+    if lost is not None and "missing" in traces:
+        lost = lost & traces["missing"].fillna(False).astype(bool)  # not "measure"d there
+    if lost is not None and lost.any():
+        left_out = lost
+        note += (
+            f"; {int(left_out.sum()):,} at frames where the neuron's track was lost, left out "
+            "(catrack traces --lost-frames missing)"
+        )
+    return note + ")"
 
 
 def orientation_comment(n_frames: int, n_rois: int) -> str:
