@@ -276,7 +276,8 @@ def run_demo(
         if k >= 0 and np.nanstd(dff[row]) > 0 and syn.truth.activity[k].std() > 0:
             ok = np.isfinite(dff[row])
             rs.append(np.corrcoef(dff[row, ok], syn.truth.activity[k, frames[ok]])[0, 1])
-    step_done("traces", neurons=len(ids), median_r_vs_truth=round(float(np.median(rs)), 3))
+    step_done("traces", neurons=len(ids), median_r_vs_truth=round(float(np.median(rs)), 3),
+              lost_samples=int(traces["lost"].sum()))  # NaN: the tracker had lost them  # fmt: skip
     _save_figure(trace_fig.trace_figure(traces, list(ids[:4])), figures, "traces")
 
     # 5. Transients and per-cell statistics with the default (trained) detector on the extracted

@@ -226,3 +226,45 @@ def test_trace_figure_draws_the_gap_as_one_grey_band(scene):
     assert x0 == pytest.approx((LOST[0] - 0.5) / FPS) and x1 == pytest.approx(
         (LOST[-1] + 0.5) / FPS
     )
+
+
+def test_cli_leaves_lost_frames_out_and_says_so(scene, tmp_path, capsys):
+    """`catrack traces` on a one-channel movie and a tracks CSV with a status column: NaN (an
+    empty CSV field, read back as NaN) at the lost frames, one line saying so, and
+    --lost-frames measure gives the old values."""
+    import tifffile
+
+    from napari_catrack import cli
+
+    green, tracks = scene
+    tifffile.imwrite(tmp_path / "rec.tif", green, imagej=True, metadata={"axes": "TYX"})
+    tracks.to_csv(tmp_path / "tracks.csv", index=False)
+    base = ["traces", tmp_path / "rec.tif", "--tracks", tmp_path / "tracks.csv", "--fps", "10"]
+    assert cli.main([str(a) for a in [*base, "-o", tmp_path / "new.csv"]]) == 0
+    err = capsys.readouterr().err
+    share = 100 * len(LOST) / (3 * T)
+    line = (f"catrack traces: 1 neuron(s) had lost frames: {len(LOST)} samples missing "
+            f"({share:.1f} %); --lost-frames measure keeps them")  # fmt: skip
+    assert line in err.splitlines(), err
+    argv = [*base, "--lost-frames", "measure", "-o", tmp_path / "old.csv"]
+    assert cli.main([str(a) for a in argv]) == 0
+    assert "samples measured at the held place" in capsys.readouterr().err
+    new, old = pd.read_csv(tmp_path / "new.csv"), pd.read_csv(tmp_path / "old.csv")
+    gap = (new.neuron_id == "a") & new.frame.isin(LOST)
+    assert new.loc[gap, ["green", "dff"]].isna().all().all()
+    assert new.loc[gap, "lost"].all() and new.loc[gap, "missing"].all()
+    assert old.loc[gap, ["green", "dff"]].notna().all().all()
+    assert new.loc[~gap, "green"].notna().all()
+
+
+def test_nwb_series_keep_nan_and_say_how_many_were_lost(scene):
+    from napari_catrack.io.nwb_ophys import _matrix, _missing_note
+
+    df = _traces(scene)
+    data, _ = _matrix(df, "dff", ["a", "b", "c"])
+    assert np.isnan(data[LOST, 0]).all() and np.isfinite(data[:, 1:]).all()
+    note = _missing_note(df, data)
+    assert f"{len(LOST)} at frames where the neuron's track was lost" in note
+    assert "NaN = a missing sample" in note
+    old = _traces(scene, lost_frames="measure")
+    assert _missing_note(old, _matrix(old, "dff", ["a", "b", "c"])[0]) == ""
