@@ -276,7 +276,8 @@ def run_demo(
         if k >= 0 and np.nanstd(dff[row]) > 0 and syn.truth.activity[k].std() > 0:
             ok = np.isfinite(dff[row])
             rs.append(np.corrcoef(dff[row, ok], syn.truth.activity[k, frames[ok]])[0, 1])
-    step_done("traces", neurons=len(ids), median_r_vs_truth=round(float(np.median(rs)), 3))
+    step_done("traces", neurons=len(ids), median_r_vs_truth=round(float(np.median(rs)), 3),
+              lost_samples=int(traces["lost"].sum()))  # NaN: the tracker had lost them  # fmt: skip
     _save_figure(trace_fig.trace_figure(traces, list(ids[:4])), figures, "traces")
 
     # 5. Transients and per-cell statistics with the default (trained) detector on the extracted
@@ -285,7 +286,9 @@ def run_demo(
     # the silent neurons quiet; scored against the planted spikes.
     transient_params = TransientParams()
     transients = detect_transients(dff, rec.fps, None, ids, transient_params)
-    cells = cell_table(transients, ids, len(frames), rec.fps)
+    # per measured frame: a lost neuron's missing samples (NaN) are not silent frames
+    cells = cell_table(transients, ids, np.isfinite(dff).sum(axis=1), rec.fps,
+                       total_frames=len(frames))  # fmt: skip
     write_table(transients, out / "transients.csv")
     write_table(cells, out / "cells.csv")
     record_transients(session, transients, cells, transient_params, fps=rec.fps)

@@ -119,7 +119,7 @@ def run_two_photon_demo(
     ids = src.components["neuron_id"].astype(str).to_numpy()[keep]
     transient_params = TransientParams(method="rules")
     transients = detect_transients(src.dff[keep], syn.fps, neuron_ids=ids, params=transient_params)
-    cells = cell_table(transients, ids, n_frames, syn.fps)
+    cells = cell_table(transients, ids, n_frames, syn.fps, total_frames=n_frames)
     _csv(transients, out / "transients.csv")
     _csv(cells, out / "cells.csv")
     record_transients(session, transients, cells, transient_params, fps=syn.fps)  # keeps verdicts

@@ -290,3 +290,40 @@ def test_adopting_traces_removes_the_results_of_the_old_ones(
     widget.load_csv(str(path))
     qtbot.mouseClick(widget.adopt_button, Qt.LeftButton)
     assert "will be removed" not in asked[1] and "removed" not in widget.status.text()
+
+
+@pytest.mark.parametrize("kind", ["points", "tracks"])
+def test_extract_leaves_lost_frames_out_and_says_so(make_napari_viewer, qtbot, kind):
+    """The widget passes the layer's `status` (and `source`) to the extraction: the frames where
+    the tracker had lost the neuron are NaN, and the status line says how many (h16)."""
+    from napari_catrack.layers import tracks_layer
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    n, size = 20, 40
+    yy, xx = np.mgrid[:size, :size]
+    green = np.full((n, size, size), 100.0)
+    green[:, np.hypot(yy - 20, xx - 20) <= 5] = 300.0
+    viewer = make_napari_viewer()
+    viewer.add_image(green, name="g", metadata={"catrack": {"role": "green", "fps": 4.0}})
+    status = np.where((np.arange(n) >= 5) & (np.arange(n) < 9), "lost", "tracked")
+    source = np.full(n, "auto", dtype=object)
+    source[6] = "manual"  # you placed the point in frame 6: measured
+    tracks = pd.DataFrame({"neuron_id": "n1", "frame": np.arange(n), "y": 20.0, "x": 20.0,
+                           "status": status, "source": source})  # fmt: skip
+    if kind == "points":
+        coords = tracks[["frame", "y", "x"]].to_numpy(float)
+        feats = {"neuron_id": ["n1"] * n, "status": status, "source": source}
+        viewer.add_points(coords, features=feats, name="neurons")
+    else:
+        data, meta, _ = tracks_layer(tracks, name="neurons")
+        viewer.add_tracks(data, **meta)
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.points.setCurrentText("neurons")
+    wait_job(qtbot, widget.extract(), timeout=30000)
+    df = widget.traces.sort_values("frame")
+    gone = [5, 7, 8] if kind == "points" else [5, 6, 7, 8]  # the Tracks layer has no source
+    assert df.green.isna().to_numpy().nonzero()[0].tolist() == gone
+    assert np.allclose(df.green.dropna(), 200.0)
+    assert f"1 neuron(s) had lost frames: {len(gone)} samples missing" in widget.status.text()
+    assert "'lost frames: measure' keeps them" in widget.status.text()

@@ -192,14 +192,15 @@ def _track(ctx: StepContext, p: TrackParams) -> str:
 
 
 def _traces(ctx: StepContext, p: TracesParams) -> str:
-    from napari_catrack.core.signals.extraction import extract_traces
+    from napari_catrack.core.signals.extraction import extract_traces, lost_frames_note
     from napari_catrack.core.signals.records import record_traces
 
     tracks = ctx.table("tracks", "tracks", "traces")
     rec, fps, align = ctx.recording, ctx.fps(), ctx.alignment()
     traces = extract_traces(rec.green, tracks, rec.red, p, transform=align, fps=fps)
     record_traces(ctx.session, traces, p, fps=fps, alignment=align, inputs=ctx.inputs(), save=False)
-    return f"{traces.neuron_id.nunique()} neurons"
+    lost = lost_frames_note(traces, p, keep_hint="lost_frames: measure keeps them")
+    return f"{traces.neuron_id.nunique()} neurons" + (f"; {lost}" if lost else "")
 
 
 def _transients(ctx: StepContext, p: TransientParams) -> str:
@@ -213,7 +214,8 @@ def _transients(ctx: StepContext, p: TransientParams) -> str:
     for c in ("start", "peak", "end"):  # matrix columns back to the recording's frame numbers
         table[f"{c}_frame"] = m.frames[table[f"{c}_frame"].to_numpy()]
         table[f"{c}_time_s"] = table[f"{c}_frame"] / fps
-    cells = cell_table(table, m.neuron_ids, np.isfinite(m.dff).sum(axis=1), fps)
+    cells = cell_table(table, m.neuron_ids, np.isfinite(m.dff).sum(axis=1), fps,
+                       total_frames=m.dff.shape[1])  # fmt: skip
     record_transients(ctx.session, table, cells, p, fps=fps, save=False)  # keeps verdicts
     return f"{len(table)} transients in {table.neuron_id.nunique()}/{len(m.neuron_ids)} neurons"
 

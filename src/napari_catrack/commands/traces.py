@@ -32,7 +32,8 @@ def register(subparsers) -> None:
         description="For every tracked neuron and frame: mean intensity in a disk around the "
         "track (background-subtracted), red sampled through the alignment, ratio G/R and "
         "dF/F (ratio-based dR/R0 unless --no-ratio). Writes neuron_id,frame,time_s,green,red,"
-        "ratio,dff followed by flag and background columns.",
+        "ratio,dff followed by flag and background columns. Frames where a track's status is "
+        "'lost' are NaN (missing) unless --lost-frames measure.",
     )
     add_recording_arguments(p)
     p.add_argument("--tracks", required=True, help="tracks CSV: neuron_id,frame,y,x (green pixels)")
@@ -60,7 +61,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Extract traces and write the table atomically; notes go to stderr."""
     from napari_catrack.core.signals.cleaning import clean_table_column
-    from napari_catrack.core.signals.extraction import extract_traces
+    from napari_catrack.core.signals.extraction import extract_traces, lost_frames_note
     from napari_catrack.io.tables import read_table, write_table
 
     check_outputs({"-o": args.output, "--session": args.session},
@@ -110,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
                       cleaning_params=cleaning if cleaned is not None else None, inputs=inputs)  # fmt: skip
         target.save(rec)
     n = df["neuron_id"].nunique()
+    lost = lost_frames_note(df, params)
+    if lost:
+        print(f"catrack traces: {lost}", file=sys.stderr)
     print(
         f"catrack traces: {n} neurons x {len(df) // max(n, 1)} frames -> {args.output} "
         f"(dff: {'green dF/F0' if not params.use_ratio or rec.red is None else 'ratio dR/R0'})",

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     cells = None
     if args.cells:
         n_frames = np.isfinite(tm.dff).sum(axis=1)
-        cells = cell_table(table, tm.neuron_ids, n_frames, fps, verdicts)
+        cells = cell_table(table, tm.neuron_ids, n_frames, fps, verdicts, tm.dff.shape[1])
     with atomic_write_set():  # the table, cell table and figures replace an older run's together
         write_table(table, args.output)
         if cells is not None:
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         from napari_catrack.core.transients.records import record_transients
 
         if cells is None:
-            cells = cell_table(table, tm.neuron_ids, np.isfinite(tm.dff).sum(axis=1), fps, verdicts)
+            cells = cell_table(table, tm.neuron_ids, np.isfinite(tm.dff).sum(axis=1), fps,
+                               verdicts, tm.dff.shape[1])  # fmt: skip
         if verdicts is not None:  # the curation's table: neuron_id, status, reason
             verdicts = verdicts.assign(neuron_id=verdicts["neuron_id"].astype(str))
             if "reason" not in verdicts:

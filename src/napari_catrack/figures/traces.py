@@ -108,9 +108,10 @@ def draw_trace_panels(
             if "saturated" in d and d["saturated"].any():
                 s = d["saturated"].to_numpy(bool)
                 ax.plot(x[s], d[col].to_numpy()[s], "x", ms=4, color="k")
-            if "missing" in d and d["missing"].any():
-                for xm in x[d["missing"].to_numpy(bool)]:
-                    ax.axvspan(xm - 0.5 * _step(x), xm + 0.5 * _step(x), color="0.85", lw=0)
+            if "missing" in d and d["missing"].any():  # one grey band per stretch (a lost
+                half = 0.5 * _step(x)  # neuron's hundreds of frames: one patch, not hundreds)
+                for i0, i1 in _runs(d["missing"].to_numpy(bool)):
+                    ax.axvspan(x[i0] - half, x[i1] + half, color="0.85", lw=0)
         ax.set_ylabel(label)
         if multi and ax is axes[0]:
             ax.legend(fontsize="small", ncol=min(len(neuron_ids), 5), frameon=False)
@@ -122,6 +123,12 @@ def _id_codes(traces: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     converted once per neuron, not once per row (6 million rows: a second each time)."""
     codes, uniques = pd.factorize(traces["neuron_id"], sort=False)
     return codes, np.array([str(u) for u in uniques], dtype=object)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True in `flags`."""
+    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
 def _step(x: np.ndarray) -> float:

@@ -650,6 +650,8 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
             for p, (seg, ids) in segs.items():
                 series = name if p is None else f"{name}_plane{p}"
                 data, frames = _matrix(traces, col, ids)
+                plane_traces = traces[traces["neuron_id"].astype(str).isin(ids)]
+                own = description + _missing_note(plane_traces, data)
                 container.create_roi_response_series(
                     name=series,
                     data=compressed(data),
@@ -657,10 +659,29 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
                         description=f"the neurons of {series}", region=list(range(len(ids)))
                     ),
                     unit="a.u." if container_cls is Fluorescence else "n.a.",
-                    description=description if p is None else f"{description}, plane {p}",
+                    description=own if p is None else f"{own}, plane {p}",
                     comments=orientation_comment(*data.shape),
                     **clock.series_timing(len(frames), int(frames[0])),
                 )
+
+
+def _missing_note(traces: pd.DataFrame, data: np.ndarray) -> str:
+    """What a reader of the series must know about its NaN values: they are missing samples,
+    and how many of them are frames where the neuron's track was lost (traces `lost` column)."""
+    n_nan = int(np.isnan(data).sum())
+    if not n_nan:
+        return ""
+    note = f"; NaN = a missing sample, not a value ({n_nan:,} of {data.size:,}"
+    lost = traces["lost"].fillna(False).astype(bool) if "lost" in traces else None
+    if lost is not None and "missing" in traces:
+        lost = lost & traces["missing"].fillna(False).astype(bool)  # not "measure"d there
+    if lost is not None and lost.any():
+        left_out = lost
+        note += (
+            f"; {int(left_out.sum()):,} at frames where the neuron's track was lost, left out "
+            "(catrack traces --lost-frames missing)"
+        )
+    return note + ")"
 
 
 def orientation_comment(n_frames: int, n_rois: int) -> str:

@@ -279,6 +279,9 @@ class TraceViewerWidget(QWidget):
                 "x": data[:, 2],
             }
         )
+        for col in ("status", "source"):  # lost frames (status) are left out unless placed by you
+            if col in layer.features:
+                tracks[col] = layer.features[col].astype(str).to_numpy()
         return {
             "green": green.data,
             "red": None if red is None else red.data,
@@ -315,14 +318,17 @@ class TraceViewerWidget(QWidget):
                                   progress=job.progress, cancel=job.cancelled)  # fmt: skip
 
         def done(table: pd.DataFrame) -> None:
+            from napari_catrack.core.signals.extraction import lost_frames_note
             from napari_catrack.core.signals.records import record_traces
 
             record_traces(self.ctx.session, table, settings, fps=inputs["fps"],
                           alignment=transform, facts=facts,
                           inputs=self.ctx.recording_inputs())  # fmt: skip
             self.set_traces(table, of_session=True)
+            lost = lost_frames_note(table, settings, keep_hint="'lost frames: measure' keeps them")
             self.status.setText(
                 f"{table.neuron_id.nunique()} neurons x {table.frame.nunique()} frames"
+                + (f"; {lost}" if lost else "")
             )
 
         self.job = start_job(self, work, what="trace extraction", on_done=done, bar=self.bar,

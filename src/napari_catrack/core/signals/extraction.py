@@ -25,7 +25,13 @@ from napari_catrack.core.signals.params import TracesParams
 from napari_catrack.core.signals.ratio import ratio
 from napari_catrack.errors import InputError, check_cancelled
 
-__all__ = ["TRACE_COLUMNS", "check_stacks", "extract_traces", "green_to_red_matrix"]
+__all__ = [
+    "TRACE_COLUMNS",
+    "check_stacks",
+    "extract_traces",
+    "green_to_red_matrix",
+    "lost_frames_note",
+]
 
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "green", "red", "ratio", "dff"]
 """The CLI contract's leading columns; flags and background columns follow them."""
@@ -113,6 +119,12 @@ def _validate_tracks(tracks: pd.DataFrame, n_frames: int) -> pd.DataFrame:
             f"tracks table lacks column(s) {', '.join(missing)} (need neuron_id, frame, y, x)"
         )
     t = tracks[["neuron_id", "frame", "y", "x"]].copy()
+    # lost: the tracker's status "lost" (no peak of its own for more than `lost_after` frames,
+    # the point HELD at its last supported place), unless the user placed the point there
+    lost = tracks["status"].astype(str).eq("lost") if "status" in tracks.columns else False
+    if "source" in tracks.columns:
+        lost = lost & ~tracks["source"].astype(str).eq("manual")
+    t["lost"] = lost
     for c in ("frame", "y", "x"):
         t[c] = pd.to_numeric(t[c], errors="coerce")
     bad_id = t["neuron_id"].isna()
@@ -295,8 +307,17 @@ def extract_traces(
 
     Returns one row per neuron and frame: TRACE_COLUMNS (green/red background-subtracted; dff is
     dR/R0 when red is given and use_ratio, else green dF/F0), then dff_green, green_raw, green_bg,
-    red_raw, red_bg, saturated, red_invalid, missing, edge, roi_pixels. Frames without a track
-    position, or whose ROI has no finite pixel, are `missing` with NaN values.
+    red_raw, red_bg, saturated, red_invalid, missing, lost, edge, roi_pixels. Frames without a
+    track position, or whose ROI has no finite pixel, are `missing` with NaN values.
+
+    `lost` marks the frames whose track row has `status` "lost" (the tracker found no peak of the
+    neuron's own for more than `lost_after` frames and holds the point at its last supported
+    place) and a `source` other than "manual". With `lost_frames="missing"` (the default) they
+    are `missing` too, NaN in every value column: the fluorescence at a held place is that of an
+    empty place or of a neighbour, not the neuron's, so it must not pass for its signal (the
+    baselines, cleaning, noise and transient detection all skip NaN frames). "measure" measures
+    them at the held place, as before h16. Tracks without a `status` column have no lost frames.
+    `lost_frames_note` says how many samples were left out.
     """
     tp = TracesParams.resolve(params, **changes)
     radius, bleach, background = tp.radius, tp.bleach, tp.background
@@ -312,10 +333,12 @@ def extract_traces(
     frames = np.arange(t["frame"].min(), t["frame"].max() + 1)
     ni, nf = len(ids), len(frames)
     pos = np.full((ni, nf, 2), np.nan)
-    pos[
-        t["neuron_id"].map({k: i for i, k in enumerate(ids)}).to_numpy(),
-        t["frame"].to_numpy() - frames[0],
-    ] = t[["y", "x"]].to_numpy(dtype=np.float64)
+    rows = t["neuron_id"].map({k: i for i, k in enumerate(ids)}).to_numpy()
+    pos[rows, t["frame"].to_numpy() - frames[0]] = t[["y", "x"]].to_numpy(dtype=np.float64)
+    lost = np.zeros((ni, nf), bool)
+    lost[rows, t["frame"].to_numpy() - frames[0]] = t["lost"].to_numpy(bool)
+    if tp.lost_frames == "missing":  # a held place is not the neuron: no sample there
+        pos[lost] = np.nan
 
     r_in = radius + 2.0 if tp.bg_inner is None else float(tp.bg_inner)
     r_out = radius + 6.0 if tp.bg_outer is None else float(tp.bg_outer)
@@ -416,7 +439,7 @@ def extract_traces(
             UserWarning,
             stacklevel=2,
         )
-    n_missing = int(missing.sum())
+    n_missing = int((missing & ~(lost if tp.lost_frames == "missing" else False)).sum())
     if n_missing:
         warnings.warn(
             f"{n_missing} of {missing.size} neuron-frames have no usable ROI "
@@ -441,6 +464,35 @@ def extract_traces(
     df["saturated"] = flags["saturated"].ravel()
     df["red_invalid"] = red_invalid.ravel()
     df["missing"] = missing.ravel()
+    df["lost"] = lost.ravel()
     df["edge"] = flags["edge"].ravel()
     df["roi_pixels"] = npix.ravel()
     return df
+
+
+def lost_frames_note(
+    traces: pd.DataFrame,
+    params: TracesParams | None = None,
+    keep_hint: str = "--lost-frames measure keeps them",
+) -> str:
+    """One line on the lost frames of `traces` (an `extract_traces` table), "" when none: how
+    many neurons had lost frames and how many samples were left out (NaN) or, with
+    `lost_frames="measure"`, measured at the held place. What `catrack traces` prints and the
+    Traces widget's status line shows."""
+    if "lost" not in traces.columns:
+        return ""
+    lost = traces["lost"].fillna(False).to_numpy(bool)
+    if not lost.any():
+        return ""
+    n_cells = traces.loc[lost, "neuron_id"].nunique()
+    share = f"{100.0 * lost.sum() / len(lost):.1f} %"
+    tp = TracesParams.resolve(params)
+    if tp.lost_frames == "measure":
+        return (
+            f"{n_cells} neuron(s) had lost frames: {int(lost.sum()):,} samples measured at the "
+            f"held place ({share}; lost frames: measure)"
+        )
+    return (
+        f"{n_cells} neuron(s) had lost frames: {int(lost.sum()):,} samples missing ({share}); "
+        f"{keep_hint}"
+    )

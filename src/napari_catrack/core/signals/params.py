@@ -69,6 +69,10 @@ class TracesParams(StepParams):
                                        minimum=0.0, maximum=100.0)  # fmt: skip
     baseline_window_s: float = param(30.0, "running window of the running and CaImAn baselines",
                                      minimum=0.0, unit="s", cli="--baseline-window")  # fmt: skip
+    lost_frames: Literal["missing", "measure"] = param(
+        "missing", "frames where the track is lost (status 'lost', not placed by you): a "
+        "missing sample (NaN), or measured at the held place as before", cli="--lost-frames",
+    )  # fmt: skip
     chunk_frames: int = param(256, "frames read at once", minimum=1, maximum=100000,
                               advanced=True, gui=False)  # fmt: skip
 

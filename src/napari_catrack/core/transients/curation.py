@@ -234,7 +234,8 @@ class CurationState:
         """Per-cell table (core `cell_table`) with verdicts and a `verified` flag."""
         n_frames = np.isfinite(self.dff).sum(axis=1) if self.dff.size else 0
         verdicts = self.verdicts if len(self.verdicts) else None
-        out = cell_table(self.table, self.ids, n_frames, self.fps, verdicts)
+        total = self.dff.shape[1] if self.dff.size else None
+        out = cell_table(self.table, self.ids, n_frames, self.fps, verdicts, total)
         out["verified"] = out["status"] != "unverified"
         return out
 

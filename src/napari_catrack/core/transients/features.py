@@ -47,6 +47,8 @@ CELL_COLUMNS = [
     "cv_iti",
     "fraction_active",
     "burstiness",
+    "frames_measured",
+    "frames_missing",
     "status",
     "reason",
 ]
@@ -174,8 +176,14 @@ def cell_table(
     n_frames: int | np.ndarray,
     fps: float,
     verdicts: pd.DataFrame | None = None,
+    total_frames: int | None = None,
 ) -> pd.DataFrame:
     """One row per neuron: event rate, amplitudes, ITI statistics, activity and verdict.
+
+    `n_frames`: the frames each neuron was measured in (its finite dF/F samples, one number or
+    one per neuron): rates and the active fraction are per measured frame, so a neuron missing
+    for a stretch (lost by the tracker) is not counted as silent there. `frames_measured` says
+    it; `frames_missing` is `total_frames` (the traces' length) minus it, NaN when not given.
 
     Neurons without transients are kept (rate 0), so a table of rates is never biased
     toward active cells. Burstiness is Goh & Barabasi's B = (sd - mean) / (sd + mean) of the
@@ -200,6 +208,10 @@ def cell_table(
     )
     out["burstiness"] = (
         ((sd_iti - mean_iti) / (sd_iti + mean_iti)).where(iti.count() >= 2).reindex(ids)
+    )
+    out["frames_measured"] = frames.astype(np.int64)
+    out["frames_missing"] = (
+        (total_frames - frames).astype(np.int64) if total_frames is not None else np.nan
     )
     out["status"] = "unverified"
     out["reason"] = ""

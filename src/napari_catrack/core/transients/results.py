@@ -41,6 +41,8 @@ def table_from_bounds(
     """The shared transient table of every detector, from (row, start, peak, end) arrays."""
     rows = np.asarray(rows, np.int64)
     peak = np.asarray(peak, np.int64)
+    if prep.measured is not None and rows.size:
+        rows, start, peak, end = within_measured(prep.measured, rows, start, peak, end)
     table = pd.DataFrame(
         {
             "transient_id": np.arange(rows.size, dtype=np.int64),
@@ -56,3 +58,22 @@ def table_from_bounds(
     if features:
         table = add_features(table, prep, neuron_ids)
     return table
+
+
+def within_measured(
+    measured: np.ndarray, rows: np.ndarray, start, peak: np.ndarray, end
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Transients on measured frames only: a peak on a NaN frame (a missing sample, e.g. a lost
+    neuron's, which detection saw as a straight line filled in) is no transient and is dropped;
+    the others' onset and end are clipped to the stretch of measured frames around their peak,
+    so no transient reaches into (or across) a gap where nothing was seen."""
+    ok = measured[rows, peak]
+    rows, peak = rows[ok], peak[ok]
+    start, end = np.asarray(start, np.int64)[ok], np.asarray(end, np.int64)[ok]
+    n_frames = measured.shape[1]
+    idx = np.arange(n_frames)
+    last_gap = np.maximum.accumulate(np.where(measured, -1, idx), axis=1)
+    next_gap = np.minimum.accumulate(np.where(measured, n_frames, idx)[:, ::-1], axis=1)[:, ::-1]
+    start = np.maximum(start, last_gap[rows, peak] + 1)
+    end = np.minimum(end, next_gap[rows, peak] - 1)
+    return rows, start, peak, end
