@@ -301,15 +301,17 @@ def test_a_settings_file_that_is_not_utf8_is_said_to_be_not_utf8(tmp_path):
 # ------------------------------------------------- names that Windows and macOS read otherwise
 def test_batch_names_that_would_share_a_folder_on_windows_or_macos_are_told_apart():
     """Windows and macOS compare names without case: `Rec1` and `rec1` were two recordings on
-    Linux and one folder (the second overwriting the first's results) there."""
+    Linux and one folder (the second overwriting the first's results) there. Folded only for an
+    output folder that does not tell case apart (`fold_case`; tests/core/test_batch_names.py)."""
     from napari_catrack.batch.manifest import default_names
     from napari_catrack.errors import InputError
 
-    assert default_names(["a/Rec1.tif", "b/rec1.tif"]) == ["a_Rec1", "b_rec1"]
-    assert default_names(["x/A.tif", "y/a.tif"], ["one", None]) == ["one", "y_a"]
+    assert default_names(["a/Rec1.tif", "b/rec1.tif"], fold_case=True) == ["a_Rec1", "b_rec1"]
+    assert default_names(["a/Rec1.tif", "b/rec1.tif"]) == ["Rec1", "rec1"]  # Linux: two names
+    assert default_names(["x/A.tif", "y/a.tif"], ["one", None], fold_case=True) == ["one", "y_a"]
     assert default_names(["p.tif", "q.tif"], ["mouse", "MOUSE-2"]) == ["mouse", "MOUSE-2"]
     with pytest.raises(InputError, match=r"used twice.*case aside.*S1, s1"):
-        default_names(["p.tif", "q.tif"], ["s1", "S1"])
+        default_names(["p.tif", "q.tif"], ["s1", "S1"], fold_case=True)
     for name, why in (("12:30", "':'"), ("CON", "device name"), ("trial.", "ends in a dot")):
         with pytest.raises(InputError, match=f"{name!r} cannot be a folder name: .*{why}"):
             default_names(["p.tif"], [name])
