@@ -347,7 +347,9 @@ def _check_folder_owners(manifest: Manifest, out: Path) -> None:
                 "folder out of the way"
             )
     if problems:
-        raise InputError("\n".join(problems))
+        from napari_catrack.batch.manifest import _all
+
+        raise _all(problems)
 
 
 def _same_folder(a: Path, b: Path) -> bool:

@@ -5,8 +5,8 @@ byte each) and "Unicode text" as UTF-16 with a byte-order mark; the tool writes 
 read as UTF-8 (with or without a BOM) when it is valid UTF-8, as UTF-16 when it starts with a
 UTF-16 BOM, else as Windows-1252, where the five bytes cp1252 leaves undefined (0x81, 0x8d, 0x8f,
 0x90, 0x9d) are their Latin-1 characters, so every byte decodes. The cp1252 guess is never silent:
-it is one warning line (`catrack <command>: warning: ...` on the command line, a notification in
-napari), because a file from another code page would have wrong letters in its names.
+it is one Python warning (`EncodingNote`; on the command line the line `catrack <command>:
+warning: ...`), because a file from another code page would have wrong letters in its names.
 """
 
 from __future__ import annotations
