@@ -97,3 +97,33 @@ def test_a_folder_holding_another_recordings_results_is_never_resumed(data, tmp_
     err = capsys.readouterr().err
     assert f"holds the results of {data / 'Worm1.tif'}, not of recording worm1" in err
     assert session.stat().st_mtime_ns == stamp  # untouched
+
+
+def test_folders_an_earlier_naming_rule_made_are_found_on_a_resume(data, tmp_path):
+    """A run that compared names without case on Linux (h15) put Worm1.tif in data_Worm1/ and
+    worm1.tif in data_worm1-2/: a re-run finds them there (by the input each records: a mark, or
+    the session's recording) instead of computing both again in Worm1/ and worm1/. A recording
+    given a `name:` keeps its name."""
+    out = tmp_path / "out"
+    earlier = data.name
+    for folder, rec in ((f"{earlier}_Worm1", "Worm1.tif"), (f"{earlier}_worm1-2", "worm1.tif")):
+        (out / folder).mkdir(parents=True)
+        (out / folder / INPUT_MARK).write_text(json.dumps({"path": str(data / rec)}))
+    (out / "pooled").mkdir()  # no recording's folder
+    manifest = read_manifest(data / "manifest.yaml", output=out)
+    assert [r.name for r in manifest.recordings] == [f"{earlier}_Worm1", f"{earlier}_worm1-2"]
+    check_batch_output(manifest, out)
+    # a session-only folder (before the mark) is found the same way
+    spec = manifest.recordings[1]
+    (out / spec.name / INPUT_MARK).unlink()
+    assert run_recording(spec, out)[0]["status"] == "done"
+    (out / spec.name / INPUT_MARK).unlink()
+    again = read_manifest(data / "manifest.yaml", output=out)
+    assert [r.name for r in again.recordings] == [f"{earlier}_Worm1", f"{earlier}_worm1-2"]
+    named = yaml.safe_load((data / "manifest.yaml").read_text())
+    named["recordings"][0]["name"] = "first"
+    for rec in named["recordings"]:  # the same files, from a manifest elsewhere
+        rec["path"], rec["seeds"] = str(data / rec["path"]), str(data / rec["seeds"])
+    (tmp_path / "named.yaml").write_text(yaml.safe_dump(named))
+    names = [r.name for r in read_manifest(tmp_path / "named.yaml", output=out).recordings]
+    assert names == ["first", f"{earlier}_worm1-2"]

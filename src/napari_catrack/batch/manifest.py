@@ -264,6 +264,39 @@ def _unique_names(
     return out
 
 
+def _earlier_folders(
+    entries: list[dict[str, Any]], paths: list[Path], names: list[str], out: Path, fold: bool
+) -> list[str]:
+    """A recording without a `name:` whose folder by today's rule is not in `out` yet, but whose
+    results an earlier run put in another folder there (named by an earlier rule: `data_Worm1`
+    when names were compared without case on every system), keeps that folder: a resume finds
+    them instead of computing everything again beside them. Only a folder that records this very
+    input (`recording.folder_owner`) and that no other recording of the manifest is named."""
+    if not out.is_dir():
+        return names
+    missing = [i for i, n in enumerate(names) if not entries[i].get("name")]
+    missing = [i for i in missing if not (out / names[i]).exists()]
+    if not missing:
+        return names
+    from napari_catrack.batch.recording import folder_owner
+    from napari_catrack.io.output_check import same_file
+
+    key = str.casefold if fold else str
+    taken = {key(n) for n in names}
+    try:
+        folders = sorted(p for p in out.iterdir() if p.is_dir() and key(p.name) not in taken)
+    except OSError:
+        return names
+    owners = {p.name: owner for p in folders if (owner := folder_owner(p))}
+    out_names = list(names)
+    for i in missing:
+        found = [name for name, owner in owners.items() if same_file(owner, paths[i])]
+        if len(found) == 1:
+            out_names[i] = found[0]
+            del owners[found[0]]
+    return out_names
+
+
 def _stem(path: Path) -> str:
     name = path.name
     for suffix in (".ome.tiff", ".ome.tif"):
@@ -305,7 +338,9 @@ def parse_manifest(
 
     `output` (the batch's output folder): recording names that differ only in case are one name
     where its file system does not tell case apart (`case_insensitive`), two elsewhere; without
-    it they are two (`runner.check_batch_output` refuses them for such a folder).
+    it they are two (`runner.check_batch_output` refuses them for such a folder). A recording
+    without a `name:` whose results an earlier run put in another folder of `output` keeps that
+    folder (`_earlier_folders`).
 
     Every problem of every recording is found in one pass and raised as one `InputError`, a
     line per problem: a manifest with two wrong names takes one run to fix, not two.
@@ -339,6 +374,8 @@ def parse_manifest(
     try:
         fold = output is not None and case_insensitive(output)
         names = _unique_names(entries, paths, fold)
+        if output is not None:
+            names = _earlier_folders(entries, paths, names, Path(output), fold)
     except InputError as exc:
         raise _all([*problems, str(exc)]) from None
     for entry, rec_path, name in zip(entries, paths, names):
