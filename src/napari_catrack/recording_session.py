@@ -14,7 +14,9 @@ is a session of a copy of this file and is taken too. Two such sessions: refused
 
 A session saved beside `movie.catrack.h5` instead of over it (`Session.save`: the file was
 changed on disk meanwhile; or a new viewer's session beside an earlier one's file):
-`movie-2.catrack.h5`, with the attribute `branched_from` naming `movie.catrack.h5`. Both are
+`movie-2.catrack.h5`, with the attribute `branched_from` naming `movie.catrack.h5` (a branch is
+what that attribute says, not its name: `movie-2.catrack.h5` is as well the session of a second
+movie `movie-2.tif`, and a branch beside `movie-2.tif` is never taken as that movie's). Both are
 then the recording's session, and neither is plainly the one meant (the first holds another
 program's step, the second the viewer's later work), so `movie.catrack.h5` is no longer taken
 silently: `AmbiguousSessions`, whose one line names each file with its last modification, its
@@ -60,7 +62,7 @@ def recording_session_path(
     where a cached estimate goes). Two or more sessions of this recording (module docstring):
     `AmbiguousSessions` (an `InputError`) ending in `advice` (a command that was given
     --session says what else to give)."""
-    from napari_catrack.session import SESSION_SUFFIX, default_session_path
+    from napari_catrack.session import SESSION_SUFFIX, default_session_path, free_session_path
 
     own = default_session_path(recording_path)
     folder = own.parent
@@ -69,17 +71,18 @@ def recording_session_path(
     except OSError:
         return own
     name = Path(recording_path).name
-    if own.exists():
+    if own.exists() and not _of_another_recording(own, recording_path):
         branches = [p for p in candidates if p != own and _branch_of(p, own)
                     and _records(p, recording_path)]  # fmt: skip
         if branches:
             raise _ambiguous([own, *branches], name, folder, advice, "")
         return own
-    ranks = {p: _records(p, recording_path) for p in candidates}
+    elsewhere = own.exists()  # movie-2.catrack.h5 saved beside movie's session, not movie-2.tif's
+    ranks = {p: _records(p, recording_path) for p in candidates if p != own or not elsewhere}
     best = max(ranks.values(), default=0)
     found = [p for p, rank in ranks.items() if rank == best > 0]  # by its path first, else a copy
-    if not found:
-        return own
+    if not found:  # (a file of another recording is never written as this one's)
+        return free_session_path(own) if elsewhere else own
     if len(found) > 1:
         raise _ambiguous(found, name, folder, advice, f" and there is no {own.name}")
     if log is not None:
@@ -89,15 +92,37 @@ def recording_session_path(
 
 
 def _branch_of(path: Path, own: Path) -> bool:
-    """`path` was saved beside `own` instead of over it: named as `free_session_path` names
-    it (`movie-2.catrack.h5`, `movie-2-2...`), or its `branched_from` attribute names `own`."""
-    from napari_catrack.session import SESSION_SUFFIX
+    """`path` was saved beside `own` instead of over it: its `branched_from` attribute names
+    `own` (every session saved beside another since h15 records it).
 
+    Not by its name alone: `movie-2.catrack.h5` is as well the own session of a second movie
+    `movie-2.tif`. A file without the attribute (saved before it existed) counts when it is named
+    as `free_session_path` names a branch (`movie-2.catrack.h5`, `movie-2-2...`) and is not the
+    session beside the recording it records (that one is `movie-2.tif`'s own); the caller also
+    requires that it records this recording."""
+    from napari_catrack.session import SESSION_SUFFIX, default_session_path
+
+    prov = _provenance(path)
+    if "branched_from" in prov:
+        return (prov["branched_from"] or {}).get("file") == own.name
     stem = own.name[: -len(SESSION_SUFFIX)]
     pattern = re.escape(stem) + r"(-\d+)+" + re.escape(SESSION_SUFFIX)
-    if re.fullmatch(pattern, path.name):
-        return True
-    return (_provenance(path).get("branched_from") or {}).get("file") == own.name
+    if not re.fullmatch(pattern, path.name):
+        return False
+    ref = (prov.get("recording") or {}).get("path")
+    return not ref or default_session_path(ref) != path
+
+
+def _of_another_recording(session_path: Path, recording_path: str | os.PathLike) -> bool:
+    """`movie-2.catrack.h5` beside `movie-2.tif` that is not its session: saved beside
+    `movie.catrack.h5` (`branched_from`) or recording another file that is still there, and
+    not recording this one (`_records`). A session whose recording is gone (renamed, moved) or
+    that records none is still the recording's own, as its name says."""
+    prov = _provenance(session_path)
+    ref = (prov.get("recording") or {}).get("path")
+    if not prov.get("branched_from") and not (ref and os.path.exists(ref)):
+        return False
+    return _records(session_path, recording_path) == 0
 
 
 def _provenance(path: Path) -> dict[str, Any]:

@@ -723,12 +723,19 @@ class SessionFileChanged(UserWarning):
 
 
 def free_session_path(path: Path) -> Path:
-    """The next `stem-N.catrack.h5` beside `path` that does not exist yet."""
+    """The next `stem-N.catrack.h5` beside `path` that does not exist yet, nor is the session
+    name of another recording there (`stem-N.tif`, a folder `stem-N`: a second movie, whose own
+    session that file would be)."""
+    import glob
+
     name = path.name
     stem = name[: -len(SESSION_SUFFIX)] if name.endswith(SESSION_SUFFIX) else path.stem
     suffix = SESSION_SUFFIX if name.endswith(SESSION_SUFFIX) else path.suffix
     n = 2
-    while (free := path.with_name(f"{stem}-{n}{suffix}")).exists():
+    while (free := path.with_name(f"{stem}-{n}{suffix}")).exists() or (
+        free.with_name(f"{stem}-{n}").is_dir()
+        or any(path.parent.glob(glob.escape(f"{stem}-{n}") + ".*"))
+    ):
         n += 1
     return free
 

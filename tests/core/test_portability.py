@@ -282,49 +282,36 @@ def test_a_finished_command_prints_a_chinese_path_to_a_redirected_stdout(tmp_pat
     assert out.is_file() and "\\u77ac\\u53d8.csv" in done.stdout.decode("cp1252")
 
 
-def test_a_csv_from_excel_on_windows_is_said_to_be_not_utf8(tmp_path):
-    """Excel's "CSV (Comma delimited)" on Windows writes cp1252 (é: one byte 0xe9); it was
-    called "binary (an image or HDF5 file given by mistake?)" or a raw codec error."""
+def test_a_settings_file_that_is_not_utf8_is_said_to_be_not_utf8(tmp_path):
+    """A YAML manifest in cp1252 (é: one byte 0xe9) is refused in one line, never guessed: keys
+    and paths would change silently. (Tables in cp1252 are read, with a note:
+    tests/core/test_table_encodings.py.)"""
     from napari_catrack.batch.manifest import read_manifest
     from napari_catrack.errors import InputError
-    from napari_catrack.io.events import read_events
-    from napari_catrack.io.tables import read_table
 
-    table = tmp_path / "cells.csv"
-    table.write_bytes("neuron_id,note\n1,Zoë\n".encode("cp1252"))
-    events = tmp_path / "events.csv"  # German Excel: ';' and decimal commas
-    events.write_bytes("Zeit (s);Ereignis\n1,5;Reiz ä\n".encode("cp1252"))
     manifest = tmp_path / "manifest.yaml"
     manifest.write_bytes("recordings:\n  - path: Müller.tif\n".encode("cp1252"))
-    for read, path, what in (
-        (lambda p: read_table(p, ("neuron_id",), "cells table"), table, "cells table"),
-        (read_events, events, "event file"),
-        (read_manifest, manifest, "the manifest"),
-    ):
-        with pytest.raises(InputError) as info:
-            read(path)
-        line = str(info.value)
-        assert line.startswith(f"{what} {path} is not UTF-8 text (byte 0x"), line
-        assert "\n" not in line
-        advice = "CSV UTF-8" if path.suffix == ".csv" else "save it as UTF-8"
-        assert advice in line
-    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
-    with pytest.raises(InputError, match="binary"):
-        read_table(tmp_path / "image.csv", (), "cells table")
+    with pytest.raises(InputError) as info:
+        read_manifest(manifest)
+    line = str(info.value)
+    assert line.startswith(f"the manifest {manifest} is not UTF-8 text (byte 0x"), line
+    assert "\n" not in line and "save it as UTF-8" in line
 
 
 # ------------------------------------------------- names that Windows and macOS read otherwise
 def test_batch_names_that_would_share_a_folder_on_windows_or_macos_are_told_apart():
     """Windows and macOS compare names without case: `Rec1` and `rec1` were two recordings on
-    Linux and one folder (the second overwriting the first's results) there."""
+    Linux and one folder (the second overwriting the first's results) there. Folded only for an
+    output folder that does not tell case apart (`fold_case`; tests/core/test_batch_names.py)."""
     from napari_catrack.batch.manifest import default_names
     from napari_catrack.errors import InputError
 
-    assert default_names(["a/Rec1.tif", "b/rec1.tif"]) == ["a_Rec1", "b_rec1"]
-    assert default_names(["x/A.tif", "y/a.tif"], ["one", None]) == ["one", "y_a"]
+    assert default_names(["a/Rec1.tif", "b/rec1.tif"], fold_case=True) == ["a_Rec1", "b_rec1"]
+    assert default_names(["a/Rec1.tif", "b/rec1.tif"]) == ["Rec1", "rec1"]  # Linux: two names
+    assert default_names(["x/A.tif", "y/a.tif"], ["one", None], fold_case=True) == ["one", "y_a"]
     assert default_names(["p.tif", "q.tif"], ["mouse", "MOUSE-2"]) == ["mouse", "MOUSE-2"]
     with pytest.raises(InputError, match=r"used twice.*case aside.*S1, s1"):
-        default_names(["p.tif", "q.tif"], ["s1", "S1"])
+        default_names(["p.tif", "q.tif"], ["s1", "S1"], fold_case=True)
     for name, why in (("12:30", "':'"), ("CON", "device name"), ("trial.", "ends in a dot")):
         with pytest.raises(InputError, match=f"{name!r} cannot be a folder name: .*{why}"):
             default_names(["p.tif"], [name])

@@ -237,3 +237,57 @@ def test_sessions_that_accept_the_same_alignment_need_no_choice(tmp_path):
     used = _alignment(rec2)
     assert used.source == "estimated"
     assert {p: p.read_bytes() for p in other.glob("*.catrack.h5")} == before
+
+
+def test_a_second_movie_named_like_a_branch_keeps_its_own_session(tmp_path, capsys):
+    """movie.tif and movie-2.tif (here a byte-identical copy, re-analysed) each with its own
+    session: movie-2.catrack.h5 counted as a branch of movie.catrack.h5 by its name alone, so
+    `catrack traces movie.tif` was refused ("2 session files"). A branch is what its
+    `branched_from` says (or, in a file from before it, a name-pattern file that is not the
+    session beside the recording it records)."""
+    import shutil
+
+    movie = _movie(tmp_path / "movie.tif")
+    second = tmp_path / "movie-2.tif"
+    shutil.copy(movie, second)
+    _session(tmp_path / "movie.catrack.h5", movie)
+    _session(tmp_path / "movie-2.catrack.h5", second, accepted=OTHER)
+    tracks = _tracks(tmp_path)
+    for rec, used in ((movie, "dy +0.75 px, dx -0.50 px"), (second, "dy +0.25 px, dx +0.00 px")):
+        out = tmp_path / f"{rec.stem}.csv"
+        assert main(["traces", str(rec), "--tracks", str(tracks), "-o", str(out)]) == 0
+        err = capsys.readouterr().err
+        assert f"alignment accepted: {used}" in err and f"({rec.stem}.catrack.h5)" in err, err
+        assert "session files" not in err and out.is_file()
+
+
+def test_a_branch_named_like_a_second_movies_session_is_not_that_movies(tmp_path, capsys):
+    """movie.catrack.h5 saved beside itself as movie-2.catrack.h5 (`branched_from`, recording
+    movie.tif) while a second movie movie-2.tif lies there: `catrack traces movie-2.tif` took
+    that file for its own session and used movie's alignment; now it is movie's branch (still
+    refused as ambiguous for movie.tif), movie-2.tif's alignment is estimated, and that file is
+    left untouched. A new branch is never named after a second movie (movie-3 instead)."""
+    from napari_catrack.session import free_session_path
+
+    movie = _movie(tmp_path / "movie.tif")
+    second = _movie(tmp_path / "movie-2.tif", seed=1)
+    own = tmp_path / "movie.catrack.h5"
+    _session(own, movie)
+    branch = tmp_path / "movie-2.catrack.h5"
+    s = Session(branch, autosave=False)
+    s.set_recording(str(movie), {}, {"frames": 6, "height": 48, "width": 48})
+    inputs = inputs_provenance(s, {"recording": movie})
+    s.record("alignment", attrs={**OTHER, "source": "manual", "inputs": inputs})
+    s.branched_from = {"file": own.name, "reason": "was changed on disk", "at": "2026-12-01"}
+    s.save()
+    stamp = branch.stat().st_mtime_ns
+    tracks = _tracks(tmp_path)
+    argv = ["traces", str(second), "--tracks", str(tracks), "-o", str(tmp_path / "b.csv")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "alignment estimated" in err and "dy +0.25" not in err, err
+    assert branch.stat().st_mtime_ns == stamp
+    argv = ["traces", str(movie), "--tracks", str(tracks), "-o", str(tmp_path / "a.csv")]
+    assert main(argv) == 2
+    assert "2 session files" in capsys.readouterr().err  # the real branch: still asked
+    assert free_session_path(own) == tmp_path / "movie-3.catrack.h5"

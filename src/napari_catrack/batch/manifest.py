@@ -187,39 +187,72 @@ def _defaults_params_unused(defaults: dict[str, Any], entries: list[dict[str, An
     )
 
 
-def default_names(paths: list[str], names: list[str | None] | None = None) -> list[str]:
+def default_names(
+    paths: list[str], names: list[str | None] | None = None, *, fold_case: bool = False
+) -> list[str]:
     """The folder name each recording gets in a batch (the file stem; the folder's name in front
-    for stems used twice), `names[i]` where given: what the Batch widget's name column shows."""
+    for stems used twice), `names[i]` where given: what the Batch widget's name column shows.
+    `fold_case`: the output folder does not tell case apart (`case_insensitive`)."""
     entries = [{"name": n} if n else {} for n in (names or [None] * len(paths))]
-    return _unique_names(entries, [Path(p) for p in paths])
+    return _unique_names(entries, [Path(p) for p in paths], fold_case)
 
 
-def _unique_names(entries: list[dict[str, Any]], paths: list[Path]) -> list[str]:
-    # names are folders: compared without case, as Windows and macOS do (Rec1 and rec1 would
-    # write into one folder there)
+def case_insensitive(folder: str | os.PathLike) -> bool:
+    """Whether the file system of `folder` (or of its nearest existing parent: the batch makes
+    it) treats `Rec1` and `rec1` as one name (macOS, Windows; a FAT or SMB disk on Linux).
+
+    Probed, not guessed from the platform: a hidden file named in lower case is made there and
+    looked up in upper case. A folder that cannot be written to is probed by its own name in the
+    other case, else taken as case-insensitive (the side that never puts two recordings in one
+    folder)."""
+    import tempfile
+
+    here = Path(folder).absolute()
+    while not here.is_dir() and here != here.parent:
+        here = here.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".catrack-case-probe-", dir=here)
+    except OSError:
+        other = here.with_name(here.name.swapcase())
+        if here.name != other.name and other.exists():
+            return os.path.samefile(here, other)
+        return here.name == other.name  # no letters to try: the safe side
+    try:
+        os.close(fd)
+        upper = Path(probe).with_name(Path(probe).name.upper())
+        return upper.exists()
+    finally:
+        os.unlink(probe)
+
+
+def _unique_names(
+    entries: list[dict[str, Any]], paths: list[Path], fold_case: bool = False
+) -> list[str]:
+    # names are folders: compared as the output folder's file system compares them. Without case
+    # only where it does (`case_insensitive`): there Rec1 and rec1 would write into one folder;
+    # on Linux they are two folders, where earlier runs put them (folding there renamed them)
+    key = str.casefold if fold_case else str
     explicit = [str(e["name"]) for e in entries if e.get("name")]
-    folded = [n.casefold() for n in explicit]
-    dup = sorted({n for n in explicit if folded.count(n.casefold()) > 1})
+    folded = [key(n) for n in explicit]
+    dup = sorted({n for n in explicit if folded.count(key(n)) > 1})
     if dup:
-        raise InputError(
-            f"recording name(s) used twice in the manifest (case aside: Windows and macOS do not "
-            f"tell them apart): {', '.join(dup)}"
-        )
+        aside = " (case aside: this output folder does not tell them apart)" if fold_case else ""
+        raise InputError(f"recording name(s) used twice in the manifest{aside}: {', '.join(dup)}")
     stems = [_stem(p) for p in paths]
-    folded_stems = [s.casefold() for s in stems]
+    folded_stems = [key(s) for s in stems]
     names = []
     for entry, path, stem in zip(entries, paths, stems):
         if entry.get("name"):
             names.append(str(entry["name"]))
-        elif folded_stems.count(stem.casefold()) > 1:
+        elif folded_stems.count(key(stem)) > 1:
             names.append(f"{path.parent.name}_{stem}" if path.parent.name else stem)
         else:
             names.append(stem)
     seen: dict[str, int] = {}
     out = []
     for name in names:
-        seen[name.casefold()] = seen.get(name.casefold(), 0) + 1
-        n = seen[name.casefold()]
+        seen[key(name)] = seen.get(key(name), 0) + 1
+        n = seen[key(name)]
         out.append(name if n == 1 else f"{name}-{n}")
     for name in out:
         why = unfit_file_name(name)
@@ -231,6 +264,39 @@ def _unique_names(entries: list[dict[str, Any]], paths: list[Path]) -> list[str]
     return out
 
 
+def _earlier_folders(
+    entries: list[dict[str, Any]], paths: list[Path], names: list[str], out: Path, fold: bool
+) -> list[str]:
+    """A recording without a `name:` whose folder by today's rule is not in `out` yet, but whose
+    results an earlier run put in another folder there (named by an earlier rule: `data_Worm1`
+    when names were compared without case on every system), keeps that folder: a resume finds
+    them instead of computing everything again beside them. Only a folder that records this very
+    input (`recording.folder_owner`) and that no other recording of the manifest is named."""
+    if not out.is_dir():
+        return names
+    missing = [i for i, n in enumerate(names) if not entries[i].get("name")]
+    missing = [i for i in missing if not (out / names[i]).exists()]
+    if not missing:
+        return names
+    from napari_catrack.batch.recording import folder_owner
+    from napari_catrack.io.output_check import same_file
+
+    key = str.casefold if fold else str
+    taken = {key(n) for n in names}
+    try:
+        folders = sorted(p for p in out.iterdir() if p.is_dir() and key(p.name) not in taken)
+    except OSError:
+        return names
+    owners = {p.name: owner for p in folders if (owner := folder_owner(p))}
+    out_names = list(names)
+    for i in missing:
+        found = [name for name, owner in owners.items() if same_file(owner, paths[i])]
+        if len(found) == 1:
+            out_names[i] = found[0]
+            del owners[found[0]]
+    return out_names
+
+
 def _stem(path: Path) -> str:
     name = path.name
     for suffix in (".ome.tiff", ".ome.tif"):
@@ -239,14 +305,20 @@ def _stem(path: Path) -> str:
     return path.stem if path.suffix else name
 
 
-def read_manifest(path: str | os.PathLike, session: Any = None) -> Manifest:
+def read_manifest(
+    path: str | os.PathLike, session: Any = None, output: str | os.PathLike | None = None
+) -> Manifest:
     """Parse and check a manifest; every problem is one `InputError` line naming the recording.
-    `session` (`from_session.SessionParams`): values under the manifest's own (`parse_manifest`)."""
+    `session` (`from_session.SessionParams`): values under the manifest's own (`parse_manifest`);
+    `output`: the batch's output folder, whose file system decides whether names differing only
+    in case are two folders."""
     path = Path(path)
     if not path.is_file():
         problem = "is a folder, not a file" if path.is_dir() else "not found"
         raise InputError(f"manifest {problem}: {path}")
-    return parse_manifest(_load(path), path.parent, path.name, source=path, session=session)
+    return parse_manifest(
+        _load(path), path.parent, path.name, source=path, session=session, output=output
+    )
 
 
 def parse_manifest(
@@ -255,6 +327,7 @@ def parse_manifest(
     label: str = "manifest",
     source: Path | None = None,
     session: Any = None,
+    output: str | os.PathLike | None = None,
 ) -> Manifest:
     """Check a manifest given as a dict (the parsed file); relative paths are relative to `base`,
     messages start with `label` (the file's name). Nothing is written.
@@ -262,6 +335,12 @@ def parse_manifest(
     `session` (`from_session.SessionParams`, `catrack batch --params-from`): its values are the
     defaults of the steps each recording runs, under the manifest's `defaults.params` and the
     recording's `params`; each spec's `params_from` says which were taken and which overridden.
+
+    `output` (the batch's output folder): recording names that differ only in case are one name
+    where its file system does not tell case apart (`case_insensitive`), two elsewhere; without
+    it they are two (`runner.check_batch_output` refuses them for such a folder). A recording
+    without a `name:` whose results an earlier run put in another folder of `output` keeps that
+    folder (`_earlier_folders`).
 
     Every problem of every recording is found in one pass and raised as one `InputError`, a
     line per problem: a manifest with two wrong names takes one run to fix, not two.
@@ -293,7 +372,10 @@ def parse_manifest(
         paths.append(_resolve(base, entry["path"]))
     specs = []
     try:
-        names = _unique_names(entries, paths)
+        fold = output is not None and case_insensitive(output)
+        names = _unique_names(entries, paths, fold)
+        if output is not None:
+            names = _earlier_folders(entries, paths, names, Path(output), fold)
     except InputError as exc:
         raise _all([*problems, str(exc)]) from None
     for entry, rec_path, name in zip(entries, paths, names):

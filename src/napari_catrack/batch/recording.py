@@ -34,6 +34,7 @@ REPORT_COLUMNS = ["recording", "step", "status", "seconds", "message"]
 SET_ASIDE = "set aside"  # the status of the row that says a damaged session was set aside
 SESSION_ROW = "session"
 EXPORT_MARK = ".catrack-export.json"  # what the recording's export files were written from
+INPUT_MARK = ".catrack-input.json"  # the recording (input path) the folder's results belong to
 STATUSES = ("done", "up to date", "skipped", "failed", "not run", SET_ASIDE)
 
 
@@ -122,6 +123,35 @@ def _open_session(spec: Any, folder: Path) -> tuple[Any, str | None]:
     return session, note
 
 
+def _mark_input(folder: Path, path: Path) -> None:
+    """Record in `folder` which input its results belong to (`folder_owner` reads it), so a
+    resumed batch whose names moved (a recording added, renamed, reordered) never takes another
+    recording's folder for this one's (`runner.check_batch_output` refuses it first)."""
+    from napari_catrack.io.atomic import write_text_atomic
+
+    mark = folder / INPUT_MARK
+    text = json.dumps({"path": os.path.abspath(path)})
+    if not mark.is_file() or mark.read_text(encoding="utf-8") != text:
+        write_text_atomic(mark, text)
+
+
+def folder_owner(folder: Path) -> str | None:
+    """The input whose results `folder` holds: its `INPUT_MARK`, else (a folder written before
+    the mark) the recording its `session.catrack.h5` records; None for a new folder."""
+    try:
+        owner = json.loads((folder / INPUT_MARK).read_text(encoding="utf-8")).get("path")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner:
+        return str(owner)
+    session = folder / SESSION_NAME
+    if not session.is_file():
+        return None
+    from napari_catrack.recording_session import _provenance
+
+    return (_provenance(session).get("recording") or {}).get("path") or None
+
+
 def _damaged_chunk(path: Path) -> str | None:
     """A damaged compressed chunk of the session file, checked once when the batch reopens it:
     set aside like a damaged header, instead of the export row failing on it later (and every
@@ -165,6 +195,7 @@ def run_recording(
     folder = Path(out_root) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     clean_partial_files(folder)
+    _mark_input(folder, spec.path)
     lines: list[str] = []
     say = log or lines.append
     rows: list[dict[str, Any]] = []

@@ -299,8 +299,10 @@ def check_batch_output(manifest: Manifest, output: str | os.PathLike, label: str
         inputs[f"recording {r.name}"] = r.path
         inputs.update({f"{key} file of {r.name}": p for key, p in r.files.items()})
     check_outputs({label: outputs}, inputs)
+    _check_folder_names(manifest, out)
     if not out.is_dir():
         return
+    _check_folder_owners(manifest, out)
     held = [("the manifest", manifest.source)] if manifest.source is not None else []
     held += [(f"the recording {r.name}", r.path) for r in manifest.recordings]
     for what, path in held:
@@ -310,6 +312,44 @@ def check_batch_output(manifest: Manifest, output: str | os.PathLike, label: str
                 f"the output folder {out} holds {what} ({path}); write the batch results to a "
                 "folder of their own"
             )
+
+
+def _check_folder_names(manifest: Manifest, out: Path) -> None:
+    """Names that differ only in case are one folder where `out`'s file system does not tell
+    case apart: refused there (a manifest parsed without its output folder, the widget's typed
+    names), never written into one folder."""
+    from napari_catrack.batch.manifest import case_insensitive
+
+    names = [r.name for r in manifest.recordings]
+    folded = [n.casefold() for n in names]
+    clash = sorted({n for n in names if folded.count(n.casefold()) > 1})
+    if clash and case_insensitive(out):
+        raise InputError(
+            f"recordings {', '.join(clash)} would share one folder in {out}: its file system "
+            "does not tell case apart; give them names that differ in more than case (`name:`)"
+        )
+
+
+def _check_folder_owners(manifest: Manifest, out: Path) -> None:
+    """A recording's folder that an earlier run filled for another recording (recorded in its
+    `recording.INPUT_MARK`, or by older runs in its session) is refused, all such in one error:
+    resuming there would mix that recording's results with this one's, or replace them."""
+    from napari_catrack.batch.recording import folder_owner
+    from napari_catrack.io.output_check import same_file
+
+    problems = []
+    for spec in manifest.recordings:
+        owner = folder_owner(out / spec.name)
+        if owner and not same_file(owner, spec.path) and os.path.exists(owner):
+            problems.append(
+                f"{out / spec.name} holds the results of {owner}, not of recording {spec.name} "
+                f"({spec.path}); give one of them another `name:` in the manifest, or move that "
+                "folder out of the way"
+            )
+    if problems:
+        from napari_catrack.batch.manifest import _all
+
+        raise _all(problems)
 
 
 def _same_folder(a: Path, b: Path) -> bool:

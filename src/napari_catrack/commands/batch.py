@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         from napari_catrack.batch.from_session import read_session_params
 
         session = read_session_params(args.params_from)
-    manifest = read_manifest(args.manifest, session=session)
+    manifest = read_manifest(args.manifest, session=session, output=args.output)
     check_batch_output(manifest, args.output)
     say(f"{len(manifest.recordings)} recordings from {args.manifest} -> {args.output}")
     if session is not None:

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.tables import EXCEL_SUFFIXES, not_utf8_line, read_table
+from napari_catrack.io.tables import EXCEL_SUFFIXES, read_table
+from napari_catrack.io.text_encoding import table_encoding, text_encoding
 
 NAMES = ("event", "name", "label", "type", "behavior", "behaviour", "event_name", "trial_type")
 TIMES = ("time_s", "time", "timestamp", "t", "seconds", "time_sec", "onset")
@@ -59,7 +60,7 @@ def _delimiter(path: Path) -> str | None:
     if path.suffix.lower() in (*EXCEL_SUFFIXES, ".tsv") or not path.is_file():
         return None
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
+        with open(path, encoding=text_encoding(path, "event file")[0]) as f:
             header = next((line for line in f if line.strip()), "")
     except OSError:
         return None  # read_table says why
@@ -74,11 +75,10 @@ def _read(path: Path) -> tuple[pd.DataFrame, bool]:
     if sep is None:
         return read_table(path, (), "event file"), False
     try:  # numbers stay text here: `_numbers` reads "1,5" and "1.5" alike
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True, encoding="utf-8-sig")
+        encoding = table_encoding(path, "event file")  # Excel's code page: read, and said
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise InputError(f"event file {path} is empty") from None
-    except UnicodeDecodeError as exc:  # a `;` CSV from Excel on Windows (its code page)
-        raise InputError(not_utf8_line("event file", path, exc)) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise InputError(f"cannot read event file {path}: {exc}") from None
     table.columns = [str(c).strip() for c in table.columns]

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
+from napari_catrack.io.text_encoding import table_encoding
 
 ALIASES = {
     "frame": ("frame", "frame_index", "frame_number", "frameno", "index"),
@@ -83,6 +84,12 @@ def parse_columns(spec: str | dict | None) -> dict[str, str]:
     return out
 
 
+def _folded(column: str) -> str:
+    """A column name as the aliases spell it: lower case, µ (micro sign or Greek mu) as u, so a
+    header `stage_x_µm` (Excel's code page, or UTF-8) is `stage_x_um`."""
+    return column.lower().strip().replace("\u00b5", "u").replace("\u03bc", "u")
+
+
 def _pick(available: list[str], key: str, mapping: dict[str, str]) -> str | None:
     if key in mapping:
         if mapping[key] not in available:
@@ -90,7 +97,7 @@ def _pick(available: list[str], key: str, mapping: dict[str, str]) -> str | None
                 f"the stage log has no column {mapping[key]!r}; it has {', '.join(available)}"
             )
         return mapping[key]
-    lower = {a.lower().strip(): a for a in available}
+    lower = {_folded(a): a for a in available}
     for alias in ALIASES[key]:
         if alias in lower:
             return lower[alias]
@@ -195,14 +202,11 @@ def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
             return pd.read_excel(path)
-        sep = _delimiter(path)
-        if what == "stage log" and _headerless(path, sep):
-            return _trackstim(path, sep)
-        return pd.read_csv(path, sep=sep)
-    except UnicodeDecodeError as exc:  # a CSV from Excel on Windows (its code page)
-        from napari_catrack.io.tables import not_utf8_line
-
-        raise InputError(not_utf8_line(f"the {what}", path, exc)) from None
+        encoding = table_encoding(path, f"the {what}")  # Excel's code page: read, and said
+        sep = _delimiter(path, encoding)
+        if what == "stage log" and _headerless(path, sep, encoding):
+            return _trackstim(path, sep, encoding)
+        return pd.read_csv(path, sep=sep, encoding=encoding)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
             OSError) as exc:  # fmt: skip
         raise InputError(f"cannot read the {what} {path.name}: {exc}") from None
@@ -211,9 +215,9 @@ def _read_table(path: Path, what: str = "stage log") -> pd.DataFrame:
 TRACKSTIM = ("frame", "stage_x_um", "stage_y_um", "stage_z_um")
 
 
-def _headerless(path: Path, sep: str) -> bool:
+def _headerless(path: Path, sep: str, encoding: str) -> bool:
     """True when the first non-blank line is all numbers (no column names)."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding=encoding) as fh:
         line = next((ln for ln in fh if ln.strip()), "")
     try:
         [float(v) for v in (line.split() if sep == WHITESPACE else line.split(sep))]
@@ -222,7 +226,7 @@ def _headerless(path: Path, sep: str) -> bool:
     return bool(line.strip())
 
 
-def _trackstim(path: Path, sep: str) -> pd.DataFrame:
+def _trackstim(path: Path, sep: str, encoding: str) -> pd.DataFrame:
     """The Zhen lab's TrackStim log (github.com/zhenlab-ltri/TrackStim, `stage-pos.txt`).
 
     Its Imager writes one line per frame, `frame, x, y, z` with the micro-manager stage
@@ -230,7 +234,8 @@ def _trackstim(path: Path, sep: str) -> pd.DataFrame:
     fixed rate: give --fps). Any other table without a header is refused: its columns would
     be guesses.
     """
-    table = pd.read_csv(path, sep=sep, header=None, skipinitialspace=True, skip_blank_lines=True)
+    table = pd.read_csv(path, sep=sep, header=None, skipinitialspace=True, skip_blank_lines=True,
+                        encoding=encoding)  # fmt: skip
     if table.shape[1] != len(TRACKSTIM):
         raise InputError(
             f"{path.name} has no header line and {table.shape[1]} columns; a log without a "
@@ -243,7 +248,7 @@ def _trackstim(path: Path, sep: str) -> pd.DataFrame:
 WHITESPACE = r"\s+"
 
 
-def _delimiter(path: Path) -> str:
+def _delimiter(path: Path, encoding: str) -> str:
     """Comma, tab or semicolon, whichever the header line has most of; runs of spaces when it has
     none of them but several words (`time x y`, `0 1000.0 -52.0 3125.0`); else comma.
 
@@ -251,7 +256,7 @@ def _delimiter(path: Path) -> str:
     the header at the "t". A space-separated log read with a comma was one column, named after
     its whole first line.
     """
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding=encoding) as fh:
         header = fh.readline()
     if any(c in header for c in ",\t;"):
         return max((",", "\t", ";"), key=header.count)

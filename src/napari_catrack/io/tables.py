@@ -20,6 +20,7 @@ import pandas as pd
 
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.text_encoding import table_encoding
 
 __all__ = [
     "EXCEL_SUFFIXES",
@@ -40,19 +41,10 @@ LONG_COLUMNS = ("neuron_id", "frame", "dff")
 
 
 # ---------------------------------------------------------------- files
-def _looks_binary(path: Path) -> bool:
-    """NUL bytes near the start: an image or HDF5 file, not text in some encoding."""
-    try:
-        with open(path, "rb") as fh:
-            return b"\0" in fh.read(8192)
-    except OSError:
-        return False
-
-
 def not_utf8_line(what: str, path: str | os.PathLike, exc: UnicodeDecodeError) -> str:
-    """The one line for a text file that is not UTF-8. Excel's "CSV (Comma delimited)" saves in
-    the Windows code page (cp1252: é is one byte 0xe9), which is read as UTF-8 everywhere (what
-    the tool writes), never guessed: a wrong guess would silently change names."""
+    """The one line for a settings file (YAML, JSON, metadata) that is not UTF-8: those are read
+    as UTF-8 only (a wrong guess would silently change keys and names). Tables are not refused:
+    `io.text_encoding` reads Excel's Windows code page, saying so."""
     byte = exc.object[exc.start : exc.start + 1] if isinstance(exc.object, bytes) else b""
     which = f" (byte 0x{byte.hex()})" if byte else ""
     if Path(path).suffix.lower() in (".csv", ".tsv", ".txt"):
@@ -63,6 +55,19 @@ def not_utf8_line(what: str, path: str | os.PathLike, exc: UnicodeDecodeError) -
     else:
         how = "save it as UTF-8 (Notepad: Save as, Encoding UTF-8) and try again"
     return f"{what} {path} is not UTF-8 text{which}: {how}"
+
+
+def _separator(path: Path, encoding: str) -> str:
+    """A tab for a .tsv, and for a table whose header has tabs and no comma (Excel's "Unicode
+    text", UTF-16, is tab-separated whatever its name); else a comma."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        with open(path, encoding=encoding) as fh:
+            header = fh.readline()
+    except (OSError, UnicodeDecodeError):
+        return ","  # pandas says why
+    return "\t" if "\t" in header and "," not in header else ","
 
 
 def read_table(
@@ -88,16 +93,11 @@ def read_table(
         if path.suffix.lower() in EXCEL_SUFFIXES:
             df = pd.read_excel(path)
         else:  # a .tsv is tab-separated (BIDS events.tsv): read as CSV it is one column
-            df = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+            # UTF-8, UTF-16 (BOM) or Windows-1252 (said): Excel's CSV on Windows is read too
+            encoding = table_encoding(path, what)
+            df = pd.read_csv(path, sep=_separator(path, encoding), encoding=encoding)
     except pd.errors.EmptyDataError:
         raise InputError(f"{the_file} {path} is empty") from None
-    except UnicodeDecodeError as exc:  # was "'utf-8' codec can't decode byte 0x89 in position 0"
-        if not _looks_binary(path):  # text in another encoding (Excel's CSV on Windows)
-            raise InputError(not_utf8_line(what, path, exc)) from None
-        raise InputError(
-            f"{what} {path} is not a text table (CSV/TSV) nor an Excel file: its bytes are "
-            "binary (an image or HDF5 file given by mistake?)"
-        ) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
     missing = [c for c in required if c not in df.columns]

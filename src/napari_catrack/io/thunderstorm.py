@@ -28,6 +28,7 @@ from napari_catrack.core.puncta.tables import float_formats
 from napari_catrack.errors import InputError
 from napari_catrack.io.atomic import atomic_write_path
 from napari_catrack.io.tables import formatted_columns
+from napari_catrack.io.text_encoding import table_encoding, text_encoding
 
 COLUMNS = (
     "id",
@@ -104,8 +105,8 @@ def read_thunderstorm(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"ThunderSTORM table not found: {path}")
-    try:
-        table = pd.read_csv(path)
+    try:  # ThunderSTORM's own tables are UTF-8; one edited in Excel on Windows is cp1252 (said)
+        table = pd.read_csv(path, encoding=table_encoding(path, "ThunderSTORM table"))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read ThunderSTORM table {path}: {exc}") from None
     return normalise_columns(table, str(path))
@@ -118,11 +119,12 @@ def read_localizations(path: str | os.PathLike, pixel_size_nm: float) -> pd.Data
     path = Path(path)
     if path.is_file():
         try:
-            head = pd.read_csv(path, nrows=0)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            encoding = text_encoding(path, "localisation table")[0]
+            head = pd.read_csv(path, nrows=0, encoding=encoding)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, InputError):
             head = None  # read_thunderstorm says why
         if head is not None and {"frame", "x", "y"} <= set(map(str, head.columns)):
-            table = pd.read_csv(path)
+            table = pd.read_csv(path, encoding=table_encoding(path, "localisation table"))
             if not {"x [nm]", "y [nm]"} & set(table.columns):
                 out = pd.DataFrame({c: pd.to_numeric(table[c], errors="coerce") if c in table
                                     else np.nan for c in INTERNAL})  # fmt: skip

@@ -181,13 +181,14 @@ class BatchWidget(QWidget):
         """The name column shows each recording's folder name in the batch: the manifest's own
         naming (`batch.manifest.default_names`: the file stem, the folder in front for stems
         used twice), kept up to date as rows come and go; a name typed in stays."""
-        from napari_catrack.batch.manifest import default_names
+        from napari_catrack.batch.manifest import case_insensitive, default_names
 
         rows = range(self.table.rowCount())
         paths = [self.table.item(r, 1).text() for r in rows]
         typed = [None if self._auto_name(r) else self.table.item(r, 0).text() for r in rows]
+        out = self.output.text().strip()  # Rec1 and rec1: one folder only where it says so
         try:
-            names = default_names(paths, typed)
+            names = default_names(paths, typed, fold_case=bool(out) and case_insensitive(out))
         except InputError:  # e.g. a typed name used twice: the manifest check says so at Run
             return
         blocked = self.table.blockSignals(True)
@@ -323,7 +324,7 @@ class BatchWidget(QWidget):
             if folder.exists() and not folder.is_dir():
                 raise InputError(f"{folder} is a file, not a folder; choose a folder for the batch")
             data = self.manifest_dict()
-            manifest = parse_manifest(data, folder, "manifest.yaml")
+            manifest = parse_manifest(data, folder, "manifest.yaml", output=folder)
             check_batch_output(manifest, folder, label="output folder")
             target = folder / "manifest.yaml"
             if target.exists() and not _ours(target):
