@@ -717,3 +717,83 @@ def test_architecture_names_every_module_of_core_and_io():
         and not re.search(named.format(name=re.escape(path.name), stem=re.escape(path.stem)), text)
     ]
     assert not unnamed, f"docs/architecture.md does not name these modules: {unnamed}"
+
+
+# --- defaults the docs state -------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _stated_defaults() -> dict[str, list[str]]:
+    """Option -> what each command's parser says its default is: the `[default: X]` that
+    `--help` prints from the step's parameter dataclass, the argparse default, and the help's
+    own "(default X)" wording."""
+    from napari_catrack.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found: dict[str, list[str]] = {}
+    for p in sub.choices.values():
+        for action in p._actions:
+            helptext = " ".join((action.help or "").split())
+            values = re.findall(r"\[default: ([^\]]*)\]|default:? ([-\w.]+)", helptext)
+            values = [a or b for a, b in values]
+            # "(default: their frame column, else 0)": the default when the input has none
+            values += re.findall(r"default:? [^)]*?else ([-\w.]+)\)", helptext)
+            if action.default not in (None, argparse.SUPPRESS):
+                values.append(str(action.default))
+            for option in action.option_strings:
+                found.setdefault(option, []).extend(values)
+    return found
+
+
+def _documented_defaults(text: str) -> list[tuple[str, str]]:
+    """(option, value) for each default a page states: "`--shuffles` (default 1000)",
+    "`--signal`, default `dff`", "`--channel I`, default 0", "`--null pooled` (default)"."""
+    text = " ".join(text.split())
+    found = re.findall(r"`(--[\w-]+)(?: [A-Z]+)?`[^`.;]{0,25}?(?:\(|, )default:? `?([-\w.]+)", text)
+    found += re.findall(r"`(--[\w-]+) ([-\w.]+)` \(default[);,]", text)
+    return [(option, value.rstrip(".")) for option, value in found]
+
+
+def _same_default(value: str, stated: list[str]) -> bool:
+    value = {"on": "True", "off": "False"}.get(value, re.sub(r"(?<=\d)(st|nd|rd|th)$", "", value))
+    for default in stated:
+        try:
+            if float(default) == float(value):
+                return True
+        except ValueError:
+            if default == value:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_default_the_docs_state_is_the_commands_default(doc):
+    """A default changed in params.py (the one place defaults live) leaves "(default 1000)" in
+    the page; test_every_catrack_command_and_option_in_the_docs_exists sees only the name."""
+    defaults = _stated_defaults()
+    wrong = [
+        f"{option} (default {value} in the page; the parser: {sorted(set(defaults[option]))})"
+        for option, value in _documented_defaults(doc.read_text(encoding="utf-8"))
+        if option in defaults and not _same_default(value, defaults[option])
+    ]
+    assert not wrong, f"{doc.name}: " + "; ".join(wrong)
+
+
+def test_the_default_check_sees_a_changed_default():
+    from napari_catrack.core.ensembles.params import EnsembleParams
+
+    shuffles = EnsembleParams().n_shuffles
+    text = (
+        f"`--shuffles` (default {shuffles + 1}) shuffles, `--percentile` (default 95th, p), "
+        "`--test-members`, default on; `--null pooled` (default): windows"
+    )
+    found = _documented_defaults(text)
+    assert found == [
+        ("--shuffles", str(shuffles + 1)),
+        ("--percentile", "95th"),
+        ("--test-members", "on"),
+        ("--null", "pooled"),
+    ]
+    defaults = _stated_defaults()
+    assert [_same_default(v, defaults[o]) for o, v in found] == [False, True, True, True]
