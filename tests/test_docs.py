@@ -797,3 +797,63 @@ def test_the_default_check_sees_a_changed_default():
     ]
     defaults = _stated_defaults()
     assert [_same_default(v, defaults[o]) for o, v in found] == [False, True, True, True]
+
+
+# --- output columns the docs list ---------------------------------------------------------------
+
+# (page, module, constant): the page writes the constant's columns, in its order, as one list
+# (`a,b,c`); the constant is what the command writes (the CLI contract of ARCHITECTURE.md)
+_COLUMN_LISTS = [
+    ("tracking.md", "core.detection", "CANDIDATE_COLUMNS"),
+    ("tracking.md", "core.tracking.tracker", "TRACK_OUTPUT_COLUMNS"),
+    ("signals.md", "core.signals.extraction", "TRACE_COLUMNS"),
+    ("two_photon.md", "io.sources", "TRACE_COLUMNS"),
+    ("behaviour.md", "core.behaviour.velocity", "COLUMNS"),
+    ("ensembles.md", "core.ensembles.pipeline", "EVENT_COLUMNS"),
+    ("ensembles.md", "core.ensembles.pipeline", "MEMBER_COLUMNS"),
+    ("events.md", "core.events.eta", "ETA_COLUMNS"),
+    ("events.md", "core.events.eta", "SIGNIFICANCE_COLUMNS"),
+    ("puncta.md", "core.puncta.link", "TRACK_COLUMNS"),
+    ("batch.md", "batch.recording", "REPORT_COLUMNS"),
+]
+
+
+def _column_lists(text: str) -> set[str]:
+    """Every comma-separated list of names a page writes, spaces and line breaks removed."""
+    spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    spans += re.findall(r"```[\w-]*\n(.*?)```", text, flags=re.S)
+    lists = set()
+    for span in spans:
+        for m in re.finditer(r"(?<![\w,])\w+(?:,\s*\w+){2,}(?![\w,])", span):
+            lists.add(re.sub(r",\s+", ",", m.group(0)))
+    return lists
+
+
+@pytest.mark.parametrize("page,module,name", _COLUMN_LISTS, ids=lambda v: str(v))
+def test_every_output_column_list_the_docs_write_is_the_commands(page, module, name):
+    """A column renamed, added or moved in the code leaves the page's list behind; the docs
+    run of h16 compared each with the file the command wrote, and this keeps them equal."""
+    import importlib
+
+    columns = list(getattr(importlib.import_module(f"napari_catrack.{module}"), name))
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    assert ",".join(columns) in _column_lists(text), f"{page} does not list {name}: {columns}"
+
+
+def test_transients_md_lists_every_column_of_the_transient_and_cell_tables():
+    from napari_catrack.core.transients.features import CELL_COLUMNS, TRANSIENT_COLUMNS
+
+    text = (ROOT / "docs" / "transients.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (`.+?`) \|", text, flags=re.M)  # the column table
+    listed = [c for row in rows for c in re.findall(r"`(\w+)`", row)]
+    assert listed[: len(TRANSIENT_COLUMNS)] == TRANSIENT_COLUMNS
+    cell_section = text.split("## Per-cell table", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(\w+)`", cell_section))
+    assert set(CELL_COLUMNS) - {"neuron_id"} <= named
+
+
+def test_the_column_check_sees_a_renamed_column():
+    text = "writes `neuron_id,frame,\n  lag_s,mean` and\n```\nreport.csv  a,b, c\n```\n"
+    assert _column_lists(text) == {"neuron_id,frame,lag_s,mean", "a,b,c"}
+    assert "neuron_id,frame,lag,mean" not in _column_lists(text)  # lag renamed lag_s
+    assert "frame,lag_s,mean" not in _column_lists(text)  # a column dropped at the start
