@@ -698,3 +698,162 @@ def test_every_python_file_the_docs_name_without_its_folder_exists():
                 if name not in names:
                     missing.append(f"{doc.name}: {name}")
     assert not missing, "\n".join(missing)
+
+
+def test_architecture_names_every_module_of_core_and_io():
+    """docs/architecture.md's package map ("Layout", "Analysis steps and where they live") names
+    each module of `io/` and of the `core/` packages: a module added without a line there is a
+    part of the design nobody can find (the docs run of h16 found ten)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    folders = [PACKAGE / "io", PACKAGE / "core", *(p for p in (PACKAGE / "core").iterdir()
+                                                   if (p / "__init__.py").is_file())]  # fmt: skip
+    # `io/stage.py`, `stage.py`, or as a dotted name: `io.output_check.check_outputs`
+    named = r"(?<![\w.]){name}|(?<!\w){stem}\.\w"
+    unnamed = [
+        str(path.relative_to(PACKAGE))
+        for folder in folders
+        for path in sorted(folder.glob("*.py"))
+        if path.name != "__init__.py"
+        and not re.search(named.format(name=re.escape(path.name), stem=re.escape(path.stem)), text)
+    ]
+    assert not unnamed, f"docs/architecture.md does not name these modules: {unnamed}"
+
+
+# --- defaults the docs state -------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _stated_defaults() -> dict[str, list[str]]:
+    """Option -> what each command's parser says its default is: the `[default: X]` that
+    `--help` prints from the step's parameter dataclass, the argparse default, and the help's
+    own "(default X)" wording."""
+    from napari_catrack.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found: dict[str, list[str]] = {}
+    for p in sub.choices.values():
+        for action in p._actions:
+            helptext = " ".join((action.help or "").split())
+            values = re.findall(r"\[default: ([^\]]*)\]|default:? ([-\w.]+)", helptext)
+            values = [a or b for a, b in values]
+            # "(default: their frame column, else 0)": the default when the input has none
+            values += re.findall(r"default:? [^)]*?else ([-\w.]+)\)", helptext)
+            if action.default not in (None, argparse.SUPPRESS):
+                values.append(str(action.default))
+            for option in action.option_strings:
+                found.setdefault(option, []).extend(values)
+    return found
+
+
+def _documented_defaults(text: str) -> list[tuple[str, str]]:
+    """(option, value) for each default a page states: "`--shuffles` (default 1000)",
+    "`--signal`, default `dff`", "`--channel I`, default 0", "`--null pooled` (default)"."""
+    text = " ".join(text.split())
+    found = re.findall(r"`(--[\w-]+)(?: [A-Z]+)?`[^`.;]{0,25}?(?:\(|, )default:? `?([-\w.]+)", text)
+    found += re.findall(r"`(--[\w-]+) ([-\w.]+)` \(default[);,]", text)
+    return [(option, value.rstrip(".")) for option, value in found]
+
+
+def _same_default(value: str, stated: list[str]) -> bool:
+    value = {"on": "True", "off": "False"}.get(value, re.sub(r"(?<=\d)(st|nd|rd|th)$", "", value))
+    for default in stated:
+        try:
+            if float(default) == float(value):
+                return True
+        except ValueError:
+            if default == value:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_default_the_docs_state_is_the_commands_default(doc):
+    """A default changed in params.py (the one place defaults live) leaves "(default 1000)" in
+    the page; test_every_catrack_command_and_option_in_the_docs_exists sees only the name."""
+    defaults = _stated_defaults()
+    wrong = [
+        f"{option} (default {value} in the page; the parser: {sorted(set(defaults[option]))})"
+        for option, value in _documented_defaults(doc.read_text(encoding="utf-8"))
+        if option in defaults and not _same_default(value, defaults[option])
+    ]
+    assert not wrong, f"{doc.name}: " + "; ".join(wrong)
+
+
+def test_the_default_check_sees_a_changed_default():
+    from napari_catrack.core.ensembles.params import EnsembleParams
+
+    shuffles = EnsembleParams().n_shuffles
+    text = (
+        f"`--shuffles` (default {shuffles + 1}) shuffles, `--percentile` (default 95th, p), "
+        "`--test-members`, default on; `--null pooled` (default): windows"
+    )
+    found = _documented_defaults(text)
+    assert found == [
+        ("--shuffles", str(shuffles + 1)),
+        ("--percentile", "95th"),
+        ("--test-members", "on"),
+        ("--null", "pooled"),
+    ]
+    defaults = _stated_defaults()
+    assert [_same_default(v, defaults[o]) for o, v in found] == [False, True, True, True]
+
+
+# --- output columns the docs list ---------------------------------------------------------------
+
+# (page, module, constant): the page writes the constant's columns, in its order, as one list
+# (`a,b,c`); the constant is what the command writes (the CLI contract of ARCHITECTURE.md)
+_COLUMN_LISTS = [
+    ("tracking.md", "core.detection", "CANDIDATE_COLUMNS"),
+    ("tracking.md", "core.tracking.tracker", "TRACK_OUTPUT_COLUMNS"),
+    ("signals.md", "core.signals.extraction", "TRACE_COLUMNS"),
+    ("two_photon.md", "io.sources", "TRACE_COLUMNS"),
+    ("behaviour.md", "core.behaviour.velocity", "COLUMNS"),
+    ("ensembles.md", "core.ensembles.pipeline", "EVENT_COLUMNS"),
+    ("ensembles.md", "core.ensembles.pipeline", "MEMBER_COLUMNS"),
+    ("events.md", "core.events.eta", "ETA_COLUMNS"),
+    ("events.md", "core.events.eta", "SIGNIFICANCE_COLUMNS"),
+    ("puncta.md", "core.puncta.link", "TRACK_COLUMNS"),
+    ("batch.md", "batch.recording", "REPORT_COLUMNS"),
+]
+
+
+def _column_lists(text: str) -> set[str]:
+    """Every comma-separated list of names a page writes, spaces and line breaks removed."""
+    spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    spans += re.findall(r"```[\w-]*\n(.*?)```", text, flags=re.S)
+    lists = set()
+    for span in spans:
+        for m in re.finditer(r"(?<![\w,])\w+(?:,\s*\w+){2,}(?![\w,])", span):
+            lists.add(re.sub(r",\s+", ",", m.group(0)))
+    return lists
+
+
+@pytest.mark.parametrize("page,module,name", _COLUMN_LISTS, ids=lambda v: str(v))
+def test_every_output_column_list_the_docs_write_is_the_commands(page, module, name):
+    """A column renamed, added or moved in the code leaves the page's list behind; the docs
+    run of h16 compared each with the file the command wrote, and this keeps them equal."""
+    import importlib
+
+    columns = list(getattr(importlib.import_module(f"napari_catrack.{module}"), name))
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    assert ",".join(columns) in _column_lists(text), f"{page} does not list {name}: {columns}"
+
+
+def test_transients_md_lists_every_column_of_the_transient_and_cell_tables():
+    from napari_catrack.core.transients.features import CELL_COLUMNS, TRANSIENT_COLUMNS
+
+    text = (ROOT / "docs" / "transients.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (`.+?`) \|", text, flags=re.M)  # the column table
+    listed = [c for row in rows for c in re.findall(r"`(\w+)`", row)]
+    assert listed[: len(TRANSIENT_COLUMNS)] == TRANSIENT_COLUMNS
+    cell_section = text.split("## Per-cell table", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(\w+)`", cell_section))
+    assert set(CELL_COLUMNS) - {"neuron_id"} <= named
+
+
+def test_the_column_check_sees_a_renamed_column():
+    text = "writes `neuron_id,frame,\n  lag_s,mean` and\n```\nreport.csv  a,b, c\n```\n"
+    assert _column_lists(text) == {"neuron_id,frame,lag_s,mean", "a,b,c"}
+    assert "neuron_id,frame,lag,mean" not in _column_lists(text)  # lag renamed lag_s
+    assert "frame,lag_s,mean" not in _column_lists(text)  # a column dropped at the start

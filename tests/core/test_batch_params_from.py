@@ -270,3 +270,23 @@ def test_an_ensembles_record_gives_its_values_and_drops_none_of_its_facts(tmp_pa
     found = read_session_params(session.path, ["ensembles"])
     assert found.unknown == {}
     assert found.values == {"ensembles": {"n_shuffles": shuffles, "seed": 1}}
+
+
+def test_the_traces_of_extracted_sources_are_no_traces_parameters(tmp_path, capsys):
+    """Docs run (h16): `catrack sources ... --session S` (docs/two_photon.md) records the traces
+    step with the extraction's values ({"sources": ...}); `catrack info S --params` then warned
+    `traces: sources={...} ... is no traces parameter of this version: left out`, about a value
+    it should never have read as one."""
+    from napari_catrack.batch.from_session import read_session_params
+    from napari_catrack.core.sources.params import SourcesParams
+
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    made = {"sources": SourcesParams().to_dict()}
+    session.record("sources", params={**made, "evaluation": {"min_snr": 2.0}})
+    session.record("traces", params=made, attrs={"source": "sources"})
+    session.save()
+    found = read_session_params(session.path)
+    assert found.unknown == {} and "traces" not in found.values
+    assert found.values == {"sources": {"min_snr": 2.0}}
+    assert main(["info", str(session.path), "--params"]) == 0
+    assert "parameter of this version" not in capsys.readouterr().err

@@ -637,3 +637,29 @@ def test_no_orientation_line_where_frames_outnumber_neurons(worm):
     assert not [g for g in metadata_gaps(META, session) if "check_data_orientation" in g]
     with_movie = metadata_gaps(META, session, embed_imaging=True)
     assert not [g for g in with_movie if "check_data_orientation" in g]
+
+
+def test_an_event_kind_with_one_event_has_no_sem_and_still_reaches_the_nwb_file(tmp_path):
+    """Docs run (h16): `catrack events SESSION` with an event kind logged once (its SEM empty at
+    every lag), then `catrack export SESSION -o DIR` (docs/export.md) stopped with a traceback
+    ("Columns must be the same length"): the SEM table dropped that kind's all-NaN rows while the
+    mean table kept them."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    step = session["eta"]
+    eta = step.tables["eta"].copy()
+    once = eta["event"].astype(str).unique()[0]
+    eta.loc[eta["event"].astype(str) == once, "sem"] = np.nan  # one event: no SEM
+    session.record("eta", tables={**step.tables, "eta": eta}, attrs=dict(step.attrs),
+                   params=dict(step.params))  # fmt: skip
+    with NWBHDF5IO(str(write_nwb(session, tmp_path / "o.nwb", metadata=META)), "r") as io:
+        table = io.read().analysis["event_triggered_averages"].to_dataframe()
+    pairs = eta.groupby(["neuron_id", "event"])["mean"].count()
+    assert len(table) == int((pairs > 0).sum())
+    kept = table["event"] == once
+    assert kept.any()
+    assert all(np.isnan(np.asarray(s, float)).all() for s in table.loc[kept, "sem"])
+    assert all(np.isfinite(np.asarray(s, float)).any() for s in table.loc[~kept, "sem"])

@@ -106,6 +106,9 @@ def read_session_params(
         if step == "sources" and "sources" not in params:
             missing[step] = "imported sources, not extracted ones"
             continue
+        if step == "traces" and "sources" in params:  # the sources step's traces (two-photon)
+            missing[step] = "the traces of its sources, not of catrack traces"
+            continue
         try:
             changed, dropped = recorded_params(step, params)
         except (InputError, TypeError) as exc:

@@ -322,7 +322,10 @@ def _eta(nwb, session) -> None:
     eta = step.tables.get("eta")
     if eta is not None and len(eta):
         wide = eta.pivot_table(index=["neuron_id", "event"], columns="lag_s", values="mean")
+        # one row per averaged neuron and event: an event kind logged once has no SEM at any lag,
+        # and pivot_table drops all-NaN rows, so the SEM follows the means' rows and lags
         sem = eta.pivot_table(index=["neuron_id", "event"], columns="lag_s", values="sem")
+        sem = sem.reindex(index=wide.index, columns=wide.columns)
         keys = wide.index.to_frame(index=False)
         nwb.add_analysis(
             DynamicTable(
