@@ -30,7 +30,12 @@ import pandas as pd
 
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.io.atomic import TargetHeldOpen, atomic_write_path, is_read_only
+from napari_catrack.io.atomic import (
+    TargetHeldOpen,
+    atomic_write_path,
+    is_read_only,
+    recover_before_reading,
+)
 from napari_catrack.io.h5write import h5_writer
 
 SCHEMA_VERSION = 1
@@ -447,6 +452,7 @@ class Session:
         """
         path = Path(path)
         _saves_written()
+        recover_before_reading(path)  # a set killed half placed there: finished first
         if not path.is_file():
             problem = "is a folder, not a file" if path.is_dir() else "not found"
             raise InputError(f"session file {problem}: {path}")
@@ -504,6 +510,7 @@ class Session:
         """
         path = Path(path)
         _saves_written()
+        recover_before_reading(path)
         if not path.is_file():
             return None
         with _open_session_file(path) as f, _reading(path):
@@ -518,6 +525,7 @@ class Session:
         package version, recording, and per step `provenance()`'s version, created, params and
         inputs (`catrack info SESSION`: a methods section, or the values to run again)."""
         path = Path(path)
+        recover_before_reading(path)
         if not path.is_file():
             problem = "is a folder, not a file" if path.is_dir() else "not found"
             raise InputError(f"session file {problem}: {path}")

@@ -3,7 +3,8 @@
 `atomic_write_set()` extends this to several files that form one result (summary images, the
 three sources files): they are moved into place together at the end, or not at all. A process
 killed between those renames leaves a journal (`.catrack-set.ID.journal`) beside them; the next
-write into that folder finishes the set (`recover_interrupted_sets`).
+write into that folder, or the next read from it (`recover_before_reading`: a session or
+recording opened, a command's inputs), finishes the set (`recover_interrupted_sets`).
 """
 
 from __future__ import annotations
@@ -364,6 +365,32 @@ def recover_interrupted_sets(folder: str | os.PathLike) -> list[Path]:
                     _remove_path(backup)
             _remove_journals([Path(j) for j in record.get("journals", [])] + [journal])
     return done
+
+
+def recover_before_reading(*paths: str | os.PathLike | None) -> None:
+    """Finish the sets a killed process left half placed where `paths` are about to be read
+    (a session or recording opened, a command's inputs): the folder of each path, and a folder
+    path itself (an export folder, a TIFF folder; a glob: its folder). Until h16 only the next
+    write into such a folder recovered it, so a folder never written into again kept new files
+    beside older ones, a target maybe missing with its only copy a hidden `.old`, and whoever
+    opened it read that. Same recovery and rules as `recover_interrupted_sets` (a live writer's
+    journal is left; an only copy never deleted); costs one listing per folder. A read never
+    fails because of it: a folder it cannot change (read-only) is read as it is."""
+    folders: dict[str, Path] = {}
+    for path in paths:
+        if path is None:
+            continue
+        p = Path(path)
+        try:
+            if p.is_dir():
+                folders.setdefault(os.path.abspath(p), p)
+        except OSError:
+            pass
+        parent = p.parent
+        folders.setdefault(os.path.abspath(parent), parent)
+    for folder in folders.values():
+        with contextlib.suppress(OSError):
+            recover_interrupted_sets(folder)
 
 
 def _newer(path: Path, than: float) -> bool:
