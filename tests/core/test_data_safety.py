@@ -821,3 +821,39 @@ def test_a_set_with_a_name_near_the_255_limit_is_finished_after_a_kill(tmp_path,
     assert atomic.recover_interrupted_sets(tmp_path) == targets
     assert [p.read_text(encoding="utf-8") for p in targets] == ["new\n", "new\n"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in targets)
+
+
+def test_an_atomic_write_lists_its_folder_once(tmp_path, monkeypatch):
+    """Every atomic write looks in its folder for a set to finish and for its own stale temp
+    files: two listings, ~10 ms each in a folder of 5,000 files (a TIFF sequence's), per write.
+    One listing serves both now; what they do is unchanged (a stale temp file removed, a
+    journal of a dead writer finished)."""
+    from napari_catrack.io import atomic
+
+    stale = tmp_path / ".out.txt.abcdefgh.partial"
+    stale.write_text("killed write")
+    os.utime(stale, (0, 0))  # untouched for decades
+    (tmp_path / "a.csv").write_text("new\n")
+    backup = tmp_path / ".a.csv.12345678.old"
+    backup.write_text("old\n")
+    files = [{"temp": str(tmp_path / ".a.csv.x.partial"), "target": str(tmp_path / "a.csv"),
+              "backup": str(backup)}]  # fmt: skip
+    journal = _journal(tmp_path, files, _dead_pid())
+    listed = []
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def scandir(path="."):
+        listed.append(Path(path))
+        return real_scandir(path)
+
+    def listdir(path="."):
+        listed.append(Path(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "listdir", listdir)
+    atomic.write_text_atomic(tmp_path / "out.txt", "x")
+    monkeypatch.undo()
+    assert listed == [tmp_path]
+    assert not stale.exists() and not journal.exists() and not backup.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "out.txt"]
