@@ -7,6 +7,10 @@ file) is written through `_Unfailing` (h5py's ``fileobj`` driver): a failed writ
 reported to HDF5 as done; HDF5 finishes and closes a file that is then known to be bad, and
 `h5_writer` raises the recorded `OSError`, which `atomic_write_path` turns into one line and the
 removal of the temp file. The previous file at the target is never touched.
+
+`chunk_encoder`/`write_chunks`: a large array's chunks compressed in Python, outside h5py's
+global lock, and written as stored bytes (a read in napari's main thread never waits for a
+compression).
 """
 
 from __future__ import annotations
