@@ -11,7 +11,9 @@ the number of reads and the save's wall time. `--frames 4000` (default) x 256 x 
 262 MB array; `--content masks` (a wandering ellipse: compresses like a worm's masks, ~1 MB
 stored) or `noise` (random labels 0-4 on 30 % of pixels: ~70 MB stored, the worst case for a
 copy). `... set FOLDER`: the time `atomic_write_set` takes per set of three 2 kB files (200 sets;
-the journal written before the renames since h15). Run with `PYTHONPATH=src` for this checkout
+the journal written before the renames since h15). `... crowded FOLDER --files 5000`: ms per
+`write_text_atomic` of a small file into a folder of 5,000 files (each write lists the
+folder). `... compress FOLDER`: seconds the array's write itself takes (3 runs, no reads). Run with `PYTHONPATH=src` for this checkout
 (without it: the installed package, another checkout: the code before a change), in a fresh
 process per measurement.
 """
@@ -120,14 +122,55 @@ def sets(folder: Path, n: int = 200) -> dict:
     return {"mode": "set", "ms_per_set": round((time.perf_counter() - start) / n * 1000, 2)}
 
 
+def compress(folder: Path, frames: int, content: str, runs: int = 3) -> dict:
+    """Seconds `session._create_array` takes to write the array into a new file (an
+    `h5_writer`, as a save), in this thread with nothing else running: the write's own cost."""
+    import napari_catrack.session as session_module
+    from napari_catrack.io.h5write import h5_writer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arr = _array(frames, content)
+    times = []
+    for _ in range(runs):
+        with h5_writer(folder / "compress.h5") as f:
+            start = time.perf_counter()
+            session_module._create_array(f, "masks", arr)
+            times.append(round(time.perf_counter() - start, 2))
+    return {"mode": "compress", "content": content, "seconds": times}
+
+
+def crowded(folder: Path, files: int, n: int = 300) -> dict:
+    """ms per `write_text_atomic` of a small file into a folder of `files` other files: every
+    atomic write lists its folder (a set's journal to finish, its own stale temp files)."""
+    from napari_catrack.io.atomic import write_text_atomic
+
+    folder = folder / f"crowded-{files}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        (folder / f"frame_{i:05d}.tif").touch()
+    write_text_atomic(folder / "result.csv", "x\n")  # (the folder's listing cached once)
+    start = time.perf_counter()
+    for _ in range(n):
+        write_text_atomic(folder / "result.csv", "x\n" * 100)
+    ms = (time.perf_counter() - start) / n * 1000
+    return {"mode": "crowded", "files": files, "ms_per_write": round(ms, 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["write", "copy", "set"])
+    ap.add_argument("mode", choices=["write", "copy", "set", "crowded", "compress"])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--frames", type=int, default=4000)
     ap.add_argument("--content", choices=["masks", "noise"], default="noise")
     ap.add_argument("--h5ocopy", action="store_true")
+    ap.add_argument("--files", type=int, default=5000, help="crowded: files in the folder")
     args = ap.parse_args()
+    if args.mode == "compress":
+        print(json.dumps(compress(args.folder, args.frames, args.content)))
+        return
+    if args.mode == "crowded":
+        print(json.dumps(crowded(args.folder, args.files)))
+        return
     if args.mode == "set":
         print(json.dumps(sets(args.folder)))
         return

@@ -108,6 +108,7 @@ def test_a_stroke_painted_while_the_writer_writes_slabs_never_leaves_a_mix_in_th
     over both, painted after frame 0 was written), or frame 1 painted and frame 3 not (a
     stroke over both, undone after frame 1 was written). Now it holds one whole state, the
     viewer's (the write is done again from a new snapshot)."""
+    import napari_catrack.io.h5write as h5write
     import napari_catrack.session as session_module
 
     monkeypatch.setattr(session_module, "SLAB_BYTES", 1 << 20)  # 4 slabs of 1 MiB: one frame
@@ -123,9 +124,9 @@ def test_a_stroke_painted_while_the_writer_writes_slabs_never_leaves_a_mix_in_th
         holds[2] = (threading.Event(), threading.Event())
     slabs = [0]
     real_setitem = h5py.Dataset.__setitem__
+    real_chunks = h5write.write_chunks
 
-    def held_between_slabs(ds, key, value):
-        real_setitem(ds, key, value)
+    def held_after(ds) -> None:
         if ds.name == "/layers/000/data":
             slabs[0] += 1  # (the first write only: a second one counts on from 5)
             if slabs[0] in holds:
@@ -133,7 +134,16 @@ def test_a_stroke_painted_while_the_writer_writes_slabs_never_leaves_a_mix_in_th
                 reached.set()
                 assert go.wait(20)
 
+    def held_between_slabs(ds, key, value):
+        real_setitem(ds, key, value)
+        held_after(ds)
+
+    def held_between_chunk_slabs(ds, start, slab, encode):  # (the slabs written chunk by chunk)
+        real_chunks(ds, start, slab, encode)
+        held_after(ds)
+
     monkeypatch.setattr(h5py.Dataset, "__setitem__", held_between_slabs)
+    monkeypatch.setattr(h5write, "write_chunks", held_between_chunk_slabs)
     save_queue.request(session)
     assert holds[1][0].wait(20)  # the writer wrote frame 0 and waits before frame 1
     for frame in frames:  # the stroke, in this (the GUI's) thread

@@ -30,7 +30,12 @@ import pandas as pd
 
 from napari_catrack import __version__
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.io.atomic import TargetHeldOpen, atomic_write_path, is_read_only
+from napari_catrack.io.atomic import (
+    TargetHeldOpen,
+    atomic_write_path,
+    is_read_only,
+    recover_before_reading,
+)
 from napari_catrack.io.h5write import h5_writer
 
 SCHEMA_VERSION = 1
@@ -447,6 +452,7 @@ class Session:
         """
         path = Path(path)
         _saves_written()
+        recover_before_reading(path)  # a set killed half placed there: finished first
         if not path.is_file():
             problem = "is a folder, not a file" if path.is_dir() else "not found"
             raise InputError(f"session file {problem}: {path}")
@@ -504,6 +510,7 @@ class Session:
         """
         path = Path(path)
         _saves_written()
+        recover_before_reading(path)
         if not path.is_file():
             return None
         with _open_session_file(path) as f, _reading(path):
@@ -518,6 +525,7 @@ class Session:
         package version, recording, and per step `provenance()`'s version, created, params and
         inputs (`catrack info SESSION`: a methods section, or the values to run again)."""
         path = Path(path)
+        recover_before_reading(path)
         if not path.is_file():
             problem = "is a folder, not a file" if path.is_dir() else "not found"
             raise InputError(f"session file {problem}: {path}")
@@ -762,6 +770,8 @@ def _write_step(g: h5py.Group, rec: StepRecord, writer: _ArrayWriter | None = No
 
 SLAB_BYTES = 16 << 20
 """Arrays larger than this are written in slabs along their first axis (`_create_array`)."""
+CHUNKED_WRITE_BYTES = 1 << 20
+"""Arrays larger than this are compressed chunk by chunk outside h5py's lock (`_create_array`)."""
 
 
 def _create_array(group: h5py.Group, name: str, arr: np.ndarray, digest: bool = False) -> Any:
@@ -771,15 +781,21 @@ def _create_array(group: h5py.Group, name: str, arr: np.ndarray, digest: bool = 
     chunks and bytes as one write): h5py holds its global lock for a whole write call, so while
     the background writer (`save_queue`) wrote a 750 MB array in one call, a time-slider step
     reading an HDF5 recording in napari's main thread waited 45.6 s (review of h14); between
-    slabs it gets its turn. `digest` (numbers only): each slab is copied before it is written
-    and the `_digest` of the bytes written is returned, for the background writer's check that
-    nothing was painted meanwhile."""
-    big = isinstance(arr, np.ndarray) and arr.ndim > 0 and arr.nbytes > SLAB_BYTES
+    slabs it gets its turn. Each chunk is compressed outside h5py's lock and written as stored
+    bytes (`io.h5write.chunk_encoder`, the same bytes h5py writes; h16: one 16 MB slab of
+    noise-like masks held the lock 1.2-2.5 s), so a read waits for one chunk's I/O, not for a
+    slab's compression; a filter pipeline not reproduced there is written by h5py. `digest`
+    (numbers only): each slab is copied before it is written and the `_digest` of the bytes
+    written is returned, for the background writer's check that nothing was painted meanwhile."""
+    from napari_catrack.io.h5write import chunk_encoder, write_chunks
+
+    big = isinstance(arr, np.ndarray) and arr.ndim > 0 and arr.nbytes > CHUNKED_WRITE_BYTES
     if not big or arr.dtype.kind not in "biufc":
         data = np.array(arr) if digest else arr  # (a copy: the bytes hashed are those written)
         group.create_dataset(name, data=data, **_compression(np.size(arr)))
         return _digest(data) if digest else None
     ds = group.create_dataset(name, shape=arr.shape, dtype=arr.dtype, **_compression(arr.size))
+    encode = chunk_encoder(ds, arr.dtype)  # None: a pipeline h5py must run (in its lock)
     rows = max(1, SLAB_BYTES // max(arr[:1].nbytes, 1))
     if ds.chunks:  # whole chunks per slab: no chunk is compressed twice
         rows = max(ds.chunks[0], rows // ds.chunks[0] * ds.chunks[0])
@@ -789,7 +805,10 @@ def _create_array(group: h5py.Group, name: str, arr: np.ndarray, digest: bool = 
         if h is not None:
             slab = np.array(slab, order="C")  # a copy, hashed in the order `_digest` hashes
             h.update(slab.reshape(-1).view(np.uint8))
-        ds[start : start + rows] = slab
+        if encode is not None:
+            write_chunks(ds, start, slab, encode)
+        else:
+            ds[start : start + rows] = slab
     return h.digest() if h is not None else None
 
 

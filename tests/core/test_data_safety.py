@@ -566,6 +566,84 @@ def test_a_set_killed_between_its_renames_is_finished_by_the_next_write_there(tm
     assert [p.name for p in out.rglob(".*")] == []  # no `.old`, journal or temp file left
 
 
+def _open_session(out: Path) -> None:
+    Session.load(out / "s.catrack.h5")
+
+
+def _session_info(out: Path) -> None:  # `catrack info SESSION`
+    Session.read_provenance(out / "s.catrack.h5")
+
+
+def _read_a_table(out: Path) -> None:  # a CSV opened in a widget or by a command
+    from napari_catrack.io.tables import read_table
+
+    read_table(out / "a.csv")
+
+
+def _command_inputs(out: Path) -> None:  # every command checks its inputs before reading them
+    from napari_catrack.io.output_check import check_outputs
+
+    check_outputs({"-o": out.parent / "result.csv"}, {"TRACES": out / "sub" / "c.csv"})
+
+
+def _open_recording(out: Path) -> None:  # the napari reader, the Load recording widget
+    from napari_catrack.io.recording import open_recording
+
+    open_recording(out / "movie.tif")
+
+
+@pytest.mark.parametrize(
+    "read", [_open_session, _session_info, _read_a_table, _command_inputs, _open_recording]
+)
+@pytest.mark.parametrize("n", [2, 5], ids=["a target missing", "two of three new"])
+def test_a_set_killed_between_its_renames_is_finished_when_its_folder_is_only_read(
+    tmp_path, n, read
+):
+    """A folder that nothing writes into again (a finished analysis, an export) kept a set as
+    the kill left it: a target missing with its only copy a hidden `.old`, or new files beside
+    older ones, and `.old` backups for good; whoever opened it read that mix. Now opening or
+    reading from the folder (a session, a table, a recording, a command's inputs) finishes the
+    set first: every file is the new one, whole, and nothing hidden is left."""
+    import tifffile
+
+    out = tmp_path / "out"
+    names = ("a.csv", "b.csv", "sub/c.csv")
+    (out / "sub").mkdir(parents=True)
+    for name in names:
+        (out / name).write_text(name + " old\n")
+    _small_session(out / "s.catrack.h5")
+    tifffile.imwrite(out / "movie.tif", np.zeros((20, 16, 16), np.uint16))
+    _kill_when_paused(_run_hooked("rename", n, ["-c", _SET.format(out=str(out))], REPO))
+    assert [p.name for p in out.rglob(".*") if p.name.endswith(".old")]  # the kill's leftovers
+    read(out)
+    for name in names:
+        assert (out / name).read_text() == name + " new\n" * 1000, name
+    assert [p.name for p in out.rglob(".*")] == []  # no `.old`, journal or temp file left
+
+
+def test_a_read_from_a_folder_it_cannot_change_reads_it_as_it_is(tmp_path, monkeypatch):
+    """Recovery on a read never makes the read fail: where it cannot remove a backup (a
+    read-only folder refuses it) the journal is left and the session opens."""
+    from napari_catrack.io import atomic
+
+    _small_session(tmp_path / "s.catrack.h5")
+    (tmp_path / "a.csv").write_text("new\n")
+    (tmp_path / ".a.csv.12345678.old").write_text("old\n")
+    files = [{"temp": str(tmp_path / ".a.csv.x.partial"), "target": str(tmp_path / "a.csv"),
+              "backup": str(tmp_path / ".a.csv.12345678.old")}]  # fmt: skip
+    journal = _journal(tmp_path, files, _dead_pid())
+    tried = []
+
+    def refused(path):
+        tried.append(path.name)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(atomic, "_remove_path", refused)
+    assert set(Session.load(tmp_path / "s.catrack.h5").steps) == {"alignment"}
+    assert tried == [".a.csv.12345678.old"]  # recovery ran, and failed
+    assert journal.exists() and (tmp_path / ".a.csv.12345678.old").exists()
+
+
 def test_a_journal_of_a_running_set_is_left_alone_and_an_only_copy_is_never_deleted(tmp_path):
     """Recovery never races a process still renaming its set (its pid alive), and a target whose
     temp file is gone and which is missing gets its older file back from the backup."""
@@ -743,3 +821,39 @@ def test_a_set_with_a_name_near_the_255_limit_is_finished_after_a_kill(tmp_path,
     assert atomic.recover_interrupted_sets(tmp_path) == targets
     assert [p.read_text(encoding="utf-8") for p in targets] == ["new\n", "new\n"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in targets)
+
+
+def test_an_atomic_write_lists_its_folder_once(tmp_path, monkeypatch):
+    """Every atomic write looks in its folder for a set to finish and for its own stale temp
+    files: two listings, ~10 ms each in a folder of 5,000 files (a TIFF sequence's), per write.
+    One listing serves both now; what they do is unchanged (a stale temp file removed, a
+    journal of a dead writer finished)."""
+    from napari_catrack.io import atomic
+
+    stale = tmp_path / ".out.txt.abcdefgh.partial"
+    stale.write_text("killed write")
+    os.utime(stale, (0, 0))  # untouched for decades
+    (tmp_path / "a.csv").write_text("new\n")
+    backup = tmp_path / ".a.csv.12345678.old"
+    backup.write_text("old\n")
+    files = [{"temp": str(tmp_path / ".a.csv.x.partial"), "target": str(tmp_path / "a.csv"),
+              "backup": str(backup)}]  # fmt: skip
+    journal = _journal(tmp_path, files, _dead_pid())
+    listed = []
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def scandir(path="."):
+        listed.append(Path(path))
+        return real_scandir(path)
+
+    def listdir(path="."):
+        listed.append(Path(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "listdir", listdir)
+    atomic.write_text_atomic(tmp_path / "out.txt", "x")
+    monkeypatch.undo()
+    assert listed == [tmp_path]
+    assert not stale.exists() and not journal.exists() and not backup.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "out.txt"]

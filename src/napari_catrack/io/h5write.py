@@ -7,16 +7,23 @@ file) is written through `_Unfailing` (h5py's ``fileobj`` driver): a failed writ
 reported to HDF5 as done; HDF5 finishes and closes a file that is then known to be bad, and
 `h5_writer` raises the recorded `OSError`, which `atomic_write_path` turns into one line and the
 removal of the temp file. The previous file at the target is never touched.
+
+`chunk_encoder`/`write_chunks`: a large array's chunks compressed in Python, outside h5py's
+global lock, and written as stored bytes (a read in napari's main thread never waits for a
+compression).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 
 def _read_at(fd: int, size: int, offset: int) -> bytes:
@@ -152,3 +159,73 @@ def h5_writer(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[h5
             raise OSError(exc.errno, exc.strerror or str(exc), str(Path(path))) from None
     finally:
         raw.close()
+
+
+# --- compressing chunks outside h5py's lock ----------------------------------------------------
+_FILTER_SHUFFLE = 2  # HDF5's filter ids (H5Zpublic.h)
+_FILTER_DEFLATE = 1
+
+
+def chunk_encoder(ds: h5py.Dataset, dtype: np.dtype) -> Callable[[np.ndarray], bytes] | None:
+    """A function that turns one chunk of `ds` (an array of `dtype`, or a partial edge chunk)
+    into the bytes HDF5's filter pipeline stores for it, or None where this is not exactly
+    reproduced (then h5py must compress: `dset[...] = data`).
+
+    Why: h5py holds its global lock for a whole write call, compression included, so a 16 MB
+    slab of noise-like masks held every HDF5 read of napari's main thread 1.2-2.5 s while the
+    background writer (`save_queue`) wrote it. Here the chunk is filtered in Python (byte
+    shuffle: a transpose of the bytes; deflate: `zlib.compress` at the dataset's level, which
+    releases the GIL) and only the finished bytes go to h5py (`write_chunks`). Reproduced: the
+    pipelines of the datasets napari-catrack creates (shuffle, deflate, both in that order, or
+    none) on a plain number type stored as in memory; anything else (fletcher32, szip, lzf, a
+    plugin, another byte order) is left to h5py. An edge chunk is padded to the full chunk with
+    the fill value, as HDF5 does (it stores full-size chunks)."""
+    if ds.chunks is None or dtype.kind not in "biuf" or ds.dtype != dtype:
+        return None
+    tid = ds.id.get_type()
+    if tid.get_size() != dtype.itemsize or tid.get_class() not in (
+        h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.ENUM
+    ):  # fmt: skip
+        return None
+    plist = ds.id.get_create_plist()
+    steps: list[Callable[[memoryview], bytes | memoryview]] = []
+    itemsize = dtype.itemsize
+    for i in range(plist.get_nfilters()):
+        fid, _flags, values, _name = plist.get_filter(i)
+        if fid == _FILTER_SHUFFLE and tuple(values) in ((), (itemsize,)):
+            if itemsize > 1:  # (HDF5 leaves one-byte elements as they are)
+                steps.append(lambda b: np.frombuffer(b, np.uint8).reshape(-1, itemsize).T.tobytes())
+        elif fid == _FILTER_DEFLATE and len(values) == 1 and 0 <= values[0] <= 9:
+            level = int(values[0])
+            steps.append(lambda b, level=level: zlib.compress(b, level))
+        else:
+            return None
+    shape = tuple(ds.chunks)
+    fill = ds.fillvalue
+
+    def encode(block: np.ndarray) -> bytes:
+        if block.shape != shape:  # an edge chunk: stored full size, padded with the fill value
+            full = np.full(shape, fill, dtype)
+            full[tuple(slice(0, n) for n in block.shape)] = block
+            block = full
+        data: bytes | memoryview = memoryview(np.ascontiguousarray(block, dtype)).cast("B")
+        for step in steps:
+            data = step(data)
+        return bytes(data)
+
+    return encode
+
+
+def write_chunks(
+    ds: h5py.Dataset, start: int, slab: np.ndarray, encode: Callable[[np.ndarray], bytes]
+) -> None:
+    """Write `slab` into `ds` at row `start` (a multiple of the chunk rows; the slab whole chunk
+    rows, or the array's last rows) chunk by chunk: each chunk encoded (`chunk_encoder`) outside
+    h5py's lock, then stored as is (`write_direct_chunk`), so a read in another thread waits for
+    one chunk's I/O at most, never for a compression."""
+    chunks = ds.chunks
+    grid = [range(0, n, c) for n, c in zip(slab.shape, chunks, strict=True)]
+    for offset in itertools.product(*grid):
+        block = slab[tuple(slice(o, o + c) for o, c in zip(offset, chunks, strict=True))]
+        data = encode(block)
+        ds.id.write_direct_chunk((start + offset[0], *offset[1:]), data)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_catrack.errors import InputError, long_paths_as_lines
-from napari_catrack.io.atomic import is_read_only, read_only_line
+from napari_catrack.io.atomic import is_read_only, read_only_line, recover_before_reading
 
 # Names that are files, never folders: an output folder named like this is a typo for a file.
 FILE_SUFFIXES = (".tif", ".tiff", ".h5", ".hdf5", ".nwb", ".zarr", ".csv", ".xlsx", ".json",
@@ -48,6 +48,8 @@ def check_outputs(outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None
     output folder must be writable (`_check_writable`), so a read-only place fails now, not after
     the work.
     """
+    # a set a killed run left half placed where an input lies is finished before it is read
+    recover_before_reading(*(p for value in inputs.values() for p in _as_list(value)))
     given = [(opt, Path(p)) for opt, value in inputs.items() for p in _input_files(value)]
     sequences = [(opt, p) for opt, value in inputs.items() for p in map(str, _as_list(value))
                  if _is_tiff_sequence(p)]  # fmt: skip

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_catrack.errors import InputError, long_paths_as_lines
+from napari_catrack.io.atomic import recover_before_reading
 from napari_catrack.io.hdf5 import HDF5_SUFFIXES, is_hdf5_path, open_hdf5
 from napari_catrack.io.layouts import check_same_shape, guess_axes, split_channels
 from napari_catrack.io.tiff import (
@@ -147,6 +148,7 @@ def open_recording(
     It changes how pixels are read, not which: `options` (and so a session) are the same.
     """
     spec = os.fspath(path)
+    recover_before_reading(spec)  # a set killed half placed there (a registered movie's): finished
     options = {
         "layout": layout,
         "green_channel": green_channel,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.errors import InputError
-from napari_catrack.io.atomic import atomic_write_path
+from napari_catrack.io.atomic import atomic_write_path, recover_before_reading
 from napari_catrack.io.text_encoding import table_encoding
 
 __all__ = [
@@ -84,6 +84,7 @@ def read_table(
     whose cells must be whole numbers >= 0. Both come back as numbers. Without this a word in a
     number column failed deep in a step (`int('zero')`: a traceback)."""
     path = Path(path)
+    recover_before_reading(path)  # a set killed half placed there: finished before the read
     # `what` may already say "file" ("event file"): never "event file file not found"
     the_file = what if what.endswith("file") else f"{what} file"
     if not path.is_file():
