@@ -130,6 +130,10 @@ def test_the_masked_null_counts_what_a_dense_raster_of_the_shifts_counts(mode):
     table, observed = _lost_half()
     observed[5, 100:400] = False  # a gap with events on both sides
     table = table[~((table.neuron_id == 5) & table.start_frame.between(100, 399))]
+    # a burst around a short gap: shifted, its events share windows and bins (counted once)
+    burst = pd.DataFrame({"neuron_id": 6, "start_frame": [700, 701, 702, 705, 1990, 1998]})
+    table = pd.concat([table, burst], ignore_index=True)
+    observed[6, 703:705] = False
     trains = trains_from_table(table, n_frames=T, neuron_ids=np.arange(12)).with_observed(observed)
     width = 4  # divides T: whole bins
     if mode == "window":

@@ -106,30 +106,54 @@ def shifted_frames(trains: EventTrains, offsets: np.ndarray) -> np.ndarray:
     neuron's events move by its offset along its *observed* frames only (the k-th observed frame
     goes to the (k + offset)-th, cyclically), so no shifted event lands where the neuron could
     not have been seen firing; a neuron observed throughout moves exactly as without a mask."""
-    n_frames = trains.n_frames
-    off = np.repeat(np.asarray(offsets, dtype=np.int64), trains.counts(), axis=1)
+    return shifter(trains)(offsets)
+
+
+def shifter(trains: EventTrains):
+    """`shifted_frames` for these trains as a function of the offsets, with the observed-frame
+    index built once (the nulls call it once per chunk of shuffles)."""
+    n_frames, counts = trains.n_frames, trains.counts()
     if trains.observed is None:
-        x = off + trains.frame
-        x -= (x >= n_frames) * n_frames
-        return x
+
+        def plain(offsets: np.ndarray) -> np.ndarray:
+            x = np.repeat(np.asarray(offsets, dtype=np.int64), counts, axis=1) + trains.frame
+            x -= (x >= n_frames) * n_frames
+            return x
+
+        return plain
     per = trains.observed.sum(axis=1).astype(np.int64)
     keys = np.flatnonzero(trains.observed.ravel())  # neuron * T + frame, observed only, sorted
     base = (np.cumsum(per) - per)[trains.neuron]
     rank = np.searchsorted(keys, trains.neuron * n_frames + trains.frame) - base  # observed
-    return keys[base + (rank + off) % per[trains.neuron]] % n_frames
+    frames = keys % n_frames
+    length = np.maximum(per[trains.neuron], 1)
+
+    def along_observed(offsets: np.ndarray) -> np.ndarray:
+        off = np.repeat(np.asarray(offsets, dtype=np.int64), counts, axis=1)
+        return frames[base + (rank + off) % length]
+
+    return along_observed
 
 
 def _masked_runner(trains: EventTrains, offsets, width, nb, n):
-    """Bin null with an observation mask: shifted frames along the observed ones, then one
-    count per (shuffle, bin, neuron) (gaps between a neuron's events are not kept by such a
-    shift, so the duplicate rule of the fast runners does not hold)."""
+    """Bin null with an observation mask: shifted frames along the observed ones; gaps between a
+    neuron's events are not kept by such a shift, so every event is checked against its
+    predecessor (not only those closer than a bin, as in the fast runners)."""
+
+    shift = shifter(trains)
+    k = np.arange(trains.n_events)
+    pred = _predecessors(trains)
+    has_pred = pred != k
 
     def run(s0: int, s1: int) -> tuple[np.ndarray, np.ndarray]:
         c = s1 - s0
-        x = shifted_frames(trains, offsets[s0:s1])
-        rows = np.arange(c, dtype=np.int64)[:, None]
-        keys = np.unique(((rows * nb + x // width) * n + trains.neuron).ravel()) // n
-        counts = np.bincount(keys, minlength=c * nb).reshape(c, nb)
+        x = shift(offsets[s0:s1])
+        keys = x // width + (np.arange(c, dtype=np.int64) * nb)[:, None]
+        # the shift keeps each neuron's cyclic order: an event repeats its predecessor's bin
+        # when the predecessor (not across the wrap) lies in the same bin
+        dup = has_pred & (x[:, pred] < x) & (keys[:, pred] == keys)
+        keys[dup] = c * nb
+        counts = np.bincount(keys.ravel(), minlength=c * nb + 1)[: c * nb].reshape(c, nb)
         return np.bincount(counts.ravel(), minlength=n + 1), counts.max(axis=1)
 
     return run

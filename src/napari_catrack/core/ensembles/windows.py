@@ -36,7 +36,7 @@ from napari_catrack.core.ensembles.null import (
     _predecessors,
     run_in_chunks,
     shift_offsets,
-    shifted_frames,
+    shifter,
 )
 from napari_catrack.core.ensembles.trains import EventTrains
 from napari_catrack.errors import InputError
@@ -185,8 +185,10 @@ def window_null(
     if trains.n_events == 0 or n_windows(n_frames, width) == 0:
         return WindowNull(hist, maxima, offsets, width, n_frames)
 
+    shift = shifter(trains)
+
     def run(s0: int, s1: int) -> tuple[np.ndarray, np.ndarray]:
-        x = shifted_frames(trains, offsets[s0:s1])
+        x = shift(offsets[s0:s1])
         counts = _counts(x, shifted_cover_lengths(trains, x, width), n_frames, width)
         peaks = coactivity_peaks(counts, width)
         return np.bincount(counts[peaks], minlength=n + 1), counts.max(axis=1)
