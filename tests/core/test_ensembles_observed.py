@@ -208,7 +208,9 @@ def test_cli_traces_option(tmp_path, capsys):
     traces.to_csv(tmp_path / "traces.csv", index=False)
     base = ["ensembles", str(tmp_path / "t.csv"), "--fps", "10", "--n-frames", str(T),
             "--shuffles", "200", "--no-figures"]  # fmt: skip
-    assert main([*base, "-o", str(tmp_path / "a"), "--traces", str(tmp_path / "traces.csv")]) == 0
+    sess = tmp_path / "s.catrack.h5"
+    argv = [*base, "-o", str(tmp_path / "a"), "--traces", str(tmp_path / "traces.csv")]
+    assert main([*argv, "--session", str(sess)]) == 0
     out = capsys.readouterr().out
     assert f"observation: {T // 2} neuron-frame(s) of 1 neuron(s) unobserved" in out
     params = json.loads((tmp_path / "a" / "params.json").read_text())
@@ -216,6 +218,11 @@ def test_cli_traces_option(tmp_path, capsys):
     members = pd.read_csv(tmp_path / "a" / "ensemble_members.csv")
     assert members.loc[members["neuron_id"] == LOST, "fraction"].max() == 1.0
     assert "n_observed" in pd.read_csv(tmp_path / "a" / "ensemble_events.csv")
+    from napari_catrack.session import Session
+
+    step = Session.load(sess)["ensembles"]
+    assert step.params["observation"]["unobserved_neuron_frames"] == T // 2
+    assert step.attrs["inputs"]["traces"]["sha256"]
     assert main([*base, "-o", str(tmp_path / "b")]) == 0
     assert "observation: every neuron observed at every frame" in capsys.readouterr().out
     assert "n_observed" not in pd.read_csv(tmp_path / "b" / "ensemble_events.csv")
