@@ -144,7 +144,11 @@ def run_demo(
     from napari_catrack.core.detection import detect_candidates
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.core.ensembles.params import EnsembleParams
-    from napari_catrack.core.ensembles.records import record_ensembles, traced_neurons
+    from napari_catrack.core.ensembles.records import (
+        record_ensembles,
+        traced_neurons,
+        traced_observed,
+    )
     from napari_catrack.core.signals.cleaning import clean_table_column
     from napari_catrack.core.signals.extraction import extract_traces
     from napari_catrack.core.signals.params import CleaningParams, TracesParams
@@ -304,9 +308,11 @@ def run_demo(
     # 6. Ensembles.
     # every neuron traced (the cell table recorded above), as the widget, `catrack ensembles
     # --session` and the batch count them
+    # and the traces' missing (NaN) frames are unknown there, not silent (docs/ensembles.md)
     trains = trains_from_table(
         transients, n_frames=len(frames), neuron_ids=traced_neurons(session, transients)
     )
+    trains = traced_observed(session, trains)
     result = find_ensembles(trains, rec.fps, EnsembleParams(seed=seed))
     ens_dir = out / "ensembles"
     write_table(result.events, ens_dir / "ensemble_events.csv")

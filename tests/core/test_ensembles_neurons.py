@@ -53,7 +53,14 @@ def test_cli_demo_and_batch_record_every_neuron_traced(small_demo, tmp_path, cap
     copy = tmp_path / "copy.catrack.h5"
     shutil.copy(small_demo / "demo.catrack.h5", copy)
     runs = {
-        "neurons": ["--neurons", str(small_demo / "cells.csv"), "--n-frames", "80"],
+        "neurons": [
+            "--neurons",
+            str(small_demo / "cells.csv"),
+            "--n-frames",
+            "80",
+            "--traces",
+            str(small_demo / "traces.csv"),
+        ],
         "session": ["--session", str(copy)],
     }
     for name, extra in runs.items():

@@ -191,6 +191,12 @@ def test_the_widget_counts_every_neuron_traced_as_the_demo_does(
     assert got is not demo
     assert got.params["n_neurons"] == demo.params["n_neurons"] == n_traced
     assert got.params["n_frames"] == demo.params["n_frames"]
+    # the session's traces tell where a neuron was not measured (h16): the same mask as the demo
+    traces = session["traces"].tables["traces"]
+    lost = int((traces["missing"].astype(bool) | traces["dff"].isna()).sum())
+    assert got.params.get("observation") == demo.params.get("observation")
+    assert got.params.get("observation", {}).get("unobserved_neuron_frames", 0) == lost
+    assert widget.status.text().endswith("(unknown, not silent)") == (lost > 0)
     cols = ["start_frame", "end_frame", "n_active", "ensemble_id"]
     pd.testing.assert_frame_equal(
         got.tables["events"][cols].reset_index(drop=True),

@@ -222,7 +222,11 @@ def _transients(ctx: StepContext, p: TransientParams) -> str:
 
 def _ensembles(ctx: StepContext, p: EnsembleParams) -> str:
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
-    from napari_catrack.core.ensembles.records import record_ensembles, traced_neurons
+    from napari_catrack.core.ensembles.records import (
+        record_ensembles,
+        traced_neurons,
+        traced_observed,
+    )
 
     transients = ctx.table("transients", "transients", "ensembles")
     ctx.table("transients", "cells", "ensembles")
@@ -230,6 +234,7 @@ def _ensembles(ctx: StepContext, p: EnsembleParams) -> str:
     # every neuron traced (the cell table), as the widget, `catrack ensembles` and the demo count
     ids = traced_neurons(ctx.session, transients)
     trains = trains_from_table(transients, n_frames=n_frames, neuron_ids=ids)
+    trains = traced_observed(ctx.session, trains)  # NaN trace frames: unknown, not silent
     result = find_ensembles(trains, ctx.fps(), p)
     record_ensembles(ctx.session, result, save=False)
     return f"{len(result.events)} events, {result.n_ensembles} ensembles"

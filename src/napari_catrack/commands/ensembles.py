@@ -74,6 +74,14 @@ def register(subparsers) -> None:
         default=None,
         help="recording length (long layout; default: the length of the traces in --session when its neurons are used, else last frame in the table + 1)",
     )
+    g.add_argument(
+        "--traces",
+        default=None,
+        metavar="FILE",
+        help="long layout: the traces (neuron_id, frame, missing or dff) the transients came "
+        "from; frames where a neuron was not measured (missing, NaN) are unknown, not silent; "
+        "default: the --session's traces when its transients are these, else every frame observed",
+    )
     p.add_argument(
         "--positions", default=None, help="CSV neuron_id,y,x for the member maps (optional)"
     )
@@ -99,11 +107,19 @@ def load_trains(path: str, args: argparse.Namespace, session=None):
         trains_from_table,
         wide_table_to_raster,
     )
-    from napari_catrack.core.ensembles.records import traced_frames, traced_neurons
+    from napari_catrack.core.ensembles.records import (
+        traced_frames,
+        traced_neurons,
+        traced_observed,
+    )
+    from napari_catrack.core.ensembles.trains import observed_from_traces
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table
 
     if args.layout == "wide":
+        if args.traces:
+            raise InputError("--traces is for a transient table (--layout long): a wide raster "
+                             "has no missing frames (NaN cells are refused)")  # fmt: skip
         if args.neurons:
             raise InputError("--neurons is for a transient table (--layout long): the rows of a "
                              "wide raster are its neurons")  # fmt: skip
@@ -133,6 +149,19 @@ def load_trains(path: str, args: argparse.Namespace, session=None):
     trains = trains_from_table(
         table, frame_column=args.frame_column, n_frames=n_frames, neuron_ids=ids
     )
+    if args.traces:
+        traces = read_table(args.traces, required=("neuron_id", "frame"), what="traces (--traces)")
+        trains = trains.with_observed(
+            observed_from_traces(traces, trains.neuron_ids, trains.n_frames)
+        )
+    elif session is not None and _events_in_session(session, table, args):
+        trains = traced_observed(session, trains)
+    elif args.neurons and "frames_missing" in listed:
+        lost = pd.to_numeric(listed["frames_missing"], errors="coerce").fillna(0).sum()
+        if lost > 0:
+            warn("ensembles", f"{Path(args.neurons).name} says {int(lost)} neuron-frame(s) were "
+                 "not measured, but not which: give --traces FILE so that they count as unknown, "
+                 "not silent")  # fmt: skip
     return trains, source
 
 
@@ -187,7 +216,8 @@ def _write_all(
     from napari_catrack.io.atomic import write_text_atomic
     from napari_catrack.io.tables import write_table
 
-    write_table(result.events[EVENTS_CSV_COLUMNS], out / "ensemble_events.csv")
+    extra = ["n_observed"] if "n_observed" in result.events else []  # with unobserved frames
+    write_table(result.events[EVENTS_CSV_COLUMNS + extra], out / "ensemble_events.csv")
     # with `fraction` (the share of the ensemble's events the neuron is in), as the session, the
     # demo and `catrack export` write it: one ensemble_members.csv whichever route made it
     write_table(result.members[list(MEMBER_COLUMNS)], out / "ensemble_members.csv")
@@ -227,12 +257,13 @@ def _json_default(obj):
 
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.ensembles import find_ensembles
+    from napari_catrack.core.ensembles.records import observation_line
     from napari_catrack.io.tables import read_table
 
     files = TABLE_FILES + (() if args.no_figures else FIGURE_FILES)
     check_outputs({"-o": OutputFolder(args.output, files), "--session": args.session},
                   {"EVENTS.csv": args.events, "--positions": args.positions,
-                   "--neurons": args.neurons})  # fmt: skip
+                   "--neurons": args.neurons, "--traces": args.traces})  # fmt: skip
     params = EnsembleParams.from_args(args, **params_from_args(args, "ensembles", "ensembles"))
     target = session_from_args(args)  # a table, not a recording: any session, or a new one
     trains, neurons_from = load_trains(
@@ -250,7 +281,8 @@ def run(args: argparse.Namespace) -> int:
     if target is not None:
         from napari_catrack.core.ensembles.records import record_ensembles
 
-        inputs = {"transients": args.events, "positions": args.positions, "neurons": args.neurons}
+        inputs = {"transients": args.events, "positions": args.positions, "neurons": args.neurons,
+                  "traces": args.traces}  # fmt: skip
         target.record(record_ensembles, result, inputs=inputs)
         target.save()
     active = len(set(trains.neuron.tolist()))
@@ -259,4 +291,5 @@ def run(args: argparse.Namespace) -> int:
         f"{result.n_ensembles} ensembles of {trains.n_neurons} neurons ({neurons_from}; "
         f"{active} with events) -> {out}"
     )
+    print(f"observation: {observation_line(trains)}")
     return 0

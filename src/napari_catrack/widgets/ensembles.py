@@ -73,18 +73,29 @@ def run_ensembles(
     progress=None,
     cancel=None,
     neuron_ids=None,
+    traces=None,
 ):
     """Worker body (no Qt): read the table if needed and run the core (progress, cancel).
-    `neuron_ids`: every neuron traced (`records.traced_neurons`), None: those in the table."""
+    `neuron_ids`: every neuron traced (`records.traced_neurons`), None: those in the table.
+    `traces`: the session's traces, whose missing (NaN) frames are unknown, not silent
+    (`records.observed_by`); None: every frame observed."""
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
+    from napari_catrack.core.ensembles.records import observed_by
     from napari_catrack.io.tables import read_table
 
     if table is None:
         if not path:
             raise InputError("choose a transient table (CSV) first")
         table = read_table(path, required=("neuron_id", "start_frame"), what="transient table")
-    trains = trains_from_table(table, n_frames=n_frames, neuron_ids=neuron_ids)
+    trains = observed_by(trains_from_table(table, n_frames=n_frames, neuron_ids=neuron_ids), traces)
     return find_ensembles(trains, fps, params, progress=progress, cancel=cancel)
+
+
+def _unobserved_note(params: dict) -> str:
+    """The status line's note on unobserved neuron-frames ("" when every frame was observed)."""
+    obs = params.get("observation") or {}
+    n = obs.get("unobserved_neuron_frames")
+    return f"; {n} neuron-frames unobserved (unknown, not silent)" if n else ""
 
 
 class EnsemblesWidget(QWidget):
@@ -276,12 +287,17 @@ class EnsemblesWidget(QWidget):
             return None
         path, n_frames = self.path.text(), self._n_frames()
         ids = self._neuron_ids if table is not None else None  # a CSV chosen: its own neurons
+        session = self.ctx.session
+        traces = (  # the session's transients: their traces say where a neuron was not measured
+            session["traces"].tables.get("traces")
+            if table is not None and self._from_session and "traces" in session
+            else None
+        )
 
         def work(job):
             job.progress(0, 1, "shuffling")
-            return run_ensembles(
-                table, path, fps, params, n_frames, job.progress, job.cancelled, neuron_ids=ids
-            )
+            return run_ensembles(table, path, fps, params, n_frames, job.progress, job.cancelled,
+                                 neuron_ids=ids, traces=traces)  # fmt: skip
 
         inputs = {"transients": path} if path else None
         self.job = start_job(self, work, what="ensembles", bar=self.bar,
@@ -306,7 +322,7 @@ class EnsemblesWidget(QWidget):
         self.result = shown
         self.status.setText(
             f"{len(shown.events)} ensemble events (coactivity > {shown.threshold}), "
-            f"{shown.n_ensembles} ensembles"
+            f"{shown.n_ensembles} ensembles" + _unobserved_note(shown.params)
         )
         self.ensembles.blockSignals(True)
         self.ensembles.clear()

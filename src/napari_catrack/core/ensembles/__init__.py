@@ -40,6 +40,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         ],
         "trains": [
             "EventTrains",
+            "observed_from_traces",
             "trains_from_raster",
             "trains_from_table",
             "wide_table_to_raster",

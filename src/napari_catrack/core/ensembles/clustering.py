@@ -15,15 +15,23 @@ from scipy.spatial.distance import squareform
 from scipy.special import comb
 
 
-def jaccard_similarity(vectors: np.ndarray) -> np.ndarray:
+def jaccard_similarity(vectors: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
     """Pairwise Jaccard similarity |A ∩ B| / |A ∪ B| of boolean row vectors (1 on the diagonal).
 
     Two empty vectors have similarity 1 (identical), an empty and a non-empty one 0.
+    `observed` (same shape; None = all observed): each pair is compared over the columns observed
+    in both rows only (a neuron not measured during one of two events says nothing about how
+    alike they are); a True in `vectors` counts as observed.
     """
     x = np.asarray(vectors, dtype=bool).astype(np.float64)
     inter = x @ x.T
-    size = x.sum(axis=1)
-    union = size[:, None] + size[None, :] - inter
+    if observed is None:
+        size = x.sum(axis=1)
+        union = size[:, None] + size[None, :] - inter
+    else:
+        o = (np.asarray(observed, dtype=bool) | (x > 0)).astype(np.float64)
+        seen = x @ o.T  # [a, b]: columns of A observed in B
+        union = seen + seen.T - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
     np.fill_diagonal(sim, 1.0)

@@ -91,9 +91,72 @@ def shift_offsets(trains: EventTrains, n_shuffles: int, seed: int | None) -> np.
     if n_shuffles < 1:
         raise InputError(f"the number of shuffles must be at least 1; got {n_shuffles}")
     rng = np.random.default_rng(seed)
+    if trains.observed is not None:  # shifts over each neuron's observed frames only
+        high = np.maximum(trains.observed.sum(axis=1), 1).astype(np.int64)
+        return rng.integers(0, high, size=(n_shuffles, trains.n_neurons), dtype=np.int64)
     return rng.integers(
         0, max(trains.n_frames, 1), size=(n_shuffles, trains.n_neurons), dtype=np.int64
     )
+
+
+def shifted_frames(trains: EventTrains, offsets: np.ndarray) -> np.ndarray:
+    """(S, n_events) event frames of S circular shifts (`offsets`, S x n_neurons).
+
+    Without an observation mask each neuron's frames move by its offset modulo T. With one, a
+    neuron's events move by its offset along its *observed* frames only (the k-th observed frame
+    goes to the (k + offset)-th, cyclically), so no shifted event lands where the neuron could
+    not have been seen firing; a neuron observed throughout moves exactly as without a mask."""
+    return shifter(trains)(offsets)
+
+
+def shifter(trains: EventTrains):
+    """`shifted_frames` for these trains as a function of the offsets, with the observed-frame
+    index built once (the nulls call it once per chunk of shuffles)."""
+    n_frames, counts = trains.n_frames, trains.counts()
+    if trains.observed is None:
+
+        def plain(offsets: np.ndarray) -> np.ndarray:
+            x = np.repeat(np.asarray(offsets, dtype=np.int64), counts, axis=1) + trains.frame
+            x -= (x >= n_frames) * n_frames
+            return x
+
+        return plain
+    per = trains.observed.sum(axis=1).astype(np.int64)
+    keys = np.flatnonzero(trains.observed.ravel())  # neuron * T + frame, observed only, sorted
+    base = (np.cumsum(per) - per)[trains.neuron]
+    rank = np.searchsorted(keys, trains.neuron * n_frames + trains.frame) - base  # observed
+    frames = keys % n_frames
+    length = np.maximum(per[trains.neuron], 1)
+
+    def along_observed(offsets: np.ndarray) -> np.ndarray:
+        off = np.repeat(np.asarray(offsets, dtype=np.int64), counts, axis=1)
+        return frames[base + (rank + off) % length]
+
+    return along_observed
+
+
+def _masked_runner(trains: EventTrains, offsets, width, nb, n):
+    """Bin null with an observation mask: shifted frames along the observed ones; gaps between a
+    neuron's events are not kept by such a shift, so every event is checked against its
+    predecessor (not only those closer than a bin, as in the fast runners)."""
+
+    shift = shifter(trains)
+    k = np.arange(trains.n_events)
+    pred = _predecessors(trains)
+    has_pred = pred != k
+
+    def run(s0: int, s1: int) -> tuple[np.ndarray, np.ndarray]:
+        c = s1 - s0
+        x = shift(offsets[s0:s1])
+        keys = x // width + (np.arange(c, dtype=np.int64) * nb)[:, None]
+        # the shift keeps each neuron's cyclic order: an event repeats its predecessor's bin
+        # when the predecessor (not across the wrap) lies in the same bin
+        dup = has_pred & (x[:, pred] < x) & (keys[:, pred] == keys)
+        keys[dup] = c * nb
+        counts = np.bincount(keys.ravel(), minlength=c * nb + 1)[: c * nb].reshape(c, nb)
+        return np.bincount(counts.ravel(), minlength=n + 1), counts.max(axis=1)
+
+    return run
 
 
 def shuffle_null(
@@ -117,6 +180,12 @@ def shuffle_null(
         hist[0] = n_shuffles * nb
         return ShuffleNull(hist, maxima, offsets)
 
+    if trains.observed is not None:
+        run_in_chunks(
+            _masked_runner(trains, offsets, width, nb, n),
+            hist, maxima, chunk, n_threads, progress, cancel,
+        )  # fmt: skip
+        return ShuffleNull(hist, maxima, offsets)
     per_neuron = trains.counts()
     pred = _predecessors(trains)
     k = np.arange(trains.n_events)
@@ -227,6 +296,11 @@ def activity_probability(trains: EventTrains, width: int) -> np.ndarray:
     1 - sum over the gaps between consecutive events of max(0, gap - width + 1) / T.
     """
     n_frames = trains.n_frames
+    if trains.observed is not None:
+        raise InputError(
+            "the analytic null assumes every neuron observed at every frame; with unobserved "
+            "frames (NaN in the traces) use the shuffles (--null-method shuffle)"
+        )
     p = np.zeros(trains.n_neurons)
     if trains.n_events == 0 or n_frames == 0:
         return p

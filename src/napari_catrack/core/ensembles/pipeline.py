@@ -157,6 +157,8 @@ def find_ensembles(
         "cut_rule": "fixed k" if p.n_ensembles else "best mean silhouette over k",
         "version": __version__,
     }
+    if trains.observed is not None:  # absent: every neuron observed at every frame
+        params["observation"] = _observation_summary(trains)
     problem = None
     if trains.n_events == 0:
         problem = "no events at all: nothing can be coactive"
@@ -210,8 +212,9 @@ def find_ensembles(
         end_frame = np.minimum((last_bin + 1) * width, trains.n_frames) - 1
     params["threshold"] = threshold
     n_active = part.sum(axis=1)
+    seen = _observed_at_events(trains, part, start_frame, end_frame)
 
-    similarity = jaccard_similarity(part)
+    similarity = jaccard_similarity(part, seen)
     ensemble_id, cut = cluster_events(
         similarity,
         method=p.linkage_method,
@@ -221,7 +224,7 @@ def find_ensembles(
         min_similarity=p.min_similarity,
         min_events=p.min_events,
     )
-    frac = _member_fractions(ensemble_id, part)
+    frac = _member_fractions(ensemble_id, part, seen)
     notes = []
     alpha = round(1.0 - p.percentile / 100.0, 12)  # 95 -> 0.05, not 0.050000000000000044
     if p.null == "max" and 1.0 / (p.n_shuffles + 1) > alpha + 1e-12:
@@ -257,7 +260,7 @@ def find_ensembles(
         dropped = [t for t in tests if not t["kept"]]
         if dropped:
             ensemble_id = _keep_clusters(ensemble_id, np.asarray(keep))
-            frac = _member_fractions(ensemble_id, part)
+            frac = _member_fractions(ensemble_id, part, seen)
             notes.append(
                 f"{len(dropped)} cluster(s) of events set aside: their members co-activate no "
                 f"more often than in the shuffles (p = "
@@ -284,6 +287,8 @@ def find_ensembles(
             "ensemble_id": ensemble_id.astype(np.int64),
         }
     )
+    if seen is not None:  # neurons observed throughout the event (or taking part in it)
+        events["n_observed"] = seen.sum(axis=1).astype(np.int64)
     ev, nu = np.nonzero(part)
     event_neurons = pd.DataFrame(
         {"event_id": ev.astype(np.int64), "neuron_id": trains.neuron_ids[nu]}
@@ -357,13 +362,43 @@ def holm(p: list[float]) -> list[float]:
     return adj.tolist()
 
 
-def _member_fractions(ensemble_id: np.ndarray, part: np.ndarray) -> np.ndarray:
-    """(k, n_neurons): the share of each ensemble's events that each neuron joins."""
+def _member_fractions(
+    ensemble_id: np.ndarray, part: np.ndarray, seen: np.ndarray | None = None
+) -> np.ndarray:
+    """(k, n_neurons): the share of each ensemble's events that each neuron joins; with `seen`
+    (events x neurons observed), of the ensemble's events at which the neuron was observed (one
+    it missed is neither joined nor not joined; never observed at any: 0)."""
     k = int(ensemble_id.max(initial=-1) + 1)
     onehot = np.zeros((len(ensemble_id), k))
     assigned = ensemble_id >= 0
     onehot[np.flatnonzero(assigned), ensemble_id[assigned]] = 1.0
-    return (onehot.T @ part) / np.maximum(onehot.sum(axis=0), 1)[:, None]
+    if seen is None:
+        return (onehot.T @ part) / np.maximum(onehot.sum(axis=0), 1)[:, None]
+    return (onehot.T @ part) / np.maximum(onehot.T @ seen, 1)
+
+
+def _observed_at_events(trains: EventTrains, part: np.ndarray, start, end) -> np.ndarray | None:
+    """(events, neurons): whether each neuron was observed at each event: at every frame of it
+    (start..end inclusive), or it took part (an onset there was seen). None without a mask."""
+    if trains.observed is None:
+        return None
+    lost = np.zeros((trains.n_neurons, trains.n_frames + 1), dtype=np.int32)
+    np.cumsum(~trains.observed, axis=1, out=lost[:, 1:])
+    start = np.asarray(start, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    whole = (lost[:, end + 1] - lost[:, start]).T == 0
+    return whole | part
+
+
+def _observation_summary(trains: EventTrains) -> dict:
+    """What params.json / the session record of the observation mask."""
+    obs = trains.observed
+    return {
+        "masks": True,
+        "unobserved_neuron_frames": trains.n_unobserved,
+        "neurons_with_unobserved_frames": int((~obs.all(axis=1)).sum()),
+        "neuron_frames": int(obs.size),
+    }
 
 
 def _keep_clusters(ensemble_id: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -82,6 +82,38 @@ def traced_frames(session) -> int | None:
     return int(traces["frame"].max()) + 1
 
 
+def traced_observed(session, trains):
+    """`trains` with the observation mask of the session's traces (`missing` / NaN frames,
+    `trains.observed_from_traces`): a neuron lost for a stretch is unknown there, not silent
+    (docs/ensembles.md, "Unobserved frames"); unchanged without traces. Every route that counts
+    the session's neurons (widget, `catrack ensembles --session`, demo, batch) calls this."""
+    traces = session["traces"].tables.get("traces") if "traces" in session else None
+    return observed_by(trains, traces)
+
+
+def observed_by(trains, traces):
+    """`trains` with the observation mask of a traces table (None, or one without `frame` and
+    `missing` / `dff`: unchanged)."""
+    from napari_catrack.core.ensembles.trains import observed_from_traces
+
+    if traces is None or not len(traces) or not {"neuron_id", "frame"} <= set(traces.columns):
+        return trains
+    if "missing" not in traces.columns and "dff" not in traces.columns:
+        return trains
+    return trains.with_observed(observed_from_traces(traces, trains.neuron_ids, trains.n_frames))
+
+
+def observation_line(trains) -> str:
+    """One line on what the ensembles knew of unobserved frames (CLI, widget status)."""
+    if trains.observed is None:
+        return "every neuron observed at every frame"
+    n = int((~trains.observed.all(axis=1)).sum())
+    return (
+        f"{trains.n_unobserved} neuron-frame(s) of {n} neuron(s) unobserved (NaN in the traces): "
+        "unknown there, not silent"
+    )
+
+
 def ensembles_from_session(session):
     """The session's ensemble analysis as an `EnsembleResult`, for its figures (`catrack export`
     items `figure:ensembles_*`) from the session alone.

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_catrack.core.ensembles.null import n_bins
+from napari_catrack.core.ensembles.null import n_bins, shifted_frames
 from napari_catrack.core.ensembles.trains import EventTrains
-from napari_catrack.core.ensembles.windows import _counts, _cover_lengths, coactivity_peaks
+from napari_catrack.core.ensembles.windows import _counts, coactivity_peaks, shifted_cover_lengths
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ def subset_trains(trains: EventTrains, neurons: np.ndarray) -> EventTrains:
     keep = remap[trains.neuron] >= 0
     new = remap[trains.neuron[keep]]
     order = np.lexsort((trains.frame[keep], new))
+    obs = None if trains.observed is None else trains.observed[neurons]
     return EventTrains(
-        trains.neuron_ids[neurons], new[order], trains.frame[keep][order], trains.n_frames
+        trains.neuron_ids[neurons], new[order], trains.frame[keep][order], trains.n_frames, obs
     )
 
 
@@ -63,10 +64,9 @@ def _coactivations(
 ) -> np.ndarray:
     """Per copy (rows of `offsets`, shifts per neuron): events with at least q neurons active."""
     n_frames = trains.n_frames
-    x = np.repeat(offsets, trains.counts(), axis=1) + trains.frame
-    x -= (x >= n_frames) * n_frames
+    x = shifted_frames(trains, offsets)
     if mode == "window":
-        counts = _counts(x, _cover_lengths(trains, width), n_frames, width)
+        counts = _counts(x, shifted_cover_lengths(trains, x, width), n_frames, width)
         return ((counts >= q) & coactivity_peaks(counts, width)).sum(axis=1)
     nb = n_bins(n_frames, width)
     rows = np.arange(len(offsets), dtype=np.int64)[:, None]

@@ -7,7 +7,7 @@ then touch only the events, never a dense raster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,13 +21,37 @@ class EventTrains:
     """Sorted, unique events: `neuron[k]` (index into `neuron_ids`) was active at `frame[k]`.
 
     Events are sorted by (neuron, frame); `n_frames` is the recording length the circular shifts
-    wrap around.
+    wrap around. `observed` (None: every neuron observed at every frame) is a boolean
+    neurons x frames mask of the frames where each neuron was measured (its trace not NaN): a
+    neuron not observed at a frame is unknown there, not silent (docs/ensembles.md, "Unobserved
+    frames"); set it with `with_observed`.
     """
 
     neuron_ids: np.ndarray
     neuron: np.ndarray
     frame: np.ndarray
     n_frames: int
+    observed: np.ndarray | None = None
+
+    def with_observed(self, observed: np.ndarray | None) -> EventTrains:
+        """These trains with an observation mask (neurons x frames, True = measured). A mask
+        that observes everything is stored as None, so that the result is the old one exactly;
+        a frame with an event is observed whatever the mask says (an onset was seen there)."""
+        if observed is None:
+            return replace(self, observed=None)
+        obs = np.array(observed, dtype=bool)
+        if obs.shape != (self.n_neurons, self.n_frames):
+            raise InputError(
+                f"the observation mask is {obs.shape[0]} x {obs.shape[1]} (neurons x frames); "
+                f"the events need {self.n_neurons} x {self.n_frames}"
+            )
+        obs[self.neuron, self.frame] = True
+        return replace(self, observed=None if obs.all() else obs)
+
+    @property
+    def n_unobserved(self) -> int:
+        """Neuron-frames not observed (0 without a mask)."""
+        return 0 if self.observed is None else int(self.observed.size - self.observed.sum())
 
     @property
     def n_neurons(self) -> int:
@@ -164,3 +188,36 @@ def wide_table_to_raster(table: pd.DataFrame) -> pd.DataFrame:
     if np.isnan(m.dff).any():
         raise InputError("the wide table has empty or non-numeric cells")
     return pd.DataFrame(m.dff, index=pd.Index(m.neuron_ids, name="neuron_id"), columns=m.frames)
+
+
+def observed_from_traces(
+    traces: pd.DataFrame, neuron_ids: np.ndarray | list, n_frames: int
+) -> np.ndarray:
+    """Observation mask (neurons in `neuron_ids` order x `n_frames`) from a long traces table
+    (neuron_id, frame, ...): a frame is unobserved where the `missing` column is True (the
+    traces step's lost frames) or `dff` is NaN (no transient can be called there, e.g. a ratio
+    with too little red: the cell table's `frames_missing` counts the same); a frame with
+    no row for the neuron, or a neuron with no rows at all, is unobserved too. Rows of neurons
+    not in `neuron_ids`, or of frames outside the recording, are ignored."""
+    if not isinstance(traces, pd.DataFrame) or not {"neuron_id", "frame"} <= set(traces.columns):
+        raise InputError("the traces need neuron_id and frame columns to tell observed frames")
+    seen = np.ones(len(traces), dtype=bool)
+    if "missing" in traces.columns:
+        seen &= ~traces["missing"].fillna(False).astype(bool).to_numpy()
+    if "dff" in traces.columns:
+        seen &= pd.to_numeric(traces["dff"], errors="coerce").notna().to_numpy()
+    if "missing" not in traces.columns and "dff" not in traces.columns:
+        raise InputError("the traces have neither a missing nor a dff column to tell observed "
+                         "frames")  # fmt: skip
+    ids = pd.Index(neuron_ids)
+    row = ids.get_indexer(traces["neuron_id"])
+    if (row < 0).all() and len(traces):  # a CSV reads 1 where the session stores "1"
+        row = ids.astype(str).get_indexer(traces["neuron_id"].astype(str))
+    frame = pd.to_numeric(traces["frame"], errors="coerce").to_numpy(dtype=float)
+    ok = (row >= 0) & np.isfinite(frame) & (frame >= 0) & (frame < n_frames) & seen
+    out = np.zeros((len(ids), int(n_frames)), dtype=bool)
+    out[row[ok], frame[ok].astype(np.int64)] = True
+    absent = np.ones(len(ids), dtype=bool)
+    absent[row[row >= 0]] = False
+    out[absent] = True
+    return out

@@ -32,7 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_catrack.core.ensembles.null import _predecessors, run_in_chunks, shift_offsets
+from napari_catrack.core.ensembles.null import (
+    _predecessors,
+    run_in_chunks,
+    shift_offsets,
+    shifter,
+)
 from napari_catrack.core.ensembles.trains import EventTrains
 from napari_catrack.errors import InputError
 
@@ -65,12 +70,26 @@ def _cover_lengths(trains: EventTrains, width: int) -> np.ndarray:
     return np.minimum(gap, width).astype(np.int64)
 
 
+def shifted_cover_lengths(trains: EventTrains, x: np.ndarray, width: int) -> np.ndarray:
+    """`_cover_lengths` of each shifted copy (rows of `x`, S x E frames): with an observation
+    mask a shift along the observed frames does not keep the gaps between a neuron's events, so
+    they are measured per copy (the cyclic order of a neuron's events is kept); without one,
+    the shared 1-D lengths."""
+    if trains.observed is None:
+        return _cover_lengths(trains, width)
+    k = np.arange(trains.n_events)
+    pred = _predecessors(trains)
+    gap = (x - x[:, pred]) % trains.n_frames
+    return np.where(pred == k, width, np.minimum(gap, width)).astype(np.int64)
+
+
 def _counts(frames: np.ndarray, lengths: np.ndarray, n_frames: int, width: int) -> np.ndarray:
     """(S, E) event frames of S (shifted) copies -> (S, T - w + 1) distinct-neuron counts.
 
     Events per window come from one histogram and its cumulative sum; an event closer than w
     frames to its neuron's previous one (`lengths` < w, usually few) is then taken off the
-    windows that hold both, so each neuron counts once.
+    windows that hold both, so each neuron counts once. `lengths` is (E,) shared by every copy,
+    or (S, E) per copy (shifts along observed frames, `shifted_cover_lengths`).
     """
     s, nw = frames.shape[0], n_windows(n_frames, width)
     size = s * (n_frames + 1)
@@ -79,11 +98,12 @@ def _counts(frames: np.ndarray, lengths: np.ndarray, n_frames: int, width: int) 
     # int32 halves the memory traffic of the sums (counts are at most the number of neurons)
     below = np.cumsum(per_frame.reshape(s, n_frames + 1), axis=1, dtype=np.int32)
     counts = below[:, width : width + nw] - below[:, :nw]
-    close = np.flatnonzero(lengths < width)
+    per_copy = lengths.ndim == 2
+    close = np.flatnonzero((lengths < width).any(axis=0) if per_copy else lengths < width)
     if len(close):
         x = frames[:, close]
         lo = np.maximum(x - width + 1, 0)  # windows [lo, hi) hold the event and its predecessor
-        hi = x - lengths[close] + 1
+        hi = x - (lengths[:, close] if per_copy else lengths[close]) + 1
         ok = hi > lo
         r = np.broadcast_to(row, x.shape)
         twice = np.bincount((lo + r)[ok], minlength=size) - np.bincount(
@@ -164,14 +184,12 @@ def window_null(
     maxima = np.zeros(n_shuffles, dtype=np.int64)
     if trains.n_events == 0 or n_windows(n_frames, width) == 0:
         return WindowNull(hist, maxima, offsets, width, n_frames)
-    lengths = _cover_lengths(trains, width)
-    per_neuron = trains.counts()
+
+    shift = shifter(trains)
 
     def run(s0: int, s1: int) -> tuple[np.ndarray, np.ndarray]:
-        x = np.repeat(offsets[s0:s1], per_neuron, axis=1)
-        x += trains.frame
-        x -= (x >= n_frames) * n_frames
-        counts = _counts(x, lengths, n_frames, width)
+        x = shift(offsets[s0:s1])
+        counts = _counts(x, shifted_cover_lengths(trains, x, width), n_frames, width)
         peaks = coactivity_peaks(counts, width)
         return np.bincount(counts[peaks], minlength=n + 1), counts.max(axis=1)
 
