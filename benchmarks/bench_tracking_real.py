@@ -215,11 +215,17 @@ def main(argv=None) -> dict:
     import napari_catrack.core.tracking.tracker as trk
     from napari_catrack.core.tracking import TrackParams
 
-    variants = {"default": ("default", None), "lost_after=0 (before h15)": ("default", 0)}
+    # the green panel is tracked as green: the default brightness rules are the calcium ones
+    # (h16); "steady" are the rules before h16 (a structural channel)
+    variants = {
+        "default": ("default", {}),
+        "brightness=steady (before h16)": ("default", {"brightness": "steady"}),
+        "lost_after=0 (before h15)": ("default", {"lost_after": 0, "brightness": "steady"}),
+    }
     if not args.no_cnn:
-        variants["cnn"] = ("cnn", None)
-    for name, (model, lost_after) in variants.items():
-        params = None if lost_after is None else TrackParams(lost_after=lost_after)
+        variants["cnn"] = ("cnn", {})
+    for name, (model, changes) in variants.items():
+        params = TrackParams(**changes) if changes else None
         # track() takes the seed frame in the (cropped) stack's frame numbers
         pred, wall = _run_window(trk, sub, seeds, SEED_FRAME - lo, model, params)
         res["variants"][name] = _scores(pred, yx, hand, ov, wall)

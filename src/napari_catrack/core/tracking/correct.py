@@ -25,6 +25,7 @@ from napari_catrack.core.tracking.tracker import (
     _resolve_refiner,
     _sweep,
     _table,
+    resolve_brightness,
     status_from_confidence,
     status_names,
     validate_points,
@@ -92,7 +93,7 @@ def retrack(
     other rows exactly as given. `progress(done, total)` counts frames against the longest
     possible stretch (passes usually stop earlier); `cancel()` raises `TrackingCancelled`.
     """
-    params = params or TrackParams()
+    params = resolve_brightness(params or TrackParams())
     model = params.model if model is None else model
     stack = _check_stack(recording)
     T = stack.shape[0]

@@ -100,6 +100,12 @@ class TrackParams(StepParams):
         5.0, "how far from a lost neuron's held place a peak of its brightness is taken back",
         minimum=0.5, maximum=100.0, unit="px", advanced=True,
     )  # fmt: skip
+    brightness: Literal["auto", "steady", "calcium"] = param(
+        "auto", "brightness rules: steady (a structural channel: a neuron's own peak stays within "
+        "4x of its running brightness) or calcium (its own transients, up to 30x its baseline, "
+        "are still its own; a bright peak nearer another neuron is that neuron's); auto: calcium "
+        "when the tracked channel is green, steady when it is red", advanced=True,
+    )  # fmt: skip
     chunk: int = param(64, "frames read at once from a file", minimum=1, maximum=100000,
                        advanced=True, gui=False)  # fmt: skip
     low_confidence: float = param(0.5, "confidence below which a frame is listed for review",

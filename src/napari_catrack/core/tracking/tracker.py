@@ -151,7 +151,11 @@ def _sweep(
     miss = np.zeros(N, dtype=np.int64)  # frames since the last supporting peak
     ghost = np.full((N, 2), np.nan)  # a lost track's held place, moved with its neighbours
     k_lost = int(params.lost_after)
-    prev_img = prev_spec = None
+    calcium = params.brightness == "calcium"  # resolved by track()/retrack(): never "auto" here
+    hi = TRANSIENT_MAX if calcium else None
+    taken_amps = np.full((N, RUNNING_WINDOW), np.nan)  # calcium: the last peaks each neuron took
+    n_taken = np.zeros(N, dtype=np.int64)
+    prev_img = prev_spec = prev_small = None
     noise = None
     for t in order:
         img = frames(int(t))
@@ -174,6 +178,10 @@ def _sweep(
         alive = ~np.isnan(cur_pos[:, 0])
         if prev_img is not None and (alive & ~kn).any():
             shift, _ = phase_shift(prev_spec, spec, small.shape)
+            if calcium:  # a transient can dominate the correlation
+                clipped, _ = phase_shift(*clipped_spectra(prev_small, small), small.shape)
+                if np.hypot(*(clipped - shift)) > SHIFT_AGREE_PX:
+                    shift = clipped
             shift = shift * max(params.downsample, 1)
             lost = alive & ~kn & (k_lost > 0) & (miss > k_lost)
             was = cur_pos.copy()
@@ -186,17 +194,29 @@ def _sweep(
             q = p_prev + shift
             pp = extract_patches(prev_img, p_prev, params.patch)
             cp = extract_patches(img, q, params.patch)
+            if calcium:
+                pp, cp = common_ceiling(pp, cp)
             d, _ = refiner(pp, cp)
             pred[free] = np.rint(q) + d + (p_prev - np.rint(p_prev))
-            new, c, amp, taken = _assign(img, pred, bg, noise, ref_amp[idx], params)
-            hit = _supports(amp, ref_amp[idx]) | kn[idx]
+            owners = None
+            if calcium:  # every started neuron's place: last frame's, moved by the global shift
+                owners = was + shift
+            new, c, amp, taken = _assign(img, pred, bg, noise, ref_amp[idx], params,
+                                         owners=owners, rows=idx)  # fmt: skip
+            hit = _supports(amp, ref_amp[idx], hi) | kn[idx]
             cur_pos[idx] = new
             conf[t, idx] = np.where(hit, c, np.minimum(c, 0.1))  # no peak of its own: says so
             miss[idx] = np.where(hit, 0, miss[idx] + 1)
             upd = np.isfinite(amp) & (c > 0.3)
-            ref_amp[idx[upd]] = np.where(
-                np.isnan(ref_amp[idx[upd]]), amp[upd], 0.9 * ref_amp[idx[upd]] + 0.1 * amp[upd]
-            )
+            if calcium:  # a low quantile of the last peaks: a transient does not raise it
+                _remember(taken_amps, n_taken, idx[upd], amp[upd])
+                ref_amp[idx[upd]] = _running_baseline(taken_amps[idx[upd]])
+            else:
+                ref_amp[idx[upd]] = np.where(
+                    np.isnan(ref_amp[idx[upd]]),
+                    amp[upd],
+                    0.9 * ref_amp[idx[upd]] + 0.1 * amp[upd],
+                )
             # unsupported neurons: their last supported place moves with the tracked ones
             # around it; a neuron lost from this frame on is held there
             lost_now = np.flatnonzero(lost)
@@ -210,8 +230,13 @@ def _sweep(
                 cur_pos[newly] = ghost[newly]
                 conf[t, newly] = 0.0
             if len(lost_now):  # re-acquire: a free peak of its brightness near the held place
+                owners = None
+                if calcium:  # every other neuron's place this frame; the lost ones' held places
+                    owners = cur_pos.copy()
+                    owners[lost_now] = ghost[lost_now]
                 g, c2, amp2 = _reacquire(img, ghost[lost_now], bg, noise, ref_amp[lost_now],
-                                         params, exclude=taken)  # fmt: skip
+                                         params, exclude=taken, owners=owners,
+                                         rows=lost_now)  # fmt: skip
                 back = np.isfinite(amp2)
                 cur_pos[lost_now] = g
                 conf[t, lost_now] = np.where(back, c2, 0.0)
@@ -226,9 +251,10 @@ def _sweep(
         if new_ref.any():
             yx = np.clip(np.rint(known[t, new_ref]).astype(int), 0, np.array(img.shape) - 1)
             ref_amp[new_ref] = np.maximum(img[yx[:, 0], yx[:, 1]] - bg, 1e-3)
+            _remember(taken_amps, n_taken, np.flatnonzero(new_ref), ref_amp[new_ref])
         pos[t] = cur_pos
         status[t] = _status(miss, k_lost, cur_pos)
-        prev_img, prev_spec = img, spec
+        prev_img, prev_spec, prev_small = img, spec, small
         tick()
         if stop is not None and stop(int(t), cur_pos):
             break
@@ -241,10 +267,64 @@ factor (and its inverse) of the neuron's running brightness above background: a 
 the dark where the neuron was, or a much brighter blob it slid onto, does not."""
 
 
-def _supports(amp: np.ndarray, ref_amp: np.ndarray) -> np.ndarray:
-    """True where a taken peak (`amp`, NaN = none) is the neuron's own (SUPPORT_BRIGHTNESS)."""
+TRANSIENT_MAX = 30.0
+"""On a calcium channel (`TrackParams.brightness="calcium"`) a peak up to this factor of the
+neuron's running baseline is still its own (its transients: GCaMP reaches 5-20x), instead of the
+steady channel's 4x; the owner rule (`_match`) keeps a neighbour off such a bright peak."""
+
+RUNNING_WINDOW, RUNNING_QUANTILE = 40, 0.25
+"""On a calcium channel a neuron's running brightness is this quantile of the last this many
+peaks it took: its baseline, which its own transients (a few frames to a few tens) do not raise
+(the steady channel's running mean rose 10 % a frame during a transient, so a neuron lost just
+before its transient could not be re-acquired until the transient fell back)."""
+
+
+def _remember(buf: np.ndarray, count: np.ndarray, rows: np.ndarray, amps: np.ndarray) -> None:
+    """Write `amps` into each row's ring of the last RUNNING_WINDOW peaks taken."""
+    buf[rows, count[rows] % buf.shape[1]] = amps
+    count[rows] += 1
+
+
+def _running_baseline(buf: np.ndarray) -> np.ndarray:
+    """RUNNING_QUANTILE of each row's remembered peaks (NaN slots: not yet filled)."""
+    return np.nanquantile(buf, RUNNING_QUANTILE, axis=1)
+
+
+FRAME_CEILING, SHIFT_AGREE_PX = 99.5, 1.0
+"""On a calcium channel the global shift is also estimated on the two (downsampled) frames
+clipped at the lower of their values at the FRAME_CEILING percentile, and that estimate is used
+when the two differ by more than SHIFT_AGREE_PX: a neuron appearing at 12x its baseline made the
+phase correlation jump 28-54 px (synthetic calcium movies: 29 wrong frame steps of 595; clipped:
+3, none more than 1.2 px off, where the truth jitters by ~0.5 px). Clipping every frame instead
+cost ZephIR 97.1 -> 95.0 % of neuron-frames within 4 px; the unclipped estimate, where the two
+agree, keeps it at 97.1 %."""
+
+
+def clipped_spectra(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`spectrum` of two frames clipped at a level both reach (FRAME_CEILING), for the global
+    shift on a calcium channel: a transient weighs no more than the brightest steady neurons."""
+    top = min(np.percentile(prev, FRAME_CEILING), np.percentile(cur, FRAME_CEILING))
+    return spectrum(np.minimum(prev, top)), spectrum(np.minimum(cur, top))
+
+
+def common_ceiling(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Patch pairs (N, S, S) clipped at the lower of the two patches' maxima, for the refiner.
+
+    On a calcium channel a neighbour that brightens 10-20x dominates a patch correlation: the
+    best match put the neuron's blob onto the neighbour's bright one (measured on the synthetic
+    calcium movies: a track jumped 9 px onto a neighbour at the start of its transient). Clipped
+    at a level both frames reach, a transient weighs no more than the neuron did before it.
+    """
+    top = np.minimum(prev.max(axis=(1, 2)), cur.max(axis=(1, 2)))[:, None, None]
+    return np.minimum(prev, top), np.minimum(cur, top)
+
+
+def _supports(amp: np.ndarray, ref_amp: np.ndarray, hi: float | None = None) -> np.ndarray:
+    """True where a taken peak (`amp`, NaN = none) is the neuron's own: within
+    SUPPORT_BRIGHTNESS (and its inverse, or `hi` x on a calcium channel) of its brightness."""
     with np.errstate(invalid="ignore"):
-        fits = (amp >= SUPPORT_BRIGHTNESS * ref_amp) & (amp <= ref_amp / SUPPORT_BRIGHTNESS)
+        top = ref_amp / SUPPORT_BRIGHTNESS if hi is None else ref_amp * hi
+        fits = (amp >= SUPPORT_BRIGHTNESS * ref_amp) & (amp <= top)
     return np.isfinite(amp) & (np.isnan(ref_amp) | fits)
 
 
@@ -298,26 +378,39 @@ REACQUIRE_BRIGHTNESS = 0.5
 neuron's own running brightness (above background): its appearance, not just the nearest blob."""
 
 
-def _assign(img, pred, bg, noise, ref_amp, params: TrackParams):
+def _assign(img, pred, bg, noise, ref_amp, params: TrackParams, owners=None, rows=None):
     """Hungarian assignment of predicted positions to local maxima; returns pos, conf,
-    amplitude (NaN where no peak was taken) and the integer peaks taken."""
+    amplitude (NaN where no peak was taken) and the integer peaks taken. `owners` (calcium
+    channel): every neuron's place this frame, `rows` the neurons `pred` belongs to: a peak
+    brighter than 1/SUPPORT_BRIGHTNESS x a neuron's brightness is not taken by it when another
+    neuron's place is nearer the peak."""
     out, conf, amp = _unmatched(img, pred)
     floor = _snr_floor(bg, noise, params)
-    taken = _match(img, out, np.arange(len(out)), bg, floor, ref_amp, params.gate, out, conf, amp)
+    own = None if owners is None else (owners, rows, 1 / SUPPORT_BRIGHTNESS)
+    taken = _match(img, out, np.arange(len(out)), bg, floor, ref_amp, params.gate, out, conf, amp,
+                   owner=own)  # fmt: skip
     return out, conf, amp, taken
 
 
-def _reacquire(img, held, bg, noise, ref_amp, params: TrackParams, exclude):
+def _reacquire(img, held, bg, noise, ref_amp, params: TrackParams, exclude, owners=None,
+               rows=None):  # fmt: skip
     """Lost neurons take back a peak within `params.reacquire_radius` of their held place, among
     the peaks no followed neuron took (`exclude`), and only one of their own brightness
-    (REACQUIRE_BRIGHTNESS): re-acquiring never takes a followed neuron's peak."""
+    (REACQUIRE_BRIGHTNESS): re-acquiring never takes a followed neuron's peak.
+
+    With `owners` (calcium channel: every neuron's place, `rows` the lost ones' indices there)
+    the band reaches TRANSIENT_MAX x, so a neuron that comes back during its own transient is
+    taken back, but a peak brighter than 1/REACQUIRE_BRIGHTNESS x only when no other neuron's
+    place is nearer to it than the held place."""
     out, conf, amp = _unmatched(img, held)
     conf[:] = 0.0
-    rows = np.flatnonzero(np.isfinite(ref_amp))
-    if len(rows):
-        _match(img, out, rows, bg, _snr_floor(bg, noise, params), ref_amp,
-               params.reacquire_radius, out, conf, amp, exclude=exclude,
-               brightness=REACQUIRE_BRIGHTNESS)  # fmt: skip
+    ok = np.flatnonzero(np.isfinite(ref_amp))
+    band = (REACQUIRE_BRIGHTNESS, 1 / REACQUIRE_BRIGHTNESS if owners is None else TRANSIENT_MAX)
+    own = None if owners is None else (owners, rows[ok], 1 / REACQUIRE_BRIGHTNESS)
+    if len(ok):
+        _match(img, out, ok, bg, _snr_floor(bg, noise, params), ref_amp,
+               params.reacquire_radius, out, conf, amp, exclude=exclude, band=band,
+               owner=own)  # fmt: skip
     return out, conf, amp
 
 
@@ -345,11 +438,14 @@ def _match(
     conf,
     amp,
     exclude=None,
-    brightness: float | None = None,
+    band: tuple[float, float] | None = None,
+    owner: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> np.ndarray:
     """Assign `pred[rows]` to local maxima within `gate` (writes out/conf/amp at `rows`);
-    returns the integer peaks taken. `exclude`: peaks already taken; `brightness`: only peaks
-    within that factor (and its inverse) of the row's running brightness."""
+    returns the integer peaks taken. `exclude`: peaks already taken; `band`: only peaks
+    between those factors of the row's running brightness; `owner` (places of all neurons, the
+    neuron index of each of `rows`, factor k): a peak brighter than k x a row's brightness is
+    refused to that row when another neuron's place is nearer the peak than the row's."""
     p, ra = pred[rows], ref_amp[rows]
     m = len(rows)
     cands = local_maxima_near(img, p, gate, snr_floor)
@@ -374,9 +470,18 @@ def _match(
     level = np.where(np.isnan(ra), at_pred, np.minimum(at_pred, ra))
     cand_amp = img[cands[:, 0], cands[:, 1]] - bg
     refuse = cand_amp[None, :] < DOWNHILL * level[:, None]
-    if brightness is not None:
-        lo, hi = brightness * ra[:, None], ra[:, None] / brightness
+    if band is not None:
+        lo, hi = band[0] * ra[:, None], band[1] * ra[:, None]
         refuse |= (cand_amp[None, :] < lo) | (cand_amp[None, :] > hi)
+    if owner is not None:
+        places, who, k_bright = owner
+        od = np.nan_to_num(cdist(cands, places), nan=np.inf)  # (K, all neurons)
+        od = np.repeat(od[None], m, axis=0)
+        mine = od[np.arange(m), :, who]  # (m, K): the row's own place to each peak
+        od[np.arange(m), :, who] = np.inf  # a row's own place is no other neuron's
+        with np.errstate(invalid="ignore"):
+            bright = cand_amp[None, :] > k_bright * ra[:, None]
+        refuse |= bright & (od.min(axis=2) < mine)
     cost = np.where((dist <= gate) & ~refuse, dist**2, big)
     dummy = np.full((m, m), big)
     np.fill_diagonal(dummy, gate**2)
@@ -585,6 +690,7 @@ def track(
     stack = recording_red if channel == "red" else recording_green
     if stack is None and channel == "red":
         stack = recording_green  # single-channel data: track what there is
+    params = resolve_brightness(params, green=stack is recording_green and stack is not None)
     stack = _check_stack(stack, channel)
     T = stack.shape[0]
     if seeds is None or len(seeds) == 0:
@@ -617,6 +723,16 @@ def track(
         cancel,
     )  # fmt: skip
     return _table(ids, pos, conf, source, status_names(stat))
+
+
+def resolve_brightness(params: TrackParams, green: bool = False) -> TrackParams:
+    """`params` with `brightness="auto"` made explicit: calcium when the tracked frames are the
+    green (calcium) channel (`green`, or `params.channel` green, as the CLI, batch and widget
+    pass it), else steady (the structural red channel, whose brightness does not jump)."""
+    if params.brightness != "auto":
+        return params
+    calcium = green or params.channel == "green"
+    return params.replace(brightness="calcium" if calcium else "steady")
 
 
 def status_names(codes: np.ndarray) -> np.ndarray:
