@@ -192,3 +192,22 @@ def test_planes_of_other_sizes_or_rates_are_said(tmp_path):
     assert np.asarray(res.footprints[5])[15, 15] > 0  # plane 2's ROI at (15, 15), in place
     assert any("frames differ in size (24 x 32, 24 x 32, 20 x 20)" in w for w in res.warnings)
     assert any("fs differ" in w and "plane2/ops.npy: 5 Hz" in w and f"{FS:g} Hz used" in w for w in res.warnings)  # fmt: skip
+
+
+def test_a_plane_folder_without_rois_is_said_not_skipped_silently(tmp_path, capsys):
+    """suite2p leaves a planeN folder without stat.npy when it found no ROI there or stopped
+    before detection: the import read the other planes and said nothing, so a whole plane was
+    missing from the results unnoticed. Now a warning names it."""
+    three_planes(tmp_path / "out2p")
+    for name in ("stat.npy", "F.npy", "Fneu.npy", "spks.npy", "iscell.npy"):
+        (tmp_path / "out2p" / "suite2p" / "plane1" / name).unlink()  # ops.npy, data.bin left
+    out = tmp_path / "cells"
+    assert main(["import", "suite2p", str(tmp_path / "out2p"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: plane1 has no stat.npy" in err and "not imported" in err, err
+    assert read_sources(out).components["plane"].tolist() == [0, 0, 2]
+    # two planes left, one of them without ROIs: the one read is still not all
+    for name in ("stat.npy", "F.npy", "Fneu.npy", "spks.npy", "iscell.npy"):
+        (tmp_path / "out2p" / "suite2p" / "plane2" / name).unlink()
+    result = read_suite2p(tmp_path / "out2p")
+    assert any("plane1, plane2 have no stat.npy" in w for w in result.warnings), result.warnings
