@@ -211,3 +211,35 @@ def test_a_plane_folder_without_rois_is_said_not_skipped_silently(tmp_path, caps
         (tmp_path / "out2p" / "suite2p" / "plane2" / name).unlink()
     result = read_suite2p(tmp_path / "out2p")
     assert any("plane1, plane2 have no stat.npy" in w for w in result.warnings), result.warnings
+
+
+def test_a_reimport_keeps_each_verdict_on_its_cell_when_an_earlier_plane_grew(tmp_path):
+    """Ids run through the planes, so a plane that gains a ROI (suite2p's GUI appends a merged
+    ROI to that plane's stat.npy) moves every later plane's ids by one. A re-import into the
+    session kept the user's verdicts by id: the cell rejected by hand (plane 1, row 1) was
+    accepted again and its neighbour (plane 1, row 0) rejected instead. Verdicts now follow
+    (plane, plane_roi) from the session's earlier import."""
+    from napari_catrack.core.sources.session import read_verdicts, record_sources, set_verdict
+    from napari_catrack.session import Session
+
+    root = tmp_path / "s2p"
+    three_planes(root)
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    comps = session["sources"].tables["components"]
+    mine = comps[(comps["plane"] == 1) & (comps["plane_roi"] == 1)]["neuron_id"].item()
+    set_verdict(session, mine, "rejected", "bad shape")
+    set_verdict(session, 5, "accepted", "looked at it")  # plane 2, row 0
+    # plane0 gains a merged ROI at its end (its stat, F, Fneu, spks, iscell one row longer)
+    p0 = root / "suite2p" / "plane0"
+    stat = list(np.load(p0 / "stat.npy", allow_pickle=True))
+    np.save(p0 / "stat.npy", np.array([*stat, dict(stat[0])], dtype=object))
+    for name in ("F", "Fneu", "spks", "iscell"):
+        arr = np.load(p0 / f"{name}.npy")
+        np.save(p0 / f"{name}.npy", np.concatenate([arr, arr[:1]]))
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    comps = session["sources"].tables["components"]
+    key = dict(zip(comps["neuron_id"].astype(str), zip(comps["plane"], comps["plane_roi"])))
+    mine = {key[r.neuron_id]: (r.status, r.reason) for r in read_verdicts(session).itertuples()
+            if not r.reason.startswith("auto: ")}  # fmt: skip
+    assert mine == {(1, 1): ("rejected", "bad shape"), (2, 0): ("accepted", "looked at it")}
