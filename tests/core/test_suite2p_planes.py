@@ -243,3 +243,34 @@ def test_a_reimport_keeps_each_verdict_on_its_cell_when_an_earlier_plane_grew(tm
     mine = {key[r.neuron_id]: (r.status, r.reason) for r in read_verdicts(session).itertuples()
             if not r.reason.startswith("auto: ")}  # fmt: skip
     assert mine == {(1, 1): ("rejected", "bad shape"), (2, 0): ("accepted", "looked at it")}
+
+
+def test_nwb_plane_descriptions_say_where_the_cells_came_from(tmp_path):
+    """The per-plane ImagingPlane and PlaneSegmentation descriptions said "suite2p plane N" for
+    every multi-plane session, ImageJ ROIs of several Z planes too, and dropped the user's own
+    imaging description (metadata `imaging.description`) from every plane."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.session import Session
+
+    from ._session_helpers import NWB_METADATA
+
+    three_planes(tmp_path / "s2p")
+    meta = {**NWB_METADATA, "imaging": {"description": "GCaMP6s in layer 2/3"}}
+    for origin, want in (("suite2p", "suite2p output (its plane1 folder)"),
+                         ("imagej", "Z plane 1 of the recording (imagej ROIs)")):  # fmt: skip
+        result = read_suite2p(tmp_path / "s2p")
+        if origin == "imagej":  # ImageJ ROIs on Z planes: a plane column, no suite2p rows
+            result.components = result.components.drop(columns="plane_roi")
+        session = Session(tmp_path / f"{origin}.catrack.h5", autosave=False)
+        record_sources(session, result, origin=origin)
+        out = write_nwb(session, tmp_path / f"{origin}.nwb", metadata=meta)
+        with pynwb.NWBHDF5IO(str(out), "r") as io:
+            nwb = io.read()
+            plane = nwb.imaging_planes["ImagingPlane_plane1"].description
+            seg = nwb.processing["ophys"]["ImageSegmentation"]["PlaneSegmentation_plane1"]
+            assert plane.startswith("GCaMP6s in layer 2/3; plane 1") and want in plane, plane
+            assert want in seg.description, seg.description
+            if origin == "imagej":
+                assert "suite2p" not in plane + seg.description
