@@ -274,3 +274,18 @@ def test_nwb_plane_descriptions_say_where_the_cells_came_from(tmp_path):
             assert want in seg.description, seg.description
             if origin == "imagej":
                 assert "suite2p" not in plane + seg.description
+
+
+def test_verdicts_of_cells_drawn_by_hand_keep_their_ids(tmp_path):
+    """A cell drawn in the Sources widget on a multi-plane import has no plane (NaN): its id is
+    its own, and the other cells still follow (plane, plane_roi)."""
+    from napari_catrack.core.sources.session import SOURCES_STEP, _moved_ids
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    old = pd.DataFrame({"neuron_id": [0, 1, 2, 7], "plane": [0, 0, 1, np.nan],
+                        "plane_roi": [0, 1, 0, np.nan]})  # fmt: skip
+    session.record(SOURCES_STEP, tables={"components": old})
+    new = pd.DataFrame({"neuron_id": [0, 1, 2, 3], "plane": [0, 0, 0, 1], "plane_roi": [0, 1, 2, 0]})  # fmt: skip
+    assert _moved_ids(session, new) == {"0": "0", "1": "1", "2": "3", "7": "7"}
+    assert _moved_ids(session, new.drop(columns="plane_roi")) is None  # --plane N: by id

@@ -104,7 +104,7 @@ def record_sources(
     )
     mine = read_verdicts(session)
     if moved is not None:  # the same cells under new ids: each verdict stays on its cell
-        mine = mine.assign(neuron_id=mine["neuron_id"].map(moved))
+        mine = mine.assign(neuron_id=[moved.get(i, i) for i in mine["neuron_id"]])
         mine = mine[mine["neuron_id"].notna()]
     mine = mine[~mine["reason"].str.startswith(AUTO) & mine["neuron_id"].isin(comps["neuron_id"].astype(str))]  # fmt: skip
     verdicts = verdicts[~verdicts["neuron_id"].isin(mine["neuron_id"])]
@@ -123,9 +123,17 @@ def _moved_ids(session, comps: pd.DataFrame) -> dict[str, str] | None:
     old = session[SOURCES_STEP].tables["components"]
     if not set(cols) <= set(old.columns) or not set(cols) <= set(comps.columns):
         return None
-    new = dict(zip(zip(*(comps[c].astype(int) for c in cols)), comps["neuron_id"].astype(str)))  # fmt: skip
-    places = zip(*(old[c].astype(int) for c in cols))
-    return {str(i): new.get(place) for i, place in zip(old["neuron_id"].astype(str), places)}
+
+    def places(table: pd.DataFrame) -> dict[str, tuple]:  # a cell drawn by hand has none (NaN)
+        at = table[cols].apply(pd.to_numeric, errors="coerce")
+        ok = at.notna().all(axis=1).to_numpy()
+        ids = table["neuron_id"].astype(str).to_numpy()[ok]
+        return dict(zip(ids, map(tuple, at.to_numpy(np.int64, na_value=-1)[ok]), strict=True))
+
+    new = {place: i for i, place in places(comps).items()}
+    before = places(old)  # ids without a place keep their id
+    keep = set(old["neuron_id"].astype(str)) - set(before)
+    return {**{i: new.get(place) for i, place in before.items()}, **{i: i for i in keep}}
 
 
 IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
