@@ -117,11 +117,16 @@ def _of_another_recording(session_path: Path, recording_path: str | os.PathLike)
     """`movie-2.catrack.h5` beside `movie-2.tif` that is not its session: saved beside
     `movie.catrack.h5` (`branched_from`) or recording another file that is still there, and
     not recording this one (`_records`). A session whose recording is gone (renamed, moved) or
-    that records none is still the recording's own, as its name says."""
+    that records none is still the recording's own, as its name says; so is one that records
+    this very path whose file was written again since (`_records` 0: other content)."""
+    from napari_catrack.io.output_check import same_file
+
     prov = _provenance(session_path)
     ref = (prov.get("recording") or {}).get("path")
     if not prov.get("branched_from") and not (ref and os.path.exists(ref)):
         return False
+    if not prov.get("branched_from") and same_file(ref, recording_path):
+        return False  # this movie, re-saved: its own session (the steps' checks say it changed)
     return _records(session_path, recording_path) == 0
 
 

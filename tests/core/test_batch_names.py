@@ -127,3 +127,26 @@ def test_folders_an_earlier_naming_rule_made_are_found_on_a_resume(data, tmp_pat
     (tmp_path / "named.yaml").write_text(yaml.safe_dump(named))
     names = [r.name for r in read_manifest(tmp_path / "named.yaml", output=out).recordings]
     assert names == ["first", f"{earlier}_worm1-2"]
+
+
+def test_a_copied_project_resumes_in_its_own_folders(data, tmp_path):
+    """A project (movies, manifest, batch output) copied elsewhere while the original stays
+    (to a scratch disk, a cluster): each folder's mark names the original movie, which still
+    exists and is another file, so h16 refused every folder ("holds the results of
+    /lab/.../Worm1.tif, not of recording Worm1"). A copy of this very movie (the same name and
+    content) is this recording; another movie is still refused."""
+    project = tmp_path / "lab"
+    project.mkdir()
+    for f in data.iterdir():
+        if f.is_file():
+            shutil.copy(f, project / f.name)
+    manifest = read_manifest(project / "manifest.yaml", output=project / "out")
+    assert run_recording(manifest.recordings[0], project / "out")[0]["status"] == "done"
+    copy = tmp_path / "scratch"
+    shutil.copytree(project, copy)
+    moved = read_manifest(copy / "manifest.yaml", output=copy / "out")
+    assert folder_owner(copy / "out" / "Worm1") == str(project / "Worm1.tif")  # the original
+    check_batch_output(moved, copy / "out")  # resumed there, not refused
+    shutil.copytree(copy / "out" / "Worm1", copy / "out" / "worm1")  # another movie's results
+    with pytest.raises(InputError, match="holds the results of .*Worm1.tif, not of recording worm1"):  # fmt: skip
+        check_batch_output(moved, copy / "out")

@@ -291,3 +291,19 @@ def test_a_branch_named_like_a_second_movies_session_is_not_that_movies(tmp_path
     assert main(argv) == 2
     assert "2 session files" in capsys.readouterr().err  # the real branch: still asked
     assert free_session_path(own) == tmp_path / "movie-3.catrack.h5"
+
+
+def test_the_movies_own_session_stays_its_own_after_the_movie_file_changed(tmp_path):
+    """movie.catrack.h5 beside movie.tif, recording movie.tif, whose file was saved again since
+    (another size/SHA-256: a TIFF re-saved in Fiji). h16 took the own session for "another
+    recording's" (`_records` is 0 on a content change) and answered movie-2.catrack.h5: the
+    accepted alignment was dropped for an estimate. A session recording this very path is the
+    movie's own, as before h16."""
+    movie = _movie(tmp_path / "movie.tif")
+    own = tmp_path / "movie.catrack.h5"
+    _session(own, movie)
+    _movie(movie, seed=3)  # the same path, written again with other frames
+    assert recording_session_path(movie) == own
+    used = _alignment(movie)
+    assert used.source == "accepted"
+    assert (used.transform.dy, used.transform.dx) == pytest.approx((0.75, -0.5))

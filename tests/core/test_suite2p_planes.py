@@ -192,3 +192,100 @@ def test_planes_of_other_sizes_or_rates_are_said(tmp_path):
     assert np.asarray(res.footprints[5])[15, 15] > 0  # plane 2's ROI at (15, 15), in place
     assert any("frames differ in size (24 x 32, 24 x 32, 20 x 20)" in w for w in res.warnings)
     assert any("fs differ" in w and "plane2/ops.npy: 5 Hz" in w and f"{FS:g} Hz used" in w for w in res.warnings)  # fmt: skip
+
+
+def test_a_plane_folder_without_rois_is_said_not_skipped_silently(tmp_path, capsys):
+    """suite2p leaves a planeN folder without stat.npy when it found no ROI there or stopped
+    before detection: the import read the other planes and said nothing, so a whole plane was
+    missing from the results unnoticed. Now a warning names it."""
+    three_planes(tmp_path / "out2p")
+    for name in ("stat.npy", "F.npy", "Fneu.npy", "spks.npy", "iscell.npy"):
+        (tmp_path / "out2p" / "suite2p" / "plane1" / name).unlink()  # ops.npy, data.bin left
+    out = tmp_path / "cells"
+    assert main(["import", "suite2p", str(tmp_path / "out2p"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: plane1 has no stat.npy" in err and "not imported" in err, err
+    assert read_sources(out).components["plane"].tolist() == [0, 0, 2]
+    # two planes left, one of them without ROIs: the one read is still not all
+    for name in ("stat.npy", "F.npy", "Fneu.npy", "spks.npy", "iscell.npy"):
+        (tmp_path / "out2p" / "suite2p" / "plane2" / name).unlink()
+    result = read_suite2p(tmp_path / "out2p")
+    assert any("plane1, plane2 have no stat.npy" in w for w in result.warnings), result.warnings
+
+
+def test_a_reimport_keeps_each_verdict_on_its_cell_when_an_earlier_plane_grew(tmp_path):
+    """Ids run through the planes, so a plane that gains a ROI (suite2p's GUI appends a merged
+    ROI to that plane's stat.npy) moves every later plane's ids by one. A re-import into the
+    session kept the user's verdicts by id: the cell rejected by hand (plane 1, row 1) was
+    accepted again and its neighbour (plane 1, row 0) rejected instead. Verdicts now follow
+    (plane, plane_roi) from the session's earlier import."""
+    from napari_catrack.core.sources.session import read_verdicts, record_sources, set_verdict
+    from napari_catrack.session import Session
+
+    root = tmp_path / "s2p"
+    three_planes(root)
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    comps = session["sources"].tables["components"]
+    mine = comps[(comps["plane"] == 1) & (comps["plane_roi"] == 1)]["neuron_id"].item()
+    set_verdict(session, mine, "rejected", "bad shape")
+    set_verdict(session, 5, "accepted", "looked at it")  # plane 2, row 0
+    # plane0 gains a merged ROI at its end (its stat, F, Fneu, spks, iscell one row longer)
+    p0 = root / "suite2p" / "plane0"
+    stat = list(np.load(p0 / "stat.npy", allow_pickle=True))
+    np.save(p0 / "stat.npy", np.array([*stat, dict(stat[0])], dtype=object))
+    for name in ("F", "Fneu", "spks", "iscell"):
+        arr = np.load(p0 / f"{name}.npy")
+        np.save(p0 / f"{name}.npy", np.concatenate([arr, arr[:1]]))
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    comps = session["sources"].tables["components"]
+    key = dict(zip(comps["neuron_id"].astype(str), zip(comps["plane"], comps["plane_roi"])))
+    mine = {key[r.neuron_id]: (r.status, r.reason) for r in read_verdicts(session).itertuples()
+            if not r.reason.startswith("auto: ")}  # fmt: skip
+    assert mine == {(1, 1): ("rejected", "bad shape"), (2, 0): ("accepted", "looked at it")}
+
+
+def test_nwb_plane_descriptions_say_where_the_cells_came_from(tmp_path):
+    """The per-plane ImagingPlane and PlaneSegmentation descriptions said "suite2p plane N" for
+    every multi-plane session, ImageJ ROIs of several Z planes too, and dropped the user's own
+    imaging description (metadata `imaging.description`) from every plane."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.session import Session
+
+    from ._session_helpers import NWB_METADATA
+
+    three_planes(tmp_path / "s2p")
+    meta = {**NWB_METADATA, "imaging": {"description": "GCaMP6s in layer 2/3"}}
+    for origin, want in (("suite2p", "suite2p output (its plane1 folder)"),
+                         ("imagej", "Z plane 1 of the recording (imagej ROIs)")):  # fmt: skip
+        result = read_suite2p(tmp_path / "s2p")
+        if origin == "imagej":  # ImageJ ROIs on Z planes: a plane column, no suite2p rows
+            result.components = result.components.drop(columns="plane_roi")
+        session = Session(tmp_path / f"{origin}.catrack.h5", autosave=False)
+        record_sources(session, result, origin=origin)
+        out = write_nwb(session, tmp_path / f"{origin}.nwb", metadata=meta)
+        with pynwb.NWBHDF5IO(str(out), "r") as io:
+            nwb = io.read()
+            plane = nwb.imaging_planes["ImagingPlane_plane1"].description
+            seg = nwb.processing["ophys"]["ImageSegmentation"]["PlaneSegmentation_plane1"]
+            assert plane.startswith("GCaMP6s in layer 2/3; plane 1") and want in plane, plane
+            assert want in seg.description, seg.description
+            if origin == "imagej":
+                assert "suite2p" not in plane + seg.description
+
+
+def test_verdicts_of_cells_drawn_by_hand_keep_their_ids(tmp_path):
+    """A cell drawn in the Sources widget on a multi-plane import has no plane (NaN): its id is
+    its own, and the other cells still follow (plane, plane_roi)."""
+    from napari_catrack.core.sources.session import SOURCES_STEP, _moved_ids
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    old = pd.DataFrame({"neuron_id": [0, 1, 2, 7], "plane": [0, 0, 1, np.nan],
+                        "plane_roi": [0, 1, 0, np.nan]})  # fmt: skip
+    session.record(SOURCES_STEP, tables={"components": old})
+    new = pd.DataFrame({"neuron_id": [0, 1, 2, 3], "plane": [0, 0, 0, 1], "plane_roi": [0, 1, 2, 0]})  # fmt: skip
+    assert _moved_ids(session, new) == {"0": "0", "1": "1", "2": "3", "7": "7"}
+    assert _moved_ids(session, new.drop(columns="plane_roi")) is None  # --plane N: by id

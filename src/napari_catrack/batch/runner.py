@@ -341,6 +341,8 @@ def _check_folder_owners(manifest: Manifest, out: Path) -> None:
     for spec in manifest.recordings:
         owner = folder_owner(out / spec.name)
         if owner and not same_file(owner, spec.path) and os.path.exists(owner):
+            if _copy_of(owner, spec.path):  # a copied project: this movie, copied with it
+                continue
             problems.append(
                 f"{out / spec.name} holds the results of {owner}, not of recording {spec.name} "
                 f"({spec.path}); give one of them another `name:` in the manifest, or move that "
@@ -350,6 +352,21 @@ def _check_folder_owners(manifest: Manifest, out: Path) -> None:
         from napari_catrack.batch.manifest import _all
 
         raise _all(problems)
+
+
+def _copy_of(owner: str, path: Path) -> bool:
+    """`path` is a copy of `owner` (the same file name, size and SHA-256, `io.provenance`): the
+    project (movies and batch output) copied elsewhere while the original stays, whose folders'
+    marks still name the original movies."""
+    from napari_catrack.io.provenance import file_provenance
+
+    if os.path.normcase(Path(owner).name) != os.path.normcase(Path(path).name):
+        return False
+    a, b = file_provenance(owner), file_provenance(path)
+    if a.get("missing") or b.get("missing"):
+        return False
+    keys = ("size", "sha256", "sha256_of")
+    return all(a.get(k) is not None for k in keys[:2]) and [a.get(k) for k in keys] == [b.get(k) for k in keys]  # fmt: skip
 
 
 def _same_folder(a: Path, b: Path) -> bool:

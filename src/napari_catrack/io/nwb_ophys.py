@@ -70,7 +70,8 @@ def add_ophys(
     )
     _check_lengths(session, summary)
     groups = plane_groups(session, ids)
-    planes = _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups)
+    where = {p: _plane_where(session, p) for p in groups or ()}
+    planes = _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups, where)
     plane = next(iter(planes.values()))  # the acquisition's: the only one, or the lowest plane
     series = _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, embed_imaging)  # fmt: skip
     if not ids and "registration" not in session:
@@ -147,9 +148,19 @@ def _summary_images(ophys, session, summary) -> None:
     ophys.add(images)
 
 
-def _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups) -> dict:
+def _plane_where(session, plane: int) -> str:
+    """Where plane `plane`'s cells came from, for the descriptions: a multi-plane suite2p
+    output's planeN folder, or ImageJ ROIs drawn on that Z plane of the movie."""
+    origin = str(session["sources"].attrs.get("origin") or "")
+    if origin == "suite2p":
+        return f"a multi-plane suite2p output (its plane{plane} folder)"
+    return f"Z plane {plane} of the recording ({origin or 'imported'} ROIs)"
+
+
+def _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups, where=None) -> dict:
     """{plane: ImagingPlane}: one named "ImagingPlane" ({None: it}), or one per plane
-    ("ImagingPlane_planeN") of a multi-plane import, all of one device."""
+    ("ImagingPlane_planeN") of a multi-plane import, all of one device; `where`: each plane's
+    origin (`_plane_where`), after the user's own description (metadata `imaging.description`)."""
     from pynwb.ophys import OpticalChannel
 
     dev = meta.get("device") or {}
@@ -186,6 +197,7 @@ def _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups) -> d
     px = summary.get("pixel_size_um")
     extra = {"grid_spacing": [px * 1e-6, px * 1e-6], "grid_spacing_unit": "meters"} if px else {}
     described = imaging.get("description") or "imaging plane of the recording"
+    own = imaging.get("description")  # the user's words stay on every plane
     out = {}
     for p in groups or [None]:
         out[p] = nwb.create_imaging_plane(
@@ -193,8 +205,9 @@ def _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups) -> d
             optical_channel=channels(),
             description=described
             if p is None
-            else f"plane {p} of a multi-plane (volume) "
-            f"recording (suite2p plane{p}); imaging_rate is the volume rate",
+            else (f"{own}; " if own else "")
+            + f"plane {p} of a multi-plane (volume) recording, from "
+            f"{(where or {}).get(p, f'plane {p}')}; imaging_rate is the volume rate",
             device=device,
             excitation_lambda=float(imaging["excitation_lambda"]),
             indicator=str(imaging["indicator"]),
@@ -435,8 +448,8 @@ def _segmentation(seg, session, plane, ids: list[str], summary, reference, numbe
         reference = reference.get("green")
     if footprints is not None and number is not None:
         description = (
-            f"source footprints of plane {number} of a multi-plane suite2p output (its "
-            f"plane{number} folder); pixel_mask entries are (row, column, weight), the "
+            f"source footprints of plane {number}, from {_plane_where(session, number)}; "
+            f"pixel_mask entries are (row, column, weight), the "
             f"footprint's non-zero pixels, on a frame of {shape[0]} x {shape[1]} px (rows x "
             "columns)"
         )

@@ -147,20 +147,23 @@ def read_suite2p(path: str | os.PathLike, *, plane: int | str | None = None, fps
     one result (`_combine`): ids run through the planes in order (suite2p's combined/ order),
     with columns `plane` and `plane_roi` (the row in planeN/stat.npy)."""
     said: list[str] = []  # how the folder was read (combined/ left out)
-    folders = plane_folders(path, plane, said)
+    warned: list[str] = []  # plane folders left out (no stat.npy)
+    folders = plane_folders(path, plane, said, warned)
     read = [_read_plane(folder) for folder in folders.values()]
     if len(read) == 1:
-        result = _result(read[0]["stat_shape"], read, fps, [])
+        result = _result(read[0]["stat_shape"], read, fps, warned)
     else:
-        result = _combine(folders, read, fps, [])
+        result = _combine(folders, read, fps, warned)
     result.notes[:0] = said
     return result
 
 
-def plane_folders(path: str | os.PathLike, plane: int | str | None, notes: list[str]) -> dict[int | None, Path]:  # fmt: skip
+def plane_folders(path: str | os.PathLike, plane: int | str | None, notes: list[str], warnings: list[str] | None = None) -> dict[int | None, Path]:  # fmt: skip
     """{plane number: folder} to read (`plane`: N, "all" or None; see `read_suite2p`). A
     `combined/` folder (suite2p's re-tiled view of every plane) is never read: its ROIs are the
-    planes' own, moved into a mosaic that matches no movie; the planes are read instead."""
+    planes' own, moved into a mosaic that matches no movie; the planes are read instead. Plane
+    folders without stat.npy (suite2p found no ROI there, or stopped before detection) cannot
+    be read: a line in `warnings` names them, so a plane never goes missing unsaid."""
     path = Path(path)
     if isinstance(plane, str):
         if plane.strip().lower() != "all" and not plane.strip().isdigit():
@@ -177,6 +180,12 @@ def plane_folders(path: str | os.PathLike, plane: int | str | None, notes: list[
     for root in (path, path / "suite2p"):
         planes = _planes(root)
         if planes:
+            empty = [f"plane{n}" for n in _plane_dirs(root) if n not in planes]
+            if empty and warnings is not None:
+                warnings.append(
+                    f"{', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no stat.npy (no "
+                    f"ROI found there, or suite2p stopped before detection): not imported"
+                )
             if (root / "combined").is_dir() and len(planes) > 1:
                 notes.append(
                     "combined/ not read (suite2p's re-tiled mosaic of the same ROIs): each "
@@ -184,6 +193,11 @@ def plane_folders(path: str | os.PathLike, plane: int | str | None, notes: list[
                 )
             return planes
     return {None: find_plane(path, None)}  # raises: no plane folder
+
+
+def _plane_dirs(root: Path) -> list[int]:
+    """The N of every planeN folder under `root`, with stat.npy or not."""
+    return sorted(int(p.name[5:]) for p in root.iterdir() if p.is_dir() and p.name.startswith("plane") and p.name[5:].isdigit())  # fmt: skip
 
 
 def _plane_number(folder: Path) -> int | None:

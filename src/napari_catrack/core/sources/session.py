@@ -78,6 +78,7 @@ def record_sources(
     if notes := _notes(session, result, origin):
         attrs["notes"] = notes
     comps = result.components.reset_index(drop=True)
+    moved = _moved_ids(session, comps)  # before the new components replace the old
     session.record(
         SOURCES_STEP,
         tables={"components": comps},
@@ -102,10 +103,37 @@ def record_sources(
         }
     )
     mine = read_verdicts(session)
+    if moved is not None:  # the same cells under new ids: each verdict stays on its cell
+        mine = mine.assign(neuron_id=[moved.get(i, i) for i in mine["neuron_id"]])
+        mine = mine[mine["neuron_id"].notna()]
     mine = mine[~mine["reason"].str.startswith(AUTO) & mine["neuron_id"].isin(comps["neuron_id"].astype(str))]  # fmt: skip
     verdicts = verdicts[~verdicts["neuron_id"].isin(mine["neuron_id"])]
     verdicts = pd.concat([mine, verdicts], ignore_index=True) if len(mine) else verdicts
     write_verdicts(session, verdicts, fps=result.fps, save=save)
+
+
+def _moved_ids(session, comps: pd.DataFrame) -> dict[str, str] | None:
+    """{old id: new id} of the cells the session's components and `comps` both place by
+    (`plane`, `plane_roi`) (a multi-plane suite2p import: ids run through the planes, so a
+    plane that gained a ROI moves every later plane's ids); None when either has no such
+    columns (ids are the cells' own there). A cell no longer there maps to nothing."""
+    cols = ["plane", "plane_roi"]
+    if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
+        return None
+    old = session[SOURCES_STEP].tables["components"]
+    if not set(cols) <= set(old.columns) or not set(cols) <= set(comps.columns):
+        return None
+
+    def places(table: pd.DataFrame) -> dict[str, tuple]:  # a cell drawn by hand has none (NaN)
+        at = table[cols].apply(pd.to_numeric, errors="coerce")
+        ok = at.notna().all(axis=1).to_numpy()
+        ids = table["neuron_id"].astype(str).to_numpy()[ok]
+        return dict(zip(ids, map(tuple, at.to_numpy(np.int64, na_value=-1)[ok]), strict=True))
+
+    new = {place: i for i, place in places(comps).items()}
+    before = places(old)  # ids without a place keep their id
+    keep = set(old["neuron_id"].astype(str)) - set(before)
+    return {**{i: new.get(place) for i, place in before.items()}, **{i: i for i in keep}}
 
 
 IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
