@@ -598,21 +598,21 @@ def test_the_message_check_sees_changed_wording():
         "it prints `10 of 120 frames of the puncta channel have no photons above the camera "
         "offset (frames 100-109, 0-based): dropped or black frames? ...` and\n```text\n"
         "catrack align: warning: the alignment scores NCC 0.068, below 0.3: red and green did "
-        "not fit together\n```\n; `catrack track REC -o t.csv` is a command, `a b c` is not quoted"
+        "not match up\n```\n; `catrack track REC -o t.csv` is a command, `a b c` is not quoted"
     )
     messages = _quoted_messages(text)
     assert [m[:20] for m in messages] == ["catrack align: warni", "10 of 120 frames of "]
     runs = [run for m in messages for run in _wording(m)]
     assert runs == [
         "the alignment scores",
-        "red and green did not fit together",
+        "red and green did not match up",
         "frames of the puncta channel have no photons above the camera offset (frames",
         "dropped or black frames?",
     ]
     code = _code_text()
     assert [_in_code(r, code) for r in runs] == [True, False, True, True]
     assert _in_code("alignment estimated: dy", code)  # a word filled in: see _BUILT
-    assert not _in_code("alignment guessed: dy", code)
+    assert not _in_code("alignment surmised: dy", code)
 
 
 # --- pages and widgets ------------------------------------------------------------------------
