@@ -144,9 +144,9 @@ def rolling_baseline(
     if measured is None:
         qb = np.percentile(xp.reshape(n, nb, block)[:, :, ::step], q, axis=2)
         qb = median_filter(qb, size=(1, 5), mode="nearest")
-    else:  # every measured sample (a block's few may fall between the strides); the median
-        # of the blocks around that have any (a gap's blocks are no copies of its edge's)
-        qb = nan_quantile(xp.reshape(n, nb, block), q / 100.0, axis=2)
+    else:  # a block without a measured sample (at the strides) is NaN, and the median is of
+        # the blocks around that have any: a gap's blocks are no copies of its edge's
+        qb = nan_quantile(xp.reshape(n, nb, block)[:, :, ::step], q / 100.0, axis=2)
         near = np.lib.stride_tricks.sliding_window_view(
             np.pad(qb, ((0, 0), (2, 2)), mode="edge"), 5, axis=1
         )
