@@ -74,8 +74,10 @@ def _mode_percentile(a: np.ndarray, bins: int = 100) -> np.ndarray:
     lo = nan_quantile(a, 0.005)[:, None]
     hi = nan_quantile(a, 0.995)[:, None]
     span = np.where(hi > lo, hi - lo, 1.0)
-    idx = np.clip(((a - lo) / span * bins).astype(np.int64, copy=False), 0, bins - 1)
-    idx = np.where(np.isfinite(a), idx, bins)  # NaN -> overflow bin, ignored below
+    finite = np.isfinite(a)  # (a NaN cast to an integer warned on every trace with a gap)
+    scaled = np.where(finite, (np.where(finite, a, lo) - lo) / span * bins, 0.0)
+    idx = np.clip(scaled.astype(np.int64, copy=False), 0, bins - 1)
+    idx = np.where(finite, idx, bins)  # NaN -> overflow bin, ignored below
     rows = np.repeat(np.arange(a.shape[0]), a.shape[1])
     hist = np.zeros((a.shape[0], bins + 1))
     np.add.at(hist, (rows, idx.ravel()), 1.0)
