@@ -162,8 +162,9 @@ def tracks_layer(tracks: pd.DataFrame, *, name: str = "tracks", **kwargs) -> Lay
         [ids.codes, tracks["frame"].to_numpy(), tracks["y"].to_numpy(), tracks["x"].to_numpy()]
     ).astype(float)
     features = pd.DataFrame({"neuron_id": np.asarray(ids.astype(str))})
-    if "status" in tracks.columns:  # tracked / predicted / lost: traces leave lost frames out
-        features["status"] = tracks["status"].astype(str).to_numpy()
+    for col in ("status", "source"):  # tracked / predicted / lost: traces leave lost frames out,
+        if col in tracks.columns:  # unless you placed the point there (source manual)
+            features[col] = tracks[col].astype(str).to_numpy()
     meta = {"name": name, "features": features, "tail_length": 10, **kwargs}
     return with_axis_labels([(data, meta, "tracks")])[0]
 

@@ -290,3 +290,25 @@ def test_the_traces_of_extracted_sources_are_no_traces_parameters(tmp_path, caps
     assert found.values == {"sources": {"min_snr": 2.0}}
     assert main(["info", str(session.path), "--params"]) == 0
     assert "parameter of this version" not in capsys.readouterr().err
+
+
+def test_a_traces_record_from_before_lost_frames_reruns_measuring_them(tmp_path):
+    """h16 made lost frames missing (NaN) by default; a session's traces recorded before has no
+    `lost_frames` and measured them at the held place, so `--params-from` / `catrack info
+    --params` / the Batch widget must give "measure" back, not this version's default (the
+    re-run's traces would differ). A record of this version keeps its own value."""
+    from napari_catrack.batch.from_session import read_session_params
+
+    old = {k: v for k, v in TracesParams().to_dict().items() if k != "lost_frames"}
+    for name, recorded, want in (
+        ("old", old, {"traces": {"lost_frames": "measure"}}),
+        ("new", TracesParams().to_dict(), {}),
+        ("new_measure", TracesParams(lost_frames="measure").to_dict(),
+         {"traces": {"lost_frames": "measure"}}),
+    ):  # fmt: skip
+        session = Session(tmp_path / f"{name}.catrack.h5", autosave=False)
+        session.record("traces", params=recorded)
+        session.save()
+        found = read_session_params(session.path, ["traces"])
+        assert found.values == want, name
+        assert found.unknown == {}

@@ -268,3 +268,25 @@ def test_nwb_series_keep_nan_and_say_how_many_were_lost(scene):
     assert "NaN = a missing sample" in note
     old = _traces(scene, lost_frames="measure")
     assert _missing_note(old, _matrix(old, "dff", ["a", "b", "c"])[0]) == ""
+
+
+@pytest.mark.parametrize("method", ["rules", "ksigma", "model"])
+def test_a_neuron_lost_for_the_rest_of_the_recording_keeps_its_transients(method):
+    """Lost during a large transient and never re-acquired (h16 review): detection fills the
+    NaN tail with the last sample, a transient's top, for 900 frames. The baseline and the
+    noise colour were taken from that fill, so the rules detector found 2 of these 40 small
+    transients before the loss (0.4 dF/F, SNR ~8); the baseline is now from measured frames."""
+    from napari_catrack.core.transients import detect_transients
+
+    n, t = 10, np.arange(1200)
+    small, loss = (60, 120, 180, 230), 293
+    x = np.random.default_rng(6).normal(0, 0.05, (n, t.size))
+    for s, amp in (*zip(small, [0.4] * 4), (290, 2.0)):
+        x += np.where(t >= s, amp * np.exp(-(t - s) / 15.0), 0.0)
+    x[:, loss:] = np.nan
+    table = detect_transients(x, FPS, method, np.arange(n))
+    for i in range(n):
+        peaks = table.peak_frame[table.neuron_id == i].to_numpy()
+        found = [s for s in small if (abs(peaks - s) <= 5).any()]
+        assert found == list(small), (i, peaks.tolist())
+        assert (peaks < loss).all()

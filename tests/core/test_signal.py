@@ -99,6 +99,22 @@ def test_caiman_baseline_picks_the_mode_percentile():
     assert pct_fixed.tolist() == [8, 8] and f0_fixed.shape == (2, 4000)
 
 
+def test_caiman_baseline_of_a_trace_with_a_gap_warns_nothing_and_ignores_it():
+    """A lost neuron's frames are NaN by default since h16: the mode percentile cast each NaN to
+    an integer ("invalid value encountered in cast" on every `catrack traces --dff-baseline
+    caiman` run with a lost neuron); it is the percentile of the measured samples alone."""
+    rng = np.random.default_rng(0)
+    x = 100 + rng.normal(0, 2, 4000) + 100 * activity(4000, 3, n_events=25)
+    gap = x.copy()
+    gap[1500:2600] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f0, pct = baseline_caiman(gap, FPS, window_s=60)
+    _, pct_measured = baseline_caiman(x[np.isfinite(gap)], FPS, window_s=60)
+    assert pct[0] == pytest.approx(pct_measured[0])
+    assert np.median(np.abs(f0[np.isfinite(gap)] - 100)) < 2.0  # the resting level
+
+
 def test_bleaching_exponential_is_removed():
     t = np.arange(3000) / FPS
     act = activity(3000, 2)

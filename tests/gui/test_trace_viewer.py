@@ -322,8 +322,31 @@ def test_extract_leaves_lost_frames_out_and_says_so(make_napari_viewer, qtbot, k
     widget.points.setCurrentText("neurons")
     wait_job(qtbot, widget.extract(), timeout=30000)
     df = widget.traces.sort_values("frame")
-    gone = [5, 7, 8] if kind == "points" else [5, 6, 7, 8]  # the Tracks layer has no source
+    gone = [5, 7, 8]  # (a Tracks layer had no source: your point in frame 6 was NaN there)
     assert df.green.isna().to_numpy().nonzero()[0].tolist() == gone
     assert np.allclose(df.green.dropna(), 200.0)
     assert f"1 neuron(s) had lost frames: {len(gone)} samples missing" in widget.status.text()
     assert "'lost frames: measure' keeps them" in widget.status.text()
+
+
+@pytest.mark.parametrize("recorded, shown", [(None, "measure"), ("missing", "missing")])
+def test_a_sessions_traces_from_before_lost_frames_show_measure(
+    viewer_with_points, traces, qtbot, recorded, shown
+):
+    """The form shows the values the session's traces were extracted with: a record without
+    `lost_frames` (before h16) measured the lost frames, so Extract again must not switch to
+    this version's default (missing) behind the user's back (h16 review)."""
+    from napari_catrack.core.signals.params import TracesParams
+    from napari_catrack.widgets._context import ViewerContext
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    params = TracesParams().to_dict()
+    if recorded is None:
+        del params["lost_frames"]
+    else:
+        params["lost_frames"] = recorded
+    session = ViewerContext.of(viewer_with_points).session
+    session.record("traces", tables={"traces": traces}, params=params)
+    widget = TraceViewerWidget(viewer_with_points)
+    viewer_with_points.window.add_dock_widget(widget)
+    assert widget.form.params().lost_frames == shown

@@ -495,6 +495,10 @@ def recorded_params(step: str, recorded: dict[str, Any] | None) -> tuple[dict, d
         from napari_catrack.core.registration.params import recorded_values
 
         recorded = recorded_values(recorded)
+    if step == "traces":  # an older session's record without lost_frames measured them
+        from napari_catrack.core.signals.params import recorded_values
+
+        recorded = recorded_values(recorded)
     if step == "sources":  # {"sources": extraction values, "evaluation": ...} or {"import": ...}
         # the evaluation thresholds are taken whoever made the cells (tuned on imported cells
         # too); the extraction values only when the step extracted them

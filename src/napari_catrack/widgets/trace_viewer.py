@@ -40,7 +40,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_catrack.core.signals.params import CleaningParams, TracesParams
+from napari_catrack.core.signals.params import CleaningParams, TracesParams, recorded_values
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.figures.traces import PANELS, draw_trace_panels
 from napari_catrack.session import watch_session
@@ -197,7 +197,7 @@ class TraceViewerWidget(QWidget):
         and the settings they were extracted and cleaned with."""
         if "traces" in session and "traces" in session["traces"].tables:
             step = session["traces"]
-            self.form.set_params(TracesParams.from_dict(step.params))
+            self.form.set_params(TracesParams.from_dict(recorded_values(step.params)))
             if isinstance(step.params.get("cleaning_params"), dict):
                 self.cleaning.set_params(CleaningParams.from_dict(step.params["cleaning_params"]))
             self.set_traces(step.tables["traces"], of_session=True)

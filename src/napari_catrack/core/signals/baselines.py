@@ -17,7 +17,7 @@ import numpy as np
 from scipy.ndimage import median_filter, uniform_filter1d
 
 from napari_catrack.core.signals.arrays import as_traces, like
-from napari_catrack.core.signals.nan import nan_quantile
+from napari_catrack.core.signals.nan import fill_nan, nan_quantile
 from napari_catrack.core.signals.windows import odd_window, running_quantile
 from napari_catrack.errors import InputError
 
@@ -74,8 +74,10 @@ def _mode_percentile(a: np.ndarray, bins: int = 100) -> np.ndarray:
     lo = nan_quantile(a, 0.005)[:, None]
     hi = nan_quantile(a, 0.995)[:, None]
     span = np.where(hi > lo, hi - lo, 1.0)
-    idx = np.clip(((a - lo) / span * bins).astype(np.int64, copy=False), 0, bins - 1)
-    idx = np.where(np.isfinite(a), idx, bins)  # NaN -> overflow bin, ignored below
+    finite = np.isfinite(a)  # (a NaN cast to an integer warned on every trace with a gap)
+    scaled = np.where(finite, (np.where(finite, a, lo) - lo) / span * bins, 0.0)
+    idx = np.clip(scaled.astype(np.int64, copy=False), 0, bins - 1)
+    idx = np.where(finite, idx, bins)  # NaN -> overflow bin, ignored below
     rows = np.repeat(np.arange(a.shape[0]), a.shape[1])
     hist = np.zeros((a.shape[0], bins + 1))
     np.add.at(hist, (rows, idx.ravel()), 1.0)
@@ -110,22 +112,49 @@ def baseline_caiman(
     return like(f0, x), pct
 
 
-def rolling_baseline(x: np.ndarray, fps: float, window_s: float = 30.0, q: float = 20.0):
+def rolling_baseline(
+    x: np.ndarray,
+    fps: float,
+    window_s: float = 30.0,
+    q: float = 20.0,
+    measured: np.ndarray | None = None,
+):
     """Slow baseline: a low percentile of blocks, median-smoothed and interpolated back.
 
     Block quantiles instead of a per-frame running percentile keep this O(T) and vectorised;
-    the percentile (not the mean) ignores the transients riding on top.
+    the percentile (not the mean) ignores the transients riding on top. `measured` (bool, x's
+    shape; None: all): the samples the percentiles are taken from. A missing sample that was
+    filled so filters can run is not the trace's level: a neuron lost for the rest of a
+    recording is filled with its last sample, maybe a transient's top, for thousands of frames,
+    which became the baseline of every block near it (h16 review). A block without a measured
+    sample takes its neighbours' value (interpolated between blocks).
     """
     n, t = x.shape
+    if measured is not None and not np.all(measured):
+        x = np.where(measured, x, np.nan)
+    else:
+        measured = None
     block = max(1, round(window_s * fps / 4))
     nb = int(np.ceil(t / block))
     if nb < 2:
-        return np.repeat(np.percentile(x, q, axis=1, keepdims=True), t, axis=1)
+        if measured is None:
+            return np.repeat(np.percentile(x, q, axis=1, keepdims=True), t, axis=1)
+        return np.repeat(fill_nan(nan_quantile(x, q / 100.0)[:, None]), t, axis=1)
     pad = nb * block - t
     xp = np.concatenate([x, x[:, t - pad :][:, ::-1]], axis=1) if pad else x
     step = max(1, block // 32)  # the input is smooth: ~32 samples per block are plenty
-    qb = np.percentile(xp.reshape(n, nb, block)[:, :, ::step], q, axis=2)
-    qb = median_filter(qb, size=(1, 5), mode="nearest")
+    if measured is None:
+        qb = np.percentile(xp.reshape(n, nb, block)[:, :, ::step], q, axis=2)
+        qb = median_filter(qb, size=(1, 5), mode="nearest")
+    else:  # a block without a measured sample (at the strides) is NaN, and the median is of
+        # the blocks around that have any: a gap's blocks are no copies of its edge's
+        qb = nan_quantile(xp.reshape(n, nb, block)[:, :, ::step], q / 100.0, axis=2)
+        near = np.lib.stride_tricks.sliding_window_view(
+            np.pad(qb, ((0, 0), (2, 2)), mode="edge"), 5, axis=1
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (a window of empty blocks: NaN)
+            qb = fill_nan(np.nanmedian(near, axis=2))
     # linear interpolation between block centres, the same weights for every row
     pos = np.clip((np.arange(t) - (block - 1) / 2) / block, 0, nb - 1)
     i0 = np.minimum(pos.astype(np.intp), nb - 2)

@@ -99,6 +99,17 @@ class TracesParams(StepParams):
         return {"window_s": self.baseline_window_s}
 
 
+def recorded_values(values: dict | None) -> dict:
+    """A session's stored traces parameters as this version reads them: a `catrack traces` record
+    without `lost_frames` was written before h16, when lost frames were measured at the held
+    place, so it means "measure" (this version's default would make a re-run from it, by
+    `--params-from`, `catrack info --params`, the Batch or Traces widget, give other traces)."""
+    values = dict(values or {})
+    if "radius" in values and "lost_frames" not in values:  # (radius: a traces record's own)
+        values["lost_frames"] = "measure"
+    return values
+
+
 @dataclass(frozen=True)
 class CleaningParams(StepParams):
     """Cleaning dF/F traces: which steps run, in which order, and each step's values."""

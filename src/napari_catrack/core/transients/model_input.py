@@ -73,8 +73,8 @@ def model_inputs(
     sk = [np.maximum(v, s1) for v in noise[1:]]
     # the baseline of a lightly box-smoothed trace (0.2 s): only its percentile matters
     box = max(1, round(0.2 * rate))
-    base = rolling_baseline(
-        uniform_filter1d(y, box, axis=-1, mode="nearest"), rate, baseline_window_s
+    base = rolling_baseline(  # (from measured frames: a gap's filled values are no level)
+        uniform_filter1d(y, box, axis=-1, mode="nearest"), rate, baseline_window_s, 20.0, measured
     )
     d = y - base
     z = d / s1[:, None]

@@ -128,9 +128,9 @@ def prepare(
     check_length(given.shape[1])
     raw = fill_nan(given)
     s = smooth(raw, fps, smooth_window_s)
-    base = rolling_baseline(s, fps, baseline_window_s, baseline_percentile)
     measured = np.isfinite(given)
     kept = None if measured.all() else measured
+    base = rolling_baseline(s, fps, baseline_window_s, baseline_percentile, kept)
     lag = odd_window(smooth_window_seconds(smooth_window_s, fps), fps, minimum=5)
     noise, level = smoothed_noise(s, fps, lag, noise_window_s, kept)
     return Prepared(raw, s, base, noise, fps, level, kept)
@@ -154,9 +154,10 @@ def noise_colour(prep: Prepared) -> np.ndarray:
     r = prep.smooth[:, ::step] - prep.base[:, ::step]
     if prep.measured is None:
         lo, hi = np.percentile(r, _COLOUR_Q, axis=1)
-    else:
+        level = np.median(prep.noise[:, ::step], axis=1)
+    else:  # (the noise in a gap is no noise of the trace: a lost neuron's tail is most of it)
         lo, hi = np.nanpercentile(np.where(prep.measured[:, ::step], r, np.nan), _COLOUR_Q, axis=1)
-    level = np.median(prep.noise[:, ::step], axis=1)
+        level = np.nanmedian(np.where(prep.measured[:, ::step], prep.noise[:, ::step], np.nan), 1)
     return np.where(level > 0, (hi - lo) / _COLOUR_Z / np.maximum(level, _TINY), 1.0)
 
 
