@@ -21,6 +21,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import blended_transform_factory
 from qtpy.QtCore import Qt, Signal
 
+from napari_catrack.figures.traces import isolated_samples
 from napari_catrack.widgets._canvas import FastCanvas
 
 DRAG_PX = 5  # a press that moves less than this is a click
@@ -96,6 +97,9 @@ class TransientCanvas(FastCanvas):
             self._preview = None
         t = self.time(np.arange(self.y.size))
         self._line.set_data(t, self.y)
+        alone = isolated_samples(self.y)  # a measured frame between missing ones: a dot
+        self._line.set_marker("." if alone.any() else "None")
+        self._line.set_markevery(alone if alone.any() else None)
         self._show_spans(t, spans, selected)
         if self.y.size:
             ax.set_xlim(t[0], t[-1] if t[-1] > t[0] else t[0] + 1)
