@@ -357,3 +357,29 @@ def test_status_line_explains_every_grey_band(make_napari_viewer, qtbot):
     assert "1 neuron(s) had lost frames: 3 samples missing" in line
     assert "4 more sample(s) missing" in line
     assert "grey bands in the plot mark the missing frames" in line
+
+
+def test_the_plotted_neuron_is_named_and_shown_in_the_list(make_napari_viewer, qtbot):
+    """Picking neuron n25 of 30 (in the viewer, or by stepping cells in curation): the list
+    stayed scrolled at n1..n6 and a one-neuron plot has no legend, so nothing on screen said
+    which neuron was plotted."""
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = make_napari_viewer()
+    t = np.arange(T)
+    table = pd.concat(
+        [pd.DataFrame({"neuron_id": f"n{k}", "frame": t, "dff": np.sin(t / (k + 1))})
+         for k in range(1, 31)],
+        ignore_index=True,
+    )  # fmt: skip
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.set_traces(table)
+    widget.select(["n25"])
+    qtbot.wait(50)
+    item = widget.neurons.item(24)
+    assert item.text() == "n25" and item.isSelected()
+    assert widget.neurons.viewport().rect().contains(widget.neurons.visualItemRect(item))
+    assert widget._axes[0].get_title() == "n25"
+    widget.select(["n3", "n4"])  # two neurons: the legend names them, no title
+    assert widget._axes[0].get_title() == ""

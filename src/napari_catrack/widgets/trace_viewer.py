@@ -440,10 +440,15 @@ class TraceViewerWidget(QWidget):
         if wanted == set(self.selected_ids()):
             return
         self.neurons.blockSignals(True)
+        first = None
         for i in range(self.neurons.count()):
             item = self.neurons.item(i)
             item.setSelected(item.text() in wanted)
+            if first is None and item.text() in wanted:
+                first = item
         self.neurons.blockSignals(False)
+        if first is not None:  # picked in the viewer: the list shows it (it stayed at n1..n6)
+            self.neurons.scrollToItem(first)
         self._list_selection_changed(draw=draw)
 
     def _list_selection_changed(self, draw: bool = True) -> None:
@@ -579,6 +584,8 @@ class TraceViewerWidget(QWidget):
         for line in self._cursors:
             line.set_visible(True)
         self._axes[-1].set_xlabel(xlabel)
+        # one neuron has no legend: its id on top says which one is plotted
+        self._axes[0].set_title(str(ids[0]) if len(ids) == 1 else "", fontsize=9)
         self._drawn = (tuple(ids), tuple(panels))
         self._update_cursor(draw=False)
         self.canvas.draw_idle()
