@@ -475,7 +475,8 @@ def test_a_measured_frame_between_missing_ones_is_drawn(make_napari_viewer, qtbo
     """A neuron missing on both sides of one measured frame (lost, re-found for a frame, lost
     again): a line draws nothing for a lone sample, so its value and the transient found on it
     were invisible (a peak marker floating over an empty plot). Now such a sample is a dot, in
-    the curation plot and in the Traces widget's panels."""
+    the curation plot and in the Traces widget's panels; the curation plot also shows the
+    missing frames as grey bands, as the Traces widget does."""
     from napari_catrack.session import session_for_viewer
     from napari_catrack.widgets.trace_viewer import TraceViewerWidget
 
@@ -489,8 +490,13 @@ def test_a_measured_frame_between_missing_ones_is_drawn(make_napari_viewer, qtbo
     widget = _widget(viewer, qtbot)
     widget.select_cell("a")
     assert np.flatnonzero(widget.canvas._line.get_markevery()).tolist() == [30]
+    # the missing frames are grey bands, as in the Traces widget (there were only gaps)
+    bands = [p.vertices[:, 0] for p in widget.canvas._gaps_art.get_paths()]
+    got = [float(v) for b in bands for v in (b.min(), b.max())]
+    assert got == pytest.approx([19.5 / FPS, 29.5 / FPS, 30.5 / FPS, 40.5 / FPS])
     widget.select_cell("b")  # a cell without lone samples: no dots left over
     assert widget.canvas._line.get_markevery() is None
+    assert widget.canvas._gaps_art.get_paths() == []
 
     panel = TraceViewerWidget(viewer)
     viewer.window.add_dock_widget(panel)
