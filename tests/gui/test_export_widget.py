@@ -223,3 +223,45 @@ def test_nwb_without_subject_or_start_time_is_said_as_the_cli_says(
     widget.species.setText("Caenorhabditis elegans")
     wait_job(qtbot, widget.export_nwb(tmp_path / "b.nwb"), timeout=120000)
     assert widget.status.text() == f"NWB file written: {tmp_path / 'b.nwb'}"
+
+
+@pytest.mark.slow
+def test_ensemble_figures_export_after_a_cell_is_rejected(
+    make_napari_viewer, qtbot, small_demo, tmp_path
+):
+    """A user rejects a cell in Transients curation, finds ensembles (the widget leaves the
+    rejected cell out), then exports: the ensemble figures were refused ("the session's
+    transients are not those its ensembles were found from: run the ensembles again", which
+    the user had just done). Now they are written."""
+    import shutil
+
+    from napari_catrack.session import Session
+
+    copy = tmp_path / "demo.catrack.h5"
+    shutil.copy(small_demo / "demo.catrack.h5", copy)
+    session = Session.load(copy)
+    viewer = make_napari_viewer()
+    attach_session(viewer, session)
+    _, curation = viewer.window.add_plugin_dock_widget(PLUGIN, "Transients curation")
+    busy = session["transients"].tables["transients"]["neuron_id"].value_counts().index[0]
+    curation.select_cell(str(busy))  # a cell with transients
+    curation.reject_button.click()
+    assert curation.state.status(str(busy))[0] == "rejected"
+    _, ensembles = viewer.window.add_plugin_dock_widget(PLUGIN, "Neuronal ensembles")
+    ensembles.shuffles.setValue(100)
+    ensembles.find_button.click()
+    qtbot.waitUntil(
+        lambda: ensembles.result is not None and not ensembles.job.running, timeout=60000
+    )
+    assert str(busy) not in set(ensembles._table["neuron_id"].astype(str))
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    widget.folder.setText(str(tmp_path / "out"))
+    widget.select(["figure:ensembles_raster", "figure:ensembles_coactivity"])
+    widget.export_button.click()
+    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=120000)
+    assert widget.last_result.failed == []
+    assert sorted(map(str, widget.last_result.written)) == [
+        "figures/ensembles_coactivity.svg",
+        "figures/ensembles_raster.svg",
+    ]
+    assert "not written" not in widget.status.text()

@@ -350,3 +350,59 @@ def test_a_sessions_traces_from_before_lost_frames_show_measure(
     widget = TraceViewerWidget(viewer_with_points)
     viewer_with_points.window.add_dock_widget(widget)
     assert widget.form.params().lost_frames == shown
+
+
+def test_status_line_explains_every_grey_band(make_napari_viewer, qtbot):
+    """The status line counted only the lost samples; the plot's grey bands also mark frames
+    whose ROI lies outside the image (the worm moving out of the field), so a user saw more
+    grey than the line counted, and nothing said what grey meant."""
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    n, size = 20, 40
+    yy, xx = np.mgrid[:size, :size]
+    green = np.full((n, size, size), 100.0)
+    green[:, np.hypot(yy - 20, xx - 20) <= 5] = 300.0
+    viewer = make_napari_viewer()
+    viewer.add_image(green, name="g", metadata={"catrack": {"role": "green", "fps": 4.0}})
+    frames = np.arange(n)
+    status = np.where((frames >= 5) & (frames < 8), "lost", "tracked")  # 3 lost samples
+    x = np.where((frames >= 12) & (frames < 16), -60.0, 20.0)  # 4 frames off the image
+    feats = {"neuron_id": ["n1"] * n, "status": status, "source": ["auto"] * n}
+    viewer.add_points(np.c_[frames, np.full(n, 20.0), x], features=feats, name="neurons")
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.points.setCurrentText("neurons")
+    widget.extract_button.click()
+    qtbot.waitUntil(lambda: widget.traces is not None and not widget.job.running, timeout=30000)
+    df = widget.traces.sort_values("frame")
+    assert df.green.isna().to_numpy().nonzero()[0].tolist() == [5, 6, 7, 12, 13, 14, 15]
+    line = widget.status.text()
+    assert "1 neuron(s) had lost frames: 3 samples missing" in line
+    assert "4 more sample(s) missing" in line
+    assert "grey bands in the plot mark the missing frames" in line
+
+
+def test_the_plotted_neuron_is_named_and_shown_in_the_list(make_napari_viewer, qtbot):
+    """Picking neuron n25 of 30 (in the viewer, or by stepping cells in curation): the list
+    stayed scrolled at n1..n6 and a one-neuron plot has no legend, so nothing on screen said
+    which neuron was plotted."""
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = make_napari_viewer()
+    t = np.arange(T)
+    table = pd.concat(
+        [pd.DataFrame({"neuron_id": f"n{k}", "frame": t, "dff": np.sin(t / (k + 1))})
+         for k in range(1, 31)],
+        ignore_index=True,
+    )  # fmt: skip
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.set_traces(table)
+    widget.select(["n25"])
+    qtbot.wait(50)
+    item = widget.neurons.item(24)
+    assert item.text() == "n25" and item.isSelected()
+    assert widget.neurons.viewport().rect().contains(widget.neurons.visualItemRect(item))
+    assert widget._axes[0].get_title() == "n25"
+    widget.select(["n3", "n4"])  # two neurons: the legend names them, no title
+    assert widget._axes[0].get_title() == ""

@@ -211,6 +211,27 @@ def test_cancel_keeps_previous_tracks_and_low_confidence_jumps(setup, rec, qtbot
     assert arr.std() > 0  # something was drawn, not a blank rectangle
 
 
+def test_a_first_track_cancelled_does_not_claim_previous_tracks(setup, qtbot, monkeypatch):
+    """Cancelling the very first Track: the notification said "tracking cancelled; previous
+    tracks kept" while the status line said "no tracks yet" (there were none to keep)."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_info", lambda msg: shown.append(str(msg)))
+    viewer, widget = setup
+    viewer.dims.set_current_step(0, 0)
+    widget.candidates.preview()
+    assert widget.candidates.use_all() >= 7
+    assert widget.tracks is None
+    widget.track_button.click()
+    widget.cancel_button.click()
+    wait_job(qtbot, widget.job)
+    assert widget.tracks is None
+    assert widget.last_outcome.endswith("cancelled; no tracks yet")
+    said = [m for m in shown if "cancelled" in m]
+    assert said and not any("previous tracks kept" in m for m in said), said
+
+
 def test_red_detection_and_tracks_come_out_in_green_pixels(make_napari_viewer, qtbot):
     """With a session alignment, red-channel candidates and tracks are mapped to green pixels."""
     from napari_catrack.core.rigid import AlignmentTransform

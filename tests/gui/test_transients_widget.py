@@ -469,3 +469,37 @@ def test_lost_neurons_are_left_out_with_a_warning_in_either_layout(
     traces.to_csv(path, index=False)
     qtbot.mouseClick(widget.load_button, Qt.LeftButton)
     assert "every neuron" in widget.status.text() and list(widget.state.ids) == ["a", "c"]
+
+
+def test_a_measured_frame_between_missing_ones_is_drawn(make_napari_viewer, qtbot):
+    """A neuron missing on both sides of one measured frame (lost, re-found for a frame, lost
+    again): a line draws nothing for a lone sample, so its value and the transient found on it
+    were invisible (a peak marker floating over an empty plot). Now such a sample is a dot, in
+    the curation plot and in the Traces widget's panels; the curation plot also shows the
+    missing frames as grey bands, as the Traces widget does."""
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    viewer = make_napari_viewer()
+    traces = _traces()
+    lone = (traces.neuron_id == "a") & traces.frame.between(20, 40) & (traces.frame != 30)
+    traces.loc[lone, "dff"] = np.nan  # frame 30 measured, 20-29 and 31-40 missing
+    traces["missing"] = lone
+    session = session_for_viewer(viewer)
+    session.record("traces", tables={"traces": traces}, params={"fps": FPS})
+    widget = _widget(viewer, qtbot)
+    widget.select_cell("a")
+    assert np.flatnonzero(widget.canvas._line.get_markevery()).tolist() == [30]
+    # the missing frames are grey bands, as in the Traces widget (there were only gaps)
+    bands = [p.vertices[:, 0] for p in widget.canvas._gaps_art.get_paths()]
+    got = [float(v) for b in bands for v in (b.min(), b.max())]
+    assert got == pytest.approx([19.5 / FPS, 29.5 / FPS, 30.5 / FPS, 40.5 / FPS])
+    widget.select_cell("b")  # a cell without lone samples: no dots left over
+    assert widget.canvas._line.get_markevery() is None
+    assert widget.canvas._gaps_art.get_paths() == []
+
+    panel = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(panel)
+    panel.select(["a"])
+    (line,) = [ln for ln in panel._axes[-1].lines if ln.get_label() == "a"]
+    assert np.flatnonzero(line.get_markevery()).tolist() == [30]

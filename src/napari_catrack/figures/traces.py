@@ -25,6 +25,17 @@ from napari_catrack.figures.style import (
     styled,
 )
 
+
+def isolated_samples(y) -> np.ndarray:
+    """Finite samples with no finite neighbour (a measured frame between missing ones): a line
+    draws nothing there, so the value (and a transient found on it) was invisible; plots mark
+    them with a dot (`Line2D.set_markevery`)."""
+    ok = np.isfinite(np.asarray(y, dtype=float))
+    left = np.r_[False, ok[:-1]]
+    right = np.r_[ok[1:], False]
+    return ok & ~left & ~right
+
+
 PANELS = {
     "green": ("green", "green (a.u.,\nbg-sub.)", "tab:green"),
     "red": ("red", "red (a.u.,\nbg-sub.)", "tab:red"),
@@ -98,12 +109,16 @@ def draw_trace_panels(
             x, xlabel = _time(d)
             if col not in d or d[col].isna().all():
                 continue
+            y = d[col].to_numpy()
+            alone = isolated_samples(y)
             ax.plot(
                 x,
-                d[col].to_numpy(),
+                y,
                 lw=0.8,
                 color=colour(k) if multi else panel_colour,
                 label=str(nid),
+                marker="." if alone.any() else None,
+                markevery=alone if alone.any() else None,
             )
             if "saturated" in d and d["saturated"].any():
                 s = d["saturated"].to_numpy(bool)

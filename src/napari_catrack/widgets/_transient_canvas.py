@@ -21,11 +21,19 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import blended_transform_factory
 from qtpy.QtCore import Qt, Signal
 
+from napari_catrack.figures.traces import isolated_samples
 from napari_catrack.widgets._canvas import FastCanvas
 
 DRAG_PX = 5  # a press that moves less than this is a click
 EDGE_PX = 6  # how close to a span edge a press must be to grab it
 COLORS = {"manual": "C2", "selected": "C3"}
+
+
+def _nan_runs(y: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of NaN samples (the trace's missing frames)."""
+    flags = np.isnan(y).astype(np.int8)
+    edges = np.diff(np.r_[0, flags, 0])
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
 class TransientCanvas(FastCanvas):
@@ -47,6 +55,10 @@ class TransientCanvas(FastCanvas):
         blend = blended_transform_factory(self.ax.transData, self.ax.transAxes)
         self._spans_art = PolyCollection([], transform=blend, linewidths=0, zorder=1)
         self.ax.add_collection(self._spans_art, autolim=False)
+        # missing frames (NaN: lost, off the image) as grey bands, as in the Traces widget
+        self._gaps_art = PolyCollection([], transform=blend, linewidths=0, zorder=0,
+                                        facecolors="0.85")  # fmt: skip
+        self.ax.add_collection(self._gaps_art, autolim=False)
         self._peaks_art = self.ax.scatter([], [], marker="v", zorder=3)
         self._edges_art = LineCollection([], transform=blend, linewidths=1.5, zorder=2)
         self.ax.add_collection(self._edges_art, autolim=False)
@@ -96,7 +108,14 @@ class TransientCanvas(FastCanvas):
             self._preview = None
         t = self.time(np.arange(self.y.size))
         self._line.set_data(t, self.y)
+        alone = isolated_samples(self.y)  # a measured frame between missing ones: a dot
+        self._line.set_marker("." if alone.any() else "None")
+        self._line.set_markevery(alone if alone.any() else None)
         self._show_spans(t, spans, selected)
+        half = 0.5 / self.fps
+        gaps = _nan_runs(self.y)
+        self._gaps_art.set_verts([[(t[a] - half, 0), (t[a] - half, 1), (t[b] + half, 1),
+                                   (t[b] + half, 0)] for a, b in gaps])  # fmt: skip
         if self.y.size:
             ax.set_xlim(t[0], t[-1] if t[-1] > t[0] else t[0] + 1)
             finite = self.y[np.isfinite(self.y)]

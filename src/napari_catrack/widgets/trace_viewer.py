@@ -60,6 +60,24 @@ PANEL_MIN_PX = 110  # a panel never gets less than this (labels stop overlapping
 FOLLOW_MS = 250  # a selection made in the viewer is drawn once the stepping pauses this long
 
 
+def _missing_note(table: pd.DataFrame) -> str:
+    """What the grey bands of the plot are: the lost-frames line counts only lost samples, but
+    a frame is also missing (NaN, a grey band) where the neuron has no track position or its
+    ROI no pixel in the image (a worm moving out of the field): without this the plot showed
+    more grey than the line counted, unexplained."""
+    if "missing" not in table or not table["missing"].any():
+        return ""
+    missing = table["missing"].fillna(False).to_numpy(bool)
+    lost = table["lost"].fillna(False).to_numpy(bool) if "lost" in table else np.zeros_like(missing)
+    other = int((missing & ~lost).sum())
+    more = (
+        f"; {other:,} more sample(s) missing (no position, or the ROI outside the image)"
+        if other
+        else ""
+    )
+    return f"{more}; grey bands in the plot mark the missing frames"
+
+
 def layer_alignment(red, green=None):
     """Red data -> green data as a 3x3 (y, x) matrix as drawn, or None (see `_context`)."""
     return layer_matrix(red, green)
@@ -329,6 +347,7 @@ class TraceViewerWidget(QWidget):
             self.status.setText(
                 f"{table.neuron_id.nunique()} neurons x {table.frame.nunique()} frames"
                 + (f"; {lost}" if lost else "")
+                + _missing_note(table)
             )
 
         self.job = start_job(self, work, what="trace extraction", on_done=done, bar=self.bar,
@@ -421,10 +440,15 @@ class TraceViewerWidget(QWidget):
         if wanted == set(self.selected_ids()):
             return
         self.neurons.blockSignals(True)
+        first = None
         for i in range(self.neurons.count()):
             item = self.neurons.item(i)
             item.setSelected(item.text() in wanted)
+            if first is None and item.text() in wanted:
+                first = item
         self.neurons.blockSignals(False)
+        if first is not None:  # picked in the viewer: the list shows it (it stayed at n1..n6)
+            self.neurons.scrollToItem(first)
         self._list_selection_changed(draw=draw)
 
     def _list_selection_changed(self, draw: bool = True) -> None:
@@ -560,6 +584,8 @@ class TraceViewerWidget(QWidget):
         for line in self._cursors:
             line.set_visible(True)
         self._axes[-1].set_xlabel(xlabel)
+        # one neuron has no legend: its id on top says which one is plotted
+        self._axes[0].set_title(str(ids[0]) if len(ids) == 1 else "", fontsize=9)
         self._drawn = (tuple(ids), tuple(panels))
         self._update_cursor(draw=False)
         self.canvas.draw_idle()

@@ -121,7 +121,8 @@ def ensembles_from_session(session):
     The step stores the events, members, event neurons, similarity and parameters; the event
     trains are rebuilt from the session's transients (onsets, the recorded recording length; the
     neurons of the transients' cell table, else the traces', where the step counted neurons
-    without transients, as the demos do), and
+    without transients, as the demos do; the rejected cells left out when the step left them out,
+    as the Neuronal ensembles widget does), and
     the coactivity and dendrogram recomputed with the recorded parameters (both deterministic).
     The null distribution is not stored: `null_pmf` is empty (no figure draws it). Transients
     that are not those the step read (edited since: another count of events or neurons, or an
@@ -144,21 +145,32 @@ def ensembles_from_session(session):
     if table is None:
         raise InputError("ensemble figures need the transients table in the session")
     n_frames = p.get("n_frames")
-    trains = trains_from_table(table, n_frames=n_frames)
+    want = (p.get("n_neurons"), p.get("n_input_events"))
     # the neurons without transients the step counted: the transients' own cell table lists
     # every neuron they were detected on (the two-photon demo: 25 accepted of 28 sources traced,
     # text ids there, integers in the traces), else the traces' neurons (the worm demo)
     lists = [session["transients"].tables.get("cells")]
     if "traces" in session:
         lists.append(session["traces"].tables.get("traces"))
-    for listed in lists:
-        if trains.n_neurons == p.get("n_neurons"):
+    # the Neuronal ensembles widget leaves the rejected cells out (their transients and the
+    # neurons themselves), `catrack ensembles --session` keeps them: try the curated set first
+    verdicts = session["transients"].tables.get("verdicts")
+    rejected: set[str] = set()
+    if verdicts is not None and len(verdicts) and {"status", "neuron_id"} <= set(verdicts):
+        rejected = set(verdicts.loc[verdicts["status"] == "rejected", "neuron_id"].astype(str))
+    for drop in ([rejected] if rejected else []) + [set()]:
+        kept = table[~table["neuron_id"].astype(str).isin(drop)]
+        trains = trains_from_table(kept, n_frames=n_frames)
+        for listed in lists:
+            if trains.n_neurons == want[0]:
+                break
+            if listed is not None and "neuron_id" in listed:
+                ids = pd.unique(listed["neuron_id"].to_numpy())
+                ids = ids[~pd.Index(ids).astype(str).isin(drop)]
+                if pd.Index(kept["neuron_id"]).isin(ids).all():
+                    trains = trains_from_table(kept, n_frames=n_frames, neuron_ids=ids)
+        if (trains.n_neurons, trains.n_events) == want:
             break
-        if listed is not None and "neuron_id" in listed:
-            ids = pd.unique(listed["neuron_id"].to_numpy())
-            if pd.Index(table["neuron_id"]).isin(ids).all():
-                trains = trains_from_table(table, n_frames=n_frames, neuron_ids=ids)
-    want = (p.get("n_neurons"), p.get("n_input_events"))
     if (trains.n_neurons, trains.n_events) != want:
         raise InputError(
             f"the session's transients ({trains.n_events} of {trains.n_neurons} neurons) are not "

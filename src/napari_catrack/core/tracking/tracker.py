@@ -531,7 +531,7 @@ def _run(stack, known, known_conf, lo, hi, refiner, params, progress, cancel):
     def tick():
         done[0] += 1
         if cancel is not None and cancel():
-            raise TrackingCancelled("tracking cancelled; previous tracks kept")
+            raise TrackingCancelled("tracking cancelled")  # the widget says what is kept
         if progress is not None and (done[0] % 10 == 0 or done[0] == total):
             progress(done[0], total)
 
