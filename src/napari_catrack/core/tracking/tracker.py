@@ -307,7 +307,7 @@ this confidence (that of a frame without a peak of its own, below the review lis
 threshold 0.5) until at least as many of the peaks it took since are back within that factor of
 the baseline it was re-acquired with as are above it (a transient has decayed; another blob
 does not). On ZephIR an invisible neuron (22) was re-acquired 4.6 px away on a peak 3.6x its
-baseline and sat on that blob for 155 frames at good confidence, out of the review list
+baseline and sat on that blob for 156 frames at good confidence, out of the review list
 (failures listed 96 -> 66 %, in its first 10 places 89 -> 18 %; with probation 96 % / 89 %,
 positions unchanged). A neuron back during its own transient reappears at its held place
 (calcium movies: 0.1-0.8 px), so it is not listed; without the distance condition each such
