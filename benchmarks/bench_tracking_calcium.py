@@ -26,14 +26,28 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from napari_catrack.core.tracking import TrackParams, track  # noqa: E402
+from napari_catrack.core.tracking import TrackParams, review_stretches, track  # noqa: E402
 from napari_catrack.synthetic.tracking_cases import make_calcium_tracking_case  # noqa: E402
 
 SWAP_FRAMES = 3
 
 
+def review_size(case, table) -> dict:
+    """How much the review list (`review_stretches`, default threshold and gap) asks to check:
+    its places, its low-confidence neuron-frames, and those of r after its return."""
+    review = review_stretches(table)
+    r = review[review.neuron_id == case.returning]
+    back = [max(0, e - max(s, case.dark[1]) + 1) for s, e in zip(r.start_frame, r.end_frame)]
+    return {
+        "review_places": len(review),
+        "review_low_frames": int(review.low_frames.sum()),
+        "review_r_frames_after_return": int(sum(back)),
+    }
+
+
 def measure(case, out) -> dict:
     T = case.truth.shape[0]
+    table = out
     out = out.set_index(["neuron_id", "frame"])
     est = np.stack([out.loc[n][["y", "x"]].to_numpy() for n in case.ids], axis=1)
     status = np.stack([out.loc[n]["status"].to_numpy() for n in case.ids], axis=1)
@@ -60,6 +74,7 @@ def measure(case, out) -> dict:
         "r_within_2px_back": float((err[back, r] <= 2).mean()),
         "c_on_b": int((np.linalg.norm(est[:, c] - case.truth[:, b], axis=-1) <= 2).sum()),
         "statuses": {k: int((status == k).sum()) for k in ("tracked", "predicted", "lost")},
+        **review_size(case, table),
     }
 
 
