@@ -736,6 +736,37 @@ def test_a_late_recovery_never_puts_an_older_set_over_a_newer_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
 
 
+def test_two_recoveries_of_one_set_at_once_never_delete_a_movie(tmp_path, monkeypatch):
+    """Two recoverers of one set at once (napari opening a session while a command reads the
+    same folder): the first, past its check that the temp folder is there, used to see the
+    target folder the second had just placed and rmtree it as the "old" movie, after the second
+    had deleted the backup: both copies gone. Here the second runs inside the first's check; it
+    now finds the set locked and skips, and the first places the movie whole."""
+    from napari_catrack.io import atomic
+
+    movie = tmp_path / "movie.zarr"
+    tmp, backup = tmp_path / ".movie.zarr.x1.partial", tmp_path / ".movie.zarr.1234abcd.old"
+    for folder, text in ((tmp, "new"), (backup, "old")):  # killed after moving the old aside
+        (folder / "0").mkdir(parents=True)
+        (folder / "0" / "chunk").write_text(text)
+    files = [{"temp": str(tmp), "target": str(movie), "backup": str(backup)}]
+    _journal(tmp_path, files, _dead_pid())
+    real_is_dir, second = Path.is_dir, []
+
+    def is_dir(self):  # the other recoverer runs between the first one's two checks
+        if self == movie and not second:
+            second.append(None)  # (once: not again inside the second)
+            second[0] = atomic.recover_interrupted_sets(tmp_path)
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    placed = atomic.recover_interrupted_sets(tmp_path)
+    monkeypatch.undo()
+    assert (movie / "0" / "chunk").read_text() == "new"  # (before: no movie, no backup)
+    assert placed == [movie] and second == [[]]  # the second skipped: the first holds the set
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.zarr"]
+
+
 @pytest.mark.parametrize("which", ["backup", "temp", "copied"])
 def test_a_journal_never_renames_or_deletes_a_file_it_did_not_write(tmp_path, which):
     """A journal naming a user's file as a set's backup or temp file (edited, or written by
