@@ -736,6 +736,34 @@ def test_a_late_recovery_never_puts_an_older_set_over_a_newer_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
 
 
+def test_a_file_restored_after_a_kill_is_never_replaced_when_its_folder_is_read(tmp_path):
+    """Killed after moving a.csv aside, before its new copy was placed; the user then restored
+    a.csv from their own copy with `shutil.copy2` (as `cp -p`, `rsync -a`: the old mtime kept).
+    Merely reading the folder used to replace it with the killed run's temp file (judged by
+    mtime, "older than the journal"), no copy kept. The restored file is kept; the rest of the
+    set is finished."""
+    import shutil
+
+    from napari_catrack.io.tables import read_table
+
+    out = tmp_path / "out"
+    names = ("a.csv", "b.csv", "sub/c.csv")
+    (out / "sub").mkdir(parents=True)
+    for name in names:
+        (out / name).write_text(name + " old\n")
+    mine = tmp_path / "my-backup.csv"
+    mine.write_text("x,y\n1,2\n")  # the user's own copy, a day old
+    os.utime(mine, (mine.stat().st_atime - 86400, mine.stat().st_mtime - 86400))
+    _kill_when_paused(_run_hooked("rename", 2, ["-c", _SET.format(out=str(out))], REPO))
+    assert not (out / "a.csv").exists()  # moved aside, its new copy not yet placed
+    shutil.copy2(mine, out / "a.csv")
+    assert list(read_table(out / "a.csv").columns) == ["x", "y"]  # the user's file, read
+    assert (out / "a.csv").read_text() == "x,y\n1,2\n"  # and kept
+    for name in names[1:]:
+        assert (out / name).read_text() == name + " new\n" * 1000, name
+    assert [p.name for p in out.rglob(".*")] == []  # no `.old`, journal or temp file left
+
+
 def test_two_recoveries_of_one_set_at_once_never_delete_a_movie(tmp_path, monkeypatch):
     """Two recoverers of one set at once (napari opening a session while a command reads the
     same folder): the first, past its check that the temp folder is there, used to see the

@@ -474,12 +474,22 @@ def recover_before_reading(*paths: str | os.PathLike | None) -> None:
 
 
 def _newer(path: Path, than: float) -> bool:
-    """Whether `path` was written after the time `than` (a journal left unrecovered while its
-    folder got newer results: its temp files are older than them and never replace them)."""
+    """Whether `path` was written or put there after the time `than` (a journal left unrecovered
+    while its folder got newer results: its temp files are older and never replace them).
+
+    The change time counts as well as the modification time: a file the user restored after the
+    kill with `cp -p`, `rsync -a` or `shutil.copy2` keeps its old mtime, and was replaced by the
+    killed run's temp file, with no copy kept; its ctime (Windows: creation time) is the restore's
+    and cannot be set back. A target the killed run had not yet moved keeps its older ctime (the
+    killed run renamed only other files; a rename is what changes ctime) and is still completed;
+    one it already placed has no temp file left. What ctime also catches (a chmod, a rename undone
+    by hand after the kill) keeps the file that is there: a re-run redoes a result, a user's file
+    may be the only copy."""
     try:
-        return path.lstat().st_mtime > than
+        st = path.lstat()
     except OSError:
         return False
+    return max(st.st_mtime, st.st_ctime) > than
 
 
 def _journal_is_sound(journal: Path, record: dict, entries: list[tuple[Path, Path, Path]]) -> bool:
