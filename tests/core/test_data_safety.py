@@ -795,6 +795,36 @@ def test_two_recoveries_of_one_set_at_once_never_delete_a_movie(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.zarr"]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="flock: the POSIX lock")
+def test_a_set_another_process_is_recovering_is_left_to_it_until_it_dies(tmp_path):
+    """Another process holds the set's lock (it is recovering it now): this one leaves the set
+    alone; once that process is killed (the lock dies with it) the set is finished here."""
+    from napari_catrack.io import atomic
+
+    tmp = tmp_path / ".a.csv.x1.partial"
+    tmp.write_text("new\n")
+    backup = tmp_path / ".a.csv.1234abcd.old"
+    backup.write_text("old\n")  # a.csv moved aside, its new copy not yet placed
+    files = [{"temp": str(tmp), "target": str(tmp_path / "a.csv"), "backup": str(backup)}]
+    journal = _journal(tmp_path, files, _dead_pid())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY);"
+         " fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(journal)], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert atomic.recover_interrupted_sets(tmp_path) == []
+        assert journal.exists() and tmp.exists() and backup.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert atomic.recover_interrupted_sets(tmp_path) == [tmp_path / "a.csv"]
+    assert (tmp_path / "a.csv").read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
 @pytest.mark.parametrize("which", ["backup", "temp", "copied"])
 def test_a_journal_never_renames_or_deletes_a_file_it_did_not_write(tmp_path, which):
     """A journal naming a user's file as a set's backup or temp file (edited, or written by
