@@ -736,6 +736,95 @@ def test_a_late_recovery_never_puts_an_older_set_over_a_newer_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
 
 
+def test_a_file_restored_after_a_kill_is_never_replaced_when_its_folder_is_read(tmp_path):
+    """Killed after moving a.csv aside, before its new copy was placed; the user then restored
+    a.csv from their own copy with `shutil.copy2` (as `cp -p`, `rsync -a`: the old mtime kept).
+    Merely reading the folder used to replace it with the killed run's temp file (judged by
+    mtime, "older than the journal"), no copy kept. The restored file is kept; the rest of the
+    set is finished."""
+    import shutil
+
+    from napari_catrack.io.tables import read_table
+
+    out = tmp_path / "out"
+    names = ("a.csv", "b.csv", "sub/c.csv")
+    (out / "sub").mkdir(parents=True)
+    for name in names:
+        (out / name).write_text(name + " old\n")
+    mine = tmp_path / "my-backup.csv"
+    mine.write_text("x,y\n1,2\n")  # the user's own copy, a day old
+    os.utime(mine, (mine.stat().st_atime - 86400, mine.stat().st_mtime - 86400))
+    _kill_when_paused(_run_hooked("rename", 2, ["-c", _SET.format(out=str(out))], REPO))
+    assert not (out / "a.csv").exists()  # moved aside, its new copy not yet placed
+    shutil.copy2(mine, out / "a.csv")
+    assert list(read_table(out / "a.csv").columns) == ["x", "y"]  # the user's file, read
+    assert (out / "a.csv").read_text() == "x,y\n1,2\n"  # and kept
+    for name in names[1:]:
+        assert (out / name).read_text() == name + " new\n" * 1000, name
+    assert [p.name for p in out.rglob(".*")] == []  # no `.old`, journal or temp file left
+
+
+def test_two_recoveries_of_one_set_at_once_never_delete_a_movie(tmp_path, monkeypatch):
+    """Two recoverers of one set at once (napari opening a session while a command reads the
+    same folder): the first, past its check that the temp folder is there, used to see the
+    target folder the second had just placed and rmtree it as the "old" movie, after the second
+    had deleted the backup: both copies gone. Here the second runs inside the first's check; it
+    now finds the set locked and skips, and the first places the movie whole."""
+    from napari_catrack.io import atomic
+
+    movie = tmp_path / "movie.zarr"
+    tmp, backup = tmp_path / ".movie.zarr.x1.partial", tmp_path / ".movie.zarr.1234abcd.old"
+    for folder, text in ((tmp, "new"), (backup, "old")):  # killed after moving the old aside
+        (folder / "0").mkdir(parents=True)
+        (folder / "0" / "chunk").write_text(text)
+    files = [{"temp": str(tmp), "target": str(movie), "backup": str(backup)}]
+    _journal(tmp_path, files, _dead_pid())
+    real_is_dir, second = Path.is_dir, []
+
+    def is_dir(self):  # the other recoverer runs between the first one's two checks
+        if self == movie and not second:
+            second.append(None)  # (once: not again inside the second)
+            second[0] = atomic.recover_interrupted_sets(tmp_path)
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    placed = atomic.recover_interrupted_sets(tmp_path)
+    monkeypatch.undo()
+    assert (movie / "0" / "chunk").read_text() == "new"  # (before: no movie, no backup)
+    assert placed == [movie] and second == [[]]  # the second skipped: the first holds the set
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.zarr"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="flock: the POSIX lock")
+def test_a_set_another_process_is_recovering_is_left_to_it_until_it_dies(tmp_path):
+    """Another process holds the set's lock (it is recovering it now): this one leaves the set
+    alone; once that process is killed (the lock dies with it) the set is finished here."""
+    from napari_catrack.io import atomic
+
+    tmp = tmp_path / ".a.csv.x1.partial"
+    tmp.write_text("new\n")
+    backup = tmp_path / ".a.csv.1234abcd.old"
+    backup.write_text("old\n")  # a.csv moved aside, its new copy not yet placed
+    files = [{"temp": str(tmp), "target": str(tmp_path / "a.csv"), "backup": str(backup)}]
+    journal = _journal(tmp_path, files, _dead_pid())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY);"
+         " fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(journal)], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert atomic.recover_interrupted_sets(tmp_path) == []
+        assert journal.exists() and tmp.exists() and backup.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert atomic.recover_interrupted_sets(tmp_path) == [tmp_path / "a.csv"]
+    assert (tmp_path / "a.csv").read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
 @pytest.mark.parametrize("which", ["backup", "temp", "copied"])
 def test_a_journal_never_renames_or_deletes_a_file_it_did_not_write(tmp_path, which):
     """A journal naming a user's file as a set's backup or temp file (edited, or written by

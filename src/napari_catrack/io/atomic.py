@@ -361,11 +361,41 @@ def recover_interrupted_sets(
             entries = [
                 (Path(e["temp"]), Path(e["target"]), Path(e["backup"])) for e in record["files"]
             ]
-            written = journal.stat().st_mtime
+            read = journal.stat()
+            written = read.st_mtime
         except (OSError, ValueError, KeyError, TypeError):
             continue  # gone meanwhile (another process recovered it), or unreadable: left
         if not _journal_is_sound(journal, record, entries):
             continue  # moved or copied from elsewhere, or not ours: its paths are not followed
+        done += _recover_locked(journal, read, record, entries, written)
+    return done
+
+
+def _recover_locked(
+    journal: Path,
+    read: os.stat_result,
+    record: dict,
+    entries: list[tuple[Path, Path, Path]],
+    written: float,
+) -> list[Path]:
+    """Roll one set forward while holding its lock: the set's first journal (one key for every
+    folder of the set), locked exclusively without waiting. Two recoverers at once (napari
+    opening a session while a command reads the same folder, two batch workers) would race:
+    one places a zarr's temp folder while the other, past its own checks, rmtree's it as the
+    "old" target, and the first has already deleted the backup: both copies gone. The second
+    now skips (the first finishes), and so does one that finds the journal gone or replaced
+    once it holds the lock (the set was finished meanwhile)."""
+    listed = [Path(j) for j in record.get("journals", [])]
+    key = listed[0] if listed and listed[0].exists() else journal
+    done: list[Path] = []
+    with _locked(key) as held:
+        if not held:
+            return done  # another process is recovering this set now (or the key is gone)
+        try:
+            if not os.path.samestat(os.stat(journal), read):
+                return done  # finished (and maybe another set begun) since it was read
+        except OSError:
+            return done
         with stop.shielded():
             for tmp, path, backup in entries:
                 with contextlib.suppress(OSError):
@@ -382,8 +412,39 @@ def recover_interrupted_sets(
                     backup.exists() or backup.is_symlink()
                 ):
                     _remove_path(backup)
-            _remove_journals([Path(j) for j in record.get("journals", [])] + [journal])
+            # the key last (a recoverer that finds it gone skips), while still held on POSIX
+            _remove_journals([j for j in [*listed, journal] if j != key] + [key])
+    _remove_journals([key])  # (Windows refuses to delete a file open here: now it is closed)
     return done
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on the file `path` (True), or False at once where another
+    process holds it, or it cannot be opened or locked: the caller then does nothing. POSIX:
+    `flock`; Windows: `msvcrt.locking` of its first byte. Both are released when the process
+    dies, so a recoverer killed mid-way never blocks the next one."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            if WINDOWS:
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # (releases the lock)
 
 
 def recover_before_reading(*paths: str | os.PathLike | None) -> None:
@@ -413,12 +474,22 @@ def recover_before_reading(*paths: str | os.PathLike | None) -> None:
 
 
 def _newer(path: Path, than: float) -> bool:
-    """Whether `path` was written after the time `than` (a journal left unrecovered while its
-    folder got newer results: its temp files are older than them and never replace them)."""
+    """Whether `path` was written or put there after the time `than` (a journal left unrecovered
+    while its folder got newer results: its temp files are older and never replace them).
+
+    The change time counts as well as the modification time: a file the user restored after the
+    kill with `cp -p`, `rsync -a` or `shutil.copy2` keeps its old mtime, and was replaced by the
+    killed run's temp file, with no copy kept; its ctime (Windows: creation time) is the restore's
+    and cannot be set back. A target the killed run had not yet moved keeps its older ctime (the
+    killed run renamed only other files; a rename is what changes ctime) and is still completed;
+    one it already placed has no temp file left. What ctime also catches (a chmod, a rename undone
+    by hand after the kill) keeps the file that is there: a re-run redoes a result, a user's file
+    may be the only copy."""
     try:
-        return path.lstat().st_mtime > than
+        st = path.lstat()
     except OSError:
         return False
+    return max(st.st_mtime, st.st_ctime) > than
 
 
 def _journal_is_sound(journal: Path, record: dict, entries: list[tuple[Path, Path, Path]]) -> bool:
