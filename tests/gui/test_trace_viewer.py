@@ -292,6 +292,16 @@ def test_adopting_traces_removes_the_results_of_the_old_ones(
     assert "will be removed" not in asked[1] and "removed" not in widget.status.text()
 
 
+def _one_bright_neuron_viewer(make_napari_viewer, n: int, size: int = 40):
+    """A viewer holding an n-frame green movie with one bright disc (radius 5) at (20, 20)."""
+    yy, xx = np.mgrid[:size, :size]
+    green = np.full((n, size, size), 100.0)
+    green[:, np.hypot(yy - 20, xx - 20) <= 5] = 300.0
+    viewer = make_napari_viewer()
+    viewer.add_image(green, name="g", metadata={"catrack": {"role": "green", "fps": 4.0}})
+    return viewer
+
+
 @pytest.mark.parametrize("kind", ["points", "tracks"])
 def test_extract_leaves_lost_frames_out_and_says_so(make_napari_viewer, qtbot, kind):
     """The widget passes the layer's `status` (and `source`) to the extraction: the frames where
@@ -299,12 +309,8 @@ def test_extract_leaves_lost_frames_out_and_says_so(make_napari_viewer, qtbot, k
     from napari_catrack.layers import tracks_layer
     from napari_catrack.widgets.trace_viewer import TraceViewerWidget
 
-    n, size = 20, 40
-    yy, xx = np.mgrid[:size, :size]
-    green = np.full((n, size, size), 100.0)
-    green[:, np.hypot(yy - 20, xx - 20) <= 5] = 300.0
-    viewer = make_napari_viewer()
-    viewer.add_image(green, name="g", metadata={"catrack": {"role": "green", "fps": 4.0}})
+    n = 20
+    viewer = _one_bright_neuron_viewer(make_napari_viewer, n)
     status = np.where((np.arange(n) >= 5) & (np.arange(n) < 9), "lost", "tracked")
     source = np.full(n, "auto", dtype=object)
     source[6] = "manual"  # you placed the point in frame 6: measured
@@ -358,12 +364,8 @@ def test_status_line_explains_every_grey_band(make_napari_viewer, qtbot):
     grey than the line counted, and nothing said what grey meant."""
     from napari_catrack.widgets.trace_viewer import TraceViewerWidget
 
-    n, size = 20, 40
-    yy, xx = np.mgrid[:size, :size]
-    green = np.full((n, size, size), 100.0)
-    green[:, np.hypot(yy - 20, xx - 20) <= 5] = 300.0
-    viewer = make_napari_viewer()
-    viewer.add_image(green, name="g", metadata={"catrack": {"role": "green", "fps": 4.0}})
+    n = 20
+    viewer = _one_bright_neuron_viewer(make_napari_viewer, n)
     frames = np.arange(n)
     status = np.where((frames >= 5) & (frames < 8), "lost", "tracked")  # 3 lost samples
     x = np.where((frames >= 12) & (frames < 16), -60.0, 20.0)  # 4 frames off the image
