@@ -503,3 +503,28 @@ def test_a_measured_frame_between_missing_ones_is_drawn(make_napari_viewer, qtbo
     panel.select(["a"])
     (line,) = [ln for ln in panel._axes[-1].lines if ln.get_label() == "a"]
     assert np.flatnonzero(line.get_markevery()).tolist() == [30]
+
+
+@pytest.mark.parametrize("ratio", [True, False])
+def test_the_curation_plot_names_the_signal_it_shows(make_napari_viewer, tmp_path, ratio):
+    """A two-channel recording's `dff` is ΔR/R₀: the Traces widget and the exported figures say
+    so, but the curation plot's axis said "dF/F" for the same column (h16 first-hour walk)."""
+    from napari_catrack.figures.style import DFF_LABEL, RATIO_LABEL
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    traces = _traces()
+    traces["dff_green"] = traces["dff"] * (0.5 if ratio else 1.0)  # the ratio's dff differs
+    traces["ratio"] = 1.0 + traces["dff"] if ratio else np.nan
+    viewer = make_napari_viewer()
+    session = session_for_viewer(viewer)
+    session.path = tmp_path / "s.catrack.h5"
+    session.record("traces", tables={"traces": traces}, params={"fps": FPS})
+    widget = TransientsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.load_session_traces()
+    assert widget.canvas.ax.get_ylabel() == (RATIO_LABEL if ratio else DFF_LABEL)
+    traces.to_csv(tmp_path / "t.csv", index=False)  # the same from a long CSV
+    widget.canvas.ax.set_ylabel("")
+    assert widget.load_csv(tmp_path / "t.csv")
+    assert widget.canvas.ax.get_ylabel() == (RATIO_LABEL if ratio else DFF_LABEL)

@@ -22,6 +22,8 @@ from napari_catrack.core.transients.curation import CurationState, fps_from_time
 from napari_catrack.core.transients.detect import without_lost
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
+from napari_catrack.figures.style import signal_label
+from napari_catrack.figures.traces import dff_is_ratio
 from napari_catrack.session import watch_session
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
@@ -144,7 +146,8 @@ class TransientsWidget(TransientsPanel):
                 raise InputError("the session has no traces yet: extract traces first")
             traces = self.session["traces"].tables["traces"]
             m = long_matrix(traces, "the session's traces")
-            self._set_traces(m.neuron_ids, m.frames, m.dff, fps_from_time(traces), "session")
+            self._set_traces(m.neuron_ids, m.frames, m.dff, fps_from_time(traces), "session",
+                             ratio=dff_is_ratio(traces))  # fmt: skip
         except CatrackError as exc:
             self._fail(exc, "loading the session's traces")
             return False
@@ -159,11 +162,13 @@ class TransientsWidget(TransientsPanel):
             # long or wide alike, the neurons lost throughout (all NaN) are left out with a
             # note naming them, as `catrack transients` does (a wide file was refused, a long
             # one lost them silently)
+            ratio = False
             if layout in (None, "long") and {"neuron_id", "frame", "dff"} <= set(df.columns):
                 m, fps = long_matrix(df, str(path)), fps_from_time(df)
+                ratio = dff_is_ratio(df)
             else:
                 m, fps = to_matrix(df, layout or "wide", where=str(path), lost_ok=True), None
-            self._set_traces(m.neuron_ids, m.frames, m.dff, fps, str(path))
+            self._set_traces(m.neuron_ids, m.frames, m.dff, fps, str(path), ratio=ratio)
         except CatrackError as exc:
             self._fail(exc, "loading traces")
             return False
@@ -178,9 +183,12 @@ class TransientsWidget(TransientsPanel):
         if path:
             self.load_csv(path)
 
-    def _set_traces(self, ids, frames, dff, fps, source: str) -> None:
+    def _set_traces(self, ids, frames, dff, fps, source: str, ratio: bool = False) -> None:
         """Show these traces; `fps` is the rate their time column implies (None if none). The
-        neurons without any value are left out, said in the status line."""
+        neurons without any value are left out, said in the status line. `ratio`: their dff is
+        the two-channel ΔR/R₀ (`figures.traces.dff_is_ratio`), and the plot's axis says so, as
+        the Traces widget and the exported figures do."""
+        self.canvas.ax.set_ylabel(signal_label("dff", ratio=ratio))
         ids, dff, lost = without_lost(np.asarray(ids).astype(str).astype(object), dff)
         note = ""
         if fps and not self.ctx.fps():
