@@ -108,8 +108,10 @@ def _shape_features(prep: Prepared, rows, st, pk, en) -> dict[str, np.ndarray]:
         left = np.where(has_left, i + (half - yi) / np.where(yn != yi, yn - yi, 1), 0.0)
         right_hit = below & (k >= kp) & inside
         has_right = right_hit.any(1, keepdims=True)
-        j = np.maximum(np.argmax(right_hit, axis=1)[:, None], 1)
-        yj, yb = np.take_along_axis(y, j, 1), np.take_along_axis(y, j - 1, 1)
+        # (at least 1, at most span - 1: a one-frame transient, start = peak = end, as a
+        # measured frame between missing ones gives, has no crossing and a span of 1)
+        j = np.clip(np.argmax(right_hit, axis=1)[:, None], 1, max(span - 1, 0))
+        yj, yb = np.take_along_axis(y, j, 1), np.take_along_axis(y, np.maximum(j - 1, 0), 1)
         right = j - 1 + (yb - half) / np.where(yb != yj, yb - yj, 1)
         ok = has_right & (ypk > 0)
         fwhm[sl] = np.where(ok, (right - left) / fps, np.nan)[:, 0]
