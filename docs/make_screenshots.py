@@ -256,7 +256,7 @@ def shot_behaviour(tmp: Path) -> None:
 
     video = make_behaviour_video(150, seed=0)
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1400, 900)
+    viewer.window._qt_window.resize(1400, 1000)
     viewer.add_image(
         video.frames, name="worm behaviour", metadata={"catrack": {"role": "behaviour"}}
     )
@@ -274,7 +274,15 @@ def shot_behaviour(tmp: Path) -> None:
     widget.velocity.pixel.setValue(video.pixel_size_um)
     widget.velocity.fps.setValue(video.fps)
     widget._panel_action(widget.velocity, "run")
-    widget.show_plot()
+    plot = widget.show_plot()
+    # the plot docks short (its scroll area takes the canvas' minimum, 260 px): the shot grows
+    # it so that the whole kymograph and its colour bar show, not cut off at the bottom
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.widgets._dock import dock_of
+
+    QApplication.processEvents()
+    viewer.window._qt_window.resizeDocks([dock_of(plot)], [520], Qt.Vertical)
     viewer.layers["worm prompts"].visible = True
     viewer.dims.set_current_step(0, 60)
     viewer.reset_view()

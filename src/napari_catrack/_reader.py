@@ -9,15 +9,12 @@ from pathlib import Path
 
 from napari_catrack.errors import CatrackError
 from napari_catrack.handles import close_with_layers
+from napari_catrack.io.atomic import cleanup_in_background
 from napari_catrack.io.hdf5 import is_hdf5_path
 from napari_catrack.io.tiff import is_tiff_path
 from napari_catrack.io.video import is_video_path
-from napari_catrack.session import (
-    SESSION_SUFFIX,
-    current_viewer,
-    note_recording,
-    session_for_viewer,
-)
+from napari_catrack.session import SESSION_SUFFIX, current_viewer, session_for_viewer
+from napari_catrack.video_session import continued_behaviour_layers, note_opened
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
@@ -52,7 +49,8 @@ def read_recording(path: str | list[str]) -> list:
 
     spec = path[0] if isinstance(path, list) else path
     try:
-        rec = open_recording(spec)
+        with cleanup_in_background():  # (GUI thread: a killed set's old movie removed aside)
+            rec = open_recording(spec)
         layers = recording_layers(rec)
     except CatrackError as exc:
         _notify_error(str(exc))
@@ -69,11 +67,15 @@ def read_recording(path: str | list[str]) -> list:
             "--z-projection N` (one plane) choose otherwise"
         )
     close_with_layers(viewer, rec)  # a file handle (compressed TIFF, HDF5): closed with its layers
-    # the separate behaviour video of the viewer's session: its masks and centerline come with it
-    layers = [*layers, *behaviour_layers_beside_video(viewer, spec)]
     if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
-        moved = note_recording(session_for_viewer(viewer), rec)
+        # (first: a behaviour video opened again continues its session, whose layers follow)
+        before = session_for_viewer(viewer)
+        moved = note_opened(viewer, rec)
         said += [moved] if moved else []
+        if session_for_viewer(viewer) is not before:  # its earlier session, continued
+            layers = [*layers, *continued_behaviour_layers(viewer)]
+    # the behaviour video of the viewer's session: its masks and centerline come with it
+    layers = [*layers, *behaviour_layers_beside_video(viewer, spec)]
     if said:
         from napari.utils.notifications import show_warning
 
@@ -124,8 +126,9 @@ def read_session(path: str | list[str]) -> list:
 
     spec = path[0] if isinstance(path, list) else path
     try:
-        session = Session.load(spec)
-        return session_layers(session)
+        with cleanup_in_background():  # (GUI thread: a killed set's old movie removed aside)
+            session = Session.load(spec)
+            return session_layers(session)
     except CatrackError as exc:
         _notify_error(str(exc))
         return [(None,)]

@@ -281,7 +281,8 @@ def run_demo(
             ok = np.isfinite(dff[row])
             rs.append(np.corrcoef(dff[row, ok], syn.truth.activity[k, frames[ok]])[0, 1])
     step_done("traces", neurons=len(ids), median_r_vs_truth=round(float(np.median(rs)), 3),
-              lost_samples=int(traces["lost"].sum()))  # NaN: the tracker had lost them  # fmt: skip
+              lost_samples=int(traces["lost"].sum()),  # NaN: the tracker had lost them
+              red_invalid=int(traces["red_invalid"].sum()))  # NaN ratio: red too low  # fmt: skip
     _save_figure(trace_fig.trace_figure(traces, list(ids[:4])), figures, "traces")
 
     # 5. Transients and per-cell statistics with the default (trained) detector on the extracted

@@ -27,10 +27,12 @@ choice changes nothing it reads.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +64,52 @@ def recording_session_path(
     where a cached estimate goes). Two or more sessions of this recording (module docstring):
     `AmbiguousSessions` (an `InputError`) ending in `advice` (a command that was given
     --session says what else to give)."""
-    from napari_catrack.session import SESSION_SUFFIX, default_session_path, free_session_path
+    from napari_catrack.session import default_session_path
 
     own = default_session_path(recording_path)
-    folder = own.parent
+    with _read_once(own.parent) as candidates:
+        if candidates is None:
+            return own
+        return _session_path(recording_path, own, candidates, log, advice)
+
+
+@contextlib.contextmanager
+def _read_once(folder: Path) -> Iterator[list[Path] | None]:
+    """The session files in `folder` (None: it cannot be listed), the folder's interrupted sets
+    finished first, and each file's provenance read once while inside: `folder` is listed once
+    (h16 listed it again for every read of every candidate's provenance, each a recovery pass:
+    7 listings for three session files, a cost that grows with the folder's files)."""
+    from napari_catrack.io.atomic import recover_interrupted_sets
+    from napari_catrack.session import SESSION_SUFFIX
+
     try:
-        candidates = sorted(p for p in folder.glob("*" + SESSION_SUFFIX) if p.is_file())
+        names = os.listdir(folder)
     except OSError:
-        return own
+        yield None
+        return
+    with contextlib.suppress(OSError):
+        if recover_interrupted_sets(folder, names):  # a set finished: files placed, so again
+            names = os.listdir(folder)
+    # (normcase: on Windows case-blind, as `Path.glob` there)
+    candidates = sorted(folder / n for n in names if os.path.normcase(n).endswith(SESSION_SUFFIX))
+    token = _READ.set({})
+    try:
+        yield [p for p in candidates if p.is_file()]
+    finally:
+        _READ.reset(token)
+
+
+def _session_path(
+    recording_path: str | os.PathLike,
+    own: Path,
+    candidates: list[Path],
+    log: Callable[[str], None] | None,
+    advice: str,
+) -> Path:
+    """`recording_session_path` given the folder's session files."""
+    from napari_catrack.session import free_session_path
+
+    folder = own.parent
     name = Path(recording_path).name
     if own.exists() and not _of_another_recording(own, recording_path):
         branches = [p for p in candidates if p != own and _branch_of(p, own)
@@ -130,14 +170,27 @@ def _of_another_recording(session_path: Path, recording_path: str | os.PathLike)
     return _records(session_path, recording_path) == 0
 
 
+# {session file: its provenance} while `recording_session_path` runs (`_read_once`), else None
+_READ: contextvars.ContextVar[dict[Path, dict[str, Any]] | None] = contextvars.ContextVar(
+    "recording_session_read", default=None
+)
+
+
 def _provenance(path: Path) -> dict[str, Any]:
-    """`Session.read_provenance`, or {} for a file that cannot be read as a session."""
+    """`Session.read_provenance`, or {} for a file that cannot be read as a session; inside
+    `_read_once` each file is read once, its folder already recovered."""
     from napari_catrack.session import Session
 
+    read = _READ.get()
+    if read is not None and path in read:
+        return read[path]
     try:
-        return Session.read_provenance(path)
+        prov = Session.read_provenance(path, recover=read is None)
     except (CatrackError, OSError, KeyError, ValueError):
-        return {}
+        prov = {}
+    if read is not None:
+        read[path] = prov
+    return prov
 
 
 def _ambiguous(

@@ -520,12 +520,15 @@ class Session:
             return _read_step(step, g)
 
     @staticmethod
-    def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    def read_provenance(path: str | os.PathLike, *, recover: bool = True) -> dict[str, Any]:
         """What a session file says about how its results were made, without loading them:
         package version, recording, and per step `provenance()`'s version, created, params and
-        inputs (`catrack info SESSION`: a methods section, or the values to run again)."""
+        inputs (`catrack info SESSION`: a methods section, or the values to run again).
+        `recover=False`: the caller already finished its folder's interrupted sets (one listing
+        for a folder of session files, not one per file)."""
         path = Path(path)
-        recover_before_reading(path)
+        if recover:
+            recover_before_reading(path)
         if not path.is_file():
             problem = "is a folder, not a file" if path.is_dir() else "not found"
             raise InputError(f"session file {problem}: {path}")

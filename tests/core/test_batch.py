@@ -616,6 +616,30 @@ def test_events_step_lines_up_events_and_keeps_the_files_it_used(tmp_path, folde
     assert events["in_recording"].tolist() == [True, True, False]
 
 
+def test_a_cp1252_event_file_is_noted_in_the_batch_report(tmp_path, folder, capsys):
+    """An event file from Excel on Windows (cp1252: `ä` in its values) is read, and the note that
+    it was read as Windows-1252 is in the step's report row, not only in a worker's stderr line
+    among the others (h16: it was on stderr only, and said "column names" for the whole file)."""
+    spec = read_manifest(folder / "manifest.yaml").recordings[0]
+    pd.DataFrame({"frame": range(40), "time_s": [0.1 * i for i in range(40)]}).to_csv(
+        tmp_path / "frames.csv", index=False
+    )
+    (tmp_path / "events.csv").write_bytes(
+        "time_s;event\n0,55;Reiz ä\n2,05;Reiz ä\n".encode("cp1252")
+    )
+    files = {"events": tmp_path / "events.csv", "frame_times": tmp_path / "frames.csv"}
+    with_events = type(spec)(**{**spec.__dict__, "steps": ("events",), "files": files})
+    rows = run_recording(with_events, tmp_path / "out")
+    assert (rows[0]["step"], rows[0]["status"]) == ("events", "done"), rows
+    note = (
+        "event file events.csv read as Windows-1252 (not UTF-8): check µ, ° and accented letters "
+        "in its column names and values"
+    )
+    assert rows[0]["message"].startswith("2/2 events in the recording"), rows
+    assert rows[0]["message"].endswith(f"; {note}"), rows
+    assert capsys.readouterr().err.count(note) == 1  # the worker's line, once
+
+
 def test_eta_step_does_not_report_untested_kinds_as_tested_and_negative(tmp_path, folder):
     """The batch eta step said "0 responsive neuron-event pairs" when no pair was tested (every
     kind with fewer than min_events events far enough from the ends), which reads as tested and

@@ -7,6 +7,7 @@ folder whose results belong to another input is never resumed for this one (docs
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -45,6 +46,84 @@ def test_the_case_probe_answers_for_a_folder_not_made_yet_and_leaves_nothing(tmp
     before = sorted(tmp_path.iterdir())
     assert case_insensitive(tmp_path / "results" / "day1") is False  # Linux tmp: sensitive
     assert sorted(tmp_path.iterdir()) == before and not (tmp_path / "results").exists()
+
+
+def _refuse_writes_in(folder, monkeypatch) -> list[str]:
+    """`folder` read-only, also for root (who ignores chmod): a file or folder made directly in
+    it is a PermissionError; returns the attempts."""
+    import os
+    import tempfile
+
+    tried: list[str] = []
+
+    def guard(path) -> None:
+        if os.path.dirname(os.path.abspath(path)) == str(folder):
+            tried.append(str(path))
+            raise PermissionError(13, "Read-only folder", str(path))
+
+    real_mkstemp, real_open, real_mkdir = tempfile.mkstemp, os.open, os.mkdir
+
+    def mkstemp(suffix=None, prefix=None, dir=None, text=False):
+        guard(os.path.join(dir or tempfile.gettempdir(), (prefix or "") + "x"))
+        return real_mkstemp(suffix, prefix, dir, text)
+
+    def open_(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            guard(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        guard(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    folder.chmod(0o555)
+    return tried
+
+
+def test_the_case_probe_never_writes_into_a_parent_of_the_output_folder(
+    data, tmp_path, monkeypatch
+):
+    """h16 made its hidden probe file in the nearest existing parent of a new output folder: a
+    user's folder, maybe shared or read-only. Now a new folder is answered by looking names up
+    (nothing written), and an existing one is probed inside itself."""
+    parent = tmp_path / "Shared"
+    (parent / "Existing").mkdir(parents=True)
+    (parent / "notes.txt").write_text("x", encoding="utf-8")
+    stamp = 946684800_000000000  # 2000-01-01: any file made and removed there moves it to now
+    os.utime(parent, ns=(stamp, stamp))
+    tried = _refuse_writes_in(parent, monkeypatch)
+    try:
+        assert case_insensitive(parent / "new" / "day1") is False  # Linux tmp: sensitive
+        assert case_insensitive(parent / "Existing") is False  # made by the admin, writable
+        (parent / "Existing" / "123").mkdir()  # no letters inside: its own name answers
+        assert case_insensitive(parent / "Existing") is False
+        # the batch's own checks, for an output folder the user may write in a read-only one
+        manifest = read_manifest(data / "manifest.yaml", output=parent / "Existing")
+        assert [r.name for r in manifest.recordings] == ["Worm1", "worm1"]
+        check_batch_output(manifest, parent / "Existing")
+        assert tried == []
+        assert parent.stat().st_mtime_ns == stamp
+        assert sorted(p.name for p in parent.iterdir()) == ["Existing", "notes.txt"]
+    finally:
+        parent.chmod(0o755)
+
+
+def test_with_no_name_to_look_up_the_probe_is_made_inside_the_output_folder(tmp_path, monkeypatch):
+    """No ASCII letters anywhere (or another device above): only then a file is made, inside
+    the output folder itself; a folder not made yet takes the safe side."""
+    out = tmp_path / "out"
+    out.mkdir()
+    made: list[str] = []
+    real = manifest_module.os.unlink
+    monkeypatch.setattr(manifest_module, "_case_by_lookup", lambda folder: None)
+    monkeypatch.setattr(manifest_module.os, "unlink", lambda p: (made.append(p), real(p)))
+    assert case_insensitive(out) is False
+    assert [os.path.dirname(p) for p in made] == [str(out)] and not list(out.iterdir())
+    assert case_insensitive(out / "new") is True  # never probed by writing into `out`
+    assert len(made) == 1
 
 
 def test_names_differing_in_case_keep_their_own_folders_on_a_case_sensitive_disk(data, tmp_path):

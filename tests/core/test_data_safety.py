@@ -764,6 +764,35 @@ def test_a_file_restored_after_a_kill_is_never_replaced_when_its_folder_is_read(
     assert [p.name for p in out.rglob(".*")] == []  # no `.old`, journal or temp file left
 
 
+def test_where_change_times_look_unreliable_the_mtime_rule_is_used_and_said(tmp_path):
+    """A share or FUSE file system that reports another time as the change time (its ctimes run
+    ahead of the mtimes of files nobody changed) made every target look written after the
+    journal: the killed save was never finished (its new copies dropped, the set left mixed).
+    The journal itself shows it (never changed after it was written, its ctime is an hour past
+    its mtime): files there are judged by mtime, the rule before h16, and that is said once."""
+    import time
+    import warnings
+
+    from napari_catrack.io import atomic
+
+    target, tmp = tmp_path / "a.csv", tmp_path / ".a.csv.x1.partial"
+    target.write_text("old\n")  # not yet moved by the killed save
+    tmp.write_text("new\n")
+    files = [{"temp": str(tmp), "target": str(target),
+              "backup": str(tmp_path / ".a.csv.1234abcd.old")}]  # fmt: skip
+    journal = _journal(tmp_path, files, _dead_pid())
+    hour_ago = time.time() - 3600
+    for path, when in ((target, hour_ago - 2), (tmp, hour_ago - 1), (journal, hour_ago)):
+        os.utime(path, (when, when))  # each one's ctime now stays now: an hour ahead
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert atomic.recover_interrupted_sets(tmp_path) == [target]
+    notes = [str(w.message) for w in caught if issubclass(w.category, atomic.RecoveryNote)]
+    assert len(notes) == 1 and "change times there look unreliable" in notes[0], notes
+    assert target.read_text() == "new\n"  # the save finished
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
 def test_two_recoveries_of_one_set_at_once_never_delete_a_movie(tmp_path, monkeypatch):
     """Two recoverers of one set at once (napari opening a session while a command reads the
     same folder): the first, past its check that the temp folder is there, used to see the

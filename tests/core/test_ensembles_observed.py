@@ -17,6 +17,7 @@ import pytest
 from napari_catrack.cli import main
 from napari_catrack.core.ensembles import find_ensembles, jaccard_similarity, trains_from_table
 from napari_catrack.core.ensembles.null import shift_offsets, shifted_frames, shuffle_null
+from napari_catrack.core.ensembles.significance import _coactivations, member_test, subset_trains
 from napari_catrack.core.ensembles.trains import observed_from_traces
 from napari_catrack.core.ensembles.windows import coactivity_peaks, window_null
 from napari_catrack.errors import InputError
@@ -226,3 +227,65 @@ def test_cli_traces_option(tmp_path, capsys):
     assert main([*base, "-o", str(tmp_path / "b")]) == 0
     assert "observation: every neuron observed at every frame" in capsys.readouterr().out
     assert "n_observed" not in pd.read_csv(tmp_path / "b" / "ensemble_events.csv")
+
+
+@pytest.mark.parametrize("mode", ["window", "bins"])
+def test_the_member_test_asks_only_the_members_observed_at_each_event(mode):
+    """A group of four firing together 40 times, one member lost for the second half: with
+    member_fraction 1 (every member must be active) its 20 events in that half still count as
+    the group's co-activations (3 of the 3 observed members), in the data and in the test."""
+    table, observed = _lost_half()
+    trains = trains_from_table(table, n_frames=T, neuron_ids=np.arange(12))
+    masked = trains.with_observed(observed)
+    offsets = shift_offsets(masked, 400, 0)
+    test = member_test(masked, np.array(GROUP), offsets, 3, mode, member_fraction=1.0)
+    assert test.observed == 40 and test.min_active == 4 and test.p_value < 0.01
+    # the old reading: all four asked for at every event, so only the first half's 20 count
+    old = member_test(trains, np.array(GROUP), offsets, 3, mode, member_fraction=1.0)
+    assert old.observed == 20
+    # through the pipeline: the ensemble of 0..3 is kept with all 40 events
+    res = find_ensembles(masked, FPS, coactivity=mode, n_shuffles=400, member_fraction=1.0)
+    ens = _ensemble_of(res, LOST)
+    tested = res.params["cut"]["member_tests"][ens]
+    assert tested["kept"] and tested["coactivations"] == 40
+    assert (res.events["ensemble_id"] == ens).sum() == 40
+
+
+def _brute_coactivations(trains, x, width, mode, member_fraction):
+    """The member test's statistic from a dense raster of one shifted copy: coactivity events
+    where at least q(members observed there) are active; a member is observed at a window (bin)
+    when observed at every frame of it or active in it."""
+    r = _dense(trains, x)
+    obs = trains.observed
+    if mode == "window":
+        pos = [(t, t + width) for t in range(trains.n_frames - width + 1)]
+    else:
+        pos = [(b, min(b + width, trains.n_frames)) for b in range(0, trains.n_frames, width)]
+    act = np.array([r[:, a:b].any(axis=1) for a, b in pos]).T  # (members, positions)
+    seen = np.array([obs[:, a:b].all(axis=1) for a, b in pos]).T | act
+    c = act.sum(axis=0)
+    q = np.maximum(2, np.ceil(member_fraction * seen.sum(axis=0) - 1e-9))
+    ok = c >= q
+    if mode == "window":
+        ok &= coactivity_peaks(c, width)
+    return int(ok.sum())
+
+
+@pytest.mark.parametrize("mode", ["window", "bins"])
+def test_the_masked_member_test_counts_what_a_dense_raster_counts(mode):
+    table, observed = _lost_half()
+    observed[1, 500:530] = False  # short gaps inside the group's activity too
+    observed[2, 1203:1207] = False
+    table = table[~((table.neuron_id == 1) & table.start_frame.between(500, 529))]
+    table = table[~((table.neuron_id == 2) & table.start_frame.between(1203, 1206))]
+    trains = trains_from_table(table, n_frames=T, neuron_ids=np.arange(12)).with_observed(observed)
+    members = np.array([0, 1, 2, 3, 4])
+    sub = subset_trains(trains, members)
+    offsets = shift_offsets(trains, 12, 2)[:, members]
+    offsets[0] = 0  # the data themselves
+    width = 3
+    for frac in (0.5, 0.8, 1.0):
+        got = _coactivations(sub, offsets, width, mode, frac)
+        want = [_brute_coactivations(sub, x, width, mode, frac)
+                for x in shifted_frames(sub, offsets)]  # fmt: skip
+        assert got.tolist() == want

@@ -233,3 +233,16 @@ def test_velocity_export_is_the_file_catrack_velocity_writes(tmp_path, capsys):
     assert (tmp_path / "exp" / "behaviour" / "velocity.csv").read_text() == command
     times = [line.split(",")[1] for line in command.splitlines()[1:]]
     assert all(len(v.split(".")[1]) == 4 for v in times), times[:3]  # 4 decimals, every row
+
+
+def test_no_item_title_calls_a_ratio_recording_df_over_f():
+    """The Export widget lists these titles for every recording; on a two-channel recording the
+    traces are ΔR/R₀ (the figures' own axes say so), and the list said dF/F or ΔF/F there (h17
+    walk). A title names either both or neither."""
+    from napari_catrack.export.figures import FIGURES
+    from napari_catrack.export.layout import TABLES
+
+    titles = [label for _path, label in TABLES.values()] + [f.label for f in FIGURES]
+    for title in titles:
+        says_f = "F/F" in title
+        assert not says_f or "R/R" in title, title

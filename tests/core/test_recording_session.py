@@ -307,3 +307,39 @@ def test_the_movies_own_session_stays_its_own_after_the_movie_file_changed(tmp_p
     used = _alignment(movie)
     assert used.source == "accepted"
     assert (used.transform.dy, used.transform.dx) == pytest.approx((0.75, -0.5))
+
+
+def test_the_folder_is_listed_once_per_lookup(tmp_path, monkeypatch):
+    """h16 listed the recording's folder again for every read of every candidate session's
+    provenance (a recovery pass each): 7 listings for three session files, each a cost that
+    grows with the folder (a folder of 5,000 frames). Now once, with the same answer."""
+    import os
+
+    from napari_catrack.recording_session import AmbiguousSessions
+
+    rec = _movie(tmp_path / "recording.tif")
+    for name in ("a", "b", "c"):
+        _session(tmp_path / f"{name}.catrack.h5", rec)
+    listed: list[str] = []
+    real_listdir, real_scandir = os.listdir, os.scandir
+    where = str(tmp_path)
+
+    def listdir(path="."):
+        listed.append(os.path.abspath(path))
+        return real_listdir(path)
+
+    def scandir(path="."):
+        listed.append(os.path.abspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(AmbiguousSessions, match="3 session files") as caught:
+        recording_session_path(rec)
+    assert [p.name for p in caught.value.paths] == ["a.catrack.h5", "b.catrack.h5", "c.catrack.h5"]
+    assert listed.count(where) == 1, listed
+    listed.clear()
+    (tmp_path / "b.catrack.h5").unlink()
+    (tmp_path / "c.catrack.h5").unlink()
+    assert recording_session_path(rec) == tmp_path / "a.catrack.h5"
+    assert listed.count(where) == 1, listed

@@ -47,6 +47,17 @@ def three_planes(root: Path, lengths=(50, 50, 50)) -> dict[int, dict]:
                       coeff=0.5 + 0.1 * p) for p in CELLS}  # fmt: skip
 
 
+def add_roi_to_plane0(root: Path) -> None:
+    """plane0 gains a ROI at its end, as suite2p's GUI adds one (a merge): its stat, F, Fneu,
+    spks and iscell one row longer; every later plane's rows move by one in `combined/` order."""
+    p0 = root / "suite2p" / "plane0"
+    stat = list(np.load(p0 / "stat.npy", allow_pickle=True))
+    np.save(p0 / "stat.npy", np.array([*stat, dict(stat[0])], dtype=object))
+    for name in ("F", "Fneu", "spks", "iscell"):
+        arr = np.load(p0 / f"{name}.npy")
+        np.save(p0 / f"{name}.npy", np.concatenate([arr, arr[:1]]))
+
+
 def _wide(traces: pd.DataFrame, column: str) -> np.ndarray:
     return traces.pivot(index="neuron_id", columns="frame", values=column).to_numpy()
 
@@ -75,10 +86,11 @@ def test_every_plane_is_imported_with_its_plane_and_row(tmp_path, capsys):
         assert np.count_nonzero(fp) == st["ypix"].size
     times = got.traces[got.traces["neuron_id"] == 0]["time_s"].to_numpy()
     np.testing.assert_allclose(np.diff(times), 1 / FS)  # the volume rate
-    # --plane N still reads one plane, ids as in that plane's files
+    # --plane N reads one plane, its cells under their all-planes ids (h17: were 0, 1, 2)
     assert main(["import", "suite2p", str(tmp_path / "out2p"), "--plane", "1", "-o", str(tmp_path / "p1")]) == 0  # fmt: skip
     one = read_sources(tmp_path / "p1")
-    assert one.components["neuron_id"].tolist() == [0, 1, 2]
+    assert one.components["neuron_id"].tolist() == [2, 3, 4]
+    assert one.components["plane_roi"].tolist() == [0, 1, 2]
     np.testing.assert_allclose(_wide(one.traces, "raw"), planes[1]["F"] - 0.6 * planes[1]["Fneu"], rtol=1e-5)  # fmt: skip
 
 
@@ -230,13 +242,7 @@ def test_a_reimport_keeps_each_verdict_on_its_cell_when_an_earlier_plane_grew(tm
     mine = comps[(comps["plane"] == 1) & (comps["plane_roi"] == 1)]["neuron_id"].item()
     set_verdict(session, mine, "rejected", "bad shape")
     set_verdict(session, 5, "accepted", "looked at it")  # plane 2, row 0
-    # plane0 gains a merged ROI at its end (its stat, F, Fneu, spks, iscell one row longer)
-    p0 = root / "suite2p" / "plane0"
-    stat = list(np.load(p0 / "stat.npy", allow_pickle=True))
-    np.save(p0 / "stat.npy", np.array([*stat, dict(stat[0])], dtype=object))
-    for name in ("F", "Fneu", "spks", "iscell"):
-        arr = np.load(p0 / f"{name}.npy")
-        np.save(p0 / f"{name}.npy", np.concatenate([arr, arr[:1]]))
+    add_roi_to_plane0(root)  # (a merged ROI at its end)
     record_sources(session, read_suite2p(root), origin="suite2p")
     comps = session["sources"].tables["components"]
     key = dict(zip(comps["neuron_id"].astype(str), zip(comps["plane"], comps["plane_roi"])))

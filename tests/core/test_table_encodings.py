@@ -18,7 +18,7 @@ from napari_catrack.io.stage import read_stage
 from napari_catrack.io.tables import read_table
 from napari_catrack.io.thunderstorm import read_thunderstorm
 
-NOTE = "read as Windows-1252 (not UTF-8): check µ/° in column names"
+NOTE = "read as Windows-1252 (not UTF-8): check µ, ° and accented letters in its column names and values"
 
 
 def _notes(caught) -> list[str]:
@@ -58,6 +58,47 @@ def test_utf16_and_utf8_bom_tables_are_read_without_a_note(tmp_path, encoding, s
     assert table["name"].tolist() == ["Zoë", "中"]
     assert table["size_µm"].tolist() == [2.5, 3.0]
     assert not _notes(caught)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_utf16_without_a_bom_and_utf32_tables_are_read(tmp_path, encoding):
+    """UTF-16 without a BOM (some Windows tools and instruments) was valid UTF-8 (NUL is a UTF-8
+    character) and read as one garbage column per name with NULs between the letters; UTF-32's
+    little-endian BOM starts with UTF-16's, so it was read as UTF-16 with NUL characters."""
+    path = tmp_path / "cells.csv"
+    rows = ["neuron_id,name,size_µm", "1,Zoë,2.5", "2,中,3"]
+    path.write_bytes("\r\n".join(rows).encode(encoding))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = read_table(path, ("neuron_id", "size_µm"), "cells table")
+    assert list(table.columns) == ["neuron_id", "name", "size_µm"]
+    assert table["name"].tolist() == ["Zoë", "中"]
+    assert table["size_µm"].tolist() == [2.5, 3.0]
+    assert not _notes(caught)
+
+
+def test_what_is_taken_for_utf16_without_a_bom(tmp_path):
+    """The NUL-byte pattern decides, not a lone NUL: binary data and invalid UTF-16 are refused
+    in one line (naming the encoding where it looked like one), never read as columns."""
+    from napari_catrack.io.text_encoding import text_encoding
+
+    long = tmp_path / "long.csv"  # the 8 KiB start cut inside a surrogate pair: still UTF-16
+    long.write_bytes(("a,b\n" + "1,😀\n" * 2000).encode("utf-16-le"))
+    assert text_encoding(long)[0] == "utf-16-le"
+    bad = tmp_path / "bad.csv"  # a lone low surrogate after the start
+    bad.write_bytes(
+        "a,b\n1,2\n".encode("utf-16-le") * 3000 + b"\x00\xdc" + "3,4\n".encode("utf-16-le")
+    )
+    with pytest.raises(InputError, match=r"bad.csv looks like UTF-16 \(little-endian, no BOM\)"):
+        read_table(bad, (), "cells table")
+    pixels = tmp_path / "pixels.csv"  # 16-bit samples 1..255: the NUL pattern, not text
+    pixels.write_bytes(np.tile(np.arange(1, 256, dtype="<u2"), 12).tobytes())
+    with pytest.raises(InputError, match="binary"):
+        read_table(pixels, (), "cells table")
+    tiff = tmp_path / "image.csv"  # a TIFF's signature first: binary whatever follows
+    tiff.write_bytes(b"II*\0" + "a,b\n1,2\n".encode("utf-16-le") * 10)
+    with pytest.raises(InputError, match="binary"):
+        read_table(tiff, (), "cells table")
 
 
 def test_a_binary_file_is_still_called_binary(tmp_path):

@@ -92,7 +92,15 @@ def test_a_slider_step_moves_the_cursor_without_redrawing_the_plot(
         viewer.dims.set_current_step(0, 0)
         canvas = figure.canvas
         qtbot.waitUntil(lambda: not getattr(canvas, "_draw_pending", False), timeout=5000)
-        qtbot.wait(1000)  # the dock settles (resizes redraw, by design)
+        # the dock settles (resizes redraw, by design): its width changes once about a second
+        # after docking, later with the kymograph's colour bar to lay out; wait for a size that
+        # holds for 0.7 s
+        size = None
+        for _ in range(15):
+            qtbot.wait(700)
+            if canvas.size() == size and not getattr(canvas, "_draw_pending", False):
+                break
+            size = canvas.size()
         draws = []
         real = figure.draw
         figure.draw = lambda renderer: (draws.append(1), real(renderer))[1]
@@ -116,3 +124,42 @@ def test_a_slider_step_moves_the_cursor_without_redrawing_the_plot(
     reg._plot()
     assert full_draws(other, reg.figure) == []
     assert reg._cursor.get_xdata()[0] == 10
+
+
+def test_the_kymograph_has_a_colour_bar_saying_what_its_colours_mean(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """The curvature kymograph had no colour bar: nothing said what red and blue meant or how
+    strong a bend was (h16 first-hour walk, item 6). Its colour bar now names the curvature and
+    its unit, the sign (red + counter-clockwise, blue − clockwise) and the limits."""
+    import numpy as np
+
+    from napari_catrack.core.behaviour.posture import colour_limit, kymograph
+    from napari_catrack.core.behaviour.records import centerline_from_session
+    from napari_catrack.session import attach_session
+
+    from ..core._session_helpers import worm_session
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    viewer = make_napari_viewer(show=True)
+    attach_session(viewer, session)
+    _, plot = viewer.window.add_plugin_dock_widget(PLUGIN, PLOT)
+    bar = getattr(plot, "colorbar", None)
+    assert bar is not None
+    bars = [bar.ax]
+    px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
+    unit = "1/µm" if px else "1/px"
+    label = bars[0].get_ylabel()
+    assert f"curvature ({unit})" in label and "red +" in label and "blue −" in label
+    result = centerline_from_session(session)[0]
+    kymo = kymograph(result.points, result.posture_ok, pixel_size=float(px) if px else 1.0)
+    lim = colour_limit(kymo, result.reliable)
+    np.testing.assert_allclose(bars[0].get_ylim(), (-lim, lim))
+    ticks = [t.get_text() for t in bars[0].get_yticklabels()]
+    assert ticks == [f"−{lim:.2g}", "0", f"+{lim:.2g}"]
+    assert f"±{lim:.3g} {unit}" in plot.info.text()
+    assert "counter-clockwise" in plot.info.text()
+    # the speed plot and the kymograph keep the same time axis (the bar has its own column)
+    speed, kymo_ax = plot.figure.axes[:2]
+    plot.canvas.draw()
+    assert speed.get_position().x1 == pytest.approx(kymo_ax.get_position().x1, abs=1e-3)

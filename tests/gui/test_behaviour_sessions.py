@@ -393,3 +393,75 @@ def test_a_second_video_of_the_same_name_is_named_by_its_folder(
     assert viewer.layers["behaviour.avi (day2)"].metadata["catrack"]["path"] == str(paths[1])
     viewer.open(str(paths[0]), plugin=PLUGIN)
     assert viewer.layers[-1].name == "behaviour.avi [1]"
+
+
+def test_the_same_video_opened_again_continues_its_session(
+    make_napari_viewer, video, tmp_path, monkeypatch
+):
+    """behaviour.avi opened again (closed and reopened, a second napari) autosaved to
+    behaviour.avi-2.catrack.h5 with a warning instead of going on in behaviour.avi.catrack.h5
+    (h16 first-hour walk, item 7). Now the same video (path, size and SHA-256), open nowhere
+    else, continues its session and brings its results; open in another viewer or in another
+    napari process that is still running, the new session branches and the line says why."""
+    import socket
+    import subprocess
+    import sys
+
+    from napari_catrack.io.video import write_video
+    from napari_catrack.save_queue import flush
+    from napari_catrack.session import Session, session_for_viewer
+
+    movie = write_video(tmp_path / "behaviour.avi", video.frames, fps=10.0)
+    own = tmp_path / "behaviour.avi.catrack.h5"
+    first = make_napari_viewer()
+    first.open(str(movie), plugin=PLUGIN)
+    session = session_for_viewer(first)
+    assert session.path == own
+    _record(session, video, movie)
+    flush()
+    assert {"segmentation", "centerline"} <= set(Session.load(own).steps)
+
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
+    # open in the first viewer still: this one branches, and says the file is open
+    second = make_napari_viewer()
+    second.open(str(movie), plugin=PLUGIN)
+    assert session_for_viewer(second).path == tmp_path / "behaviour.avi-2.catrack.h5"
+    assert any("is open in another viewer of this napari" in s for s in shown), shown
+    second.close()
+    first.close()  # closed: the video's session is free again
+    shown.clear()
+
+    third = make_napari_viewer()
+    third.open(str(movie), plugin=PLUGIN)
+    again = session_for_viewer(third)
+    assert again.path == own and not shown, shown
+    assert {"segmentation", "centerline"} <= set(again.steps)
+    assert {"worm masks", "centerline", "worm head"} <= {lay.name for lay in third.layers}
+    again.record("settings", attrs={"fps": 10.0})  # autosaves into the same file
+    flush()
+    assert {"segmentation", "centerline", "settings"} <= set(Session.load(own).steps)
+    assert not (tmp_path / "behaviour.avi-3.catrack.h5").exists()
+    third.close()
+
+    # another napari process that claimed the file and is still running: a branch
+    from napari_catrack.video_session import _note_file
+
+    note = _note_file(own)
+    host = socket.gethostname()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        note.write_text(f'{{"pid": {other.pid}, "host": "{host}"}}')
+        fourth = make_napari_viewer()
+        fourth.open(str(movie), plugin=PLUGIN)
+        assert session_for_viewer(fourth).path != own
+        assert any(f"is open in napari process {other.pid}" in s for s in shown), shown
+        fourth.close()
+    finally:
+        other.kill()
+        other.wait()
+    shown.clear()  # that process ended: its note is stale, the session continues
+    note.write_text(f'{{"pid": {other.pid}, "host": "{host}"}}')
+    fifth = make_napari_viewer()
+    fifth.open(str(movie), plugin=PLUGIN)
+    assert session_for_viewer(fifth).path == own and not shown, shown

@@ -52,7 +52,7 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
         atol=5e-4,
         rtol=0,
     )
-    assert "4 file(s) written" in widget.status.text()
+    assert widget.status.text().startswith(f"Wrote 4 files to {out}")
     assert "session.nwb" in widget.written.toPlainText()
     widget.folder.setText(str(tmp_path / "out" / "tracks.csv"))  # a file as the folder: refused
     assert widget.export() is None
@@ -265,3 +265,54 @@ def test_ensemble_figures_export_after_a_cell_is_rejected(
         "figures/ensembles_raster.svg",
     ]
     assert "not written" not in widget.status.text()
+
+
+def test_the_export_status_is_one_short_line_with_the_details_below(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """The status line was a 16-line wall (h16 first-hour walk, item 4): the file count, every
+    item not written with its full reason and the NWB metadata warnings, above the written list.
+    It is now one short line; the reasons are in the list (and the line's tooltip), the NWB
+    warnings under the NWB file, and only when an NWB file was written."""
+    import napari.utils.notifications as notifications
+
+    from napari_catrack.errors import InputError
+    from napari_catrack.export import write
+
+    real = write._write_item
+    reason = "the figure cannot be drawn: " + "a long reason " * 8
+
+    def failing(session, item, fmt, target, meta):
+        if item.key == "figure:eta":
+            raise InputError(reason)
+        return real(session, item, fmt, target, meta)
+
+    monkeypatch.setattr(write, "_write_item", failing)
+    said: list[str] = []
+    monkeypatch.setattr(notifications, "show_warning", lambda msg: said.append(str(msg)))
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    out = tmp_path / "out"
+    widget.folder.setText(str(out))
+    widget.select(["tracks", "traces", "figure:eta", "nwb"])  # no subject: NWB warnings
+    widget.export_button.click()
+    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=120000)
+    line = widget.status.text()
+    assert line == f"Wrote 3 files to {out}; 1 item not written, 2 NWB metadata warnings (details below)"  # fmt: skip
+    details = widget.written.toPlainText().splitlines()
+    eta = next(label for label, _ in widget.last_result.failed)
+    assert details[0] == f"NOT WRITTEN {eta}: {reason}"
+    at = details.index("session.nwb")
+    assert details[at + 1].startswith("    NWB metadata warning: no subject")
+    assert details[at + 2].startswith("    NWB metadata warning: no session_start_time")
+    assert widget.status.toolTip() == "\n".join(details)
+    assert not said  # not as notifications either: they are with the file
+
+    widget.last_result = None  # the same without NWB: no NWB warnings anywhere
+    widget.select(["tracks", "traces"])
+    widget.export_button.click()
+    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=120000)
+    assert widget.status.text() == f"Wrote 2 files to {out}"
+    assert "NWB" not in widget.written.toPlainText() and not said

@@ -118,6 +118,29 @@ def test_every_dock_fits_beside_a_laptop_canvas(make_napari_viewer, qtbot):
     assert not too_wide, too_wide
 
 
+def test_the_sources_dock_stays_narrow_after_a_suite2p_import(make_napari_viewer, qtbot, tmp_path):
+    """The verdict count line ("12 of 30 components accepted; suite2p's own verdicts (the
+    thresholds apply when 're-judge imported cells' is ticked)") did not wrap: after an import the
+    Sources dock asked for 864 px and squeezed the canvas to a strip (h17 walk)."""
+    from tests.core.test_suite2p_planes import FS, three_planes
+    from tests.gui.helpers import wait_job
+
+    three_planes(tmp_path / "s2p")
+    viewer = make_napari_viewer(show=True)
+    _, src = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)"
+    )
+    src.fps.spin.setValue(FS)
+    wait_job(qtbot, src.run_import("suite2p", str(tmp_path / "s2p")))
+    qtbot.wait(10)
+    from qtpy.QtWidgets import QWidget
+
+    assert "suite2p's own verdicts" in src.count.text()
+    # (the dock's own hint stayed small: its scrolled body, which the dock widens to, did not)
+    widest = max(w.minimumSizeHint().width() for w in src.findChildren(QWidget))
+    assert widest <= MAX_DOCK_MIN_WIDTH, widest
+
+
 def test_the_frame_rate_box_shows_its_number_whole_in_a_narrow_dock(make_napari_viewer, qtbot):
     """The Neuronal ensembles dock showed its frame rate as ".000" in a laptop-sized window: the
     shared frame-rate box gave its width to the source note beside it ("from the recording";
@@ -134,3 +157,33 @@ def test_the_frame_rate_box_shows_its_number_whole_in_a_narrow_dock(make_napari_
     needed = widget.fps.spin.fontMetrics().horizontalAdvance(text)
     assert field.width() >= needed, (field.width(), needed)
     assert widget.fps.source.toolTip() == widget.fps.source.text() != ""
+
+
+def _fps_control(widget):
+    """The shared frame-rate control of a docked widget (Transients keeps it in its ui part)."""
+    from napari_catrack.widgets._context_controls import FrameRateControl
+
+    return widget.findChild(FrameRateControl)
+
+
+@pytest.mark.parametrize("name", ["Traces", "Transients", "Neuronal ensembles", "Sources"])
+def test_the_frame_rate_note_is_elided_not_cut(make_napari_viewer, qtbot, name):
+    """The note beside the frame-rate box was cut mid-word in a laptop-sized window ("from the
+    reco": h16 first-hour walk, item 5), which read as a bug. It now ends in Qt's "…" where it
+    does not fit, its shown text fits its width, and its tooltip holds it whole."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1089, 633)
+    full = next(n for n in _manifest_widgets() if n.startswith(name))
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, full)
+    control = _fps_control(widget)
+    control.ctx.set_fps(10.0, source="from the recording")
+    qtbot.wait(50)
+    label = control.source
+    shown = getattr(label, "displayed_text", label.text)()
+    assert label.toolTip() == "from the recording"
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width(), shown
+    assert shown == "from the recording" or (
+        shown.endswith("…") and "from the recording".startswith(shown[:-1]) and len(shown) > 1
+    ), shown
+    label.resize(2000, label.height())  # room enough: the whole note
+    assert getattr(label, "displayed_text", label.text)() == "from the recording"

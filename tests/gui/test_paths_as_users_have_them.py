@@ -75,4 +75,4 @@ def test_a_relative_export_folder_is_beside_the_session_not_where_napari_started
     export = _export_session_to(viewer, qtbot, "results")
     assert [p.suffix for p in (data / "results").iterdir()] == [".h5"], export.status.text()
     assert not (started_in / "results").exists()
-    assert f"written to {data / 'results'}" in export.status.text()
+    assert export.status.text() == f"Wrote 1 file to {data / 'results'}"

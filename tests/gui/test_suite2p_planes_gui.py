@@ -73,3 +73,27 @@ def test_plane_layers_sit_on_their_planes_movie_layers(make_napari_viewer, qtbot
     assert "plane(s) 2 not open as a layer" in said
     shown = [viewer.layers[f"footprints plane {p}"].visible for p in CELLS]
     assert shown == [False, True, False]  # the chosen movie's plane
+
+
+def test_the_cell_list_shows_each_cells_plane_and_red_verdict(make_napari_viewer, qtbot, tmp_path):
+    """The Sources list said nothing of a cell's plane or of suite2p's red-channel verdict
+    (redcell.npy, not read before): each line now ends with "plane N" and "red P"."""
+    three_planes(tmp_path / "s2p")
+    red = {0: [[1, 0.9], [0, 0.2]], 1: [[0, 0.1], [1, 0.7], [0, 0.4]]}  # plane 2: none
+    for p, rows in red.items():
+        np.save(tmp_path / "s2p" / "suite2p" / f"plane{p}" / "redcell.npy", np.array(rows, float))
+    viewer = make_napari_viewer()
+    src = _dock(viewer, SRC)
+    src.fps.spin.setValue(FS)
+    wait_job(qtbot, src.run_import("suite2p", str(tmp_path / "s2p")))
+    lines = [src.cells.item(i).text() for i in range(src.cells.count())]
+    assert len(lines) == 6
+    assert "plane 0  red 0.90 (red)" in lines[0] and "plane 0  red 0.20" in lines[1]
+    assert "(red)" not in lines[1] and "plane 1  red 0.70 (red)" in lines[3]
+    assert lines[5].startswith("5: ") and "plane 2  red n/a" in lines[5]
+    # the selected cell's line below the list says them whole (the list cuts them at a narrow
+    # dock's edge: h17 walk)
+    src.cells.setCurrentRow(3)
+    assert src.reason.text().startswith("3: rejected (plane 1, red 0.70 (red)) - ")
+    src.cells.setCurrentRow(5)
+    assert "(plane 2, red n/a)" in src.reason.text()

@@ -335,6 +335,31 @@ def test_extract_leaves_lost_frames_out_and_says_so(make_napari_viewer, qtbot, k
     assert "'lost frames: measure' keeps them" in widget.status.text()
 
 
+def test_the_status_line_counts_the_samples_with_too_little_red(make_napari_viewer, qtbot):
+    """The low-red warning went by in a toast: the status line said nothing of the samples whose
+    ratio was set to NaN (the worm sample: 192 of them; h17 walk)."""
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    n = 20
+    viewer = _one_bright_neuron_viewer(make_napari_viewer, n)
+    yy, xx = np.mgrid[:40, :40]
+    red = 100.0 + np.random.default_rng(0).normal(0, 2.0, (n, 40, 40))
+    red[:, np.hypot(yy - 20, xx - 20) <= 5] += 200.0
+    red[5:9] = 100.0 + np.random.default_rng(1).normal(0, 2.0, (4, 40, 40))  # its red gone
+    viewer.add_image(red, name="r", metadata={"catrack": {"role": "red"}})
+    coords = np.column_stack([np.arange(n), np.full(n, 20.0), np.full(n, 20.0)])
+    viewer.add_points(coords, features={"neuron_id": ["n1"] * n}, name="neurons")
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.points.setCurrentText("neurons")
+    wait_job(qtbot, widget.extract(), timeout=30000)  # (its warning: in the job's thread)
+    df = widget.traces.sort_values("frame")
+    assert df.red_invalid.to_numpy().nonzero()[0].tolist() == [5, 6, 7, 8]
+    assert (
+        "4 sample(s) with too little red to divide by: ratio and ΔR/R₀ NaN" in widget.status.text()
+    )
+
+
 @pytest.mark.parametrize("recorded, shown", [(None, "measure"), ("missing", "missing")])
 def test_a_sessions_traces_from_before_lost_frames_show_measure(
     viewer_with_points, traces, qtbot, recorded, shown
@@ -408,3 +433,58 @@ def test_the_plotted_neuron_is_named_and_shown_in_the_list(make_napari_viewer, q
     assert widget._axes[0].get_title() == "n25"
     widget.select(["n3", "n4"])  # two neurons: the legend names them, no title
     assert widget._axes[0].get_title() == ""
+
+
+def test_the_dff_checkbox_names_what_its_panel_shows(viewer_with_points, traces):
+    """The panel checkbox said "ΔF/F" where its axis said ΔR/R₀ (a two-channel recording's dff
+    is the ratio's, h16 GUI walk): it now names what it shows, ΔF/F for a green-only dff."""
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    widget = TraceViewerWidget(viewer_with_points)
+    viewer_with_points.window.add_dock_widget(widget)
+    # two channels: the red dims with the green (motion), so dR/R0 differs from green dF/F0
+    two = traces.assign(dff_green=traces["dff"] + 0.5)
+    widget.set_traces(two)
+    boxes = {name: box.text() for name, box in widget.panel_boxes.items()}
+    assert boxes["dff"] == "ΔR/R₀" and boxes["cleaned"] == "cleaned ΔR/R₀"
+    assert boxes["dff_green"] == "green ΔF/F"
+    assert widget._axes[widget.panels().index("dff")].get_ylabel() == boxes["dff"]
+    widget.set_traces(traces.assign(dff_green=traces["dff"]))  # green only: dff is dF/F0
+    assert widget.panel_boxes["dff"].text() == "ΔF/F"
+    assert widget.panel_boxes["cleaned"].text() == "cleaned ΔF/F"
+    assert widget._axes[widget.panels().index("dff")].get_ylabel() == "ΔF/F"
+
+
+def test_a_csv_opened_beside_a_killed_set_leaves_its_old_movie_to_a_background_thread(
+    viewer_with_points, traces, tmp_path, monkeypatch
+):
+    """Load CSV runs on napari's GUI thread, and reading the table first finishes a set a killed
+    run left in its folder: the older registered movie's zarr was deleted there (seconds for a
+    large one: the viewer froze). Its deletion now runs in a background thread; the table is
+    read and the folder ends as a synchronous recovery leaves it."""
+    import os
+    import threading
+
+    from napari_catrack.io import atomic
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+    from tests.core.test_recovery_review import _killed_movie_set
+
+    paths = _killed_movie_set(tmp_path)
+    path = tmp_path / "traces.csv"
+    traces.to_csv(path, index=False)
+    widget = TraceViewerWidget(viewer_with_points)
+    viewer_with_points.window.add_dock_widget(widget)
+    on_main, real_rmtree = [], atomic.shutil.rmtree
+
+    def rmtree(p, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            on_main.append(os.path.basename(p))
+        return real_rmtree(p, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.shutil, "rmtree", rmtree)
+    widget.load_csv(str(path))
+    assert set(widget.traces.neuron_id) == set(traces.neuron_id)
+    assert on_main == []  # (before: [".reg.zarr.3333cccc.old"])
+    assert paths["shifts"].read_text() == "new\n"
+    assert atomic.wait_for_cleanup(timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

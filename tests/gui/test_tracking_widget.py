@@ -507,3 +507,69 @@ def test_review_list_says_where_a_neuron_was_lost(make_napari_viewer):
     feats = viewer.layers["tracked neurons"].features
     lost = feats[(feats.neuron_id == "n1") & (feats.frame == 20)]
     assert lost.status.tolist() == ["lost"]
+
+
+@pytest.mark.parametrize("recorded, shown", [(None, "steady"), ("auto", "auto"),
+                                             ("calcium", "calcium")])  # fmt: skip
+def test_tracks_of_a_session_before_h16_keep_the_steady_rules(make_napari_viewer, rec, recorded,
+                                                                shown):  # fmt: skip
+    """h16 made `brightness` auto (calcium on green) the default. A session written before it
+    has no `brightness`: its green tracks were made with the steady rules, but the restored
+    form read the missing value as auto, so Re-track of a correction ran the calcium rules on
+    part of a track made with the steady ones. Absent now reads as steady; a recorded value
+    is shown as recorded."""
+    from napari_catrack.core.tracking import TrackParams
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(rec.green, name="worm green", metadata={"catrack": {"role": "green"}})
+    session = session_for_viewer(viewer)
+    tracks = pd.DataFrame({"neuron_id": ["1"] * T, "frame": np.arange(T), "y": 40.0, "x": 40.0,
+                           "confidence": 1.0, "source": "auto", "status": "tracked"})  # fmt: skip
+    params = {**TrackParams(channel="green").to_dict(), "seed_frame": 0, "alignment": None}
+    if recorded is None:
+        del params["brightness"]  # as written before h16
+        del params["size_ratio"], params["size_jump"]  # (and before h17's blob size check)
+    else:
+        params["brightness"] = recorded
+    session.record("tracks", tables={"tracks": tracks}, params=params)
+    widget = TrackingWidget(viewer)
+    assert widget.tracks is not None and len(widget.tracks) == T  # restored
+    assert widget.track_params("green").brightness == shown
+    # the size check (h17) is kept off for tracks made before it, on where it was recorded
+    assert widget.track_params("green").size_ratio == (0.0 if recorded is None else 2.0)
+
+
+def test_seeds_step_aside_once_tracks_exist_and_come_back(setup, qtbot):
+    """The seed "neurons" layer stayed visible on every frame after tracking: each neuron had a
+    second label at its picked position (h16 first-hour walk, item 3). Tracks hide it (not
+    deleted, said in the status line); deleting the tracked neurons or picking afresh shows it."""
+    viewer, widget = setup
+    viewer.dims.set_current_step(0, 0)
+    widget.candidates.preview()
+    n = widget.candidates.use_all()
+    seeds = viewer.layers["neurons"]
+    assert n >= 7 and seeds.visible
+    widget.model.setCurrentText("classical")
+    widget.track_button.click()
+    wait_job(qtbot, widget.job)
+    assert widget.tracks is not None
+    assert not seeds.visible and seeds in viewer.layers and len(seeds.data) == n
+    assert "hidden" in widget.status.text() and "not deleted" in widget.status.text()
+
+    viewer.layers.remove(viewer.layers["tracked neurons"])  # the way to track afresh
+    assert seeds.visible
+    assert "shown again" in widget.status.text()
+
+    widget.track_button.click()
+    wait_job(qtbot, widget.job)
+    assert not seeds.visible
+    widget.candidates.use_all()  # re-seeding: the seeds are what the user works on again
+    assert seeds.visible
+
+    seeds.visible = True  # a widget opened over a session with tracks hides them too
+    from napari_catrack.widgets.tracking import TrackingWidget
+
+    again = TrackingWidget(viewer)
+    assert not seeds.visible and "hidden" in again.status.text()

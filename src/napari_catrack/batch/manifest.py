@@ -198,31 +198,81 @@ def default_names(
 
 
 def case_insensitive(folder: str | os.PathLike) -> bool:
-    """Whether the file system of `folder` (or of its nearest existing parent: the batch makes
-    it) treats `Rec1` and `rec1` as one name (macOS, Windows; a FAT or SMB disk on Linux).
+    """Whether the file system of `folder` treats `Rec1` and `rec1` as one name (macOS, Windows;
+    a FAT or SMB disk on Linux). A folder not made yet is answered for its nearest existing
+    parent, in which the batch makes it (a new folder takes its parent's file system and, where
+    case is per folder, its parent's setting).
 
-    Probed, not guessed from the platform: a hidden file named in lower case is made there and
-    looked up in upper case. A folder that cannot be written to is probed by its own name in the
-    other case, else taken as case-insensitive (the side that never puts two recordings in one
-    folder)."""
-    import tempfile
+    Probed, not guessed from the platform, and nothing is ever written outside `folder` (a
+    user's parent folder may be read-only or shared; h16 made a hidden file there):
 
+    1. Read only: an ASCII name with letters already in that folder (up to 64 are tried), else
+       the folder's own name and those of its parents on the same device, is looked up in the
+       other case: the same file means case is ignored, nothing (or another file) that it is not.
+    2. `folder` exists and nothing there answered (empty, no letters): a hidden
+       `.catrack-case-probe-*` file made inside `folder` itself, looked up in upper case, removed.
+    3. Else (`folder` not made yet, or read-only): case-insensitive, the side that never puts
+       two recordings in one folder."""
     here = Path(folder).absolute()
     while not here.is_dir() and here != here.parent:
         here = here.parent
+    answer = _case_by_lookup(here)
+    if answer is not None:
+        return answer
+    if here != Path(folder).absolute():
+        return True  # not made yet: never probed by writing into a parent
+    import tempfile
+
     try:
         fd, probe = tempfile.mkstemp(prefix=".catrack-case-probe-", dir=here)
     except OSError:
-        other = here.with_name(here.name.swapcase())
-        if here.name != other.name and other.exists():
-            return os.path.samefile(here, other)
-        return here.name == other.name  # no letters to try: the safe side
+        return True
     try:
         os.close(fd)
-        upper = Path(probe).with_name(Path(probe).name.upper())
-        return upper.exists()
+        return Path(probe).with_name(Path(probe).name.upper()).exists()
     finally:
         os.unlink(probe)
+
+
+def _case_by_lookup(folder: Path) -> bool | None:
+    """`case_insensitive` without writing: a name in `folder` looked up in the other case (the
+    same file: True; none, or another file: False), then `folder`'s own name and its parents'
+    while they are on its device; None when no name with ASCII letters was found."""
+
+    def other_case(path: Path) -> bool | None:
+        name = path.name
+        if not (name.isascii() and name.swapcase() != name):
+            return None
+        try:
+            return os.path.samefile(path, path.with_name(name.swapcase()))
+        except FileNotFoundError:
+            return False if path.exists() else None  # (gone meanwhile: says nothing)
+        except OSError:
+            return None
+
+    try:
+        with os.scandir(folder) as entries:
+            for n, entry in enumerate(entries):
+                if n >= 64:
+                    break
+                answer = other_case(folder / entry.name)
+                if answer is not None:
+                    return answer
+        device = folder.stat().st_dev
+    except OSError:
+        return None
+    here = folder
+    while here != here.parent:
+        try:
+            if here.parent.stat().st_dev != device:
+                return None  # the name is looked up on another file system: it says nothing
+        except OSError:
+            return None
+        answer = other_case(here)
+        if answer is not None:
+            return answer
+        here = here.parent
+    return None
 
 
 def _unique_names(

@@ -248,14 +248,18 @@ def run_recording(
                     row(step, "up to date", 0.0, done[step].get("message", ""))
                     continue
                 start = time.perf_counter()
+                notes: list[str] = []  # how its input tables were read (cp1252): in its row too
                 try:  # a worker's warnings: one line each, naming the recording and step
-                    with warnings_as_lines(f"catrack batch: {spec.name}: {step}"):
+                    with (
+                        warnings_as_lines(f"catrack batch: {spec.name}: {step}"),
+                        _encoding_notes(notes),
+                    ):
                         message, status = info.run(ctx, spec.step_params(step)), "done"
                 except NotApplicable as exc:
                     message, status = str(exc), "skipped"
                 except CatrackError as exc:
                     failed = step
-                    row(step, "failed", time.perf_counter() - start, str(exc))
+                    row(step, "failed", time.perf_counter() - start, _noted(str(exc), notes))
                     continue
                 except Exception as exc:  # a bug: keep the batch going, say what and where
                     failed = step
@@ -264,9 +268,11 @@ def run_recording(
                         step,
                         "failed",
                         time.perf_counter() - start,
-                        f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})",
-                    )
+                        _noted(f"{type(exc).__name__}: {exc} "
+                               f"({Path(where.filename).name}:{where.lineno})", notes),
+                    )  # fmt: skip
                     continue
+                message = _noted(message, notes)
                 seconds = time.perf_counter() - start
                 done[step] = {"key": key, "status": status, "seconds": round(seconds, 3)}
                 if status == "done":  # the report and the session say what the session gave
@@ -281,6 +287,35 @@ def run_recording(
         ctx.close()
         session.close()  # the file lazy arrays are read from
     return rows
+
+
+@contextlib.contextmanager
+def _encoding_notes(notes: list[str]):
+    """Collect in `notes` the `EncodingNote`s raised inside (a table read as Windows-1252),
+    still shown as before: on stderr a worker's line is easily lost among the others, while
+    the report's row of the step is where a user looks for what to check in that recording."""
+    import warnings
+
+    from napari_catrack.io.text_encoding import EncodingNote
+
+    shown = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, EncodingNote):
+            if str(message) in notes:
+                return  # one file read twice in a step: said once
+            notes.append(str(message))
+        shown(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", EncodingNote)  # every file's note, each read of it
+        warnings.showwarning = show
+        yield
+
+
+def _noted(message: str, notes: list[str]) -> str:
+    """A report row's message with the step's encoding notes after it."""
+    return "; ".join([message, *notes]) if notes else message
 
 
 def _note_params_from(spec: Any, step: str, session: Any, done: dict[str, Any]) -> str:

@@ -166,7 +166,7 @@ def _detect(ctx: StepContext, p: DetectParams) -> str:
 
 
 def _track(ctx: StepContext, p: TrackParams) -> str:
-    from napari_catrack.core.tracking.in_green import track_in_green
+    from napari_catrack.core.tracking.in_green import channel_used, track_in_green
     from napari_catrack.core.tracking.records import record_tracks
     from napari_catrack.core.tracking.tracker import seeds_frame
     from napari_catrack.io.tables import read_table
@@ -182,7 +182,7 @@ def _track(ctx: StepContext, p: TrackParams) -> str:
     record_tracks(
         ctx.session,
         tracks,
-        p,
+        p.replace(channel=channel_used(rec, p.channel)),  # the channel tracked
         seed_frame=frame,
         alignment=align,
         inputs=ctx.inputs(seeds=ctx.spec.files.get("seeds")),
@@ -460,7 +460,9 @@ STEPS: dict[str, BatchStep] = {
 RECORDED_FACTS: dict[str, frozenset[str]] = {
     "align": frozenset({"file", "estimate", "estimate_info", "green_layer", "red_layer"}),
     "detect": frozenset({"frame", "channel", "project", "image", "frames"}),
-    "track": frozenset({"seed_frame", "alignment", "step", "n_manual", "corrections"}),
+    "track": frozenset(
+        {"seed_frame", "alignment", "step", "n_manual", "corrections", "brightness_rules"}
+    ),
     "traces": frozenset(
         {"fps", "alignment", "cleaning", "cleaning_params", "alignment_source", "points_layer"}
     ),

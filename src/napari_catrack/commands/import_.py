@@ -7,7 +7,10 @@ ROIs, a RoiSet .zip, one .roi file or a TIFF's overlay, over --movie MOVIE (a TI
 default), whose traces are the mean of the movie inside each ROI, minus
 --neuropil-coefficient C x the mean of a ring around the ROI when C > 0). A multi-plane suite2p
 output (plane0/, plane1/, ...): every plane (--plane all, the default), each cell with its
-`plane` and `plane_roi` (its row in planeN/stat.npy) in components.csv; --plane N: one plane.
+`plane` and `plane_roi` (its row in planeN/stat.npy) in components.csv; --plane N: one plane,
+its cells under the same ids as in the all-planes import. Plane p of an n-plane volume is timed
+p / (n x fs) after plane 0 (time_s; --no-plane-offsets: not). suite2p's redcell.npy becomes the
+red_cell and red_prob columns.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ def register(subparsers) -> None:
     p.add_argument("--plane", type=_plane, default=None, metavar="N|all",
                    help="suite2p: the plane to import, or all (default: every plane of a "
                    "multi-plane output, each cell with its plane in components.csv)")  # fmt: skip
+    p.add_argument("--no-plane-offsets", dest="plane_offsets", action="store_false",
+                   help="suite2p: time every plane's samples at frame / fs (default: plane p of "
+                   "an n-plane volume at p / (n x fs) later, in time_s and the NWB export)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     NeuropilParams.add_arguments(p, title="imagej: neuropil correction (suite2p's ring)")
     add_session_argument(p)
@@ -82,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     given = [i.option for i in NeuropilParams.fields() if getattr(args, i.name, None) is not None]
     if not imagej and given:
         raise InputError(f"{given[0]} is for imagej ROIs; {args.tool}'s own neuropil or background is read from its output")  # fmt: skip
+    if imagej and not args.plane_offsets:
+        raise InputError("--no-plane-offsets is for suite2p outputs, not imagej")
     if imagej and args.plane is not None:
         raise InputError("--plane is for suite2p outputs; a movie's plane is --z-projection N")
     inputs = {"PATH": args.path, **({"--movie": args.movie} if imagej else {})}
@@ -98,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
         result = read_imagej(args.path, args.movie, fps=args.fps, neuropil=neuropil, **options)
     else:
         target = session_from_args(args)  # another tool's output, not a recording
-        result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane)
+        if not args.plane_offsets and args.tool != "suite2p":
+            raise InputError(f"--no-plane-offsets is for suite2p outputs, not {args.tool}")
+        result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane,
+                                  plane_offsets=args.plane_offsets)  # fmt: skip
     if target is not None:  # the cells go into a session: they must belong to its movie
         from napari_catrack.core.sources.session import check_against_movie
 

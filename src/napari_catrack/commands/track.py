@@ -77,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
 
         inputs = {"recording": args.recording, "seeds": args.seeds, "anchors": args.anchors,
                   "align": args.align}  # fmt: skip
-        target.record(record_tracks, tracks, params, seed_frame=seed_frame, alignment=align,
+        from napari_catrack.core.tracking.in_green import channel_used
+
+        used = params.replace(channel=channel_used(rec, params.channel))  # the channel tracked
+        target.record(record_tracks, tracks, used, seed_frame=seed_frame, alignment=align,
                       inputs=inputs)  # fmt: skip
         target.save(rec)
     n = tracks.neuron_id.nunique()

@@ -197,11 +197,11 @@ def _ensembles(kind: str):
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("traces", "Traces of the first neurons", ("traces.traces",), _traces),
     FigureSpec(
-        "traces_heatmap", "ΔF/F of every neuron (heat map)", ("traces.traces",), _traces_heatmap
+        "traces_heatmap", "Every neuron's trace (heat map)", ("traces.traces",), _traces_heatmap
     ),
     FigureSpec(
         "transients_traces",
-        "Transients on the dF/F traces",
+        "Transients on the traces",
         ("traces.traces", "transients.transients"),
         _transient_traces,
     ),

@@ -24,7 +24,7 @@ INTERNAL_STEPS = frozenset({"settings", "batch"})
 TABLES: dict[tuple[str, str], tuple[str, str]] = {
     ("neurons", "candidates"): ("candidates", "Neuron candidates"),
     ("tracks", "tracks"): ("tracks", "Tracks (neuron positions in every frame)"),
-    ("traces", "traces"): ("traces", "Traces (green, red, ratio, dF/F)"),
+    ("traces", "traces"): ("traces", "Traces (green, red, ratio, ΔF/F or ΔR/R₀)"),
     ("transients", "transients"): ("transients", "Transients (one row each)"),
     ("transients", "cells"): ("cells", "Per-cell statistics"),
     ("transients", "verdicts"): ("verdicts", "Cell verdicts (curation)"),

@@ -10,6 +10,7 @@ recording opened, a command's inputs), finishes the set (`recover_interrupted_se
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import glob
 import json
@@ -21,7 +22,10 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from napari_catrack.errors import InputError
 _PENDING: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("catrack_pending", default=None)
 
 WINDOWS = os.name == "nt"
+CTIME_SLACK_S = 60.0  # a journal's ctime past its mtime by more: change times not trusted there
 REPLACE_RETRY_S = 2.0  # Windows: how long a replace refused with PermissionError is retried
 
 
@@ -337,7 +342,9 @@ def _remove_journals(journals: list[Path]) -> None:
 
 
 def recover_interrupted_sets(
-    folder: str | os.PathLike, names: list[str] | None = None
+    folder: str | os.PathLike,
+    names: list[str] | None = None,
+    unfinished: list[str] | None = None,
 ) -> list[Path]:
     """Finish every `atomic_write_set` that a killed process left half placed in `folder` (its
     journal is there); returns the targets it placed or restored.
@@ -347,13 +354,18 @@ def recover_interrupted_sets(
     backup kept (a rename undone by hand) gets its older file back; a backup is deleted only
     once its target is in place, so the user's only copy of a file is never deleted. A journal
     of a process still running (same host, its pid alive; another host or Windows: written in
-    the last minute) is left alone. Called by every `atomic_write_path` for its folder (`names`:
-    the folder's listing it made) and by `recover_before_reading`."""
+    the last minute) is left alone. A set that could not be finished (a read-only folder, a
+    file held open) keeps its journal, so the next recovery tries again; `unfinished` gets one
+    line per such set. Called by every `atomic_write_path` for its folder (`names`: the
+    folder's listing it made) and by `recover_before_reading`."""
     folder = Path(folder)
     names = _folder_names(folder) if names is None else names
     found = sorted(_matching(folder, names, JOURNAL_GLOB))
     done: list[Path] = []
     for journal in found:
+        with _OWN_LOCK:
+            if journal.absolute() in _CLEANING:
+                continue  # finished here; its backups are being removed in the background
         try:
             record = json.loads(journal.read_text(encoding="utf-8"))
             if _journal_is_live(journal, record):
@@ -367,8 +379,43 @@ def recover_interrupted_sets(
             continue  # gone meanwhile (another process recovered it), or unreadable: left
         if not _journal_is_sound(journal, record, entries):
             continue  # moved or copied from elsewhere, or not ours: its paths are not followed
-        done += _recover_locked(journal, read, record, entries, written)
+        placed, why = _recover_locked(journal, read, record, entries, written)
+        done += placed
+        if why is not None and unfinished is not None:
+            unfinished.append(why)
     return done
+
+
+# (journal, its stat when read, lock key, listed journals, entries, written, by_ctime), one set
+_Job = tuple[Path, os.stat_result, Path, list[Path], list[tuple[Path, Path, Path]], float, bool]
+_IN_BACKGROUND: ContextVar[bool] = ContextVar("catrack_recover_in_background", default=False)
+_CLEANING: set[Path] = set()  # journals whose set is consistent, backups queued for removal
+_CLEANUP: list[Future] = []
+_CLEANUP_POOL: ThreadPoolExecutor | None = None
+
+
+@contextlib.contextmanager
+def cleanup_in_background() -> Iterator[None]:
+    """Recovery inside this block (`recover_before_reading` of napari's reader, on its GUI
+    thread) only renames: the set is made consistent at once, and the deletion of its backups
+    (an older registered movie: seconds for a multi-GB zarr) is left to one background thread,
+    which takes the set's lock again and removes the journal last. The files on disk end as a
+    synchronous recovery leaves them; a process killed meanwhile leaves the journal, so the next
+    recovery finishes the deletion. `wait_for_cleanup` waits for it."""
+    token = _IN_BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _IN_BACKGROUND.reset(token)
+
+
+def wait_for_cleanup(timeout: float | None = None) -> bool:
+    """Wait until the background deletions queued by `cleanup_in_background` are done (True),
+    or `timeout` seconds (False)."""
+    with _OWN_LOCK:
+        pending = list(_CLEANUP)
+    _done, left = futures_wait(pending, timeout=timeout)
+    return not left
 
 
 def _recover_locked(
@@ -377,58 +424,184 @@ def _recover_locked(
     record: dict,
     entries: list[tuple[Path, Path, Path]],
     written: float,
-) -> list[Path]:
+) -> tuple[list[Path], str | None]:
     """Roll one set forward while holding its lock: the set's first journal (one key for every
     folder of the set), locked exclusively without waiting. Two recoverers at once (napari
     opening a session while a command reads the same folder, two batch workers) would race:
     one places a zarr's temp folder while the other, past its own checks, rmtree's it as the
     "old" target, and the first has already deleted the backup: both copies gone. The second
     now skips (the first finishes), and so does one that finds the journal gone or replaced
-    once it holds the lock (the set was finished meanwhile)."""
+    once it holds the lock (the set was finished meanwhile). Returns the targets placed and,
+    for a set left unfinished (its journal kept), one line saying why."""
     listed = [Path(j) for j in record.get("journals", [])]
     key = listed[0] if listed and listed[0].exists() else journal
-    done: list[Path] = []
     with _locked(key) as held:
-        if not held:
-            return done  # another process is recovering this set now (or the key is gone)
-        try:
-            if not os.path.samestat(os.stat(journal), read):
-                return done  # finished (and maybe another set begun) since it was read
-        except OSError:
-            return done
+        if not held or not _same_journal(journal, read):
+            return [], None  # another process is recovering it now, or it was finished
+        by_ctime = _ctimes_kept(read)
+        if not by_ctime and any(
+            tmp.exists() and _newer(path, written, True) and not _newer(path, written, False)
+            for tmp, path, _ in entries
+        ):
+            _say_mtime_only(journal, read)  # a file ctime would have kept: replaced, and said
         with stop.shielded():
-            for tmp, path, backup in entries:
-                with contextlib.suppress(OSError):
-                    if tmp.exists() and _newer(path, written):  # written after the set: kept
-                        _remove_path(tmp)
-                    elif tmp.exists():
-                        _place(tmp, path)
-                        done.append(path)
-                    elif not (path.exists() or path.is_symlink()) and backup.exists():
-                        replace(backup, path)
-                        done.append(path)
-            for _tmp, path, backup in entries:
-                if (path.exists() or path.is_symlink()) and (
-                    backup.exists() or backup.is_symlink()
-                ):
-                    _remove_path(backup)
-            # the key last (a recoverer that finds it gone skips), while still held on POSIX
-            _remove_journals([j for j in [*listed, journal] if j != key] + [key])
-    _remove_journals([key])  # (Windows refuses to delete a file open here: now it is closed)
-    return done
+            done, mixed = _roll_forward(entries, written, by_ctime)
+            job: _Job = (journal, read, key, listed, entries, written, by_ctime)
+            later = _IN_BACKGROUND.get() and mixed is None  # consistent: backups can wait
+            left = None if later else _clean_up(entries, written, by_ctime) or mixed
+            if left is None and not later:  # the key last (a recoverer finding it gone skips)
+                _remove_journals([j for j in [*listed, journal] if j != key] + [key])
+    if later:  # (once the lock is released: the background thread takes it again)
+        _queue_cleanup(job)
+        return done, None
+    if mixed is not None:  # (only hidden leftovers kept: the files read are whole, no note)
+        return done, _unfinished_line(journal, mixed)
+    if left is None:
+        _remove_journals([key])  # (Windows refuses to delete a file open here: now closed)
+    return done, None
+
+
+def _same_journal(journal: Path, read: os.stat_result) -> bool:
+    """Whether `journal` is still the file read (not finished, and no other set begun since)."""
+    try:
+        return os.path.samestat(os.stat(journal), read)
+    except OSError:
+        return False
+
+
+def _roll_forward(
+    entries: list[tuple[Path, Path, Path]], written: float, by_ctime: bool = True
+) -> tuple[list[Path], OSError | None]:
+    """Make the set consistent by renames only: each temp file still there replaces its target
+    (unless the target was written after the set: kept), a missing target gets its backup
+    back. An older target still in place is moved to its backup name rather than deleted, so
+    nothing large is removed here (`_clean_up` does it). Returns the targets placed or
+    restored and the first error (the set is then left for the next recovery)."""
+    done: list[Path] = []
+    failed: OSError | None = None
+    for tmp, path, backup in entries:
+        try:
+            if tmp.exists():
+                if _newer(path, written, by_ctime):  # written after: kept (temp removed later)
+                    continue
+                there = path.exists() or path.is_symlink()
+                if there and not (backup.exists() or backup.is_symlink()):
+                    replace(path, backup)  # (was: `_place`'s rmtree of an old zarr here)
+                _place(tmp, path)
+                done.append(path)
+            elif not (path.exists() or path.is_symlink()) and backup.exists():
+                replace(backup, path)
+                done.append(path)
+        except OSError as exc:
+            failed = failed or exc
+    return done, failed
+
+
+def _clean_up(
+    entries: list[tuple[Path, Path, Path]], written: float, by_ctime: bool = True
+) -> OSError | None:
+    """Delete what a consistent set leaves: the backup of each target in place, the temp file
+    of a target written after the set. Returns the first error (a backup that could not be
+    removed: the journal is then kept, so nothing is left behind for good); a temp file whose
+    target was not placed is such an error too, and so is a backup whose target is missing (in
+    the background thread: another write of this process between its own two renames; the
+    next recovery finishes it, where removing the journal would leave the backup for good)."""
+    failed: OSError | None = None
+    for tmp, path, backup in entries:
+        try:
+            if tmp.exists() or tmp.is_symlink():
+                if not _newer(path, written, by_ctime):
+                    raise FileExistsError(errno.EEXIST, "not placed", str(tmp))
+                _remove_path(tmp)
+                _check_removed(tmp)
+            if backup.exists() or backup.is_symlink():
+                if not (path.exists() or path.is_symlink()):  # (moved aside by a write now:
+                    raise FileNotFoundError(errno.ENOENT, "target missing", str(path))  # later)
+                _remove_path(backup)
+                _check_removed(backup)
+        except OSError as exc:
+            failed = failed or exc
+    return failed
+
+
+def _check_removed(path: Path) -> None:
+    """`_remove_path` ignores a folder's errors (rmtree): what is left is one."""
+    if path.exists() or path.is_symlink():
+        raise PermissionError(errno.EACCES, "could not be removed", str(path))
+
+
+def _queue_cleanup(job: _Job) -> None:
+    global _CLEANUP_POOL
+    journals = {j.absolute() for j in [job[0], *job[3]]}  # (every folder's: all skip it here)
+    with _OWN_LOCK:
+        _CLEANING.update(journals)
+        if _CLEANUP_POOL is None:  # (its thread is joined at exit: the deletion is finished)
+            _CLEANUP_POOL = ThreadPoolExecutor(1, thread_name_prefix="catrack-recovery")
+        _CLEANUP[:] = [f for f in _CLEANUP if not f.done()]
+        try:
+            _CLEANUP.append(_CLEANUP_POOL.submit(_clean_up_later, job))
+        except RuntimeError:  # Python exiting: no new thread; the journal stays for the next
+            _CLEANING.difference_update(journals)  # recovery (the set is consistent already)
+
+
+def _clean_up_later(job: _Job) -> None:
+    """`_clean_up` of one set in the background thread, under its lock again; on any error the
+    journal is kept (the next recovery finishes it)."""
+    journal, read, key, listed, entries, written, by_ctime = job
+    try:
+        removed = False
+        with _locked(key) as held:
+            if (
+                held
+                and _same_journal(journal, read)
+                and _clean_up(entries, written, by_ctime) is None
+            ):
+                _remove_journals([j for j in [*listed, journal] if j != key] + [key])
+                removed = True
+        if removed:
+            _remove_journals([key])  # (Windows: once closed)
+    except Exception:  # nothing to tell it to: the journal stays for the next recovery
+        pass
+    finally:
+        with _OWN_LOCK:
+            _CLEANING.difference_update(j.absolute() for j in [journal, *listed])
+
+
+def _unfinished_line(journal: Path, exc: OSError) -> str:
+    where = Path(exc.filename).name if exc.filename else journal.parent
+    return (
+        f"{journal.parent}: a result a killed run left half replaced could not be finished "
+        f"here ({where}: {exc.strerror or exc}), so it is read as the kill left it: some files "
+        "may be the older run's or missing (a hidden .old copy beside each); open it once "
+        "where this folder can be written, or run the step again"
+    )
+
+
+class RecoveryNote(UserWarning):
+    """One line on a recovery: a set a killed run left half placed that could not be finished
+    here, or a decision made differently from the usual rule (change times not trusted)."""
+
+
+_NOTED: set[str] = set()  # lines already said (once per process, not on every read)
 
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on the file `path` (True), or False at once where another
     process holds it, or it cannot be opened or locked: the caller then does nothing. POSIX:
-    `flock`; Windows: `msvcrt.locking` of its first byte. Both are released when the process
-    dies, so a recoverer killed mid-way never blocks the next one."""
+    `flock`; Windows: `msvcrt.locking` of its first byte, unlocked before the close (the CRT
+    asks for it: a lock closed with the file is released only "eventually"). Both are released
+    when the process dies, so a recoverer killed mid-way never blocks the next one. Opened for
+    writing where it can be: an NFS client emulates `flock` by a POSIX lock, which refuses an
+    exclusive lock on a file opened read-only (EBADF), so no set was ever recovered there."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDWR)
     except OSError:
-        yield False
-        return
+        try:
+            fd = os.open(path, os.O_RDONLY)  # (a read-only file or folder: locks locally)
+        except OSError:
+            yield False
+            return
     try:
         try:
             if WINDOWS:
@@ -442,7 +615,13 @@ def _locked(path: Path) -> Iterator[bool]:
         except OSError:
             yield False
             return
-        yield True
+        try:
+            yield True
+        finally:
+            if WINDOWS:
+                with contextlib.suppress(OSError):
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
     finally:
         os.close(fd)  # (releases the lock)
 
@@ -455,7 +634,9 @@ def recover_before_reading(*paths: str | os.PathLike | None) -> None:
     beside older ones, a target maybe missing with its only copy a hidden `.old`, and whoever
     opened it read that. Same recovery and rules as `recover_interrupted_sets` (a live writer's
     journal is left; an only copy never deleted); costs one listing per folder. A read never
-    fails because of it: a folder it cannot change (read-only) is read as it is."""
+    fails because of it: a folder it cannot change (a read-only share) is read as it is, with
+    one `RecoveryNote` warning per set and process saying so. Inside `cleanup_in_background`
+    (napari's reader) the backups are deleted by a background thread."""
     folders: dict[str, Path] = {}
     for path in paths:
         if path is None:
@@ -468,12 +649,41 @@ def recover_before_reading(*paths: str | os.PathLike | None) -> None:
             pass
         parent = p.parent
         folders.setdefault(os.path.abspath(parent), parent)
+    unfinished: list[str] = []
     for folder in folders.values():
         with contextlib.suppress(OSError):
-            recover_interrupted_sets(folder)
+            recover_interrupted_sets(folder, unfinished=unfinished)
+    for line in unfinished:
+        if line not in _NOTED:
+            _NOTED.add(line)
+            warnings.warn(line, RecoveryNote, stacklevel=3)
 
 
-def _newer(path: Path, than: float) -> bool:
+def _ctimes_kept(journal: os.stat_result) -> bool:
+    """Whether change times can be trusted where the journal lies, judged by the journal itself:
+    written, synced and renamed into place once and never changed after, its ctime is its mtime
+    plus that sync (Windows: its creation time, earlier still). A ctime more than
+    `CTIME_SLACK_S` later says the file system reports another time as the change time (some
+    network shares and FUSE file systems), or the journal was touched since (`touch`, chmod):
+    then `_newer` judges by mtime alone, the rule before h16 (`_say_mtime_only`)."""
+    return WINDOWS or journal.st_ctime <= journal.st_mtime + CTIME_SLACK_S
+
+
+def _say_mtime_only(journal: Path, read: os.stat_result) -> None:
+    """One warning line: a target that the change time would have kept is judged by its
+    modification time and replaced by the interrupted save's new copy."""
+    late = read.st_ctime - read.st_mtime
+    warnings.warn(
+        f"finishing an interrupted save in {journal.parent}: change times there look unreliable "
+        f"(its journal's is {late:.0f} s after it was written), so its files are judged by their "
+        "modification time only: a file restored there since with its old time (cp -p) is "
+        "replaced by that save's new copy",
+        RecoveryNote,
+        stacklevel=2,
+    )
+
+
+def _newer(path: Path, than: float, by_ctime: bool = True) -> bool:
     """Whether `path` was written or put there after the time `than` (a journal left unrecovered
     while its folder got newer results: its temp files are older and never replace them).
 
@@ -484,24 +694,27 @@ def _newer(path: Path, than: float) -> bool:
     killed run renamed only other files; a rename is what changes ctime) and is still completed;
     one it already placed has no temp file left. What ctime also catches (a chmod, a rename undone
     by hand after the kill) keeps the file that is there: a re-run redoes a result, a user's file
-    may be the only copy."""
+    may be the only copy. `by_ctime` False: mtime alone (`_ctimes_kept`: not trusted there)."""
     try:
         st = path.lstat()
     except OSError:
         return False
-    return max(st.st_mtime, st.st_ctime) > than
+    return max(st.st_mtime, st.st_ctime if by_ctime else st.st_mtime) > than
 
 
 def _journal_is_sound(journal: Path, record: dict, entries: list[tuple[Path, Path, Path]]) -> bool:
     """Whether `journal` lies where its set wrote it and names only this module's files of its
     own folders (temp `.NAME.*.partial` and backup `.NAME.*.old` beside each target NAME): a
     journal copied or moved with its folder (its paths name the original folder's files) or
-    edited by hand never makes recovery rename or delete a file it did not write."""
+    edited by hand never makes recovery rename or delete a file it did not write. The journals
+    it lists (removed once the set is finished) all bear its own name, one per folder."""
     try:
         listed = {Path(j) for j in record.get("journals", [])}
     except TypeError:
         return False
     if not any(_same(journal, j) for j in listed):  # (samefile: a folder reached by a link)
+        return False
+    if any(j.name != journal.name for j in listed):  # (recovery deletes every one it lists)
         return False
     folders = {j.parent for j in listed}
     for tmp, path, backup in entries:

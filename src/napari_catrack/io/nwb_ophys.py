@@ -645,6 +645,7 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
     if "traces" not in session or "traces" not in session["traces"].tables:
         return
     traces = session["traces"].tables["traces"]
+    offsets = plane_offsets(session) if None not in segs else {}
     skip = set()
     if session["traces"].attrs.get("source") == "sources":
         skip.add("green")  # sources' green = raw, a copy for the trace viewer
@@ -662,6 +663,7 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
                                if two_channel else "dF/F of the green channel")  # fmt: skip
             for p, (seg, ids) in segs.items():
                 series = name if p is None else f"{name}_plane{p}"
+                late = offsets.get(p, 0.0)
                 data, frames = _matrix(traces, col, ids)
                 plane_traces = traces[traces["neuron_id"].astype(str).isin(ids)]
                 own = description + _missing_note(plane_traces, data)
@@ -672,10 +674,33 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
                         description=f"the neurons of {series}", region=list(range(len(ids)))
                     ),
                     unit="a.u." if container_cls is Fluorescence else "n.a.",
-                    description=own if p is None else f"{own}, plane {p}",
+                    description=(own if p is None else f"{own}, plane {p}")
+                    + (f"; imaged {late * 1e3:.4g} ms after plane 0 in each volume (times offset)" if late else ""),
                     comments=orientation_comment(*data.shape),
-                    **clock.series_timing(len(frames), int(frames[0])),
-                )
+                    **_shifted(clock.series_timing(len(frames), int(frames[0])), late),
+                )  # fmt: skip
+
+
+def plane_offsets(session) -> dict[int, float]:
+    """{plane: seconds after plane 0} of a multi-plane import whose components carry
+    `time_offset_s` (suite2p: plane p of n at p / (n x fs)); {} without (the planes then share
+    the volume's clock, as with `catrack import suite2p --no-plane-offsets`)."""
+    if "sources" not in session or "components" not in session["sources"].tables:
+        return {}
+    comps = session["sources"].tables["components"]
+    if not {"plane", "time_offset_s"} <= set(comps.columns):
+        return {}
+    known = comps[["plane", "time_offset_s"]].apply(pd.to_numeric, errors="coerce").dropna()
+    return {int(p): float(g["time_offset_s"].iloc[0]) for p, g in known.groupby("plane")}
+
+
+def _shifted(timing: dict, late: float) -> dict:
+    """pynwb timing arguments (`ImagingClock.series_timing`) `late` seconds later."""
+    if not late:
+        return timing
+    if "timestamps" in timing:
+        return {"timestamps": np.asarray(timing["timestamps"], float) + late}
+    return {**timing, "starting_time": float(timing["starting_time"]) + late}
 
 
 def _missing_note(traces: pd.DataFrame, data: np.ndarray) -> str:
@@ -756,6 +781,9 @@ def _transients(nwb, session, segs: dict, ids: list[str], clock: ImagingClock) -
     for c in extra:
         intervals.add_column(c, f"{c} (napari-catrack transient table)")
     peak = clock.times(table["peak_frame"].to_numpy())
+    if planes is not None and (offsets := plane_offsets(session)):  # each on its plane's clock
+        late = np.array([offsets.get(planes[n][0], 0.0) for n in table["neuron_id"]], float)
+        start, stop, peak = start + late, stop + late, peak + late
     for k, nid in enumerate(table["neuron_id"]):
         i = row_of[nid]
         intervals.add_row(

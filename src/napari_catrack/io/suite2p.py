@@ -98,6 +98,30 @@ def _load(folder: Path, name: str, pickled: bool = False):
     raise InputError(f"{path} is not a NumPy .npy file: damaged, or not written by suite2p?")
 
 
+def _dicts(folder: Path) -> list[tuple[str, dict]]:
+    """(file name, dict) of the option files a plane folder (or suite2p's top folder) holds:
+    ops.npy, settings.npy, db.npy, in that order (pickled dicts; absent ones left out)."""
+    out = []
+    for name in ("ops.npy", "settings.npy", "db.npy"):
+        if not (folder / name).is_file():
+            continue
+        d = _load(folder, name, pickled=True)
+        if isinstance(d, np.ndarray) and d.dtype.kind == "O" and d.shape == ():
+            d = d.item()
+        if isinstance(d, dict):
+            out.append((name, d))
+    return out
+
+
+def _first(dicts: list[tuple[str, dict]], key: str):
+    """(value, file) of the first option file whose `key` is set (not None / empty), else None."""
+    for name, d in dicts:
+        value = d.get(key)
+        if value is not None and not (isinstance(value, str | list | tuple | np.ndarray) and np.size(value) == 0):  # fmt: skip
+            return value, name
+    return None
+
+
 def _options(folder: Path) -> dict:
     """fs, Ly, Lx and the neuropil coefficient, each as (value, where it was found).
 
@@ -106,14 +130,7 @@ def _options(folder: Path) -> dict:
     **settings, ...} written beside them unless `save_ops_orig` is off. Each key comes from the
     first file that has it (ops.npy, settings.npy, db.npy): a file without it never hides it."""
     out: dict = {}
-    for name in ("ops.npy", "settings.npy", "db.npy"):
-        if not (folder / name).is_file():
-            continue
-        d = _load(folder, name, pickled=True)
-        if isinstance(d, np.ndarray) and d.dtype.kind == "O" and d.shape == ():
-            d = d.item()
-        if not isinstance(d, dict):
-            continue
+    for name, d in _dicts(folder):
         found = {key: (d.get(key), name) for key in ("fs", "Ly", "Lx")}
         extraction = d.get("extraction")
         if isinstance(extraction, dict) and extraction.get("neuropil_coefficient") is not None:
@@ -139,23 +156,172 @@ def _rows(folder: Path, name: str, arr: np.ndarray, k: int, t: int | None) -> np
     return arr
 
 
-def read_suite2p(path: str | os.PathLike, *, plane: int | str | None = None, fps: float | None = None):  # fmt: skip
+def read_suite2p(
+    path: str | os.PathLike,
+    *,
+    plane: int | str | None = None,
+    fps: float | None = None,
+    plane_offsets: bool = True,
+):
     """A `SourcesResult` from a suite2p output folder.
 
     `plane=None` (the default) or "all": the folder given when it is a plane folder, else every
     plane of the output (one plane: as before); `plane=N`: that plane only. Several planes are
     one result (`_combine`): ids run through the planes in order (suite2p's combined/ order),
-    with columns `plane` and `plane_roi` (the row in planeN/stat.npy)."""
+    with columns `plane` and `plane_roi` (the row in planeN/stat.npy). A plane read alone keeps
+    the id it has among all planes (ids never depend on what else was read), and suite2p's
+    flyback planes (`ignore_flyback`) are never counted. `plane_offsets`: each plane's samples
+    are timed p / (planes per volume x fs) after plane 0's (`_plane_times`)."""
     said: list[str] = []  # how the folder was read (combined/ left out)
-    warned: list[str] = []  # plane folders left out (no stat.npy)
+    warned: list[str] = []  # plane folders left out (no stat.npy, flyback)
     folders = plane_folders(path, plane, said, warned)
     read = [_read_plane(folder) for folder in folders.values()]
+    layout = _layout(next(iter(folders.values())))
+    numbers = [0 if p is None else p for p in folders]  # a lone folder: a single-plane output
+    first = _first_ids(layout, numbers)
+    ids = np.concatenate([f + np.arange(r["k"]) for f, r in zip(first, read, strict=True)]).astype(np.int64)  # fmt: skip
     if len(read) == 1:
-        result = _result(read[0]["stat_shape"], read, fps, warned)
+        result = _result(read[0]["stat_shape"], read, fps, warned, ids)
     else:
-        result = _combine(folders, read, fps, warned)
+        result = _combine(folders, read, fps, warned, ids)
+    result.components["plane"] = np.repeat(numbers, [r["k"] for r in read]).astype(np.int64)
+    result.components["plane_roi"] = np.concatenate([np.arange(r["k"]) for r in read]).astype(np.int64)  # fmt: skip
+    if layout["mesoscope"]:
+        result.warnings.append(layout["mesoscope"])
+    _red_cells(result, numbers, read)
+    _plane_times(result, numbers, layout, plane_offsets)
+    result.made_with = {"plane": "all" if plane is None or plane == "all" else int(plane), "plane_offsets": bool(plane_offsets)}  # fmt: skip
     result.notes[:0] = said
     return result
+
+
+def _layout(folder: Path) -> dict:
+    """How the recording was acquired, from the plane folder's options and suite2p's top folder:
+    `root` (the folder of the planeN folders; None for a lone folder), `flyback` (planes listed
+    in `ignore_flyback`: suite2p runs nothing there and its combined view leaves them out),
+    `n_planes` ((value, where) of `nplanes`, the planes per volume flyback included),
+    `mesoscope` (a line saying what a ScanImage multi-ROI layout is imported as, or None) and
+    `bidirectional` (Bruker's 0, 1, 2, 2, 1, 0 plane order)."""
+    root = folder.parent if _plane_number(folder) is not None and _plane_dirs(folder.parent) else None  # fmt: skip
+    dicts = _dicts(folder)
+    top = _dicts(root) if root is not None else []
+    flyback, where = set(), None
+    for at, options in ((root, top), (folder, dicts)):  # suite2p 1.x: the top db.npy
+        found = _first(options, "ignore_flyback")
+        if found is not None:
+            try:
+                values = [float(v) for v in np.atleast_1d(np.asarray(found[0], dtype=object)).ravel()]  # fmt: skip
+            except (TypeError, ValueError):
+                raise InputError(f"{at}/{found[1]}: ignore_flyback is {found[0]!r}, not a list of plane numbers") from None  # fmt: skip
+            flyback = {int(v) for v in values if np.isfinite(v) and v >= 0}  # -1: none
+            where = f"{at.name}/{found[1]}"
+            break
+    n_planes = _first(dicts, "nplanes") or _first(top, "nplanes")
+    nrois = _first(dicts, "nrois") or _first(top, "nrois")
+    lines = _first(dicts, "lines")
+    n_rois = int(nrois[0]) if nrois is not None and np.ndim(nrois[0]) == 0 else 1
+    mesoscope = None
+    if lines is not None or n_rois > 1:
+        n_dirs = len(_plane_dirs(root)) if root is not None else 1
+        depth = f" x {max(1, n_dirs // n_rois)} plane(s)" if n_rois > 1 else ""
+        mesoscope = (
+            f"mesoscope layout ({n_rois} ScanImage ROI(s){depth} in {n_dirs} plane folder(s), "
+            f"ops lines/dy/dx): each folder was imported as a plane of its own, on its own frame "
+            f"('plane' = its folder number); not stitched at its dy/dx position, not split into "
+            f"ROI and depth, no per-plane time offsets (a frame's ROIs are scanned one after "
+            f"another)"
+        )
+    bidirectional = bool((_first(dicts, "bruker_bidirectional") or (False,))[0])
+    return {"root": root, "flyback": flyback, "flyback_where": where, "n_planes": n_planes,
+            "mesoscope": mesoscope, "bidirectional": bidirectional}  # fmt: skip
+
+
+def _count(folder: Path) -> int:
+    """ROIs of a plane folder without reading its stat.npy: iscell.npy's rows (else F.npy's)."""
+    for name in ("iscell.npy", "F.npy"):
+        if (folder / name).is_file():
+            try:
+                arr = np.load(folder / name, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise InputError(f"cannot read {folder / name} to count its ROIs (the later planes' ids run through it): {exc}") from None  # fmt: skip
+            return int(arr.shape[0]) if arr.ndim else 0
+    raise InputError(
+        f"{folder} lacks iscell.npy and F.npy: its ROIs cannot be counted, so the later planes' "
+        f"ids (which run through the planes) are unknown; read every plane (--plane all)"
+    )
+
+
+def _first_ids(layout: dict, numbers: list[int]) -> list[int]:
+    """The id of each read plane's first ROI: the ROIs of the planes before it in the output
+    (with stat.npy, not flyback), so a plane read alone has the ids it has among all planes."""
+    root = layout["root"]
+    if root is None:
+        return [0] * len(numbers)
+    counted = {n: f for n, f in _planes(root).items() if n not in layout["flyback"]}
+    out, done = [], {}
+    for n in numbers:
+        out.append(sum(done.setdefault(q, _count(f)) for q, f in counted.items() if q < n))
+    return out
+
+
+def _red_cells(result, numbers: list[int], read: list[dict]) -> None:
+    """suite2p's red-channel verdict (redcell.npy: [is red, probability] per ROI) as columns
+    `red_cell` and `red_prob`; without any redcell.npy no column. Planes without one, when
+    others have it, get NaN (a warning names them): a missing verdict is not "not red"."""
+    have = [r["red"] is not None for r in read]
+    if not any(have):
+        return
+    if all(have):
+        result.components["red_cell"] = np.concatenate([r["red"][0] for r in read]).astype(bool)
+    else:
+        result.components["red_cell"] = np.concatenate([r["red"][0].astype(float) if r["red"] is not None else np.full(r["k"], np.nan) for r in read])  # fmt: skip
+        missing = [f"plane{p}" for p, h in zip(numbers, have, strict=True) if not h]
+        result.warnings.append(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no redcell.npy: red_cell and red_prob are empty (NaN) for {'its' if len(missing) == 1 else 'their'} cells")  # fmt: skip
+    result.components["red_prob"] = np.concatenate([r["red"][1] if r["red"] is not None else np.full(r["k"], np.nan) for r in read]).astype(float)  # fmt: skip
+    n_red = int(np.nansum(result.components["red_cell"].to_numpy(float)))
+    result.notes.append(f"redcell.npy: {n_red} of {len(result.components)} ROIs red (red_cell, red_prob)")  # fmt: skip
+
+
+def _plane_times(result, numbers: list[int], layout: dict, on: bool) -> None:
+    """Plane p of an n-plane volume is imaged p / (n x fs) after plane 0 (fs: suite2p's rate per
+    plane, the volume rate; n: ops `nplanes`, flyback planes included, as they take their time):
+    column `time_offset_s`, which moves each cell's `time_s` (`SourcesResult.traces_table`).
+    Not set (a line says why) where the order of the planes in time is not that: a mesoscope's
+    ROIs, Bruker's bidirectional stacks (0, 1, 2, 2, 1, 0), or fewer `nplanes` than folders."""
+    n = layout["n_planes"]
+    root = layout["root"]
+    several = root is not None and len(_plane_dirs(root)) > 1
+    if not several and (n is None or int(n[0]) <= 1):
+        return  # one plane: the volume's clock is the plane's
+    if root is None:
+        result.warnings.append(f"{n[1]} says nplanes {int(n[0])} but this folder is not named planeN: its plane is unknown, so no per-plane time offset")  # fmt: skip
+        return
+    if not on:
+        result.notes.append("no per-plane time offsets (--no-plane-offsets): every plane's samples at frame / fs")  # fmt: skip
+        return
+    why = None
+    if layout["mesoscope"]:
+        return  # said in the mesoscope line
+    if layout["bidirectional"]:
+        why = "ops bruker_bidirectional: the planes' order alternates from volume to volume"
+    dirs = _plane_dirs(root) if root is not None else [max(numbers)]
+    if why is None and n is not None and int(n[0]) <= max(dirs):
+        why = f"{n[1]} says nplanes {int(n[0])} but there are plane folders up to plane{max(dirs)}"  # fmt: skip
+    if why is not None:
+        result.warnings.append(f"no per-plane time offsets ({why}): every plane's samples at frame / fs")  # fmt: skip
+        return
+    count = int(n[0]) if n is not None else max(dirs) + 1
+    source = f"{n[1]} nplanes" if n is not None else "the plane folders, no nplanes in ops"
+    offsets = np.asarray(result.components["plane"], float) / (count * result.fps)
+    result.components["time_offset_s"] = offsets
+    shown = ", ".join(f"plane {p}: {1e3 * p / (count * result.fps):.4g} ms" for p in sorted(set(numbers)))  # fmt: skip
+    result.notes.append(
+        f"plane p's samples are timed p / ({count} planes x {result.fps:g} Hz) after plane 0's "
+        # the option named as the command's: the Sources widget shows the same line, and has
+        # no such control (h17 walk)
+        f"({source}; {shown}; time_s follows; the command line's catrack import suite2p "
+        "--no-plane-offsets times every plane at frame / fs)"
+    )
 
 
 def plane_folders(path: str | os.PathLike, plane: int | str | None, notes: list[str], warnings: list[str] | None = None) -> dict[int | None, Path]:  # fmt: skip
@@ -176,11 +342,30 @@ def plane_folders(path: str | os.PathLike, plane: int | str | None, notes: list[
         )
         path = path.parent
     if plane is not None or (path / "stat.npy").is_file():
-        return {_plane_number(found := find_plane(path, plane)): found}
+        found = find_plane(path, plane)
+        layout = _layout(found)
+        if _plane_number(found) in layout["flyback"]:
+            raise InputError(
+                f"plane {_plane_number(found)} is a flyback plane (ignore_flyback in "
+                f"{layout['flyback_where']}): suite2p leaves it out; choose another plane"
+            )
+        return {_plane_number(found): found}
     for root in (path, path / "suite2p"):
         planes = _planes(root)
         if planes:
-            empty = [f"plane{n}" for n in _plane_dirs(root) if n not in planes]
+            layout = _layout(next(iter(planes.values())))
+            fly = sorted(layout["flyback"] & set(_plane_dirs(root)))
+            if fly and warnings is not None:
+                kept = [f"plane{n}" for n in fly if n in planes]
+                warnings.append(
+                    f"flyback plane(s) {', '.join(map(str, fly))} (ignore_flyback in "
+                    f"{layout['flyback_where']}): not imported"
+                    + (f", though {', '.join(kept)} {'has' if len(kept) == 1 else 'have'} stat.npy (suite2p's combined view leaves {'it' if len(kept) == 1 else 'them'} out too)" if kept else "")
+                )  # fmt: skip
+            planes = {n: f for n, f in planes.items() if n not in layout["flyback"]}
+            if not planes:
+                raise InputError(f"{root}: every plane with stat.npy is a flyback plane (ignore_flyback in {layout['flyback_where']}): nothing to import")  # fmt: skip
+            empty = [f"plane{n}" for n in _plane_dirs(root) if n not in planes and n not in layout["flyback"]]  # fmt: skip
             if empty and warnings is not None:
                 warnings.append(
                     f"{', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no stat.npy (no "
@@ -274,9 +459,18 @@ def _read_plane(folder: Path) -> dict:
         if np.shape(ypix) != np.shape(xpix):
             raise InputError(f"{folder}/stat.npy ROI {i} is not a suite2p ROI (ypix and xpix differ in length)")  # fmt: skip
         pixels.append((ypix.ravel(), xpix.ravel(), lam))
+    red = None
+    if (folder / "redcell.npy").is_file():  # suite2p's red-channel verdict: [is red, probability]
+        arr = np.asarray(_load(folder, "redcell.npy"))
+        if arr.ndim != 2 or arr.shape[0] != k or arr.shape[1] < 2:
+            raise InputError(
+                f"{folder}: redcell.npy is {arr.shape}; it should be ({k}, 2), each ROI's red "
+                f"verdict and probability, as suite2p writes it: files from different runs?"
+            )
+        red = (arr[:, 0] > 0.5, arr[:, 1].astype(float))
     return {"folder": folder, "k": k, "raw": F - coeff * fneu, "background": coeff * fneu,
             "spks": spks, "accepted": iscell[:, 0] > 0.5, "opts": opts, "pixels": pixels,
-            "stat_shape": (ly, lx), "notes": notes, "warnings": warnings}  # fmt: skip
+            "stat_shape": (ly, lx), "notes": notes, "warnings": warnings, "red": red}  # fmt: skip
 
 
 def _footprints(pixels: list, shape: tuple[int, int], folder: Path) -> Footprints:
@@ -307,7 +501,7 @@ def _frame_rate(fps: float | None, stored: tuple | None, notes: list[str], warni
     raise InputError("the suite2p output has no frame rate (fs): give it (--fps)")
 
 
-def _result(shape, read: list[dict], fps, warnings: list[str]):
+def _result(shape, read: list[dict], fps, warnings: list[str], ids):
     """One plane's `SourcesResult` (as before multi-plane imports)."""
     one = read[0]
     fp = _footprints(one["pixels"], shape, one["folder"])
@@ -315,13 +509,13 @@ def _result(shape, read: list[dict], fps, warnings: list[str]):
     stored = (float(one["opts"]["fs"][0]), one["opts"]["fs"][1]) if "fs" in one["opts"] else None
     rate = _frame_rate(fps, stored, notes, warnings)
     return imported_result(
-        "suite2p", fp, one["raw"], fps=rate, ids=np.arange(one["k"]), spikes=one["spks"],
+        "suite2p", fp, one["raw"], fps=rate, ids=ids, spikes=one["spks"],
         background=one["background"], accepted=one["accepted"], notes=notes, warnings=warnings,
         tool_fps=stored[0] if stored else None,
     )  # fmt: skip
 
 
-def _combine(folders: dict, read: list[dict], fps, warnings: list[str]):
+def _combine(folders: dict, read: list[dict], fps, warnings: list[str], ids):
     """Every plane as one result. Ids 0..K-1 run through the planes in order, as the rows of
     suite2p's combined/ output; `plane` and `plane_roi` (the row in planeN's stat.npy, F.npy,
     iscell.npy) lead back to suite2p. Planes of different lengths are cut to the shortest (a
@@ -363,11 +557,9 @@ def _combine(folders: dict, read: list[dict], fps, warnings: list[str]):
         spikes = np.concatenate([r["spks"][:, :t] if r["spks"] is not None else np.full((r["k"], t), np.nan) for r in read])  # fmt: skip
     result = imported_result(
         "suite2p", fp, np.concatenate([r["raw"][:, :t] for r in read]), fps=rate,
-        ids=np.arange(len(pixels)), spikes=spikes,
+        ids=ids, spikes=spikes,
         background=np.concatenate([r["background"][:, :t] for r in read]),
         accepted=np.concatenate([r["accepted"] for r in read]), notes=notes, warnings=warnings,
         tool_fps=stored[0] if stored else None,
     )  # fmt: skip
-    result.components["plane"] = np.repeat(numbers, [r["k"] for r in read])
-    result.components["plane_roi"] = np.concatenate([np.arange(r["k"]) for r in read])
     return result

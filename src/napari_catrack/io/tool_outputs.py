@@ -5,9 +5,10 @@ from __future__ import annotations
 TOOLS = ("suite2p", "caiman", "minian")
 
 
-def read_tool_output(tool: str, path, fps: float | None = None, *, plane: int | str | None = None):  # fmt: skip
+def read_tool_output(tool: str, path, fps: float | None = None, *, plane: int | str | None = None, plane_offsets: bool = True):  # fmt: skip
     """The `SourcesResult` of a suite2p / CaImAn / Minian output (`plane`: suite2p's plane N or
-    "all"; without it, the folder given when it is a plane folder, else every plane)."""
+    "all"; without it, the folder given when it is a plane folder, else every plane;
+    `plane_offsets`: suite2p's planes timed within the volume, see `io.suite2p._plane_times`)."""
     if tool == "suite2p":
         from napari_catrack.io.suite2p import read_suite2p as read
     elif tool == "caiman":
@@ -19,7 +20,7 @@ def read_tool_output(tool: str, path, fps: float | None = None, *, plane: int | 
 
         raise InputError(f"unknown tool {tool!r}: one of {', '.join(TOOLS)}")
     if tool == "suite2p":
-        return read(path, fps=fps, plane=plane)
+        return read(path, fps=fps, plane=plane, plane_offsets=plane_offsets)
     if plane is not None:
         from napari_catrack.errors import InputError
 

@@ -354,8 +354,18 @@ class CandidatesPanel(QWidget):
                 out.setdefault(int(f), []).append(nid)
         return out
 
+    def show_seeds(self) -> bool:
+        """Show the "neurons" layer again (the tracking widget hides it while tracks exist);
+        True if it was hidden."""
+        layer = self.neurons_layer(create=False)
+        if layer is None or layer.visible:
+            return False
+        layer.visible = True
+        return True
+
     def _append(self, rows: pd.DataFrame) -> int:
         """Add candidate rows to "neurons", skipping any within 2 px of a neuron already there."""
+        self.show_seeds()  # picking afresh: the seeds are what the user works on now
         layer = self.neurons_layer()
         old = np.asarray(layer.data, float).reshape(-1, 2)
         yx = rows[["y", "x"]].to_numpy(float)
@@ -399,6 +409,7 @@ class CandidatesPanel(QWidget):
         return n
 
     def add_by_hand(self) -> None:
+        self.show_seeds()
         layer = self.neurons_layer()
         self.viewer.layers.selection.active = layer
         layer.mode = "add"

@@ -1,7 +1,10 @@
 """Docked plot of the worm's signed speed and its curvature kymograph, synced to the time slider.
 
 Top: signed speed (forward +, backward -) and speed, in µm/s; bottom: curvature along the body
-(head at the top) over time, red/blue for the two bending directions. A vertical line follows
+(head at the top) over time, with a colour bar: red (+) where the body bends counter-clockwise on
+screen going from head to tail, blue (-) clockwise (`core.behaviour.posture.curvature`; which side
+is ventral the video does not say), in 1/µm when the posture has a pixel size, else 1/px, the
+limits ± the 99th percentile of the good frames (`colour_limit`). A vertical line follows
 the time slider; clicking either plot moves the viewer to that frame. The data come from the
 session (steps "velocity" and "centerline"), so the plot shows whatever the behaviour widget or
 a reopened session file holds; `refresh_plots(viewer)` redraws every open plot after a step.
@@ -64,6 +67,8 @@ class BehaviourPlotWidget(QWidget):
         lay.addWidget(self.info)
         lay.addWidget(refresh)
         self.times: np.ndarray | None = None  # time of each frame on the x axis
+        self.colorbar = None  # the kymograph's colour bar (None without a centerline)
+        self.curvature_unit = "1/px"
         self._cursors: list = []
         self.canvas.mpl_connect("button_press_event", self._clicked)
         self.viewer.dims.events.current_step.connect(self._move_cursor)
@@ -83,7 +88,11 @@ class BehaviourPlotWidget(QWidget):
         cl = centerline_from_session(session)
         if cl is None:
             return vel, None, None
-        return vel, kymograph(cl[0].points, cl[0].posture_ok), cl[0].reliable
+        # in 1/µm when the posture was computed with a pixel size (as the exported figure)
+        px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
+        self.curvature_unit = "1/µm" if px else "1/px"
+        kymo = kymograph(cl[0].points, cl[0].posture_ok, pixel_size=float(px) if px else 1.0)
+        return vel, kymo, cl[0].reliable
 
     def refresh(self) -> None:
         from napari_catrack.core.behaviour.posture import colour_limit
@@ -108,9 +117,17 @@ class BehaviourPlotWidget(QWidget):
             times = np.arange(n) / fps if fps else np.arange(n, dtype=float)
             unit = "s" if fps else "frame"
         self.times = times
-        axes = self.figure.subplots(2, 1, sharex=True) if kymo is not None and vel is not None else [self.figure.add_subplot(111)]  # fmt: skip
-        ax_v = axes[0] if vel is not None else None
-        ax_k = axes[-1] if kymo is not None else None
+        # a narrow column on the right for the kymograph's colour bar (empty beside the speed
+        # plot, so both plots keep the same time axis width)
+        rows = (vel is not None) + (kymo is not None)
+        grid = self.figure.add_gridspec(rows, 2 if kymo is not None else 1,
+                                        width_ratios=(30, 1) if kymo is not None else None)  # fmt: skip
+        ax_v = self.figure.add_subplot(grid[0, 0]) if vel is not None else None
+        ax_k = self.figure.add_subplot(grid[-1, 0], sharex=ax_v) if kymo is not None else None
+        axes = [ax for ax in (ax_v, ax_k) if ax is not None]
+        if ax_v is not None and ax_k is not None:
+            ax_v.tick_params(labelbottom=False)  # one time axis, under the kymograph
+        self.colorbar = None
         if ax_v is not None:
             ax_v.axhline(0, color="0.7", lw=0.6)
             ax_v.plot(vel["time_s"], vel["speed_um_s"], color="0.6", lw=0.8, label="speed")
@@ -121,10 +138,17 @@ class BehaviourPlotWidget(QWidget):
             ax_v.legend(loc="upper right", fontsize=7, frameon=False)
         if ax_k is not None:
             lim = colour_limit(kymo, good)  # from the good frames: coils do not set it
-            ax_k.imshow(kymo.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
-                        extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
+            image = ax_k.imshow(kymo.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                                extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
             ax_k.set_ylabel("body (head 0 → tail 1)")
             ax_k.set_xlabel(f"time ({unit})")
+            self.colorbar = bar = self.figure.colorbar(
+                image, cax=self.figure.add_subplot(grid[-1, 1])
+            )
+            bar.set_ticks([-lim, 0.0, lim])
+            bar.set_ticklabels([f"−{lim:.2g}", "0", f"+{lim:.2g}"])
+            bar.set_label(f"curvature ({self.curvature_unit})\nred + CCW · blue − CW", fontsize=7)
+            bar.ax.tick_params(labelsize=7)
         elif ax_v is not None:
             ax_v.set_xlabel(f"time ({unit})")
         for ax in axes:
@@ -140,7 +164,15 @@ class BehaviourPlotWidget(QWidget):
             moving = f"; {int((np.abs(d) == 1).sum()) + unknown} moving" + (
                 f" ({unknown} of unknown direction)" if unknown else "")  # fmt: skip
             moving += f", median speed {np.nanmedian(vel['speed_um_s']):.0f} µm/s"
-        self.info.setText(f"{n} frames{moving}")
+        bends = ""
+        if self.colorbar is not None:
+            lim = self.colorbar.mappable.norm.vmax
+            bends = (
+                f"\ncurvature: red (+) body bends counter-clockwise on screen, head → tail; blue (−) "
+                f"clockwise; colour limits ±{lim:.3g} {self.curvature_unit} (99th percentile of "
+                "the good frames; which side is ventral the video does not say)"
+            )
+        self.info.setText(f"{n} frames{moving}{bends}")
         self._move_cursor()
         self.canvas.draw_idle()
 

@@ -119,6 +119,9 @@ class SourcesWidget(QWidget):
         self.rejudge.setEnabled(False)
         self.rejudge.toggled.connect(self.reevaluate)
         self.count = QLabel("no components yet")
+        # wrapped: after an import its one line ("12 of 30 components accepted; suite2p's own
+        # verdicts (...)") widened the dock to 864 px, the canvas squeezed to a strip (h17 walk)
+        self.count.setWordWrap(True)
         self.cells = QListWidget()
         self.cells.currentItemChanged.connect(self._cell_selected)
         # the selected cell's verdict and its whole reason, wrapped: the list cuts a long line
@@ -517,12 +520,13 @@ class SourcesWidget(QWidget):
         current = self.current_id()
         self.cells.blockSignals(True)
         self.cells.clear()
-        for (nid, snr, r, a), (status, reason) in zip(comps[["neuron_id", "snr", "r_value", "area"]].itertuples(index=False), statuses, strict=True):  # fmt: skip
+        extra = _list_extras(comps)  # plane (several planes), suite2p's red verdict
+        for (nid, snr, r, a), (status, reason), more in zip(comps[["neuron_id", "snr", "r_value", "area"]].itertuples(index=False), statuses, extra, strict=True):  # fmt: skip
             shown = (
                 "accepted" if status == "unverified" else status
             )  # not judged by hand: the evaluation's
             r_text = f"{r:.2f}" if np.isfinite(r) else "n/a"  # suite2p and Minian give no r-value
-            text = f"{nid}: {shown}  SNR {snr:.1f}  r {r_text}  {int(a)} px" + (f"  ({reason})" if reason else "")  # fmt: skip
+            text = f"{nid}: {shown}  SNR {snr:.1f}  r {r_text}  {int(a)} px{more}" + (f"  ({reason})" if reason else "")  # fmt: skip
             item = QListWidgetItem(text)
             item.setToolTip(text)  # the whole line: a long reason is cut at the list's edge
             item.setData(256, str(nid))
@@ -552,7 +556,12 @@ class SourcesWidget(QWidget):
             return
         status, why = status_of(self.ctx.session, [nid])[0]
         shown = "accepted" if status == "unverified" else status
-        self.reason.setText(f"{nid}: {shown}" + (f" - {why}" if why else ""))
+        # its plane and suite2p's red verdict too: the list cuts them at a narrow dock's edge
+        comps = self.ctx.session["sources"].tables["components"]
+        rows = np.flatnonzero(comps["neuron_id"].astype(str).to_numpy() == nid)
+        extra = _list_extras(comps)[rows[0]].strip() if len(rows) else ""
+        where = f" ({extra.replace('  ', ', ')})" if extra else ""
+        self.reason.setText(f"{nid}: {shown}{where}" + (f" - {why}" if why else ""))
 
     def _cell_selected(self, item, _prev=None) -> None:
         self._show_reason()
@@ -630,6 +639,20 @@ class SourcesWidget(QWidget):
 
     def accepted_count(self) -> int:
         return int(np.sum([s == "accepted" or s == "unverified" for s, _ in status_of(self.ctx.session, self.ctx.session["sources"].tables["components"]["neuron_id"])]))  # fmt: skip
+
+
+def _list_extras(comps) -> list[str]:
+    """Per cell, what the list adds after its size: "  plane 1" when the cells come from
+    several planes, "  red 0.83" (suite2p's red-channel probability, redcell.npy; "red 0.83
+    (red)" when suite2p called it red, "red n/a" for a plane without redcell.npy)."""
+    out = [""] * len(comps)
+    if "plane" in comps and comps["plane"].nunique() > 1:
+        out = [f"{o}  plane {int(p)}" if p == p else o for o, p in zip(out, comps["plane"], strict=True)]  # fmt: skip
+    if "red_prob" in comps:
+        red = comps["red_cell"] if "red_cell" in comps else [np.nan] * len(comps)
+        out = [o + (f"  red {float(pr):.2f}" + (" (red)" if rc == rc and bool(rc) else "") if pr == pr else "  red n/a")
+               for o, pr, rc in zip(out, comps["red_prob"], red, strict=True)]  # fmt: skip
+    return out
 
 
 def _layer_plane(viewer, layer) -> tuple[tuple, int] | None:

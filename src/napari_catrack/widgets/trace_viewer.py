@@ -42,7 +42,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.signals.params import CleaningParams, TracesParams, recorded_values
 from napari_catrack.errors import CatrackError, InputError
-from napari_catrack.figures.traces import PANELS, draw_trace_panels
+from napari_catrack.figures.traces import PANELS, draw_trace_panels, panel_label
 from napari_catrack.session import watch_session
 from napari_catrack.widgets._canvas import FastCanvas
 from napari_catrack.widgets._common import preferred_neuron_layer, show_info
@@ -58,6 +58,20 @@ if TYPE_CHECKING:
 DEFAULT_PANELS = ("green", "red", "ratio", "dff")
 PANEL_MIN_PX = 110  # a panel never gets less than this (labels stop overlapping)
 FOLLOW_MS = 250  # a selection made in the viewer is drawn once the stepping pauses this long
+
+
+def _red_invalid_note(table: pd.DataFrame) -> str:
+    """How many samples had too little red to divide by (ratio NaN): the extraction's warning
+    goes by in a toast, and the worm sample's 192 NaN samples were otherwise unsaid (h17 walk)."""
+    if "red_invalid" not in table:
+        return ""
+    n = int(table["red_invalid"].fillna(False).to_numpy(bool).sum())
+    if not n:
+        return ""
+    return (
+        f"; {n:,} sample(s) with too little red to divide by: ratio and ΔR/R₀ NaN there (min red "
+        "fraction, red noise floor: More options)"
+    )
 
 
 def _missing_note(table: pd.DataFrame) -> str:
@@ -247,8 +261,11 @@ class TraceViewerWidget(QWidget):
         self.redraw()
 
     def _offer_panels(self) -> None:
-        """Untick and disable panels whose column the traces lack (e.g. red of one channel)."""
+        """Untick and disable panels whose column the traces lack (e.g. red of one channel), and
+        name each by what it shows: ΔR/R₀ for a two-channel ratio's dff, ΔF/F otherwise (as
+        the panel's axis does)."""
         for name, box in self.panel_boxes.items():
+            box.setText(panel_label(name, self.traces).replace("\n", " "))
             col = PANELS[name][0]
             has = bool(col in self.traces.columns and self.traces[col].notna().any())
             if name == "cleaned":  # computed on demand from dff
@@ -348,6 +365,7 @@ class TraceViewerWidget(QWidget):
                 f"{table.neuron_id.nunique()} neurons x {table.frame.nunique()} frames"
                 + (f"; {lost}" if lost else "")
                 + _missing_note(table)
+                + _red_invalid_note(table)
             )
 
         self.job = start_job(self, work, what="trace extraction", on_done=done, bar=self.bar,
@@ -356,9 +374,12 @@ class TraceViewerWidget(QWidget):
         return self.job
 
     def load_csv(self, path: str) -> None:
+        from napari_catrack.io.atomic import cleanup_in_background
         from napari_catrack.io.tables import read_table
 
-        self.set_traces(read_table(path, ("neuron_id", "frame"), what="traces"), path=str(path))
+        with cleanup_in_background():  # (GUI thread: a killed set's backups removed aside)
+            table = read_table(path, ("neuron_id", "frame"), what="traces")
+        self.set_traces(table, path=str(path))
         held = "traces" in self.ctx.session
         self.status.setText(
             f"showing {Path(path).name} (view only: "

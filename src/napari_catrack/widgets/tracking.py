@@ -62,6 +62,10 @@ if TYPE_CHECKING:
     import napari
 
 TRACKED = "tracked neurons"
+SEEDS_HIDDEN = (
+    "the seeds ('neurons') are hidden while tracks exist (not deleted: turn their layer's "
+    "eye on to see them)"
+)
 REVIEW_SHOWN = 20  # places to review listed, worst first; the rest are counted
 MODELS = ("default", "classical", "cnn")
 
@@ -119,6 +123,7 @@ class TrackingWidget(QWidget):
         self.form.changed.connect(self.refresh_low_confidence)
         self.low_list.itemClicked.connect(self._on_low_clicked)
         self.ctx.events.channels.connect(self._on_channels)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
         self._restore()
         from napari_catrack.session import watch_session
 
@@ -156,7 +161,11 @@ class TrackingWidget(QWidget):
         self.tracks = table.assign(neuron_id=table.neuron_id.astype(str)).reset_index(drop=True)
         keys = ("channel", "seed_frame", "model", "alignment")
         self.run_info = {k: step.params[k] for k in keys if k in step.params}
-        self.form.set_params(TrackParams.from_dict(step.params))
+        # a session from before h16 recorded no `brightness`: its tracks were made with the
+        # steady rules, which Re-track then keeps (auto would switch a green track to calcium);
+        # one from before h17 no `size_ratio`: made without the blob size check (0), kept too
+        old_rules = {"brightness": "steady", "size_ratio": 0.0}
+        self.form.set_params(TrackParams.from_dict({**old_rules, **step.params}))
         if self.run_info.get("model") in MODELS:
             self.model.setCurrentText(self.run_info["model"])
         self.show_tracks(keep_layer_edits=True)
@@ -168,6 +177,7 @@ class TrackingWidget(QWidget):
                 if n
                 else ""
             )
+            + self._hide_seeds()
         )
 
     def _build(self) -> None:
@@ -402,7 +412,38 @@ class TrackingWidget(QWidget):
         n_manual = int((tracks.source == "manual").sum())
         if n_manual:  # the user's own points, fixed in every later run
             self.last_outcome += f"; {n_manual} hand correction(s) kept as anchors"
+        self.last_outcome += self._hide_seeds()
         self.status.setText(self.last_outcome)
+
+    def _hide_seeds(self) -> str:
+        """Hide the seeds layer once tracks exist; returns the status-line note ("" if none).
+
+        Its labels sit where the neurons were picked, on every frame, so each tracked neuron had
+        a second label, in the wrong place on most frames (h16 first-hour walk). Hidden, not
+        deleted: a new Track reads it and the user may turn it back on. It shows again when the
+        tracked neurons are removed or neurons are picked afresh (`CandidatesPanel.show_seeds`)."""
+        seeds = self.candidates.neurons_layer(create=False)
+        if seeds is None or not len(seeds.data) or not seeds.visible:
+            return ""
+        seeds.visible = False
+        return "; " + SEEDS_HIDDEN
+
+    def _on_layer_removed(self, event: Any) -> None:
+        """The tracked-neurons layer deleted (the way to track afresh): show the seeds again."""
+        try:
+            self.objectName()
+        except RuntimeError:  # the widget is gone
+            self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+            return
+        layer = getattr(event, "value", None)
+        role = getattr(layer, "metadata", {}).get("catrack", {}).get("role")
+        if layer is None or (role != TRACKED and layer.name != TRACKED):
+            return
+        if self._tracked_layer() is None and self.candidates.show_seeds():
+            self.status.setText(
+                "tracked neurons removed: the seeds ('neurons') are shown again; Track starts "
+                "afresh from them"
+            )
 
     # ---- layers ----------------------------------------------------------------------------
     def _tracked_layer(self):

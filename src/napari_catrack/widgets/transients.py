@@ -155,10 +155,12 @@ class TransientsWidget(TransientsPanel):
 
     def load_csv(self, path: str | Path, layout: str | None = None) -> bool:
         """Traces from a CSV/Excel file: long (`neuron_id,frame,dff`) or wide (one row a cell)."""
+        from napari_catrack.io.atomic import cleanup_in_background
         from napari_catrack.io.tables import read_table, to_matrix
 
         try:
-            df = read_table(path)
+            with cleanup_in_background():  # (GUI thread: a killed set's backups removed aside)
+                df = read_table(path)
             # long or wide alike, the neurons lost throughout (all NaN) are left out with a
             # note naming them, as `catrack transients` does (a wide file was refused, a long
             # one lost them silently)

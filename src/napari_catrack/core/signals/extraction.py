@@ -167,12 +167,13 @@ def _validate_tracks(tracks: pd.DataFrame, n_frames: int) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- sampling
-def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat):
+def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat, floor_k=0.0):
     """ROI mean, background, saturation and coverage for rows whose centres are finite.
 
     Around round(centre), each row reads the ROI's square sub-patch (broadcast indexing) and
     the annulus' candidate pixels; ROI and annulus are then masks on the exact distances to
-    the sub-pixel centre (squared distances are separable: dy² + dx²).
+    the sub-pixel centre (squared distances are separable: dy² + dx²). With `floor_k` > 0 (and
+    an annulus): also the noise floor of the background-subtracted value (`_noise_floor`).
     """
     k, kr, roi_r2, roi_patch, ring, bg_r2, sigma2 = geo
     n = len(centres)
@@ -219,7 +220,7 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat):
     res["nonfinite"] = (roi & inside & ~valid).any((1, 2))  # NaN/Inf pixels left out
     res["edge"] = (roi & ~inside).any((1, 2))
     v0 = np.where(use, vals, 0)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         if sigma2:  # Gaussian-weighted mean (separable weights): the centre carries most signal
             wts = (
                 np.exp(-dy2[:, sub] / (2 * sigma2))[:, :, None]
@@ -227,10 +228,13 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat):
             )
             wts = np.where(use, wts, 0.0)
             res["raw"] = (wts * v0).sum((1, 2)) / np.where(res["npix"] > 0, wts.sum((1, 2)), np.nan)
+            # a weighted mean of independent pixels: its sd is sigma·sqrt(sum w²)/sum w
+            mean_sd = np.sqrt((wts**2).sum((1, 2))) / wts.sum((1, 2))
         else:
             res["raw"] = v0.sum((1, 2), dtype=np.float64) / np.where(
                 res["npix"] > 0, res["npix"], np.nan
             )
+            mean_sd = 1.0 / np.sqrt(res["npix"])
     if sat is not None:
         res["saturated"] = (use & (vals >= sat)).any((1, 2))
     if bg_r2 is not None:
@@ -240,9 +244,38 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat):
         keep = (bd2 >= bg_r2[0]) & (bd2 <= bg_r2[1]) & iny[:, oy] & inx[:, ox]
         bvals[~keep] = np.nan
         res["bg"] = nan_quantile(bvals, pct / 100.0)
+        if floor_k > 0:
+            res["floor"] = _noise_floor(bvals, mean_sd, pct, floor_k)
     else:
         res["bg"] = np.zeros(n)
     return res
+
+
+def _noise_floor(bvals: np.ndarray, mean_sd: np.ndarray, pct: float, k: float) -> np.ndarray:
+    """The background-subtracted value an ROI on background alone stays below, but for chance.
+
+    Background is a low percentile (p) of the annulus, so an ROI holding background alone does
+    not measure 0 but the distance from the percentile to the mean, -z_p pixel sd (0.84 at the
+    20th percentile); its noise sd is pixel-sd·sqrt(`mean_sd`² + c_p²/n), from the ROI's weighted
+    mean of independent pixels (`mean_sd` = sqrt(sum w²)/sum w) and the percentile of the n
+    annulus pixels (c_p = sqrt(p(1-p))/φ(z_p)). The floor is that offset plus `k` noise sd.
+    The pixel sd is the annulus' own, per frame: the spread of its lower half (median minus the
+    15.9th percentile, one sd of a normal distribution), robust to brighter neighbours reaching
+    into the annulus, which only add to its top. So the floor follows the recording (camera,
+    gain, brightness of the place) and never the neuron's own red, as the relative rule
+    (`min_red_fraction`) does, which fails for a neuron that is itself near background; nor the
+    trace's spread, which mixes in the red changes of a moving neuron the ratio is there to
+    correct.
+    """
+    from statistics import NormalDist
+
+    p = min(max(pct / 100.0, 0.02), 0.98)  # the normal approximation of an extreme percentile
+    z_p = NormalDist().inv_cdf(p)
+    c_p = np.sqrt(p * (1 - p)) / NormalDist().pdf(z_p)
+    pixel_sd = nan_quantile(bvals, 0.5) - nan_quantile(bvals, NormalDist().cdf(-1.0))
+    n_ring = np.isfinite(bvals).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pixel_sd * (max(-z_p, 0.0) + k * np.sqrt(mean_sd**2 + c_p**2 / n_ring))
 
 
 def _channel_geometry(stack, mat, radius, mask_off, background, r_in, r_out, sigma):
@@ -364,6 +397,7 @@ def extract_traces(
             red, m_red, radius, mask_off, background, r_in, r_out, roi_sigma
         )
     out = {f"{c}_{k}": np.full((ni, nf), np.nan) for c in chans for k in ("raw", "bg")}
+    out["red_floor"] = np.full((ni, nf), np.nan)  # stays NaN without red, annulus or rule
     flags = {k: np.zeros((ni, nf), bool) for k in ("saturated", "edge", "nopix", "nonfinite")}
     npix = np.zeros((ni, nf), np.int64)
 
@@ -383,8 +417,11 @@ def extract_traces(
                 geo,
                 tp.bg_percentile,
                 _saturation_level(stack, tp.saturation),
+                tp.red_noise_floor if name == "red" else 0.0,
             )
             out[f"{name}_raw"][nn, c0 + tt] = res["raw"]
+            if "floor" in res:
+                out["red_floor"][nn, c0 + tt] = res["floor"]
             out[f"{name}_bg"][nn, c0 + tt] = res["bg"]
             flags["saturated"][nn, c0 + tt] |= res["saturated"]
             flags["edge"][nn, c0 + tt] |= res["edge"]
@@ -406,17 +443,18 @@ def extract_traces(
     if red is not None:
         r = out["red_raw"] - out["red_bg"]
         r[missing] = np.nan
+        red_floor = out["red_floor"]  # the noise floor; NaN (no annulus, rule off): none
+        red_floor[missing] = np.nan
         if bleach is not None:
-            r = correct_bleaching(r, fps, method=bleach)[0]
+            r, decay = correct_bleaching(r, fps, method=bleach)
+            red_floor = red_floor / decay  # the same division as red's: the same test
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: no threshold
             floor = tp.min_red_fraction * np.nanmedian(r, axis=1, keepdims=True)
-        # named as the user sets it: the Traces widget's label, the CLI option
-        below = (f"below {tp.min_red_fraction:g} of the neuron's median red: min red fraction, "
-                 "--min-red-fraction")  # fmt: skip
         floor = np.nan_to_num(np.maximum(floor, 0.0))
-        rat, red_invalid = ratio(g, r, min_red=floor, min_red_text=below, warn=True)
+        rat, red_invalid = ratio(g, r, min_red=np.fmax(floor, red_floor), warn=False)
         red_invalid &= ~missing
+        _warn_low_red(red_invalid & (r <= floor), red_invalid & (r > floor), tp)
         dff_r = delta_f_over_f(
             rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params), names=ids
         )
@@ -467,7 +505,31 @@ def extract_traces(
     df["lost"] = lost.ravel()
     df["edge"] = flags["edge"].ravel()
     df["roi_pixels"] = npix.ravel()
+    df["red_floor"] = red_floor.ravel() if red is not None else np.nan
     return df
+
+
+def _warn_low_red(by_fraction: np.ndarray, by_noise: np.ndarray, tp: TracesParams) -> None:
+    """One warning for the samples whose red was too low to divide by, each rule named as the
+    user sets it (the Traces widget's label, the CLI option), with its count when both hit. The
+    count goes before the rule: after the option ("--red-noise-floor: 8") it read as the
+    option's value."""
+    rules = [
+        (by_fraction, f"below {tp.min_red_fraction:g} of the neuron's median red: min red "
+                      "fraction, --min-red-fraction"),
+        (by_noise, f"not {tp.red_noise_floor:g} noise sd above background: red noise floor, "
+                   "--red-noise-floor"),
+    ]  # fmt: skip
+    hit = [(int(m.sum()), text) for m, text in rules if m.any()]
+    if not hit:
+        return
+    parts = [text if len(hit) == 1 else f"{n} {text}" for n, text in hit]
+    warnings.warn(
+        f"red intensity too low ({'; '.join(parts)}) in {sum(n for n, _ in hit)} samples: "
+        "ratio set to NaN there",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def lost_frames_note(

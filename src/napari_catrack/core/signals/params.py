@@ -61,6 +61,11 @@ class TracesParams(StepParams):
         0.05, "red below this fraction of the neuron's median red counts as no red (ratio NaN)",
         minimum=0.0, maximum=1.0, advanced=True,
     )  # fmt: skip
+    red_noise_floor: float = param(
+        3.0, "red less than this many noise sd above what background alone measures (from the "
+        "red annulus, per frame) counts as no red (ratio NaN); 0 = off", minimum=0.0,
+        maximum=100.0, advanced=True,
+    )  # fmt: skip
     dff_baseline: Literal["percentile", "running", "caiman"] = param(
         "percentile", "F0: constant low percentile, running percentile, or CaImAn-style "
         "(running, at the mode's percentile; needs fps)", cli="--baseline", label="F0 baseline",
@@ -103,10 +108,13 @@ def recorded_values(values: dict | None) -> dict:
     """A session's stored traces parameters as this version reads them: a `catrack traces` record
     without `lost_frames` was written before h16, when lost frames were measured at the held
     place, so it means "measure" (this version's default would make a re-run from it, by
-    `--params-from`, `catrack info --params`, the Batch or Traces widget, give other traces)."""
+    `--params-from`, `catrack info --params`, the Batch or Traces widget, give other traces).
+    Likewise one without `red_noise_floor` was written before h17, without that rule: 0 (off)."""
     values = dict(values or {})
     if "radius" in values and "lost_frames" not in values:  # (radius: a traces record's own)
         values["lost_frames"] = "measure"
+    if "radius" in values and "red_noise_floor" not in values:
+        values["red_noise_floor"] = 0.0
     return values
 
 

@@ -71,12 +71,18 @@ class SourcesResult:
     made_with: dict = field(default_factory=dict)  # an import's own settings (provenance)
 
     def traces_table(self) -> pd.DataFrame:
+        """Long table; `time_s` = frame / fps, plus the cell's `time_offset_s` when the
+        components have one (a multi-plane import: each plane imaged later in the volume)."""
         k, t = self.raw.shape
+        times = np.tile(np.arange(t) / self.fps, k)
+        if "time_offset_s" in self.components and k:
+            offset = self.components["time_offset_s"].to_numpy(float)
+            times = times + np.repeat(np.where(np.isfinite(offset), offset, 0.0), t)
         return pd.DataFrame(
             {
                 "neuron_id": np.repeat(self.components["neuron_id"].to_numpy(), t),
                 "frame": np.tile(np.arange(t), k),
-                "time_s": np.tile(np.arange(t) / self.fps, k),
+                "time_s": times,
                 "raw": self.raw.ravel(),
                 "denoised": self.denoised.ravel(),
                 "spikes": self.spikes.ravel(),

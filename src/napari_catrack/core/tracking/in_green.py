@@ -12,10 +12,18 @@ from napari_catrack.core.tracking.params import TrackParams
 from napari_catrack.errors import InputError
 
 
+def channel_used(recording: Any, channel: str) -> str:
+    """The channel `channel_stack` takes for `channel` (no warning): green where red was asked
+    of a one-channel recording. What a session records as the tracked channel."""
+    if channel == "red" and recording.red is None and recording.green is not None:
+        return "green"
+    return channel
+
+
 def channel_stack(recording: Any, channel: str) -> tuple[str, Any]:
     """(channel, frames) to track or detect on: `channel`, or the only channel (green) of a
     one-channel recording, with a warning, since the user asked for red."""
-    if channel == "red" and recording.red is None and recording.green is not None:
+    if channel_used(recording, channel) != channel:
         warnings.warn(
             "the recording has no red channel: using its only channel (green) instead; "
             "give --channel green to say so",

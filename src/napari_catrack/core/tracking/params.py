@@ -106,12 +106,28 @@ class TrackParams(StepParams):
         "are still its own; a bright peak nearer another neuron is that neuron's); auto: calcium "
         "when the tracked channel is green, steady when it is red", advanced=True,
     )  # fmt: skip
+    size_ratio: float = param(
+        2.0, "size check: a lost neuron is not taken back by a blob whose scale (Laplacian of "
+        "Gaussian) differs from its own (measured on its good frames) by more than this factor "
+        "(another cell, two merged), nor does a followed neuron jump onto one that much smaller "
+        "(a noise speck); 1 or more, or 0 = no size check", minimum=0.0,
+        maximum=100.0, step=0.1, advanced=True,
+    )  # fmt: skip
+    size_jump: float = param(
+        2.0, "the size check applies to a peak farther than this from the neuron's predicted "
+        "place (a jump; a lost neuron's take-back is always checked)", minimum=0.0,
+        maximum=100.0, unit="px", advanced=True,
+    )  # fmt: skip
     chunk: int = param(64, "frames read at once from a file", minimum=1, maximum=100000,
                        advanced=True, gui=False)  # fmt: skip
     low_confidence: float = param(0.5, "confidence below which a frame is listed for review",
                                   minimum=0.0, maximum=1.0, step=0.05)  # fmt: skip
     review_gap: int = param(10, "low-confidence runs of one neuron this close (frames) are one "
                             "place to review", minimum=0, maximum=100000, advanced=True)  # fmt: skip
+
+    def check(self) -> None:
+        if 0 < self.size_ratio < 1:  # a factor between two sizes: 1 or more, or 0 for off
+            raise InputError(f"--size-ratio must be 0 (off) or at least 1, got {self.size_ratio}")
 
 
 @dataclass(frozen=True)

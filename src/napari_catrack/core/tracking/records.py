@@ -4,7 +4,9 @@
   picked seeds, `selected`; params `DetectParams.to_dict()` + `frame`, `channel` (and the
   widget's `image`); attrs `inputs`.
 - "tracks": table `tracks` (neuron_id, frame, y, x, ... in green-frame pixels); params
-  `TrackParams.to_dict()` + `seed_frame` and `alignment` (the red -> green transform the tracks
+  `TrackParams.to_dict()` (`channel`: the one tracked) + `brightness_rules` (steady | calcium:
+  what `brightness` auto resolved to; absent before h17, and before h16 the rules were steady),
+  `seed_frame` and `alignment` (the red -> green transform the tracks
   were mapped through, None for none) and a re-track's facts; attrs `inputs`.
 """
 
@@ -71,8 +73,12 @@ def record_tracks(
     model = getattr(params, "model", "")
     if model and os.path.exists(model):  # a trained tracker's folder, not a built-in name:
         inputs = {**(inputs or {}), "model": model}  # its files' SHA-256 (CLI, widget, batch)
+    from napari_catrack.core.tracking.tracker import resolve_brightness
+
     stored = {
         **params.to_dict(),
+        # the rules `brightness="auto"` ran (from `params.channel`: the channel tracked)
+        "brightness_rules": resolve_brightness(params).brightness,
         "seed_frame": int(seed_frame),
         "alignment": None if alignment is None else alignment.to_dict(),
         **(facts or {}),

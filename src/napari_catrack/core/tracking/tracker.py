@@ -13,6 +13,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from napari_catrack.core.tracking.motion import (
     spectrum,
 )
 from napari_catrack.core.tracking.params import TrackParams
+from napari_catrack.core.tracking.shape import blob_scale
 from napari_catrack.errors import Cancelled, InputError
 from napari_catrack.io.lazy import compute_here
 
@@ -160,6 +162,8 @@ def _sweep(
     probation = np.full(N, np.nan)  # the baseline it was re-acquired with; NaN = not on it
     n_high = np.zeros(N, dtype=np.int64)  # peaks taken since, above / within that band
     n_back = np.zeros(N, dtype=np.int64)
+    # the blob scales of each neuron's good frames (its size template: `_SizeMemory.template`)
+    sizes = _SizeMemory(N) if params.size_ratio > 0 else None
     prev_img = prev_spec = prev_small = None
     noise = None
     for t in order:
@@ -206,8 +210,9 @@ def _sweep(
             owners = None
             if calcium:  # every started neuron's place: last frame's, moved by the global shift
                 owners = was + shift
+            size = None if sizes is None else (sizes.template(idx), np.full(len(idx), np.nan))
             new, c, amp, taken = _assign(img, pred, bg, noise, ref_amp[idx], params,
-                                         owners=owners, rows=idx)  # fmt: skip
+                                         owners=owners, rows=idx, size=size)  # fmt: skip
             hit = _supports(amp, ref_amp[idx], hi) | kn[idx]
             cur_pos[idx] = new
             conf[t, idx] = np.where(hit, c, np.minimum(c, 0.1))  # no peak of its own: says so
@@ -215,6 +220,8 @@ def _sweep(
             if calcium:
                 _probation_step(probation, n_high, n_back, idx[hit], amp[hit])
             upd = np.isfinite(amp) & (c > 0.3)
+            if sizes is not None:
+                sizes.remember(idx[upd & hit], size[1][upd & hit])
             if calcium:  # a low quantile of the last peaks: a transient does not raise it
                 _remember(taken_amps, n_taken, idx[upd], amp[upd])
                 ref_amp[idx[upd]] = _running_baseline(taken_amps[idx[upd]])
@@ -242,9 +249,12 @@ def _sweep(
                 if calcium:  # every other neuron's place this frame; the lost ones' held places
                     owners = cur_pos.copy()
                     owners[lost_now] = ghost[lost_now]
+                size = None
+                if sizes is not None:
+                    size = (sizes.template(lost_now), np.full(len(lost_now), np.nan))
                 g, c2, amp2 = _reacquire(img, ghost[lost_now], bg, noise, ref_amp[lost_now],
                                          params, exclude=taken, owners=owners,
-                                         rows=lost_now)  # fmt: skip
+                                         rows=lost_now, size=size)  # fmt: skip
                 back = np.isfinite(amp2)
                 cur_pos[lost_now] = g
                 conf[t, lost_now] = np.where(back, c2, 0.0)
@@ -267,6 +277,8 @@ def _sweep(
         miss[kn] = 0
         ghost[kn] = known[t, kn]
         probation[kn] = np.nan  # a known point (seed, the user's) ends it
+        if sizes is not None and kn.any():  # a seed or the user's point: the neuron's size
+            sizes.remember_known(img, known[t, kn], np.flatnonzero(kn), bg, ref_amp[~kn])
         new_ref = kn & np.isnan(ref_amp)
         if new_ref.any():
             yx = np.clip(np.rint(known[t, new_ref]).astype(int), 0, np.array(img.shape) - 1)
@@ -335,6 +347,75 @@ def _remember(buf: np.ndarray, count: np.ndarray, rows: np.ndarray, amps: np.nda
 def _running_baseline(buf: np.ndarray) -> np.ndarray:
     """RUNNING_QUANTILE of each row's remembered peaks (NaN slots: not yet filled)."""
     return np.nanquantile(buf, RUNNING_QUANTILE, axis=1)
+
+
+SIZE_WINDOW, SIZE_MIN_SAMPLES, SEED_VISIBLE = 40, 3, 0.1
+"""A neuron's size template is the median blob scale (`shape.blob_scale`) of the last
+SIZE_WINDOW peaks it took as its own (supported, confidence > 0.3), and of its seed and the
+user's points where they sit on a visible blob: at least SEED_VISIBLE x the median brightness of
+the neurons (a seed clicked on a neuron that is dark at that frame, like ZephIR's neuron 22 at
+1 grey level against a median of 81, has no size yet). A neuron without a size of its own is
+held to the median size of the neurons that have one.
+
+What is refused (`_match`): a lost neuron's take-back onto a blob more than `size_ratio` x
+smaller or larger than its template (another cell, two merged), and a followed neuron's jump
+(farther than `size_jump` from its prediction) onto a blob more than that much smaller (a
+speck). A followed neuron's jump onto a larger blob is allowed: a neuron that comes close to a
+neighbour merges with it in the image and is still on that blob (synthetic calcium movies, seed
+4: refusing it held b 2.0-2.4 px off for 2 frames that the merged peak had within 0.5 px)."""
+
+
+class _SizeMemory:
+    """Per neuron the blob scales of its good frames; `template` is what a peak is held to."""
+
+    def __init__(self, n: int):
+        self.buf = np.full((n, SIZE_WINDOW), np.nan)
+        self.count = np.zeros(n, dtype=np.int64)
+
+    def remember(self, rows: np.ndarray, scales: np.ndarray) -> None:
+        ok = np.isfinite(scales)
+        _remember(self.buf, self.count, rows[ok], np.log(scales[ok]))
+
+    def remember_known(self, img, points, rows, bg: float, others=None) -> None:
+        """The scales of known points (seeds, the user's) that sit on a visible blob, measured
+        at the brightest pixel within 2 px (a click is rarely on the very centre). Visible is
+        judged against the median brightness of these points and of the `others` (the other
+        neurons' running brightness): a user's correction is often the only known point of its
+        frame, and judged against itself a click on a dark place always looked visible (its
+        speck's scale, 1 px, became the neuron's size after three such clicks)."""
+        h, w = img.shape
+        yx = np.clip(np.rint(points).astype(int), 0, [h - 1, w - 1])
+        off = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij"), -1)
+        near = np.clip(yx[:, None, None] + off, 0, [h - 1, w - 1]).reshape(len(yx), -1, 2)
+        vals = img[near[..., 0], near[..., 1]]
+        best = near[np.arange(len(yx)), vals.argmax(axis=1)]
+        amp = vals.max(axis=1) - bg
+        pool = amp if others is None else np.concatenate([amp, np.asarray(others, float)])
+        level = np.median(pool[np.isfinite(pool)]) if np.isfinite(pool).any() else 0.0
+        seen = amp >= SEED_VISIBLE * max(level, 1e-6)
+        self.remember(rows[seen], blob_scale(img, best[seen]))
+
+    def template(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows),) template scales: each neuron's own median, else the neurons' median
+        (NaN when no neuron has a size yet: nothing is refused)."""
+        have = self.count >= SIZE_MIN_SAMPLES
+        if not have.any():
+            return np.full(len(rows), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no size yet
+            own = np.nanmedian(self.buf, axis=1)
+        prior = np.median(own[have])
+        return np.exp(np.where(have[rows], own[rows], prior))
+
+
+class _SizeRule(NamedTuple):
+    """The blob size check `_match` applies (see SIZE_WINDOW)."""
+
+    template: np.ndarray  # each row's template blob scale (NaN: none yet)
+    scales: np.ndarray  # written: the blob scale of the peak each row took
+    ratio: float  # `TrackParams.size_ratio`
+    jump: float  # only a peak farther than this from the prediction is checked
+    both_ways: bool  # a larger blob refused too (a take-back), else only a smaller one
 
 
 FRAME_CEILING, SHIFT_AGREE_PX = 99.5, 1.0
@@ -425,22 +506,24 @@ REACQUIRE_BRIGHTNESS = 0.5
 neuron's own running brightness (above background): its appearance, not just the nearest blob."""
 
 
-def _assign(img, pred, bg, noise, ref_amp, params: TrackParams, owners=None, rows=None):
+def _assign(img, pred, bg, noise, ref_amp, params: TrackParams, owners=None, rows=None,
+            size=None):  # fmt: skip
     """Hungarian assignment of predicted positions to local maxima; returns pos, conf,
     amplitude (NaN where no peak was taken) and the integer peaks taken. `owners` (calcium
     channel): every neuron's place this frame, `rows` the neurons `pred` belongs to: a peak
     brighter than 1/SUPPORT_BRIGHTNESS x a neuron's brightness is not taken by it when another
-    neuron's place is nearer the peak."""
+    neuron's place is nearer the peak. `size` (template scales, scales out): see `_match`."""
     out, conf, amp = _unmatched(img, pred)
     floor = _snr_floor(bg, noise, params)
     own = None if owners is None else (owners, rows, 1 / SUPPORT_BRIGHTNESS)
+    sz = None if size is None else _SizeRule(*size, params.size_ratio, params.size_jump, False)
     taken = _match(img, out, np.arange(len(out)), bg, floor, ref_amp, params.gate, out, conf, amp,
-                   owner=own)  # fmt: skip
+                   owner=own, size=sz)  # fmt: skip
     return out, conf, amp, taken
 
 
 def _reacquire(img, held, bg, noise, ref_amp, params: TrackParams, exclude, owners=None,
-               rows=None):  # fmt: skip
+               rows=None, size=None):  # fmt: skip
     """Lost neurons take back a peak within `params.reacquire_radius` of their held place, among
     the peaks no followed neuron took (`exclude`), and only one of their own brightness
     (REACQUIRE_BRIGHTNESS): re-acquiring never takes a followed neuron's peak.
@@ -454,10 +537,11 @@ def _reacquire(img, held, bg, noise, ref_amp, params: TrackParams, exclude, owne
     ok = np.flatnonzero(np.isfinite(ref_amp))
     band = (REACQUIRE_BRIGHTNESS, 1 / REACQUIRE_BRIGHTNESS if owners is None else TRANSIENT_MAX)
     own = None if owners is None else (owners, rows[ok], 1 / REACQUIRE_BRIGHTNESS)
+    sz = None if size is None else _SizeRule(*size, params.size_ratio, 0.0, True)  # every take-back
     if len(ok):
         _match(img, out, ok, bg, _snr_floor(bg, noise, params), ref_amp,
                params.reacquire_radius, out, conf, amp, exclude=exclude, band=band,
-               owner=own)  # fmt: skip
+               owner=own, size=sz)  # fmt: skip
     return out, conf, amp
 
 
@@ -471,6 +555,23 @@ def _unmatched(img, pred):
 def _snr_floor(bg, noise, params: TrackParams) -> float:
     """The level a peak must exceed: `peak_snr` smoothed-noise s.d. above the background."""
     return bg + params.peak_snr * noise / max(1.0, 2.0 * np.sqrt(np.pi) * params.sigma)
+
+
+def _owner_distances(cands, places, who) -> tuple[np.ndarray, np.ndarray]:
+    """(m, K) distances from each row's own place (`places[who]`) to each peak, and from the
+    nearest *other* neuron's place (NaN places: none). Only each peak's nearest and second
+    nearest places are kept, not a rows x peaks x neurons array (that one took 220 MB and 2.3 s
+    a frame at 300 neurons)."""
+    od = np.nan_to_num(cdist(cands, places), nan=np.inf)  # (K, all neurons)
+    k = np.arange(len(cands))
+    first = od.argmin(axis=1)
+    d1 = od[k, first]
+    od[k, first] = np.inf
+    d2 = od.min(axis=1) if od.shape[1] > 1 else np.full(len(cands), np.inf)
+    od[k, first] = d1
+    mine = od[:, who].T
+    other = np.where(first[None, :] == np.asarray(who)[:, None], d2[None, :], d1[None, :])
+    return mine, other
 
 
 def _match(
@@ -487,12 +588,17 @@ def _match(
     exclude=None,
     band: tuple[float, float] | None = None,
     owner: tuple[np.ndarray, np.ndarray, float] | None = None,
+    size: _SizeRule | None = None,
 ) -> np.ndarray:
     """Assign `pred[rows]` to local maxima within `gate` (writes out/conf/amp at `rows`);
     returns the integer peaks taken. `exclude`: peaks already taken; `band`: only peaks
     between those factors of the row's running brightness; `owner` (places of all neurons, the
     neuron index of each of `rows`, factor k): a peak brighter than k x a row's brightness is
-    refused to that row when another neuron's place is nearer the peak than the row's."""
+    refused to that row when another neuron's place is nearer the peak than the row's;
+    `size` (a `_SizeRule`): a peak farther than its `jump` from the row's prediction whose blob
+    scale is more than `ratio` x off the row's template is refused to that row
+    (`TrackParams.size_ratio`, `size_jump`); unless `both_ways`, only a smaller one (see
+    SIZE_WINDOW); the taken peaks' scales are written to its `scales`."""
     p, ra = pred[rows], ref_amp[rows]
     m = len(rows)
     cands = local_maxima_near(img, p, gate, snr_floor)
@@ -522,13 +628,20 @@ def _match(
         refuse |= (cand_amp[None, :] < lo) | (cand_amp[None, :] > hi)
     if owner is not None:
         places, who, k_bright = owner
-        od = np.nan_to_num(cdist(cands, places), nan=np.inf)  # (K, all neurons)
-        od = np.repeat(od[None], m, axis=0)
-        mine = od[np.arange(m), :, who]  # (m, K): the row's own place to each peak
-        od[np.arange(m), :, who] = np.inf  # a row's own place is no other neuron's
+        mine, other = _owner_distances(cands, places, who)
         with np.errstate(invalid="ignore"):
             bright = cand_amp[None, :] > k_bright * ra[:, None]
-        refuse |= bright & (od.min(axis=2) < mine)
+        refuse |= bright & (other < mine)
+    cand_scale = None
+    if size is not None:
+        cand_scale = blob_scale(img, cands)
+        with np.errstate(invalid="ignore"):
+            off = np.abs(np.log(cand_scale[None, :] / size.template[rows][:, None]))
+        # no blob there (NaN scale) is unlike any template; no template yet refuses nothing
+        unlike = np.isfinite(size.template[rows])[:, None] & ~(off <= np.log(size.ratio))
+        if not size.both_ways:  # a followed neuron's jump: only a smaller blob (a speck) is refused
+            unlike &= ~(cand_scale[None, :] >= size.template[rows][:, None])
+        refuse |= unlike & (dist > size.jump)
     cost = np.where((dist <= gate) & ~refuse, dist**2, big)
     dummy = np.full((m, m), big)
     np.fill_diagonal(dummy, gate**2)
@@ -542,6 +655,8 @@ def _match(
     second = srt[:, 1] if srt.shape[1] > 1 else np.full(len(r), np.inf)
     a = img[cands[k, 0], cands[k, 1]] - bg
     amp[rr] = a
+    if cand_scale is not None:
+        size.scales[rr] = cand_scale[k]
     ratio = np.where(np.isnan(ra[r]), 1.0, np.clip(a / np.maximum(ra[r], 1e-6), 0, 1))
     match = np.exp(-(d**2) / (2 * 2.0**2))
     ambiguity = np.clip((second - d) / 3.0, 0, 1)

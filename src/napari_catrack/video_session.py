@@ -1,0 +1,192 @@
+"""A behaviour video opened again continues its session; only a concurrent open branches.
+
+`behaviour.avi` opened in a fresh viewer (a second napari, or the video closed and reopened)
+found `behaviour.avi.catrack.h5` beside it and, never to autosave over an earlier sitting's
+results, saved this viewer's session to `behaviour.avi-2.catrack.h5` with a warning (h16
+first-hour walk, item 7): the user's segmentation and centerlines were in the first file and the
+new work in the second. Now, when that file's recording is this very video (its path, and the
+size and SHA-256 its steps recorded, `recording_session._records`) and no other viewer has it
+open, the viewer takes that session (`attach_session`: the Worm behaviour widget and the plot
+show its results, and the behaviour layers come with the video) and autosaves into it.
+
+"Open elsewhere" is another viewer of this process whose session saves there, or another
+process that claimed the file (`claim`: a small note in the user's temporary folder naming its
+process id; a note of a process that has ended is ignored). Then this viewer branches, as
+before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
+HDF5) are unchanged: their earlier session is opened from its file (`note_recording`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from napari_catrack.session import (
+    Session,
+    attach_session,
+    default_session_path,
+    note_recording,
+    real_viewer,
+    session_for_viewer,
+)
+
+_CLAIMS: dict[str, Any] = {}  # session file (normalised) -> the viewer of this process holding it
+
+
+def _key(path: str | os.PathLike) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _note_file(path: str | os.PathLike) -> Path:
+    digest = hashlib.sha256(_key(path).encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / "napari-catrack-open" / f"{digest}.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # (another user's process: alive)
+    return True
+
+
+def _window_open(viewer: Any) -> bool:
+    """Whether the viewer's window is still open (a closed one releases its claim on close)."""
+    window = getattr(getattr(viewer, "window", None), "_qt_window", None)
+    try:
+        return window is not None and not window.property("catrack_closed")
+    except RuntimeError:  # deleted
+        return False
+
+
+def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
+    """Who else has the session file open: "another viewer of this napari", "napari process N
+    on HOST", or None (nobody; `viewer` itself does not count)."""
+    mine = real_viewer(viewer) if viewer is not None else None
+    other = _CLAIMS.get(_key(path))
+    if other is not None and other is not mine and _window_open(other):
+        return "another viewer of this napari"
+    note = _note_file(path)
+    try:
+        said = json.loads(note.read_text(encoding="utf-8"))
+        pid, host = int(said["pid"]), str(said.get("host", ""))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None  # none, or not a note of ours (edited, another program's): not a claim
+    if pid == os.getpid() and host == socket.gethostname():
+        return None  # this process's own note (its viewer, above)
+    if host == socket.gethostname() and not _alive(pid):
+        return None  # a napari that has ended (closed, crashed): its note is stale
+    return f"napari process {pid} on {host or 'this computer'}"
+
+
+def claim(viewer: Any, path: str | os.PathLike | None) -> None:
+    """Note that `viewer` has the session file `path` open (until its window closes)."""
+    if viewer is None or path is None:
+        return
+    viewer = real_viewer(viewer)
+    _CLAIMS[_key(path)] = viewer
+    note = _note_file(path)
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "path": _key(path)})
+        note.write_text(text, encoding="utf-8")
+    except OSError:
+        pass  # (a read-only temporary folder: other processes are then not told)
+    _release_on_close(viewer, path)
+
+
+def _release_on_close(viewer: Any, path: str | os.PathLike) -> None:
+    window = getattr(getattr(viewer, "window", None), "_qt_window", None)
+    if window is None:
+        return
+    from qtpy.QtCore import QEvent, QObject
+
+    key = _key(path)
+
+    class Release(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:
+            if event.type() == QEvent.Type.Close:
+                obj.setProperty("catrack_closed", True)
+                if _CLAIMS.get(key) is viewer:
+                    del _CLAIMS[key]
+                    _unclaim(key)
+            return False
+
+    window.installEventFilter(Release(window))  # lives (and dies) with the window
+
+
+def _unclaim(key: str) -> None:
+    """Remove the note of `key` if this process wrote it: one whose write was refused (a shared
+    temporary folder, another user's note there) is another process's, and a refused removal
+    is left as it is (an error here would escape from the window's close event)."""
+    note = _note_file(key)
+    try:
+        said = json.loads(note.read_text(encoding="utf-8"))
+        if said.get("pid") == os.getpid() and said.get("host") == socket.gethostname():
+            note.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def note_opened(viewer: Any, recording: Any) -> str | None:
+    """`note_recording` for a recording opened in `viewer` (File > Open, the Load recording
+    widget), but a behaviour video whose session file is already there continues that session
+    when no other viewer has it open; returns the line to show, or None."""
+    from napari_catrack.io.video import is_video_path
+    from napari_catrack.recording_session import _records
+
+    session = session_for_viewer(viewer)
+    path = default_session_path(recording.path)
+    fresh = not session.recording and not session.steps and session.path is None
+    if not (fresh and is_video_path(recording.path) and path.is_file()):
+        said = note_recording(session, recording)
+        if is_video_path(recording.path):
+            claim(viewer, session.path)
+        return said
+    other = holder(path, viewer)
+    if other is None and _records(path, recording.path) == 2:
+        earlier = Session.load(path, lazy_arrays=True)
+        attach_session(viewer, earlier)
+        claim(viewer, path)
+        return None  # nothing to say: the video's session goes on, as the user expects
+    said = note_recording(session, recording)  # branches: a new file beside it
+    claim(viewer, session.path)
+    if other is not None:
+        said = (
+            f"{path.name} is open in {other}: this viewer's session saves to "
+            f"{Path(session.path).name} beside it (so that neither overwrites the other); close "
+            f"the other and open {recording.path} again to go on in {path.name}"
+        )
+    return said
+
+
+def continued_behaviour_layers(viewer: Any) -> list:
+    """The behaviour layers (masks, centerline, head) of a continued session whose results are
+    of the video itself (its recording), not shown yet: they come with the video, as a
+    separate video's do (`session_layers.behaviour_layers_beside_video`), widget docked or not
+    (the Worm behaviour widget then finds them by name)."""
+    from napari_catrack.centerline_layer import follow_centerlines
+    from napari_catrack.layers import (
+        CENTERLINE_LAYER,
+        HEAD_LAYER,
+        MASKS_LAYER,
+        behaviour_layers,
+        behaviour_on_recording,
+        with_axis_labels,
+    )
+
+    session = session_for_viewer(viewer)
+    shown = {layer.name for layer in viewer.layers}
+    if not behaviour_on_recording(session) or {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER} & shown:
+        return []
+    layers = behaviour_layers(session)
+    if layers:
+        follow_centerlines(viewer)
+    return with_axis_labels(layers)

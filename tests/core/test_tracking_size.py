@@ -1,0 +1,117 @@
+"""The size check of a peak a neuron takes (`TrackParams.size_ratio`, `size_jump`; h17).
+
+Ground truth is built into each movie: where the neuron is, where the blob that is not the
+neuron is, and their sizes. `size_ratio=0` is the tracker before the check (the same tables).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.tracking import TrackParams, track
+from napari_catrack.core.tracking.shape import blob_scale
+from napari_catrack.errors import InputError
+from napari_catrack.synthetic.tracking_cases import make_calcium_tracking_case
+
+PLACES = {"a": (12.0, 12.0), "b": (15.0, 48.0), "c": (48.0, 48.0), "f": (40.0, 22.0)}
+BLOB = (40.0, 25.5)  # 3.5 px from f's place: within the 5 px take-back radius
+
+
+def _spot(yy, xx, y, x, amp, sd):
+    return amp * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sd**2))
+
+
+def _lost_neuron_and_a_wider_blob(T: int = 60, seed: int = 0):
+    """Four neurons of s.d. 1.7 px, "f" a faint one that goes dark at frame 10; from frame 30 a
+    blob of s.d. 4.5 px (another cell, or two merged in a projection) at 0.8x f's peak 3.5 px from
+    f's place: within the take-back radius and the brightness band of either rule set."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:64, :64]
+    movie = np.empty((T, 64, 64), np.float32)
+    for t in range(T):
+        img = 10.0 + rng.normal(0, 0.5, (64, 64))
+        for k, (y, x) in PLACES.items():
+            if k != "f" or t < 10:
+                img += _spot(yy, xx, y, x, 30.0 if k == "f" else 100.0, 1.7)
+        if t >= 30:
+            img += _spot(yy, xx, *BLOB, 24.0, 4.5)
+        movie[t] = img
+    seeds = pd.DataFrame({"neuron_id": list(PLACES), "y": [p[0] for p in PLACES.values()],
+                          "x": [p[1] for p in PLACES.values()]})  # fmt: skip
+    return movie, seeds
+
+
+@pytest.mark.parametrize("channel", ["red", "green"])
+def test_a_lost_neuron_is_not_taken_back_by_a_blob_of_another_size(channel):
+    """Without the size check f is taken back by the wider blob (of its brightness, near its
+    place) and sits on it `tracked` at good confidence, out of the review list; with it f
+    stays lost at its held place (confidence 0: listed)."""
+    movie, seeds = _lost_neuron_and_a_wider_blob()
+    rec = (movie, None) if channel == "red" else (None, movie)
+    f = {}
+    for name, ratio in (("old", 0.0), ("new", TrackParams().size_ratio)):
+        out = track(*rec, seeds, 0, channel=channel, params=TrackParams(size_ratio=ratio))
+        f[name] = out[out.neuron_id == "f"].set_index("frame").sort_index()
+    on_blob = lambda a: np.hypot(a.y - BLOB[0], a.x - BLOB[1]).to_numpy() < 1.5  # noqa: E731
+    assert on_blob(f["old"])[32:].all()  # the old tracker: f on the other blob
+    new = f["new"]
+    assert not on_blob(new)[30:].any()
+    assert (new.status.to_numpy()[30:] == "lost").all()
+    assert (new.confidence.to_numpy()[30:] == 0).all()
+    at_place = np.hypot(new.y - PLACES["f"][0], new.x - PLACES["f"][1]).to_numpy()
+    assert (at_place[30:] < 1.0).all()
+
+
+def test_a_neuron_whose_own_blob_brightens_is_still_followed():
+    """A calcium transient changes a blob's brightness, not its size: b (10x at frame 70) and
+    the returning r (dark 20-44, back during its own 12x transient: a take-back, always size
+    checked) are followed as without the check."""
+    case = make_calcium_tracking_case(seed=0)
+    out = track(None, case.movie, case.seeds, 0, channel="green")
+    for name, frames in (("b", range(68, 100)), ("r", range(47, 120))):
+        j = case.ids.index(name)
+        a = out[out.neuron_id == name].set_index("frame").sort_index()
+        err = np.hypot(a.y - case.truth[:, j, 0], a.x - case.truth[:, j, 1]).to_numpy()
+        assert (err[list(frames)] < 2.0).all(), (name, err[list(frames)].max())
+        assert (a.status.to_numpy()[list(frames)] == "tracked").all()
+
+
+def test_blob_scale_reads_a_gaussian_blobs_size():
+    yy, xx = np.mgrid[:80, :80]
+    for sd in (1.5, 2.5, 4.0):
+        img = 5.0 + _spot(yy, xx, 40, 40, 50.0, sd)
+        assert blob_scale(img, np.array([[40, 40]]))[0] == pytest.approx(sd, rel=0.1)
+    assert np.isnan(blob_scale(np.full((40, 40), 3.0), np.array([[20, 20]]))[0])
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.99])
+def test_a_size_ratio_below_one_is_refused(ratio):
+    with pytest.raises(InputError, match="size-ratio"):
+        TrackParams(size_ratio=ratio)
+
+
+def test_a_users_lone_correction_on_a_dark_place_gives_the_neuron_no_size():
+    """A known point sitting on no visible blob (ZephIR's neuron 22, dark where it was clicked)
+    gives no size; that held for seeds, judged against the other seeds of their frame, but a
+    user's correction is usually the only known point of its frame and was judged against
+    itself: three clicks on f's dark place made its size the speck's (1 px, against its own
+    blobs' 2 px), so a sweep refused its take-backs onto its own blob (an end-to-end effect
+    was not shown: the other direction's sweep may cover it). Judged against the other
+    neurons' running brightness, it gives none; a correction on a visible neuron still does."""
+    from scipy.ndimage import gaussian_filter
+
+    from napari_catrack.core.tracking.tracker import _SizeMemory
+
+    movie, _seeds = _lost_neuron_and_a_wider_blob(T=12)
+    img = gaussian_filter(movie[11].astype(float), 1.0)  # f dark since frame 10
+    bg, brightness = 10.0, np.array([100.0, 100.0, 100.0, 30.0])  # a, b, c, f
+    f_place = np.array([PLACES["f"]])
+    sizes = _SizeMemory(4)
+    for _ in range(3):  # three corrections of f alone
+        sizes.remember_known(img, f_place, np.array([3]), bg, brightness[:3])
+    assert sizes.count[3] == 0  # (before: 3, and f's template 1 px)
+    sizes.remember_known(img, np.array([PLACES["a"]]), np.array([0]), bg, brightness[1:])
+    assert sizes.count[0] == 1
+    assert 1.5 < np.exp(sizes.buf[0, 0]) < 3.0  # a's own blob (s.d. 1.7 px, smoothed)
