@@ -56,6 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 DATA = ROOT.parent / "shared" / "data" / "worm" / "zephir"
+if not DATA.exists():  # a worktree beside the main checkout: ../shared is one level higher
+    DATA = Path("/work/shared/data/worm/zephir")
 OUT = ROOT / "benchmarks" / "results" / "tracking_real.json"
 SEED_FRAME = 271  # ZephIR's first reference frame (metadata.json t_ref)
 SHAPE = (23, 200, 512)  # z, y, x of the raw volumes
@@ -261,7 +263,8 @@ def _run_window(trk, sub, seeds, seed_frame, model, params=None):
 def review_scores(out: pd.DataFrame, wide: pd.DataFrame, yx: np.ndarray) -> dict:
     """Where the failures (> 4 px from ZephIR) sit: by status, and in the review list
     (`review_stretches` with the default threshold and gap): the fraction of failures inside a
-    listed stretch, inside the first 10 listed, and the fraction of listed frames that fail."""
+    listed stretch, inside the first 5 and 10 listed, and the fraction of listed frames that
+    fail (`bench_review_ranking.py` compares the ranking before h18)."""
     from napari_catrack.core.tracking import review_stretches
 
     T, N = yx.shape[:2]
@@ -271,9 +274,12 @@ def review_scores(out: pd.DataFrame, wide: pd.DataFrame, yx: np.ndarray) -> dict
     review = review_stretches(out)
     col = {n: i for i, n in enumerate(np.sort(out.neuron_id.unique()))}
     listed = np.zeros((T, N), bool)
+    top5 = np.zeros((T, N), bool)
     top10 = np.zeros((T, N), bool)
     for r in review.itertuples():
         listed[r.start_frame : r.end_frame + 1, col[r.neuron_id]] = True
+        if r.rank <= 5:
+            top5[r.start_frame : r.end_frame + 1, col[r.neuron_id]] = True
         if r.rank <= 10:
             top10[r.start_frame : r.end_frame + 1, col[r.neuron_id]] = True
     n_bad = max(int(bad.sum()), 1)
@@ -282,6 +288,7 @@ def review_scores(out: pd.DataFrame, wide: pd.DataFrame, yx: np.ndarray) -> dict
         "review_places": len(review),
         "listed_neuron_frames": int(listed.sum()),
         "failures_in_listed": round(float((bad & listed).sum() / n_bad), 4),
+        "failures_in_first_5_places": round(float((bad & top5).sum() / n_bad), 4),
         "failures_in_first_10_places": round(float((bad & top10).sum() / n_bad), 4),
         "listed_that_fail": round(float((bad & listed).sum() / max(listed.sum(), 1)), 4),
     }
