@@ -593,8 +593,10 @@ class TrackingWidget(QWidget):
                 f"{r.start_frame}-{r.end_frame}")  # fmt: skip
             jump = f", jumps {r.jump_px:.1f} px" if r.jump_px >= 2 else ""
             lost = f", {r.lost_frames} lost" if r.lost_frames else ""  # no peak for long: held
+            # on a peak that fits badly: what ranks a place first (h18)
+            poor = f", {r.poor_match_frames} poorly matched" if r.poor_match_frames else ""
             item = QListWidgetItem(
-                f"{r.rank}. {r.neuron_id}: frames {span} ({r.low_frames} low{lost}, min "
+                f"{r.rank}. {r.neuron_id}: frames {span} ({r.low_frames} low{lost}{poor}, min "
                 f"{r.min_confidence:.2f}{jump})"
             )
             item.setData(Qt.ItemDataRole.UserRole, (str(r.neuron_id), int(r.worst_frame)))
