@@ -17,6 +17,7 @@ import pytest
 
 from napari_catrack.core.signals.extraction import extract_traces
 from napari_catrack.core.signals.params import TracesParams, recorded_values
+from napari_catrack.core.signals.roi import polygon_trace
 
 T, H, W, FPS = 200, 64, 64, 10.0
 RED_BG, GREEN_BG, RED_SD, GREEN_SD = 150.0, 100.0, 10.0, 8.0
@@ -118,3 +119,18 @@ def test_background_none_says_once_that_no_noise_floor_applies(scene):
         warnings.simplefilter("always")
         extract_traces(green, tracks, red, fps=FPS, background="none", red_noise_floor=0.0)
     assert not [w for w in seen if "no red noise floor" in str(w.message)]
+
+
+def test_a_polygon_cells_red_drop_has_no_ratio():
+    """Data whose background was removed upstream (offset 0): a polygon cell's red falling to
+    near 0 made a huge ratio (only red <= 0 was caught); now the relative rule applies."""
+    n = 40
+    green = np.zeros((n, 32, 32), np.float32)
+    red = np.zeros((n, 32, 32), np.float32)
+    green[:, 10:16, 10:16], red[:, 10:16, 10:16] = 20.0, 50.0
+    red[[12, 13], 10:16, 10:16] = 1.5  # the cell leaves the red plane for two frames
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with pytest.warns(UserWarning, match="no red noise floor: a polygon cell has no background"):
+        df = polygon_trace(green, red, poly, fps=FPS)
+    assert df.ratio[[12, 13]].isna().all() and df.dff[[12, 13]].isna().all()
+    np.testing.assert_allclose(df.ratio.drop([12, 13]), 0.4)
