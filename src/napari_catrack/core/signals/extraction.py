@@ -31,6 +31,8 @@ __all__ = [
     "extract_traces",
     "green_to_red_matrix",
     "lost_frames_note",
+    "relative_red_floor",
+    "warn_no_noise_floor",
 ]
 
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "green", "red", "ratio", "dff"]
@@ -331,8 +333,11 @@ def extract_traces(
     (masks are always uniform). Background ("annulus" or "none"): the `bg_percentile`
     percentile of pixels between `bg_inner` (radius + 2) and `bg_outer` (radius + 6).
     `saturation`: pixel value counted as saturated ("auto" = the integer dtype's maximum).
-    `min_red_fraction`: background-subtracted red below this fraction of the neuron's median red
-    counts as no red (ratio NaN, `red_invalid`), so a near-zero red never makes a huge ratio.
+    Red too low to divide by (ratio NaN, `red_invalid`), so a near-zero red never makes a huge
+    ratio: background-subtracted red below `min_red_fraction` of the neuron's own red (its
+    `red_reference_percentile`: `relative_red_floor`), or (with the annulus background) less than
+    `red_noise_floor` noise sd above what background alone measures (`_noise_floor`). With
+    `background="none"` there is no annulus and so no noise floor: one warning says so.
     `bleach` ("exponential" or "running", needs fps): divide each channel's background-subtracted
     trace by its photobleaching decay before the ratio (the green / red columns are corrected).
     `progress(done, total)` after each chunk of frames; `cancel()` is checked before each chunk
@@ -392,6 +397,8 @@ def extract_traces(
         )
     }
     if red is not None:
+        if background == "none" and tp.red_noise_floor > 0:
+            warn_no_noise_floor("--background none has no annulus", stacklevel=2)
         m_red = green_to_red_matrix(transform, tuple(red.shape[1:]))
         chans["red"] = _channel_geometry(
             red, m_red, radius, mask_off, background, r_in, r_out, roi_sigma
@@ -448,10 +455,7 @@ def extract_traces(
         if bleach is not None:
             r, decay = correct_bleaching(r, fps, method=bleach)
             red_floor = red_floor / decay  # the same division as red's: the same test
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neurons: no threshold
-            floor = tp.min_red_fraction * np.nanmedian(r, axis=1, keepdims=True)
-        floor = np.nan_to_num(np.maximum(floor, 0.0))
+        floor = relative_red_floor(r, tp)
         rat, red_invalid = ratio(g, r, min_red=np.fmax(floor, red_floor), warn=False)
         red_invalid &= ~missing
         _warn_low_red(red_invalid & (r <= floor), red_invalid & (r > floor), tp)
@@ -509,14 +513,53 @@ def extract_traces(
     return df
 
 
+def relative_red_floor(red: np.ndarray, params: TracesParams) -> np.ndarray:
+    """(N, 1) red below which each neuron's ratio is not computed: `min_red_fraction` of the
+    `red_reference_percentile` of its red (NaN frames left out; 0 where a neuron has none).
+
+    The ratio G/R cancels what scales both channels (motion, focus), not what adds to green:
+    the percentile background leaves an ROI holding no green signal at +0.84 green pixel sd, and
+    green's noise does not shrink with red. Where red falls to a fraction f of the neuron's own,
+    those parts of green are multiplied by 1/f in the ratio, while the neuron's green signal (if
+    it is the same neuron) falls with red: a track leaving the field at the image edge (the
+    worm sample's n24 at frame 1: red 0.15 of its own, just above the noise floor, green only
+    the offset: ratio 7 times its usual, dR/R0 12.7), or a track on background most of the
+    time that passes the noise floor by chance or on a neighbour's edge (n20: dR/R0 18-22).
+    The reference is a high percentile (90, since h18), not the median (before), which is
+    background for a track that sits on background more than half the time. The default
+    fraction (0.2, since h18; 0.05 before) was chosen on data: on the moving-worm sample every
+    sample it adds had dR/R0 3.5 to 23, and the 15 tracks on its true neurons never go below
+    0.5 of their 90th-percentile red (docs/signals.md, "Red too low to divide by").
+    """
+    ref = nan_quantile(np.atleast_2d(red), params.red_reference_percentile / 100.0)[:, None]
+    return np.nan_to_num(np.maximum(params.min_red_fraction * ref, 0.0))
+
+
+def warn_no_noise_floor(why: str, stacklevel: int = 2) -> None:
+    """Once per extraction: no red noise floor applies (no annulus to measure background and its
+    noise from), only the relative rule. Why no other floor: see docs/signals.md."""
+    warnings.warn(
+        f"no red noise floor: {why} to measure the background and its noise from, so only the "
+        "relative rule (min red fraction, --min-red-fraction) guards the ratio against a red "
+        "too dim to divide by",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def _reference_text(tp: TracesParams) -> str:
+    pct = tp.red_reference_percentile
+    return "median" if pct == 50 else f"{pct:g}th-percentile"
+
+
 def _warn_low_red(by_fraction: np.ndarray, by_noise: np.ndarray, tp: TracesParams) -> None:
     """One warning for the samples whose red was too low to divide by, each rule named as the
     user sets it (the Traces widget's label, the CLI option), with its count when both hit. The
     count goes before the rule: after the option ("--red-noise-floor: 8") it read as the
     option's value."""
     rules = [
-        (by_fraction, f"below {tp.min_red_fraction:g} of the neuron's median red: min red "
-                      "fraction, --min-red-fraction"),
+        (by_fraction, f"below {tp.min_red_fraction:g} of the neuron's {_reference_text(tp)} "
+                      "red: min red fraction, --min-red-fraction"),
         (by_noise, f"not {tp.red_noise_floor:g} noise sd above background: red noise floor, "
                    "--red-noise-floor"),
     ]  # fmt: skip

@@ -58,8 +58,12 @@ class TracesParams(StepParams):
         None, "correct photobleaching of each channel before the ratio (needs fps)"
     )
     min_red_fraction: float = param(
-        0.05, "red below this fraction of the neuron's median red counts as no red (ratio NaN)",
-        minimum=0.0, maximum=1.0, advanced=True,
+        0.2, "red below this fraction of the neuron's own red (its red reference percentile) "
+        "counts as no red (ratio NaN); 0 = off", minimum=0.0, maximum=1.0, advanced=True,
+    )  # fmt: skip
+    red_reference_percentile: float = param(
+        90.0, "the neuron's own red that min red fraction compares with: this percentile of its "
+        "red over the recording (50 = the median)", minimum=0.0, maximum=100.0, advanced=True,
     )  # fmt: skip
     red_noise_floor: float = param(
         3.0, "red less than this many noise sd above what background alone measures (from the "
@@ -109,12 +113,17 @@ def recorded_values(values: dict | None) -> dict:
     without `lost_frames` was written before h16, when lost frames were measured at the held
     place, so it means "measure" (this version's default would make a re-run from it, by
     `--params-from`, `catrack info --params`, the Batch or Traces widget, give other traces).
-    Likewise one without `red_noise_floor` was written before h17, without that rule: 0 (off)."""
+    Likewise one without `red_noise_floor` was written before h17, without that rule: 0 (off);
+    and one without `red_reference_percentile` before h18, when the relative red rule compared
+    with the neuron's median red: 50 (its recorded `min_red_fraction`, 0.05 then, is kept)."""
     values = dict(values or {})
     if "radius" in values and "lost_frames" not in values:  # (radius: a traces record's own)
         values["lost_frames"] = "measure"
     if "radius" in values and "red_noise_floor" not in values:
         values["red_noise_floor"] = 0.0
+    if "radius" in values and "red_reference_percentile" not in values:
+        values["red_reference_percentile"] = 50.0
+        values.setdefault("min_red_fraction", 0.05)
     return values
 
 

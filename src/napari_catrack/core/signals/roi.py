@@ -22,6 +22,8 @@ from napari_catrack.core.signals.extraction import (
     TRACE_COLUMNS,
     check_stacks,
     green_to_red_matrix,
+    relative_red_floor,
+    warn_no_noise_floor,
 )
 from napari_catrack.core.signals.params import TracesParams
 from napari_catrack.core.signals.ratio import ratio
@@ -87,8 +89,12 @@ def polygon_trace(
     onto green (an AlignmentTransform, a dict with dy, dx, rotation_deg, a 3x3 red -> green
     matrix, or None); the polygon is mapped to red coordinates with its inverse. dF/F is dR/R0
     of the ratio when red is given, else dF/F0 of green, with the same baseline functions as
-    `extract_traces` and its `params` (a `TracesParams`: the dF/F baseline and `chunk_frames`;
-    no local background: the polygon is the user's chosen footprint).
+    `extract_traces` and its `params` (a `TracesParams`: the dF/F baseline, `chunk_frames` and
+    the relative red rule, `min_red_fraction` of the cell's `red_reference_percentile` red; no
+    local background: the polygon is the user's chosen footprint). Without an annulus there is
+    no red noise floor (one warning says so): the raw means keep the camera's offset, so a red
+    on background is not near 0 there and the ratio does not explode; in data whose background
+    was removed before (offset 0) the relative rule is what guards the ratio.
     Returns `neuron_id, frame, time_s, green, red, ratio, dff` (time_s NaN without fps).
     """
     check_stacks(green, red)
@@ -108,7 +114,12 @@ def polygon_trace(
         if not r_mask.any():
             raise InputError("the polygon falls outside the red image after alignment")
         r = _masked_means(red, r_mask, int(chunk_frames), progress, n, total)
-        rat, _ = ratio(g, r, warn=True)
+        if p.red_noise_floor > 0:
+            warn_no_noise_floor("a polygon cell has no background annulus")
+        min_red = relative_red_floor(r, p)[0, 0]
+        rat, _ = ratio(g, r, min_red=min_red, warn=True,
+                       min_red_text=f"below {p.min_red_fraction:g} of the cell's own red: min "
+                       "red fraction")  # fmt: skip
         sig = rat
     else:
         r = rat = np.full(n, np.nan)

@@ -1,0 +1,136 @@
+"""A red that falls to a small fraction of the neuron's own red is no red to divide by (h18).
+
+The worm sample's n24 (h17 walk tracks) at frame 1: its track was leaving the field at the image
+edge, red 18.5 against its usual 124 (0.15), just above the noise floor (16.8), green only the
++0.84 green pixel sd the percentile background leaves: ratio 7 times its usual, dR/R0 12.7.
+Neither the relative rule of then (0.05 of the median red) nor the noise floor caught it.
+Without an annulus (background none, polygon cells) no noise floor applies: said once.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.signals.extraction import extract_traces
+from napari_catrack.core.signals.params import TracesParams, recorded_values
+from napari_catrack.core.signals.roi import polygon_trace
+
+T, H, W, FPS = 200, 64, 64, 10.0
+RED_BG, GREEN_BG, RED_SD, GREEN_SD = 150.0, 100.0, 10.0, 8.0
+A, D, M = (18.0, 18.0), (46.0, 46.0), (18.0, 46.0)  # red granule, a dim red spot, a neuron
+DROP = slice(100, 106)  # the frames the granule's track spends on the dim spot
+PRE_H18 = {"min_red_fraction": 0.05, "red_reference_percentile": 50.0}
+
+
+def _disk(centre: tuple[float, float], r: float = 4.5) -> np.ndarray:
+    yy, xx = np.mgrid[:H, :W]
+    return (np.hypot(yy - centre[0], xx - centre[1]) <= r).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """Granule a: red +200, no green (as n24); a dim red spot at D (+30: about 2 x the noise
+    floor); neuron m: red +150 and green +60 with calcium bursts, both channels scaled by a
+    focus drift s(t) from 1 down to 0.3 (motion the ratio is there to correct)."""
+    rng = np.random.default_rng(11)
+    t = np.arange(T)
+    focus = 0.65 + 0.35 * np.cos(2 * np.pi * t / 80.0)  # 0.3 .. 1.0
+    act = np.zeros(T)
+    for b in (30, 90, 150):
+        act[b:] += np.exp(-(t[b:] - b) / 8.0)
+    red = RED_BG + rng.normal(0, RED_SD, (T, H, W))
+    red += 200.0 * _disk(A) + 30.0 * _disk(D) + 150.0 * focus[:, None, None] * _disk(M)
+    green = GREEN_BG + rng.normal(0, GREEN_SD, (T, H, W))
+    green += (60.0 * focus * (1 + act))[:, None, None] * _disk(M)
+    on_spot = (t >= DROP.start) & (t < DROP.stop)
+    tracks = pd.concat(
+        [
+            pd.DataFrame({"neuron_id": "a", "frame": t, "y": np.where(on_spot, D[0], A[0]),
+                          "x": np.where(on_spot, D[1], A[1])}),
+            pd.DataFrame({"neuron_id": "m", "frame": t, "y": M[0], "x": M[1]}),
+        ]
+    )  # fmt: skip
+    return green.astype(np.float32), red.astype(np.float32), tracks, focus, act
+
+
+def _traces(scene, **changes) -> pd.DataFrame:
+    green, red, tracks = scene[:3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return extract_traces(green, tracks, red, fps=FPS, **changes)
+
+
+def test_a_red_drop_to_a_fraction_of_the_neurons_own_red_has_no_ratio(scene):
+    a = _traces(scene).query("neuron_id == 'a'").set_index("frame")
+    drop = a.loc[DROP.start : DROP.stop - 1]
+    # the spot's red is real (above the noise floor), but 0.15 of the granule's own
+    assert (drop.red > drop.red_floor).all()
+    assert drop.red_invalid.all() and drop.ratio.isna().all() and drop.dff.isna().all()
+    assert not a.drop(drop.index).red_invalid.any()  # the granule itself: kept
+    # what the rules before h18 let through: a ratio several times the granule's usual
+    old = _traces(scene, **PRE_H18).query("neuron_id == 'a'").set_index("frame")
+    spike = old.loc[DROP.start : DROP.stop - 1]
+    assert not spike.red_invalid.any()
+    assert spike.ratio.median() > 4 * old.ratio.drop(spike.index).median()
+
+
+def test_red_that_follows_the_focus_keeps_its_ratio(scene):
+    """Both channels scaled by the focus down to 0.3 of their best: no sample is lost, and the
+    ratio follows the calcium (a guard: the rule must not take such red changes for a drop)."""
+    act = scene[4]
+    m = _traces(scene).query("neuron_id == 'm'").set_index("frame")
+    assert not m.red_invalid.any()
+    assert (m.red / m.red.quantile(0.9)).min() < 0.35  # the drift reached that deep
+    assert np.corrcoef(m.dff, act)[0, 1] > 0.9
+
+
+def test_a_record_from_before_h18_reruns_with_the_median_rule():
+    new = TracesParams().to_dict()
+    assert new["min_red_fraction"] == 0.2 and new["red_reference_percentile"] == 90.0
+    old = {k: v for k, v in new.items() if k != "red_reference_percentile"}
+    old["min_red_fraction"] = 0.05  # what a pre-h18 session recorded
+    again = TracesParams.from_dict(recorded_values(old))
+    assert (again.min_red_fraction, again.red_reference_percentile) == (0.05, 50.0)
+
+
+def test_the_pre_h18_rule_gives_the_traces_of_then(scene):
+    """The median is the 50th percentile: a re-run from an old record divides where it did."""
+    df = _traces(scene, red_noise_floor=0.0, **PRE_H18)
+    r = df.pivot(index="neuron_id", columns="frame", values="red")
+    floor = 0.05 * np.nanmedian(r.to_numpy(), axis=1)
+    expect = r.to_numpy() <= floor[:, None]
+    got = df.pivot(index="neuron_id", columns="frame", values="red_invalid").to_numpy()
+    np.testing.assert_array_equal(got, expect)
+
+
+def test_background_none_says_once_that_no_noise_floor_applies(scene):
+    green, red, tracks = scene[:3]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        extract_traces(green, tracks, red, fps=FPS, background="none")
+    lines = [str(w.message) for w in seen if "no red noise floor" in str(w.message)]
+    assert len(lines) == 1 and "--background none has no annulus" in lines[0]
+    assert "--min-red-fraction" in lines[0]
+    with warnings.catch_warnings(record=True) as seen:  # the rule off: nothing to say
+        warnings.simplefilter("always")
+        extract_traces(green, tracks, red, fps=FPS, background="none", red_noise_floor=0.0)
+    assert not [w for w in seen if "no red noise floor" in str(w.message)]
+
+
+def test_a_polygon_cells_red_drop_has_no_ratio():
+    """Data whose background was removed upstream (offset 0): a polygon cell's red falling to
+    near 0 made a huge ratio (only red <= 0 was caught); now the relative rule applies."""
+    n = 40
+    green = np.zeros((n, 32, 32), np.float32)
+    red = np.zeros((n, 32, 32), np.float32)
+    green[:, 10:16, 10:16], red[:, 10:16, 10:16] = 20.0, 50.0
+    red[[12, 13], 10:16, 10:16] = 1.5  # the cell leaves the red plane for two frames
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with pytest.warns(UserWarning, match="no red noise floor: a polygon cell has no background"):
+        df = polygon_trace(green, red, poly, fps=FPS)
+    assert df.ratio[[12, 13]].isna().all() and df.dff[[12, 13]].isna().all()
+    np.testing.assert_allclose(df.ratio.drop([12, 13]), 0.4)
