@@ -157,6 +157,8 @@ def test_the_red_channels_traces_are_imported_from_f_chan2(tmp_path, capsys):
     with pynwb.NWBHDF5IO(str(out), "r") as io:
         series = io.read().processing["ophys"]["Fluorescence"].roi_response_series
         np.testing.assert_allclose(np.asarray(series["red_plane0"].data[:])[:, 0], chan2[0][0][0] - coeff * chan2[0][1][0], rtol=1e-5)  # fmt: skip
+        assert "F_chan2" in series["red_plane0"].description
+        assert "alignment" not in series["red_plane0"].description  # no tracked channel
     # F_chan2 of another run: one line, nothing written
     np.save(root / "suite2p" / "plane1" / "F_chan2.npy", np.ones((K, 299), np.float32))
     assert main(["import", "suite2p", str(root), "-o", str(tmp_path / "bad")]) == 2

@@ -692,6 +692,10 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
             if col == "dff":  # say which it is: the ratio's dR/R0, or the green channel's dF/F
                 description = ("dR/R0 of the green / red ratio (two-channel recording)"
                                if two_channel else "dF/F of the green channel")  # fmt: skip
+            if col == "red" and session["traces"].attrs.get("source") == "sources":
+                # an import's second channel (suite2p F_chan2), not tracked through an alignment
+                description = ("red (second) channel of the ROI as the tool measured it: "
+                               "F_chan2 - neuropil coefficient x Fneu_chan2 (suite2p)")  # fmt: skip
             for p, (seg, ids) in segs.items():
                 series = name if p is None else f"{name}_plane{p}"
                 late = offsets.get(p, 0.0)
