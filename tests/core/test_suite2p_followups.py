@@ -220,6 +220,13 @@ def test_verdicts_of_a_plane_imported_alone_before_session_17_follow_their_cells
         assert _hand_verdicts(session) == want
         comps = session["sources"].tables["components"].set_index("neuron_id")
         assert [tuple(comps.loc[int(i), ["plane", "plane_roi"]]) for i in sorted(want)] == [(1, 1), (1, 3)]  # fmt: skip
+    # footprints stored at another scale (an older version's normalisation): still its cells
+    old = _pre_h17_plane(root, 1)
+    session = Session(tmp_path / "scaled.catrack.h5", autosave=False)
+    record_sources(session, replace(old, footprints=old.footprints.scaled(np.full(K, 3.0))), origin="suite2p")  # fmt: skip
+    set_verdict(session, 5, "rejected", "dendrite")
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    assert _hand_verdicts(session) == {"15": "rejected"}
     # plane 0 alone (or a single-plane output): its ids were already the same
     session = Session(tmp_path / "p0.catrack.h5", autosave=False)
     record_sources(session, _pre_h17_plane(root, 0), origin="suite2p")

@@ -166,7 +166,8 @@ def _plane_local(rec) -> bool:
 def _plane_local_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> dict:
     """{old id: new id} for a session of one suite2p plane imported before session 17 (its ids
     0..K-1 are that plane's rows, whichever plane it was; the provenance did not say which):
-    the plane of `comps` whose rows 0..K-1 have the session's footprints (pixels and weights),
+    the plane of `comps` whose rows 0..K-1 have the session's footprints (pixels, and weights up
+    to a scale),
     and where two planes do, the session's raw traces. No such plane, or more than one: an
     InputError when the user gave verdicts by hand (they could land on other cells), else
     every old id maps to nothing (the evaluation's verdicts are made again)."""
@@ -232,7 +233,8 @@ def _planes_with_footprints(session, comps, result, k: int) -> list[int]:
         same = True
         for i, r in enumerate(rows):
             (a, wa), (b, wb) = olds[i], _cell_pixels(new, int(r))
-            if a.shape != b.shape or not np.array_equal(a, b) or not np.allclose(wa, wb, rtol=1e-5, atol=0):  # fmt: skip
+            # weights up to a scale (footprints are stored at peak 1; an older version may not)
+            if a.shape != b.shape or not np.array_equal(a, b) or not np.allclose(wa / max(wa.max(initial=0), 1e-30), wb / max(wb.max(initial=0), 1e-30), rtol=1e-5, atol=1e-7):  # fmt: skip
                 same = False
                 break
         if same:
