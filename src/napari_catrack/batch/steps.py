@@ -204,7 +204,12 @@ def _traces(ctx: StepContext, p: TracesParams) -> str:
 
 
 def _transients(ctx: StepContext, p: TransientParams) -> str:
-    from napari_catrack.core.transients import cell_table, detect_transients
+    from napari_catrack.core.transients import (
+        cell_table,
+        detect_transients,
+        frame_times,
+        time_offsets,
+    )
     from napari_catrack.core.transients.records import record_transients
     from napari_catrack.io.tables import long_to_matrix
 
@@ -213,7 +218,7 @@ def _transients(ctx: StepContext, p: TransientParams) -> str:
     table = detect_transients(m.dff, fps, neuron_ids=m.neuron_ids, params=p)
     for c in ("start", "peak", "end"):  # matrix columns back to the recording's frame numbers
         table[f"{c}_frame"] = m.frames[table[f"{c}_frame"].to_numpy()]
-        table[f"{c}_time_s"] = table[f"{c}_frame"] / fps
+    table = frame_times(table, fps, time_offsets(traces, fps))  # each trace's time_s clock
     cells = cell_table(table, m.neuron_ids, np.isfinite(m.dff).sum(axis=1), fps,
                        total_frames=m.dff.shape[1])  # fmt: skip
     record_transients(ctx.session, table, cells, p, fps=fps, save=False)  # keeps verdicts

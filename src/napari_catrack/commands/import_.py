@@ -111,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
         result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane,
                                   plane_offsets=args.plane_offsets)  # fmt: skip
     if target is not None:  # the cells go into a session: they must belong to its movie
-        from napari_catrack.core.sources.session import check_against_movie
+        from napari_catrack.core.sources.session import check_against_movie, check_verdicts_follow
+
+        check_verdicts_follow(target.session, result)  # its verdicts placed, or nothing written
 
         summary = target.session.recording.get("summary") or {}
         shape = (summary.get("height"), summary.get("width"))

@@ -62,10 +62,16 @@ def run(args: argparse.Namespace) -> int:
     """Read traces, detect, write the transient (and optional cell) tables and figures."""
     import numpy as np
 
-    from napari_catrack.core.transients import cell_table, check_fps, detect_transients
+    from napari_catrack.core.transients import (
+        cell_table,
+        check_fps,
+        detect_transients,
+        frame_times,
+        time_offsets,
+    )
     from napari_catrack.core.transients.features import check_verdicts
     from napari_catrack.io.atomic import atomic_write_set
-    from napari_catrack.io.tables import read_table, read_traces, write_table
+    from napari_catrack.io.tables import read_table, to_matrix, write_table
 
     figures = None
     if args.figures:
@@ -85,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
              f"Hz; using --fps")  # fmt: skip
     fps = check_fps(args.fps if args.fps is not None else known)
     params = TransientParams.from_args(args, **params_from_args(args, "transients", "transients"))
-    tm = read_traces(args.traces, args.layout, lost_ok=True)  # detection leaves them out
+    traces = read_table(args.traces, what="traces")
+    tm = to_matrix(traces, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)
     verdicts = None
     if args.verdicts:  # every input is checked before anything is written
         verdicts = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)
@@ -97,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     table = detect_transients(tm.dff, fps, None, tm.neuron_ids, params, progress=progress)
     for c in ("start", "peak", "end"):  # matrix columns back to the table's frame numbers
         table[f"{c}_frame"] = tm.frames[table[f"{c}_frame"].to_numpy()]
-        table[f"{c}_time_s"] = table[f"{c}_frame"] / fps
+    # times on each trace's own clock: its time_s (a suite2p plane's time in the volume)
+    table = frame_times(table, fps, time_offsets(traces, fps))  # (a wide table: none)
     cells = None
     if args.cells:
         n_frames = np.isfinite(tm.dff).sum(axis=1)

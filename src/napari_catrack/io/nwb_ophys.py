@@ -476,7 +476,8 @@ def _segmentation(seg, session, plane, ids: list[str], summary, reference, numbe
         return seg.create_plane_segmentation(
             description=description, imaging_plane=plane, name=name,
             id=list(range(len(ids))),
-            columns=[*_pixel_mask_columns(footprints), *_id_columns(ids, status, reason)],
+            columns=[*_pixel_mask_columns(footprints), *_id_columns(ids, status, reason),
+                     *_red_columns(session, ids)],
             **extra,
         )  # fmt: skip
     ps = seg.create_plane_segmentation(
@@ -509,6 +510,35 @@ def _id_columns(ids: list[str], status: list[str], reason: list[str]) -> list:
 
     values = {"neuron_id": ids, "status": status, "status_reason": reason}
     return [VectorData(name=n, description=t, data=list(values[n])) for n, t in ID_COLUMNS.items()]
+
+
+RED_COLUMNS = {
+    "red_cell": "suite2p's red-channel verdict (redcell.npy column 0): the ROI is red, i.e. "
+    "labelled in the second (structural) channel; NaN: its plane had no redcell.npy",
+    "red_prob": "suite2p's probability that the ROI is red (redcell.npy column 1); NaN: its "
+    "plane had no redcell.npy",
+}
+
+
+def _red_columns(session, ids: list[str]) -> list:
+    """`red_cell` and `red_prob` of a suite2p import with redcell.npy (components' columns), as
+    PlaneSegmentation columns; none without them. red_cell is bool, or float (1.0 / 0.0 / NaN)
+    when some planes had no redcell.npy, as in components.csv."""
+    from hdmf.common import VectorData
+
+    comps = session["sources"].tables["components"]
+    row = {str(n): i for i, n in enumerate(comps["neuron_id"].astype(str))}
+    out = []
+    for name, text in RED_COLUMNS.items():
+        if name not in comps:
+            continue
+        values = comps[name].iloc[[row[i] for i in ids]]
+        if name == "red_cell" and values.notna().all():
+            data = values.astype(bool).to_numpy()
+        else:
+            data = pd.to_numeric(values, errors="coerce").to_numpy(float)
+        out.append(VectorData(name=name, description=text, data=data))
+    return out
 
 
 def _pixel_mask_columns(footprints) -> list:
@@ -645,7 +675,8 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
     if "traces" not in session or "traces" not in session["traces"].tables:
         return
     traces = session["traces"].tables["traces"]
-    offsets = plane_offsets(session) if None not in segs else {}
+    # each plane's series at its time in the volume; one plane alone (--plane N) at its own
+    offsets = plane_offsets(session) if None not in segs else {None: _shared_offset(session, segs[None][1])}  # fmt: skip
     skip = set()
     if session["traces"].attrs.get("source") == "sources":
         skip.add("green")  # sources' green = raw, a copy for the trace viewer
@@ -661,6 +692,10 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
             if col == "dff":  # say which it is: the ratio's dR/R0, or the green channel's dF/F
                 description = ("dR/R0 of the green / red ratio (two-channel recording)"
                                if two_channel else "dF/F of the green channel")  # fmt: skip
+            if col == "red" and session["traces"].attrs.get("source") == "sources":
+                # an import's second channel (suite2p F_chan2), not tracked through an alignment
+                description = ("red (second) channel of the ROI as the tool measured it: "
+                               "F_chan2 - neuropil coefficient x Fneu_chan2 (suite2p)")  # fmt: skip
             for p, (seg, ids) in segs.items():
                 series = name if p is None else f"{name}_plane{p}"
                 late = offsets.get(p, 0.0)
@@ -692,6 +727,27 @@ def plane_offsets(session) -> dict[int, float]:
         return {}
     known = comps[["plane", "time_offset_s"]].apply(pd.to_numeric, errors="coerce").dropna()
     return {int(p): float(g["time_offset_s"].iloc[0]) for p, g in known.groupby("plane")}
+
+
+def neuron_offsets(session) -> dict[str, float]:
+    """{neuron id: seconds after frame / fps} of the cells whose components carry a finite
+    `time_offset_s` other than 0 (a suite2p plane's time in the volume); {} without."""
+    if "sources" not in session or "components" not in session["sources"].tables:
+        return {}
+    comps = session["sources"].tables["components"]
+    if "time_offset_s" not in comps:
+        return {}
+    late = pd.to_numeric(comps["time_offset_s"], errors="coerce").to_numpy(float)
+    ids = comps["neuron_id"].astype(str).to_numpy()
+    return {i: float(v) for i, v in zip(ids, late, strict=True) if np.isfinite(v) and v}
+
+
+def _shared_offset(session, ids: list[str]) -> float:
+    """The offset all of `ids` share (`neuron_offsets`: one suite2p plane imported alone with
+    `--plane N`, whose time_s run p / (n x fs) late), else 0: one series has one start."""
+    late = neuron_offsets(session)
+    values = {late.get(i, 0.0) for i in ids}
+    return values.pop() if len(values) == 1 else 0.0
 
 
 def _shifted(timing: dict, late: float) -> dict:
@@ -781,8 +837,8 @@ def _transients(nwb, session, segs: dict, ids: list[str], clock: ImagingClock) -
     for c in extra:
         intervals.add_column(c, f"{c} (napari-catrack transient table)")
     peak = clock.times(table["peak_frame"].to_numpy())
-    if planes is not None and (offsets := plane_offsets(session)):  # each on its plane's clock
-        late = np.array([offsets.get(planes[n][0], 0.0) for n in table["neuron_id"]], float)
+    if offsets := neuron_offsets(session):  # each on its cell's clock: its plane's time
+        late = np.array([offsets.get(n, 0.0) for n in table["neuron_id"]], float)
         start, stop, peak = start + late, stop + late, peak + late
     for k, nid in enumerate(table["neuron_id"]):
         i = row_of[nid]

@@ -7,7 +7,8 @@
   only those a cell covers (the rest reads as 0); read back sparse from the stored tiles
   (`read_sources`); files from before session 14 (one (1, Y, X) chunk per component) read alike;
 - components.csv: `neuron_id,y,x,area,snr,r_value,accepted` (+ `reason` when rejected);
-- traces.csv: `neuron_id,frame,time_s,raw,denoised,spikes,dff` (long: one row per neuron and frame).
+- traces.csv: `neuron_id,frame,time_s,raw,denoised,spikes,dff` (long: one row per neuron and frame)
+  (+ `red,red_raw,red_bg`: a suite2p import's second channel, F_chan2.npy).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from napari_catrack.io.tables import read_table, write_table
 COMPONENT_COLUMNS = ["neuron_id", "y", "x", "area", "snr", "r_value", "accepted"]
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "raw", "denoised", "spikes", "dff"]
 SOURCES_FILES = ("footprints.h5", "components.csv", "traces.csv")
+RED_COLUMNS = ["red", "red_raw", "red_bg"]  # traces.csv: an import's red channel (F_chan2)
 
 
 @dataclass
@@ -69,7 +71,7 @@ def write_sources(
         out.append(path)
         for name, table, columns in (
             ("components.csv", components, cols),
-            ("traces.csv", traces, TRACE_COLUMNS),
+            ("traces.csv", traces, TRACE_COLUMNS + [c for c in RED_COLUMNS if c in traces]),
         ):
             out.append(write_table(table[columns], folder / name))
     return out

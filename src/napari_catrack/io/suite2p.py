@@ -189,8 +189,12 @@ def read_suite2p(
     if layout["mesoscope"]:
         result.warnings.append(layout["mesoscope"])
     _red_cells(result, numbers, read)
+    _red_traces(result, numbers, read)
     _plane_times(result, numbers, layout, plane_offsets)
-    result.made_with = {"plane": "all" if plane is None or plane == "all" else int(plane), "plane_offsets": bool(plane_offsets)}  # fmt: skip
+    asked = "all" if plane is None or plane == "all" else int(plane)
+    if plane is None and len(folders) == 1 and _plane_number(Path(path)) is not None:
+        asked = numbers[0]  # a planeN folder given: that plane, as --plane N (the provenance)
+    result.made_with = {"plane": asked, "plane_offsets": bool(plane_offsets)}
     result.notes[:0] = said
     return result
 
@@ -280,6 +284,25 @@ def _red_cells(result, numbers: list[int], read: list[dict]) -> None:
     result.components["red_prob"] = np.concatenate([r["red"][1] if r["red"] is not None else np.full(r["k"], np.nan) for r in read]).astype(float)  # fmt: skip
     n_red = int(np.nansum(result.components["red_cell"].to_numpy(float)))
     result.notes.append(f"redcell.npy: {n_red} of {len(result.components)} ROIs red (red_cell, red_prob)")  # fmt: skip
+
+
+def _red_traces(result, numbers: list[int], read: list[dict]) -> None:
+    """The red channel's traces of a two-channel run (F_chan2.npy, Fneu_chan2.npy): `red` =
+    F_chan2 - coefficient x Fneu_chan2 (the plane's neuropil coefficient, as raw), kept as the
+    traces' red, red_raw and red_bg columns; no ratio is made of them (dff stays the green
+    channel's). Planes without F_chan2.npy, when others have it, get NaN (a warning names them)."""
+    have = [r["chan2"] is not None for r in read]
+    if not any(have):
+        return
+    t = result.raw.shape[1]
+    red = [r["chan2"][0][:, :t] if r["chan2"] is not None else np.full((r["k"], t), np.nan) for r in read]  # fmt: skip
+    bg = [r["chan2"][1][:, :t] if r["chan2"] is not None else np.full((r["k"], t), np.nan) for r in read]  # fmt: skip
+    result.red = np.concatenate(red).astype(float)
+    result.red_background = np.concatenate(bg).astype(float)
+    if not all(have):
+        missing = [f"plane{p}" for p, h in zip(numbers, have, strict=True) if not h]
+        result.warnings.append(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no F_chan2.npy: the red traces are empty (NaN) for {'its' if len(missing) == 1 else 'their'} cells")  # fmt: skip
+    result.notes.append("F_chan2.npy: the red channel's traces are the red, red_raw and red_bg columns (red = F_chan2 - coefficient x Fneu_chan2; no ratio made, dff is green's)")  # fmt: skip
 
 
 def _plane_times(result, numbers: list[int], layout: dict, on: bool) -> None:
@@ -468,9 +491,18 @@ def _read_plane(folder: Path) -> dict:
                 f"verdict and probability, as suite2p writes it: files from different runs?"
             )
         red = (arr[:, 0] > 0.5, arr[:, 1].astype(float))
+    chan2 = None  # the red channel's traces (2-channel runs): F_chan2 - coefficient * Fneu_chan2
+    if (folder / "F_chan2.npy").is_file():
+        f2 = _rows(folder, "F_chan2.npy", np.atleast_2d(_load(folder, "F_chan2.npy")), k, t)
+        n2 = _rows(folder, "Fneu_chan2.npy", _load(folder, "Fneu_chan2.npy"), k, t) if (folder / "Fneu_chan2.npy").is_file() else None  # fmt: skip
+        if n2 is None and coeff:
+            warnings.append(f"{folder} has F_chan2.npy but no Fneu_chan2.npy: red = F_chan2, no neuropil subtracted")  # fmt: skip
+        bg = coeff * n2 if n2 is not None else np.zeros_like(f2, dtype=float)
+        chan2 = (f2 - bg, bg)
     return {"folder": folder, "k": k, "raw": F - coeff * fneu, "background": coeff * fneu,
             "spks": spks, "accepted": iscell[:, 0] > 0.5, "opts": opts, "pixels": pixels,
-            "stat_shape": (ly, lx), "notes": notes, "warnings": warnings, "red": red}  # fmt: skip
+            "stat_shape": (ly, lx), "notes": notes, "warnings": warnings, "red": red,
+            "chan2": chan2}  # fmt: skip
 
 
 def _footprints(pixels: list, shape: tuple[int, int], folder: Path) -> Footprints:

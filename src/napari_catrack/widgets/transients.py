@@ -20,6 +20,7 @@ from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
 from napari_catrack.core.transients.curation import CurationState, fps_from_time, long_matrix
 from napari_catrack.core.transients.detect import without_lost
+from napari_catrack.core.transients.features import time_offsets
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.figures.style import signal_label
@@ -147,7 +148,7 @@ class TransientsWidget(TransientsPanel):
             traces = self.session["traces"].tables["traces"]
             m = long_matrix(traces, "the session's traces")
             self._set_traces(m.neuron_ids, m.frames, m.dff, fps_from_time(traces), "session",
-                             ratio=dff_is_ratio(traces))  # fmt: skip
+                             ratio=dff_is_ratio(traces), times=traces)  # fmt: skip
         except CatrackError as exc:
             self._fail(exc, "loading the session's traces")
             return False
@@ -164,13 +165,13 @@ class TransientsWidget(TransientsPanel):
             # long or wide alike, the neurons lost throughout (all NaN) are left out with a
             # note naming them, as `catrack transients` does (a wide file was refused, a long
             # one lost them silently)
-            ratio = False
+            ratio, times = False, None
             if layout in (None, "long") and {"neuron_id", "frame", "dff"} <= set(df.columns):
                 m, fps = long_matrix(df, str(path)), fps_from_time(df)
-                ratio = dff_is_ratio(df)
+                ratio, times = dff_is_ratio(df), df
             else:
                 m, fps = to_matrix(df, layout or "wide", where=str(path), lost_ok=True), None
-            self._set_traces(m.neuron_ids, m.frames, m.dff, fps, str(path), ratio=ratio)
+            self._set_traces(m.neuron_ids, m.frames, m.dff, fps, str(path), ratio=ratio, times=times)  # fmt: skip
         except CatrackError as exc:
             self._fail(exc, "loading traces")
             return False
@@ -185,11 +186,12 @@ class TransientsWidget(TransientsPanel):
         if path:
             self.load_csv(path)
 
-    def _set_traces(self, ids, frames, dff, fps, source: str, ratio: bool = False) -> None:
+    def _set_traces(self, ids, frames, dff, fps, source: str, ratio: bool = False, times=None) -> None:  # fmt: skip
         """Show these traces; `fps` is the rate their time column implies (None if none). The
         neurons without any value are left out, said in the status line. `ratio`: their dff is
         the two-channel ΔR/R₀ (`figures.traces.dff_is_ratio`), and the plot's axis says so, as
-        the Traces widget and the exported figures do."""
+        the Traces widget and the exported figures do. `times`: their long table, whose time_s
+        times the transients (`core.transients.time_offsets`: a suite2p plane's offset)."""
         self.canvas.ax.set_ylabel(signal_label("dff", ratio=ratio))
         ids, dff, lost = without_lost(np.asarray(ids).astype(str).astype(object), dff)
         note = ""
@@ -200,7 +202,9 @@ class TransientsWidget(TransientsPanel):
                 f"; their time_s implies {fps:g} Hz but {self.ctx.fps():g} Hz is in force "
                 "(change 'frame rate' if that is wrong)"
             )
-        self.state.set_traces(ids, frames, dff, self.ctx.require_fps())
+        rate = self.ctx.require_fps()
+        offsets = time_offsets(times, rate) if times is not None else None
+        self.state.set_traces(ids, frames, dff, rate, offsets)
         self.traces_source = source
         for nid in self.roi_traces.get("neuron_id", pd.Series(dtype=object)).unique():
             roi = self.roi_traces[self.roi_traces["neuron_id"] == nid]

@@ -69,6 +69,10 @@ class SourcesResult:
     notes: list[str] = field(default_factory=list)  # how an import was read (coefficient, fs)
     tool_fps: float | None = None  # the frame rate an imported tool stored (None: none stored)
     made_with: dict = field(default_factory=dict)  # an import's own settings (provenance)
+    # (K, T) red (second) channel of an import that has one (suite2p's F_chan2.npy): `red` =
+    # red_raw - red_background, as raw is made (traces columns red, red_raw, red_bg); None: none
+    red: np.ndarray | None = None
+    red_background: np.ndarray | None = None
 
     def traces_table(self) -> pd.DataFrame:
         """Long table; `time_s` = frame / fps, plus the cell's `time_offset_s` when the
@@ -78,7 +82,7 @@ class SourcesResult:
         if "time_offset_s" in self.components and k:
             offset = self.components["time_offset_s"].to_numpy(float)
             times = times + np.repeat(np.where(np.isfinite(offset), offset, 0.0), t)
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "neuron_id": np.repeat(self.components["neuron_id"].to_numpy(), t),
                 "frame": np.tile(np.arange(t), k),
@@ -89,6 +93,12 @@ class SourcesResult:
                 "dff": self.dff.ravel(),
             }
         )
+        if self.red is not None:  # the red channel's traces (suite2p F_chan2), no ratio made
+            bg = self.red_background if self.red_background is not None else np.zeros_like(self.red)  # fmt: skip
+            table["red"] = np.asarray(self.red, float).ravel()
+            table["red_raw"] = (np.asarray(self.red, float) + bg).ravel()
+            table["red_bg"] = np.asarray(bg, float).ravel()
+        return table
 
     def reevaluate(self, evaluation: EvaluationParams) -> SourcesResult:
         """The same components judged with other thresholds (nothing recomputed)."""

@@ -78,7 +78,7 @@ def record_sources(
     if notes := _notes(session, result, origin):
         attrs["notes"] = notes
     comps = result.components.reset_index(drop=True)
-    moved = _moved_ids(session, comps)  # before the new components replace the old
+    moved = _moved_ids(session, comps, result)  # before the new components replace the old
     session.record(
         SOURCES_STEP,
         tables={"components": comps},
@@ -112,16 +112,27 @@ def record_sources(
     write_verdicts(session, verdicts, fps=result.fps, save=save)
 
 
-def _moved_ids(session, comps: pd.DataFrame) -> dict[str, str] | None:
+def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None) -> dict[str, str] | None:  # fmt: skip
     """{old id: new id} of the cells the session's components and `comps` both place by
     (`plane`, `plane_roi`) (a multi-plane suite2p import: ids run through the planes, so a
     plane that gained a ROI moves every later plane's ids); None when either has no such
-    columns (ids are the cells' own there). A cell no longer there maps to nothing."""
+    columns (ids are the cells' own there). A cell no longer there maps to nothing; a cell
+    without a place (drawn by hand: NaN) keeps its id unless that id is now a placed cell's
+    (a re-import replaced the drawn cell: its verdict would land on another).
+
+    A session whose cells are one suite2p plane imported before session 17 (`--plane N` or a
+    planeN folder: ids 0..K-1 within the plane, no `plane` column; its provenance records no
+    `plane`) gets its ids mapped by footprint (`_plane_local_ids`), or an InputError when its
+    hand verdicts cannot be placed for sure."""
     cols = ["plane", "plane_roi"]
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
         return None
     old = session[SOURCES_STEP].tables["components"]
-    if not set(cols) <= set(old.columns) or not set(cols) <= set(comps.columns):
+    if not set(cols) <= set(comps.columns):
+        return None
+    if not set(cols) <= set(old.columns):
+        if _plane_local(session[SOURCES_STEP]):
+            return _plane_local_ids(session, old, comps, result)
         return None
 
     def places(table: pd.DataFrame) -> dict[str, tuple]:  # a cell drawn by hand has none (NaN)
@@ -131,9 +142,118 @@ def _moved_ids(session, comps: pd.DataFrame) -> dict[str, str] | None:
         return dict(zip(ids, map(tuple, at.to_numpy(np.int64, na_value=-1)[ok]), strict=True))
 
     new = {place: i for i, place in places(comps).items()}
-    before = places(old)  # ids without a place keep their id
+    placed = set(new.values())
+    before = places(old)  # ids without a place keep their id, if no placed cell took it
     keep = set(old["neuron_id"].astype(str)) - set(before)
-    return {**{i: new.get(place) for i, place in before.items()}, **{i: i for i in keep}}
+    return {**{i: new.get(place) for i, place in before.items()},
+            **{i: None if i in placed else i for i in keep}}  # fmt: skip
+
+
+def check_verdicts_follow(session, result: SourcesResult) -> None:
+    """Raise the InputError `record_sources` would (a session's hand verdicts that cannot be
+    placed on this import's cells, `_moved_ids`), before anything is written."""
+    _moved_ids(session, result.components.reset_index(drop=True), result)
+
+
+def _plane_local(rec) -> bool:
+    """The "sources" step holds suite2p cells recorded before session 17 without `plane`: one
+    plane's, under ids counted within that plane (the import recorded no `plane` then)."""
+    made = (rec.params or {}).get("import") or {}
+    suite2p = made.get("tool") == "suite2p" or (not made and rec.attrs.get("origin") == "suite2p")
+    return suite2p and "plane" not in made
+
+
+def _plane_local_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> dict:
+    """{old id: new id} for a session of one suite2p plane imported before session 17 (its ids
+    0..K-1 are that plane's rows, whichever plane it was; the provenance did not say which):
+    the plane of `comps` whose rows 0..K-1 have the session's footprints (pixels, and weights up
+    to a scale),
+    and where two planes do, the session's raw traces. No such plane, or more than one: an
+    InputError when the user gave verdicts by hand (they could land on other cells), else
+    every old id maps to nothing (the evaluation's verdicts are made again)."""
+    ids = old["neuron_id"].astype(str).tolist()
+    mine = read_verdicts(session)
+    given = mine[~mine["reason"].str.startswith(AUTO) & mine["neuron_id"].isin(ids)]
+    nothing = dict.fromkeys(ids)
+    if not len(given):
+        return nothing
+    planes, why = [], "its ids are not 0..K-1 in order"
+    if result is not None and ids == [str(i) for i in range(len(ids))]:
+        planes = _planes_with_footprints(session, comps, result, len(ids))
+        why = "no plane of this import has its cells' footprints (the suite2p output re-run or edited since?)"  # fmt: skip
+        if len(planes) > 1:
+            planes = _planes_with_traces(session, comps, result, planes, len(ids)) or planes
+            why = f"planes {', '.join(map(str, planes))} all have its cells' footprints and traces"
+    if len(planes) == 1:
+        at = comps[pd.to_numeric(comps["plane"], errors="coerce") == planes[0]]
+        row = dict(zip(pd.to_numeric(at["plane_roi"]).astype(int), at["neuron_id"].astype(str), strict=True))  # fmt: skip
+        return {i: row.get(int(i)) for i in ids}
+    shown = ", ".join(sorted(given["neuron_id"].unique(), key=_id_key)[:5])
+    raise InputError(
+        f"this session's cells were imported from one suite2p plane before session 17 (ids "
+        f"0-{len(ids) - 1} counted within that plane, no 'plane' column), and which plane "
+        f"cannot be told: {why}. Its {len(given)} hand verdict(s) (cell(s) {shown}"
+        f"{', ...' if given['neuron_id'].nunique() > 5 else ''}) would land on other cells "
+        "under this import's ids: import that plane of the unchanged suite2p output into it, or "
+        "import into a new session"
+    )
+
+
+def _cell_pixels(fp: Footprints, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Footprint k as (sorted (row, column) pairs, weights): comparable across frame sizes."""
+    m = fp.matrix
+    lo, hi = m.indptr[k], m.indptr[k + 1]
+    flat, w = m.indices[lo:hi], m.data[lo:hi]
+    keep = w != 0
+    yx = np.column_stack(np.divmod(flat[keep].astype(np.int64), fp.frame_shape[1]))
+    order = np.lexsort((yx[:, 1], yx[:, 0]))
+    return yx[order], w[keep][order]
+
+
+def _plane_rows(comps: pd.DataFrame, k: int) -> dict[int, np.ndarray]:
+    """{plane: the rows of `comps` of its ROIs 0..k-1 in order} for planes with at least k."""
+    plane = pd.to_numeric(comps["plane"], errors="coerce").to_numpy(float)
+    roi = pd.to_numeric(comps["plane_roi"], errors="coerce").to_numpy(float)
+    out = {}
+    for p in np.unique(plane[np.isfinite(plane)]):
+        rows = [np.flatnonzero((plane == p) & (roi == i)) for i in range(k)]
+        if all(len(r) == 1 for r in rows):
+            out[int(p)] = np.array([r[0] for r in rows])
+    return out
+
+
+def _planes_with_footprints(session, comps, result, k: int) -> list[int]:
+    old = session_footprints(session[SOURCES_STEP])
+    new = as_footprints(result.footprints)
+    if len(old) != k:
+        return []
+    olds = [_cell_pixels(old, i) for i in range(k)]
+    found = []
+    for p, rows in _plane_rows(comps, k).items():
+        same = True
+        for i, r in enumerate(rows):
+            (a, wa), (b, wb) = olds[i], _cell_pixels(new, int(r))
+            # weights up to a scale (footprints are stored at peak 1; an older version may not)
+            if a.shape != b.shape or not np.array_equal(a, b) or not np.allclose(wa / max(wa.max(initial=0), 1e-30), wb / max(wb.max(initial=0), 1e-30), rtol=1e-5, atol=1e-7):  # fmt: skip
+                same = False
+                break
+        if same:
+            found.append(p)
+    return found
+
+
+def _planes_with_traces(session, comps, result, planes: list[int], k: int) -> list[int]:
+    """Of `planes`, those whose rows 0..k-1 have the session's raw traces (common frames)."""
+    if TRACES_STEP not in session or "traces" not in session[TRACES_STEP].tables:
+        return []
+    traces = session[TRACES_STEP].tables["traces"]
+    if "raw" not in traces or not len(traces):
+        return []
+    wide = traces.assign(neuron_id=traces["neuron_id"].astype(str)).pivot_table(index="neuron_id", columns="frame", values="raw", dropna=False)  # fmt: skip
+    wide = wide.reindex(index=[str(i) for i in range(k)]).to_numpy(float)
+    rows = _plane_rows(comps, k)
+    t = min(wide.shape[1], np.shape(result.raw)[1])
+    return [p for p in planes if np.allclose(wide[:, :t], np.asarray(result.raw)[rows[p], :t], rtol=1e-5, atol=1e-6, equal_nan=True)]  # fmt: skip
 
 
 IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
@@ -362,8 +482,14 @@ def sources_from_session(session) -> SourcesResult:
     from napari_catrack.core.sources.params import EvaluationParams, SourcesParams
 
     p = rec.params or {}
+    red = {}
+    if {"red", "red_bg"} <= set(traces.columns):  # an import's red channel (suite2p F_chan2)
+        for col in ("red", "red_bg"):
+            wide = traces.pivot(index="neuron_id", columns="frame", values=col)
+            red[col] = wide.reindex(index=ids, columns=range(t)).to_numpy(float)
     return SourcesResult(
         session_footprints(rec), comps, mats["raw"], mats["denoised"], mats["spikes"],
         mats["dff"], float(rec.attrs.get("fps") or 1.0),
         SourcesParams.from_dict(p.get("sources")), EvaluationParams.from_dict(p.get("evaluation")),
+        red=red.get("red"), red_background=red.get("red_bg"),
     )  # fmt: skip

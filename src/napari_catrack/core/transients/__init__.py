@@ -20,6 +20,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "add_features",
             "apply_verdicts",
             "cell_table",
+            "frame_times",
+            "time_offsets",
             "transient_features",
         ],
         "prepare": ["CORE_COLUMNS", "Prepared", "SOURCES", "check_fps", "prepare"],

@@ -22,6 +22,7 @@ from napari_catrack.core.transients import (
     cell_table,
     delete_transient,
     empty_table,
+    frame_times,
 )
 from napari_catrack.core.transients.detect import without_lost
 from napari_catrack.errors import InputError
@@ -89,9 +90,12 @@ class CurationState:
     verdicts: pd.DataFrame = field(default_factory=empty_verdicts)
     undo_stack: list = field(default_factory=list)
     redo_stack: list = field(default_factory=list)
+    # {neuron id: s} each trace is timed after frame / fps (`features.time_offsets`: a suite2p
+    # plane's time in the volume); the tables that leave (`transients`) carry it
+    time_offsets: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------ traces
-    def set_traces(self, ids, frames, dff, fps: float) -> None:
+    def set_traces(self, ids, frames, dff, fps: float, time_offsets: dict | None = None) -> None:
         dff = np.atleast_2d(np.asarray(dff, dtype=np.float64))
         if dff.shape != (len(ids), len(frames)):
             raise InputError(
@@ -102,6 +106,7 @@ class CurationState:
         self.ids = np.asarray([str(i) for i in ids], dtype=object)
         self.frames = np.asarray(frames, dtype=np.int64)
         self.dff, self.fps = dff, float(fps)
+        self.time_offsets = {str(k): float(v) for k, v in (time_offsets or {}).items()}
         known = set(self.ids)
         self.table = self.table[self.table["neuron_id"].isin(known)].reset_index(drop=True)
 
@@ -240,12 +245,13 @@ class CurationState:
         return out
 
     def transients(self) -> pd.DataFrame:
-        """The transient table in the recording's frame numbers (for sessions and exports)."""
-        return shift_frames(self.table, self.frame0, self.fps)
+        """The transient table in the recording's frame numbers (for sessions and exports),
+        its times on each trace's clock (frame / fps plus the trace's `time_offsets`)."""
+        return frame_times(shift_frames(self.table, self.frame0, self.fps), self.fps, self.time_offsets)  # fmt: skip
 
     def load_transients(self, table: pd.DataFrame) -> None:
         """Replace the table from one in recording frame numbers (a session, a file)."""
-        local = shift_frames(table, -self.frame0, self.fps)
+        local = frame_times(shift_frames(table, -self.frame0, self.fps), self.fps)  # (index / fps)
         self.table = _typed(local) if len(local) else empty_table()
         self.undo_stack.clear()
         self.redo_stack.clear()

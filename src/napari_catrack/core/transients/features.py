@@ -172,6 +172,41 @@ def transient_features(
     return add_features(table, prep, ids)
 
 
+def time_offsets(traces: pd.DataFrame, fps: float) -> dict[str, float]:
+    """{neuron id: seconds} each neuron's samples are timed after frame / fps, read from a long
+    traces table's `time_s`: a multi-plane suite2p import's plane offset (`time_offset_s`, plane
+    p of n at p / (n x fs)). Only neurons whose time_s is frame / fps plus one constant other
+    than 0 (to a thousandth of a frame) are listed: where time_s is frame / fps, absent, NaN or
+    on another rate, transient times stay frame / fps."""
+    cols = ("neuron_id", "frame", "time_s")
+    if not fps or not set(cols) <= set(traces.columns) or not len(traces):
+        return {}
+    frame = pd.to_numeric(traces["frame"], errors="coerce").to_numpy(float)
+    late = pd.to_numeric(traces["time_s"], errors="coerce").to_numpy(float) - frame / fps
+    ok = np.isfinite(late)
+    if not ok.any():
+        return {}
+    g = pd.Series(late[ok]).groupby(traces["neuron_id"].astype(str).to_numpy()[ok])
+    lo, hi, mid = g.min(), g.max(), g.median()
+    keep = (hi - lo <= 1e-3 / fps) & (mid.abs() > 1e-6 / fps)
+    return {str(k): float(v) for k, v in mid[keep].items()}
+
+
+def frame_times(table: pd.DataFrame, fps: float, offsets: dict | None = None) -> pd.DataFrame:
+    """The table with `start_time_s`, `peak_time_s`, `end_time_s` = its frames / fps plus each
+    neuron's offset (`time_offsets`: its trace's time_s, a plane's time in the volume), so a
+    transient's times are its trace's time_s at its frames. The one rule of `catrack
+    transients`, the batch step and the curation's tables (frames in recording numbers)."""
+    out = table.copy()
+    late = 0.0
+    if offsets and len(out):
+        late = out["neuron_id"].astype(str).map(offsets).fillna(0.0).to_numpy(float)
+    for c in ("start", "peak", "end"):
+        if f"{c}_frame" in out.columns:
+            out[f"{c}_time_s"] = out[f"{c}_frame"].to_numpy(np.int64) / fps + late
+    return out
+
+
 def cell_table(
     transients: pd.DataFrame,
     neuron_ids,

@@ -1,0 +1,282 @@
+"""suite2p import follow-ups (session 18): a plane alone timed in the NWB export as in time_s,
+redcell.npy in the NWB file, the red channel's traces
+(F_chan2.npy), a drawn cell's verdict and the verdicts of a plane imported alone before
+session 17 (plane-local ids) never moved onto another cell.
+
+The folders are built in tmp_path from the real suite2p 0.14.6 output of tests/data
+(`test_suite2p_volume.real_planes`: plane0 copied to three planes, F and Fneu x 1 + p / 10)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.cli import main
+from napari_catrack.errors import InputError
+from napari_catrack.io.sources import read_sources
+from napari_catrack.io.suite2p import read_suite2p
+from tests.core.test_suite2p_volume import FS, K, real_planes
+
+LATE = 1 / (3 * FS)  # plane 1 of a 3-plane volume at 30 Hz: 11.1 ms after plane 0
+
+
+def _session_with_transients(tmp_path, args: list[str], name: str = "s"):
+    """`catrack import suite2p ARGS --session`, then k-sigma transients recorded in it."""
+    from napari_catrack.core.sources.session import sources_from_session
+    from napari_catrack.core.transients import TransientParams, cell_table, detect_transients
+    from napari_catrack.core.transients.records import record_transients
+    from napari_catrack.session import Session
+
+    path = tmp_path / f"{name}.catrack.h5"
+    assert main(["import", "suite2p", *args, "-o", str(tmp_path / f"{name}_cells"), "--session", str(path)]) == 0  # fmt: skip
+    session = Session.load(path)
+    res = sources_from_session(session)
+    ids = [str(i) for i in res.components["neuron_id"]]
+    table = detect_transients(res.dff, FS, "ksigma", ids, TransientParams())
+    record_transients(session, table, cell_table(table, ids, res.dff.shape[1], FS), TransientParams(), fps=FS)  # fmt: skip
+    assert len(table)
+    return session, table
+
+
+def test_a_plane_imported_alone_is_timed_in_the_nwb_export_as_in_time_s(tmp_path):
+    """`--plane 1` keeps plane 1's offset in time_s (11.1 ms at 3 planes x 30 Hz), but the NWB
+    export started its series at 0 and timed its transients at frame / fs: only a multi-plane
+    export applied the offsets."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.io.nwb import write_nwb
+
+    from ._session_helpers import NWB_METADATA, inspect_problems
+
+    root = real_planes(tmp_path / "s2p")
+    session, table = _session_with_transients(tmp_path, [str(root), "--plane", "1"])
+    traces = session["traces"].tables["traces"]
+    first = traces[traces["frame"] == 0]["time_s"].to_numpy()
+    np.testing.assert_allclose(first, LATE)  # the session's own clock for these cells
+    out = write_nwb(session, tmp_path / "p1.nwb", metadata=NWB_METADATA)
+    assert inspect_problems(out) == []
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        for container, name in (("Fluorescence", "raw"), ("DfOverF", "dff")):
+            s = nwb.processing["ophys"][container].roi_response_series[name]
+            assert s.starting_time == pytest.approx(LATE) and s.rate == FS
+            assert "after plane 0" in s.description
+        got = nwb.intervals["transients"].to_dataframe()
+    want = table.sort_values(["start_frame", "neuron_id"])
+    np.testing.assert_allclose(got["peak_time"], want["peak_frame"].to_numpy() / FS + LATE)
+    np.testing.assert_allclose(got["start_time"], want["start_frame"].to_numpy() / FS + LATE)
+
+
+def test_red_verdicts_are_written_to_the_nwb_plane_segmentations(tmp_path):
+    """redcell.npy's red_cell / red_prob were in components.csv and the session, not in the NWB
+    file: now PlaneSegmentation columns with descriptions (NaN for a plane without the file)."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.io.nwb import write_nwb
+
+    from ._session_helpers import NWB_METADATA, inspect_problems
+
+    root = real_planes(tmp_path / "s2p")
+    rng = np.random.default_rng(1)
+    red = {}
+    for p in (0, 1):
+        prob = rng.uniform(0, 1, K)
+        red[p] = np.column_stack([prob > 0.5, prob])
+        np.save(root / "suite2p" / f"plane{p}" / "redcell.npy", red[p])
+    for args, name in (([str(root)], "all"), ([str(root), "--plane", "1"], "one")):
+        session, _ = _session_with_transients(tmp_path, args, name)
+        out = write_nwb(session, tmp_path / f"{name}.nwb", metadata=NWB_METADATA)
+        assert inspect_problems(out) == []
+        with pynwb.NWBHDF5IO(str(out), "r") as io:
+            segs = io.read().processing["ophys"]["ImageSegmentation"].plane_segmentations
+            planes = {0: "PlaneSegmentation_plane0", 1: "PlaneSegmentation_plane1", 2: "PlaneSegmentation_plane2"} if name == "all" else {1: "PlaneSegmentation"}  # fmt: skip
+            for p, seg_name in planes.items():
+                seg = segs[seg_name]
+                assert "redcell.npy" in seg["red_cell"].description and "probability" in seg["red_prob"].description  # fmt: skip
+                cell = np.asarray(seg["red_cell"].data[:], float)
+                prob = np.asarray(seg["red_prob"].data[:], float)
+                if p in red:
+                    np.testing.assert_array_equal(cell, red[p][:, 0])
+                    np.testing.assert_allclose(prob, red[p][:, 1])
+                else:
+                    assert np.isnan(cell).all() and np.isnan(prob).all()
+    # one plane, all with redcell.npy: red_cell stays boolean
+    with pynwb.NWBHDF5IO(str(tmp_path / "one.nwb"), "r") as io:
+        seg = io.read().processing["ophys"]["ImageSegmentation"].plane_segmentations["PlaneSegmentation"]  # fmt: skip
+        assert np.asarray(seg["red_cell"].data[:]).dtype == bool
+
+
+def test_the_red_channels_traces_are_imported_from_f_chan2(tmp_path, capsys):
+    """A two-channel run's F_chan2.npy / Fneu_chan2.npy were not read: now the traces' red
+    (F_chan2 - c x Fneu_chan2, the plane's coefficient), red_raw and red_bg, in traces.csv, the
+    session (kept through a re-evaluation) and the NWB export's red series; dff stays green's."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.core.sources.session import record_sources, sources_from_session
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.session import Session
+
+    from ._session_helpers import NWB_METADATA
+
+    root = real_planes(tmp_path / "s2p")
+    rng = np.random.default_rng(2)
+    chan2 = {}
+    for p in (0, 1):
+        folder = root / "suite2p" / f"plane{p}"
+        f2 = rng.uniform(200, 400, (K, 300)).astype(np.float32)
+        n2 = rng.uniform(50, 100, (K, 300)).astype(np.float32)
+        np.save(folder / "F_chan2.npy", f2)
+        np.save(folder / "Fneu_chan2.npy", n2)
+        chan2[p] = (f2, n2)
+    coeff = float(np.load(root / "suite2p" / "plane0" / "ops.npy", allow_pickle=True).item()["neucoeff"])  # fmt: skip
+    path = tmp_path / "s.catrack.h5"
+    assert main(["import", "suite2p", str(root), "-o", str(tmp_path / "cells"), "--session", str(path)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "plane2 has no F_chan2.npy: the red traces are empty (NaN)" in err, err
+    files = read_sources(tmp_path / "cells")
+    session = Session.load(path)
+    for traces in (files.traces, session["traces"].tables["traces"]):
+        comps = files.components
+        for p in (0, 1, 2):
+            for roi in (0, K - 1):
+                nid = int(comps.loc[(comps["plane"] == p) & (comps["plane_roi"] == roi), "neuron_id"].iloc[0])  # fmt: skip
+                mine = traces[traces["neuron_id"].astype(int) == nid].sort_values("frame")
+                if p == 2:
+                    assert mine[["red", "red_raw", "red_bg"]].isna().all().all()
+                    continue
+                f2, n2 = chan2[p]
+                np.testing.assert_allclose(mine["red"], f2[roi] - coeff * n2[roi], rtol=1e-5)
+                np.testing.assert_allclose(mine["red_raw"], f2[roi], rtol=1e-5)
+                np.testing.assert_allclose(mine["red_bg"], coeff * n2[roi], rtol=1e-5)
+                assert not np.allclose(mine["dff"], mine["red"])  # dff is not made of red
+    # re-judged in place (the Sources widget): the red columns stay
+    res = sources_from_session(session)
+    record_sources(session, replace(res, components=res.components), origin="re-evaluated")
+    assert session["traces"].tables["traces"]["red"].notna().sum() == 2 * K * 300
+    out = write_nwb(session, tmp_path / "s.nwb", metadata=NWB_METADATA)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        series = io.read().processing["ophys"]["Fluorescence"].roi_response_series
+        np.testing.assert_allclose(np.asarray(series["red_plane0"].data[:])[:, 0], chan2[0][0][0] - coeff * chan2[0][1][0], rtol=1e-5)  # fmt: skip
+        assert "F_chan2" in series["red_plane0"].description
+        assert "alignment" not in series["red_plane0"].description  # no tracked channel
+    # F_chan2 of another run: one line, nothing written
+    np.save(root / "suite2p" / "plane1" / "F_chan2.npy", np.ones((K, 299), np.float32))
+    assert main(["import", "suite2p", str(root), "-o", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "F_chan2.npy is (10, 299)" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()
+    # without F_chan2.npy: no red column
+    assert "red" not in read_suite2p(root / "suite2p" / "plane2").traces_table()
+
+
+def test_a_drawn_cells_verdict_does_not_pass_to_an_imported_cell_with_its_id(tmp_path):
+    """A cell drawn by hand on a multi-plane import (no plane) got the next id, 30; re-imported
+    after a plane gained a ROI, id 30 is a suite2p cell, and the drawn cell's verdict landed on
+    it. The drawn cell is gone with the re-import: its verdict goes with it."""
+    from napari_catrack.core.sources.session import SOURCES_STEP, _moved_ids
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    old = pd.DataFrame({"neuron_id": [0, 1, 2, 3], "plane": [0, 0, 1, np.nan],
+                        "plane_roi": [0, 1, 0, np.nan]})  # fmt: skip
+    session.record(SOURCES_STEP, tables={"components": old})
+    new = pd.DataFrame({"neuron_id": [0, 1, 2, 3], "plane": [0, 0, 0, 1], "plane_roi": [0, 1, 2, 0]})  # fmt: skip
+    assert _moved_ids(session, new) == {"0": "0", "1": "1", "2": "3", "3": None}
+    # the same cells edited in place (the drawn one still without a place): it keeps its id
+    assert _moved_ids(session, old)["3"] == "3"
+
+
+def _pre_h17_plane(root, plane: int):
+    """What `--plane N` imported before session 17: ids 0..K-1 within the plane, no plane,
+    plane_roi or time_offset_s column, nothing about the plane in the provenance."""
+    res = read_suite2p(root, plane=plane, plane_offsets=False)
+    comps = res.components.drop(columns=["plane", "plane_roi"]).assign(neuron_id=np.arange(K))
+    return replace(res, components=comps, made_with={})
+
+
+def _hand_verdicts(session) -> dict:
+    from napari_catrack.core.sources.session import read_verdicts
+
+    v = read_verdicts(session)
+    return {r.neuron_id: r.status for r in v.itertuples() if not r.reason.startswith("auto: ")}
+
+
+def test_verdicts_of_a_plane_imported_alone_before_session_17_follow_their_cells(tmp_path):
+    """Such a session numbered plane 1's cells 0..9; re-imported (every plane, or --plane 1),
+    plane 1's cells are 10..19 and ids 1 and 3 are plane 0's: the verdicts went by id to the
+    wrong cells. The session is told by its provenance (no `plane` recorded) and its cells found
+    by footprint (and traces, the planes' footprints being copies here)."""
+    from napari_catrack.core.sources.session import record_sources, set_verdict
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p")
+    for again, want in ((None, {"11": "rejected", "13": "accepted"}), (1, {"11": "rejected", "13": "accepted"})):  # fmt: skip
+        session = Session(tmp_path / f"s{again}.catrack.h5", autosave=False)
+        record_sources(session, _pre_h17_plane(root, 1), origin="suite2p")
+        assert "plane" not in session["sources"].params["import"]
+        set_verdict(session, 1, "rejected", "two cells")  # plane 1, row 1
+        set_verdict(session, 3, "accepted", "looked at it")  # plane 1, row 3
+        record_sources(session, read_suite2p(root, plane=again), origin="suite2p")
+        assert _hand_verdicts(session) == want
+        comps = session["sources"].tables["components"].set_index("neuron_id")
+        assert [tuple(comps.loc[int(i), ["plane", "plane_roi"]]) for i in sorted(want)] == [(1, 1), (1, 3)]  # fmt: skip
+    # footprints stored at another scale (an older version's normalisation): still its cells
+    old = _pre_h17_plane(root, 1)
+    session = Session(tmp_path / "scaled.catrack.h5", autosave=False)
+    record_sources(session, replace(old, footprints=old.footprints.scaled(np.full(K, 3.0))), origin="suite2p")  # fmt: skip
+    set_verdict(session, 5, "rejected", "dendrite")
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    assert _hand_verdicts(session) == {"15": "rejected"}
+    # plane 0 alone (or a single-plane output): its ids were already the same
+    session = Session(tmp_path / "p0.catrack.h5", autosave=False)
+    record_sources(session, _pre_h17_plane(root, 0), origin="suite2p")
+    set_verdict(session, 4, "rejected", "dendrite")
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    assert _hand_verdicts(session) == {"4": "rejected"}
+
+
+def test_a_pre_session_17_plane_that_cannot_be_told_is_refused(tmp_path, capsys):
+    """When no plane of the new import has the session's cells (the suite2p output re-run), its
+    hand verdicts cannot be placed: the import stops with one line and writes nothing, the
+    session keeps its verdicts. Without hand verdicts there is nothing to misplace: imported."""
+    from napari_catrack.core.sources.session import record_sources, set_verdict
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p")
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    record_sources(session, _pre_h17_plane(root, 2), origin="suite2p")
+    set_verdict(session, 2, "rejected", "two cells")
+    session.save()
+    for p in range(3):  # re-run: every ROI one pixel smaller
+        folder = root / "suite2p" / f"plane{p}"
+        stat = np.load(folder / "stat.npy", allow_pickle=True)
+        for s in stat:
+            for key in ("ypix", "xpix", "lam"):
+                s[key] = np.asarray(s[key])[:-1]
+        np.save(folder / "stat.npy", stat, allow_pickle=True)
+    out = tmp_path / "cells"
+    assert main(["import", "suite2p", str(root), "-o", str(out), "--session", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "imported from one suite2p plane before session 17" in err
+    assert "cannot be told: no plane of this import has its cells' footprints" in err
+    assert "1 hand verdict(s) (cell(s) 2)" in err
+    assert not out.exists()
+    kept = Session.load(path)
+    assert _hand_verdicts(kept) == {"2": "rejected"} and "plane" not in kept["sources"].tables["components"]  # fmt: skip
+    with pytest.raises(InputError, match="which plane cannot be told"):
+        record_sources(kept, read_suite2p(root), origin="suite2p")
+    # no hand verdict: nothing to misplace
+    fresh = Session(tmp_path / "f.catrack.h5", autosave=False)
+    record_sources(fresh, _pre_h17_plane(root, 2), origin="suite2p")
+    record_sources(fresh, read_suite2p(root), origin="suite2p")
+    assert len(fresh["sources"].tables["components"]) == 3 * K
+
+
+def test_a_plane_folder_given_is_recorded_as_that_plane(tmp_path):
+    """Giving planeN/ imports plane N alone, but the provenance said plane "all"."""
+    root = real_planes(tmp_path / "s2p")
+    assert read_suite2p(root / "suite2p" / "plane1").made_with["plane"] == 1
+    assert read_suite2p(root, plane=2).made_with["plane"] == 2
+    assert read_suite2p(root).made_with["plane"] == "all"
