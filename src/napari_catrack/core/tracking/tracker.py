@@ -220,8 +220,9 @@ def _sweep(
             if calcium:
                 _probation_step(probation, n_high, n_back, idx[hit], amp[hit])
             upd = np.isfinite(amp) & (c > 0.3)
-            if sizes is not None:
-                sizes.remember(idx[upd & hit], size[1][upd & hit])
+            if sizes is not None:  # a known point's size: `remember_known` (visible blobs only)
+                own = upd & hit & ~kn[idx]
+                sizes.remember(idx[own], size[1][own])
             if calcium:  # a low quantile of the last peaks: a transient does not raise it
                 _remember(taken_amps, n_taken, idx[upd], amp[upd])
                 ref_amp[idx[upd]] = _running_baseline(taken_amps[idx[upd]])
