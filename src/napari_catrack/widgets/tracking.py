@@ -162,8 +162,9 @@ class TrackingWidget(QWidget):
         self.tracks = table.assign(neuron_id=table.neuron_id.astype(str)).reset_index(drop=True)
         keys = ("channel", "seed_frame", "model", "alignment")
         self.run_info = {k: step.params[k] for k in keys if k in step.params}
-        # a session from before h16 recorded no `brightness` (steady rules), one from before
-        # h17 no `size_ratio` (no size check): Re-track keeps the rules the tracks were made with
+        # a session from before h15 recorded no `lost_after` (never lost), before h16 no
+        # `brightness` (steady rules), before h17 no `size_ratio` (no size check): Re-track
+        # keeps the rules the tracks were made with
         self.form.set_params(TrackParams.from_dict(recorded_values(step.params)))
         if self.run_info.get("model") in MODELS:
             self.model.setCurrentText(self.run_info["model"])

@@ -130,9 +130,10 @@ class TrackParams(StepParams):
             raise InputError(f"--size-ratio must be 0 (off) or at least 1, got {self.size_ratio}")
 
 
-OLD_TRACK_RULES = {"brightness": "steady", "size_ratio": 0.0}
-"""What a tracks record without these names was made with: before h16 (no `brightness`) the
-steady rules, before h17 (no `size_ratio`) no blob size check."""
+OLD_TRACK_RULES = {"lost_after": 0, "brightness": "steady", "size_ratio": 0.0}
+"""What a tracks record without these names was made with: before h15 (no `lost_after`) no
+lost stage (0: exactly the positions of that tracker), before h16 (no `brightness`) the steady
+rules, before h17 (no `size_ratio`) no blob size check."""
 
 
 def recorded_values(values: dict | None) -> dict:
