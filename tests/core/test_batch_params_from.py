@@ -312,3 +312,33 @@ def test_a_traces_record_from_before_lost_frames_reruns_measuring_them(tmp_path)
         found = read_session_params(session.path, ["traces"])
         assert found.values == want, name
         assert found.unknown == {}
+
+
+def test_a_tracks_record_from_before_its_rules_gives_back_the_rules_it_was_made_with(tmp_path):
+    """h15 added the lost stage (`lost_after` 10), h16 made `brightness` auto (calcium on green)
+    and h17 added the blob size check (`size_ratio` 2). A session's tracks recorded before has
+    no `lost_after` (never lost: 0), no `brightness` (made with the steady rules) or no
+    `size_ratio` (made without the check): `--params-from` / `catrack info
+    --params` / the Batch widget gave this version's defaults back, so a run "with the tuned
+    session's settings" tracked with other rules. The Tracking widget restored the last two
+    (not `lost_after`); now every reader restores all three
+    (`core.tracking.params.recorded_values`)."""
+    from napari_catrack.batch.from_session import read_session_params
+
+    new = TrackParams(gate=GATE).to_dict()
+    h16 = {k: v for k, v in new.items() if k not in ("size_ratio", "size_jump")}
+    h15 = {k: v for k, v in h16.items() if k != "brightness"}
+    h14 = {k: v for k, v in h15.items() if k not in ("lost_after", "reacquire_radius")}
+    for name, recorded, want in (
+        ("h14", h14, {"gate": GATE, "brightness": "steady", "size_ratio": 0.0, "lost_after": 0}),
+        ("h15", h15, {"gate": GATE, "brightness": "steady", "size_ratio": 0.0}),
+        ("h16", h16, {"gate": GATE, "size_ratio": 0.0}),
+        ("h17", new, {"gate": GATE}),
+        ("h17_off", {**new, "size_ratio": 0.0}, {"gate": GATE, "size_ratio": 0.0}),
+    ):  # fmt: skip
+        session = Session(tmp_path / f"{name}.catrack.h5", autosave=False)
+        session.record("tracks", params={**recorded, "seed_frame": 0, "alignment": None})
+        session.save()
+        found = read_session_params(session.path, ["track"])
+        assert found.values == {"track": want}, name
+        assert found.unknown == {}

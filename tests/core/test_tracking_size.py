@@ -115,3 +115,71 @@ def test_a_users_lone_correction_on_a_dark_place_gives_the_neuron_no_size():
     sizes.remember_known(img, np.array([PLACES["a"]]), np.array([0]), bg, brightness[1:])
     assert sizes.count[0] == 1
     assert 1.5 < np.exp(sizes.buf[0, 0]) < 3.0  # a's own blob (s.d. 1.7 px, smoothed)
+
+
+def test_a_correction_on_a_dark_place_gives_no_size_where_no_other_neuron_has_started():
+    """The sweep backward from a correction later than the seeds starts at that correction,
+    where no other neuron has started yet (their brightness all NaN): a click on f's dark place
+    was judged against itself again, so each such correction gave f the scale of the speck
+    beside it (1 px against its own blob's 2 px: three samples, a template, in that sweep).
+    Judged against nothing but itself, a point gives no size; with the other neurons' brightness
+    known it is judged as before."""
+    from unittest import mock
+
+    from napari_catrack.core.tracking import tracker
+
+    movie, seeds = _lost_neuron_and_a_wider_blob(T=20)
+    yy, xx = np.mgrid[:64, :64]
+    movie[10:] += _spot(yy, xx, 41.0, 24.0, 15.0, 0.5).astype(np.float32)  # a speck by f
+    anchors = pd.DataFrame({"neuron_id": ["f"] * 3, "frame": [14, 15, 16], "y": PLACES["f"][0],
+                            "x": PLACES["f"][1]})  # fmt: skip
+    given = []
+    remember_known = tracker._SizeMemory.remember_known
+
+    def spy(self, img, points, rows, bg, others=None):
+        before = self.count.copy()
+        remember_known(self, img, points, rows, bg, others)
+        for r in np.flatnonzero(self.count > before):
+            given.append((int(r), float(np.exp(self.buf[r, before[r] % tracker.SIZE_WINDOW]))))
+
+    with mock.patch.object(tracker._SizeMemory, "remember_known", spy):
+        track(movie, None, seeds, 0, anchors=anchors, params=TrackParams())
+    f = [s for r, s in given if r == 3]
+    assert f and min(f) > 1.5, f  # f's seed (visible at frame 0), never the speck
+    assert len(f) == 2  # the seed, once per sweep
+
+
+def test_a_known_points_size_comes_only_from_a_visible_blob():
+    """Known points (seeds, the user's) take part in the frame's assignment, and the peak one
+    was matched to went into the neuron's sizes as if the neuron had taken it: a click on f's
+    dark place beside a speck (1.4 px away, within `size_jump`, so not size-checked) gave f the
+    speck's scale (1 px) at each such correction, past the visibility rule of `remember_known`
+    (the only way a known point's size is meant to be taken: SIZE_WINDOW). Now a known point's
+    size comes from `remember_known` alone: f, dark at its corrected frames, gets none there."""
+    from unittest import mock
+
+    from napari_catrack.core.tracking import tracker
+
+    movie, seeds = _lost_neuron_and_a_wider_blob(T=24)
+    yy, xx = np.mgrid[:64, :64]
+    movie[14:17] += _spot(yy, xx, 41.0, 23.0, 15.0, 0.5).astype(np.float32)
+    anchors = pd.DataFrame({"neuron_id": ["f"] * 3, "frame": [14, 15, 16], "y": PLACES["f"][0],
+                            "x": PLACES["f"][1]})  # fmt: skip
+    remember, read = tracker._SizeMemory.remember, tracker._Frames.__call__
+    now, given = [None], []
+
+    def reading(self, t):  # the frame the sweep is on
+        now[0] = t
+        return read(self, t)
+
+    def spy(self, rows, scales):
+        given.extend((now[0], round(float(s), 2)) for r, s in zip(rows, scales) if r == 3)
+        remember(self, rows, scales)
+
+    with (
+        mock.patch.object(tracker._SizeMemory, "remember", spy),
+        mock.patch.object(tracker._Frames, "__call__", reading),
+    ):
+        track(movie, None, seeds, 0, anchors=anchors, params=TrackParams())
+    assert [g for g in given if g[0] < 10], given  # f's own blob, before it went dark
+    assert not [g for g in given if 14 <= g[0] <= 16], given  # (before: 1.0 px, three times)

@@ -502,6 +502,10 @@ def recorded_params(step: str, recorded: dict[str, Any] | None) -> tuple[dict, d
         from napari_catrack.core.registration.params import recorded_values
 
         recorded = recorded_values(recorded)
+    if step == "track":  # an older session's tracks: made with the rules of their time
+        from napari_catrack.core.tracking.params import recorded_values
+
+        recorded = recorded_values(recorded)
     if step == "traces":  # an older session's record without lost_frames measured them
         from napari_catrack.core.signals.params import recorded_values
 

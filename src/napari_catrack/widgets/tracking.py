@@ -38,6 +38,7 @@ from napari_catrack.core.tracking import (
     review_stretches,
     track,
 )
+from napari_catrack.core.tracking.params import recorded_values
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.layers import label_axes, tracks_layer
 from napari_catrack.widgets._common import show_info
@@ -161,11 +162,10 @@ class TrackingWidget(QWidget):
         self.tracks = table.assign(neuron_id=table.neuron_id.astype(str)).reset_index(drop=True)
         keys = ("channel", "seed_frame", "model", "alignment")
         self.run_info = {k: step.params[k] for k in keys if k in step.params}
-        # a session from before h16 recorded no `brightness`: its tracks were made with the
-        # steady rules, which Re-track then keeps (auto would switch a green track to calcium);
-        # one from before h17 no `size_ratio`: made without the blob size check (0), kept too
-        old_rules = {"brightness": "steady", "size_ratio": 0.0}
-        self.form.set_params(TrackParams.from_dict({**old_rules, **step.params}))
+        # a session from before h15 recorded no `lost_after` (never lost), before h16 no
+        # `brightness` (steady rules), before h17 no `size_ratio` (no size check): Re-track
+        # keeps the rules the tracks were made with
+        self.form.set_params(TrackParams.from_dict(recorded_values(step.params)))
         if self.run_info.get("model") in MODELS:
             self.model.setCurrentText(self.run_info["model"])
         self.show_tracks(keep_layer_edits=True)

@@ -130,6 +130,20 @@ class TrackParams(StepParams):
             raise InputError(f"--size-ratio must be 0 (off) or at least 1, got {self.size_ratio}")
 
 
+OLD_TRACK_RULES = {"lost_after": 0, "brightness": "steady", "size_ratio": 0.0}
+"""What a tracks record without these names was made with: before h15 (no `lost_after`) no
+lost stage (0: exactly the positions of that tracker), before h16 (no `brightness`) the steady
+rules, before h17 (no `size_ratio`) no blob size check."""
+
+
+def recorded_values(values: dict | None) -> dict:
+    """A session's stored tracks parameters as this version reads them: the rules a record made
+    before them ran (`OLD_TRACK_RULES`) where it lacks them, not this version's defaults (a
+    re-track in the widget, `--params-from`, `catrack info --params` or the Batch widget would
+    otherwise run other rules than the tracks were made with)."""
+    return {**OLD_TRACK_RULES, **(values or {})}
+
+
 @dataclass(frozen=True)
 class TrainTrackerParams(StepParams):
     """Training the tracker CNN on synthetic moving worms (reproduces the shipped weights)."""

@@ -61,7 +61,9 @@ def blob_scale(img: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     resp = np.einsum("kyx,syx->ks", patches, k)  # (K, S)
     # the first scale at which the response peaks, from the smallest up (not the largest
     # response): at coarse scales a bright neighbour a few px away answers too (a neuron 7 px
-    # from one 10x brighter read 8 px at its global maximum, 2 px at its first)
+    # from one 10x brighter read 8 px at its global maximum, 1.2 px at its first: still low,
+    # its own size being 1.7-2 px, since the neighbour sits in the negative ring of the 2-3 px
+    # kernels; docs/tracking.md, "Blob size check")
     falls = np.append(resp[:, 1:] < resp[:, :-1], np.ones((len(pk), 1), bool), axis=1)
     i = falls.argmax(axis=1)
     rows = np.arange(len(pk))

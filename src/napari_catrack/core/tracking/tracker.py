@@ -220,8 +220,9 @@ def _sweep(
             if calcium:
                 _probation_step(probation, n_high, n_back, idx[hit], amp[hit])
             upd = np.isfinite(amp) & (c > 0.3)
-            if sizes is not None:
-                sizes.remember(idx[upd & hit], size[1][upd & hit])
+            if sizes is not None:  # a known point's size: `remember_known` (visible blobs only)
+                own = upd & hit & ~kn[idx]
+                sizes.remember(idx[own], size[1][own])
             if calcium:  # a low quantile of the last peaks: a transient does not raise it
                 _remember(taken_amps, n_taken, idx[upd], amp[upd])
                 ref_amp[idx[upd]] = _running_baseline(taken_amps[idx[upd]])
@@ -353,7 +354,7 @@ SIZE_WINDOW, SIZE_MIN_SAMPLES, SEED_VISIBLE = 40, 3, 0.1
 """A neuron's size template is the median blob scale (`shape.blob_scale`) of the last
 SIZE_WINDOW peaks it took as its own (supported, confidence > 0.3), and of its seed and the
 user's points where they sit on a visible blob: at least SEED_VISIBLE x the median brightness of
-the neurons (a seed clicked on a neuron that is dark at that frame, like ZephIR's neuron 22 at
+the neurons (a point with no other neuron's brightness to compare gives none; a seed clicked on a neuron that is dark at that frame, like ZephIR's neuron 22 at
 1 grey level against a median of 81, has no size yet). A neuron without a size of its own is
 held to the median size of the neurons that have one.
 
@@ -382,7 +383,9 @@ class _SizeMemory:
         judged against the median brightness of these points and of the `others` (the other
         neurons' running brightness): a user's correction is often the only known point of its
         frame, and judged against itself a click on a dark place always looked visible (its
-        speck's scale, 1 px, became the neuron's size after three such clicks)."""
+        speck's scale, 1 px, became the neuron's size after three such clicks). A lone point
+        with no other neuron's brightness known yet (a sweep from a correction, before the
+        other neurons start: all `others` NaN) has nothing to be judged against: no size."""
         h, w = img.shape
         yx = np.clip(np.rint(points).astype(int), 0, [h - 1, w - 1])
         off = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij"), -1)
@@ -391,8 +394,10 @@ class _SizeMemory:
         best = near[np.arange(len(yx)), vals.argmax(axis=1)]
         amp = vals.max(axis=1) - bg
         pool = amp if others is None else np.concatenate([amp, np.asarray(others, float)])
-        level = np.median(pool[np.isfinite(pool)]) if np.isfinite(pool).any() else 0.0
-        seen = amp >= SEED_VISIBLE * max(level, 1e-6)
+        pool = pool[np.isfinite(pool)]
+        if len(pool) < 2:  # a lone point, no other neuron's brightness known yet: unjudged
+            return
+        seen = amp >= SEED_VISIBLE * max(np.median(pool), 1e-6)
         self.remember(rows[seen], blob_scale(img, best[seen]))
 
     def template(self, rows: np.ndarray) -> np.ndarray:
