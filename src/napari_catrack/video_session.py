@@ -11,8 +11,9 @@ show its results, and the behaviour layers come with the video) and autosaves in
 
 "Open elsewhere" is another viewer of this process whose session saves there, or another
 process that claimed the file (`claim`: a small note in the user's temporary folder naming its
-process id; a note of a process that has ended is ignored). Then this viewer branches, as
-before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
+process id, renamed into place whole, so a reader never sees it half written; a note of a
+process that has ended is ignored). Then this viewer branches, as before, with a line that
+says the file is open in another viewer. Imaging recordings (TIFF,
 HDF5) are unchanged: their earlier session is opened from its file (`note_recording`).
 """
 
@@ -26,6 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from napari_catrack.errors import CatrackError
+from napari_catrack.io.atomic import write_text_atomic
 from napari_catrack.session import (
     Session,
     attach_session,
@@ -96,8 +99,8 @@ def claim(viewer: Any, path: str | os.PathLike | None) -> None:
     try:
         note.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "path": _key(path)})
-        note.write_text(text, encoding="utf-8")
-    except OSError:
+        write_text_atomic(note, text)  # (whole or absent: another napari may read it meanwhile)
+    except (OSError, CatrackError):
         pass  # (a read-only temporary folder: other processes are then not told)
     _release_on_close(viewer, path)
 

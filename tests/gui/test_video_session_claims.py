@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,19 +35,19 @@ def test_closing_a_viewer_whose_claim_could_not_be_written_keeps_the_other_note(
     theirs = json.dumps({"pid": 1, "host": socket.gethostname(), "path": str(session)})
     note.write_text(theirs, encoding="utf-8")
     monkeypatch.setattr(video_session, "_note_file", lambda path: note)
-    real_write, real_unlink = Path.write_text, Path.unlink
+    real_mkstemp, real_unlink = tempfile.mkstemp, Path.unlink
 
-    def refused_write(self, *args, **kwargs):
-        if self == note:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_write(self, *args, **kwargs)
+    def refused_write(*args, dir=None, **kwargs):  # (the note is written as a temp file there)
+        if dir is not None and Path(dir) == note.parent:
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
 
     def refused_unlink(self, *args, **kwargs):
         if self == note:
             raise PermissionError(13, "Permission denied", str(self))
         return real_unlink(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", refused_write)
+    monkeypatch.setattr(tempfile, "mkstemp", refused_write)
     monkeypatch.setattr(Path, "unlink", refused_unlink)
     window = QWidget()
     qtbot.addWidget(window)
@@ -90,3 +91,41 @@ def test_a_note_that_is_not_a_claim_is_no_holder(tmp_path, monkeypatch, text):
     note.write_text(text, encoding="utf-8")
     monkeypatch.setattr(video_session, "_note_file", lambda path: note)
     assert video_session.holder(tmp_path / "behaviour.avi.catrack.h5") is None
+
+
+def test_a_claim_note_is_never_seen_half_written(tmp_path, monkeypatch):
+    """Another napari reading the note while this one writes it saw an empty or cut file (the
+    note was truncated, then written in place), took that for no claim, continued the session
+    and autosaved into it beside this viewer. Now the note is written under another name and
+    renamed over the old one: at every open made while claiming, the note on disk is whole (the
+    note before it, here another process's; an open refused if it is truncated)."""
+    import builtins
+    import io
+
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "notes" / "abc.json"
+    note.parent.mkdir()
+    before = {"pid": os.getppid(), "host": socket.gethostname(), "path": str(session)}
+    note.write_text(json.dumps(before), encoding="utf-8")
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    real_open = builtins.open
+    seen: list[dict] = []
+
+    def spying_open(file, *args, **kwargs):
+        handle = real_open(file, *args, **kwargs)
+        with real_open(note, encoding="utf-8") as fh:
+            seen.append(json.loads(fh.read()))  # (a cut or empty note: JSONDecodeError)
+        return handle
+
+    monkeypatch.setattr(builtins, "open", spying_open)
+    monkeypatch.setattr(io, "open", spying_open)
+    viewer = SimpleNamespace(window=SimpleNamespace(_qt_window=None))
+    video_session.claim(viewer, session)
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(io, "open", real_open)
+    video_session._CLAIMS.pop(video_session._key(session), None)
+    assert seen and all(s in (before, json.loads(note.read_text(encoding="utf-8"))) for s in seen)
+    assert json.loads(note.read_text(encoding="utf-8"))["pid"] == os.getpid()
+    assert [p.name for p in note.parent.iterdir()] == ["abc.json"]  # (no temp file left)
