@@ -11,8 +11,9 @@ show its results, and the behaviour layers come with the video) and autosaves in
 
 "Open elsewhere" is another viewer of this process whose session saves there, or another
 process that claimed the file (`claim`: a small note in the user's temporary folder naming its
-process id, renamed into place whole, so a reader never sees it half written; a note of a
-process that has ended is ignored). Then this viewer branches, as before, with a line that
+process id and start time, renamed into place whole, so a reader never sees it half written;
+a note of a process that has ended is ignored, and so is one whose process id another program
+has now). Then this viewer branches, as before, with a line that
 says the file is open in another viewer. Imaging recordings (TIFF,
 HDF5) are unchanged: their earlier session is opened from its file (`note_recording`).
 """
@@ -60,6 +61,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+START_SLACK_S = 1.0  # a process's start time as two reads of it may differ
+
+
+def _started(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), or None where that cannot be told
+    (psutil missing: napari requires it; a process of another user on macOS; ended)."""
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except Exception:  # (ImportError, NoSuchProcess, AccessDenied, ...): not known
+        return None
+
+
+def _same_process(pid: int, started: Any) -> bool:
+    """Whether the running process `pid` is the one that wrote a note saying it `started` then:
+    process ids are reused (after a reboot, in a container, on a busy machine), so a note of a
+    napari that crashed would otherwise name whatever program got its id since. A note without
+    a start time, or a process whose start cannot be told, is taken at its word."""
+    if not isinstance(started, (int, float)) or isinstance(started, bool):
+        return True
+    now = _started(pid)
+    return now is None or abs(now - float(started)) <= START_SLACK_S
+
+
 def _window_open(viewer: Any) -> bool:
     """Whether the viewer's window is still open (a closed one releases its claim on close)."""
     window = getattr(getattr(viewer, "window", None), "_qt_window", None)
@@ -84,7 +110,9 @@ def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
         return None  # none, or not a note of ours (edited, another program's): not a claim
     if pid == os.getpid() and host == socket.gethostname():
         return None  # this process's own note (its viewer, above)
-    if host == socket.gethostname() and not _alive(pid):
+    if host == socket.gethostname() and not (
+        _alive(pid) and _same_process(pid, said.get("started"))
+    ):
         return None  # a napari that has ended (closed, crashed): its note is stale
     return f"napari process {pid} on {host or 'this computer'}"
 
@@ -98,7 +126,8 @@ def claim(viewer: Any, path: str | os.PathLike | None) -> None:
     note = _note_file(path)
     try:
         note.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "path": _key(path)})
+        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                           "started": _started(os.getpid()), "path": _key(path)})  # fmt: skip
         write_text_atomic(note, text)  # (whole or absent: another napari may read it meanwhile)
     except (OSError, CatrackError):
         pass  # (a read-only temporary folder: other processes are then not told)

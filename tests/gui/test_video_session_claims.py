@@ -129,3 +129,45 @@ def test_a_claim_note_is_never_seen_half_written(tmp_path, monkeypatch):
     assert seen and all(s in (before, json.loads(note.read_text(encoding="utf-8"))) for s in seen)
     assert json.loads(note.read_text(encoding="utf-8"))["pid"] == os.getpid()
     assert [p.name for p in note.parent.iterdir()] == ["abc.json"]  # (no temp file left)
+
+
+def test_a_note_whose_process_id_was_reused_is_stale(tmp_path, monkeypatch):
+    """A napari that crashed left its note; after a reboot (or in a container) another program
+    got its process id. The note was taken for a claim as long as that program ran, and every
+    open of the video branched to a new session file. Now a note records when its process
+    started, and a process of that id that started at another time is not its writer."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = psutil.Process(other.pid).create_time()
+        for when, held in ((started - 3600.0, False), (started, True)):
+            claim = {"pid": other.pid, "host": socket.gethostname(), "started": when}
+            note.write_text(json.dumps(claim), encoding="utf-8")
+            expected = f"napari process {other.pid} on {socket.gethostname()}" if held else None
+            assert video_session.holder(session) == expected
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_claim_note_says_when_its_process_started(tmp_path, monkeypatch):
+    import psutil
+
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    video_session.claim(SimpleNamespace(window=SimpleNamespace(_qt_window=None)), session)
+    video_session._CLAIMS.pop(video_session._key(session), None)
+    said = json.loads(note.read_text(encoding="utf-8"))
+    assert said["started"] == pytest.approx(psutil.Process().create_time(), abs=1.0)
