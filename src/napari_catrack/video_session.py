@@ -10,16 +10,17 @@ open, the viewer takes that session (`attach_session`: the Worm behaviour widget
 show its results, and the behaviour layers come with the video) and autosaves into it.
 
 "Open elsewhere" is another viewer of this process whose session saves there, or another
-process that claimed the file (`claim`: a small note in the user's temporary folder naming its
-process id and start time, renamed into place whole, so a reader never sees it half written;
-a note of a process that has ended is ignored, and so is one whose process id another program
-has now). Then this viewer branches, as before, with a line that
-says the file is open in another viewer. Imaging recordings (TIFF,
+process that claimed the file (`claim`: a small note naming its process id and start time, in
+a folder of the user's own in the temporary folder, read by every user's napari, renamed into
+place whole so that a reader never sees it half written; a note of a process that has ended is
+ignored, and so is one whose process id another program has now). Then this viewer branches,
+as before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
 HDF5) are unchanged: their earlier session is opened from its file (`note_recording`).
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
@@ -46,9 +47,36 @@ def _key(path: str | os.PathLike) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
+NOTES_FOLDER = "napari-catrack-open"  # in the temporary folder: one per user, -<user id>
+
+
+def _user() -> str:
+    """This user as the notes folder names them: the user id (POSIX), else the login name."""
+    if hasattr(os, "getuid"):
+        return str(os.getuid())
+    try:
+        return getpass.getuser()
+    except Exception:  # (no login name to be found: one folder for all, as before)
+        return "user"
+
+
 def _note_file(path: str | os.PathLike) -> Path:
+    """This user's note of the session file `path`. Each user has a notes folder of their own:
+    a temporary folder shared by the users of a computer (/tmp) held one folder made by the
+    first user, where every other user's notes were refused."""
     digest = hashlib.sha256(_key(path).encode()).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / "napari-catrack-open" / f"{digest}.json"
+    return Path(tempfile.gettempdir()) / f"{NOTES_FOLDER}-{_user()}" / f"{digest}.json"
+
+
+def _notes(path: str | os.PathLike) -> list[Path]:
+    """The notes of the session file `path`: this user's, then other users' (readable where
+    their folders are: a session file in a shared folder opened by two users)."""
+    own = _note_file(path)
+    try:
+        others = sorted(Path(tempfile.gettempdir()).glob(f"{NOTES_FOLDER}-*/{own.name}"))
+    except OSError:
+        others = []
+    return [own, *(note for note in others if note != own)]
 
 
 def _alive(pid: int) -> bool:
@@ -102,19 +130,20 @@ def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
     other = _CLAIMS.get(_key(path))
     if other is not None and other is not mine and _window_open(other):
         return "another viewer of this napari"
-    note = _note_file(path)
-    try:
-        said = json.loads(note.read_text(encoding="utf-8"))
-        pid, host = int(said["pid"]), str(said.get("host", ""))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None  # none, or not a note of ours (edited, another program's): not a claim
-    if pid == os.getpid() and host == socket.gethostname():
-        return None  # this process's own note (its viewer, above)
-    if host == socket.gethostname() and not (
-        _alive(pid) and _same_process(pid, said.get("started"))
-    ):
-        return None  # a napari that has ended (closed, crashed): its note is stale
-    return f"napari process {pid} on {host or 'this computer'}"
+    for note in _notes(path):
+        try:
+            said = json.loads(note.read_text(encoding="utf-8"))
+            pid, host = int(said["pid"]), str(said.get("host", ""))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # none, or not a note of ours (edited, another program's): not a claim
+        if pid == os.getpid() and host == socket.gethostname():
+            continue  # this process's own note (its viewer, above)
+        if host == socket.gethostname() and not (
+            _alive(pid) and _same_process(pid, said.get("started"))
+        ):
+            continue  # a napari that has ended (closed, crashed): its note is stale
+        return f"napari process {pid} on {host or 'this computer'}"
+    return None
 
 
 def claim(viewer: Any, path: str | os.PathLike | None) -> None:

@@ -171,3 +171,61 @@ def test_a_claim_note_says_when_its_process_started(tmp_path, monkeypatch):
     video_session._CLAIMS.pop(video_session._key(session), None)
     said = json.loads(note.read_text(encoding="utf-8"))
     assert said["started"] == pytest.approx(psutil.Process().create_time(), abs=1.0)
+
+
+def _as_another_process(monkeypatch):
+    """`holder` as another napari of this user sees the notes (its own pid is not this one)."""
+    monkeypatch.setattr(os, "getpid", lambda: 2**22 + 1)
+
+
+def test_a_second_user_of_a_shared_computer_has_claims_too(tmp_path, monkeypatch):
+    """A shared lab computer: the first user's napari made the notes folder in the temporary
+    folder (/tmp), writable by that user only (0755). Every other user's claims were refused
+    there, said nowhere, so two napari of a second user both continued one video's session and
+    autosaved into the same file. Now each user's notes lie in a folder of their own."""
+    from napari_catrack import video_session
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    shared = tmp_path / "napari-catrack-open"  # the first user's (h17's one folder for all)
+    shared.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def refused_in_shared(*args, dir=None, **kwargs):  # (as its owner's 0755 refuses others)
+        if dir is not None and Path(dir) == shared:
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused_in_shared)
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    video_session.claim(SimpleNamespace(window=SimpleNamespace(_qt_window=None)), session)
+    video_session._CLAIMS.pop(video_session._key(session), None)
+    me = os.getpid()
+    _as_another_process(monkeypatch)
+    assert video_session.holder(session) == f"napari process {me} on {socket.gethostname()}"
+
+
+def test_another_users_claim_is_seen(tmp_path, monkeypatch):
+    """Each user's notes have their own folder; a napari reads those of every user of the
+    computer, so two users opening one video's session file still do not both autosave there."""
+    import subprocess
+    import sys
+
+    from napari_catrack import video_session
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    name = video_session._note_file(session).name
+    theirs = tmp_path / "napari-catrack-open-otheruser" / name
+    theirs.parent.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        theirs.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        assert video_session.holder(session) == (
+            f"napari process {other.pid} on {socket.gethostname()}"
+        )
+    finally:
+        other.kill()
+        other.wait()
+    assert video_session.holder(session) is None  # (ended: stale)
