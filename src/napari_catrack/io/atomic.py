@@ -279,7 +279,7 @@ def _place_journaled(
         kind = TargetHeldOpen if isinstance(exc, PermissionError) else InputError
         raise kind(held_open_line(target, exc, f"; {kept}")) from None
     for _path, backup in backups:
-        _remove_path(backup)
+        _remove_backup(backup)
     _remove_journals(journals)
 
 
@@ -514,14 +514,44 @@ def _clean_up(
                     raise FileExistsError(errno.EEXIST, "not placed", str(tmp))
                 _remove_path(tmp)
                 _check_removed(tmp)
+            trash = _deleting(backup)  # (what a process killed in `_remove_backup` left)
+            if trash.exists() or trash.is_symlink():
+                _remove_path(trash)
+                _check_removed(trash)
             if backup.exists() or backup.is_symlink():
                 if not (path.exists() or path.is_symlink()):  # (moved aside by a write now:
                     raise FileNotFoundError(errno.ENOENT, "target missing", str(path))  # later)
-                _remove_path(backup)
+                _remove_backup(backup)
                 _check_removed(backup)
+                _check_removed(trash)
         except OSError as exc:
             failed = failed or exc
     return failed
+
+
+def _deleting(backup: Path) -> Path:
+    """The name a backup folder is deleted under (`_remove_backup`)."""
+    return backup.with_name(backup.name + ".deleting")
+
+
+def _remove_backup(backup: Path) -> None:
+    """Delete a set's older copy once its target is in place. A folder (an older zarr movie:
+    thousands of files, seconds) is first renamed to `_deleting`'s name: a process killed
+    half-way through its deletion left it half deleted under the backup name, which recovery
+    puts back when the target is missing (a rename undone by hand; here a movie the user
+    removed since), and a zarr reads its missing chunks as zeros. What a kill leaves under the
+    other name is never restored; the journal, kept, has the next recovery remove it. A folder
+    that cannot be renamed is deleted where it is, as before."""
+    if not backup.is_dir() or backup.is_symlink():
+        _remove_path(backup)
+        return
+    trash = _deleting(backup)
+    try:
+        _remove_path(trash)  # (an earlier kill's, if any: a folder is not renamed over one)
+        replace(backup, trash)
+    except OSError:
+        trash = backup
+    _remove_path(trash)
 
 
 def _check_removed(path: Path) -> None:
