@@ -125,7 +125,9 @@ def _window_open(viewer: Any) -> bool:
 
 def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
     """Who else has the session file open: "another viewer of this napari", "napari process N
-    on HOST", or None (nobody; `viewer` itself does not count)."""
+    on HOST", or None (nobody; `viewer` itself does not count). A note of another computer (a
+    temporary folder shared by several: TMPDIR in a network home) cannot be checked from here:
+    it counts, and the line names the note to delete if that napari ended without closing."""
     mine = real_viewer(viewer) if viewer is not None else None
     other = _CLAIMS.get(_key(path))
     if other is not None and other is not mine and _window_open(other):
@@ -142,6 +144,8 @@ def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
             _alive(pid) and _same_process(pid, said.get("started"))
         ):
             continue  # a napari that has ended (closed, crashed): its note is stale
+        if host and host != socket.gethostname():  # (its process cannot be checked from here)
+            return f"napari process {pid} on {host} (if napari has ended there, delete {note})"
         return f"napari process {pid} on {host or 'this computer'}"
     return None
 

@@ -229,3 +229,19 @@ def test_another_users_claim_is_seen(tmp_path, monkeypatch):
         other.kill()
         other.wait()
     assert video_session.holder(session) is None  # (ended: stale)
+
+
+def test_a_note_of_another_computer_says_how_to_remove_it(tmp_path, monkeypatch):
+    """A temporary folder shared by several computers (TMPDIR in a network home): a note of
+    another computer cannot be checked (its process is not here), so it is taken for a claim;
+    after a crash there it stayed, and every open branched, with a line saying to close a
+    napari that was not running. The line now names the note to delete in that case."""
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    note.write_text(json.dumps({"pid": 123, "host": "other-pc"}), encoding="utf-8")
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    said = video_session.holder(session)
+    assert said.startswith("napari process 123 on other-pc")
+    assert f"if napari has ended there, delete {note}" in said
