@@ -477,3 +477,39 @@ def test_an_older_movie_killed_half_deleted_is_never_put_back_as_the_result(tmp_
     assert not paths["movie"].exists()  # (before: the half-deleted older movie, as reg.zarr)
     assert _hidden(tmp_path) == []
     assert paths["shifts"].read_text() == "new\n"
+
+
+def test_a_zarr_movie_written_again_is_never_left_half_deleted(tmp_path, monkeypatch):
+    """A zarr movie written again outside a set (the Registration widget's output, a .zarr): a
+    folder cannot be renamed over another, so the older movie was rmtree'd where it lay, then
+    the new one renamed there. A process killed during that rmtree (seconds for a large movie)
+    left the older movie half deleted under the movie's own name, read as zeros where its
+    chunks are missing, and the new one hidden. The folder is now placed as a journaled set of
+    one: what a kill leaves is the older movie or the new one, whole, and the next recovery
+    finishes it."""
+    import numpy as np
+
+    from napari_catrack.io.frames import MovieWriter, open_frames
+
+    movie = tmp_path / "reg.zarr"
+    writer = MovieWriter(movie, (4, 64, 64), np.uint16)
+    writer.write(np.full((4, 64, 64), 1, np.uint16))
+    writer.close()
+
+    def killed_half_way(path, *args, **kwargs):
+        files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+        for chunk in files[: len(files) // 2]:
+            chunk.unlink()
+        raise _Killed
+
+    writer = MovieWriter(movie, (4, 64, 64), np.uint16)  # written again
+    writer.write(np.full((4, 64, 64), 2, np.uint16))
+    monkeypatch.setattr(atomic.shutil, "rmtree", killed_half_way)
+    with pytest.raises(_Killed):
+        writer.close()
+    monkeypatch.undo()
+    frames = open_frames(movie).read(0, 4)  # (before: zeros where the older chunks were deleted)
+    assert np.unique(frames).tolist() in ([1], [2])
+    atomic.recover_before_reading(movie)
+    assert np.unique(open_frames(movie).read(0, 4)).tolist() == [2]
+    assert _hidden(tmp_path) == []

@@ -182,11 +182,20 @@ def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Move a finished temp file (or folder: a .zarr movie) to `path`: now, or at the end of the
     open `atomic_write_set` (which removes it if the set fails)."""
     pending = _PENDING.get()
-    if pending is None:
-        stop.check()  # a stopped command places nothing (its caller removes the temp file)
-        _place(Path(tmp), Path(path))
+    tmp, path = Path(tmp), Path(path)
+    if pending is not None:
+        pending.append((tmp, path))
+        return
+    stop.check()  # a stopped command places nothing (its caller removes the temp file)
+    if tmp.is_dir() and (path.exists() or path.is_symlink()):
+        # a folder cannot be renamed over another: placed as a set of one (journaled, the older
+        # one moved aside and then deleted), never rmtree'd where it lies: a process killed
+        # during that rmtree (seconds for a large zarr movie) left it half deleted under the
+        # target's name, read as zeros where its chunks are missing
+        with _interrupts_held():
+            _place_all([(tmp, path)])
     else:
-        pending.append((Path(tmp), Path(path)))
+        _place(tmp, path)
 
 
 @contextlib.contextmanager
