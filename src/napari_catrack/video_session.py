@@ -79,7 +79,19 @@ def _notes(path: str | os.PathLike) -> list[Path]:
     return [own, *(note for note in others if note != own)]
 
 
+WINDOWS = os.name == "nt"
+
+
 def _alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this computer. Windows: psutil (napari requires it),
+    never `os.kill(pid, 0)`: signal 0 is CTRL_C_EVENT there, a Ctrl+C to every process sharing
+    this console (napari started from a prompt), whatever the pid; without psutil, alive."""
+    if WINDOWS:
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return bool(psutil.pid_exists(pid))
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

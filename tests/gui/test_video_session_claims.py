@@ -245,3 +245,48 @@ def test_a_note_of_another_computer_says_how_to_remove_it(tmp_path, monkeypatch)
     said = video_session.holder(session)
     assert said.startswith("napari process 123 on other-pc")
     assert f"if napari has ended there, delete {note}" in said
+
+
+def test_on_windows_a_note_is_checked_without_os_kill(tmp_path, monkeypatch):
+    """`os.kill(pid, 0)` is no liveness check on Windows: signal 0 is CTRL_C_EVENT there, a
+    Ctrl+C sent to the processes sharing this console (napari started from a prompt), whatever
+    the pid. Opening a video whose session had a note of another pid did that. Windows asks
+    psutil (which napari requires) whether the process is there."""
+    import subprocess
+    import sys
+
+    from napari_catrack import video_session
+
+    monkeypatch.setattr(video_session, "WINDOWS", True, raising=False)
+    import psutil
+
+    kills: list[tuple[int, int]] = []
+    real_kill = os.kill
+
+    def pid_exists(pid: int) -> bool:  # (psutil's on Windows opens the process: no signal)
+        try:
+            real_kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    monkeypatch.setattr(psutil, "pid_exists", pid_exists)
+    monkeypatch.setattr(os, "kill", lambda pid, sig: kills.append((pid, sig)))
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    note.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}), encoding="utf-8")
+    assert video_session.holder(session) is None  # ended: stale
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        note.write_text(json.dumps({"pid": live.pid, "host": socket.gethostname()}))
+        assert video_session.holder(session) == (
+            f"napari process {live.pid} on {socket.gethostname()}"
+        )
+    finally:
+        monkeypatch.setattr(os, "kill", real_kill)
+        live.kill()
+        live.wait()
+    assert kills == []  # (before: os.kill(pid, 0), a Ctrl+C on Windows)
