@@ -10,14 +10,17 @@ open, the viewer takes that session (`attach_session`: the Worm behaviour widget
 show its results, and the behaviour layers come with the video) and autosaves into it.
 
 "Open elsewhere" is another viewer of this process whose session saves there, or another
-process that claimed the file (`claim`: a small note in the user's temporary folder naming its
-process id; a note of a process that has ended is ignored). Then this viewer branches, as
-before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
+process that claimed the file (`claim`: a small note naming its process id and start time, in
+a folder of the user's own in the temporary folder, read by every user's napari, renamed into
+place whole so that a reader never sees it half written; a note of a process that has ended is
+ignored, and so is one whose process id another program has now). Then this viewer branches,
+as before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
 HDF5) are unchanged: their earlier session is opened from its file (`note_recording`).
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
@@ -26,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from napari_catrack.errors import CatrackError
+from napari_catrack.io.atomic import write_text_atomic
 from napari_catrack.session import (
     Session,
     attach_session,
@@ -42,12 +47,51 @@ def _key(path: str | os.PathLike) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
+NOTES_FOLDER = "napari-catrack-open"  # in the temporary folder: one per user, -<user id>
+
+
+def _user() -> str:
+    """This user as the notes folder names them: the user id (POSIX), else the login name."""
+    if hasattr(os, "getuid"):
+        return str(os.getuid())
+    try:
+        return getpass.getuser()
+    except Exception:  # (no login name to be found: one folder for all, as before)
+        return "user"
+
+
 def _note_file(path: str | os.PathLike) -> Path:
+    """This user's note of the session file `path`. Each user has a notes folder of their own:
+    a temporary folder shared by the users of a computer (/tmp) held one folder made by the
+    first user, where every other user's notes were refused."""
     digest = hashlib.sha256(_key(path).encode()).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / "napari-catrack-open" / f"{digest}.json"
+    return Path(tempfile.gettempdir()) / f"{NOTES_FOLDER}-{_user()}" / f"{digest}.json"
+
+
+def _notes(path: str | os.PathLike) -> list[Path]:
+    """The notes of the session file `path`: this user's, then other users' (readable where
+    their folders are: a session file in a shared folder opened by two users)."""
+    own = _note_file(path)
+    try:
+        others = sorted(Path(tempfile.gettempdir()).glob(f"{NOTES_FOLDER}-*/{own.name}"))
+    except OSError:
+        others = []
+    return [own, *(note for note in others if note != own)]
+
+
+WINDOWS = os.name == "nt"
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this computer. Windows: psutil (napari requires it),
+    never `os.kill(pid, 0)`: signal 0 is CTRL_C_EVENT there, a Ctrl+C to every process sharing
+    this console (napari started from a prompt), whatever the pid; without psutil, alive."""
+    if WINDOWS:
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return bool(psutil.pid_exists(pid))
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -55,6 +99,31 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # (another user's process: alive)
     return True
+
+
+START_SLACK_S = 1.0  # a process's start time as two reads of it may differ
+
+
+def _started(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), or None where that cannot be told
+    (psutil missing: napari requires it; a process of another user on macOS; ended)."""
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except Exception:  # (ImportError, NoSuchProcess, AccessDenied, ...): not known
+        return None
+
+
+def _same_process(pid: int, started: Any) -> bool:
+    """Whether the running process `pid` is the one that wrote a note saying it `started` then:
+    process ids are reused (after a reboot, in a container, on a busy machine), so a note of a
+    napari that crashed would otherwise name whatever program got its id since. A note without
+    a start time, or a process whose start cannot be told, is taken at its word."""
+    if not isinstance(started, (int, float)) or isinstance(started, bool):
+        return True
+    now = _started(pid)
+    return now is None or abs(now - float(started)) <= START_SLACK_S
 
 
 def _window_open(viewer: Any) -> bool:
@@ -68,22 +137,29 @@ def _window_open(viewer: Any) -> bool:
 
 def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
     """Who else has the session file open: "another viewer of this napari", "napari process N
-    on HOST", or None (nobody; `viewer` itself does not count)."""
+    on HOST", or None (nobody; `viewer` itself does not count). A note of another computer (a
+    temporary folder shared by several: TMPDIR in a network home) cannot be checked from here:
+    it counts, and the line names the note to delete if that napari ended without closing."""
     mine = real_viewer(viewer) if viewer is not None else None
     other = _CLAIMS.get(_key(path))
     if other is not None and other is not mine and _window_open(other):
         return "another viewer of this napari"
-    note = _note_file(path)
-    try:
-        said = json.loads(note.read_text(encoding="utf-8"))
-        pid, host = int(said["pid"]), str(said.get("host", ""))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None  # none, or not a note of ours (edited, another program's): not a claim
-    if pid == os.getpid() and host == socket.gethostname():
-        return None  # this process's own note (its viewer, above)
-    if host == socket.gethostname() and not _alive(pid):
-        return None  # a napari that has ended (closed, crashed): its note is stale
-    return f"napari process {pid} on {host or 'this computer'}"
+    for note in _notes(path):
+        try:
+            said = json.loads(note.read_text(encoding="utf-8"))
+            pid, host = int(said["pid"]), str(said.get("host", ""))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # none, or not a note of ours (edited, another program's): not a claim
+        if pid == os.getpid() and host == socket.gethostname():
+            continue  # this process's own note (its viewer, above)
+        if host == socket.gethostname() and not (
+            _alive(pid) and _same_process(pid, said.get("started"))
+        ):
+            continue  # a napari that has ended (closed, crashed): its note is stale
+        if host and host != socket.gethostname():  # (its process cannot be checked from here)
+            return f"napari process {pid} on {host} (if napari has ended there, delete {note})"
+        return f"napari process {pid} on {host or 'this computer'}"
+    return None
 
 
 def claim(viewer: Any, path: str | os.PathLike | None) -> None:
@@ -95,9 +171,10 @@ def claim(viewer: Any, path: str | os.PathLike | None) -> None:
     note = _note_file(path)
     try:
         note.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "path": _key(path)})
-        note.write_text(text, encoding="utf-8")
-    except OSError:
+        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                           "started": _started(os.getpid()), "path": _key(path)})  # fmt: skip
+        write_text_atomic(note, text)  # (whole or absent: another napari may read it meanwhile)
+    except (OSError, CatrackError):
         pass  # (a read-only temporary folder: other processes are then not told)
     _release_on_close(viewer, path)
 

@@ -243,7 +243,8 @@ def test_napari_reader_leaves_the_old_movies_deletion_to_a_background_thread(tmp
     assert (paths["movie"] / "0" / "0").read_text() == "new"
     assert atomic.wait_for_cleanup(timeout=60)
     monkeypatch.undo()
-    assert ".reg.zarr.3333cccc.old" in {name for _thread, name in deleted_on}
+    # (the older movie, renamed out of its backup name first: `_remove_backup`)
+    assert ".reg.zarr.3333cccc.old.deleting" in {name for _thread, name in deleted_on}
     assert _hidden(tmp_path) == []  # as a synchronous recovery leaves it
     assert (paths["movie"] / "0" / "0").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reg.zarr", "s.catrack.h5", "shifts.csv"]
@@ -441,3 +442,74 @@ def test_a_recovery_while_python_shuts_down_leaves_the_deletion_to_the_next_one(
     atomic.recover_before_reading(paths["shifts"])  # (before: skipped, "queued")
     assert _hidden(tmp_path) == []
     assert (paths["movie"] / "0" / "0").read_text() == "new"
+
+
+class _Killed(BaseException):
+    """A SIGKILL in the middle of a deletion (nothing after it runs)."""
+
+
+def test_an_older_movie_killed_half_deleted_is_never_put_back_as_the_result(tmp_path, monkeypatch):
+    """Recovery deletes a finished set's older zarr movie (`.old`, thousands of chunk files: in
+    napari's background thread, seconds). A process killed half-way left the folder half
+    deleted under its backup name, with the journal. The user then removed the movie (to
+    register again); the next read of the folder took the target missing with its backup there
+    for a rename undone by hand and put the half-deleted older movie back as reg.zarr: a zarr
+    reads missing chunks as zeros, without an error. A folder is now renamed out of its backup
+    name before its deletion starts, so what a kill leaves is never restored; the next recovery
+    removes it."""
+    import shutil
+
+    paths = _killed_movie_set(tmp_path)
+    real_rmtree = shutil.rmtree
+
+    def killed_half_way(path, *args, **kwargs):
+        for chunk in sorted(Path(path).rglob("*"))[-10:]:  # half of the 20 chunks, then killed
+            chunk.unlink()
+        raise _Killed
+
+    monkeypatch.setattr(atomic.shutil, "rmtree", killed_half_way)
+    with pytest.raises(_Killed):
+        atomic.recover_before_reading(paths["shifts"])
+    monkeypatch.undo()
+    assert paths["journal"].exists()
+    real_rmtree(paths["movie"])  # the user removes the result, to make it again
+    atomic.recover_before_reading(paths["shifts"])
+    assert not paths["movie"].exists()  # (before: the half-deleted older movie, as reg.zarr)
+    assert _hidden(tmp_path) == []
+    assert paths["shifts"].read_text() == "new\n"
+
+
+def test_a_zarr_movie_written_again_is_never_left_half_deleted(tmp_path, monkeypatch):
+    """A zarr movie written again outside a set (the Registration widget's output, a .zarr): a
+    folder cannot be renamed over another, so the older movie was rmtree'd where it lay, then
+    the new one renamed there. A process killed during that rmtree (seconds for a large movie)
+    left the older movie half deleted under the movie's own name, read as zeros where its
+    chunks are missing, and the new one hidden. The folder is now placed as a journaled set of
+    one: what a kill leaves is the older movie or the new one, whole, and the next recovery
+    finishes it."""
+    import numpy as np
+
+    from napari_catrack.io.frames import MovieWriter, open_frames
+
+    movie = tmp_path / "reg.zarr"
+    writer = MovieWriter(movie, (4, 64, 64), np.uint16)
+    writer.write(np.full((4, 64, 64), 1, np.uint16))
+    writer.close()
+
+    def killed_half_way(path, *args, **kwargs):
+        files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+        for chunk in files[: len(files) // 2]:
+            chunk.unlink()
+        raise _Killed
+
+    writer = MovieWriter(movie, (4, 64, 64), np.uint16)  # written again
+    writer.write(np.full((4, 64, 64), 2, np.uint16))
+    monkeypatch.setattr(atomic.shutil, "rmtree", killed_half_way)
+    with pytest.raises(_Killed):
+        writer.close()
+    monkeypatch.undo()
+    frames = open_frames(movie).read(0, 4)  # (before: zeros where the older chunks were deleted)
+    assert np.unique(frames).tolist() in ([1], [2])
+    atomic.recover_before_reading(movie)
+    assert np.unique(open_frames(movie).read(0, 4)).tolist() == [2]
+    assert _hidden(tmp_path) == []

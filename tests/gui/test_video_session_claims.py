@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,19 +35,19 @@ def test_closing_a_viewer_whose_claim_could_not_be_written_keeps_the_other_note(
     theirs = json.dumps({"pid": 1, "host": socket.gethostname(), "path": str(session)})
     note.write_text(theirs, encoding="utf-8")
     monkeypatch.setattr(video_session, "_note_file", lambda path: note)
-    real_write, real_unlink = Path.write_text, Path.unlink
+    real_mkstemp, real_unlink = tempfile.mkstemp, Path.unlink
 
-    def refused_write(self, *args, **kwargs):
-        if self == note:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_write(self, *args, **kwargs)
+    def refused_write(*args, dir=None, **kwargs):  # (the note is written as a temp file there)
+        if dir is not None and Path(dir) == note.parent:
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
 
     def refused_unlink(self, *args, **kwargs):
         if self == note:
             raise PermissionError(13, "Permission denied", str(self))
         return real_unlink(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", refused_write)
+    monkeypatch.setattr(tempfile, "mkstemp", refused_write)
     monkeypatch.setattr(Path, "unlink", refused_unlink)
     window = QWidget()
     qtbot.addWidget(window)
@@ -90,3 +91,202 @@ def test_a_note_that_is_not_a_claim_is_no_holder(tmp_path, monkeypatch, text):
     note.write_text(text, encoding="utf-8")
     monkeypatch.setattr(video_session, "_note_file", lambda path: note)
     assert video_session.holder(tmp_path / "behaviour.avi.catrack.h5") is None
+
+
+def test_a_claim_note_is_never_seen_half_written(tmp_path, monkeypatch):
+    """Another napari reading the note while this one writes it saw an empty or cut file (the
+    note was truncated, then written in place), took that for no claim, continued the session
+    and autosaved into it beside this viewer. Now the note is written under another name and
+    renamed over the old one: at every open made while claiming, the note on disk is whole (the
+    note before it, here another process's; an open refused if it is truncated)."""
+    import builtins
+    import io
+
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "notes" / "abc.json"
+    note.parent.mkdir()
+    before = {"pid": os.getppid(), "host": socket.gethostname(), "path": str(session)}
+    note.write_text(json.dumps(before), encoding="utf-8")
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    real_open = builtins.open
+    seen: list[dict] = []
+
+    def spying_open(file, *args, **kwargs):
+        handle = real_open(file, *args, **kwargs)
+        with real_open(note, encoding="utf-8") as fh:
+            seen.append(json.loads(fh.read()))  # (a cut or empty note: JSONDecodeError)
+        return handle
+
+    monkeypatch.setattr(builtins, "open", spying_open)
+    monkeypatch.setattr(io, "open", spying_open)
+    viewer = SimpleNamespace(window=SimpleNamespace(_qt_window=None))
+    video_session.claim(viewer, session)
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(io, "open", real_open)
+    video_session._CLAIMS.pop(video_session._key(session), None)
+    assert seen and all(s in (before, json.loads(note.read_text(encoding="utf-8"))) for s in seen)
+    assert json.loads(note.read_text(encoding="utf-8"))["pid"] == os.getpid()
+    assert [p.name for p in note.parent.iterdir()] == ["abc.json"]  # (no temp file left)
+
+
+def test_a_note_whose_process_id_was_reused_is_stale(tmp_path, monkeypatch):
+    """A napari that crashed left its note; after a reboot (or in a container) another program
+    got its process id. The note was taken for a claim as long as that program ran, and every
+    open of the video branched to a new session file. Now a note records when its process
+    started, and a process of that id that started at another time is not its writer."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = psutil.Process(other.pid).create_time()
+        for when, held in ((started - 3600.0, False), (started, True)):
+            claim = {"pid": other.pid, "host": socket.gethostname(), "started": when}
+            note.write_text(json.dumps(claim), encoding="utf-8")
+            expected = f"napari process {other.pid} on {socket.gethostname()}" if held else None
+            assert video_session.holder(session) == expected
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_claim_note_says_when_its_process_started(tmp_path, monkeypatch):
+    import psutil
+
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    video_session.claim(SimpleNamespace(window=SimpleNamespace(_qt_window=None)), session)
+    video_session._CLAIMS.pop(video_session._key(session), None)
+    said = json.loads(note.read_text(encoding="utf-8"))
+    assert said["started"] == pytest.approx(psutil.Process().create_time(), abs=1.0)
+
+
+def _as_another_process(monkeypatch):
+    """`holder` as another napari of this user sees the notes (its own pid is not this one)."""
+    monkeypatch.setattr(os, "getpid", lambda: 2**22 + 1)
+
+
+def test_a_second_user_of_a_shared_computer_has_claims_too(tmp_path, monkeypatch):
+    """A shared lab computer: the first user's napari made the notes folder in the temporary
+    folder (/tmp), writable by that user only (0755). Every other user's claims were refused
+    there, said nowhere, so two napari of a second user both continued one video's session and
+    autosaved into the same file. Now each user's notes lie in a folder of their own."""
+    from napari_catrack import video_session
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    shared = tmp_path / "napari-catrack-open"  # the first user's (h17's one folder for all)
+    shared.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def refused_in_shared(*args, dir=None, **kwargs):  # (as its owner's 0755 refuses others)
+        if dir is not None and Path(dir) == shared:
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused_in_shared)
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    video_session.claim(SimpleNamespace(window=SimpleNamespace(_qt_window=None)), session)
+    video_session._CLAIMS.pop(video_session._key(session), None)
+    me = os.getpid()
+    _as_another_process(monkeypatch)
+    assert video_session.holder(session) == f"napari process {me} on {socket.gethostname()}"
+
+
+def test_another_users_claim_is_seen(tmp_path, monkeypatch):
+    """Each user's notes have their own folder; a napari reads those of every user of the
+    computer, so two users opening one video's session file still do not both autosave there."""
+    import subprocess
+    import sys
+
+    from napari_catrack import video_session
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    name = video_session._note_file(session).name
+    theirs = tmp_path / "napari-catrack-open-otheruser" / name
+    theirs.parent.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        theirs.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        assert video_session.holder(session) == (
+            f"napari process {other.pid} on {socket.gethostname()}"
+        )
+    finally:
+        other.kill()
+        other.wait()
+    assert video_session.holder(session) is None  # (ended: stale)
+
+
+def test_a_note_of_another_computer_says_how_to_remove_it(tmp_path, monkeypatch):
+    """A temporary folder shared by several computers (TMPDIR in a network home): a note of
+    another computer cannot be checked (its process is not here), so it is taken for a claim;
+    after a crash there it stayed, and every open branched, with a line saying to close a
+    napari that was not running. The line now names the note to delete in that case."""
+    from napari_catrack import video_session
+
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    note.write_text(json.dumps({"pid": 123, "host": "other-pc"}), encoding="utf-8")
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    said = video_session.holder(session)
+    assert said.startswith("napari process 123 on other-pc")
+    assert f"if napari has ended there, delete {note}" in said
+
+
+def test_on_windows_a_note_is_checked_without_os_kill(tmp_path, monkeypatch):
+    """`os.kill(pid, 0)` is no liveness check on Windows: signal 0 is CTRL_C_EVENT there, a
+    Ctrl+C sent to the processes sharing this console (napari started from a prompt), whatever
+    the pid. Opening a video whose session had a note of another pid did that. Windows asks
+    psutil (which napari requires) whether the process is there."""
+    import subprocess
+    import sys
+
+    from napari_catrack import video_session
+
+    monkeypatch.setattr(video_session, "WINDOWS", True, raising=False)
+    import psutil
+
+    kills: list[tuple[int, int]] = []
+    real_kill = os.kill
+
+    def pid_exists(pid: int) -> bool:  # (psutil's on Windows opens the process: no signal)
+        try:
+            real_kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    monkeypatch.setattr(psutil, "pid_exists", pid_exists)
+    monkeypatch.setattr(os, "kill", lambda pid, sig: kills.append((pid, sig)))
+    session = tmp_path / "behaviour.avi.catrack.h5"
+    note = tmp_path / "abc.json"
+    monkeypatch.setattr(video_session, "_note_file", lambda path: note)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    note.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}), encoding="utf-8")
+    assert video_session.holder(session) is None  # ended: stale
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        note.write_text(json.dumps({"pid": live.pid, "host": socket.gethostname()}))
+        assert video_session.holder(session) == (
+            f"napari process {live.pid} on {socket.gethostname()}"
+        )
+    finally:
+        monkeypatch.setattr(os, "kill", real_kill)
+        live.kill()
+        live.wait()
+    assert kills == []  # (before: os.kill(pid, 0), a Ctrl+C on Windows)

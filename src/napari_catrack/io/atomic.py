@@ -182,11 +182,20 @@ def place_when_done(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Move a finished temp file (or folder: a .zarr movie) to `path`: now, or at the end of the
     open `atomic_write_set` (which removes it if the set fails)."""
     pending = _PENDING.get()
-    if pending is None:
-        stop.check()  # a stopped command places nothing (its caller removes the temp file)
-        _place(Path(tmp), Path(path))
+    tmp, path = Path(tmp), Path(path)
+    if pending is not None:
+        pending.append((tmp, path))
+        return
+    stop.check()  # a stopped command places nothing (its caller removes the temp file)
+    if tmp.is_dir() and (path.exists() or path.is_symlink()):
+        # a folder cannot be renamed over another: placed as a set of one (journaled, the older
+        # one moved aside and then deleted), never rmtree'd where it lies: a process killed
+        # during that rmtree (seconds for a large zarr movie) left it half deleted under the
+        # target's name, read as zeros where its chunks are missing
+        with _interrupts_held():
+            _place_all([(tmp, path)])
     else:
-        pending.append((Path(tmp), Path(path)))
+        _place(tmp, path)
 
 
 @contextlib.contextmanager
@@ -279,7 +288,7 @@ def _place_journaled(
         kind = TargetHeldOpen if isinstance(exc, PermissionError) else InputError
         raise kind(held_open_line(target, exc, f"; {kept}")) from None
     for _path, backup in backups:
-        _remove_path(backup)
+        _remove_backup(backup)
     _remove_journals(journals)
 
 
@@ -514,14 +523,44 @@ def _clean_up(
                     raise FileExistsError(errno.EEXIST, "not placed", str(tmp))
                 _remove_path(tmp)
                 _check_removed(tmp)
+            trash = _deleting(backup)  # (what a process killed in `_remove_backup` left)
+            if trash.exists() or trash.is_symlink():
+                _remove_path(trash)
+                _check_removed(trash)
             if backup.exists() or backup.is_symlink():
                 if not (path.exists() or path.is_symlink()):  # (moved aside by a write now:
                     raise FileNotFoundError(errno.ENOENT, "target missing", str(path))  # later)
-                _remove_path(backup)
+                _remove_backup(backup)
                 _check_removed(backup)
+                _check_removed(trash)
         except OSError as exc:
             failed = failed or exc
     return failed
+
+
+def _deleting(backup: Path) -> Path:
+    """The name a backup folder is deleted under (`_remove_backup`)."""
+    return backup.with_name(backup.name + ".deleting")
+
+
+def _remove_backup(backup: Path) -> None:
+    """Delete a set's older copy once its target is in place. A folder (an older zarr movie:
+    thousands of files, seconds) is first renamed to `_deleting`'s name: a process killed
+    half-way through its deletion left it half deleted under the backup name, which recovery
+    puts back when the target is missing (a rename undone by hand; here a movie the user
+    removed since), and a zarr reads its missing chunks as zeros. What a kill leaves under the
+    other name is never restored; the journal, kept, has the next recovery remove it. A folder
+    that cannot be renamed is deleted where it is, as before."""
+    if not backup.is_dir() or backup.is_symlink():
+        _remove_path(backup)
+        return
+    trash = _deleting(backup)
+    try:
+        _remove_path(trash)  # (an earlier kill's, if any: a folder is not renamed over one)
+        replace(backup, trash)
+    except OSError:
+        trash = backup
+    _remove_path(trash)
 
 
 def _check_removed(path: Path) -> None:
