@@ -48,3 +48,20 @@ def test_result_lines_are_on_stdout_and_track_says_what_to_review(tmp_path, caps
     out, err = capsys.readouterr()
     assert out == f"9 neurons x 40 frames -> {traces} (dff: ratio dR/R0)\n"
     assert "-> " not in err and "lost frames" in err, err  # its note stays on stderr
+
+
+def test_every_channel_option_says_what_it_is():
+    """`catrack track --help` listed `--green-channel I` and `--red-channel I` with no word on
+    what they pick (a file with 3+ channels needs them), nor did `catrack detect --channel`."""
+    import argparse
+
+    from napari_catrack.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [
+        f"{name} {action.option_strings[-1]}"
+        for name, parser in sub.choices.items()
+        for action in parser._actions
+        if any(o.endswith("channel") for o in action.option_strings) and not action.help
+    ]  # fmt: skip
+    assert not bare, bare
