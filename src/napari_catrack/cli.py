@@ -21,6 +21,7 @@ import contextlib
 import importlib
 import os
 import pkgutil
+import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -82,11 +83,37 @@ def _commands() -> dict[str, tuple[str, str | None]]:
     return found
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the form of every other `catrack` error: one line,
+    `catrack: error: ...`, exit 2. argparse printed the command's usage (15 lines for
+    `catrack track`) and then `catrack track: error: argument --size-ratio: --size-ratio must
+    ...`, while the same option's other refusal read `catrack: error: --size-ratio must ...`.
+    Subcommand parsers are made of this class too (`add_subparsers` uses the parent's)."""
+
+    def error(self, message: str):  # argparse calls it for every refusal
+        self.exit(EXIT_USER_ERROR, f"catrack: error: {_argparse_message(message)} "
+                  f"(see {self.prog} --help)\n")  # fmt: skip
+
+
+def _argparse_message(message: str) -> str:
+    """argparse's `argument --x: <why>` without the prefix when <why> names the option itself
+    (`argument --size-ratio: --size-ratio must be ...`), else as `--x: <why>`."""
+    m = re.fullmatch(r"argument (\S+): (.*)", message, flags=re.S)
+    if m is None:
+        return message
+    names, why = m.group(1).split("/"), m.group(2)
+    if names == ["COMMAND"] and why.startswith("invalid choice: "):
+        return f"unknown command {why.removeprefix('invalid choice: ')}"
+    if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", why) for n in names):
+        return why
+    return f"{m.group(1)}: {why}"
+
+
 def build_parser(only: str | None = ALL) -> argparse.ArgumentParser:
     """The `catrack` parser. `only`: the command whose module is imported and registered (ALL:
     every command, as tests and documentation tools need; None: none, for the top-level help);
     the others are listed with their help and registered only when run."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="catrack",
         description="napari-catrack: calcium-imaging video analysis from the command line.",
     )
@@ -105,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [_expand_home(str(a)) for a in (sys.argv[1:] if argv is None else argv)]
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=command if command in _commands() else None)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's parser: "see catrack track --help", not "catrack --help"
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR

@@ -401,8 +401,11 @@ def _cli_parser(info: FieldInfo) -> typing.Callable[[str], Any]:
                 raise argparse.ArgumentTypeError(
                     f"{info.option} cannot be {text!r}: {info.meta.get('help', '')}"
                 ) from None
+            what = {int: "a whole number", float: "a number", tuple: "numbers A,B"}.get(
+                info.kind, info.kind.__name__
+            )  # was "expected float for --size-ratio": Python's type names
             raise argparse.ArgumentTypeError(
-                f"expected {info.kind.__name__} for {info.option}, got {text!r}"
+                f"{info.option} must be {what}, got {text!r}"
             ) from None
         if info.choices is not None and value not in info.choices:
             raise argparse.ArgumentTypeError(

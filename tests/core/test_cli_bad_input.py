@@ -327,3 +327,36 @@ def test_a_tiff_given_as_a_session_is_not_called_damaged(tmp_path, capsys):
     (tmp_path / "s.catrack.h5").write_bytes(b"not hdf5 at all" * 100)
     code, err = _run(capsys, ["export", tmp_path / "s.catrack.h5", "-o", tmp_path / "e"])
     assert "s.catrack.h5 is damaged" in _one_error_line(err)
+
+
+def test_an_option_argparse_refuses_is_one_catrack_error_line(tmp_path, capsys):
+    """A bad option value argparse refuses said `catrack track: error: argument --size-ratio:
+    --size-ratio must ...` after 15 lines of usage, while the same option's other refusal (the
+    parameter class's check) said `catrack: error: --size-ratio must ...` in one line (h18 walk):
+    both are now one `catrack: error:` line naming the command's --help, exit 2."""
+    movie = tmp_path / "m.tif"
+    tifffile.imwrite(movie, _worm_movie(4), metadata={"axes": "TYX"})
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("neuron_id,y,x\n0,24,20\n", encoding="utf-8")
+    base = ["track", movie, "--seeds", seeds, "-o", tmp_path / "t.csv"]
+    cases = {
+        "-1": "catrack: error: --size-ratio must be >= 0.0 and <= 100.0, got '-1' "
+        "(see catrack track --help)",
+        "abc": "catrack: error: --size-ratio must be a number, got 'abc' (see catrack track --help)",
+        "0.5": "catrack: error: --size-ratio must be 0 (off) or at least 1, got 0.5",
+    }
+    for value, line in cases.items():
+        code, err = _run(capsys, [*base, "--size-ratio", value])
+        assert code == EXIT_USER_ERROR
+        assert err.splitlines() == [line], err
+    for argv, line in (
+        ([*base, "--lost-after", "1.5"], "--lost-after must be a whole number, got '1.5'"),
+        ([*base, "--bogus"], "unrecognized arguments: --bogus (see catrack track --help)"),
+        (["track", movie], "the following arguments are required: --seeds, -o/--output"),
+        (["track", movie, "--layout", "x"], "--layout: invalid choice: 'x' (choose from"),
+        (["trak"], "unknown command 'trak' (choose from 'align'"),
+    ):
+        code, err = _run(capsys, argv)
+        assert code == EXIT_USER_ERROR
+        assert len(err.splitlines()) == 1 and err.startswith(f"catrack: error: {line}"), err
+    assert not (tmp_path / "t.csv").exists()

@@ -365,7 +365,7 @@ def test_import_into_a_session_of_another_movie(tmp_path, capsys):
 
 def test_transients_takes_the_frame_rate_of_its_session(runs, tmp_path, capsys):
     """With --session holding the traces' rate, --fps may be left out; one that contradicts it
-    is used and said; without either the command still asks for --fps."""
+    is used and said; without either the table's time_s column gives it."""
     import shutil
 
     folder, _, _ = runs
@@ -378,5 +378,6 @@ def test_transients_takes_the_frame_rate_of_its_session(runs, tmp_path, capsys):
     assert main(["transients", traces, "--fps", "5", "-o", str(tmp_path / "t5.csv"),
                  "--session", str(session)]) == 0  # fmt: skip
     assert "differs from the session's frame rate 10" in capsys.readouterr().err
-    assert main(["transients", traces, "-o", str(tmp_path / "t0.csv")]) == 2
-    assert "--fps is required" in capsys.readouterr().err
+    # without either: the rate the table's time_s column states (h18; it asked for --fps)
+    assert main(["transients", traces, "-o", str(tmp_path / "t0.csv")]) == 0
+    assert "frame rate 10 Hz, from the table's time_s column" in capsys.readouterr().err

@@ -134,7 +134,8 @@ def test_a_lost_neuron_does_not_block_the_others(tmp_path, traces, capsys):
 def test_cli_errors(tmp_path, traces, capsys):
     cli = pytest.importorskip("napari_catrack.cli")
     src = tmp_path / "traces.csv"
-    long_table(traces, [3, 5]).to_csv(src, index=False)
+    # no time_s column: nothing states the frame rate (with one, it is taken from there)
+    long_table(traces, [3, 5]).drop(columns="time_s").to_csv(src, index=False)
     out = str(tmp_path / "o.csv")
     assert cli.main(["transients", str(src), "-o", out]) == 2
     assert "--fps is required" in capsys.readouterr().err

@@ -163,3 +163,54 @@ def test_the_kymograph_has_a_colour_bar_saying_what_its_colours_mean(
     speed, kymo_ax = plot.figure.axes[:2]
     plot.canvas.draw()
     assert speed.get_position().x1 == pytest.approx(kymo_ax.get_position().x1, abs=1e-3)
+
+
+def test_a_short_wide_plot_dock_shows_both_plots_side_by_side(make_napari_viewer, qtbot, tmp_path):
+    """Docked under the viewer of a 1300 x 800 window the plot got 174 px (napari's layer
+    controls and layer list keep their height): the speed plot alone showed, the kymograph was
+    scrolled out of sight below it (h18 first-hour walk). In a short, wide view the two plots
+    now stand side by side and the canvas fits the view; a taller dock stacks them again."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.session import attach_session
+    from napari_catrack.widgets._dock import dock_of
+
+    from ..core._session_helpers import worm_session
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 1000)
+    attach_session(viewer, session)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, BEHAVIOUR)
+    plot = widget.show_plot()
+    dock, main = dock_of(plot), viewer.window._qt_window
+    assert main.dockWidgetArea(dock) == Qt.BottomDockWidgetArea
+
+    def settle(height: int) -> None:
+        main.resizeDocks([dock], [height], Qt.Vertical)
+        qtbot.waitUntil(lambda: abs(dock.height() - height) < 5, timeout=3000)
+        qtbot.wait(100)  # the re-layout queued by the resize
+
+    def shown(axes) -> bool:
+        """The axes lie inside the part of the canvas the scroll view shows (scrolled to top)."""
+        visible = min(plot.canvas.height(), plot.scroll_area.viewport().height())
+        plot.canvas.draw()
+        box = axes.get_window_extent()  # pixels from the canvas' bottom
+        ratio = plot.canvas.device_pixel_ratio
+        top = plot.canvas.height() - box.y1 / ratio
+        bottom = plot.canvas.height() - box.y0 / ratio
+        return top >= 0 and bottom <= visible
+
+    settle(174)
+    plot.scroll_area.verticalScrollBar().setValue(0)
+    speed, kymo = plot.figure.axes[:2]
+    assert shown(speed) and shown(kymo)  # before: the kymograph lay below the view
+    assert plot.side_by_side
+    assert speed.get_position().x1 < kymo.get_position().x0  # left of it
+    assert kymo.get_xlabel() == "time (s)" and speed.get_xlabel() == "time (s)"
+
+    settle(450)
+    speed, kymo = plot.figure.axes[:2]
+    assert not plot.side_by_side
+    assert speed.get_position().y0 > kymo.get_position().y1  # above it
+    assert shown(speed) and shown(kymo)

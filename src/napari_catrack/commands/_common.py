@@ -56,8 +56,13 @@ def add_recording_arguments(parser: argparse.ArgumentParser, *, positional: bool
     group.add_argument(
         "--split", choices=SPLITS, default=None, help="side-by-side halves (green first)"
     )
-    group.add_argument("--green-channel", type=int, default=0, metavar="I")
-    group.add_argument("--red-channel", type=int, default=1, metavar="I")
+    group.add_argument("--green-channel", type=int, default=0, metavar="I",
+                       help="index of the green (activity) channel on the channel axis "
+                       "(default 0); interleaved frames: the lower of the two indices comes "
+                       "first")  # fmt: skip
+    group.add_argument("--red-channel", type=int, default=1, metavar="I",
+                       help="index of the red (structural) channel (default 1); a file with 3+ "
+                       "channels needs both")  # fmt: skip
     group.add_argument("--dataset", default=None, help="HDF5 dataset path (when ambiguous)")
     group.add_argument("--axes", default=None, help="override the file's axis letters, e.g. YXT")
     group.add_argument(

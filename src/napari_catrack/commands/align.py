@@ -113,9 +113,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"red -> green: dy={transform.dy:+.3f} dx={transform.dx:+.3f} "
         f"rotation={transform.rotation_deg:+.4f} deg scale={transform.scale:.5f}{affine} "
-        f"(ncc {info.get('ncc')}) -> {args.output}",
-        file=sys.stderr,
-    )
+        f"(ncc {info.get('ncc')}) -> {args.output}"
+    )  # the result line, on stdout as every command's (notes and warnings: stderr)
     poor = poor_match_warning(transform)
     if poor:
         warn("align", poor)

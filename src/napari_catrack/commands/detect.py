@@ -34,7 +34,9 @@ def register(subparsers) -> None:
                    help="frame to detect on (default %(default)s)")  # fmt: skip
     p.add_argument("--project", type=non_negative_int, default=0, metavar="K",
                    help="detect on the mean of K frames starting at --frame instead")  # fmt: skip
-    p.add_argument("--channel", choices=("red", "green"), default="red")
+    p.add_argument("--channel", choices=("red", "green"), default="red",
+                   help="channel to find neurons on (default red, the structural marker; a "
+                   "one-channel recording: green)")  # fmt: skip
     add_alignment_arguments(p)
     DetectParams.add_arguments(p, title="detection parameters")
     p.add_argument("--no-split", dest="split_touching", action="store_false", default=None,

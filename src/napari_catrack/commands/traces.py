@@ -114,10 +114,9 @@ def run(args: argparse.Namespace) -> int:
     lost = lost_frames_note(df, params)
     if lost:
         print(f"catrack traces: {lost}", file=sys.stderr)
-    print(
-        f"catrack traces: {n} neurons x {len(df) // max(n, 1)} frames -> {args.output} "
-        f"(dff: {'green dF/F0' if not params.use_ratio or rec.red is None else 'ratio dR/R0'})",
-        file=sys.stderr,
+    print(  # the result line, on stdout as every command's (notes and warnings: stderr)
+        f"{n} neurons x {len(df) // max(n, 1)} frames -> {args.output} "
+        f"(dff: {'green dF/F0' if not params.use_ratio or rec.red is None else 'ratio dR/R0'})"
     )
     return 0
 

@@ -24,8 +24,10 @@ def register(subparsers) -> None:
     TrainPunctaParams.add_arguments(p, title="training")
     p.add_argument("--labels-movie", default=None, metavar="REC",
                    help="the two-channel movie the --labels table was made from")  # fmt: skip
-    p.add_argument("--puncta-channel", type=int, default=0, metavar="I")
-    p.add_argument("--calcium-channel", type=int, default=1, metavar="I")
+    p.add_argument("--puncta-channel", type=int, default=0, metavar="I",
+                   help="channel of --labels-movie holding the puncta (HaloTag) (default 0)")  # fmt: skip
+    p.add_argument("--calcium-channel", type=int, default=1, metavar="I",
+                   help="channel of --labels-movie holding the calcium dye (default 1)")  # fmt: skip
     p.add_argument("--camera", default=None, metavar="JSON", help="camera.json of --labels-movie")
     p.add_argument("--threads", type=int, default=2, metavar="N",
                    help="torch CPU threads (the result is reproducible for a given count; default "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from napari_catrack.commands._common import (
@@ -39,7 +40,8 @@ def register(subparsers) -> None:
         "--fps",
         type=float,
         default=None,
-        help="frame rate in frames per second (required, unless --session holds it)",
+        help="frame rate in frames per second (default: the --session's, else the one the "
+        "table's time_s and frame columns state, as catrack traces and sources write them)",
     )
     p.add_argument("--layout", choices=("long", "wide"), default=None, help="default: detect")
     p.add_argument("-o", "--output", required=True, help="transients table (.csv or .xlsx)")
@@ -84,14 +86,20 @@ def run(args: argparse.Namespace) -> int:
                          "per-cell table); give --cells FILE too")  # fmt: skip
     target = session_from_args(args)  # traces, not a recording: any session, or a new one
     known = target.session.frame_rate() if target is not None else None
+    frame = read_table(args.traces, what="traces")
     if args.fps is None and not known:
-        raise InputError("--fps is required: the frame rate of the traces in frames per second")
+        known = fps_from_times(frame)  # a table catrack wrote: it was refused without --fps
+        if not known:
+            raise InputError("--fps is required: the frame rate of the traces in frames per "
+                             "second (the table has no time_s column that states it)")  # fmt: skip
+        print(f"catrack transients: frame rate {known:g} Hz, from the table's time_s column "
+              "(--fps to give another)", file=sys.stderr)  # fmt: skip
     if args.fps is not None and known and abs(args.fps - known) > 1e-6 * known:
         warn("transients", f"--fps {args.fps:g} differs from the session's frame rate {known:g} "
              f"Hz; using --fps")  # fmt: skip
     fps = check_fps(args.fps if args.fps is not None else known)
     params = TransientParams.from_args(args, **params_from_args(args, "transients", "transients"))
-    traces = read_table(args.traces, what="traces")
+    traces = frame  # (read once, above: its time_s gave the rate)
     tm = to_matrix(traces, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)
     verdicts = None
     if args.verdicts:  # every input is checked before anything is written
@@ -137,6 +145,33 @@ def run(args: argparse.Namespace) -> int:
     if args.cells:
         print(f"cell table -> {args.cells}")
     return 0
+
+
+def fps_from_times(table) -> float | None:
+    """The frame rate a long traces table states: frames per second of its `time_s` against its
+    `frame` column, the same for every step of every neuron (within 0.1 %; a suite2p plane's
+    offset in time keeps its slope); None when it has no such columns or they disagree."""
+    import numpy as np
+    import pandas as pd
+
+    if not {"neuron_id", "frame", "time_s"} <= set(table.columns):
+        return None
+    df = pd.DataFrame({
+        "neuron_id": table["neuron_id"],
+        "frame": pd.to_numeric(table["frame"], errors="coerce"),
+        "time_s": pd.to_numeric(table["time_s"], errors="coerce"),
+    }).dropna().sort_values(["neuron_id", "frame"])  # fmt: skip
+    same = df["neuron_id"].to_numpy()[1:] == df["neuron_id"].to_numpy()[:-1]
+    d_frame = np.diff(df["frame"].to_numpy(float))[same]
+    d_time = np.diff(df["time_s"].to_numpy(float))[same]
+    step = d_frame > 0
+    if not step.any() or (d_time[step] <= 0).any():
+        return None
+    rates = d_frame[step] / d_time[step]
+    rate = float(np.median(rates))
+    if np.abs(rates - rate).max() > 1e-3 * rate:
+        return None
+    return rate
 
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None) -> None:

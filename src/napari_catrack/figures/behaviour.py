@@ -78,9 +78,12 @@ def kymograph_figure(
 def frames_figure(
     frames: np.ndarray, masks: np.ndarray, points: np.ndarray, indices, status=None
 ) -> Figure:
-    """A row of frames, each cropped around the worm: mask outline, centerline, head (magenta)."""
+    """A row of frames, each cropped around the worm: mask outline, centerline, head (magenta),
+    said by a legend under the row (they were unexplained), images without axis lines."""
+    from matplotlib.lines import Line2D
+
     indices = list(indices)
-    fig = Figure(figsize=(min(1.4 * len(indices), 7.0), 1.7), layout="constrained")
+    fig = Figure(figsize=(min(1.4 * len(indices), 7.0), 1.9), layout="constrained")
     for k, t in enumerate(indices):
         ax = fig.add_subplot(1, len(indices), k + 1)
         ys, xs = np.nonzero(masks[t]) if masks[t].any() else (np.array([0]), np.array([0]))
@@ -95,10 +98,17 @@ def frames_figure(
         ax.set_ylim(y1, y0)
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_axis_off()  # the style's left and bottom lines drew an L beside each image
         label = f"frame {t}" + (
             f" ({status[t]})" if status is not None and status[t] != "ok" else ""
         )
         ax.set_title(label, fontsize=8)
+    handles = [
+        Line2D([], [], color="gold", lw=0.8, label="mask outline"),
+        Line2D([], [], color="cyan", lw=1.0, label="centerline"),
+        Line2D([], [], color="magenta", marker="o", ms=4, lw=0, label="head"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=7)
     return fig
 
 

@@ -8,6 +8,10 @@ limits ± the 99th percentile of the good frames (`colour_limit`). A vertical li
 the time slider; clicking either plot moves the viewer to that frame. The data come from the
 session (steps "velocity" and "centerline"), so the plot shows whatever the behaviour widget or
 a reopened session file holds; `refresh_plots(viewer)` redraws every open plot after a step.
+
+In a short, wide dock (docked under the viewer of a laptop-sized window, where napari's layer
+controls leave it 170-280 px) the two plots stand side by side and fill the dock's height: one
+above the other they needed 260 px and the kymograph was scrolled out of sight.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_catrack.widgets._canvas import FastCanvas
@@ -46,6 +51,28 @@ def refresh_plots(viewer) -> None:
         plot.refresh()
 
 
+#: the canvas' least height with the speed plot above the kymograph
+STACKED_MIN_HEIGHT = 260
+#: ... with them side by side, which they are in a view shorter than `STACKED_MIN_HEIGHT` + 40
+#: px and at least `SIDE_BY_SIDE_ASPECT` times as wide as tall
+SIDE_BY_SIDE_MIN_HEIGHT = 120
+SIDE_BY_SIDE_ASPECT = 3.0
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
+
+
+class _ViewResized(QObject):
+    """Calls `plot._arrange()` when the plot's scroll view changes size or is shown."""
+
+    def __init__(self, plot: BehaviourPlotWidget) -> None:
+        super().__init__(plot)
+        self._plot = plot
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Resize, QEvent.Show):  # (Show: a tab brought to the front)
+            self._plot._arrange()
+        return False
+
+
 class BehaviourPlotWidget(QWidget):
     """Signed speed + curvature kymograph with a cursor on the current frame."""
 
@@ -57,7 +84,9 @@ class BehaviourPlotWidget(QWidget):
         # the cursor is blitted over a cached background: a full redraw (tight layout, 2,000
         # frames' kymograph) on every slider step held the UI 2.5 s (scripts/ui_stall_probe.py)
         self.canvas = FastCanvas(self.figure)
-        self.canvas.setMinimumHeight(260)
+        self.canvas.setMinimumHeight(STACKED_MIN_HEIGHT)
+        self.side_by_side = False  # the speed plot left of the kymograph (a short, wide view)
+        self._laid_out_for = False  # whether the view was short and wide at the last refresh
         self.info = QLabel("")
         self.info.setWordWrap(True)
         refresh = QPushButton("Refresh")
@@ -71,6 +100,7 @@ class BehaviourPlotWidget(QWidget):
         self.curvature_unit = "1/px"
         self._cursors: list = []
         self.canvas.mpl_connect("button_press_event", self._clicked)
+        self.scroll_area.viewport().installEventFilter(_ViewResized(self))
         self.viewer.dims.events.current_step.connect(self._move_cursor)
         self.ctx.events.session.connect(lambda *_: self.refresh())
         _PLOTS.add(self)
@@ -94,10 +124,40 @@ class BehaviourPlotWidget(QWidget):
         kymo = kymograph(cl[0].points, cl[0].posture_ok, pixel_size=float(px) if px else 1.0)
         return vel, kymo, cl[0].reliable
 
+    def _wants_side_by_side(self) -> bool:
+        view = self.scroll_area.viewport()
+        if not view.isVisible():  # not laid out yet: its size says nothing (a resize follows)
+            return False
+        height = view.height()
+        return height < STACKED_MIN_HEIGHT + 40 and view.width() >= SIDE_BY_SIDE_ASPECT * height
+
+    def _arrange(self) -> None:
+        """After a resize of the view: in a short, wide view the canvas fills its height (the
+        line and button below scroll) with the plots side by side; re-laid out when that flips."""
+        side = self._wants_side_by_side()
+        if side:  # fixed: the word-wrapped line below makes the view lay the body out at its
+            # preferred height, which took the figure's 360 px
+            margins = self.body.layout().contentsMargins()
+            fill = self.scroll_area.viewport().height() - margins.top() - margins.bottom()
+            self.canvas.setFixedHeight(max(SIDE_BY_SIDE_MIN_HEIGHT, fill))
+        else:
+            self.canvas.setMinimumHeight(STACKED_MIN_HEIGHT)
+            self.canvas.setMaximumHeight(QWIDGETSIZE_MAX)
+        if side != self._laid_out_for:
+            QTimer.singleShot(0, self._rearrange)
+
+    def _rearrange(self) -> None:
+        try:
+            if self._wants_side_by_side() != self._laid_out_for:
+                self.refresh()
+        except RuntimeError:  # closed meanwhile
+            pass
+
     def refresh(self) -> None:
         from napari_catrack.core.behaviour.posture import colour_limit
 
         vel, kymo, good = self._data()
+        self._laid_out_for = self._wants_side_by_side()
         self.figure.clear()
         self._cursors = []
         self.canvas.set_animated([])
@@ -120,12 +180,18 @@ class BehaviourPlotWidget(QWidget):
         # a narrow column on the right for the kymograph's colour bar (empty beside the speed
         # plot, so both plots keep the same time axis width)
         rows = (vel is not None) + (kymo is not None)
-        grid = self.figure.add_gridspec(rows, 2 if kymo is not None else 1,
-                                        width_ratios=(30, 1) if kymo is not None else None)  # fmt: skip
-        ax_v = self.figure.add_subplot(grid[0, 0]) if vel is not None else None
-        ax_k = self.figure.add_subplot(grid[-1, 0], sharex=ax_v) if kymo is not None else None
+        self.side_by_side = side = rows == 2 and self._laid_out_for
+        if side:  # speed | kymograph | colour bar, each with its time axis
+            grid = self.figure.add_gridspec(1, 3, width_ratios=(30, 30, 1))
+            ax_v = self.figure.add_subplot(grid[0, 0])
+            ax_k = self.figure.add_subplot(grid[0, 1], sharex=ax_v)
+        else:
+            grid = self.figure.add_gridspec(rows, 2 if kymo is not None else 1,
+                                            width_ratios=(30, 1) if kymo is not None else None)  # fmt: skip
+            ax_v = self.figure.add_subplot(grid[0, 0]) if vel is not None else None
+            ax_k = self.figure.add_subplot(grid[-1, 0], sharex=ax_v) if kymo is not None else None
         axes = [ax for ax in (ax_v, ax_k) if ax is not None]
-        if ax_v is not None and ax_k is not None:
+        if ax_v is not None and ax_k is not None and not side:
             ax_v.tick_params(labelbottom=False)  # one time axis, under the kymograph
         self.colorbar = None
         if ax_v is not None:
@@ -140,16 +206,17 @@ class BehaviourPlotWidget(QWidget):
             lim = colour_limit(kymo, good)  # from the good frames: coils do not set it
             image = ax_k.imshow(kymo.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
                                 extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
-            ax_k.set_ylabel("body (head 0 → tail 1)")
+            # side by side the axis is short: the long label was cut at both ends
+            ax_k.set_ylabel("head 0 → tail 1" if side else "body (head 0 → tail 1)")
             ax_k.set_xlabel(f"time ({unit})")
             self.colorbar = bar = self.figure.colorbar(
-                image, cax=self.figure.add_subplot(grid[-1, 1])
+                image, cax=self.figure.add_subplot(grid[-1, -1])
             )
             bar.set_ticks([-lim, 0.0, lim])
             bar.set_ticklabels([f"−{lim:.2g}", "0", f"+{lim:.2g}"])
             bar.set_label(f"curvature ({self.curvature_unit})\nred + CCW · blue − CW", fontsize=7)
             bar.ax.tick_params(labelsize=7)
-        elif ax_v is not None:
+        if ax_v is not None and (ax_k is None or side):
             ax_v.set_xlabel(f"time ({unit})")
         for ax in axes:
             self._cursors.append(ax.axvline(times[0], color="k", lw=0.8))

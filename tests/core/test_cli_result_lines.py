@@ -1,0 +1,67 @@
+"""Each command's result line is on stdout, notes and warnings on stderr (`catrack: ...`).
+
+`catrack traces` and `catrack align` wrote theirs on stderr (`catrack traces: 23 neurons x 300
+frames -> traces.csv`), unlike track, detect, transients and the rest; `catrack track` said only
+"23 neurons x 300 frames -> tracks.csv", not the channel it tracked, the places to review or the
+neurons it lost, which the Track neurons widget says (h18 first-hour walk)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from napari_catrack.cli import main
+from napari_catrack.core.tracking.review import review_stretches
+from napari_catrack.io.tiff import write_movie_tiff
+from napari_catrack.synthetic import make_worm_recording
+
+
+def test_result_lines_are_on_stdout_and_track_says_what_to_review(tmp_path, capsys):
+    rec = make_worm_recording(n_frames=40, shape=(128, 128), n_neurons=8, seed=5)
+    path = write_movie_tiff(tmp_path / "rec.tif", rec.green, rec.red, fps=rec.fps)
+    pos = rec.truth.positions[0]
+    seeds = pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": pos[:, 0], "x": pos[:, 1]})
+    # a seed on empty background: no peak of its own, so it is lost and listed for review
+    seeds.loc[len(seeds)] = ["nobody", 12.0, 12.0]
+    seeds.to_csv(tmp_path / "seeds.csv", index=False)
+    align, tracks, traces = (tmp_path / n for n in ("align.json", "tracks.csv", "traces.csv"))
+
+    assert main(["align", str(path), "-o", str(align)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("red -> green: dy=") and out.rstrip().endswith(f"-> {align}"), out
+    assert "-> " not in err, err
+
+    argv = ["track", str(path), "--seeds", str(tmp_path / "seeds.csv"), "--align", str(align)]
+    assert main([*argv, "-o", str(tracks)]) == 0
+    out, err = capsys.readouterr()
+    table = pd.read_csv(tracks)
+    review = review_stretches(table, threshold=0.5, merge_gap=10)
+    lost = table[table.status == "lost"]
+    assert len(review) >= 1 and "nobody" in set(lost.neuron_id)  # the case is what it means
+    assert out == (
+        f"tracking on red: 9 neurons x 40 frames; {len(review)} place(s) to review (confidence "
+        f"< 0.5); {lost.neuron_id.nunique()} neuron(s) lost at {len(lost)} frame(s) -> {tracks}\n"
+    )
+    assert "-> " not in err, err
+
+    argv = ["traces", str(path), "--tracks", str(tracks), "--align", str(align)]
+    assert main([*argv, "-o", str(traces)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"9 neurons x 40 frames -> {traces} (dff: ratio dR/R0)\n"
+    assert "-> " not in err and "lost frames" in err, err  # its note stays on stderr
+
+
+def test_every_channel_option_says_what_it_is():
+    """`catrack track --help` listed `--green-channel I` and `--red-channel I` with no word on
+    what they pick (a file with 3+ channels needs them), nor did `catrack detect --channel`."""
+    import argparse
+
+    from napari_catrack.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [
+        f"{name} {action.option_strings[-1]}"
+        for name, parser in sub.choices.items()
+        for action in parser._actions
+        if any(o.endswith("channel") for o in action.option_strings) and not action.help
+    ]  # fmt: skip
+    assert not bare, bare
