@@ -185,3 +185,19 @@ def test_red_that_follows_the_focus_far_down_keeps_its_ratio():
     # elsewhere (dR/R0 up to +0.2, not the +12 of a track on a red granule's dim neighbour)
     bright = df.ratio[~dim].median()
     assert ((df.ratio[dim] / bright - 1).abs() < 0.3).all()
+
+
+@pytest.mark.parametrize(
+    ("pct", "text"),
+    [(90, "90th"), (81, "81st"), (92, "92nd"), (83, "83rd"), (11, "11th"), (12, "12th"),
+     (99.5, "99.5th"), (50, "median")],
+)  # fmt: skip
+def test_the_warning_names_the_reference_percentile_as_an_ordinal(pct, text):
+    """h18-rev2: a reference other than 90 read "92th-percentile", "81th-percentile"."""
+    from napari_catrack.core.signals.extraction import _warn_low_red
+
+    low = np.ones(4, bool)
+    with pytest.warns(RuntimeWarning) as seen:
+        _warn_low_red(low, ~low, TracesParams(red_reference_percentile=pct))
+    want = "median" if text == "median" else f"{text}-percentile"
+    assert f"below 0.05 of the neuron's {want} red" in str(seen[0].message)
