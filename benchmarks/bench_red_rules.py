@@ -1,5 +1,7 @@
 """Red rules of the two-channel ratio (h18): what each rule marks, before (the pre-h18 relative
-rule: 0.05 of the median red) and after (0.2 of the 90th-percentile red), with the noise floor.
+rule: 0.05 of the median red), with h18's first default (0.2 of the 90th-percentile red, now the
+option `--min-red-fraction 0.2`) and with the defaults (0.05 of the 90th percentile since
+h18-rev2), each with the noise floor.
 
 1. The moving-worm sample (200 frames, seed 0) tracked as in the h17 GUI walk: candidates
    detected on the red frame (100: 24 candidates; 40: 26), tracked on red with the defaults, no
@@ -42,6 +44,7 @@ from napari_catrack.io.tables import long_to_matrix  # noqa: E402
 from napari_catrack.synthetic import make_worm_recording  # noqa: E402
 
 PRE_H18 = {"min_red_fraction": 0.05, "red_reference_percentile": 50.0}
+FRACTION_0_2 = {"min_red_fraction": 0.2, "red_reference_percentile": 90.0}
 ARTEFACTS = {"focus_dip_rate_hz": 0.1, "global_dip_rate_hz": 0.05}  # as bench_signals
 
 
@@ -72,7 +75,7 @@ def _true_ids(tracks: pd.DataFrame, truth: np.ndarray) -> set[str]:
 def _case(green, red, tracks, fps, true_ids, transform=None) -> dict:
     res = {}
     tables = {}
-    for name, changes in (("pre_h18", PRE_H18), ("h18", {})):
+    for name, changes in (("pre_h18", PRE_H18), ("fraction_0_2", FRACTION_0_2), ("h18", {})):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             df = extract_traces(green, tracks, red, transform=transform, fps=fps, **changes)
@@ -105,12 +108,16 @@ def _case(green, red, tracks, fps, true_ids, transform=None) -> dict:
             "transients": len(found),
             "transients_true_neurons": int(found.neuron_id.astype(str).isin(true_ids).sum()),
         }
-    a, b = tables["pre_h18"], tables["h18"]
-    new = b.red_invalid & ~a.red_invalid
-    res["added"] = [{"neuron_id": str(r.neuron_id), "frame": int(r.frame),
-                     "red": round(float(r.red), 2), "red_floor": round(float(r.red_floor), 2),
-                     "dff_before": round(float(a.dff[i]), 2)}
-                    for i, r in b[new].iterrows()]  # fmt: skip
+    a = tables["pre_h18"]
+    for name in ("fraction_0_2", "h18"):  # what each marks that the pre-h18 rules did not
+        b = tables[name]
+        new = b.red_invalid & ~a.red_invalid
+        res[f"added_{name}"] = [{"neuron_id": str(r.neuron_id), "frame": int(r.frame),
+                                 "red": round(float(r.red), 2),
+                                 "red_floor": round(float(r.red_floor), 2),
+                                 "dff_before": round(float(a.dff[i]), 2)}
+                                for i, r in b[new].iterrows()]  # fmt: skip
+    b = tables["h18"]
     ok = ~b.missing & b.neuron_id.astype(str).isin(true_ids)
     p90 = b[ok].groupby("neuron_id").red.transform(lambda s: s.quantile(0.9))
     res["true_neurons_lowest_red_of_p90"] = (round(float((b.red[ok] / p90).min()), 3)
@@ -124,6 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     out: dict = {"benchmark": "red_rules", "version": __version__,
                  "machine": platform.platform(), "pre_h18": PRE_H18,
+                 "fraction_0_2": FRACTION_0_2,
                  "h18": {k: getattr(TracesParams(), k) for k in PRE_H18}, "cases": {}}  # fmt: skip
     t0 = time.perf_counter()
     rec = make_worm_recording(n_frames=200, seed=0)
@@ -135,7 +143,12 @@ def main() -> None:
         key = f"worm_sample_walk_red_frame_{frame}"
         out["cases"][key] = {"candidates": int(tracks.neuron_id.nunique()),
                              **_case(green, red, tracks, rec.fps, _true_ids(tracks, truth))}  # fmt: skip
-        print(key, json.dumps({k: out["cases"][key][k]["red_invalid"] for k in ("pre_h18", "h18")}))
+        print(
+            key,
+            json.dumps(
+                {k: out["cases"][key][k]["red_invalid"] for k in ("pre_h18", "fraction_0_2", "h18")}
+            ),
+        )
     out["cases"]["worm_sample_truth"] = _case(
         green, red, _truth_tracks(truth, rec.truth.neuron_ids), rec.fps, truth_ids
     )

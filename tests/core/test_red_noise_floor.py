@@ -129,13 +129,14 @@ def test_the_floor_is_the_noise_of_an_roi_on_background():
 
 def test_zero_turns_the_rule_off_and_the_relative_rule_alone_misses_the_background(scene):
     """The pre-h18 relative rule (0.05 of the median red) alone missed the track on background;
-    h18's (0.2 of the 90th-percentile red: the neuron's red when the track is on it) does not."""
+    0.2 of the 90th-percentile red (the neuron's red when the track is on it; h18's default,
+    an option since h18-rev2) does not."""
     pre_h18 = {"min_red_fraction": 0.05, "red_reference_percentile": 50.0}
     df = _traces(scene, red_noise_floor=0.0, **pre_h18)
     a = df[df.neuron_id == "a"].set_index("frame").loc[AWAY.start : AWAY.stop - 1]
     assert a.red_invalid.mean() < 0.5  # what the h16 walk saw: most of it divided
     assert df.red_floor.isna().all()
-    df = _traces(scene, red_noise_floor=0.0)
+    df = _traces(scene, red_noise_floor=0.0, min_red_fraction=0.2)
     a = df[df.neuron_id == "a"].set_index("frame")
     assert a.loc[AWAY.start : AWAY.stop - 1].red_invalid.all()
     assert not a.drop(range(AWAY.start, AWAY.stop)).red_invalid.any()  # on the neuron: kept
@@ -165,7 +166,7 @@ def test_with_both_rules_each_count_stands_before_its_rule_not_after_the_option(
     with pytest.warns(RuntimeWarning) as seen:
         _warn_low_red(by_fraction, by_noise, TracesParams())
     assert str(seen[0].message).startswith(
-        "red intensity too low (17 below 0.2 of the neuron's 90th-percentile red: min red fraction"
+        "red intensity too low (17 below 0.05 of the neuron's 90th-percentile red: min red fraction"
     )
     with pytest.warns(RuntimeWarning) as seen:
         _warn_low_red(by_fraction, by_noise,

@@ -466,7 +466,7 @@ def test_low_red_warning_names_the_setting_a_user_can_change(scene):
     green, red, centres, _ = scene
     red = red.copy()
     paint(red[3:5], centres["a"][3], 40.0, 5.0)  # neuron a's red gone in frames 3 and 4
-    message = (r"red intensity too low \(below 0.2 of the neuron's 90th-percentile red: min "
+    message = (r"red intensity too low \(below 0.05 of the neuron's 90th-percentile red: min "
                r"red fraction, --min-red-fraction\) in 2 samples")  # fmt: skip
     with pytest.warns(RuntimeWarning, match=message):
         extract_traces(green, tracks_for(centres), red, radius=3, bg_inner=9, bg_outer=13)

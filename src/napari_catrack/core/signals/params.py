@@ -58,7 +58,7 @@ class TracesParams(StepParams):
         None, "correct photobleaching of each channel before the ratio (needs fps)"
     )
     min_red_fraction: float = param(
-        0.2, "red below this fraction of the neuron's own red (its red reference percentile) "
+        0.05, "red below this fraction of the neuron's own red (its red reference percentile) "
         "counts as no red (ratio NaN); 0 = off", minimum=0.0, maximum=1.0, advanced=True,
     )  # fmt: skip
     red_reference_percentile: float = param(
