@@ -308,8 +308,8 @@ def test_cli_roundtrip_two_channels(scene, tmp_path, capsys):
 
     out2 = tmp_path / "green_only.csv"
     assert _cli([*args[:-1], out2, "--no-ratio"]) == 0
-    err = capsys.readouterr().err
-    assert "green dF/F0" in err and "differs" not in err  # --fps 5 is the file's 5 Hz
+    said = capsys.readouterr()  # the result line is on stdout, warnings on stderr
+    assert "green dF/F0" in said.out and "differs" not in said.err  # --fps 5 is the file's 5 Hz
     # an --fps that contradicts the file's own rate is used, but said (h9 review)
     assert _cli([*args[:-4], "--fps", 10, "-o", out2]) == 0
     assert "--fps 10 differs from the 5 Hz the file states; using --fps" in capsys.readouterr().err
