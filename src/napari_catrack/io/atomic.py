@@ -692,10 +692,16 @@ def recover_before_reading(*paths: str | os.PathLike | None) -> None:
     for folder in folders.values():
         with contextlib.suppress(OSError):
             recover_interrupted_sets(folder, unfinished=unfinished)
-    for line in unfinished:
+    say_unfinished(unfinished, stacklevel=4)
+
+
+def say_unfinished(lines: list[str], stacklevel: int = 3) -> None:
+    """One `RecoveryNote` warning per line of `recover_interrupted_sets(unfinished=...)`, once
+    per process: every read path that recovers a folder says what it could not finish there."""
+    for line in lines:
         if line not in _NOTED:
             _NOTED.add(line)
-            warnings.warn(line, RecoveryNote, stacklevel=3)
+            warnings.warn(line, RecoveryNote, stacklevel=stacklevel)
 
 
 def _ctimes_kept(journal: os.stat_result) -> bool:
