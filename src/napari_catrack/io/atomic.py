@@ -379,6 +379,8 @@ def _remove_journals(journals: list[Path]) -> None:
     for journal in journals:
         with contextlib.suppress(OSError):
             journal.unlink()
+        with contextlib.suppress(OSError):  # (`_mark_placed`'s, of a process killed there)
+            journal.with_name(journal.name + ".partial").unlink()
 
 
 def recover_interrupted_sets(
@@ -669,9 +671,10 @@ def _clean_up(
                 _remove_path(tmp)
                 _check_removed(tmp)
             note = _put_back_note(backup)  # (the set's temp file is gone: no longer needed)
-            if note.exists() or note.is_symlink():
-                _remove_path(note)
-                _check_removed(note)
+            for leftover in (note.with_name(note.name + ".partial"), note):  # (a kill's, too)
+                if leftover.exists() or leftover.is_symlink():
+                    _remove_path(leftover)
+                    _check_removed(leftover)
             trash = _deleting(backup)  # (what a process killed in `_remove_backup` left)
             if trash.exists() or trash.is_symlink():
                 _remove_path(trash)
