@@ -79,7 +79,7 @@ def _read_once(folder: Path) -> Iterator[list[Path] | None]:
     finished first, and each file's provenance read once while inside: `folder` is listed once
     (h16 listed it again for every read of every candidate's provenance, each a recovery pass:
     7 listings for three session files, a cost that grows with the folder's files)."""
-    from napari_catrack.io.atomic import recover_interrupted_sets
+    from napari_catrack.io.atomic import recover_interrupted_sets, say_unfinished
     from napari_catrack.session import SESSION_SUFFIX
 
     try:
@@ -87,9 +87,11 @@ def _read_once(folder: Path) -> Iterator[list[Path] | None]:
     except OSError:
         yield None
         return
+    unfinished: list[str] = []  # (a set it cannot finish here is said, as every read says it)
     with contextlib.suppress(OSError):
-        if recover_interrupted_sets(folder, names):  # a set finished: files placed, so again
+        if recover_interrupted_sets(folder, names, unfinished):  # files placed: listed again
             names = os.listdir(folder)
+    say_unfinished(unfinished, stacklevel=5)
     # (normcase: on Windows case-blind, as `Path.glob` there)
     candidates = sorted(folder / n for n in names if os.path.normcase(n).endswith(SESSION_SUFFIX))
     token = _READ.set({})

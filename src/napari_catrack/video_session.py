@@ -11,26 +11,29 @@ show its results, and the behaviour layers come with the video) and autosaves in
 
 "Open elsewhere" is another viewer of this process whose session saves there, or another
 process that claimed the file (`claim`: a small note naming its process id and start time, in
-a folder of the user's own in the temporary folder, read by every user's napari, renamed into
-place whole so that a reader never sees it half written; a note of a process that has ended is
-ignored, and so is one whose process id another program has now). Then this viewer branches,
-as before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
+a folder of the user's own in the temporary folder, read by every user's napari, written whole
+under another name and then linked to its own, so that a reader never sees it half written; a
+note of a process that has ended is ignored, and so is one whose process id another program has
+now). Continuing claims the file in one step (`take`, h18): two napari opening the video at the
+same moment both found no note and both continued; now exactly one does. Then this viewer
+branches, as before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
 HDF5) are unchanged: their earlier session is opened from its file (`note_recording`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
 import os
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from napari_catrack.errors import CatrackError
-from napari_catrack.io.atomic import write_text_atomic
+from napari_catrack.io import atomic
 from napari_catrack.session import (
     Session,
     attach_session,
@@ -147,36 +150,194 @@ def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
     for note in _notes(path):
         try:
             said = json.loads(note.read_text(encoding="utf-8"))
-            pid, host = int(said["pid"]), str(said.get("host", ""))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            continue  # none, or not a note of ours (edited, another program's): not a claim
-        if pid == os.getpid() and host == socket.gethostname():
-            continue  # this process's own note (its viewer, above)
-        if host == socket.gethostname() and not (
-            _alive(pid) and _same_process(pid, said.get("started"))
-        ):
-            continue  # a napari that has ended (closed, crashed): its note is stale
-        if host and host != socket.gethostname():  # (its process cannot be checked from here)
-            return f"napari process {pid} on {host} (if napari has ended there, delete {note})"
-        return f"napari process {pid} on {host or 'this computer'}"
+        except (OSError, ValueError):
+            continue  # none, or unreadable: not a claim
+        who = _holding(note, said)
+        if who is not None:
+            return who
     return None
 
 
+def _holding(note: Path, said: Any) -> str | None:
+    """Who holds the session file by the note `note` that says `said`: "napari process N on
+    HOST", or None where it is no claim of another process (not a note of ours, this process's
+    own, or stale: a napari that has ended, or whose process id another program has now)."""
+    try:
+        pid, host = int(said["pid"]), str(said.get("host", ""))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None  # not a note of ours (edited, another program's): not a claim
+    if pid == os.getpid() and host == socket.gethostname():
+        return None  # this process's own note (its viewers: `_CLAIMS`)
+    if host == socket.gethostname() and not (
+        _alive(pid) and _same_process(pid, said.get("started"))
+    ):
+        return None  # a napari that has ended (closed, crashed): its note is stale
+    if host and host != socket.gethostname():  # (its process cannot be checked from here)
+        return f"napari process {pid} on {host} (if napari has ended there, delete {note})"
+    return f"napari process {pid} on {host or 'this computer'}"
+
+
 def claim(viewer: Any, path: str | os.PathLike | None) -> None:
-    """Note that `viewer` has the session file `path` open (until its window closes)."""
+    """Note that `viewer` has the session file `path` open (until its window closes), unless
+    another napari process holds it (its note is never replaced: `take` is the claim that
+    decides whether a session is continued)."""
     if viewer is None or path is None:
         return
     viewer = real_viewer(viewer)
     _CLAIMS[_key(path)] = viewer
+    _claim_note(path)
+    _release_on_close(viewer, path)
+
+
+def take(viewer: Any, path: str | os.PathLike) -> str | None:
+    """Claim the session file `path` for `viewer` if nobody else has it, in one step: None
+    when it is this viewer's now (or no note can be written: a read-only temporary folder),
+    else who has it (`holder`'s line). Checking with `holder` and then claiming were two steps:
+    two napari opening the same video within milliseconds both found no note and both
+    continued the session. The note is made with `os.link` of a note written whole, which
+    fails where a note is there already; a stale note (its process ended) is replaced under a
+    lock, only if it is still the note judged stale (`_claim_note`)."""
+    viewer = real_viewer(viewer)
+    key = _key(path)
+    other = _CLAIMS.get(key)
+    if other is not None and other is not viewer and _window_open(other):
+        return "another viewer of this napari"
+    who = _claim_note(path)
+    if who is not None:
+        return who
+    _CLAIMS[key] = viewer
+    _release_on_close(viewer, path)
+    return None
+
+
+def _release(viewer: Any, path: str | os.PathLike) -> None:
+    """Give up `viewer`'s claim of `path` now (a session that could not be continued)."""
+    key = _key(path)
+    if _CLAIMS.get(key) is real_viewer(viewer):
+        del _CLAIMS[key]
+        _unclaim(key)
+
+
+CLAIM_TRIES = 100  # a note changing under a claim this many times: another napari claims it now
+CLAIM_WAIT_S = 0.02  # between two tries
+
+
+def _claim_note(path: str | os.PathLike) -> str | None:
+    """Write this process's note of `path` unless another process holds it; returns who does
+    (`_holding`), or None (noted, or the note cannot be written). Every step is one that
+    another napari doing the same at the same moment cannot interleave with:
+
+    - the note is written whole under a temporary name, then linked to its name (`os.link`
+      fails where a note is there: of two at once exactly one gets it; where the file system
+      has no hard links, `O_CREAT | O_EXCL`);
+    - a note there that is no claim (stale, this process's own, unreadable) is replaced by a
+      rename, under an exclusive lock of `NAME.lock` beside it and only if it is still the
+      very file judged (same inode): another napari judging the same stale note waits for
+      the lock and then finds the new note, a live claim;
+    - a user's note is in their own folder, so this user's claim is checked against every
+      other user's notes after it is made, and given up where one holds the file (two users
+      at once: both branch, neither continues)."""
     note = _note_file(path)
+    text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                       "started": _started(os.getpid()), "path": _key(path)})  # fmt: skip
     try:
         note.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                           "started": _started(os.getpid()), "path": _key(path)})  # fmt: skip
-        write_text_atomic(note, text)  # (whole or absent: another napari may read it meanwhile)
-    except (OSError, CatrackError):
-        pass  # (a read-only temporary folder: other processes are then not told)
-    _release_on_close(viewer, path)
+        atomic._remove_stale_partials(note)  # (a killed claim's temporary note, a day old)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{atomic.short_name(note.name)}.", suffix=".partial", dir=note.parent
+        )
+    except OSError:
+        return None  # (a read-only temporary folder: other processes are then not told)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, atomic._target_mode(note))  # (read by every user's napari)
+        for attempt in range(CLAIM_TRIES):
+            if _link(tmp, note, text):
+                return _others_hold(path, note)
+            try:
+                with open(note, encoding="utf-8") as fh:
+                    judged = os.fstat(fh.fileno())
+                    said = json.loads(fh.read())
+            except FileNotFoundError:
+                continue  # removed meanwhile (its viewer closed): link again
+            except (OSError, ValueError):
+                said = None  # (not a claim: replaced below)
+                try:
+                    judged = os.stat(note)
+                except OSError:
+                    continue
+            who = _holding(note, said) if said is not None else None
+            if who is not None:
+                return who
+            if _replace_if_same(tmp, note, judged, last=attempt == CLAIM_TRIES - 1):
+                return _others_hold(path, note)
+            time.sleep(CLAIM_WAIT_S)
+        return None  # (never settled: noted nowhere, as where it cannot be written)
+    except OSError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _link(tmp: Path, note: Path, text: str) -> bool:
+    """Make `note` the whole note `tmp` if there is no note: True, or False where one is."""
+    try:
+        os.link(tmp, note)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # (no hard links here: a note created only where none is, then written)
+        pass
+    try:
+        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL, atomic._target_mode(note))
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return True
+
+
+def _replace_if_same(tmp: Path, note: Path, judged: os.stat_result, last: bool) -> bool:
+    """Replace `note`, judged no claim when it was the file `judged`, by `tmp`: under the lock
+    of `NAME.lock` (POSIX `flock`, Windows `msvcrt.locking`: released when a process dies), and
+    only if it is still that file. False: changed meanwhile, or another napari holds the lock
+    (the caller reads the note again). `last`: where the lock could never be had (a file system
+    without locks), replaced if still the same file without it, as before h18."""
+    lock = note.with_name(note.name + ".lock")
+    try:
+        os.close(os.open(lock, os.O_CREAT | os.O_RDWR, atomic._target_mode(note)))
+    except OSError:
+        pass  # (then not lockable: `last` decides)
+    with atomic._locked(lock) as held:
+        if not held and not last:
+            return False
+        try:
+            if not os.path.samestat(os.stat(note), judged):
+                return False
+        except FileNotFoundError:
+            return False
+        atomic.replace(tmp, note)
+        return True
+
+
+def _others_hold(path: str | os.PathLike, mine: Path) -> str | None:
+    """After this user's note `mine` is made: another user's napari holding `path` (its note in
+    that user's folder), or None. Where one does, this note is removed again."""
+    for note in _notes(path)[1:]:
+        try:
+            said = json.loads(note.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        who = _holding(note, said)
+        if who is not None:
+            _unclaim(_key(path))
+            return who
+    return None
 
 
 def _release_on_close(viewer: Any, path: str | os.PathLike) -> None:
@@ -229,10 +390,15 @@ def note_opened(viewer: Any, recording: Any) -> str | None:
         return said
     other = holder(path, viewer)
     if other is None and _records(path, recording.path) == 2:
-        earlier = Session.load(path, lazy_arrays=True)
-        attach_session(viewer, earlier)
-        claim(viewer, path)
-        return None  # nothing to say: the video's session goes on, as the user expects
+        other = take(viewer, path)  # (checked and claimed in one step: `take`)
+        if other is None:
+            try:
+                earlier = Session.load(path, lazy_arrays=True)
+                attach_session(viewer, earlier)
+            except BaseException:
+                _release(viewer, path)
+                raise
+            return None  # nothing to say: the video's session goes on, as the user expects
     said = note_recording(session, recording)  # branches: a new file beside it
     claim(viewer, session.path)
     if other is not None:

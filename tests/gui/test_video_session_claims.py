@@ -98,7 +98,8 @@ def test_a_claim_note_is_never_seen_half_written(tmp_path, monkeypatch):
     note was truncated, then written in place), took that for no claim, continued the session
     and autosaved into it beside this viewer. Now the note is written under another name and
     renamed over the old one: at every open made while claiming, the note on disk is whole (the
-    note before it, here another process's; an open refused if it is truncated)."""
+    note before it, here a stale one of a process that has ended; an open refused if it is
+    truncated). (h18: a live process's note is never replaced, `test_a_claim_...at_once`.)"""
     import builtins
     import io
 
@@ -107,7 +108,7 @@ def test_a_claim_note_is_never_seen_half_written(tmp_path, monkeypatch):
     session = tmp_path / "behaviour.avi.catrack.h5"
     note = tmp_path / "notes" / "abc.json"
     note.parent.mkdir()
-    before = {"pid": os.getppid(), "host": socket.gethostname(), "path": str(session)}
+    before = {"pid": _dead_pid(), "host": socket.gethostname(), "path": str(session)}
     note.write_text(json.dumps(before), encoding="utf-8")
     monkeypatch.setattr(video_session, "_note_file", lambda path: note)
     real_open = builtins.open
@@ -128,7 +129,8 @@ def test_a_claim_note_is_never_seen_half_written(tmp_path, monkeypatch):
     video_session._CLAIMS.pop(video_session._key(session), None)
     assert seen and all(s in (before, json.loads(note.read_text(encoding="utf-8"))) for s in seen)
     assert json.loads(note.read_text(encoding="utf-8"))["pid"] == os.getpid()
-    assert [p.name for p in note.parent.iterdir()] == ["abc.json"]  # (no temp file left)
+    left = sorted(p.name for p in note.parent.iterdir())  # (no temp file left; the lock of a
+    assert left == ["abc.json", "abc.json.lock"]  # stale note's replacement stays, empty)
 
 
 def test_a_note_whose_process_id_was_reused_is_stale(tmp_path, monkeypatch):
@@ -290,3 +292,125 @@ def test_on_windows_a_note_is_checked_without_os_kill(tmp_path, monkeypatch):
         live.kill()
         live.wait()
     assert kills == []  # (before: os.kill(pid, 0), a Ctrl+C on Windows)
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return dead.pid
+
+
+def test_two_napari_opening_one_video_at_once_never_both_continue_its_session(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """Two napari opening the same behaviour video within milliseconds: each checked that no
+    note named another holder, then claimed the session by writing its note over whatever was
+    there, so both continued the video's session (the save guard then made the second branch
+    on its first save, its work so far shown as the first's). Here the other napari claims it
+    between this one's check and its claim (while the video's identity is checked): the claim
+    is now one step, it finds the other's note, and this viewer branches and says so; the
+    other's note is left as it was."""
+    import subprocess
+    import sys
+
+    from napari_catrack import recording_session, video_session
+    from napari_catrack.io.video import write_video
+    from napari_catrack.session import Session, session_for_viewer
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+    from tests.gui.test_behaviour_sessions import PLUGIN, _record
+
+    video = make_behaviour_video(8, shape=(64, 64), seed=7, pixel_size_um=16.0)
+    movie = write_video(tmp_path / "behaviour.avi", video.frames, fps=10.0)
+    own = tmp_path / "behaviour.avi.catrack.h5"
+    session = Session(own)
+    session.set_recording(str(movie), {}, {})
+    _record(session, video, movie)
+    session.save()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    (tmp_path / "tmp").mkdir()
+    note = video_session._note_file(own)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    theirs = json.dumps({"pid": other.pid, "host": socket.gethostname()})
+    real_records = recording_session._records
+
+    def the_other_claims_meanwhile(session_path, recording_path):
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(theirs, encoding="utf-8")
+        return real_records(session_path, recording_path)
+
+    monkeypatch.setattr(recording_session, "_records", the_other_claims_meanwhile)
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
+    try:
+        viewer = make_napari_viewer()
+        viewer.open(str(movie), plugin=PLUGIN)
+        assert session_for_viewer(viewer).path != own  # (before: own, continued by both)
+        assert any(f"is open in napari process {other.pid}" in s for s in shown), shown
+        assert note.read_text(encoding="utf-8") == theirs  # (before: replaced by this one's)
+        viewer.close()
+    finally:
+        other.kill()
+        other.wait()
+
+
+_RACER = """
+import json, os, sys, time
+from pathlib import Path
+from napari_catrack import video_session
+go, rounds = Path(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
+for r in range(rounds):
+    while not go.with_name(f"go{r}").exists():
+        time.sleep(0.001)
+    who = video_session._claim_note(go.with_name(f"s{r}.catrack.h5"))
+    print(json.dumps(who), flush=True)
+go.with_name(f"done{os.getpid()}").write_text("")
+while not go.with_name("end").exists():
+    time.sleep(0.01)
+"""
+
+
+def test_a_claim_made_by_several_napari_at_once_goes_to_exactly_one(tmp_path):
+    """Four processes claim the same session file at the same moment, in rounds: with no note
+    there, and with a stale note (its process ended) that each of them judges stale and
+    replaces. Exactly one of them holds it each round; the others are told who does."""
+    import subprocess
+    import sys
+
+    rounds, n = 6, 4
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    (tmp_path / "tmp").mkdir()
+    from napari_catrack import video_session
+
+    dead = _dead_pid()
+    argv = [sys.executable, "-c", _RACER, str(tmp_path / "go"), str(rounds)]
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    try:
+        assert [p.stdout.readline().strip() for p in procs] == ["ready"] * n  # (all imported)
+        for r in range(rounds):
+            if r % 2:  # a stale note of a napari that has ended
+                old = tempfile.tempdir
+                tempfile.tempdir = str(tmp_path / "tmp")
+                try:
+                    stale = video_session._note_file(tmp_path / f"s{r}.catrack.h5")
+                finally:
+                    tempfile.tempdir = old
+                stale.parent.mkdir(parents=True, exist_ok=True)
+                stale.write_text(json.dumps({"pid": dead, "host": socket.gethostname()}))
+            (tmp_path / f"go{r}").write_text("")
+        said = [[json.loads(p.stdout.readline()) for _ in range(rounds)] for p in procs]
+    finally:
+        (tmp_path / "end").write_text("")
+        for p in procs:
+            p.wait(timeout=60)
+            p.stdout.close()
+    for r in range(rounds):
+        got = [s[r] for s in said]
+        assert got.count(None) == 1, (r, got)  # exactly one holds it
+        winner = procs[got.index(None)].pid
+        assert all(w == f"napari process {winner} on {socket.gethostname()}" for w in got
+                   if w is not None), (r, got)  # fmt: skip

@@ -287,9 +287,40 @@ def _place_journaled(
         )
         kind = TargetHeldOpen if isinstance(exc, PermissionError) else InputError
         raise kind(held_open_line(target, exc, f"; {kept}")) from None
+    left = False
     for _path, backup in backups:
-        _remove_backup(backup)
-    _remove_journals(journals)
+        try:
+            _remove_backup(backup)
+            _check_removed(backup)
+            _check_removed(_deleting(backup))
+        except OSError:  # (a file held open in it, an NFS .nfsXXXX file): the set is placed
+            left = True
+    if left:
+        _mark_placed(journals)  # kept: the next recovery deletes what is left, nothing else
+    else:
+        _remove_journals(journals)
+
+
+def _mark_placed(journals: list[Path]) -> None:
+    """Rewrite each journal of a set whose every file is in place, marked `placed`: its
+    recovery only deletes the backups (and `.deleting` folders) left, and never puts a backup
+    back over a target missing since (a result the user removed after the set was placed).
+    Each is replaced whole; one that cannot be rewritten keeps the set's usual recovery."""
+    for journal in journals:
+        part = journal.with_name(journal.name + ".partial")
+        try:
+            record = json.loads(journal.read_text(encoding="utf-8"))
+            record["placed"] = True
+            with open(part, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(record))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(part, journal)
+        except (OSError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                part.unlink()
 
 
 def _rename(src: Path, dst: Path) -> None:
@@ -348,6 +379,8 @@ def _remove_journals(journals: list[Path]) -> None:
     for journal in journals:
         with contextlib.suppress(OSError):
             journal.unlink()
+        with contextlib.suppress(OSError):  # (`_mark_placed`'s, of a process killed there)
+            journal.with_name(journal.name + ".partial").unlink()
 
 
 def recover_interrupted_sets(
@@ -392,11 +425,15 @@ def recover_interrupted_sets(
         done += placed
         if why is not None and unfinished is not None:
             unfinished.append(why)
+        elif isinstance(why, _PutBackLine):  # (a write's recovery: said there too)
+            say_unfinished([why], stacklevel=4)
     return done
 
 
 # (journal, its stat when read, lock key, listed journals, entries, written, by_ctime), one set
-_Job = tuple[Path, os.stat_result, Path, list[Path], list[tuple[Path, Path, Path]], float, bool]
+_Job = tuple[
+    Path, os.stat_result, Path, list[Path], list[tuple[Path, Path, Path]], float, bool, bool
+]  # (..., by_ctime, placed: the journal of a set placed whole, its leftovers only)
 _IN_BACKGROUND: ContextVar[bool] = ContextVar("catrack_recover_in_background", default=False)
 _CLEANING: set[Path] = set()  # journals whose set is consistent, backups queued for removal
 _CLEANUP: list[Future] = []
@@ -448,16 +485,14 @@ def _recover_locked(
         if not held or not _same_journal(journal, read):
             return [], None  # another process is recovering it now, or it was finished
         by_ctime = _ctimes_kept(read)
-        if not by_ctime and any(
-            tmp.exists() and _newer(path, written, True) and not _newer(path, written, False)
-            for tmp, path, _ in entries
-        ):
-            _say_mtime_only(journal, read)  # a file ctime would have kept: replaced, and said
+        placed = record.get("placed") is True  # (`_mark_placed`: only leftovers to delete)
+        if not placed:
+            _say_decisions(journal, read, entries, written, by_ctime)
         with stop.shielded():
-            done, mixed = _roll_forward(entries, written, by_ctime)
-            job: _Job = (journal, read, key, listed, entries, written, by_ctime)
+            done, mixed = ([], None) if placed else _roll_forward(entries, written, by_ctime)
+            job: _Job = (journal, read, key, listed, entries, written, by_ctime, placed)
             later = _IN_BACKGROUND.get() and mixed is None  # consistent: backups can wait
-            left = None if later else _clean_up(entries, written, by_ctime) or mixed
+            left = None if later else _clean_up(entries, written, by_ctime, placed) or mixed
             if left is None and not later:  # the key last (a recoverer finding it gone skips)
                 _remove_journals([j for j in [*listed, journal] if j != key] + [key])
     if later:  # (once the lock is released: the background thread takes it again)
@@ -468,6 +503,27 @@ def _recover_locked(
     if left is None:
         _remove_journals([key])  # (Windows refuses to delete a file open here: now closed)
     return done, None
+
+
+def _say_decisions(
+    journal: Path,
+    read: os.stat_result,
+    entries: list[tuple[Path, Path, Path]],
+    written: float,
+    by_ctime: bool,
+) -> None:
+    """One line for each decision made otherwise than by the usual rule: a file the change time
+    would have kept, replaced (`_say_mtime_only`); a folder restored at a target, kept where
+    its times alone would have had it deleted (`_say_restored_kept`)."""
+    if not by_ctime and any(
+        tmp.exists() and _kept(tmp, path, b, written, True) and not _kept(tmp, path, b, written, False)
+        for tmp, path, b in entries
+    ):  # fmt: skip
+        _say_mtime_only(journal, read)
+    for tmp, path, backup in entries:
+        if tmp.exists() and _restored_folder(tmp, path, backup):
+            if not _newer(path, written, by_ctime):  # (else kept by the time rule: as ever)
+                _say_restored_kept(path)
 
 
 def _same_journal(journal: Path, read: os.stat_result) -> bool:
@@ -491,12 +547,18 @@ def _roll_forward(
     for tmp, path, backup in entries:
         try:
             if tmp.exists():
-                if _newer(path, written, by_ctime):  # written after: kept (temp removed later)
+                if _kept(tmp, path, backup, written, by_ctime):  # (temp removed later)
                     continue
                 there = path.exists() or path.is_symlink()
-                if there and not (backup.exists() or backup.is_symlink()):
+                moved = there and not (backup.exists() or backup.is_symlink())
+                if moved:
                     replace(path, backup)  # (was: `_place`'s rmtree of an old zarr here)
-                _place(tmp, path)
+                try:
+                    _place(tmp, path)
+                except OSError as exc:
+                    if moved:  # never left missing until the next recovery: put back
+                        _put_back(path, backup, exc)
+                    raise
                 done.append(path)
             elif not (path.exists() or path.is_symlink()) and backup.exists():
                 replace(backup, path)
@@ -506,30 +568,120 @@ def _roll_forward(
     return done, failed
 
 
+def _kept(tmp: Path, path: Path, backup: Path, written: float, by_ctime: bool = True) -> bool:
+    """Whether the target `path` is kept and the set's temp file `tmp` dropped: written after
+    the set (`_newer`), unless it is the set's older copy that a recovery put back
+    (`_put_back`: renamed twice, its ctime is new); or a folder's temp where something was put
+    at the target after the killed run had moved the older one aside (`_restored_folder`)."""
+    if _restored_folder(tmp, path, backup):
+        return True
+    return _newer(path, written, by_ctime) and not _is_put_back(path, backup)
+
+
+def _restored_folder(tmp: Path, path: Path, backup: Path) -> bool:
+    """A folder's temp (a zarr movie), its older copy moved aside (the backup is there) and yet
+    something at the target: put there after the kill (the user restored the movie, `cp -a`
+    keeping its old times). Placing the temp would delete it where it lies, whatever the times
+    say (where change times are not trusted, its old mtime looks older than the set)."""
+    there = path.exists() or path.is_symlink()
+    return there and tmp.is_dir() and (backup.exists() or backup.is_symlink())
+
+
+def _say_restored_kept(path: Path) -> None:
+    warnings.warn(
+        f"finishing an interrupted save in {path.parent}: {path.name} was put there since that "
+        "save was interrupted (restored?), so it is kept as it is and that save's new copy is "
+        "dropped; run the step again for a new one",
+        RecoveryNote,
+        stacklevel=2,
+    )
+
+
+def _put_back_note(backup: Path) -> Path:
+    """The note beside a backup saying which file a recovery put back from it (`_put_back`)."""
+    return backup.with_name(backup.name + ".back")
+
+
+def _identity(st: os.stat_result) -> list[int]:
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _is_put_back(path: Path, backup: Path) -> bool:
+    """Whether `path` is still the older copy a recovery put back (same file, same size and
+    mtime: not written, restored or replaced since)."""
+    try:
+        said = json.loads(_put_back_note(backup).read_text(encoding="utf-8"))
+        return said == _identity(path.lstat())
+    except (OSError, ValueError):
+        return False
+
+
+class _PutBackLine(str):
+    """An unfinished set's line where a recovery put a target's older copy back: said on every
+    path (a write's recovery too), not only by reads."""
+
+
+def _put_back(path: Path, backup: Path, exc: OSError) -> None:
+    """The set's temp file could not be placed after the older `path` was moved aside to
+    `backup`: put it back, so the user's last good file is where they left it rather than
+    missing until the next recovery. The rename makes its ctime new, which would read as
+    "written after the set" and keep it for good, the set's new copy dropped: a note beside
+    the backup (written whole before the rename) names the file put back, so the next recovery
+    moves it aside again and finishes the set (`_is_put_back`). A kill before the rename leaves
+    the target missing with its backup, which the next recovery places as before. Marks `exc`
+    (its line then says so); a put-back that fails leaves the target missing, as before."""
+    note = _put_back_note(backup)
+    part = note.with_name(note.name + ".partial")
+    try:
+        with open(part, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(_identity(backup.lstat())))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(part, note)
+    except OSError:  # (the file back all the same: the next recovery may then keep it)
+        with contextlib.suppress(OSError):
+            part.unlink()
+    try:
+        replace(backup, path)
+    except OSError:
+        return
+    exc.catrack_put_back = path  # type: ignore[attr-defined]
+
+
 def _clean_up(
-    entries: list[tuple[Path, Path, Path]], written: float, by_ctime: bool = True
+    entries: list[tuple[Path, Path, Path]],
+    written: float,
+    by_ctime: bool = True,
+    placed: bool = False,
 ) -> OSError | None:
     """Delete what a consistent set leaves: the backup of each target in place, the temp file
     of a target written after the set. Returns the first error (a backup that could not be
     removed: the journal is then kept, so nothing is left behind for good); a temp file whose
     target was not placed is such an error too, and so is a backup whose target is missing (in
     the background thread: another write of this process between its own two renames; the
-    next recovery finishes it, where removing the journal would leave the backup for good)."""
+    next recovery finishes it, where removing the journal would leave the backup for good).
+    `placed`: a set placed whole whose backups were not all deleted (`_mark_placed`): only its
+    backups and `.deleting` folders are deleted, whatever is at its targets now."""
     failed: OSError | None = None
     for tmp, path, backup in entries:
         try:
-            if tmp.exists() or tmp.is_symlink():
-                if not _newer(path, written, by_ctime):
+            if not placed and (tmp.exists() or tmp.is_symlink()):
+                if not _kept(tmp, path, backup, written, by_ctime):
                     raise FileExistsError(errno.EEXIST, "not placed", str(tmp))
                 _remove_path(tmp)
                 _check_removed(tmp)
+            note = _put_back_note(backup)  # (the set's temp file is gone: no longer needed)
+            for leftover in (note.with_name(note.name + ".partial"), note):  # (a kill's, too)
+                if leftover.exists() or leftover.is_symlink():
+                    _remove_path(leftover)
+                    _check_removed(leftover)
             trash = _deleting(backup)  # (what a process killed in `_remove_backup` left)
             if trash.exists() or trash.is_symlink():
                 _remove_path(trash)
                 _check_removed(trash)
             if backup.exists() or backup.is_symlink():
-                if not (path.exists() or path.is_symlink()):  # (moved aside by a write now:
-                    raise FileNotFoundError(errno.ENOENT, "target missing", str(path))  # later)
+                if not placed and not (path.exists() or path.is_symlink()):  # (moved aside
+                    raise FileNotFoundError(errno.ENOENT, "target missing", str(path))  # now)
                 _remove_backup(backup)
                 _check_removed(backup)
                 _check_removed(trash)
@@ -550,16 +702,16 @@ def _remove_backup(backup: Path) -> None:
     puts back when the target is missing (a rename undone by hand; here a movie the user
     removed since), and a zarr reads its missing chunks as zeros. What a kill leaves under the
     other name is never restored; the journal, kept, has the next recovery remove it. A folder
-    that cannot be renamed is deleted where it is, as before."""
+    that cannot be renamed (Windows: a file in it open; an earlier `.deleting` not wholly
+    removed) is kept whole under its backup name, never deleted there (h18: it was, and a file
+    that could not be deleted left it half deleted, restorable): OSError, so the caller keeps
+    the journal and the next recovery tries again."""
     if not backup.is_dir() or backup.is_symlink():
         _remove_path(backup)
         return
     trash = _deleting(backup)
-    try:
-        _remove_path(trash)  # (an earlier kill's, if any: a folder is not renamed over one)
-        replace(backup, trash)
-    except OSError:
-        trash = backup
+    _remove_path(trash)  # (an earlier kill's, if any: a folder is not renamed over one)
+    replace(backup, trash)
     _remove_path(trash)
 
 
@@ -586,14 +738,14 @@ def _queue_cleanup(job: _Job) -> None:
 def _clean_up_later(job: _Job) -> None:
     """`_clean_up` of one set in the background thread, under its lock again; on any error the
     journal is kept (the next recovery finishes it)."""
-    journal, read, key, listed, entries, written, by_ctime = job
+    journal, read, key, listed, entries, written, by_ctime, placed = job
     try:
         removed = False
         with _locked(key) as held:
             if (
                 held
                 and _same_journal(journal, read)
-                and _clean_up(entries, written, by_ctime) is None
+                and _clean_up(entries, written, by_ctime, placed) is None
             ):
                 _remove_journals([j for j in [*listed, journal] if j != key] + [key])
                 removed = True
@@ -608,6 +760,14 @@ def _clean_up_later(job: _Job) -> None:
 
 def _unfinished_line(journal: Path, exc: OSError) -> str:
     where = Path(exc.filename).name if exc.filename else journal.parent
+    back = getattr(exc, "catrack_put_back", None)
+    if back is not None:
+        return _PutBackLine(
+            f"{journal.parent}: a result a killed run left half replaced could not be finished "
+            f"here ({where}: {exc.strerror or exc}); {back.name} is its older copy, put back "
+            "where it was, and other files of that result may be the newer run's; the next "
+            "read or write there tries again, or run the step again"
+        )
     return (
         f"{journal.parent}: a result a killed run left half replaced could not be finished "
         f"here ({where}: {exc.strerror or exc}), so it is read as the kill left it: some files "
@@ -692,10 +852,16 @@ def recover_before_reading(*paths: str | os.PathLike | None) -> None:
     for folder in folders.values():
         with contextlib.suppress(OSError):
             recover_interrupted_sets(folder, unfinished=unfinished)
-    for line in unfinished:
+    say_unfinished(unfinished, stacklevel=4)
+
+
+def say_unfinished(lines: list[str], stacklevel: int = 3) -> None:
+    """One `RecoveryNote` warning per line of `recover_interrupted_sets(unfinished=...)`, once
+    per process: every read path that recovers a folder says what it could not finish there."""
+    for line in lines:
         if line not in _NOTED:
             _NOTED.add(line)
-            warnings.warn(line, RecoveryNote, stacklevel=3)
+            warnings.warn(line, RecoveryNote, stacklevel=stacklevel)
 
 
 def _ctimes_kept(journal: os.stat_result) -> bool:
@@ -800,12 +966,14 @@ def _journal_is_live(journal: Path, record: dict) -> bool:
 
 
 def _place(tmp: Path, path: Path) -> None:
-    """One finished temp file (or folder) to its target, outside a set."""
-    if tmp.is_dir():  # a folder (zarr) cannot be renamed over another: remove the old one first
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    """One finished temp file (or folder) to its target. A folder is only ever renamed to a
+    target that is not there (`place_when_done` places one over an older as a set of one, and
+    recovery moves the older aside first): what lies at the target is never deleted where it
+    lies (h18: recovery rmtree'd a folder the user had restored there)."""
+    if tmp.is_dir() and (path.is_dir() or path.exists() or path.is_symlink()):
+        raise FileExistsError(
+            errno.EEXIST, "a folder is never placed over what is there", str(path)
+        )
     replace(tmp, path)
 
 
