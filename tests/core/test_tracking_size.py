@@ -183,3 +183,26 @@ def test_a_known_points_size_comes_only_from_a_visible_blob():
         track(movie, None, seeds, 0, anchors=anchors, params=TrackParams())
     assert [g for g in given if g[0] < 10], given  # f's own blob, before it went dark
     assert not [g for g in given if 14 <= g[0] <= 16], given  # (before: 1.0 px, three times)
+
+
+def test_a_take_back_at_exactly_the_held_place_is_size_checked():
+    """A take-back is always size checked (docs/tracking.md), but `_reacquire` passed the rule
+    `jump=0.0` and `_match` checks only peaks farther than the jump: a blob whose peak sat
+    exactly on the held place (distance 0) was taken back whatever its size. Here the held
+    place is the integer peak of a wide blob (s.d. 4.5 px against a 2 px template): refused now
+    (before: taken back)."""
+    from scipy.ndimage import gaussian_filter
+
+    from napari_catrack.core.tracking import tracker
+
+    yy, xx = np.mgrid[:64, :64]
+    img = gaussian_filter(10.0 + _spot(yy, xx, 32, 32, 24.0, 4.5), 1.0).astype(np.float32)
+    params = TrackParams()
+    for held in ((32.0, 32.0), (32.0, 33.5)):  # at the peak, and 1.5 px from it (refused before)
+        out, _conf, amp = tracker._reacquire(
+            img, np.array([held]), 10.0, 0.5, np.array([20.0]), params,
+            exclude=np.zeros((0, 2), int), rows=np.array([0]),
+            size=(np.array([2.0]), np.full(1, np.nan)),
+        )  # fmt: skip
+        assert not np.isfinite(amp[0]), held  # (before: taken at distance 0)
+        assert tuple(out[0]) == held

@@ -542,7 +542,8 @@ def _reacquire(img, held, bg, noise, ref_amp, params: TrackParams, exclude, owne
     ok = np.flatnonzero(np.isfinite(ref_amp))
     band = (REACQUIRE_BRIGHTNESS, 1 / REACQUIRE_BRIGHTNESS if owners is None else TRANSIENT_MAX)
     own = None if owners is None else (owners, rows[ok], 1 / REACQUIRE_BRIGHTNESS)
-    sz = None if size is None else _SizeRule(*size, params.size_ratio, 0.0, True)  # every take-back
+    # every take-back is checked, one exactly at the held place too (jump 0 let distance 0 by)
+    sz = None if size is None else _SizeRule(*size, params.size_ratio, -np.inf, True)
     if len(ok):
         _match(img, out, ok, bg, _snr_floor(bg, noise, params), ref_amp,
                params.reacquire_radius, out, conf, amp, exclude=exclude, band=band,
