@@ -223,3 +223,43 @@ def test_the_session_records_the_channel_tracked_and_the_brightness_rules_run(tm
         assert (stored["channel"], stored["brightness"]) == (channel, "auto")
         assert stored["brightness_rules"] == rules
         assert resolve_brightness(TrackParams.from_dict(stored)).brightness == rules
+
+
+def test_retrack_uses_the_rules_the_tracks_were_made_with(case):
+    """`retrack` from Python took its brightness rules from `params.channel` only (red unless
+    told): a correction on tracks made on the green channel (calcium rules) was re-tracked with
+    the steady rules. Given the tracks' recorded settings (`made_with`) it runs the rules they
+    were made with where the caller did not choose, and keeps an explicit choice."""
+    from unittest import mock
+
+    from napari_catrack.core.tracking import correct, retrack
+
+    made = TrackParams(channel="green")
+    tracks = track(None, case.movie, case.seeds, 0, channel="green", params=made)
+    j = case.ids.index("r")
+    corr = pd.DataFrame({"neuron_id": ["r"], "frame": [60], "y": [case.truth[60, j, 0]],
+                         "x": [case.truth[60, j, 1]]})  # fmt: skip
+    record = {**made.to_dict(), "brightness_rules": "calcium", "seed_frame": 0}
+    before_h16 = {k: v for k, v in record.items() if k not in ("brightness", "brightness_rules")}
+    ran, sweep = [], correct._sweep
+
+    def spy(frames, order, known, kconf, refiner, params, *a, **k):
+        ran.append(params.brightness)
+        return sweep(frames, order, known, kconf, refiner, params, *a, **k)
+
+    cases = [
+        ({}, "steady"),  # no record: auto from params.channel (red), as before
+        ({"made_with": record}, "calcium"),  # (before: no made_with)
+        ({"made_with": record, "params": TrackParams()}, "calcium"),  # auto: not chosen
+        ({"made_with": record, "params": TrackParams(brightness="steady")}, "steady"),
+        ({"made_with": before_h16}, "steady"),  # no brightness: steady rules ran
+        ({"made_with": {**record, "brightness_rules": None}}, "calcium"),  # h16: its channel
+    ]
+    outs = []
+    with mock.patch.object(correct, "_sweep", spy):
+        for kwargs, rules in cases:
+            ran.clear()
+            outs.append(retrack(tracks, corr, case.movie, **kwargs))
+            assert ran and set(ran) == {rules}, (kwargs.keys(), ran)
+    expected = retrack(tracks, corr, case.movie, params=TrackParams(brightness="calcium"))
+    pd.testing.assert_frame_equal(outs[1], expected)

@@ -183,3 +183,99 @@ def test_a_known_points_size_comes_only_from_a_visible_blob():
         track(movie, None, seeds, 0, anchors=anchors, params=TrackParams())
     assert [g for g in given if g[0] < 10], given  # f's own blob, before it went dark
     assert not [g for g in given if 14 <= g[0] <= 16], given  # (before: 1.0 px, three times)
+
+
+def test_a_take_back_at_exactly_the_held_place_is_size_checked():
+    """A take-back is always size checked (docs/tracking.md), but `_reacquire` passed the rule
+    `jump=0.0` and `_match` checks only peaks farther than the jump: a blob whose peak sat
+    exactly on the held place (distance 0) was taken back whatever its size. Here the held
+    place is the integer peak of a wide blob (s.d. 4.5 px against a 2 px template): refused now
+    (before: taken back)."""
+    from scipy.ndimage import gaussian_filter
+
+    from napari_catrack.core.tracking import tracker
+
+    yy, xx = np.mgrid[:64, :64]
+    img = gaussian_filter(10.0 + _spot(yy, xx, 32, 32, 24.0, 4.5), 1.0).astype(np.float32)
+    params = TrackParams()
+    for held in ((32.0, 32.0), (32.0, 33.5)):  # at the peak, and 1.5 px from it (refused before)
+        out, _conf, amp = tracker._reacquire(
+            img, np.array([held]), 10.0, 0.5, np.array([20.0]), params,
+            exclude=np.zeros((0, 2), int), rows=np.array([0]),
+            size=(np.array([2.0]), np.full(1, np.nan)),
+        )  # fmt: skip
+        assert not np.isfinite(amp[0]), held  # (before: taken at distance 0)
+        assert tuple(out[0]) == held
+
+
+def _brightness_seen(movie, seeds, anchors, neuron: int):
+    """{frame: the running brightness of row `neuron` given to `_assign`} in the forward sweep."""
+    from unittest import mock
+
+    from napari_catrack.core.tracking import tracker
+
+    assign, read = tracker._assign, tracker._Frames.__call__
+    now, seen, last = [None], {}, [-1]
+
+    def reading(self, t):
+        now[0] = t
+        return read(self, t)
+
+    def spy(img, pred, bg, noise, ref_amp, params, owners=None, rows=None, size=None):
+        if now[0] > last[0] and neuron in list(rows):  # forward sweep only
+            seen[now[0]] = float(ref_amp[list(rows).index(neuron)])
+            last[0] = now[0]
+        return assign(img, pred, bg, noise, ref_amp, params, owners=owners, rows=rows, size=size)
+
+    with (
+        mock.patch.object(tracker, "_assign", spy),
+        mock.patch.object(tracker._Frames, "__call__", reading),
+    ):
+        track(movie, None, seeds, 0, anchors=anchors, params=TrackParams())
+    return seen
+
+
+def test_a_known_point_on_a_dark_place_does_not_set_the_neurons_brightness():
+    """Known points take part in the frame's assignment, and the peak one was matched to
+    updated the neuron's running brightness: three clicks on f's dark place beside a speck
+    (1.4 px away) pulled f's brightness towards the speck's (the neuron then takes specks'
+    brightness as its own). A known point's brightness now counts only where it sits on a
+    visible blob (the rule of its size, `remember_known`): f's brightness is unchanged by
+    those corrections; a correction on a visible neuron still updates its brightness."""
+    movie, seeds = _lost_neuron_and_a_wider_blob(T=24)
+    yy, xx = np.mgrid[:64, :64]
+    movie[14:17] += _spot(yy, xx, 41.0, 23.0, 15.0, 0.5).astype(np.float32)
+    anchors = pd.DataFrame({"neuron_id": ["f"] * 3, "frame": [14, 15, 16], "y": PLACES["f"][0],
+                            "x": PLACES["f"][1]})  # fmt: skip
+    f = _brightness_seen(movie, seeds, anchors, 3)
+    assert f[17] == pytest.approx(f[14]), f  # (before: 15.9 -> 12.1, towards the speck's ~3)
+    # a correction on a visible neuron still counts: a, twice as bright at its corrected
+    # frames, is brighter after them
+    movie2, _ = _lost_neuron_and_a_wider_blob(T=24)
+    movie2[14:17] += _spot(yy, xx, *PLACES["a"], 100.0, 1.7).astype(np.float32)
+    a_moves = pd.DataFrame({"neuron_id": ["a"] * 3, "frame": [14, 15, 16],
+                            "y": PLACES["a"][0], "x": PLACES["a"][1]})  # fmt: skip
+    a = _brightness_seen(movie2, seeds, a_moves, 0)
+    assert a[17] > 1.1 * a[14], a
+
+
+def test_corrections_on_dark_places_at_a_sweeps_start_are_not_judged_against_each_other():
+    """Where a sweep starts (the latest correction frame, backward), no other neuron has a
+    running brightness yet: two clicks on dark places were judged against each other's median
+    and both counted as visible (each neuron got its speck's size). A point is judged only
+    against the brightness of more than half the neurons: seeds (every neuron) still are."""
+    from scipy.ndimage import gaussian_filter
+
+    from napari_catrack.core.tracking.tracker import _SizeMemory
+
+    movie, _seeds = _lost_neuron_and_a_wider_blob(T=12)
+    yy, xx = np.mgrid[:64, :64]
+    img = movie[11].astype(float) + _spot(yy, xx, 41.0, 23.0, 15.0, 0.5)  # a speck by f
+    img = gaussian_filter(img, 1.0)  # f dark since frame 10
+    dark = np.array([PLACES["f"], (30.0, 30.0)])  # f's place and an empty one (a's correction)
+    sizes = _SizeMemory(4)
+    sizes.remember_known(img, dark, np.array([3, 0]), 10.0, np.full(2, np.nan))
+    assert (sizes.count == 0).all()  # (before: f counted, its size the speck's)
+    every = np.array(list(PLACES.values()))  # the seeds of all four at this frame
+    sizes.remember_known(img, every, np.arange(4), 10.0, np.zeros(0))
+    assert sizes.count.tolist() == [1, 1, 1, 0]  # f is dark: no size

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from napari_catrack.core.tracking.params import TrackParams
+from napari_catrack.core.tracking.params import TrackParams, recorded_values
 from napari_catrack.core.tracking.tracker import (
     TRACK_COLUMNS,
     Cancel,
@@ -75,6 +75,29 @@ class _Rejoin:
         return len(self.frames) >= REJOIN_FRAMES
 
 
+def made_with_rules(params: TrackParams | None, made_with: dict | None) -> TrackParams:
+    """`params` (None: `made_with`'s own, as `recorded_values` reads them) with the brightness
+    rules resolved: an explicit choice kept, "auto" the rules the tracks were made with
+    (`made_with`: a tracks record's stored params), else `params.channel`'s."""
+    if made_with is None:
+        return resolve_brightness(params or TrackParams())
+    if not isinstance(made_with, dict):
+        raise InputError(
+            "made_with must be the tracks' recorded settings (a dict: session['tracks'].params)"
+        )
+    rec = recorded_values(made_with)
+    if params is None:
+        params = TrackParams.from_dict(rec)
+    if params.brightness != "auto":
+        return params
+    rules = made_with.get("brightness_rules")  # what "auto" ran (since h17)
+    if rules not in ("steady", "calcium"):
+        rules = rec["brightness"]  # before h16: steady; h16: as chosen, or "auto"
+    if rules not in ("steady", "calcium"):  # "auto" of an h16 record: its channel's
+        rules = "calcium" if made_with.get("channel") == "green" else "steady"
+    return params.replace(brightness=rules)
+
+
 def retrack(
     tracks: pd.DataFrame,
     corrections: pd.DataFrame,
@@ -84,6 +107,7 @@ def retrack(
     cancel: Cancel | None = None,
     model=None,
     params: TrackParams | None = None,
+    made_with: dict | None = None,
 ) -> pd.DataFrame:
     """Apply user corrections and recompute only the stretches they change.
 
@@ -92,8 +116,15 @@ def retrack(
     is an anchor. Returns the full table: corrected rows `manual`, recomputed rows `auto`, all
     other rows exactly as given. `progress(done, total)` counts frames against the longest
     possible stretch (passes usually stop earlier); `cancel()` raises `TrackingCancelled`.
+
+    `made_with`: the settings the tracks were recorded with (`session["tracks"].params`). Where
+    the caller did not choose (`params` None: those settings, read as `recorded_values`; or
+    `params.brightness` "auto") the brightness rules are the ones the tracks were made with
+    (their `brightness_rules`, else their `brightness`, else their `channel`'s), not the ones
+    `params.channel` gives; an explicit `params.brightness` is kept. Without it, "auto" is
+    resolved from `params.channel`.
     """
-    params = resolve_brightness(params or TrackParams())
+    params = made_with_rules(params, made_with)
     model = params.model if model is None else model
     stack = _check_stack(recording)
     T = stack.shape[0]

@@ -223,14 +223,21 @@ def _sweep(
             if sizes is not None:  # a known point's size: `remember_known` (visible blobs only)
                 own = upd & hit & ~kn[idx]
                 sizes.remember(idx[own], size[1][own])
+            # a known point's brightness: its visible blob's (`known_blobs`), never the peak it
+            # was matched to (a speck beside a click on a dark place)
+            bright = amp.copy()
+            if (k_rows := kn[idx]).any():
+                _, k_amp, k_seen = known_blobs(img, known[t, idx[k_rows]], bg, ref_amp[~kn])
+                bright[k_rows] = np.where(k_seen, k_amp, np.nan)
+                upd = np.isfinite(bright) & ((c > 0.3) | k_rows)
             if calcium:  # a low quantile of the last peaks: a transient does not raise it
-                _remember(taken_amps, n_taken, idx[upd], amp[upd])
+                _remember(taken_amps, n_taken, idx[upd], bright[upd])
                 ref_amp[idx[upd]] = _running_baseline(taken_amps[idx[upd]])
             else:
                 ref_amp[idx[upd]] = np.where(
                     np.isnan(ref_amp[idx[upd]]),
-                    amp[upd],
-                    0.9 * ref_amp[idx[upd]] + 0.1 * amp[upd],
+                    bright[upd],
+                    0.9 * ref_amp[idx[upd]] + 0.1 * bright[upd],
                 )
             # unsupported neurons: their last supported place moves with the tracked ones
             # around it; a neuron lost from this frame on is held there
@@ -354,9 +361,11 @@ SIZE_WINDOW, SIZE_MIN_SAMPLES, SEED_VISIBLE = 40, 3, 0.1
 """A neuron's size template is the median blob scale (`shape.blob_scale`) of the last
 SIZE_WINDOW peaks it took as its own (supported, confidence > 0.3), and of its seed and the
 user's points where they sit on a visible blob: at least SEED_VISIBLE x the median brightness of
-the neurons (a point with no other neuron's brightness to compare gives none; a seed clicked on a neuron that is dark at that frame, like ZephIR's neuron 22 at
-1 grey level against a median of 81, has no size yet). A neuron without a size of its own is
-held to the median size of the neurons that have one.
+the neurons (`known_blobs`; a point with fewer than half the neurons' brightness to compare gives
+none; a seed clicked on a neuron that is dark at that frame, like ZephIR's neuron 22 at 1 grey
+level against a median of 81, has no size yet). A neuron without a size of its own is held to
+the median size of the neurons that have one. A known point's running brightness comes from
+the same visible blob, or none (not from the peak it was matched to).
 
 What is refused (`_match`): a lost neuron's take-back onto a blob more than `size_ratio` x
 smaller or larger than its template (another cell, two merged), and a followed neuron's jump
@@ -364,6 +373,34 @@ smaller or larger than its template (another cell, two merged), and a followed n
 speck). A followed neuron's jump onto a larger blob is allowed: a neuron that comes close to a
 neighbour merges with it in the image and is still on that blob (synthetic calcium movies, seed
 4: refusing it held b 2.0-2.4 px off for 2 frames that the merged peak had within 0.5 px)."""
+
+
+def known_blobs(img, points, bg: float, others=None):
+    """(best, amp, seen) of known points (seeds, the user's): the brightest pixel within 2 px
+    of each (a click is rarely on the very centre), its brightness above `bg`, and whether it is
+    a visible blob: at least SEED_VISIBLE x the median brightness of these points and of the
+    `others` (the other neurons' running brightness; NaN: not started).
+
+    A user's correction is often the only known point of its frame, and judged against itself a
+    click on a dark place always looked visible (its speck's scale, 1 px, became the neuron's
+    size after three such clicks); where a sweep starts no other neuron has a brightness yet,
+    and two clicks on dark places were judged against each other. So a point is judged only
+    against the brightness of more than half the neurons (and of two at least): seeds, every
+    neuron at once, are; a few corrections before the other neurons start are not (none seen)."""
+    h, w = img.shape
+    yx = np.clip(np.rint(points).astype(int), 0, [h - 1, w - 1])
+    off = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij"), -1)
+    near = np.clip(yx[:, None, None] + off, 0, [h - 1, w - 1]).reshape(len(yx), -1, 2)
+    vals = img[near[..., 0], near[..., 1]]
+    best = near[np.arange(len(yx)), vals.argmax(axis=1)]
+    amp = vals.max(axis=1) - bg
+    others = np.zeros(0) if others is None else np.asarray(others, float)
+    pool = np.concatenate([amp, others])
+    pool = pool[np.isfinite(pool)]
+    if len(pool) < 2 or len(pool) <= 0.5 * (len(amp) + len(others)):  # too few: unjudged
+        return best, amp, np.zeros(len(amp), bool)
+    seen = amp >= SEED_VISIBLE * max(np.median(pool), 1e-6)
+    return best, amp, seen
 
 
 class _SizeMemory:
@@ -378,26 +415,9 @@ class _SizeMemory:
         _remember(self.buf, self.count, rows[ok], np.log(scales[ok]))
 
     def remember_known(self, img, points, rows, bg: float, others=None) -> None:
-        """The scales of known points (seeds, the user's) that sit on a visible blob, measured
-        at the brightest pixel within 2 px (a click is rarely on the very centre). Visible is
-        judged against the median brightness of these points and of the `others` (the other
-        neurons' running brightness): a user's correction is often the only known point of its
-        frame, and judged against itself a click on a dark place always looked visible (its
-        speck's scale, 1 px, became the neuron's size after three such clicks). A lone point
-        with no other neuron's brightness known yet (a sweep from a correction, before the
-        other neurons start: all `others` NaN) has nothing to be judged against: no size."""
-        h, w = img.shape
-        yx = np.clip(np.rint(points).astype(int), 0, [h - 1, w - 1])
-        off = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij"), -1)
-        near = np.clip(yx[:, None, None] + off, 0, [h - 1, w - 1]).reshape(len(yx), -1, 2)
-        vals = img[near[..., 0], near[..., 1]]
-        best = near[np.arange(len(yx)), vals.argmax(axis=1)]
-        amp = vals.max(axis=1) - bg
-        pool = amp if others is None else np.concatenate([amp, np.asarray(others, float)])
-        pool = pool[np.isfinite(pool)]
-        if len(pool) < 2:  # a lone point, no other neuron's brightness known yet: unjudged
-            return
-        seen = amp >= SEED_VISIBLE * max(np.median(pool), 1e-6)
+        """The scales of known points (seeds, the user's) that sit on a visible blob
+        (`known_blobs`), measured at the brightest pixel within 2 px of each."""
+        best, _amp, seen = known_blobs(img, points, bg, others)
         self.remember(rows[seen], blob_scale(img, best[seen]))
 
     def template(self, rows: np.ndarray) -> np.ndarray:
@@ -542,7 +562,8 @@ def _reacquire(img, held, bg, noise, ref_amp, params: TrackParams, exclude, owne
     ok = np.flatnonzero(np.isfinite(ref_amp))
     band = (REACQUIRE_BRIGHTNESS, 1 / REACQUIRE_BRIGHTNESS if owners is None else TRANSIENT_MAX)
     own = None if owners is None else (owners, rows[ok], 1 / REACQUIRE_BRIGHTNESS)
-    sz = None if size is None else _SizeRule(*size, params.size_ratio, 0.0, True)  # every take-back
+    # every take-back is checked, one exactly at the held place too (jump 0 let distance 0 by)
+    sz = None if size is None else _SizeRule(*size, params.size_ratio, -np.inf, True)
     if len(ok):
         _match(img, out, ok, bg, _snr_floor(bg, noise, params), ref_amp,
                params.reacquire_radius, out, conf, amp, exclude=exclude, band=band,
