@@ -66,8 +66,8 @@ def test_every_plane_is_imported_with_its_plane_and_row(tmp_path, capsys):
     planes = three_planes(tmp_path / "out2p")
     out = tmp_path / "cells"
     assert main(["import", "suite2p", str(tmp_path / "out2p"), "-o", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert "6 suite2p components" in err and "3 planes" in err and "volume rate" in err, err
+    said = capsys.readouterr()  # the result line on stdout, the notes on stderr (h18)
+    assert "6 suite2p components" in said.out and "3 planes" in said.err and "volume rate" in said.err, said  # fmt: skip
     got = read_sources(out)
     comps = got.components
     assert comps["neuron_id"].tolist() == list(range(6))  # unique across planes, plane order
