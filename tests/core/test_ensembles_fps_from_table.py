@@ -63,3 +63,23 @@ def test_fps_from_times_reads_a_transient_tables_pairs():
     pairs = [(f"{c}_frame", f"{c}_time_s") for c in ("start", "peak", "end")]
     assert abs(fps_from_times(_transients(), pairs) - FPS) < 1e-9
     assert fps_from_times(_transients()) is None  # no frame / time_s columns
+
+
+def test_the_frame_rate_comes_from_the_session(tmp_path, capsys):
+    """A table without times, a --session with a frame rate: the session's, as `catrack
+    transients` takes it; --fps given otherwise is used, with a warning."""
+    from napari_catrack.session import Session
+
+    _transients().drop(columns=["start_time_s", "peak_time_s", "end_time_s"]).to_csv(tmp_path / "bare.csv", index=False)  # fmt: skip
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    session.record("settings", attrs={"fps": FPS})
+    session.save()
+    base = ["ensembles", str(tmp_path / "bare.csv"), "--n-frames", "600", "--shuffles", "100",
+            "--no-figures", "--session", str(path)]  # fmt: skip
+    assert main([*base, "-o", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "params.json").read_text())["fps"] == FPS
+    capsys.readouterr()
+    assert main([*base, "--fps", "10", "-o", str(tmp_path / "b")]) == 0
+    assert "--fps 10 differs from the session's frame rate 7.5 Hz; using --fps" in capsys.readouterr().err  # fmt: skip
+    assert json.loads((tmp_path / "b" / "params.json").read_text())["fps"] == 10
