@@ -18,6 +18,15 @@ def frame_ranges(frames: Iterable[int], limit: int | None = 8) -> str:
     return text + (", ..." if len(shown) < len(runs) else "")
 
 
+def ordinal(number: float) -> str:
+    """A percentile as an ordinal: '90th', '81st', '92nd', '83rd', '11th', '99.5th' (a warning
+    that wrote f"{p:g}th" read '92th')."""
+    suffix = "th"
+    if number == int(number) and int(number) % 100 not in (11, 12, 13):
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(int(number) % 10, "th")
+    return f"{number:g}{suffix}"
+
+
 # Characters and names Windows refuses in a file or folder name (macOS and Linux refuse only '/')
 WINDOWS_BAD_CHARACTERS = '<>:"/\\|?*'
 WINDOWS_RESERVED_NAMES = frozenset(

@@ -576,3 +576,12 @@ def test_too_few_shuffles_for_the_max_null_is_said():
     # the reference: 19 exchangeable maxima and the observed one: P(observed is the largest) = 1/20
     ok = find_ensembles(trains, 5.0, n_shuffles=19, seed=0, null="max", test_members=False)
     assert not [w for w in ok.warnings if "too few for the max null" in w]
+
+
+@pytest.mark.parametrize(("pct", "text"), [(92, "92nd"), (95, "95th"), (91, "91st"), (99.5, "99.5th")])  # fmt: skip
+def test_the_max_null_warning_names_the_percentile_as_an_ordinal(pct, text):
+    """h18: it read "at the 92th percentile" (f"{p:g}th"); `text.ordinal` now, as the red rule's."""
+    few = find_ensembles(_identical_group(), 5.0, n_shuffles=3, seed=0, null="max",
+                         percentile=pct, test_members=False)  # fmt: skip
+    msg = [w for w in few.warnings if "too few for the max null" in w]
+    assert msg and f"the max null at the {text} percentile:" in msg[0], msg

@@ -186,7 +186,7 @@ def test_suite2p_1x_coefficient_and_frame_rate_from_settings(tmp_path, ops_orig)
     res = read_suite2p(tmp_path)
     np.testing.assert_allclose(res.raw, F - 1.0 * fneu, rtol=1e-6)
     assert res.fps == 15.0 and res.footprints.shape == (2, 20, 30)
-    where = "ops.npy" if ops_orig else "settings.npy"
+    where = "suite2p/plane0/" + ("ops.npy" if ops_orig else "settings.npy")
     assert f"raw = F - 1 * Fneu (neuropil coefficient from {where} extraction.neuropil_coefficient)" in res.notes  # fmt: skip
     assert f"fs 15 Hz (from {where})" in res.notes and not res.warnings
     # a coefficient nowhere: suite2p's default, said as a warning; a given fps that disagrees too
@@ -198,6 +198,24 @@ def test_suite2p_1x_coefficient_and_frame_rate_from_settings(tmp_path, ops_orig)
     np.testing.assert_allclose(res.raw, F - 0.7 * fneu, rtol=1e-6)
     assert res.fps == 30 and any("0.7" in w and "default" in w for w in res.warnings)
     assert any("30 Hz given" in w and "15 Hz" in w for w in res.warnings)
+
+
+def test_suite2p_option_files_are_named_from_the_folder_given(tmp_path, capsys):
+    """A single-plane import said `fs 15 Hz (from ops.npy)` whichever folder was given, a
+    multi-plane one `plane0/ops.npy`: the option files are named from the folder given. The
+    result line is on stdout, as every command's; the notes stay on stderr (h18)."""
+    _write_suite2p(tmp_path / "suite2p" / "plane0", layout="old")
+    for given, where in ((tmp_path, "suite2p/plane0/"), (tmp_path / "suite2p", "plane0/"),
+                         (tmp_path / "suite2p" / "plane0", "")):  # fmt: skip
+        res = read_suite2p(given)
+        assert f"fs 15 Hz (from {where}ops.npy)" in res.notes, (given, res.notes)
+        assert f"raw = F - 1 * Fneu (neuropil coefficient from {where}ops.npy neucoeff)" in res.notes  # fmt: skip
+    assert "fs 15 Hz (from plane0/ops.npy)" in read_suite2p(tmp_path / "suite2p", plane=0).notes
+    out = tmp_path / "out"
+    assert main(["import", "suite2p", str(tmp_path / "suite2p"), "-o", str(out)]) == 0
+    said = capsys.readouterr()
+    assert said.out == f"2 suite2p components (1 accepted) -> {out}\n", said
+    assert "catrack import: fs 15 Hz (from plane0/ops.npy)\n" in said.err, said.err
 
 
 def test_suite2p_inconsistent_files_are_one_line_errors(tmp_path, capsys):

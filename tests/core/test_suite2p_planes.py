@@ -66,8 +66,8 @@ def test_every_plane_is_imported_with_its_plane_and_row(tmp_path, capsys):
     planes = three_planes(tmp_path / "out2p")
     out = tmp_path / "cells"
     assert main(["import", "suite2p", str(tmp_path / "out2p"), "-o", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert "6 suite2p components" in err and "3 planes" in err and "volume rate" in err, err
+    said = capsys.readouterr()  # the result line on stdout, the notes on stderr (h18)
+    assert "6 suite2p components" in said.out and "3 planes" in said.err and "volume rate" in said.err, said  # fmt: skip
     got = read_sources(out)
     comps = got.components
     assert comps["neuron_id"].tolist() == list(range(6))  # unique across planes, plane order
@@ -295,3 +295,44 @@ def test_verdicts_of_cells_drawn_by_hand_keep_their_ids(tmp_path):
     new = pd.DataFrame({"neuron_id": [0, 1, 2, 3], "plane": [0, 0, 0, 1], "plane_roi": [0, 1, 2, 0]})  # fmt: skip
     assert _moved_ids(session, new) == {"0": "0", "1": "1", "2": "3", "7": "7"}
     assert _moved_ids(session, new.drop(columns="plane_roi")) is None  # --plane N: by id
+
+
+def test_a_reimport_says_which_hand_verdicts_it_dropped(tmp_path, capsys):
+    """Hand verdicts on cells a re-import no longer has (here: one plane imported again) were
+    dropped without a word: the import's notes count them, with their ids (h18)."""
+    from napari_catrack.core.sources.session import (
+        SOURCES_STEP,
+        read_verdicts,
+        record_sources,
+        set_verdict,
+    )
+    from napari_catrack.session import Session
+
+    def hand(session) -> list[str]:
+        v = read_verdicts(session)
+        return v[~v["reason"].str.startswith("auto: ")]["neuron_id"].tolist()
+
+    root = tmp_path / "s2p"
+    three_planes(root)
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    set_verdict(session, 1, "accepted", "looked at it")  # plane 0, row 1
+    set_verdict(session, 3, "rejected", "bad shape")  # plane 1, row 1
+    set_verdict(session, 5, "accepted", "looked at it")  # plane 2, row 0
+    result = read_suite2p(root, plane="all")
+    assert record_sources(session, result, origin="suite2p") == []  # nothing dropped
+    assert not any("hand verdict" in n for n in result.notes) and hand(session) == ["1", "3", "5"]
+    result = read_suite2p(root, plane=1)
+    note = "2 hand verdicts on cells this import no longer has were dropped: ids 1, 5"
+    assert record_sources(session, result, origin="suite2p") == [note]
+    assert note in result.notes and note in session[SOURCES_STEP].attrs["notes"]
+    assert hand(session) == ["3"]
+    session.save()
+    capsys.readouterr()
+    argv = ["import", "suite2p", str(root), "--plane", "0", "-o", str(tmp_path / "p0"), "--session", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    note = "1 hand verdict on a cell this import no longer has was dropped: id 3"
+    assert f"catrack import: {note}\n" in capsys.readouterr().err
+    again = Session.load(path)
+    assert note in again[SOURCES_STEP].attrs["notes"] and hand(again) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,9 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("events", metavar="EVENTS.csv", help="transient table (long) or raster (wide)")
-    p.add_argument("--fps", type=float, required=True, help="frames per second")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frames per second (default: the --session's frame rate, else the one "
+                   "the table's start/peak/end_time_s columns state against their frames)")  # fmt: skip
     EnsembleParams.add_arguments(p, title="ensembles")
     g = p.add_argument_group("input")
     g.add_argument(
@@ -247,6 +250,31 @@ def _write_all(
                 _save_figure(fig, out / f"ensembles_{name}.{fmt}", fmt)
 
 
+def _frame_rate(args: argparse.Namespace, target) -> float:
+    """--fps, else the session's frame rate, else the rate a transient table's times state
+    (`fps_from_times` over its start/peak/end frame and time columns, as `catrack transients`
+    reads a traces table's); said on stderr when not given."""
+    from napari_catrack.commands.transients import fps_from_times
+    from napari_catrack.errors import InputError
+    from napari_catrack.io.tables import read_table
+
+    known = target.session.frame_rate() if target is not None else None
+    if args.fps is None and not known and args.layout == "long":
+        pairs = [(f"{c}_frame", f"{c}_time_s") for c in ("start", "peak", "end")]
+        known = fps_from_times(read_table(args.events, what="transient table"), pairs)
+        if known:
+            print(f"catrack ensembles: frame rate {known:g} Hz, from the table's *_time_s "
+                  "columns (--fps to give another)", file=sys.stderr)  # fmt: skip
+    if args.fps is None and not known:
+        raise InputError("--fps is required: the frame rate of the transients in frames per "
+                         "second (no --session gives one, and the table has no start/peak/"
+                         "end_time_s columns that state it)")  # fmt: skip
+    if args.fps is not None and known and abs(args.fps - known) > 1e-6 * known:
+        warn("ensembles", f"--fps {args.fps:g} differs from the session's frame rate {known:g} "
+             "Hz; using --fps")  # fmt: skip
+    return float(args.fps if args.fps is not None else known)
+
+
 def _json_default(obj):
     import numpy as np
 
@@ -269,10 +297,11 @@ def run(args: argparse.Namespace) -> int:
     trains, neurons_from = load_trains(
         args.events, args, target.session if target is not None else None
     )
+    fps = _frame_rate(args, target)
     positions = None
     if args.positions:
         positions = read_table(args.positions, required=("neuron_id", "y", "x"), what="positions")
-    result = find_ensembles(trains, args.fps, params)
+    result = find_ensembles(trains, fps, params)
     for msg in result.warnings:
         warn("ensembles", msg)
     out = Path(args.output)

@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     n_acc = int(result.components["accepted"].sum())
     for note in result.warnings:
         warn("import", note)
-    read = f"; {'; '.join(result.notes)}" if result.notes else ""
-    print(f"{len(result.components)} {args.tool} components ({n_acc} accepted{read}) -> {args.output}",
-          file=sys.stderr)  # fmt: skip
+    for note in result.notes:  # how the output was read: on stderr, as every command's notes
+        print(f"catrack import: {note}", file=sys.stderr)
+    # the result line, on stdout as every command's
+    print(f"{len(result.components)} {args.tool} components ({n_acc} accepted) -> {args.output}")
     return 0

@@ -68,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if target is not None:
         from napari_catrack.core.sources.session import record_sources
 
-        target.record(record_sources, result, inputs={"recording": args.recording})
+        said = target.record(record_sources, result, inputs={"recording": args.recording})
         target.save()
+        for line in said:  # hand verdicts on cells this run no longer has
+            print(f"catrack sources: {line}", file=sys.stderr)
     n_acc = int(result.components["accepted"].sum())
     for note in result.warnings:
         warn("sources", note)

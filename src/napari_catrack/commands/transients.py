@@ -147,20 +147,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def fps_from_times(table) -> float | None:
-    """The frame rate a long traces table states: frames per second of its `time_s` against its
-    `frame` column, the same for every step of every neuron (within 0.1 %; a suite2p plane's
-    offset in time keeps its slope); None when it has no such columns or they disagree."""
+def fps_from_times(table, pairs=(("frame", "time_s"),)) -> float | None:
+    """The frame rate a long table states: frames per second of its times against its frames,
+    the same for every step of every neuron (within 0.1 %; a suite2p plane's offset in time
+    keeps its slope); None when it has no such columns or they disagree. `pairs`: the (frame,
+    time) columns, a traces table's (frame, time_s) or a transient table's (start_frame,
+    start_time_s), (peak_frame, peak_time_s), (end_frame, end_time_s) (`catrack ensembles`)."""
     import numpy as np
     import pandas as pd
 
-    if not {"neuron_id", "frame", "time_s"} <= set(table.columns):
+    pairs = [(f, t) for f, t in pairs if {f, t} <= set(table.columns)]
+    if "neuron_id" not in table.columns or not pairs:
         return None
-    df = pd.DataFrame({
+    df = pd.concat([pd.DataFrame({
         "neuron_id": table["neuron_id"],
-        "frame": pd.to_numeric(table["frame"], errors="coerce"),
-        "time_s": pd.to_numeric(table["time_s"], errors="coerce"),
-    }).dropna().sort_values(["neuron_id", "frame"])  # fmt: skip
+        "frame": pd.to_numeric(table[f], errors="coerce"),
+        "time_s": pd.to_numeric(table[t], errors="coerce"),
+    }) for f, t in pairs]).dropna().sort_values(["neuron_id", "frame"])  # fmt: skip
     same = df["neuron_id"].to_numpy()[1:] == df["neuron_id"].to_numpy()[:-1]
     d_frame = np.diff(df["frame"].to_numpy(float))[same]
     d_time = np.diff(df["time_s"].to_numpy(float))[same]

@@ -175,7 +175,10 @@ def read_suite2p(
     said: list[str] = []  # how the folder was read (combined/ left out)
     warned: list[str] = []  # plane folders left out (no stat.npy, flyback)
     folders = plane_folders(path, plane, said, warned)
-    read = [_read_plane(folder) for folder in folders.values()]
+    # a lone plane's option files are named from the folder given (plane0/ops.npy), as the
+    # planes of a multi-plane import are (`_combine`)
+    where = _relative(next(iter(folders.values())), Path(path)) if len(folders) == 1 else ""
+    read = [_read_plane(folder, where) for folder in folders.values()]
     layout = _layout(next(iter(folders.values())))
     numbers = [0 if p is None else p for p in folders]  # a lone folder: a single-plane output
     first = _first_ids(layout, numbers)
@@ -412,10 +415,23 @@ def _plane_number(folder: Path) -> int | None:
     return int(folder.name[5:]) if folder.name.startswith("plane") and folder.name[5:].isdigit() else None  # fmt: skip
 
 
-def _read_plane(folder: Path) -> dict:
+def _relative(folder: Path, given: Path) -> str:
+    """The prefix naming a file of `folder` from the folder the user gave ("plane0/",
+    "suite2p/plane0/"; "" when it is that folder; from its parent for a combined/ given)."""
+    for root in (given, given.parent):
+        try:
+            rel = folder.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        return "" if rel == "." else f"{rel}/"
+    return f"{folder}/"
+
+
+def _read_plane(folder: Path, where: str = "") -> dict:
     """One plane folder's ROIs and traces, checked: pixels (ypix, xpix, lam per ROI), raw =
     F - coefficient * Fneu, the background subtracted, spks (None without spks.npy), iscell's
-    verdict, the options found, and how they were read (notes, warnings)."""
+    verdict, the options found, and how they were read (notes, warnings; an option file is
+    named `where` + its name there, e.g. plane0/ops.npy)."""
     notes: list[str] = []
     warnings: list[str] = []
     missing = [n for n in REQUIRED if not (folder / n).is_file()]
@@ -448,7 +464,7 @@ def _read_plane(folder: Path) -> dict:
         warnings.append(f"{folder} has no Fneu.npy: raw = F, no neuropil subtracted")
     elif "neucoeff" in opts:
         coeff = float(opts["neucoeff"][0])
-        notes.append(f"raw = F - {coeff:g} * Fneu (neuropil coefficient from {opts['neucoeff'][1]})")  # fmt: skip
+        notes.append(f"raw = F - {coeff:g} * Fneu (neuropil coefficient from {where}{opts['neucoeff'][1]})")  # fmt: skip
     else:
         coeff = 0.7
         warnings.append(
@@ -502,7 +518,7 @@ def _read_plane(folder: Path) -> dict:
     return {"folder": folder, "k": k, "raw": F - coeff * fneu, "background": coeff * fneu,
             "spks": spks, "accepted": iscell[:, 0] > 0.5, "opts": opts, "pixels": pixels,
             "stat_shape": (ly, lx), "notes": notes, "warnings": warnings, "red": red,
-            "chan2": chan2}  # fmt: skip
+            "chan2": chan2, "where": where}  # fmt: skip
 
 
 def _footprints(pixels: list, shape: tuple[int, int], folder: Path) -> Footprints:
@@ -538,7 +554,7 @@ def _result(shape, read: list[dict], fps, warnings: list[str], ids):
     one = read[0]
     fp = _footprints(one["pixels"], shape, one["folder"])
     notes, warnings = one["notes"], [*warnings, *one["warnings"]]
-    stored = (float(one["opts"]["fs"][0]), one["opts"]["fs"][1]) if "fs" in one["opts"] else None
+    stored = (float(one["opts"]["fs"][0]), one["where"] + one["opts"]["fs"][1]) if "fs" in one["opts"] else None  # fmt: skip
     rate = _frame_rate(fps, stored, notes, warnings)
     return imported_result(
         "suite2p", fp, one["raw"], fps=rate, ids=ids, spikes=one["spks"],

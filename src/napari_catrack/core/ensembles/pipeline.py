@@ -44,6 +44,7 @@ from napari_catrack.core.ensembles.windows import (
     window_null,
 )
 from napari_catrack.errors import check_cancelled
+from napari_catrack.text import ordinal
 
 EVENT_COLUMNS = ("event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id")
 MEMBER_COLUMNS = ("ensemble_id", "neuron_id", "fraction")
@@ -231,7 +232,7 @@ def find_ensembles(
         # the threshold is then the largest of n shuffle maxima, exceeded by chance 1/(n+1)
         need = math.ceil(1.0 / alpha - 1.0 - 1e-9)
         notes.append(
-            f"{p.n_shuffles} shuffle(s) are too few for the max null at the {p.percentile:g}th "
+            f"{p.n_shuffles} shuffle(s) are too few for the max null at the {ordinal(p.percentile)} "
             f"percentile: its chance of a false event is about 1/{p.n_shuffles + 1} = "
             f"{1.0 / (p.n_shuffles + 1):.3g}, not {alpha:g}; use at least {need} shuffles "
             "(--shuffles)"

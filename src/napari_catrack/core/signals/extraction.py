@@ -551,13 +551,10 @@ def warn_no_noise_floor(why: str, stacklevel: int = 2) -> None:
 
 def _reference_text(tp: TracesParams) -> str:
     """The reference as the warning names it: "median", "90th-percentile", "92nd-percentile"."""
+    from napari_catrack.text import ordinal
+
     pct = tp.red_reference_percentile
-    if pct == 50:
-        return "median"
-    suffix = "th"
-    if pct == int(pct) and int(pct) % 100 not in (11, 12, 13):
-        suffix = {1: "st", 2: "nd", 3: "rd"}.get(int(pct) % 10, "th")
-    return f"{pct:g}{suffix}-percentile"
+    return "median" if pct == 50 else f"{ordinal(pct)}-percentile"
 
 
 def _warn_low_red(by_fraction: np.ndarray, by_noise: np.ndarray, tp: TracesParams) -> None:

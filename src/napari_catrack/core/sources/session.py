@@ -68,17 +68,22 @@ def check_against_movie(
 
 def record_sources(
     session, result: SourcesResult, *, origin: str = "extracted", inputs=None, save=None
-) -> None:
+) -> list[str]:
     """Store components, footprints, traces and the evaluation's verdicts in the session;
-    `inputs` ({role: path}) are the files read (`io.provenance`, attrs `inputs` of both steps)."""
+    `inputs` ({role: path}) are the files read (`io.provenance`, attrs `inputs` of both steps).
+    Hand verdicts on cells these components no longer have are dropped, and said: a line in
+    `result.notes` and the step's attrs `notes`, also returned (the lines to show)."""
     from napari_catrack.io.provenance import inputs_provenance
 
     made, read = _made_by(session, result, origin, inputs_provenance(session, inputs))
-    attrs = {"origin": origin, "fps": result.fps, "inputs": read}
-    if notes := _notes(session, result, origin):
-        attrs["notes"] = notes
     comps = result.components.reset_index(drop=True)
     moved = _moved_ids(session, comps, result)  # before the new components replace the old
+    mine, dropped = _hand_verdicts(session, comps, moved)  # all decided before anything is recorded
+    said = [_dropped_text(dropped)] if dropped else []
+    result.notes.extend(n for n in said if n not in result.notes)
+    attrs = {"origin": origin, "fps": result.fps, "inputs": read}
+    if notes := [*_notes(session, result, origin), *said]:
+        attrs["notes"] = notes
     session.record(
         SOURCES_STEP,
         tables={"components": comps},
@@ -102,14 +107,30 @@ def record_sources(
             "reason": AUTO + auto["reason"].astype(str),
         }
     )
-    mine = read_verdicts(session)
-    if moved is not None:  # the same cells under new ids: each verdict stays on its cell
-        mine = mine.assign(neuron_id=[moved.get(i, i) for i in mine["neuron_id"]])
-        mine = mine[mine["neuron_id"].notna()]
-    mine = mine[~mine["reason"].str.startswith(AUTO) & mine["neuron_id"].isin(comps["neuron_id"].astype(str))]  # fmt: skip
     verdicts = verdicts[~verdicts["neuron_id"].isin(mine["neuron_id"])]
     verdicts = pd.concat([mine, verdicts], ignore_index=True) if len(mine) else verdicts
     write_verdicts(session, verdicts, fps=result.fps, save=save)
+    return said
+
+
+def _hand_verdicts(session, comps: pd.DataFrame, moved: dict | None) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
+    """The session's hand verdicts (not the evaluation's "auto: " ones) on `comps`' cells, each
+    under its cell's new id (`moved`), and the ids of those whose cell is gone (as they were)."""
+    mine = read_verdicts(session)
+    mine = mine[~mine["reason"].str.startswith(AUTO)]
+    was = mine["neuron_id"].to_numpy()
+    if moved is not None:  # the same cells under new ids: each verdict stays on its cell
+        mine = mine.assign(neuron_id=[moved.get(i, i) for i in mine["neuron_id"]])
+    kept = (mine["neuron_id"].notna() & mine["neuron_id"].isin(comps["neuron_id"].astype(str))).to_numpy()  # fmt: skip
+    return mine[kept], [str(i) for i in was[~kept]]
+
+
+def _dropped_text(ids: list[str]) -> str:
+    """The note on hand verdicts a re-import dropped: how many, and their ids."""
+    shown = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
+    if len(ids) == 1:
+        return f"1 hand verdict on a cell this import no longer has was dropped: id {shown}"
+    return f"{len(ids)} hand verdicts on cells this import no longer has were dropped: ids {shown}"
 
 
 def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None) -> dict[str, str] | None:  # fmt: skip
