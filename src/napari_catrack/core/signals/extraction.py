@@ -267,7 +267,7 @@ def _noise_floor(
     (2a - b - c for each pixel a and its two neighbours b, c in a row or a column, all in the
     annulus: sd·sqrt(6) for independent pixel noise), their median |.| (robust): tissue blurred
     by the optics is smooth at the pixel scale, so neighbours reaching into the annulus hardly
-    change it (h18b; before, the spread of the annulus' lower half, median minus 15.9th
+    change it (h18; before, the spread of the annulus' lower half, median minus 15.9th
     percentile, took a crowded annulus' neighbour tissue for noise: the focus-artefact
     recording's n10 had a pixel sd of 117 instead of about 12, a floor above its own red). So
     the floor follows the recording (camera, gain, brightness of the place) and never the
