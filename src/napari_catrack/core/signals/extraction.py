@@ -547,7 +547,7 @@ def relative_red_floor(red: np.ndarray, params: TracesParams) -> np.ndarray:
     it is the same neuron) falls with red: a track leaving the field at the image edge (the
     worm sample's n24 at frame 1: red 0.15 of its own, just above the noise floor, green only
     the offset: ratio 7 times its usual, dR/R0 12.7), or a track on background most of the
-    time that passes the noise floor by chance or on a neighbour's edge (n20: dR/R0 18-22).
+    time that passes the noise floor by chance or on a neighbour's edge (n20: dR/R0 20-24).
     The reference is a high percentile (90, since h18), not the median (before), which is
     background for a track that sits on background more than half the time. The default
     fraction stays 0.05: 0.2 (h18's first default) caught n24 and n20 there, but a real neuron's
