@@ -1,8 +1,9 @@
 """A red that falls to a small fraction of the neuron's own red is no red to divide by (h18).
 
 The worm sample's n24 (h17 walk tracks) at frame 1: its track was leaving the field at the image
-edge, red 18.5 against its usual 124 (0.15), just above the noise floor (16.8), green only the
-+0.84 green pixel sd the percentile background leaves: ratio 7 times its usual, dR/R0 12.7.
+edge, red 18.5 against its usual 124 (0.15), just above the noise floor (17.2; 16.8 before the
+floor's second differences), green only the +0.84 green pixel sd the percentile background
+leaves: ratio 7 times its usual, dR/R0 12.7.
 Neither the relative rule of then (0.05 of the median red) nor the noise floor caught it.
 Without an annulus (background none, polygon cells) no noise floor applies: said once.
 """

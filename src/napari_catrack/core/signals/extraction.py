@@ -177,7 +177,7 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat, floor_k=0.0)
     the sub-pixel centre (squared distances are separable: dy² + dx²). With `floor_k` > 0 (and
     an annulus): also the noise floor of the background-subtracted value (`_noise_floor`).
     """
-    k, kr, roi_r2, roi_patch, ring, bg_r2, sigma2 = geo
+    k, kr, roi_r2, roi_patch, ring, bg_r2, sigma2, triples = geo
     n = len(centres)
     res = {"raw": np.full(n, np.nan), "bg": np.full(n, np.nan)}
     res["saturated"] = np.zeros(n, bool)
@@ -247,13 +247,15 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat, floor_k=0.0)
         bvals[~keep] = np.nan
         res["bg"] = nan_quantile(bvals, pct / 100.0)
         if floor_k > 0:
-            res["floor"] = _noise_floor(bvals, mean_sd, pct, floor_k)
+            res["floor"] = _noise_floor(bvals, triples, mean_sd, pct, floor_k)
     else:
         res["bg"] = np.zeros(n)
     return res
 
 
-def _noise_floor(bvals: np.ndarray, mean_sd: np.ndarray, pct: float, k: float) -> np.ndarray:
+def _noise_floor(
+    bvals: np.ndarray, triples: tuple[np.ndarray, ...], mean_sd: np.ndarray, pct: float, k: float
+) -> np.ndarray:
     """The background-subtracted value an ROI on background alone stays below, but for chance.
 
     Background is a low percentile (p) of the annulus, so an ROI holding background alone does
@@ -261,20 +263,28 @@ def _noise_floor(bvals: np.ndarray, mean_sd: np.ndarray, pct: float, k: float) -
     20th percentile); its noise sd is pixel-sd·sqrt(`mean_sd`² + c_p²/n), from the ROI's weighted
     mean of independent pixels (`mean_sd` = sqrt(sum w²)/sum w) and the percentile of the n
     annulus pixels (c_p = sqrt(p(1-p))/φ(z_p)). The floor is that offset plus `k` noise sd.
-    The pixel sd is the annulus' own, per frame: the spread of its lower half (median minus the
-    15.9th percentile, one sd of a normal distribution), robust to brighter neighbours reaching
-    into the annulus, which only add to its top. So the floor follows the recording (camera,
-    gain, brightness of the place) and never the neuron's own red, as the relative rule
-    (`min_red_fraction`) does, which fails for a neuron that is itself near background; nor the
-    trace's spread, which mixes in the red changes of a moving neuron the ratio is there to
-    correct.
+    The pixel sd is the annulus' own, per frame, from second differences of side-by-side pixels
+    (2a - b - c for each pixel a and its two neighbours b, c in a row or a column, all in the
+    annulus: sd·sqrt(6) for independent pixel noise), their median |.| (robust): tissue blurred
+    by the optics is smooth at the pixel scale, so neighbours reaching into the annulus hardly
+    change it (h18; before, the spread of the annulus' lower half, median minus 15.9th
+    percentile, took a crowded annulus' neighbour tissue for noise: the focus-artefact
+    recording's n10 had a pixel sd of 117 instead of about 12, a floor above its own red). So
+    the floor follows the recording (camera, gain, brightness of the place) and never the
+    neuron's own red, as the relative rule (`min_red_fraction`) does, which fails for a neuron
+    that is itself near background; nor the trace's spread, which mixes in the red changes of a
+    moving neuron the ratio is there to correct. Like the ROI's `mean_sd`, it takes the pixels'
+    noise as independent (raw camera frames; a movie resampled upstream has correlated noise,
+    which this underestimates).
     """
     from statistics import NormalDist
 
     p = min(max(pct / 100.0, 0.02), 0.98)  # the normal approximation of an extreme percentile
     z_p = NormalDist().inv_cdf(p)
     c_p = np.sqrt(p * (1 - p)) / NormalDist().pdf(z_p)
-    pixel_sd = nan_quantile(bvals, 0.5) - nan_quantile(bvals, NormalDist().cdf(-1.0))
+    mid, one, other = triples  # NaN where a pixel is not in the annulus: left out
+    diff = np.abs(2 * bvals[:, mid] - bvals[:, one] - bvals[:, other])
+    pixel_sd = nan_quantile(diff, 0.5) / (np.sqrt(6.0) * NormalDist().inv_cdf(0.75))
     n_ring = np.isfinite(bvals).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return pixel_sd * (max(-z_p, 0.0) + k * np.sqrt(mean_sd**2 + c_p**2 / n_ring))
@@ -290,15 +300,28 @@ def _channel_geometry(stack, mat, radius, mask_off, background, r_in, r_out, sig
         roi_patch = np.zeros((2 * kr + 1, 2 * kr + 1), bool)
         roi_patch[mask_off[:, 0] + kr, mask_off[:, 1] + kr] = True
     k = max(kr, int(np.ceil(r_out * sc)) + 1 if background == "annulus" else 0)
-    ring, bg_r2 = None, None
+    ring, bg_r2, triples = None, None, None
     if background == "annulus":
         bg_r2 = ((r_in * sc) ** 2, (r_out * sc) ** 2)
         yy, xx = np.mgrid[-k : k + 1, -k : k + 1]
         r = np.hypot(yy, xx).ravel()
         cand = (r >= r_in * sc - 0.75) & (r <= r_out * sc + 0.75)  # 0.75 > sqrt(2)/2
         ring = (yy.ravel()[cand] + k, xx.ravel()[cand] + k)  # indices into the patch axes
+        # the candidates with both neighbours in a row or a column among them: (pixel, one
+        # neighbour, the other) for the noise floor's second differences (`_noise_floor`)
+        index = np.full((2 * k + 2, 2 * k + 2), -1)  # the extra row, column (index -1): none
+        index[ring] = np.arange(len(ring[0]))
+        right, below = index[ring[0], ring[1] + 1], index[ring[0] + 1, ring[1]]
+        left, above = index[ring[0], ring[1] - 1], index[ring[0] - 1, ring[1]]
+        row, col = (right >= 0) & (left >= 0), (below >= 0) & (above >= 0)
+        mid = np.concatenate([np.nonzero(row)[0], np.nonzero(col)[0]])
+        triples = (
+            mid,
+            np.concatenate([left[row], above[col]]),
+            np.concatenate([right[row], below[col]]),
+        )
     sigma2 = 0.0 if (sigma is None or mask_off is not None) else (sigma * sc) ** 2
-    return stack, mat, (k, kr, (radius * sc) ** 2, roi_patch, ring, bg_r2, sigma2)
+    return stack, mat, (k, kr, (radius * sc) ** 2, roi_patch, ring, bg_r2, sigma2, triples)
 
 
 def _saturation_level(stack, saturation):
@@ -524,7 +547,7 @@ def relative_red_floor(red: np.ndarray, params: TracesParams) -> np.ndarray:
     it is the same neuron) falls with red: a track leaving the field at the image edge (the
     worm sample's n24 at frame 1: red 0.15 of its own, just above the noise floor, green only
     the offset: ratio 7 times its usual, dR/R0 12.7), or a track on background most of the
-    time that passes the noise floor by chance or on a neighbour's edge (n20: dR/R0 18-22).
+    time that passes the noise floor by chance or on a neighbour's edge (n20: dR/R0 20-24).
     The reference is a high percentile (90, since h18), not the median (before), which is
     background for a track that sits on background more than half the time. The default
     fraction stays 0.05: 0.2 (h18's first default) caught n24 and n20 there, but a real neuron's
