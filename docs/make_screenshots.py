@@ -159,7 +159,9 @@ def shot_tracking() -> None:
     camera.center = tuple(float(c) for c in centre)
     viewer.window._qt_window.resize(1400, 900)
     QApplication.processEvents()
-    widget.scroll_area.ensureWidgetVisible(widget.low_more)  # tracking and the review list
+    # tracking, the review list and the status line under it, whole (it scrolls itself into
+    # sight when it changes; ensured here, the window resized since)
+    widget.scroll_area.ensureWidgetVisible(widget.status, 0, 4)
     QApplication.processEvents()
     _save(viewer, "tracking")
     viewer.close()

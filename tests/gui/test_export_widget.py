@@ -316,3 +316,29 @@ def test_the_export_status_is_one_short_line_with_the_details_below(
     qtbot.waitUntil(lambda: widget.last_result is not None, timeout=120000)
     assert widget.status.text() == f"Wrote 2 files to {out}"
     assert "NWB" not in widget.written.toPlainText() and not said
+
+
+def test_the_export_list_is_readable_in_a_laptop_window(make_napari_viewer, qtbot, tmp_path):
+    """At 1300 x 800 the file column was 90 px: "session.catrack.h5" read "sessi…ck.h5", the item
+    names wrapped to 3-4 lines in 107 px and 4 items showed (h18 walk). Now a short file name
+    shows whole, a long one loses its middle (whole in its tooltip, in the export folder), every
+    item name reads in two lines at most and 8 items show."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    table = widget.table
+    assert table.rowCount() >= 20
+    line = table.fontMetrics().lineSpacing()
+    qtbot.waitUntil(lambda: all(table.rowHeight(r) <= 2 * line + 12 for r in range(table.rowCount())), timeout=5000)  # fmt: skip
+    files = [table.item(r, 2).text() for r in range(table.rowCount())]
+    for name in ("session.catrack.h5", "transients.csv", "behaviour/posture.csv"):
+        assert name in files
+        needed = table.fontMetrics().horizontalAdvance(name) + 8
+        assert needed <= table.columnWidth(2), (name, needed, table.columnWidth(2))
+    last = table.rowAt(table.viewport().height() - 1)
+    assert last == -1 or last >= 7, last  # -1: below the last row, all of them show
+    widget.folder.setText(str(tmp_path / "out"))
+    r = files.index("behaviour/posture.csv")
+    assert table.item(r, 2).toolTip() == str(tmp_path / "out" / "behaviour" / "posture.csv")

@@ -187,3 +187,29 @@ def test_the_frame_rate_note_is_elided_not_cut(make_napari_viewer, qtbot, name):
     ), shown
     label.resize(2000, label.height())  # room enough: the whole note
     assert getattr(label, "displayed_text", label.text)() == "from the recording"
+
+
+def test_the_track_neurons_outcome_line_is_scrolled_into_sight(make_napari_viewer, qtbot):
+    """At 1400 x 900 the Track neurons outcome line ("...; 4 hand correction(s) kept as
+    anchors"), the last line of a dock taller than the window, was cut at the dock's bottom
+    (h18 walk): a line that arrives there is now wrapped and scrolled into sight, whole."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Track neurons (candidates, tracking, corrections)"
+    )
+    dock.raise_()
+    area, status = widget.scroll_area, widget.status
+    qtbot.waitUntil(lambda: area.verticalScrollBar().maximum() > 0, timeout=5000)  # it scrolls
+    area.verticalScrollBar().setValue(0)  # where the dock opens: its top
+    status.setText(
+        "re-track done: 23 neurons x 300 frames; 6 place(s) to review; "
+        "4 hand correction(s) kept as anchors"
+    )
+
+    def seen() -> bool:
+        top = status.mapTo(area.viewport(), status.rect().topLeft()).y()
+        return top >= 0 and top + status.height() <= area.viewport().height()
+
+    qtbot.waitUntil(seen, timeout=5000)
+    assert status.height() >= status.heightForWidth(status.width())  # wrapped, not clipped

@@ -186,3 +186,27 @@ def test_the_selected_cells_whole_reason_shows_without_hovering(make_napari_view
     assert src.reason.wordWrap() and src.reason.isVisibleTo(src)
     src.accept_button.click()  # the label follows a new verdict
     assert src.reason.text() == f"{ids[1]}: accepted"
+
+
+def test_the_sources_status_names_the_movie_it_will_use(make_napari_viewer, qtbot):
+    """Docked over a movie it had just picked, the Sources status said "choose the (registered)
+    movie" while the movie box already named one (h18 walk). Before anything runs it now says
+    which movie is chosen, follows the box, and says so when there is none."""
+    from napari_catrack.widgets.sources import NO_MOVIE
+
+    viewer = make_napari_viewer()
+    _, src = viewer.window.add_plugin_dock_widget(
+        "napari-catrack", "Sources (two-photon; summary images, extraction, evaluation, imports)"
+    )
+    assert src.movie.currentText() == "" and src.status.text() == NO_MOVIE
+    viewer.add_image(np.zeros((5, 8, 8), np.float32), name="first")
+    assert src.movie.currentText() == "first"
+    assert "'first'" in src.status.text() and "choose" not in src.status.text()
+    viewer.add_image(np.zeros((5, 8, 8), np.float32), name="second")
+    src.movie.setCurrentText("second")
+    assert "'second'" in src.status.text()
+    src.status.setText("summary images added as layers")  # an outcome stays
+    src.movie.setCurrentText("first")
+    assert src.status.text() == "summary images added as layers"
+    del viewer.layers["first"], viewer.layers["second"]
+    assert src.movie.currentText() == ""

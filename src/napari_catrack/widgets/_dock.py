@@ -21,6 +21,7 @@ from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QDockWidget,
     QFrame,
+    QLabel,
     QMainWindow,
     QScrollArea,
     QSizePolicy,
@@ -56,6 +57,32 @@ def scroll_body(owner: QWidget) -> QVBoxLayout:
     owner.scroll_area = area
     mark_catrack_dock(owner)
     return QVBoxLayout(body)
+
+
+class StatusLine(QLabel):
+    """A wrapped status line that scrolls itself into sight in its dock when its text changes:
+    at the bottom of a dock taller than the window, the outcome of a run ("...; 4 hand
+    correction(s) kept as anchors") was cut at the dock's bottom edge (h18 walk)."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def setText(self, text: str) -> None:
+        changed = text != self.text()
+        super().setText(text)
+        if changed and text:
+            QTimer.singleShot(0, self._into_sight)  # once the layout has wrapped it
+
+    def _into_sight(self) -> None:
+        try:
+            parent = self.parentWidget()
+        except RuntimeError:  # closed meanwhile
+            return
+        while parent is not None and not isinstance(parent, QScrollArea):
+            parent = parent.parentWidget()
+        if parent is not None and self.isVisible():
+            parent.ensureWidgetVisible(self, 0, 4)
 
 
 def mark_catrack_dock(widget: QWidget) -> None:

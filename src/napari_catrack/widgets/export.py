@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -24,6 +24,8 @@ from qtpy.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -49,20 +51,7 @@ class ExportWidget(QWidget):
         self.last_result = None
         self.job = None
 
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["export", "format", "file"])
-        # full item names: they wrap (rows grow to fit) rather than being cut to "Ensem…";
-        # a file path too long for its column loses its middle, never its end
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.Interactive)
-        header.setSectionResizeMode(2, QHeaderView.Interactive)
-        self.table.setColumnWidth(1, 95)  # the names get the width, format and file are narrow
-        self.table.setColumnWidth(2, 90)
-        self.table.setWordWrap(True)
-        self.table.setTextElideMode(Qt.ElideMiddle)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.verticalHeader().setVisible(False)
+        self.table = _ExportTable()
         self.table.setToolTip("Everything the session holds; tick what to write")
         all_button, none_button = QPushButton("All"), QPushButton("None")
         refresh = QPushButton("Refresh")
@@ -80,6 +69,7 @@ class ExportWidget(QWidget):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder)
         folder_row.addWidget(browse)
+        self.folder.textChanged.connect(lambda *_: self._path_tips())
 
         self.metadata = QLineEdit()
         self.metadata.setPlaceholderText("optional: NWB metadata YAML (docs/nwb.md)")
@@ -145,6 +135,7 @@ class ExportWidget(QWidget):
             self.table.setCellWidget(r, 1, combo)
             self.table.setItem(r, 2, QTableWidgetItem(""))
             self._show_path(r)
+        self.table.fit_columns()
         if not self.items:
             self.status.setText("the session holds nothing to export yet")
 
@@ -153,8 +144,20 @@ class ExportWidget(QWidget):
         path = item.relative_path(combo.currentText())
         cell = QTableWidgetItem(path)
         cell.setFlags(Qt.ItemIsEnabled)
-        cell.setToolTip(path)
+        cell.setData(Qt.UserRole, path)
+        cell.setToolTip(self._full_path(path))
         self.table.setItem(r, 2, cell)
+
+    def _full_path(self, path: str) -> str:
+        """Where the file will be written: in the folder typed (the relative path until then)."""
+        folder = _typed_path(self.folder.text(), self._base())
+        return str(Path(folder) / path) if folder else path
+
+    def _path_tips(self) -> None:
+        for r in range(self.table.rowCount()):
+            cell = self.table.item(r, 2)
+            if cell is not None and cell.data(Qt.UserRole):
+                cell.setToolTip(self._full_path(cell.data(Qt.UserRole)))
 
     def _rows(self) -> list[tuple[str, bool, str]]:
         out = []
@@ -375,6 +378,90 @@ class ExportWidget(QWidget):
             status=self.status,
         )
         return self.job
+
+
+class _OneLine(QStyledItemDelegate):
+    """Cells on one line: a path too long for its column loses its middle (wrapped at its "/",
+    "behaviour/" and "centerline.csv" read as two names)."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        option.features &= ~QStyleOptionViewItem.WrapText
+        option.textElideMode = Qt.ElideMiddle
+
+
+class _ExportTable(QTableWidget):
+    """The items, their formats and files. The file column is as wide as its longest name while
+    the item names keep room to read in two lines at most; a file name too long for it loses its
+    middle (whole in its tooltip, with the export folder), never its end. Names wrap, rows grow
+    to fit. The table asks for the width its columns need (the dock opens that wide where the
+    window allows) and always shows several rows. (At 1300 x 800 the file column was 90 px, cut
+    "session.catrack.h5" to "sessi…ck.h5", and the item names wrapped to 3-4 lines in 107 px with
+    4 rows shown: h18 walk.)"""
+
+    #: the item names' column: never narrower than this
+    MIN_NAME = 150
+    #: rows shown at least (the dock body scrolls for the rest of the widget)
+    MIN_ROWS = 8
+
+    def __init__(self) -> None:
+        super().__init__(0, 3)
+        self.setHorizontalHeaderLabels(["export", "format", "file"])
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.Interactive)
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.ElideMiddle)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.verticalHeader().setVisible(False)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setItemDelegateForColumn(2, _OneLine(self))  # a path elides in the middle, unwrapped
+        self.verticalHeader().sectionResized.connect(lambda *_: self._fit_height())  # rewrapped
+
+    def _text_width(self, column: int) -> int:
+        """The widest text of `column` on one line, with the cell's padding (and check box)."""
+        metrics = self.fontMetrics()
+        extra = 16 + (24 if column == 0 else 0)
+        widths = [metrics.horizontalAdvance(self.item(r, column).text()) for r in range(self.rowCount()) if self.item(r, column)]  # fmt: skip
+        return max(widths, default=0) + extra
+
+    def _format_width(self) -> int:
+        widths = [self.cellWidget(r, 1).sizeHint().width() for r in range(self.rowCount()) if self.cellWidget(r, 1)]  # fmt: skip
+        return max(70, min(max(widths, default=70), 90))
+
+    def _name_width(self) -> int:
+        """What the item names need to read in two lines (word wrap needs some slack)."""
+        metrics = self.fontMetrics()
+        widths = [metrics.horizontalAdvance(self.item(r, 0).text()) for r in range(self.rowCount()) if self.item(r, 0)]  # fmt: skip
+        return max(self.MIN_NAME, min(max(widths, default=0) // 2 + 30 + 40, 2 * self.MIN_NAME))
+
+    def fit_columns(self) -> None:
+        """Format as wide as its boxes, file as its longest name where the names keep the width
+        they need (else what is left, eliding), names the rest; `MIN_ROWS` rows tall at least."""
+        fmt = self._format_width()
+        self.setColumnWidth(1, fmt)
+        room = self.viewport().width() - fmt - self._name_width()
+        self.setColumnWidth(2, max(60, min(self._text_width(2), room)))
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        rows = min(self.rowCount(), self.MIN_ROWS)
+        header = max(self.horizontalHeader().height(), self.horizontalHeader().sizeHint().height())
+        height = header + 2 * self.frameWidth() + 2
+        self.setMinimumHeight(height + sum(self.rowHeight(r) for r in range(rows)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    #: the width the table asks for at most (the dock beside a laptop's canvas)
+    MAX_WIDTH = 460
+
+    def sizeHint(self) -> QSize:
+        chrome = 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
+        need = self._text_width(0) + self._format_width() + self._text_width(2) + chrome
+        return QSize(min(need, self.MAX_WIDTH), super().sizeHint().height())
 
 
 def _typed_path(text: str, base: Path | None = None) -> str:

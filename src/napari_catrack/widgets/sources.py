@@ -72,6 +72,10 @@ FOOTPRINTS = "footprints"
 IMAGEJ = "imagej"  # hand-drawn ImageJ/Fiji ROIs: read over the chosen movie, not a tool's output
 CONTOURS = "footprint contours"
 PLANE_FOOTPRINTS = "plane footprints"  # role of the per-plane layers ("footprints plane N")
+#: the status line while nothing has run: what the movie box holds, then the next step (it read
+#: "choose the (registered) movie" with a movie already chosen, h18 walk)
+NO_MOVIE = "no movie yet: open or register a (T, Y, X) movie"
+MOVIE_CHOSEN = "movie '{}': make summary images, extract sources or import them"
 SUMMARY_COLORMAPS = {"mean": "gray", "max": "gray", "std": "magma", "correlation": "viridis", "pnr": "inferno"}  # fmt: skip
 
 
@@ -107,8 +111,9 @@ class SourcesWidget(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar()
-        self.status = QLabel("choose the (registered) movie")
+        self.status = QLabel(NO_MOVIE)
         self.status.setWordWrap(True)
+        self.movie.currentTextChanged.connect(lambda *_: self._idle_status())
         self.evaluation = ParamsForm(EvaluationParams)
         self.evaluation.changed.connect(self.reevaluate)
         self.rejudge = QCheckBox("re-judge imported cells with these thresholds")
@@ -211,6 +216,15 @@ class SourcesWidget(QWidget):
         if pick:
             self.movie.setCurrentText(pick)
         self.movie.blockSignals(False)
+        self._idle_status()
+
+    def _idle_status(self) -> None:
+        """Before anything has run, the status line says which movie is chosen (or that there
+        is none); a job's outcome or an error stays until the next one."""
+        said = self.status.text()
+        if said == NO_MOVIE or (said.startswith("movie '") and said.endswith(MOVIE_CHOSEN[-40:])):
+            name = self.movie.currentText()
+            self.status.setText(MOVIE_CHOSEN.format(name) if name else NO_MOVIE)
 
     def movie_data(self):
         name = self.movie.currentText()

@@ -44,7 +44,7 @@ from napari_catrack.layers import label_axes, tracks_layer
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import AlignmentLine, ChannelPicker
-from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._dock import StatusLine, scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._tracking_candidates import CandidatesPanel, current_frame
 from napari_catrack.widgets._tracking_layers import (
@@ -114,8 +114,7 @@ class TrackingWidget(QWidget):
         self.low_list = QListWidget()
         self.low_list.setMinimumHeight(90)
         self.low_more = QLabel("")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()  # wrapped, scrolled into sight when it changes
         self._build()
         self._fill_channels()
 
