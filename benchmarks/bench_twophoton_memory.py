@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
             "sources": [*cli, "--fps", "30", "-o", str(work / "sources")],
         }[args.step]  # fmt: skip
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        # the step's result line is on its stdout: read here, so this script's stdout is its JSON alone
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak_poll = read_bytes = 0
         while proc.poll() is None:
             try:
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             except OSError:
                 pass
             time.sleep(0.5)
-        err = proc.stderr.read()
+        err, said = proc.stderr.read(), proc.stdout.read()
         seconds = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         out = {
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             "build_seconds": built, f"{args.step}_seconds": seconds, "frames_per_s": n / seconds,
             "exit_code": proc.returncode, "peak_rss_gb": peak / 1e9, "peak_rss_polled_gb": peak_poll / 1e9,
             "disk_read_gb_last_poll": read_bytes / 1e9, "target_gb": TARGET_GB,
-            "met": bool(peak / 1e9 < TARGET_GB and proc.returncode == 0), "stderr_tail": err[-500:],
+            "met": bool(peak / 1e9 < TARGET_GB and proc.returncode == 0), "result_line": said.strip(), "stderr_tail": err[-500:],
             "load": [round(v, 2) for v in os.getloadavg()],
         }  # fmt: skip
         print(json.dumps(out, indent=1))

@@ -232,7 +232,8 @@ def test_a_damaged_session_is_set_aside_said_and_never_overwritten(
         runner, "run_batch", lambda *a, **k: BatchResult(tmp_path, pd.DataFrame(rows))
     )
     assert main(["batch", str(folder / "manifest.yaml"), "-o", str(tmp_path), "--no-progress"]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()  # the result line on stdout, its warnings on stderr (h18)
+    assert out == f"{summary} (0.0 s) -> {tmp_path / 'report.csv'}\n", out
     assert f"catrack batch: {spec.name}: warning: session.catrack.h5 was damaged" in err
     assert "set aside as session.catrack.h5.unreadable-2" in err
 

@@ -65,3 +65,52 @@ def test_every_channel_option_says_what_it_is():
         if any(o.endswith("channel") for o in action.option_strings) and not action.help
     ]  # fmt: skip
     assert not bare, bare
+
+
+def test_the_two_photon_and_export_result_lines_are_on_stdout(tmp_path, capsys):
+    """`catrack register`, `summary`, `sources`, `export` and `export-nwb` wrote their result line
+    on stderr (`36 components, 9 accepted -> sources`), unlike every other command (h18)."""
+    import tifffile
+
+    from napari_catrack.synthetic.two_photon import make_two_photon_movie
+
+    movie = make_two_photon_movie(80, (40, 48), n_cells=5, seed=3, motion_px=0).movie
+    rec, session = tmp_path / "rec.tif", tmp_path / "s.catrack.h5"
+    tifffile.imwrite(rec, movie)
+    reg, images, sources = tmp_path / "reg.tif", tmp_path / "summary", tmp_path / "sources"
+    exported, nwb, shifts = tmp_path / "export", tmp_path / "s.nwb", tmp_path / "shifts.csv"
+    with_session = ["--session", str(session)]
+
+    argv = ["register", str(rec), "--mode", "rigid", "-o", str(reg), "--shifts", str(shifts)]
+    assert main([*argv, *with_session]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("registered 80 frames (rigid): ") and out.endswith(f"-> {reg}\n"), out
+    assert out.count("\n") == 1 and "-> " not in err, err
+
+    assert main(["summary", str(rec), "-o", str(images), *with_session]) == 0
+    out, err = capsys.readouterr()
+    names = sorted(p.stem for p in images.glob("*.tif"))
+    assert len(names) == 5 and out.startswith("summary images (") and out.endswith(f"-> {images}\n")
+    assert sorted(out[len("summary images (") : out.index(")")].split(", ")) == names, out
+    assert "-> " not in err, err
+
+    argv = ["sources", str(rec), "--fps", "30", "--patch-px", "0", "-o", str(sources)]
+    assert main([*argv, *with_session]) == 0
+    out, err = capsys.readouterr()
+    comps = pd.read_csv(sources / "components.csv")
+    n_acc = int(comps["accepted"].sum())
+    assert n_acc >= 1 and out == f"{len(comps)} components, {n_acc} accepted -> {sources}\n"
+    assert "-> " not in err, err
+
+    assert main(["export", str(session), "-o", str(exported)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()  # each file written, then the result line
+    files = sorted(str(p.relative_to(exported)) for p in exported.rglob("*") if p.is_file())
+    assert sorted(lines[:-1]) == files and len(files) >= 5, out
+    assert lines[-1] == f"{len(files)} file(s) written to {exported}", out
+    assert "written" not in err, err
+
+    assert main(["export-nwb", str(session), "-o", str(nwb), "--no-prompt"]) == 0
+    out, err = capsys.readouterr()
+    assert nwb.is_file() and out == f"{session} -> {nwb}\n", out
+    assert "-> " not in err, err

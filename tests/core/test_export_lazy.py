@@ -96,8 +96,12 @@ def test_a_damaged_masks_chunk_fails_the_masks_item_only(tmp_path, capsys):
     _session(path)
     damage_first_chunk(path)
     assert main(["export", str(path), "-o", str(out)]) == 1
-    err = capsys.readouterr().err
-    assert "not written: Worm masks (uint8 TIFF stack) (worm.catrack.h5 is damaged" in err
+    said, err = capsys.readouterr()  # the result line on stdout, what failed and why on stderr
+    assert (
+        "catrack export: not written: Worm masks (uint8 TIFF stack) (worm.catrack.h5 is damaged"
+        in err
+    )
+    assert said.endswith(f"\n4 file(s) written to {out}; 1 item(s) not written\n"), said
     assert "Traceback" not in err
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert written == ["behaviour/segmentation_frames.csv", "session.catrack.h5", "session.nwb",

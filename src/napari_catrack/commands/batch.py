@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
             result = run_batch(
                 manifest, args.output, log=bar.console.print, progress=progress, **where
             )
-    say(result.summary() + f" ({result.seconds:.1f} s) -> {result.output / 'report.csv'}")
+    # the result line, on stdout as every command's (the batch's notes and warnings: stderr)
+    print(result.summary() + f" ({result.seconds:.1f} s) -> {result.output / 'report.csv'}")
     for r in result.set_aside.itertuples():
         say(f"{r.recording}: warning: {r.message}")
     for line in failure_lines(result.report):

@@ -4,7 +4,6 @@ on the imaging clock and event-triggered averages with a circular-shift signific
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from napari_catrack.commands._common import OutputFolder, check_outputs, positive_float
@@ -225,12 +224,11 @@ def run(args: argparse.Namespace) -> int:
             verdict = f"{n_sig} responsive neuron{'s' if n_sig != 1 else ''}"
         else:  # (its rows have no p-value: "0 responsive neurons" read as tested and negative)
             verdict = f"not tested (fewer than --min-events {eta_params.min_events})"
-        print(
-            f"catrack events: {row.event}: {row.events} event{'s' if row.events != 1 else ''} "
+        print(  # a result line per kind of event, on stdout as every command's result line
+            f"{row.event}: {row.events} event{'s' if row.events != 1 else ''} "
             f"({row.in_recording} in the recording, {n_tested} at least {eta_params.span_s:g} s "
             "from its ends"
-            f"{edge_note(result.edges.get(str(row.event)))}), {verdict}",
-            file=sys.stderr,
+            f"{edge_note(result.edges.get(str(row.event)))}), {verdict}"
         )
     return 0
 

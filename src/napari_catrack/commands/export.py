@@ -68,5 +68,7 @@ def _export(args: argparse.Namespace, session) -> int:
     )
     for path in result.written:
         print(path)
-    print(f"catrack export: {result.summary()}", file=sys.stderr)
+    for label, why in result.failed:  # each on stderr, as every command's warnings and errors
+        print(f"catrack export: not written: {label} ({why})", file=sys.stderr)
+    print(result.summary())  # the result line, on stdout as every command's
     return 1 if result.failed else 0

@@ -99,7 +99,7 @@ def _write(args: argparse.Namespace, session, out) -> int:
     else:
         meta = {}
     path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging)
-    print(f"catrack export-nwb: {args.session} -> {path}", file=sys.stderr)
+    print(f"{args.session} -> {path}")  # the result line, on stdout as every command's
     for gap in metadata_gaps(meta, session, embed_imaging=args.embed_imaging):
         warn("export-nwb", gap)
     return 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from napari_catrack.commands._common import (
     add_movie_arguments,
@@ -84,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
             record_registration, result, inputs={"recording": args.recording}, movie_options=read
         )
         target.save()
+    # the result line, on stdout as every command's (notes and warnings: stderr)
     print(
-        f"registered {attrs['frames']} frames ({params.mode}): {quality_line(attrs)} -> {args.output}",
-        file=sys.stderr,
+        f"registered {attrs['frames']} frames ({params.mode}): {quality_line(attrs)} -> {args.output}"
     )
     return 0
 

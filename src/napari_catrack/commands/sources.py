@@ -75,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
     n_acc = int(result.components["accepted"].sum())
     for note in result.warnings:
         warn("sources", note)
-    print(
-        f"{len(result.components)} components, {n_acc} accepted -> {args.output}", file=sys.stderr
-    )
+    # the result line, on stdout as every command's (notes and warnings: stderr)
+    print(f"{len(result.components)} components, {n_acc} accepted -> {args.output}")
     return 0
 
 

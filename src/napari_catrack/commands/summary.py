@@ -8,7 +8,6 @@ appear together when all are written: an interrupted run leaves an older run's s
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from napari_catrack.commands._common import (
@@ -72,5 +71,6 @@ def run(args: argparse.Namespace) -> int:
 
         target.record(record_summary, images, params, inputs={"recording": args.recording})
         target.save()
-    print(f"summary images ({', '.join(images.as_dict())}) -> {out}", file=sys.stderr)
+    # the result line, on stdout as every command's (notes and warnings: stderr)
+    print(f"summary images ({', '.join(images.as_dict())}) -> {out}")
     return 0

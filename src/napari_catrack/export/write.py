@@ -28,9 +28,11 @@ class ExportResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (item label, reason)
 
     def summary(self) -> str:
+        """The result line: how many files were written where, and how many items were not (each
+        with its reason in `failed`, which `catrack export` says on stderr)."""
         text = f"{len(self.written)} file(s) written to {self.folder}"
         if self.failed:
-            text += "; not written: " + "; ".join(f"{k} ({why})" for k, why in self.failed)
+            text += f"; {len(self.failed)} item(s) not written"
         return text
 
 
