@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from napari_catrack.io import atomic
-from tests.core.test_recovery_review import _hidden, _killed_set
+from tests.core.test_recovery_review import _hidden, _killed_set, refuse_every_change
 
 
 def _notes(caught) -> list[str]:
@@ -30,12 +30,7 @@ def test_a_recordings_session_looked_up_in_a_folder_it_cannot_finish_says_so(tmp
     movie = tmp_path / "movie.tif"
     movie.write_bytes(b"not read")
     paths = _killed_set(tmp_path)
-
-    def read_only(src, dst=None):
-        raise OSError(errno.EROFS, "Read-only file system", str(src))
-
-    monkeypatch.setattr(atomic, "replace", read_only)
-    monkeypatch.setattr(atomic, "_remove_path", read_only)
+    refuse_every_change(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert recording_session_path(movie) == tmp_path / "movie.catrack.h5"

@@ -127,6 +127,16 @@ def test_a_backup_that_cannot_be_removed_never_fails_a_write_into_its_folder(tmp
     assert paths["journal"].exists() and paths["a_old"].exists()
 
 
+def refuse_every_change(monkeypatch) -> None:
+    """A read-only share: every rename and deletion atomic.py tries refuses with EROFS."""
+
+    def read_only(src, dst=None):
+        raise OSError(errno.EROFS, "Read-only file system", str(src))
+
+    monkeypatch.setattr(atomic, "replace", read_only)
+    monkeypatch.setattr(atomic, "_remove_path", read_only)
+
+
 def test_a_session_on_a_read_only_share_opens_with_one_note(tmp_path, monkeypatch):
     """A session opened from a folder the user cannot write (a read-only share; here every
     rename there refuses with EROFS) with a killed set in it: the session opens, as before, and
@@ -135,12 +145,7 @@ def test_a_session_on_a_read_only_share_opens_with_one_note(tmp_path, monkeypatc
     session = tmp_path / "s.catrack.h5"
     _small_session(session)
     paths = _killed_set(tmp_path)
-
-    def read_only(src, dst=None):
-        raise OSError(errno.EROFS, "Read-only file system", str(src))
-
-    monkeypatch.setattr(atomic, "replace", read_only)
-    monkeypatch.setattr(atomic, "_remove_path", read_only)
+    refuse_every_change(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert set(Session.load(session).steps) == {"alignment"}
