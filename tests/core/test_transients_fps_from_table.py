@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.cli import EXIT_USER_ERROR, main
-from napari_catrack.commands.transients import fps_from_times
+from napari_catrack.core.transients import fps_from_times
 
 FPS = 7.5
 

@@ -254,7 +254,7 @@ def _frame_rate(args: argparse.Namespace, target) -> float:
     """--fps, else the session's frame rate, else the rate a transient table's times state
     (`fps_from_times` over its start/peak/end frame and time columns, as `catrack transients`
     reads a traces table's); said on stderr when not given."""
-    from napari_catrack.commands.transients import fps_from_times
+    from napari_catrack.core.transients import fps_from_times
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table
 

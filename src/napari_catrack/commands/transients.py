@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         cell_table,
         check_fps,
         detect_transients,
+        fps_from_times,
         frame_times,
         time_offsets,
     )
@@ -145,36 +146,6 @@ def run(args: argparse.Namespace) -> int:
     if args.cells:
         print(f"cell table -> {args.cells}")
     return 0
-
-
-def fps_from_times(table, pairs=(("frame", "time_s"),)) -> float | None:
-    """The frame rate a long table states: frames per second of its times against its frames,
-    the same for every step of every neuron (within 0.1 %; a suite2p plane's offset in time
-    keeps its slope); None when it has no such columns or they disagree. `pairs`: the (frame,
-    time) columns, a traces table's (frame, time_s) or a transient table's (start_frame,
-    start_time_s), (peak_frame, peak_time_s), (end_frame, end_time_s) (`catrack ensembles`)."""
-    import numpy as np
-    import pandas as pd
-
-    pairs = [(f, t) for f, t in pairs if {f, t} <= set(table.columns)]
-    if "neuron_id" not in table.columns or not pairs:
-        return None
-    df = pd.concat([pd.DataFrame({
-        "neuron_id": table["neuron_id"],
-        "frame": pd.to_numeric(table[f], errors="coerce"),
-        "time_s": pd.to_numeric(table[t], errors="coerce"),
-    }) for f, t in pairs]).dropna().sort_values(["neuron_id", "frame"])  # fmt: skip
-    same = df["neuron_id"].to_numpy()[1:] == df["neuron_id"].to_numpy()[:-1]
-    d_frame = np.diff(df["frame"].to_numpy(float))[same]
-    d_time = np.diff(df["time_s"].to_numpy(float))[same]
-    step = d_frame > 0
-    if not step.any() or (d_time[step] <= 0).any():
-        return None
-    rates = d_frame[step] / d_time[step]
-    rate = float(np.median(rates))
-    if np.abs(rates - rate).max() > 1e-3 * rate:
-        return None
-    return rate
 
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None) -> None:

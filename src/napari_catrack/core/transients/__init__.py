@@ -20,6 +20,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "add_features",
             "apply_verdicts",
             "cell_table",
+            "fps_from_times",
             "frame_times",
             "time_offsets",
             "transient_features",
