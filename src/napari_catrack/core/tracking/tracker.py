@@ -288,9 +288,8 @@ def _sweep(
         if sizes is not None and kn.any():  # a seed or the user's point: the neuron's size
             sizes.remember_known(img, known[t, kn], np.flatnonzero(kn), bg, ref_amp[~kn])
         new_ref = kn & np.isnan(ref_amp)
-        if new_ref.any():
-            yx = np.clip(np.rint(known[t, new_ref]).astype(int), 0, np.array(img.shape) - 1)
-            ref_amp[new_ref] = np.maximum(img[yx[:, 0], yx[:, 1]] - bg, 1e-3)
+        if new_ref.any():  # a neuron's first brightness: that of the blob its point lands on
+            ref_amp[new_ref] = start_brightness(img, known[t, new_ref], bg, ref_amp[~kn])
             _remember(taken_amps, n_taken, np.flatnonzero(new_ref), ref_amp[new_ref])
         pos[t] = cur_pos
         status[t] = _status(miss, k_lost, cur_pos)
@@ -375,7 +374,7 @@ neighbour merges with it in the image and is still on that blob (synthetic calci
 4: refusing it held b 2.0-2.4 px off for 2 frames that the merged peak had within 0.5 px)."""
 
 
-def known_blobs(img, points, bg: float, others=None):
+def known_blobs(img, points, bg: float, others=None, unjudged: bool = False):
     """(best, amp, seen) of known points (seeds, the user's): the brightest pixel within 2 px
     of each (a click is rarely on the very centre), its brightness above `bg`, and whether it is
     a visible blob: at least SEED_VISIBLE x the median brightness of these points and of the
@@ -386,7 +385,8 @@ def known_blobs(img, points, bg: float, others=None):
     size after three such clicks); where a sweep starts no other neuron has a brightness yet,
     and two clicks on dark places were judged against each other. So a point is judged only
     against the brightness of more than half the neurons (and of two at least): seeds, every
-    neuron at once, are; a few corrections before the other neurons start are not (none seen)."""
+    neuron at once, are; a few corrections before the other neurons start are not (none seen,
+    or all seen with `unjudged`: `start_brightness` takes an unjudged click as on its blob)."""
     h, w = img.shape
     yx = np.clip(np.rint(points).astype(int), 0, [h - 1, w - 1])
     off = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij"), -1)
@@ -398,9 +398,39 @@ def known_blobs(img, points, bg: float, others=None):
     pool = np.concatenate([amp, others])
     pool = pool[np.isfinite(pool)]
     if len(pool) < 2 or len(pool) <= 0.5 * (len(amp) + len(others)):  # too few: unjudged
-        return best, amp, np.zeros(len(amp), bool)
+        return best, amp, np.full(len(amp), bool(unjudged))
     seen = amp >= SEED_VISIBLE * max(np.median(pool), 1e-6)
     return best, amp, seen
+
+
+def start_brightness(img, points, bg: float, others=None) -> np.ndarray:
+    """A neuron's first running brightness at its first known point (a seed, or the user's point
+    where a sweep starts): the brightness above `bg` of the blob the point lands on, the
+    brightest local maximum within 2 px of it (a click is rarely on a neuron's centre), not of
+    the pixel under the click.
+
+    2 px off a small neuron's centre the pixel under the click has a third of its brightness,
+    and a neuron that went dark right after its seed was never taken back when it returned (its
+    own peak more than 1/REACQUIRE_BRIGHTNESS x that; tests/core/test_tracking_size.py). A point
+    with no local maximum within 2 px (on the flank of a brighter neighbour, as where neurons
+    overlap in a projection: the brightest pixel near it is the neighbour's) or judged dark
+    (`known_blobs`: no visible blob against the other neurons; its neuron is dark there and a
+    peak near it a speck) keeps the pixel under it, as before. A point that cannot be judged
+    (too few neurons to compare) counts as visible."""
+    h, w = img.shape
+    yx = np.clip(np.rint(points).astype(int), 0, [h - 1, w - 1])
+    under = img[yx[:, 0], yx[:, 1]] - bg
+    off = np.arange(-3, 4)
+    ys = np.clip(yx[:, 0, None] + off, 0, h - 1)
+    xs = np.clip(yx[:, 1, None] + off, 0, w - 1)
+    patch = img[ys[:, :, None], xs[:, None, :]]  # (N, 7, 7): the 5 x 5 box and its border
+    box = patch[:, 1:-1, 1:-1]
+    around = np.max([patch[:, 1 + dy : 6 + dy, 1 + dx : 6 + dx] for dy in (-1, 0, 1)
+                     for dx in (-1, 0, 1) if dy or dx], axis=0)  # fmt: skip
+    peak = np.where(box >= around, box, -np.inf).max(axis=(1, 2)) - bg
+    _, _, seen = known_blobs(img, points, bg, others, unjudged=True)
+    on_blob = seen & np.isfinite(peak)
+    return np.maximum(np.where(on_blob, peak, under), 1e-3)
 
 
 class _SizeMemory:
