@@ -115,3 +115,19 @@ def test_a_threshold_of_0_lists_nothing_and_every_caller_takes_it():
     rec = SimpleNamespace(red=np.zeros((30, 4, 4)), green=np.zeros((30, 4, 4)), n_frames=30)
     line = result_line(tracks, rec, TrackParams(low_confidence=0.0), "tracks.csv")
     assert "0 place(s) to review (confidence < 0)" in line, line
+
+
+def test_catrack_tracks_line_counts_lost_neuron_frames_as_such():
+    """Two neurons lost at the same 20 frames of a 30-frame recording: the result line said
+    "2 neuron(s) lost at 40 frame(s)", more frames than the recording has (it counted rows, one
+    per neuron and frame)."""
+    from types import SimpleNamespace
+
+    from napari_catrack.commands.track import result_line
+    from napari_catrack.core.tracking.params import TrackParams
+
+    tracks = _table([(n, fr, 10.0 * k, 10.0, c, s) for k, n in enumerate("ab")
+                     for fr, c, s in (((0, 10), 0.9, "tracked"), ((10, 30), 0.0, "lost"))])  # fmt: skip
+    rec = SimpleNamespace(red=np.zeros((30, 4, 4)), green=np.zeros((30, 4, 4)), n_frames=30)
+    line = result_line(tracks, rec, TrackParams(), "tracks.csv")
+    assert line.endswith("; 2 neuron(s) lost in 40 neuron-frame(s) -> tracks.csv"), line
