@@ -202,3 +202,20 @@ def test_the_warning_names_the_reference_percentile_as_an_ordinal(pct, text):
         _warn_low_red(low, ~low, TracesParams(red_reference_percentile=pct))
     want = "median" if text == "median" else f"{text}-percentile"
     assert f"below 0.05 of the neuron's {want} red" in str(seen[0].message)
+
+
+def test_no_noise_floor_with_the_relative_rule_off_says_nothing_guards_the_ratio(scene):
+    """`--background none --min-red-fraction 0`: the warning said "only the relative rule (min
+    red fraction, --min-red-fraction) guards the ratio", a rule that was off; only a red of 0 or
+    less was refused (h19 review). A polygon cell alike."""
+    green, red, tracks = scene[:3]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        df = extract_traces(green, tracks, red, fps=FPS, background="none", min_red_fraction=0.0)
+    lines = [str(w.message) for w in seen if "no red noise floor" in str(w.message)]
+    assert len(lines) == 1 and "guards the ratio" not in lines[0], lines
+    assert "min red fraction is 0 (off" in lines[0] and "0 or less" in lines[0], lines
+    assert not (df.red_invalid & (df.red > 0)).any()  # what it says: only red <= 0 is refused
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with pytest.warns(UserWarning, match=r"min red fraction is 0 \(off"):
+        polygon_trace(green[:, :32, :32], red[:, :32, :32], poly, fps=FPS, min_red_fraction=0.0)

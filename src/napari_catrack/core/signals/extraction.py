@@ -421,7 +421,7 @@ def extract_traces(
     }
     if red is not None:
         if background == "none" and tp.red_noise_floor > 0:
-            warn_no_noise_floor("--background none has no annulus", stacklevel=2)
+            warn_no_noise_floor("--background none has no annulus", tp, stacklevel=2)
         m_red = green_to_red_matrix(transform, tuple(red.shape[1:]))
         chans["red"] = _channel_geometry(
             red, m_red, radius, mask_off, background, r_in, r_out, roi_sigma
@@ -560,13 +560,18 @@ def relative_red_floor(red: np.ndarray, params: TracesParams) -> np.ndarray:
     return np.nan_to_num(np.maximum(params.min_red_fraction * ref, 0.0))
 
 
-def warn_no_noise_floor(why: str, stacklevel: int = 2) -> None:
+def warn_no_noise_floor(why: str, params: TracesParams, stacklevel: int = 2) -> None:
     """Once per extraction: no red noise floor applies (no annulus to measure background and its
-    noise from), only the relative rule. Why no other floor: see docs/signals.md."""
+    noise from), only the relative rule, or none when `params.min_red_fraction` is 0 (then it
+    says so: only a red of 0 or less is refused). Why no other floor: see docs/signals.md."""
+    if params.min_red_fraction > 0:
+        rest = ("so only the relative rule (min red fraction, --min-red-fraction) guards the "
+                "ratio against a red too dim to divide by")  # fmt: skip
+    else:  # (it said "only the relative rule guards the ratio" with that rule off)
+        rest = ("and min red fraction is 0 (off, --min-red-fraction): only a red of 0 or less "
+                "is refused, and a red near 0 makes a huge ratio")  # fmt: skip
     warnings.warn(
-        f"no red noise floor: {why} to measure the background and its noise from, so only the "
-        "relative rule (min red fraction, --min-red-fraction) guards the ratio against a red "
-        "too dim to divide by",
+        f"no red noise floor: {why} to measure the background and its noise from, {rest}",
         UserWarning,
         stacklevel=stacklevel + 1,
     )

@@ -115,7 +115,7 @@ def polygon_trace(
             raise InputError("the polygon falls outside the red image after alignment")
         r = _masked_means(red, r_mask, int(chunk_frames), progress, n, total)
         if p.red_noise_floor > 0:
-            warn_no_noise_floor("a polygon cell has no background annulus")
+            warn_no_noise_floor("a polygon cell has no background annulus", p)
         min_red = relative_red_floor(r, p)[0, 0]
         rat, _ = ratio(g, r, min_red=min_red, warn=True,
                        min_red_text=f"below {p.min_red_fraction:g} of the cell's own red: min "
