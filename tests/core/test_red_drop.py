@@ -219,3 +219,19 @@ def test_no_noise_floor_with_the_relative_rule_off_says_nothing_guards_the_ratio
     poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
     with pytest.warns(UserWarning, match=r"min red fraction is 0 \(off"):
         polygon_trace(green[:, :32, :32], red[:, :32, :32], poly, fps=FPS, min_red_fraction=0.0)
+
+
+def test_a_polygon_cells_warning_does_not_blame_a_rule_that_is_off():
+    """A polygon cell with `min_red_fraction` 0: its red <= 0 frames were said to be "below 0 of
+    the cell's own red: min red fraction" (h19 review)."""
+    n = 40
+    green = np.full((n, 32, 32), 20.0, np.float32)
+    red = np.full((n, 32, 32), 50.0, np.float32)
+    red[[12, 13]] = 0.0  # no red at all in two frames
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        df = polygon_trace(green, red, poly, fps=FPS, min_red_fraction=0.0)
+    text = " ".join(str(w.message) for w in seen if "red intensity" in str(w.message))
+    assert df.ratio[[12, 13]].isna().all() and "red 0 or less" in text, text
+    assert "min red fraction" not in text, text

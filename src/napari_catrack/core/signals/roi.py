@@ -117,9 +117,12 @@ def polygon_trace(
         if p.red_noise_floor > 0:
             warn_no_noise_floor("a polygon cell has no background annulus", p)
         min_red = relative_red_floor(r, p)[0, 0]
-        rat, _ = ratio(g, r, min_red=min_red, warn=True,
-                       min_red_text=f"below {p.min_red_fraction:g} of the cell's own red: min "
-                       "red fraction")  # fmt: skip
+        rule = (
+            f"below {p.min_red_fraction:g} of the cell's own red: min red fraction"
+            if p.min_red_fraction > 0
+            else "red 0 or less"
+        )  # (the rule off: not its doing)
+        rat, _ = ratio(g, r, min_red=min_red, warn=True, min_red_text=rule)
         sig = rat
     else:
         r = rat = np.full(n, np.nan)
