@@ -235,3 +235,22 @@ def test_a_polygon_cells_warning_does_not_blame_a_rule_that_is_off():
     text = " ".join(str(w.message) for w in seen if "red intensity" in str(w.message))
     assert df.ratio[[12, 13]].isna().all() and "red 0 or less" in text, text
     assert "min red fraction" not in text, text
+
+
+def test_a_polygon_cells_dff_follows_use_ratio():
+    """With `use_ratio` off (dF/F0 of green alone, as the traces' dff then is), a polygon cell's
+    dff was still the ratio's dR/R0 (h19 review: the curation widget now passes the traces'
+    settings, so its cells would mix the two)."""
+    n = 40
+    green = np.full((n, 32, 32), 10.0, np.float32)
+    green[:, 10:16, 10:16] = 100.0
+    green[20, 10:16, 10:16] = 200.0  # a transient in green: dF/F 1 at frame 20
+    red = np.full((n, 32, 32), 50.0, np.float32)
+    red[20, 10:16, 10:16] = 25.0  # red halves there: the ratio's dR/R0 is 3
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        on = polygon_trace(green, red, poly, fps=FPS)
+        off = polygon_trace(green, red, poly, fps=FPS, use_ratio=False)
+    assert on.dff[20] == pytest.approx(3.0) and off.dff[20] == pytest.approx(1.0)
+    np.testing.assert_allclose(off.ratio, on.ratio)  # the ratio column itself is kept

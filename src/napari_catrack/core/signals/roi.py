@@ -88,10 +88,11 @@ def polygon_trace(
     green, red: (T, Y, X) arrays (numpy, memmap or dask); red may be None. `transform` maps red
     onto green (an AlignmentTransform, a dict with dy, dx, rotation_deg, a 3x3 red -> green
     matrix, or None); the polygon is mapped to red coordinates with its inverse. dF/F is dR/R0
-    of the ratio when red is given, else dF/F0 of green, with the same baseline functions as
-    `extract_traces` and its `params` (a `TracesParams`: the dF/F baseline, `chunk_frames` and
-    the relative red rule, `min_red_fraction` of the cell's `red_reference_percentile` red; no
-    local background: the polygon is the user's chosen footprint). Without an annulus there is
+    of the ratio when red is given (and `use_ratio`), else dF/F0 of green, with the same
+    baseline functions as `extract_traces` and its `params` (a `TracesParams`: `use_ratio`,
+    the dF/F baseline, `chunk_frames` and the relative red rule, `min_red_fraction` of the
+    cell's `red_reference_percentile` red; no local background: the polygon is the user's
+    chosen footprint). Without an annulus there is
     no red noise floor (one warning says so): the raw means keep the camera's offset, so a red
     on background is not near 0 there and the ratio does not explode; in data whose background
     was removed before (offset 0) the relative rule is what guards the ratio.
@@ -123,7 +124,7 @@ def polygon_trace(
             else "red 0 or less"
         )  # (the rule off: not its doing)
         rat, _ = ratio(g, r, min_red=min_red, warn=True, min_red_text=rule)
-        sig = rat
+        sig = rat if p.use_ratio else g  # (use_ratio off: green's dF/F0, as extract_traces)
     else:
         r = rat = np.full(n, np.nan)
         sig = g
