@@ -39,7 +39,7 @@ def test_result_lines_are_on_stdout_and_track_says_what_to_review(tmp_path, caps
     assert len(review) >= 1 and "nobody" in set(lost.neuron_id)  # the case is what it means
     assert out == (
         f"tracking on red: 9 neurons x 40 frames; {len(review)} place(s) to review (confidence "
-        f"< 0.5); {lost.neuron_id.nunique()} neuron(s) lost at {len(lost)} frame(s) -> {tracks}\n"
+        f"< 0.5); {lost.neuron_id.nunique()} neuron(s) lost in {len(lost)} neuron-frame(s) -> {tracks}\n"
     )
     assert "-> " not in err, err
 

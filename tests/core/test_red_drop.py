@@ -202,3 +202,55 @@ def test_the_warning_names_the_reference_percentile_as_an_ordinal(pct, text):
         _warn_low_red(low, ~low, TracesParams(red_reference_percentile=pct))
     want = "median" if text == "median" else f"{text}-percentile"
     assert f"below 0.05 of the neuron's {want} red" in str(seen[0].message)
+
+
+def test_no_noise_floor_with_the_relative_rule_off_says_nothing_guards_the_ratio(scene):
+    """`--background none --min-red-fraction 0`: the warning said "only the relative rule (min
+    red fraction, --min-red-fraction) guards the ratio", a rule that was off; only a red of 0 or
+    less was refused (h19 review). A polygon cell alike."""
+    green, red, tracks = scene[:3]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        df = extract_traces(green, tracks, red, fps=FPS, background="none", min_red_fraction=0.0)
+    lines = [str(w.message) for w in seen if "no red noise floor" in str(w.message)]
+    assert len(lines) == 1 and "guards the ratio" not in lines[0], lines
+    assert "min red fraction is 0 (off" in lines[0] and "0 or less" in lines[0], lines
+    assert not (df.red_invalid & (df.red > 0)).any()  # what it says: only red <= 0 is refused
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with pytest.warns(UserWarning, match=r"min red fraction is 0 \(off"):
+        polygon_trace(green[:, :32, :32], red[:, :32, :32], poly, fps=FPS, min_red_fraction=0.0)
+
+
+def test_a_polygon_cells_warning_does_not_blame_a_rule_that_is_off():
+    """A polygon cell with `min_red_fraction` 0: its red <= 0 frames were said to be "below 0 of
+    the cell's own red: min red fraction" (h19 review)."""
+    n = 40
+    green = np.full((n, 32, 32), 20.0, np.float32)
+    red = np.full((n, 32, 32), 50.0, np.float32)
+    red[[12, 13]] = 0.0  # no red at all in two frames
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        df = polygon_trace(green, red, poly, fps=FPS, min_red_fraction=0.0)
+    text = " ".join(str(w.message) for w in seen if "red intensity" in str(w.message))
+    assert df.ratio[[12, 13]].isna().all() and "red 0 or less" in text, text
+    assert "min red fraction" not in text, text
+
+
+def test_a_polygon_cells_dff_follows_use_ratio():
+    """With `use_ratio` off (dF/F0 of green alone, as the traces' dff then is), a polygon cell's
+    dff was still the ratio's dR/R0 (h19 review: the curation widget now passes the traces'
+    settings, so its cells would mix the two)."""
+    n = 40
+    green = np.full((n, 32, 32), 10.0, np.float32)
+    green[:, 10:16, 10:16] = 100.0
+    green[20, 10:16, 10:16] = 200.0  # a transient in green: dF/F 1 at frame 20
+    red = np.full((n, 32, 32), 50.0, np.float32)
+    red[20, 10:16, 10:16] = 25.0  # red halves there: the ratio's dR/R0 is 3
+    poly = np.array([[9.5, 9.5], [9.5, 15.5], [15.5, 15.5], [15.5, 9.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        on = polygon_trace(green, red, poly, fps=FPS)
+        off = polygon_trace(green, red, poly, fps=FPS, use_ratio=False)
+    assert on.dff[20] == pytest.approx(3.0) and off.dff[20] == pytest.approx(1.0)
+    np.testing.assert_allclose(off.ratio, on.ratio)  # the ratio column itself is kept

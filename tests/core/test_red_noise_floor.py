@@ -227,3 +227,22 @@ def test_a_neuron_among_bright_neighbours_keeps_its_ratio():
     assert (df.red / df.red_floor).min() > 1.5, (df.red / df.red_floor).min()
     # the neighbours raise the floor, but not by the spread of their tissue (the old 7 x)
     assert np.median(floors["crowded"]) < 2.5 * np.median(floors["plain"]), floors
+
+
+def test_with_the_relative_rule_off_the_warning_does_not_blame_it(scene):
+    """`--min-red-fraction 0` turns the relative rule off, yet the warning counted every sample
+    with red <= 0 as "below 0 of the neuron's 90th-percentile red: min red fraction" (the split
+    was red <= that rule's floor, 0). A background above the mean (its 90th percentile) puts
+    neuron a's red below 0 where its track is on background: the noise floor refuses those; with
+    both rules off, only a red of 0 or less is refused, and the warning says that (h19 review)."""
+    green, red, tracks = scene
+    for floor_k, want in ((3.0, "not 3 noise sd above background: red noise floor"),
+                          (0.0, "red 0 or less")):  # fmt: skip
+        with pytest.warns(RuntimeWarning) as seen:
+            df = extract_traces(green, tracks, red, fps=FPS, bg_percentile=90.0,
+                                min_red_fraction=0.0, red_noise_floor=floor_k)  # fmt: skip
+        text = " ".join(str(w.message) for w in seen if "red intensity" in str(w.message))
+        away = df[df.neuron_id == "a"].set_index("frame").loc[AWAY.start : AWAY.stop - 1]
+        assert (away.red <= 0).mean() > 0.9 and away.red_invalid.mean() > 0.9  # the case
+        assert "min red fraction" not in text and want in text, text
+        assert f"in {int(df.red_invalid.sum())} samples" in text, text

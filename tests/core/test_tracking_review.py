@@ -95,3 +95,39 @@ def test_the_severity_weighs_each_low_frame_by_its_status():
     old = review_stretches(tracks.drop(columns="status")).set_index("neuron_id")
     assert old.loc["poor", "severity"] == 160.0 and old.loc["pred", "severity"] == 40.0
     assert old.loc["held", "severity"] == 400.0 and (old.lost_frames == 0).all()
+
+
+def test_a_threshold_of_0_lists_nothing_and_every_caller_takes_it():
+    """`--low-confidence` (the form's *low confidence*) may be 0: no frame is below it, so no
+    place is listed. `review_stretches` refused 0 ("must be in (0, 1]"), so `catrack track
+    --low-confidence 0` wrote its tracks and then exited 2 with that line, which named no option,
+    and the Track widget's list and its worker raised (h19 review)."""
+    from types import SimpleNamespace
+
+    from napari_catrack.commands.track import result_line
+    from napari_catrack.core.tracking.params import TrackParams
+
+    tracks = _table([("a", (0, 30), 10.0, 10.0, 0.0, "lost"),
+                     ("b", (0, 30), 20.0, 20.0, 0.3, "tracked")])  # fmt: skip
+    review = review_stretches(tracks, threshold=0.0)
+    assert list(review.columns) == list(review_stretches(tracks).columns) and len(review) == 0
+    assert len(review_stretches(tracks, threshold=0.5)) == 2  # the same table, listed
+    rec = SimpleNamespace(red=np.zeros((30, 4, 4)), green=np.zeros((30, 4, 4)), n_frames=30)
+    line = result_line(tracks, rec, TrackParams(low_confidence=0.0), "tracks.csv")
+    assert "0 place(s) to review (confidence < 0)" in line, line
+
+
+def test_catrack_tracks_line_counts_lost_neuron_frames_as_such():
+    """Two neurons lost at the same 20 frames of a 30-frame recording: the result line said
+    "2 neuron(s) lost at 40 frame(s)", more frames than the recording has (it counted rows, one
+    per neuron and frame)."""
+    from types import SimpleNamespace
+
+    from napari_catrack.commands.track import result_line
+    from napari_catrack.core.tracking.params import TrackParams
+
+    tracks = _table([(n, fr, 10.0 * k, 10.0, c, s) for k, n in enumerate("ab")
+                     for fr, c, s in (((0, 10), 0.9, "tracked"), ((10, 30), 0.0, "lost"))])  # fmt: skip
+    rec = SimpleNamespace(red=np.zeros((30, 4, 4)), green=np.zeros((30, 4, 4)), n_frames=30)
+    line = result_line(tracks, rec, TrackParams(), "tracks.csv")
+    assert line.endswith("; 2 neuron(s) lost in 40 neuron-frame(s) -> tracks.csv"), line

@@ -528,3 +528,26 @@ def test_the_curation_plot_names_the_signal_it_shows(make_napari_viewer, tmp_pat
     widget.canvas.ax.set_ylabel("")
     assert widget.load_csv(tmp_path / "t.csv")
     assert widget.canvas.ax.get_ylabel() == (RATIO_LABEL if ratio else DFF_LABEL)
+
+
+def test_a_polygon_cell_takes_the_red_rule_and_baseline_the_traces_were_made_with(viewer, qtbot):
+    """The session's traces were extracted with min red fraction 0.5 (docs/signals.md suggests
+    raising it for data like the worm sample's). A polygon cell took the defaults whatever the
+    traces used (0.05 of its own red, the default dF/F baseline): its red at 0.2 of its own in
+    frames 100-109 kept a ratio there, where a tracked neuron's would be NaN (h19 review)."""
+    from napari_catrack.core.signals.params import TracesParams
+
+    session = viewer_session(viewer)
+    made_with = TracesParams(min_red_fraction=0.5).to_dict()
+    session.record("traces", tables={"traces": _traces()}, params={**made_with, "fps": FPS})
+    widget = _widget(viewer, qtbot)
+    red = np.full((T, H, W), 5.0, np.float32)
+    red[:, 10:16, 8:14] = 50.0
+    red[100:110, 10:16, 8:14] = 10.0  # 0.2 of the cell's own red
+    viewer.add_image(red, name="red", metadata={"catrack": {"role": "red"}})
+    viewer.add_shapes([np.c_[np.full(4, 42.0), RECT]], shape_type="polygon", name="rois")
+    assert widget.add_polygon_cell() is not None
+    qtbot.waitUntil(lambda: "roi-1" in set(widget.state.ids), timeout=20000)
+    roi = viewer_session(viewer)["transients"].tables["roi_traces"].set_index("frame")
+    assert roi.loc[100:109, "ratio"].isna().all() and roi.loc[100:109, "red"].eq(10.0).all()
+    assert roi.drop(range(100, 110))["ratio"].notna().all()

@@ -102,5 +102,6 @@ def result_line(tracks, rec, params: TrackParams, output) -> str:
     if "status" in tracks:
         lost = tracks[tracks["status"] == "lost"]
         if len(lost):
-            line += f"; {lost.neuron_id.nunique()} neuron(s) lost at {len(lost)} frame(s)"
+            # (rows: one per neuron and frame; "lost at 40 frame(s)" could exceed the recording)
+            line += f"; {lost.neuron_id.nunique()} neuron(s) lost in {len(lost)} neuron-frame(s)"
     return f"{line} -> {output}"

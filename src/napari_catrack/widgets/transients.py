@@ -447,10 +447,13 @@ class TransientsWidget(TransientsPanel):
     def add_polygon_cell(self):
         """Trace of the selected (or last) polygon in a Shapes layer, added as a new cell.
 
-        Red is read through the alignment in force (the same rule as every other widget)."""
+        Red is read through the alignment in force (the same rule as every other widget); the
+        ratio's red rule and the dF/F baseline are those the session's traces were extracted
+        with (`traces_params`), so the cell is measured as its tracked neighbours are."""
         from napari_catrack.core.signals.roi import polygon_trace
 
         try:
+            params = self.traces_params()
             green = self.ctx.channel_layer("green") or next(
                 (x for x in self.viewer.layers if isinstance(x, Image) and x.ndim == 3), None
             )
@@ -468,11 +471,26 @@ class TransientsWidget(TransientsPanel):
         g_data, r_data = green.data, None if red is None else red.data
 
         def work(job):
-            return polygon_trace(g_data, r_data, polygon, transform, neuron_id=nid, fps=fps)
+            return polygon_trace(g_data, r_data, polygon, transform, params, neuron_id=nid, fps=fps)  # fmt: skip
 
         self.job = start_job(self, work, what="polygon trace", on_done=self._on_roi,
                              bar=self.bar, status=self.status)  # fmt: skip
         return self.job
+
+    def traces_params(self):
+        """The `TracesParams` the session's traces (shown here) were extracted with, read as
+        `recorded_values` (a record of an older version: the rules it ran); None (the defaults)
+        for traces not extracted by `extract_traces` (imported cells, a table). A polygon cell
+        took the defaults whatever the traces used (a min red fraction of 0.2 set for them
+        was 0.05 for it, h19 review)."""
+        from napari_catrack.core.signals.params import TracesParams, recorded_values
+
+        if self.traces_source != "session" or "traces" not in self.session:
+            return None
+        made_with = self.session["traces"].params or {}
+        if "radius" not in made_with:  # (an import's or a table's traces: not extracted here)
+            return None
+        return TracesParams.from_dict(recorded_values(made_with))
 
     def _on_roi(self, trace: pd.DataFrame) -> None:
         nid = str(trace["neuron_id"].iloc[0])

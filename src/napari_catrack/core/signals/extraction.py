@@ -421,7 +421,7 @@ def extract_traces(
     }
     if red is not None:
         if background == "none" and tp.red_noise_floor > 0:
-            warn_no_noise_floor("--background none has no annulus", stacklevel=2)
+            warn_no_noise_floor("--background none has no annulus", tp, stacklevel=2)
         m_red = green_to_red_matrix(transform, tuple(red.shape[1:]))
         chans["red"] = _channel_geometry(
             red, m_red, radius, mask_off, background, r_in, r_out, roi_sigma
@@ -481,7 +481,12 @@ def extract_traces(
         floor = relative_red_floor(r, tp)
         rat, red_invalid = ratio(g, r, min_red=np.fmax(floor, red_floor), warn=False)
         red_invalid &= ~missing
-        _warn_low_red(red_invalid & (r <= floor), red_invalid & (r > floor), tp)
+        # each refused sample under the rule that refused it: the relative rule only when on
+        # (at 0 it blamed every red <= 0 on that rule), else the noise floor, else red <= 0
+        by_fraction = red_invalid & (r <= floor) & (tp.min_red_fraction > 0)
+        by_noise = red_invalid & ~by_fraction & (r <= red_floor)  # (NaN floor: none)
+        _warn_low_red(by_fraction, by_noise, tp,
+                      by_zero=red_invalid & ~by_fraction & ~by_noise & np.isfinite(r))  # fmt: skip
         dff_r = delta_f_over_f(
             rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params), names=ids
         )
@@ -560,13 +565,18 @@ def relative_red_floor(red: np.ndarray, params: TracesParams) -> np.ndarray:
     return np.nan_to_num(np.maximum(params.min_red_fraction * ref, 0.0))
 
 
-def warn_no_noise_floor(why: str, stacklevel: int = 2) -> None:
+def warn_no_noise_floor(why: str, params: TracesParams, stacklevel: int = 2) -> None:
     """Once per extraction: no red noise floor applies (no annulus to measure background and its
-    noise from), only the relative rule. Why no other floor: see docs/signals.md."""
+    noise from), only the relative rule, or none when `params.min_red_fraction` is 0 (then it
+    says so: only a red of 0 or less is refused). Why no other floor: see docs/signals.md."""
+    if params.min_red_fraction > 0:
+        rest = ("so only the relative rule (min red fraction, --min-red-fraction) guards the "
+                "ratio against a red too dim to divide by")  # fmt: skip
+    else:  # (it said "only the relative rule guards the ratio" with that rule off)
+        rest = ("and min red fraction is 0 (off, --min-red-fraction): only a red of 0 or less "
+                "is refused, and a red near 0 makes a huge ratio")  # fmt: skip
     warnings.warn(
-        f"no red noise floor: {why} to measure the background and its noise from, so only the "
-        "relative rule (min red fraction, --min-red-fraction) guards the ratio against a red "
-        "too dim to divide by",
+        f"no red noise floor: {why} to measure the background and its noise from, {rest}",
         UserWarning,
         stacklevel=stacklevel + 1,
     )
@@ -580,16 +590,20 @@ def _reference_text(tp: TracesParams) -> str:
     return "median" if pct == 50 else f"{ordinal(pct)}-percentile"
 
 
-def _warn_low_red(by_fraction: np.ndarray, by_noise: np.ndarray, tp: TracesParams) -> None:
+def _warn_low_red(
+    by_fraction: np.ndarray, by_noise: np.ndarray, tp: TracesParams, by_zero=None
+) -> None:
     """One warning for the samples whose red was too low to divide by, each rule named as the
     user sets it (the Traces widget's label, the CLI option), with its count when both hit. The
     count goes before the rule: after the option ("--red-noise-floor: 8") it read as the
-    option's value."""
+    option's value. `by_zero`: refused by neither rule, only for a red of 0 or less (both off,
+    or no annulus)."""
     rules = [
         (by_fraction, f"below {tp.min_red_fraction:g} of the neuron's {_reference_text(tp)} "
                       "red: min red fraction, --min-red-fraction"),
         (by_noise, f"not {tp.red_noise_floor:g} noise sd above background: red noise floor, "
                    "--red-noise-floor"),
+        (np.zeros(0, bool) if by_zero is None else by_zero, "red 0 or less"),
     ]  # fmt: skip
     hit = [(int(m.sum()), text) for m, text in rules if m.any()]
     if not hit:

@@ -88,10 +88,11 @@ def polygon_trace(
     green, red: (T, Y, X) arrays (numpy, memmap or dask); red may be None. `transform` maps red
     onto green (an AlignmentTransform, a dict with dy, dx, rotation_deg, a 3x3 red -> green
     matrix, or None); the polygon is mapped to red coordinates with its inverse. dF/F is dR/R0
-    of the ratio when red is given, else dF/F0 of green, with the same baseline functions as
-    `extract_traces` and its `params` (a `TracesParams`: the dF/F baseline, `chunk_frames` and
-    the relative red rule, `min_red_fraction` of the cell's `red_reference_percentile` red; no
-    local background: the polygon is the user's chosen footprint). Without an annulus there is
+    of the ratio when red is given (and `use_ratio`), else dF/F0 of green, with the same
+    baseline functions as `extract_traces` and its `params` (a `TracesParams`: `use_ratio`,
+    the dF/F baseline, `chunk_frames` and the relative red rule, `min_red_fraction` of the
+    cell's `red_reference_percentile` red; no local background: the polygon is the user's
+    chosen footprint). Without an annulus there is
     no red noise floor (one warning says so): the raw means keep the camera's offset, so a red
     on background is not near 0 there and the ratio does not explode; in data whose background
     was removed before (offset 0) the relative rule is what guards the ratio.
@@ -115,12 +116,15 @@ def polygon_trace(
             raise InputError("the polygon falls outside the red image after alignment")
         r = _masked_means(red, r_mask, int(chunk_frames), progress, n, total)
         if p.red_noise_floor > 0:
-            warn_no_noise_floor("a polygon cell has no background annulus")
+            warn_no_noise_floor("a polygon cell has no background annulus", p)
         min_red = relative_red_floor(r, p)[0, 0]
-        rat, _ = ratio(g, r, min_red=min_red, warn=True,
-                       min_red_text=f"below {p.min_red_fraction:g} of the cell's own red: min "
-                       "red fraction")  # fmt: skip
-        sig = rat
+        rule = (
+            f"below {p.min_red_fraction:g} of the cell's own red: min red fraction"
+            if p.min_red_fraction > 0
+            else "red 0 or less"
+        )  # (the rule off: not its doing)
+        rat, _ = ratio(g, r, min_red=min_red, warn=True, min_red_text=rule)
+        sig = rat if p.use_ratio else g  # (use_ratio off: green's dF/F0, as extract_traces)
     else:
         r = rat = np.full(n, np.nan)
         sig = g

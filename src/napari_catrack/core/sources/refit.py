@@ -98,6 +98,9 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
     raw, den, spk, dff = (
         a.copy() for a in (result.raw, result.denoised, result.spikes, result.dff)
     )
+    # an import's red (second-channel) traces, one row per cell: a drawn or redrawn cell has
+    # none (the tool measured red on its own footprint), NaN; without them, None stays None
+    reds = [None if a is None else np.array(a, float) for a in (result.red, result.red_background)]
     margin = int(np.ceil(2 * p.cell_radius_px))
     for step, (nid, mask) in enumerate(masks.items()):
         check_cancelled(cancel, "fitting the drawn cell")
@@ -142,7 +145,11 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
             fp = fp.appended(Footprints.from_dense(full[None]))
             raw, den, spk, dff = (np.vstack([a, b]) for a, b in ((raw, r_trace), (den, d), (spk, s), (dff, new_dff)))  # fmt: skip
             comps = pd.concat([comps, pd.DataFrame([row])], ignore_index=True)
+            reds = [None if a is None else np.vstack([a, np.full((1, a.shape[1]), np.nan)]) for a in reds]  # fmt: skip
         else:
+            for a in reds:
+                if a is not None:
+                    a[old] = np.nan
             fp = fp.replaced(old, full)
             raw[old], den[old], spk[old], dff[old] = (
                 r_trace[0],
@@ -155,7 +162,8 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
         if progress:
             progress(step + 1, len(masks), "fitting drawn cells")
     comps = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), result.evaluation)
-    return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff)  # fmt: skip
+    return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff,
+                   red=reds[0], red_background=reds[1])  # fmt: skip
 
 
 def masks_from_labels(labels: np.ndarray, footprints: np.ndarray, ids, level: float = 0.2) -> dict:

@@ -103,13 +103,14 @@ def review_stretches(
     low frames whose `status` is lost (no peak of its own for longer than `lost_after`) and
     tracked (on a peak, below the threshold). A table without `status` (before h15) reads it from
     the confidence (`status_from_confidence`). Returns REVIEW_COLUMNS sorted by severity (rank 1
-    = worst); a widget shows the first rows and counts the rest.
+    = worst); a widget shows the first rows and counts the rest. A `threshold` of 0 (allowed by
+    `TrackParams.low_confidence`) lists nothing: no frame is below it.
     """
-    if not 0 < threshold <= 1:
+    if not 0 <= threshold <= 1:
         from napari_catrack.errors import InputError
 
-        raise InputError(f"the confidence threshold must be in (0, 1], got {threshold}")
-    if len(tracks) == 0:
+        raise InputError(f"the confidence threshold must be in [0, 1], got {threshold}")
+    if len(tracks) == 0 or threshold == 0:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     ids, frames, pos, conf, status = _positions(tracks)
     jump = _jumps(pos)
