@@ -513,15 +513,15 @@ def _say_decisions(
     by_ctime: bool,
 ) -> None:
     """One line for each decision made otherwise than by the usual rule: a file the change time
-    would have kept, replaced (`_say_mtime_only`); a folder restored at a target, kept where
-    its times alone would have had it deleted (`_say_restored_kept`)."""
+    would have kept, replaced (`_say_mtime_only`); a file or folder restored at a target,
+    kept where its times alone would have had it replaced (`_say_restored_kept`)."""
     if not by_ctime and any(
         tmp.exists() and _kept(tmp, path, b, written, True) and not _kept(tmp, path, b, written, False)
         for tmp, path, b in entries
     ):  # fmt: skip
         _say_mtime_only(journal, read)
     for tmp, path, backup in entries:
-        if tmp.exists() and _restored_folder(tmp, path, backup):
+        if tmp.exists() and _restored_target(tmp, path, backup):
             if not _newer(path, written, by_ctime):  # (else kept by the time rule: as ever)
                 _say_restored_kept(path)
 
@@ -552,6 +552,7 @@ def _roll_forward(
                 there = path.exists() or path.is_symlink()
                 moved = there and not (backup.exists() or backup.is_symlink())
                 if moved:
+                    _note_put_back(path, backup)  # (first: a note not written moves nothing)
                     replace(path, backup)  # (was: `_place`'s rmtree of an old zarr here)
                 try:
                     _place(tmp, path)
@@ -571,20 +572,25 @@ def _roll_forward(
 def _kept(tmp: Path, path: Path, backup: Path, written: float, by_ctime: bool = True) -> bool:
     """Whether the target `path` is kept and the set's temp file `tmp` dropped: written after
     the set (`_newer`), unless it is the set's older copy that a recovery put back
-    (`_put_back`: renamed twice, its ctime is new); or a folder's temp where something was put
-    at the target after the killed run had moved the older one aside (`_restored_folder`)."""
-    if _restored_folder(tmp, path, backup):
+    (`_put_back`: renamed twice, its ctime is new); or something put at the target after the
+    killed run had moved the older one aside (`_restored_target`), whatever the times say."""
+    if _restored_target(tmp, path, backup):
         return True
     return _newer(path, written, by_ctime) and not _is_put_back(path, backup)
 
 
-def _restored_folder(tmp: Path, path: Path, backup: Path) -> bool:
-    """A folder's temp (a zarr movie), its older copy moved aside (the backup is there) and yet
-    something at the target: put there after the kill (the user restored the movie, `cp -a`
-    keeping its old times). Placing the temp would delete it where it lies, whatever the times
-    say (where change times are not trusted, its old mtime looks older than the set)."""
+def _restored_target(tmp: Path, path: Path, backup: Path) -> bool:
+    """The set's temp file (or folder: a zarr movie) still there, the older target moved aside
+    (the backup is there) and yet something at the target: put there after the kill (the user
+    restored the file or movie, `cp -p`/`cp -a` keeping its old times). No step of this module
+    leaves that state: the target is moved aside only just before its temp is renamed there,
+    and a rename is one step, so between the two the target is missing; a put-back
+    (`_put_back`) renames the backup itself, which is then gone. So what is there is someone
+    else's, kept by its presence alone: where change times are not trusted, its old mtime
+    looked older than the set and the save's new copy replaced it, no copy kept (h17-h18 for a
+    file; a folder was deleted where it lay until h18)."""
     there = path.exists() or path.is_symlink()
-    return there and tmp.is_dir() and (backup.exists() or backup.is_symlink())
+    return there and (tmp.exists() or tmp.is_symlink()) and (backup.exists() or backup.is_symlink())
 
 
 def _say_restored_kept(path: Path) -> None:
@@ -621,26 +627,41 @@ class _PutBackLine(str):
     path (a write's recovery too), not only by reads."""
 
 
-def _put_back(path: Path, backup: Path, exc: OSError) -> None:
-    """The set's temp file could not be placed after the older `path` was moved aside to
-    `backup`: put it back, so the user's last good file is where they left it rather than
-    missing until the next recovery. The rename makes its ctime new, which would read as
-    "written after the set" and keep it for good, the set's new copy dropped: a note beside
-    the backup (written whole before the rename) names the file put back, so the next recovery
-    moves it aside again and finishes the set (`_is_put_back`). A kill before the rename leaves
-    the target missing with its backup, which the next recovery places as before. Marks `exc`
-    (its line then says so); a put-back that fails leaves the target missing, as before."""
+def _note_put_back(path: Path, backup: Path) -> None:
+    """Before recovery moves the older target `path` aside to `backup`: the note beside the
+    backup naming that file (device, inode, size, mtime: a rename keeps them), written whole
+    and synced, so a put-back (`_put_back`) is always recognised by the next recovery. Written
+    before the move (h19; h18 wrote it just before the put-back and put the file back all the
+    same where it could not be written, a full disk: the put-back file's new ctime then read as
+    "written after the set", it was kept and the set's new copy dropped, the set left mixed for
+    good). A note that cannot be written raises (the target's name on it): the target is then
+    not moved at all, the set unfinished with its journal kept, and the next recovery finishes
+    it. A kill after the note and before the move leaves a note naming the target still in
+    place: that is the older target, rolled forward as any."""
     note = _put_back_note(backup)
     part = note.with_name(note.name + ".partial")
     try:
         with open(part, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(_identity(backup.lstat())))
+            fh.write(json.dumps(_identity(path.lstat())))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(part, note)
-    except OSError:  # (the file back all the same: the next recovery may then keep it)
+    except OSError as exc:
         with contextlib.suppress(OSError):
             part.unlink()
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def _put_back(path: Path, backup: Path, exc: OSError) -> None:
+    """The set's temp file could not be placed after the older `path` was moved aside to
+    `backup`: put it back, so the user's last good file is where they left it rather than
+    missing until the next recovery. The rename makes its ctime new, which would read as
+    "written after the set" and keep it for good, the set's new copy dropped: the note beside
+    the backup (`_note_put_back`, written before the move) names the file put back, so the
+    next recovery moves it aside again and finishes the set (`_is_put_back`). A kill before
+    the rename leaves the target missing with its backup, which the next recovery places as
+    before. Marks `exc` (its line then says so); a put-back that fails leaves the target
+    missing, as before."""
     try:
         replace(backup, path)
     except OSError:
@@ -881,8 +902,8 @@ def _say_mtime_only(journal: Path, read: os.stat_result) -> None:
     warnings.warn(
         f"finishing an interrupted save in {journal.parent}: change times there look unreliable "
         f"(its journal's is {late:.0f} s after it was written), so its files are judged by their "
-        "modification time only: a file restored there since with its old time (cp -p) is "
-        "replaced by that save's new copy",
+        "modification time only: a file that save had not yet moved aside, changed there since "
+        "and given back its old time (cp -p over it), is replaced by that save's new copy",
         RecoveryNote,
         stacklevel=2,
     )
