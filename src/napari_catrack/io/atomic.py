@@ -806,16 +806,23 @@ _NOTED: set[str] = set()  # lines already said (once per process, not on every r
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[bool]:
+def _locked(path: Path, lock_file: bool = False) -> Iterator[bool]:
     """Hold an exclusive lock on the file `path` (True), or False at once where another
     process holds it, or it cannot be opened or locked: the caller then does nothing. POSIX:
     `flock`; Windows: `msvcrt.locking` of its first byte, unlocked before the close (the CRT
     asks for it: a lock closed with the file is released only "eventually"). Both are released
     when the process dies, so a recoverer killed mid-way never blocks the next one. Opened for
     writing where it can be: an NFS client emulates `flock` by a POSIX lock, which refuses an
-    exclusive lock on a file opened read-only (EBADF), so no set was ever recovered there."""
+    exclusive lock on a file opened read-only (EBADF), so no set was ever recovered there.
+
+    `lock_file`: `path` is a lock file of its own (`NAME.lock`), created where missing and
+    removed by its holder before the lock is released (h19: such files stayed for good). A
+    process that opened it before that removal and locks it after holds a file no longer
+    there, while a third may create and lock a new one: so the lock counts only while `path`
+    is still the very file locked (False otherwise: the caller tries again). Windows refuses
+    to remove an open file: the lock file stays there, as before."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if lock_file else 0), 0o666)
     except OSError:
         try:
             fd = os.open(path, os.O_RDONLY)  # (a read-only file or folder: locks locally)
@@ -835,9 +842,24 @@ def _locked(path: Path) -> Iterator[bool]:
         except OSError:
             yield False
             return
+        if lock_file:
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except OSError:  # (removed meanwhile by the holder before)
+                same = False
+            if not same:
+                if WINDOWS:
+                    with contextlib.suppress(OSError):
+                        os.lseek(fd, 0, os.SEEK_SET)
+                        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+                yield False
+                return
         try:
             yield True
         finally:
+            if lock_file:  # (while still held: whoever opened it meanwhile sees it gone)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
             if WINDOWS:
                 with contextlib.suppress(OSError):
                     os.lseek(fd, 0, os.SEEK_SET)
