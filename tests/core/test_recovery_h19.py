@@ -29,36 +29,52 @@ def _notes(caught) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, atomic.RecoveryNote)]
 
 
-@pytest.mark.skipif(os.name == "nt", reason="Windows: ctime is the creation time, always kept")
-def test_a_file_restored_after_a_kill_is_kept_where_change_times_are_unreliable(tmp_path):
-    """SIGKILL after a set of three files moved a.csv aside, before its new copy was placed;
-    the user restores a.csv from their own copy with its old date (`shutil.copy2`, as `cp -p`).
-    Where change times are unreliable (the journal's ctime an hour past its mtime: a share that
-    reports another time), files were judged by mtime alone, and the restored file, older than
-    the journal, was replaced by the killed save's new copy, no copy kept (documented h17). Its
-    older copy is there, moved aside, so the file at a.csv was put there after the kill, which
-    no step of the set does: it is kept whatever the times say, said in a line; the rest of
-    the set is finished and nothing hidden is left."""
-    from napari_catrack.io.tables import read_table
+NAMES = ("a.csv", "b.csv", "sub/c.csv")
 
+
+def _killed_where_ctimes_are_unreliable(tmp_path: Path, n: int) -> Path:
+    """A set of three files over an older set, SIGKILLed before its n-th rename, on a file
+    system whose change times run an hour ahead (a share that reports another time): the older
+    files an hour old before the save, its journals' ctimes an hour past their mtimes (nothing
+    else touched after the kill: a target's mtime is what the journal recorded)."""
     out = tmp_path / "out"
-    names = ("a.csv", "b.csv", "sub/c.csv")
     (out / "sub").mkdir(parents=True)
-    for name in names:
+    hour_ago = time.time() - 3600
+    for name in NAMES:
         (out / name).write_text(name + " old\n")
-    mine = tmp_path / "my-backup.csv"
-    mine.write_text("x,y\n1,2\n")  # the user's own copy, a day old
-    os.utime(mine, (time.time() - 86400, time.time() - 86400))
-    _kill_when_paused(_run_hooked("rename", 2, ["-c", _SET.format(out=str(out))], REPO))
-    assert not (out / "a.csv").exists()  # moved aside, its new copy not yet placed
-    shutil.copy2(mine, out / "a.csv")
+        os.utime(out / name, (hour_ago - 10, hour_ago - 10))
+    _kill_when_paused(_run_hooked("rename", n, ["-c", _SET.format(out=str(out))], REPO))
     journals = sorted(out.rglob(".catrack-set.*.journal"))
     assert len(journals) == 2  # (one per folder of the set)
-    hour_ago = time.time() - 3600
-    for path in out.rglob("*"):  # change times an hour ahead of every mtime: unreliable
-        if path.is_file() and path.name != "a.csv":
-            when = hour_ago if path in journals else hour_ago - 2
-            os.utime(path, (when, when))
+    for journal in journals:
+        os.utime(journal, (hour_ago, hour_ago))  # its ctime now: an hour past its mtime
+    return out
+
+
+def _restore(mine: Path, out: Path) -> None:
+    """The user puts a.csv back from their own copy, a day old, keeping its date (`cp -p`)."""
+    mine.write_text("x,y\n1,2\n")
+    os.utime(mine, (time.time() - 86400, time.time() - 86400))
+    shutil.copy2(mine, out / "a.csv")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows: ctime is the creation time, always kept")
+@pytest.mark.parametrize("n", [2, 1], ids=["moved aside", "not yet moved"])
+def test_a_file_restored_after_a_kill_is_kept_where_change_times_are_unreliable(tmp_path, n):
+    """SIGKILL during a save of three files: after it moved a.csv aside, before its new copy was
+    placed (n=2: a.csv missing), or before it moved anything (n=1); the user restores a.csv from
+    their own copy with its old date (`shutil.copy2`, as `cp -p`). Where change times are
+    unreliable, files were judged by mtime alone, and the restored file, older than the
+    journal, was replaced by the killed save's new copy, no copy kept (documented h17). Now:
+    with its older copy moved aside, the file at a.csv was put there after the kill, which no
+    step of the set does; not yet moved, it is not the file the journal recorded (size and
+    mtime). Kept either way, said in a line; the rest of the set is finished and nothing hidden
+    is left."""
+    from napari_catrack.io.tables import read_table
+
+    out = _killed_where_ctimes_are_unreliable(tmp_path, n)
+    assert (out / "a.csv").exists() == (n == 1)
+    _restore(tmp_path / "my-backup.csv", out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert list(read_table(out / "a.csv").columns) == ["x", "y"]  # (before: a.csv new)
@@ -66,9 +82,22 @@ def test_a_file_restored_after_a_kill_is_kept_where_change_times_are_unreliable(
     notes = _notes(caught)  # (and one on the times: b.csv and c.csv, judged by mtime, replaced)
     assert len(notes) == 2 and "change times there look unreliable" in notes[0], notes
     assert "a.csv was put there since" in notes[1], notes
-    for name in names[1:]:
+    for name in NAMES[1:]:
         assert (out / name).read_text() == name + " new\n" * 1000, name
     assert [p.name for p in out.rglob(".*")] == []  # no `.old`, journal or temp file left
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows: ctime is the creation time, always kept")
+def test_where_change_times_are_unreliable_an_untouched_set_is_still_finished(tmp_path):
+    """The size and mtime the journal records never hold a killed save back by themselves: with
+    nothing touched after the kill, every file is the new one (n=1: nothing was moved)."""
+    out = _killed_where_ctimes_are_unreliable(tmp_path, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        atomic.recover_before_reading(out / "a.csv")
+    for name in NAMES:
+        assert (out / name).read_text() == name + " new\n" * 1000, name
+    assert [p.name for p in out.rglob(".*")] == []
 
 
 def _set_of_two(folder: Path) -> dict[str, Path]:

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -351,7 +352,8 @@ def _write_journals(entries: list[tuple[Path, Path, Path]]) -> list[Path]:
         "host": socket.gethostname(),
         "journals": [str(j.absolute()) for j in journals],
         "files": [
-            {"temp": str(t.absolute()), "target": str(p.absolute()), "backup": str(b.absolute())}
+            {"temp": str(t.absolute()), "target": str(p.absolute()), "backup": str(b.absolute()),
+             "was": _fingerprint(p)}
             for t, p, b in entries
         ],
     })  # fmt: skip
@@ -431,9 +433,10 @@ def recover_interrupted_sets(
 
 
 # (journal, its stat when read, lock key, listed journals, entries, written, by_ctime), one set
+_Was = dict[Path, list[int]]  # each target as the set found it (`_fingerprint`; h19 journals)
 _Job = tuple[
-    Path, os.stat_result, Path, list[Path], list[tuple[Path, Path, Path]], float, bool, bool
-]  # (..., by_ctime, placed: the journal of a set placed whole, its leftovers only)
+    Path, os.stat_result, Path, list[Path], list[tuple[Path, Path, Path]], float, bool, bool, _Was
+]  # (..., by_ctime, placed: the journal of a set placed whole, its leftovers only, was)
 _IN_BACKGROUND: ContextVar[bool] = ContextVar("catrack_recover_in_background", default=False)
 _CLEANING: set[Path] = set()  # journals whose set is consistent, backups queued for removal
 _CLEANUP: list[Future] = []
@@ -486,13 +489,14 @@ def _recover_locked(
             return [], None  # another process is recovering it now, or it was finished
         by_ctime = _ctimes_kept(read)
         placed = record.get("placed") is True  # (`_mark_placed`: only leftovers to delete)
+        was = _recorded(record)
         if not placed:
-            _say_decisions(journal, read, entries, written, by_ctime)
+            _say_decisions(journal, read, entries, written, by_ctime, was)
         with stop.shielded():
-            done, mixed = ([], None) if placed else _roll_forward(entries, written, by_ctime)
-            job: _Job = (journal, read, key, listed, entries, written, by_ctime, placed)
+            done, mixed = ([], None) if placed else _roll_forward(entries, written, by_ctime, was)
+            job: _Job = (journal, read, key, listed, entries, written, by_ctime, placed, was)
             later = _IN_BACKGROUND.get() and mixed is None  # consistent: backups can wait
-            left = None if later else _clean_up(entries, written, by_ctime, placed) or mixed
+            left = None if later else _clean_up(entries, written, by_ctime, placed, was) or mixed
             if left is None and not later:  # the key last (a recoverer finding it gone skips)
                 _remove_journals([j for j in [*listed, journal] if j != key] + [key])
     if later:  # (once the lock is released: the background thread takes it again)
@@ -511,17 +515,24 @@ def _say_decisions(
     entries: list[tuple[Path, Path, Path]],
     written: float,
     by_ctime: bool,
+    was: _Was | None = None,
 ) -> None:
     """One line for each decision made otherwise than by the usual rule: a file the change time
     would have kept, replaced (`_say_mtime_only`); a file or folder restored at a target,
-    kept where its times alone would have had it replaced (`_say_restored_kept`)."""
+    kept where its times alone would have had it replaced, or a file changed since the set
+    began that its times alone would have had replaced (`_changed_since`;
+    `_say_restored_kept`)."""
     if not by_ctime and any(
-        tmp.exists() and _kept(tmp, path, b, written, True) and not _kept(tmp, path, b, written, False)
+        tmp.exists() and _kept(tmp, path, b, written, True, was)
+        and not _kept(tmp, path, b, written, False, was)
         for tmp, path, b in entries
     ):  # fmt: skip
-        _say_mtime_only(journal, read)
+        _say_mtime_only(journal, read, bool(was))
     for tmp, path, backup in entries:
-        if tmp.exists() and _restored_target(tmp, path, backup):
+        if not tmp.exists():
+            continue
+        changed = was and path in was and _changed_since(path, was[path])
+        if _restored_target(tmp, path, backup) or (changed and not _is_put_back(path, backup)):
             if not _newer(path, written, by_ctime):  # (else kept by the time rule: as ever)
                 _say_restored_kept(path)
 
@@ -535,7 +546,10 @@ def _same_journal(journal: Path, read: os.stat_result) -> bool:
 
 
 def _roll_forward(
-    entries: list[tuple[Path, Path, Path]], written: float, by_ctime: bool = True
+    entries: list[tuple[Path, Path, Path]],
+    written: float,
+    by_ctime: bool = True,
+    was: _Was | None = None,
 ) -> tuple[list[Path], OSError | None]:
     """Make the set consistent by renames only: each temp file still there replaces its target
     (unless the target was written after the set: kept), a missing target gets its backup
@@ -547,7 +561,7 @@ def _roll_forward(
     for tmp, path, backup in entries:
         try:
             if tmp.exists():
-                if _kept(tmp, path, backup, written, by_ctime):  # (temp removed later)
+                if _kept(tmp, path, backup, written, by_ctime, was):  # (temp removed later)
                     continue
                 there = path.exists() or path.is_symlink()
                 moved = there and not (backup.exists() or backup.is_symlink())
@@ -569,14 +583,64 @@ def _roll_forward(
     return done, failed
 
 
-def _kept(tmp: Path, path: Path, backup: Path, written: float, by_ctime: bool = True) -> bool:
+def _kept(
+    tmp: Path,
+    path: Path,
+    backup: Path,
+    written: float,
+    by_ctime: bool = True,
+    was: _Was | None = None,
+) -> bool:
     """Whether the target `path` is kept and the set's temp file `tmp` dropped: written after
     the set (`_newer`), unless it is the set's older copy that a recovery put back
     (`_put_back`: renamed twice, its ctime is new); or something put at the target after the
-    killed run had moved the older one aside (`_restored_target`), whatever the times say."""
+    killed run had moved the older one aside (`_restored_target`), whatever the times say;
+    or a file that is not the one the set found there (`_changed_since`: its size or mtime
+    differ from the journal's record, h19), where the times say otherwise too: change times
+    not trusted, none kept (sshfs reports the mtime), a creation time (Windows)."""
     if _restored_target(tmp, path, backup):
         return True
+    if was and path in was and _changed_since(path, was[path]):
+        return not _is_put_back(path, backup)
     return _newer(path, written, by_ctime) and not _is_put_back(path, backup)
+
+
+def _fingerprint(path: Path) -> list[int] | None:
+    """A target as a set finds it before its renames, recorded in its journal: [size, mtime in
+    ns] of a file, [] where nothing is there, None for anything else (a folder, a link: judged
+    as before). Size and mtime, not the inode: some network and FUSE file systems number a
+    file anew on each mount, which would make every target look changed and no killed set
+    ever finished."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns] if stat.S_ISREG(st.st_mode) else None
+
+
+def _recorded(record: dict) -> _Was:
+    """The targets' `_fingerprint`s a journal recorded (none in a journal before h19)."""
+    was: _Was = {}
+    for entry in record.get("files", []):
+        said = entry.get("was") if isinstance(entry, dict) else None
+        if isinstance(said, list) and all(type(v) is int for v in said) and len(said) in (0, 2):
+            was[Path(entry["target"])] = said
+    return was
+
+
+def _changed_since(path: Path, was: list[int]) -> bool:
+    """Whether the file at `path` is not the one the set found there (`_fingerprint` `was`):
+    put there where there was none, or of another size or mtime (a copy of the user's with
+    its old date, `cp -p` over it). A rename keeps both, so the set's older copy moved aside
+    and back (by a recovery's put-back, or by hand) is the same file; nothing at `path`, or
+    a folder, is not judged here."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and [st.st_size, st.st_mtime_ns] != was
 
 
 def _restored_target(tmp: Path, path: Path, backup: Path) -> bool:
@@ -674,6 +738,7 @@ def _clean_up(
     written: float,
     by_ctime: bool = True,
     placed: bool = False,
+    was: _Was | None = None,
 ) -> OSError | None:
     """Delete what a consistent set leaves: the backup of each target in place, the temp file
     of a target written after the set. Returns the first error (a backup that could not be
@@ -687,7 +752,7 @@ def _clean_up(
     for tmp, path, backup in entries:
         try:
             if not placed and (tmp.exists() or tmp.is_symlink()):
-                if not _kept(tmp, path, backup, written, by_ctime):
+                if not _kept(tmp, path, backup, written, by_ctime, was):
                     raise FileExistsError(errno.EEXIST, "not placed", str(tmp))
                 _remove_path(tmp)
                 _check_removed(tmp)
@@ -759,14 +824,14 @@ def _queue_cleanup(job: _Job) -> None:
 def _clean_up_later(job: _Job) -> None:
     """`_clean_up` of one set in the background thread, under its lock again; on any error the
     journal is kept (the next recovery finishes it)."""
-    journal, read, key, listed, entries, written, by_ctime, placed = job
+    journal, read, key, listed, entries, written, by_ctime, placed, was = job
     try:
         removed = False
         with _locked(key) as held:
             if (
                 held
                 and _same_journal(journal, read)
-                and _clean_up(entries, written, by_ctime, placed) is None
+                and _clean_up(entries, written, by_ctime, placed, was) is None
             ):
                 _remove_journals([j for j in [*listed, journal] if j != key] + [key])
                 removed = True
@@ -917,15 +982,22 @@ def _ctimes_kept(journal: os.stat_result) -> bool:
     return WINDOWS or journal.st_ctime <= journal.st_mtime + CTIME_SLACK_S
 
 
-def _say_mtime_only(journal: Path, read: os.stat_result) -> None:
+def _say_mtime_only(journal: Path, read: os.stat_result, recorded: bool = False) -> None:
     """One warning line: a target that the change time would have kept is judged by its
-    modification time and replaced by the interrupted save's new copy."""
+    modification time (and, `recorded`: a journal of h19 on, by the size and mtime it records,
+    `_changed_since`) and replaced by the interrupted save's new copy."""
     late = read.st_ctime - read.st_mtime
+    what = (
+        "size and modification time only: a file that save had not yet moved aside, renamed or "
+        "given other permissions there since but not changed, is replaced"
+        if recorded
+        else "modification time only: a file that save had not yet moved aside, changed there "
+        "since and given back its old time (cp -p over it), is replaced"
+    )
     warnings.warn(
         f"finishing an interrupted save in {journal.parent}: change times there look unreliable "
         f"(its journal's is {late:.0f} s after it was written), so its files are judged by their "
-        "modification time only: a file that save had not yet moved aside, changed there since "
-        "and given back its old time (cp -p over it), is replaced by that save's new copy",
+        f"{what} by that save's new copy",
         RecoveryNote,
         stacklevel=2,
     )
