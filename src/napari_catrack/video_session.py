@@ -149,13 +149,40 @@ def holder(path: str | os.PathLike, viewer: Any = None) -> str | None:
         return "another viewer of this napari"
     for note in _notes(path):
         try:
-            said = json.loads(note.read_text(encoding="utf-8"))
+            said = json.loads(_read_note(note)[0])
         except (OSError, ValueError):
             continue  # none, or unreadable: not a claim
         who = _holding(note, said)
         if who is not None:
             return who
     return None
+
+
+EMPTY_NOTE_S = 1.0  # an empty note younger than this is being written (`_link`'s O_EXCL)
+
+
+def _being_written(st: os.stat_result) -> bool:
+    """Whether a note of size `st` is one another napari is writing now: empty, and made less
+    than `EMPTY_NOTE_S` ago. Where there are no hard links, a note is created empty where none
+    is (`O_CREAT | O_EXCL`) and then written: for microseconds it is empty. An older empty note
+    is a writer's killed between the two: no claim."""
+    return st.st_size == 0 and time.time() - st.st_mtime < EMPTY_NOTE_S
+
+
+def _read_note(note: Path, wait: bool = True) -> tuple[str, os.stat_result]:
+    """The text of `note` and the file read (its `fstat`), read again while it is being written
+    (`_being_written`) for up to `EMPTY_NOTE_S` (`wait`; `_claim_note` waits in its own loop of
+    tries): such a note was read as "not a claim" (empty JSON), and `_claim_note` replaced it,
+    so that its writer, writing into the file replaced, and this process both claimed the
+    session file (h19)."""
+    deadline = time.monotonic() + (EMPTY_NOTE_S if wait else 0.0)
+    while True:
+        with open(note, encoding="utf-8") as fh:
+            st = os.fstat(fh.fileno())
+            text = fh.read()
+        if text or not _being_written(st) or time.monotonic() > deadline:
+            return text, st
+        time.sleep(CLAIM_WAIT_S)
 
 
 def _holding(note: Path, said: Any) -> str | None:
@@ -230,6 +257,7 @@ def _claim_note(path: str | os.PathLike) -> str | None:
     - the note is written whole under a temporary name, then linked to its name (`os.link`
       fails where a note is there: of two at once exactly one gets it; where the file system
       has no hard links, `O_CREAT | O_EXCL`);
+    - a note being written (empty and new: `_being_written`) is read again, never judged;
     - a note there that is no claim (stale, this process's own, unreadable) is replaced by a
       rename, under an exclusive lock of `NAME.lock` beside it and only if it is still the
       very file judged (same inode): another napari judging the same stale note waits for
@@ -259,17 +287,22 @@ def _claim_note(path: str | os.PathLike) -> str | None:
             if _link(tmp, note, text):
                 return _others_hold(path, note)
             try:
-                with open(note, encoding="utf-8") as fh:
-                    judged = os.fstat(fh.fileno())
-                    said = json.loads(fh.read())
+                there, judged = _read_note(note, wait=False)
             except FileNotFoundError:
                 continue  # removed meanwhile (its viewer closed): link again
-            except (OSError, ValueError):
-                said = None  # (not a claim: replaced below)
+            except OSError:
+                there = ""  # (unreadable: not a claim, replaced below)
                 try:
                     judged = os.stat(note)
                 except OSError:
                     continue
+            if _being_written(judged):  # (still: its writer is slow, read it again)
+                time.sleep(CLAIM_WAIT_S)
+                continue
+            try:
+                said = json.loads(there)
+            except ValueError:
+                said = None  # (not a claim: replaced below)
             who = _holding(note, said) if said is not None else None
             if who is not None:
                 return who
@@ -297,23 +330,24 @@ def _link(tmp: Path, note: Path, text: str) -> bool:
         fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL, atomic._target_mode(note))
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:  # (empty until then: `_being_written`)
         fh.write(text)
-    return True
+        fh.flush()
+        try:  # still the note? (replaced meanwhile, judged a killed writer's: not ours)
+            return os.path.samestat(os.fstat(fh.fileno()), os.stat(note))
+        except OSError:
+            return False
 
 
 def _replace_if_same(tmp: Path, note: Path, judged: os.stat_result, last: bool) -> bool:
     """Replace `note`, judged no claim when it was the file `judged`, by `tmp`: under the lock
-    of `NAME.lock` (POSIX `flock`, Windows `msvcrt.locking`: released when a process dies), and
+    of `NAME.lock` (POSIX `flock`, Windows `msvcrt.locking`: released when a process dies;
+    the lock file removed by its holder, h19: they stayed in the notes folder for good), and
     only if it is still that file. False: changed meanwhile, or another napari holds the lock
     (the caller reads the note again). `last`: where the lock could never be had (a file system
     without locks), replaced if still the same file without it, as before h18."""
-    lock = note.with_name(note.name + ".lock")
-    try:
-        os.close(os.open(lock, os.O_CREAT | os.O_RDWR, atomic._target_mode(note)))
-    except OSError:
-        pass  # (then not lockable: `last` decides)
-    with atomic._locked(lock) as held:
+    lock = note.with_name(note.name + ".lock")  # (removed by its holder: `_locked`)
+    with atomic._locked(lock, lock_file=True) as held:
         if not held and not last:
             return False
         try:
@@ -330,7 +364,7 @@ def _others_hold(path: str | os.PathLike, mine: Path) -> str | None:
     that user's folder), or None. Where one does, this note is removed again."""
     for note in _notes(path)[1:]:
         try:
-            said = json.loads(note.read_text(encoding="utf-8"))
+            said = json.loads(_read_note(note)[0])
         except (OSError, ValueError):
             continue
         who = _holding(note, said)

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -351,7 +352,8 @@ def _write_journals(entries: list[tuple[Path, Path, Path]]) -> list[Path]:
         "host": socket.gethostname(),
         "journals": [str(j.absolute()) for j in journals],
         "files": [
-            {"temp": str(t.absolute()), "target": str(p.absolute()), "backup": str(b.absolute())}
+            {"temp": str(t.absolute()), "target": str(p.absolute()), "backup": str(b.absolute()),
+             "was": _fingerprint(p)}
             for t, p, b in entries
         ],
     })  # fmt: skip
@@ -431,9 +433,10 @@ def recover_interrupted_sets(
 
 
 # (journal, its stat when read, lock key, listed journals, entries, written, by_ctime), one set
+_Was = dict[Path, list[int]]  # each target as the set found it (`_fingerprint`; h19 journals)
 _Job = tuple[
-    Path, os.stat_result, Path, list[Path], list[tuple[Path, Path, Path]], float, bool, bool
-]  # (..., by_ctime, placed: the journal of a set placed whole, its leftovers only)
+    Path, os.stat_result, Path, list[Path], list[tuple[Path, Path, Path]], float, bool, bool, _Was
+]  # (..., by_ctime, placed: the journal of a set placed whole, its leftovers only, was)
 _IN_BACKGROUND: ContextVar[bool] = ContextVar("catrack_recover_in_background", default=False)
 _CLEANING: set[Path] = set()  # journals whose set is consistent, backups queued for removal
 _CLEANUP: list[Future] = []
@@ -486,13 +489,14 @@ def _recover_locked(
             return [], None  # another process is recovering it now, or it was finished
         by_ctime = _ctimes_kept(read)
         placed = record.get("placed") is True  # (`_mark_placed`: only leftovers to delete)
+        was = _recorded(record)
         if not placed:
-            _say_decisions(journal, read, entries, written, by_ctime)
+            _say_decisions(journal, read, entries, written, by_ctime, was)
         with stop.shielded():
-            done, mixed = ([], None) if placed else _roll_forward(entries, written, by_ctime)
-            job: _Job = (journal, read, key, listed, entries, written, by_ctime, placed)
+            done, mixed = ([], None) if placed else _roll_forward(entries, written, by_ctime, was)
+            job: _Job = (journal, read, key, listed, entries, written, by_ctime, placed, was)
             later = _IN_BACKGROUND.get() and mixed is None  # consistent: backups can wait
-            left = None if later else _clean_up(entries, written, by_ctime, placed) or mixed
+            left = None if later else _clean_up(entries, written, by_ctime, placed, was) or mixed
             if left is None and not later:  # the key last (a recoverer finding it gone skips)
                 _remove_journals([j for j in [*listed, journal] if j != key] + [key])
     if later:  # (once the lock is released: the background thread takes it again)
@@ -511,17 +515,24 @@ def _say_decisions(
     entries: list[tuple[Path, Path, Path]],
     written: float,
     by_ctime: bool,
+    was: _Was | None = None,
 ) -> None:
     """One line for each decision made otherwise than by the usual rule: a file the change time
-    would have kept, replaced (`_say_mtime_only`); a folder restored at a target, kept where
-    its times alone would have had it deleted (`_say_restored_kept`)."""
+    would have kept, replaced (`_say_mtime_only`); a file or folder restored at a target,
+    kept where its times alone would have had it replaced, or a file changed since the set
+    began that its times alone would have had replaced (`_changed_since`;
+    `_say_restored_kept`)."""
     if not by_ctime and any(
-        tmp.exists() and _kept(tmp, path, b, written, True) and not _kept(tmp, path, b, written, False)
+        tmp.exists() and _kept(tmp, path, b, written, True, was)
+        and not _kept(tmp, path, b, written, False, was)
         for tmp, path, b in entries
     ):  # fmt: skip
-        _say_mtime_only(journal, read)
+        _say_mtime_only(journal, read, bool(was))
     for tmp, path, backup in entries:
-        if tmp.exists() and _restored_folder(tmp, path, backup):
+        if not tmp.exists():
+            continue
+        changed = was and path in was and _changed_since(path, was[path])
+        if _restored_target(tmp, path, backup) or (changed and not _is_put_back(path, backup)):
             if not _newer(path, written, by_ctime):  # (else kept by the time rule: as ever)
                 _say_restored_kept(path)
 
@@ -535,7 +546,10 @@ def _same_journal(journal: Path, read: os.stat_result) -> bool:
 
 
 def _roll_forward(
-    entries: list[tuple[Path, Path, Path]], written: float, by_ctime: bool = True
+    entries: list[tuple[Path, Path, Path]],
+    written: float,
+    by_ctime: bool = True,
+    was: _Was | None = None,
 ) -> tuple[list[Path], OSError | None]:
     """Make the set consistent by renames only: each temp file still there replaces its target
     (unless the target was written after the set: kept), a missing target gets its backup
@@ -547,11 +561,12 @@ def _roll_forward(
     for tmp, path, backup in entries:
         try:
             if tmp.exists():
-                if _kept(tmp, path, backup, written, by_ctime):  # (temp removed later)
+                if _kept(tmp, path, backup, written, by_ctime, was):  # (temp removed later)
                     continue
                 there = path.exists() or path.is_symlink()
                 moved = there and not (backup.exists() or backup.is_symlink())
                 if moved:
+                    _note_put_back(path, backup)  # (first: a note not written moves nothing)
                     replace(path, backup)  # (was: `_place`'s rmtree of an old zarr here)
                 try:
                     _place(tmp, path)
@@ -568,23 +583,78 @@ def _roll_forward(
     return done, failed
 
 
-def _kept(tmp: Path, path: Path, backup: Path, written: float, by_ctime: bool = True) -> bool:
+def _kept(
+    tmp: Path,
+    path: Path,
+    backup: Path,
+    written: float,
+    by_ctime: bool = True,
+    was: _Was | None = None,
+) -> bool:
     """Whether the target `path` is kept and the set's temp file `tmp` dropped: written after
     the set (`_newer`), unless it is the set's older copy that a recovery put back
-    (`_put_back`: renamed twice, its ctime is new); or a folder's temp where something was put
-    at the target after the killed run had moved the older one aside (`_restored_folder`)."""
-    if _restored_folder(tmp, path, backup):
+    (`_put_back`: renamed twice, its ctime is new); or something put at the target after the
+    killed run had moved the older one aside (`_restored_target`), whatever the times say;
+    or a file that is not the one the set found there (`_changed_since`: its size or mtime
+    differ from the journal's record, h19), where the times say otherwise too: change times
+    not trusted, none kept (sshfs reports the mtime), a creation time (Windows)."""
+    if _restored_target(tmp, path, backup):
         return True
+    if was and path in was and _changed_since(path, was[path]):
+        return not _is_put_back(path, backup)
     return _newer(path, written, by_ctime) and not _is_put_back(path, backup)
 
 
-def _restored_folder(tmp: Path, path: Path, backup: Path) -> bool:
-    """A folder's temp (a zarr movie), its older copy moved aside (the backup is there) and yet
-    something at the target: put there after the kill (the user restored the movie, `cp -a`
-    keeping its old times). Placing the temp would delete it where it lies, whatever the times
-    say (where change times are not trusted, its old mtime looks older than the set)."""
+def _fingerprint(path: Path) -> list[int] | None:
+    """A target as a set finds it before its renames, recorded in its journal: [size, mtime in
+    ns] of a file, [] where nothing is there, None for anything else (a folder, a link: judged
+    as before). Size and mtime, not the inode: some network and FUSE file systems number a
+    file anew on each mount, which would make every target look changed and no killed set
+    ever finished."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns] if stat.S_ISREG(st.st_mode) else None
+
+
+def _recorded(record: dict) -> _Was:
+    """The targets' `_fingerprint`s a journal recorded (none in a journal before h19)."""
+    was: _Was = {}
+    for entry in record.get("files", []):
+        said = entry.get("was") if isinstance(entry, dict) else None
+        if isinstance(said, list) and all(type(v) is int for v in said) and len(said) in (0, 2):
+            was[Path(entry["target"])] = said
+    return was
+
+
+def _changed_since(path: Path, was: list[int]) -> bool:
+    """Whether the file at `path` is not the one the set found there (`_fingerprint` `was`):
+    put there where there was none, or of another size or mtime (a copy of the user's with
+    its old date, `cp -p` over it). A rename keeps both, so the set's older copy moved aside
+    and back (by a recovery's put-back, or by hand) is the same file; nothing at `path`, or
+    a folder, is not judged here."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and [st.st_size, st.st_mtime_ns] != was
+
+
+def _restored_target(tmp: Path, path: Path, backup: Path) -> bool:
+    """The set's temp file (or folder: a zarr movie) still there, the older target moved aside
+    (the backup is there) and yet something at the target: put there after the kill (the user
+    restored the file or movie, `cp -p`/`cp -a` keeping its old times). No step of this module
+    leaves that state: the target is moved aside only just before its temp is renamed there,
+    and a rename is one step, so between the two the target is missing; a put-back
+    (`_put_back`) renames the backup itself, which is then gone. So what is there is someone
+    else's, kept by its presence alone: where change times are not trusted, its old mtime
+    looked older than the set and the save's new copy replaced it, no copy kept (h17-h18 for a
+    file; a folder was deleted where it lay until h18)."""
     there = path.exists() or path.is_symlink()
-    return there and tmp.is_dir() and (backup.exists() or backup.is_symlink())
+    return there and (tmp.exists() or tmp.is_symlink()) and (backup.exists() or backup.is_symlink())
 
 
 def _say_restored_kept(path: Path) -> None:
@@ -621,26 +691,41 @@ class _PutBackLine(str):
     path (a write's recovery too), not only by reads."""
 
 
-def _put_back(path: Path, backup: Path, exc: OSError) -> None:
-    """The set's temp file could not be placed after the older `path` was moved aside to
-    `backup`: put it back, so the user's last good file is where they left it rather than
-    missing until the next recovery. The rename makes its ctime new, which would read as
-    "written after the set" and keep it for good, the set's new copy dropped: a note beside
-    the backup (written whole before the rename) names the file put back, so the next recovery
-    moves it aside again and finishes the set (`_is_put_back`). A kill before the rename leaves
-    the target missing with its backup, which the next recovery places as before. Marks `exc`
-    (its line then says so); a put-back that fails leaves the target missing, as before."""
+def _note_put_back(path: Path, backup: Path) -> None:
+    """Before recovery moves the older target `path` aside to `backup`: the note beside the
+    backup naming that file (device, inode, size, mtime: a rename keeps them), written whole
+    and synced, so a put-back (`_put_back`) is always recognised by the next recovery. Written
+    before the move (h19; h18 wrote it just before the put-back and put the file back all the
+    same where it could not be written, a full disk: the put-back file's new ctime then read as
+    "written after the set", it was kept and the set's new copy dropped, the set left mixed for
+    good). A note that cannot be written raises (the target's name on it): the target is then
+    not moved at all, the set unfinished with its journal kept, and the next recovery finishes
+    it. A kill after the note and before the move leaves a note naming the target still in
+    place: that is the older target, rolled forward as any."""
     note = _put_back_note(backup)
     part = note.with_name(note.name + ".partial")
     try:
         with open(part, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(_identity(backup.lstat())))
+            fh.write(json.dumps(_identity(path.lstat())))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(part, note)
-    except OSError:  # (the file back all the same: the next recovery may then keep it)
+    except OSError as exc:
         with contextlib.suppress(OSError):
             part.unlink()
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def _put_back(path: Path, backup: Path, exc: OSError) -> None:
+    """The set's temp file could not be placed after the older `path` was moved aside to
+    `backup`: put it back, so the user's last good file is where they left it rather than
+    missing until the next recovery. The rename makes its ctime new, which would read as
+    "written after the set" and keep it for good, the set's new copy dropped: the note beside
+    the backup (`_note_put_back`, written before the move) names the file put back, so the
+    next recovery moves it aside again and finishes the set (`_is_put_back`). A kill before
+    the rename leaves the target missing with its backup, which the next recovery places as
+    before. Marks `exc` (its line then says so); a put-back that fails leaves the target
+    missing, as before."""
     try:
         replace(backup, path)
     except OSError:
@@ -653,6 +738,7 @@ def _clean_up(
     written: float,
     by_ctime: bool = True,
     placed: bool = False,
+    was: _Was | None = None,
 ) -> OSError | None:
     """Delete what a consistent set leaves: the backup of each target in place, the temp file
     of a target written after the set. Returns the first error (a backup that could not be
@@ -666,7 +752,7 @@ def _clean_up(
     for tmp, path, backup in entries:
         try:
             if not placed and (tmp.exists() or tmp.is_symlink()):
-                if not _kept(tmp, path, backup, written, by_ctime):
+                if not _kept(tmp, path, backup, written, by_ctime, was):
                     raise FileExistsError(errno.EEXIST, "not placed", str(tmp))
                 _remove_path(tmp)
                 _check_removed(tmp)
@@ -738,14 +824,14 @@ def _queue_cleanup(job: _Job) -> None:
 def _clean_up_later(job: _Job) -> None:
     """`_clean_up` of one set in the background thread, under its lock again; on any error the
     journal is kept (the next recovery finishes it)."""
-    journal, read, key, listed, entries, written, by_ctime, placed = job
+    journal, read, key, listed, entries, written, by_ctime, placed, was = job
     try:
         removed = False
         with _locked(key) as held:
             if (
                 held
                 and _same_journal(journal, read)
-                and _clean_up(entries, written, by_ctime, placed) is None
+                and _clean_up(entries, written, by_ctime, placed, was) is None
             ):
                 _remove_journals([j for j in [*listed, journal] if j != key] + [key])
                 removed = True
@@ -785,16 +871,23 @@ _NOTED: set[str] = set()  # lines already said (once per process, not on every r
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[bool]:
+def _locked(path: Path, lock_file: bool = False) -> Iterator[bool]:
     """Hold an exclusive lock on the file `path` (True), or False at once where another
     process holds it, or it cannot be opened or locked: the caller then does nothing. POSIX:
     `flock`; Windows: `msvcrt.locking` of its first byte, unlocked before the close (the CRT
     asks for it: a lock closed with the file is released only "eventually"). Both are released
     when the process dies, so a recoverer killed mid-way never blocks the next one. Opened for
     writing where it can be: an NFS client emulates `flock` by a POSIX lock, which refuses an
-    exclusive lock on a file opened read-only (EBADF), so no set was ever recovered there."""
+    exclusive lock on a file opened read-only (EBADF), so no set was ever recovered there.
+
+    `lock_file`: `path` is a lock file of its own (`NAME.lock`), created where missing and
+    removed by its holder before the lock is released (h19: such files stayed for good). A
+    process that opened it before that removal and locks it after holds a file no longer
+    there, while a third may create and lock a new one: so the lock counts only while `path`
+    is still the very file locked (False otherwise: the caller tries again). Windows refuses
+    to remove an open file: the lock file stays there, as before."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if lock_file else 0), 0o666)
     except OSError:
         try:
             fd = os.open(path, os.O_RDONLY)  # (a read-only file or folder: locks locally)
@@ -814,9 +907,24 @@ def _locked(path: Path) -> Iterator[bool]:
         except OSError:
             yield False
             return
+        if lock_file:
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except OSError:  # (removed meanwhile by the holder before)
+                same = False
+            if not same:
+                if WINDOWS:
+                    with contextlib.suppress(OSError):
+                        os.lseek(fd, 0, os.SEEK_SET)
+                        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+                yield False
+                return
         try:
             yield True
         finally:
+            if lock_file:  # (while still held: whoever opened it meanwhile sees it gone)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
             if WINDOWS:
                 with contextlib.suppress(OSError):
                     os.lseek(fd, 0, os.SEEK_SET)
@@ -874,15 +982,22 @@ def _ctimes_kept(journal: os.stat_result) -> bool:
     return WINDOWS or journal.st_ctime <= journal.st_mtime + CTIME_SLACK_S
 
 
-def _say_mtime_only(journal: Path, read: os.stat_result) -> None:
+def _say_mtime_only(journal: Path, read: os.stat_result, recorded: bool = False) -> None:
     """One warning line: a target that the change time would have kept is judged by its
-    modification time and replaced by the interrupted save's new copy."""
+    modification time (and, `recorded`: a journal of h19 on, by the size and mtime it records,
+    `_changed_since`) and replaced by the interrupted save's new copy."""
     late = read.st_ctime - read.st_mtime
+    what = (
+        "size and modification time only: a file that save had not yet moved aside, renamed or "
+        "given other permissions there since but not changed, is replaced"
+        if recorded
+        else "modification time only: a file that save had not yet moved aside, changed there "
+        "since and given back its old time (cp -p over it), is replaced"
+    )
     warnings.warn(
         f"finishing an interrupted save in {journal.parent}: change times there look unreliable "
         f"(its journal's is {late:.0f} s after it was written), so its files are judged by their "
-        "modification time only: a file restored there since with its old time (cp -p) is "
-        "replaced by that save's new copy",
+        f"{what} by that save's new copy",
         RecoveryNote,
         stacklevel=2,
     )
