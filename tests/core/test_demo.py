@@ -115,9 +115,9 @@ def test_demo_ends_with_result_lines_on_stdout(tmp_path, capsys, monkeypatch, tw
     lines = said.out.splitlines()
     assert lines[0] == f"demo recording: {600 if two_photon else 300} frames, seed 4 -> {out}"
     if two_photon:
-        assert lines[1] == ("scores vs truth: registration median error 0.05 px; sources 27 of "
-                            "31 accepted, F1 0.94, median r n/a; 80 transients in 27 cells; 3 "
-                            f"ensemble events -> {out / 'summary.json'}")  # fmt: skip
+        assert lines[1] == ("scores: registration median error 0.05 px (vs truth); sources 27 "
+                            "of 31 accepted, F1 0.94, median r n/a (vs truth); 80 transients in "
+                            f"27 cells; 3 ensemble event(s) -> {out / 'summary.json'}")  # fmt: skip
     else:
         assert lines[1] == ("scores vs truth: transients precision 0.941, recall 0.889; tracking "
                             "98.7 % within 2 px; ensembles 2 found, 1 of 3 planted recovered; "

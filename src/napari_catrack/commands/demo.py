@@ -79,10 +79,10 @@ def result_lines(summary: dict, out, session: str, *, two_photon: bool = False) 
         tr, ens = summary["transients"], summary["ensembles"]
         r = "n/a" if src["median_r"] is None else src["median_r"]
         scores = (
-            f"scores vs truth: registration median error {reg['median_error_px']} px; sources "
-            f"{src['accepted']} of {src['components']} accepted, F1 {src['f1']}, median r {r}; "
-            f"{tr['transients']} transients in {tr['cells']} cells; {ens['events']} ensemble "
-            "events"
+            f"scores: registration median error {reg['median_error_px']} px (vs truth); sources "
+            f"{src['accepted']} of {src['components']} accepted, F1 {src['f1']}, median r {r} "
+            f"(vs truth); {tr['transients']} transients in {tr['cells']} cells; "
+            f"{ens['events']} ensemble event(s)"
         )
     else:
         tr, tk = summary["transients"], summary["tracking"]
