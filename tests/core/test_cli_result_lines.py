@@ -114,3 +114,40 @@ def test_the_two_photon_and_export_result_lines_are_on_stdout(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert nwb.is_file() and out == f"{session} -> {nwb}\n", out
     assert "-> " not in err, err
+
+
+def test_batch_with_its_progress_bar_keeps_stdout_to_the_result_line(tmp_path, monkeypatch, capsys):
+    """`catrack batch` on a terminal draws a rich progress bar; rich's console is stdout, so the
+    bar and every note printed above it (`dask dashboard: ...`) landed among the result lines
+    (session 18's Left list). Now they are on stderr, as the plain `catrack batch:` lines."""
+    import sys
+
+    import napari_catrack.batch.runner as runner
+    from napari_catrack.batch.runner import BatchResult
+    from napari_catrack.synthetic.batch import write_batch_folder
+
+    manifest = write_batch_folder(tmp_path / "in", 2, n_frames=20, shape=(48, 48), n_neurons=2,
+                                  steps=("track",), extra={"no_align": True})  # fmt: skip
+    drawn = []
+
+    def run_batch(manifest, output, *, log, progress, **where):  # the command's side of a run
+        log("dask dashboard: http://127.0.0.1:8787/status")
+        log("rec01: a note naming [bold]odd[/bold] files")  # text, not rich markup
+        for i, spec in enumerate(manifest.recordings, 1):
+            progress(i, len(manifest.recordings), spec.name)
+            drawn.append(spec.name)
+        rows = [{"recording": s.name, "step": "track", "status": "done", "seconds": 0.1,
+                 "message": ""} for s in manifest.recordings]  # fmt: skip
+        return BatchResult(tmp_path / "out", pd.DataFrame(rows))
+
+    monkeypatch.setattr(runner, "run_batch", run_batch)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: the bar is drawn
+    assert main(["batch", str(manifest), "-o", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    assert drawn == ["rec00", "rec01"]
+    summary = BatchResult(tmp_path / "out", pd.DataFrame({"recording": drawn, "step": "track",
+                          "status": "done", "seconds": 0.1, "message": ""})).summary()  # fmt: skip
+    assert out == f"{summary} (0.0 s) -> {tmp_path / 'out' / 'report.csv'}\n", out
+    assert "catrack batch: dask dashboard: http://127.0.0.1:8787/status" in err, err
+    assert "catrack batch: rec01: a note naming [bold]odd[/bold] files" in err, err
+    assert "2/2" in err  # the bar itself, on stderr

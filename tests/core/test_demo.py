@@ -16,6 +16,7 @@ from napari_catrack.session import Session
 def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "-o", str(out), "--frames", "80", "--seed", "3"]) == 0
+    demo_said = capsys.readouterr()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["alignment"]["dx_error_px"] < 0.2 and summary["alignment"]["dy_error_px"] < 0.2
     assert summary["alignment"]["rotation_error_deg"] < 0.2
@@ -54,9 +55,21 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
         session.steps
     )
     assert session["traces"].params["cleaning"]["steps"], "cleaning parameters are provenance"
-    captured = capsys.readouterr()
-    assert "[tracking]" in captured.out
-    assert "Warning:" not in captured.err  # warnings are one line each: "catrack demo: warning:"
+    captured = demo_said
+    # its step lines are notes (stderr); stdout holds its result lines, summary.json's headline
+    assert "catrack demo: [tracking] neurons" in captured.err and "[tracking]" not in captured.out
+    t, k = summary["transients"], summary["tracking"]
+    assert captured.out.splitlines() == [
+        f"demo recording: 80 frames, seed 3 -> {out}",
+        f"scores vs truth: transients precision {t['precision_vs_truth']}, recall "
+        f"{t['recall_vs_truth']}; tracking {100 * k['within_2px']:.1f} % within 2 px; ensembles "
+        f"{summary['ensembles']['ensembles']} found, {summary['ensembles']['planted_found']} of "
+        f"{summary['ensembles']['planted']} planted recovered; behaviour mask IoU "
+        f"{summary['behaviour']['mask_iou_median']} -> {out / 'summary.json'}",
+        f"session -> {out / 'demo.catrack.h5'}",
+    ], captured.out
+    # warnings are one line each: "catrack demo: warning:"
+    assert "Warning:" not in captured.err + capsys.readouterr().err
     # the --items example of docs/export.md works on the demo's session
     doc = (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
     example = next(x for x in doc.splitlines() if x.startswith("catrack export") and "--items" in x)
@@ -67,6 +80,50 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
     from ._session_helpers import nwb_problems
 
     assert nwb_problems(session, tmp_path / "demo.nwb") == []  # the NWB export of the demo
+
+
+@pytest.mark.parametrize("two_photon", [False, True])
+def test_demo_ends_with_result_lines_on_stdout(tmp_path, capsys, monkeypatch, two_photon):
+    """`catrack demo` printed its step lines on stdout and no result line: a script could not
+    read where the results went nor how they scored (session 18's Left list). Now each step is
+    a `catrack demo:` note on stderr and stdout ends with the folder, summary.json's headline
+    numbers and the session, each `... -> PATH`."""
+    import napari_catrack.demo
+    import napari_catrack.demo_two_photon
+
+    def fake(output, *, n_frames, seed, log=print):  # what the command sees of a run
+        log("[tracking] neurons 3, within_2px 0.9 (0.1 s)")
+        if two_photon:
+            return {"frames": n_frames, "seed": seed,
+                    "registration": {"median_error_px": 0.05, "residual_px": 0.1},
+                    "sources": {"components": 31, "accepted": 27, "f1": 0.94, "median_r": None},
+                    "transients": {"transients": 80, "cells": 27}, "ensembles": {"events": 3}}  # fmt: skip
+        return {"frames": n_frames, "seed": seed,
+                "transients": {"precision_vs_truth": 0.941, "recall_vs_truth": 0.889},
+                "tracking": {"within_2px": 0.9871}, "behaviour": {"mask_iou_median": 0.9608},
+                "ensembles": {"ensembles": 2, "planted": 3, "planted_found": 1}}  # fmt: skip
+
+    if two_photon:
+        monkeypatch.setattr(napari_catrack.demo_two_photon, "run_two_photon_demo", fake)
+    else:
+        monkeypatch.setattr(napari_catrack.demo, "run_demo", fake)
+    out = tmp_path / "demo"
+    argv = ["demo", "-o", str(out), "--seed", "4", *(["--two-photon"] if two_photon else [])]
+    assert cli.main(argv) == 0
+    said = capsys.readouterr()
+    assert said.err == "catrack demo: [tracking] neurons 3, within_2px 0.9 (0.1 s)\n", said.err
+    lines = said.out.splitlines()
+    assert lines[0] == f"demo recording: {600 if two_photon else 300} frames, seed 4 -> {out}"
+    if two_photon:
+        assert lines[1] == ("scores: registration median error 0.05 px (vs truth); sources 27 "
+                            "of 31 accepted, F1 0.94, median r n/a (vs truth); 80 transients in "
+                            f"27 cells; 3 ensemble event(s) -> {out / 'summary.json'}")  # fmt: skip
+    else:
+        assert lines[1] == ("scores vs truth: transients precision 0.941, recall 0.889; tracking "
+                            "98.7 % within 2 px; ensembles 2 found, 1 of 3 planted recovered; "
+                            f"behaviour mask IoU 0.9608 -> {out / 'summary.json'}")  # fmt: skip
+    session = "two_photon.catrack.h5" if two_photon else "demo.catrack.h5"
+    assert lines[2:] == [f"session -> {out / session}"]
 
 
 def test_demo_rejects_tiny_recordings(tmp_path, capsys):

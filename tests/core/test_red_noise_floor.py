@@ -246,3 +246,28 @@ def test_with_the_relative_rule_off_the_warning_does_not_blame_it(scene):
         assert (away.red <= 0).mean() > 0.9 and away.red_invalid.mean() > 0.9  # the case
         assert "min red fraction" not in text and want in text, text
         assert f"in {int(df.red_invalid.sum())} samples" in text, text
+
+
+def test_the_traces_record_names_the_estimator_that_made_the_floor(scene, tmp_path):
+    """h18 changed how the floor is measured (second differences instead of the spread of the
+    annulus' lower half: a re-run of h17 traces gives a lower floor where the annulus has
+    structure), and nothing recorded which made a session's `red_floor` (session 18's Left
+    list). The traces step records the estimator when a floor was measured, and a re-run from
+    the session (`--params-from`) takes the record as a fact, not an unknown parameter."""
+    from napari_catrack.batch.steps import recorded_params
+    from napari_catrack.core.signals.extraction import RED_FLOOR_ESTIMATOR
+    from napari_catrack.core.signals.records import record_traces
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    with_floor = _traces(scene)
+    assert with_floor.red_floor.notna().any()
+    record_traces(session, with_floor, TracesParams(), fps=FPS)
+    session.save()
+    stored = Session.load(tmp_path / "s.catrack.h5")["traces"].params
+    assert stored["red_floor_estimator"] == RED_FLOOR_ESTIMATOR == "annulus-second-differences-v2"
+    assert recorded_params("traces", stored) == ({}, {})  # defaults, nothing unknown
+
+    off = _traces(scene, red_noise_floor=0.0)  # no floor measured: no estimator claimed
+    record_traces(session, off, TracesParams(red_noise_floor=0.0), fps=FPS)
+    assert "red_floor_estimator" not in session["traces"].params

@@ -141,6 +141,7 @@ def test_stored_provenance_is_the_dataclass(demo_session):
     assert AlignParams.from_dict(session["alignment"].params, strict=True) == AlignParams()
     stored = dict(session["traces"].params)
     cleaning, fps = stored.pop("cleaning"), stored.pop("fps")
+    assert stored.pop("red_floor_estimator") == "annulus-second-differences-v2"  # a fact (h19)
     assert stored.pop("alignment")["dy"] == session["alignment"].attrs["dy"]  # the one used
     assert CleaningParams.from_dict(stored.pop("cleaning_params"), strict=True) == CleaningParams()
     assert fps > 0 and TracesParams.from_dict(stored, strict=True) == TracesParams()

@@ -80,6 +80,8 @@ def test_batch_and_cli_session_record_the_same_steps(runs):
     assert AlignParams.from_dict(cli["alignment"].params, strict=True) == AlignParams()
     traces = dict(cli["traces"].params)
     assert (traces.pop("fps"), traces.pop("alignment")) == (10.0, None)
+    # the estimator that made its red noise floor: a fact of the record (h19)
+    assert traces.pop("red_floor_estimator") == "annulus-second-differences-v2"
     assert TracesParams.from_dict(traces, strict=True) == TracesParams()
     assert cli["tracks"].params["seed_frame"] == 0 and cli["traces"].attrs["fps"] == 10.0
 

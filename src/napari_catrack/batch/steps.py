@@ -469,7 +469,15 @@ RECORDED_FACTS: dict[str, frozenset[str]] = {
         {"seed_frame", "alignment", "step", "n_manual", "corrections", "brightness_rules"}
     ),
     "traces": frozenset(
-        {"fps", "alignment", "cleaning", "cleaning_params", "alignment_source", "points_layer"}
+        {
+            "fps",
+            "alignment",
+            "cleaning",
+            "cleaning_params",
+            "alignment_source",
+            "points_layer",
+            "red_floor_estimator",
+        }
     ),
     "transients": frozenset({"fps"}),
     "ensembles": frozenset(

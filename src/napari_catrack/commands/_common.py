@@ -91,6 +91,56 @@ def progress_printer(what: str, every_percent: int = 10):
     return progress
 
 
+# --- the frame rate of a table: `catrack transients` and `catrack ensembles` --------------------
+WIDE_HEADERS = "the wide table's column headers (times in seconds)"
+
+
+def stated_frame_rate(table, layout: str | None, pairs, where: str, none: str):
+    """The rate a table states, where it is read and why there is none: a long table's (frame,
+    time) column `pairs` (`fps_from_times`, e.g. a traces table's frame and time_s: `where` "the
+    table's time_s column", `none` "the table has no time_s column that states it"), else a
+    wide table's headers when they are times (`wide_fps`). `layout` None: the wide reading when
+    the table has no long columns. Returns (rate or None, where, why none)."""
+    from napari_catrack.core.transients import fps_from_times
+    from napari_catrack.io.tables import wide_fps
+
+    if layout != "wide":
+        rate = fps_from_times(table, pairs)
+        if rate or layout == "long" or {"neuron_id", pairs[0][0]} <= set(table.columns):
+            return rate, where, none
+    return (wide_fps(table), WIDE_HEADERS,
+            "the wide table's column headers are frame numbers, not evenly spaced times")  # fmt: skip
+
+
+def frame_rate_from_args(args: argparse.Namespace, target, command: str, stated, what: str):
+    """The frame rate a table command works at, one rule for `catrack transients` and `catrack
+    ensembles`: --fps, else the --session's (`target`), else the one the table states
+    (`stated()`: `stated_frame_rate`'s triple, called only when needed), said on stderr. A --fps
+    that contradicts the session's or the table's rate is used, with a warning; none of the
+    three: `--fps is required`, naming `what` the rate is of."""
+    from napari_catrack.core.transients import check_fps
+
+    given = getattr(args, "fps", None)
+    session = target.session.frame_rate() if target is not None else None
+    if session:
+        if given is not None and abs(given - session) > 1e-6 * session:
+            warn(command, f"--fps {given:g} differs from the session's frame rate {session:g} Hz; "
+                 "using --fps")  # fmt: skip
+        return check_fps(given if given is not None else session)
+    rate, where, why_none = stated()
+    if given is not None:
+        if rate and abs(given - rate) > 1e-3 * rate:
+            warn(command, f"--fps {given:g} differs from the {rate:g} Hz read from {where}; "
+                 "using --fps")  # fmt: skip
+        return check_fps(given)
+    if not rate:
+        raise InputError(f"--fps is required: the frame rate of the {what} in frames per second "
+                         f"(no --session gives one, and {why_none})")  # fmt: skip
+    print(f"catrack {command}: frame rate {rate:g} Hz, from {where} (--fps to give another)",
+          file=sys.stderr)  # fmt: skip
+    return check_fps(rate)
+
+
 def recording_from_args(args: argparse.Namespace, *, memmap: bool = False):
     """Open the recording named by `add_recording_arguments` options; its reader notes (e.g.
     "the even and odd frames look like ONE channel") are printed as warnings.

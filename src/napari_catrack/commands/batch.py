@@ -97,18 +97,31 @@ def run(args: argparse.Namespace) -> int:
         progress = lambda d, t, n: n and say(f"[{d}/{t}] {n} finished")  # noqa: E731
         result = run_batch(manifest, args.output, log=say, progress=progress, **where)
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
-        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, transient=False) as bar:
+        name = TextColumn("{task.description}", markup=False)  # a recording's name as it is
+        columns = (name, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        # the bar and the notes above it on stderr, as without the bar (rich's default console
+        # is stdout, where only the result line belongs); a note as it is: no markup, no colours
+        # (a file name in [brackets] is text), no line breaks added
+        with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
             task = bar.add_task("recordings", total=len(manifest.recordings))
 
             def progress(done: int, total: int, name: str) -> None:
                 bar.update(task, completed=done, description=name or "recordings")
 
-            result = run_batch(
-                manifest, args.output, log=bar.console.print, progress=progress, **where
-            )
+            def note(line: str) -> None:
+                bar.console.print(f"catrack batch: {line}", markup=False, highlight=False,
+                                  soft_wrap=True)  # fmt: skip
+
+            result = run_batch(manifest, args.output, log=note, progress=progress, **where)
     # the result line, on stdout as every command's (the batch's notes and warnings: stderr)
     print(result.summary() + f" ({result.seconds:.1f} s) -> {result.output / 'report.csv'}")
     for r in result.set_aside.itertuples():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from napari_catrack.commands._common import OutputFolder, check_outputs, non_negative_int
 
@@ -44,16 +45,52 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from napari_catrack.demo import run_demo
     from napari_catrack.errors import InputError
 
     check_outputs({"-o": OutputFolder(args.output)}, {})
     if args.frames is not None and args.frames < 20:
         raise InputError("--frames must be at least 20")
+    # each step's line is a note (stderr); the result lines below are stdout's
+    log = lambda line: print(f"catrack demo: {line}", file=sys.stderr, flush=True)  # noqa: E731
+    out = Path(args.output)
     if args.two_photon:
         from napari_catrack.demo_two_photon import run_two_photon_demo
 
-        run_two_photon_demo(args.output, n_frames=args.frames or TWO_PHOTON_FRAMES, seed=args.seed)
-        return 0
-    run_demo(args.output, n_frames=args.frames or FRAMES, seed=args.seed)
+        n = args.frames or TWO_PHOTON_FRAMES
+        summary = run_two_photon_demo(out, n_frames=n, seed=args.seed, log=log)
+        lines = result_lines(summary, out, "two_photon.catrack.h5", two_photon=True)
+    else:
+        summary = run_demo(out, n_frames=args.frames or FRAMES, seed=args.seed, log=log)
+        lines = result_lines(summary, out, "demo.catrack.h5")
+    print("\n".join(lines))
     return 0
+
+
+def result_lines(summary: dict, out, session: str, *, two_photon: bool = False) -> list[str]:
+    """The demo's result lines (stdout): what it made, its headline scores from summary.json,
+    and the session, each `... -> PATH` as every command's result line."""
+
+    head = f"demo recording: {summary['frames']} frames, seed {summary['seed']} -> {out}"
+    if two_photon:
+        reg, src = summary["registration"], summary["sources"]
+        tr, ens = summary["transients"], summary["ensembles"]
+        r = "n/a" if src["median_r"] is None else src["median_r"]
+        scores = (
+            f"scores: registration median error {reg['median_error_px']} px (vs truth); sources "
+            f"{src['accepted']} of {src['components']} accepted, F1 {src['f1']}, median r {r} "
+            f"(vs truth); {tr['transients']} transients in {tr['cells']} cells; "
+            f"{ens['events']} ensemble event(s)"
+        )
+    else:
+        tr, tk = summary["transients"], summary["tracking"]
+        ens, beh = summary["ensembles"], summary["behaviour"]
+        scores = (
+            f"scores vs truth: transients precision {tr['precision_vs_truth']}, recall "
+            f"{tr['recall_vs_truth']}; tracking {100 * tk['within_2px']:.1f} % within 2 px; "
+            f"ensembles {ens['ensembles']} found, {ens['planted_found']} of {ens['planted']} "
+            f"planted recovered; behaviour mask IoU {beh['mask_iou_median']}"
+        )
+    return [head, f"{scores} -> {Path(out) / 'summary.json'}", f"session -> {Path(out) / session}"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +18,10 @@ from napari_catrack.commands._common import (
     add_params_from_argument,
     add_session_argument,
     check_outputs,
+    frame_rate_from_args,
     params_from_args,
     session_from_args,
+    stated_frame_rate,
     warn,
 )
 from napari_catrack.core.ensembles.params import EnsembleParams
@@ -47,7 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("events", metavar="EVENTS.csv", help="transient table (long) or raster (wide)")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second (default: the --session's frame rate, else the one "
-                   "the table's start/peak/end_time_s columns state against their frames)")  # fmt: skip
+                   "the table's start/peak/end_time_s columns state against their frames, or "
+                   "a wide raster's column headers when they are times in seconds)")  # fmt: skip
     EnsembleParams.add_arguments(p, title="ensembles")
     g = p.add_argument_group("input")
     g.add_argument(
@@ -251,28 +253,23 @@ def _write_all(
 
 
 def _frame_rate(args: argparse.Namespace, target) -> float:
-    """--fps, else the session's frame rate, else the rate a transient table's times state
-    (`fps_from_times` over its start/peak/end frame and time columns, as `catrack transients`
-    reads a traces table's); said on stderr when not given."""
-    from napari_catrack.core.transients import fps_from_times
-    from napari_catrack.errors import InputError
+    """The rule of `catrack transients` (`frame_rate_from_args`): --fps, else the session's frame
+    rate, else the rate the table states: a transient table's start/peak/end frame and time
+    columns (`fps_from_times`), a wide raster's column headers when they are times (`wide_fps`)."""
     from napari_catrack.io.tables import read_table
 
-    known = target.session.frame_rate() if target is not None else None
-    if args.fps is None and not known and args.layout == "long":
-        pairs = [(f"{c}_frame", f"{c}_time_s") for c in ("start", "peak", "end")]
-        known = fps_from_times(read_table(args.events, what="transient table"), pairs)
-        if known:
-            print(f"catrack ensembles: frame rate {known:g} Hz, from the table's *_time_s "
-                  "columns (--fps to give another)", file=sys.stderr)  # fmt: skip
-    if args.fps is None and not known:
-        raise InputError("--fps is required: the frame rate of the transients in frames per "
-                         "second (no --session gives one, and the table has no start/peak/"
-                         "end_time_s columns that state it)")  # fmt: skip
-    if args.fps is not None and known and abs(args.fps - known) > 1e-6 * known:
-        warn("ensembles", f"--fps {args.fps:g} differs from the session's frame rate {known:g} "
-             "Hz; using --fps")  # fmt: skip
-    return float(args.fps if args.fps is not None else known)
+    def stated():
+        what = "transient table" if args.layout == "long" else "raster table"
+        return stated_frame_rate(
+            read_table(args.events, what=what),
+            args.layout,
+            [(f"{c}_frame", f"{c}_time_s") for c in ("start", "peak", "end")],
+            "the table's *_time_s columns",
+            "the table has no start/peak/end_time_s columns that state it",
+        )
+
+    what = "transients" if args.layout == "long" else "raster"
+    return frame_rate_from_args(args, target, "ensembles", stated, what)
 
 
 def _json_default(obj):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from napari_catrack.commands._common import (
@@ -11,9 +10,11 @@ from napari_catrack.commands._common import (
     add_params_from_argument,
     add_session_argument,
     check_outputs,
+    frame_rate_from_args,
     params_from_args,
     progress_printer,
     session_from_args,
+    stated_frame_rate,
     warn,
 )
 from napari_catrack.core.transients.params import TransientParams
@@ -41,7 +42,8 @@ def register(subparsers) -> None:
         type=float,
         default=None,
         help="frame rate in frames per second (default: the --session's, else the one the "
-        "table's time_s and frame columns state, as catrack traces and sources write them)",
+        "table's time_s and frame columns state, as catrack traces and sources write them, or a "
+        "wide table's column headers when they are times in seconds)",
     )
     p.add_argument("--layout", choices=("long", "wide"), default=None, help="default: detect")
     p.add_argument("-o", "--output", required=True, help="transients table (.csv or .xlsx)")
@@ -66,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_catrack.core.transients import (
         cell_table,
-        check_fps,
         detect_transients,
-        fps_from_times,
         frame_times,
         time_offsets,
     )
@@ -86,19 +86,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--verdicts only applies with --cells (it sets the status column of the "
                          "per-cell table); give --cells FILE too")  # fmt: skip
     target = session_from_args(args)  # traces, not a recording: any session, or a new one
-    known = target.session.frame_rate() if target is not None else None
     frame = read_table(args.traces, what="traces")
-    if args.fps is None and not known:
-        known = fps_from_times(frame)  # a table catrack wrote: it was refused without --fps
-        if not known:
-            raise InputError("--fps is required: the frame rate of the traces in frames per "
-                             "second (the table has no time_s column that states it)")  # fmt: skip
-        print(f"catrack transients: frame rate {known:g} Hz, from the table's time_s column "
-              "(--fps to give another)", file=sys.stderr)  # fmt: skip
-    if args.fps is not None and known and abs(args.fps - known) > 1e-6 * known:
-        warn("transients", f"--fps {args.fps:g} differs from the session's frame rate {known:g} "
-             f"Hz; using --fps")  # fmt: skip
-    fps = check_fps(args.fps if args.fps is not None else known)
+    stated = lambda: stated_frame_rate(frame, args.layout, [("frame", "time_s")],  # noqa: E731
+                                       "the table's time_s column",
+                                       "the table has no time_s column that states it")  # fmt: skip
+    fps = frame_rate_from_args(args, target, "transients", stated, "traces")
     params = TransientParams.from_args(args, **params_from_args(args, "transients", "transients"))
     traces = frame  # (read once, above: its time_s gave the rate)
     tm = to_matrix(traces, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)

@@ -32,6 +32,7 @@ __all__ = [
     "read_table",
     "read_traces",
     "to_matrix",
+    "wide_fps",
     "wide_to_matrix",
     "write_table",
 ]
@@ -364,6 +365,34 @@ def _frame_numbers(columns) -> np.ndarray:
     if whole and (len(values) < 2 or np.all(np.diff(values) > 0)):
         return values.astype(np.int64)
     return np.arange(len(columns))
+
+
+def wide_fps(df: pd.DataFrame) -> float | None:
+    """The frame rate a wide table states: its frame columns headed by times in seconds (numbers
+    that are not all whole, so not frame numbers: `_frame_numbers` numbers such columns 0..n-1),
+    increasing by one step, so that column k is time t0 + k / rate. Headers rounded to a few
+    decimals (0.033, 0.067 at 30 Hz) may stray from that grid by one unit of their last digit (half
+    of it each end of the grid, whose step is read from the first and last), others
+    by 0.1 % of a step; the rate is the shortest number that keeps them there. None for frame
+    numbers, fewer than two columns or uneven times."""
+    if df.shape[1] == 0 or not _is_wide(df):
+        return None
+    id_col = _wide_id_column(df)
+    heads = [str(c).strip() for c in df.columns if c != id_col]
+    values = pd.to_numeric(pd.Series(heads, dtype=object), errors="coerce").to_numpy(float)
+    if len(values) < 2 or np.all(values == np.round(values)) or np.any(np.diff(values) <= 0):
+        return None
+    step = (values[-1] - values[0]) / (len(values) - 1)
+    digits = max((len(h.partition(".")[2]) for h in heads if "e" not in h.lower()), default=0)
+    slack = max(1e-3 * step, 10.0**-digits if digits else 0.0)
+    k = np.arange(len(values))
+    if slack >= 0.25 * step or np.abs(values - (values[0] + step * k)).max() > slack:
+        return None
+    for digits in range(1, 16):  # the shortest rate that fits them (7.5, not 7.49999)
+        rate = float(f"{1.0 / step:.{digits}g}")
+        if np.abs(values - (values[0] + k / rate)).max() <= slack:
+            return rate
+    return float(1.0 / step)
 
 
 def to_matrix(

@@ -253,6 +253,13 @@ def _sample_channel(stack, t0, t1, t_local, centres, geo, pct, sat, floor_k=0.0)
     return res
 
 
+# which estimator made the `red_floor` column, recorded with the traces (`records.record_traces`)
+# so that a re-run can tell floors of another estimator: v2 (h18) the annulus' pixel sd from
+# second differences (`_noise_floor`); v1 (h17, recorded with no name) the spread of the
+# annulus' lower half (median minus 15.9th percentile), higher where the annulus has structure
+RED_FLOOR_ESTIMATOR = "annulus-second-differences-v2"
+
+
 def _noise_floor(
     bvals: np.ndarray, triples: tuple[np.ndarray, ...], mean_sd: np.ndarray, pct: float, k: float
 ) -> np.ndarray:

@@ -3,7 +3,9 @@
 table `traces` (neuron_id, frame, time_s, green, red, ratio, dff, ... and `dff_clean` when
 cleaned); attrs `fps` and `inputs` (files read, `io.provenance`); params `TracesParams.to_dict()`
 + `fps`, `alignment` (the red -> green transform used, None for none) and, when the traces were
-cleaned, `cleaning` (what ran) and `cleaning_params` (`CleaningParams.to_dict()`).
+cleaned, `cleaning` (what ran) and `cleaning_params` (`CleaningParams.to_dict()`), and, when
+the red noise floor was measured (`red_floor` not all NaN), `red_floor_estimator` (the
+estimator's name and version, `extraction.RED_FLOOR_ESTIMATOR`; none: h17's).
 Traces of extracted or imported sources are recorded by `core/sources/session.py`.
 """
 
@@ -39,6 +41,10 @@ def record_traces(
         stored["cleaning"] = cleaning
         if cleaning_params is not None:
             stored["cleaning_params"] = cleaning_params.to_dict()
+    if "red_floor" in getattr(traces, "columns", ()) and traces["red_floor"].notna().any():
+        from napari_catrack.core.signals.extraction import RED_FLOOR_ESTIMATOR
+
+        stored["red_floor_estimator"] = RED_FLOOR_ESTIMATOR  # what made the red noise floor
     stored.update(facts or {})
     attrs = {"fps": fps, "inputs": inputs_provenance(session, inputs)}
     return session.record(STEP, tables={"traces": traces}, attrs=attrs, params=stored, save=save)
