@@ -154,8 +154,35 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
                 comps.at[old, key] = val
         if progress:
             progress(step + 1, len(masks), "fitting drawn cells")
+    comps = _imaged_as_the_others(comps, len(result.components))
     comps = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), result.evaluation)
     return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff)  # fmt: skip
+
+
+# where and when the cells were imaged (an imported suite2p plane: `plane`, and its time in the
+# volume, `time_offset_s`): a cell drawn on the same movie shares them when every cell does
+IMAGED = ("plane", "time_offset_s")
+
+
+def _imaged_as_the_others(comps: pd.DataFrame, n_before: int) -> pd.DataFrame:
+    """Cells drawn by hand (rows from `n_before` on) take the `IMAGED` values every earlier cell
+    shares: drawn on a one-plane import's movie, a cell is that plane's, its samples timed as
+    the plane's (it had NaN: time_s at frame / fps, and the NWB series of all cells at 0). Where
+    the cells differ (several planes) the drawn cell's stay NaN: which plane it is, is unknown.
+    `plane_roi` (the row in suite2p's files) stays NaN: a drawn cell has none."""
+    if not n_before or len(comps) == n_before:
+        return comps
+    comps = comps.copy()
+    for col in IMAGED:
+        if col not in comps:
+            continue
+        before = comps[col].iloc[:n_before]
+        values = pd.to_numeric(before, errors="coerce")
+        if values.notna().all() and values.nunique() == 1:
+            comps.loc[n_before:, col] = values.iloc[0]
+            if pd.api.types.is_integer_dtype(before.dtype):  # 1, not 1.0, in components.csv
+                comps[col] = comps[col].astype(before.dtype)
+    return comps
 
 
 def masks_from_labels(labels: np.ndarray, footprints: np.ndarray, ids, level: float = 0.2) -> dict:
