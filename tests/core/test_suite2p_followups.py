@@ -403,7 +403,8 @@ def _as_before_h19(session) -> None:
     values as params, no "import" and no input files: nothing says the cells were suite2p's."""
     rec = session["sources"]
     params = {k: v for k, v in rec.params.items() if k != "import"}
-    session.record("sources", tables=dict(rec.tables), arrays=dict(rec.arrays), attrs={**rec.attrs, "inputs": {}}, params=params)  # fmt: skip
+    attrs = {k: v for k, v in rec.attrs.items() if k != "edited_from"}
+    session.record("sources", tables=dict(rec.tables), arrays=dict(rec.arrays), attrs={**attrs, "inputs": {}}, params=params)  # fmt: skip
 
 
 @pytest.mark.parametrize("before_h19", [False, True])
@@ -426,6 +427,7 @@ def test_an_edited_plane_imported_alone_before_session_17_keeps_its_verdicts_on_
     else:  # the import's provenance is kept through the edit (h19)
         assert session["sources"].params["import"] == {"tool": "suite2p", "fps": FS}
         assert "suite2p" in session["sources"].attrs["inputs"]
+        assert session["sources"].attrs["edited_from"] == "suite2p"
     set_verdict(session, 1, "rejected", "two cells")
     set_verdict(session, 3, "accepted", "reshaped: one cell now")
     set_verdict(session, 99, "accepted", "drawn")
@@ -483,3 +485,27 @@ def test_cells_edited_before_h19_that_match_no_plane_are_refused(tmp_path, capsy
     write_verdicts(kept, v[v["neuron_id"] != "2"])  # no hand verdict left: nothing to misplace
     record_sources(kept, read_suite2p(root), origin="suite2p")
     assert len(kept["sources"].tables["components"]) == 3 * K
+
+
+def test_only_an_edit_made_before_h19_leaves_the_cells_origin_unknown(tmp_path):
+    """Since h19 an edit records `edited_from` (and keeps a suite2p import's provenance), so
+    extracted cells edited since are not taken for a pre-session-17 plane: only an "edited"
+    record without either is looked for by footprint."""
+    from napari_catrack.core.sources.session import SOURCES_STEP, _plane_local
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    comps = pd.DataFrame({"neuron_id": [0, 1]})
+    for attrs, params, want in (
+        ({"origin": "edited"}, {"sources": {}}, "unknown"),  # before h19
+        ({"origin": "edited", "edited_from": "extracted"}, {"sources": {}}, None),
+        (
+            {"origin": "edited", "edited_from": "suite2p"},
+            {"import": {"tool": "suite2p"}, "sources": {}},
+            "suite2p",
+        ),
+        ({"origin": "re-evaluated"}, {"sources": {}}, None),  # extracted cells re-judged
+        ({"origin": "extracted"}, {"sources": {}}, None),
+    ):
+        session.record(SOURCES_STEP, tables={"components": comps}, attrs=attrs, params=params)
+        assert _plane_local(session[SOURCES_STEP]) == want, attrs

@@ -82,6 +82,9 @@ def record_sources(
     said = [_dropped_text(dropped, by_footprint=_by_footprint(session, comps))] if dropped else []  # fmt: skip
     result.notes.extend(n for n in said if n not in result.notes)
     attrs = {"origin": origin, "fps": result.fps, "inputs": read}
+    if origin == "edited" and SOURCES_STEP in session:  # who made the cells edited (h19)
+        before = session[SOURCES_STEP].attrs
+        attrs["edited_from"] = str(before.get("edited_from") or before.get("origin") or "")
     if notes := [*_notes(session, result, origin), *said]:
         attrs["notes"] = notes
     session.record(
@@ -195,12 +198,13 @@ def _plane_local(rec) -> str | None:
     session 17 (ids counted within that plane, the import recorded no `plane`): "suite2p" when
     its provenance says so (an import, or cells edited or re-judged since h19, which keep it);
     "unknown" for cells edited by hand ("Fit drawn/edited cells") before h19, whose record
-    says only "edited" (they may be such a plane's, or extracted); None otherwise."""
+    says only "edited" (they may be such a plane's, or extracted; since h19 an edit records
+    `edited_from`, the origin of the cells it edited); None otherwise."""
     made = (rec.params or {}).get("import") or {}
     suite2p = made.get("tool") == "suite2p" or (not made and rec.attrs.get("origin") == "suite2p")
     if suite2p and "plane" not in made:
         return "suite2p"
-    if not made and rec.attrs.get("origin") in ("edited", "re-evaluated"):
+    if not made and rec.attrs.get("origin") == "edited" and "edited_from" not in rec.attrs:
         return "unknown"
     return None
 
