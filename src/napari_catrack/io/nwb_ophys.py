@@ -110,7 +110,8 @@ def plane_groups(session, ids: list[str]) -> dict[int, list[str]] | None:
             f"cell(s) {shown} were drawn by hand on a multi-plane import (planes "
             f"{', '.join(map(str, sorted(placed)))}) and belong to no plane, but NWB keeps each "
             "plane's cells in its own PlaneSegmentation: import the plane they were drawn on "
-            "alone (catrack import suite2p --plane N) and draw them there"
+            "alone (catrack import suite2p --plane N; ImageJ ROIs: --z-projection N) and draw "
+            "them there"
         )
     numbers = [int(of[i]) for i in ids]
     return {p: [i for i, q in zip(ids, numbers, strict=True) if q == p] for p in sorted(set(numbers))}  # fmt: skip
