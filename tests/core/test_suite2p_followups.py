@@ -509,3 +509,35 @@ def test_only_an_edit_made_before_h19_leaves_the_cells_origin_unknown(tmp_path):
     ):
         session.record(SOURCES_STEP, tables={"components": comps}, attrs=attrs, params=params)
         assert _plane_local(session[SOURCES_STEP]) == want, attrs
+
+
+def test_cells_drawn_on_a_two_channel_import_get_no_red_and_the_others_keep_theirs(tmp_path):
+    """Fit drawn/edited cells on a suite2p import with F_chan2.npy stopped with a traceback: the
+    red rows were not extended (3,000 values for 3,300 rows). Now the drawn and the reshaped
+    cell have no red (NaN: suite2p measured red on its ROIs, the fit measures green), said in
+    a warning, and every other cell keeps suite2p's red."""
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    folder = root / "suite2p" / "plane0"
+    rng = np.random.default_rng(2)
+    f2 = rng.uniform(200, 400, (K, 300)).astype(np.float32)
+    n2 = rng.uniform(50, 100, (K, 300)).astype(np.float32)
+    np.save(folder / "F_chan2.npy", f2)
+    np.save(folder / "Fneu_chan2.npy", n2)
+    coeff = float(np.load(folder / "ops.npy", allow_pickle=True).item()["neucoeff"])
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    out = _draw_a_cell(session, reshape=3)
+    assert any("cells drawn or reshaped by hand are empty (NaN)" in w for w in out.warnings)
+    assert any("drawn or reshaped" in n for n in session["sources"].attrs["notes"])
+    traces = session["traces"].tables["traces"]
+    for nid in range(K + 1):
+        nid = 99 if nid == K else nid
+        mine = traces[traces["neuron_id"] == nid].sort_values("frame")
+        if nid in (3, 99):
+            assert mine[["red", "red_raw", "red_bg"]].isna().all().all()
+            assert mine["raw"].notna().all()
+        else:
+            np.testing.assert_allclose(mine["red"], f2[nid] - coeff * n2[nid], rtol=1e-5)

@@ -156,7 +156,31 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
             progress(step + 1, len(masks), "fitting drawn cells")
     comps = _imaged_as_the_others(comps, len(result.components))
     comps = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), result.evaluation)
-    return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff)  # fmt: skip
+    red = _red_of_the_others(result, ids, [int(n) for n in masks])
+    return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff, **red)  # fmt: skip
+
+
+def _red_of_the_others(result: SourcesResult, ids: list[int], drawn: list[int]) -> dict:
+    """An import's red channel (suite2p F_chan2) for the cells after a fit: the cells not drawn
+    keep theirs; drawn and reshaped cells get NaN (the tool measured red on its own ROIs, the
+    fit measures green only; a warning says so). Before h19 the red rows were not extended and
+    recording a drawn cell stopped with a traceback (3,000 red values for 3,300 rows)."""
+    if result.red is None:
+        return {}
+    t = result.red.shape[1]
+    row = {int(i): k for k, i in enumerate(result.components["neuron_id"])}
+    keep = [row.get(i) if i not in drawn else None for i in ids]
+    out = {}
+    for name, arr in (("red", result.red), ("red_background", result.red_background)):
+        if arr is None:
+            continue
+        new = np.full((len(ids), t), np.nan)
+        have = [k for k, r in enumerate(keep) if r is not None]
+        new[have] = np.asarray(arr, float)[[keep[k] for k in have]]
+        out[name] = new
+    line = "the red channel's traces of cells drawn or reshaped by hand are empty (NaN): the import measured red on its own ROIs, the fit measures green only"  # fmt: skip
+    out["warnings"] = [*result.warnings, *([line] if line not in result.warnings else [])]
+    return out
 
 
 # where and when the cells were imaged (an imported suite2p plane: `plane`, and its time in the
