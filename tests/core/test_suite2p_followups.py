@@ -541,3 +541,23 @@ def test_cells_drawn_on_a_two_channel_import_get_no_red_and_the_others_keep_thei
             assert mine["raw"].notna().all()
         else:
             np.testing.assert_allclose(mine["red"], f2[nid] - coeff * n2[nid], rtol=1e-5)
+
+
+def test_fitting_a_drawn_cell_keeps_suite2ps_verdicts_on_the_other_cells(tmp_path):
+    """Fit drawn/edited cells judged every cell again with our thresholds: on this import, 5 of the 6
+    cells suite2p rejected (iscell 0) became accepted. Now only the drawn and the reshaped cell
+    are judged by the thresholds; the others keep suite2p's verdict and reason."""
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    before = session["sources"].tables["components"].set_index("neuron_id")
+    assert (before["reason"] == "rejected by suite2p").sum() == 6
+    _draw_a_cell(session, reshape=3)
+    after = session["sources"].tables["components"].set_index("neuron_id")
+    others = [i for i in range(K) if i != 3]
+    pd.testing.assert_frame_equal(after.loc[others, ["accepted", "reason"]], before.loc[others, ["accepted", "reason"]])  # fmt: skip
+    for nid in (3, 99):  # the thresholds' verdict (area, SNR), not suite2p's
+        assert "suite2p" not in after.loc[nid, "reason"]

@@ -155,7 +155,8 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
         if progress:
             progress(step + 1, len(masks), "fitting drawn cells")
     comps = _imaged_as_the_others(comps, len(result.components))
-    comps = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), result.evaluation)
+    refitted = comps["neuron_id"].astype(int).isin([int(n) for n in masks]).to_numpy()
+    comps = _judged(comps, refitted, result.evaluation)
     red = _red_of_the_others(result, ids, [int(n) for n in masks])
     return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff, **red)  # fmt: skip
 
@@ -180,6 +181,19 @@ def _red_of_the_others(result: SourcesResult, ids: list[int], drawn: list[int]) 
         out[name] = new
     line = "the red channel's traces of cells drawn or reshaped by hand are empty (NaN): the import measured red on its own ROIs, the fit measures green only"  # fmt: skip
     out["warnings"] = [*result.warnings, *([line] if line not in result.warnings else [])]
+    return out
+
+
+def _judged(comps: pd.DataFrame, refitted: np.ndarray, evaluation) -> pd.DataFrame:
+    """The thresholds judge the cells drawn or reshaped (`refitted`); every other cell keeps the
+    verdict it had: an imported tool's own (suite2p's iscell: "rejected by suite2p"), or the
+    thresholds' on unchanged values. Before h19 every cell was judged again, so a fit on a
+    suite2p import turned the cells suite2p rejected into accepted ones."""
+    out = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), evaluation)
+    if {"accepted", "reason"} <= set(comps.columns):
+        keep = ~refitted & comps["accepted"].notna().to_numpy()
+        out.loc[keep, "accepted"] = comps.loc[keep, "accepted"].astype(bool).to_numpy()
+        out.loc[keep, "reason"] = comps.loc[keep, "reason"].fillna("").astype(str).to_numpy()
     return out
 
 
