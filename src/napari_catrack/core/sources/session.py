@@ -82,9 +82,11 @@ def record_sources(
     said = [_dropped_text(dropped, by_footprint=_by_footprint(session, comps))] if dropped else []  # fmt: skip
     result.notes.extend(n for n in said if n not in result.notes)
     attrs = {"origin": origin, "fps": result.fps, "inputs": read}
-    if origin == "edited" and SOURCES_STEP in session:  # who made the cells edited (h19)
+    if origin == "edited" and SOURCES_STEP in session:  # who made the cells edited (h19); an
+        # edit made before h19 (origin "edited", no edited_from) stays unknown when re-judged
         before = session[SOURCES_STEP].attrs
-        attrs["edited_from"] = str(before.get("edited_from") or before.get("origin") or "")
+        if (was := before.get("edited_from") or before.get("origin")) and was != "edited":
+            attrs["edited_from"] = str(was)
     if notes := [*_notes(session, result, origin), *said]:
         attrs["notes"] = notes
     session.record(
