@@ -260,7 +260,7 @@ def test_a_pre_session_17_plane_that_cannot_be_told_is_refused(tmp_path, capsys)
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert "imported from one suite2p plane before session 17" in err
-    assert "cannot be told: no plane of this import has its cells' footprints" in err
+    assert "cannot be told: no plane of this import has most of its cells' footprints" in err
     assert "1 hand verdict(s) (cell(s) 2)" in err
     assert not out.exists()
     kept = Session.load(path)
@@ -280,3 +280,292 @@ def test_a_plane_folder_given_is_recorded_as_that_plane(tmp_path):
     assert read_suite2p(root / "suite2p" / "plane1").made_with["plane"] == 1
     assert read_suite2p(root, plane=2).made_with["plane"] == 2
     assert read_suite2p(root).made_with["plane"] == "all"
+
+
+def _draw_a_cell(session, nid: int = 99, reshape: int | None = None):
+    """Fit a cell drawn by hand ("Fit drawn/edited cells") at the top right of a 300-frame
+    movie made of the session's cells (footprint x raw trace) and a blob firing every second
+    there, recorded as the widget records it; `reshape`: also cell `reshape` grown by a pixel."""
+    from scipy import ndimage
+
+    from napari_catrack.core.sources.refit import refit_components
+    from napari_catrack.core.sources.session import (
+        label_offset,
+        labels_from_footprints,
+        record_sources,
+        sources_from_session,
+    )
+
+    res = sources_from_session(session)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    blob = np.exp(-((yy - 5) ** 2 + (xx - 58) ** 2) / 8)
+    fires = np.zeros(300)
+    fires[::30] = 5
+    fires = np.convolve(fires, np.exp(-np.arange(30) / 8))[:300]
+    cells = np.asarray(res.footprints.matrix @ np.nan_to_num(res.raw)).T.reshape(300, 64, 64)
+    movie = (100 + cells + rng.normal(0, 1, (300, 64, 64)) + 50 * fires[:, None, None] * blob).astype(np.float32)  # fmt: skip
+    masks = {nid: (yy - 5) ** 2 + (xx - 58) ** 2 <= 9}
+    if reshape is not None:
+        ids = res.components["neuron_id"]
+        labels = labels_from_footprints(res.footprints, ids)
+        masks[reshape] = ndimage.binary_dilation(labels == reshape + label_offset(ids))
+    out = refit_components(movie, res, masks)
+    record_sources(session, out, origin="edited")
+    return out
+
+
+def test_a_cell_drawn_on_a_plane_imported_alone_is_timed_as_the_plane(tmp_path):
+    """A cell drawn on a `--plane 1` import had no time offset (NaN): its time_s was frame / fs,
+    11.1 ms before the plane's, and the NWB export, finding two offsets, started every series
+    at 0. The drawn cell is plane 1's (drawn on its movie): timed as its cells, in time_s and NWB;
+    plane_roi (a row in suite2p's files) stays empty."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.io.nwb import write_nwb
+
+    from ._session_helpers import NWB_METADATA, inspect_problems
+
+    root = real_planes(tmp_path / "s2p")
+    session, _ = _session_with_transients(tmp_path, [str(root), "--plane", "1"])
+    _draw_a_cell(session)
+    comps = session["sources"].tables["components"].set_index("neuron_id")
+    assert comps.loc[99, "plane"] == 1 and comps.loc[99, "time_offset_s"] == pytest.approx(LATE)
+    assert np.isnan(comps.loc[99, "plane_roi"])
+    traces = session["traces"].tables["traces"]
+    np.testing.assert_allclose(traces[traces["neuron_id"] == 99].sort_values("frame")["time_s"], np.arange(300) / FS + LATE)  # fmt: skip
+    out = write_nwb(session, tmp_path / "drawn.nwb", metadata=NWB_METADATA)
+    assert inspect_problems(out) == []
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        for container, name in (("Fluorescence", "raw"), ("DfOverF", "dff")):
+            s = nwb.processing["ophys"][container].roi_response_series[name]
+            assert s.starting_time == pytest.approx(LATE) and s.data.shape == (300, K + 1)
+
+
+def test_an_older_sessions_drawn_cell_without_an_offset_is_exported_at_the_planes_time(tmp_path):
+    """A session whose drawn cell was recorded before h19 (time_offset_s NaN): the NWB series
+    and its transients are at the plane's time, not at 0 (one series has one start)."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.core.transients.records import record_transients
+    from napari_catrack.io.nwb import write_nwb
+
+    from ._session_helpers import NWB_METADATA
+
+    root = real_planes(tmp_path / "s2p")
+    session, table = _session_with_transients(tmp_path, [str(root), "--plane", "1"])
+    _draw_a_cell(session)
+    rec = session["sources"]
+    comps = rec.tables["components"].copy()
+    comps.loc[comps["neuron_id"] == 99, ["plane", "time_offset_s"]] = np.nan  # as h18 left it
+    session.record("sources", tables={"components": comps}, arrays=dict(rec.arrays), attrs=dict(rec.attrs), params=rec.params)  # fmt: skip
+    drawn = table.iloc[:1].assign(neuron_id=99, transient_id=len(table))  # a transient of cell 99
+    from napari_catrack.core.transients import TransientParams, cell_table
+
+    both = pd.concat([table, drawn], ignore_index=True)
+    ids = [str(i) for i in comps["neuron_id"]]
+    record_transients(session, both, cell_table(both, ids, 300, FS), TransientParams(), fps=FS)
+    out = write_nwb(session, tmp_path / "old.nwb", metadata=NWB_METADATA)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert nwb.processing["ophys"]["Fluorescence"].roi_response_series["raw"].starting_time == pytest.approx(LATE)  # fmt: skip
+        got = nwb.intervals["transients"].to_dataframe()
+    mine = got[got["neuron_id"] == "99"]
+    assert len(mine) == 1
+    assert mine["start_time"].iloc[0] == pytest.approx(drawn["start_frame"].iloc[0] / FS + LATE)
+
+
+def test_a_cell_drawn_on_a_multi_plane_import_is_refused_by_the_nwb_export_in_one_line(tmp_path):
+    """Its plane is unknown (NaN; the cells differ in plane, so it takes none): the export
+    stopped with a ValueError traceback (int(nan)); now one line that says why and what to do,
+    and no file. (The drawn row is set in the table: this fixture's planes are copies, whose
+    identical footprints the fit cannot separate.)"""
+    pytest.importorskip("pynwb")
+    from napari_catrack.core.sources.refit import _imaged_as_the_others
+    from napari_catrack.io.nwb import write_nwb
+
+    from ._session_helpers import NWB_METADATA
+
+    root = real_planes(tmp_path / "s2p")
+    session, _ = _session_with_transients(tmp_path, [str(root)])
+    rec = session["sources"]
+    comps = rec.tables["components"]
+    drawn = pd.concat([comps, pd.DataFrame([{"neuron_id": 99, "y": 5.0, "x": 58.0}])], ignore_index=True)  # fmt: skip
+    drawn = _imaged_as_the_others(drawn, len(comps))  # as the fit leaves it: several planes
+    assert drawn[["plane", "plane_roi", "time_offset_s"]].iloc[-1].isna().all()
+    session.record("sources", tables={"components": drawn}, arrays=dict(rec.arrays), attrs=dict(rec.attrs), params=rec.params)  # fmt: skip
+    with pytest.raises(InputError, match=r"cell\(s\) 99 were drawn by hand on a multi-plane import \(planes 0, 1, 2\)"):  # fmt: skip
+        write_nwb(session, tmp_path / "multi.nwb", metadata=NWB_METADATA)
+    assert not (tmp_path / "multi.nwb").exists()
+
+
+def _as_before_h19(session) -> None:
+    """What "Fit drawn/edited cells" recorded before h19: origin "edited", our extraction's
+    values as params, no "import" and no input files: nothing says the cells were suite2p's."""
+    rec = session["sources"]
+    params = {k: v for k, v in rec.params.items() if k != "import"}
+    attrs = {k: v for k, v in rec.attrs.items() if k != "edited_from"}
+    session.record("sources", tables=dict(rec.tables), arrays=dict(rec.arrays), attrs={**attrs, "inputs": {}}, params=params)  # fmt: skip
+
+
+@pytest.mark.parametrize("before_h19", [False, True])
+def test_an_edited_plane_imported_alone_before_session_17_keeps_its_verdicts_on_its_cells(tmp_path, capsys, before_h19):  # fmt: skip
+    """A pre-session-17 `--plane 1` session (ids 0..9 within plane 1) later edited with "Fit
+    drawn/edited cells" (cell 3 reshaped, cell 99 drawn) was not recognised (its record said
+    "edited", not suite2p): re-imported, its verdicts went by id, cell 1's onto plane 0's cell 1.
+    Now its cells are found by footprint: cell 1 is 11; the reshaped and the drawn cell have no
+    counterpart, so their verdicts are dropped and said (counted, with ids), never moved."""
+    from napari_catrack.core.sources.session import (
+        record_sources,
+        set_verdict,
+        sources_from_session,
+    )
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p")
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    record_sources(session, _pre_h17_plane(root, 1), origin="suite2p", inputs={"suite2p": str(root)})  # fmt: skip
+    _draw_a_cell(session, reshape=3)
+    if before_h19:
+        _as_before_h19(session)
+        # re-judged since in the Sources widget (it records the step's own origin, "edited"):
+        # still an edit of unknown cells, not one of cells "edited" made
+        record_sources(session, sources_from_session(session), origin="edited")
+        assert "edited_from" not in session["sources"].attrs
+    else:  # the import's provenance is kept through the edit (h19)
+        assert session["sources"].params["import"] == {"tool": "suite2p", "fps": FS}
+        assert "suite2p" in session["sources"].attrs["inputs"]
+        assert session["sources"].attrs["edited_from"] == "suite2p"
+    set_verdict(session, 1, "rejected", "two cells")
+    set_verdict(session, 3, "accepted", "reshaped: one cell now")
+    set_verdict(session, 99, "accepted", "drawn")
+    session.save()
+    out = tmp_path / "cells"
+    assert main(["import", "suite2p", str(root), "-o", str(out), "--session", str(path)]) == 0
+    err = capsys.readouterr().err
+    note = "2 hand verdicts on cells this import no longer has were dropped: ids 3, 99 (drawn or reshaped by hand"  # fmt: skip
+    assert note in err, err
+    again = Session.load(path)
+    assert _hand_verdicts(again) == {"11": "rejected"}
+    comps = again["sources"].tables["components"].set_index("neuron_id")
+    assert tuple(comps.loc[11, ["plane", "plane_roi"]]) == (1, 1)
+
+
+def test_cells_edited_before_h19_that_match_no_plane_are_refused(tmp_path, capsys):
+    """Edited before h19, the record does not say where the cells came from; when no plane of
+    the import has most of their footprints (here the suite2p output was run again, each ROI a
+    pixel smaller) their hand verdicts cannot be placed: one line, nothing written, the session
+    as it was. Without hand verdicts: imported."""
+    from napari_catrack.core.sources.session import (
+        read_verdicts,
+        record_sources,
+        set_verdict,
+        write_verdicts,
+    )
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p")
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    record_sources(session, _pre_h17_plane(root, 2), origin="suite2p")
+    _draw_a_cell(session)
+    _as_before_h19(session)
+    set_verdict(session, 2, "rejected", "two cells")
+    session.save()
+    for p in range(3):
+        folder = root / "suite2p" / f"plane{p}"
+        stat = np.load(folder / "stat.npy", allow_pickle=True)
+        for s in stat:
+            for key in ("ypix", "xpix", "lam"):
+                s[key] = np.asarray(s[key])[:-1]
+        np.save(folder / "stat.npy", stat, allow_pickle=True)
+    out = tmp_path / "cells"
+    assert main(["import", "suite2p", str(root), "-o", str(out), "--session", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "edited by hand (Fit drawn/edited cells) before h19, which did not record where they came from" in err  # fmt: skip
+    assert "no plane of this import has most of its cells' footprints" in err
+    assert "1 hand verdict(s) (cell(s) 2)" in err and "import into a new session" in err
+    assert not out.exists()
+    kept = Session.load(path)
+    assert _hand_verdicts(kept) == {"2": "rejected"} and 99 in kept["sources"].tables["components"]["neuron_id"].tolist()  # fmt: skip
+    v = read_verdicts(kept)
+    write_verdicts(kept, v[v["neuron_id"] != "2"])  # no hand verdict left: nothing to misplace
+    record_sources(kept, read_suite2p(root), origin="suite2p")
+    assert len(kept["sources"].tables["components"]) == 3 * K
+
+
+def test_only_an_edit_made_before_h19_leaves_the_cells_origin_unknown(tmp_path):
+    """Since h19 an edit records `edited_from` (and keeps a suite2p import's provenance), so
+    extracted cells edited since are not taken for a pre-session-17 plane: only an "edited"
+    record without either is looked for by footprint."""
+    from napari_catrack.core.sources.session import SOURCES_STEP, _plane_local
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    comps = pd.DataFrame({"neuron_id": [0, 1]})
+    for attrs, params, want in (
+        ({"origin": "edited"}, {"sources": {}}, "unknown"),  # before h19
+        ({"origin": "edited", "edited_from": "extracted"}, {"sources": {}}, None),
+        (
+            {"origin": "edited", "edited_from": "suite2p"},
+            {"import": {"tool": "suite2p"}, "sources": {}},
+            "suite2p",
+        ),
+        ({"origin": "re-evaluated"}, {"sources": {}}, None),  # extracted cells re-judged
+        ({"origin": "extracted"}, {"sources": {}}, None),
+    ):
+        session.record(SOURCES_STEP, tables={"components": comps}, attrs=attrs, params=params)
+        assert _plane_local(session[SOURCES_STEP]) == want, attrs
+
+
+def test_cells_drawn_on_a_two_channel_import_get_no_red_and_the_others_keep_theirs(tmp_path):
+    """Fit drawn/edited cells on a suite2p import with F_chan2.npy stopped with a traceback: the
+    red rows were not extended (3,000 values for 3,300 rows). Now the drawn and the reshaped
+    cell have no red (NaN: suite2p measured red on its ROIs, the fit measures green), said in
+    a warning, and every other cell keeps suite2p's red."""
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    folder = root / "suite2p" / "plane0"
+    rng = np.random.default_rng(2)
+    f2 = rng.uniform(200, 400, (K, 300)).astype(np.float32)
+    n2 = rng.uniform(50, 100, (K, 300)).astype(np.float32)
+    np.save(folder / "F_chan2.npy", f2)
+    np.save(folder / "Fneu_chan2.npy", n2)
+    coeff = float(np.load(folder / "ops.npy", allow_pickle=True).item()["neucoeff"])
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    out = _draw_a_cell(session, reshape=3)
+    assert any("cells drawn or reshaped by hand are empty (NaN)" in w for w in out.warnings)
+    assert any("drawn or reshaped" in n for n in session["sources"].attrs["notes"])
+    traces = session["traces"].tables["traces"]
+    for nid in range(K + 1):
+        nid = 99 if nid == K else nid
+        mine = traces[traces["neuron_id"] == nid].sort_values("frame")
+        if nid in (3, 99):
+            assert mine[["red", "red_raw", "red_bg"]].isna().all().all()
+            assert mine["raw"].notna().all()
+        else:
+            np.testing.assert_allclose(mine["red"], f2[nid] - coeff * n2[nid], rtol=1e-5)
+
+
+def test_fitting_a_drawn_cell_keeps_suite2ps_verdicts_on_the_other_cells(tmp_path):
+    """Fit drawn/edited cells judged every cell again with our thresholds: on this import, 5 of the 6
+    cells suite2p rejected (iscell 0) became accepted. Now only the drawn and the reshaped cell
+    are judged by the thresholds; the others keep suite2p's verdict and reason."""
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    before = session["sources"].tables["components"].set_index("neuron_id")
+    assert (before["reason"] == "rejected by suite2p").sum() == 6
+    _draw_a_cell(session, reshape=3)
+    after = session["sources"].tables["components"].set_index("neuron_id")
+    others = [i for i in range(K) if i != 3]
+    pd.testing.assert_frame_equal(after.loc[others, ["accepted", "reason"]], before.loc[others, ["accepted", "reason"]])  # fmt: skip
+    for nid in (3, 99):  # the thresholds' verdict (area, SNR), not suite2p's
+        assert "suite2p" not in after.loc[nid, "reason"]

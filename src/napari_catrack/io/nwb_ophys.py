@@ -97,12 +97,23 @@ def plane_groups(session, ids: list[str]) -> dict[int, list[str]] | None:
     comps = session["sources"].tables["components"]
     if "plane" not in comps:
         return None
-    of = dict(zip(comps["neuron_id"].astype(str), comps["plane"], strict=True))
+    of = dict(zip(comps["neuron_id"].astype(str), pd.to_numeric(comps["plane"], errors="coerce"), strict=True))  # fmt: skip
     if not all(i in of for i in ids):
         return None
+    placed = {int(of[i]) for i in ids if np.isfinite(of[i])}
+    if len(placed) < 2 or min(placed) < 0:
+        return None  # one plane (cells drawn on its movie with it)
+    unplaced = [i for i in ids if not np.isfinite(of[i])]
+    if unplaced:  # drawn by hand on a multi-plane import: in no plane's segmentation
+        shown = ", ".join(unplaced[:10]) + (", ..." if len(unplaced) > 10 else "")
+        raise InputError(
+            f"cell(s) {shown} were drawn by hand on a multi-plane import (planes "
+            f"{', '.join(map(str, sorted(placed)))}) and belong to no plane, but NWB keeps each "
+            "plane's cells in its own PlaneSegmentation: import the plane they were drawn on "
+            "alone (catrack import suite2p --plane N; ImageJ ROIs: --z-projection N) and draw "
+            "them there"
+        )
     numbers = [int(of[i]) for i in ids]
-    if len(set(numbers)) < 2 or min(numbers) < 0:
-        return None
     return {p: [i for i, q in zip(ids, numbers, strict=True) if q == p] for p in sorted(set(numbers))}  # fmt: skip
 
 
@@ -731,7 +742,9 @@ def plane_offsets(session) -> dict[int, float]:
 
 def neuron_offsets(session) -> dict[str, float]:
     """{neuron id: seconds after frame / fps} of the cells whose components carry a finite
-    `time_offset_s` other than 0 (a suite2p plane's time in the volume); {} without."""
+    `time_offset_s` other than 0 (a suite2p plane's time in the volume); {} without. Where all
+    finite offsets are one (one plane), a cell without one (drawn by hand on that plane's movie,
+    recorded before h19 with NaN) has it too."""
     if "sources" not in session or "components" not in session["sources"].tables:
         return {}
     comps = session["sources"].tables["components"]
@@ -739,6 +752,9 @@ def neuron_offsets(session) -> dict[str, float]:
         return {}
     late = pd.to_numeric(comps["time_offset_s"], errors="coerce").to_numpy(float)
     ids = comps["neuron_id"].astype(str).to_numpy()
+    shared = set(late[np.isfinite(late)].tolist())
+    if len(shared) == 1:  # one plane: a cell drawn on its movie without an offset (NaN, before
+        late = np.where(np.isfinite(late), late, shared.pop())  # h19) is imaged as the others
     return {i: float(v) for i, v in zip(ids, late, strict=True) if np.isfinite(v) and v}
 
 

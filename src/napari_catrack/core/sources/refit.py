@@ -98,9 +98,6 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
     raw, den, spk, dff = (
         a.copy() for a in (result.raw, result.denoised, result.spikes, result.dff)
     )
-    # an import's red (second-channel) traces, one row per cell: a drawn or redrawn cell has
-    # none (the tool measured red on its own footprint), NaN; without them, None stays None
-    reds = [None if a is None else np.array(a, float) for a in (result.red, result.red_background)]
     margin = int(np.ceil(2 * p.cell_radius_px))
     for step, (nid, mask) in enumerate(masks.items()):
         check_cancelled(cancel, "fitting the drawn cell")
@@ -145,11 +142,7 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
             fp = fp.appended(Footprints.from_dense(full[None]))
             raw, den, spk, dff = (np.vstack([a, b]) for a, b in ((raw, r_trace), (den, d), (spk, s), (dff, new_dff)))  # fmt: skip
             comps = pd.concat([comps, pd.DataFrame([row])], ignore_index=True)
-            reds = [None if a is None else np.vstack([a, np.full((1, a.shape[1]), np.nan)]) for a in reds]  # fmt: skip
         else:
-            for a in reds:
-                if a is not None:
-                    a[old] = np.nan
             fp = fp.replaced(old, full)
             raw[old], den[old], spk[old], dff[old] = (
                 r_trace[0],
@@ -161,9 +154,73 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
                 comps.at[old, key] = val
         if progress:
             progress(step + 1, len(masks), "fitting drawn cells")
-    comps = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), result.evaluation)
-    return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff,
-                   red=reds[0], red_background=reds[1])  # fmt: skip
+    comps = _imaged_as_the_others(comps, len(result.components))
+    refitted = comps["neuron_id"].astype(int).isin([int(n) for n in masks]).to_numpy()
+    comps = _judged(comps, refitted, result.evaluation)
+    red = _red_of_the_others(result, ids, [int(n) for n in masks])
+    return replace(result, footprints=fp, components=comps, raw=raw, denoised=den, spikes=spk, dff=dff, **red)  # fmt: skip
+
+
+def _red_of_the_others(result: SourcesResult, ids: list[int], drawn: list[int]) -> dict:
+    """An import's red channel (suite2p F_chan2) for the cells after a fit: the cells not drawn
+    keep theirs; drawn and reshaped cells get NaN (the tool measured red on its own ROIs, the
+    fit measures green only; a warning says so). Before h19 the red rows were not extended and
+    recording a drawn cell stopped with a traceback (3,000 red values for 3,300 rows)."""
+    if result.red is None:
+        return {}
+    t = result.red.shape[1]
+    row = {int(i): k for k, i in enumerate(result.components["neuron_id"])}
+    keep = [row.get(i) if i not in drawn else None for i in ids]
+    out = {}
+    for name, arr in (("red", result.red), ("red_background", result.red_background)):
+        if arr is None:
+            continue
+        new = np.full((len(ids), t), np.nan)
+        have = [k for k, r in enumerate(keep) if r is not None]
+        new[have] = np.asarray(arr, float)[[keep[k] for k in have]]
+        out[name] = new
+    line = "the red channel's traces of cells drawn or reshaped by hand are empty (NaN): the import measured red on its own ROIs, the fit measures green only"  # fmt: skip
+    out["warnings"] = [*result.warnings, *([line] if line not in result.warnings else [])]
+    return out
+
+
+def _judged(comps: pd.DataFrame, refitted: np.ndarray, evaluation) -> pd.DataFrame:
+    """The thresholds judge the cells drawn or reshaped (`refitted`); every other cell keeps the
+    verdict it had: an imported tool's own (suite2p's iscell: "rejected by suite2p"), or the
+    thresholds' on unchanged values. Before h19 every cell was judged again, so a fit on a
+    suite2p import turned the cells suite2p rejected into accepted ones."""
+    out = evaluate(comps.drop(columns=["accepted", "reason"], errors="ignore"), evaluation)
+    if {"accepted", "reason"} <= set(comps.columns):
+        keep = ~refitted & comps["accepted"].notna().to_numpy()
+        out.loc[keep, "accepted"] = comps.loc[keep, "accepted"].astype(bool).to_numpy()
+        out.loc[keep, "reason"] = comps.loc[keep, "reason"].fillna("").astype(str).to_numpy()
+    return out
+
+
+# where and when the cells were imaged (an imported suite2p plane: `plane`, and its time in the
+# volume, `time_offset_s`): a cell drawn on the same movie shares them when every cell does
+IMAGED = ("plane", "time_offset_s")
+
+
+def _imaged_as_the_others(comps: pd.DataFrame, n_before: int) -> pd.DataFrame:
+    """Cells drawn by hand (rows from `n_before` on) take the `IMAGED` values every earlier cell
+    shares: drawn on a one-plane import's movie, a cell is that plane's, its samples timed as
+    the plane's (it had NaN: time_s at frame / fps, and the NWB series of all cells at 0). Where
+    the cells differ (several planes) the drawn cell's stay NaN: which plane it is, is unknown.
+    `plane_roi` (the row in suite2p's files) stays NaN: a drawn cell has none."""
+    if not n_before or len(comps) == n_before:
+        return comps
+    comps = comps.copy()
+    for col in IMAGED:
+        if col not in comps:
+            continue
+        before = comps[col].iloc[:n_before]
+        values = pd.to_numeric(before, errors="coerce")
+        if values.notna().all() and values.nunique() == 1:
+            comps.loc[n_before:, col] = values.iloc[0]
+            if pd.api.types.is_integer_dtype(before.dtype):  # 1, not 1.0, in components.csv
+                comps[col] = comps[col].astype(before.dtype)
+    return comps
 
 
 def masks_from_labels(labels: np.ndarray, footprints: np.ndarray, ids, level: float = 0.2) -> dict:

@@ -79,9 +79,14 @@ def record_sources(
     comps = result.components.reset_index(drop=True)
     moved = _moved_ids(session, comps, result)  # before the new components replace the old
     mine, dropped = _hand_verdicts(session, comps, moved)  # all decided before anything is recorded
-    said = [_dropped_text(dropped)] if dropped else []
+    said = [_dropped_text(dropped, by_footprint=_by_footprint(session, comps))] if dropped else []  # fmt: skip
     result.notes.extend(n for n in said if n not in result.notes)
     attrs = {"origin": origin, "fps": result.fps, "inputs": read}
+    if origin == "edited" and SOURCES_STEP in session:  # who made the cells edited (h19); an
+        # edit made before h19 (origin "edited", no edited_from) stays unknown when re-judged
+        before = session[SOURCES_STEP].attrs
+        if (was := before.get("edited_from") or before.get("origin")) and was != "edited":
+            attrs["edited_from"] = str(was)
     if notes := [*_notes(session, result, origin), *said]:
         attrs["notes"] = notes
     session.record(
@@ -125,12 +130,16 @@ def _hand_verdicts(session, comps: pd.DataFrame, moved: dict | None) -> tuple[pd
     return mine[kept], [str(i) for i in was[~kept]]
 
 
-def _dropped_text(ids: list[str]) -> str:
-    """The note on hand verdicts a re-import dropped: how many, and their ids."""
+def _dropped_text(ids: list[str], by_footprint: bool = False) -> str:
+    """The note on hand verdicts a re-import dropped: how many, and their ids. `by_footprint`:
+    the cells were found by footprint (`_plane_local_ids`), so these were drawn or reshaped by
+    hand (or changed in the tool's output): this import has no cell of their footprint."""
     shown = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
+    why = (" (drawn or reshaped by hand, or changed in the output since: no cell of this import "
+           "has its footprint)" if by_footprint else "")  # fmt: skip
     if len(ids) == 1:
-        return f"1 hand verdict on a cell this import no longer has was dropped: id {shown}"
-    return f"{len(ids)} hand verdicts on cells this import no longer has were dropped: ids {shown}"
+        return f"1 hand verdict on a cell this import no longer has was dropped: id {shown}{why}"
+    return f"{len(ids)} hand verdicts on cells this import no longer has were dropped: ids {shown}{why}"  # fmt: skip
 
 
 def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None) -> dict[str, str] | None:  # fmt: skip
@@ -143,8 +152,9 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
 
     A session whose cells are one suite2p plane imported before session 17 (`--plane N` or a
     planeN folder: ids 0..K-1 within the plane, no `plane` column; its provenance records no
-    `plane`) gets its ids mapped by footprint (`_plane_local_ids`), or an InputError when its
-    hand verdicts cannot be placed for sure."""
+    `plane`), or cells edited by hand before h19 (whose record no longer says where they came
+    from), gets its ids mapped by footprint (`_plane_local_ids`; cells drawn or reshaped by hand
+    map to nothing), or an InputError when its hand verdicts cannot be placed for sure."""
     cols = ["plane", "plane_roi"]
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
         return None
@@ -152,8 +162,8 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
     if not set(cols) <= set(comps.columns):
         return None
     if not set(cols) <= set(old.columns):
-        if _plane_local(session[SOURCES_STEP]):
-            return _plane_local_ids(session, old, comps, result)
+        if how := _plane_local(session[SOURCES_STEP]):
+            return _plane_local_ids(session, old, comps, result, known=how == "suite2p")
         return None
 
     def places(table: pd.DataFrame) -> dict[str, tuple]:  # a cell drawn by hand has none (NaN)
@@ -170,53 +180,88 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
             **{i: None if i in placed else i for i in keep}}  # fmt: skip
 
 
+def _by_footprint(session, comps: pd.DataFrame) -> bool:
+    """`_moved_ids` finds the session's cells by footprint (`_plane_local_ids`)."""
+    cols = {"plane", "plane_roi"}
+    if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
+        return False
+    old = session[SOURCES_STEP].tables["components"]
+    return cols <= set(comps.columns) and not cols <= set(old.columns) and _plane_local(session[SOURCES_STEP]) is not None  # fmt: skip
+
+
 def check_verdicts_follow(session, result: SourcesResult) -> None:
     """Raise the InputError `record_sources` would (a session's hand verdicts that cannot be
     placed on this import's cells, `_moved_ids`), before anything is written."""
     _moved_ids(session, result.components.reset_index(drop=True), result)
 
 
-def _plane_local(rec) -> bool:
-    """The "sources" step holds suite2p cells recorded before session 17 without `plane`: one
-    plane's, under ids counted within that plane (the import recorded no `plane` then)."""
+def _plane_local(rec) -> str | None:
+    """How sure it is that the "sources" step holds one suite2p plane's cells recorded before
+    session 17 (ids counted within that plane, the import recorded no `plane`): "suite2p" when
+    its provenance says so (an import, or cells edited or re-judged since h19, which keep it);
+    "unknown" for cells edited by hand ("Fit drawn/edited cells") before h19, whose record
+    says only "edited" (they may be such a plane's, or extracted; since h19 an edit records
+    `edited_from`, the origin of the cells it edited); None otherwise."""
     made = (rec.params or {}).get("import") or {}
     suite2p = made.get("tool") == "suite2p" or (not made and rec.attrs.get("origin") == "suite2p")
-    return suite2p and "plane" not in made
+    if suite2p and "plane" not in made:
+        return "suite2p"
+    if not made and rec.attrs.get("origin") == "edited" and "edited_from" not in rec.attrs:
+        return "unknown"
+    return None
 
 
-def _plane_local_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> dict:
+def _plane_local_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result, known: bool = True) -> dict:  # fmt: skip
     """{old id: new id} for a session of one suite2p plane imported before session 17 (its ids
-    0..K-1 are that plane's rows, whichever plane it was; the provenance did not say which):
-    the plane of `comps` whose rows 0..K-1 have the session's footprints (pixels, and weights up
-    to a scale),
-    and where two planes do, the session's raw traces. No such plane, or more than one: an
-    InputError when the user gave verdicts by hand (they could land on other cells), else
-    every old id maps to nothing (the evaluation's verdicts are made again)."""
+    0..K-1 were that plane's rows, whichever plane it was; the provenance did not say which):
+    the plane of `comps` whose row `id` has the footprint (pixels, and weights up to a scale) of
+    the session's cell `id` for most of the session's cells (`_plane_matches`), and where two
+    planes do, the session's raw traces. Cells drawn or reshaped by hand since ("Fit
+    drawn/edited cells") have footprints of their own: they map to nothing (their hand verdicts
+    are dropped, and said). No such plane, or more than one: an InputError when the user gave
+    verdicts by hand (they could land on other cells), else every old id maps to nothing (the
+    evaluation's verdicts are made again). `known`: the provenance says the cells are suite2p's
+    (else they were edited before h19, `_plane_local` "unknown", and may be another origin's)."""
     ids = old["neuron_id"].astype(str).tolist()
     mine = read_verdicts(session)
     given = mine[~mine["reason"].str.startswith(AUTO) & mine["neuron_id"].isin(ids)]
     nothing = dict.fromkeys(ids)
     if not len(given):
         return nothing
-    planes, why = [], "its ids are not 0..K-1 in order"
-    if result is not None and ids == [str(i) for i in range(len(ids))]:
-        planes = _planes_with_footprints(session, comps, result, len(ids))
-        why = "no plane of this import has its cells' footprints (the suite2p output re-run or edited since?)"  # fmt: skip
+    planes, matches = [], {}
+    if result is not None:
+        matches = _plane_matches(session, comps, result, ids)
+        planes = [p for p, m in matches.items() if m]
+        most = max((len(matches[p]) for p in planes), default=0)
+        planes = [p for p in planes if len(matches[p]) == most]
         if len(planes) > 1:
-            planes = _planes_with_traces(session, comps, result, planes, len(ids)) or planes
-            why = f"planes {', '.join(map(str, planes))} all have its cells' footprints and traces"
+            planes = [p for p in planes if _same_traces(session, comps, result, matches[p])] or planes  # fmt: skip
     if len(planes) == 1:
-        at = comps[pd.to_numeric(comps["plane"], errors="coerce") == planes[0]]
-        row = dict(zip(pd.to_numeric(at["plane_roi"]).astype(int), at["neuron_id"].astype(str), strict=True))  # fmt: skip
-        return {i: row.get(int(i)) for i in ids}
+        return {**nothing, **matches[planes[0]]}
+    why = (
+        f"planes {', '.join(map(str, planes))} all have its cells' footprints and traces"
+        if planes
+        else "no plane of this import has most of its cells' footprints (the suite2p output "
+        "re-run or edited since?)"
+    )
     shown = ", ".join(sorted(given["neuron_id"].unique(), key=_id_key)[:5])
-    raise InputError(
-        f"this session's cells were imported from one suite2p plane before session 17 (ids "
-        f"0-{len(ids) - 1} counted within that plane, no 'plane' column), and which plane "
-        f"cannot be told: {why}. Its {len(given)} hand verdict(s) (cell(s) {shown}"
+    verdicts = (
+        f"Its {len(given)} hand verdict(s) (cell(s) {shown}"
         f"{', ...' if given['neuron_id'].nunique() > 5 else ''}) would land on other cells "
-        "under this import's ids: import that plane of the unchanged suite2p output into it, or "
-        "import into a new session"
+        "under this import's ids"
+    )
+    if known:
+        raise InputError(
+            f"this session's cells were imported from one suite2p plane before session 17 "
+            f"(ids counted within that plane, no 'plane' column), and which plane cannot be "
+            f"told: {why}. {verdicts}: import that plane of the unchanged suite2p output into "
+            "it, or import into a new session"
+        )
+    raise InputError(
+        "this session's cells were edited by hand (Fit drawn/edited cells) before h19, which "
+        "did not record where they came from (extracted, or one suite2p plane imported before "
+        f"session 17 with ids counted within it), and this import cannot tell: {why}. "
+        f"{verdicts}: import into a new session"
     )
 
 
@@ -231,50 +276,50 @@ def _cell_pixels(fp: Footprints, k: int) -> tuple[np.ndarray, np.ndarray]:
     return yx[order], w[keep][order]
 
 
-def _plane_rows(comps: pd.DataFrame, k: int) -> dict[int, np.ndarray]:
-    """{plane: the rows of `comps` of its ROIs 0..k-1 in order} for planes with at least k."""
+def _same_footprint(a: tuple, b: tuple) -> bool:
+    """Two `_cell_pixels`: the same pixels, weights up to a scale (footprints are stored at peak
+    1; an older version may not have)."""
+    (pa, wa), (pb, wb) = a, b
+    if pa.shape != pb.shape or not np.array_equal(pa, pb):
+        return False
+    return np.allclose(wa / max(wa.max(initial=0), 1e-30), wb / max(wb.max(initial=0), 1e-30), rtol=1e-5, atol=1e-7)  # fmt: skip
+
+
+def _plane_matches(session, comps, result, ids: list[str]) -> dict[int, dict[str, str]]:
+    """{plane: {old id: new id}} of the session's cells (`ids`, in its footprints' order) whose
+    footprint is that of the plane's row `id` in `comps` (`plane_roi`), for the planes where
+    they are more than half of the session's cells whose id is a row of the plane (the others:
+    drawn or reshaped by hand, or a suite2p output run again); planes below that: left out."""
+    old = session_footprints(session[SOURCES_STEP])
+    new = as_footprints(result.footprints)
+    if len(old) != len(ids):
+        return {}
     plane = pd.to_numeric(comps["plane"], errors="coerce").to_numpy(float)
     roi = pd.to_numeric(comps["plane_roi"], errors="coerce").to_numpy(float)
+    new_ids = comps["neuron_id"].astype(str).to_numpy()
     out = {}
     for p in np.unique(plane[np.isfinite(plane)]):
-        rows = [np.flatnonzero((plane == p) & (roi == i)) for i in range(k)]
-        if all(len(r) == 1 for r in rows):
-            out[int(p)] = np.array([r[0] for r in rows])
+        rows = {int(r): k for k, r in enumerate(roi) if plane[k] == p and np.isfinite(r)}
+        asked = [(j, int(i)) for j, i in enumerate(ids) if i.isdigit() and int(i) in rows]
+        found = {ids[j]: str(new_ids[rows[i]]) for j, i in asked if _same_footprint(_cell_pixels(old, j), _cell_pixels(new, rows[i]))}  # fmt: skip
+        if 2 * len(found) > len(asked):
+            out[int(p)] = found
     return out
 
 
-def _planes_with_footprints(session, comps, result, k: int) -> list[int]:
-    old = session_footprints(session[SOURCES_STEP])
-    new = as_footprints(result.footprints)
-    if len(old) != k:
-        return []
-    olds = [_cell_pixels(old, i) for i in range(k)]
-    found = []
-    for p, rows in _plane_rows(comps, k).items():
-        same = True
-        for i, r in enumerate(rows):
-            (a, wa), (b, wb) = olds[i], _cell_pixels(new, int(r))
-            # weights up to a scale (footprints are stored at peak 1; an older version may not)
-            if a.shape != b.shape or not np.array_equal(a, b) or not np.allclose(wa / max(wa.max(initial=0), 1e-30), wb / max(wb.max(initial=0), 1e-30), rtol=1e-5, atol=1e-7):  # fmt: skip
-                same = False
-                break
-        if same:
-            found.append(p)
-    return found
-
-
-def _planes_with_traces(session, comps, result, planes: list[int], k: int) -> list[int]:
-    """Of `planes`, those whose rows 0..k-1 have the session's raw traces (common frames)."""
+def _same_traces(session, comps, result, pairs: dict[str, str]) -> bool:
+    """The session's raw traces of the old ids of `pairs` are the new ids' (common frames)."""
     if TRACES_STEP not in session or "traces" not in session[TRACES_STEP].tables:
-        return []
+        return False
     traces = session[TRACES_STEP].tables["traces"]
     if "raw" not in traces or not len(traces):
-        return []
+        return False
     wide = traces.assign(neuron_id=traces["neuron_id"].astype(str)).pivot_table(index="neuron_id", columns="frame", values="raw", dropna=False)  # fmt: skip
-    wide = wide.reindex(index=[str(i) for i in range(k)]).to_numpy(float)
-    rows = _plane_rows(comps, k)
-    t = min(wide.shape[1], np.shape(result.raw)[1])
-    return [p for p in planes if np.allclose(wide[:, :t], np.asarray(result.raw)[rows[p], :t], rtol=1e-5, atol=1e-6, equal_nan=True)]  # fmt: skip
+    wide = wide.reindex(index=list(pairs)).to_numpy(float)
+    row = {str(n): k for k, n in enumerate(comps["neuron_id"])}
+    new = np.asarray(result.raw)[[row[n] for n in pairs.values()]]
+    t = min(wide.shape[1], new.shape[1])
+    return bool(np.allclose(wide[:, :t], new[:, :t], rtol=1e-5, atol=1e-6, equal_nan=True))
 
 
 IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
@@ -300,6 +345,12 @@ def _made_by(session, result: SourcesResult, origin: str, read: dict) -> tuple[d
         made = {k: v for k, v in (before.params or {}).items() if k in ("sources", "import")}
         if made:
             return made, read or dict(before.attrs.get("inputs") or {})
+    if origin == "edited" and SOURCES_STEP in session:  # cells drawn or reshaped by hand:
+        # fitted with these values, among the cells of the import (if any) they were drawn on,
+        # which is kept: an edited suite2p plane is still told from its provenance (h19)
+        before = session[SOURCES_STEP]
+        if imported := (before.params or {}).get("import"):
+            return {"import": imported, "sources": result.params.to_dict()}, read or dict(before.attrs.get("inputs") or {})  # fmt: skip
     if origin in IMPORTED:
         return {"import": {"tool": origin, "fps": result.fps, **result.made_with}}, read
     return {"sources": result.params.to_dict()}, read
