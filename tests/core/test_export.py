@@ -246,3 +246,19 @@ def test_no_item_title_calls_a_ratio_recording_df_over_f():
     for title in titles:
         says_f = "F/F" in title
         assert not says_f or "R/R" in title, title
+
+
+def test_an_empty_array_is_no_export_item_and_writes_no_empty_tiff(tmp_path, recwarn):
+    """An ensembles run that found no event stores a 0 x 0 similarity matrix: the export listed
+    it as `ensembles/similarity.tif` and tifffile wrote a zero-size, nonconformant TIFF with a
+    `catrack export: warning: <tifffile.TiffWriter '.similarity.tif....partial'> writing
+    zero-size array to nonconformant TIFF` line (SIMA's 20-frame movie, h19 walk)."""
+    session, _ = two_photon_session(tmp_path / "s")
+    session.record("ensembles", arrays={"similarity": np.zeros((0, 0))}, save=False)
+    session.record("summary", arrays={"mean": np.ones((4, 5), np.float32)}, save=False)
+    keys = {i.key for i in available_items(session)}
+    assert "ensembles:similarity" not in keys
+    assert "two_photon:summary:mean" in keys  # a non-empty array still is one
+    export_session(session, tmp_path / "o")
+    assert not (tmp_path / "o" / "ensembles" / "similarity.tif").exists()
+    assert not [w for w in recwarn if "zero-size" in str(w.message)]
