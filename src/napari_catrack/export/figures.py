@@ -259,13 +259,13 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "ensembles_coactivity",
         "Coactivity and ensemble events",
-        ("ensembles.events", "transients.transients"),
+        ("ensembles", "transients.transients"),  # drawn without events too, as the command does
         _ensembles("coactivity"),
     ),
     FigureSpec(
         "ensembles_raster",
         "Transient raster with ensemble events",
-        ("ensembles.events", "transients.transients"),
+        ("ensembles", "transients.transients"),  # drawn without events too, as the command does
         _ensembles("raster"),
     ),
     FigureSpec(
