@@ -72,6 +72,13 @@ def warnings_as_lines(prefix: str):
 
 _TIFFFILE_RECORD = re.compile(r"^<tifffile\.\w+ '(?P<file>[^']*)'>\s*(?P<text>.*)$", re.S)
 
+# what a tifffile note means for the frames read, where its own words alarm more than they say
+# (a file that cannot be read is refused by our own one-line message instead: io.tiff)
+_TIFFFILE_MEANING = {
+    "ImageJ series metadata invalid": "its ImageJ header does not describe the images in the file "
+    "(e.g. one frame saved with its stack's header); the TIFF pages were read as they are",
+}
+
 
 class _LibraryLogLines(logging.Handler):
     """A library's log records of level WARNING and up as `<prefix>: warning:` lines: the first
@@ -93,7 +100,10 @@ class _LibraryLogLines(logging.Handler):
             return
         self.repeats[text] = [name]
         where = f"{name}: " if name else ""
-        print(f"{self.prefix}: warning: {where}{text} (tifffile)", file=sys.stderr, flush=True)
+        meaning = next((m for key, m in _TIFFFILE_MEANING.items() if text.startswith(key)), "")
+        meaning = f": {meaning}" if meaning else ""
+        print(f"{self.prefix}: warning: {where}{text} (tifffile){meaning}", file=sys.stderr,
+              flush=True)  # fmt: skip
 
     def flush_repeats(self) -> None:
         for text, (_, *names) in self.repeats.items():

@@ -254,7 +254,9 @@ def test_tifffile_log_records_become_warning_lines_once_per_message(capsys):
         log.info("<tifffile.TiffFile '4.tif'> only information")
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "catrack info: warning: 0.tif: ImageJ series metadata invalid (tifffile)",
+        "catrack info: warning: 0.tif: ImageJ series metadata invalid (tifffile): its ImageJ "
+        "header does not describe the images in the file (e.g. one frame saved with its stack's "
+        "header); the TIFF pages were read as they are",
         "catrack info: warning: 3.tif: another oddity (tifffile)",
         "catrack info: warning: the same for 2 more file(s): 1.tif, 2.tif "
         "(ImageJ series metadata invalid)",
@@ -270,3 +272,21 @@ def test_a_real_folder_with_odd_imagej_headers_gives_two_warning_lines(capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert err and all(line.startswith("catrack info: warning: ") for line in err)
     assert len(err) == 2 and "ImageJ series metadata" in err[0]
+
+
+def test_tifffiles_imagej_header_note_says_what_it_means_for_the_frames(capsys):
+    """SIMA's example-tiffs: each one-frame file keeps its stack's ImageJ header (`images=3500`),
+    and every command began with tifffile's "ImageJ series metadata invalid or corrupted file":
+    a new user reads that the data are damaged, while the frames are read as they are."""
+    from tests.conftest import shared_data
+
+    folder = shared_data("sima", "example-tiffs")
+    assert main(["info", str(folder)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 2
+    assert err[0].startswith("catrack info: warning: 0.tif: ImageJ series metadata invalid")
+    assert err[0].endswith(
+        "(tifffile): its ImageJ header does not describe the images in the file (e.g. one "
+        "frame saved with its stack's header); the TIFF pages were read as they are"
+    )
+    assert err[1].startswith("catrack info: warning: the same for 2 more file(s): 1.tif, 2.tif")

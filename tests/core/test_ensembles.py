@@ -585,3 +585,22 @@ def test_the_max_null_warning_names_the_percentile_as_an_ordinal(pct, text):
                          percentile=pct, test_members=False)  # fmt: skip
     msg = [w for w in few.warnings if "too few for the max null" in w]
     assert msg and f"the max null at the {text} percentile:" in msg[0], msg
+
+
+def test_the_coactivity_figure_always_shows_its_threshold_on_a_count_axis():
+    """SIMA's 20-frame movie (7 transients): the y axis stopped at 1.35 x the highest coactivity,
+    so a threshold above it (the reason no event was found) was off the plot, and neuron counts
+    had ticks at 0.5, 1.5, 2.5 (h19 walk)."""
+    import dataclasses
+
+    from napari_catrack.figures.ensembles import coactivity_figure
+
+    r = np.zeros((8, 200))
+    r[0, [10, 60]] = r[1, [11, 120]] = r[2, 150] = 1  # at most 2 coactive
+    res = find_ensembles(trains_from_raster(r), 5.0, n_shuffles=50, seed=0)
+    res = dataclasses.replace(res, threshold=5)  # a threshold well above every window
+    ax = coactivity_figure(res).axes[0]
+    line = next(ln for ln in ax.lines if "threshold" in str(ln.get_label()))
+    assert ax.get_ylim()[1] > line.get_ydata()[0] == 5.5
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks

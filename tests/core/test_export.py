@@ -246,3 +246,49 @@ def test_no_item_title_calls_a_ratio_recording_df_over_f():
     for title in titles:
         says_f = "F/F" in title
         assert not says_f or "R/R" in title, title
+
+
+def test_an_empty_array_is_no_export_item_and_writes_no_empty_tiff(tmp_path, recwarn):
+    """An ensembles run that found no event stores a 0 x 0 similarity matrix: the export listed
+    it as `ensembles/similarity.tif` and tifffile wrote a zero-size, nonconformant TIFF with a
+    `catrack export: warning: <tifffile.TiffWriter '.similarity.tif....partial'> writing
+    zero-size array to nonconformant TIFF` line (SIMA's 20-frame movie, h19 walk)."""
+    session, _ = two_photon_session(tmp_path / "s")
+    session.record("ensembles", arrays={"similarity": np.zeros((0, 0))}, save=False)
+    session.record("summary", arrays={"mean": np.ones((4, 5), np.float32)}, save=False)
+    keys = {i.key for i in available_items(session)}
+    assert "ensembles:similarity" not in keys
+    assert "two_photon:summary:mean" in keys  # a non-empty array still is one
+    export_session(session, tmp_path / "o")
+    assert not (tmp_path / "o" / "ensembles" / "similarity.tif").exists()
+    assert not [w for w in recwarn if "zero-size" in str(w.message)]
+
+
+def test_export_figures_leave_out_the_rejected_cells(tmp_path):
+    """As the curation widget's figures do (docs/curation.md): on SIMA's movie `catrack sources`
+    rejects 113 of 164 components, and the export's traces, heat map and transient figures
+    drew them all, a rejected component's dF (in the thousands) setting the scales."""
+    from napari_catrack.core.transients import empty_table
+    from napari_catrack.core.transients.params import TransientParams
+    from napari_catrack.core.transients.records import record_transients
+    from napari_catrack.export.figures import build_figure
+
+    session, _ = two_photon_session(tmp_path / "s")  # cell 3 rejected ("auto: low snr")
+    rows = empty_table().reindex(range(2))
+    rows = rows.assign(neuron_id=[1, 3], start_frame=[10, 20], peak_frame=[12, 22],
+                       end_frame=[15, 25], peak_amplitude=[0.5, 0.9])  # fmt: skip
+    record_transients(session, rows, None, TransientParams(), fps=session.frame_rate(), save=False)
+
+    fig = build_figure(session, "transients_traces")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["1", "2", "4"]
+    assert "1 in 3 neurons" in fig.axes[0].get_title()
+    assert "1 rejected cell left out" in fig.axes[0].get_title()  # the tables keep it: say so
+    amps = build_figure(session, "transients_amplitudes").axes[0].get_title()
+    assert "n = 1" in amps
+    raster = build_figure(session, "transients_raster").axes[0]
+    assert [t.get_text() for t in raster.get_yticklabels()] == ["1", "2", "4"]
+    heat = build_figure(session, "traces_heatmap").axes[0].images[0].get_array()
+    assert heat.shape[0] == 3
+    lines = build_figure(session, "traces").axes[0].get_legend_handles_labels()[1]
+    assert "3" not in lines and "1" in lines

@@ -154,3 +154,25 @@ def test_ensemble_figures_take_the_silent_neurons_from_the_transients_cell_table
         session.record("traces", tables=dict(traces.tables), save=False)
         session.record("transients", tables=dict(transients.tables), attrs=transients.attrs,
                        save=False)  # fmt: skip
+
+
+def test_an_analysis_without_ensemble_events_still_exports_its_coactivity_and_raster(tmp_path):
+    """`catrack ensembles` draws the coactivity (under its threshold) and the raster when no
+    event passes; the export offered no ensemble figure at all then (SIMA's 20-frame movie,
+    7 transients, h19 walk). The similarity of no event has nothing to draw: not offered."""
+    table = _transients().query("neuron_id in ['n08', 'n09']").reset_index(drop=True)
+    ids = [f"n{i:02d}" for i in range(12)]
+    trains = trains_from_table(table, n_frames=N_FRAMES, neuron_ids=ids)
+    result = find_ensembles(trains, FPS, n_shuffles=50, seed=1)
+    assert len(result.events) == 0
+    s = Session(tmp_path / "none.catrack.h5", autosave=False)
+    s.set_recording("rec.tif", {}, {"fps": FPS})
+    traces = pd.DataFrame({"neuron_id": np.repeat(ids, 2), "frame": np.tile([0, 1], 12),
+                           "dff": 0.0})  # fmt: skip
+    s.record("traces", tables={"traces": traces})
+    s.record("transients", tables={"transients": table}, attrs={"fps": FPS})
+    record_ensembles(s, result)
+    keys = {i.key for i in available_items(s)}
+    assert {"figure:ensembles_coactivity", "figure:ensembles_raster"} <= keys
+    assert "figure:ensembles_similarity" not in keys
+    assert "0 events" in build_figure(s, "ensembles_coactivity").axes[0].get_title()

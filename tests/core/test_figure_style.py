@@ -113,10 +113,16 @@ def test_numbers_in_the_figures_match_the_tables_written_beside_them(worm, tmp_p
     from napari_catrack.export import export_session
 
     tables = ["transients", "traces", "events:eta_significance"]
-    export_session(worm, tmp_path, tables, table_format="csv")
+    export_session(worm, tmp_path, [*tables, "verdicts"], table_format="csv")
+    # the figures leave the rejected cells out and say so (the tables keep every cell)
+    verdicts = pd.read_csv(tmp_path / "verdicts.csv")
+    rejected = set(verdicts.loc[verdicts["status"] == "rejected", "neuron_id"])
+    assert rejected  # the worm session has one: the numbers below differ from the tables'
     transients = pd.read_csv(tmp_path / "transients.csv")
+    transients = transients[~transients["neuron_id"].isin(rejected)]
     traces = pd.read_csv(tmp_path / "traces.csv")
-    n_neurons = traces["neuron_id"].nunique()
+    n_neurons = traces.loc[~traces["neuron_id"].isin(rejected), "neuron_id"].nunique()
+    assert f"{len(rejected)} rejected cell" in _titles(build_figure(worm, "transients_traces"))
 
     title = _titles(build_figure(worm, "transients_traces"))
     got = re.search(r"Transients: (\d+) in (\d+) neurons", title)
@@ -207,3 +213,25 @@ def test_ensemble_figures_count_what_the_tables_hold_and_name_their_input(worm, 
     svg = (tmp_path / "ensembles_coactivity.svg").read_text()
     assert f"Coactivity: {len(events)} events, {n_ens} ensembles (my_events.csv)" in svg
     assert f"{len(events)} ensemble events" in (tmp_path / "ensembles_raster.svg").read_text()
+
+
+def test_transient_traces_of_many_neurons_show_those_with_transients_first():
+    """SIMA's 20-frame movie: 5 transients in 51 kept cells, and the figure showed cells 1-17
+    (the first 10), two of them with a transient: what was found was not shown."""
+    from napari_catrack.figures.transients import traces_figure
+
+    rng = np.random.default_rng(0)
+    dff = rng.normal(0, 0.1, (30, 50))
+    ids = np.arange(101, 131)
+    active = [105, 112, 120, 129]  # one before the 10th row, three after
+    table = pd.DataFrame({"neuron_id": active, "start_frame": 10, "peak_frame": 12,
+                          "end_frame": 15})  # fmt: skip
+    fig = traces_figure(dff, 10.0, table, ids)
+    shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(shown) == 10
+    assert shown[:4] == ["105", "112", "120", "129"]  # then the others, in order
+    assert shown[4:] == ["101", "102", "103", "104", "106", "107"]
+    assert "10 shown, those with transients first" in fig.axes[0].get_title()
+    few = traces_figure(dff[:5], 10.0, table, ids[:5])  # all fit: the table's order, all shown
+    assert [t.get_text() for t in few.axes[0].get_yticklabels()] == list(map(str, ids[:5]))
+    assert "all shown" in few.axes[0].get_title()

@@ -27,10 +27,53 @@ class FigureSpec:
     build: Callable[[Any], Any]
 
 
+def _rejected(session) -> set[str]:
+    """Ids (as text) of the cells the session's verdicts reject (curation, Sources: a component
+    the evaluation rejected or one deleted): no neuron, so no figure draws it, as the curation
+    widget's figures leave them out."""
+    from napari_catrack.core.sources.session import read_verdicts
+
+    v = read_verdicts(session).drop_duplicates("neuron_id", keep="last")
+    return set(v.loc[v["status"] == "rejected", "neuron_id"])
+
+
+# the figures of cells that leave the rejected ones out (as the curation widget's do)
+_CURATED = frozenset(("traces", "traces_heatmap", "transients_traces", "transients_raster",
+                      "transients_amplitudes", "transients_iti"))  # fmt: skip
+
+
+def _rejected_shown(session) -> int:
+    """How many rejected cells the session's traces (else its transients) hold."""
+    rejected = _rejected(session)
+    if not rejected:
+        return 0
+    step, table = ("traces", "traces") if "traces" in session else ("transients", "transients")
+    ids = session[step].tables[table]["neuron_id"].astype(str)
+    return len(rejected & set(ids))
+
+
+def _kept_traces(session):
+    """The session's traces without the rejected cells' rows (all of them rejected: refused)."""
+    traces = session["traces"].tables["traces"]
+    rejected = _rejected(session)
+    if not rejected:
+        return traces
+    kept = traces[~traces["neuron_id"].astype(str).isin(rejected)]
+    if kept.empty:
+        raise InputError("every cell is rejected (curation verdicts): no trace to draw")
+    return kept
+
+
+def _kept_transients(session):
+    table = session["transients"].tables["transients"]
+    rejected = _rejected(session)
+    return table[~table["neuron_id"].astype(str).isin(rejected)] if rejected else table
+
+
 def _dff_matrix(session):
     from napari_catrack.io.tables import long_to_matrix
 
-    traces = session["traces"].tables["traces"]
+    traces = _kept_traces(session)
     column = "dff" if "dff" in traces.columns else "green"
     return long_to_matrix(traces, column, sort_ids=False)
 
@@ -78,7 +121,7 @@ def _recording(session, step: str | None = None) -> str | None:
 
 def _local_transients(session, frames: np.ndarray):
     """Transients with frames counted from the matrix's first column (the figures index it)."""
-    table = session["transients"].tables["transients"].copy()
+    table = _kept_transients(session).copy()
     for c in ("start", "peak", "end"):
         table[f"{c}_frame"] = table[f"{c}_frame"].to_numpy(np.int64) - int(frames[0])
     return table
@@ -87,7 +130,7 @@ def _local_transients(session, frames: np.ndarray):
 def _traces(session):
     from napari_catrack.figures.traces import PANELS, trace_figure
 
-    traces = session["traces"].tables["traces"]
+    traces = _kept_traces(session)
     ids = list(dict.fromkeys(traces["neuron_id"].astype(str)))[:MAX_TRACE_NEURONS]
     panels = [p for p, (col, *_) in PANELS.items() if col in traces and traces[col].notna().any()]
     return trace_figure(traces, ids, panels or ["dff"])
@@ -98,7 +141,7 @@ def _traces_heatmap(session):
     with hundreds of neurons needs, where lines would overlap."""
     from napari_catrack.figures.traces import trace_figure
 
-    traces = session["traces"].tables["traces"]
+    traces = _kept_traces(session)
     ids = list(dict.fromkeys(traces["neuron_id"].astype(str)))
     column = "dff" if "dff" in traces and traces["dff"].notna().any() else "green"
     return trace_figure(traces, ids, [column], heatmap=True)
@@ -125,13 +168,13 @@ def _amplitudes(session):
     from napari_catrack.figures.transients import amplitude_figure
 
     signal = _signal(session) if "traces" in session else "ΔF/F"
-    return amplitude_figure(session["transients"].tables["transients"], signal=signal)
+    return amplitude_figure(_kept_transients(session), signal=signal)
 
 
 def _iti(session):
     from napari_catrack.figures.transients import iti_figure
 
-    return iti_figure(session["transients"].tables["transients"])
+    return iti_figure(_kept_transients(session))
 
 
 def _eta(session):
@@ -216,13 +259,13 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "ensembles_coactivity",
         "Coactivity and ensemble events",
-        ("ensembles.events", "transients.transients"),
+        ("ensembles", "transients.transients"),  # drawn without events too, as the command does
         _ensembles("coactivity"),
     ),
     FigureSpec(
         "ensembles_raster",
         "Transient raster with ensemble events",
-        ("ensembles.events", "transients.transients"),
+        ("ensembles", "transients.transients"),  # drawn without events too, as the command does
         _ensembles("raster"),
     ),
     FigureSpec(
@@ -274,7 +317,11 @@ def build_figure(session, name: str):
 
             fig = spec.build(session)
             behaviour = name.startswith("behaviour_")
-            label_recording(fig, _recording(session, spec.needs[0].split(".")[0] if behaviour
-                                            else None))  # fmt: skip
+            label = _recording(session, spec.needs[0].split(".")[0] if behaviour else None)
+            left_out = _rejected_shown(session) if name in _CURATED else 0
+            if left_out:  # its numbers are the tables' less these cells: say so
+                note = f"{left_out} rejected cell{'s' if left_out > 1 else ''} left out"
+                label = f"{label}; {note}" if label else note
+            label_recording(fig, label)
             return fig
     raise InputError(f"unknown figure {name!r}; known: {', '.join(f.name for f in FIGURES)}")

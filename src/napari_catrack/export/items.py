@@ -73,7 +73,10 @@ def available_items(session: Any) -> list[ExportItem]:
             if name == "footprints" and name not in rec.arrays:
                 item = _array_item(step, name, (0, 0, 0), np.dtype(np.float32))
             else:
-                item = _array_item(step, name, *array_header(rec.arrays, name))
+                shape, dtype = array_header(rec.arrays, name)
+                if 0 in shape:  # nothing to write (no ensemble event: a 0 x 0 similarity)
+                    continue
+                item = _array_item(step, name, shape, dtype)
             if item is not None:
                 items.append(item)
     items.extend(available_figures(session))

@@ -65,7 +65,10 @@ def coactivity_figure(result: EnsembleResult) -> Figure:
     ax.set_ylabel(f"active neurons per {width / fps:.2g} s {kind}")
     ax.set_xlim(0, max(t[-1] if len(t) else 0, 1 / fps))
     top = max(float(np.max(result.coactivity)) if len(result.coactivity) else 0.0, 1.0)
+    if p.get("threshold") is not None:  # the threshold in sight, also above every window
+        top = max(top, result.threshold + 0.5)
     ax.set_ylim(0, top * 1.35)  # headroom: the legend never covers the event markers
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # neuron counts
     ax.legend(loc="upper right", fontsize="small", ncol=2, frameon=False)
     ax.set_title(f"Coactivity: {len(result.events)} events, {result.n_ensembles} ensembles")
     return fig

@@ -38,11 +38,18 @@ def traces_figure(
 ) -> Figure:
     """Stacked ΔF/F traces; each transient's onset..end span shaded and its peak marked.
 
+    At most `max_neurons`: when there are more, the neurons with transients come first (in the
+    given order), then the others, as the title says.
+
     The traces are offset, so the y axis has no common zero: a scale bar at the right end says
     how tall a round ΔF/F step is (its height is written beside it)."""
     x = np.atleast_2d(np.asarray(dff, float))
     ids = np.arange(x.shape[0]) if neuron_ids is None else np.asarray(neuron_ids)
     n = min(max_neurons, x.shape[0])
+    if n < x.shape[0]:  # not all fit: the neurons with transients first (what was found)
+        found = pd.Index(ids).astype(str).isin(transients["neuron_id"].astype(str))
+        order = np.concatenate([np.flatnonzero(found), np.flatnonzero(~found)])
+        x, ids = x[order], ids[order]
     t = _times(x.shape[1], fps, times)
     if spacing is None:
         spread = np.nanpercentile(x[:n], 99.5, axis=1) - np.nanpercentile(x[:n], 0.5, axis=1)
@@ -62,7 +69,7 @@ def traces_figure(
     ax.set_ylabel("neuron")
     ax.set_xlim(t[0], t[-1])
     _scale_bar(ax, t, spacing, signal)
-    shown = "all shown" if n == x.shape[0] else f"first {n} shown"
+    shown = "all shown" if n == x.shape[0] else f"{n} shown, those with transients first"
     ax.set_title(f"Transients: {len(transients)} in {x.shape[0]} neurons ({shown})")
     return fig
 
