@@ -213,3 +213,54 @@ def test_the_track_neurons_outcome_line_is_scrolled_into_sight(make_napari_viewe
 
     qtbot.waitUntil(seen, timeout=5000)
     assert status.height() >= status.heightForWidth(status.width())  # wrapped, not clipped
+
+
+def _places(n: int):
+    """Tracks of `n` neurons over 30 frames, each with one doubtful frame: `n` places to review."""
+    import numpy as np
+    import pandas as pd
+
+    ids = [f"n{i}" for i in range(n)]
+    frames, names = np.tile(np.arange(30), n), np.repeat(ids, 30)
+    conf = np.where(frames == 5, 0.3, 0.9)
+    return pd.DataFrame({"neuron_id": names, "frame": frames, "y": 10.0, "x": 10.0,
+                         "confidence": conf, "source": "auto", "status": "tracked"})  # fmt: skip
+
+
+def test_the_empty_review_list_takes_one_line(make_napari_viewer, qtbot):
+    """The Track neurons review list took 190 px of the dock when empty, before any tracking
+    and after a track with nothing to review ("0 place(s) to review" under a blank box: h18
+    walk). Empty, it is now one line saying so; it grows with its places (8 rows, then it
+    scrolls), every place whole."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Track neurons (candidates, tracking, corrections)"
+    )
+    dock.raise_()
+    line = widget.status.fontMetrics().lineSpacing()
+    body = widget.scroll_area.widget()
+
+    def between() -> int:  # the progress bar's bottom to the status line's top
+        bar = widget.bar.mapTo(body, widget.bar.rect().bottomLeft()).y()
+        return widget.status.mapTo(body, widget.status.rect().topLeft()).y() - bar
+
+    qtbot.wait(50)
+    assert between() <= 2 * line + 24, (between(), line)  # was 250 px
+    widget.tracks = _places(0).iloc[:0]  # tracked, nothing to review
+    widget.refresh_low_confidence()
+    qtbot.wait(50)
+    assert between() <= 2 * line + 24, (between(), line)
+    assert "none" in widget.review_label.text()
+    listed = widget.low_list
+    for n in (2, 12):
+        widget.tracks = _places(n)
+        widget.refresh_low_confidence()
+        qtbot.wait(50)
+        assert listed.isVisible() and listed.count() == n
+        shown = min(n, 8)  # rows seen without scrolling
+        rows = sum(listed.sizeHintForRow(r) for r in range(shown))
+        assert rows <= listed.viewport().height() <= rows + 4 + line, (n, listed.height(), rows)
+        assert listed.visualItemRect(listed.item(shown - 1)).bottom() < listed.viewport().height()
+        assert (listed.verticalScrollBar().maximum() > 0) == (n > 8)
+        assert widget.review_label.text().startswith("Places to review, worst first")

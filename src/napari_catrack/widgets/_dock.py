@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
     QDockWidget,
     QFrame,
     QLabel,
+    QListWidget,
     QMainWindow,
     QScrollArea,
     QSizePolicy,
@@ -83,6 +84,41 @@ class StatusLine(QLabel):
             parent = parent.parentWidget()
         if parent is not None and self.isVisible():
             parent.ensureWidgetVisible(self, 0, 4)
+
+
+class FittedList(QListWidget):
+    """A list as tall as its entries, `max_rows` lines at most (the rest scrolls), and hidden
+    while empty (its owner says "none" in a line above it). An empty review list took 190 px of
+    the Track neurons dock, a list widget's default height, whatever it held (h18 walk)."""
+
+    def __init__(self, max_rows: int = 8) -> None:
+        super().__init__()
+        self.max_rows = max_rows
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        model = self.model()
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            signal.connect(self._fit)
+        self._fit()
+
+    def _fit(self, *_) -> None:
+        self.setVisible(self.count() > 0)
+        self.updateGeometry()
+
+    def _height(self) -> int:
+        rows = sum(self.sizeHintForRow(r) for r in range(min(self.count(), self.max_rows)))
+        wide = self.count() and self.sizeHintForColumn(0) > self.viewport().width()
+        bar = self.horizontalScrollBar().sizeHint().height() if wide else 0  # (else it hides a row)
+        return rows + bar + 2 * self.frameWidth()
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self._height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self._height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.updateGeometry()  # narrower: entries may now need the sideways scroll bar
 
 
 def mark_catrack_dock(widget: QWidget) -> None:
