@@ -4,7 +4,8 @@ napari-catrack docks of one dock area are tabbed together.
 Without this, each dock asked for its whole content height: two docks made napari's window
 1,488 px tall and all of them 3,666-4,021 px, taller than any screen. Now a dock's minimum
 height is a few lines (the rest scrolls), and a newly docked catrack widget joins the tabs of
-the catrack docks already shown in its area (drag a tab out to see two side by side).
+the catrack docks already shown in its area (drag a tab out to see two side by side). Its tab
+reads the widget's short name (`readable_tabs`).
 
     class MyWidget(QWidget):
         def __init__(self, viewer):
@@ -26,6 +27,7 @@ from qtpy.QtWidgets import (
     QMainWindow,
     QScrollArea,
     QSizePolicy,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -209,6 +211,64 @@ def tabify_with_catrack_docks(widget: QWidget) -> bool:
     return dock is not None and tabify_dock(dock)
 
 
+def tab_title(name: str) -> str:
+    """A dock's tab title: its widget's name without what the brackets add ("Track neurons" of
+    "Track neurons (candidates, tracking, corrections) (napari-catrack)")."""
+    return name.split(" (")[0].strip() or name
+
+
+def readable_tabs(dock: QDockWidget) -> None:
+    """Tabs that read their names: with 14 catrack docks tabbed, Qt shrank every tab title to
+    "T…" (its dock tab bars elide). The dock's title becomes `tab_title` (napari's title bar
+    above the dock and its menu entry keep the whole name) and the tab bars holding catrack docks
+    scroll (arrows at their end) instead of eliding. Again whenever the dock moves: Qt may then
+    give its tabs a new bar."""
+    main = dock.parentWidget()
+    if not isinstance(main, QMainWindow):
+        return
+    short = tab_title(dock.windowTitle())
+    if short != dock.windowTitle():
+        action = dock.toggleViewAction()
+        kept = action.text()
+        dock.setWindowTitle(short)  # (Qt renames the dock's menu action with it)
+        action.setText(kept)
+    if dock.findChild(_TabsWatch, options=Qt.FindDirectChildrenOnly) is None:
+        _TabsWatch(dock)
+    QTimer.singleShot(0, lambda: _unelided(main))
+
+
+class _TabsWatch(QObject):
+    """Keeps the dock's tabs readable when it moves (a slot of the dock's child: no closure
+    that would keep napari's window alive)."""
+
+    def __init__(self, dock: QDockWidget) -> None:
+        super().__init__(dock)
+        dock.dockLocationChanged.connect(self._moved)
+
+    def _moved(self, *_) -> None:
+        QTimer.singleShot(0, self._apply)
+
+    def _apply(self) -> None:
+        try:
+            _unelided(self.parent().parentWidget())
+        except RuntimeError:  # closed meanwhile
+            pass
+
+
+def _unelided(main: QMainWindow | None) -> None:
+    """The main window's dock tab bars that hold a catrack dock: whole titles, scrolled."""
+    if not isinstance(main, QMainWindow):
+        return
+    try:
+        titles = {d.windowTitle() for d in main.findChildren(QDockWidget) if is_catrack_dock(d)}
+        for bar in main.findChildren(QTabBar, options=Qt.FindDirectChildrenOnly):
+            if any(bar.tabText(i) in titles for i in range(bar.count())):
+                bar.setElideMode(Qt.ElideNone)
+                bar.setUsesScrollButtons(True)
+    except RuntimeError:  # the window was closed before the event loop came back
+        pass
+
+
 def tabify_dock(dock: QDockWidget) -> bool:
     """Put `dock` in the tabs of the other catrack docks shown in its area; True if moved."""
     if dock.isFloating():
@@ -216,6 +276,7 @@ def tabify_dock(dock: QDockWidget) -> bool:
     main = dock.parentWidget()
     if not isinstance(main, QMainWindow):
         return False
+    readable_tabs(dock)
     area = main.dockWidgetArea(dock)
     already = set(main.tabifiedDockWidgets(dock))
     others = [
