@@ -264,3 +264,42 @@ def test_the_empty_review_list_takes_one_line(make_napari_viewer, qtbot):
         assert listed.visualItemRect(listed.item(shown - 1)).bottom() < listed.viewport().height()
         assert (listed.verticalScrollBar().maximum() > 0) == (n > 8)
         assert widget.review_label.text().startswith("Places to review, worst first")
+
+
+def test_the_empty_doubtful_frames_list_takes_one_line(make_napari_viewer, qtbot):
+    """Worm behaviour's doubtful-frames list was a blank 190 px box before any segmentation,
+    pushing its status line ("click 'Add prompt points', ...") below the window's edge at
+    1300 x 800. Empty, it is now one line; it grows with its frames."""
+    import numpy as np
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    viewer.add_image(np.zeros((20, 32, 32), np.uint8), name="worm behaviour",
+                     metadata={"catrack": {"role": "behaviour"}})  # fmt: skip
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    dock.raise_()
+    line = widget.status.fontMetrics().lineSpacing()
+    body = widget.scroll_area.widget()
+
+    def between() -> int:  # the anchors line's bottom to the status line's top
+        above = widget.anchors_label
+        bottom = above.mapTo(body, above.rect().bottomLeft()).y()
+        return widget.status.mapTo(body, widget.status.rect().topLeft()).y() - bottom
+
+    qtbot.wait(50)
+    assert between() <= 2 * line + 24, (between(), line)  # was 229 px
+    assert "none yet" in widget.doubtful_label.text()
+    status = np.array(["ok"] * 20, dtype=object)
+    status[[3, 7, 9]] = "coiled"
+    widget.show_doubtful(status=status)
+    qtbot.wait(50)
+    listed = widget.low_list
+    assert listed.isVisible() and listed.count() == 3
+    rows = sum(listed.sizeHintForRow(r) for r in range(3))
+    assert rows <= listed.viewport().height() <= rows + 4 + line, (listed.height(), rows)
+    assert widget.doubtful_label.text().startswith("doubtful frames (click")
+    widget.show_doubtful(status=np.array(["ok"] * 20, dtype=object))
+    qtbot.wait(50)
+    assert not listed.isVisible() and widget.doubtful_label.text() == "doubtful frames: none"
