@@ -303,3 +303,29 @@ def test_the_empty_doubtful_frames_list_takes_one_line(make_napari_viewer, qtbot
     widget.show_doubtful(status=np.array(["ok"] * 20, dtype=object))
     qtbot.wait(50)
     assert not listed.isVisible() and widget.doubtful_label.text() == "doubtful frames: none"
+
+
+def test_the_empty_ensembles_list_takes_no_room(make_napari_viewer, qtbot):
+    """Neuronal ensembles showed a blank 190 px list (and its line) under "no ensembles yet".
+    Empty, the list and its line are hidden (the status says it); found, they show, as tall as
+    the ensembles."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Neuronal ensembles")
+    dock.raise_()
+    line = widget.status.fontMetrics().lineSpacing()
+    body = widget.scroll_area.widget()
+
+    def between() -> int:  # the status line's bottom to the Previous event button's top
+        bottom = widget.status.mapTo(body, widget.status.rect().bottomLeft()).y()
+        return widget.prev_button.mapTo(body, widget.prev_button.rect().topLeft()).y() - bottom
+
+    qtbot.wait(50)
+    assert between() <= line, (between(), line)  # was 236 px
+    listed = widget.ensembles
+    for e in range(3):
+        listed.addItem(f"ensemble {e}: 10 neurons, 15 events")
+    qtbot.wait(50)
+    assert listed.isVisible() and widget.ensembles_label.isVisible()
+    rows = sum(listed.sizeHintForRow(r) for r in range(3))
+    assert rows <= listed.viewport().height() <= rows + 4 + line, (listed.height(), rows)

@@ -90,12 +90,14 @@ class StatusLine(QLabel):
 
 class FittedList(QListWidget):
     """A list as tall as its entries, `max_rows` lines at most (the rest scrolls), and hidden
-    while empty (its owner says "none" in a line above it). An empty review list took 190 px of
-    the Track neurons dock, a list widget's default height, whatever it held (h18 walk)."""
+    while empty (its owner says "none" in a line above it, or `header`, the line that
+    introduces it, hides with it). An empty review list took 190 px of the Track neurons dock,
+    a list widget's default height, whatever it held (h18 walk)."""
 
-    def __init__(self, max_rows: int = 8) -> None:
+    def __init__(self, max_rows: int = 8, header: QWidget | None = None) -> None:
         super().__init__()
         self.max_rows = max_rows
+        self.header = header
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         model = self.model()
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
@@ -104,6 +106,8 @@ class FittedList(QListWidget):
 
     def _fit(self, *_) -> None:
         self.setVisible(self.count() > 0)
+        if self.header is not None:
+            self.header.setVisible(self.count() > 0)
         self.updateGeometry()
 
     def _height(self) -> int:
