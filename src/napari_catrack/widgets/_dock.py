@@ -236,9 +236,8 @@ def readable_tabs(dock: QDockWidget) -> None:
         kept = action.text()
         dock.setWindowTitle(short)  # (Qt renames the dock's menu action with it)
         action.setText(kept)
-    if dock.findChild(_TabsWatch, options=Qt.FindDirectChildrenOnly) is None:
-        _TabsWatch(dock)
-    QTimer.singleShot(0, lambda: _unelided(main))
+    watch = dock.findChild(_TabsWatch, options=Qt.FindDirectChildrenOnly) or _TabsWatch(dock)
+    watch.moved()
 
 
 class _TabsWatch(QObject):
@@ -247,9 +246,9 @@ class _TabsWatch(QObject):
 
     def __init__(self, dock: QDockWidget) -> None:
         super().__init__(dock)
-        dock.dockLocationChanged.connect(self._moved)
+        dock.dockLocationChanged.connect(self.moved)
 
-    def _moved(self, *_) -> None:
+    def moved(self, *_) -> None:
         QTimer.singleShot(0, self._apply)
 
     def _apply(self) -> None:
