@@ -329,3 +329,14 @@ def test_the_empty_ensembles_list_takes_no_room(make_napari_viewer, qtbot):
     assert listed.isVisible() and widget.ensembles_label.isVisible()
     rows = sum(listed.sizeHintForRow(r) for r in range(3))
     assert rows <= listed.viewport().height() <= rows + 4 + line, (listed.height(), rows)
+
+
+def test_the_empty_shifts_plot_says_what_will_be_there(make_napari_viewer):
+    """Motion correction showed a blank white 200 px box under "shifts (px)" before any
+    registration, which read as a plot that failed to draw; it now says what will be there."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
+    )
+    said = [t.get_text() for ax in widget.figure.axes for t in ax.texts]
+    assert said == ["no shifts yet: Register draws them here"], said
