@@ -138,3 +138,39 @@ def test_curation_keys_only_while_its_tab_is_in_front(make_napari_viewer, qtbot)
     dock_of(curation).raise_()  # curation in front: align behind gives its keys back ...
     qtbot.waitUntil(lambda: keys.holder("R") == OWNER, timeout=3000)  # ... curation takes its own
     assert not align.keys_check.isChecked()
+
+
+def test_the_tabs_of_every_widget_docked_read_their_names(make_napari_viewer, qtbot):
+    """With every widget docked, Qt's tab bar shrank each tab title to "T…" (14 tabs in a
+    440 px dock, every title "NAME (what it does) (napari-catrack)"). A tab now shows its
+    widget's name whole ("Track neurons") and the bar scrolls (arrows) instead of eliding;
+    napari's title bar above the dock and its menu entry keep the whole name."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QTabBar
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    names = _manifest_widgets()
+    docks = []
+    for name in names:
+        docks.append(viewer.window.add_plugin_dock_widget(PLUGIN, name)[0])
+        qtbot.wait(20)
+    window = docks[0].window()
+
+    def bar() -> QTabBar | None:
+        bars = window.findChildren(QTabBar, options=Qt.FindDirectChildrenOnly)
+        return next((b for b in bars if b.count() == len(names)), None)
+
+    qtbot.waitUntil(lambda: bar() is not None, timeout=5000)
+    qtbot.wait(50)
+    tabs = bar()
+    metrics = tabs.fontMetrics()
+    shown = {tabs.tabText(i) for i in range(tabs.count())}
+    assert shown == {name.split(" (")[0] for name in names}, shown
+    for i in range(tabs.count()):
+        text = tabs.tabText(i)
+        assert tabs.tabRect(i).width() >= metrics.horizontalAdvance(text), text
+    assert tabs.elideMode() == Qt.ElideNone and tabs.usesScrollButtons()
+    for dock, name in zip(docks, names):  # napari's whole name where napari shows it
+        assert dock.name.startswith(name) and dock.toggleViewAction().text() == dock.name
+        assert dock.title.title.text() == dock.name  # (napari's own title bar label)

@@ -342,3 +342,41 @@ def test_the_export_list_is_readable_in_a_laptop_window(make_napari_viewer, qtbo
     widget.folder.setText(str(tmp_path / "out"))
     r = files.index("behaviour/posture.csv")
     assert table.item(r, 2).toolTip() == str(tmp_path / "out" / "behaviour" / "posture.csv")
+
+
+def test_every_format_reads_whole_in_a_laptop_window(make_napari_viewer, qtbot, tmp_path):
+    """The session row's format was a box with one choice, 89 px wide with a 45 px text field:
+    "catrack.h5" read "catrac" (h18 walk). A one-format item now shows its format as text, whole,
+    and the boxes keep room for their choices; what is exported is unchanged."""
+    from qtpy.QtWidgets import QStyle, QStyleOptionComboBox
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    qtbot.wait(50)
+    table = widget.table
+    metrics = table.fontMetrics()
+    shown = {}
+    for r, item in enumerate(widget.items):
+        combo = table.cellWidget(r, 1)
+        if combo is not None:
+            opt = QStyleOptionComboBox()
+            combo.initStyleOption(opt)
+            field = combo.style().subControlRect(
+                QStyle.CC_ComboBox, opt, QStyle.SC_ComboBoxEditField, combo
+            )
+            text, room = combo.currentText(), field.width()
+        else:
+            text, room = table.item(r, 1).text(), table.columnWidth(1) - 8
+        assert metrics.horizontalAdvance(text) <= room, (item.key, text, room)
+        shown[item.key] = text
+    assert shown["session"] == "catrack.h5" and shown["nwb"] == "nwb"
+    assert shown["tracks"] == "csv"
+    selection = widget.selection()  # what Export writes: every item in its format
+    assert selection["session"] == "catrack.h5" and selection["nwb"] == "nwb"
+    widget.select(["session", "tracks"], formats={"tracks": "xlsx"})
+    assert widget.selection() == {"session": "catrack.h5", "tracks": "xlsx"}
+    r = next(r for r, item in enumerate(widget.items) if item.key == "tracks")
+    assert table.item(r, 2).text() == "tracks.xlsx"

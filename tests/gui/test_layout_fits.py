@@ -213,3 +213,130 @@ def test_the_track_neurons_outcome_line_is_scrolled_into_sight(make_napari_viewe
 
     qtbot.waitUntil(seen, timeout=5000)
     assert status.height() >= status.heightForWidth(status.width())  # wrapped, not clipped
+
+
+def _places(n: int):
+    """Tracks of `n` neurons over 30 frames, each with one doubtful frame: `n` places to review."""
+    import numpy as np
+    import pandas as pd
+
+    ids = [f"n{i}" for i in range(n)]
+    frames, names = np.tile(np.arange(30), n), np.repeat(ids, 30)
+    conf = np.where(frames == 5, 0.3, 0.9)
+    return pd.DataFrame({"neuron_id": names, "frame": frames, "y": 10.0, "x": 10.0,
+                         "confidence": conf, "source": "auto", "status": "tracked"})  # fmt: skip
+
+
+def test_the_empty_review_list_takes_one_line(make_napari_viewer, qtbot):
+    """The Track neurons review list took 190 px of the dock when empty, before any tracking
+    and after a track with nothing to review ("0 place(s) to review" under a blank box: h18
+    walk). Empty, it is now one line saying so; it grows with its places (8 rows, then it
+    scrolls), every place whole."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Track neurons (candidates, tracking, corrections)"
+    )
+    dock.raise_()
+    line = widget.status.fontMetrics().lineSpacing()
+    body = widget.scroll_area.widget()
+
+    def between() -> int:  # the progress bar's bottom to the status line's top
+        bar = widget.bar.mapTo(body, widget.bar.rect().bottomLeft()).y()
+        return widget.status.mapTo(body, widget.status.rect().topLeft()).y() - bar
+
+    qtbot.wait(50)
+    assert between() <= 2 * line + 24, (between(), line)  # was 250 px
+    widget.tracks = _places(0).iloc[:0]  # tracked, nothing to review
+    widget.refresh_low_confidence()
+    qtbot.wait(50)
+    assert between() <= 2 * line + 24, (between(), line)
+    assert "none" in widget.review_label.text()
+    listed = widget.low_list
+    for n in (2, 12):
+        widget.tracks = _places(n)
+        widget.refresh_low_confidence()
+        qtbot.wait(50)
+        assert listed.isVisible() and listed.count() == n
+        shown = min(n, 8)  # rows seen without scrolling
+        rows = sum(listed.sizeHintForRow(r) for r in range(shown))
+        assert rows <= listed.viewport().height() <= rows + 4 + line, (n, listed.height(), rows)
+        assert listed.visualItemRect(listed.item(shown - 1)).bottom() < listed.viewport().height()
+        assert (listed.verticalScrollBar().maximum() > 0) == (n > 8)
+        assert widget.review_label.text().startswith("Places to review, worst first")
+
+
+def test_the_empty_doubtful_frames_list_takes_one_line(make_napari_viewer, qtbot):
+    """Worm behaviour's doubtful-frames list was a blank 190 px box before any segmentation,
+    pushing its status line ("click 'Add prompt points', ...") below the window's edge at
+    1300 x 800. Empty, it is now one line; it grows with its frames."""
+    import numpy as np
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    viewer.add_image(np.zeros((20, 32, 32), np.uint8), name="worm behaviour",
+                     metadata={"catrack": {"role": "behaviour"}})  # fmt: skip
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    dock.raise_()
+    line = widget.status.fontMetrics().lineSpacing()
+    body = widget.scroll_area.widget()
+
+    def between() -> int:  # the anchors line's bottom to the status line's top
+        above = widget.anchors_label
+        bottom = above.mapTo(body, above.rect().bottomLeft()).y()
+        return widget.status.mapTo(body, widget.status.rect().topLeft()).y() - bottom
+
+    qtbot.wait(50)
+    assert between() <= 2 * line + 24, (between(), line)  # was 229 px
+    assert "none yet" in widget.doubtful_label.text()
+    status = np.array(["ok"] * 20, dtype=object)
+    status[[3, 7, 9]] = "coiled"
+    widget.show_doubtful(status=status)
+    qtbot.wait(50)
+    listed = widget.low_list
+    assert listed.isVisible() and listed.count() == 3
+    rows = sum(listed.sizeHintForRow(r) for r in range(3))
+    assert rows <= listed.viewport().height() <= rows + 4 + line, (listed.height(), rows)
+    assert widget.doubtful_label.text().startswith("doubtful frames (click")
+    widget.show_doubtful(status=np.array(["ok"] * 20, dtype=object))
+    qtbot.wait(50)
+    assert not listed.isVisible() and widget.doubtful_label.text() == "doubtful frames: none"
+
+
+def test_the_empty_ensembles_list_takes_no_room(make_napari_viewer, qtbot):
+    """Neuronal ensembles showed a blank 190 px list (and its line) under "no ensembles yet".
+    Empty, the list and its line are hidden (the status says it); found, they show, as tall as
+    the ensembles."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Neuronal ensembles")
+    dock.raise_()
+    line = widget.status.fontMetrics().lineSpacing()
+    body = widget.scroll_area.widget()
+
+    def between() -> int:  # the status line's bottom to the Previous event button's top
+        bottom = widget.status.mapTo(body, widget.status.rect().bottomLeft()).y()
+        return widget.prev_button.mapTo(body, widget.prev_button.rect().topLeft()).y() - bottom
+
+    qtbot.wait(50)
+    assert between() <= line, (between(), line)  # was 236 px
+    listed = widget.ensembles
+    for e in range(3):
+        listed.addItem(f"ensemble {e}: 10 neurons, 15 events")
+    qtbot.wait(50)
+    assert listed.isVisible() and widget.ensembles_label.isVisible()
+    rows = sum(listed.sizeHintForRow(r) for r in range(3))
+    assert rows <= listed.viewport().height() <= rows + 4 + line, (listed.height(), rows)
+
+
+def test_the_empty_shifts_plot_says_what_will_be_there(make_napari_viewer):
+    """Motion correction showed a blank white 200 px box under "shifts (px)" before any
+    registration, which read as a plot that failed to draw; it now says what will be there."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
+    )
+    said = [t.get_text() for ax in widget.figure.axes for t in ax.texts]
+    assert said == ["no shifts yet: Register draws them here"], said

@@ -4,7 +4,8 @@ napari-catrack docks of one dock area are tabbed together.
 Without this, each dock asked for its whole content height: two docks made napari's window
 1,488 px tall and all of them 3,666-4,021 px, taller than any screen. Now a dock's minimum
 height is a few lines (the rest scrolls), and a newly docked catrack widget joins the tabs of
-the catrack docks already shown in its area (drag a tab out to see two side by side).
+the catrack docks already shown in its area (drag a tab out to see two side by side). Its tab
+reads the widget's short name (`readable_tabs`).
 
     class MyWidget(QWidget):
         def __init__(self, viewer):
@@ -22,9 +23,11 @@ from qtpy.QtWidgets import (
     QDockWidget,
     QFrame,
     QLabel,
+    QListWidget,
     QMainWindow,
     QScrollArea,
     QSizePolicy,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -83,6 +86,45 @@ class StatusLine(QLabel):
             parent = parent.parentWidget()
         if parent is not None and self.isVisible():
             parent.ensureWidgetVisible(self, 0, 4)
+
+
+class FittedList(QListWidget):
+    """A list as tall as its entries, `max_rows` lines at most (the rest scrolls), and hidden
+    while empty (its owner says "none" in a line above it, or `header`, the line that
+    introduces it, hides with it). An empty review list took 190 px of the Track neurons dock,
+    a list widget's default height, whatever it held (h18 walk)."""
+
+    def __init__(self, max_rows: int = 8, header: QWidget | None = None) -> None:
+        super().__init__()
+        self.max_rows = max_rows
+        self.header = header
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        model = self.model()
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            signal.connect(self._fit)
+        self._fit()
+
+    def _fit(self, *_) -> None:
+        self.setVisible(self.count() > 0)
+        if self.header is not None:
+            self.header.setVisible(self.count() > 0)
+        self.updateGeometry()
+
+    def _height(self) -> int:
+        rows = sum(self.sizeHintForRow(r) for r in range(min(self.count(), self.max_rows)))
+        wide = self.count() and self.sizeHintForColumn(0) > self.viewport().width()
+        bar = self.horizontalScrollBar().sizeHint().height() if wide else 0  # (else it hides a row)
+        return rows + bar + 2 * self.frameWidth()
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self._height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self._height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.updateGeometry()  # narrower: entries may now need the sideways scroll bar
 
 
 def mark_catrack_dock(widget: QWidget) -> None:
@@ -173,6 +215,63 @@ def tabify_with_catrack_docks(widget: QWidget) -> bool:
     return dock is not None and tabify_dock(dock)
 
 
+def tab_title(name: str) -> str:
+    """A dock's tab title: its widget's name without what the brackets add ("Track neurons" of
+    "Track neurons (candidates, tracking, corrections) (napari-catrack)")."""
+    return name.split(" (")[0].strip() or name
+
+
+def readable_tabs(dock: QDockWidget) -> None:
+    """Tabs that read their names: with 14 catrack docks tabbed, Qt shrank every tab title to
+    "T…" (its dock tab bars elide). The dock's title becomes `tab_title` (napari's title bar
+    above the dock and its menu entry keep the whole name) and the tab bars holding catrack docks
+    scroll (arrows at their end) instead of eliding. Again whenever the dock moves: Qt may then
+    give its tabs a new bar."""
+    main = dock.parentWidget()
+    if not isinstance(main, QMainWindow):
+        return
+    short = tab_title(dock.windowTitle())
+    if short != dock.windowTitle():
+        action = dock.toggleViewAction()
+        kept = action.text()
+        dock.setWindowTitle(short)  # (Qt renames the dock's menu action with it)
+        action.setText(kept)
+    watch = dock.findChild(_TabsWatch, options=Qt.FindDirectChildrenOnly) or _TabsWatch(dock)
+    watch.moved()
+
+
+class _TabsWatch(QObject):
+    """Keeps the dock's tabs readable when it moves (a slot of the dock's child: no closure
+    that would keep napari's window alive)."""
+
+    def __init__(self, dock: QDockWidget) -> None:
+        super().__init__(dock)
+        dock.dockLocationChanged.connect(self.moved)
+
+    def moved(self, *_) -> None:
+        QTimer.singleShot(0, self._apply)
+
+    def _apply(self) -> None:
+        try:
+            _unelided(self.parent().parentWidget())
+        except RuntimeError:  # closed meanwhile
+            pass
+
+
+def _unelided(main: QMainWindow | None) -> None:
+    """The main window's dock tab bars that hold a catrack dock: whole titles, scrolled."""
+    if not isinstance(main, QMainWindow):
+        return
+    try:
+        titles = {d.windowTitle() for d in main.findChildren(QDockWidget) if is_catrack_dock(d)}
+        for bar in main.findChildren(QTabBar, options=Qt.FindDirectChildrenOnly):
+            if any(bar.tabText(i) in titles for i in range(bar.count())):
+                bar.setElideMode(Qt.ElideNone)
+                bar.setUsesScrollButtons(True)
+    except RuntimeError:  # the window was closed before the event loop came back
+        pass
+
+
 def tabify_dock(dock: QDockWidget) -> bool:
     """Put `dock` in the tabs of the other catrack docks shown in its area; True if moved."""
     if dock.isFloating():
@@ -180,6 +279,7 @@ def tabify_dock(dock: QDockWidget) -> bool:
     main = dock.parentWidget()
     if not isinstance(main, QMainWindow):
         return False
+    readable_tabs(dock)
     area = main.dockWidgetArea(dock)
     already = set(main.tabifiedDockWidgets(dock))
     others = [

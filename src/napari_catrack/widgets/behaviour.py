@@ -28,7 +28,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -59,12 +58,15 @@ from napari_catrack.widgets._behaviour_layers import (
 from napari_catrack.widgets._behaviour_panels import CenterlinePanel, VelocityPanel, _file_row
 from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
-from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._dock import FittedList, scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
     import napari
+
+#: the doubtful frames' line before a segmentation (the list under it is hidden while empty)
+DOUBTFUL_NONE_YET = "doubtful frames: none yet (Segment video lists them here)"
 
 
 def _reported(method):
@@ -111,8 +113,9 @@ class BehaviourWidget(QWidget):
         self.bar = QProgressBar()
         self.anchors_label = QLabel("anchors: none yet")
         self.anchors_label.setWordWrap(True)
-        self.low_list = QListWidget()
-        self.low_list.setMinimumHeight(80)
+        self.doubtful_label = QLabel(DOUBTFUL_NONE_YET)
+        self.doubtful_label.setWordWrap(True)
+        self.low_list = FittedList()  # as tall as its frames; hidden while there are none
         self.status = QLabel("click 'Add prompt points', then on the worm, then Segment")
         self.status.setWordWrap(True)
         self.centerline = CenterlinePanel(self)
@@ -169,7 +172,7 @@ class BehaviourWidget(QWidget):
         row2.addWidget(self.cancel_button)
         lay.addLayout(row2)
         lay.addWidget(self.anchors_label)
-        lay.addWidget(QLabel("doubtful frames (click to go there):"))
+        lay.addWidget(self.doubtful_label)
         lay.addWidget(self.low_list)
         lay.addWidget(self.status)
         # the shared dock body: the dock is never narrower than its controls (no sideways scroll)
@@ -348,6 +351,11 @@ class BehaviourWidget(QWidget):
             item = QListWidgetItem(f"frame {int(frame)}: {reason}")
             item.setData(256, int(frame))
             self.low_list.addItem(item)
+        if self.low_list.count():
+            self.doubtful_label.setText("doubtful frames (click to go there):")
+        else:
+            done = quality is not None or status is not None
+            self.doubtful_label.setText("doubtful frames: none" if done else DOUBTFUL_NONE_YET)
 
     def _show_anchors(self, result) -> None:
         kinds = [f"{a.frame} ({'painted' if a.mask is not None else 'points'})" for a in result.anchors]  # fmt: skip

@@ -25,7 +25,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
     QProgressBar,
     QPushButton,
     QWidget,
@@ -37,7 +36,7 @@ from napari_catrack.session import watch_session
 from napari_catrack.widgets._common import preferred_neuron_layer
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import FrameRateControl
-from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._dock import FittedList, scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import report_exception, start_job
 
@@ -145,7 +144,9 @@ class EnsemblesWidget(QWidget):
         run.addWidget(self.cancel_button)
         self.status = QLabel("no ensembles yet")
         self.status.setWordWrap(True)
-        self.ensembles = QListWidget()
+        self.ensembles_label = QLabel("ensembles (select one to browse its events):")
+        # as tall as its ensembles; hidden with its line while there are none (the status says so)
+        self.ensembles = FittedList(header=self.ensembles_label)
         self.ensembles.currentRowChanged.connect(self._select_ensemble)
         self.prev_button = QPushButton("◀ &Previous event")
         self.next_button = QPushButton("&Next event ▶")
@@ -161,7 +162,7 @@ class EnsemblesWidget(QWidget):
         layout.addLayout(run)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
-        layout.addWidget(QLabel("ensembles (select one to browse its events):"))
+        layout.addWidget(self.ensembles_label)
         layout.addWidget(self.ensembles)
         layout.addLayout(steps)
         layout.addWidget(self.event_label)

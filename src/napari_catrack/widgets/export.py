@@ -128,20 +128,35 @@ class ExportWidget(QWidget):
             check.setData(Qt.UserRole, item.key)
             check.setToolTip(item.label)
             self.table.setItem(r, 0, check)
-            combo = QComboBox()
-            combo.addItems(list(item.formats))
-            combo.setCurrentText(fmt if fmt in item.formats else item.default_format)
-            combo.currentTextChanged.connect(lambda _t, r=r: self._show_path(r))
-            self.table.setCellWidget(r, 1, combo)
+            self.table.removeCellWidget(r, 1)  # (a row's item may have changed since)
+            if len(item.formats) > 1:
+                combo = QComboBox()
+                combo.addItems(list(item.formats))
+                combo.setCurrentText(fmt if fmt in item.formats else item.default_format)
+                combo.currentTextChanged.connect(lambda _t, r=r: self._show_path(r))
+                self.table.takeItem(r, 1)
+                self.table.setCellWidget(r, 1, combo)
+            else:  # one format, nothing to choose: its name, whole (a box cut it to "catrac")
+                only = QTableWidgetItem(item.default_format)
+                only.setFlags(Qt.ItemIsEnabled)
+                only.setToolTip(f"written as {item.default_format} (its only format)")
+                self.table.setItem(r, 1, only)
             self.table.setItem(r, 2, QTableWidgetItem(""))
             self._show_path(r)
         self.table.fit_columns()
         if not self.items:
             self.status.setText("the session holds nothing to export yet")
 
+    def _format(self, r: int) -> str | None:
+        """Row `r`'s format: its box's choice, or its only format."""
+        combo = self.table.cellWidget(r, 1)
+        if combo is not None:
+            return combo.currentText()
+        cell = self.table.item(r, 1)
+        return None if cell is None else cell.text()
+
     def _show_path(self, r: int) -> None:
-        item, combo = self.items[r], self.table.cellWidget(r, 1)
-        path = item.relative_path(combo.currentText())
+        path = self.items[r].relative_path(self._format(r))
         cell = QTableWidgetItem(path)
         cell.setFlags(Qt.ItemIsEnabled)
         cell.setData(Qt.UserRole, path)
@@ -162,11 +177,9 @@ class ExportWidget(QWidget):
     def _rows(self) -> list[tuple[str, bool, str]]:
         out = []
         for r in range(self.table.rowCount()):
-            cell, combo = self.table.item(r, 0), self.table.cellWidget(r, 1)
-            if cell is not None and combo is not None:
-                out.append(
-                    (cell.data(Qt.UserRole), cell.checkState() == Qt.Checked, combo.currentText())
-                )
+            cell, fmt = self.table.item(r, 0), self._format(r)
+            if cell is not None and fmt is not None:
+                out.append((cell.data(Qt.UserRole), cell.checkState() == Qt.Checked, fmt))
         return out
 
     def check_all(self, on: bool) -> None:
@@ -178,8 +191,9 @@ class ExportWidget(QWidget):
         wanted = set(keys)
         for r, item in enumerate(self.items):
             self.table.item(r, 0).setCheckState(Qt.Checked if item.key in wanted else Qt.Unchecked)
-            if formats and item.key in formats:
-                self.table.cellWidget(r, 1).setCurrentText(formats[item.key])
+            combo = self.table.cellWidget(r, 1)
+            if formats and item.key in formats and combo is not None:
+                combo.setCurrentText(formats[item.key])
 
     def selection(self) -> dict[str, str]:
         return {key: fmt for key, on, fmt in self._rows() if on}
@@ -397,7 +411,8 @@ class _ExportTable(QTableWidget):
     to fit. The table asks for the width its columns need (the dock opens that wide where the
     window allows) and always shows several rows. (At 1300 x 800 the file column was 90 px, cut
     "session.catrack.h5" to "sessi…ck.h5", and the item names wrapped to 3-4 lines in 107 px with
-    4 rows shown: h18 walk.)"""
+    4 rows shown: h18 walk.) An item with one format shows it as text, whole: a box with one
+    choice cut "catrack.h5" to "catrac" (h19)."""
 
     #: the item names' column: never narrower than this
     MIN_NAME = 150
@@ -416,6 +431,7 @@ class _ExportTable(QTableWidget):
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.verticalHeader().setVisible(False)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setItemDelegateForColumn(1, _OneLine(self))  # "catrack.h5" never wraps at its "."
         self.setItemDelegateForColumn(2, _OneLine(self))  # a path elides in the middle, unwrapped
         self.verticalHeader().sectionResized.connect(lambda *_: self._fit_height())  # rewrapped
 
@@ -427,8 +443,10 @@ class _ExportTable(QTableWidget):
         return max(widths, default=0) + extra
 
     def _format_width(self) -> int:
-        widths = [self.cellWidget(r, 1).sizeHint().width() for r in range(self.rowCount()) if self.cellWidget(r, 1)]  # fmt: skip
-        return max(70, min(max(widths, default=70), 90))
+        """As wide as the format boxes, and as the one-format names (\"catrack.h5\") whole."""
+        boxes = [self.cellWidget(r, 1).sizeHint().width() for r in range(self.rowCount()) if self.cellWidget(r, 1)]  # fmt: skip
+        names = [self._text_width(1)] if any(self.item(r, 1) for r in range(self.rowCount())) else []  # fmt: skip
+        return max(70, min(max([*boxes, *names], default=70), 120))
 
     def _name_width(self) -> int:
         """What the item names need to read in two lines (word wrap needs some slack)."""

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 STEP = "registration"
 ROLE = "registered"
 MOVIE_SUFFIXES = (".tif", ".tiff", ".zarr")  # what `MovieWriter` writes
+NO_SHIFTS = "no shifts yet: Register draws them here"
 
 
 def movie_layers(viewer) -> list:
@@ -295,6 +296,10 @@ class RegistrationWidget(QWidget):
             ax.set_xlabel("frame")
             ax.set_ylabel("px")
             self._cursor = ax.axvline(self.viewer.dims.current_step[0], color="k", lw=0.8)
+        else:  # (a blank white box read as a plot that failed to draw)
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, NO_SHIFTS, ha="center", va="center", color="0.4",
+                    transform=ax.transAxes)  # fmt: skip
         self.canvas.set_animated([self._cursor] if self._cursor is not None else [])
         self.canvas.relayout()
         self.canvas.draw_idle()
@@ -310,11 +315,11 @@ class RegistrationWidget(QWidget):
         if STEP in session and "shifts" in session[STEP].tables:
             self.shifts = session[STEP].tables["shifts"][["dy", "dx"]].to_numpy(float)
             self.form.set_params(RegisterParams.from_dict(recorded_values(session[STEP].params)))
-            self._plot()
             stored = session[STEP].attrs.get("output")
             if stored and self.output.text().strip() in ("", self._default_output):
                 self._default_output = session.resolve_stored_path(stored)  # redone in place
                 self.output.setText(self._default_output)
+        self._plot()  # the session's shifts, or a line saying where they will be
         reg = self.registered_layer()
         if reg is not None:  # reopened with the session (the registration step's output)
             self.show_registered.setEnabled(True)

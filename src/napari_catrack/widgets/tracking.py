@@ -23,7 +23,6 @@ from qtpy.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -44,7 +43,7 @@ from napari_catrack.layers import label_axes, tracks_layer
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import AlignmentLine, ChannelPicker
-from napari_catrack.widgets._dock import StatusLine, scroll_body
+from napari_catrack.widgets._dock import FittedList, StatusLine, scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._tracking_candidates import CandidatesPanel, current_frame
 from napari_catrack.widgets._tracking_layers import (
@@ -68,6 +67,8 @@ SEEDS_HIDDEN = (
     "eye on to see them)"
 )
 REVIEW_SHOWN = 20  # places to review listed, worst first; the rest are counted
+REVIEW_HEADER = "Places to review, worst first (click: go to the worst frame):"
+REVIEW_NONE_YET = "Places to review: none yet (Track lists them here)"
 MODELS = ("default", "classical", "cnn")
 
 
@@ -111,9 +112,11 @@ class TrackingWidget(QWidget):
         self.cancel_button.setEnabled(False)
         self.bar = QProgressBar(minimum=0, maximum=100, value=0)
         self.threshold = self.form.control("low_confidence")
-        self.low_list = QListWidget()
-        self.low_list.setMinimumHeight(90)
+        self.review_label = QLabel(REVIEW_NONE_YET)
+        self.review_label.setWordWrap(True)  # (unwrapped it made the dock scroll sideways)
+        self.low_list = FittedList()  # as tall as its entries; hidden while there are none
         self.low_more = QLabel("")
+        self.low_more.hide()
         self.status = StatusLine()  # wrapped, scrolled into sight when it changes
         self._build()
         self._fill_channels()
@@ -198,9 +201,7 @@ class TrackingWidget(QWidget):
         lay.addLayout(form)
         lay.addLayout(row)
         lay.addLayout(row2)
-        review = QLabel("Places to review, worst first (click: go to the worst frame):")
-        review.setWordWrap(True)  # (unwrapped it made the dock scroll sideways, cutting the status)
-        lay.addWidget(review)
+        lay.addWidget(self.review_label)
         lay.addWidget(self.low_list)
         lay.addWidget(self.low_more)
         lay.addWidget(self.status)
@@ -568,6 +569,8 @@ class TrackingWidget(QWidget):
         self.low_list.clear()
         self._n_low = 0
         self.low_more.setText("")
+        self.low_more.hide()
+        self.review_label.setText(REVIEW_NONE_YET)
         if self.tracks is None:
             return pd.DataFrame()
         try:
@@ -605,6 +608,12 @@ class TrackingWidget(QWidget):
             f"... and {rest} more places (fix these, re-track, and the list shrinks)"
             if rest
             else ""
+        )
+        self.low_more.setVisible(bool(rest))
+        self.review_label.setText(
+            REVIEW_HEADER
+            if len(review)
+            else f"Places to review: none (confidence ≥ {p.low_confidence:g} throughout)"
         )
         return review
 
