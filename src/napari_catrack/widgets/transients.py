@@ -18,9 +18,9 @@ from napari.layers import Image
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
-from napari_catrack.core.transients.curation import CurationState, fps_from_time, long_matrix
+from napari_catrack.core.transients.curation import CurationState, long_matrix
 from napari_catrack.core.transients.detect import without_lost
-from napari_catrack.core.transients.features import time_offsets
+from napari_catrack.core.transients.features import fps_from_times, time_offsets
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.figures.style import signal_label
@@ -147,7 +147,7 @@ class TransientsWidget(TransientsPanel):
                 raise InputError("the session has no traces yet: extract traces first")
             traces = self.session["traces"].tables["traces"]
             m = long_matrix(traces, "the session's traces")
-            self._set_traces(m.neuron_ids, m.frames, m.dff, fps_from_time(traces), "session",
+            self._set_traces(m.neuron_ids, m.frames, m.dff, fps_from_times(traces), "session",
                              ratio=dff_is_ratio(traces), times=traces)  # fmt: skip
         except CatrackError as exc:
             self._fail(exc, "loading the session's traces")
@@ -167,7 +167,7 @@ class TransientsWidget(TransientsPanel):
             # one lost them silently)
             ratio, times = False, None
             if layout in (None, "long") and {"neuron_id", "frame", "dff"} <= set(df.columns):
-                m, fps = long_matrix(df, str(path)), fps_from_time(df)
+                m, fps = long_matrix(df, str(path)), fps_from_times(df)
                 ratio, times = dff_is_ratio(df), df
             else:
                 m, fps = to_matrix(df, layout or "wide", where=str(path), lost_ok=True), None
