@@ -98,3 +98,17 @@ def test_one_rule_reads_real_timestamps_and_refuses_uneven_ones(tmp_path, capsys
     assert "--fps is required" in err and "the table's time_s column states no one rate" in err
     assert "frames 4999 to 5000 take 2 frames" in err and "no time_s column" not in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_time_that_stands_still_is_uneven_and_said_where():
+    """Cascade's DS24-DS27 recordings (real timestamps) repeat their last frame's time: refused
+    as uneven, naming the frames (the first wording said neither what nor where)."""
+    from napari_catrack.core.transients import frame_rate_of_times
+
+    table = _jittery(n=500)
+    table.loc[499, "time_s"] = table.loc[498, "time_s"]
+    rate, why = frame_rate_of_times(table)
+    assert rate is None
+    assert (
+        why == "its times are uneven: neuron n0's frames 498 to 499 go back or stand still in time"
+    )

@@ -228,8 +228,11 @@ def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tu
     step = d_frame > 0
     if not step.any():
         return None, ""
-    if (d_time[step] <= 0).any():
-        return None, "its times go back or stand still while the frames go on"
+    back = step & (d_time <= 0)
+    if back.any():
+        i = where[int(np.argmax(back))]
+        return None, (f"its times are uneven: neuron {ids[i]}'s frames {int(frame[i])} to "
+                      f"{int(frame[i + 1])} go back or stand still in time")  # fmt: skip
     rate = float(np.median(d_frame[step] / d_time[step]))
     # each step, then each neuron's first to last sample (a second rate drifts away over it)
     first = np.r_[True, ~same]
