@@ -95,7 +95,10 @@ def test_one_rule_reads_real_timestamps_and_refuses_uneven_ones(tmp_path, capsys
     argv = ["transients", str(tmp_path / "gap.csv"), "-o", str(tmp_path / "x.csv")]
     assert main(argv) == EXIT_USER_ERROR
     err = capsys.readouterr().err
-    assert "--fps is required" in err and "the table's time_s column states no one rate" in err
+    assert (
+        "--fps is required" in err
+        and "and in the table's time_s column, its times are uneven: neuron n0's" in err
+    )
     assert "frames 4999 to 5000 take 2 frames" in err and "no time_s column" not in err
     assert not (tmp_path / "x.csv").exists()
 

@@ -108,7 +108,7 @@ def stated_frame_rate(table, layout: str | None, pairs, where: str, none: str):
     if layout != "wide":
         rate, uneven = frame_rate_of_times(table, pairs)
         if rate or layout == "long" or {"neuron_id", pairs[0][0]} <= set(table.columns):
-            return rate, where, f"{where} states no one rate: {uneven}" if uneven else none
+            return rate, where, f"in {where}, {uneven}" if uneven else none
     return (wide_fps(table), WIDE_HEADERS,
             "the wide table's column headers are frame numbers, not evenly spaced times")  # fmt: skip
 
