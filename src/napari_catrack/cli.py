@@ -95,6 +95,11 @@ class _Parser(argparse.ArgumentParser):
                   f"(see {self.prog} --help)\n")  # fmt: skip
 
 
+# What a plain argparse `type=` expects, in words: `--fps: invalid float value: 'abc'` is said
+# `--fps must be a number, got 'abc'`, as the parameter-dataclass options say it (h18).
+_TYPE_WORDS = {"float": "a number", "int": "a whole number", "Path": "a path"}
+
+
 def _argparse_message(message: str) -> str:
     """argparse's `argument --x: <why>` without the prefix when <why> names the option itself
     (`argument --size-ratio: --size-ratio must be ...`), else as `--x: <why>`."""
@@ -104,6 +109,10 @@ def _argparse_message(message: str) -> str:
     names, why = m.group(1).split("/"), m.group(2)
     if names == ["COMMAND"] and why.startswith("invalid choice: "):
         return f"unknown command {why.removeprefix('invalid choice: ')}"
+    typed = re.fullmatch(r"invalid (\w+) value: (.*)", why, flags=re.S)
+    if typed is not None:  # a plain `type=float` option: argparse names the Python type (h19)
+        kind = _TYPE_WORDS.get(typed.group(1), "a valid value")
+        return f"{names[-1]} must be {kind}, got {typed.group(2)}"
     if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", why) for n in names):
         return why
     return f"{m.group(1)}: {why}"

@@ -360,3 +360,35 @@ def test_an_option_argparse_refuses_is_one_catrack_error_line(tmp_path, capsys):
         assert code == EXIT_USER_ERROR
         assert len(err.splitlines()) == 1 and err.startswith(f"catrack: error: {line}"), err
     assert not (tmp_path / "t.csv").exists()
+
+
+def _typed_options():
+    """(command, option, type) for every option of every command whose argparse type is a bare
+    Python type (float, int, ...), not one of `commands._common`'s checked ones."""
+    import argparse
+
+    from napari_catrack.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if isinstance(action.type, type) and action.type is not str and action.option_strings:
+                yield name, action.option_strings[-1], action.type
+
+
+def test_a_plain_typed_option_names_what_it_takes_not_a_python_type(capsys):
+    """h19: `catrack transients --fps abc` said `--fps: invalid float value: 'abc'` (argparse's
+    words for a `type=float` option); every such option of every command now says it in words,
+    one line: `--fps must be a number, got 'abc'`, `--channel must be a whole number, ...`."""
+    options = list(_typed_options())
+    assert {("transients", "--fps"), ("ensembles", "--fps"), ("train-puncta", "--threads")} <= {
+        (c, o) for c, o, _ in options
+    }
+    words = {float: "a number", int: "a whole number"}
+    for command, option, kind in options:
+        code, err = _run(capsys, [command, option, "abc"])
+        line = _one_error_line(err)
+        assert code == EXIT_USER_ERROR, (command, option)
+        assert "invalid" not in line and kind.__name__ not in line.split("(see")[0], line
+        if kind in words:
+            assert f"catrack: error: {option} must be {words[kind]}, got 'abc'" in line, line

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from napari_catrack.core.transients import detect_transients
-from napari_catrack.core.transients.curation import CurationState, fps_from_time, matrix_from_long
+from napari_catrack.core.transients.curation import CurationState, matrix_from_long
+from napari_catrack.core.transients.features import fps_from_times
 from napari_catrack.errors import Cancelled, InputError
 
 FPS = 10.0
@@ -76,4 +77,4 @@ def test_long_traces_to_matrix_and_frame_rate():
     ids, frames_out, dff = matrix_from_long(long)
     assert list(ids) == ["x"] and dff.shape == (1, 5)  # all-NaN neuron dropped
     assert list(frames_out) == list(frames)
-    assert fps_from_time(long) == pytest.approx(4.0)
+    assert fps_from_times(long) == pytest.approx(4.0)

@@ -83,3 +83,24 @@ def test_the_frame_rate_comes_from_the_session(tmp_path, capsys):
     assert main([*base, "--fps", "10", "-o", str(tmp_path / "b")]) == 0
     assert "--fps 10 differs from the session's frame rate 7.5 Hz; using --fps" in capsys.readouterr().err  # fmt: skip
     assert json.loads((tmp_path / "b" / "params.json").read_text())["fps"] == 10
+
+
+def test_the_events_table_is_read_once(tmp_path, capsys, monkeypatch):
+    """h19: with --fps (or none), `catrack ensembles` read EVENTS.csv a second time only to see
+    the rate it states (`_frame_rate`); now both take the one table read."""
+    import napari_catrack.io.tables as tables
+
+    _transients().to_csv(tmp_path / "t.csv", index=False)
+    read, reads = tables.read_table, []
+
+    def counted(path, *a, **k):
+        reads.append(str(path))
+        return read(path, *a, **k)
+
+    monkeypatch.setattr(tables, "read_table", counted)
+    base = ["ensembles", str(tmp_path / "t.csv"), "--n-frames", "600", "--shuffles", "100",
+            "--no-figures"]  # fmt: skip
+    assert main([*base, "--fps", "10", "-o", str(tmp_path / "a")]) == 0
+    assert "differs from the 7.5 Hz read from the table's" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "b")]) == 0
+    assert reads == [str(tmp_path / "t.csv")] * 2  # once a run

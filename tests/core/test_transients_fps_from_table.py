@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from napari_catrack.cli import EXIT_USER_ERROR, main
 from napari_catrack.core.transients import fps_from_times
@@ -57,3 +58,60 @@ def test_the_frame_rate_comes_from_the_tables_time_column(tmp_path, capsys):
 def test_fps_from_times_reads_the_slope_not_the_offset():
     assert abs(fps_from_times(_traces()) - FPS) < 1e-9
     assert fps_from_times(_traces().assign(time_s=np.nan)) is None  # `catrack traces` without fps
+
+
+def _jittery(n=20_000, fps=30.006, jitter_s=5e-4, seed=1) -> pd.DataFrame:
+    """One neuron's long trace, its time_s a real clock's: `jitter_s` of timestamp jitter."""
+    rng = np.random.default_rng(seed)
+    frames = np.arange(n)
+    return pd.DataFrame({"neuron_id": "n0", "frame": frames, "dff": 0.02 * rng.standard_normal(n),
+                         "time_s": frames / fps + rng.normal(0.0, jitter_s, n)})  # fmt: skip
+
+
+def test_one_rule_reads_real_timestamps_and_refuses_uneven_ones(tmp_path, capsys):
+    """h19: the widget's lenient median and the CLI's 0.1 %-per-step rule disagreed; a long
+    table with 0.5 ms timestamp jitter at 30 Hz was refused by `catrack transients` ("no time_s
+    column that states it") while the widget read 30.006 Hz. One rule now: real jitter passes,
+    a dropped frame or a second rate is refused as uneven, not as missing."""
+    from napari_catrack.core.transients import frame_rate_of_times
+
+    table = _jittery()
+    assert fps_from_times(table) == pytest.approx(30.006, rel=2e-5)  # the whole span's rate
+    table.to_csv(tmp_path / "jitter.csv", index=False)
+    argv = ["transients", str(tmp_path / "jitter.csv"), "--method", "ksigma", "-o", str(tmp_path / "j.csv")]  # fmt: skip
+    assert main(argv) == 0
+    assert "frame rate 30.006 Hz, from the table's time_s column" in capsys.readouterr().err
+
+    gap = _jittery()
+    gap.loc[gap.frame >= 5000, "time_s"] += 1 / 30.006  # one frame dropped, not numbered
+    slow = _jittery(n=400)
+    slow.loc[slow.frame >= 200, "time_s"] = 200 / 30.006 + (slow.frame[200:] - 200) / 27.0
+    planes = pd.concat([_jittery(n=400), _jittery(n=400, fps=15.0).assign(neuron_id="n1")])
+    for bad in (gap, slow, planes):
+        rate, why = frame_rate_of_times(bad)
+        assert rate is None and fps_from_times(bad) is None
+        assert why.startswith("its times are uneven: neuron n")
+    gap.to_csv(tmp_path / "gap.csv", index=False)
+    argv = ["transients", str(tmp_path / "gap.csv"), "-o", str(tmp_path / "x.csv")]
+    assert main(argv) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert (
+        "--fps is required" in err
+        and "and in the table's time_s column, its times are uneven: neuron n0's" in err
+    )
+    assert "frames 4999 to 5000 take 2 frames" in err and "no time_s column" not in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_time_that_stands_still_is_uneven_and_said_where():
+    """Cascade's DS24-DS27 recordings (real timestamps) repeat their last frame's time: refused
+    as uneven, naming the frames (the first wording said neither what nor where)."""
+    from napari_catrack.core.transients import frame_rate_of_times
+
+    table = _jittery(n=500)
+    table.loc[499, "time_s"] = table.loc[498, "time_s"]
+    rate, why = frame_rate_of_times(table)
+    assert rate is None
+    assert (
+        why == "its times are uneven: neuron n0's frames 498 to 499 go back or stand still in time"
+    )

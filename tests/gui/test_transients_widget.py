@@ -551,3 +551,29 @@ def test_a_polygon_cell_takes_the_red_rule_and_baseline_the_traces_were_made_wit
     roi = viewer_session(viewer)["transients"].tables["roi_traces"].set_index("frame")
     assert roi.loc[100:109, "ratio"].isna().all() and roi.loc[100:109, "red"].eq(10.0).all()
     assert roi.drop(range(100, 110))["ratio"].notna().all()
+
+
+def test_the_widget_reads_a_tables_rate_by_the_clis_rule(make_napari_viewer, tmp_path):
+    """h19: the widget's own median read a rate from any time_s, the CLI's rule refused real
+    timestamps; one rule now (`frame_rate_of_times`): jittery timestamps give their rate, a
+    table with a dropped frame is refused, saying so, until a rate is typed."""
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    rng = np.random.default_rng(2)
+    jitter = _traces()
+    jitter["time_s"] += rng.normal(0.0, 0.02 / FPS, len(jitter))  # 2 % of a frame
+    gap = _traces()
+    gap.loc[gap.frame >= 300, "time_s"] += 1 / FPS  # a dropped frame, not numbered
+    jitter.to_csv(tmp_path / "jitter.csv", index=False)
+    gap.to_csv(tmp_path / "gap.csv", index=False)
+    for name, rate in (("gap.csv", None), ("jitter.csv", FPS)):
+        viewer = make_napari_viewer()
+        widget = TransientsWidget(viewer)
+        assert widget.load_csv(tmp_path / name) is (rate is not None)
+        if rate is None:
+            assert "time_s states no frame rate, its times are uneven" in widget.status.text()
+            assert "frames 299 to 300 take 2 frames" in widget.status.text()
+            widget.fps.setValue(FPS)  # typed: the traces load at it
+            assert widget.load_csv(tmp_path / name) and widget.state.fps == FPS
+        else:
+            assert widget.fps.value() == pytest.approx(FPS, rel=1e-3)

@@ -97,17 +97,18 @@ WIDE_HEADERS = "the wide table's column headers (times in seconds)"
 
 def stated_frame_rate(table, layout: str | None, pairs, where: str, none: str):
     """The rate a table states, where it is read and why there is none: a long table's (frame,
-    time) column `pairs` (`fps_from_times`, e.g. a traces table's frame and time_s: `where` "the
-    table's time_s column", `none` "the table has no time_s column that states it"), else a
-    wide table's headers when they are times (`wide_fps`). `layout` None: the wide reading when
-    the table has no long columns. Returns (rate or None, where, why none)."""
-    from napari_catrack.core.transients import fps_from_times
+    time) column `pairs` (`frame_rate_of_times`, e.g. a traces table's frame and time_s: `where`
+    "the table's time_s column", `none` "the table has no time_s column that states it"; times
+    that are there but uneven say so instead), else a wide table's headers when they are times
+    (`wide_fps`). `layout` None: the wide reading when the table has no long columns. Returns
+    (rate or None, where, why none)."""
+    from napari_catrack.core.transients import frame_rate_of_times
     from napari_catrack.io.tables import wide_fps
 
     if layout != "wide":
-        rate = fps_from_times(table, pairs)
+        rate, uneven = frame_rate_of_times(table, pairs)
         if rate or layout == "long" or {"neuron_id", pairs[0][0]} <= set(table.columns):
-            return rate, where, none
+            return rate, where, f"in {where}, {uneven}" if uneven else none
     return (wide_fps(table), WIDE_HEADERS,
             "the wide table's column headers are frame numbers, not evenly spaced times")  # fmt: skip
 

@@ -97,8 +97,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def load_trains(path: str, args: argparse.Namespace, session=None):
-    """Event trains from the CSV in the layout the user named, and where its neurons came from.
+def read_events(path: str, args: argparse.Namespace):
+    """EVENTS.csv in the layout the user named, read once (`load_trains` and the frame rate
+    it states, `_frame_rate`, both take it): a transient table, or a wide raster."""
+    from napari_catrack.io.tables import read_table
+
+    if args.layout == "wide":
+        return read_table(path, what="raster table")
+    return read_table(path, required=("neuron_id", args.frame_column), what="transient table")
+
+
+def load_trains(path: str, table, args: argparse.Namespace, session=None):
+    """Event trains from EVENTS.csv at `path`, its `table` (`read_events`), and where its
+    neurons came from.
 
     A transient table lists only neurons with transients; every neuron traced counts
     (`n_neurons`, as the widget, the demo and the batch count them): those of `--neurons FILE`,
@@ -128,9 +139,8 @@ def load_trains(path: str, args: argparse.Namespace, session=None):
         if args.neurons:
             raise InputError("--neurons is for a transient table (--layout long): the rows of a "
                              "wide raster are its neurons")  # fmt: skip
-        raster = wide_table_to_raster(read_table(path, what="raster table"))
+        raster = wide_table_to_raster(table)
         return trains_from_raster(raster, threshold=args.threshold), "the rows of the raster"
-    table = read_table(path, required=("neuron_id", args.frame_column), what="transient table")
     ids, source = None, "only those with transients: --neurons FILE counts every neuron traced"
     if args.neurons:
         listed = read_table(args.neurons, required=("neuron_id",), what="neuron list (--neurons)")
@@ -252,16 +262,15 @@ def _write_all(
                 _save_figure(fig, out / f"ensembles_{name}.{fmt}", fmt)
 
 
-def _frame_rate(args: argparse.Namespace, target) -> float:
+def _frame_rate(args: argparse.Namespace, target, table) -> float:
     """The rule of `catrack transients` (`frame_rate_from_args`): --fps, else the session's frame
-    rate, else the rate the table states: a transient table's start/peak/end frame and time
-    columns (`fps_from_times`), a wide raster's column headers when they are times (`wide_fps`)."""
-    from napari_catrack.io.tables import read_table
+    rate, else the rate the events `table` states: a transient table's start/peak/end frame and
+    time columns (`frame_rate_of_times`), a wide raster's column headers when they are times
+    (`wide_fps`)."""
 
     def stated():
-        what = "transient table" if args.layout == "long" else "raster table"
         return stated_frame_rate(
-            read_table(args.events, what=what),
+            table,
             args.layout,
             [(f"{c}_frame", f"{c}_time_s") for c in ("start", "peak", "end")],
             "the table's *_time_s columns",
@@ -291,10 +300,11 @@ def run(args: argparse.Namespace) -> int:
                    "--neurons": args.neurons, "--traces": args.traces})  # fmt: skip
     params = EnsembleParams.from_args(args, **params_from_args(args, "ensembles", "ensembles"))
     target = session_from_args(args)  # a table, not a recording: any session, or a new one
+    events = read_events(args.events, args)
     trains, neurons_from = load_trains(
-        args.events, args, target.session if target is not None else None
+        args.events, events, args, target.session if target is not None else None
     )
-    fps = _frame_rate(args, target)
+    fps = _frame_rate(args, target, events)
     positions = None
     if args.positions:
         positions = read_table(args.positions, required=("neuron_id", "y", "x"), what="positions")

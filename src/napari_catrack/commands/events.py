@@ -84,7 +84,13 @@ def _video_clock(args, params: EventAlignParams):
 
 def _check_fps_agrees(fps: float | None, known: float | None, where: str) -> bool:
     """Warn when --fps contradicts the frame rate the traces were made at (the session's, or
-    the spacing of the table's time_s column): every event would land on the wrong frame."""
+    the spacing of the table's time_s column): every event would land on the wrong frame.
+
+    Not `commands._common.frame_rate_from_args`'s rule (`catrack transients` / `ensembles`,
+    whose table rate `core.transients.frame_rate_of_times` refuses uneven times): here a
+    table with dropped frames still has a rate, the median step's (`Session.frame_rate`), so
+    that a wrong --fps (1 % off) is told apart from the gaps `_check_time_column` says (give
+    --frame-times), which frame / fps cannot keep (h19 review)."""
     from napari_catrack.commands._common import warn
 
     if fps is not None and known and abs(fps - known) > 0.01 * known:

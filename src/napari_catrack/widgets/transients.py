@@ -18,9 +18,9 @@ from napari.layers import Image
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
-from napari_catrack.core.transients.curation import CurationState, fps_from_time, long_matrix
+from napari_catrack.core.transients.curation import CurationState, long_matrix
 from napari_catrack.core.transients.detect import without_lost
-from napari_catrack.core.transients.features import time_offsets
+from napari_catrack.core.transients.features import frame_rate_of_times, time_offsets
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.figures.style import signal_label
@@ -147,7 +147,7 @@ class TransientsWidget(TransientsPanel):
                 raise InputError("the session has no traces yet: extract traces first")
             traces = self.session["traces"].tables["traces"]
             m = long_matrix(traces, "the session's traces")
-            self._set_traces(m.neuron_ids, m.frames, m.dff, fps_from_time(traces), "session",
+            self._set_traces(m.neuron_ids, m.frames, m.dff, frame_rate_of_times(traces), "session",
                              ratio=dff_is_ratio(traces), times=traces)  # fmt: skip
         except CatrackError as exc:
             self._fail(exc, "loading the session's traces")
@@ -167,10 +167,11 @@ class TransientsWidget(TransientsPanel):
             # one lost them silently)
             ratio, times = False, None
             if layout in (None, "long") and {"neuron_id", "frame", "dff"} <= set(df.columns):
-                m, fps = long_matrix(df, str(path)), fps_from_time(df)
+                m, fps = long_matrix(df, str(path)), frame_rate_of_times(df)
                 ratio, times = dff_is_ratio(df), df
             else:
-                m, fps = to_matrix(df, layout or "wide", where=str(path), lost_ok=True), None
+                m = to_matrix(df, layout or "wide", where=str(path), lost_ok=True)
+                fps = None, ""
             self._set_traces(m.neuron_ids, m.frames, m.dff, fps, str(path), ratio=ratio, times=times)  # fmt: skip
         except CatrackError as exc:
             self._fail(exc, "loading traces")
@@ -187,7 +188,9 @@ class TransientsWidget(TransientsPanel):
             self.load_csv(path)
 
     def _set_traces(self, ids, frames, dff, fps, source: str, ratio: bool = False, times=None) -> None:  # fmt: skip
-        """Show these traces; `fps` is the rate their time column implies (None if none). The
+        """Show these traces; `fps`: (rate, why none) their time column implies
+        (`frame_rate_of_times`, the rule of `catrack transients`; times that are there but
+        uneven refuse the traces while no rate is in force, saying where). The
         neurons without any value are left out, said in the status line. `ratio`: their dff is
         the two-channel ΔR/R₀ (`figures.traces.dff_is_ratio`), and the plot's axis says so, as
         the Traces widget and the exported figures do. `times`: their long table, whose time_s
@@ -195,6 +198,10 @@ class TransientsWidget(TransientsPanel):
         self.canvas.ax.set_ylabel(signal_label("dff", ratio=ratio))
         ids, dff, lost = without_lost(np.asarray(ids).astype(str).astype(object), dff)
         note = ""
+        fps, uneven = fps
+        if uneven and not self.ctx.fps():
+            raise InputError(f"the traces' time_s states no frame rate, {uneven}: type the rate "
+                             "in a 'frame rate' box")  # fmt: skip
         if fps and not self.ctx.fps():
             self.ctx.set_fps(float(fps), source="from the traces' time_s")
         elif fps and abs(fps - self.ctx.fps()) > 1e-3 * fps:
@@ -694,7 +701,7 @@ class TransientsWidget(TransientsPanel):
         elif source and Path(source).is_file():
             self.load_csv(source)
         elif len(self.roi_traces):
-            self._set_traces([], [], np.zeros((0, 0)), None, "session")
+            self._set_traces([], [], np.zeros((0, 0)), (None, ""), "session")
         self.show_detect_params(self.last_params)
         self.state.load_transients(rec.tables.get("transients", pd.DataFrame()))
         verdicts = rec.tables.get("verdicts")

@@ -21,6 +21,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "apply_verdicts",
             "cell_table",
             "fps_from_times",
+            "frame_rate_of_times",
             "frame_times",
             "time_offsets",
             "transient_features",

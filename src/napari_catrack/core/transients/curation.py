@@ -56,18 +56,6 @@ def long_matrix(traces: pd.DataFrame, where: str, column: str = "dff"):
     return m
 
 
-def fps_from_time(traces: pd.DataFrame) -> float | None:
-    """Frame rate from a `time_s` column (seconds per frame step), when it holds one."""
-    if "time_s" not in traces.columns or "frame" not in traces.columns:
-        return None
-    d = traces[["frame", "time_s"]].dropna().drop_duplicates("frame").sort_values("frame")
-    if len(d) < 2:
-        return None
-    dt = np.diff(d["time_s"].to_numpy(float)) / np.diff(d["frame"].to_numpy(float))
-    dt = float(np.median(dt))
-    return 1.0 / dt if np.isfinite(dt) and dt > 0 else None
-
-
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for c in (*FRAME_COLS, "transient_id"):

@@ -192,31 +192,70 @@ def time_offsets(traces: pd.DataFrame, fps: float) -> dict[str, float]:
     return {str(k): float(v) for k, v in mid[keep].items()}
 
 
-def fps_from_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> float | None:
-    """The frame rate a long table states: frames per second of its times against its frames,
-    the same for every step of every neuron (within 0.1 %; a suite2p plane's offset in time
-    keeps its slope); None when it has no such columns or they disagree. `pairs`: the (frame,
-    time) columns, a traces table's (frame, time_s) or a transient table's (start_frame,
+# How far a step of a table's times may stray from its frames at the stated rate, in frames:
+# a quarter of a frame plus 0.1 % of the step. Real timestamps (a DAQ's or a camera's, jitter
+# of a few % of a frame) pass; a dropped frame (a step one frame long), a second rate (a
+# neuron's or a stretch's: 10 % off over its span of frames) or times going back do not.
+TIME_STEP_TOLERANCE_FRAMES = 0.25
+TIME_STEP_TOLERANCE_FRACTION = 1e-3
+
+
+def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tuple[float | None, str]:  # fmt: skip
+    """(rate, "") the frame rate a long table's times state, else (None, why): the one rule of
+    `catrack transients` / `catrack ensembles` (`commands._common.stated_frame_rate`) and the
+    Transients widget (`fps_from_times`). The median of frames per second over the steps from
+    one sample of a neuron to its next is checked: every such step, and each neuron's whole
+    span, must be its frames at that rate within `TIME_STEP_TOLERANCE_FRAMES` +
+    `TIME_STEP_TOLERANCE_FRACTION` of the step (a suite2p plane's offset in time keeps the
+    slope); the rate stated is then the neurons' frames over their time, first to last sample.
+    `why` is "" when the table has no such columns or no finite times (the caller says
+    what is missing), else says the times are uneven and where. `pairs`: the (frame, time)
+    columns, a traces table's (frame, time_s) or a transient table's (start_frame,
     start_time_s), (peak_frame, peak_time_s), (end_frame, end_time_s) (`catrack ensembles`)."""
     pairs = [(f, t) for f, t in pairs if {f, t} <= set(table.columns)]
     if "neuron_id" not in table.columns or not pairs:
-        return None
+        return None, ""
     df = pd.concat([pd.DataFrame({
-        "neuron_id": table["neuron_id"],
+        "neuron_id": table["neuron_id"].astype(str),
         "frame": pd.to_numeric(table[f], errors="coerce"),
         "time_s": pd.to_numeric(table[t], errors="coerce"),
-    }) for f, t in pairs]).dropna().sort_values(["neuron_id", "frame"])  # fmt: skip
-    same = df["neuron_id"].to_numpy()[1:] == df["neuron_id"].to_numpy()[:-1]
-    d_frame = np.diff(df["frame"].to_numpy(float))[same]
-    d_time = np.diff(df["time_s"].to_numpy(float))[same]
+    }) for f, t in pairs]).dropna().drop_duplicates()  # fmt: skip
+    df = df.sort_values(["neuron_id", "frame", "time_s"], kind="stable")
+    ids, frame, time = df["neuron_id"].to_numpy(), df["frame"].to_numpy(float), df["time_s"].to_numpy(float)  # fmt: skip
+    same = ids[1:] == ids[:-1]
+    d_frame, d_time = np.diff(frame)[same], np.diff(time)[same]
+    where = np.flatnonzero(same)
     step = d_frame > 0
-    if not step.any() or (d_time[step] <= 0).any():
-        return None
-    rates = d_frame[step] / d_time[step]
-    rate = float(np.median(rates))
-    if np.abs(rates - rate).max() > 1e-3 * rate:
-        return None
-    return rate
+    if not step.any():
+        return None, ""
+    back = step & (d_time <= 0)
+    if back.any():
+        i = where[int(np.argmax(back))]
+        return None, (f"its times are uneven: neuron {ids[i]}'s frames {int(frame[i])} to "
+                      f"{int(frame[i + 1])} go back or stand still in time")  # fmt: skip
+    rate = float(np.median(d_frame[step] / d_time[step]))
+    # each step, then each neuron's first to last sample (a second rate drifts away over it)
+    first = np.r_[True, ~same]
+    last = np.r_[~same, True]
+    spans = (frame[last] - frame[first], time[last] - time[first], np.flatnonzero(first))
+    for d_f, d_t, at in ((d_frame, d_time, where), spans):
+        off = d_t * rate - d_f
+        bad = np.abs(off) > TIME_STEP_TOLERANCE_FRAMES + TIME_STEP_TOLERANCE_FRACTION * np.abs(d_f)
+        if bad.any():
+            i = int(np.argmax(bad))
+            a, b = int(frame[at[i]]), int(frame[at[i]] + d_f[i])
+            return None, (f"its times are uneven: neuron {ids[at[i]]}'s frames {a} to {b} take "
+                          f"{d_t[i] * rate:.3g} frames at the {rate:.6g} Hz of most steps "
+                          "(dropped frames, or two rates?)")  # fmt: skip
+    # stated: the rate over the neurons' whole spans, which jitter does not blur as it does
+    # the median step (2e-4 off at 30 Hz with 0.5 ms jitter, 20 frames over 100,000)
+    return float(spans[0].sum() / spans[1].sum()), ""
+
+
+def fps_from_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> float | None:
+    """The frame rate a long table's times state (`frame_rate_of_times`), None when they state
+    none (no such columns, or uneven times)."""
+    return frame_rate_of_times(table, pairs)[0]
 
 
 def frame_times(table: pd.DataFrame, fps: float, offsets: dict | None = None) -> pd.DataFrame:
