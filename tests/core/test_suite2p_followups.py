@@ -282,7 +282,7 @@ def test_a_plane_folder_given_is_recorded_as_that_plane(tmp_path):
     assert read_suite2p(root).made_with["plane"] == "all"
 
 
-def _draw_a_cell(session, nid: int = 99, reshape: int | None = None):
+def _draw_a_cell(session, nid: int = 99, reshape: int | None = None, tool: str | None = None):
     """Fit a cell drawn by hand ("Fit drawn/edited cells") at the top right of a 300-frame
     movie made of the session's cells (footprint x raw trace) and a blob firing every second
     there, recorded as the widget records it; `reshape`: also cell `reshape` grown by a pixel."""
@@ -310,7 +310,7 @@ def _draw_a_cell(session, nid: int = 99, reshape: int | None = None):
         ids = res.components["neuron_id"]
         labels = labels_from_footprints(res.footprints, ids)
         masks[reshape] = ndimage.binary_dilation(labels == reshape + label_offset(ids))
-    out = refit_components(movie, res, masks)
+    out = refit_components(movie, res, masks, tool=tool)
     record_sources(session, out, origin="edited")
     return out
 
@@ -569,3 +569,41 @@ def test_fitting_a_drawn_cell_keeps_suite2ps_verdicts_on_the_other_cells(tmp_pat
     pd.testing.assert_frame_equal(after.loc[others, ["accepted", "reason"]], before.loc[others, ["accepted", "reason"]])  # fmt: skip
     for nid in (3, 99):  # the thresholds' verdict (area, SNR), not suite2p's
         assert "suite2p" not in after.loc[nid, "reason"]
+
+
+def test_an_edited_import_is_still_judged_as_the_tools_cells(tmp_path):
+    """After "Fit drawn/edited cells" on a suite2p import the record's origin is "edited": the
+    Sources widget took the cells for extracted ones ('re-judge imported cells' disabled) and
+    the next threshold change judged every cell again, over suite2p's iscell. The tool is read
+    from `edited_from`; the drawn and the reshaped cell have no suite2p verdict, so the
+    thresholds judge them and only them, and the box brings suite2p's verdicts back."""
+    from napari_catrack.core.sources.evaluation import judge, rejudged
+    from napari_catrack.core.sources.params import EvaluationParams
+    from napari_catrack.core.sources.session import imported_tool, record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    before = session["sources"].tables["components"].set_index("neuron_id")
+    _draw_a_cell(session, reshape=3, tool=imported_tool(session))
+    session.save()
+    session = Session.load(path)
+    assert session["sources"].attrs["origin"] == "edited"
+    assert imported_tool(session) == "suite2p"
+    comps = session["sources"].tables["components"]
+    assert not rejudged(comps)
+    strict = EvaluationParams(min_snr=1e6)  # the thresholds reject every cell
+    others = [i for i in range(K) if i != 3]
+    for rejudge in (False, True, False):
+        out = judge(comps, strict, tool=imported_tool(session), rejudge_imported=rejudge).set_index("neuron_id")  # fmt: skip
+        assert rejudged(out.reset_index()) == rejudge
+        for nid in (3, 99):  # drawn or reshaped: always the thresholds'
+            assert not out.loc[nid, "accepted"] and "SNR" in out.loc[nid, "reason"]
+        if rejudge:
+            assert not out.loc[others, "accepted"].any()
+        else:  # suite2p's own verdicts, its 6 rejections among them
+            pd.testing.assert_series_equal(out.loc[others, "accepted"].astype(bool), before.loc[others, "accepted"].astype(bool))  # fmt: skip
+            assert (out.loc[others, "reason"] == before.loc[others, "reason"]).all()
+        comps = out.reset_index()

@@ -325,6 +325,20 @@ def _same_traces(session, comps, result, pairs: dict[str, str]) -> bool:
 IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
 
 
+def imported_tool(session) -> str | None:
+    """The tool whose import the session's cells are (suite2p, ...), also after "Fit
+    drawn/edited cells" (origin "edited", `edited_from` the import's tool, h19): its verdicts
+    stand unless re-judged; None for extracted cells (and for an edit made before h19, which
+    did not record what it edited)."""
+    if SOURCES_STEP not in session:
+        return None
+    attrs = session[SOURCES_STEP].attrs
+    origin = attrs.get("origin")
+    if origin == "edited":
+        origin = attrs.get("edited_from")
+    return str(origin) if origin in IMPORTED else None
+
+
 def _notes(session, result: SourcesResult, origin: str) -> list[str]:
     """What the user should know about how the cells were made (the NaN border left out: the
     region used), kept in the step's attrs `notes` as the summary step keeps its own. Cells
