@@ -607,3 +607,42 @@ def test_an_edited_import_is_still_judged_as_the_tools_cells(tmp_path):
             pd.testing.assert_series_equal(out.loc[others, "accepted"].astype(bool), before.loc[others, "accepted"].astype(bool))  # fmt: skip
             assert (out.loc[others, "reason"] == before.loc[others, "reason"]).all()
         comps = out.reset_index()
+
+
+def test_hand_verdicts_of_extracted_cells_follow_their_footprint_into_an_import(tmp_path):
+    """A session of catrack's own cells into which a suite2p output was imported kept its hand
+    verdicts by id: extracted cell 0's verdict landed on suite2p's cell 0, another cell. Now a
+    verdict follows the cell of the same footprint (here the extracted cells are suite2p's in
+    reverse order, cell 2 one pixel smaller), else it is dropped and said, counted."""
+    from napari_catrack.core.sources.footprints import Footprints
+    from napari_catrack.core.sources.session import record_sources, set_verdict
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    imported = read_suite2p(root)
+    dense = np.asarray(imported.footprints)[::-1].copy()  # extracted cell j: suite2p's K-1-j
+    dense[2][tuple(np.argwhere(dense[2] > 0)[0])] = 0  # cell 2 (suite2p's K-3) reshaped
+    dense[1] *= 3  # stored at another scale: still the same footprint
+    comps = imported.components.drop(columns=["plane", "plane_roi", "time_offset_s"], errors="ignore")  # fmt: skip
+    comps = comps.iloc[::-1].reset_index(drop=True).assign(neuron_id=np.arange(K))
+    flip = lambda a: None if a is None else np.asarray(a)[::-1].copy()  # noqa: E731
+    extracted = replace(imported, components=comps, footprints=Footprints.from_dense(dense),
+                        raw=flip(imported.raw), denoised=flip(imported.denoised),
+                        spikes=flip(imported.spikes), dff=flip(imported.dff), red=None,
+                        red_background=None, made_with={})  # fmt: skip
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, extracted, origin="extracted")
+    for nid, status in ((0, "rejected"), (1, "accepted"), (2, "rejected")):
+        set_verdict(session, nid, status, "by hand")
+    said = record_sources(session, read_suite2p(root), origin="suite2p")
+    want = {str(K - 1): "rejected", str(K - 2): "accepted"}
+    assert _hand_verdicts(session) == want
+    assert said == [
+        "1 hand verdict on a cell this import no longer has was dropped: id 2 (the session's "
+        "cells were extracted by catrack, these are suite2p's, with ids of their own: no cell "
+        "of this import has its footprint)"
+    ]
+    assert said[0] in session["sources"].attrs["notes"]
+    # the same suite2p output again: its own ids, kept
+    assert record_sources(session, read_suite2p(root), origin="suite2p") == []
+    assert _hand_verdicts(session) == want
