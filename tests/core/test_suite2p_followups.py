@@ -377,8 +377,8 @@ def test_an_older_sessions_drawn_cell_without_an_offset_is_exported_at_the_plane
 def test_a_cell_drawn_on_a_multi_plane_import_is_refused_by_the_nwb_export_in_one_line(tmp_path):
     """Its plane is unknown (NaN; the cells differ in plane, so it takes none): the export
     stopped with a ValueError traceback (int(nan)); now one line that says why and what to do,
-    and no file. (The drawn row is set in the table: this fixture's planes are copies, whose
-    identical footprints the fit cannot separate.)"""
+    and no file. (The drawn row is set in the table as the fit leaves it; the fit itself on
+    these copied planes: test_fitting_a_cell_on_a_multi_plane_import_with_identical_planes_works.)"""
     pytest.importorskip("pynwb")
     from napari_catrack.core.sources.refit import _imaged_as_the_others
     from napari_catrack.io.nwb import write_nwb
@@ -646,3 +646,34 @@ def test_hand_verdicts_of_extracted_cells_follow_their_footprint_into_an_import(
     # the same suite2p output again: its own ids, kept
     assert record_sources(session, read_suite2p(root), origin="suite2p") == []
     assert _hand_verdicts(session) == want
+
+
+def test_fitting_a_cell_on_a_multi_plane_import_with_identical_planes_works(tmp_path):
+    """Fit drawn/edited cells on a multi-plane import whose planes have the same footprints (the
+    planes overlaid in one frame: cell 3 of plane 0 is 13 of plane 1 and 23 of plane 2)
+    stopped with numpy's "LinAlgError: Singular matrix" (the first traces' ridge, 1e-6, was
+    below float32's resolution). Now the same footprints share their trace: the drawn cell is
+    fitted where it was drawn and the reshaped one keeps its place."""
+    from napari_catrack.core.sources.hals import factorise
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p")
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    before = session["sources"].tables["components"].set_index("neuron_id")
+    out = _draw_a_cell(session, reshape=3).components.set_index("neuron_id")
+    assert len(out) == 3 * K + 1
+    assert abs(out.loc[99, "y"] - 5) < 1 and abs(out.loc[99, "x"] - 58) < 1
+    assert np.hypot(*(out.loc[3, ["y", "x"]] - before.loc[3, ["y", "x"]])) < 1
+    assert np.isfinite(out.loc[[3, 99], ["snr", "r_value"]].to_numpy(float)).all()
+    # the factorisation itself: two identical footprints share the trace
+    rng = np.random.default_rng(1)
+    a = np.zeros((100, 1), np.float32)
+    a[40:60] = 50.0
+    trace = rng.uniform(0, 10, (1, 200)).astype(np.float32)
+    Y = a @ trace + 100 + rng.normal(0, 0.1, (100, 200)).astype(np.float32)
+    fac = factorise(Y, np.hstack([a, a]), np.hstack([a, a]) > 0, background_rank=1, iterations=5)
+    assert len(fac.kept) == 2
+    assert np.corrcoef(fac.C.sum(axis=0), trace[0])[0, 1] > 0.95  # the cell's activity (its
+    # mean goes to the background)
