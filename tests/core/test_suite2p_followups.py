@@ -282,7 +282,7 @@ def test_a_plane_folder_given_is_recorded_as_that_plane(tmp_path):
     assert read_suite2p(root).made_with["plane"] == "all"
 
 
-def _draw_a_cell(session, nid: int = 99, reshape: int | None = None):
+def _draw_a_cell(session, nid: int = 99, reshape: int | None = None, tool: str | None = None):
     """Fit a cell drawn by hand ("Fit drawn/edited cells") at the top right of a 300-frame
     movie made of the session's cells (footprint x raw trace) and a blob firing every second
     there, recorded as the widget records it; `reshape`: also cell `reshape` grown by a pixel."""
@@ -310,7 +310,7 @@ def _draw_a_cell(session, nid: int = 99, reshape: int | None = None):
         ids = res.components["neuron_id"]
         labels = labels_from_footprints(res.footprints, ids)
         masks[reshape] = ndimage.binary_dilation(labels == reshape + label_offset(ids))
-    out = refit_components(movie, res, masks)
+    out = refit_components(movie, res, masks, tool=tool)
     record_sources(session, out, origin="edited")
     return out
 
@@ -377,8 +377,8 @@ def test_an_older_sessions_drawn_cell_without_an_offset_is_exported_at_the_plane
 def test_a_cell_drawn_on_a_multi_plane_import_is_refused_by_the_nwb_export_in_one_line(tmp_path):
     """Its plane is unknown (NaN; the cells differ in plane, so it takes none): the export
     stopped with a ValueError traceback (int(nan)); now one line that says why and what to do,
-    and no file. (The drawn row is set in the table: this fixture's planes are copies, whose
-    identical footprints the fit cannot separate.)"""
+    and no file. (The drawn row is set in the table as the fit leaves it; the fit itself on
+    these copied planes: test_fitting_a_cell_on_a_multi_plane_import_with_identical_planes_works.)"""
     pytest.importorskip("pynwb")
     from napari_catrack.core.sources.refit import _imaged_as_the_others
     from napari_catrack.io.nwb import write_nwb
@@ -569,3 +569,111 @@ def test_fitting_a_drawn_cell_keeps_suite2ps_verdicts_on_the_other_cells(tmp_pat
     pd.testing.assert_frame_equal(after.loc[others, ["accepted", "reason"]], before.loc[others, ["accepted", "reason"]])  # fmt: skip
     for nid in (3, 99):  # the thresholds' verdict (area, SNR), not suite2p's
         assert "suite2p" not in after.loc[nid, "reason"]
+
+
+def test_an_edited_import_is_still_judged_as_the_tools_cells(tmp_path):
+    """After "Fit drawn/edited cells" on a suite2p import the record's origin is "edited": the
+    Sources widget took the cells for extracted ones ('re-judge imported cells' disabled) and
+    the next threshold change judged every cell again, over suite2p's iscell. The tool is read
+    from `edited_from`; the drawn and the reshaped cell have no suite2p verdict, so the
+    thresholds judge them and only them, and the box brings suite2p's verdicts back."""
+    from napari_catrack.core.sources.evaluation import judge, rejudged
+    from napari_catrack.core.sources.params import EvaluationParams
+    from napari_catrack.core.sources.session import imported_tool, record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    path = tmp_path / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    before = session["sources"].tables["components"].set_index("neuron_id")
+    _draw_a_cell(session, reshape=3, tool=imported_tool(session))
+    session.save()
+    session = Session.load(path)
+    assert session["sources"].attrs["origin"] == "edited"
+    assert imported_tool(session) == "suite2p"
+    comps = session["sources"].tables["components"]
+    assert not rejudged(comps)
+    strict = EvaluationParams(min_snr=1e6)  # the thresholds reject every cell
+    others = [i for i in range(K) if i != 3]
+    for rejudge in (False, True, False):
+        out = judge(comps, strict, tool=imported_tool(session), rejudge_imported=rejudge).set_index("neuron_id")  # fmt: skip
+        assert rejudged(out.reset_index()) == rejudge
+        for nid in (3, 99):  # drawn or reshaped: always the thresholds'
+            assert not out.loc[nid, "accepted"] and "SNR" in out.loc[nid, "reason"]
+        if rejudge:
+            assert not out.loc[others, "accepted"].any()
+        else:  # suite2p's own verdicts, its 6 rejections among them
+            pd.testing.assert_series_equal(out.loc[others, "accepted"].astype(bool), before.loc[others, "accepted"].astype(bool))  # fmt: skip
+            assert (out.loc[others, "reason"] == before.loc[others, "reason"]).all()
+        comps = out.reset_index()
+
+
+def test_hand_verdicts_of_extracted_cells_follow_their_footprint_into_an_import(tmp_path):
+    """A session of catrack's own cells into which a suite2p output was imported kept its hand
+    verdicts by id: extracted cell 0's verdict landed on suite2p's cell 0, another cell. Now a
+    verdict follows the cell of the same footprint (here the extracted cells are suite2p's in
+    reverse order, cell 2 one pixel smaller), else it is dropped and said, counted."""
+    from napari_catrack.core.sources.footprints import Footprints
+    from napari_catrack.core.sources.session import record_sources, set_verdict
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p", n=1)
+    imported = read_suite2p(root)
+    dense = np.asarray(imported.footprints)[::-1].copy()  # extracted cell j: suite2p's K-1-j
+    dense[2][tuple(np.argwhere(dense[2] > 0)[0])] = 0  # cell 2 (suite2p's K-3) reshaped
+    dense[1] *= 3  # stored at another scale: still the same footprint
+    comps = imported.components.drop(columns=["plane", "plane_roi", "time_offset_s"], errors="ignore")  # fmt: skip
+    comps = comps.iloc[::-1].reset_index(drop=True).assign(neuron_id=np.arange(K))
+    flip = lambda a: None if a is None else np.asarray(a)[::-1].copy()  # noqa: E731
+    extracted = replace(imported, components=comps, footprints=Footprints.from_dense(dense),
+                        raw=flip(imported.raw), denoised=flip(imported.denoised),
+                        spikes=flip(imported.spikes), dff=flip(imported.dff), red=None,
+                        red_background=None, made_with={})  # fmt: skip
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, extracted, origin="extracted")
+    for nid, status in ((0, "rejected"), (1, "accepted"), (2, "rejected")):
+        set_verdict(session, nid, status, "by hand")
+    said = record_sources(session, read_suite2p(root), origin="suite2p")
+    want = {str(K - 1): "rejected", str(K - 2): "accepted"}
+    assert _hand_verdicts(session) == want
+    assert said == [
+        "1 hand verdict on a cell this import no longer has was dropped: id 2 (the session's "
+        "cells were extracted by catrack, these are suite2p's, with ids of their own: no cell "
+        "of this import has its footprint)"
+    ]
+    assert said[0] in session["sources"].attrs["notes"]
+    # the same suite2p output again: its own ids, kept
+    assert record_sources(session, read_suite2p(root), origin="suite2p") == []
+    assert _hand_verdicts(session) == want
+
+
+def test_fitting_a_cell_on_a_multi_plane_import_with_identical_planes_works(tmp_path):
+    """Fit drawn/edited cells on a multi-plane import whose planes have the same footprints (the
+    planes overlaid in one frame: cell 3 of plane 0 is 13 of plane 1 and 23 of plane 2)
+    stopped with numpy's "LinAlgError: Singular matrix" (the first traces' ridge, 1e-6, was
+    below float32's resolution). Now the same footprints share their trace: the drawn cell is
+    fitted where it was drawn and the reshaped one keeps its place."""
+    from napari_catrack.core.sources.hals import factorise
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    root = real_planes(tmp_path / "s2p")
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(root), origin="suite2p")
+    before = session["sources"].tables["components"].set_index("neuron_id")
+    out = _draw_a_cell(session, reshape=3).components.set_index("neuron_id")
+    assert len(out) == 3 * K + 1
+    assert abs(out.loc[99, "y"] - 5) < 1 and abs(out.loc[99, "x"] - 58) < 1
+    assert np.hypot(*(out.loc[3, ["y", "x"]] - before.loc[3, ["y", "x"]])) < 1
+    assert np.isfinite(out.loc[[3, 99], ["snr", "r_value"]].to_numpy(float)).all()
+    # the factorisation itself: two identical footprints share the trace
+    rng = np.random.default_rng(1)
+    a = np.zeros((100, 1), np.float32)
+    a[40:60] = 50.0
+    trace = rng.uniform(0, 10, (1, 200)).astype(np.float32)
+    Y = a @ trace + 100 + rng.normal(0, 0.1, (100, 200)).astype(np.float32)
+    fac = factorise(Y, np.hstack([a, a]), np.hstack([a, a]) > 0, background_rank=1, iterations=5)
+    assert len(fac.kept) == 2
+    assert np.corrcoef(fac.C.sum(axis=0), trace[0])[0, 1] > 0.95  # the cell's activity (its
+    # mean goes to the background)

@@ -357,3 +357,41 @@ def test_edits_in_a_reopened_sessions_footprints_before_docking_are_kept(
     assert status_of(session_for_viewer(viewer), ["3"])[0][1] == "deleted in the footprints layer"
     assert status_of(session_for_viewer(viewer), ["2"])[0][1] != "deleted in the footprints layer"
     assert src.cells.count() == 5
+
+
+def test_a_cell_drawn_on_an_import_leaves_the_tools_verdicts_standing(
+    make_napari_viewer, qtbot, movie_file, monkeypatch
+):
+    """After "Fit drawn/edited cells" on a suite2p import the session's origin read "edited":
+    're-judge imported cells' was disabled and the next threshold change judged every cell
+    again, over suite2p's own verdicts. Now the cells are still suite2p's (`edited_from`): the
+    box stays, the threshold judges the drawn cell alone, and ticking it re-judges them all."""
+    import napari_catrack.widgets.sources as sources_widget
+
+    monkeypatch.setattr(sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool, fps=fps or FPS))  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.open(str(movie_file), plugin=PLUGIN)
+    src = _dock(viewer, SRC)
+    session = session_for_viewer(viewer)
+    wait_job(qtbot, src.run_import("suite2p", "x"))
+    ids = session["sources"].tables["components"]["neuron_id"].tolist()
+    tool = [s for s, _ in status_of(session, ids)]
+    assert tool == ["unverified", "rejected", "unverified", "rejected", "unverified"]
+    truth = make_two_photon_movie(T, SHAPE, n_cells=4, seed=3, silent_fraction=0).truth
+    cell = truth.footprints[1] > 0.3 * truth.footprints[1].max()  # a real cell at (30, 30)
+    layer = viewer.layers["footprints"]
+    data = np.asarray(layer.data).copy()
+    data[cell & (data == 0)] = 5 + 1  # a new cell, id 5 (label = id + 1)
+    layer.data = data
+    wait_job(qtbot, src.run_refit())
+    assert session["sources"].attrs["origin"] == "edited"
+    assert session["sources"].attrs["edited_from"] == "suite2p"
+    assert src.rejudge.isEnabled() and not src.rejudge.isChecked()
+    assert "suite2p's own verdicts" in src.count.text()
+    src.evaluation.control("min_snr").setValue(1000.0)  # was: all 6 rejected
+    now = [s for s, _ in status_of(session, [*ids, 5])]
+    assert now == [*tool, "rejected"]
+    qtbot.mouseClick(src.rejudge, Qt.LeftButton)  # re-judge them all with the thresholds
+    assert all(s == "rejected" for s, _ in status_of(session, [*ids, 5]))
+    qtbot.mouseClick(src.rejudge, Qt.LeftButton)  # suite2p's verdicts come back
+    assert [s for s, _ in status_of(session, [*ids, 5])] == [*tool, "rejected"]

@@ -44,6 +44,7 @@ from napari_catrack.core.sources.session import (
     DELETED,
     IMPORTED,
     check_against_movie,
+    imported_tool,
     label_offset,
     labels_from_footprints,
     plane_labels,
@@ -385,9 +386,10 @@ class SourcesWidget(QWidget):
             )
             return None
         data = self.movie_data()
+        tool = self._imported_tool()  # its verdicts stay its own; the drawn cells get none
         return self._start(
             lambda job: refit_components(
-                data, result, masks, progress=job.progress, cancel=job.cancelled
+                data, result, masks, tool=tool, progress=job.progress, cancel=job.cancelled
             ),
             "fitting drawn cells",
             lambda r: self._show(r, origin="edited"),
@@ -626,9 +628,7 @@ class SourcesWidget(QWidget):
             self._fill_list()
 
     def _imported_tool(self) -> str | None:
-        session = self.ctx.session
-        origin = session["sources"].attrs.get("origin") if "sources" in session else None
-        return origin if origin in IMPORTED else None
+        return imported_tool(self.ctx.session)  # an edited import's too (edited_from, h19)
 
     def reevaluate(self, *_) -> None:
         """Thresholds changed: re-judge every component (live count), verdicts follow. Imported

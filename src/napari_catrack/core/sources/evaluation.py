@@ -110,6 +110,8 @@ def judge(
     Minian) keep the tool's own verdict unless `rejudge_imported`: that verdict is kept in the
     columns `tool_accepted` / `tool_reason` (added the first time), so un-ticking the choice
     brings it back. The column `judged_by` says, per component, whose verdict `accepted` is.
+    Cells drawn or reshaped by hand on the import ("Fit drawn/edited cells", `refit_components`
+    given the tool) have no tool verdict (`tool_accepted` NaN): the thresholds judge them.
     """
     out = components.copy()
     if tool is None:
@@ -117,16 +119,40 @@ def judge(
     if "tool_accepted" not in out:
         out["tool_accepted"] = out["accepted"].astype(bool)
         out["tool_reason"] = out["reason"].fillna("").astype(str)
+    own = out["tool_accepted"].notna().to_numpy(copy=True)  # the tool judged it (not drawn by hand)
+    thresholds = evaluate(out, params)
     if rejudge_imported:
-        out = evaluate(out, params)
-        out["judged_by"] = "thresholds"
-    else:
-        out["accepted"] = out["tool_accepted"].astype(bool)
-        out["reason"] = out["tool_reason"]
-        out["judged_by"] = tool
+        own[:] = False
+    out["accepted"] = np.where(own, out["tool_accepted"].where(own, False).astype(bool), thresholds["accepted"])  # fmt: skip
+    out["reason"] = np.where(own, out["tool_reason"].fillna("").astype(str), thresholds["reason"])
+    out["judged_by"] = np.where(own, tool, "thresholds")
+    return out
+
+
+def tool_verdicts(before: pd.DataFrame, after: pd.DataFrame, refitted: np.ndarray, tool: str) -> pd.DataFrame:  # fmt: skip
+    """`after` (cells fitted again, `refitted`, or drawn: rows past `before`'s) with the imported
+    tool's own verdicts kept for `judge`: the other cells keep theirs (`tool_accepted`,
+    `tool_reason`, or the `accepted`/`reason` they had), the drawn and reshaped ones get none
+    (NaN: the tool never judged that footprint) and are judged by the thresholds."""
+    out = after.copy()
+    n = len(before)
+    mine = np.zeros(len(out), bool)
+    mine[:n] = ~np.asarray(refitted[:n], bool)
+    had = "tool_accepted" in before
+    acc = (before["tool_accepted"] if had else before["accepted"].astype(bool)).to_numpy(object)
+    why = (before["tool_reason"] if had else before["reason"]).fillna("").astype(str).to_numpy(object)  # fmt: skip
+    by = before["judged_by"].to_numpy(object) if "judged_by" in before else np.full(n, tool, object)
+    mine[:n] &= pd.notna(acc)  # a cell drawn by an earlier fit: still none
+    out["tool_accepted"] = [float(bool(acc[k])) if mine[k] else np.nan for k in range(len(out))]
+    out["tool_reason"] = [why[k] if mine[k] else "" for k in range(len(out))]
+    out["judged_by"] = [by[k] if mine[k] else "thresholds" for k in range(len(out))]
     return out
 
 
 def rejudged(components: pd.DataFrame) -> bool:
-    """Whether imported components were re-judged with thresholds (see `judge`)."""
-    return "tool_accepted" in components and bool((components.get("judged_by") == "thresholds").any())  # fmt: skip
+    """Whether imported components were re-judged with thresholds (see `judge`): a cell the tool
+    judged has the thresholds' verdict (a drawn cell's is always theirs)."""
+    if "tool_accepted" not in components or "judged_by" not in components:
+        return False
+    own = components["tool_accepted"].notna().to_numpy()
+    return bool(((components["judged_by"] == "thresholds").to_numpy() & own).any())

@@ -130,8 +130,7 @@ def factorise(
     if smooth:
         b = project_smooth(b, shape, background_grid_px)
     if C is None:
-        AtA = A.T @ A + 1e-6 * np.eye(k, dtype=np.float32)
-        C = np.maximum(np.linalg.solve(AtA, A.T @ Y - (A.T @ b) @ f), 0) if k else np.zeros((0, Y.shape[1]), np.float32)  # fmt: skip
+        C = _first_traces(A, A.T @ Y - (A.T @ b) @ f) if k else np.zeros((0, Y.shape[1]), np.float32)  # fmt: skip
     nb = b.shape[1]
     full_support = np.hstack([support, np.ones((Y.shape[0], nb), bool)]).astype(np.float32)
     yy = float(np.vdot(Y, Y))
@@ -162,6 +161,20 @@ def factorise(
     kk = A.shape[1]
     YrA = _projected_residual(U[:kk], V[:kk], Cf)
     return Factorisation(A, Cf[:kk], b, Cf[kk:], YrA, np.flatnonzero(keep), done)
+
+
+def _first_traces(A: np.ndarray, AtR: np.ndarray) -> np.ndarray:
+    """Least-squares traces of footprints A (P, K) given A^T R (K, T), R the movie less the
+    background, >= 0, with a ridge relative to the footprints' size (1e-6 of the mean
+    ||a||^2, in float64): footprints that are the same (a multi-plane import's planes overlaid
+    in one frame, suite2p planes copied from one another) share their trace instead of
+    stopping at "Singular matrix" (before h19, the absolute 1e-6 was below float32's
+    resolution of ||a||^2)."""
+    A64 = np.asarray(A, np.float64)
+    AtA = A64.T @ A64
+    ridge = 1e-6 * max(float(np.trace(AtA)) / max(len(AtA), 1), 1e-12)
+    C = np.linalg.solve(AtA + ridge * np.eye(len(AtA)), np.asarray(AtR, np.float64))
+    return np.maximum(C, 0).astype(np.float32)
 
 
 def _projected_residual(U: np.ndarray, V: np.ndarray, Cf: np.ndarray) -> np.ndarray:

@@ -15,7 +15,13 @@ import pandas as pd
 
 from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
 from napari_catrack.core.sources.dff import dff_with_background
-from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
+from napari_catrack.core.sources.evaluation import (
+    area,
+    evaluate,
+    peak_snr,
+    r_values,
+    tool_verdicts,
+)
 from napari_catrack.core.sources.extract import SourcesResult, centroids
 from napari_catrack.core.sources.footprints import Footprints, as_footprints
 from napari_catrack.core.sources.hals import factorise
@@ -31,9 +37,14 @@ def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
             slice(max(0, xs.min() - margin), min(w, xs.max() + margin + 1)))  # fmt: skip
 
 
-def refit_components(movie, result: SourcesResult, masks: dict, *, progress=None, cancel=None) -> SourcesResult:  # fmt: skip
+def refit_components(movie, result: SourcesResult, masks: dict, *, tool: str | None = None, progress=None, cancel=None) -> SourcesResult:  # fmt: skip
     """`masks` maps a neuron id (an existing one: its new support; a new id: a new cell) to a
     (Y, X) boolean mask. Returns the result with those components refitted or added.
+
+    `tool`: the cells are that tool's import (`session.imported_tool`); its own verdicts stay
+    apart from the thresholds' (`evaluation.tool_verdicts`): the drawn and reshaped cells have
+    none, so a later threshold change judges them, and only them, while the box 're-judge
+    imported cells' is off.
 
     A NaN border (another tool's motion correction) is left out as extraction leaves it out:
     the fit runs on the largest rectangle finite in every frame (`core.valid_region`), a mask's
@@ -42,13 +53,18 @@ def refit_components(movie, result: SourcesResult, masks: dict, *, progress=None
     source = movie if isinstance(movie, FrameSource) else open_frames(movie)
     try:
         try:
-            return _refit(source, result, masks, progress, cancel)
+            out = _refit(source, result, masks, progress, cancel)
         except NonFinitePixels:
             region = finite_region(source, "fitting drawn cells needs", 500, cancel)
-        return _refit_in_region(source, result, masks, region, progress, cancel)
+            out = _refit_in_region(source, result, masks, region, progress, cancel)
     finally:
         if not isinstance(movie, FrameSource):
             source.close()
+    if tool is None:
+        return out
+    refitted = out.components["neuron_id"].astype(int).isin([int(n) for n in masks]).to_numpy()
+    comps = tool_verdicts(result.components.reset_index(drop=True), out.components, refitted, tool)
+    return replace(out, components=comps)
 
 
 def _refit_in_region(source: FrameSource, result: SourcesResult, masks: dict, region: ValidRegion, progress, cancel) -> SourcesResult:  # fmt: skip

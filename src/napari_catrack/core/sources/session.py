@@ -77,9 +77,9 @@ def record_sources(
 
     made, read = _made_by(session, result, origin, inputs_provenance(session, inputs))
     comps = result.components.reset_index(drop=True)
-    moved = _moved_ids(session, comps, result)  # before the new components replace the old
+    moved = _moved_ids(session, comps, result, origin)  # before the new components replace the old
     mine, dropped = _hand_verdicts(session, comps, moved)  # all decided before anything is recorded
-    said = [_dropped_text(dropped, by_footprint=_by_footprint(session, comps))] if dropped else []  # fmt: skip
+    said = [_dropped_text(dropped, why=_by_footprint(session, comps, origin))] if dropped else []  # fmt: skip
     result.notes.extend(n for n in said if n not in result.notes)
     attrs = {"origin": origin, "fps": result.fps, "inputs": read}
     if origin == "edited" and SOURCES_STEP in session:  # who made the cells edited (h19); an
@@ -130,19 +130,17 @@ def _hand_verdicts(session, comps: pd.DataFrame, moved: dict | None) -> tuple[pd
     return mine[kept], [str(i) for i in was[~kept]]
 
 
-def _dropped_text(ids: list[str], by_footprint: bool = False) -> str:
-    """The note on hand verdicts a re-import dropped: how many, and their ids. `by_footprint`:
-    the cells were found by footprint (`_plane_local_ids`), so these were drawn or reshaped by
-    hand (or changed in the tool's output): this import has no cell of their footprint."""
+def _dropped_text(ids: list[str], why: str = "") -> str:
+    """The note on hand verdicts a re-import dropped: how many, and their ids. `why`: the cells
+    were found by footprint (`_by_footprint`), and why these have none in this import."""
     shown = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
-    why = (" (drawn or reshaped by hand, or changed in the output since: no cell of this import "
-           "has its footprint)" if by_footprint else "")  # fmt: skip
+    why = f" ({why})" if why else ""
     if len(ids) == 1:
         return f"1 hand verdict on a cell this import no longer has was dropped: id {shown}{why}"
     return f"{len(ids)} hand verdicts on cells this import no longer has were dropped: ids {shown}{why}"  # fmt: skip
 
 
-def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None) -> dict[str, str] | None:  # fmt: skip
+def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None, origin: str | None = None) -> dict[str, str] | None:  # fmt: skip
     """{old id: new id} of the cells the session's components and `comps` both place by
     (`plane`, `plane_roi`) (a multi-plane suite2p import: ids run through the planes, so a
     plane that gained a ROI moves every later plane's ids); None when either has no such
@@ -154,11 +152,18 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
     planeN folder: ids 0..K-1 within the plane, no `plane` column; its provenance records no
     `plane`), or cells edited by hand before h19 (whose record no longer says where they came
     from), gets its ids mapped by footprint (`_plane_local_ids`; cells drawn or reshaped by hand
-    map to nothing), or an InputError when its hand verdicts cannot be placed for sure."""
+    map to nothing), or an InputError when its hand verdicts cannot be placed for sure.
+
+    Cells another maker found (`origin`: an import into a session of extracted cells or of
+    another tool's, or an extraction over an import; `_cells_made_by`) share no ids with the
+    session's: a hand verdict follows the cell of the very same footprint, else nothing
+    (`_same_cells_ids`; before h19 they went by id onto unrelated cells)."""
     cols = ["plane", "plane_roi"]
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
         return None
     old = session[SOURCES_STEP].tables["components"]
+    if _other_maker(session, origin):
+        return _same_cells_ids(session, old, comps, result)
     if not set(cols) <= set(comps.columns):
         return None
     if not set(cols) <= set(old.columns):
@@ -180,13 +185,69 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
             **{i: None if i in placed else i for i in keep}}  # fmt: skip
 
 
-def _by_footprint(session, comps: pd.DataFrame) -> bool:
-    """`_moved_ids` finds the session's cells by footprint (`_plane_local_ids`)."""
+def _by_footprint(session, comps: pd.DataFrame, origin: str | None = None) -> str:
+    """Why a hand verdict has no cell when `_moved_ids` finds the session's cells by footprint
+    (`_same_cells_ids`, `_plane_local_ids`); "" when it goes by id or place."""
     cols = {"plane", "plane_roi"}
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
-        return False
+        return ""
+    if was := _other_maker(session, origin):
+        return (f"the session's cells were {_maker_words(was)}, these are {_maker_words(origin)}, "
+                "with ids of their own: no cell of this import has its footprint")  # fmt: skip
     old = session[SOURCES_STEP].tables["components"]
-    return cols <= set(comps.columns) and not cols <= set(old.columns) and _plane_local(session[SOURCES_STEP]) is not None  # fmt: skip
+    if cols <= set(comps.columns) and not cols <= set(old.columns) and _plane_local(session[SOURCES_STEP]) is not None:  # fmt: skip
+        return "drawn or reshaped by hand, or changed in the output since: no cell of this import has its footprint"  # fmt: skip
+    return ""
+
+
+def _maker_words(maker: str | None) -> str:
+    return "extracted by catrack" if maker == "extracted" else f"{maker}'s"
+
+
+def _cells_made_by(rec) -> str | None:
+    """Who found a "sources" step's cells: an imported tool (suite2p, ...), "extracted"
+    (catrack's own), or None when its record cannot say (an edit made before h19)."""
+    params = rec.params or {}
+    origin = rec.attrs.get("origin")
+    if origin == "edited":
+        origin = rec.attrs.get("edited_from")
+    elif origin not in (*IMPORTED, "extracted"):  # re-evaluated: what it re-judged
+        tool = (params.get("import") or {}).get("tool")
+        origin = tool or ("extracted" if params.get("sources") else None)
+    return str(origin) if origin in (*IMPORTED, "extracted") else None
+
+
+def _other_maker(session, origin: str | None) -> str | None:
+    """The maker of the session's cells when `origin` (the new cells') is another one."""
+    if origin not in (*IMPORTED, "extracted") or SOURCES_STEP not in session:
+        return None
+    was = _cells_made_by(session[SOURCES_STEP])
+    return was if was is not None and was != origin else None
+
+
+def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> dict:
+    """{id: new id} for the session's cells that have a hand verdict and whose footprint (the
+    pixels, weights up to a scale: `_same_footprint`) is a cell's of `comps`; every other id
+    (hand verdicts on ids the session no longer has included) maps to nothing."""
+    ids = old["neuron_id"].astype(str).tolist()
+    mine = read_verdicts(session)
+    given = set(mine.loc[~mine["reason"].str.startswith(AUTO), "neuron_id"].astype(str))
+    out = dict.fromkeys([*ids, *given])
+    if result is None or not given:
+        return out
+    before, now = session_footprints(session[SOURCES_STEP]), as_footprints(result.footprints)
+    if len(before) != len(ids) or tuple(before.frame_shape) != tuple(now.frame_shape):
+        return out
+    new_ids = comps["neuron_id"].astype(str).to_numpy()
+    where: dict[bytes, list[int]] = {}
+    for k in range(len(now)):
+        where.setdefault(_cell_pixels(now, k)[0].tobytes(), []).append(k)
+    for j, i in enumerate(ids):
+        if i in given:
+            cell = _cell_pixels(before, j)
+            same = [k for k in where.get(cell[0].tobytes(), []) if _same_footprint(cell, _cell_pixels(now, k))]  # fmt: skip
+            out[i] = str(new_ids[same[0]]) if same else None
+    return out
 
 
 def check_verdicts_follow(session, result: SourcesResult) -> None:
@@ -323,6 +384,20 @@ def _same_traces(session, comps, result, pairs: dict[str, str]) -> bool:
 
 
 IMPORTED = ("suite2p", "caiman", "minian", "imagej")  # origins that are another tool's cells
+
+
+def imported_tool(session) -> str | None:
+    """The tool whose import the session's cells are (suite2p, ...), also after "Fit
+    drawn/edited cells" (origin "edited", `edited_from` the import's tool, h19): its verdicts
+    stand unless re-judged; None for extracted cells (and for an edit made before h19, which
+    did not record what it edited)."""
+    if SOURCES_STEP not in session:
+        return None
+    attrs = session[SOURCES_STEP].attrs
+    origin = attrs.get("origin")
+    if origin == "edited":
+        origin = attrs.get("edited_from")
+    return str(origin) if origin in IMPORTED else None
 
 
 def _notes(session, result: SourcesResult, origin: str) -> list[str]:
