@@ -1,0 +1,79 @@
+"""The session's cell verdicts (the Sources evaluation's, suite2p's iscell, the curation's) reach
+every table and analysis that reads the session, as the widgets show them (h19: a user walk on
+the SIMA movie found `catrack transients --session` writing every cell `unverified`, 113 of 164
+rejected by the sources evaluation, and `catrack ensembles --session` counting rejected cells
+and their events that the Ensembles widget leaves out)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.cli import main
+from napari_catrack.core.sources.session import set_verdict
+from napari_catrack.session import Session
+
+from .test_transients import ONSETS, make_trace
+from .test_transients_cli import long_table
+
+IDS = [3, 5, 7, 9]
+
+
+def _session_with_verdicts(folder):
+    """traces.csv of four neurons (all active at the same onsets: coactive) and a session whose
+    traces they are, with neuron 5 rejected by the evaluation and 7 accepted by hand."""
+    dff = np.stack([make_trace(ONSETS, dur=30.0, seed=s) for s in range(len(IDS))])
+    traces = long_table(dff, IDS)
+    src = folder / "traces.csv"
+    traces.to_csv(src, index=False)
+    path = folder / "s.catrack.h5"
+    session = Session(path, autosave=False)
+    session.record("traces", tables={"traces": traces.assign(neuron_id=traces["neuron_id"].astype(str))})  # fmt: skip
+    set_verdict(session, 5, "rejected", "auto: low SNR")
+    set_verdict(session, 7, "accepted", "")
+    session.save()
+    return src, path
+
+
+def test_transients_cli_carries_the_sessions_verdicts(tmp_path, monkeypatch):
+    # old code: every cell "unverified" in --cells and in the session's cell table
+    import napari_catrack.figures.transients as figures
+
+    drawn = []
+    raster = figures.raster_figure
+    monkeypatch.setattr(figures, "raster_figure", lambda t, ids, *a: drawn.append(list(ids)) or raster(t, ids, *a))  # fmt: skip
+    src, path = _session_with_verdicts(tmp_path)
+    out, cells, figs = tmp_path / "t.csv", tmp_path / "c.csv", tmp_path / "figs"
+    argv = ["transients", str(src), "--method", "rules", "-o", str(out), "--cells", str(cells),
+            "--session", str(path), "--figures", str(figs)]  # fmt: skip
+    assert main(argv) == 0
+    c = pd.read_csv(cells, keep_default_na=False).set_index("neuron_id")
+    assert c.loc[5, "status"] == "rejected" and c.loc[5, "reason"] == "auto: low SNR"
+    assert c.loc[7, "status"] == "accepted"
+    assert c.loc[3, "status"] == c.loc[9, "status"] == "unverified"
+    # detection runs on every cell, the rejected one too, as in the Transients widget
+    tab = pd.read_csv(out)
+    assert set(tab["neuron_id"]) == set(IDS)
+    session = Session.load(path)
+    stored = session["transients"].tables["cells"].set_index("neuron_id")
+    stored.index = stored.index.astype(str)
+    assert stored.loc["5", "status"] == "rejected"
+    v = session["transients"].tables["verdicts"]  # the session keeps its verdicts
+    assert dict(zip(v["neuron_id"].astype(str), v["status"], strict=True)) == {
+        "5": "rejected",
+        "7": "accepted",
+    }
+    # the figures leave the rejected cell out, as the widget's do
+    assert drawn == [[3, 7, 9]]
+
+
+def test_verdicts_file_wins_over_the_session(tmp_path):
+    src, path = _session_with_verdicts(tmp_path)
+    v = tmp_path / "v.csv"
+    pd.DataFrame({"neuron_id": [3], "status": ["rejected"], "reason": ["other"]}).to_csv(v, index=False)  # fmt: skip
+    cells = tmp_path / "c.csv"
+    argv = ["transients", str(src), "--method", "rules", "-o", str(tmp_path / "t.csv"),
+            "--cells", str(cells), "--verdicts", str(v), "--session", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    c = pd.read_csv(cells, keep_default_na=False).set_index("neuron_id")
+    assert c["status"].to_dict() == {3: "rejected", 5: "unverified", 7: "unverified", 9: "unverified"}  # fmt: skip
