@@ -77,3 +77,44 @@ def test_verdicts_file_wins_over_the_session(tmp_path):
     assert main(argv) == 0
     c = pd.read_csv(cells, keep_default_na=False).set_index("neuron_id")
     assert c["status"].to_dict() == {3: "rejected", 5: "unverified", 7: "unverified", 9: "unverified"}  # fmt: skip
+
+
+def test_every_route_to_the_ensembles_leaves_rejected_cells_out(tmp_path, capsys):
+    # old code: `catrack ensembles --session` and the batch counted neuron 5 and its transients
+    # ("of 4 neurons"), the Ensembles widget did not (tests/gui: the widget's side)
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    from napari_catrack.batch.steps import StepContext, _ensembles
+    from napari_catrack.core.ensembles.params import EnsembleParams
+    from napari_catrack.core.ensembles.records import ensemble_input
+
+    src, path = _session_with_verdicts(tmp_path)
+    out = tmp_path / "t.csv"
+    assert main(["transients", str(src), "--method", "rules", "-o", str(out), "--session", str(path)]) == 0  # fmt: skip
+    table = pd.read_csv(out)
+    kept = table[table["neuron_id"] != 5]
+    assert len(kept) < len(table)  # the rejected cell has transients: the routes could differ
+
+    session = Session.load(path)
+    core = ensemble_input(session, session["transients"].tables["transients"])
+    assert [str(i) for i in core.neuron_ids] == ["3", "7", "9"] and core.rejected == {"5"}
+    assert len(core.transients) == len(kept)
+
+    batch = Session.load(path)
+    spec = SimpleNamespace(options={"fps": 50.0}, path=src)
+    _ensembles(StepContext(spec, batch, tmp_path, log=lambda line: None), EnsembleParams(seed=1))
+    copy = tmp_path / "copy.catrack.h5"
+    shutil.copy(path, copy)
+    capsys.readouterr()
+    argv = ["ensembles", str(out), "--seed", "1", "--no-figures", "-o", str(tmp_path / "e"),
+            "--session", str(copy)]  # fmt: skip
+    assert main(argv) == 0
+    line = capsys.readouterr().out
+    assert "of 3 neurons (traced in --session, 1 rejected cell(s) left out; 3 with events)" in line
+    cli = json.loads((tmp_path / "e" / "params.json").read_text())
+    for params in (cli, batch["ensembles"].params, Session.load(copy)["ensembles"].params):
+        assert params["n_neurons"] == 3 and params["n_input_events"] == len(kept)
+    events = pd.read_csv(tmp_path / "e" / "ensemble_events.csv")
+    assert events["start_frame"].tolist() == batch["ensembles"].tables["events"]["start_frame"].tolist()  # fmt: skip
