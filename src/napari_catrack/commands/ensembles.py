@@ -92,7 +92,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    add_session_argument(p)
+    add_session_argument(p, recording=None)  # a table: no REC
     add_params_from_argument(p, "ensembles")
     p.set_defaults(func=run)
 

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     p.add_argument("--figures", default=None, metavar="DIR", help="write figures into DIR")
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
     TransientParams.add_arguments(p, title="detection (each method reads its own fields)")
-    add_session_argument(p)
+    add_session_argument(p, recording=None)  # a table: no REC
     add_params_from_argument(p, "transients")
     p.set_defaults(func=run)
 
