@@ -92,7 +92,8 @@ def test_every_route_to_the_ensembles_leaves_rejected_cells_out(tmp_path, capsys
 
     src, path = _session_with_verdicts(tmp_path)
     out = tmp_path / "t.csv"
-    assert main(["transients", str(src), "--method", "rules", "-o", str(out), "--session", str(path)]) == 0  # fmt: skip
+    cells = tmp_path / "c.csv"
+    assert main(["transients", str(src), "--method", "rules", "-o", str(out), "--session", str(path), "--cells", str(cells)]) == 0  # fmt: skip
     table = pd.read_csv(out)
     kept = table[table["neuron_id"] != 5]
     assert len(kept) < len(table)  # the rejected cell has transients: the routes could differ
@@ -118,3 +119,11 @@ def test_every_route_to_the_ensembles_leaves_rejected_cells_out(tmp_path, capsys
         assert params["n_neurons"] == 3 and params["n_input_events"] == len(kept)
     events = pd.read_csv(tmp_path / "e" / "ensemble_events.csv")
     assert events["start_frame"].tolist() == batch["ensembles"].tables["events"]["start_frame"].tolist()  # fmt: skip
+    # the cells.csv of `catrack transients --cells` (its status column) without the session
+    argv = ["ensembles", str(out), "--seed", "1", "--no-figures", "-o", str(tmp_path / "n"),
+            "--neurons", str(cells), "--n-frames", "1500", "--traces", str(src)]  # fmt: skip
+    assert main(argv) == 0
+    assert "of 3 neurons (listed in c.csv, 1 rejected cell(s) left out" in capsys.readouterr().out
+    listed = json.loads((tmp_path / "n" / "params.json").read_text())
+    assert listed["n_neurons"] == 3 and listed["n_input_events"] == len(kept)
+    assert pd.read_csv(tmp_path / "n" / "ensemble_events.csv")["start_frame"].tolist() == events["start_frame"].tolist()  # fmt: skip

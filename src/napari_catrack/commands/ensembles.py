@@ -71,7 +71,8 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="long layout: table whose neuron_id column lists every neuron traced (cells.csv of "
         "`catrack transients --cells`, or the traces), so that neurons without transients count "
-        "(n_neurons); default: the neurons traced in --session FILE, else those in the table",
+        "(n_neurons); cells its status column marks rejected are left out with their transients; "
+        "default: the neurons traced in --session FILE, else those in the table",
     )
     g.add_argument(
         "--n-frames",
@@ -149,6 +150,10 @@ def load_trains(path: str, args: argparse.Namespace, session=None):
                 f"--neurons {Path(args.neurons).name}: give the neuron list of the same analysis"
             )
         source = f"listed in {Path(args.neurons).name}"
+        if "status" in listed:  # a cells.csv of `catrack transients --cells`: its verdicts
+            said = listed.drop_duplicates("neuron_id", keep="last")
+            rejected = rejected | set(said.loc[said["status"].astype(str) == "rejected", "neuron_id"].astype(str))  # fmt: skip
+            table = table[~table["neuron_id"].astype(str).isin(rejected)].reset_index(drop=True)
         if rejected:
             ids = ids[~pd.Index(ids).astype(str).isin(rejected)]
     n_frames = args.n_frames
