@@ -127,3 +127,21 @@ def test_every_route_to_the_ensembles_leaves_rejected_cells_out(tmp_path, capsys
     listed = json.loads((tmp_path / "n" / "params.json").read_text())
     assert listed["n_neurons"] == 3 and listed["n_input_events"] == len(kept)
     assert pd.read_csv(tmp_path / "n" / "ensemble_events.csv")["start_frame"].tolist() == events["start_frame"].tolist()  # fmt: skip
+
+
+def test_the_batch_step_stores_its_cell_table_with_the_sessions_verdicts(tmp_path):
+    # old code: the batch's (and the demos') cell table said "unverified" for every cell, and
+    # the export writes that table as cells.csv
+    from types import SimpleNamespace
+
+    from napari_catrack.batch.steps import StepContext, _transients
+    from napari_catrack.core.transients.params import TransientParams
+
+    src, path = _session_with_verdicts(tmp_path)
+    session = Session.load(path)
+    spec = SimpleNamespace(options={"fps": 50.0}, path=src)
+    _transients(StepContext(spec, session, tmp_path, log=lambda line: None), TransientParams(method="rules"))  # fmt: skip
+    cells = session["transients"].tables["cells"]
+    status = dict(zip(cells["neuron_id"].astype(str), cells["status"], strict=True))
+    assert status == {"3": "unverified", "5": "rejected", "7": "accepted", "9": "unverified"}
+    assert cells.loc[cells["neuron_id"].astype(str) == "5", "reason"].iloc[0] == "auto: low SNR"
