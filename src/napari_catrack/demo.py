@@ -145,8 +145,8 @@ def run_demo(
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.core.ensembles.params import EnsembleParams
     from napari_catrack.core.ensembles.records import (
+        ensemble_input,
         record_ensembles,
-        traced_neurons,
         traced_observed,
     )
     from napari_catrack.core.signals.cleaning import clean_table_column
@@ -307,12 +307,11 @@ def run_demo(
         _save_figure(tr_fig.amplitude_figure(transients, signal=signal), figures, "amplitudes")
 
     # 6. Ensembles.
-    # every neuron traced (the cell table recorded above), as the widget, `catrack ensembles
-    # --session` and the batch count them
+    # every neuron traced (the cell table recorded above) less any rejected cell, as the widget,
+    # `catrack ensembles --session` and the batch count them (`ensemble_input`),
     # and the traces' missing (NaN) frames are unknown there, not silent (docs/ensembles.md)
-    trains = trains_from_table(
-        transients, n_frames=len(frames), neuron_ids=traced_neurons(session, transients)
-    )
+    kept, ids, _rejected = ensemble_input(session, transients)
+    trains = trains_from_table(kept, n_frames=len(frames), neuron_ids=ids)
     trains = traced_observed(session, trains)
     result = find_ensembles(trains, rec.fps, EnsembleParams(seed=seed))
     ens_dir = out / "ensembles"

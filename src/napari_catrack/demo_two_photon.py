@@ -35,7 +35,7 @@ def run_two_photon_demo(
     from napari_catrack import __version__
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.core.ensembles.params import EnsembleParams
-    from napari_catrack.core.ensembles.records import record_ensembles
+    from napari_catrack.core.ensembles.records import ensemble_input, record_ensembles
     from napari_catrack.core.registration import RegisterParams, register_movie, shift_error
     from napari_catrack.core.registration.records import record_registration
     from napari_catrack.core.sources import extract_sources
@@ -125,7 +125,10 @@ def run_two_photon_demo(
     record_transients(session, transients, cells, transient_params, fps=syn.fps)  # keeps verdicts
     done("transients", transients=len(transients), cells=len(cells))
 
-    trains = trains_from_table(transients, n_frames=n_frames, neuron_ids=ids)
+    # the session's neurons less its rejected cells (`ensemble_input`, as every route counts
+    # them): here the accepted sources, on which alone the transients were detected
+    kept, neuron_ids, _rejected = ensemble_input(session, transients)
+    trains = trains_from_table(kept, n_frames=n_frames, neuron_ids=neuron_ids)
     ens = find_ensembles(trains, syn.fps, EnsembleParams(n_shuffles=200, seed=seed))
     _csv(ens.events, out / "ensembles" / "ensemble_events.csv")
     record_ensembles(session, ens)

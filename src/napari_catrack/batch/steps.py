@@ -228,16 +228,17 @@ def _transients(ctx: StepContext, p: TransientParams) -> str:
 def _ensembles(ctx: StepContext, p: EnsembleParams) -> str:
     from napari_catrack.core.ensembles import find_ensembles, trains_from_table
     from napari_catrack.core.ensembles.records import (
+        ensemble_input,
         record_ensembles,
-        traced_neurons,
         traced_observed,
     )
 
     transients = ctx.table("transients", "transients", "ensembles")
     ctx.table("transients", "cells", "ensembles")
     n_frames = int(ctx.table("traces", "traces", "ensembles")["frame"].max()) + 1
-    # every neuron traced (the cell table), as the widget, `catrack ensembles` and the demo count
-    ids = traced_neurons(ctx.session, transients)
+    # every neuron traced (the cell table) less the rejected cells and their transients, as the
+    # widget, `catrack ensembles --session` and the demos count them
+    transients, ids, _rejected = ensemble_input(ctx.session, transients)
     trains = trains_from_table(transients, n_frames=n_frames, neuron_ids=ids)
     trains = traced_observed(ctx.session, trains)  # NaN trace frames: unknown, not silent
     result = find_ensembles(trains, ctx.fps(), p)

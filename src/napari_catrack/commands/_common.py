@@ -275,21 +275,39 @@ def frames_from_args(args: argparse.Namespace):
 
 
 # --- --session FILE: record a standalone step in a session file ------------------------------
-def add_session_argument(parser: argparse.ArgumentParser) -> None:
+def add_session_argument(parser: argparse.ArgumentParser, recording: str | None = "REC",
+                         only: str = "") -> None:  # fmt: skip
     """--session FILE: also record the step (its result, parameters and input files) in a
-    session file, as `catrack batch` and the widgets do, so napari can open the results."""
+    session file, as `catrack batch` and the widgets do, so napari can open the results.
+
+    `recording`: the argument that becomes the session's recording, as the help names it; None
+    for a command that reads a table (any session takes its step, a new one has no recording,
+    and there is no --relink: `session_from_args(args)` without a recording). `only`: when the
+    argument is the recording (e.g. " (imagej; another tool's output: none)")."""
+    if recording is None:
+        parser.add_argument(
+            "--session",
+            default=None,
+            metavar="FILE",
+            help="also record this step in the session file FILE (*.catrack.h5): an existing one "
+            "takes it whatever its recording (the input is a table, not a movie); a missing one "
+            "is created without a recording",
+        )
+        return
     parser.add_argument(
         "--session",
         default=None,
         metavar="FILE",
-        help="also record this step in the session file FILE (*.catrack.h5; created when "
-        "missing, with REC as its recording; refused if it refers to another recording)",
+        help=f"also record this step in the session file FILE (*.catrack.h5; created when "
+        f"missing, with {recording} as its recording{only}; refused if it refers to another "
+        "recording)",
     )
     parser.add_argument(
         "--relink",
         action="store_true",
         help="with --session: the session's recording is not on disk (a session copied or moved "
-        "without it): make REC its recording (it must have the frames and frame size recorded)",
+        f"without it): make {recording} its recording (it must have the frames and frame size "
+        "recorded)",
     )
 
 

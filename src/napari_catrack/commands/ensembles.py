@@ -71,7 +71,8 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="long layout: table whose neuron_id column lists every neuron traced (cells.csv of "
         "`catrack transients --cells`, or the traces), so that neurons without transients count "
-        "(n_neurons); default: the neurons traced in --session FILE, else those in the table",
+        "(n_neurons); cells its status column marks rejected are left out with their transients; "
+        "default: the neurons traced in --session FILE, else those in the table",
     )
     g.add_argument(
         "--n-frames",
@@ -92,7 +93,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    add_session_argument(p)
+    add_session_argument(p, recording=None)  # a table: no REC
     add_params_from_argument(p, "ensembles")
     p.set_defaults(func=run)
 
@@ -114,7 +115,9 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
     A transient table lists only neurons with transients; every neuron traced counts
     (`n_neurons`, as the widget, the demo and the batch count them): those of `--neurons FILE`,
     else those traced in the `--session` (`records.traced_neurons`; then the recording length
-    is its traces' unless --n-frames), else the table's alone.
+    is its traces' unless --n-frames), else the table's alone. When the table's transients are
+    the session's, the cells its verdicts reject are left out with their transients
+    (`records.ensemble_input`, the rule of every route).
     """
     import pandas as pd
 
@@ -124,8 +127,8 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
         wide_table_to_raster,
     )
     from napari_catrack.core.ensembles.records import (
+        ensemble_input,
         traced_frames,
-        traced_neurons,
         traced_observed,
     )
     from napari_catrack.core.ensembles.trains import observed_from_traces
@@ -142,6 +145,11 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
         raster = wide_table_to_raster(table)
         return trains_from_raster(raster, threshold=args.threshold), "the rows of the raster"
     ids, source = None, "only those with transients: --neurons FILE counts every neuron traced"
+    mine = session is not None and _events_in_session(session, table, args)
+    traced, rejected = None, frozenset()
+    if mine:  # the session's own transients: its rejected cells and their transients are left
+        # out, as the widget, the demos and the batch leave them (`records.ensemble_input`)
+        table, traced, rejected = ensemble_input(session, table)
     if args.neurons:
         listed = read_table(args.neurons, required=("neuron_id",), what="neuron list (--neurons)")
         ids = pd.unique(listed["neuron_id"].to_numpy())
@@ -152,15 +160,23 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
                 f"--neurons {Path(args.neurons).name}: give the neuron list of the same analysis"
             )
         source = f"listed in {Path(args.neurons).name}"
+        if "status" in listed:  # a cells.csv of `catrack transients --cells`: its verdicts
+            said = listed.drop_duplicates("neuron_id", keep="last")
+            rejected = rejected | set(said.loc[said["status"].astype(str) == "rejected", "neuron_id"].astype(str))  # fmt: skip
+            table = table[~table["neuron_id"].astype(str).isin(rejected)].reset_index(drop=True)
+        if rejected:
+            ids = ids[~pd.Index(ids).astype(str).isin(rejected)]
     n_frames = args.n_frames
     if not args.neurons and session is not None:
-        ids = traced_neurons(session, table) if _events_in_session(session, table, args) else None
+        ids = traced
         if ids is None:
             source += " (the --session's transients are not these)"
         else:  # the session's analysis: its recording length too
             source = "traced in --session"
             if n_frames is None:
                 n_frames = traced_frames(session)
+    if rejected:
+        source += f", {len(rejected)} rejected cell(s) left out"
     trains = trains_from_table(
         table, frame_column=args.frame_column, n_frames=n_frames, neuron_ids=ids
     )
@@ -169,7 +185,7 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
         trains = trains.with_observed(
             observed_from_traces(traces, trains.neuron_ids, trains.n_frames)
         )
-    elif session is not None and _events_in_session(session, table, args):
+    elif mine:
         trains = traced_observed(session, trains)
     elif args.neurons and "frames_missing" in listed:
         lost = pd.to_numeric(listed["frames_missing"], errors="coerce").fillna(0).sum()

@@ -59,7 +59,7 @@ def register(subparsers) -> None:
                    "an n-plane volume at p / (n x fs) later, in time_s and the NWB export)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     NeuropilParams.add_arguments(p, title="imagej: neuropil correction (suite2p's ring)")
-    add_session_argument(p)
+    add_session_argument(p, "MOVIE", only=" (imagej; another tool's output gives none)")
     p.set_defaults(func=run)
 
 

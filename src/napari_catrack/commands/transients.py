@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     p.add_argument("--figures", default=None, metavar="DIR", help="write figures into DIR")
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
     TransientParams.add_arguments(p, title="detection (each method reads its own fields)")
-    add_session_argument(p)
+    add_session_argument(p, recording=None)  # a table: no REC
     add_params_from_argument(p, "transients")
     p.set_defaults(func=run)
 
@@ -94,13 +94,17 @@ def run(args: argparse.Namespace) -> int:
     params = TransientParams.from_args(args, **params_from_args(args, "transients", "transients"))
     traces = frame  # (read once, above: its time_s gave the rate)
     tm = to_matrix(traces, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)
-    verdicts = None
+    given = None
     if args.verdicts:  # every input is checked before anything is written
-        verdicts = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)
-        stray = sorted(set(verdicts["neuron_id"].astype(str)) - set(map(str, tm.neuron_ids)))
+        given = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)
+        stray = sorted(set(given["neuron_id"].astype(str)) - set(map(str, tm.neuron_ids)))
         if stray:
             warn("transients", f"{args.verdicts}: {len(stray)} neuron(s) not in {args.traces} "
                  f"ignored: {', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''}")  # fmt: skip
+    # the cells' verdicts: --verdicts, else the session's (the Sources evaluation's, suite2p's
+    # iscell, the curation's), as the Transients widget shows them; detection runs on every
+    # cell, rejected ones too, as in the widget (docs/transients.md "Rejected cells")
+    verdicts = given if given is not None else _session_verdicts(target)
     progress = progress_printer("trained detector") if params.method == "model" else None
     table = detect_transients(tm.dff, fps, None, tm.neuron_ids, params, progress=progress)
     for c in ("start", "peak", "end"):  # matrix columns back to the table's frame numbers
@@ -117,20 +121,21 @@ def run(args: argparse.Namespace) -> int:
             write_table(cells, args.cells)
         if args.figures:
             _write_figures(Path(args.figures), args.figure_format, tm, table, fps,
-                           source=Path(args.traces).name)  # fmt: skip
+                           source=Path(args.traces).name, rejected=_rejected(verdicts))  # fmt: skip
     if target is not None:
         from napari_catrack.core.transients.records import record_transients
 
         if cells is None:
             cells = cell_table(table, tm.neuron_ids, np.isfinite(tm.dff).sum(axis=1), fps,
                                verdicts, tm.dff.shape[1])  # fmt: skip
-        if verdicts is not None:  # the curation's table: neuron_id, status, reason
-            verdicts = verdicts.assign(neuron_id=verdicts["neuron_id"].astype(str))
-            if "reason" not in verdicts:
-                verdicts["reason"] = ""
-            verdicts = verdicts[["neuron_id", "status", "reason"]]
+        if given is not None:  # the curation's table: neuron_id, status, reason
+            given = given.assign(neuron_id=given["neuron_id"].astype(str))
+            if "reason" not in given:
+                given["reason"] = ""
+            given = given[["neuron_id", "status", "reason"]]
         inputs = {"traces": args.traces, "verdicts": args.verdicts, "model": args.model}
-        target.record(record_transients, table, cells, params, fps=fps, verdicts=verdicts,
+        # (without --verdicts the session keeps its own)
+        target.record(record_transients, table, cells, params, fps=fps, verdicts=given,
                       inputs=inputs)  # fmt: skip
         target.save()
     n_cells = int(table["neuron_id"].nunique())
@@ -140,8 +145,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None) -> None:
-    """The four transient figures, titled with the traces file they come from (`source`)."""
+def _session_verdicts(target):
+    """The `--session`'s cell verdicts (neuron_id, status, reason), None without any."""
+    if target is None:
+        return None
+    from napari_catrack.core.sources.session import read_verdicts
+
+    verdicts = read_verdicts(target.session)
+    return verdicts if len(verdicts) else None
+
+
+def _rejected(verdicts) -> set[str]:
+    """Ids (as text) of the cells `verdicts` reject."""
+    if verdicts is None:
+        return set()
+    v = verdicts.drop_duplicates("neuron_id", keep="last")
+    return set(v.loc[v["status"].astype(str) == "rejected", "neuron_id"].astype(str))
+
+
+def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None,
+                   rejected: set[str] = frozenset()) -> None:  # fmt: skip
+    """The four transient figures, titled with the traces file they come from (`source`), of
+    the cells not `rejected` (ids as text), as the Transients widget draws them."""
+    import numpy as np
+
     from napari_catrack.figures import save_figure
     from napari_catrack.figures.style import label_recording
     from napari_catrack.figures.transients import (
@@ -151,12 +178,14 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
         traces_figure,
     )
 
-    local = table.copy()
+    keep = ~np.isin(np.asarray(tm.neuron_ids).astype(str), list(rejected))
+    ids, dff = np.asarray(tm.neuron_ids)[keep], tm.dff[keep]
+    local = table[~table["neuron_id"].astype(str).isin(rejected)].copy()
     for c in ("start", "peak", "end"):  # figures index the matrix, not the table's frames
         local[f"{c}_frame"] = local[f"{c}_frame"] - tm.frames[0]
     figs = dict(zip(FIGURES, (
-        traces_figure(tm.dff, fps, local, tm.neuron_ids),
-        raster_figure(local, tm.neuron_ids, fps, tm.dff.shape[1]),
+        traces_figure(dff, fps, local, ids),
+        raster_figure(local, ids, fps, dff.shape[1]),
         amplitude_figure(local),
         iti_figure(local),
     )))  # fmt: skip

@@ -202,21 +202,15 @@ class EnsemblesWidget(QWidget):
         if "transients" not in session or "transients" not in session["transients"].tables:
             return False
         step = session["transients"]
-        table = step.tables["transients"]
-        verdicts = step.tables.get("verdicts")
-        rejected: set[str] = set()
-        if verdicts is not None and len(verdicts):
-            rejected = set(verdicts.loc[verdicts["status"] == "rejected", "neuron_id"].astype(str))
-        from napari_catrack.core.ensembles.records import traced_neurons
+        from napari_catrack.core.ensembles.records import ensemble_input
 
-        table = table[~table["neuron_id"].astype(str).isin(rejected)]
-        self.set_table(table.reset_index(drop=True))
+        # every neuron traced counts (n_neurons), a rejected cell and its transients do not: the
+        # one rule of `catrack ensembles --session`, the demos and the batch (`ensemble_input`)
+        table, ids, rejected = ensemble_input(session, step.tables["transients"])
+        self.set_table(table)
         self._from_session = True
-        # every neuron traced counts (n_neurons), as in `catrack ensembles`, the demo and the
-        # batch; a rejected cell is no neuron, here as in the table
-        ids = traced_neurons(session, step.tables["transients"])
         if ids is not None:
-            self._neuron_ids = ids[~pd.Index(ids).astype(str).isin(rejected)]
+            self._neuron_ids = ids
         if step.attrs.get("fps") and not self.ctx.fps():
             self.ctx.set_fps(float(step.attrs["fps"]), source="from the transients step")
         left_out = f", {len(rejected)} rejected cell(s) left out" if rejected else ""

@@ -7,7 +7,7 @@ tables `events`, `members`, `event_neurons`; array `similarity`; attrs `threshol
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -71,6 +71,41 @@ def traced_neurons(session, table) -> np.ndarray | None:
             continue
         return text.to_numpy(dtype=object)
     return None
+
+
+class EnsembleInput(NamedTuple):
+    """What an ensemble analysis of a session reads (`ensemble_input`)."""
+
+    transients: Any  # the table, the rejected cells' rows left out
+    neuron_ids: np.ndarray | None  # every neuron traced less the rejected; None: the table's
+    rejected: frozenset  # ids (as text) of the cells the session's verdicts reject
+
+
+def rejected_cells(session) -> frozenset:
+    """Ids (as text) of the cells the session's verdicts reject (the Sources evaluation's,
+    suite2p's `iscell`, the curation's: the transients step's `verdicts` table)."""
+    v = session["transients"].tables.get("verdicts") if "transients" in session else None
+    if v is None or not len(v) or not {"neuron_id", "status"} <= set(v.columns):
+        return frozenset()
+    v = v.assign(neuron_id=v["neuron_id"].astype(str)).drop_duplicates("neuron_id", keep="last")
+    return frozenset(v.loc[v["status"].astype(str) == "rejected", "neuron_id"])
+
+
+def ensemble_input(session, table) -> EnsembleInput:
+    """The transients and neurons an ensemble analysis of the session uses: `table` less the rows
+    of the cells the session rejects, and every neuron traced (`traced_neurons`) less those
+    cells. A rejected cell is no neuron: neither it nor its transients count. The Ensembles
+    widget, `catrack ensembles --session`, the batch step and both demos call this, so that
+    they count the same neurons (and draw the same null from the same seed)."""
+    import pandas as pd
+
+    rejected = rejected_cells(session)
+    ids = traced_neurons(session, table)
+    if rejected:
+        table = table[~table["neuron_id"].astype(str).isin(rejected)].reset_index(drop=True)
+        if ids is not None:
+            ids = ids[~pd.Index(ids).astype(str).isin(rejected)]
+    return EnsembleInput(table, ids, rejected)
 
 
 def traced_frames(session) -> int | None:
@@ -152,12 +187,10 @@ def ensembles_from_session(session):
     lists = [session["transients"].tables.get("cells")]
     if "traces" in session:
         lists.append(session["traces"].tables.get("traces"))
-    # the Neuronal ensembles widget leaves the rejected cells out (their transients and the
-    # neurons themselves), `catrack ensembles --session` keeps them: try the curated set first
-    verdicts = session["transients"].tables.get("verdicts")
-    rejected: set[str] = set()
-    if verdicts is not None and len(verdicts) and {"status", "neuron_id"} <= set(verdicts):
-        rejected = set(verdicts.loc[verdicts["status"] == "rejected", "neuron_id"].astype(str))
+    # every route leaves the rejected cells out (their transients and the neurons themselves,
+    # `ensemble_input`); `catrack ensembles --session` and the batch kept them before h19, and a
+    # CSV of another analysis keeps them: the curated set first, then all
+    rejected = rejected_cells(session)
     for drop in ([rejected] if rejected else []) + [set()]:
         kept = table[~table["neuron_id"].astype(str).isin(drop)]
         trains = trains_from_table(kept, n_frames=n_frames)

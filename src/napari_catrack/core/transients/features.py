@@ -339,11 +339,14 @@ def check_verdicts(verdicts: pd.DataFrame, where: str = "verdicts table") -> pd.
 def apply_verdicts(cells: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
     """Copy curation verdicts (status, reason) onto a per-cell table; returns a new table."""
     v = check_verdicts(verdicts)
+    # ids compared as text: a session stores "3" where a CSV's traces read 3
+    v = v.assign(neuron_id=v["neuron_id"].astype(str))
     v = v.drop_duplicates("neuron_id", keep="last").set_index("neuron_id")
     out = cells.copy()
-    status = out["neuron_id"].map(v["status"].astype(str))
+    ids = out["neuron_id"].astype(str)
+    status = ids.map(v["status"].astype(str))
     out["status"] = status.fillna("unverified")
     if "reason" in v.columns:
-        reason = out["neuron_id"].map(v["reason"].fillna("").astype(str))
+        reason = ids.map(v["reason"].fillna("").astype(str))
         out["reason"] = reason.fillna("")
     return out

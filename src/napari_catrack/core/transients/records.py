@@ -40,16 +40,21 @@ def record_transients(
     save=None,
 ):
     """Store `transients` and per-cell `cells` found with `params` (`TransientParams`, or the
-    dict a session already stores) at `fps`; the session's verdicts stay unless given."""
+    dict a session already stores) at `fps`; the session's verdicts stay unless given, and
+    `cells`' status and reason are theirs (as the Transients curation widget shows them)."""
     from napari_catrack.io.provenance import inputs_provenance
 
     all_tables = {"transients": transients}
-    if cells is not None:
-        all_tables["cells"] = cells
     if verdicts is None and STEP in session:
         verdicts = session[STEP].tables.get("verdicts")  # a user's curation
     if verdicts is not None:
         all_tables["verdicts"] = verdicts
+    if cells is not None:
+        if verdicts is not None and len(verdicts):  # the cell table says the verdicts it is
+            from napari_catrack.core.transients.features import apply_verdicts  # stored with
+
+            cells = apply_verdicts(cells, verdicts)  # (the batch's and demos' were unverified)
+        all_tables["cells"] = cells
     all_tables.update(tables or {})
     stored = dict(params) if isinstance(params, dict) else stored_params(params)
     stored["fps"] = fps
