@@ -145,3 +145,29 @@ def test_the_batch_step_stores_its_cell_table_with_the_sessions_verdicts(tmp_pat
     status = dict(zip(cells["neuron_id"].astype(str), cells["status"], strict=True))
     assert status == {"3": "unverified", "5": "rejected", "7": "accepted", "9": "unverified"}
     assert cells.loc[cells["neuron_id"].astype(str) == "5", "reason"].iloc[0] == "auto: low SNR"
+
+
+def test_the_exported_cell_table_says_a_verdict_changed_after_the_transients(tmp_path):
+    # old code: cells.csv said the verdicts as they were when the transients were recorded (the
+    # stored table); a cell accepted, rejected or reset later (Sources widget, an import,
+    # set_verdict) kept its old status in the export
+    from napari_catrack.export import export_session
+
+    src, path = _session_with_verdicts(tmp_path)
+    argv = ["transients", str(src), "--method", "rules", "-o", str(tmp_path / "t.csv"),
+            "--session", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    session = Session.load(path)
+    set_verdict(session, 3, "rejected", "two cells in one footprint")
+    set_verdict(session, 5, "accepted")
+    set_verdict(session, 7, "unverified")
+    result = export_session(session, tmp_path / "out", ["cells"])
+    assert not result.failed
+    c = pd.read_csv(tmp_path / "out" / "cells.csv", keep_default_na=False).set_index("neuron_id")
+    assert c.loc[3, "status"] == "rejected" and c.loc[3, "reason"] == "two cells in one footprint"
+    assert c.loc[5, "status"] == "accepted" and c.loc[5, "reason"] == ""
+    assert c.loc[7, "status"] == c.loc[9, "status"] == "unverified"
+    # the other columns are the stored table's, row for row
+    stored = session["transients"].tables["cells"]
+    assert c.index.astype(str).tolist() == stored["neuron_id"].astype(str).tolist()
+    assert c["n_transients"].tolist() == stored["n_transients"].tolist()

@@ -214,13 +214,16 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
 
 def _table_for_export(session, item: ExportItem):
     """The stored table as the step's command writes it: the sources' components with each
-    cell's current verdict and its reason (`verdict`, `verdict_reason`), so the file says what
-    the widget shows; the puncta localisations in `catrack puncta`'s ThunderSTORM names and units
+    cell's current verdict and its reason (`verdict`, `verdict_reason`), and the transients'
+    per-cell table with its `status` and `reason` from the session's current verdicts
+    (`transients_cells_with_verdicts`), so each file says what the widgets show; the puncta localisations in `catrack puncta`'s ThunderSTORM names and units
     (nm, 1-based frames; `io.thunderstorm.with_extra_columns`), not the session's pixels."""
     if (item.step, item.name) == ("sources", "components"):
         from napari_catrack.core.sources.session import components_with_verdicts
 
         return components_with_verdicts(session)
+    if (item.step, item.name) == ("transients", "cells"):
+        return transients_cells_with_verdicts(session)
     table = session[item.step].tables[item.name]
     if (item.step, item.name) == ("puncta", "localizations"):
         from napari_catrack.io.thunderstorm import with_extra_columns
@@ -230,6 +233,22 @@ def _table_for_export(session, item: ExportItem):
             raise InputError("the puncta step holds no pixel size: cannot write nm")
         return with_extra_columns(table, pixel)
     return table
+
+
+def transients_cells_with_verdicts(session):
+    """The stored per-cell table of the transients step with each cell's current verdict
+    (`status`, `reason`; `features.apply_verdicts`, the rule `record_transients` stores it
+    with): a verdict changed after the transients were recorded (the Sources widget's Accept /
+    Reject, an import's, `set_verdict`) is the one written, not the stale stored one. A step
+    that holds no verdicts table keeps its cells' stored status."""
+    from napari_catrack.core.sources.session import read_verdicts
+    from napari_catrack.core.transients.features import apply_verdicts
+
+    rec = session["transients"]
+    cells = rec.tables["cells"]
+    if "verdicts" not in rec.tables or "neuron_id" not in cells:
+        return cells
+    return apply_verdicts(cells, read_verdicts(session))
 
 
 def _column_formats(item: ExportItem, table) -> dict[str, str] | None:
