@@ -260,3 +260,49 @@ def test_labels_of_0_based_ids_and_edits_map_back_to_them():
     assert masks[0][2:6, 2:8].all() and masks[3][15:18, 12:16].all()
     # ids from 1 (our own extraction) are their labels, as before
     assert (labels_from_footprints(fp, ids + 1) == labels).all()
+
+
+def test_hand_verdicts_follow_their_footprint_into_a_new_extraction(result):
+    """A new extraction (other settings) into a session of extracted cells kept the hand
+    verdicts by id: cell 0's verdict landed on the new run's cell 0, another cell. Now a verdict
+    follows the cell of the same footprint, else it is dropped and said, counted. Here the new
+    run finds the same cells in reverse order, one of them a pixel smaller."""
+    from dataclasses import replace
+
+    from napari_catrack.core.sources.footprints import Footprints
+    from napari_catrack.core.sources.session import AUTO, read_verdicts, record_sources, set_verdict
+    from napari_catrack.session import Session
+
+    k = len(result.components)
+    assert k >= 4
+    dense = np.asarray(result.footprints)[::-1].copy()  # new cell j: the old cell k-1-j
+    dense[1][tuple(np.argwhere(dense[1] > 0)[0])] = 0  # the old cell k-2, reshaped
+    comps = result.components.iloc[::-1].reset_index(drop=True)
+    comps = comps.assign(neuron_id=comps["neuron_id"].to_numpy()[::-1])  # ids in the new order
+    flip = lambda a: np.asarray(a)[::-1].copy()  # noqa: E731
+    again = replace(result, components=comps, footprints=Footprints.from_dense(dense),
+                    raw=flip(result.raw), denoised=flip(result.denoised),
+                    spikes=flip(result.spikes), dff=flip(result.dff), notes=[])  # fmt: skip
+    ids = [str(i) for i in result.components["neuron_id"]]
+    s = Session(autosave=False)
+    record_sources(s, result)
+    for nid, status in ((ids[0], "rejected"), (ids[1], "accepted"), (ids[-2], "rejected")):
+        set_verdict(s, nid, status, "by hand")
+    said = record_sources(s, again)  # catrack sources / the Sources widget, other settings
+
+    def hand():
+        v = read_verdicts(s)
+        v = v[~v["reason"].str.startswith(AUTO)]
+        return dict(zip(v["neuron_id"], v["status"], strict=True))
+
+    new_of = dict(zip(ids, ids[::-1], strict=True))  # old id -> the new id of its footprint
+    want = {new_of[ids[0]]: "rejected", new_of[ids[1]]: "accepted"}
+    assert hand() == want
+    assert said == [
+        f"1 hand verdict on a cell this extraction no longer has was dropped: id {ids[-2]} (the "
+        "session's cells were extracted before, these are a new extraction's, with ids of their "
+        "own: no cell of this extraction has its footprint)"
+    ]
+    assert said[0] in s["sources"].attrs["notes"]
+    # the same cells recorded again (the Sources widget re-judging them): every verdict stays
+    assert record_sources(s, again) == [] and hand() == want

@@ -79,7 +79,8 @@ def record_sources(
     comps = result.components.reset_index(drop=True)
     moved = _moved_ids(session, comps, result, origin)  # before the new components replace the old
     mine, dropped = _hand_verdicts(session, comps, moved)  # all decided before anything is recorded
-    said = [_dropped_text(dropped, why=_by_footprint(session, comps, origin))] if dropped else []  # fmt: skip
+    what = "extraction" if origin == "extracted" else "import"
+    said = [_dropped_text(dropped, why=_by_footprint(session, comps, origin), what=what)] if dropped else []  # fmt: skip
     result.notes.extend(n for n in said if n not in result.notes)
     attrs = {"origin": origin, "fps": result.fps, "inputs": read}
     if origin == "edited" and SOURCES_STEP in session:  # who made the cells edited (h19); an
@@ -130,14 +131,15 @@ def _hand_verdicts(session, comps: pd.DataFrame, moved: dict | None) -> tuple[pd
     return mine[kept], [str(i) for i in was[~kept]]
 
 
-def _dropped_text(ids: list[str], why: str = "") -> str:
-    """The note on hand verdicts a re-import dropped: how many, and their ids. `why`: the cells
-    were found by footprint (`_by_footprint`), and why these have none in this import."""
+def _dropped_text(ids: list[str], why: str = "", what: str = "import") -> str:
+    """The note on hand verdicts a re-import (`what` "import") or a new extraction dropped: how
+    many, and their ids. `why`: the cells were found by footprint (`_by_footprint`), and why
+    these have none in this import or extraction."""
     shown = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
     why = f" ({why})" if why else ""
     if len(ids) == 1:
-        return f"1 hand verdict on a cell this import no longer has was dropped: id {shown}{why}"
-    return f"{len(ids)} hand verdicts on cells this import no longer has were dropped: ids {shown}{why}"  # fmt: skip
+        return f"1 hand verdict on a cell this {what} no longer has was dropped: id {shown}{why}"
+    return f"{len(ids)} hand verdicts on cells this {what} no longer has were dropped: ids {shown}{why}"  # fmt: skip
 
 
 def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None, origin: str | None = None) -> dict[str, str] | None:  # fmt: skip
@@ -155,14 +157,16 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
     map to nothing), or an InputError when its hand verdicts cannot be placed for sure.
 
     Cells another maker found (`origin`: an import into a session of extracted cells or of
-    another tool's, or an extraction over an import; `_cells_made_by`) share no ids with the
-    session's: a hand verdict follows the cell of the very same footprint, else nothing
-    (`_same_cells_ids`; before h19 they went by id onto unrelated cells)."""
+    another tool's; `_cells_made_by`), and cells of any extraction (`origin` "extracted": over
+    an import, or over cells extracted before with other settings, whose ids are its own run's
+    order) share no ids with the session's: a hand verdict follows the cell of the very same
+    footprint, else nothing (`_same_cells_ids`; before h19 they went by id onto unrelated
+    cells). Cells re-judged in place keep their footprints, so their verdicts stay."""
     cols = ["plane", "plane_roi"]
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
         return None
     old = session[SOURCES_STEP].tables["components"]
-    if _other_maker(session, origin):
+    if origin == "extracted" or _other_maker(session, origin):
         return _same_cells_ids(session, old, comps, result)
     if not set(cols) <= set(comps.columns):
         return None
@@ -191,9 +195,14 @@ def _by_footprint(session, comps: pd.DataFrame, origin: str | None = None) -> st
     cols = {"plane", "plane_roi"}
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
         return ""
+    what = "extraction" if origin == "extracted" else "import"
     if was := _other_maker(session, origin):
         return (f"the session's cells were {_maker_words(was)}, these are {_maker_words(origin)}, "
-                "with ids of their own: no cell of this import has its footprint")  # fmt: skip
+                f"with ids of their own: no cell of this {what} has its footprint")  # fmt: skip
+    if origin == "extracted":  # a new run (other settings): ids in its own order
+        before = "extracted" if _cells_made_by(session[SOURCES_STEP]) == "extracted" else "found"
+        return (f"the session's cells were {before} before, these are a new extraction's, with "
+                "ids of their own: no cell of this extraction has its footprint")  # fmt: skip
     old = session[SOURCES_STEP].tables["components"]
     if cols <= set(comps.columns) and not cols <= set(old.columns) and _plane_local(session[SOURCES_STEP]) is not None:  # fmt: skip
         return "drawn or reshaped by hand, or changed in the output since: no cell of this import has its footprint"  # fmt: skip
