@@ -276,14 +276,17 @@ def frames_from_args(args: argparse.Namespace):
 
 # --- --session FILE: record a standalone step in a session file ------------------------------
 def add_session_argument(parser: argparse.ArgumentParser, recording: str | None = "REC",
-                         only: str = "") -> None:  # fmt: skip
+                         only: str = "", *, any_session: bool = False) -> None:  # fmt: skip
     """--session FILE: also record the step (its result, parameters and input files) in a
     session file, as `catrack batch` and the widgets do, so napari can open the results.
 
     `recording`: the argument that becomes the session's recording, as the help names it; None
     for a command that reads a table (any session takes its step, a new one has no recording,
     and there is no --relink: `session_from_args(args)` without a recording). `only`: when the
-    argument is the recording (e.g. " (imagej; another tool's output: none)")."""
+    argument is the recording (e.g. " (imagej; another tool's output: none)"). `any_session`:
+    the command takes any existing session (`session_from_args(..., check=False)`: a behaviour
+    video is not the imaging recording), so the help promises no refusal and there is no
+    --relink."""
     if recording is None:
         parser.add_argument(
             "--session",
@@ -292,6 +295,16 @@ def add_session_argument(parser: argparse.ArgumentParser, recording: str | None 
             help="also record this step in the session file FILE (*.catrack.h5): an existing one "
             "takes it whatever its recording (the input is a table, not a movie); a missing one "
             "is created without a recording",
+        )
+        return
+    if any_session:
+        parser.add_argument(
+            "--session",
+            default=None,
+            metavar="FILE",
+            help=f"also record this step in the session file FILE (*.catrack.h5; created when "
+            f"missing, with {recording} as its recording{only}): an existing one takes it "
+            "whatever its recording (the behaviour video is not the imaging recording)",
         )
         return
     parser.add_argument(

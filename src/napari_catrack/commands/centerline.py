@@ -70,7 +70,7 @@ def register(subparsers) -> None:
         help="also write per-frame status (ok/coiled/filled/failed) and head confidence",
     )
     p.add_argument("-o", "--output", required=True, help="output CSV")
-    add_session_argument(p)
+    add_session_argument(p, only=" when given", any_session=True)  # any session: check=False below
     p.set_defaults(func=run)
 
 

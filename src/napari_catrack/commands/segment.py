@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--report", default=None, metavar="CSV",
                    help="also write the per-frame quality (score, area, doubtful frames)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output masks TIFF")
-    add_session_argument(p)
+    add_session_argument(p, any_session=True)  # any session: check=False below
     p.set_defaults(func=run)
 
 

@@ -72,7 +72,8 @@ def register(subparsers) -> None:
     g.add_argument("--stage-time-scale", type=positive_float, default=1.0, metavar="S",
                    help="seconds per stage time unit (0.001 for ms) [default: %(default)g]")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output CSV")
-    add_session_argument(p)
+    # any session: check=False below
+    add_session_argument(p, "the --recording video", only=" when given", any_session=True)
     p.set_defaults(func=run)
 
 
