@@ -1,8 +1,9 @@
 """`catrack ensembles`: find neuronal ensembles in a transient table (or a wide raster).
 
 Writes DIR/ensemble_events.csv, DIR/ensemble_members.csv, DIR/event_neurons.csv,
-DIR/ensemble_similarity.csv, DIR/coactivity.csv, DIR/params.json and the figures (SVG + PNG), each
-atomically. Unusable input (no events, one neuron, a bin as long as the recording) is reported
+DIR/ensemble_similarity.csv, DIR/coactivity.csv, DIR/params.json and the figures, each atomically:
+into DIR as SVG + PNG, or, as `catrack transients` does, into `--figures FIG_DIR` in
+`--figure-format` (default svg). Unusable input (no events, one neuron, a bin as long as the recording) is reported
 on stderr as a warning and still gives well-formed, empty tables (exit 0).
 """
 
@@ -25,6 +26,7 @@ from napari_catrack.commands._common import (
     warn,
 )
 from napari_catrack.core.ensembles.params import EnsembleParams
+from napari_catrack.export.layout import FIGURE_FORMATS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 EVENTS_CSV_COLUMNS = ["event_id", "bin", "start_frame", "end_frame", "n_active", "ensemble_id"]
 TABLE_FILES = ("ensemble_events.csv", "ensemble_members.csv", "event_neurons.csv",
                "ensemble_similarity.csv", "coactivity.csv", "params.json")  # fmt: skip
-FIGURE_FILES = tuple(f"ensembles_{name}.{fmt}" for name in ("coactivity", "raster", "similarity",
-                     "members") for fmt in ("svg", "png"))  # fmt: skip
+FIGURES = ("coactivity", "raster", "similarity", "members")
+FIGURE_FILES = tuple(f"ensembles_{name}.{fmt}" for name in FIGURES for fmt in ("svg", "png"))
 
 
 def register(subparsers) -> None:
@@ -91,7 +93,14 @@ def register(subparsers) -> None:
     p.add_argument(
         "--positions", default=None, help="CSV neuron_id,y,x for the member maps (optional)"
     )
-    p.add_argument("--no-figures", action="store_true", help="write the tables only")
+    figures = p.add_mutually_exclusive_group()
+    figures.add_argument("--no-figures", action="store_true", help="write the tables only")
+    figures.add_argument("--figures", default=None, metavar="DIR",
+                         help="write figures into DIR, in --figure-format (default: into -o, as "
+                         "SVG and PNG)")  # fmt: skip
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default=None,
+                   help="figure format: svg (default with --figures), png or pdf; without "
+                   "--figures, the figures in -o are SVG and PNG unless this is given")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     add_session_argument(p, recording=None)  # a table: no REC
     add_params_from_argument(p, "ensembles")
@@ -227,18 +236,29 @@ def write_outputs(
     positions: pd.DataFrame | None,
     figures: bool = True,
     source: str | None = None,
+    figures_dir: Path | None = None,
+    formats: tuple[str, ...] = ("svg", "png"),
 ) -> None:
     """All tables (and figures) of one run into `out`, as one set (all or none replace the old);
-    the figures' titles name `source` (the events file)."""
+    the figures go into `figures_dir` (default `out`) in each of `formats`, their titles naming
+    `source` (the events file)."""
     from napari_catrack.io.atomic import atomic_write_set
 
     out.mkdir(parents=True, exist_ok=True)
+    if figures and figures_dir is not None:
+        figures_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write_set():
-        _write_all(result, out, positions, figures, source)
+        _write_all(result, out, positions, figures, source, figures_dir or out, formats)
 
 
 def _write_all(
-    result, out: Path, positions: pd.DataFrame | None, figures: bool, source: str | None = None
+    result,
+    out: Path,
+    positions: pd.DataFrame | None,
+    figures: bool,
+    source: str | None = None,
+    figures_dir: Path | None = None,
+    formats: tuple[str, ...] = ("svg", "png"),
 ) -> None:
     import numpy as np
     import pandas as pd
@@ -274,8 +294,8 @@ def _write_all(
 
         for name, fig in ensemble_figures(result, positions).items():
             label_recording(fig, source)
-            for fmt in ("svg", "png"):
-                _save_figure(fig, out / f"ensembles_{name}.{fmt}", fmt)
+            for fmt in formats:
+                _save_figure(fig, (figures_dir or out) / f"ensembles_{name}.{fmt}", fmt)
 
 
 def _frame_rate(args: argparse.Namespace, target, table) -> float:
@@ -297,6 +317,16 @@ def _frame_rate(args: argparse.Namespace, target, table) -> float:
     return frame_rate_from_args(args, target, "ensembles", stated, what)
 
 
+def _figure_formats(args: argparse.Namespace) -> tuple[str, ...]:
+    """The figures' file formats: --figure-format, else svg with --figures (as `catrack
+    transients`), else SVG and PNG into -o (the command's output before --figures)."""
+    if args.figure_format:
+        if args.no_figures:
+            warn("ensembles", "--figure-format is ignored with --no-figures")
+        return (args.figure_format,)
+    return ("svg",) if args.figures else ("svg", "png")
+
+
 def _json_default(obj):
     import numpy as np
 
@@ -310,8 +340,13 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.ensembles.records import observation_line
     from napari_catrack.io.tables import read_table
 
-    files = TABLE_FILES + (() if args.no_figures else FIGURE_FILES)
-    check_outputs({"-o": OutputFolder(args.output, files), "--session": args.session},
+    formats = _figure_formats(args)
+    names = () if args.no_figures else tuple(f"ensembles_{n}.{f}" for n in FIGURES for f in formats)
+    files, figures = TABLE_FILES + (() if args.figures else names), None
+    if args.figures:
+        figures = OutputFolder(args.figures, names)
+    check_outputs({"-o": OutputFolder(args.output, files), "--figures": figures,
+                   "--session": args.session},
                   {"EVENTS.csv": args.events, "--positions": args.positions,
                    "--neurons": args.neurons, "--traces": args.traces})  # fmt: skip
     params = EnsembleParams.from_args(args, **params_from_args(args, "ensembles", "ensembles"))
@@ -329,7 +364,8 @@ def run(args: argparse.Namespace) -> int:
         warn("ensembles", msg)
     out = Path(args.output)
     write_outputs(result, out, positions, figures=not args.no_figures,
-                  source=Path(args.events).name)  # fmt: skip
+                  source=Path(args.events).name, formats=formats,
+                  figures_dir=Path(args.figures) if args.figures else None)  # fmt: skip
     if target is not None:
         from napari_catrack.core.ensembles.records import record_ensembles
 
