@@ -35,7 +35,6 @@ EVENTS_CSV_COLUMNS = ["event_id", "bin", "start_frame", "end_frame", "n_active",
 TABLE_FILES = ("ensemble_events.csv", "ensemble_members.csv", "event_neurons.csv",
                "ensemble_similarity.csv", "coactivity.csv", "params.json")  # fmt: skip
 FIGURES = ("coactivity", "raster", "similarity", "members")
-FIGURE_FILES = tuple(f"ensembles_{name}.{fmt}" for name in FIGURES for fmt in ("svg", "png"))
 
 
 def register(subparsers) -> None:
