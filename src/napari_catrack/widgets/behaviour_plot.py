@@ -108,7 +108,7 @@ class BehaviourPlotWidget(QWidget):
         self.refresh()
 
     def _data(self):
-        from napari_catrack.core.behaviour.posture import body_length, kymograph
+        from napari_catrack.core.behaviour.posture import kymograph, median_length
         from napari_catrack.core.behaviour.records import (
             centerline_from_session,
             velocity_from_session,
@@ -123,9 +123,7 @@ class BehaviourPlotWidget(QWidget):
         px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
         self.curvature_unit = "1/µm" if px else "1/px"
         kymo = kymograph(cl[0].points, cl[0].posture_ok, pixel_size=float(px) if px else 1.0)
-        ok = np.asarray(cl[0].posture_ok, bool)
-        lengths = body_length(np.asarray(cl[0].points, float)[ok]) * (float(px) if px else 1.0)
-        length = float(np.nanmedian(lengths)) if np.isfinite(lengths).any() else None
+        length = median_length(cl[0].points, cl[0].posture_ok, float(px) if px else 1.0)
         return vel, kymo, cl[0].reliable, length  # (length: the colour limits' floor)
 
     def _wants_side_by_side(self) -> bool:

@@ -181,6 +181,19 @@ def kymograph(
     return k
 
 
+def median_length(
+    points: np.ndarray, usable: np.ndarray | None = None, pixel_size: float = 1.0
+) -> float | None:
+    """The body's median length over the `usable` frames, in µm with a `pixel_size` (else px):
+    the floor of a kymograph's colour limits (`colour_limit`); None without a usable frame."""
+    pts = np.asarray(points, float)
+    if usable is not None:
+        pts = pts[np.asarray(usable, bool)]
+    lengths = body_length(pts) * pixel_size if len(pts) else np.array([])
+    lengths = lengths[np.isfinite(lengths)]
+    return float(np.median(lengths)) if lengths.size else None
+
+
 def colour_limit(
     kymo: np.ndarray,
     good: np.ndarray | None = None,
