@@ -41,7 +41,7 @@ def run_behaviour_demo(
         posture_table,
         segment_video,
     )
-    from napari_catrack.core.behaviour.posture import kymograph
+    from napari_catrack.core.behaviour.posture import kymograph, median_length
     from napari_catrack.core.behaviour.records import (
         record_centerline,
         record_segmentation,
@@ -126,13 +126,14 @@ def run_behaviour_demo(
 
     figures = out / "figures"
     kymo = kymograph(cl.points, cl.posture_ok, pixel_size=video.pixel_size_um)
+    length = median_length(cl.points, cl.posture_ok, video.pixel_size_um)  # colour limits' floor
     picks = np.linspace(0, T - 1, 6).round().astype(int)
     coils = np.nonzero(truth.coiled)[0]
     if len(coils):
         picks[-2] = coils[len(coils) // 2]
     for name, f in (
         ("speed", fig.speed_figure(velocity, truth.signed_speed_um_s)),
-        ("kymograph", fig.kymograph_figure(kymo, times, good=cl.reliable)),
+        ("kymograph", fig.kymograph_figure(kymo, times, good=cl.reliable, length=length)),
         ("frames", fig.frames_figure(video.frames, seg.masks, cl.points, sorted(picks), cl.status)),
     ):
         label_recording(f, "behaviour.avi")  # the video the demo writes beside them

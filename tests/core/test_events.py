@@ -773,3 +773,31 @@ def test_event_triggered_averages_of_ratio_traces_are_labelled_dr_over_r():
     ratio = {**green, "ratio": 0.5 + frame * 0.01, "dff": frame * 0.02}
     session.record("traces", tables={"traces": pd.DataFrame(ratio)}, save=False)
     assert session_dff_is_ratio(session)
+
+
+@pytest.mark.parametrize("n_kinds", [1, 2])
+def test_eta_figure_legend_covers_no_curve(n_kinds):
+    """The curves panel's legend ("excited (1) / inhibited (1)") sat on the curves (h19): it is
+    drawn outside the panel now, and overlaps neither the panel nor the heat map above it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from napari_catrack.figures.events import eta_figure
+
+    kinds = ["lever", "tap"][:n_kinds]
+    eta, sig = _eta_tables(kinds, 6)
+    sig["significant"] = sig["neuron_id"].isin([1, 2])
+    sig.loc[sig["neuron_id"] == 2, "direction"] = "inhibited"
+    fig = eta_figure(eta, sig)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    FigureCanvasAgg(fig).draw()
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    legends = [(ax, ax.get_legend()) for ax in panels if ax.get_legend() is not None]
+    assert len(legends) == n_kinds
+    for ax, legend in legends:
+        assert [t.get_text() for t in legend.get_texts()] == ["excited (1)", "inhibited (1)"]
+        box = legend.get_window_extent(renderer)
+        for other in panels:
+            assert not box.overlaps(other.get_window_extent(renderer)), (ax.get_xlabel(), box)
+        for line in ax.get_lines():  # no curve point under the legend
+            xy = ax.transData.transform(line.get_xydata())
+            assert not box.count_contains(xy[np.isfinite(xy).all(axis=1)])

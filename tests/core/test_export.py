@@ -292,3 +292,21 @@ def test_export_figures_leave_out_the_rejected_cells(tmp_path):
     assert heat.shape[0] == 3
     lines = build_figure(session, "traces").axes[0].get_legend_handles_labels()[1]
     assert "3" not in lines and "1" in lines
+
+
+def test_the_exported_kymograph_of_a_straight_worm_looks_flat(tmp_path):
+    """figures/behaviour_kymograph (Export, the demo): a straight worm's curvature, rounding noise
+    (±3e-17), set the colour limits and showed as full-scale stripes. The limits are at least
+    1/body length (h19), as the Behaviour plot draws them."""
+    from napari_catrack.core.behaviour.posture import median_length
+    from napari_catrack.core.behaviour.records import centerline_from_session
+    from napari_catrack.export.figures import _behaviour_kymograph
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    result = centerline_from_session(session)[0]
+    length = median_length(result.points, result.posture_ok)
+    assert 20 < length < 2000
+    image = _behaviour_kymograph(session).axes[0].images[0]
+    curvature = np.abs(image.get_array().compressed())
+    assert curvature.max() < 1e-12  # the test worm is straight
+    assert image.norm.vmax == pytest.approx(1.0 / length)  # was 3e-17: noise at full scale

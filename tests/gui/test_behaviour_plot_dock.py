@@ -134,7 +134,7 @@ def test_the_kymograph_has_a_colour_bar_saying_what_its_colours_mean(
     its unit, the sign (red + counter-clockwise, blue − clockwise) and the limits."""
     import numpy as np
 
-    from napari_catrack.core.behaviour.posture import colour_limit, kymograph
+    from napari_catrack.core.behaviour.posture import body_length, colour_limit, kymograph
     from napari_catrack.core.behaviour.records import centerline_from_session
     from napari_catrack.session import attach_session
 
@@ -152,8 +152,10 @@ def test_the_kymograph_has_a_colour_bar_saying_what_its_colours_mean(
     label = bars[0].get_ylabel()
     assert f"curvature ({unit})" in label and "red +" in label and "blue −" in label
     result = centerline_from_session(session)[0]
-    kymo = kymograph(result.points, result.posture_ok, pixel_size=float(px) if px else 1.0)
-    lim = colour_limit(kymo, result.reliable)
+    scale = float(px) if px else 1.0
+    kymo = kymograph(result.points, result.posture_ok, pixel_size=scale)
+    length = np.median(body_length(result.points[result.posture_ok])) * scale  # the floor (h19)
+    lim = colour_limit(kymo, result.reliable, length=length)
     np.testing.assert_allclose(bars[0].get_ylim(), (-lim, lim))
     ticks = [t.get_text() for t in bars[0].get_yticklabels()]
     assert ticks == [f"−{lim:.2g}", "0", f"+{lim:.2g}"]
@@ -214,3 +216,35 @@ def test_a_short_wide_plot_dock_shows_both_plots_side_by_side(make_napari_viewer
     assert not plot.side_by_side
     assert speed.get_position().y0 > kymo.get_position().y1  # above it
     assert shown(speed) and shown(kymo)
+
+
+def test_a_straight_worms_kymograph_looks_flat(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """A straight worm's curvature is rounding noise (±3e-17; the test session's worm is
+    straight): the colour limits were its 99th percentile, so the noise showed as full-scale red
+    and blue stripes (h19 screenshots). The limits are at least 1/body length (one radian over
+    the body), so the noise reads as white; a bending worm's bends still set the limits."""
+    import numpy as np
+
+    from napari_catrack.session import attach_session
+    from napari_catrack.widgets.behaviour_plot import BehaviourPlotWidget
+
+    from ..core._session_helpers import worm_session
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    viewer = make_napari_viewer(show=True)
+    attach_session(viewer, session)
+    _, plot = viewer.window.add_plugin_dock_widget(PLUGIN, PLOT)
+    vel, kymo, good, length = plot._data()
+    assert 20 < length < 2000  # the worm's median length, in px or µm
+    noise = np.abs(kymo[np.asarray(good, bool)])
+    assert 0 < np.nanmax(noise) < 1e-12  # straight: rounding noise only
+    lim = plot.colorbar.mappable.norm.vmax
+    assert lim == pytest.approx(1.0 / length)  # (was 3e-17: the noise at full scale)
+    assert f"±{lim:.3g}" in plot.info.text() and "at least 1/body length" in plot.info.text()
+    # a crawling worm (bends of 5/length, as docs/behaviour.md's real worm) sets its own limits
+    t, s_ = np.meshgrid(np.arange(len(kymo)), np.linspace(0, 1, kymo.shape[1]), indexing="ij")
+    bends = 5.0 / length * np.sin(2 * np.pi * (s_ - t / 20))
+    monkeypatch.setattr(BehaviourPlotWidget, "_data", lambda self: (vel, bends, good, length))
+    plot.refresh()
+    expected = np.percentile(np.abs(bends[np.asarray(good, bool)]), 99)
+    assert plot.colorbar.mappable.norm.vmax == pytest.approx(expected)

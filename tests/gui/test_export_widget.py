@@ -20,6 +20,8 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
     assert widget.items and widget.items[0].key == "session"  # an empty session: itself only
+    idle = "nothing exported yet: tick the items, choose a folder, then Export"
+    assert widget.status.text() == idle  # it was blank until the first export (h19)
     session, _ = worm_session(tmp_path / "s", video=False)
     attach_session(viewer, session)  # a session opened later: the list follows it
     keys = [i.key for i in widget.items]
@@ -33,6 +35,7 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
     } <= set(keys)
     files = {widget.table.item(r, 2).text() for r in range(widget.table.rowCount())}
     assert {"tracks.csv", "behaviour/velocity.csv", "session.nwb"} <= files
+    assert widget.status.text() == idle  # still nothing exported
     assert widget.export() is None and "choose the folder" in widget.status.text()
     widget.folder.setText(str(tmp_path / "out"))
     widget.select(["tracks", "cells", "figure:eta", "nwb"], {"cells": "xlsx", "figure:eta": "png"})
@@ -52,6 +55,8 @@ def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
         atol=5e-4,
         rtol=0,
     )
+    assert widget.status.text().startswith(f"Wrote 4 files to {out}")
+    widget.refresh()  # a session change after an export keeps its summary
     assert widget.status.text().startswith(f"Wrote 4 files to {out}")
     assert "session.nwb" in widget.written.toPlainText()
     widget.folder.setText(str(tmp_path / "out" / "tracks.csv"))  # a file as the folder: refused

@@ -307,7 +307,8 @@ def test_the_empty_doubtful_frames_list_takes_one_line(make_napari_viewer, qtbot
 
 def test_the_empty_ensembles_list_takes_no_room(make_napari_viewer, qtbot):
     """Neuronal ensembles showed a blank 190 px list (and its line) under "no ensembles yet".
-    Empty, the list and its line are hidden (the status says it); found, they show, as tall as
+    Empty, the list and its line are hidden (the status says it), and so are the Previous/Next
+    event buttons, with nothing to step through (h19); found, they show, the list as tall as
     the ensembles."""
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1300, 800)
@@ -316,17 +317,18 @@ def test_the_empty_ensembles_list_takes_no_room(make_napari_viewer, qtbot):
     line = widget.status.fontMetrics().lineSpacing()
     body = widget.scroll_area.widget()
 
-    def between() -> int:  # the status line's bottom to the Previous event button's top
-        bottom = widget.status.mapTo(body, widget.status.rect().bottomLeft()).y()
-        return widget.prev_button.mapTo(body, widget.prev_button.rect().topLeft()).y() - bottom
-
     qtbot.wait(50)
-    assert between() <= line, (between(), line)  # was 236 px
+    assert widget.status.text() == "no ensembles yet"
+    below = (widget.ensembles, widget.ensembles_label, widget.prev_button, widget.next_button)
+    assert not any(w.isVisible() for w in below)  # the buttons showed (h19)
+    # nothing below the status line takes room: was 236 px of blank list
+    bottom = widget.status.mapTo(body, widget.status.rect().bottomLeft()).y()
+    assert body.minimumSizeHint().height() - bottom <= 2 * line, (body.minimumSizeHint(), bottom)
     listed = widget.ensembles
     for e in range(3):
         listed.addItem(f"ensemble {e}: 10 neurons, 15 events")
     qtbot.wait(50)
-    assert listed.isVisible() and widget.ensembles_label.isVisible()
+    assert all(w.isVisible() for w in below)
     rows = sum(listed.sizeHintForRow(r) for r in range(3))
     assert rows <= listed.viewport().height() <= rows + 4 + line, (listed.height(), rows)
 

@@ -200,7 +200,7 @@ def _behaviour_kymograph(session):
     """The demo's `figures/behaviour_kymograph`: curvature along the body over time, in 1/µm
     when the posture was computed with a pixel size (else 1/pixel), the colour scale from the
     good frames (as the Behaviour plot and the demo draw it)."""
-    from napari_catrack.core.behaviour.posture import kymograph
+    from napari_catrack.core.behaviour.posture import kymograph, median_length
     from napari_catrack.core.behaviour.records import centerline_from_session
     from napari_catrack.figures.behaviour import kymograph_figure
 
@@ -209,9 +209,12 @@ def _behaviour_kymograph(session):
         raise InputError("figure behaviour_kymograph needs a centerline in the session")
     result = found[0]
     px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
-    kymo = kymograph(result.points, result.posture_ok, pixel_size=float(px) if px else 1.0)
+    scale = float(px) if px else 1.0
+    kymo = kymograph(result.points, result.posture_ok, pixel_size=scale)
+    length = median_length(result.points, result.posture_ok, scale)  # the colour limits' floor
     return kymograph_figure(kymo, _behaviour_times(session, len(kymo)),
-                            unit="1/µm" if px else "1/pixel", good=result.reliable)  # fmt: skip
+                            unit="1/µm" if px else "1/pixel", good=result.reliable,
+                            length=length)  # fmt: skip
 
 
 def _behaviour_times(session, n: int) -> np.ndarray:

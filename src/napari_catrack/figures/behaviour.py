@@ -52,17 +52,23 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
 
 @styled
 def kymograph_figure(
-    curvature: np.ndarray, times: np.ndarray, unit: str = "1/µm", good: np.ndarray | None = None
+    curvature: np.ndarray,
+    times: np.ndarray,
+    unit: str = "1/µm",
+    good: np.ndarray | None = None,
+    length: float | None = None,
 ) -> Figure:
     """Curvature along the body (head at the top) over time: waves travel down when forward.
 
     good: (T,) the frames whose curvature sets the colour scale (`CenterlineResult.reliable`);
-    rows of NaN (frames without usable posture) are left blank."""
+    rows of NaN (frames without usable posture) are left blank. length: the body's length in
+    the curvature's unit (`median_length`), the colour limits' floor (`colour_limit`), so a
+    straight worm's rounding noise looks flat."""
     from napari_catrack.core.behaviour.posture import colour_limit
 
     fig = Figure(figsize=figsize(2.4), layout="constrained")
     ax = fig.add_subplot(111)
-    lim = colour_limit(curvature, good)
+    lim = colour_limit(curvature, good, length=length)
     im = ax.imshow(curvature.T, aspect="auto", cmap=DIVERGING_CMAP, vmin=-lim, vmax=lim,
                    extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
     ax.set_xlabel("time (s)")

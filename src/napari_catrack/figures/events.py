@@ -149,8 +149,9 @@ def draw_eta(
         lasts = f"; shaded: lasts {durations[kind]:.3g} s" if durations.get(kind, 0) > 0 else ""
         ax.set_xlabel(f"time from {kind} (s){lasts}")
         ax.set_ylabel(f"mean {unit} (± s.e.m.)")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(frameon=False, fontsize="small")
+        if ax.get_legend_handles_labels()[0]:  # above the panel: inside, it hid the curves
+            ax.legend(frameon=False, fontsize="small", loc="lower center", ncols=2,
+                      bbox_to_anchor=(0.5, 1.0), borderaxespad=0.2)  # fmt: skip
 
 
 def draw_event_ticks(axes, events: pd.DataFrame, to_x, fps: float | None = None) -> None:

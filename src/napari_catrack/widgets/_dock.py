@@ -91,13 +91,17 @@ class StatusLine(QLabel):
 class FittedList(QListWidget):
     """A list as tall as its entries, `max_rows` lines at most (the rest scrolls), and hidden
     while empty (its owner says "none" in a line above it, or `header`, the line that
-    introduces it, hides with it). An empty review list took 190 px of the Track neurons dock,
-    a list widget's default height, whatever it held (h18 walk)."""
+    introduces it, hides with it, as do `companions`, controls that act on its entries). An
+    empty review list took 190 px of the Track neurons dock, a list widget's default height,
+    whatever it held (h18 walk)."""
 
-    def __init__(self, max_rows: int = 8, header: QWidget | None = None) -> None:
+    def __init__(
+        self, max_rows: int = 8, header: QWidget | None = None, companions: tuple = ()
+    ) -> None:
         super().__init__()
         self.max_rows = max_rows
         self.header = header
+        self.companions = tuple(companions)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         model = self.model()
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
@@ -106,8 +110,9 @@ class FittedList(QListWidget):
 
     def _fit(self, *_) -> None:
         self.setVisible(self.count() > 0)
-        if self.header is not None:
-            self.header.setVisible(self.count() > 0)
+        for widget in (self.header, *self.companions):
+            if widget is not None:
+                widget.setVisible(self.count() > 0)
         self.updateGeometry()
 
     def _height(self) -> int:

@@ -4,7 +4,8 @@ Top: signed speed (forward +, backward -) and speed, in µm/s; bottom: curvature
 (head at the top) over time, with a colour bar: red (+) where the body bends counter-clockwise on
 screen going from head to tail, blue (-) clockwise (`core.behaviour.posture.curvature`; which side
 is ventral the video does not say), in 1/µm when the posture has a pixel size, else 1/px, the
-limits ± the 99th percentile of the good frames (`colour_limit`). A vertical line follows
+limits ± the 99th percentile of the good frames, at least 1/body length (`colour_limit`: a
+straight worm's rounding noise looks flat). A vertical line follows
 the time slider; clicking either plot moves the viewer to that frame. The data come from the
 session (steps "velocity" and "centerline"), so the plot shows whatever the behaviour widget or
 a reopened session file holds; `refresh_plots(viewer)` redraws every open plot after a step.
@@ -107,7 +108,7 @@ class BehaviourPlotWidget(QWidget):
         self.refresh()
 
     def _data(self):
-        from napari_catrack.core.behaviour.posture import kymograph
+        from napari_catrack.core.behaviour.posture import kymograph, median_length
         from napari_catrack.core.behaviour.records import (
             centerline_from_session,
             velocity_from_session,
@@ -117,12 +118,13 @@ class BehaviourPlotWidget(QWidget):
         vel = velocity_from_session(session)
         cl = centerline_from_session(session)
         if cl is None:
-            return vel, None, None
+            return vel, None, None, None
         # in 1/µm when the posture was computed with a pixel size (as the exported figure)
         px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
         self.curvature_unit = "1/µm" if px else "1/px"
         kymo = kymograph(cl[0].points, cl[0].posture_ok, pixel_size=float(px) if px else 1.0)
-        return vel, kymo, cl[0].reliable
+        length = median_length(cl[0].points, cl[0].posture_ok, float(px) if px else 1.0)
+        return vel, kymo, cl[0].reliable, length  # (length: the colour limits' floor)
 
     def _wants_side_by_side(self) -> bool:
         view = self.scroll_area.viewport()
@@ -156,7 +158,7 @@ class BehaviourPlotWidget(QWidget):
     def refresh(self) -> None:
         from napari_catrack.core.behaviour.posture import colour_limit
 
-        vel, kymo, good = self._data()
+        vel, kymo, good, length = self._data()
         self._laid_out_for = self._wants_side_by_side()
         self.figure.clear()
         self._cursors = []
@@ -203,7 +205,9 @@ class BehaviourPlotWidget(QWidget):
             ax_v.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))  # ASCII minus
             ax_v.legend(loc="upper right", fontsize=7, frameon=False)
         if ax_k is not None:
-            lim = colour_limit(kymo, good)  # from the good frames: coils do not set it
+            # from the good frames (coils do not set it), at least 1/length (a straight worm's
+            # rounding noise showed as full-scale stripes: h19)
+            lim = colour_limit(kymo, good, length=length)
             image = ax_k.imshow(kymo.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
                                 extent=(times[0], times[-1], 1.0, 0.0), interpolation="nearest")  # fmt: skip
             # side by side the axis is short: the long label was cut at both ends
@@ -237,7 +241,8 @@ class BehaviourPlotWidget(QWidget):
             bends = (
                 f"\ncurvature: red (+) body bends counter-clockwise on screen, head → tail; blue (−) "
                 f"clockwise; colour limits ±{lim:.3g} {self.curvature_unit} (99th percentile of "
-                "the good frames; which side is ventral the video does not say)"
+                "the good frames, at least 1/body length; which side is ventral the video does "
+                "not say)"
             )
         self.info.setText(f"{n} frames{moving}{bends}")
         self._move_cursor()

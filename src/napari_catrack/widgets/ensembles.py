@@ -145,17 +145,22 @@ class EnsemblesWidget(QWidget):
         self.status = QLabel("no ensembles yet")
         self.status.setWordWrap(True)
         self.ensembles_label = QLabel("ensembles (select one to browse its events):")
-        # as tall as its ensembles; hidden with its line while there are none (the status says so)
-        self.ensembles = FittedList(header=self.ensembles_label)
-        self.ensembles.currentRowChanged.connect(self._select_ensemble)
         self.prev_button = QPushButton("◀ &Previous event")
         self.next_button = QPushButton("&Next event ▶")
         self.prev_button.clicked.connect(lambda: self.step_event(-1))
         self.next_button.clicked.connect(lambda: self.step_event(1))
-        steps = QHBoxLayout()
+        self.steps = QWidget()  # the event buttons, in one row
+        steps = QHBoxLayout(self.steps)
+        steps.setContentsMargins(0, 0, 0, 0)
         steps.addWidget(self.prev_button)
         steps.addWidget(self.next_button)
         self.event_label = QLabel("")
+        # as tall as its ensembles; hidden with its line and the event buttons while there are
+        # none (the status says so; the buttons showed, with nothing to step through: h19)
+        self.ensembles = FittedList(
+            header=self.ensembles_label, companions=(self.steps, self.event_label)
+        )
+        self.ensembles.currentRowChanged.connect(self._select_ensemble)
 
         layout = scroll_body(self)
         layout.addLayout(form)
@@ -164,7 +169,7 @@ class EnsemblesWidget(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.ensembles_label)
         layout.addWidget(self.ensembles)
-        layout.addLayout(steps)
+        layout.addWidget(self.steps)
         layout.addWidget(self.event_label)
         layout.addStretch(1)
 

@@ -39,6 +39,10 @@ from napari_catrack.widgets._worker import start_job
 if TYPE_CHECKING:
     import napari
 
+#: the status line before the first export (it was blank) and while there is nothing to export
+NOTHING_EXPORTED = "nothing exported yet: tick the items, choose a folder, then Export"
+NOTHING_TO_EXPORT = "the session holds nothing to export yet"
+
 
 class ExportWidget(QWidget):
     """Check what to export, pick formats and a folder, press Export."""
@@ -145,7 +149,9 @@ class ExportWidget(QWidget):
             self._show_path(r)
         self.table.fit_columns()
         if not self.items:
-            self.status.setText("the session holds nothing to export yet")
+            self.status.setText(NOTHING_TO_EXPORT)
+        elif self.status.text() in ("", NOTHING_TO_EXPORT):  # (not the last export's summary)
+            self.status.setText(NOTHING_EXPORTED)  # what will happen: it was blank till then
 
     def _format(self, r: int) -> str | None:
         """Row `r`'s format: its box's choice, or its only format."""

@@ -181,13 +181,39 @@ def kymograph(
     return k
 
 
-def colour_limit(kymo: np.ndarray, good: np.ndarray | None = None, percentile: float = 99.0):
+def median_length(
+    points: np.ndarray, usable: np.ndarray | None = None, pixel_size: float = 1.0
+) -> float | None:
+    """The body's median length over the `usable` frames, in µm with a `pixel_size` (else px):
+    the floor of a kymograph's colour limits (`colour_limit`); None without a usable frame."""
+    pts = np.asarray(points, float)
+    if usable is not None:
+        pts = pts[np.asarray(usable, bool)]
+    lengths = body_length(pts) * pixel_size if len(pts) else np.array([])
+    lengths = lengths[np.isfinite(lengths)]
+    return float(np.median(lengths)) if lengths.size else None
+
+
+def colour_limit(
+    kymo: np.ndarray,
+    good: np.ndarray | None = None,
+    percentile: float = 99.0,
+    length: float | None = None,
+):
     """Symmetric colour limit of a curvature kymograph: a high percentile of |curvature| over
     the good frames only (`CenterlineResult.reliable`), so a few coils or failed fits do not
-    set the scale and wash the rest out. Falls back to every finite value, then to 1."""
+    set the scale and wash the rest out. Falls back to every finite value, then to 1.
+
+    `length`, the body's length in the unit the curvature is per (px or µm), floors the limit
+    at 1/length (a bend of one radian spread over the whole body): a straight worm's curvature
+    is rounding noise (±3e-17), which the percentile alone stretched to full-scale stripes. A
+    crawling worm's bends are far above it (docs/behaviour.md: mean |curvature| 0.052/px over
+    an 88 px body, 4.6/length; its 99th percentile higher still)."""
     vals = np.abs(np.asarray(kymo, float))
     if good is not None and np.isfinite(vals[np.asarray(good, bool)]).any():
         vals = vals[np.asarray(good, bool)]
     vals = vals[np.isfinite(vals)]
     lim = float(np.percentile(vals, percentile)) if vals.size else 0.0
+    if length is not None and np.isfinite(length) and length > 0:
+        lim = max(lim, 1.0 / float(length))
     return lim if lim > 0 else 1.0
