@@ -43,8 +43,7 @@ from napari_catrack.core.tracking.review import _jumps  # noqa: E402
 from napari_catrack.core.tracking.shape import blob_scale  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "review_signals.json"
-HARD = [(s, 120, 128, 20) for s in range(14)] + [(4, 200, 160, 25), (11, 300, 192, 25),
-                                                   (12, 300, 192, 25)]  # fmt: skip
+from bench_review_ranking import HARD  # noqa: E402  (the same hard worms as the ranking)
 
 
 def wide(table, T, ids):

@@ -140,6 +140,7 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
         traced_observed,
     )
     from napari_catrack.core.ensembles.trains import observed_from_traces
+    from napari_catrack.core.transients.features import rejected_ids
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table
 
@@ -169,8 +170,7 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
             )
         source = f"listed in {Path(args.neurons).name}"
         if "status" in listed:  # a cells.csv of `catrack transients --cells`: its verdicts
-            said = listed.drop_duplicates("neuron_id", keep="last")
-            rejected = rejected | set(said.loc[said["status"].astype(str) == "rejected", "neuron_id"].astype(str))  # fmt: skip
+            rejected = rejected | rejected_ids(listed)
             table = table[~table["neuron_id"].astype(str).isin(rejected)].reset_index(drop=True)
         if rejected:
             ids = ids[~pd.Index(ids).astype(str).isin(rejected)]

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         frame_times,
         time_offsets,
     )
-    from napari_catrack.core.transients.features import check_verdicts
+    from napari_catrack.core.transients.features import check_verdicts, rejected_ids
     from napari_catrack.io.atomic import atomic_write_set
     from napari_catrack.io.tables import read_table, to_matrix, write_table
 
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             write_table(cells, args.cells)
         if args.figures:
             _write_figures(Path(args.figures), args.figure_format, tm, table, fps,
-                           source=Path(args.traces).name, rejected=_rejected(verdicts))  # fmt: skip
+                           source=Path(args.traces).name, rejected=rejected_ids(verdicts))  # fmt: skip
     if target is not None:
         from napari_catrack.core.transients.records import record_transients
 
@@ -153,14 +153,6 @@ def _session_verdicts(target):
 
     verdicts = read_verdicts(target.session)
     return verdicts if len(verdicts) else None
-
-
-def _rejected(verdicts) -> set[str]:
-    """Ids (as text) of the cells `verdicts` reject."""
-    if verdicts is None:
-        return set()
-    v = verdicts.drop_duplicates("neuron_id", keep="last")
-    return set(v.loc[v["status"].astype(str) == "rejected", "neuron_id"].astype(str))
 
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None,

@@ -31,10 +31,9 @@ def _rejected(session) -> set[str]:
     """Ids (as text) of the cells the session's verdicts reject (curation, Sources: a component
     the evaluation rejected or one deleted): no neuron, so no figure draws it, as the curation
     widget's figures leave them out."""
-    from napari_catrack.core.sources.session import read_verdicts
+    from napari_catrack.core.ensembles.records import rejected_cells
 
-    v = read_verdicts(session).drop_duplicates("neuron_id", keep="last")
-    return set(v.loc[v["status"] == "rejected", "neuron_id"])
+    return set(rejected_cells(session))
 
 
 # the figures of cells that leave the rejected ones out (as the curation widget's do)

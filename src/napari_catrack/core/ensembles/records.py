@@ -84,11 +84,9 @@ class EnsembleInput(NamedTuple):
 def rejected_cells(session) -> frozenset:
     """Ids (as text) of the cells the session's verdicts reject (the Sources evaluation's,
     suite2p's `iscell`, the curation's: the transients step's `verdicts` table)."""
-    v = session["transients"].tables.get("verdicts") if "transients" in session else None
-    if v is None or not len(v) or not {"neuron_id", "status"} <= set(v.columns):
-        return frozenset()
-    v = v.assign(neuron_id=v["neuron_id"].astype(str)).drop_duplicates("neuron_id", keep="last")
-    return frozenset(v.loc[v["status"].astype(str) == "rejected", "neuron_id"])
+    from napari_catrack.core.transients.features import rejected_ids
+
+    return rejected_ids(session["transients"].tables.get("verdicts") if "transients" in session else None)  # fmt: skip
 
 
 def ensemble_input(session, table) -> EnsembleInput:

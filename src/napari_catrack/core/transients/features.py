@@ -336,6 +336,17 @@ def check_verdicts(verdicts: pd.DataFrame, where: str = "verdicts table") -> pd.
     return verdicts
 
 
+def rejected_ids(verdicts: pd.DataFrame | None) -> frozenset[str]:
+    """Ids (as text) of the cells a verdicts table (neuron_id, status; the last verdict of a
+    cell counts) rejects: a rejected cell is no neuron, so figures, ensembles and the cell
+    table's readers leave it out. Empty without a table or without those columns."""
+    if verdicts is None or not len(verdicts) or not {"neuron_id", "status"} <= set(verdicts):
+        return frozenset()
+    v = verdicts.assign(neuron_id=verdicts["neuron_id"].astype(str))
+    v = v.drop_duplicates("neuron_id", keep="last")
+    return frozenset(v.loc[v["status"].astype(str) == "rejected", "neuron_id"])
+
+
 def apply_verdicts(cells: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
     """Copy curation verdicts (status, reason) onto a per-cell table; returns a new table."""
     v = check_verdicts(verdicts)
