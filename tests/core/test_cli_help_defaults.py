@@ -95,3 +95,29 @@ def test_puncta_help_names_every_camera_default():
     for said in (f"offset {c.offset_adu:g} ADU", f"{c.e_per_adu:g} e-/ADU",
                  f"quantum efficiency {c.quantum_efficiency:g}", f"read noise {c.read_noise_e:g}"):  # fmt: skip
         assert said in help_text, said
+
+
+def test_every_option_and_argument_says_what_it_is():
+    """`catrack CMD --help` explains every option and positional argument: an undocumented
+    `--figure-format` or `-o` leaves a user to guess what it writes (session 20 found eight)."""
+    silent = [
+        f"catrack {name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in _subparsers().items()
+        for action in sub._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert not silent, "options without help text:\n" + "\n".join(silent)
+
+
+def test_the_figure_formats_are_one_list():
+    """`catrack transients`, `catrack ensembles` and `catrack export` offer the export's formats."""
+    from napari_catrack.export.layout import FIGURE_FORMATS
+
+    offered = {
+        name: action.choices
+        for name, sub in _subparsers().items()
+        for action in sub._actions
+        if "--figure-format" in action.option_strings
+    }
+    assert set(offered) == {"transients", "ensembles", "export"}
+    assert all(tuple(c) == FIGURE_FORMATS for c in offered.values()), offered

@@ -18,7 +18,13 @@ def register(subparsers) -> None:
         "every step already done with the same parameters and inputs (docs/batch.md).",
     )
     p.add_argument("manifest", metavar="MANIFEST", help="manifest (.yaml, .toml or .csv)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="output folder: one sub-folder per recording, pooled/ and report.csv",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--scheduler",

@@ -27,7 +27,9 @@ def register(subparsers) -> None:
         "sources/, transients.csv, cells.csv, ensembles/, ground_truth/, summary.json and "
         "two_photon.catrack.h5.",
     )
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="folder to write the demo into"
+    )
     p.add_argument(
         "--frames",
         type=int,

@@ -49,7 +49,13 @@ def register(subparsers) -> None:
     )
     EventAlignParams.add_arguments(p, title="event alignment")
     EtaParams.add_arguments(p, title="event-triggered averages")
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="output folder for the aligned events, the averages and their figures",
+    )
     p.set_defaults(func=run)
 
 

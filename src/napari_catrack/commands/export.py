@@ -23,8 +23,10 @@ def register(subparsers) -> None:
         metavar="KEY,KEY",
         help="only these items (keys from --list; default: all)",
     )
-    p.add_argument("--table-format", choices=TABLE_FORMATS, default="csv")
-    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
+    p.add_argument("--table-format", choices=TABLE_FORMATS, default="csv",
+                   help="format of the tables (default %(default)s)")  # fmt: skip
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg",
+                   help="format of the figures (default %(default)s)")  # fmt: skip
     p.add_argument("--metadata", default=None, metavar="YAML", help="NWB metadata (docs/nwb.md)")
     p.add_argument("--list", action="store_true", help="list the items and exit")
     p.set_defaults(func=run)

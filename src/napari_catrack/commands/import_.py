@@ -37,7 +37,8 @@ def register(subparsers) -> None:
         help="convert suite2p / CaImAn / Minian results or ImageJ ROIs into sources files",
         description=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("tool", choices=(*TOOLS, "imagej"))
+    p.add_argument("tool", choices=(*TOOLS, "imagej"), metavar="TOOL",
+                   help=f"the tool that made PATH: {', '.join((*TOOLS, 'imagej'))}")  # fmt: skip
     p.add_argument("path", metavar="PATH", help="the tool's output folder or file (imagej: .zip, .roi, or a TIFF with ROIs in its overlay)")  # fmt: skip
     p.add_argument("--movie", default=None, metavar="MOVIE",
                    help="imagej: the movie the ROIs were drawn on (TIFF/HDF5/zarr); its mean "

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
                    help="do not train: re-run only the post-hoc uncertainty calibration of the "
                         "existing -o MODEL.json on --calibration-clips held-out clips (scene "
                         "range and seed from its training) and write it back")  # fmt: skip
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.json")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.json",
+                   help="the trained model (its weights are written beside it)")  # fmt: skip
     p.set_defaults(func=run)
 
 

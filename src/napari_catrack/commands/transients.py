@@ -19,8 +19,8 @@ from napari_catrack.commands._common import (
 )
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import InputError
+from napari_catrack.export.layout import FIGURE_FORMATS
 
-FIGURE_FORMATS = ("svg", "png", "pdf")
 FIGURES = ("transients_traces", "transients_raster", "transients_amplitudes", "transients_iti")
 
 
@@ -55,7 +55,8 @@ def register(subparsers) -> None:
         "(only with --cells)",
     )
     p.add_argument("--figures", default=None, metavar="DIR", help="write figures into DIR")
-    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg")
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg",
+                   help="format of the --figures (default %(default)s)")  # fmt: skip
     TransientParams.add_arguments(p, title="detection (each method reads its own fields)")
     add_session_argument(p, recording=None)  # a table: no REC
     add_params_from_argument(p, "transients")
