@@ -130,11 +130,11 @@ def zephir_movies(cnn: bool) -> dict:
     return out
 
 
-def synthetic_movies() -> dict:
+def hard_worms():
+    """(name, red movie, tracks, truth positions, neuron ids) of each HARD worm, tracked from
+    the true first-frame positions with the default parameters."""
     from napari_catrack.synthetic import make_worm_recording
-    from napari_catrack.synthetic.tracking_cases import make_calcium_tracking_case
 
-    out = {}
     for seed, n_frames, size, n in HARD:
         rec = make_worm_recording(n_frames=n_frames, seed=seed, shape=(size, size), n_neurons=n,
                                   min_spacing_px=5.0, max_jump_px=20, focus_dip_rate_hz=0.1,
@@ -143,8 +143,16 @@ def synthetic_movies() -> dict:
         seeds = pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": truth[0, :, 0],
                               "x": truth[0, :, 1]})  # fmt: skip
         table = track(rec.red, None, seeds, 0)
-        key = f"hard seed {seed}, {n_frames} x {n}"
-        out[key] = both_rankings(table, list(rec.truth.neuron_ids), truth, [2.0, 4.0])
+        name = f"hard seed {seed}, {n_frames} x {n}"
+        yield name, np.asarray(rec.red), table, truth, list(rec.truth.neuron_ids)
+
+
+def synthetic_movies() -> dict:
+    from napari_catrack.synthetic.tracking_cases import make_calcium_tracking_case
+
+    out = {}
+    for key, _, table, truth, ids in hard_worms():
+        out[key] = both_rankings(table, ids, truth, [2.0, 4.0])
     for seed in range(5):
         case = make_calcium_tracking_case(seed=seed)
         table = track(None, case.movie, case.seeds, 0, channel="green")

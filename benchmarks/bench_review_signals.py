@@ -43,7 +43,7 @@ from napari_catrack.core.tracking.review import _jumps  # noqa: E402
 from napari_catrack.core.tracking.shape import blob_scale  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "review_signals.json"
-from bench_review_ranking import HARD  # noqa: E402  (the same hard worms as the ranking)
+from bench_review_ranking import hard_worms  # noqa: E402  (the same hard worms as the ranking)
 
 
 def wide(table, T, ids):
@@ -217,20 +217,10 @@ def main(argv=None) -> dict:
         m = measure(movie, table, truth, list(np.sort(seeds.neuron_id.to_numpy())), 4.0)
         res["zephir creep"] = creep(*m["_state"])
         movies["zephir"] = m
-    from napari_catrack.synthetic import make_worm_recording
     from napari_catrack.synthetic.tracking_cases import make_calcium_tracking_case
 
-    for seed, n_frames, size, n in HARD:
-        rec = make_worm_recording(n_frames=n_frames, seed=seed, shape=(size, size), n_neurons=n,
-                                  min_spacing_px=5.0, max_jump_px=20, focus_dip_rate_hz=0.1,
-                                  focus_dip_depth=(0.5, 0.9))  # fmt: skip
-        truth = rec.truth.red_positions
-        seeds = pd.DataFrame({"neuron_id": rec.truth.neuron_ids, "y": truth[0, :, 0],
-                              "x": truth[0, :, 1]})  # fmt: skip
-        table = track(rec.red, None, seeds, 0)
-        movies[f"hard seed {seed}, {n_frames} x {n}"] = measure(
-            np.asarray(rec.red), table, truth, list(rec.truth.neuron_ids), 2.0
-        )
+    for key, red, table, truth, ids in hard_worms():
+        movies[key] = measure(red, table, truth, ids, 2.0)
     for seed in range(5):
         case = make_calcium_tracking_case(seed=seed)
         table = track(None, case.movie, case.seeds, 0, channel="green")

@@ -36,6 +36,18 @@ def _transients(seed: int = 3) -> pd.DataFrame:
     return table.sort_values(["neuron_id", "start_frame"], ignore_index=True)
 
 
+def _session_with(path, ids, table, result) -> Session:
+    """A session of 12 neurons' (flat) traces, these transients and this ensembles result."""
+    s = Session(path, autosave=False)
+    s.set_recording("rec.tif", {}, {"fps": FPS})
+    traces = pd.DataFrame({"neuron_id": np.repeat(ids, 2), "frame": np.tile([0, 1], 12),
+                           "dff": 0.0})  # fmt: skip
+    s.record("traces", tables={"traces": traces})
+    s.record("transients", tables={"transients": table}, attrs={"fps": FPS})
+    record_ensembles(s, result)
+    return s
+
+
 @pytest.fixture(scope="module")
 def ensemble_session(tmp_path_factory):
     table = _transients()
@@ -44,13 +56,7 @@ def ensemble_session(tmp_path_factory):
     result = find_ensembles(trains, FPS, n_shuffles=200, seed=1)
     assert result.n_ensembles == 2 and len(result.events) >= 14  # the planted ones are found
     path = tmp_path_factory.mktemp("ens") / "ens.catrack.h5"
-    s = Session(path, autosave=False)
-    s.set_recording("rec.tif", {}, {"fps": FPS})
-    traces = pd.DataFrame({"neuron_id": np.repeat(ids, 2), "frame": np.tile([0, 1], 12),
-                           "dff": 0.0})  # fmt: skip
-    s.record("traces", tables={"traces": traces})
-    s.record("transients", tables={"transients": table}, attrs={"fps": FPS})
-    record_ensembles(s, result)
+    s = _session_with(path, ids, table, result)
     s.save()
     s.close()
     return Session.load(path), result
@@ -165,13 +171,7 @@ def test_an_analysis_without_ensemble_events_still_exports_its_coactivity_and_ra
     trains = trains_from_table(table, n_frames=N_FRAMES, neuron_ids=ids)
     result = find_ensembles(trains, FPS, n_shuffles=50, seed=1)
     assert len(result.events) == 0
-    s = Session(tmp_path / "none.catrack.h5", autosave=False)
-    s.set_recording("rec.tif", {}, {"fps": FPS})
-    traces = pd.DataFrame({"neuron_id": np.repeat(ids, 2), "frame": np.tile([0, 1], 12),
-                           "dff": 0.0})  # fmt: skip
-    s.record("traces", tables={"traces": traces})
-    s.record("transients", tables={"transients": table}, attrs={"fps": FPS})
-    record_ensembles(s, result)
+    s = _session_with(tmp_path / "none.catrack.h5", ids, table, result)
     keys = {i.key for i in available_items(s)}
     assert {"figure:ensembles_coactivity", "figure:ensembles_raster"} <= keys
     assert "figure:ensembles_similarity" not in keys
