@@ -94,6 +94,23 @@ def test_wide_fps_reads_only_evenly_spaced_times():
     assert rate(["0.5"]) is None
 
 
+def test_wide_fps_reads_times_that_are_exact_in_few_digits():
+    """h20 review: headers 0.0, 0.1, 0.2, ... (10 Hz, as a MATLAB `0:0.1:T` writes them) are
+    evenly spaced to the last bit, yet were refused as "too coarse" (their last digit's unit,
+    0.1, is a whole step) and `--fps is required` then said they were "frame numbers, not
+    evenly spaced times". Coarse headers that are not on one grid are still refused."""
+
+    def rate(headers):
+        return wide_fps(pd.DataFrame([[0] * (len(headers) + 1)], columns=["id", *headers]))
+
+    assert rate([f"{k / 10:.1f}" for k in range(600)]) == 10
+    assert rate([f"{k / 5:.1f}" for k in range(50)]) == 5
+    assert rate([f"{k / 100:.2f}" for k in range(1000)]) == 100
+    assert rate([f"{k * 0.3:.1f}" for k in range(40)]) == pytest.approx(1 / 0.3, rel=1e-4)
+    assert rate(["0.0", "0.1", "0.3", "0.4"]) is None  # coarse and uneven
+    assert rate([f"{k / 30:.2f}" for k in range(90)]) is None  # still: rounded, not exact
+
+
 @pytest.mark.parametrize("command", ["transients", "ensembles"])
 def test_both_commands_say_the_same_about_the_rate(tmp_path, capsys, command):
     """The same messages from one rule: the rate taken from the table, a --fps that contradicts
