@@ -157,12 +157,13 @@ def _session_verdicts(target):
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None,
                    rejected: set[str] = frozenset()) -> None:  # fmt: skip
-    """The four transient figures, titled with the traces file they come from (`source`), of
-    the cells not `rejected` (ids as text), as the Transients widget draws them."""
+    """The four transient figures, titled with the traces file they come from (`source`) and
+    how many rejected cells they leave out, of the cells not `rejected` (ids as text), as the
+    Transients widget draws them."""
     import numpy as np
 
     from napari_catrack.figures import save_figure
-    from napari_catrack.figures.style import label_recording
+    from napari_catrack.figures.style import label_recording, left_out_label
     from napari_catrack.figures.transients import (
         amplitude_figure,
         iti_figure,
@@ -172,6 +173,9 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
 
     keep = ~np.isin(np.asarray(tm.neuron_ids).astype(str), list(rejected))
     ids, dff = np.asarray(tm.neuron_ids)[keep], tm.dff[keep]
+    if len(keep) and not keep.any():
+        warn("transients", f"every cell is rejected ({len(keep)} by the verdicts): the figures "
+             "draw no cell")  # fmt: skip
     local = table[~table["neuron_id"].astype(str).isin(rejected)].copy()
     for c in ("start", "peak", "end"):  # figures index the matrix, not the table's frames
         local[f"{c}_frame"] = local[f"{c}_frame"] - tm.frames[0]
@@ -182,6 +186,6 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
         iti_figure(local),
     )))  # fmt: skip
     for name, fig in figs.items():
-        label_recording(fig, source)
+        label_recording(fig, left_out_label(source, int((~keep).sum())))
         save_figure(fig, out / f"{name}.{fmt}")
     print(f"{len(figs)} figures -> {out}")
