@@ -168,3 +168,18 @@ def test_transients_reads_a_wide_tables_time_headers(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "t.csv")
     assert len(table) >= 9
     np.testing.assert_allclose(table["peak_time_s"], table["peak_frame"] / FPS, rtol=1e-6)
+
+
+def test_a_table_that_is_no_traces_table_is_said_so_before_the_rate(tmp_path, capsys):
+    """h20 review: `catrack transients` read the rate before the layout, so a table that is
+    neither long (no frame column) nor wide (headers not numbers) was refused with "--fps is
+    required ... the wide table's column headers are frame numbers", which it has none of, and
+    with --fps then as "not a traces table". Now that first, with or without --fps."""
+    for name, text in (("noframe.csv", "neuron_id,time_s,dff\n1,0.0,0.1\n1,0.1,0.2\n"),
+                       ("words.csv", "neuron_id,a,b\n1,0.1,0.2\n")):  # fmt: skip
+        (tmp_path / name).write_text(text)
+        argv = ["transients", str(tmp_path / name), "-o", str(tmp_path / "x.csv")]
+        assert main(argv) == EXIT_USER_ERROR
+        err = capsys.readouterr().err
+        assert f"{name} is not a traces table" in err and "--fps" not in err
+        assert not (tmp_path / "x.csv").exists()

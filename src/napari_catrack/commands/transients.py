@@ -87,13 +87,14 @@ def run(args: argparse.Namespace) -> int:
                          "per-cell table); give --cells FILE too")  # fmt: skip
     target = session_from_args(args)  # traces, not a recording: any session, or a new one
     frame = read_table(args.traces, what="traces")
+    # its layout first: a table that is no traces table is said so, not "--fps is required"
+    tm = to_matrix(frame, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)
     stated = lambda: stated_frame_rate(frame, args.layout, [("frame", "time_s")],  # noqa: E731
                                        "the table's time_s column",
                                        "the table has no time_s column that states it")  # fmt: skip
     fps = frame_rate_from_args(args, target, "transients", stated, "traces")
     params = TransientParams.from_args(args, **params_from_args(args, "transients", "transients"))
     traces = frame  # (read once, above: its time_s gave the rate)
-    tm = to_matrix(traces, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)
     given = None
     if args.verdicts:  # every input is checked before anything is written
         given = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)
