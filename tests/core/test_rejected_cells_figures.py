@@ -1,6 +1,7 @@
 """`catrack transients --figures` leaves the rejected cells out (h19) and says so, as the
 exported figures do ("1 rejected cell left out"); with every cell rejected it says that in one
-line, not as matplotlib's "Attempting to set identical low and high ylims" (h20 review)."""
+line, not as matplotlib's "Attempting to set identical low and high ylims"; `catrack ensembles
+--session` leaves them out also where the session holds only verdicts (h20 review)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,22 @@ def test_every_cell_rejected_is_said_in_one_line(tmp_path, monkeypatch, capsys):
     assert "catrack transients: warning: every cell is rejected (4 by the verdicts): the figures draw no cell" in err  # fmt: skip
     assert seen == ["traces.csv; 4 rejected cells left out"] * 4
     assert len(pd.read_csv(tmp_path / "t.csv"))  # detection still ran on every cell
+
+
+def test_ensembles_of_a_session_holding_only_verdicts_leave_its_rejected_cells_out(tmp_path, capsys):  # fmt: skip
+    """A session whose transients step holds only verdicts (the Sources evaluation's, the
+    curation's: an empty transients table beside them) cannot tell whose transients a table
+    holds, as a session without that step cannot: taken as its own. It was taken as another
+    analysis's (no transient of the table is among its none), so `catrack ensembles
+    --session` counted the rejected cell 5 and its transients, and not the session's neurons
+    (h20 review; old code: "of 4 neurons (only those with transients ...)")."""
+    src, path = _session_with_verdicts(tmp_path)
+    out = tmp_path / "t.csv"
+    assert main(["transients", str(src), "--method", "rules", "-o", str(out)]) == 0  # no session
+    assert not len(Session.load(path)["transients"].tables["transients"])  # verdicts only
+    capsys.readouterr()
+    argv = ["ensembles", str(out), "--seed", "1", "--no-figures", "--fps", "50", "-o",
+            str(tmp_path / "e"), "--session", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    line = capsys.readouterr().out
+    assert "of 3 neurons (traced in --session, 1 rejected cell(s) left out" in line
