@@ -242,10 +242,12 @@ def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tu
         return None, (f"its times are uneven: neuron {ids[i]}'s frames {int(frame[i])} to "
                       f"{int(frame[i + 1])} go back or stand still in time")  # fmt: skip
     # the rate of most runs of TIME_STEP_RUN steps (each neuron's steps numbered in turn)
-    runs = pd.DataFrame({"neuron": ids[where[step]], "frames": d_frame[step], "time": d_time[step]})
-    runs["run"] = runs.groupby("neuron", sort=False).cumcount() // TIME_STEP_RUN
-    runs = runs.groupby(["neuron", "run"], sort=False)[["frames", "time"]].sum()
-    rate = float(np.median(runs["frames"].to_numpy() / runs["time"].to_numpy()))
+    at = where[step]  # each step's first sample (sorted: a neuron's samples in a row)
+    begins = np.maximum.accumulate(np.where(np.r_[True, ~same], np.arange(len(ids)), 0))[at]
+    key = np.stack([begins, (at - begins) // TIME_STEP_RUN])  # (its neuron, its run there)
+    run = np.cumsum(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0)]) - 1
+    frames_run = np.bincount(run, weights=d_frame[step])
+    rate = float(np.median(frames_run / np.bincount(run, weights=d_time[step])))
     # each step, then each neuron's first to last sample (a second rate drifts away over it)
     first = np.r_[True, ~same]
     last = np.r_[~same, True]
