@@ -94,6 +94,23 @@ def test_wide_fps_reads_only_evenly_spaced_times():
     assert rate(["0.5"]) is None
 
 
+def test_wide_fps_reads_times_that_are_exact_in_few_digits():
+    """h20 review: headers 0.0, 0.1, 0.2, ... (10 Hz, as a MATLAB `0:0.1:T` writes them) are
+    evenly spaced to the last bit, yet were refused as "too coarse" (their last digit's unit,
+    0.1, is a whole step) and `--fps is required` then said they were "frame numbers, not
+    evenly spaced times". Coarse headers that are not on one grid are still refused."""
+
+    def rate(headers):
+        return wide_fps(pd.DataFrame([[0] * (len(headers) + 1)], columns=["id", *headers]))
+
+    assert rate([f"{k / 10:.1f}" for k in range(600)]) == 10
+    assert rate([f"{k / 5:.1f}" for k in range(50)]) == 5
+    assert rate([f"{k / 100:.2f}" for k in range(1000)]) == 100
+    assert rate([f"{k * 0.3:.1f}" for k in range(40)]) == pytest.approx(1 / 0.3, rel=1e-4)
+    assert rate(["0.0", "0.1", "0.3", "0.4"]) is None  # coarse and uneven
+    assert rate([f"{k / 30:.2f}" for k in range(90)]) is None  # still: rounded, not exact
+
+
 @pytest.mark.parametrize("command", ["transients", "ensembles"])
 def test_both_commands_say_the_same_about_the_rate(tmp_path, capsys, command):
     """The same messages from one rule: the rate taken from the table, a --fps that contradicts
@@ -151,3 +168,18 @@ def test_transients_reads_a_wide_tables_time_headers(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "t.csv")
     assert len(table) >= 9
     np.testing.assert_allclose(table["peak_time_s"], table["peak_frame"] / FPS, rtol=1e-6)
+
+
+def test_a_table_that_is_no_traces_table_is_said_so_before_the_rate(tmp_path, capsys):
+    """h20 review: `catrack transients` read the rate before the layout, so a table that is
+    neither long (no frame column) nor wide (headers not numbers) was refused with "--fps is
+    required ... the wide table's column headers are frame numbers", which it has none of, and
+    with --fps then as "not a traces table". Now that first, with or without --fps."""
+    for name, text in (("noframe.csv", "neuron_id,time_s,dff\n1,0.0,0.1\n1,0.1,0.2\n"),
+                       ("words.csv", "neuron_id,a,b\n1,0.1,0.2\n")):  # fmt: skip
+        (tmp_path / name).write_text(text)
+        argv = ["transients", str(tmp_path / name), "-o", str(tmp_path / "x.csv")]
+        assert main(argv) == EXIT_USER_ERROR
+        err = capsys.readouterr().err
+        assert f"{name} is not a traces table" in err and "--fps" not in err
+        assert not (tmp_path / "x.csv").exists()

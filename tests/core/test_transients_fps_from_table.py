@@ -115,3 +115,26 @@ def test_a_time_that_stands_still_is_uneven_and_said_where():
     assert (
         why == "its times are uneven: neuron n0's frames 498 to 499 go back or stand still in time"
     )
+
+
+@pytest.mark.parametrize("fps", [30.0, 7.5, 15.0, 12.0])
+def test_times_rounded_to_the_millisecond_state_their_rate(fps):
+    """h20 review: times written to the millisecond (a DAQ log in ms, a `%.3f` column) at 30 Hz
+    step 0.033 s twice for each 0.034 s: the median step said 30.303 Hz, 1 % off, and each
+    neuron's whole span then "took 302 frames" for its 300, refused as uneven ("dropped
+    frames, or two rates?"). Rounding moves each time by half a millisecond, never more, so
+    these times state their rate; a dropped frame and a second rate are still refused."""
+    from napari_catrack.core.transients import frame_rate_of_times
+
+    frames = np.arange(3000)
+    table = pd.DataFrame({"neuron_id": "n0", "frame": frames, "time_s": np.round(frames / fps, 3)})
+    rate, why = frame_rate_of_times(table)
+    assert why == "" and rate == pytest.approx(fps, rel=1e-5)
+    short = table[table.frame < 300]
+    assert frame_rate_of_times(short)[0] == pytest.approx(fps, rel=1e-4)
+
+    gap = table.assign(time_s=np.round((frames + (frames >= 1500)) / fps, 3))  # one dropped
+    slow = table.assign(time_s=np.round(np.where(frames < 1500, frames / fps, 1500 / fps + (frames - 1500) / (0.9 * fps)), 3))  # fmt: skip
+    for bad in (gap, slow):
+        rate, why = frame_rate_of_times(bad)
+        assert rate is None and why.startswith("its times are uneven: neuron n0")

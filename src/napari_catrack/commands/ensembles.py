@@ -208,10 +208,12 @@ def _events_in_session(session, table, args: argparse.Namespace) -> bool:
     """Whether the table's transients are (a subset of) the --session's own: integer neuron ids
     such as 0..N are in almost any session's traces, so the ids alone would take another
     analysis's neurons and recording length (second review of h15). A session without a
-    transients table, or tables without the frame column, cannot tell: taken as the same."""
+    transients table, or with an empty one (a step that holds only verdicts: the Sources
+    evaluation's, the curation's; h20), or tables without the frame column, cannot tell: taken
+    as the same."""
     col = args.frame_column
     theirs = session["transients"].tables.get("transients") if "transients" in session else None
-    if theirs is None or col not in theirs or "neuron_id" not in theirs:
+    if theirs is None or not len(theirs) or col not in theirs or "neuron_id" not in theirs:
         return True
 
     def events(t) -> set:

@@ -88,13 +88,14 @@ def run(args: argparse.Namespace) -> int:
                          "per-cell table); give --cells FILE too")  # fmt: skip
     target = session_from_args(args)  # traces, not a recording: any session, or a new one
     frame = read_table(args.traces, what="traces")
+    # its layout first: a table that is no traces table is said so, not "--fps is required"
+    tm = to_matrix(frame, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)
     stated = lambda: stated_frame_rate(frame, args.layout, [("frame", "time_s")],  # noqa: E731
                                        "the table's time_s column",
                                        "the table has no time_s column that states it")  # fmt: skip
     fps = frame_rate_from_args(args, target, "transients", stated, "traces")
     params = TransientParams.from_args(args, **params_from_args(args, "transients", "transients"))
     traces = frame  # (read once, above: its time_s gave the rate)
-    tm = to_matrix(traces, args.layout, where=str(args.traces), lost_ok=True)  # (lost: left out)
     given = None
     if args.verdicts:  # every input is checked before anything is written
         given = check_verdicts(read_table(args.verdicts, what="verdicts"), args.verdicts)
@@ -158,12 +159,13 @@ def _session_verdicts(target):
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None,
                    rejected: set[str] = frozenset()) -> None:  # fmt: skip
-    """The four transient figures, titled with the traces file they come from (`source`), of
-    the cells not `rejected` (ids as text), as the Transients widget draws them."""
+    """The four transient figures, titled with the traces file they come from (`source`) and
+    how many rejected cells they leave out, of the cells not `rejected` (ids as text), as the
+    Transients widget draws them."""
     import numpy as np
 
     from napari_catrack.figures import save_figure
-    from napari_catrack.figures.style import label_recording
+    from napari_catrack.figures.style import label_recording, left_out_label
     from napari_catrack.figures.transients import (
         amplitude_figure,
         iti_figure,
@@ -173,6 +175,9 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
 
     keep = ~np.isin(np.asarray(tm.neuron_ids).astype(str), list(rejected))
     ids, dff = np.asarray(tm.neuron_ids)[keep], tm.dff[keep]
+    if len(keep) and not keep.any():
+        warn("transients", f"every cell is rejected ({len(keep)} by the verdicts): the figures "
+             "draw no cell")  # fmt: skip
     local = table[~table["neuron_id"].astype(str).isin(rejected)].copy()
     for c in ("start", "peak", "end"):  # figures index the matrix, not the table's frames
         local[f"{c}_frame"] = local[f"{c}_frame"] - tm.frames[0]
@@ -183,6 +188,6 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
         iti_figure(local),
     )))  # fmt: skip
     for name, fig in figs.items():
-        label_recording(fig, source)
+        label_recording(fig, left_out_label(source, int((~keep).sum())))
         save_figure(fig, out / f"{name}.{fmt}")
     print(f"{len(figs)} figures -> {out}")

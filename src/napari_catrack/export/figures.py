@@ -315,15 +315,13 @@ def build_figure(session, name: str):
             missing = [n for n in spec.needs if not _has(session, n)]
             if missing:
                 raise InputError(f"figure {name} needs {', '.join(missing)} in the session")
-            from napari_catrack.figures.style import label_recording
+            from napari_catrack.figures.style import label_recording, left_out_label
 
             fig = spec.build(session)
             behaviour = name.startswith("behaviour_")
             label = _recording(session, spec.needs[0].split(".")[0] if behaviour else None)
             left_out = _rejected_shown(session) if name in _CURATED else 0
-            if left_out:  # its numbers are the tables' less these cells: say so
-                note = f"{left_out} rejected cell{'s' if left_out > 1 else ''} left out"
-                label = f"{label}; {note}" if label else note
-            label_recording(fig, label)
+            # its numbers are the tables' less these cells: say so
+            label_recording(fig, left_out_label(label, left_out))
             return fig
     raise InputError(f"unknown figure {name!r}; known: {', '.join(f.name for f in FIGURES)}")

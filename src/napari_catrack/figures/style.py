@@ -146,6 +146,16 @@ def label_recording(fig, recording: str | None) -> None:
         _label_recording(fig, recording)
 
 
+def left_out_label(label: str | None, rejected: int) -> str | None:
+    """A figure's recording label that also says how many rejected cells it leaves out (a
+    rejected cell is no neuron: `core.transients.features.rejected_ids`), as every figure of
+    cells does that leaves them out (the exported ones, `catrack transients --figures`)."""
+    if not rejected:
+        return label
+    note = f"{rejected} rejected cell{'s' if rejected > 1 else ''} left out"
+    return f"{label}; {note}" if label else note
+
+
 def _label_recording(fig, recording: str) -> None:
     sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
     titled = [ax for ax in fig.axes if ax.get_title()]

@@ -110,7 +110,7 @@ def raster_figure(
     ax.eventplot([t[p] for p in peaks], colors="k", linelengths=0.8, linewidths=0.6)
     step = float(np.median(np.diff(t))) if len(t) > 1 else 1 / fps
     ax.set_xlim(t[0] if len(t) else 0, (t[-1] + step) if len(t) else 1)
-    ax.set_ylim(-0.5, len(ids) - 0.5)
+    ax.set_ylim(-0.5, max(len(ids), 1) - 0.5)  # (no neuron: every cell rejected)
     ax.invert_yaxis()
     if len(ids) <= MAX_ROW_LABELS:
         ax.set_yticks(range(len(ids)), [str(i) for i in ids])

@@ -373,8 +373,10 @@ def wide_fps(df: pd.DataFrame) -> float | None:
     increasing by one step, so that column k is time t0 + k / rate. Headers rounded to a few
     decimals (0.033, 0.067 at 30 Hz) may stray from that grid by one unit of their last digit (half
     of it each end of the grid, whose step is read from the first and last), others
-    by 0.1 % of a step; the rate is the shortest number that keeps them there. None for frame
-    numbers, fewer than two columns or uneven times."""
+    by 0.1 % of a step; the rate is the shortest number that keeps them there. Headers whose
+    unit is a quarter of a step or more are too coarse to tell a step from rounding, unless
+    they lie on one grid exactly (0.0, 0.1, 0.2 at 10 Hz). None for frame numbers, fewer than
+    two columns or uneven times."""
     if df.shape[1] == 0 or not _is_wide(df):
         return None
     id_col = _wide_id_column(df)
@@ -386,7 +388,10 @@ def wide_fps(df: pd.DataFrame) -> float | None:
     digits = max((len(h.partition(".")[2]) for h in heads if "e" not in h.lower()), default=0)
     slack = max(1e-3 * step, 10.0**-digits if digits else 0.0)
     k = np.arange(len(values))
-    if slack >= 0.25 * step or np.abs(values - (values[0] + step * k)).max() > slack:
+    off = np.abs(values - (values[0] + step * k)).max()
+    if off <= 1e-9 * max(np.abs(values).max(), step):  # on one grid to the last bit (0.0, 0.1,
+        slack = min(slack, 1e-3 * step)  # 0.2 at 10 Hz): even, however few their digits (h20)
+    elif slack >= 0.25 * step or off > slack:
         return None
     for digits in range(1, 16):  # the shortest rate that fits them (7.5, not 7.49999)
         rate = float(f"{1.0 / step:.{digits}g}")

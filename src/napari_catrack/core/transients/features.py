@@ -198,13 +198,21 @@ def time_offsets(traces: pd.DataFrame, fps: float) -> dict[str, float]:
 # neuron's or a stretch's: 10 % off over its span of frames) or times going back do not.
 TIME_STEP_TOLERANCE_FRAMES = 0.25
 TIME_STEP_TOLERANCE_FRACTION = 1e-3
+# The rate the steps are checked at: the median over runs of this many consecutive steps of a
+# neuron (frames over time across each run), not over single steps. Times rounded to the
+# millisecond at 30 Hz step 0.033 s twice for each 0.034 s, so the median single step said
+# 30.303 Hz, 1 % off, and every neuron's span then looked like "two rates" (h20); across 64
+# steps the rounding is 1 ms in 2 s. A dropped frame moves one run's rate, the median none; a
+# second rate is still the rate of about half the runs, so the other half's span strays.
+TIME_STEP_RUN = 64
 
 
 def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tuple[float | None, str]:  # fmt: skip
     """(rate, "") the frame rate a long table's times state, else (None, why): the one rule of
     `catrack transients` / `catrack ensembles` (`commands._common.stated_frame_rate`) and the
-    Transients widget (`fps_from_times`). The median of frames per second over the steps from
-    one sample of a neuron to its next is checked: every such step, and each neuron's whole
+    Transients widget (`fps_from_times`). The median of frames per second over runs of
+    `TIME_STEP_RUN` steps (a step: from one sample of a neuron to its next; times rounded to
+    the millisecond bias a single step's rate) is checked: every step, and each neuron's whole
     span, must be its frames at that rate within `TIME_STEP_TOLERANCE_FRAMES` +
     `TIME_STEP_TOLERANCE_FRACTION` of the step (a suite2p plane's offset in time keeps the
     slope); the rate stated is then the neurons' frames over their time, first to last sample.
@@ -233,7 +241,13 @@ def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tu
         i = where[int(np.argmax(back))]
         return None, (f"its times are uneven: neuron {ids[i]}'s frames {int(frame[i])} to "
                       f"{int(frame[i + 1])} go back or stand still in time")  # fmt: skip
-    rate = float(np.median(d_frame[step] / d_time[step]))
+    # the rate of most runs of TIME_STEP_RUN steps (each neuron's steps numbered in turn)
+    at = where[step]  # each step's first sample (sorted: a neuron's samples in a row)
+    begins = np.maximum.accumulate(np.where(np.r_[True, ~same], np.arange(len(ids)), 0))[at]
+    key = np.stack([begins, (at - begins) // TIME_STEP_RUN])  # (its neuron, its run there)
+    run = np.cumsum(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0)]) - 1
+    frames_run = np.bincount(run, weights=d_frame[step])
+    rate = float(np.median(frames_run / np.bincount(run, weights=d_time[step])))
     # each step, then each neuron's first to last sample (a second rate drifts away over it)
     first = np.r_[True, ~same]
     last = np.r_[~same, True]
