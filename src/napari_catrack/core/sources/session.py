@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from napari_catrack.core.sources.evaluation import typed_components
 from napari_catrack.core.sources.extract import SourcesResult
 from napari_catrack.core.sources.footprints import SESSION_ARRAYS, Footprints, as_footprints
 from napari_catrack.errors import InputError
@@ -560,7 +561,7 @@ def components_with_verdicts(session) -> pd.DataFrame:
     in the order `catrack sources` writes them (`io.sources.COMPONENT_COLUMNS` first)."""
     from napari_catrack.io.sources import COMPONENT_COLUMNS
 
-    comps = session[SOURCES_STEP].tables["components"]
+    comps = typed_components(session[SOURCES_STEP].tables["components"])
     first = [c for c in COMPONENT_COLUMNS if c in comps.columns]
     comps = comps[first + [c for c in comps.columns if c not in first]].copy()
     statuses = status_of(session, comps["neuron_id"])
@@ -667,7 +668,7 @@ def sources_from_session(session) -> SourcesResult:
     if SOURCES_STEP not in session or TRACES_STEP not in session:
         raise InputError("the session has no sources yet: extract or import them first")
     rec = session[SOURCES_STEP]
-    comps = rec.tables["components"]
+    comps = typed_components(rec.tables["components"])
     traces = session[TRACES_STEP].tables["traces"]
     ids = comps["neuron_id"].to_numpy()
     t = int(traces["frame"].max()) + 1 if len(traces) else 0
