@@ -273,11 +273,13 @@ def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> 
     if len(before) != len(ids) or tuple(before.frame_shape) != tuple(now.frame_shape):
         return out
     new_ids = comps["neuron_id"].astype(str).to_numpy()
+    was_in, now_in = _places(old, ["plane"]), _places(comps, ["plane"])
+    if new_ids.tolist() == ids and was_in == now_in and _same_matrix(before, now):
+        return {**out, **{i: i for i in ids if i in given}}  # the same cells (re-judged): fast
     where: dict[bytes, list[int]] = {}
     for k in range(len(now)):
         where.setdefault(_cell_pixels(now, k)[0].tobytes(), []).append(k)
     was_at, now_at = _places(old), _places(comps)
-    was_in, now_in = _places(old, ["plane"]), _places(comps, ["plane"])
     for j, i in enumerate(ids):
         if i in given:
             cell = _cell_pixels(before, j)
@@ -289,6 +291,14 @@ def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> 
                         or [k for k in same if new_ids[k] == i] or same)  # fmt: skip
             out[i] = str(new_ids[same[0]]) if same else None
     return out
+
+
+def _same_matrix(a: Footprints, b: Footprints) -> bool:
+    """The very same footprints, stored alike (cells recorded again as they were: a
+    re-evaluation of an import's or an extraction's cells), told without comparing cell by cell."""
+    ma, mb = a.matrix, b.matrix
+    return (ma.shape == mb.shape and np.array_equal(ma.indptr, mb.indptr)
+            and np.array_equal(ma.indices, mb.indices) and np.array_equal(ma.data, mb.data))  # fmt: skip
 
 
 def _places(table: pd.DataFrame, cols=("plane", "plane_roi")) -> list[tuple | None]:
