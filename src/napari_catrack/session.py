@@ -1316,6 +1316,9 @@ def _kind(values: pd.Series) -> str:
     kind = values.dtype.kind
     if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and kind in "iu":
         return "I"  # nullable integers (a velocity's direction, empty where unknown): stored
+    if isinstance(values.dtype, pd.BooleanDtype):
+        return "B"  # nullable booleans (an imported tool's verdict, empty for a drawn cell):
+        # stored as floats 1 / 0 / NaN, read back as booleans (a reader before h20: floats)
     if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and kind in "bf":
         return "f"  # as floats with NaN and read back as Int64, so an export writes 1, not 1.0
     return kind
@@ -1336,6 +1339,8 @@ def read_h5_table(g: h5py.Group) -> pd.DataFrame:
             values = values.astype("datetime64[ns]")
         elif kind == "I":
             values = pd.array(values, dtype="Int64")
+        elif kind == "B":
+            values = pd.array([pd.NA if v != v else bool(v) for v in values.tolist()], dtype="boolean")  # fmt: skip
         elif kind == "O" or values.dtype.kind in "OS":
             values = [v.decode() if isinstance(v, bytes) else v for v in values]
         data[col] = values

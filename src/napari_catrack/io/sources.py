@@ -84,11 +84,13 @@ def read_sources(folder: str | os.PathLike) -> SourcesFiles:
             raise InputError(
                 f"{folder} has no {name}: not a sources folder (catrack sources/import)"
             )
+    from napari_catrack.core.sources.evaluation import typed_components
+
     with h5py.File(folder / "footprints.h5", "r") as f:
         fp = _read_sparse(f["footprints"])
     return SourcesFiles(
         fp,
-        read_table(folder / "components.csv", what="components"),
+        typed_components(read_table(folder / "components.csv", what="components")),
         read_table(folder / "traces.csv", what="traces"),
     )
 

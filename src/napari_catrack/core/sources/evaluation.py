@@ -97,6 +97,35 @@ def untested(components: pd.DataFrame) -> str:
     return "; ".join(said)
 
 
+def tool_accepted(values) -> pd.Series:
+    """An imported tool's own verdict per cell (`tool_accepted`) as a nullable boolean: True,
+    False, or <NA> for a cell the tool never judged (drawn or reshaped by hand). Read from what
+    any version stored: booleans, the floats 1.0 / 0.0 / NaN of sessions and components.csv
+    files written before h20, or the words True / False / empty of a CSV."""
+    s = pd.Series(values)
+    if isinstance(s.dtype, pd.BooleanDtype):
+        return s
+    words = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+    out = []
+    for v in s.to_numpy(dtype=object):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            out.append(pd.NA)
+        elif isinstance(v, str):
+            out.append(words.get(v.strip().lower(), pd.NA))
+        else:
+            out.append(bool(v))
+    return pd.Series(pd.array(out, dtype="boolean"), index=s.index, name=s.name)
+
+
+def typed_components(comps: pd.DataFrame) -> pd.DataFrame:
+    """A components table with `tool_accepted` (an imported tool's own verdict, when the cells
+    were re-judged or fitted) as nullable booleans, whatever stored it (`tool_accepted`: floats
+    in sessions and files written before h20); the table itself when it has no such column."""
+    if "tool_accepted" not in comps:
+        return comps
+    return comps.assign(tool_accepted=tool_accepted(comps["tool_accepted"]))
+
+
 def judge(
     components: pd.DataFrame,
     params: EvaluationParams | None = None,
@@ -119,11 +148,12 @@ def judge(
     if "tool_accepted" not in out:
         out["tool_accepted"] = out["accepted"].astype(bool)
         out["tool_reason"] = out["reason"].fillna("").astype(str)
+    out["tool_accepted"] = tool_accepted(out["tool_accepted"])  # older sessions: floats
     own = out["tool_accepted"].notna().to_numpy(copy=True)  # the tool judged it (not drawn by hand)
     thresholds = evaluate(out, params)
     if rejudge_imported:
         own[:] = False
-    out["accepted"] = np.where(own, out["tool_accepted"].where(own, False).astype(bool), thresholds["accepted"])  # fmt: skip
+    out["accepted"] = np.where(own, out["tool_accepted"].fillna(False).to_numpy(bool), thresholds["accepted"])  # fmt: skip
     out["reason"] = np.where(own, out["tool_reason"].fillna("").astype(str), thresholds["reason"])
     out["judged_by"] = np.where(own, tool, "thresholds")
     return out
@@ -139,11 +169,11 @@ def tool_verdicts(before: pd.DataFrame, after: pd.DataFrame, refitted: np.ndarra
     mine = np.zeros(len(out), bool)
     mine[:n] = ~np.asarray(refitted[:n], bool)
     had = "tool_accepted" in before
-    acc = (before["tool_accepted"] if had else before["accepted"].astype(bool)).to_numpy(object)
+    acc = tool_accepted(before["tool_accepted"] if had else before["accepted"].astype(bool)).to_numpy(object)  # fmt: skip
     why = (before["tool_reason"] if had else before["reason"]).fillna("").astype(str).to_numpy(object)  # fmt: skip
     by = before["judged_by"].to_numpy(object) if "judged_by" in before else np.full(n, tool, object)
     mine[:n] &= pd.notna(acc)  # a cell drawn by an earlier fit: still none
-    out["tool_accepted"] = [float(bool(acc[k])) if mine[k] else np.nan for k in range(len(out))]
+    out["tool_accepted"] = pd.array([bool(acc[k]) if mine[k] else pd.NA for k in range(len(out))], dtype="boolean")  # fmt: skip
     out["tool_reason"] = [why[k] if mine[k] else "" for k in range(len(out))]
     out["judged_by"] = [by[k] if mine[k] else "thresholds" for k in range(len(out))]
     return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from napari_catrack.core.sources.evaluation import typed_components
 from napari_catrack.core.sources.extract import SourcesResult
 from napari_catrack.core.sources.footprints import SESSION_ARRAYS, Footprints, as_footprints
 from napari_catrack.errors import InputError
@@ -128,7 +129,7 @@ def _hand_verdicts(session, comps: pd.DataFrame, moved: dict | None) -> tuple[pd
     if moved is not None:  # the same cells under new ids: each verdict stays on its cell
         mine = mine.assign(neuron_id=[moved.get(i, i) for i in mine["neuron_id"]])
     kept = (mine["neuron_id"].notna() & mine["neuron_id"].isin(comps["neuron_id"].astype(str))).to_numpy()  # fmt: skip
-    return mine[kept], [str(i) for i in was[~kept]]
+    return mine[kept], sorted((str(i) for i in was[~kept]), key=_id_key)
 
 
 def _dropped_text(ids: list[str], why: str = "", what: str = "import") -> str:
@@ -156,17 +157,20 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
     from), gets its ids mapped by footprint (`_plane_local_ids`; cells drawn or reshaped by hand
     map to nothing), or an InputError when its hand verdicts cannot be placed for sure.
 
-    Cells another maker found (`origin`: an import into a session of extracted cells or of
-    another tool's; `_cells_made_by`), and cells of any extraction (`origin` "extracted": over
-    an import, or over cells extracted before with other settings, whose ids are its own run's
-    order) share no ids with the session's: a hand verdict follows the cell of the very same
-    footprint, else nothing (`_same_cells_ids`; before h19 they went by id onto unrelated
-    cells). Cells re-judged in place keep their footprints, so their verdicts stay."""
+    Every path that replaces the session's cells (`_replaces`: any import, the same tool's
+    again included, and any extraction) follows one rule: a hand verdict follows the cell of the
+    very same footprint, else nothing (`_same_cells_ids`). Another run of a tool numbers its
+    cells in its own order (CaImAn, Minian, ImageJ: ids; suite2p: its rows, `plane_roi`), an
+    extraction over cells extracted before with other settings too, and another maker's cells
+    share no ids with the session's: by id (before h19; the same tool's re-import before h20)
+    a verdict landed on another cell. Cells re-judged in place keep their footprints, so their
+    verdicts stay; cells edited in place ("edited": drawn or reshaped) keep their ids, and go
+    by id (or place) as above."""
     cols = ["plane", "plane_roi"]
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
         return None
     old = session[SOURCES_STEP].tables["components"]
-    if origin == "extracted" or _other_maker(session, origin):
+    if _replaces(origin) and not _legacy_plane(session, old, comps):
         return _same_cells_ids(session, old, comps, result)
     if not set(cols) <= set(comps.columns):
         return None
@@ -189,10 +193,25 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
             **{i: None if i in placed else i for i in keep}}  # fmt: skip
 
 
+def _replaces(origin: str | None) -> bool:
+    """Whether cells of this `origin` replace the session's (an import or an extraction: found
+    again, numbered in their own order) rather than being the session's own cells re-judged or
+    edited in place ("re-evaluated", "edited", or None: a caller that does not say)."""
+    return origin == "extracted" or origin in IMPORTED
+
+
+def _legacy_plane(session, old: pd.DataFrame, comps: pd.DataFrame) -> bool:
+    """The session holds one suite2p plane imported before session 17 (no place columns, ids
+    counted within the plane: `_plane_local`) and `comps` have places: `_plane_local_ids` maps
+    them, telling the plane (its error when it cannot be told is for that case)."""
+    cols = {"plane", "plane_roi"}
+    return (cols <= set(comps.columns) and not cols <= set(old.columns)
+            and _plane_local(session[SOURCES_STEP]) is not None)  # fmt: skip
+
+
 def _by_footprint(session, comps: pd.DataFrame, origin: str | None = None) -> str:
     """Why a hand verdict has no cell when `_moved_ids` finds the session's cells by footprint
     (`_same_cells_ids`, `_plane_local_ids`); "" when it goes by id or place."""
-    cols = {"plane", "plane_roi"}
     if SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables:
         return ""
     what = "extraction" if origin == "extracted" else "import"
@@ -204,8 +223,11 @@ def _by_footprint(session, comps: pd.DataFrame, origin: str | None = None) -> st
         return (f"the session's cells were {before} before, these are a new extraction's, with "
                 "ids of their own: no cell of this extraction has its footprint")  # fmt: skip
     old = session[SOURCES_STEP].tables["components"]
-    if cols <= set(comps.columns) and not cols <= set(old.columns) and _plane_local(session[SOURCES_STEP]) is not None:  # fmt: skip
+    if _legacy_plane(session, old, comps):
         return "drawn or reshaped by hand, or changed in the output since: no cell of this import has its footprint"  # fmt: skip
+    if origin in IMPORTED:  # the same tool's output again
+        return (f"{origin}'s cells are found again by their footprints, as another run of it "
+                "numbers them in its own order: no cell of this import has its footprint")  # fmt: skip
     return ""
 
 
@@ -237,7 +259,10 @@ def _other_maker(session, origin: str | None) -> str | None:
 def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> dict:
     """{id: new id} for the session's cells that have a hand verdict and whose footprint (the
     pixels, weights up to a scale: `_same_footprint`) is a cell's of `comps`; every other id
-    (hand verdicts on ids the session no longer has included) maps to nothing."""
+    (hand verdicts on ids the session no longer has included) maps to nothing. Where both say
+    their cell's `plane`, it must be the same (planes overlaid in one frame: the same pixels in
+    another plane are another cell). Where several cells of `comps` still have that footprint,
+    the one at the same place (`plane`, `plane_roi`), else of the same id, else the first."""
     ids = old["neuron_id"].astype(str).tolist()
     mine = read_verdicts(session)
     given = set(mine.loc[~mine["reason"].str.startswith(AUTO), "neuron_id"].astype(str))
@@ -248,15 +273,41 @@ def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> 
     if len(before) != len(ids) or tuple(before.frame_shape) != tuple(now.frame_shape):
         return out
     new_ids = comps["neuron_id"].astype(str).to_numpy()
+    was_in, now_in = _places(old, ["plane"]), _places(comps, ["plane"])
+    if new_ids.tolist() == ids and was_in == now_in and _same_matrix(before, now):
+        return {**out, **{i: i for i in ids if i in given}}  # the same cells (re-judged): fast
     where: dict[bytes, list[int]] = {}
     for k in range(len(now)):
         where.setdefault(_cell_pixels(now, k)[0].tobytes(), []).append(k)
+    was_at, now_at = _places(old), _places(comps)
     for j, i in enumerate(ids):
         if i in given:
             cell = _cell_pixels(before, j)
-            same = [k for k in where.get(cell[0].tobytes(), []) if _same_footprint(cell, _cell_pixels(now, k))]  # fmt: skip
+            same = [k for k in where.get(cell[0].tobytes(), [])  # another plane's: another cell
+                    if (was_in[j] is None or now_in[k] is None or was_in[j] == now_in[k])
+                    and _same_footprint(cell, _cell_pixels(now, k))]  # fmt: skip
+            if len(same) > 1:  # the same footprint twice: its place, else its id, else the first
+                same = ([k for k in same if was_at[j] is not None and now_at[k] == was_at[j]]
+                        or [k for k in same if new_ids[k] == i] or same)  # fmt: skip
             out[i] = str(new_ids[same[0]]) if same else None
     return out
+
+
+def _same_matrix(a: Footprints, b: Footprints) -> bool:
+    """The very same footprints, stored alike (cells recorded again as they were: a
+    re-evaluation of an import's or an extraction's cells), told without comparing cell by cell."""
+    ma, mb = a.matrix, b.matrix
+    return (ma.shape == mb.shape and np.array_equal(ma.indptr, mb.indptr)
+            and np.array_equal(ma.indices, mb.indices) and np.array_equal(ma.data, mb.data))  # fmt: skip
+
+
+def _places(table: pd.DataFrame, cols=("plane", "plane_roi")) -> list[tuple | None]:
+    """Each row's (`plane`, `plane_roi`) (or the `cols` given), None where it has none (no such
+    columns, or NaN: a cell drawn by hand)."""
+    if not set(cols) <= set(table.columns):
+        return [None] * len(table)
+    at = table[list(cols)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    return [tuple(int(v) for v in row) if np.isfinite(row).all() else None for row in at]
 
 
 def check_verdicts_follow(session, result: SourcesResult) -> None:
@@ -520,7 +571,7 @@ def components_with_verdicts(session) -> pd.DataFrame:
     in the order `catrack sources` writes them (`io.sources.COMPONENT_COLUMNS` first)."""
     from napari_catrack.io.sources import COMPONENT_COLUMNS
 
-    comps = session[SOURCES_STEP].tables["components"]
+    comps = typed_components(session[SOURCES_STEP].tables["components"])
     first = [c for c in COMPONENT_COLUMNS if c in comps.columns]
     comps = comps[first + [c for c in comps.columns if c not in first]].copy()
     statuses = status_of(session, comps["neuron_id"])
@@ -627,7 +678,7 @@ def sources_from_session(session) -> SourcesResult:
     if SOURCES_STEP not in session or TRACES_STEP not in session:
         raise InputError("the session has no sources yet: extract or import them first")
     rec = session[SOURCES_STEP]
-    comps = rec.tables["components"]
+    comps = typed_components(rec.tables["components"])
     traces = session[TRACES_STEP].tables["traces"]
     ids = comps["neuron_id"].to_numpy()
     t = int(traces["frame"].max()) + 1 if len(traces) else 0
