@@ -276,8 +276,8 @@ def add_events(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> None
 def _video(nwb, session, nwb_path) -> None:
     from pynwb.image import ImageSeries
 
-    if "behaviour_video" not in session:
-        return
+    if "behaviour_video" not in session or "BehaviorVideo" in nwb.acquisition:
+        return  # (a session whose recording is the video has linked it already)
     step = session["behaviour_video"]
     path = session.resolve_stored_path(step.attrs.get("path"))
     times = step.tables.get("frame_times")
