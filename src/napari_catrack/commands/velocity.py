@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from napari_catrack.core.behaviour import VelocityParams, compute_velocity
-    from napari_catrack.core.behaviour.velocity import tracks_positions, write_velocity
+    from napari_catrack.core.behaviour.velocity import time_gaps, tracks_positions, write_velocity
     from napari_catrack.core.behaviour.video_centerline import points_from_table
     from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
     from napari_catrack.io.tables import read_table
@@ -144,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         times = np.array([lookup[int(f)] for f in frames])
     else:
         raise InputError("give --fps (or --frame-times) to know when each frame was taken")
+    gaps = time_gaps(times, params.smooth_s)
+    if gaps:
+        at, longest = max(gaps, key=lambda g: g[1])
+        warn("velocity", f"{len(gaps)} gap(s) in the frame times longer than the --smooth window "
+             f"(the longest {longest:.3g} s, after frame {int(frames[at])} at {times[at]:.3f} s): "
+             "velocities are not carried across them")  # fmt: skip
     notes: list[str] = []
     stage_um = stage_at(stage, frames, times if stage.time_s is not None else None,
                         tolerance_s=0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 0,
