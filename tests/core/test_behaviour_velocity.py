@@ -111,6 +111,31 @@ def test_catrack_velocity_says_where_the_frame_times_have_a_gap(tmp_path, capsys
     np.testing.assert_allclose(pd.read_csv(tmp_path / "v.csv").vx_um_s, 50.0, rtol=1e-3)
 
 
+def test_catrack_velocity_of_a_stage_path_alone(tmp_path, capsys):
+    """Real data (h20): the Scholz et al. 2018 file holds the worm's path (the tracking stage's,
+    metres) and neuron traces, no images. `catrack velocity --stage path.csv` refused it ("give
+    --centerline centerline.csv or --tracks tracks.csv", and --pixel-size): a user had to write a
+    tracks file of one point at pixel (0, 0) in every frame. The stage path alone is now the
+    position (the tracker keeps the worm at the image centre); the direction is unknown."""
+    from napari_catrack.cli import main
+
+    t = np.arange(30) / 6
+    pd.DataFrame({"time_s": t, "x": 1e-6 * 80.0 * t, "y": 0.012}).to_csv(
+        tmp_path / "path.csv", index=False
+    )
+    pd.DataFrame({"frame": range(30), "time_s": t}).to_csv(tmp_path / "ft.csv", index=False)
+    assert main(["velocity", "--stage", str(tmp_path / "path.csv"), "--stage-scale", "1e6",
+                 "--frame-times", str(tmp_path / "ft.csv"), "-o", str(tmp_path / "v.csv")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "no --image-size" not in err  # no image: nothing to measure from its centre
+    v = pd.read_csv(tmp_path / "v.csv")
+    assert len(v) == 30
+    np.testing.assert_allclose(v.x_um, 80.0 * t, atol=1e-3)
+    np.testing.assert_allclose(v.y_um, 12000.0, atol=1e-3)
+    np.testing.assert_allclose(v.speed_um_s, 80.0, rtol=1e-3)
+    assert v.direction.isna().all()
+
+
 def test_stage_logs_csv_aliases_mapping_and_hdf5(tmp_path):
     t = np.arange(10) * 0.1
     pd.DataFrame({"frame": range(10), "time_s": t, "stage_y_um": t * 10,

@@ -28,7 +28,7 @@ def _times(table: pd.DataFrame, clock: ImagingClock) -> np.ndarray:
 
 def _video_velocity(session) -> pd.DataFrame | None:
     """The velocity table when its frames are behaviour-video frames (not `--tracks`)."""
-    if "velocity" not in session or session["velocity"].attrs.get("source") == "tracks":
+    if "velocity" not in session or session["velocity"].attrs.get("source") in ("tracks", "stage"):
         return None
     v = session["velocity"].tables.get("velocity")
     return v if v is not None and len(v) and {"frame", "time_s"} <= set(v.columns) else None
