@@ -23,6 +23,7 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     if truth is not None:
         ax.plot(t, truth, color="0.55", lw=2.2, alpha=0.6, label="true")
     ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=1.0, label="measured")
+    unknown = _draw_unknown_direction(ax, velocity, lw=1.0)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
@@ -30,10 +31,24 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
-    if truth is not None:  # beside the axes: inside, it covered the curve
+    if truth is not None or unknown:  # beside the axes: inside, it covered the curve
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.set_title("Signed speed (forward +, backward −; shaded: backward)")
+    ax.set_title("Signed speed (forward +, backward −; shaded: backward"
+                 f"{'; grey: speed, direction unknown' if unknown else ''})")  # fmt: skip
     return fig
+
+
+def _draw_unknown_direction(ax, velocity: pd.DataFrame, lw: float) -> bool:
+    """The speed (unsigned, grey) of the moving frames whose direction is unknown (no centerline
+    for the head: `catrack velocity --tracks`, or a stage path alone), where the signed speed
+    has no value: without it those frames were blank. Whether there were any."""
+    unknown = np.isnan(direction_values(velocity))
+    speed = velocity["speed_um_s"].to_numpy(float)
+    if not (unknown & np.isfinite(speed)).any():
+        return False
+    ax.plot(velocity["time_s"].to_numpy(float), np.where(unknown, speed, np.nan), color="0.55",
+            lw=lw, label="speed, direction unknown")  # fmt: skip
+    return True
 
 
 def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
@@ -42,6 +57,7 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     t = velocity["time_s"].to_numpy(float)
     ax.axhline(0, color="0.8", lw=0.6)
     ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=0.9)
+    _draw_unknown_direction(ax, velocity, lw=0.9)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
