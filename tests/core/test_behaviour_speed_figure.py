@@ -35,3 +35,17 @@ def test_the_speed_figure_draws_the_speed_where_the_direction_is_unknown():
         np.testing.assert_allclose(y[unknown], v["speed_um_s"].to_numpy()[unknown])
         assert np.isnan(y[~unknown]).all()
     assert "grey: speed, direction unknown" in exported.get_title()
+
+
+def test_the_speed_lines_are_broken_at_a_gap_in_the_frame_times():
+    """The Scholz path's 41 s gap (h20) was drawn as a straight line from 114.8 to 156.0 s, as
+    if the worm had been measured there. The lines now stop at the gap."""
+    from napari_catrack.figures.behaviour import speed_figure
+
+    v = _stage_only_velocity()
+    v["time_s"] = np.where(np.arange(60) < 30, v["time_s"], v["time_s"] + 40.0)
+    for line in speed_figure(v).axes[0].get_lines()[1:]:  # (the first: the zero line)
+        x = np.asarray(line.get_xdata(), float)
+        y = np.asarray(line.get_ydata(), float)
+        k = np.flatnonzero(x > 40)[0]  # the first sample after the gap
+        assert np.isnan(y[k - 1]) or np.isnan(x[k - 1]), line.get_label()
