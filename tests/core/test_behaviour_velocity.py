@@ -9,7 +9,12 @@ import pytest
 
 from napari_catrack.core.behaviour import VelocityParams, compute_velocity
 from napari_catrack.core.behaviour.centerline import resample
-from napari_catrack.core.behaviour.velocity import COLUMNS, derivative, tracks_positions
+from napari_catrack.core.behaviour.velocity import (
+    COLUMNS,
+    derivative,
+    time_gaps,
+    tracks_positions,
+)
 from napari_catrack.errors import InputError
 from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
 from napari_catrack.synthetic.behaviour import make_behaviour_video
@@ -61,6 +66,74 @@ def test_uneven_frame_times_are_differentiated_correctly():
     x = 5.0 * t**2
     d = derivative(np.stack([x, x], 1), t, 0.5, 2)
     np.testing.assert_allclose(d[5:-5, 0], 10.0 * t[5:-5], rtol=0.03)
+
+
+def test_a_gap_in_the_frame_times_is_not_differentiated_across():
+    """The Scholz et al. 2018 path (h20, real data): its 2,244 samples at 6 Hz have seven gaps
+    (1.2-41 s). The frames were put on one uniform grid, the gap filled by a straight line, and
+    the Savitzky-Golay window next to a gap mixed real and filled samples: a worm crawling at
+    100 µm/s on both sides of a 41 s gap (and 500 µm back from where it was) read 66 and 22
+    µm/s at the frames beside the gap. Each stretch between gaps is now differentiated on its
+    own, and `catrack velocity` says where the gaps are."""
+    dt = 1 / 6
+    before = np.arange(60) * dt
+    after = before[-1] + 41.0 + np.arange(60) * dt
+    t = np.concatenate([before, after])
+    x = np.concatenate([100.0 * before, 100.0 * (after - after[0]) + 100.0 * before[-1] - 500])
+    d = derivative(np.stack([x, np.zeros_like(x)], 1), t, 0.5, 2)
+    np.testing.assert_allclose(d[:, 0], 100.0, rtol=1e-6)
+    assert list(time_gaps(t, 0.5)) == [(59, 41.0)]
+    # a stretch of one frame alone has no derivative; of two, their slope
+    t1 = np.array([0.0, dt, 2 * dt, 10.0, 20.0, 20 + dt])
+    d1 = derivative(np.stack([t1 * 3, t1 * 0], 1), t1, 0.5, 2)
+    assert np.isnan(d1[3]).all()
+    np.testing.assert_allclose(d1[[0, 1, 2, 4, 5], 0], 3.0)
+
+
+def test_catrack_velocity_says_where_the_frame_times_have_a_gap(tmp_path, capsys):
+    from napari_catrack.cli import main
+
+    t = np.r_[np.arange(10) / 6, 20 + np.arange(10) / 6]
+    pd.DataFrame({"time_s": t, "x": 50.0 * t, "y": 0.0}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"neuron_id": 0, "frame": range(20), "y": 0.0, "x": 0.0}).to_csv(
+        tmp_path / "tracks.csv", index=False
+    )
+    pd.DataFrame({"frame": range(20), "time_s": t}).to_csv(tmp_path / "ft.csv", index=False)
+    assert main(["velocity", "--stage", str(tmp_path / "s.csv"), "--pixel-size", "1",
+                 "--tracks", str(tmp_path / "tracks.csv"), "--frame-times",
+                 str(tmp_path / "ft.csv"), "--image-size", "1,1",
+                 "-o", str(tmp_path / "v.csv")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert (
+        "1 gap(s) in the frame times longer than the --smooth window (the longest 18.5 s, "
+        "after frame 9 at 1.500 s): velocities are not carried across them"
+    ) in err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "v.csv").vx_um_s, 50.0, rtol=1e-3)
+
+
+def test_catrack_velocity_of_a_stage_path_alone(tmp_path, capsys):
+    """Real data (h20): the Scholz et al. 2018 file holds the worm's path (the tracking stage's,
+    metres) and neuron traces, no images. `catrack velocity --stage path.csv` refused it ("give
+    --centerline centerline.csv or --tracks tracks.csv", and --pixel-size): a user had to write a
+    tracks file of one point at pixel (0, 0) in every frame. The stage path alone is now the
+    position (the tracker keeps the worm at the image centre); the direction is unknown."""
+    from napari_catrack.cli import main
+
+    t = np.arange(30) / 6
+    pd.DataFrame({"time_s": t, "x": 1e-6 * 80.0 * t, "y": 0.012}).to_csv(
+        tmp_path / "path.csv", index=False
+    )
+    pd.DataFrame({"frame": range(30), "time_s": t}).to_csv(tmp_path / "ft.csv", index=False)
+    assert main(["velocity", "--stage", str(tmp_path / "path.csv"), "--stage-scale", "1e6",
+                 "--frame-times", str(tmp_path / "ft.csv"), "-o", str(tmp_path / "v.csv")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "no --image-size" not in err  # no image: nothing to measure from its centre
+    v = pd.read_csv(tmp_path / "v.csv")
+    assert len(v) == 30
+    np.testing.assert_allclose(v.x_um, 80.0 * t, atol=1e-3)
+    np.testing.assert_allclose(v.y_um, 12000.0, atol=1e-3)
+    np.testing.assert_allclose(v.speed_um_s, 80.0, rtol=1e-3)
+    assert v.direction.isna().all()
 
 
 def test_stage_logs_csv_aliases_mapping_and_hdf5(tmp_path):

@@ -646,3 +646,22 @@ def test_warning_lines_in_one_thread_and_a_tiff_opening_in_another_leave_the_log
     assert log.handlers == handlers and log.propagate == propagate
     err = capsys.readouterr().err.splitlines()
     assert err == ["catrack batch: rec: track: warning: x.tif: odd header (tifffile)"]
+
+
+def test_a_folder_of_png_frames_says_what_it_holds_and_what_is_read(tmp_path):
+    """A new user's first command on the WormPose sample (h20): `catrack segment sample_data/`
+    said only "no TIFF files in folder ...", for a folder of 1,000 PNG frames. The message now
+    says what the folder holds and what to make of it."""
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / f"{i:05d}.png")
+    (tmp_path / "features.h5").write_bytes(b"")
+    with pytest.raises(InputError) as err:
+        open_recording(tmp_path)
+    msg = str(err.value)
+    assert "no TIFF files in folder" in msg
+    assert "3 PNG images (00000.png ... 00002.png)" in msg
+    assert "one TIFF stack" in msg
+    with pytest.raises(InputError, match="1 PNG image "):
+        open_recording(str(tmp_path / "00001.*"))

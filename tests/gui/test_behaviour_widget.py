@@ -574,3 +574,37 @@ def test_centerline_masks_are_read_off_the_main_thread(
     assert all(t is not threading.main_thread() for t in read_in)
     shapes = viewer.layers["centerline"]
     assert len(shapes.data) == 1 and "worm head" in viewer.layers
+
+
+def test_a_reopened_session_shows_the_centerline_settings_and_eigenworm_basis_it_used(
+    make_napari_viewer, qtbot, video, tmp_path
+):
+    """A new user's walk on the WormPose frames (h20): `catrack centerline ... --eigenworms
+    FILE --points 40 --session S`, then S opened in napari: the Worm behaviour widget showed
+    the stage log and velocity settings used, but an empty eigenworm basis, the default points
+    and no centerline status, so Compute centerlines there dropped the eigenworm amplitudes
+    from the posture table without a word. It now shows what the centerlines were made with."""
+    from napari_catrack.cli import main
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.widgets.behaviour import BehaviourWidget
+
+    movie = write_movie_tiff(tmp_path / "worm.tif", video.frames[:20])
+    basis = tmp_path / "basis.npy"
+    np.save(basis, np.linalg.qr(np.random.default_rng(0).normal(size=(39, 5)))[0].T)
+    path = tmp_path / "worm.catrack.h5"
+    y, x = video.truth.centerline[0, 50]
+    s = ["--session", str(path)]
+    assert main(["segment", str(movie), "--prompt", f"{y:.1f},{x:.1f}", "--method", "classical",
+                 "-o", str(tmp_path / "masks.tif"), *s]) == 0  # fmt: skip
+    assert main(["centerline", str(movie), "--masks", str(tmp_path / "masks.tif"),
+                 "--points", "40", "--eigenworms", str(basis), "--posture",
+                 str(tmp_path / "p.csv"), "-o", str(tmp_path / "cl.csv"), *s]) == 0  # fmt: skip
+
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    widget = BehaviourWidget(viewer)
+    qtbot.wait(50)
+    panel = widget.centerline
+    assert panel.eigenworms.text() == str(basis)
+    assert panel.form.params().points == 40
+    assert panel.status.text().startswith("20 centerlines restored from the session: ")

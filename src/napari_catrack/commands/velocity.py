@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         help="the worm's velocity on the plate from its image position and the stage",
         description="Writes frame,time_s,x_um,y_um,vy_um_s,vx_um_s,speed_um_s,signed_speed_um_s,"
         "direction. World position = stage + (pixel - image centre) x pixel size; position = "
-        "centroid of the centerline (or of the tracked neurons with --tracks); direction +1 "
+        "centroid of the centerline (or of the tracked neurons with --tracks; with neither, "
+        "the stage's path alone, one frame per --frame-times row or stage row); direction +1 "
         "forward (towards the head), -1 backward, 0 still; velocities are Savitzky-Golay "
         "derivatives over --smooth seconds.",
     )
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from napari_catrack.core.behaviour import VelocityParams, compute_velocity
-    from napari_catrack.core.behaviour.velocity import tracks_positions, write_velocity
+    from napari_catrack.core.behaviour.velocity import time_gaps, tracks_positions, write_velocity
     from napari_catrack.core.behaviour.video_centerline import points_from_table
     from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
     from napari_catrack.io.tables import read_table
@@ -92,11 +93,11 @@ def run(args: argparse.Namespace) -> int:
                   **recording_inputs(args.recording, "--recording")})  # fmt: skip
     params = VelocityParams.from_args(args)
     target = session_from_args(args, args.recording, check=False)  # the behaviour video
-    if not params.pixel_size_um:
+    stage_only = not (args.centerline or args.tracks)  # the stage's path is the worm's
+    if not params.pixel_size_um and not stage_only:
         raise InputError("give the pixel size in µm with --pixel-size")
-    if not (args.centerline or args.tracks):
-        raise InputError("give --centerline centerline.csv or --tracks tracks.csv")
     body = None
+    frames = position = None
     if args.centerline:
         body = points_from_table(read_table(args.centerline, ("frame", "point", "y", "x"),
                                             "centerline", numeric=("y", "x"),
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             body = None
         elif body is not None:
             body = body[frames]
-    else:
+    elif body is not None:
         frames, position = np.arange(len(body)), body.mean(axis=1)
     shape, fps = args.image_size, args.fps
     if args.recording:
@@ -126,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
                        time_scale_s=args.stage_time_scale)  # fmt: skip
     for note in stage.notes:  # rows without a position: filled or left empty
         warn("velocity", note)
+    if stage_only:  # one frame per frame time, else per stage row; the worm at the image centre
+        n = len(read_frame_times(args.frame_times, None)) if args.frame_times else (
+            int(stage.frame.max()) + 1 if stage.frame is not None else len(stage))  # fmt: skip
+        frames, position, shape = np.arange(n), np.zeros((n, 2)), None
     n = int(frames.max()) + 1
     if args.frame_times:
         times = read_frame_times(args.frame_times, None)
@@ -144,6 +149,12 @@ def run(args: argparse.Namespace) -> int:
         times = np.array([lookup[int(f)] for f in frames])
     else:
         raise InputError("give --fps (or --frame-times) to know when each frame was taken")
+    gaps = time_gaps(times, params.smooth_s)
+    if gaps:
+        at, longest = max(gaps, key=lambda g: g[1])
+        warn("velocity", f"{len(gaps)} gap(s) in the frame times longer than the --smooth window "
+             f"(the longest {longest:.3g} s, after frame {int(frames[at])} at {times[at]:.3f} s): "
+             "velocities are not carried across them")  # fmt: skip
     notes: list[str] = []
     stage_um = stage_at(stage, frames, times if stage.time_s is not None else None,
                         tolerance_s=0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 0,
@@ -155,14 +166,15 @@ def run(args: argparse.Namespace) -> int:
         warn(
             "velocity", f"{int(no_stage.sum())} frame(s) have no stage position: no velocity there"
         )
-    if shape is None:
+    if shape is None and not stage_only:
         warn("velocity", "no --image-size (or --recording): positions are relative to pixel (0, 0) "
              "instead of the image centre; velocities are unaffected")  # fmt: skip
     if body is None:
         warn("velocity", "no centerline for the head: direction and signed speed are empty "
              "(unknown) where the worm moves")  # fmt: skip
-    table = compute_velocity(position, times, stage_um, shape, params, body_px=body,
-                             frames=frames)  # fmt: skip
+    table = compute_velocity(position, times, stage_um, shape,
+                             params if params.pixel_size_um else params.replace(pixel_size_um=1.0),
+                             body_px=body, frames=frames)  # fmt: skip
     write_velocity(table, args.output)
     if target is not None:
         from napari_catrack.core.behaviour.records import record_velocity
@@ -170,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
         # every value the table depends on beside the params: the clock, the image centre and
         # how the stage log was read (the widget records the same keys)
         attrs = {"stage": target.session.stored_path(args.stage),
-                 "source": "tracks" if args.tracks else "centerline",
+                 "source": "tracks" if args.tracks else "centerline" if body is not None
+                 else "stage",
                  "fps": None if args.frame_times else fps, "times": time_source,
                  "image_size": None if shape is None else [int(v) for v in shape],
                  "stage_columns": args.stage_columns, "stage_scale_um": args.stage_scale,

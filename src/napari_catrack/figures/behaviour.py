@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from napari_catrack.core.behaviour.velocity import direction_values
+from napari_catrack.core.behaviour.velocity import direction_values, time_gaps
 from napari_catrack.figures.style import DIVERGING_CMAP, colour, figsize, styled
 
 _ASCII = FuncFormatter(lambda v, _p: f"{v:g}")  # plain minus signs in every font
@@ -21,8 +21,10 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     t = velocity["time_s"].to_numpy(float)
     ax.axhline(0, color="0.8", lw=0.6)
     if truth is not None:
-        ax.plot(t, truth, color="0.55", lw=2.2, alpha=0.6, label="true")
-    ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=1.0, label="measured")
+        ax.plot(*_gapped(t, truth), color="0.55", lw=2.2, alpha=0.6, label="true")
+    ax.plot(*_gapped(t, velocity["signed_speed_um_s"]), color=colour(0), lw=1.0,
+            label="measured")  # fmt: skip
+    unknown = _draw_unknown_direction(ax, velocity, lw=1.0)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
@@ -30,10 +32,33 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
-    if truth is not None:  # beside the axes: inside, it covered the curve
+    if truth is not None or unknown:  # beside the axes: inside, it covered the curve
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.set_title("Signed speed (forward +, backward −; shaded: backward)")
+    ax.set_title("Signed speed (forward +, backward −; shaded: backward"
+                 f"{'; grey: speed, direction unknown' if unknown else ''})")  # fmt: skip
     return fig
+
+
+def _draw_unknown_direction(ax, velocity: pd.DataFrame, lw: float) -> bool:
+    """The speed (unsigned, grey) of the moving frames whose direction is unknown (no centerline
+    for the head: `catrack velocity --tracks`, or a stage path alone), where the signed speed
+    has no value: without it those frames were blank. Whether there were any."""
+    unknown = np.isnan(direction_values(velocity))
+    speed = velocity["speed_um_s"].to_numpy(float)
+    if not (unknown & np.isfinite(speed)).any():
+        return False
+    ax.plot(*_gapped(velocity["time_s"], np.where(unknown, speed, np.nan)), color="0.55",
+            lw=lw, label="speed, direction unknown")  # fmt: skip
+    return True
+
+
+def _gapped(times, values) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values) with a NaN after each gap in the times (`time_gaps`: a paused recording),
+    so a line is not drawn across it as if the worm had been measured there."""
+    t = np.asarray(times, float)
+    y = np.asarray(values, float)
+    after = [i + 1 for i, _ in time_gaps(t, 0.0)]
+    return np.insert(t, after, np.nan), np.insert(y, after, np.nan)
 
 
 def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
@@ -41,7 +66,8 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     (the behaviour camera's frame times; the traces' x axis is seconds of the imaging)."""
     t = velocity["time_s"].to_numpy(float)
     ax.axhline(0, color="0.8", lw=0.6)
-    ax.plot(t, velocity["signed_speed_um_s"], color=colour(0), lw=0.9)
+    ax.plot(*_gapped(t, velocity["signed_speed_um_s"]), color=colour(0), lw=0.9)
+    _draw_unknown_direction(ax, velocity, lw=0.9)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),

@@ -28,7 +28,7 @@ def _times(table: pd.DataFrame, clock: ImagingClock) -> np.ndarray:
 
 def _video_velocity(session) -> pd.DataFrame | None:
     """The velocity table when its frames are behaviour-video frames (not `--tracks`)."""
-    if "velocity" not in session or session["velocity"].attrs.get("source") == "tracks":
+    if "velocity" not in session or session["velocity"].attrs.get("source") in ("tracks", "stage"):
         return None
     v = session["velocity"].tables.get("velocity")
     return v if v is not None and len(v) and {"frame", "time_s"} <= set(v.columns) else None
@@ -276,8 +276,8 @@ def add_events(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> None
 def _video(nwb, session, nwb_path) -> None:
     from pynwb.image import ImageSeries
 
-    if "behaviour_video" not in session:
-        return
+    if "behaviour_video" not in session or "BehaviorVideo" in nwb.acquisition:
+        return  # (a session whose recording is the video has linked it already)
     step = session["behaviour_video"]
     path = session.resolve_stored_path(step.attrs.get("path"))
     times = step.tables.get("frame_times")

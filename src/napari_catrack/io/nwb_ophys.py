@@ -64,6 +64,9 @@ def add_ophys(
     summary = (session.recording or {}).get("summary") or {}
     if not ids and not (session.recording or {}).get("path"):
         return
+    if not ids and recording_is_behaviour_video(session):
+        _behaviour_recording(nwb, session, summary, clock, nwb_path, embed_imaging)
+        return
     imaging = {**IMAGING_DEFAULTS, **(meta.get("imaging") or {})}
     two_photon = imaging.get("method") == "two-photon" or (
         imaging.get("method") is None and ("sources" in session or "registration" in session)
@@ -320,6 +323,56 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
         out[role] = cls(**kwargs)
         nwb.add_acquisition(out[role])
     return out
+
+
+def recording_is_behaviour_video(session) -> bool:
+    """Whether the session's recording is the behaviour video its worm steps ran on (a session
+    made by `catrack segment VIDEO --session`), with no imaging results: a bright-field camera,
+    not a calcium movie, so the NWB file links it as `BehaviorVideo`, without an imaging plane."""
+    from napari_catrack.layers import behaviour_on_recording, behaviour_video_path
+
+    if any(step in session for step in ("registration", "sources", "traces")):
+        return False
+    return behaviour_video_path(session) is not None and behaviour_on_recording(session)
+
+
+def _behaviour_recording(nwb, session, summary, clock, nwb_path, embed) -> None:
+    """The session's recording, a behaviour video, as `acquisition/BehaviorVideo` (ImageSeries;
+    linked, or its frames embedded) at the video's own rate: never an imaging plane."""
+    from pynwb.image import ImageSeries
+
+    rec = session.recording or {}
+    path = rec.get("path")
+    n = int(summary.get("frames") or 0)
+    files, starts = _external_files(path) if path and n else ([], [])
+    if not files or not all(Path(f).exists() for f in files):
+        if embed:
+            raise InputError(
+                f"cannot embed the behaviour video: {path} is not on disk; put it back, or "
+                "export without embedding (the NWB file then has no video)"
+            )
+        warnings.warn(
+            f"NWB export: the behaviour video {path} is not on disk; video not linked",
+            stacklevel=2,
+        )
+        return
+    kwargs: dict[str, Any] = dict(
+        name="BehaviorVideo",
+        unit="n.a.",
+        description=f"behaviour video {Path(path).name} (the session's recording)",
+        dimension=_dimension(summary),
+        **clock.series_timing(n),
+    )
+    if embed:
+        kwargs["data"] = _frames_iterator(path, rec.get("options") or {}, "green")
+    else:
+        kwargs.update(
+            external_file=[relative_to(f, nwb_path) for f in files],
+            starting_frame=starts,
+            format="external",
+            num_samples=n,
+        )
+    nwb.add_acquisition(ImageSeries(**kwargs))
 
 
 def _dimension(summary) -> list[int]:

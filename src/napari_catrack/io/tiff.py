@@ -395,14 +395,39 @@ def expand_sequence(spec: str | os.PathLike) -> list[Path]:
     """A folder or glob pattern -> its TIFF files in natural order (frame2 before frame10)."""
     spec = str(spec)
     if os.path.isdir(spec):
-        files = [p for p in Path(spec).iterdir() if is_tiff_path(p)]
+        found = list(Path(spec).iterdir())
         where = f"folder {spec}"
     else:
-        files = [Path(p) for p in glob.glob(spec) if is_tiff_path(p)]
+        found = [Path(p) for p in glob.glob(spec)]
         where = f"pattern {spec}"
+    files = [p for p in found if is_tiff_path(p)]
     if not files:
-        raise InputError(f"no TIFF files in {where}")
+        raise InputError(f"no TIFF files in {where}{_other_images(found)}")
     return [Path(p) for p in natsorted(files, key=str)]
+
+
+_IMAGE_KINDS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+
+
+def _other_images(found: list[Path]) -> str:
+    """What a folder without TIFFs holds instead, when it is image frames of another format
+    (a behaviour camera's PNG sequence), and what to do: '' otherwise."""
+    kinds: dict[str, list[Path]] = {}
+    for p in found:
+        kind = _IMAGE_KINDS.get(p.suffix.lower())
+        if kind and p.is_file():
+            kinds.setdefault(kind, []).append(p)
+    if not kinds:
+        return ""
+    kind, images = max(kinds.items(), key=lambda kv: len(kv[1]))
+    images = natsorted(images, key=str)
+    n = len(images)
+    names = images[0].name if n == 1 else f"{images[0].name} ... {images[-1].name}"
+    return (
+        f": it holds {n} {kind} image{'s' if n != 1 else ''} ({names}), which are not read as "
+        "a recording; save the frames as one TIFF stack (every frame the same size) or a "
+        "video, and open that"
+    )
 
 
 def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:

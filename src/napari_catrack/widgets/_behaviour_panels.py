@@ -72,6 +72,17 @@ def _table_fps(table) -> float | None:
     return float(np.median(df[good] / dt[good])) if good.any() else None
 
 
+def _counts_text(result, how: str = "") -> str:
+    counts = {s: int((result.status == s).sum())
+              for s in ("ok", "coiled", "filled", "failed", "edited")}  # fmt: skip
+    return (
+        f"{result.n_frames} centerlines{' ' + how if how else ''}: {counts['ok']} ok, "
+        f"{counts['coiled']} coiled (walked through the crossing or fitted), {counts['filled']} "
+        f"filled, {counts['failed']} failed (posture NaN), {counts['edited']} edited; see the "
+        "doubtful frames"
+    )
+
+
 class CenterlinePanel(QGroupBox):
     """Centerlines from the masks, editable paths, head/tail flips, posture."""
 
@@ -163,18 +174,23 @@ class CenterlinePanel(QGroupBox):
             "the previous centerlines are kept" if CENTERLINE_STEP in self.owner.ctx.session else ""
         )
 
+    def restore(self, result) -> None:
+        """Show what the session's centerlines were computed with (the form, the eigenworm
+        basis) and their counts, so a recompute here keeps the eigenworm amplitudes."""
+        session = self.owner.ctx.session
+        step = session[CENTERLINE_STEP]
+        self.form.set_params(CenterlineParams.from_dict(step.params))
+        basis = (step.attrs.get("posture") or {}).get("eigenworms")
+        if basis:
+            shown = basis if str(basis).lower() == "n2" else session.resolve_stored_path(basis)
+            self.eigenworms.setText(str(shown or basis))
+        self.status.setText(_counts_text(result, "restored from the session"))
+
     def _done(self, result, heads) -> None:
         self.show(result)
         self._record(result, heads)
         self.owner.show_doubtful(status=result.status)
-        counts = {s: int((result.status == s).sum())
-                  for s in ("ok", "coiled", "filled", "failed", "edited")}  # fmt: skip
-        self.status.setText(
-            f"{result.n_frames} centerlines: {counts['ok']} ok, {counts['coiled']} coiled "
-            f"(walked through the crossing or fitted), {counts['filled']} filled, "
-            f"{counts['failed']} failed (posture NaN), {counts['edited']} edited; see the "
-            "doubtful frames"
-        )
+        self.status.setText(_counts_text(result))
 
     def _record(self, result, heads) -> None:
         from napari_catrack.core.behaviour import load_eigenworms, posture_table

@@ -421,6 +421,7 @@ class BehaviourWidget(QWidget):
                 set_centerline(self.viewer, cl[0].points, cl[0].status, session)
             self.centerline.watch(self.viewer.layers["centerline"])
             self.centerline.flip_to.setValue(cl[0].n_frames - 1)
+            self.centerline.restore(cl[0])
         if stored is not None or cl is not None:
             self.show_doubtful(status=cl[0].status if cl is not None else None)
         self.velocity.restore()

@@ -48,13 +48,44 @@ def image_to_stage(offset_px: np.ndarray, params: VelocityParams) -> np.ndarray:
     return v * sign
 
 
+def time_gaps(times: np.ndarray, window_s: float) -> list[tuple[int, float]]:
+    """(index of the frame before, length in s) of each step of `times` longer than both the
+    smoothing window and 3 median steps: a stretch with no frames (a recording paused, frames
+    dropped for seconds), which the derivative does not cross."""
+    times = np.asarray(times, float)
+    if len(times) < 2:
+        return []
+    step = np.diff(times)
+    limit = max(float(window_s), 3.0 * float(np.median(step)))
+    return [(int(i), float(step[i])) for i in np.flatnonzero(step > limit)]
+
+
 def derivative(values: np.ndarray, times: np.ndarray, window_s: float, polyorder: int):
-    """Savitzky-Golay first derivative of (T, ...) samples at (possibly uneven) times."""
+    """Savitzky-Golay first derivative of (T, ...) samples at (possibly uneven) times. Each
+    stretch between `time_gaps` is differentiated on its own (a filled-in gap would mix the
+    samples on both sides of it into the frames beside it); a stretch of one frame has none
+    (NaN), of two frames their slope."""
     values = np.asarray(values, float)
     times = np.asarray(times, float)
     T = len(times)
     if T < 3:
         return np.zeros_like(values)
+    if float(np.median(np.diff(times))) <= 0:
+        raise InputError("frame times must increase")
+    cuts = [i + 1 for i, _ in time_gaps(times, window_s)]
+    if not cuts:
+        return _derivative(values, times, window_s, polyorder)
+    out = np.full(values.shape, np.nan)
+    for lo, hi in zip([0, *cuts], [*cuts, T], strict=True):
+        if hi - lo == 2:
+            out[lo:hi] = (values[lo + 1] - values[lo]) / (times[lo + 1] - times[lo])
+        elif hi - lo >= 3:
+            out[lo:hi] = _derivative(values[lo:hi], times[lo:hi], window_s, polyorder)
+    return out
+
+
+def _derivative(values: np.ndarray, times: np.ndarray, window_s: float, polyorder: int):
+    """`derivative` of one stretch without gaps (3 frames or more)."""
     dt = float(np.median(np.diff(times)))
     if dt <= 0:
         raise InputError("frame times must increase")
