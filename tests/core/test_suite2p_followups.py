@@ -331,6 +331,7 @@ def test_a_cell_drawn_on_a_plane_imported_alone_is_timed_as_the_plane(tmp_path):
     comps = session["sources"].tables["components"].set_index("neuron_id")
     assert comps.loc[99, "plane"] == 1 and comps.loc[99, "time_offset_s"] == pytest.approx(LATE)
     assert np.isnan(comps.loc[99, "plane_roi"])
+    assert pd.api.types.is_integer_dtype(comps["plane"])  # 1, not 1.0, in components.csv (h20)
     traces = session["traces"].tables["traces"]
     np.testing.assert_allclose(traces[traces["neuron_id"] == 99].sort_values("frame")["time_s"], np.arange(300) / FS + LATE)  # fmt: skip
     out = write_nwb(session, tmp_path / "drawn.nwb", metadata=NWB_METADATA)

@@ -80,3 +80,14 @@ def test_tool_accepted_reads_every_form_it_was_stored_in():
     )
     assert col.tolist()[:2] == [True, False] and col.isna().tolist() == [False, False, True, False, False, True, False, True]  # fmt: skip
     assert col[[3, 4, 6]].tolist() == [True, False, True]
+
+
+def test_no_components_are_judged_with_a_boolean_accepted_column():
+    """A movie where nothing was found: `accepted` is still a bool column (it was float64, so
+    a later concat with found cells gave 1.0/0.0 verdicts)."""
+    from napari_catrack.core.sources.evaluation import evaluate
+
+    empty = pd.DataFrame({"neuron_id": [], "snr": [], "r_value": [], "area": []})
+    judged = evaluate(empty)
+    assert judged["accepted"].dtype == bool and len(judged) == 0
+    assert judge(empty)["accepted"].dtype == bool

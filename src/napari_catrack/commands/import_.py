@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if target is not None:  # the cells go into a session: they must belong to its movie
         from napari_catrack.core.sources.session import check_against_movie, check_verdicts_follow
 
-        check_verdicts_follow(target.session, result)  # its verdicts placed, or nothing written
+        check_verdicts_follow(target.session, result, args.tool)  # placed, or nothing written
 
         summary = target.session.recording.get("summary") or {}
         shape = (summary.get("height"), summary.get("width"))

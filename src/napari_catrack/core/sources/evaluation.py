@@ -79,8 +79,8 @@ def evaluate(components: pd.DataFrame, params: EvaluationParams | None = None) -
         if a > p.max_area_px:
             why.append(f"area {int(a)} px > {p.max_area_px}")
         reasons.append("; ".join(why))
-    out["reason"] = reasons
-    out["accepted"] = [not r for r in reasons]
+    out["reason"] = pd.Series(reasons, index=out.index, dtype=object)
+    out["accepted"] = np.array([not r for r in reasons], dtype=bool)  # bool with no cells too
     return out
 
 

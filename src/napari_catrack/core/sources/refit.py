@@ -170,7 +170,7 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
                 comps.at[old, key] = val
         if progress:
             progress(step + 1, len(masks), "fitting drawn cells")
-    comps = _imaged_as_the_others(comps, len(result.components))
+    comps = _imaged_as_the_others(comps, result.components)
     refitted = comps["neuron_id"].astype(int).isin([int(n) for n in masks]).to_numpy()
     comps = _judged(comps, refitted, result.evaluation)
     red = _red_of_the_others(result, ids, [int(n) for n in masks])
@@ -218,12 +218,15 @@ def _judged(comps: pd.DataFrame, refitted: np.ndarray, evaluation) -> pd.DataFra
 IMAGED = ("plane", "time_offset_s")
 
 
-def _imaged_as_the_others(comps: pd.DataFrame, n_before: int) -> pd.DataFrame:
+def _imaged_as_the_others(comps: pd.DataFrame, before_fit: pd.DataFrame) -> pd.DataFrame:
     """Cells drawn by hand (rows from `n_before` on) take the `IMAGED` values every earlier cell
     shares: drawn on a one-plane import's movie, a cell is that plane's, its samples timed as
     the plane's (it had NaN: time_s at frame / fps, and the NWB series of all cells at 0). Where
     the cells differ (several planes) the drawn cell's stay NaN: which plane it is, is unknown.
-    `plane_roi` (the row in suite2p's files) stays NaN: a drawn cell has none."""
+    `plane_roi` (the row in suite2p's files) stays NaN: a drawn cell has none. The column's type
+    is read from `before_fit` (the cells before the drawn rows were appended, which made an
+    integer `plane` float): 1, not 1.0, in components.csv."""
+    n_before = len(before_fit)
     if not n_before or len(comps) == n_before:
         return comps
     comps = comps.copy()
@@ -234,8 +237,9 @@ def _imaged_as_the_others(comps: pd.DataFrame, n_before: int) -> pd.DataFrame:
         values = pd.to_numeric(before, errors="coerce")
         if values.notna().all() and values.nunique() == 1:
             comps.loc[n_before:, col] = values.iloc[0]
-            if pd.api.types.is_integer_dtype(before.dtype):  # 1, not 1.0, in components.csv
-                comps[col] = comps[col].astype(before.dtype)
+            dtype = before_fit[col].dtype if col in before_fit else before.dtype
+            if pd.api.types.is_integer_dtype(dtype):
+                comps[col] = comps[col].astype(dtype)
     return comps
 
 

@@ -310,10 +310,11 @@ def _places(table: pd.DataFrame, cols=("plane", "plane_roi")) -> list[tuple | No
     return [tuple(int(v) for v in row) if np.isfinite(row).all() else None for row in at]
 
 
-def check_verdicts_follow(session, result: SourcesResult) -> None:
-    """Raise the InputError `record_sources` would (a session's hand verdicts that cannot be
-    placed on this import's cells, `_moved_ids`), before anything is written."""
-    _moved_ids(session, result.components.reset_index(drop=True), result)
+def check_verdicts_follow(session, result: SourcesResult, origin: str) -> None:
+    """Raise the InputError `record_sources(..., origin=origin)` would (a session's hand
+    verdicts that cannot be placed on these cells, `_moved_ids`), before anything is written:
+    the same `origin`, so the check takes the record's path (by footprint for an import)."""
+    _moved_ids(session, result.components.reset_index(drop=True), result, origin)
 
 
 def _plane_local(rec) -> str | None:
