@@ -663,3 +663,30 @@ def test_an_event_kind_with_one_event_has_no_sem_and_still_reaches_the_nwb_file(
     assert kept.any()
     assert all(np.isnan(np.asarray(s, float)).all() for s in table.loc[kept, "sem"])
     assert all(np.isfinite(np.asarray(s, float)).any() for s in table.loc[~kept, "sem"])
+
+
+def test_steps_the_nwb_file_leaves_out_are_said(tmp_path, capsys):
+    """A session's puncta and ensembles steps have no place in the NWB file: the export says so,
+    one warning line each (the CLI's stderr, the Export widget's status line), instead of
+    writing a file the user takes for the whole analysis (until h20 not a word)."""
+    from napari_catrack.io.nwb import metadata_gaps
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "p.catrack.h5", autosave=False)
+    session.record("settings", attrs={"fps": 10.0})
+    meta = {"subject": {"subject_id": "w", "species": "C"}, "session_start_time": "2024-05-01"}
+    assert not [g for g in metadata_gaps(meta, session) if "not written to NWB" in g]
+    locs = pd.DataFrame({"frame": [0, 1], "x": [3.0, 3.1], "y": [4.0, 4.2]})
+    session.record("puncta", tables={"localizations": locs})
+    session.record("ensembles", tables={"ensembles": pd.DataFrame({"ensemble": [0]})})
+    session.save()
+    gaps = [g for g in metadata_gaps(meta, session) if "not written to NWB" in g]
+    assert len(gaps) == 2
+    assert gaps[0].startswith("the session's ensembles step (coactivity, ensembles")
+    assert "puncta step (localisations, puncta tracks and the calcium calls" in gaps[1]
+    assert (
+        main(["export-nwb", str(session.path), "-o", str(tmp_path / "p.nwb"), "--no-prompt"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "catrack export-nwb: warning: the session's puncta step (" in err
+    assert "is not written to NWB: `catrack export SESSION -o DIR`" in err
