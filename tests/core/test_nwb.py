@@ -690,3 +690,22 @@ def test_steps_the_nwb_file_leaves_out_are_said(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "catrack export-nwb: warning: the session's puncta step (" in err
     assert "is not written to NWB: `catrack export SESSION -o DIR`" in err
+
+
+def test_catrack_export_says_what_the_nwb_file_lacks_as_export_nwb_does(tmp_path, capsys):
+    """`catrack export` with the NWB item (a folder export, as the batch writes) says the NWB
+    metadata gaps `catrack export-nwb` says (no subject: DANDI refuses the file; no start time);
+    until h20 it wrote the file without a word. Without the NWB item it says none of them."""
+    session, _ = worm_session(tmp_path / "w", video=False)
+    assert main(["export", str(session.path), "-o", str(tmp_path / "a"), "--items", "tracks"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["export", str(session.path), "-o", str(tmp_path / "b"), "--items", "nwb"]) == 0
+    err = capsys.readouterr().err
+    assert "catrack export: warning: no subject in the metadata" in err
+    assert "catrack export: warning: no session_start_time in the metadata" in err
+    (tmp_path / "m.yaml").write_text(
+        "session_start_time: 2024-05-01T10:30:00+02:00\nsubject: {subject_id: w, species: C}\n"
+    )
+    argv = ["export", str(session.path), "-o", str(tmp_path / "c"), "--items", "nwb"]
+    assert main([*argv, "--metadata", str(tmp_path / "m.yaml")]) == 0
+    assert "warning" not in capsys.readouterr().err
