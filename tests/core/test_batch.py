@@ -822,3 +822,34 @@ def test_two_photon_steps_read_the_plane_the_manifest_names(tmp_path):
     direct = register_movie(plane1, RegisterParams(mode="rigid"), keep_in_memory=True)
     np.testing.assert_array_equal(registered, direct.movie)
     assert rows[1]["status"] == "done", rows  # summary read the registered plane
+
+
+def test_a_failed_recording_is_said_when_it_finishes_and_once(tmp_path, capsys):
+    """A failed step is said (the `log` line "<name>: <step> failed: <why>") as soon as its
+    recording finishes, between that recording's progress and the next one's, and `catrack
+    batch` says it once. Until h20 the progress line said "[1/2] broken finished" and the reason
+    came only after the last recording (hours later on a long batch)."""
+    from napari_catrack.batch.runner import run_batch
+
+    write_batch_folder(tmp_path / "data", 1, n_frames=12, shape=(48, 48), n_neurons=2,
+                       steps=("track",), extra={"no_align": True})  # fmt: skip
+    data = tmp_path / "data"
+    (data / "bad.tif").write_bytes((data / "rec00.tif").read_bytes()[:5000])  # truncated
+    (data / "m.yaml").write_text(
+        "defaults: {steps: [track], fps: 10, no_align: true}\n"
+        "recordings:\n  - {name: broken, path: bad.tif, seeds: seeds00.csv}\n"
+        "  - {name: good, path: rec00.tif, seeds: seeds00.csv}\n"
+    )
+    events: list[str] = []
+    result = run_batch(read_manifest(data / "m.yaml"), tmp_path / "out", workers=1,
+                       log=events.append, progress=lambda d, t, n: n and events.append(f"[{d}] {n}"))  # fmt: skip
+    failed = [e for e in events if e.startswith("broken: track failed: ")]
+    assert len(failed) == 1 and "truncated" in failed[0], events
+    order = [e for e in events if e.startswith(("[", "broken: track failed"))]
+    assert order == ["[1] broken", failed[0], "[2] good"], events
+    assert result.failed
+    code = main(["batch", str(data / "m.yaml"), "-o", str(tmp_path / "out"), "--no-progress",
+                 "--workers", "1"])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("catrack batch: broken: track failed: ") == 1, err

@@ -663,3 +663,49 @@ def test_an_event_kind_with_one_event_has_no_sem_and_still_reaches_the_nwb_file(
     assert kept.any()
     assert all(np.isnan(np.asarray(s, float)).all() for s in table.loc[kept, "sem"])
     assert all(np.isfinite(np.asarray(s, float)).any() for s in table.loc[~kept, "sem"])
+
+
+def test_steps_the_nwb_file_leaves_out_are_said(tmp_path, capsys):
+    """A session's puncta and ensembles steps have no place in the NWB file: the export says so,
+    one warning line each (the CLI's stderr, the Export widget's status line), instead of
+    writing a file the user takes for the whole analysis (until h20 not a word)."""
+    from napari_catrack.io.nwb import metadata_gaps
+    from napari_catrack.session import Session
+
+    session = Session(tmp_path / "p.catrack.h5", autosave=False)
+    session.record("settings", attrs={"fps": 10.0})
+    meta = {"subject": {"subject_id": "w", "species": "C"}, "session_start_time": "2024-05-01"}
+    assert not [g for g in metadata_gaps(meta, session) if "not written to NWB" in g]
+    locs = pd.DataFrame({"frame": [0, 1], "x": [3.0, 3.1], "y": [4.0, 4.2]})
+    session.record("puncta", tables={"localizations": locs})
+    session.record("ensembles", tables={"ensembles": pd.DataFrame({"ensemble": [0]})})
+    session.save()
+    gaps = [g for g in metadata_gaps(meta, session) if "not written to NWB" in g]
+    assert len(gaps) == 2
+    assert gaps[0].startswith("the session's ensembles step (coactivity, ensembles")
+    assert "puncta step (localisations, puncta tracks and the calcium calls" in gaps[1]
+    assert (
+        main(["export-nwb", str(session.path), "-o", str(tmp_path / "p.nwb"), "--no-prompt"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "catrack export-nwb: warning: the session's puncta step (" in err
+    assert "is not written to NWB: `catrack export SESSION -o DIR`" in err
+
+
+def test_catrack_export_says_what_the_nwb_file_lacks_as_export_nwb_does(tmp_path, capsys):
+    """`catrack export` with the NWB item (a folder export, as the batch writes) says the NWB
+    metadata gaps `catrack export-nwb` says (no subject: DANDI refuses the file; no start time);
+    until h20 it wrote the file without a word. Without the NWB item it says none of them."""
+    session, _ = worm_session(tmp_path / "w", video=False)
+    assert main(["export", str(session.path), "-o", str(tmp_path / "a"), "--items", "tracks"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["export", str(session.path), "-o", str(tmp_path / "b"), "--items", "nwb"]) == 0
+    err = capsys.readouterr().err
+    assert "catrack export: warning: no subject in the metadata" in err
+    assert "catrack export: warning: no session_start_time in the metadata" in err
+    (tmp_path / "m.yaml").write_text(
+        "session_start_time: 2024-05-01T10:30:00+02:00\nsubject: {subject_id: w, species: C}\n"
+    )
+    argv = ["export", str(session.path), "-o", str(tmp_path / "c"), "--items", "nwb"]
+    assert main([*argv, "--metadata", str(tmp_path / "m.yaml")]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -439,6 +439,7 @@ def run_batch(
         submit_while_threads_are_free()
         for done, future in enumerate(queue, start=1):
             spec = running.pop(future)
+            first = len(rows)
             try:
                 rows.extend(future.result())
             except Exception as exc:  # KilledWorker, CommClosedError, CancelledError ...
@@ -446,6 +447,9 @@ def run_batch(
             finished.add(spec.name)
             if progress is not None:
                 progress(done, total, spec.name)
+            # a failed step is said when its recording finishes, not hours later at the end
+            for line in failure_lines(pd.DataFrame(rows[first:], columns=REPORT_COLUMNS)):
+                log(line)
             if cancel is not None and cancel():  # finished recordings stay; the rest waits
                 client.cancel(list(running))
                 report, path = write_cancelled_report(rows, finished, manifest, out)

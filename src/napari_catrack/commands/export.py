@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from napari_catrack.export.layout import FIGURE_FORMATS, TABLE_FORMATS
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace, session) -> int:
     from napari_catrack.errors import InputError
     from napari_catrack.export import available_items, check_export_outputs, export_session
+    from napari_catrack.export.layout import NWB_FILE
     from napari_catrack.io.nwb import read_metadata
 
     if args.list:
@@ -60,17 +62,24 @@ def _export(args: argparse.Namespace, session) -> int:
     check_export_outputs(
         session, args.output, keys, **formats, inputs={"--metadata": args.metadata}
     )
+    meta = read_metadata(args.metadata) if args.metadata else None
     result = export_session(
         session,
         args.output,
         keys,
         table_format=args.table_format,
         figure_format=args.figure_format,
-        nwb_metadata=read_metadata(args.metadata) if args.metadata else None,
+        nwb_metadata=meta,
     )
     for path in result.written:
         print(path)
     for label, why in result.failed:  # each on stderr, as every command's warnings and errors
         print(f"catrack export: not written: {label} ({why})", file=sys.stderr)
+    if any(Path(p).name == NWB_FILE for p in result.written):  # as catrack export-nwb says them
+        from napari_catrack.commands._common import warn
+        from napari_catrack.io.nwb import metadata_gaps
+
+        for gap in metadata_gaps(meta or {}, session):
+            warn("export", gap)
     print(result.summary())  # the result line, on stdout as every command's
     return 1 if result.failed else 0

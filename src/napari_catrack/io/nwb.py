@@ -237,6 +237,7 @@ def metadata_gaps(meta: dict, session: Any, *, embed_imaging: bool = False) -> l
             "the session holds no recording and no results: the NWB file holds only the metadata "
             "(open the session you analysed)",
         )
+    gaps += not_in_nwb(session)
     if not meta.get("session_start_time"):
         gaps.append(
             f"no session_start_time in the metadata: the file says the session began at "
@@ -244,6 +245,24 @@ def metadata_gaps(meta: dict, session: Any, *, embed_imaging: bool = False) -> l
             "the recording); give session_start_time, e.g. 2024-05-01T10:30:00+02:00"
         )
     return gaps
+
+
+NOT_IN_NWB = {  # session steps the NWB file has no place for here: what they hold
+    "ensembles": "coactivity, ensembles and ensemble events",
+    "puncta": "localisations, puncta tracks and the calcium calls at each punctum",
+}
+
+
+def not_in_nwb(session: Any) -> list[str]:
+    """One line per step of the session that the NWB file leaves out (`NOT_IN_NWB`), so a
+    user who exports to NWB does not take the file for all of the analysis (until h20 they
+    were left out without a word)."""
+    return [
+        f"the session's {step} step ({what}) is not written to NWB: `catrack export SESSION "
+        "-o DIR` (or the Export widget) writes its tables (docs/export.md)"
+        for step, what in NOT_IN_NWB.items()
+        if step in session.steps
+    ]
 
 
 def orientation_notes(session: Any, *, embed_imaging: bool = False) -> list[str]:

@@ -3,6 +3,12 @@
 OASIS (Friedrich et al. 2017) solves CNMF's constrained deconvolution: an AR(1) calcium model
 with a non-negative spike train, its noise level estimated from the power spectrum, the L1
 sparsity set so the residual matches the noise. It is the deconvolution CaImAn and suite2p use.
+
+OASIS replaces an AR root it estimates outside (0, 1] (a short or spiky trace) by a draw from
+numpy's global random generator (`oasis.functions.estimate_time_constant`); each trace is
+therefore deconvolved with that generator seeded at `OASIS_SEED` (and the caller's state put
+back), so a trace gives the same result in every run, batch worker and row order (until h20 a
+batch's denoised traces, SNR and verdicts of the SIMA movie changed from run to run).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import warnings
 import numpy as np
 
 from napari_catrack.core.summary import noise_fft
+
+OASIS_SEED = 0
 
 
 def deconvolve_traces(raw: np.ndarray, method: str = "oasis") -> tuple[np.ndarray, np.ndarray]:
@@ -23,16 +31,21 @@ def deconvolve_traces(raw: np.ndarray, method: str = "oasis") -> tuple[np.ndarra
 
     den = np.empty_like(raw)
     spk = np.empty_like(raw)
-    for k, y in enumerate(raw):
-        if not np.isfinite(y).all() or np.ptp(y) == 0:
-            den[k], spk[k] = y, 0.0
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = deconvolve(y, penalty=1)
-        c, s, b = res[0], res[1], res[2]
-        den[k] = c + b
-        spk[k] = np.maximum(s, 0)
+    state = np.random.get_state()  # noqa: NPY002 (OASIS draws from the legacy global)
+    try:
+        for k, y in enumerate(raw):
+            if not np.isfinite(y).all() or np.ptp(y) == 0:
+                den[k], spk[k] = y, 0.0
+                continue
+            np.random.seed(OASIS_SEED)  # noqa: NPY002 (OASIS's draw for a root outside (0, 1])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = deconvolve(y, penalty=1)
+            c, s, b = res[0], res[1], res[2]
+            den[k] = c + b
+            spk[k] = np.maximum(s, 0)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
     return den, spk
 
 
