@@ -440,6 +440,22 @@ def _made_by(session, result: SourcesResult, origin: str, read: dict) -> tuple[d
     return {"sources": result.params.to_dict()}, read
 
 
+def df_cells(session) -> list[str]:
+    """Ids (as text) of the cells whose traces `dff` is dF, not dF/F: the sources' components
+    with `dff_kind` "dF" (no baseline + background to divide by, core/sources/dff.py), when the
+    session's traces are those components'. Figures with a dF/F axis leave them out."""
+    from napari_catrack.core.sources.dff import DF
+
+    if SOURCES_STEP not in session or TRACES_STEP not in session:
+        return []
+    if session[TRACES_STEP].attrs.get("source") != SOURCES_STEP:
+        return []
+    comps = session[SOURCES_STEP].tables.get("components")
+    if comps is None or "dff_kind" not in comps:
+        return []
+    return comps.loc[comps["dff_kind"].astype(str) == DF, "neuron_id"].astype(str).tolist()
+
+
 def read_verdicts(session) -> pd.DataFrame:
     if VERDICT_STEP in session and "verdicts" in session[VERDICT_STEP].tables:
         v = session[VERDICT_STEP].tables["verdicts"]

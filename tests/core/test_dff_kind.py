@@ -1,0 +1,107 @@
+"""CNMF dF/F of cells on a dim background, and each cell's `dff_kind` (h20).
+
+A CNMF trace (C + residual) rests at ~0: its baseline is in the background under the cell. dF/F
+is then (raw - F0) / (F0 + B0). Before h20 a cell whose F0 + B0 was under 3 noise s.d. got plain
+dF in its `dff` (SIMA: 23 of 164 cells, values of 1,800-2,700 under a "ΔF/F" axis), and nothing
+but a warning said which.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_catrack.core.sources.dff import DF, DFF, dff_and_kind, dff_with_background
+from tests.conftest import shared_data
+
+
+def _cnmf_cell(t=3000, fps=10.0, seed=0):
+    """C >= 0 resting at 0 (sparse transients of 10 noise s.d.) plus unit-s.d. noise."""
+    rng = np.random.default_rng(seed)
+    C = np.zeros(t)
+    for s in range(40, t, 150):
+        C[s:] += 10.0 * np.exp(-np.arange(t - s) / (1.0 * fps))
+    return C, C + rng.normal(0, 1.0, t)
+
+
+def test_a_dim_cell_on_a_background_of_3_noise_sd_gets_its_true_dff():
+    """Background 3 noise s.d.: the fluorescence the cell sits on is 3, so dF/F = C / 3.
+    Fails before h20: the cell got dF (C + 1.3, 3x the truth) — and with a 10th-percentile F0
+    of a trace resting at 0 (-1.3 noise s.d.) the ratio was 1.8x the truth."""
+    C, raw = _cnmf_cell()
+    bg = np.full_like(raw, 3.0)
+    truth = C / 3.0
+    notes: list[str] = []
+    dff = dff_with_background(raw[None], bg[None], 10.0, 30.0, baseline="caiman", notes=notes)[0]
+    assert not notes
+    slope, icpt = np.polyfit(truth, dff, 1)
+    assert abs(slope - 1) < 0.1 and abs(icpt) < 0.15, (slope, icpt)
+    peaks = truth > 0.8 * truth.max()
+    assert abs(np.median(dff[peaks] / truth[peaks]) - 1) < 0.1
+
+
+def test_each_cell_says_whether_its_dff_is_a_ratio():
+    """dF/F where F0 + B0 is there; dF (named, in the trace's units) where it is not: no
+    background under a trace resting at 0, or a background at 0."""
+    _, raw = _cnmf_cell(t=1200)
+    raws = np.stack([raw, raw, raw])
+    bg = np.stack([np.full_like(raw, 3.0), np.full_like(raw, 50.0), np.zeros_like(raw)])
+    notes: list[str] = []
+    dff, kind = dff_and_kind(raws, bg, 10.0, baseline="caiman", notes=notes, ids=[7, 8, 9])
+    assert list(kind) == [DFF, DFF, DF]
+    assert len(notes) == 1 and "1 of 3 cells" in notes[0] and "(cells 9)" in notes[0]
+    np.testing.assert_allclose(dff[1], dff[0] * (3.0 / 50.0), rtol=0.05, atol=0.02)
+    assert np.nanmax(dff[2]) > 5  # dF: the trace's units, not a ratio
+    _, kind = dff_and_kind(raws, None, 10.0, baseline="caiman")
+    assert list(kind) == [DF, DF, DF]
+    f0 = 400.0  # a trace that kept its baseline (suite2p's F - 0.7 Fneu): a ratio without bg
+    _, kind = dff_and_kind(raws + f0, None, 10.0)
+    assert list(kind) == [DFF] * 3
+
+
+def test_extraction_records_dff_kind_and_gives_sima_cells_a_dff(tmp_path):
+    """SIMA's 20 frames: before h20, 23 of 164 components (2 accepted) had dF in `dff` (up to
+    2,700); now every component's dff is a ratio of the size of its neighbours', and
+    components.csv says so in `dff_kind`."""
+    from napari_catrack.cli import main
+
+    movie = shared_data("sima", "example.tif")
+    assert main(["sources", str(movie), "--fps", "10", "-o", str(tmp_path / "s")]) == 0
+    comps = pd.read_csv(tmp_path / "s" / "components.csv")
+    traces = pd.read_csv(tmp_path / "s" / "traces.csv")
+    assert "dff_kind" in comps.columns
+    assert set(comps["dff_kind"]) == {DFF}
+    peak = traces.groupby("neuron_id")["dff"].max()
+    assert peak.max() < 20, peak.sort_values().tail()
+
+
+def test_export_figures_leave_dF_cells_off_their_dF_F_axes(tmp_path):
+    """A cell whose dff is dF (`dff_kind`) set a "ΔF/F" axis's scale with numbers in the
+    thousands (SIMA, h19 walk): the dF/F figures leave it out and count it in the title; the
+    raster (events only, no dF/F axis) keeps it."""
+    from napari_catrack.core.transients import empty_table
+    from napari_catrack.core.transients.params import TransientParams
+    from napari_catrack.core.transients.records import record_transients
+    from napari_catrack.export.figures import build_figure
+    from tests.core._session_helpers import two_photon_session
+
+    session, _ = two_photon_session(tmp_path / "s")  # cell 3 rejected ("auto: low snr")
+    comps = session["sources"].tables["components"]
+    comps["dff_kind"] = [DFF, DF, DFF, DFF]  # cell 2's dff is dF
+    rows = empty_table().reindex(range(2))
+    rows = rows.assign(neuron_id=[1, 2], start_frame=[10, 20], peak_frame=[12, 22],
+                       end_frame=[15, 25], peak_amplitude=[0.5, 900.0])  # fmt: skip
+    record_transients(session, rows, None, TransientParams(), fps=session.frame_rate(), save=False)
+
+    fig = build_figure(session, "transients_traces")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1", "4"]
+    title = fig.axes[0].get_title()
+    assert "1 rejected cell left out" in title and "1 cell with dF, not dF/F, left out" in title
+    amps = build_figure(session, "transients_amplitudes").axes[0]
+    assert "n = 1" in amps.get_title() and "dF, not dF/F" in amps.get_title()
+    raster = build_figure(session, "transients_raster").axes[0]
+    assert [t.get_text() for t in raster.get_yticklabels()] == ["1", "2", "4"]
+    assert "dF, not dF/F" not in raster.get_title()
+    assert build_figure(session, "traces_heatmap").axes[0].images[0].get_array().shape[0] == 2
+    lines = build_figure(session, "traces").axes[0].get_legend_handles_labels()[1]
+    assert "2" not in lines and "1" in lines
