@@ -105,3 +105,58 @@ def test_export_figures_leave_dF_cells_off_their_dF_F_axes(tmp_path):
     assert build_figure(session, "traces_heatmap").axes[0].images[0].get_array().shape[0] == 2
     lines = build_figure(session, "traces").axes[0].get_legend_handles_labels()[1]
     assert "2" not in lines and "1" in lines
+
+
+def test_trace_panels_never_draw_dF_under_a_dF_F_axis():
+    """The Traces widget's panels (figures.traces.draw_trace_panels): a dF cell selected with
+    dF/F cells is left off the dF/F panel and named there (its raw panel keeps it); selected
+    alone, its panel's axis says dF."""
+    from matplotlib.figure import Figure
+
+    from napari_catrack.figures.style import DFF_LABEL
+    from napari_catrack.figures.traces import DF_LABEL, draw_trace_panels
+
+    frames = np.arange(50)
+    traces = pd.DataFrame({
+        "neuron_id": np.repeat(["1", "2"], 50), "frame": np.tile(frames, 2),
+        "green": np.r_[np.full(50, 100.0), np.full(50, 2000.0)],
+        "dff": np.r_[np.sin(frames / 5.0), 2000 + 500 * np.sin(frames / 5.0)],
+    })  # fmt: skip
+    axes = Figure().subplots(2, 1)
+    draw_trace_panels(axes, traces, ["1", "2"], ["green", "dff"], df_ids=["2"])
+    assert [ln.get_label() for ln in axes[0].lines] == ["1", "2"]
+    assert [ln.get_label() for ln in axes[1].lines] == ["1"]
+    assert axes[1].get_ylabel() == DFF_LABEL
+    assert any("not drawn (dF, not dF/F): 2" in t.get_text() for t in axes[1].texts)
+    axes = Figure().subplots(1, 1, squeeze=False)[:, 0]
+    draw_trace_panels(axes, traces, ["2"], ["dff"], df_ids=["2"])
+    assert axes[0].get_ylabel() == DF_LABEL and len(axes[0].lines) == 1
+
+
+def test_cells_table_and_transient_figures_of_the_cli_say_which_cells_are_dF(tmp_path):
+    """`catrack transients --session`: the cells table (CSV and session) says each cell's
+    dff_kind, and the dF/F figures leave the dF cell out, counted (the raster keeps it)."""
+    from napari_catrack.cli import main
+    from napari_catrack.session import Session
+    from tests.core._session_helpers import two_photon_session
+
+    session, _ = two_photon_session(tmp_path / "s")
+    comps = session["sources"].tables["components"].copy()
+    comps["dff_kind"] = [DFF, DF, DFF, DFF]
+    session.record("sources", tables={"components": comps}, attrs={"fps": 10.0})
+    traces = session["traces"].tables["traces"]
+    session.record("traces", tables={"traces": traces}, attrs={"fps": 10.0, "source": "sources"})
+    session.save()
+    traces[["neuron_id", "frame", "time_s", "dff"]].to_csv(tmp_path / "t.csv", index=False)
+    code = main(["transients", str(tmp_path / "t.csv"), "--method", "ksigma", "--k", "1",
+                 "-o", str(tmp_path / "tr.csv"), "--cells", str(tmp_path / "c.csv"),
+                 "--figures", str(tmp_path / "f"), "--figure-format", "svg",
+                 "--session", str(session.path)])  # fmt: skip
+    assert code == 0
+    cells = pd.read_csv(tmp_path / "c.csv").set_index("neuron_id")
+    assert cells["dff_kind"].to_dict() == {1: DFF, 2: DF, 3: DFF, 4: DFF}
+    stored = Session.load(session.path)["transients"].tables["cells"]
+    assert dict(zip(stored["neuron_id"].astype(str), stored["dff_kind"])) == {"1": DFF, "2": DF, "3": DFF, "4": DFF}  # fmt: skip
+    svg = (tmp_path / "f" / "transients_traces.svg").read_text()
+    assert "1 cell with dF, not dF/F, left out" in svg
+    assert "dF, not dF/F" not in (tmp_path / "f" / "transients_raster.svg").read_text()
