@@ -160,3 +160,21 @@ def test_cells_table_and_transient_figures_of_the_cli_say_which_cells_are_dF(tmp
     svg = (tmp_path / "f" / "transients_traces.svg").read_text()
     assert "1 cell with dF, not dF/F, left out" in svg
     assert "dF, not dF/F" not in (tmp_path / "f" / "transients_raster.svg").read_text()
+
+
+def test_nwb_dff_series_names_its_dF_cells(tmp_path):
+    """The NWB DfOverF series of a session with a dF cell says which ROIs hold dF."""
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+    from tests.core._session_helpers import two_photon_session
+
+    session, _ = two_photon_session(tmp_path / "s")
+    session["sources"].tables["components"]["dff_kind"] = [DFF, DF, DFF, DFF]
+    meta = {"session_start_time": "2024-05-01T10:00:00+02:00", "experimenter": ["Doe, Jane"],
+            "institution": "Test institute", "experiment_description": "synthetic test session",
+            "subject": {"subject_id": "m1", "species": "Mus musculus", "sex": "U", "age": "P90D"}}  # fmt: skip
+    path = write_nwb(session, tmp_path / "tp.nwb", metadata=meta)
+    with NWBHDF5IO(str(path), "r") as io:
+        text = io.read().processing["ophys"]["DfOverF"]["dff"].description
+    assert "neuron_id 2 hold dF, not dF/F" in text

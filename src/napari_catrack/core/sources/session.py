@@ -450,7 +450,9 @@ def _dff_kinds(session) -> pd.Series | None:
     comps = session[SOURCES_STEP].tables.get("components")
     if comps is None or "dff_kind" not in comps:
         return None
-    return pd.Series(comps["dff_kind"].astype(str).to_numpy(), index=comps["neuron_id"].astype(str))  # fmt: skip
+    # "": unknown (a cell refitted into a session written before h20 has the only kind)
+    kind = comps["dff_kind"].fillna("").astype(str)
+    return pd.Series(kind.to_numpy(), index=comps["neuron_id"].astype(str))
 
 
 def df_cells(session) -> list[str]:
