@@ -2,7 +2,8 @@
 
 The movie as given (pass the registered movie). Writes DIR/footprints.h5 (dataset `footprints`,
 (K, Y, X) float32; row k = the k-th row of components.csv), DIR/components.csv
-(`neuron_id,y,x,area,snr,r_value,accepted,reason`; y, x = footprint centroids) and DIR/traces.csv
+(`neuron_id,y,x,area,snr,r_value,accepted,reason,dff_kind`; y, x = footprint centroids;
+`dff_kind`: dF/F, or dF for a cell with no baseline + background to divide by) and DIR/traces.csv
 (`neuron_id,frame,time_s,raw,denoised,spikes,dff`).
 """
 

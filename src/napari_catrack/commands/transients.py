@@ -117,13 +117,18 @@ def run(args: argparse.Namespace) -> int:
     if args.cells:
         n_frames = np.isfinite(tm.dff).sum(axis=1)
         cells = cell_table(table, tm.neuron_ids, n_frames, fps, verdicts, tm.dff.shape[1])
+        if target is not None:  # the session's components say which cells' dff is dF (h20)
+            from napari_catrack.core.sources.session import with_dff_kind
+
+            cells = with_dff_kind(cells, target.session)
     with atomic_write_set():  # the table, cell table and figures replace an older run's together
         write_table(table, args.output)
         if cells is not None:
             write_table(cells, args.cells)
         if args.figures:
             _write_figures(Path(args.figures), args.figure_format, tm, table, fps,
-                           source=Path(args.traces).name, rejected=rejected_ids(verdicts))  # fmt: skip
+                           source=Path(args.traces).name, rejected=rejected_ids(verdicts),
+                           df=_session_df_cells(target))  # fmt: skip
     if target is not None:
         from napari_catrack.core.transients.records import record_transients
 
@@ -147,6 +152,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _session_df_cells(target) -> set[str]:
+    """The `--session`'s cells whose dff is dF, not dF/F (components' `dff_kind`)."""
+    if target is None:
+        return set()
+    from napari_catrack.core.sources.session import df_cells
+
+    return set(df_cells(target.session))
+
+
 def _session_verdicts(target):
     """The `--session`'s cell verdicts (neuron_id, status, reason), None without any."""
     if target is None:
@@ -158,10 +172,11 @@ def _session_verdicts(target):
 
 
 def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | None = None,
-                   rejected: set[str] = frozenset()) -> None:  # fmt: skip
+                   rejected: set[str] = frozenset(), df: set[str] = frozenset()) -> None:  # fmt: skip
     """The four transient figures, titled with the traces file they come from (`source`) and
-    how many rejected cells they leave out, of the cells not `rejected` (ids as text), as the
-    Transients widget draws them."""
+    how many cells they leave out, of the cells not `rejected` (ids as text), as the Transients
+    widget draws them; the cells in `df` (dff is dF, not dF/F: the session's `dff_kind`) are
+    left off the dF/F axes (traces, amplitudes) and counted in their titles."""
     import numpy as np
 
     from napari_catrack.figures import save_figure
@@ -181,13 +196,17 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
     local = table[~table["neuron_id"].astype(str).isin(rejected)].copy()
     for c in ("start", "peak", "end"):  # figures index the matrix, not the table's frames
         local[f"{c}_frame"] = local[f"{c}_frame"] - tm.frames[0]
+    ratio = ~np.isin(ids.astype(str), list(df))  # dF/F cells: the dF/F axes draw only them
+    on_axis = local[~local["neuron_id"].astype(str).isin(df)]
+    n_df = int((~ratio).sum())
     figs = dict(zip(FIGURES, (
-        traces_figure(dff, fps, local, ids),
+        traces_figure(dff[ratio], fps, on_axis, ids[ratio]),
         raster_figure(local, ids, fps, dff.shape[1]),
-        amplitude_figure(local),
+        amplitude_figure(on_axis),
         iti_figure(local),
     )))  # fmt: skip
     for name, fig in figs.items():
-        label_recording(fig, left_out_label(source, int((~keep).sum())))
+        axis = name in (FIGURES[0], FIGURES[2])  # the traces and amplitudes: dF/F axes
+        label_recording(fig, left_out_label(source, int((~keep).sum()), n_df if axis else 0))
         save_figure(fig, out / f"{name}.{fmt}")
     print(f"{len(figs)} figures -> {out}")

@@ -41,6 +41,25 @@ _CURATED = frozenset(("traces", "traces_heatmap", "transients_traces", "transien
                       "transients_amplitudes", "transients_iti"))  # fmt: skip
 
 
+# the figures with a dF/F axis: cells whose dff is dF (`dff_kind`, core/sources/dff.py) are left
+# out of them, and counted in the title, never drawn as dF/F
+_DFF_AXIS = frozenset(("traces", "traces_heatmap", "transients_traces", "transients_amplitudes"))
+
+
+def _df_cells(session) -> set[str]:
+    from napari_catrack.core.sources.session import df_cells
+
+    return set(df_cells(session))
+
+
+def _df_shown(session) -> int:
+    """How many dF cells (not rejected) the session's traces hold."""
+    df = _df_cells(session) - _rejected(session)
+    if not df or "traces" not in session:
+        return 0
+    return len(df & set(session["traces"].tables["traces"]["neuron_id"].astype(str)))
+
+
 def _rejected_shown(session) -> int:
     """How many rejected cells the session's traces (else its transients) hold."""
     rejected = _rejected(session)
@@ -51,28 +70,35 @@ def _rejected_shown(session) -> int:
     return len(rejected & set(ids))
 
 
-def _kept_traces(session):
-    """The session's traces without the rejected cells' rows (all of them rejected: refused)."""
+def _kept_traces(session, dff_axis: bool = False):
+    """The session's traces without the rejected cells' rows (all of them rejected: refused);
+    `dff_axis`: without the cells whose dff is dF either (all of them dF: refused)."""
     traces = session["traces"].tables["traces"]
     rejected = _rejected(session)
     if not rejected:
-        return traces
-    kept = traces[~traces["neuron_id"].astype(str).isin(rejected)]
-    if kept.empty:
-        raise InputError("every cell is rejected (curation verdicts): no trace to draw")
+        kept = traces
+    else:
+        kept = traces[~traces["neuron_id"].astype(str).isin(rejected)]
+        if kept.empty:
+            raise InputError("every cell is rejected (curation verdicts): no trace to draw")
+    df = _df_cells(session) if dff_axis and "dff" in traces else set()
+    if df:
+        kept = kept[~kept["neuron_id"].astype(str).isin(df)]
+        if kept.empty:
+            raise InputError("every cell's dff is dF, not dF/F (no baseline + background under it: see dff_kind in the components): no dF/F trace to draw")  # fmt: skip
     return kept
 
 
-def _kept_transients(session):
+def _kept_transients(session, dff_axis: bool = False):
     table = session["transients"].tables["transients"]
-    rejected = _rejected(session)
-    return table[~table["neuron_id"].astype(str).isin(rejected)] if rejected else table
+    out = _rejected(session) | (_df_cells(session) if dff_axis else set())
+    return table[~table["neuron_id"].astype(str).isin(out)] if out else table
 
 
-def _dff_matrix(session):
+def _dff_matrix(session, dff_axis: bool = True):
     from napari_catrack.io.tables import long_to_matrix
 
-    traces = _kept_traces(session)
+    traces = _kept_traces(session, dff_axis)
     column = "dff" if "dff" in traces.columns else "green"
     return long_to_matrix(traces, column, sort_ids=False)
 
@@ -118,9 +144,9 @@ def _recording(session, step: str | None = None) -> str | None:
     return Path(str(path)).name if path else None
 
 
-def _local_transients(session, frames: np.ndarray):
+def _local_transients(session, frames: np.ndarray, dff_axis: bool = False):
     """Transients with frames counted from the matrix's first column (the figures index it)."""
-    table = _kept_transients(session).copy()
+    table = _kept_transients(session, dff_axis).copy()
     for c in ("start", "peak", "end"):
         table[f"{c}_frame"] = table[f"{c}_frame"].to_numpy(np.int64) - int(frames[0])
     return table
@@ -129,7 +155,7 @@ def _local_transients(session, frames: np.ndarray):
 def _traces(session):
     from napari_catrack.figures.traces import PANELS, trace_figure
 
-    traces = _kept_traces(session)
+    traces = _kept_traces(session, dff_axis=True)
     ids = list(dict.fromkeys(traces["neuron_id"].astype(str)))[:MAX_TRACE_NEURONS]
     panels = [p for p, (col, *_) in PANELS.items() if col in traces and traces[col].notna().any()]
     return trace_figure(traces, ids, panels or ["dff"])
@@ -140,7 +166,7 @@ def _traces_heatmap(session):
     with hundreds of neurons needs, where lines would overlap."""
     from napari_catrack.figures.traces import trace_figure
 
-    traces = _kept_traces(session)
+    traces = _kept_traces(session, dff_axis=True)
     ids = list(dict.fromkeys(traces["neuron_id"].astype(str)))
     column = "dff" if "dff" in traces and traces["dff"].notna().any() else "green"
     return trace_figure(traces, ids, [column], heatmap=True)
@@ -150,14 +176,15 @@ def _transient_traces(session):
     from napari_catrack.figures.transients import traces_figure
 
     m = _dff_matrix(session)
-    return traces_figure(m.dff, _fps(session), _local_transients(session, m.frames), m.neuron_ids,
+    local = _local_transients(session, m.frames, dff_axis=True)
+    return traces_figure(m.dff, _fps(session), local, m.neuron_ids,
                          times=_frame_times(session, m.frames), signal=_signal(session))  # fmt: skip
 
 
 def _raster(session):
     from napari_catrack.figures.transients import raster_figure
 
-    m = _dff_matrix(session)
+    m = _dff_matrix(session, dff_axis=False)  # events only: no dF/F axis, every kept cell
     local = _local_transients(session, m.frames)
     return raster_figure(local, m.neuron_ids, _fps(session), m.dff.shape[1],
                          times=_frame_times(session, m.frames))  # fmt: skip
@@ -167,7 +194,7 @@ def _amplitudes(session):
     from napari_catrack.figures.transients import amplitude_figure
 
     signal = _signal(session) if "traces" in session else "ΔF/F"
-    return amplitude_figure(_kept_transients(session), signal=signal)
+    return amplitude_figure(_kept_transients(session, dff_axis=True), signal=signal)
 
 
 def _iti(session):
@@ -321,7 +348,9 @@ def build_figure(session, name: str):
             behaviour = name.startswith("behaviour_")
             label = _recording(session, spec.needs[0].split(".")[0] if behaviour else None)
             left_out = _rejected_shown(session) if name in _CURATED else 0
-            # its numbers are the tables' less these cells: say so
-            label_recording(fig, left_out_label(label, left_out))
+            df = _df_shown(session) if name in _DFF_AXIS else 0
+            # its numbers are the tables' less these cells: say so (dF under a dF/F axis would
+            # set its scale wrongly)
+            label_recording(fig, left_out_label(label, left_out, df))
             return fig
     raise InputError(f"unknown figure {name!r}; known: {', '.join(f.name for f in FIGURES)}")

@@ -146,14 +146,16 @@ def label_recording(fig, recording: str | None) -> None:
         _label_recording(fig, recording)
 
 
-def left_out_label(label: str | None, rejected: int) -> str | None:
+def left_out_label(label: str | None, rejected: int, df: int = 0) -> str | None:
     """A figure's recording label that also says how many rejected cells it leaves out (a
-    rejected cell is no neuron: `core.transients.features.rejected_ids`), as every figure of
-    cells does that leaves them out (the exported ones, `catrack transients --figures`)."""
-    if not rejected:
-        return label
-    note = f"{rejected} rejected cell{'s' if rejected > 1 else ''} left out"
-    return f"{label}; {note}" if label else note
+    rejected cell is no neuron: `core.transients.features.rejected_ids`) and how many cells
+    whose dff is dF, not dF/F (the sources' `dff_kind`: under a dF/F axis they would set its
+    scale), as every figure of cells does that leaves them out (the exported ones, `catrack
+    transients --figures`)."""
+    notes = [f"{n} {what}{'s' if n > 1 else ''}{rest} left out"
+             for n, what, rest in ((rejected, "rejected cell", ""), (df, "cell", " with dF, not dF/F"))
+             if n]  # fmt: skip
+    return "; ".join(t for t in (label, *notes) if t) or None
 
 
 def _label_recording(fig, recording: str) -> None:

@@ -83,17 +83,25 @@ def _time(df: pd.DataFrame) -> tuple[np.ndarray, str]:
     return df["frame"].to_numpy(), "frame"
 
 
+#: the axis label of a dF/F panel that shows only cells whose dff is dF (core/sources/dff.py)
+DF_LABEL = "dF (trace units: no baseline + background to divide by)"
+
+
 def draw_trace_panels(
     axes: Sequence[Axes],
     traces: pd.DataFrame,
     neuron_ids: Sequence,
     panels: Sequence[str],
+    df_ids: Sequence = (),
 ) -> str:
     """Draw `panels` for `neuron_ids` into `axes` (one axis per panel); returns the x label.
 
-    Missing / saturated frames are marked so nobody mistakes a gap for a dip.
+    Missing / saturated frames are marked so nobody mistakes a gap for a dip. `df_ids`: cells
+    whose dff is dF, not dF/F (`core.sources.session.df_cells`): on a dF/F panel with other
+    cells they are left out and named on the panel; alone, the panel's axis says dF.
     """
     wanted = {str(n) for n in neuron_ids}
+    df = {str(n) for n in df_ids} & wanted
     codes, names = _id_codes(traces)  # once: a filter per neuron and panel took minutes
     keep = np.flatnonzero(np.isin(names, list(wanted)))
     picked = np.isin(codes, keep)
@@ -104,7 +112,18 @@ def draw_trace_panels(
         col, _, panel_colour = PANELS[panel]
         label = panel_label(panel, traces)
         multi = len(neuron_ids) > 1
+        skip: set[str] = set()
+        if df and panel in ("dff", "cleaned"):
+            if df == wanted:  # only dF cells: their axis says what it shows
+                label = DF_LABEL if panel == "dff" else f"cleaned {DF_LABEL}"
+            else:  # never dF on a dF/F axis (its thousands would set the scale)
+                skip = df
+                left = ", ".join(sorted(df))
+                ax.text(0.01, 0.97, f"not drawn (dF, not dF/F): {left}", transform=ax.transAxes,
+                        fontsize="x-small", va="top", color="0.4")  # fmt: skip
         for k, nid in enumerate(neuron_ids):
+            if str(nid) in skip:
+                continue
             d = rows.get(str(nid), empty)
             x, xlabel = _time(d)
             if col not in d or d[col].isna().all():

@@ -766,6 +766,8 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
                 data, frames = _matrix(traces, col, ids)
                 plane_traces = traces[traces["neuron_id"].astype(str).isin(ids)]
                 own = description + _missing_note(plane_traces, data)
+                if col in ("dff", "dff_clean"):  # cells with no denominator: dF (h20)
+                    own += _df_note(session, ids)
                 container.create_roi_response_series(
                     name=series,
                     data=compressed(data),
@@ -826,6 +828,17 @@ def _shifted(timing: dict, late: float) -> dict:
     if "timestamps" in timing:
         return {"timestamps": np.asarray(timing["timestamps"], float) + late}
     return {**timing, "starting_time": float(timing["starting_time"]) + late}
+
+
+def _df_note(session, ids) -> str:
+    """What the dF/F series holds for cells whose dff is dF (components' `dff_kind`)."""
+    from napari_catrack.core.sources.session import df_cells
+
+    df = [i for i in map(str, ids) if i in set(df_cells(session))]
+    if not df:
+        return ""
+    return (f"; the ROIs of neuron_id {', '.join(df)} hold dF, not dF/F (raw minus its baseline, "
+            "in the trace's units: no baseline + background to divide by; dff_kind dF)")  # fmt: skip
 
 
 def _missing_note(traces: pd.DataFrame, data: np.ndarray) -> str:

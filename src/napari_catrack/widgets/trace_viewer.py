@@ -585,13 +585,14 @@ class TraceViewerWidget(QWidget):
             self.canvas.relayout()
         else:  # same panels: only the data changes (no new axes, cursors or layout)
             for ax in self._axes:
-                for artist in [*ax.lines, *ax.collections, *ax.patches]:
+                for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
                     if artist not in self._cursors:
                         artist.remove()
                 if ax.get_legend() is not None:
                     ax.get_legend().remove()
         trace_panels = [p for p in panels if p != "velocity"]
-        xlabel = draw_trace_panels(self._axes[: len(trace_panels)], self.traces, ids, trace_panels)
+        xlabel = draw_trace_panels(self._axes[: len(trace_panels)], self.traces, ids, trace_panels,
+                                   self._df_ids())  # fmt: skip
         if "velocity" in panels:
             from napari_catrack.figures.behaviour import draw_velocity_panel
 
@@ -610,6 +611,14 @@ class TraceViewerWidget(QWidget):
         self._drawn = (tuple(ids), tuple(panels))
         self._update_cursor(draw=False)
         self.canvas.draw_idle()
+
+    def _df_ids(self) -> list[str]:
+        """The session's cells whose dff is dF, not dF/F (`dff_kind`), when the table shown is
+        the session's traces (a loaded file's cells are not the session's components)."""
+        from napari_catrack.core.sources.session import df_cells
+
+        session = self.ctx.session
+        return df_cells(session) if self.shows_session and session is not None else []
 
     def _draw_event_ticks(self, axes) -> None:
         """Behaviour events of the session (Behaviour events widget) on every panel: ticks,

@@ -564,10 +564,21 @@ class TransientsWidget(TransientsPanel):
         spans = self._spans(self.current)
         title = f"{self.current}: {status}{' (' + reason + ')' if reason else ''}, "
         title += f"{len(spans)} transients"
+        if self.current in self._df_ids():  # its dff is dF (components' dff_kind): say so
+            title += "; dF, not dF/F (no baseline + background to divide by)"
         self.canvas.show_trace(
             st.trace(self.current), spans, st.fps, st.frame0, title, self.selected_tid
         )
         self._on_step()
+
+    def _df_ids(self) -> set[str]:
+        """The cells whose dff is dF, not dF/F (the session's components' `dff_kind`), when the
+        traces shown are the session's."""
+        from napari_catrack.core.sources.session import df_cells
+
+        if self.traces_source != "session" or self.session is None:
+            return set()
+        return set(df_cells(self.session))
 
     def _spans(self, nid) -> pd.DataFrame:
         """The transients of one cell, from a per-table index (stepping cells does no filtering)."""
@@ -735,7 +746,7 @@ class TransientsWidget(TransientsPanel):
     def export_figures(self, folder: str | Path, fmt: str = "svg") -> list[Path]:
         """The four transient figures (rejected cells left out) as SVG, PNG or PDF."""
         try:
-            return export_figures(self.state, Path(folder), fmt)
+            return export_figures(self.state, Path(folder), fmt, df_ids=self._df_ids())
         except CatrackError as exc:
             self._fail(exc, "figure export")
             return []

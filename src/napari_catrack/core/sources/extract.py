@@ -10,7 +10,8 @@ correlation x PNR image (init.py), HALS with a low-rank background (hals.py), me
 overlapping components whose traces correlate, r-values. Patches overlap; a cell is kept once,
 from the patch that owns it (patches.py). Then every trace is
 deconvolved (OASIS), evaluated (evaluation.py), and turned into dF/F relative to the cell's
-baseline plus the background under it (CaImAn's `detrend_df_f` idea).
+baseline plus the background under it (CaImAn's `detrend_df_f` idea); the components'
+`dff_kind` says "dF" for a cell without such a denominator, whose dff is then dF (dff.py).
 
 Reading: a patch needs all its frames at once. Patches are taken in groups (consecutive patches,
 so whole rows of patches) whose bounding window, as float32 for every frame, fits
@@ -31,7 +32,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
-from napari_catrack.core.sources.dff import dff_with_background
+from napari_catrack.core.sources.dff import dff_and_kind
 from napari_catrack.core.sources.evaluation import area, evaluate, peak_snr, r_values
 from napari_catrack.core.sources.footprints import Footprints
 from napari_catrack.core.sources.hals import component_support, factorise, temporal_full
@@ -324,7 +325,8 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
     noise = trace_noise(raw) if len(raw) else np.zeros(0)
     snr = peak_snr(raw, den, noise) if len(raw) else np.zeros(0)
     notes: list[str] = []
-    dff = dff_with_background(raw, bg, fps, p.baseline_window_s, notes=notes, ids=np.arange(1, len(raw) + 1)) if len(raw) else raw  # fmt: skip
+    # CaImAn's F0 for CNMF traces (C + residual rest at ~0): the percentile at the mode (dff.py)
+    dff, kind = dff_and_kind(raw, bg, fps, p.baseline_window_s, baseline="caiman", notes=notes, ids=np.arange(1, len(raw) + 1))  # fmt: skip
     cen = centroids(fp) if len(fp) else np.zeros((0, 2))
     comps = pd.DataFrame(
         {
@@ -344,4 +346,6 @@ def _extract(source: FrameSource, p: SourcesParams, ev: EvaluationParams, fps, p
             f"this is too short to tell cells from noise (use at least {FEW_FRAMES} frames, with "
             "several transients per cell); treat these components with suspicion"
         )
-    return SourcesResult(fp, evaluate(comps, ev), raw, den, spk, dff, float(fps), p, ev, notes)
+    comps = evaluate(comps, ev)
+    comps["dff_kind"] = kind  # dF/F, or dF where a cell has no denominator (dff.py)
+    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), p, ev, notes)

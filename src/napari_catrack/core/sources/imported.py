@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.core.sources.deconv import trace_noise
-from napari_catrack.core.sources.dff import dff_with_background
+from napari_catrack.core.sources.dff import dff_and_kind
 from napari_catrack.core.sources.evaluation import area, peak_snr
 from napari_catrack.core.sources.extract import SourcesResult, centroids
 from napari_catrack.core.sources.footprints import as_footprints
@@ -73,7 +73,7 @@ def imported_result(
     )
     warned = list(warnings or [])
     ids = comps["neuron_id"].to_numpy()
-    dff = dff_with_background(raw, background, fps, baseline=baseline, notes=warned, ids=ids) if k else raw  # fmt: skip
+    dff, comps["dff_kind"] = dff_and_kind(raw, background, fps, baseline=baseline, notes=warned, ids=ids)  # fmt: skip
     return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), warnings=warned, notes=list(notes or []), tool_fps=tool_fps)  # fmt: skip
 
 

@@ -88,7 +88,7 @@ class SourcesParams(StepParams):
         "oasis", "denoise and infer spikes with OASIS (oasis-deconv), or keep raw traces"
     )
     baseline_window_s: float = param(
-        30.0, "running window of the dF/F baseline (10th percentile)", minimum=0.1, unit="s",
+        30.0, "running window of the dF/F baseline (the percentile at the trace's mode, as CaImAn)", minimum=0.1, unit="s",
         advanced=True,
     )  # fmt: skip
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.core.sources.deconv import deconvolve_traces, trace_noise
-from napari_catrack.core.sources.dff import dff_with_background
+from napari_catrack.core.sources.dff import dff_and_kind
 from napari_catrack.core.sources.evaluation import (
     area,
     evaluate,
@@ -152,7 +152,8 @@ def _refit(source: FrameSource, result: SourcesResult, masks: dict, progress, ca
             "snr": float(peak_snr(r_trace, d, trace_noise(r_trace))[0]),
             "r_value": float(r_values(Y.reshape(t, -1).T, fac.A[:, [j]], fac.C[[j]], sup)[0]),
         }
-        new_dff = dff_with_background(r_trace, bg, result.fps, p.baseline_window_s)
+        new_dff, kind = dff_and_kind(r_trace, bg, result.fps, p.baseline_window_s, baseline="caiman")  # fmt: skip
+        row["dff_kind"] = kind[0]
         if old is None:
             ids.append(nid)
             fp = fp.appended(Footprints.from_dense(full[None]))

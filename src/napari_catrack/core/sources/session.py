@@ -492,6 +492,41 @@ def _made_by(session, result: SourcesResult, origin: str, read: dict) -> tuple[d
     return {"sources": result.params.to_dict()}, read
 
 
+def _dff_kinds(session) -> pd.Series | None:
+    """Each component's `dff_kind` by id (as text), when the session's traces are the sources'
+    components' and they say it (sessions before h20 do not); else None."""
+    if session is None or SOURCES_STEP not in session or TRACES_STEP not in session:
+        return None
+    if session[TRACES_STEP].attrs.get("source") != SOURCES_STEP:
+        return None
+    comps = session[SOURCES_STEP].tables.get("components")
+    if comps is None or "dff_kind" not in comps:
+        return None
+    # "": unknown (a cell refitted into a session written before h20 has the only kind)
+    kind = comps["dff_kind"].fillna("").astype(str)
+    return pd.Series(kind.to_numpy(), index=comps["neuron_id"].astype(str))
+
+
+def df_cells(session) -> list[str]:
+    """Ids (as text) of the cells whose traces `dff` is dF, not dF/F: the sources' components
+    with `dff_kind` "dF" (no baseline + background to divide by, core/sources/dff.py), when the
+    session's traces are those components'. Figures with a dF/F axis leave them out."""
+    from napari_catrack.core.sources.dff import DF
+
+    kinds = _dff_kinds(session)
+    return [] if kinds is None else kinds.index[kinds == DF].tolist()
+
+
+def with_dff_kind(cells: pd.DataFrame, session) -> pd.DataFrame:
+    """The cells table with each cell's `dff_kind` (dF/F, or dF: its amplitudes are then in the
+    trace's units) when the session's components say it; else `cells` unchanged."""
+    kinds = _dff_kinds(session)
+    if kinds is None or cells is None or "neuron_id" not in cells:
+        return cells
+    kind = cells["neuron_id"].astype(str).map(kinds)
+    return cells.assign(dff_kind=kind.fillna("").to_numpy(object))
+
+
 def read_verdicts(session) -> pd.DataFrame:
     if VERDICT_STEP in session and "verdicts" in session[VERDICT_STEP].tables:
         v = session[VERDICT_STEP].tables["verdicts"]

@@ -54,6 +54,10 @@ def record_transients(
             from napari_catrack.core.transients.features import apply_verdicts  # stored with
 
             cells = apply_verdicts(cells, verdicts)  # (the batch's and demos' were unverified)
+        if input_column == "dff":  # a dF cell's amplitudes are dF: the table says which (h20)
+            from napari_catrack.core.sources.session import with_dff_kind
+
+            cells = with_dff_kind(cells, session)
         all_tables["cells"] = cells
     all_tables.update(tables or {})
     stored = dict(params) if isinstance(params, dict) else stored_params(params)
