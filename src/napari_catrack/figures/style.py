@@ -153,7 +153,7 @@ def left_out_label(label: str | None, rejected: int, df: int = 0) -> str | None:
     scale), as every figure of cells does that leaves them out (the exported ones, `catrack
     transients --figures`)."""
     notes = [f"{n} {what}{'s' if n > 1 else ''}{rest} left out"
-             for n, what, rest in ((rejected, "rejected cell", ""), (df, "cell", " with dF, not dF/F"))
+             for n, what, rest in ((rejected, "rejected cell", ""), (df, "cell", " with dF, not dF/F,"))
              if n]  # fmt: skip
     return "; ".join(t for t in (label, *notes) if t) or None
 
