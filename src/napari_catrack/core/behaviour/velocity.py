@@ -55,6 +55,8 @@ def derivative(values: np.ndarray, times: np.ndarray, window_s: float, polyorder
     T = len(times)
     if T < 3:
         return np.zeros_like(values)
+    # (not `core.transients.frame_rate_of_times`: uneven times are not refused here but
+    # resampled onto a grid of the usual step, every sample's time being known)
     dt = float(np.median(np.diff(times)))
     if dt <= 0:
         raise InputError("frame times must increase")

@@ -200,21 +200,13 @@ TIME_STEP_TOLERANCE_FRAMES = 0.25
 TIME_STEP_TOLERANCE_FRACTION = 1e-3
 
 
-def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tuple[float | None, str]:  # fmt: skip
-    """(rate, "") the frame rate a long table's times state, else (None, why): the one rule of
-    `catrack transients` / `catrack ensembles` (`commands._common.stated_frame_rate`) and the
-    Transients widget (`fps_from_times`). The median of frames per second over the steps from
-    one sample of a neuron to its next is checked: every such step, and each neuron's whole
-    span, must be its frames at that rate within `TIME_STEP_TOLERANCE_FRAMES` +
-    `TIME_STEP_TOLERANCE_FRACTION` of the step (a suite2p plane's offset in time keeps the
-    slope); the rate stated is then the neurons' frames over their time, first to last sample.
-    `why` is "" when the table has no such columns or no finite times (the caller says
-    what is missing), else says the times are uneven and where. `pairs`: the (frame, time)
-    columns, a traces table's (frame, time_s) or a transient table's (start_frame,
-    start_time_s), (peak_frame, peak_time_s), (end_frame, end_time_s) (`catrack ensembles`)."""
+def _time_steps(table: pd.DataFrame, pairs) -> tuple | None:
+    """The (frame, time) samples of a long table's `pairs` columns, per neuron in frame order:
+    (ids, frame, time, same, d_frame, d_time, where), `same` marking the steps from one sample
+    of a neuron to its next (`where` their first sample); None without such columns."""
     pairs = [(f, t) for f, t in pairs if {f, t} <= set(table.columns)]
     if "neuron_id" not in table.columns or not pairs:
-        return None, ""
+        return None
     df = pd.concat([pd.DataFrame({
         "neuron_id": table["neuron_id"].astype(str),
         "frame": pd.to_numeric(table[f], errors="coerce"),
@@ -223,8 +215,27 @@ def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tu
     df = df.sort_values(["neuron_id", "frame", "time_s"], kind="stable")
     ids, frame, time = df["neuron_id"].to_numpy(), df["frame"].to_numpy(float), df["time_s"].to_numpy(float)  # fmt: skip
     same = ids[1:] == ids[:-1]
-    d_frame, d_time = np.diff(frame)[same], np.diff(time)[same]
-    where = np.flatnonzero(same)
+    return ids, frame, time, same, np.diff(frame)[same], np.diff(time)[same], np.flatnonzero(same)
+
+
+def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tuple[float | None, str]:  # fmt: skip
+    """(rate, "") the frame rate a long table's times state, else (None, why): the one rule of
+    `catrack transients` / `catrack ensembles` (`commands._common.stated_frame_rate`), the
+    Transients and Traces widgets and `Session.frame_rate` (a session's traces, so `ctx.fps`,
+    the batch steps and the exports). The median of frames per second over the steps from
+    one sample of a neuron to its next is checked: every such step, and each neuron's whole
+    span, must be its frames at that rate within `TIME_STEP_TOLERANCE_FRAMES` +
+    `TIME_STEP_TOLERANCE_FRACTION` of the step (a suite2p plane's offset in time keeps the
+    slope); the rate stated is then the neurons' frames over their time, first to last sample.
+    `why` is "" when the table has no such columns or no finite times (the caller says
+    what is missing), else says the times are uneven and where. `pairs`: the (frame, time)
+    columns, a traces table's (frame, time_s) or a transient table's (start_frame,
+    start_time_s), (peak_frame, peak_time_s), (end_frame, end_time_s) (`catrack ensembles`).
+    The one other reading of a rate from such times is `median_step_rate`, which says why."""
+    steps = _time_steps(table, pairs)
+    if steps is None:
+        return None, ""
+    ids, frame, time, same, d_frame, d_time, where = steps
     step = d_frame > 0
     if not step.any():
         return None, ""
@@ -250,6 +261,21 @@ def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tu
     # stated: the rate over the neurons' whole spans, which jitter does not blur as it does
     # the median step (2e-4 off at 30 Hz with 0.5 ms jitter, 20 frames over 100,000)
     return float(spans[0].sum() / spans[1].sum()), ""
+
+
+def median_step_rate(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> float | None:
+    """The frame rate of the median step of a long table's times, uneven or not (None without
+    such columns or steps forward in time). NOT a rate to time frames by (`frame_rate_of_times`
+    is: after a dropped frame, frame / this rate runs a frame early for ever). Read only where
+    the rate the frames were taken at must be told apart from their gaps: `catrack events`
+    warns that a --fps 1 % off this is wrong, and then, at the right rate, that the time_s has
+    gaps (give --frame-times), two different mistakes with two different fixes."""
+    steps = _time_steps(table, pairs)
+    if steps is None:
+        return None
+    d_frame, d_time = steps[4], steps[5]
+    ok = (d_frame > 0) & (d_time > 0)
+    return float(np.median(d_frame[ok] / d_time[ok])) if ok.any() else None
 
 
 def fps_from_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> float | None:
