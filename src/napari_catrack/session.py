@@ -114,6 +114,7 @@ class Session:
         self._generation = 0  # snapshots taken (`snapshot`)
         self._generation_lock = threading.Lock()  # not `_save_lock`: held for a whole write
         self._saved_generation = 0  # the newest snapshot written to `path`
+        self._traces_rate = None  # `traces_frame_rate`'s last answer, for the table it read
         self._writing: _Snapshot | None = None  # the snapshot `_write` writes (`_write_snapshot`)
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
         # None: a Python warning (the CLI prints it)
@@ -606,9 +607,16 @@ class Session:
         traces = self.steps["traces"].tables.get("traces") if "traces" in self.steps else None
         if traces is None:
             return None, ""
+        # kept for the table it was read from (`ctx.fps()` asks often; 6 million rows: seconds)
+        key = (len(traces), tuple(traces.columns))
+        held = self._traces_rate
+        if held is not None and held[0]() is traces and held[1] == key:
+            return held[2]
         from napari_catrack.core.transients.features import frame_rate_of_times
 
-        return frame_rate_of_times(traces)
+        found = frame_rate_of_times(traces)
+        self._traces_rate = (weakref.ref(traces), key, found)
+        return found
 
     @staticmethod
     def write_step(

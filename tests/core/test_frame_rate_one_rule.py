@@ -48,6 +48,11 @@ def test_a_sessions_rate_from_uneven_times_is_none_and_says_where():
     # even times (a suite2p plane's offset kept) still state their rate, by the same rule
     even = _gappy().assign(time_s=lambda d: d.frame / FPS + 0.01 * (d.neuron_id == "n2"))
     assert _session(even).frame_rate() == pytest.approx(FPS, rel=1e-12)
+    # the answer is kept for the table it was read from: new traces are read again
+    session.record("traces", tables={"traces": even}, save=False)
+    assert session.frame_rate() == pytest.approx(FPS, rel=1e-12)
+    session.record("traces", tables={"traces": _gappy()}, save=False)
+    assert session.frame_rate() is None
     # a rate set or recorded wins over the times, as before
     session.record("settings", attrs={"fps": FPS}, save=False)
     assert session.frame_rate() == FPS
