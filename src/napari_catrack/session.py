@@ -114,6 +114,7 @@ class Session:
         self._generation = 0  # snapshots taken (`snapshot`)
         self._generation_lock = threading.Lock()  # not `_save_lock`: held for a whole write
         self._saved_generation = 0  # the newest snapshot written to `path`
+        self._traces_rate = None  # `traces_frame_rate`'s last answer, for the table it read
         self._writing: _Snapshot | None = None  # the snapshot `_write` writes (`_write_snapshot`)
         # where a line about a save that went elsewhere goes (the GUI: a napari notification);
         # None: a Python warning (the CLI prints it)
@@ -586,7 +587,10 @@ class Session:
         """The frame rate the session's results use (None when nothing says).
 
         In order: the rate a user set in a widget (step ``settings``), the recording's, the one a
-        step recorded (transients, traces, sources), else the spacing of the traces' ``time_s``.
+        step recorded (transients, traces, sources), else the one the traces' ``time_s`` states
+        by the one rule of every table's times (`core.transients.frame_rate_of_times`: uneven
+        times, dropped frames or two rates, state none; their lenient median did, and frame /
+        that rate then ran a frame early after each gap: `catrack events` lined events up by it).
         """
         candidates = [self.steps["settings"].attrs.get("fps")] if "settings" in self.steps else []
         candidates.append((self.recording.get("summary") or {}).get("fps"))
@@ -595,14 +599,24 @@ class Session:
         for value in candidates:
             if value and float(value) > 0:
                 return float(value)
+        return self.traces_frame_rate()[0]
+
+    def traces_frame_rate(self) -> tuple[float | None, str]:
+        """(rate, "") the traces' ``time_s`` states, else (None, why none when they have times
+        that are uneven, naming the frames): `core.transients.frame_rate_of_times`."""
         traces = self.steps["traces"].tables.get("traces") if "traces" in self.steps else None
-        if traces is not None and {"frame", "time_s"} <= set(traces.columns):
-            one = traces.drop_duplicates("frame").sort_values("frame")
-            dt = np.diff(one["time_s"].to_numpy(float)) / np.diff(one["frame"].to_numpy(float))
-            dt = dt[np.isfinite(dt) & (dt > 0)]
-            if dt.size:
-                return float(1.0 / np.median(dt))
-        return None
+        if traces is None:
+            return None, ""
+        # kept for the table it was read from (`ctx.fps()` asks often; 6 million rows: seconds)
+        key = (len(traces), tuple(traces.columns))
+        held = self._traces_rate
+        if held is not None and held[0]() is traces and held[1] == key:
+            return held[2]
+        from napari_catrack.core.transients.features import frame_rate_of_times
+
+        found = frame_rate_of_times(traces)
+        self._traces_rate = (weakref.ref(traces), key, found)
+        return found
 
     @staticmethod
     def write_step(

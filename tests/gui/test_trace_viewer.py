@@ -488,3 +488,22 @@ def test_a_csv_opened_beside_a_killed_set_leaves_its_old_movie_to_a_background_t
     assert paths["shifts"].read_text() == "new\n"
     assert atomic.wait_for_cleanup(timeout=60)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_tables_rate_is_read_by_the_one_rule_of_times(viewer_with_points, traces):
+    """h20: the widget's own median of frame / time_s read a suite2p plane's traces (every
+    sample 0.1 s late in the volume) as 4.92 Hz and made it the rate in force for every
+    widget; and it read a rate from times with a dropped frame. Now
+    `core.transients.frame_rate_of_times`, as `catrack transients` and the Transients widget."""
+    from napari_catrack.widgets._context import ViewerContext
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    widget = TraceViewerWidget(viewer_with_points)
+    ctx = ViewerContext.of(viewer_with_points)
+    widget.set_traces(traces.assign(time_s=traces["time_s"] + 0.1))  # plane 2 of a volume
+    assert ctx.fps() == pytest.approx(FPS, rel=1e-9)  # before: 4.92
+    assert ctx.fps_source() == "from the traces' time_s"
+
+    gap = traces.assign(time_s=traces["time_s"] + (traces["frame"] >= 30) / FPS)
+    widget.traces = gap.assign(neuron_id=gap["neuron_id"].astype(str))
+    assert widget._fps() is None  # before: 4.92, a rate no frame keeps

@@ -577,3 +577,35 @@ def test_the_widget_reads_a_tables_rate_by_the_clis_rule(make_napari_viewer, tmp
             assert widget.load_csv(tmp_path / name) and widget.state.fps == FPS
         else:
             assert widget.fps.value() == pytest.approx(FPS, rel=1e-3)
+
+
+def test_uneven_times_with_a_rate_in_force_are_said_and_the_rate_kept(make_napari_viewer, tmp_path):
+    """h20: with a rate already in force, traces whose time_s has a dropped frame loaded
+    without a word (the transients then timed frame / rate, not by those times); and a
+    session's such traces, with no rate set, loaded at their median step's rate
+    (`ctx.fps` read `Session.frame_rate`'s own lenient median). Now: no rate from uneven
+    times anywhere, and with one in force the status names the frames, the rate kept."""
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.transients import TransientsWidget
+
+    gap = _traces()
+    gap.loc[gap.frame >= 300, "time_s"] += 1 / FPS  # a dropped frame, not numbered
+    gap.to_csv(tmp_path / "gap.csv", index=False)
+    viewer = make_napari_viewer()
+    session_for_viewer(viewer).record("traces", tables={"traces": gap}, save=False)
+    widget = TransientsWidget(viewer)
+    assert widget.ctx.fps() is None  # before: 10 Hz, from the median step
+    assert not widget.load_session_traces()
+    assert "frames 299 to 300 take 2 frames" in widget.status.text()
+    widget.fps.setValue(7.5)  # typed (not the times' 10 Hz: it must not be replaced)
+    for load in (widget.load_session_traces, lambda: widget.load_csv(tmp_path / "gap.csv")):
+        assert load()
+        status = widget.status.text()
+        assert status.startswith(
+            "warning: the traces' time_s states no frame rate, its times are uneven: "
+            "neuron a's frames 299 to 300 take 2 frames"
+        )
+        assert "the 7.5 Hz in force times the transients (frame / rate)" in status
+        assert widget.ctx.fps() == 7.5 and widget.state.fps == 7.5
+        assert widget.fps.value() == pytest.approx(7.5)
+        assert widget.ctx.fps_source() == "set by you"

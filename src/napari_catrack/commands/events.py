@@ -92,11 +92,12 @@ def _check_fps_agrees(fps: float | None, known: float | None, where: str) -> boo
     """Warn when --fps contradicts the frame rate the traces were made at (the session's, or
     the spacing of the table's time_s column): every event would land on the wrong frame.
 
-    Not `commands._common.frame_rate_from_args`'s rule (`catrack transients` / `ensembles`,
-    whose table rate `core.transients.frame_rate_of_times` refuses uneven times): here a
-    table with dropped frames still has a rate, the median step's (`Session.frame_rate`), so
-    that a wrong --fps (1 % off) is told apart from the gaps `_check_time_column` says (give
-    --frame-times), which frame / fps cannot keep (h19 review)."""
+    `known`: the session's rate, else the one its time_s states (`frame_rate_of_times`, the
+    rule of every table's times), else, for uneven time_s, the rate of its usual step
+    (`core.transients.median_step_rate`, never used to time frames): a table with dropped
+    frames still has the rate its frames were taken at, so that a wrong --fps (1 % off) is
+    told apart from the gaps `_check_time_column` says (give --frame-times), which frame / fps
+    cannot keep (h19 review)."""
     from napari_catrack.commands._common import warn
 
     if fps is not None and known and abs(fps - known) > 0.01 * known:
@@ -104,6 +105,20 @@ def _check_fps_agrees(fps: float | None, known: float | None, where: str) -> boo
              f"on frames at {fps:g} Hz; check which is right")  # fmt: skip
         return False
     return True
+
+
+def _traces(session):
+    """The session's traces table, or None."""
+    return session["traces"].tables.get("traces") if "traces" in session else None
+
+
+def _median_step_rate(session) -> float | None:
+    """The rate of the usual step of the session's traces' time_s, even or not
+    (`core.transients.median_step_rate`): what a wrong --fps is measured against."""
+    from napari_catrack.core.transients import median_step_rate
+
+    traces = _traces(session)
+    return median_step_rate(traces) if traces is not None else None
 
 
 def _check_time_column(traces, fps: float, where) -> None:
@@ -160,7 +175,6 @@ def run(args: argparse.Namespace) -> int:
     session = None
     if str(args.traces).endswith(SESSION_SUFFIX):
         session = Session.load(args.traces, lazy_arrays=True)  # arrays: copied as stored
-        _check_fps_agrees(args.fps, session.frame_rate(), "the session's frame rate")
         if args.fps is not None or args.frame_times is not None:
             session.remove("events", save=False)
     else:
@@ -170,23 +184,31 @@ def run(args: argparse.Namespace) -> int:
         if traces.empty:
             raise InputError(f"traces {args.traces} has no rows")
         session.record("traces", tables={"traces": traces}, save=False)
-        # (the spacing of its time_s column, when it has one)
-        agrees = _check_fps_agrees(args.fps, session.frame_rate(), "the traces' time_s")
-        if args.fps and not args.frame_times and agrees:
+    stated = session.frame_rate()  # (a table's: the one rule, None for uneven time_s)
+    nominal = stated or _median_step_rate(session)  # (uneven time_s: its usual step's rate)
+    agrees = _check_fps_agrees(args.fps, nominal, "the session's frame rate" if stated and
+                               session.path else "the traces' time_s")  # fmt: skip
+    traces = _traces(session)
+    if args.fps and not args.frame_times and agrees and not (stated and session.path):
+        if traces is not None:  # (a session's own rate is not checked against its time_s)
             _check_time_column(traces, args.fps, args.traces)
-        if args.fps:
-            session.record("settings", attrs={"fps": args.fps}, save=False)
+    if args.fps and session.path is None:
+        session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:
         imaging = read_imaging_frame_times(args.frame_times, recording_frames(session), session)
-        note = frame_times_rate_note(imaging, session.frame_rate(), Path(args.frame_times).name)
+        known = session.frame_rate() or nominal  # (--fps, for a table)
+        note = frame_times_rate_note(imaging, known, Path(args.frame_times).name)
         if note:
             from napari_catrack.commands._common import warn
 
             warn("events", note)
     else:
-        if session.frame_rate() is None and args.fps is None:
+        if stated is None and args.fps is None:
+            _, uneven = session.traces_frame_rate()
+            why = f": the traces' time_s states no rate, {uneven}; --frame-times keeps their gaps, frame / --fps does not"  # fmt: skip
             raise InputError(
                 "give the imaging frame rate (--fps) or its frame times (--frame-times)"
+                + (why if uneven else "")
             )
         imaging = imaging_clock(session, fps=args.fps)
     video_clock = _video_clock(args, align_params)

@@ -65,7 +65,9 @@ class ImagingClock:
 
 def timing(times: np.ndarray) -> dict[str, Any]:
     """pynwb timing arguments: `rate` + `starting_time` when the samples are evenly spaced (as
-    NWB asks), else the `timestamps` themselves (dropped frames, a drifting camera)."""
+    NWB asks), else the `timestamps` themselves (dropped frames, a drifting camera). Stricter
+    than the rule of a table's times (`core.transients.frame_rate_of_times`, a quarter frame):
+    a rate here stands for the times in the file, so any jitter keeps them."""
     t = np.asarray(times, float)
     if len(t) >= 2 and np.isfinite(t).all():
         step = np.diff(t)

@@ -62,7 +62,8 @@ def _file_row(edit: QLineEdit, title: str, filters: str) -> QHBoxLayout:
 
 def _table_fps(table) -> float | None:
     """The frame rate a velocity table's `time_s` was computed with (sessions before the rate
-    was stored with it), or None."""
+    was stored with it), or None. The behaviour video's rate, its usual step (as
+    `core.transients.median_step_rate`): velocities are made from uneven video times too."""
     if table is None or "time_s" not in table or len(table) < 2:
         return None
     frames, times = table["frame"].to_numpy(float), table["time_s"].to_numpy(float)

@@ -440,12 +440,12 @@ class TraceViewerWidget(QWidget):
         return params
 
     def _fps(self) -> float | None:
-        """The frame rate the table's time_s column was computed with (the plot's x axis)."""
-        d = self.traces
-        if d is None or "time_s" not in d or d["time_s"].isna().all():
-            return None
-        ok = d[d["time_s"] > 0]
-        return float(np.median(ok["frame"] / ok["time_s"])) if len(ok) else None
+        """The frame rate the table's time_s column states (`frame_rate_of_times`, the rule of
+        every table's times: none for uneven ones; the median of frame / time_s read a suite2p
+        plane's offset as a rate and took dropped frames in its stride)."""
+        from napari_catrack.core.transients.features import fps_from_times
+
+        return fps_from_times(self.traces) if self.traces is not None else None
 
     # ------------------------------------------------------------ selection
     def selected_ids(self) -> list[str]:

@@ -190,18 +190,24 @@ class TransientsWidget(TransientsPanel):
     def _set_traces(self, ids, frames, dff, fps, source: str, ratio: bool = False, times=None) -> None:  # fmt: skip
         """Show these traces; `fps`: (rate, why none) their time column implies
         (`frame_rate_of_times`, the rule of `catrack transients`; times that are there but
-        uneven refuse the traces while no rate is in force, saying where). The
+        uneven refuse the traces while no rate is in force, saying where, and with one in force
+        are said in the status line, the rate kept). The
         neurons without any value are left out, said in the status line. `ratio`: their dff is
         the two-channel ΔR/R₀ (`figures.traces.dff_is_ratio`), and the plot's axis says so, as
         the Traces widget and the exported figures do. `times`: their long table, whose time_s
         times the transients (`core.transients.time_offsets`: a suite2p plane's offset)."""
         self.canvas.ax.set_ylabel(signal_label("dff", ratio=ratio))
         ids, dff, lost = without_lost(np.asarray(ids).astype(str).astype(object), dff)
-        note = ""
+        note, warnings = "", [lost] if lost else []
         fps, uneven = fps
         if uneven and not self.ctx.fps():
             raise InputError(f"the traces' time_s states no frame rate, {uneven}: type the rate "
                              "in a 'frame rate' box")  # fmt: skip
+        if uneven:  # a rate in force is kept, but the times it will not follow are said
+            warnings.append(
+                f"the traces' time_s states no frame rate, {uneven}; the {self.ctx.fps():g} Hz "
+                "in force times the transients (frame / rate), not these time_s"
+            )
         if fps and not self.ctx.fps():
             self.ctx.set_fps(float(fps), source="from the traces' time_s")
         elif fps and abs(fps - self.ctx.fps()) > 1e-3 * fps:
@@ -221,7 +227,9 @@ class TransientsWidget(TransientsPanel):
         self.source_label.setText(
             f"{len(self.state.ids)} cells x {len(frames)} frames ({label}){note}"
         )
-        self.status.setText(f"warning: {lost}" if lost else "")  # (an older error goes)
+        self.status.setText(
+            "warning: " + "; ".join(warnings) if warnings else ""
+        )  # (an older error goes)
         self._refresh_all()
 
     # ------------------------------------------------------------ detection

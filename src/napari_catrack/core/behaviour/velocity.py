@@ -86,6 +86,8 @@ def derivative(values: np.ndarray, times: np.ndarray, window_s: float, polyorder
 
 def _derivative(values: np.ndarray, times: np.ndarray, window_s: float, polyorder: int):
     """`derivative` of one stretch without gaps (3 frames or more)."""
+    # (not `core.transients.frame_rate_of_times`: uneven times are not refused here but
+    # resampled onto a grid of the usual step, every sample's time being known)
     dt = float(np.median(np.diff(times)))
     if dt <= 0:
         raise InputError("frame times must increase")

@@ -39,7 +39,10 @@ class Clock:
 
     @property
     def interval(self) -> float:
-        """The usual sample interval (median; robust to dropped frames)."""
+        """The usual sample interval (median; robust to dropped frames). Not the rule of a
+        table's times (`core.transients.frame_rate_of_times`, which refuses uneven ones): a
+        clock keeps every sample's time, so its gaps are read from it (`dropped`), not lost;
+        its rate is the one its frames were taken at (`core.transients.median_step_rate`)."""
         return float(np.median(np.diff(self.times)))
 
     @property

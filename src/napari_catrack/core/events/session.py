@@ -37,7 +37,11 @@ def imaging_clock(
         return Clock(ft["time_s"].to_numpy(float))
     fps = fps or session.frame_rate()
     if not fps:
-        raise InputError("the frame rate is unknown: set it before lining up events")
+        _, uneven = session.traces_frame_rate()  # (times with gaps: their frames named)
+        why = f" (the traces' time_s states none, {uneven}: or give their frame times)"
+        raise InputError(
+            f"the frame rate is unknown{why if uneven else ''}: set it before lining up events"
+        )
     n = n_frames or recording_frames(session)
     if not n:
         raise InputError("the number of imaging frames is unknown: open the recording first")

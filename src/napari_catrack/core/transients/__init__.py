@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "fps_from_times",
             "frame_rate_of_times",
             "frame_times",
+            "median_step_rate",
             "time_offsets",
             "transient_features",
         ],

@@ -63,6 +63,8 @@ def load_cascade_dataset(folder: str | os.PathLike) -> list[GroundTruthTrace]:
         for t, y, spikes in read_cascade_file(f):
             if y.size < 2:
                 continue
+            # the span's rate, (n - 1) / (t[-1] - t[0]), as `frame_rate_of_times` states it;
+            # benchmark data, not checked for gaps (Cascade's DS24-27 end on a repeated time)
             fps = float(1.0 / np.mean(np.diff(t)))
             out.append(
                 GroundTruthTrace(
