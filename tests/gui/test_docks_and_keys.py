@@ -220,7 +220,7 @@ def test_tabs_read_their_names_after_docks_are_dragged(make_napari_viewer, qtbot
     for name in names:
         docks.append(viewer.window.add_plugin_dock_widget(PLUGIN, name)[0])
         qtbot.wait(20)
-    load, align, track, traces, curation = docks
+    load, _align, track, traces, curation = docks
     qtbot.waitUntil(lambda: len(window.tabifiedDockWidgets(load)) == 4, timeout=5000)
 
     def readable() -> list[str]:
