@@ -425,3 +425,35 @@ def test_the_sources_cell_list_is_as_tall_as_its_cells(make_napari_viewer, qtbot
     assert rows <= listed.viewport().height() <= rows + 4, (listed.viewport().height(), rows)
     assert listed.visualItemRect(listed.item(shown - 1)).bottom() < listed.viewport().height()
     assert (listed.verticalScrollBar().maximum() > 0) == (k > 10)
+
+
+@pytest.mark.parametrize("name", ["Traces (signals)", "Batch (many recordings on dask)"])
+def test_no_blank_line_under_an_idle_progress_bar(make_napari_viewer, qtbot, name):
+    """The Traces and Batch docks showed a blank line (a line and a spacing, 24 px) under their
+    progress bar: the empty status line (h20 screenshots). Empty, it takes no room; a message
+    shows there, whole."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    dock.raise_()
+    qtbot.wait(50)
+    bar, status = widget.bar, widget.status
+    parent = bar.parentWidget()
+    spacing = parent.layout().spacing()
+
+    def gap() -> int:  # the bar's bottom to the top of the next thing shown below it
+        below = bar.geometry().bottom()
+        shown = parent.findChildren(QWidget, options=Qt.FindDirectChildrenOnly)
+        tops = [w.geometry().top() for w in shown if w.isVisible() and w.geometry().top() > below]
+        return min(tops) - below - 1 if tops else 0
+
+    assert status.text() == "" and not status.isVisible()
+    assert gap() <= spacing + 4, (gap(), spacing)  # was 24 px more
+    status.setText("done: 3 recordings")
+    qtbot.waitUntil(status.isVisible, timeout=2000)
+    qtbot.wait(50)
+    assert status.geometry().top() > bar.geometry().bottom()
+    assert status.height() >= status.heightForWidth(status.width())
