@@ -248,3 +248,27 @@ def test_a_straight_worms_kymograph_looks_flat(make_napari_viewer, qtbot, tmp_pa
     plot.refresh()
     expected = np.percentile(np.abs(bends[np.asarray(good, bool)]), 99)
     assert plot.colorbar.mappable.norm.vmax == pytest.approx(expected)
+
+
+def test_a_tall_plot_dock_gives_its_room_to_the_plot(make_napari_viewer, qtbot, tmp_path):
+    """Docked at the side of a 1920 x 1200 window the plot dock is 1,125 px tall; the canvas and
+    the wrapped line under it shared the room, so the line (5 lines of text) sat in the middle of
+    a blank 536 px box under the plot (h20 screenshots). The plot now takes the room: the line is
+    as tall as its text, right under the canvas, the Refresh button under it."""
+    from napari_catrack.session import attach_session
+
+    from ..core._session_helpers import worm_session
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1920, 1200)
+    attach_session(viewer, session)
+    dock, plot = viewer.window.add_plugin_dock_widget(PLUGIN, PLOT)
+    dock.raise_()
+    qtbot.waitUntil(lambda: plot.scroll_area.viewport().height() > 900, timeout=5000)
+    qtbot.wait(100)
+    info = plot.info
+    assert info.text()
+    assert info.height() <= info.heightForWidth(info.width()) + 4, (info.height(), info.width())
+    assert info.y() - plot.canvas.geometry().bottom() <= 12
+    assert plot.canvas.height() > plot.scroll_area.viewport().height() // 2

@@ -174,3 +174,97 @@ def test_the_tabs_of_every_widget_docked_read_their_names(make_napari_viewer, qt
     for dock, name in zip(docks, names):  # napari's whole name where napari shows it
         assert dock.name.startswith(name) and dock.toggleViewAction().text() == dock.name
         assert dock.title.title.text() == dock.name  # (napari's own title bar label)
+
+
+def _press_move_release(dock, target, qtbot) -> None:
+    """Drag `dock` by its title bar to the global point `target` with the mouse, as a user does:
+    Qt's own dock dragging (unplug, hover over the window's dock areas, plug on release)."""
+    from qtpy.QtCore import QEvent, QPoint, QPointF, Qt
+    from qtpy.QtGui import QMouseEvent
+    from qtpy.QtWidgets import QApplication
+
+    def send(kind, local, button, buttons) -> None:
+        glob = dock.mapToGlobal(local)
+        event = QMouseEvent(kind, QPointF(local), QPointF(glob), button, buttons, Qt.NoModifier)
+        QApplication.sendEvent(dock, event)
+
+    title = dock.titleBarWidget()
+    grip = title.mapTo(dock, QPoint(title.width() // 2, title.height() // 2))
+    send(QEvent.MouseButtonPress, grip, Qt.LeftButton, Qt.LeftButton)
+    start = dock.mapToGlobal(grip)
+    for k in range(1, 21):  # (QTest.mouseMove holds no button)
+        point = start + (target - start) * k / 20
+        send(QEvent.MouseMove, dock.mapFromGlobal(point), Qt.NoButton, Qt.LeftButton)
+        qtbot.wait(15)
+    qtbot.wait(300)  # Qt shows where the dock will go (an animated gap) before the release
+    send(QEvent.MouseMove, dock.mapFromGlobal(target), Qt.NoButton, Qt.LeftButton)
+    qtbot.wait(300)
+    send(QEvent.MouseButtonRelease, dock.mapFromGlobal(target), Qt.LeftButton, Qt.NoButton)
+
+
+def test_tabs_read_their_names_after_docks_are_dragged(make_napari_viewer, qtbot):
+    """Session 19 made the tabs read the widgets' short names and never elide, tested with docks
+    added from code only. A user floats a dock and docks it again, drags one dock onto another
+    (Qt then makes a new tab bar) or tabs two docks of different areas: every tab bar holding a
+    catrack dock still shows each short name whole, and scrolls rather than elides."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QTabBar
+
+    from napari_catrack.widgets._dock import tab_title
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1300, 800)
+    names = _manifest_widgets()[:5]
+    docks = []
+    for name in names:
+        docks.append(viewer.window.add_plugin_dock_widget(PLUGIN, name)[0])
+        qtbot.wait(20)
+    load, _align, track, traces, curation = docks
+    qtbot.waitUntil(lambda: len(window.tabifiedDockWidgets(load)) == 4, timeout=5000)
+
+    def readable() -> list[str]:
+        """What is wrong with the tab bars that hold catrack docks (empty: nothing)."""
+        wrong = []
+        for bar in window.findChildren(QTabBar, options=Qt.FindDirectChildrenOnly):
+            texts = [bar.tabText(i) for i in range(bar.count())]
+            if not bar.isVisible() or not texts:
+                continue
+            if bar.elideMode() != Qt.ElideNone or not bar.usesScrollButtons():
+                wrong.append(f"{texts}: elides")
+            for i, text in enumerate(texts):
+                if text not in {tab_title(n) for n in names}:
+                    wrong.append(f"{text!r}: not a short name")
+                if bar.tabRect(i).width() < bar.fontMetrics().horizontalAdvance(text):
+                    wrong.append(f"{text!r}: cut ({bar.tabRect(i).width()} px)")
+        return wrong
+
+    def settled(check) -> None:
+        qtbot.waitUntil(lambda: check() and not readable(), timeout=5000)
+
+    settled(lambda: True)
+    # floated (the title bar's float button, or a double click), then docked again
+    track.setFloating(True)
+    qtbot.waitUntil(lambda: track.isFloating(), timeout=2000)
+    assert track.windowTitle() == "Track neurons"
+    track.setFloating(False)
+    settled(lambda: not track.isFloating() and track in window.tabifiedDockWidgets(load))
+    # one dock alone in the left area, then another dragged onto it with the mouse
+    window.addDockWidget(Qt.LeftDockWidgetArea, load)
+    load.show()
+    qtbot.waitUntil(lambda: window.dockWidgetArea(load) == Qt.LeftDockWidgetArea, timeout=2000)
+    qtbot.wait(100)
+    _press_move_release(traces, load.mapToGlobal(load.rect().center()), qtbot)
+    settled(lambda: not traces.isFloating() and load in window.tabifiedDockWidgets(traces))
+    assert window.dockWidgetArea(traces) == Qt.LeftDockWidgetArea
+    # a dock of the right area tabbed onto the left ones (Qt's tabifyDockWidget)
+    window.tabifyDockWidget(load, curation)
+    settled(lambda: curation in window.tabifiedDockWidgets(load))
+    left = next(
+        b
+        for b in window.findChildren(QTabBar, options=Qt.FindDirectChildrenOnly)
+        if b.isVisible() and "Load recording" in {b.tabText(i) for i in range(b.count())}
+    )
+    assert {left.tabText(i) for i in range(left.count())} == {"Load recording", "Traces", "Transients curation"}  # fmt: skip
+    assert not readable(), readable()
+    assert all(d.toggleViewAction().text() == d.name for d in docks)  # menus keep whole names

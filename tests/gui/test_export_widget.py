@@ -349,6 +349,34 @@ def test_the_export_list_is_readable_in_a_laptop_window(make_napari_viewer, qtbo
     assert table.item(r, 2).toolTip() == str(tmp_path / "out" / "behaviour" / "posture.csv")
 
 
+def test_file_names_read_whole_in_the_dock_every_widget_shares(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """With every widget docked at 1300 x 800 the tabbed dock is 449 px wide: the file column got
+    what the names' two-line width left, 75 px, and read "ses….h5", "can…csv", "tran….csv" (h20
+    screenshots). The names now give up that width first (to `MIN_NAME`): the files read whole,
+    a name in three lines at most."""
+    from qtpy.QtCore import Qt
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    dock.setMinimumWidth(449)
+    dock.setMaximumWidth(449)  # the width the dock of every widget had
+    window.resizeDocks([dock], [449], Qt.Horizontal)
+    table = widget.table
+    qtbot.waitUntil(lambda: dock.width() == 449, timeout=5000)
+    qtbot.wait(100)
+    metrics, line = table.fontMetrics(), table.fontMetrics().lineSpacing()
+    files = [table.item(r, 2).text() for r in range(table.rowCount())]
+    for name in ("session.catrack.h5", "transients.csv", "verdicts.csv", "traces.csv"):
+        assert name in files
+        needed = metrics.horizontalAdvance(name) + 8
+        assert needed <= table.columnWidth(2), (name, needed, table.columnWidth(2))
+    assert all(table.rowHeight(r) <= 3 * line + 12 for r in range(table.rowCount()))
+
+
 def test_every_format_reads_whole_in_a_laptop_window(make_napari_viewer, qtbot, tmp_path):
     """The session row's format was a box with one choice, 89 px wide with a 45 px text field:
     "catrack.h5" read "catrac" (h18 walk). A one-format item now shows its format as text, whole,

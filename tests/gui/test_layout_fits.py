@@ -241,9 +241,10 @@ def test_the_empty_review_list_takes_one_line(make_napari_viewer, qtbot):
     line = widget.status.fontMetrics().lineSpacing()
     body = widget.scroll_area.widget()
 
-    def between() -> int:  # the progress bar's bottom to the status line's top
-        bar = widget.bar.mapTo(body, widget.bar.rect().bottomLeft()).y()
-        return widget.status.mapTo(body, widget.status.rect().topLeft()).y() - bar
+    def between() -> int:  # the progress bar's bottom to its box's bottom (the status line is
+        bar = widget.bar.mapTo(body, widget.bar.rect().bottomLeft()).y()  # hidden while empty)
+        box = widget.status.parentWidget()
+        return box.mapTo(body, box.rect().bottomLeft()).y() - bar
 
     qtbot.wait(50)
     assert between() <= 2 * line + 24, (between(), line)  # was 250 px
@@ -342,3 +343,117 @@ def test_the_empty_shifts_plot_says_what_will_be_there(make_napari_viewer):
     )
     said = [t.get_text() for ax in widget.figure.axes for t in ax.texts]
     assert said == ["no shifts yet: Register draws them here"], said
+
+
+def test_nothing_blank_under_the_rename_row(make_napari_viewer, qtbot):
+    """About 30 px of blank lay under the Rename row of Track neurons (session 19's left list):
+    the candidates' empty status line still took a line and a spacing. Empty, it takes no room
+    (the Rename row's bottom is the "1. Candidates" box's bottom less its margin); a message
+    shows under the row, whole."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Track neurons (candidates, tracking, corrections)"
+    )
+    dock.raise_()
+    panel, body = widget.candidates, widget.scroll_area.widget()
+    box = panel.parentWidget()  # the "1. Candidates" group
+
+    def bottom(w) -> int:
+        return w.mapTo(body, w.rect().bottomLeft()).y()
+
+    qtbot.wait(50)
+    margin = box.layout().contentsMargins().bottom()
+    gap = bottom(box) - max(bottom(panel.rename_button), bottom(panel.name_edit))
+    assert gap <= margin + 4, (gap, margin)  # was 35 px (margin 9)
+    assert not widget.status.isVisible()  # the tracking status line, empty too, takes no room
+    panel.status.setText("select exactly one point in the 'neurons' layer to rename")
+    qtbot.waitUntil(panel.status.isVisible, timeout=2000)
+    qtbot.wait(50)
+    assert panel.status.mapTo(body, panel.status.rect().topLeft()).y() > bottom(panel.name_edit)
+    assert panel.status.height() >= panel.status.heightForWidth(panel.status.width())
+    panel.status.setText("")
+    qtbot.wait(50)
+    assert bottom(box) - bottom(panel.rename_button) <= margin + 4
+
+
+def _imported_cells(k: int):
+    """`k` suite2p-like cells (3 x 3 px each) of a 40-frame, 64 x 64 px movie."""
+    import numpy as np
+
+    from napari_catrack.core.sources.imported import imported_result
+
+    rng = np.random.default_rng(0)
+    fp = np.zeros((k, 64, 64), np.float32)
+    for i in range(k):
+        y, x = divmod(i, 15)
+        fp[i, 4 * y : 4 * y + 3, 4 * x : 4 * x + 3] = 1
+    raw = 100 + rng.normal(0, 1, (k, 40))
+    raw[:, 10:20] += 20
+    return imported_result("suite2p", fp, raw, fps=10.0, accepted=np.ones(k, bool))
+
+
+@pytest.mark.parametrize("k", [0, 1, 200])
+def test_the_sources_cell_list_is_as_tall_as_its_cells(make_napari_viewer, qtbot, k):
+    """The Sources cell list was a blank 192 px box before any cells (under "no components
+    yet"), and one imported cell sat in the same 192 px box. None: the list, the verdict line
+    and the Accept/Reject buttons take no room; one: one row; 200: ten rows whole, the rest
+    scroll."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)"
+    )
+    dock.raise_()
+    if k:
+        widget._show(_imported_cells(k), origin="suite2p")
+    qtbot.wait(50)
+    listed = widget.cells
+    assert listed.count() == k
+    companions = (widget.reason, widget.accept_button, widget.reject_button)
+    if not k:
+        assert widget.count.text() == "no components yet"
+        assert not listed.isVisible() and not any(w.isVisible() for w in companions)
+        body = widget.scroll_area.widget()
+        below = widget.count.mapTo(body, widget.count.rect().bottomLeft()).y()
+        top = widget.refit_button.mapTo(body, widget.refit_button.rect().topLeft()).y()
+        assert top - below <= 2 * widget.count.fontMetrics().lineSpacing(), (top, below)
+        return  # was a 192 px box between them
+    assert listed.isVisible() and all(w.isVisible() for w in companions)
+    shown = min(k, 10)
+    rows = sum(listed.sizeHintForRow(r) for r in range(shown))
+    assert rows <= listed.viewport().height() <= rows + 4, (listed.viewport().height(), rows)
+    assert listed.visualItemRect(listed.item(shown - 1)).bottom() < listed.viewport().height()
+    assert (listed.verticalScrollBar().maximum() > 0) == (k > 10)
+
+
+@pytest.mark.parametrize("name", ["Traces (signals)", "Batch (many recordings on dask)"])
+def test_no_blank_line_under_an_idle_progress_bar(make_napari_viewer, qtbot, name):
+    """The Traces and Batch docks showed a blank line (a line and a spacing, 24 px) under their
+    progress bar: the empty status line (h20 screenshots). Empty, it takes no room; a message
+    shows there, whole."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    dock.raise_()
+    qtbot.wait(50)
+    bar, status = widget.bar, widget.status
+    parent = bar.parentWidget()
+    spacing = parent.layout().spacing()
+
+    def gap() -> int:  # the bar's bottom to the top of the next thing shown below it
+        below = bar.geometry().bottom()
+        shown = parent.findChildren(QWidget, options=Qt.FindDirectChildrenOnly)
+        tops = [w.geometry().top() for w in shown if w.isVisible() and w.geometry().top() > below]
+        return min(tops) - below - 1 if tops else 0
+
+    assert status.text() == "" and not status.isVisible()
+    assert gap() <= spacing + 4, (gap(), spacing)  # was 24 px more
+    status.setText("done: 3 recordings")
+    qtbot.waitUntil(status.isVisible, timeout=2000)
+    qtbot.wait(50)
+    assert status.geometry().top() > bar.geometry().bottom()
+    assert status.height() >= status.heightForWidth(status.width())

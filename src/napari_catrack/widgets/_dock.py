@@ -65,15 +65,19 @@ def scroll_body(owner: QWidget) -> QVBoxLayout:
 class StatusLine(QLabel):
     """A wrapped status line that scrolls itself into sight in its dock when its text changes:
     at the bottom of a dock taller than the window, the outcome of a run ("...; 4 hand
-    correction(s) kept as anchors") was cut at the dock's bottom edge (h18 walk)."""
+    correction(s) kept as anchors") was cut at the dock's bottom edge (h18 walk). Hidden while
+    it says nothing: an empty line still took a line and a spacing, the 30 px blank under the
+    Track neurons dock's Rename row (h20)."""
 
     def __init__(self, text: str = "") -> None:
         super().__init__(text)
         self.setWordWrap(True)
+        self.setVisible(bool(text))
 
     def setText(self, text: str) -> None:
         changed = text != self.text()
         super().setText(text)
+        self.setVisible(bool(text))
         if changed and text:
             QTimer.singleShot(0, self._into_sight)  # once the layout has wrapped it
 

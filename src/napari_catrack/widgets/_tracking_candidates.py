@@ -37,6 +37,7 @@ from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.layers import label_axes, neuron_points_layer
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import StatusLine
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._tracking_layers import (
     channel_stack,
@@ -99,8 +100,7 @@ class CandidatesPanel(QWidget):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("new name for the selected neuron")
         self.rename_button = QPushButton("Rename")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()  # wrapped; hidden while empty (it left a blank under Rename)
         self._build()
 
         for w in (self.source, self.channel):

@@ -35,6 +35,7 @@ from qtpy.QtWidgets import (
 from napari_catrack.batch.steps import STEPS, session_params
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._dock import StatusLine
 from napari_catrack.widgets._worker import start_job
 
 if TYPE_CHECKING:
@@ -131,8 +132,7 @@ class BatchWidget(QWidget):
         for w in (self.save_button, self.run_button, self.cancel_button):
             buttons.addWidget(w)
         self.bar = QProgressBar()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()  # wrapped; no blank line under the progress bar while empty
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.report = QTableWidget(0, 5)
         self.report.setHorizontalHeaderLabels(["recording", "step", "status", "seconds", "message"])

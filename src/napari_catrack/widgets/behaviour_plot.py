@@ -93,7 +93,8 @@ class BehaviourPlotWidget(QWidget):
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         lay = scroll_body(self)  # scrolls and tabs with the other catrack docks
-        lay.addWidget(self.canvas)
+        lay.addWidget(self.canvas, 1)  # the plot takes a tall dock's room (the line below sat
+        # in the middle of a blank half of it, h20)
         lay.addWidget(self.info)
         lay.addWidget(refresh)
         self.times: np.ndarray | None = None  # time of each frame on the x axis

@@ -412,8 +412,8 @@ class _OneLine(QStyledItemDelegate):
 
 class _ExportTable(QTableWidget):
     """The items, their formats and files. The file column is as wide as its longest name while
-    the item names keep room to read in two lines at most; a file name too long for it loses its
-    middle (whole in its tooltip, with the export folder), never its end. Names wrap, rows grow
+    the item names keep `MIN_NAME` (room to read in two lines where the dock allows, h20); a file
+    name too long for it loses its middle (whole in its tooltip, with the export folder), never its end. Names wrap, rows grow
     to fit. The table asks for the width its columns need (the dock opens that wide where the
     window allows) and always shows several rows. (At 1300 x 800 the file column was 90 px, cut
     "session.catrack.h5" to "sessi…ck.h5", and the item names wrapped to 3-4 lines in 107 px with
@@ -461,12 +461,18 @@ class _ExportTable(QTableWidget):
         return max(self.MIN_NAME, min(max(widths, default=0) // 2 + 30 + 40, 2 * self.MIN_NAME))
 
     def fit_columns(self) -> None:
-        """Format as wide as its boxes, file as its longest name where the names keep the width
-        they need (else what is left, eliding), names the rest; `MIN_ROWS` rows tall at least."""
+        """Format as wide as its boxes, file as its longest name where the names keep `MIN_NAME`
+        (else what is left, eliding), names the rest (two lines' width where there is room);
+        `MIN_ROWS` rows tall at least."""
         fmt = self._format_width()
         self.setColumnWidth(1, fmt)
-        room = self.viewport().width() - fmt - self._name_width()
-        self.setColumnWidth(2, max(60, min(self._text_width(2), room)))
+        files = self._text_width(2)
+        # the names give up their two-line width (not MIN_NAME) before a file name loses its
+        # middle: with every widget docked the dock was 449 px and "session.catrack.h5" read
+        # "ses….h5", the names in two lines beside it (h20)
+        left = self.viewport().width() - fmt
+        names = max(self.MIN_NAME, min(self._name_width(), left - files))
+        self.setColumnWidth(2, max(60, min(files, left - names)))
         self._fit_height()
 
     def _fit_height(self) -> None:

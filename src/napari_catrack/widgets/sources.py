@@ -30,7 +30,6 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -62,6 +61,7 @@ from napari_catrack.session import attach_session
 from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import FrameRateControl
+from napari_catrack.widgets._dock import FittedList
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import reported, reports_errors, start_job
 from napari_catrack.widgets.registration import ROLE, movie_layers, scrolled_column
@@ -128,14 +128,19 @@ class SourcesWidget(QWidget):
         # wrapped: after an import its one line ("12 of 30 components accepted; suite2p's own
         # verdicts (...)") widened the dock to 864 px, the canvas squeezed to a strip (h17 walk)
         self.count.setWordWrap(True)
-        self.cells = QListWidget()
-        self.cells.currentItemChanged.connect(self._cell_selected)
         # the selected cell's verdict and its whole reason, wrapped: the list cuts a long line
         self.reason = QLabel("select a component to see its verdict and why")
         self.reason.setWordWrap(True)
         self.reason.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.accept_button = QPushButton("Accept")
         self.reject_button = QPushButton("Reject")
+        # as tall as its cells (10 rows, then it scrolls); hidden with its reason line and the
+        # verdict buttons while there are none ("no components yet" says so): it was a blank
+        # 192 px box before any cells, and one cell sat in the same 192 px box (h20)
+        self.cells = FittedList(
+            max_rows=10, companions=(self.reason, self.accept_button, self.reject_button)
+        )
+        self.cells.currentItemChanged.connect(self._cell_selected)
         self.accept_button.clicked.connect(reported(self, "verdict", lambda: self.verdict("accepted")))  # fmt: skip
         self.reject_button.clicked.connect(reported(self, "verdict", lambda: self.verdict("rejected")))  # fmt: skip
         self.refit_button = QPushButton("Fit drawn/edited cells")

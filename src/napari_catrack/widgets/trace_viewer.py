@@ -48,7 +48,7 @@ from napari_catrack.widgets._canvas import FastCanvas
 from napari_catrack.widgets._common import preferred_neuron_layer, show_info
 from napari_catrack.widgets._context import ViewerContext, layer_matrix
 from napari_catrack.widgets._context_controls import AlignmentLine, FrameRateControl
-from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._dock import StatusLine, scroll_body
 from napari_catrack.widgets._params_form import ParamsForm, fold_button
 from napari_catrack.widgets._worker import report_exception, reports_errors, start_job
 
@@ -160,8 +160,7 @@ class TraceViewerWidget(QWidget):
         self.figure = Figure(figsize=(5, 4), layout="constrained")
         self.canvas = FastCanvas(self.figure)
         self.canvas.setMinimumHeight(2 * PANEL_MIN_PX)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()  # wrapped; no blank line under the progress bar while empty
         self._build()
 
         self.extract_button.clicked.connect(self.extract)
