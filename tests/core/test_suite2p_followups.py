@@ -235,6 +235,17 @@ def test_verdicts_of_a_plane_imported_alone_before_session_17_follow_their_cells
     assert _hand_verdicts(session) == {"4": "rejected"}
 
 
+def _shrink_every_roi(root) -> None:
+    """A suite2p re-run of `real_planes`' three planes whose every ROI is one pixel smaller."""
+    for p in range(3):
+        folder = root / "suite2p" / f"plane{p}"
+        stat = np.load(folder / "stat.npy", allow_pickle=True)
+        for s in stat:
+            for key in ("ypix", "xpix", "lam"):
+                s[key] = np.asarray(s[key])[:-1]
+        np.save(folder / "stat.npy", stat, allow_pickle=True)
+
+
 def test_a_pre_session_17_plane_that_cannot_be_told_is_refused(tmp_path, capsys):
     """When no plane of the new import has the session's cells (the suite2p output re-run), its
     hand verdicts cannot be placed: the import stops with one line and writes nothing, the
@@ -248,13 +259,7 @@ def test_a_pre_session_17_plane_that_cannot_be_told_is_refused(tmp_path, capsys)
     record_sources(session, _pre_h17_plane(root, 2), origin="suite2p")
     set_verdict(session, 2, "rejected", "two cells")
     session.save()
-    for p in range(3):  # re-run: every ROI one pixel smaller
-        folder = root / "suite2p" / f"plane{p}"
-        stat = np.load(folder / "stat.npy", allow_pickle=True)
-        for s in stat:
-            for key in ("ypix", "xpix", "lam"):
-                s[key] = np.asarray(s[key])[:-1]
-        np.save(folder / "stat.npy", stat, allow_pickle=True)
+    _shrink_every_roi(root)  # re-run: every ROI one pixel smaller
     out = tmp_path / "cells"
     assert main(["import", "suite2p", str(root), "-o", str(out), "--session", str(path)]) == 2
     err = capsys.readouterr().err
@@ -473,13 +478,7 @@ def test_cells_edited_before_h19_that_match_no_plane_are_refused(tmp_path, capsy
     _as_before_h19(session)
     set_verdict(session, 2, "rejected", "two cells")
     session.save()
-    for p in range(3):
-        folder = root / "suite2p" / f"plane{p}"
-        stat = np.load(folder / "stat.npy", allow_pickle=True)
-        for s in stat:
-            for key in ("ypix", "xpix", "lam"):
-                s[key] = np.asarray(s[key])[:-1]
-        np.save(folder / "stat.npy", stat, allow_pickle=True)
+    _shrink_every_roi(root)
     out = tmp_path / "cells"
     assert main(["import", "suite2p", str(root), "-o", str(out), "--session", str(path)]) == 2
     err = capsys.readouterr().err
