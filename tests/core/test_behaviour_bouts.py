@@ -209,3 +209,18 @@ def test_the_speed_figure_draws_one_bar_per_bout_at_its_times():
     assert "bouts" in ax.get_title()
     assert not [c for c in speed_figure(velocity).axes[0].collections
                 if c.get_label().endswith(" bouts")]  # fmt: skip
+
+
+def test_bouts_of_a_stage_path_say_that_only_pauses_are_called(tmp_path, capsys):
+    """A stage path alone (the Scholz 2018 case) has no head: "0 forward, 0 reversal" must not
+    read as a worm that never crawled."""
+    t = np.arange(60) / 6.0
+    x = np.where(t < 5, 0.0, (t - 5) * 100.0)  # still 5 s, then 100 µm/s
+    pd.DataFrame({"frame": np.arange(60), "time_s": t, "x": x, "y": 0.0}).to_csv(
+        tmp_path / "path.csv", index=False
+    )
+    assert main(["velocity", "--stage", str(tmp_path / "path.csv"), "--fps", "6", "-o",
+                 str(tmp_path / "v.csv"), "--bouts", str(tmp_path / "b.csv")]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "only pauses" in captured.err
+    assert pd.read_csv(tmp_path / "b.csv").state.tolist() == ["pause"]

@@ -191,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
     bouts = None
     if args.bouts:
         bouts = _bouts(table, bout_params, args.frames_table)
+        if body is None:  # moving frames without a direction: in no bout
+            warn("velocity", "--bouts without a centerline: moving frames have no direction, so "
+                 "only pauses (and turns from --frames-table) are called, no forward runs or "
+                 "reversals")  # fmt: skip
     if bouts is not None:
         from napari_catrack.core.behaviour.bouts import write_bouts
         from napari_catrack.io.atomic import atomic_write_set
