@@ -17,7 +17,7 @@ from napari_catrack.errors import InputError
 
 
 def register(subparsers) -> None:
-    from napari_catrack.core.behaviour.params import VelocityParams
+    from napari_catrack.core.behaviour.params import BoutParams, VelocityParams
 
     p = subparsers.add_parser(
         "velocity",
@@ -73,6 +73,14 @@ def register(subparsers) -> None:
     g.add_argument("--stage-time-scale", type=positive_float, default=1.0, metavar="S",
                    help="seconds per stage time unit (0.001 for ms) [default: %(default)g]")  # fmt: skip
     p.add_argument("-o", "--output", required=True, help="output CSV")
+    b = p.add_argument_group("behavioural bouts (docs/behaviour.md)")
+    b.add_argument("--bouts", default=None, metavar="CSV",
+                   help="also write the bout table (forward, reversal, pause, turn; one row per "
+                   "bout), which `catrack events --events` reads")  # fmt: skip
+    b.add_argument("--frames-table", default=None, metavar="CSV",
+                   help="`catrack centerline --frames-report` or `--posture` table (frame,status"
+                   "[,a3]): its coiled frames are turns (and |a3| >= --turn-a3)")  # fmt: skip
+    BoutParams.add_arguments(p, title="bout")
     # any session: check=False below
     add_session_argument(p, "the --recording video", only=" when given", any_session=True)
     p.set_defaults(func=run)
@@ -82,16 +90,21 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from napari_catrack.core.behaviour import VelocityParams, compute_velocity
+    from napari_catrack.core.behaviour.params import BoutParams
     from napari_catrack.core.behaviour.velocity import time_gaps, tracks_positions, write_velocity
     from napari_catrack.core.behaviour.video_centerline import points_from_table
     from napari_catrack.io.stage import read_frame_times, read_stage, stage_at
     from napari_catrack.io.tables import read_table
 
-    check_outputs({"-o": args.output, "--session": args.session},
+    check_outputs({"-o": args.output, "--session": args.session, "--bouts": args.bouts},
                   {"--stage": args.stage, "--centerline": args.centerline,
                   "--tracks": args.tracks, "--frame-times": args.frame_times,
+                  "--frames-table": args.frames_table,
                   **recording_inputs(args.recording, "--recording")})  # fmt: skip
     params = VelocityParams.from_args(args)
+    bout_params = BoutParams.from_args(args)
+    if args.frames_table and not args.bouts:
+        raise InputError("--frames-table is read for --bouts: give --bouts CSV too")
     target = session_from_args(args, args.recording, check=False)  # the behaviour video
     stage_only = not (args.centerline or args.tracks)  # the stage's path is the worm's
     if not params.pixel_size_um and not stage_only:
@@ -175,7 +188,22 @@ def run(args: argparse.Namespace) -> int:
     table = compute_velocity(position, times, stage_um, shape,
                              params if params.pixel_size_um else params.replace(pixel_size_um=1.0),
                              body_px=body, frames=frames)  # fmt: skip
-    write_velocity(table, args.output)
+    bouts = None
+    if args.bouts:
+        bouts = _bouts(table, bout_params, args.frames_table)
+        if body is None:  # moving frames without a direction: in no bout
+            warn("velocity", "--bouts without a centerline: moving frames have no direction, so "
+                 "only pauses (and turns from --frames-table) are called, no forward runs or "
+                 "reversals")  # fmt: skip
+    if bouts is not None:
+        from napari_catrack.core.behaviour.bouts import write_bouts
+        from napari_catrack.io.atomic import atomic_write_set
+
+        with atomic_write_set():  # the velocity and its bouts replace an older run's together
+            write_velocity(table, args.output)
+            write_bouts(bouts, args.bouts)
+    else:
+        write_velocity(table, args.output)
     if target is not None:
         from napari_catrack.core.behaviour.records import record_velocity
 
@@ -191,6 +219,12 @@ def run(args: argparse.Namespace) -> int:
         inputs = {"stage": args.stage, "centerline": args.centerline, "tracks": args.tracks,
                   "frame_times": args.frame_times, "recording": args.recording}  # fmt: skip
         target.record(record_velocity, table, params.to_dict(), attrs, inputs=inputs)
+        if bouts is not None:
+            from napari_catrack.core.behaviour.records import record_bouts
+
+            target.record(record_bouts, bouts, bout_params.to_dict(),
+                          {"coiled": args.frames_table is not None},
+                          inputs={"frames_table": args.frames_table})  # fmt: skip
         target.save()
     if body is None:  # no head: a moving frame's direction is empty (unknown), not 0 (still)
         still = params.still_um_s
@@ -201,4 +235,40 @@ def run(args: argparse.Namespace) -> int:
 
         what = f"{int((np.abs(direction_values(table)) == 1).sum())} moving"
     print(f"{len(table)} frames ({what}) -> {args.output}")
+    if bouts is not None:
+        counts = bouts["state"].value_counts()
+        told = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("forward", "reversal", "pause",
+                                                                   "turn"))  # fmt: skip
+        print(f"{len(bouts)} bouts ({told}) -> {args.bouts}")
     return 0
+
+
+def _bouts(table, params, frames_table):
+    """The bout table of the velocity `table`; coiled frames (and a3) from the centerline's
+    per-frame table when given, matched by frame number."""
+    import numpy as np
+
+    from napari_catrack.core.behaviour.bouts import coiled_frames, compute_bouts
+    from napari_catrack.io.tables import read_table
+
+    coiled = a3 = None
+    if frames_table:
+        ft = read_table(frames_table, ("frame", "status"), "frames table", frames=("frame",))
+        ft = ft.drop_duplicates("frame").set_index("frame")
+        frames = table["frame"].to_numpy(int)
+        known = np.isin(frames, ft.index.to_numpy(int))
+        if not known.any():
+            raise InputError(f"{frames_table} has none of the velocity's frames")
+        coiled = coiled_frames(ft["status"].reindex(frames))
+        if "a3" in ft.columns:
+            a3 = _numeric(ft["a3"].reindex(frames))
+        elif params.turn_a3 > 0:
+            raise InputError(f"--turn-a3 needs an a3 column in {frames_table} (catrack centerline "
+                             "--posture with an eigenworm basis)")  # fmt: skip
+    return compute_bouts(table, params, coiled=coiled, a3=a3)
+
+
+def _numeric(values):
+    import pandas as pd
+
+    return pd.to_numeric(values, errors="coerce").to_numpy(float)

@@ -219,7 +219,8 @@ def _behaviour_speed(session):
     """The demo's `figures/behaviour_speed`: signed speed over time (forward +, backward -)."""
     from napari_catrack.figures.behaviour import speed_figure
 
-    return speed_figure(session["velocity"].tables["velocity"])
+    bouts = session["bouts"].tables.get("bouts") if "bouts" in session else None
+    return speed_figure(session["velocity"].tables["velocity"], bouts=bouts)
 
 
 def _behaviour_kymograph(session):

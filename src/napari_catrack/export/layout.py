@@ -37,6 +37,7 @@ TABLES: dict[tuple[str, str], tuple[str, str]] = {
     ("centerline", "frames"): ("behaviour/centerline_frames", "Centerline status per frame"),
     ("centerline", "posture"): ("behaviour/posture", "Posture (curvature, eigenworms)"),
     ("velocity", "velocity"): ("behaviour/velocity", "Velocity"),
+    ("bouts", "bouts"): ("behaviour/bouts", "Behavioural bouts (forward, reversal, pause, turn)"),
     ("puncta", "localizations"): ("puncta/localizations", "Puncta localisations"),
     ("puncta", "tracks"): ("puncta/track_summary", "Puncta tracks"),
     ("puncta", "events"): ("puncta/events", "Puncta calcium events"),

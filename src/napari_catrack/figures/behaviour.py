@@ -13,9 +13,15 @@ from napari_catrack.figures.style import DIVERGING_CMAP, colour, figsize, styled
 _ASCII = FuncFormatter(lambda v, _p: f"{v:g}")  # plain minus signs in every font
 
 
+BOUT_COLOURS = {"forward": 2, "reversal": 3, "pause": 7, "turn": 4}  # `colour` indices
+
+
 @styled
-def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Figure:
-    """Signed speed over time (forward +, backward -), with the true one when known."""
+def speed_figure(
+    velocity: pd.DataFrame, truth: np.ndarray | None = None, bouts: pd.DataFrame | None = None
+) -> Figure:
+    """Signed speed over time (forward +, backward -), with the true one when known; `bouts`
+    (`core.behaviour.bouts.COLUMNS`) as a strip of coloured bars along the top, one per bout."""
     fig = Figure(figsize=figsize(2.4), layout="constrained")
     ax = fig.add_subplot(111)
     t = velocity["time_s"].to_numpy(float)
@@ -29,13 +35,22 @@ def speed_figure(velocity: pd.DataFrame, truth: np.ndarray | None = None) -> Fig
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
                         alpha=0.15, lw=0, label="backward")  # fmt: skip
+    strip = bouts is not None and len(bouts) > 0
+    if strip:
+        for state, k in BOUT_COLOURS.items():
+            b = bouts[bouts["state"] == state]
+            if len(b):
+                ax.broken_barh(list(zip(b["onset_s"].astype(float), b["duration_s"].astype(float))),
+                               (0.94, 0.06), transform=ax.get_xaxis_transform(), color=colour(k),
+                               lw=0, label=f"{state} bouts")  # fmt: skip
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
-    if truth is not None or unknown:  # beside the axes: inside, it covered the curve
+    if truth is not None or unknown or strip:  # beside the axes: inside, it covered the curve
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_title("Signed speed (forward +, backward −; shaded: backward"
-                 f"{'; grey: speed, direction unknown' if unknown else ''})")  # fmt: skip
+                 f"{'; grey: speed, direction unknown' if unknown else ''}"
+                 f"{'; top strip: bouts' if strip else ''})")  # fmt: skip
     return fig
 
 

@@ -25,7 +25,9 @@ from napari_catrack.errors import InputError
 from napari_catrack.io.tables import EXCEL_SUFFIXES, read_table
 from napari_catrack.io.text_encoding import table_encoding, text_encoding
 
-NAMES = ("event", "name", "label", "type", "behavior", "behaviour", "event_name", "trial_type")
+NAMES = (
+    "event", "name", "label", "type", "behavior", "behaviour", "event_name", "trial_type", "state",
+)  # fmt: skip
 TIMES = ("time_s", "time", "timestamp", "t", "seconds", "time_sec", "onset")
 FRAMES = ("frame", "frame_index", "video_frame", "frame_number")
 

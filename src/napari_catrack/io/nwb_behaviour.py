@@ -151,7 +151,47 @@ def add_behaviour(nwb, session: Any, clock: ImagingClock, *, nwb_path=None) -> N
                     )
                 )
         _module(nwb).add(series)
+    _bouts(nwb, session, clock)
     _centerline(nwb, session, clock)
+
+
+def _bouts(nwb, session, clock: ImagingClock) -> None:
+    """The behavioural bouts (`catrack velocity --bouts`) as a TimeIntervals table
+    `behavior_bouts` (start/stop on the same clock as the velocity series)."""
+    from pynwb.epoch import TimeIntervals
+
+    if "bouts" not in session or not len(b := session["bouts"].tables.get("bouts", pd.DataFrame())):
+        return
+    b = b.sort_values("onset_s", kind="stable")
+    start = b["onset_s"].to_numpy(float)
+    stop = b["offset_s"].to_numpy(float)
+    if _video_velocity(session) is not None:  # video frames: on the lined-up video's clock
+        start = behaviour_frame_times(session, b["start_frame"].to_numpy(), clock)
+        stop = behaviour_frame_times(session, b["end_frame"].to_numpy() + 1, clock)
+    table = TimeIntervals(
+        name="behavior_bouts",
+        description="behavioural bouts: forward runs, reversals, pauses, turns (catrack "
+        "velocity --bouts; parameters in the session's bouts step)",
+    )
+    for col, desc in (
+        ("state", "forward, reversal, pause or turn"),
+        ("start_frame", "first behaviour-video frame of the bout"),
+        ("end_frame", "last behaviour-video frame of the bout (inclusive)"),
+        ("mean_signed_speed_um_s", "mean signed speed over the bout (µm/s; NaN: unknown)"),
+        ("mean_speed_um_s", "mean speed over the bout (µm/s)"),
+    ):
+        table.add_column(col, desc)
+    for i, r in enumerate(b.itertuples(index=False)):
+        table.add_interval(
+            start_time=float(start[i]),
+            stop_time=float(stop[i]),
+            state=str(r.state),
+            start_frame=int(r.start_frame),
+            end_frame=int(r.end_frame),
+            mean_signed_speed_um_s=float(r.mean_signed_speed_um_s),
+            mean_speed_um_s=float(r.mean_speed_um_s),
+        )
+    nwb.add_time_intervals(table)
 
 
 def _stage(session, nwb_path) -> tuple[np.ndarray, np.ndarray] | None:

@@ -18,6 +18,7 @@ FLOAT_FORMATS: dict[tuple[str, str], str] = {
     ("centerline", "frames"): "%.4f",  # catrack centerline --frames-report
     ("centerline", "posture"): "%.6f",  # catrack centerline --posture: no 1e-05 beside 0.5
     ("velocity", "velocity"): "%.4f",  # catrack velocity
+    ("bouts", "bouts"): "%.4f",  # catrack velocity --bouts
 }
 
 

@@ -102,3 +102,25 @@ class VelocityParams(StepParams):
     head_fraction: float = param(0.15, "part of the body (from the head) whose direction "
                                  "gives forward", minimum=0.01, maximum=0.5,
                                  advanced=True)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BoutParams(StepParams):
+    """Behavioural bouts from the velocity (session step "bouts"): forward runs, reversals,
+    pauses and turns, as the motion states of Yemini et al. 2013 (speed thresholds with
+    hysteresis, a minimum duration, short interruptions merged)."""
+
+    step: ClassVar[str] = "bouts"
+    move_um_s: float = param(40.0, "a still worm starts moving above this speed (hysteresis: "
+                             "it stays moving down to --pause-um-s)", cli="--bout-move-um-s",
+                             minimum=0.0, unit="µm/s")  # fmt: skip
+    pause_um_s: float = param(20.0, "a moving worm pauses below this speed",
+                              cli="--bout-pause-um-s", minimum=0.0, unit="µm/s")  # fmt: skip
+    min_bout_s: float = param(0.5, "bouts shorter than this are not called (left out of the "
+                              "table)", minimum=0.0, unit="s")  # fmt: skip
+    merge_gap_s: float = param(0.3, "an interruption of at most this long (another state, "
+                               "not unknown) between two bouts of one state is merged into "
+                               "them", minimum=0.0, unit="s")  # fmt: skip
+    turn_a3: float = param(0.0, "also call a turn where |eigenworm a3| reaches this (0: off; "
+                           "coiled frames are turns either way)", minimum=0.0,
+                           advanced=True)  # fmt: skip

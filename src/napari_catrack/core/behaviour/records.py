@@ -10,6 +10,8 @@ Steps (the session's HDF5 compresses the arrays):
   table depends on beside the params (`fps`, `times`: fps / frame times / stage log,
   `image_size`, `stage_columns`, `stage_scale_um`, `stage_time_scale_s`: the same keys from
   `catrack velocity` and the widget); params.
+- "bouts": table `bouts` (`core.behaviour.bouts.COLUMNS`: forward runs, reversals, pauses,
+  turns); attrs `coiled` (whether coiled frames were given for the turns); params BoutParams.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from napari_catrack.core.behaviour.propagate import SegmentationResult
 from napari_catrack.core.behaviour.video_centerline import CenterlineResult
 
 SEGMENTATION, CENTERLINE, VELOCITY = "segmentation", "centerline", "velocity"
+BOUTS = "bouts"
 
 
 def record_segmentation(
@@ -227,6 +230,22 @@ def record_velocity(
 
     attrs = {**attrs, "inputs": inputs_provenance(session, inputs)}
     session.record(VELOCITY, tables={"velocity": table}, attrs=attrs, params=params, save=save)
+
+
+def record_bouts(
+    session, table: pd.DataFrame, params: dict, attrs: dict, save=None, *, inputs=None
+) -> None:
+    """The bout table (`catrack velocity --bouts`), with the BoutParams it was called with."""
+    from napari_catrack.io.provenance import inputs_provenance
+
+    attrs = {**attrs, "inputs": inputs_provenance(session, inputs)}
+    session.record(BOUTS, tables={"bouts": table}, attrs=attrs, params=params, save=save)
+
+
+def bouts_from_session(session) -> pd.DataFrame | None:
+    if BOUTS not in session:
+        return None
+    return session[BOUTS].tables.get("bouts")
 
 
 def velocity_from_session(session) -> pd.DataFrame | None:
