@@ -256,3 +256,24 @@ def test_progress_covers_the_whole_video_steps_after_the_skeletons():
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     after_half = {m for d, n, m in seen if 0.5 < d / n < 1}
     assert {"head/tail", "coils and gaps", "head/tail look"} <= after_half
+
+
+def test_head_confidence_is_the_documented_cost_margin():
+    """`head_confidence` (the frames report) had no documented scale (0.56 to 1,388 on the
+    WormPose frames, h20): docs/behaviour.md now says what it is, and this checks what it says:
+    a cost margin >= 0, 1e8 on a frame whose head the user set, larger on a longer clear run.
+    Fails on the old code (the docs said nothing of it)."""
+    from pathlib import Path
+
+    v = small_video()
+    masks = v.truth.masks[:20]
+    head = tuple(v.truth.centerline[4, 0])
+    res = compute_centerlines(masks, CenterlineParams(points=30), head_points={4: head})
+    margin = res.frames_table()["head_confidence"].to_numpy(float)
+    assert np.nanmin(margin) >= 0 and margin[4] == pytest.approx(1e8)
+    short = compute_centerlines(masks[:6], CenterlineParams(points=30))
+    assert np.nanmedian(margin) > np.nanmedian(short.head_margin)  # ties add up
+    docs = (Path(__file__).parents[2] / "docs" / "behaviour.md").read_text()
+    row = next(line for line in docs.splitlines() if line.startswith("| `--frames-report`"))
+    for fact in ("`head_confidence`: how sure", "0 is a toss-up", "reads 1e8", "no probability"):
+        assert fact in row, fact
