@@ -1,4 +1,4 @@
-"""npe2 reader: TIFF/HDF5 recordings and behaviour videos (lazy), napari-catrack sessions, and
+"""npe2 reader: TIFF/HDF5 recordings (folders of TIFF, PNG or JPEG frames too) and behaviour videos (lazy), napari-catrack sessions, and
 hand-drawn ImageJ/Fiji ROIs (RoiSet .zip or .roi) as a Shapes layer over the movie."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from napari_catrack.errors import CatrackError
 from napari_catrack.handles import close_with_layers
 from napari_catrack.io.atomic import cleanup_in_background
 from napari_catrack.io.hdf5 import is_hdf5_path
-from napari_catrack.io.tiff import is_tiff_path
+from napari_catrack.io.tiff import is_frame_image_path, is_tiff_path
 from napari_catrack.io.video import is_video_path
 from napari_catrack.session import SESSION_SUFFIX, current_viewer, session_for_viewer
 from napari_catrack.video_session import continued_behaviour_layers, note_opened
@@ -31,7 +31,9 @@ def get_reader(path: str | list[str]) -> Callable | None:
         return read_imagej_rois if is_roi_path(spec) else None
     if is_tiff_path(spec) or is_hdf5_path(spec) or is_video_path(spec):
         return read_recording
-    if os.path.isdir(spec) and any(is_tiff_path(p) for p in Path(spec).iterdir()):
+    if os.path.isdir(spec) and any(
+        is_tiff_path(p) or is_frame_image_path(p) for p in Path(spec).iterdir()
+    ):  # a folder of TIFF (else PNG/JPEG/BMP) frames: one movie
         return read_recording
     return None
 

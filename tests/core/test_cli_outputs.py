@@ -106,7 +106,7 @@ def test_an_output_tiff_may_not_join_a_tiff_folder_recording(tmp_path, capsys):
     # an artefact of an output folder, and the folder itself
     with pytest.raises(InputError, match=r"-o \S+ would put the TIFF file mean\.tif into"):
         check_outputs({"-o": OutputFolder(tmp_path, ("rec/mean.tif",))}, {"REC": frames})
-    with pytest.raises(InputError, match=r"-o .*rec is the input REC, a folder whose TIFF files"):
+    with pytest.raises(InputError, match=r"-o .*rec is the input REC, a folder whose frame files"):
         check_outputs({"-o": OutputFolder(frames, ("summary.csv",))}, {"REC": frames})
     # a glob that would not list the output, and a folder of no TIFFs, are not concerned
     check_outputs({"-o": frames / "g_registered.tif"}, {"REC": str(frames / "f*.tif")})

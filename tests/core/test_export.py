@@ -177,7 +177,7 @@ def test_export_never_writes_into_a_tiff_folder_recording(tmp_path, capsys):
     session.save()
     assert main(["export", str(session.path), "-o", str(frames)]) == 2
     err = capsys.readouterr().err
-    assert "is the input recording of SESSION, a folder whose TIFF files" in err
+    assert "is the input recording of SESSION, a folder whose frame files" in err
     with pytest.raises(InputError, match="export folder .* is the input recording of SESSION"):
         check_export_outputs(session, frames, label="export folder")
     assert {p.name: p.read_bytes() for p in frames.iterdir()} == before

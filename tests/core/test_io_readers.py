@@ -648,20 +648,127 @@ def test_warning_lines_in_one_thread_and_a_tiff_opening_in_another_leave_the_log
     assert err == ["catrack batch: rec: track: warning: x.tif: odd header (tifffile)"]
 
 
-def test_a_folder_of_png_frames_says_what_it_holds_and_what_is_read(tmp_path):
-    """A new user's first command on the WormPose sample (h20): `catrack segment sample_data/`
-    said only "no TIFF files in folder ...", for a folder of 1,000 PNG frames. The message now
-    says what the folder holds and what to make of it."""
+def _png_frames(folder, frames, names=None):
     from PIL import Image
 
-    for i in range(3):
-        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / f"{i:05d}.png")
-    (tmp_path / "features.h5").write_bytes(b"")
+    folder.mkdir(exist_ok=True)
+    names = names or [f"{i:05d}.png" for i in range(len(frames))]
+    for name, frame in zip(names, frames):
+        Image.fromarray(frame).save(folder / name)
+    return folder
+
+
+def test_a_folder_of_png_frames_is_read_as_one_lazy_movie(tmp_path):
+    """A new user's first command on the WormPose sample (h20): a folder of PNG frames was
+    refused ("no TIFF files in folder ..."). It is one movie now, read as a TIFF sequence is:
+    natural order of names, one lazy chunk per file, through `open_recording` (the CLI, the
+    loader widget) and napari's File > Open (`get_reader`). Fails on the old code (refused)."""
+    from PIL import Image
+
+    from napari_catrack._reader import get_reader, read_recording
+    from napari_catrack.io import tiff
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (8, 10), dtype=np.uint8) for _ in range(3)]
+    folder = _png_frames(tmp_path / "sample", frames, ["f2.png", "f10.png", "f1.png"])
+    (folder / "features.h5").write_bytes(b"")  # not a frame
+    read = []
+    real = tiff._read_image
+    tiff._read_image = lambda *a: read.append(a[0].name) or real(*a)
+    try:
+        rec = open_recording(folder)
+        assert read == []  # nothing read at open
+        assert isinstance(rec.green, da.Array) and rec.green.chunks[0] == (1, 1, 1)
+        assert rec.green.shape == (3, 8, 10) and rec.red is None and rec.dtype == np.uint8
+        np.testing.assert_array_equal(np.asarray(rec.green[1]), frames[0])  # f1, f2, f10
+        assert read == ["f2.png"]
+    finally:
+        tiff._read_image = real
+    in_order = np.stack([frames[2], frames[0], frames[1]])
+    np.testing.assert_array_equal(np.asarray(rec.green), in_order)
+    assert rec.summary()["format"] == "png-sequence"
+    glob_rec = open_recording(str(folder / "f*.png"))
+    np.testing.assert_array_equal(np.asarray(glob_rec.green), in_order)
+    assert get_reader(str(folder)) is read_recording
+    (tmp_path / "jpeg").mkdir()  # JPEG frames too (lossy: nearly the values written)
+    for i in range(2):
+        frame = np.full((6, 4), 40 * i + 50, np.uint8)
+        Image.fromarray(frame).save(tmp_path / "jpeg" / f"{i}.jpg")
+    jpeg = np.asarray(open_recording(tmp_path / "jpeg").green)
+    assert jpeg.shape == (2, 6, 4) and abs(int(jpeg[1].mean()) - 90) <= 2
+
+
+def test_colour_and_grey_png_frames_are_read_as_tiff_frames_are(tmp_path):
+    """RGB PNG frames are three channels, as the same frames saved as TIFFs (the green and red
+    channel indices pick two; the defaults ask which); grey frames with alpha are grey; 16-bit
+    grey stays 16-bit."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    rgb = [rng.integers(0, 255, (6, 7, 3), dtype=np.uint8) for _ in range(2)]
+    png = _png_frames(tmp_path / "png", rgb)
+    tifs = tmp_path / "tif"
+    tifs.mkdir()
+    for i, frame in enumerate(rgb):
+        tifffile.imwrite(tifs / f"{i:05d}.tif", frame, photometric="rgb")
+    for folder in (png, tifs):
+        with pytest.raises(InputError, match="3 channels found"):
+            open_recording(folder)
+    a = open_recording(png, green_channel=1, red_channel=0)
+    b = open_recording(tifs, green_channel=1, red_channel=0)
+    np.testing.assert_array_equal(np.asarray(a.green), np.asarray(b.green))
+    np.testing.assert_array_equal(np.asarray(a.red), np.asarray(b.red))
+    np.testing.assert_array_equal(np.asarray(a.green[1]), rgb[1][..., 1])
+    grey = rng.integers(0, 255, (5, 5), dtype=np.uint8)
+    (tmp_path / "la").mkdir()
+    for i in range(2):
+        with_alpha = Image.fromarray(np.stack([grey, np.full_like(grey, 255)], -1), "LA")
+        with_alpha.save(tmp_path / "la" / f"{i}.png")
+    la = open_recording(tmp_path / "la")
+    assert la.red is None
+    np.testing.assert_array_equal(np.asarray(la.green[0]), grey)
+    deep = [rng.integers(0, 60000, (4, 6), dtype=np.uint16) for _ in range(2)]
+    rec16 = open_recording(_png_frames(tmp_path / "u16", deep))
+    assert rec16.dtype == np.uint16
+    np.testing.assert_array_equal(np.asarray(rec16.green), np.stack(deep))
+
+
+def test_png_frames_of_different_sizes_are_refused_naming_two(tmp_path):
+    """Frames cropped around the worm one by one (WormPose's sample: 40-108 px a side) are not
+    one movie: refused in one line naming two files and their sizes, never padded."""
+    frames = [np.zeros((8, 10), np.uint8)] * 2 + [np.zeros((9, 12), np.uint8)]
+    folder = _png_frames(tmp_path / "crops", frames)
     with pytest.raises(InputError) as err:
-        open_recording(tmp_path)
+        open_recording(folder)
     msg = str(err.value)
-    assert "no TIFF files in folder" in msg
-    assert "3 PNG images (00000.png ... 00002.png)" in msg
-    assert "one TIFF stack" in msg
-    with pytest.raises(InputError, match="1 PNG image "):
-        open_recording(str(tmp_path / "00001.*"))
+    assert "00000.png is 8x10 px (height x width), greyscale 8-bit" in msg
+    assert "00002.png is 9x12 px (height x width), greyscale 8-bit" in msg
+    assert "same size" in msg
+    colour = [np.zeros((8, 10), np.uint8), np.zeros((8, 10, 3), np.uint8)]
+    with pytest.raises(InputError, match="00001.png is 8x10 px .* RGB 8-bit"):
+        open_recording(_png_frames(tmp_path / "mixed", colour))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="0.png in the sequence is not a readable PNG"):
+        open_recording(tmp_path / "bad")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(InputError, match="no TIFF, PNG or JPEG frames in folder"):
+        open_recording(tmp_path / "none")
+
+
+def test_an_output_that_would_join_a_png_sequence_is_refused(tmp_path):
+    """A folder of PNG frames is a recording: a figure (PNG) or a TIFF written into it would
+    change it (a TIFF is read first), so both are refused before any work; a PNG beside TIFF
+    frames is not a frame and is allowed."""
+    from napari_catrack.io.output_check import check_outputs
+
+    png = _png_frames(tmp_path / "png", [np.zeros((4, 4), np.uint8)] * 2)
+    for name in ("speed.png", "masks.tif"):
+        with pytest.raises(InputError, match="read as one recording"):
+            check_outputs({"-o": png / name}, {"VIDEO": png})
+    tifs = tmp_path / "tifs"
+    tifs.mkdir()
+    tifffile.imwrite(tifs / "0.tif", np.zeros((4, 4), np.uint8))
+    check_outputs({"-o": tifs / "speed.png"}, {"VIDEO": tifs})
+    with pytest.raises(InputError, match="read as one recording"):
+        check_outputs({"-o": tifs / "more.tif"}, {"VIDEO": tifs})

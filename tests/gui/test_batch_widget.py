@@ -313,7 +313,7 @@ def test_add_files_and_add_folder_offer_what_catrack_batch_reads_and_fill_the_na
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: answer[0]))
     qtbot.mouseClick(widget.add_folder_button, Qt.LeftButton)  # no movie in it: said, not added
     assert widget.table.rowCount() == 2
-    assert "neither a .zarr movie nor a folder of TIFF files" in widget.status.text()
+    assert "neither a .zarr movie nor a folder of TIFF, PNG or JPEG frames" in widget.status.text()
     answer[0] = str(tmp_path / "movie.zarr")
     qtbot.mouseClick(widget.add_folder_button, Qt.LeftButton)
     assert widget.table.item(2, 1).text() == str(tmp_path / "movie.zarr")

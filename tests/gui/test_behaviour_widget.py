@@ -608,3 +608,48 @@ def test_a_reopened_session_shows_the_centerline_settings_and_eigenworm_basis_it
     assert panel.eigenworms.text() == str(basis)
     assert panel.form.params().points == 40
     assert panel.status.text().startswith("20 centerlines restored from the session: ")
+
+
+def test_widget_posture_is_in_um_where_the_video_states_its_pixel_size(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """The widget's Compute centerlines recorded its posture with no pixel size, so it never
+    gave `length_um` where `catrack centerline --pixel-size` does (h20). It now takes the
+    video's pixel size by the widgets' one rule (`ViewerContext.pixel_size_um`: the file's
+    metadata or the loader's box) and says when none is known. Fails on the old code."""
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.layers import recording_layers
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+
+    small = make_behaviour_video(12, shape=(96, 96), seed=7, pixel_size_um=16.0)
+    path = write_movie_tiff(tmp_path / "worm.tif", small.frames, pixel_size_um=16.0)
+    for pixel in (16.0, None):
+        viewer = make_napari_viewer()
+        data, meta, _ = recording_layers(open_recording(path))[0]
+        if pixel is None:  # a video whose file states no pixel size
+            meta["metadata"]["catrack"]["summary"]["pixel_size_um"] = None
+        meta["metadata"]["catrack"]["role"] = "behaviour"
+        viewer.add_image(data, **meta)
+        _, widget = viewer.window.add_plugin_dock_widget(
+            PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+        )
+        prompts = widget.add_prompts()
+        prompts.add([[0, *small.truth.centerline[0, 50]]])
+        widget.form.control("method").setCurrentText("classical")
+        _wait(qtbot, widget.segment())
+        _wait(qtbot, widget._panel_action(widget.centerline, "run"))
+        step = session_for_viewer(viewer)["centerline"]
+        posture = step.tables["posture"]
+        assert step.attrs["posture"]["pixel_size_um"] == pixel
+        text = widget.centerline.status.text()
+        if pixel:
+            ok = posture["length_px"].notna()
+            np.testing.assert_allclose(
+                posture.loc[ok, "length_um"], posture.loc[ok, "length_px"] * 16.0
+            )
+            assert "lengths in µm at 16 µm/px" in text, text
+        else:
+            assert "length_um" not in posture.columns
+            assert "lengths in px only: the video states no pixel size" in text, text
+        viewer.close()

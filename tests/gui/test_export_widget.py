@@ -89,7 +89,7 @@ def test_export_widget_refuses_the_tiff_folder_recording(make_napari_viewer, tmp
     session_for_viewer(viewer).set_recording(str(frames), {}, {})
     widget.folder.setText(str(frames))
     assert widget.export() is None
-    assert "is the input recording of SESSION, a folder whose TIFF files" in widget.status.text()
+    assert "is the input recording of SESSION, a folder whose frame files" in widget.status.text()
     assert widget.written.toPlainText() == "nothing written by this export"
     assert {p.name: p.read_bytes() for p in frames.iterdir()} == before
 

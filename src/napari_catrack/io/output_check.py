@@ -133,9 +133,8 @@ def _as_list(value: Any) -> list:
 
 
 def _input_files(value: Any) -> Iterator[str]:
-    """An input path, and for a folder or glob its TIFF files (a TIFF-sequence recording)."""
-    from napari_catrack.io.tiff import is_tiff_path
-
+    """An input path, and for a folder or glob its frame files (a TIFF-, else PNG/JPEG-sequence
+    recording)."""
     for p in map(str, _as_list(value)):
         yield p
         if os.path.isdir(p):
@@ -144,7 +143,17 @@ def _input_files(value: Any) -> Iterator[str]:
             names = glob.glob(p)
         else:
             continue
-        yield from (n for n in names if is_tiff_path(n))
+        yield from (n for n in names if _reads_as_frame(n, names))
+
+
+def _reads_as_frame(name: str | os.PathLike, beside: list[str]) -> bool:
+    """Whether a file `name` among (or added to) `beside` is a frame of their sequence: a TIFF
+    always; a PNG/JPEG/BMP image where no TIFF is there (the reader takes TIFFs first)."""
+    from napari_catrack.io.tiff import is_frame_image_path, is_tiff_path
+
+    if is_tiff_path(name):
+        return True
+    return is_frame_image_path(name) and not any(map(is_tiff_path, beside))
 
 
 def _is_pattern(p: str) -> bool:
@@ -152,34 +161,40 @@ def _is_pattern(p: str) -> bool:
 
 
 def _is_tiff_sequence(p: str) -> bool:
-    """An input the readers take as one movie made of TIFF files: a glob pattern, or a folder
-    (not a .zarr movie) that holds TIFF files. A TIFF written into it would join the recording.
-    Other input folders (a suite2p or batch folder) are not recordings of TIFF files."""
-    from napari_catrack.io.tiff import is_tiff_path
+    """An input the readers take as one movie made of frame files: a glob pattern, or a folder
+    (not a .zarr movie) that holds TIFF (or PNG/JPEG/BMP) frames. A TIFF written into it would
+    join the recording (or replace its PNG frames). Other input folders (a suite2p or batch
+    folder) are not recordings of frame files."""
     from napari_catrack.io.zarr_movie import is_zarr_path
 
     if _is_pattern(p):
         return True
-    return os.path.isdir(p) and not is_zarr_path(p) and any(map(is_tiff_path, os.listdir(p)))
+    if not os.path.isdir(p) or is_zarr_path(p):
+        return False
+    names = os.listdir(p)
+    return any(_reads_as_frame(n, names) for n in names)
 
 
 def _check_not_a_frame(shown: str, path: Path, sequences: list[tuple[str, str]]) -> None:
-    """Refuse an output TIFF that a folder/glob input would read as one more frame file: the
-    first run would change the recording (and every later run would read another movie)."""
-    from napari_catrack.io.tiff import is_tiff_path
+    """Refuse an output TIFF (or PNG/JPEG/BMP, beside such frames) that a folder/glob input
+    would read as one more frame file: the first run would change the recording (and every
+    later run would read another movie)."""
+    from napari_catrack.io.tiff import IMAGE_SUFFIXES, is_frame_image_path, is_tiff_path
 
-    if not is_tiff_path(path):
+    if not (is_tiff_path(path) or is_frame_image_path(path)):
         return
     for opt, spec in sequences:
         if _is_pattern(spec):
             inside = _matches_pattern(path, spec)
         else:
-            inside = _file_key(Path(os.path.realpath(path.parent))) == _file_key(Path(spec))
+            same = _file_key(Path(os.path.realpath(path.parent))) == _file_key(Path(spec))
+            inside = same and _reads_as_frame(path.name, os.listdir(spec))
         if inside:
+            kind = "TIFF" if is_tiff_path(path) else IMAGE_SUFFIXES[path.suffix.lower()]
             raise InputError(
-                f"{shown} would put the TIFF file {path.name} into the input {opt} {spec}, whose "
-                "TIFF files are read as one recording: the output would change the recording; "
-                "write it outside that folder"
+                f"{shown} would put the {kind} file {path.name} into the input {opt} {spec}, "
+                "whose frame files are read as one recording: the output would change the "
+                "recording; write it outside that folder"
             )
 
 
@@ -188,7 +203,7 @@ def _check_not_a_sequence(shown: str, folder: Path, sequences: list[tuple[str, s
     for opt, spec in sequences:
         if not _is_pattern(spec) and _file_key(folder) == _file_key(Path(spec)):
             raise InputError(
-                f"{shown} is the input {opt}, a folder whose TIFF files are read as one "
+                f"{shown} is the input {opt}, a folder whose frame files are read as one "
                 "recording; write the outputs to a folder of their own"
             )
 

@@ -17,6 +17,7 @@ from napari_catrack.io.tiff import (
     TIFF_SUFFIXES,
     RawStack,
     file_frames,
+    is_frame_image_path,
     is_tiff_path,
     open_tiff,
     open_tiff_sequence,
@@ -25,7 +26,7 @@ from napari_catrack.io.video import VIDEO_SUFFIXES, is_video_path, open_video
 from napari_catrack.io.zarr_movie import ZARR_SUFFIXES, is_zarr_path, open_zarr_array
 
 # What `open_recording` (and so `catrack batch`) reads: files of these kinds, and folders (a .zarr
-# movie, a folder of TIFFs) or globs of TIFFs.
+# movie, a folder of TIFFs, else of PNG/JPEG/BMP frames) or globs of them.
 RECORDING_FILE_SUFFIXES = tuple(
     s for s in (*TIFF_SUFFIXES, *HDF5_SUFFIXES, *VIDEO_SUFFIXES) if s.count(".") == 1
 )  # (.ome.tif is a .tif)
@@ -34,17 +35,17 @@ RECORDING_FOLDER_SUFFIXES = ZARR_SUFFIXES
 
 def recording_folder_problem(path: str | os.PathLike) -> str | None:
     """None when `path` is a folder `open_recording` reads (a .zarr movie, or a folder holding
-    TIFFs), else why not, in one line."""
+    TIFF, PNG, JPEG or BMP frames), else why not, in one line."""
     folder = Path(path)
     if not folder.is_dir():
         return f"{folder} is not a folder"
     if is_zarr_path(folder):
         return None
-    if any(is_tiff_path(p) for p in folder.iterdir() if p.is_file()):
+    if any(is_tiff_path(p) or is_frame_image_path(p) for p in folder.iterdir() if p.is_file()):
         return None
     return (
-        f"{folder} is neither a .zarr movie nor a folder of TIFF files; pick the .zarr folder "
-        "or the folder that holds the TIFF frames (files: Add files…)"
+        f"{folder} is neither a .zarr movie nor a folder of TIFF, PNG or JPEG frames; pick the "
+        ".zarr folder or the folder that holds the frames (files: Add files…)"
     )
 
 
@@ -134,8 +135,8 @@ def open_recording(
     pixel_size_um: float | None = None,
     memmap: bool = False,
 ) -> Recording:
-    """Open a TIFF/HDF5 file, a zarr movie, a folder or a glob of TIFFs, or a video, lazily, as
-    green (+ red) movies.
+    """Open a TIFF/HDF5 file, a zarr movie, a folder or a glob of TIFFs (or of PNG/JPEG/BMP
+    frames), or a video, lazily, as green (+ red) movies.
 
     `axes` overrides the file's axis letters (T, Z, C, Y, X); `fps`/`pixel_size_um` override
     metadata. Raises `InputError` with one clear line for anything a user can fix.

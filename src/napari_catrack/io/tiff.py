@@ -392,7 +392,9 @@ def _physical_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | No
 
 
 def expand_sequence(spec: str | os.PathLike) -> list[Path]:
-    """A folder or glob pattern -> its TIFF files in natural order (frame2 before frame10)."""
+    """A folder or glob pattern -> its frame files in natural order (frame2 before frame10):
+    its TIFF files, or where it holds none, its PNG/JPEG/BMP images (of the kind it holds
+    most of; `sequence_kind` says which)."""
     spec = str(spec)
     if os.path.isdir(spec):
         found = list(Path(spec).iterdir())
@@ -400,39 +402,43 @@ def expand_sequence(spec: str | os.PathLike) -> list[Path]:
     else:
         found = [Path(p) for p in glob.glob(spec)]
         where = f"pattern {spec}"
-    files = [p for p in found if is_tiff_path(p)]
+    files = [p for p in found if is_tiff_path(p)] or _image_frames(found)
     if not files:
-        raise InputError(f"no TIFF files in {where}{_other_images(found)}")
+        raise InputError(f"no TIFF, PNG or JPEG frames in {where}")
     return [Path(p) for p in natsorted(files, key=str)]
 
 
-_IMAGE_KINDS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+#: Image files other than TIFF that a folder or glob is read as frames from (with Pillow)
+IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
 
 
-def _other_images(found: list[Path]) -> str:
-    """What a folder without TIFFs holds instead, when it is image frames of another format
-    (a behaviour camera's PNG sequence), and what to do: '' otherwise."""
+def is_frame_image_path(path: str | os.PathLike) -> bool:
+    """A PNG/JPEG/BMP file: a frame of a folder or glob that holds no TIFF."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def sequence_kind(files: list[Path]) -> str:
+    """ "TIFF", "PNG", "JPEG" or "BMP": the kind of the frame files `expand_sequence` gave."""
+    return "TIFF" if is_tiff_path(files[0]) else IMAGE_SUFFIXES[files[0].suffix.lower()]
+
+
+def _image_frames(found: list[Path]) -> list[Path]:
+    """The PNG/JPEG/BMP files among `found`, of the kind most of them are (a folder of PNG
+    frames with a JPEG preview beside them is its PNGs)."""
     kinds: dict[str, list[Path]] = {}
     for p in found:
-        kind = _IMAGE_KINDS.get(p.suffix.lower())
-        if kind and p.is_file():
-            kinds.setdefault(kind, []).append(p)
-    if not kinds:
-        return ""
-    kind, images = max(kinds.items(), key=lambda kv: len(kv[1]))
-    images = natsorted(images, key=str)
-    n = len(images)
-    names = images[0].name if n == 1 else f"{images[0].name} ... {images[-1].name}"
-    return (
-        f": it holds {n} {kind} image{'s' if n != 1 else ''} ({names}), which are not read as "
-        "a recording; save the frames as one TIFF stack (every frame the same size) or a "
-        "video, and open that"
-    )
+        if is_frame_image_path(p) and p.is_file():
+            kinds.setdefault(IMAGE_SUFFIXES[p.suffix.lower()], []).append(p)
+    return max(kinds.values(), key=len) if kinds else []
 
 
 def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
-    """A folder/glob of single-frame TIFFs as one lazy movie, one chunk per file."""
+    """A folder/glob of single-frame TIFFs (or, where it holds none, of PNG/JPEG/BMP images) as
+    one lazy movie, one chunk per file. Every frame must have the first's size and kind (grey or
+    colour, bit depth): frames of different sizes are refused, never padded."""
     files = expand_sequence(spec)
+    if sequence_kind(files) != "TIFF":
+        return _open_image_sequence(files)
     first = open_tiff(files[0])
     for closer in first.closers:
         closer()
@@ -461,6 +467,84 @@ def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
     axes = "T" + first.axes
     meta = {"format": "tiff-sequence", "files": len(files), "first_file": str(files[0])}
     return RawStack(data, axes, first.fps, first.pixel_size_um, meta)
+
+
+# Pillow modes read as another: alpha is no image channel (a grey PNG with alpha is grey, not two
+# channels), bilevel images become 0/255 bytes, CMYK JPEGs RGB; palette images are resolved below.
+_IMAGE_MODE_AS = {"1": "L", "LA": "L", "La": "L", "RGBA": "RGB", "RGBa": "RGB", "RGBX": "RGB",
+                  "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "PA": "RGB"}  # fmt: skip
+
+
+def _image_mode(img) -> str:
+    """The Pillow mode a frame is read in: grey stays grey (8 or 16 bit), colour is RGB."""
+    mode = img.mode
+    if mode == "P":  # a palette of greys is a grey image; any other palette, colour
+        pal = np.asarray(img.getpalette() or [], np.uint8)[: 3 * 256].reshape(-1, 3)
+        return "L" if (pal == pal[:, :1]).all() else "RGB"
+    return _IMAGE_MODE_AS.get(mode, mode)
+
+
+def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
+    """(array shape, dtype, Pillow mode) of one PNG/JPEG/BMP frame, from its header only."""
+    from PIL import Image  # Pillow: required by matplotlib, scikit-image and napari
+
+    try:
+        with Image.open(path) as img:
+            mode = _image_mode(img)
+            size = img.size
+    except (OSError, ValueError, SyntaxError) as exc:
+        kind = IMAGE_SUFFIXES.get(path.suffix.lower(), "image")
+        raise InputError(f"{path.name} in the sequence is not a readable {kind}: {exc}") from None
+    probe = np.asarray(Image.new(mode, (1, 1)))  # the dtype and samples of a pixel of `mode`
+    return (size[1], size[0], *probe.shape[2:]), probe.dtype, mode
+
+
+def _read_image(path: Path, mode: str, shape: tuple[int, ...]) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        if img.mode != mode:
+            img = img.convert(mode)
+        data = np.asarray(img)
+    if data.shape != shape:  # the file was replaced after the folder was opened
+        raise InputError(
+            f"{path.name} changed on disk: it is now {_describe(data.shape, data.dtype)}, the "
+            f"sequence's frames are {_describe(shape, data.dtype)}; open the folder again"
+        )
+    return data
+
+
+def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    """'48x60 px (height x width), greyscale 8-bit' for an image frame's array."""
+    colour = "greyscale" if len(shape) == 2 else ("RGB" if shape[2] == 3 else f"{shape[2]}-channel")
+    return f"{shape[0]}x{shape[1]} px (height x width), {colour} {np.dtype(dtype).itemsize * 8}-bit"
+
+
+def _open_image_sequence(files: list[Path]) -> RawStack:
+    """PNG/JPEG/BMP frames as one lazy movie (TYX, or TYXS for colour, as a TIFF sequence of
+    the same frames): headers are read now, each frame's pixels when it is shown or used."""
+    shape, dtype, mode = _image_header(files[0])
+    for f in files[1:]:  # headers only (~0.1 ms a file): a mixed folder is refused up front
+        other, other_dtype, _ = _image_header(f)
+        if other != shape or other_dtype != dtype:
+            raise InputError(
+                f"the frames differ in size or kind: {files[0].name} is "
+                f"{_describe(shape, dtype)}, {f.name} is {_describe(other, other_dtype)}; every "
+                "frame of a sequence must be the same size and kind (frames cropped around the "
+                "animal one by one, as the WormPose sample's, are not one movie: paste them onto "
+                "one canvas first, or save a video)"
+            )
+
+    import dask
+    import dask.array as da
+
+    frames = [da.from_delayed(dask.delayed(_read_image)(f, mode, shape), shape=shape, dtype=dtype)
+              for f in files]  # fmt: skip
+    axes = "TYX" + ("S" if len(shape) == 3 else "")
+    kind = sequence_kind(files)
+    meta = {"format": f"{kind.lower()}-sequence", "files": len(files),
+            "first_file": str(files[0])}  # fmt: skip
+    return RawStack(da.stack(frames), axes, None, None, meta)
 
 
 def write_movie_tiff(

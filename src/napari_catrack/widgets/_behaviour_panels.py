@@ -191,22 +191,37 @@ class CenterlinePanel(QGroupBox):
         self.show(result)
         self._record(result, heads)
         self.owner.show_doubtful(status=result.status)
-        self.status.setText(_counts_text(result))
+        self.status.setText(f"{_counts_text(result)}; {self.lengths_note()}")
 
     def _record(self, result, heads) -> None:
         from napari_catrack.core.behaviour import load_eigenworms, posture_table
 
         basis_text = self.eigenworms.text().strip()
         basis = load_eigenworms(basis_text) if basis_text else None
-        posture = posture_table(result.points, basis=basis,
+        pixel = self.pixel_size_um()
+        posture = posture_table(result.points, pixel_size_um=pixel, basis=basis,
                                 usable=result.posture_ok).assign(status=result.status)  # fmt: skip
         basis_file = basis_text if basis_text.lower() not in ("", "n2") else None  # n2: fetched
         inputs = {**self.owner.video_inputs(), "eigenworms": basis_file}
         record_centerline(self.owner.ctx.session, result, self.form.params().to_dict(),
                           posture=posture, head_points=heads, inputs=inputs,
-                          posture_facts={"pixel_size_um": None,
+                          posture_facts={"pixel_size_um": pixel,
                                          "eigenworms": basis_text or None})  # fmt: skip
         refresh_plots(self.owner.viewer)
+
+    def pixel_size_um(self) -> float | None:
+        """The picked video's pixel size (`ViewerContext.pixel_size_um`), None when unknown."""
+        name = self.owner.video.currentText()
+        layer = self.owner.viewer.layers[name] if name in self.owner.viewer.layers else None
+        return self.owner.ctx.pixel_size_um(layer)
+
+    def lengths_note(self) -> str:
+        """What the posture's lengths are in: µm at the known pixel size, else px and why."""
+        pixel = self.pixel_size_um()
+        if pixel:
+            return f"lengths in µm at {pixel:g} µm/px"
+        return ("lengths in px only: the video states no pixel size (open it with the Load "
+                "recording widget's pixel size for µm)")  # fmt: skip
 
     def show(self, result) -> None:
         layer = set_centerline(self.owner.viewer, result.points, result.status,

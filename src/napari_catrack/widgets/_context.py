@@ -308,6 +308,25 @@ class ViewerContext:
         session.record(SETTINGS_STEP, attrs=attrs)
         self.events.fps()
 
+    # --- pixel size -------------------------------------------------------------------------
+    def pixel_size_um(self, layer: Any = None) -> float | None:
+        """The image pixel size in µm: that of `layer`'s recording (its file's metadata, or the
+        Load recording widget's pixel size box), else of the session's recording, else of the
+        channel layers'; None when none states one. The one rule widgets use (the Worm behaviour
+        widget's posture in µm, as `catrack centerline --pixel-size` gives it)."""
+        layers = [layer] if layer is not None else []
+        summaries = [((lay.metadata.get("catrack") or {}).get("summary") or {}) for lay in layers]
+        summaries.append((self.session.recording or {}).get("summary") or {})
+        for role in ROLES:
+            found = self.channel_layer(role)
+            if found is not None:
+                summaries.append((found.metadata.get("catrack") or {}).get("summary") or {})
+        for summary in summaries:
+            value = summary.get("pixel_size_um")
+            if value and float(value) > 0:
+                return float(value)
+        return None
+
 
 def _norm_path(path: Any) -> str:
     import os

@@ -51,7 +51,11 @@ class CenterlineResult:
     status: np.ndarray  # (T,) "ok" / "coiled" / "filled"
     length_px: np.ndarray  # (T,)
     width_px: np.ndarray  # (T,) body width from the mask (NaN when unknown)
-    head_margin: np.ndarray  # (T,) confidence in the head/tail choice (larger = surer)
+    # (T,) how sure the head/tail choice is: the cost of the best orientation with this
+    # frame's head on the other end minus the best one's (`headtail.orient`'s margin, the
+    # chain's cost units: 0 a toss-up, unbounded, 1e8 where the user set the head);
+    # `head_confidence` in the frames report (docs/behaviour.md says its scale)
+    head_margin: np.ndarray
     params: dict = field(default_factory=dict)
 
     @property
