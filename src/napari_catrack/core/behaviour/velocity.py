@@ -104,32 +104,10 @@ def _derivative(values: np.ndarray, times: np.ndarray, window_s: float, polyorde
         deriv = np.gradient(vals, dt, axis=0)
     else:
         deriv = savgol_filter(vals, win, polyorder, deriv=1, delta=dt, axis=0, mode="interp")
-        _shorter_windows_at_the_ends(deriv, vals, win, polyorder, dt)
     if uneven:
         deriv = np.stack([np.interp(times, grid, deriv[:, i]) for i in range(deriv.shape[1])],
                          axis=1)  # fmt: skip
     return deriv
-
-
-def _shorter_windows_at_the_ends(deriv, vals, win: int, polyorder: int, dt: float) -> None:
-    """The first and last `win // 2` samples' derivatives (in place) from the same
-    Savitzky-Golay fit over the longest window centred on them that the stretch holds (3, 5,
-    ... samples; the end sample itself: its one step). `mode="interp"` evaluated the fit to the
-    end window at its edge, an extrapolation that overshoots: a Scholz et al. 2018 stretch end
-    read 146 µm/s where its last steps were 37-116 µm/s. With the default order 2, each end
-    value is a weighted mean of the steps around it, never beyond them."""
-    from scipy.signal import savgol_coeffs
-
-    n = len(vals)
-    for k in range(min(win // 2, (n - 1) // 2 + 1)):
-        for i, window in ((k, vals[: 2 * k + 1]), (n - 1 - k, vals[n - 1 - 2 * k :])):
-            if k == 0:  # the end sample: its one step
-                step = vals[1] - vals[0] if i == 0 else vals[-1] - vals[-2]
-                deriv[i] = step / dt
-                continue
-            w = 2 * k + 1
-            coeffs = savgol_coeffs(w, min(polyorder, w - 1), deriv=1, delta=dt, use="dot")
-            deriv[i] = coeffs @ window
 
 
 def compute_velocity(
