@@ -853,3 +853,56 @@ def test_a_failed_recording_is_said_when_it_finishes_and_once(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert err.count("catrack batch: broken: track failed: ") == 1, err
+
+
+def test_a_manifest_nwb_metadata_file_gives_the_batch_nwb_its_subject(tmp_path, folder, capsys):
+    """`nwb_metadata: meta.yaml` (defaults or a recording) is read as `export-nwb --metadata`
+    reads it: a batch's session.nwb always lacked the subject. Checked with the manifest (a bad
+    key, or no nwb export, is refused before anything runs); an edited file writes it again."""
+    pytest.importorskip("pynwb")
+    from pynwb import NWBHDF5IO
+
+    (tmp_path / "meta.yaml").write_text(
+        "session_start_time: 2024-05-01T10:00:00+02:00\n"
+        "subject: {subject_id: worm7, species: Caenorhabditis elegans}\n"
+    )
+    rec, seeds = folder / "rec00.tif", folder / "seeds00.csv"
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "defaults: {steps: [track], fps: 10.0, no_align: true, export: [tables, nwb],\n"
+        "           nwb_metadata: meta.yaml}\n"
+        f"recordings:\n  - {{name: one, path: '{rec}', seeds: '{seeds}'}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "-o", str(out)]) == 0
+    with NWBHDF5IO(str(out / "one" / "session.nwb"), "r") as io:
+        nwb = io.read()
+        assert nwb.subject.subject_id == "worm7"
+        assert nwb.session_start_time.isoformat() == "2024-05-01T10:00:00+02:00"
+    (tmp_path / "meta.yaml").write_text("subject: {subject_id: worm8}\n")  # edited: written again
+    assert main(["batch", str(manifest), "-o", str(out)]) == 0
+    with NWBHDF5IO(str(out / "one" / "session.nwb"), "r") as io:
+        assert io.read().subject.subject_id == "worm8"
+    capsys.readouterr()
+    for text, error in (
+        ("subject: {subject_idd: w}\n", "nwb_metadata: .*subject_idd"),
+        (None, "nwb_metadata, but export has no nwb"),
+    ):
+        body = manifest.read_text()
+        if text is None:  # the recording's own metadata, without an NWB export
+            body = body.replace("export: [tables, nwb],", "export: [tables],").replace(
+                "seeds: ", "nwb_metadata: meta.yaml, seeds: "
+            )
+            (tmp_path / "meta.yaml").write_text("subject: {subject_id: worm8}\n")
+        else:
+            (tmp_path / "meta.yaml").write_text(text)
+        (tmp_path / "bad.yaml").write_text(body)
+        assert main(["batch", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "bad")]) == 2
+        assert re_search(error, capsys.readouterr().err)
+        assert not (tmp_path / "bad").exists()
+
+
+def re_search(pattern: str, text: str) -> bool:
+    import re
+
+    return re.search(pattern, text) is not None
