@@ -223,7 +223,7 @@ def test_a_damaged_session_is_set_aside_said_and_never_overwritten(
             name = "session.catrack.h5.unreadable" + ("" if i == 0 else f"-{i + 1}")
             assert (tmp_path / spec.name / name).read_bytes() == data
         summary = BatchResult(tmp_path, pd.DataFrame(rows)).summary()
-        assert "steps: 4 done;" in summary and "1 damaged session(s) set aside" in summary
+        assert "steps: 4 done;" in summary and "1 damaged session set aside" in summary
     assert [r["status"] for r in run_recording(spec, tmp_path)[:3]] == ["up to date"] * 3
 
     import napari_catrack.batch.runner as runner  # the command says it on the terminal too
@@ -770,6 +770,8 @@ def test_a_session_held_by_another_program_fails_the_recording_and_stays(tmp_pat
         (s, "failed" if s == STEPS[0] else "not run") for s in STEPS
     ]
     assert "in use by another program" in rows[0]["message"]
+    # the other rows say which step failed, not its whole message again (they repeated it)
+    assert [r["message"] for r in rows[1:]] == [f"{STEPS[0]} failed"] * (len(STEPS) - 1)
     assert sorted(p.name for p in session.parent.glob("session.catrack.h5*")) == [session.name]
     assert session.read_bytes() == before
 
@@ -906,3 +908,23 @@ def re_search(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, text) is not None
+
+
+def test_the_batch_summary_counts_in_words_that_agree_with_the_number():
+    """'1 recordings, ...; 0 recording(s) with failures' -> '1 recording, ...; 0 recordings
+    with failures' (and '1 damaged session set aside')."""
+    from napari_catrack.batch.recording import REPORT_COLUMNS, SET_ASIDE
+    from napari_catrack.batch.runner import BatchResult
+
+    rows = [("a", "session", SET_ASIDE, 0.0, "x"), ("a", "track", "done", 1.0, "")]
+    one = BatchResult(Path("out"), pd.DataFrame(rows, columns=REPORT_COLUMNS))
+    assert one.summary() == (
+        "1 recording, steps: 1 done; 0 recordings with failures; "
+        "1 damaged session set aside (see report.csv)"
+    )
+    rows += [("b", "track", "failed", 1.0, "why"), ("b", "traces", "not run", 0.0, "track failed")]
+    two = BatchResult(Path("out"), pd.DataFrame(rows, columns=REPORT_COLUMNS))
+    assert two.summary() == (
+        "2 recordings, steps: 1 done, 1 failed, 1 not run; 1 recording with failures; "
+        "1 damaged session set aside (see report.csv)"
+    )

@@ -214,8 +214,10 @@ def run_recording(
     try:
         session, set_aside = _open_session(spec, folder)
     except CatrackError as exc:
-        for step in spec.steps:
-            row(step, "failed" if step == spec.steps[0] else "not run", 0.0, str(exc))
+        first = spec.steps[0]  # its row says why; the others say which step failed, as below
+        row(first, "failed", 0.0, str(exc))
+        for step in spec.steps[1:]:
+            row(step, "not run", 0.0, f"{first} failed")
         return rows
     if set_aside is not None:  # before the steps' rows: it is why they all run again
         row(SESSION_ROW, SET_ASIDE, 0.0, set_aside)
