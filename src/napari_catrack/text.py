@@ -18,6 +18,11 @@ def frame_ranges(frames: Iterable[int], limit: int | None = 8) -> str:
     return text + (", ..." if len(shown) < len(runs) else "")
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 recording', '3 recordings', '0 recordings' (the batch summary said '1 recordings')."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def ordinal(number: float) -> str:
     """A percentile as an ordinal: '90th', '81st', '92nd', '83rd', '11th', '99.5th' (a warning
     that wrote f"{p:g}th" read '92th')."""

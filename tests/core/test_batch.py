@@ -223,7 +223,7 @@ def test_a_damaged_session_is_set_aside_said_and_never_overwritten(
             name = "session.catrack.h5.unreadable" + ("" if i == 0 else f"-{i + 1}")
             assert (tmp_path / spec.name / name).read_bytes() == data
         summary = BatchResult(tmp_path, pd.DataFrame(rows)).summary()
-        assert "steps: 4 done;" in summary and "1 damaged session(s) set aside" in summary
+        assert "steps: 4 done;" in summary and "1 damaged session set aside" in summary
     assert [r["status"] for r in run_recording(spec, tmp_path)[:3]] == ["up to date"] * 3
 
     import napari_catrack.batch.runner as runner  # the command says it on the terminal too
@@ -770,6 +770,8 @@ def test_a_session_held_by_another_program_fails_the_recording_and_stays(tmp_pat
         (s, "failed" if s == STEPS[0] else "not run") for s in STEPS
     ]
     assert "in use by another program" in rows[0]["message"]
+    # the other rows say which step failed, not its whole message again (they repeated it)
+    assert [r["message"] for r in rows[1:]] == [f"{STEPS[0]} failed"] * (len(STEPS) - 1)
     assert sorted(p.name for p in session.parent.glob("session.catrack.h5*")) == [session.name]
     assert session.read_bytes() == before
 
@@ -853,3 +855,76 @@ def test_a_failed_recording_is_said_when_it_finishes_and_once(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert err.count("catrack batch: broken: track failed: ") == 1, err
+
+
+def test_a_manifest_nwb_metadata_file_gives_the_batch_nwb_its_subject(tmp_path, folder, capsys):
+    """`nwb_metadata: meta.yaml` (defaults or a recording) is read as `export-nwb --metadata`
+    reads it: a batch's session.nwb always lacked the subject. Checked with the manifest (a bad
+    key, or no nwb export, is refused before anything runs); an edited file writes it again."""
+    pytest.importorskip("pynwb")
+    from pynwb import NWBHDF5IO
+
+    (tmp_path / "meta.yaml").write_text(
+        "session_start_time: 2024-05-01T10:00:00+02:00\n"
+        "subject: {subject_id: worm7, species: Caenorhabditis elegans}\n"
+    )
+    rec, seeds = folder / "rec00.tif", folder / "seeds00.csv"
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "defaults: {steps: [track], fps: 10.0, no_align: true, export: [tables, nwb],\n"
+        "           nwb_metadata: meta.yaml}\n"
+        f"recordings:\n  - {{name: one, path: '{rec}', seeds: '{seeds}'}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "-o", str(out)]) == 0
+    with NWBHDF5IO(str(out / "one" / "session.nwb"), "r") as io:
+        nwb = io.read()
+        assert nwb.subject.subject_id == "worm7"
+        assert nwb.session_start_time.isoformat() == "2024-05-01T10:00:00+02:00"
+    (tmp_path / "meta.yaml").write_text("subject: {subject_id: worm8}\n")  # edited: written again
+    assert main(["batch", str(manifest), "-o", str(out)]) == 0
+    with NWBHDF5IO(str(out / "one" / "session.nwb"), "r") as io:
+        assert io.read().subject.subject_id == "worm8"
+    capsys.readouterr()
+    for text, error in (
+        ("subject: {subject_idd: w}\n", "nwb_metadata: .*subject_idd"),
+        (None, "nwb_metadata, but export has no nwb"),
+    ):
+        body = manifest.read_text()
+        if text is None:  # the recording's own metadata, without an NWB export
+            body = body.replace("export: [tables, nwb],", "export: [tables],").replace(
+                "seeds: ", "nwb_metadata: meta.yaml, seeds: "
+            )
+            (tmp_path / "meta.yaml").write_text("subject: {subject_id: worm8}\n")
+        else:
+            (tmp_path / "meta.yaml").write_text(text)
+        (tmp_path / "bad.yaml").write_text(body)
+        assert main(["batch", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "bad")]) == 2
+        assert re_search(error, capsys.readouterr().err)
+        assert not (tmp_path / "bad").exists()
+
+
+def re_search(pattern: str, text: str) -> bool:
+    import re
+
+    return re.search(pattern, text) is not None
+
+
+def test_the_batch_summary_counts_in_words_that_agree_with_the_number():
+    """'1 recordings, ...; 0 recording(s) with failures' -> '1 recording, ...; 0 recordings
+    with failures' (and '1 damaged session set aside')."""
+    from napari_catrack.batch.recording import REPORT_COLUMNS, SET_ASIDE
+    from napari_catrack.batch.runner import BatchResult
+
+    rows = [("a", "session", SET_ASIDE, 0.0, "x"), ("a", "track", "done", 1.0, "")]
+    one = BatchResult(Path("out"), pd.DataFrame(rows, columns=REPORT_COLUMNS))
+    assert one.summary() == (
+        "1 recording, steps: 1 done; 0 recordings with failures; "
+        "1 damaged session set aside (see report.csv)"
+    )
+    rows += [("b", "track", "failed", 1.0, "why"), ("b", "traces", "not run", 0.0, "track failed")]
+    two = BatchResult(Path("out"), pd.DataFrame(rows, columns=REPORT_COLUMNS))
+    assert two.summary() == (
+        "2 recordings, steps: 1 done, 1 failed, 1 not run; 1 recording with failures; "
+        "1 damaged session set aside (see report.csv)"
+    )

@@ -178,3 +178,47 @@ def test_nwb_dff_series_names_its_dF_cells(tmp_path):
     with NWBHDF5IO(str(path), "r") as io:
         text = io.read().processing["ophys"]["DfOverF"]["dff"].description
     assert "neuron_id 2 hold dF, not dF/F" in text
+
+
+def test_event_triggered_averages_leave_dF_cells_out_of_a_dF_F_average(tmp_path, capsys):
+    """The ETA averaged every cell's dff, a dF cell's too (values in the trace's units, under a
+    dF/F axis). `traces_for_eta` now leaves such cells out of a dF/F signal, counted: `catrack
+    events` says so, its figure's title counts them as the export's figures do, the session's
+    eta step records them (the export's eta figure counts them too); another signal keeps them,
+    and a session whose every cell is dF is refused for dF/F with one line."""
+    import pytest
+
+    from napari_catrack.cli import main
+    from napari_catrack.core.events.session import traces_for_eta
+    from napari_catrack.errors import InputError
+    from napari_catrack.export.figures import build_figure
+    from napari_catrack.session import Session
+    from tests.core._session_helpers import two_photon_session
+
+    session, _ = two_photon_session(tmp_path / "s")
+    session["sources"].tables["components"]["dff_kind"] = [DFF, DF, DFF, DFF]  # cell 2: dF
+    session.record("sources", tables={"components": session["sources"].tables["components"]})
+    session.save()
+    picked = traces_for_eta(session, "dff")
+    assert sorted(map(str, picked.ids)) == ["1", "3", "4"] and picked.df_left_out == ["2"]
+    assert picked.values.shape[0] == 3
+    assert len(traces_for_eta(session, "raw").ids) == 4  # not dF/F: every cell, none left out
+    (tmp_path / "ev.csv").write_text("event,time_s\ntone,1.5\ntone,2.5\ntone,3.5\n")
+    out = tmp_path / "out"
+    assert main(["events", str(session.path), "--events", str(tmp_path / "ev.csv"),
+                 "--pre-s", "1", "--post-s", "1", "--response-end-s", "1",
+                 "--n-shuffles", "50", "-o", str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "1 cell with dF, not dF/F, left out of the averages: 2 (dff_kind dF" in err
+    assert set(pd.read_csv(out / "eta.csv")["neuron_id"]) == {1, 3, 4}
+    assert "1 cell with dF, not dF/F, left out" in (out / "figures" / "eta.svg").read_text()
+    again = Session.load(session.path)
+    assert list(again["eta"].attrs["df_left_out"]) == ["2"]
+    fig = build_figure(again, "eta")
+    assert any("1 cell with dF, not dF/F, left out" in ax.get_title() for ax in fig.axes) or (
+        fig._suptitle is not None
+        and "1 cell with dF, not dF/F, left out" in fig._suptitle.get_text()
+    )
+    session["sources"].tables["components"]["dff_kind"] = DF
+    with pytest.raises(InputError, match="every cell's dff is dF, not dF/F.*another signal"):
+        traces_for_eta(session, "dff")

@@ -128,7 +128,7 @@ def test_batch_widget_says_what_failed_and_shows_which_recording_is_which(
     qtbot.waitUntil(lambda: widget.job is not None and widget.job.finished.is_set(), timeout=60000)
     qtbot.waitUntil(lambda: widget.report.rowCount() == 4, timeout=10000)
     status = widget.status.text()
-    assert "1 recording(s) with failures" in status
+    assert "1 recording with failures" in status
     assert "rec01: track failed: seeds" in status and "lacks column(s) x" in status
     row = next(r for r in range(4) if widget.report.item(r, 2).text() == "failed")
     assert "lacks column(s) x" in widget.report.item(row, 0).toolTip()

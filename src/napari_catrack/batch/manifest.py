@@ -8,6 +8,10 @@ recordings:
   - {path: day2/rec.tif, seeds: seeds2.csv, fps: 20, params: {track: {gate: 6}}}
 ```
 
+`nwb_metadata: meta.yaml` (defaults or a recording, with `export: [tables, nwb]`): the subject and
+session metadata of the recording's `session.nwb`, read by `io.nwb.read_metadata` as
+`catrack export-nwb --metadata` reads it (checked with the manifest).
+
 Relative paths are relative to the manifest (held absolute from then on). A recording's keys
 override the defaults; its `params` override the default parameters key by key; a parameter is
 its field's name or its command-line option without the dashes (`StepParams.option_aliases`).
@@ -41,7 +45,7 @@ OPEN_KEYS = (
     "fps",
     "pixel_size_um",
 )
-FILE_KEYS = ("seeds", "align", "events", "frame_times", "video", "video_times")
+FILE_KEYS = ("seeds", "align", "events", "frame_times", "video", "video_times", "nwb_metadata")
 OTHER_KEYS = ("name", "path", "steps", "params", "seed_frame", "no_align", "export")
 RECORDING_KEYS = OPEN_KEYS + FILE_KEYS + OTHER_KEYS
 EXPORTS = ("tables", "figures", "nwb")
@@ -412,6 +416,8 @@ def parse_manifest(
             problems.append(f"{path.name}: recording {i + 1} needs a path")
             continue
         entry = _merge(defaults, raw)
+        if "nwb_metadata" not in raw and "nwb" not in _exports(entry):
+            entry.pop("nwb_metadata", None)  # the defaults': for the recordings exporting NWB
         bad = sorted(set(entry) - set(RECORDING_KEYS))
         if bad:
             problems.append(
@@ -432,6 +438,9 @@ def parse_manifest(
         spec = _recording(entry, rec_path, name, base, f"{path.name}: {name}", problems, session)
         if spec is not None:
             specs.append(spec)
+    if defaults.get("nwb_metadata") and not any("nwb" in _exports(e) for e in entries):
+        problems.append(f"{path.name}: defaults: nwb_metadata, but no recording exports nwb "
+                        "(add nwb to export: [tables, nwb])")  # fmt: skip
     unused = _defaults_params_unused(defaults, entries)
     if unused:
         problems.append(
@@ -501,10 +510,19 @@ def _recording(
     for key, file in files.items():
         if not file.exists():
             found.append(f"{where}: {key} file not found: {file}")
-    export = entry.get("export") or ["tables"]
-    export = [export] if isinstance(export, str) else list(export)
+    export = _exports(entry)
     if set(export) - set(EXPORTS):
         found.append(f"{where}: export must list some of {', '.join(EXPORTS)}")
+    if "nwb_metadata" in files and files["nwb_metadata"].exists():
+        if "nwb" not in export:
+            found.append(f"{where}: nwb_metadata, but export has no nwb (add nwb to export: "
+                         "[tables, nwb])")  # fmt: skip
+        from napari_catrack.io.nwb import read_metadata
+
+        try:  # its keys and values now, as `catrack export-nwb --metadata` checks them
+            read_metadata(files["nwb_metadata"])
+        except InputError as exc:
+            found.append(f"{where}: nwb_metadata: {exc}")
     values: dict[str, dict[str, Any]] = {}
     taken: dict[str, dict[str, Any]] = {}  # the session's values in force (none overridden)
     overridden: dict[str, dict[str, Any]] = {}
@@ -547,6 +565,12 @@ def _recording(
             found.append(f"{where}: {step} parameters: {exc}")
     problems += found
     return None if found else spec
+
+
+def _exports(entry: dict[str, Any]) -> list[str]:
+    """A recording's `export` list (`[tables]` when not given; one word is a list of one)."""
+    export = entry.get("export") or ["tables"]
+    return [export] if isinstance(export, str) else list(export)
 
 
 def _whole(value: Any) -> int | None:

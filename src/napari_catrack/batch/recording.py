@@ -214,8 +214,10 @@ def run_recording(
     try:
         session, set_aside = _open_session(spec, folder)
     except CatrackError as exc:
-        for step in spec.steps:
-            row(step, "failed" if step == spec.steps[0] else "not run", 0.0, str(exc))
+        first = spec.steps[0]  # its row says why; the others say which step failed, as below
+        row(first, "failed", 0.0, str(exc))
+        for step in spec.steps[1:]:
+            row(step, "not run", 0.0, f"{first} failed")
         return rows
     if set_aside is not None:  # before the steps' rows: it is why they all run again
         row(SESSION_ROW, SET_ASIDE, 0.0, set_aside)
@@ -353,6 +355,17 @@ def _export(spec: Any, session: Any, folder: Path, row: Callable) -> None:
     keys = [i.key for i in available_items(session) if i.kind in wanted]
     mark = folder / EXPORT_MARK
     state = _export_state(session, keys)
+    meta, meta_file = None, spec.files.get("nwb_metadata") if "nwb" in spec.export else None
+    if meta_file is not None:
+        from napari_catrack.io.nwb import read_metadata
+
+        try:  # read as `catrack export-nwb --metadata` reads it (checked with the manifest)
+            meta = read_metadata(meta_file)
+        except CatrackError as exc:
+            row("export", "failed", 0.0, str(exc))
+            return
+        if state:  # an edited metadata file writes session.nwb again
+            state["nwb_metadata"] = file_fingerprint(meta_file)
     before = _read_json(mark)
     if (
         state
@@ -366,7 +379,7 @@ def _export(spec: Any, session: Any, folder: Path, row: Callable) -> None:
     mark.unlink(missing_ok=True)  # written again below only when every item was written
     start = time.perf_counter()
     try:
-        result = export_session(session, folder, keys)
+        result = export_session(session, folder, keys, nwb_metadata=meta)
     except CatrackError as exc:
         row("export", "failed", time.perf_counter() - start, str(exc))
         return

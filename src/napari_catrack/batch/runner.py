@@ -32,6 +32,7 @@ import pandas as pd
 from napari_catrack.batch.manifest import Manifest
 from napari_catrack.batch.recording import REPORT_COLUMNS, SET_ASIDE, run_recording
 from napari_catrack.errors import Cancelled, InputError
+from napari_catrack.text import counted
 
 POOLED = {"cells": "cells.csv", "transients": "transients.csv"}
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -77,9 +78,12 @@ class BatchResult:
         counts = steps.groupby("status").size().to_dict()
         n = self.report["recording"].nunique()
         parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        text = f"{n} recordings, steps: {parts}; {len(self.failed)} recording(s) with failures"
+        text = (f"{counted(n, 'recording')}, steps: {parts}; "
+                f"{counted(len(self.failed), 'recording')} with failures")  # fmt: skip
         if len(self.set_aside):
-            text += f"; {len(self.set_aside)} damaged session(s) set aside (see report.csv)"
+            text += (
+                f"; {counted(len(self.set_aside), 'damaged session')} set aside (see report.csv)"
+            )
         return text
 
 

@@ -402,12 +402,15 @@ def _eta(ctx: StepContext, p: EtaParams) -> str:
     )
     from napari_catrack.core.events.session import record_eta, traces_for_eta
 
-    values, times, ids = traces_for_eta(ctx.session, p.signal)
+    traces = traces_for_eta(ctx.session, p.signal)
     events = ctx.table("events", "events", "eta")
-    result = event_triggered_averages(values, times, ids, events, p)
-    record_eta(ctx.session, result, save=False)
-    return tested_summary(result.significance, p.min_events) + edge_note(  # as the CLI says
-        edges_total(result.edges)
+    result = event_triggered_averages(traces.values, traces.times, traces.ids, events, p)
+    record_eta(ctx.session, result, save=False, df_left_out=traces.df_left_out)
+    note = f"; {traces.note()}" if traces.df_left_out else ""  # as the CLI says
+    return (
+        tested_summary(result.significance, p.min_events)
+        + edge_note(edges_total(result.edges))
+        + note
     )
 
 

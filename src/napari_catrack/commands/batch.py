@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         session = read_session_params(args.params_from)
     manifest = read_manifest(args.manifest, session=session, output=args.output)
     check_batch_output(manifest, args.output)
-    say(f"{len(manifest.recordings)} recordings from {args.manifest} -> {args.output}")
+    from napari_catrack.text import counted
+
+    say(f"{counted(len(manifest.recordings), 'recording')} from {args.manifest} -> {args.output}")
     if session is not None:
         from napari_catrack.batch.from_session import override_lines
 

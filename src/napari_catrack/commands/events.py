@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_catrack.errors import InputError
     from napari_catrack.figures import save_figure
     from napari_catrack.figures.events import eta_figure
-    from napari_catrack.figures.style import label_recording
+    from napari_catrack.figures.style import label_recording, left_out_label
     from napari_catrack.io.atomic import atomic_write_set, write_text_atomic
     from napari_catrack.io.events import read_events
     from napari_catrack.io.tables import read_table, write_table
@@ -233,9 +233,15 @@ def run(args: argparse.Namespace) -> int:
         # the behaviour series and link it in the NWB export (docs/nwb.md)
         record_video(session, str(args.video), video_clock, imaging, save=False,
                      inputs={"video_times": args.video_times})  # fmt: skip
-    values, times, ids = traces_for_eta(session, eta_params.signal)
-    result = event_triggered_averages(values, times, ids, aligned, eta_params)
-    record_eta(session, result, save=False)
+    traces = traces_for_eta(session, eta_params.signal)
+    if traces.df_left_out:  # dF under a dF/F average would set its scale
+        from napari_catrack.commands._common import warn
+
+        warn("events", f"{traces.note()} of the averages: {', '.join(traces.df_left_out)} "
+             "(dff_kind dF: no baseline + background to divide by)")  # fmt: skip
+    result = event_triggered_averages(traces.values, traces.times, traces.ids, aligned,
+                                      eta_params)  # fmt: skip
+    record_eta(session, result, save=False, df_left_out=traces.df_left_out)
     with atomic_write_set():  # the tables and the figure replace an older run's together
         write_table(aligned, out / "events.csv")
         write_table(result.eta, out / "eta.csv")
@@ -244,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
 
         fig = eta_figure(result.eta, result.significance, aligned, signal=eta_params.signal,
                          ratio=session_dff_is_ratio(session))  # fmt: skip
-        label_recording(fig, _recording_name(session))
+        name = _recording_name(session)  # the dF cells left out, counted as every figure does
+        label_recording(fig, left_out_label(name, 0, len(traces.df_left_out)))
         save_figure(fig, out / "figures" / "eta.svg")
         write_text_atomic(out / "params.json", _run_facts(args, align_params, eta_params, imaging))
     if session.path is not None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from types import SimpleNamespace
+
+from napari_catrack.commands._common import positive_float
 
 PROMPTS = (
     ("subject_id", "subject id (e.g. worm1)"),
@@ -37,6 +40,14 @@ def register(subparsers) -> None:
         "--embed-imaging",
         action="store_true",
         help="copy the imaging into the NWB file (default: link to the recording)",
+    )
+    p.add_argument(
+        "--fps",
+        type=positive_float,
+        default=None,
+        metavar="F",
+        help="imaging frame rate in frames per second (default: the session's; needed when the "
+        "session states none, e.g. a puncta-only session)",
     )
     p.add_argument(
         "--no-prompt", action="store_true", help="never ask for metadata, even on a terminal"
@@ -81,7 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace, session, out) -> int:
-    from napari_catrack.commands._common import check_outputs, session_inputs, warn
+    from napari_catrack.commands._common import (
+        check_outputs,
+        frame_rate_from_args,
+        session_inputs,
+        warn,
+    )
     from napari_catrack.io.nwb import (
         check_metadata,
         check_nwb_target,
@@ -98,7 +114,14 @@ def _write(args: argparse.Namespace, session, out) -> int:
         meta = check_metadata(prompt_metadata(), where="your answers")
     else:
         meta = {}
-    path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging)
+    fps = None
+    if args.fps is not None:  # the rule of every --fps: one that contradicts the session's is
+        # used, with a warning (`frame_rate_from_args`)
+        never = lambda: (None, "", "")  # noqa: E731 (a session's rate is the only other source)
+        fps = frame_rate_from_args(args, SimpleNamespace(session=session), "export-nwb", never,
+                                   "imaging")  # fmt: skip
+    path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging,
+                     fps=fps)  # fmt: skip
     print(f"{args.session} -> {path}")  # the result line, on stdout as every command's
     for gap in metadata_gaps(meta, session, embed_imaging=args.embed_imaging):
         warn("export-nwb", gap)

@@ -350,6 +350,8 @@ def build_figure(session, name: str):
             label = _recording(session, spec.needs[0].split(".")[0] if behaviour else None)
             left_out = _rejected_shown(session) if name in _CURATED else 0
             df = _df_shown(session) if name in _DFF_AXIS else 0
+            if name == "eta":  # the cells its dF/F averages left out (`traces_for_eta`)
+                df = len(session["eta"].attrs.get("df_left_out") or [])
             # its numbers are the tables' less these cells: say so (dF under a dF/F axis would
             # set its scale wrongly)
             label_recording(fig, left_out_label(label, left_out, df))

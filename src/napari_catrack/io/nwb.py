@@ -302,8 +302,10 @@ def build_nwbfile(
     *,
     nwb_path: str | os.PathLike | None = None,
     embed_imaging: bool = False,
+    fps: float | None = None,
 ):
-    """The in-memory `NWBFile` of `session` (written by `write_nwb`)."""
+    """The in-memory `NWBFile` of `session` (written by `write_nwb`); `fps`: the imaging frame
+    rate to use instead of the session's (`catrack export-nwb --fps`)."""
     import json
 
     from napari_catrack.optional import require
@@ -341,7 +343,7 @@ def build_nwbfile(
             {"recording": session.recording, "provenance": session.provenance()}, default=str
         ),
     )
-    clock = ImagingClock.of(session)
+    clock = ImagingClock.of(session, fps)
     add_ophys(nwb, session, meta, clock, nwb_path=nwb_path, embed_imaging=embed_imaging)
     add_behaviour(nwb, session, clock, nwb_path=nwb_path)
     add_events(nwb, session, clock, nwb_path=nwb_path)
@@ -354,6 +356,7 @@ def write_nwb(
     *,
     metadata: Mapping[str, Any] | None = None,
     embed_imaging: bool = False,
+    fps: float | None = None,
     progress: Callable[..., Any] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Path:
@@ -379,7 +382,7 @@ def write_nwb(
             progress(done, len(stages) - 1, stages[done])
 
     stage(0)
-    nwb = build_nwbfile(session, metadata, nwb_path=path, embed_imaging=embed_imaging)
+    nwb = build_nwbfile(session, metadata, nwb_path=path, embed_imaging=embed_imaging, fps=fps)
     stage(1)
     with atomic_write_path(path) as tmp, warnings.catch_warnings():
         # the temporary name (renamed to `path` once written) does not end in .nwb

@@ -29,20 +29,21 @@ class ImagingClock:
         self.timestamps = None if timestamps is None else np.asarray(timestamps, float)
 
     @classmethod
-    def of(cls, session: Any) -> ImagingClock:
+    def of(cls, session: Any, fps: float | None = None) -> ImagingClock:
+        """The session's clock; `fps` (`catrack export-nwb --fps`) replaces its frame rate."""
         ft = session["events"].tables.get("frame_times") if "events" in session else None
         stamps = (
             ft.sort_values("frame")["time_s"].to_numpy(float)
             if ft is not None and len(ft)
             else None
         )
-        return cls(session.frame_rate(), stamps)
+        return cls(fps or session.frame_rate(), stamps)
 
     def require_fps(self) -> float:
         if not self.fps:
             raise InputError(
-                "the session has no frame rate: set it (any widget's frame rate box, or --fps) "
-                "before exporting to NWB"
+                "the session has no frame rate: set it (any widget's frame rate box, or "
+                "`catrack export-nwb --fps`) before exporting to NWB"
             )
         return self.fps
 

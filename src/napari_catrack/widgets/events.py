@@ -358,7 +358,7 @@ class EventsWidget(QWidget):
             params = self.form.params()
             if "events" not in session:
                 raise InputError("line up the events first")
-            values, times, ids = traces_for_eta(session, params.signal)
+            traces = traces_for_eta(session, params.signal)
         except InputError as exc:
             self.status.setText(str(exc))
             return None
@@ -366,11 +366,12 @@ class EventsWidget(QWidget):
 
         def work(job):
             return event_triggered_averages(
-                values, times, ids, events, params, progress=job.progress, cancel=job.cancelled
-            )
+                traces.values, traces.times, traces.ids, events, params,
+                progress=job.progress, cancel=job.cancelled,
+            )  # fmt: skip
 
         def done(result) -> None:
-            record_eta(session, result)
+            record_eta(session, result, df_left_out=traces.df_left_out)
             self._show(session["eta"])
             self.tabs.setCurrentWidget(self.results_tab)  # what was asked for, in view
 
@@ -428,4 +429,8 @@ class EventsWidget(QWidget):
         # counting them as "of N" read as tested and negative, as `catrack events` said
         text = tested_summary(sig, step.params.get("min_events", EtaParams().min_events))
         text += edge_note(edges_total(step.attrs.get("edges")))  # events at the ends, as the CLI
+        if n_df := len(step.attrs.get("df_left_out") or []):  # dF cells, as the batch row says
+            from napari_catrack.figures.style import left_out_label
+
+            text += f"; {left_out_label(None, 0, n_df)}"
         self.status.setText(text)

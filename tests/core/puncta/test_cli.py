@@ -200,3 +200,40 @@ def test_an_exported_localizations_table_has_the_commands_names_and_units(files,
     main(["export", str(session), "-o", str(tmp_path / "x"), "--table-format", "xlsx"])
     xlsx = pd.read_excel(tmp_path / "x" / "puncta" / "localizations.xlsx")
     assert list(xlsx.columns[:n]) == [c.strip('"') for c in command[0].split(",")]
+
+
+def test_a_puncta_session_goes_to_nwb_with_export_nwb_fps(files, tmp_path, capsys):
+    """A puncta-only session states no frame rate: `export-nwb` said "set it (... or --fps)"
+    and had no --fps. Now it names `catrack export-nwb --fps`, which exists and times the
+    imaging; a --fps that contradicts a session's own rate is used, with a warning."""
+    pytest.importorskip("pynwb")
+    from pynwb import NWBHDF5IO
+
+    tmp, _ = files
+    session = tmp_path / "p.catrack.h5"
+    assert main(["puncta", str(tmp / "rec.tif"), "--pixel-size-nm", "108", "--camera",
+                 str(tmp / "camera.json"), "-o", str(tmp_path / "out"),
+                 "--session", str(session)]) == 0  # fmt: skip
+    capsys.readouterr()
+    nwb = tmp_path / "p.nwb"
+    assert main(["export-nwb", str(session), "-o", str(nwb), "--no-prompt"]) == 2
+    err = capsys.readouterr().err
+    assert "the session has no frame rate" in err and "`catrack export-nwb --fps`" in err
+    assert not nwb.exists()
+    assert main(["export-nwb", str(session), "-o", str(nwb), "--no-prompt", "--fps", "20"]) == 0
+    with NWBHDF5IO(str(nwb), "r") as io:
+        green = io.read().acquisition["ImagingGreen"]
+        assert green.rate == 20.0 and green.starting_time == 0.0
+    from napari_catrack.session import Session
+
+    s = Session.load(session)
+    s.record("settings", attrs={"fps": 5.0})  # as a widget's frame rate box sets it
+    s.save()
+    s.close()
+    capsys.readouterr()
+    assert main(["export-nwb", str(session), "-o", str(nwb), "--no-prompt", "--fps", "20"]) == 0
+    assert "--fps 20 differs from the session's frame rate 5 Hz; using --fps" in (
+        capsys.readouterr().err
+    )
+    with NWBHDF5IO(str(nwb), "r") as io:
+        assert io.read().acquisition["ImagingGreen"].rate == 20.0

@@ -8,13 +8,16 @@
   `frame_times` (the video's frames on the imaging clock) and table `imaging_to_video` (frame,
   video_frame, covered);
 - "eta": tables `eta` and `significance` (eta.ETA_COLUMNS / SIGNIFICANCE_COLUMNS), attrs `inputs`
-  (the events step's files the averages were taken around); params EtaParams.
+  (the events step's files the averages were taken around) and `df_left_out` (the ids of cells
+  whose dff is dF, not dF/F, left out of a dF/F average: `traces_for_eta`); params EtaParams.
 
 `inputs` is `io.provenance.inputs_provenance` ({role: path, size, mtime, sha256}), as every
 step's record stores it (`Session.provenance()`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -208,21 +211,44 @@ def record_video(
     )
 
 
-def record_eta(session, result: EtaResult, save=None) -> None:
+def record_eta(session, result: EtaResult, save=None, df_left_out=()) -> None:
     """The averages; attrs `inputs`: the files of the events they were taken around (the
-    events step's, as recorded; the traces are the session's own)."""
+    events step's, as recorded; the traces are the session's own); `df_left_out`: the cells
+    `traces_for_eta` left out (dF, not dF/F)."""
     read = dict(session[EVENTS].attrs.get("inputs") or {}) if EVENTS in session else {}
     session.record(
         ETA,
         tables={"eta": result.eta, "significance": result.significance},
-        attrs={"inputs": read, "edges": result.edges},
+        attrs={"inputs": read, "edges": result.edges, "df_left_out": [str(i) for i in df_left_out]},
         params=result.params.to_dict(),
         save=save,
     )
 
 
-def traces_for_eta(session, signal: str = "dff") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(values (N, T), frame times (T,), neuron ids) of the session's traces on the imaging clock."""
+# the traces columns in dF/F: a cell whose dff is dF (`core.sources.session.df_cells`) is left
+# out of their averages, as the export's dF/F figures leave it out
+DFF_SIGNALS = ("dff", "dff_clean")
+
+
+class EtaTraces(NamedTuple):
+    values: np.ndarray  # (N, T)
+    times: np.ndarray  # (T,) frame times on the imaging clock
+    ids: np.ndarray  # (N,) neuron ids
+    df_left_out: list[str]  # cells whose dff is dF, not dF/F, left out of a dF/F average
+
+    def note(self) -> str:
+        """'2 cells with dF, not dF/F, left out' ("" when none): the count every caller says."""
+        from napari_catrack.figures.style import left_out_label
+
+        return left_out_label(None, 0, len(self.df_left_out)) or ""
+
+
+def traces_for_eta(session, signal: str = "dff") -> EtaTraces:
+    """(values (N, T), frame times (T,), neuron ids, dF cells left out) of the session's traces
+    on the imaging clock. For a dF/F signal (`DFF_SIGNALS`) the cells whose dff is dF (the
+    sources' `dff_kind`) are left out and counted: their values (hundreds to thousands of
+    counts) would set a dF/F average's scale. Only dF cells: refused, naming another signal."""
+    from napari_catrack.core.sources.session import df_cells
     from napari_catrack.io.tables import long_to_matrix
 
     if "traces" not in session or "traces" not in session["traces"].tables:
@@ -232,6 +258,18 @@ def traces_for_eta(session, signal: str = "dff") -> tuple[np.ndarray, np.ndarray
         raise InputError(
             f"the traces have no {signal!r} column; they have {', '.join(traces.columns)}"
         )
+    left_out: list[str] = []
+    if signal in DFF_SIGNALS and (df := set(df_cells(session))):
+        ids = traces["neuron_id"].astype(str)
+        left_out = sorted(set(ids) & df, key=lambda i: (len(i), i))
+        if left_out:
+            traces = traces[~ids.isin(df)]
+            if traces.empty:
+                raise InputError(
+                    f"every cell's dff is dF, not dF/F (no baseline + background under it: see "
+                    f"dff_kind in the components): no {signal} to average; choose another "
+                    "signal (e.g. denoised)"
+                )
     m = long_to_matrix(traces, signal, sort_ids=False)
     clock = imaging_clock(session, n_frames=int(m.frames.max()) + 1)
     if m.frames.max() >= len(clock):
@@ -239,7 +277,7 @@ def traces_for_eta(session, signal: str = "dff") -> tuple[np.ndarray, np.ndarray
             f"the traces reach frame {int(m.frames.max())} but the imaging clock "
             f"has {len(clock)} frames"
         )
-    return m.dff, clock.times[m.frames], m.neuron_ids
+    return EtaTraces(m.dff, clock.times[m.frames], m.neuron_ids, left_out)
 
 
 def eta_params_from_session(session) -> EtaParams:
