@@ -95,3 +95,17 @@ def test_the_events_placeholders_are_whole(make_napari_viewer, qtbot):
         assert field.fontMetrics().horizontalAdvance(text) <= room, (text, room)
         assert len(field.toolTip()) > len(text)  # the rest of it
     assert "timestamps" in widget.frame_times.toolTip()
+
+
+def test_the_batch_dock_does_not_scroll_sideways(make_napari_viewer, qtbot):
+    """At 1300 x 800 beside Load recording the Batch dock scrolled sideways (its steps, four a
+    row, needed 407 px of a 382 px view) and cut Choose… and Cancel at its right edge."""
+    from qtpy.QtWidgets import QScrollArea
+
+    _, widget = _docked(make_napari_viewer, qtbot, BATCH)
+    area = widget.findChild(QScrollArea)
+    assert area.widget().width() <= area.viewport().width(), (
+        area.widget().width(), area.viewport().width())  # fmt: skip
+    assert not area.horizontalScrollBar().isVisible()
+    right = widget.cancel_button.mapTo(area.viewport(), widget.cancel_button.rect().topRight())
+    assert right.x() < area.viewport().width()

@@ -107,7 +107,8 @@ class BatchWidget(QWidget):
             box = QCheckBox(name)
             box.setChecked(name in DEFAULT_STEPS)
             self.step_boxes[name] = box
-            grid.addWidget(box, i // 4, i % 4)
+            # three a row: four made the dock scroll sideways at 1300 x 800 (389 px > 382)
+            grid.addWidget(box, i // 3, i % 3)
         self.use_session = QCheckBox("use this session's parameters")
         self.use_session.setChecked(True)
         self.output = QLineEdit()
