@@ -237,7 +237,9 @@ def describe_open(ctx: ViewerContext, summary: dict | None = None) -> str:
     import os
 
     recording = ctx.recording()
-    summary = dict(summary or recording.get("summary") or {})
+    if summary:  # the recording just opened here (maybe not the session's): its own file
+        recording = {"path": summary.get("path"), "summary": summary}
+    summary = dict(recording.get("summary") or {})
     path = recording.get("path") or summary.get("path")
     if not path and not summary:
         return "no recording opened"
