@@ -153,8 +153,24 @@ class ViewerContext:
         recording): the input a step's record names in its provenance (`io.provenance`)."""
         layer = self.channel_layer(role) or self.channel_layer("green")
         path = layer.metadata.get("catrack", {}).get("path") if layer is not None else None
-        path = path or self.session.recording.get("path")
+        path = path or self.recording().get("path")
         return {"recording": str(path)} if path else {}
+
+    def recording(self) -> dict[str, Any]:
+        """The recording open in this viewer, found one way for every widget: the session's
+        recording ({"path", "summary", ...}: opened by the Loader, napari's File > Open or a
+        reopened .catrack.h5), else the green (or red) layer's own (a recording opened before
+        the session knew it); {} when none is open."""
+        recording = dict(self.session.recording or {})
+        if recording.get("path"):
+            return recording
+        for role in ROLES:
+            layer = self.channel_layer(role)
+            meta = layer.metadata.get("catrack", {}) if layer is not None else {}
+            if meta.get("path") or meta.get("summary"):
+                summary = dict(meta.get("summary") or {})
+                return {"path": meta.get("path") or summary.get("path"), "summary": summary}
+        return {}
 
     def channel_data(self, role: str, *, fallback_to_green: bool = False):
         """The (T, Y, X) (or (Y, X)) data of a channel; InputError naming the fix when absent."""

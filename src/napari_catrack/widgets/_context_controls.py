@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from qtpy.QtCore import Qt, Signal
-from qtpy.QtGui import QFontMetrics
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QSizePolicy,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -36,47 +35,6 @@ def _alive(widget: QWidget) -> bool:
     except RuntimeError:
         return False
     return True
-
-
-class ElidedLabel(QLabel):
-    """A one-line label that shows what fits of its text, ending in "…" (Qt's elided text), and
-    keeps the whole text in `full_text()` and its tooltip.
-
-    A plain label in a narrow dock cut the frame-rate note mid-word ("from the reco"), which read
-    as a bug (h16 first-hour walk, item 5).
-    """
-
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = ""
-        # no minimum width from the text: the label gives way to its neighbours and elides
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setText(text)
-
-    def setText(self, text: str) -> None:
-        self._full = str(text)
-        self.setToolTip(self._full)
-        self._elide()
-
-    def full_text(self) -> str:
-        return self._full
-
-    def displayed_text(self) -> str:
-        """What the label shows now (the whole text, or its start and "…")."""
-        return super().text()
-
-    def text(self) -> str:  # the whole note, as a plain QLabel would give it
-        return self._full
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        # (a few pixels spare: napari's style sheet pads labels, and the "…" was clipped)
-        room = max(self.contentsRect().width() - 4, 0)
-        shown = QFontMetrics(self.font()).elidedText(self._full, Qt.TextElideMode.ElideRight, room)
-        QLabel.setText(self, shown)
 
 
 class FrameRateControl(QWidget):
@@ -98,16 +56,17 @@ class FrameRateControl(QWidget):
             "frames per second of the recording; shared by every napari-catrack widget and "
             "stored in the session"
         )
-        # the box keeps room for its digits in a narrow dock (it showed ".000" beside a long
-        # source note): two thirds of the row; the note gives way (Ignored: it gets room through
-        # its stretch only), elided with "…" where it does not fit (`ElidedLabel`; cut mid-word,
-        # "from the reco", it read as a bug), and its tooltip holds it whole. (A minimum width
-        # would not do: napari's style sheet sets the spin boxes' own.)
-        self.source = ElidedLabel("")
-        row = QHBoxLayout(self)
+        # the note says where the rate came from, whole, wrapped under the box: beside it, a third
+        # of a narrow dock's row, it was elided ("from the re…", h20 screenshots; cut mid-word
+        # before that, h16), and the box keeps the row's width for its digits (".000" once)
+        self.source = QLabel("")
+        self.source.setWordWrap(True)
+        self.source.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        row = QVBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.spin, 2)
-        row.addWidget(self.source, 1)
+        row.setSpacing(1)
+        row.addWidget(self.spin)
+        row.addWidget(self.source)
         self.refresh()
         self.spin.valueChanged.connect(self._typed)
         self.ctx.events.fps.connect(self._on_context)
@@ -127,7 +86,8 @@ class FrameRateControl(QWidget):
         self.spin.setValue(fps or 0.0)
         self.spin.blockSignals(False)
         note = self.ctx.fps_source() if fps else "type it"
-        self.source.setText(note)  # (its tooltip: the whole note)
+        self.source.setText(note)
+        self.source.setToolTip(note)
 
     def _typed(self, value: float) -> None:
         if value > 0:

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 
 DEFAULT_STEPS = ("align", "detect", "track", "traces", "transients")
 HEADER = "# napari-catrack batch manifest (written by the Batch widget)\n"
+# the report table's headers: shown (short, to fit the dock) -> the report.csv column it shows
+REPORT_HEADERS = {"recording": "recording", "step": "step", "status": "status",
+                  "s": "seconds the step took", "message": "message"}  # fmt: skip
 OPEN_OPTION_KEYS = ("layout", "green_channel", "red_channel", "dataset", "axes", "z_projection")
 
 
@@ -103,7 +107,8 @@ class BatchWidget(QWidget):
             box = QCheckBox(name)
             box.setChecked(name in DEFAULT_STEPS)
             self.step_boxes[name] = box
-            grid.addWidget(box, i // 4, i % 4)
+            # three a row: four made the dock scroll sideways at 1300 x 800 (389 px > 382)
+            grid.addWidget(box, i // 3, i % 3)
         self.use_session = QCheckBox("use this session's parameters")
         self.use_session.setChecked(True)
         self.output = QLineEdit()
@@ -135,8 +140,17 @@ class BatchWidget(QWidget):
         self.status = StatusLine()  # wrapped; no blank line under the progress bar while empty
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.report = QTableWidget(0, 5)
-        self.report.setHorizontalHeaderLabels(["recording", "step", "status", "seconds", "message"])
-        self.report.horizontalHeader().setStretchLastSection(True)
+        # the columns fit the dock (at 1300 x 800 it scrolled sideways and cut "seconds"): short
+        # headers (each whole header in its tooltip), step/status/s as wide as their text, the
+        # recording and the message share the rest, elided (a row's message is its tooltip and
+        # the failures are listed in the status line)
+        self.report.setHorizontalHeaderLabels(list(REPORT_HEADERS))
+        header = self.report.horizontalHeader()
+        for c, (short, full) in enumerate(REPORT_HEADERS.items()):
+            self.report.horizontalHeaderItem(c).setToolTip(full)
+            fitted = short in ("step", "status", "s")
+            header.setSectionResizeMode(c, QHeaderView.ResizeToContents if fitted else QHeaderView.Stretch)  # fmt: skip
+        self.report.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.report.setTextElideMode(Qt.ElideMiddle)
         self.report.setWordWrap(False)
 
@@ -391,7 +405,8 @@ class BatchWidget(QWidget):
         shade = {"failed": QColor(200, 60, 60, 90), "cancelled": QColor(128, 128, 128, 70)}
         for r, row in enumerate(report.itertuples(index=False)):
             for c, value in enumerate(row):
-                item = QTableWidgetItem(str(value))
+                text = f"{value:.1f}" if c == 3 and isinstance(value, float) else str(value)
+                item = QTableWidgetItem(text)  # (seconds to 0.1 s: a narrow column)
                 item.setToolTip(str(row.message))  # the reason, without scrolling to its column
                 if row.status in shade:
                     item.setBackground(shade[row.status])

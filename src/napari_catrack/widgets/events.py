@@ -94,11 +94,20 @@ class EventsWidget(QWidget):
         self.result = None
 
         self.events_file = QLineEdit()
-        self.events_file.setPlaceholderText("CSV: event name + time_s or video frame")
         self.frame_times = QLineEdit()
-        self.frame_times.setPlaceholderText("optional: imaging frame timestamps (time_s)")
         self.video_file = QLineEdit()
-        self.video_file.setPlaceholderText("optional: behaviour video (AVI, MP4, ...)")
+        # short placeholders (whole in a narrow dock, where "optional: imaging frame…" was
+        # elided, h20 screenshots); each field's tooltip says it all
+        for field, short, full in (
+            (self.events_file, "CSV of events",
+             "a table (CSV, TSV, Excel): event name + time_s or video frame"),
+            (self.frame_times, "optional: CSV",
+             "optional: the imaging frames' timestamps (a CSV with time_s)"),
+            (self.video_file, "optional: video",
+             "optional: the behaviour video (AVI, MP4, MOV, MKV)"),
+        ):  # fmt: skip
+            field.setPlaceholderText(short)
+            field.setToolTip(full)
         self.events_start = _seconds()
         self.events_start.setToolTip("imaging-clock time at which the event file's clock reads 0")
         self.video_start = _seconds()

@@ -23,6 +23,7 @@ from napari_catrack.errors import Cancelled, CatrackError
 from napari_catrack.io.layouts import LAYOUTS
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._common import show_info
+from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._worker import report_exception, start_job
 
@@ -96,6 +97,28 @@ class LoaderWidget(QWidget):
         layout.addStretch(1)
         self.open_button.changed.connect(self.start_open)
         self.recording = None
+        # what is open, found the way every widget finds it (`ViewerContext.recording`): a
+        # session reopened from File > Open showed "no recording opened" beside its layers
+        self.ctx = ViewerContext.of(napari_viewer)
+        self.refresh()
+        self.ctx.events.session.connect(self._on_context)
+        self.ctx.events.channels.connect(self._on_context)
+        self.ctx.events.fps.connect(self._on_context)
+
+    def refresh(self) -> None:
+        """Show the recording open in the viewer (its file, session, channels, frames, rate)."""
+        self.info.value = describe_open(self.ctx)
+
+    def _on_context(self, _event=None) -> None:
+        from napari_catrack.widgets._context_controls import _alive
+
+        if not _alive(self):
+            for emitter in (self.ctx.events.session, self.ctx.events.channels, self.ctx.events.fps):
+                emitter.disconnect(self._on_context)
+            return
+        if self.job is not None and self.job.running:
+            return  # the open in progress shows its own result
+        self.refresh()
 
     def _z_projection(self) -> str | int:
         """max, mean, or the index of the one plane kept (what `open_recording` takes)."""
@@ -197,7 +220,7 @@ class LoaderWidget(QWidget):
         ]
         warnings = [n for n in rec.metadata.get("notes", []) if n.startswith("WARNING")]
         warnings += [moved] if moved else []  # an earlier session beside it is never replaced
-        self.info.value = "\n".join([format_summary(rec.summary()), *warnings])
+        self.info.value = "\n".join([describe_open(self.ctx, rec.summary()), *warnings])
         if warnings:
             from napari.utils.notifications import show_warning
 
@@ -208,14 +231,37 @@ class LoaderWidget(QWidget):
         return added
 
 
-def format_summary(summary: dict) -> str:
+def describe_open(ctx: ViewerContext, summary: dict | None = None) -> str:
+    """What is open in the viewer: "open: FILE (session S)" and its summary (`format_summary`),
+    the frame rate being the one in force for every widget; "no recording opened" when none."""
+    import os
+
+    recording = ctx.recording()
+    if summary:  # the recording just opened here (maybe not the session's): its own file
+        recording = {"path": summary.get("path"), "summary": summary}
+    summary = dict(recording.get("summary") or {})
+    path = recording.get("path") or summary.get("path")
+    if not path and not summary:
+        return "no recording opened"
+    session = ctx.session.path
+    lines = [f"open: {os.path.basename(str(path)) if path else 'a recording'}"
+             + (f" (session {session.name})" if session is not None else "")]  # fmt: skip
+    if summary.get("frames") is not None:
+        fps = ctx.fps()
+        rate = f"{fps:g} Hz ({ctx.fps_source()})" if fps else None
+        lines.append(format_summary(summary, rate))
+    return "\n".join(lines)
+
+
+def format_summary(summary: dict, rate: str | None = None) -> str:
+    """A recording's summary in four lines; `rate` replaces its own frame rate's text."""
     fps = summary.get("fps")
     px = summary.get("pixel_size_um")
     lines = [
         f"{summary['frames']} frames, {summary['height']} x {summary['width']} px, {summary['dtype']}",
         f"{summary['channels']} channel(s), layout {summary['layout']}, axes {summary['axes']}"
         + (f" (Z: {summary['z']})" if summary.get("z") else ""),
-        f"frame rate: {f'{fps:g} Hz' if fps else 'unknown'}",
+        f"frame rate: {rate or (f'{fps:g} Hz' if fps else 'unknown')}",
         f"pixel size: {f'{px:g} µm' if px else 'unknown'}",
     ]
     return "\n".join(lines)

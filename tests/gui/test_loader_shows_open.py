@@ -1,0 +1,62 @@
+"""The Load recording widget says what is open however it was opened (h20 screenshot review,
+item 1): docked beside a session reopened with File > Open it said "no recording opened"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.session import Session
+
+pytestmark = pytest.mark.gui
+
+PLUGIN = "napari-catrack"
+
+
+def _session(folder, n_frames=6, fps=5.0):
+    """A session of a two-channel recording.tif beside it, as `catrack demo` leaves one."""
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+
+    movie = np.random.default_rng(0).integers(0, 1000, size=(n_frames, 16, 20), dtype=np.uint16)
+    write_movie_tiff(folder / "recording.tif", movie, movie[:, ::-1], fps=fps)
+    rec = open_recording(str(folder / "recording.tif"))
+    session = Session(folder / "demo.catrack.h5")
+    session.set_recording(rec.path, rec.options, rec.summary())
+    rec.close()
+    tracks = pd.DataFrame({"neuron_id": ["a"] * n_frames, "frame": np.arange(n_frames),
+                           "y": 5.0, "x": 6.0})  # fmt: skip
+    session.record("tracks", tables={"tracks": tracks})
+    return folder / "demo.catrack.h5"
+
+
+@pytest.mark.parametrize("dock_first", [True, False])
+def test_loader_says_which_session_recording_is_open(make_napari_viewer, tmp_path, dock_first):
+    """Docked before or after File > Open of a .catrack.h5: the widget names the session's
+    recording, its channels, frames and frame rate (the reader adds the layers, not the widget)."""
+    path = _session(tmp_path)
+    viewer = make_napari_viewer()
+    if dock_first:
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+        assert widget.info.value == "no recording opened"
+    viewer.open(str(path), plugin=PLUGIN)  # File > Open of the session file
+    if not dock_first:
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    text = widget.info.value
+    assert text.startswith("open: recording.tif (session demo.catrack.h5)\n"), text
+    assert "6 frames, 16 x 20 px" in text and "2 channel(s)" in text
+    assert "frame rate: 5 Hz (from the recording)" in text
+    assert "no recording opened" not in text
+
+
+def test_loader_follows_the_frame_rate_set_in_another_widget(make_napari_viewer, tmp_path):
+    """The rate shown is the one every widget uses: typed elsewhere, the Loader says so."""
+    from napari_catrack.widgets._context import ViewerContext
+
+    path = _session(tmp_path)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    ViewerContext.of(viewer).set_fps(7.5)
+    assert "frame rate: 7.5 Hz (set by you)" in widget.info.value
