@@ -396,7 +396,7 @@ def test_a_cell_drawn_on_a_multi_plane_import_is_refused_by_the_nwb_export_in_on
     rec = session["sources"]
     comps = rec.tables["components"]
     drawn = pd.concat([comps, pd.DataFrame([{"neuron_id": 99, "y": 5.0, "x": 58.0}])], ignore_index=True)  # fmt: skip
-    drawn = _imaged_as_the_others(drawn, len(comps))  # as the fit leaves it: several planes
+    drawn = _imaged_as_the_others(drawn, comps)  # as the fit leaves it: several planes
     assert drawn[["plane", "plane_roi", "time_offset_s"]].iloc[-1].isna().all()
     session.record("sources", tables={"components": drawn}, arrays=dict(rec.arrays), attrs=dict(rec.attrs), params=rec.params)  # fmt: skip
     with pytest.raises(InputError, match=r"cell\(s\) 99 were drawn by hand on a multi-plane import \(planes 0, 1, 2\)"):  # fmt: skip

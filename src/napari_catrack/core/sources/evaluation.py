@@ -79,7 +79,7 @@ def evaluate(components: pd.DataFrame, params: EvaluationParams | None = None) -
         if a > p.max_area_px:
             why.append(f"area {int(a)} px > {p.max_area_px}")
         reasons.append("; ".join(why))
-    out["reason"] = pd.Series(reasons, index=out.index, dtype=object)
+    out["reason"] = reasons
     out["accepted"] = np.array([not r for r in reasons], dtype=bool)  # bool with no cells too
     return out
 
