@@ -109,3 +109,17 @@ def test_the_batch_dock_does_not_scroll_sideways(make_napari_viewer, qtbot):
     assert not area.horizontalScrollBar().isVisible()
     right = widget.cancel_button.mapTo(area.viewport(), widget.cancel_button.rect().topRight())
     assert right.x() < area.viewport().width()
+
+
+def test_the_ensembles_table_field_is_whole(make_napari_viewer, qtbot):
+    """The Neuronal ensembles widget's transients field named the session's table in a
+    placeholder the dock elided ("table from session (111 t…"); it is short now, the whole
+    sentence (with the rejected cells left out) in its tooltip."""
+    _, widget = _docked(make_napari_viewer, qtbot, "Neuronal ensembles")
+    table = pd.DataFrame({"neuron_id": ["a"] * 111, "peak_frame": range(111)})
+    widget.set_table(table)
+    field = widget.path
+    text = field.placeholderText()
+    room = field.contentsRect().width() - 8  # the line edit's text margins
+    assert "111" in text and field.fontMetrics().horizontalAdvance(text) <= room, (text, room)
+    assert "111 transients" in field.toolTip()

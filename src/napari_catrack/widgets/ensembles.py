@@ -196,7 +196,8 @@ class EnsemblesWidget(QWidget):
         self._from_session = False
         self._neuron_ids = None
         if table is not None:
-            self.path.setPlaceholderText(f"table handed over ({len(table)} transients)")
+            self._say_table(f"{len(table)} handed over", f"a transient table handed over by "
+                            f"another widget: {len(table)} transients")  # fmt: skip
 
     def load_session_transients(self) -> bool:
         """The session's curated transients (rejected cells left out).
@@ -219,8 +220,15 @@ class EnsemblesWidget(QWidget):
         if step.attrs.get("fps") and not self.ctx.fps():
             self.ctx.set_fps(float(step.attrs["fps"]), source="from the transients step")
         left_out = f", {len(rejected)} rejected cell(s) left out" if rejected else ""
-        self.path.setPlaceholderText(f"table from session ({len(table)} transients{left_out})")
+        self._say_table(f"{len(table)} from session",
+                        f"the session's transients: {len(table)}{left_out}")  # fmt: skip
         return True
+
+    def _say_table(self, short: str, whole: str) -> None:
+        """The table in use, short enough for the field in a shared dock ("111 from session");
+        the whole sentence is the tooltip (the placeholder was elided: "table handed over…")."""
+        self.path.setPlaceholderText(short)
+        self.path.setToolTip(f"{whole}; browse for a CSV file to use that instead")
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Transient table", "", "CSV (*.csv);;All (*)")
