@@ -60,3 +60,15 @@ def test_loader_follows_the_frame_rate_set_in_another_widget(make_napari_viewer,
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
     ViewerContext.of(viewer).set_fps(7.5)
     assert "frame rate: 7.5 Hz (set by you)" in widget.info.value
+
+
+def test_loader_docks_beside_a_sample_whose_summary_holds_its_frames_only(make_napari_viewer):
+    """A sample's layers state frames, rate and pixel size but no size or channels: docking Load
+    recording beside them stopped with KeyError 'height' (the release check's smoke test found
+    it); the box says what the summary holds."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "two_photon")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    text = widget.info.value
+    assert text.startswith("open: a recording") and " frames" in text, text
+    assert "frame rate:" in text and "pixel size:" in text and "None" not in text, text

@@ -254,14 +254,20 @@ def describe_open(ctx: ViewerContext, summary: dict | None = None) -> str:
 
 
 def format_summary(summary: dict, rate: str | None = None) -> str:
-    """A recording's summary in four lines; `rate` replaces its own frame rate's text."""
-    fps = summary.get("fps")
-    px = summary.get("pixel_size_um")
-    lines = [
-        f"{summary['frames']} frames, {summary['height']} x {summary['width']} px, {summary['dtype']}",
-        f"{summary['channels']} channel(s), layout {summary['layout']}, axes {summary['axes']}"
-        + (f" (Z: {summary['z']})" if summary.get("z") else ""),
-        f"frame rate: {rate or (f'{fps:g} Hz' if fps else 'unknown')}",
-        f"pixel size: {f'{px:g} µm' if px else 'unknown'}",
-    ]
+    """A recording's summary in up to four lines; `rate` replaces its own frame rate's text.
+    What the summary does not hold is left out (a layer's summary, e.g. a sample's, may hold
+    its frames only: the Load recording widget stopped with KeyError 'height' on docking)."""
+    get = summary.get
+    fps, px = get("fps"), get("pixel_size_um")
+    size = [f"{get('frames')} frames"] if get("frames") is not None else []
+    if get("height") is not None and get("width") is not None:
+        size.append(f"{get('height')} x {get('width')} px")
+    if get("dtype"):
+        size.append(str(get("dtype")))
+    kind = [f"{get('channels')} channel(s)"] if get("channels") is not None else []
+    kind += [f"{key} {get(key)}" for key in ("layout", "axes") if get(key)]
+    lines = [", ".join(size), ", ".join(kind) + (f" (Z: {get('z')})" if get("z") else "")]
+    lines = [line for line in lines if line]
+    lines.append(f"frame rate: {rate or (f'{fps:g} Hz' if fps else 'unknown')}")
+    lines.append(f"pixel size: {f'{px:g} µm' if px else 'unknown'}")
     return "\n".join(lines)
