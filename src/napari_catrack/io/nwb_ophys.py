@@ -311,15 +311,7 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
             dimension=_dimension(summary),
             **clock.series_timing(n),
         )
-        if embed:
-            kwargs["data"] = _frames_iterator(path, options, role)
-        else:
-            kwargs.update(
-                external_file=[relative_to(f, nwb_path) for f in files],
-                starting_frame=starts,
-                format="external",
-                num_samples=n,
-            )
+        _add_frames(kwargs, embed, path, options, role, files, starts, n, nwb_path)
         out[role] = cls(**kwargs)
         nwb.add_acquisition(out[role])
     return out
@@ -363,15 +355,7 @@ def _behaviour_recording(nwb, session, summary, clock, nwb_path, embed) -> None:
         dimension=_dimension(summary),
         **clock.series_timing(n),
     )
-    if embed:
-        kwargs["data"] = _frames_iterator(path, rec.get("options") or {}, "green")
-    else:
-        kwargs.update(
-            external_file=[relative_to(f, nwb_path) for f in files],
-            starting_frame=starts,
-            format="external",
-            num_samples=n,
-        )
+    _add_frames(kwargs, embed, path, rec.get("options") or {}, "green", files, starts, n, nwb_path)
     nwb.add_acquisition(ImageSeries(**kwargs))
 
 
@@ -429,6 +413,21 @@ def _motion_correction(ophys, session, series, summary, clock, nwb_path, embed):
     stack = CorrectedImageStack(corrected=corrected, original=original, xy_translation=xy)
     ophys.add(MotionCorrection(corrected_image_stacks=[stack]))
     return corrected
+
+
+def _add_frames(kwargs: dict, embed: bool, path, options: dict, role: str, files, starts, n: int, nwb_path) -> None:  # fmt: skip
+    """An image series' frames into its `kwargs`: embedded (read frame by frame from `path`),
+    or linked to the recording's files (paths relative to the NWB file, each file's first
+    frame), as the imaging and the behaviour video are written alike."""
+    if embed:
+        kwargs["data"] = _frames_iterator(path, options, role)
+    else:
+        kwargs.update(
+            external_file=[relative_to(f, nwb_path) for f in files],
+            starting_frame=starts,
+            format="external",
+            num_samples=n,
+        )
 
 
 def _frames_iterator(path: str, options: dict, role: str):
