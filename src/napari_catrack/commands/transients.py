@@ -21,8 +21,6 @@ from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import InputError
 from napari_catrack.export.layout import FIGURE_FORMATS
 
-FIGURES = ("transients_traces", "transients_raster", "transients_amplitudes", "transients_iti")
-
 
 def register(subparsers) -> None:
     """Add the `transients` sub-command."""
@@ -79,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     figures = None
     if args.figures:
+        from napari_catrack.figures.transients import FIGURES
+
         figures = OutputFolder(args.figures, tuple(f"{n}.{args.figure_format}" for n in FIGURES))
     check_outputs({"-o": args.output, "--cells": args.cells, "--figures": figures,
                    "--session": args.session},
@@ -181,12 +181,7 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
 
     from napari_catrack.figures import save_figure
     from napari_catrack.figures.style import label_recording, left_out_label
-    from napari_catrack.figures.transients import (
-        amplitude_figure,
-        iti_figure,
-        raster_figure,
-        traces_figure,
-    )
+    from napari_catrack.figures.transients import DFF_AXES, transient_figures
 
     keep = ~np.isin(np.asarray(tm.neuron_ids).astype(str), list(rejected))
     ids, dff = np.asarray(tm.neuron_ids)[keep], tm.dff[keep]
@@ -196,17 +191,9 @@ def _write_figures(out: Path, fmt: str, tm, table, fps: float, source: str | Non
     local = table[~table["neuron_id"].astype(str).isin(rejected)].copy()
     for c in ("start", "peak", "end"):  # figures index the matrix, not the table's frames
         local[f"{c}_frame"] = local[f"{c}_frame"] - tm.frames[0]
-    ratio = ~np.isin(ids.astype(str), list(df))  # dF/F cells: the dF/F axes draw only them
-    on_axis = local[~local["neuron_id"].astype(str).isin(df)]
-    n_df = int((~ratio).sum())
-    figs = dict(zip(FIGURES, (
-        traces_figure(dff[ratio], fps, on_axis, ids[ratio]),
-        raster_figure(local, ids, fps, dff.shape[1]),
-        amplitude_figure(on_axis),
-        iti_figure(local),
-    )))  # fmt: skip
+    figs, n_df = transient_figures(dff, ids, local, fps, df)
     for name, fig in figs.items():
-        axis = name in (FIGURES[0], FIGURES[2])  # the traces and amplitudes: dF/F axes
+        axis = name in DFF_AXES  # their numbers are the tables' less the dF cells too
         label_recording(fig, left_out_label(source, int((~keep).sum()), n_df if axis else 0))
         save_figure(fig, out / f"{name}.{fmt}")
     print(f"{len(figs)} figures -> {out}")

@@ -157,3 +157,26 @@ def iti_figure(transients: pd.DataFrame, bins: int = 40) -> Figure:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
     ax.set_title(f"Inter-transient intervals (n = {iti.size})")
     return fig
+
+
+FIGURES = ("transients_traces", "transients_raster", "transients_amplitudes", "transients_iti")
+DFF_AXES = ("transients_traces", "transients_amplitudes")  # the figures with a dF/F axis
+
+
+def transient_figures(dff: np.ndarray, ids, transients: pd.DataFrame, fps: float, df_ids=()) -> tuple[dict, int]:  # fmt: skip
+    """The four transient figures (`FIGURES`) of these cells (`dff` rows of `ids`, the table's
+    frames indexing its columns), as `catrack transients --figures` and the curation widget's
+    Export figures draw them: cells in `df_ids` (dff is dF, not dF/F: the sources' `dff_kind`)
+    are left off the dF/F axes (`DFF_AXES`) and kept in the raster and ITI figures. Returns
+    (figures by name, how many cells the dF/F axes leave out) for the caller's titles."""
+    ids = np.asarray(ids)
+    df = {str(i) for i in df_ids}
+    ratio = ~np.isin(ids.astype(str), list(df))
+    on_axis = transients[~transients["neuron_id"].astype(str).isin(df)]
+    figs = dict(zip(FIGURES, (
+        traces_figure(dff[ratio], fps, on_axis, ids[ratio]),
+        raster_figure(transients, ids, fps, dff.shape[1]),
+        amplitude_figure(on_axis),
+        iti_figure(transients),
+    )))  # fmt: skip
+    return figs, int((~ratio).sum())

@@ -833,7 +833,8 @@ def _df_note(session, ids) -> str:
     """What the dF/F series holds for cells whose dff is dF (components' `dff_kind`)."""
     from napari_catrack.core.sources.session import df_cells
 
-    df = [i for i in map(str, ids) if i in set(df_cells(session))]
+    kinds = set(df_cells(session))  # (read once, not per ROI)
+    df = [i for i in map(str, ids) if i in kinds]
     if not df:
         return ""
     return (f"; the ROIs of neuron_id {', '.join(df)} hold dF, not dF/F (raw minus its baseline, "

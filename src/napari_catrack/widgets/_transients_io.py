@@ -38,12 +38,9 @@ def export_figures(state: CurationState, folder: Path, fmt: str = "svg", df_ids=
     """Traces, raster, amplitude and ITI figures of the cells not rejected; cells in `df_ids`
     (dff is dF, not dF/F: `core.sources.session.df_cells`) are left off the dF/F axes (traces,
     amplitudes), counted in their titles, and kept in the raster and ITI figures."""
-    from napari_catrack.figures.transients import (
-        amplitude_figure,
-        iti_figure,
-        raster_figure,
-        traces_figure,
-    )
+    from napari_catrack.figures import save_figure
+    from napari_catrack.figures.style import label_recording, left_out_label
+    from napari_catrack.figures.transients import DFF_AXES, transient_figures
 
     if fmt not in FIGURE_FORMATS:
         raise InputError(f"figure format must be one of {', '.join(FIGURE_FORMATS)}, not {fmt!r}")
@@ -52,21 +49,10 @@ def export_figures(state: CurationState, folder: Path, fmt: str = "svg", df_ids=
     keep = np.asarray([state.status(i)[0] != "rejected" for i in state.ids])
     ids, dff = state.ids[keep], state.dff[keep]
     table = state.table[state.table["neuron_id"].isin(set(ids))]
-    df = {str(i) for i in df_ids}
-    ratio = ~np.isin(np.asarray(ids).astype(str), list(df))
-    on_axis = table[~table["neuron_id"].astype(str).isin(df)]
-    figs = {
-        "transients_traces": traces_figure(dff[ratio], state.fps, on_axis, ids[ratio]),
-        "transients_raster": raster_figure(table, ids, state.fps, dff.shape[1]),
-        "transients_amplitudes": amplitude_figure(on_axis),
-        "transients_iti": iti_figure(table),
-    }
-    from napari_catrack.figures import save_figure
-    from napari_catrack.figures.style import label_recording
-
-    if n_df := int((~ratio).sum()):  # the dF/F axes' numbers are the tables' less these cells
-        for name in ("transients_traces", "transients_amplitudes"):
-            label_recording(figs[name], f"{n_df} cell{'s' if n_df > 1 else ''} with dF, not dF/F, left out")  # fmt: skip
+    figs, n_df = transient_figures(dff, ids, table, state.fps, df_ids)
+    if n_df:  # the dF/F axes' numbers are the tables' less these cells
+        for name in DFF_AXES:
+            label_recording(figs[name], left_out_label(None, 0, n_df))
 
     return [save_figure(fig, Path(folder) / f"{name}.{fmt}") for name, fig in figs.items()]
 
