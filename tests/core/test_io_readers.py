@@ -758,8 +758,9 @@ def test_png_frames_of_different_sizes_are_refused_naming_two(tmp_path):
 
 def test_an_output_that_would_join_a_png_sequence_is_refused(tmp_path):
     """A folder of PNG frames is a recording: a figure (PNG) or a TIFF written into it would
-    change it (a TIFF is read first), so both are refused before any work; a PNG beside TIFF
-    frames is not a frame and is allowed."""
+    change it, so both are refused before any work. A PNG beside TIFF frames is refused too
+    (h21): a folder mixing kinds reads a same-size PNG as a frame (`sequence_files`), and which
+    kind is read follows the counts."""
     from napari_catrack.io.output_check import check_outputs
 
     png = _png_frames(tmp_path / "png", [np.zeros((4, 4), np.uint8)] * 2)
@@ -769,6 +770,89 @@ def test_an_output_that_would_join_a_png_sequence_is_refused(tmp_path):
     tifs = tmp_path / "tifs"
     tifs.mkdir()
     tifffile.imwrite(tifs / "0.tif", np.zeros((4, 4), np.uint8))
-    check_outputs({"-o": tifs / "speed.png"}, {"VIDEO": tifs})
-    with pytest.raises(InputError, match="read as one recording"):
-        check_outputs({"-o": tifs / "more.tif"}, {"VIDEO": tifs})
+    for name in ("speed.png", "more.tif"):
+        with pytest.raises(InputError, match="read as one recording"):
+            check_outputs({"-o": tifs / name}, {"VIDEO": tifs})
+    check_outputs({"-o": tifs / "speed.svg"}, {"VIDEO": tifs})  # no frame file: allowed
+
+
+def test_a_folder_mixing_frame_kinds_is_never_read_silently(tmp_path):
+    """h21: a folder of TIFFs and PNGs read only the TIFFs, a PNG/JPEG mix the commoner kind,
+    without a word (and 1 TIFF beside 500 PNG frames was a 1-frame movie). As ImageJ's Import >
+    Image Sequence does, every frame file is read in name order where the kinds are one size and
+    kind; else the commoner kind only. Either way a warning names the counts, the files left
+    out and the pattern that reads one kind. Fails on the old code (no note; 3 TIFF frames of 5)."""
+    from PIL import Image
+
+    from napari_catrack.io.tiff import expand_sequence
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (6, 8), dtype=np.uint8) for _ in range(5)]
+    same = tmp_path / "same"
+    same.mkdir()
+    for i, frame in enumerate(frames):  # frames 0, 2, 4 as TIFF; 1, 3 as PNG
+        if i % 2:
+            Image.fromarray(frame).save(same / f"f{i}.png")
+        else:
+            tifffile.imwrite(same / f"f{i}.tif", frame)
+    rec = open_recording(same)
+    np.testing.assert_array_equal(np.asarray(rec.green), np.stack(frames))
+    assert [p.name for p in expand_sequence(same)] == [f"f{i}{'.png' if i % 2 else '.tif'}"
+                                                       for i in range(5)]  # fmt: skip
+    (warning,) = rec.warnings
+    assert "holds 3 TIFF and 2 PNG frame files of one size and kind: all 5 are read" in warning
+    assert os.path.join(str(same), "*.tif") in warning
+    assert rec.summary()["format"] == "tiff+png-sequence"
+
+    # a 16-bit TIFF movie with an 8-bit PNG preview: the TIFFs only, the preview named
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    for i in range(3):
+        tifffile.imwrite(deep / f"t{i}.tif", np.full((6, 8), 1000 * i, np.uint16))
+    Image.fromarray(frames[0]).save(deep / "preview.png")
+    rec = open_recording(deep)
+    assert rec.green.shape == (3, 6, 8) and rec.dtype == np.uint16
+    (warning,) = rec.warnings
+    assert "holds 3 TIFF and 1 PNG frame files" in warning
+    assert "t0.tif is 6x8 px (height x width), greyscale 16-bit" in warning
+    assert "only the 3 TIFF files are read as frames; left out: 1 file(s) (preview.png)" in warning
+
+    # PNG frames with one stray TIFF: the PNGs (the commoner kind), not a 1-frame movie
+    pngs = _png_frames(tmp_path / "pngs", frames)
+    tifffile.imwrite(pngs / "mask.tif", np.zeros((3, 3), np.uint8))
+    rec = open_recording(pngs)
+    assert rec.green.shape == (5, 6, 8)
+    assert "left out: 1 file(s) (mask.tif)" in rec.warnings[0]
+
+    # every frame saved twice (PNG and JPEG of one name): one kind, never the frames doubled
+    twice = _png_frames(tmp_path / "twice", frames[:2], ["a0.png", "a1.png"])
+    for i in range(2):
+        Image.fromarray(frames[i]).save(twice / f"a{i}.jpg")
+    rec = open_recording(twice)
+    assert rec.green.shape == (2, 6, 8) and rec.summary()["format"] == "png-sequence"
+    assert "the same names in two kinds, e.g. a0" in rec.warnings[0]
+    assert "left out: 2 file(s) (a0.jpg, a1.jpg)" in rec.warnings[0]
+    np.testing.assert_array_equal(np.asarray(rec.green), np.stack(frames[:2]))  # lossless PNGs
+
+    # one kind: no note (as before)
+    assert open_recording(_png_frames(tmp_path / "one", frames)).warnings == []
+
+
+def test_an_animated_png_gives_all_its_frames(tmp_path):
+    """h21: an animated PNG (APNG) in a folder of frames was read as its first frame only,
+    silently. All its frames are read, in order (Pillow composes them), and a note says so.
+    Fails on the old code (1 frame)."""
+    from PIL import Image
+
+    frames = [np.full((5, 7), 30 * i + 10, np.uint8) for i in range(4)]
+    folder = tmp_path / "apng"
+    folder.mkdir()
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(folder / "movie.png", save_all=True, append_images=images[1:], duration=100)
+    Image.fromarray(np.zeros((5, 7), np.uint8)).save(folder / "zz_last.png")
+    rec = open_recording(folder)
+    assert rec.green.shape == (5, 5, 7)
+    np.testing.assert_array_equal(np.asarray(rec.green[:4]), np.stack(frames))
+    assert not np.asarray(rec.green[4]).any()
+    assert rec.metadata["notes"] == ["animated PNG: every frame is read, in order: movie.png "
+                                     "(4 frames)"]  # fmt: skip

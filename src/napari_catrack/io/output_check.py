@@ -133,8 +133,7 @@ def _as_list(value: Any) -> list:
 
 
 def _input_files(value: Any) -> Iterator[str]:
-    """An input path, and for a folder or glob its frame files (a TIFF-, else PNG/JPEG-sequence
-    recording)."""
+    """An input path, and for a folder or glob its frame files (TIFF, PNG, JPEG or BMP)."""
     for p in map(str, _as_list(value)):
         yield p
         if os.path.isdir(p):
@@ -143,17 +142,16 @@ def _input_files(value: Any) -> Iterator[str]:
             names = glob.glob(p)
         else:
             continue
-        yield from (n for n in names if _reads_as_frame(n, names))
+        yield from (n for n in names if _reads_as_frame(n))
 
 
-def _reads_as_frame(name: str | os.PathLike, beside: list[str]) -> bool:
-    """Whether a file `name` among (or added to) `beside` is a frame of their sequence: a TIFF
-    always; a PNG/JPEG/BMP image where no TIFF is there (the reader takes TIFFs first)."""
-    from napari_catrack.io.tiff import is_frame_image_path, is_tiff_path
+def _reads_as_frame(name: str | os.PathLike) -> bool:
+    """Whether a file `name` in a folder of frames is, or may become, one of its frames: any
+    TIFF, PNG, JPEG or BMP file (a folder mixing kinds reads them all when they are one size and
+    kind, and which kind is read follows the counts: `io.tiff.sequence_files`)."""
+    from napari_catrack.io.tiff import frame_file_kind
 
-    if is_tiff_path(name):
-        return True
-    return is_frame_image_path(name) and not any(map(is_tiff_path, beside))
+    return frame_file_kind(name) is not None
 
 
 def _is_pattern(p: str) -> bool:
@@ -162,9 +160,9 @@ def _is_pattern(p: str) -> bool:
 
 def _is_tiff_sequence(p: str) -> bool:
     """An input the readers take as one movie made of frame files: a glob pattern, or a folder
-    (not a .zarr movie) that holds TIFF (or PNG/JPEG/BMP) frames. A TIFF written into it would
-    join the recording (or replace its PNG frames). Other input folders (a suite2p or batch
-    folder) are not recordings of frame files."""
+    (not a .zarr movie) that holds TIFF, PNG, JPEG or BMP frames. An image written into it
+    would join the recording (or change which kind of file is read). Other input folders (a
+    suite2p or batch folder) are not recordings of frame files."""
     from napari_catrack.io.zarr_movie import is_zarr_path
 
     if _is_pattern(p):
@@ -172,13 +170,13 @@ def _is_tiff_sequence(p: str) -> bool:
     if not os.path.isdir(p) or is_zarr_path(p):
         return False
     names = os.listdir(p)
-    return any(_reads_as_frame(n, names) for n in names)
+    return any(map(_reads_as_frame, names))
 
 
 def _check_not_a_frame(shown: str, path: Path, sequences: list[tuple[str, str]]) -> None:
-    """Refuse an output TIFF (or PNG/JPEG/BMP, beside such frames) that a folder/glob input
-    would read as one more frame file: the first run would change the recording (and every
-    later run would read another movie)."""
+    """Refuse an output TIFF, PNG, JPEG or BMP that a folder/glob input would (or might) read
+    as one more frame file: the first run would change the recording (and every later run
+    would read another movie)."""
     from napari_catrack.io.tiff import IMAGE_SUFFIXES, is_frame_image_path, is_tiff_path
 
     if not (is_tiff_path(path) or is_frame_image_path(path)):
@@ -188,7 +186,7 @@ def _check_not_a_frame(shown: str, path: Path, sequences: list[tuple[str, str]])
             inside = _matches_pattern(path, spec)
         else:
             same = _file_key(Path(os.path.realpath(path.parent))) == _file_key(Path(spec))
-            inside = same and _reads_as_frame(path.name, os.listdir(spec))
+            inside = same and _reads_as_frame(path.name)
         if inside:
             kind = "TIFF" if is_tiff_path(path) else IMAGE_SUFFIXES[path.suffix.lower()]
             raise InputError(

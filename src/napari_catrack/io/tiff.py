@@ -392,9 +392,45 @@ def _physical_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | No
 
 
 def expand_sequence(spec: str | os.PathLike) -> list[Path]:
-    """A folder or glob pattern -> its frame files in natural order (frame2 before frame10):
-    its TIFF files, or where it holds none, its PNG/JPEG/BMP images (of the kind it holds
-    most of; `sequence_kind` says which)."""
+    """A folder or glob pattern -> its frame files in natural order (frame2 before frame10), as
+    `open_tiff_sequence` reads them (`sequence_files`, less its notes)."""
+    return sequence_files(spec)[0]
+
+
+#: Image files other than TIFF that a folder or glob is read as frames from (with Pillow)
+IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+# which kind of frame files is read when a folder mixes kinds that cannot be one movie and as
+# many files of each: the lossless ones first
+_KIND_ORDER = ("TIFF", "PNG", "BMP", "JPEG")
+
+
+def is_frame_image_path(path: str | os.PathLike) -> bool:
+    """A PNG/JPEG/BMP file: a frame of a folder or glob (with Pillow)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def frame_file_kind(path: str | os.PathLike) -> str | None:
+    """ "TIFF", "PNG", "JPEG" or "BMP" for a frame file, else None."""
+    return "TIFF" if is_tiff_path(path) else IMAGE_SUFFIXES.get(Path(path).suffix.lower())
+
+
+def sequence_kind(files: list[Path]) -> str:
+    """ "TIFF", "PNG", "JPEG" or "BMP": the kind of the frame files `expand_sequence` gave
+    ("TIFF+PNG", kinds in that order, for a folder whose frames mix kinds)."""
+    kinds = {frame_file_kind(f) for f in files}
+    return "+".join(k for k in _KIND_ORDER if k in kinds)
+
+
+def sequence_files(spec: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """A folder or glob pattern -> (its frame files in natural order, notes for the user).
+
+    A folder of one kind of frame file (TIFF, PNG, JPEG or BMP) is those files. A folder that
+    mixes kinds (TIFF frames and a PNG preview, PNGs and JPEGs) is never read silently: as
+    ImageJ's Import > Image Sequence does, every frame file is read in name order when the first
+    file of each kind has one size and kind (grey or colour, bit depth) and no name is there in
+    two kinds (frame7.tif and frame7.png: one frame saved twice); else only the kind that most
+    files are (ties: TIFF, PNG, BMP, JPEG) is read. Either way a warning note names the counts
+    and the files left out, and the pattern that reads one kind only."""
     spec = str(spec)
     if os.path.isdir(spec):
         found = list(Path(spec).iterdir())
@@ -402,54 +438,75 @@ def expand_sequence(spec: str | os.PathLike) -> list[Path]:
     else:
         found = [Path(p) for p in glob.glob(spec)]
         where = f"pattern {spec}"
-    files = [p for p in found if is_tiff_path(p)] or _image_frames(found)
-    if not files:
-        raise InputError(f"no TIFF, PNG or JPEG frames in {where}")
-    return [Path(p) for p in natsorted(files, key=str)]
-
-
-#: Image files other than TIFF that a folder or glob is read as frames from (with Pillow)
-IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
-
-
-def is_frame_image_path(path: str | os.PathLike) -> bool:
-    """A PNG/JPEG/BMP file: a frame of a folder or glob that holds no TIFF."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def sequence_kind(files: list[Path]) -> str:
-    """ "TIFF", "PNG", "JPEG" or "BMP": the kind of the frame files `expand_sequence` gave."""
-    return "TIFF" if is_tiff_path(files[0]) else IMAGE_SUFFIXES[files[0].suffix.lower()]
-
-
-def _image_frames(found: list[Path]) -> list[Path]:
-    """The PNG/JPEG/BMP files among `found`, of the kind most of them are (a folder of PNG
-    frames with a JPEG preview beside them is its PNGs)."""
-    kinds: dict[str, list[Path]] = {}
+    by_kind: dict[str, list[Path]] = {}
     for p in found:
-        if is_frame_image_path(p) and p.is_file():
-            kinds.setdefault(IMAGE_SUFFIXES[p.suffix.lower()], []).append(p)
-    return max(kinds.values(), key=len) if kinds else []
+        kind = frame_file_kind(p)
+        if kind and p.is_file():
+            by_kind.setdefault(kind, []).append(p)
+    if not by_kind:
+        raise InputError(f"no TIFF, PNG or JPEG frames in {where}")
+    notes: list[str] = []
+    if len(by_kind) == 1:
+        files = next(iter(by_kind.values()))
+    else:
+        files, note = _mixed_frames(by_kind, where, spec)
+        notes.append(note)
+    return [Path(p) for p in natsorted(files, key=str)], notes
+
+
+def _mixed_frames(by_kind: dict[str, list[Path]], where: str, spec: str) -> tuple[list, str]:
+    """The frame files read from a folder/glob of several kinds, and the warning that says so."""
+    kinds = sorted(by_kind, key=lambda k: (-len(by_kind[k]), _KIND_ORDER.index(k)))
+    counts = " and ".join(f"{len(by_kind[k])} {k}" for k in kinds)
+    firsts = {k: natsorted(by_kind[k], key=str)[0] for k in kinds}
+    looks = {k: _frame_header(f)[:2] for k, f in firsts.items()}
+    stems: dict[str, set[str]] = {}
+    for k in kinds:
+        for p in by_kind[k]:
+            stems.setdefault(p.stem.lower(), set()).add(k)
+    twice = sorted((s for s, ks in stems.items() if len(ks) > 1), key=str)
+    main = kinds[0]
+    suffix = by_kind[main][0].suffix
+    one_kind = (
+        os.path.join(spec, f"*{suffix}") if os.path.isdir(spec) else f"a pattern ending *{suffix}"
+    )
+    if len(set(looks.values())) == 1 and not twice:
+        total = sum(map(len, by_kind.values()))
+        return [p for k in kinds for p in by_kind[k]], (
+            f"WARNING: {where} holds {counts} frame files of one size and kind: all {total} are "
+            f"read as frames, in name order; to read one kind only, open {one_kind}"
+        )
+    if twice:
+        why = f"the same names in two kinds, e.g. {twice[0]} (one frame saved twice)"
+    else:
+        why = ", ".join(f"{firsts[k].name} is {_describe(*looks[k])}" for k in kinds)
+        why = f"the kinds differ in size or kind: {why}"
+    left = natsorted((p for k in kinds[1:] for p in by_kind[k]), key=str)
+    shown = ", ".join(p.name for p in left[:5]) + (", ..." if len(left) > 5 else "")
+    return by_kind[main], (
+        f"WARNING: {where} holds {counts} frame files ({why}): only the {len(by_kind[main])} "
+        f"{main} files are read as frames; left out: {len(left)} file(s) ({shown}); open "
+        f"{one_kind} to say so, or a pattern of another kind to read that one"
+    )
 
 
 def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
-    """A folder/glob of single-frame TIFFs (or, where it holds none, of PNG/JPEG/BMP images) as
-    one lazy movie, one chunk per file. Every frame must have the first's size and kind (grey or
-    colour, bit depth): frames of different sizes are refused, never padded."""
-    files = expand_sequence(spec)
+    """A folder/glob of single-frame TIFFs (or PNG/JPEG/BMP images, or a mix: `sequence_files`)
+    as one lazy movie, one chunk per file. Every frame must have the first's size and kind (grey
+    or colour, bit depth): frames of different sizes are refused, never padded. The notes of
+    `sequence_files` (a folder mixing kinds) are the movie's `metadata["notes"]`."""
+    files, notes = sequence_files(spec)
     if sequence_kind(files) != "TIFF":
-        return _open_image_sequence(files)
+        raw = _open_image_sequence(files)
+        if notes:
+            raw.metadata["notes"] = [*notes, *raw.metadata.get("notes", [])]
+        return raw
     first = open_tiff(files[0])
     for closer in first.closers:
         closer()
     shape, dtype = first.data.shape, first.data.dtype
     for f in files[1:]:  # header reads only: cheap, and catches a mixed folder up front
-        try:
-            with tifffile.TiffFile(f) as t:
-                s = t.series[0]
-                other = tuple(s.shape)
-        except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
-            raise InputError(f"{f.name} in the sequence is not a readable TIFF: {exc}") from None
+        other = _frame_header(f)[0]
         if other != tuple(shape):
             raise InputError(
                 f"{f.name} has shape {other}, but {files[0].name} has {tuple(shape)}: "
@@ -466,6 +523,8 @@ def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
     data = da.stack(frames)
     axes = "T" + first.axes
     meta = {"format": "tiff-sequence", "files": len(files), "first_file": str(files[0])}
+    if notes:
+        meta["notes"] = notes
     return RawStack(data, axes, first.fps, first.pixel_size_um, meta)
 
 
@@ -484,19 +543,31 @@ def _image_mode(img) -> str:
     return _IMAGE_MODE_AS.get(mode, mode)
 
 
-def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
-    """(array shape, dtype, Pillow mode) of one PNG/JPEG/BMP frame, from its header only."""
-    from PIL import Image  # Pillow: required by matplotlib, scikit-image and napari
+def _frame_header(path: Path) -> tuple[tuple[int, ...], np.dtype, str | None, int]:
+    """(array shape, dtype, Pillow mode, frames) of one frame file, from its header only: a
+    TIFF's first series (mode None), a PNG/JPEG/BMP image's size and mode (an animated PNG
+    holds several frames; other kinds one)."""
+    if is_tiff_path(path):
+        try:
+            with tifffile.TiffFile(path) as t:
+                s = t.series[0]
+                return tuple(s.shape), s.dtype, None, 1
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
+            raise InputError(f"{path.name} in the sequence is not a readable TIFF: {exc}") from None
+    from PIL import Image  # Pillow (a dependency of its own: pyproject.toml)
 
+    kind = IMAGE_SUFFIXES.get(path.suffix.lower(), "image")
     try:
         with Image.open(path) as img:
             mode = _image_mode(img)
             size = img.size
+            # an animated PNG (APNG) is a movie of its own; a JPEG's extra pictures (MPO: a
+            # camera's preview) are no frames
+            frames = int(getattr(img, "n_frames", 1)) if kind == "PNG" else 1
     except (OSError, ValueError, SyntaxError) as exc:
-        kind = IMAGE_SUFFIXES.get(path.suffix.lower(), "image")
         raise InputError(f"{path.name} in the sequence is not a readable {kind}: {exc}") from None
     probe = np.asarray(Image.new(mode, (1, 1)))  # the dtype and samples of a pixel of `mode`
-    return (size[1], size[0], *probe.shape[2:]), probe.dtype, mode
+    return (size[1], size[0], *probe.shape[2:]), probe.dtype, mode, max(frames, 1)
 
 
 def _read_image(path: Path, mode: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -507,11 +578,37 @@ def _read_image(path: Path, mode: str, shape: tuple[int, ...]) -> np.ndarray:
             img = img.convert(mode)
         data = np.asarray(img)
     if data.shape != shape:  # the file was replaced after the folder was opened
-        raise InputError(
-            f"{path.name} changed on disk: it is now {_describe(data.shape, data.dtype)}, the "
-            f"sequence's frames are {_describe(shape, data.dtype)}; open the folder again"
-        )
+        _changed(path, data, shape)
     return data
+
+
+def _changed(path: Path, data: np.ndarray, shape: tuple[int, ...]):
+    raise InputError(
+        f"{path.name} changed on disk: it is now {_describe(data.shape, data.dtype)}, the "
+        f"sequence's frames are {_describe(shape, data.dtype)}; open the folder again"
+    )
+
+
+def _read_frame_file(path: Path, mode: str | None, shape: tuple[int, ...], n: int) -> np.ndarray:
+    """The `n` frames (n, *shape) of one file of a sequence: a TIFF's, an image's, or each frame
+    of an animated PNG (as Pillow composes them)."""
+    if mode is None:
+        data = tifffile.imread(path)
+        if data.shape != shape:
+            _changed(path, data, shape)
+        return data[None]
+    if n == 1:
+        return _read_image(path, mode, shape)[None]
+    from PIL import Image
+
+    with Image.open(path) as img:
+        if int(getattr(img, "n_frames", 1)) != n or img.size != (shape[1], shape[0]):
+            raise InputError(f"{path.name} changed on disk; open the folder again")
+        out = []
+        for i in range(n):
+            img.seek(i)
+            out.append(np.asarray(img if img.mode == mode else img.convert(mode)))
+    return np.stack(out)
 
 
 def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
@@ -521,11 +618,14 @@ def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
 
 
 def _open_image_sequence(files: list[Path]) -> RawStack:
-    """PNG/JPEG/BMP frames as one lazy movie (TYX, or TYXS for colour, as a TIFF sequence of
-    the same frames): headers are read now, each frame's pixels when it is shown or used."""
-    shape, dtype, mode = _image_header(files[0])
+    """PNG/JPEG/BMP frames (TIFFs among them where a folder mixes kinds: `sequence_files`) as one
+    lazy movie (TYX, or TYXS for colour, as a TIFF sequence of the same frames): headers are read
+    now, each file's pixels when a frame of it is shown or used. An animated PNG gives all its
+    frames (one chunk), said in a note."""
+    shape, dtype, _, _ = header = _frame_header(files[0])
+    headers = [header]
     for f in files[1:]:  # headers only (~0.1 ms a file): a mixed folder is refused up front
-        other, other_dtype, _ = _image_header(f)
+        other, other_dtype, _, _ = found = _frame_header(f)
         if other != shape or other_dtype != dtype:
             raise InputError(
                 f"the frames differ in size or kind: {files[0].name} is "
@@ -534,17 +634,32 @@ def _open_image_sequence(files: list[Path]) -> RawStack:
                 "animal one by one, as the WormPose sample's, are not one movie: paste them onto "
                 "one canvas first, or save a video)"
             )
+        headers.append(found)
 
     import dask
     import dask.array as da
 
-    frames = [da.from_delayed(dask.delayed(_read_image)(f, mode, shape), shape=shape, dtype=dtype)
-              for f in files]  # fmt: skip
+    blocks = [da.from_delayed(dask.delayed(_read_frame_file)(f, mode, shape, n),
+                              shape=(n, *shape), dtype=dtype)
+              for f, (_, _, mode, n) in zip(files, headers)]  # fmt: skip
     axes = "TYX" + ("S" if len(shape) == 3 else "")
     kind = sequence_kind(files)
     meta = {"format": f"{kind.lower()}-sequence", "files": len(files),
             "first_file": str(files[0])}  # fmt: skip
-    return RawStack(da.stack(frames), axes, None, None, meta)
+    animated = [(f.name, n) for f, (*_, n) in zip(files, headers) if n > 1]
+    if animated:
+        named = ", ".join(f"{name} ({n} frames)" for name, n in animated[:5])
+        more = f" and {len(animated) - 5} more" if len(animated) > 5 else ""
+        meta["notes"] = [f"animated PNG: every frame is read, in order: {named}{more}"]
+    fps = pixel = None
+    tiffs = [f for f in files if is_tiff_path(f)]
+    if tiffs:  # a folder mixing kinds: the rate and pixel size its first TIFF states
+        first = open_tiff(tiffs[0])
+        for closer in first.closers:
+            closer()
+        fps, pixel = first.fps, first.pixel_size_um
+    data = blocks[0] if len(blocks) == 1 else da.concatenate(blocks)
+    return RawStack(data, axes, fps, pixel, meta)
 
 
 def write_movie_tiff(
