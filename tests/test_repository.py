@@ -114,3 +114,62 @@ def test_lean_install_in_installation_md_names_every_dependency():
     for name in ("sam", "learned", "nwb", "batch", "video"):
         extras |= _requirement_names(project["optional-dependencies"][name])
     assert needed - named - extras == set()
+
+
+# Third-party modules the code imports without a line of their own in pyproject.toml: each is a
+# requirement of the dependency named (checked below against that package's own metadata), so a
+# release of it that dropped one would break us. A module not here needs a dependency line.
+THROUGH_A_DEPENDENCY = {
+    "cycler": "matplotlib",  # figures.style's colour cycle (matplotlib's own rcParams type)
+    "hdmf": "pynwb",  # the NWB writers (pynwb is built on it)
+    "pint": "napari",  # layer units (napari's own unit type)
+    "psutil": "napari",  # whether a session's owner process lives (guarded: optional)
+    "qtpy": "napari",  # widgets (napari's Qt binding layer)
+}
+
+
+def _imported_modules() -> dict[str, set[str]]:
+    """Top-level third-party module -> the src files that import it (absolute imports)."""
+    import ast
+    import sys
+
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "napari_catrack":
+                    found.setdefault(top, set()).add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_every_imported_package_is_declared():
+    """Every third-party package the code imports is a dependency (or in an extra) of
+    pyproject.toml, or one of THROUGH_A_DEPENDENCY, which the named dependency itself requires.
+    h21: Pillow (io.tiff reads PNG/JPEG frames with it) had no line of its own, only through
+    matplotlib, scikit-image and napari; fails on the old pyproject.toml ('PIL')."""
+    import importlib.metadata as md
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(project["dependencies"])
+    for specs in project["optional-dependencies"].values():
+        declared |= _requirement_names(specs)
+    dists = md.packages_distributions()  # import name -> installed distributions
+    missing = {}
+    for module, files in _imported_modules().items():
+        names = {d.lower().replace("_", "-") for d in dists.get(module, [module])}
+        if names & declared or module in THROUGH_A_DEPENDENCY:
+            continue
+        missing[module] = sorted(files)
+    assert missing == {}, "imported but not declared in pyproject.toml"
+    for module, parent in THROUGH_A_DEPENDENCY.items():
+        wanted = {d.lower().replace("_", "-") for d in dists.get(module, [module])}
+        required = _requirement_names(md.requires(parent) or [])
+        assert wanted & required, f"{parent} no longer requires {module}: declare it"
