@@ -228,14 +228,17 @@ def _behaviour_kymograph(session):
     when the posture was computed with a pixel size (else 1/pixel), the colour scale from the
     good frames (as the Behaviour plot and the demo draw it)."""
     from napari_catrack.core.behaviour.posture import kymograph, median_length
-    from napari_catrack.core.behaviour.records import centerline_from_session
+    from napari_catrack.core.behaviour.records import (
+        behaviour_pixel_size_um,
+        centerline_from_session,
+    )
     from napari_catrack.figures.behaviour import kymograph_figure
 
     found = centerline_from_session(session)
     if found is None:
         raise InputError("figure behaviour_kymograph needs a centerline in the session")
     result = found[0]
-    px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
+    px = behaviour_pixel_size_um(session)  # the posture's, else the video's the session holds
     scale = float(px) if px else 1.0
     kymo = kymograph(result.points, result.posture_ok, pixel_size=scale)
     length = median_length(result.points, result.posture_ok, scale)  # the colour limits' floor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,13 +218,21 @@ def _table_for_export(session, item: ExportItem):
     cell's current verdict and its reason (`verdict`, `verdict_reason`), and the transients'
     per-cell table with its `status` and `reason` from the session's current verdicts
     (`transients_cells_with_verdicts`), so each file says what the widgets show; the puncta localisations in `catrack puncta`'s ThunderSTORM names and units
-    (nm, 1-based frames; `io.thunderstorm.with_extra_columns`), not the session's pixels."""
+    (nm, 1-based frames; `io.thunderstorm.with_extra_columns`), not the session's pixels; the
+    posture with `length_um` (`posture_from_session`: a table saved before it was recorded)."""
     if (item.step, item.name) == ("sources", "components"):
         from napari_catrack.core.sources.session import components_with_verdicts
 
         return components_with_verdicts(session)
     if (item.step, item.name) == ("transients", "cells"):
         return transients_cells_with_verdicts(session)
+    if (item.step, item.name) == ("centerline", "posture"):
+        from napari_catrack.core.behaviour.records import posture_from_session
+
+        table, note = posture_from_session(session)  # length_um also for a pre-h20 table
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        return table
     table = session[item.step].tables[item.name]
     if (item.step, item.name) == ("puncta", "localizations"):
         from napari_catrack.io.thunderstorm import with_extra_columns

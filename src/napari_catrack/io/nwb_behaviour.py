@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +60,12 @@ def behaviour_frame_times(session, frames: np.ndarray, clock: ImagingClock) -> n
 
 
 def _behaviour_pixel_um(session) -> float | None:
-    """The behaviour video's pixel size (µm): what the posture or the velocity was computed with.
-    Not the recording's: the behaviour camera has its own (8 µm against 0.45 µm in the demo)."""
-    facts = session["centerline"].attrs.get("posture") or {}
-    if facts.get("pixel_size_um"):
-        return float(facts["pixel_size_um"])
-    if _video_velocity(session) is not None:
-        px = (session["velocity"].params or {}).get("pixel_size_um")
-        if px:
-            return float(px)
-    return None
+    """The behaviour video's pixel size (µm): what the posture or the velocity was computed with
+    (`core.behaviour.records.behaviour_pixel_size_um`). Not the recording's: the behaviour camera
+    has its own (8 µm against 0.45 µm in the demo)."""
+    from napari_catrack.core.behaviour.records import behaviour_pixel_size_um
+
+    return behaviour_pixel_size_um(session)
 
 
 def _module(nwb):
@@ -227,6 +224,8 @@ def _centerline(nwb, session, clock: ImagingClock) -> None:
     from pynwb import TimeSeries
     from pynwb.behavior import BehavioralTimeSeries
 
+    from napari_catrack.core.behaviour.records import posture_from_session
+
     if "centerline" not in session:
         return
     step = session["centerline"]
@@ -249,7 +248,9 @@ def _centerline(nwb, session, clock: ImagingClock) -> None:
             **unit,
         )
         _module(nwb).add(series)
-    posture = step.tables.get("posture")
+    posture, note = posture_from_session(session)  # length_um also for a pre-h20 table
+    if note:
+        warnings.warn(f"NWB export: {note}", UserWarning, stacklevel=3)
     if posture is not None and len(posture) and "frame" in posture:
         group = BehavioralTimeSeries(name="Posture")
         t = behaviour_frame_times(session, posture["frame"].to_numpy(), clock)

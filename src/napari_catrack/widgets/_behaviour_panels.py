@@ -25,6 +25,7 @@ from napari_catrack.core.behaviour.records import (
     SEGMENTATION,
     VELOCITY,
     centerline_from_session,
+    posture_from_session,
     record_centerline,
     record_velocity,
     segmentation_from_session,
@@ -185,7 +186,9 @@ class CenterlinePanel(QGroupBox):
         if basis:
             shown = basis if str(basis).lower() == "n2" else session.resolve_stored_path(basis)
             self.eigenworms.setText(str(shown or basis))
-        self.status.setText(_counts_text(result, "restored from the session"))
+        _, note = posture_from_session(session)  # a posture saved before length_um: why px
+        self.status.setText(_counts_text(result, "restored from the session")
+                            + (f"; {note}" if note else ""))  # fmt: skip
 
     def _done(self, result, heads) -> None:
         self.show(result)

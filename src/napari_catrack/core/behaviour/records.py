@@ -223,6 +223,65 @@ def _posture_rows(
     return out
 
 
+def behaviour_pixel_size_um(session) -> float | None:
+    """The behaviour video's pixel size (µm) a session holds, never the imaging recording's
+    (the behaviour camera has its own: 8 µm against 0.45 µm in the demo): the one its posture
+    was computed with (centerline attrs `posture`), else its video velocity's (param
+    `pixel_size_um`), else its recording's where the centerlines were computed on that
+    recording (a behaviour video's own session). None when none is stored."""
+    step = session[CENTERLINE] if CENTERLINE in session else None
+    facts = (step.attrs.get("posture") or {}) if step is not None else {}
+    if facts.get("pixel_size_um"):
+        return float(facts["pixel_size_um"])
+    if VELOCITY in session and session[VELOCITY].attrs.get("source") not in ("tracks", "stage"):
+        px = (session[VELOCITY].params or {}).get("pixel_size_um")
+        if px:
+            return float(px)
+    recording = session.recording or {}
+    source = ((step.attrs.get("inputs") or {}).get("recording") or {}) if step is not None else {}
+    px = (recording.get("summary") or {}).get("pixel_size_um")
+    if px and source.get("path") and _same_path(session, source["path"], recording.get("path")):
+        return float(px)
+    return None
+
+
+def _same_path(session, a: str | None, b: str | None) -> bool:
+    from napari_catrack.io.output_check import same_file
+
+    if not a or not b:
+        return False
+    return a == b or same_file(session.resolve_stored_path(a), session.resolve_stored_path(b))
+
+
+def posture_from_session(session) -> tuple[pd.DataFrame | None, str | None]:
+    """The centerline step's posture table as the readers (export, NWB, the Worm behaviour
+    widget) give it, and a note for the user (None when there is nothing to say).
+
+    The widget recorded its posture without a pixel size before session 20, so a session saved
+    then has no `length_um`: it is computed here from `length_px` and the behaviour video's pixel
+    size the session stores (`behaviour_pixel_size_um`), in the copy handed out (the session is
+    not changed); where none is stored, the note says the lengths are in px only and why. None
+    when the session has no posture table."""
+    if CENTERLINE not in session:
+        return None, None
+    posture = session[CENTERLINE].tables.get("posture")
+    if posture is None or "length_px" not in posture or "length_um" in posture:
+        return posture, None
+    px = behaviour_pixel_size_um(session)
+    if px is None:
+        return posture, (
+            "the posture table has no length_um (computed without a pixel size, as the Worm "
+            "behaviour widget did before session 20) and the session stores no pixel size of "
+            "the behaviour video: its lengths are in px only; compute the centerlines again "
+            "with the video's pixel size (catrack centerline --pixel-size, or the Load "
+            "recording widget's pixel size box) for µm"
+        )
+    out = posture.copy()
+    after = "mean_abs_curvature_per_px" if "mean_abs_curvature_per_px" in out else "length_px"
+    out.insert(out.columns.get_loc(after) + 1, "length_um", out["length_px"] * px)  # as computed
+    return out, None
+
+
 def record_velocity(
     session, table: pd.DataFrame, params: dict, attrs: dict, save=None, *, inputs=None
 ) -> None:
