@@ -13,6 +13,12 @@ Scores: bout onsets matched one-to-one to planted onsets within 0.5 s: precision
 the median |onset error| (s) for reversals (planted: the schedule's `reverse` starts) and turns
 (planted: the starts of runs of truly coiled frames).
 
+Long pauses (`--long-pauses`, writes benchmarks/results/bouts_long_pauses.json): the same
+worm with the generator's `pause_s=(2.0, 4.0)` and `pause_probability=0.5` (defaults 0.4-1 s and
+0.25, which `catrack demo` and the other scenarios keep), so the worm is still for 1.5-3.5 s
+and pause bouts can be called; pause onsets (planted: the schedule's `pause` starts) are scored
+as the reversals are, beside the reversals and turns of that worm.
+
 Real: the Scholz 2018 freely moving worm's path (stage only, no head: movement direction is
 unknown, so only pauses are bouts). As a cross-check of the path's reversal rate (literature: about
 1-3 per minute for a freely moving worm off food) the path's heading reversals are counted: the
@@ -71,11 +77,26 @@ def match(pred, true, tol):
     return len(errs), errs
 
 
-def score(bouts, truth, fps) -> dict:
+# the scenarios: make_behaviour_video's arguments beside n_frames and seed, and the bout
+# states scored (planted onsets: the schedule's starts; turns: the truly coiled frames')
+SCENARIOS = {
+    "default": ({}, ("reversal", "turn")),
+    "long_pauses": ({"pause_s": (2.0, 4.0), "pause_probability": 0.5},
+                    ("pause", "reversal", "turn")),
+}  # fmt: skip
+
+
+def planted(truth, state: str) -> np.ndarray:
+    if state == "turn":
+        return truth.coiled
+    return truth.state == {"reversal": "reverse", "pause": "pause"}[state]
+
+
+def score(bouts, truth, fps, states=("reversal", "turn")) -> dict:
     tol = round(0.5 * fps)
     out = {}
-    for state, planted in (("reversal", truth.state == "reverse"), ("turn", truth.coiled)):
-        true = onsets(planted)
+    for state in states:
+        true = onsets(planted(truth, state))
         pred = bouts.loc[bouts.state == state, "start_frame"].to_numpy()
         hits, errs = match(pred, true, tol)
         out[state] = {"planted": len(true), "called": len(pred), "matched": hits,
@@ -83,8 +104,9 @@ def score(bouts, truth, fps) -> dict:
     return out
 
 
-def run_video(seed: int, n_frames: int) -> dict:
-    video = make_behaviour_video(n_frames, seed=seed)
+def run_video(seed: int, n_frames: int, scenario: str = "default") -> dict:
+    kwargs, states = SCENARIOS[scenario]
+    video = make_behaviour_video(n_frames, seed=seed, **kwargs)
     truth, fps = video.truth, video.fps
     T = len(video.frames)
     times = np.arange(T) / fps
@@ -93,7 +115,7 @@ def run_video(seed: int, n_frames: int) -> dict:
     vel = compute_velocity(truth.centerline.mean(axis=1), times, truth.stage_um, (256, 256), vp,
                            body_px=truth.centerline)  # fmt: skip
     res["truth_centerline"] = score(
-        compute_bouts(vel, BoutParams(), coiled=truth.coiled), truth, fps
+        compute_bouts(vel, BoutParams(), coiled=truth.coiled), truth, fps, states
     )
     t0 = time.perf_counter()
     seg = segment_video(video.frames, Anchor(0, [truth.centerline[0, 50]], [1]),
@@ -103,13 +125,13 @@ def run_video(seed: int, n_frames: int) -> dict:
                            body_px=cl.points)  # fmt: skip
     res["pipeline_s"] = time.perf_counter() - t0
     res["pipeline"] = score(compute_bouts(vel, BoutParams(), coiled=coiled_frames(cl.status)),
-                            truth, fps)  # fmt: skip
+                            truth, fps, states)  # fmt: skip
     return res
 
 
-def totals(runs, route, fps) -> dict:
+def totals(runs, route, fps, states=("reversal", "turn")) -> dict:
     out = {}
-    for state in ("reversal", "turn"):
+    for state in states:
         s = [r[route][state] for r in runs]
         called, planted = sum(x["called"] for x in s), sum(x["planted"] for x in s)
         hits = sum(x["matched"] for x in s)
@@ -215,10 +237,16 @@ def wormpose() -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds instead of 5")
+    parser.add_argument("--long-pauses", action="store_true",
+                        help="the worm with 2-4 s pauses (scores pause onsets too); writes "
+                        "bouts_long_pauses.json")  # fmt: skip
     args = parser.parse_args()
     seeds = range(2 if args.quick else 5)
-    runs = [run_video(s, 600) for s in seeds]
     fps = 15.0
+    if args.long_pauses:
+        long_pauses(seeds, args.quick, fps)
+        return
+    runs = [run_video(s, 600) for s in seeds]
     result = {
         "command": "python benchmarks/bench_bouts.py" + (" --quick" if args.quick else ""),
         "params": BoutParams().to_dict(),
@@ -232,6 +260,22 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("summary", "scholz2018")}, indent=2))
     print(json.dumps({k: v for k, v in result["wormpose_wave_proxy"].items() if k != "bouts"}))
+
+
+def long_pauses(seeds, quick: bool, fps: float) -> None:
+    kwargs, states = SCENARIOS["long_pauses"]
+    runs = [run_video(s, 600, "long_pauses") for s in seeds]
+    result = {
+        "command": "python benchmarks/bench_bouts.py --long-pauses" + (" --quick" if quick else ""),
+        "generator": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+        "params": BoutParams().to_dict(),
+        "tolerance_s": 0.5,
+        "summary": {r: totals(runs, r, fps, states) for r in ("truth_centerline", "pipeline")},
+        "runs": runs,
+    }
+    name = "bouts_long_pauses_quick.json" if quick else "bouts_long_pauses.json"
+    (ROOT / "benchmarks" / "results" / name).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["summary"], indent=2))
 
 
 if __name__ == "__main__":
