@@ -90,6 +90,34 @@ def test_a_gap_in_the_frame_times_is_not_differentiated_across():
     np.testing.assert_allclose(d1[[0, 1, 2, 4, 5], 0], 3.0)
 
 
+def test_the_speed_at_a_stretchs_end_stays_within_the_steps_beside_it():
+    """h21: the Savitzky-Golay fit's derivative at the edge of its window extrapolates; on the
+    Scholz path the frame before a gap read 146 µm/s beside steps of 116 and 38. The velocity
+    step now limits the speed at a stretch's first and last frame to the faster of the two steps
+    beside it (its direction kept); inside nothing changes, and a steady crawl is untouched.
+    Fails on the old code (the last frame 137.7 µm/s beside steps of 120 and 90)."""
+    dt = 1 / 6
+    steps = np.array([4, 12, 8, 16, 9, 15, 20], float)  # µm per frame: 24-120 µm/s
+    x = np.r_[0.0, np.cumsum(steps)]
+    t = np.arange(len(x)) * dt
+    gap = t[-1] + 30.0 + np.arange(len(x)) * dt  # a second stretch after a 30 s gap
+    stage = np.stack([np.r_[x, x[::-1] + 500], np.zeros(2 * len(x))], 1)
+    times = np.r_[t, gap]
+    params = VelocityParams(pixel_size_um=1.0)
+    vel = compute_velocity(np.zeros((len(times), 2)), times, stage, None, params)
+    raw = derivative(stage, times, 0.5, 2)
+    step_speed = np.abs(np.diff(stage[:, 0])) / np.diff(times)
+    n = len(x)
+    for end, beside in ((n - 1, step_speed[[n - 3, n - 2]]), (n, step_speed[[n, n + 1]])):
+        assert np.hypot(*raw[end]) > beside.max() + 10  # the fit overshot both steps
+        assert vel["speed_um_s"][end] == pytest.approx(beside.max())
+        assert np.sign(vel["vy_um_s"][end]) == np.sign(raw[end, 0])  # direction kept
+    inside = np.r_[1 : n - 1, n + 1 : 2 * n - 1]
+    np.testing.assert_allclose(vel["speed_um_s"].to_numpy()[inside], np.hypot(*raw[inside].T))
+    crawl = np.stack([100 * t, 0 * t], 1)  # steady: the fit is exact, nothing to limit
+    np.testing.assert_allclose(derivative(crawl, t, 0.5, 2, limit_ends=True)[:, 0], 100.0)
+
+
 def test_catrack_velocity_says_where_the_frame_times_have_a_gap(tmp_path, capsys):
     from napari_catrack.cli import main
 
