@@ -458,7 +458,7 @@ def run_batch(
                 client.cancel(list(running))
                 report, path = write_cancelled_report(rows, finished, manifest, out)
                 raise BatchCancelled(
-                    f"batch cancelled after {done} of {total} recordings; finished recordings "
+                    f"batch cancelled after {done} of {counted(total, 'recording')}; finished recordings "
                     f"are kept, the report (the others marked cancelled) is {path}; a rerun "
                     "completes the others",
                     report,
@@ -473,7 +473,7 @@ def run_batch(
         if not isinstance(exc, Stopped):  # a stop signal leaves no new file (stop.py)
             _, path = write_cancelled_report(rows, finished, manifest, out)
             n = len(finished)
-            log(f"interrupted after {n} of {len(manifest.recordings)} recordings; the report "
+            log(f"interrupted after {n} of {counted(len(manifest.recordings), 'recording')}; the report "
                 f"(the others marked cancelled) is {path}")  # fmt: skip
         raise
     finally:
