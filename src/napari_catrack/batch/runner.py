@@ -240,7 +240,18 @@ def _client(scheduler: str | None, workers: int | None, memory_limit: str | None
             if script is None:
                 raise
             raise InputError(_unguarded_line(script, exc)) from None
-    return Client(cluster), cluster
+    from napari_catrack.batch.worker_exit import QuickExit
+
+    client = Client(cluster)
+    # its workers end at once when closed (worker_exit.py); register_worker_plugin before 2023.9
+    register = getattr(client, "register_plugin", None) or client.register_worker_plugin
+    try:
+        register(QuickExit())
+    except BaseException:  # no cluster left running behind the error
+        client.close()
+        cluster.close()
+        raise
+    return client, cluster
 
 
 _MAIN_GUARD = re.compile(r"""__name__\s*==\s*["']__main__["']""")
