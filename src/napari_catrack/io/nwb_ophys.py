@@ -547,7 +547,8 @@ def _segmentation(seg, session, plane, ids: list[str], summary, reference, numbe
         description=description, imaging_plane=plane, name=name, **extra
     )
     kinds = dff_kinds_of(session, ids)
-    for name, text in ID_COLUMNS.items() if kinds is None else [*ID_COLUMNS.items(), ("dff_kind", DFF_KIND_TEXT)]:  # fmt: skip
+    columns = ID_COLUMNS if kinds is None else {**ID_COLUMNS, "dff_kind": DFF_KIND_TEXT}
+    for name, text in columns.items():
         ps.add_column(name, text)
     first = _first_positions(session, ids)
     radius = (
@@ -582,8 +583,8 @@ UNKNOWN_KIND = "unknown"
 DFF_KIND_TEXT = (
     "what the cell's DfOverF series (dff, dff_clean) hold: 'dF/F' = (raw - F0) / (F0 + B0); "
     "'dF' = raw - F0 in the trace's units (no baseline + background to divide by); "
-    "'unknown' = the session was written before napari-catrack recorded it (h20): taken as "
-    "dF/F, re-run the sources step to know"
+    "'unknown' = the session was written by a napari-catrack that did not record it (taken as "
+    "dF/F there; re-run the sources step to know)"
 )
 
 
