@@ -928,3 +928,26 @@ def test_the_batch_summary_counts_in_words_that_agree_with_the_number():
         "2 recordings, steps: 1 done, 1 failed, 1 not run; 1 recording with failures; "
         "1 damaged session set aside (see report.csv)"
     )
+
+
+def test_cancel_and_interrupt_lines_count_one_recording_in_the_singular(tmp_path, folder):
+    """Failed before h21: a batch of one recording said "after 1 of 1 recordings" when
+    cancelled (the widget's Cancel) or interrupted (Ctrl-C); now `text.counted`'s words."""
+    from napari_catrack.batch.manifest import Manifest
+    from napari_catrack.batch.runner import BatchCancelled, run_batch
+
+    whole = read_manifest(folder / "manifest.yaml")
+    one = Manifest(whole.source, whole.recordings[:1])
+    with pytest.raises(BatchCancelled) as caught:
+        run_batch(one, tmp_path / "a", workers=1, log=lambda _: None, cancel=lambda: True)
+    assert str(caught.value).startswith("batch cancelled after 1 of 1 recording; finished")
+
+    def interrupt(done, total, name):
+        if name:  # the recording has finished: Ctrl-C
+            raise KeyboardInterrupt
+
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(one, tmp_path / "b", workers=1, log=lines.append, progress=interrupt)
+    said = [line for line in lines if line.startswith("interrupted")]
+    assert said and said[0].startswith("interrupted after 1 of 1 recording; the report"), lines

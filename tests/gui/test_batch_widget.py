@@ -334,3 +334,42 @@ def test_add_files_and_add_folder_offer_what_catrack_batch_reads_and_fill_the_na
     assert names() == ["mine", "movie", "day2", "rec00"]
     assert [e.get("name") for e in widget.manifest_dict()["recordings"]] == ["mine", None, None,
                                                                             None]  # fmt: skip
+
+
+def test_batch_widget_exports_nwb_with_its_metadata_file_as_catrack_batch_reads_it(
+    make_napari_viewer, tmp_path
+):
+    """Failed before h21 (no export or NWB metadata field): the widget's export boxes and NWB
+    metadata file are the manifest's `export` and `nwb_metadata` (`manifest.export_keys`), and
+    the manifest it saves is read by `catrack batch`'s reader as the widget shows it; the file
+    counts with nwb ticked only, and a bad one is refused at Run as the command refuses it."""
+    from napari_catrack.batch.manifest import read_manifest
+
+    widget = batch_widget_with_recordings(make_napari_viewer, tmp_path, 1)
+    assert [n for n, b in widget.export_boxes.items() if b.isChecked()] == ["tables"]
+    assert not widget.nwb_metadata.isEnabled()
+    assert "export" not in widget.manifest_dict()["defaults"]  # the manifest's default
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("institution: Test institute\nsubject: {subject_id: w1, species: "
+                    "Caenorhabditis elegans, sex: XX, age: P3D}\n")  # fmt: skip
+    widget.export_boxes["nwb"].setChecked(True)
+    assert widget.nwb_metadata.isEnabled() and widget.nwb_choose.isEnabled()
+    widget.nwb_metadata.setText(str(meta))
+    defaults = widget.manifest_dict()["defaults"]
+    assert defaults["export"] == ["tables", "nwb"] and defaults["nwb_metadata"] == str(meta)
+    saved = widget.write_manifest(tmp_path / "m" / "manifest.yaml")
+    (spec,) = read_manifest(saved, output=tmp_path / "out").recordings  # as `catrack batch`
+    assert spec.export == ("tables", "nwb") and spec.files["nwb_metadata"] == meta
+
+    widget.export_boxes["nwb"].setChecked(False)  # without nwb: not written (it is refused)
+    assert not widget.nwb_metadata.isEnabled()
+    assert "nwb_metadata" not in widget.manifest_dict()["defaults"]
+    widget.export_boxes["tables"].setChecked(False)
+    assert widget.run() is None
+    assert "choose what to export: some of tables, figures, nwb" in widget.status.text()
+
+    widget.export_boxes["nwb"].setChecked(True)
+    meta.write_text("institution: Test institute\nsubjekt: {subject_id: w1}\n")
+    assert widget.run() is None  # checked with the manifest, before anything is written
+    assert "nwb_metadata:" in widget.status.text() and "subjekt" in widget.status.text()
+    assert not (tmp_path / "out").exists()

@@ -49,6 +49,21 @@ FILE_KEYS = ("seeds", "align", "events", "frame_times", "video", "video_times", 
 OTHER_KEYS = ("name", "path", "steps", "params", "seed_frame", "no_align", "export")
 RECORDING_KEYS = OPEN_KEYS + FILE_KEYS + OTHER_KEYS
 EXPORTS = ("tables", "figures", "nwb")
+DEFAULT_EXPORT = ("tables",)  # a recording without `export`
+
+
+def export_keys(export: Any, nwb_metadata: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The manifest keys of what a recording writes after its steps, as `parse_manifest` reads
+    them (the Batch widget writes its manifest's through this): `export`, the items of `EXPORTS`
+    in `export` (left out when `DEFAULT_EXPORT`), and `nwb_metadata`, the YAML file of the NWB
+    subject and session (`catrack export-nwb --metadata`), with `nwb` only (else refused)."""
+    chosen = [e for e in EXPORTS if e in export]
+    if not chosen:
+        raise InputError(f"choose what to export: some of {', '.join(EXPORTS)}")
+    out: dict[str, Any] = {} if tuple(chosen) == DEFAULT_EXPORT else {"export": chosen}
+    if nwb_metadata and str(nwb_metadata).strip() and "nwb" in chosen:
+        out["nwb_metadata"] = str(nwb_metadata).strip()
+    return out
 
 
 @dataclass(frozen=True)
@@ -63,7 +78,7 @@ class RecordingSpec:
     files: dict[str, Path] = field(default_factory=dict)  # seeds, align, events, ...
     seed_frame: int | None = None  # None: the seeds file's frame column, else 0
     no_align: bool = False
-    export: tuple[str, ...] = ("tables",)
+    export: tuple[str, ...] = DEFAULT_EXPORT
     # `--params-from SESSION`: {"session": path, "file": its provenance, "steps": {step: values
     # taken from it}, "overridden": {step: {name: (session's, manifest's)}}}; empty without it
     params_from: dict[str, Any] = field(default_factory=dict)
@@ -569,7 +584,7 @@ def _recording(
 
 def _exports(entry: dict[str, Any]) -> list[str]:
     """A recording's `export` list (`[tables]` when not given; one word is a list of one)."""
-    export = entry.get("export") or ["tables"]
+    export = entry.get("export") or list(DEFAULT_EXPORT)
     return [export] if isinstance(export, str) else list(export)
 
 

@@ -240,7 +240,18 @@ def _client(scheduler: str | None, workers: int | None, memory_limit: str | None
             if script is None:
                 raise
             raise InputError(_unguarded_line(script, exc)) from None
-    return Client(cluster), cluster
+    from napari_catrack.batch.worker_exit import QuickExit
+
+    client = Client(cluster)
+    # its workers end at once when closed (worker_exit.py); register_worker_plugin before 2023.9
+    register = getattr(client, "register_plugin", None) or client.register_worker_plugin
+    try:
+        register(QuickExit())
+    except BaseException:  # no cluster left running behind the error
+        client.close()
+        cluster.close()
+        raise
+    return client, cluster
 
 
 _MAIN_GUARD = re.compile(r"""__name__\s*==\s*["']__main__["']""")
@@ -458,7 +469,7 @@ def run_batch(
                 client.cancel(list(running))
                 report, path = write_cancelled_report(rows, finished, manifest, out)
                 raise BatchCancelled(
-                    f"batch cancelled after {done} of {total} recordings; finished recordings "
+                    f"batch cancelled after {done} of {counted(total, 'recording')}; finished recordings "
                     f"are kept, the report (the others marked cancelled) is {path}; a rerun "
                     "completes the others",
                     report,
@@ -473,7 +484,7 @@ def run_batch(
         if not isinstance(exc, Stopped):  # a stop signal leaves no new file (stop.py)
             _, path = write_cancelled_report(rows, finished, manifest, out)
             n = len(finished)
-            log(f"interrupted after {n} of {len(manifest.recordings)} recordings; the report "
+            log(f"interrupted after {n} of {counted(len(manifest.recordings), 'recording')}; the report "
                 f"(the others marked cancelled) is {path}")  # fmt: skip
         raise
     finally:

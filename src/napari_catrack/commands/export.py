@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from napari_catrack.commands.export_nwb import add_nwb_fps_argument, nwb_frame_rate
 from napari_catrack.export.layout import FIGURE_FORMATS, TABLE_FORMATS
 
 
@@ -29,6 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg",
                    help="format of the figures (default %(default)s)")  # fmt: skip
     p.add_argument("--metadata", default=None, metavar="YAML", help="NWB metadata (docs/nwb.md)")
+    add_nwb_fps_argument(p)  # as `catrack export-nwb --fps`: the NWB file's imaging rate
     p.add_argument("--list", action="store_true", help="list the items and exit")
     p.set_defaults(func=run)
 
@@ -63,6 +65,15 @@ def _export(args: argparse.Namespace, session) -> int:
         session, args.output, keys, **formats, inputs={"--metadata": args.metadata}
     )
     meta = read_metadata(args.metadata) if args.metadata else None
+    fps = None
+    if args.fps is not None:
+        nwb = [i.key for i in available_items(session) if i.kind == "nwb"]
+        if not nwb or (keys is not None and not set(nwb) & set(keys)):
+            raise InputError(
+                "--fps is the NWB file's imaging frame rate, and no NWB file is exported "
+                "(add nwb to --items)"
+            )
+        fps = nwb_frame_rate(args, session, "export")
     result = export_session(
         session,
         args.output,
@@ -70,6 +81,7 @@ def _export(args: argparse.Namespace, session) -> int:
         table_format=args.table_format,
         figure_format=args.figure_format,
         nwb_metadata=meta,
+        nwb_fps=fps,
     )
     for path in result.written:
         print(path)

@@ -41,6 +41,16 @@ def register(subparsers) -> None:
         action="store_true",
         help="copy the imaging into the NWB file (default: link to the recording)",
     )
+    add_nwb_fps_argument(p)
+    p.add_argument(
+        "--no-prompt", action="store_true", help="never ask for metadata, even on a terminal"
+    )
+    p.set_defaults(func=run)
+
+
+def add_nwb_fps_argument(p: argparse.ArgumentParser) -> None:
+    """`--fps`, the NWB file's imaging frame rate: one definition for `catrack export-nwb` and
+    `catrack export` (its `nwb` item); read with `nwb_frame_rate`."""
     p.add_argument(
         "--fps",
         type=positive_float,
@@ -49,10 +59,17 @@ def register(subparsers) -> None:
         help="imaging frame rate in frames per second (default: the session's; needed when the "
         "session states none, e.g. a puncta-only session)",
     )
-    p.add_argument(
-        "--no-prompt", action="store_true", help="never ask for metadata, even on a terminal"
-    )
-    p.set_defaults(func=run)
+
+
+def nwb_frame_rate(args: argparse.Namespace, session, command: str) -> float | None:
+    """The rate `--fps` gives the NWB file (None: the session's), by the rule of every --fps:
+    one that contradicts the session's is used, with a warning (`frame_rate_from_args`)."""
+    from napari_catrack.commands._common import frame_rate_from_args
+
+    if args.fps is None:
+        return None
+    never = lambda: (None, "", "")  # noqa: E731 (a session's rate is the only other source)
+    return frame_rate_from_args(args, SimpleNamespace(session=session), command, never, "imaging")
 
 
 def prompt_metadata(ask: Callable[[str], str] = input) -> dict:
@@ -92,12 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace, session, out) -> int:
-    from napari_catrack.commands._common import (
-        check_outputs,
-        frame_rate_from_args,
-        session_inputs,
-        warn,
-    )
+    from napari_catrack.commands._common import check_outputs, session_inputs, warn
     from napari_catrack.io.nwb import (
         check_metadata,
         check_nwb_target,
@@ -114,12 +126,7 @@ def _write(args: argparse.Namespace, session, out) -> int:
         meta = check_metadata(prompt_metadata(), where="your answers")
     else:
         meta = {}
-    fps = None
-    if args.fps is not None:  # the rule of every --fps: one that contradicts the session's is
-        # used, with a warning (`frame_rate_from_args`)
-        never = lambda: (None, "", "")  # noqa: E731 (a session's rate is the only other source)
-        fps = frame_rate_from_args(args, SimpleNamespace(session=session), "export-nwb", never,
-                                   "imaging")  # fmt: skip
+    fps = nwb_frame_rate(args, session, "export-nwb")
     path = write_nwb(session, args.output, metadata=meta, embed_imaging=args.embed_imaging,
                      fps=fps)  # fmt: skip
     print(f"{args.session} -> {path}")  # the result line, on stdout as every command's

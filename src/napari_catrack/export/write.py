@@ -116,6 +116,7 @@ def export_session(
     table_format: str = "csv",
     figure_format: str = "svg",
     nwb_metadata: Mapping[str, Any] | None = None,
+    nwb_fps: float | None = None,
     progress: Callable[..., Any] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> ExportResult:
@@ -124,6 +125,8 @@ def export_session(
     `selection` is a list of item keys (each in the default format for its kind:
     `table_format`, `figure_format`) or a mapping key -> format. An item that fails (a figure
     that cannot be drawn, an unwritable file) is reported in `failed`; the others are written.
+    `nwb_metadata`, `nwb_fps`: the NWB file's metadata and imaging frame rate (None: the
+    session's; `catrack export --fps`), as `io.nwb.write_nwb` takes them.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -138,7 +141,7 @@ def export_session(
         if progress is not None:
             progress(done, len(chosen), item.label)
         try:
-            _write_item(session, item, fmt, target, nwb_metadata)
+            _write_item(session, item, fmt, target, nwb_metadata, nwb_fps)
         except CatrackError as exc:
             result.failed.append((item.label, str(exc)))
             continue
@@ -164,7 +167,7 @@ def partial_export_cancelled(result: ExportResult, total: int) -> Cancelled:
     return exc
 
 
-def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata) -> None:
+def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata, nwb_fps=None) -> None:  # fmt: skip
     if item.kind == "session":
         if session.path is not None and Path(session.path).resolve() == target.resolve():
             session.save()
@@ -208,7 +211,7 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata)
     elif item.kind == "nwb":
         from napari_catrack.io.nwb import write_nwb
 
-        write_nwb(session, target, metadata=nwb_metadata)
+        write_nwb(session, target, metadata=nwb_metadata, fps=nwb_fps)
     else:  # pragma: no cover - layout and writer are kept together
         raise InputError(f"no writer for {item.kind} items")
 

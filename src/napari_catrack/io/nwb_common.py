@@ -43,7 +43,7 @@ class ImagingClock:
         if not self.fps:
             raise InputError(
                 "the session has no frame rate: set it (any widget's frame rate box, or "
-                "`catrack export-nwb --fps`) before exporting to NWB"
+                "`catrack export-nwb --fps`, `catrack export --fps`) before exporting to NWB"
             )
         return self.fps
 

@@ -540,13 +540,15 @@ def _segmentation(seg, session, plane, ids: list[str], summary, reference, numbe
             description=description, imaging_plane=plane, name=name,
             id=list(range(len(ids))),
             columns=[*_pixel_mask_columns(footprints), *_id_columns(ids, status, reason),
-                     *_red_columns(session, ids)],
+                     *_red_columns(session, ids), *_dff_kind_columns(session, ids)],
             **extra,
         )  # fmt: skip
     ps = seg.create_plane_segmentation(
         description=description, imaging_plane=plane, name=name, **extra
     )
-    for name, text in ID_COLUMNS.items():
+    kinds = dff_kinds_of(session, ids)
+    columns = ID_COLUMNS if kinds is None else {**ID_COLUMNS, "dff_kind": DFF_KIND_TEXT}
+    for name, text in columns.items():
         ps.add_column(name, text)
     first = _first_positions(session, ids)
     radius = (
@@ -554,6 +556,8 @@ def _segmentation(seg, session, plane, ids: list[str], summary, reference, numbe
     )
     for k, nid in enumerate(ids):
         extra = {"neuron_id": nid, "status": status[k], "status_reason": reason[k]}
+        if kinds is not None:
+            extra["dff_kind"] = kinds[k]
         if nid in first and all(shape):
             ps.add_roi(pixel_mask=_disk(*first[nid], radius, shape), **extra)
         else:  # a neuron known only from a traces table: no position
@@ -573,6 +577,41 @@ def _id_columns(ids: list[str], status: list[str], reason: list[str]) -> list:
 
     values = {"neuron_id": ids, "status": status, "status_reason": reason}
     return [VectorData(name=n, description=t, data=list(values[n])) for n, t in ID_COLUMNS.items()]
+
+
+UNKNOWN_KIND = "unknown"
+DFF_KIND_TEXT = (
+    "what the cell's DfOverF series (dff, dff_clean) hold: 'dF/F' = (raw - F0) / (F0 + B0); "
+    "'dF' = raw - F0 in the trace's units (no baseline + background to divide by); "
+    "'unknown' = the session was written by a napari-catrack that did not record it (taken as "
+    "dF/F there; re-run the sources step to know)"
+)
+
+
+def dff_kinds_of(session, ids: list[str]) -> list[str] | None:
+    """Each cell's `dff_kind` ("dF/F", "dF", or "unknown" where the session does not say: written
+    before h20) when the session's traces are the sources' and have a dff; None otherwise
+    (tracked neurons' dff is always dF/F or dR/R0: no column)."""
+    from napari_catrack.core.sources.session import _dff_kinds
+
+    if "traces" not in session or session["traces"].attrs.get("source") != "sources":
+        return None
+    traces = session["traces"].tables.get("traces")
+    if traces is None or "dff" not in traces or not traces["dff"].notna().any():
+        return None
+    known = _dff_kinds(session)
+    kinds = {} if known is None else known.to_dict()
+    return [kinds.get(str(i)) or UNKNOWN_KIND for i in ids]
+
+
+def _dff_kind_columns(session, ids: list[str]) -> list:
+    """The `dff_kind` column of a sources' PlaneSegmentation (`dff_kinds_of`); none without."""
+    from hdmf.common import VectorData
+
+    kinds = dff_kinds_of(session, ids)
+    if kinds is None:
+        return []
+    return [VectorData(name="dff_kind", description=DFF_KIND_TEXT, data=kinds)]
 
 
 RED_COLUMNS = {

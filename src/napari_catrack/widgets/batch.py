@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_catrack.batch.manifest import DEFAULT_EXPORT, EXPORTS, export_keys
 from napari_catrack.batch.steps import STEPS, session_params
 from napari_catrack.errors import InputError
 from napari_catrack.widgets._context import ViewerContext
@@ -109,6 +110,30 @@ class BatchWidget(QWidget):
             self.step_boxes[name] = box
             # three a row: four made the dock scroll sideways at 1300 x 800 (389 px > 382)
             grid.addWidget(box, i // 3, i % 3)
+        # what each recording writes after its steps: the manifest's `export` and
+        # `nwb_metadata` (batch.manifest.export_keys, as `catrack batch` reads them)
+        self.export_boxes: dict[str, QCheckBox] = {}
+        export_row = QHBoxLayout()
+        export_row.addWidget(QLabel("export"))
+        for name in EXPORTS:
+            box = QCheckBox(name)
+            box.setChecked(name in DEFAULT_EXPORT)
+            box.toggled.connect(self._nwb_fields)
+            self.export_boxes[name] = box
+            export_row.addWidget(box)
+        export_row.addStretch(1)
+        self.nwb_metadata = QLineEdit()
+        self.nwb_metadata.setPlaceholderText("NWB metadata: YAML (optional)")
+        self.nwb_metadata.setToolTip(
+            "the subject and session of each recording's session.nwb: a YAML file with the keys "
+            "of catrack export-nwb --metadata (the manifest's nwb_metadata; docs/nwb.md)"
+        )
+        self.nwb_choose = QPushButton("Choose…")
+        self.nwb_choose.clicked.connect(self._ask_nwb_metadata)
+        nwb_row = QHBoxLayout()
+        nwb_row.addWidget(self.nwb_metadata)
+        nwb_row.addWidget(self.nwb_choose)
+        self._nwb_fields()
         self.use_session = QCheckBox("use this session's parameters")
         self.use_session.setChecked(True)
         self.output = QLineEdit()
@@ -162,6 +187,8 @@ class BatchWidget(QWidget):
         layout.addLayout(add_rows)
         layout.addWidget(QLabel("Steps"))
         layout.addLayout(grid)
+        layout.addLayout(export_row)
+        layout.addLayout(nwb_row)
         layout.addWidget(self.use_session)
         layout.addLayout(out_row)
         layout.addLayout(workers_row)
@@ -270,9 +297,25 @@ class BatchWidget(QWidget):
         if folder:
             self.output.setText(folder)
 
+    def _nwb_fields(self, *_: Any) -> None:
+        """The NWB metadata file counts with nwb ticked only (the manifest refuses it without)."""
+        on = self.export_boxes["nwb"].isChecked()
+        self.nwb_metadata.setEnabled(on)
+        self.nwb_choose.setEnabled(on)
+
+    def _ask_nwb_metadata(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "NWB metadata", "", "YAML (*.yaml *.yml);;All files (*)"
+        )
+        if path:
+            self.nwb_metadata.setText(path)
+
     # --- the manifest -------------------------------------------------------------------------
     def steps(self) -> list[str]:
         return [name for name, box in self.step_boxes.items() if box.isChecked()]
+
+    def exports(self) -> list[str]:
+        return [name for name, box in self.export_boxes.items() if box.isChecked()]
 
     def manifest_dict(self) -> dict[str, Any]:
         """The manifest these controls describe (docs/batch.md)."""
@@ -282,6 +325,7 @@ class BatchWidget(QWidget):
         if not self.table.rowCount():
             raise InputError("add at least one recording")
         defaults: dict[str, Any] = {"steps": steps}
+        defaults.update(export_keys(self.exports(), self.nwb_metadata.text()))
         # the rate in force goes to the open recording and to files that state none, never to the
         # defaults: a file added beside it that states its own rate was retimed to the viewer's
         fps = self.ctx.fps()
