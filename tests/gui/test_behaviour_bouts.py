@@ -112,7 +112,10 @@ def test_the_widgets_bouts_find_the_planted_reversals_as_the_command_does(
     lines = [panel.list.item(i).text() for i in range(panel.list.count())]
     assert len(lines) == len(table) and not panel.list.isHidden()
     first_rev = table.index[table.state == "reversal"][0]
-    assert lines[first_rev].startswith(f"reversal: frames {table.start_frame[first_rev]}-")
+    r = table.loc[first_rev]
+    said = f"reversal: {r.onset_s:.1f}-{r.offset_s:.1f} s, frames {r.start_frame}-{r.end_frame}"
+    assert lines[first_rev] == said
+    assert f"{r.mean_signed_speed_um_s:+.0f} µm/s" in panel.list.item(first_rev).toolTip()
     panel._jump(panel.list.item(first_rev))
     assert viewer.dims.current_step[0] == table.start_frame[first_rev]
 

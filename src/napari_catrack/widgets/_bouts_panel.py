@@ -37,12 +37,21 @@ def counts_text(bouts) -> str:
 
 
 def bout_line(row) -> str:
-    """One bout as a line of the list: state, frames, times, mean signed speed."""
-    speed = row.mean_signed_speed_um_s
-    said = f", {speed:+.0f} µm/s" if speed == speed else ""  # (NaN: direction unknown)
+    """One bout as a line of the list: state, times, frames (short: the dock never scrolls
+    sideways; the rest is its tooltip, `bout_details`)."""
     return (
-        f"{row.state}: frames {int(row.start_frame)}-{int(row.end_frame)}, "
-        f"{row.onset_s:.1f}-{row.offset_s:.1f} s ({row.duration_s:.1f} s{said})"
+        f"{row.state}: {row.onset_s:.1f}-{row.offset_s:.1f} s, frames "
+        f"{int(row.start_frame)}-{int(row.end_frame)}"
+    )
+
+
+def bout_details(row) -> str:
+    """A bout's duration, mean signed speed and distance (the list entry's tooltip)."""
+    speed = row.mean_signed_speed_um_s
+    signed = f"{speed:+.0f} µm/s" if speed == speed else "unknown (no direction)"
+    return (
+        f"{row.duration_s:.2f} s, {int(row.n_frames)} frames; mean signed speed {signed}, "
+        f"mean speed {row.mean_speed_um_s:.0f} µm/s; {row.distance_um:.0f} µm travelled"
     )
 
 
@@ -122,6 +131,7 @@ class BoutsPanel(QGroupBox):
             return
         for row in table.itertuples(index=False):
             item = QListWidgetItem(bout_line(row))
+            item.setToolTip(bout_details(row))
             item.setData(256, int(row.start_frame))
             self.list.addItem(item)
 

@@ -1,7 +1,7 @@
 """Docked plot of the worm's signed speed and its curvature kymograph, synced to the time slider.
 
 Top: signed speed (forward +, backward -) and speed, in µm/s, with the behavioural bouts (step
-"bouts") as a strip of coloured bars along its top (the key in the line under the plot); bottom: curvature along the body
+"bouts") as a strip of coloured bars along its top (the key in the line above the plot); bottom: curvature along the body
 (head at the top) over time, with a colour bar: red (+) where the body bends counter-clockwise on
 screen going from head to tail, blue (-) clockwise (`core.behaviour.posture.curvature`; which side
 is ventral the video does not say), in 1/µm when the posture has a pixel size, else 1/px, the
@@ -98,9 +98,9 @@ class BehaviourPlotWidget(QWidget):
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         lay = scroll_body(self)  # scrolls and tabs with the other catrack docks
+        lay.addWidget(self.bouts_key)  # above the plot: in view however short the dock
         lay.addWidget(self.canvas, 1)  # the plot takes a tall dock's room (the line below sat
         # in the middle of a blank half of it, h20)
-        lay.addWidget(self.bouts_key)
         lay.addWidget(self.info)
         lay.addWidget(refresh)
         self.times: np.ndarray | None = None  # time of each frame on the x axis
@@ -151,6 +151,8 @@ class BehaviourPlotWidget(QWidget):
             # preferred height, which took the figure's 360 px
             margins = self.body.layout().contentsMargins()
             fill = self.scroll_area.viewport().height() - margins.top() - margins.bottom()
+            if not self.bouts_key.isHidden():  # the key above it stays in view too
+                fill -= self.bouts_key.sizeHint().height() + self.body.layout().spacing()
             self.canvas.setFixedHeight(max(SIDE_BY_SIDE_MIN_HEIGHT, fill))
         else:
             self.canvas.setMinimumHeight(STACKED_MIN_HEIGHT)
@@ -214,7 +216,7 @@ class BehaviourPlotWidget(QWidget):
                       label="signed speed")  # fmt: skip
             ax_v.set_ylabel("µm/s")
             ax_v.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))  # ASCII minus
-            lines = ax_v.get_lines()[1:]  # (the strip's bars are keyed under the plot)
+            lines = ax_v.get_lines()[1:]  # (the strip's bars are keyed above the plot)
             ax_v.legend(handles=lines, loc="upper right", fontsize=7, frameon=False)
             self._show_bouts(ax_v)
         if ax_k is not None:
@@ -263,7 +265,7 @@ class BehaviourPlotWidget(QWidget):
 
     def _show_bouts(self, ax) -> None:
         """The session's bouts as a strip along the top of the speed plot (as the exported
-        speed figure draws them), keyed in their colours under the plot."""
+        speed figure draws them), keyed in their colours above the plot."""
         from matplotlib.colors import to_hex
 
         from napari_catrack.core.behaviour.bouts import STATES
@@ -279,6 +281,7 @@ class BehaviourPlotWidget(QWidget):
                 f"({int(counts.get(s, 0))})" for s in STATES]  # fmt: skip
         self.bouts_key.setText("bouts (top strip): " + " &nbsp; ".join(keys))
         self.bouts_key.show()
+        self._arrange()  # (a short, wide view: the canvas leaves the key its line)
 
     def frame_at(self, time: float) -> int:
         return int(np.argmin(np.abs(self.times - time))) if self.times is not None else 0
