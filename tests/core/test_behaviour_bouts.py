@@ -12,25 +12,15 @@ from napari_catrack.cli import main
 from napari_catrack.core.behaviour import compute_velocity
 from napari_catrack.core.behaviour.bouts import COLUMNS, compute_bouts, frame_states, write_bouts
 from napari_catrack.core.behaviour.params import BoutParams, VelocityParams
+from napari_catrack.core.behaviour.scoring import match_onsets, onsets
 from napari_catrack.errors import InputError
 from napari_catrack.io.events import read_events
 from napari_catrack.synthetic.behaviour import make_behaviour_video
 
 
-def _onsets(mask) -> np.ndarray:
-    m = np.asarray(mask, bool)
-    return np.flatnonzero(m & ~np.r_[False, m[:-1]])
-
-
 def _matched(pred, true, tol) -> int:
-    """Onsets of `pred` within `tol` frames of a distinct onset of `true` (greedy)."""
-    left, hits = list(true), 0
-    for p in pred:
-        near = [t for t in left if abs(t - p) <= tol]
-        if near:
-            left.remove(min(near, key=lambda t: abs(t - p)))
-            hits += 1
-    return hits
+    """Onsets of `pred` within `tol` frames of a distinct onset of `true` (the shared scoring)."""
+    return match_onsets(pred, true, tol)[0]
 
 
 def _velocity(v):
@@ -49,7 +39,7 @@ def test_reversal_and_turn_onsets_match_the_planted_schedule(seed):
     bouts = compute_bouts(_velocity(v), BoutParams(), coiled=tr.coiled)
     assert list(bouts.columns) == list(COLUMNS)
     tol = round(0.5 * v.fps)  # 0.5 s
-    true_rev = _onsets(tr.state == "reverse")
+    true_rev = onsets(tr.state == "reverse")
     rev = bouts.loc[bouts.state == "reversal", "start_frame"].to_numpy()
     hits = _matched(rev, true_rev, tol)
     assert len(true_rev) >= 4
@@ -57,7 +47,7 @@ def test_reversal_and_turn_onsets_match_the_planted_schedule(seed):
     # the planted reversals run backwards: negative mean signed speed, forward runs positive
     assert (bouts.loc[bouts.state == "reversal", "mean_signed_speed_um_s"] < 0).all()
     assert (bouts.loc[bouts.state == "forward", "mean_signed_speed_um_s"] > 0).all()
-    true_turn = _onsets(tr.coiled)
+    true_turn = onsets(tr.coiled)
     turn = bouts.loc[bouts.state == "turn", "start_frame"].to_numpy()
     assert len(turn) and _matched(turn, true_turn, tol) == len(turn)
     # bouts never overlap and are in time order
@@ -160,7 +150,7 @@ def test_velocity_cli_writes_bouts_and_records_them(tmp_path, capsys):
     assert list(bouts.columns) == list(COLUMNS)
     assert f"{len(bouts)} bouts (" in out
     rev = bouts.loc[bouts.state == "reversal", "start_frame"].to_numpy()
-    true_rev = _onsets(tr.state == "reverse")
+    true_rev = onsets(tr.state == "reverse")
     assert len(rev) and _matched(rev, true_rev, round(0.5 * v.fps)) == len(true_rev) == len(rev)
     assert (bouts.state == "turn").sum() >= 1
     s = Session.load(session)

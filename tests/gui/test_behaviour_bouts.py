@@ -143,6 +143,17 @@ def test_a_new_velocity_takes_the_old_bouts_away_and_bad_settings_are_said(
     _compute(qtbot, widget)
     plot = widget.show_plot()
     assert _strip(plot)
+    # Cancel (the widget's one Cancel button) keeps the bouts there were
+    before = [widget.bouts.list.item(i).text() for i in range(widget.bouts.list.count())]
+    widget.bouts.form.control("min_bout_s").setValue(3.0)
+    qtbot.mouseClick(widget.bouts.run_button, Qt.LeftButton)
+    assert widget.cancel_button.isEnabled() and not widget.bouts.run_button.isEnabled()
+    qtbot.mouseClick(widget.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not widget.job.running, timeout=30000)
+    assert widget.job.outcome == "cancelled" and "kept" in widget.bouts.status.text()
+    assert session["bouts"].params["min_bout_s"] == BoutParams().min_bout_s
+    assert [widget.bouts.list.item(i).text() for i in range(widget.bouts.list.count())] == before
+    widget.bouts.form.control("min_bout_s").setValue(BoutParams().min_bout_s)
     # the bouts were called from the velocity the new one replaces: not left beside it
     widget.velocity.form.control("smooth_s").setValue(1.0)
     qtbot.mouseClick(widget.velocity.run_button, Qt.LeftButton)
