@@ -167,3 +167,39 @@ def test_a_new_velocity_takes_the_old_bouts_away_and_bad_settings_are_said(
     widget.bouts.form.control("pause_um_s").setValue(20.0)
     _compute(qtbot, widget)
     assert len(bouts_from_session(session)) and _strip(plot)
+
+
+def test_a_short_wide_plot_dock_keeps_the_bout_key_and_both_plots_in_view(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """The key of the strip is a line above the canvas: in the short, wide dock under a laptop's
+    viewer (174 px) the canvas leaves it its room, so neither is scrolled out of sight."""
+    from napari_catrack.core.behaviour.bouts import compute_bouts
+    from napari_catrack.core.behaviour.records import record_bouts
+    from napari_catrack.session import attach_session
+    from napari_catrack.widgets._dock import dock_of
+
+    from ..core._session_helpers import worm_session
+
+    session, _ = worm_session(tmp_path / "s", video=False)
+    velocity = session["velocity"].tables["velocity"]
+    bouts = compute_bouts(velocity, BoutParams(min_bout_s=0.1))
+    assert len(bouts)
+    record_bouts(session, bouts, BoutParams(min_bout_s=0.1).to_dict(), {"coiled": False})
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1300, 1000)
+    attach_session(viewer, session)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    plot = widget.show_plot()
+    dock, main = dock_of(plot), viewer.window._qt_window
+    main.resizeDocks([dock], [174], Qt.Vertical)
+    qtbot.waitUntil(lambda: abs(dock.height() - 174) < 5, timeout=3000)
+    qtbot.wait(100)  # the re-layout queued by the resize
+    plot.scroll_area.verticalScrollBar().setValue(0)
+    assert plot.side_by_side and not plot.bouts_key.isHidden()
+    view = plot.scroll_area.viewport().height()
+    assert plot.bouts_key.geometry().bottom() < plot.canvas.geometry().top()
+    assert plot.canvas.geometry().bottom() <= view  # (the key's line came out of the canvas)
+    assert sum(_strip(plot).values()) == len(bouts)
