@@ -50,6 +50,7 @@ from napari_catrack.core.behaviour import (  # noqa: E402
 )
 from napari_catrack.core.behaviour.bouts import coiled_frames, compute_bouts  # noqa: E402
 from napari_catrack.core.behaviour.params import BoutParams  # noqa: E402
+from napari_catrack.core.behaviour.scoring import bout_onset_scores, onsets  # noqa: E402
 from napari_catrack.synthetic.behaviour import make_behaviour_video  # noqa: E402
 
 SCHOLZ = next(
@@ -58,23 +59,6 @@ SCHOLZ = next(
          / "ScholzEtAl2018.AML175_moving.BrainScanner20180223_141721.nwb").exists()),
     None,
 )  # fmt: skip
-
-
-def onsets(mask) -> np.ndarray:
-    m = np.asarray(mask, bool)
-    return np.flatnonzero(m & ~np.r_[False, m[:-1]])
-
-
-def match(pred, true, tol):
-    """(hits, |errors| in frames) of a greedy one-to-one match within `tol` frames."""
-    left, errs = list(true), []
-    for p in pred:
-        near = [t for t in left if abs(t - p) <= tol]
-        if near:
-            t = min(near, key=lambda t: abs(t - p))
-            left.remove(t)
-            errs.append(abs(t - p))
-    return len(errs), errs
 
 
 # the scenarios: make_behaviour_video's arguments beside n_frames and seed, and the bout
@@ -86,22 +70,9 @@ SCENARIOS = {
 }  # fmt: skip
 
 
-def planted(truth, state: str) -> np.ndarray:
-    if state == "turn":
-        return truth.coiled
-    return truth.state == {"reversal": "reverse", "pause": "pause"}[state]
-
-
 def score(bouts, truth, fps, states=("reversal", "turn")) -> dict:
-    tol = round(0.5 * fps)
-    out = {}
-    for state in states:
-        true = onsets(planted(truth, state))
-        pred = bouts.loc[bouts.state == state, "start_frame"].to_numpy()
-        hits, errs = match(pred, true, tol)
-        out[state] = {"planted": len(true), "called": len(pred), "matched": hits,
-                      "errors_frames": [int(e) for e in errs]}  # fmt: skip
-    return out
+    # as `catrack demo` scores (core.behaviour.scoring.bout_onset_scores)
+    return bout_onset_scores(bouts, truth.state, truth.coiled, fps, states=states)
 
 
 def run_video(seed: int, n_frames: int, scenario: str = "default") -> dict:

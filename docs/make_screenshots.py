@@ -292,6 +292,46 @@ def shot_behaviour(tmp: Path) -> None:
     viewer.close()
 
 
+def shot_behaviour_bouts(tmp: Path) -> None:
+    """The behaviour widget's step 4: the bouts of the demo's worm (20 s, two reversals and an
+    omega coil), listed, and the strip over the docked plot's speed."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.synthetic.behaviour import make_behaviour_video
+    from napari_catrack.widgets._dock import dock_of
+
+    video = make_behaviour_video(300, seed=0)
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1400, 1000)
+    viewer.add_image(
+        video.frames, name="worm behaviour", metadata={"catrack": {"role": "behaviour"}}
+    )
+    _, widget = viewer.window.add_plugin_dock_widget(
+        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
+    )
+    y, x = video.truth.centerline[0, 50]
+    widget.add_prompts().add([[0, y, x]])
+    widget.form.control("method").setCurrentText("classical")
+    _wait_job(widget.segment())
+    _wait_job(widget._panel_action(widget.centerline, "run"))
+    stage = tmp / "stage.csv"
+    video.stage_table().to_csv(stage, index=False)
+    widget.velocity.stage.setText(str(stage))
+    widget.velocity.pixel.setValue(video.pixel_size_um)
+    widget.velocity.fps.setValue(video.fps)
+    widget._panel_action(widget.velocity, "run")
+    _wait_job(widget._panel_action(widget.bouts, "run"))
+    plot = widget.show_plot()
+    QApplication.processEvents()
+    viewer.window._qt_window.resizeDocks([dock_of(plot)], [420], Qt.Vertical)
+    widget.scroll_area.ensureWidgetVisible(widget.bouts)  # step 4 in view
+    viewer.layers["worm prompts"].visible = False
+    widget.bouts._jump(widget.bouts.list.item(1))  # the first reversal's first frame
+    viewer.reset_view()
+    _save(viewer, "behaviour_bouts")
+    viewer.close()
+
+
 def _wait_job(job) -> None:
     """Let the GUI run until a widget job (widgets._worker.Job) has finished."""
     import time
@@ -484,6 +524,7 @@ SHOTS = {
     "registration": shot_registration,
     "sources": shot_sources,
     "behaviour": shot_behaviour,
+    "behaviour_bouts": shot_behaviour_bouts,
     "puncta": shot_puncta,
     "events": shot_events,
 }

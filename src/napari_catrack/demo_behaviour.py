@@ -2,9 +2,11 @@
 
 A crawling worm (forward runs, reversals, omega coils, a stage that follows it) is written as a
 Motion-JPEG AVI with its stage log, then segmented from one prompt point (classical method: no
-weights are downloaded), its centerlines, posture and velocity computed with the same core
-functions as the widget and `catrack segment|centerline|velocity`, recorded in the session and
-scored against the ground truth.
+weights are downloaded), its centerlines, posture, velocity and behavioural bouts computed with
+the same core functions as the widget and `catrack segment|centerline|velocity --bouts`,
+recorded in the session and scored against the ground truth (the bouts' reversal and turn
+onsets against the planted ones, as benchmarks/bench_bouts.py scores them:
+`scoring.bout_onset_scores`).
 """
 
 from __future__ import annotations
@@ -41,15 +43,20 @@ def run_behaviour_demo(
         posture_table,
         segment_video,
     )
+    from napari_catrack.core.behaviour.bouts import compute_bouts, turn_flags, write_bouts
+    from napari_catrack.core.behaviour.params import BoutParams
     from napari_catrack.core.behaviour.posture import kymograph, median_length
     from napari_catrack.core.behaviour.records import (
+        record_bouts,
         record_centerline,
         record_segmentation,
         record_velocity,
     )
     from napari_catrack.core.behaviour.scoring import (
+        bout_onset_scores,
         centerline_errors,
         mask_iou,
+        onsets,
         velocity_scores,
     )
     from napari_catrack.core.behaviour.velocity import write_velocity
@@ -111,6 +118,13 @@ def run_behaviour_demo(
     r, right = velocity_scores(velocity.signed_speed_um_s, velocity.direction,
                                truth.signed_speed_um_s, truth.direction)  # fmt: skip
     rec.close()
+    # the bouts, turns from the centerline's coiled frames, as `catrack velocity --bouts
+    # --frames-table` and the widget call them; scored against the planted schedule
+    b_params = BoutParams()
+    coiled, a3 = turn_flags(cl.frames_table(), velocity["frame"], b_params, name="centerline")
+    bouts = compute_bouts(velocity, b_params, coiled=coiled, a3=a3)
+    write_bouts(bouts, out / "bouts.csv")
+    bout_scores = bout_onset_scores(bouts, truth.state, truth.coiled, video.fps)
 
     if session is not None:
         read = {"recording": avi}
@@ -123,6 +137,7 @@ def run_behaviour_demo(
                         {"stage": session.stored_path(out / "stage.csv"), "source": "centerline"},
                         save=False,
                         inputs={"stage": out / "stage.csv", "recording": avi})  # fmt: skip
+        record_bouts(session, bouts, b_params.to_dict(), {"coiled": True}, save=False, inputs={})
 
     figures = out / "figures"
     kymo = kymograph(cl.points, cl.posture_ok, pixel_size=video.pixel_size_um)
@@ -131,14 +146,19 @@ def run_behaviour_demo(
     coils = np.nonzero(truth.coiled)[0]
     if len(coils):
         picks[-2] = coils[len(coils) // 2]
+    planted = times[onsets(truth.state == "reverse")]  # ticks to compare the reversal bouts with
+    speed = fig.speed_figure(velocity, truth.signed_speed_um_s, bouts=bouts, planted=planted)
     for name, f in (
-        ("speed", fig.speed_figure(velocity, truth.signed_speed_um_s)),
+        ("speed", speed),
         ("kymograph", fig.kymograph_figure(kymo, times, good=cl.reliable, length=length)),
         ("frames", fig.frames_figure(video.frames, seg.masks, cl.points, sorted(picks), cl.status)),
     ):
         label_recording(f, "behaviour.avi")  # the video the demo writes beside them
         for ext in ("svg", "png"):
             save_figure(f, figures / f"behaviour_{name}.{ext}")
+    rev = bout_scores["reversal"]
+    onset_scores = {f"{state}_onset_{what}": _rounded(bout_scores[state][what])
+                    for state in ("reversal", "turn") for what in ("precision", "recall")}  # fmt: skip
     summary = {
         "frames": T,
         # the point the demo segmented from, as `catrack segment --prompt Y,X` takes it
@@ -150,8 +170,16 @@ def run_behaviour_demo(
         "direction_right_moving": round(right, 4),
         "doubtful_frames": int(quality["low_confidence"].sum()),
         "coiled_frames": int((cl.status == "coiled").sum()),
+        "bouts": len(bouts),
+        # reversal (and turn) onsets within 0.5 s of the planted ones, one to one
+        **onset_scores,
+        "reversals_called_planted": [rev["called"], rev["planted"]],
         "seconds": round(time.perf_counter() - clock, 2),
     }
     log("[behaviour] " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "seconds")
         + f" ({summary['seconds']:.1f} s)")  # fmt: skip
     return summary
+
+
+def _rounded(value):
+    return None if value is None else round(float(value), 4)

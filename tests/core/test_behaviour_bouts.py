@@ -12,25 +12,15 @@ from napari_catrack.cli import main
 from napari_catrack.core.behaviour import compute_velocity
 from napari_catrack.core.behaviour.bouts import COLUMNS, compute_bouts, frame_states, write_bouts
 from napari_catrack.core.behaviour.params import BoutParams, VelocityParams
+from napari_catrack.core.behaviour.scoring import match_onsets, onsets
 from napari_catrack.errors import InputError
 from napari_catrack.io.events import read_events
 from napari_catrack.synthetic.behaviour import make_behaviour_video
 
 
-def _onsets(mask) -> np.ndarray:
-    m = np.asarray(mask, bool)
-    return np.flatnonzero(m & ~np.r_[False, m[:-1]])
-
-
 def _matched(pred, true, tol) -> int:
-    """Onsets of `pred` within `tol` frames of a distinct onset of `true` (greedy)."""
-    left, hits = list(true), 0
-    for p in pred:
-        near = [t for t in left if abs(t - p) <= tol]
-        if near:
-            left.remove(min(near, key=lambda t: abs(t - p)))
-            hits += 1
-    return hits
+    """Onsets of `pred` within `tol` frames of a distinct onset of `true` (the shared scoring)."""
+    return match_onsets(pred, true, tol)[0]
 
 
 def _velocity(v):
@@ -49,7 +39,7 @@ def test_reversal_and_turn_onsets_match_the_planted_schedule(seed):
     bouts = compute_bouts(_velocity(v), BoutParams(), coiled=tr.coiled)
     assert list(bouts.columns) == list(COLUMNS)
     tol = round(0.5 * v.fps)  # 0.5 s
-    true_rev = _onsets(tr.state == "reverse")
+    true_rev = onsets(tr.state == "reverse")
     rev = bouts.loc[bouts.state == "reversal", "start_frame"].to_numpy()
     hits = _matched(rev, true_rev, tol)
     assert len(true_rev) >= 4
@@ -57,7 +47,7 @@ def test_reversal_and_turn_onsets_match_the_planted_schedule(seed):
     # the planted reversals run backwards: negative mean signed speed, forward runs positive
     assert (bouts.loc[bouts.state == "reversal", "mean_signed_speed_um_s"] < 0).all()
     assert (bouts.loc[bouts.state == "forward", "mean_signed_speed_um_s"] > 0).all()
-    true_turn = _onsets(tr.coiled)
+    true_turn = onsets(tr.coiled)
     turn = bouts.loc[bouts.state == "turn", "start_frame"].to_numpy()
     assert len(turn) and _matched(turn, true_turn, tol) == len(turn)
     # bouts never overlap and are in time order
@@ -179,7 +169,7 @@ def test_velocity_cli_writes_bouts_and_records_them(tmp_path, capsys):
     assert list(bouts.columns) == list(COLUMNS)
     assert f"{len(bouts)} bouts (" in out
     rev = bouts.loc[bouts.state == "reversal", "start_frame"].to_numpy()
-    true_rev = _onsets(tr.state == "reverse")
+    true_rev = onsets(tr.state == "reverse")
     assert len(rev) and _matched(rev, true_rev, round(0.5 * v.fps)) == len(true_rev) == len(rev)
     assert (bouts.state == "turn").sum() >= 1
     s = Session.load(session)
@@ -201,6 +191,45 @@ def test_velocity_cli_writes_bouts_and_records_them(tmp_path, capsys):
     # --frames-table alone: refused, naming what is missing
     assert main([*args[:13], "--frames-table", str(tmp_path / "f.csv")]) != 0
     assert "give --bouts" in capsys.readouterr().err
+    # a new velocity without --bouts takes the old bouts away: they were called from the
+    # velocity it replaces (h21: they stayed beside it, in the export and the NWB file)
+    assert main([*args[:13], "--smooth", "1.0", "--session", str(session)]) == 0
+    s = Session.load(session)
+    assert s["velocity"].params["smooth_s"] == 1.0 and "bouts" not in s
+
+
+def test_turn_flags_match_the_velocitys_frames_and_want_a3_for_a_turn_by_a3():
+    """The widget's and the command's one reading of a centerline's per-frame table."""
+    from napari_catrack.core.behaviour.bouts import turn_flags
+
+    per_frame = pd.DataFrame({"frame": [0, 1, 2, 3, 4, 5],
+                              "status": ["ok", "coiled", "failed", "ok", "failed", "ok"]})  # fmt: skip
+    coiled, a3 = turn_flags(per_frame, [1, 2, 3, 4], BoutParams(), name="t")
+    assert coiled.tolist() == [True, True, False, False] and a3 is None
+    coiled, a3 = turn_flags(per_frame.assign(a3=[0, 1, 2, 3, 4, 5.0]), [5, 7], BoutParams(),
+                            name="t")  # fmt: skip
+    assert coiled.tolist() == [False, False] and a3[0] == 5.0 and np.isnan(a3[1])
+    with pytest.raises(InputError, match="needs an a3 column in t"):
+        turn_flags(per_frame, [1], BoutParams(turn_a3=10), name="t")
+    with pytest.raises(InputError, match="none of the velocity's frames"):
+        turn_flags(per_frame, [9], BoutParams(), name="t")
+
+
+def test_bout_onset_scores_match_called_onsets_one_to_one_within_the_tolerance():
+    """The scoring `catrack demo` and benchmarks/bench_bouts.py share."""
+    from napari_catrack.core.behaviour.scoring import bout_onset_scores
+
+    state = np.array(["forward"] * 10 + ["reverse"] * 10 + ["forward"] * 20 + ["reverse"] * 10)
+    coiled = np.zeros(50, bool)
+    bouts = pd.DataFrame({"state": ["reversal", "reversal", "reversal", "turn"],
+                          "start_frame": [12, 13, 47, 30]})  # fmt: skip
+    got = bout_onset_scores(bouts, state, coiled, fps=10.0)  # tolerance 5 frames
+    rev = got["reversal"]
+    assert (rev["planted"], rev["called"], rev["matched"]) == (2, 3, 1)  # 47: 7 late
+    assert rev["errors_frames"] == [2] and rev["precision"] == pytest.approx(1 / 3)
+    assert rev["recall"] == 0.5
+    assert got["turn"] == {"planted": 0, "called": 1, "matched": 0, "errors_frames": [],
+                           "precision": 0.0, "recall": None}  # fmt: skip
 
 
 def test_failed_frames_that_touch_a_coil_are_part_of_the_turn():

@@ -59,13 +59,19 @@ def test_demo_runs_every_step_and_meets_ground_truth(tmp_path, capsys):
     # its step lines are notes (stderr); stdout holds its result lines, summary.json's headline
     assert "catrack demo: [tracking] neurons" in captured.err and "[tracking]" not in captured.out
     t, k = summary["transients"], summary["tracking"]
+    b = {w: summary["behaviour"][f"reversal_onset_{w}"] for w in ("precision", "recall")}
+
+    def na(v):  # nothing to score: no reversal planted or called in these 80 frames
+        return "n/a" if v is None else v
+
     assert captured.out.splitlines() == [
         f"demo recording: 80 frames, seed 3 -> {out}",
         f"scores vs truth: transients precision {t['precision_vs_truth']}, recall "
         f"{t['recall_vs_truth']}; tracking {100 * k['within_2px']:.1f} % within 2 px; ensembles "
         f"{summary['ensembles']['ensembles']} found, {summary['ensembles']['planted_found']} of "
         f"{summary['ensembles']['planted']} planted recovered; behaviour mask IoU "
-        f"{summary['behaviour']['mask_iou_median']} -> {out / 'summary.json'}",
+        f"{summary['behaviour']['mask_iou_median']}, reversal onsets precision {na(b['precision'])}, "
+        f"recall {na(b['recall'])} -> {out / 'summary.json'}",
         f"session -> {out / 'demo.catrack.h5'}",
     ], captured.out
     # warnings are one line each: "catrack demo: warning:"
@@ -100,7 +106,9 @@ def test_demo_ends_with_result_lines_on_stdout(tmp_path, capsys, monkeypatch, tw
                     "transients": {"transients": 80, "cells": 27}, "ensembles": {"events": 3}}  # fmt: skip
         return {"frames": n_frames, "seed": seed,
                 "transients": {"precision_vs_truth": 0.941, "recall_vs_truth": 0.889},
-                "tracking": {"within_2px": 0.9871}, "behaviour": {"mask_iou_median": 0.9608},
+                "tracking": {"within_2px": 0.9871},
+                "behaviour": {"mask_iou_median": 0.9608, "reversal_onset_precision": 1.0,
+                              "reversal_onset_recall": 0.5},
                 "ensembles": {"ensembles": 2, "planted": 3, "planted_found": 1}}  # fmt: skip
 
     if two_photon:
@@ -121,7 +129,8 @@ def test_demo_ends_with_result_lines_on_stdout(tmp_path, capsys, monkeypatch, tw
     else:
         assert lines[1] == ("scores vs truth: transients precision 0.941, recall 0.889; tracking "
                             "98.7 % within 2 px; ensembles 2 found, 1 of 3 planted recovered; "
-                            f"behaviour mask IoU 0.9608 -> {out / 'summary.json'}")  # fmt: skip
+                            "behaviour mask IoU 0.9608, reversal onsets precision 1.0, recall "
+                            f"0.5 -> {out / 'summary.json'}")  # fmt: skip
     session = "two_photon.catrack.h5" if two_photon else "demo.catrack.h5"
     assert lines[2:] == [f"session -> {out / session}"]
 

@@ -29,11 +29,24 @@ def test_behaviour_demo_writes_everything_and_meets_its_truth(tmp_path):
     assert summary["head_tail_flips"] <= 1
     assert summary["velocity_r"] > 0.9 and summary["direction_right_moving"] > 0.9
     velocity = pd.read_csv(out / "velocity.csv")
+    # the bouts, scored against the planted schedule (h21): the one reversal planted in these
+    # 8 s (ground_truth/behaviour.csv) is called within 0.5 s, nothing else is called a reversal
+    bouts = pd.read_csv(out / "bouts.csv")
+    truth = pd.read_csv(out / "ground_truth" / "behaviour.csv")
+    rev = truth.state.eq("reverse")
+    planted = truth.frame[rev & ~rev.shift(fill_value=False)].to_numpy()
+    called = bouts.start_frame[bouts.state == "reversal"].to_numpy()
+    assert len(planted) == 1 and len(called) == 1 and abs(called[0] - planted[0]) <= 7
+    assert summary["reversal_onset_precision"] == summary["reversal_onset_recall"] == 1.0
+    assert summary["reversals_called_planted"] == [1, 1] and summary["bouts"] == len(bouts)
     assert list(velocity.columns) == ["frame", "time_s", "x_um", "y_um", "vy_um_s", "vx_um_s",
                                       "speed_um_s", "signed_speed_um_s", "direction"]  # fmt: skip
     session.save()
     steps = Session.load(tmp_path / "s.catrack.h5").steps
-    assert {"segmentation", "centerline", "velocity"} <= set(steps)
+    assert {"segmentation", "centerline", "velocity", "bouts"} <= set(steps)
+    pd.testing.assert_frame_equal(steps["bouts"].tables["bouts"], bouts, check_dtype=False,
+                                  atol=1e-4)  # fmt: skip
+    assert steps["bouts"].attrs["coiled"] is True
     assert steps["segmentation"].arrays["masks"].shape == (120, 256, 256)
     # the stage log is found again from the session (the Behaviour widget's velocity panel, the
     # NWB `stage` series): it was stored as "stage.csv", which names a file beside the session
@@ -68,6 +81,8 @@ def test_behaviour_demo_writes_everything_and_meets_its_truth(tmp_path):
     speed = build_figure(session, "behaviour_speed").axes[0]
     line = next(ln for ln in speed.get_lines() if ln.get_label() == "measured")
     np.testing.assert_allclose(line.get_ydata(), velocity.signed_speed_um_s, atol=1e-3)
+    strip = {c.get_label() for c in speed.collections}  # the session's bouts over the speed
+    assert {"forward bouts", "reversal bouts"} <= strip
     kymo = build_figure(session, "behaviour_kymograph")
     image = kymo.axes[0].get_images()[0]
     assert image.get_array().shape == (pd.read_csv(out / "centerline.csv").point.nunique(), 120)

@@ -93,6 +93,13 @@ def result_lines(summary: dict, out, session: str, *, two_photon: bool = False) 
             f"scores vs truth: transients precision {tr['precision_vs_truth']}, recall "
             f"{tr['recall_vs_truth']}; tracking {100 * tk['within_2px']:.1f} % within 2 px; "
             f"ensembles {ens['ensembles']} found, {ens['planted_found']} of {ens['planted']} "
-            f"planted recovered; behaviour mask IoU {beh['mask_iou_median']}"
+            f"planted recovered; behaviour mask IoU {beh['mask_iou_median']}, reversal onsets "
+            f"precision {_na(beh.get('reversal_onset_precision'))}, recall "
+            f"{_na(beh.get('reversal_onset_recall'))}"
         )
     return [head, f"{scores} -> {Path(out) / 'summary.json'}", f"session -> {Path(out) / session}"]
+
+
+def _na(value) -> str:
+    """A score, or n/a where there was nothing to score (no reversal planted or called)."""
+    return "n/a" if value is None else str(value)

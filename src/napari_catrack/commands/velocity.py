@@ -245,30 +245,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _bouts(table, params, frames_table):
     """The bout table of the velocity `table`; coiled frames (and a3) from the centerline's
-    per-frame table when given, matched by frame number."""
-    import numpy as np
-
-    from napari_catrack.core.behaviour.bouts import coiled_frames, compute_bouts
+    per-frame table when given, matched by frame number (`bouts.turn_flags`, as the widget)."""
+    from napari_catrack.core.behaviour.bouts import compute_bouts, turn_flags
     from napari_catrack.io.tables import read_table
 
     coiled = a3 = None
     if frames_table:
         ft = read_table(frames_table, ("frame", "status"), "frames table", frames=("frame",))
-        ft = ft.drop_duplicates("frame").set_index("frame")
-        frames = table["frame"].to_numpy(int)
-        known = np.isin(frames, ft.index.to_numpy(int))
-        if not known.any():
-            raise InputError(f"{frames_table} has none of the velocity's frames")
-        coiled = coiled_frames(ft["status"].reindex(frames))
-        if "a3" in ft.columns:
-            a3 = _numeric(ft["a3"].reindex(frames))
-        elif params.turn_a3 > 0:
+        if "a3" not in ft.columns and params.turn_a3 > 0:
             raise InputError(f"--turn-a3 needs an a3 column in {frames_table} (catrack centerline "
                              "--posture with an eigenworm basis)")  # fmt: skip
+        coiled, a3 = turn_flags(ft, table["frame"], params, name=str(frames_table))
     return compute_bouts(table, params, coiled=coiled, a3=a3)
-
-
-def _numeric(values):
-    import pandas as pd
-
-    return pd.to_numeric(values, errors="coerce").to_numpy(float)

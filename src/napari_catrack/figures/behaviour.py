@@ -8,20 +8,29 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from napari_catrack.core.behaviour.velocity import direction_values, time_gaps
-from napari_catrack.figures.style import DIVERGING_CMAP, colour, figsize, styled
+from napari_catrack.figures.style import DIVERGING_CMAP, OKABE_ITO, colour, figsize, styled
 
 _ASCII = FuncFormatter(lambda v, _p: f"{v:g}")  # plain minus signs in every font
 
 
-BOUT_COLOURS = {"forward": 2, "reversal": 3, "pause": 7, "turn": 4}  # `colour` indices
+#: each bout state's colour (Okabe-Ito: green, vermillion, grey, purple), fixed, so the widget's
+#: plot (not drawn under `STYLE`) and the figures agree; a `colour(7)` pause was the styled
+#: cycle's blue (7 colours: C7 is C0), the colour of the speed curve
+BOUT_COLOURS = {"forward": OKABE_ITO[2], "reversal": OKABE_ITO[3], "pause": "0.6",
+                "turn": OKABE_ITO[4]}  # fmt: skip
 
 
 @styled
 def speed_figure(
-    velocity: pd.DataFrame, truth: np.ndarray | None = None, bouts: pd.DataFrame | None = None
+    velocity: pd.DataFrame,
+    truth: np.ndarray | None = None,
+    bouts: pd.DataFrame | None = None,
+    planted: np.ndarray | None = None,
 ) -> Figure:
     """Signed speed over time (forward +, backward -), with the true one when known; `bouts`
-    (`core.behaviour.bouts.COLUMNS`) as a strip of coloured bars along the top, one per bout."""
+    (`core.behaviour.bouts.COLUMNS`) as a strip of coloured bars along the top, one per bout;
+    `planted`: the true reversal onsets (s; the synthetic worm's) as ticks under the strip, to
+    be compared with the reversal bouts' starts."""
     fig = Figure(figsize=figsize(2.4), layout="constrained")
     ax = fig.add_subplot(111)
     t = velocity["time_s"].to_numpy(float)
@@ -35,14 +44,11 @@ def speed_figure(
     if back.any():
         ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
                         alpha=0.15, lw=0, label="backward")  # fmt: skip
-    strip = bouts is not None and len(bouts) > 0
-    if strip:
-        for state, k in BOUT_COLOURS.items():
-            b = bouts[bouts["state"] == state]
-            if len(b):
-                ax.broken_barh(list(zip(b["onset_s"].astype(float), b["duration_s"].astype(float))),
-                               (0.94, 0.06), transform=ax.get_xaxis_transform(), color=colour(k),
-                               lw=0, label=f"{state} bouts")  # fmt: skip
+    strip = draw_bout_strip(ax, bouts)
+    if planted is not None and len(planted):
+        ax.plot(np.asarray(planted, float), np.full(len(planted), 0.9), "v", ms=4,
+                color=BOUT_COLOURS["reversal"], mec="k", mew=0.4,
+                transform=ax.get_xaxis_transform(), label="true reversal onsets")  # fmt: skip
     ax.set_xlabel("time (s)")
     ax.set_ylabel("signed speed (µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
@@ -52,6 +58,21 @@ def speed_figure(
                  f"{'; grey: speed, direction unknown' if unknown else ''}"
                  f"{'; top strip: bouts' if strip else ''})")  # fmt: skip
     return fig
+
+
+def draw_bout_strip(ax, bouts: pd.DataFrame | None, height: float = 0.06) -> bool:
+    """`bouts` (`core.behaviour.bouts.COLUMNS`) as a strip of coloured bars along the top of
+    `ax` (time on x, s), one per bout, labelled "<state> bouts" for a legend (the exported speed
+    figure and the widget's Behaviour plot). Whether there were any."""
+    if bouts is None or not len(bouts):
+        return False
+    for state, c in BOUT_COLOURS.items():
+        b = bouts[bouts["state"] == state]
+        if len(b):
+            ax.broken_barh(list(zip(b["onset_s"].astype(float), b["duration_s"].astype(float))),
+                           (1.0 - height, height), transform=ax.get_xaxis_transform(),
+                           color=c, lw=0, label=f"{state} bouts")  # fmt: skip
+    return True
 
 
 def _draw_unknown_direction(ax, velocity: pd.DataFrame, lw: float) -> bool:

@@ -386,7 +386,8 @@ class VelocityPanel(QGroupBox):
             notes.append(f"{no_stage} frame(s) have no stage position: no velocity there")
         table = compute_velocity(body.mean(axis=1), times, stage_um, shape, params, body_px=body)
         # the camera's rate goes with the velocity; the imaging rate (ctx.fps) is left alone
-        record_velocity(owner.ctx.session, table, params.to_dict(),
+        # (the bouts of the velocity it replaces go with it: the panel says so)
+        stale = record_velocity(owner.ctx.session, table, params.to_dict(),
                         {"stage": owner.ctx.session.stored_path(self.stage.text().strip()),
                          "source": "centerline", "fps": self.fps.value(), "times": "fps",
                          "image_size": list(shape),
@@ -394,6 +395,8 @@ class VelocityPanel(QGroupBox):
                          "stage_scale_um": self.scale.value(), "stage_time_scale_s": 1.0},
                         inputs={"stage": self.stage.text().strip(), **owner.video_inputs()})  # fmt: skip
         self._filled = self.fps.value()
+        if stale:
+            owner.bouts.restore(removed=True)
         refresh_plots(owner.viewer)
         d = direction_values(table)  # (NaN where unknown: a frame without a centerline)
         moving, fwd = int((np.abs(d) == 1).sum()), int((d > 0).sum())

@@ -11,6 +11,8 @@
 2. Centerline and posture (`_behaviour_panels.CenterlinePanel`): editable paths, head/tail flips.
 3. Velocity against the stage log (`_behaviour_panels.VelocityPanel`), plotted with the
    curvature kymograph in the docked "Behaviour plot" that follows the time slider.
+4. Behavioural bouts (`_bouts_panel.BoutsPanel`): forward runs, reversals, pauses and turns
+   from the velocity, listed and drawn as a strip over the plot's speed.
 Everything is recorded in the session (masks compressed); nothing lives only in the widget.
 """
 
@@ -56,6 +58,7 @@ from napari_catrack.widgets._behaviour_layers import (
     video_layers,
 )
 from napari_catrack.widgets._behaviour_panels import CenterlinePanel, VelocityPanel, _file_row
+from napari_catrack.widgets._bouts_panel import BoutsPanel
 from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._dock import FittedList, scroll_body
@@ -120,6 +123,7 @@ class BehaviourWidget(QWidget):
         self.status.setWordWrap(True)
         self.centerline = CenterlinePanel(self)
         self.velocity = VelocityPanel(self)
+        self.bouts = BoutsPanel(self)
         self.plot_button = QPushButton("Show velocity and curvature plot")
 
         self.prompt_button.clicked.connect(self.add_prompts)
@@ -139,6 +143,7 @@ class BehaviourWidget(QWidget):
             (self.centerline.run_button, self.centerline, "run"),
             (self.centerline.flip_button, self.centerline, "flip"),
             (self.velocity.run_button, self.velocity, "run"),
+            (self.bouts.run_button, self.bouts, "run"),
         ):
             button.clicked.connect(functools.partial(self._panel_action, panel, name))
         self._build()
@@ -180,12 +185,13 @@ class BehaviourWidget(QWidget):
         outer.addWidget(seg)
         outer.addWidget(self.centerline)
         outer.addWidget(self.velocity)
+        outer.addWidget(self.bouts)
         outer.addWidget(self.plot_button)
         outer.addStretch(1)
 
     def buttons(self) -> list:
         return [self.segment_button, self.repropagate_button, self.centerline.run_button,
-                self.download_button]  # fmt: skip
+                self.download_button, self.bouts.run_button]  # fmt: skip
 
     def _panel_action(self, panel, name, *_):
         """Run a panel's step (button); its status shows this run's outcome, never the last
@@ -407,6 +413,7 @@ class BehaviourWidget(QWidget):
             self.status.setText(f"the session's behaviour results are of {name}: open that video "
                                 "(File > Open) to see its masks and centerline")  # fmt: skip
             self.velocity.restore()
+            self.bouts.restore()
             return
         if stored is not None:  # the session file may have restored the layers already: the
             # widget's own state (doubtful frames, anchors, status) is restored either way
@@ -425,6 +432,7 @@ class BehaviourWidget(QWidget):
         if stored is not None or cl is not None:
             self.show_doubtful(status=cl[0].status if cl is not None else None)
         self.velocity.restore()
+        self.bouts.restore()
 
     def closeEvent(self, event) -> None:  # pragma: no cover - Qt teardown
         if self.job is not None and self.job.running:

@@ -1,13 +1,14 @@
 """Docked plot of the worm's signed speed and its curvature kymograph, synced to the time slider.
 
-Top: signed speed (forward +, backward -) and speed, in µm/s; bottom: curvature along the body
+Top: signed speed (forward +, backward -) and speed, in µm/s, with the behavioural bouts (step
+"bouts") as a strip of coloured bars along its top (the key in the line above the plot); bottom: curvature along the body
 (head at the top) over time, with a colour bar: red (+) where the body bends counter-clockwise on
 screen going from head to tail, blue (-) clockwise (`core.behaviour.posture.curvature`; which side
 is ventral the video does not say), in 1/µm when the posture has a pixel size, else 1/px, the
 limits ± the 99th percentile of the good frames, at least 1/body length (`colour_limit`: a
 straight worm's rounding noise looks flat). A vertical line follows
 the time slider; clicking either plot moves the viewer to that frame. The data come from the
-session (steps "velocity" and "centerline"), so the plot shows whatever the behaviour widget or
+session (steps "velocity", "bouts" and "centerline"), so the plot shows whatever the behaviour widget or
 a reopened session file holds; `refresh_plots(viewer)` redraws every open plot after a step.
 
 In a short, wide dock (docked under the viewer of a laptop-sized window, where napari's layer
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_catrack.widgets._canvas import FastCanvas
@@ -90,14 +91,20 @@ class BehaviourPlotWidget(QWidget):
         self._laid_out_for = False  # whether the view was short and wide at the last refresh
         self.info = QLabel("")
         self.info.setWordWrap(True)
+        self.bouts_key = QLabel("")  # the strip's colours, in their colours (hidden: no bouts)
+        self.bouts_key.setTextFormat(Qt.RichText)
+        self.bouts_key.setWordWrap(True)
+        self.bouts_key.hide()
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         lay = scroll_body(self)  # scrolls and tabs with the other catrack docks
+        lay.addWidget(self.bouts_key)  # above the plot: in view however short the dock
         lay.addWidget(self.canvas, 1)  # the plot takes a tall dock's room (the line below sat
         # in the middle of a blank half of it, h20)
         lay.addWidget(self.info)
         lay.addWidget(refresh)
         self.times: np.ndarray | None = None  # time of each frame on the x axis
+        self.bouts = None  # the session's bout table drawn over the speed (None: none)
         self.colorbar = None  # the kymograph's colour bar (None without a centerline)
         self.curvature_unit = "1/px"
         self._cursors: list = []
@@ -111,12 +118,14 @@ class BehaviourPlotWidget(QWidget):
     def _data(self):
         from napari_catrack.core.behaviour.posture import kymograph, median_length
         from napari_catrack.core.behaviour.records import (
+            bouts_from_session,
             centerline_from_session,
             velocity_from_session,
         )
 
         session = self.ctx.session
         vel = velocity_from_session(session)
+        self.bouts = bouts_from_session(session) if vel is not None else None
         cl = centerline_from_session(session)
         if cl is None:
             return vel, None, None, None
@@ -142,6 +151,8 @@ class BehaviourPlotWidget(QWidget):
             # preferred height, which took the figure's 360 px
             margins = self.body.layout().contentsMargins()
             fill = self.scroll_area.viewport().height() - margins.top() - margins.bottom()
+            if not self.bouts_key.isHidden():  # the key above it stays in view too
+                fill -= self.bouts_key.sizeHint().height() + self.body.layout().spacing()
             self.canvas.setFixedHeight(max(SIDE_BY_SIDE_MIN_HEIGHT, fill))
         else:
             self.canvas.setMinimumHeight(STACKED_MIN_HEIGHT)
@@ -165,6 +176,7 @@ class BehaviourPlotWidget(QWidget):
         self._cursors = []
         self.canvas.set_animated([])
         self.canvas.relayout()
+        self.bouts_key.hide()  # (shown again by `_show_bouts` when there are bouts)
         if vel is None and kymo is None:
             self.info.setText("no velocity or centerline yet: run the behaviour steps")
             self.canvas.draw_idle()
@@ -204,7 +216,9 @@ class BehaviourPlotWidget(QWidget):
                       label="signed speed")  # fmt: skip
             ax_v.set_ylabel("µm/s")
             ax_v.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))  # ASCII minus
-            ax_v.legend(loc="upper right", fontsize=7, frameon=False)
+            lines = ax_v.get_lines()[1:]  # (the strip's bars are keyed above the plot)
+            ax_v.legend(handles=lines, loc="upper right", fontsize=7, frameon=False)
+            self._show_bouts(ax_v)
         if ax_k is not None:
             # from the good frames (coils do not set it), at least 1/length (a straight worm's
             # rounding noise showed as full-scale stripes: h19)
@@ -248,6 +262,26 @@ class BehaviourPlotWidget(QWidget):
         self.info.setText(f"{n} frames{moving}{bends}")
         self._move_cursor()
         self.canvas.draw_idle()
+
+    def _show_bouts(self, ax) -> None:
+        """The session's bouts as a strip along the top of the speed plot (as the exported
+        speed figure draws them), keyed in their colours above the plot."""
+        from matplotlib.colors import to_hex
+
+        from napari_catrack.core.behaviour.bouts import STATES
+        from napari_catrack.figures.behaviour import BOUT_COLOURS, draw_bout_strip
+
+        if not draw_bout_strip(ax, self.bouts, height=0.08):
+            self.bouts_key.hide()
+            return
+        lo, hi = ax.get_ylim()  # room above the curve for the strip
+        ax.set_ylim(lo, hi + 0.12 * (hi - lo))
+        counts = self.bouts["state"].value_counts()
+        keys = [f'<span style="color:{to_hex(BOUT_COLOURS[s])}">&#9632;</span> {s} '
+                f"({int(counts.get(s, 0))})" for s in STATES]  # fmt: skip
+        self.bouts_key.setText("bouts (top strip): " + " &nbsp; ".join(keys))
+        self.bouts_key.show()
+        self._arrange()  # (a short, wide view: the canvas leaves the key its line)
 
     def frame_at(self, time: float) -> int:
         return int(np.argmin(np.abs(self.times - time))) if self.times is not None else 0

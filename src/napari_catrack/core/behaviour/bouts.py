@@ -35,7 +35,7 @@ COLUMNS = (
 
 __all__ = [
     "COLUMNS", "STATES", "BoutParams", "coiled_frames", "compute_bouts", "frame_states",
-    "write_bouts",
+    "turn_flags", "write_bouts",
 ]  # fmt: skip
 
 
@@ -113,6 +113,27 @@ def coiled_frames(status) -> np.ndarray:
             turn[t : end + 1] = True
         t = end + 1
     return turn
+
+
+def turn_flags(
+    per_frame: pd.DataFrame, frames, params: BoutParams, *, name: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(coiled, a3) per frame of `frames` (the velocity's frame numbers) from a centerline's
+    per-frame table (columns `frame`, `status`, optionally `a3`: `catrack centerline
+    --frames-report/--posture`, or the session's posture table), matched by frame number; a3 is
+    None without an `a3` column. `name` names the table in the errors."""
+    table = per_frame.drop_duplicates("frame").set_index("frame")
+    frames = np.asarray(frames, int)
+    if not np.isin(frames, table.index.to_numpy(int)).any():
+        raise InputError(f"{name} has none of the velocity's frames")
+    coiled = coiled_frames(table["status"].reindex(frames))
+    a3 = None
+    if "a3" in table.columns:
+        a3 = pd.to_numeric(table["a3"].reindex(frames), errors="coerce").to_numpy(float)
+    elif params.turn_a3 > 0:
+        raise InputError(f"a turn by |a3| (turn_a3 {params.turn_a3:g}) needs an a3 column in "
+                         f"{name}: the posture with an eigenworm basis")  # fmt: skip
+    return coiled, a3
 
 
 def _runs(labels: np.ndarray, breaks: np.ndarray) -> list[list]:

@@ -11,7 +11,9 @@ Steps (the session's HDF5 compresses the arrays):
   `image_size`, `stage_columns`, `stage_scale_um`, `stage_time_scale_s`: the same keys from
   `catrack velocity` and the widget); params.
 - "bouts": table `bouts` (`core.behaviour.bouts.COLUMNS`: forward runs, reversals, pauses,
-  turns); attrs `coiled` (whether coiled frames were given for the turns); params BoutParams.
+  turns) of the "velocity" step (removed when that is replaced: `record_velocity`); attrs
+  `coiled` (whether coiled frames were given for the turns: `catrack velocity --frames-table`,
+  the widget's from the session's centerline); params BoutParams.
 """
 
 from __future__ import annotations
@@ -284,11 +286,17 @@ def posture_from_session(session) -> tuple[pd.DataFrame | None, str | None]:
 
 def record_velocity(
     session, table: pd.DataFrame, params: dict, attrs: dict, save=None, *, inputs=None
-) -> None:
+) -> bool:
+    """The velocity table; the bouts of the velocity it replaces (step "bouts") are removed
+    with it, never left beside a velocity they were not called from. Returns whether there were
+    (the widget says so; `catrack velocity --bouts` records the new ones after)."""
     from napari_catrack.io.provenance import inputs_provenance
 
     attrs = {**attrs, "inputs": inputs_provenance(session, inputs)}
+    stale = BOUTS in session
+    session.remove(BOUTS, save=False)
     session.record(VELOCITY, tables={"velocity": table}, attrs=attrs, params=params, save=save)
+    return stale
 
 
 def record_bouts(
@@ -305,6 +313,21 @@ def bouts_from_session(session) -> pd.DataFrame | None:
     if BOUTS not in session:
         return None
     return session[BOUTS].tables.get("bouts")
+
+
+def centerline_frames_table(session) -> pd.DataFrame | None:
+    """The session's centerline per frame, as `catrack centerline --frames-report` writes it
+    (`frame`, `status`, ...) with the posture's eigenworm `a3` when it has one: what the bouts'
+    turns are read from (`bouts.turn_flags`). None without a centerline."""
+    if CENTERLINE not in session:
+        return None
+    tables = session[CENTERLINE].tables
+    frames, posture = tables.get("frames"), tables.get("posture")
+    if frames is None or "status" not in frames:
+        return None
+    if posture is not None and "a3" in posture and "a3" not in frames:
+        frames = frames.merge(posture[["frame", "a3"]], on="frame", how="left")
+    return frames
 
 
 def velocity_from_session(session) -> pd.DataFrame | None:

@@ -7,7 +7,11 @@
 - curve distance: the mean distance from each true point to the nearest point of ours, which
   ignores where along the body a point sits (used when the reference does not reach the tips);
 - velocity: Pearson r of the signed speed with the true one, and the fraction of moving frames
-  whose direction is right.
+  whose direction is right;
+- bouts: onsets of called bouts matched one-to-one to planted onsets within a tolerance
+  (reversals: the starts of the synthetic schedule's `reverse` episodes; turns: the starts of
+  runs of truly coiled frames), giving precision, recall and the onset errors
+  (`bout_onset_scores`; `catrack demo` and benchmarks/bench_bouts.py).
 """
 
 from __future__ import annotations
@@ -101,3 +105,58 @@ def velocity_scores(signed: np.ndarray, direction: np.ndarray, true_signed, true
     found = pd.to_numeric(pd.Series(direction), errors="coerce").to_numpy(float, na_value=np.nan)
     right = float(np.mean(found[moving] == np.asarray(true_direction)[moving]))  # unknown: wrong
     return r, right
+
+
+#: the planted truth each scored bout state is matched to (`bout_onset_scores`)
+SCORED_BOUTS = ("reversal", "turn")
+
+
+def onsets(mask) -> np.ndarray:
+    """The frames where each run of True in `mask` starts."""
+    m = np.asarray(mask, bool)
+    return np.flatnonzero(m & ~np.r_[False, m[:-1]])
+
+
+def match_onsets(pred, true, tol) -> tuple[int, list]:
+    """(hits, |errors| in frames) of a greedy one-to-one match within `tol` frames: each called
+    onset takes the nearest planted one still free."""
+    left, errs = list(true), []
+    for p in pred:
+        near = [t for t in left if abs(t - p) <= tol]
+        if near:
+            t = min(near, key=lambda t: abs(t - p))
+            left.remove(t)
+            errs.append(abs(t - p))
+    return len(errs), errs
+
+
+def bout_onset_scores(
+    bouts: pd.DataFrame,
+    state: np.ndarray,
+    coiled: np.ndarray,
+    fps: float,
+    tolerance_s=0.5,
+    states=SCORED_BOUTS,
+) -> dict:
+    """Per scored bout state (`states`, default `SCORED_BOUTS`): the planted onsets (reversal:
+    where the truth's `state` turns "reverse"; pause: where it turns "pause"; turn: where
+    `coiled` starts), the called ones (`start_frame` of the
+    bouts of that state), how many matched within `tolerance_s` (`match_onsets`), their onset
+    errors in frames, precision (matched / called) and recall (matched / planted; None when
+    there is nothing to divide by)."""
+    tol = round(tolerance_s * fps)
+    planted = {
+        "reversal": np.asarray(state) == "reverse",
+        "pause": np.asarray(state) == "pause",
+        "turn": np.asarray(coiled, bool),
+    }
+    out = {}
+    for name in states:
+        true = onsets(planted[name])
+        pred = bouts.loc[bouts["state"] == name, "start_frame"].to_numpy()
+        hits, errs = match_onsets(pred, true, tol)
+        out[name] = {"planted": len(true), "called": len(pred), "matched": hits,
+                     "errors_frames": [int(e) for e in errs],
+                     "precision": hits / len(pred) if len(pred) else None,
+                     "recall": hits / len(true) if len(true) else None}  # fmt: skip
+    return out
