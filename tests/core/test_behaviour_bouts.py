@@ -63,7 +63,7 @@ def test_long_synthetic_pauses_are_pause_bouts_at_their_planted_onsets():
     v = make_behaviour_video(300, (64, 64), seed=0, pause_s=(2.0, 4.0), pause_probability=0.5)
     tr = v.truth
     bouts = compute_bouts(_velocity(v), BoutParams(), coiled=tr.coiled)
-    true = _onsets(tr.state == "pause")
+    true = onsets(tr.state == "pause")
     pauses = bouts.loc[bouts.state == "pause", "start_frame"].to_numpy()
     assert len(true) >= 1 and len(pauses) == len(true)
     assert _matched(pauses, true, round(0.5 * v.fps)) == len(true)
