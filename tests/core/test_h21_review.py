@@ -1,0 +1,52 @@
+"""Session 21's review of session 20's changes (h21-rev): each test failed on 87a84e9."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.core.behaviour.bouts import compute_bouts
+from napari_catrack.core.behaviour.params import BoutParams
+from napari_catrack.core.behaviour.records import record_bouts, record_velocity
+from napari_catrack.session import Session
+
+
+def _velocity(times, speed=100.0, direction=1) -> pd.DataFrame:
+    n = len(times)
+    return pd.DataFrame({
+        "frame": np.arange(n), "time_s": np.asarray(times, float), "x_um": 0.0, "y_um": 0.0,
+        "vy_um_s": 0.0, "vx_um_s": speed, "speed_um_s": speed,
+        "signed_speed_um_s": speed * direction,
+        "direction": pd.array([direction] * n, dtype="Int64"),
+    })  # fmt: skip
+
+
+def _with_bouts(velocity: pd.DataFrame) -> Session:
+    s = Session()
+    record_velocity(s, velocity, {}, {"source": "centerline", "fps": None}, save=False)
+    record_bouts(s, compute_bouts(velocity, BoutParams()), BoutParams().to_dict(),
+                 {"coiled": False}, save=False)  # fmt: skip
+    return s
+
+
+def test_nwb_bouts_stop_at_their_last_frame_not_after_a_time_gap():
+    """A gap in the frame times ends every bout (`compute_bouts`): the bout before it stops at
+    its last frame's time + one step (offset_s), 2.0 s here. The NWB table stopped it at the
+    time of the frame after the gap (10 s), and the last bout at a step of the whole span's
+    mean rate, gap included (12.2 s, not 12.0)."""
+    pytest.importorskip("pynwb")
+    from napari_catrack.io.nwb import build_nwbfile
+
+    times = np.r_[np.arange(20) / 10, 10 + np.arange(20) / 10]
+    s = _with_bouts(_velocity(times))
+    bouts = s["bouts"].tables["bouts"]
+    assert bouts.offset_s.tolist() == pytest.approx([2.0, 12.0])
+    s.record("settings", attrs={"fps": 10.0}, save=False)
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    nwb = build_nwbfile(s, {"session_start_time": start})
+    table = nwb.intervals["behavior_bouts"].to_dataframe()
+    assert table.start_time.tolist() == pytest.approx([0.0, 10.0])
+    assert table.stop_time.tolist() == pytest.approx([2.0, 12.0])
