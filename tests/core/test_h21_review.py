@@ -50,3 +50,14 @@ def test_nwb_bouts_stop_at_their_last_frame_not_after_a_time_gap():
     table = nwb.intervals["behavior_bouts"].to_dataframe()
     assert table.start_time.tolist() == pytest.approx([0.0, 10.0])
     assert table.stop_time.tolist() == pytest.approx([2.0, 12.0])
+
+
+def test_a_new_velocity_drops_the_bouts_of_the_old_one():
+    """Bouts are called from a velocity: after a new velocity (the widget's, or `catrack
+    velocity` without --bouts) the session kept the old run's bouts, which the export folder
+    and the NWB file then wrote beside a velocity they were not called from."""
+    s = _with_bouts(_velocity(np.arange(40) / 10))
+    assert len(s["bouts"].tables["bouts"]) == 1
+    record_velocity(s, _velocity(np.arange(40) / 10, speed=5.0, direction=0), {},
+                    {"source": "centerline", "fps": 10.0}, save=False)  # fmt: skip
+    assert "bouts" not in s

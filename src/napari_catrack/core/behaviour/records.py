@@ -12,6 +12,7 @@ Steps (the session's HDF5 compresses the arrays):
   `catrack velocity` and the widget); params.
 - "bouts": table `bouts` (`core.behaviour.bouts.COLUMNS`: forward runs, reversals, pauses,
   turns); attrs `coiled` (whether coiled frames were given for the turns); params BoutParams.
+  Dropped by a new velocity (`record_velocity`): they were called from the old one.
 """
 
 from __future__ import annotations
@@ -229,6 +230,9 @@ def record_velocity(
     from napari_catrack.io.provenance import inputs_provenance
 
     attrs = {**attrs, "inputs": inputs_provenance(session, inputs)}
+    # bouts are called from a velocity: an older run's would be exported beside this one
+    # (`catrack velocity --bouts` records the new bouts after it)
+    session.remove(BOUTS, save=False)
     session.record(VELOCITY, tables={"velocity": table}, attrs=attrs, params=params, save=save)
 
 
