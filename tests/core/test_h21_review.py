@@ -61,3 +61,19 @@ def test_a_new_velocity_drops_the_bouts_of_the_old_one():
     record_velocity(s, _velocity(np.arange(40) / 10, speed=5.0, direction=0), {},
                     {"source": "centerline", "fps": 10.0}, save=False)  # fmt: skip
     assert "bouts" not in s
+
+
+def test_uneven_times_name_the_gap_not_the_first_frames():
+    """`frame_rate_of_times` checks the steps at the median rate of runs of 64 steps: with 100
+    frames a neuron has 2 runs, so a 5 s pause in each neuron's second run moved the median to
+    7.06 Hz and the message blamed "frames 0 to 1" (0.706 frames) instead of the pause."""
+    from napari_catrack.core.transients.features import frame_rate_of_times
+
+    frames = np.arange(100)
+    times = frames / 10.0
+    times[70:] += 5.0  # a 5 s pause after frame 69
+    table = pd.DataFrame({"neuron_id": np.repeat(np.arange(30), 100),
+                          "frame": np.tile(frames, 30), "time_s": np.tile(times, 30)})  # fmt: skip
+    rate, why = frame_rate_of_times(table)
+    assert rate is None
+    assert "frames 69 to 70" in why and "at the 10 Hz" in why
