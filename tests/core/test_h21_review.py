@@ -77,3 +77,41 @@ def test_uneven_times_name_the_gap_not_the_first_frames():
     rate, why = frame_rate_of_times(table)
     assert rate is None
     assert "frames 69 to 70" in why and "at the 10 Hz" in why
+
+
+def test_every_option_a_parameter_help_names_exists():
+    """A parameter's help (the CLI's --help and the widget's tooltip) that names an option must
+    name one a command has: BoutParams.move_um_s said "it stays moving down to --pause-um-s",
+    an option no command has (it is --bout-pause-um-s)."""
+    import argparse
+    import dataclasses
+    import importlib
+    import pkgutil
+    import re
+
+    import napari_catrack
+    from napari_catrack.cli import build_parser
+    from napari_catrack.params import StepParams
+
+    options: set[str] = set()
+
+    def walk(parser) -> None:
+        for action in parser._actions:
+            options.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(build_parser())
+    for module in pkgutil.walk_packages(napari_catrack.__path__, "napari_catrack."):
+        if module.name.endswith(".params"):
+            importlib.import_module(module.name)
+    classes, todo = set(), [StepParams]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            classes.add(sub)
+            todo.append(sub)
+    named = [(c.__name__, f.name, o) for c in classes for f in dataclasses.fields(c)
+             for o in re.findall(r"--[a-z0-9][a-z0-9-]*", str(f.metadata.get("help", "")))]  # fmt: skip
+    assert len({c for c, _, _ in named}) >= 2  # the check reads the helps
+    assert [n for n in named if n[2] not in options] == []
