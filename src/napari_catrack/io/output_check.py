@@ -143,17 +143,26 @@ def _input_files(value: Any) -> Iterator[str]:
             names = glob.glob(p)
         else:
             continue
-        yield from (n for n in names if _reads_as_frame(n, names))
+        # whether a TIFF is there, told once: once per file, 10,000 PNG frames took minutes
+        tiff = _has_tiff(names)
+        yield from (n for n in names if _reads_as_frame(n, names, tiff))
 
 
-def _reads_as_frame(name: str | os.PathLike, beside: list[str]) -> bool:
+def _has_tiff(names: list[str]) -> bool:
+    from napari_catrack.io.tiff import is_tiff_path
+
+    return any(map(is_tiff_path, names))
+
+
+def _reads_as_frame(name: str | os.PathLike, beside: list[str], tiff: bool | None = None) -> bool:
     """Whether a file `name` among (or added to) `beside` is a frame of their sequence: a TIFF
-    always; a PNG/JPEG/BMP image where no TIFF is there (the reader takes TIFFs first)."""
+    always; a PNG/JPEG/BMP image where no TIFF is there (the reader takes TIFFs first).
+    `tiff`: whether `beside` holds a TIFF, when the caller knows (`_has_tiff`)."""
     from napari_catrack.io.tiff import is_frame_image_path, is_tiff_path
 
     if is_tiff_path(name):
         return True
-    return is_frame_image_path(name) and not any(map(is_tiff_path, beside))
+    return is_frame_image_path(name) and not (_has_tiff(beside) if tiff is None else tiff)
 
 
 def _is_pattern(p: str) -> bool:
@@ -172,7 +181,8 @@ def _is_tiff_sequence(p: str) -> bool:
     if not os.path.isdir(p) or is_zarr_path(p):
         return False
     names = os.listdir(p)
-    return any(_reads_as_frame(n, names) for n in names)
+    tiff = _has_tiff(names)
+    return any(_reads_as_frame(n, names, tiff) for n in names)
 
 
 def _check_not_a_frame(shown: str, path: Path, sequences: list[tuple[str, str]]) -> None:
