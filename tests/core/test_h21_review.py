@@ -171,3 +171,21 @@ def test_merging_short_interruptions_does_not_rescan_the_bouts_before():
     assert bouts.state.tolist() == ["forward", "pause"] * 100 + ["forward"]
     assert bouts.end_frame.iloc[-1] == len(speed) - 1  # the last 100 runs: one bout
     assert calls[0] <= 2_000  # 400 runs; 87a84e9: 20,000 and more
+
+
+def test_the_hysteresis_starts_afresh_after_a_gap_in_the_times():
+    """A gap in the frame times ends every bout, and the worm after it starts as at the first
+    frame: still until it reaches the moving speed. The hysteresis carried the state across
+    the gap, so 2 s at 30 µm/s (between the pause and moving speeds) after a 60 s pause of the
+    recording were a forward bout because the worm had crawled before the pause; at the start of
+    a recording the same 2 s are a pause."""
+    from napari_catrack.core.behaviour.bouts import frame_states
+
+    times = np.r_[np.arange(20) / 10, 62 + np.arange(20) / 10]
+    table = _velocity(times).assign(speed_um_s=[100.0] * 20 + [30.0] * 20)
+    labels = frame_states(table, BoutParams())
+    assert (labels[:20] == "forward").all()
+    assert (labels[20:] == "pause").all()
+    alone = frame_states(table.iloc[20:].reset_index(drop=True), BoutParams())
+    assert (alone == "pause").all()  # the same frames as a recording of their own
+    assert compute_bouts(table, BoutParams()).state.tolist() == ["forward", "pause"]
