@@ -189,3 +189,21 @@ def test_the_hysteresis_starts_afresh_after_a_gap_in_the_times():
     alone = frame_states(table.iloc[20:].reset_index(drop=True), BoutParams())
     assert (alone == "pause").all()  # the same frames as a recording of their own
     assert compute_bouts(table, BoutParams()).state.tolist() == ["forward", "pause"]
+
+
+def test_turn_a3_without_a_frames_table_is_refused(tmp_path, capsys):
+    """`catrack velocity --bouts B --turn-a3 10` without --frames-table (where a3 is read) called
+    no turn by a3 and said nothing; it is refused before anything is written, as --frames-table
+    without --bouts is."""
+    from napari_catrack.cli import main
+
+    t = np.arange(60) / 6.0
+    pd.DataFrame({"frame": np.arange(60), "time_s": t, "x": t * 100.0, "y": 0.0}).to_csv(
+        tmp_path / "path.csv", index=False
+    )
+    args = ["velocity", "--stage", str(tmp_path / "path.csv"), "--fps", "6", "-o",
+            str(tmp_path / "v.csv"), "--bouts", str(tmp_path / "b.csv")]  # fmt: skip
+    assert main([*args, "--turn-a3", "10"]) != 0
+    assert "--turn-a3 reads the a3 column of --frames-table" in capsys.readouterr().err
+    assert not (tmp_path / "v.csv").exists() and not (tmp_path / "b.csv").exists()
+    assert main(args) == 0  # (off, the default: fine without it)
