@@ -207,3 +207,22 @@ def test_turn_a3_without_a_frames_table_is_refused(tmp_path, capsys):
     assert "--turn-a3 reads the a3 column of --frames-table" in capsys.readouterr().err
     assert not (tmp_path / "v.csv").exists() and not (tmp_path / "b.csv").exists()
     assert main(args) == 0  # (off, the default: fine without it)
+
+
+def test_backward_shading_stops_at_a_gap_in_the_times():
+    """The speed figure draws no line across a gap in the times (h20), but its "backward"
+    shading ran across it: a worm reversing before and after a 58 s pause of the recording was
+    shaded backward for the whole pause (0 to 61.9 s)."""
+    from matplotlib.figure import Figure
+
+    from napari_catrack.figures.behaviour import draw_velocity_panel, speed_figure
+
+    times = np.r_[np.arange(20) / 10, 60 + np.arange(20) / 10]
+    table = _velocity(times, direction=-1)
+    panel = Figure().add_subplot(111)
+    draw_velocity_panel(panel, table)
+    for ax, pick in ((speed_figure(table).axes[0], lambda c: c.get_label() == "backward"),
+                     (panel, lambda c: True)):  # fmt: skip
+        shaded = [p.get_extents() for c in ax.collections if pick(c) for p in c.get_paths()]
+        spans = sorted((round(e.x0, 6), round(e.x1, 6)) for e in shaded)
+        assert spans == [(0.0, 1.9), (60.0, 61.9)]
