@@ -226,3 +226,26 @@ def test_backward_shading_stops_at_a_gap_in_the_times():
         shaded = [p.get_extents() for c in ax.collections if pick(c) for p in c.get_paths()]
         spans = sorted((round(e.x0, 6), round(e.x1, 6)) for e in shaded)
         assert spans == [(0.0, 1.9), (60.0, 61.9)]
+
+
+def test_nwb_bouts_say_which_frames_their_frame_columns_count():
+    """The NWB bout table called start_frame/end_frame behaviour-video frames whatever the
+    velocity was made from: with `--tracks` they are imaging frames, with a stage path alone
+    the stage path's rows."""
+    pytest.importorskip("pynwb")
+    from napari_catrack.io.nwb import build_nwbfile
+
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    said = {}
+    for source in ("tracks", "stage", "centerline"):
+        v = _velocity(np.arange(40) / 10)
+        s = Session()
+        record_velocity(s, v, {}, {"source": source, "fps": 10.0}, save=False)
+        record_bouts(s, compute_bouts(v, BoutParams()), BoutParams().to_dict(),
+                     {"coiled": False}, save=False)  # fmt: skip
+        s.record("settings", attrs={"fps": 10.0}, save=False)
+        table = build_nwbfile(s, {"session_start_time": start}).intervals["behavior_bouts"]
+        said[source] = table["start_frame"].description
+    assert "imaging frame" in said["tracks"]
+    assert "stage path" in said["stage"]
+    assert "behaviour-video frame" in said["centerline"]

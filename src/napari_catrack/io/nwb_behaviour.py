@@ -178,10 +178,14 @@ def _bouts(nwb, session, clock: ImagingClock) -> None:
         description="behavioural bouts: forward runs, reversals, pauses, turns (catrack "
         "velocity --bouts; parameters in the session's bouts step)",
     )
+    source = session["velocity"].attrs.get("source") if "velocity" in session else None
+    frame = {"tracks": "imaging frame (the tracked neurons')",
+             "stage": "frame of the stage path (a stage-log or frame-times row)"}.get(
+        source, "behaviour-video frame")  # fmt: skip
     for col, desc in (
         ("state", "forward, reversal, pause or turn"),
-        ("start_frame", "first behaviour-video frame of the bout"),
-        ("end_frame", "last behaviour-video frame of the bout (inclusive)"),
+        ("start_frame", f"first {frame} of the bout"),
+        ("end_frame", f"last {frame} of the bout (inclusive)"),
         ("mean_signed_speed_um_s", "mean signed speed over the bout (µm/s; NaN: unknown)"),
         ("mean_speed_um_s", "mean speed over the bout (µm/s)"),
     ):
