@@ -507,3 +507,27 @@ def test_a_tables_rate_is_read_by_the_one_rule_of_times(viewer_with_points, trac
     gap = traces.assign(time_s=traces["time_s"] + (traces["frame"] >= 30) / FPS)
     widget.traces = gap.assign(neuron_id=gap["neuron_id"].astype(str))
     assert widget._fps() is None  # before: 4.92, a rate no frame keeps
+
+
+def test_the_cursor_does_not_read_the_tables_rate_at_every_step(
+    viewer_with_points, traces, monkeypatch
+):
+    """h21 review: the rate of the traces' time_s (`_fps`, by the one rule of a table's times,
+    which reads the whole table: 0.7 s for 600,000 rows) was read again at every step of the
+    slider, for the cursor, so playing the movie stalled the viewer. It is read once per table."""
+    import napari_catrack.core.transients.features as features
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    widget = TraceViewerWidget(viewer_with_points)
+    widget.set_traces(traces)
+    calls = []
+    real = features.fps_from_times
+    monkeypatch.setattr(
+        features, "fps_from_times", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    for frame in range(10, 20):
+        viewer_with_points.dims.set_current_step(0, frame)
+    assert widget.cursor_x() == pytest.approx(19 / FPS)
+    assert len(calls) <= 1
+    widget.traces = traces.assign(time_s=traces["time_s"] * 2)  # another table: read again
+    assert widget._fps() == pytest.approx(FPS / 2)

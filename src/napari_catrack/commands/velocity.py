@@ -256,4 +256,7 @@ def _bouts(table, params, frames_table):
             raise InputError(f"--turn-a3 needs an a3 column in {frames_table} (catrack centerline "
                              "--posture with an eigenworm basis)")  # fmt: skip
         coiled, a3 = turn_flags(ft, table["frame"], params, name=str(frames_table))
+    elif params.turn_a3 > 0:  # (without it --turn-a3 called no turn, and said nothing)
+        raise InputError("--turn-a3 reads the a3 column of --frames-table: give --frames-table "
+                         "posture.csv (catrack centerline --posture with an eigenworm basis)")  # fmt: skip
     return compute_bouts(table, params, coiled=coiled, a3=a3)

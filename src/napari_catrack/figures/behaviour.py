@@ -42,8 +42,9 @@ def speed_figure(
     unknown = _draw_unknown_direction(ax, velocity, lw=1.0)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
-        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
-                        alpha=0.15, lw=0, label="backward")  # fmt: skip
+        tg, shade = _gapped_where(t, back)  # (not across a gap in the times)
+        ax.fill_between(tg, 0, 1, where=shade, transform=ax.get_xaxis_transform(),
+                        color=colour(3), alpha=0.15, lw=0, label="backward")  # fmt: skip
     strip = draw_bout_strip(ax, bouts)
     if planted is not None and len(planted):
         ax.plot(np.asarray(planted, float), np.full(len(planted), 0.9), "v", ms=4,
@@ -97,6 +98,13 @@ def _gapped(times, values) -> tuple[np.ndarray, np.ndarray]:
     return np.insert(t, after, np.nan), np.insert(y, after, np.nan)
 
 
+def _gapped_where(times, mask) -> tuple[np.ndarray, np.ndarray]:
+    """`_gapped` for shading: (times, where) with a False after each gap in the times, so a
+    backward stretch on both sides of a paused recording is not shaded across the pause."""
+    t, m = _gapped(times, np.asarray(mask, float))
+    return t, m == 1.0
+
+
 def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     """Signed speed (µm/s) against time (s) into `ax`, beside neuron traces on the same time axis
     (the behaviour camera's frame times; the traces' x axis is seconds of the imaging)."""
@@ -106,8 +114,9 @@ def draw_velocity_panel(ax, velocity: pd.DataFrame) -> None:
     _draw_unknown_direction(ax, velocity, lw=0.9)
     back = direction_values(velocity) < 0  # (an unknown direction, NaN: not shaded)
     if back.any():
-        ax.fill_between(t, 0, 1, where=back, transform=ax.get_xaxis_transform(), color=colour(3),
-                        alpha=0.08, lw=0)  # fmt: skip
+        tg, shade = _gapped_where(t, back)  # (not across a gap in the times)
+        ax.fill_between(tg, 0, 1, where=shade, transform=ax.get_xaxis_transform(),
+                        color=colour(3), alpha=0.08, lw=0)  # fmt: skip
     ax.set_ylabel("signed speed\n(µm/s)")
     ax.yaxis.set_major_formatter(_ASCII)
 

@@ -162,18 +162,27 @@ def _bouts(nwb, session, clock: ImagingClock) -> None:
     b = b.sort_values("onset_s", kind="stable")
     start = b["onset_s"].to_numpy(float)
     stop = b["offset_s"].to_numpy(float)
-    if _video_velocity(session) is not None:  # video frames: on the lined-up video's clock
+    if (v := _video_velocity(session)) is not None:  # video frames: the lined-up video's clock
         start = behaviour_frame_times(session, b["start_frame"].to_numpy(), clock)
-        stop = behaviour_frame_times(session, b["end_frame"].to_numpy() + 1, clock)
+        # the last frame's time + one usual step, as offset_s: not frame end + 1's time, which
+        # after a bout that a gap in the frame times ends is the time after the gap
+        frames = np.unique(v["frame"].to_numpy(float))
+        step = np.diff(behaviour_frame_times(session, frames, clock))
+        step = float(np.median(step)) if len(step) else 0.0
+        stop = behaviour_frame_times(session, b["end_frame"].to_numpy(), clock) + step
     table = TimeIntervals(
         name="behavior_bouts",
         description="behavioural bouts: forward runs, reversals, pauses, turns (catrack "
         "velocity --bouts; parameters in the session's bouts step)",
     )
+    source = session["velocity"].attrs.get("source") if "velocity" in session else None
+    frame = {"tracks": "imaging frame (the tracked neurons')",
+             "stage": "frame of the stage path (a stage-log or frame-times row)"}.get(
+        source, "behaviour-video frame")  # fmt: skip
     for col, desc in (
         ("state", "forward, reversal, pause or turn"),
-        ("start_frame", "first behaviour-video frame of the bout"),
-        ("end_frame", "last behaviour-video frame of the bout (inclusive)"),
+        ("start_frame", f"first {frame} of the bout"),
+        ("end_frame", f"last {frame} of the bout (inclusive)"),
         ("mean_signed_speed_um_s", "mean signed speed over the bout (µm/s; NaN: unknown)"),
         ("mean_speed_um_s", "mean speed over the bout (µm/s)"),
     ):

@@ -105,6 +105,7 @@ class TraceViewerWidget(QWidget):
         self.viewer = viewer = napari_viewer
         self.ctx = ViewerContext.of(viewer)
         self.traces: pd.DataFrame | None = None
+        self._rate_of = None  # (the table, the rate its time_s states): `_fps`
         # whether the table shown is the session's traces step (else a loaded file or a table
         # handed to `set_traces`: view only), and the file it was loaded from
         self.shows_session = False
@@ -442,9 +443,21 @@ class TraceViewerWidget(QWidget):
         """The frame rate the table's time_s column states (`frame_rate_of_times`, the rule of
         every table's times: none for uneven ones; the median of frame / time_s read a suite2p
         plane's offset as a rate and took dropped frames in its stride)."""
+        import weakref
+
         from napari_catrack.core.transients.features import fps_from_times
 
-        return fps_from_times(self.traces) if self.traces is not None else None
+        traces = self.traces
+        if traces is None:
+            return None
+        # read once per table, as `Session.traces_frame_rate` keeps it: the cursor asks at every
+        # step of the slider, and the rule reads the whole table (600,000 rows: 0.7 s a step)
+        held = self._rate_of
+        if held is not None and held[0]() is traces:
+            return held[1]
+        fps = fps_from_times(traces)
+        self._rate_of = (weakref.ref(traces), fps)
+        return fps
 
     # ------------------------------------------------------------ selection
     def selected_ids(self) -> list[str]:

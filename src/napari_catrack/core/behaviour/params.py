@@ -112,8 +112,8 @@ class BoutParams(StepParams):
 
     step: ClassVar[str] = "bouts"
     move_um_s: float = param(40.0, "a still worm starts moving above this speed (hysteresis: "
-                             "it stays moving down to --pause-um-s)", cli="--bout-move-um-s",
-                             minimum=0.0, unit="µm/s")  # fmt: skip
+                             "it stays moving down to the pause speed, --bout-pause-um-s)",
+                             cli="--bout-move-um-s", minimum=0.0, unit="µm/s")  # fmt: skip
     pause_um_s: float = param(20.0, "a moving worm pauses below this speed",
                               cli="--bout-pause-um-s", minimum=0.0, unit="µm/s")  # fmt: skip
     min_bout_s: float = param(0.5, "bouts shorter than this are not called (left out of the "

@@ -293,6 +293,8 @@ def record_velocity(
     from napari_catrack.io.provenance import inputs_provenance
 
     attrs = {**attrs, "inputs": inputs_provenance(session, inputs)}
+    # bouts are called from a velocity: an older run's would be exported beside this one
+    # (`catrack velocity --bouts` records the new bouts after it)
     stale = BOUTS in session
     session.remove(BOUTS, save=False)
     session.record(VELOCITY, tables={"velocity": table}, attrs=attrs, params=params, save=save)

@@ -287,7 +287,16 @@ def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tu
     key = np.stack([begins, (at - begins) // TIME_STEP_RUN])  # (its neuron, its run there)
     run = np.cumsum(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0)]) - 1
     frames_run = np.bincount(run, weights=d_frame[step])
-    rate = float(np.median(frames_run / np.bincount(run, weights=d_time[step])))
+    rates = frames_run / np.bincount(run, weights=d_time[step])
+    # runs with a step off the single steps' median rate (a gap, a pause) left out: with few
+    # runs a neuron has (100 frames: 2) the gap's run moved the median, which then named
+    # frames 0 to 1 as uneven rather than the gap (h21 review)
+    single = np.median(d_frame[step] / d_time[step])
+    off = np.abs(d_time[step] * single - d_frame[step]) > (
+        TIME_STEP_TOLERANCE_FRAMES + TIME_STEP_TOLERANCE_FRACTION * d_frame[step]
+    )
+    clean = np.bincount(run, weights=off) == 0
+    rate = float(np.median(rates[clean] if clean.any() else rates))
     # each step, then each neuron's first to last sample (a second rate drifts away over it)
     first = np.r_[True, ~same]
     last = np.r_[~same, True]
