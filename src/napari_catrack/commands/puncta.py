@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from napari_catrack.commands._common import (
     OutputFolder,
     add_session_argument,
     check_outputs,
+    positive_float,
     progress_printer,
     recording_inputs,
     session_from_args,
@@ -52,6 +54,10 @@ def register(subparsers) -> None:
     p.add_argument("--camera", default=None, metavar="JSON",
                    help="camera.json: offset_adu, e_per_adu, em_gain, quantum_efficiency "
                    f"[, read_noise_e] (default: {CameraModel.defaults_text()})")  # fmt: skip
+    p.add_argument("--fps", type=positive_float, default=None, metavar="F",
+                   help="frame rate of the movie (frames per second), for the times in "
+                   "calcium.csv (time_s) and events.csv (start_s, end_s) (default: the "
+                   "--session's, else the file's; none: those columns left empty)")  # fmt: skip
     p.add_argument("--model", default=None, metavar="JSON",
                    help="network model (.json beside its .pt) for --method network "
                    "(default: the shipped model)")  # fmt: skip
@@ -87,6 +93,30 @@ def open_puncta_recording(path, puncta_channel: int, calcium_channel: int, layou
     return rec
 
 
+def puncta_frame_rate(given: float | None, target, stated: float | None):
+    """(frame rate or None, where it came from) for the puncta tables' times, by the rule of every
+    command: --fps, else the --session's (`Session.frame_rate`), else the file's; a --fps that
+    contradicts one of those is used, with a warning. None of them: (None, "none"), said on
+    stderr (the times are left empty; the localisations need no rate)."""
+    known, where, source = None, "", "none"
+    session = target.session.frame_rate() if target is not None else None
+    if session and not (stated and abs(session - stated) <= 1e-6 * stated):
+        known, where, source = session, "the session", "session"
+    elif session or stated:
+        known, where, source = float(stated), "the file", "file"
+    if given is not None:
+        if known and abs(given - known) > 1e-3 * known:
+            warn("puncta", f"--fps {given:g} differs from the {known:g} Hz of {where}; using --fps")
+        return float(given), "--fps"
+    if known:
+        print(f"catrack puncta: frame rate {known:g} Hz, from {where} (--fps to give another)",
+              file=sys.stderr)  # fmt: skip
+        return known, source
+    print("catrack puncta: no frame rate in the file or the session and no --fps: the times in "
+          "calcium.csv (time_s) and events.csv (start_s, end_s) are left empty", file=sys.stderr)  # fmt: skip
+    return None, "none"
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.pipeline import analyse_puncta
     from napari_catrack.core.puncta.tables import write_puncta_table
@@ -119,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         warn("puncta", f"no --camera file: assuming {CameraModel.defaults_text()}; "
              "photon counts and uncertainties are only right with your camera's values")  # fmt: skip
     params = PunctaParams.from_args(args, pixel_size_nm=pixel)
+    fps, fps_source = puncta_frame_rate(args.fps, target, rec.fps)
     model = None
     if args.model and params.method != "network":
         raise InputError(
@@ -145,17 +176,19 @@ def run(args: argparse.Namespace) -> int:
         "params": params.to_dict(),
         "camera": camera.to_dict(),
         "model": result.model_info,
+        "fps": fps,
+        "fps_source": fps_source,
     }
     with atomic_write_set():  # the five files replace an older run's together, or not at all
         write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
         write_puncta_table(result.tracks_csv(), out / "tracks.csv")
-        write_puncta_table(result.calcium_csv(), out / "calcium.csv")
-        write_puncta_table(result.events, out / "events.csv")
+        write_puncta_table(result.calcium_csv(fps), out / "calcium.csv")
+        write_puncta_table(result.events_csv(fps), out / "events.csv")
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
     if target is not None:
         from napari_catrack.core.puncta.records import record_puncta
 
-        target.record(record_puncta, result, inputs=inputs)
+        target.record(record_puncta, result, inputs=inputs, fps=fps)
         target.save(rec)
     s = result.stats
     print(
