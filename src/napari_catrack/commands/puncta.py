@@ -21,12 +21,14 @@ from napari_catrack.commands._common import (
 from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
+from napari_catrack.export.layout import FIGURE_FORMATS
 from napari_catrack.io.layouts import LAYOUTS
 
 # the reader's words for its channels -> the options that chose them
 PUNCTA_WORDS = {"green and red channel indices": "--puncta-channel and --calcium-channel",
                 "green channel": "--puncta-channel", "red channel": "--calcium-channel"}  # fmt: skip
 PUNCTA_FILES = ("localizations.csv", "tracks.csv", "calcium.csv", "events.csv", "summary.json")
+PUNCTA_FIGURES = ("precision_photons", "calcium_raster")  # the widget's save names them alike
 
 
 def register(subparsers) -> None:
@@ -58,6 +60,11 @@ def register(subparsers) -> None:
                    help="frame rate of the movie (frames per second), for the times in "
                    "calcium.csv (time_s) and events.csv (start_s, end_s) (default: the "
                    "--session's, else the file's; none: those columns left empty)")  # fmt: skip
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="also write the figures into DIR: precision_photons (precision and "
+                   "photon histograms) and calcium_raster (calcium per punctum over time)")  # fmt: skip
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg",
+                   help="format of the --figures (default %(default)s)")  # fmt: skip
     p.add_argument("--model", default=None, metavar="JSON",
                    help="network model (.json beside its .pt) for --method network "
                    "(default: the shipped model)")  # fmt: skip
@@ -117,6 +124,18 @@ def puncta_frame_rate(given: float | None, target, stated: float | None):
     return None, "none"
 
 
+def write_figures(folder: Path, fmt: str, result, fps: float | None) -> None:
+    """The widget's two figures (`figures.puncta`): the calcium raster's axis in seconds at `fps`,
+    in frames without a rate."""
+    from napari_catrack.figures import save_figure
+    from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    locs, px = result.localizations, result.params.pixel_size_nm
+    save_figure(precision_photons_figure(locs, px), folder / f"precision_photons.{fmt}")
+    save_figure(calcium_raster_figure(locs, result.n_frames, fps), folder / f"calcium_raster.{fmt}")
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.pipeline import analyse_puncta
     from napari_catrack.core.puncta.tables import write_puncta_table
@@ -129,7 +148,12 @@ def run(args: argparse.Namespace) -> int:
     if min(args.puncta_channel, args.calcium_channel) < 0:
         raise InputError("channel indices must be >= 0")
     out = Path(args.output)
-    check_outputs({"-o": OutputFolder(out, PUNCTA_FILES), "--session": args.session},
+    figures = None
+    if args.figures:
+        names = tuple(f"{n}.{args.figure_format}" for n in PUNCTA_FIGURES)
+        figures = OutputFolder(args.figures, names)
+    check_outputs({"-o": OutputFolder(out, PUNCTA_FILES), "--session": args.session,
+                   "--figures": figures},
                   {**recording_inputs(args.recording), "--camera": args.camera,
                    "--model": args.model})  # fmt: skip
     target = session_from_args(args, args.recording)
@@ -179,12 +203,14 @@ def run(args: argparse.Namespace) -> int:
         "fps": fps,
         "fps_source": fps_source,
     }
-    with atomic_write_set():  # the five files replace an older run's together, or not at all
+    with atomic_write_set():  # the files (and figures) replace an older run's together, or none
         write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
         write_puncta_table(result.tracks_csv(), out / "tracks.csv")
         write_puncta_table(result.calcium_csv(fps), out / "calcium.csv")
         write_puncta_table(result.events_csv(fps), out / "events.csv")
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+        if args.figures:
+            write_figures(Path(args.figures), args.figure_format, result, fps)
     if target is not None:
         from napari_catrack.core.puncta.records import record_puncta
 

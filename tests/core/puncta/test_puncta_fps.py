@@ -88,3 +88,27 @@ def test_a_bad_fps_is_one_line(files, tmp_path, capsys, bad):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--fps" in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_figures_are_written_with_a_time_axis_at_the_rate(files, tmp_path, monkeypatch):
+    """The figures the widget saves (precision + photons, the calcium raster) had no command-line
+    way; `--figures DIR` writes them, the raster in seconds at --fps (frames without a rate)."""
+    from napari_catrack.figures import puncta as puncta_figures
+
+    axes = []
+    raster = puncta_figures.calcium_raster_figure
+
+    def spy(locs, n_frames, fps=None):
+        fig = raster(locs, n_frames, fps)
+        axes.append((fig.axes[0].get_xlabel(), fig.axes[0].get_xlim()))
+        return fig
+
+    monkeypatch.setattr(puncta_figures, "calcium_raster_figure", spy)
+    figs = tmp_path / "figs"
+    assert _puncta(files, "norate.tif", tmp_path / "out", "--fps", "20", "--figures", str(figs),
+                   "--figure-format", "png") == 0  # fmt: skip
+    assert sorted(p.name for p in figs.iterdir()) == ["calcium_raster.png", "precision_photons.png"]
+    assert axes[-1][0] == "time (s)" and axes[-1][1][1] == pytest.approx(20 / 20.0)
+    assert _puncta(files, "norate.tif", tmp_path / "out2", "--figures", str(tmp_path / "f2")) == 0
+    assert axes[-1][0] == "frame" and axes[-1][1][1] == pytest.approx(20)
+    assert (tmp_path / "f2" / "calcium_raster.svg").is_file()
