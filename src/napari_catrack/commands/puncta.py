@@ -38,8 +38,9 @@ def register(subparsers) -> None:
         description=(
             "Writes DIR/localizations.csv (ThunderSTORM format: frames 1-based, nm, photons), "
             "DIR/tracks.csv (track_id,frame,x_nm,y_nm; frames 0-based), DIR/calcium.csv "
-            "(track_id,frame,probability,event), DIR/events.csv (per-track calcium events) and "
-            "DIR/summary.json (co-localisation statistics, parameters, camera)."
+            "(track_id,frame,probability,event,time_s), DIR/events.csv (per-track calcium "
+            "events, with start_s,end_s) and DIR/summary.json (co-localisation statistics, "
+            "parameters, camera, model, frame rate)."
         ),
     )
     p.add_argument("recording", metavar="REC", help="TIFF/HDF5 file, TIFF folder or glob")
