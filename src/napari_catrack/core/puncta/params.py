@@ -99,7 +99,7 @@ class PunctaParams(StepParams):
     model_min_jaccard: float = param(
         MODEL_MIN_JACCARD, "network: warn when the model's validation Jaccard, recorded when it "
         "was trained (held-out simulated clips), is below this, or when it records none",
-        minimum=0, maximum=1, advanced=True,
+        minimum=0, maximum=1, advanced=True, label="model min Jaccard",
     )  # fmt: skip
     device: Literal["auto", "cpu", "cuda"] = param(
         "auto", "network: where to run it (auto = GPU when present)", advanced=True
