@@ -40,6 +40,8 @@ from napari_catrack.io.h5write import h5_writer
 
 SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".catrack.h5"
+RATE_STEPS = ("transients", "traces", "sources", "puncta")
+"""Steps that record the frame rate they worked at (attrs ``fps``), read by `frame_rate`."""
 _FORMAT_TAG = "napari-catrack session"
 
 
@@ -587,15 +589,14 @@ class Session:
         """The frame rate the session's results use (None when nothing says).
 
         In order: the rate a user set in a widget (step ``settings``), the recording's, the one a
-        step recorded (transients, traces, sources), else the one the traces' ``time_s`` states
-        by the one rule of every table's times (`core.transients.frame_rate_of_times`: uneven
+        step recorded (transients, traces, sources, puncta), else the one the traces' ``time_s``
+        states by the one rule of every table's times (`core.transients.frame_rate_of_times`: uneven
         times, dropped frames or two rates, state none; their lenient median did, and frame /
         that rate then ran a frame early after each gap: `catrack events` lined events up by it).
         """
         candidates = [self.steps["settings"].attrs.get("fps")] if "settings" in self.steps else []
         candidates.append((self.recording.get("summary") or {}).get("fps"))
-        candidates += [self.steps[s].attrs.get("fps") for s in ("transients", "traces", "sources")
-                       if s in self.steps]  # fmt: skip
+        candidates += [self.steps[s].attrs.get("fps") for s in RATE_STEPS if s in self.steps]
         for value in candidates:
             if value and float(value) > 0:
                 return float(value)

@@ -110,7 +110,8 @@ def test_every_option_and_argument_says_what_it_is():
 
 
 def test_the_figure_formats_are_one_list():
-    """`catrack transients`, `catrack ensembles` and `catrack export` offer the export's formats."""
+    """`catrack transients`, `catrack ensembles`, `catrack puncta` and `catrack export` offer the
+    export's formats."""
     from napari_catrack.export.layout import FIGURE_FORMATS
 
     offered = {
@@ -119,5 +120,5 @@ def test_the_figure_formats_are_one_list():
         for action in sub._actions
         if "--figure-format" in action.option_strings
     }
-    assert set(offered) == {"transients", "ensembles", "export"}
+    assert set(offered) == {"transients", "ensembles", "export", "puncta"}
     assert all(tuple(c) == FIGURE_FORMATS for c in offered.values()), offered

@@ -311,3 +311,41 @@ def test_the_form_stops_link_distance_and_track_length_at_their_bounds(make_napa
     assert widget.run() is None
     assert "--min-track-length 7 keeps no track" in widget.status.text()
     assert "the movie has 6 frames" in widget.status.text()
+
+
+def test_a_barely_trained_model_is_said_after_the_run_and_on_reopening(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """h21: a network whose training recorded Jaccard 0.12 on its validation clips was used
+    without a word; the status line (and a notification) says so, and so does the reopened
+    session, whose provenance keeps it."""
+    torch = pytest.importorskip("torch")
+    from napari_catrack.core.puncta.network import NetConfig, make_network, save_model
+    from napari_catrack.session import session_for_viewer
+    from napari_catrack.widgets.puncta import PunctaWidget
+
+    torch.manual_seed(0)
+    meta = {"calibration": {"clips": 2, "jaccard": 0.12}}
+    model = save_model(make_network(NetConfig(base_channels=4, meta=meta)), tmp_path / "weak.json")
+    viewer = make_napari_viewer()
+    _open_sample(viewer, n_frames=6)
+    widget = PunctaWidget(viewer)
+    widget.form.set_value("method", "network")
+    widget.form.set_value("detection_probability", 0.01)
+    widget.model_path.setText(str(model))
+    _run(widget, qtbot)
+    status = widget.status.text()
+    assert f"warning: the puncta network {model} is barely trained" in status
+    assert "Jaccard 0.12" in status
+    assert widget.ctx.session["puncta"].attrs["model"]["quality"]["poor"]
+    out = tmp_path / "weak.catrack.h5"
+    session = session_for_viewer(viewer)
+    data, layer_meta, kind = viewer.layers["localizations"].as_layer_data_tuple()
+    session.layers = [(data, {"name": layer_meta["name"]}, kind)]
+    session.save(out)
+    fresh = make_napari_viewer()
+    widget2 = PunctaWidget(fresh)
+    fresh.open(str(out), plugin="napari-catrack")
+    qtbot.waitUntil(lambda: widget2.result is not None, timeout=5000)
+    assert widget2.status.text().startswith("restored the puncta result of the session; warning:")
+    assert "is barely trained" in widget2.status.text()

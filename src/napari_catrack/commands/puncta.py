@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from napari_catrack.commands._common import (
     OutputFolder,
     add_session_argument,
     check_outputs,
+    positive_float,
     progress_printer,
     recording_inputs,
     session_from_args,
@@ -19,12 +21,14 @@ from napari_catrack.commands._common import (
 from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
+from napari_catrack.export.layout import FIGURE_FORMATS
 from napari_catrack.io.layouts import LAYOUTS
 
 # the reader's words for its channels -> the options that chose them
 PUNCTA_WORDS = {"green and red channel indices": "--puncta-channel and --calcium-channel",
                 "green channel": "--puncta-channel", "red channel": "--calcium-channel"}  # fmt: skip
 PUNCTA_FILES = ("localizations.csv", "tracks.csv", "calcium.csv", "events.csv", "summary.json")
+PUNCTA_FIGURES = ("precision_photons", "calcium_raster")  # the widget's save names them alike
 
 
 def register(subparsers) -> None:
@@ -34,8 +38,9 @@ def register(subparsers) -> None:
         description=(
             "Writes DIR/localizations.csv (ThunderSTORM format: frames 1-based, nm, photons), "
             "DIR/tracks.csv (track_id,frame,x_nm,y_nm; frames 0-based), DIR/calcium.csv "
-            "(track_id,frame,probability,event), DIR/events.csv (per-track calcium events) and "
-            "DIR/summary.json (co-localisation statistics, parameters, camera)."
+            "(track_id,frame,probability,event,time_s), DIR/events.csv (per-track calcium "
+            "events, with start_s,end_s) and DIR/summary.json (co-localisation statistics, "
+            "parameters, camera, model, frame rate)."
         ),
     )
     p.add_argument("recording", metavar="REC", help="TIFF/HDF5 file, TIFF folder or glob")
@@ -52,6 +57,15 @@ def register(subparsers) -> None:
     p.add_argument("--camera", default=None, metavar="JSON",
                    help="camera.json: offset_adu, e_per_adu, em_gain, quantum_efficiency "
                    f"[, read_noise_e] (default: {CameraModel.defaults_text()})")  # fmt: skip
+    p.add_argument("--fps", type=positive_float, default=None, metavar="F",
+                   help="frame rate of the movie (frames per second), for the times in "
+                   "calcium.csv (time_s) and events.csv (start_s, end_s) (default: the "
+                   "--session's, else the file's; none: those columns left empty)")  # fmt: skip
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="also write the figures into DIR: precision_photons (precision and "
+                   "photon histograms) and calcium_raster (calcium per punctum over time)")  # fmt: skip
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="svg",
+                   help="format of the --figures (default %(default)s)")  # fmt: skip
     p.add_argument("--model", default=None, metavar="JSON",
                    help="network model (.json beside its .pt) for --method network "
                    "(default: the shipped model)")  # fmt: skip
@@ -87,6 +101,42 @@ def open_puncta_recording(path, puncta_channel: int, calcium_channel: int, layou
     return rec
 
 
+def puncta_frame_rate(given: float | None, target, stated: float | None):
+    """(frame rate or None, where it came from) for the puncta tables' times, by the rule of every
+    command: --fps, else the --session's (`Session.frame_rate`), else the file's; a --fps that
+    contradicts one of those is used, with a warning. None of them: (None, "none"), said on
+    stderr (the times are left empty; the localisations need no rate)."""
+    known, where, source = None, "", "none"
+    session = target.session.frame_rate() if target is not None else None
+    if session and not (stated and abs(session - stated) <= 1e-6 * stated):
+        known, where, source = session, "the session", "session"
+    elif session or stated:
+        known, where, source = float(stated), "the file", "file"
+    if given is not None:
+        if known and abs(given - known) > 1e-3 * known:
+            warn("puncta", f"--fps {given:g} differs from the {known:g} Hz of {where}; using --fps")
+        return float(given), "--fps"
+    if known:
+        print(f"catrack puncta: frame rate {known:g} Hz, from {where} (--fps to give another)",
+              file=sys.stderr)  # fmt: skip
+        return known, source
+    print("catrack puncta: no frame rate in the file or the session and no --fps: the times in "
+          "calcium.csv (time_s) and events.csv (start_s, end_s) are left empty", file=sys.stderr)  # fmt: skip
+    return None, "none"
+
+
+def write_figures(folder: Path, fmt: str, result, fps: float | None) -> None:
+    """The widget's two figures (`figures.puncta`): the calcium raster's axis in seconds at `fps`,
+    in frames without a rate."""
+    from napari_catrack.figures import save_figure
+    from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    locs, px = result.localizations, result.params.pixel_size_nm
+    save_figure(precision_photons_figure(locs, px), folder / f"precision_photons.{fmt}")
+    save_figure(calcium_raster_figure(locs, result.n_frames, fps), folder / f"calcium_raster.{fmt}")
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.puncta.pipeline import analyse_puncta
     from napari_catrack.core.puncta.tables import write_puncta_table
@@ -99,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
     if min(args.puncta_channel, args.calcium_channel) < 0:
         raise InputError("channel indices must be >= 0")
     out = Path(args.output)
-    check_outputs({"-o": OutputFolder(out, PUNCTA_FILES), "--session": args.session},
+    figures = None
+    if args.figures:
+        names = tuple(f"{n}.{args.figure_format}" for n in PUNCTA_FIGURES)
+        figures = OutputFolder(args.figures, names)
+    check_outputs({"-o": OutputFolder(out, PUNCTA_FILES), "--session": args.session,
+                   "--figures": figures},
                   {**recording_inputs(args.recording), "--camera": args.camera,
                    "--model": args.model})  # fmt: skip
     target = session_from_args(args, args.recording)
@@ -119,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         warn("puncta", f"no --camera file: assuming {CameraModel.defaults_text()}; "
              "photon counts and uncertainties are only right with your camera's values")  # fmt: skip
     params = PunctaParams.from_args(args, pixel_size_nm=pixel)
+    fps, fps_source = puncta_frame_rate(args.fps, target, rec.fps)
     model = None
     if args.model and params.method != "network":
         raise InputError(
@@ -145,17 +201,21 @@ def run(args: argparse.Namespace) -> int:
         "params": params.to_dict(),
         "camera": camera.to_dict(),
         "model": result.model_info,
+        "fps": fps,
+        "fps_source": fps_source,
     }
-    with atomic_write_set():  # the five files replace an older run's together, or not at all
+    with atomic_write_set():  # the files (and figures) replace an older run's together, or none
         write_thunderstorm(result.localizations, out / "localizations.csv", pixel)
         write_puncta_table(result.tracks_csv(), out / "tracks.csv")
-        write_puncta_table(result.calcium_csv(), out / "calcium.csv")
-        write_puncta_table(result.events, out / "events.csv")
+        write_puncta_table(result.calcium_csv(fps), out / "calcium.csv")
+        write_puncta_table(result.events_csv(fps), out / "events.csv")
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+        if args.figures:
+            write_figures(Path(args.figures), args.figure_format, result, fps)
     if target is not None:
         from napari_catrack.core.puncta.records import record_puncta
 
-        target.record(record_puncta, result, inputs=inputs)
+        target.record(record_puncta, result, inputs=inputs, fps=fps)
         target.save(rec)
     s = result.stats
     print(

@@ -112,6 +112,24 @@ def check_labels_inside(locs, shape, pixel: float, source: str) -> None:
         )
 
 
+def say_quality(net, path) -> None:
+    """The validation the model recorded (stderr): a warning in the words `catrack puncta` will
+    use whenever it runs the model, when it is below `PunctaParams.model_min_jaccard` or none;
+    the training used to end with the model's size only (Jaccard 0.16 said nowhere)."""
+    from napari_catrack.core.puncta.network import model_quality
+    from napari_catrack.core.puncta.params import PunctaParams
+
+    net.source = str(path)
+    quality = model_quality(net, PunctaParams().model_min_jaccard)
+    if quality["warning"]:
+        warn("train-puncta", f"{quality['warning']} (catrack puncta and the widget say so "
+             "whenever they use it)")  # fmt: skip
+    else:
+        n = quality["validation_clips"]
+        print(f"catrack train-puncta: validation Jaccard {quality['validation_jaccard']:.2f} on "
+              f"{n} held-out simulated clip{'s' if n != 1 else ''}", file=sys.stderr)  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -160,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         meta={"command": command, "threads": args.threads},
     )  # fmt: skip
     path = save_model(net, args.output)
+    say_quality(net, path)
     size = path.with_suffix(".pt").stat().st_size
     print(
         f"puncta network ({net.describe()['parameters']} parameters, {size / 1024:.0f} kB) -> {path}"

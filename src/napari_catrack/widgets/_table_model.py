@@ -9,7 +9,11 @@ from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt
 
 def _text(value) -> str:
     if isinstance(value, float | np.floating):
-        return "" if not np.isfinite(value) else f"{value:.4g}"
+        if not np.isfinite(value):
+            return ""
+        if 1e4 <= abs(value) < 1e12:  # a puncta track at x 10,290 nm read "1.029e+04" beside
+            return f"{value:.0f}"  # "7884" in the same column
+        return f"{value:.4g}"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     return "" if value is None else str(value)

@@ -384,7 +384,8 @@ class PunctaWidget(QWidget):
         self._update_views(result)
         from napari_catrack.core.puncta.records import record_puncta
 
-        record_puncta(self.ctx.session, result, inputs=self.ctx.recording_inputs())
+        record_puncta(self.ctx.session, result, inputs=self.ctx.recording_inputs(),
+                      fps=self.ctx.fps())  # fmt: skip
         s = result.stats
         text = (
             f"{s['localizations']} localisations, {s['tracks']} tracks, "
@@ -475,7 +476,10 @@ class PunctaWidget(QWidget):
             # after the reader has added the session's own layers (the same event loop turn
             # would see none of them, and the saved ones would come back twice)
             QTimer.singleShot(0, lambda: self._update_layers(result, only_missing=True))
-        self.status.setText("restored the puncta result of the session")
+        # a barely trained model the stored run used is said again (its warning is provenance)
+        quality = (record.attrs.get("model") or {}).get("quality") or {}
+        said = f"; warning: {quality['warning']}" if quality.get("warning") else ""
+        self.status.setText(f"restored the puncta result of the session{said}")
 
     # --- ThunderSTORM tables ---------------------------------------------------------------
     def _choose_thunderstorm(self) -> None:
@@ -540,8 +544,9 @@ class PunctaWidget(QWidget):
                 write_thunderstorm(res.localizations, out / "localizations.csv",
                                    res.params.pixel_size_nm)  # fmt: skip
                 write_puncta_table(res.tracks_csv(), out / "tracks.csv")
-                write_puncta_table(res.calcium_csv(), out / "calcium.csv")
-                write_puncta_table(res.events, out / "events.csv")
+                fps = self.ctx.fps()  # the times in calcium.csv and events.csv, as the CLI's
+                write_puncta_table(res.calcium_csv(fps), out / "calcium.csv")
+                write_puncta_table(res.events_csv(fps), out / "events.csv")
                 write_puncta_table(res.tracks, out / "track_summary.csv")
                 save_figure(self.precision_canvas.figure, out / "precision_photons.png")
                 save_figure(self.raster_canvas.figure, out / "calcium_raster.png")

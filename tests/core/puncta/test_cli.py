@@ -38,7 +38,7 @@ def test_cli_writes_the_contract_files(files, capsys):
     tracks = pd.read_csv(out / "tracks.csv")
     assert list(tracks.columns) == ["track_id", "frame", "x_nm", "y_nm"]
     calcium = pd.read_csv(out / "calcium.csv")
-    assert list(calcium.columns) == ["track_id", "frame", "probability", "event"]
+    assert list(calcium.columns) == ["track_id", "frame", "probability", "event", "time_s"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"]["pixel_size_nm"] == 108 and summary["camera"]["offset_adu"] == 100
     # which package and which files exactly (the recording and the camera file, hashed)

@@ -58,7 +58,7 @@ def test_tables_follow_the_cli_contract(run):
     assert list(tracks.columns) == ["track_id", "frame", "x_nm", "y_nm"]
     assert tracks.frame.min() >= 0
     calcium = res.calcium_csv()
-    assert list(calcium.columns) == ["track_id", "frame", "probability", "event"]
+    assert list(calcium.columns) == ["track_id", "frame", "probability", "event", "time_s"]
     assert set(calcium.event.unique()) <= {0, 1}
     assert len(calcium) == len(tracks)
 

@@ -94,11 +94,18 @@ def calibrate_uncertainty(net, tp: TrainPunctaParams, rng: np.random.Generator, 
     if matched < MIN_MATCHED:  # too few to calibrate: keep the head's own values
         return {**report, "a": 1.0, "b_px": 0.0, "c_px": 0.0}
     e, s, rho = np.concatenate(errors), np.concatenate(sds), np.concatenate(densities)
-    a, b, c = fit_variance_scaling(e, s, rho)
+    # kept to 4 significant digits, never to fixed decimals: a barely trained model's fit can
+    # run to a -> 0 with c -> huge (only a^2 c matters), and round(a, 4) stored a = 0.0 and
+    # c = 6.2e10, which reported every localisation's uncertainty as the floor b
+    a, b, c = (_significant(v) for v in fit_variance_scaling(e, s, rho))
     after = np.hypot(a * s * np.sqrt(1 + c * np.sqrt(rho)), b)
-    return {**report, "a": round(a, 4), "b_px": round(b, 5), "c_px": round(c, 3),
+    return {**report, "a": a, "b_px": b, "c_px": c,
             "z_rms_before": float(np.sqrt(np.mean((e / s) ** 2))),
             "z_rms_after": float(np.sqrt(np.mean((e / after) ** 2)))}  # fmt: skip
+
+
+def _significant(value: float, digits: int = 4) -> float:
+    return float(f"{value:.{digits}g}")
 
 
 def apply_calibration(net, calibration: dict):

@@ -196,7 +196,55 @@ def load_model(path: str | os.PathLike):
     net = make_network(config)
     fit_weights(net, state, str(weights))
     net.eval()
+    net.source = str(path)  # what a warning about it names (`model_quality`)
     return net
+
+
+def model_quality(net, min_jaccard: float) -> dict:
+    """What the model says of its own quality: the Jaccard it recorded on held-out simulated clips
+    when it was trained (or recalibrated: `calibrate.py`), and a warning when that is below
+    `min_jaccard` (`PunctaParams.model_min_jaccard`) or when it records none. The puncta step
+    says the warning and stores this dict in its provenance (`model_info["quality"]`)."""
+    meta = net.config.meta or {}
+    calibration = meta.get("calibration") or {}
+    source = getattr(net, "source", None)
+    name = "the shipped puncta network" if source == str(SHIPPED) else (
+        f"the puncta network {source}" if source else "the puncta network")  # fmt: skip
+    jaccard = calibration.get("jaccard") if int(calibration.get("clips") or 0) > 0 else None
+    quality = {"validation_jaccard": None if jaccard is None else float(jaccard),
+               "validation_clips": int(calibration.get("clips") or 0),
+               "min_jaccard": float(min_jaccard), "poor": False, "warning": ""}  # fmt: skip
+    if jaccard is None:
+        quality["poor"] = True
+        quality["warning"] = (
+            f"{name} records no validation quality (trained with --calibration-clips 0, or not "
+            "by catrack train-puncta): nothing says how well it localises; measure it with "
+            "`catrack train-puncta --recalibrate --calibration-clips 48 -o MODEL.json`, or "
+            "check it on the puncta sample against its ground truth"
+        )
+    elif jaccard < min_jaccard:
+        quality["poor"] = True
+        clips = quality["validation_clips"]
+        shipped = _shipped_jaccard()
+        than = f"; the shipped network {shipped:.2f}" if shipped is not None else ""
+        quality["warning"] = (
+            f"{name} is barely trained: it recorded Jaccard {jaccard:.2f} on {clips} held-out "
+            f"simulated clip{'s' if clips != 1 else ''} when it was trained (below "
+            f"{min_jaccard:g}, --model-min-jaccard{than}): many of its localisations and "
+            "calcium calls may be wrong; train it longer, or use the shipped network or "
+            "--method mle"
+        )
+    return quality
+
+
+@functools.cache
+def _shipped_jaccard() -> float | None:
+    """The validation Jaccard the shipped model recorded (read from its JSON, no torch)."""
+    try:
+        doc = json.loads(SHIPPED.read_text(encoding="utf-8"))
+        return float(doc["config"]["meta"]["calibration"]["jaccard"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @functools.cache

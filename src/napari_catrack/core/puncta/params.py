@@ -14,6 +14,11 @@ nothing (numpy warnings only), at 350 nm (0.37 px) 139 of ~1,800 puncta."""
 
 MAX_LINK_DISTANCE_NM = 5000.0
 """Longest frame-to-frame step linked (nm): 12x the default 400 nm; puncta are ~1 um apart."""
+MODEL_MIN_JACCARD = 0.6
+"""A network model whose validation Jaccard (matched / (truth + found - matched) on the held-out
+simulated clips its training calibrated on, `calibrate.py`) is below this is used with a warning:
+the shipped model recorded 0.87 there (clips up to 3 puncta/um^2 and 100 photons, harder than most
+movies); one trained for a few dozen steps about 0.1."""
 MAX_TRACK_LENGTH = 100_000
 """Largest `min_track_length` (localisations = frames); the movie's own frame count bounds it
 further when it is known (`check_track_length`)."""
@@ -91,6 +96,11 @@ class PunctaParams(StepParams):
     detection_probability: float = param(
         0.5, "network: minimum detection probability", minimum=0.01, maximum=0.99, advanced=True
     )
+    model_min_jaccard: float = param(
+        MODEL_MIN_JACCARD, "network: warn when the model's validation Jaccard, recorded when it "
+        "was trained (held-out simulated clips), is below this, or when it records none",
+        minimum=0, maximum=1, advanced=True, label="model min Jaccard",
+    )  # fmt: skip
     device: Literal["auto", "cpu", "cuda"] = param(
         "auto", "network: where to run it (auto = GPU when present)", advanced=True
     )

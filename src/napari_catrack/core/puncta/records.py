@@ -1,7 +1,7 @@
 """The "puncta" session step: the one way every caller records a puncta analysis.
 
 tables `localizations`, `events`, `tracks`; attrs `stats`, `camera`, `model`, `frame_shape`,
-`n_frames`, `inputs` (files read, `io.provenance`); params `PunctaParams.to_dict()`.
+`n_frames`, `fps` (the frame rate of the movie, None when unknown), `inputs` (files read, `io.provenance`); params `PunctaParams.to_dict()`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Any
 STEP = "puncta"
 
 
-def record_puncta(session, result, *, inputs: dict[str, Any] | None = None, save=None):
-    """Store a `PunctaResult`."""
+def record_puncta(session, result, *, inputs: dict[str, Any] | None = None,
+                  fps: float | None = None, save=None):  # fmt: skip
+    """Store a `PunctaResult` of a movie taken at `fps` (None: unknown)."""
     from napari_catrack.io.provenance import inputs_provenance
 
     return session.record(
@@ -28,6 +29,7 @@ def record_puncta(session, result, *, inputs: dict[str, Any] | None = None, save
             "model": result.model_info,
             "frame_shape": list(result.frame_shape),
             "n_frames": result.n_frames,
+            "fps": fps,
             "inputs": inputs_provenance(session, inputs),
         },
         params=result.params.to_dict(),

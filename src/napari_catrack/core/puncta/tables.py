@@ -6,6 +6,7 @@ file that holds the column (the CLI's, the widget's, an export's), so a column n
   (0.1 pm: a ThunderSTORM table read back gives the pixels to 1e-6);
 - the same lengths in pixels (a session's localisations: `x`, `y`, `sigma`, `uncertainty`, ...):
   `%.6f`;
+- times in seconds (`time_s`, `start_s`, `end_s`): `%.6f` (1 us);
 - ThunderSTORM's `id` and `frame`, which it writes as floats: `%.1f` (`1.0`, like ThunderSTORM);
 - every other float (photons, probabilities, scores): `%.4f`.
 Integer columns stay integers.
@@ -22,6 +23,7 @@ NM_FORMAT = "%.4f"
 PX_FORMAT = "%.6f"
 OTHER_FORMAT = "%.4f"
 COUNTER_FORMAT = "%.1f"
+TIME_FORMAT = "%.6f"
 PX_COLUMNS = ("x", "y", "sigma", "uncertainty", "uncertainty_x", "uncertainty_y")
 COUNTER_COLUMNS = ("id", "frame")
 
@@ -37,6 +39,8 @@ def float_formats(table: pd.DataFrame) -> dict[str, str]:
             out[col] = NM_FORMAT
         elif name in PX_COLUMNS:
             out[col] = PX_FORMAT
+        elif name.endswith("_s"):  # times (time_s, start_s): microseconds
+            out[col] = TIME_FORMAT
         elif name in COUNTER_COLUMNS:
             out[col] = COUNTER_FORMAT
         else:
