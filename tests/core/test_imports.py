@@ -528,3 +528,33 @@ def test_a_stat_npy_pickled_under_numpy_2_says_to_install_numpy_2(tmp_path, monk
     monkeypatch.setattr(s2p.np, "load", numpy_1_load)
     with pytest.raises(InputError, match=r"saved with NumPy 2; .*pip install 'numpy>=2'"):
         read_suite2p(tmp_path)
+
+
+def test_caiman_after_select_components_says_the_rejected_were_set_aside(tmp_path, capsys):
+    """CaImAn's `estimates.select_components(use_object=True)` (in its demo pipeline, before
+    `cnm.save`) keeps only the accepted components, sets idx_components to None and, by default,
+    keeps the rejected ones in `estimates.discarded_components` (saved as a group). The import
+    said "no idx_components (not evaluated in CaImAn)" of such a file, which was evaluated."""
+    A = sparse.csc_matrix(np.eye(600)[:, :3])
+    C = np.abs(np.random.default_rng(2).normal(size=(3, 40))) + 1
+    _write_caiman(tmp_path / "s.hdf5", A[:, :2], C[:2], (20, 30))
+    with h5py.File(tmp_path / "s.hdf5", "a") as f:  # as save_dict_to_hdf5 writes an Estimates
+        f["/estimates/r_values"] = np.array([0.9, 0.8])
+        bad = A[:, 2:].tocsc()
+        for key, val in (("data", bad.data), ("indptr", bad.indptr), ("indices", bad.indices),
+                         ("shape", bad.shape)):  # fmt: skip
+            f[f"/estimates/discarded_components/A/{key}"] = val
+        f["/estimates/discarded_components/C"] = C[2:]
+        f["/estimates/discarded_components/idx_components"] = "NoneType"
+    assert main(["import", "caiman", str(tmp_path / "s.hdf5"), "-o", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "not evaluated" not in err
+    assert "select_components" in err and "1 rejected component(s)" in err
+    assert "/estimates/discarded_components" in err
+    # selected without keeping the rejected ones (save_discarded_components=False): evaluated
+    # (r_values), so not "not evaluated" either
+    with h5py.File(tmp_path / "s.hdf5", "a") as f:
+        del f["/estimates/discarded_components"]
+        f["/estimates/discarded_components"] = "NoneType"
+    notes = " ".join(read_caiman(tmp_path / "s.hdf5").notes)
+    assert "not evaluated" not in notes and "select_components" in notes
