@@ -558,3 +558,39 @@ def test_caiman_after_select_components_says_the_rejected_were_set_aside(tmp_pat
         f["/estimates/discarded_components"] = "NoneType"
     notes = " ".join(read_caiman(tmp_path / "s.hdf5").notes)
     assert "not evaluated" not in notes and "select_components" in notes
+
+
+def test_cli_import_into_a_recordings_session_uses_the_recordings_rate(tmp_path, capsys):
+    """`catrack import suite2p OUT --session movie.catrack.h5` of a 30 Hz recording, where suite2p
+    kept its default fs of 10 Hz: the traces were recorded at 10 Hz without a word (every time_s 3x
+    too late, transient times and rates off), while the Sources widget uses the recording's rate
+    and warns. The CLI now does the same; a Minian import into it needs no --fps."""
+    import tifffile
+
+    from napari_catrack.session import Session
+
+    movie = tmp_path / "movie.tif"
+    frames = np.random.default_rng(0).integers(0, 100, (60, 24, 32)).astype(np.uint16)
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"finterval": 1 / 30, "axes": "TYX"})
+    sess = tmp_path / "movie.catrack.h5"
+    assert main(["register", str(movie), "--mode", "rigid", "-o", str(tmp_path / "reg.tif"),
+                 "--shifts", str(tmp_path / "sh.csv"), "--session", str(sess)]) == 0  # fmt: skip
+    _write_suite2p(tmp_path / "s2p" / "plane0", ly=24, lx=32)
+    ops = np.load(tmp_path / "s2p/plane0/ops.npy", allow_pickle=True).item()
+    np.save(tmp_path / "s2p/plane0/ops.npy", {**ops, "fs": 10.0})  # suite2p's default
+    capsys.readouterr()
+    assert main(["import", "suite2p", str(tmp_path / "s2p"), "-o", str(tmp_path / "o"), "--session", str(sess)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "suite2p stored a frame rate of 10 Hz but 30 Hz (from the session's recording) is in force" in err  # fmt: skip
+    assert "--fps 10" in err  # what to do if suite2p's rate was right
+    traces = Session.load(sess)["traces"].tables["traces"]
+    assert traces.loc[traces["frame"] == 30, "time_s"].iloc[0] == pytest.approx(1.0)
+    # --fps wins, as before
+    assert main(["import", "suite2p", str(tmp_path / "s2p"), "-o", str(tmp_path / "o2"), "--fps", "10"]) == 0  # fmt: skip
+    # Minian stores no rate: the session's is used, and said
+    capsys.readouterr()
+    assert main(["import", "minian", str(DATA / "minian" / "zarr"), "-o", str(tmp_path / "m"), "--session", str(sess)]) == 0  # fmt: skip
+    assert "minian stored no frame rate: the 30 Hz in force (from the session's recording) is used" in capsys.readouterr().err  # fmt: skip
+    assert Session.load(sess)["sources"].attrs["fps"] == 30.0
+    assert main(["import", "minian", str(DATA / "minian" / "zarr"), "-o", str(tmp_path / "m2"), "--session", str(tmp_path / "m.catrack.h5")]) != 0  # fmt: skip
+    assert "give it (--fps)" in capsys.readouterr().err  # a new session knows no rate
