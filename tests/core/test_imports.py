@@ -594,3 +594,15 @@ def test_cli_import_into_a_recordings_session_uses_the_recordings_rate(tmp_path,
     assert Session.load(sess)["sources"].attrs["fps"] == 30.0
     assert main(["import", "minian", str(DATA / "minian" / "zarr"), "-o", str(tmp_path / "m2"), "--session", str(tmp_path / "m.catrack.h5")]) != 0  # fmt: skip
     assert "give it (--fps)" in capsys.readouterr().err  # a new session knows no rate
+
+
+def test_a_volumetric_caiman_result_is_refused_by_name(tmp_path, capsys):
+    """CaImAn's 3-D CNMF keeps dims (d1, d2, d3); the import kept the first two and said "A is
+    (4096, 3) but dims (64, 32) and 3 traces", hiding the third dimension it had dropped."""
+    A = sparse.csc_matrix(np.eye(64 * 32 * 2)[:, :3])
+    C = np.abs(np.random.default_rng(3).normal(size=(3, 40))) + 1
+    _write_caiman(tmp_path / "v.hdf5", A, C, (64, 32, 2))
+    assert main(["import", "caiman", str(tmp_path / "v.hdf5"), "-o", str(tmp_path / "o")]) != 0
+    err = capsys.readouterr().err
+    assert "3-D" in err and "64 x 32 x 2" in err and "(64, 32)" not in err
+    assert not (tmp_path / "o").exists()

@@ -113,7 +113,14 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
             dims = _get(f, "dims")
         if dims is None:
             raise InputError(f"{path.name} does not say the image size (/estimates/dims or /dims)")
-        dims = tuple(int(d) for d in np.asarray(dims).ravel()[:2])
+        full = tuple(int(d) for d in np.asarray(dims).ravel())
+        if len(full) > 2 and int(np.prod(full[2:])) > 1:  # CaImAn's 3-D CNMF: (d1, d2, d3)
+            raise InputError(
+                f"{path.name} is a 3-D (volumetric) CaImAn result (dims "
+                f"{' x '.join(map(str, full))}): its footprints are volumes, and only 2-D "
+                f"results can be imported"
+            )
+        dims = full[:2]
         if A.shape[0] != dims[0] * dims[1] or A.shape[1] != C.shape[0]:
             raise InputError(f"{path.name}: A is {A.shape} but dims {dims} and {C.shape[0]} traces")
         yra, s = _get(est, "YrA"), _get(est, "S")
