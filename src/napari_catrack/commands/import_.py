@@ -56,7 +56,8 @@ def register(subparsers) -> None:
                    "every ROI is measured there, whichever channel it was drawn on")  # fmt: skip
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian, "
-                   "or an imagej --movie without one)")  # fmt: skip
+                   "or an imagej --movie without one; default with --session: the session's, "
+                   "its recording's, over the rate the tool stored)")  # fmt: skip
     p.add_argument("--plane", type=_plane, default=None, metavar="N|all",
                    help="suite2p: the plane to import, or all (default: every plane of a "
                    "multi-plane output, each cell with its plane in components.csv)")  # fmt: skip
