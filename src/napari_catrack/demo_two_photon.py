@@ -123,7 +123,8 @@ def run_two_photon_demo(
     _csv(transients, out / "transients.csv")
     _csv(cells, out / "cells.csv")
     record_transients(session, transients, cells, transient_params, fps=syn.fps)  # keeps verdicts
-    done("transients", transients=len(transients), cells=len(cells))
+    active = int(transients["neuron_id"].nunique()) if len(transients) else 0  # with transients
+    done("transients", transients=len(transients), cells=len(cells), active_cells=active)
 
     # the session's neurons less its rejected cells (`ensemble_input`, as every route counts
     # them): here the accepted sources, on which alone the transients were detected

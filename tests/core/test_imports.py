@@ -528,3 +528,81 @@ def test_a_stat_npy_pickled_under_numpy_2_says_to_install_numpy_2(tmp_path, monk
     monkeypatch.setattr(s2p.np, "load", numpy_1_load)
     with pytest.raises(InputError, match=r"saved with NumPy 2; .*pip install 'numpy>=2'"):
         read_suite2p(tmp_path)
+
+
+def test_caiman_after_select_components_says_the_rejected_were_set_aside(tmp_path, capsys):
+    """CaImAn's `estimates.select_components(use_object=True)` (in its demo pipeline, before
+    `cnm.save`) keeps only the accepted components, sets idx_components to None and, by default,
+    keeps the rejected ones in `estimates.discarded_components` (saved as a group). The import
+    said "no idx_components (not evaluated in CaImAn)" of such a file, which was evaluated."""
+    A = sparse.csc_matrix(np.eye(600)[:, :3])
+    C = np.abs(np.random.default_rng(2).normal(size=(3, 40))) + 1
+    _write_caiman(tmp_path / "s.hdf5", A[:, :2], C[:2], (20, 30))
+    with h5py.File(tmp_path / "s.hdf5", "a") as f:  # as save_dict_to_hdf5 writes an Estimates
+        f["/estimates/r_values"] = np.array([0.9, 0.8])
+        bad = A[:, 2:].tocsc()
+        for key, val in (("data", bad.data), ("indptr", bad.indptr), ("indices", bad.indices),
+                         ("shape", bad.shape)):  # fmt: skip
+            f[f"/estimates/discarded_components/A/{key}"] = val
+        f["/estimates/discarded_components/C"] = C[2:]
+        f["/estimates/discarded_components/idx_components"] = "NoneType"
+    assert main(["import", "caiman", str(tmp_path / "s.hdf5"), "-o", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "not evaluated" not in err
+    assert "select_components" in err and "1 rejected component(s)" in err
+    assert "/estimates/discarded_components" in err
+    # selected without keeping the rejected ones (save_discarded_components=False): evaluated
+    # (r_values), so not "not evaluated" either
+    with h5py.File(tmp_path / "s.hdf5", "a") as f:
+        del f["/estimates/discarded_components"]
+        f["/estimates/discarded_components"] = "NoneType"
+    notes = " ".join(read_caiman(tmp_path / "s.hdf5").notes)
+    assert "not evaluated" not in notes and "select_components" in notes
+
+
+def test_cli_import_into_a_recordings_session_uses_the_recordings_rate(tmp_path, capsys):
+    """`catrack import suite2p OUT --session movie.catrack.h5` of a 30 Hz recording, where suite2p
+    kept its default fs of 10 Hz: the traces were recorded at 10 Hz without a word (every time_s 3x
+    too late, transient times and rates off), while the Sources widget uses the recording's rate
+    and warns. The CLI now does the same; a Minian import into it needs no --fps."""
+    import tifffile
+
+    from napari_catrack.session import Session
+
+    movie = tmp_path / "movie.tif"
+    frames = np.random.default_rng(0).integers(0, 100, (60, 24, 32)).astype(np.uint16)
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"finterval": 1 / 30, "axes": "TYX"})
+    sess = tmp_path / "movie.catrack.h5"
+    assert main(["register", str(movie), "--mode", "rigid", "-o", str(tmp_path / "reg.tif"),
+                 "--shifts", str(tmp_path / "sh.csv"), "--session", str(sess)]) == 0  # fmt: skip
+    _write_suite2p(tmp_path / "s2p" / "plane0", ly=24, lx=32)
+    ops = np.load(tmp_path / "s2p/plane0/ops.npy", allow_pickle=True).item()
+    np.save(tmp_path / "s2p/plane0/ops.npy", {**ops, "fs": 10.0})  # suite2p's default
+    capsys.readouterr()
+    assert main(["import", "suite2p", str(tmp_path / "s2p"), "-o", str(tmp_path / "o"), "--session", str(sess)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "suite2p stored a frame rate of 10 Hz but 30 Hz (from the session's recording) is in force" in err  # fmt: skip
+    assert "--fps 10" in err  # what to do if suite2p's rate was right
+    traces = Session.load(sess)["traces"].tables["traces"]
+    assert traces.loc[traces["frame"] == 30, "time_s"].iloc[0] == pytest.approx(1.0)
+    # --fps wins, as before
+    assert main(["import", "suite2p", str(tmp_path / "s2p"), "-o", str(tmp_path / "o2"), "--fps", "10"]) == 0  # fmt: skip
+    # Minian stores no rate: the session's is used, and said
+    capsys.readouterr()
+    assert main(["import", "minian", str(DATA / "minian" / "zarr"), "-o", str(tmp_path / "m"), "--session", str(sess)]) == 0  # fmt: skip
+    assert "minian stored no frame rate: the 30 Hz in force (from the session's recording) is used" in capsys.readouterr().err  # fmt: skip
+    assert Session.load(sess)["sources"].attrs["fps"] == 30.0
+    assert main(["import", "minian", str(DATA / "minian" / "zarr"), "-o", str(tmp_path / "m2"), "--session", str(tmp_path / "m.catrack.h5")]) != 0  # fmt: skip
+    assert "give it (--fps)" in capsys.readouterr().err  # a new session knows no rate
+
+
+def test_a_volumetric_caiman_result_is_refused_by_name(tmp_path, capsys):
+    """CaImAn's 3-D CNMF keeps dims (d1, d2, d3); the import kept the first two and said "A is
+    (4096, 3) but dims (64, 32) and 3 traces", hiding the third dimension it had dropped."""
+    A = sparse.csc_matrix(np.eye(64 * 32 * 2)[:, :3])
+    C = np.abs(np.random.default_rng(3).normal(size=(3, 40))) + 1
+    _write_caiman(tmp_path / "v.hdf5", A, C, (64, 32, 2))
+    assert main(["import", "caiman", str(tmp_path / "v.hdf5"), "-o", str(tmp_path / "o")]) != 0
+    err = capsys.readouterr().err
+    assert "3-D" in err and "64 x 32 x 2" in err and "(64, 32)" not in err
+    assert not (tmp_path / "o").exists()

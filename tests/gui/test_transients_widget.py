@@ -609,3 +609,22 @@ def test_uneven_times_with_a_rate_in_force_are_said_and_the_rate_kept(make_napar
         assert widget.ctx.fps() == 7.5 and widget.state.fps == 7.5
         assert widget.fps.value() == pytest.approx(7.5)
         assert widget.ctx.fps_source() == "set by you"
+
+
+def test_the_detection_line_counts_the_cells_with_transients(make_napari_viewer, qtbot):
+    """It said "7 transients in 4 cells" of 4 cells of which 3 had transients (the cells looked
+    at, read as the cells with transients); `catrack transients` says "7 transients in 3/4
+    neurons". It now says "in 3 of 4 cells"."""
+    from napari_catrack.session import session_for_viewer
+
+    viewer = make_napari_viewer()
+    frames = np.arange(T)
+    flat = pd.DataFrame({"neuron_id": "d", "frame": frames, "time_s": frames / FPS,
+                         "dff": np.random.default_rng(2).normal(0, 0.02, T)})  # fmt: skip
+    session_for_viewer(viewer).record("traces", tables={"traces": pd.concat([_traces(), flat])}, params={"fps": FPS})  # fmt: skip
+    widget = _widget(viewer, qtbot)
+    widget.session_button.click()
+    assert list(widget.state.ids) == ["a", "b", "c", "d"]
+    _detect(widget, qtbot)
+    assert set(widget.state.transients()["neuron_id"]) == {"a", "b", "c"}
+    assert widget.status.text() == "7 transients in 3 of 4 cells (rules)"

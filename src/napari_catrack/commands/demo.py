@@ -83,7 +83,7 @@ def result_lines(summary: dict, out, session: str, *, two_photon: bool = False) 
         scores = (
             f"scores: registration median error {reg['median_error_px']} px (vs truth); sources "
             f"{src['accepted']} of {src['components']} accepted, F1 {src['f1']}, median r {r} "
-            f"(vs truth); {tr['transients']} transients in {tr['cells']} cells; "
+            f"(vs truth); {tr['transients']} transients in {_active(tr)}{tr['cells']} cells; "
             f"{ens['events']} ensemble event(s)"
         )
     else:
@@ -103,3 +103,9 @@ def result_lines(summary: dict, out, session: str, *, two_photon: bool = False) 
 def _na(value) -> str:
     """A score, or n/a where there was nothing to score (no reversal planted or called)."""
     return "n/a" if value is None else str(value)
+
+
+def _active(tr: dict) -> str:
+    """ "7 of " before the cells counted: those with transients (a summary.json written before
+    h21 has no `active_cells`, and the line then counts the cells looked at)."""
+    return f"{tr['active_cells']} of " if "active_cells" in tr else ""

@@ -28,7 +28,12 @@ from napari_catrack.commands._common import (
 )
 from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.errors import InputError
-from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
+from napari_catrack.io.tool_outputs import (
+    CLI_RETRY,
+    TOOLS,
+    read_at_rate_in_force,
+    read_tool_output,
+)
 
 
 def register(subparsers) -> None:
@@ -51,7 +56,8 @@ def register(subparsers) -> None:
                    "every ROI is measured there, whichever channel it was drawn on")  # fmt: skip
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian, "
-                   "or an imagej --movie without one)")  # fmt: skip
+                   "or an imagej --movie without one; default with --session: the session's, "
+                   "its recording's, over the rate the tool stored)")  # fmt: skip
     p.add_argument("--plane", type=_plane, default=None, metavar="N|all",
                    help="suite2p: the plane to import, or all (default: every plane of a "
                    "multi-plane output, each cell with its plane in components.csv)")  # fmt: skip
@@ -71,6 +77,21 @@ def _plane(text: str) -> int | str:
     if text.strip().isdigit():
         return int(text)
     raise argparse.ArgumentTypeError(f"a plane number (0, 1, ...) or all, not {text!r}")
+
+
+def _session_rate(session) -> tuple[float | None, str]:
+    """The frame rate in force in a --session, and where it came from, as the Sources widget
+    finds it: a rate typed in a widget, else the recording's (a tool's stored rate is often its
+    default, suite2p's fs 10, so it is trusted less). Not the rate of the session's earlier
+    results: in a session of imports alone that is the last import's stored rate, which a
+    re-run of the tool may have corrected."""
+    settings = session["settings"].attrs.get("fps") if "settings" in session else None
+    if settings:
+        return float(settings), "set in the session"
+    recording = (session.recording.get("summary") or {}).get("fps")
+    if recording:
+        return float(recording), "from the session's recording"
+    return None, ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,8 +130,14 @@ def run(args: argparse.Namespace) -> int:
         target = session_from_args(args)  # another tool's output, not a recording
         if not args.plane_offsets and args.tool != "suite2p":
             raise InputError(f"--no-plane-offsets is for suite2p outputs, not {args.tool}")
-        result = read_tool_output(args.tool, args.path, args.fps, plane=args.plane,
-                                  plane_offsets=args.plane_offsets)  # fmt: skip
+        fps, source = args.fps, ""
+        if fps is None and target is not None:  # the session's rate is in force, as in napari
+            fps, source = _session_rate(target.session)
+        options = {"plane": args.plane, "plane_offsets": args.plane_offsets}
+        if source:  # a tool's rate that differs is said, with the --fps to give if it is right
+            result = read_at_rate_in_force(args.tool, args.path, fps, source, CLI_RETRY, **options)  # fmt: skip
+        else:  # --fps given (the reader says when the tool stored another), or none known
+            result = read_tool_output(args.tool, args.path, fps, **options)
     if target is not None:  # the cells go into a session: they must belong to its movie
         from napari_catrack.core.sources.session import check_against_movie, check_verdicts_follow
 

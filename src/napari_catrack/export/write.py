@@ -220,9 +220,11 @@ def _table_for_export(session, item: ExportItem):
     """The stored table as the step's command writes it: the sources' components with each
     cell's current verdict and its reason (`verdict`, `verdict_reason`), and the transients'
     per-cell table with its `status` and `reason` from the session's current verdicts
-    (`transients_cells_with_verdicts`), so each file says what the widgets show; the puncta localisations in `catrack puncta`'s ThunderSTORM names and units
-    (nm, 1-based frames; `io.thunderstorm.with_extra_columns`), not the session's pixels; the
-    posture with `length_um` (`posture_from_session`: a table saved before it was recorded)."""
+    (`transients_cells_with_verdicts`), so each file says what the widgets show; sources'
+    traces without the session's `green` copy of `raw`; the puncta localisations in `catrack
+    puncta`'s ThunderSTORM names and units (nm, 1-based frames;
+    `io.thunderstorm.with_extra_columns`), not the session's pixels; the posture with
+    `length_um` (`posture_from_session`: a table saved before it was recorded)."""
     if (item.step, item.name) == ("sources", "components"):
         from napari_catrack.core.sources.session import components_with_verdicts
 
@@ -237,6 +239,10 @@ def _table_for_export(session, item: ExportItem):
             warnings.warn(note, UserWarning, stacklevel=2)
         return table
     table = session[item.step].tables[item.name]
+    if (item.step, item.name) == ("traces", "traces") and session["traces"].attrs.get("source") == "sources":  # fmt: skip
+        # sources' traces as `catrack sources`/`import` write them: the session's `green` is a
+        # copy of `raw` for the trace viewer (the NWB export leaves it out too)
+        return table.drop(columns=["green"], errors="ignore")
     if (item.step, item.name) == ("puncta", "localizations"):
         from napari_catrack.io.thunderstorm import with_extra_columns
 

@@ -69,8 +69,23 @@ def session_dff_is_ratio(session) -> bool:
     return table is not None and dff_is_ratio(table)
 
 
+RAW_LABEL = "raw (a.u.)"  # sources' trace: extracted here or a tool's (suite2p F - c x Fneu, ...)
+
+
+def sources_green(traces: pd.DataFrame) -> bool:
+    """Is the table's `green` the copy of `raw` that sources' traces keep for the trace viewer?"""
+    if "raw" not in traces or "green" not in traces:
+        return False
+    a, b = traces["raw"].to_numpy(dtype=float), traces["green"].to_numpy(dtype=float)
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
 def panel_label(panel: str, traces: pd.DataFrame) -> str:
-    """The axis label of `panel`: dF/F panels say dR/R0 when the table's dff is the ratio's."""
+    """The axis label of `panel`: dF/F panels say dR/R0 when the table's dff is the ratio's;
+    the green panel of sources' traces (extracted or imported: `green` is the session's copy of
+    `raw`, a tool's trace such as suite2p's F - c x Fneu) says raw, not camera counts."""
+    if panel == "green" and sources_green(traces):
+        return RAW_LABEL
     label = PANELS[panel][1]
     if panel in ("dff", "cleaned") and dff_is_ratio(traces):
         label = label.replace(DFF_LABEL, RATIO_LABEL)

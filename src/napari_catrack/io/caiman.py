@@ -75,6 +75,19 @@ def _background(A, b, f, t: int, where: str):
     return (atb @ f) / np.where(norm2 > 0, norm2, 1.0)[:, None]
 
 
+def _discarded(est) -> int | None:
+    """How many components `select_components` set aside in /estimates/discarded_components
+    (an Estimates saved as a group, A sparse), or None when there are none."""
+    group = _get(est, "discarded_components")
+    if not isinstance(group, h5py.Group) or "A" not in group:
+        return None
+    a = group["A"]
+    shape = _get(a, "shape") if isinstance(a, h5py.Group) else getattr(a, "shape", None)
+    if shape is None or len(shape) != 2:
+        return None
+    return int(shape[1]) or None
+
+
 def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
     path = Path(path)
     if not path.is_file():
@@ -100,13 +113,22 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
             dims = _get(f, "dims")
         if dims is None:
             raise InputError(f"{path.name} does not say the image size (/estimates/dims or /dims)")
-        dims = tuple(int(d) for d in np.asarray(dims).ravel()[:2])
+        full = tuple(int(d) for d in np.asarray(dims).ravel())
+        if len(full) > 2 and int(np.prod(full[2:])) > 1:  # CaImAn's 3-D CNMF: (d1, d2, d3)
+            raise InputError(
+                f"{path.name} is a 3-D (volumetric) CaImAn result (dims "
+                f"{' x '.join(map(str, full))}): its footprints are volumes, and only 2-D "
+                f"results can be imported"
+            )
+        dims = full[:2]
         if A.shape[0] != dims[0] * dims[1] or A.shape[1] != C.shape[0]:
             raise InputError(f"{path.name}: A is {A.shape} but dims {dims} and {C.shape[0]} traces")
         yra, s = _get(est, "YrA"), _get(est, "S")
         b, fb = _matrix(_get(est, "b"), "b", path.name), _matrix(_get(est, "f"), "f", path.name)
         idx = _get(est, "idx_components")
         r = _get(est, "r_values")
+        evaluated = any(_get(est, key) is not None for key in ("r_values", "SNR_comp", "cnn_preds"))
+        set_aside = _discarded(est)
         stored = _get(f["params"]["data"], "fr") if "params" in f and "data" in f["params"] else None  # fmt: skip
         rate = fps or stored
     if not rate:
@@ -126,7 +148,19 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
             )
     raw = C + (yra if yra is not None else 0.0)
     accepted = np.ones(k, bool)
-    if idx is None:  # "16 accepted" would read as CaImAn's verdict
+    if idx is None and set_aside is not None:  # select_components kept the accepted ones
+        notes.append(
+            f"no idx_components: CaImAn's select_components kept only the accepted components "
+            f"and set {set_aside} rejected component(s) aside in /estimates/discarded_components "
+            f"(not imported): every component here accepted"
+        )
+    elif idx is None and evaluated:
+        notes.append(
+            "no idx_components, but the components were evaluated (r_values/SNR_comp/cnn_preds): "
+            "CaImAn's select_components clears it once it has kept the accepted ones: every "
+            "component here accepted"
+        )
+    elif idx is None:  # "16 accepted" would read as CaImAn's verdict
         notes.append("no idx_components (not evaluated in CaImAn): every component accepted")
     else:
         idx = np.asarray(idx).ravel()

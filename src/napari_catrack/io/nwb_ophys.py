@@ -35,6 +35,27 @@ FLUORESCENCE = {  # traces column -> (series name, description)
     "denoised": ("denoised", "OASIS-denoised source trace"),
     "spikes": ("deconvolved", "OASIS deconvolved activity (spike inference, a.u.)"),
 }
+IMPORTED_FLUORESCENCE = {  # origin -> traces column -> what the tool measured (h21)
+    "suite2p": {
+        "raw": "F - neuropil coefficient x Fneu: suite2p's fluorescence in the ROI minus its "
+        "scaled neuropil (F.npy, Fneu.npy; the run's neucoeff)",
+        "spikes": "suite2p's deconvolved activity (spks.npy, OASIS; a.u.)",
+    },
+    "caiman": {
+        "raw": "C + YrA: CaImAn's denoised trace plus its residual (CNMF)",
+        "denoised": "CaImAn's denoised trace C",
+        "spikes": "CaImAn's deconvolved activity S (a.u.)",
+    },
+    "minian": {
+        "raw": "Minian's YrA minus b0 and c0 (its denoised C when YrA was not saved)",
+        "denoised": "Minian's denoised trace C",
+        "spikes": "Minian's spikes S (a.u.)",
+    },
+    "imagej": {
+        "raw": "mean of the movie in the hand-drawn ImageJ ROI (minus the neuropil coefficient "
+        "x the mean of a ring around it, when that coefficient is above 0)",
+    },
+}
 DFF = {
     "dff": ("dff", "dF/F (ratio-based dR/R0 for two-channel recordings)"),
     "dff_clean": ("dff_clean", "dF/F after drift removal and denoising"),
@@ -791,6 +812,8 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
         two_channel = "ratio" in traces and traces["ratio"].notna().any()
         for col in present:
             name, description = columns[col]
+            if session["traces"].attrs.get("source") == "sources":  # an import: the tool's words
+                description = _source_description(session, col, description)
             if col == "dff":  # say which it is: the ratio's dR/R0, or the green channel's dF/F
                 description = ("dR/R0 of the green / red ratio (two-channel recording)"
                                if two_channel else "dF/F of the green channel")  # fmt: skip
@@ -818,6 +841,26 @@ def _responses(ophys, session, segs: dict, clock: ImagingClock) -> None:
                     comments=orientation_comment(*data.shape),
                     **_shifted(clock.series_timing(len(frames), int(frames[0])), late),
                 )  # fmt: skip
+
+
+def _source_description(session, column: str, description: str) -> str:
+    """What an imported tool measured in `column` (raw, denoised, spikes), for cells imported
+    from suite2p, CaImAn, Minian or ImageJ ROIs (the words of FLUORESCENCE fit cells extracted
+    here); cells edited by hand since (Fit drawn/edited cells) are the tool's or refit here."""
+    if "sources" not in session:
+        return description
+    attrs, params = session["sources"].attrs, session["sources"].params or {}
+    origin = str(attrs.get("origin") or "")
+    edited = origin == "edited"
+    tool = str(attrs.get("edited_from") or "") if edited else origin
+    if origin == "re-evaluated":  # imported cells re-judged: the import's provenance is kept
+        tool = str((params.get("import") or {}).get("tool") or "")
+    said = IMPORTED_FLUORESCENCE.get(tool, {}).get(column)
+    if said is None:
+        return description
+    if edited:
+        return f"{said}; cells drawn or edited by hand (Fit drawn/edited cells): refit here"
+    return said
 
 
 def plane_offsets(session) -> dict[int, float]:

@@ -26,3 +26,35 @@ def read_tool_output(tool: str, path, fps: float | None = None, *, plane: int | 
 
         raise InputError(f"--plane is for suite2p outputs, not {tool}")
     return read(path, fps=fps)
+
+
+WIDGET_RETRY = "type {rate} in 'frame rate' (shared by every widget) and import again"
+CLI_RETRY = "give --fps {rate} (and import again)"
+
+
+def read_at_rate_in_force(tool: str, path, fps: float | None, source: str, retry: str = WIDGET_RETRY, *, reader=read_tool_output, **options):  # fmt: skip
+    """A tool's output at the frame rate in force (`fps`, e.g. the recording's or the user's,
+    `source` saying where it came from: a tool's stored rate is often its default, e.g.
+    suite2p's fs 10), with a warning naming the tool's rate when it differs and what to do if
+    the tool's is right (`retry`, "{rate}" its rate); only when no rate is in force (`fps`
+    None), at the tool's stored rate (the caller makes it the rate in force). The Sources
+    widget and `catrack import --session` (the session's rate) read through it (`reader`:
+    `read_tool_output`'s signature)."""
+    if not fps:
+        return reader(tool, path, None, **options)
+    result = reader(tool, path, fps, **options)
+    stored = result.tool_fps  # Minian stores none
+    result.notes = [n.replace(f"fs {fps:g} Hz (given)", f"fs {fps:g} Hz ({source})") for n in result.notes]  # fmt: skip
+    if stored and abs(stored - fps) <= 1e-6 * fps:
+        return result
+    # the reader's own "given, but ... says" line is replaced by this one, which says what to do
+    result.warnings = [w for w in result.warnings if " Hz given, but " not in w]
+    if stored:
+        result.warnings.append(
+            f"{tool} stored a frame rate of {stored:g} Hz but {fps:g} Hz ({source}) is in force: "
+            f"the import is recorded at {fps:g} Hz. If {tool}'s {stored:g} Hz is right, "
+            + retry.format(rate=f"{stored:g}")
+        )
+    else:
+        result.warnings.append(f"{tool} stored no frame rate: the {fps:g} Hz in force ({source}) is used")  # fmt: skip
+    return result

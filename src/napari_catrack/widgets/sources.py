@@ -55,7 +55,7 @@ from napari_catrack.core.sources.session import (
     sync_deleted_labels,
 )
 from napari_catrack.errors import InputError
-from napari_catrack.io.tool_outputs import TOOLS, read_tool_output
+from napari_catrack.io.tool_outputs import TOOLS, read_at_rate_in_force, read_tool_output
 from napari_catrack.layers import label_axes
 from napari_catrack.session import attach_session
 from napari_catrack.widgets._common import layer_source_path
@@ -694,25 +694,5 @@ def _layer_plane(viewer, layer) -> tuple[tuple, int] | None:
 
 
 def _read_import(tool: str, path, fps: float | None, source: str = "from the recording"):
-    """A tool's output at the frame rate in force (the recording's or the user's: a tool's stored
-    rate is often its default, e.g. suite2p's fs 10), with a warning naming the tool's rate when
-    it differs; only when no rate is known, at the tool's stored rate (the caller makes it the
-    rate in force)."""
-    if not fps:
-        return read_tool_output(tool, path, None)
-    result = read_tool_output(tool, path, fps)
-    stored = result.tool_fps  # Minian stores none
-    result.notes = [n.replace(f"fs {fps:g} Hz (given)", f"fs {fps:g} Hz ({source})") for n in result.notes]  # fmt: skip
-    if stored and abs(stored - fps) <= 1e-6 * fps:
-        return result
-    # the reader's own "given, but ... says" line is replaced by this one, which says what to do
-    result.warnings = [w for w in result.warnings if " Hz given, but " not in w]
-    if stored:
-        result.warnings.append(
-            f"{tool} stored a frame rate of {stored:g} Hz but {fps:g} Hz ({source}) is in force: "
-            f"the import is recorded at {fps:g} Hz. If {tool}'s {stored:g} Hz is right, type "
-            f"{stored:g} in 'frame rate' (shared by every widget) and import again"
-        )
-    else:
-        result.warnings.append(f"{tool} stored no frame rate: the {fps:g} Hz in force ({source}) is used")  # fmt: skip
-    return result
+    """A tool's output at the frame rate in force (`io.tool_outputs.read_at_rate_in_force`)."""
+    return read_at_rate_in_force(tool, path, fps, source, reader=read_tool_output)

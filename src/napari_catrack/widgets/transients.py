@@ -294,7 +294,8 @@ class TransientsWidget(TransientsPanel):
         self.state.set_table(table)
         self.selected_tid = -1
         self._changed()
-        line = f"{len(table)} transients in {len(self.state.ids)} cells ({method})"
+        active = table["neuron_id"].nunique() if len(table) else 0  # as `catrack transients`
+        line = f"{len(table)} transients in {active} of {len(self.state.ids)} cells ({method})"
         self.status.setText(line)
         show_info(f"napari-catrack: {line}")
 
