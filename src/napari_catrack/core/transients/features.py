@@ -335,6 +335,15 @@ def frame_rate_of_times(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> tu
     return float(spans[0].sum() / spans[1].sum()), ""
 
 
+def uneven_times_note(uneven: str, fps: float, what: str) -> str:
+    """The one warning where a frame rate in force (set, or recorded in the session) meets
+    traces whose time_s states none (`uneven`: `frame_rate_of_times`'s why, naming the frames):
+    the rate is kept and times the `what` (the Transients widget's "transients", `catrack
+    events`'s "events"), these times not followed."""
+    return (f"the traces' time_s states no frame rate, {uneven}; the {fps:g} Hz in force times "
+            f"the {what} (frame / rate), not these time_s")  # fmt: skip
+
+
 def median_step_rate(table: pd.DataFrame, pairs=(("frame", "time_s"),)) -> float | None:
     """The frame rate of the median step of a long table's times, uneven or not (None without
     such columns or steps forward in time). NOT a rate to time frames by (`frame_rate_of_times`
