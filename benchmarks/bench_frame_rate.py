@@ -10,7 +10,8 @@ millisecond, read as
 - shuffled: its rows in a random order,
 - shuffled_int_ids: shuffled, neuron ids whole numbers (a CSV with numeric ids),
 - shuffled_dropped: shuffled, 5 frames dropped before frame 1200 (the times jump: uneven).
-Prints one JSON line: per case the best wall and CPU seconds of `--repeat` calls and the answer
+Prints one JSON line: per case the best wall and CPU seconds of `--repeat` calls (after one
+untimed call: the first in a process pays ~1.5 s of imports and first touches) and the answer
 (rate, why), which must not change with the code. Run with `PYTHONPATH=src` for this checkout
 (without it, or with PYTHONPATH set to an older `src`: the code before a change), one
 measurement at a time on a quiet machine.
@@ -52,6 +53,7 @@ def main() -> None:
 
     out = {"code": napari_catrack.__file__, "cells": args.cells, "frames": args.frames}
     made = tables(args.cells, args.frames)
+    frame_rate_of_times(made[args.cases.split(",")[0]])  # (untimed: the first call's imports)
     for case in args.cases.split(","):
         table, walls, cpus = made[case], [], []
         for _ in range(args.repeat):
