@@ -127,3 +127,42 @@ def test_the_events_widgets_clock_names_the_uneven_frames():
         imaging_clock(_session(_gappy()))
     assert str(err.value).endswith("set it before lining up events")
     assert len(imaging_clock(_session(_gappy()), fps=FPS)) == N  # a rate given: as before
+
+
+def test_events_on_a_session_with_a_rate_and_uneven_times_warns_as_the_widget(tmp_path, capsys):
+    """A session with a recorded rate (30 Hz) whose traces dropped frames: `catrack events`
+    lined the events up at frame / 30 without a word, where the Transients widget says so (h21).
+    Now the same warning (`uneven_times_note`, one message), naming the frames, with the fix;
+    the rate in force is kept. Not said for even times, nor once --frame-times line them up."""
+    from napari_catrack.core.transients import frame_rate_of_times, uneven_times_note
+
+    session = _session(_gappy(), tmp_path / "s.catrack.h5")
+    session.record("settings", attrs={"fps": FPS}, save=False)
+    session.save()
+    pd.DataFrame({"event": ["x"], "time_s": [70.0]}).to_csv(tmp_path / "e.csv", index=False)
+    argv = ["events", str(tmp_path / "s.catrack.h5"), "--events", str(tmp_path / "e.csv"),
+            "--n-shuffles", "20", "-o"]  # fmt: skip
+    assert main([*argv, str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    why = frame_rate_of_times(_gappy())[1]
+    note = uneven_times_note(why, FPS, "events")
+    assert note.startswith("the traces' time_s states no frame rate, its times are uneven: "
+                           "neuron n0's frames 1199 to 1200 take 6 frames")  # fmt: skip
+    assert "the 30 Hz in force times the events (frame / rate)" in note
+    assert note + ": give the frame times with --frame-times to keep them" in err
+    assert pd.read_csv(tmp_path / "o" / "events.csv")["frame"].tolist() == [2100]  # rate kept
+    # --fps (agreeing) over the session's rate: the same times not followed, said the same way
+    assert main([*argv, str(tmp_path / "p"), "--fps", "30"]) == 0
+    assert note in capsys.readouterr().err
+    # the frame times given: they line the events up, no warning
+    pd.DataFrame({"time_s": _gappy().time_s[:N]}).to_csv(tmp_path / "f.csv", index=False)
+    assert main([*argv, str(tmp_path / "q"), "--frame-times", str(tmp_path / "f.csv")]) == 0
+    assert "states no frame rate" not in capsys.readouterr().err
+    # even times in a session with a rate: nothing to say
+    even = _gappy().assign(time_s=lambda d: d.frame / FPS)
+    other = _session(even, tmp_path / "t.catrack.h5")
+    other.record("settings", attrs={"fps": FPS}, save=False)
+    other.save()
+    argv[1] = str(tmp_path / "t.catrack.h5")
+    assert main([*argv, str(tmp_path / "r")]) == 0
+    assert "warning" not in capsys.readouterr().err

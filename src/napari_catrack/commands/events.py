@@ -143,6 +143,23 @@ def _check_time_column(traces, fps: float, where) -> None:
              "with --frame-times to keep them")  # fmt: skip
 
 
+def _check_session_times(session, fps: float) -> None:
+    """Warn when a session's rate in force (recorded, or --fps) meets traces whose time_s states
+    none (dropped frames, two rates): frame / rate lines the events up, not those times. The
+    Transients widget's warning (`core.transients.uneven_times_note`), with the fix; not said
+    where the session's own recorded frame times line them up (a --frame-times run kept)."""
+    from napari_catrack.commands._common import warn
+    from napari_catrack.core.events.session import EVENTS
+    from napari_catrack.core.transients import uneven_times_note
+
+    if EVENTS in session and "frame_times" in session[EVENTS].tables:
+        return
+    _, uneven = session.traces_frame_rate()
+    if uneven:
+        warn("events", uneven_times_note(uneven, fps, "events") + ": give the frame times "
+             "with --frame-times to keep them")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.core.events.align import align_events, outside_note, summarise
     from napari_catrack.core.events.eta import edge_note, event_triggered_averages
@@ -192,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fps and not args.frame_times and agrees and not (stated and session.path):
         if traces is not None:  # (a session's own rate is not checked against its time_s)
             _check_time_column(traces, args.fps, args.traces)
+    elif stated and session.path and not args.frame_times:
+        _check_session_times(session, args.fps or stated)
     if args.fps and session.path is None:
         session.record("settings", attrs={"fps": args.fps}, save=False)
     if args.frame_times:

@@ -20,7 +20,11 @@ from qtpy.QtWidgets import QFileDialog, QListWidgetItem
 
 from napari_catrack.core.transients.curation import CurationState, long_matrix
 from napari_catrack.core.transients.detect import without_lost
-from napari_catrack.core.transients.features import frame_rate_of_times, time_offsets
+from napari_catrack.core.transients.features import (
+    frame_rate_of_times,
+    time_offsets,
+    uneven_times_note,
+)
 from napari_catrack.core.transients.params import TransientParams
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.figures.style import signal_label
@@ -204,10 +208,7 @@ class TransientsWidget(TransientsPanel):
             raise InputError(f"the traces' time_s states no frame rate, {uneven}: type the rate "
                              "in a 'frame rate' box")  # fmt: skip
         if uneven:  # a rate in force is kept, but the times it will not follow are said
-            warnings.append(
-                f"the traces' time_s states no frame rate, {uneven}; the {self.ctx.fps():g} Hz "
-                "in force times the transients (frame / rate), not these time_s"
-            )
+            warnings.append(uneven_times_note(uneven, self.ctx.fps(), "transients"))
         if fps and not self.ctx.fps():
             self.ctx.set_fps(float(fps), source="from the traces' time_s")
         elif fps and abs(fps - self.ctx.fps()) > 1e-3 * fps:

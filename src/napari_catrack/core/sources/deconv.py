@@ -9,17 +9,42 @@ numpy's global random generator (`oasis.functions.estimate_time_constant`); each
 therefore deconvolved with that generator seeded at `OASIS_SEED` (and the caller's state put
 back), so a trace gives the same result in every run, batch worker and row order (until h20 a
 batch's denoised traces, SNR and verdicts of the SIMA movie changed from run to run).
+
+That generator is one for the whole process, and OASIS takes no generator of its own
+(oasis-deconv 0.3.2: `deconvolve` has no seed or generator argument; the draw is
+`np.random.normal` inside `estimate_time_constant`). So the seed, the run and the put-back hold
+a module lock (`_seeded_global_random`), one trace at a time: two jobs deconvolving at once (two
+GUI workers, a batch in threads) seeded, drew and put back the one state over each other, and a
+trace's result could depend on the other job (h21). Code elsewhere that draws from numpy's
+global generator while a trace is deconvolved is not held by the lock (this package does not:
+ruff's NPY002 forbids it).
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
 from napari_catrack.core.summary import noise_fft
 
 OASIS_SEED = 0
+_GLOBAL_RANDOM = threading.Lock()  # numpy's global generator: one seeded OASIS run at a time
+
+
+@contextmanager
+def _seeded_global_random(seed: int):
+    """numpy's global generator seeded at `seed` for one OASIS run, the caller's state put back
+    after, one thread at a time (the module's lock: the state is the whole process's)."""
+    with _GLOBAL_RANDOM:
+        state = np.random.get_state()  # noqa: NPY002 (OASIS draws from the legacy global)
+        np.random.seed(seed)  # noqa: NPY002 (OASIS's draw for a root outside (0, 1])
+        try:
+            yield
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
 
 
 def deconvolve_traces(raw: np.ndarray, method: str = "oasis") -> tuple[np.ndarray, np.ndarray]:
@@ -31,21 +56,16 @@ def deconvolve_traces(raw: np.ndarray, method: str = "oasis") -> tuple[np.ndarra
 
     den = np.empty_like(raw)
     spk = np.empty_like(raw)
-    state = np.random.get_state()  # noqa: NPY002 (OASIS draws from the legacy global)
-    try:
-        for k, y in enumerate(raw):
-            if not np.isfinite(y).all() or np.ptp(y) == 0:
-                den[k], spk[k] = y, 0.0
-                continue
-            np.random.seed(OASIS_SEED)  # noqa: NPY002 (OASIS's draw for a root outside (0, 1])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = deconvolve(y, penalty=1)
-            c, s, b = res[0], res[1], res[2]
-            den[k] = c + b
-            spk[k] = np.maximum(s, 0)
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
+    for k, y in enumerate(raw):
+        if not np.isfinite(y).all() or np.ptp(y) == 0:
+            den[k], spk[k] = y, 0.0
+            continue
+        with _seeded_global_random(OASIS_SEED), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = deconvolve(y, penalty=1)
+        c, s, b = res[0], res[1], res[2]
+        den[k] = c + b
+        spk[k] = np.maximum(s, 0)
     return den, spk
 
 

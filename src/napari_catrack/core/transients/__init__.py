@@ -26,6 +26,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "median_step_rate",
             "time_offsets",
             "transient_features",
+            "uneven_times_note",
         ],
         "prepare": ["CORE_COLUMNS", "Prepared", "SOURCES", "check_fps", "prepare"],
         "params": ["TrainDetectorParams", "TransientParams"],
