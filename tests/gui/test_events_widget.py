@@ -14,7 +14,7 @@ from .helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-EVENTS_TITLE = "Behaviour events (events, behaviour video, event-triggered averages)"
+EVENTS_TITLE = "Behaviour events"
 
 
 def events_widget(make_napari_viewer, session, n_frames: int):

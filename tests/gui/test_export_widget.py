@@ -13,7 +13,7 @@ from .helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-TITLE = "Export (tables, figures, masks, session, NWB)"
+TITLE = "Export"
 
 
 def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):

@@ -214,9 +214,7 @@ def test_widgets_docked_before_opening_a_session_show_its_results(
     saved.record("traces", tables={"traces": traces})
 
     viewer = make_napari_viewer()
-    _, tracking = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Track neurons (candidates, tracking, corrections)"
-    )
+    _, tracking = viewer.window.add_plugin_dock_widget(PLUGIN, "Track neurons")
     _, trace_view = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
     assert tracking.tracks is None and trace_view.traces is None
     viewer.open(str(saved.path), plugin=PLUGIN)

@@ -11,7 +11,7 @@ from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+SRC = "Sources (two-photon)"
 
 
 def test_the_sources_widget_says_which_hand_verdicts_a_reimport_dropped(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
