@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from qtpy.QtCore import QEvent, QSize
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -27,6 +28,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -38,7 +40,7 @@ from napari_catrack.core.events.params import EtaParams, EventAlignParams
 from napari_catrack.errors import InputError
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
-from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._dock import StatusLine, scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import start_job
 
@@ -81,6 +83,30 @@ def _seconds(minimum: float = -1e6) -> QDoubleSpinBox:
     box.setDecimals(3)
     box.setSuffix(" s")
     return box
+
+
+class _FittedTabs(QTabWidget):
+    """Tabs as tall as the page in front needs (its scrolled content), not as the tallest; again
+    when that content changes ("More options" opened)."""
+
+    def addTab(self, page: QWidget, title: str) -> int:
+        content = page.widget() if isinstance(page, QScrollArea) else page
+        content.installEventFilter(self)
+        return super().addTab(page, title)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()
+        return False
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        page = self.currentWidget()
+        content = page.widget() if isinstance(page, QScrollArea) else page
+        if content is None:
+            return hint
+        chrome = self.tabBar().sizeHint().height() + 2 * self.style().pixelMetric(QStyle.PM_DefaultFrameWidth) + 2  # fmt: skip
+        return QSize(hint.width(), content.sizeHint().height() + chrome)
 
 
 class EventsWidget(QWidget):
@@ -133,8 +159,7 @@ class EventsWidget(QWidget):
         form.addRow("video starts at", self.video_start)
         self.align_button = QPushButton("Line up events (and video)")
         self.align_button.clicked.connect(self.line_up)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
+        self.summary = StatusLine("")  # (hidden while empty: a blank line under Line up)
 
         self.form = ParamsForm(EtaParams)
         self.eta_button = QPushButton("Event-triggered averages")
@@ -165,21 +190,34 @@ class EventsWidget(QWidget):
         shown.addWidget(QLabel("Responsive neurons (q < alpha)"))
         shown.addWidget(self.table)
         shown.addWidget(self.canvas)
-        self.tabs = QTabWidget()
+        self.tabs = _FittedTabs()
         self.settings_tab, self.results_tab = _scrolled(settings), _scrolled(results)
         self.tabs.addTab(self.settings_tab, "Events and settings")
         self.tabs.addTab(self.results_tab, "Results")
         self.tabs.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
         outer = scroll_body(self)  # a dock shorter than the run block still scrolls as a whole
-        outer.addWidget(self.tabs, 1)
+        outer.addWidget(self.tabs)
         buttons = QHBoxLayout()
         buttons.addWidget(self.eta_button)
         buttons.addWidget(self.cancel_button)
         outer.addLayout(buttons)
         outer.addWidget(self.bar)
         outer.addWidget(self.status)
+        # the run block follows the settings, the room left below it (pinned to the dock's
+        # bottom, a tall dock showed a blank between the settings and their buttons: h20 at
+        # 1920 x 1200); the results tab takes the dock's height for its figure
+        outer.addStretch(1)
+        self.tabs.currentChanged.connect(lambda *_: self._fit_tabs(outer))
+        self._fit_tabs(outer)
         self.ctx.events.session.connect(self._restore)
         self._restore()
+
+    def _fit_tabs(self, outer: QVBoxLayout) -> None:
+        """The settings tab as tall as its settings, the results tab as tall as the dock allows."""
+        results = self.tabs.currentWidget() is self.results_tab
+        outer.setStretchFactor(self.tabs, 1 if results else 0)
+        outer.setStretch(outer.count() - 1, 0 if results else 1)  # the stretch after the block
+        self.tabs.updateGeometry()
 
     def _restore(self, _event: Any = None) -> None:
         """Show what the session holds (a reopened widget or session): the lined-up events with
