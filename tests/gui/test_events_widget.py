@@ -451,3 +451,15 @@ def test_the_run_buttons_follow_the_settings_in_a_tall_dock(make_napari_viewer, 
     widget.tabs.setCurrentWidget(widget.results_tab)
     qtbot.wait(100)
     assert widget.tabs.height() > dock.height() - 250, (widget.tabs.height(), dock.height())
+    # the run block stays in view under either tab, in a tall dock and a laptop's, with a figure
+    # taller than the dock (two event kinds: the dock's body must not scroll it away)
+    widget.canvas.setMinimumHeight(2 * 360)
+    widget.status.setText("11 responsive neuron-event pairs of 24 tested")  # (a wrapped line)
+    for size in ((1920, 1200), (1300, 800)):
+        viewer.window._qt_window.resize(*size)
+        for tab in (widget.results_tab, widget.settings_tab):
+            widget.tabs.setCurrentWidget(tab)
+            qtbot.wait(100)
+            seen = widget.status.visibleRegion().boundingRect().height()
+            assert seen == widget.status.height() > 0, (size, tab is widget.results_tab, seen)
+            assert widget.scroll_area.verticalScrollBar().maximum() == 0, size

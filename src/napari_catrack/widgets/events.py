@@ -86,8 +86,15 @@ def _seconds(minimum: float = -1e6) -> QDoubleSpinBox:
 
 
 class _FittedTabs(QTabWidget):
-    """Tabs as tall as the page in front needs (its scrolled content), not as the tallest; again
-    when that content changes ("More options" opened)."""
+    """Tabs as tall as the page in front needs (its scrolled content), within `room()` (the
+    dock's height left by what follows them; None: not known yet), and the pages in `fill` as
+    tall as that room. Asked again when a page's content changes ("More options" opened) and
+    when the dock is resized."""
+
+    def __init__(self, room) -> None:
+        super().__init__()
+        self.room = room
+        self.fill: set = set()
 
     def addTab(self, page: QWidget, title: str) -> int:
         content = page.widget() if isinstance(page, QScrollArea) else page
@@ -95,7 +102,7 @@ class _FittedTabs(QTabWidget):
         return super().addTab(page, title)
 
     def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.LayoutRequest:
+        if event.type() in (QEvent.LayoutRequest, QEvent.Resize):
             self.updateGeometry()
         return False
 
@@ -106,7 +113,11 @@ class _FittedTabs(QTabWidget):
         if content is None:
             return hint
         chrome = self.tabBar().sizeHint().height() + 2 * self.style().pixelMetric(QStyle.PM_DefaultFrameWidth) + 2  # fmt: skip
-        return QSize(hint.width(), content.sizeHint().height() + chrome)
+        need, room = content.sizeHint().height() + chrome, self.room()
+        if room is None:
+            return QSize(hint.width(), hint.height() if page in self.fill else need)
+        least = self.minimumSizeHint().height()
+        return QSize(hint.width(), max(least, room if page in self.fill else min(need, room)))
 
 
 class EventsWidget(QWidget):
@@ -190,10 +201,11 @@ class EventsWidget(QWidget):
         shown.addWidget(QLabel("Responsive neurons (q < alpha)"))
         shown.addWidget(self.table)
         shown.addWidget(self.canvas)
-        self.tabs = _FittedTabs()
+        self.tabs = _FittedTabs(self._tabs_room)
         self.settings_tab, self.results_tab = _scrolled(settings), _scrolled(results)
         self.tabs.addTab(self.settings_tab, "Events and settings")
         self.tabs.addTab(self.results_tab, "Results")
+        self.tabs.fill.add(self.results_tab)
         self.tabs.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
         outer = scroll_body(self)  # a dock shorter than the run block still scrolls as a whole
         outer.addWidget(self.tabs)
@@ -205,19 +217,24 @@ class EventsWidget(QWidget):
         outer.addWidget(self.status)
         # the run block follows the settings, the room left below it (pinned to the dock's
         # bottom, a tall dock showed a blank between the settings and their buttons: h20 at
-        # 1920 x 1200); the results tab takes the dock's height for its figure
+        # 1920 x 1200); the results tab takes the dock's height left by the run block, which
+        # stays in view under either tab
         outer.addStretch(1)
-        self.tabs.currentChanged.connect(lambda *_: self._fit_tabs(outer))
-        self._fit_tabs(outer)
+        self.scroll_area.viewport().installEventFilter(self.tabs)  # resized: room anew
+        self.tabs.currentChanged.connect(lambda *_: self.tabs.updateGeometry())
         self.ctx.events.session.connect(self._restore)
         self._restore()
 
-    def _fit_tabs(self, outer: QVBoxLayout) -> None:
-        """The settings tab as tall as its settings, the results tab as tall as the dock allows."""
-        results = self.tabs.currentWidget() is self.results_tab
-        outer.setStretchFactor(self.tabs, 1 if results else 0)
-        outer.setStretch(outer.count() - 1, 0 if results else 1)  # the stretch after the block
-        self.tabs.updateGeometry()
+    def _tabs_room(self) -> int | None:
+        """The body's height left to the tabs by the run block under them (None: not shown)."""
+        view = self.scroll_area.viewport().height()
+        outer = self.body.layout()
+        if view < 100 or outer is None:
+            return None
+        margins = outer.contentsMargins()
+        block = [self.eta_button, self.bar, self.status]
+        used = sum(max(w.sizeHint().height(), w.height()) for w in block if not w.isHidden())
+        return view - used - 3 * max(outer.spacing(), 0) - margins.top() - margins.bottom()
 
     def _restore(self, _event: Any = None) -> None:
         """Show what the session holds (a reopened widget or session): the lined-up events with
