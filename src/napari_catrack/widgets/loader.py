@@ -109,10 +109,13 @@ class LoaderWidget(QWidget):
         buttons.addWidget(self.cancel_button.native)
         form.addRow(buttons)
         form.addRow(self.bar)
-        said = QHBoxLayout()
+        self.said_row = QWidget()  # hidden while it says nothing: no blank row in the form
+        said = QHBoxLayout(self.said_row)
+        said.setContentsMargins(0, 0, 0, 0)
         said.addWidget(self.status, 1)
         said.addWidget(self.dismiss_button, 0, Qt.AlignTop)
-        form.addRow(said)
+        self.said_row.setVisible(False)
+        form.addRow(self.said_row)
         form.addRow(QLabel(self.info.label))
         form.addRow(self.info.native)
         layout = scroll_body(self)
@@ -136,6 +139,7 @@ class LoaderWidget(QWidget):
         """What the last Open said, under its buttons until the next Open or Dismiss ("": none)."""
         self.status.setText(text)
         self.dismiss_button.setVisible(bool(text))
+        self.said_row.setVisible(bool(text))
 
     def _on_context(self, _event=None) -> None:
         from napari_catrack.widgets._context_controls import _alive
