@@ -155,7 +155,7 @@ def measure(args, tabbed: bool) -> dict:
     settle(app)
     height = {"window_height_px": window.height(),
               "window_min_height_px": window.minimumSizeHint().height()}  # fmt: skip
-    tracking = docked["Track neurons (candidates, tracking, corrections)"]
+    tracking = docked["Track neurons"]
     if getattr(tracking, "tracks", None) is None:  # tracks from the session make "tracked neurons"
         tracking.tracks = tracks.assign(neuron_id=tracks.neuron_id.astype(str))
         tracking.show_tracks()

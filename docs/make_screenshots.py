@@ -90,7 +90,7 @@ def shot_alignment() -> None:
 
     viewer = viewer_with_sample()
     viewer.layers["ground truth tracks"].visible = False
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels (red → green)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels")
     green, red = viewer.layers["worm green"].data, viewer.layers["worm red"].data
     widget.set_transform(estimate_alignment(green, red))
     widget.overlay_check.setChecked(True)
@@ -127,9 +127,7 @@ def shot_tracking() -> None:
     viewer = viewer_with_sample()
     truth = viewer.layers["ground truth tracks"]
     truth.visible = False
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Track neurons (candidates, tracking, corrections)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Track neurons")
     panel = widget.candidates
     panel.live.setChecked(False)
     cand = panel.preview()
@@ -262,9 +260,7 @@ def shot_behaviour(tmp: Path) -> None:
     viewer.add_image(
         video.frames, name="worm behaviour", metadata={"catrack": {"role": "behaviour"}}
     )
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
     y, x = video.truth.centerline[0, 50]
     widget.add_prompts().add([[0, y, x]])
     widget.form.control("method").setCurrentText("classical")
@@ -306,9 +302,7 @@ def shot_behaviour_bouts(tmp: Path) -> None:
     viewer.add_image(
         video.frames, name="worm behaviour", metadata={"catrack": {"role": "behaviour"}}
     )
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
     y, x = video.truth.centerline[0, 50]
     widget.add_prompts().add([[0, y, x]])
     widget.form.control("method").setCurrentText("classical")
@@ -354,9 +348,7 @@ def shot_docks() -> None:
     for entry in manifest["contributions"]["widgets"]:
         viewer.window.add_plugin_dock_widget(PLUGIN, entry["display_name"])
         QApplication.processEvents()
-    dock, _ = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Track neurons (candidates, tracking, corrections)"
-    )
+    dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "Track neurons")
     dock.raise_()  # the tracking tab in front
     _save(viewer, "docks")
     viewer.close()
@@ -379,9 +371,7 @@ def _two_photon_viewer(tmp: Path):
 
 def shot_registration(tmp: Path) -> None:
     viewer = _two_photon_viewer(tmp)
-    _, reg = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
-    )
+    _, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
     _wait_job(reg.run())
     viewer.dims.set_current_step(0, 150)
     viewer.reset_view()
@@ -391,14 +381,10 @@ def shot_registration(tmp: Path) -> None:
 
 def shot_sources(tmp: Path) -> None:
     viewer = _two_photon_viewer(tmp)
-    dock, reg = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
-    )
+    dock, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
     _wait_job(reg.run())
     viewer.window.remove_dock_widget(dock)
-    _, src = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)"
-    )
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")
     _wait_job(src.run_summary())
     _wait_job(src.run_extract())
     for layer in viewer.layers:
@@ -414,9 +400,7 @@ def shot_puncta() -> None:
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
     viewer.open_sample(PLUGIN, "puncta")
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Puncta and calcium (localise, track, calcium at puncta)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Puncta and calcium")
     job = widget.run()
     while job.running or widget.result is None:
         QApplication.processEvents()
@@ -493,9 +477,7 @@ def shot_events(tmp: Path) -> None:
     viewer.layers["calcium"].contrast_limits = (200, 900)
     _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
     traces._show_session_traces(session)
-    events_dock, events = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Behaviour events (events, behaviour video, event-triggered averages)"
-    )
+    events_dock, events = viewer.window.add_plugin_dock_widget(PLUGIN, "Behaviour events")
     events.events_file.setText(str(tmp / "events.csv"))
     events.events_start.setValue(syn.events_start_s)
     events.video_file.setText(str(tmp / "behaviour.avi"))

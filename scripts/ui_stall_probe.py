@@ -211,12 +211,12 @@ def imaging(meter: StallMeter, tmp: Path, frames: int, make_viewer) -> None:
         del rec
     viewer = make_viewer()
     loader = dock(viewer, "Load recording")
-    align = dock(viewer, "Align channels (red → green)")
-    tracking = dock(viewer, "Track neurons (candidates, tracking, corrections)")
+    align = dock(viewer, "Align channels")
+    tracking = dock(viewer, "Track neurons")
     traces = dock(viewer, "Traces (signals)")
     transients = dock(viewer, "Transients curation")
     ensembles = dock(viewer, "Neuronal ensembles")
-    export = dock(viewer, "Export (tables, figures, masks, session, NWB)")
+    export = dock(viewer, "Export")
     loader.path.value = movie
     meter.measure("open recording (loader)", opener(loader), widget=loader)
     meter.measure("alignment: estimate", align.estimate, widget=align)
@@ -250,7 +250,7 @@ def imaging(meter: StallMeter, tmp: Path, frames: int, make_viewer) -> None:
     meter.measure("session: open (fresh viewer)", lambda: fresh.open(str(out), plugin=PLUGIN))
     meter.measure(
         "session open: dock Track neurons",
-        lambda: dock(fresh, "Track neurons (candidates, tracking, corrections)"),
+        lambda: dock(fresh, "Track neurons"),
     )
     meter.measure("session open: dock Traces", lambda: dock(fresh, "Traces (signals)"))
     meter.measure("session open: dock Transients", lambda: dock(fresh, "Transients curation"))
@@ -276,7 +276,7 @@ def behaviour(meter: StallMeter, tmp: Path, frames: int, make_viewer) -> None:
     viewer.add_image(
         video.frames, name="behaviour cam", metadata={"catrack": {"role": "behaviour"}}
     )
-    widget = dock(viewer, "Worm behaviour (SAM prompt, centerline, posture, velocity)")
+    widget = dock(viewer, "Worm behaviour")
     layer = widget.add_prompts()
     y, x = video.truth.centerline[0, 50]
     layer.add([[0, y, x]])
@@ -356,8 +356,8 @@ def two_photon(meter: StallMeter, tmp: Path, make_viewer) -> None:
     shutil.copyfile(src, movie)
     viewer = make_viewer()
     loader = dock(viewer, "Load recording")
-    reg = dock(viewer, "Motion correction (two-photon; rigid / piecewise-rigid)")
-    sources = dock(viewer, "Sources (two-photon; summary images, extraction, evaluation, imports)")
+    reg = dock(viewer, "Motion correction")
+    sources = dock(viewer, "Sources (two-photon)")
     loader.path.value = movie
     loader.fps.value = 15.0  # SIMA's example has no frame rate; the sources step needs one
     meter.measure("two-photon: open SIMA movie", opener(loader), widget=loader)

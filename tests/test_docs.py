@@ -637,8 +637,8 @@ def _widget_names() -> list[str]:
 
 
 def _is_widget_name(name: str) -> bool:
-    """The menu's name, or the part before its parenthesis (`Worm behaviour`), or the name with
-    a shortened parenthesis (`Motion correction (two-photon)`); not any start (`Puncta`)."""
+    """The menu's name, or the part before its parenthesis (`Sources`), or the name with a
+    shortened parenthesis (a name "X (a; b)" written "X (a)"); not any start (`Puncta`)."""
     name = name.strip()
     return any(
         shown == name
@@ -679,11 +679,11 @@ def test_every_widget_of_the_plugins_menu_is_described_in_the_docs():
 
 def test_the_widget_name_check_sees_a_name_the_menu_lacks():
     text = (
-        "open **Plugins → napari-catrack → Motion correction (two-photon)**; the **Transients** "
+        "open **Plugins → napari-catrack → Sources (two-photon)**; the **Transients** "
         "widget; the Sources widget; the Puncta widget; *Neuronal ensembles*"
     )
     names = _widgets_named(text)
-    assert names == ["Motion correction (two-photon)", "Transients", "Sources", "Puncta"]
+    assert names == ["Sources (two-photon)", "Transients", "Sources", "Puncta"]
     assert [_is_widget_name(n) for n in names] == [True, False, True, False]
 
 

@@ -138,7 +138,7 @@ def test_a_widgets_result_is_autosaved_off_the_main_thread(
     path = write_movie_tiff(tmp_path / "rec.tif", movie, movie[:, ::-1], fps=10.0)
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin=PLUGIN)
-    _, align = viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels (red → green)")
+    _, align = viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels")
     target = session_for_viewer(viewer).path
     held_writes["hold"].clear()
     align.set_transform(AlignmentTransform(1.5, -0.5, 0.0, source="manual"))

@@ -24,7 +24,7 @@ def batch_widget_with_recordings(make_napari_viewer, tmp_path, n: int):
     and an output folder set."""
     write_batch_folder(tmp_path, n, n_frames=8, shape=(32, 32), n_neurons=2)
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch")
     for i in range(n):
         widget._add(str(tmp_path / f"rec0{i}.tif"), seeds=str(tmp_path / f"seeds0{i}.csv"))
     widget.output.setText(str(tmp_path / "out"))
@@ -40,7 +40,7 @@ def test_batch_widget_runs_the_open_recording(make_napari_viewer, qtbot, tmp_pat
     session_for_viewer(viewer).record(
         "transients", params=TransientParams(snr_threshold=4.0).to_dict(), save=False
     )
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch")
     assert widget.table.rowCount() == 1  # the open recording, once (green and red layers)
     widget._add(str(tmp_path / "rec01.tif"), seeds=str(tmp_path / "seeds01.csv"))
     widget.table.item(0, 2).setText(str(tmp_path / "seeds00.csv"))
@@ -69,7 +69,7 @@ def test_batch_widget_checks_before_writing_anything(make_napari_viewer, tmp_pat
     mine = (tmp_path / "manifest.yaml").read_text()
     (tmp_path / "report.csv").write_text("my own report\n")
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch")
     widget._add(str(tmp_path / "rec00.tif"), seeds=str(tmp_path / "seeds00.csv"))
     widget.output.setText(str(tmp_path))
     assert widget.run() is None
@@ -116,7 +116,7 @@ def test_batch_widget_says_what_failed_and_shows_which_recording_is_which(
     write_batch_folder(tmp_path, 2, n_frames=20, shape=(48, 48), n_neurons=2)
     (tmp_path / "bad.csv").write_text("neuron_id,y,xx\nn00,10,10\n")
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch")
     widget._add(str(tmp_path / "rec00.tif"), seeds=str(tmp_path / "seeds00.csv"))
     widget._add(str(tmp_path / "rec01.tif"), seeds=str(tmp_path / "bad.csv"))
     assert widget.table.textElideMode() == Qt.ElideLeft and not widget.table.wordWrap()
@@ -260,7 +260,7 @@ def test_an_added_file_keeps_its_own_frame_rate(make_napari_viewer, qtbot, tmp_p
     write_movie_tiff(tmp_path / "bare.tif", movie[:, 0], movie[:, 1], fps=None)
     viewer = make_napari_viewer()
     viewer.open(str(tmp_path / "rec00.tif"), plugin=PLUGIN)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch")
     widget.table.item(0, 2).setText(str(tmp_path / "seeds00.csv"))
     widget._add(str(tmp_path / "fast.tif"), seeds=str(tmp_path / "seeds01.csv"))
     widget._add(str(tmp_path / "bare.tif"), seeds=str(tmp_path / "seeds01.csv"))
@@ -296,7 +296,7 @@ def test_add_files_and_add_folder_offer_what_catrack_batch_reads_and_fill_the_na
     movie[:] = 100
     (tmp_path / "empty").mkdir()
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch (many recordings on dask)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch")
     asked = {}
 
     def files(parent, caption, folder, filters):

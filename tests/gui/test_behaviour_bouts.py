@@ -189,9 +189,7 @@ def test_a_short_wide_plot_dock_keeps_the_bout_key_and_both_plots_in_view(
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1300, 1000)
     attach_session(viewer, session)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
     plot = widget.show_plot()
     dock, main = dock_of(plot), viewer.window._qt_window
     main.resizeDocks([dock], [174], Qt.Vertical)

@@ -12,8 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-BEHAVIOUR = "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-PLOT = "Behaviour plot (velocity and curvature kymograph)"
+BEHAVIOUR = "Worm behaviour"
+PLOT = "Behaviour plot"
 
 
 def _plot_docks(viewer) -> list:
@@ -117,9 +117,7 @@ def test_a_slider_step_moves_the_cursor_without_redrawing_the_plot(
 
     other = make_napari_viewer(show=True)
     other.add_image(np.zeros((n, 8, 8), np.uint8), name="movie")
-    _, reg = other.window.add_plugin_dock_widget(
-        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
-    )
+    _, reg = other.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
     reg.shifts = np.zeros((n, 2))
     reg._plot()
     assert full_draws(other, reg.figure) == []

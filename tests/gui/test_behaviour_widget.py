@@ -37,9 +37,7 @@ def test_behaviour_widget_end_to_end(make_napari_viewer, qtbot, video, tmp_path)
     viewer = make_napari_viewer()
     viewer.add_image(video.frames, name="behaviour cam",
                      metadata={"catrack": {"role": "behaviour"}})  # fmt: skip
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
     assert widget.video.currentText() == "behaviour cam"
     layer = widget.add_prompts()
     y, x = video.truth.centerline[0, 50]
@@ -551,9 +549,7 @@ def test_centerline_masks_are_read_off_the_main_thread(
 
     viewer = make_napari_viewer()
     viewer.add_image(video.frames, name="cam", metadata={"catrack": {"role": "behaviour"}})
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
     layer = widget.add_prompts()
     y, x = video.truth.centerline[0, 50]
     layer.add([[0, y, x]])
@@ -631,9 +627,7 @@ def test_widget_posture_is_in_um_where_the_video_states_its_pixel_size(
             meta["metadata"]["catrack"]["summary"]["pixel_size_um"] = None
         meta["metadata"]["catrack"]["role"] = "behaviour"
         viewer.add_image(data, **meta)
-        _, widget = viewer.window.add_plugin_dock_widget(
-            PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-        )
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
         prompts = widget.add_prompts()
         prompts.add([[0, *small.truth.centerline[0, 50]]])
         widget.form.control("method").setCurrentText("classical")

@@ -128,7 +128,7 @@ def test_one_channel_is_shown_as_one_channel(make_napari_viewer, tmp_path):
     loader.path.value = path
     loader.layout_choice.value = "interleaved"
     loader.open_recording()
-    assert "WARNING" in loader.info.value and "ONE channel" in loader.info.value
+    assert "WARNING" in loader.status.text() and "ONE channel" in loader.status.text()
 
     viewer2 = make_napari_viewer()
     viewer2.add_image(rec.green, name="one", metadata={"catrack": {"role": "green"}})

@@ -14,7 +14,7 @@ from .helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-EVENTS_TITLE = "Behaviour events (events, behaviour video, event-triggered averages)"
+EVENTS_TITLE = "Behaviour events"
 
 
 def events_widget(make_napari_viewer, session, n_frames: int):
@@ -422,3 +422,44 @@ def test_interval_events_are_spans_in_the_trace_viewer(make_napari_viewer, tmp_p
     assert [(s.min(), s.max()) for s in spans] == [pytest.approx((4.0, 6.5))]  # seconds
     ticks = [ln.get_xdata()[0] for ln in ax.lines if ln.get_linestyle() == "--"]
     assert ticks == [pytest.approx(12.0)]
+
+
+def test_the_run_buttons_follow_the_settings_in_a_tall_dock(make_napari_viewer, qtbot, tmp_path):
+    """At 1920 x 1200 the run block was pinned to the dock's bottom: a blank of hundreds of px
+    between the settings and their buttons, which read as a broken layout (h20 leftover). The
+    buttons now follow the settings (the room left is below them), and the results tab still
+    takes the dock's height for the figure of the averages."""
+    n = 600
+    session = _two_neurons_and_a_lever(tmp_path, n)
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1920, 1200)
+    viewer.add_image(np.zeros((n, 8, 8), np.uint16), name="green",
+                     metadata={"catrack": {"role": "green", "fps": 10.0}})  # fmt: skip
+    attach_session(viewer, session)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, EVENTS_TITLE)
+    qtbot.waitUntil(lambda: dock.height() > 900, timeout=5000)
+    qtbot.wait(100)
+    assert widget.tabs.currentWidget() is widget.settings_tab
+
+    def top(w) -> int:
+        return w.mapTo(widget, w.rect().topLeft()).y()
+
+    last = widget.form  # the last of the settings (the averages' parameters)
+    gap = top(widget.eta_button) - (top(last) + last.height())
+    assert 0 <= gap <= 4 * widget.fontMetrics().lineSpacing(), gap
+    assert widget.height() - (top(widget.status) + widget.status.height()) > 200  # room below
+    widget.tabs.setCurrentWidget(widget.results_tab)
+    qtbot.wait(100)
+    assert widget.tabs.height() > dock.height() - 250, (widget.tabs.height(), dock.height())
+    # the run block stays in view under either tab, in a tall dock and a laptop's, with a figure
+    # taller than the dock (two event kinds: the dock's body must not scroll it away)
+    widget.canvas.setMinimumHeight(2 * 360)
+    widget.status.setText("11 responsive neuron-event pairs of 24 tested")  # (a wrapped line)
+    for size in ((1920, 1200), (1300, 800)):
+        viewer.window._qt_window.resize(*size)
+        for tab in (widget.results_tab, widget.settings_tab):
+            widget.tabs.setCurrentWidget(tab)
+            qtbot.wait(100)
+            seen = widget.status.visibleRegion().boundingRect().height()
+            assert seen == widget.status.height() > 0, (size, tab is widget.results_tab, seen)
+            assert widget.scroll_area.verticalScrollBar().maximum() == 0, size

@@ -13,7 +13,7 @@ from .helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-TITLE = "Export (tables, figures, masks, session, NWB)"
+TITLE = "Export"
 
 
 def test_export_widget_writes_the_layout(make_napari_viewer, qtbot, tmp_path):
@@ -375,6 +375,54 @@ def test_file_names_read_whole_in_the_dock_every_widget_shares(make_napari_viewe
         needed = metrics.horizontalAdvance(name) + 8
         assert needed <= table.columnWidth(2), (name, needed, table.columnWidth(2))
     assert all(table.rowHeight(r) <= 3 * line + 12 for r in range(table.rowCount()))
+
+
+def test_paths_in_a_folder_read_whole_in_the_dock_every_widget_shares(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """In the 449 px dock every widget shares, a file inside a folder lost its middle:
+    "behaviour/c…terline.csv", "figures/tra…des.svg" (h20 leftover), the part that tells the
+    files apart. A path too long for its column now reads in two lines, its folder over its
+    file name (more where the name alone is wider): every character shows, each line fits its cell and the row is tall enough; a path
+    that fits stays on one line, a file name wider than the column breaks after a "_" of its own.
+    The tooltip still says where it will be written."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QStyle, QStyleOptionViewItem
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1300, 800)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    session, _ = worm_session(tmp_path / "s", video=False)
+    attach_session(viewer, session)
+    dock.setMinimumWidth(449)
+    dock.setMaximumWidth(449)
+    window.resizeDocks([dock], [449], Qt.Horizontal)
+    table = widget.table
+    qtbot.waitUntil(lambda: dock.width() == 449, timeout=5000)
+    qtbot.wait(100)
+    delegate = table.itemDelegateForColumn(2)
+    metrics, line = table.fontMetrics(), table.fontMetrics().lineSpacing()
+    margins = 2 * (table.style().pixelMetric(QStyle.PM_FocusFrameHMargin, None, table) + 1)
+    two_lines = []
+    for r in range(table.rowCount()):
+        index = table.model().index(r, 2)
+        option = QStyleOptionViewItem()
+        option.initFrom(table.viewport())
+        option.rect = table.visualRect(index)
+        delegate.initStyleOption(option, index)  # what the cell paints
+        path, shown = table.item(r, 2).text(), option.text.split("\u2028")  # Qt's line separator
+        assert "".join(shown) == path, (path, shown)  # nothing left out
+        for part in shown:
+            assert metrics.horizontalAdvance(part) <= option.rect.width() - margins, (path, part)
+        assert table.rowHeight(r) >= len(shown) * line, (path, table.rowHeight(r))
+        if len(shown) > 1:
+            two_lines.append(path)
+            assert shown[0].endswith("/") and "/" not in "".join(shown[1:]), shown  # folder first
+            assert len(shown) == 2 or metrics.horizontalAdvance("".join(shown[1:])) > option.rect.width() - margins  # fmt: skip
+    assert "figures/transients_amplitudes.svg" in two_lines, two_lines  # (the check bites)
+    assert "tracks.csv" not in two_lines and "session.catrack.h5" not in two_lines
+    widget.folder.setText(str(tmp_path / "out"))
+    r = [table.item(r, 2).text() for r in range(table.rowCount())].index("figures/eta.svg")
+    assert table.item(r, 2).toolTip() == str(tmp_path / "out" / "figures" / "eta.svg")
 
 
 def test_every_format_reads_whole_in_a_laptop_window(make_napari_viewer, qtbot, tmp_path):

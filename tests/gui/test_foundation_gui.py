@@ -110,7 +110,7 @@ def test_loader_widget_error_is_one_line_and_adds_nothing(make_napari_viewer, qt
     widget.open_button.clicked.emit()
     wait_job(qtbot, widget.job)
     assert len(viewer.layers) == 0
-    assert widget.info.value.startswith("error: width 9 is odd")
+    assert widget.status.text().startswith("error: width 9 is odd")
 
 
 def test_loader_widget_channel_boxes_pick_two_of_three_channels(
@@ -128,13 +128,13 @@ def test_loader_widget_channel_boxes_pick_two_of_three_channels(
     widget.open_button.clicked.emit()  # boxes at their defaults: the user is asked to set them
     wait_job(qtbot, widget.job)
     assert len(viewer.layers) == 0
-    assert widget.info.value.startswith("error: 3 channels found (numbered 0-2)")
-    assert "set the green and red channel" in widget.info.value
+    assert widget.status.text().startswith("error: 3 channels found (numbered 0-2)")
+    assert "set the green and red channel" in widget.status.text()
     widget.green_channel.value, widget.red_channel.value = 0, 7
     widget.open_button.clicked.emit()
     wait_job(qtbot, widget.job)
     assert len(viewer.layers) == 0
-    assert widget.info.value == (
+    assert widget.status.text() == (
         "error: red channel 7 does not exist: the data has 3 channel(s), numbered 0-2"
     )
     widget.green_channel.value, widget.red_channel.value = 2, 0
@@ -214,9 +214,7 @@ def test_widgets_docked_before_opening_a_session_show_its_results(
     saved.record("traces", tables={"traces": traces})
 
     viewer = make_napari_viewer()
-    _, tracking = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Track neurons (candidates, tracking, corrections)"
-    )
+    _, tracking = viewer.window.add_plugin_dock_widget(PLUGIN, "Track neurons")
     _, trace_view = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces (signals)")
     assert tracking.tracks is None and trace_view.traces is None
     viewer.open(str(saved.path), plugin=PLUGIN)
@@ -296,7 +294,7 @@ def test_loader_cancel_stops_the_open_adds_nothing_and_closes_the_file(
     assert len(viewer.layers) == 0 and widget.recording is None
     assert len(opened) == 1 and closed == opened  # the file it opened is closed again
     assert not session_for_viewer(viewer).recording and session_for_viewer(viewer).path is None
-    assert "cancelled" in widget.info.value
+    assert "cancelled" in widget.status.text()
     assert widget.open_button.native.isEnabled() and not widget.cancel_button.native.isEnabled()
 
     widget.open_button.clicked.emit()  # opened again, not cancelled: the movie as written

@@ -16,7 +16,7 @@ from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+SRC = "Sources (two-photon)"
 T, SHAPE, FPS = 25, (40, 50), 20.0
 
 

@@ -51,9 +51,7 @@ def test_no_docked_widget_scrolls_sideways(make_napari_viewer, qtbot):
 
 def test_the_puncta_camera_line_is_not_clipped(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Puncta and calcium (localise, track, calcium at puncta)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Puncta and calcium")
     label = widget.camera_text
     label.setText("sCMOS/CCD, offset 100 ADU, 0.5 e-/ADU, QE 0.8, read noise 1.5 e- " * 2)
     qtbot.wait(50)
@@ -68,9 +66,7 @@ def test_the_worm_behaviour_dock_does_not_scroll_sideways(make_napari_viewer, qt
 
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1500, 1000)
-    dock, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-    )
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
     dock.raise_()
     area = widget.findChild(QScrollArea)
     viewport = area.viewport()
@@ -127,9 +123,7 @@ def test_the_sources_dock_stays_narrow_after_a_suite2p_import(make_napari_viewer
 
     three_planes(tmp_path / "s2p")
     viewer = make_napari_viewer(show=True)
-    _, src = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)"
-    )
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")
     src.fps.spin.setValue(FS)
     wait_job(qtbot, src.run_import("suite2p", str(tmp_path / "s2p")))
     qtbot.wait(10)
@@ -191,9 +185,7 @@ def test_the_track_neurons_outcome_line_is_scrolled_into_sight(make_napari_viewe
     (h18 walk): a line that arrives there is now wrapped and scrolled into sight, whole."""
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
-    dock, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Track neurons (candidates, tracking, corrections)"
-    )
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Track neurons")
     dock.raise_()
     area, status = widget.scroll_area, widget.status
     qtbot.waitUntil(lambda: area.verticalScrollBar().maximum() > 0, timeout=5000)  # it scrolls
@@ -230,9 +222,7 @@ def test_the_empty_review_list_takes_one_line(make_napari_viewer, qtbot):
     scrolls), every place whole."""
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
-    dock, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Track neurons (candidates, tracking, corrections)"
-    )
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Track neurons")
     dock.raise_()
     line = widget.status.fontMetrics().lineSpacing()
     body = widget.scroll_area.widget()
@@ -273,9 +263,7 @@ def test_the_empty_doubtful_frames_list_takes_one_line(make_napari_viewer, qtbot
     viewer.window._qt_window.resize(1300, 800)
     viewer.add_image(np.zeros((20, 32, 32), np.uint8), name="worm behaviour",
                      metadata={"catrack": {"role": "behaviour"}})  # fmt: skip
-    dock, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Worm behaviour (SAM prompt, centerline, posture, velocity)"
-    )
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
     dock.raise_()
     line = widget.status.fontMetrics().lineSpacing()
     body = widget.scroll_area.widget()
@@ -334,9 +322,7 @@ def test_the_empty_shifts_plot_says_what_will_be_there(make_napari_viewer):
     """Motion correction showed a blank white 200 px box under "shifts (px)" before any
     registration, which read as a plot that failed to draw; it now says what will be there."""
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)"
-    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
     said = [t.get_text() for ax in widget.figure.axes for t in ax.texts]
     assert said == ["no shifts yet: Register draws them here"], said
 
@@ -348,9 +334,7 @@ def test_nothing_blank_under_the_rename_row(make_napari_viewer, qtbot):
     shows under the row, whole."""
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1300, 800)
-    dock, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Track neurons (candidates, tracking, corrections)"
-    )
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Track neurons")
     dock.raise_()
     panel, body = widget.candidates, widget.scroll_area.widget()
     box = panel.parentWidget()  # the "1. Candidates" group
@@ -397,9 +381,7 @@ def test_the_sources_cell_list_is_as_tall_as_its_cells(make_napari_viewer, qtbot
     scroll."""
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1300, 800)
-    dock, widget = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)"
-    )
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")
     dock.raise_()
     if k:
         widget._show(_imported_cells(k), origin="suite2p")
@@ -423,7 +405,7 @@ def test_the_sources_cell_list_is_as_tall_as_its_cells(make_napari_viewer, qtbot
     assert (listed.verticalScrollBar().maximum() > 0) == (k > 10)
 
 
-@pytest.mark.parametrize("name", ["Traces (signals)", "Batch (many recordings on dask)"])
+@pytest.mark.parametrize("name", ["Traces (signals)", "Batch"])
 def test_no_blank_line_under_an_idle_progress_bar(make_napari_viewer, qtbot, name):
     """The Traces and Batch docks showed a blank line (a line and a spacing, 24 px) under their
     progress bar: the empty status line (h20 screenshots). Empty, it takes no room; a message

@@ -72,3 +72,50 @@ def test_loader_docks_beside_a_sample_whose_summary_holds_its_frames_only(make_n
     text = widget.info.value
     assert text.startswith("open: a recording") and " frames" in text, text
     assert "frame rate:" in text and "pixel size:" in text and "None" not in text, text
+
+
+def _said(widget) -> str:
+    """Every line the widget shows now (its visible labels)."""
+    from qtpy.QtWidgets import QLabel
+
+    return "\n".join(w.text() for w in widget.findChildren(QLabel) if w.isVisible())
+
+
+def test_an_open_error_stays_until_the_next_open_or_dismiss(make_napari_viewer, qtbot, tmp_path):
+    """An Open's error was written into the metadata box, and the next session, channel or rate
+    change (another widget's, not the user's answer to it) redrew the box with the recording's
+    description: the error went before the user had read it (h20 leftover). It now stays in the
+    status line under the Open button, the box still describing what is open, until the next
+    Open (a success clears it, a new error replaces it) or Dismiss."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from tests.gui.helpers import wait_job
+
+    good = _session(tmp_path)  # recording.tif, two channels side by side in the file
+    bad = write_movie_tiff(tmp_path / "odd.tif", np.zeros((4, 8, 9), dtype=np.uint16))
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(good), plugin=PLUGIN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = bad
+    widget.layout_choice.value = "left-right"
+    widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
+    error = "error: width 9 is odd"
+    assert error in _said(widget)
+    widget.ctx.set_fps(7.5, source="set by you")  # a rate typed in another widget
+    widget.ctx.events.channels()
+    widget.ctx.events.session()
+    qtbot.wait(50)
+    assert error in _said(widget), _said(widget)  # still there, and the box says what is open
+    assert "open: recording.tif" in widget.info.value and "7.5 Hz" in widget.info.value
+    assert widget.dismiss_button.isVisible()
+    widget.dismiss_button.click()
+    assert error not in _said(widget) and not widget.dismiss_button.isVisible()
+    widget.open_button.clicked.emit()  # the same file again: the same error, shown again
+    wait_job(qtbot, widget.job)
+    assert error in _said(widget)
+    widget.path.value = tmp_path / "recording.tif"  # the cause fixed: a file that opens
+    widget.layout_choice.value = "auto"
+    widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
+    assert "error" not in _said(widget) and not widget.dismiss_button.isVisible()
+    assert "open: recording.tif" in widget.info.value

@@ -22,9 +22,7 @@ def test_sources_widget_leaves_a_nan_border_out(make_napari_viewer, qtbot):
     bordered[:, :, -3:] = np.nan
     viewer = make_napari_viewer()
     viewer.add_image(bordered, name="corrected elsewhere", metadata={"catrack": {"fps": 30.0}})
-    src = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)"
-    )[1]
+    src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")[1]
     src.movie.setCurrentText("corrected elsewhere")
     wait_job(qtbot, src.run_summary(), timeout=120000)
     corr = viewer.layers["correlation image"].data

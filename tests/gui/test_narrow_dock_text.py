@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-BATCH = "Batch (many recordings on dask)"
+BATCH = "Batch"
 
 
 def _docked(make_napari_viewer, qtbot, name):
@@ -90,7 +90,7 @@ def test_the_events_placeholders_are_whole(make_napari_viewer, qtbot):
     ("optional: imaging frame…"); the whole sentence is each field's tooltip."""
     _, widget = _docked(
         make_napari_viewer, qtbot,
-        "Behaviour events (events, behaviour video, event-triggered averages)",
+        "Behaviour events",
     )  # fmt: skip
     for field in (widget.events_file, widget.frame_times, widget.video_file):
         text = field.placeholderText()

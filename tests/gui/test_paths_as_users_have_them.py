@@ -21,9 +21,7 @@ def _export_session_to(viewer, qtbot, typed_folder: str):
     wait; returns the widget."""
     from tests.gui.helpers import wait_job
 
-    _, export = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Export (tables, figures, masks, session, NWB)"
-    )
+    _, export = viewer.window.add_plugin_dock_widget(PLUGIN, "Export")
     export.folder.setText(typed_folder)
     export.select(["session"], {})
     qtbot.mouseClick(export.export_button, Qt.LeftButton)

@@ -22,8 +22,8 @@ from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-REGISTRATION = "Motion correction (two-photon; rigid / piecewise-rigid)"
-SOURCES = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+REGISTRATION = "Motion correction"
+SOURCES = "Sources (two-photon)"
 
 
 def _manifest_widgets() -> list[str]:

@@ -14,7 +14,7 @@ from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-REG = "Motion correction (two-photon; rigid / piecewise-rigid)"
+REG = "Motion correction"
 
 
 @pytest.fixture

@@ -11,11 +11,19 @@ from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+SRC = "Sources (two-photon)"
 
 
-def test_the_sources_widget_says_which_hand_verdicts_a_reimport_dropped(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
-    viewer = make_napari_viewer()
+def test_the_sources_widget_says_which_hand_verdicts_a_reimport_dropped(make_napari_viewer, qtbot, tmp_path, monkeypatch):  # fmt: skip
+    """The dropped verdicts were one note in the status line, replaced by the next message: a
+    user who lost verdicts might not notice (h20 leftover). They are now a warning line of their
+    own that stays until the next import or extraction, and a napari warning notification."""
+    from napari.utils import notifications
+
+    warned = []
+    monkeypatch.setattr(notifications, "show_warning", lambda m: warned.append(str(m)))
+    monkeypatch.setattr("napari_catrack.widgets.sources.show_warning", lambda m: warned.append(str(m)))  # fmt: skip
+    viewer = make_napari_viewer(show=True)
     src = viewer.window.add_plugin_dock_widget(PLUGIN, SRC)[1]
     fp = _cells()
     wait_job(qtbot, src.run_import("caiman", str(_caiman(tmp_path / "a.hdf5", fp))))
@@ -27,7 +35,16 @@ def test_the_sources_widget_says_which_hand_verdicts_a_reimport_dropped(make_nap
     wait_job(qtbot, src.run_import("caiman", str(_caiman(tmp_path / "b.hdf5", again, seed=1))))
     assert _hand(src.ctx.session) == {"3": "rejected", "2": "accepted"}
     assert "hand verdict" not in src.status.text()
+    assert not src.dropped_note.isVisible()
     wait_job(qtbot, src.run_import("caiman", str(_caiman(tmp_path / "c.hdf5", again[[0, 1]]))))
     assert _hand(src.ctx.session) == {}
-    said = src.status.text()
-    assert "2 hand verdicts on cells this import no longer has were dropped: ids 2, 3" in said, said  # fmt: skip
+    said = src.dropped_note.text()
+    assert said.startswith("Warning: 2 hand verdicts on cells this import no longer has were dropped: ids 2, 3"), said  # fmt: skip
+    assert src.dropped_note.isVisible()
+    assert f"napari-catrack: {said.removeprefix('Warning: ')}" in warned  # a notification too
+    assert "hand verdict" not in src.status.text()  # (said once, in the warning line)
+    src.status.setText("1 component selected")  # the status line moves on; the warning stays
+    src.ctx.verdicts_changed()
+    assert src.dropped_note.text() == said
+    wait_job(qtbot, src.run_import("caiman", str(_caiman(tmp_path / "d.hdf5", again[[0, 1]]))))
+    assert not src.dropped_note.isVisible()  # the next import dropped nothing: the line goes

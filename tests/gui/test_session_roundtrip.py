@@ -49,8 +49,8 @@ def test_save_with_one_layer_selected_then_reopen_restores_everything(
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin=PLUGIN)
     session = session_for_viewer(viewer)
-    align = _dock(viewer, "Align channels (red → green)")
-    tracking = _dock(viewer, "Track neurons (candidates, tracking, corrections)")
+    align = _dock(viewer, "Align channels")
+    tracking = _dock(viewer, "Track neurons")
     curation = _dock(viewer, "Transients curation")
     ensembles = _dock(viewer, "Neuronal ensembles")
 
@@ -87,14 +87,14 @@ def test_save_with_one_layer_selected_then_reopen_restores_everything(
 
     fresh = make_napari_viewer()
     widgets = {name: _dock(fresh, name) for name in (
-        "Align channels (red → green)", "Track neurons (candidates, tracking, corrections)",
+        "Align channels", "Track neurons",
         "Transients curation", "Neuronal ensembles")}  # fmt: skip
     fresh.open(str(out), plugin=PLUGIN)
     roles = {lay.metadata.get("catrack", {}).get("role") for lay in fresh.layers}
     assert {"green", "red"} <= roles and "neurons" in fresh.layers and "rois" in fresh.layers
-    align2 = widgets["Align channels (red → green)"]
+    align2 = widgets["Align channels"]
     assert "accepted" in align2.in_force.text() and "unaccepted" not in align2.in_force.text()
-    tracking2 = widgets["Track neurons (candidates, tracking, corrections)"]
+    tracking2 = widgets["Track neurons"]
     qtbot.waitUntil(lambda: tracking2.candidates.params().threshold == 4.5, timeout=5000)
     assert tracking2.candidates.params().min_area == 2
     curation2 = widgets["Transients curation"]
@@ -216,7 +216,7 @@ def test_docking_track_neurons_on_a_reopened_session_keeps_its_tracks_layer(
     layer = viewer.layers["tracks"]
     rebuilt = []
     layer.events.rebuild_tracks.connect(lambda _e: rebuilt.append(1))
-    widget = _dock(viewer, "Track neurons (candidates, tracking, corrections)")
+    widget = _dock(viewer, "Track neurons")
     assert widget.tracks is not None and len(widget.tracks) == 12  # restored from the session
     assert viewer.layers["tracks"] is layer and rebuilt == []
     assert sorted(set(layer.features["neuron_id"])) == ["a", "b"]

@@ -34,7 +34,7 @@ def test_two_viewers_autosaving_one_session_keep_both_results(
         docks.append(
             (
                 viewer,
-                viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels (red → green)")[1],
+                viewer.window.add_plugin_dock_widget(PLUGIN, "Align channels")[1],
             )
         )
     for (_viewer, align), dy in zip(docks, (1.5, -2.0), strict=True):

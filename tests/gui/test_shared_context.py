@@ -21,7 +21,7 @@ from tests.gui.helpers import wait_job
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
 TRACES = "Traces (signals)"
-TRACK = "Track neurons (candidates, tracking, corrections)"
+TRACK = "Track neurons"
 
 
 @pytest.fixture
@@ -53,8 +53,8 @@ def _close_with_its_x(qtbot, dock) -> None:
 
 
 @pytest.mark.parametrize("first", [
-    TRACK, "Align channels (red → green)", "Neuronal ensembles",
-    "Motion correction (two-photon; rigid / piecewise-rigid)",
+    TRACK, "Align channels", "Neuronal ensembles",
+    "Motion correction",
 ])  # fmt: skip
 def test_closing_one_dock_leaves_the_others_working(make_napari_viewer, qtbot, uncaught, first):
     from qtpy.QtCore import Qt

@@ -12,7 +12,7 @@ from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+SRC = "Sources (two-photon)"
 
 
 def _dock(viewer, name):

@@ -21,8 +21,8 @@ from tests.gui.helpers import wait_job
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-catrack"
-REG = "Motion correction (two-photon; rigid / piecewise-rigid)"
-SRC = "Sources (two-photon; summary images, extraction, evaluation, imports)"
+REG = "Motion correction"
+SRC = "Sources (two-photon)"
 T, SHAPE, FPS = 60, (48, 40), 30.0
 
 

@@ -32,8 +32,8 @@ def _finish(qtbot, job, timeout=120000):
 def test_two_photon_path_through_the_widgets(make_napari_viewer, qtbot, mov):
     viewer = make_napari_viewer()
     raw = viewer.add_image(mov.movie, name="two-photon", metadata={"catrack": {"role": "green", "fps": mov.fps}})  # fmt: skip
-    _, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction (two-photon; rigid / piecewise-rigid)")  # fmt: skip
-    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    _, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")  # fmt: skip
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")  # fmt: skip
     session = session_for_viewer(viewer)
 
     # 1. registration: a registered layer, shifts in the session, raw/registered toggle
@@ -116,7 +116,7 @@ def test_deleting_a_footprint_label_rejects_it_and_other_widgets_follow(
     record_sources(
         session, extract_sources(mov.movie[:160], SourcesParams(patch_px=0), fps=mov.fps)
     )
-    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")  # fmt: skip
     _, transients = viewer.window.add_plugin_dock_widget(PLUGIN, "Transients curation")
     transients.session_button.click()
     reattached = []
@@ -175,7 +175,7 @@ def test_the_selected_cells_whole_reason_shows_without_hovering(make_napari_view
         "the lower one only with the neuropil"
     )
     set_verdict(session, ids[1], "rejected", long_reason)
-    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon; summary images, extraction, evaluation, imports)")  # fmt: skip
+    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")  # fmt: skip
     src.cells.setFixedWidth(200)  # narrower than the line: the list cuts it
     row = next(i for i in range(src.cells.count()) if src.cells.item(i).data(256) == ids[1])
     item = src.cells.item(row)
@@ -195,9 +195,7 @@ def test_the_sources_status_names_the_movie_it_will_use(make_napari_viewer, qtbo
     from napari_catrack.widgets.sources import NO_MOVIE
 
     viewer = make_napari_viewer()
-    _, src = viewer.window.add_plugin_dock_widget(
-        "napari-catrack", "Sources (two-photon; summary images, extraction, evaluation, imports)"
-    )
+    _, src = viewer.window.add_plugin_dock_widget("napari-catrack", "Sources (two-photon)")
     assert src.movie.currentText() == "" and src.status.text() == NO_MOVIE
     viewer.add_image(np.zeros((5, 8, 8), np.float32), name="first")
     assert src.movie.currentText() == "first"

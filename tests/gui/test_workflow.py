@@ -52,8 +52,8 @@ def _match_truth(tracks: pd.DataFrame, truth: np.ndarray, frame: int) -> dict[st
 def test_whole_analysis_through_the_widgets(make_napari_viewer, qtbot, rec, tmp_path):
     viewer = make_napari_viewer()
     loader = _dock(viewer, "Load recording")
-    align = _dock(viewer, "Align channels (red → green)")
-    tracking = _dock(viewer, "Track neurons (candidates, tracking, corrections)")
+    align = _dock(viewer, "Align channels")
+    tracking = _dock(viewer, "Track neurons")
     traces_w = _dock(viewer, "Traces (signals)")
     transients = _dock(viewer, "Transients curation")
     ensembles = _dock(viewer, "Neuronal ensembles")
@@ -154,7 +154,7 @@ def test_whole_analysis_through_the_widgets(make_napari_viewer, qtbot, rec, tmp_
     assert {"alignment", "neurons", "tracks", "traces", "transients", "ensembles"} <= saved_steps
 
     fresh = make_napari_viewer()
-    align2 = _dock(fresh, "Align channels (red → green)")  # docked before opening the file
+    align2 = _dock(fresh, "Align channels")  # docked before opening the file
     fresh.open(str(out), plugin=PLUGIN)
     restored = session_for_viewer(fresh)
     assert set(restored.steps) == saved_steps
@@ -181,7 +181,7 @@ def test_whole_analysis_through_the_widgets(make_napari_viewer, qtbot, rec, tmp_
     align2.nudge(dx=1.0)
     assert align2.transform.dx == pytest.approx(accepted.dx + 1.0)
     assert align2.transform.dy == pytest.approx(accepted.dy)
-    tr_again = _dock(fresh, "Track neurons (candidates, tracking, corrections)")
+    tr_again = _dock(fresh, "Track neurons")
     assert tr_again.tracks is not None and len(tr_again.tracks) == len(tracks)
     traces_again = _dock(fresh, "Traces (signals)")
     assert traces_again.points.currentText() == "tracked neurons"

@@ -225,8 +225,8 @@ def tabify_with_catrack_docks(widget: QWidget) -> bool:
 
 
 def tab_title(name: str) -> str:
-    """A dock's tab title: its widget's name without what the brackets add ("Track neurons" of
-    "Track neurons (candidates, tracking, corrections) (napari-catrack)")."""
+    """A dock's tab title: its widget's name without what the brackets add ("Sources" of
+    "Sources (two-photon) (napari-catrack)")."""
     return name.split(" (")[0].strip() or name
 
 

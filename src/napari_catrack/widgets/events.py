@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from qtpy.QtCore import QEvent, QSize
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -27,6 +28,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -38,7 +40,7 @@ from napari_catrack.core.events.params import EtaParams, EventAlignParams
 from napari_catrack.errors import InputError
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._context import ViewerContext
-from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._dock import StatusLine, scroll_body
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import start_job
 
@@ -81,6 +83,41 @@ def _seconds(minimum: float = -1e6) -> QDoubleSpinBox:
     box.setDecimals(3)
     box.setSuffix(" s")
     return box
+
+
+class _FittedTabs(QTabWidget):
+    """Tabs as tall as the page in front needs (its scrolled content), within `room()` (the
+    dock's height left by what follows them; None: not known yet), and the pages in `fill` as
+    tall as that room. Asked again when a page's content changes ("More options" opened) and
+    when the dock is resized."""
+
+    def __init__(self, room) -> None:
+        super().__init__()
+        self.room = room
+        self.fill: set = set()
+
+    def addTab(self, page: QWidget, title: str) -> int:
+        content = page.widget() if isinstance(page, QScrollArea) else page
+        content.installEventFilter(self)
+        return super().addTab(page, title)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() in (QEvent.LayoutRequest, QEvent.Resize):
+            self.updateGeometry()
+        return False
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        page = self.currentWidget()
+        content = page.widget() if isinstance(page, QScrollArea) else page
+        if content is None:
+            return hint
+        chrome = self.tabBar().sizeHint().height() + 2 * self.style().pixelMetric(QStyle.PM_DefaultFrameWidth) + 2  # fmt: skip
+        need, room = content.sizeHint().height() + chrome, self.room()
+        if room is None:
+            return QSize(hint.width(), hint.height() if page in self.fill else need)
+        least = self.minimumSizeHint().height()
+        return QSize(hint.width(), max(least, room if page in self.fill else min(need, room)))
 
 
 class EventsWidget(QWidget):
@@ -133,8 +170,7 @@ class EventsWidget(QWidget):
         form.addRow("video starts at", self.video_start)
         self.align_button = QPushButton("Line up events (and video)")
         self.align_button.clicked.connect(self.line_up)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
+        self.summary = StatusLine("")  # (hidden while empty: a blank line under Line up)
 
         self.form = ParamsForm(EtaParams)
         self.eta_button = QPushButton("Event-triggered averages")
@@ -165,21 +201,40 @@ class EventsWidget(QWidget):
         shown.addWidget(QLabel("Responsive neurons (q < alpha)"))
         shown.addWidget(self.table)
         shown.addWidget(self.canvas)
-        self.tabs = QTabWidget()
+        self.tabs = _FittedTabs(self._tabs_room)
         self.settings_tab, self.results_tab = _scrolled(settings), _scrolled(results)
         self.tabs.addTab(self.settings_tab, "Events and settings")
         self.tabs.addTab(self.results_tab, "Results")
+        self.tabs.fill.add(self.results_tab)
         self.tabs.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
         outer = scroll_body(self)  # a dock shorter than the run block still scrolls as a whole
-        outer.addWidget(self.tabs, 1)
+        outer.addWidget(self.tabs)
         buttons = QHBoxLayout()
         buttons.addWidget(self.eta_button)
         buttons.addWidget(self.cancel_button)
         outer.addLayout(buttons)
         outer.addWidget(self.bar)
         outer.addWidget(self.status)
+        # the run block follows the settings, the room left below it (pinned to the dock's
+        # bottom, a tall dock showed a blank between the settings and their buttons: h20 at
+        # 1920 x 1200); the results tab takes the dock's height left by the run block, which
+        # stays in view under either tab
+        outer.addStretch(1)
+        self.scroll_area.viewport().installEventFilter(self.tabs)  # resized: room anew
+        self.tabs.currentChanged.connect(lambda *_: self.tabs.updateGeometry())
         self.ctx.events.session.connect(self._restore)
         self._restore()
+
+    def _tabs_room(self) -> int | None:
+        """The body's height left to the tabs by the run block under them (None: not shown)."""
+        view = self.scroll_area.viewport().height()
+        outer = self.body.layout()
+        if view < 100 or outer is None:
+            return None
+        margins = outer.contentsMargins()
+        block = [self.eta_button, self.bar, self.status]
+        used = sum(max(w.sizeHint().height(), w.height()) for w in block if not w.isHidden())
+        return view - used - 3 * max(outer.spacing(), 0) - margins.top() - margins.bottom()
 
     def _restore(self, _event: Any = None) -> None:
         """Show what the session holds (a reopened widget or session): the lined-up events with

@@ -401,8 +401,7 @@ class ExportWidget(QWidget):
 
 
 class _OneLine(QStyledItemDelegate):
-    """Cells on one line: a path too long for its column loses its middle (wrapped at its "/",
-    "behaviour/" and "centerline.csv" read as two names)."""
+    """Cells on one line ("catrack.h5" never wraps at its ".")."""
 
     def initStyleOption(self, option, index) -> None:
         super().initStyleOption(option, index)
@@ -410,10 +409,63 @@ class _OneLine(QStyledItemDelegate):
         option.textElideMode = Qt.ElideMiddle
 
 
+class _PathCell(_OneLine):
+    """A file's path, every character of it: on one line where it fits, else its folder on one
+    line and its file name under it (`fit_path`). Eliding its middle to fit the 449 px dock that
+    every widget shares cut the names that tell the files apart ("behaviour/c…terline.csv",
+    "figures/tra…des.svg": h20 leftover); the rows are two or three lines tall for the item
+    names beside them anyway."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        room = option.rect.width() - self.text_margins(option.widget)
+        if room > 0:  # (0 while the view asks for a size without a column width)
+            option.text = fit_path(option.text, option.fontMetrics, room)
+
+    @staticmethod
+    def text_margins(widget) -> int:
+        """What a cell keeps beside its text (Qt's item text margin, both sides)."""
+        from qtpy.QtWidgets import QApplication, QStyle
+
+        style = widget.style() if widget is not None else QApplication.style()
+        return 2 * (style.pixelMetric(QStyle.PM_FocusFrameHMargin, None, widget) + 1)
+
+
+#: where `fit_path` breaks a path: Qt's line separator (a "\n" breaks the painted text but not
+#: the size the cell asks for, so the row stayed one line tall)
+LINE_BREAK = "\u2028"
+
+
+def fit_path(path: str, metrics, room: int) -> str:
+    """`path` as it reads in `room` px: whole on one line, else broken after its last "/" (the
+    folder on the first line, the file name under it, `LINE_BREAK` between); a file name still
+    too wide breaks after a "_" or "-" of its own ("transients_" over "amplitudes.svg"). Only a
+    piece wider than the room alone loses its middle."""
+    import re
+
+    def width(text: str) -> int:
+        return metrics.horizontalAdvance(text)
+
+    def fit(text: str) -> str:
+        return text if width(text) <= room else metrics.elidedText(text, Qt.ElideMiddle, room)
+
+    if width(path) <= room or not any(c in path for c in "/_-"):
+        return fit(path)
+    folder, slash, name = path.rpartition("/")
+    lines = [fit(folder + slash)] if slash else []
+    for piece in re.findall(r"[^_-]+[_-]*|[_-]+", name):  # greedy: as much on a line as fits
+        if lines and len(lines) > bool(slash) and width(lines[-1] + piece) <= room:
+            lines[-1] += piece
+        else:
+            lines.append(piece)
+    return LINE_BREAK.join(fit(line) for line in lines)
+
+
 class _ExportTable(QTableWidget):
     """The items, their formats and files. The file column is as wide as its longest name while
-    the item names keep `MIN_NAME` (room to read in two lines where the dock allows, h20); a file
-    name too long for it loses its middle (whole in its tooltip, with the export folder), never its end. Names wrap, rows grow
+    the item names keep `MIN_NAME` (room to read in two lines where the dock allows, h20); a path
+    too long for it reads in two lines, its folder over its file name (`_PathCell`; whole in its
+    tooltip too, with the export folder). Names wrap, rows grow
     to fit. The table asks for the width its columns need (the dock opens that wide where the
     window allows) and always shows several rows. (At 1300 x 800 the file column was 90 px, cut
     "session.catrack.h5" to "sessi…ck.h5", and the item names wrapped to 3-4 lines in 107 px with
@@ -438,7 +490,7 @@ class _ExportTable(QTableWidget):
         self.verticalHeader().setVisible(False)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setItemDelegateForColumn(1, _OneLine(self))  # "catrack.h5" never wraps at its "."
-        self.setItemDelegateForColumn(2, _OneLine(self))  # a path elides in the middle, unwrapped
+        self.setItemDelegateForColumn(2, _PathCell(self))  # a path: its folder over its name
         self.verticalHeader().sectionResized.connect(lambda *_: self._fit_height())  # rewrapped
 
     def _text_width(self, column: int) -> int:
@@ -472,7 +524,10 @@ class _ExportTable(QTableWidget):
         # "ses….h5", the names in two lines beside it (h20)
         left = self.viewport().width() - fmt
         names = max(self.MIN_NAME, min(self._name_width(), left - files))
+        before = self.columnWidth(2)
         self.setColumnWidth(2, max(60, min(files, left - names)))
+        if self.columnWidth(2) != before:  # a path may now need its second line, or not
+            self.resizeRowsToContents()
         self._fit_height()
 
     def _fit_height(self) -> None:

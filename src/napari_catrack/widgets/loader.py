@@ -1,7 +1,9 @@
 """Load-recording widget: channel layout options for files the reader cannot resolve alone.
 
 Interleaved frames are checked for being one channel split in two (`io.layouts`): the widget
-then warns in its metadata box and in a notification instead of silently showing two channels.
+then warns in its status line and in a notification instead of silently showing two channels.
+What an Open said (an error, a cancel, such a warning) stays in that line until the next Open or
+Dismiss; the metadata box below always describes what is open.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
 
 from napari_catrack.errors import Cancelled, CatrackError
 from napari_catrack.io.layouts import LAYOUTS
 from napari_catrack.layers import label_axes
 from napari_catrack.widgets._common import show_info
 from napari_catrack.widgets._context import ViewerContext
-from napari_catrack.widgets._dock import scroll_body
+from napari_catrack.widgets._dock import StatusLine, scroll_body
 from napari_catrack.widgets._worker import report_exception, start_job
 
 if TYPE_CHECKING:
@@ -72,6 +83,14 @@ class LoaderWidget(QWidget):
         self.bar.setRange(0, 100)
         self.bar.setValue(0)
         self.job = None
+        # what the last Open said (its error, a cancel, the file's warnings): it stays until the
+        # next Open or Dismiss. In the metadata box, the next session/channel/rate change
+        # replaced an error the user may not have read yet with the recording's description
+        self.status = StatusLine("")
+        self.dismiss_button = QPushButton("Dismiss")
+        self.dismiss_button.setToolTip("hide this message (the next Open says what it finds)")
+        self.dismiss_button.clicked.connect(lambda: self.say(""))
+        self.dismiss_button.setVisible(False)
         self.info = Label(label="metadata", value="no recording opened")
         self.info.native.setWordWrap(True)
         # fits the default dock width: a field that does not fit beside its label goes below it,
@@ -90,6 +109,13 @@ class LoaderWidget(QWidget):
         buttons.addWidget(self.cancel_button.native)
         form.addRow(buttons)
         form.addRow(self.bar)
+        self.said_row = QWidget()  # hidden while it says nothing: no blank row in the form
+        said = QHBoxLayout(self.said_row)
+        said.setContentsMargins(0, 0, 0, 0)
+        said.addWidget(self.status, 1)
+        said.addWidget(self.dismiss_button, 0, Qt.AlignTop)
+        self.said_row.setVisible(False)
+        form.addRow(self.said_row)
         form.addRow(QLabel(self.info.label))
         form.addRow(self.info.native)
         layout = scroll_body(self)
@@ -108,6 +134,12 @@ class LoaderWidget(QWidget):
     def refresh(self) -> None:
         """Show the recording open in the viewer (its file, session, channels, frames, rate)."""
         self.info.value = describe_open(self.ctx)
+
+    def say(self, text: str) -> None:
+        """What the last Open said, under its buttons until the next Open or Dismiss ("": none)."""
+        self.status.setText(text)
+        self.dismiss_button.setVisible(bool(text))
+        self.said_row.setVisible(bool(text))
 
     def _on_context(self, _event=None) -> None:
         from napari_catrack.widgets._context_controls import _alive
@@ -163,6 +195,7 @@ class LoaderWidget(QWidget):
         after opening the file and before the layers are shown)."""
         if self.job is not None and self.job.running:
             return None
+        self.say("")  # this Open's outcome replaces the last one's
         read = self._read_job()
         opened: list = []  # the recording read, closed if the open is cancelled or fails
 
@@ -180,19 +213,21 @@ class LoaderWidget(QWidget):
         return self.job
 
     def _failed(self, exc: BaseException) -> None:
+        self.refresh()  # what is open is unchanged
         if isinstance(exc, Cancelled):
-            self.info.value = "opening cancelled: nothing was added"
+            self.say("opening cancelled: nothing was added")
         elif isinstance(exc, CatrackError):
-            self.info.value = f"error: {exc}"
+            self.say(f"error: {exc}")
 
     def open_recording(self) -> list:
         """Open with the chosen options in this thread, add the layers, show the metadata;
         returns the layers (what scripts call; the Open button runs `start_open`)."""
+        self.say("")
         try:
             rec, layer_data = self._read_job()()
         except CatrackError as exc:
             report_exception(exc, "opening the recording")
-            self.info.value = f"error: {exc}"
+            self.say(f"error: {exc}")
             return []
         return self._show(rec, layer_data)
 
@@ -220,7 +255,8 @@ class LoaderWidget(QWidget):
         ]
         warnings = [n for n in rec.metadata.get("notes", []) if n.startswith("WARNING")]
         warnings += [moved] if moved else []  # an earlier session beside it is never replaced
-        self.info.value = "\n".join([describe_open(self.ctx, rec.summary()), *warnings])
+        self.info.value = describe_open(self.ctx, rec.summary())
+        self.say("\n".join(warnings))  # kept when a session/channel/rate change redraws the box
         if warnings:
             from napari.utils.notifications import show_warning
 

@@ -61,7 +61,7 @@ from napari_catrack.session import attach_session
 from napari_catrack.widgets._common import layer_source_path
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import FrameRateControl
-from napari_catrack.widgets._dock import FittedList
+from napari_catrack.widgets._dock import FittedList, StatusLine
 from napari_catrack.widgets._params_form import ParamsForm
 from napari_catrack.widgets._worker import reported, reports_errors, start_job
 from napari_catrack.widgets.registration import ROLE, movie_layers, scrolled_column
@@ -115,6 +115,11 @@ class SourcesWidget(QWidget):
         self.status = QLabel(NO_MOVIE)
         self.status.setWordWrap(True)
         self.movie.currentTextChanged.connect(lambda *_: self._idle_status())
+        # hand verdicts the last import/extraction dropped: a warning line of its own (and a
+        # notification) until the next one; in the status line, the next message replaced it
+        # and a user who lost verdicts might never notice (h20 leftover)
+        self.dropped_note = StatusLine("")
+        self.dropped_note.setStyleSheet("font-weight: bold")
         self.evaluation = ParamsForm(EvaluationParams)
         self.evaluation.changed.connect(self.reevaluate)
         self.rejudge = QCheckBox("re-judge imported cells with these thresholds")
@@ -156,7 +161,7 @@ class SourcesWidget(QWidget):
         scrolled_column(self, [
             "movie (pass the registered one)", self.movie, "frame rate", self.fps,
             self.summary_button, self.form,
-            self.extract_button, row, self.neuropil, self.cancel_button, self.bar, self.status,
+            self.extract_button, row, self.neuropil, self.cancel_button, self.bar, self.status, self.dropped_note,
             "component evaluation", self.evaluation, self.rejudge, self.count, self.cells, self.reason, verdicts,
             self.refit_button,
         ])  # fmt: skip
@@ -414,10 +419,14 @@ class SourcesWidget(QWidget):
             self.ctx.set_fps(result.fps, source=f"from the {origin} import")
             result.notes.append(f"the frame rate in force is now {origin}'s {result.fps:g} Hz (none was known)")  # fmt: skip
         self._shown_session = session
+        dropped: list[str] = []
         if record:
             if inputs is None and origin == "extracted":
                 inputs = self.movie_inputs()
-            record_sources(session, result, origin=origin, inputs=inputs)
+            dropped = record_sources(session, result, origin=origin, inputs=inputs)
+            self.dropped_note.setText("; ".join(f"Warning: {n}" for n in dropped))
+            for note in dropped:
+                show_warning(f"napari-catrack: {note}")
             attach_session(
                 self.viewer, session
             )  # new traces: other widgets (traces, curation) reload
@@ -459,7 +468,8 @@ class SourcesWidget(QWidget):
         self.rejudge.setEnabled(imported)
         self._fill_list()
         warned = "; ".join(getattr(result, "warnings", []))
-        read = "; ".join(getattr(result, "notes", []) if record else [])  # how an import was read
+        notes = [n for n in getattr(result, "notes", []) if n not in dropped] if record else []
+        read = "; ".join(notes)  # how an import was read (dropped verdicts: the line below)
         self.status.setText(
             f"{len(ids)} components ({origin})" + (f"; {read}" if read else "")
             + (f". {planes_said}" if planes_said else "")
