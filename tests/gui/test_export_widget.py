@@ -287,10 +287,10 @@ def test_the_export_status_is_one_short_line_with_the_details_below(
     real = write._write_item
     reason = "the figure cannot be drawn: " + "a long reason " * 8
 
-    def failing(session, item, fmt, target, meta):
+    def failing(session, item, *rest):
         if item.key == "figure:eta":
             raise InputError(reason)
-        return real(session, item, fmt, target, meta)
+        return real(session, item, *rest)
 
     monkeypatch.setattr(write, "_write_item", failing)
     said: list[str] = []
