@@ -250,11 +250,12 @@ def shot_curation() -> None:
     viewer.close()
 
 
-def shot_behaviour(tmp: Path) -> None:
-    """The behaviour widget after a one-click segmentation, centerlines, velocity and the plot."""
+def _behaviour_with_velocity(tmp: Path, n_frames: int):
+    """(viewer, Worm behaviour widget, video): the synthetic crawling worm segmented from one
+    prompt, its centerlines and its velocity against the stage, as a user gets them."""
     from napari_catrack.synthetic.behaviour import make_behaviour_video
 
-    video = make_behaviour_video(150, seed=0)
+    video = make_behaviour_video(n_frames, seed=0)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 1000)
     viewer.add_image(
@@ -272,6 +273,12 @@ def shot_behaviour(tmp: Path) -> None:
     widget.velocity.pixel.setValue(video.pixel_size_um)
     widget.velocity.fps.setValue(video.fps)
     widget._panel_action(widget.velocity, "run")
+    return viewer, widget, video
+
+
+def shot_behaviour(tmp: Path) -> None:
+    """The behaviour widget after a one-click segmentation, centerlines, velocity and the plot."""
+    viewer, widget, _ = _behaviour_with_velocity(tmp, 150)
     plot = widget.show_plot()
     # the plot docks short (its scroll area takes the canvas' minimum, 260 px): the shot grows
     # it so that the whole kymograph and its colour bar show, not cut off at the bottom
@@ -293,27 +300,9 @@ def shot_behaviour_bouts(tmp: Path) -> None:
     omega coil), listed, and the strip over the docked plot's speed."""
     from qtpy.QtCore import Qt
 
-    from napari_catrack.synthetic.behaviour import make_behaviour_video
     from napari_catrack.widgets._dock import dock_of
 
-    video = make_behaviour_video(300, seed=0)
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1400, 1000)
-    viewer.add_image(
-        video.frames, name="worm behaviour", metadata={"catrack": {"role": "behaviour"}}
-    )
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
-    y, x = video.truth.centerline[0, 50]
-    widget.add_prompts().add([[0, y, x]])
-    widget.form.control("method").setCurrentText("classical")
-    _wait_job(widget.segment())
-    _wait_job(widget._panel_action(widget.centerline, "run"))
-    stage = tmp / "stage.csv"
-    video.stage_table().to_csv(stage, index=False)
-    widget.velocity.stage.setText(str(stage))
-    widget.velocity.pixel.setValue(video.pixel_size_um)
-    widget.velocity.fps.setValue(video.fps)
-    widget._panel_action(widget.velocity, "run")
+    viewer, widget, _ = _behaviour_with_velocity(tmp, 300)
     _wait_job(widget._panel_action(widget.bouts, "run"))
     plot = widget.show_plot()
     QApplication.processEvents()

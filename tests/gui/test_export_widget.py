@@ -349,11 +349,9 @@ def test_the_export_list_is_readable_in_a_laptop_window(make_napari_viewer, qtbo
     assert table.item(r, 2).toolTip() == str(tmp_path / "out" / "behaviour" / "posture.csv")
 
 
-def test_file_names_read_whole_in_the_dock_every_widget_shares(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
-    """With every widget docked at 1300 x 800 the tabbed dock is 449 px wide: the file column got
-    what the names' two-line width left, 75 px, and read "ses….h5", "can…csv", "tran….csv" (h20
-    screenshots). The names now give up that width first (to `MIN_NAME`): the files read whole,
-    a name in three lines at most."""
+def _export_in_the_shared_dock(make_napari_viewer, qtbot, tmp_path):
+    """(widget, its table): the Export widget on a worm session in a 449 px dock, the width the
+    dock of every widget had."""
     from qtpy.QtCore import Qt
 
     viewer = make_napari_viewer(show=True)
@@ -363,10 +361,19 @@ def test_file_names_read_whole_in_the_dock_every_widget_shares(make_napari_viewe
     session, _ = worm_session(tmp_path / "s", video=False)
     attach_session(viewer, session)
     dock.setMinimumWidth(449)
-    dock.setMaximumWidth(449)  # the width the dock of every widget had
+    dock.setMaximumWidth(449)
     window.resizeDocks([dock], [449], Qt.Horizontal)
-    table = widget.table
     qtbot.waitUntil(lambda: dock.width() == 449, timeout=5000)
+    return widget, widget.table
+
+
+def test_file_names_read_whole_in_the_dock_every_widget_shares(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """With every widget docked at 1300 x 800 the tabbed dock is 449 px wide: the file column got
+    what the names' two-line width left, 75 px, and read "ses….h5", "can…csv", "tran….csv" (h20
+    screenshots). The names now give up that width first (to `MIN_NAME`): the files read whole,
+    a name in three lines at most."""
+
+    _, table = _export_in_the_shared_dock(make_napari_viewer, qtbot, tmp_path)
     qtbot.wait(100)
     metrics, line = table.fontMetrics(), table.fontMetrics().lineSpacing()
     files = [table.item(r, 2).text() for r in range(table.rowCount())]
@@ -384,20 +391,9 @@ def test_paths_in_a_folder_read_whole_in_the_dock_every_widget_shares(make_napar
     file name (more where the name alone is wider): every character shows, each line fits its cell and the row is tall enough; a path
     that fits stays on one line, a file name wider than the column breaks after a "_" of its own.
     The tooltip still says where it will be written."""
-    from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QStyle, QStyleOptionViewItem
 
-    viewer = make_napari_viewer(show=True)
-    window = viewer.window._qt_window
-    window.resize(1300, 800)
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
-    session, _ = worm_session(tmp_path / "s", video=False)
-    attach_session(viewer, session)
-    dock.setMinimumWidth(449)
-    dock.setMaximumWidth(449)
-    window.resizeDocks([dock], [449], Qt.Horizontal)
-    table = widget.table
-    qtbot.waitUntil(lambda: dock.width() == 449, timeout=5000)
+    widget, table = _export_in_the_shared_dock(make_napari_viewer, qtbot, tmp_path)
     qtbot.wait(100)
     delegate = table.itemDelegateForColumn(2)
     metrics, line = table.fontMetrics(), table.fontMetrics().lineSpacing()
