@@ -72,7 +72,8 @@ SCENARIOS = {
 
 def score(bouts, truth, fps, states=("reversal", "turn")) -> dict:
     # as `catrack demo` scores (core.behaviour.scoring.bout_onset_scores)
-    return bout_onset_scores(bouts, truth.state, truth.coiled, fps, states=states)
+    return bout_onset_scores(bouts, truth.state, truth.coiled, fps, states=states,
+                             direction=truth.direction)  # fmt: skip
 
 
 def run_video(seed: int, n_frames: int, scenario: str = "default") -> dict:

@@ -56,7 +56,7 @@ def run_behaviour_demo(
         bout_onset_scores,
         centerline_errors,
         mask_iou,
-        onsets,
+        planted_onsets,
         velocity_scores,
     )
     from napari_catrack.core.behaviour.velocity import write_velocity
@@ -124,7 +124,8 @@ def run_behaviour_demo(
     coiled, a3 = turn_flags(cl.frames_table(), velocity["frame"], b_params, name="centerline")
     bouts = compute_bouts(velocity, b_params, coiled=coiled, a3=a3)
     write_bouts(bouts, out / "bouts.csv")
-    bout_scores = bout_onset_scores(bouts, truth.state, truth.coiled, video.fps)
+    bout_scores = bout_onset_scores(bouts, truth.state, truth.coiled, video.fps,
+                                    direction=truth.direction)  # fmt: skip
 
     if session is not None:
         read = {"recording": avi}
@@ -146,7 +147,8 @@ def run_behaviour_demo(
     coils = np.nonzero(truth.coiled)[0]
     if len(coils):
         picks[-2] = coils[len(coils) // 2]
-    planted = times[onsets(truth.state == "reverse")]  # ticks to compare the reversal bouts with
+    # ticks to compare the reversal bouts with: where the worm truly starts backing
+    planted = times[planted_onsets(truth.state, truth.coiled, truth.direction)["reversal"]]
     speed = fig.speed_figure(velocity, truth.signed_speed_um_s, bouts=bouts, planted=planted)
     for name, f in (
         ("speed", speed),

@@ -272,3 +272,24 @@ def test_bouts_of_a_stage_path_say_that_only_pauses_are_called(tmp_path, capsys)
     captured = capsys.readouterr()
     assert "only pauses" in captured.err
     assert pd.read_csv(tmp_path / "b.csv").state.tolist() == ["pause"]
+
+
+def test_a_planted_reversal_starts_where_the_worm_truly_starts_backing():
+    """The synthetic generator smooths the speed across the schedule's switches: after a pause
+    the worm backs 0.4 s before the schedule says "reverse" (demo frame 81 against 87), and the
+    demo's speed figure put the true onset there, on a curve already at -150 µm/s (h21). The
+    planted reversal is the first frame of the true backward run holding a "reverse" frame;
+    a backward run without one (a turn's) is not a reversal."""
+    from napari_catrack.core.behaviour.scoring import planted_onsets
+
+    state = np.array(
+        ["forward"] * 5 + ["pause"] * 4 + ["reverse"] * 4 + ["forward"] * 4 + ["turn"] * 3
+    )
+    direction = np.array([1] * 5 + [1, 0, -1, -1] + [-1] * 4 + [1] * 4 + [-1, -1, 1])
+    got = planted_onsets(state, np.zeros(len(state), bool), direction)
+    assert got["reversal"].tolist() == [7]  # not 9 (the label), not 17 (no "reverse" there)
+    assert planted_onsets(state, np.zeros(len(state), bool))["reversal"].tolist() == [9]
+    v = make_behaviour_video(300, (64, 64), seed=0)
+    first = planted_onsets(v.truth.state, v.truth.coiled, v.truth.direction)["reversal"][0]
+    label = np.flatnonzero(v.truth.state == "reverse")[0]
+    assert first < label and v.truth.direction[first] < 0 and v.truth.direction[first - 1] >= 0

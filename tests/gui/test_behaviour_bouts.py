@@ -83,7 +83,8 @@ def test_the_widgets_bouts_find_the_planted_reversals_as_the_command_does(
     _compute(qtbot, widget)
 
     table = bouts_from_session(session)
-    scores = bout_onset_scores(table, worm.truth.state, worm.truth.coiled, worm.fps)
+    scores = bout_onset_scores(table, worm.truth.state, worm.truth.coiled, worm.fps,
+                               direction=worm.truth.direction)  # fmt: skip
     assert scores["reversal"]["planted"] == 2 and scores["reversal"]["matched"] == 2
     assert scores["reversal"]["precision"] == 1.0
     assert scores["turn"]["planted"] >= 1 and scores["turn"]["recall"] == 1.0

@@ -9,8 +9,8 @@
 - velocity: Pearson r of the signed speed with the true one, and the fraction of moving frames
   whose direction is right;
 - bouts: onsets of called bouts matched one-to-one to planted onsets within a tolerance
-  (reversals: the starts of the synthetic schedule's `reverse` episodes; turns: the starts of
-  runs of truly coiled frames), giving precision, recall and the onset errors
+  (reversals: where the synthetic worm truly starts backing in each of the schedule's `reverse`
+  episodes; turns: the starts of runs of truly coiled frames), giving precision, recall and the onset errors
   (`bout_onset_scores`; `catrack demo` and benchmarks/bench_bouts.py).
 """
 
@@ -130,6 +130,31 @@ def match_onsets(pred, true, tol) -> tuple[int, list]:
     return len(errs), errs
 
 
+def planted_onsets(state: np.ndarray, coiled: np.ndarray, direction=None) -> dict:
+    """The planted onsets (frames) per scored bout state. Reversal: where the worm truly starts
+    moving backward, the first frame of each run of true `direction` < 0 that holds a "reverse"
+    frame of the schedule (the generator smooths the speed across the schedule's switches, so
+    after a pause the worm is already backing 0.4 s before the "reverse" label; without
+    `direction`, the label's starts); pause: where the schedule turns "pause"; turn: where
+    `coiled` starts."""
+    state = np.asarray(state)
+    reverse = state == "reverse"
+    if direction is not None:
+        backing = np.asarray(direction, float) < 0
+        starts = onsets(backing)
+        ends = np.r_[starts[1:], len(backing)]
+        reversal = np.array(
+            [a for a, b in zip(starts, ends) if (reverse[a:b] & backing[a:b]).any()], int
+        )
+    else:
+        reversal = onsets(reverse)
+    return {
+        "reversal": reversal,
+        "pause": onsets(state == "pause"),
+        "turn": onsets(np.asarray(coiled, bool)),
+    }
+
+
 def bout_onset_scores(
     bouts: pd.DataFrame,
     state: np.ndarray,
@@ -137,22 +162,19 @@ def bout_onset_scores(
     fps: float,
     tolerance_s=0.5,
     states=SCORED_BOUTS,
+    direction=None,
 ) -> dict:
-    """Per scored bout state (`states`, default `SCORED_BOUTS`): the planted onsets (reversal:
-    where the truth's `state` turns "reverse"; pause: where it turns "pause"; turn: where
-    `coiled` starts), the called ones (`start_frame` of the
-    bouts of that state), how many matched within `tolerance_s` (`match_onsets`), their onset
-    errors in frames, precision (matched / called) and recall (matched / planted; None when
-    there is nothing to divide by)."""
+    """Per scored bout state (`states`, default `SCORED_BOUTS`): the planted onsets
+    (`planted_onsets`: reversal where the worm truly starts backing when the true `direction`
+    is given; pause where the schedule turns "pause"; turn where `coiled` starts), the called
+    ones (`start_frame` of the bouts of that state), how many matched within `tolerance_s`
+    (`match_onsets`), their onset errors in frames, precision (matched / called) and recall
+    (matched / planted; None when there is nothing to divide by)."""
     tol = round(tolerance_s * fps)
-    planted = {
-        "reversal": np.asarray(state) == "reverse",
-        "pause": np.asarray(state) == "pause",
-        "turn": np.asarray(coiled, bool),
-    }
+    planted = planted_onsets(state, coiled, direction)
     out = {}
     for name in states:
-        true = onsets(planted[name])
+        true = planted[name]
         pred = bouts.loc[bouts["state"] == name, "start_frame"].to_numpy()
         hits, errs = match_onsets(pred, true, tol)
         out[name] = {"planted": len(true), "called": len(pred), "matched": hits,
