@@ -125,7 +125,7 @@ def test_demo_ends_with_result_lines_on_stdout(tmp_path, capsys, monkeypatch, tw
     if two_photon:
         assert lines[1] == ("scores: registration median error 0.05 px (vs truth); sources 27 "
                             "of 31 accepted, F1 0.94, median r n/a (vs truth); 80 transients in "
-                            f"25 of 27 cells; 3 ensemble event(s) -> {out / 'summary.json'}")  # fmt: skip
+                            f"25 of 27 cells; 3 ensemble events -> {out / 'summary.json'}")  # fmt: skip
     else:
         assert lines[1] == ("scores vs truth: transients precision 0.941, recall 0.889; tracking "
                             "98.7 % within 2 px; ensembles 2 found, 1 of 3 planted recovered; "

@@ -122,7 +122,7 @@ def test_restored_from_a_cli_session_and_only_neuron_layers(make_napari_viewer, 
         params={"fps": 10.0, "n_shuffles": 500, "threshold": 3},
     )  # fmt: skip
     widget = EnsemblesWidget(viewer)
-    assert widget.status.text() == "2 ensemble events (coactivity > 3), 1 ensembles"
+    assert widget.status.text() == "2 ensemble events (coactivity > 3), 1 ensemble"
     assert widget.points.count() == 0 and not warned  # "worm head" is not offered
     viewer.add_points(np.zeros((2, 3)), features={"neuron_id": ["a", "b"]}, name="neurons")
     assert [widget.points.itemText(i) for i in range(widget.points.count())] == ["neurons"]

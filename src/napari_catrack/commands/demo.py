@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from napari_catrack.commands._common import OutputFolder, check_outputs, non_negative_int
+from napari_catrack.text import counted
 
 # the recording lengths `catrack demo` makes (`run_demo`'s and `run_two_photon_demo`'s
 # defaults: tests/core/test_cli_help_defaults.py keeps them equal; importing those modules
@@ -84,7 +85,7 @@ def result_lines(summary: dict, out, session: str, *, two_photon: bool = False) 
             f"scores: registration median error {reg['median_error_px']} px (vs truth); sources "
             f"{src['accepted']} of {src['components']} accepted, F1 {src['f1']}, median r {r} "
             f"(vs truth); {tr['transients']} transients in {_active(tr)}{tr['cells']} cells; "
-            f"{ens['events']} ensemble event(s)"
+            f"{counted(ens['events'], 'ensemble event')}"
         )
     else:
         tr, tk = summary["transients"], summary["tracking"]

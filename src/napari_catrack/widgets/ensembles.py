@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 from napari_catrack.core.ensembles.params import EnsembleParams
 from napari_catrack.errors import CatrackError, InputError
 from napari_catrack.session import watch_session
+from napari_catrack.text import counted
 from napari_catrack.widgets._common import preferred_neuron_layer
 from napari_catrack.widgets._context import ViewerContext
 from napari_catrack.widgets._context_controls import FrameRateControl
@@ -329,8 +330,8 @@ class EnsemblesWidget(QWidget):
         """List the ensembles, colour the neurons, select the first ensemble."""
         self.result = shown
         self.status.setText(
-            f"{len(shown.events)} ensemble events (coactivity > {shown.threshold}), "
-            f"{shown.n_ensembles} ensembles" + _unobserved_note(shown.params)
+            f"{counted(len(shown.events), 'ensemble event')} (coactivity > {shown.threshold}), "
+            f"{counted(shown.n_ensembles, 'ensemble')}" + _unobserved_note(shown.params)
         )
         self.ensembles.blockSignals(True)
         self.ensembles.clear()
