@@ -756,6 +756,25 @@ def test_png_frames_of_different_sizes_are_refused_naming_two(tmp_path):
         open_recording(tmp_path / "none")
 
 
+def test_a_png_frame_cut_short_is_one_message_naming_the_file_and_frame(tmp_path):
+    """A PNG whose header is whole but whose pixel data was cut short (a copy interrupted) opens
+    (headers only) and failed when its frame was read with Pillow's raw OSError ("image file is
+    truncated"), naming no file. It is one InputError naming the file and the frame (h21). Fails
+    on the old code (OSError)."""
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (40, 50), dtype=np.uint8) for _ in range(3)]
+    folder = _png_frames(tmp_path / "cut", frames)
+    cut = folder / "00002.png"
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[: len(whole) // 2])
+    rec = open_recording(folder)  # the header is whole: opening reads headers only
+    np.testing.assert_array_equal(np.asarray(rec.green[1]), frames[1])
+    with pytest.raises(InputError) as err:
+        np.asarray(rec.green[2])
+    msg = str(err.value)
+    assert "00002.png (frame 2 of the sequence) is damaged or cut short" in msg
+
+
 def test_an_output_that_would_join_a_png_sequence_is_refused(tmp_path):
     """A folder of PNG frames is a recording: a figure (PNG) or a TIFF written into it would
     change it, so both are refused before any work. A PNG beside TIFF frames is refused too

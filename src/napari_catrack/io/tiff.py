@@ -589,9 +589,27 @@ def _changed(path: Path, data: np.ndarray, shape: tuple[int, ...]):
     )
 
 
-def _read_frame_file(path: Path, mode: str | None, shape: tuple[int, ...], n: int) -> np.ndarray:
-    """The `n` frames (n, *shape) of one file of a sequence: a TIFF's, an image's, or each frame
-    of an animated PNG (as Pillow composes them)."""
+def _read_frame_file(
+    path: Path, mode: str | None, shape: tuple[int, ...], n: int, first: int = 0
+) -> np.ndarray:
+    """The `n` frames (n, *shape) of one file of a sequence, whose first is the movie's frame
+    `first`: a TIFF's, an image's, or each frame of an animated PNG (as Pillow composes them).
+    A file whose header was read but whose pixels are not (a PNG cut short by a copy) is one
+    `InputError` naming the file and the frame, never a raw OSError from deep in Pillow."""
+    try:
+        return _read_frame_pixels(path, mode, shape, n)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, tifffile.TiffFileError) as exc:
+        frame = f"frame {first}" if n == 1 else f"frames {first}-{first + n - 1}"
+        raise InputError(
+            f"{path.name} ({frame} of the sequence) is damaged or cut short: its header was "
+            f"read but its pixels are not ({exc}); copy the file again, or remove it from the "
+            "folder"
+        ) from None
+
+
+def _read_frame_pixels(path: Path, mode: str | None, shape: tuple[int, ...], n: int) -> np.ndarray:
     if mode is None:
         data = tifffile.imread(path)
         if data.shape != shape:
@@ -639,9 +657,10 @@ def _open_image_sequence(files: list[Path]) -> RawStack:
     import dask
     import dask.array as da
 
-    blocks = [da.from_delayed(dask.delayed(_read_frame_file)(f, mode, shape, n),
+    firsts = np.cumsum([0] + [n for *_, n in headers])  # each file's first frame
+    blocks = [da.from_delayed(dask.delayed(_read_frame_file)(f, mode, shape, n, int(first)),
                               shape=(n, *shape), dtype=dtype)
-              for f, (_, _, mode, n) in zip(files, headers)]  # fmt: skip
+              for f, (_, _, mode, n), first in zip(files, headers, firsts)]  # fmt: skip
     axes = "TYX" + ("S" if len(shape) == 3 else "")
     kind = sequence_kind(files)
     meta = {"format": f"{kind.lower()}-sequence", "files": len(files),
