@@ -795,6 +795,30 @@ def test_an_output_that_would_join_a_png_sequence_is_refused(tmp_path):
     check_outputs({"-o": tifs / "speed.svg"}, {"VIDEO": tifs})  # no frame file: allowed
 
 
+def test_the_one_kind_pattern_of_a_mixed_folder_reads_all_that_kind(tmp_path):
+    """The warning of a folder mixing kinds offers a pattern that reads one kind only. It was
+    built from the first file's suffix: `folder/*.tif` in a folder of .tif and .tiff frames
+    (beside a PNG preview) left out the .tiff ones (or `*.tiff` the .tif ones). The pattern
+    offered now, opened as the user would, reads every TIFF frame and no PNG (h21). Fails on
+    the old code (the pattern reads 2 or 1 of the 3 TIFF frames)."""
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames = [np.full((6, 8), 1000 * i, np.uint16) for i in range(3)]
+    for name, frame in zip(["t0.tif", "t1.tiff", "t2.tif"], frames):
+        tifffile.imwrite(folder / name, frame)
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(folder / "preview.png")
+    rec = open_recording(folder)
+    assert rec.green.shape == (3, 6, 8)
+    (warning,) = rec.warnings
+    offered = warning.split("open ")[-1].split(" to say so")[0]
+    assert offered.startswith(str(folder)), warning
+    alone = open_recording(offered)
+    assert not any("holds" in w for w in alone.warnings), alone.warnings  # one kind: no note
+    np.testing.assert_array_equal(np.asarray(alone.green), np.stack(frames))
+
+
 def test_a_folder_mixing_frame_kinds_is_never_read_silently(tmp_path):
     """h21: a folder of TIFFs and PNGs read only the TIFFs, a PNG/JPEG mix the commoner kind,
     without a word (and 1 TIFF beside 500 PNG frames was a 1-frame movie). As ImageJ's Import >

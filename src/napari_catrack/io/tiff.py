@@ -454,6 +454,36 @@ def sequence_files(spec: str | os.PathLike) -> tuple[list[Path], list[str]]:
     return [Path(p) for p in natsorted(files, key=str)], notes
 
 
+def _kind_pattern(by_kind: dict[str, list[Path]], kind: str) -> str | None:
+    """A glob of file names ("*.tif", "*.tif*" for .tif and .tiff, "*.[jJ][pP]*" for .jpg and
+    .JPEG) that selects exactly the `kind` files among the frame files found (as `glob` matches
+    on this system), or None where no such one glob is found: the pattern a mixed folder's
+    warning offers to read that kind only. The first file's suffix alone missed the others
+    (`*.tif` left out the .tiff files of a folder holding both)."""
+    import fnmatch
+
+    def common_start(words: list[str]) -> str:  # of the characters, not of path parts
+        n = 0
+        while all(len(w) > n and w[n] == words[0][n] for w in words):
+            n += 1
+        return words[0][:n]
+
+    suffixes = sorted({p.suffix for p in by_kind[kind]})
+    prefix = common_start(suffixes)
+    lower = common_start([x.lower() for x in suffixes])
+    anycase = "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in lower[1:])
+    rest = "" if len(suffixes) == 1 else "*"
+    candidates = [f"*{prefix}{rest}"] if len(prefix) > 1 else []
+    if len(lower) > 1:
+        candidates.append(f"*.{anycase}{'' if len({x.lower() for x in suffixes}) == 1 else '*'}")
+    want = {p.name for p in by_kind[kind]}
+    names = [p.name for k in by_kind for p in by_kind[k]]
+    for pattern in candidates:
+        if {n for n in names if fnmatch.fnmatch(n, pattern)} == want:
+            return pattern
+    return None
+
+
 def _mixed_frames(by_kind: dict[str, list[Path]], where: str, spec: str) -> tuple[list, str]:
     """The frame files read from a folder/glob of several kinds, and the warning that says so."""
     kinds = sorted(by_kind, key=lambda k: (-len(by_kind[k]), _KIND_ORDER.index(k)))
@@ -466,10 +496,13 @@ def _mixed_frames(by_kind: dict[str, list[Path]], where: str, spec: str) -> tupl
             stems.setdefault(p.stem.lower(), set()).add(k)
     twice = sorted((s for s, ks in stems.items() if len(ks) > 1), key=str)
     main = kinds[0]
-    suffix = by_kind[main][0].suffix
-    one_kind = (
-        os.path.join(spec, f"*{suffix}") if os.path.isdir(spec) else f"a pattern ending *{suffix}"
-    )
+    tail = _kind_pattern(by_kind, main)
+    if tail is None:
+        one_kind = f"a folder of the {main} files only"
+    elif os.path.isdir(spec):
+        one_kind = os.path.join(spec, tail)
+    else:
+        one_kind = f"a pattern ending {tail}"
     if len(set(looks.values())) == 1 and not twice:
         total = sum(map(len, by_kind.values()))
         return [p for k in kinds for p in by_kind[k]], (
