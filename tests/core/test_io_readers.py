@@ -756,6 +756,25 @@ def test_png_frames_of_different_sizes_are_refused_naming_two(tmp_path):
         open_recording(tmp_path / "none")
 
 
+def test_a_png_frame_cut_short_is_one_message_naming_the_file_and_frame(tmp_path):
+    """A PNG whose header is whole but whose pixel data was cut short (a copy interrupted) opens
+    (headers only) and failed when its frame was read with Pillow's raw OSError ("image file is
+    truncated"), naming no file. It is one InputError naming the file and the frame (h21). Fails
+    on the old code (OSError)."""
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (40, 50), dtype=np.uint8) for _ in range(3)]
+    folder = _png_frames(tmp_path / "cut", frames)
+    cut = folder / "00002.png"
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[: len(whole) // 2])
+    rec = open_recording(folder)  # the header is whole: opening reads headers only
+    np.testing.assert_array_equal(np.asarray(rec.green[1]), frames[1])
+    with pytest.raises(InputError) as err:
+        np.asarray(rec.green[2])
+    msg = str(err.value)
+    assert "00002.png (frame 2 of the sequence) is damaged or cut short" in msg
+
+
 def test_an_output_that_would_join_a_png_sequence_is_refused(tmp_path):
     """A folder of PNG frames is a recording: a figure (PNG) or a TIFF written into it would
     change it, so both are refused before any work. A PNG beside TIFF frames is refused too
@@ -774,6 +793,30 @@ def test_an_output_that_would_join_a_png_sequence_is_refused(tmp_path):
         with pytest.raises(InputError, match="read as one recording"):
             check_outputs({"-o": tifs / name}, {"VIDEO": tifs})
     check_outputs({"-o": tifs / "speed.svg"}, {"VIDEO": tifs})  # no frame file: allowed
+
+
+def test_the_one_kind_pattern_of_a_mixed_folder_reads_all_that_kind(tmp_path):
+    """The warning of a folder mixing kinds offers a pattern that reads one kind only. It was
+    built from the first file's suffix: `folder/*.tif` in a folder of .tif and .tiff frames
+    (beside a PNG preview) left out the .tiff ones (or `*.tiff` the .tif ones). The pattern
+    offered now, opened as the user would, reads every TIFF frame and no PNG (h21). Fails on
+    the old code (the pattern reads 2 or 1 of the 3 TIFF frames)."""
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames = [np.full((6, 8), 1000 * i, np.uint16) for i in range(3)]
+    for name, frame in zip(["t0.tif", "t1.tiff", "t2.tif"], frames):
+        tifffile.imwrite(folder / name, frame)
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(folder / "preview.png")
+    rec = open_recording(folder)
+    assert rec.green.shape == (3, 6, 8)
+    (warning,) = rec.warnings
+    offered = warning.split("open ")[-1].split(" to say so")[0]
+    assert offered.startswith(str(folder)), warning
+    alone = open_recording(offered)
+    assert not any("holds" in w for w in alone.warnings), alone.warnings  # one kind: no note
+    np.testing.assert_array_equal(np.asarray(alone.green), np.stack(frames))
 
 
 def test_a_folder_mixing_frame_kinds_is_never_read_silently(tmp_path):

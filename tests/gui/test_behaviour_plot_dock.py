@@ -270,3 +270,26 @@ def test_a_tall_plot_dock_gives_its_room_to_the_plot(make_napari_viewer, qtbot, 
     assert info.height() <= info.heightForWidth(info.width()) + 4, (info.height(), info.width())
     assert info.y() - plot.canvas.geometry().bottom() <= 12
     assert plot.canvas.height() > plot.scroll_area.viewport().height() // 2
+
+
+def test_an_old_postures_kymograph_is_in_1_per_um_as_the_export(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """A posture from before session 20 has no pixel size of its own; export and figures read
+    the behaviour video's from the session (`behaviour_pixel_size_um`: 8 µm here), but the
+    docked plot read only the posture's and drew the kymograph in 1/px, its colour floor from a
+    length in px (h21). Fails on the old code (unit 1/px, length 8 times too short)."""
+    import numpy as np
+
+    from napari_catrack.session import attach_session
+
+    from ..core.test_posture_old_sessions import _old_widget_session
+
+    session, length_px = _old_widget_session(tmp_path, video_pixel=8.0)
+    viewer = make_napari_viewer(show=True)
+    attach_session(viewer, session)
+    _, plot = viewer.window.add_plugin_dock_widget(PLUGIN, PLOT)
+    assert plot.curvature_unit == "1/µm"
+    assert "1/µm" in plot.colorbar.ax.get_ylabel()
+    _, _, _, length = plot._data()
+    assert length == pytest.approx(np.median(length_px) * 8.0)

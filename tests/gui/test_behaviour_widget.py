@@ -647,3 +647,28 @@ def test_widget_posture_is_in_um_where_the_video_states_its_pixel_size(
             assert "length_um" not in posture.columns
             assert "lengths in px only: the video states no pixel size" in text, text
         viewer.close()
+
+
+def test_the_docs_number_the_steps_as_the_widgets_panels(make_napari_viewer):
+    """docs/behaviour.md numbered the Worm behaviour widget's steps 1-5 (Correct its own step 2)
+    while the panels are titled 1-4 (Correct is part of panel 1): a user reading "step 4, Velocity"
+    found "4. Behavioural bouts" (h21). Each numbered step of the docs' "In napari" list is the
+    panel of that number and name. Fails on the old docs (step 2 "Correct")."""
+    import re
+    from pathlib import Path
+
+    from qtpy.QtWidgets import QGroupBox
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Worm behaviour")
+    panels = {}
+    for box in widget.findChildren(QGroupBox):
+        found = re.match(r"(\d)\. (.+)", box.title())
+        if found:
+            panels[int(found[1])] = found[2]
+    docs = Path(__file__).parents[2] / "docs" / "behaviour.md"
+    section = docs.read_text().split("## In napari")[1].split("\n## ")[0]
+    steps = {int(n): name for n, name in re.findall(r"^(\d)\. \*\*(.+?)\.?\*\*", section, re.M)}
+    assert sorted(steps) == sorted(panels) == [1, 2, 3, 4]
+    for n, name in steps.items():
+        assert panels[n].startswith(name), (n, name, panels[n])

@@ -454,6 +454,36 @@ def sequence_files(spec: str | os.PathLike) -> tuple[list[Path], list[str]]:
     return [Path(p) for p in natsorted(files, key=str)], notes
 
 
+def _kind_pattern(by_kind: dict[str, list[Path]], kind: str) -> str | None:
+    """A glob of file names ("*.tif", "*.tif*" for .tif and .tiff, "*.[jJ][pP]*" for .jpg and
+    .JPEG) that selects exactly the `kind` files among the frame files found (as `glob` matches
+    on this system), or None where no such one glob is found: the pattern a mixed folder's
+    warning offers to read that kind only. The first file's suffix alone missed the others
+    (`*.tif` left out the .tiff files of a folder holding both)."""
+    import fnmatch
+
+    def common_start(words: list[str]) -> str:  # of the characters, not of path parts
+        n = 0
+        while all(len(w) > n and w[n] == words[0][n] for w in words):
+            n += 1
+        return words[0][:n]
+
+    suffixes = sorted({p.suffix for p in by_kind[kind]})
+    prefix = common_start(suffixes)
+    lower = common_start([x.lower() for x in suffixes])
+    anycase = "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in lower[1:])
+    rest = "" if len(suffixes) == 1 else "*"
+    candidates = [f"*{prefix}{rest}"] if len(prefix) > 1 else []
+    if len(lower) > 1:
+        candidates.append(f"*.{anycase}{'' if len({x.lower() for x in suffixes}) == 1 else '*'}")
+    want = {p.name for p in by_kind[kind]}
+    names = [p.name for k in by_kind for p in by_kind[k]]
+    for pattern in candidates:
+        if {n for n in names if fnmatch.fnmatch(n, pattern)} == want:
+            return pattern
+    return None
+
+
 def _mixed_frames(by_kind: dict[str, list[Path]], where: str, spec: str) -> tuple[list, str]:
     """The frame files read from a folder/glob of several kinds, and the warning that says so."""
     kinds = sorted(by_kind, key=lambda k: (-len(by_kind[k]), _KIND_ORDER.index(k)))
@@ -466,10 +496,13 @@ def _mixed_frames(by_kind: dict[str, list[Path]], where: str, spec: str) -> tupl
             stems.setdefault(p.stem.lower(), set()).add(k)
     twice = sorted((s for s, ks in stems.items() if len(ks) > 1), key=str)
     main = kinds[0]
-    suffix = by_kind[main][0].suffix
-    one_kind = (
-        os.path.join(spec, f"*{suffix}") if os.path.isdir(spec) else f"a pattern ending *{suffix}"
-    )
+    tail = _kind_pattern(by_kind, main)
+    if tail is None:
+        one_kind = f"a folder of the {main} files only"
+    elif os.path.isdir(spec):
+        one_kind = os.path.join(spec, tail)
+    else:
+        one_kind = f"a pattern ending {tail}"
     if len(set(looks.values())) == 1 and not twice:
         total = sum(map(len, by_kind.values()))
         return [p for k in kinds for p in by_kind[k]], (
@@ -589,9 +622,27 @@ def _changed(path: Path, data: np.ndarray, shape: tuple[int, ...]):
     )
 
 
-def _read_frame_file(path: Path, mode: str | None, shape: tuple[int, ...], n: int) -> np.ndarray:
-    """The `n` frames (n, *shape) of one file of a sequence: a TIFF's, an image's, or each frame
-    of an animated PNG (as Pillow composes them)."""
+def _read_frame_file(
+    path: Path, mode: str | None, shape: tuple[int, ...], n: int, first: int = 0
+) -> np.ndarray:
+    """The `n` frames (n, *shape) of one file of a sequence, whose first is the movie's frame
+    `first`: a TIFF's, an image's, or each frame of an animated PNG (as Pillow composes them).
+    A file whose header was read but whose pixels are not (a PNG cut short by a copy) is one
+    `InputError` naming the file and the frame, never a raw OSError from deep in Pillow."""
+    try:
+        return _read_frame_pixels(path, mode, shape, n)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, tifffile.TiffFileError) as exc:
+        frame = f"frame {first}" if n == 1 else f"frames {first}-{first + n - 1}"
+        raise InputError(
+            f"{path.name} ({frame} of the sequence) is damaged or cut short: its header was "
+            f"read but its pixels are not ({exc}); copy the file again, or remove it from the "
+            "folder"
+        ) from None
+
+
+def _read_frame_pixels(path: Path, mode: str | None, shape: tuple[int, ...], n: int) -> np.ndarray:
     if mode is None:
         data = tifffile.imread(path)
         if data.shape != shape:
@@ -639,9 +690,10 @@ def _open_image_sequence(files: list[Path]) -> RawStack:
     import dask
     import dask.array as da
 
-    blocks = [da.from_delayed(dask.delayed(_read_frame_file)(f, mode, shape, n),
+    firsts = np.cumsum([0] + [n for *_, n in headers])  # each file's first frame
+    blocks = [da.from_delayed(dask.delayed(_read_frame_file)(f, mode, shape, n, int(first)),
                               shape=(n, *shape), dtype=dtype)
-              for f, (_, _, mode, n) in zip(files, headers)]  # fmt: skip
+              for f, (_, _, mode, n), first in zip(files, headers, firsts)]  # fmt: skip
     axes = "TYX" + ("S" if len(shape) == 3 else "")
     kind = sequence_kind(files)
     meta = {"format": f"{kind.lower()}-sequence", "files": len(files),

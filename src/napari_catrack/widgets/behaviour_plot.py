@@ -4,7 +4,7 @@ Top: signed speed (forward +, backward -) and speed, in µm/s, with the behaviou
 "bouts") as a strip of coloured bars along its top (the key in the line above the plot); bottom: curvature along the body
 (head at the top) over time, with a colour bar: red (+) where the body bends counter-clockwise on
 screen going from head to tail, blue (-) clockwise (`core.behaviour.posture.curvature`; which side
-is ventral the video does not say), in 1/µm when the posture has a pixel size, else 1/px, the
+is ventral the video does not say), in 1/µm when the session holds the video's pixel size (`behaviour_pixel_size_um`), else 1/px, the
 limits ± the 99th percentile of the good frames, at least 1/body length (`colour_limit`: a
 straight worm's rounding noise looks flat). A vertical line follows
 the time slider; clicking either plot moves the viewer to that frame. The data come from the
@@ -118,6 +118,7 @@ class BehaviourPlotWidget(QWidget):
     def _data(self):
         from napari_catrack.core.behaviour.posture import kymograph, median_length
         from napari_catrack.core.behaviour.records import (
+            behaviour_pixel_size_um,
             bouts_from_session,
             centerline_from_session,
             velocity_from_session,
@@ -129,8 +130,10 @@ class BehaviourPlotWidget(QWidget):
         cl = centerline_from_session(session)
         if cl is None:
             return vel, None, None, None
-        # in 1/µm when the posture was computed with a pixel size (as the exported figure)
-        px = (session["centerline"].attrs.get("posture") or {}).get("pixel_size_um")
+        # in 1/µm when the session holds the behaviour video's pixel size: the posture's, else
+        # (a posture from before session 20) the video velocity's or recording's, as the
+        # exported figure and posture table (`posture_from_session`) read it
+        px = behaviour_pixel_size_um(session)
         self.curvature_unit = "1/µm" if px else "1/px"
         kymo = kymograph(cl[0].points, cl[0].posture_ok, pixel_size=float(px) if px else 1.0)
         length = median_length(cl[0].points, cl[0].posture_ok, float(px) if px else 1.0)
