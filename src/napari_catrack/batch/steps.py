@@ -35,6 +35,11 @@ class NotApplicable(CatrackError):
     """The step has nothing to do for this recording (reported as skipped, with the reason)."""
 
 
+class RecordingNote(UserWarning):
+    """What the reader says a user must know about a recording (`Recording.warnings`), raised
+    once, when a batch step opens it: the worker's warning line and that step's report row."""
+
+
 class StepContext:
     """What the steps of one recording share; the recording is opened once, lazily."""
 
@@ -44,6 +49,10 @@ class StepContext:
     @functools.cached_property
     def recording(self):
         rec = self.spec.open()
+        import warnings
+
+        for note in rec.warnings:  # the reader's (a mixed frame folder, a damaged video's lost
+            warnings.warn(note, RecordingNote, stacklevel=2)  # frames): in the step's row too
         stated = rec.metadata.get("file_fps")
         if stated and rec.fps and abs(rec.fps - stated) > 0.01 * stated:
             import warnings  # shown as one line naming the recording and the step
