@@ -951,3 +951,28 @@ def test_cancel_and_interrupt_lines_count_one_recording_in_the_singular(tmp_path
         run_batch(one, tmp_path / "b", workers=1, log=lines.append, progress=interrupt)
     said = [line for line in lines if line.startswith("interrupted")]
     assert said and said[0].startswith("interrupted after 1 of 1 recording; the report"), lines
+
+
+def test_a_recordings_reader_warnings_are_in_its_report_rows(tmp_path):
+    """h21b: `catrack batch` never said what the reader warns about a recording (a frame folder
+    mixing kinds: a PNG preview left out), which `catrack info` and the loader show. Now the
+    step that opens it has them in its report row (report.csv), once; the worker's warning
+    line (stderr of another process: not checked here) says them too."""
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    movie = tmp_path / "movie"
+    movie.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        tifffile.imwrite(movie / f"f{i:02d}.tif", rng.integers(0, 1000, (32, 32), np.uint16))
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(movie / "preview.png")
+    (tmp_path / "m.yaml").write_text(
+        f"recordings:\n  - {{path: {movie}, name: rec, fps: 10, steps: [align]}}\n"
+    )
+    assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")]) == 0
+    report = pd.read_csv(tmp_path / "out" / "report.csv")
+    said = "only the 8 TIFF files are read as frames; left out: 1 file(s) (preview.png)"
+    rows = report[report["message"].astype(str).str.contains(said, regex=False)]
+    assert rows["step"].tolist() == ["align"], report.to_dict("records")  # once, not per step

@@ -166,3 +166,30 @@ def test_events_on_a_session_with_a_rate_and_uneven_times_warns_as_the_widget(tm
     argv[1] = str(tmp_path / "t.catrack.h5")
     assert main([*argv, str(tmp_path / "r")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_batch_events_step_reports_a_rate_kept_over_uneven_times(tmp_path):
+    """The batch events step (a manifest's fps over traces that dropped frames) lined the events
+    up at frame / fps without a word, where `catrack events` warns (h21b): now its report row
+    says the same `uneven_times_note`; the rate is kept. Even times: nothing said."""
+    from types import SimpleNamespace
+
+    from napari_catrack.batch.steps import StepContext, _events
+    from napari_catrack.core.events.params import EventAlignParams
+    from napari_catrack.core.transients import frame_rate_of_times, uneven_times_note
+
+    pd.DataFrame({"event": ["x"], "time_s": [70.0]}).to_csv(tmp_path / "e.csv", index=False)
+    spec = SimpleNamespace(options={"fps": FPS}, path=tmp_path / "none.tif",
+                           files={"events": tmp_path / "e.csv"})  # fmt: skip
+    note = uneven_times_note(frame_rate_of_times(_gappy())[1], FPS, "events")
+    for traces, said in (
+        (_gappy(), True),
+        (_gappy().assign(time_s=lambda d: d.frame / FPS), False),
+    ):
+        session = _session(traces)
+        ctx = StepContext(spec, session, tmp_path, log=lambda line: None)
+        ctx.__dict__["recording"] = SimpleNamespace(n_frames=N)  # (no movie to open)
+        message = _events(ctx, EventAlignParams())
+        assert message.startswith("1/1 events in the recording")
+        assert (message == f"1/1 events in the recording; {note}") is said, message
+        assert session["events"].tables["events"]["frame"].tolist() == [2100]  # rate kept

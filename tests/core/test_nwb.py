@@ -709,3 +709,25 @@ def test_catrack_export_says_what_the_nwb_file_lacks_as_export_nwb_does(tmp_path
     argv = ["export", str(session.path), "-o", str(tmp_path / "c"), "--items", "nwb"]
     assert main([*argv, "--metadata", str(tmp_path / "m.yaml")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_frame_folder_with_an_animated_png_links_each_files_first_frame(tmp_path):
+    """h21b: NWB's `starting_frame` for a recording of several files was the file's index (one
+    frame per file): a folder with an animated PNG (3 frames) put every later file's frames off.
+    Now each file's first frame index, as the reader numbers the frames."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from napari_catrack.io.nwb_ophys import _external_files
+    from napari_catrack.io.tiff import open_tiff_sequence
+
+    frames = [Image.fromarray(np.full((6, 8), v, np.uint8)) for v in range(5)]
+    frames[0].save(tmp_path / "a1.png")
+    frames[1].save(tmp_path / "a2.png", save_all=True, append_images=frames[2:4])  # 3 frames
+    frames[4].save(tmp_path / "a3.png")
+    files, starts = _external_files(str(tmp_path))
+    assert [Path(f).name for f in files] == ["a1.png", "a2.png", "a3.png"]
+    assert starts == [0, 1, 4]  # before: [0, 1, 2]
+    movie = np.asarray(open_tiff_sequence(tmp_path).data)
+    assert [int(movie[s].max()) for s in starts] == [0, 1, 4]  # each file's first frame

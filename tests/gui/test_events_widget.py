@@ -353,6 +353,33 @@ def test_events_that_all_miss_the_recording_are_warned_as_catrack_events_does(
     assert "milliseconds" in text
 
 
+def test_a_rate_kept_over_uneven_times_is_warned_as_catrack_events_does(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """h21b: traces that dropped frames (time_s uneven) with a rate in force: `catrack events`
+    and the Transients widget warn that frame / rate, not those times, lines the events up; the
+    Events widget did so silently. Now the same message (`uneven_times_note`); the rate kept."""
+    from qtpy.QtCore import Qt
+
+    from napari_catrack.core.transients import frame_rate_of_times, uneven_times_note
+    from napari_catrack.session import Session
+
+    n, frames = 300, np.arange(300)
+    traces = pd.DataFrame({"neuron_id": 1, "frame": frames, "dff": np.zeros(n),
+                           "time_s": (frames + 5 * (frames >= 100)) / 10.0})  # fmt: skip
+    session = Session(autosave=False)
+    session.record("traces", tables={"traces": traces}, attrs={"fps": 10.0})
+    pd.DataFrame({"event": ["lever"], "time_s": [20.0]}).to_csv(tmp_path / "e.csv", index=False)
+    _, _, widget = events_widget(make_napari_viewer, session, n)
+    widget.events_file.setText(str(tmp_path / "e.csv"))
+    qtbot.mouseClick(widget.align_button, Qt.LeftButton)
+    text = widget.summary.text()
+    assert "lever: 1 (1 in the recording)" in text
+    note = uneven_times_note(frame_rate_of_times(traces)[1], 10.0, "events")
+    assert f"warning: {note}" in text, text
+    assert session["events"].tables["events"]["frame"].tolist() == [200]  # the rate kept
+
+
 def test_the_averages_are_in_view_without_scrolling_at_the_docks_usual_size(
     make_napari_viewer, qtbot, tmp_path
 ):

@@ -293,17 +293,20 @@ def run_recording(
 
 @contextlib.contextmanager
 def _encoding_notes(notes: list[str]):
-    """Collect in `notes` the `EncodingNote`s raised inside (a table read as Windows-1252),
-    still shown as before: on stderr a worker's line is easily lost among the others, while
-    the report's row of the step is where a user looks for what to check in that recording."""
+    """Collect in `notes` the `EncodingNote`s raised inside (a table read as Windows-1252) and
+    the reader's `RecordingNote`s (a mixed frame folder, a damaged video's lost frames), each
+    once, still shown as before: on stderr a worker's line is easily lost among the others,
+    while the report's row of the step is where a user looks for what to check in that
+    recording."""
     import warnings
 
+    from napari_catrack.batch.steps import RecordingNote
     from napari_catrack.io.text_encoding import EncodingNote
 
     shown = warnings.showwarning
 
     def show(message, category, *args, **kwargs):
-        if issubclass(category, EncodingNote):
+        if issubclass(category, (EncodingNote, RecordingNote)):
             if str(message) in notes:
                 return  # one file read twice in a step: said once
             notes.append(str(message))

@@ -35,6 +35,11 @@ class NotApplicable(CatrackError):
     """The step has nothing to do for this recording (reported as skipped, with the reason)."""
 
 
+class RecordingNote(UserWarning):
+    """What the reader says a user must know about a recording (`Recording.warnings`), raised
+    once, when a batch step opens it: the worker's warning line and that step's report row."""
+
+
 class StepContext:
     """What the steps of one recording share; the recording is opened once, lazily."""
 
@@ -44,6 +49,10 @@ class StepContext:
     @functools.cached_property
     def recording(self):
         rec = self.spec.open()
+        import warnings
+
+        for note in rec.warnings:  # the reader's (a mixed frame folder, a damaged video's lost
+            warnings.warn(note, RecordingNote, stacklevel=2)  # frames): in the step's row too
         stated = rec.metadata.get("file_fps")
         if stated and rec.fps and abs(rec.fps - stated) > 0.01 * stated:
             import warnings  # shown as one line naming the recording and the step
@@ -318,6 +327,7 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
         read_imaging_frame_times,
         record_events,
         record_video,
+        uneven_clock_note,
     )
     from napari_catrack.io.events import read_events
     from napari_catrack.io.stage import read_frame_times
@@ -325,6 +335,7 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
     files = ctx.spec.files
     if "events" not in files:
         raise InputError("the events step needs an `events` file in the manifest")
+    notes: list[str] = []
     if "frame_times" in files:
         # the rules of `catrack events --frame-times`: one time per recorded frame of this
         # recording, increasing (a file for another, longer recording was taken silently)
@@ -345,6 +356,8 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
     else:
         ctx.session.remove("events", save=False)  # a new rate or recording: not the old clock
         imaging = imaging_clock(ctx.session, n_frames=ctx.recording.n_frames, fps=ctx.fps())
+        # the rate kept over traces' uneven time_s: said in the report, as `catrack events` says
+        notes.append(uneven_clock_note(ctx.session, ctx.fps()))
     video = None
     if "video_times" in files:
         times = read_frame_times(files["video_times"])
@@ -372,7 +385,8 @@ def _events(ctx: StepContext, p: EventAlignParams) -> str:
     if "video" in files and video is not None:
         record_video(ctx.session, str(files["video"]), video, imaging, save=False,
                      inputs={"video_times": files.get("video_times")})  # fmt: skip
-    return f"{int(aligned.in_recording.sum())}/{len(aligned)} events in the recording"
+    summary = f"{int(aligned.in_recording.sum())}/{len(aligned)} events in the recording"
+    return _with_notes(summary, [n for n in notes if n])
 
 
 def _video_length(path: Path | None, fps: float | None) -> tuple[int, float]:

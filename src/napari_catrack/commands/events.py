@@ -149,15 +149,12 @@ def _check_session_times(session, fps: float) -> None:
     Transients widget's warning (`core.transients.uneven_times_note`), with the fix; not said
     where the session's own recorded frame times line them up (a --frame-times run kept)."""
     from napari_catrack.commands._common import warn
-    from napari_catrack.core.events.session import EVENTS
-    from napari_catrack.core.transients import uneven_times_note
+    from napari_catrack.core.events.session import EVENTS, uneven_clock_note
 
     if EVENTS in session and "frame_times" in session[EVENTS].tables:
         return
-    _, uneven = session.traces_frame_rate()
-    if uneven:
-        warn("events", uneven_times_note(uneven, fps, "events") + ": give the frame times "
-             "with --frame-times to keep them")  # fmt: skip
+    if note := uneven_clock_note(session, fps):
+        warn("events", note + ": give the frame times with --frame-times to keep them")
 
 
 def run(args: argparse.Namespace) -> int:

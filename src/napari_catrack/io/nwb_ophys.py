@@ -254,14 +254,18 @@ def _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups, wher
 
 
 def _external_files(path: str) -> tuple[list[str], list[int]]:
-    """The file(s) of a recording and the frame each starts at (folders/globs: one per file)."""
+    """The file(s) of a recording and the frame each starts at (NWB's `starting_frame`): a
+    folder's/glob's files with the frames the reader takes from each (`io.tiff._frame_header`:
+    an animated PNG holds several), not one per file, which put every later file's frames off."""
     p = Path(path)
     if p.is_file():
         return [str(p)], [0]
-    from napari_catrack.io.tiff import expand_sequence
+    from napari_catrack.io.tiff import _frame_header, expand_sequence
 
-    files = [str(f) for f in expand_sequence(path)]
-    return files, list(range(len(files)))
+    files = expand_sequence(path)
+    counts = [_frame_header(f)[3] for f in files]  # headers only
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+    return [str(f) for f in files], starts
 
 
 def _check_lengths(session, summary) -> None:

@@ -289,6 +289,7 @@ class EventsWidget(QWidget):
             record_events,
             record_video,
             recording_frames,
+            uneven_clock_note,
         )
         from napari_catrack.io.events import read_events
         from napari_catrack.widgets._worker import report_exception
@@ -312,7 +313,8 @@ class EventsWidget(QWidget):
             else:
                 imaging = imaging_clock(
                     session, n_frames=n_frames, fps=self.ctx.fps(), recorded=False
-                )
+                )  # the rate kept over uneven time_s: said, as `catrack events` says it
+                note = uneven_clock_note(session, self.ctx.fps()) or None
             video, raw = self._video(params)
             aligned = align_events(
                 read_events(self.events_file.text().strip()), imaging, params, video=video

@@ -51,6 +51,21 @@ def imaging_clock(
     return Clock.regular(n, fps)
 
 
+def uneven_clock_note(session, fps: float | None) -> str:
+    """The warning where a new line-up at a frame rate in force (`fps`, else the session's)
+    meets traces whose time_s states none (dropped frames, two rates): `imaging_clock` keeps
+    the rate, and frame / rate times the events, not those times. The one message
+    (`core.transients.uneven_times_note`) of `catrack events`, the Events widget, the batch
+    events step and the Transients widget; "" where the times are even or no rate is in force."""
+    from napari_catrack.core.transients import uneven_times_note
+
+    fps = fps or session.frame_rate()
+    if not fps:
+        return ""
+    _, uneven = session.traces_frame_rate()
+    return uneven_times_note(uneven, fps, "events") if uneven else ""
+
+
 def recording_frames(session) -> int | None:
     """The recording's frame count as the session knows it (its summary, else the traces)."""
     n = int((session.recording.get("summary") or {}).get("frames") or 0)
