@@ -122,3 +122,24 @@ def test_cells_recorded_again_as_they_were_are_not_compared_cell_by_cell(tmp_pat
     monkeypatch.setattr(sources_session, "_cell_pixels", compared)
     assert record_sources(s, again, origin="caiman") == []
     assert _hand(s) == {"2": "rejected"}
+
+
+def test_two_cells_of_one_footprint_give_their_verdicts_to_no_one_new_cell(tmp_path, capsys):
+    """A session whose cells 0 and 1 have one footprint (a tool's duplicate), re-imported with
+    that footprint once: before h21 both hand verdicts (rejected, accepted) went to the one new
+    cell. Whose verdict is its cannot be told: neither is kept, and the note names both."""
+    fp = _cells()
+    fp[1] = fp[0]  # a duplicate
+    _import(tmp_path, _caiman(tmp_path / "a.hdf5", fp), "a", capsys)
+    s = Session.load(tmp_path / "s.catrack.h5")
+    set_verdict(s, 0, "rejected", "by hand")
+    set_verdict(s, 1, "accepted", "by hand")
+    set_verdict(s, 2, "accepted", "by hand")
+    s.save()
+    again = fp[[3, 2, 0]].copy()  # another run: the duplicate once, cells in another order
+    err = _import(tmp_path, _caiman(tmp_path / "b.hdf5", again, seed=1), "b", capsys)
+    s = Session.load(tmp_path / "s.catrack.h5")
+    assert _hand(s) == {"1": "accepted"}  # old cell 2, now id 1: its verdict followed it
+    assert "2 hand verdicts on cells this import no longer has were dropped: ids 0, 1" in err
+    assert "ids 0, 1 had one footprint" in err
+    assert any("ids 0, 1 had one footprint" in n for n in s[SOURCES_STEP].attrs["notes"])
