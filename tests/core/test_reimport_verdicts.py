@@ -65,7 +65,7 @@ def test_a_caiman_reimport_in_another_order_keeps_each_verdict_on_its_cell(tmp_p
     s = Session.load(tmp_path / "s.catrack.h5")
     assert _hand(s) == {}
     note = (
-        "2 hand verdicts on cells this import no longer has were dropped: ids 2, 3 (caiman's "
+        "2 hand verdicts on cells this import no longer has were dropped: ids 2, 3 (CaImAn's "
         "cells are found again by their footprints, as another run of it numbers them in its "
         "own order: no cell of this import has its footprint)"
     )
@@ -143,3 +143,12 @@ def test_two_cells_of_one_footprint_give_their_verdicts_to_no_one_new_cell(tmp_p
     assert "2 hand verdicts on cells this import no longer has were dropped: ids 0, 1" in err
     assert "ids 0, 1 had one footprint" in err
     assert any("ids 0, 1 had one footprint" in n for n in s[SOURCES_STEP].attrs["notes"])
+
+
+def test_the_import_result_line_names_the_tool_properly(tmp_path, capsys):
+    """`catrack import caiman`'s result line says "CaImAn" (before h21: "4 caiman components");
+    the CLI word stays lower case."""
+    capsys.readouterr()
+    path = _caiman(tmp_path / "a.hdf5", _cells())
+    assert main(["import", "caiman", str(path), "-o", str(tmp_path / "a")]) == 0
+    assert capsys.readouterr().out.startswith("4 CaImAn components (4 accepted) -> ")

@@ -20,6 +20,13 @@ from napari_catrack.core.sources.footprints import as_footprints
 from napari_catrack.core.sources.params import SourcesParams
 from napari_catrack.errors import InputError, check_cancelled
 
+TOOL_NAMES = {"suite2p": "suite2p", "caiman": "CaImAn", "minian": "Minian", "imagej": "ImageJ"}
+
+
+def tool_name(tool: str | None) -> str | None:
+    """A tool's proper name for user text ("caiman" -> "CaImAn"); CLI words stay lower case."""
+    return None if tool is None else TOOL_NAMES.get(str(tool).lower(), tool)
+
 
 def imported_result(
     tool: str,

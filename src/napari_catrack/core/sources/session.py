@@ -228,13 +228,17 @@ def _by_footprint(session, comps: pd.DataFrame, origin: str | None = None) -> st
     if _legacy_plane(session, old, comps):
         return "drawn or reshaped by hand, or changed in the output since: no cell of this import has its footprint"  # fmt: skip
     if origin in IMPORTED:  # the same tool's output again
-        return (f"{origin}'s cells are found again by their footprints, as another run of it "
+        from napari_catrack.core.sources.imported import tool_name
+
+        return (f"{tool_name(origin)}'s cells are found again by their footprints, as another run of it "
                 "numbers them in its own order: no cell of this import has its footprint")  # fmt: skip
     return ""
 
 
 def _maker_words(maker: str | None) -> str:
-    return "extracted by catrack" if maker == "extracted" else f"{maker}'s"
+    from napari_catrack.core.sources.imported import tool_name
+
+    return "extracted by catrack" if maker == "extracted" else f"{tool_name(maker)}'s"
 
 
 def _cells_made_by(rec) -> str | None:
