@@ -222,3 +222,33 @@ def test_event_triggered_averages_leave_dF_cells_out_of_a_dF_F_average(tmp_path,
     session["sources"].tables["components"]["dff_kind"] = DF
     with pytest.raises(InputError, match="every cell's dff is dF, not dF/F.*another signal"):
         traces_for_eta(session, "dff")
+
+
+def test_transients_of_another_table_take_no_dff_kind_from_the_session(tmp_path, capsys):
+    """`catrack transients OTHER.csv --session`: the session's components say which of ITS
+    traces are dF; another table whose cells share the ids is not labelled by them (before h21
+    its cell 2 was called dF and left out of the dF/F figures), and a warning says so."""
+    from napari_catrack.cli import main
+    from napari_catrack.session import Session
+    from tests.core._session_helpers import two_photon_session
+
+    session, _ = two_photon_session(tmp_path / "s")
+    comps = session["sources"].tables["components"].copy()
+    comps["dff_kind"] = [DFF, DF, DFF, DFF]
+    session.record("sources", tables={"components": comps}, attrs={"fps": 10.0})
+    traces = session["traces"].tables["traces"]
+    session.record("traces", tables={"traces": traces}, attrs={"fps": 10.0, "source": "sources"})
+    session.save()
+    other = traces[["neuron_id", "frame", "time_s", "dff"]].copy()
+    other["dff"] = other["dff"] * 0.5 + 0.01  # another table (another extraction, say)
+    other.to_csv(tmp_path / "other.csv", index=False)
+    code = main(["transients", str(tmp_path / "other.csv"), "--method", "ksigma", "--k", "1",
+                 "-o", str(tmp_path / "tr.csv"), "--cells", str(tmp_path / "c.csv"),
+                 "--figures", str(tmp_path / "f"), "--figure-format", "svg",
+                 "--session", str(session.path)])  # fmt: skip
+    assert code == 0
+    assert "not the session's traces table" in capsys.readouterr().err
+    assert "dff_kind" not in pd.read_csv(tmp_path / "c.csv")
+    stored = Session.load(session.path)["transients"].tables["cells"]
+    assert "dff_kind" not in stored
+    assert "dF, not dF/F" not in (tmp_path / "f" / "transients_traces.svg").read_text()

@@ -65,7 +65,7 @@ def test_a_caiman_reimport_in_another_order_keeps_each_verdict_on_its_cell(tmp_p
     s = Session.load(tmp_path / "s.catrack.h5")
     assert _hand(s) == {}
     note = (
-        "2 hand verdicts on cells this import no longer has were dropped: ids 2, 3 (caiman's "
+        "2 hand verdicts on cells this import no longer has were dropped: ids 2, 3 (CaImAn's "
         "cells are found again by their footprints, as another run of it numbers them in its "
         "own order: no cell of this import has its footprint)"
     )
@@ -122,3 +122,33 @@ def test_cells_recorded_again_as_they_were_are_not_compared_cell_by_cell(tmp_pat
     monkeypatch.setattr(sources_session, "_cell_pixels", compared)
     assert record_sources(s, again, origin="caiman") == []
     assert _hand(s) == {"2": "rejected"}
+
+
+def test_two_cells_of_one_footprint_give_their_verdicts_to_no_one_new_cell(tmp_path, capsys):
+    """A session whose cells 0 and 1 have one footprint (a tool's duplicate), re-imported with
+    that footprint once: before h21 both hand verdicts (rejected, accepted) went to the one new
+    cell. Whose verdict is its cannot be told: neither is kept, and the note names both."""
+    fp = _cells()
+    fp[1] = fp[0]  # a duplicate
+    _import(tmp_path, _caiman(tmp_path / "a.hdf5", fp), "a", capsys)
+    s = Session.load(tmp_path / "s.catrack.h5")
+    set_verdict(s, 0, "rejected", "by hand")
+    set_verdict(s, 1, "accepted", "by hand")
+    set_verdict(s, 2, "accepted", "by hand")
+    s.save()
+    again = fp[[3, 2, 0]].copy()  # another run: the duplicate once, cells in another order
+    err = _import(tmp_path, _caiman(tmp_path / "b.hdf5", again, seed=1), "b", capsys)
+    s = Session.load(tmp_path / "s.catrack.h5")
+    assert _hand(s) == {"1": "accepted"}  # old cell 2, now id 1: its verdict followed it
+    assert "2 hand verdicts on cells this import no longer has were dropped: ids 0, 1" in err
+    assert "ids 0, 1 had one footprint" in err
+    assert any("ids 0, 1 had one footprint" in n for n in s[SOURCES_STEP].attrs["notes"])
+
+
+def test_the_import_result_line_names_the_tool_properly(tmp_path, capsys):
+    """`catrack import caiman`'s result line says "CaImAn" (before h21: "4 caiman components");
+    the CLI word stays lower case."""
+    capsys.readouterr()
+    path = _caiman(tmp_path / "a.hdf5", _cells())
+    assert main(["import", "caiman", str(path), "-o", str(tmp_path / "a")]) == 0
+    assert capsys.readouterr().out.startswith("4 CaImAn components (4 accepted) -> ")

@@ -171,3 +171,19 @@ def test_the_exported_cell_table_says_a_verdict_changed_after_the_transients(tmp
     stored = session["transients"].tables["cells"]
     assert c.index.astype(str).tolist() == stored["neuron_id"].astype(str).tolist()
     assert c["n_transients"].tolist() == stored["n_transients"].tolist()
+
+
+def test_ensembles_of_no_transients_say_so_not_a_threshold_of_0(tmp_path, capsys):
+    """`catrack ensembles` of a transients table with no rows: before h21 its line read
+    "0 ensemble events (threshold > 0 coactive neurons)", a threshold no test drew."""
+    from napari_catrack.cli import main
+
+    (tmp_path / "t.csv").write_text("neuron_id,transient_id,start_frame,peak_frame,end_frame,amplitude\n")  # fmt: skip
+    (tmp_path / "n.csv").write_text("neuron_id,status\n1,accepted\n2,accepted\n")
+    capsys.readouterr()
+    argv = ["ensembles", str(tmp_path / "t.csv"), "--seed", "1", "--no-figures", "-o", str(tmp_path / "e"),
+            "--neurons", str(tmp_path / "n.csv"), "--n-frames", "100", "--fps", "10"]  # fmt: skip
+    assert main(argv) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("0 ensemble events (no events to test), 0 ensembles of 2 neurons")
+    assert "threshold" not in line

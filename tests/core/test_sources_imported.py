@@ -64,3 +64,26 @@ def test_imports_of_another_movie_are_refused_or_said():
         check_against_movie(result, 300, (32, 40), what="the suite2p import")
     (said,) = check_against_movie(result, 200, (40, 32), what="the suite2p import")
     assert said.startswith("the suite2p import's traces have 300 frames but the session's movie has 200")  # fmt: skip
+
+
+def test_imports_take_the_dff_baseline_window_from_the_sources_params(tmp_path):
+    """An import's dF/F baseline window is `SourcesParams.baseline_window_s` (the one place for
+    defaults; before h21 dff.py's own 30 s), or the one given, and its provenance says which."""
+    from napari_catrack.core.sources.dff import dff_and_kind
+    from napari_catrack.core.sources.params import SourcesParams
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.session import Session
+
+    rng = np.random.default_rng(1)
+    fp = np.zeros((2, 20, 20), np.float32)
+    fp[0, 2:6, 2:6] = fp[1, 10:14, 10:14] = 1.0
+    raw = 100 + 20 * np.sin(np.arange(600) / 40.0)[None] + rng.normal(0, 1, (2, 600))
+    made = imported_result("caiman", fp, raw, fps=10.0)
+    window = SourcesParams().baseline_window_s
+    assert made.made_with == {"baseline_window_s": window}
+    short = imported_result("caiman", fp, raw, fps=10.0, baseline_window_s=3.0)
+    assert np.allclose(short.dff, dff_and_kind(raw, None, 10.0, 3.0)[0], equal_nan=True)
+    assert not np.allclose(short.dff, made.dff, equal_nan=True)  # the window matters here
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, short, origin="caiman")
+    assert session["sources"].params["import"]["baseline_window_s"] == 3.0

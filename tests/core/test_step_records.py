@@ -312,7 +312,11 @@ def test_import_and_puncta_sessions(tmp_path):
     # and a re-evaluation keeps that and the files read
     from napari_catrack.core.sources.session import record_sources, sources_from_session
 
-    assert loaded["sources"].params["import"] == {"tool": "minian", "fps": 20.0}
+    assert loaded["sources"].params["import"] == {
+        "tool": "minian",
+        "fps": 20.0,
+        "baseline_window_s": 30.0,
+    }
     assert "sources" not in loaded["sources"].params and "sources" not in loaded["traces"].params
     record_sources(loaded, sources_from_session(loaded), origin="re-evaluated", save=False)
     assert loaded["sources"].params["import"]["tool"] == "minian"

@@ -79,7 +79,7 @@ def test_imagej_rois_from_the_sources_widget_become_layers_and_traces(
     assert rec.attrs["origin"] == "imagej" and rec.params["import"]["tool"] == "imagej"
     assert rec.params["import"]["fps"] == FPS  # the recording's rate
     assert set(rec.attrs["inputs"]) == {"imagej", "recording"}
-    assert "2 components (imagej)" in src.status.text()
+    assert "2 components (ImageJ)" in src.status.text()
     # ... and the traces in the trace viewer
     assert tv.shows_session
     assert [tv.neurons.item(i).text() for i in range(tv.neurons.count())] == [str(i) for i in comps["neuron_id"]]  # fmt: skip

@@ -375,8 +375,10 @@ def run(args: argparse.Namespace) -> int:
         target.record(record_ensembles, result, inputs=inputs)
         target.save()
     active = len(set(trains.neuron.tolist()))
+    # no events at all: no null threshold was drawn ("threshold > 0" read as a result) (h21)
+    said = f"threshold > {result.threshold} coactive neurons" if active else "no events to test"
     print(
-        f"{len(result.events)} ensemble events (threshold > {result.threshold} coactive neurons), "
+        f"{len(result.events)} ensemble events ({said}), "
         f"{result.n_ensembles} ensembles of {trains.n_neurons} neurons ({neurons_from}; "
         f"{active} with events) -> {out}"
     )

@@ -165,5 +165,7 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:  # how the output was read: on stderr, as every command's notes
         print(f"catrack import: {note}", file=sys.stderr)
     # the result line, on stdout as every command's
-    print(f"{len(result.components)} {args.tool} components ({n_acc} accepted) -> {args.output}")
+    from napari_catrack.core.sources.imported import tool_name  # "CaImAn", not "caiman"
+
+    print(f"{len(result.components)} {tool_name(args.tool)} components ({n_acc} accepted) -> {args.output}")  # fmt: skip
     return 0

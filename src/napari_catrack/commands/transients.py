@@ -113,11 +113,17 @@ def run(args: argparse.Namespace) -> int:
         table[f"{c}_frame"] = tm.frames[table[f"{c}_frame"].to_numpy()]
     # times on each trace's own clock: its time_s (a suite2p plane's time in the volume)
     table = frame_times(table, fps, time_offsets(traces, fps))  # (a wide table: none)
+    # the session's components say which cells' dff is dF (h20), of its own traces only: a
+    # different table's cells that share their ids are not those components (h21)
+    own = _session_traces(target, tm)
+    if target is not None and not own and _df_kinds_known(target):
+        warn("transients", f"{args.traces} is not the session's traces table: which of its cells "
+             "are dF, not dF/F, is unknown (all taken as dF/F)")  # fmt: skip
     cells = None
     if args.cells:
         n_frames = np.isfinite(tm.dff).sum(axis=1)
         cells = cell_table(table, tm.neuron_ids, n_frames, fps, verdicts, tm.dff.shape[1])
-        if target is not None:  # the session's components say which cells' dff is dF (h20)
+        if own:  # the session's components say which cells' dff is dF (h20)
             from napari_catrack.core.sources.session import with_dff_kind
 
             cells = with_dff_kind(cells, target.session)
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if args.figures:
             _write_figures(Path(args.figures), args.figure_format, tm, table, fps,
                            source=Path(args.traces).name, rejected=rejected_ids(verdicts),
-                           df=_session_df_cells(target))  # fmt: skip
+                           df=_session_df_cells(target) if own else set())  # fmt: skip
     if target is not None:
         from napari_catrack.core.transients.records import record_transients
 
@@ -143,13 +149,43 @@ def run(args: argparse.Namespace) -> int:
         inputs = {"traces": args.traces, "verdicts": args.verdicts, "model": args.model}
         # (without --verdicts the session keeps its own)
         target.record(record_transients, table, cells, params, fps=fps, verdicts=given,
-                      inputs=inputs)  # fmt: skip
+                      inputs=inputs, dff_kinds=own)  # fmt: skip
         target.save()
     n_cells = int(table["neuron_id"].nunique())
     print(f"{len(table)} transients in {n_cells}/{len(tm.neuron_ids)} neurons -> {args.output}")
     if args.cells:
         print(f"cell table -> {args.cells}")
     return 0
+
+
+def _session_traces(target, tm) -> bool:
+    """Whether the traces read (`tm`) are the `--session`'s own traces table: the same cells
+    with the same dff on the same frames (then its components' `dff_kind` are theirs)."""
+    import numpy as np
+
+    from napari_catrack.core.sources.session import TRACES_STEP
+    from napari_catrack.io.tables import to_matrix
+
+    session = None if target is None else target.session
+    if session is None or TRACES_STEP not in session:
+        return False
+    own = session[TRACES_STEP].tables.get("traces")
+    if own is None or not len(own) or "dff" not in own:
+        return False
+    try:
+        mine = to_matrix(own, None, lost_ok=True)
+    except InputError:
+        return False
+    return (list(map(str, mine.neuron_ids)) == list(map(str, tm.neuron_ids))
+            and np.array_equal(mine.frames, tm.frames) and mine.dff.shape == tm.dff.shape
+            and bool(np.allclose(mine.dff, tm.dff, rtol=1e-5, atol=1e-7, equal_nan=True)))  # fmt: skip
+
+
+def _df_kinds_known(target) -> bool:
+    """Whether the `--session`'s components say which cells are dF (`dff_kind`)."""
+    from napari_catrack.core.sources.session import _dff_kinds
+
+    return _dff_kinds(target.session) is not None
 
 
 def _session_df_cells(target) -> set[str]:

@@ -444,7 +444,7 @@ def read_imagej(
         result.components["plane"] = [_plane_number(o) for o in used]
     if coeff > 0:
         result.components["neuropil_px"] = ring_px
-    result.made_with = {"neuropil": neuropil.to_dict()}  # the provenance: how raw was made
+    result.made_with.update(neuropil=neuropil.to_dict())  # the provenance: how raw was made
     return result
 
 

@@ -197,7 +197,7 @@ def read_suite2p(
     asked = "all" if plane is None or plane == "all" else int(plane)
     if plane is None and len(folders) == 1 and _plane_number(Path(path)) is not None:
         asked = numbers[0]  # a planeN folder given: that plane, as --plane N (the provenance)
-    result.made_with = {"plane": asked, "plane_offsets": bool(plane_offsets)}
+    result.made_with.update(plane=asked, plane_offsets=bool(plane_offsets))
     result.notes[:0] = said
     return result
 

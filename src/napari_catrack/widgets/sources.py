@@ -38,6 +38,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.core.sources import EvaluationParams, SourcesParams, extract_sources
 from napari_catrack.core.sources.evaluation import judge, rejudged, untested
+from napari_catrack.core.sources.imported import tool_name
 from napari_catrack.core.sources.params import NeuropilParams
 from napari_catrack.core.sources.session import (
     DELETED,
@@ -471,7 +472,7 @@ class SourcesWidget(QWidget):
         notes = [n for n in getattr(result, "notes", []) if n not in dropped] if record else []
         read = "; ".join(notes)  # how an import was read (dropped verdicts: the line below)
         self.status.setText(
-            f"{len(ids)} components ({origin})" + (f"; {read}" if read else "")
+            f"{len(ids)} components ({tool_name(origin)})" + (f"; {read}" if read else "")
             + (f". {planes_said}" if planes_said else "")
             + (f". Warning: {warned}" if warned else "")
         )  # fmt: skip
@@ -570,7 +571,7 @@ class SourcesWidget(QWidget):
         said = [f"{n_acc} of {len(comps)} components accepted"]
         tool = self._imported_tool()
         if tool is not None and not self.rejudge.isChecked():
-            said.append(f"{tool}'s own verdicts (the thresholds apply when 're-judge imported cells' is ticked)")  # fmt: skip
+            said.append(f"{tool_name(tool)}'s own verdicts (the thresholds apply when 're-judge imported cells' is ticked)")  # fmt: skip
         elif untested(comps):
             said.append(untested(comps))
         self.count.setText("; ".join(said))

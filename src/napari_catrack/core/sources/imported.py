@@ -17,7 +17,15 @@ from napari_catrack.core.sources.dff import dff_and_kind
 from napari_catrack.core.sources.evaluation import area, peak_snr
 from napari_catrack.core.sources.extract import SourcesResult, centroids
 from napari_catrack.core.sources.footprints import as_footprints
+from napari_catrack.core.sources.params import SourcesParams
 from napari_catrack.errors import InputError, check_cancelled
+
+TOOL_NAMES = {"suite2p": "suite2p", "caiman": "CaImAn", "minian": "Minian", "imagej": "ImageJ"}
+
+
+def tool_name(tool: str | None) -> str | None:
+    """A tool's proper name for user text ("caiman" -> "CaImAn"); CLI words stay lower case."""
+    return None if tool is None else TOOL_NAMES.get(str(tool).lower(), tool)
 
 
 def imported_result(
@@ -36,11 +44,14 @@ def imported_result(
     notes: list[str] | None = None,
     warnings: list[str] | None = None,
     tool_fps: float | None = None,
+    baseline_window_s: float | None = None,
 ) -> SourcesResult:
     """`footprints`: (K, Y, X) or `Footprints` (kept sparse); `background`: the background under each cell, in the units of `raw` (K, T) (dF/F is
     relative to baseline + background); `baseline`: "percentile" or "caiman" (see
     core/sources/dff.py); `notes`: how the input was read; `warnings`: what to check;
-    `tool_fps`: the frame rate the tool stored (None when it stores none)."""
+    `tool_fps`: the frame rate the tool stored (None when it stores none);
+    `baseline_window_s`: the dF/F baseline's running window (None: `SourcesParams`' default, the
+    one our extraction uses), recorded in the import's provenance (`made_with`)."""
     fp = as_footprints(footprints)  # sparse from here on (a dense stack is converted)
     raw = np.atleast_2d(np.asarray(raw, np.float64))
     k, t = raw.shape
@@ -73,8 +84,12 @@ def imported_result(
     )
     warned = list(warnings or [])
     ids = comps["neuron_id"].to_numpy()
-    dff, comps["dff_kind"] = dff_and_kind(raw, background, fps, baseline=baseline, notes=warned, ids=ids)  # fmt: skip
-    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), warnings=warned, notes=list(notes or []), tool_fps=tool_fps)  # fmt: skip
+    if baseline_window_s is None:  # the one place for defaults (h21: was dff.py's own 30 s)
+        baseline_window_s = SourcesParams().baseline_window_s
+    window = float(baseline_window_s)
+    dff, comps["dff_kind"] = dff_and_kind(raw, background, fps, window, baseline=baseline, notes=warned, ids=ids)  # fmt: skip
+    params = SourcesParams(baseline_window_s=window)
+    return SourcesResult(fp, comps, raw, den, spk, dff, float(fps), params=params, warnings=warned, notes=list(notes or []), tool_fps=tool_fps, made_with={"baseline_window_s": window})  # fmt: skip
 
 
 def mask_means(

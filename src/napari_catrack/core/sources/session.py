@@ -82,6 +82,8 @@ def record_sources(
     mine, dropped = _hand_verdicts(session, comps, moved)  # all decided before anything is recorded
     what = "extraction" if origin == "extracted" else "import"
     said = [_dropped_text(dropped, why=_by_footprint(session, comps, origin), what=what)] if dropped else []  # fmt: skip
+    if twins := _twin_text(session, dropped, result):  # one footprint, two verdicts (h21)
+        said.append(twins)
     result.notes.extend(n for n in said if n not in result.notes)
     attrs = {"origin": origin, "fps": result.fps, "inputs": read}
     if origin == "edited" and SOURCES_STEP in session:  # who made the cells edited (h19); an
@@ -226,13 +228,17 @@ def _by_footprint(session, comps: pd.DataFrame, origin: str | None = None) -> st
     if _legacy_plane(session, old, comps):
         return "drawn or reshaped by hand, or changed in the output since: no cell of this import has its footprint"  # fmt: skip
     if origin in IMPORTED:  # the same tool's output again
-        return (f"{origin}'s cells are found again by their footprints, as another run of it "
+        from napari_catrack.core.sources.imported import tool_name
+
+        return (f"{tool_name(origin)}'s cells are found again by their footprints, as another run of it "
                 "numbers them in its own order: no cell of this import has its footprint")  # fmt: skip
     return ""
 
 
 def _maker_words(maker: str | None) -> str:
-    return "extracted by catrack" if maker == "extracted" else f"{maker}'s"
+    from napari_catrack.core.sources.imported import tool_name
+
+    return "extracted by catrack" if maker == "extracted" else f"{tool_name(maker)}'s"
 
 
 def _cells_made_by(rec) -> str | None:
@@ -290,7 +296,33 @@ def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> 
                 same = ([k for k in same if was_at[j] is not None and now_at[k] == was_at[j]]
                         or [k for k in same if new_ids[k] == i] or same)  # fmt: skip
             out[i] = str(new_ids[same[0]]) if same else None
-    return out
+    # two of the session's cells with the one footprint found one new cell: which verdict is its
+    # cell's cannot be told, so neither is kept (dropped and named: `_twin_text`) (h21)
+    taken = pd.Series([n for n in out.values() if n is not None]).value_counts()
+    twice = set(taken.index[taken > 1])
+    return {i: (None if n in twice else n) for i, n in out.items()}
+
+
+def _twin_text(session, ids: list[str], result) -> str:
+    """Of the dropped hand verdicts' `ids`, those on session cells that share one footprint which
+    a cell of `result` has (`_same_cells_ids` keeps neither: whose verdict is that cell's cannot
+    be told), said; "" if none."""
+    if (SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables
+            or not ids or result is None):  # fmt: skip
+        return ""
+    old = session[SOURCES_STEP].tables["components"]["neuron_id"].astype(str).tolist()
+    before = session_footprints(session[SOURCES_STEP])
+    if len(before) != len(old):
+        return ""
+    rows = [(i, _cell_pixels(before, old.index(i))) for i in ids if i in old]
+    now = as_footprints(result.footprints)
+    where = {_cell_pixels(now, k)[0].tobytes(): k for k in range(len(now))}
+    rows = [(i, a) for i, a in rows if a[0].tobytes() in where]  # a new cell has it
+    twins = sorted({i for i, a in rows for j, b in rows if i != j and _same_footprint(a, b)}, key=_id_key)  # fmt: skip
+    if not twins:
+        return ""
+    return (f"ids {', '.join(twins)} had one footprint, which one cell of this import or "
+            "extraction has: whose verdict is its cannot be told, so none was kept")  # fmt: skip
 
 
 def _same_matrix(a: Footprints, b: Footprints) -> bool:

@@ -37,11 +37,14 @@ def record_transients(
     attrs: dict[str, Any] | None = None,
     input_column: str = "dff",
     inputs: dict[str, Any] | None = None,
+    dff_kinds: bool = True,
     save=None,
 ):
     """Store `transients` and per-cell `cells` found with `params` (`TransientParams`, or the
     dict a session already stores) at `fps`; the session's verdicts stay unless given, and
-    `cells`' status and reason are theirs (as the Transients curation widget shows them)."""
+    `cells`' status and reason are theirs (as the Transients curation widget shows them).
+    `dff_kinds`: the traces are the session's, so the cells take its components' `dff_kind`
+    (False for another table whose cells merely share the ids)."""
     from napari_catrack.io.provenance import inputs_provenance
 
     all_tables = {"transients": transients}
@@ -54,7 +57,7 @@ def record_transients(
             from napari_catrack.core.transients.features import apply_verdicts  # stored with
 
             cells = apply_verdicts(cells, verdicts)  # (the batch's and demos' were unverified)
-        if input_column == "dff":  # a dF cell's amplitudes are dF: the table says which (h20)
+        if input_column == "dff" and dff_kinds:  # a dF cell's amplitudes are dF: say which (h20)
             from napari_catrack.core.sources.session import with_dff_kind
 
             cells = with_dff_kind(cells, session)
