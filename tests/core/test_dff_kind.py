@@ -133,11 +133,9 @@ def test_trace_panels_never_draw_dF_under_a_dF_F_axis():
     assert axes[0].get_ylabel() == DF_LABEL and len(axes[0].lines) == 1
 
 
-def test_cells_table_and_transient_figures_of_the_cli_say_which_cells_are_dF(tmp_path):
-    """`catrack transients --session`: the cells table (CSV and session) says each cell's
-    dff_kind, and the dF/F figures leave the dF cell out, counted (the raster keeps it)."""
-    from napari_catrack.cli import main
-    from napari_catrack.session import Session
+def _session_with_a_dF_cell(tmp_path):
+    """A saved two-photon session (tmp_path / "s") whose sources say cell 2 is dF, not dF/F;
+    the session and its traces table."""
     from tests.core._session_helpers import two_photon_session
 
     session, _ = two_photon_session(tmp_path / "s")
@@ -147,6 +145,16 @@ def test_cells_table_and_transient_figures_of_the_cli_say_which_cells_are_dF(tmp
     traces = session["traces"].tables["traces"]
     session.record("traces", tables={"traces": traces}, attrs={"fps": 10.0, "source": "sources"})
     session.save()
+    return session, traces
+
+
+def test_cells_table_and_transient_figures_of_the_cli_say_which_cells_are_dF(tmp_path):
+    """`catrack transients --session`: the cells table (CSV and session) says each cell's
+    dff_kind, and the dF/F figures leave the dF cell out, counted (the raster keeps it)."""
+    from napari_catrack.cli import main
+    from napari_catrack.session import Session
+
+    session, traces = _session_with_a_dF_cell(tmp_path)
     traces[["neuron_id", "frame", "time_s", "dff"]].to_csv(tmp_path / "t.csv", index=False)
     code = main(["transients", str(tmp_path / "t.csv"), "--method", "ksigma", "--k", "1",
                  "-o", str(tmp_path / "tr.csv"), "--cells", str(tmp_path / "c.csv"),
@@ -230,15 +238,8 @@ def test_transients_of_another_table_take_no_dff_kind_from_the_session(tmp_path,
     its cell 2 was called dF and left out of the dF/F figures), and a warning says so."""
     from napari_catrack.cli import main
     from napari_catrack.session import Session
-    from tests.core._session_helpers import two_photon_session
 
-    session, _ = two_photon_session(tmp_path / "s")
-    comps = session["sources"].tables["components"].copy()
-    comps["dff_kind"] = [DFF, DF, DFF, DFF]
-    session.record("sources", tables={"components": comps}, attrs={"fps": 10.0})
-    traces = session["traces"].tables["traces"]
-    session.record("traces", tables={"traces": traces}, attrs={"fps": 10.0, "source": "sources"})
-    session.save()
+    session, traces = _session_with_a_dF_cell(tmp_path)
     other = traces[["neuron_id", "frame", "time_s", "dff"]].copy()
     other["dff"] = other["dff"] * 0.5 + 0.01  # another table (another extraction, say)
     other.to_csv(tmp_path / "other.csv", index=False)
