@@ -10,14 +10,19 @@ reversals (1.2-2.5 s), pauses (0.4-1 s of no wave, of which the worm is below 20
 - "pipeline": one prompt on frame 0, classical segmentation, `compute_centerlines` (their
   `coiled` status gives the turns), `compute_velocity`: what a user gets.
 Scores: bout onsets matched one-to-one to planted onsets within 0.5 s: precision, recall and
-the median |onset error| (s) for reversals (planted: the schedule's `reverse` starts) and turns
-(planted: the starts of runs of truly coiled frames).
+the median |onset error| (s) for reversals (planted: where the worm truly starts backing in a
+`reverse` episode of the schedule), pauses (planted: where the true speed stays under the bout
+rules' pause speed for at least their minimum bout duration, `BoutParams` as the rules read it:
+`scoring.still_onsets`; the default worm has none) and turns (planted: the starts of runs of
+truly coiled frames). Beside them, `pause_schedule_label` scores the pauses against the
+schedule's `pause` starts, the truth used before h22 (it leads the true stop by the
+deceleration).
 
 Long pauses (`--long-pauses`, writes benchmarks/results/bouts_long_pauses.json): the same
 worm with the generator's `pause_s=(2.0, 4.0)` and `pause_probability=0.5` (defaults 0.4-1 s and
 0.25, which `catrack demo` and the other scenarios keep), so the worm is still for 1.5-3.5 s
-and pause bouts can be called; pause onsets (planted: the schedule's `pause` starts) are scored
-as the reversals are, beside the reversals and turns of that worm.
+and pause bouts can be called; pause onsets (planted: where the worm is truly still, as above)
+are scored as the reversals are, beside the reversals and turns of that worm.
 
 Real: the Scholz 2018 freely moving worm's path (stage only, no head: movement direction is
 unknown, so only pauses are bouts). As a cross-check of the path's reversal rate (literature: about
@@ -62,18 +67,24 @@ SCHOLZ = next(
 
 
 # the scenarios: make_behaviour_video's arguments beside n_frames and seed, and the bout
-# states scored (planted onsets: the schedule's starts; turns: the truly coiled frames')
+# states scored (planted onsets from the true motion: `scoring.planted_onsets`)
 SCENARIOS = {
-    "default": ({}, ("reversal", "turn")),
+    "default": ({}, ("pause", "reversal", "turn")),
     "long_pauses": ({"pause_s": (2.0, 4.0), "pause_probability": 0.5},
                     ("pause", "reversal", "turn")),
 }  # fmt: skip
 
 
-def score(bouts, truth, fps, states=("reversal", "turn")) -> dict:
-    # as `catrack demo` scores (core.behaviour.scoring.bout_onset_scores)
-    return bout_onset_scores(bouts, truth.state, truth.coiled, fps, states=states,
-                             direction=truth.direction)  # fmt: skip
+def score(bouts, truth, fps, states=("pause", "reversal", "turn")) -> dict:
+    # as `catrack demo` scores (core.behaviour.scoring.bout_onset_scores): pauses where the
+    # worm is truly still by the rules' own BoutParams; beside them the schedule's label
+    out = bout_onset_scores(bouts, truth.state, truth.coiled, fps, states=states,
+                            direction=truth.direction, speed=truth.speed_um_s,
+                            params=BoutParams())  # fmt: skip
+    if "pause" in states:  # the truth before h22, for comparison
+        label = bout_onset_scores(bouts, truth.state, truth.coiled, fps, states=("pause",))
+        out["pause_schedule_label"] = label["pause"]
+    return out
 
 
 def run_video(seed: int, n_frames: int, scenario: str = "default") -> dict:
@@ -101,9 +112,9 @@ def run_video(seed: int, n_frames: int, scenario: str = "default") -> dict:
     return res
 
 
-def totals(runs, route, fps, states=("reversal", "turn")) -> dict:
+def totals(runs, route, fps, states=("pause", "reversal", "turn")) -> dict:
     out = {}
-    for state in states:
+    for state in (*states, "pause_schedule_label") if "pause" in states else states:
         s = [r[route][state] for r in runs]
         called, planted = sum(x["called"] for x in s), sum(x["planted"] for x in s)
         hits = sum(x["matched"] for x in s)
@@ -219,11 +230,12 @@ def main() -> None:
         long_pauses(seeds, args.quick, fps)
         return
     runs = [run_video(s, 600) for s in seeds]
+    states = SCENARIOS["default"][1]
     result = {
         "command": "python benchmarks/bench_bouts.py" + (" --quick" if args.quick else ""),
         "params": BoutParams().to_dict(),
         "tolerance_s": 0.5,
-        "summary": {route: totals(runs, route, fps) for route in ("truth_centerline", "pipeline")},
+        "summary": {r: totals(runs, r, fps, states) for r in ("truth_centerline", "pipeline")},
         "scholz2018": scholz(),
         "wormpose_wave_proxy": wormpose(),
         "runs": runs,

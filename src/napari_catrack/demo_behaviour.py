@@ -4,9 +4,10 @@ A crawling worm (forward runs, reversals, omega coils, a stage that follows it) 
 Motion-JPEG AVI with its stage log, then segmented from one prompt point (classical method: no
 weights are downloaded), its centerlines, posture, velocity and behavioural bouts computed with
 the same core functions as the widget and `catrack segment|centerline|velocity --bouts`,
-recorded in the session and scored against the ground truth (the bouts' reversal and turn
-onsets against the planted ones, as benchmarks/bench_bouts.py scores them:
-`scoring.bout_onset_scores`).
+recorded in the session and scored against the ground truth (the bouts' reversal, pause and
+turn onsets against the planted ones, as benchmarks/bench_bouts.py scores them:
+`scoring.bout_onset_scores`; a pause is planted where the worm is truly still by the bout
+rules' own `BoutParams`, which the demo's short pauses never are).
 """
 
 from __future__ import annotations
@@ -119,13 +120,15 @@ def run_behaviour_demo(
                                truth.signed_speed_um_s, truth.direction)  # fmt: skip
     rec.close()
     # the bouts, turns from the centerline's coiled frames, as `catrack velocity --bouts
-    # --frames-table` and the widget call them; scored against the planted schedule
+    # --frames-table` and the widget call them; scored against the true motion
     b_params = BoutParams()
     coiled, a3 = turn_flags(cl.frames_table(), velocity["frame"], b_params, name="centerline")
     bouts = compute_bouts(velocity, b_params, coiled=coiled, a3=a3)
     write_bouts(bouts, out / "bouts.csv")
     bout_scores = bout_onset_scores(bouts, truth.state, truth.coiled, video.fps,
-                                    direction=truth.direction)  # fmt: skip
+                                    states=("reversal", "pause", "turn"),
+                                    direction=truth.direction, speed=truth.speed_um_s,
+                                    params=b_params)  # fmt: skip
 
     if session is not None:
         read = {"recording": avi}
@@ -176,6 +179,9 @@ def run_behaviour_demo(
         # reversal (and turn) onsets within 0.5 s of the planted ones, one to one
         **onset_scores,
         "reversals_called_planted": [rev["called"], rev["planted"]],
+        # pauses: planted where the true speed stays under the rules' pause speed for their
+        # minimum bout duration (the default worm's short pauses: none)
+        "pauses_called_planted": [bout_scores["pause"]["called"], bout_scores["pause"]["planted"]],
         "seconds": round(time.perf_counter() - clock, 2),
     }
     log("[behaviour] " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "seconds")

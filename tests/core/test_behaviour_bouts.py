@@ -293,3 +293,39 @@ def test_a_planted_reversal_starts_where_the_worm_truly_starts_backing():
     first = planted_onsets(v.truth.state, v.truth.coiled, v.truth.direction)["reversal"][0]
     label = np.flatnonzero(v.truth.state == "reverse")[0]
     assert first < label and v.truth.direction[first] < 0 and v.truth.direction[first - 1] >= 0
+
+
+def test_a_planted_pause_is_where_the_true_speed_stays_under_the_rules_pause_speed():
+    """h22: the planted pause was the schedule's "pause" label, which leads the true stop by
+    the 0.25 s deceleration (5-6 frames at 15 fps) while reversals already used the true motion.
+    Now a pause is planted where the true speed stays under BoutParams.pause_um_s for at least
+    BoutParams.min_bout_s (the rules' own dataclass): a shorter or never-that-slow stop is not."""
+    from napari_catrack.core.behaviour.scoring import bout_onset_scores, planted_onsets
+
+    fps = 10.0
+    speed = [50.0] * 5 + [10.0] * 6 + [50.0] * 5 + [10.0] * 3 + [50.0] * 3 + [np.nan] * 6
+    state = np.array(["forward"] * 3 + ["pause"] * 8 + ["forward"] * 17)  # the label: frame 3
+    coiled = np.zeros(len(state), bool)
+    got = planted_onsets(state, coiled, speed=speed, fps=fps, params=BoutParams())
+    assert got["pause"].tolist() == [5]  # 0.6 s still; the 0.3 s stop is under 0.5 s; NaN: not
+    assert planted_onsets(state, coiled)["pause"].tolist() == [3]  # without the speed: label
+    short = BoutParams(min_bout_s=0.3)
+    assert planted_onsets(state, coiled, speed=speed, fps=fps, params=short)["pause"].tolist() == [
+        5, 16]  # fmt: skip
+    slow = BoutParams(pause_um_s=5.0)
+    assert planted_onsets(state, coiled, speed=speed, fps=fps, params=slow)["pause"].size == 0
+    with pytest.raises(ValueError, match="fps"):
+        planted_onsets(state, coiled, speed=speed)
+    # the long synthetic pauses: the true stop follows the label; the rules call it there
+    v = make_behaviour_video(300, (64, 64), seed=0, pause_s=(2.0, 4.0), pause_probability=0.5)
+    tr = v.truth
+    true = planted_onsets(tr.state, tr.coiled, speed=tr.speed_um_s, fps=v.fps)["pause"]
+    label = onsets(tr.state == "pause")
+    assert len(true) == len(label) >= 1 and ((true - label) >= 3).all()
+    assert (tr.speed_um_s[true] < 20).all() and (tr.speed_um_s[true - 1] >= 20).all()
+    bouts = compute_bouts(_velocity(v), BoutParams(), coiled=tr.coiled)
+    scores = bout_onset_scores(bouts, tr.state, tr.coiled, v.fps, states=("pause",),
+                               speed=tr.speed_um_s, params=BoutParams())  # fmt: skip
+    assert scores["pause"]["matched"] == scores["pause"]["planted"] == len(true)
+    assert max(scores["pause"]["errors_frames"]) <= 2  # the label's were 5-7
+

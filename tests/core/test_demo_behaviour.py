@@ -39,6 +39,8 @@ def test_behaviour_demo_writes_everything_and_meets_its_truth(tmp_path):
     assert len(planted) == 1 and len(called) == 1 and abs(called[0] - planted[0]) <= 7
     assert summary["reversal_onset_precision"] == summary["reversal_onset_recall"] == 1.0
     assert summary["reversals_called_planted"] == [1, 1] and summary["bouts"] == len(bouts)
+    # pauses from the true motion (h22): the default worm is never still for 0.5 s
+    assert summary["pauses_called_planted"] == [0, 0]
     assert list(velocity.columns) == ["frame", "time_s", "x_um", "y_um", "vy_um_s", "vx_um_s",
                                       "speed_um_s", "signed_speed_um_s", "direction"]  # fmt: skip
     session.save()

@@ -44,6 +44,11 @@ class BehaviourTruth:
     state: np.ndarray  # (T,) "forward" / "reverse" / "pause" (the behaviour schedule)
     coiled: np.ndarray  # (T,) the body touches or crosses itself
 
+    @property
+    def speed_um_s(self) -> np.ndarray:
+        """(T,) the centroid's true speed, µm/s (`signed_speed_um_s` is 0 on still frames)."""
+        return np.hypot(self.velocity_um_s[:, 0], self.velocity_um_s[:, 1])
+
 
 @dataclass(frozen=True)
 class BehaviourVideo:

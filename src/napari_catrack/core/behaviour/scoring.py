@@ -10,8 +10,10 @@
   whose direction is right;
 - bouts: onsets of called bouts matched one-to-one to planted onsets within a tolerance
   (reversals: where the synthetic worm truly starts backing in each of the schedule's `reverse`
-  episodes; turns: the starts of runs of truly coiled frames), giving precision, recall and the onset errors
-  (`bout_onset_scores`; `catrack demo` and benchmarks/bench_bouts.py).
+  episodes; pauses: where the true speed drops under the bout rules' pause speed for at least
+  their minimum bout duration; turns: the starts of runs of truly coiled frames), giving
+  precision, recall and the onset errors (`bout_onset_scores`; `catrack demo` and
+  benchmarks/bench_bouts.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from napari_catrack.core.behaviour.centerline import resample
+from napari_catrack.core.behaviour.params import BoutParams
 
 
 def derived_mask(
@@ -130,13 +133,38 @@ def match_onsets(pred, true, tol) -> tuple[int, list]:
     return len(errs), errs
 
 
-def planted_onsets(state: np.ndarray, coiled: np.ndarray, direction=None) -> dict:
+def still_onsets(speed, fps: float, params: BoutParams | None = None) -> np.ndarray:
+    """The frames where the worm truly pauses: the first frame of each run of true `speed`
+    (µm/s, per frame) under the bout rules' pause speed (`BoutParams.pause_um_s`) that lasts at
+    least their minimum bout duration (`BoutParams.min_bout_s`, a run of n frames lasting n /
+    `fps`, as `bouts.compute_bouts` measures a bout). The same dataclass as the rules: a pause
+    the rules could never call (shorter, or never that slow) is not planted."""
+    params = params or BoutParams()
+    still = np.asarray(speed, float) < params.pause_um_s  # NaN: not still
+    edges = np.diff(np.r_[0, still.astype(int), 0])
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # stop: one past
+    long = (stops - starts) / fps >= params.min_bout_s - 1e-9
+    return starts[long]
+
+
+def planted_onsets(
+    state: np.ndarray,
+    coiled: np.ndarray,
+    direction=None,
+    *,
+    speed=None,
+    fps: float | None = None,
+    params: BoutParams | None = None,
+) -> dict:
     """The planted onsets (frames) per scored bout state. Reversal: where the worm truly starts
     moving backward, the first frame of each run of true `direction` < 0 that holds a "reverse"
     frame of the schedule (the generator smooths the speed across the schedule's switches, so
     after a pause the worm is already backing 0.4 s before the "reverse" label; without
-    `direction`, the label's starts); pause: where the schedule turns "pause"; turn: where
-    `coiled` starts."""
+    `direction`, the label's starts); pause: where the true `speed` (µm/s per frame, at `fps`)
+    stays under the pause speed of `params` for at least its minimum bout duration
+    (`still_onsets`; the schedule's "pause" label leads the true stop by the 0.25 s
+    deceleration, 5-6 frames at 15 fps, and its default 0.4-1 s pauses are still for 0.1-0.2 s
+    only; without `speed`, the label's starts); turn: where `coiled` starts."""
     state = np.asarray(state)
     reverse = state == "reverse"
     if direction is not None:
@@ -148,9 +176,15 @@ def planted_onsets(state: np.ndarray, coiled: np.ndarray, direction=None) -> dic
         )
     else:
         reversal = onsets(reverse)
+    if speed is not None:
+        if fps is None:
+            raise ValueError("planted pauses from the true speed need its fps")
+        pause = still_onsets(speed, fps, params)
+    else:
+        pause = onsets(state == "pause")
     return {
         "reversal": reversal,
-        "pause": onsets(state == "pause"),
+        "pause": pause,
         "turn": onsets(np.asarray(coiled, bool)),
     }
 
@@ -163,15 +197,19 @@ def bout_onset_scores(
     tolerance_s=0.5,
     states=SCORED_BOUTS,
     direction=None,
+    speed=None,
+    params: BoutParams | None = None,
 ) -> dict:
     """Per scored bout state (`states`, default `SCORED_BOUTS`): the planted onsets
     (`planted_onsets`: reversal where the worm truly starts backing when the true `direction`
-    is given; pause where the schedule turns "pause"; turn where `coiled` starts), the called
-    ones (`start_frame` of the bouts of that state), how many matched within `tolerance_s`
-    (`match_onsets`), their onset errors in frames, precision (matched / called) and recall
-    (matched / planted; None when there is nothing to divide by)."""
+    is given; pause where the true `speed` stays under the pause speed of `params`, the bout
+    rules' `BoutParams`, for their minimum bout duration, when given, else where the schedule
+    turns "pause"; turn where `coiled` starts), the called ones (`start_frame` of the bouts of
+    that state), how many matched within `tolerance_s` (`match_onsets`), their onset errors in
+    frames, precision (matched / called) and recall (matched / planted; None when there is
+    nothing to divide by)."""
     tol = round(tolerance_s * fps)
-    planted = planted_onsets(state, coiled, direction)
+    planted = planted_onsets(state, coiled, direction, speed=speed, fps=fps, params=params)
     out = {}
     for name in states:
         true = planted[name]
