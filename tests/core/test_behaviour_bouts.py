@@ -329,3 +329,18 @@ def test_a_planted_pause_is_where_the_true_speed_stays_under_the_rules_pause_spe
     assert scores["pause"]["matched"] == scores["pause"]["planted"] == len(true)
     assert max(scores["pause"]["errors_frames"]) <= 2  # the label's were 5-7
 
+
+def test_a_one_frame_velocity_table_gives_no_bout_longer_than_the_data():
+    """h22: one frame has no frame step, and its duration was taken as 1 s: a still frame
+    became a 1 s pause bout (over the 0.5 s minimum), longer than the data. Now a clear
+    message; a table shorter than the minimum bout duration calls no bout, and a bout never
+    lasts longer than the table's frames (n frame steps)."""
+    one = _table([0.0], [0])
+    with pytest.raises(InputError, match="one frame.*two frames or more"):
+        compute_bouts(one, BoutParams())
+    with pytest.raises(InputError, match="one frame"):
+        compute_bouts(one, BoutParams(min_bout_s=0.0))
+    assert compute_bouts(_table([0.0] * 4, [0] * 4), BoutParams()).empty  # 0.4 s at 10 fps
+    five = compute_bouts(_table([0.0] * 5, [0] * 5), BoutParams())  # 0.5 s: just a bout
+    assert five.state.tolist() == ["pause"] and five.duration_s[0] == pytest.approx(0.5)
+    assert five.offset_s[0] - five.onset_s[0] == pytest.approx(0.5)

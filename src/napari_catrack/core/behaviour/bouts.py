@@ -173,15 +173,20 @@ def compute_bouts(
     params = params or BoutParams()
     if len(velocity) == 0:
         return pd.DataFrame({c: [] for c in COLUMNS})
+    if len(velocity) == 1:  # (its duration was taken as 1 s: a 1 s pause from one frame)
+        raise InputError(
+            "the velocity table has one frame: a bout lasts whole frame steps (at least the "
+            f"minimum bout duration, {params.min_bout_s:g} s), so bouts need two frames or more"
+        )
     times = pd.to_numeric(velocity["time_s"], errors="coerce").to_numpy(float)
     if not np.isfinite(times).all():
         raise InputError("the velocity table has frames without a time_s")
     frames = velocity["frame"].to_numpy() if "frame" in velocity else np.arange(len(times))
     labels = frame_states(velocity, params, coiled=coiled, a3=a3)
     T = len(labels)
-    dt = float(np.median(np.diff(times))) if T > 1 else 1.0
+    dt = float(np.median(np.diff(times)))
     breaks = np.zeros(T, bool)
-    gaps = time_gaps(times, 3 * dt) if T > 1 else []
+    gaps = time_gaps(times, 3 * dt)
     for i, _ in gaps:
         breaks[i + 1] = True
     runs = _runs(labels, breaks)
