@@ -193,9 +193,13 @@ def test_velocity_cli_writes_bouts_and_records_them(tmp_path, capsys):
     assert "give --bouts" in capsys.readouterr().err
     # a new velocity without --bouts takes the old bouts away: they were called from the
     # velocity it replaces (h21: they stayed beside it, in the export and the NWB file)
+    capsys.readouterr()
     assert main([*args[:13], "--smooth", "1.0", "--session", str(session)]) == 0
     s = Session.load(session)
     assert s["velocity"].params["smooth_s"] == 1.0 and "bouts" not in s
+    # and says so (h22 review: the session's bouts went silently)
+    err = capsys.readouterr().err
+    assert "bouts" in err and "removed" in err and "--bouts" in err, err
 
 
 def test_turn_flags_match_the_velocitys_frames_and_want_a3_for_a_turn_by_a3():

@@ -316,6 +316,36 @@ def test_session_target_records_into_a_file_saved_meanwhile(tmp_path):
     assert not list(tmp_path.glob("worm-2*"))
 
 
+def test_a_step_a_record_removes_stays_removed_in_a_file_saved_meanwhile(tmp_path):
+    """A record that removes a step (a new velocity takes the bouts called from the old one
+    away: `record_velocity`; new traces their transients) into a file another program saved
+    meanwhile: only the recorded steps went into that version, so the removed one came back
+    beside the step that replaced its input (h22 review)."""
+    import argparse
+
+    from napari_catrack.commands._common import session_from_args
+    from napari_catrack.core.behaviour.records import record_bouts, record_velocity
+
+    path = tmp_path / "worm.catrack.h5"
+    _session(path)
+    with_bouts = Session.load(path)
+    old = pd.DataFrame({"frame": [0, 1], "time_s": [0.0, 0.1], "speed_um_s": [50.0, 50.0]})
+    record_velocity(with_bouts, old, {}, {}, save=False)
+    record_bouts(with_bouts, pd.DataFrame({"state": ["forward"]}), {}, {}, save=False)
+    with_bouts.save(path)
+    target = session_from_args(argparse.Namespace(session=str(path), command="velocity"), None)
+    other = Session.load(path)
+    other.record("settings", attrs={"fps": 5.0})  # another program saves meanwhile
+
+    new = old.assign(speed_um_s=[5.0, 5.0])
+    assert target.record(record_velocity, new, {}, {}) is True  # the bouts were there
+    target.save()
+    back = Session.load(path)
+    assert "settings" in back.steps  # the other program's work is kept
+    assert "bouts" not in back.steps  # not beside the velocity that replaced theirs
+    pd.testing.assert_frame_equal(back["velocity"].tables["velocity"], new)
+
+
 @pytest.mark.parametrize("lazy", [False, True])
 def test_a_writer_replacing_the_file_while_it_is_opened_is_seen(tmp_path, monkeypatch, lazy):
     """The file is noted as the one actually read (its open descriptor), not what the path names

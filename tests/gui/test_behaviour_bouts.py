@@ -170,6 +170,42 @@ def test_a_new_velocity_takes_the_old_bouts_away_and_bad_settings_are_said(
     assert len(bouts_from_session(session)) and _strip(plot)
 
 
+def test_bouts_called_from_a_velocity_replaced_meanwhile_are_not_recorded_beside_it(
+    make_napari_viewer, qtbot, worm, tmp_path, monkeypatch
+):
+    """Compute velocity runs at once on the GUI thread and stays clickable while the bouts
+    job runs: a velocity computed meanwhile (at another pixel size: every speed different)
+    took the bouts' place, then the job recorded the bouts of the old velocity beside it
+    (h22 review; `record_velocity` exists so that never happens)."""
+    import threading
+
+    from napari_catrack.core.behaviour import bouts as bouts_module
+    from napari_catrack.core.behaviour.records import centerline_frames_table
+
+    _, widget, session, _ = _with_velocity(make_napari_viewer, qtbot, worm, tmp_path)
+    gate, real = threading.Event(), bouts_module.compute_bouts
+
+    def held(*args, **kwargs):
+        gate.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bouts_module, "compute_bouts", held)
+    qtbot.mouseClick(widget.bouts.run_button, Qt.LeftButton)
+    assert widget.job is not None and widget.job.running
+    widget.velocity.pixel.setValue(2 * worm.pixel_size_um)
+    qtbot.mouseClick(widget.velocity.run_button, Qt.LeftButton)
+    gate.set()
+    qtbot.waitUntil(lambda: not widget.job.running, timeout=30000)
+    stored = bouts_from_session(session)
+    if stored is not None:  # recorded: then they are the bouts of the velocity in the session
+        velocity = session["velocity"].tables["velocity"]
+        coiled, a3 = bouts_module.turn_flags(centerline_frames_table(session), velocity["frame"],
+                                             BoutParams(), name="centerline")  # fmt: skip
+        pd.testing.assert_frame_equal(stored, real(velocity, BoutParams(), coiled=coiled, a3=a3))
+    else:
+        assert "again" in widget.bouts.status.text(), widget.bouts.status.text()
+
+
 def test_a_short_wide_plot_dock_keeps_the_bout_key_and_both_plots_in_view(
     make_napari_viewer, qtbot, tmp_path
 ):

@@ -48,3 +48,26 @@ def test_the_sources_widget_says_which_hand_verdicts_a_reimport_dropped(make_nap
     assert src.dropped_note.text() == said
     wait_job(qtbot, src.run_import("caiman", str(_caiman(tmp_path / "d.hdf5", again[[0, 1]]))))
     assert not src.dropped_note.isVisible()  # the next import dropped nothing: the line goes
+
+
+def test_another_session_opened_takes_the_last_imports_dropped_verdicts_line_away(make_napari_viewer, qtbot, tmp_path, monkeypatch):  # fmt: skip
+    """The dropped-verdicts line stayed under the cells of the next session opened, in bold,
+    naming ids of the session before (h22 review): it speaks of the session it was said in."""
+    from napari_catrack.core.sources.session import record_sources
+    from napari_catrack.io.caiman import read_caiman
+    from napari_catrack.session import Session, attach_session
+
+    monkeypatch.setattr("napari_catrack.widgets.sources.show_warning", lambda m: None)
+    viewer = make_napari_viewer(show=True)
+    src = viewer.window.add_plugin_dock_widget(PLUGIN, SRC)[1]
+    fp = _cells()
+    wait_job(qtbot, src.run_import("caiman", str(_caiman(tmp_path / "a.hdf5", fp))))
+    set_verdict(src.ctx.session, 0, "rejected", "by hand")
+    src.ctx.verdicts_changed()
+    wait_job(qtbot, src.run_import("caiman", str(_caiman(tmp_path / "c.hdf5", fp[[1, 2]]))))
+    assert src.dropped_note.isVisible() and "dropped" in src.dropped_note.text()
+    other = Session()
+    record_sources(other, read_caiman(_caiman(tmp_path / "o.hdf5", fp), fps=10.0), origin="caiman")  # fmt: skip
+    attach_session(viewer, other)
+    qtbot.waitUntil(lambda: src._shown_session is other, timeout=10000)
+    assert src.dropped_note.text() == "" and not src.dropped_note.isVisible()

@@ -365,6 +365,9 @@ class SessionTarget:
         self.open_options: dict = {}  # how REC is opened (its plane, channel) for a new reference
         self._stamp = _file_stamp(path)
         self._recorded: list[str] = []
+        # steps a record took away (the bouts of a replaced velocity, `record_velocity`): also
+        # away in a version of the file another program saved meanwhile (`save`)
+        self._removed: set[str] = set()
         # --params-from SESSION: among the inputs of each step recorded
         self.params_from: str | None = getattr(args, "params_from", None)
         self.relinked = False  # `--relink`: the session's recording reference is REC now
@@ -376,22 +379,28 @@ class SessionTarget:
         before = {name: rec for name, rec in self.session.steps.items()}
         out = record(self.session, *args, save=False, **kwargs)
         self._recorded += [n for n, r in self.session.steps.items() if before.get(n) is not r]
+        now = set(self.session.steps)
+        self._removed = (self._removed | (set(before) - now)) - now
         return out
 
     def save(self, recording=None) -> None:
         """Write the session atomically. A new session (or one without a recording reference)
         takes `recording` (an opened `Recording`, else REC opened lazily) as its reference. If
-        another program saved the file meanwhile, the steps are recorded into that version.
-        Arrays the command did not use are copied from the file as stored (not decompressed);
-        the file they are read from is closed afterwards: the command is done with it."""
+        another program saved the file meanwhile, the steps are recorded into that version (and
+        the steps a record removed are removed from it). Arrays the command did not use are
+        copied from the file as stored (not decompressed); the file they are read from is
+        closed afterwards: the command is done with it."""
         from napari_catrack.session import Session
 
         session = self.session
         try:
             if self.path.is_file() and _file_stamp(self.path) != self._stamp:
                 fresh = Session.load(self.path, lazy_arrays=True)
+                for name in self._removed:
+                    fresh.steps.pop(name, None)
                 for name in self._recorded:
-                    fresh.steps[name] = session.steps[name]
+                    if name in session.steps:  # (not one a later record removed)
+                        fresh.steps[name] = session.steps[name]
                 if self.relinked:
                     fresh.recording = session.recording
                 session = fresh

@@ -218,7 +218,10 @@ def run(args: argparse.Namespace) -> int:
                  "stage_time_scale_s": args.stage_time_scale}  # fmt: skip
         inputs = {"stage": args.stage, "centerline": args.centerline, "tracks": args.tracks,
                   "frame_times": args.frame_times, "recording": args.recording}  # fmt: skip
-        target.record(record_velocity, table, params.to_dict(), attrs, inputs=inputs)
+        stale = target.record(record_velocity, table, params.to_dict(), attrs, inputs=inputs)
+        if stale and bouts is None:  # (as the Worm behaviour widget says it)
+            warn("velocity", "the session's bouts were called from the velocity this one "
+                 "replaces: removed; give --bouts (with --frames-table) to call them again")  # fmt: skip
         if bouts is not None:
             from napari_catrack.core.behaviour.records import record_bouts
 

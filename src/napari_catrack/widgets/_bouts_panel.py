@@ -17,6 +17,7 @@ from napari_catrack.core.behaviour.bouts import STATES
 from napari_catrack.core.behaviour.params import BoutParams
 from napari_catrack.core.behaviour.records import (
     BOUTS,
+    VELOCITY,
     bouts_from_session,
     centerline_frames_table,
     record_bouts,
@@ -109,16 +110,23 @@ class BoutsPanel(QGroupBox):
             job.progress(2, 2, "bouts")
             return table
 
-        done = lambda table: self._done(table, params, per_frame is not None)  # noqa: E731
+        called_from = session[VELOCITY]  # (Compute velocity stays clickable meanwhile)
+        done = lambda table: self._done(table, params, per_frame is not None, session, called_from)  # noqa: E731
         owner.job = start_job(owner, work, what="bouts", on_done=done, bar=owner.bar,
                               buttons=owner.buttons(), cancel_button=owner.cancel_button,
                               status=self.status)  # fmt: skip
         return owner.job
 
-    def _done(self, table, params: BoutParams, coiled: bool) -> None:
+    def _done(self, table, params: BoutParams, coiled: bool, session, called_from) -> None:
+        if self.owner.ctx.session is not session or session.steps.get(VELOCITY) is not called_from:
+            # a velocity computed (or a session opened) while the job ran: these bouts are the
+            # old velocity's, never recorded beside the new one (`record_velocity`)
+            raise InputError("the session's velocity changed while the bouts were called "
+                             "(computed again, or another session opened): these bouts were "
+                             "not recorded; Compute bouts again")  # fmt: skip
         # recorded as `catrack velocity --bouts` records it: the params, whether coiled frames
         # gave the turns, the files read (none: the session's own velocity and centerline)
-        record_bouts(self.owner.ctx.session, table, params.to_dict(), {"coiled": coiled},
+        record_bouts(session, table, params.to_dict(), {"coiled": coiled},
                      inputs={})  # fmt: skip
         self.show_bouts(table)
         refresh_plots(self.owner.viewer)

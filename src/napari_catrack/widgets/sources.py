@@ -189,7 +189,10 @@ class SourcesWidget(QWidget):
     def _restore(self) -> None:
         """Show a session's cells and the settings in force (docked over it, or it opened)."""
         session = self.ctx.session
-        if session is self._shown_session or "sources" not in session:
+        if session is self._shown_session:
+            return
+        self.dropped_note.setText("")  # the verdicts the last import dropped: another session's
+        if "sources" not in session:
             return
         self._restore_forms()
         origin = session["sources"].attrs.get("origin") or "extracted"  # suite2p, ...
