@@ -151,7 +151,7 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     # Minian stores no frame rate: the one in force, said
     wait_job(qtbot, src.run_import("minian", "x"))
     assert session["sources"].attrs["fps"] == 30.0
-    assert "minian stored no frame rate: the 30 Hz in force (from the recording) is used" in src.status.text()  # fmt: skip
+    assert "Minian stored no frame rate: the 30 Hz in force (from the recording) is used" in src.status.text()  # fmt: skip
 
 
 def test_an_import_sets_the_rate_in_force_only_when_none_is_known(

@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian, "
                    "or an imagej --movie without one; default with --session: the session's, "
-                   "its recording's, over the rate the tool stored)")  # fmt: skip
+                   "its recording's, over the rate the tool stored; a --fps that differs from "
+                   "the session's is used, with a warning)")  # fmt: skip
     p.add_argument("--plane", type=_plane, default=None, metavar="N|all",
                    help="suite2p: the plane to import, or all (default: every plane of a "
                    "multi-plane output, each cell with its plane in components.csv)")  # fmt: skip
@@ -92,6 +93,20 @@ def _session_rate(session) -> tuple[float | None, str]:
     if recording:
         return float(recording), "from the session's recording"
     return None, ""
+
+
+RATE_TOLERANCE = 1e-3  # a --fps within 0.1 % of the session's rate is that rate, rounded
+
+
+def _rate_differs(given: float, in_force: float, where: str) -> str:
+    """The warning of a --fps that contradicts the session's rate in force: the import is
+    recorded at --fps (an explicit option wins, as for `catrack transients`), and the session's
+    other steps keep theirs, so the two clocks disagree until one is corrected."""
+    return (
+        f"--fps {given:g} differs from the session's frame rate {in_force:g} Hz ({where}): "
+        f"the import is recorded at {given:g} Hz, not at the rate of the session's other "
+        f"steps; leave --fps out to import at {in_force:g} Hz"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,8 +146,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.plane_offsets and args.tool != "suite2p":
             raise InputError(f"--no-plane-offsets is for suite2p outputs, not {args.tool}")
         fps, source = args.fps, ""
-        if fps is None and target is not None:  # the session's rate is in force, as in napari
-            fps, source = _session_rate(target.session)
+        if target is not None:  # the session's rate is in force, as in napari
+            in_force, where = _session_rate(target.session)
+            if fps is None:
+                fps, source = in_force, where
+            elif in_force and abs(fps - in_force) > RATE_TOLERANCE * in_force:  # h22: unsaid
+                warn("import", _rate_differs(fps, in_force, where))
         options = {"plane": args.plane, "plane_offsets": args.plane_offsets}
         if source:  # a tool's rate that differs is said, with the --fps to give if it is right
             result = read_at_rate_in_force(args.tool, args.path, fps, source, CLI_RETRY, **options)  # fmt: skip

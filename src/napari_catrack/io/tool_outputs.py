@@ -47,14 +47,17 @@ def read_at_rate_in_force(tool: str, path, fps: float | None, source: str, retry
     result.notes = [n.replace(f"fs {fps:g} Hz (given)", f"fs {fps:g} Hz ({source})") for n in result.notes]  # fmt: skip
     if stored and abs(stored - fps) <= 1e-6 * fps:
         return result
+    from napari_catrack.core.sources.imported import tool_name
+
+    name = tool_name(tool)  # "CaImAn", "Minian", as the other messages name the tool (h22)
     # the reader's own "given, but ... says" line is replaced by this one, which says what to do
     result.warnings = [w for w in result.warnings if " Hz given, but " not in w]
     if stored:
         result.warnings.append(
-            f"{tool} stored a frame rate of {stored:g} Hz but {fps:g} Hz ({source}) is in force: "
-            f"the import is recorded at {fps:g} Hz. If {tool}'s {stored:g} Hz is right, "
+            f"{name} stored a frame rate of {stored:g} Hz but {fps:g} Hz ({source}) is in force: "
+            f"the import is recorded at {fps:g} Hz. If {name}'s {stored:g} Hz is right, "
             + retry.format(rate=f"{stored:g}")
         )
     else:
-        result.warnings.append(f"{tool} stored no frame rate: the {fps:g} Hz in force ({source}) is used")  # fmt: skip
+        result.warnings.append(f"{name} stored no frame rate: the {fps:g} Hz in force ({source}) is used")  # fmt: skip
     return result
