@@ -62,3 +62,33 @@ def test_frame_rate_warnings_name_the_tool_as_its_authors_do(tmp_path):
     assert "If CaImAn's 15 Hz is right" in said and "caiman" not in said
     res = read_at_rate_in_force("minian", DATA / "minian" / "zarr", 30.0, "from the recording")
     assert "Minian stored no frame rate: the 30 Hz in force (from the recording) is used" in res.warnings  # fmt: skip
+
+
+def test_import_sets_the_dff_baseline_window(tmp_path):
+    """`catrack import --baseline-window-s W`: no option set an import's dF/F window (the
+    `SourcesParams` default, 30 s, was always used). Now W makes the dF/F, and the session's
+    provenance and footprints.h5 record it; without it, the dataclass's default is recorded."""
+    import h5py as h5
+
+    from napari_catrack.core.sources.params import SourcesParams
+    from napari_catrack.io.suite2p import read_suite2p
+    from napari_catrack.session import Session
+
+    _write_suite2p(tmp_path / "s2p" / "plane0", t=300)  # 20 s at suite2p's 15 Hz
+    sess = tmp_path / "s.catrack.h5"
+    argv = ["import", "suite2p", str(tmp_path / "s2p")]
+    assert main([*argv, "--baseline-window-s", "2", "-o", str(tmp_path / "a"), "--session", str(sess)]) == 0  # fmt: skip
+    made = Session.load(sess)["sources"].params["import"]
+    assert made["baseline_window_s"] == 2.0
+    with h5.File(tmp_path / "a" / "footprints.h5", "r") as f:
+        assert f.attrs["baseline_window_s"] == 2.0
+    want = read_suite2p(tmp_path / "s2p", baseline_window_s=2.0)
+    default = read_suite2p(tmp_path / "s2p")
+    got = Session.load(sess)["traces"].tables["traces"]
+    dff = np.stack([g["dff"].to_numpy() for _, g in got.groupby("neuron_id", sort=True)])
+    np.testing.assert_allclose(dff, want.dff, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(want.dff, default.dff)  # the window changes dF/F
+    assert main([*argv, "-o", str(tmp_path / "b"), "--session", str(sess)]) == 0
+    default_window = SourcesParams().baseline_window_s
+    assert Session.load(sess)["sources"].params["import"]["baseline_window_s"] == default_window
+

@@ -88,7 +88,7 @@ def _discarded(est) -> int | None:
     return int(shape[1]) or None
 
 
-def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
+def read_caiman(path: str | os.PathLike, *, fps: float | None = None, baseline_window_s: float | None = None):  # fmt: skip
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} is not a file: give CaImAn's results .hdf5 file")
@@ -186,7 +186,7 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
         spikes=None if s is None else np.asarray(s, float), accepted=accepted,
         r_value=None if r is None or np.size(r) != k else np.asarray(r, float),
         background=bg, baseline="caiman", notes=notes, warnings=warnings,
-        tool_fps=float(stored) if stored else None,
+        tool_fps=float(stored) if stored else None, baseline_window_s=baseline_window_s,
     )  # fmt: skip
 
 
