@@ -5,6 +5,7 @@ the frame-rate warnings, the dF/F window option, CaImAn's discarded components, 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import sparse
 
 from napari_catrack.cli import main
@@ -92,3 +93,83 @@ def test_import_sets_the_dff_baseline_window(tmp_path):
     default_window = SourcesParams().baseline_window_s
     assert Session.load(sess)["sources"].params["import"]["baseline_window_s"] == default_window
 
+
+def _selected_caiman(path, *, evaluated=True):
+    """A CaImAn result saved after `estimates.select_components(use_object=True)`: components
+    0 and 1 kept, the rejected one (a 3 x 3 square at rows 10-12, columns 20-22) set aside in
+    /estimates/discarded_components with its C, YrA, S and r_values (CaImAn's field list)."""
+    import h5py as h5
+
+    dims = (20, 30)
+    fp = np.zeros((3, *dims))
+    fp[0, 2:5, 3:8] = 1.0
+    fp[1, 14:18, 5:9] = 1.0
+    fp[2, 10:13, 20:23] = 2.0  # the discarded one
+    A = sparse.csc_matrix(np.stack([f.ravel(order="F") for f in fp], axis=1))
+    rng = np.random.default_rng(5)
+    C = np.abs(rng.normal(size=(3, 40))) + 1
+    yra = rng.normal(0, 0.1, (3, 40))
+    _write_caiman(path, A[:, :2], C[:2], dims, yra=yra[:2])
+    with h5.File(path, "a") as f:
+        if evaluated:
+            f["/estimates/r_values"] = np.array([0.9, 0.8])
+        bad = A[:, 2:].tocsc()
+        for key, val in (("data", bad.data), ("indptr", bad.indptr), ("indices", bad.indices), ("shape", bad.shape)):  # fmt: skip
+            f[f"/estimates/discarded_components/A/{key}"] = val
+        f["/estimates/discarded_components/C"] = C[2:]
+        f["/estimates/discarded_components/YrA"] = yra[2:]
+        f["/estimates/discarded_components/r_values"] = np.array([0.1])
+        f["/estimates/discarded_components/idx_components"] = "NoneType"
+    return fp, C, yra
+
+
+def test_caiman_set_aside_components_are_imported_rejected_for_review(tmp_path, capsys):
+    """CaImAn's components set aside by `select_components` were left out of the import (a note
+    said so), so they could not be reviewed. Now they are imported after the kept ones (ids 2..,
+    the order of CaImAn's `restore_discarded_components`), rejected with the reason that says
+    CaImAn set them aside; the user can accept them, and the kept ones keep ids and verdicts."""
+    from napari_catrack.core.sources.session import set_verdict, status_of
+    from napari_catrack.io.caiman import read_caiman
+    from napari_catrack.io.sources import read_sources
+    from napari_catrack.session import Session
+
+    SET_ASIDE = "discarded by CaImAn's select_components"  # (io.caiman.SET_ASIDE)
+    fp, C, yra = _selected_caiman(tmp_path / "r.hdf5")
+    res = read_caiman(tmp_path / "r.hdf5")
+    comps = res.components
+    assert comps["neuron_id"].tolist() == [0, 1, 2]
+    assert comps["accepted"].tolist() == [True, True, False]
+    assert comps["reason"].tolist() == ["", "", SET_ASIDE]
+    np.testing.assert_allclose(res.footprints[2], fp[2] / 2)  # peak 1, in its place (F order)
+    np.testing.assert_allclose(res.raw, C + yra)
+    np.testing.assert_allclose(comps["r_value"], [0.9, 0.8, 0.1])
+    assert tuple(comps.loc[2, ["y", "x"]]) == pytest.approx((11, 21))
+    sess = tmp_path / "s.catrack.h5"
+    assert main(["import", "caiman", str(tmp_path / "r.hdf5"), "-o", str(tmp_path / "o"), "--session", str(sess)]) == 0  # fmt: skip
+    out = capsys.readouterr()
+    assert out.out.startswith("3 CaImAn components (2 accepted)")
+    assert "1 component(s) set aside by select_components imported for review" in out.err
+    written = read_sources(tmp_path / "o").components
+    assert written["accepted"].tolist() == [True, True, False]
+    assert written["reason"].tolist()[2] == SET_ASIDE
+    session = Session.load(sess)
+    assert status_of(session, [0, 1, 2])[2] == ("rejected", "auto: " + SET_ASIDE)
+    set_verdict(session, 2, "accepted")  # reviewed: kept
+    assert status_of(session, [2]) == [("accepted", "")]
+    comps = session["sources"].tables["components"]  # CaImAn's own decision stays visible
+    assert not bool(comps["accepted"].iloc[2]) and comps["reason"].iloc[2] == SET_ASIDE
+
+
+def test_caiman_set_aside_components_that_cannot_be_read_are_said(tmp_path):
+    """Set-aside components whose traces are missing: the kept ones are imported, and a
+    warning says why the others were not."""
+    import h5py as h5
+
+    from napari_catrack.io.caiman import read_caiman
+
+    _selected_caiman(tmp_path / "r.hdf5")
+    with h5.File(tmp_path / "r.hdf5", "a") as f:
+        del f["/estimates/discarded_components/C"]
+    res = read_caiman(tmp_path / "r.hdf5")
+    assert len(res.components) == 2 and res.components["accepted"].all()
+    assert any("were not imported: it has no traces (C)" in w for w in res.warnings)
