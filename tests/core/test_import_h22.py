@@ -173,3 +173,36 @@ def test_caiman_set_aside_components_that_cannot_be_read_are_said(tmp_path):
     res = read_caiman(tmp_path / "r.hdf5")
     assert len(res.components) == 2 and res.components["accepted"].all()
     assert any("were not imported: it has no traces (C)" in w for w in res.warnings)
+
+
+def test_suite2p_iscell_probability_is_kept_in_the_table_and_the_nwb_file(tmp_path):
+    """suite2p's iscell.npy column 1 (the classifier's probability that the ROI is a cell) was
+    dropped: only column 0, the verdict, became `accepted`. Now it is `tool_probability` in
+    the components (components.csv, the session) and a PlaneSegmentation column of the NWB
+    export, read here from the real suite2p 0.14.6 output of tests/data."""
+    pynwb = pytest.importorskip("pynwb")
+    from napari_catrack.io.nwb import write_nwb
+    from napari_catrack.io.sources import read_sources
+    from napari_catrack.session import Session
+    from tests.core.test_suite2p_volume import real_planes
+
+    from ._session_helpers import NWB_METADATA
+
+    root = real_planes(tmp_path / "s2p", n=2)
+    iscell = {p: np.load(root / "suite2p" / f"plane{p}" / "iscell.npy") for p in (0, 1)}
+    iscell[1][:, 1] = 1 - iscell[1][:, 1]  # plane 1's differ from plane 0's
+    np.save(root / "suite2p" / "plane1" / "iscell.npy", iscell[1])
+    want = np.concatenate([iscell[0][:, 1], iscell[1][:, 1]])
+    assert 0 < want.min() < want.max() < 1  # probabilities, not verdicts
+    sess = tmp_path / "s.catrack.h5"
+    assert main(["import", "suite2p", str(root), "-o", str(tmp_path / "o"), "--session", str(sess)]) == 0  # fmt: skip
+    np.testing.assert_allclose(read_sources(tmp_path / "o").components["tool_probability"], want)
+    session = Session.load(sess)
+    np.testing.assert_allclose(session["sources"].tables["components"]["tool_probability"], want)
+    out = write_nwb(session, tmp_path / "s.nwb", metadata=NWB_METADATA)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        segs = io.read().processing["ophys"]["ImageSegmentation"].plane_segmentations
+        for p in (0, 1):
+            seg = segs[f"PlaneSegmentation_plane{p}"]
+            assert "iscell.npy" in seg["tool_probability"].description
+            np.testing.assert_allclose(np.asarray(seg["tool_probability"].data[:], float), iscell[p][:, 1])  # fmt: skip

@@ -2,7 +2,8 @@
 
 suite2p writes, per plane, `plane0/`: `stat.npy` (one dict per ROI: `ypix`, `xpix`, `lam`, ...),
 `F.npy` and `Fneu.npy` (ROI and neuropil fluorescence, ROIs x frames), `spks.npy` (deconvolved),
-`iscell.npy` ((ROIs, 2): the classifier's verdict and probability), and the run's options:
+`iscell.npy` ((ROIs, 2): the classifier's verdict, the import's `accepted`, and its
+probability, kept as the column `tool_probability`), and the run's options:
 `ops.npy` in both layouts (suite2p 1.x keeps it as "ops orig" and adds `db.npy` and
 `settings.npy`, where the frame rate and the neuropil coefficient moved). The raw trace is
 F - neucoeff * Fneu, as suite2p computes it before deconvolution; dF/F is relative to the
@@ -191,6 +192,8 @@ def read_suite2p(
         result = _combine(folders, read, fps, warned, ids, baseline_window_s)
     result.components["plane"] = np.repeat(numbers, [r["k"] for r in read]).astype(np.int64)
     result.components["plane_roi"] = np.concatenate([np.arange(r["k"]) for r in read]).astype(np.int64)  # fmt: skip
+    # suite2p's classifier probability (iscell column 1; h22: was dropped), beside its verdict
+    result.components["tool_probability"] = np.concatenate([r["prob"] for r in read])
     if layout["mesoscope"]:
         result.warnings.append(layout["mesoscope"])
     _red_cells(result, numbers, read)
@@ -518,7 +521,8 @@ def _read_plane(folder: Path, where: str = "") -> dict:
         bg = coeff * n2 if n2 is not None else np.zeros_like(f2, dtype=float)
         chan2 = (f2 - bg, bg)
     return {"folder": folder, "k": k, "raw": F - coeff * fneu, "background": coeff * fneu,
-            "spks": spks, "accepted": iscell[:, 0] > 0.5, "opts": opts, "pixels": pixels,
+            "spks": spks, "accepted": iscell[:, 0] > 0.5, "prob": iscell[:, 1].astype(float),
+            "opts": opts, "pixels": pixels,
             "stat_shape": (ly, lx), "notes": notes, "warnings": warnings, "red": red,
             "chan2": chan2, "where": where}  # fmt: skip
 
