@@ -206,3 +206,24 @@ def test_suite2p_iscell_probability_is_kept_in_the_table_and_the_nwb_file(tmp_pa
             seg = segs[f"PlaneSegmentation_plane{p}"]
             assert "iscell.npy" in seg["tool_probability"].description
             np.testing.assert_allclose(np.asarray(seg["tool_probability"].data[:], float), iscell[p][:, 1])  # fmt: skip
+
+
+def test_a_tools_accept_is_not_a_verdict_and_its_reject_is(tmp_path):
+    """docs/two_photon.md, "Accepted is not verified": a cell the tool accepted has no verdict
+    (`unverified`, as cells.csv says) but shows as accepted in the export's components
+    (`verdict`); a cell it rejected is rejected at once ("auto: rejected by suite2p")."""
+    from napari_catrack.core.sources.session import (
+        components_with_verdicts,
+        record_sources,
+        status_of,
+    )
+    from napari_catrack.io.suite2p import read_suite2p
+    from napari_catrack.session import Session
+
+    _write_suite2p(tmp_path / "s2p" / "plane0")  # iscell: ROI 0 a cell, ROI 1 not
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    record_sources(session, read_suite2p(tmp_path / "s2p"), origin="suite2p")
+    assert status_of(session, [0, 1]) == [("unverified", ""), ("rejected", "auto: rejected by suite2p")]  # fmt: skip
+    comps = components_with_verdicts(session)
+    assert comps["accepted"].tolist() == [True, False]
+    assert comps["verdict"].tolist() == ["accepted", "rejected"]
