@@ -113,12 +113,14 @@ def _selected_caiman(path, *, evaluated=True):
     with h5.File(path, "a") as f:
         if evaluated:
             f["/estimates/r_values"] = np.array([0.9, 0.8])
+            f["/estimates/cnn_preds"] = np.array([0.95, 0.7])
         bad = A[:, 2:].tocsc()
         for key, val in (("data", bad.data), ("indptr", bad.indptr), ("indices", bad.indices), ("shape", bad.shape)):  # fmt: skip
             f[f"/estimates/discarded_components/A/{key}"] = val
         f["/estimates/discarded_components/C"] = C[2:]
         f["/estimates/discarded_components/YrA"] = yra[2:]
         f["/estimates/discarded_components/r_values"] = np.array([0.1])
+        f["/estimates/discarded_components/cnn_preds"] = np.array([0.05])
         f["/estimates/discarded_components/idx_components"] = "NoneType"
     return fp, C, yra
 
@@ -143,6 +145,7 @@ def test_caiman_set_aside_components_are_imported_rejected_for_review(tmp_path, 
     np.testing.assert_allclose(res.footprints[2], fp[2] / 2)  # peak 1, in its place (F order)
     np.testing.assert_allclose(res.raw, C + yra)
     np.testing.assert_allclose(comps["r_value"], [0.9, 0.8, 0.1])
+    np.testing.assert_allclose(comps["tool_probability"], [0.95, 0.7, 0.05])  # cnn_preds
     assert tuple(comps.loc[2, ["y", "x"]]) == pytest.approx((11, 21))
     sess = tmp_path / "s.catrack.h5"
     assert main(["import", "caiman", str(tmp_path / "r.hdf5"), "-o", str(tmp_path / "o"), "--session", str(sess)]) == 0  # fmt: skip

@@ -97,7 +97,7 @@ def _set_aside(est, n_pixels: int, t: int) -> tuple[dict | None, str]:
     """The components `select_components` set aside in /estimates/discarded_components (an
     Estimates saved as a group: sparse A, C, YrA, S, r_values of the rejected ones, in their
     order; CaImAn's `restore_discarded_components` appends them after the kept ones): ({"A",
-    "C", "YrA", "S", "r"}, ""), YrA, S, r None when not saved; or (None, why they cannot be
+    "C", "YrA", "S", "r", "cnn"}, ""), YrA, S, r (r_values), cnn (cnn_preds) None when not saved; or (None, why they cannot be
     read), why "" when there are none. The background b, f is the whole field's, so the kept
     components' applies to them too."""
     group = _get(est, "discarded_components")
@@ -121,9 +121,10 @@ def _set_aside(est, n_pixels: int, t: int) -> tuple[dict | None, str]:
         val = _get(group, key)
         val = None if val is None else np.asarray(val, float)
         parts[key] = val.reshape(C.shape) if val is not None and val.size == C.size else None
-    r = _get(group, "r_values")
-    r = None if r is None else np.asarray(r, float).ravel()
-    parts["r"] = r if r is not None and r.size == C.shape[0] else None
+    for name, key in (("r", "r_values"), ("cnn", "cnn_preds")):  # one per component, or none
+        val = _get(group, key)
+        val = None if val is None else np.asarray(val, float).ravel()
+        parts[name] = val if val is not None and val.size == C.shape[0] else None
     return parts, ""
 
 
@@ -166,6 +167,7 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None, baseline_w
         b, fb = _matrix(_get(est, "b"), "b", path.name), _matrix(_get(est, "f"), "f", path.name)
         idx = _get(est, "idx_components")
         r = _get(est, "r_values")
+        cnn = _get(est, "cnn_preds")  # the CNN classifier's probability of a neuron, if run
         evaluated = any(_get(est, key) is not None for key in ("r_values", "SNR_comp", "cnn_preds"))
         set_aside = _discarded(est)
         aside, aside_why = _set_aside(est, A.shape[0], C.shape[1])
@@ -216,6 +218,7 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None, baseline_w
         accepted = np.zeros(k, bool)
         accepted[idx] = True
     k_kept, r = k, None if r is None or np.size(r) != k else np.asarray(r, float).ravel()
+    cnn = None if cnn is None or np.size(cnn) != k else np.asarray(cnn, float).ravel()
     if aside is not None:  # h22: imported for review, rejected, after the kept ones
         m = aside["C"].shape[0]
         A = sparse.hstack([A, aside["A"]]).tocsc()
@@ -229,6 +232,9 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None, baseline_w
         if r is not None or aside["r"] is not None:
             r = np.concatenate([r if r is not None else np.full(k_kept, np.nan),
                                 aside["r"] if aside["r"] is not None else np.full(m, np.nan)])  # fmt: skip
+        if cnn is not None or aside["cnn"] is not None:
+            cnn = np.concatenate([cnn if cnn is not None else np.full(k_kept, np.nan),
+                                  aside["cnn"] if aside["cnn"] is not None else np.full(m, np.nan)])  # fmt: skip
         accepted = np.concatenate([accepted, np.zeros(m, bool)])
         k = k_kept + m
         notes.append(
@@ -251,6 +257,8 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None, baseline_w
         r_value=r, background=bg, baseline="caiman", notes=notes, warnings=warnings,
         tool_fps=float(stored) if stored else None, baseline_window_s=baseline_window_s,
     )  # fmt: skip
+    if cnn is not None:  # as suite2p's iscell probability (h22)
+        result.components["tool_probability"] = cnn
     if k > k_kept:  # the tool's decision stays visible: why these are rejected
         result.components.loc[k_kept:, "reason"] = SET_ASIDE
     return result

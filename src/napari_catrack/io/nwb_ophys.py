@@ -644,9 +644,10 @@ RED_COLUMNS = {
     "labelled in the second (structural) channel; NaN: its plane had no redcell.npy",
     "red_prob": "suite2p's probability that the ROI is red (redcell.npy column 1); NaN: its "
     "plane had no redcell.npy",
-    # not about red, but a suite2p column written the same way (h22)
-    "tool_probability": "suite2p's classifier probability that the ROI is a cell (iscell.npy "
-    "column 1; its verdict, column 0, is the import's accepted)",
+    # not about red, but a tool's column written the same way (h22)
+    "tool_probability": "the tool's classifier probability that the ROI is a cell: suite2p's "
+    "iscell.npy column 1 (its verdict, column 0, is the import's accepted), CaImAn's cnn_preds; "
+    "NaN: not given for this ROI",
 }
 
 
