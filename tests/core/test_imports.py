@@ -590,7 +590,7 @@ def test_cli_import_into_a_recordings_session_uses_the_recordings_rate(tmp_path,
     # Minian stores no rate: the session's is used, and said
     capsys.readouterr()
     assert main(["import", "minian", str(DATA / "minian" / "zarr"), "-o", str(tmp_path / "m"), "--session", str(sess)]) == 0  # fmt: skip
-    assert "minian stored no frame rate: the 30 Hz in force (from the session's recording) is used" in capsys.readouterr().err  # fmt: skip
+    assert "Minian stored no frame rate: the 30 Hz in force (from the session's recording) is used" in capsys.readouterr().err  # fmt: skip
     assert Session.load(sess)["sources"].attrs["fps"] == 30.0
     assert main(["import", "minian", str(DATA / "minian" / "zarr"), "-o", str(tmp_path / "m2"), "--session", str(tmp_path / "m.catrack.h5")]) != 0  # fmt: skip
     assert "give it (--fps)" in capsys.readouterr().err  # a new session knows no rate

@@ -98,7 +98,7 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
 
     made = {}
 
-    def fake_reader(tool, path, fps=None):  # the readers: `rate = fps or <stored fs>`
+    def fake_reader(tool, path, fps=None, **_):  # the readers: `rate = fps or <stored fs>`
         stored = None if tool == "minian" else 15.0  # Minian stores no rate
         return replace(_cells(tool, fps=fps or 15.0, **made), tool_fps=stored)
 
@@ -151,7 +151,7 @@ def test_an_import_keeps_its_tools_verdicts_rate_and_movie(
     # Minian stores no frame rate: the one in force, said
     wait_job(qtbot, src.run_import("minian", "x"))
     assert session["sources"].attrs["fps"] == 30.0
-    assert "minian stored no frame rate: the 30 Hz in force (from the recording) is used" in src.status.text()  # fmt: skip
+    assert "Minian stored no frame rate: the 30 Hz in force (from the recording) is used" in src.status.text()  # fmt: skip
 
 
 def test_an_import_sets_the_rate_in_force_only_when_none_is_known(
@@ -161,7 +161,7 @@ def test_an_import_sets_the_rate_in_force_only_when_none_is_known(
     import napari_catrack.widgets.sources as sources_widget
     from napari_catrack.io.tiff import write_movie_tiff
 
-    monkeypatch.setattr(sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool, fps=fps or 15.0))  # fmt: skip
+    monkeypatch.setattr(sources_widget, "read_tool_output", lambda tool, path, fps=None, **_: _cells(tool, fps=fps or 15.0))  # fmt: skip
     mov = make_two_photon_movie(T, SHAPE, n_cells=4, seed=3, silent_fraction=0)
     viewer = make_napari_viewer()
     viewer.open(str(write_movie_tiff(tmp_path / "norate.tif", mov.movie.astype(np.uint16))), plugin=PLUGIN)  # fmt: skip
@@ -220,7 +220,7 @@ def test_a_tools_cell_0_is_shown_selected_deleted_and_put_back(
     import napari_catrack.widgets.sources as sources_widget
 
     monkeypatch.setattr(
-        sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool)
+        sources_widget, "read_tool_output", lambda tool, path, fps=None, **_: _cells(tool)
     )
     viewer = make_napari_viewer()
     viewer.open(str(movie_file), plugin=PLUGIN)
@@ -257,7 +257,7 @@ def test_a_reopened_sessions_footprints_still_delete_a_cell_and_say_its_tool(
     import napari_catrack.widgets.sources as sources_widget
 
     monkeypatch.setattr(
-        sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool)
+        sources_widget, "read_tool_output", lambda tool, path, fps=None, **_: _cells(tool)
     )
     viewer = make_napari_viewer()
     viewer.open(str(movie_file), plugin=PLUGIN)
@@ -368,7 +368,7 @@ def test_a_cell_drawn_on_an_import_leaves_the_tools_verdicts_standing(
     box stays, the threshold judges the drawn cell alone, and ticking it re-judges them all."""
     import napari_catrack.widgets.sources as sources_widget
 
-    monkeypatch.setattr(sources_widget, "read_tool_output", lambda tool, path, fps=None: _cells(tool, fps=fps or FPS))  # fmt: skip
+    monkeypatch.setattr(sources_widget, "read_tool_output", lambda tool, path, fps=None, **_: _cells(tool, fps=fps or FPS))  # fmt: skip
     viewer = make_napari_viewer()
     viewer.open(str(movie_file), plugin=PLUGIN)
     src = _dock(viewer, SRC)

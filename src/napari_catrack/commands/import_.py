@@ -26,7 +26,7 @@ from napari_catrack.commands._common import (
     session_from_args,
     warn,
 )
-from napari_catrack.core.sources.params import NeuropilParams
+from napari_catrack.core.sources.params import NeuropilParams, SourcesParams
 from napari_catrack.errors import InputError
 from napari_catrack.io.tool_outputs import (
     CLI_RETRY,
@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=positive_float, default=None, metavar="F",
                    help="frame rate (needed when the output does not store it, e.g. Minian, "
                    "or an imagej --movie without one; default with --session: the session's, "
-                   "its recording's, over the rate the tool stored)")  # fmt: skip
+                   "its recording's, over the rate the tool stored; a --fps that differs from "
+                   "the session's is used, with a warning)")  # fmt: skip
     p.add_argument("--plane", type=_plane, default=None, metavar="N|all",
                    help="suite2p: the plane to import, or all (default: every plane of a "
                    "multi-plane output, each cell with its plane in components.csv)")  # fmt: skip
@@ -66,6 +67,9 @@ def register(subparsers) -> None:
                    "an n-plane volume at p / (n x fs) later, in time_s and the NWB export)")  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     NeuropilParams.add_arguments(p, title="imagej: neuropil correction (suite2p's ring)")
+    # the dF/F window of `catrack sources`, its default from the one place (SourcesParams; h22)
+    SourcesParams.add_arguments(p, exclude=tuple(f.name for f in SourcesParams.fields() if f.name != "baseline_window_s"),
+                                title="dF/F of the imported traces")  # fmt: skip
     add_session_argument(p, "MOVIE", only=" (imagej; another tool's output gives none)")
     p.set_defaults(func=run)
 
@@ -94,6 +98,20 @@ def _session_rate(session) -> tuple[float | None, str]:
     return None, ""
 
 
+RATE_TOLERANCE = 1e-3  # a --fps within 0.1 % of the session's rate is that rate, rounded
+
+
+def _rate_differs(given: float, in_force: float, where: str) -> str:
+    """The warning of a --fps that contradicts the session's rate in force: the import is
+    recorded at --fps (an explicit option wins, as for `catrack transients`), and the session's
+    other steps keep theirs, so the two clocks disagree until one is corrected."""
+    return (
+        f"--fps {given:g} differs from the session's frame rate {in_force:g} Hz ({where}): "
+        f"the import is recorded at {given:g} Hz, not at the rate of the session's other "
+        f"steps; leave --fps out to import at {in_force:g} Hz"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
@@ -114,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--no-plane-offsets is for suite2p outputs, not imagej")
     if imagej and args.plane is not None:
         raise InputError("--plane is for suite2p outputs; a movie's plane is --z-projection N")
+    window = SourcesParams.from_args(args).baseline_window_s  # the option, else the default
     inputs = {"PATH": args.path, **({"--movie": args.movie} if imagej else {})}
     check_outputs({"-o": OutputFolder(args.output, SOURCES_FILES), "--session": args.session},
                   inputs)  # fmt: skip
@@ -125,15 +144,19 @@ def run(args: argparse.Namespace) -> int:
         options = {} if z is None else {"z_projection": int(z) if str(z).lstrip("-").isdigit() else z}  # fmt: skip
         if args.channel is not None:  # one channel of the channel axis (as `--channel` elsewhere)
             options.update(layout="single", green_channel=args.channel)
-        result = read_imagej(args.path, args.movie, fps=args.fps, neuropil=neuropil, **options)
+        result = read_imagej(args.path, args.movie, fps=args.fps, neuropil=neuropil, baseline_window_s=window, **options)  # fmt: skip
     else:
         target = session_from_args(args)  # another tool's output, not a recording
         if not args.plane_offsets and args.tool != "suite2p":
             raise InputError(f"--no-plane-offsets is for suite2p outputs, not {args.tool}")
         fps, source = args.fps, ""
-        if fps is None and target is not None:  # the session's rate is in force, as in napari
-            fps, source = _session_rate(target.session)
-        options = {"plane": args.plane, "plane_offsets": args.plane_offsets}
+        if target is not None:  # the session's rate is in force, as in napari
+            in_force, where = _session_rate(target.session)
+            if fps is None:
+                fps, source = in_force, where
+            elif in_force and abs(fps - in_force) > RATE_TOLERANCE * in_force:  # h22: unsaid
+                warn("import", _rate_differs(fps, in_force, where))
+        options = {"plane": args.plane, "plane_offsets": args.plane_offsets, "baseline_window_s": window}  # fmt: skip
         if source:  # a tool's rate that differs is said, with the --fps to give if it is right
             result = read_at_rate_in_force(args.tool, args.path, fps, source, CLI_RETRY, **options)  # fmt: skip
         else:  # --fps given (the reader says when the tool stored another), or none known
@@ -148,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         for line in check_against_movie(result, summary.get("frames"), shape if all(shape) else None,
                                         what=f"the {args.tool} import"):  # fmt: skip
             warn("import", line)
-    attrs = {"source": str(args.path), "tool": args.tool, "fps": result.fps}
+    attrs = {"source": str(args.path), "tool": args.tool, "fps": result.fps, "baseline_window_s": window}  # fmt: skip
     if imagej:
         attrs["movie"] = str(args.movie)
         attrs.update(neuropil.to_dict())  # how raw was made (neuropil_coefficient 0: not)

@@ -6,7 +6,9 @@ sparse matrices as groups of `data`, `indices`, `indptr`, `shape` (CSC), `None` 
 `A` is (pixels, K) with pixels in Fortran order of `dims` (CaImAn reshapes with order='F');
 `C` (K, T) the denoised traces, `S` the spikes, `YrA` the residuals (raw = C + YrA),
 `idx_components` the accepted components (0-based), `SNR_comp` and `r_values` the evaluation,
-`b` (pixels, nb) and `f` (nb, T) the low-rank background.
+`b` (pixels, nb) and `f` (nb, T) the low-rank background. The components `select_components`
+set aside (`/estimates/discarded_components`, the rejected ones) are imported after the kept
+ones, rejected with the reason `SET_ASIDE`, so they can be reviewed and accepted (h22).
 
 dF/F follows CaImAn's `detrend_df_f`: C sits on ~0 (the baseline is in the background), so the
 cell's F0 is the baseline of C + YrA plus the background under its footprint,
@@ -88,7 +90,45 @@ def _discarded(est) -> int | None:
     return int(shape[1]) or None
 
 
-def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
+SET_ASIDE = "discarded by CaImAn's select_components"  # the reason of a set-aside component
+
+
+def _set_aside(est, n_pixels: int, t: int) -> tuple[dict | None, str]:
+    """The components `select_components` set aside in /estimates/discarded_components (an
+    Estimates saved as a group: sparse A, C, YrA, S, r_values of the rejected ones, in their
+    order; CaImAn's `restore_discarded_components` appends them after the kept ones): ({"A",
+    "C", "YrA", "S", "r", "cnn"}, ""), YrA, S, r (r_values), cnn (cnn_preds) None when not saved; or (None, why they cannot be
+    read), why "" when there are none. The background b, f is the whole field's, so the kept
+    components' applies to them too."""
+    group = _get(est, "discarded_components")
+    if not isinstance(group, h5py.Group) or "A" not in group:
+        return None, ""
+    a = group["A"]
+    if not isinstance(a, h5py.Group) or not {"data", "indices", "indptr", "shape"} <= set(a):
+        return None, "its A is not a sparse matrix as CaImAn saves it"
+    A = sparse.csc_matrix((a["data"][()], a["indices"][()], a["indptr"][()]), shape=tuple(int(v) for v in a["shape"][()]))  # fmt: skip
+    if not A.shape[1]:
+        return None, ""
+    C = _get(group, "C")
+    if C is None:
+        return None, "it has no traces (C)"
+    C = np.atleast_2d(np.asarray(C, float))
+    if A.shape[0] != n_pixels or C.shape != (A.shape[1], t):
+        return None, (f"its A is {A.shape} and C {C.shape}, but the kept components have "
+                      f"{n_pixels} pixels and {t} frames: files from different runs?")  # fmt: skip
+    parts = {"A": A, "C": C}
+    for key in ("YrA", "S"):  # one per component and frame, or none
+        val = _get(group, key)
+        val = None if val is None else np.asarray(val, float)
+        parts[key] = val.reshape(C.shape) if val is not None and val.size == C.size else None
+    for name, key in (("r", "r_values"), ("cnn", "cnn_preds")):  # one per component, or none
+        val = _get(group, key)
+        val = None if val is None else np.asarray(val, float).ravel()
+        parts[name] = val if val is not None and val.size == C.shape[0] else None
+    return parts, ""
+
+
+def read_caiman(path: str | os.PathLike, *, fps: float | None = None, baseline_window_s: float | None = None):  # fmt: skip
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} is not a file: give CaImAn's results .hdf5 file")
@@ -127,8 +167,10 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
         b, fb = _matrix(_get(est, "b"), "b", path.name), _matrix(_get(est, "f"), "f", path.name)
         idx = _get(est, "idx_components")
         r = _get(est, "r_values")
+        cnn = _get(est, "cnn_preds")  # the CNN classifier's probability of a neuron, if run
         evaluated = any(_get(est, key) is not None for key in ("r_values", "SNR_comp", "cnn_preds"))
         set_aside = _discarded(est)
+        aside, aside_why = _set_aside(est, A.shape[0], C.shape[1])
         stored = _get(f["params"]["data"], "fr") if "params" in f and "data" in f["params"] else None  # fmt: skip
         rate = fps or stored
     if not rate:
@@ -138,7 +180,6 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
     warnings = []
     if fps and stored and abs(float(stored) - fps) > 1e-6 * fps:
         warnings.append(f"frame rate {fps:g} Hz given, but /params/data/fr says {float(stored):g} Hz: {fps:g} Hz used")  # fmt: skip
-    fp = _footprints(A, dims)
     if yra is not None:
         yra = np.atleast_2d(np.asarray(yra, float))
         if yra.shape != C.shape:
@@ -151,9 +192,10 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
     if idx is None and set_aside is not None:  # select_components kept the accepted ones
         notes.append(
             f"no idx_components: CaImAn's select_components kept only the accepted components "
-            f"and set {set_aside} rejected component(s) aside in /estimates/discarded_components "
-            f"(not imported): every component here accepted"
-        )
+            f"and set {set_aside} rejected component(s) aside in /estimates/discarded_components"
+            + (": every kept component accepted" if aside is not None else
+               f" (not imported: {aside_why}): every component here accepted")
+        )  # fmt: skip
     elif idx is None and evaluated:
         notes.append(
             "no idx_components, but the components were evaluated (r_values/SNR_comp/cnn_preds): "
@@ -175,19 +217,51 @@ def read_caiman(path: str | os.PathLike, *, fps: float | None = None):
             )
         accepted = np.zeros(k, bool)
         accepted[idx] = True
+    k_kept, r = k, None if r is None or np.size(r) != k else np.asarray(r, float).ravel()
+    cnn = None if cnn is None or np.size(cnn) != k else np.asarray(cnn, float).ravel()
+    if aside is not None:  # h22: imported for review, rejected, after the kept ones
+        m = aside["C"].shape[0]
+        A = sparse.hstack([A, aside["A"]]).tocsc()
+        yra = np.concatenate([yra if yra is not None else np.zeros_like(C),
+                              aside["YrA"] if aside["YrA"] is not None else np.zeros_like(aside["C"])])  # fmt: skip
+        C = np.concatenate([C, aside["C"]])
+        raw = C + yra
+        if s is not None or aside["S"] is not None:
+            s_kept = np.atleast_2d(np.asarray(s, float)) if s is not None else np.full((k_kept, t), np.nan)  # fmt: skip
+            s = np.concatenate([s_kept, aside["S"] if aside["S"] is not None else np.full((m, t), np.nan)])  # fmt: skip
+        if r is not None or aside["r"] is not None:
+            r = np.concatenate([r if r is not None else np.full(k_kept, np.nan),
+                                aside["r"] if aside["r"] is not None else np.full(m, np.nan)])  # fmt: skip
+        if cnn is not None or aside["cnn"] is not None:
+            cnn = np.concatenate([cnn if cnn is not None else np.full(k_kept, np.nan),
+                                  aside["cnn"] if aside["cnn"] is not None else np.full(m, np.nan)])  # fmt: skip
+        accepted = np.concatenate([accepted, np.zeros(m, bool)])
+        k = k_kept + m
+        notes.append(
+            f"{m} component(s) set aside by select_components imported for review after the "
+            f"kept ones (ids {k_kept} to {k - 1}, as restore_discarded_components orders them): "
+            f'rejected, reason "{SET_ASIDE}"'
+        )
+    elif aside_why:
+        warnings.append(f"the component(s) set aside in /estimates/discarded_components were not imported: {aside_why}")  # fmt: skip
+    fp = _footprints(A, dims)
     bg = _background(A, b, fb, t, path.name)
     notes.append(
         "dF/F relative to C + YrA's baseline plus the background b, f under each footprint"
         if bg is not None
         else "no background (b, f) in the file, or an empty one: dF/F relative to C + YrA's own baseline"
     )
-    return imported_result(
+    result = imported_result(
         "CaImAn", fp, raw, fps=float(rate), ids=np.arange(k), denoised=C,
         spikes=None if s is None else np.asarray(s, float), accepted=accepted,
-        r_value=None if r is None or np.size(r) != k else np.asarray(r, float),
-        background=bg, baseline="caiman", notes=notes, warnings=warnings,
-        tool_fps=float(stored) if stored else None,
+        r_value=r, background=bg, baseline="caiman", notes=notes, warnings=warnings,
+        tool_fps=float(stored) if stored else None, baseline_window_s=baseline_window_s,
     )  # fmt: skip
+    if cnn is not None:  # as suite2p's iscell probability (h22)
+        result.components["tool_probability"] = cnn
+    if k > k_kept:  # the tool's decision stays visible: why these are rejected
+        result.components.loc[k_kept:, "reason"] = SET_ASIDE
+    return result
 
 
 def _footprints(A, dims) -> Footprints:

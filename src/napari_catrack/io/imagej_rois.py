@@ -355,6 +355,7 @@ def read_imagej(
     *,
     fps: float | None = None,
     neuropil: NeuropilParams | None = None,
+    baseline_window_s: float | None = None,
     progress=None,
     cancel=None,
     **movie_options,
@@ -438,7 +439,8 @@ def read_imagej(
 
     masks = Footprints.from_pixels(pixels, shape)  # the result's footprints (sparse), peak 1
     result = imported_result("imagej", masks, raw, fps=rate, ids=ids, notes=notes,
-                             warnings=warnings, tool_fps=None, background=background)  # fmt: skip
+                             warnings=warnings, tool_fps=None, background=background,
+                             baseline_window_s=baseline_window_s)  # fmt: skip
     result.components["name"] = names
     if plane_notes:  # ROIs followed to their Z planes: the plane each was measured in
         result.components["plane"] = [_plane_number(o) for o in used]

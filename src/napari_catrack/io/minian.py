@@ -206,7 +206,7 @@ def _background(A: Footprints, data: dict, t: int, where: Path):
     return bg if np.any(bg) else None
 
 
-def read_minian(path: str | os.PathLike, *, fps: float | None = None):
+def read_minian(path: str | os.PathLike, *, fps: float | None = None, baseline_window_s: float | None = None):  # fmt: skip
     path = Path(path)
     if path.is_file():
         data, ids = _read_netcdf(path)
@@ -253,5 +253,5 @@ def read_minian(path: str | os.PathLike, *, fps: float | None = None):
     )
     return imported_result(
         "Minian", A, raw, fps=float(fps), ids=units, denoised=C, spikes=data.get("S"),
-        background=bg, baseline="caiman", notes=notes,
+        background=bg, baseline="caiman", notes=notes, baseline_window_s=baseline_window_s,
     )  # fmt: skip

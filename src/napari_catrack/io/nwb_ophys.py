@@ -644,12 +644,16 @@ RED_COLUMNS = {
     "labelled in the second (structural) channel; NaN: its plane had no redcell.npy",
     "red_prob": "suite2p's probability that the ROI is red (redcell.npy column 1); NaN: its "
     "plane had no redcell.npy",
+    # not about red, but a tool's column written the same way (h22)
+    "tool_probability": "the tool's classifier probability that the ROI is a cell: suite2p's "
+    "iscell.npy column 1 (its verdict, column 0, is the import's accepted), CaImAn's cnn_preds; "
+    "NaN: not given for this ROI",
 }
 
 
 def _red_columns(session, ids: list[str]) -> list:
-    """`red_cell` and `red_prob` of a suite2p import with redcell.npy (components' columns), as
-    PlaneSegmentation columns; none without them. red_cell is bool, or float (1.0 / 0.0 / NaN)
+    """`red_cell` and `red_prob` of a suite2p import with redcell.npy, and its `tool_probability`
+    (iscell.npy column 1; components' columns), as PlaneSegmentation columns; none without them. red_cell is bool, or float (1.0 / 0.0 / NaN)
     when some planes had no redcell.npy, as in components.csv."""
     from hdmf.common import VectorData
 

@@ -2,7 +2,8 @@
 
 suite2p writes, per plane, `plane0/`: `stat.npy` (one dict per ROI: `ypix`, `xpix`, `lam`, ...),
 `F.npy` and `Fneu.npy` (ROI and neuropil fluorescence, ROIs x frames), `spks.npy` (deconvolved),
-`iscell.npy` ((ROIs, 2): the classifier's verdict and probability), and the run's options:
+`iscell.npy` ((ROIs, 2): the classifier's verdict, the import's `accepted`, and its
+probability, kept as the column `tool_probability`), and the run's options:
 `ops.npy` in both layouts (suite2p 1.x keeps it as "ops orig" and adds `db.npy` and
 `settings.npy`, where the frame rate and the neuropil coefficient moved). The raw trace is
 F - neucoeff * Fneu, as suite2p computes it before deconvolution; dF/F is relative to the
@@ -162,8 +163,10 @@ def read_suite2p(
     plane: int | str | None = None,
     fps: float | None = None,
     plane_offsets: bool = True,
+    baseline_window_s: float | None = None,
 ):
-    """A `SourcesResult` from a suite2p output folder.
+    """A `SourcesResult` from a suite2p output folder (`baseline_window_s`: the dF/F
+    baseline's window, None: `SourcesParams`' default; see `imported_result`).
 
     `plane=None` (the default) or "all": the folder given when it is a plane folder, else every
     plane of the output (one plane: as before); `plane=N`: that plane only. Several planes are
@@ -184,11 +187,13 @@ def read_suite2p(
     first = _first_ids(layout, numbers)
     ids = np.concatenate([f + np.arange(r["k"]) for f, r in zip(first, read, strict=True)]).astype(np.int64)  # fmt: skip
     if len(read) == 1:
-        result = _result(read[0]["stat_shape"], read, fps, warned, ids)
+        result = _result(read[0]["stat_shape"], read, fps, warned, ids, baseline_window_s)
     else:
-        result = _combine(folders, read, fps, warned, ids)
+        result = _combine(folders, read, fps, warned, ids, baseline_window_s)
     result.components["plane"] = np.repeat(numbers, [r["k"] for r in read]).astype(np.int64)
     result.components["plane_roi"] = np.concatenate([np.arange(r["k"]) for r in read]).astype(np.int64)  # fmt: skip
+    # suite2p's classifier probability (iscell column 1; h22: was dropped), beside its verdict
+    result.components["tool_probability"] = np.concatenate([r["prob"] for r in read])
     if layout["mesoscope"]:
         result.warnings.append(layout["mesoscope"])
     _red_cells(result, numbers, read)
@@ -516,7 +521,8 @@ def _read_plane(folder: Path, where: str = "") -> dict:
         bg = coeff * n2 if n2 is not None else np.zeros_like(f2, dtype=float)
         chan2 = (f2 - bg, bg)
     return {"folder": folder, "k": k, "raw": F - coeff * fneu, "background": coeff * fneu,
-            "spks": spks, "accepted": iscell[:, 0] > 0.5, "opts": opts, "pixels": pixels,
+            "spks": spks, "accepted": iscell[:, 0] > 0.5, "prob": iscell[:, 1].astype(float),
+            "opts": opts, "pixels": pixels,
             "stat_shape": (ly, lx), "notes": notes, "warnings": warnings, "red": red,
             "chan2": chan2, "where": where}  # fmt: skip
 
@@ -549,7 +555,7 @@ def _frame_rate(fps: float | None, stored: tuple | None, notes: list[str], warni
     raise InputError("the suite2p output has no frame rate (fs): give it (--fps)")
 
 
-def _result(shape, read: list[dict], fps, warnings: list[str], ids):
+def _result(shape, read: list[dict], fps, warnings: list[str], ids, window=None):
     """One plane's `SourcesResult` (as before multi-plane imports)."""
     one = read[0]
     fp = _footprints(one["pixels"], shape, one["folder"])
@@ -559,11 +565,11 @@ def _result(shape, read: list[dict], fps, warnings: list[str], ids):
     return imported_result(
         "suite2p", fp, one["raw"], fps=rate, ids=ids, spikes=one["spks"],
         background=one["background"], accepted=one["accepted"], notes=notes, warnings=warnings,
-        tool_fps=stored[0] if stored else None,
+        tool_fps=stored[0] if stored else None, baseline_window_s=window,
     )  # fmt: skip
 
 
-def _combine(folders: dict, read: list[dict], fps, warnings: list[str], ids):
+def _combine(folders: dict, read: list[dict], fps, warnings: list[str], ids, window=None):
     """Every plane as one result. Ids 0..K-1 run through the planes in order, as the rows of
     suite2p's combined/ output; `plane` and `plane_roi` (the row in planeN's stat.npy, F.npy,
     iscell.npy) lead back to suite2p. Planes of different lengths are cut to the shortest (a
@@ -608,6 +614,6 @@ def _combine(folders: dict, read: list[dict], fps, warnings: list[str], ids):
         ids=ids, spikes=spikes,
         background=np.concatenate([r["background"][:, :t] for r in read]),
         accepted=np.concatenate([r["accepted"] for r in read]), notes=notes, warnings=warnings,
-        tool_fps=stored[0] if stored else None,
+        tool_fps=stored[0] if stored else None, baseline_window_s=window,
     )  # fmt: skip
     return result

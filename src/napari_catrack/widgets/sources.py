@@ -209,6 +209,8 @@ class SourcesWidget(QWidget):
                 self.form.set_params(SourcesParams.from_dict(p["sources"]))
             if p.get("evaluation"):
                 self.evaluation.set_params(EvaluationParams.from_dict(p["evaluation"]))
+            if window := (p.get("import") or {}).get("baseline_window_s"):  # an import's
+                self.form.set_value("baseline_window_s", float(window))
             if isinstance((p.get("import") or {}).get("neuropil"), dict):  # ImageJ ROIs' setting
                 self.neuropil.set_params(NeuropilParams.from_dict(p["import"]["neuropil"]))
             self.rejudge.setChecked(rejudged(rec.tables["components"]))
@@ -342,6 +344,7 @@ class SourcesWidget(QWidget):
     @reports_errors("import")
     def run_import(self, tool: str, path):
         fps, source = self.ctx.fps(), self.ctx.fps_source()  # one rate in force per session
+        window = float(self.form.value("baseline_window_s"))  # dF/F window, as extraction's
         if tool == IMAGEJ:  # hand-drawn ROIs: their traces are the mean of the chosen movie
             from napari_catrack.io.imagej_rois import read_imagej
 
@@ -362,6 +365,7 @@ class SourcesWidget(QWidget):
                     data,
                     fps=fps,
                     neuropil=neuropil,
+                    baseline_window_s=window,
                     progress=job.progress,
                     cancel=job.cancelled,
                     **options,
@@ -371,7 +375,7 @@ class SourcesWidget(QWidget):
                 return result
 
             return self._start(work, "ImageJ ROI import", lambda r: self._show(r, origin=IMAGEJ, inputs=inputs))  # fmt: skip
-        return self._start(lambda job: _read_import(tool, path, fps, source), f"{tool} import",
+        return self._start(lambda job: _read_import(tool, path, fps, source, window), f"{tool} import",
                            lambda r: self._show(r, origin=tool, inputs={tool: path}, set_rate=not fps))  # fmt: skip
 
     def _movie_size(self) -> tuple[int | None, tuple[int, int] | None]:
@@ -707,6 +711,7 @@ def _layer_plane(viewer, layer) -> tuple[tuple, int] | None:
     return (str(meta["path"]), meta.get("role"), tuple(others)), int(z)
 
 
-def _read_import(tool: str, path, fps: float | None, source: str = "from the recording"):
-    """A tool's output at the frame rate in force (`io.tool_outputs.read_at_rate_in_force`)."""
-    return read_at_rate_in_force(tool, path, fps, source, reader=read_tool_output)
+def _read_import(tool: str, path, fps: float | None, source: str = "from the recording", window: float | None = None):  # fmt: skip
+    """A tool's output at the frame rate in force (`io.tool_outputs.read_at_rate_in_force`),
+    its dF/F on a baseline of `window` s (None: `SourcesParams`' default)."""
+    return read_at_rate_in_force(tool, path, fps, source, reader=read_tool_output, baseline_window_s=window)  # fmt: skip
