@@ -66,3 +66,46 @@ def test_export_fps_without_an_nwb_item_is_refused(tmp_path, capsys):
     assert main(["export", str(session), "-o", str(out), "--items", "session", "--fps", "20"]) == 2
     assert "--fps is the NWB file's imaging frame rate" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _notes(path):
+    import json
+
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        return json.loads(nwb.notes), nwb.acquisition["Imaging"].rate
+
+
+def test_the_given_rate_is_in_the_nwb_files_provenance_record(tmp_path, capsys):
+    """`--fps` timed the series but the file's provenance record (`notes`) said nothing of it:
+    a reader could not tell the rate was given at export, not recorded (h22). Now `notes`'
+    `export` says the rate and where it came from, from both commands, and the session's when
+    none is given."""
+    from napari_catrack.session import Session
+
+    session = _rateless_session(tmp_path / "s")
+    nwb = tmp_path / "a.nwb"
+    assert main(["export-nwb", str(session), "-o", str(nwb), "--no-prompt", "--fps", "20"]) == 0
+    notes, rate = _notes(nwb)
+    assert rate == 20.0
+    assert notes["export"] == {"fps": 20.0, "fps_source": "export", "frame_times": False}
+    assert "tracks" in notes["provenance"]  # the steps' record is still there
+    assert main(["export", str(session), "-o", str(tmp_path / "o"), "--items", "nwb",
+                 "--fps", "12.5"]) == 0  # fmt: skip
+    notes, rate = _notes(tmp_path / "o" / "session.nwb")
+    assert rate == 12.5 and notes["export"]["fps"] == 12.5
+    assert notes["export"]["fps_source"] == "export"
+    s = Session.load(session)
+    s.record("settings", attrs={"fps": 5.0})  # as a widget's frame rate box sets it
+    s.save()
+    s.close()
+    assert main(["export-nwb", str(session), "-o", str(nwb), "--no-prompt"]) == 0
+    notes, rate = _notes(nwb)
+    assert rate == 5.0 and notes["export"]["fps"] == 5.0
+    assert notes["export"]["fps_source"] == "session"
+    assert main(["export-nwb", str(session), "-o", str(nwb), "--no-prompt", "--fps", "20"]) == 0
+    notes, rate = _notes(nwb)
+    assert rate == 20.0 and notes["export"]["fps"] == 20.0  # used, with a warning
+    assert notes["export"]["fps_source"] == "export"

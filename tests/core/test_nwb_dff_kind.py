@@ -63,3 +63,37 @@ def test_tracked_neurons_have_no_dff_kind_column(tmp_path):
     session, _ = worm_session(tmp_path / "w")
     path = write_nwb(session, tmp_path / "w.nwb", metadata=NWB_METADATA)
     assert _roi_table(path)[0] is None
+
+
+def test_cells_without_footprints_get_their_dff_kind_roi_by_roi(tmp_path):
+    """Sources' traces whose cells have no footprints in the session (a traces table without
+    masks) are written ROI by ROI (`add_roi`), not as one table of pixel masks: that path's
+    `dff_kind` was untested (h22). Each ROI says its kind, a cell the components do not list
+    says "unknown", and the DfOverF series' ROIs reach them."""
+    import numpy as np
+    import pandas as pd
+    from pynwb import NWBHDF5IO
+
+    from napari_catrack.io.nwb import write_nwb
+
+    session, _ = two_photon_session(tmp_path / "s")
+    sources = session["sources"]
+    sources.arrays.pop("footprints")  # the components without their masks
+    sources.tables["components"]["dff_kind"] = [DFF, DF, DFF, DF]
+    traces = session["traces"].tables["traces"]
+    extra = traces[traces["neuron_id"] == 1].assign(neuron_id=9)  # a cell not in the components
+    session["traces"].tables["traces"] = pd.concat([traces, extra], ignore_index=True)
+    path = write_nwb(session, tmp_path / "noroi.nwb", metadata=NWB_METADATA)
+    kinds, description, by_series = _roi_table(path)
+    assert kinds == ["dF/F", "dF", "dF/F", "dF", "unknown"]
+    assert by_series == kinds
+    assert "'dF' = raw - F0" in description
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        ps = nwb.processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
+        assert [str(v) for v in ps["neuron_id"].data[:]] == ["1", "2", "3", "4", "9"]
+        # no footprint: each ROI is the placeholder pixel, not a mask of the movie
+        assert all([tuple(p) for p in m] == [(0, 0, 0.0)] for m in ps["pixel_mask"][:])
+        dff = nwb.processing["ophys"]["DfOverF"]["dff"].data[:]
+        assert dff.shape == (60, 5)
+        assert np.allclose(dff[:, 1], traces.loc[traces["neuron_id"] == 2, "dff"].to_numpy())

@@ -21,14 +21,13 @@ from napari_catrack.commands._common import (
 from napari_catrack.core.puncta.camera import CameraModel
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
-from napari_catrack.export.layout import FIGURE_FORMATS
+from napari_catrack.export.layout import FIGURE_FORMATS, PUNCTA_FIGURES
 from napari_catrack.io.layouts import LAYOUTS
 
 # the reader's words for its channels -> the options that chose them
 PUNCTA_WORDS = {"green and red channel indices": "--puncta-channel and --calcium-channel",
                 "green channel": "--puncta-channel", "red channel": "--calcium-channel"}  # fmt: skip
 PUNCTA_FILES = ("localizations.csv", "tracks.csv", "calcium.csv", "events.csv", "summary.json")
-PUNCTA_FIGURES = ("precision_photons", "calcium_raster")  # the widget's save names them alike
 
 
 def register(subparsers) -> None:
@@ -126,15 +125,16 @@ def puncta_frame_rate(given: float | None, target, stated: float | None):
 
 
 def write_figures(folder: Path, fmt: str, result, fps: float | None) -> None:
-    """The widget's two figures (`figures.puncta`): the calcium raster's axis in seconds at `fps`,
-    in frames without a rate."""
+    """The widget's two figures (`figures.puncta.puncta_figure`, as `catrack export` draws them
+    from a session): the calcium raster's axis in seconds at `fps`, in frames without a rate."""
     from napari_catrack.figures import save_figure
-    from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
+    from napari_catrack.figures.puncta import puncta_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     locs, px = result.localizations, result.params.pixel_size_nm
-    save_figure(precision_photons_figure(locs, px), folder / f"precision_photons.{fmt}")
-    save_figure(calcium_raster_figure(locs, result.n_frames, fps), folder / f"calcium_raster.{fmt}")
+    for name in PUNCTA_FIGURES:
+        figure = puncta_figure(name, locs, px, result.n_frames, fps)
+        save_figure(figure, folder / f"{name}.{fmt}")
 
 
 def run(args: argparse.Namespace) -> int:

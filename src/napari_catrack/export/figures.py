@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from napari_catrack.errors import InputError
-from napari_catrack.export.layout import FIGURE_FORMATS, ExportItem
+from napari_catrack.export.layout import FIGURE_FORMATS, PUNCTA_FIGURES, ExportItem
 
 MAX_TRACE_NEURONS = 8
 
@@ -270,6 +270,31 @@ def _ensembles(kind: str):
     return build
 
 
+def _puncta(name: str):
+    """A puncta figure (`figures.puncta.puncta_figure`, as `catrack puncta --figures` draws it)
+    of the session's puncta step: its localisations, pixel size and frame count, the calcium
+    raster's axis in seconds at the session's frame rate (in frames without one)."""
+
+    def build(session):
+        from napari_catrack.figures.puncta import puncta_figure
+
+        step = session["puncta"]
+        locs = step.tables["localizations"]
+        pixel = (step.params or {}).get("pixel_size_nm")
+        if not pixel:
+            raise InputError("the puncta step holds no pixel size: cannot draw nm")
+        n_frames = step.attrs.get("n_frames") or int(locs["frame"].max()) + 1
+        return puncta_figure(name, locs, float(pixel), int(n_frames), session.frame_rate())
+
+    return build
+
+
+_PUNCTA_LABELS = {
+    "precision_photons": "Puncta: localisation precision and photons",
+    "calcium_raster": "Puncta: calcium at each punctum over time",
+}
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("traces", "Traces of the first neurons", ("traces.traces",), _traces),
     FigureSpec(
@@ -315,6 +340,10 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Curvature kymograph (behaviour)",
         ("centerline.centerline",),
         _behaviour_kymograph,
+    ),
+    *(
+        FigureSpec(name, _PUNCTA_LABELS[name], ("puncta.localizations",), _puncta(name))
+        for name in PUNCTA_FIGURES
     ),
 )
 

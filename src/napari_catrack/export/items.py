@@ -19,6 +19,19 @@ from napari_catrack.export.layout import (
 )
 
 _SKIPPED_ARRAY_PREFIXES = ("painted_",)
+# the localisations' columns the puncta calcium table is made of (`calcium_table`)
+_CALCIUM_COLUMNS = frozenset(("track_id", "frame", "calcium_probability", "calcium"))
+# steps whose results the NWB file holds (io.nwb): with one of them, or a recording to link, the
+# NWB file is an item
+NWB_STEPS = ("traces", "tracks", "sources", "velocity", "events")
+
+
+def nwb_has_data(session: Any) -> bool:
+    """Whether an NWB file of `session` holds more than its metadata: results of `NWB_STEPS`, or
+    the session's recording, whose imaging it links (a puncta-only session: its imaging, as
+    `catrack export-nwb` writes it; until h22 the export offered no NWB file for it)."""
+    recording = session.recording or {}
+    return bool(recording.get("path")) or any(s in session for s in NWB_STEPS)
 
 
 def _table_item(step: str, name: str) -> ExportItem:
@@ -66,6 +79,9 @@ def available_items(session: Any) -> list[ExportItem]:
         for name, table in rec.tables.items():
             if len(table.columns):
                 items.append(_table_item(step, name))
+        locs = rec.tables.get("localizations") if step == "puncta" else None
+        if locs is not None and _CALCIUM_COLUMNS <= set(locs.columns):
+            items.append(_table_item(step, "calcium"))  # `catrack puncta`'s calcium.csv
         names = list(rec.arrays)
         if step == "sources" and "footprint_shape" in rec.arrays:  # sparse parts: one item
             names = [n for n in names if not n.startswith("footprint_")] + ["footprints"]
@@ -80,7 +96,7 @@ def available_items(session: Any) -> list[ExportItem]:
             if item is not None:
                 items.append(item)
     items.extend(available_figures(session))
-    if any(s in session for s in ("traces", "tracks", "sources", "velocity", "events")):
+    if nwb_has_data(session):
         items.append(
             ExportItem("nwb", "NWB file (Neurodata Without Borders)", "nwb", NWB_FILE, ("nwb",))
         )

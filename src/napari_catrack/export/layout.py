@@ -15,6 +15,9 @@ from dataclasses import dataclass
 TABLE_FORMATS = ("csv", "xlsx", "h5")
 FIGURE_FORMATS = ("svg", "png", "pdf")
 SESSION_FILE = "session.catrack.h5"
+# the puncta figures (`figures.puncta.puncta_figure`): `catrack puncta --figures` writes them
+# as DIR/<name>.<format>, `catrack export` as figures/<name>.<format>
+PUNCTA_FIGURES = ("precision_photons", "calcium_raster")
 NWB_FILE = "session.nwb"
 
 # Steps that hold widget state, not results.
@@ -40,6 +43,8 @@ TABLES: dict[tuple[str, str], tuple[str, str]] = {
     ("bouts", "bouts"): ("behaviour/bouts", "Behavioural bouts (forward, reversal, pause, turn)"),
     ("puncta", "localizations"): ("puncta/localizations", "Puncta localisations"),
     ("puncta", "tracks"): ("puncta/track_summary", "Puncta tracks"),
+    # not stored: made from the localisations (`core.puncta.pipeline.calcium_table`)
+    ("puncta", "calcium"): ("puncta/calcium", "Puncta calcium (each punctum in each frame)"),
     ("puncta", "events"): ("puncta/events", "Puncta calcium events"),
     ("events", "events"): ("events/events", "Behaviour events (aligned to imaging)"),
     ("events", "frame_times"): ("events/frame_times", "Imaging frame times"),

@@ -223,8 +223,11 @@ def _table_for_export(session, item: ExportItem):
     (`transients_cells_with_verdicts`), so each file says what the widgets show; sources'
     traces without the session's `green` copy of `raw`; the puncta localisations in `catrack
     puncta`'s ThunderSTORM names and units (nm, 1-based frames;
-    `io.thunderstorm.with_extra_columns`), not the session's pixels; the posture with
-    `length_um` (`posture_from_session`: a table saved before it was recorded)."""
+    `io.thunderstorm.with_extra_columns`), not the session's pixels; the puncta events with
+    `start_s,end_s` and the puncta calcium table (made from the localisations, with `time_s`)
+    as `catrack puncta` writes them, their times at the session's frame rate
+    (`Session.frame_rate`; empty without one); the posture with `length_um`
+    (`posture_from_session`: a table saved before it was recorded)."""
     if (item.step, item.name) == ("sources", "components"):
         from napari_catrack.core.sources.session import components_with_verdicts
 
@@ -238,11 +241,19 @@ def _table_for_export(session, item: ExportItem):
         if note:
             warnings.warn(note, UserWarning, stacklevel=2)
         return table
+    if (item.step, item.name) == ("puncta", "calcium"):  # made from the localisations
+        from napari_catrack.core.puncta.pipeline import calcium_table
+
+        return calcium_table(session["puncta"].tables["localizations"], session.frame_rate())
     table = session[item.step].tables[item.name]
     if (item.step, item.name) == ("traces", "traces") and session["traces"].attrs.get("source") == "sources":  # fmt: skip
         # sources' traces as `catrack sources`/`import` write them: the session's `green` is a
         # copy of `raw` for the trace viewer (the NWB export leaves it out too)
         return table.drop(columns=["green"], errors="ignore")
+    if (item.step, item.name) == ("puncta", "events"):
+        from napari_catrack.core.puncta.pipeline import events_table
+
+        return events_table(table, session.frame_rate())  # start_s, end_s as the command's
     if (item.step, item.name) == ("puncta", "localizations"):
         from napari_catrack.io.thunderstorm import with_extra_columns
 

@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from napari_catrack.export.layout import PUNCTA_FIGURES
 from napari_catrack.figures.style import figsize, styled
 
 
@@ -72,3 +73,17 @@ def calcium_raster_figure(locs: pd.DataFrame, n_frames: int, fps: float | None =
         title += f"\n({untracked} more in localisations without a track)"  # fits a dock
     ax.set_title(title, fontsize=9)
     return fig
+
+
+def puncta_figure(
+    name: str, locs: pd.DataFrame, pixel_size_nm: float, n_frames: int, fps: float | None = None
+) -> Figure:
+    """The puncta figure `name` (one of `PUNCTA_FIGURES`) of the localisations `locs` (internal
+    units, with track ids and calcium calls) of an `n_frames` movie: the one builder of
+    `catrack puncta --figures` and of `catrack export`'s puncta figures; the calcium raster's
+    axis in seconds at `fps`, in frames without a rate."""
+    if name == "precision_photons":
+        return precision_photons_figure(locs, pixel_size_nm)
+    if name == "calcium_raster":
+        return calcium_raster_figure(locs, n_frames, fps)
+    raise ValueError(f"unknown puncta figure {name!r}; known: {', '.join(PUNCTA_FIGURES)}")

@@ -321,6 +321,7 @@ def build_nwbfile(
     from napari_catrack.io.nwb_ophys import add_ophys
 
     meta = check_metadata(metadata or {})
+    clock = ImagingClock.of(session, fps)
     rec_path = (session.recording or {}).get("path", "")
     start = meta.get("session_start_time") or parse_time(session.created, name="session created")
     subject = meta.get("subject")
@@ -340,14 +341,33 @@ def build_nwbfile(
         source_script=f"napari-catrack {__version__}",
         source_script_file_name="napari_catrack",
         notes=json.dumps(
-            {"recording": session.recording, "provenance": session.provenance()}, default=str
+            {
+                "recording": session.recording,
+                "provenance": session.provenance(),
+                "export": export_record(clock, fps),
+            },
+            default=str,
         ),
     )
-    clock = ImagingClock.of(session, fps)
     add_ophys(nwb, session, meta, clock, nwb_path=nwb_path, embed_imaging=embed_imaging)
     add_behaviour(nwb, session, clock, nwb_path=nwb_path)
     add_events(nwb, session, clock, nwb_path=nwb_path)
     return nwb
+
+
+def export_record(clock: Any, fps: float | None) -> dict[str, Any]:
+    """What the NWB file's provenance record (`notes`, key `export`) says of its imaging clock:
+    `fps`, the frame rate its series are timed by, and `fps_source`, where it came from:
+    "export" (given to the export: `catrack export-nwb --fps`, `catrack export --fps`,
+    `write_nwb(fps=)`), "session" (`Session.frame_rate`), or None (no rate); `frame_times`:
+    whether the session's recorded frame times time them instead (step `events`). Until h22 a
+    `--fps` was in the series' rate only, and the notes gave the session's steps alone."""
+    source = "export" if fps else ("session" if clock.fps else None)
+    return {
+        "fps": float(clock.fps) if clock.fps else None,
+        "fps_source": source,
+        "frame_times": clock.timestamps is not None,
+    }
 
 
 def write_nwb(

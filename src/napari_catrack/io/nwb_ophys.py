@@ -305,7 +305,10 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
     rec = session.recording or {}
     path = rec.get("path")
     n = int(summary.get("frames") or 0)
-    if not path or not n:
+    if not path:
+        return {}
+    if not n:
+        _no_frame_count("the imaging", f"the recording {path}", "imaging", embed)
         return {}
     try:
         files, starts = _external_files(path)
@@ -342,6 +345,21 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
     return out
 
 
+def _no_frame_count(what: str, named: str, series: str, embed: bool) -> None:
+    """Say that `what` is neither linked nor embedded because the session's record of it has no
+    frame count (its recording summary lacks `frames`: a reference set when the file could not
+    be read, an old session), so its series has no length: an `InputError` when embedding was asked for, else a warning.
+    Until h22 the behaviour video was said to be "not on disk", on disk or not, and the
+    imaging was left out without a word."""
+    why = (
+        f"the session's record of {named} has no frame count (its recording summary lacks "
+        "`frames`), so the series' length is unknown"
+    )
+    if embed:
+        raise InputError(f"cannot embed {what}: {why}; export without embedding")
+    warnings.warn(f"NWB export: {why}; {series} not linked", stacklevel=3)
+
+
 def recording_is_behaviour_video(session) -> bool:
     """Whether the session's recording is the behaviour video its worm steps ran on (a session
     made by `catrack segment VIDEO --session`), with no imaging results: a bright-field camera,
@@ -361,7 +379,10 @@ def _behaviour_recording(nwb, session, summary, clock, nwb_path, embed) -> None:
     rec = session.recording or {}
     path = rec.get("path")
     n = int(summary.get("frames") or 0)
-    files, starts = _external_files(path) if path and n else ([], [])
+    if path and not n:
+        _no_frame_count("the behaviour video", str(path), "video", embed)
+        return
+    files, starts = _external_files(path) if path else ([], [])
     if not files or not all(Path(f).exists() for f in files):
         if embed:
             raise InputError(

@@ -148,11 +148,13 @@ def test_every_puncta_csv_writes_one_number_format_per_column(files, tmp_path, c
     and an export's puncta tables did), in the CLI's files and in an export of its session."""
     tmp, _ = files
     out, session = tmp_path / "out", tmp_path / "s.catrack.h5"
+    # --fps: the times written (h21), and the rate the whole export's NWB file needs (h22)
     assert main(["puncta", str(tmp / "rec.tif"), "--pixel-size-nm", "108", "--camera",
-                 str(tmp / "camera.json"), "-o", str(out), "--session", str(session)]) == 0  # fmt: skip
+                 str(tmp / "camera.json"), "-o", str(out), "--session", str(session),
+                 "--fps", "20"]) == 0  # fmt: skip
     assert main(["export", str(session), "-o", str(tmp_path / "exp")]) == 0
     written = sorted(out.glob("*.csv")) + sorted((tmp_path / "exp" / "puncta").glob("*.csv"))
-    assert len(written) == 7
+    assert len(written) == 8  # the export's calcium.csv too (h22)
     for path in written:
         for col, kinds in _formats_per_column(path).items():
             assert len(kinds) <= 1, f"{path.name} column {col!r} mixes {sorted(kinds)}"
@@ -188,7 +190,9 @@ def test_an_exported_localizations_table_has_the_commands_names_and_units(files,
     out, session = tmp_path / "out", tmp_path / "s.catrack.h5"
     assert main(["puncta", str(tmp / "rec.tif"), "--pixel-size-nm", "108", "--camera",
                  str(tmp / "camera.json"), "-o", str(out), "--session", str(session)]) == 0  # fmt: skip
-    assert main(["export", str(session), "-o", str(tmp_path / "exp")]) == 0
+    # the tables only: the NWB file of a session without a frame rate is not written (h22)
+    tables = "puncta:localizations,puncta:track_summary,puncta:events,puncta:calcium"
+    assert main(["export", str(session), "-o", str(tmp_path / "exp"), "--items", tables]) == 0
     command = (out / "localizations.csv").read_text().splitlines()
     exported = (tmp_path / "exp" / "puncta" / "localizations.csv").read_text().splitlines()
     n = len(command[0].split(","))

@@ -43,28 +43,41 @@ class PunctaResult:
         return tracks_table(self.localizations, self.params.pixel_size_nm)
 
     def calcium_csv(self, fps: float | None = None) -> pd.DataFrame:
-        """calcium.csv: track_id, frame, probability, event (linked localisations only), then
-        time_s = frame / `fps` (s from the first frame; empty without a frame rate)."""
-        linked = self.localizations[self.localizations["track_id"] >= 0]
-        frames = linked["frame"].to_numpy(int)
-        return pd.DataFrame(
-            {
-                "track_id": linked["track_id"].to_numpy(int),
-                "frame": frames,
-                "probability": linked["calcium_probability"].to_numpy(float),
-                "event": linked["calcium"].to_numpy(int),
-                "time_s": frame_times(frames, fps),
-            }
-        ).sort_values(["track_id", "frame"], ignore_index=True)
+        """calcium.csv (`calcium_table`)."""
+        return calcium_table(self.localizations, fps)
 
     def events_csv(self, fps: float | None = None) -> pd.DataFrame:
-        """events.csv: the per-track calcium events, then start_s and end_s (the times of their
-        first and last frames; empty without a frame rate)."""
-        events = self.events.copy()
-        for col in ("start", "end"):
-            frames = events[f"{col}_frame"].to_numpy(float) if len(events) else np.zeros(0)
-            events[f"{col}_s"] = frame_times(frames, fps)
-        return events
+        """events.csv (`events_table`)."""
+        return events_table(self.events, fps)
+
+
+def calcium_table(localizations: pd.DataFrame, fps: float | None = None) -> pd.DataFrame:
+    """calcium.csv of `localizations` (internal units, with track ids and calcium calls: a
+    `PunctaResult`'s or a session's): track_id, frame, probability, event (linked localisations
+    only), then time_s = frame / `fps` (s from the first frame; empty without a frame rate).
+    `catrack puncta`, the widget's save and `catrack export` write it."""
+    linked = localizations[localizations["track_id"] >= 0]
+    frames = linked["frame"].to_numpy(int)
+    return pd.DataFrame(
+        {
+            "track_id": linked["track_id"].to_numpy(int),
+            "frame": frames,
+            "probability": linked["calcium_probability"].to_numpy(float),
+            "event": linked["calcium"].to_numpy(int),
+            "time_s": frame_times(frames, fps),
+        }
+    ).sort_values(["track_id", "frame"], ignore_index=True)
+
+
+def events_table(events: pd.DataFrame, fps: float | None = None) -> pd.DataFrame:
+    """events.csv: the per-track calcium events, then start_s and end_s (the times of their
+    first and last frames; empty without a frame rate). `catrack puncta`, the widget's save and
+    `catrack export` write it."""
+    events = events.copy()
+    for col in ("start", "end"):
+        frames = events[f"{col}_frame"].to_numpy(float) if len(events) else np.zeros(0)
+        events[f"{col}_s"] = frame_times(frames, fps)
+    return events
 
 
 def frame_times(frames: np.ndarray, fps: float | None) -> np.ndarray:

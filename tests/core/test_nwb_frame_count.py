@@ -1,0 +1,82 @@
+"""NWB export of a session whose recording summary has no frame count (h22): the behaviour video
+was said to be "not on disk" (it was there), and the imaging was left out without a word."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_catrack.cli import main
+
+pytest.importorskip("pynwb")
+
+
+def _without_frame_count(session_path) -> None:
+    from napari_catrack.session import Session
+
+    s = Session.load(session_path)
+    summary = dict(s.recording["summary"])
+    summary.pop("frames")
+    s.set_recording(s.recording["path"], s.recording.get("options") or {}, summary)
+    s.save()
+    s.close()
+
+
+def _imaging_session(folder):
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    folder.mkdir(parents=True, exist_ok=True)
+    movie = np.random.default_rng(0).integers(0, 50, (12, 16, 20)).astype(np.uint16)
+    path = write_movie_tiff(folder / "movie.tif", movie)
+    session = Session(folder / "movie.catrack.h5", autosave=False)
+    session.set_recording(str(path), {}, {"frames": 12, "height": 16, "width": 20, "channels": 1,
+                                          "fps": 10.0})  # fmt: skip
+    tracks = pd.DataFrame({"neuron_id": 1, "frame": np.arange(12), "y": 8.0, "x": 10.0})
+    session.record("tracks", tables={"tracks": tracks})
+    session.save()
+    return session.path
+
+
+def test_imaging_without_a_frame_count_is_said_not_left_out_silently(tmp_path, capsys):
+    from pynwb import NWBHDF5IO
+
+    session = _imaging_session(tmp_path / "s")
+    _without_frame_count(session)
+    out = tmp_path / "a.nwb"
+    assert main(["export-nwb", str(session), "-o", str(out), "--no-prompt"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"the session's record of the recording {tmp_path / 's' / 'movie.tif'} has no frame "
+        "count (its recording summary lacks `frames`), so the series' length is unknown; "
+        "imaging not linked"
+    ) in err
+    assert "not on disk" not in err
+    with NWBHDF5IO(str(out), "r") as io:
+        assert "Imaging" not in io.read().acquisition
+    assert main(["export-nwb", str(session), "-o", str(tmp_path / "b.nwb"), "--no-prompt",
+                 "--embed-imaging"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "cannot embed the imaging: the session's record of the recording" in err
+    assert "no frame count" in err and "not on disk" not in err
+    assert not (tmp_path / "b.nwb").exists()
+
+
+def test_a_behaviour_video_without_a_frame_count_is_not_said_to_be_missing(tmp_path, capsys):
+    from napari_catrack.io.video import write_video
+    from tests.core._behaviour_helpers import small_video
+
+    v = small_video()
+    video = write_video(tmp_path / "worm.avi", v.frames[:12], fps=v.fps)
+    session = tmp_path / "s.catrack.h5"
+    y, x = v.truth.centerline[0, 50]
+    assert main(["segment", str(video), "--prompt", f"{y:.0f},{x:.0f}", "--method", "classical",
+                 "-o", str(tmp_path / "m.tif"), "--session", str(session)]) == 0  # fmt: skip
+    _without_frame_count(session)
+    capsys.readouterr()
+    assert main(["export-nwb", str(session), "-o", str(tmp_path / "s.nwb"), "--no-prompt"]) == 0
+    err = capsys.readouterr().err
+    assert "the session's record of " in err and "worm.avi has no frame count" in err
+    assert "video not linked" in err
+    assert "not on disk" not in err  # the video is there
