@@ -26,9 +26,39 @@ def _save(viewer: napari.Viewer, name: str) -> None:
         toast.close()  # e.g. the PyQt5 deprecation notice would cover the canvas
     for layer in viewer.layers:  # the layers this script adds stand in for opened recordings,
         label_axes(layer)  # which our reader labels t (z) y x
-    QApplication.processEvents()
+    _settle(viewer)
     viewer.screenshot(str(IMAGES / f"{name}.png"), canvas_only=False, flash=False)
     print("wrote", IMAGES / f"{name}.png")
+
+
+def _sideways(viewer: napari.Viewer) -> list[str]:
+    """The shown docks whose body scrolls sideways (a horizontal scroll bar)."""
+    from qtpy.QtWidgets import QDockWidget, QScrollArea
+
+    out = []
+    for dock in viewer.window._qt_window.findChildren(QDockWidget):
+        for area in dock.findChildren(QScrollArea):
+            if area.isVisible() and area.horizontalScrollBar().isVisible():
+                out.append(dock.windowTitle())
+    return out
+
+
+def _settle(viewer: napari.Viewer, timeout_s: float = 3.0) -> None:
+    """Let the window finish its layout before the picture: a dock's width is set on the event
+    loop's next turn (`_dock._BodyScroll`), and one turn showed a dock in between, both scroll
+    bars on (loader.png, alignment.png in session 21). A dock still scrolling sideways after
+    `timeout_s` is said (the picture would show it)."""
+    import time
+
+    end = time.monotonic() + timeout_s
+    for _ in range(5):  # a few turns at least: timers of 0 ms queued by the last turn
+        QApplication.processEvents()
+        time.sleep(0.02)
+    while _sideways(viewer) and time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    if still := _sideways(viewer):
+        print("warning: scrolls sideways:", ", ".join(still))
 
 
 def viewer_with_sample() -> napari.Viewer:
@@ -383,6 +413,32 @@ def shot_sources(tmp: Path) -> None:
     _save(viewer, "sources")
 
 
+def shot_export(tmp: Path) -> None:
+    """The Export widget over a two-photon session (registered, cells extracted), after an
+    export of its tables, figures and NWB file into a folder."""
+    viewer = _two_photon_viewer(tmp)
+    dock, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
+    _wait_job(reg.run())
+    viewer.window.remove_dock_widget(dock)
+    dock, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")
+    _wait_job(src.run_summary())
+    _wait_job(src.run_extract())
+    viewer.window.remove_dock_widget(dock)
+    for layer in viewer.layers:
+        layer.visible = layer.name in ("correlation image", "footprint contours")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Export")
+    widget.folder.setText("results")  # a relative folder: in the session file's folder
+    widget.subject.setText("mouse7")
+    widget.species.setText("Mus musculus")
+    widget.select([i.key for i in widget.items if i.kind in ("table", "figure", "nwb")])
+    _wait_job(widget.export())
+    where = str(widget.last_result.folder.parent)
+    widget.status.setText(widget.status.text().replace(where, "…"))  # (not the temp folder)
+    viewer.reset_view()
+    _save(viewer, "export")
+    viewer.close()
+
+
 def shot_puncta() -> None:
     import time
 
@@ -497,6 +553,7 @@ SHOTS = {
     "behaviour": shot_behaviour,
     "behaviour_bouts": shot_behaviour_bouts,
     "puncta": shot_puncta,
+    "export": shot_export,
     "events": shot_events,
 }
 

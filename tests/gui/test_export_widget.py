@@ -457,3 +457,74 @@ def test_every_format_reads_whole_in_a_laptop_window(make_napari_viewer, qtbot, 
     assert widget.selection() == {"session": "catrack.h5", "tracks": "xlsx"}
     r = next(r for r, item in enumerate(widget.items) if item.key == "tracks")
     assert table.item(r, 2).text() == "tracks.xlsx"
+
+
+def _nwb_rates(path) -> set[float]:
+    """The rates of the NWB file's regularly sampled series (imaging and ROI responses)."""
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        found = {s.rate for s in nwb.acquisition.values() if getattr(s, "rate", None)}
+        for module in nwb.processing.values():
+            for container in module.data_interfaces.values():
+                for series in getattr(container, "roi_response_series", {}).values():
+                    if series.rate:
+                        found.add(series.rate)
+    return found
+
+
+def test_the_export_widget_has_the_frame_rate_box_of_every_widget(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """`catrack export --fps` is the NWB file's imaging rate; the widget had no such field (h21
+    leftover). Its frame-rate box is the one every widget shares: it shows the session's rate,
+    and a rate typed there is the NWB file's (and every other widget's)."""
+    from napari_catrack.widgets._context import ViewerContext
+    from napari_catrack.widgets._context_controls import FrameRateControl
+
+    from ..core._session_helpers import two_photon_session
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    # (no imaging frame times: those, when the session has them, time the NWB file's series)
+    session, _ = two_photon_session(tmp_path / "s")
+    attach_session(viewer, session)
+    box = widget.findChild(FrameRateControl)
+    assert box is not None, "no frame-rate box in the Export widget"
+    assert box.spin.value() == pytest.approx(10.0)  # the session's (its recording: 10 Hz)
+    box.spin.setValue(7.5)  # as typed: the rate in force for every widget, kept in the session
+    assert ViewerContext.of(viewer).fps() == pytest.approx(7.5)
+    assert session.frame_rate() == pytest.approx(7.5)
+    widget.subject.setText("mouse7")
+    wait_job(qtbot, widget.export_nwb(tmp_path / "typed.nwb"), timeout=120000)
+    assert _nwb_rates(tmp_path / "typed.nwb") == {7.5}
+    widget.folder.setText(str(tmp_path / "out"))
+    widget.select(["nwb"])
+    wait_job(qtbot, widget.export(), timeout=120000)
+    assert _nwb_rates(tmp_path / "out" / "session.nwb") == {7.5}
+
+
+def test_the_export_wording_follows_the_sessions_kind(make_napari_viewer, tmp_path):
+    """A two-photon session (a mouse's cells) was offered "e.g. worm7", "e.g. Caenorhabditis
+    elegans" and its traces were "green, red, ratio" (h21 leftover); a worm session keeps
+    them."""
+    from napari_catrack.export.layout import SOURCES_TRACES_LABEL
+
+    from ..core._session_helpers import two_photon_session
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+
+    def traces_label() -> str:
+        return next(i.label for i in widget.items if i.key == "traces")
+
+    attach_session(viewer, two_photon_session(tmp_path / "2p")[0])
+    assert widget.subject.placeholderText() == "e.g. mouse7"
+    assert widget.species.placeholderText() == "e.g. Mus musculus"
+    assert traces_label() == SOURCES_TRACES_LABEL
+    assert "green" not in traces_label() and "ratio" not in traces_label()
+    shown = [widget.table.item(r, 0).text() for r in range(widget.table.rowCount())]
+    assert SOURCES_TRACES_LABEL in shown
+    attach_session(viewer, worm_session(tmp_path / "worm", video=False)[0])
+    assert widget.subject.placeholderText() == "e.g. worm7"
+    assert widget.species.placeholderText() == "e.g. Caenorhabditis elegans"
+    assert "green, red, ratio" in traces_label()

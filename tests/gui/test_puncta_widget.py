@@ -337,6 +337,9 @@ def test_a_barely_trained_model_is_said_after_the_run_and_on_reopening(
     status = widget.status.text()
     assert f"warning: the puncta network {model} is barely trained" in status
     assert "Jaccard 0.12" in status
+    # in the widget's words: its field, not the CLI's options (h22)
+    assert "'model min Jaccard' in More options" in status and "or method mle" in status
+    assert "--model-min-jaccard" not in status and "--method" not in status
     assert widget.ctx.session["puncta"].attrs["model"]["quality"]["poor"]
     out = tmp_path / "weak.catrack.h5"
     session = session_for_viewer(viewer)
@@ -349,3 +352,5 @@ def test_a_barely_trained_model_is_said_after_the_run_and_on_reopening(
     qtbot.waitUntil(lambda: widget2.result is not None, timeout=5000)
     assert widget2.status.text().startswith("restored the puncta result of the session; warning:")
     assert "is barely trained" in widget2.status.text()
+    assert "'model min Jaccard' in More options" in widget2.status.text()
+    assert "--model-min-jaccard" not in widget2.status.text()

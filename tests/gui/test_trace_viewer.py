@@ -531,3 +531,31 @@ def test_the_cursor_does_not_read_the_tables_rate_at_every_step(
     assert len(calls) <= 1
     widget.traces = traces.assign(time_s=traces["time_s"] * 2)  # another table: read again
     assert widget._fps() == pytest.approx(FPS / 2)
+
+
+def test_worm_path_extraction_is_hidden_over_two_photon_traces(make_napari_viewer, tmp_path):
+    """Over a two-photon session's traces (its cells', here imported from suite2p) the widget
+    showed the worm path's extraction controls (neurons layer, ROI radius, Extract), and
+    Extract would have replaced the cells' traces (h21 leftover): they are hidden, a note says
+    where the traces come from. A worm session shows them again."""
+    from napari_catrack.session import attach_session
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    from ..core._session_helpers import two_photon_session, worm_session
+
+    viewer = make_napari_viewer()
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    worm_path = (widget.points, widget.radius, widget.extract_button, widget.in_force)
+    assert all(w.isVisibleTo(widget) for w in worm_path)  # an empty session: the worm path
+    session, _ = two_photon_session(tmp_path / "2p")
+    session["sources"].attrs["origin"] = "suite2p"
+    attach_session(viewer, session)
+    assert not any(w.isVisibleTo(widget) for w in worm_path)
+    assert widget.sources_note.isVisibleTo(widget)
+    assert "imported from suite2p" in widget.sources_note.text()
+    assert widget.fps.isVisibleTo(widget) and widget.load_button.isVisibleTo(widget)
+    assert widget.neurons.count() == 4  # the cells' traces are shown
+    attach_session(viewer, worm_session(tmp_path / "worm", video=False)[0])
+    assert all(w.isVisibleTo(widget) for w in worm_path)
+    assert not widget.sources_note.isVisibleTo(widget)

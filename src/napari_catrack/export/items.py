@@ -3,6 +3,7 @@ session file and the NWB file, placed by the layout (`export.layout`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from napari_catrack.export.layout import (
     INTERNAL_STEPS,
     NWB_FILE,
     SESSION_FILE,
+    SOURCES_TRACES_LABEL,
     TABLE_FORMATS,
     TABLES,
     ExportItem,
@@ -56,6 +58,7 @@ def _array_item(step: str, name: str, shape: tuple, dtype: np.dtype) -> ExportIt
 
 def available_items(session: Any) -> list[ExportItem]:
     """Everything `session` holds that can be exported, in the order of an analysis."""
+    from napari_catrack.core.sources.session import traces_from_sources
     from napari_catrack.session import array_header
 
     items: list[ExportItem] = [
@@ -79,6 +82,8 @@ def available_items(session: Any) -> list[ExportItem]:
         for name, table in rec.tables.items():
             if len(table.columns):
                 items.append(_table_item(step, name))
+                if (step, name) == ("traces", "traces") and traces_from_sources(session):
+                    items[-1] = replace(items[-1], label=SOURCES_TRACES_LABEL)
         locs = rec.tables.get("localizations") if step == "puncta" else None
         if locs is not None and _CALCIUM_COLUMNS <= set(locs.columns):
             items.append(_table_item(step, "calcium"))  # `catrack puncta`'s calcium.csv

@@ -53,6 +53,10 @@ TABLES: dict[tuple[str, str], tuple[str, str]] = {
     ("eta", "significance"): ("events/eta_significance", "Event responses: significance"),
 }
 
+#: the traces' label when they are a two-photon session's sources (`traces_from_sources`): their
+#: columns are the tool's (docs/export.md), not the worm path's green, red and ratio (h22)
+SOURCES_TRACES_LABEL = "Traces (raw, denoised, spikes, ΔF/F per cell)"
+
 # (step, array) -> (path without extension, label, format); "*" matches any array of the step.
 ARRAYS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("segmentation", "masks"): ("behaviour/masks", "Worm masks (uint8 TIFF stack)", "tif"),

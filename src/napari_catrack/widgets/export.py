@@ -3,7 +3,9 @@ folder in one action, in the layout `catrack batch` uses per recording (docs/exp
 
 Thin: the list is `export.available_items(session)` and the writing is `export.export_session`
 in a `start_job` worker; the result (every file written, and what could not be written and why)
-is shown below. NWB subject/session metadata come from a YAML file or the two boxes here.
+is shown below. NWB subject/session metadata come from a YAML file or the two boxes here (their
+examples follow the session's kind), the NWB file's frame rate from the frame-rate box every widget
+shares (`catrack export --fps`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from qtpy.QtWidgets import (
 
 from napari_catrack.errors import Cancelled, InputError
 from napari_catrack.widgets._context import ViewerContext
+from napari_catrack.widgets._context_controls import FrameRateControl
 from napari_catrack.widgets._dock import scroll_body
 from napari_catrack.widgets._worker import start_job
 
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
 #: the status line before the first export (it was blank) and while there is nothing to export
 NOTHING_EXPORTED = "nothing exported yet: tick the items, choose a folder, then Export"
 NOTHING_TO_EXPORT = "the session holds nothing to export yet"
+#: the subject boxes' examples: (subject id, species) of a worm session, of a two-photon one
+EXAMPLES = {False: ("worm7", "Caenorhabditis elegans"), True: ("mouse7", "Mus musculus")}
 
 
 class ExportWidget(QWidget):
@@ -77,14 +82,21 @@ class ExportWidget(QWidget):
 
         self.metadata = QLineEdit()
         self.metadata.setPlaceholderText("optional: NWB metadata YAML (docs/nwb.md)")
-        self.subject = QLineEdit()
-        self.subject.setPlaceholderText("e.g. worm7")
+        self.subject = QLineEdit()  # (its example follows the session's kind: `_examples`)
         self.species = QLineEdit()
-        self.species.setPlaceholderText("e.g. Caenorhabditis elegans")
+        # the NWB file's imaging rate, as `catrack export --fps`: the frame-rate box every
+        # widget shares (a rate typed here is the session's, for the figures' time axes too)
+        self.fps = FrameRateControl(napari_viewer)
+        self.fps.spin.setToolTip(
+            "frames per second of the imaging: the NWB file's rate and the figures' time axis "
+            "(catrack export --fps); shared by every napari-catrack widget and stored in the "
+            "session"
+        )
         form = QFormLayout()
         form.addRow("NWB metadata file", self.metadata)
         form.addRow("subject id", self.subject)
         form.addRow("species", self.species)
+        form.addRow("frame rate", self.fps)
 
         self.export_button = QPushButton("Export")
         self.export_button.clicked.connect(self.export)
@@ -121,6 +133,7 @@ class ExportWidget(QWidget):
         """List what the session holds now (keeping the user's ticks and formats)."""
         from napari_catrack.export import available_items
 
+        self._examples()
         keep = {k: (on, fmt) for k, on, fmt in self._rows()}
         self.items = available_items(self.ctx.session)
         self.table.setRowCount(len(self.items))
@@ -152,6 +165,16 @@ class ExportWidget(QWidget):
             self.status.setText(NOTHING_TO_EXPORT)
         elif self.status.text() in ("", NOTHING_TO_EXPORT):  # (not the last export's summary)
             self.status.setText(NOTHING_EXPORTED)  # what will happen: it was blank till then
+
+    def _examples(self) -> None:
+        """The subject boxes' examples for the session's kind: a mouse for a two-photon session
+        (sources, their traces or a motion correction: `two_photon_session`), else a worm
+        (they said worm7, Caenorhabditis elegans over a mouse's cells: h21 leftover)."""
+        from napari_catrack.core.sources.session import two_photon_session
+
+        subject, species = EXAMPLES[two_photon_session(self.ctx.session)]
+        self.subject.setPlaceholderText(f"e.g. {subject}")
+        self.species.setPlaceholderText(f"e.g. {species}")
 
     def _format(self, r: int) -> str | None:
         """Row `r`'s format: its box's choice, or its only format."""
@@ -241,6 +264,13 @@ class ExportWidget(QWidget):
             show_warning(f"napari-catrack: {text}")
         return meta
 
+    def _nwb_fps(self) -> float | None:
+        """The rate the frame-rate box shows, for the NWB file, where the session's own differs
+        (a rate only the recording's layer states); None: the session's, which a rate typed in
+        the box is (`ViewerContext.set_fps`), as `catrack export` without --fps."""
+        fps = self.ctx.fps()
+        return fps if fps and fps != self.ctx.session.frame_rate() else None
+
     def _base(self) -> Path | None:
         """Where a relative path typed into the widget starts: the session file's folder."""
         path = self.ctx.session.path
@@ -265,6 +295,7 @@ class ExportWidget(QWidget):
                 raise InputError("tick at least one thing to export")
             self.meta_warnings = ()
             meta = self.nwb_metadata(notify=False) if "nwb" in selection else None
+            fps = self._nwb_fps()
             # the CLI's check: never over an input, never into the TIFF-folder recording
             check_export_outputs(session, folder, selection, label="export folder")
         except InputError as exc:
@@ -279,6 +310,7 @@ class ExportWidget(QWidget):
                 folder,
                 selection,
                 nwb_metadata=meta,
+                nwb_fps=fps,
                 progress=job.progress,
                 cancel=job.cancelled,
             )
@@ -369,13 +401,14 @@ class ExportWidget(QWidget):
         except InputError as exc:
             self.status.setText(str(exc))
             return None
-        session = self.ctx.session
+        session, fps = self.ctx.session, self._nwb_fps()
         placed: list[Path] = []  # the file, once it replaced `path` (Cancel cannot undo that)
 
         def work(job) -> Path:
-            placed.append(
-                write_nwb(session, path, metadata=meta, progress=job.progress, cancel=job.cancelled)
+            written = write_nwb(
+                session, path, metadata=meta, fps=fps, progress=job.progress, cancel=job.cancelled
             )
+            placed.append(written)
             return placed[-1]
 
         def failed(exc: BaseException) -> None:

@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_catrack.core.puncta.camera import CameraModel
+from napari_catrack.core.puncta.network import quality_warning
 from napari_catrack.core.puncta.params import PunctaParams
 from napari_catrack.errors import InputError
 from napari_catrack.layers import label_axes
@@ -125,6 +126,25 @@ def stored_result(record, params: PunctaParams) -> PunctaResult | None:
         frame_shape=tuple(int(v) for v in attrs["frame_shape"]),
         n_frames=int(attrs.get("n_frames", 0)), model_info=dict(attrs.get("model") or {}),
     )  # fmt: skip
+
+
+def gui_names() -> dict[str, str]:
+    """The form's fields a model warning names, as the form labels them (`PunctaParams`), for
+    the CLI's --model-min-jaccard and --method mle (`network.quality_warning`)."""
+    fields = {f.name: f for f in PunctaParams.fields()}
+    return {
+        "min_jaccard": f"'{fields['model_min_jaccard'].label}' in More options",
+        "classical": f"{fields['method'].label} mle",
+    }
+
+
+def in_widget_words(warnings: list[str], quality: dict | None) -> list[str]:
+    """The run's warnings with the model's quality warning in the widget's words (the step
+    warns in the CLI's: its options, which the widget has no boxes of)."""
+    if not quality or not quality.get("warning"):
+        return list(warnings)
+    mine = quality_warning(quality, gui_names())
+    return [mine if w == quality["warning"] else w for w in warnings]
 
 
 class PunctaWidget(QWidget):
@@ -392,7 +412,7 @@ class PunctaWidget(QWidget):
             f"{s['calcium_events']} calcium events (median precision "
             f"{s['median_uncertainty_nm']:.1f} nm)"
         )
-        said = result.warnings
+        said = in_widget_words(result.warnings, result.model_info.get("quality"))
         for message in said:
             show_warning(f"napari-catrack: {message}")
         self.status.setText("; ".join([text, *(f"warning: {m}" for m in said)]))
@@ -478,7 +498,8 @@ class PunctaWidget(QWidget):
             QTimer.singleShot(0, lambda: self._update_layers(result, only_missing=True))
         # a barely trained model the stored run used is said again (its warning is provenance)
         quality = (record.attrs.get("model") or {}).get("quality") or {}
-        said = f"; warning: {quality['warning']}" if quality.get("warning") else ""
+        warning = quality_warning(quality, gui_names()) if quality.get("warning") else ""
+        said = f"; warning: {warning}" if warning else ""
         self.status.setText(f"restored the puncta result of the session{said}")
 
     # --- ThunderSTORM tables ---------------------------------------------------------------

@@ -11,7 +11,8 @@ select a trace -> its points). Traces come from the session, a CSV written by `c
 or `set_traces(table)`. A loaded table is shown for viewing only: "Compute cleaned" then cleans the
 view and leaves the session's traces alone, until "Use as the session's traces" records it there
 (its parameters name the file it came from). Panels whose column the table lacks (red and ratio of a one-channel
-recording) are unticked and disabled.
+recording) are unticked and disabled. Over a two-photon session's traces (its sources', extracted or
+imported) the extraction controls are hidden, a note said instead (`_sources_traces`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ if TYPE_CHECKING:
 DEFAULT_PANELS = ("green", "red", "ratio", "dff")
 PANEL_MIN_PX = 110  # a panel never gets less than this (labels stop overlapping)
 FOLLOW_MS = 250  # a selection made in the viewer is drawn once the stepping pauses this long
+#: said instead of the extraction controls over a two-photon session's traces (`_sources_traces`)
+SOURCES_NOTE = (
+    "the session's traces are its two-photon cells' ({made}): Sources (two-photon) makes them; "
+    "extraction at tracked neurons (the worm path) is hidden"
+)
 
 
 def _red_invalid_note(table: pd.DataFrame) -> str:
@@ -185,11 +191,20 @@ class TraceViewerWidget(QWidget):
         watch_session(viewer, self._show_session_traces)
 
     def _build(self) -> None:
-        form = QFormLayout()
+        # the worm path's extraction (traces at tracked neurons through the alignment): hidden,
+        # with `sources_note` said instead, while the session's traces are its sources'
+        # (`_sources_traces`)
+        self.extraction = QWidget()
+        form = QFormLayout(self.extraction)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow(self.in_force)
         form.addRow("neurons layer", self.points)
         form.addRow(self.form)
-        form.addRow("frame rate", self.fps)
+        self.sources_note = QLabel(SOURCES_NOTE)
+        self.sources_note.setWordWrap(True)
+        self.sources_note.setVisible(False)
+        rate = QFormLayout()
+        rate.addRow("frame rate", self.fps)
         run = QHBoxLayout()
         for w in (self.extract_button, self.cancel_button, self.load_button):
             run.addWidget(w)
@@ -207,7 +222,9 @@ class TraceViewerWidget(QWidget):
         for i, box in enumerate([*self.panel_boxes.values(), self.velocity_box]):
             grid.addWidget(box, i // 2, i % 2)
         layout = scroll_body(self)
-        layout.addLayout(form)
+        layout.addWidget(self.sources_note)
+        layout.addWidget(self.extraction)
+        layout.addLayout(rate)
         layout.addLayout(run)
         layout.addLayout(adopt)
         layout.addWidget(self.bar)
@@ -227,12 +244,30 @@ class TraceViewerWidget(QWidget):
     def _show_session_traces(self, session) -> None:
         """Show the traces a session already holds (on docking, or when a session file is opened)
         and the settings they were extracted and cleaned with."""
+        self._sources_traces(session)
         if "traces" in session and "traces" in session["traces"].tables:
             step = session["traces"]
             self.form.set_params(TracesParams.from_dict(recorded_values(step.params)))
             if isinstance(step.params.get("cleaning_params"), dict):
                 self.cleaning.set_params(CleaningParams.from_dict(step.params["cleaning_params"]))
             self.set_traces(step.tables["traces"], of_session=True)
+
+    def _sources_traces(self, session) -> None:
+        """Over a two-photon session's traces (its sources': extracted or imported, e.g. from
+        suite2p) the worm path's extraction controls (alignment, neurons layer, ROI settings,
+        Extract) are hidden and a note says where the traces come from; Extract would have
+        replaced the cells' traces with traces at tracked neurons (h21 leftover)."""
+        from napari_catrack.core.sources.session import imported_tool, traces_from_sources
+
+        sources = traces_from_sources(session)
+        if sources:
+            tool = imported_tool(session)
+            made = f"imported from {tool}" if tool else "extracted by the Sources widget"
+            self.sources_note.setText(SOURCES_NOTE.format(made=made))
+        self.sources_note.setVisible(sources)
+        self.extraction.setVisible(not sources)
+        self.extract_button.setVisible(not sources)
+        self.cancel_button.setVisible(not sources)
 
     # ------------------------------------------------------------ data
     def set_traces(

@@ -117,3 +117,23 @@ def test_a_loaded_model_is_named_by_its_file(tmp_path):
     quality = model_quality(load_model(model), 0.6)
     assert f"the puncta network {model} is barely trained" in quality["warning"]
     assert "on 1 held-out simulated clip when" in quality["warning"]
+
+
+def test_the_warning_names_the_settings_as_the_caller_names_them(tmp_path):
+    """The warning is said again from the stored quality with other names for the settings (the
+    puncta widget's fields, not --model-min-jaccard and --method mle: h22), and the model's name
+    is kept with it, so a reopened session says the same model."""
+    from napari_catrack.core.puncta.network import quality_warning
+
+    model = _tiny(tmp_path, "named.json", {"clips": 2, "jaccard": 0.1})
+    quality = model_quality(load_model(model), 0.6)
+    assert quality["model"] == f"the puncta network {model}"
+    assert quality_warning(quality) == quality["warning"]  # the CLI's words by default
+    assert "--model-min-jaccard" in quality["warning"] and "--method mle" in quality["warning"]
+    mine = quality_warning(quality, {"min_jaccard": "the 'min' box", "classical": "method mle"})
+    assert f"the puncta network {model} is barely trained" in mine
+    assert "(below 0.6, the 'min' box;" in mine and mine.endswith("or method mle")
+    assert "--" not in mine.replace("--calibration-clips", "")
+    assert quality_warning({**quality, "poor": False}) == ""
+    before_h22 = {k: v for k, v in quality.items() if k != "model"}  # stored without the name
+    assert quality_warning(before_h22).startswith("the puncta network is barely trained")

@@ -200,11 +200,17 @@ def load_model(path: str | os.PathLike):
     return net
 
 
+#: how the user sets the threshold and the classical method in the model's warning: the command
+#: line's options (the puncta widget passes its own fields' names, `quality_warning`)
+CLI_NAMES = {"min_jaccard": "--model-min-jaccard", "classical": "--method mle"}
+
+
 def model_quality(net, min_jaccard: float) -> dict:
     """What the model says of its own quality: the Jaccard it recorded on held-out simulated clips
     when it was trained (or recalibrated: `calibrate.py`), and a warning when that is below
     `min_jaccard` (`PunctaParams.model_min_jaccard`) or when it records none. The puncta step
-    says the warning and stores this dict in its provenance (`model_info["quality"]`)."""
+    says the warning and stores this dict in its provenance (`model_info["quality"]`), with the
+    model's name (`model`) that `quality_warning` says it again with."""
     meta = net.config.meta or {}
     calibration = meta.get("calibration") or {}
     source = getattr(net, "source", None)
@@ -213,28 +219,40 @@ def model_quality(net, min_jaccard: float) -> dict:
     jaccard = calibration.get("jaccard") if int(calibration.get("clips") or 0) > 0 else None
     quality = {"validation_jaccard": None if jaccard is None else float(jaccard),
                "validation_clips": int(calibration.get("clips") or 0),
-               "min_jaccard": float(min_jaccard), "poor": False, "warning": ""}  # fmt: skip
+               "min_jaccard": float(min_jaccard), "poor": False, "warning": "",
+               "model": name}  # fmt: skip
+    quality["poor"] = jaccard is None or jaccard < min_jaccard
+    quality["warning"] = quality_warning(quality)
+    return quality
+
+
+def quality_warning(quality: dict, names: dict[str, str] | None = None) -> str:
+    """The warning of a `model_quality` dict ("" for a model good enough), naming the settings
+    as `names` says (`CLI_NAMES` by default; the puncta widget gives its fields' names: it said
+    --model-min-jaccard and --method mle, which it has no boxes of, h21 leftover). The training
+    commands it names (`catrack train-puncta`) have no widget."""
+    names = {**CLI_NAMES, **(names or {})}
+    if not quality.get("poor"):
+        return ""
+    name = quality.get("model") or "the puncta network"  # (stored since h22)
+    jaccard = quality.get("validation_jaccard")
     if jaccard is None:
-        quality["poor"] = True
-        quality["warning"] = (
+        return (
             f"{name} records no validation quality (trained with --calibration-clips 0, or not "
             "by catrack train-puncta): nothing says how well it localises; measure it with "
             "`catrack train-puncta --recalibrate --calibration-clips 48 -o MODEL.json`, or "
             "check it on the puncta sample against its ground truth"
         )
-    elif jaccard < min_jaccard:
-        quality["poor"] = True
-        clips = quality["validation_clips"]
-        shipped = _shipped_jaccard()
-        than = f"; the shipped network {shipped:.2f}" if shipped is not None else ""
-        quality["warning"] = (
-            f"{name} is barely trained: it recorded Jaccard {jaccard:.2f} on {clips} held-out "
-            f"simulated clip{'s' if clips != 1 else ''} when it was trained (below "
-            f"{min_jaccard:g}, --model-min-jaccard{than}): many of its localisations and "
-            "calcium calls may be wrong; train it longer, or use the shipped network or "
-            "--method mle"
-        )
-    return quality
+    clips = int(quality.get("validation_clips") or 0)
+    shipped = _shipped_jaccard()
+    than = f"; the shipped network {shipped:.2f}" if shipped is not None else ""
+    return (
+        f"{name} is barely trained: it recorded Jaccard {jaccard:.2f} on {clips} held-out "
+        f"simulated clip{'s' if clips != 1 else ''} when it was trained (below "
+        f"{quality['min_jaccard']:g}, {names['min_jaccard']}{than}): many of its localisations "
+        "and calcium calls may be wrong; train it longer, or use the shipped network or "
+        f"{names['classical']}"
+    )
 
 
 @functools.cache

@@ -493,6 +493,21 @@ def imported_tool(session) -> str | None:
     return str(origin) if origin in IMPORTED else None
 
 
+def traces_from_sources(session) -> bool:
+    """The session's traces are its sources' (a two-photon extraction, or the cells of suite2p,
+    CaImAn, Minian or ImageJ imported): the traces step says so (`source` "sources"), not
+    traces measured at tracked neurons (the worm path's green, red and ratio)."""
+    return TRACES_STEP in session and session[TRACES_STEP].attrs.get("source") == SOURCES_STEP
+
+
+def two_photon_session(session) -> bool:
+    """A head-fixed (two-photon) session: it holds sources (extracted or imported), their
+    traces, or a motion correction; the rule by which the NWB export writes a TwoPhotonSeries
+    when the metadata name no imaging method (io/nwb_ophys.py). What the widgets' wording
+    follows (a mouse, not a worm, in the Export widget's examples; h22)."""
+    return SOURCES_STEP in session or "registration" in session or traces_from_sources(session)
+
+
 def _notes(session, result: SourcesResult, origin: str) -> list[str]:
     """What the user should know about how the cells were made (the NaN border left out: the
     region used), kept in the step's attrs `notes` as the summary step keeps its own. Cells
