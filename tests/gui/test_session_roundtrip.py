@@ -192,7 +192,7 @@ def test_opening_a_recording_never_autosaves_over_its_earlier_session(
     assert any("movie.catrack.h5" in s and "movie-2.catrack.h5" in s for s in shown), shown
 
 
-def test_the_same_movie_opened_again_continues_its_session(make_napari_viewer, tmp_path, monkeypatch):  # fmt: skip
+def test_the_same_movie_opened_again_continues_its_session(make_napari_viewer, qtbot, tmp_path, monkeypatch):  # fmt: skip
     """movie.tif closed and opened again (nothing changed) autosaved to movie-2.catrack.h5 with
     a warning, its results left in movie.catrack.h5 (session 16's decision 4, for behaviour
     videos undone in h16-h18). Now the same movie (path, size and SHA-256), open nowhere else
@@ -234,6 +234,15 @@ def test_the_same_movie_opened_again_continues_its_session(make_napari_viewer, t
     assert {"tracks", "alignment", "settings"} <= set(Session.load(own).steps)
     assert not (tmp_path / "movie-2.catrack.h5").exists()
     second.close()
+
+    loader = make_napari_viewer()  # the Load recording widget, its default options: the same
+    _, widget = loader.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = movie
+    widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
+    assert session_for_viewer(loader).path == own and not shown, shown
+    assert "tracks" in [layer.name for layer in loader.layers]
+    loader.close()
 
     third = make_napari_viewer()  # another view of the file (another rate): a branch
     rec = open_recording(movie, fps=2 * FPS)
