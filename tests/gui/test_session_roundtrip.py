@@ -160,10 +160,11 @@ def test_a_damaged_session_is_one_message_in_napari(make_napari_viewer, tmp_path
 def test_opening_a_recording_never_autosaves_over_its_earlier_session(
     make_napari_viewer, tmp_path, monkeypatch
 ):
-    """movie.tif opened again in a new viewer (File > Open or the Loader) starts an empty session;
-    its first autosave used to replace movie.catrack.h5, losing the earlier sitting's results.
-    Now that file is left untouched, the new session autosaves to movie-2.catrack.h5, and the
-    user is told both names."""
+    """movie.tif opened again in a new viewer (File > Open or the Loader) while the first still
+    has it open starts an empty session; its first autosave used to replace movie.catrack.h5,
+    losing the earlier sitting's results. Now that file is left untouched, the new session
+    autosaves to movie-2.catrack.h5, and the user is told both names (closed first, the same
+    movie continues its session: `test_the_same_movie_opened_again_continues_its_session`)."""
     import tifffile
 
     from napari_catrack.save_queue import flush  # GUI autosaves are written in the background
