@@ -14,7 +14,7 @@ from napari_catrack.io.hdf5 import is_hdf5_path
 from napari_catrack.io.tiff import is_frame_image_path, is_tiff_path
 from napari_catrack.io.video import is_video_path
 from napari_catrack.session import SESSION_SUFFIX, current_viewer, session_for_viewer
-from napari_catrack.video_session import continued_behaviour_layers, note_opened
+from napari_catrack.video_session import continued_layers, note_opened
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
@@ -58,6 +58,7 @@ def read_recording(path: str | list[str]) -> list:
         _notify_error(str(exc))
         return [(None,)]  # napari's "nothing to add" sentinel: the message above says why
     layers = _named_apart(current_viewer(), layers, spec)
+    own = list(layers)  # the recording's channels (a continued session's alignment: on its red)
     if is_tiff_path(spec) and os.path.isfile(spec):  # ROIs drawn in Fiji, saved in the overlay
         layers = [*layers, *_overlay_layers(spec)]
     viewer = current_viewer()
@@ -70,12 +71,12 @@ def read_recording(path: str | list[str]) -> list:
         )
     close_with_layers(viewer, rec)  # a file handle (compressed TIFF, HDF5): closed with its layers
     if viewer is not None:  # File > Open behaves like the loader widget: results autosave beside it
-        # (first: a behaviour video opened again continues its session, whose layers follow)
+        # (first: a recording opened again continues its session, whose layers follow)
         before = session_for_viewer(viewer)
         moved = note_opened(viewer, rec)
         said += [moved] if moved else []
         if session_for_viewer(viewer) is not before:  # its earlier session, continued
-            layers = [*layers, *continued_behaviour_layers(viewer)]
+            layers = [*layers, *continued_layers(viewer, own)]
     # the behaviour video of the viewer's session: its masks and centerline come with it
     layers = [*layers, *behaviour_layers_beside_video(viewer, spec)]
     if said:

@@ -53,9 +53,26 @@ def session_layers(session: Session) -> list[LayerData]:
         else:
             layers.extend(recording_layers(rec))
             close_with_layers(current_viewer(), rec)  # its handle: closed with its last layer
-    if "alignment" in session and len(layers) == 2:
-        _apply_alignment(layers, session["alignment"].attrs)
-    layers.extend(_registered_layer(session, layers[0] if layers else None))
+    layers.extend(result_layers(session, layers))
+    for _, meta, _ in layers:
+        meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
+    names = {meta.get("name") for _, meta, _ in layers}
+    if behaviour_video_path(session):  # its video, opened later, brings them under these names
+        names |= {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER}
+    _make_room(current_viewer(), session, names)
+    _attach_to_current_viewer(session)
+    return with_axis_labels(layers)
+
+
+def result_layers(session: Session, recording: list[LayerData]) -> list[LayerData]:
+    """The layers of a session's results over its `recording`'s layers (green, and red where
+    there is one: the accepted alignment is applied to red's): the registered movie, tracks,
+    behaviour layers, cells, the layers saved with it. `session_layers` (its file opened) and a
+    recording opened again that continues its session (`video_session.continued_layers`)."""
+    layers: list[LayerData] = []
+    if "alignment" in session and len(recording) == 2:
+        _apply_alignment(recording, session["alignment"].attrs)
+    layers.extend(_registered_layer(session, recording[0] if recording else None))
     saved_kinds = {kind for _, _, kind in session.layers}
     if "tracks" in session and "tracks" not in saved_kinds:
         table = session["tracks"].tables.get("tracks")
@@ -79,11 +96,6 @@ def session_layers(session: Session) -> list[LayerData]:
         layers.append((data, meta, kind))
     for _, meta, _ in layers:
         meta.setdefault("metadata", {}).setdefault("catrack", {})["session"] = str(session.path)
-    names = {meta.get("name") for _, meta, _ in layers}
-    if behaviour_video_path(session):  # its video, opened later, brings them under these names
-        names |= {MASKS_LAYER, CENTERLINE_LAYER, HEAD_LAYER}
-    _make_room(current_viewer(), session, names)
-    _attach_to_current_viewer(session)
     return with_axis_labels(layers)
 
 

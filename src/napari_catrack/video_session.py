@@ -16,8 +16,12 @@ under another name and then linked to its own, so that a reader never sees it ha
 note of a process that has ended is ignored, and so is one whose process id another program has
 now). Continuing claims the file in one step (`take`, h18): two napari opening the video at the
 same moment both found no note and both continued; now exactly one does. Then this viewer
-branches, as before, with a line that says the file is open in another viewer. Imaging recordings (TIFF,
-HDF5) are unchanged: their earlier session is opened from its file (`note_recording`).
+branches, as before, with a line that says the file is open in another viewer. Since h22 an
+imaging recording (TIFF, HDF5, a folder of frames) opened again does the same, when it is opened
+with the options its session recorded (`_same_options`): its results come with it
+(`continued_layers`). Before, it always branched to `movie-2.catrack.h5` (the earlier session
+was to be opened from its file), though nothing had changed: the branch never protected results
+of another recording, only of the same one, which this session now continues.
 """
 
 from __future__ import annotations
@@ -409,21 +413,27 @@ def _unclaim(key: str) -> None:
 
 def note_opened(viewer: Any, recording: Any) -> str | None:
     """`note_recording` for a recording opened in `viewer` (File > Open, the Load recording
-    widget), but a behaviour video whose session file is already there continues that session
-    when no other viewer has it open; returns the line to show, or None."""
+    widget), but a recording whose session file is already there continues that session when
+    no other viewer has it open and it is this very recording (`_records`; an imaging one also
+    opened with the options the session recorded: the same channels, Z projection, rate and
+    pixel size); returns the line to show, or None. Before h22 an imaging recording opened again
+    always branched to `movie-2.catrack.h5`, though nothing had changed (only behaviour videos
+    continued, h16-h18)."""
     from napari_catrack.io.video import is_video_path
-    from napari_catrack.recording_session import _records
+    from napari_catrack.recording_session import _provenance, _records
 
     session = session_for_viewer(viewer)
     path = default_session_path(recording.path)
     fresh = not session.recording and not session.steps and session.path is None
-    if not (fresh and is_video_path(recording.path) and path.is_file()):
+    if not (fresh and path.is_file()):
         said = note_recording(session, recording)
-        if is_video_path(recording.path):
-            claim(viewer, session.path)
+        claim(viewer, session.path)
         return said
     other = holder(path, viewer)
-    if other is None and _records(path, recording.path) == 2:
+    same_view = is_video_path(recording.path) or _same_options(
+        (_provenance(path).get("recording") or {}).get("options"), recording.options
+    )
+    if other is None and same_view and _records(path, recording.path) == 2:
         other = take(viewer, path)  # (checked and claimed in one step: `take`)
         if other is None:
             try:
@@ -442,6 +452,35 @@ def note_opened(viewer: Any, recording: Any) -> str | None:
             f"the other and open {recording.path} again to go on in {path.name}"
         )
     return said
+
+
+def _same_options(stored: Any, given: Any) -> bool:
+    """Whether the options a session stored for its recording (read back from its file) are
+    those a recording was opened with now (tuples stored as lists; unset ones as None)."""
+
+    def plain(options: Any) -> dict:
+        return {k: v for k, v in json.loads(json.dumps(dict(options or {}))).items() if v is not None}  # fmt: skip
+
+    try:
+        return plain(stored) == plain(given)
+    except (TypeError, ValueError):
+        return False
+
+
+def continued_layers(viewer: Any, recording_layers: list) -> list:
+    """The layers of a continued session (`note_opened` attached it) that come with its
+    recording opened again: a behaviour video's masks, centerline and head
+    (`continued_behaviour_layers`); an imaging recording's results, as opening its session
+    file shows them (`session_layers.result_layers`: tracks, cells, registered movie, the
+    layers saved with it; the accepted alignment applied to `recording_layers`' red)."""
+    from napari_catrack.io.video import is_video_path
+    from napari_catrack.session_layers import result_layers
+
+    session = session_for_viewer(viewer)
+    path = session.recording.get("path")
+    if not path or is_video_path(path):
+        return continued_behaviour_layers(viewer)
+    return result_layers(session, recording_layers)
 
 
 def continued_behaviour_layers(viewer: Any) -> list:

@@ -152,3 +152,42 @@ def test_the_import_result_line_names_the_tool_properly(tmp_path, capsys):
     path = _caiman(tmp_path / "a.hdf5", _cells())
     assert main(["import", "caiman", str(path), "-o", str(tmp_path / "a")]) == 0
     assert capsys.readouterr().out.startswith("4 CaImAn components (4 accepted) -> ")
+
+
+def _blobs(dtype) -> np.ndarray:
+    """Four round cells (Gaussian weights, each of unit norm as CaImAn's A), computed in `dtype`:
+    in float32 the tails under about 1e-45 are 0, in float64 they are not."""
+    yy, xx = np.mgrid[: DIMS[0], : DIMS[1]].astype(dtype)
+    out = []
+    for cy, cx, sd in [(4, 6, 1.5), (13, 24, 2.0), (15, 6, 1.7), (3, 18, 1.2)]:
+        g = np.exp(-((yy - dtype(cy)) ** 2 + (xx - dtype(cx)) ** 2) / dtype(2 * sd * sd))
+        out.append(g / np.sqrt((g * g).sum()))
+    return np.stack(out)
+
+
+def test_a_rerun_whose_footprints_differ_by_float_rounding_keeps_each_verdict(tmp_path, capsys):
+    """Another run of a tool in float32 (or with another BLAS) gives the same cells with weights
+    a few float32 steps apart, and leaves out tail pixels that weigh less than float32 resolves
+    beside the peak (1e-7 of it). Before h22 a verdict followed only the very same pixels, so
+    such a run dropped every hand verdict. Twins (two old cells on one footprint) still keep
+    neither, and a pixel removed (a reshaped cell) still drops its cell's verdict."""
+    fp = _blobs(np.float64)
+    fp[1] = fp[0]  # old cells 0 and 1: one footprint (a tool's duplicate)
+    _import(tmp_path, _caiman(tmp_path / "a.hdf5", fp), "a", capsys)
+    s = Session.load(tmp_path / "s.catrack.h5")
+    for i, status in enumerate(["rejected", "accepted", "rejected", "accepted"]):
+        set_verdict(s, i, status, "by hand")
+    s.save()
+    again = _blobs(np.float32)[[3, 2, 0]]  # the duplicate once, cells in another order
+    again *= 1 + np.random.default_rng(3).uniform(-3e-6, 3e-6, again.shape).astype(np.float32)  # fmt: skip
+    again[again < 1e-7 * again.max(axis=(1, 2), keepdims=True)] = 0  # under float32's resolution
+    assert (again > 0).sum() < (fp[[3, 2, 0]] > 0).sum()  # pixels left out: not the same pixels
+    err = _import(tmp_path, _caiman(tmp_path / "b.hdf5", again, seed=1), "b", capsys)
+    assert _hand(Session.load(tmp_path / "s.catrack.h5")) == {"0": "accepted", "1": "rejected"}
+    assert "2 hand verdicts on cells this import no longer has were dropped: ids 0, 1" in err
+    assert "ids 0, 1 had one footprint" in err
+    reshaped = again.copy()  # the old cell 3 (now 0) without its peak pixel: another footprint
+    reshaped[0, 3, 18] = 0
+    err = _import(tmp_path, _caiman(tmp_path / "c.hdf5", reshaped, seed=2), "c", capsys)
+    assert _hand(Session.load(tmp_path / "s.catrack.h5")) == {"1": "rejected"}
+    assert "1 hand verdict on a cell this import no longer has was dropped: id 0" in err

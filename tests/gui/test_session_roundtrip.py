@@ -160,10 +160,11 @@ def test_a_damaged_session_is_one_message_in_napari(make_napari_viewer, tmp_path
 def test_opening_a_recording_never_autosaves_over_its_earlier_session(
     make_napari_viewer, tmp_path, monkeypatch
 ):
-    """movie.tif opened again in a new viewer (File > Open or the Loader) starts an empty session;
-    its first autosave used to replace movie.catrack.h5, losing the earlier sitting's results.
-    Now that file is left untouched, the new session autosaves to movie-2.catrack.h5, and the
-    user is told both names."""
+    """movie.tif opened again in a new viewer (File > Open or the Loader) while the first still
+    has it open starts an empty session; its first autosave used to replace movie.catrack.h5,
+    losing the earlier sitting's results. Now that file is left untouched, the new session
+    autosaves to movie-2.catrack.h5, and the user is told both names (closed first, the same
+    movie continues its session: `test_the_same_movie_opened_again_continues_its_session`)."""
     import tifffile
 
     from napari_catrack.save_queue import flush  # GUI autosaves are written in the background
@@ -190,6 +191,66 @@ def test_opening_a_recording_never_autosaves_over_its_earlier_session(
     assert fresh.path == tmp_path / "movie-2.catrack.h5"
     assert list(Session.load(fresh.path).steps) == ["settings"]
     assert any("movie.catrack.h5" in s and "movie-2.catrack.h5" in s for s in shown), shown
+
+
+def test_the_same_movie_opened_again_continues_its_session(make_napari_viewer, qtbot, tmp_path, monkeypatch):  # fmt: skip
+    """movie.tif closed and opened again (nothing changed) autosaved to movie-2.catrack.h5 with
+    a warning, its results left in movie.catrack.h5 (session 16's decision 4, for behaviour
+    videos undone in h16-h18). Now the same movie (path, size and SHA-256), open nowhere else
+    and opened with the options its session recorded, continues its session: its results come
+    with it (the tracks layer, the red channel at the accepted alignment) and autosave goes on
+    into the same file. Opened with other options (another rate), it still branches (h22)."""
+    from napari_catrack.io.recording import open_recording
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.save_queue import flush
+    from napari_catrack.video_session import note_opened
+
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
+    frames = np.random.default_rng(0).integers(0, 1000, size=(6, 16, 20), dtype=np.uint16)
+    movie = write_movie_tiff(tmp_path / "movie.tif", frames, frames[:, ::-1], fps=FPS)
+    own = tmp_path / "movie.catrack.h5"
+    first = make_napari_viewer()
+    first.open(str(movie), plugin=PLUGIN)
+    session = session_for_viewer(first)
+    assert session.path == own and not shown, shown
+    tracks = pd.DataFrame({"neuron_id": ["a"] * 6, "frame": np.arange(6), "y": 5.0, "x": 6.0,
+                           "confidence": 1.0, "source": "tracked"})  # fmt: skip
+    session.record("tracks", tables={"tracks": tracks})
+    shift = AlignmentTransform(dy=1.5, dx=-2.0)
+    session.record("alignment", attrs=shift.to_dict())
+    flush()
+    first.close()
+
+    second = make_napari_viewer()
+    second.open(str(movie), plugin=PLUGIN)
+    again = session_for_viewer(second)
+    assert again.path == own and not shown, shown
+    assert {"tracks", "alignment"} <= set(again.steps)
+    assert "tracks" in [layer.name for layer in second.layers]
+    red = [la for la in second.layers if la.metadata.get("catrack", {}).get("alignment")]
+    assert len(red) == 1 and red[0].metadata["catrack"]["alignment"] == shift.to_dict()
+    again.record("settings", attrs={"fps": FPS})  # autosaves into the same file
+    flush()
+    assert {"tracks", "alignment", "settings"} <= set(Session.load(own).steps)
+    assert not (tmp_path / "movie-2.catrack.h5").exists()
+    second.close()
+
+    loader = make_napari_viewer()  # the Load recording widget, its default options: the same
+    _, widget = loader.window.add_plugin_dock_widget(PLUGIN, "Load recording")
+    widget.path.value = movie
+    widget.open_button.clicked.emit()
+    wait_job(qtbot, widget.job)
+    assert session_for_viewer(loader).path == own and not shown, shown
+    assert "tracks" in [layer.name for layer in loader.layers]
+    loader.close()
+
+    third = make_napari_viewer()  # another view of the file (another rate): a branch
+    rec = open_recording(movie, fps=2 * FPS)
+    said = note_opened(third, rec)
+    rec.close()
+    assert session_for_viewer(third).path == tmp_path / "movie-2.catrack.h5"
+    assert said and "open movie.catrack.h5 instead" in said
 
 
 def test_docking_track_neurons_on_a_reopened_session_keeps_its_tracks_layer(

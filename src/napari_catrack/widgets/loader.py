@@ -238,19 +238,22 @@ class LoaderWidget(QWidget):
         from napari_catrack.handles import close_with_layers
         from napari_catrack.session import session_for_viewer
         from napari_catrack.session_layers import behaviour_layers_beside_video
-        from napari_catrack.video_session import continued_behaviour_layers, note_opened
+        from napari_catrack.video_session import continued_layers, note_opened
 
         self.recording = rec
         close_with_layers(self.viewer, rec)  # its file handle: closed with its last layer
         before = session_for_viewer(self.viewer)
-        moved = note_opened(self.viewer, rec)  # a behaviour video opened again: its session
+        moved = note_opened(self.viewer, rec)  # a recording opened again: its session
         continued = session_for_viewer(self.viewer) is not before
+        layer_data = [
+            *layer_data,
+            *(continued_layers(self.viewer, layer_data) if continued else []),
+        ]
         added = [
             self.viewer.add_layer(label_axes(Layer.create(data, meta, kind)))
             for data, meta, kind in [
                 *layer_data,  # and a separate behaviour video's masks, centerline
                 *behaviour_layers_beside_video(self.viewer, rec.path),
-                *(continued_behaviour_layers(self.viewer) if continued else []),
             ]
         ]
         warnings = [n for n in rec.metadata.get("notes", []) if n.startswith("WARNING")]

@@ -5,65 +5,102 @@ with a non-negative spike train, its noise level estimated from the power spectr
 sparsity set so the residual matches the noise. It is the deconvolution CaImAn and suite2p use.
 
 OASIS replaces an AR root it estimates outside (0, 1] (a short or spiky trace) by a draw from
-numpy's global random generator (`oasis.functions.estimate_time_constant`); each trace is
-therefore deconvolved with that generator seeded at `OASIS_SEED` (and the caller's state put
-back), so a trace gives the same result in every run, batch worker and row order (until h20 a
-batch's denoised traces, SNR and verdicts of the SIMA movie changed from run to run).
+numpy's global random generator (`oasis.functions.estimate_time_constant`). Until h20 that made a
+batch's denoised traces, SNR and verdicts of the SIMA movie change from run to run; h20 seeded
+the global generator at `OASIS_SEED` for each trace (and put the caller's state back), and h21
+held a module lock around seed, run and put-back, with `warnings.catch_warnings` inside it. Both
+acted on the whole process: the lock did not hold back another library drawing from numpy's
+global generator meanwhile, and `catch_warnings` changed every thread's warning filters.
 
-That generator is one for the whole process, and OASIS takes no generator of its own
-(oasis-deconv 0.3.2: `deconvolve` has no seed or generator argument; the draw is
-`np.random.normal` inside `estimate_time_constant`). So the seed, the run and the put-back hold
-a module lock (`_seeded_global_random`), one trace at a time: two jobs deconvolving at once (two
-GUI workers, a batch in threads) seeded, drew and put back the one state over each other, and a
-trace's result could depend on the other job (h21). Code elsewhere that draws from numpy's
-global generator while a trace is deconvolved is not held by the lock (this package does not:
-ruff's NPY002 forbids it).
+Since h22 nothing global is touched, so no lock is needed. OASIS's `deconvolve(y, penalty=1)`
+for an AR(1) model is three steps, taken here one by one (`_oasis_ar1`): the noise level from
+the power spectrum (`_noise_level`, OASIS's `GetSn`), the AR root by least squares on the
+autocovariance (`_ar1_root`, OASIS's `estimate_time_constant` for p = 1), and OASIS's own
+solver, `constrained_oasisAR1`, given both. The draw for a root outside (0, 1] was seeded the
+same for every trace, so it was always the first normal draw of seed `OASIS_SEED`: a constant
+(`_DRAW`), no generator at all. Results are OASIS's to the last bit (tests/core/
+test_deconv_threads.py compares the two on traces of every kind). Floating-point warnings are
+silenced with `np.errstate`, which holds for the calling thread only; the spectrum is taken over
+at most the trace's length (`welch`'s warning for a trace shorter than 256 frames is not raised,
+rather than filtered).
 """
 
 from __future__ import annotations
-
-import threading
-import warnings
-from contextlib import contextmanager
 
 import numpy as np
 
 from napari_catrack.core.summary import noise_fft
 
 OASIS_SEED = 0
-_GLOBAL_RANDOM = threading.Lock()  # numpy's global generator: one seeded OASIS run at a time
+# the draw OASIS added to a root outside (0, 1] with numpy's global generator seeded at
+# OASIS_SEED (h20-h21): the first normal draw of sd 0.01 of that seed, the same for every trace
+_DRAW = float(np.random.RandomState(OASIS_SEED).normal(0.0, 0.01))  # (the legacy stream)
+_LAGS = 10  # autocovariance lags beyond the AR order (OASIS's `estimate_parameters` default)
+_FUDGE = 0.98  # OASIS's shrink of the estimated root (`deconvolve` without `optimize_g`)
+_NOISE_BAND = (0.25, 0.5)  # frequencies (x the frame rate) whose power is noise (OASIS's `GetSn`)
 
 
-@contextmanager
-def _seeded_global_random(seed: int):
-    """numpy's global generator seeded at `seed` for one OASIS run, the caller's state put back
-    after, one thread at a time (the module's lock: the state is the whole process's)."""
-    with _GLOBAL_RANDOM:
-        state = np.random.get_state()  # noqa: NPY002 (OASIS draws from the legacy global)
-        np.random.seed(seed)  # noqa: NPY002 (OASIS's draw for a root outside (0, 1])
-        try:
-            yield
-        finally:
-            np.random.set_state(state)  # noqa: NPY002
+def _noise_level(y: np.ndarray) -> float:
+    """OASIS's noise s.d. of a finite trace (`GetSn`, method "mean"): the mean power spectral
+    density (Welch, one segment of at most 256 frames) strictly between a quarter and half the
+    frame rate. NaN when no frequency lies there (a trace of 2 or 4 frames)."""
+    from scipy.signal import welch
+
+    ff, pxx = welch(y, nperseg=min(256, y.size))
+    band = pxx[(ff > _NOISE_BAND[0]) & (ff < _NOISE_BAND[1])]
+    return float(np.sqrt(np.mean(band / 2))) if band.size else float("nan")
+
+
+def _ar1_root(y: np.ndarray, sn: float) -> float:
+    """OASIS's AR(1) coefficient of a trace with noise s.d. `sn` (`estimate_time_constant`, p =
+    1): the least-squares ratio of its autocovariance at lags 1..L+1 to lags 0..L (the noise
+    variance taken off lag 0), a root above 1 replaced by 0.95 and one below 0 by 0.15 (plus
+    `_DRAW`), shrunk by `_FUDGE`."""
+    from scipy.linalg import toeplitz
+
+    lags = _LAGS + 1
+    y = y - y.mean()
+    xc = np.array([y[i:].dot(y[: -i if i else None]) for i in range(1 + lags)]) / len(y)
+    xc = xc[:, np.newaxis]
+    a = toeplitz(xc[np.arange(lags)].ravel(), xc[np.arange(1)].ravel()) - sn**2 * np.eye(lags, 1)
+    g = np.linalg.lstsq(a, xc[1:], rcond=None)[0]
+    root = np.roots(np.concatenate([np.array([1]), -g.flatten()]))
+    root = (root + root.conjugate()) / 2.0
+    root[root > 1] = 0.95 + _DRAW
+    root[root < 0] = 0.15 + _DRAW
+    return float(-np.poly(_FUDGE * root)[1:].real[0])
+
+
+def _oasis_ar1(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(denoised without baseline, spikes, baseline) of OASIS's `deconvolve(y, penalty=1)` for a
+    finite trace, touching no global state (module docstring); None where OASIS cannot estimate
+    the noise (`_noise_level` NaN: it stopped with a LinAlgError there)."""
+    from oasis.oasis_methods import constrained_oasisAR1
+
+    with np.errstate(all="ignore"):  # (this thread's only)
+        sn = _noise_level(y)
+        if not np.isfinite(sn):
+            return None
+        g = _ar1_root(y, sn)
+        c, s, b, _, _ = constrained_oasisAR1(y, g, sn, optimize_b=True, b_nonneg=True, optimize_g=0, penalty=1)  # fmt: skip
+    return c, s, b
 
 
 def deconvolve_traces(raw: np.ndarray, method: str = "oasis") -> tuple[np.ndarray, np.ndarray]:
-    """(denoised, spikes) for (K, T) raw traces; denoised is in the raw trace's units."""
+    """(denoised, spikes) for (K, T) raw traces; denoised is in the raw trace's units. A trace
+    OASIS cannot take (not finite, flat, or too short for its noise estimate: 2 or 4 frames,
+    where it stopped with a LinAlgError) is kept as it is, with no spikes."""
     raw = np.atleast_2d(np.asarray(raw, np.float64))
     if method == "none":
         return raw.copy(), np.full(raw.shape, np.nan)
-    from oasis.functions import deconvolve
-
     den = np.empty_like(raw)
     spk = np.empty_like(raw)
     for k, y in enumerate(raw):
-        if not np.isfinite(y).all() or np.ptp(y) == 0:
+        res = _oasis_ar1(y) if np.isfinite(y).all() and np.ptp(y) != 0 else None
+        if res is None:
             den[k], spk[k] = y, 0.0
             continue
-        with _seeded_global_random(OASIS_SEED), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = deconvolve(y, penalty=1)
-        c, s, b = res[0], res[1], res[2]
+        c, s, b = res
         den[k] = c + b
         spk[k] = np.maximum(s, 0)
     return den, spk

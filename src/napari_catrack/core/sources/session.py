@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from napari_catrack.core.sources.evaluation import typed_components
 from napari_catrack.core.sources.extract import SourcesResult
@@ -161,7 +162,7 @@ def _moved_ids(session, comps: pd.DataFrame, result: SourcesResult | None = None
 
     Every path that replaces the session's cells (`_replaces`: any import, the same tool's
     again included, and any extraction) follows one rule: a hand verdict follows the cell of the
-    very same footprint, else nothing (`_same_cells_ids`). Another run of a tool numbers its
+    same footprint (to float rounding: `_same_footprint`), else nothing (`_same_cells_ids`). Another run of a tool numbers its
     cells in its own order (CaImAn, Minian, ImageJ: ids; suite2p: its rows, `plane_roi`), an
     extraction over cells extracted before with other settings too, and another maker's cells
     share no ids with the session's: by id (before h19; the same tool's re-import before h20)
@@ -264,7 +265,7 @@ def _other_maker(session, origin: str | None) -> str | None:
 
 def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> dict:
     """{id: new id} for the session's cells that have a hand verdict and whose footprint (the
-    pixels, weights up to a scale: `_same_footprint`) is a cell's of `comps`; every other id
+    pixels, weights up to a scale and to float rounding: `_same_footprint`) is a cell's of `comps`; every other id
     (hand verdicts on ids the session no longer has included) maps to nothing. Where both say
     their cell's `plane`, it must be the same (planes overlaid in one frame: the same pixels in
     another plane are another cell). Where several cells of `comps` still have that footprint,
@@ -282,16 +283,12 @@ def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> 
     was_in, now_in = _places(old, ["plane"]), _places(comps, ["plane"])
     if new_ids.tolist() == ids and was_in == now_in and _same_matrix(before, now):
         return {**out, **{i: i for i in ids if i in given}}  # the same cells (re-judged): fast
-    where: dict[bytes, list[int]] = {}
-    for k in range(len(now)):
-        where.setdefault(_cell_pixels(now, k)[0].tobytes(), []).append(k)
     was_at, now_at = _places(old), _places(comps)
+    found = _matching_cells(before, [j for j, i in enumerate(ids) if i in given], now)
     for j, i in enumerate(ids):
         if i in given:
-            cell = _cell_pixels(before, j)
-            same = [k for k in where.get(cell[0].tobytes(), [])  # another plane's: another cell
-                    if (was_in[j] is None or now_in[k] is None or was_in[j] == now_in[k])
-                    and _same_footprint(cell, _cell_pixels(now, k))]  # fmt: skip
+            same = [k for k in found[j]  # another plane's: another cell
+                    if was_in[j] is None or now_in[k] is None or was_in[j] == now_in[k]]  # fmt: skip
             if len(same) > 1:  # the same footprint twice: its place, else its id, else the first
                 same = ([k for k in same if was_at[j] is not None and now_at[k] == was_at[j]]
                         or [k for k in same if new_ids[k] == i] or same)  # fmt: skip
@@ -311,13 +308,12 @@ def _twin_text(session, ids: list[str], result) -> str:
             or not ids or result is None):  # fmt: skip
         return ""
     old = session[SOURCES_STEP].tables["components"]["neuron_id"].astype(str).tolist()
-    before = session_footprints(session[SOURCES_STEP])
-    if len(before) != len(old):
+    before, now = session_footprints(session[SOURCES_STEP]), as_footprints(result.footprints)
+    if len(before) != len(old) or tuple(before.frame_shape) != tuple(now.frame_shape):
         return ""
-    rows = [(i, _cell_pixels(before, old.index(i))) for i in ids if i in old]
-    now = as_footprints(result.footprints)
-    where = {_cell_pixels(now, k)[0].tobytes(): k for k in range(len(now))}
-    rows = [(i, a) for i, a in rows if a[0].tobytes() in where]  # a new cell has it
+    cols = [old.index(i) for i in ids if i in old]
+    found = _matching_cells(before, cols, now)
+    rows = [(old[j], _cell_pixels(before, j)) for j in cols if found[j]]  # a new cell has it
     twins = sorted({i for i, a in rows for j, b in rows if i != j and _same_footprint(a, b)}, key=_id_key)  # fmt: skip
     if not twins:
         return ""
@@ -430,13 +426,45 @@ def _cell_pixels(fp: Footprints, k: int) -> tuple[np.ndarray, np.ndarray]:
     return yx[order], w[keep][order]
 
 
-def _same_footprint(a: tuple, b: tuple) -> bool:
-    """Two `_cell_pixels`: the same pixels, weights up to a scale (footprints are stored at peak
-    1; an older version may not have)."""
+FOOTPRINT_TOLERANCE = 1e-4  # of a footprint's peak: two footprints within it are one cell
+
+
+def _same_footprint(a: tuple, b: tuple, tol: float = FOOTPRINT_TOLERANCE) -> bool:
+    """Two `_cell_pixels`: one cell's footprint up to float rounding. Weights are compared up to
+    a scale (footprints are stored at peak 1; an older version may not have), pixel by pixel
+    over both footprints' pixels (a pixel one of them lacks weighs 0 there): the same cell when
+    no weight differs by more than `tol` of the peak. A run in float32 rather than float64, or
+    with another BLAS, moves weights by about 1e-7 of the peak and may leave out (or keep) a
+    pixel that weighs less than that; a pixel added, removed or reshaped by hand weighs far
+    more. Before h22 the pixels had to be the very same, so such a run dropped the verdicts."""
     (pa, wa), (pb, wb) = a, b
-    if pa.shape != pb.shape or not np.array_equal(pa, pb):
-        return False
-    return np.allclose(wa / max(wa.max(initial=0), 1e-30), wb / max(wb.max(initial=0), 1e-30), rtol=1e-5, atol=1e-7)  # fmt: skip
+    if pa.shape == pb.shape and np.array_equal(pa, pb):  # the same pixels (most often): no merge
+        va, vb = wa, wb
+    else:
+        ka, kb = (p[:, 0] * (1 << 32) + p[:, 1] for p in (pa, pb))  # sorted as the (y, x) pairs
+        union = np.union1d(ka, kb)
+        va, vb = np.zeros(union.size, wa.dtype), np.zeros(union.size, wb.dtype)
+        va[np.searchsorted(union, ka)], vb[np.searchsorted(union, kb)] = wa, wb
+    va = va.astype(np.float64) / max(float(wa.max(initial=0)), 1e-30)
+    vb = vb.astype(np.float64) / max(float(wb.max(initial=0)), 1e-30)
+    return bool(np.all(np.abs(va - vb) <= tol))
+
+
+def _matching_cells(before: Footprints, cols: list[int], now: Footprints) -> dict[int, list[int]]:  # fmt: skip
+    """{column j of `before` (of `cols`): the cells k of `now` (in order) with its footprint
+    (`_same_footprint`)}, looked for among the cells that share a pixel with it (a cell without
+    pixels: among those without). The two have one frame size."""
+    a = before.matrix[:, cols] if cols else sparse.csc_matrix((before.matrix.shape[0], 0), dtype=np.float32)  # fmt: skip
+    a = (abs(a) > 0).astype(np.int32)
+    b = (abs(now.matrix) > 0).astype(np.int32)
+    shared = (a.T @ b).tocsr()  # (len(cols), K): pixels each pair shares
+    empty = np.flatnonzero(np.diff(b.tocsc().indptr) == 0)  # cells without pixels
+    out = {}
+    for n, j in enumerate(cols):
+        cell = _cell_pixels(before, j)
+        near = shared.indices[shared.indptr[n] : shared.indptr[n + 1]] if len(cell[0]) else empty
+        out[j] = [int(k) for k in np.sort(near) if _same_footprint(cell, _cell_pixels(now, int(k)))]
+    return out
 
 
 def _plane_matches(session, comps, result, ids: list[str]) -> dict[int, dict[str, str]]:
