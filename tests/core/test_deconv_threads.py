@@ -87,10 +87,11 @@ def _kinds() -> np.ndarray:
     return np.array(out)
 
 
-def test_deconvolution_is_oasis_to_the_last_bit():
+def test_deconvolution_is_oasis_to_rounding():
     """OASIS's steps taken one by one (h22) give what `oasis.functions.deconvolve` gives, seeded
-    as h20-h21 seeded it: the same denoised traces and spikes, bit for bit, NaN where OASIS
-    gives NaN (a 3-frame ramp)."""
+    as h20-h21 seeded it: the same denoised traces and spikes to float rounding (the AR(1)
+    root is its closed form here, least squares by SVD in OASIS), NaN where OASIS gives NaN (a
+    3-frame ramp)."""
     from napari_catrack.core.sources.deconv import deconvolve_traces
 
     checked = 0
@@ -99,8 +100,9 @@ def test_deconvolution_is_oasis_to_the_last_bit():
             y = y[np.isfinite(y)]
             den, spk = deconvolve_traces(y)
             den0, spk0 = _oasis_itself(y)
-            np.testing.assert_array_equal(den, den0)
-            np.testing.assert_array_equal(spk, spk0)
+            scale = max(float(np.nanmax(np.abs(den0), initial=0.0)), 1.0)
+            np.testing.assert_allclose(den, den0, rtol=0, atol=1e-9 * scale)
+            np.testing.assert_allclose(spk, spk0, rtol=0, atol=1e-9 * scale)
             checked += 1
     assert checked == 24 + 45
 

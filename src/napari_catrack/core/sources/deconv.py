@@ -15,10 +15,11 @@ global generator meanwhile, and `catch_warnings` changed every thread's warning 
 Since h22 nothing global is touched, so no lock is needed. OASIS's `deconvolve(y, penalty=1)`
 for an AR(1) model is three steps, taken here one by one (`_oasis_ar1`): the noise level from
 the power spectrum (`_noise_level`, OASIS's `GetSn`), the AR root by least squares on the
-autocovariance (`_ar1_root`, OASIS's `estimate_time_constant` for p = 1), and OASIS's own
+autocovariance (`_ar1_root`, OASIS's `estimate_time_constant` for p = 1; both written here from
+their published formulas, not OASIS's code, which is GPL-3.0), and OASIS's own
 solver, `constrained_oasisAR1`, given both. The draw for a root outside (0, 1] was seeded the
 same for every trace, so it was always the first normal draw of seed `OASIS_SEED`: a constant
-(`_DRAW`), no generator at all. Results are OASIS's to the last bit (tests/core/
+(`_DRAW`), no generator at all. Results are OASIS's to float rounding (tests/core/
 test_deconv_threads.py compares the two on traces of every kind). Floating-point warnings are
 silenced with `np.errstate`, which holds for the calling thread only; the spectrum is taken over
 at most the trace's length (`welch`'s warning for a trace shorter than 256 frames is not raised,
@@ -52,23 +53,22 @@ def _noise_level(y: np.ndarray) -> float:
 
 
 def _ar1_root(y: np.ndarray, sn: float) -> float:
-    """OASIS's AR(1) coefficient of a trace with noise s.d. `sn` (`estimate_time_constant`, p =
-    1): the least-squares ratio of its autocovariance at lags 1..L+1 to lags 0..L (the noise
-    variance taken off lag 0), a root above 1 replaced by 0.95 and one below 0 by 0.15 (plus
-    `_DRAW`), shrunk by `_FUDGE`."""
-    from scipy.linalg import toeplitz
-
-    lags = _LAGS + 1
+    """The AR(1) coefficient OASIS estimates for a trace with noise s.d. `sn` (Friedrich et al.
+    2017; `estimate_time_constant` for p = 1), as its closed form: with c_k the trace's
+    autocovariance at lag k (the noise variance taken off c_0), the least-squares g of
+    c_{k+1} = g c_k over k = 0.._LAGS is sum(c_k c_{k+1}) / sum(c_k^2); a g above 1 becomes 0.95
+    and one below 0 becomes 0.15 (each plus `_DRAW`), and the result is shrunk by `_FUDGE`.
+    Written from the formula, not OASIS's code (oasis-deconv is GPL-3.0; this package BSD-3)."""
     y = y - y.mean()
-    xc = np.array([y[i:].dot(y[: -i if i else None]) for i in range(1 + lags)]) / len(y)
-    xc = xc[:, np.newaxis]
-    a = toeplitz(xc[np.arange(lags)].ravel(), xc[np.arange(1)].ravel()) - sn**2 * np.eye(lags, 1)
-    g = np.linalg.lstsq(a, xc[1:], rcond=None)[0]
-    root = np.roots(np.concatenate([np.array([1]), -g.flatten()]))
-    root = (root + root.conjugate()) / 2.0
-    root[root > 1] = 0.95 + _DRAW
-    root[root < 0] = 0.15 + _DRAW
-    return float(-np.poly(_FUDGE * root)[1:].real[0])
+    c = np.array([y[k:] @ y[: max(y.size - k, 0)] for k in range(_LAGS + 2)]) / y.size
+    c[0] -= sn**2
+    power = float(c[:-1] @ c[:-1])
+    g = float(c[:-1] @ c[1:]) / power if power > 0 else 0.0  # (least squares' minimum norm)
+    if g > 1:
+        g = 0.95 + _DRAW
+    elif g < 0:
+        g = 0.15 + _DRAW
+    return _FUDGE * g
 
 
 def _oasis_ar1(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
