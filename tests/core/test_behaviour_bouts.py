@@ -348,3 +348,16 @@ def test_a_one_frame_velocity_table_gives_no_bout_longer_than_the_data():
     five = compute_bouts(_table([0.0] * 5, [0] * 5), BoutParams())  # 0.5 s: just a bout
     assert five.state.tolist() == ["pause"] and five.duration_s[0] == pytest.approx(0.5)
     assert five.offset_s[0] - five.onset_s[0] == pytest.approx(0.5)
+
+
+def test_one_bout_is_counted_in_the_singular():
+    """The command's and the widget's count line: '1 bout (1 forward, ...)', not '1 bouts' (h22);
+    fails on the old code, which had no bout_counts_text and said '1 bouts'."""
+    import pandas as pd
+
+    from napari_catrack.core.behaviour.bouts import bout_counts_text
+
+    one = pd.DataFrame({"state": ["forward"]})
+    assert bout_counts_text(one) == "1 bout (1 forward, 0 reversal, 0 pause, 0 turn)"
+    three = pd.DataFrame({"state": ["forward", "pause", "forward"]})
+    assert bout_counts_text(three) == "3 bouts (2 forward, 0 reversal, 1 pause, 0 turn)"

@@ -239,10 +239,9 @@ def run(args: argparse.Namespace) -> int:
         what = f"{int((np.abs(direction_values(table)) == 1).sum())} moving"
     print(f"{len(table)} frames ({what}) -> {args.output}")
     if bouts is not None:
-        counts = bouts["state"].value_counts()
-        told = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("forward", "reversal", "pause",
-                                                                   "turn"))  # fmt: skip
-        print(f"{len(bouts)} bouts ({told}) -> {args.bouts}")
+        from napari_catrack.core.behaviour.bouts import bout_counts_text
+
+        print(f"{bout_counts_text(bouts)} -> {args.bouts}")
     return 0
 
 

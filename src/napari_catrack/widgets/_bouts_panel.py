@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QGroupBox, QLabel, QListWidgetItem, QPushButton, QVBoxLayout
 
-from napari_catrack.core.behaviour.bouts import STATES
+from napari_catrack.core.behaviour.bouts import bout_counts_text
 from napari_catrack.core.behaviour.params import BoutParams
 from napari_catrack.core.behaviour.records import (
     BOUTS,
@@ -32,9 +32,7 @@ from napari_catrack.widgets.behaviour_plot import refresh_plots
 
 def counts_text(bouts) -> str:
     """'12 bouts (5 forward, 4 reversal, 2 pause, 1 turn)', the command's words."""
-    counts = bouts["state"].value_counts()
-    told = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in STATES)
-    return f"{len(bouts)} bouts ({told})"
+    return bout_counts_text(bouts)
 
 
 def bout_line(row) -> str:

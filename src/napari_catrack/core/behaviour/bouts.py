@@ -251,6 +251,16 @@ def rate_per_minute(bouts: pd.DataFrame, state: str, minutes: float) -> float:
     return float((bouts["state"] == state).sum()) / minutes
 
 
+def bout_counts_text(bouts: pd.DataFrame) -> str:
+    """'12 bouts (5 forward, 4 reversal, 2 pause, 1 turn)', '1 bout (1 forward, ...)': the words
+    of `catrack velocity --bouts` and the Worm behaviour widget (one rule; both said '1 bouts')."""
+    from napari_catrack.text import counted
+
+    counts = bouts["state"].value_counts()
+    told = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in STATES)
+    return f"{counted(len(bouts), 'bout')} ({told})"
+
+
 def write_bouts(table: pd.DataFrame, path) -> None:
     """bouts.csv (or .xlsx) atomically, each float column with 4 decimals. `catrack events
     --events bouts.csv` reads it as events: `state` the name, `onset_s` the time, `duration_s`
