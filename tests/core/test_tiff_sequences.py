@@ -250,3 +250,26 @@ def test_an_output_named_as_a_hidden_file_does_not_join_a_frame_folder(tmp_path)
     check_outputs({"-o": tmp_path / "f" / ".masks.tif"}, {"VIDEO": tmp_path / "f"})
     with pytest.raises(InputError, match="read as one recording"):
         check_outputs({"-o": tmp_path / "f" / "masks.tif"}, {"VIDEO": tmp_path / "f"})
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_a_big_endian_tiff_reads_its_pixels_not_byte_swapped(tmp_path, dtype):
+    """ImageJ and Fiji write big-endian TIFFs by default. tifffile's dtype is native whatever
+    the file's, and a contiguous file was memory-mapped with it: every 16-bit pixel came out
+    byte-swapped (1 read as 256), in napari, the CLI (memmap=True) and the chunked reads of
+    register/summary/sources. Now such a file is read through tifffile's store, which swaps.
+    Fails on the old code."""
+    from napari_catrack.io.frames import open_frames
+
+    movie = np.arange(6 * 8 * 10).reshape(6, 8, 10).astype(dtype)
+    two = np.stack([movie, movie[::-1]], axis=1)
+    path, pair = tmp_path / "fiji.tif", tmp_path / "pair.tif"
+    tifffile.imwrite(path, movie, imagej=True, metadata={"axes": "TYX"}, byteorder=">")
+    tifffile.imwrite(pair, two, imagej=True, metadata={"axes": "TCYX"}, byteorder=">")
+    for memmap in (False, True):
+        np.testing.assert_array_equal(np.asarray(open_recording(path, memmap=memmap).green), movie)
+        rec = open_recording(pair, memmap=memmap)
+        np.testing.assert_array_equal(np.asarray(rec.green), movie)
+        np.testing.assert_array_equal(np.asarray(rec.red), movie[::-1])
+    with open_frames(path) as source:
+        np.testing.assert_array_equal(source.read(1, 5), movie[1:5])

@@ -156,10 +156,11 @@ def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
             offset = series.dataoffset
             shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
             file_fps, pixel_size = _physical_metadata(tif)
+            native = dtype.newbyteorder(tif.byteorder).isnative  # (tifffile's dtype is native)
     except Exception:  # anything odd: let open_recording explain it
         return None
-    if offset is None or len(shape) != 3 or axes[1:] not in ("YX",) or dtype.byteorder == ">":
-        return None
+    if offset is None or len(shape) != 3 or axes[1:] not in ("YX",) or not native:
+        return None  # (a big-endian file, as ImageJ writes: open_recording's store swaps)
     frame_bytes = int(np.prod(shape[1:])) * dtype.itemsize
     fh = open(path, "rb")
 

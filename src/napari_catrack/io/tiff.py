@@ -89,7 +89,7 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
         held.pass_on()  # opened: tifffile's own notes (if any) are passed on as they were
     meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
     meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
-    if series.dataoffset is not None:  # a memory map reads the pixels: the handle is done with
+    if _mappable(tif, series):  # a memory map reads the pixels: the handle is done with
         # now, not when a layer that keeps the map is garbage-collected (ResourceWarning)
         tif.close()
         mapped = None
@@ -312,11 +312,21 @@ def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
     return next_offset >= path.stat().st_size
 
 
+def _mappable(tif: tifffile.TiffFile, series) -> bool:
+    """Whether the series' pixels can be memory-mapped as they are: contiguous, and in this
+    machine's byte order. tifffile's dtype is native whatever the file's: a big-endian file
+    (ImageJ/Fiji write big-endian by default) mapped with it read every 16-bit pixel
+    byte-swapped (1 read as 256); such a file goes through tifffile's store, which swaps."""
+    if series.dataoffset is None:
+        return False
+    return np.dtype(series.dtype).newbyteorder(tif.byteorder).isnative
+
+
 def _lazy_series(
     path: Path, tif: tifffile.TiffFile, series, memmap: bool = False
 ) -> da.Array | np.ndarray:
     chunks = tuple(s if a in "YXS" else 1 for a, s in zip(series.axes, series.shape))
-    if series.dataoffset is not None:
+    if _mappable(tif, series):
         mm = np.memmap(
             path, dtype=series.dtype, mode="r", offset=series.dataoffset, shape=tuple(series.shape)
         )
