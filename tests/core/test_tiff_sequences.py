@@ -273,3 +273,31 @@ def test_a_big_endian_tiff_reads_its_pixels_not_byte_swapped(tmp_path, dtype):
         np.testing.assert_array_equal(np.asarray(rec.red), movie[::-1])
     with open_frames(path) as source:
         np.testing.assert_array_equal(source.read(1, 5), movie[1:5])
+
+
+def test_a_frame_folder_copied_by_a_mac_keeps_its_provenance(tmp_path):
+    """A folder of frames copied by macOS gains "._f00.tif" copies of Finder metadata and a
+    ".DS_Store": its recorded provenance (size, SHA-256; how a moved session finds its video
+    again by content) counted them, so the copy was another recording. Hidden files are no
+    part of a folder's content now; a zarr movie's ".zattrs" still is. Fails on the old code."""
+    from napari_catrack.io.provenance import file_provenance
+
+    _stacks(tmp_path / "f", _movie(3), [1, 1, 1])
+    before = file_provenance(tmp_path / "f")
+    (tmp_path / "f" / "._f0.tif").write_bytes(b"\x00\x05\x16\x07" + b"\x00" * 100)
+    (tmp_path / "f" / ".DS_Store").write_bytes(b"\x00" * 50)
+    (tmp_path / "f" / ".Spotlight-V100").mkdir()
+    (tmp_path / "f" / ".Spotlight-V100" / "store").write_bytes(b"x")
+    after = file_provenance(tmp_path / "f")
+    assert (after["size"], after["sha256"], after["files"]) == (
+        before["size"],
+        before["sha256"],
+        before["files"],
+    )
+    z = tmp_path / "m.zarr"
+    z.mkdir()
+    (z / "0").write_bytes(b"chunk")
+    (z / ".zattrs").write_text('{"fps": 10}')
+    first = file_provenance(z)["sha256"]
+    (z / ".zattrs").write_text('{"fps": 200}')
+    assert file_provenance(z)["sha256"] != first
