@@ -189,15 +189,15 @@ class SequenceFrames:
             ):
                 j += 1
             t0 = int(frames[i] - self._starts[f])
-            out[i:j] = self._read(self._heads[f], t0, t0 + (j - i), int(frames[i]))
+            self._read(self._heads[f], t0, t0 + (j - i), int(frames[i]), out[i:j])
             i = j
         return out[(0, *rest)] if scalar else out[(slice(None), *rest)]
 
-    def _read(self, head: TiffHead, t0: int, t1: int, first: int) -> np.ndarray:
+    def _read(self, head: TiffHead, t0: int, t1: int, first: int, into: np.ndarray) -> None:
         """Images t0..t1 of one file, whose image t0 is the movie's frame `first`; a file whose
         header was read but whose pixels are not (changed on disk since) is one line naming it."""
         try:
-            data = self._read_pixels(head, t0, t1)
+            self._read_pixels(head, t0, t1, into)
         except InputError:
             raise
         except (OSError, ValueError, IndexError, struct.error, tifffile.TiffFileError) as exc:
@@ -207,29 +207,35 @@ class SequenceFrames:
                 f"was read but its pixels are not ({exc}); copy the file again, or remove it "
                 "from the folder"
             ) from None
-        return data
 
-    def _read_pixels(self, head: TiffHead, t0: int, t1: int) -> np.ndarray:
+    def _read_pixels(self, head: TiffHead, t0: int, t1: int, into: np.ndarray) -> None:
+        """Images t0..t1 of one file into `into` (contiguous ones straight from the file: no
+        copy of a chunk beside the chunk)."""
         item = self.shape[1:]  # a frame, or with each file one time point the file's shape
         n = t1 - t0
         if head.offset is not None:  # contiguous: plain reads of the images' bytes
             size = int(np.prod(item)) * head.dtype.itemsize
+            view, done = memoryview(into).cast("B"), 0
             with open(head.path, "rb", buffering=0) as f:
                 f.seek(head.offset + t0 * size)
-                buf = f.read(n * size)
-            if len(buf) != n * size:
-                raise InputError(
-                    f"{head.path.name} changed on disk while it was being read: it ends before "
-                    f"its image {t1 - 1} (another program shortened or rewrote it); open the "
-                    "folder again once it is written"
-                )
-            data = np.frombuffer(buf, head.dtype.newbyteorder(head.byteorder))
-            return data.astype(self.dtype).reshape((n, *item))  # (native byte order)
+                while done < n * size:
+                    got = f.readinto(view[done:])
+                    if not got:
+                        raise InputError(
+                            f"{head.path.name} changed on disk while it was being read: it ends "
+                            f"before its image {t1 - 1} (another program shortened or rewrote "
+                            "it); open the folder again once it is written"
+                        )
+                    done += got
+            if not head.dtype.newbyteorder(head.byteorder).isnative:
+                into.byteswap(inplace=True)  # a big-endian file's bytes (ImageJ's)
+            return
         if not self._by_pages:  # the file is one time point
             data = tifffile.imread(head.path)
             if tuple(data.shape) != tuple(head.shape):
                 _changed(head.path, data.shape, head.shape)
-            return data[None]
+            into[0] = data
+            return
         with tifffile.TiffFile(head.path) as tif:
             series = tif.series[0]
             if tuple(series.shape) != head.shape:
@@ -238,7 +244,7 @@ class SequenceFrames:
                 data = tif.asarray(key=list(range(t0, t1)), series=0)
             else:  # images packed otherwise (several in a page): the whole file
                 data = series.asarray().reshape((head.n_images, *item))[t0:t1]
-        return np.asarray(data, self.dtype).reshape((n, *item))
+        into[...] = np.reshape(data, (n, *item))
 
 
 def _changed(path: Path, now: tuple, was: tuple):
