@@ -11,7 +11,7 @@ from napari_catrack.errors import CatrackError
 from napari_catrack.handles import close_with_layers
 from napari_catrack.io.atomic import cleanup_in_background
 from napari_catrack.io.hdf5 import is_hdf5_path
-from napari_catrack.io.tiff import is_frame_image_path, is_tiff_path
+from napari_catrack.io.tiff import frame_file_kind, is_hidden_file, is_tiff_path
 from napari_catrack.io.video import is_video_path
 from napari_catrack.session import SESSION_SUFFIX, current_viewer, session_for_viewer
 from napari_catrack.video_session import continued_layers, note_opened
@@ -32,8 +32,8 @@ def get_reader(path: str | list[str]) -> Callable | None:
     if is_tiff_path(spec) or is_hdf5_path(spec) or is_video_path(spec):
         return read_recording
     if os.path.isdir(spec) and any(
-        is_tiff_path(p) or is_frame_image_path(p) for p in Path(spec).iterdir()
-    ):  # a folder of TIFF (else PNG/JPEG/BMP) frames: one movie
+        frame_file_kind(p) and not is_hidden_file(p) for p in Path(spec).iterdir()
+    ):  # a folder of TIFF (else PNG/JPEG/BMP) frames: one movie (hidden files are no frames)
         return read_recording
     return None
 

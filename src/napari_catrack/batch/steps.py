@@ -45,14 +45,25 @@ class StepContext:
 
     def __init__(self, spec: Any, session: Any, folder: Path, log: Callable[[str], None]) -> None:
         self.spec, self.session, self.folder, self.log = spec, session, folder, log
+        self._noted = False
+
+    def _note_reader(self, notes) -> None:
+        """The reader's warnings (a mixed frame folder, a damaged video's lost frames), raised
+        as `RecordingNote`s once a recording, by the first step that opens it, whether through
+        `recording` or `frames` (register and summary read frames): in that step's row too."""
+        if self._noted:
+            return
+        self._noted = True
+        import warnings
+
+        for note in notes:
+            if str(note).startswith("WARNING"):
+                warnings.warn(str(note).removeprefix("WARNING: "), RecordingNote, stacklevel=3)
 
     @functools.cached_property
     def recording(self):
         rec = self.spec.open()
-        import warnings
-
-        for note in rec.warnings:  # the reader's (a mixed frame folder, a damaged video's lost
-            warnings.warn(note, RecordingNote, stacklevel=2)  # frames): in the step's row too
+        self._note_reader(rec.metadata.get("notes", []))
         stated = rec.metadata.get("file_fps")
         if stated and rec.fps and abs(rec.fps - stated) > 0.01 * stated:
             import warnings  # shown as one line naming the recording and the step
@@ -119,7 +130,10 @@ class StepContext:
 
         path = self.movie() if path is None else path
         options = {} if path != self.spec.path else self.spec.open_options()
-        return open_frames(path, fps=options.pop("fps", None), **options)
+        source = open_frames(path, fps=options.pop("fps", None), **options)
+        if path == self.spec.path:  # the recording's reader warnings, as `recording` gives them
+            self._note_reader(source.notes)
+        return source
 
 
 @dataclass(frozen=True)

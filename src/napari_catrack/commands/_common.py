@@ -259,12 +259,16 @@ def movie_options(args: argparse.Namespace) -> dict:
 
 
 def frames_from_args(args: argparse.Namespace):
-    """A `FrameSource` for the movie named by `add_movie_arguments` options. A `--fps` that
-    contradicts the file's own rate is used and said (a warning line), as batch does: it retimes
-    everything downstream (and the registered movie)."""
+    """A `FrameSource` for the movie named by `add_movie_arguments` options; its reader notes
+    (a folder mixing frame kinds, hidden files skipped) are printed as warnings, as
+    `recording_from_args` prints them. A `--fps` that contradicts the file's own rate is used
+    and said (a warning line), as batch does: it retimes everything downstream (and the
+    registered movie)."""
     from napari_catrack.io.frames import open_frames
 
     source = open_frames(args.recording, **movie_options(args))
+    for note in source.notes:
+        warn(getattr(args, "command", None) or "", note.removeprefix("WARNING: "))
     if args.fps is not None:
         stated = source.fps
         if stated and abs(stated - args.fps) > 0.01 * stated:

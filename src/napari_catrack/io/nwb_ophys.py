@@ -253,18 +253,18 @@ def _imaging_planes(nwb, meta, imaging, summary, clock, two_photon, groups, wher
     return out
 
 
-def _external_files(path: str) -> tuple[list[str], list[int]]:
+def _external_files(path: str, options: dict | None = None) -> tuple[list[str], list[int]]:
     """The file(s) of a recording and the frame each starts at (NWB's `starting_frame`): a
-    folder's/glob's files with the frames the reader takes from each (`io.tiff._frame_header`:
-    an animated PNG holds several), not one per file, which put every later file's frames off."""
+    folder's/glob's files with the frames the reader takes from each (a multi-page TIFF or an
+    animated PNG holds several: `io.tiff.sequence_frame_starts`, with the recording's `axes`
+    option, which may say that a folder's stacks are frames), not one per file, which put every
+    later file's frames off."""
     p = Path(path)
     if p.is_file():
         return [str(p)], [0]
-    from napari_catrack.io.tiff import _frame_header, expand_sequence
+    from napari_catrack.io.tiff import sequence_frame_starts
 
-    files = expand_sequence(path)
-    counts = [_frame_header(f)[3] for f in files]  # headers only
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+    files, starts = sequence_frame_starts(path, (options or {}).get("axes"))  # headers only
     return [str(f) for f in files], starts
 
 
@@ -311,7 +311,7 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
         _no_frame_count("the imaging", f"the recording {path}", "imaging", embed)
         return {}
     try:
-        files, starts = _external_files(path)
+        files, starts = _external_files(path, rec.get("options"))
     except Exception:  # any reason the recording cannot be found
         files, starts = [], []
     if not files or not all(Path(f).exists() for f in files):
@@ -382,7 +382,7 @@ def _behaviour_recording(nwb, session, summary, clock, nwb_path, embed) -> None:
     if path and not n:
         _no_frame_count("the behaviour video", str(path), "video", embed)
         return
-    files, starts = _external_files(path) if path else ([], [])
+    files, starts = _external_files(path, rec.get("options")) if path else ([], [])
     if not files or not all(Path(f).exists() for f in files):
         if embed:
             raise InputError(

@@ -148,10 +148,11 @@ def _input_files(value: Any) -> Iterator[str]:
 def _reads_as_frame(name: str | os.PathLike) -> bool:
     """Whether a file `name` in a folder of frames is, or may become, one of its frames: any
     TIFF, PNG, JPEG or BMP file (a folder mixing kinds reads them all when they are one size and
-    kind, and which kind is read follows the counts: `io.tiff.sequence_files`)."""
-    from napari_catrack.io.tiff import frame_file_kind
+    kind, and which kind is read follows the counts: `io.tiff.sequence_files`); a hidden file
+    (".x.tif", macOS's "._frame1.tif") is never one."""
+    from napari_catrack.io.tiff import frame_file_kind, is_hidden_file
 
-    return frame_file_kind(name) is not None
+    return frame_file_kind(name) is not None and not is_hidden_file(name)
 
 
 def _is_pattern(p: str) -> bool:

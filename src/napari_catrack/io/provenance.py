@@ -30,13 +30,25 @@ def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
+        # hidden files are no part of a folder's content (".DS_Store", macOS's "._frame1.tif"
+        # Finder-metadata copies: a folder copied by a Mac gains them and must still be the
+        # same recording, as its frames are); zarr's ".zarray"/".zattrs" are
         return sorted(
-            (p for p in path.rglob("*") if p.is_file()),
+            (p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)),
             key=lambda p: p.relative_to(path).as_posix(),
         )
     if any(c in path.name for c in "*?["):
         return sorted(p for p in path.parent.glob(path.name) if p.is_file())
     return []
+
+
+_ZARR_NAMES = {".zarray", ".zattrs", ".zgroup", ".zmetadata"}  # zarr v2 metadata: content
+
+
+def _hidden(p: Path, root: Path) -> bool:
+    """A hidden file, or a file in a hidden folder, below `root` (zarr's metadata files are
+    none)."""
+    return any(x.startswith(".") and x not in _ZARR_NAMES for x in p.relative_to(root).parts)
 
 
 def _read_range(files: list[tuple[Path, int]], start: int, stop: int, digest) -> None:

@@ -17,7 +17,8 @@ from napari_catrack.io.tiff import (
     TIFF_SUFFIXES,
     RawStack,
     file_frames,
-    is_frame_image_path,
+    frame_file_kind,
+    is_hidden_file,
     is_tiff_path,
     open_tiff,
     open_tiff_sequence,
@@ -41,7 +42,7 @@ def recording_folder_problem(path: str | os.PathLike) -> str | None:
         return f"{folder} is not a folder"
     if is_zarr_path(folder):
         return None
-    if any(is_tiff_path(p) or is_frame_image_path(p) for p in folder.iterdir() if p.is_file()):
+    if any(frame_file_kind(p) and not is_hidden_file(p) for p in folder.iterdir() if p.is_file()):
         return None
     return (
         f"{folder} is neither a .zarr movie nor a folder of TIFF, PNG or JPEG frames; pick the "
@@ -72,6 +73,9 @@ class Recording:
     options: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     _closers: list = field(default_factory=list, repr=False)
+    # `green` read by plain file reads, where green is a TIFF sequence as it is
+    # (`RawStack.frames`): `io.frames.open_frames` reads runs of frames without a dask task each
+    frames: Any = field(default=None, repr=False)
 
     @property
     def n_frames(self) -> int:
@@ -164,7 +168,7 @@ def open_recording(
     if is_zarr_path(spec):
         raw = _open_zarr(spec)
     elif os.path.isdir(spec) or any(ch in spec for ch in "*?["):
-        raw = open_tiff_sequence(spec)
+        raw = open_tiff_sequence(spec, axes=axes)
     elif is_tiff_path(spec):
         raw = open_tiff(spec, memmap=memmap)
     elif is_hdf5_path(spec):
@@ -262,6 +266,7 @@ def open_recording(
         options=options,
         metadata=metadata,
         _closers=list(raw.closers),
+        frames=raw.frames if raw.frames is not None and green is raw.data else None,
     )
 
 

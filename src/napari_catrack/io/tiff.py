@@ -13,7 +13,7 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tifffile
@@ -45,6 +45,10 @@ class RawStack:
     # with memmap=True: (path, address of the memory map, its offset in the file), for
     # `file_frames`: the map gives the views' geometry, file reads give their pixels
     mapped: tuple[Path, int, int] | None = None
+    # a TIFF sequence's frames read by plain file reads (`io.tiff_sequence.SequenceFrames`:
+    # `frames[t0:t1]` reads a run of frames of one file at once), for `io.frames.open_frames`,
+    # which would otherwise pay a dask task (and a file open) per frame
+    frames: Any = None
 
 
 def is_tiff_path(path: str | os.PathLike) -> bool:
@@ -85,7 +89,7 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
         held.pass_on()  # opened: tifffile's own notes (if any) are passed on as they were
     meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
     meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
-    if series.dataoffset is not None:  # a memory map reads the pixels: the handle is done with
+    if _mappable(tif, series):  # a memory map reads the pixels: the handle is done with
         # now, not when a layer that keeps the map is garbage-collected (ResourceWarning)
         tif.close()
         mapped = None
@@ -308,11 +312,21 @@ def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
     return next_offset >= path.stat().st_size
 
 
+def _mappable(tif: tifffile.TiffFile, series) -> bool:
+    """Whether the series' pixels can be memory-mapped as they are: contiguous, and in this
+    machine's byte order. tifffile's dtype is native whatever the file's: a big-endian file
+    (ImageJ/Fiji write big-endian by default) mapped with it read every 16-bit pixel
+    byte-swapped (1 read as 256); such a file goes through tifffile's store, which swaps."""
+    if series.dataoffset is None:
+        return False
+    return np.dtype(series.dtype).newbyteorder(tif.byteorder).isnative
+
+
 def _lazy_series(
     path: Path, tif: tifffile.TiffFile, series, memmap: bool = False
 ) -> da.Array | np.ndarray:
     chunks = tuple(s if a in "YXS" else 1 for a, s in zip(series.axes, series.shape))
-    if series.dataoffset is not None:
+    if _mappable(tif, series):
         mm = np.memmap(
             path, dtype=series.dtype, mode="r", offset=series.dataoffset, shape=tuple(series.shape)
         )
@@ -404,6 +418,12 @@ IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
 _KIND_ORDER = ("TIFF", "PNG", "BMP", "JPEG")
 
 
+def is_hidden_file(path: str | os.PathLike) -> bool:
+    """A hidden file (name starting with "."): never a frame of a folder (".DS_Store", macOS's
+    "._frame001.tif" Finder-metadata copies), as a `*` pattern skips it."""
+    return Path(path).name.startswith(".")
+
+
 def is_frame_image_path(path: str | os.PathLike) -> bool:
     """A PNG/JPEG/BMP file: a frame of a folder or glob (with Pillow)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
@@ -430,22 +450,38 @@ def sequence_files(spec: str | os.PathLike) -> tuple[list[Path], list[str]]:
     file of each kind has one size and kind (grey or colour, bit depth) and no name is there in
     two kinds (frame7.tif and frame7.png: one frame saved twice); else only the kind that most
     files are (ties: TIFF, PNG, BMP, JPEG) is read. Either way a warning note names the counts
-    and the files left out, and the pattern that reads one kind only."""
+    and the files left out, and the pattern that reads one kind only.
+
+    Hidden files (names starting with ".": macOS's "._frame001.tif" copies of a file's Finder
+    metadata, ".DS_Store") are never frames, in a folder as in a pattern (`glob` skips them
+    unless the pattern itself starts with "."): hidden frame-kind files skipped are said in
+    one note."""
     spec = str(spec)
     if os.path.isdir(spec):
-        found = list(Path(spec).iterdir())
+        entries = list(Path(spec).iterdir())
+        found = [p for p in entries if not is_hidden_file(p)]
+        hidden = natsorted((p for p in entries if is_hidden_file(p) and frame_file_kind(p)
+                            and p.is_file()), key=str)  # fmt: skip
         where = f"folder {spec}"
     else:
-        found = [Path(p) for p in glob.glob(spec)]
+        found, hidden = [Path(p) for p in glob.glob(spec)], []
         where = f"pattern {spec}"
     by_kind: dict[str, list[Path]] = {}
     for p in found:
         kind = frame_file_kind(p)
         if kind and p.is_file():
             by_kind.setdefault(kind, []).append(p)
+    skipped = ""
+    if hidden:
+        names = ", ".join(p.name for p in hidden[:3]) + (", ..." if len(hidden) > 3 else "")
+        skipped = (f"{len(hidden)} hidden file(s) in {where} skipped, not read as frames "
+                   f"({names}): names starting with '.' are never frames (macOS writes "
+                   "'._' copies of Finder metadata beside each file it copies)")  # fmt: skip
     if not by_kind:
-        raise InputError(f"no TIFF, PNG or JPEG frames in {where}")
-    notes: list[str] = []
+        raise InputError(
+            f"no TIFF, PNG or JPEG frames in {where}" + (f"; {skipped}" if skipped else "")
+        )
+    notes: list[str] = [skipped] if skipped else []
     if len(by_kind) == 1:
         files = next(iter(by_kind.values()))
     else:
@@ -523,42 +559,39 @@ def _mixed_frames(by_kind: dict[str, list[Path]], where: str, spec: str) -> tupl
     )
 
 
-def open_tiff_sequence(spec: str | os.PathLike) -> RawStack:
-    """A folder/glob of single-frame TIFFs (or PNG/JPEG/BMP images, or a mix: `sequence_files`)
-    as one lazy movie, one chunk per file. Every frame must have the first's size and kind (grey
-    or colour, bit depth): frames of different sizes are refused, never padded. The notes of
-    `sequence_files` (a folder mixing kinds) are the movie's `metadata["notes"]`."""
+def open_tiff_sequence(spec: str | os.PathLike, axes: str | None = None) -> RawStack:
+    """A folder/glob of TIFF frame files (or PNG/JPEG/BMP images, or a mix: `sequence_files`)
+    as one lazy movie, one chunk per frame. A folder of multi-page TIFFs (a camera's stacks of
+    500 frames per file) is every page of every file in name order, as Fiji's Import > Image
+    Sequence reads it (`io.tiff_sequence`; `axes` as `open_recording` takes them may say how).
+    Every frame must have the first's size and kind (grey or colour, bit depth): frames of
+    different sizes are refused, never padded. The notes of `sequence_files` (a folder mixing
+    kinds, hidden files skipped) are the movie's `metadata["notes"]`."""
     files, notes = sequence_files(spec)
     if sequence_kind(files) != "TIFF":
         raw = _open_image_sequence(files)
-        if notes:
-            raw.metadata["notes"] = [*notes, *raw.metadata.get("notes", [])]
-        return raw
-    first = open_tiff(files[0])
-    for closer in first.closers:
-        closer()
-    shape, dtype = first.data.shape, first.data.dtype
-    for f in files[1:]:  # header reads only: cheap, and catches a mixed folder up front
-        other = _frame_header(f)[0]
-        if other != tuple(shape):
-            raise InputError(
-                f"{f.name} has shape {other}, but {files[0].name} has {tuple(shape)}: "
-                "all frames of a sequence must match"
-            )
+    else:
+        from napari_catrack.io.tiff_sequence import open_tiff_files
 
-    import dask
-    import dask.array as da
-
-    def read(fname: Path) -> np.ndarray:
-        return tifffile.imread(fname)
-
-    frames = [da.from_delayed(dask.delayed(read)(f), shape=shape, dtype=dtype) for f in files]
-    data = da.stack(frames)
-    axes = "T" + first.axes
-    meta = {"format": "tiff-sequence", "files": len(files), "first_file": str(files[0])}
+        raw = open_tiff_files(files, axes)
     if notes:
-        meta["notes"] = notes
-    return RawStack(data, axes, first.fps, first.pixel_size_um, meta)
+        raw.metadata["notes"] = [*notes, *raw.metadata.get("notes", [])]
+    return raw
+
+
+def sequence_frame_starts(
+    spec: str | os.PathLike, axes: str | None = None
+) -> tuple[list[Path], list[int]]:
+    """The frame files of a folder/glob and the movie frame each starts at, as
+    `open_tiff_sequence` numbers them (a multi-page TIFF or an animated PNG holds several):
+    NWB's `starting_frame` of a linked recording. Headers only."""
+    files = sequence_files(spec)[0]
+    if sequence_kind(files) == "TIFF":
+        from napari_catrack.io.tiff_sequence import frame_starts, sequence_layout
+
+        return files, frame_starts(*sequence_layout(files, axes))
+    counts = [_frame_header(f)[3] for f in files]
+    return files, np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
 
 
 # Pillow modes read as another: alpha is no image channel (a grey PNG with alpha is grey, not two
@@ -577,16 +610,17 @@ def _image_mode(img) -> str:
 
 
 def _frame_header(path: Path) -> tuple[tuple[int, ...], np.dtype, str | None, int]:
-    """(array shape, dtype, Pillow mode, frames) of one frame file, from its header only: a
-    TIFF's first series (mode None), a PNG/JPEG/BMP image's size and mode (an animated PNG
-    holds several frames; other kinds one)."""
-    if is_tiff_path(path):
-        try:
-            with tifffile.TiffFile(path) as t:
-                s = t.series[0]
-                return tuple(s.shape), s.dtype, None, 1
-        except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
-            raise InputError(f"{path.name} in the sequence is not a readable TIFF: {exc}") from None
+    """(frame shape, dtype, Pillow mode, frames) of one frame file, from its header only: a
+    TIFF's first series (mode None; a stack of frames, such as a camera's multi-page file,
+    gives its frames' shape and count: `io.tiff_sequence.TiffHead`), a PNG/JPEG/BMP image's
+    size and mode (an animated PNG holds several frames; other kinds one)."""
+    if is_tiff_path(path):  # a stack of frames (a camera's multi-page file): its frames
+        from napari_catrack.io.tiff_sequence import tiff_head
+
+        head = tiff_head(path)
+        if head.pages_are_frames:
+            return head.image_shape, head.dtype, None, head.n_images  # type: ignore[return-value]
+        return head.shape, head.dtype, None, 1
     from PIL import Image  # Pillow (a dependency of its own: pyproject.toml)
 
     kind = IMAGE_SUFFIXES.get(path.suffix.lower(), "image")
@@ -643,11 +677,13 @@ def _read_frame_file(
 
 
 def _read_frame_pixels(path: Path, mode: str | None, shape: tuple[int, ...], n: int) -> np.ndarray:
-    if mode is None:
+    if mode is None:  # a TIFF: one frame, or a stack of `n` (a multi-page file)
         data = tifffile.imread(path)
-        if data.shape != shape:
+        if n > 1 and data.shape != (n, *shape):
+            raise InputError(f"{path.name} changed on disk; open the folder again")
+        if n == 1 and data.shape != shape:
             _changed(path, data, shape)
-        return data[None]
+        return data if n > 1 else data[None]
     if n == 1:
         return _read_image(path, mode, shape)[None]
     from PIL import Image
