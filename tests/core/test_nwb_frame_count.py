@@ -80,3 +80,28 @@ def test_a_behaviour_video_without_a_frame_count_is_not_said_to_be_missing(tmp_p
     assert "the session's record of " in err and "worm.avi has no frame count" in err
     assert "video not linked" in err
     assert "not on disk" not in err  # the video is there
+
+
+def test_a_frame_folder_the_reader_now_refuses_is_not_called_missing(tmp_path, capsys):
+    """A recording that is on disk but cannot be read as recorded (here a frame folder whose
+    second frame became a different size) is said with the reader's reason, not "is not on
+    disk" (h22; the old code said "not on disk" for any reason)."""
+    from napari_catrack.io.tiff import write_movie_tiff
+    from napari_catrack.session import Session
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        write_movie_tiff(frames / f"f{i:03d}.tif", np.zeros((1, 16, 20), np.uint16))
+    session = Session(tmp_path / "frames.catrack.h5", autosave=False)
+    session.set_recording(str(frames), {}, {"frames": 3, "height": 16, "width": 20,
+                                            "channels": 1, "fps": 10.0})  # fmt: skip
+    tracks = pd.DataFrame({"neuron_id": 1, "frame": np.arange(3), "y": 8.0, "x": 10.0})
+    session.record("tracks", tables={"tracks": tracks})
+    session.save()
+    write_movie_tiff(frames / "f001.tif", np.zeros((1, 8, 8), np.uint16))  # another size now
+    out = tmp_path / "a.nwb"
+    assert main(["export-nwb", str(session.path), "-o", str(out), "--no-prompt"]) == 0
+    err = capsys.readouterr().err
+    assert f"the recording {frames} cannot be read as recorded (" in err
+    assert "f001.tif" in err and "not on disk" not in err

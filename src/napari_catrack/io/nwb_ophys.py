@@ -310,19 +310,20 @@ def _imaging_series(nwb, session, plane, summary, clock, two_photon, nwb_path, e
     if not n:
         _no_frame_count("the imaging", f"the recording {path}", "imaging", embed)
         return {}
+    why = "is not on disk"
     try:
         files, starts = _external_files(path, rec.get("options"))
-    except Exception:  # any reason the recording cannot be found
+    except Exception as exc:  # gone, or on disk but not readable as recorded (a folder refused)
         files, starts = [], []
+        if Path(path).exists():
+            why = f"cannot be read as recorded ({exc})"
     if not files or not all(Path(f).exists() for f in files):
         if embed:  # asked for the frames in the file: a file without them is not what was asked
             raise InputError(
-                f"cannot embed the imaging: the recording {path} is not on disk; put it back, or "
+                f"cannot embed the imaging: the recording {path} {why}; put it back, or "
                 "export without embedding (the NWB file then has no imaging)"
             )
-        warnings.warn(
-            f"NWB export: the recording {path} is not on disk; imaging not linked", stacklevel=2
-        )
+        warnings.warn(f"NWB export: the recording {path} {why}; imaging not linked", stacklevel=2)
         return {}
     cls = TwoPhotonSeries if two_photon else OnePhotonSeries
     options = rec.get("options") or {}
