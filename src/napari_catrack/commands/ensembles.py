@@ -21,6 +21,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     frame_rate_from_args,
     params_from_args,
+    positive_float,
     session_from_args,
     stated_frame_rate,
     warn,
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("events", metavar="EVENTS.csv", help="transient table (long) or raster (wide)")
-    p.add_argument("--fps", type=float, default=None,
+    p.add_argument("--fps", type=positive_float, default=None,
                    help="frames per second (default: the --session's frame rate, else the one "
                    "the table's start/peak/end_time_s columns state against their frames, or "
                    "a wide raster's column headers when they are times in seconds)")  # fmt: skip
