@@ -302,12 +302,10 @@ def fit(
             if len(recent) == 50 or step == steps - 1:
                 losses.append(round(float(np.mean(recent)), 4))
                 recent = []
-            if progress is not None:
-                progress(
-                    step + 1,
-                    steps,
-                    f"step {step + 1}/{steps} loss {losses[-1] if losses else float('nan'):.3f}",
-                )
+            if progress is not None:  # the last 50-step mean; before step 50 the mean so far
+                # (there is no 50-step mean yet: it said "loss nan", h22 walk)
+                shown = losses[-1] if losses else float(np.mean(recent))
+                progress(step + 1, steps, f"step {step + 1}/{steps} loss {shown:.3f}")
     finally:
         net.eval()
         net.to("cpu")
