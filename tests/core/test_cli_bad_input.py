@@ -217,16 +217,21 @@ def test_a_binary_file_given_as_a_table_is_called_binary(tmp_path, capsys):
         ["velocity", "--stage", "s.csv", "--tracks", "t.csv", "-o", "o.csv",
          "--stage-time-scale"],
         ["centerline", "--masks", "m.tif", "-o", "o.csv", "--pixel-size"],
+        ["transients", "t.csv", "-o", "o.csv", "--fps"],
+        ["ensembles", "t.csv", "-o", "out", "--fps"],
     ],
     ids=["traces --fps", "velocity --fps", "--stage-scale", "--stage-time-scale",
-         "centerline --pixel-size"],
+         "centerline --pixel-size", "transients --fps", "ensembles --fps"],
 )  # fmt: skip
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
 def test_rates_and_scales_must_be_finite_and_positive(tmp_path, capsys, argv, value):
     """velocity --fps nan was a traceback, --fps 0 and --stage-scale 0 were accepted (every time
-    or stage position 0), traces --fps inf too; centerline took any --pixel-size."""
+    or stage position 0), traces --fps inf too; centerline took any --pixel-size. transients and
+    ensembles --fps 0 read the table first, then warned that 0 "differs from the 12 Hz read from
+    the table's time_s column; using --fps" and failed with another wording (h22 walk)."""
     code, err = _run(capsys, [*argv[:-1], argv[-1] + "=" + value])
     assert code == EXIT_USER_ERROR
+    assert "warning" not in err, err
     assert f"{argv[-1]}: expected a finite number > 0, got '{value}'" in _one_error_line(err)
 
 
@@ -381,7 +386,7 @@ def test_a_plain_typed_option_names_what_it_takes_not_a_python_type(capsys):
     words for a `type=float` option); every such option of every command now says it in words,
     one line: `--fps must be a number, got 'abc'`, `--channel must be a whole number, ...`."""
     options = list(_typed_options())
-    assert {("transients", "--fps"), ("ensembles", "--fps"), ("train-puncta", "--threads")} <= {
+    assert {("ensembles", "--threshold"), ("train-puncta", "--threads")} <= {
         (c, o) for c, o, _ in options
     }
     words = {float: "a number", int: "a whole number"}

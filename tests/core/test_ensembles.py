@@ -4,6 +4,7 @@ clustering of planted ensembles, the member test, chance rasters, bad input, CLI
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -604,3 +605,30 @@ def test_the_coactivity_figure_always_shows_its_threshold_on_a_count_axis():
     assert ax.get_ylim()[1] > line.get_ydata()[0] == 5.5
     ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_the_raster_labels_its_rows_with_neuron_ids_not_row_numbers():
+    """h22 walk: the raster's rows are grouped by ensemble, but its y ticks were the row numbers
+    (0, 3, 6, ...) under the label "neuron", so on the demo (neurons 1..23) it showed a neuron
+    0 that does not exist and row 3 is not neuron 3. Rows are now labelled with their neuron's
+    id (up to `MAX_ROW_LABELS` rows, as the transients raster; beyond, "neuron (row, ...)")."""
+    from napari_catrack.figures.ensembles import raster_figure
+    from napari_catrack.figures.style import MAX_ROW_LABELS
+
+    rng = np.random.default_rng(0)
+    r = np.zeros((6, 300))
+    r[[1, 3, 5]] = _identical_group(3).raster()  # neurons 11, 13, 15: one ensemble, first
+    r[[0, 2, 4], rng.choice(np.arange(3, 300, 7), 3, replace=False)] = 1  # one lone spike each
+    trains = trains_from_raster(r)
+    trains = dataclasses.replace(trains, neuron_ids=np.array([10, 11, 12, 13, 14, 15]))
+    res = find_ensembles(trains, 5.0, n_shuffles=200, seed=0)
+    assert res.n_ensembles == 1
+    ax = raster_figure(res).get_axes()[0]
+    rows = {round(t): lab.get_text() for t, lab in zip(ax.get_yticks(), ax.get_yticklabels(),
+                                                       strict=True)}  # fmt: skip
+    assert rows == {0: "11", 1: "13", 2: "15", 3: "10", 4: "12", 5: "14"}
+    assert ax.get_ylabel() == "neuron (grouped by ensemble)"
+    many = np.zeros((MAX_ROW_LABELS + 1, 200))
+    many[:, ::40] = 1
+    big = find_ensembles(trains_from_raster(many), 5.0, n_shuffles=20, seed=0)
+    assert raster_figure(big).get_axes()[0].get_ylabel() == "neuron (row, grouped by ensemble)"

@@ -566,3 +566,22 @@ def test_a_chunk_of_frames_without_any_track_position(scene):
     with pytest.warns(UserWarning, match="no usable ROI"):
         df = extract_traces(green, tracks, red, radius=3, bg_inner=9, bg_outer=13, chunk_frames=4)
     assert df.missing.sum() == 2 * (len(green) - 2)
+
+
+def test_the_f0_warning_says_which_dff_it_is_of(scene):
+    """h22 walk: two-channel traces on the targettrack volumes printed "baseline F0 <= 0 in 20
+    samples of 10 of 23 trace(s) ...: dF/F set to NaN there" and then the same words with 6 and
+    3: one was the green dF/F0 (column dff_green), the other the ratio's dR/R0 (column dff),
+    and nothing said which. Each now names its own."""
+    green, red, centres, _ = scene
+    tracks = tracks_for({**centres, "lost": np.tile([8.0, 8.0], (T, 1))})
+    with pytest.warns(RuntimeWarning) as seen:
+        extract_traces(green, tracks, red, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    texts = [str(w.message) for w in seen if "F0 <= 0" in str(w.message)]
+    assert texts and any(t.endswith("green dF/F0 (column dff_green) set to NaN there")
+                         for t in texts), texts  # fmt: skip
+    with pytest.warns(RuntimeWarning) as seen:
+        extract_traces(green, tracks, None, radius=3, bg_inner=9, bg_outer=13, fps=5)
+    texts = [str(w.message) for w in seen if "F0 <= 0" in str(w.message)]
+    assert texts == [t for t in texts if t.endswith("green dF/F0 (column dff) set to NaN there")]
+    assert texts, texts

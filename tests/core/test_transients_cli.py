@@ -139,8 +139,10 @@ def test_cli_errors(tmp_path, traces, capsys):
     out = str(tmp_path / "o.csv")
     assert cli.main(["transients", str(src), "-o", out]) == 2
     assert "--fps is required" in capsys.readouterr().err
-    assert cli.main(["transients", str(src), "--fps", "0", "-o", out]) == 2
-    assert "frame rate" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # refused as the option is read, as traces --fps 0
+        cli.main(["transients", str(src), "--fps", "0", "-o", out])
+    assert exc.value.code == 2
+    assert "--fps: expected a finite number > 0, got '0'" in capsys.readouterr().err
     empty = tmp_path / "e.csv"
     empty.write_text("")
     assert cli.main(["transients", str(empty), "--fps", "10", "-o", out]) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -277,6 +279,21 @@ def test_training_can_be_stopped():
         should_stop=lambda: len(calls) >= 3, progress=lambda *a: calls.append(a),
     )  # fmt: skip
     assert det.meta["stopped_early"] and len(calls) == 3
+
+
+def test_training_progress_never_says_loss_nan():
+    """h22 walk: `catrack train-detector --epochs 5` (5 steps on the demo) printed "step 1/5
+    loss nan" ... "step 4/5 loss nan": the line showed the last 50-step mean, which does not
+    exist before step 50, and read as a diverged training. It shows the mean so far instead."""
+    traces, intervals = training_set(2, 30.0)
+    calls = []
+    train_detector(
+        traces, 30.0, intervals, DetectorConfig(**TINY), epochs=50,
+        should_stop=lambda: len(calls) >= 4, progress=lambda *a: calls.append(a),
+    )  # fmt: skip
+    lines = [str(c[-1]) for c in calls]
+    assert lines and all("nan" not in ln for ln in lines), lines
+    assert all(re.search(r"step \d+/\d+ loss \d+\.\d{3}$", ln) for ln in lines), lines
 
 
 def test_training_data_follows_verdicts():

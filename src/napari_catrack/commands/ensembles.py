@@ -21,6 +21,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     frame_rate_from_args,
     params_from_args,
+    positive_float,
     session_from_args,
     stated_frame_rate,
     warn,
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("events", metavar="EVENTS.csv", help="transient table (long) or raster (wide)")
-    p.add_argument("--fps", type=float, default=None,
+    p.add_argument("--fps", type=positive_float, default=None,
                    help="frames per second (default: the --session's frame rate, else the one "
                    "the table's start/peak/end_time_s columns state against their frames, or "
                    "a wide raster's column headers when they are times in seconds)")  # fmt: skip
@@ -79,7 +80,9 @@ def register(subparsers) -> None:
         "--n-frames",
         type=int,
         default=None,
-        help="recording length (long layout; default: the length of the traces in --session when its neurons are used, else last frame in the table + 1)",
+        help="recording length (long layout; default: the length of the traces in --session when "
+        "its neurons are used, else of --traces, else the --neurons cell table's "
+        "frames_measured + frames_missing, else last frame in the table + 1)",
     )
     g.add_argument(
         "--traces",
@@ -185,11 +188,15 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
                 n_frames = traced_frames(session)
     if rejected:
         source += f", {len(rejected)} rejected cell(s) left out"
+    traces = None
+    if args.traces:
+        traces = read_table(args.traces, required=("neuron_id", "frame"), what="traces (--traces)")
+    if n_frames is None:  # what the inputs state, before the table's last frame (h22 walk)
+        n_frames = _stated_length(traces, listed if args.neurons else None)
     trains = trains_from_table(
         table, frame_column=args.frame_column, n_frames=n_frames, neuron_ids=ids
     )
-    if args.traces:
-        traces = read_table(args.traces, required=("neuron_id", "frame"), what="traces (--traces)")
+    if traces is not None:
         trains = trains.with_observed(
             observed_from_traces(traces, trains.neuron_ids, trains.n_frames)
         )
@@ -202,6 +209,27 @@ def load_trains(path: str, table, args: argparse.Namespace, session=None):
                  "not measured, but not which: give --traces FILE so that they count as unknown, "
                  "not silent")  # fmt: skip
     return trains, source
+
+
+def _stated_length(traces, cells) -> int | None:
+    """The recording length the inputs state when neither --n-frames nor the --session's traces
+    give it: the `--traces`' (one past their last frame, as `records.traced_frames` reads a
+    session's), else a `--neurons` cell table's `frames_measured + frames_missing` (the length of
+    the traces `catrack transients --cells` wrote it from); None: neither (then one past the
+    transient table's last frame, which cuts a recording that ends in silence)."""
+    import pandas as pd
+
+    if traces is not None and len(traces):
+        last = pd.to_numeric(traces["frame"], errors="coerce").max()
+        if pd.notna(last) and last >= 0:
+            return int(last) + 1
+    if cells is not None and {"frames_measured", "frames_missing"} <= set(cells.columns):
+        total = pd.to_numeric(cells["frames_measured"], errors="coerce") + pd.to_numeric(
+            cells["frames_missing"], errors="coerce"
+        )
+        if total.notna().any():
+            return int(total.max())
+    return None
 
 
 def _events_in_session(session, table, args: argparse.Namespace) -> bool:

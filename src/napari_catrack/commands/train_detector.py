@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_catrack.commands._common import check_outputs, positive_float, warn
+from napari_catrack.commands._common import (
+    check_outputs,
+    frame_rate_from_args,
+    positive_float,
+    stated_frame_rate,
+    warn,
+)
 from napari_catrack.core.transients.params import TrainDetectorParams
 
 
@@ -22,7 +28,10 @@ def register(subparsers) -> None:
         "traces", metavar="TRACES", help="traces CSV/XLSX (long or wide), as for transients"
     )
     p.add_argument("transients", metavar="TRANSIENTS", help="curated transient table (CSV/XLSX)")
-    p.add_argument("--fps", type=positive_float, required=True, help="frame rate (frames/s)")
+    p.add_argument("--fps", type=positive_float, default=None,
+                   help="frame rate in frames per second (default: the one the table's time_s "
+                   "and frame columns state, as catrack traces and sources write them, or a wide "
+                   "table's column headers when they are times in seconds)")  # fmt: skip
     p.add_argument("--layout", choices=("long", "wide"), default=None, help="default: detect")
     p.add_argument("--verdicts", default=None, help="neuron_id,status[,reason] table")
     p.add_argument("-o", "--output", required=True, help="detector file to write (.pt)")
@@ -36,13 +45,23 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from napari_catrack.core.transients.learned import load_detector, save_detector
-    from napari_catrack.core.transients.training import train_detector, training_data
+    from napari_catrack.core.transients.training import (
+        labelled_found,
+        train_detector,
+        training_data,
+    )
     from napari_catrack.errors import InputError
-    from napari_catrack.io.tables import read_table, read_traces
+    from napari_catrack.io.tables import read_table, to_matrix
 
     check_outputs({"-o": args.output}, {"TRACES": args.traces, "TRANSIENTS": args.transients,
                   "--verdicts": args.verdicts, "--init": args.init})  # fmt: skip
-    tm = read_traces(args.traces, args.layout)
+    frame = read_table(args.traces, what="traces")
+    tm = to_matrix(frame, args.layout, where=str(args.traces))
+    # the rate by `catrack transients`' rule: --fps, else what the table states (h22 walk)
+    stated = lambda: stated_frame_rate(frame, args.layout, [("frame", "time_s")],  # noqa: E731
+                                       "the table's time_s column",
+                                       "the table has no time_s column that states it")  # fmt: skip
+    args.fps = frame_rate_from_args(args, None, "train-detector", stated, "traces")
     table = read_table(args.transients).copy()
     if "neuron_id" not in table.columns:
         raise InputError(f"{args.transients} has no 'neuron_id' column")
@@ -99,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
               "params": params.to_dict()},
     )  # fmt: skip
     save_detector(det, args.output)
+    found, labelled, called = labelled_found(det, traces, args.fps, intervals)
+    if found < 0.5 * labelled or called > 2 * labelled:  # said here, not left to the next step
+        warn("train-detector", f"the detector finds {found} of the {labelled} labelled "
+             f"transients on the traces it was trained on, and calls {called} in all: train "
+             f"longer (--epochs; {params.epochs} now) or fine-tune the shipped detector (--init "
+             "src/napari_catrack/models/transient_detector.pt)")  # fmt: skip
     m = det.meta
     print(
         f"trained {det.config.arch} on {len(used)} cells, {m['n_labelled_transients']} transients "

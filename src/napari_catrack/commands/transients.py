@@ -12,6 +12,7 @@ from napari_catrack.commands._common import (
     check_outputs,
     frame_rate_from_args,
     params_from_args,
+    positive_float,
     progress_printer,
     session_from_args,
     stated_frame_rate,
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--fps",
-        type=float,
+        type=positive_float,
         default=None,
         help="frame rate in frames per second (default: the --session's, else the one the "
         "table's time_s and frame columns state, as catrack traces and sources write them, or a "

@@ -19,6 +19,7 @@ from napari_catrack.core.ensembles import EnsembleResult
 from napari_catrack.figures.style import (
     COLUMN_IN,
     DOUBLE_IN,
+    MAX_ROW_LABELS,
     OKABE_ITO,
     SEQUENTIAL_CMAP,
     colour,
@@ -84,18 +85,25 @@ def raster_figure(result: EnsembleResult) -> Figure:
     order = np.lexsort((np.arange(tr.n_neurons), first))
     row = np.empty(tr.n_neurons, dtype=np.int64)
     row[order] = np.arange(tr.n_neurons)
-    fig = Figure(figsize=figsize(1.5 + min(0.03 * tr.n_neurons, 4.5)), layout="constrained")
+    labelled = tr.n_neurons <= MAX_ROW_LABELS  # rows named by neuron id: room for each label
+    tall = 1.2 + 0.12 * tr.n_neurons if labelled else 1.5 + min(0.03 * tr.n_neurons, 4.5)
+    fig = Figure(figsize=figsize(tall), layout="constrained")
     ax = fig.add_subplot()
     colors = ensemble_colors(max(result.n_ensembles, 1))
     for ens_id, start, end in result.events[["ensemble_id", "start_frame", "end_frame"]].to_numpy():
         color = colors[ens_id] if ens_id >= 0 else (0.6, 0.6, 0.6, 1)
         ax.axvspan(start / fps, (end + 1) / fps, color=color, alpha=0.45, lw=0)
     ax.scatter(tr.frame / fps, row[tr.neuron], s=8, c="k", marker="|", linewidths=0.7)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows
+    if labelled:  # each row named by its neuron's id (the rows are
+        # reordered by ensemble: a row number is no neuron id; h22 walk)
+        ax.set_yticks(range(tr.n_neurons), [str(i) for i in np.asarray(tr.neuron_ids)[order]])
+    else:  # beyond, the labels overlap: rows by number, as the transients raster
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, max(tr.n_frames, 1) / fps)
     ax.set_ylim(max(tr.n_neurons, 1) - 0.5, -0.5)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("neuron (grouped by ensemble)")
+    rows = "" if labelled else "row, "
+    ax.set_ylabel(f"neuron ({rows}grouped by ensemble)")
     ax.set_title(f"Events of {tr.n_neurons} neurons; {len(result.events)} ensemble events shaded"
                  " (grey: no ensemble)")  # fmt: skip
     return fig

@@ -182,11 +182,13 @@ def delta_f_over_f(
     *,
     min_f0: float = 1e-12,
     names: list | None = None,
+    what: str = "dF/F",
 ) -> np.ndarray:
     """(F - F0) / F0 (works for ratios too: dR/R0). F0 defaults to the 10th percentile.
 
     Where F0 is not positive the result is NaN (with one warning naming the traces, by `names`
-    (e.g. neuron ids) or row number), never inf.
+    (e.g. neuron ids) or row number, and `what` was set to NaN: the traces step names the
+    channel and column, as it computes two), never inf.
     """
     a = as_traces(f)
     b = as_traces(baseline_percentile(a) if f0 is None else np.broadcast_to(f0, np.shape(f)))
@@ -196,10 +198,10 @@ def delta_f_over_f(
         rows = np.flatnonzero(hit.any(axis=-1))
         label = [str(names[i]) if names is not None else str(i) for i in rows[:5]]
         more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-        what = "neuron" if names is not None else "trace (row)"
+        kind = "neuron" if names is not None else "trace (row)"
         warnings.warn(
             f"baseline F0 <= 0 in {int(hit.sum())} samples of {len(rows)} of {a.shape[0]} "
-            f"trace(s) ({what} {', '.join(label)}{more}): dF/F set to NaN there",
+            f"trace(s) ({kind} {', '.join(label)}{more}): {what} set to NaN there",
             RuntimeWarning,
             stacklevel=2,
         )

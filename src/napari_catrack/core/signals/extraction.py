@@ -476,7 +476,8 @@ def extract_traces(
         g = correct_bleaching(g, fps, method=bleach)[0]
     cols: dict[str, np.ndarray] = {"green": g}
     dff_params = tp.baseline_kwargs()
-    dff_g = delta_f_over_f(g, baseline(g, fps, method=tp.dff_baseline, **dff_params), names=ids)
+    dff_g = delta_f_over_f(g, baseline(g, fps, method=tp.dff_baseline, **dff_params), names=ids,
+                           what="green dF/F0 (column " + ("dff)" if red is None else "dff_green)"))  # fmt: skip
     if red is not None:
         r = out["red_raw"] - out["red_bg"]
         r[missing] = np.nan
@@ -495,8 +496,9 @@ def extract_traces(
         _warn_low_red(by_fraction, by_noise, tp,
                       by_zero=red_invalid & ~by_fraction & ~by_noise & np.isfinite(r))  # fmt: skip
         dff_r = delta_f_over_f(
-            rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params), names=ids
-        )
+            rat, baseline(rat, fps, method=tp.dff_baseline, **dff_params), names=ids,
+            what="ratio dR/R0 (column dff)",
+        )  # fmt: skip
     else:
         r = rat = dff_r = np.full((ni, nf), np.nan)
         red_invalid = np.zeros((ni, nf), bool)

@@ -444,11 +444,15 @@ def cell_table(
 def check_verdicts(verdicts: pd.DataFrame, where: str = "verdicts table") -> pd.DataFrame:
     """`verdicts` when it has columns neuron_id and status, with known statuses; else one line."""
     if "neuron_id" not in verdicts.columns or "status" not in verdicts.columns:
-        raise InputError(f"{where} needs columns neuron_id and status")
-    bad = sorted(set(verdicts["status"].astype(str)) - set(STATUSES))
-    if bad:
+        found = ", ".join(map(str, verdicts.columns)) or "none"
+        raise InputError(f"{where} needs columns neuron_id and status; found {found}")
+    unknown = ~verdicts["status"].astype(str).isin(STATUSES)
+    if unknown.any():  # the values, and whose is the first (h22 walk)
+        bad = sorted(set(verdicts["status"][unknown].astype(str)))
+        first = verdicts["neuron_id"].iloc[int(unknown.to_numpy().argmax())]
         raise InputError(
-            f"{where}: verdict status must be one of {', '.join(STATUSES)}; got {', '.join(bad)}"
+            f"{where}: verdict status must be one of {', '.join(STATUSES)}; got {', '.join(bad)} "
+            f"(the first for neuron {first})"
         )
     return verdicts
 
