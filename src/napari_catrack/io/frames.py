@@ -147,7 +147,7 @@ def open_frames(movie, *, fps: float | None = None, **recording_options) -> Fram
 
 def _open_contiguous_tiff(path: Path, fps: float | None) -> FrameSource | None:
     """Plain file reads of one contiguous uncompressed (T, Y, X) series; None when not that."""
-    from napari_catrack.io.tiff import _check_complete, _physical_metadata
+    from napari_catrack.io.tiff_header import _check_complete, _physical_metadata
 
     try:
         with tifffile.TiffFile(path) as tif:

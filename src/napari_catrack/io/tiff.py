@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import glob
 import os
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tifffile
@@ -21,34 +19,18 @@ from natsort import natsorted
 
 from napari_catrack._tifffile_log import hold as _tifffile_log_held
 from napari_catrack.errors import InputError
+from napari_catrack.io.tiff_header import (  # noqa: F401 (their home since h22; read here)
+    RawStack,
+    _chain_is_cut,
+    _check_complete,
+    _describe,
+    _physical_metadata,
+)
 
 if TYPE_CHECKING:  # dask is imported where a lazy array is built (memmap=True never needs it)
     import dask.array as da
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf", ".tf8")
-
-
-@dataclass
-class RawStack:
-    """A lazily readable N-D array with axis letters and whatever physical metadata the file had.
-
-    `data` is a dask array, or with `open_tiff(memmap=True)` a numpy view of the memory-mapped
-    file (read only; pixels are read when indexed).
-    """
-
-    data: da.Array | np.ndarray
-    axes: str
-    fps: float | None = None
-    pixel_size_um: float | None = None
-    metadata: dict = field(default_factory=dict)
-    closers: list = field(default_factory=list)
-    # with memmap=True: (path, address of the memory map, its offset in the file), for
-    # `file_frames`: the map gives the views' geometry, file reads give their pixels
-    mapped: tuple[Path, int, int] | None = None
-    # a TIFF sequence's frames read by plain file reads (`io.tiff_sequence.SequenceFrames`:
-    # `frames[t0:t1]` reads a run of frames of one file at once), for `io.frames.open_frames`,
-    # which would otherwise pay a dask task (and a file open) per frame
-    frames: Any = None
 
 
 def is_tiff_path(path: str | os.PathLike) -> bool:
@@ -97,44 +79,6 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
             mapped = (path, data.__array_interface__["data"][0], int(series.dataoffset))
         return RawStack(data, axes, fps, pixel_size, meta, mapped=mapped)
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
-
-
-def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
-    """Catch truncated files at open rather than when a user scrolls to the end: the chain of
-    pages leads past the end of the file (tifffile only logs it and reads the pages before the
-    cut), a contiguous series is cut short, or the last image's data lies past the end."""
-    size = path.stat().st_size
-    planes = int(np.prod([k for a, k in zip(series.axes, series.shape) if a not in "YXS"]))
-    if series.dataoffset is not None:  # contiguous: count the whole images on disk
-        plane_bytes = series.size // max(planes, 1) * np.dtype(series.dtype).itemsize
-        readable = max(0, size - series.dataoffset) // max(plane_bytes, 1)
-    else:  # pages times the series' planes in one page: a page can hold several (tifffile
-        # writes a compressed (4, Y, X) stack with axes TYX as one page of 4 samples)
-        first = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
-        plane = int(np.prod([k for a, k in zip(series.axes, series.shape) if a in "YXS"]))
-        readable = len(tif.pages) * max(int(first.size) // max(plane, 1), 1)
-    # A header may over-announce images (files cropped by some tools): only a chain that runs
-    # past the end of the file, or a contiguous series cut short, is a truncation.
-    if readable < planes or _chain_is_cut(path, tif):
-        declared = max(planes, int((tif.imagej_metadata or {}).get("images", 0)))
-        count = f"{readable} image(s)"
-        if declared > readable:
-            count = f"{readable} of the {declared} images its header announces"
-        raise InputError(
-            f"{path.name} is truncated (the file ends before its last image): only {count} "
-            "can be read"
-        )
-    if series.dataoffset is not None:
-        return
-    last = series.pages[-1] if len(series.pages) else None
-    if last is None:
-        raise InputError(f"{path.name} holds no image data")
-    last_page = last if hasattr(last, "dataoffsets") else last.keyframe
-    ends = [o + n for o, n in zip(last_page.dataoffsets, last_page.databytecounts)]
-    if ends and max(ends) > size:
-        raise InputError(
-            f"{path.name} is truncated: its last frame lies beyond the end of the file"
-        )
 
 
 class _SliceOnly:
@@ -295,23 +239,6 @@ def file_frames(view: np.ndarray, mapped: tuple[Path, int, int]) -> FileFrames |
     return FileFrames(view, path, offset + view.__array_interface__["data"][0] - address)
 
 
-def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:
-    """True when the last page's next-IFD pointer leads past the end of the file (truncation).
-
-    A complete file ends its chain with 0, also one whose header over-announces images (files
-    cropped by some tools). Walks the chain of page offsets (~1 ms per 1,000 pages).
-    """
-    import struct
-
-    t, fh = tif.tiff, tif.filehandle
-    last = tif.pages[len(tif.pages) - 1]
-    fh.seek(last.offset)
-    (n_tags,) = struct.unpack(t.tagnoformat, fh.read(t.tagnosize))
-    fh.seek(last.offset + t.tagnosize + n_tags * t.tagsize)
-    (next_offset,) = struct.unpack(t.offsetformat, fh.read(t.offsetsize))
-    return next_offset >= path.stat().st_size
-
-
 def _mappable(tif: tifffile.TiffFile, series) -> bool:
     """Whether the series' pixels can be memory-mapped as they are: contiguous, and in this
     machine's byte order. tifffile's dtype is native whatever the file's: a big-endian file
@@ -351,60 +278,6 @@ def _lazy_series(
 # Seconds per time unit and micrometres per length unit, as ImageJ (`tunit`, `unit`) and OME
 # (`TimeIncrementUnit`, `PhysicalSizeXUnit`) name them. A value in a unit not listed here is not
 # used (the rate/pixel size is then unknown and can be given), never read as seconds/µm.
-_SECONDS = {
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "ms": 1e-3, "msec": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
-    "us": 1e-6, "µs": 1e-6, "\\u00b5s": 1e-6, "usec": 1e-6, "microsecond": 1e-6,
-    "microseconds": 1e-6, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0,
-}  # fmt: skip
-_MICRONS = {
-    "micron": 1.0, "microns": 1.0, "um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0,
-    "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "nanometre": 1e-3,
-    "mm": 1e3, "millimeter": 1e3, "millimetre": 1e3,
-}  # fmt: skip
-
-
-def _physical_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | None]:
-    fps = pixel = None
-    if tif.is_imagej and tif.imagej_metadata:
-        ij = tif.imagej_metadata
-        # ImageJ's frame interval is in its time unit `tunit` (seconds when absent)
-        per_s = _SECONDS.get(str(ij.get("tunit", "sec")).strip().lower())
-        if ij.get("finterval"):
-            if per_s is not None and float(ij["finterval"]) > 0:
-                fps = 1.0 / (float(ij["finterval"]) * per_s)
-        elif ij.get("fps"):
-            fps = float(ij["fps"])
-        um = _MICRONS.get(str(ij.get("unit", "")).strip().lower())
-        res = tif.pages.first.tags.get("XResolution")
-        if res is not None and um is not None:
-            num, den = res.value
-            if num:
-                pixel = den / num * um
-    elif tif.is_shaped and tif.shaped_metadata:  # tifffile's own description (MovieWriter)
-        shaped = tif.shaped_metadata[0]
-        try:
-            fps = float(shaped["fps"]) if shaped.get("fps") else None
-            pixel = float(shaped["pixel_size_um"]) if shaped.get("pixel_size_um") else None
-        except (TypeError, ValueError):
-            fps = pixel = None
-    elif tif.is_ome and tif.ome_metadata:
-        try:
-            root = ET.fromstring(tif.ome_metadata)
-            pix = next(el for el in root.iter() if el.tag.endswith("Pixels"))
-            # OME's defaults are µm and s; other units are converted (unknown ones not used)
-            um = _MICRONS.get(pix.get("PhysicalSizeXUnit", "µm").strip().lower())
-            if pix.get("PhysicalSizeX") and um is not None:
-                pixel = float(pix.get("PhysicalSizeX")) * um
-            per_s = _SECONDS.get(pix.get("TimeIncrementUnit", "s").strip().lower())
-            if pix.get("TimeIncrement") and per_s is not None:
-                fps = 1.0 / (float(pix.get("TimeIncrement")) * per_s)
-        except (ET.ParseError, StopIteration, ValueError, ZeroDivisionError):
-            pass
-    return fps, pixel
-
-
 def expand_sequence(spec: str | os.PathLike) -> list[Path]:
     """A folder or glob pattern -> its frame files in natural order (frame2 before frame10), as
     `open_tiff_sequence` reads them (`sequence_files`, less its notes)."""
@@ -696,12 +569,6 @@ def _read_frame_pixels(path: Path, mode: str | None, shape: tuple[int, ...], n: 
             img.seek(i)
             out.append(np.asarray(img if img.mode == mode else img.convert(mode)))
     return np.stack(out)
-
-
-def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
-    """'48x60 px (height x width), greyscale 8-bit' for an image frame's array."""
-    colour = "greyscale" if len(shape) == 2 else ("RGB" if shape[2] == 3 else f"{shape[2]}-channel")
-    return f"{shape[0]}x{shape[1]} px (height x width), {colour} {np.dtype(dtype).itemsize * 8}-bit"
 
 
 def _open_image_sequence(files: list[Path]) -> RawStack:

@@ -79,7 +79,7 @@ def tiff_head(path: Path) -> TiffHead:
         try:
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
-                from napari_catrack.io.tiff import _check_complete, _physical_metadata
+                from napari_catrack.io.tiff_header import _check_complete, _physical_metadata
 
                 _check_complete(path, tif, series)
                 fps, pixel = _physical_metadata(tif)
@@ -98,7 +98,7 @@ def tiff_head(path: Path) -> TiffHead:
 
 
 def _shape_text(shape: tuple[int, ...], dtype: np.dtype) -> str:
-    from napari_catrack.io.tiff import _describe
+    from napari_catrack.io.tiff_header import _describe
 
     return _describe(tuple(shape), dtype)
 
@@ -259,7 +259,7 @@ def open_tiff_files(files: list[Path], axes: str | None = None):
     import dask.array as da
     from dask.base import tokenize
 
-    from napari_catrack.io.tiff import RawStack
+    from napari_catrack.io.tiff_header import RawStack
 
     heads, by_pages = sequence_layout(files, axes)
     frames = SequenceFrames(heads, by_pages)
