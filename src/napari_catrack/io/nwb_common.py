@@ -54,6 +54,13 @@ class ImagingClock:
             return self.timestamps[idx]
         return frames / self.require_fps()
 
+    def step(self) -> float:
+        """One frame step (s): the median step of the recorded frame times, else 1 / fps. An
+        interval's stop is its last frame's time + one step (it covers its last frame)."""
+        if self.timestamps is not None and len(self.timestamps) >= 2:
+            return float(np.median(np.diff(self.timestamps)))
+        return 1.0 / self.require_fps()
+
     def series_timing(self, n_frames: int, first_frame: int = 0) -> dict[str, Any]:
         """`rate`/`starting_time` (regular frames) or `timestamps` keyword arguments for pynwb."""
         if self.timestamps is not None:

@@ -1012,7 +1012,9 @@ def _transients(nwb, session, segs: dict, ids: list[str], clock: ImagingClock) -
     status, reason = _status(session, ids)
     row_of = {n: i for i, n in enumerate(ids)}
     start = clock.times(table["start_frame"].to_numpy())
-    stop = clock.times(table["end_frame"].to_numpy())
+    # end_frame is the transient's last frame (inclusive): the interval covers it, so it stops
+    # one frame step after that frame's time, as behavior_bouts do (docs/nwb.md)
+    stop = clock.times(table["end_frame"].to_numpy()) + clock.step()
     intervals = TimeIntervals(
         name="transients",
         description="calcium transients, one row each, with the curation verdict of their cell",
