@@ -89,8 +89,11 @@ def add_ophys(
         _behaviour_recording(nwb, session, summary, clock, nwb_path, embed_imaging)
         return
     imaging = {**IMAGING_DEFAULTS, **(meta.get("imaging") or {})}
+    from napari_catrack.core.sources.session import two_photon_session
+
+    # the metadata's method, else the rule the widgets' wording follows too
     two_photon = imaging.get("method") == "two-photon" or (
-        imaging.get("method") is None and ("sources" in session or "registration" in session)
+        imaging.get("method") is None and two_photon_session(session)
     )
     _check_lengths(session, summary)
     groups = plane_groups(session, ids)
