@@ -354,3 +354,25 @@ def test_a_barely_trained_model_is_said_after_the_run_and_on_reopening(
     assert "is barely trained" in widget2.status.text()
     assert "'model min Jaccard' in More options" in widget2.status.text()
     assert "--model-min-jaccard" not in widget2.status.text()
+
+
+def test_the_widgets_figures_come_from_the_one_puncta_figure_builder(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """h22: the widget called `precision_photons_figure` and `calcium_raster_figure` itself, not
+    `figures.puncta.puncta_figure`, the one builder of `catrack puncta --figures` and of the
+    export (so a change there would not reach the widget). Fails on 215e322 (nothing called)."""
+    import napari_catrack.figures.puncta as figures
+
+    built, real = [], figures.puncta_figure
+
+    def recording(name, *args, **kwargs):
+        fig = real(name, *args, **kwargs)
+        built.append((name, fig))
+        return fig
+
+    monkeypatch.setattr(figures, "puncta_figure", recording)
+    widget = _run_on_sample(make_napari_viewer(), qtbot, n_frames=8)
+    assert [name for name, _ in built] == ["precision_photons", "calcium_raster"]
+    assert widget.precision_canvas.figure is built[0][1]
+    assert widget.raster_canvas.figure is built[1][1]

@@ -457,18 +457,20 @@ class PunctaWidget(QWidget):
         )  # fmt: skip
 
     def _update_views(self, result: PunctaResult) -> None:
-        from napari_catrack.figures.puncta import calcium_raster_figure, precision_photons_figure
+        from napari_catrack.figures.puncta import puncta_figure
 
         self.track_model.set_dataframe(result.tracks)
         lines = [f"{k.replace('_', ' ')}: {v:.4g}" if isinstance(v, float) else
                  f"{k.replace('_', ' ')}: {v}" for k, v in result.stats.items()]  # fmt: skip
         self.stats_text.setText("\n".join(lines))
         fps = self.ctx.fps()
-        for canvas, fig in (
-            (self.precision_canvas,
-             precision_photons_figure(result.localizations, result.params.pixel_size_nm)),
-            (self.raster_canvas, calcium_raster_figure(result.localizations, result.n_frames, fps)),
-        ):  # fmt: skip
+        # the one builder of `catrack puncta --figures` and of the export's puncta figures
+        for canvas, name in (
+            (self.precision_canvas, "precision_photons"),
+            (self.raster_canvas, "calcium_raster"),
+        ):
+            fig = puncta_figure(name, result.localizations, result.params.pixel_size_nm,
+                                result.n_frames, fps)  # fmt: skip
             canvas.figure = fig
             fig.set_canvas(canvas)
             canvas.draw_idle()
