@@ -392,6 +392,37 @@ def test_train_a_detector_from_curated_cells_and_detect_with_it(viewer, qtbot):
     assert panel.current() is None
 
 
+def test_train_on_curated_cells_says_when_the_detector_misses_its_own_labels(viewer, qtbot):
+    """h22: "Train on curated cells" did not run `labelled_found`, the check of `catrack
+    train-detector` that a new detector finds its own labels: one epoch of a small network
+    from scratch finds few of the 6 labelled transients, and the widget said only "trained".
+    Now the worker runs the check and its warning ends the widget's status line, with the
+    numbers `labelled_found` gives for the same detector. Fails on 215e322 (no warning)."""
+    from napari_catrack.core.transients.training import labelled_found, training_data
+
+    widget = _widget(viewer, qtbot)
+    _detect(widget, qtbot)
+    widget.state.set_verdict("a", "accepted")
+    widget.state.set_verdict("b", "accepted")
+    panel = widget.detector_panel
+    panel.hidden.setValue(8)
+    panel.epochs.setValue(1)
+    wait_job(qtbot, panel.train())
+    det = panel.current()
+    assert det is not None
+    dff, ids, table, fps, statuses = widget.training_source()
+    traces, intervals, _ = training_data(dff, ids, table, fps, statuses)
+    found, labelled, called = labelled_found(det, traces, fps, intervals)
+    assert labelled == 6 and (found < 3 or called > 12)  # an undertrained detector
+    said = (
+        f"warning: the detector finds {found} of the 6 labelled transients on the traces it "
+        f"was trained on, and calls {called} in all: train longer (epochs; 1 now)"
+    )
+    text = widget.status.text()
+    assert text.startswith("trained tcn") and text.endswith(said), text
+    assert panel.last_outcome == text
+
+
 def test_a_session_opened_with_traces_gives_them_to_the_widget(make_napari_viewer, tmp_path):
     """A session of `catrack batch` or `demo` (its transients step names no traces source) showed
     "no traces loaded" until "Use session traces" was pressed, with the widget docked before

@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_catrack.core.transients.learned import load_detector, save_detector
     from napari_catrack.core.transients.training import (
-        labelled_found,
         train_detector,
         training_data,
+        undertrained,
     )
     from napari_catrack.errors import InputError
     from napari_catrack.io.tables import read_table, to_matrix
@@ -118,11 +118,9 @@ def run(args: argparse.Namespace) -> int:
               "params": params.to_dict()},
     )  # fmt: skip
     save_detector(det, args.output)
-    found, labelled, called = labelled_found(det, traces, args.fps, intervals)
-    if found < 0.5 * labelled or called > 2 * labelled:  # said here, not left to the next step
-        warn("train-detector", f"the detector finds {found} of the {labelled} labelled "
-             f"transients on the traces it was trained on, and calls {called} in all: train "
-             f"longer (--epochs; {params.epochs} now) or fine-tune the shipped detector (--init "
+    if said := undertrained(det, traces, args.fps, intervals):  # here, not left to the next step
+        warn("train-detector", f"{said}: train longer (--epochs; {params.epochs} now) or "
+             "fine-tune the shipped detector (--init "
              "src/napari_catrack/models/transient_detector.pt)")  # fmt: skip
     m = det.meta
     print(

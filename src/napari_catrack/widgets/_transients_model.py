@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
@@ -37,10 +38,17 @@ class DetectorPanel(QGroupBox):
     with table frames indexing the columns of dff; `session()` returns the viewer's session.
     """
 
-    def __init__(self, training_source: Callable, session: Callable, parent=None) -> None:
+    def __init__(
+        self,
+        training_source: Callable,
+        session: Callable,
+        parent=None,
+        status: QLabel | None = None,
+    ) -> None:
         super().__init__("Trained detector (method: model)", parent)
         self._training_source = training_source
         self._session = session
+        self._status = status  # the owner's status line: where a training's outcome is said
         self.detector = None  # None: the shipped detector
         self._saved = False  # whether the current trained detector is also in a file
         self.job = None
@@ -185,7 +193,11 @@ class DetectorPanel(QGroupBox):
     def train(self):
         """Train a new detector on the curated cells in a worker; returns the worker."""
         from napari_catrack.core.transients.learned import DetectorConfig
-        from napari_catrack.core.transients.training import train_detector, training_data
+        from napari_catrack.core.transients.training import (
+            train_detector,
+            training_data,
+            undertrained,
+        )
 
         try:
             dff, ids, table, fps, statuses = self._training_source()
@@ -198,8 +210,13 @@ class DetectorPanel(QGroupBox):
         meta = {"cells": [str(i) for i in used], "trained_on": "curated in napari"}
 
         def work(job):
-            return train_detector(traces, fps, intervals, cfg, settings, meta=meta,
-                                  progress=job.progress, should_stop=job.cancelled)  # fmt: skip
+            det = train_detector(traces, fps, intervals, cfg, settings, meta=meta,
+                                 progress=job.progress, should_stop=job.cancelled)  # fmt: skip
+            if det.meta.get("stopped_early"):
+                return det, None
+            # does it find its own labels? (`catrack train-detector` checks the same)
+            said = undertrained(det, traces, fps, intervals)
+            return det, said and f"{said}: train longer (epochs; {settings.epochs} now)"
 
         # no other detector may be chosen while one trains: the result would replace it
         buttons = [self.train_button, self.load_button, self.save_button, self.shipped_button]
@@ -217,19 +234,28 @@ class DetectorPanel(QGroupBox):
         if self.job is not None:
             self.job.cancel()
 
-    def _on_trained(self, det) -> None:
+    def _on_trained(self, result) -> None:
+        det, said = result
         if det.meta.get("stopped_early"):
             self.bar.setValue(0)
             self.bar.setFormat("%p%")
-            self.last_outcome = "training cancelled; the previous detector is kept"
-            show_info(f"napari-catrack: {self.last_outcome}")
+            self._say("training cancelled; the previous detector is kept")
             return
         self.set_detector(det)
-        self.last_outcome = (
+        text = (
             f"trained {det.config.arch} in {det.meta['train_seconds']} s "
             f"(final loss {det.meta['final_loss']}); method 'model' now uses it"
         )
-        show_info(f"napari-catrack: {self.last_outcome}")
+        if said:
+            text += f"; warning: {said}"
+            show_warning(f"napari-catrack: {said}")
+        self._say(text)
+
+    def _say(self, text: str) -> None:
+        self.last_outcome = text
+        show_info(f"napari-catrack: {text}")
+        if self._status is not None:
+            self._status.setText(text)
 
     def _on_error(self, exc: BaseException) -> None:
         self.last_outcome = f"training failed: {exc}"

@@ -80,7 +80,9 @@ class TransientsWidget(TransientsPanel):
         self._follow_timer.setSingleShot(True)
         self._follow_timer.setInterval(FOLLOW_DELAY_MS)
         self._follow_timer.timeout.connect(self.follow_current)
-        self.detector_panel = DetectorPanel(self.training_source, lambda: self.session, self)
+        self.detector_panel = DetectorPanel(
+            self.training_source, lambda: self.session, self, status=self.status
+        )
         self.body_layout.insertWidget(1, self.detector_panel)
         self._connect()
         self.canvas.span_drawn.connect(self._on_span)

@@ -378,6 +378,23 @@ def labelled_found(
     return found, total, called
 
 
+def undertrained(
+    det, traces: Sequence[np.ndarray], fps: float, intervals_s: Sequence[np.ndarray]
+) -> str | None:
+    """What `labelled_found` says of a detector just trained, when it finds fewer than half of
+    its own labels or calls more than twice as many transients ("the detector finds 0 of the
+    111 labelled transients ..."), else None: the check `catrack train-detector` and the
+    Transients widget's "Train on curated cells" run after training (each adds its own way to
+    train longer)."""
+    found, labelled, called = labelled_found(det, traces, fps, intervals_s)
+    if found < 0.5 * labelled or called > 2 * labelled:
+        return (
+            f"the detector finds {found} of the {labelled} labelled transients on the traces it "
+            f"was trained on, and calls {called} in all"
+        )
+    return None
+
+
 def training_data(
     dff: np.ndarray,
     neuron_ids: Sequence,
