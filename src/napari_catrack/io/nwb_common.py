@@ -59,6 +59,8 @@ class ImagingClock:
         interval's stop is its last frame's time + one step (it covers its last frame)."""
         if self.timestamps is not None and len(self.timestamps) >= 2:
             return float(np.median(np.diff(self.timestamps)))
+        if self.timestamps is not None and not self.fps:  # one frame time, no rate: no step
+            return 0.0
         return 1.0 / self.require_fps()
 
     def series_timing(self, n_frames: int, first_frame: int = 0) -> dict[str, Any]:
