@@ -154,7 +154,7 @@ def _local_transients(session, frames: np.ndarray, dff_axis: bool = False):
     return table
 
 
-def _traces(session, fps: float | None):
+def _traces(session, fps: float | None = None):
     from napari_catrack.figures.traces import PANELS, trace_figure
 
     traces = _kept_traces(session, dff_axis=True)
@@ -163,7 +163,7 @@ def _traces(session, fps: float | None):
     return trace_figure(traces, ids, panels or ["dff"])
 
 
-def _traces_heatmap(session, fps: float | None):
+def _traces_heatmap(session, fps: float | None = None):
     """Every neuron's ΔF/F as one heat map (a row per neuron): the overview a long recording
     with hundreds of neurons needs, where lines would overlap."""
     from napari_catrack.figures.traces import trace_figure
@@ -174,7 +174,7 @@ def _traces_heatmap(session, fps: float | None):
     return trace_figure(traces, ids, [column], heatmap=True)
 
 
-def _transient_traces(session, fps: float | None):
+def _transient_traces(session, fps: float | None = None):
     from napari_catrack.figures.transients import traces_figure
 
     m = _dff_matrix(session)
@@ -183,7 +183,7 @@ def _transient_traces(session, fps: float | None):
                          times=_frame_times(session, m.frames), signal=_signal(session))  # fmt: skip
 
 
-def _raster(session, fps: float | None):
+def _raster(session, fps: float | None = None):
     from napari_catrack.figures.transients import raster_figure
 
     m = _dff_matrix(session, dff_axis=False)  # events only: no dF/F axis, every kept cell
@@ -192,20 +192,20 @@ def _raster(session, fps: float | None):
                          times=_frame_times(session, m.frames))  # fmt: skip
 
 
-def _amplitudes(session, fps: float | None):
+def _amplitudes(session, fps: float | None = None):
     from napari_catrack.figures.transients import amplitude_figure
 
     signal = _signal(session) if "traces" in session else "ΔF/F"
     return amplitude_figure(_kept_transients(session, dff_axis=True), signal=signal)
 
 
-def _iti(session, fps: float | None):
+def _iti(session, fps: float | None = None):
     from napari_catrack.figures.transients import iti_figure
 
     return iti_figure(_kept_transients(session))
 
 
-def _eta(session, fps: float | None):
+def _eta(session, fps: float | None = None):
     from napari_catrack.figures.events import eta_figure
 
     step = session["eta"]
@@ -217,7 +217,7 @@ def _eta(session, fps: float | None):
                       ratio=session_dff_is_ratio(session))  # fmt: skip
 
 
-def _behaviour_speed(session, fps: float | None):
+def _behaviour_speed(session, fps: float | None = None):
     """The demo's `figures/behaviour_speed`: signed speed over time (forward +, backward -)."""
     from napari_catrack.figures.behaviour import speed_figure
 
@@ -225,7 +225,7 @@ def _behaviour_speed(session, fps: float | None):
     return speed_figure(session["velocity"].tables["velocity"], bouts=bouts)
 
 
-def _behaviour_kymograph(session, fps: float | None):
+def _behaviour_kymograph(session, fps: float | None = None):
     """The demo's `figures/behaviour_kymograph`: curvature along the body over time, in 1/µm
     when the posture was computed with a pixel size (else 1/pixel), the colour scale from the
     good frames (as the Behaviour plot and the demo draw it)."""
@@ -262,7 +262,7 @@ def _ensembles(kind: str):
     """An ensemble figure (`figures.ensembles`, as `catrack ensembles --figures` draws it) of
     the session's ensembles step, its trains rebuilt from the session's transients."""
 
-    def build(session, fps: float | None):
+    def build(session, fps: float | None = None):
         from napari_catrack.core.ensembles.records import ensembles_from_session
         from napari_catrack.figures import ensembles
 
@@ -277,7 +277,7 @@ def _puncta(name: str):
     of the session's puncta step: its localisations, pixel size and frame count, the calcium
     raster's axis in seconds at `fps` or the session's frame rate (in frames without one)."""
 
-    def build(session, fps: float | None):
+    def build(session, fps: float | None = None):
         from napari_catrack.figures.puncta import puncta_figure
 
         step = session["puncta"]
