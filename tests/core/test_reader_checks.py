@@ -106,7 +106,8 @@ def test_truncated_sima_tiff_says_how_many_images_are_left(tmp_path, capsys):
     "kwargs, message",
     [
         ({"imagej": True, "metadata": {"axes": "TYX"}}, "only 10 of the 20 images its header"),
-        ({"compression": "zlib"}, r"only 10 image\(s\)"),
+        # the cut falls in page 9's data: 9 whole pages (the page count said 10, h22)
+        ({"compression": "zlib"}, r"only 9 image\(s\)"),
         ({"ome": True, "metadata": {"axes": "TYX"}}, r"only 10 image\(s\)"),
     ],
 )
@@ -120,6 +121,39 @@ def test_truncated_tiffs_of_every_kind_are_refused(tmp_path, kwargs, message):
         open_recording(cut)
     with pytest.raises(InputError, match="truncated"):  # summary/register/sources' reader too
         open_frames(cut)
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_a_plain_stack_cut_in_its_page_chain_says_how_many_pages_are_whole(tmp_path, contiguous):
+    """A plain multi-page TIFF (no ImageJ, OME or shaped description: nothing in its header says
+    how many images it holds) cut inside the data of page k: pages 0..k-1 are whole. The message
+    said "only 0 of the 1 images its header announces" for a cut in the first page (the series
+    is just the pages tifffile found), and counted the cut page as readable when each page is
+    written apart. Fails on the old code."""
+    movie = (np.arange(12 * 32 * 32) % 4000).reshape(12, 32, 32).astype(np.uint16)
+    whole = tmp_path / "whole.tif"
+    with tifffile.TiffWriter(whole) as writer:
+        if contiguous:
+            writer.write(movie, metadata=None)
+        else:
+            for frame in movie:
+                writer.write(frame, metadata=None, contiguous=False)
+    with tifffile.TiffFile(whole) as tif:
+        assert tif.series[0].kind == "uniform" and len(tif.pages) == 12  # the case itself
+        starts = [page.dataoffsets[0] for page in tif.pages]
+    raw = whole.read_bytes()
+    cut = tmp_path / "cut.tif"
+    for k in (0, 5):
+        cut.write_bytes(raw[: starts[k] + 100])  # 100 bytes into page k's 2,048
+        with pytest.raises(InputError) as err:
+            open_recording(cut)
+        said = str(err.value)
+        assert said.startswith("cut.tif is truncated (the file ends before its last image): ")
+        assert "announces" not in said  # a plain header announces no count
+        if k == 0:
+            assert said.endswith(": not one image can be read whole"), said
+        else:
+            assert said.endswith(": only 5 image(s) can be read"), said
 
 
 def test_a_compressed_stack_written_as_one_page_of_planes_opens(tmp_path):

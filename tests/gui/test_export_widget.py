@@ -528,3 +528,49 @@ def test_the_export_wording_follows_the_sessions_kind(make_napari_viewer, tmp_pa
     assert widget.subject.placeholderText() == "e.g. worm7"
     assert widget.species.placeholderText() == "e.g. Caenorhabditis elegans"
     assert "green, red, ratio" in traces_label()
+
+
+def test_figures_are_drawn_at_the_rate_the_nwb_file_gets_from_the_layer(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """A session that states no frame rate (traces without `time_s`, no recording) over a
+    recording layer that does: the NWB file got the layer's rate (`_nwb_fps`), but the figures
+    used `session.frame_rate()` and were not written ("the session has no frame rate"). Now
+    both use the one rate: the raster's time axis spans n_frames / 4 Hz. Fails on the old
+    code."""
+    import numpy as np
+
+    from napari_catrack.core.transients import detect_transients
+    from napari_catrack.session import Session
+    from napari_catrack.widgets._context import ViewerContext
+
+    rng = np.random.default_rng(1)
+    n, ids = 200, ["1", "2"]
+    dff = rng.normal(0, 0.02, (2, n))
+    dff[:, 50:60] += 1.0  # one clear transient each
+    traces = pd.DataFrame(
+        {"neuron_id": np.repeat(ids, n), "frame": np.tile(np.arange(n), 2), "dff": dff.ravel()}
+    )
+    session = Session(tmp_path / "s.catrack.h5", autosave=False)
+    session.record("traces", tables={"traces": traces})
+    found = detect_transients(dff, 4.0, method="rules", neuron_ids=ids)
+    assert len(found) >= 2  # the case itself: transients to draw
+    session.record("transients", tables={"transients": found})
+    assert session.frame_rate() is None  # the session states none
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TITLE)
+    attach_session(viewer, session)
+    viewer.add_image(
+        np.zeros((n, 8, 8), np.uint16),
+        name="rec",
+        metadata={"catrack": {"role": "green", "fps": 4.0}},
+    )
+    assert ViewerContext.of(viewer).fps() == pytest.approx(4.0)  # the layer's
+    widget.refresh()
+    widget.folder.setText(str(tmp_path / "out"))
+    widget.select(["figure:transients_raster"], {"figure:transients_raster": "svg"})
+    wait_job(qtbot, widget.export(), timeout=120000)
+    assert widget.last_result.failed == []
+    assert [str(p) for p in widget.last_result.written] == ["figures/transients_raster.svg"]
+    from napari_catrack.export.figures import build_figure
+
+    axis = build_figure(session, "transients_raster", widget._nwb_fps()).axes[0]
+    assert axis.get_xlim()[1] == pytest.approx(n / 4.0, rel=0.05)

@@ -559,3 +559,34 @@ def test_worm_path_extraction_is_hidden_over_two_photon_traces(make_napari_viewe
     attach_session(viewer, worm_session(tmp_path / "worm", video=False)[0])
     assert all(w.isVisibleTo(widget) for w in worm_path)
     assert not widget.sources_note.isVisibleTo(widget)
+
+
+def test_extract_called_from_code_refuses_over_two_photon_traces(make_napari_viewer, qtbot, tmp_path):  # fmt: skip
+    """The extraction controls are hidden over a two-photon session's traces, but
+    `TraceViewerWidget.extract()` called from code still measured at tracked neurons and
+    replaced the cells' traces. It now refuses with the note the widget shows (status line),
+    the session's traces untouched. Fails on the old code (a job started)."""
+    from napari_catrack.session import attach_session
+    from napari_catrack.widgets.trace_viewer import TraceViewerWidget
+
+    from ..core._session_helpers import two_photon_session
+
+    session, _ = two_photon_session(tmp_path / "2p")
+    before = session["traces"].tables["traces"].copy()
+    viewer = make_napari_viewer()
+    widget = TraceViewerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    attach_session(viewer, session)
+    # all the worm path needs: a green movie and a neurons layer (what the old code measured)
+    viewer.add_image(np.zeros((T, 32, 32), np.uint16), name="g", metadata={"catrack": {"role": "green"}})  # fmt: skip
+    coords = np.c_[np.arange(T), np.full(T, 16.0), np.full(T, 16.0)]
+    viewer.add_points(coords, features={"neuron_id": ["a"] * T}, name="neurons")
+    widget.points.setCurrentText("neurons")
+    assert widget.sources_note.isVisibleTo(widget)  # the case itself: controls hidden
+    job = widget.extract()
+    if job is not None:  # (old code: let it finish, then the assertions say what it did)
+        wait_job(qtbot, job, timeout=60000)
+    assert job is None
+    assert widget.status.text() == widget.sources_note.text()
+    assert widget.status.text().startswith("the session's traces are its two-photon cells'")
+    pd.testing.assert_frame_equal(session["traces"].tables["traces"], before)

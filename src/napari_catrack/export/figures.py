@@ -24,7 +24,7 @@ class FigureSpec:
     name: str
     label: str
     needs: tuple[str, ...]  # session steps (and tables "step.table")
-    build: Callable[[Any], Any]
+    build: Callable[[Any, float | None], Any]  # (session, fps): see `build_figure`
 
 
 def _rejected(session) -> set[str]:
@@ -115,8 +115,10 @@ def _signal(session) -> str:
     return RATIO_LABEL if dff_is_ratio(traces) else signal_label("dff")
 
 
-def _fps(session) -> float:
-    fps = session.frame_rate()
+def _fps(session, fps: float | None) -> float:
+    """The rate the time axes are drawn at: `fps` (what `build_figure` was given), else the
+    session's."""
+    fps = fps or session.frame_rate()
     if not fps:
         raise InputError("the session has no frame rate: set one before drawing time axes")
     return fps
@@ -152,7 +154,7 @@ def _local_transients(session, frames: np.ndarray, dff_axis: bool = False):
     return table
 
 
-def _traces(session):
+def _traces(session, fps: float | None = None):
     from napari_catrack.figures.traces import PANELS, trace_figure
 
     traces = _kept_traces(session, dff_axis=True)
@@ -161,7 +163,7 @@ def _traces(session):
     return trace_figure(traces, ids, panels or ["dff"])
 
 
-def _traces_heatmap(session):
+def _traces_heatmap(session, fps: float | None = None):
     """Every neuron's ΔF/F as one heat map (a row per neuron): the overview a long recording
     with hundreds of neurons needs, where lines would overlap."""
     from napari_catrack.figures.traces import trace_figure
@@ -172,38 +174,38 @@ def _traces_heatmap(session):
     return trace_figure(traces, ids, [column], heatmap=True)
 
 
-def _transient_traces(session):
+def _transient_traces(session, fps: float | None = None):
     from napari_catrack.figures.transients import traces_figure
 
     m = _dff_matrix(session)
     local = _local_transients(session, m.frames, dff_axis=True)
-    return traces_figure(m.dff, _fps(session), local, m.neuron_ids,
+    return traces_figure(m.dff, _fps(session, fps), local, m.neuron_ids,
                          times=_frame_times(session, m.frames), signal=_signal(session))  # fmt: skip
 
 
-def _raster(session):
+def _raster(session, fps: float | None = None):
     from napari_catrack.figures.transients import raster_figure
 
     m = _dff_matrix(session, dff_axis=False)  # events only: no dF/F axis, every kept cell
     local = _local_transients(session, m.frames)
-    return raster_figure(local, m.neuron_ids, _fps(session), m.dff.shape[1],
+    return raster_figure(local, m.neuron_ids, _fps(session, fps), m.dff.shape[1],
                          times=_frame_times(session, m.frames))  # fmt: skip
 
 
-def _amplitudes(session):
+def _amplitudes(session, fps: float | None = None):
     from napari_catrack.figures.transients import amplitude_figure
 
     signal = _signal(session) if "traces" in session else "ΔF/F"
     return amplitude_figure(_kept_transients(session, dff_axis=True), signal=signal)
 
 
-def _iti(session):
+def _iti(session, fps: float | None = None):
     from napari_catrack.figures.transients import iti_figure
 
     return iti_figure(_kept_transients(session))
 
 
-def _eta(session):
+def _eta(session, fps: float | None = None):
     from napari_catrack.figures.events import eta_figure
 
     step = session["eta"]
@@ -215,7 +217,7 @@ def _eta(session):
                       ratio=session_dff_is_ratio(session))  # fmt: skip
 
 
-def _behaviour_speed(session):
+def _behaviour_speed(session, fps: float | None = None):
     """The demo's `figures/behaviour_speed`: signed speed over time (forward +, backward -)."""
     from napari_catrack.figures.behaviour import speed_figure
 
@@ -223,7 +225,7 @@ def _behaviour_speed(session):
     return speed_figure(session["velocity"].tables["velocity"], bouts=bouts)
 
 
-def _behaviour_kymograph(session):
+def _behaviour_kymograph(session, fps: float | None = None):
     """The demo's `figures/behaviour_kymograph`: curvature along the body over time, in 1/µm
     when the posture was computed with a pixel size (else 1/pixel), the colour scale from the
     good frames (as the Behaviour plot and the demo draw it)."""
@@ -242,25 +244,25 @@ def _behaviour_kymograph(session):
     scale = float(px) if px else 1.0
     kymo = kymograph(result.points, result.posture_ok, pixel_size=scale)
     length = median_length(result.points, result.posture_ok, scale)  # the colour limits' floor
-    return kymograph_figure(kymo, _behaviour_times(session, len(kymo)),
+    return kymograph_figure(kymo, _behaviour_times(session, len(kymo), fps),
                             unit="1/µm" if px else "1/pixel", good=result.reliable,
                             length=length)  # fmt: skip
 
 
-def _behaviour_times(session, n: int) -> np.ndarray:
+def _behaviour_times(session, n: int, fps: float | None) -> np.ndarray:
     """Seconds of the behaviour video's frames 0..n-1: the velocity table's `time_s` (its
     frames' times), else frame / the session's frame rate."""
     vel = session["velocity"].tables.get("velocity") if "velocity" in session else None
     if vel is not None and {"frame", "time_s"} <= set(vel.columns) and len(vel) > 1:
         return np.interp(np.arange(n), vel["frame"].to_numpy(float), vel["time_s"].to_numpy(float))
-    return np.arange(n) / _fps(session)
+    return np.arange(n) / _fps(session, fps)
 
 
 def _ensembles(kind: str):
     """An ensemble figure (`figures.ensembles`, as `catrack ensembles --figures` draws it) of
     the session's ensembles step, its trains rebuilt from the session's transients."""
 
-    def build(session):
+    def build(session, fps: float | None = None):
         from napari_catrack.core.ensembles.records import ensembles_from_session
         from napari_catrack.figures import ensembles
 
@@ -273,9 +275,9 @@ def _ensembles(kind: str):
 def _puncta(name: str):
     """A puncta figure (`figures.puncta.puncta_figure`, as `catrack puncta --figures` draws it)
     of the session's puncta step: its localisations, pixel size and frame count, the calcium
-    raster's axis in seconds at the session's frame rate (in frames without one)."""
+    raster's axis in seconds at `fps` or the session's frame rate (in frames without one)."""
 
-    def build(session):
+    def build(session, fps: float | None = None):
         from napari_catrack.figures.puncta import puncta_figure
 
         step = session["puncta"]
@@ -284,7 +286,8 @@ def _puncta(name: str):
         if not pixel:
             raise InputError("the puncta step holds no pixel size: cannot draw nm")
         n_frames = step.attrs.get("n_frames") or int(locs["frame"].max()) + 1
-        return puncta_figure(name, locs, float(pixel), int(n_frames), session.frame_rate())
+        rate = fps or session.frame_rate()
+        return puncta_figure(name, locs, float(pixel), int(n_frames), rate)
 
     return build
 
@@ -368,8 +371,12 @@ def available_figures(session) -> list[ExportItem]:
     ]
 
 
-def build_figure(session, name: str):
-    """The named figure of `session` (an InputError when it cannot be drawn)."""
+def build_figure(session, name: str, fps: float | None = None):
+    """The named figure of `session` (an InputError when it cannot be drawn).
+
+    `fps`: the rate time axes are drawn at where frame times are not in the tables, the one
+    the NWB file gets (`export_session`'s `nwb_fps`: `catrack export --fps`, the Export
+    widget's rate from the recording's layer); None: the session's (`Session.frame_rate`)."""
     for spec in FIGURES:
         if spec.name == name:
             missing = [n for n in spec.needs if not _has(session, n)]
@@ -377,7 +384,7 @@ def build_figure(session, name: str):
                 raise InputError(f"figure {name} needs {', '.join(missing)} in the session")
             from napari_catrack.figures.style import label_recording, left_out_label
 
-            fig = spec.build(session)
+            fig = spec.build(session, fps)
             behaviour = name.startswith("behaviour_")
             label = _recording(session, spec.needs[0].split(".")[0] if behaviour else None)
             left_out = _rejected_shown(session) if name in _CURATED else 0

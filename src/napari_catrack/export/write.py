@@ -126,7 +126,8 @@ def export_session(
     `table_format`, `figure_format`) or a mapping key -> format. An item that fails (a figure
     that cannot be drawn, an unwritable file) is reported in `failed`; the others are written.
     `nwb_metadata`, `nwb_fps`: the NWB file's metadata and imaging frame rate (None: the
-    session's; `catrack export --fps`), as `io.nwb.write_nwb` takes them.
+    session's; `catrack export --fps`), as `io.nwb.write_nwb` takes them; the figures' time
+    axes are drawn at the same rate (`build_figure`).
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -207,7 +208,8 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata,
         from napari_catrack.export.figures import build_figure
         from napari_catrack.figures import save_figure
 
-        save_figure(build_figure(session, item.name), target)  # the style's size and 300 dpi
+        # at the NWB file's rate (one rule: a rate only the recording's layer states, --fps)
+        save_figure(build_figure(session, item.name, nwb_fps), target)  # the style's size, 300 dpi
     elif item.kind == "nwb":
         from napari_catrack.io.nwb import write_nwb
 

@@ -60,14 +60,19 @@ def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
     # A header may over-announce images (files cropped by some tools): only a chain that runs
     # past the end of the file, or a contiguous series cut short, is a truncation.
     if readable < planes or _chain_is_cut(path, tif):
-        declared = max(planes, int((tif.imagej_metadata or {}).get("images", 0)))
-        count = f"{readable} image(s)"
-        if declared > readable:
-            count = f"{readable} of the {declared} images its header announces"
-        raise InputError(
-            f"{path.name} is truncated (the file ends before its last image): only {count} "
-            "can be read"
-        )
+        if series.dataoffset is None:  # the page the chain was cut in may have lost its data
+            readable = _whole_pages(tif, size) * max(readable // max(len(tif.pages), 1), 1)
+        # Only the header's own count is "announced": a plain stack's series is just the pages
+        # tifffile found before the cut (a cut in the first page's data said "only 0 of the 1
+        # images its header announces", h22)
+        declared = _announced_images(tif, series)
+        if declared is not None and declared > readable:
+            count = f"only {readable} of the {declared} images its header announces can be read"
+        elif readable:
+            count = f"only {readable} image(s) can be read"
+        else:
+            count = "not one image can be read whole"
+        raise InputError(f"{path.name} is truncated (the file ends before its last image): {count}")
     if series.dataoffset is not None:
         return
     last = series.pages[-1] if len(series.pages) else None
@@ -79,6 +84,42 @@ def _check_complete(path: Path, tif: tifffile.TiffFile, series) -> None:
         raise InputError(
             f"{path.name} is truncated: its last frame lies beyond the end of the file"
         )
+
+
+def _whole_pages(tif: tifffile.TiffFile, size: int) -> int:
+    """How many of the pages tifffile read have all their data inside a file of `size` bytes."""
+    whole = 0
+    for page in tif.pages:
+        page = page if hasattr(page, "dataoffsets") else page.keyframe
+        ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]
+        if ends and max(ends) > size:
+            break
+        whole += 1
+    return whole
+
+
+def _announced_images(tif: tifffile.TiffFile, series) -> int | None:
+    """How many images the file's header says it holds (ImageJ `images=`, tifffile's shaped
+    description, OME-XML sizes), or None for a plain TIFF, whose header gives no count (its
+    series is only the pages found before a cut)."""
+    counts = [int((tif.imagej_metadata or {}).get("images", 0))]
+    if series.kind == "shaped" and tif.shaped_metadata:
+        shape = tif.shaped_metadata[0].get("shape") or []
+        axes = tif.shaped_metadata[0].get("axes") or series.axes
+        if len(axes) == len(shape):
+            counts.append(int(np.prod([k for a, k in zip(axes, shape) if a not in "YXS"])))
+    if tif.is_ome:
+        try:
+            pixels = ET.fromstring(tif.ome_metadata).find(".//{*}Image/{*}Pixels")
+            channels = len(pixels.findall("{*}Channel")) or int(pixels.get("SizeC", 1))
+            counts.append(channels * int(pixels.get("SizeZ", 1)) * int(pixels.get("SizeT", 1)))
+        except (ET.ParseError, AttributeError, TypeError, ValueError):
+            pass
+    if series.kind in ("shaped", "imagej", "ome"):  # its shape is the header's
+        counts.append(
+            int(np.prod([k for a, k in zip(series.axes, series.shape) if a not in "YXS"]))
+        )
+    return max(counts) or None
 
 
 def _chain_is_cut(path: Path, tif: tifffile.TiffFile) -> bool:

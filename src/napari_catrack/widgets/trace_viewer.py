@@ -66,6 +66,20 @@ SOURCES_NOTE = (
 )
 
 
+def _sources_note(session) -> str | None:
+    """`SOURCES_NOTE` when the session's traces are its two-photon cells' (its sources':
+    extracted or imported), else None: what hides the extraction controls and refuses
+    `TraceViewerWidget.extract`."""
+    from napari_catrack.core.sources.session import imported_tool, traces_from_sources
+
+    if not traces_from_sources(session):
+        return None
+    tool = imported_tool(session)
+    return SOURCES_NOTE.format(
+        made=f"imported from {tool}" if tool else "extracted by the Sources widget"
+    )
+
+
 def _red_invalid_note(table: pd.DataFrame) -> str:
     """How many samples had too little red to divide by (ratio NaN): the extraction's warning
     goes by in a toast, and the worm sample's 192 NaN samples were otherwise unsaid (h17 walk)."""
@@ -257,13 +271,10 @@ class TraceViewerWidget(QWidget):
         suite2p) the worm path's extraction controls (alignment, neurons layer, ROI settings,
         Extract) are hidden and a note says where the traces come from; Extract would have
         replaced the cells' traces with traces at tracked neurons (h21 leftover)."""
-        from napari_catrack.core.sources.session import imported_tool, traces_from_sources
-
-        sources = traces_from_sources(session)
+        note = _sources_note(session)
+        sources = note is not None
         if sources:
-            tool = imported_tool(session)
-            made = f"imported from {tool}" if tool else "extracted by the Sources widget"
-            self.sources_note.setText(SOURCES_NOTE.format(made=made))
+            self.sources_note.setText(note)
         self.sources_note.setVisible(sources)
         self.extraction.setVisible(not sources)
         self.extract_button.setVisible(not sources)
@@ -362,7 +373,14 @@ class TraceViewerWidget(QWidget):
 
     @reports_errors("trace extraction")  # (an unexpected error too: one message, the policy)
     def extract(self):
-        """Run the extraction in the background (progress, Cancel); returns the job (or None)."""
+        """Run the extraction in the background (progress, Cancel); returns the job (or None).
+
+        Over a two-photon session's traces it refuses with the note shown instead of the
+        hidden controls (called from code, it replaced the cells' traces: h22)."""
+        note = _sources_note(self.ctx.session)
+        if note is not None:
+            self.status.setText(note)
+            return None
         try:
             inputs = self.extraction_inputs()
         except CatrackError as exc:
@@ -391,6 +409,10 @@ class TraceViewerWidget(QWidget):
             from napari_catrack.core.signals.extraction import lost_frames_note
             from napari_catrack.core.signals.records import record_traces
 
+            note = _sources_note(self.ctx.session)
+            if note is not None:  # two-photon cells' traces came in while it ran: kept
+                self.status.setText(note)
+                return
             record_traces(self.ctx.session, table, settings, fps=inputs["fps"],
                           alignment=transform, facts=facts,
                           inputs=self.ctx.recording_inputs())  # fmt: skip
