@@ -179,7 +179,7 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata,
 
         write_text_atomic(target, json.dumps(session[item.step].attrs, indent=2, default=float))
     elif item.kind == "table":
-        table = _table_for_export(session, item)
+        table = _table_for_export(session, item, nwb_fps)
         if (item.step, item.name) == ("puncta", "localizations") and fmt == "csv":
             from napari_catrack.io.thunderstorm import write_thunderstorm
 
@@ -218,7 +218,7 @@ def _write_item(session, item: ExportItem, fmt: str, target: Path, nwb_metadata,
         raise InputError(f"no writer for {item.kind} items")
 
 
-def _table_for_export(session, item: ExportItem):
+def _table_for_export(session, item: ExportItem, fps: float | None = None):
     """The stored table as the step's command writes it: the sources' components with each
     cell's current verdict and its reason (`verdict`, `verdict_reason`), and the transients'
     per-cell table with its `status` and `reason` from the session's current verdicts
@@ -246,7 +246,7 @@ def _table_for_export(session, item: ExportItem):
     if (item.step, item.name) == ("puncta", "calcium"):  # made from the localisations
         from napari_catrack.core.puncta.pipeline import calcium_table
 
-        return calcium_table(session["puncta"].tables["localizations"], session.frame_rate())
+        return calcium_table(session["puncta"].tables["localizations"], fps or session.frame_rate())
     table = session[item.step].tables[item.name]
     if (item.step, item.name) == ("traces", "traces") and session["traces"].attrs.get("source") == "sources":  # fmt: skip
         # sources' traces as `catrack sources`/`import` write them: the session's `green` is a
@@ -255,7 +255,7 @@ def _table_for_export(session, item: ExportItem):
     if (item.step, item.name) == ("puncta", "events"):
         from napari_catrack.core.puncta.pipeline import events_table
 
-        return events_table(table, session.frame_rate())  # start_s, end_s as the command's
+        return events_table(table, fps or session.frame_rate())  # start_s, end_s as the command's
     if (item.step, item.name) == ("puncta", "localizations"):
         from napari_catrack.io.thunderstorm import with_extra_columns
 

@@ -89,3 +89,29 @@ def test_a_puncta_session_offers_and_writes_the_nwb_file(run, capsys):
         assert io.read().acquisition["ImagingGreen"].rate == FPS
     # and the whole export wrote it too
     assert (tmp / "exp" / "session.nwb").is_file()
+
+
+def test_the_puncta_tables_are_timed_at_the_rate_the_nwb_file_and_figures_get(run, tmp_path):
+    """A puncta session that states no rate, exported with `--fps`: its events' and calcium's
+    times are at that rate, as the figures' and the NWB file's are (one rule, h22; the tables
+    were left without times while the figures beside them were timed)."""
+    import shutil
+
+    from napari_catrack.session import Session
+
+    tmp, session = run
+    copy = tmp_path / "norate.catrack.h5"
+    shutil.copy(session, copy)
+    s = Session.load(copy)
+    s["puncta"].attrs.pop("fps", None)
+    s.recording.get("summary", {}).pop("fps", None)
+    s.save()
+    assert s.frame_rate() is None
+    s.close()
+    out = tmp_path / "exp"
+    assert main(["export", str(copy), "-o", str(out), "--items",
+                 "puncta:events,puncta:calcium,nwb", "--fps", "10"]) == 0  # fmt: skip
+    events = pd.read_csv(out / "puncta" / "events.csv")
+    assert len(events) and np.allclose(events["start_s"], (events["start_frame"]) / 10.0)
+    calcium = pd.read_csv(out / "puncta" / "calcium.csv")
+    assert np.allclose(calcium["time_s"], calcium["frame"] / 10.0)
