@@ -24,6 +24,7 @@ from napari_catrack.io.tiff_header import (  # noqa: F401 (their home since h22;
     _chain_is_cut,
     _check_complete,
     _describe,
+    _one_series,
     _physical_metadata,
 )
 
@@ -55,11 +56,15 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
                 f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
             ) from None
         try:
+            # a file written page by page is opened again as one series: its rate and pixel
+            # size are those its first page's description gives
+            first = _physical_metadata(tif) if len(tif.series) > 1 else None
+            tif = _one_series(path, tif)
             series = tif.series[0]
             shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
             _check_complete(path, tif, series)
             data = _lazy_series(path, tif, series, memmap)
-            fps, pixel_size = _physical_metadata(tif)
+            fps, pixel_size = first or _physical_metadata(tif)
         except InputError:
             tif.close()
             raise
