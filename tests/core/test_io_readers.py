@@ -901,22 +901,31 @@ def test_an_animated_png_gives_all_its_frames(tmp_path):
                                      "(4 frames)"]  # fmt: skip
 
 
-def _write_page_by_page(path, frames) -> None:
+def _write_page_by_page(path, frames, **kwargs) -> None:
     for frame in frames:  # tifffile's defaults: each page a one-image series of its own
-        tifffile.imwrite(path, frame, append=True)
+        tifffile.imwrite(path, frame, append=True, **kwargs)
 
 
-def test_a_tiff_written_one_page_at_a_time_reads_every_page_as_a_frame(tmp_path, capsys):
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_tiff_written_one_page_at_a_time_reads_every_page_as_a_frame(
+    tmp_path, capsys, compression
+):
     """(h22) a loop of `tifffile.imwrite(path, frame, append=True)` gives 20 one-page series:
-    the reader used series[0] only and gave the first frame as a (Y, X) image."""
+    the reader used series[0] only and gave the first frame as a (Y, X) image. Uncompressed,
+    its evenly spaced pages are one strided memory map (read by file reads with memmap=True);
+    compressed, tifffile's store reads a page per frame."""
     import json
 
     from napari_catrack.cli import main
-    from napari_catrack.io.tiff import open_tiff
+    from napari_catrack.io.tiff import FileFrames, open_tiff
 
     frames = np.random.default_rng(3).integers(0, 4000, (20, 24, 30)).astype(np.uint16)
     path = tmp_path / "appended.tif"
-    _write_page_by_page(path, frames)
+    _write_page_by_page(path, frames, compression=compression)
+    mapped = open_tiff(path, memmap=True)
+    assert (mapped.mapped is not None) == (compression is None)
+    for close in mapped.closers:
+        close()
     assert len(tifffile.TiffFile(path).series) == 20  # (the case: one series per page)
     raw = open_tiff(path)
     assert isinstance(raw.data, da.Array) and raw.data.shape == (20, 24, 30)
@@ -927,6 +936,9 @@ def test_a_tiff_written_one_page_at_a_time_reads_every_page_as_a_frame(tmp_path,
     for memmap in (False, True):
         rec = open_recording(path, memmap=memmap)
         assert rec.green.shape == (20, 24, 30)
+        if memmap and compression is None:
+            assert isinstance(rec.green, FileFrames)
+            np.testing.assert_array_equal(rec.green[[3, 4, 19], 2:9], frames[[3, 4, 19], 2:9])
         np.testing.assert_array_equal(np.asarray(rec.green[:]), frames)
         rec.close()
     assert main(["info", str(path)]) == 0
