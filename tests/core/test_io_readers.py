@@ -899,3 +899,78 @@ def test_an_animated_png_gives_all_its_frames(tmp_path):
     assert not np.asarray(rec.green[4]).any()
     assert rec.metadata["notes"] == ["animated PNG: every frame is read, in order: movie.png "
                                      "(4 frames)"]  # fmt: skip
+
+
+def _write_page_by_page(path, frames, **kwargs) -> None:
+    for frame in frames:  # tifffile's defaults: each page a one-image series of its own
+        tifffile.imwrite(path, frame, append=True, **kwargs)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_tiff_written_one_page_at_a_time_reads_every_page_as_a_frame(
+    tmp_path, capsys, compression
+):
+    """(h22) a loop of `tifffile.imwrite(path, frame, append=True)` gives 20 one-page series:
+    the reader used series[0] only and gave the first frame as a (Y, X) image. Uncompressed,
+    its evenly spaced pages are one strided memory map (read by file reads with memmap=True);
+    compressed, tifffile's store reads a page per frame."""
+    import json
+
+    from napari_catrack.cli import main
+    from napari_catrack.io.tiff import FileFrames, open_tiff
+
+    frames = np.random.default_rng(3).integers(0, 4000, (20, 24, 30)).astype(np.uint16)
+    path = tmp_path / "appended.tif"
+    _write_page_by_page(path, frames, compression=compression)
+    mapped = open_tiff(path, memmap=True)
+    assert (mapped.mapped is not None) == (compression is None)
+    for close in mapped.closers:
+        close()
+    assert len(tifffile.TiffFile(path).series) == 20  # (the case: one series per page)
+    raw = open_tiff(path)
+    assert isinstance(raw.data, da.Array) and raw.data.shape == (20, 24, 30)
+    assert raw.data.chunks[0] == (1,) * 20  # lazy, a frame per chunk
+    np.testing.assert_array_equal(raw.data[7].compute(), frames[7])
+    for close in raw.closers:
+        close()
+    for memmap in (False, True):
+        rec = open_recording(path, memmap=memmap)
+        assert rec.green.shape == (20, 24, 30)
+        if memmap and compression is None:
+            assert isinstance(rec.green, FileFrames)
+            np.testing.assert_array_equal(rec.green[[3, 4, 19], 2:9], frames[[3, 4, 19], 2:9])
+        np.testing.assert_array_equal(np.asarray(rec.green[:]), frames)
+        rec.close()
+    assert main(["info", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 20
+
+
+def test_one_page_series_of_different_sizes_are_refused_naming_one(tmp_path):
+    path = tmp_path / "mixed.tif"
+    _write_page_by_page(path, np.zeros((4, 24, 30), np.uint16))
+    tifffile.imwrite(path, np.zeros((12, 30), np.uint8), append=True)
+    with pytest.raises(InputError) as err:
+        open_recording(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "5 one-page images" in message and "series 4 is 12x30 uint8" in message
+    assert "series 0 24x30 uint16" in message and "1 of the 5 differ" in message
+
+
+def test_a_stack_written_at_once_still_reads_as_before(tmp_path):
+    from napari_catrack.io.tiff import open_tiff
+
+    frames = np.random.default_rng(4).integers(0, 255, (20, 24, 30)).astype(np.uint8)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, frames)
+    raw = open_tiff(path, memmap=True)
+    assert isinstance(raw.data, np.ndarray) and raw.mapped is not None  # memory-mapped
+    assert raw.axes == "QYX" and raw.data.shape == (20, 24, 30)
+    np.testing.assert_array_equal(raw.data, frames)
+    # a stack with a smaller preview image after it (a second series): the stack, as before
+    with tifffile.TiffWriter(tmp_path / "preview.tif") as tw:
+        tw.write(frames, photometric="minisblack", metadata=None)
+        tw.write(frames[0, ::2, ::2], photometric="minisblack", metadata=None)
+    rec = open_recording(tmp_path / "preview.tif")
+    np.testing.assert_array_equal(np.asarray(rec.green[:]), frames)
+    rec.close()

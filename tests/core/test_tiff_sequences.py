@@ -301,3 +301,23 @@ def test_a_frame_folder_copied_by_a_mac_keeps_its_provenance(tmp_path):
     first = file_provenance(z)["sha256"]
     (z / ".zattrs").write_text('{"fps": 200}')
     assert file_provenance(z)["sha256"] != first
+
+
+def test_a_folder_of_files_written_one_page_at_a_time_is_every_page(tmp_path):
+    """(h22) each file written with a loop of `tifffile.imwrite(path, frame, append=True)` (a
+    one-page series per page): every file was read as its first page only, silently (13 frames
+    became 3). Fails on the old code."""
+    from napari_catrack.io.frames import open_frames
+
+    movie = _movie(13)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i, (a, b) in enumerate([(0, 5), (5, 10), (10, 13)]):
+        for frame in movie[a:b]:
+            tifffile.imwrite(folder / f"cam_{i}.tif", frame, append=True)
+    rec = open_recording(folder)
+    assert rec.green.shape == (13, 24, 30)
+    np.testing.assert_array_equal(np.asarray(rec.green), movie)
+    np.testing.assert_array_equal(np.asarray(rec.green[[4, 5, 12]]), movie[[4, 5, 12]])
+    with open_frames(folder) as source:
+        np.testing.assert_array_equal(source.read(3, 11), movie[3:11])

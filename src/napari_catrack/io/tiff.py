@@ -24,6 +24,7 @@ from napari_catrack.io.tiff_header import (  # noqa: F401 (their home since h22;
     _chain_is_cut,
     _check_complete,
     _describe,
+    _one_series,
     _physical_metadata,
 )
 
@@ -55,11 +56,15 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
                 f"{path.name} is not a readable TIFF (truncated or corrupt?): {exc}"
             ) from None
         try:
+            # a file written page by page is opened again as one series: its rate and pixel
+            # size are those its first page's description gives
+            first = _physical_metadata(tif) if len(tif.series) > 1 else None
+            tif = _one_series(path, tif)
             series = tif.series[0]
             shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
             _check_complete(path, tif, series)
             data = _lazy_series(path, tif, series, memmap)
-            fps, pixel_size = _physical_metadata(tif)
+            fps, pixel_size = first or _physical_metadata(tif)
         except InputError:
             tif.close()
             raise
@@ -71,12 +76,13 @@ def open_tiff(path: str | os.PathLike, *, memmap: bool = False) -> RawStack:
         held.pass_on()  # opened: tifffile's own notes (if any) are passed on as they were
     meta = {"format": "ome-tiff" if tif.is_ome else ("imagej-tiff" if tif.is_imagej else "tiff")}
     meta.update({"shape": shape, "dtype": str(dtype), "file_axes": axes})
-    if _mappable(tif, series):  # a memory map reads the pixels: the handle is done with
-        # now, not when a layer that keeps the map is garbage-collected (ResourceWarning)
+    start = _map_start(tif, series)
+    if start is not None:  # a memory map reads the pixels: the handle is done with now, not
+        # when a layer that keeps the map is garbage-collected (ResourceWarning)
         tif.close()
         mapped = None
         if isinstance(data, np.ndarray):
-            mapped = (path, data.__array_interface__["data"][0], int(series.dataoffset))
+            mapped = (path, data.__array_interface__["data"][0], start)
         return RawStack(data, axes, fps, pixel_size, meta, mapped=mapped)
     return RawStack(data, axes, fps, pixel_size, meta, closers=[tif.close])
 
@@ -249,20 +255,65 @@ def _mappable(tif: tifffile.TiffFile, series) -> bool:
     return np.dtype(series.dtype).newbyteorder(tif.byteorder).isnative
 
 
+def _page_step(tif: tifffile.TiffFile, series) -> tuple[int, int] | None:
+    """(first pixel's offset, bytes from one page's pixels to the next's) of a stack of
+    one-image pages stored uncompressed, one segment each, at evenly spaced offsets (a file
+    written page by page: each page's description and tags between its pixels and the next's),
+    in this machine's byte order; else None. Such pages map as one strided view (h22)."""
+    pages = series.pages
+    if len(series.shape) < 3 or len(pages) != series.shape[0] or len(pages) < 2:
+        return None
+    if not np.dtype(series.dtype).newbyteorder(tif.byteorder).isnative:
+        return None
+    size = int(np.prod(series.shape[1:])) * np.dtype(series.dtype).itemsize
+    offsets = []
+    for page in pages:
+        key = page.keyframe  # (a page's own; a TiffFrame's is the page it repeats)
+        if key.compression != 1 or tuple(key.shape) != tuple(series.shape[1:]):
+            return None
+        if len(page.dataoffsets) != 1 or int(page.databytecounts[0]) != size:
+            return None
+        offsets.append(int(page.dataoffsets[0]))
+    step = offsets[1] - offsets[0]
+    if step < size or np.any(np.diff(offsets) != step):
+        return None
+    return offsets[0], step
+
+
+def _map_start(tif: tifffile.TiffFile, series) -> int | None:
+    """Where the pixels a memory map of the series reads start in the file, or None when the
+    series is not mapped (compressed, big-endian, pages scattered)."""
+    if _mappable(tif, series):
+        return int(series.dataoffset)
+    step = _page_step(tif, series) if series.dataoffset is None else None
+    return None if step is None else step[0]
+
+
 def _lazy_series(
     path: Path, tif: tifffile.TiffFile, series, memmap: bool = False
 ) -> da.Array | np.ndarray:
     chunks = tuple(s if a in "YXS" else 1 for a, s in zip(series.axes, series.shape))
-    if _mappable(tif, series):
-        mm = np.memmap(
-            path, dtype=series.dtype, mode="r", offset=series.dataoffset, shape=tuple(series.shape)
-        )
+    stepped = _page_step(tif, series) if series.dataoffset is None else None
+    if _mappable(tif, series) or stepped is not None:
+        shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+        if stepped is None:
+            mm = np.memmap(path, dtype=dtype, mode="r", offset=series.dataoffset, shape=shape)
+            start, view = int(series.dataoffset), mm
+        else:  # evenly spaced pages: one strided view of a map from the first page's pixels
+            start, step = stepped
+            frame = int(np.prod(shape[1:])) * dtype.itemsize
+            mm = np.memmap(path, np.uint8, mode="r", offset=start,
+                           shape=((shape[0] - 1) * step + frame,))  # fmt: skip
+            inner = tuple(
+                int(np.prod(shape[i + 1 :])) * dtype.itemsize for i in range(1, len(shape))
+            )
+            view = np.ndarray(shape, dtype, buffer=mm, strides=(step, *inner))
         if memmap:  # a plain ndarray view of the map: no copy, no memmap-subclass surprises
-            return np.asarray(mm)
+            return np.asarray(view)
         import dask.array as da
 
-        end = int(series.dataoffset) + int(mm.nbytes)
-        return da.from_array(_SliceOnly(mm, path, end), chunks=chunks, asarray=True,
+        end = start + int(mm.nbytes)
+        return da.from_array(_SliceOnly(view, path, end), chunks=chunks, asarray=True,
                              name=f"tiff-mm-{path}")  # fmt: skip
     import dask.array as da
     import zarr

@@ -197,3 +197,42 @@ def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
     """'48x60 px (height x width), greyscale 8-bit' for an image frame's array."""
     colour = "greyscale" if len(shape) == 2 else ("RGB" if shape[2] == 3 else f"{shape[2]}-channel")
     return f"{shape[0]}x{shape[1]} px (height x width), {colour} {np.dtype(dtype).itemsize * 8}-bit"
+
+
+def _one_series(path: Path, tif: tifffile.TiffFile) -> tifffile.TiffFile:
+    """`tif`, or for a file written one page at a time (a loop of `tifffile.imwrite(path,
+    frame, append=True)`: each page has its own shaped description, so tifffile sees one
+    one-image series per page) the same file opened again as one series of all its pages
+    (axis I, a stack of frames), `tif` closed. Reading `series[0]` of such a file gave its
+    first frame only, silently (h22). One-page series that differ in shape or type are refused
+    in one line, never read as their first. A file with ImageJ or OME metadata, or whose series
+    are not all one page (a stack with a preview image), is left as it is."""
+    series = tif.series
+    if len(series) < 2 or tif.is_imagej or tif.is_ome:
+        return tif
+    if not all(len(s.pages) == 1 for s in series):
+        return tif
+    kinds = [(tuple(int(n) for n in s.shape), np.dtype(s.dtype)) for s in series]
+    odd = [i for i, k in enumerate(kinds) if k != kinds[0]]
+    if odd:
+        tif.close()
+        (shape, dtype), i = kinds[0], odd[0]
+        raise InputError(
+            f"{path.name} holds {len(kinds)} one-page images (series, as tifffile writes a file "
+            f"page by page) that differ: series {i} is {_size(*kinds[i])}, series 0 "
+            f"{_size(shape, dtype)} ({len(odd)} of the {len(kinds)} differ from series 0); a "
+            "movie's frames must be one size and type: save them as one stack"
+        )
+    tif.close()
+    whole = tifffile.TiffFile(path, is_shaped=False)
+    if len(whole.series) != 1 or len(whole.series[0].pages) != len(kinds):
+        whole.close()
+        raise InputError(
+            f"{path.name} holds {len(kinds)} one-page images (series) that tifffile does not "
+            "read as one stack; save them as one stack"
+        )
+    return whole
+
+
+def _size(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    return f"{'x'.join(map(str, shape))} {dtype}"

@@ -77,12 +77,23 @@ def tiff_head(path: Path) -> TiffHead:
     or a crashed acquisition is refused here, naming it, not when its frame is read)."""
     with _tifffile_log_held() as held:  # tifffile's notes of a cut file: our one line instead
         try:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                from napari_catrack.io.tiff_header import _check_complete, _physical_metadata
+            from napari_catrack.io.tiff_header import (
+                _check_complete,
+                _one_series,
+                _physical_metadata,
+            )
 
+            tif = tifffile.TiffFile(path)
+            try:  # a file written page by page: all its pages (one series each) as one
+                first = _physical_metadata(tif) if len(tif.series) > 1 else None
+                tif = _one_series(Path(path), tif)
+            except BaseException:
+                tif.close()
+                raise
+            with tif:
+                series = tif.series[0]
                 _check_complete(path, tif, series)
-                fps, pixel = _physical_metadata(tif)
+                fps, pixel = first or _physical_metadata(tif)
                 head = TiffHead(Path(path), tuple(int(n) for n in series.shape), series.axes,
                                 np.dtype(series.dtype), series.dataoffset, len(series.pages),
                                 fps, pixel, tif.byteorder)  # fmt: skip
@@ -236,7 +247,9 @@ class SequenceFrames:
                 _changed(head.path, data.shape, head.shape)
             into[0] = data
             return
-        with tifffile.TiffFile(head.path) as tif:
+        from napari_catrack.io.tiff_header import _one_series
+
+        with _one_series(head.path, tifffile.TiffFile(head.path)) as tif:
             series = tif.series[0]
             if tuple(series.shape) != head.shape:
                 _changed(head.path, tuple(series.shape), head.shape)
