@@ -397,3 +397,21 @@ def test_a_plain_typed_option_names_what_it_takes_not_a_python_type(capsys):
         assert "invalid" not in line and kind.__name__ not in line.split("(see")[0], line
         if kind in words:
             assert f"catrack: error: {option} must be {words[kind]}, got 'abc'" in line, line
+
+
+def test_traces_refuses_tracks_of_another_recording_in_one_line(tmp_path, capsys):
+    """`catrack traces` over tracks of a longer recording (30 of 32 rows past this 4-frame one's
+    end) warned "ignoring 28 track rows ..." and wrote a tiny table before h22."""
+    movie = np.zeros((4, 2, 32, 32), np.uint16)
+    tifffile.imwrite(tmp_path / "rec.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    rows = ["neuron_id,frame,y,x", *(f"{n},{f},10,10" for n in (1, 2) for f in range(16))]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    argv = ["traces", tmp_path / "rec.tif", "--tracks", tmp_path / "t.csv", "--no-align", "-o", out]  # fmt: skip
+    code, err = _run(capsys, argv)
+    assert code == EXIT_USER_ERROR
+    assert _one_error_line(err).endswith(
+        "the tracks span frames 0..15 but the recording has 4 frames (0..3): only 8 of 32 track "
+        "rows fall inside it (less than 50%): tracks of another recording?"
+    ), err
+    assert not out.exists()

@@ -230,3 +230,38 @@ def test_a_tools_accept_is_not_a_verdict_and_its_reject_is(tmp_path):
     comps = components_with_verdicts(session)
     assert comps["accepted"].tolist() == [True, False]
     assert comps["verdict"].tolist() == ["accepted", "rejected"]
+
+
+def test_imagej_import_follows_the_sessions_rate_as_the_other_tools(tmp_path, capsys):
+    """`catrack import imagej --session S --fps F` was not checked against the session's rate
+    (only against the rate the movie states) and, without --fps, took the movie's rate over a
+    rate set in the session. Now it follows the other tools' rule (h22): a differing --fps is
+    used with the warning naming the session's rate; without --fps the session's rate is in force."""
+    import roifile
+
+    from napari_catrack.session import Session
+
+    sess = _recording_session(tmp_path)  # the recording states 30 Hz
+    roi = tmp_path / "roi.zip"
+    roifile.roiwrite(roi, [roifile.ImagejRoi.frompoints(np.array([[4.0, 3], [10, 3], [10, 8], [4, 8]]), name="a")])  # fmt: skip
+    argv = ["import", "imagej", str(roi), "--movie", str(tmp_path / "movie.tif"), "--session", str(sess)]  # fmt: skip
+    capsys.readouterr()
+    assert main([*argv, "--fps", "10", "-o", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert ("catrack import: warning: --fps 10 differs from the session's frame rate 30 Hz (from "
+            "the session's recording): the import is recorded at 10 Hz") in err  # fmt: skip
+    assert Session.load(sess)["sources"].attrs["fps"] == 10.0
+    assert main([*argv, "--fps", "30.01", "-o", str(tmp_path / "b")]) == 0  # rounding: unsaid
+    assert "session's frame rate" not in capsys.readouterr().err
+    s = Session.load(sess)  # a rate typed in a widget is in force over the movie's
+    s.record("settings", attrs={"fps": 25.0})
+    s.save()
+    assert main([*argv, "-o", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    assert Session.load(sess)["sources"].attrs["fps"] == 25.0
+    assert (
+        "the session's frame rate 25 Hz (set in the session) differs from the 30 Hz the movie "
+        "states: 25 Hz is used (give --fps to use another)"
+    ) in err, err
+    assert "--fps 25" not in err and "(given)" not in err  # no --fps was given
+    assert "1 ROI(s) over 60 frames, fs 25 Hz (set in the session)" in err

@@ -145,6 +145,40 @@ def test_two_cells_of_one_footprint_give_their_verdicts_to_no_one_new_cell(tmp_p
     assert any("ids 0, 1 had one footprint" in n for n in s[SOURCES_STEP].attrs["notes"])
 
 
+def test_two_cells_of_one_footprint_with_one_verdict_give_it_to_the_new_cell(tmp_path, capsys):
+    """Twins (cells 0 and 1 on one footprint) that both carry the same hand verdict: before h22
+    neither was kept, as when they disagree, though the new cell's verdict could not be wrong.
+    It is kept (once), and neither the dropped-verdict note nor the twins note names them; twins
+    whose status agrees but whose reasons differ still keep neither."""
+    fp = _cells()
+    fp[1] = fp[0]  # a duplicate
+    _import(tmp_path, _caiman(tmp_path / "a.hdf5", fp), "a", capsys)
+    s = Session.load(tmp_path / "s.catrack.h5")
+    set_verdict(s, 0, "rejected", "two cells merged")
+    set_verdict(s, 1, "rejected", "two cells merged")
+    s.save()
+    again = fp[[3, 2, 0]].copy()  # another run: the duplicate once, now id 2
+    err = _import(tmp_path, _caiman(tmp_path / "b.hdf5", again, seed=1), "b", capsys)
+    s = Session.load(tmp_path / "s.catrack.h5")
+    v = read_verdicts(s)
+    v = v[~v["reason"].str.startswith(AUTO)]
+    assert v[["neuron_id", "status", "reason"]].values.tolist() == [["2", "rejected", "two cells merged"]]  # fmt: skip
+    assert "hand verdict" not in err and "had one footprint" not in err
+    assert not any("one footprint" in n for n in s[SOURCES_STEP].attrs.get("notes", []))
+    # the same status, other reasons: which reason is the cell's cannot be told
+    fp2 = _cells()
+    fp2[1] = fp2[0]
+    _import(tmp_path, _caiman(tmp_path / "c.hdf5", fp2, seed=2), "c", capsys)  # ids as in fp2
+    s = Session.load(tmp_path / "s.catrack.h5")
+    set_verdict(s, 0, "rejected", "two cells merged")
+    set_verdict(s, 1, "rejected", "out of focus")
+    set_verdict(s, 2, "unverified")
+    s.save()
+    err = _import(tmp_path, _caiman(tmp_path / "d.hdf5", again, seed=3), "d", capsys)
+    assert _hand(Session.load(tmp_path / "s.catrack.h5")) == {}
+    assert "ids 0, 1 had one footprint" in err
+
+
 def test_the_import_result_line_names_the_tool_properly(tmp_path, capsys):
     """`catrack import caiman`'s result line says "CaImAn" (before h21: "4 caiman components");
     the CLI word stays lower case."""

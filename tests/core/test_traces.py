@@ -208,7 +208,7 @@ def test_bad_input(scene):
         extract_traces(green, tr.drop(columns="x"))
     with pytest.raises(InputError, match="twice"):
         extract_traces(green, pd.concat([tr, tr.iloc[:1]]))
-    with pytest.raises(InputError, match="no usable track rows"), pytest.warns(UserWarning):
+    with pytest.raises(InputError, match="no track row falls inside it"):
         extract_traces(green, tr.assign(frame=tr.frame + 1000))
     with pytest.warns(UserWarning, match="outside the recording"):
         df = extract_traces(green, pd.concat([tr, tr.iloc[:2].assign(frame=[T, T + 5])]))
@@ -221,6 +221,25 @@ def test_bad_input(scene):
         extract_traces(green, tr, red, transform={"dy": 1})
     with pytest.raises(InputError, match="frame rate"):
         extract_traces(green, tr, dff_baseline="running")
+
+
+def test_tracks_of_another_recording_are_refused(scene):
+    """Tracks from a longer recording (11,730 of 11,776 rows past this one's end) only warned
+    "ignoring N track rows with frames outside the recording" and gave a tiny table before h22.
+    Fewer than half the rows inside: refused, saying both frame ranges; a few rows outside still
+    only warn (`test_bad_input`)."""
+    green = scene[0]
+    n = green.shape[0]
+    tr = pd.DataFrame({"neuron_id": 0, "frame": np.arange(4 * n), "y": 20.0, "x": 20.0})
+    with pytest.raises(InputError) as err:
+        extract_traces(green, tr)
+    assert str(err.value) == (
+        f"the tracks span frames 0..{4 * n - 1} but the recording has {n} frames (0..{n - 1}): "
+        f"only {n} of {4 * n} track rows fall inside it (less than 50%): tracks of another "
+        "recording?"
+    )
+    with pytest.warns(UserWarning, match="ignoring 3 track rows"):  # 3 of n + 3 outside
+        assert extract_traces(green, tr.iloc[: n + 3]).frame.max() == n - 1
 
 
 def test_zero_red_gives_nan_ratio_and_flag_not_inf(scene):

@@ -78,7 +78,7 @@ def test_plane_layers_sit_on_their_planes_movie_layers(make_napari_viewer, qtbot
 def test_the_cell_list_shows_each_cells_plane_and_red_verdict(make_napari_viewer, qtbot, tmp_path):
     """The Sources list said nothing of a cell's plane or of suite2p's red-channel verdict
     (redcell.npy, not read before): each line now ends with "plane N" and "red P"."""
-    three_planes(tmp_path / "s2p")
+    planes = three_planes(tmp_path / "s2p")
     red = {0: [[1, 0.9], [0, 0.2]], 1: [[0, 0.1], [1, 0.7], [0, 0.4]]}  # plane 2: none
     for p, rows in red.items():
         np.save(tmp_path / "s2p" / "suite2p" / f"plane{p}" / "redcell.npy", np.array(rows, float))
@@ -94,6 +94,25 @@ def test_the_cell_list_shows_each_cells_plane_and_red_verdict(make_napari_viewer
     # the selected cell's line below the list says them whole (the list cuts them at a narrow
     # dock's edge: h17 walk)
     src.cells.setCurrentRow(3)
-    assert src.reason.text().startswith("3: rejected (plane 1, red 0.70 (red)) - ")
+    prob = f"p {planes[1]['iscell'][1, 1]:.2f}"  # suite2p's iscell probability first (h22)
+    assert src.reason.text().startswith(f"3: rejected ({prob}, plane 1, red 0.70 (red)) - ")
     src.cells.setCurrentRow(5)
-    assert "(plane 2, red n/a)" in src.reason.text()
+    assert ", plane 2, red n/a)" in src.reason.text()
+
+
+def test_the_cell_list_shows_the_tools_cell_probability(make_napari_viewer, qtbot, tmp_path):
+    """The list showed suite2p's red probability ("red 0.83") but not the probability that the
+    ROI is a cell (iscell column 1, `tool_probability` since h22): each line now says "p 0.91",
+    the suite2p value rounded, and so does the selected cell's line below the list."""
+    planes = three_planes(tmp_path / "s2p")
+    viewer = make_napari_viewer()
+    src = _dock(viewer, SRC)
+    src.fps.spin.setValue(FS)
+    wait_job(qtbot, src.run_import("suite2p", str(tmp_path / "s2p")))
+    want = np.concatenate([planes[p]["iscell"][:, 1] for p in sorted(planes)])
+    lines = [src.cells.item(i).text() for i in range(src.cells.count())]
+    assert len(lines) == len(want) == 6
+    for k, (line, pr) in enumerate(zip(lines, want, strict=True)):
+        assert line.startswith(f"{k}: ") and f" px  p {pr:.2f}  plane " in line, line
+    src.cells.setCurrentRow(4)
+    assert f"(p {want[4]:.2f}, plane 1)" in src.reason.text()

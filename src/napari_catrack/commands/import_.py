@@ -112,6 +112,20 @@ def _rate_differs(given: float, in_force: float, where: str) -> str:
     )
 
 
+def _rate_in_force(target, given: float | None) -> tuple[float | None, str]:
+    """The rate to import at, and where it came from ("" for --fps or none): with --session, the
+    session's rate in force (as in napari) unless --fps is given; a --fps that differs from it is
+    used, with a warning (h22: unsaid). Every tool's import, imagej's included, follows it."""
+    if target is None:
+        return given, ""
+    in_force, where = _session_rate(target.session)
+    if given is None:
+        return in_force, (where if in_force else "")
+    if in_force and abs(given - in_force) > RATE_TOLERANCE * in_force:
+        warn("import", _rate_differs(given, in_force, where))
+    return given, ""
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_catrack.io.sources import SOURCES_FILES, write_sources
 
@@ -144,18 +158,19 @@ def run(args: argparse.Namespace) -> int:
         options = {} if z is None else {"z_projection": int(z) if str(z).lstrip("-").isdigit() else z}  # fmt: skip
         if args.channel is not None:  # one channel of the channel axis (as `--channel` elsewhere)
             options.update(layout="single", green_channel=args.channel)
-        result = read_imagej(args.path, args.movie, fps=args.fps, neuropil=neuropil, baseline_window_s=window, **options)  # fmt: skip
+        fps, where = _rate_in_force(target, args.fps)  # the other tools' rule (h22)
+        result = read_imagej(args.path, args.movie, fps=fps, neuropil=neuropil, baseline_window_s=window, **options)  # fmt: skip
+        if where:  # the movie's other rate: said of the session's, not of a --fps not given
+            said = f"--fps {fps:g} differs from the"
+            result.warnings = [w.replace(said, f"the session's frame rate {fps:g} Hz ({where}) differs from the")
+                               .replace(f": {fps:g} Hz is used", f": {fps:g} Hz is used (give --fps to use another)")
+                               if w.startswith(said) else w for w in result.warnings]  # fmt: skip
+            result.notes = [n.replace(f"fs {fps:g} Hz (given)", f"fs {fps:g} Hz ({where})") for n in result.notes]  # fmt: skip
     else:
         target = session_from_args(args)  # another tool's output, not a recording
         if not args.plane_offsets and args.tool != "suite2p":
             raise InputError(f"--no-plane-offsets is for suite2p outputs, not {args.tool}")
-        fps, source = args.fps, ""
-        if target is not None:  # the session's rate is in force, as in napari
-            in_force, where = _session_rate(target.session)
-            if fps is None:
-                fps, source = in_force, where
-            elif in_force and abs(fps - in_force) > RATE_TOLERANCE * in_force:  # h22: unsaid
-                warn("import", _rate_differs(fps, in_force, where))
+        fps, source = _rate_in_force(target, args.fps)
         options = {"plane": args.plane, "plane_offsets": args.plane_offsets, "baseline_window_s": window}  # fmt: skip
         if source:  # a tool's rate that differs is said, with the --fps to give if it is right
             result = read_at_rate_in_force(args.tool, args.path, fps, source, CLI_RETRY, **options)  # fmt: skip

@@ -559,7 +559,7 @@ class SourcesWidget(QWidget):
         current = self.current_id()
         self.cells.blockSignals(True)
         self.cells.clear()
-        extra = _list_extras(comps)  # plane (several planes), suite2p's red verdict
+        extra = _list_extras(comps)  # the tool's cell probability, plane, suite2p's red verdict
         for (nid, snr, r, a), (status, reason), more in zip(comps[["neuron_id", "snr", "r_value", "area"]].itertuples(index=False), statuses, extra, strict=True):  # fmt: skip
             shown = (
                 "accepted" if status == "unverified" else status
@@ -595,7 +595,7 @@ class SourcesWidget(QWidget):
             return
         status, why = status_of(self.ctx.session, [nid])[0]
         shown = "accepted" if status == "unverified" else status
-        # its plane and suite2p's red verdict too: the list cuts them at a narrow dock's edge
+        # its probability, plane and red verdict too: the list cuts them at a narrow dock's edge
         comps = self.ctx.session["sources"].tables["components"]
         rows = np.flatnonzero(comps["neuron_id"].astype(str).to_numpy() == nid)
         extra = _list_extras(comps)[rows[0]].strip() if len(rows) else ""
@@ -679,10 +679,18 @@ class SourcesWidget(QWidget):
 
 
 def _list_extras(comps) -> list[str]:
-    """Per cell, what the list adds after its size: "  plane 1" when the cells come from
-    several planes, "  red 0.83" (suite2p's red-channel probability, redcell.npy; "red 0.83
-    (red)" when suite2p called it red, "red n/a" for a plane without redcell.npy)."""
+    """Per cell, what the list adds after its size: "  p 0.91" (the tool's classifier
+    probability that it is a cell, `tool_probability`: suite2p's iscell column 1, CaImAn's
+    cnn_preds; "p n/a" for a cell without one, e.g. drawn by hand; h22), "  plane 1" when the
+    cells come from several planes, "  red 0.83" (suite2p's red-channel probability,
+    redcell.npy; "red 0.83 (red)" when suite2p called it red, "red n/a" for a plane without
+    redcell.npy)."""
     out = [""] * len(comps)
+    prob = (
+        np.asarray(comps["tool_probability"], dtype=float) if "tool_probability" in comps else None
+    )
+    if prob is not None and np.isfinite(prob).any():
+        out = [f"{o}  p {float(pr):.2f}" if pr == pr else f"{o}  p n/a" for o, pr in zip(out, prob, strict=True)]  # fmt: skip
     if "plane" in comps and comps["plane"].nunique() > 1:
         out = [f"{o}  plane {int(p)}" if p == p else o for o, p in zip(out, comps["plane"], strict=True)]  # fmt: skip
     if "red_prob" in comps:

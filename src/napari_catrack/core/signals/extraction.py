@@ -35,6 +35,9 @@ __all__ = [
     "warn_no_noise_floor",
 ]
 
+# Tracks with fewer than this share of their rows on frames of the recording are refused (those of
+# another recording: a few rows past its end are ignored, with a warning) (h22)
+MIN_TRACK_ROWS_INSIDE = 0.5
 TRACE_COLUMNS = ["neuron_id", "frame", "time_s", "green", "red", "ratio", "dff"]
 """The CLI contract's leading columns; flags and background columns follow them."""
 
@@ -145,6 +148,15 @@ def _validate_tracks(tracks: pd.DataFrame, n_frames: int) -> pd.DataFrame:
     t["neuron_id"] = ids
     t["frame"] = t["frame"].astype(np.int64)
     out = (t["frame"] < 0) | (t["frame"] >= n_frames)
+    inside = int((~out).sum())
+    if len(t) and inside < MIN_TRACK_ROWS_INSIDE * len(t):  # (h22) tracks of another recording
+        lo, hi = int(t["frame"].min()), int(t["frame"].max())
+        some = f"only {inside:,} of {len(t):,} track rows fall" if inside else "no track row falls"
+        raise InputError(
+            f"the tracks span frames {lo}..{hi} but the recording has {n_frames:,} frames "
+            f"(0..{n_frames - 1}): {some} inside it (less than {MIN_TRACK_ROWS_INSIDE:.0%}): "
+            "tracks of another recording?"
+        )
     if out.any():
         warnings.warn(
             f"ignoring {int(out.sum())} track rows with frames outside the recording "

@@ -132,7 +132,8 @@ def _hand_verdicts(session, comps: pd.DataFrame, moved: dict | None) -> tuple[pd
     if moved is not None:  # the same cells under new ids: each verdict stays on its cell
         mine = mine.assign(neuron_id=[moved.get(i, i) for i in mine["neuron_id"]])
     kept = (mine["neuron_id"].notna() & mine["neuron_id"].isin(comps["neuron_id"].astype(str))).to_numpy()  # fmt: skip
-    return mine[kept], sorted((str(i) for i in was[~kept]), key=_id_key)
+    # twins (one footprint) that said the same found one new cell: its verdict once (h22)
+    return mine[kept].drop_duplicates("neuron_id"), sorted((str(i) for i in was[~kept]), key=_id_key)  # fmt: skip
 
 
 def _dropped_text(ids: list[str], why: str = "", what: str = "import") -> str:
@@ -294,16 +295,22 @@ def _same_cells_ids(session, old: pd.DataFrame, comps: pd.DataFrame, result) -> 
                         or [k for k in same if new_ids[k] == i] or same)  # fmt: skip
             out[i] = str(new_ids[same[0]]) if same else None
     # two of the session's cells with the one footprint found one new cell: which verdict is its
-    # cell's cannot be told, so neither is kept (dropped and named: `_twin_text`) (h21)
-    taken = pd.Series([n for n in out.values() if n is not None]).value_counts()
-    twice = set(taken.index[taken > 1])
-    return {i: (None if n in twice else n) for i, n in out.items()}
+    # cell's cannot be told, so neither is kept (dropped and named: `_twin_text`) (h21), unless
+    # both say the same (status and reason): then it is the new cell's either way (h22)
+    said = mine[~mine["reason"].str.startswith(AUTO)].astype({"neuron_id": str})
+    said = dict(zip(said["neuron_id"], zip(said["status"], said["reason"], strict=True), strict=True))  # fmt: skip
+    olds: dict[str, set] = {}
+    for i, n in out.items():
+        if n is not None:
+            olds.setdefault(n, set()).add(said.get(i))
+    split = {n for n, verdicts in olds.items() if len(verdicts) > 1}
+    return {i: (None if n in split else n) for i, n in out.items()}
 
 
 def _twin_text(session, ids: list[str], result) -> str:
     """Of the dropped hand verdicts' `ids`, those on session cells that share one footprint which
     a cell of `result` has (`_same_cells_ids` keeps neither: whose verdict is that cell's cannot
-    be told), said; "" if none."""
+    be told), said; "" if none. Twins whose verdicts agree kept theirs: not dropped, not named."""
     if (SOURCES_STEP not in session or "components" not in session[SOURCES_STEP].tables
             or not ids or result is None):  # fmt: skip
         return ""
