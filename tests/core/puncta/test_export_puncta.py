@@ -99,7 +99,7 @@ def test_the_puncta_tables_are_timed_at_the_rate_the_nwb_file_and_figures_get(ru
 
     from napari_catrack.session import Session
 
-    tmp, session = run
+    _tmp, session = run
     copy = tmp_path / "norate.catrack.h5"
     shutil.copy(session, copy)
     s = Session.load(copy)
