@@ -398,14 +398,21 @@ def shot_registration(tmp: Path) -> None:
     viewer.close()
 
 
-def shot_sources(tmp: Path) -> None:
+def _two_photon_sources(tmp: Path):
+    """(viewer, Sources widget, its dock): the two-photon sample motion-corrected (its dock
+    closed) and its cells extracted."""
     viewer = _two_photon_viewer(tmp)
     dock, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
     _wait_job(reg.run())
     viewer.window.remove_dock_widget(dock)
-    _, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")
+    dock, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")
     _wait_job(src.run_summary())
     _wait_job(src.run_extract())
+    return viewer, src, dock
+
+
+def shot_sources(tmp: Path) -> None:
+    viewer, src, _ = _two_photon_sources(tmp)
     for layer in viewer.layers:
         layer.visible = layer.name in ("correlation image", "footprints", "footprint contours")
     src.cells.setCurrentRow(0)
@@ -416,13 +423,7 @@ def shot_sources(tmp: Path) -> None:
 def shot_export(tmp: Path) -> None:
     """The Export widget over a two-photon session (registered, cells extracted), after an
     export of its tables, figures and NWB file into a folder."""
-    viewer = _two_photon_viewer(tmp)
-    dock, reg = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
-    _wait_job(reg.run())
-    viewer.window.remove_dock_widget(dock)
-    dock, src = viewer.window.add_plugin_dock_widget(PLUGIN, "Sources (two-photon)")
-    _wait_job(src.run_summary())
-    _wait_job(src.run_extract())
+    viewer, _, dock = _two_photon_sources(tmp)
     viewer.window.remove_dock_widget(dock)
     for layer in viewer.layers:
         layer.visible = layer.name in ("correlation image", "footprint contours")

@@ -63,3 +63,19 @@ def wormpose_on_canvas(folder, frames, size: int = 128):
         video.append(canvas)
         offsets.append((oy + 0.5, ox + 0.5))
     return np.stack(video), np.asarray(offsets)
+
+
+def segmented_video_session(folder, n_frames: int = 12):
+    """A small worm video written to `folder`/worm.avi and `catrack segment --session`'d into
+    `folder`/s.catrack.h5 (classical, prompt on the true centerline's middle): the session's
+    path. A behaviour-only session, as the NWB tests need one."""
+    from napari_catrack.cli import main
+    from napari_catrack.io.video import write_video
+
+    v = small_video()
+    video = write_video(folder / "worm.avi", v.frames[:n_frames], fps=v.fps)
+    session = folder / "s.catrack.h5"
+    y, x = v.truth.centerline[0, 50]
+    assert main(["segment", str(video), "--prompt", f"{y:.0f},{x:.0f}", "--method", "classical",
+                 "-o", str(folder / "m.tif"), "--session", str(session)]) == 0  # fmt: skip
+    return session

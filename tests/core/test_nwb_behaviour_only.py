@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from napari_catrack.cli import main
-from napari_catrack.io.video import write_video
-from tests.core._behaviour_helpers import small_video
+from tests.core._behaviour_helpers import segmented_video_session, small_video
 
 pytest.importorskip("pynwb")
 
@@ -22,11 +21,7 @@ def test_a_behaviour_video_session_is_exported_as_a_behaviour_video_not_as_gcamp
     from pynwb import NWBHDF5IO
 
     v = small_video()
-    video = write_video(tmp_path / "worm.avi", v.frames[:12], fps=v.fps)
-    session = tmp_path / "s.catrack.h5"
-    y, x = v.truth.centerline[0, 50]
-    assert main(["segment", str(video), "--prompt", f"{y:.0f},{x:.0f}", "--method", "classical",
-                 "-o", str(tmp_path / "m.tif"), "--session", str(session)]) == 0  # fmt: skip
+    session = segmented_video_session(tmp_path)
     out = tmp_path / "s.nwb"
     assert main(["export-nwb", str(session), "-o", str(out), "--no-prompt"]) == 0
     with NWBHDF5IO(str(out), "r") as io:

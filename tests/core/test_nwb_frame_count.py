@@ -64,15 +64,9 @@ def test_imaging_without_a_frame_count_is_said_not_left_out_silently(tmp_path, c
 
 
 def test_a_behaviour_video_without_a_frame_count_is_not_said_to_be_missing(tmp_path, capsys):
-    from napari_catrack.io.video import write_video
-    from tests.core._behaviour_helpers import small_video
+    from tests.core._behaviour_helpers import segmented_video_session
 
-    v = small_video()
-    video = write_video(tmp_path / "worm.avi", v.frames[:12], fps=v.fps)
-    session = tmp_path / "s.catrack.h5"
-    y, x = v.truth.centerline[0, 50]
-    assert main(["segment", str(video), "--prompt", f"{y:.0f},{x:.0f}", "--method", "classical",
-                 "-o", str(tmp_path / "m.tif"), "--session", str(session)]) == 0  # fmt: skip
+    session = segmented_video_session(tmp_path)
     _without_frame_count(session)
     capsys.readouterr()
     assert main(["export-nwb", str(session), "-o", str(tmp_path / "s.nwb"), "--no-prompt"]) == 0
